@@ -1,0 +1,44 @@
+// One @clickhouse/client for both deployments: embedded chDB (its connection plugged into the
+// client, data under the collector's data directory) or a ClickHouse server by URL. Callers
+// see one SQL dialect and one API either way.
+
+import { mkdirSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { createClient, type ClickHouseClient } from '@clickhouse/client';
+import { createChdbConnection } from 'chdb/connection';
+
+type EmbeddedConnection = NonNullable<NonNullable<Parameters<typeof createClient>[0]>['connection']>;
+
+export type ClickHouseTarget =
+  | { kind: 'embedded'; path: string }
+  | { kind: 'url'; url: string; username: string; password: string; database: string };
+
+export interface StorageClient {
+  client: ClickHouseClient;
+  target: ClickHouseTarget;
+}
+
+export function createStorageClient(target: ClickHouseTarget): StorageClient {
+  if (target.kind === 'embedded') {
+    const path = resolve(target.path);
+    mkdirSync(path, { recursive: true });
+    const client = createClient({
+      // chdb ships its own copy of @clickhouse/client-common's types; the runtime contract is
+      // the same, the declarations differ only in which package they were emitted from.
+      connection: createChdbConnection({ path }) as unknown as EmbeddedConnection,
+      clickhouse_settings: { output_format_json_quote_64bit_integers: 1 },
+    });
+    return { client, target };
+  }
+  const client = createClient({
+    url: target.url,
+    username: target.username,
+    password: target.password,
+    database: target.database,
+    // The collector keeps its own retry loop in order; the client must fail fast.
+    request_timeout: 30_000,
+    max_open_connections: 4,
+    clickhouse_settings: { output_format_json_quote_64bit_integers: 1 },
+  });
+  return { client, target };
+}
