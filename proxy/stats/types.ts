@@ -52,8 +52,9 @@ export interface Scope {
 
 /** Plain-data view of a store, cheap to send over IPC and merge on the main process. */
 export interface StatsSnapshot {
-  counters: Array<{ name: string; tags: Array<[string, string]>; value: number }>;
-  gauges: Array<{ name: string; tags: Array<[string, string]>; value: number; mode: GaugeImportMode }>;
+  /** `used`: written at least once (Envoy's `?usedonly`); absent means unknown, treated as value != 0. */
+  counters: Array<{ name: string; tags: Array<[string, string]>; value: number; used?: boolean }>;
+  gauges: Array<{ name: string; tags: Array<[string, string]>; value: number; mode: GaugeImportMode; used?: boolean }>;
   histograms: Array<{
     name: string;
     tags: Array<[string, string]>;
@@ -63,6 +64,9 @@ export interface StatsSnapshot {
     counts: number[];
     sum: number;
     count: number;
+    /** Smallest and largest recorded values (P0 and P100 on `/stats`); absent when count is 0. */
+    min?: number;
+    max?: number;
   }>;
 }
 
