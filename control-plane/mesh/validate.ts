@@ -1,0 +1,191 @@
+// Loading a mesh description: YAML → zod shapes → cross-reference checks. Every problem is
+// collected and reported at once with its path; nothing partial is ever returned.
+import { readFile } from 'node:fs/promises';
+import { parseDocument } from 'yaml';
+import type { z } from 'zod';
+import { MeshReadError, MeshValidationError, type MeshIssue } from '../errors.js';
+import { mesh as meshSchema, type Destination, type Mesh, type RouteRule, type Service, type Workload } from './schema.js';
+
+/** `a.b[2].c` from zod's path segments. */
+export function formatPath(path: ReadonlyArray<PropertyKey>): string {
+  let out = '';
+  for (const seg of path) {
+    if (typeof seg === 'number') out += `[${seg}]`;
+    else out += out === '' ? String(seg) : `.${String(seg)}`;
+  }
+  return out;
+}
+
+function zodIssues(error: z.ZodError): MeshIssue[] {
+  return error.issues.map((issue) => {
+    if (issue.code === 'unrecognized_keys') {
+      // Name each unknown key by its own full path, as the proxy's bootstrap errors do.
+      return issue.keys.map((k) => ({ path: formatPath([...issue.path, k]), message: 'unknown field' }));
+    }
+    return [{ path: formatPath(issue.path), message: issue.message }];
+  }).flat();
+}
+
+/** The fully qualified reference `name.namespace` of a service. */
+export function serviceKey(svc: Pick<Service, 'name' | 'namespace'>): string {
+  return `${svc.name}.${svc.namespace}`;
+}
+
+/**
+ * Finds the service a destination names: `name.namespace`, or a bare `name` when it is unique
+ * in the mesh. Returns a string explaining the failure otherwise.
+ */
+export function resolveService(m: Mesh, ref: string): Service | string {
+  const dotted = m.services.find((s) => serviceKey(s) === ref);
+  if (dotted !== undefined) return dotted;
+  const byName = m.services.filter((s) => s.name === ref);
+  if (byName.length === 1) return byName[0] as Service;
+  if (byName.length > 1) return `service '${ref}' is ambiguous (namespaces ${byName.map((s) => s.namespace).join(', ')}): write name.namespace`;
+  return `no service named '${ref}'`;
+}
+
+/** The labels a subset selects: a declared subset's labels, else `{version: name}`. */
+export function subsetLabels(svc: Service, subset: string): Record<string, string> {
+  const declared = svc.policy?.subsets?.find((s) => s.name === subset);
+  return declared !== undefined ? declared.labels : { version: subset };
+}
+
+export function subsetWorkloads(svc: Service, subset: string | undefined): Workload[] {
+  if (subset === undefined) return svc.workloads;
+  const want = Object.entries(subsetLabels(svc, subset));
+  return svc.workloads.filter((w) => want.every(([k, v]) => w.labels[k] === v));
+}
+
+function checkCrossReferences(m: Mesh): MeshIssue[] {
+  const issues: MeshIssue[] = [];
+  const seenServices = new Map<string, number>();
+  const nodeNames = new Map<string, string>();
+  const listenerPorts = new Map<number, string>();
+  const claimPort = (p: number | undefined, path: string): void => {
+    if (p === undefined) return;
+    const owner = listenerPorts.get(p);
+    if (owner !== undefined) issues.push({ path, message: `port ${p} is already used by ${owner}` });
+    else listenerPorts.set(p, path);
+  };
+  const claimNode = (name: string, path: string): void => {
+    const owner = nodeNames.get(name);
+    if (owner !== undefined) issues.push({ path, message: `node name '${name}' is already used by ${owner}` });
+    else nodeNames.set(name, path);
+  };
+
+  m.services.forEach((svc, si) => {
+    const base = `services[${si}]`;
+    const key = serviceKey(svc);
+    const prev = seenServices.get(key);
+    if (prev !== undefined) issues.push({ path: `${base}.name`, message: `duplicate service ${key} (also services[${prev}])` });
+    else seenServices.set(key, si);
+
+    const portNames = new Set<string>();
+    const portNumbers = new Set<number>();
+    svc.ports.forEach((p, pi) => {
+      if (portNames.has(p.name)) issues.push({ path: `${base}.ports[${pi}].name`, message: `duplicate port name '${p.name}'` });
+      if (portNumbers.has(p.port)) issues.push({ path: `${base}.ports[${pi}].port`, message: `duplicate port ${p.port}` });
+      portNames.add(p.name);
+      portNumbers.add(p.port);
+    });
+
+    svc.workloads.forEach((w, wi) => {
+      const wbase = `${base}.workloads[${wi}]`;
+      claimNode(w.name, `${wbase}.name`);
+      checkPortMap(w.endpoints, portNames, `${wbase}.endpoints`, 'endpoint', issues);
+      if (w.sidecar !== undefined) {
+        checkPortMap(w.sidecar.inbound, portNames, `${wbase}.sidecar.inbound`, 'inbound listener port', issues);
+        for (const [name, p] of Object.entries(w.sidecar.inbound)) claimPort(p, `${wbase}.sidecar.inbound.${name}`);
+        claimPort(w.sidecar.outbound_port, `${wbase}.sidecar.outbound_port`);
+        claimPort(w.sidecar.admin_port, `${wbase}.sidecar.admin_port`);
+      }
+    });
+
+    const subsetNames = new Set<string>();
+    svc.policy?.subsets?.forEach((s, i) => {
+      if (subsetNames.has(s.name)) issues.push({ path: `${base}.policy.subsets[${i}].name`, message: `duplicate subset '${s.name}'` });
+      subsetNames.add(s.name);
+    });
+
+    svc.routes?.forEach((rule, ri) => checkRule(m, rule, svc, `${base}.routes[${ri}]`, issues));
+  });
+
+  if (m.ingress !== undefined) {
+    claimNode(m.ingress.name, 'ingress.name');
+    claimPort(m.ingress.port, 'ingress.port');
+    claimPort(m.ingress.admin_port, 'ingress.admin_port');
+    m.ingress.routes.forEach((rule, ri) => checkRule(m, rule, undefined, `ingress.routes[${ri}]`, issues));
+  }
+  return issues;
+}
+
+function checkPortMap(map: Record<string, unknown>, portNames: Set<string>, path: string, what: string, issues: MeshIssue[]): void {
+  for (const name of Object.keys(map)) {
+    if (!portNames.has(name)) issues.push({ path: `${path}.${name}`, message: `no service port named '${name}'` });
+  }
+  for (const name of portNames) {
+    if (!(name in map)) issues.push({ path: `${path}.${name}`, message: `missing ${what} for service port '${name}'` });
+  }
+}
+
+function checkDestination(m: Mesh, dest: Destination, owner: Service | undefined, path: string, issues: MeshIssue[]): void {
+  let svc = owner;
+  if (dest.service !== undefined) {
+    const found = resolveService(m, dest.service);
+    if (typeof found === 'string') {
+      issues.push({ path: `${path}.service`, message: found });
+      return;
+    }
+    svc = found;
+  }
+  if (svc === undefined) {
+    issues.push({ path: `${path}.service`, message: 'required in ingress routes' });
+    return;
+  }
+  if (dest.subset !== undefined && subsetWorkloads(svc, dest.subset).length === 0) {
+    issues.push({ path: `${path}.subset`, message: `subset '${dest.subset}' selects no workload of service ${serviceKey(svc)}` });
+  }
+}
+
+function checkRule(m: Mesh, rule: RouteRule, owner: Service | undefined, path: string, issues: MeshIssue[]): void {
+  rule.route.forEach((d, di) => checkDestination(m, d, owner, `${path}.route[${di}]`, issues));
+  if (rule.route.length > 1) {
+    let sum = 0;
+    rule.route.forEach((d, di) => {
+      if (d.weight === undefined) issues.push({ path: `${path}.route[${di}].weight`, message: 'required when a rule has several destinations' });
+      else sum += d.weight;
+    });
+    if (rule.route.every((d) => d.weight !== undefined) && sum !== 100) {
+      issues.push({ path: `${path}.route`, message: `destination weights sum to ${sum}, expected 100` });
+    }
+  } else if (rule.route[0]?.weight !== undefined && rule.route[0].weight !== 100) {
+    issues.push({ path: `${path}.route[0].weight`, message: 'a single destination takes all traffic: omit weight or use 100' });
+  }
+  if (rule.mirror !== undefined) checkDestination(m, rule.mirror, owner, `${path}.mirror`, issues);
+}
+
+/** Parses and validates mesh YAML; `source` names it in errors (a path or `<inline>`). */
+export function parseMesh(text: string, source = '<inline>'): Mesh {
+  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    throw new MeshValidationError(
+      source,
+      doc.errors.map((e) => ({ path: e.linePos ? `line ${e.linePos[0].line}, column ${e.linePos[0].col}` : '', message: e.message.split('\n')[0] ?? e.message })),
+    );
+  }
+  const parsed = meshSchema.safeParse(doc.toJS());
+  if (!parsed.success) throw new MeshValidationError(source, zodIssues(parsed.error));
+  const issues = checkCrossReferences(parsed.data);
+  if (issues.length > 0) throw new MeshValidationError(source, issues);
+  return parsed.data;
+}
+
+export async function loadMeshFile(path: string): Promise<Mesh> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    throw new MeshReadError(path, err);
+  }
+  return parseMesh(text, path);
+}
