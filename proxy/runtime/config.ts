@@ -1,0 +1,114 @@
+// Schema of the bootstrap's `layered_runtime` (envoy.config.bootstrap.v3.LayeredRuntime),
+// validated before any runtime object is built. Every problem is reported at once with its
+// full path, e.g. `layered_runtime.layers[1].disk_layer.symlink_root: required`.
+import { z } from 'zod';
+import { RuntimeConfigError } from './errors.js';
+
+const diskLayerSchema = z.strictObject({
+  symlink_root: z.string().min(1),
+  subdirectory: z.string().default(''),
+  append_service_cluster: z.boolean().default(false),
+});
+
+function checkStaticValue(value: unknown, path: Array<string | number>, ctx: z.RefinementCtx): void {
+  if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') return;
+  if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
+    for (const [key, child] of Object.entries(value)) checkStaticValue(child, [...path, key], ctx);
+    return;
+  }
+  ctx.addIssue({ code: 'custom', path, message: 'invalid runtime entry value (expected a string, number, boolean or object)' });
+}
+
+const staticLayerSchema = z.record(z.string(), z.unknown()).superRefine((layer, ctx) => {
+  for (const [key, value] of Object.entries(layer)) checkStaticValue(value, [key], ctx);
+});
+
+const LAYER_KINDS = ['static_layer', 'disk_layer', 'admin_layer'] as const;
+
+const layerSchema = z
+  .strictObject({
+    name: z.string().min(1),
+    static_layer: staticLayerSchema.optional(),
+    disk_layer: diskLayerSchema.optional(),
+    admin_layer: z.strictObject({}).optional(),
+  })
+  .superRefine(
+    (layer, ctx) => {
+    const set = LAYER_KINDS.filter((kind) => (layer as Record<string, unknown>)[kind] !== undefined);
+    if (set.length !== 1) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [],
+        message: `exactly one of ${LAYER_KINDS.join(', ')} is required (got ${set.length === 0 ? 'none' : set.join(', ')})`,
+      });
+    }
+    },
+    { when: () => true },
+  );
+
+// Cross-layer checks run even when a layer has its own errors (`when`), so one load reports
+// everything; the input may then be malformed, hence the defensive reads.
+export const layeredRuntimeSchema = z.strictObject({ layers: z.array(layerSchema).default([]) }).superRefine(
+  (runtime, ctx) => {
+    const layers: unknown = (runtime as { layers?: unknown }).layers;
+    if (!Array.isArray(layers)) return;
+    const seen = new Set<string>();
+    let adminLayers = 0;
+    layers.forEach((layer: unknown, index) => {
+      if (layer === null || typeof layer !== 'object') return;
+      const { name, admin_layer: admin } = layer as { name?: unknown; admin_layer?: unknown };
+      if (typeof name === 'string') {
+        if (seen.has(name)) ctx.addIssue({ code: 'custom', path: ['layers', index, 'name'], message: `duplicate layer name '${name}'` });
+        seen.add(name);
+      }
+      if (admin !== undefined && ++adminLayers > 1) {
+        ctx.addIssue({ code: 'custom', path: ['layers', index, 'admin_layer'], message: 'at most one admin layer may be specified' });
+      }
+    });
+  },
+  { when: () => true },
+);
+
+export type LayeredRuntimeConfig = z.output<typeof layeredRuntimeSchema>;
+export type RuntimeLayerConfig = LayeredRuntimeConfig['layers'][number];
+export type DiskLayerConfig = z.output<typeof diskLayerSchema>;
+
+/** What Envoy runs when the bootstrap has no `layered_runtime`: an empty static layer, then an admin layer. */
+export const DEFAULT_LAYERED_RUNTIME: LayeredRuntimeConfig = {
+  layers: [
+    { name: 'base', static_layer: {} },
+    { name: 'admin', admin_layer: {} },
+  ],
+};
+
+function joinPath(base: string, path: ReadonlyArray<PropertyKey>): string {
+  let out = base;
+  for (const part of path) {
+    if (typeof part === 'number') out += `[${part}]`;
+    else out += out === '' ? String(part) : `.${String(part)}`;
+  }
+  return out;
+}
+
+/** Flattens zod issues to `path: message` lines, one per unknown key. */
+export function formatIssues(base: string, issues: readonly z.core.$ZodIssue[]): string[] {
+  const lines: string[] = [];
+  for (const issue of issues) {
+    if (issue.code === 'unrecognized_keys') {
+      for (const key of issue.keys) lines.push(`${joinPath(base, [...issue.path, key])}: unknown field`);
+    } else if (issue.code === 'invalid_type' && issue.input === undefined) {
+      lines.push(`${joinPath(base, issue.path)}: required`);
+    } else {
+      lines.push(`${joinPath(base, issue.path)}: ${issue.message}`);
+    }
+  }
+  return lines;
+}
+
+/** Validates `layered_runtime` (absent → Envoy's default layering); throws RuntimeConfigError listing every issue. */
+export function parseLayeredRuntime(input: unknown, path = 'layered_runtime'): LayeredRuntimeConfig {
+  if (input === undefined) return DEFAULT_LAYERED_RUNTIME;
+  const result = layeredRuntimeSchema.safeParse(input);
+  if (!result.success) throw new RuntimeConfigError(formatIssues(path, result.error.issues));
+  return result.data;
+}

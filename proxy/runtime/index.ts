@@ -1,0 +1,18 @@
+// The layered runtime: Envoy's `layered_runtime` (static, disk and admin layers, later layers
+// win), read on the request path through an immutable snapshot swapped on every change.
+export { parseLayeredRuntime, layeredRuntimeSchema, DEFAULT_LAYERED_RUNTIME, formatIssues } from './config.js';
+export type { LayeredRuntimeConfig, RuntimeLayerConfig, DiskLayerConfig } from './config.js';
+export {
+  RuntimeSnapshot,
+  EMPTY_SNAPSHOT,
+  createEntry,
+  denominatorValue,
+  fractionFromValue,
+  randomUint32,
+} from './snapshot.js';
+export type { FractionalPercent, FractionalPercentDenominator, RuntimeFractionalPercent, RuntimeEntry, RuntimeLayerValues } from './snapshot.js';
+export { LayeredRuntime, RuntimeReplica, snapshotToWire, snapshotFromWire } from './loader.js';
+export type { Runtime, RuntimeSnapshotWire, LayeredRuntimeOptions } from './loader.js';
+export { registerRuntimeAdminHandlers, runtimeDump } from './admin.js';
+export type { RuntimeDump } from './admin.js';
+export { RuntimeError, RuntimeConfigError, RuntimeNoAdminLayerError, RuntimeDiskLayerError } from './errors.js';
