@@ -1,0 +1,407 @@
+// Mesh → Envoy v3 resources for one node (a workload's sidecar or the ingress). Resources are
+// built as plain JSON in Envoy's shapes; the xDS server serves them as they are and
+// `render` inlines them into a static bootstrap.
+import { MeshValidationError, UnknownNodeError } from '../errors.js';
+import type { Destination, HttpMatch, Mesh, RouteRule, Service, ServicePort, Telemetry, Workload } from '../mesh/schema.js';
+import { resolveService, serviceKey, subsetWorkloads } from '../mesh/validate.js';
+import {
+  FAULT_TYPE,
+  HCM_TYPE,
+  HTTP_PROTOCOL_OPTIONS_TYPE,
+  OTEL_ACCESS_LOG_TYPE,
+  OTEL_TRACER_TYPE,
+  ROUTER_TYPE,
+  STDOUT_ACCESS_LOG_TYPE,
+  configSource,
+  durationJson,
+  loopback,
+  percentFraction,
+  socketAddress,
+  type ConfigSourceStyle,
+  type JsonObject,
+} from './envoy.js';
+
+/** One node's resources by name, per xDS type. Maps keep a stable, sorted-by-insertion order. */
+export interface NodeResources {
+  listeners: Map<string, JsonObject>;
+  routes: Map<string, JsonObject>;
+  clusters: Map<string, JsonObject>;
+  endpoints: Map<string, JsonObject>;
+}
+
+/** Who a node is in the mesh. */
+export type MeshNode =
+  | { kind: 'sidecar'; service: Service; workload: Workload }
+  | { kind: 'ingress' };
+
+export const OTEL_COLLECTOR_CLUSTER = 'opentelemetry_collector';
+
+export function nodeNames(mesh: Mesh): string[] {
+  const names = mesh.services.flatMap((s) => s.workloads.filter((w) => w.sidecar !== undefined).map((w) => w.name));
+  if (mesh.ingress !== undefined) names.push(mesh.ingress.name);
+  return names;
+}
+
+export function findNode(mesh: Mesh, nodeId: string): MeshNode {
+  if (mesh.ingress?.name === nodeId) return { kind: 'ingress' };
+  for (const service of mesh.services) {
+    const workload = service.workloads.find((w) => w.name === nodeId && w.sidecar !== undefined);
+    if (workload !== undefined) return { kind: 'sidecar', service, workload };
+  }
+  throw new UnknownNodeError(nodeId, nodeNames(mesh));
+}
+
+/** `outbound|8080|v1|shop/catalog`: Istio's cluster naming, without dots (Envoy's stat tag extraction splits on them). */
+export function outboundClusterName(svc: Service, port: ServicePort, subset: string | undefined): string {
+  return `outbound|${port.port}|${subset ?? ''}|${svc.namespace}/${svc.name}`;
+}
+
+function inboundClusterName(port: ServicePort): string {
+  return `inbound|${port.port}||`;
+}
+
+/** Subsets each service gets a cluster for: declared ones and every `version` label in use, so weight edits never add clusters. */
+function subsetsOf(svc: Service): string[] {
+  const names = new Set<string>();
+  for (const s of svc.policy?.subsets ?? []) names.add(s.name);
+  for (const w of svc.workloads) if (w.labels.version !== undefined) names.add(w.labels.version);
+  return [...names].sort();
+}
+
+function endpointAddress(w: Workload, port: ServicePort): string {
+  const inbound = w.sidecar?.inbound[port.name];
+  return inbound !== undefined ? `127.0.0.1:${inbound}` : (w.endpoints[port.name] as string);
+}
+
+function loadAssignment(clusterName: string, workloads: readonly Workload[], port: ServicePort): JsonObject {
+  // Envoy groups endpoints by locality; the group key keeps the mesh's order stable.
+  const groups = new Map<string, { locality: JsonObject; lbEndpoints: JsonObject[] }>();
+  for (const w of workloads) {
+    const loc = w.locality ?? {};
+    const key = `${loc.region ?? ''}/${loc.zone ?? ''}/${loc.sub_zone ?? ''}`;
+    let group = groups.get(key);
+    if (group === undefined) {
+      const locality: JsonObject = {};
+      if (loc.region !== undefined) locality.region = loc.region;
+      if (loc.zone !== undefined) locality.zone = loc.zone;
+      if (loc.sub_zone !== undefined) locality.sub_zone = loc.sub_zone;
+      group = { locality, lbEndpoints: [] };
+      groups.set(key, group);
+    }
+    group.lbEndpoints.push({
+      endpoint: { address: socketAddress(endpointAddress(w, port)) },
+      load_balancing_weight: w.weight,
+    });
+  }
+  return {
+    cluster_name: clusterName,
+    endpoints: [...groups.values()].map((g) => {
+      const entry: JsonObject = { lb_endpoints: g.lbEndpoints };
+      if (Object.keys(g.locality).length > 0) entry.locality = g.locality;
+      return entry;
+    }),
+  };
+}
+
+function outboundCluster(svc: Service, port: ServicePort, name: string, source: ConfigSourceStyle): JsonObject {
+  const policy = svc.policy;
+  const cluster: JsonObject = {
+    name,
+    type: 'EDS',
+    eds_cluster_config: { eds_config: configSource(source), service_name: name },
+    connect_timeout: durationJson(policy?.connect_timeout ?? 1000),
+    lb_policy: policy?.load_balancer ?? 'ROUND_ROBIN',
+  };
+  const cb = policy?.circuit_breaker;
+  if (cb !== undefined) {
+    const threshold: JsonObject = { priority: 'DEFAULT' };
+    if (cb.max_connections !== undefined) threshold.max_connections = cb.max_connections;
+    if (cb.max_pending_requests !== undefined) threshold.max_pending_requests = cb.max_pending_requests;
+    if (cb.max_requests !== undefined) threshold.max_requests = cb.max_requests;
+    if (cb.max_retries !== undefined) threshold.max_retries = cb.max_retries;
+    cluster.circuit_breakers = { thresholds: [threshold] };
+  }
+  const od = policy?.outlier_detection;
+  if (od !== undefined) {
+    const outlier: JsonObject = {};
+    if (od.consecutive_5xx !== undefined) outlier.consecutive_5xx = od.consecutive_5xx;
+    if (od.interval !== undefined) outlier.interval = durationJson(od.interval);
+    if (od.base_ejection_time !== undefined) outlier.base_ejection_time = durationJson(od.base_ejection_time);
+    if (od.max_ejection_percent !== undefined) outlier.max_ejection_percent = od.max_ejection_percent;
+    cluster.outlier_detection = outlier;
+  }
+  if (port.protocol !== 'HTTP') cluster.typed_extension_protocol_options = http2Options();
+  return cluster;
+}
+
+function http2Options(): JsonObject {
+  return {
+    'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': {
+      '@type': HTTP_PROTOCOL_OPTIONS_TYPE,
+      explicit_http_config: { http2_protocol_options: {} },
+    },
+  };
+}
+
+function addOutboundClusters(mesh: Mesh, out: NodeResources, source: ConfigSourceStyle): void {
+  for (const svc of mesh.services) {
+    for (const port of svc.ports) {
+      for (const subset of [undefined, ...subsetsOf(svc)]) {
+        const name = outboundClusterName(svc, port, subset);
+        out.clusters.set(name, outboundCluster(svc, port, name, source));
+        out.endpoints.set(name, loadAssignment(name, subsetWorkloads(svc, subset), port));
+      }
+    }
+  }
+}
+
+function telemetryCluster(t: Telemetry): JsonObject {
+  return {
+    name: OTEL_COLLECTOR_CLUSTER,
+    type: 'STATIC',
+    connect_timeout: '1s',
+    lb_policy: 'ROUND_ROBIN',
+    load_assignment: {
+      cluster_name: OTEL_COLLECTOR_CLUSTER,
+      endpoints: [{ lb_endpoints: [{ endpoint: { address: socketAddress(t.collector) } }] }],
+    },
+  };
+}
+
+function tracing(t: Telemetry, serviceName: string): JsonObject {
+  return {
+    random_sampling: { value: t.sampling_percent },
+    provider: {
+      name: 'envoy.tracers.opentelemetry',
+      typed_config: {
+        '@type': OTEL_TRACER_TYPE,
+        service_name: serviceName,
+        http_service: { http_uri: { uri: `http://${t.collector}/v1/traces`, cluster: OTEL_COLLECTOR_CLUSTER, timeout: '1s' } },
+      },
+    },
+  };
+}
+
+function accessLogs(t: Telemetry, nodeId: string): JsonObject[] {
+  if (t.access_log === 'none') return [];
+  if (t.access_log === 'stdout') return [{ name: 'envoy.access_loggers.stdout', typed_config: { '@type': STDOUT_ACCESS_LOG_TYPE } }];
+  return [
+    {
+      name: 'envoy.access_loggers.open_telemetry',
+      typed_config: {
+        '@type': OTEL_ACCESS_LOG_TYPE,
+        log_name: nodeId,
+        http_service: { http_uri: { uri: `http://${t.collector}/v1/logs`, cluster: OTEL_COLLECTOR_CLUSTER, timeout: '1s' } },
+      },
+    },
+  ];
+}
+
+interface HcmOptions {
+  statPrefix: string;
+  routes: { inline: JsonObject } | { rds: string; source: ConfigSourceStyle };
+  faults: boolean;
+  telemetry: Telemetry | undefined;
+  serviceName: string;
+  nodeId: string;
+}
+
+function httpConnectionManager(o: HcmOptions): JsonObject {
+  const httpFilters: JsonObject[] = [];
+  if (o.faults) httpFilters.push({ name: 'envoy.filters.http.fault', typed_config: { '@type': FAULT_TYPE } });
+  httpFilters.push({ name: 'envoy.filters.http.router', typed_config: { '@type': ROUTER_TYPE } });
+  const hcm: JsonObject = {
+    '@type': HCM_TYPE,
+    stat_prefix: o.statPrefix,
+    codec_type: 'AUTO',
+    http_filters: httpFilters,
+  };
+  if ('inline' in o.routes) hcm.route_config = o.routes.inline;
+  else hcm.rds = { route_config_name: o.routes.rds, config_source: configSource(o.routes.source) };
+  if (o.telemetry !== undefined) {
+    hcm.tracing = tracing(o.telemetry, o.serviceName);
+    const logs = accessLogs(o.telemetry, o.nodeId);
+    if (logs.length > 0) hcm.access_log = logs;
+  }
+  return hcm;
+}
+
+function listener(name: string, port: number, direction: 'INBOUND' | 'OUTBOUND' | undefined, hcm: JsonObject): JsonObject {
+  const l: JsonObject = {
+    name,
+    address: loopback(port),
+    filter_chains: [{ filters: [{ name: 'envoy.filters.network.http_connection_manager', typed_config: hcm }] }],
+  };
+  if (direction !== undefined) l.traffic_direction = direction;
+  return l;
+}
+
+function stringMatcher(m: { exact?: string | undefined; prefix?: string | undefined; regex?: string | undefined }): JsonObject {
+  if (m.exact !== undefined) return { exact: m.exact };
+  if (m.prefix !== undefined) return { prefix: m.prefix };
+  return { safe_regex: { regex: m.regex as string } };
+}
+
+function routeMatch(m: HttpMatch | undefined): JsonObject {
+  const match: JsonObject = m?.path !== undefined ? { path: m.path } : { prefix: m?.prefix ?? '/' };
+  if (m?.headers !== undefined) {
+    match.headers = Object.entries(m.headers).map(([name, sm]) => ({ name, string_match: stringMatcher(sm) }));
+  }
+  return match;
+}
+
+function destinationCluster(mesh: Mesh, owner: Service | undefined, d: Destination): string {
+  const svc = d.service !== undefined ? resolveService(mesh, d.service) : owner;
+  if (svc === undefined || typeof svc === 'string') {
+    // validate.ts rejects unresolvable destinations, so reaching this means a caller skipped validation.
+    throw new MeshValidationError('<mesh>', [{ path: 'route', message: typeof svc === 'string' ? svc : 'destination service required' }]);
+  }
+  return outboundClusterName(svc, svc.ports[0] as ServicePort, d.subset);
+}
+
+function routeEntry(mesh: Mesh, owner: Service | undefined, rule: RouteRule, match: HttpMatch | undefined, faults: boolean): JsonObject {
+  const action: JsonObject = {};
+  const weighted = rule.route.filter((d) => d.weight === undefined || d.weight > 0);
+  if (weighted.length === 1) action.cluster = destinationCluster(mesh, owner, weighted[0] as Destination);
+  else {
+    action.weighted_clusters = {
+      clusters: weighted.map((d) => ({ name: destinationCluster(mesh, owner, d), weight: d.weight ?? 0 })),
+    };
+  }
+  if (rule.timeout !== undefined) action.timeout = durationJson(rule.timeout);
+  if (rule.prefix_rewrite !== undefined) action.prefix_rewrite = rule.prefix_rewrite;
+  if (rule.retries !== undefined) {
+    const retry: JsonObject = { retry_on: rule.retries.retry_on, num_retries: rule.retries.attempts };
+    if (rule.retries.per_try_timeout !== undefined) retry.per_try_timeout = durationJson(rule.retries.per_try_timeout);
+    action.retry_policy = retry;
+  }
+  if (rule.mirror !== undefined) {
+    action.request_mirror_policies = [
+      { cluster: destinationCluster(mesh, owner, rule.mirror), runtime_fraction: { default_value: percentFraction(rule.mirror.percent) } },
+    ];
+  }
+  const entry: JsonObject = { match: routeMatch(match), route: action };
+  if (rule.name !== undefined) entry.name = rule.name;
+  if (faults && rule.fault !== undefined) {
+    const fault: JsonObject = { '@type': FAULT_TYPE };
+    if (rule.fault.delay !== undefined) {
+      fault.delay = { fixed_delay: durationJson(rule.fault.delay.fixed_delay), percentage: percentFraction(rule.fault.delay.percent) };
+    }
+    if (rule.fault.abort !== undefined) {
+      fault.abort = { http_status: rule.fault.abort.http_status, percentage: percentFraction(rule.fault.abort.percent) };
+    }
+    entry.typed_per_filter_config = { 'envoy.filters.http.fault': fault };
+  }
+  return entry;
+}
+
+function ruleRoutes(mesh: Mesh, owner: Service | undefined, rules: readonly RouteRule[], faults: boolean): JsonObject[] {
+  return rules.flatMap((rule) =>
+    rule.match === undefined ? [routeEntry(mesh, owner, rule, undefined, faults)] : rule.match.map((m) => routeEntry(mesh, owner, rule, m, faults)),
+  );
+}
+
+/** Host names a service answers to on the outbound listener; bare names only when unique in the mesh. */
+function serviceDomains(mesh: Mesh, svc: Service, port: ServicePort, first: boolean): string[] {
+  const fqdn = `${svc.name}.${svc.namespace}.svc.cluster.local`;
+  const names = [svc.name, serviceKey(svc), fqdn];
+  const unique = mesh.services.filter((s) => s.name === svc.name).length === 1;
+  const bases = unique ? names : names.slice(1);
+  const domains = bases.map((n) => `${n}:${port.port}`);
+  if (first) domains.unshift(...bases);
+  return domains;
+}
+
+function outboundRouteConfig(mesh: Mesh, name: string, faults: boolean): JsonObject {
+  const virtualHosts: JsonObject[] = [];
+  for (const svc of mesh.services) {
+    svc.ports.forEach((port, pi) => {
+      const routes = pi === 0 ? ruleRoutes(mesh, svc, svc.routes ?? [], faults) : [];
+      const last = svc.routes?.[svc.routes.length - 1];
+      if (pi !== 0 || last === undefined || last.match !== undefined) {
+        routes.push({ match: { prefix: '/' }, route: { cluster: outboundClusterName(svc, port, undefined) } });
+      }
+      virtualHosts.push({ name: `${serviceKey(svc)}:${port.port}`, domains: serviceDomains(mesh, svc, port, pi === 0), routes });
+    });
+  }
+  return { name, virtual_hosts: virtualHosts };
+}
+
+function meshHasFaults(mesh: Mesh): boolean {
+  return mesh.services.some((s) => s.routes?.some((r) => r.fault !== undefined)) || (mesh.ingress?.routes.some((r) => r.fault !== undefined) ?? false);
+}
+
+/** Builds one node's resources; `source` says how its RDS/EDS subscriptions are fetched. */
+export function nodeResources(mesh: Mesh, nodeId: string, source: ConfigSourceStyle): NodeResources {
+  const node = findNode(mesh, nodeId);
+  const out: NodeResources = { listeners: new Map(), routes: new Map(), clusters: new Map(), endpoints: new Map() };
+  const faults = meshHasFaults(mesh);
+  const t = mesh.telemetry;
+  if (t !== undefined) out.clusters.set(OTEL_COLLECTOR_CLUSTER, telemetryCluster(t));
+  addOutboundClusters(mesh, out, source);
+
+  if (node.kind === 'ingress') {
+    const ingress = mesh.ingress as NonNullable<Mesh['ingress']>;
+    const routeName = `ingress|${ingress.port}`;
+    out.routes.set(routeName, {
+      name: routeName,
+      virtual_hosts: [{ name: 'ingress', domains: ingress.domains, routes: ruleRoutes(mesh, undefined, ingress.routes, faults) }],
+    });
+    const hcm = httpConnectionManager({
+      statPrefix: `ingress_${ingress.port}`,
+      routes: { rds: routeName, source },
+      faults,
+      telemetry: t,
+      serviceName: ingress.name,
+      nodeId,
+    });
+    out.listeners.set(routeName, listener(routeName, ingress.port, undefined, hcm));
+    return out;
+  }
+
+  const { service, workload } = node;
+  const sidecar = workload.sidecar as NonNullable<Workload['sidecar']>;
+  for (const port of service.ports) {
+    const listenPort = sidecar.inbound[port.name] as number;
+    const clusterName = inboundClusterName(port);
+    const appCluster: JsonObject = {
+      name: clusterName,
+      type: 'STATIC',
+      connect_timeout: '1s',
+      lb_policy: 'ROUND_ROBIN',
+      load_assignment: {
+        cluster_name: clusterName,
+        endpoints: [{ lb_endpoints: [{ endpoint: { address: socketAddress(workload.endpoints[port.name] as string) } }] }],
+      },
+    };
+    if (port.protocol !== 'HTTP') appCluster.typed_extension_protocol_options = http2Options();
+    out.clusters.set(clusterName, appCluster);
+    const name = `inbound|${listenPort}`;
+    const hcm = httpConnectionManager({
+      statPrefix: `inbound_${listenPort}`,
+      routes: {
+        inline: {
+          name,
+          virtual_hosts: [{ name: 'inbound', domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster: clusterName } }] }],
+        },
+      },
+      faults: false,
+      telemetry: t,
+      serviceName: service.name,
+      nodeId,
+    });
+    out.listeners.set(name, listener(name, listenPort, 'INBOUND', hcm));
+  }
+  const outName = `outbound|${sidecar.outbound_port}`;
+  out.routes.set(outName, outboundRouteConfig(mesh, outName, faults));
+  const hcm = httpConnectionManager({
+    statPrefix: `outbound_${sidecar.outbound_port}`,
+    routes: { rds: outName, source },
+    faults,
+    telemetry: t,
+    serviceName: service.name,
+    nodeId,
+  });
+  out.listeners.set(outName, listener(outName, sidecar.outbound_port, 'OUTBOUND', hcm));
+  return out;
+}

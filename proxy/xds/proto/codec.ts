@@ -1,0 +1,257 @@
+// Envoy's proto3 JSON (snake_case, "@type" on Any, durations as "1.5s", wrappers as bare
+// scalars) ⇄ protobuf bytes, driven by the schema in files.ts. The JSON side is what the
+// rest of meshscope reads, so gRPC and REST/file transports hand the same objects to the
+// same validation. A JSON field the schema lacks is an error naming its path: silently
+// dropping it on the wire would make gRPC and REST configure the proxy differently.
+import protobuf from 'protobufjs';
+import { PROTO_FILES } from './files.js';
+
+export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+export type JsonMap = { [key: string]: JsonValue };
+
+export class ProtoCodecError extends Error {
+  readonly code = 'MS_ERR_XDS_PROTO';
+  constructor(path: string, message: string) {
+    super(`${path === '' ? '(root)' : path}: ${message}`);
+    this.name = 'ProtoCodecError';
+  }
+}
+
+const root = new protobuf.Root();
+for (const text of PROTO_FILES) protobuf.parse(text, root, { keepCase: true });
+root.resolveAll();
+
+const TYPE_URL_PREFIX = 'type.googleapis.com/';
+const WRAPPERS = new Set([
+  '.google.protobuf.UInt32Value',
+  '.google.protobuf.UInt64Value',
+  '.google.protobuf.Int64Value',
+  '.google.protobuf.BoolValue',
+  '.google.protobuf.DoubleValue',
+  '.google.protobuf.StringValue',
+]);
+
+export function lookupMessage(fullName: string): protobuf.Type {
+  return root.lookupType(fullName);
+}
+
+/** True when the schema knows the message a type URL names. */
+export function knowsTypeUrl(typeUrl: string): boolean {
+  if (!typeUrl.startsWith(TYPE_URL_PREFIX)) return false;
+  try {
+    root.lookupType(typeUrl.slice(TYPE_URL_PREFIX.length));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function join(path: string, key: string | number): string {
+  return typeof key === 'number' ? `${path}[${key}]` : path === '' ? key : `${path}.${key}`;
+}
+
+const DURATION_TEXT = /^(-?)(\d+)(?:\.(\d{1,9}))?s$/;
+
+function durationToProto(v: JsonValue, path: string): { seconds: number; nanos: number } {
+  if (typeof v === 'string') {
+    const m = DURATION_TEXT.exec(v);
+    if (m === null) throw new ProtoCodecError(path, `invalid duration '${v}' (expected e.g. "1.5s")`);
+    const sign = m[1] === '-' ? -1 : 1;
+    return { seconds: sign * Number(m[2]), nanos: sign * Number((m[3] ?? '').padEnd(9, '0') || '0') };
+  }
+  if (v !== null && typeof v === 'object' && !Array.isArray(v)) {
+    return { seconds: Number(v.seconds ?? 0), nanos: Number(v.nanos ?? 0) };
+  }
+  throw new ProtoCodecError(path, 'expected a duration string');
+}
+
+function durationToJson(seconds: number, nanos: number): string {
+  if (nanos === 0) return `${seconds}s`;
+  const total = seconds + nanos / 1e9;
+  return `${total.toFixed(9).replace(/0+$/, '')}s`;
+}
+
+function valueToProto(v: JsonValue): Record<string, unknown> {
+  if (v === null) return { null_value: 0 };
+  if (typeof v === 'number') return { number_value: v };
+  if (typeof v === 'string') return { string_value: v };
+  if (typeof v === 'boolean') return { bool_value: v };
+  if (Array.isArray(v)) return { list_value: { values: v.map(valueToProto) } };
+  return { struct_value: structToProto(v) };
+}
+
+function structToProto(v: JsonMap): Record<string, unknown> {
+  const fields: Record<string, unknown> = {};
+  for (const [k, x] of Object.entries(v)) fields[k] = valueToProto(x);
+  return { fields };
+}
+
+/** Builds the protobufjs plain object for `type` from Envoy JSON, checking every key. */
+function messageToProto(type: protobuf.Type, json: JsonValue, path: string): Record<string, unknown> {
+  if (json === null || typeof json !== 'object' || Array.isArray(json)) throw new ProtoCodecError(path, `expected an object for ${type.name}`);
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(json)) {
+    const field = type.fields[key];
+    if (field === undefined) throw new ProtoCodecError(join(path, key), `field not in meshscope's protobuf schema of ${type.fullName.slice(1)}`);
+    if (value === null) continue;
+    const fpath = join(path, key);
+    if (field.map) {
+      if (typeof value !== 'object' || Array.isArray(value)) throw new ProtoCodecError(fpath, 'expected a map');
+      const m: Record<string, unknown> = {};
+      for (const [mk, mv] of Object.entries(value)) m[mk] = fieldValueToProto(field, mv, join(fpath, mk));
+      out[key] = m;
+    } else if (field.repeated) {
+      if (!Array.isArray(value)) throw new ProtoCodecError(fpath, 'expected a list');
+      out[key] = value.map((item, i) => fieldValueToProto(field, item, join(fpath, i)));
+    } else {
+      out[key] = fieldValueToProto(field, value, fpath);
+    }
+  }
+  return out;
+}
+
+function fieldValueToProto(field: protobuf.Field, value: JsonValue, path: string): unknown {
+  const resolved = field.resolvedType;
+  if (resolved instanceof protobuf.Enum) {
+    if (typeof value === 'string') {
+      if (!(value in resolved.values)) throw new ProtoCodecError(path, `unknown ${resolved.name} value '${value}'`);
+      return resolved.values[value];
+    }
+    if (typeof value === 'number') return value;
+    throw new ProtoCodecError(path, `expected a ${resolved.name} name`);
+  }
+  if (resolved instanceof protobuf.Type) return wellKnownToProto(resolved, value, path);
+  if (field.type === 'bytes' && typeof value === 'string') return Buffer.from(value, 'base64');
+  if (field.type === 'string' && typeof value !== 'string') throw new ProtoCodecError(path, 'expected a string');
+  if (field.type === 'bool' && typeof value !== 'boolean') throw new ProtoCodecError(path, 'expected a boolean');
+  if (field.type !== 'string' && field.type !== 'bool' && field.type !== 'bytes') {
+    const n = typeof value === 'string' ? Number(value) : value;
+    if (typeof n !== 'number' || !Number.isFinite(n)) throw new ProtoCodecError(path, `expected a number (${field.type})`);
+    return n;
+  }
+  return value;
+}
+
+function wellKnownToProto(type: protobuf.Type, value: JsonValue, path: string): Record<string, unknown> {
+  const name = type.fullName;
+  if (name === '.google.protobuf.Duration') return durationToProto(value, path);
+  if (WRAPPERS.has(name)) {
+    if (value !== null && typeof value === 'object' && !Array.isArray(value)) return messageToProto(type, value, path);
+    const inner = type.fields.value as protobuf.Field;
+    return { value: fieldValueToProto(inner, value, path) };
+  }
+  if (name === '.google.protobuf.Struct') {
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new ProtoCodecError(path, 'expected an object');
+    return structToProto(value);
+  }
+  if (name === '.google.protobuf.Value') return valueToProto(value);
+  if (name === '.google.protobuf.Any') return anyToProto(value, path);
+  return messageToProto(type, value, path);
+}
+
+// Encoded Anys are cached per resource object: a push to N nodes sharing a resource object
+// encodes it once.
+const anyCache = new WeakMap<object, Uint8Array>();
+
+function anyToProto(value: JsonValue, path: string): Record<string, unknown> {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new ProtoCodecError(path, 'expected an object with @type');
+  const typeUrl = value['@type'];
+  if (typeof typeUrl !== 'string') throw new ProtoCodecError(join(path, '@type'), 'required');
+  const cached = anyCache.get(value);
+  if (cached !== undefined) return { type_url: typeUrl, value: cached };
+  if (!knowsTypeUrl(typeUrl)) throw new ProtoCodecError(join(path, '@type'), `no protobuf schema for ${typeUrl}`);
+  const { '@type': _t, ...rest } = value;
+  const bytes = encodeMessage(typeUrl.slice(TYPE_URL_PREFIX.length), rest, path);
+  anyCache.set(value, bytes);
+  return { type_url: typeUrl, value: bytes };
+}
+
+/** Encodes Envoy JSON as the named message (`envoy.config.cluster.v3.Cluster`). */
+export function encodeMessage(fullName: string, json: JsonValue, path = ''): Uint8Array {
+  const type = root.lookupType(fullName);
+  const plain = messageToProto(type, json, path);
+  return type.encode(type.fromObject(plain)).finish();
+}
+
+type Decoded = Record<string, unknown>;
+
+function toNumber(v: unknown): number {
+  if (typeof v === 'number') return v;
+  if (typeof v === 'string') return Number(v);
+  if (v !== null && typeof v === 'object' && 'toString' in v) return Number(String(v));
+  return Number(v);
+}
+
+function messageToJson(type: protobuf.Type, msg: Decoded): JsonMap {
+  const out: JsonMap = {};
+  for (const field of type.fieldsArray) {
+    if (!Object.prototype.hasOwnProperty.call(msg, field.name)) continue;
+    const v = msg[field.name];
+    if (v === undefined || v === null) continue;
+    if (field.map) {
+      const entries = Object.entries(v as Record<string, unknown>);
+      if (entries.length === 0) continue;
+      const m: JsonMap = {};
+      for (const [k, x] of entries) m[k] = fieldValueToJson(field, x);
+      out[field.name] = m;
+    } else if (field.repeated) {
+      const arr = v as unknown[];
+      if (arr.length === 0) continue;
+      out[field.name] = arr.map((x) => fieldValueToJson(field, x));
+    } else {
+      out[field.name] = fieldValueToJson(field, v);
+    }
+  }
+  return out;
+}
+
+function fieldValueToJson(field: protobuf.Field, v: unknown): JsonValue {
+  const resolved = field.resolvedType;
+  if (resolved instanceof protobuf.Enum) return resolved.valuesById[v as number] ?? (v as number);
+  if (resolved instanceof protobuf.Type) return wellKnownToJson(resolved, v as Decoded);
+  if (field.type === 'bytes') return Buffer.from(v as Uint8Array).toString('base64');
+  if (field.type === 'string' || field.type === 'bool') return v as string | boolean;
+  return toNumber(v);
+}
+
+function valueToJson(v: Decoded): JsonValue {
+  if ('number_value' in v) return v.number_value as number;
+  if ('string_value' in v) return v.string_value as string;
+  if ('bool_value' in v) return v.bool_value as boolean;
+  if ('struct_value' in v) return structToJson(v.struct_value as Decoded);
+  if ('list_value' in v) return ((v.list_value as Decoded).values as Decoded[] | undefined ?? []).map(valueToJson);
+  return null;
+}
+
+function structToJson(v: Decoded): JsonMap {
+  const out: JsonMap = {};
+  for (const [k, x] of Object.entries((v.fields as Record<string, Decoded> | undefined) ?? {})) out[k] = valueToJson(x);
+  return out;
+}
+
+function wellKnownToJson(type: protobuf.Type, v: Decoded): JsonValue {
+  const name = type.fullName;
+  if (name === '.google.protobuf.Duration') return durationToJson(toNumber(v.seconds ?? 0), toNumber(v.nanos ?? 0));
+  if (WRAPPERS.has(name)) {
+    const inner = type.fields.value as protobuf.Field;
+    const x = v.value;
+    if (x === undefined) return inner.type === 'bool' ? false : inner.type === 'string' ? '' : 0;
+    return fieldValueToJson(inner, x);
+  }
+  if (name === '.google.protobuf.Struct') return structToJson(v);
+  if (name === '.google.protobuf.Value') return valueToJson(v);
+  if (name === '.google.protobuf.Any') return decodeAny(String(v.type_url ?? ''), (v.value as Uint8Array | undefined) ?? new Uint8Array());
+  return messageToJson(type, v);
+}
+
+/** Decodes an Any's payload into Envoy JSON with `@type`; an unknown type URL is an error. */
+export function decodeAny(typeUrl: string, value: Uint8Array): JsonMap {
+  if (!knowsTypeUrl(typeUrl)) throw new ProtoCodecError('@type', `no protobuf schema for ${typeUrl}`);
+  return { '@type': typeUrl, ...decodeMessage(typeUrl.slice(TYPE_URL_PREFIX.length), value) };
+}
+
+/** Decodes bytes of the named message into Envoy JSON. */
+export function decodeMessage(fullName: string, bytes: Uint8Array): JsonMap {
+  const type = root.lookupType(fullName);
+  return messageToJson(type, type.decode(bytes) as unknown as Decoded);
+}
