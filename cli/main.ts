@@ -9,6 +9,7 @@ interface CommandModule {
 
 const commands: Record<string, { summary: string; load: () => Promise<CommandModule> }> = {
   proxy: { summary: 'run an Envoy-style proxy from a v3 bootstrap (-c FILE)', load: () => import('./proxy.js') },
+  collector: { summary: 'run the OTLP/HTTP collector (ClickHouse storage, service graph, query API)', load: () => import('./collector.js') },
 };
 
 function usage(): string {

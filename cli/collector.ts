@@ -1,0 +1,80 @@
+// `meshscope collector`: parses flags and runs the collector until SIGTERM/SIGINT.
+
+import { parseArgs } from 'node:util';
+import { CollectorConfigError, startCollector, type CollectorOptions } from '../collector/index.js';
+
+const USAGE = `usage: meshscope collector [--otlp-http 127.0.0.1:4318] [--http 127.0.0.1:16686] [--data ./data]
+         [--clickhouse-url URL --clickhouse-user U --clickhouse-password P --clickhouse-database D]
+         [--ttl-days N]
+`;
+
+export async function run(argv: string[]): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        'otlp-http': { type: 'string' },
+        http: { type: 'string' },
+        data: { type: 'string' },
+        'clickhouse-url': { type: 'string' },
+        'clickhouse-user': { type: 'string' },
+        'clickhouse-password': { type: 'string' },
+        'clickhouse-database': { type: 'string' },
+        'ttl-days': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (err) {
+    process.stderr.write(`meshscope collector: ${(err as Error).message}\n${USAGE}`);
+    return 2;
+  }
+  if (values.help === true) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  const options: CollectorOptions = {};
+  if (values['otlp-http'] !== undefined) options.otlpHttp = values['otlp-http'];
+  if (values.http !== undefined) options.http = values.http;
+  if (values.data !== undefined) options.dataDir = values.data;
+  if (values['ttl-days'] !== undefined) options.ttlDays = /^\d+$/.test(values['ttl-days']) ? Number(values['ttl-days']) : Number.NaN;
+  const chFlags = ['clickhouse-user', 'clickhouse-password', 'clickhouse-database'] as const;
+  if (values['clickhouse-url'] !== undefined) {
+    options.clickhouse = {
+      url: values['clickhouse-url'],
+      username: values['clickhouse-user'],
+      password: values['clickhouse-password'],
+      database: values['clickhouse-database'],
+    };
+  } else {
+    const stray = chFlags.filter((f) => values[f] !== undefined);
+    if (stray.length > 0) {
+      process.stderr.write(`meshscope collector: --${stray.join(', --')} need --clickhouse-url\n${USAGE}`);
+      return 2;
+    }
+  }
+  let collector;
+  try {
+    collector = await startCollector(options);
+  } catch (err) {
+    if (err instanceof CollectorConfigError) {
+      process.stderr.write(`meshscope collector: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+  process.stdout.write(`meshscope collector: OTLP/HTTP on ${collector.otlpUrl}, query API on ${collector.apiUrl}\n`);
+  await new Promise<void>((resolve) => {
+    const stop = (): void => {
+      process.off('SIGTERM', stop);
+      process.off('SIGINT', stop);
+      resolve();
+    };
+    process.on('SIGTERM', stop);
+    process.on('SIGINT', stop);
+  });
+  await collector.close();
+  return 0;
+}

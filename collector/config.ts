@@ -1,0 +1,57 @@
+// Collector options, validated at the edge with a strict schema: an unknown or invalid option
+// is reported with its path, all of them at once, before anything starts.
+
+import { z } from 'zod';
+import { CollectorConfigError } from './errors.js';
+
+const hostPort = z
+  .string()
+  .regex(/^[^:\s]+:\d{1,5}$/, 'expected host:port')
+  .refine((v) => Number(v.split(':')[1]) <= 65535, 'port must be ≤ 65535');
+
+const positiveInt = z.number().int().positive();
+
+export const collectorOptionsSchema = z.strictObject({
+  /** OTLP/HTTP listen address (port 0 picks a free port). */
+  otlpHttp: hostPort.default('127.0.0.1:4318'),
+  /** Query API, /metrics, /healthz, /readyz listen address. */
+  http: hostPort.default('127.0.0.1:16686'),
+  /** Write-ahead log and embedded ClickHouse data live here. */
+  dataDir: z.string().min(1).default('./data'),
+  /** A ClickHouse server instead of embedded chDB. */
+  clickhouse: z
+    .strictObject({
+      url: z.url({ protocol: /^https?$/ }),
+      username: z.string().default('default'),
+      password: z.string().default(''),
+      database: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected a plain database name').default('default'),
+    })
+    .optional(),
+  ttlDays: z.number().int().min(0).max(3650).default(7),
+  maxRequestBytes: positiveInt.default(16 * 1024 * 1024),
+  maxConcurrentRequests: positiveInt.default(256),
+  retryAfterSeconds: positiveInt.default(2),
+  walMaxBytes: positiveInt.default(1024 * 1024 * 1024),
+  walSegmentBytes: positiveInt.default(64 * 1024 * 1024),
+  batchMaxRows: positiveInt.default(50_000),
+  batchMaxDelayMs: positiveInt.default(200),
+  memoryMaxBytes: positiveInt.default(256 * 1024 * 1024),
+  serviceGraph: z
+    .strictObject({
+      maxItems: positiveInt.default(100_000),
+      ttlMs: positiveInt.default(2_000),
+    })
+    .default({ maxItems: 100_000, ttlMs: 2_000 }),
+  maxEdgesBuffered: positiveInt.default(1_000_000),
+});
+
+export type CollectorOptions = z.input<typeof collectorOptionsSchema>;
+export type CollectorConfig = z.output<typeof collectorOptionsSchema>;
+
+export function parseCollectorOptions(input: unknown): CollectorConfig {
+  const r = collectorOptionsSchema.safeParse(input ?? {});
+  if (!r.success) {
+    throw new CollectorConfigError(r.error.issues.map((i) => `${i.path.length > 0 ? i.path.join('.') : '(options)'}: ${i.message}`));
+  }
+  return r.data;
+}

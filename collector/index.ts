@@ -1,0 +1,149 @@
+// The collector's public face: startCollector(options) opens the write-ahead log (replaying
+// what was not stored), connects to ClickHouse (embedded chDB or a server), applies the
+// migrations, and starts the OTLP/HTTP receiver and the query API.
+
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import { join } from 'node:path';
+import { createApiServer } from './api/server.js';
+import { parseCollectorOptions, type CollectorConfig, type CollectorOptions } from './config.js';
+import { Pipeline } from './pipeline/pipeline.js';
+import { WriteAheadLog } from './pipeline/wal.js';
+import { OtlpHttpReceiver } from './receivers/otlp/receiver.js';
+import { createStorageClient, type ClickHouseTarget } from './storage/clickhouse/client.js';
+import { migrate } from './storage/clickhouse/migrate.js';
+import { CollectorMetrics } from './telemetry.js';
+
+export type { CollectorOptions, CollectorConfig } from './config.js';
+export { parseCollectorOptions } from './config.js';
+export * from './errors.js';
+
+export interface Collector {
+  /** http://host:port of the OTLP/HTTP receiver. */
+  otlpUrl: string;
+  /** http://host:port of the query API. */
+  apiUrl: string;
+  config: CollectorConfig;
+  metrics: CollectorMetrics;
+  /** Waits until everything accepted so far is in ClickHouse (false on timeout). */
+  flush(timeoutMs?: number): Promise<boolean>;
+  /** Emits virtual-node edges for spans still waiting for a peer, without waiting for the TTL. */
+  flushServiceGraph(): void;
+  /** Stops listening, stores what it can within `timeoutMs`, closes storage. */
+  close(timeoutMs?: number): Promise<void>;
+}
+
+function listen(server: Server, address: string): Promise<string> {
+  const i = address.lastIndexOf(':');
+  const host = address.slice(0, i);
+  const port = Number(address.slice(i + 1));
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      const a = server.address() as AddressInfo;
+      resolve(`http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`);
+    });
+  });
+}
+
+function closeServer(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    server.closeIdleConnections();
+  });
+}
+
+export async function startCollector(options: CollectorOptions = {}): Promise<Collector> {
+  const config = parseCollectorOptions(options);
+  const metrics = new CollectorMetrics();
+  const target: ClickHouseTarget =
+    config.clickhouse === undefined
+      ? { kind: 'embedded', path: join(config.dataDir, 'clickhouse') }
+      : { kind: 'url', ...config.clickhouse };
+  const { client } = createStorageClient(target);
+
+  // Migrations must succeed before the first insert, but a server that is down at start must
+  // not stop the collector from accepting into the log: retry them in the background.
+  let schemaError: string | undefined = 'schema migrations pending';
+  let stopping = false;
+  const schemaReady = (async () => {
+    let delay = 200;
+    for (;;) {
+      try {
+        await migrate(client, { ttlDays: config.ttlDays });
+        schemaError = undefined;
+        return;
+      } catch (err) {
+        schemaError = `ClickHouse schema migration failed: ${(err as Error).message}`;
+        if (stopping) throw err;
+        await new Promise((r) => setTimeout(r, delay).unref());
+        delay = Math.min(delay * 2, 5000);
+      }
+    }
+  })();
+  if (target.kind === 'embedded') await schemaReady;
+
+  const { wal, replay } = await WriteAheadLog.open({
+    dir: join(config.dataDir, 'wal'),
+    maxBytes: config.walMaxBytes,
+    segmentBytes: Math.min(config.walSegmentBytes, Math.max(1, Math.floor(config.walMaxBytes / 4))),
+  });
+  const pipeline = new Pipeline(
+    client,
+    wal,
+    {
+      batchMaxRows: config.batchMaxRows,
+      batchMaxDelayMs: config.batchMaxDelayMs,
+      memoryMaxBytes: config.memoryMaxBytes,
+      serviceGraph: config.serviceGraph,
+      maxEdgesBuffered: config.maxEdgesBuffered,
+      storageReady: schemaReady,
+    },
+    metrics,
+    replay,
+  );
+  const receiver = new OtlpHttpReceiver(pipeline, metrics, {
+    maxRequestBytes: config.maxRequestBytes,
+    maxConcurrentRequests: config.maxConcurrentRequests,
+    retryAfterSeconds: config.retryAfterSeconds,
+  });
+  const api = createApiServer(client, metrics, {
+    notReady: () => schemaError ?? (pipeline.storageHealthy ? undefined : 'ClickHouse inserts are failing; accepting into the write-ahead log'),
+  });
+  let otlpUrl: string;
+  let apiUrl: string;
+  try {
+    otlpUrl = await listen(receiver.server, config.otlpHttp);
+    apiUrl = await listen(api, config.http);
+  } catch (err) {
+    receiver.server.close();
+    api.close();
+    stopping = true;
+    await pipeline.close(0);
+    await wal.close();
+    await client.close();
+    throw err;
+  }
+
+  let closed: Promise<void> | undefined;
+  return {
+    otlpUrl,
+    apiUrl,
+    config,
+    metrics,
+    flush: (timeoutMs = 30_000) => pipeline.drain(timeoutMs),
+    flushServiceGraph: () => pipeline.flushServiceGraph(),
+    close(timeoutMs = 10_000) {
+      closed ??= (async () => {
+        stopping = true;
+        await closeServer(receiver.server);
+        await pipeline.close(timeoutMs);
+        await wal.close();
+        await closeServer(api);
+        await client.close();
+      })();
+      return closed;
+    },
+  };
+}

@@ -1,0 +1,318 @@
+// Accepted data flows: decode → write-ahead log (fsync, group commit) → ack; in parallel the
+// rows wait in an ordered in-memory queue that one writer loop drains into ClickHouse in
+// batches (by row count or age). A failed insert is retried with backoff, same batch, same
+// order, while the log keeps accepting up to its size limit. Above the memory budget new
+// entries keep only their place in the queue and are read back from the log when their turn
+// comes, so the memory queue never bounds what the log may hold.
+
+import type { ClickHouseClient } from '@clickhouse/client';
+import { CollectorOverloadedError } from '../errors.js';
+import { decodeLogsJson, decodeTracesJson } from '../receivers/otlp/json.js';
+import { logRow, spanRow, type Decoded, type LogRecord, type SpanRecord } from '../receivers/otlp/model.js';
+import { decodeLogsProto, decodeTracesProto } from '../receivers/otlp/protobuf.js';
+import { ServiceGraph } from '../servicegraph/store.js';
+import { insertRows, type TableName } from '../storage/clickhouse/writer.js';
+import type { CollectorMetrics, Signal } from '../telemetry.js';
+import type { WalLocation, WalRecord, WriteAheadLog } from './wal.js';
+
+export type Encoding = 'protobuf' | 'json';
+
+// WAL record kinds: the signal and the body's encoding, so replay decodes exactly as ingest did.
+const KIND = { 'traces/protobuf': 1, 'traces/json': 2, 'logs/protobuf': 3, 'logs/json': 4 } as const;
+
+export interface PipelineOptions {
+  batchMaxRows: number;
+  batchMaxDelayMs: number;
+  /** Serialized rows held in memory at most; beyond it entries are re-read from the log. */
+  memoryMaxBytes: number;
+  serviceGraph: { maxItems: number; ttlMs: number };
+  maxEdgesBuffered: number;
+  /** The writer starts once this settles (schema migrated). */
+  storageReady: Promise<void>;
+}
+
+export interface AcceptResult {
+  accepted: number;
+  rejected: number;
+  reasons: string[];
+  /** Settles once the data is durable (fsync'ed in the log). */
+  durable: Promise<unknown>;
+}
+
+interface Entry {
+  seq: number;
+  kind: number;
+  table: TableName;
+  count: number;
+  /** Serialized rows, or undefined when spilled to the log only. */
+  rows: string | undefined;
+  loc: Promise<WalLocation> | undefined;
+  payload: Buffer | undefined;
+}
+
+function decode(kind: number, body: Buffer): Decoded<SpanRecord> | Decoded<LogRecord> {
+  switch (kind) {
+    case KIND['traces/protobuf']:
+      return decodeTracesProto(body);
+    case KIND['traces/json']:
+      return decodeTracesJson(body);
+    case KIND['logs/protobuf']:
+      return decodeLogsProto(body);
+    default:
+      return decodeLogsJson(body);
+  }
+}
+
+const isTraces = (kind: number): boolean => kind === KIND['traces/protobuf'] || kind === KIND['traces/json'];
+
+function serialize(kind: number, items: readonly (SpanRecord | LogRecord)[]): string {
+  let out = '';
+  if (isTraces(kind)) for (const s of items as readonly SpanRecord[]) out += spanRow(s);
+  else for (const l of items as readonly LogRecord[]) out += logRow(l);
+  return out;
+}
+
+export class Pipeline {
+  readonly #client: ClickHouseClient;
+  readonly #wal: WriteAheadLog;
+  readonly #opts: PipelineOptions;
+  readonly #metrics: CollectorMetrics;
+  readonly #graph: ServiceGraph;
+  #queue: Entry[] = [];
+  #head = 0;
+  #queuedItems = 0;
+  #memoryBytes = 0;
+  #edges = '';
+  #edgeCount = 0;
+  #wake: (() => void) | undefined;
+  #running = true;
+  #loop: Promise<void>;
+  #sweep: NodeJS.Timeout;
+  #storageHealthy = true;
+  #lastStoredAt = 0;
+  #giveUp = false;
+
+  constructor(client: ClickHouseClient, wal: WriteAheadLog, opts: PipelineOptions, metrics: CollectorMetrics, replay: WalRecord[]) {
+    this.#client = client;
+    this.#wal = wal;
+    this.#opts = opts;
+    this.#metrics = metrics;
+    this.#graph = new ServiceGraph(opts.serviceGraph, {
+      edge: (line) => {
+        if (this.#edgeCount >= opts.maxEdgesBuffered) {
+          metrics.dropped.inc({ what: 'service_graph_edge' });
+          return;
+        }
+        this.#edges += line;
+        this.#edgeCount++;
+      },
+      unpaired: (kind) => metrics.graphUnpaired.inc({ kind }),
+      dropped: () => metrics.graphDropped.inc(),
+    });
+    for (const r of replay) {
+      const decoded = decode(r.kind, r.payload);
+      this.#enqueue(r.seq, r.kind, decoded.items, undefined, r.payload);
+    }
+    metrics.buffered.set(wal.bytes);
+    this.#sweep = setInterval(() => this.#graph.expire(Date.now()), Math.max(50, Math.min(1000, opts.serviceGraph.ttlMs / 2)));
+    this.#sweep.unref();
+    this.#loop = this.#run();
+  }
+
+  /** Storage accepted the last batch (or nothing has failed yet). */
+  get storageHealthy(): boolean {
+    return this.#storageHealthy;
+  }
+
+  get queuedItems(): number {
+    return this.#queuedItems;
+  }
+
+  /**
+   * Decodes and accepts one OTLP body. Throws OtlpDecodeError (400) for undecodable bodies and
+   * CollectorOverloadedError (503) when the log is full; nothing is kept in either case.
+   */
+  accept(signal: Signal, encoding: Encoding, body: Buffer): AcceptResult {
+    const kind = KIND[`${signal}/${encoding}`];
+    const decoded = decode(kind, body);
+    const n = decoded.items.length;
+    this.#metrics.received.inc({ signal }, n + decoded.rejected);
+    if (decoded.rejected > 0) this.#metrics.refused.inc({ signal, reason: 'invalid' }, decoded.rejected);
+    if (n === 0) return { accepted: 0, rejected: decoded.rejected, reasons: decoded.reasons, durable: Promise.resolve() };
+    let append;
+    try {
+      append = this.#wal.append(kind, body);
+    } catch (err) {
+      this.#metrics.refused.inc({ signal, reason: 'overload' }, n);
+      throw err;
+    }
+    this.#metrics.buffered.set(this.#wal.bytes);
+    if (isTraces(kind)) this.#graph.observe(decoded.items as SpanRecord[], Date.now());
+    this.#enqueue(append.seq, kind, decoded.items, append.durable, undefined);
+    return { accepted: n, rejected: decoded.rejected, reasons: decoded.reasons, durable: append.durable };
+  }
+
+  #enqueue(seq: number, kind: number, items: readonly (SpanRecord | LogRecord)[], loc: Promise<WalLocation> | undefined, payload: Buffer | undefined): void {
+    const table: TableName = isTraces(kind) ? 'otel_traces' : 'otel_logs';
+    let rows: string | undefined;
+    if (this.#memoryBytes < this.#opts.memoryMaxBytes) {
+      rows = serialize(kind, items);
+      this.#memoryBytes += rows.length;
+    }
+    if (rows === undefined && loc !== undefined) {
+      // Spilled: keep the place in line only. A rejection is handled by the request path.
+      loc.catch(() => undefined);
+    }
+    this.#queue.push({ seq, kind, table, count: items.length, rows, loc, payload: rows === undefined ? payload : undefined });
+    this.#queuedItems += items.length;
+    this.#metrics.queued.set(this.#queuedItems);
+    if (this.#wake !== undefined) {
+      const w = this.#wake;
+      this.#wake = undefined;
+      w();
+    }
+  }
+
+  async #rowsOf(e: Entry): Promise<string> {
+    if (e.rows !== undefined) return e.rows;
+    let payload = e.payload;
+    if (payload === undefined) payload = this.#wal.read(await e.loc!);
+    return serialize(e.kind, decode(e.kind, payload).items);
+  }
+
+  async #run(): Promise<void> {
+    try {
+      await this.#opts.storageReady;
+    } catch {
+      // Closed before the schema could be applied: everything stays in the log for next time.
+      return;
+    }
+    let backoff = 100;
+    while (this.#running || this.#head < this.#queue.length || this.#edges.length > 0) {
+      if (this.#head >= this.#queue.length && this.#edges.length === 0) {
+        if (!this.#running) break;
+        await new Promise<void>((resolve) => {
+          this.#wake = resolve;
+          const t = setTimeout(resolve, this.#opts.batchMaxDelayMs);
+          t.unref();
+        });
+        continue;
+      }
+      // Give a young, small queue time to fill up into a bigger batch.
+      if (this.#running && this.#queuedItems < this.#opts.batchMaxRows && Date.now() - this.#lastStoredAt < this.#opts.batchMaxDelayMs) {
+        await new Promise<void>((resolve) => {
+          const t = setTimeout(resolve, this.#opts.batchMaxDelayMs - (Date.now() - this.#lastStoredAt));
+          t.unref();
+        });
+      }
+      const end = this.#batchEnd();
+      const bodies: Record<TableName, string> = { otel_traces: '', otel_logs: '', otel_service_graph_edges: '' };
+      const counts: Record<TableName, number> = { otel_traces: 0, otel_logs: 0, otel_service_graph_edges: 0 };
+      let memory = 0;
+      try {
+        for (let i = this.#head; i < end; i++) {
+          const e = this.#queue[i]!;
+          bodies[e.table] += await this.#rowsOf(e);
+          counts[e.table] += e.count;
+          if (e.rows !== undefined) memory += e.rows.length;
+        }
+      } catch (err) {
+        // A spilled record whose append failed was never acknowledged: skip it.
+        process.emitWarning(`collector: skipping unreadable queued record: ${(err as Error).message}`);
+        this.#release(this.#head, this.#head + 1, 0);
+        continue;
+      }
+      const edges = this.#edges;
+      const edgeCount = this.#edgeCount;
+      const started = process.hrtime.bigint();
+      try {
+        await insertRows(this.#client, 'otel_traces', bodies.otel_traces);
+        await insertRows(this.#client, 'otel_logs', bodies.otel_logs);
+        // Edges are derived, not acknowledged data: insert them after the spans they came from.
+        if (edges.length > 0) await insertRows(this.#client, 'otel_service_graph_edges', edges);
+      } catch (err) {
+        this.#metrics.storageErrors.inc();
+        if (this.#storageHealthy) process.emitWarning(`collector: ClickHouse insert failed, retrying in order: ${(err as Error).message}`);
+        this.#storageHealthy = false;
+        // A partially applied batch is retried whole: at-least-once, never lost.
+        await new Promise((r) => setTimeout(r, backoff).unref());
+        backoff = Math.min(backoff * 2, 5000);
+        if (!this.#running && this.#giveUp) break;
+        continue;
+      }
+      backoff = 100;
+      this.#storageHealthy = true;
+      this.#lastStoredAt = Date.now();
+      this.#metrics.batchLatency.observe(Number(process.hrtime.bigint() - started) / 1e9);
+      this.#metrics.stored.inc({ table: 'otel_traces' }, counts.otel_traces);
+      this.#metrics.stored.inc({ table: 'otel_logs' }, counts.otel_logs);
+      if (edgeCount > 0) this.#metrics.stored.inc({ table: 'otel_service_graph_edges' }, edgeCount);
+      // Only the edges that were in this batch are consumed; new ones may have arrived.
+      this.#edges = this.#edges.slice(edges.length);
+      this.#edgeCount -= edgeCount;
+      this.#release(this.#head, end, memory);
+    }
+  }
+
+  #batchEnd(): number {
+    let rows = 0;
+    let i = this.#head;
+    while (i < this.#queue.length && (rows === 0 || rows + this.#queue[i]!.count <= this.#opts.batchMaxRows)) {
+      rows += this.#queue[i]!.count;
+      i++;
+    }
+    return i;
+  }
+
+  #release(from: number, to: number, memory: number): void {
+    let items = 0;
+    let lastSeq = 0;
+    for (let i = from; i < to; i++) {
+      items += this.#queue[i]!.count;
+      lastSeq = this.#queue[i]!.seq;
+    }
+    this.#head = to;
+    this.#queuedItems -= items;
+    this.#memoryBytes -= memory;
+    if (this.#head > 1024 && this.#head * 2 > this.#queue.length) {
+      this.#queue = this.#queue.slice(this.#head);
+      this.#head = 0;
+    }
+    if (lastSeq > 0) this.#wal.markStored(lastSeq);
+    this.#metrics.queued.set(this.#queuedItems);
+    this.#metrics.buffered.set(this.#wal.bytes);
+  }
+
+  /** Waits until everything queued so far is stored (tests, shutdown). */
+  async drain(timeoutMs: number): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.#head < this.#queue.length || this.#edges.length > 0) {
+      if (Date.now() > deadline) return false;
+      if (this.#wake !== undefined) {
+        const w = this.#wake;
+        this.#wake = undefined;
+        w();
+      }
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    return true;
+  }
+
+  /** Emits edges for every unpaired span now (virtual nodes) instead of waiting for the TTL. */
+  flushServiceGraph(): void {
+    this.#graph.expire(Date.now(), true);
+  }
+
+  /**
+   * Stops accepting, tries to store what is queued for up to `timeoutMs`, then stops the
+   * writer. Anything not stored stays in the log and is replayed at the next start.
+   */
+  async close(timeoutMs: number): Promise<void> {
+    clearInterval(this.#sweep);
+    await this.drain(timeoutMs);
+    this.#running = false;
+    this.#giveUp = true;
+    if (this.#wake !== undefined) this.#wake();
+    await this.#loop;
+  }
+}

@@ -1,0 +1,685 @@
+// Hand-written decoder for ExportTraceServiceRequest and ExportLogsServiceRequest
+// (opentelemetry-proto field numbers). It goes straight from wire bytes to span and log
+// records: no generic message objects, ids rendered to hex once, resource and scope columns
+// serialized once. Every length is checked against the enclosing message, nesting is capped,
+// and wire-type mismatches are decode errors, so hostile bodies end in a 400, never a hang.
+
+import { OtlpDecodeError } from '../../errors.js';
+import {
+  attributesJson,
+  Refusals,
+  serviceNameOf,
+  type Attributes,
+  type Decoded,
+  type LogRecord,
+  type ResourceContext,
+  type ScopeContext,
+  type SpanEvent,
+  type SpanLink,
+  type SpanRecord,
+} from './model.js';
+
+const WT_VARINT = 0;
+const WT_I64 = 1;
+const WT_LEN = 2;
+const WT_I32 = 5;
+/** AnyValue arrays/kvlists nested deeper than this are refused: nothing legitimate needs it. */
+const MAX_ANY_DEPTH = 32;
+
+class Reader {
+  readonly buf: Buffer;
+  pos: number;
+  constructor(buf: Buffer) {
+    this.buf = buf;
+    this.pos = 0;
+  }
+
+  fail(what: string): never {
+    throw new OtlpDecodeError(`invalid protobuf at byte ${this.pos}: ${what}`);
+  }
+
+  varint(end: number): number {
+    // Values above 2^53 lose precision here; only used for tags, lengths, enums and counts.
+    let result = 0;
+    let mul = 1;
+    for (let i = 0; i < 10; i++) {
+      if (this.pos >= end) this.fail('truncated varint');
+      const b = this.buf[this.pos++]!;
+      result += (b & 0x7f) * mul;
+      if (b < 0x80) return result;
+      mul *= 128;
+    }
+    return this.fail('varint longer than 10 bytes');
+  }
+
+  /** int64 varint, exact, as a decimal string (negative values arrive as 10-byte two's complement). */
+  int64(end: number): string {
+    const start = this.pos;
+    let lo = 0n;
+    let shift = 0n;
+    for (let i = 0; i < 10; i++) {
+      if (this.pos >= end) this.fail('truncated varint');
+      const b = this.buf[this.pos++]!;
+      lo |= BigInt(b & 0x7f) << shift;
+      if (b < 0x80) return BigInt.asIntN(64, lo).toString();
+      shift += 7n;
+    }
+    this.pos = start;
+    return this.fail('varint longer than 10 bytes');
+  }
+
+  fixed64(end: number): bigint {
+    if (this.pos + 8 > end) this.fail('truncated fixed64');
+    const v = this.buf.readBigUInt64LE(this.pos);
+    this.pos += 8;
+    return v;
+  }
+
+  fixed32(end: number): number {
+    if (this.pos + 4 > end) this.fail('truncated fixed32');
+    const v = this.buf.readUInt32LE(this.pos);
+    this.pos += 4;
+    return v;
+  }
+
+  double(end: number): number {
+    if (this.pos + 8 > end) this.fail('truncated double');
+    const v = this.buf.readDoubleLE(this.pos);
+    this.pos += 8;
+    return v;
+  }
+
+  /** Reads a length prefix and returns the end offset of the delimited field. */
+  len(end: number): number {
+    const n = this.varint(end);
+    const e = this.pos + n;
+    if (e > end) this.fail(`length ${n} exceeds the enclosing message`);
+    return e;
+  }
+
+  string(end: number): string {
+    const e = this.len(end);
+    const s = this.buf.toString('utf8', this.pos, e);
+    this.pos = e;
+    return s;
+  }
+
+  /** bytes field rendered as lower-case hex (ids). */
+  hex(end: number): string {
+    const e = this.len(end);
+    const s = this.buf.toString('hex', this.pos, e);
+    this.pos = e;
+    return s;
+  }
+
+  skip(wireType: number, end: number): void {
+    switch (wireType) {
+      case WT_VARINT:
+        this.varint(end);
+        return;
+      case WT_I64:
+        if (this.pos + 8 > end) this.fail('truncated fixed64');
+        this.pos += 8;
+        return;
+      case WT_LEN:
+        this.pos = this.len(end);
+        return;
+      case WT_I32:
+        if (this.pos + 4 > end) this.fail('truncated fixed32');
+        this.pos += 4;
+        return;
+      default:
+        this.fail(`unsupported wire type ${wireType}`);
+    }
+  }
+
+  expect(wireType: number, want: number, field: string): void {
+    if (wireType !== want) this.fail(`field ${field} has wire type ${wireType}, expected ${want}`);
+  }
+}
+
+type AnyJson = string | number | boolean | null | AnyJson[] | { [k: string]: AnyJson };
+
+/** AnyValue as the exporter's AsString renders it: scalars as text, arrays/maps as JSON. */
+function anyValueString(r: Reader, end: number): string {
+  let out = '';
+  while (r.pos < end) {
+    const tag = r.varint(end);
+    const field = tag >>> 3;
+    const wt = tag & 7;
+    switch (field) {
+      case 1:
+        r.expect(wt, WT_LEN, 'AnyValue.string_value');
+        out = r.string(end);
+        break;
+      case 2:
+        r.expect(wt, WT_VARINT, 'AnyValue.bool_value');
+        out = r.varint(end) !== 0 ? 'true' : 'false';
+        break;
+      case 3:
+        r.expect(wt, WT_VARINT, 'AnyValue.int_value');
+        out = r.int64(end);
+        break;
+      case 4:
+        r.expect(wt, WT_I64, 'AnyValue.double_value');
+        out = String(r.double(end));
+        break;
+      case 5:
+      case 6: {
+        r.expect(wt, WT_LEN, field === 5 ? 'AnyValue.array_value' : 'AnyValue.kvlist_value');
+        const e = r.len(end);
+        out = JSON.stringify(field === 5 ? arrayValue(r, e, 1) : kvlistValue(r, e, 1));
+        r.pos = e;
+        break;
+      }
+      case 7: {
+        r.expect(wt, WT_LEN, 'AnyValue.bytes_value');
+        const e = r.len(end);
+        out = r.buf.toString('base64', r.pos, e);
+        r.pos = e;
+        break;
+      }
+      default:
+        r.skip(wt, end);
+    }
+  }
+  return out;
+}
+
+function anyValueJson(r: Reader, end: number, depth: number): AnyJson {
+  let out: AnyJson = null;
+  while (r.pos < end) {
+    const tag = r.varint(end);
+    const field = tag >>> 3;
+    const wt = tag & 7;
+    switch (field) {
+      case 1:
+        r.expect(wt, WT_LEN, 'AnyValue.string_value');
+        out = r.string(end);
+        break;
+      case 2:
+        r.expect(wt, WT_VARINT, 'AnyValue.bool_value');
+        out = r.varint(end) !== 0;
+        break;
+      case 3: {
+        r.expect(wt, WT_VARINT, 'AnyValue.int_value');
+        const s = r.int64(end);
+        const n = Number(s);
+        out = Number.isSafeInteger(n) ? n : s;
+        break;
+      }
+      case 4:
+        r.expect(wt, WT_I64, 'AnyValue.double_value');
+        out = r.double(end);
+        break;
+      case 5:
+      case 6: {
+        r.expect(wt, WT_LEN, 'AnyValue.array_value');
+        const e = r.len(end);
+        out = field === 5 ? arrayValue(r, e, depth + 1) : kvlistValue(r, e, depth + 1);
+        r.pos = e;
+        break;
+      }
+      case 7: {
+        r.expect(wt, WT_LEN, 'AnyValue.bytes_value');
+        const e = r.len(end);
+        out = r.buf.toString('base64', r.pos, e);
+        r.pos = e;
+        break;
+      }
+      default:
+        r.skip(wt, end);
+    }
+  }
+  return out;
+}
+
+function arrayValue(r: Reader, end: number, depth: number): AnyJson[] {
+  if (depth > MAX_ANY_DEPTH) r.fail(`AnyValue nested deeper than ${MAX_ANY_DEPTH}`);
+  const out: AnyJson[] = [];
+  while (r.pos < end) {
+    const tag = r.varint(end);
+    if (tag >>> 3 === 1) {
+      r.expect(tag & 7, WT_LEN, 'ArrayValue.values');
+      const e = r.len(end);
+      out.push(anyValueJson(r, e, depth));
+      r.pos = e;
+    } else r.skip(tag & 7, end);
+  }
+  return out;
+}
+
+function kvlistValue(r: Reader, end: number, depth: number): { [k: string]: AnyJson } {
+  if (depth > MAX_ANY_DEPTH) r.fail(`AnyValue nested deeper than ${MAX_ANY_DEPTH}`);
+  const out: { [k: string]: AnyJson } = {};
+  while (r.pos < end) {
+    const tag = r.varint(end);
+    if (tag >>> 3 === 1) {
+      r.expect(tag & 7, WT_LEN, 'KeyValueList.values');
+      const e = r.len(end);
+      let key = '';
+      let value: AnyJson = null;
+      while (r.pos < e) {
+        const t = r.varint(e);
+        if (t >>> 3 === 1) {
+          r.expect(t & 7, WT_LEN, 'KeyValue.key');
+          key = r.string(e);
+        } else if (t >>> 3 === 2) {
+          r.expect(t & 7, WT_LEN, 'KeyValue.value');
+          const ve = r.len(e);
+          value = anyValueJson(r, ve, depth);
+          r.pos = ve;
+        } else r.skip(t & 7, e);
+      }
+      out[key] = value;
+      r.pos = e;
+    } else r.skip(tag & 7, end);
+  }
+  return out;
+}
+
+function keyValue(r: Reader, end: number, into: Attributes): void {
+  let key = '';
+  let value = '';
+  while (r.pos < end) {
+    const tag = r.varint(end);
+    const field = tag >>> 3;
+    if (field === 1) {
+      r.expect(tag & 7, WT_LEN, 'KeyValue.key');
+      key = r.string(end);
+    } else if (field === 2) {
+      r.expect(tag & 7, WT_LEN, 'KeyValue.value');
+      const e = r.len(end);
+      value = anyValueString(r, e);
+      r.pos = e;
+    } else r.skip(tag & 7, end);
+  }
+  into.push([key, value]);
+}
+
+function attributeField(r: Reader, wt: number, end: number, into: Attributes, name: string): void {
+  r.expect(wt, WT_LEN, name);
+  const e = r.len(end);
+  keyValue(r, e, into);
+  r.pos = e;
+}
+
+function resource(r: Reader, end: number, schemaUrl: string): ResourceContext {
+  const attrs: Attributes = [];
+  while (r.pos < end) {
+    const tag = r.varint(end);
+    if (tag >>> 3 === 1) attributeField(r, tag & 7, end, attrs, 'Resource.attributes');
+    else r.skip(tag & 7, end);
+  }
+  return { serviceName: serviceNameOf(attrs), schemaUrl, attributesJson: attributesJson(attrs) };
+}
+
+function scope(r: Reader, end: number, schemaUrl: string): ScopeContext {
+  let name = '';
+  let version = '';
+  const attrs: Attributes = [];
+  while (r.pos < end) {
+    const tag = r.varint(end);
+    switch (tag >>> 3) {
+      case 1:
+        r.expect(tag & 7, WT_LEN, 'InstrumentationScope.name');
+        name = r.string(end);
+        break;
+      case 2:
+        r.expect(tag & 7, WT_LEN, 'InstrumentationScope.version');
+        version = r.string(end);
+        break;
+      case 3:
+        attributeField(r, tag & 7, end, attrs, 'InstrumentationScope.attributes');
+        break;
+      default:
+        r.skip(tag & 7, end);
+    }
+  }
+  return { name, version, schemaUrl, attributesJson: attributesJson(attrs) };
+}
+
+const EMPTY_RESOURCE: ResourceContext = { serviceName: '', schemaUrl: '', attributesJson: '{}' };
+const EMPTY_SCOPE: ScopeContext = { name: '', version: '', schemaUrl: '', attributesJson: '{}' };
+
+/**
+ * Walks Resource{X}{resource=1, scope_{x}=2, schema_url=3} → Scope{X}{scope=1, items=2,
+ * schema_url=3}. The resource/scope may follow their children on the wire, so children are
+ * located first and decoded once the context is known.
+ */
+function walkEnvelope<T>(
+  body: Buffer,
+  decodeItem: (r: Reader, end: number, res: ResourceContext, sc: ScopeContext, refusals: Refusals) => T | undefined,
+): Decoded<T> {
+  const r = new Reader(body);
+  const items: T[] = [];
+  const refusals = new Refusals();
+  const top = body.length;
+  while (r.pos < top) {
+    const tag = r.varint(top);
+    if (tag >>> 3 !== 1) {
+      r.skip(tag & 7, top);
+      continue;
+    }
+    r.expect(tag & 7, WT_LEN, 'resource_spans/resource_logs');
+    const rEnd = r.len(top);
+    let resStart = -1;
+    let resEnd = -1;
+    let schemaUrl = '';
+    const scopes: number[] = [];
+    while (r.pos < rEnd) {
+      const t = r.varint(rEnd);
+      const f = t >>> 3;
+      if (f === 1) {
+        r.expect(t & 7, WT_LEN, 'resource');
+        resEnd = r.len(rEnd);
+        resStart = r.pos;
+        r.pos = resEnd;
+      } else if (f === 2) {
+        r.expect(t & 7, WT_LEN, 'scope_spans/scope_logs');
+        const e = r.len(rEnd);
+        scopes.push(r.pos, e);
+        r.pos = e;
+      } else if (f === 3) {
+        r.expect(t & 7, WT_LEN, 'schema_url');
+        schemaUrl = r.string(rEnd);
+      } else r.skip(t & 7, rEnd);
+    }
+    let res = EMPTY_RESOURCE;
+    if (resStart >= 0) {
+      r.pos = resStart;
+      res = resource(r, resEnd, schemaUrl);
+    } else if (schemaUrl !== '') res = { ...EMPTY_RESOURCE, schemaUrl };
+    for (let i = 0; i < scopes.length; i += 2) {
+      const sEnd = scopes[i + 1]!;
+      r.pos = scopes[i]!;
+      let scStart = -1;
+      let scEnd = -1;
+      let scSchema = '';
+      const children: number[] = [];
+      while (r.pos < sEnd) {
+        const t = r.varint(sEnd);
+        const f = t >>> 3;
+        if (f === 1) {
+          r.expect(t & 7, WT_LEN, 'scope');
+          scEnd = r.len(sEnd);
+          scStart = r.pos;
+          r.pos = scEnd;
+        } else if (f === 2) {
+          r.expect(t & 7, WT_LEN, 'spans/log_records');
+          const e = r.len(sEnd);
+          children.push(r.pos, e);
+          r.pos = e;
+        } else if (f === 3) {
+          r.expect(t & 7, WT_LEN, 'schema_url');
+          scSchema = r.string(sEnd);
+        } else r.skip(t & 7, sEnd);
+      }
+      let sc = EMPTY_SCOPE;
+      if (scStart >= 0) {
+        r.pos = scStart;
+        sc = scope(r, scEnd, scSchema);
+      } else if (scSchema !== '') sc = { ...EMPTY_SCOPE, schemaUrl: scSchema };
+      for (let j = 0; j < children.length; j += 2) {
+        r.pos = children[j]!;
+        const item = decodeItem(r, children[j + 1]!, res, sc, refusals);
+        if (item !== undefined) items.push(item);
+      }
+    }
+    r.pos = rEnd;
+  }
+  return { items, rejected: refusals.count, reasons: refusals.reasons };
+}
+
+function event(r: Reader, end: number): SpanEvent {
+  const ev: SpanEvent = { timeNs: 0n, name: '', attributes: [] };
+  while (r.pos < end) {
+    const tag = r.varint(end);
+    switch (tag >>> 3) {
+      case 1:
+        r.expect(tag & 7, WT_I64, 'Event.time_unix_nano');
+        ev.timeNs = r.fixed64(end);
+        break;
+      case 2:
+        r.expect(tag & 7, WT_LEN, 'Event.name');
+        ev.name = r.string(end);
+        break;
+      case 3:
+        attributeField(r, tag & 7, end, ev.attributes, 'Event.attributes');
+        break;
+      default:
+        r.skip(tag & 7, end);
+    }
+  }
+  return ev;
+}
+
+function link(r: Reader, end: number): SpanLink {
+  const l: SpanLink = { traceId: '', spanId: '', traceState: '', attributes: [] };
+  while (r.pos < end) {
+    const tag = r.varint(end);
+    switch (tag >>> 3) {
+      case 1:
+        r.expect(tag & 7, WT_LEN, 'Link.trace_id');
+        l.traceId = r.hex(end);
+        break;
+      case 2:
+        r.expect(tag & 7, WT_LEN, 'Link.span_id');
+        l.spanId = r.hex(end);
+        break;
+      case 3:
+        r.expect(tag & 7, WT_LEN, 'Link.trace_state');
+        l.traceState = r.string(end);
+        break;
+      case 4:
+        attributeField(r, tag & 7, end, l.attributes, 'Link.attributes');
+        break;
+      default:
+        r.skip(tag & 7, end);
+    }
+  }
+  return l;
+}
+
+function span(r: Reader, end: number, res: ResourceContext, sc: ScopeContext, refusals: Refusals): SpanRecord | undefined {
+  const s: SpanRecord = {
+    resource: res,
+    scope: sc,
+    traceId: '',
+    spanId: '',
+    parentSpanId: '',
+    traceState: '',
+    name: '',
+    kind: 0,
+    startNs: 0n,
+    endNs: 0n,
+    attributes: [],
+    events: [],
+    links: [],
+    statusCode: 0,
+    statusMessage: '',
+  };
+  while (r.pos < end) {
+    const tag = r.varint(end);
+    const wt = tag & 7;
+    switch (tag >>> 3) {
+      case 1:
+        r.expect(wt, WT_LEN, 'Span.trace_id');
+        s.traceId = r.hex(end);
+        break;
+      case 2:
+        r.expect(wt, WT_LEN, 'Span.span_id');
+        s.spanId = r.hex(end);
+        break;
+      case 3:
+        r.expect(wt, WT_LEN, 'Span.trace_state');
+        s.traceState = r.string(end);
+        break;
+      case 4:
+        r.expect(wt, WT_LEN, 'Span.parent_span_id');
+        s.parentSpanId = r.hex(end);
+        break;
+      case 5:
+        r.expect(wt, WT_LEN, 'Span.name');
+        s.name = r.string(end);
+        break;
+      case 6:
+        r.expect(wt, WT_VARINT, 'Span.kind');
+        s.kind = r.varint(end);
+        break;
+      case 7:
+        r.expect(wt, WT_I64, 'Span.start_time_unix_nano');
+        s.startNs = r.fixed64(end);
+        break;
+      case 8:
+        r.expect(wt, WT_I64, 'Span.end_time_unix_nano');
+        s.endNs = r.fixed64(end);
+        break;
+      case 9:
+        attributeField(r, wt, end, s.attributes, 'Span.attributes');
+        break;
+      case 11: {
+        r.expect(wt, WT_LEN, 'Span.events');
+        const e = r.len(end);
+        s.events.push(event(r, e));
+        r.pos = e;
+        break;
+      }
+      case 13: {
+        r.expect(wt, WT_LEN, 'Span.links');
+        const e = r.len(end);
+        s.links.push(link(r, e));
+        r.pos = e;
+        break;
+      }
+      case 15: {
+        r.expect(wt, WT_LEN, 'Span.status');
+        const e = r.len(end);
+        while (r.pos < e) {
+          const t = r.varint(e);
+          if (t >>> 3 === 2) {
+            r.expect(t & 7, WT_LEN, 'Status.message');
+            s.statusMessage = r.string(e);
+          } else if (t >>> 3 === 3) {
+            r.expect(t & 7, WT_VARINT, 'Status.code');
+            s.statusCode = r.varint(e);
+          } else r.skip(t & 7, e);
+        }
+        break;
+      }
+      default:
+        r.skip(wt, end);
+    }
+  }
+  return checkSpan(s, refusals) ? s : undefined;
+}
+
+/** Shared by both decoders: the refusal rules for a span. */
+export function checkSpan(s: SpanRecord, refusals: Refusals): boolean {
+  if (s.traceId.length !== 32 || s.traceId === '00000000000000000000000000000000') {
+    refusals.add(`span '${s.name.slice(0, 64)}': trace_id must be 16 non-zero bytes`);
+    return false;
+  }
+  if (s.spanId.length !== 16 || s.spanId === '0000000000000000') {
+    refusals.add(`span '${s.name.slice(0, 64)}' of trace ${s.traceId}: span_id must be 8 non-zero bytes`);
+    return false;
+  }
+  if (s.parentSpanId.length !== 0 && s.parentSpanId.length !== 16) {
+    refusals.add(`span ${s.spanId} of trace ${s.traceId}: parent_span_id must be empty or 8 bytes`);
+    return false;
+  }
+  if (s.name === '') {
+    refusals.add(`span ${s.spanId} of trace ${s.traceId}: name is required`);
+    return false;
+  }
+  return true;
+}
+
+/** Shared by both decoders: the refusal rules for a log record. */
+export function checkLog(l: LogRecord, refusals: Refusals): boolean {
+  if (l.traceId.length !== 0 && l.traceId.length !== 32) {
+    refusals.add('log record: trace_id must be empty or 16 bytes');
+    return false;
+  }
+  if (l.spanId.length !== 0 && l.spanId.length !== 16) {
+    refusals.add('log record: span_id must be empty or 8 bytes');
+    return false;
+  }
+  return true;
+}
+
+function logRecord(r: Reader, end: number, res: ResourceContext, sc: ScopeContext, refusals: Refusals): LogRecord | undefined {
+  const l: LogRecord = {
+    resource: res,
+    scope: sc,
+    timeNs: 0n,
+    observedNs: 0n,
+    traceId: '',
+    spanId: '',
+    flags: 0,
+    severityText: '',
+    severityNumber: 0,
+    body: '',
+    attributes: [],
+    eventName: '',
+  };
+  while (r.pos < end) {
+    const tag = r.varint(end);
+    const wt = tag & 7;
+    switch (tag >>> 3) {
+      case 1:
+        r.expect(wt, WT_I64, 'LogRecord.time_unix_nano');
+        l.timeNs = r.fixed64(end);
+        break;
+      case 2:
+        r.expect(wt, WT_VARINT, 'LogRecord.severity_number');
+        l.severityNumber = r.varint(end);
+        break;
+      case 3:
+        r.expect(wt, WT_LEN, 'LogRecord.severity_text');
+        l.severityText = r.string(end);
+        break;
+      case 5: {
+        r.expect(wt, WT_LEN, 'LogRecord.body');
+        const e = r.len(end);
+        l.body = anyValueString(r, e);
+        r.pos = e;
+        break;
+      }
+      case 6:
+        attributeField(r, wt, end, l.attributes, 'LogRecord.attributes');
+        break;
+      case 8:
+        r.expect(wt, WT_I32, 'LogRecord.flags');
+        l.flags = r.fixed32(end);
+        break;
+      case 9:
+        r.expect(wt, WT_LEN, 'LogRecord.trace_id');
+        l.traceId = r.hex(end);
+        break;
+      case 10:
+        r.expect(wt, WT_LEN, 'LogRecord.span_id');
+        l.spanId = r.hex(end);
+        break;
+      case 11:
+        r.expect(wt, WT_I64, 'LogRecord.observed_time_unix_nano');
+        l.observedNs = r.fixed64(end);
+        break;
+      case 12:
+        r.expect(wt, WT_LEN, 'LogRecord.event_name');
+        l.eventName = r.string(end);
+        break;
+      default:
+        r.skip(wt, end);
+    }
+  }
+  return checkLog(l, refusals) ? l : undefined;
+}
+
+export function decodeTracesProto(body: Buffer): Decoded<SpanRecord> {
+  return walkEnvelope(body, span);
+}
+
+export function decodeLogsProto(body: Buffer): Decoded<LogRecord> {
+  return walkEnvelope(body, logRecord);
+}

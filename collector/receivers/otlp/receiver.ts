@@ -1,0 +1,209 @@
+// The OTLP/HTTP receiver: POST /v1/traces and /v1/logs, protobuf or JSON, optionally gzip.
+// Status codes follow the OTLP/HTTP specification: 200 with an Export…ServiceResponse (and
+// partial_success for refused items) once the data is durable; 400 with a google.rpc.Status
+// for undecodable bodies; 413 above the size limit; 415 for other media types or encodings;
+// 429/503 with Retry-After under overload. Bodies are answered in the request's encoding.
+
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { gunzip } from 'node:zlib';
+import { CollectorOverloadedError, OtlpDecodeError, OtlpPayloadTooLargeError } from '../../errors.js';
+import type { Encoding, Pipeline } from '../../pipeline/pipeline.js';
+import type { CollectorMetrics, Signal } from '../../telemetry.js';
+
+export interface OtlpReceiverOptions {
+  /** Largest accepted body, compressed and decompressed alike. */
+  maxRequestBytes: number;
+  /** Requests being read, decoded or awaiting fsync at once; beyond it 429. */
+  maxConcurrentRequests: number;
+  retryAfterSeconds: number;
+}
+
+const PATHS: Record<string, Signal> = { '/v1/traces': 'traces', '/v1/logs': 'logs' };
+const GRPC_INVALID_ARGUMENT = 3;
+const GRPC_RESOURCE_EXHAUSTED = 8;
+const GRPC_UNAVAILABLE = 14;
+
+function mediaType(req: IncomingMessage): Encoding | undefined {
+  const ct = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+  if (ct === 'application/x-protobuf' || ct === 'application/protobuf') return 'protobuf';
+  if (ct === 'application/json') return 'json';
+  return undefined;
+}
+
+function varint(n: number): number[] {
+  const out: number[] = [];
+  while (n > 0x7f) {
+    out.push((n & 0x7f) | 0x80);
+    n = Math.floor(n / 128);
+  }
+  out.push(n);
+  return out;
+}
+
+function protoString(field: number, s: string): Buffer {
+  const b = Buffer.from(s, 'utf8');
+  return Buffer.concat([Buffer.from([(field << 3) | 2, ...varint(b.length)]), b]);
+}
+
+/** google.rpc.Status{code=1, message=2}. */
+function statusBody(encoding: Encoding, code: number, message: string): Buffer {
+  if (encoding === 'json') return Buffer.from(JSON.stringify({ code, message }));
+  return Buffer.concat([Buffer.from([0x08, ...varint(code)]), protoString(2, message)]);
+}
+
+/** Export{Trace,Logs}ServiceResponse{partial_success=1{rejected=1, error_message=2}}. */
+function exportResponse(encoding: Encoding, signal: Signal, rejected: number, message: string): Buffer {
+  if (encoding === 'json') {
+    if (rejected === 0) return Buffer.from('{}');
+    const key = signal === 'traces' ? 'rejectedSpans' : 'rejectedLogRecords';
+    return Buffer.from(JSON.stringify({ partialSuccess: { [key]: String(rejected), errorMessage: message } }));
+  }
+  if (rejected === 0) return Buffer.alloc(0);
+  const inner = Buffer.concat([Buffer.from([0x08, ...varint(rejected)]), protoString(2, message)]);
+  return Buffer.concat([Buffer.from([0x0a, ...varint(inner.length)]), inner]);
+}
+
+export class OtlpHttpReceiver {
+  readonly server: Server;
+  readonly #pipeline: Pipeline;
+  readonly #metrics: CollectorMetrics;
+  readonly #opts: OtlpReceiverOptions;
+  #inflight = 0;
+
+  constructor(pipeline: Pipeline, metrics: CollectorMetrics, opts: OtlpReceiverOptions) {
+    this.#pipeline = pipeline;
+    this.#metrics = metrics;
+    this.#opts = opts;
+    this.server = createServer((req, res) => this.#handle(req, res));
+    this.server.requestTimeout = 60_000;
+    this.server.headersTimeout = 30_000;
+  }
+
+  #reply(res: ServerResponse, path: string, code: number, encoding: Encoding, body: Buffer, headers: Record<string, string> = {}): void {
+    this.#metrics.requests.inc({ path, code: String(code) });
+    if (res.headersSent || res.destroyed) return;
+    res.writeHead(code, {
+      'content-type': encoding === 'json' ? 'application/json' : 'application/x-protobuf',
+      'content-length': String(body.length),
+      ...headers,
+    });
+    res.end(body);
+  }
+
+  #refuse(req: IncomingMessage, res: ServerResponse, path: string, code: number, encoding: Encoding, message: string, headers: Record<string, string> = {}): void {
+    // The body is not read: close the connection instead of draining an unwanted upload.
+    this.#reply(res, path, code, encoding, statusBody(encoding, code === 413 || code === 415 ? GRPC_INVALID_ARGUMENT : GRPC_UNAVAILABLE, message), {
+      connection: 'close',
+      ...headers,
+    });
+    req.resume();
+  }
+
+  #handle(req: IncomingMessage, res: ServerResponse): void {
+    const path = (req.url ?? '/').split('?')[0]!;
+    const signal = PATHS[path];
+    if (signal === undefined) {
+      this.#reply(res, 'other', 404, 'json', Buffer.from(JSON.stringify({ code: 5, message: `no OTLP endpoint at ${path}; use /v1/traces or /v1/logs` })));
+      req.resume();
+      return;
+    }
+    if (req.method !== 'POST') {
+      this.#refuse(req, res, path, 405, 'json', `${req.method} not allowed on ${path}; use POST`, { allow: 'POST' });
+      return;
+    }
+    const encoding = mediaType(req);
+    if (encoding === undefined) {
+      this.#refuse(req, res, path, 415, 'json', `unsupported Content-Type '${req.headers['content-type'] ?? ''}'; use application/x-protobuf or application/json`);
+      return;
+    }
+    const ce = (req.headers['content-encoding'] ?? 'identity').trim().toLowerCase();
+    if (ce !== 'gzip' && ce !== 'identity' && ce !== '') {
+      this.#refuse(req, res, path, 415, encoding, `unsupported Content-Encoding '${ce}'; use gzip or none`);
+      return;
+    }
+    const declared = Number(req.headers['content-length'] ?? '0');
+    if (declared > this.#opts.maxRequestBytes) {
+      this.#metrics.refused.inc({ signal, reason: 'too_large' });
+      this.#refuse(req, res, path, 413, encoding, new OtlpPayloadTooLargeError(this.#opts.maxRequestBytes).message);
+      return;
+    }
+    if (this.#inflight >= this.#opts.maxConcurrentRequests) {
+      this.#metrics.refused.inc({ signal, reason: 'overload' });
+      this.#refuse(req, res, path, 429, encoding, `too many concurrent requests (${this.#opts.maxConcurrentRequests}); retry later`, {
+        'retry-after': String(this.#opts.retryAfterSeconds),
+      });
+      return;
+    }
+    this.#inflight++;
+    this.#read(req, res, path, signal, encoding, ce === 'gzip').finally(() => {
+      this.#inflight--;
+    });
+  }
+
+  async #read(req: IncomingMessage, res: ServerResponse, path: string, signal: Signal, encoding: Encoding, gzipped: boolean): Promise<void> {
+    const limit = this.#opts.maxRequestBytes;
+    let body: Buffer;
+    try {
+      body = await new Promise<Buffer>((resolve, reject) => {
+        const chunks: Buffer[] = [];
+        let size = 0;
+        req.on('data', (c: Buffer) => {
+          size += c.length;
+          if (size > limit) {
+            req.removeAllListeners('data');
+            reject(new OtlpPayloadTooLargeError(limit));
+            return;
+          }
+          chunks.push(c);
+        });
+        req.on('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)));
+        req.on('error', reject);
+      });
+      if (gzipped) {
+        body = await new Promise<Buffer>((resolve, reject) => {
+          gunzip(body, { maxOutputLength: limit }, (err, out) => {
+            if (err === null) resolve(out);
+            else if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') reject(new OtlpPayloadTooLargeError(limit));
+            else reject(new OtlpDecodeError(`invalid gzip body: ${err.message}`));
+          });
+        });
+      }
+    } catch (err) {
+      if (err instanceof OtlpPayloadTooLargeError) {
+        this.#metrics.refused.inc({ signal, reason: 'too_large' });
+        this.#refuse(req, res, path, 413, encoding, err.message);
+      } else if (err instanceof OtlpDecodeError) {
+        this.#metrics.refused.inc({ signal, reason: 'undecodable' });
+        this.#reply(res, path, 400, encoding, statusBody(encoding, GRPC_INVALID_ARGUMENT, err.message));
+      } else res.destroy();
+      return;
+    }
+    let result;
+    try {
+      result = this.#pipeline.accept(signal, encoding, body);
+    } catch (err) {
+      if (err instanceof OtlpDecodeError) {
+        this.#metrics.refused.inc({ signal, reason: 'undecodable' });
+        this.#reply(res, path, 400, encoding, statusBody(encoding, GRPC_INVALID_ARGUMENT, err.message));
+      } else if (err instanceof CollectorOverloadedError) {
+        this.#reply(res, path, 503, encoding, statusBody(encoding, GRPC_RESOURCE_EXHAUSTED, err.message), {
+          'retry-after': String(this.#opts.retryAfterSeconds),
+        });
+      } else {
+        this.#reply(res, path, 500, encoding, statusBody(encoding, GRPC_UNAVAILABLE, (err as Error).message));
+      }
+      return;
+    }
+    try {
+      await result.durable;
+    } catch (err) {
+      // Not durable, so not acknowledged: the client retries.
+      this.#reply(res, path, 503, encoding, statusBody(encoding, GRPC_UNAVAILABLE, (err as Error).message), {
+        'retry-after': String(this.#opts.retryAfterSeconds),
+      });
+      return;
+    }
+    const message = result.rejected > 0 ? `${result.rejected} ${signal === 'traces' ? 'spans' : 'log records'} refused: ${result.reasons.join('; ')}` : '';
+    this.#reply(res, path, 200, encoding, exportResponse(encoding, signal, result.rejected, message));
+  }
+}

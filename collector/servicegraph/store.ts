@@ -1,0 +1,163 @@
+// Service-graph derivation at ingest, with the servicegraph connector's semantics: a CLIENT
+// span of service A and the SERVER span of service B whose parent is that client span form
+// one edge A→B (PRODUCER/CONSUMER form a messaging_system edge). Unpaired halves wait in a
+// bounded store with a TTL. Root SERVER spans get the virtual client `user`; CLIENT spans
+// that expire unpaired get a virtual server named by peer.service, server.address /
+// net.peer.name, db.name or db.system (connection type `database` when db.system is set).
+
+import {
+  findAttribute,
+  SPAN_KIND_CLIENT,
+  SPAN_KIND_CONSUMER,
+  SPAN_KIND_PRODUCER,
+  SPAN_KIND_SERVER,
+  STATUS_CODE_ERROR,
+  type SpanRecord,
+} from '../receivers/otlp/model.js';
+
+export interface ServiceGraphOptions {
+  /** Unpaired spans kept at most; beyond it new ones are dropped and counted. */
+  maxItems: number;
+  /** How long an unpaired half waits for its peer. */
+  ttlMs: number;
+}
+
+export interface EdgeSink {
+  /** One otel_service_graph_edges row as a JSONEachRow line. */
+  edge(line: string): void;
+  unpaired(kind: 'client' | 'server'): void;
+  dropped(): void;
+}
+
+interface Half {
+  service: string;
+  startNs: bigint;
+  durationMs: number;
+  failed: boolean;
+  /** Virtual server name and connection type if this client half expires unpaired. */
+  virtualServer: string;
+  virtualType: string;
+}
+
+interface Entry {
+  client: Half | undefined;
+  server: Half | undefined;
+  messaging: boolean;
+  expiresAt: number;
+}
+
+function half(s: SpanRecord, withVirtual: boolean): Half {
+  const duration = s.endNs > s.startNs ? s.endNs - s.startNs : 0n;
+  let virtualServer = '';
+  let virtualType = 'virtual_node';
+  if (withVirtual) {
+    const a = s.attributes;
+    virtualServer =
+      findAttribute(a, 'peer.service') ??
+      findAttribute(a, 'server.address') ??
+      findAttribute(a, 'net.peer.name') ??
+      findAttribute(a, 'db.name') ??
+      findAttribute(a, 'db.system') ??
+      '';
+    if (findAttribute(a, 'db.system') !== undefined) virtualType = 'database';
+    else if (s.kind === SPAN_KIND_PRODUCER) virtualType = 'messaging_system';
+  }
+  return {
+    service: s.resource.serviceName,
+    startNs: s.startNs,
+    durationMs: Number(duration) / 1e6,
+    failed: s.statusCode === STATUS_CODE_ERROR,
+    virtualServer,
+    virtualType,
+  };
+}
+
+function edgeLine(ts: bigint, client: string, server: string, type: string, failed: boolean, serverMs: number, clientMs: number): string {
+  return (
+    '{"Timestamp":' + ts.toString() +
+    ',"Client":' + JSON.stringify(client) +
+    ',"Server":' + JSON.stringify(server) +
+    ',"ConnectionType":"' + type +
+    '","Failed":' + (failed ? 1 : 0) +
+    ',"ServerDurationMs":' + serverMs +
+    ',"ClientDurationMs":' + clientMs +
+    '}\n'
+  );
+}
+
+export class ServiceGraph {
+  readonly #opts: ServiceGraphOptions;
+  readonly #sink: EdgeSink;
+  // Map iteration order is insertion order, and every entry gets the same TTL, so the
+  // oldest entries are always first: expiry is a scan from the front that stops early.
+  readonly #entries = new Map<string, Entry>();
+
+  constructor(opts: ServiceGraphOptions, sink: EdgeSink) {
+    this.#opts = opts;
+    this.#sink = sink;
+  }
+
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  observe(spans: readonly SpanRecord[], now: number): void {
+    for (let i = 0; i < spans.length; i++) {
+      const s = spans[i]!;
+      const k = s.kind;
+      if (k === SPAN_KIND_CLIENT || k === SPAN_KIND_PRODUCER) {
+        this.#put(s.traceId + s.spanId, half(s, true), 'client', k === SPAN_KIND_PRODUCER, now);
+      } else if (k === SPAN_KIND_SERVER || k === SPAN_KIND_CONSUMER) {
+        if (s.parentSpanId === '') {
+          const h = half(s, false);
+          this.#sink.edge(edgeLine(h.startNs, 'user', h.service, 'virtual_node', h.failed, h.durationMs, h.durationMs));
+        } else {
+          this.#put(s.traceId + s.parentSpanId, half(s, false), 'server', k === SPAN_KIND_CONSUMER, now);
+        }
+      }
+    }
+  }
+
+  #put(key: string, h: Half, side: 'client' | 'server', messaging: boolean, now: number): void {
+    const e = this.#entries.get(key);
+    if (e !== undefined) {
+      if (side === 'client') e.client = h;
+      else e.server = h;
+      if (e.client !== undefined && e.server !== undefined) {
+        this.#entries.delete(key);
+        this.#emitPair(e.client, e.server, e.messaging || messaging);
+      }
+      return;
+    }
+    if (this.#entries.size >= this.#opts.maxItems) {
+      this.#sink.dropped();
+      return;
+    }
+    this.#entries.set(key, {
+      client: side === 'client' ? h : undefined,
+      server: side === 'server' ? h : undefined,
+      messaging,
+      expiresAt: now + this.#opts.ttlMs,
+    });
+  }
+
+  #emitPair(c: Half, s: Half, messaging: boolean): void {
+    this.#sink.edge(
+      edgeLine(c.startNs, c.service, s.service, messaging ? 'messaging_system' : '', c.failed || s.failed, s.durationMs, c.durationMs),
+    );
+  }
+
+  /** Expires entries older than the TTL; `all` expires everything (shutdown). */
+  expire(now: number, all = false): void {
+    for (const [key, e] of this.#entries) {
+      if (!all && e.expiresAt > now) break;
+      this.#entries.delete(key);
+      if (e.client !== undefined) {
+        const c = e.client;
+        if (c.virtualServer !== '') {
+          this.#sink.edge(edgeLine(c.startNs, c.service, c.virtualServer, c.virtualType, c.failed, c.durationMs, c.durationMs));
+        } else this.#sink.unpaired('client');
+      } else this.#sink.unpaired('server');
+    }
+  }
+}

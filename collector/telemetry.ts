@@ -1,0 +1,73 @@
+// The collector's own Prometheus metrics, on a private registry (never the global one, so two
+// collectors in one process keep separate counts). Hot paths only bump counters; gauges are
+// sampled at scrape time through collect callbacks.
+
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+export type Signal = 'traces' | 'logs';
+
+export class CollectorMetrics {
+  readonly registry = new Registry();
+  readonly received = new Counter({
+    name: 'meshscope_collector_received_items_total',
+    help: 'Spans and log records received over OTLP (accepted or refused)',
+    labelNames: ['signal'] as const,
+    registers: [this.registry],
+  });
+  readonly refused = new Counter({
+    name: 'meshscope_collector_refused_items_total',
+    help: 'Items refused: invalid (partial success), undecodable body, or overload',
+    labelNames: ['signal', 'reason'] as const,
+    registers: [this.registry],
+  });
+  readonly stored = new Counter({
+    name: 'meshscope_collector_stored_items_total',
+    help: 'Rows inserted into ClickHouse',
+    labelNames: ['table'] as const,
+    registers: [this.registry],
+  });
+  readonly dropped = new Counter({
+    name: 'meshscope_collector_dropped_items_total',
+    help: 'Items dropped after acceptance (never data that was acknowledged: service-graph state only)',
+    labelNames: ['what'] as const,
+    registers: [this.registry],
+  });
+  readonly requests = new Counter({
+    name: 'meshscope_collector_http_requests_total',
+    help: 'OTLP/HTTP requests by path and status code',
+    labelNames: ['path', 'code'] as const,
+    registers: [this.registry],
+  });
+  readonly batchLatency = new Histogram({
+    name: 'meshscope_collector_batch_latency_seconds',
+    help: 'Time to insert one batch into ClickHouse',
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  });
+  readonly storageErrors = new Counter({
+    name: 'meshscope_collector_storage_errors_total',
+    help: 'Failed ClickHouse inserts (each retried in order)',
+    registers: [this.registry],
+  });
+  readonly buffered = new Gauge({
+    name: 'meshscope_collector_buffered_bytes',
+    help: 'Bytes in the write-ahead log not yet released (stored data is released per segment)',
+    registers: [this.registry],
+  });
+  readonly queued = new Gauge({
+    name: 'meshscope_collector_queued_items',
+    help: 'Items accepted and awaiting insertion into ClickHouse',
+    registers: [this.registry],
+  });
+  readonly graphUnpaired = new Counter({
+    name: 'traces_service_graph_unpaired_spans_total',
+    help: 'Client or server spans that expired from the service-graph store without a peer',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
+  readonly graphDropped = new Counter({
+    name: 'traces_service_graph_dropped_spans_total',
+    help: 'Spans not tracked because the service-graph store was full',
+    registers: [this.registry],
+  });
+}
