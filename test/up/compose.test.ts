@@ -1,0 +1,77 @@
+// docker-compose.yml describes the same mesh as examples/shop/mesh.yaml on real images:
+// Debian's docker-compose accepts it, every workload has its app and sidecar, health gates
+// point at services that have healthchecks, and Prometheus scrapes every proxy's admin port.
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { loadMeshFile } from '../../control-plane/mesh/validate.js';
+
+interface ComposeService {
+  image?: string;
+  build?: unknown;
+  network_mode?: string;
+  entrypoint?: string[];
+  command?: string[] | string;
+  environment?: Record<string, string>;
+  depends_on?: Record<string, { condition: string }>;
+  healthcheck?: { test: string[] };
+  profiles?: string[];
+  volumes?: string[];
+}
+
+const compose = parse(readFileSync('docker-compose.yml', 'utf8')) as { services: Record<string, ComposeService> };
+const services = compose.services;
+
+describe('docker-compose.yml', () => {
+  it('passes docker-compose config -q', () => {
+    // Throws (and fails the test) on a non-zero exit, with compose's message in the error.
+    execFileSync('docker-compose', ['-f', 'docker-compose.yml', 'config', '-q'], { stdio: 'pipe' });
+  });
+
+  it('runs every workload of the shop mesh as an app plus a sidecar sharing its network namespace', async () => {
+    const mesh = await loadMeshFile('examples/shop/mesh.yaml');
+    for (const svc of mesh.services) {
+      for (const w of svc.workloads) {
+        const app = services[w.name];
+        const sidecar = services[`${w.name}-sidecar`];
+        expect(app?.environment?.['SHOP_SERVICE'], w.name).toBe(svc.name);
+        expect(app?.environment?.['SHOP_LISTEN']).toBe(w.endpoints['http']);
+        expect(app?.environment?.['SHOP_EGRESS']).toBe(`127.0.0.1:${w.sidecar?.outbound_port}`);
+        expect(sidecar?.network_mode).toBe(app?.network_mode);
+        expect(String(sidecar?.command)).toContain(`--node ${w.name} `);
+        expect(sidecar?.depends_on?.[w.name]?.condition).toBe('service_healthy');
+      }
+    }
+    expect(String(services['front-proxy']?.command)).toContain(`--node ${mesh.ingress?.name} `);
+  });
+
+  it('gates on health only where a healthcheck exists', () => {
+    for (const [name, s] of Object.entries(services)) {
+      for (const [dep, { condition }] of Object.entries(s.depends_on ?? {})) {
+        expect(services[dep], `${name} depends on ${dep}`).toBeDefined();
+        if (condition === 'service_healthy') expect(services[dep]?.healthcheck, `${name} waits for ${dep} to be healthy`).toBeDefined();
+      }
+    }
+  });
+
+  it('has ClickHouse, Grafana with the ClickHouse plugin and provisioning, Prometheus and a loadgen profile', () => {
+    expect(services['clickhouse']?.image).toMatch(/^clickhouse\/clickhouse-server:/);
+    expect(services['grafana']?.image).toMatch(/^grafana\/grafana:/);
+    expect(services['grafana']?.environment?.['GF_INSTALL_PLUGINS']).toContain('grafana-clickhouse-datasource');
+    expect(services['grafana']?.volumes?.join(' ')).toContain('./dashboards/generated:/var/lib/grafana/dashboards/meshscope');
+    expect(services['prometheus']?.image).toMatch(/^prom\/prometheus:/);
+    expect(services['collector']?.command).toEqual(expect.arrayContaining(['--clickhouse-url', 'http://clickhouse:8123']));
+    expect(services['loadgen']?.profiles).toEqual(['load']);
+  });
+
+  it('scrapes every proxy admin port of the mesh, and promtool accepts the config', async () => {
+    const mesh = await loadMeshFile('examples/shop/mesh.yaml');
+    const admin = [mesh.ingress?.admin_port, ...mesh.services.flatMap((s) => s.workloads.map((w) => w.sidecar?.admin_port))].map((p) => `127.0.0.1:${p}`);
+    const prom = parse(readFileSync('deploy/prometheus.yml', 'utf8')) as { scrape_configs: Array<{ job_name: string; metrics_path: string; static_configs: Array<{ targets: string[] }> }> };
+    const proxies = prom.scrape_configs.find((j) => j.job_name === 'meshscope-proxies')!;
+    expect(proxies.metrics_path).toBe('/stats/prometheus');
+    expect(proxies.static_configs.flatMap((c) => c.targets).sort()).toEqual(admin.sort());
+    execFileSync('promtool', ['check', 'config', 'deploy/prometheus.yml'], { stdio: 'pipe' });
+  });
+});
