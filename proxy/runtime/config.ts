@@ -112,3 +112,26 @@ export function parseLayeredRuntime(input: unknown, path = 'layered_runtime'): L
   if (!result.success) throw new RuntimeConfigError(formatIssues(path, result.error.issues));
   return result.data;
 }
+
+const DENOMINATOR_NAMES = ['HUNDRED', 'TEN_THOUSAND', 'MILLION'] as const;
+
+/** envoy.type.v3.FractionalPercent; the denominator may be its name or its enum number, as in proto JSON. */
+export const fractionalPercentSchema = z
+  .strictObject({
+    numerator: z.number().int().min(0).max(4294967295).default(0),
+    denominator: z
+      .union([z.enum(DENOMINATOR_NAMES), z.number().int().min(0).max(2)])
+      .default('HUNDRED')
+      .transform((d) => (typeof d === 'number' ? DENOMINATOR_NAMES[d]! : d)),
+  })
+  .superRefine((fraction, ctx) => {
+    const limit = fraction.denominator === 'HUNDRED' ? 100 : fraction.denominator === 'TEN_THOUSAND' ? 10_000 : 1_000_000;
+    // Envoy clamps a numerator above its denominator; accepting it silently would hide a typo.
+    if (fraction.numerator > limit) ctx.addIssue({ code: 'custom', path: ['numerator'], message: `must be at most ${limit} for denominator ${fraction.denominator}` });
+  });
+
+/** envoy.config.core.v3.RuntimeFractionalPercent: a default fraction a runtime key may override. */
+export const runtimeFractionalPercentSchema = z.strictObject({
+  default_value: fractionalPercentSchema,
+  runtime_key: z.string().optional(),
+});

@@ -1,0 +1,283 @@
+// Route retry policy (envoy.config.route.v3.RetryPolicy) compiled at load, and the per-request
+// RetryState the router consults after each failed try: it merges `x-envoy-retry-on` /
+// `x-envoy-max-retries` / `x-envoy-retriable-status-codes`, decides whether a response or
+// reset is retriable, enforces num_retries and the cluster's retry circuit breaker (or retry
+// budget), and computes Envoy's fully jittered exponential back-off.
+import { z } from 'zod';
+import { durationMs, durationSchema } from '../../config/duration.js';
+import type { HeaderMap } from '../http/headers.js';
+import type { Counter } from '../../stats/types.js';
+
+export const RetryOn = {
+  FiveXx: 1 << 0,
+  GatewayError: 1 << 1,
+  ConnectFailure: 1 << 2,
+  Retriable4xx: 1 << 3,
+  RefusedStream: 1 << 4,
+  RetriableStatusCodes: 1 << 5,
+  Reset: 1 << 6,
+  EnvoyRateLimited: 1 << 7,
+} as const;
+
+const RETRY_ON_NAMES: Record<string, number> = {
+  '5xx': RetryOn.FiveXx,
+  'gateway-error': RetryOn.GatewayError,
+  'connect-failure': RetryOn.ConnectFailure,
+  'retriable-4xx': RetryOn.Retriable4xx,
+  'refused-stream': RetryOn.RefusedStream,
+  'retriable-status-codes': RetryOn.RetriableStatusCodes,
+  reset: RetryOn.Reset,
+  'envoy-ratelimited': RetryOn.EnvoyRateLimited,
+};
+
+/** Parses a comma-separated `retry_on`; unknown names are returned so config can reject them. */
+export function parseRetryOn(value: string): { flags: number; unknown: string[] } {
+  let flags = 0;
+  const unknown: string[] = [];
+  for (const raw of value.split(',')) {
+    const name = raw.trim();
+    if (name === '') continue;
+    const flag = RETRY_ON_NAMES[name];
+    if (flag === undefined) unknown.push(name);
+    else flags |= flag;
+  }
+  return { flags, unknown };
+}
+
+const u32 = z.number().int().min(0).max(4294967295);
+const u32Wrapped = z.union([u32, z.strictObject({ value: u32 })]).transform((v) => (typeof v === 'number' ? v : v.value));
+const PREVIOUS_HOSTS = 'envoy.retry_host_predicates.previous_hosts';
+const PREVIOUS_HOSTS_TYPE = 'type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate';
+
+export const retryPolicySchema = z.strictObject({
+  retry_on: z
+    .string()
+    .optional()
+    .superRefine((value, ctx) => {
+      if (value === undefined) return;
+      const { unknown } = parseRetryOn(value);
+      if (unknown.length > 0) ctx.addIssue({ code: 'custom', message: `unknown retry condition(s): ${unknown.join(', ')}; supported: ${Object.keys(RETRY_ON_NAMES).join(', ')}` });
+    }),
+  num_retries: u32Wrapped.optional(),
+  per_try_timeout: durationSchema.optional(),
+  per_try_idle_timeout: durationSchema.optional(),
+  retry_back_off: z
+    .strictObject({ base_interval: durationSchema, max_interval: durationSchema.optional() })
+    .superRefine((b, ctx) => {
+      const base = durationMs(b.base_interval, 0);
+      if (base <= 0) ctx.addIssue({ code: 'custom', path: ['base_interval'], message: 'must be greater than 0' });
+      if (b.max_interval !== undefined && durationMs(b.max_interval, 0) < base) {
+        ctx.addIssue({ code: 'custom', path: ['max_interval'], message: 'must be at least base_interval' });
+      }
+    })
+    .optional(),
+  retriable_status_codes: z.array(z.number().int().min(100).max(599)).optional(),
+  retry_host_predicate: z
+    .array(
+      z.strictObject({
+        name: z.literal(PREVIOUS_HOSTS, { message: `only ${PREVIOUS_HOSTS} is supported` }),
+        typed_config: z.strictObject({ '@type': z.literal(PREVIOUS_HOSTS_TYPE) }).optional(),
+      }),
+    )
+    .optional(),
+  host_selection_retry_max_attempts: z.number().int().min(0).optional(),
+});
+export type RetryPolicyConfig = z.output<typeof retryPolicySchema>;
+
+/** A route's retry policy, built once at load. */
+export class RetryPolicy {
+  readonly retryOn: number;
+  readonly numRetries: number;
+  /** 0 = none (the route timeout bounds every try). */
+  readonly perTryTimeoutMs: number;
+  readonly perTryIdleTimeoutMs: number;
+  readonly baseIntervalMs: number;
+  readonly maxIntervalMs: number;
+  readonly retriableStatusCodes: ReadonlySet<number>;
+  readonly previousHosts: boolean;
+  readonly hostSelectionMaxAttempts: number;
+
+  constructor(config: RetryPolicyConfig | undefined) {
+    this.retryOn = config?.retry_on === undefined ? 0 : parseRetryOn(config.retry_on).flags;
+    this.numRetries = config?.num_retries ?? 1;
+    this.perTryTimeoutMs = durationMs(config?.per_try_timeout, 0);
+    this.perTryIdleTimeoutMs = durationMs(config?.per_try_idle_timeout, 0);
+    this.baseIntervalMs = config?.retry_back_off === undefined ? 25 : durationMs(config.retry_back_off.base_interval, 25);
+    this.maxIntervalMs = config?.retry_back_off?.max_interval === undefined ? this.baseIntervalMs * 10 : durationMs(config.retry_back_off.max_interval, 0);
+    this.retriableStatusCodes = new Set(config?.retriable_status_codes ?? []);
+    this.previousHosts = (config?.retry_host_predicate ?? []).length > 0;
+    this.hostSelectionMaxAttempts = config?.host_selection_retry_max_attempts ?? 1;
+  }
+}
+
+/** A route without retry_policy still honours `x-envoy-retry-on`, with Envoy's defaults. */
+export const DEFAULT_RETRY_POLICY = new RetryPolicy(undefined);
+
+/** Why an upstream try ended without a usable response. */
+export type UpstreamFailure = 'connect_failure' | 'reset' | 'refused_stream' | 'per_try_timeout' | 'overflow';
+
+export type RetryStatus = 'retry' | 'no' | 'limit_exceeded' | 'overflow';
+
+/** The cluster's retry circuit breaker (max_retries or retry_budget), counted per worker. */
+export interface RetryResources {
+  /** Retries in flight on this cluster. */
+  retries: number;
+  maxRetries(): number;
+}
+
+export interface RetryStats {
+  readonly upstream_rq_retry: Counter;
+  readonly upstream_rq_retry_success: Counter;
+  readonly upstream_rq_retry_overflow: Counter;
+  readonly upstream_rq_retry_limit_exceeded: Counter;
+  readonly upstream_rq_retry_backoff_exponential: Counter;
+}
+
+function parseUint(value: string | undefined): number | undefined {
+  if (value === undefined || !/^\d+$/.test(value.trim())) return undefined;
+  return Number(value.trim());
+}
+
+export class RetryState {
+  readonly #policy: RetryPolicy;
+  readonly #retryOn: number;
+  readonly #statusCodes: ReadonlySet<number>;
+  readonly #resources: RetryResources;
+  readonly #stats: RetryStats;
+  #remaining: number;
+  #nextIntervalMs: number;
+  /** A retry was granted and holds a slot in the retry circuit breaker. */
+  #holdingRetry = false;
+  readonly #attemptedHosts: unknown[] = [];
+
+  private constructor(policy: RetryPolicy, retryOn: number, statusCodes: ReadonlySet<number>, remaining: number, resources: RetryResources, stats: RetryStats) {
+    this.#policy = policy;
+    this.#retryOn = retryOn;
+    this.#statusCodes = statusCodes;
+    this.#remaining = remaining;
+    this.#resources = resources;
+    this.#stats = stats;
+    this.#nextIntervalMs = policy.baseIntervalMs;
+  }
+
+  /** Null when neither the route nor the request asks for retries. */
+  static create(policy: RetryPolicy | null, headers: HeaderMap, resources: RetryResources, stats: RetryStats): RetryState | null {
+    const p = policy ?? DEFAULT_RETRY_POLICY;
+    let retryOn = p.retryOn;
+    const headerOn = headers.get('x-envoy-retry-on');
+    if (headerOn !== undefined) retryOn |= parseRetryOn(headerOn).flags;
+    if (retryOn === 0) return null;
+    let remaining = p.numRetries;
+    const headerMax = parseUint(headers.get('x-envoy-max-retries'));
+    if (headerMax !== undefined) remaining = headerMax;
+    let codes = p.retriableStatusCodes;
+    const headerCodes = headers.get('x-envoy-retriable-status-codes');
+    if (headerCodes !== undefined) {
+      const merged = new Set(codes);
+      for (const c of headerCodes.split(',')) {
+        const n = parseUint(c);
+        if (n !== undefined) merged.add(n);
+      }
+      codes = merged;
+    }
+    return new RetryState(p, retryOn, codes, remaining, resources, stats);
+  }
+
+  get policy(): RetryPolicy {
+    return this.#policy;
+  }
+
+  /** Whether a response with this status (and headers) is one the policy retries. */
+  wouldRetryFromHeaders(status: number, headers: HeaderMap): boolean {
+    // An upstream Envoy that shed load asks not to be retried.
+    if (headers.has('x-envoy-overloaded')) return false;
+    const on = this.#retryOn;
+    if ((on & RetryOn.FiveXx) !== 0 && status >= 500 && status < 600) return true;
+    if ((on & RetryOn.GatewayError) !== 0 && (status === 502 || status === 503 || status === 504)) return true;
+    if ((on & RetryOn.Retriable4xx) !== 0 && status === 409) return true;
+    if ((on & RetryOn.RetriableStatusCodes) !== 0 && this.#statusCodes.has(status)) return true;
+    if ((on & RetryOn.EnvoyRateLimited) !== 0 && headers.has('x-envoy-ratelimited')) return true;
+    return false;
+  }
+
+  /** Whether a try that ended without a response is retriable. */
+  wouldRetryFromFailure(failure: UpstreamFailure): boolean {
+    const on = this.#retryOn;
+    if (failure === 'overflow') return false;
+    if (failure === 'connect_failure' && (on & RetryOn.ConnectFailure) !== 0) return true;
+    if ((on & (RetryOn.FiveXx | RetryOn.GatewayError | RetryOn.Reset)) !== 0) return true;
+    return failure === 'refused_stream' && (on & RetryOn.RefusedStream) !== 0;
+  }
+
+  /**
+   * Envoy's shouldRetry: after a retriable outcome, spends one retry if the limit and the
+   * circuit breaker allow; after a non-retriable one following a retry, counts the success.
+   */
+  shouldRetry(retriable: boolean): RetryStatus {
+    if (!retriable) {
+      if (this.#holdingRetry) this.#stats.upstream_rq_retry_success.inc();
+      this.release();
+      return 'no';
+    }
+    this.release();
+    if (this.#remaining === 0) {
+      this.#stats.upstream_rq_retry_limit_exceeded.inc();
+      return 'limit_exceeded';
+    }
+    this.#remaining--;
+    if (this.#resources.retries >= this.#resources.maxRetries()) {
+      this.#stats.upstream_rq_retry_overflow.inc();
+      return 'overflow';
+    }
+    this.#resources.retries++;
+    this.#holdingRetry = true;
+    this.#stats.upstream_rq_retry.inc();
+    return 'retry';
+  }
+
+  /** Frees the retry circuit-breaker slot (the request finished or is being retried again). */
+  release(): void {
+    if (!this.#holdingRetry) return;
+    this.#holdingRetry = false;
+    this.#resources.retries--;
+  }
+
+  /** Full jitter: uniform in [0, interval), the interval doubling up to max_interval. */
+  nextBackoffMs(): number {
+    const interval = this.#nextIntervalMs;
+    this.#nextIntervalMs = interval < this.#policy.maxIntervalMs / 2 ? interval * 2 : this.#policy.maxIntervalMs;
+    this.#stats.upstream_rq_retry_backoff_exponential.inc();
+    return Math.min(Math.floor(Math.random() * interval), this.#policy.maxIntervalMs);
+  }
+
+  onHostAttempted(host: unknown): void {
+    if (this.#policy.previousHosts) this.#attemptedHosts.push(host);
+  }
+
+  /** previous_hosts: reject a host already tried, up to host_selection_retry_max_attempts picks. */
+  shouldSelectAnotherHost(host: unknown): boolean {
+    return this.#policy.previousHosts && this.#attemptedHosts.includes(host);
+  }
+
+  get hostSelectionMaxAttempts(): number {
+    return this.#policy.hostSelectionMaxAttempts;
+  }
+}
+
+/**
+ * The route timeout and per-try timeout for one request: `x-envoy-upstream-rq-timeout-ms` and
+ * `x-envoy-upstream-rq-per-try-timeout-ms` override the route's; 0 disables; a per-try timeout
+ * not shorter than the global one is ignored. The headers are consumed (removed).
+ */
+export function finalTimeouts(routeTimeoutMs: number, perTryTimeoutMs: number, headers: HeaderMap): { globalMs: number; perTryMs: number } {
+  let globalMs = routeTimeoutMs;
+  const headerGlobal = parseUint(headers.get('x-envoy-upstream-rq-timeout-ms'));
+  if (headerGlobal !== undefined) globalMs = headerGlobal;
+  let perTryMs = perTryTimeoutMs;
+  const headerPerTry = parseUint(headers.get('x-envoy-upstream-rq-per-try-timeout-ms'));
+  if (headerPerTry !== undefined) perTryMs = headerPerTry;
+  headers.remove('x-envoy-upstream-rq-timeout-ms');
+  headers.remove('x-envoy-upstream-rq-per-try-timeout-ms');
+  if (globalMs > 0 && perTryMs >= globalMs) perTryMs = 0;
+  return { globalMs, perTryMs };
+}
