@@ -5,7 +5,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { SpanStatusCode, type Tracer } from '@opentelemetry/api';
+import { context, propagation, SpanStatusCode, type Tracer } from '@opentelemetry/api';
 import type { Call, Endpoint } from './shop.js';
 
 export interface HostPort {
@@ -44,6 +44,13 @@ export async function startShopService(o: ShopServiceOptions): Promise<RunningSh
   const call = (c: Call): Promise<CallResult> =>
     new Promise((resolve) => {
       const body = c.method === 'POST' ? JSON.stringify({ from: o.service }) : undefined;
+      const headers: Record<string, string | number> = { host: c.service };
+      if (body !== undefined) {
+        headers['content-type'] = 'application/json';
+        headers['content-length'] = Buffer.byteLength(body);
+      }
+      // The app forwards its trace context to the sidecar, which makes the CLIENT span.
+      propagation.inject(context.active(), headers);
       const req = http.request(
         {
           host: o.egress.host,
@@ -51,10 +58,7 @@ export async function startShopService(o: ShopServiceOptions): Promise<RunningSh
           method: c.method,
           path: c.path,
           agent,
-          headers: {
-            host: c.service,
-            ...(body !== undefined ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } : {}),
-          },
+          headers,
         },
         (res) => {
           res.resume();

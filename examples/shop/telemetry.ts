@@ -1,5 +1,9 @@
-// The shop's OpenTelemetry SDK: HTTP auto-instrumentation (server and client spans, W3C trace
-// context propagated on every call) exporting OTLP/HTTP to the collector in batches.
+// The shop's OpenTelemetry SDK: HTTP auto-instrumentation of the server side, exporting
+// OTLP/HTTP to the collector in batches. Outgoing calls go to the local sidecar, and the
+// sidecar's outbound CLIENT span is the hop the service graph pairs with the peer's SERVER
+// span; an app CLIENT span to its own sidecar would never pair and would surface as a virtual
+// node named 127.0.0.1. So outgoing requests are not spanned here and the service injects
+// the trace context itself (service.ts), as Istio asks of applications.
 import { createRequire } from 'node:module';
 import { trace, type Tracer } from '@opentelemetry/api';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
@@ -17,7 +21,7 @@ export function startTelemetry(o: { service: string; version: string; instance: 
   const sdk = new NodeSDK({
     resource: resourceFromAttributes({ 'service.name': o.service, 'service.version': o.version, 'service.instance.id': o.instance }),
     spanProcessors: [new BatchSpanProcessor(new OTLPTraceExporter({ url: `${o.otlpEndpoint}/v1/traces` }), { maxQueueSize: 4096, scheduledDelayMillis: 500 })],
-    instrumentations: [new HttpInstrumentation()],
+    instrumentations: [new HttpInstrumentation({ ignoreOutgoingRequestHook: () => true })],
     // Only traces: the proxies own the mesh's metrics and access logs.
     metricReaders: [],
     logRecordProcessors: [],
