@@ -1,0 +1,113 @@
+// `meshscope control-plane`: serve a mesh over xDS, or render one node's bootstrap.
+import { parseArgs } from 'node:util';
+import { stringify } from 'yaml';
+import {
+  ControlPlaneError,
+  loadMeshFile,
+  renderDynamicBootstrap,
+  renderStaticBootstrap,
+  startControlPlane,
+  type JsonObject,
+} from '../control-plane/index.js';
+
+const USAGE = `usage: meshscope control-plane --mesh mesh.yaml [--xds 127.0.0.1:18000]
+       meshscope control-plane render --mesh mesh.yaml --node NAME [--format yaml|json]
+       meshscope control-plane bootstrap --mesh mesh.yaml --node NAME [--xds 127.0.0.1:18000] [--api GRPC|REST] [--format yaml|json]
+       meshscope control-plane validate --mesh mesh.yaml
+
+  (serve)     compile the mesh per sidecar and serve it over gRPC ADS and REST-JSON xDS;
+              the file is watched and changes are pushed
+  render      print NODE's whole configuration as a static Envoy bootstrap
+  bootstrap   print the dynamic bootstrap NODE starts with to fetch its config over xDS
+  validate    check the mesh file and print every problem with its path
+`;
+
+function parseHostPort(text: string): { host: string; port: number } | undefined {
+  const m = /^(.+):(\d{1,5})$/.exec(text);
+  if (m === null) return undefined;
+  const port = Number(m[2]);
+  return port <= 65535 ? { host: m[1] as string, port } : undefined;
+}
+
+function print(obj: JsonObject, format: string): void {
+  process.stdout.write(format === 'json' ? `${JSON.stringify(obj, null, 2)}\n` : stringify(obj, { lineWidth: 0 }));
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const sub = argv[0] !== undefined && !argv[0].startsWith('-') ? argv[0] : 'serve';
+  const rest = sub === 'serve' ? argv : argv.slice(1);
+  if (!['serve', 'render', 'bootstrap', 'validate'].includes(sub)) {
+    process.stderr.write(`meshscope control-plane: unknown subcommand '${sub}'\n${USAGE}`);
+    return 2;
+  }
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: rest,
+      options: {
+        mesh: { type: 'string' },
+        xds: { type: 'string' },
+        node: { type: 'string' },
+        api: { type: 'string' },
+        format: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (err) {
+    process.stderr.write(`meshscope control-plane: ${(err as Error).message}\n${USAGE}`);
+    return 2;
+  }
+  if (values.help === true) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  const fail = (message: string): number => {
+    process.stderr.write(`meshscope control-plane: ${message}\n`);
+    return 2;
+  };
+  if (values.mesh === undefined) return fail(`--mesh is required\n${USAGE}`);
+  const format = values.format ?? 'yaml';
+  if (format !== 'yaml' && format !== 'json') return fail(`--format: expected yaml or json, got '${format}'`);
+  const xds = parseHostPort(values.xds ?? '127.0.0.1:18000');
+  if (xds === undefined) return fail(`--xds: expected host:port, got '${values.xds}'`);
+  const api = values.api ?? 'GRPC';
+  if (api !== 'GRPC' && api !== 'REST') return fail(`--api: expected GRPC or REST, got '${api}'`);
+  if ((sub === 'render' || sub === 'bootstrap') && values.node === undefined) return fail(`${sub} needs --node NAME`);
+
+  try {
+    if (sub === 'validate') {
+      const mesh = await loadMeshFile(values.mesh);
+      process.stdout.write(`${values.mesh}: mesh '${mesh.name}' is valid (${mesh.services.length} services)\n`);
+      return 0;
+    }
+    if (sub === 'render') {
+      print(renderStaticBootstrap(await loadMeshFile(values.mesh), values.node as string), format);
+      return 0;
+    }
+    if (sub === 'bootstrap') {
+      print(renderDynamicBootstrap(await loadMeshFile(values.mesh), values.node as string, { xds: `${xds.host}:${xds.port}`, api }), format);
+      return 0;
+    }
+    const cp = await startControlPlane({ meshPath: values.mesh, host: xds.host, port: xds.port });
+    process.stdout.write(`meshscope control-plane: mesh '${cp.mesh.name}' served over xDS (gRPC ADS and REST-JSON) on ${cp.host}:${cp.port}\n`);
+    await new Promise<void>((resolve) => {
+      const stop = (): void => {
+        process.off('SIGTERM', stop);
+        process.off('SIGINT', stop);
+        resolve();
+      };
+      process.on('SIGTERM', stop);
+      process.on('SIGINT', stop);
+    });
+    await cp.close();
+    return 0;
+  } catch (err) {
+    if (err instanceof ControlPlaneError) {
+      process.stderr.write(`meshscope control-plane: ${err.message}\n`);
+      return 1;
+    }
+    throw err;
+  }
+}
