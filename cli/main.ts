@@ -10,6 +10,7 @@ interface CommandModule {
 const commands: Record<string, { summary: string; load: () => Promise<CommandModule> }> = {
   proxy: { summary: 'run an Envoy-style proxy from a v3 bootstrap (-c FILE)', load: () => import('./proxy.js') },
   collector: { summary: 'run the OTLP/HTTP collector (ClickHouse storage, service graph, query API)', load: () => import('./collector.js') },
+  'control-plane': { summary: 'serve a mesh description over xDS; render a node\'s bootstrap', load: () => import('./control-plane.js') },
 };
 
 function usage(): string {
