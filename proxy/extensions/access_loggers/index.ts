@@ -1,0 +1,4 @@
+// Registers the access logger extensions.
+import './file/index.js';
+import './stream/index.js';
+import './open_telemetry/index.js';

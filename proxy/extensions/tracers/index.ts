@@ -1,0 +1,3 @@
+// Registers the tracer extensions.
+import './opentelemetry/index.js';
+import './zipkin/index.js';

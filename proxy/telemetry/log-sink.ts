@@ -1,0 +1,206 @@
+// Buffered, non-blocking log output (Envoy's AccessLogFile): the request path appends a string
+// to an in-memory buffer; a timer (or a full buffer) hands it to one asynchronous fs.write at
+// a time. The buffer is bounded: when the disk cannot keep up, lines are dropped and counted,
+// never queued without limit and never waited for. SIGUSR1 reopens every file, for logrotate.
+import { close, open, openSync, write } from 'node:fs';
+import type { Counter, Gauge, Scope } from '../stats/types.js';
+
+export interface LogSinkStats {
+  readonly writeBuffered: Counter;
+  readonly writeCompleted: Counter;
+  readonly writeFailed: Counter;
+  readonly flushedByTimer: Counter;
+  readonly reopenFailed: Counter;
+  readonly writeTotalBuffered: Gauge;
+  readonly linesDropped: Counter;
+}
+
+/** Envoy's `filesystem.*` stats, plus the lines dropped on a full buffer. */
+export function logSinkStats(scope: Scope): LogSinkStats {
+  const s = scope.scope('filesystem');
+  return {
+    writeBuffered: s.counter('write_buffered'),
+    writeCompleted: s.counter('write_completed'),
+    writeFailed: s.counter('write_failed'),
+    flushedByTimer: s.counter('flushed_by_timer'),
+    reopenFailed: s.counter('reopen_failed'),
+    writeTotalBuffered: s.gauge('write_total_buffered'),
+    linesDropped: scope.scope('access_log').counter('lines_dropped'),
+  };
+}
+
+const FLUSH_INTERVAL_MS = 1000;
+/** Write as soon as this much is buffered (Envoy's 64 KiB). */
+const FLUSH_THRESHOLD = 64 * 1024;
+/** Never hold more than this; beyond it lines are dropped and counted. */
+const MAX_BUFFERED = 8 * 1024 * 1024;
+
+export class LogSink {
+  readonly target: string;
+  readonly #stats: LogSinkStats;
+  /** Standard streams are written by descriptor and never reopened. */
+  readonly #fixedFd: number | null;
+  #fd: number | null = null;
+  #chunks: string[] = [];
+  #bufferedBytes = 0;
+  #writing = false;
+  #timer: NodeJS.Timeout | null = null;
+  #reopenPending = false;
+  #closed = false;
+  #idleWaiters: Array<() => void> = [];
+
+  constructor(target: string, stats: LogSinkStats, fixedFd: number | null) {
+    this.target = target;
+    this.#stats = stats;
+    this.#fixedFd = fixedFd;
+    this.#fd = fixedFd;
+  }
+
+  /** Opens the file in append mode; runs at config time, so a bad path fails the load. */
+  open(): void {
+    if (this.#fixedFd !== null) return;
+    this.#fd = openSync(this.target, 'a', 0o644);
+  }
+
+  /** Hot path: buffer the line, arm the flush timer. Never blocks. */
+  write(line: string): void {
+    if (this.#closed) return;
+    if (this.#bufferedBytes + line.length > MAX_BUFFERED) {
+      this.#stats.linesDropped.inc();
+      return;
+    }
+    this.#chunks.push(line);
+    this.#bufferedBytes += line.length;
+    this.#stats.writeBuffered.inc();
+    this.#stats.writeTotalBuffered.set(this.#bufferedBytes);
+    if (this.#bufferedBytes >= FLUSH_THRESHOLD) this.#flush();
+    else if (this.#timer === null) {
+      this.#timer = setTimeout(this.#onTimer, FLUSH_INTERVAL_MS);
+      this.#timer.unref();
+    }
+  }
+
+  readonly #onTimer = (): void => {
+    this.#timer = null;
+    this.#stats.flushedByTimer.inc();
+    this.#flush();
+  };
+
+  #flush(): void {
+    if (this.#writing || this.#fd === null) return;
+    if (this.#reopenPending) {
+      this.#reopen();
+      return;
+    }
+    if (this.#chunks.length === 0) {
+      this.#notifyIdle();
+      return;
+    }
+    const data = Buffer.from(this.#chunks.join(''));
+    this.#chunks = [];
+    this.#bufferedBytes = 0;
+    this.#stats.writeTotalBuffered.set(0);
+    this.#writing = true;
+    this.#writeAll(this.#fd, data, 0);
+  }
+
+  #writeAll(fd: number, data: Buffer, offset: number): void {
+    write(fd, data, offset, data.length - offset, null, (err, written) => {
+      if (err !== null) {
+        this.#stats.writeFailed.inc();
+      } else if (offset + written < data.length) {
+        this.#writeAll(fd, data, offset + written);
+        return;
+      } else {
+        this.#stats.writeCompleted.inc();
+      }
+      this.#writing = false;
+      if (this.#reopenPending || this.#chunks.length > 0) this.#flush();
+      else this.#notifyIdle();
+    });
+  }
+
+  /** Envoy reopens access logs on SIGUSR1: the next flush goes to a freshly opened file. */
+  requestReopen(): void {
+    if (this.#fixedFd !== null || this.#closed) return;
+    this.#reopenPending = true;
+    if (!this.#writing) this.#flush();
+  }
+
+  #reopen(): void {
+    this.#reopenPending = false;
+    const old = this.#fd;
+    this.#writing = true;
+    open(this.target, 'a', 0o644, (err, fd) => {
+      if (err !== null) {
+        this.#stats.reopenFailed.inc();
+      } else {
+        this.#fd = fd;
+        if (old !== null) close(old, () => undefined);
+      }
+      this.#writing = false;
+      this.#flush();
+    });
+  }
+
+  #notifyIdle(): void {
+    if (this.#writing || this.#chunks.length > 0) return;
+    const waiters = this.#idleWaiters;
+    this.#idleWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  /** Writes everything buffered; resolves when the disk has it. */
+  flush(): Promise<void> {
+    if (this.#timer !== null) {
+      clearTimeout(this.#timer);
+      this.#timer = null;
+    }
+    if (!this.#writing && this.#chunks.length === 0 && !this.#reopenPending) return Promise.resolve();
+    const done = new Promise<void>((resolve) => this.#idleWaiters.push(resolve));
+    this.#flush();
+    return done;
+  }
+
+  async close(): Promise<void> {
+    await this.flush();
+    this.#closed = true;
+    if (this.#fixedFd === null && this.#fd !== null) {
+      const fd = this.#fd;
+      this.#fd = null;
+      await new Promise<void>((resolve) => close(fd, () => resolve()));
+    }
+  }
+}
+
+/** One sink per path per process, shared by every logger writing there (Envoy's AccessLogManager). */
+const sinks = new Map<string, LogSink>();
+let signalInstalled = false;
+
+function installReopenSignal(): void {
+  if (signalInstalled) return;
+  signalInstalled = true;
+  process.on('SIGUSR1', () => {
+    for (const sink of sinks.values()) sink.requestReopen();
+  });
+}
+
+/** The shared sink for a path (`/dev/stdout` and `/dev/stderr` map onto the process streams). */
+export function acquireSink(path: string, stats: LogSinkStats): LogSink {
+  let sink = sinks.get(path);
+  if (sink === undefined) {
+    const fixed = path === '/dev/stdout' ? 1 : path === '/dev/stderr' ? 2 : null;
+    sink = new LogSink(path, stats, fixed);
+    sink.open();
+    sinks.set(path, sink);
+    if (fixed === null) installReopenSignal();
+  }
+  return sink;
+}
+
+/** Flushes and closes every sink (shutdown). */
+export async function closeAllSinks(): Promise<void> {
+  const all = [...sinks.values()];
+  sinks.clear();
+  await Promise.all(all.map((sink) => sink.close()));
+}

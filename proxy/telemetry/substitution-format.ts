@@ -1,0 +1,270 @@
+// Envoy's substitution format strings (`%REQ(:METHOD)%`, `%START_TIME(%s)%`, ...), compiled
+// once at config time into a list of field writers; per stream the logger only calls them.
+// Missing values print `-` in text formats and `null` in JSON, numbers stay numbers in JSON
+// (as Envoy's typed JSON output does).
+import { formatResponseFlags, type StreamInfo } from '../core/stream-info.js';
+
+/** A compiled operator: returns the value, or null when not available. */
+export type FieldWriter = (info: StreamInfo) => string | number | null;
+
+export type FormatPart = string | FieldWriter;
+
+export class FormatError extends Error {
+  readonly code = 'MS_ERR_ACCESS_LOG_FORMAT';
+  constructor(message: string) {
+    super(message);
+    this.name = 'FormatError';
+  }
+}
+
+/** Envoy's default access log format. */
+export const DEFAULT_ACCESS_LOG_FORMAT =
+  '[%START_TIME%] "%REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% %PROTOCOL%" %RESPONSE_CODE% %RESPONSE_FLAGS% ' +
+  '%BYTES_RECEIVED% %BYTES_SENT% %DURATION% %RESP(X-ENVOY-UPSTREAM-SERVICE-TIME)% "%REQ(X-FORWARDED-FOR)%" ' +
+  '"%REQ(USER-AGENT)%" "%REQ(X-REQUEST-ID)%" "%REQ(:AUTHORITY)%" "%UPSTREAM_HOST%"\n';
+
+/** Reads the trace id of the stream's span, when the tracer exposes one. */
+export type TraceIdReader = (info: StreamInfo) => string | null;
+
+let traceIdReader: TraceIdReader = () => null;
+
+/** The tracing component installs how `%TRACE_ID%` reads a span's trace id. */
+export function setTraceIdReader(reader: TraceIdReader): void {
+  traceIdReader = reader;
+}
+
+// START_TIME ------------------------------------------------------------------------------
+
+const pad2 = (n: number): string => (n < 10 ? `0${n}` : String(n));
+const pad3 = (n: number): string => (n < 10 ? `00${n}` : n < 100 ? `0${n}` : String(n));
+
+/** Envoy's default START_TIME: ISO 8601 UTC with milliseconds. */
+function isoStart(info: StreamInfo): string {
+  return new Date(info.startTime).toISOString();
+}
+
+/** Compiles a strftime-style pattern (the subset Envoy users write) into a formatter. */
+function compileTimeFormat(pattern: string): (ms: number) => string {
+  const parts: Array<string | ((d: Date, ms: number) => string)> = [];
+  let lit = '';
+  for (let i = 0; i < pattern.length; i++) {
+    const c = pattern[i]!;
+    if (c !== '%' || i + 1 >= pattern.length) {
+      lit += c;
+      continue;
+    }
+    let spec = pattern[++i]!;
+    let digits = 0;
+    if (spec >= '1' && spec <= '9' && pattern[i + 1] === 'f') {
+      digits = Number(spec);
+      spec = pattern[++i]!;
+    }
+    let fn: ((d: Date, ms: number) => string) | null = null;
+    switch (spec) {
+      case 'Y': fn = (d) => String(d.getUTCFullYear()); break;
+      case 'm': fn = (d) => pad2(d.getUTCMonth() + 1); break;
+      case 'd': fn = (d) => pad2(d.getUTCDate()); break;
+      case 'e': fn = (d) => String(d.getUTCDate()).padStart(2, ' '); break;
+      case 'H': fn = (d) => pad2(d.getUTCHours()); break;
+      case 'M': fn = (d) => pad2(d.getUTCMinutes()); break;
+      case 'S': fn = (d) => pad2(d.getUTCSeconds()); break;
+      case 'j': fn = (d) => pad3(Math.floor((d.getTime() - Date.UTC(d.getUTCFullYear(), 0, 1)) / 86_400_000) + 1); break;
+      case 'y': fn = (d) => pad2(d.getUTCFullYear() % 100); break;
+      case 'z': fn = () => '+0000'; break;
+      case 'Z': fn = () => 'UTC'; break;
+      case 's': fn = (_d, ms) => String(Math.floor(ms / 1000)); break;
+      case 'F': fn = (d) => `${d.getUTCFullYear()}-${pad2(d.getUTCMonth() + 1)}-${pad2(d.getUTCDate())}`; break;
+      case 'T': fn = (d) => `${pad2(d.getUTCHours())}:${pad2(d.getUTCMinutes())}:${pad2(d.getUTCSeconds())}`; break;
+      case 'f': {
+        const n = digits === 0 ? 9 : digits;
+        fn = (_d, ms) => {
+          const nanos = String(Math.round((ms % 1000) * 1e6)).padStart(9, '0');
+          return nanos.slice(0, n);
+        };
+        break;
+      }
+      case '%': fn = () => '%'; break;
+      default:
+        throw new FormatError(`unsupported START_TIME specifier '%${spec}'`);
+    }
+    if (lit !== '') parts.push(lit);
+    lit = '';
+    parts.push(fn);
+  }
+  if (lit !== '') parts.push(lit);
+  return (ms) => {
+    const d = new Date(ms);
+    let out = '';
+    for (const p of parts) out += typeof p === 'string' ? p : p(d, ms);
+    return out;
+  };
+}
+
+// Operators -------------------------------------------------------------------------------
+
+function headerOperator(which: 'request' | 'response', arg: string, maxLen: number | null): FieldWriter {
+  const [first, alt] = arg.split('?') as [string, string | undefined];
+  const a = first.toLowerCase();
+  const b = alt?.toLowerCase();
+  if (a === '' || b === '') throw new FormatError(`empty header name in '${arg}'`);
+  return (info) => {
+    const h = which === 'request' ? info.requestHeaders : info.responseHeaders;
+    if (h === null) return null;
+    let v = h.get(a);
+    if (v === undefined && b !== undefined) v = h.get(b);
+    if (v === undefined) return null;
+    return maxLen !== null && v.length > maxLen ? v.slice(0, maxLen) : v;
+  };
+}
+
+const orNull = <T>(v: T | null | undefined): T | null => (v === undefined ? null : v);
+
+function simpleOperator(name: string): FieldWriter | null {
+  switch (name) {
+    case 'PROTOCOL': return (i) => i.protocol;
+    case 'RESPONSE_CODE': return (i) => i.responseCode;
+    case 'RESPONSE_CODE_DETAILS': return (i) => (i.responseCodeDetails === '' ? null : i.responseCodeDetails);
+    case 'RESPONSE_FLAGS': return (i) => formatResponseFlags(i.responseFlags);
+    case 'BYTES_RECEIVED': return (i) => i.bytesReceived;
+    case 'BYTES_SENT': return (i) => i.bytesSent;
+    case 'DURATION': return (i) => (i.durationMs < 0 ? Math.floor(i.elapsedMs()) : Math.floor(i.durationMs));
+    case 'RESPONSE_DURATION': return (i) => (i.upstreamFirstByteMs < 0 ? null : Math.floor(i.upstreamFirstByteMs));
+    case 'UPSTREAM_HOST': return (i) => orNull(i.upstreamHost);
+    case 'UPSTREAM_CLUSTER': return (i) => orNull(i.upstreamCluster);
+    case 'UPSTREAM_REQUEST_ATTEMPT_COUNT': return (i) => i.attemptCount;
+    case 'DOWNSTREAM_REMOTE_ADDRESS': return (i) => `${i.downstreamRemoteAddress}:${i.downstreamRemotePort}`;
+    case 'DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT': return (i) => i.downstreamRemoteAddress;
+    case 'DOWNSTREAM_REMOTE_PORT': return (i) => i.downstreamRemotePort;
+    case 'DOWNSTREAM_LOCAL_ADDRESS': return (i) => `${i.downstreamLocalAddress}:${i.downstreamLocalPort}`;
+    case 'DOWNSTREAM_LOCAL_ADDRESS_WITHOUT_PORT': return (i) => i.downstreamLocalAddress;
+    case 'DOWNSTREAM_LOCAL_PORT': return (i) => i.downstreamLocalPort;
+    case 'ROUTE_NAME': return (i) => orNull(i.routeName);
+    case 'VIRTUAL_HOST_NAME': return (i) => orNull(i.virtualHostName);
+    case 'REQUEST_ID': return (i) => orNull(i.requestId);
+    case 'TRACE_ID': return (i) => traceIdReader(i);
+    case 'HOSTNAME': {
+      const host = process.env['HOSTNAME'] ?? 'localhost';
+      return () => host;
+    }
+    case 'START_TIME': return isoStart;
+    default: return null;
+  }
+}
+
+// Matches %NAME%, %NAME(arg)% and %NAME(arg):N%.
+const OPERATOR_RE = /%([A-Z_]+)(?:\(([^)]*)\))?(?::(\d+))?%/g;
+
+/** Compiles a format string into literal and writer parts; throws FormatError naming the operator. */
+export function compileFormat(format: string): FormatPart[] {
+  const parts: FormatPart[] = [];
+  let last = 0;
+  const text = format.replaceAll('%%', '\u0000');
+  for (const m of text.matchAll(OPERATOR_RE)) {
+    const [whole, name, arg, len] = m as unknown as [string, string, string | undefined, string | undefined];
+    const maxLen = len === undefined ? null : Number(len);
+    let writer: FieldWriter | null;
+    if (name === 'REQ' || name === 'RESP') {
+      if (arg === undefined) throw new FormatError(`'${whole}' needs a header name: %${name}(X?Y):Z%`);
+      writer = headerOperator(name === 'REQ' ? 'request' : 'response', arg, maxLen);
+    } else if (name === 'START_TIME' && arg !== undefined && arg !== '') {
+      const fmt = compileTimeFormat(arg);
+      writer = (i) => fmt(i.startTime);
+    } else {
+      writer = simpleOperator(name);
+      if (writer === null) throw new FormatError(`unsupported command operator '%${name}%'`);
+      if (maxLen !== null) {
+        const inner = writer;
+        writer = (i) => {
+          const v = inner(i);
+          return typeof v === 'string' && v.length > maxLen ? v.slice(0, maxLen) : v;
+        };
+      }
+    }
+    if (m.index > last) parts.push(text.slice(last, m.index).replaceAll('\u0000', '%'));
+    parts.push(writer);
+    last = m.index + whole.length;
+  }
+  if (last < text.length) parts.push(text.slice(last).replaceAll('\u0000', '%'));
+  return parts;
+}
+
+/** A compiled text format: concatenation with `-` for missing values. */
+export class TextFormatter {
+  readonly #parts: readonly FormatPart[];
+
+  constructor(format: string) {
+    this.#parts = compileFormat(format);
+  }
+
+  format(info: StreamInfo): string {
+    let out = '';
+    for (const p of this.#parts) {
+      if (typeof p === 'string') {
+        out += p;
+        continue;
+      }
+      const v = p(info);
+      out += v === null ? '-' : v;
+    }
+    return out;
+  }
+}
+
+type JsonTemplate = { [key: string]: JsonTemplateValue };
+type JsonTemplateValue = string | number | boolean | null | JsonTemplate | JsonTemplateValue[];
+
+interface CompiledJsonField {
+  readonly key: string;
+  /** A lone operator keeps its type (number/null); mixed text is rendered as a string. */
+  readonly single: FieldWriter | null;
+  readonly text: TextFormatter | null;
+  readonly literal: JsonTemplateValue | undefined;
+  readonly nested: CompiledJson | null;
+}
+
+/** Envoy's `json_format`: a map of keys to format strings (nested objects allowed). */
+export class CompiledJson {
+  readonly #fields: CompiledJsonField[] = [];
+
+  constructor(template: Record<string, unknown>, path = '') {
+    for (const [key, value] of Object.entries(template)) {
+      const at = path === '' ? key : `${path}.${key}`;
+      if (typeof value === 'string') {
+        let parts: FormatPart[];
+        try {
+          parts = compileFormat(value);
+        } catch (err) {
+          throw new FormatError(`json_format.${at}: ${(err as Error).message}`);
+        }
+        const single = parts.length === 1 && typeof parts[0] === 'function' ? parts[0] : null;
+        this.#fields.push({ key, single, text: single === null ? new TextFormatter(value) : null, literal: undefined, nested: null });
+      } else if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
+        this.#fields.push({ key, single: null, text: null, literal: undefined, nested: new CompiledJson(value as Record<string, unknown>, at) });
+      } else if (typeof value === 'number' || typeof value === 'boolean') {
+        this.#fields.push({ key, single: null, text: null, literal: value, nested: null });
+      } else {
+        throw new FormatError(`json_format.${at}: expected a string, number, boolean or object`);
+      }
+    }
+  }
+
+  build(info: StreamInfo): Record<string, unknown> {
+    const out: Record<string, unknown> = {};
+    for (const f of this.#fields) {
+      if (f.single !== null) out[f.key] = f.single(info);
+      else if (f.text !== null) out[f.key] = f.text.format(info);
+      else if (f.nested !== null) out[f.key] = f.nested.build(info);
+      else out[f.key] = f.literal;
+    }
+    return out;
+  }
+
+  format(info: StreamInfo): string {
+    return `${JSON.stringify(this.build(info))}\n`;
+  }
+}
+
+/** What loggers format a stream with: a text or a JSON formatter. */
+export interface LineFormatter {
+  format(info: StreamInfo): string;
+}

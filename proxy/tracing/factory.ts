@@ -1,0 +1,41 @@
+// What both tracer extensions share: turning the HCM's tracing settings and the extension's
+// exporter into a MeshTracer, wiring stats and shutdown, and `%TRACE_ID%` for access logs.
+import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
+import type { TracerContext } from '../core/extension-points.js';
+import { setTraceIdReader } from '../telemetry/substitution-format.js';
+import type { ClusterLookup } from '../telemetry/collector.js';
+import type { SamplingRuntime } from './sampling.js';
+import { SpanPipeline, spanPipelineStats } from './span-pipeline.js';
+import { DEFAULT_INJECT_FORMATS, MeshTracer, streamSpanContext } from './tracer.js';
+
+setTraceIdReader((info) => streamSpanContext(info.activeSpan)?.traceId ?? null);
+
+/** Fields the worker puts on every listener-scoped context beyond TracerContext's own. */
+export type TracerFactoryContext = TracerContext & { readonly clusterManager?: ClusterLookup; readonly runtime?: SamplingRuntime };
+
+export function buildMeshTracer(
+  context: TracerFactoryContext,
+  provider: 'opentelemetry' | 'zipkin',
+  serviceName: string | undefined,
+  exporter: SpanExporter,
+): MeshTracer {
+  const stats = spanPipelineStats(context.stats.scope(`tracing.${provider}`));
+  const pipeline = new SpanPipeline(exporter, stats);
+  context.onShutdown(() => pipeline.shutdown());
+  const t = context.tracing;
+  const sampling = context.runtime === undefined
+    ? { randomSamplingPercent: t.randomSamplingPercent, clientSamplingPercent: t.clientSamplingPercent, overallSamplingPercent: t.overallSamplingPercent }
+    : { randomSamplingPercent: t.randomSamplingPercent, clientSamplingPercent: t.clientSamplingPercent, overallSamplingPercent: t.overallSamplingPercent, runtime: context.runtime };
+  return new MeshTracer({
+    serviceName: serviceName !== undefined && serviceName !== '' ? serviceName : context.node.cluster || 'meshscope',
+    nodeId: context.node.id,
+    direction: context.trafficDirection ?? 'UNSPECIFIED',
+    injectFormats: DEFAULT_INJECT_FORMATS,
+    sampling,
+    spawnUpstreamSpan: t.spawnUpstreamSpan,
+    maxPathTagLength: t.maxPathTagLength,
+    customTags: [],
+    pipeline,
+    resourceAttributes: { 'service.instance.id': context.node.id },
+  });
+}

@@ -1,0 +1,327 @@
+// The proxy's tracer: per stream it extracts the incoming context, decides sampling, and
+// returns a span the connection manager drives (inject per upstream attempt, finish at the
+// end). Span kinds follow the listener: INBOUND → SERVER span, OUTBOUND → CLIENT span, and a
+// front proxy (or `spawn_upstream_span`) → a SERVER span plus a CLIENT span per attempt.
+// Unsampled streams still get a (non-recording) span so the "not sampled" decision is
+// propagated downstream instead of being lost. Attribute values are only read at finish,
+// from StreamInfo, so the request path pays for two id strings and one small object.
+import { SpanKind, SpanStatusCode, TraceFlags, type Attributes, type HrTime, type SpanContext } from '@opentelemetry/api';
+import { TraceState } from '@opentelemetry/core';
+import { resourceFromAttributes, type Resource } from '@opentelemetry/resources';
+import type { ReadableSpan, TimedEvent } from '@opentelemetry/sdk-trace-base';
+import type { Span, StreamInfo, UpstreamAttemptInfo } from '../core/stream-info.js';
+import { formatResponseFlags } from '../core/stream-info.js';
+import { newSpanId, newTraceId } from './ids.js';
+import { decideSampling, SamplingReason, type SamplingPolicy } from './sampling.js';
+import type { SpanPipeline } from './span-pipeline.js';
+import { extractTraceContext, injectTraceContext, TraceFormat, type TraceHeaders } from './trace-context.js';
+
+/** Envoy's `custom_tags`: a literal, a request header, or an environment variable. */
+export type CustomTag =
+  | { readonly tag: string; readonly kind: 'literal'; readonly value: string }
+  | { readonly tag: string; readonly kind: 'request_header'; readonly name: string; readonly defaultValue: string };
+
+export interface MeshTracerOptions {
+  readonly serviceName: string;
+  readonly nodeId: string;
+  readonly direction: 'UNSPECIFIED' | 'INBOUND' | 'OUTBOUND';
+  /** Formats injected upstream (bit flags of TraceFormat); the arrived format is always added. */
+  readonly injectFormats: number;
+  readonly sampling: SamplingPolicy;
+  /** A CLIENT span per upstream attempt even on sidecar listeners. */
+  readonly spawnUpstreamSpan: boolean;
+  readonly maxPathTagLength: number;
+  readonly customTags: readonly CustomTag[];
+  readonly pipeline: SpanPipeline;
+  /** Resource attributes beyond service.name (e.g. from node metadata). */
+  readonly resourceAttributes?: Attributes;
+}
+
+const SCOPE = { name: 'meshscope', version: '0.1.0' } as const;
+const NO_EVENTS: TimedEvent[] = [];
+
+function hrTime(epochMs: number): HrTime {
+  const seconds = Math.floor(epochMs / 1000);
+  return [seconds, Math.round((epochMs - seconds * 1000) * 1e6)];
+}
+
+/** A finished span as the SDK's exporters read it. */
+class FinishedSpan implements ReadableSpan {
+  readonly name: string;
+  readonly kind: SpanKind;
+  readonly #context: SpanContext;
+  readonly parentSpanContext: SpanContext | undefined;
+  readonly startTime: HrTime;
+  readonly endTime: HrTime;
+  readonly duration: HrTime;
+  readonly status: { code: SpanStatusCode; message?: string };
+  readonly attributes: Attributes;
+  readonly links = [];
+  readonly events = NO_EVENTS;
+  readonly ended = true;
+  readonly resource: Resource;
+  readonly instrumentationScope = SCOPE;
+  readonly droppedAttributesCount = 0;
+  readonly droppedEventsCount = 0;
+  readonly droppedLinksCount = 0;
+
+  constructor(
+    name: string,
+    kind: SpanKind,
+    context: SpanContext,
+    parent: SpanContext | undefined,
+    startMs: number,
+    endMs: number,
+    error: boolean,
+    attributes: Attributes,
+    resource: Resource,
+  ) {
+    this.name = name;
+    this.kind = kind;
+    this.#context = context;
+    this.parentSpanContext = parent;
+    this.startTime = hrTime(startMs);
+    this.endTime = hrTime(endMs);
+    this.duration = hrTime(Math.max(0, endMs - startMs));
+    this.status = error ? { code: SpanStatusCode.ERROR } : { code: SpanStatusCode.UNSET };
+    this.attributes = attributes;
+    this.resource = resource;
+  }
+
+  spanContext(): SpanContext {
+    return this.#context;
+  }
+}
+
+/** Shared, immutable per-tracer state. */
+interface TracerShared {
+  readonly options: MeshTracerOptions;
+  readonly resource: Resource;
+  /** Whether the stream span is a SERVER span (else CLIENT). */
+  readonly serverKind: boolean;
+  /** Whether each upstream attempt gets its own CLIENT span. */
+  readonly childPerAttempt: boolean;
+}
+
+function epochOf(info: StreamInfo, t: number): number {
+  // Callers pass either epoch or performance.now() milliseconds; normalize to epoch.
+  return t > 1e12 ? t : info.startTime + (t - info.startMonotonic);
+}
+
+function nowEpoch(info: StreamInfo): number {
+  return info.startTime + info.elapsedMs();
+}
+
+function pathTag(path: string, max: number): string {
+  const q = path.indexOf('?');
+  const p = q === -1 ? path : path.slice(0, q);
+  return p.length > max ? p.slice(0, max) : p;
+}
+
+function hostOf(authority: string): string {
+  if (authority.startsWith('[')) {
+    const end = authority.indexOf(']');
+    return end === -1 ? authority : authority.slice(1, end);
+  }
+  const colon = authority.lastIndexOf(':');
+  return colon === -1 ? authority : authority.slice(0, colon);
+}
+
+class StreamSpan implements Span {
+  readonly #shared: TracerShared;
+  readonly #name: string;
+  readonly traceId: string;
+  readonly spanId: string;
+  readonly parentSpanId: string;
+  readonly sampled: boolean;
+  readonly debug: boolean;
+  readonly traceState: string;
+  readonly #formats: number;
+  readonly #startMs: number;
+  readonly #kind: SpanKind;
+  /** Set for a CLIENT attempt span: its stream span. */
+  readonly #parent: StreamSpan | null;
+  #tags: Array<[string, string]> | null = null;
+  #finished = false;
+
+  constructor(
+    shared: TracerShared,
+    name: string,
+    kind: SpanKind,
+    traceId: string,
+    parentSpanId: string,
+    sampled: boolean,
+    debug: boolean,
+    traceState: string,
+    formats: number,
+    startMs: number,
+    parent: StreamSpan | null,
+  ) {
+    this.#shared = shared;
+    this.#name = name;
+    this.#kind = kind;
+    this.traceId = traceId;
+    this.spanId = newSpanId();
+    this.parentSpanId = parentSpanId;
+    this.sampled = sampled;
+    this.debug = debug;
+    this.traceState = traceState;
+    this.#formats = formats;
+    this.#startMs = startMs;
+    this.#parent = parent;
+  }
+
+  spawnChild(operationName: string, startTimeMs: number): Span {
+    if (!this.#shared.childPerAttempt) return new AttemptView(this);
+    return new StreamSpan(
+      this.#shared,
+      operationName,
+      SpanKind.CLIENT,
+      this.traceId,
+      this.spanId,
+      this.sampled,
+      this.debug,
+      this.traceState,
+      this.#formats,
+      startTimeMs,
+      this,
+    );
+  }
+
+  injectContext(headers: TraceHeaders): void {
+    injectTraceContext(headers, this, this.#formats);
+  }
+
+  setTag(name: string, value: string): void {
+    (this.#tags ??= []).push([name, value]);
+  }
+
+  finishSpan(info: StreamInfo, attempt: UpstreamAttemptInfo | null): void {
+    if (this.#finished) return;
+    this.#finished = true;
+    if (!this.sampled) return;
+    const shared = this.#shared;
+    const options = shared.options;
+    const attrs: Attributes = {};
+    const req = info.requestHeaders;
+    const isClient = this.#kind === SpanKind.CLIENT;
+    if (req !== null) {
+      const method = req.get(':method');
+      if (method !== undefined) attrs['http.request.method'] = method;
+      const path = req.get(':path');
+      if (path !== undefined) attrs['url.path'] = pathTag(path, options.maxPathTagLength);
+      attrs['url.scheme'] = req.get(':scheme') ?? req.get('x-forwarded-proto') ?? 'http';
+      const authority = req.get(':authority');
+      if (authority !== undefined) attrs['server.address'] = hostOf(authority);
+      const ua = req.get('user-agent');
+      if (ua !== undefined) attrs['user_agent.original'] = ua;
+      for (const t of options.customTags) {
+        if (t.kind === 'literal') attrs[t.tag] = t.value;
+        else attrs[t.tag] = req.get(t.name) ?? t.defaultValue;
+      }
+    }
+    const code = attempt !== null ? attempt.responseCode : info.responseCode;
+    if (code > 0) attrs['http.response.status_code'] = code;
+    attrs['network.peer.address'] = info.downstreamRemoteAddress;
+    const cluster = attempt !== null ? attempt.cluster : info.upstreamCluster;
+    if (cluster !== null && cluster !== '') {
+      attrs['upstream_cluster'] = cluster;
+      if (isClient) attrs['peer.service'] = cluster;
+    }
+    const host = attempt !== null ? attempt.upstreamHost : info.upstreamHost;
+    if (host !== null) attrs['upstream.address'] = host;
+    const flags = attempt !== null ? attempt.responseFlags | (this.#parent === null ? info.responseFlags : 0) : info.responseFlags;
+    attrs['response_flags'] = formatResponseFlags(flags);
+    attrs['node_id'] = options.nodeId;
+    attrs['component'] = 'proxy';
+    if (info.requestId !== null) attrs['guid:x-request-id'] = info.requestId;
+    if (this.#tags !== null) for (const [k, v] of this.#tags) attrs[k] = v;
+
+    const error = code >= 500 || code === 0 || flags !== 0;
+    const startMs = this.#parent === null ? info.startTime : epochOf(info, this.#startMs);
+    const endMs = this.#parent === null && info.durationMs >= 0 ? info.startTime + info.durationMs : nowEpoch(info);
+    const ctx: SpanContext = {
+      traceId: this.traceId,
+      spanId: this.spanId,
+      traceFlags: TraceFlags.SAMPLED,
+      isRemote: false,
+    };
+    if (this.traceState !== '') ctx.traceState = new TraceState(this.traceState);
+    const parent: SpanContext | undefined =
+      this.parentSpanId === '' ? undefined : { traceId: this.traceId, spanId: this.parentSpanId, traceFlags: TraceFlags.SAMPLED, isRemote: this.#parent === null };
+    options.pipeline.submit(new FinishedSpan(this.#name, this.#kind, ctx, parent, startMs, endMs, error, attrs, shared.resource));
+  }
+}
+
+/**
+ * One upstream attempt on a span that does not get a CLIENT child: it injects the stream
+ * span's context, and the stream span records the attempt's facts when it finishes.
+ */
+class AttemptView implements Span {
+  readonly #span: StreamSpan;
+
+  constructor(span: StreamSpan) {
+    this.#span = span;
+  }
+
+  spawnChild(): Span {
+    return this;
+  }
+
+  injectContext(headers: TraceHeaders): void {
+    this.#span.injectContext(headers);
+  }
+
+  setTag(name: string, value: string): void {
+    this.#span.setTag(name, value);
+  }
+
+  finishSpan(): void {
+    // The stream span carries the final attempt's facts from StreamInfo at its own finish.
+  }
+}
+
+export class MeshTracer {
+  readonly #shared: TracerShared;
+
+  constructor(options: MeshTracerOptions) {
+    const serverKind = options.direction !== 'OUTBOUND';
+    this.#shared = {
+      options,
+      resource: resourceFromAttributes({ ...options.resourceAttributes, 'service.name': options.serviceName }),
+      serverKind,
+      // A front proxy (no direction) makes SERVER + CLIENT per attempt; sidecars only on request.
+      childPerAttempt: options.direction === 'UNSPECIFIED' || (options.spawnUpstreamSpan && serverKind),
+    };
+  }
+
+  /** Starts the stream's span; it is recording only when sampled. */
+  startSpan(info: StreamInfo, requestHeaders: TraceHeaders, operationName: string): Span {
+    const shared = this.#shared;
+    const incoming = extractTraceContext(requestHeaders);
+    const reason = decideSampling(incoming, requestHeaders, shared.options.sampling);
+    const sampled = reason !== SamplingReason.NotTraceable;
+    const traceId = incoming.traceId === '' ? newTraceId() : incoming.traceId;
+    const formats = shared.options.injectFormats | incoming.presentFormats | incoming.format;
+    return new StreamSpan(
+      shared,
+      operationName,
+      shared.serverKind ? SpanKind.SERVER : SpanKind.CLIENT,
+      traceId,
+      incoming.parentSpanId,
+      sampled,
+      incoming.debug,
+      incoming.traceState,
+      formats,
+      info.startTime,
+      null,
+    );
+  }
+}
+
+export const DEFAULT_INJECT_FORMATS = TraceFormat.W3C | TraceFormat.B3Multi;
+
+/** The ids of a stream's span when it is one of ours (access logs join traces through them). */
+export function streamSpanContext(span: Span | null): { traceId: string; spanId: string; sampled: boolean } | null {
+  return span instanceof StreamSpan ? { traceId: span.traceId, spanId: span.spanId, sampled: span.sampled } : null;
+}
