@@ -1,0 +1,524 @@
+// Zod schemas for the Envoy v3 bootstrap subset meshscope implements. Every object is strict:
+// an unknown field is an error naming its full path. Extension configs (`typed_config` of HTTP
+// filters, access loggers, tracers, network filters) are validated against the schema their
+// extension registered, so the set of accepted names grows with the registry, not this file.
+import { z } from 'zod';
+import { durationSchema } from './duration.js';
+import { registries } from '../core/extension-points.js';
+import type { ExtensionRegistry } from '../core/registry.js';
+import { compileHeaderFormat } from '../core/http/header-format.js';
+
+const u32 = z.number().int().min(0).max(4294967295);
+const port = z.number().int().min(0).max(65535);
+/** google.protobuf.UInt32Value / BoolValue appear either bare or as { value }. */
+const u32Wrapped = z.union([u32, z.object({ value: u32 }).strict()]);
+const percent = z.object({ value: z.number().min(0).max(100) }).strict();
+
+export const socketAddressSchema = z
+  .object({
+    address: z.string().min(1),
+    port_value: port,
+    protocol: z.enum(['TCP']).optional(),
+    ipv4_compat: z.boolean().optional(),
+  })
+  .strict();
+export const addressSchema = z.object({ socket_address: socketAddressSchema }).strict();
+
+export const localitySchema = z
+  .object({ region: z.string().optional(), zone: z.string().optional(), sub_zone: z.string().optional() })
+  .strict();
+
+/** An extension reference `{ name, typed_config }`, resolved through `registry`. */
+function extensionRef(registry: ExtensionRegistry<unknown, never>, allowDisabled = false) {
+  return z
+    .object({
+      name: z.string().min(1),
+      typed_config: z.record(z.string(), z.unknown()).optional(),
+      disabled: z.boolean().optional(),
+    })
+    .strict()
+    .superRefine((ref, ctx) => {
+      // Only HttpFilter has `disabled` in Envoy's API.
+      if (!allowDisabled && ref.disabled !== undefined) ctx.addIssue({ code: 'custom', path: ['disabled'], message: 'unknown field' });
+      const typeUrl = ref.typed_config?.['@type'];
+      if (typeUrl !== undefined && typeof typeUrl !== 'string') {
+        ctx.addIssue({ code: 'custom', path: ['typed_config', '@type'], message: 'expected a type URL string' });
+        return;
+      }
+      const ext = registry.lookup(ref.name, typeUrl);
+      if (ext === undefined) {
+        const what = typeUrl === undefined ? `'${ref.name}'` : `'${ref.name}' (@type ${typeUrl})`;
+        ctx.addIssue({
+          code: 'custom',
+          path: typeUrl === undefined ? ['name'] : ['typed_config', '@type'],
+          message: `unsupported ${registry.category} extension ${what}; supported: ${registry.names().join(', ') || 'none'}`,
+        });
+        return;
+      }
+      const result = ext.configSchema.safeParse(ref.typed_config ?? {});
+      if (!result.success) {
+        for (const issue of result.error.issues) ctx.addIssue({ ...issue, path: ['typed_config', ...issue.path] } as never);
+      }
+    });
+}
+
+const headerValueOptionSchema = z
+  .object({
+    header: z
+      .object({
+        key: z.string().regex(/^:?[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/, { message: 'invalid header name' }),
+        value: z
+          .string()
+          .superRefine((v, ctx) => {
+            const compiled = compileHeaderFormat(v);
+            if (typeof compiled === 'string') ctx.addIssue({ code: 'custom', message: compiled });
+            if (/[\r\n\0]/.test(v)) ctx.addIssue({ code: 'custom', message: 'header values cannot contain CR, LF or NUL' });
+          })
+          .optional(),
+      })
+      .strict(),
+    append: z.boolean().optional(),
+    append_action: z
+      .enum(['APPEND_IF_EXISTS_OR_ADD', 'ADD_IF_ABSENT', 'OVERWRITE_IF_EXISTS_OR_ADD', 'OVERWRITE_IF_EXISTS'])
+      .optional(),
+    keep_empty_value: z.boolean().optional(),
+  })
+  .strict();
+export type HeaderValueOption = z.output<typeof headerValueOptionSchema>;
+
+const headerMutations = {
+  request_headers_to_add: z.array(headerValueOptionSchema).optional(),
+  request_headers_to_remove: z.array(z.string().min(1)).optional(),
+  response_headers_to_add: z.array(headerValueOptionSchema).optional(),
+  response_headers_to_remove: z.array(z.string().min(1)).optional(),
+};
+
+export const regexMatcherSchema = z
+  .object({
+    google_re2: z.object({ max_program_size: u32Wrapped.optional() }).strict().optional(),
+    regex: z.string().superRefine((source, ctx) => {
+      try {
+        new RegExp(source);
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: `invalid regex: ${(err as Error).message}` });
+      }
+    }),
+  })
+  .strict();
+export type RegexMatcher = z.output<typeof regexMatcherSchema>;
+
+export const stringMatcherSchema = z
+  .object({
+    exact: z.string().optional(),
+    prefix: z.string().min(1).optional(),
+    suffix: z.string().min(1).optional(),
+    contains: z.string().min(1).optional(),
+    safe_regex: regexMatcherSchema.optional(),
+    ignore_case: z.boolean().optional(),
+  })
+  .strict()
+  .superRefine(exactlyOne(['exact', 'prefix', 'suffix', 'contains', 'safe_regex']));
+export type StringMatcher = z.output<typeof stringMatcherSchema>;
+
+const headerMatcherSchema = z
+  .object({
+    name: z.string().min(1),
+    exact_match: z.string().optional(),
+    prefix_match: z.string().min(1).optional(),
+    suffix_match: z.string().min(1).optional(),
+    contains_match: z.string().min(1).optional(),
+    safe_regex_match: regexMatcherSchema.optional(),
+    present_match: z.boolean().optional(),
+    range_match: z.object({ start: z.number().int(), end: z.number().int() }).strict().optional(),
+    string_match: stringMatcherSchema.optional(),
+    invert_match: z.boolean().optional(),
+    treat_missing_header_as_empty: z.boolean().optional(),
+  })
+  .strict()
+  .superRefine(
+    atMostOne(['exact_match', 'prefix_match', 'suffix_match', 'contains_match', 'safe_regex_match', 'present_match', 'range_match', 'string_match']),
+  );
+export type HeaderMatcher = z.output<typeof headerMatcherSchema>;
+
+const queryParameterMatcherSchema = z
+  .object({ name: z.string().min(1), string_match: stringMatcherSchema.optional(), present_match: z.boolean().optional() })
+  .strict()
+  .superRefine(atMostOne(['string_match', 'present_match']));
+
+const routeMatchSchema = z
+  .object({
+    prefix: z.string().optional(),
+    path: z.string().optional(),
+    safe_regex: regexMatcherSchema.optional(),
+    path_separated_prefix: z.string().regex(/^\/.*[^/]$|^\/$/).optional(),
+    case_sensitive: z.boolean().optional(),
+    headers: z.array(headerMatcherSchema).optional(),
+    query_parameters: z.array(queryParameterMatcherSchema).optional(),
+  })
+  .strict()
+  .superRefine(exactlyOne(['prefix', 'path', 'safe_regex', 'path_separated_prefix']));
+
+const upgradeConfigSchema = z
+  .object({ upgrade_type: z.string().min(1), enabled: z.boolean().optional() })
+  .strict();
+
+const hashPolicySchema = z
+  .object({
+    header: z.object({ header_name: z.string().min(1) }).strict().optional(),
+    cookie: z.object({ name: z.string().min(1), ttl: durationSchema.optional(), path: z.string().optional() }).strict().optional(),
+    connection_properties: z.object({ source_ip: z.boolean() }).strict().optional(),
+    query_parameter: z.object({ name: z.string().min(1) }).strict().optional(),
+    terminal: z.boolean().optional(),
+  })
+  .strict()
+  .superRefine(exactlyOne(['header', 'cookie', 'connection_properties', 'query_parameter']));
+export type HashPolicy = z.output<typeof hashPolicySchema>;
+
+const regexRewriteSchema = z.object({ pattern: regexMatcherSchema, substitution: z.string() }).strict();
+
+const weightedClusterSchema = z
+  .object({
+    name: z.string().min(1),
+    weight: u32Wrapped,
+    ...headerMutations,
+  })
+  .strict();
+
+export const routeActionSchema = z
+  .object({
+    cluster: z.string().min(1).optional(),
+    cluster_header: z.string().min(1).optional(),
+    weighted_clusters: z
+      .object({
+        clusters: z.array(weightedClusterSchema).min(1),
+        total_weight: u32Wrapped.optional(),
+        runtime_key_prefix: z.string().optional(),
+      })
+      .strict()
+      .optional(),
+    cluster_not_found_response_code: z.enum(['SERVICE_UNAVAILABLE', 'NOT_FOUND', 'INTERNAL_SERVER_ERROR']).optional(),
+    prefix_rewrite: z.string().optional(),
+    regex_rewrite: regexRewriteSchema.optional(),
+    host_rewrite_literal: z.string().min(1).optional(),
+    auto_host_rewrite: z.boolean().optional(),
+    host_rewrite_header: z.string().min(1).optional(),
+    timeout: durationSchema.optional(),
+    hash_policy: z.array(hashPolicySchema).optional(),
+    upgrade_configs: z.array(upgradeConfigSchema).optional(),
+  })
+  .strict()
+  .superRefine(exactlyOne(['cluster', 'cluster_header', 'weighted_clusters']))
+  .superRefine(atMostOne(['prefix_rewrite', 'regex_rewrite']))
+  .superRefine(atMostOne(['host_rewrite_literal', 'auto_host_rewrite', 'host_rewrite_header']));
+export type RouteActionConfig = z.output<typeof routeActionSchema>;
+
+const redirectSchema = z
+  .object({
+    https_redirect: z.boolean().optional(),
+    scheme_redirect: z.string().min(1).optional(),
+    host_redirect: z.string().min(1).optional(),
+    port_redirect: port.optional(),
+    path_redirect: z.string().min(1).optional(),
+    prefix_rewrite: z.string().optional(),
+    regex_rewrite: regexRewriteSchema.optional(),
+    response_code: z.enum(['MOVED_PERMANENTLY', 'FOUND', 'SEE_OTHER', 'TEMPORARY_REDIRECT', 'PERMANENT_REDIRECT']).optional(),
+    strip_query: z.boolean().optional(),
+  })
+  .strict()
+  .superRefine(atMostOne(['https_redirect', 'scheme_redirect']))
+  .superRefine(atMostOne(['path_redirect', 'prefix_rewrite', 'regex_rewrite']));
+export type RedirectConfig = z.output<typeof redirectSchema>;
+
+const dataSourceSchema = z
+  .object({ inline_string: z.string().optional(), inline_bytes: z.string().optional(), filename: z.string().optional() })
+  .strict()
+  .superRefine(exactlyOne(['inline_string', 'inline_bytes', 'filename']));
+
+const directResponseSchema = z
+  .object({ status: z.number().int().min(200).max(599), body: dataSourceSchema.optional() })
+  .strict();
+
+export const routeSchema = z
+  .object({
+    name: z.string().optional(),
+    match: routeMatchSchema,
+    route: routeActionSchema.optional(),
+    redirect: redirectSchema.optional(),
+    direct_response: directResponseSchema.optional(),
+    decorator: z.object({ operation: z.string().min(1), propagate: z.boolean().optional() }).strict().optional(),
+    ...headerMutations,
+  })
+  .strict()
+  .superRefine(exactlyOne(['route', 'redirect', 'direct_response']));
+export type RouteConfigEntry = z.output<typeof routeSchema>;
+
+export const virtualHostSchema = z
+  .object({
+    name: z.string().min(1),
+    domains: z.array(z.string().min(1)).min(1),
+    routes: z.array(routeSchema).optional(),
+    ...headerMutations,
+  })
+  .strict();
+export type VirtualHostConfig = z.output<typeof virtualHostSchema>;
+
+export const routeConfigurationSchema = z
+  .object({
+    name: z.string().optional(),
+    virtual_hosts: z.array(virtualHostSchema).optional(),
+    validate_clusters: z.boolean().optional(),
+    ...headerMutations,
+  })
+  .strict()
+  .superRefine((rc, ctx) => {
+    // Envoy refuses a domain claimed by two virtual hosts of one route configuration.
+    const seen = new Map<string, string>();
+    rc.virtual_hosts?.forEach((vh, i) => {
+      vh.domains.forEach((d, j) => {
+        const key = d.toLowerCase();
+        const other = seen.get(key);
+        if (other !== undefined) {
+          ctx.addIssue({ code: 'custom', path: ['virtual_hosts', i, 'domains', j], message: `domain '${d}' is also in virtual host '${other}'` });
+        } else seen.set(key, vh.name);
+      });
+    });
+  });
+export type RouteConfiguration = z.output<typeof routeConfigurationSchema>;
+
+export const HCM_TYPE_URL = 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
+
+export const httpConnectionManagerSchema = z
+  .object({
+    '@type': z.literal(HCM_TYPE_URL),
+    stat_prefix: z.string().min(1),
+    codec_type: z.enum(['AUTO', 'HTTP1']).optional(),
+    route_config: routeConfigurationSchema.optional(),
+    http_filters: z
+      .array(extensionRef(registries.httpFilters as ExtensionRegistry<unknown, never>, true))
+      .min(1)
+      .optional(),
+    generate_request_id: z.boolean().optional(),
+    preserve_external_request_id: z.boolean().optional(),
+    use_remote_address: z.boolean().optional(),
+    xff_num_trusted_hops: u32.optional(),
+    skip_xff_append: z.boolean().optional(),
+    server_name: z.string().optional(),
+    server_header_transformation: z.enum(['OVERWRITE', 'APPEND_IF_ABSENT', 'PASS_THROUGH']).optional(),
+    common_http_protocol_options: z
+      .object({ idle_timeout: durationSchema.optional(), max_headers_count: u32Wrapped.optional() })
+      .strict()
+      .optional(),
+    http_protocol_options: z
+      .object({ accept_http_10: z.boolean().optional(), default_host_for_http_10: z.string().optional() })
+      .strict()
+      .optional(),
+    request_headers_timeout: durationSchema.optional(),
+    max_request_headers_kb: z.union([z.number().int().min(1).max(8192), z.object({ value: z.number().int().min(1).max(8192) }).strict()]).optional(),
+    upgrade_configs: z.array(upgradeConfigSchema).optional(),
+    strip_any_host_port: z.boolean().optional(),
+    strip_matching_host_port: z.boolean().optional(),
+    access_log: z.array(extensionRef(registries.accessLoggers as ExtensionRegistry<unknown, never>)).optional(),
+    tracing: z
+      .object({
+        provider: extensionRef(registries.tracers as ExtensionRegistry<unknown, never>).optional(),
+        random_sampling: percent.optional(),
+        client_sampling: percent.optional(),
+        overall_sampling: percent.optional(),
+        verbose: z.boolean().optional(),
+        max_path_tag_length: u32Wrapped.optional(),
+        spawn_upstream_span: z.boolean().optional(),
+      })
+      .strict()
+      .optional(),
+  })
+  .strict()
+  .superRefine((hcm, ctx) => {
+    if (hcm.route_config === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['route_config'], message: 'required (rds is not supported in a static bootstrap)' });
+    }
+    const filters = hcm.http_filters ?? [];
+    const last = filters[filters.length - 1];
+    if (last === undefined || last.name !== 'envoy.filters.http.router') {
+      ctx.addIssue({ code: 'custom', path: ['http_filters'], message: "the last HTTP filter must be 'envoy.filters.http.router'" });
+    }
+    if (hcm.strip_any_host_port === true && hcm.strip_matching_host_port === true) {
+      ctx.addIssue({ code: 'custom', path: ['strip_matching_host_port'], message: 'only one of strip_any_host_port and strip_matching_host_port may be set' });
+    }
+  });
+export type HttpConnectionManagerConfig = z.output<typeof httpConnectionManagerSchema>;
+
+export const listenerSchema = z
+  .object({
+    name: z.string().min(1).optional(),
+    address: addressSchema,
+    stat_prefix: z.string().optional(),
+    traffic_direction: z.enum(['UNSPECIFIED', 'INBOUND', 'OUTBOUND']).optional(),
+    per_connection_buffer_limit_bytes: u32Wrapped.optional(),
+    filter_chains: z
+      .array(
+        z
+          .object({
+            name: z.string().optional(),
+            filters: z.array(extensionRef(registries.networkFilters as ExtensionRegistry<unknown, never>)).min(1),
+          })
+          .strict(),
+      )
+      .min(1)
+      .max(1, { message: 'one filter chain per listener is supported (no filter_chain_match)' }),
+  })
+  .strict();
+export type ListenerConfig = z.output<typeof listenerSchema>;
+
+const thresholdSchema = z
+  .object({
+    priority: z.enum(['DEFAULT', 'HIGH']).optional(),
+    max_connections: u32Wrapped.optional(),
+    max_pending_requests: u32Wrapped.optional(),
+    max_requests: u32Wrapped.optional(),
+    max_retries: u32Wrapped.optional(),
+  })
+  .strict();
+
+const lbEndpointSchema = z
+  .object({
+    endpoint: z.object({ address: addressSchema, hostname: z.string().optional() }).strict(),
+    load_balancing_weight: u32Wrapped.optional(),
+    health_status: z.enum(['UNKNOWN', 'HEALTHY', 'UNHEALTHY', 'DRAINING', 'TIMEOUT', 'DEGRADED']).optional(),
+  })
+  .strict();
+
+export const clusterLoadAssignmentSchema = z
+  .object({
+    cluster_name: z.string().min(1),
+    endpoints: z
+      .array(
+        z
+          .object({
+            locality: localitySchema.optional(),
+            lb_endpoints: z.array(lbEndpointSchema).optional(),
+            load_balancing_weight: u32Wrapped.optional(),
+            priority: z.number().int().min(0).max(127).optional(),
+          })
+          .strict(),
+      )
+      .optional(),
+    policy: z.object({ overprovisioning_factor: u32Wrapped.optional() }).strict().optional(),
+  })
+  .strict();
+export type ClusterLoadAssignment = z.output<typeof clusterLoadAssignmentSchema>;
+
+export const clusterSchema = z
+  .object({
+    name: z.string().min(1),
+    type: z.enum(['STATIC', 'STRICT_DNS', 'LOGICAL_DNS']).optional(),
+    connect_timeout: durationSchema.optional(),
+    lb_policy: z.enum(['ROUND_ROBIN', 'LEAST_REQUEST', 'RANDOM', 'RING_HASH', 'MAGLEV']).optional(),
+    load_assignment: clusterLoadAssignmentSchema.optional(),
+    dns_lookup_family: z.enum(['AUTO', 'V4_ONLY', 'V6_ONLY', 'V4_PREFERRED', 'ALL']).optional(),
+    dns_refresh_rate: durationSchema.optional(),
+    respect_dns_ttl: z.boolean().optional(),
+    per_connection_buffer_limit_bytes: u32Wrapped.optional(),
+    max_requests_per_connection: u32Wrapped.optional(),
+    common_http_protocol_options: z
+      .object({ idle_timeout: durationSchema.optional(), max_requests_per_connection: u32Wrapped.optional() })
+      .strict()
+      .optional(),
+    circuit_breakers: z.object({ thresholds: z.array(thresholdSchema).optional() }).strict().optional(),
+    common_lb_config: z
+      .object({
+        healthy_panic_threshold: percent.optional(),
+        locality_weighted_lb_config: z.object({}).strict().optional(),
+      })
+      .strict()
+      .optional(),
+    least_request_lb_config: z.object({ choice_count: u32Wrapped.optional() }).strict().optional(),
+    ring_hash_lb_config: z
+      .object({
+        minimum_ring_size: u32Wrapped.optional(),
+        maximum_ring_size: u32Wrapped.optional(),
+        hash_function: z.enum(['XX_HASH', 'MURMUR_HASH_2']).optional(),
+      })
+      .strict()
+      .optional(),
+    maglev_lb_config: z.object({ table_size: u32Wrapped.optional() }).strict().optional(),
+  })
+  .strict()
+  .superRefine((c, ctx) => {
+    if (c.load_assignment === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['load_assignment'], message: `required for a ${c.type ?? 'STATIC'} cluster` });
+    }
+    if (c.type === 'LOGICAL_DNS') {
+      const n = (c.load_assignment?.endpoints ?? []).reduce((s, e) => s + (e.lb_endpoints?.length ?? 0), 0);
+      if (n !== 1) ctx.addIssue({ code: 'custom', path: ['load_assignment'], message: 'LOGICAL_DNS clusters take exactly one endpoint' });
+    }
+    const size = c.maglev_lb_config?.table_size;
+    if (size !== undefined && !isPrime(typeof size === 'number' ? size : size.value)) {
+      ctx.addIssue({ code: 'custom', path: ['maglev_lb_config', 'table_size'], message: 'must be a prime number' });
+    }
+  });
+export type ClusterConfig = z.output<typeof clusterSchema>;
+
+export const bootstrapSchema = z
+  .object({
+    node: z
+      .object({
+        id: z.string().optional(),
+        cluster: z.string().optional(),
+        metadata: z.record(z.string(), z.unknown()).optional(),
+        locality: localitySchema.optional(),
+        user_agent_name: z.string().optional(),
+      })
+      .strict()
+      .optional(),
+    admin: z.object({ address: addressSchema }).strict().optional(),
+    static_resources: z
+      .object({ listeners: z.array(listenerSchema).optional(), clusters: z.array(clusterSchema).optional() })
+      .strict()
+      .optional(),
+  })
+  .strict()
+  .superRefine((b, ctx) => {
+    const names = new Set<string>();
+    b.static_resources?.clusters?.forEach((c, i) => {
+      if (names.has(c.name)) ctx.addIssue({ code: 'custom', path: ['static_resources', 'clusters', i, 'name'], message: `duplicate cluster name '${c.name}'` });
+      names.add(c.name);
+    });
+    const listenerNames = new Set<string>();
+    b.static_resources?.listeners?.forEach((l, i) => {
+      if (l.name === undefined) return;
+      if (listenerNames.has(l.name)) ctx.addIssue({ code: 'custom', path: ['static_resources', 'listeners', i, 'name'], message: `duplicate listener name '${l.name}'` });
+      listenerNames.add(l.name);
+    });
+  });
+export type Bootstrap = z.output<typeof bootstrapSchema>;
+
+/** Returns the number from a value that may be wrapped as `{ value }` (protobuf wrappers). */
+export function unwrap(v: number | { value: number } | undefined, fallback: number): number {
+  if (v === undefined) return fallback;
+  return typeof v === 'number' ? v : v.value;
+}
+
+function isPrime(n: number): boolean {
+  if (n < 2) return false;
+  for (let d = 2; d * d <= n; d++) if (n % d === 0) return false;
+  return true;
+}
+
+function exactlyOne(keys: readonly string[]) {
+  return (value: Record<string, unknown>, ctx: z.RefinementCtx) => {
+    const present = keys.filter((k) => value[k] !== undefined);
+    if (present.length !== 1) {
+      ctx.addIssue({
+        code: 'custom',
+        message: present.length === 0 ? `one of ${keys.join(', ')} is required` : `only one of ${present.join(', ')} may be set`,
+      });
+    }
+  };
+}
+
+function atMostOne(keys: readonly string[]) {
+  return (value: Record<string, unknown>, ctx: z.RefinementCtx) => {
+    const present = keys.filter((k) => value[k] !== undefined);
+    if (present.length > 1) ctx.addIssue({ code: 'custom', message: `only one of ${present.join(', ')} may be set` });
+  };
+}

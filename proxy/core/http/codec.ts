@@ -1,0 +1,403 @@
+// Incremental HTTP/1.1 parser for both directions (requests from downstream, responses from
+// upstream), written for the proxy's needs rather than generality: it validates framing
+// strictly (no request smuggling: conflicting Content-Length/Transfer-Encoding, repeated
+// Content-Length, obs-fold, bare CR/LF, bad chunk sizes are errors), emits body bytes as
+// slices of the socket's buffers (no copies), and can pause between messages so pipelined
+// requests wait for the previous response.
+import { HeaderMap } from './headers.js';
+
+export const ParserState = {
+  Head: 0,
+  BodyLength: 1,
+  ChunkSize: 2,
+  ChunkData: 3,
+  ChunkDataEnd: 4,
+  ChunkTrailers: 5,
+  BodyUntilClose: 6,
+  Raw: 7,
+  Paused: 8,
+  Error: 9,
+} as const;
+type ParserStateValue = (typeof ParserState)[keyof typeof ParserState];
+
+/** Why a message was refused; `status` is what a downstream client gets. */
+export interface CodecError {
+  readonly status: 400 | 413 | 431 | 501 | 502;
+  /** Envoy-style response code details, e.g. `http1.invalid_transfer_encoding`. */
+  readonly details: string;
+}
+
+export interface MessageHead {
+  /** Request: method; response: ''. */
+  method: string;
+  /** Request: request-target; response: ''. */
+  target: string;
+  /** Response status; 0 for requests. */
+  status: number;
+  /** 0 for HTTP/1.0, 1 for HTTP/1.1. */
+  versionMinor: number;
+  headers: HeaderMap;
+  /** -1 when absent. */
+  contentLength: number;
+  chunked: boolean;
+  /** `Connection: close` (or HTTP/1.0 without keep-alive). */
+  connectionClose: boolean;
+  /** Lower-cased `Upgrade` value when `Connection: upgrade` asks for it, else ''. */
+  upgrade: string;
+  expectContinue: boolean;
+}
+
+export interface ParserHandler {
+  onHead(head: MessageHead): void;
+  /** An interim 1xx response (not 101); responses only. */
+  onInformational?(head: MessageHead): void;
+  onBody(data: Buffer): void;
+  /** Return false to pause before the next message (pipelining). */
+  onMessageComplete(): boolean;
+  onError(error: CodecError): void;
+}
+
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+const BAD_VALUE_CHAR = /[\x00-\x08\x0a-\x1f\x7f]/;
+const CRLFCRLF = Buffer.from('\r\n\r\n');
+const MAX_CHUNK_LINE = 1024;
+
+function err(status: CodecError['status'], details: string): CodecError {
+  return { status, details };
+}
+
+export interface ParserLimits {
+  maxHeaderBytes: number;
+  maxHeaders: number;
+}
+
+export class Http1Parser {
+  handler: ParserHandler;
+  readonly #isRequest: boolean;
+  readonly #limits: ParserLimits;
+  #state: ParserStateValue = ParserState.Head;
+  /** Bytes kept across chunks: an incomplete head or chunk-size line, or input held while paused. */
+  #pending: Buffer | null = null;
+  #remaining = 0;
+  /** Response parsing: the request was HEAD, so the response has no body. */
+  expectNoBody = false;
+  /** Set when the current message cannot be followed by another on this connection. */
+  lastMessage = false;
+
+  constructor(isRequest: boolean, handler: ParserHandler, limits: ParserLimits) {
+    this.#isRequest = isRequest;
+    this.handler = handler;
+    this.#limits = limits;
+  }
+
+  get state(): ParserStateValue {
+    return this.#state;
+  }
+
+  /** True when the parser sits between messages with nothing buffered. */
+  get idle(): boolean {
+    return this.#state === ParserState.Head && this.#pending === null;
+  }
+
+  /** True while a head is partially received (for request_headers_timeout). */
+  get midHead(): boolean {
+    return this.#state === ParserState.Head && this.#pending !== null;
+  }
+
+  /** Response side: the connection closed; completes a close-delimited body. */
+  finishOnClose(): boolean {
+    if (this.#state === ParserState.BodyUntilClose) {
+      this.#state = ParserState.Head;
+      this.handler.onMessageComplete();
+      return true;
+    }
+    return false;
+  }
+
+  /** Switch to raw pass-through (after an accepted upgrade). */
+  setRaw(): void {
+    this.#state = ParserState.Raw;
+  }
+
+  resume(): void {
+    if (this.#state !== ParserState.Paused) return;
+    this.#state = ParserState.Head;
+    const held = this.#pending;
+    this.#pending = null;
+    if (held !== null && held.length > 0) this.execute(held);
+  }
+
+  execute(chunk: Buffer): void {
+    let data = chunk;
+    let offset = 0;
+    if (this.#pending !== null) {
+      if (this.#state === ParserState.Paused) {
+        this.#pending = Buffer.concat([this.#pending, chunk]);
+        return;
+      }
+      data = Buffer.concat([this.#pending, chunk]);
+      this.#pending = null;
+    } else if (this.#state === ParserState.Paused) {
+      this.#pending = chunk;
+      return;
+    }
+    const len = data.length;
+    while (offset < len) {
+      switch (this.#state) {
+        case ParserState.Head: {
+          // Tolerate empty lines between pipelined messages (RFC 9112 §2.2).
+          while (offset + 1 < len && data[offset] === 13 && data[offset + 1] === 10) offset += 2;
+          if (offset >= len) return;
+          const end = data.indexOf(CRLFCRLF, offset);
+          if (end === -1) {
+            if (len - offset > this.#limits.maxHeaderBytes) return this.#fail(err(431, 'http1.headers_too_large'));
+            this.#pending = data.subarray(offset);
+            return;
+          }
+          if (end - offset > this.#limits.maxHeaderBytes) return this.#fail(err(431, 'http1.headers_too_large'));
+          const head = this.#parseHead(data.toString('latin1', offset, end));
+          offset = end + 4;
+          if (head === null) return;
+          if (!this.#isRequest && head.status >= 100 && head.status < 200 && head.status !== 101) {
+            this.handler.onInformational?.(head);
+            continue;
+          }
+          this.#state = this.#bodyState(head);
+          this.handler.onHead(head);
+          if (this.#state === ParserState.Error) return;
+          if (this.#state === ParserState.Head && !this.handler.onMessageComplete()) return this.#pauseWith(data, offset);
+          break;
+        }
+        case ParserState.BodyLength: {
+          const n = Math.min(this.#remaining, len - offset);
+          const slice = data.subarray(offset, offset + n);
+          offset += n;
+          this.#remaining -= n;
+          if (this.#remaining === 0) this.#state = ParserState.Head;
+          this.handler.onBody(slice);
+          if (this.#state === ParserState.Head && !this.handler.onMessageComplete()) return this.#pauseWith(data, offset);
+          break;
+        }
+        case ParserState.ChunkSize: {
+          const lf = data.indexOf(10, offset);
+          if (lf === -1 || lf - offset > MAX_CHUNK_LINE) {
+            if (len - offset > MAX_CHUNK_LINE) return this.#fail(err(400, 'http1.invalid_chunk_size'));
+            this.#pending = data.subarray(offset);
+            return;
+          }
+          if (lf === offset || data[lf - 1] !== 13) return this.#fail(err(400, 'http1.invalid_chunk_size'));
+          const line = data.toString('latin1', offset, lf - 1);
+          offset = lf + 1;
+          const semi = line.indexOf(';');
+          const hex = semi === -1 ? line : line.slice(0, semi);
+          if (!/^[0-9a-fA-F]{1,12}$/.test(hex)) return this.#fail(err(400, 'http1.invalid_chunk_size'));
+          const size = parseInt(hex, 16);
+          if (size === 0) this.#state = ParserState.ChunkTrailers;
+          else {
+            this.#remaining = size;
+            this.#state = ParserState.ChunkData;
+          }
+          break;
+        }
+        case ParserState.ChunkData: {
+          const n = Math.min(this.#remaining, len - offset);
+          const slice = data.subarray(offset, offset + n);
+          offset += n;
+          this.#remaining -= n;
+          if (this.#remaining === 0) {
+            this.#state = ParserState.ChunkDataEnd;
+            this.#remaining = 2;
+          }
+          this.handler.onBody(slice);
+          break;
+        }
+        case ParserState.ChunkDataEnd: {
+          const expected = this.#remaining === 2 ? 13 : 10;
+          if (data[offset] !== expected) return this.#fail(err(400, 'http1.invalid_chunk_framing'));
+          offset++;
+          if (--this.#remaining === 0) this.#state = ParserState.ChunkSize;
+          break;
+        }
+        case ParserState.ChunkTrailers: {
+          const lf = data.indexOf(10, offset);
+          if (lf === -1) {
+            if (len - offset > this.#limits.maxHeaderBytes) return this.#fail(err(431, 'http1.trailers_too_large'));
+            this.#pending = data.subarray(offset);
+            return;
+          }
+          if (lf === offset || data[lf - 1] !== 13) return this.#fail(err(400, 'http1.invalid_trailer'));
+          const empty = lf === offset + 1;
+          offset = lf + 1;
+          if (empty) {
+            this.#state = ParserState.Head;
+            if (!this.handler.onMessageComplete()) return this.#pauseWith(data, offset);
+          }
+          break;
+        }
+        case ParserState.BodyUntilClose:
+        case ParserState.Raw: {
+          const slice = offset === 0 ? data : data.subarray(offset);
+          offset = len;
+          this.handler.onBody(slice);
+          break;
+        }
+        case ParserState.Paused:
+          this.#pending = data.subarray(offset);
+          return;
+        case ParserState.Error:
+          return;
+      }
+    }
+  }
+
+  #pauseWith(data: Buffer, offset: number): void {
+    this.#state = ParserState.Paused;
+    this.#pending = offset < data.length ? data.subarray(offset) : null;
+  }
+
+  #fail(e: CodecError): void {
+    this.#state = ParserState.Error;
+    this.#pending = null;
+    this.handler.onError(e);
+  }
+
+  #bodyState(head: MessageHead): ParserStateValue {
+    if (this.#isRequest) {
+      if (head.chunked) return ParserState.ChunkSize;
+      if (head.contentLength > 0) {
+        this.#remaining = head.contentLength;
+        return ParserState.BodyLength;
+      }
+      return ParserState.Head;
+    }
+    const s = head.status;
+    if (this.expectNoBody || s === 204 || s === 304 || s === 101) return ParserState.Head;
+    if (head.chunked) return ParserState.ChunkSize;
+    if (head.contentLength >= 0) {
+      this.#remaining = head.contentLength;
+      return head.contentLength === 0 ? ParserState.Head : ParserState.BodyLength;
+    }
+    this.lastMessage = true;
+    return ParserState.BodyUntilClose;
+  }
+
+  #parseHead(text: string): MessageHead | null {
+    const firstEnd = text.indexOf('\r\n');
+    const startLine = firstEnd === -1 ? text : text.slice(0, firstEnd);
+    const head: MessageHead = {
+      method: '',
+      target: '',
+      status: 0,
+      versionMinor: 1,
+      headers: new HeaderMap(),
+      contentLength: -1,
+      chunked: false,
+      connectionClose: false,
+      upgrade: '',
+      expectContinue: false,
+    };
+    if (this.#isRequest) {
+      const sp1 = startLine.indexOf(' ');
+      const sp2 = startLine.indexOf(' ', sp1 + 1);
+      if (sp1 <= 0 || sp2 === -1 || startLine.indexOf(' ', sp2 + 1) !== -1) return this.#failNull(err(400, 'http1.invalid_request_line'));
+      head.method = startLine.slice(0, sp1);
+      head.target = startLine.slice(sp1 + 1, sp2);
+      const version = startLine.slice(sp2 + 1);
+      if (!TOKEN.test(head.method) || head.target === '' || /[\x00-\x20\x7f]/.test(head.target)) {
+        return this.#failNull(err(400, 'http1.invalid_request_line'));
+      }
+      if (version === 'HTTP/1.1') head.versionMinor = 1;
+      else if (version === 'HTTP/1.0') head.versionMinor = 0;
+      else return this.#failNull(err(400, 'http1.invalid_version'));
+    } else {
+      if (!/^HTTP\/1\.[01] \d{3}( |$)/.test(startLine)) return this.#failNull(err(502, 'http1.invalid_status_line'));
+      head.versionMinor = startLine.charCodeAt(7) - 48;
+      head.status = Number(startLine.slice(9, 12));
+    }
+    let clCount = 0;
+    let teCount = 0;
+    let connectionHeader = '';
+    let upgradeHeader = '';
+    let count = 0;
+    let pos = firstEnd === -1 ? text.length : firstEnd + 2;
+    const names = head.headers.names;
+    const values = head.headers.values;
+    while (pos < text.length) {
+      let eol = text.indexOf('\r\n', pos);
+      if (eol === -1) eol = text.length;
+      const c0 = text.charCodeAt(pos);
+      if (c0 === 32 || c0 === 9) return this.#failNull(err(400, 'http1.obs_fold_not_allowed'));
+      const colon = text.indexOf(':', pos);
+      if (colon === -1 || colon >= eol) return this.#failNull(err(400, 'http1.invalid_header_line'));
+      const rawName = text.slice(pos, colon);
+      if (!TOKEN.test(rawName)) return this.#failNull(err(400, 'http1.invalid_header_name'));
+      let vs = colon + 1;
+      let ve = eol;
+      while (vs < ve && (text.charCodeAt(vs) === 32 || text.charCodeAt(vs) === 9)) vs++;
+      while (ve > vs && (text.charCodeAt(ve - 1) === 32 || text.charCodeAt(ve - 1) === 9)) ve--;
+      const value = text.slice(vs, ve);
+      if (BAD_VALUE_CHAR.test(value)) return this.#failNull(err(400, 'http1.invalid_header_value'));
+      if (++count > this.#limits.maxHeaders) return this.#failNull(err(431, 'http1.too_many_headers'));
+      const name = rawName.toLowerCase();
+      pos = eol + 2;
+      switch (name) {
+        case 'content-length':
+          clCount++;
+          if (!/^\d{1,15}$/.test(value)) return this.#failNull(err(400, 'http1.invalid_content_length'));
+          head.contentLength = Number(value);
+          break;
+        case 'transfer-encoding':
+          teCount++;
+          if (value.toLowerCase() !== 'chunked') {
+            return this.#failNull(this.#isRequest ? err(501, 'http1.invalid_transfer_encoding') : err(502, 'http1.invalid_transfer_encoding'));
+          }
+          head.chunked = true;
+          break;
+        case 'connection':
+          connectionHeader = connectionHeader === '' ? value.toLowerCase() : `${connectionHeader},${value.toLowerCase()}`;
+          break;
+        case 'upgrade':
+          upgradeHeader = value.toLowerCase();
+          break;
+        case 'expect':
+          if (value.toLowerCase() === '100-continue') head.expectContinue = true;
+          break;
+      }
+      names.push(name);
+      values.push(value);
+    }
+    const bad = this.#isRequest ? 400 : 502;
+    if (clCount > 1) return this.#failNull(err(bad, 'http1.multiple_content_length'));
+    if (teCount > 1) return this.#failNull(err(bad, 'http1.multiple_transfer_encoding'));
+    if (clCount > 0 && teCount > 0) return this.#failNull(err(bad, 'http1.content_length_and_chunked_not_allowed'));
+    if (teCount > 0 && head.versionMinor === 0) return this.#failNull(err(bad, 'http1.transfer_encoding_not_allowed_http10'));
+    if (connectionHeader !== '') {
+      for (const token of connectionHeader.split(',')) {
+        const t = token.trim();
+        if (t === 'close') head.connectionClose = true;
+        else if (t === 'upgrade' && upgradeHeader !== '') head.upgrade = upgradeHeader;
+      }
+      if (head.versionMinor === 0 && !connectionHeader.includes('keep-alive')) head.connectionClose = true;
+    } else if (head.versionMinor === 0) head.connectionClose = true;
+    if (head.connectionClose) this.lastMessage = true;
+    return head;
+  }
+
+  #failNull(e: CodecError): null {
+    this.#fail(e);
+    return null;
+  }
+}
+
+/** Response status reason phrases for locally generated responses. */
+export const STATUS_TEXT: Readonly<Record<number, string>> = {
+  100: 'Continue', 101: 'Switching Protocols', 200: 'OK', 201: 'Created', 202: 'Accepted', 204: 'No Content',
+  301: 'Moved Permanently', 302: 'Found', 303: 'See Other', 304: 'Not Modified', 307: 'Temporary Redirect', 308: 'Permanent Redirect',
+  400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed', 408: 'Request Timeout',
+  413: 'Payload Too Large', 426: 'Upgrade Required', 429: 'Too Many Requests', 431: 'Request Header Fields Too Large',
+  500: 'Internal Server Error', 501: 'Not Implemented', 502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout',
+};
+
+export function statusLine(status: number): string {
+  return `HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Unknown'}\r\n`;
+}

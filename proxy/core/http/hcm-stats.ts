@@ -1,0 +1,70 @@
+// `http.<stat_prefix>.*` stats of one connection manager, looked up once at config time.
+import type { Counter, Gauge, Histogram, Scope } from '../../stats/types.js';
+
+export class HcmStats {
+  readonly downstream_cx_total: Counter;
+  readonly downstream_cx_http1_total: Counter;
+  readonly downstream_cx_active: Gauge;
+  readonly downstream_cx_http1_active: Gauge;
+  readonly downstream_cx_destroy: Counter;
+  readonly downstream_cx_destroy_remote: Counter;
+  readonly downstream_cx_destroy_local: Counter;
+  readonly downstream_cx_protocol_error: Counter;
+  readonly downstream_cx_idle_timeout: Counter;
+  readonly downstream_cx_drain_close: Counter;
+  readonly downstream_cx_upgrades_total: Counter;
+  readonly downstream_cx_upgrades_active: Gauge;
+  readonly downstream_cx_rx_bytes_total: Counter;
+  readonly downstream_cx_tx_bytes_total: Counter;
+  readonly downstream_rq_total: Counter;
+  readonly downstream_rq_http1_total: Counter;
+  readonly downstream_rq_active: Gauge;
+  readonly downstream_rq_completed: Counter;
+  readonly downstream_rq_rx_reset: Counter;
+  readonly downstream_rq_tx_reset: Counter;
+  readonly downstream_rq_header_timeout: Counter;
+  readonly downstream_rq_ws_on_non_ws_route: Counter;
+  readonly downstream_rq_time: Histogram;
+  readonly rq_direct_response: Counter;
+  readonly rq_redirect: Counter;
+  readonly no_route: Counter;
+  readonly no_cluster: Counter;
+  readonly #byClass: Counter[];
+
+  constructor(root: Scope, statPrefix: string) {
+    const s = root.scope(`http.${statPrefix}`);
+    this.downstream_cx_total = s.counter('downstream_cx_total');
+    this.downstream_cx_http1_total = s.counter('downstream_cx_http1_total');
+    this.downstream_cx_active = s.gauge('downstream_cx_active');
+    this.downstream_cx_http1_active = s.gauge('downstream_cx_http1_active');
+    this.downstream_cx_destroy = s.counter('downstream_cx_destroy');
+    this.downstream_cx_destroy_remote = s.counter('downstream_cx_destroy_remote');
+    this.downstream_cx_destroy_local = s.counter('downstream_cx_destroy_local');
+    this.downstream_cx_protocol_error = s.counter('downstream_cx_protocol_error');
+    this.downstream_cx_idle_timeout = s.counter('downstream_cx_idle_timeout');
+    this.downstream_cx_drain_close = s.counter('downstream_cx_drain_close');
+    this.downstream_cx_upgrades_total = s.counter('downstream_cx_upgrades_total');
+    this.downstream_cx_upgrades_active = s.gauge('downstream_cx_upgrades_active');
+    this.downstream_cx_rx_bytes_total = s.counter('downstream_cx_rx_bytes_total');
+    this.downstream_cx_tx_bytes_total = s.counter('downstream_cx_tx_bytes_total');
+    this.downstream_rq_total = s.counter('downstream_rq_total');
+    this.downstream_rq_http1_total = s.counter('downstream_rq_http1_total');
+    this.downstream_rq_active = s.gauge('downstream_rq_active');
+    this.downstream_rq_completed = s.counter('downstream_rq_completed');
+    this.downstream_rq_rx_reset = s.counter('downstream_rq_rx_reset');
+    this.downstream_rq_tx_reset = s.counter('downstream_rq_tx_reset');
+    this.downstream_rq_header_timeout = s.counter('downstream_rq_header_timeout');
+    this.downstream_rq_ws_on_non_ws_route = s.counter('downstream_rq_ws_on_non_ws_route');
+    this.downstream_rq_time = s.histogram('downstream_rq_time', 'milliseconds');
+    this.rq_direct_response = s.counter('rq_direct_response');
+    this.rq_redirect = s.counter('rq_redirect');
+    this.no_route = s.counter('no_route');
+    this.no_cluster = s.counter('no_cluster');
+    this.#byClass = [1, 2, 3, 4, 5].map((c) => s.counter(`downstream_rq_${c}xx`));
+  }
+
+  recordResponseClass(status: number): void {
+    const cls = (status / 100) | 0;
+    if (cls >= 1 && cls <= 5) this.#byClass[cls - 1]!.inc();
+  }
+}

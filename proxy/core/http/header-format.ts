@@ -1,0 +1,62 @@
+// Header values in route configs may carry Envoy command operators (`%DOWNSTREAM_REMOTE_ADDRESS%`).
+// Each value is compiled once at load into literal text or a list of parts; unknown operators
+// are config errors reported at load, with the field's path.
+import type { StreamInfo } from '../stream-info.js';
+
+export type FormatPart = string | ((info: StreamInfo) => string);
+
+const OPERATOR = /%([A-Z_]+)(?:\(([^)]*)\))?%/g;
+
+function operator(name: string, arg: string | undefined): ((info: StreamInfo) => string) | string | null {
+  switch (name) {
+    case 'DOWNSTREAM_REMOTE_ADDRESS':
+      return (i) => `${i.downstreamRemoteAddress}:${i.downstreamRemotePort}`;
+    case 'DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT':
+      return (i) => i.downstreamRemoteAddress;
+    case 'DOWNSTREAM_LOCAL_ADDRESS':
+      return (i) => `${i.downstreamLocalAddress}:${i.downstreamLocalPort}`;
+    case 'DOWNSTREAM_LOCAL_ADDRESS_WITHOUT_PORT':
+      return (i) => i.downstreamLocalAddress;
+    case 'DOWNSTREAM_LOCAL_PORT':
+      return (i) => String(i.downstreamLocalPort);
+    case 'PROTOCOL':
+      return (i) => i.protocol;
+    case 'UPSTREAM_REMOTE_ADDRESS':
+      return (i) => i.upstreamHost ?? '';
+    case 'UPSTREAM_CLUSTER':
+      return (i) => i.upstreamCluster ?? '';
+    case 'START_TIME':
+      return (i) => new Date(i.startTime).toISOString();
+    case 'REQ': {
+      if (arg === undefined || arg === '') return null;
+      const header = arg.toLowerCase();
+      return (i) => i.requestHeaders?.get(header) ?? '';
+    }
+    default:
+      return null;
+  }
+}
+
+/** Compiles a header value; returns an error message for unknown operators. */
+export function compileHeaderFormat(value: string): FormatPart[] | string {
+  if (!value.includes('%')) return [value];
+  const parts: FormatPart[] = [];
+  let last = 0;
+  const escaped = value.replaceAll('%%', '\u0000');
+  for (const m of escaped.matchAll(OPERATOR)) {
+    const op = operator(m[1]!, m[2]);
+    if (op === null) return `unsupported header value operator '${m[0]}'`;
+    if (m.index > last) parts.push(escaped.slice(last, m.index).replaceAll('\u0000', '%'));
+    parts.push(op);
+    last = m.index + m[0].length;
+  }
+  if (last < escaped.length) parts.push(escaped.slice(last).replaceAll('\u0000', '%'));
+  return parts;
+}
+
+export function renderHeaderFormat(parts: readonly FormatPart[], info: StreamInfo): string {
+  if (parts.length === 1 && typeof parts[0] === 'string') return parts[0];
+  let out = '';
+  for (const p of parts) out += typeof p === 'string' ? p : p(info);
+  return out;
+}

@@ -1,0 +1,75 @@
+// Header map in Envoy's model: lower-case names, insertion order kept, repeated names allowed,
+// and request/response pseudo-headers (`:method`, `:path`, `:authority`, `:scheme`, `:status`)
+// stored alongside, so route matchers, filters and access loggers address them uniformly.
+// Two parallel arrays keep it cheap to build from the codec and to serialize again.
+
+export class HeaderMap {
+  readonly names: string[] = [];
+  readonly values: string[] = [];
+
+  get size(): number {
+    return this.names.length;
+  }
+
+  /** First value of `name` (lower-case), or undefined. */
+  get(name: string): string | undefined {
+    const names = this.names;
+    for (let i = 0; i < names.length; i++) if (names[i] === name) return this.values[i];
+    return undefined;
+  }
+
+  getAll(name: string): string[] {
+    const out: string[] = [];
+    for (let i = 0; i < this.names.length; i++) if (this.names[i] === name) out.push(this.values[i]!);
+    return out;
+  }
+
+  has(name: string): boolean {
+    return this.names.indexOf(name) !== -1;
+  }
+
+  /** Appends a value, keeping earlier values of the same name. */
+  add(name: string, value: string): void {
+    this.names.push(name);
+    this.values.push(value);
+  }
+
+  /** Replaces every value of `name` with one value (in the first one's position). */
+  set(name: string, value: string): void {
+    const i = this.names.indexOf(name);
+    if (i === -1) {
+      this.add(name, value);
+      return;
+    }
+    this.values[i] = value;
+    for (let j = this.names.length - 1; j > i; j--) {
+      if (this.names[j] === name) {
+        this.names.splice(j, 1);
+        this.values.splice(j, 1);
+      }
+    }
+  }
+
+  /** Removes every value of `name`; returns how many were removed. */
+  remove(name: string): number {
+    let removed = 0;
+    for (let j = this.names.length - 1; j >= 0; j--) {
+      if (this.names[j] === name) {
+        this.names.splice(j, 1);
+        this.values.splice(j, 1);
+        removed++;
+      }
+    }
+    return removed;
+  }
+
+  /** Plain object view (repeated names joined by `, `), for logs and tests. */
+  toObject(): Record<string, string> {
+    const out: Record<string, string> = {};
+    for (let i = 0; i < this.names.length; i++) {
+      const n = this.names[i]!;
+      out[n] = out[n] === undefined ? this.values[i]! : `${out[n]}, ${this.values[i]}`;
+    }
+    return out;
+  }
+}

@@ -1,0 +1,22 @@
+// Main ↔ worker protocol over node:cluster IPC: request/response by id, plain data only.
+import type { Bootstrap, ClusterConfig, ListenerConfig } from '../config/schema.js';
+import type { NodeInfo } from './extension-points.js';
+
+export type WorkerRequest =
+  | { id: number; op: 'init'; bootstrap: Bootstrap; node: NodeInfo; shutdownTimeoutMs: number }
+  | { id: number; op: 'stats' }
+  | { id: number; op: 'clusters' }
+  | { id: number; op: 'listeners' }
+  | { id: number; op: 'reset_counters' }
+  | { id: number; op: 'drain_listeners' }
+  | { id: number; op: 'connections' }
+  | { id: number; op: 'shutdown'; drainMs: number }
+  | { id: number; op: 'add_cluster'; cluster: ClusterConfig; addedViaApi: boolean }
+  | { id: number; op: 'remove_cluster'; name: string }
+  | { id: number; op: 'add_listener'; listener: ListenerConfig }
+  | { id: number; op: 'remove_listener'; name: string };
+
+export type WorkerResponse = { id: number; ok: true; result: unknown } | { id: number; ok: false; error: string };
+
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+export type WorkerCall = DistributiveOmit<WorkerRequest, 'id'>;

@@ -1,0 +1,109 @@
+// A listener on one worker: a net.Server bound to the configured address (shared with the
+// other workers' listeners on the same port through node:cluster), handing every accepted
+// socket to the filter chain's network filter, tracking connections so it can drain them.
+import { createServer, type Server, type Socket } from 'node:net';
+import type { ListenerConfig } from '../../config/schema.js';
+import type { Counter, Gauge, Scope } from '../../stats/types.js';
+import type { DownstreamConnection, ListenerInfo, NetworkFilter } from '../extension-points.js';
+import { ListenerBindError } from '../../errors.js';
+
+export function listenerName(cfg: ListenerConfig): string {
+  const a = cfg.address.socket_address;
+  return cfg.name ?? `${a.address}_${a.port_value}`;
+}
+
+export class ActiveListener {
+  readonly name: string;
+  readonly config: ListenerConfig;
+  readonly info: ListenerInfo;
+  readonly #filter: NetworkFilter;
+  readonly #server: Server;
+  readonly #connections = new Set<DownstreamConnection>();
+  #statsScope: Scope;
+  #cxTotal: Counter | null = null;
+  #cxActive: Gauge | null = null;
+  #port: number;
+  #draining = false;
+  #listening = false;
+
+  constructor(cfg: ListenerConfig, filter: NetworkFilter, stats: Scope) {
+    this.name = listenerName(cfg);
+    this.config = cfg;
+    this.#filter = filter;
+    this.#statsScope = stats;
+    this.#port = cfg.address.socket_address.port_value;
+    this.info = { name: this.name, port: this.#port, direction: cfg.traffic_direction ?? 'UNSPECIFIED' };
+    this.#server = createServer({ noDelay: true }, (socket) => this.#onConnection(socket));
+  }
+
+  get port(): number {
+    return this.#port;
+  }
+
+  get address(): string {
+    return `${this.config.address.socket_address.address}:${this.#port}`;
+  }
+
+  get connectionCount(): number {
+    return this.#connections.size;
+  }
+
+  listen(): Promise<number> {
+    const a = this.config.address.socket_address;
+    return new Promise((resolve, reject) => {
+      const onError = (err: Error) => reject(new ListenerBindError(this.name, `${a.address}:${a.port_value}`, err.message));
+      this.#server.once('error', onError);
+      this.#server.listen({ host: a.address, port: a.port_value, backlog: 1024 }, () => {
+        this.#server.off('error', onError);
+        this.#listening = true;
+        const bound = this.#server.address();
+        if (bound !== null && typeof bound === 'object') this.#port = bound.port;
+        (this.info as { port: number }).port = this.#port;
+        // Envoy names listener stats after the bound address: listener.127.0.0.1_10000.*
+        const scope = this.#statsScope.scope(`listener.${a.address}_${this.#port}`);
+        this.#cxTotal = scope.counter('downstream_cx_total');
+        this.#cxActive = scope.gauge('downstream_cx_active');
+        resolve(this.#port);
+      });
+    });
+  }
+
+  #onConnection(socket: Socket): void {
+    if (this.#draining) {
+      socket.destroy();
+      return;
+    }
+    this.#cxTotal?.inc();
+    this.#cxActive?.inc();
+    const conn = this.#filter.onNewConnection(socket, this.info);
+    this.#connections.add(conn);
+    conn.onClose(() => {
+      this.#connections.delete(conn);
+      this.#cxActive?.dec();
+    });
+  }
+
+  /** Stops accepting new connections. */
+  stopListening(): Promise<void> {
+    if (!this.#listening) return Promise.resolve();
+    this.#listening = false;
+    return new Promise((resolve) => this.#server.close(() => resolve()));
+  }
+
+  /** Stops accepting and asks every connection to finish its stream and close. */
+  async drain(): Promise<void> {
+    this.#draining = true;
+    const closing = this.stopListening();
+    for (const c of this.#connections) c.drain();
+    await closing;
+  }
+
+  /** Resolves when every connection is closed, or after `timeoutMs` (then closes the rest). */
+  async waitForConnections(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.#connections.size > 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    for (const c of this.#connections) c.destroy();
+  }
+}

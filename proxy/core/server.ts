@@ -1,0 +1,306 @@
+// The proxy's main process (Envoy's main thread): owns the validated configuration, the
+// workers, the admin server and stats aggregation, and implements the admin contract.
+// --concurrency 1 runs the single worker inside this process (one process, like Envoy's main
+// thread plus one worker thread, and half the memory); N > 1 forks N node:cluster workers
+// that accept from the shared listening sockets themselves (SCHED_NONE).
+import cluster from 'node:cluster';
+import { fileURLToPath } from 'node:url';
+import type { Bootstrap, ClusterConfig, ListenerConfig } from '../config/schema.js';
+import type { StatsSnapshot, StatsStore } from '../stats/types.js';
+import { createStatsStore, mergeSnapshots } from '../stats/index.js';
+import { createAdminServer, type AdminServer } from '../admin/index.js';
+import type { AdminTarget, ClusterStatus, ListenerStatus, ServerInfo, ServerState } from '../admin/types.js';
+import { Worker, nodeInfo } from './worker.js';
+import type { NodeInfo } from './extension-points.js';
+import type { WorkerCall, WorkerResponse } from './ipc.js';
+import type { Logger } from './logger.js';
+import { WorkerError } from '../errors.js';
+
+export const VERSION = '0.1.0';
+
+export interface ProxyOptions {
+  readonly bootstrap: Bootstrap;
+  /** Number of workers; 1 runs in-process. */
+  readonly concurrency: number;
+  readonly drainTimeSeconds: number;
+  readonly serviceCluster?: string;
+  readonly serviceNode?: string;
+  readonly logger: Logger;
+  /** Echoed by /server_info. */
+  readonly commandLineOptions?: Record<string, unknown>;
+}
+
+interface WorkerHandle {
+  call(req: WorkerCall): Promise<unknown>;
+}
+
+class InProcessWorker implements WorkerHandle {
+  readonly worker: Worker;
+  constructor(worker: Worker) {
+    this.worker = worker;
+  }
+  async call(req: WorkerCall): Promise<unknown> {
+    const w = this.worker;
+    switch (req.op) {
+      case 'stats':
+        return w.snapshot();
+      case 'clusters':
+        return w.clusters();
+      case 'listeners':
+        return w.listeners();
+      case 'reset_counters':
+        w.stats.resetCounters();
+        return null;
+      case 'drain_listeners':
+        return w.drainListeners();
+      case 'connections':
+        return w.connectionCount();
+      case 'shutdown':
+        return w.shutdown(req.drainMs);
+      case 'add_cluster':
+        return w.addOrUpdateCluster(req.cluster, req.addedViaApi);
+      case 'remove_cluster':
+        return w.removeCluster(req.name);
+      case 'add_listener':
+        await w.addOrUpdateListener(req.listener);
+        return w.listeners();
+      case 'remove_listener':
+        return w.removeListener(req.name);
+      case 'init':
+        throw new WorkerError('in-process worker is initialised directly');
+    }
+  }
+}
+
+class ProcessWorker implements WorkerHandle {
+  readonly #process: ReturnType<typeof cluster.fork>;
+  readonly #pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+  #nextId = 1;
+  #exited = false;
+
+  constructor(proc: ReturnType<typeof cluster.fork>) {
+    this.#process = proc;
+    proc.on('message', (msg: WorkerResponse) => {
+      const p = this.#pending.get(msg.id);
+      if (p === undefined) return;
+      this.#pending.delete(msg.id);
+      if (msg.ok) p.resolve(msg.result);
+      else p.reject(new WorkerError(`worker ${proc.process.pid}: ${msg.error}`));
+    });
+    proc.on('exit', (code) => {
+      this.#exited = true;
+      for (const p of this.#pending.values()) p.reject(new WorkerError(`worker ${proc.process.pid} exited with code ${code}`));
+      this.#pending.clear();
+    });
+  }
+
+  get exited(): boolean {
+    return this.#exited;
+  }
+
+  call(req: WorkerCall): Promise<unknown> {
+    if (this.#exited) return Promise.reject(new WorkerError('worker has exited'));
+    const id = this.#nextId++;
+    return new Promise((resolve, reject) => {
+      this.#pending.set(id, { resolve, reject });
+      this.#process.send({ ...req, id });
+    });
+  }
+
+  kill(): void {
+    if (!this.#exited) this.#process.kill();
+  }
+}
+
+export class ProxyServer implements AdminTarget {
+  readonly #options: ProxyOptions;
+  readonly #node: NodeInfo;
+  readonly #mainStats: StatsStore;
+  readonly #startedAt = Date.now();
+  #workers: WorkerHandle[] = [];
+  #admin: AdminServer | null = null;
+  #state: ServerState = 'INITIALIZING';
+  #healthCheckFailed = false;
+  #listeners: ListenerStatus[] = [];
+  #bootstrap: Bootstrap;
+  #shutdown: Promise<void> | null = null;
+  #resolveClosed!: () => void;
+  /** Resolves once the server has shut down (SIGTERM, /quitquitquit or close()). */
+  readonly closed: Promise<void>;
+
+  private constructor(options: ProxyOptions) {
+    this.#options = options;
+    this.#bootstrap = options.bootstrap;
+    this.#node = nodeInfo(options.bootstrap, options.serviceCluster, options.serviceNode);
+    this.#mainStats = createStatsStore();
+    this.closed = new Promise((resolve) => (this.#resolveClosed = resolve));
+  }
+
+  static async start(options: ProxyOptions): Promise<ProxyServer> {
+    const server = new ProxyServer(options);
+    try {
+      await server.#start();
+    } catch (err) {
+      await server.close(0);
+      throw err;
+    }
+    return server;
+  }
+
+  async #start(): Promise<void> {
+    const { concurrency, logger } = this.#options;
+    const shutdownTimeoutMs = 5000;
+    if (concurrency <= 1) {
+      const worker = new Worker({ node: this.#node, shutdownTimeoutMs });
+      this.#workers = [new InProcessWorker(worker)];
+      await worker.start(this.#bootstrap);
+      this.#listeners = worker.listeners();
+    } else {
+      cluster.schedulingPolicy = cluster.SCHED_NONE;
+      cluster.setupPrimary({ exec: fileURLToPath(new URL('./worker-main.js', import.meta.url)), args: [], silent: false });
+      const procs: ProcessWorker[] = [];
+      for (let i = 0; i < concurrency; i++) procs.push(new ProcessWorker(cluster.fork()));
+      this.#workers = procs;
+      const results = await Promise.all(
+        procs.map((p) => p.call({ op: 'init', bootstrap: this.#bootstrap, node: this.#node, shutdownTimeoutMs })),
+      );
+      this.#listeners = results[0] as ListenerStatus[];
+    }
+    const admin = this.#bootstrap.admin?.address.socket_address;
+    if (admin !== undefined) {
+      this.#admin = await createAdminServer({
+        address: { host: admin.address, port: admin.port_value },
+        target: this,
+        logger: { info: (m) => logger.info(m), error: (m) => logger.error(m) },
+      });
+    }
+    this.#state = 'LIVE';
+    const live = this.#mainStats.gauge('server.live', 'never_import');
+    live.set(1);
+    this.#mainStats.gauge('server.concurrency', 'never_import').set(concurrency);
+    logger.info(`meshscope proxy ${VERSION} started: ${this.#listeners.map((l) => `${l.name}@${l.localAddress}`).join(', ') || 'no listeners'}, ${concurrency} worker(s)`);
+  }
+
+  /** The admin server's bound address, when the bootstrap has one. */
+  adminAddress(): { host: string; port: number } | null {
+    return this.#admin?.address() ?? null;
+  }
+
+  get admin(): AdminServer | null {
+    return this.#admin;
+  }
+
+  get healthCheckFailed(): boolean {
+    return this.#healthCheckFailed;
+  }
+
+  // --- AdminTarget ---
+
+  serverInfo(): ServerInfo {
+    return {
+      version: VERSION,
+      state: this.#state,
+      uptimeSeconds: Math.floor((Date.now() - this.#startedAt) / 1000),
+      node: { id: this.#node.id, cluster: this.#node.cluster, metadata: this.#node.metadata, locality: { ...this.#node.locality } },
+      commandLineOptions: this.#options.commandLineOptions ?? {},
+    };
+  }
+
+  async stats(): Promise<StatsSnapshot> {
+    this.#mainStats.gauge('server.uptime', 'never_import').set(Math.floor((Date.now() - this.#startedAt) / 1000));
+    this.#mainStats.gauge('server.state', 'never_import').set(this.#state === 'LIVE' ? 0 : this.#state === 'DRAINING' ? 1 : 2);
+    const snaps = (await Promise.all(this.#workers.map((w) => w.call({ op: 'stats' })))) as StatsSnapshot[];
+    return mergeSnapshots([this.#mainStats.snapshot(), ...snaps]);
+  }
+
+  async resetCounters(): Promise<void> {
+    this.#mainStats.resetCounters();
+    await Promise.all(this.#workers.map((w) => w.call({ op: 'reset_counters' })));
+  }
+
+  async clusters(): Promise<ClusterStatus[]> {
+    const perWorker = (await Promise.all(this.#workers.map((w) => w.call({ op: 'clusters' })))) as ClusterStatus[][];
+    const first = perWorker[0] ?? [];
+    // Host stats are per worker: sum them; health flags come from the first worker.
+    return first.map((c) => ({
+      ...c,
+      hosts: c.hosts.map((h) => {
+        const stats: Record<string, number> = { ...h.stats };
+        for (const other of perWorker.slice(1)) {
+          const oh = other.find((x) => x.name === c.name)?.hosts.find((x) => x.address === h.address);
+          if (oh !== undefined) for (const [k, v] of Object.entries(oh.stats)) stats[k] = (stats[k] ?? 0) + v;
+        }
+        return { ...h, stats };
+      }),
+    }));
+  }
+
+  listeners(): ListenerStatus[] {
+    return this.#listeners;
+  }
+
+  configDump(): unknown {
+    const b = this.#bootstrap;
+    return {
+      configs: [
+        { '@type': 'type.googleapis.com/envoy.admin.v3.BootstrapConfigDump', bootstrap: b },
+        {
+          '@type': 'type.googleapis.com/envoy.admin.v3.ClustersConfigDump',
+          static_clusters: (b.static_resources?.clusters ?? []).map((c) => ({ cluster: { '@type': 'type.googleapis.com/envoy.config.cluster.v3.Cluster', ...c } })),
+        },
+        {
+          '@type': 'type.googleapis.com/envoy.admin.v3.ListenersConfigDump',
+          static_listeners: (b.static_resources?.listeners ?? []).map((l) => ({ listener: { '@type': 'type.googleapis.com/envoy.config.listener.v3.Listener', ...l } })),
+        },
+      ],
+    };
+  }
+
+  setHealthCheckFailed(failed: boolean): void {
+    this.#healthCheckFailed = failed;
+  }
+
+  async drainListeners(options: { inboundOnly: boolean; graceful: boolean }): Promise<void> {
+    void options;
+    await Promise.all(this.#workers.map((w) => w.call({ op: 'drain_listeners' })));
+  }
+
+  quit(): void {
+    setImmediate(() => void this.close(this.#options.drainTimeSeconds * 1000));
+  }
+
+  // --- runtime configuration (the path xDS takes) ---
+
+  async applyCluster(config: ClusterConfig, addedViaApi = true): Promise<void> {
+    await Promise.all(this.#workers.map((w) => w.call({ op: 'add_cluster', cluster: config, addedViaApi })));
+  }
+
+  async removeCluster(name: string): Promise<void> {
+    await Promise.all(this.#workers.map((w) => w.call({ op: 'remove_cluster', name })));
+  }
+
+  async applyListener(config: ListenerConfig): Promise<void> {
+    const results = await Promise.all(this.#workers.map((w) => w.call({ op: 'add_listener', listener: config })));
+    this.#listeners = results[0] as ListenerStatus[];
+  }
+
+  async removeListener(name: string): Promise<void> {
+    await Promise.all(this.#workers.map((w) => w.call({ op: 'remove_listener', name })));
+    this.#listeners = this.#listeners.filter((l) => l.name !== name);
+  }
+
+  /** Drains (stop accepting, finish in-flight, close idle) for up to `drainMs`, then stops. */
+  close(drainMs = this.#options.drainTimeSeconds * 1000): Promise<void> {
+    if (this.#shutdown !== null) return this.#shutdown;
+    this.#shutdown = (async () => {
+      this.#state = 'DRAINING';
+      this.#options.logger.info(`draining (up to ${drainMs} ms)`);
+      await Promise.allSettled(this.#workers.map((w) => w.call({ op: 'shutdown', drainMs })));
+      for (const w of this.#workers) if (w instanceof ProcessWorker) w.kill();
+      await this.#admin?.close();
+      this.#options.logger.info('shut down');
+      this.#resolveClosed();
+    })();
+    return this.#shutdown;
+  }
+}

@@ -1,0 +1,160 @@
+// Per-stream facts, Envoy's StreamInfo: what access loggers, tracers and stats read once a
+// stream is done. One plain object per stream with fixed fields (a stable hidden class); the
+// hot path only assigns fields, formatting happens in the consumers.
+import type { HeaderMap } from './http/headers.js';
+
+/**
+ * Envoy's response flags, in Envoy's rendering order (`%RESPONSE_FLAGS%` prints the short
+ * names joined by commas, or `-` when none is set).
+ */
+export const ResponseFlag = {
+  FailedLocalHealthCheck: 1 << 0,
+  NoHealthyUpstream: 1 << 1,
+  UpstreamRequestTimeout: 1 << 2,
+  LocalReset: 1 << 3,
+  UpstreamRemoteReset: 1 << 4,
+  UpstreamConnectionFailure: 1 << 5,
+  UpstreamConnectionTermination: 1 << 6,
+  UpstreamOverflow: 1 << 7,
+  NoRouteFound: 1 << 8,
+  DelayInjected: 1 << 9,
+  FaultInjected: 1 << 10,
+  RateLimited: 1 << 11,
+  DownstreamConnectionTermination: 1 << 12,
+  UpstreamRetryLimitExceeded: 1 << 13,
+  StreamIdleTimeout: 1 << 14,
+  DownstreamProtocolError: 1 << 15,
+  UpstreamProtocolError: 1 << 16,
+  NoClusterFound: 1 << 17,
+  DurationTimeout: 1 << 18,
+  DnsResolutionFailed: 1 << 19,
+} as const;
+export type ResponseFlagBit = (typeof ResponseFlag)[keyof typeof ResponseFlag];
+
+const FLAG_SHORT_NAMES: ReadonlyArray<readonly [number, string]> = [
+  [ResponseFlag.FailedLocalHealthCheck, 'LH'],
+  [ResponseFlag.NoHealthyUpstream, 'UH'],
+  [ResponseFlag.UpstreamRequestTimeout, 'UT'],
+  [ResponseFlag.LocalReset, 'LR'],
+  [ResponseFlag.UpstreamRemoteReset, 'UR'],
+  [ResponseFlag.UpstreamConnectionFailure, 'UF'],
+  [ResponseFlag.UpstreamConnectionTermination, 'UC'],
+  [ResponseFlag.UpstreamOverflow, 'UO'],
+  [ResponseFlag.NoRouteFound, 'NR'],
+  [ResponseFlag.DelayInjected, 'DI'],
+  [ResponseFlag.FaultInjected, 'FI'],
+  [ResponseFlag.RateLimited, 'RL'],
+  [ResponseFlag.DownstreamConnectionTermination, 'DC'],
+  [ResponseFlag.UpstreamRetryLimitExceeded, 'URX'],
+  [ResponseFlag.StreamIdleTimeout, 'SI'],
+  [ResponseFlag.DownstreamProtocolError, 'DPE'],
+  [ResponseFlag.UpstreamProtocolError, 'UPE'],
+  [ResponseFlag.NoClusterFound, 'NC'],
+  [ResponseFlag.DurationTimeout, 'DT'],
+  [ResponseFlag.DnsResolutionFailed, 'DF'],
+];
+
+/** `%RESPONSE_FLAGS%`: short names joined by commas, `-` when none. */
+export function formatResponseFlags(flags: number): string {
+  if (flags === 0) return '-';
+  let out = '';
+  for (const [bit, name] of FLAG_SHORT_NAMES) {
+    if ((flags & bit) !== 0) out = out === '' ? name : `${out},${name}`;
+  }
+  return out;
+}
+
+export type HttpProtocol = 'HTTP/1.0' | 'HTTP/1.1' | 'HTTP/2';
+
+/** Tracing, Envoy's Tracing::Span reduced to what the core calls. */
+export interface Span {
+  /** A CLIENT child span, one per upstream attempt. */
+  spawnChild(operationName: string, startTimeMs: number): Span;
+  /** Writes the propagation headers (B3, W3C...) into an outgoing request. */
+  injectContext(headers: HeaderMap): void;
+  setTag(name: string, value: string): void;
+  /** Ends the span; tracers read the final facts (status, flags, sizes) from `info`. */
+  finishSpan(info: StreamInfo, attempt: UpstreamAttemptInfo | null): void;
+}
+
+/** What is known about one upstream try (Envoy: one UpstreamRequest per attempt). */
+export interface UpstreamAttemptInfo {
+  /** 1 for the first try. */
+  readonly attempt: number;
+  readonly cluster: string;
+  /** `ip:port`, null until a host was picked. */
+  upstreamHost: string | null;
+  startTimeMs: number;
+  /** 0 until upstream response headers arrived. */
+  responseCode: number;
+  /** Response flags caused by this attempt (UF, UC, UT...). */
+  responseFlags: number;
+}
+
+export class StreamInfo {
+  /** Epoch milliseconds when the first request byte was seen. */
+  readonly startTime: number;
+  /** `performance.now()` at start, for durations. */
+  readonly startMonotonic: number;
+  readonly downstreamRemoteAddress: string;
+  readonly downstreamRemotePort: number;
+  readonly downstreamLocalAddress: string;
+  readonly downstreamLocalPort: number;
+  readonly listenerName: string;
+  protocol: HttpProtocol = 'HTTP/1.1';
+  requestHeaders: HeaderMap | null = null;
+  responseHeaders: HeaderMap | null = null;
+  /** 0 until a response (upstream or local) started. */
+  responseCode = 0;
+  /** Envoy's response code details, e.g. `via_upstream`, `route_not_found`. */
+  responseCodeDetails = '';
+  responseFlags = 0;
+  /** Request body bytes received from downstream. */
+  bytesReceived = 0;
+  /** Response body bytes sent downstream. */
+  bytesSent = 0;
+  /** Milliseconds from start until the last response byte was written; -1 while running. */
+  durationMs = -1;
+  /** Milliseconds from start until the first upstream response byte; -1 if none. */
+  upstreamFirstByteMs = -1;
+  upstreamHost: string | null = null;
+  upstreamCluster: string | null = null;
+  virtualHostName: string | null = null;
+  routeName: string | null = null;
+  requestId: string | null = null;
+  /** Number of upstream tries made (Envoy's `%UPSTREAM_REQUEST_ATTEMPT_COUNT%`). */
+  attemptCount = 0;
+  /** The stream's SERVER span when a tracer sampled it. */
+  activeSpan: Span | null = null;
+  /** Free slots for extensions (Envoy's filter state), keyed by extension name. */
+  readonly filterState = new Map<string, unknown>();
+
+  constructor(
+    listenerName: string,
+    remoteAddress: string,
+    remotePort: number,
+    localAddress: string,
+    localPort: number,
+  ) {
+    this.startTime = Date.now();
+    this.startMonotonic = performance.now();
+    this.listenerName = listenerName;
+    this.downstreamRemoteAddress = remoteAddress;
+    this.downstreamRemotePort = remotePort;
+    this.downstreamLocalAddress = localAddress;
+    this.downstreamLocalPort = localPort;
+  }
+
+  setResponseFlag(flag: number): void {
+    this.responseFlags |= flag;
+  }
+
+  hasResponseFlag(flag: number): boolean {
+    return (this.responseFlags & flag) !== 0;
+  }
+
+  /** Milliseconds since the stream started. */
+  elapsedMs(): number {
+    return performance.now() - this.startMonotonic;
+  }
+}

@@ -1,0 +1,95 @@
+// The worker's cluster manager: builds clusters through the cluster-type registry, looks them
+// up by name for the router, and applies additions/removals at runtime (xDS) without
+// disturbing in-flight requests: a replaced cluster's pools drain while the new one serves.
+import type { ClusterConfig } from '../../config/schema.js';
+import type { ClusterStatus } from '../../admin/types.js';
+import { registries, type ExtensionContext } from '../extension-points.js';
+import { Cluster, ClusterInfo } from './cluster.js';
+
+/** Envoy's cluster `type` enum → the registered cluster factory name. */
+const TYPE_TO_EXTENSION: Record<string, string> = {
+  STATIC: 'envoy.cluster.static',
+  STRICT_DNS: 'envoy.cluster.strict_dns',
+  LOGICAL_DNS: 'envoy.cluster.logical_dns',
+};
+
+export class ClusterManager {
+  readonly #clusters = new Map<string, Cluster>();
+  readonly #context: ExtensionContext;
+
+  constructor(context: ExtensionContext) {
+    this.#context = context;
+  }
+
+  get(name: string): Cluster | undefined {
+    return this.#clusters.get(name);
+  }
+
+  names(): string[] {
+    return [...this.#clusters.keys()];
+  }
+
+  /** Adds or replaces a cluster (make-before-break: the old one drains). */
+  addOrUpdateCluster(config: ClusterConfig, addedViaApi = false): Cluster {
+    const type = config.type ?? 'STATIC';
+    const ext = registries.clusters.lookup(TYPE_TO_EXTENSION[type], undefined);
+    if (ext === undefined) throw new Error(`cluster type ${type} is not registered`);
+    const info = new ClusterInfo(config, this.#context.stats, addedViaApi);
+    const cluster = new Cluster(info, ext.create(undefined, { ...this.#context, cluster: config }));
+    const previous = this.#clusters.get(config.name);
+    this.#clusters.set(config.name, cluster);
+    cluster.start();
+    previous?.drain();
+    return cluster;
+  }
+
+  removeCluster(name: string): boolean {
+    const c = this.#clusters.get(name);
+    if (c === undefined) return false;
+    this.#clusters.delete(name);
+    c.drain();
+    return true;
+  }
+
+  /** Resolves when every cluster has its first host list (or after `timeoutMs`). */
+  async whenInitialized(timeoutMs: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.all([...this.#clusters.values()].map((c) => c.whenInitialized())),
+      new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs).unref())),
+    ]);
+    clearTimeout(timer);
+  }
+
+  status(): ClusterStatus[] {
+    return [...this.#clusters.values()].map((c) => {
+      const r = c.info.resources;
+      return {
+        name: c.name,
+        addedViaApi: c.info.addedViaApi,
+        circuitBreakers: [
+          { priority: 'default', maxConnections: r.maxConnections, maxPendingRequests: r.maxPendingRequests, maxRequests: r.maxRequests, maxRetries: r.maxRetries },
+        ],
+        hosts: c.hosts.map((h) => ({
+          address: h.addressString,
+          weight: h.description.weight,
+          priority: h.description.priority,
+          region: h.description.locality.region,
+          zone: h.description.locality.zone,
+          subZone: h.description.locality.subZone,
+          healthFlags: h.healthFlagNames(),
+          stats: { ...h.stats },
+        })),
+      };
+    });
+  }
+
+  drain(): void {
+    for (const c of this.#clusters.values()) c.drain();
+  }
+
+  destroy(): void {
+    for (const c of this.#clusters.values()) c.destroy();
+    this.#clusters.clear();
+  }
+}

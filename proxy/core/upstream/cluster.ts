@@ -1,0 +1,218 @@
+// A cluster on one worker: its immutable settings (ClusterInfo: limits, timeouts, stats
+// handles, LB settings), its hosts (kept across updates so pools and health state survive a
+// DNS refresh or an EDS push), and the load balancer rebuilt whenever membership or health
+// changes.
+import type { ClusterConfig } from '../../config/schema.js';
+import { unwrap } from '../../config/schema.js';
+import { durationMs } from '../../config/duration.js';
+import type { Counter, Gauge, Histogram, Scope } from '../../stats/types.js';
+import type { ClusterDiscovery } from '../extension-points.js';
+import { Host, type HostDescription } from './host.js';
+import { Http1ConnPool } from './conn-pool.js';
+import { LoadBalancer, type LbSettings } from './load-balancer.js';
+
+export class ClusterStats {
+  readonly upstream_rq_total: Counter;
+  readonly upstream_rq_completed: Counter;
+  readonly upstream_rq_active: Gauge;
+  readonly upstream_rq_pending_total: Counter;
+  readonly upstream_rq_pending_active: Gauge;
+  readonly upstream_rq_pending_overflow: Counter;
+  readonly upstream_rq_timeout: Counter;
+  readonly upstream_rq_rx_reset: Counter;
+  readonly upstream_rq_tx_reset: Counter;
+  readonly upstream_rq_time: Histogram;
+  readonly upstream_cx_total: Counter;
+  readonly upstream_cx_active: Gauge;
+  readonly upstream_cx_connect_fail: Counter;
+  readonly upstream_cx_connect_timeout: Counter;
+  readonly upstream_cx_overflow: Counter;
+  readonly upstream_cx_none_healthy: Counter;
+  readonly upstream_cx_protocol_error: Counter;
+  readonly membership_total: Gauge;
+  readonly membership_healthy: Gauge;
+  readonly #scope: Scope;
+  readonly #byCode: Array<Counter | undefined> = [];
+  readonly #byClass: Counter[];
+
+  constructor(scope: Scope) {
+    this.#scope = scope;
+    this.upstream_rq_total = scope.counter('upstream_rq_total');
+    this.upstream_rq_completed = scope.counter('upstream_rq_completed');
+    this.upstream_rq_active = scope.gauge('upstream_rq_active');
+    this.upstream_rq_pending_total = scope.counter('upstream_rq_pending_total');
+    this.upstream_rq_pending_active = scope.gauge('upstream_rq_pending_active');
+    this.upstream_rq_pending_overflow = scope.counter('upstream_rq_pending_overflow');
+    this.upstream_rq_timeout = scope.counter('upstream_rq_timeout');
+    this.upstream_rq_rx_reset = scope.counter('upstream_rq_rx_reset');
+    this.upstream_rq_tx_reset = scope.counter('upstream_rq_tx_reset');
+    this.upstream_rq_time = scope.histogram('upstream_rq_time', 'milliseconds');
+    this.upstream_cx_total = scope.counter('upstream_cx_total');
+    this.upstream_cx_active = scope.gauge('upstream_cx_active');
+    this.upstream_cx_connect_fail = scope.counter('upstream_cx_connect_fail');
+    this.upstream_cx_connect_timeout = scope.counter('upstream_cx_connect_timeout');
+    this.upstream_cx_overflow = scope.counter('upstream_cx_overflow');
+    this.upstream_cx_none_healthy = scope.counter('upstream_cx_none_healthy');
+    this.upstream_cx_protocol_error = scope.counter('upstream_cx_protocol_error');
+    this.membership_total = scope.gauge('membership_total', 'never_import');
+    this.membership_healthy = scope.gauge('membership_healthy', 'never_import');
+    this.#byClass = [1, 2, 3, 4, 5].map((c) => scope.counter(`upstream_rq_${c}xx`));
+  }
+
+  /** `upstream_rq_<code>` and `upstream_rq_<N>xx`; handles created on first use per code. */
+  recordResponseCode(code: number): void {
+    let c = this.#byCode[code];
+    if (c === undefined) c = this.#byCode[code] = this.#scope.counter(`upstream_rq_${code}`);
+    c.inc();
+    const cls = (code / 100) | 0;
+    if (cls >= 1 && cls <= 5) this.#byClass[cls - 1]!.inc();
+  }
+}
+
+/** Circuit-breaker limits (DEFAULT priority) and their live counts on this worker. */
+export class ResourceManager {
+  readonly maxConnections: number;
+  readonly maxPendingRequests: number;
+  readonly maxRequests: number;
+  readonly maxRetries: number;
+  connections = 0;
+  pendingRequests = 0;
+  requests = 0;
+  retries = 0;
+
+  constructor(cfg: ClusterConfig) {
+    const t = cfg.circuit_breakers?.thresholds?.find((x) => (x.priority ?? 'DEFAULT') === 'DEFAULT');
+    this.maxConnections = unwrap(t?.max_connections, 1024);
+    this.maxPendingRequests = unwrap(t?.max_pending_requests, 1024);
+    this.maxRequests = unwrap(t?.max_requests, 1024);
+    this.maxRetries = unwrap(t?.max_retries, 3);
+  }
+}
+
+export class ClusterInfo {
+  readonly name: string;
+  readonly config: ClusterConfig;
+  readonly stats: ClusterStats;
+  readonly resources: ResourceManager;
+  readonly connectTimeoutMs: number;
+  readonly maxRequestsPerConnection: number;
+  readonly lb: LbSettings;
+  readonly addedViaApi: boolean;
+
+  constructor(cfg: ClusterConfig, stats: Scope, addedViaApi: boolean) {
+    this.name = cfg.name;
+    this.config = cfg;
+    this.addedViaApi = addedViaApi;
+    this.stats = new ClusterStats(stats.scope(`cluster.${cfg.name}`));
+    this.resources = new ResourceManager(cfg);
+    this.connectTimeoutMs = durationMs(cfg.connect_timeout, 5000);
+    this.maxRequestsPerConnection = unwrap(cfg.common_http_protocol_options?.max_requests_per_connection ?? cfg.max_requests_per_connection, 0);
+    this.lb = {
+      policy: cfg.lb_policy ?? 'ROUND_ROBIN',
+      choiceCount: unwrap(cfg.least_request_lb_config?.choice_count, 2),
+      minRingSize: unwrap(cfg.ring_hash_lb_config?.minimum_ring_size, 1024),
+      maxRingSize: unwrap(cfg.ring_hash_lb_config?.maximum_ring_size, 8 * 1024 * 1024),
+      maglevTableSize: unwrap(cfg.maglev_lb_config?.table_size, 65537),
+      panicThreshold: cfg.common_lb_config?.healthy_panic_threshold?.value ?? 50,
+      localityWeighted: cfg.common_lb_config?.locality_weighted_lb_config !== undefined,
+      overprovisioningFactor: unwrap(cfg.load_assignment?.policy?.overprovisioning_factor, 140) / 100,
+    };
+  }
+}
+
+function hostKey(d: HostDescription): string {
+  return `${d.address}:${d.port}:${d.priority}:${d.weight}:${d.locality.region}/${d.locality.zone}/${d.locality.subZone}:${d.localityWeight}:${d.healthStatus}`;
+}
+
+export class Cluster {
+  readonly info: ClusterInfo;
+  readonly #discovery: ClusterDiscovery;
+  #hosts: Host[] = [];
+  #lb: LoadBalancer | null = null;
+  #initialized = false;
+  readonly #waiting: Array<() => void> = [];
+  /** Listeners on membership/health changes (health checkers, outlier detection, admin). */
+  readonly #membershipListeners: Array<(hosts: readonly Host[]) => void> = [];
+
+  constructor(info: ClusterInfo, discovery: ClusterDiscovery) {
+    this.info = info;
+    this.#discovery = discovery;
+  }
+
+  get name(): string {
+    return this.info.name;
+  }
+
+  get hosts(): readonly Host[] {
+    return this.#hosts;
+  }
+
+  get initialized(): boolean {
+    return this.#initialized;
+  }
+
+  start(): void {
+    this.#discovery.start((descriptions) => this.updateHosts(descriptions));
+  }
+
+  /** Resolves once the first host list arrived (Envoy's cluster warming). */
+  whenInitialized(): Promise<void> {
+    if (this.#initialized) return Promise.resolve();
+    return new Promise((resolve) => this.#waiting.push(resolve));
+  }
+
+  onMembershipChange(fn: (hosts: readonly Host[]) => void): void {
+    this.#membershipListeners.push(fn);
+  }
+
+  /** Replaces the host list, keeping Host objects (pools, health) for unchanged endpoints. */
+  updateHosts(descriptions: readonly HostDescription[]): void {
+    const old = new Map(this.#hosts.map((h) => [hostKey(h.description), h]));
+    const next: Host[] = [];
+    for (const d of descriptions) {
+      const key = hostKey(d);
+      const existing = old.get(key);
+      if (existing !== undefined) {
+        old.delete(key);
+        next.push(existing);
+        continue;
+      }
+      const host = new Host(d, () => this.#rebuild());
+      host.pool = new Http1ConnPool(host, this.info);
+      next.push(host);
+    }
+    for (const removed of old.values()) removed.pool.drain();
+    this.#hosts = next;
+    this.#rebuild();
+    if (!this.#initialized) {
+      this.#initialized = true;
+      for (const w of this.#waiting.splice(0)) w();
+    }
+  }
+
+  #rebuild(): void {
+    const byPriority: Host[][] = [];
+    for (const h of this.#hosts) (byPriority[h.description.priority] ??= []).push(h);
+    for (let i = 0; i < byPriority.length; i++) byPriority[i] ??= [];
+    this.#lb = new LoadBalancer(byPriority, this.info.lb);
+    this.info.stats.membership_total.set(this.#hosts.length);
+    this.info.stats.membership_healthy.set(this.#hosts.filter((h) => h.healthy()).length);
+    for (const fn of this.#membershipListeners) fn(this.#hosts);
+  }
+
+  /** Null when no healthy host is available (Envoy's UH). */
+  chooseHost(hashKey: number): Host | null {
+    return this.#lb === null ? null : this.#lb.chooseHost(hashKey);
+  }
+
+  /** Stops discovery; idle connections close now, busy ones when their request ends. */
+  drain(): void {
+    this.#discovery.stop();
+    for (const h of this.#hosts) h.pool.drain();
+  }
+
+  destroy(): void {
+    this.#discovery.stop();
+    for (const h of this.#hosts) h.pool.destroy();
+  }
+}

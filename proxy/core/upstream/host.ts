@@ -1,0 +1,97 @@
+// An upstream host as one worker sees it: address, weight, priority, locality, Envoy's health
+// flags (set by health checking and outlier detection) and per-host counters that `/clusters`
+// prints. Counters are plain fields: the hot path increments them, admin reads them on demand.
+import type { Http1ConnPool } from './conn-pool.js';
+
+export interface HostDescription {
+  readonly address: string;
+  readonly port: number;
+  /** The DNS name the address came from (strict/logical DNS), or ''. */
+  readonly hostname: string;
+  readonly weight: number;
+  readonly priority: number;
+  readonly locality: { readonly region: string; readonly zone: string; readonly subZone: string };
+  readonly localityWeight: number;
+  /** EDS-style health status from the config. */
+  readonly healthStatus: 'UNKNOWN' | 'HEALTHY' | 'UNHEALTHY' | 'DRAINING' | 'TIMEOUT' | 'DEGRADED';
+}
+
+/** Envoy's host health flags, as `/clusters` prints them. */
+export const HealthFlag = {
+  FailedActiveHealthCheck: 1 << 0,
+  FailedOutlierCheck: 1 << 1,
+  FailedEdsHealth: 1 << 2,
+  DegradedActiveHealthCheck: 1 << 3,
+  DegradedEdsHealth: 1 << 4,
+  PendingDynamicRemoval: 1 << 5,
+  PendingActiveHealthCheck: 1 << 6,
+  ActiveHealthCheckTimeout: 1 << 7,
+} as const;
+
+const FLAG_NAMES: ReadonlyArray<readonly [number, string]> = [
+  [HealthFlag.FailedActiveHealthCheck, '/failed_active_hc'],
+  [HealthFlag.FailedOutlierCheck, '/failed_outlier_check'],
+  [HealthFlag.FailedEdsHealth, '/failed_eds_health'],
+  [HealthFlag.DegradedActiveHealthCheck, '/degraded_active_hc'],
+  [HealthFlag.DegradedEdsHealth, '/degraded_eds_health'],
+  [HealthFlag.PendingDynamicRemoval, '/pending_dynamic_removal'],
+  [HealthFlag.PendingActiveHealthCheck, '/pending_active_hc'],
+  [HealthFlag.ActiveHealthCheckTimeout, '/active_hc_timeout'],
+];
+
+/** Flags that make a host unusable for load balancing. */
+const UNHEALTHY_MASK = HealthFlag.FailedActiveHealthCheck | HealthFlag.FailedOutlierCheck | HealthFlag.FailedEdsHealth | HealthFlag.ActiveHealthCheckTimeout;
+
+export class HostStats {
+  cx_active = 0;
+  cx_connect_fail = 0;
+  cx_total = 0;
+  rq_active = 0;
+  rq_error = 0;
+  rq_success = 0;
+  rq_timeout = 0;
+  rq_total = 0;
+}
+
+export class Host {
+  readonly description: HostDescription;
+  /** `ip:port`, precomputed for logs and headers. */
+  readonly addressString: string;
+  readonly stats = new HostStats();
+  #healthFlags = 0;
+  #onHealthChange: (host: Host) => void;
+  /** Set by the cluster once the pool exists. */
+  pool!: Http1ConnPool;
+
+  constructor(description: HostDescription, onHealthChange: (host: Host) => void) {
+    this.description = description;
+    this.addressString = description.address.includes(':') ? `[${description.address}]:${description.port}` : `${description.address}:${description.port}`;
+    this.#onHealthChange = onHealthChange;
+    if (description.healthStatus === 'UNHEALTHY' || description.healthStatus === 'DRAINING' || description.healthStatus === 'TIMEOUT') {
+      this.#healthFlags |= HealthFlag.FailedEdsHealth;
+    } else if (description.healthStatus === 'DEGRADED') {
+      this.#healthFlags |= HealthFlag.DegradedEdsHealth;
+    }
+  }
+
+  get healthFlags(): number {
+    return this.#healthFlags;
+  }
+
+  healthy(): boolean {
+    return (this.#healthFlags & UNHEALTHY_MASK) === 0;
+  }
+
+  /** Health checkers and outlier detection flip flags here; the cluster rebuilds its LB view. */
+  setHealthFlag(flag: number, on: boolean): void {
+    const next = on ? this.#healthFlags | flag : this.#healthFlags & ~flag;
+    if (next === this.#healthFlags) return;
+    this.#healthFlags = next;
+    this.#onHealthChange(this);
+  }
+
+  healthFlagNames(): string[] {
+    if (this.#healthFlags === 0) return ['healthy'];
+    return FLAG_NAMES.filter(([bit]) => (this.#healthFlags & bit) !== 0).map(([, name]) => name);
+  }
+}

@@ -1,0 +1,133 @@
+// One worker's data plane: its stats store, cluster manager and listeners, built from a
+// validated bootstrap. Runs inside the main process (--concurrency 1) or in a node:cluster
+// worker process; either way the main process drives it through this class's methods.
+// Resources are applied by name (make-before-break), which is the path xDS updates take.
+import type { Bootstrap, ClusterConfig, ListenerConfig } from '../config/schema.js';
+import type { StatsSnapshot, StatsStore } from '../stats/types.js';
+import { createStatsStore } from '../stats/index.js';
+import type { ClusterStatus, ListenerStatus } from '../admin/types.js';
+import { registries, type ExtensionContext, type NetworkFilterContext, type NodeInfo } from './extension-points.js';
+import { ClusterManager } from './upstream/cluster-manager.js';
+import { ActiveListener, listenerName } from './listener/listener.js';
+import { unwrap } from '../config/schema.js';
+
+export interface WorkerOptions {
+  readonly node: NodeInfo;
+  /** Bounded wait for extension shutdown hooks (flushing telemetry). */
+  readonly shutdownTimeoutMs: number;
+}
+
+export function nodeInfo(bootstrap: Bootstrap, serviceCluster: string | undefined, serviceNode: string | undefined): NodeInfo {
+  const n = bootstrap.node;
+  return {
+    id: serviceNode ?? n?.id ?? '',
+    cluster: serviceCluster ?? n?.cluster ?? '',
+    locality: { region: n?.locality?.region ?? '', zone: n?.locality?.zone ?? '', subZone: n?.locality?.sub_zone ?? '' },
+    metadata: n?.metadata ?? {},
+  };
+}
+
+export class Worker {
+  readonly stats: StatsStore;
+  readonly clusterManager: ClusterManager;
+  readonly #options: WorkerOptions;
+  readonly #context: ExtensionContext;
+  readonly #listeners = new Map<string, ActiveListener>();
+  readonly #shutdownHooks: Array<() => Promise<void> | void> = [];
+
+  constructor(options: WorkerOptions) {
+    this.#options = options;
+    this.stats = createStatsStore();
+    this.#context = {
+      node: options.node,
+      stats: this.stats,
+      onShutdown: (fn) => this.#shutdownHooks.push(fn),
+    };
+    this.clusterManager = new ClusterManager(this.#context);
+  }
+
+  /** Builds clusters then listeners (clusters first, as Envoy initialises them). */
+  async start(bootstrap: Bootstrap): Promise<void> {
+    for (const c of bootstrap.static_resources?.clusters ?? []) this.clusterManager.addOrUpdateCluster(c);
+    await this.clusterManager.whenInitialized(5000);
+    for (const l of bootstrap.static_resources?.listeners ?? []) await this.addOrUpdateListener(l);
+  }
+
+  addOrUpdateCluster(config: ClusterConfig, addedViaApi: boolean): void {
+    this.clusterManager.addOrUpdateCluster(config, addedViaApi);
+  }
+
+  removeCluster(name: string): boolean {
+    return this.clusterManager.removeCluster(name);
+  }
+
+  /**
+   * Adds or replaces a listener. A replacement on the same address binds first when it can
+   * (the OS shares the port within the cluster), then the old one drains.
+   */
+  async addOrUpdateListener(config: ListenerConfig): Promise<ActiveListener> {
+    const name = listenerName(config);
+    const chain = config.filter_chains[0]!;
+    const filterCfg = chain.filters[0]!;
+    const ext = registries.networkFilters.lookup(filterCfg.name, filterCfg.typed_config?.['@type'] as string | undefined)!;
+    const previous = this.#listeners.get(name);
+    const context = {
+      ...this.#context,
+      clusterManager: this.clusterManager,
+      listenerPort: config.address.socket_address.port_value,
+      bufferLimitBytes: unwrap(config.per_connection_buffer_limit_bytes, 1024 * 1024),
+      trafficDirection: config.traffic_direction ?? 'UNSPECIFIED',
+    } satisfies NetworkFilterContext & { listenerPort: number; bufferLimitBytes: number };
+    const samePort = previous !== undefined && previous.config.address.socket_address.port_value === config.address.socket_address.port_value
+      && previous.config.address.socket_address.address === config.address.socket_address.address;
+    if (samePort) await previous.drain();
+    const listener = new ActiveListener(config, ext.create(filterCfg.typed_config, context), this.stats);
+    await listener.listen();
+    this.#listeners.set(name, listener);
+    if (previous !== undefined && !samePort) void previous.drain();
+    return listener;
+  }
+
+  async removeListener(name: string): Promise<boolean> {
+    const l = this.#listeners.get(name);
+    if (l === undefined) return false;
+    this.#listeners.delete(name);
+    await l.drain();
+    return true;
+  }
+
+  listeners(): ListenerStatus[] {
+    return [...this.#listeners.values()].map((l) => ({ name: l.name, localAddress: l.address }));
+  }
+
+  snapshot(): StatsSnapshot {
+    return this.stats.snapshot();
+  }
+
+  clusters(): ClusterStatus[] {
+    return this.clusterManager.status();
+  }
+
+  connectionCount(): number {
+    let n = 0;
+    for (const l of this.#listeners.values()) n += l.connectionCount;
+    return n;
+  }
+
+  /** Stops accepting; in-flight streams finish and idle keep-alive connections close. */
+  async drainListeners(): Promise<void> {
+    await Promise.all([...this.#listeners.values()].map((l) => l.drain()));
+  }
+
+  /** Drains, waits up to `drainMs` for connections, then closes everything. */
+  async shutdown(drainMs: number): Promise<void> {
+    await this.drainListeners();
+    await Promise.all([...this.#listeners.values()].map((l) => l.waitForConnections(drainMs)));
+    this.#listeners.clear();
+    this.clusterManager.destroy();
+    const hooks = this.#shutdownHooks.splice(0).map(async (fn) => fn());
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.allSettled(hooks), new Promise((r) => (timer = setTimeout(r, this.#options.shutdownTimeoutMs)))]);
+    clearTimeout(timer);
+  }
+}

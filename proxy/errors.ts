@@ -1,0 +1,48 @@
+// Typed errors of the proxy component: one base class, one subclass per failure, each with a
+// stable `MS_ERR_*` code so callers and tests match on codes, never on message text.
+
+export class ProxyError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string) {
+    super(message);
+    this.name = new.target.name;
+    this.code = code;
+  }
+}
+
+/** The bootstrap (or an xDS resource) failed validation; `problems` lists every error with its path. */
+export class ConfigInvalidError extends ProxyError {
+  readonly problems: readonly string[];
+  constructor(source: string, problems: readonly string[]) {
+    super('MS_ERR_CONFIG_INVALID', `invalid configuration ${source}:\n  ${problems.join('\n  ')}`);
+    this.problems = problems;
+  }
+}
+
+/** The configuration file could not be read or parsed as YAML/JSON. */
+export class ConfigReadError extends ProxyError {
+  constructor(source: string, reason: string) {
+    super('MS_ERR_CONFIG_READ', `cannot read configuration ${source}: ${reason}`);
+  }
+}
+
+/** Two extensions registered under the same name or type URL. */
+export class DuplicateExtensionError extends ProxyError {
+  constructor(category: string, key: string) {
+    super('MS_ERR_DUPLICATE_EXTENSION', `${category} extension '${key}' is already registered`);
+  }
+}
+
+/** A listener or admin address could not be bound. */
+export class ListenerBindError extends ProxyError {
+  constructor(listener: string, address: string, reason: string) {
+    super('MS_ERR_LISTENER_BIND', `listener '${listener}' cannot bind ${address}: ${reason}`);
+  }
+}
+
+/** A worker process died or did not answer the main process. */
+export class WorkerError extends ProxyError {
+  constructor(reason: string) {
+    super('MS_ERR_WORKER', reason);
+  }
+}

@@ -1,0 +1,46 @@
+// envoy.cluster.logical_dns: one endpoint; the first resolved address is the single host,
+// updated in place on refresh (connections keep their address until they close).
+import { z } from 'zod';
+import { defineExtension } from '../../../core/registry.js';
+import { registries, type ClusterContext, type ClusterDiscovery } from '../../../core/extension-points.js';
+import { endpointSpecs } from '../../../core/upstream/endpoints.js';
+import { durationMs } from '../../../config/duration.js';
+import { resolveAll } from '../dns.js';
+
+registries.clusters.register(
+  defineExtension({
+    name: 'envoy.cluster.logical_dns',
+    typeUrls: [],
+    configSchema: z.unknown(),
+    create(_config, context: ClusterContext): ClusterDiscovery {
+      const cfg = context.cluster;
+      const spec = endpointSpecs(cfg.load_assignment)[0]!;
+      const refreshMs = durationMs(cfg.dns_refresh_rate, 5000);
+      let timer: NodeJS.Timeout | null = null;
+      let stopped = false;
+      let current = '';
+      const resolveOnce = async (onHosts: Parameters<ClusterDiscovery['start']>[0]) => {
+        try {
+          const [address] = await resolveAll(spec.address, cfg);
+          if (!stopped && address !== undefined && address !== current) {
+            current = address;
+            onHosts([{ ...spec.base, address, port: spec.port, hostname: spec.address }]);
+          }
+        } catch {
+          // Keep the previous address; the next refresh retries.
+          if (current === '' && !stopped) onHosts([]);
+        }
+        if (!stopped) timer = setTimeout(() => void resolveOnce(onHosts), refreshMs).unref();
+      };
+      return {
+        start(onHosts) {
+          void resolveOnce(onHosts);
+        },
+        stop() {
+          stopped = true;
+          if (timer !== null) clearTimeout(timer);
+        },
+      };
+    },
+  }),
+);

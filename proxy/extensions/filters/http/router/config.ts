@@ -1,0 +1,34 @@
+// envoy.filters.http.router: config schema and factory. The factory binds the worker's
+// cluster manager once; each stream gets a fresh RouterFilter.
+import { z } from 'zod';
+import { defineExtension } from '../../../../core/registry.js';
+import { registries, type HttpFilterContext } from '../../../../core/extension-points.js';
+import type { StreamFilterFactory } from '../../../../core/http/filter.js';
+import { RouterFilter, type RouterConfig } from './filter.js';
+
+export const ROUTER_TYPE_URL = 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router';
+
+const routerSchema = z
+  .object({
+    '@type': z.literal(ROUTER_TYPE_URL).optional(),
+    dynamic_stats: z.boolean().optional(),
+    start_child_span: z.boolean().optional(),
+    suppress_envoy_headers: z.boolean().optional(),
+  })
+  .strict();
+
+registries.httpFilters.register(
+  defineExtension({
+    name: 'envoy.filters.http.router',
+    typeUrls: [ROUTER_TYPE_URL],
+    configSchema: routerSchema,
+    create(config, context: HttpFilterContext): StreamFilterFactory {
+      const shared: RouterConfig = {
+        clusterManager: context.clusterManager,
+        suppressEnvoyHeaders: config.suppress_envoy_headers === true,
+        startChildSpan: config.start_child_span === true,
+      };
+      return (callbacks) => ({ decoder: new RouterFilter(shared, callbacks) });
+    },
+  }),
+);

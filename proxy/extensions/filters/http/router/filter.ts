@@ -1,0 +1,425 @@
+// The router filter (envoy.filters.http.router), per stream: resolves the route's cluster,
+// applies rewrites and header mutations, picks a host (hash policies feed RING_HASH/MAGLEV),
+// runs one UpstreamRequest per attempt, streams the body both ways with flow control and turns
+// upstream failures into Envoy's local replies and response flags.
+import type { StreamDecoderFilter, StreamFilterCallbacks } from '../../../../core/http/filter.js';
+import { FilterDataStatus, FilterHeadersStatus } from '../../../../core/http/filter.js';
+import { HeaderMap } from '../../../../core/http/headers.js';
+import type { MessageHead } from '../../../../core/http/codec.js';
+import { applyHeaderMutation, type Route } from '../../../../core/router/route-table.js';
+import { hashString } from '../../../../core/upstream/load-balancer.js';
+import type { Cluster } from '../../../../core/upstream/cluster.js';
+import type { PoolFailureReason } from '../../../../core/upstream/conn-pool.js';
+import type { ClusterManager } from '../../../../core/upstream/cluster-manager.js';
+import { ResponseFlag } from '../../../../core/stream-info.js';
+import { UpstreamRequest, type AttemptOwner } from './upstream-request.js';
+
+export interface RouterConfig {
+  readonly clusterManager: ClusterManager;
+  readonly suppressEnvoyHeaders: boolean;
+  readonly startChildSpan: boolean;
+}
+
+const UPSTREAM_RESET_PREFIX = 'upstream connect error or disconnect/reset before headers. reset reason: ';
+const EMPTY = Buffer.alloc(0);
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade']);
+
+export class RouterFilter implements StreamDecoderFilter, AttemptOwner {
+  readonly #config: RouterConfig;
+  readonly #cb: StreamFilterCallbacks;
+  #route: Route | null = null;
+  #cluster: Cluster | null = null;
+  #weightedIndex = -1;
+  #upstream: UpstreamRequest | null = null;
+  #attempts = 0;
+  #buffered: Buffer[] | null = null;
+  #bufferedEnd = false;
+  #requestEnded = false;
+  #timer: NodeJS.Timeout | null = null;
+  #responseStarted = false;
+  #downstreamBackedUp = false;
+  #upstreamBackedUp = false;
+  #setCookie: string | null = null;
+  #method = 'GET';
+  #countedRequest = false;
+
+  constructor(config: RouterConfig, callbacks: StreamFilterCallbacks) {
+    this.#config = config;
+    this.#cb = callbacks;
+  }
+
+  decodeHeaders(headers: HeaderMap, endStream: boolean): FilterHeadersStatus {
+    const cb = this.#cb;
+    const info = cb.streamInfo;
+    const route = cb.route();
+    if (route === null) {
+      cb.sendLocalReply(404, '', ResponseFlag.NoRouteFound, 'route_not_found');
+      return FilterHeadersStatus.StopIteration;
+    }
+    this.#route = route;
+    if (route.kind === 'direct_response') {
+      this.#directResponse(route);
+      return FilterHeadersStatus.StopIteration;
+    }
+    if (route.kind === 'redirect') {
+      this.#redirect(route, headers);
+      return FilterHeadersStatus.StopIteration;
+    }
+    if (cb.upgradeType !== '' && !(route.upgrades.get(cb.upgradeType) ?? cb.upgradeEnabledByDefault)) {
+      cb.sendLocalReply(403, '', 0, 'upgrade_failed');
+      return FilterHeadersStatus.StopIteration;
+    }
+    const picked = route.pickCluster(headers);
+    const cluster = picked.name === null ? undefined : this.#config.clusterManager.get(picked.name);
+    if (cluster === undefined) {
+      cb.sendLocalReply(route.clusterNotFoundCode, '', ResponseFlag.NoClusterFound, 'cluster_not_found');
+      return FilterHeadersStatus.StopIteration;
+    }
+    this.#cluster = cluster;
+    this.#weightedIndex = picked.weightedIndex;
+    info.upstreamCluster = cluster.name;
+    const stats = cluster.info.stats;
+    stats.upstream_rq_total.inc();
+    stats.upstream_rq_active.inc();
+    this.#countedRequest = true;
+    const resources = cluster.info.resources;
+    if (resources.requests >= resources.maxRequests) {
+      cb.sendLocalReply(503, `${UPSTREAM_RESET_PREFIX}overflow`, ResponseFlag.UpstreamOverflow, 'upstream_reset_before_response_started{overflow}');
+      return FilterHeadersStatus.StopIteration;
+    }
+    resources.requests++;
+
+    // Request rewrites (Envoy keeps the original path in x-envoy-original-path).
+    const fullPath = headers.get(':path') ?? '/';
+    const q = fullPath.indexOf('?');
+    const rewritten = route.rewritePath(q === -1 ? fullPath : fullPath.slice(0, q), q === -1 ? '' : fullPath.slice(q + 1));
+    if (rewritten !== null) {
+      headers.set(':path', rewritten);
+      if (!this.#config.suppressEnvoyHeaders) headers.set('x-envoy-original-path', fullPath);
+    }
+    if (route.hostRewriteLiteral !== null) headers.set(':authority', route.hostRewriteLiteral);
+    else if (route.hostRewriteHeader !== null) {
+      const v = headers.get(route.hostRewriteHeader);
+      if (v !== undefined && v !== '') headers.set(':authority', v);
+    }
+    if (this.#weightedIndex >= 0) applyHeaderMutation(route.weightedClusters![this.#weightedIndex]!.mutation, headers, info);
+    for (const m of route.requestMutations) applyHeaderMutation(m, headers, info);
+
+    const hashKey = route.hashPolicies.length === 0 ? -1 : this.#hashKey(route, headers);
+    const host = cluster.chooseHost(hashKey);
+    if (host === null) {
+      stats.upstream_cx_none_healthy.inc();
+      cb.sendLocalReply(503, 'no healthy upstream', ResponseFlag.NoHealthyUpstream, 'no_healthy_upstream');
+      return FilterHeadersStatus.StopIteration;
+    }
+    if (route.autoHostRewrite && host.description.hostname !== '') headers.set(':authority', host.description.hostname);
+    this.#method = headers.get(':method') ?? 'GET';
+    this.#requestEnded = endStream;
+    if (route.timeoutMs > 0 && cb.upgradeType === '') {
+      this.#timer = setTimeout(() => this.#onTimeout(), route.timeoutMs);
+    }
+    this.#attempts++;
+    info.attemptCount = this.#attempts;
+    info.upstreamHost = host.addressString;
+    const attempt = new UpstreamRequest(this, this.#attempts, cluster.name, host);
+    this.#upstream = attempt;
+    attempt.start();
+    return FilterHeadersStatus.StopIteration;
+  }
+
+  #hashKey(route: Route, headers: HeaderMap): number {
+    let key = -1;
+    for (const p of route.hashPolicies) {
+      let value: string | undefined;
+      switch (p.kind) {
+        case 'header':
+          value = headers.get(p.name);
+          break;
+        case 'source_ip':
+          value = this.#cb.streamInfo.downstreamRemoteAddress;
+          break;
+        case 'query_parameter': {
+          const path = headers.get(':path') ?? '';
+          const q = path.indexOf('?');
+          value = q === -1 ? undefined : (new URLSearchParams(path.slice(q + 1)).get(p.name) ?? undefined);
+          break;
+        }
+        case 'cookie': {
+          value = readCookie(headers.get('cookie'), p.name);
+          if (value === undefined && p.cookieTtlMs >= 0) {
+            // Envoy generates the cookie so the client sticks from its next request on.
+            value = hashString(`${this.#cb.streamInfo.downstreamRemoteAddress}:${this.#cb.streamInfo.downstreamRemotePort}:${Date.now()}`).toString(16);
+            let cookie = `${p.name}="${value}"`;
+            if (p.cookieTtlMs > 0) cookie += `; Max-Age=${Math.floor(p.cookieTtlMs / 1000)}`;
+            if (p.cookiePath !== '') cookie += `; Path=${p.cookiePath}`;
+            this.#setCookie = `${cookie}; HttpOnly`;
+          }
+          break;
+        }
+      }
+      if (value === undefined) continue;
+      const h = hashString(value);
+      // Envoy combines successive hashes by rotating and xoring.
+      key = key === -1 ? h : (((key << 1) | (key >>> 31)) ^ h) >>> 0;
+      if (p.terminal) break;
+    }
+    return key;
+  }
+
+  decodeData(data: Buffer, endStream: boolean): FilterDataStatus {
+    if (endStream) this.#requestEnded = true;
+    const up = this.#upstream;
+    if (up === null || up.connection === null || this.#buffered !== null) {
+      if (up === null && this.#cluster === null) return FilterDataStatus.Continue;
+      (this.#buffered ??= []).push(data);
+      if (endStream) this.#bufferedEnd = true;
+      return FilterDataStatus.Continue;
+    }
+    if (!up.writeBody(data, endStream) && !this.#upstreamBackedUp) {
+      this.#upstreamBackedUp = true;
+      this.#cb.readDisable(true);
+    }
+    return FilterDataStatus.Continue;
+  }
+
+  onDownstreamWatermark(above: boolean): void {
+    if (above === this.#downstreamBackedUp) return;
+    this.#downstreamBackedUp = above;
+    this.#upstream?.pauseResponse(above);
+  }
+
+  onDestroy(): void {
+    if (this.#timer !== null) {
+      clearTimeout(this.#timer);
+      this.#timer = null;
+    }
+    const up = this.#upstream;
+    if (up !== null) {
+      this.#upstream = null;
+      up.reset();
+      this.#finishAttempt(up);
+    }
+    if (this.#countedRequest && this.#cluster !== null) {
+      this.#countedRequest = false;
+      this.#cluster.info.stats.upstream_rq_active.dec();
+    }
+    if (this.#upstreamBackedUp) {
+      this.#upstreamBackedUp = false;
+      this.#cb.readDisable(false);
+    }
+  }
+
+  // --- attempt events ---
+
+  onAttemptPoolReady(attempt: UpstreamRequest): void {
+    if (attempt !== this.#upstream) return;
+    const cb = this.#cb;
+    const headers = cb.requestHeaders;
+    const span = cb.streamInfo.activeSpan;
+    if (span !== null) {
+      attempt.span = span.spawnChild(`router ${attempt.cluster} egress`, attempt.startTimeMs);
+      attempt.span.injectContext(headers);
+    }
+    const raw = cb.upgradeType !== '';
+    const hasBody = !raw && !(this.#requestEnded && this.#buffered === null);
+    const chunked = hasBody && !headers.has('content-length');
+    let ok = attempt.writeHead(this.#method, headers, chunked, raw);
+    const buffered = this.#buffered;
+    this.#buffered = null;
+    if (buffered !== null) {
+      const data = buffered.length === 1 ? buffered[0]! : Buffer.concat(buffered);
+      ok = attempt.writeBody(data, this.#bufferedEnd);
+    } else if (this.#requestEnded) {
+      ok = attempt.writeBody(EMPTY, true);
+    }
+    if (!ok && !this.#upstreamBackedUp) {
+      this.#upstreamBackedUp = true;
+      cb.readDisable(true);
+    }
+    if (this.#downstreamBackedUp) attempt.pauseResponse(true);
+  }
+
+  onAttemptPoolFailure(attempt: UpstreamRequest, reason: PoolFailureReason): void {
+    if (attempt !== this.#upstream) return;
+    this.#upstream = null;
+    attempt.reset();
+    if (reason === 'overflow') {
+      attempt.responseFlags |= ResponseFlag.UpstreamOverflow;
+      this.#finishAttempt(attempt);
+      this.#cb.sendLocalReply(503, `${UPSTREAM_RESET_PREFIX}overflow`, ResponseFlag.UpstreamOverflow, 'upstream_reset_before_response_started{overflow}');
+      return;
+    }
+    attempt.responseFlags |= ResponseFlag.UpstreamConnectionFailure;
+    attempt.host.stats.rq_error++;
+    this.#finishAttempt(attempt);
+    this.#cb.sendLocalReply(503, `${UPSTREAM_RESET_PREFIX}connection failure`, ResponseFlag.UpstreamConnectionFailure, 'upstream_reset_before_response_started{connection_failure}');
+  }
+
+  onAttemptInformational(attempt: UpstreamRequest, head: MessageHead): void {
+    // 100 Continue was already answered by the HCM; other 1xx pass through.
+    if (attempt !== this.#upstream || head.status === 100) return;
+    const h = head.headers;
+    h.names.unshift(':status');
+    h.values.unshift(String(head.status));
+    this.#cb.encode1xxHeaders(h);
+  }
+
+  onAttemptHeaders(attempt: UpstreamRequest, head: MessageHead): void {
+    if (attempt !== this.#upstream) return;
+    const cluster = this.#cluster!;
+    const route = this.#route!;
+    const cb = this.#cb;
+    const info = cb.streamInfo;
+    this.#responseStarted = true;
+    info.upstreamFirstByteMs = info.elapsedMs();
+    cluster.info.stats.recordResponseCode(head.status);
+    if (head.status >= 500) attempt.host.stats.rq_error++;
+    else attempt.host.stats.rq_success++;
+    const upstreamHeaders = head.headers;
+    const headers = new HeaderMap();
+    headers.add(':status', String(head.status));
+    const names = upstreamHeaders.names;
+    const values = upstreamHeaders.values;
+    for (let i = 0; i < names.length; i++) {
+      const n = names[i]!;
+      if (HOP_BY_HOP.has(n) && !(head.status === 101 && n === 'upgrade')) continue;
+      headers.add(n, values[i]!);
+    }
+    if (!this.#config.suppressEnvoyHeaders) headers.add('x-envoy-upstream-service-time', String(Math.round(attempt.elapsedMs())));
+    if (this.#setCookie !== null) headers.add('set-cookie', this.#setCookie);
+    if (this.#weightedIndex >= 0) applyHeaderMutation(route.weightedClusters![this.#weightedIndex]!.responseMutation, headers, info);
+    for (const m of route.responseMutations) applyHeaderMutation(m, headers, info);
+    cb.encodeHeaders(headers, false);
+  }
+
+  onAttemptData(attempt: UpstreamRequest, data: Buffer): void {
+    if (attempt !== this.#upstream) return;
+    this.#cb.encodeData(data, false);
+  }
+
+  onAttemptComplete(attempt: UpstreamRequest): void {
+    if (attempt !== this.#upstream) return;
+    if (this.#timer !== null) {
+      clearTimeout(this.#timer);
+      this.#timer = null;
+    }
+    this.#finishAttempt(attempt);
+    if (!this.#requestEnded && !attempt.raw) {
+      // The upstream answered before the request body was complete: the downstream connection
+      // cannot be reused; the attempt's socket is not reusable either.
+      this.#upstream = null;
+      attempt.reset();
+    } else {
+      this.#upstream = null;
+    }
+    this.#cb.encodeData(EMPTY, true);
+  }
+
+  onAttemptReset(attempt: UpstreamRequest, protocolError: boolean): void {
+    if (attempt !== this.#upstream) return;
+    this.#upstream = null;
+    const cluster = this.#cluster!;
+    cluster.info.stats.upstream_rq_rx_reset.inc();
+    attempt.host.stats.rq_error++;
+    if (protocolError) cluster.info.stats.upstream_cx_protocol_error.inc();
+    const flag = protocolError ? ResponseFlag.UpstreamProtocolError : ResponseFlag.UpstreamConnectionTermination;
+    attempt.responseFlags |= flag;
+    this.#finishAttempt(attempt);
+    if (this.#responseStarted) {
+      this.#cb.streamInfo.setResponseFlag(flag);
+      this.#cb.resetStream();
+      return;
+    }
+    if (protocolError) this.#cb.sendLocalReply(502, 'upstream protocol error', flag, 'upstream_reset_before_response_started{protocol_error}');
+    else this.#cb.sendLocalReply(503, `${UPSTREAM_RESET_PREFIX}connection termination`, flag, 'upstream_reset_before_response_started{connection_termination}');
+  }
+
+  onAttemptDrain(attempt: UpstreamRequest): void {
+    if (attempt !== this.#upstream || !this.#upstreamBackedUp) return;
+    this.#upstreamBackedUp = false;
+    this.#cb.readDisable(false);
+  }
+
+  #onTimeout(): void {
+    this.#timer = null;
+    const cluster = this.#cluster!;
+    cluster.info.stats.upstream_rq_timeout.inc();
+    const up = this.#upstream;
+    if (up !== null) {
+      this.#upstream = null;
+      up.host.stats.rq_timeout++;
+      up.responseFlags |= ResponseFlag.UpstreamRequestTimeout;
+      up.reset();
+      this.#finishAttempt(up);
+    }
+    if (this.#responseStarted) {
+      this.#cb.streamInfo.setResponseFlag(ResponseFlag.UpstreamRequestTimeout);
+      this.#cb.resetStream();
+      return;
+    }
+    this.#cb.sendLocalReply(504, 'upstream request timeout', ResponseFlag.UpstreamRequestTimeout, 'upstream_response_timeout');
+  }
+
+  #finishAttempt(attempt: UpstreamRequest): void {
+    const cluster = this.#cluster;
+    if (cluster === null) return;
+    if (this.#countedRequest) {
+      this.#countedRequest = false;
+      cluster.info.stats.upstream_rq_active.dec();
+      cluster.info.resources.requests--;
+    }
+    if (attempt.responseCode > 0) {
+      cluster.info.stats.upstream_rq_completed.inc();
+      cluster.info.stats.upstream_rq_time.record(attempt.elapsedMs());
+    }
+    if (attempt.span !== null) {
+      const span = attempt.span;
+      attempt.span = null;
+      span.finishSpan(this.#cb.streamInfo, attempt);
+    }
+  }
+
+  #directResponse(route: Route): void {
+    const cb = this.#cb;
+    const info = cb.streamInfo;
+    const headers = new HeaderMap();
+    headers.add(':status', String(route.directStatus));
+    const body = route.directBody;
+    headers.add('content-length', String(body?.length ?? 0));
+    if (body !== null && body.length > 0) headers.add('content-type', 'text/plain');
+    for (const m of route.responseMutations) applyHeaderMutation(m, headers, info);
+    info.responseCodeDetails = 'direct_response';
+    const end = body === null || body.length === 0;
+    cb.encodeHeaders(headers, end);
+    if (!end) cb.encodeData(body, true);
+  }
+
+  #redirect(route: Route, headers: HeaderMap): void {
+    const cb = this.#cb;
+    const info = cb.streamInfo;
+    const full = headers.get(':path') ?? '/';
+    const q = full.indexOf('?');
+    const scheme = headers.get('x-forwarded-proto') ?? 'http';
+    const location = route.redirectLocation(scheme, headers.get(':authority') ?? '', q === -1 ? full : full.slice(0, q), q === -1 ? '' : full.slice(q + 1));
+    const out = new HeaderMap();
+    out.add(':status', String(route.redirect!.code));
+    out.add('location', location);
+    out.add('content-length', '0');
+    for (const m of route.responseMutations) applyHeaderMutation(m, out, info);
+    info.responseCodeDetails = 'direct_response';
+    cb.encodeHeaders(out, true);
+  }
+}
+
+function readCookie(header: string | undefined, name: string): string | undefined {
+  if (header === undefined) return undefined;
+  for (const part of header.split(';')) {
+    const eq = part.indexOf('=');
+    if (eq === -1) continue;
+    if (part.slice(0, eq).trim() === name) {
+      const v = part.slice(eq + 1).trim();
+      return v.startsWith('"') && v.endsWith('"') ? v.slice(1, -1) : v;
+    }
+  }
+  return undefined;
+}

@@ -1,0 +1,76 @@
+// envoy.filters.network.http_connection_manager: validates the HCM config (schema in
+// proxy/config/schema.ts) and builds one HttpConnectionManager per listener per worker:
+// compiled route table, HTTP filter factories, access loggers and tracer from the registries.
+import { defineExtension } from '../../../../core/registry.js';
+import { registries, type AccessLogger, type NetworkFilterContext, type Tracer, type TracingSettings } from '../../../../core/extension-points.js';
+import { HCM_TYPE_URL, httpConnectionManagerSchema, unwrap } from '../../../../config/schema.js';
+import { durationMs } from '../../../../config/duration.js';
+import { HttpConnectionManager, type HcmSettings } from '../../../../core/http/conn-manager.js';
+import { HcmStats } from '../../../../core/http/hcm-stats.js';
+import { RouteTable } from '../../../../core/router/route-table.js';
+import type { StreamFilterFactory } from '../../../../core/http/filter.js';
+
+export interface HcmListenerContext extends NetworkFilterContext {
+  readonly listenerPort: number;
+  readonly bufferLimitBytes: number;
+}
+
+registries.networkFilters.register(
+  defineExtension({
+    name: 'envoy.filters.network.http_connection_manager',
+    typeUrls: [HCM_TYPE_URL],
+    configSchema: httpConnectionManagerSchema,
+    create(cfg, context: NetworkFilterContext): HttpConnectionManager {
+      const ctx = context as HcmListenerContext;
+      const settings: HcmSettings = {
+        statPrefix: cfg.stat_prefix,
+        generateRequestId: cfg.generate_request_id !== false,
+        preserveExternalRequestId: cfg.preserve_external_request_id === true,
+        useRemoteAddress: cfg.use_remote_address === true,
+        xffNumTrustedHops: cfg.xff_num_trusted_hops ?? 0,
+        skipXffAppend: cfg.skip_xff_append === true,
+        serverName: cfg.server_name ?? 'envoy',
+        serverHeaderTransformation: cfg.server_header_transformation ?? 'OVERWRITE',
+        idleTimeoutMs: durationMs(cfg.common_http_protocol_options?.idle_timeout, 3_600_000),
+        requestHeadersTimeoutMs: durationMs(cfg.request_headers_timeout, 0),
+        maxRequestHeadersBytes: unwrap(cfg.max_request_headers_kb, 60) * 1024,
+        maxHeadersCount: unwrap(cfg.common_http_protocol_options?.max_headers_count, 100),
+        acceptHttp10: cfg.http_protocol_options?.accept_http_10 === true,
+        defaultHostForHttp10: cfg.http_protocol_options?.default_host_for_http_10 ?? '',
+        upgrades: new Map((cfg.upgrade_configs ?? []).map((u) => [u.upgrade_type.toLowerCase(), u.enabled !== false])),
+        bufferLimitBytes: ctx.bufferLimitBytes,
+      };
+      const routeTable = new RouteTable(cfg.route_config!, {
+        stripAnyHostPort: cfg.strip_any_host_port === true,
+        stripMatchingPort: cfg.strip_matching_host_port === true ? ctx.listenerPort : null,
+      });
+      const filterContext = { ...context, statPrefix: cfg.stat_prefix, clusterManager: context.clusterManager };
+      const factories: StreamFilterFactory[] = [];
+      for (const f of cfg.http_filters ?? []) {
+        if (f.disabled === true) continue;
+        const ext = registries.httpFilters.lookup(f.name, f.typed_config?.['@type'] as string | undefined)!;
+        factories.push(ext.create(f.typed_config, filterContext));
+      }
+      const loggers: AccessLogger[] = (cfg.access_log ?? []).map((l) =>
+        registries.accessLoggers.lookup(l.name, l.typed_config?.['@type'] as string | undefined)!.create(l.typed_config, { ...context, statPrefix: cfg.stat_prefix }),
+      );
+      let tracer: Tracer | null = null;
+      const provider = cfg.tracing?.provider;
+      if (provider !== undefined) {
+        const t = cfg.tracing!;
+        const tracing: TracingSettings = {
+          randomSamplingPercent: t.random_sampling?.value ?? 100,
+          clientSamplingPercent: t.client_sampling?.value ?? 100,
+          overallSamplingPercent: t.overall_sampling?.value ?? 100,
+          verbose: t.verbose === true,
+          maxPathTagLength: unwrap(t.max_path_tag_length, 256),
+          spawnUpstreamSpan: t.spawn_upstream_span === true,
+        };
+        tracer = registries.tracers
+          .lookup(provider.name, provider.typed_config?.['@type'] as string | undefined)!
+          .create(provider.typed_config, { ...context, tracing, statPrefix: cfg.stat_prefix });
+      }
+      return new HttpConnectionManager(settings, new HcmStats(context.stats, cfg.stat_prefix), routeTable, factories, loggers, tracer);
+    },
+  }),
+);

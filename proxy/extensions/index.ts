@@ -1,0 +1,9 @@
+// Registers the built-in extensions. Each module registers itself on import; adding an
+// extension means adding its import here, never editing the core.
+import './filters/network/http_connection_manager/index.js';
+import './filters/http/router/config.js';
+import './clusters/static/index.js';
+import './clusters/strict_dns/index.js';
+import './clusters/logical_dns/index.js';
+import './access_loggers/index.js';
+import './tracers/index.js';

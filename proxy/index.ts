@@ -1,0 +1,72 @@
+// The proxy component's public face: load and validate an Envoy v3 bootstrap, start a proxy
+// (main process + workers + admin), and the extension points other components plug into.
+import './extensions/index.js';
+import { availableParallelism } from 'node:os';
+import { loadBootstrapFile, validateBootstrap } from './config/load.js';
+import { ProxyServer, type ProxyOptions } from './core/server.js';
+import { createLogger, type LogLevel } from './core/logger.js';
+import type { Bootstrap } from './config/schema.js';
+
+export { loadBootstrapFile, validateBootstrap, parseConfigText, formatIssues, formatPath } from './config/load.js';
+export type { Bootstrap, ClusterConfig, ListenerConfig, RouteConfiguration, HttpConnectionManagerConfig } from './config/schema.js';
+export { bootstrapSchema, clusterSchema, listenerSchema, routeConfigurationSchema, clusterLoadAssignmentSchema } from './config/schema.js';
+export { durationSchema, durationMs } from './config/duration.js';
+export { ProxyServer, VERSION, type ProxyOptions } from './core/server.js';
+export { createLogger, LOG_LEVELS, type LogLevel, type Logger } from './core/logger.js';
+export { ExtensionRegistry, defineExtension, type Extension } from './core/registry.js';
+export {
+  registries,
+  type AccessLogger,
+  type AccessLoggerContext,
+  type ClusterContext,
+  type ClusterDiscovery,
+  type ExtensionContext,
+  type HttpFilterContext,
+  type NodeInfo,
+  type Tracer,
+  type TracerContext,
+  type TracingSettings,
+} from './core/extension-points.js';
+export { StreamInfo, ResponseFlag, formatResponseFlags, type Span, type UpstreamAttemptInfo, type HttpProtocol } from './core/stream-info.js';
+export { HeaderMap } from './core/http/headers.js';
+export {
+  FilterHeadersStatus,
+  FilterDataStatus,
+  type StreamDecoderFilter,
+  type StreamEncoderFilter,
+  type StreamFilter,
+  type StreamFilterCallbacks,
+  type StreamFilterFactory,
+} from './core/http/filter.js';
+export { Host, HealthFlag, type HostDescription } from './core/upstream/host.js';
+export type { Cluster } from './core/upstream/cluster.js';
+export type { ClusterManager } from './core/upstream/cluster-manager.js';
+export { ProxyError, ConfigInvalidError, ConfigReadError, DuplicateExtensionError, ListenerBindError, WorkerError } from './errors.js';
+
+export interface StartProxyOptions {
+  /** A bootstrap object (validated here) or a path to a YAML/JSON file. */
+  readonly config: unknown;
+  readonly configPath?: string;
+  readonly concurrency?: number;
+  readonly drainTimeSeconds?: number;
+  readonly serviceCluster?: string;
+  readonly serviceNode?: string;
+  readonly logLevel?: LogLevel;
+  readonly commandLineOptions?: Record<string, unknown>;
+}
+
+/** Validates the configuration and starts the proxy; resolves once listeners are bound. */
+export async function startProxy(options: StartProxyOptions): Promise<ProxyServer> {
+  const bootstrap: Bootstrap =
+    options.configPath !== undefined ? loadBootstrapFile(options.configPath) : validateBootstrap(options.config);
+  const opts: ProxyOptions = {
+    bootstrap,
+    concurrency: options.concurrency ?? availableParallelism(),
+    drainTimeSeconds: options.drainTimeSeconds ?? 600,
+    serviceCluster: options.serviceCluster,
+    serviceNode: options.serviceNode,
+    logger: createLogger(options.logLevel ?? 'info'),
+    commandLineOptions: options.commandLineOptions,
+  };
+  return ProxyServer.start(opts);
+}
