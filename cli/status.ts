@@ -1,0 +1,50 @@
+// `meshscope status [--json]`: what `meshscope up` is running, checked live.
+import { parseArgs } from 'node:util';
+import { meshStatus, renderTable } from '../up/index.js';
+
+const USAGE = 'usage: meshscope status [--json] [--state-dir .meshscope]\n';
+
+export async function run(argv: string[]): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        json: { type: 'boolean', default: false },
+        'state-dir': { type: 'string', default: '.meshscope' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (err) {
+    process.stderr.write(`meshscope status: ${(err as Error).message}\n${USAGE}`);
+    return 2;
+  }
+  if (values.help === true) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  const s = await meshStatus(values['state-dir']);
+  const components = s.running
+    ? (s.state?.components ?? []).map((c) => ({
+        name: c.name,
+        kind: c.kind,
+        pid: c.pid,
+        ports: c.ports,
+        portNames: c.portNames,
+        urls: c.urls,
+        state: s.live.get(c.name) === true ? 'ready' : c.state === 'ready' ? 'not responding' : c.state,
+        restarts: c.restarts,
+      }))
+    : [];
+  if (values.json) {
+    process.stdout.write(`${JSON.stringify({ ready: s.ready, running: s.running, components }, null, 2)}\n`);
+  } else if (!s.running) {
+    process.stdout.write(`meshscope is not running (no live meshscope up for ${values['state-dir']}); start it with: npm start\n`);
+  } else {
+    process.stdout.write(`mesh ${s.state?.mesh} (meshscope up pid ${s.state?.pid}, since ${s.state?.startedAt}): ${s.ready ? 'ready' : 'NOT ready'}\n\n${renderTable(components)}`);
+  }
+  if (!s.running) return 3;
+  return s.ready ? 0 : 1;
+}

@@ -1,0 +1,31 @@
+// Errors of the local-mesh supervisor, one subclass per failure with a stable code.
+export class UpError extends Error {
+  readonly code: string;
+
+  constructor(code: string, message: string) {
+    super(message);
+    this.name = new.target.name;
+    this.code = code;
+  }
+}
+
+/** The mesh cannot be run locally as described (unknown app, bad address, missing command). */
+export class UpPlanError extends UpError {
+  constructor(message: string) {
+    super('MS_ERR_UP_PLAN', message);
+  }
+}
+
+/** A component did not become ready in time. */
+export class UpNotReadyError extends UpError {
+  constructor(message: string) {
+    super('MS_ERR_UP_NOT_READY', message);
+  }
+}
+
+/** Another `meshscope up` already owns the state directory. */
+export class UpAlreadyRunningError extends UpError {
+  constructor(message: string) {
+    super('MS_ERR_UP_RUNNING', message);
+  }
+}

@@ -1,0 +1,208 @@
+// What `meshscope up` runs for a mesh description, as plain data: every component's command,
+// ports, readiness probe and what it waits for. The supervisor knows nothing of meshes; this
+// module knows nothing of processes.
+import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import type { Mesh } from '../control-plane/mesh/schema.js';
+import { isShopService, SHOP_SERVICES } from '../examples/shop/shop.js';
+import { UpPlanError } from './errors.js';
+import type { Probe } from './probes.js';
+
+export type ComponentKind = 'collector' | 'control-plane' | 'front-proxy' | 'sidecar' | 'app' | 'prometheus';
+
+export interface PortSpec {
+  name: string;
+  port: number;
+}
+
+export interface ComponentSpec {
+  name: string;
+  kind: ComponentKind;
+  command: string;
+  args: string[];
+  env: Record<string, string>;
+  ports: PortSpec[];
+  /** What a user opens or points a client at. */
+  urls: string[];
+  probe: Probe;
+  /** Components that must be ready before this one starts. */
+  after: string[];
+  /** For proxies: the node id and the bootstrap file the supervisor writes before starting it. */
+  bootstrap?: { nodeId: string; path: string };
+}
+
+export interface PlanOptions {
+  mesh: Mesh;
+  meshPath: string;
+  stateDir: string;
+  /** Collector data (write-ahead log, embedded ClickHouse). */
+  dataDir: string;
+  /** Control plane xDS address, ip:port. */
+  xds: string;
+  /** Collector query API address, ip:port. */
+  collectorHttp: string;
+  /** Prometheus binary and listen address, or null to run without it. */
+  prometheus: { binary: string; listen: string } | null;
+}
+
+const node = process.execPath;
+const cliMain = fileURLToPath(new URL('../cli/main.js', import.meta.url));
+const shopMain = fileURLToPath(new URL('../examples/shop/main.js', import.meta.url));
+
+function split(address: string, what: string): { host: string; port: number } {
+  const m = /^(\d{1,3}(?:\.\d{1,3}){3}):(\d{1,5})$/.exec(address);
+  if (m === null || Number(m[2]) > 65535) throw new UpPlanError(`${what}: expected ip:port, got '${address}'`);
+  return { host: m[1]!, port: Number(m[2]) };
+}
+
+export const COLLECTOR = 'collector';
+export const CONTROL_PLANE = 'control-plane';
+export const PROMETHEUS = 'prometheus';
+
+export function planMesh(o: PlanOptions): ComponentSpec[] {
+  const { mesh } = o;
+  if (mesh.telemetry === undefined) throw new UpPlanError(`${o.meshPath}: telemetry.collector is required to run the observable mesh`);
+  const otlp = split(mesh.telemetry.collector, `${o.meshPath}: telemetry.collector`);
+  const api = split(o.collectorHttp, '--collector-http');
+  const xds = split(o.xds, '--xds');
+  const specs: ComponentSpec[] = [];
+
+  specs.push({
+    name: COLLECTOR,
+    kind: 'collector',
+    command: node,
+    args: [cliMain, 'collector', '--otlp-http', mesh.telemetry.collector, '--http', o.collectorHttp, '--data', o.dataDir],
+    env: {},
+    ports: [
+      { name: 'otlp-http', port: otlp.port },
+      { name: 'http', port: api.port },
+    ],
+    urls: [`http://${o.collectorHttp}/api/topology`, `http://${mesh.telemetry.collector}/v1/traces`],
+    probe: { kind: 'http', url: `http://${o.collectorHttp}/readyz` },
+    after: [],
+  });
+
+  specs.push({
+    name: CONTROL_PLANE,
+    kind: 'control-plane',
+    command: node,
+    args: [cliMain, 'control-plane', '--mesh', o.meshPath, '--xds', o.xds],
+    env: {},
+    ports: [{ name: 'xds', port: xds.port }],
+    urls: [`grpc://${o.xds}`],
+    probe: { kind: 'tcp', host: xds.host, port: xds.port },
+    after: [],
+  });
+
+  const sidecars: string[] = [];
+  for (const service of mesh.services) {
+    for (const w of service.workloads) {
+      if (!isShopService(service.name)) {
+        throw new UpPlanError(`${o.meshPath}: service '${service.name}' has no demo app to run (examples/shop serves ${SHOP_SERVICES.join(', ')})`);
+      }
+      const endpoint = w.endpoints['http'];
+      if (endpoint === undefined) throw new UpPlanError(`${o.meshPath}: workload '${w.name}' needs an 'http' endpoint for its app`);
+      const listen = split(endpoint, `${o.meshPath}: workload '${w.name}' endpoints.http`);
+      if (w.sidecar?.outbound_port === undefined) throw new UpPlanError(`${o.meshPath}: workload '${w.name}' needs sidecar.outbound_port (the app's egress)`);
+      const version = w.labels['version'] ?? 'v1';
+      specs.push({
+        name: w.name,
+        kind: 'app',
+        command: node,
+        args: [shopMain],
+        env: {
+          SHOP_SERVICE: service.name,
+          SHOP_VERSION: version,
+          SHOP_INSTANCE: w.name,
+          SHOP_LISTEN: endpoint,
+          SHOP_EGRESS: `127.0.0.1:${w.sidecar.outbound_port}`,
+          OTEL_EXPORTER_OTLP_ENDPOINT: `http://${mesh.telemetry.collector}`,
+        },
+        ports: [{ name: 'http', port: listen.port }],
+        urls: [`http://${endpoint}/`],
+        probe: { kind: 'tcp', host: listen.host, port: listen.port },
+        after: [],
+      });
+      const sidecarName = `${w.name}-sidecar`;
+      const admin = w.sidecar.admin_port;
+      if (admin === undefined) throw new UpPlanError(`${o.meshPath}: workload '${w.name}' needs sidecar.admin_port (readiness and Prometheus)`);
+      const ports: PortSpec[] = [
+        ...Object.entries(w.sidecar.inbound).map(([name, port]) => ({ name: `inbound-${name}`, port })),
+        { name: 'outbound', port: w.sidecar.outbound_port },
+        { name: 'admin', port: admin },
+      ];
+      specs.push({
+        name: sidecarName,
+        kind: 'sidecar',
+        command: node,
+        args: [cliMain, 'proxy', '-c', join(o.stateDir, 'bootstrap', `${w.name}.json`), '--service-node', w.name, '--service-cluster', service.name],
+        env: {},
+        ports,
+        urls: [`http://127.0.0.1:${admin}/stats/prometheus`],
+        probe: { kind: 'http', url: `http://127.0.0.1:${admin}/ready` },
+        after: [CONTROL_PLANE, w.name],
+        bootstrap: { nodeId: w.name, path: join(o.stateDir, 'bootstrap', `${w.name}.json`) },
+      });
+      sidecars.push(sidecarName);
+    }
+  }
+
+  if (mesh.ingress !== undefined) {
+    const ing = mesh.ingress;
+    if (ing.admin_port === undefined) throw new UpPlanError(`${o.meshPath}: ingress.admin_port is required (readiness and Prometheus)`);
+    specs.push({
+      name: ing.name,
+      kind: 'front-proxy',
+      command: node,
+      args: [cliMain, 'proxy', '-c', join(o.stateDir, 'bootstrap', `${ing.name}.json`), '--service-node', ing.name, '--service-cluster', ing.name],
+      env: {},
+      ports: [
+        { name: 'http', port: ing.port },
+        { name: 'admin', port: ing.admin_port },
+      ],
+      urls: [`http://127.0.0.1:${ing.port}/`],
+      probe: { kind: 'http', url: `http://127.0.0.1:${ing.admin_port}/ready` },
+      after: [CONTROL_PLANE, ...sidecars],
+      bootstrap: { nodeId: ing.name, path: join(o.stateDir, 'bootstrap', `${ing.name}.json`) },
+    });
+  }
+
+  if (o.prometheus !== null) {
+    const listen = split(o.prometheus.listen, '--prometheus');
+    specs.push({
+      name: PROMETHEUS,
+      kind: 'prometheus',
+      command: o.prometheus.binary,
+      args: [
+        `--config.file=${join(o.stateDir, 'prometheus.yml')}`,
+        `--storage.tsdb.path=${join(o.stateDir, 'prometheus')}`,
+        `--web.listen-address=${o.prometheus.listen}`,
+        '--log.level=warn',
+      ],
+      env: {},
+      ports: [{ name: 'http', port: listen.port }],
+      urls: [`http://${o.prometheus.listen}/graph`],
+      probe: { kind: 'http', url: `http://${o.prometheus.listen}/-/ready` },
+      after: [],
+    });
+  }
+  return specs;
+}
+
+/** Prometheus scrape configuration: every proxy's admin port and the collector's /metrics. */
+export function prometheusConfig(specs: readonly ComponentSpec[], collectorHttp: string): string {
+  const proxies = specs.filter((s) => s.kind === 'sidecar' || s.kind === 'front-proxy');
+  const targets = proxies
+    .map((s) => {
+      const admin = s.ports.find((p) => p.name === 'admin')!.port;
+      return `      - targets: ["127.0.0.1:${admin}"]\n        labels: { node: "${s.bootstrap?.nodeId ?? s.name}" }\n`;
+    })
+    .join('');
+  return (
+    `# Written by meshscope up from the mesh file; regenerated at every start.\n` +
+    `global:\n  scrape_interval: 5s\n  evaluation_interval: 15s\n\n` +
+    `scrape_configs:\n` +
+    `  - job_name: meshscope-proxies\n    metrics_path: /stats/prometheus\n    static_configs:\n${targets}` +
+    `  - job_name: meshscope-collector\n    metrics_path: /metrics\n    static_configs:\n      - targets: ["${collectorHttp}"]\n`
+  );
+}
