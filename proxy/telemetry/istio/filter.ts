@@ -1,0 +1,133 @@
+// `istio.stats`: Istio's standard request metrics plus HTTP metadata exchange, as one HTTP
+// filter. The reporter follows the listener: INBOUND → destination, OUTBOUND (and gateways
+// unless `reporter: SERVER_GATEWAY`) → source. Peer metadata headers are stripped before the
+// application sees them, in both directions.
+import { z } from 'zod';
+import { registries, type HttpFilterContext } from '../../core/extension-points.js';
+import { FilterDataStatus, FilterHeadersStatus, type StreamFilterCallbacks, type StreamFilterFactory } from '../../core/http/filter.js';
+import type { HeaderMap } from '../../core/http/headers.js';
+import { defineExtension } from '../../core/registry.js';
+import { IstioMetrics, type Reporter } from './metrics.js';
+import {
+  encodePeerMetadata,
+  localIdentity,
+  PEER_METADATA_HEADER,
+  PEER_METADATA_ID_HEADER,
+  PeerMetadataDecoder,
+  type WorkloadIdentity,
+} from './peer-metadata.js';
+
+const TYPE_URL = 'type.googleapis.com/stats.PluginConfig';
+
+const bounds = z
+  .array(z.number().positive())
+  .min(1)
+  .refine((b) => b.every((v, i) => i === 0 || v > b[i - 1]!), { message: 'buckets must be strictly increasing' });
+
+const configSchema = z
+  .object({
+    '@type': z.literal(TYPE_URL).optional(),
+    reporter: z.enum(['UNSPECIFIED', 'SERVER_GATEWAY']).optional(),
+    disable_host_header_fallback: z.boolean().optional(),
+    /** Envoy's stats_config.histogram_bucket_settings shape, scoped to the Istio histograms. */
+    histogram_bucket_settings: z
+      .array(z.object({ match: z.object({ prefix: z.string().min(1) }).strict(), buckets: bounds }).strict())
+      .optional(),
+  })
+  .strict();
+
+interface Shared {
+  readonly metrics: IstioMetrics;
+  readonly reporter: Reporter;
+  readonly ownMetadata: string;
+  readonly ownId: string;
+  readonly decoder: PeerMetadataDecoder;
+}
+
+function takePeer(shared: Shared, headers: HeaderMap): WorkloadIdentity | null {
+  const value = headers.get(PEER_METADATA_HEADER);
+  if (value === undefined) return null;
+  headers.remove(PEER_METADATA_HEADER);
+  headers.remove(PEER_METADATA_ID_HEADER);
+  return shared.decoder.decode(value);
+}
+
+class IstioStatsFilter {
+  readonly #shared: Shared;
+  readonly #cb: StreamFilterCallbacks;
+  #peer: WorkloadIdentity | null = null;
+  #grpc = false;
+  #recorded = false;
+  readonly decoder = {
+    decodeHeaders: (headers: HeaderMap): FilterHeadersStatus => {
+      const shared = this.#shared;
+      const ct = headers.get('content-type');
+      this.#grpc = ct !== undefined && ct.startsWith('application/grpc');
+      if (shared.reporter === 'destination') {
+        this.#peer = takePeer(shared, headers);
+      } else {
+        // Never forward an identity the application (or a client) made up.
+        headers.remove(PEER_METADATA_HEADER);
+        headers.set(PEER_METADATA_HEADER, shared.ownMetadata);
+        headers.set(PEER_METADATA_ID_HEADER, shared.ownId);
+      }
+      return FilterHeadersStatus.Continue;
+    },
+    decodeData: (): FilterDataStatus => FilterDataStatus.Continue,
+    onDestroy: (): void => this.#record(),
+  };
+  readonly encoder = {
+    encodeHeaders: (headers: HeaderMap): FilterHeadersStatus => {
+      const shared = this.#shared;
+      if (shared.reporter === 'source') {
+        this.#peer = takePeer(shared, headers);
+      } else {
+        headers.set(PEER_METADATA_HEADER, shared.ownMetadata);
+        headers.set(PEER_METADATA_ID_HEADER, shared.ownId);
+      }
+      return FilterHeadersStatus.Continue;
+    },
+    encodeData: (): FilterDataStatus => FilterDataStatus.Continue,
+    onDestroy: (): void => this.#record(),
+  };
+
+  constructor(shared: Shared, cb: StreamFilterCallbacks) {
+    this.#shared = shared;
+    this.#cb = cb;
+  }
+
+  #record(): void {
+    if (this.#recorded) return;
+    this.#recorded = true;
+    this.#shared.metrics.record(this.#cb.streamInfo, this.#peer, this.#grpc);
+  }
+}
+
+function bucketsFor(settings: Array<{ match: { prefix: string }; buckets: number[] }> | undefined, name: string): number[] | undefined {
+  return settings?.find((s) => name.startsWith(s.match.prefix))?.buckets;
+}
+
+registries.httpFilters.register(
+  defineExtension({
+    name: 'istio.stats',
+    typeUrls: [TYPE_URL],
+    configSchema,
+    create(config, context: HttpFilterContext): StreamFilterFactory {
+      const direction = context.trafficDirection ?? 'UNSPECIFIED';
+      const reporter: Reporter = direction === 'INBOUND' || config.reporter === 'SERVER_GATEWAY' ? 'destination' : 'source';
+      const local = localIdentity(context.node);
+      const metrics = new IstioMetrics(context.stats, reporter, local, {
+        duration: bucketsFor(config.histogram_bucket_settings, 'istio_request_duration_milliseconds'),
+        bytes: bucketsFor(config.histogram_bucket_settings, 'istio_request_bytes'),
+      });
+      const shared: Shared = {
+        metrics,
+        reporter,
+        ownMetadata: encodePeerMetadata(local),
+        ownId: context.node.id,
+        decoder: new PeerMetadataDecoder(),
+      };
+      return (callbacks) => new IstioStatsFilter(shared, callbacks);
+    },
+  }),
+);

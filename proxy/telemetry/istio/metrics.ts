@@ -1,0 +1,118 @@
+// Istio's standard request metrics, recorded into the stats store as explicitly tagged stats
+// (so `/stats/prometheus` prints them under their own names beside Envoy's). Handles are
+// cached per label set; every label value comes from node settings, validated peer metadata,
+// config (cluster names) or small closed sets (codes, flags), never from raw request data.
+import { formatResponseFlags, type StreamInfo } from '../../core/stream-info.js';
+import type { Counter, Histogram, Scope } from '../../stats/types.js';
+import type { WorkloadIdentity } from './peer-metadata.js';
+
+export type Reporter = 'source' | 'destination';
+
+interface Handles {
+  readonly requests: Counter;
+  readonly duration: Histogram;
+  readonly requestBytes: Histogram;
+  readonly responseBytes: Histogram;
+}
+
+export interface IstioMetricBuckets {
+  readonly duration?: readonly number[];
+  readonly bytes?: readonly number[];
+}
+
+/** `outbound|80||reviews.default.svc.cluster.local` → `reviews.default.svc.cluster.local`. */
+function serviceFromCluster(cluster: string): string {
+  if (cluster.startsWith('outbound|') || cluster.startsWith('inbound|')) {
+    const host = cluster.slice(cluster.lastIndexOf('|') + 1);
+    if (host !== '') return host;
+  }
+  return cluster;
+}
+
+const MAX_LABEL_SETS = 10_000;
+
+export class IstioMetrics {
+  readonly #scope: Scope;
+  readonly #reporter: Reporter;
+  readonly #local: WorkloadIdentity;
+  readonly #buckets: IstioMetricBuckets;
+  readonly #handles = new Map<string, Handles>();
+  readonly #overflow: Counter;
+
+  constructor(scope: Scope, reporter: Reporter, local: WorkloadIdentity, buckets: IstioMetricBuckets = {}) {
+    this.#scope = scope;
+    this.#reporter = reporter;
+    this.#local = local;
+    this.#buckets = buckets;
+    this.#overflow = scope.counter('istio_stats.label_sets_overflow');
+  }
+
+  /** Records one finished request; `peer` is what metadata exchange learned (null if none). */
+  record(info: StreamInfo, peer: WorkloadIdentity | null, grpc: boolean): void {
+    const code = info.responseCode;
+    const responseCode = code >= 100 && code <= 599 ? String(code) : '0';
+    const flags = formatResponseFlags(info.responseFlags);
+    const cluster = info.upstreamCluster ?? '';
+    const key = `${peer === null ? '' : peer.workload}\u0001${peer === null ? '' : peer.namespace}\u0001${peer === null ? '' : peer.service}\u0001${cluster}\u0001${responseCode}\u0001${flags}\u0001${grpc ? 1 : 0}`;
+    let h = this.#handles.get(key);
+    if (h === undefined) {
+      if (this.#handles.size >= MAX_LABEL_SETS) {
+        this.#overflow.inc();
+        return;
+      }
+      h = this.#create(peer, cluster, responseCode, flags, grpc);
+      this.#handles.set(key, h);
+    }
+    h.requests.inc();
+    const duration = info.durationMs >= 0 ? info.durationMs : info.elapsedMs();
+    h.duration.record(duration);
+    h.requestBytes.record(info.bytesReceived);
+    h.responseBytes.record(info.bytesSent);
+  }
+
+  #create(peer: WorkloadIdentity | null, cluster: string, responseCode: string, flags: string, grpc: boolean): Handles {
+    const u = 'unknown';
+    const source = this.#reporter === 'source' ? this.#local : peer;
+    const dest = this.#reporter === 'destination' ? this.#local : peer;
+    let service: string;
+    if (this.#reporter === 'destination') service = this.#local.service;
+    else if (peer !== null && peer.service !== u) service = peer.service;
+    else service = cluster === '' ? u : serviceFromCluster(cluster);
+    const dot = service.indexOf('.');
+    const serviceName = dot === -1 ? service : service.slice(0, dot);
+    const rest = dot === -1 ? '' : service.slice(dot + 1);
+    // `<name>.<namespace>.svc.cluster.local`: the namespace is the second label.
+    const serviceNamespace = rest !== '' ? rest.split('.')[0]! : (dest?.namespace ?? u);
+    const tags: Array<[string, string]> = [
+      ['reporter', this.#reporter],
+      ['source_workload', source?.workload ?? u],
+      ['source_workload_namespace', source?.namespace ?? u],
+      ['source_principal', source?.principal ?? u],
+      ['source_app', source?.app ?? u],
+      ['source_version', source?.version ?? u],
+      ['source_cluster', source?.cluster ?? u],
+      ['destination_workload', dest?.workload ?? u],
+      ['destination_workload_namespace', dest?.namespace ?? u],
+      ['destination_principal', dest?.principal ?? u],
+      ['destination_app', dest?.app ?? u],
+      ['destination_version', dest?.version ?? u],
+      ['destination_service', service],
+      ['destination_service_name', serviceName],
+      ['destination_service_namespace', serviceNamespace],
+      ['destination_cluster', dest?.cluster ?? u],
+      ['request_protocol', grpc ? 'grpc' : 'http'],
+      ['response_code', responseCode],
+      ['grpc_response_status', ''],
+      ['response_flags', flags],
+      // No mTLS between sidecars: Istio reports `none` on the server side, `unknown` on the client.
+      ['connection_security_policy', this.#reporter === 'destination' ? 'none' : u],
+    ];
+    const s = this.#scope;
+    return {
+      requests: s.counter('istio_requests_total', tags),
+      duration: s.histogram('istio_request_duration_milliseconds', 'milliseconds', tags, this.#buckets.duration),
+      requestBytes: s.histogram('istio_request_bytes', 'bytes', tags, this.#buckets.bytes),
+      responseBytes: s.histogram('istio_response_bytes', 'bytes', tags, this.#buckets.bytes),
+    };
+  }
+}
