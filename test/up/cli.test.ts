@@ -1,0 +1,74 @@
+// `meshscope up` and `meshscope status` as a user meets them before anything runs: bad flags,
+// a malformed mesh file and a mesh the local runner cannot serve are refused with a message
+// naming what and where, and leave nothing behind; the Prometheus job written for the shop
+// mesh scrapes every proxy and passes promtool.
+import { execFile, execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { loadMeshFile } from '../../control-plane/mesh/validate.js';
+import { planMesh, prometheusConfig } from '../../up/plan.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'meshscope-up-cli-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function meshscope(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, ['dist/cli/main.js', ...args], { timeout: 30_000 }, (err, stdout, stderr) => {
+      resolve({ code: err === null ? 0 : Number((err as { code?: number }).code), stdout, stderr });
+    });
+  });
+}
+
+describe('meshscope up / status command line', () => {
+  it('rejects an unknown flag with usage (exit 2)', async () => {
+    const r = await meshscope(['up', '--frobnicate']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--frobnicate/);
+    expect(r.stderr).toMatch(/usage: meshscope up/);
+  });
+
+  it('rejects a malformed mesh naming the field, and starts nothing', async () => {
+    const mesh = readFileSync('examples/shop/mesh.yaml', 'utf8').replace('outbound_port: 15202', 'outbound_port: "soon"');
+    const file = join(dir, 'bad.yaml');
+    writeFileSync(file, mesh);
+    const state = join(dir, 'state-bad');
+    const r = await meshscope(['up', '--mesh', file, '--state-dir', state, '--no-prometheus']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/services\[2\]\.workloads\[0\]\.sidecar\.outbound_port/);
+    expect(existsSync(join(state, 'state.json'))).toBe(false);
+  });
+
+  it('refuses a service that has no demo app, naming it', async () => {
+    const mesh = readFileSync('examples/shop/mesh.yaml', 'utf8').replace('- name: cart\n', '- name: basket\n');
+    const file = join(dir, 'basket.yaml');
+    writeFileSync(file, mesh);
+    const r = await meshscope(['up', '--mesh', file, '--state-dir', join(dir, 'state-basket'), '--no-prometheus']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/MS_ERR_UP_PLAN: .*service 'basket' has no demo app/);
+  });
+
+  it('status says nothing runs when nothing does (exit 3, JSON with ready false)', async () => {
+    const r = await meshscope(['status', '--json', '--state-dir', join(dir, 'nothing')]);
+    expect(r.code).toBe(3);
+    expect(JSON.parse(r.stdout)).toEqual({ ready: false, running: false, components: [] });
+  });
+
+  it('plans the shop: every workload with its app and sidecar, the front proxy after all sidecars, Prometheus scraping each proxy', async () => {
+    const mesh = await loadMeshFile('examples/shop/mesh.yaml');
+    const specs = planMesh({ mesh, meshPath: 'mesh.yaml', stateDir: dir, dataDir: join(dir, 'data'), xds: '127.0.0.1:18000', collectorHttp: '127.0.0.1:16686', prometheus: { binary: 'prometheus', listen: '127.0.0.1:9090' } });
+    const workloads = mesh.services.flatMap((s) => s.workloads.map((w) => w.name));
+    expect(specs.filter((s) => s.kind === 'app').map((s) => s.name)).toEqual(workloads);
+    expect(specs.filter((s) => s.kind === 'sidecar').map((s) => s.name)).toEqual(workloads.map((w) => `${w}-sidecar`));
+    const front = specs.find((s) => s.kind === 'front-proxy')!;
+    expect(front.ports).toEqual([{ name: 'http', port: 10000 }, { name: 'admin', port: 9901 }]);
+    expect(front.after).toEqual(['control-plane', ...workloads.map((w) => `${w}-sidecar`)]);
+
+    const config = join(dir, 'prometheus.yml');
+    writeFileSync(config, prometheusConfig(specs, '127.0.0.1:16686'));
+    execFileSync('promtool', ['check', 'config', config], { stdio: 'pipe' });
+    const text = readFileSync(config, 'utf8');
+    for (const port of [9901, 15003, 15103, 15113, 15203, 15303, 15403, 15503]) expect(text).toContain(`"127.0.0.1:${port}"`);
+  });
+});
