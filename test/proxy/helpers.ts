@@ -1,0 +1,181 @@
+// Shared helpers for proxy integration tests: real upstream servers, an in-process proxy,
+// bootstrap builders and a small HTTP client that can set any Host header.
+import http from 'node:http';
+import net from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { startProxy, type ProxyServer } from '../../proxy/index.js';
+
+export interface Upstream {
+  readonly name: string;
+  readonly port: number;
+  /** Requests seen, in order. */
+  readonly seen: Array<{ method: string; url: string; headers: http.IncomingHttpHeaders; body: Buffer }>;
+  /** Distinct client ports (≈ upstream connections opened by the proxy). */
+  readonly connections: Set<number>;
+  close(): Promise<void>;
+}
+
+export type UpstreamHandler = (req: http.IncomingMessage, res: http.ServerResponse, body: Buffer) => void;
+
+/** An upstream answering JSON `{ upstream, method, url, headers, bodyBytes }` unless `handler` says otherwise. */
+export async function startUpstream(name: string, handler?: UpstreamHandler): Promise<Upstream> {
+  const seen: Upstream['seen'] = [];
+  const connections = new Set<number>();
+  const server = http.createServer((req, res) => {
+    connections.add(req.socket.remotePort ?? 0);
+    const chunks: Buffer[] = [];
+    req.on('data', (d: Buffer) => chunks.push(d));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks);
+      seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body });
+      if (handler !== undefined) return handler(req, res, body);
+      res.setHeader('content-type', 'application/json');
+      res.setHeader('x-upstream', name);
+      res.end(JSON.stringify({ upstream: name, method: req.method, url: req.url, headers: req.headers, bodyBytes: body.length }));
+    });
+  });
+  server.keepAliveTimeout = 30_000;
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const sockets = new Set<net.Socket>();
+  server.on('connection', (s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+  return {
+    name,
+    port: (server.address() as AddressInfo).port,
+    seen,
+    connections,
+    close: () =>
+      new Promise<void>((r) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => r());
+      }),
+  };
+}
+
+export interface ClusterSpec {
+  name: string;
+  ports?: number[];
+  lb_policy?: string;
+  extra?: Record<string, unknown>;
+  endpoints?: unknown[];
+}
+
+export function staticCluster(spec: ClusterSpec): Record<string, unknown> {
+  return {
+    name: spec.name,
+    type: 'STATIC',
+    connect_timeout: '1s',
+    ...(spec.lb_policy !== undefined ? { lb_policy: spec.lb_policy } : {}),
+    load_assignment: {
+      cluster_name: spec.name,
+      endpoints: spec.endpoints ?? [
+        { lb_endpoints: (spec.ports ?? []).map((p) => ({ endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: p } } } })) },
+      ],
+    },
+    ...spec.extra,
+  };
+}
+
+export const HCM_TYPE = 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
+export const ROUTER = { name: 'envoy.filters.http.router', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router' } };
+
+/** A bootstrap with one listener on an ephemeral port. */
+export function bootstrap(opts: { virtualHosts: unknown[]; clusters: unknown[]; hcm?: Record<string, unknown>; admin?: boolean }): Record<string, unknown> {
+  return {
+    ...(opts.admin === true ? { admin: { address: { socket_address: { address: '127.0.0.1', port_value: 0 } } } } : {}),
+    static_resources: {
+      listeners: [
+        {
+          name: 'test_listener',
+          address: { socket_address: { address: '127.0.0.1', port_value: 0 } },
+          filter_chains: [
+            {
+              filters: [
+                {
+                  name: 'envoy.filters.network.http_connection_manager',
+                  typed_config: {
+                    '@type': HCM_TYPE,
+                    stat_prefix: 'ingress_http',
+                    route_config: { name: 'local_route', virtual_hosts: opts.virtualHosts },
+                    http_filters: [ROUTER],
+                    ...opts.hcm,
+                  },
+                },
+              ],
+            },
+          ],
+        },
+      ],
+      clusters: opts.clusters,
+    },
+  };
+}
+
+export interface RunningProxy {
+  readonly server: ProxyServer;
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+export async function startTestProxy(config: unknown): Promise<RunningProxy> {
+  const server = await startProxy({ config, concurrency: 1, logLevel: 'off', drainTimeSeconds: 1 });
+  const addr = server.listeners()[0]!.localAddress;
+  return { server, port: Number(addr.slice(addr.lastIndexOf(':') + 1)), close: () => server.close(1000) };
+}
+
+export interface Response {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: string;
+  json<T = Record<string, unknown>>(): T;
+}
+
+const agent = new http.Agent({ keepAlive: false });
+
+export function request(
+  port: number,
+  path: string,
+  opts: { method?: string; headers?: Record<string, string>; body?: string | Buffer; agent?: http.Agent } = {},
+): Promise<Response> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      { host: '127.0.0.1', port, path, method: opts.method ?? 'GET', headers: opts.headers, agent: opts.agent ?? agent },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (d: Buffer) => chunks.push(d));
+        res.on('end', () => {
+          const body = Buffer.concat(chunks).toString();
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body, json: () => JSON.parse(body) });
+        });
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    if (opts.body !== undefined) req.write(opts.body);
+    req.end();
+  });
+}
+
+/** Sends raw bytes and returns everything received until the server closes (or `waitMs`). */
+export function rawExchange(port: number, data: string | Buffer, waitMs = 1500): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, '127.0.0.1');
+    const chunks: Buffer[] = [];
+    const timer = setTimeout(() => socket.destroy(), waitMs);
+    socket.on('connect', () => socket.write(data));
+    socket.on('data', (d) => chunks.push(d));
+    socket.on('error', () => {});
+    socket.on('close', () => {
+      clearTimeout(timer);
+      resolve(Buffer.concat(chunks).toString('latin1'));
+    });
+    socket.on('timeout', reject);
+  });
+}
+
+export function statusOf(raw: string): number {
+  const m = /^HTTP\/1\.1 (\d{3})/.exec(raw);
+  return m === null ? 0 : Number(m[1]);
+}
