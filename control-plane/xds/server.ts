@@ -2,6 +2,7 @@
 // A plaintext listener cannot negotiate the protocol by ALPN, so each connection's first
 // bytes decide: the HTTP/2 preface goes to the h2 server (gRPC, or REST over h2c), anything
 // else to the HTTP/1.1 server (REST polls).
+import { createHash } from 'node:crypto';
 import http from 'node:http';
 import http2 from 'node:http2';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -22,6 +23,11 @@ const REQUEST_TYPE = 'envoy.service.discovery.v3.DiscoveryRequest';
 const RESPONSE_TYPE = 'envoy.service.discovery.v3.DiscoveryResponse';
 const MAX_REST_BODY = 1024 * 1024;
 const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
+
+function subsetVersion(version: string, names: readonly string[]): string {
+  if (names.length === 0) return version;
+  return `${version}-${createHash('sha256').update([...names].sort().join('\0')).digest('hex').slice(0, 8)}`;
+}
 
 function replaying(socket: Socket, head: Buffer): Duplex {
   const duplex = new Duplex({
@@ -210,7 +216,7 @@ export class XdsServer {
     const typeUrl = TYPE_URL[kind];
     const style = this.#restStyle;
     if (req.error_detail !== undefined && req.error_detail !== null) {
-      const rejected = this.#o.cache.snapshot(nodeId, style).types[kind].version;
+      const rejected = subsetVersion(this.#o.cache.snapshot(nodeId, style).types[kind].version, req.resource_names ?? []);
       this.#restNacked.set(key, rejected);
       const message = req.error_detail.message ?? '';
       this.#o.events.log(`NACK (REST) from ${nodeId} for ${typeUrl} version ${rejected}: ${message}`);
@@ -221,9 +227,12 @@ export class XdsServer {
     const names = req.resource_names ?? [];
     const answer = (): boolean => {
       const snap = this.#o.cache.snapshot(nodeId, style).types[kind];
-      if (snap.version === req.version_info || snap.version === this.#restNacked.get(key)) return false;
+      // A poll carries no subscription state, so the version covers the names asked for:
+      // a changed subscription is answered at once even when the content did not change.
+      const version = subsetVersion(snap.version, names);
+      if (version === req.version_info || version === this.#restNacked.get(key)) return false;
       this.#restNacked.delete(key);
-      const body: DiscoveryResponse = { version_info: snap.version, resources: withType(typeUrl, snap.resources.values(), names), type_url: typeUrl, nonce: nextNonce() };
+      const body: DiscoveryResponse = { version_info: version, resources: withType(typeUrl, snap.resources.values(), names), type_url: typeUrl, nonce: nextNonce() };
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(JSON.stringify(body));
       return true;

@@ -1,0 +1,699 @@
+// The proxy's xDS client. Subscribes to clusters and listeners (wildcard), and through them
+// to endpoints (EDS) and route configurations (RDS); validates every received resource
+// with the proxy's own config schemas; warms new clusters until their endpoints arrive and
+// new listeners until their routes arrive; hands complete, consistent changes to an
+// applier in make-before-break order (clusters → endpoints → listeners → routes, stale
+// clusters last); ACKs what was applied and NACKs what was refused, keeping the last good
+// configuration. Transports: gRPC ADS, REST-JSON polling, watched files.
+import type { Counter, Gauge, Scope } from '../stats/types.js';
+import { configSourceSchema, durationMs, type ConfigSource, type DynamicResources } from './config.js';
+import { XdsBootstrapError } from './errors.js';
+import type { JsonMap } from './proto/codec.js';
+import { GrpcAdsTransport } from './transport/grpc-ads.js';
+import { PathTransport } from './transport/path.js';
+import { RestTransport } from './transport/rest.js';
+import type { DiscoveryRequestJson, DiscoveryResponseJson, Transport, TransportHandler } from './transport/types.js';
+
+export const TYPE_URLS = {
+  listeners: 'type.googleapis.com/envoy.config.listener.v3.Listener',
+  routes: 'type.googleapis.com/envoy.config.route.v3.RouteConfiguration',
+  clusters: 'type.googleapis.com/envoy.config.cluster.v3.Cluster',
+  endpoints: 'type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment',
+} as const;
+export type XdsKind = keyof typeof TYPE_URLS;
+
+const HCM_NAME = 'envoy.filters.network.http_connection_manager';
+const DEFAULT_INITIAL_FETCH_MS = 15_000;
+/** How long a cluster dropped from CDS keeps serving if no route update follows (make before break). */
+const STALE_CLUSTER_GRACE_MS = 5_000;
+
+/** Validates resources with the proxy's static-config schemas; each returns problems as `path: message`. */
+export interface ResourceValidator {
+  /** A cluster in static form (EDS clusters arrive here as STATIC with their load_assignment). */
+  cluster(staticForm: JsonMap): string[];
+  assignment(cla: JsonMap): string[];
+  /** A listener with its RDS reference replaced by an inline route_config. */
+  listener(inlinedForm: JsonMap): string[];
+  routeConfiguration(rc: JsonMap): string[];
+}
+
+/** Receives complete, validated, warmed changes. A thrown error rejects the update (NACK). */
+export interface XdsApplier {
+  applyClusters(upserts: JsonMap[], removals: string[]): Promise<void>;
+  applyEndpoints(assignments: JsonMap[]): Promise<void>;
+  /** Listeners in inlined form (route_config instead of rds). */
+  applyListeners(upserts: JsonMap[], removals: string[]): Promise<void>;
+  /** A route configuration changed for listeners already active. */
+  applyRoutes(updates: Array<{ listenerName: string; routeConfig: JsonMap }>): Promise<void>;
+}
+
+export interface XdsClientOptions {
+  node: JsonMap;
+  dynamicResources: DynamicResources;
+  /** Static clusters of the bootstrap, to find the management server's address by cluster name. */
+  staticClusters: readonly JsonMap[];
+  validator: ResourceValidator;
+  applier: XdsApplier;
+  stats: Scope;
+  log?: (line: string) => void;
+}
+
+interface Active {
+  raw: JsonMap;
+  version: string;
+  lastUpdated: string;
+}
+
+interface ErrorState {
+  version: string;
+  details: string;
+  at: string;
+  failed: JsonMap[];
+}
+
+interface Pending {
+  version: string;
+  nonce: string;
+  resources: Map<string, JsonMap>;
+  waitingFor: Set<string>;
+  timer: NodeJS.Timeout | undefined;
+}
+
+interface KindState {
+  transport: Transport | undefined;
+  sourceKey: string;
+  subscribed: boolean;
+  names: string[];
+  acceptedVersion: string;
+  lastNonce: string;
+  error: ErrorState | undefined;
+  attempt: Counter;
+  success: Counter;
+  rejected: Counter;
+  failure: Counter;
+}
+
+interface ListenerInfo {
+  routeName: string | undefined;
+  statPrefix: string;
+}
+
+function isObject(v: unknown): v is JsonMap {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+function now(): string {
+  return new Date().toISOString();
+}
+
+function same(a: unknown, b: unknown): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+function withoutType(r: JsonMap): JsonMap {
+  const { '@type': _t, ...rest } = r;
+  return rest;
+}
+
+function sourceKeyOf(s: ConfigSource): string {
+  if (s.ads !== undefined) return 'ads';
+  if (s.api_config_source !== undefined) return `rest:${s.api_config_source.cluster_names?.[0] ?? ''}`;
+  return `path:${s.path_config_source?.path ?? s.path ?? ''}`;
+}
+
+function zodPath(path: ReadonlyArray<PropertyKey>): string {
+  let out = '';
+  for (const seg of path) out += typeof seg === 'number' ? `[${seg}]` : out === '' ? String(seg) : `.${String(seg)}`;
+  return out;
+}
+
+export class XdsClient {
+  readonly #o: XdsClientOptions;
+  readonly #log: (line: string) => void;
+  readonly #kinds: Record<XdsKind, KindState>;
+  readonly #connected: Gauge;
+  readonly #transports = new Map<string, Transport>();
+  readonly #clusters = new Map<string, Active>();
+  readonly #assignments = new Map<string, Active>();
+  readonly #listeners = new Map<string, Active & ListenerInfo>();
+  readonly #routes = new Map<string, Active>();
+  #pendingCds: Pending | undefined;
+  #pendingLds: Pending | undefined;
+  #stale = new Set<string>();
+  #staleTimer: NodeJS.Timeout | undefined;
+  /** Updates are applied one at a time, in arrival order. */
+  #queue: Promise<void> = Promise.resolve();
+  #initialized = false;
+  #resolveInitialized: () => void = () => undefined;
+  readonly initialized: Promise<void>;
+  #closed = false;
+
+  constructor(o: XdsClientOptions) {
+    this.#o = o;
+    this.#log = o.log ?? ((line) => process.stderr.write(`[xds] ${line}\n`));
+    this.initialized = new Promise((r) => (this.#resolveInitialized = r));
+    this.#connected = o.stats.gauge('control_plane.connected_state', 'never_import');
+    const kindState = (prefix: string): KindState => {
+      const s = o.stats.scope(prefix);
+      return {
+        transport: undefined,
+        sourceKey: '',
+        subscribed: false,
+        names: [],
+        acceptedVersion: '',
+        lastNonce: '',
+        error: undefined,
+        attempt: s.counter('update_attempt'),
+        success: s.counter('update_success'),
+        rejected: s.counter('update_rejected'),
+        failure: s.counter('update_failure'),
+      };
+    };
+    // CDS and LDS count under Envoy's manager scopes; EDS and RDS also per resource below
+    // (`cluster.<name>.update_*`, `http.<stat_prefix>.rds.<route>.update_*`).
+    this.#kinds = {
+      clusters: kindState('cluster_manager.cds'),
+      endpoints: kindState('cluster_manager.eds'),
+      listeners: kindState('listener_manager.lds'),
+      routes: kindState('listener_manager.rds'),
+    };
+  }
+
+  /** Opens the CDS and LDS subscriptions (and through them EDS and RDS). */
+  start(): void {
+    const d = this.#o.dynamicResources;
+    if (d.cds_config !== undefined) this.#subscribe('clusters', d.cds_config, []);
+    if (d.lds_config !== undefined) this.#subscribe('listeners', d.lds_config, []);
+    if (d.cds_config === undefined && d.lds_config === undefined) this.#markInitialized();
+  }
+
+  #markInitialized(): void {
+    if (this.#initialized) return;
+    const cdsDone = this.#o.dynamicResources.cds_config === undefined || this.#kinds.clusters.acceptedVersion !== '' || this.#kinds.clusters.error !== undefined;
+    const ldsDone = this.#o.dynamicResources.lds_config === undefined || this.#kinds.listeners.acceptedVersion !== '' || this.#kinds.listeners.error !== undefined;
+    if (cdsDone && ldsDone) {
+      this.#initialized = true;
+      this.#resolveInitialized();
+    }
+  }
+
+  #clusterAddress(name: string): string {
+    const c = this.#o.staticClusters.find((x) => x.name === name);
+    const la = c?.load_assignment;
+    const first = isObject(la) && Array.isArray(la.endpoints) ? la.endpoints[0] : undefined;
+    const lb = isObject(first) && Array.isArray(first.lb_endpoints) ? first.lb_endpoints[0] : undefined;
+    const sa = isObject(lb) && isObject(lb.endpoint) && isObject(lb.endpoint.address) ? lb.endpoint.address.socket_address : undefined;
+    if (!isObject(sa) || typeof sa.address !== 'string' || typeof sa.port_value !== 'number') {
+      throw new XdsBootstrapError(`xDS cluster '${name}' must be a static cluster with one endpoint in static_resources.clusters`);
+    }
+    return `${sa.address}:${sa.port_value}`;
+  }
+
+  #transportFor(kind: XdsKind, source: ConfigSource): Transport {
+    const key = sourceKeyOf(source);
+    if (key.startsWith('path:')) {
+      const path = key.slice(5);
+      const pkey = `${key}:${kind}`;
+      let t = this.#transports.get(pkey);
+      if (t === undefined) {
+        t = new PathTransport(path, TYPE_URLS[kind], this.#handler(pkey));
+        this.#transports.set(pkey, t);
+      }
+      return t;
+    }
+    let t = this.#transports.get(key);
+    if (t !== undefined) return t;
+    if (key === 'ads') {
+      const ads = this.#o.dynamicResources.ads_config;
+      const cluster = ads?.grpc_services?.[0]?.envoy_grpc.cluster_name;
+      if (cluster === undefined) throw new XdsBootstrapError('dynamic_resources.ads_config.grpc_services[0].envoy_grpc.cluster_name is required for ads');
+      t = new GrpcAdsTransport(this.#clusterAddress(cluster), this.#o.node, this.#handler(key));
+    } else {
+      const api = source.api_config_source!;
+      t = new RestTransport(
+        {
+          baseUrl: `http://${this.#clusterAddress(api.cluster_names![0]!)}`,
+          refreshDelayMs: durationMs(api.refresh_delay, 1000),
+          requestTimeoutMs: durationMs(api.request_timeout, 1000),
+        },
+        this.#o.node,
+        this.#handler(key),
+      );
+    }
+    this.#transports.set(key, t);
+    return t;
+  }
+
+  #handler(key: string): TransportHandler {
+    return {
+      onResponse: (r) => this.#enqueue(() => this.#onResponse(r)),
+      onStreamStart: () => {
+        for (const kind of ['clusters', 'endpoints', 'listeners', 'routes'] as const) {
+          const st = this.#kinds[kind];
+          if (st.subscribed && st.transport === this.#transports.get(key)) this.#request(kind, undefined);
+        }
+      },
+      onConnected: () => {
+        this.#connected.set(1);
+      },
+      onDisconnected: (reason) => {
+        if (this.#connected.value() !== 0) this.#log(`management server unreachable (${reason}); serving the last configuration, reconnecting`);
+        this.#connected.set(0);
+        for (const st of Object.values(this.#kinds)) if (st.transport === this.#transports.get(key)) st.failure.inc();
+      },
+    };
+  }
+
+  #subscribe(kind: XdsKind, source: ConfigSource, names: string[]): void {
+    const st = this.#kinds[kind];
+    st.transport = this.#transportFor(kind, source);
+    st.sourceKey = sourceKeyOf(source);
+    st.subscribed = true;
+    st.names = names;
+    this.#request(kind, undefined);
+  }
+
+  /** Sends the current state of one subscription; with `ack`, it (N)ACKs a response. */
+  #request(kind: XdsKind, ack: { nonce: string; error?: string } | undefined): void {
+    const st = this.#kinds[kind];
+    if (st.transport === undefined || this.#closed) return;
+    const req: DiscoveryRequestJson = {
+      version_info: st.acceptedVersion,
+      resource_names: st.names,
+      type_url: TYPE_URLS[kind],
+      response_nonce: ack?.nonce ?? st.lastNonce,
+    };
+    if (ack?.error !== undefined) req.error_detail = { code: 3, message: ack.error };
+    st.transport.send(req);
+  }
+
+  #enqueue(fn: () => Promise<void>): void {
+    this.#queue = this.#queue.then(fn).catch((err: unknown) => this.#log(`xDS update failed: ${(err as Error).stack ?? String(err)}`));
+  }
+
+  async #onResponse(r: DiscoveryResponseJson): Promise<void> {
+    if (this.#closed) return;
+    const kind = (Object.keys(TYPE_URLS) as XdsKind[]).find((k) => TYPE_URLS[k] === r.type_url);
+    if (kind === undefined) {
+      this.#log(`ignoring a response for unsubscribed type ${r.type_url}`);
+      return;
+    }
+    const st = this.#kinds[kind];
+    st.attempt.inc();
+    st.lastNonce = r.nonce;
+    const parsed = this.#parse(kind, r);
+    if (typeof parsed === 'string') return this.#nack(kind, r, parsed, r.resources);
+    if (kind === 'clusters') return this.#onClusters(r, parsed);
+    if (kind === 'endpoints') return this.#onEndpoints(r, parsed);
+    if (kind === 'listeners') return this.#onListeners(r, parsed);
+    return this.#onRoutes(r, parsed);
+  }
+
+  /** Checks type URLs and names; returns resources by name or every problem in one message. */
+  #parse(kind: XdsKind, r: DiscoveryResponseJson): Map<string, JsonMap> | string {
+    const out = new Map<string, JsonMap>();
+    const problems: string[] = [];
+    r.resources.forEach((res, i) => {
+      if (!isObject(res) || res['@type'] !== TYPE_URLS[kind]) {
+        problems.push(`resources[${i}]: @type ${String(isObject(res) ? (res.error ?? res['@type']) : res)} is not ${TYPE_URLS[kind]}`);
+        return;
+      }
+      const body = withoutType(res);
+      const name = kind === 'endpoints' ? body.cluster_name : body.name;
+      if (typeof name !== 'string' || name === '') {
+        problems.push(`resources[${i}]: ${kind === 'endpoints' ? 'cluster_name' : 'name'} is required`);
+        return;
+      }
+      if (out.has(name)) problems.push(`resources[${i}]: duplicate name '${name}'`);
+      out.set(name, body);
+    });
+    return problems.length > 0 ? problems.join('; ') : out;
+  }
+
+  #nack(kind: XdsKind, r: DiscoveryResponseJson, details: string, failed: JsonMap[]): void {
+    const st = this.#kinds[kind];
+    st.rejected.inc();
+    st.error = { version: r.version_info, details, at: now(), failed };
+    this.#log(`rejected ${kind} version ${r.version_info}: ${details}`);
+    this.#request(kind, { nonce: r.nonce, error: details });
+    this.#markInitialized();
+  }
+
+  #ack(kind: XdsKind, version: string, nonce: string): void {
+    const st = this.#kinds[kind];
+    st.acceptedVersion = version;
+    st.error = undefined;
+    st.success.inc();
+    this.#request(kind, { nonce });
+  }
+
+  // ---- CDS / EDS --------------------------------------------------------------------
+
+  /** The EDS service name of an EDS cluster, or undefined for other cluster types. */
+  #edsName(c: JsonMap): string | undefined {
+    if (c.type !== 'EDS') return undefined;
+    const eds = isObject(c.eds_cluster_config) ? c.eds_cluster_config : {};
+    return typeof eds.service_name === 'string' && eds.service_name !== '' ? eds.service_name : (c.name as string);
+  }
+
+  /** Static form of a cluster: what the proxy's cluster manager builds. */
+  #staticCluster(c: JsonMap, cla: JsonMap | undefined): JsonMap {
+    if (c.type !== 'EDS') return c;
+    const { eds_cluster_config: _e, ...rest } = c;
+    const assignment: JsonMap = cla !== undefined ? { ...cla, cluster_name: c.name as string } : { cluster_name: c.name as string, endpoints: [] };
+    return { ...rest, type: 'STATIC', load_assignment: assignment };
+  }
+
+  async #onClusters(r: DiscoveryResponseJson, resources: Map<string, JsonMap>): Promise<void> {
+    const problems: string[] = [];
+    let edsSource: ConfigSource | undefined;
+    for (const [name, c] of resources) {
+      if (c.type === 'EDS') {
+        const eds = isObject(c.eds_cluster_config) ? c.eds_cluster_config : undefined;
+        const parsed = configSourceSchema.safeParse(eds?.eds_config);
+        if (!parsed.success) {
+          for (const i of parsed.error.issues) problems.push(`${name}: eds_cluster_config.eds_config${i.path.length ? '.' + zodPath(i.path) : ''}: ${i.message}`);
+        } else if (parsed.data.path_config_source !== undefined || parsed.data.path !== undefined) {
+          problems.push(`${name}: eds_cluster_config.eds_config: file-based EDS is not supported; use ads or api_config_source`);
+        } else if (edsSource === undefined) edsSource = parsed.data;
+        else if (sourceKeyOf(edsSource) !== sourceKeyOf(parsed.data)) problems.push(`${name}: eds_cluster_config.eds_config: every EDS cluster must use the same config source`);
+      }
+      const errs = this.#o.validator.cluster(this.#staticCluster(c, undefined));
+      for (const e of errs) problems.push(`${name}: ${e}`);
+    }
+    if (problems.length > 0) return this.#nack('clusters', r, problems.join('; '), [...resources.values()]);
+
+    const needed = new Set<string>();
+    for (const c of resources.values()) {
+      const n = this.#edsName(c);
+      if (n !== undefined) needed.add(n);
+    }
+    if (this.#pendingCds !== undefined) clearTimeout(this.#pendingCds.timer);
+    const waitingFor = new Set([...needed].filter((n) => !this.#assignments.has(n)));
+    const pending: Pending = { version: r.version_info, nonce: r.nonce, resources, waitingFor, timer: undefined };
+    this.#pendingCds = pending;
+    const names = [...needed].sort();
+    const eds = this.#kinds.endpoints;
+    if (edsSource !== undefined && (!eds.subscribed || !same(names, eds.names))) this.#subscribe('endpoints', edsSource, names);
+    if (waitingFor.size === 0) return this.#commitClusters();
+    const timeoutMs = durationMs(edsSource?.initial_fetch_timeout, DEFAULT_INITIAL_FETCH_MS);
+    pending.timer = setTimeout(() => {
+      if (this.#pendingCds !== pending) return;
+      this.#log(`endpoints for ${[...pending.waitingFor].join(', ')} did not arrive within ${timeoutMs}ms; activating those clusters without hosts`);
+      pending.waitingFor.clear();
+      this.#enqueue(() => this.#commitClusters());
+    }, timeoutMs);
+    pending.timer.unref();
+  }
+
+  async #onEndpoints(r: DiscoveryResponseJson, resources: Map<string, JsonMap>): Promise<void> {
+    const problems: string[] = [];
+    for (const [name, cla] of resources) for (const e of this.#o.validator.assignment(cla)) problems.push(`${name}: ${e}`);
+    if (problems.length > 0) return this.#nack('endpoints', r, problems.join('; '), [...resources.values()]);
+    const changed: string[] = [];
+    const at = now();
+    for (const [name, cla] of resources) {
+      const prev = this.#assignments.get(name);
+      if (prev === undefined || !same(prev.raw, cla)) changed.push(name);
+      this.#assignments.set(name, { raw: cla, version: r.version_info, lastUpdated: at });
+    }
+    // Endpoint changes for active clusters are applied in place; clusters still warming get theirs on commit.
+    const updates: JsonMap[] = [];
+    for (const [clusterName, active] of this.#clusters) {
+      const svc = this.#edsName(active.raw);
+      if (svc !== undefined && changed.includes(svc)) updates.push({ ...(this.#assignments.get(svc) as Active).raw, cluster_name: clusterName });
+    }
+    try {
+      if (updates.length > 0) await this.#o.applier.applyEndpoints(updates);
+    } catch (err) {
+      return this.#nack('endpoints', r, (err as Error).message, updates);
+    }
+    this.#ack('endpoints', r.version_info, r.nonce);
+    for (const [clusterName, active] of this.#clusters) {
+      const svc = this.#edsName(active.raw);
+      if (svc !== undefined && resources.has(svc)) this.#o.stats.scope(`cluster.${clusterName}`).counter('update_success').inc();
+    }
+    const pending = this.#pendingCds;
+    if (pending !== undefined) {
+      for (const n of resources.keys()) pending.waitingFor.delete(n);
+      if (pending.waitingFor.size === 0) await this.#commitClusters();
+    }
+  }
+
+  async #commitClusters(): Promise<void> {
+    const pending = this.#pendingCds;
+    if (pending === undefined || pending.waitingFor.size > 0) return;
+    clearTimeout(pending.timer);
+    this.#pendingCds = undefined;
+    const upserts: JsonMap[] = [];
+    for (const [name, c] of pending.resources) {
+      const prev = this.#clusters.get(name);
+      if (prev !== undefined && same(prev.raw, c)) continue;
+      const svc = this.#edsName(c);
+      upserts.push(this.#staticCluster(c, svc === undefined ? undefined : this.#assignments.get(svc)?.raw));
+    }
+    const removed = [...this.#clusters.keys()].filter((n) => !pending.resources.has(n));
+    const fakeResponse = { version_info: pending.version, nonce: pending.nonce, resources: [], type_url: TYPE_URLS.clusters };
+    try {
+      if (upserts.length > 0) await this.#o.applier.applyClusters(upserts, []);
+    } catch (err) {
+      return this.#nack('clusters', fakeResponse, (err as Error).message, upserts);
+    }
+    const at = now();
+    for (const [name, c] of pending.resources) {
+      const prev = this.#clusters.get(name);
+      if (prev === undefined || !same(prev.raw, c)) this.#clusters.set(name, { raw: c, version: pending.version, lastUpdated: at });
+    }
+    for (const n of removed) {
+      this.#clusters.delete(n);
+      this.#stale.add(n);
+    }
+    this.#ack('clusters', pending.version, pending.nonce);
+    if (this.#stale.size > 0) {
+      // Dropped clusters keep serving until the routes that may still name them are updated.
+      clearTimeout(this.#staleTimer);
+      this.#staleTimer = setTimeout(() => this.#enqueue(() => this.#removeStaleClusters()), STALE_CLUSTER_GRACE_MS);
+      this.#staleTimer.unref();
+    }
+    this.#markInitialized();
+  }
+
+  async #removeStaleClusters(): Promise<void> {
+    clearTimeout(this.#staleTimer);
+    const stale = [...this.#stale].filter((n) => !this.#clusters.has(n));
+    this.#stale.clear();
+    if (stale.length > 0) await this.#o.applier.applyClusters([], stale);
+  }
+
+  // ---- LDS / RDS --------------------------------------------------------------------
+
+  /** The HCM of a listener and its RDS reference, if it uses one. */
+  #hcmOf(l: JsonMap): JsonMap | undefined {
+    const chains = Array.isArray(l.filter_chains) ? l.filter_chains : [];
+    for (const chain of chains) {
+      const filters = isObject(chain) && Array.isArray(chain.filters) ? chain.filters : [];
+      for (const f of filters) if (isObject(f) && f.name === HCM_NAME && isObject(f.typed_config)) return f.typed_config;
+    }
+    return undefined;
+  }
+
+  /** The listener with `rds` replaced by `route_config` (the routes, or an empty placeholder). */
+  #inlined(l: JsonMap, routes: JsonMap | undefined): JsonMap {
+    const hcm = this.#hcmOf(l);
+    if (hcm === undefined || !isObject(hcm.rds)) return l;
+    const routeName = hcm.rds.route_config_name as string;
+    const chains = (l.filter_chains as JsonMap[]).map((chain) => ({
+      ...chain,
+      filters: (chain.filters as JsonMap[]).map((f) => {
+        if (f.name !== HCM_NAME || !isObject(f.typed_config)) return f;
+        const { rds: _r, ...rest } = f.typed_config;
+        return { ...f, typed_config: { ...rest, route_config: routes ?? { name: routeName } } };
+      }),
+    }));
+    return { ...l, filter_chains: chains };
+  }
+
+  async #onListeners(r: DiscoveryResponseJson, resources: Map<string, JsonMap>): Promise<void> {
+    const problems: string[] = [];
+    let rdsSource: ConfigSource | undefined;
+    const needed = new Set<string>();
+    for (const [name, l] of resources) {
+      const hcm = this.#hcmOf(l);
+      if (hcm !== undefined && hcm.rds !== undefined) {
+        const rds = isObject(hcm.rds) ? hcm.rds : {};
+        if (typeof rds.route_config_name !== 'string' || rds.route_config_name === '') problems.push(`${name}: ...typed_config.rds.route_config_name: required`);
+        else needed.add(rds.route_config_name);
+        const parsed = configSourceSchema.safeParse(rds.config_source);
+        if (!parsed.success) {
+          for (const i of parsed.error.issues) problems.push(`${name}: ...typed_config.rds.config_source${i.path.length ? '.' + zodPath(i.path) : ''}: ${i.message}`);
+        } else if (parsed.data.path_config_source !== undefined || parsed.data.path !== undefined) {
+          problems.push(`${name}: ...typed_config.rds.config_source: file-based RDS is not supported; use ads or api_config_source`);
+        } else if (rdsSource === undefined) rdsSource = parsed.data;
+        else if (sourceKeyOf(rdsSource) !== sourceKeyOf(parsed.data)) problems.push(`${name}: ...typed_config.rds.config_source: every listener must use the same RDS config source`);
+        for (const key of Object.keys(rds)) {
+          if (key !== 'route_config_name' && key !== 'config_source') problems.push(`${name}: ...typed_config.rds.${key}: unknown field`);
+        }
+      }
+      for (const e of this.#o.validator.listener(this.#inlined(l, undefined))) problems.push(`${name}: ${e}`);
+    }
+    if (problems.length > 0) return this.#nack('listeners', r, problems.join('; '), [...resources.values()]);
+    if (this.#pendingLds !== undefined) clearTimeout(this.#pendingLds.timer);
+    const waitingFor = new Set([...needed].filter((n) => !this.#routes.has(n)));
+    const pending: Pending = { version: r.version_info, nonce: r.nonce, resources, waitingFor, timer: undefined };
+    this.#pendingLds = pending;
+    const names = [...needed].sort();
+    const rds = this.#kinds.routes;
+    if (rdsSource !== undefined && (!rds.subscribed || !same(names, rds.names))) this.#subscribe('routes', rdsSource, names);
+    if (waitingFor.size === 0) return this.#commitListeners();
+    const timeoutMs = durationMs(rdsSource?.initial_fetch_timeout, DEFAULT_INITIAL_FETCH_MS);
+    pending.timer = setTimeout(() => {
+      if (this.#pendingLds !== pending) return;
+      this.#log(`route configurations ${[...pending.waitingFor].join(', ')} did not arrive within ${timeoutMs}ms; activating listeners with empty routes`);
+      pending.waitingFor.clear();
+      this.#enqueue(() => this.#commitListeners());
+    }, timeoutMs);
+    pending.timer.unref();
+  }
+
+  async #onRoutes(r: DiscoveryResponseJson, resources: Map<string, JsonMap>): Promise<void> {
+    const problems: string[] = [];
+    for (const [name, rc] of resources) for (const e of this.#o.validator.routeConfiguration(rc)) problems.push(`${name}: ${e}`);
+    if (problems.length > 0) return this.#nack('routes', r, problems.join('; '), [...resources.values()]);
+    const changed = new Set<string>();
+    const at = now();
+    for (const [name, rc] of resources) {
+      const prev = this.#routes.get(name);
+      if (prev === undefined || !same(prev.raw, rc)) changed.add(name);
+      this.#routes.set(name, { raw: rc, version: r.version_info, lastUpdated: at });
+    }
+    const updates: Array<{ listenerName: string; routeConfig: JsonMap }> = [];
+    for (const [listenerName, l] of this.#listeners) {
+      if (l.routeName !== undefined && changed.has(l.routeName)) updates.push({ listenerName, routeConfig: (this.#routes.get(l.routeName) as Active).raw });
+    }
+    try {
+      if (updates.length > 0) await this.#o.applier.applyRoutes(updates);
+    } catch (err) {
+      return this.#nack('routes', r, (err as Error).message, updates.map((u) => u.routeConfig));
+    }
+    this.#ack('routes', r.version_info, r.nonce);
+    for (const name of resources.keys()) {
+      for (const l of this.#listeners.values()) {
+        if (l.routeName === name) this.#o.stats.scope(`http.${l.statPrefix}.rds.${name}`).counter('update_success').inc();
+      }
+    }
+    const pending = this.#pendingLds;
+    if (pending !== undefined) {
+      for (const n of resources.keys()) pending.waitingFor.delete(n);
+      if (pending.waitingFor.size === 0) await this.#commitListeners();
+    }
+    if (updates.length > 0 && this.#stale.size > 0) await this.#removeStaleClusters();
+  }
+
+  async #commitListeners(): Promise<void> {
+    const pending = this.#pendingLds;
+    if (pending === undefined || pending.waitingFor.size > 0) return;
+    clearTimeout(pending.timer);
+    this.#pendingLds = undefined;
+    const upserts: JsonMap[] = [];
+    for (const [name, l] of pending.resources) {
+      const prev = this.#listeners.get(name);
+      if (prev !== undefined && same(prev.raw, l)) continue;
+      const routeName = this.#routeNameOf(l);
+      upserts.push(this.#inlined(l, routeName === undefined ? undefined : this.#routes.get(routeName)?.raw));
+    }
+    const removals = [...this.#listeners.keys()].filter((n) => !pending.resources.has(n));
+    try {
+      if (upserts.length > 0 || removals.length > 0) await this.#o.applier.applyListeners(upserts, removals);
+    } catch (err) {
+      return this.#nack('listeners', { version_info: pending.version, nonce: pending.nonce, resources: [], type_url: TYPE_URLS.listeners }, (err as Error).message, upserts);
+    }
+    const at = now();
+    for (const [name, l] of pending.resources) {
+      const prev = this.#listeners.get(name);
+      if (prev !== undefined && same(prev.raw, l)) continue;
+      const hcm = this.#hcmOf(l);
+      this.#listeners.set(name, { raw: l, version: pending.version, lastUpdated: at, routeName: this.#routeNameOf(l), statPrefix: String(hcm?.stat_prefix ?? '') });
+    }
+    for (const n of removals) this.#listeners.delete(n);
+    this.#ack('listeners', pending.version, pending.nonce);
+    if (upserts.length > 0 && this.#stale.size > 0) await this.#removeStaleClusters();
+    this.#markInitialized();
+  }
+
+  #routeNameOf(l: JsonMap): string | undefined {
+    const hcm = this.#hcmOf(l);
+    return hcm !== undefined && isObject(hcm.rds) && typeof hcm.rds.route_config_name === 'string' ? hcm.rds.route_config_name : undefined;
+  }
+
+  // ---- introspection ------------------------------------------------------------------
+
+  /** Accepted version per type ('' before the first accepted response). */
+  versions(): Record<XdsKind, string> {
+    return {
+      clusters: this.#kinds.clusters.acceptedVersion,
+      endpoints: this.#kinds.endpoints.acceptedVersion,
+      listeners: this.#kinds.listeners.acceptedVersion,
+      routes: this.#kinds.routes.acceptedVersion,
+    };
+  }
+
+  /** Envoy's dynamic parts of `/config_dump`: one entry per dump type, with versions and error states. */
+  configDump(): JsonMap[] {
+    const errorState = (e: ErrorState | undefined): JsonMap | undefined =>
+      e === undefined ? undefined : { failed_configuration: e.failed[0] ?? {}, last_update_attempt: e.at, details: e.details };
+    const withError = (obj: JsonMap, e: ErrorState | undefined): JsonMap => {
+      const es = errorState(e);
+      return es === undefined ? obj : { ...obj, error_state: es };
+    };
+    const k = this.#kinds;
+    return [
+      withError(
+        {
+          '@type': 'type.googleapis.com/envoy.admin.v3.ClustersConfigDump',
+          version_info: k.clusters.acceptedVersion,
+          dynamic_active_clusters: [...this.#clusters.values()].map((c) => ({ version_info: c.version, cluster: { '@type': TYPE_URLS.clusters, ...c.raw }, last_updated: c.lastUpdated })),
+          dynamic_warming_clusters: this.#pendingCds === undefined ? [] : [...this.#pendingCds.resources.values()]
+            .filter((c) => !this.#clusters.has(c.name as string))
+            .map((c) => ({ version_info: this.#pendingCds!.version, cluster: { '@type': TYPE_URLS.clusters, ...c }, last_updated: now() })),
+        },
+        k.clusters.error,
+      ),
+      withError(
+        {
+          '@type': 'type.googleapis.com/envoy.admin.v3.EndpointsConfigDump',
+          dynamic_endpoint_configs: [...this.#assignments.values()].map((a) => ({ version_info: a.version, endpoint_config: { '@type': TYPE_URLS.endpoints, ...a.raw }, last_updated: a.lastUpdated })),
+        },
+        k.endpoints.error,
+      ),
+      withError(
+        {
+          '@type': 'type.googleapis.com/envoy.admin.v3.ListenersConfigDump',
+          version_info: k.listeners.acceptedVersion,
+          dynamic_listeners: [...this.#listeners.entries()].map(([name, l]) => ({
+            name,
+            active_state: { version_info: l.version, listener: { '@type': TYPE_URLS.listeners, ...l.raw }, last_updated: l.lastUpdated },
+          })),
+        },
+        k.listeners.error,
+      ),
+      withError(
+        {
+          '@type': 'type.googleapis.com/envoy.admin.v3.RoutesConfigDump',
+          dynamic_route_configs: [...this.#routes.values()].map((rc) => ({ version_info: rc.version, route_config: { '@type': TYPE_URLS.routes, ...rc.raw }, last_updated: rc.lastUpdated })),
+        },
+        k.routes.error,
+      ),
+    ];
+  }
+
+  close(): void {
+    this.#closed = true;
+    clearTimeout(this.#staleTimer);
+    if (this.#pendingCds !== undefined) clearTimeout(this.#pendingCds.timer);
+    if (this.#pendingLds !== undefined) clearTimeout(this.#pendingLds.timer);
+    for (const t of this.#transports.values()) t.close();
+    this.#transports.clear();
+    this.#connected.set(0);
+  }
+}
+
