@@ -12,22 +12,24 @@ import { minDurationVariable, serviceVariable, traceIdVariable } from './variabl
 
 export const TRACES_UID = 'meshscope-traces';
 
-// A trace is listed by its root span (the request as the first hop saw it) when any of its
-// spans belongs to a selected service.
+// A trace is listed by its first span, the request as the first hop saw it (a trace's root may
+// be in a client that does not export, such as the load generator), when any of its spans
+// belongs to a selected service.
 export const TRACE_SEARCH_SQL = `
   SELECT
-    Timestamp AS time,
+    min(Timestamp) AS time,
     TraceId,
-    ServiceName AS service,
-    SpanName AS operation,
-    Duration / 1e6 AS duration_ms,
-    SpanAttributes['http.response.status_code'] AS status,
-    ${IS_ERROR_SPAN} AS error
+    argMin(ServiceName, Timestamp) AS service,
+    argMin(SpanName, Timestamp) AS operation,
+    argMin(Duration, Timestamp) / 1e6 AS duration_ms,
+    argMin(SpanAttributes['http.response.status_code'], Timestamp) AS status,
+    countIf(${IS_ERROR_SPAN}) > 0 AS error
   FROM ${TRACES}
-  WHERE $__timeFilter(Timestamp) AND ParentSpanId = ''
+  WHERE $__timeFilter(Timestamp)
     AND TraceId IN (SELECT TraceId FROM ${TRACES} WHERE $__timeFilter(Timestamp) AND ${serviceFilter('ServiceName')})
-    AND Duration >= toUInt64(toFloat64OrZero('$min_duration_ms') * 1e6)
-  ORDER BY Timestamp DESC
+  GROUP BY TraceId
+  HAVING duration_ms >= toFloat64OrZero('$min_duration_ms')
+  ORDER BY time DESC
   LIMIT 100`;
 
 // Whole-trace figures: span count, services touched, end-to-end duration from first start to last end.
@@ -39,7 +41,7 @@ export const SLOWEST_TRACES_SQL = `
     count() AS spans,
     uniqExact(ServiceName) AS services,
     countIf(${IS_ERROR_SPAN}) AS error_spans,
-    anyIf(SpanName, ParentSpanId = '') AS root_operation
+    argMin(SpanName, Timestamp) AS first_operation
   FROM ${TRACES}
   WHERE $__timeFilter(Timestamp) AND ${serviceFilter('ServiceName')}
   GROUP BY TraceId
@@ -101,7 +103,7 @@ export function tracesDashboard(): Dashboard {
     .withPanel(
       new TablePanel()
         .title('Trace search')
-        .description('Root spans matching the service and minimum duration; click a trace id to open it.')
+        .description('Traces through the selected services, by their first span; click a trace id to open it.')
         .gridPos({ x: 0, y: 0, w: 14, h: 10 })
         .withTarget(new ClickHouseQueryBuilder('A', 'table', TRACE_SEARCH_SQL))
         .overrides([traceLinkOverride('TraceId'), unitOverride('duration_ms', 'ms', 'duration')]),
