@@ -217,7 +217,7 @@ interface Level {
 }
 
 function availability(healthy: number, total: number, factor: number): number {
-  return total === 0 ? 0 : Math.min(100, (factor * healthy) / total);
+  return total === 0 ? 0 : Math.min(100, (factor * 100 * healthy) / total);
 }
 
 export class LoadBalancer {
