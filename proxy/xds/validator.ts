@@ -1,18 +1,44 @@
 // Validation of received resources with the proxy's own static-config schemas: a resource
 // that would not load from a bootstrap file is refused over xDS with the same message.
 import type { z } from 'zod';
-import { clusterLoadAssignmentSchema, clusterSchema, listenerSchema, routeConfigurationSchema } from '../config/schema.js';
+import {
+  clusterLoadAssignmentSchema,
+  clusterSchema,
+  listenerSchema,
+  routeConfigurationSchema,
+  type ClusterConfig,
+  type ClusterLoadAssignment,
+  type ListenerConfig,
+  type RouteConfiguration,
+} from '../config/schema.js';
 import { formatIssues } from '../config/load.js';
 import type { ResourceValidator } from './client.js';
+import type { JsonMap } from './proto/codec.js';
+import { XdsClientError } from './errors.js';
 
 function check(schema: z.ZodType, value: unknown): string[] {
   const r = schema.safeParse(value);
   return r.success ? [] : formatIssues(r.error.issues);
 }
 
-export const proxyResourceValidator: ResourceValidator = {
+function parse<T>(schema: z.ZodType<T>, value: unknown): T {
+  const r = schema.safeParse(value);
+  if (!r.success) throw new XdsClientError('MS_ERR_XDS_INVALID', formatIssues(r.error.issues).join('; '));
+  return r.data;
+}
+
+export const proxyResourceValidator: ResourceValidator & {
+  parseCluster(c: JsonMap): ClusterConfig;
+  parseAssignment(a: JsonMap): ClusterLoadAssignment;
+  parseListener(l: JsonMap): ListenerConfig;
+  parseRouteConfiguration(rc: JsonMap): RouteConfiguration;
+} = {
   cluster: (c) => check(clusterSchema, c),
   assignment: (a) => check(clusterLoadAssignmentSchema, a),
   listener: (l) => check(listenerSchema, l),
   routeConfiguration: (rc) => check(routeConfigurationSchema, rc),
+  parseCluster: (c) => parse(clusterSchema, c),
+  parseAssignment: (a) => parse(clusterLoadAssignmentSchema, a),
+  parseListener: (l) => parse(listenerSchema, l),
+  parseRouteConfiguration: (rc) => parse(routeConfigurationSchema, rc),
 };
