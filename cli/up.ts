@@ -62,8 +62,11 @@ export async function run(argv: string[]): Promise<number> {
       onExit: (name, how, delay, log) => process.stderr.write(`meshscope up: ${name} ${how}; restarting in ${delay} ms (log: ${log})\n`),
     });
   } catch (err) {
-    if (err instanceof UpError) {
-      process.stderr.write(`meshscope up: ${err.code}: ${err.message}\n`);
+    // Typed errors of up and of the mesh loader carry a stable MS_ERR_* code and a message
+    // that already names what and where; anything else is a bug and keeps its stack.
+    const code = (err as { code?: unknown }).code;
+    if (err instanceof UpError || (err instanceof Error && typeof code === 'string' && code.startsWith('MS_ERR_'))) {
+      process.stderr.write(`meshscope up: ${String(code)}: ${err.message}\n`);
       return 1;
     }
     throw err;

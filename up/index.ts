@@ -76,6 +76,7 @@ export async function startMesh(o: UpOptions): Promise<RunningMesh> {
     prometheus: prometheusBinary !== null && o.prometheus !== null ? { binary: prometheusBinary, listen: o.prometheus } : null,
   });
 
+  mkdirSync(stateDir, { recursive: true });
   for (const s of specs) {
     if (s.bootstrap === undefined) continue;
     mkdirSync(dirname(s.bootstrap.path), { recursive: true });
