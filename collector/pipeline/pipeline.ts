@@ -39,6 +39,17 @@ export interface AcceptResult {
   durable: Promise<unknown>;
 }
 
+interface Batch {
+  /** Queue index one past the batch's last entry. */
+  end: number;
+  bodies: Record<TableName, string>;
+  counts: Record<TableName, number>;
+  memory: number;
+  done: Set<TableName>;
+}
+
+const TABLES: readonly TableName[] = ['otel_traces', 'otel_logs', 'otel_service_graph_edges'];
+
 interface Entry {
   seq: number;
   kind: number;
@@ -91,6 +102,8 @@ export class Pipeline {
   #storageHealthy = true;
   #lastStoredAt = 0;
   #giveUp = false;
+  /** The batch being written; kept across retries so a retry repeats exactly it. */
+  #batch: Batch | undefined;
 
   constructor(client: ClickHouseClient, wal: WriteAheadLog, opts: PipelineOptions, metrics: CollectorMetrics, replay: WalRecord[]) {
     this.#client = client;
@@ -188,8 +201,8 @@ export class Pipeline {
       return;
     }
     let backoff = 100;
-    while (this.#running || this.#head < this.#queue.length || this.#edges.length > 0) {
-      if (this.#head >= this.#queue.length && this.#edges.length === 0) {
+    while (this.#running || this.#pendingWork()) {
+      if (!this.#pendingWork()) {
         if (!this.#running) break;
         await new Promise<void>((resolve) => {
           this.#wake = resolve;
@@ -199,59 +212,69 @@ export class Pipeline {
         continue;
       }
       // Give a young, small queue time to fill up into a bigger batch.
-      if (this.#running && this.#queuedItems < this.#opts.batchMaxRows && Date.now() - this.#lastStoredAt < this.#opts.batchMaxDelayMs) {
+      if (this.#running && this.#batch === undefined && this.#queuedItems < this.#opts.batchMaxRows && Date.now() - this.#lastStoredAt < this.#opts.batchMaxDelayMs) {
         await new Promise<void>((resolve) => {
           const t = setTimeout(resolve, this.#opts.batchMaxDelayMs - (Date.now() - this.#lastStoredAt));
           t.unref();
         });
       }
-      const end = this.#batchEnd();
-      const bodies: Record<TableName, string> = { otel_traces: '', otel_logs: '', otel_service_graph_edges: '' };
-      const counts: Record<TableName, number> = { otel_traces: 0, otel_logs: 0, otel_service_graph_edges: 0 };
-      let memory = 0;
-      try {
-        for (let i = this.#head; i < end; i++) {
-          const e = this.#queue[i]!;
-          bodies[e.table] += await this.#rowsOf(e);
-          counts[e.table] += e.count;
-          if (e.rows !== undefined) memory += e.rows.length;
-        }
-      } catch (err) {
-        // A spilled record whose append failed was never acknowledged: skip it.
-        process.emitWarning(`collector: skipping unreadable queued record: ${(err as Error).message}`);
-        this.#release(this.#head, this.#head + 1, 0);
-        continue;
-      }
-      const edges = this.#edges;
-      const edgeCount = this.#edgeCount;
+      const batch = this.#batch ?? (await this.#buildBatch());
+      if (batch === undefined) continue;
+      this.#batch = batch;
       const started = process.hrtime.bigint();
       try {
-        await insertRows(this.#client, 'otel_traces', bodies.otel_traces);
-        await insertRows(this.#client, 'otel_logs', bodies.otel_logs);
-        // Edges are derived, not acknowledged data: insert them after the spans they came from.
-        if (edges.length > 0) await insertRows(this.#client, 'otel_service_graph_edges', edges);
+        // Tables already written in an earlier attempt of this batch are not written again.
+        for (const table of TABLES) {
+          if (batch.done.has(table)) continue;
+          await insertRows(this.#client, table, batch.bodies[table]);
+          batch.done.add(table);
+        }
       } catch (err) {
         this.#metrics.storageErrors.inc();
         if (this.#storageHealthy) process.emitWarning(`collector: ClickHouse insert failed, retrying in order: ${(err as Error).message}`);
         this.#storageHealthy = false;
-        // A partially applied batch is retried whole: at-least-once, never lost.
         await new Promise((r) => setTimeout(r, backoff).unref());
         backoff = Math.min(backoff * 2, 5000);
         if (!this.#running && this.#giveUp) break;
         continue;
       }
+      this.#batch = undefined;
       backoff = 100;
       this.#storageHealthy = true;
       this.#lastStoredAt = Date.now();
       this.#metrics.batchLatency.observe(Number(process.hrtime.bigint() - started) / 1e9);
-      this.#metrics.stored.inc({ table: 'otel_traces' }, counts.otel_traces);
-      this.#metrics.stored.inc({ table: 'otel_logs' }, counts.otel_logs);
-      if (edgeCount > 0) this.#metrics.stored.inc({ table: 'otel_service_graph_edges' }, edgeCount);
-      // Only the edges that were in this batch are consumed; new ones may have arrived.
-      this.#edges = this.#edges.slice(edges.length);
-      this.#edgeCount -= edgeCount;
-      this.#release(this.#head, end, memory);
+      for (const table of TABLES) if (batch.counts[table] > 0) this.#metrics.stored.inc({ table }, batch.counts[table]);
+      this.#release(this.#head, batch.end, batch.memory);
     }
+  }
+
+  /**
+   * Takes the next batch off the queue: entries up to batchMaxRows, plus every service-graph
+   * edge derived so far (edges are derived data, inserted after the spans they came from).
+   */
+  async #buildBatch(): Promise<Batch | undefined> {
+    const end = this.#batchEnd();
+    const bodies: Record<TableName, string> = { otel_traces: '', otel_logs: '', otel_service_graph_edges: '' };
+    const counts: Record<TableName, number> = { otel_traces: 0, otel_logs: 0, otel_service_graph_edges: 0 };
+    let memory = 0;
+    try {
+      for (let i = this.#head; i < end; i++) {
+        const e = this.#queue[i]!;
+        bodies[e.table] += await this.#rowsOf(e);
+        counts[e.table] += e.count;
+        if (e.rows !== undefined) memory += e.rows.length;
+      }
+    } catch (err) {
+      // A spilled record whose append failed was never acknowledged: skip it.
+      process.emitWarning(`collector: skipping unreadable queued record: ${(err as Error).message}`);
+      this.#release(this.#head, this.#head + 1, 0);
+      return undefined;
+    }
+    bodies.otel_service_graph_edges = this.#edges;
+    counts.otel_service_graph_edges = this.#edgeCount;
+    this.#edges = '';
+    this.#edgeCount = 0;
+    return { end, bodies, counts, memory, done: new Set() };
   }
 
   #batchEnd(): number {
@@ -283,10 +306,14 @@ export class Pipeline {
     this.#metrics.buffered.set(this.#wal.bytes);
   }
 
+  #pendingWork(): boolean {
+    return this.#batch !== undefined || this.#head < this.#queue.length || this.#edges.length > 0;
+  }
+
   /** Waits until everything queued so far is stored (tests, shutdown). */
   async drain(timeoutMs: number): Promise<boolean> {
     const deadline = Date.now() + timeoutMs;
-    while (this.#head < this.#queue.length || this.#edges.length > 0) {
+    while (this.#pendingWork()) {
       if (Date.now() > deadline) return false;
       if (this.#wake !== undefined) {
         const w = this.#wake;

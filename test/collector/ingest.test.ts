@@ -17,6 +17,7 @@ import { BasicTracerProvider, SimpleSpanProcessor, type SpanExporter } from '@op
 import type { ClickHouseClient } from '@clickhouse/client';
 import { startCollector, type Collector } from '../../collector/index.js';
 import { createStorageClient } from '../../collector/storage/clickhouse/client.js';
+import type { LatencyPoint, LogView, SpanView, TraceSummary } from '../../collector/api/queries.js';
 
 const fixture = (name: string): Buffer => readFileSync(join(import.meta.dirname, 'fixtures', name));
 
@@ -50,9 +51,19 @@ async function query<T>(q: string, params: Record<string, unknown> = {}): Promis
   return rs.json<T>();
 }
 
-async function api(path: string): Promise<{ status: number; body: any }> {
+/** Every query API answer's fields; each test asserts the ones its endpoint returns. */
+interface ApiBody {
+  spans: SpanView[];
+  logs: LogView[];
+  services: string[];
+  traces: TraceSummary[];
+  series: LatencyPoint[];
+  error: { code: string; message: string };
+}
+
+async function api(path: string): Promise<{ status: number; body: ApiBody }> {
   const res = await fetch(collector.apiUrl + path);
-  return { status: res.status, body: await res.json() };
+  return { status: res.status, body: (await res.json()) as ApiBody };
 }
 
 function post(path: string, body: Buffer | string, headers: Record<string, string>): Promise<Response> {
@@ -111,8 +122,8 @@ describe('real OpenTelemetry exporters', () => {
       const { status, body } = await api(`/api/traces/${traceId.toUpperCase()}`);
       expect(status).toBe(200);
       expect(body.spans).toHaveLength(2);
-      const child = body.spans.find((s: { name: string }) => s.name === 'SELECT items');
-      const parent = body.spans.find((s: { name: string }) => s.name === 'GET /items');
+      const child = body.spans.find((s) => s.name === 'SELECT items')!;
+      const parent = body.spans.find((s) => s.name === 'GET /items')!;
       expect(child.parentSpanId).toBe(parent.spanId);
       expect(child.kind).toBe('Client');
       expect(parent.kind).toBe('Server');
@@ -131,8 +142,8 @@ describe('real OpenTelemetry exporters', () => {
         bools: '[true,false]',
       });
       expect(child.resourceAttributes).toMatchObject({ 'service.name': service, 'deployment.environment': 'test', 'host.cpus': '2' });
-      expect(child.events.map((e: { name: string }) => e.name)).toEqual(['cache miss', 'retry']);
-      expect(child.events[0].attributes).toEqual({ 'cache.key': 'items:1', attempt: '2' });
+      expect(child.events.map((e) => e.name)).toEqual(['cache miss', 'retry']);
+      expect(child.events[0]!.attributes).toEqual({ 'cache.key': 'items:1', attempt: '2' });
       expect(child.links).toEqual([{ traceId: 'ab'.repeat(16), spanId: 'cd'.repeat(8), traceState: '', attributes: { 'link.kind': 'follows' } }]);
       expect(child.statusCode).toBe('Error');
       expect(child.statusMessage).toBe('db timeout');
@@ -175,8 +186,8 @@ describe('real OpenTelemetry exporters', () => {
     const { status, body } = await api(`/api/logs?traceId=${traceId.toUpperCase()}`);
     expect(status).toBe(200);
     expect(body.logs).toHaveLength(1);
-    expect(body.logs[0]).toMatchObject({ traceId, spanId: 'b7ad6b7169203331', severityText: 'INFO', severityNumber: 9, serviceName: 'front-proxy' });
-    expect(body.logs[0].attributes).toEqual({
+    expect(body.logs[0]!).toMatchObject({ traceId, spanId: 'b7ad6b7169203331', severityText: 'INFO', severityNumber: 9, serviceName: 'front-proxy' });
+    expect(body.logs[0]!.attributes).toEqual({
       'http.request.method': 'GET',
       'url.path': '/items',
       'http.response.status_code': '200',
@@ -201,7 +212,7 @@ describe('opentelemetry-proto JSON examples (upper-case hex ids)', () => {
     expect(await collector.flush(10_000)).toBe(true);
     const { body } = await api('/api/traces/5b8efff798038103d269b633813fc60c');
     expect(body.spans).toHaveLength(1);
-    expect(body.spans[0]).toMatchObject({
+    expect(body.spans[0]!).toMatchObject({
       spanId: 'eee19b7ec3c1b174',
       parentSpanId: 'eee19b7ec3c1b173',
       name: "I'm a server span",
@@ -261,7 +272,7 @@ describe('partial success', () => {
     };
     const res = await post('/v1/traces', JSON.stringify(body), { 'content-type': 'application/json' });
     expect(res.status).toBe(200);
-    const json = await res.json();
+    const json = (await res.json()) as { partialSuccess: { rejectedSpans: string; errorMessage: string } };
     expect(json.partialSuccess.rejectedSpans).toBe('3');
     expect(json.partialSuccess.errorMessage).toMatch(/trace_id must be 16/);
     expect(json.partialSuccess.errorMessage).toMatch(/span_id must be 8/);
@@ -328,17 +339,17 @@ describe('malformed and hostile payloads', () => {
 
 describe('query API', () => {
   it('searches traces by service, operation, duration, status and time; lists services; latency series', async () => {
-    const services = (await api('/api/services')).body.services as string[];
+    const services = (await api('/api/services')).body.services;
     expect(services).toEqual(expect.arrayContaining(['exporter-json', 'exporter-proto', 'my.service', 'partial']));
 
     const now = Date.now();
     const found = await api(`/api/traces?service=exporter-proto&operation=${encodeURIComponent('SELECT items')}&status=error&start=${now - 600_000}&end=${new Date(now + 60_000).toISOString()}&limit=5`);
     expect(found.status).toBe(200);
     expect(found.body.traces).toHaveLength(1);
-    expect(found.body.traces[0]).toMatchObject({ spanCount: 2, hasError: true, serviceName: 'exporter-proto' });
+    expect(found.body.traces[0]!).toMatchObject({ spanCount: 2, hasError: true, serviceName: 'exporter-proto' });
 
     const byDuration = await api('/api/traces?service=my.service&minDurationMs=999&maxDurationMs=1001&start=2018-12-13T14:00:00Z&end=2018-12-13T15:00:00Z');
-    expect(byDuration.body.traces.map((t: { traceId: string }) => t.traceId)).toEqual(['5b8efff798038103d269b633813fc60c']);
+    expect(byDuration.body.traces.map((t) => t.traceId)).toEqual(['5b8efff798038103d269b633813fc60c']);
     const none = await api('/api/traces?service=my.service&minDurationMs=1001&start=2018-12-13T14:00:00Z&end=2018-12-13T15:00:00Z');
     expect(none.body.traces).toEqual([]);
 

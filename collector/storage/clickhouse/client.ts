@@ -4,7 +4,7 @@
 
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { createClient, type ClickHouseClient } from '@clickhouse/client';
+import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client';
 import { createChdbConnection } from 'chdb/connection';
 
 type EmbeddedConnection = NonNullable<NonNullable<Parameters<typeof createClient>[0]>['connection']>;
@@ -38,6 +38,8 @@ export function createStorageClient(target: ClickHouseTarget): StorageClient {
     // The collector keeps its own retry loop in order; the client must fail fast.
     request_timeout: 30_000,
     max_open_connections: 4,
+    // Failures surface as typed errors to the writer, which reports an outage once, not per retry.
+    log: { level: ClickHouseLogLevel.OFF },
     clickhouse_settings: { output_format_json_quote_64bit_integers: 1 },
   });
   return { client, target };

@@ -1,0 +1,75 @@
+// Enough of ClickHouse's HTTP interface for @clickhouse/client's URL mode, answered by an
+// embedded chDB session: /ping, and queries in the `query` parameter and/or the body (inline
+// INSERT data follows the statement, as the HTTP interface accepts). There is no ClickHouse
+// server binary here; this lets the collector's URL mode talk to a real engine over HTTP, and
+// lets a test take that "server" away and bring it back.
+
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { gzipSync } from 'node:zlib';
+import { Session } from 'chdb';
+
+export interface EmulatorOptions {
+  /** Every INSERT statement's body, in arrival order. */
+  onInsert?: (statement: string, data: string) => void;
+}
+
+export class ClickHouseHttpEmulator {
+  readonly server: Server;
+  readonly session: Session;
+
+  constructor(session: Session, opts: EmulatorOptions = {}) {
+    this.session = session;
+    this.server = createServer((req, res) => {
+      void (async () => {
+        const url = new URL(req.url ?? '/', 'http://clickhouse');
+        if (url.pathname === '/ping') {
+          res.end('Ok.\n');
+          return;
+        }
+        const body = await read(req);
+        const inUrl = url.searchParams.get('query');
+        const sql = inUrl !== null ? (body.length > 0 ? `${inUrl}\n${body}` : inUrl) : body;
+        if (inUrl !== null && /^\s*INSERT/i.test(inUrl)) opts.onInsert?.(inUrl, body);
+        try {
+          const result = await this.session.queryAsync(sql);
+          const out = Buffer.from(result.bytes());
+          const gzip = url.searchParams.get('enable_http_compression') === '1' && /gzip/.test(String(req.headers['accept-encoding'] ?? ''));
+          res.writeHead(200, {
+            'x-clickhouse-summary': JSON.stringify({ read_rows: '0', written_rows: '0' }),
+            ...(gzip ? { 'content-encoding': 'gzip' } : {}),
+          });
+          res.end(gzip ? gzipSync(out) : out);
+        } catch (err) {
+          const message = (err as Error).message;
+          const code = /Code: (\d+)/.exec(message)?.[1] ?? '1';
+          res.writeHead(500, { 'x-clickhouse-exception-code': code });
+          res.end(message.startsWith('Code:') ? message : `Code: ${code}. DB::Exception: ${message}`);
+        }
+      })();
+    });
+  }
+
+  listen(port: number): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(port, '127.0.0.1', () => resolve((this.server.address() as AddressInfo).port));
+    });
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => {
+      this.server.close(() => resolve());
+      this.server.closeAllConnections();
+    });
+  }
+}
+
+function read(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}

@@ -1,0 +1,187 @@
+// URL mode (a ClickHouse server over HTTP): while the server is unreachable (a closed port on
+// 127.0.0.1) the collector acknowledges into its write-ahead log up to the size limit, then
+// answers 503 with Retry-After; when a server appears on that port (chDB behind ClickHouse's
+// HTTP interface, see clickhouse-http-emulator.ts) migrations run and the log drains in order.
+// Floods beyond the concurrency limit get 429 with Retry-After. Migrations run concurrently
+// from two clients are harmless.
+
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createClient } from '@clickhouse/client';
+import { Session } from 'chdb';
+import { startCollector, type Collector } from '../../collector/index.js';
+import { migrate } from '../../collector/storage/clickhouse/migrate.js';
+import { ClickHouseHttpEmulator } from './clickhouse-http-emulator.js';
+
+const SPANS = 20;
+let dir: string;
+let session: Session;
+let collector: Collector | undefined;
+let emulator: ClickHouseHttpEmulator | undefined;
+let port: number;
+const inserted: number[] = [];
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const p = (s.address() as { port: number }).port;
+      s.close(() => resolve(p));
+    });
+  });
+}
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'collector-url-'));
+  session = new Session(join(dir, 'server'));
+  port = await freePort();
+});
+
+afterAll(async () => {
+  await collector?.close(1000);
+  await emulator?.close();
+  session?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function body(i: number): string {
+  const now = BigInt(Date.now()) * 1_000_000n;
+  return JSON.stringify({
+    resourceSpans: [
+      {
+        resource: { attributes: [{ key: 'service.name', value: { stringValue: 'url-mode' } }] },
+        scopeSpans: [
+          {
+            spans: Array.from({ length: SPANS }, (_, j) => ({
+              traceId: (i + 1).toString(16).padStart(32, '0'),
+              spanId: (j + 1).toString(16).padStart(16, '0'),
+              name: 'op',
+              kind: 2,
+              startTimeUnixNano: String(now),
+              endTimeUnixNano: String(now + 1000n),
+              attributes: [
+                { key: 'seq', value: { intValue: i } },
+                { key: 'padding', value: { stringValue: 'x'.repeat(200) } },
+              ],
+            })),
+          },
+        ],
+      },
+    ],
+  });
+}
+
+async function send(i: number): Promise<Response> {
+  return fetch(`${collector!.otlpUrl}/v1/traces`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: body(i) });
+}
+
+async function sqlRows<T>(query: string): Promise<T[]> {
+  const text = (await session.queryAsync(query, { format: 'JSONEachRow' })).text().trim();
+  return text === '' ? [] : text.split('\n').map((l) => JSON.parse(l) as T);
+}
+
+async function storedCount(): Promise<number> {
+  try {
+    const [r] = await sqlRows<{ n: string }>(`SELECT count() AS n FROM otel_traces WHERE ServiceName = 'url-mode'`);
+    return Number(r!.n);
+  } catch {
+    return 0;
+  }
+}
+
+async function waitFor(cond: () => Promise<boolean>, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    if (await cond()) return true;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return cond();
+}
+
+describe('URL mode with an unreachable, then reachable ClickHouse', () => {
+  it('acks into the log up to its limit, then 503; drains in order once the server is back', async () => {
+    collector = await startCollector({
+      otlpHttp: '127.0.0.1:0',
+      http: '127.0.0.1:0',
+      dataDir: join(dir, 'collector'),
+      clickhouse: { url: `http://127.0.0.1:${port}` },
+      walMaxBytes: 1024 * 1024,
+      walSegmentBytes: 128 * 1024,
+      batchMaxDelayMs: 50,
+      retryAfterSeconds: 3,
+      maxConcurrentRequests: 4,
+    });
+    const notReady = await fetch(`${collector.apiUrl}/readyz`);
+    expect(notReady.status).toBe(503);
+    expect(await notReady.text()).toMatch(/not ready: ClickHouse schema migration failed|pending/);
+
+    let acked = 0;
+    let refused: Response | undefined;
+    for (let i = 0; i < 1000 && refused === undefined; i++) {
+      const res = await send(i);
+      if (res.status === 200) acked++;
+      else refused = res;
+    }
+    expect(acked).toBeGreaterThan(10);
+    expect(refused?.status).toBe(503);
+    expect(refused?.headers.get('retry-after')).toBe('3');
+    expect(await storedCount()).toBe(0);
+
+    emulator = new ClickHouseHttpEmulator(session, {
+      onInsert: (statement, data) => {
+        if (!statement.includes('otel_traces ')) return;
+        for (const m of data.matchAll(/"seq":"(\d+)"/g)) inserted.push(Number(m[1]));
+      },
+    });
+    await emulator.listen(port);
+    expect(await waitFor(async () => (await storedCount()) === acked * SPANS, 30_000)).toBe(true);
+    // Drained in the order it was acknowledged.
+    expect(inserted.length).toBe(acked * SPANS);
+    expect(inserted.every((v, i) => i === 0 || v >= inserted[i - 1]!)).toBe(true);
+    expect(await waitFor(async () => (await fetch(`${collector!.apiUrl}/readyz`)).status === 200, 10_000)).toBe(true);
+    // The log released its space: new data is accepted again.
+    expect(await collector.flush(10_000)).toBe(true);
+    expect((await send(acked)).status).toBe(200);
+    expect(await waitFor(async () => (await storedCount()) === (acked + 1) * SPANS, 10_000)).toBe(true);
+  });
+
+  it('answers 429 with Retry-After to a flood beyond the concurrency limit, and 200 to the rest', async () => {
+    const big = body(5000).replace(/x{200}/g, 'y'.repeat(2000));
+    const responses = await Promise.all(
+      Array.from({ length: 48 }, () => fetch(`${collector!.otlpUrl}/v1/traces`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: big })),
+    );
+    const statuses = responses.map((r) => r.status);
+    expect(statuses.every((s) => s === 200 || s === 429 || s === 503)).toBe(true);
+    const throttled = responses.filter((r) => r.status === 429);
+    expect(throttled.length).toBeGreaterThan(0);
+    expect(throttled.every((r) => r.headers.get('retry-after') === '3')).toBe(true);
+    expect(statuses).toContain(200);
+  });
+
+  it('applies migrations safely twice and from two clients at once', async () => {
+    const a = createClient({ url: `http://127.0.0.1:${port}` });
+    const b = createClient({ url: `http://127.0.0.1:${port}` });
+    try {
+      const [ra, rb] = await Promise.all([migrate(a, { ttlDays: 7 }), migrate(b, { ttlDays: 7 })]);
+      expect(ra.current).toBe(4);
+      expect(rb.current).toBe(4);
+      const versions = await sqlRows<{ Version: number }>(`SELECT DISTINCT Version FROM meshscope_schema_migrations ORDER BY Version`);
+      expect(versions.map((v) => v.Version)).toEqual([1, 2, 3, 4]);
+      const tables = await sqlRows<{ name: string }>(`SELECT name FROM system.tables WHERE database = currentDatabase() AND name LIKE 'otel_%' ORDER BY name`);
+      expect(tables.map((x) => x.name)).toEqual([
+        'otel_logs',
+        'otel_service_graph_1m',
+        'otel_service_graph_1m_mv',
+        'otel_service_graph_edges',
+        'otel_traces',
+        'otel_traces_trace_id_ts',
+        'otel_traces_trace_id_ts_mv',
+      ]);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+});
