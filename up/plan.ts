@@ -46,6 +46,9 @@ export interface PlanOptions {
 }
 
 const node = process.execPath;
+// A local mesh runs a dozen proxies on a laptop: one worker each is plenty, and a short drain
+// keeps Ctrl-C quick (in-flight requests still finish within it).
+const PROXY_FLAGS = ['--concurrency', '1', '--drain-time-s', '2'];
 const cliMain = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 const shopMain = fileURLToPath(new URL('../examples/shop/main.js', import.meta.url));
 
@@ -135,7 +138,7 @@ export function planMesh(o: PlanOptions): ComponentSpec[] {
         name: sidecarName,
         kind: 'sidecar',
         command: node,
-        args: [cliMain, 'proxy', '-c', join(o.stateDir, 'bootstrap', `${w.name}.json`), '--service-node', w.name, '--service-cluster', service.name],
+        args: [cliMain, 'proxy', '-c', join(o.stateDir, 'bootstrap', `${w.name}.json`), '--service-node', w.name, '--service-cluster', service.name, ...PROXY_FLAGS],
         env: {},
         ports,
         urls: [`http://127.0.0.1:${admin}/stats/prometheus`],
@@ -154,7 +157,7 @@ export function planMesh(o: PlanOptions): ComponentSpec[] {
       name: ing.name,
       kind: 'front-proxy',
       command: node,
-      args: [cliMain, 'proxy', '-c', join(o.stateDir, 'bootstrap', `${ing.name}.json`), '--service-node', ing.name, '--service-cluster', ing.name],
+      args: [cliMain, 'proxy', '-c', join(o.stateDir, 'bootstrap', `${ing.name}.json`), '--service-node', ing.name, '--service-cluster', ing.name, ...PROXY_FLAGS],
       env: {},
       ports: [
         { name: 'http', port: ing.port },
