@@ -1,0 +1,218 @@
+// The xDS server speaking to real clients: a @grpc/grpc-js ADS stream and REST-JSON polls.
+// Versions per type per node, pushes only for what changed, NACKs not re-sent, a malformed
+// mesh file refused with the field named while the last good mesh keeps being served.
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import * as grpc from '@grpc/grpc-js';
+import { startControlPlane, TYPE_URL, type ControlPlane } from '../../control-plane/index.js';
+import { decodeMessage, encodeMessage, type JsonMap, type JsonValue } from '../../proxy/xds/index.js';
+import { tempDir, waitFor, type TempDir } from './helpers.js';
+
+const meshText = (weightV1: number): string => `
+name: proto
+services:
+  - name: web
+    ports: [{ name: http, port: 8080 }]
+    workloads:
+      - name: web-1
+        endpoints: { http: 127.0.0.1:19001 }
+        sidecar: { inbound: { http: 19101 }, outbound_port: 19102 }
+  - name: api
+    ports: [{ name: http, port: 8080 }]
+    workloads:
+      - { name: api-v1, labels: { version: v1 }, endpoints: { http: 127.0.0.1:19002 } }
+      - { name: api-v2, labels: { version: v2 }, endpoints: { http: 127.0.0.1:19003 } }
+    routes:
+      - route:
+          - { subset: v1, weight: ${weightV1} }
+          - { subset: v2, weight: ${100 - weightV1} }
+`;
+
+interface Resp {
+  version_info: string;
+  type_url: string;
+  nonce: string;
+  resources: JsonMap[];
+}
+
+class AdsClient {
+  readonly responses: Resp[] = [];
+  readonly status: Promise<grpc.StatusObject>;
+  readonly #client: grpc.Client;
+  readonly #call: grpc.ClientDuplexStream<JsonMap, Resp>;
+
+  constructor(port: number) {
+    this.#client = new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+    this.#call = this.#client.makeBidiStreamRequest<JsonMap, Resp>(
+      '/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources',
+      (m) => Buffer.from(encodeMessage('envoy.service.discovery.v3.DiscoveryRequest', m as JsonValue)),
+      (b) => decodeMessage('envoy.service.discovery.v3.DiscoveryResponse', b) as unknown as Resp,
+    );
+    this.#call.on('data', (r: Resp) => this.responses.push(r));
+    this.#call.on('error', () => undefined);
+    this.status = new Promise((resolve) => this.#call.on('status', resolve));
+  }
+
+  send(m: JsonMap): void {
+    this.#call.write(m);
+  }
+
+  of(typeUrl: string): Resp[] {
+    return this.responses.filter((r) => r.type_url === typeUrl);
+  }
+
+  close(): void {
+    this.#call.end();
+    this.#client.close();
+  }
+}
+
+let dir: TempDir;
+let cp: ControlPlane;
+const nacks: string[] = [];
+const rejected: Error[] = [];
+const clients: AdsClient[] = [];
+
+beforeAll(async () => {
+  dir = tempDir();
+  dir.write('mesh.yaml', meshText(80));
+  cp = await startControlPlane({
+    meshPath: dir.file('mesh.yaml'),
+    port: 0,
+    restHoldMs: 300,
+    debounceMs: 20,
+    log: () => undefined,
+    onNack: (_node, _type, _version, message) => nacks.push(message),
+    onMeshRejected: (err) => rejected.push(err),
+  });
+});
+
+afterEach(() => {
+  for (const c of clients.splice(0)) c.close();
+});
+
+afterAll(async () => {
+  await cp.close();
+  dir.remove();
+});
+
+async function rest(kind: string, body: unknown): Promise<{ status: number; json: any }> {
+  const res = await fetch(`http://127.0.0.1:${cp.port}/v3/discovery:${kind}`, { method: 'POST', body: typeof body === 'string' ? body : JSON.stringify(body) });
+  const text = await res.text();
+  return { status: res.status, json: text === '' ? undefined : JSON.parse(text) };
+}
+
+describe('xDS server over gRPC ADS', () => {
+  it('serves CDS, then EDS for the names asked, and pushes only the changed type on a mesh edit', async () => {
+    const c = new AdsClient(cp.port);
+    clients.push(c);
+    c.send({ node: { id: 'web-1', cluster: 'web' }, type_url: TYPE_URL.clusters });
+    const cds = await waitFor(() => c.of(TYPE_URL.clusters)[0], 'CDS response');
+    const names = cds.resources.map((r) => r.name as string);
+    expect(names).toContain('outbound|8080|v1|default/api');
+    expect(cds.resources.every((r) => r['@type'] === TYPE_URL.clusters)).toBe(true);
+    const edsNames = cds.resources.filter((r) => r.type === 'EDS').map((r) => r.name as string);
+    c.send({ type_url: TYPE_URL.clusters, version_info: cds.version_info, response_nonce: cds.nonce });
+    c.send({ type_url: TYPE_URL.endpoints, resource_names: [edsNames[0]!] });
+    const eds = await waitFor(() => c.of(TYPE_URL.endpoints)[0], 'EDS response');
+    expect(eds.resources.map((r) => r.cluster_name)).toEqual([edsNames[0]]);
+    c.send({ type_url: TYPE_URL.endpoints, version_info: eds.version_info, response_nonce: eds.nonce, resource_names: [edsNames[0]!] });
+    c.send({ type_url: TYPE_URL.listeners });
+    const lds = await waitFor(() => c.of(TYPE_URL.listeners)[0], 'LDS response');
+    c.send({ type_url: TYPE_URL.listeners, version_info: lds.version_info, response_nonce: lds.nonce });
+    c.send({ type_url: TYPE_URL.routes, resource_names: ['outbound|19102'] });
+    const rds = await waitFor(() => c.of(TYPE_URL.routes)[0], 'RDS response');
+    c.send({ type_url: TYPE_URL.routes, version_info: rds.version_info, response_nonce: rds.nonce, resource_names: ['outbound|19102'] });
+
+    dir.write('mesh.yaml', meshText(30));
+    const rds2 = await waitFor(() => c.of(TYPE_URL.routes)[1], 'RDS push after the weight change');
+    expect(rds2.version_info).not.toBe(rds.version_info);
+    const weighted = JSON.stringify(rds2.resources[0]);
+    expect(weighted).toContain('"weight":30');
+    // Only the route configuration changed: no other type was re-sent.
+    await new Promise((r) => setTimeout(r, 200));
+    expect(c.of(TYPE_URL.clusters)).toHaveLength(1);
+    expect(c.of(TYPE_URL.endpoints)).toHaveLength(1);
+    expect(c.of(TYPE_URL.listeners)).toHaveLength(1);
+  });
+
+  it('does not re-send a NACKed version, and a reconnecting client holding the current version gets no push', async () => {
+    const c = new AdsClient(cp.port);
+    clients.push(c);
+    c.send({ node: { id: 'web-1' }, type_url: TYPE_URL.listeners });
+    const lds = await waitFor(() => c.of(TYPE_URL.listeners)[0], 'LDS response');
+    c.send({ type_url: TYPE_URL.listeners, version_info: '', response_nonce: lds.nonce, error_detail: { code: 3, message: 'listener refused by test' } });
+    await waitFor(() => nacks.includes('listener refused by test'), 'NACK recorded');
+    await new Promise((r) => setTimeout(r, 200));
+    expect(c.of(TYPE_URL.listeners)).toHaveLength(1);
+
+    const again = new AdsClient(cp.port);
+    clients.push(again);
+    again.send({ node: { id: 'web-1' }, type_url: TYPE_URL.listeners, version_info: lds.version_info });
+    again.send({ type_url: TYPE_URL.clusters });
+    await waitFor(() => again.of(TYPE_URL.clusters)[0], 'CDS on the new stream');
+    expect(again.of(TYPE_URL.listeners)).toHaveLength(0);
+  });
+
+  it('closes a stream whose first request has no node id, and answers delta with UNIMPLEMENTED', async () => {
+    const c = new AdsClient(cp.port);
+    clients.push(c);
+    c.send({ type_url: TYPE_URL.clusters });
+    const status = await c.status;
+    expect(status.code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect(status.details).toMatch(/node\.id/);
+
+    const client = new grpc.Client(`127.0.0.1:${cp.port}`, grpc.credentials.createInsecure());
+    const call = client.makeBidiStreamRequest('/envoy.service.discovery.v3.AggregatedDiscoveryService/DeltaAggregatedResources', (m: Buffer) => m, (b: Buffer) => b);
+    call.on('error', () => undefined);
+    const deltaStatus = await new Promise<grpc.StatusObject>((resolve) => call.on('status', resolve));
+    client.close();
+    expect(deltaStatus.code).toBe(grpc.status.UNIMPLEMENTED);
+  });
+});
+
+describe('xDS server over REST-JSON', () => {
+  it('answers a poll with a DiscoveryResponse, holds an up-to-date poll, then 304', async () => {
+    const first = await rest('clusters', { node: { id: 'web-1' } });
+    expect(first.status).toBe(200);
+    expect(first.json.type_url).toBe(TYPE_URL.clusters);
+    expect(first.json.resources[0]['@type']).toBe(TYPE_URL.clusters);
+    const eds = first.json.resources.find((r: JsonMap) => r.type === 'EDS');
+    expect(eds.eds_cluster_config.eds_config.api_config_source).toMatchObject({ api_type: 'REST', cluster_names: ['xds_cluster'] });
+    const t0 = Date.now();
+    const held = await rest('clusters', { node: { id: 'web-1' }, version_info: first.json.version_info });
+    expect(held.status).toBe(304);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(250);
+  });
+
+  it('answers a held poll as soon as the mesh changes', async () => {
+    const first = await rest('routes', { node: { id: 'web-1' }, resource_names: ['outbound|19102'] });
+    const pending = rest('routes', { node: { id: 'web-1' }, resource_names: ['outbound|19102'], version_info: first.json.version_info });
+    await new Promise((r) => setTimeout(r, 50));
+    dir.write('mesh.yaml', meshText(55));
+    const changed = await pending;
+    expect(changed.status).toBe(200);
+    expect(JSON.stringify(changed.json.resources)).toContain('"weight":55');
+  });
+
+  it('refuses malformed requests with 400/404/405 and a message', async () => {
+    expect((await rest('clusters', '{not json')).status).toBe(400);
+    const noNode = await rest('clusters', {});
+    expect(noNode.status).toBe(400);
+    expect(noNode.json.message).toMatch(/node\.id is required/);
+    const wrongType = await rest('clusters', { node: { id: 'x' }, type_url: TYPE_URL.listeners });
+    expect(wrongType.json.message).toMatch(/does not match/);
+    expect((await rest('nothing', { node: { id: 'x' } })).status).toBe(404);
+    expect((await fetch(`http://127.0.0.1:${cp.port}/v3/discovery:clusters`)).status).toBe(405);
+  });
+});
+
+describe('mesh file watching', () => {
+  it('rejects a malformed edit naming the field and keeps serving the last good mesh', async () => {
+    const before = await rest('routes', { node: { id: 'web-1' }, resource_names: ['outbound|19102'] });
+    dir.write('mesh.yaml', meshText(55).replace('outbound_port: 19102', 'outbound_port: 19102, inbund: 3'));
+    await waitFor(() => rejected.length > 0, 'rejection');
+    expect(rejected[0]!.message).toContain('services[0].workloads[0].sidecar.inbund: unknown field');
+    const after = await rest('routes', { node: { id: 'web-1' }, resource_names: ['outbound|19102'] });
+    expect(after.json.version_info).toBe(before.json.version_info);
+  });
+});
