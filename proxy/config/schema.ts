@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { durationSchema } from './duration.js';
 import { registries } from '../core/extension-points.js';
 import type { ExtensionRegistry } from '../core/registry.js';
+import { dynamicResourcesSchema } from '../xds/config.js';
 import { compileHeaderFormat } from '../core/http/header-format.js';
 
 const u32 = z.number().int().min(0).max(4294967295);
@@ -471,6 +472,7 @@ export const bootstrapSchema = z
       .strict()
       .optional(),
     admin: z.object({ address: addressSchema }).strict().optional(),
+    dynamic_resources: dynamicResourcesSchema.optional(),
     static_resources: z
       .object({ listeners: z.array(listenerSchema).optional(), clusters: z.array(clusterSchema).optional() })
       .strict()

@@ -1,5 +1,5 @@
 // Main ↔ worker protocol over node:cluster IPC: request/response by id, plain data only.
-import type { Bootstrap, ClusterConfig, ListenerConfig } from '../config/schema.js';
+import type { Bootstrap, ClusterConfig, ClusterLoadAssignment, ListenerConfig, RouteConfiguration } from '../config/schema.js';
 import type { NodeInfo } from './extension-points.js';
 
 export type WorkerRequest =
@@ -14,7 +14,9 @@ export type WorkerRequest =
   | { id: number; op: 'add_cluster'; cluster: ClusterConfig; addedViaApi: boolean }
   | { id: number; op: 'remove_cluster'; name: string }
   | { id: number; op: 'add_listener'; listener: ListenerConfig }
-  | { id: number; op: 'remove_listener'; name: string };
+  | { id: number; op: 'remove_listener'; name: string }
+  | { id: number; op: 'update_routes'; name: string; routeConfig: RouteConfiguration }
+  | { id: number; op: 'update_hosts'; name: string; assignment: ClusterLoadAssignment };
 
 export type WorkerResponse = { id: number; ok: true; result: unknown } | { id: number; ok: false; error: string };
 

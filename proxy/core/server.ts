@@ -5,7 +5,7 @@
 // that accept from the shared listening sockets themselves (SCHED_NONE).
 import cluster from 'node:cluster';
 import { fileURLToPath } from 'node:url';
-import type { Bootstrap, ClusterConfig, ListenerConfig } from '../config/schema.js';
+import type { Bootstrap, ClusterConfig, ClusterLoadAssignment, ListenerConfig, RouteConfiguration } from '../config/schema.js';
 import type { StatsSnapshot, StatsStore } from '../stats/types.js';
 import { createStatsStore, mergeSnapshots } from '../stats/index.js';
 import { createAdminServer, type AdminServer } from '../admin/index.js';
@@ -15,6 +15,8 @@ import type { NodeInfo } from './extension-points.js';
 import type { WorkerCall, WorkerResponse } from './ipc.js';
 import type { Logger } from './logger.js';
 import { WorkerError } from '../errors.js';
+import { attachXds, mergeConfigDump } from '../xds/attach.js';
+import type { XdsClient } from '../xds/client.js';
 
 export const VERSION = '0.1.0';
 
@@ -66,6 +68,10 @@ class InProcessWorker implements WorkerHandle {
         return w.listeners();
       case 'remove_listener':
         return w.removeListener(req.name);
+      case 'update_routes':
+        return w.updateListenerRoutes(req.name, req.routeConfig);
+      case 'update_hosts':
+        return w.updateClusterHosts(req.name, req.assignment);
       case 'init':
         throw new WorkerError('in-process worker is initialised directly');
     }
@@ -123,6 +129,7 @@ export class ProxyServer implements AdminTarget {
   #healthCheckFailed = false;
   #listeners: ListenerStatus[] = [];
   #bootstrap: Bootstrap;
+  #xds: XdsClient | null = null;
   #shutdown: Promise<void> | null = null;
   #resolveClosed!: () => void;
   /** Resolves once the server has shut down (SIGTERM, /quitquitquit or close()). */
@@ -173,6 +180,23 @@ export class ProxyServer implements AdminTarget {
         target: this,
         logger: { info: (m) => logger.info(m), error: (m) => logger.error(m) },
       });
+    }
+    const dynamic = this.#bootstrap.dynamic_resources;
+    if (dynamic !== undefined) {
+      // Clusters and listeners from xDS go through the same worker operations as any runtime
+      // change; like Envoy's init manager, LIVE waits for the first CDS/LDS (bounded).
+      const xds = attachXds({
+        node: this.#node,
+        dynamicResources: dynamic,
+        staticClusters: this.#bootstrap.static_resources?.clusters ?? [],
+        target: this,
+        stats: this.#mainStats,
+        log: (m) => logger.info(`xds: ${m}`),
+      });
+      this.#xds = xds;
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([xds.initialized, new Promise((r) => (timer = setTimeout(r, 15_000).unref()))]);
+      clearTimeout(timer);
     }
     this.#state = 'LIVE';
     const live = this.#mainStats.gauge('server.live', 'never_import');
@@ -241,7 +265,7 @@ export class ProxyServer implements AdminTarget {
 
   configDump(): unknown {
     const b = this.#bootstrap;
-    return {
+    return mergeConfigDump({
       configs: [
         { '@type': 'type.googleapis.com/envoy.admin.v3.BootstrapConfigDump', bootstrap: b },
         {
@@ -253,7 +277,7 @@ export class ProxyServer implements AdminTarget {
           static_listeners: (b.static_resources?.listeners ?? []).map((l) => ({ listener: { '@type': 'type.googleapis.com/envoy.config.listener.v3.Listener', ...l } })),
         },
       ],
-    };
+    }, this.#xds?.configDump() ?? []);
   }
 
   setHealthCheckFailed(failed: boolean): void {
@@ -289,11 +313,20 @@ export class ProxyServer implements AdminTarget {
     this.#listeners = this.#listeners.filter((l) => l.name !== name);
   }
 
+  async updateListenerRoutes(name: string, routeConfig: RouteConfiguration): Promise<void> {
+    await Promise.all(this.#workers.map((w) => w.call({ op: 'update_routes', name, routeConfig })));
+  }
+
+  async updateClusterHosts(name: string, assignment: ClusterLoadAssignment): Promise<void> {
+    await Promise.all(this.#workers.map((w) => w.call({ op: 'update_hosts', name, assignment })));
+  }
+
   /** Drains (stop accepting, finish in-flight, close idle) for up to `drainMs`, then stops. */
   close(drainMs = this.#options.drainTimeSeconds * 1000): Promise<void> {
     if (this.#shutdown !== null) return this.#shutdown;
     this.#shutdown = (async () => {
       this.#state = 'DRAINING';
+      this.#xds?.close();
       this.#options.logger.info(`draining (up to ${drainMs} ms)`);
       await Promise.allSettled(this.#workers.map((w) => w.call({ op: 'shutdown', drainMs })));
       for (const w of this.#workers) if (w instanceof ProcessWorker) w.kill();

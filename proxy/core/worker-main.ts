@@ -44,6 +44,10 @@ async function handle(req: WorkerRequest): Promise<unknown> {
       return w.listeners();
     case 'remove_listener':
       return w.removeListener(req.name);
+    case 'update_routes':
+      return w.updateListenerRoutes(req.name, req.routeConfig);
+    case 'update_hosts':
+      return w.updateClusterHosts(req.name, req.assignment);
   }
 }
 

@@ -2,13 +2,16 @@
 // validated bootstrap. Runs inside the main process (--concurrency 1) or in a node:cluster
 // worker process; either way the main process drives it through this class's methods.
 // Resources are applied by name (make-before-break), which is the path xDS updates take.
-import type { Bootstrap, ClusterConfig, ListenerConfig } from '../config/schema.js';
+import type { Bootstrap, ClusterConfig, ClusterLoadAssignment, ListenerConfig, RouteConfiguration } from '../config/schema.js';
 import type { StatsSnapshot, StatsStore } from '../stats/types.js';
 import { createStatsStore } from '../stats/index.js';
 import type { ClusterStatus, ListenerStatus } from '../admin/types.js';
 import { registries, type ExtensionContext, type NetworkFilterContext, type NodeInfo } from './extension-points.js';
 import { ClusterManager } from './upstream/cluster-manager.js';
 import { ActiveListener, listenerName } from './listener/listener.js';
+import { HttpConnectionManager } from './http/conn-manager.js';
+import { RouteTable } from './router/route-table.js';
+import { endpointSpecs } from './upstream/endpoints.js';
 import { unwrap } from '../config/schema.js';
 
 export interface WorkerOptions {
@@ -93,6 +96,26 @@ export class Worker {
     if (l === undefined) return false;
     this.#listeners.delete(name);
     await l.drain();
+    return true;
+  }
+
+  /** RDS: swaps a listener's route table in place; connections and in-flight streams are untouched. */
+  updateListenerRoutes(name: string, routeConfig: RouteConfiguration): boolean {
+    const l = this.#listeners.get(name);
+    if (l === undefined || !(l.filter instanceof HttpConnectionManager)) return false;
+    const hcm = (l.config.filter_chains[0]!.filters[0]!.typed_config ?? {}) as { strip_any_host_port?: boolean; strip_matching_host_port?: boolean };
+    l.filter.routeTable = new RouteTable(routeConfig, {
+      stripAnyHostPort: hcm.strip_any_host_port === true,
+      stripMatchingPort: hcm.strip_matching_host_port === true ? l.port : null,
+    });
+    return true;
+  }
+
+  /** EDS: replaces a cluster's hosts in place; hosts that stay keep their pools and health. */
+  updateClusterHosts(name: string, assignment: ClusterLoadAssignment): boolean {
+    const c = this.clusterManager.get(name);
+    if (c === undefined) return false;
+    c.updateHosts(endpointSpecs(assignment).map((s) => ({ ...s.base, address: s.address, port: s.port, hostname: '' })));
     return true;
   }
 

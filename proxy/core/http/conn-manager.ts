@@ -41,11 +41,12 @@ const EMPTY = Buffer.alloc(0);
 const HOP_BY_HOP_REQUEST = ['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'upgrade', 'expect'];
 const CONTINUE_100 = 'HTTP/1.1 100 Continue\r\n\r\n';
 
-/** One HCM per listener filter chain per worker; immutable after construction. */
+/** One HCM per listener filter chain per worker; immutable after construction but for the route table RDS replaces. */
 export class HttpConnectionManager implements NetworkFilter {
   readonly settings: HcmSettings;
   readonly stats: HcmStats;
-  readonly routeTable: RouteTable;
+  /** Replaced whole by RDS updates; a stream keeps the table it was routed with. */
+  routeTable: RouteTable;
   readonly filterFactories: readonly StreamFilterFactory[];
   readonly accessLoggers: readonly AccessLogger[];
   readonly tracer: Tracer | null;

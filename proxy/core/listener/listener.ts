@@ -36,6 +36,11 @@ export class ActiveListener {
     this.#server = createServer({ noDelay: true }, (socket) => this.#onConnection(socket));
   }
 
+  /** The network filter (the HCM) accepted connections are handed to. */
+  get filter(): NetworkFilter {
+    return this.#filter;
+  }
+
   get port(): number {
     return this.#port;
   }
