@@ -44,7 +44,9 @@ const DEFAULT_EXTRACTORS: readonly TagExtractor[] = [
   extractor('envoy.udp_prefix', String.raw`^udp\.((.*?)\.)\w+?$`),
   extractor('envoy.clientssl_prefix', String.raw`^auth\.clientssl\.((.*?)\.)\w+?$`),
   extractor('envoy.ratelimit_prefix', String.raw`^ratelimit\.((.*?)\.)\w+?$`),
-  extractor('envoy.cluster_name', String.raw`^cluster\.(([^\.]+)\.).*`),
+  // Envoy's `^cluster\.(([^\.]+)\.)` cuts dotted names; Istio's form also keeps
+  // `outbound|80||svc.ns.svc.cluster.local` whole, which sidecar cluster names need.
+  extractor('envoy.cluster_name', String.raw`^cluster\.((.+?(\..+?\.svc\.cluster\.local)?)\.)`),
   extractor('envoy.http_conn_manager_prefix', String.raw`^listener(?=\.).*?\.http\.((.*?)\.)`, '.http.'),
   extractor('envoy.http_conn_manager_prefix', String.raw`^http\.((.*?)\.)`),
   extractor('envoy.listener_address', String.raw`^listener\.(((?:[_.\d]*|[_\[\]aAbBcCdDeEfF\d]*))\.)`),

@@ -309,6 +309,18 @@ function parseB3Multi(headers: TraceHeaders, ctx: IncomingTraceContext): boolean
   return true;
 }
 
+function carriesB3Debug(headers: TraceHeaders, b3: string[], traceId: string): boolean {
+  if (b3.length === 1) {
+    const probe = newContext();
+    if (parseB3Single(b3[0]!, probe) && probe.debug && (probe.traceId === '' || probe.traceId === traceId)) return true;
+  }
+  if (headers.get(X_B3_FLAGS) === '1') {
+    const t = headers.get(X_B3_TRACE_ID);
+    return t === undefined || (t.length === 32 ? t : ZERO_PAD.slice(t.length) + t).toLowerCase() === traceId;
+  }
+  return false;
+}
+
 /** Reads whichever trace context the request carries, by precedence W3C > B3 single > B3 multi. */
 export function extractTraceContext(headers: TraceHeaders): IncomingTraceContext {
   const ctx = newContext();
@@ -324,6 +336,8 @@ export function extractTraceContext(headers: TraceHeaders): IncomingTraceContext
   if (traceparents.length === 1 && parseTraceparent(traceparents[0]!, ctx)) {
     ctx.format = TraceFormat.W3C;
     ctx.traceState = parseTraceState(headers.getAll(TRACESTATE));
+    // W3C has no debug flag: keep B3's when it rides along for the same sampled trace.
+    if (ctx.sampled === true && (b3.length > 0 || hasMulti)) ctx.debug = carriesB3Debug(headers, b3, ctx.traceId);
     return ctx;
   }
   if (b3.length === 1 && parseB3Single(b3[0]!, ctx)) {

@@ -119,6 +119,7 @@ describe('Envoy tag extraction', () => {
     ['http.ingress_http.downstream_rq_5xx', 'http.downstream_rq_xx', [['envoy.response_code_class', '5'], ['envoy.http_conn_manager_prefix', 'ingress_http']]],
     ['listener.127.0.0.1_10000.downstream_cx_total', 'listener.downstream_cx_total', [['envoy.listener_address', '127.0.0.1_10000']]],
     ['listener.127.0.0.1_10000.http.ingress.downstream_rq_2xx', 'listener.http.downstream_rq_xx', [['envoy.response_code_class', '2'], ['envoy.http_conn_manager_prefix', 'ingress'], ['envoy.listener_address', '127.0.0.1_10000']]],
+    ['cluster.outbound|80||app1.default.svc.cluster.local.upstream_rq_total', 'cluster.upstream_rq_total', [['envoy.cluster_name', 'outbound|80||app1.default.svc.cluster.local']]],
     ['server.live', 'server.live', []],
   ])('%s', (name, extracted, tags) => {
     const e = extractTags(name);
