@@ -7,3 +7,4 @@ import './clusters/strict_dns/index.js';
 import './clusters/logical_dns/index.js';
 import './access_loggers/index.js';
 import './tracers/index.js';
+import '../telemetry/istio/filter.js';
