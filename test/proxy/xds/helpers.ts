@@ -1,0 +1,97 @@
+// Helpers for xDS tests: a small mesh with real app servers, and proxies started in-process
+// from the dynamic bootstrap `meshscope control-plane bootstrap` prints.
+import http from 'node:http';
+import { parseMesh, renderDynamicBootstrap } from '../../../control-plane/index.js';
+import { startProxy, type ProxyServer } from '../../../proxy/index.js';
+import { freePorts } from '../../control-plane/helpers.js';
+import { startUpstream, type Upstream } from '../helpers.js';
+
+export interface Sidecar {
+  inbound: number;
+  outbound: number;
+  admin: number;
+}
+
+export interface MeshFixture {
+  web: Upstream;
+  api: Map<string, Upstream>;
+  sidecars: Map<string, Sidecar>;
+  /** Mesh YAML with the api route's weights and api workloads as given. */
+  yaml(o: { weights?: Record<string, number>; apiWorkloads?: string[]; apiSidecars?: boolean; extraRoute?: string }): string;
+  close(): Promise<void>;
+}
+
+export async function meshFixture(apiVersions: string[]): Promise<MeshFixture> {
+  const web = await startUpstream('web');
+  const api = new Map<string, Upstream>();
+  for (const v of apiVersions) api.set(v, await startUpstream(`api-${v}`));
+  const ports = await freePorts(3 * (1 + apiVersions.length));
+  const sidecars = new Map<string, Sidecar>();
+  ['web-1', ...apiVersions.map((v) => `api-${v}`)].forEach((name, i) => {
+    sidecars.set(name, { inbound: ports[3 * i]!, outbound: ports[3 * i + 1]!, admin: ports[3 * i + 2]! });
+  });
+  const sc = (name: string): string => {
+    const s = sidecars.get(name)!;
+    return `{ inbound: { http: ${s.inbound} }, outbound_port: ${s.outbound}, admin_port: ${s.admin} }`;
+  };
+  return {
+    web,
+    api,
+    sidecars,
+    yaml(o) {
+      const workloads = (o.apiWorkloads ?? apiVersions)
+        .map((v) => `      - { name: api-${v}, labels: { version: ${v} }, endpoints: { http: 127.0.0.1:${api.get(v)!.port} }${o.apiSidecars === false ? '' : `, sidecar: ${sc(`api-${v}`)}`} }`)
+        .join('\n');
+      const weights = o.weights === undefined ? '' : `    routes:
+${o.extraRoute ?? ''}      - name: split
+        route:
+${Object.entries(o.weights).map(([v, w]) => `          - { subset: ${v}, weight: ${w} }`).join('\n')}
+`;
+      return `name: xds-test
+services:
+  - name: web
+    ports: [{ name: http, port: 8080 }]
+    workloads:
+      - { name: web-1, labels: { version: v1 }, endpoints: { http: 127.0.0.1:${web.port} }, sidecar: ${sc('web-1')} }
+  - name: api
+    ports: [{ name: http, port: 8080 }]
+    workloads:
+${workloads}
+${weights}    policy:
+      subsets:
+${apiVersions.map((v) => `        - { name: ${v}, labels: { version: ${v} } }`).join('\n')}
+`;
+    },
+    async close() {
+      await Promise.all([web.close(), ...[...api.values()].map((u) => u.close())]);
+    },
+  };
+}
+
+/** Starts an in-process proxy for `node` from the mesh's dynamic bootstrap. */
+export async function startSidecar(meshYaml: string, node: string, xdsPort: number, api: 'GRPC' | 'REST'): Promise<ProxyServer> {
+  const bootstrap = renderDynamicBootstrap(parseMesh(meshYaml), node, { xds: `127.0.0.1:${xdsPort}`, api, refreshDelayMs: 100 });
+  return startProxy({ config: bootstrap, concurrency: 1, logLevel: 'off', drainTimeSeconds: 1 });
+}
+
+const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
+
+/** GET through a proxy port with a Host header; resolves with status and the upstream's name. */
+export function call(port: number, host: string, path = '/'): Promise<{ status: number; upstream: string; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, path, headers: { host }, agent }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (body += d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, upstream: String(res.headers['x-upstream'] ?? ''), body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+export async function stat(adminPort: number, name: string): Promise<number | undefined> {
+  const res = await fetch(`http://127.0.0.1:${adminPort}/stats`);
+  const line = (await res.text()).split('\n').find((l) => l.startsWith(`${name}: `));
+  return line === undefined ? undefined : Number(line.slice(name.length + 2));
+}
