@@ -1,0 +1,101 @@
+// File-based dynamic configuration, as Envoy's dynamic-config-fs example: lds_config and
+// cds_config point at files holding DiscoveryResponses; replacing a file reconfigures the
+// proxy, and a broken file is rejected while the last good configuration keeps serving.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { stringify } from 'yaml';
+import { startProxy, type ProxyServer } from '../../../proxy/index.js';
+import { freePorts, tempDir, waitFor, type TempDir } from '../../control-plane/helpers.js';
+import { startUpstream, type Upstream } from '../helpers.js';
+import { call, stat } from './helpers.js';
+
+let dir: TempDir;
+let a: Upstream;
+let b: Upstream;
+let proxy: ProxyServer;
+let port: number;
+let admin: number;
+
+function lds(cluster: string, prefix = '/'): string {
+  return stringify({
+    resources: [
+      {
+        '@type': 'type.googleapis.com/envoy.config.listener.v3.Listener',
+        name: 'listener_0',
+        address: { socket_address: { address: '127.0.0.1', port_value: port } },
+        filter_chains: [
+          {
+            filters: [
+              {
+                name: 'envoy.filters.network.http_connection_manager',
+                typed_config: {
+                  '@type': 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager',
+                  stat_prefix: 'ingress_http',
+                  http_filters: [{ name: 'envoy.filters.http.router', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router' } }],
+                  route_config: { name: 'local_route', virtual_hosts: [{ name: 'local_service', domains: ['*'], routes: [{ match: { prefix }, route: { cluster } }] }] },
+                },
+              },
+            ],
+          },
+        ],
+      },
+    ],
+  });
+}
+
+function cds(): string {
+  const cluster = (name: string, p: number) => ({
+    '@type': 'type.googleapis.com/envoy.config.cluster.v3.Cluster',
+    name,
+    type: 'STATIC',
+    connect_timeout: '1s',
+    load_assignment: { cluster_name: name, endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: p } } } }] }] },
+  });
+  return stringify({ resources: [cluster('example_proxy_cluster', a.port), cluster('other_cluster', b.port)] });
+}
+
+beforeAll(async () => {
+  dir = tempDir();
+  [a, b] = await Promise.all([startUpstream('a'), startUpstream('b')]);
+  [port, admin] = await freePorts(2);
+  dir.write('lds.yaml', lds('example_proxy_cluster'));
+  dir.write('cds.yaml', cds());
+  proxy = await startProxy({
+    concurrency: 1,
+    logLevel: 'off',
+    drainTimeSeconds: 1,
+    config: {
+      node: { id: 'id_1', cluster: 'test' },
+      admin: { address: { socket_address: { address: '127.0.0.1', port_value: admin } } },
+      dynamic_resources: {
+        cds_config: { resource_api_version: 'V3', path_config_source: { path: dir.file('cds.yaml') } },
+        lds_config: { resource_api_version: 'V3', path_config_source: { path: dir.file('lds.yaml') } },
+      },
+    },
+  });
+});
+
+afterAll(async () => {
+  await proxy?.close(500);
+  await Promise.all([a?.close(), b?.close()]);
+  dir?.remove();
+});
+
+describe('path_config_source', () => {
+  it('loads listeners and clusters from the watched files', async () => {
+    expect((await call(port, 'x')).upstream).toBe('a');
+  });
+
+  it('picks up a replaced file without a restart', async () => {
+    dir.write('lds.yaml', lds('other_cluster'));
+    await waitFor(async () => (await call(port, 'x')).upstream === 'b', 'route to the other cluster');
+  });
+
+  it('rejects a broken file, counts it, and keeps the last good configuration', async () => {
+    dir.write('lds.yaml', lds('other_cluster', 'no-leading-slash').replace('stat_prefix', 'stat_prefx'));
+    await waitFor(async () => ((await stat(admin, 'listener_manager.lds.update_rejected')) ?? 0) >= 1, 'rejection counted');
+    expect((await call(port, 'x')).upstream).toBe('b');
+    dir.write('lds.yaml', 'resources: [ {');
+    await waitFor(async () => ((await stat(admin, 'listener_manager.lds.update_rejected')) ?? 0) >= 2, 'unparsable file counted');
+    expect((await call(port, 'x')).upstream).toBe('b');
+  });
+});
