@@ -71,7 +71,9 @@ export class SpanPipeline {
 
   constructor(exporter: SpanExporter, stats: SpanPipelineStats, options: SpanPipelineOptions = {}) {
     this.#stats = stats;
-    this.#maxQueueSize = options.maxQueueSize ?? 2048;
+    // OTEL_BSP_MAX_QUEUE_SIZE is the SDK's own knob; the admission count must use the same bound.
+    const fromEnv = Number(process.env['OTEL_BSP_MAX_QUEUE_SIZE']);
+    this.#maxQueueSize = options.maxQueueSize ?? (Number.isInteger(fromEnv) && fromEnv > 0 ? fromEnv : 2048);
     const counting = new CountingExporter(exporter, stats, (n) => {
       this.#queued = Math.max(0, this.#queued - n);
     });

@@ -1,0 +1,158 @@
+// Telemetry never hurts requests: a dead or hanging collector costs spans (counted), not
+// responses. Access logs: JSON format, SIGUSR1 reopen for rotation, and config errors that
+// name the field's path.
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { join } from 'node:path';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import {
+  bootstrap,
+  CLI,
+  closeServer,
+  freePort,
+  listen,
+  listener,
+  otelTracing,
+  request,
+  startSidecar,
+  staticCluster,
+  tmpDir,
+  waitFor,
+  type Sidecar,
+} from './helpers.js';
+
+const servers: Server[] = [];
+let sidecar: Sidecar | null = null;
+
+afterEach(async () => {
+  await sidecar?.stop();
+  sidecar = null;
+});
+
+afterAll(async () => {
+  await Promise.all(servers.map((s) => closeServer(s)));
+});
+
+async function upstream(): Promise<number> {
+  const s = createServer((_req, res) => res.end('ok'));
+  servers.push(s);
+  return listen(s);
+}
+
+function statValue(text: string, name: string): number {
+  const m = new RegExp(`^${name.replace(/\./g, '\\.')}: (\\d+)$`, 'm').exec(text);
+  return m === null ? NaN : Number(m[1]);
+}
+
+describe('a slow or dead collector', () => {
+  it('hanging collector: every request succeeds, spans beyond the bounded queue are dropped and counted', async () => {
+    const hanging = createServer(() => {
+      // Accepts the export and never answers.
+    });
+    servers.push(hanging);
+    const collectorPort = await listen(hanging);
+    const [port, admin] = await Promise.all([freePort(), freePort()]);
+    sidecar = await startSidecar(
+      'hanging',
+      bootstrap('n', 'svc', admin, [listener({ name: 'in', port, direction: 'INBOUND', cluster: 'app', tracing: otelTracing() })], [staticCluster('app', await upstream()), staticCluster('collector', collectorPort)]),
+      [],
+      { OTEL_BSP_MAX_QUEUE_SIZE: '10' },
+    );
+    for (let i = 0; i < 60; i++) {
+      const r = await request(port, `/r${i}`, []);
+      expect(r.status).toBe(200);
+    }
+    const stats = await waitFor('drops to be counted', async () => {
+      const t = await sidecar!.admin('/stats?filter=tracing');
+      return statValue(t, 'tracing.opentelemetry.spans_dropped') > 0 ? t : undefined;
+    });
+    expect(statValue(stats, 'tracing.opentelemetry.spans_dropped')).toBeGreaterThanOrEqual(30);
+    expect(statValue(stats, 'tracing.opentelemetry.spans_sent')).toBe(0);
+  });
+
+  it('dead collector: requests succeed and failed exports are counted', async () => {
+    const deadPort = await freePort();
+    const [port, admin] = await Promise.all([freePort(), freePort()]);
+    sidecar = await startSidecar(
+      'dead',
+      bootstrap('n', 'svc', admin, [listener({ name: 'in', port, direction: 'INBOUND', cluster: 'app', tracing: otelTracing() })], [staticCluster('app', await upstream()), staticCluster('collector', deadPort)]),
+    );
+    for (let i = 0; i < 5; i++) expect((await request(port, '/x', [])).status).toBe(200);
+    const stats = await waitFor('a failed export to be counted', async () => {
+      const t = await sidecar!.admin('/stats?filter=tracing');
+      return statValue(t, 'tracing.opentelemetry.spans_failed') > 0 ? t : undefined;
+    }, 30_000);
+    expect(statValue(stats, 'tracing.opentelemetry.spans_failed')).toBeGreaterThanOrEqual(1);
+  });
+});
+
+describe('access logs', () => {
+  it('json_format keeps numbers typed and missing values null; SIGUSR1 reopens the file after rotation', async () => {
+    const path = join(tmpDir, 'json-access.log');
+    const [port, admin] = await Promise.all([freePort(), freePort()]);
+    const accessLog = [
+      {
+        name: 'envoy.access_loggers.file',
+        typed_config: {
+          '@type': 'type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog',
+          path,
+          log_format: {
+            json_format: {
+              start: '%START_TIME(%Y-%m-%dT%H:%M:%S.%3fZ)%',
+              method: '%REQ(:METHOD)%',
+              path: '%REQ(X-ENVOY-ORIGINAL-PATH?:PATH):5%',
+              code: '%RESPONSE_CODE%',
+              flags: '%RESPONSE_FLAGS%',
+              bytes: { in: '%BYTES_RECEIVED%', out: '%BYTES_SENT%' },
+              upstream: '%UPSTREAM_HOST% via %UPSTREAM_CLUSTER%',
+              missing: '%RESP(X-NOPE)%',
+              route: '%ROUTE_NAME%',
+              proto: '%PROTOCOL%',
+              peer: '%DOWNSTREAM_REMOTE_ADDRESS%',
+              duration: '%DURATION%',
+            },
+          },
+        },
+      },
+    ];
+    const app = await upstream();
+    sidecar = await startSidecar('jsonlog', bootstrap('n', 'svc', admin, [listener({ name: 'in', port, direction: 'INBOUND', cluster: 'app', accessLog })], [staticCluster('app', app)]));
+    await request(port, '/first/path', [['user-agent', 'x']]);
+    const first = await waitFor('the first line', () => (existsSync(path) && readFileSync(path, 'utf8').includes('\n') ? readFileSync(path, 'utf8') : undefined));
+    const entry = JSON.parse(first.split('\n')[0]!) as Record<string, unknown>;
+    expect(entry).toMatchObject({ method: 'GET', path: '/firs', code: 200, flags: '-', bytes: { in: 0, out: 2 }, upstream: `127.0.0.1:${app} via app`, missing: null, proto: 'HTTP/1.1' });
+    expect(entry['start']).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+    expect(typeof entry['duration']).toBe('number');
+    expect(entry['peer']).toMatch(/^127\.0\.0\.1:\d+$/);
+
+    renameSync(path, `${path}.1`);
+    sidecar.proc.kill('SIGUSR1');
+    // The reopen happens on the next flush; keep logging until the new file appears.
+    await waitFor('the reopened file', async () => {
+      await request(port, '/after', []);
+      return existsSync(path) && readFileSync(path, 'utf8').includes('/afte') ? true : undefined;
+    });
+    expect(readFileSync(`${path}.1`, 'utf8')).toContain('/firs');
+    expect(sidecar.proc.exitCode).toBeNull();
+  });
+
+  it('a bad operator fails the load, naming the field path', () => {
+    const file = join(tmpDir, 'bad-format.json');
+    const accessLog = [
+      { name: 'envoy.access_loggers.stdout', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StdoutAccessLog', log_format: { text_format_source: { inline_string: '%NOPE%' } } } },
+    ];
+    writeFileSync(file, JSON.stringify(bootstrap('n', 'svc', 1, [listener({ name: 'in', port: 1, direction: 'INBOUND', cluster: 'app', accessLog })], [staticCluster('app', 1)])));
+    const r = spawnSync(process.execPath, [CLI, 'proxy', '-c', file, '--mode', 'validate'], { encoding: 'utf8' });
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toContain("static_resources.listeners[0].filter_chains[0].filters[0].typed_config.access_log[0].typed_config.log_format.text_format_source.inline_string: unsupported command operator '%NOPE%'");
+  });
+
+  it('an unknown collector cluster fails the load', () => {
+    const file = join(tmpDir, 'bad-cluster.json');
+    writeFileSync(file, JSON.stringify(bootstrap('n', 'svc', 0, [listener({ name: 'in', port: 0, direction: 'INBOUND', cluster: 'app', tracing: otelTracing() })], [staticCluster('app', 1)])));
+    const r = spawnSync(process.execPath, [CLI, 'proxy', '-c', file, '--concurrency', '1'], { encoding: 'utf8', timeout: 20_000 });
+    expect(r.status).not.toBe(0);
+    expect(`${r.stdout}${r.stderr}`).toContain("http_service.http_uri.cluster: unknown cluster 'collector'");
+  });
+});
