@@ -86,7 +86,7 @@ export async function run(argv: string[]): Promise<number> {
     await server.closed;
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);
-    return 0;
+    return server.failed ? 1 : 0;
   } catch (err) {
     if (err instanceof ProxyError) {
       process.stderr.write(`meshscope proxy: ${err.message}\n`);

@@ -7,6 +7,7 @@ import { durationSchema } from './duration.js';
 import { registries } from '../core/extension-points.js';
 import type { ExtensionRegistry } from '../core/registry.js';
 import { dynamicResourcesSchema } from '../xds/config.js';
+import { layeredRuntimeSchema } from '../runtime/config.js';
 import { compileHeaderFormat } from '../core/http/header-format.js';
 
 const u32 = z.number().int().min(0).max(4294967295);
@@ -473,6 +474,7 @@ export const bootstrapSchema = z
       .optional(),
     admin: z.object({ address: addressSchema }).strict().optional(),
     dynamic_resources: dynamicResourcesSchema.optional(),
+    layered_runtime: layeredRuntimeSchema.optional(),
     static_resources: z
       .object({ listeners: z.array(listenerSchema).optional(), clusters: z.array(clusterSchema).optional() })
       .strict()

@@ -10,6 +10,7 @@ import type { HeaderMap } from './http/headers.js';
 import type { ClusterManager } from './upstream/cluster-manager.js';
 import type { HostDescription } from './upstream/host.js';
 import type { ClusterConfig } from '../config/schema.js';
+import type { Runtime } from '../runtime/index.js';
 
 export interface NodeInfo {
   readonly id: string;
@@ -23,6 +24,8 @@ export interface ExtensionContext {
   readonly node: NodeInfo;
   /** The worker's root stats scope; look handles up at factory time, record on the hot path. */
   readonly stats: Scope;
+  /** The layered runtime; read `runtime.snapshot()` per request (a snapshot is swapped whole on change). */
+  readonly runtime: Runtime;
   /** Registers work to run on shutdown (e.g. flushing buffered telemetry); awaited with a bound. */
   onShutdown(fn: () => Promise<void> | void): void;
   /** The listener's `traffic_direction`, for listener-scoped extensions (tracers pick span kinds by it). */

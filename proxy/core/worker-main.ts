@@ -3,15 +3,22 @@
 // leaves when told to shut down or when the main process disappears.
 import { Worker } from './worker.js';
 import type { WorkerRequest, WorkerResponse } from './ipc.js';
+import { RuntimeReplica } from '../runtime/index.js';
 import '../extensions/index.js';
 
 let worker: Worker | null = null;
+const runtime = new RuntimeReplica();
 
 async function handle(req: WorkerRequest): Promise<unknown> {
   if (req.op === 'init') {
-    worker = new Worker({ node: req.node, shutdownTimeoutMs: req.shutdownTimeoutMs });
+    runtime.apply(req.runtime);
+    worker = new Worker({ node: req.node, shutdownTimeoutMs: req.shutdownTimeoutMs, runtime });
     await worker.start(req.bootstrap);
     return worker.listeners();
+  }
+  if (req.op === 'runtime') {
+    runtime.apply(req.snapshot);
+    return null;
   }
   const w = worker;
   if (w === null) throw new Error('worker not initialised');
@@ -57,6 +64,8 @@ process.on('message', (msg: WorkerRequest) => {
     (err: unknown) => process.send?.({ id: msg.id, ok: false, error: err instanceof Error ? err.message : String(err) } satisfies WorkerResponse),
   );
 });
+// Tells the main process the message handler is in place (see ProcessWorker.call).
+process.send?.({ id: 0, ok: true, result: 'ready' } satisfies WorkerResponse);
 process.on('SIGTERM', () => {});
 process.on('SIGINT', () => {});
 process.on('disconnect', () => process.exit(0));

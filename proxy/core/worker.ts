@@ -13,11 +13,14 @@ import { HttpConnectionManager } from './http/conn-manager.js';
 import { RouteTable } from './router/route-table.js';
 import { endpointSpecs } from './upstream/endpoints.js';
 import { unwrap } from '../config/schema.js';
+import type { Runtime } from '../runtime/index.js';
 
 export interface WorkerOptions {
   readonly node: NodeInfo;
   /** Bounded wait for extension shutdown hooks (flushing telemetry). */
   readonly shutdownTimeoutMs: number;
+  /** The main process's runtime (in-process worker) or a replica it pushes snapshots to. */
+  readonly runtime: Runtime;
 }
 
 export function nodeInfo(bootstrap: Bootstrap, serviceCluster: string | undefined, serviceNode: string | undefined): NodeInfo {
@@ -44,6 +47,7 @@ export class Worker {
     this.#context = {
       node: options.node,
       stats: this.stats,
+      runtime: options.runtime,
       onShutdown: (fn) => this.#shutdownHooks.push(fn),
     };
     this.clusterManager = new ClusterManager(this.#context);

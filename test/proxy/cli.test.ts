@@ -1,0 +1,134 @@
+// `node dist/cli/main.js proxy -c FILE` as a user runs it: SIGTERM drains in-flight requests,
+// --concurrency 2 runs two workers whose stats the admin merges, the admin endpoints answer
+// from the main process, and a body far larger than the heap streams through.
+import { afterEach, describe, expect, it } from 'vitest';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import http from 'node:http';
+import net from 'node:net';
+import { stringify } from 'yaml';
+import { bootstrap, request, startUpstream, staticCluster, type Upstream } from './helpers.js';
+
+const cleanups: Array<() => Promise<void> | void> = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+async function freePort(): Promise<number> {
+  const s = net.createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as net.AddressInfo).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+interface Spawned {
+  child: ChildProcess;
+  port: number;
+  adminPort: number;
+  exited: Promise<number | null>;
+  stderr: () => string;
+}
+
+async function spawnProxy(up: Upstream, args: string[], nodeArgs: string[] = []): Promise<Spawned> {
+  const port = await freePort();
+  const adminPort = await freePort();
+  const cfg = bootstrap({
+    admin: true,
+    virtualHosts: [{ name: 'v', domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster: 'up', timeout: '30s' } }] }],
+    clusters: [staticCluster({ name: 'up', ports: [up.port] })],
+  }) as { admin: { address: { socket_address: { port_value: number } } }; static_resources: { listeners: Array<{ address: { socket_address: { port_value: number } } }> } };
+  cfg.admin.address.socket_address.port_value = adminPort;
+  cfg.static_resources.listeners[0]!.address.socket_address.port_value = port;
+  const dir = mkdtempSync(join(tmpdir(), 'ms-cli-'));
+  const file = join(dir, 'envoy.yaml');
+  writeFileSync(file, stringify(cfg));
+  const child = spawn(process.execPath, [...nodeArgs, 'dist/cli/main.js', 'proxy', '-c', file, '-l', 'warning', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let err = '';
+  child.stderr!.on('data', (d) => (err += d));
+  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+  cleanups.push(() => {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  });
+  // Wait until the admin answers /ready.
+  for (let i = 0; i < 100; i++) {
+    const ok = await request(adminPort, '/ready').then((r) => r.status === 200, () => false);
+    if (ok) break;
+    if (child.exitCode !== null) throw new Error(`proxy exited: ${err}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return { child, port, adminPort, exited, stderr: () => err };
+}
+
+describe('meshscope proxy (CLI)', () => {
+  it('SIGTERM drains: in-flight requests complete, new connections are refused, exit 0', async () => {
+    const slow = await startUpstream('slow', (_req, res) => {
+      setTimeout(() => res.end('finished'), 800).unref();
+    });
+    cleanups.push(() => slow.close());
+    const p = await spawnProxy(slow, ['--concurrency', '1', '--drain-time-s', '5']);
+    const inFlight = request(p.port, '/work');
+    await new Promise((r) => setTimeout(r, 200));
+    p.child.kill('SIGTERM');
+    const r = await inFlight;
+    expect(r.status).toBe(200);
+    expect(r.body).toBe('finished');
+    expect(r.headers.connection).toBe('close');
+    expect(await p.exited).toBe(0);
+    await expect(request(p.port, '/again')).rejects.toThrow();
+  });
+
+  it('--concurrency 2: two workers accept, admin stats are merged across them', async () => {
+    const up = await startUpstream('up');
+    cleanups.push(() => up.close());
+    const p = await spawnProxy(up, ['--concurrency', '2', '--service-node', 'node-7', '--service-cluster', 'edge']);
+    const N = 40;
+    await Promise.all(Array.from({ length: N }, () => request(p.port, '/x')));
+    const stats = (await request(p.adminPort, '/stats?format=json')).json<{ stats: Array<{ name: string; value: number }> }>().stats;
+    const value = (n: string) => stats.find((s) => s.name === n)?.value;
+    expect(value('http.ingress_http.downstream_rq_total')).toBe(N);
+    expect(value('cluster.up.upstream_rq_200')).toBe(N);
+    expect(value('http.ingress_http.downstream_rq_2xx')).toBe(N);
+    const info = (await request(p.adminPort, '/server_info')).json<Record<string, unknown>>();
+    expect(JSON.stringify(info)).toContain('node-7');
+    expect(JSON.stringify(info)).toContain('edge');
+    const clusters = (await request(p.adminPort, '/clusters')).body;
+    expect(clusters).toContain(`up::127.0.0.1:${up.port}::health_flags::healthy`);
+    expect(clusters).toMatch(new RegExp(`up::127.0.0.1:${up.port}::rq_total::${N}`));
+    const listeners = (await request(p.adminPort, '/listeners')).body;
+    expect(listeners).toContain(`127.0.0.1:${p.port}`);
+    const dump = (await request(p.adminPort, '/config_dump')).json<{ configs: Array<Record<string, unknown>> }>();
+    expect(dump.configs[0]!['@type']).toBe('type.googleapis.com/envoy.admin.v3.BootstrapConfigDump');
+    expect((await request(p.adminPort, '/quitquitquit', { method: 'POST' })).status).toBe(200);
+    expect(await p.exited).toBe(0);
+  });
+
+  it('streams a body several times larger than the proxy heap', async () => {
+    const sink = await startUpstream('sink', (_req, res, body) => res.end(String(body.length)));
+    cleanups.push(() => sink.close());
+    const p = await spawnProxy(sink, ['--concurrency', '1'], ['--max-old-space-size=48']);
+    const total = 256 * 1024 * 1024;
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = http.request({ host: '127.0.0.1', port: p.port, path: '/upload', method: 'POST', headers: { 'content-length': String(total) } }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      });
+      req.on('error', reject);
+      const block = Buffer.alloc(1024 * 1024, 1);
+      let sent = 0;
+      const write = () => {
+        while (sent < total) {
+          sent += block.length;
+          if (!req.write(block)) return void req.once('drain', write);
+        }
+        req.end();
+      };
+      write();
+    });
+    expect(status).toBe(200);
+    p.child.kill('SIGTERM');
+    expect(await p.exited).toBe(0);
+  });
+});
