@@ -33,8 +33,8 @@ export const collectorOptionsSchema = z.strictObject({
   retryAfterSeconds: positiveInt.default(2),
   walMaxBytes: positiveInt.default(1024 * 1024 * 1024),
   walSegmentBytes: positiveInt.default(64 * 1024 * 1024),
-  batchMaxRows: positiveInt.default(50_000),
-  batchMaxDelayMs: positiveInt.default(200),
+  batchMaxRows: positiveInt.default(20_000),
+  batchMaxDelayMs: positiveInt.default(100),
   memoryMaxBytes: positiveInt.default(256 * 1024 * 1024),
   serviceGraph: z
     .strictObject({

@@ -12,6 +12,7 @@ import { WriteAheadLog } from './pipeline/wal.js';
 import { OtlpHttpReceiver } from './receivers/otlp/receiver.js';
 import { createStorageClient, type ClickHouseTarget } from './storage/clickhouse/client.js';
 import { migrate } from './storage/clickhouse/migrate.js';
+import { createRowWriter } from './storage/clickhouse/writer.js';
 import { CollectorMetrics } from './telemetry.js';
 
 export type { CollectorOptions, CollectorConfig } from './config.js';
@@ -61,7 +62,8 @@ export async function startCollector(options: CollectorOptions = {}): Promise<Co
     config.clickhouse === undefined
       ? { kind: 'embedded', path: join(config.dataDir, 'clickhouse') }
       : { kind: 'url', ...config.clickhouse };
-  const { client } = createStorageClient(target);
+  const storage = createStorageClient(target);
+  const { client } = storage;
 
   // Migrations must succeed before the first insert, but a server that is down at start must
   // not stop the collector from accepting into the log: retry them in the background.
@@ -88,9 +90,13 @@ export async function startCollector(options: CollectorOptions = {}): Promise<Co
     dir: join(config.dataDir, 'wal'),
     maxBytes: config.walMaxBytes,
     segmentBytes: Math.min(config.walSegmentBytes, Math.max(1, Math.floor(config.walMaxBytes / 4))),
+    onSync: (records) => {
+      metrics.walSyncs.inc();
+      metrics.walRecords.inc(records);
+    },
   });
   const pipeline = new Pipeline(
-    client,
+    createRowWriter(storage),
     wal,
     {
       batchMaxRows: config.batchMaxRows,

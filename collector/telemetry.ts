@@ -59,6 +59,16 @@ export class CollectorMetrics {
     help: 'Items accepted and awaiting insertion into ClickHouse',
     registers: [this.registry],
   });
+  readonly walSyncs = new Counter({
+    name: 'meshscope_collector_wal_fsyncs_total',
+    help: 'fsyncs of the write-ahead log (group commit: one per batch of concurrent appends)',
+    registers: [this.registry],
+  });
+  readonly walRecords = new Counter({
+    name: 'meshscope_collector_wal_records_total',
+    help: 'Records made durable in the write-ahead log',
+    registers: [this.registry],
+  });
   readonly graphUnpaired = new Counter({
     name: 'traces_service_graph_unpaired_spans_total',
     help: 'Client or server spans that expired from the service-graph store without a peer',

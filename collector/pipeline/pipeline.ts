@@ -5,13 +5,12 @@
 // entries keep only their place in the queue and are read back from the log when their turn
 // comes, so the memory queue never bounds what the log may hold.
 
-import type { ClickHouseClient } from '@clickhouse/client';
 import { CollectorOverloadedError } from '../errors.js';
 import { decodeLogsJson, decodeTracesJson } from '../receivers/otlp/json.js';
 import { logRow, spanRow, type Decoded, type LogRecord, type SpanRecord } from '../receivers/otlp/model.js';
 import { decodeLogsProto, decodeTracesProto } from '../receivers/otlp/protobuf.js';
 import { ServiceGraph } from '../servicegraph/store.js';
-import { insertRows, type TableName } from '../storage/clickhouse/writer.js';
+import type { RowWriter, TableName } from '../storage/clickhouse/writer.js';
 import type { CollectorMetrics, Signal } from '../telemetry.js';
 import type { WalLocation, WalRecord, WriteAheadLog } from './wal.js';
 
@@ -42,7 +41,7 @@ export interface AcceptResult {
 interface Batch {
   /** Queue index one past the batch's last entry. */
   end: number;
-  bodies: Record<TableName, string>;
+  bodies: Record<TableName, Buffer[]>;
   counts: Record<TableName, number>;
   memory: number;
   done: Set<TableName>;
@@ -56,7 +55,7 @@ interface Entry {
   table: TableName;
   count: number;
   /** Serialized rows, or undefined when spilled to the log only. */
-  rows: string | undefined;
+  rows: Buffer | undefined;
   loc: Promise<WalLocation> | undefined;
   payload: Buffer | undefined;
 }
@@ -76,15 +75,15 @@ function decode(kind: number, body: Buffer): Decoded<SpanRecord> | Decoded<LogRe
 
 const isTraces = (kind: number): boolean => kind === KIND['traces/protobuf'] || kind === KIND['traces/json'];
 
-function serialize(kind: number, items: readonly (SpanRecord | LogRecord)[]): string {
+function serialize(kind: number, items: readonly (SpanRecord | LogRecord)[]): Buffer {
   let out = '';
   if (isTraces(kind)) for (const s of items as readonly SpanRecord[]) out += spanRow(s);
   else for (const l of items as readonly LogRecord[]) out += logRow(l);
-  return out;
+  return Buffer.from(out);
 }
 
 export class Pipeline {
-  readonly #client: ClickHouseClient;
+  readonly #writer: RowWriter;
   readonly #wal: WriteAheadLog;
   readonly #opts: PipelineOptions;
   readonly #metrics: CollectorMetrics;
@@ -105,8 +104,8 @@ export class Pipeline {
   /** The batch being written; kept across retries so a retry repeats exactly it. */
   #batch: Batch | undefined;
 
-  constructor(client: ClickHouseClient, wal: WriteAheadLog, opts: PipelineOptions, metrics: CollectorMetrics, replay: WalRecord[]) {
-    this.#client = client;
+  constructor(writer: RowWriter, wal: WriteAheadLog, opts: PipelineOptions, metrics: CollectorMetrics, replay: WalRecord[]) {
+    this.#writer = writer;
     this.#wal = wal;
     this.#opts = opts;
     this.#metrics = metrics;
@@ -167,7 +166,7 @@ export class Pipeline {
 
   #enqueue(seq: number, kind: number, items: readonly (SpanRecord | LogRecord)[], loc: Promise<WalLocation> | undefined, payload: Buffer | undefined): void {
     const table: TableName = isTraces(kind) ? 'otel_traces' : 'otel_logs';
-    let rows: string | undefined;
+    let rows: Buffer | undefined;
     if (this.#memoryBytes < this.#opts.memoryMaxBytes) {
       rows = serialize(kind, items);
       this.#memoryBytes += rows.length;
@@ -186,7 +185,7 @@ export class Pipeline {
     }
   }
 
-  async #rowsOf(e: Entry): Promise<string> {
+  async #rowsOf(e: Entry): Promise<Buffer> {
     if (e.rows !== undefined) return e.rows;
     let payload = e.payload;
     if (payload === undefined) payload = this.#wal.read(await e.loc!);
@@ -226,7 +225,7 @@ export class Pipeline {
         // Tables already written in an earlier attempt of this batch are not written again.
         for (const table of TABLES) {
           if (batch.done.has(table)) continue;
-          await insertRows(this.#client, table, batch.bodies[table]);
+          await this.#writer.insert(table, batch.bodies[table]);
           batch.done.add(table);
         }
       } catch (err) {
@@ -254,13 +253,13 @@ export class Pipeline {
    */
   async #buildBatch(): Promise<Batch | undefined> {
     const end = this.#batchEnd();
-    const bodies: Record<TableName, string> = { otel_traces: '', otel_logs: '', otel_service_graph_edges: '' };
+    const bodies: Record<TableName, Buffer[]> = { otel_traces: [], otel_logs: [], otel_service_graph_edges: [] };
     const counts: Record<TableName, number> = { otel_traces: 0, otel_logs: 0, otel_service_graph_edges: 0 };
     let memory = 0;
     try {
       for (let i = this.#head; i < end; i++) {
         const e = this.#queue[i]!;
-        bodies[e.table] += await this.#rowsOf(e);
+        bodies[e.table].push(await this.#rowsOf(e));
         counts[e.table] += e.count;
         if (e.rows !== undefined) memory += e.rows.length;
       }
@@ -270,7 +269,7 @@ export class Pipeline {
       this.#release(this.#head, this.#head + 1, 0);
       return undefined;
     }
-    bodies.otel_service_graph_edges = this.#edges;
+    if (this.#edges.length > 0) bodies.otel_service_graph_edges.push(Buffer.from(this.#edges));
     counts.otel_service_graph_edges = this.#edgeCount;
     this.#edges = '';
     this.#edgeCount = 0;

@@ -109,6 +109,8 @@ describe('URL mode with an unreachable, then reachable ClickHouse', () => {
       clickhouse: { url: `http://127.0.0.1:${port}` },
       walMaxBytes: 1024 * 1024,
       walSegmentBytes: 128 * 1024,
+      // Most of what waits for the server is not kept in memory: it is read back from the log.
+      memoryMaxBytes: 64 * 1024,
       batchMaxDelayMs: 50,
       retryAfterSeconds: 3,
       maxConcurrentRequests: 4,

@@ -5,7 +5,7 @@
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client';
-import { createChdbConnection } from 'chdb/connection';
+import { createChdbConnection, type ChdbConnection } from 'chdb/connection';
 
 type EmbeddedConnection = NonNullable<NonNullable<Parameters<typeof createClient>[0]>['connection']>;
 
@@ -16,19 +16,22 @@ export type ClickHouseTarget =
 export interface StorageClient {
   client: ClickHouseClient;
   target: ClickHouseTarget;
+  /** The chDB connection behind `client` when embedded, for its zero-copy raw insert. */
+  embedded: ChdbConnection | undefined;
 }
 
 export function createStorageClient(target: ClickHouseTarget): StorageClient {
   if (target.kind === 'embedded') {
     const path = resolve(target.path);
     mkdirSync(path, { recursive: true });
+    const connection = createChdbConnection({ path });
     const client = createClient({
       // chdb ships its own copy of @clickhouse/client-common's types; the runtime contract is
       // the same, the declarations differ only in which package they were emitted from.
-      connection: createChdbConnection({ path }) as unknown as EmbeddedConnection,
+      connection: connection as unknown as EmbeddedConnection,
       clickhouse_settings: { output_format_json_quote_64bit_integers: 1 },
     });
-    return { client, target };
+    return { client, target, embedded: connection };
   }
   const client = createClient({
     url: target.url,
@@ -42,5 +45,5 @@ export function createStorageClient(target: ClickHouseTarget): StorageClient {
     log: { level: ClickHouseLogLevel.OFF },
     clickhouse_settings: { output_format_json_quote_64bit_integers: 1 },
   });
-  return { client, target };
+  return { client, target, embedded: undefined };
 }

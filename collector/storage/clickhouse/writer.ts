@@ -1,25 +1,38 @@
-// Inserts pre-serialized JSONEachRow bodies. JSONEachRow was chosen by measurement (see
-// bench/collector.ts): through chdb/connection every format travels as text, and building
-// JSON lines with JSON.stringify for strings is the cheapest correct escaping in V8, while
-// ClickHouse's parallel JSON parser keeps the insert off the event loop (chDB runs it on the
-// libuv pool; a server parses it remotely).
+// Inserts pre-serialized JSONEachRow rows. Through chdb/connection every insert format travels
+// as text (binary formats are not on its whitelist), and JSONEachRow lines built with
+// JSON.stringify for strings are the cheapest correct escaping in V8; ClickHouse's parallel
+// parser does the rest off the event loop. Embedded, the rows go to chDB as one Buffer handed
+// over zero-copy (rawInsert); to a server they stream as the HTTP body. Rows stay in Buffers
+// (off the V8 heap) from serialization to insert: the garbage collector never copies them.
 
 import { Readable } from 'node:stream';
-import type { ClickHouseClient } from '@clickhouse/client';
 import { StorageError } from '../../errors.js';
+import type { StorageClient } from './client.js';
 
 export type TableName = 'otel_traces' | 'otel_logs' | 'otel_service_graph_edges';
 
-export async function insertRows(client: ClickHouseClient, table: TableName, body: string): Promise<void> {
-  if (body.length === 0) return;
-  try {
-    const result = await client.exec({
-      query: `INSERT INTO ${table} FORMAT JSONEachRow`,
-      values: Readable.from([Buffer.from(body)], { objectMode: false }),
-      clickhouse_settings: { input_format_skip_unknown_fields: 0 },
-    });
-    result.stream.resume();
-  } catch (err) {
-    throw new StorageError(`insert into ${table} failed: ${(err as Error).message}`, err);
-  }
+export interface RowWriter {
+  insert(table: TableName, chunks: readonly Buffer[]): Promise<void>;
+}
+
+export function createRowWriter(storage: StorageClient): RowWriter {
+  const { client, embedded } = storage;
+  return {
+    async insert(table, chunks) {
+      if (chunks.length === 0) return;
+      try {
+        if (embedded !== undefined) {
+          await embedded.chdb.rawInsert({ table, values: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks), format: 'JSONEachRow' });
+          return;
+        }
+        const result = await client.exec({
+          query: `INSERT INTO ${table} FORMAT JSONEachRow`,
+          values: Readable.from(chunks, { objectMode: false }),
+        });
+        result.stream.resume();
+      } catch (err) {
+        throw new StorageError(`insert into ${table} failed: ${(err as Error).message}`, err);
+      }
+    },
+  };
 }

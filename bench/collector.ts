@@ -1,0 +1,260 @@
+// `npm run bench:collector`: sustained OTLP/HTTP protobuf export into the collector (a child
+// process `meshscope collector` on embedded chDB), batches of 512 spans encoded by the
+// OpenTelemetry JS serializer, several concurrent clients, bounded in time. Prints JSON:
+// spans/s stored, CPU seconds per 100k spans (collector process), peak RSS, ack latency
+// percentiles, time from ack to queryable, and the published anchors for comparison.
+// Also measures the hand-written protobuf decoder against protobufjs on the same body.
+
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { context, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
+import { ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
+import protobuf from 'protobufjs';
+import { Agent, request } from 'undici';
+import { decodeTracesProto } from '../collector/receivers/otlp/protobuf.js';
+import { spanRow } from '../collector/receivers/otlp/model.js';
+
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 15);
+const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 8);
+const SPANS_PER_BATCH = 512;
+const DISTINCT_BODIES = 16;
+const ANCHORS = {
+  otelCollectorClickHouseSpansPerSecPerCore: 137_000,
+  rotelSpansPerSecPerCore: 462_000,
+  uptraceSpansPerSecPerCore: 10_000,
+};
+
+/** 128 traces × 4 spans: frontend SERVER → frontend CLIENT → catalog SERVER → catalog CLIENT (db). */
+function makeBodies(): Buffer[] {
+  const exporter = new InMemorySpanExporter();
+  const providers = ['frontend', 'catalog'].map(
+    (service) =>
+      new BasicTracerProvider({
+        resource: resourceFromAttributes({ 'service.name': service, 'service.version': '1.4.2', 'host.name': `${service}-7d9f` }),
+        spanProcessors: [new SimpleSpanProcessor(exporter)],
+      }),
+  );
+  const [fe, cat] = providers.map((p) => p.getTracer('meshscope-bench', '1.0.0')) as [ReturnType<BasicTracerProvider['getTracer']>, ReturnType<BasicTracerProvider['getTracer']>];
+  const bodies: Buffer[] = [];
+  for (let b = 0; b < DISTINCT_BODIES; b++) {
+    exporter.reset();
+    for (let t = 0; t < SPANS_PER_BATCH / 4; t++) {
+      const root = fe.startSpan('GET /product/{id}', {
+        kind: SpanKind.SERVER,
+        attributes: { 'http.request.method': 'GET', 'url.path': `/product/${t}`, 'http.route': '/product/{id}', 'http.response.status_code': 200, 'user_agent.original': 'k6/0.50' },
+      });
+      const rootCtx = trace.setSpan(context.active(), root);
+      const call = fe.startSpan('GET', { kind: SpanKind.CLIENT, attributes: { 'http.request.method': 'GET', 'server.address': 'catalog', 'server.port': 8080 } }, rootCtx);
+      const served = cat.startSpan('GET /items/{id}', { kind: SpanKind.SERVER, attributes: { 'http.request.method': 'GET', 'http.route': '/items/{id}', 'http.response.status_code': t % 50 === 0 ? 500 : 200 } }, trace.setSpan(context.active(), call));
+      const db = cat.startSpan('SELECT items', { kind: SpanKind.CLIENT, attributes: { 'db.system': 'postgresql', 'db.name': 'catalog', 'db.statement': 'SELECT * FROM items WHERE id = $1' } }, trace.setSpan(context.active(), served));
+      db.end();
+      if (t % 50 === 0) served.setStatus({ code: SpanStatusCode.ERROR, message: 'upstream failure' });
+      served.end();
+      call.end();
+      root.end();
+    }
+    bodies.push(Buffer.from(ProtobufTraceSerializer.serializeRequest(exporter.getFinishedSpans())!));
+  }
+  return bodies;
+}
+
+// The OTLP trace messages for protobufjs (field numbers from opentelemetry-proto).
+const OTLP_PROTO = `syntax = "proto3";
+message AnyValue { oneof value { string string_value = 1; bool bool_value = 2; int64 int_value = 3; double double_value = 4; ArrayValue array_value = 5; KeyValueList kvlist_value = 6; bytes bytes_value = 7; } }
+message ArrayValue { repeated AnyValue values = 1; }
+message KeyValueList { repeated KeyValue values = 1; }
+message KeyValue { string key = 1; AnyValue value = 2; }
+message InstrumentationScope { string name = 1; string version = 2; repeated KeyValue attributes = 3; uint32 dropped_attributes_count = 4; }
+message Resource { repeated KeyValue attributes = 1; uint32 dropped_attributes_count = 2; }
+message Status { string message = 2; int32 code = 3; }
+message Event { fixed64 time_unix_nano = 1; string name = 2; repeated KeyValue attributes = 3; uint32 dropped_attributes_count = 4; }
+message Link { bytes trace_id = 1; bytes span_id = 2; string trace_state = 3; repeated KeyValue attributes = 4; uint32 dropped_attributes_count = 5; fixed32 flags = 6; }
+message Span { bytes trace_id = 1; bytes span_id = 2; string trace_state = 3; bytes parent_span_id = 4; string name = 5; int32 kind = 6; fixed64 start_time_unix_nano = 7; fixed64 end_time_unix_nano = 8; repeated KeyValue attributes = 9; uint32 dropped_attributes_count = 10; repeated Event events = 11; uint32 dropped_events_count = 12; repeated Link links = 13; uint32 dropped_links_count = 14; Status status = 15; fixed32 flags = 16; }
+message ScopeSpans { InstrumentationScope scope = 1; repeated Span spans = 2; string schema_url = 3; }
+message ResourceSpans { Resource resource = 1; repeated ScopeSpans scope_spans = 2; string schema_url = 3; }
+message ExportTraceServiceRequest { repeated ResourceSpans resource_spans = 1; }`;
+
+function decoderBench(body: Buffer): Record<string, number> {
+  const type = protobuf.parse(OTLP_PROTO).root.lookupType('ExportTraceServiceRequest');
+  const time = (fn: () => void): number => {
+    for (let i = 0; i < 20; i++) fn();
+    const n = 200;
+    const t0 = process.hrtime.bigint();
+    for (let i = 0; i < n; i++) fn();
+    return Number(process.hrtime.bigint() - t0) / 1e9 / n;
+  };
+  // Both paths go as far as something insertable: our decoder + rows vs protobufjs objects
+  // with longs as strings and bytes as hex-able buffers (before any row building).
+  const hand = time(() => {
+    let out = '';
+    for (const s of decodeTracesProto(body).items) out += spanRow(s);
+    if (out.length === 0) throw new Error('nothing decoded');
+  });
+  const handDecodeOnly = time(() => decodeTracesProto(body));
+  const pbjs = time(() => type.toObject(type.decode(body), { longs: String, bytes: String, defaults: false }));
+  return {
+    handDecodeSpansPerSec: Math.round(SPANS_PER_BATCH / handDecodeOnly),
+    handDecodeAndRowsSpansPerSec: Math.round(SPANS_PER_BATCH / hand),
+    protobufjsDecodeToObjectSpansPerSec: Math.round(SPANS_PER_BATCH / pbjs),
+    handDecodeSpeedupVsProtobufjs: Number((pbjs / handDecodeOnly).toFixed(2)),
+  };
+}
+
+function procStat(pid: number): { cpuSeconds: number; peakRssMb: number } {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const ticks = Number(fields[11]) + Number(fields[12]); // utime + stime (fields 14, 15)
+  const hwm = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return { cpuSeconds: ticks / 100, peakRssMb: Math.round(Number(hwm?.[1] ?? 0) / 1024) };
+}
+
+function percentile(sorted: number[], q: number): number {
+  if (sorted.length === 0) return 0;
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+}
+
+async function main(): Promise<void> {
+  const bodies = makeBodies();
+  const decoder = decoderBench(bodies[0]!);
+
+  const dir = mkdtempSync(join(tmpdir(), 'bench-collector-'));
+  // BENCH_NODE_ARGS passes flags to the collector's node (e.g. --cpu-prof to profile it).
+  const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
+  const child = spawn(process.execPath, [...nodeArgs, join(import.meta.dirname, '../cli/main.js'), 'collector', '--otlp-http', '127.0.0.1:0', '--http', '127.0.0.1:0', '--data', dir], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const stopChild = (): void => {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  };
+  process.on('exit', stopChild);
+  try {
+    const [otlp, api] = await new Promise<[string, string]>((resolve, reject) => {
+      let out = '';
+      child.stdout!.on('data', (c: Buffer) => {
+        out += c.toString();
+        const m = /OTLP\/HTTP on (\S+), query API on (\S+)/.exec(out);
+        if (m !== null) resolve([m[1]!, m[2]!]);
+      });
+      child.once('exit', (code) => reject(new Error(`collector exited with ${code}`)));
+    });
+    const dispatcher = new Agent({ connections: CLIENTS + 2, pipelining: 1 });
+    const stored = async (): Promise<number> => {
+      const res = await request(`${api}/metrics`, { dispatcher });
+      const m = /meshscope_collector_stored_items_total\{table="otel_traces"\} (\d+)/.exec(await res.body.text());
+      return Number(m?.[1] ?? 0);
+    };
+
+    const cpu0 = procStat(child.pid!).cpuSeconds;
+    const started = Date.now();
+    const deadline = started + SECONDS * 1000;
+    const acks: number[] = [];
+    let ackedSpans = 0;
+    let refused = 0;
+    const client = async (c: number): Promise<void> => {
+      for (let i = c; Date.now() < deadline; i += CLIENTS) {
+        const t0 = process.hrtime.bigint();
+        const res = await request(`${otlp}/v1/traces`, { method: 'POST', dispatcher, headers: { 'content-type': 'application/x-protobuf' }, body: bodies[i % bodies.length]! });
+        await res.body.dump();
+        if (res.statusCode === 200) {
+          acks.push(Number(process.hrtime.bigint() - t0) / 1e6);
+          ackedSpans += SPANS_PER_BATCH;
+        } else {
+          refused++;
+          await new Promise((r) => setTimeout(r, 50));
+        }
+      }
+    };
+    // Time to queryable: a one-span probe every 500 ms, polled on the query API after its ack.
+    const queryable: number[] = [];
+    const probe = async (): Promise<void> => {
+      for (let n = 1; Date.now() < deadline; n++) {
+        const traceId = `beef${n.toString(16).padStart(28, '0')}`;
+        const now = BigInt(Date.now()) * 1_000_000n;
+        const body = JSON.stringify({ resourceSpans: [{ resource: { attributes: [{ key: 'service.name', value: { stringValue: 'probe' } }] }, scopeSpans: [{ spans: [{ traceId, spanId: '00000000000000aa', name: 'probe', kind: 2, startTimeUnixNano: String(now), endTimeUnixNano: String(now + 1000n) }] }] }] });
+        const res = await request(`${otlp}/v1/traces`, { method: 'POST', dispatcher, headers: { 'content-type': 'application/json' }, body });
+        await res.body.dump();
+        if (res.statusCode === 200) {
+          const acked = Date.now();
+          for (;;) {
+            const q = await request(`${api}/api/traces/${traceId}`, { dispatcher });
+            await q.body.dump();
+            if (q.statusCode === 200) {
+              queryable.push(Date.now() - acked);
+              break;
+            }
+            if (Date.now() - acked > 30_000) {
+              queryable.push(Number.POSITIVE_INFINITY);
+              break;
+            }
+            await new Promise((r) => setTimeout(r, 25));
+          }
+        }
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    };
+    await Promise.all([...Array.from({ length: CLIENTS }, (_, c) => client(c)), probe()]);
+    const loadSeconds = (Date.now() - started) / 1000;
+    // Stored rate: everything acknowledged, over the time until all of it was in ClickHouse.
+    const probes = queryable.length;
+    let storedSpans = 0;
+    const drainDeadline = Date.now() + 120_000;
+    while ((storedSpans = await stored()) < ackedSpans + probes && Date.now() < drainDeadline) await new Promise((r) => setTimeout(r, 50));
+    const storedSeconds = (Date.now() - started) / 1000;
+    const { cpuSeconds, peakRssMb } = procStat(child.pid!);
+    const cpu = cpuSeconds - cpu0;
+    acks.sort((a, b) => a - b);
+    queryable.sort((a, b) => a - b);
+    const spansPerSecStored = Math.round(storedSpans / storedSeconds);
+    const spansPerCpuSecond = Math.round(storedSpans / cpu);
+    process.stdout.write(
+      JSON.stringify(
+        {
+          scenario: `OTLP/HTTP protobuf, ${SPANS_PER_BATCH} spans per request, ${CLIENTS} concurrent clients, ${SECONDS}s, embedded chDB`,
+          machine: { cpus: (await import('node:os')).cpus().length, note: 'load generator runs on the same cores as the collector' },
+          spansAcked: ackedSpans,
+          spansStored: storedSpans,
+          requestsRefused: refused,
+          loadSeconds: Number(loadSeconds.toFixed(2)),
+          secondsUntilAllStored: Number(storedSeconds.toFixed(2)),
+          spansPerSecAcked: Math.round(ackedSpans / loadSeconds),
+          spansPerSecStored,
+          collectorCpuSeconds: Number(cpu.toFixed(2)),
+          cpuSecondsPer100kSpans: Number(((cpu / storedSpans) * 100_000).toFixed(3)),
+          spansPerCpuSecond,
+          peakRssMb,
+          ackLatencyMs: { p50: percentile(acks, 0.5), p90: percentile(acks, 0.9), p99: percentile(acks, 0.99), max: acks[acks.length - 1] ?? 0 },
+          timeToQueryableMs: { probes, p50: percentile(queryable, 0.5), max: queryable[queryable.length - 1] ?? 0 },
+          decoder,
+          anchors: ANCHORS,
+          ratios: {
+            storedVsGoal150k: Number((spansPerSecStored / 150_000).toFixed(2)),
+            perCpuSecondVsOtelCollectorPerCore: Number((spansPerCpuSecond / ANCHORS.otelCollectorClickHouseSpansPerSecPerCore).toFixed(2)),
+            perCpuSecondVsRotelPerCore: Number((spansPerCpuSecond / ANCHORS.rotelSpansPerSecPerCore).toFixed(2)),
+          },
+        },
+        null,
+        2,
+      ) + '\n',
+    );
+    await dispatcher.close();
+  } finally {
+    child.kill('SIGTERM');
+    await new Promise((r) => {
+      const t = setTimeout(() => {
+        stopChild();
+        r(undefined);
+      }, 10_000);
+      child.once('exit', () => {
+        clearTimeout(t);
+        r(undefined);
+      });
+    });
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+await main();
