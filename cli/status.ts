@@ -36,6 +36,7 @@ export async function run(argv: string[]): Promise<number> {
         urls: c.urls,
         state: s.live.get(c.name) === true ? 'ready' : c.state === 'ready' ? 'not responding' : c.state,
         restarts: c.restarts,
+        readyAfterMs: c.readyAfterMs,
       }))
     : [];
   if (values.json) {

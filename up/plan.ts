@@ -142,7 +142,9 @@ export function planMesh(o: PlanOptions): ComponentSpec[] {
         env: {},
         ports,
         urls: [`http://127.0.0.1:${admin}/stats/prometheus`],
-        probe: { kind: 'http', url: `http://127.0.0.1:${admin}/ready` },
+        // /ready turns 200 once the first xDS round is applied, even when listeners were
+        // rejected; a sidecar is ready when its listeners accept connections too.
+        probe: { kind: 'all', probes: [{ kind: 'http', url: `http://127.0.0.1:${admin}/ready` }, ...ports.filter((p) => p.name !== 'admin').map((p): Probe => ({ kind: 'tcp', host: '127.0.0.1', port: p.port }))] },
         after: [CONTROL_PLANE, w.name],
         bootstrap: { nodeId: w.name, path: join(o.stateDir, 'bootstrap', `${w.name}.json`) },
       });
@@ -164,7 +166,13 @@ export function planMesh(o: PlanOptions): ComponentSpec[] {
         { name: 'admin', port: ing.admin_port },
       ],
       urls: [`http://127.0.0.1:${ing.port}/`],
-      probe: { kind: 'http', url: `http://127.0.0.1:${ing.admin_port}/ready` },
+      probe: {
+        kind: 'all',
+        probes: [
+          { kind: 'http', url: `http://127.0.0.1:${ing.admin_port}/ready` },
+          { kind: 'tcp', host: '127.0.0.1', port: ing.port },
+        ],
+      },
       after: [CONTROL_PLANE, ...sidecars],
       bootstrap: { nodeId: ing.name, path: join(o.stateDir, 'bootstrap', `${ing.name}.json`) },
     });

@@ -3,11 +3,12 @@
 import http from 'node:http';
 import net from 'node:net';
 
-export type Probe = { kind: 'http'; url: string } | { kind: 'tcp'; host: string; port: number };
+export type Probe = { kind: 'http'; url: string } | { kind: 'tcp'; host: string; port: number } | { kind: 'all'; probes: Probe[] };
 
 const ATTEMPT_TIMEOUT_MS = 1000;
 
-export function probeOnce(p: Probe): Promise<boolean> {
+export async function probeOnce(p: Probe): Promise<boolean> {
+  if (p.kind === 'all') return (await Promise.all(p.probes.map(probeOnce))).every(Boolean);
   return new Promise((resolve) => {
     if (p.kind === 'tcp') {
       const socket = net.connect({ host: p.host, port: p.port });
@@ -30,5 +31,6 @@ export function probeOnce(p: Probe): Promise<boolean> {
 }
 
 export function describeProbe(p: Probe): string {
+  if (p.kind === 'all') return p.probes.map(describeProbe).join(' + ');
   return p.kind === 'http' ? `GET ${p.url}` : `tcp ${p.host}:${p.port}`;
 }

@@ -20,6 +20,8 @@ export interface ComponentStatus {
   urls: string[];
   state: ComponentState;
   restarts: number;
+  /** Milliseconds from the supervisor's start until this component was first ready. */
+  readyAfterMs: number | null;
   log: string;
 }
 
@@ -48,6 +50,7 @@ interface Managed {
   restarts: number;
   failures: number;
   startedAt: number;
+  readyAfterMs: number | null;
   log: string;
 }
 
@@ -56,9 +59,10 @@ export class Supervisor {
   readonly #events: SupervisorEvents;
   #stopping = false;
   readonly #timers = new Set<NodeJS.Timeout>();
+  #began = 0;
 
   constructor(specs: readonly ComponentSpec[], logDir: string, events: SupervisorEvents) {
-    this.#components = specs.map((spec) => ({ spec, state: 'pending', child: null, restarts: 0, failures: 0, startedAt: 0, log: join(logDir, `${spec.name}.log`) }));
+    this.#components = specs.map((spec) => ({ spec, state: 'pending', child: null, restarts: 0, failures: 0, startedAt: 0, readyAfterMs: null, log: join(logDir, `${spec.name}.log`) }));
     this.#events = events;
   }
 
@@ -72,6 +76,7 @@ export class Supervisor {
       urls: c.spec.urls,
       state: c.state,
       restarts: c.restarts,
+      readyAfterMs: c.readyAfterMs,
       log: c.log,
     }));
   }
@@ -82,7 +87,8 @@ export class Supervisor {
 
   /** Starts everything in dependency order; resolves once all are ready, throws on the deadline. */
   async start(timeoutMs: number): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
+    this.#began = Date.now();
+    const deadline = this.#began + timeoutMs;
     const byName = new Map(this.#components.map((c) => [c.spec.name, c]));
     const waiting = new Set(this.#components);
     const readiness: Array<Promise<void>> = [];
@@ -131,6 +137,7 @@ export class Supervisor {
       if (await probeOnce(c.spec.probe)) {
         if (c.child === child && !this.#stopping) {
           c.state = 'ready';
+          c.readyAfterMs ??= Date.now() - this.#began;
           this.#events.change();
         }
         return;

@@ -8,15 +8,17 @@ export interface TableRow {
   portNames: string[];
   urls: string[];
   restarts: number;
+  readyAfterMs?: number | null;
 }
 
 export function renderTable(rows: readonly TableRow[]): string {
-  const header = ['COMPONENT', 'KIND', 'PID', 'STATE', 'PORTS', 'URL'];
+  const header = ['COMPONENT', 'KIND', 'PID', 'STATE', 'READY AT', 'PORTS', 'URL'];
   const lines = rows.map((r) => [
     r.name,
     r.kind,
     r.pid === null ? '-' : String(r.pid),
     r.restarts > 0 ? `${r.state} (restarted ${r.restarts}×)` : r.state,
+    r.readyAfterMs === undefined || r.readyAfterMs === null ? '-' : `+${(r.readyAfterMs / 1000).toFixed(1)} s`,
     r.ports.map((p, i) => `${r.portNames[i] ?? ''} ${p}`.trim()).join(', '),
     r.urls[0] ?? '',
   ]);

@@ -73,7 +73,7 @@ describe('meshscope up supervisor', () => {
     const mesh = await superviseComponents([dependent, base], { stateDir: dir, label: 'test', readyTimeoutMs: 20_000 });
     running.push(mesh);
     expect(mesh.ready).toBe(true);
-    expect(mesh.table()).toMatch(/^COMPONENT\s+KIND\s+PID\s+STATE\s+PORTS\s+URL/);
+    expect(mesh.table()).toMatch(/^COMPONENT\s+KIND\s+PID\s+STATE\s+READY AT\s+PORTS\s+URL/);
 
     const { code, json } = await status(dir);
     expect(code).toBe(0);
