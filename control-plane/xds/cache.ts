@@ -130,6 +130,11 @@ export class SnapshotCache {
     const notify: Array<[Entry, Set<ResourceKind>]> = [];
     for (const [key, e] of this.#entries) {
       const next = this.#build(e.nodeId, e.style, interned);
+      if (!next.known && e.snapshot.known && e.watchers.size > 0) {
+        // A workload removed from the mesh keeps its last configuration: callers stop sending
+        // to it (their endpoints changed), while its own in-flight traffic finishes undisturbed.
+        continue;
+      }
       const changed = new Set<ResourceKind>();
       for (const k of KINDS) if (next.types[k].version !== e.snapshot.types[k].version) changed.add(k);
       e.snapshot = next;

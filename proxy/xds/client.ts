@@ -250,7 +250,10 @@ export class XdsClient {
       onStreamStart: () => {
         for (const kind of ['clusters', 'endpoints', 'listeners', 'routes'] as const) {
           const st = this.#kinds[kind];
-          if (st.subscribed && st.transport === this.#transports.get(key)) this.#request(kind, undefined);
+          if (!st.subscribed || st.transport !== this.#transports.get(key)) continue;
+          // Nonces belong to a stream: a new stream starts with none, and the version held.
+          st.lastNonce = '';
+          this.#request(kind, undefined);
         }
       },
       onConnected: () => {
