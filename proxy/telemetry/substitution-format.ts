@@ -38,9 +38,17 @@ export function setTraceIdReader(reader: TraceIdReader): void {
 const pad2 = (n: number): string => (n < 10 ? `0${n}` : String(n));
 const pad3 = (n: number): string => (n < 10 ? `00${n}` : n < 100 ? `0${n}` : String(n));
 
+// Streams starting in the same millisecond share the formatted time (Envoy caches it too).
+let lastStartMs = -1;
+let lastStartIso = '';
+
 /** Envoy's default START_TIME: ISO 8601 UTC with milliseconds. */
 function isoStart(info: StreamInfo): string {
-  return new Date(info.startTime).toISOString();
+  if (info.startTime !== lastStartMs) {
+    lastStartMs = info.startTime;
+    lastStartIso = new Date(info.startTime).toISOString();
+  }
+  return lastStartIso;
 }
 
 /** Compiles a strftime-style pattern (the subset Envoy users write) into a formatter. */

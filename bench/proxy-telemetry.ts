@@ -1,0 +1,324 @@
+// `npm run bench:proxy-telemetry`: what telemetry costs the proxy, measured side by side.
+// 1. Throughput (wrk, closed loop, same connection count): nginx `return 200` directly;
+//    meshscope --concurrency 1 with telemetry off; the same with telemetry on (100% sampling
+//    OTLP tracer to a local receiver, istio.stats, file access log). Goal: on ≥ 0.75 × off.
+// 2. Two-sidecar latency (open loop, 1000 req/s, latency measured from the intended send time
+//    so queueing is not hidden): client → server vs client → sidecar → sidecar → server.
+//    Goal: ≤ 1 ms added at p99 (Istio publishes 2.7 ms).
+// Prints one JSON object. Bounded: BENCH_SECONDS per wrk row (default 8), LAT_SECONDS per
+// latency row (default 10).
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import hdr from 'hdr-histogram-js';
+import { Pool } from 'undici';
+
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
+const LAT_SECONDS = Number(process.env.LAT_SECONDS ?? 10);
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
+const RATE = Number(process.env.LAT_RATE ?? 1000);
+const CLI = resolve(import.meta.dirname, '../cli/main.js');
+const dir = mkdtempSync(join(tmpdir(), 'meshscope-bench-tel-'));
+const children: ChildProcess[] = [];
+const servers: Server[] = [];
+
+function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const s = createServer();
+    s.once('error', rej);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as AddressInfo;
+      s.close(() => res(port));
+    });
+  });
+}
+
+async function waitHttp(url: string, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const r = await fetch(url);
+      await r.arrayBuffer();
+      if (r.status < 500) return;
+    } catch {
+      // not up yet
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${url}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+async function startNginx(): Promise<number> {
+  const port = await freePort();
+  const prefix = join(dir, 'nginx');
+  spawnSync('mkdir', ['-p', join(prefix, 'logs')]);
+  const conf = join(prefix, 'nginx.conf');
+  writeFileSync(
+    conf,
+    `worker_processes 1; daemon off; pid ${prefix}/nginx.pid; error_log ${prefix}/logs/error.log;
+events { worker_connections 4096; }
+http { access_log off; client_body_temp_path ${prefix}; proxy_temp_path ${prefix}; fastcgi_temp_path ${prefix}; uwsgi_temp_path ${prefix}; scgi_temp_path ${prefix};
+  server { listen 127.0.0.1:${port}; keepalive_requests 1000000; location / { return 200 'ok'; } } }
+`,
+  );
+  const p = spawn('/usr/sbin/nginx', ['-p', prefix, '-c', conf], { stdio: 'ignore' });
+  children.push(p);
+  await waitHttp(`http://127.0.0.1:${port}/`);
+  return port;
+}
+
+/** A local OTLP receiver that accepts and discards (the collector's cost is not measured here). */
+async function startSink(): Promise<number> {
+  const s = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      res.setHeader('content-type', 'application/x-protobuf');
+      res.end();
+    });
+  });
+  servers.push(s);
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
+  return (s.address() as AddressInfo).port;
+}
+
+function cluster(name: string, port: number): object {
+  return { name, type: 'STATIC', load_assignment: { cluster_name: name, endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: port } } } }] }] } };
+}
+
+interface ProxySpec {
+  name: string;
+  port: number;
+  admin: number;
+  direction: 'INBOUND' | 'OUTBOUND';
+  upstream: number;
+  telemetry: boolean;
+  sink: number;
+}
+
+function bootstrapFor(s: ProxySpec): object {
+  const hcm: Record<string, unknown> = {
+    '@type': 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager',
+    stat_prefix: s.name,
+    route_config: { virtual_hosts: [{ name: 'all', domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster: 'upstream' } }] }] },
+    http_filters: [
+      ...(s.telemetry ? [{ name: 'istio.stats', typed_config: { '@type': 'type.googleapis.com/stats.PluginConfig' } }] : []),
+      { name: 'envoy.filters.http.router', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router' } },
+    ],
+  };
+  if (s.telemetry) {
+    hcm['tracing'] = {
+      random_sampling: { value: 100 },
+      provider: {
+        name: 'envoy.tracers.opentelemetry',
+        typed_config: {
+          '@type': 'type.googleapis.com/envoy.config.trace.v3.OpenTelemetryConfig',
+          service_name: s.name,
+          http_service: { http_uri: { uri: 'http://sink/v1/traces', cluster: 'sink', timeout: '1s' } },
+        },
+      },
+    };
+    hcm['access_log'] = [
+      { name: 'envoy.access_loggers.file', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog', path: join(dir, `${s.name}.log`) } },
+    ];
+  }
+  return {
+    node: { id: `${s.name}-1`, cluster: s.name, metadata: { NAMESPACE: 'bench', WORKLOAD_NAME: s.name } },
+    admin: { address: { socket_address: { address: '127.0.0.1', port_value: s.admin } } },
+    static_resources: {
+      listeners: [
+        {
+          name: s.name,
+          address: { socket_address: { address: '127.0.0.1', port_value: s.port } },
+          traffic_direction: s.direction,
+          filter_chains: [{ filters: [{ name: 'envoy.filters.network.http_connection_manager', typed_config: hcm }] }],
+        },
+      ],
+      clusters: [cluster('upstream', s.upstream), cluster('sink', s.sink)],
+    },
+  };
+}
+
+async function startProxy(s: ProxySpec): Promise<ChildProcess> {
+  const file = join(dir, `${s.name}.json`);
+  writeFileSync(file, JSON.stringify(bootstrapFor(s)));
+  const p = spawn(process.execPath, [CLI, 'proxy', '-c', file, '--concurrency', '1', '--drain-time-s', '1', '-l', 'warning'], { stdio: 'ignore' });
+  children.push(p);
+  await waitHttp(`http://127.0.0.1:${s.admin}/ready`);
+  return p;
+}
+
+function stop(p: ChildProcess): Promise<void> {
+  if (p.exitCode !== null || p.signalCode !== null) return Promise.resolve();
+  return new Promise((res) => {
+    const t = setTimeout(() => p.kill('SIGKILL'), 5000);
+    p.once('exit', () => {
+      clearTimeout(t);
+      res();
+    });
+    p.kill('SIGTERM');
+  });
+}
+
+function peakRssMb(pid: number | undefined): number | null {
+  if (pid === undefined) return null;
+  try {
+    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m === null ? null : Math.round(Number(m[1]) / 102.4) / 10;
+  } catch {
+    return null;
+  }
+}
+
+function toMs(v: string, unit: string): number {
+  const n = Number(v);
+  return unit === 'us' ? n / 1000 : unit === 's' ? n * 1000 : n;
+}
+
+interface WrkRow {
+  rps: number;
+  p50_ms: number;
+  p99_ms: number;
+  errors: number;
+}
+
+/** wrk runs as a child without blocking this process, which also serves the OTLP sink. */
+function wrk(port: number): Promise<WrkRow> {
+  return new Promise((res, rej) => {
+    const p = spawn('wrk', ['-t1', `-c${CONNECTIONS}`, `-d${SECONDS}s`, '--latency', `http://127.0.0.1:${port}/`], { stdio: ['ignore', 'pipe', 'ignore'] });
+    let out = '';
+    p.stdout.setEncoding('utf8');
+    p.stdout.on('data', (d: string) => (out += d));
+    const timer = setTimeout(() => p.kill('SIGKILL'), (SECONDS + 30) * 1000);
+    p.once('error', rej);
+    p.once('exit', () => {
+      clearTimeout(timer);
+      const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? NaN);
+      const pct = (q: string): number => {
+        const m = new RegExp(`\\s${q}%\\s+([\\d.]+)(us|ms|s)`).exec(out);
+        return m === null ? NaN : Math.round(toMs(m[1]!, m[2]!) * 1000) / 1000;
+      };
+      const errors = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0) + Number(/Socket errors:.*?timeout (\d+)/.exec(out)?.[1] ?? 0);
+      res({ rps: Math.round(rps), p50_ms: pct('50'), p99_ms: pct('99'), errors });
+    });
+  });
+}
+
+/**
+ * Open-loop load at RATE req/s for LAT_SECONDS over a keep-alive pool; each latency runs from
+ * the request's scheduled time (wrk2-style), so a stall counts against every request it delays.
+ */
+async function openLoop(port: number): Promise<{ sent: number; errors: number; p50_ms: number; p90_ms: number; p99_ms: number; max_ms: number }> {
+  const pool = new Pool(`http://127.0.0.1:${port}`, { connections: 64, pipelining: 1 });
+  const h = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: 3 });
+  const total = RATE * LAT_SECONDS;
+  const intervalNs = 1e9 / RATE;
+  let sent = 0;
+  let errors = 0;
+  const inflight: Array<Promise<void>> = [];
+  // Warm up the pool and JIT without recording.
+  for (let i = 0; i < 200; i++) await pool.request({ path: '/', method: 'GET' }).then((r) => r.body.dump());
+  const t0 = process.hrtime.bigint();
+  // Every timer tick sends all requests that are due by now; no busy-waiting, so the client
+  // does not steal the CPU the proxies need. Timer lateness counts as latency, as in wrk2.
+  while (sent < total) {
+    const elapsedNs = Number(process.hrtime.bigint() - t0);
+    const due = Math.min(total, Math.floor(elapsedNs / intervalNs) + 1);
+    while (sent < due) {
+      const scheduled = t0 + BigInt(Math.round(sent * intervalNs));
+      sent++;
+      inflight.push(
+        pool.request({ path: '/', method: 'GET' }).then(
+          async (r) => {
+            await r.body.dump();
+            if (r.statusCode !== 200) errors++;
+            h.recordValue(Math.max(1, Number(process.hrtime.bigint() - scheduled) / 1000));
+          },
+          () => {
+            errors++;
+          },
+        ),
+      );
+    }
+    if (inflight.length > 4096) await Promise.all(inflight.splice(0, 2048));
+    await new Promise((r) => setTimeout(r, 1));
+  }
+  await Promise.all(inflight);
+  await pool.close();
+  const us = (p: number): number => Math.round(h.getValueAtPercentile(p)) / 1000;
+  return { sent, errors, p50_ms: us(50), p90_ms: us(90), p99_ms: us(99), max_ms: Math.round(h.maxValue) / 1000 };
+}
+
+async function main(): Promise<void> {
+  const nginx = await startNginx();
+  const sink = await startSink();
+  const rows: Record<string, unknown> = {};
+
+  rows['nginx_direct'] = await wrk(nginx);
+  for (const telemetry of [false, true]) {
+    const [port, admin] = await Promise.all([freePort(), freePort()]);
+    const name = telemetry ? 'telemetry_on' : 'telemetry_off';
+    const p = await startProxy({ name, port, admin, direction: 'INBOUND', upstream: nginx, telemetry, sink });
+    await wrk(port); // warm-up run, discarded
+    const row = { ...(await wrk(port)), peak_rss_mb: peakRssMb(p.pid) };
+    if (telemetry) {
+      const stats = await (await fetch(`http://127.0.0.1:${admin}/stats?filter=tracing`)).text();
+      Object.assign(row, { spans_sent: Number(/spans_sent: (\d+)/.exec(stats)?.[1] ?? 0), spans_dropped: Number(/spans_dropped: (\d+)/.exec(stats)?.[1] ?? 0) });
+    }
+    rows[`meshscope_${name}`] = row;
+    await stop(p);
+  }
+
+  // Two sidecars, telemetry on as a mesh runs them, in front of a plain Node server.
+  const server = createServer((_req, res) => res.end('ok'));
+  servers.push(server);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const serverPort = (server.address() as AddressInfo).port;
+  const [inPort, inAdmin, outPort, outAdmin] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
+  const inbound = await startProxy({ name: 'inbound', port: inPort, admin: inAdmin, direction: 'INBOUND', upstream: serverPort, telemetry: true, sink });
+  const outbound = await startProxy({ name: 'outbound', port: outPort, admin: outAdmin, direction: 'OUTBOUND', upstream: inPort, telemetry: true, sink });
+  const direct = await openLoop(serverPort);
+  const viaSidecars = await openLoop(outPort);
+  await Promise.all([stop(inbound), stop(outbound)]);
+
+  const on = rows['meshscope_telemetry_on'] as WrkRow;
+  const off = rows['meshscope_telemetry_off'] as WrkRow;
+  const nginxRow = rows['nginx_direct'] as WrkRow;
+  const result = {
+    bench: 'proxy-telemetry',
+    wrk: { threads: 1, connections: CONNECTIONS, seconds: SECONDS },
+    rows,
+    ratios: {
+      telemetry_on_over_off_rps: Math.round((on.rps / off.rps) * 1000) / 1000,
+      telemetry_on_over_nginx_rps: Math.round((on.rps / nginxRow.rps) * 1000) / 1000,
+      goal_on_over_off_rps: 0.75,
+    },
+    two_sidecar_latency: {
+      rate_per_s: RATE,
+      seconds: LAT_SECONDS,
+      direct,
+      via_two_sidecars: viaSidecars,
+      added_p50_ms: Math.round((viaSidecars.p50_ms - direct.p50_ms) * 1000) / 1000,
+      added_p99_ms: Math.round((viaSidecars.p99_ms - direct.p99_ms) * 1000) / 1000,
+      goal_added_p99_ms: 1,
+      istio_published_added_p99_ms: 2.7,
+    },
+  };
+  process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+}
+
+main()
+  .catch((err: unknown) => {
+    process.stderr.write(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exitCode = 1;
+  })
+  .finally(async () => {
+    await Promise.all(children.map((c) => stop(c)));
+    for (const s of servers) {
+      s.closeAllConnections();
+      s.close();
+    }
+    rmSync(dir, { recursive: true, force: true });
+  });
