@@ -1,0 +1,346 @@
+// One test run, k6's lifecycle: load the script, run init once to read `options`, validate
+// everything (104), initialize VUs (107 on init errors), setup(), the scenarios with their
+// startTime, teardown(), then thresholds, the summary and the exit code.
+import * as fs from 'node:fs';
+import type { Writable } from 'node:stream';
+import { InvalidConfigError, LoadgenError, ScriptError, TestAbortedError, ThresholdAbortError, EXIT_THRESHOLDS_FAILED } from './errors.js';
+import { MetricRegistry, MetricNameError } from './metrics/registry.js';
+import { registerBuiltinMetrics } from './metrics/builtin.js';
+import { loadScript, type LoadedScript } from './script/loader.js';
+import { GroupTree } from './script/groups.js';
+import type { TestContext } from './script/context.js';
+import { VU, errorText, type VuOptions } from './script/vu.js';
+import { SlowestRequests } from './tracing.js';
+import { consolidateOptions, type CliOverrides, type TestOptions } from './options.js';
+import { executorFactory, type Executor, type ExecutionHooks } from './executors/index.js';
+import { buildThresholds, evaluateThresholds, type Threshold } from './thresholds/index.js';
+import { outputFactory, outputNames, type Output } from './outputs/index.js';
+import { buildSummaryData, summaryExport, type SummaryData } from './summary/data.js';
+import { renderSummary, type SummaryMode } from './summary/text.js';
+import { ProgressLine } from './summary/progress.js';
+
+export interface RunTestOptions extends CliOverrides {
+  script: string;
+  env?: Record<string, string>;
+  outputs?: Array<{ name: string; arg: string }>;
+  summaryExport?: string;
+  summaryMode?: SummaryMode;
+  quiet?: boolean;
+  /** Aborts the run (e.g. on SIGINT); exits 105 as k6 does for an external abort. */
+  signal?: AbortSignal;
+  stdout?: Writable & { isTTY?: boolean };
+  stderr?: NodeJS.WriteStream;
+  /** How many slowest requests to keep with their trace ids. */
+  slowestCount?: number;
+}
+
+export interface TestResult {
+  exitCode: number;
+  summary: SummaryData | undefined;
+  error: LoadgenError | undefined;
+  iterationErrors: number;
+}
+
+const THRESHOLD_TICK_MS = 1000;
+const GAUGE_TICK_MS = 1000;
+
+function logfmt(level: string, message: string, fields?: Record<string, string>): string {
+  let line = `time="${new Date().toISOString()}" level=${level} msg=${JSON.stringify(message)}`;
+  if (fields) for (const [k, v] of Object.entries(fields)) line += ` ${k}=${/[\s"=]/.test(v) || v === '' ? JSON.stringify(v) : v}`;
+  return `${line}\n`;
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([p, new Promise<T>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} exceeded its timeout of ${ms}ms`)), ms)))]).finally(() => clearTimeout(timer));
+}
+
+export async function runTest(opts: RunTestOptions): Promise<TestResult> {
+  const stdout = opts.stdout ?? process.stdout;
+  const stderr = opts.stderr ?? process.stderr;
+  const log = (level: 'info' | 'warn' | 'error' | 'debug', message: string, fields?: Record<string, string>): void => {
+    if (level === 'debug') return;
+    stderr.write(logfmt(level, message, fields));
+  };
+  const fail = (error: LoadgenError): TestResult => {
+    stderr.write(logfmt('error', error.message));
+    return { exitCode: error.exitCode, summary: undefined, error, iterationErrors: 0 };
+  };
+
+  let script: LoadedScript;
+  try {
+    script = await loadScript(opts.script);
+  } catch (err) {
+    if (err instanceof LoadgenError) return fail(err);
+    throw err;
+  }
+
+  const registry = new MetricRegistry();
+  const metrics = registerBuiltinMetrics(registry);
+  let abortError: LoadgenError | undefined;
+  let resolveAborted: () => void = () => undefined;
+  const aborted = new Promise<void>((r) => (resolveAborted = r));
+  const abort = (err: LoadgenError): void => {
+    if (abortError !== undefined) return;
+    abortError = err;
+    resolveAborted();
+  };
+  const instance = { vusActive: 0, vusInitialized: 0, iterationsCompleted: 0, iterationsInterrupted: 0 };
+  const ctx = {
+    registry,
+    metrics,
+    groups: new GroupTree(),
+    slowest: new SlowestRequests(opts.slowestCount ?? 10),
+    tracing: { propagator: 'w3c', sampling: 1 } as { propagator: 'w3c' | 'b3' | 'none'; sampling: number },
+    userAgent: '' as string,
+    maxRedirects: 10,
+    discardResponseBodies: false as boolean,
+    scriptDir: script.dir,
+    scriptOptions: {} as Record<string, unknown>,
+    sharedArrays: new Map<string, readonly unknown[]>(),
+    startedAt: performance.now(),
+    abort: (reason: string) => abort(new TestAbortedError(reason)),
+    log,
+    instance: () => instance,
+  } satisfies TestContext;
+
+  // Init once to read the options (k6 does the same before creating the real VUs).
+  const probe = new VU(0, ctx, script, { noConnectionReuse: false, insecureSkipTLSVerify: false, env: opts.env ?? {}, tags: {} });
+  try {
+    await probe.init();
+  } catch (err) {
+    probe.close();
+    if (err instanceof LoadgenError) return fail(err);
+    throw err;
+  }
+  probe.close();
+  const scriptOptions = (probe.exports.options ?? {}) as Record<string, unknown>;
+  ctx.scriptOptions = scriptOptions;
+  const { options, errors } = consolidateOptions(scriptOptions, opts, (m) => log('warn', m));
+  if (options === undefined) return fail(new InvalidConfigError(errors));
+  const configErrors: string[] = [];
+  let thresholds: Threshold[] = [];
+  try {
+    const t = buildThresholds(options.thresholds, registry);
+    thresholds = t.thresholds;
+    configErrors.push(...t.errors);
+  } catch (err) {
+    if (err instanceof MetricNameError) configErrors.push(`thresholds: ${err.message}`);
+    else throw err;
+  }
+  for (const s of options.scenarios) {
+    if (typeof probe.exports[s.config.exec] !== 'function') configErrors.push(`scenarios.${s.name}.exec: function '${s.config.exec}' is not exported by the script`);
+  }
+  const outputs: Output[] = [];
+  for (const o of opts.outputs ?? []) {
+    const factory = outputFactory(o.name);
+    if (factory === undefined) {
+      configErrors.push(`--out ${o.name}: unknown output (one of ${outputNames().join(', ')})`);
+      continue;
+    }
+    try {
+      outputs.push(factory(o.arg));
+    } catch (err) {
+      configErrors.push(`--out ${o.name}: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+  if (configErrors.length > 0) return fail(new InvalidConfigError(configErrors));
+  for (const o of outputs) {
+    try {
+      await o.start();
+    } catch (err) {
+      return fail(new InvalidConfigError([`--out ${o.name}: ${err instanceof Error ? err.message : String(err)}`]));
+    }
+    registry.observers.push(o);
+  }
+
+  ctx.tracing = options.tracing;
+  ctx.userAgent = options.userAgent;
+  ctx.maxRedirects = options.maxRedirects;
+  ctx.discardResponseBodies = options.discardResponseBodies;
+  return execute(opts, options, ctx, script, thresholds, outputs, instance, aborted, abort, () => abortError, stdout, stderr, log);
+}
+
+async function execute(
+  opts: RunTestOptions,
+  options: TestOptions,
+  ctx: TestContext & { startedAt: number },
+  script: LoadedScript,
+  thresholds: Threshold[],
+  outputs: Output[],
+  instance: { vusActive: number; vusInitialized: number; iterationsCompleted: number; iterationsInterrupted: number },
+  aborted: Promise<void>,
+  abort: (err: LoadgenError) => void,
+  abortError: () => LoadgenError | undefined,
+  stdout: Writable,
+  stderr: NodeJS.WriteStream,
+  log: TestContext['log'],
+): Promise<TestResult> {
+  const vuOptions: VuOptions = { noConnectionReuse: options.noConnectionReuse, insecureSkipTLSVerify: options.insecureSkipTLSVerify, env: opts.env ?? {}, tags: options.tags };
+  const idle: VU[] = [];
+  const everyVU: VU[] = [];
+  let nextId = 1;
+  let iterationErrors = 0;
+  const newVU = async (): Promise<VU> => {
+    const vu = new VU(nextId++, ctx, script, vuOptions);
+    everyVU.push(vu);
+    await vu.init();
+    instance.vusInitialized++;
+    return vu;
+  };
+  const cleanup = async (): Promise<void> => {
+    for (const vu of everyVU) vu.close();
+    for (const o of outputs) await o.stop();
+  };
+  const scriptFailure = async (err: unknown): Promise<TestResult> => {
+    await cleanup();
+    const e = err instanceof LoadgenError ? err : new ScriptError(String(err), undefined);
+    stderr.write(logfmt('error', e.message));
+    return { exitCode: e.exitCode, summary: undefined, error: e, iterationErrors };
+  };
+  let setupData: unknown;
+  const hooks: ExecutionHooks = {
+    acquireVU: async () => idle.pop() ?? (await newVU()),
+    tryAcquireVU: () => idle.pop(),
+    releaseVU: (vu) => {
+      idle.push(vu);
+    },
+    initializedVUs: () => instance.vusInitialized,
+    get setupData() {
+      return setupData;
+    },
+    aborted,
+    isAborted: () => abortError() !== undefined,
+    onIteration: (outcome) => {
+      if (outcome === 'interrupted') instance.iterationsInterrupted++;
+      else instance.iterationsCompleted++;
+      if (outcome === 'failed') iterationErrors++;
+    },
+    onDropped: (n, tags) => ctx.metrics.droppedIterations.add(n, tags),
+    onActiveChange: (d) => {
+      instance.vusActive += d;
+    },
+  };
+  const executors: Executor[] = options.scenarios.map((s) => executorFactory(s.config.executor)!.create(s.name, s.config, hooks));
+
+  // Initialize the VUs every scenario needs up front, as k6 does, so init errors stop the test before setup.
+  const preAllocate = executors.reduce((a, e) => a + e.preAllocatedVUs(), 0);
+  try {
+    const fresh = await Promise.all(Array.from({ length: preAllocate }, () => newVU()));
+    idle.push(...fresh.reverse());
+  } catch (err) {
+    return scriptFailure(err);
+  }
+  const maxVUs = executors.reduce((a, e) => a + e.maxVUs(), 0);
+
+  // setup() and teardown() run in their own VU, as in k6.
+  const special = new VU(0, ctx, script, vuOptions);
+  everyVU.push(special);
+  try {
+    await special.init();
+  } catch (err) {
+    return scriptFailure(err);
+  }
+  const lifecycle = async (name: 'setup' | 'teardown', arg: unknown, timeout: number): Promise<unknown> => {
+    const fn = special.exports[name];
+    if (typeof fn !== 'function') return undefined;
+    special.state.tags = { ...options.tags, group: `::${name}` };
+    special.state.groupPath = '';
+    try {
+      return await withTimeout(Promise.resolve((fn as (d: unknown) => unknown)(arg)), timeout, `${name}()`);
+    } catch (err) {
+      if (abortError() !== undefined) throw abortError();
+      throw new ScriptError(`${errorText(err)} (in ${name}())`, script.locate(err));
+    }
+  };
+
+  const started = performance.now();
+  ctx.startedAt = started;
+  const totalMs = Math.max(0, ...executors.map((e) => e.config.startTime + e.plannedDuration()));
+  const progress = opts.quiet
+    ? undefined
+    : new ProgressLine(stderr, () => ({ vusActive: instance.vusActive, vusMax: instance.vusInitialized, iterations: instance.iterationsCompleted, httpReqs: (ctx.metrics.httpReqs.sink as { count: number }).count, elapsedMs: performance.now() - started, totalMs }));
+  const onSignal = (): void => abort(new LoadgenError('MS_ERR_LOADGEN_INTERRUPTED_BY_USER', 105, 'test run stopped by a signal'));
+  opts.signal?.addEventListener('abort', onSignal, { once: true });
+
+  try {
+    const raw = await lifecycle('setup', undefined, options.setupTimeout);
+    setupData = raw === undefined ? undefined : JSON.parse(JSON.stringify(raw));
+  } catch (err) {
+    return scriptFailure(err);
+  }
+
+  const gauges = (): void => {
+    ctx.metrics.vus.add(instance.vusActive, options.tags);
+    ctx.metrics.vusMax.add(Math.max(instance.vusInitialized, maxVUs), options.tags);
+  };
+  gauges();
+  const gaugeTimer = setInterval(gauges, GAUGE_TICK_MS);
+  const thresholdTimer = setInterval(() => {
+    const crossed = evaluateThresholds(thresholds, performance.now() - started, false);
+    if (crossed !== undefined) abort(new ThresholdAbortError(crossed.key, crossed.source));
+  }, THRESHOLD_TICK_MS);
+  gaugeTimer.unref();
+  thresholdTimer.unref();
+  progress?.start();
+
+  await Promise.all(
+    executors.map(async (e) => {
+      if (e.config.startTime > 0) {
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([new Promise((r) => (timer = setTimeout(r, e.config.startTime))), aborted]);
+        clearTimeout(timer);
+        if (abortError() !== undefined) return;
+      }
+      await e.run();
+    }),
+  );
+  progress?.stop();
+  clearInterval(gaugeTimer);
+  clearInterval(thresholdTimer);
+  gauges();
+  opts.signal?.removeEventListener('abort', onSignal);
+
+  try {
+    await lifecycle('teardown', setupData, options.teardownTimeout);
+  } catch (err) {
+    return scriptFailure(err);
+  }
+
+  const elapsed = performance.now() - started;
+  evaluateThresholds(thresholds, elapsed, true);
+  const data = buildSummaryData(ctx.registry, thresholds, ctx.groups.root, ctx.slowest.list(), options.summaryTrendStats, elapsed);
+  if (iterationErrors > 0) log('warn', `${iterationErrors} iteration(s) ended with an uncaught exception`);
+  for (const o of outputs) if (o.dropped > 0) log('warn', `output ${o.name} dropped ${o.dropped} samples (buffer full)`);
+
+  let summaryFailed: LoadgenError | undefined;
+  const handleSummary = special.exports.handleSummary;
+  if (typeof handleSummary === 'function') {
+    try {
+      const result = (await (handleSummary as (d: SummaryData) => unknown)(data)) as Record<string, unknown> | undefined;
+      for (const [target, content] of Object.entries(result ?? {})) {
+        const text = typeof content === 'string' ? content : content instanceof ArrayBuffer ? Buffer.from(content) : JSON.stringify(content);
+        if (target === 'stdout') stdout.write(text);
+        else if (target === 'stderr') stderr.write(text);
+        else fs.writeFileSync(target, text);
+      }
+    } catch (err) {
+      summaryFailed = new ScriptError(`${errorText(err)} (in handleSummary())`, script.locate(err));
+      log('error', summaryFailed.message);
+    }
+  } else stdout.write(renderSummary(data, opts.summaryMode ?? 'compact'));
+  if (opts.summaryExport !== undefined) fs.writeFileSync(opts.summaryExport, JSON.stringify(summaryExport(data), null, 2));
+  await cleanup();
+
+  const abortedBy = abortError();
+  if (abortedBy !== undefined) {
+    log('error', abortedBy.message);
+    return { exitCode: abortedBy.exitCode, summary: data, error: abortedBy, iterationErrors };
+  }
+  const failed = thresholds.filter((t) => !t.ok);
+  if (failed.length > 0) {
+    log('error', `thresholds on metrics '${[...new Set(failed.map((t) => t.key))].join("', '")}' have been crossed`);
+    return { exitCode: EXIT_THRESHOLDS_FAILED, summary: data, error: undefined, iterationErrors };
+  }
+  return { exitCode: summaryFailed?.exitCode ?? 0, summary: data, error: summaryFailed, iterationErrors };
+}

@@ -1,0 +1,55 @@
+// Typed errors of the load generator. Each carries a stable MS_ERR_* code and the process exit
+// code k6 uses for the same failure, so the CLI maps errors to exit codes without string matching.
+
+export class LoadgenError extends Error {
+  readonly code: string;
+  readonly exitCode: number;
+  constructor(code: string, exitCode: number, message: string) {
+    super(message);
+    this.name = new.target.name;
+    this.code = code;
+    this.exitCode = exitCode;
+  }
+}
+
+/** Invalid options (script `options`, CLI flags): k6 exit code 104. Lists every problem at once. */
+export class InvalidConfigError extends LoadgenError {
+  readonly issues: readonly string[];
+  constructor(issues: readonly string[]) {
+    super('MS_ERR_LOADGEN_INVALID_CONFIG', 104, `invalid options:\n  ${issues.join('\n  ')}`);
+    this.issues = issues;
+  }
+}
+
+/** Syntax error or exception in init code, setup() or teardown(): k6 exit code 107. */
+export class ScriptError extends LoadgenError {
+  /** `file:line:column` in the user's source, when known. */
+  readonly location: string | undefined;
+  constructor(message: string, location: string | undefined) {
+    super('MS_ERR_LOADGEN_SCRIPT', 107, location === undefined ? message : `${message}\n\tat ${location}`);
+    this.location = location;
+  }
+}
+
+/** `exec.test.abort()` from the script: k6 exit code 108. */
+export class TestAbortedError extends LoadgenError {
+  constructor(reason: string) {
+    super('MS_ERR_LOADGEN_TEST_ABORTED', 108, `test aborted: ${reason}`);
+  }
+}
+
+/** A threshold with abortOnFail crossed: k6 exits 99 as for failed thresholds. */
+export class ThresholdAbortError extends LoadgenError {
+  constructor(metric: string, threshold: string) {
+    super('MS_ERR_LOADGEN_THRESHOLD_ABORT', 99, `threshold '${threshold}' on ${metric} crossed with abortOnFail`);
+  }
+}
+
+/** Thrown into a VU's iteration when the executor stops it (gracefulStop ran out); never user-visible. */
+export class IterationInterruptedError extends LoadgenError {
+  constructor() {
+    super('MS_ERR_LOADGEN_INTERRUPTED', 0, 'iteration interrupted');
+  }
+}
+
+export const EXIT_THRESHOLDS_FAILED = 99;

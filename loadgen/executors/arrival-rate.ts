@@ -1,0 +1,160 @@
+// The open model shared by constant- and ramping-arrival-rate. Iterations start on a schedule
+// that does not depend on how fast the system answers. A due iteration runs on a free VU; if none
+// is free it waits in a bounded backlog (a ring of scheduled start times) while a new VU is
+// initialized (up to maxVUs) or a running one frees up; when the backlog is full it is dropped and
+// counted in dropped_iterations, and backlog entries left when the schedule ends are dropped too.
+//
+// An iteration that starts late carries its lag (actual start - scheduled start) and every
+// request in it adds the lag to http_req_duration: latency is measured from when the request was
+// due, as wrk2 does, so a stall shows in the percentiles instead of vanishing into requests that
+// were never sent (coordinated omission). http_req_duration_uncorrected keeps the time from the
+// actual send. The backlog holds at most max(maxVUs, one second of arrivals).
+import { Executor } from './base.js';
+import type { BaseConfig } from './config.js';
+import type { VU } from '../script/vu.js';
+
+export interface RateSegment {
+  /** ms */
+  readonly duration: number;
+  /** iterations per ms at the segment's start and end */
+  readonly from: number;
+  readonly to: number;
+}
+
+/** Start offsets (ms) of iterations 0, 1, 2 … for piecewise-linear rates; Infinity past the end. */
+export class ArrivalSchedule {
+  readonly #segments: readonly RateSegment[];
+  #seg = 0;
+  #segStart = 0;
+  #countAtSegStart = 0;
+
+  constructor(segments: readonly RateSegment[]) {
+    this.#segments = segments;
+  }
+
+  /** Offset of iteration `i`; calls must come with non-decreasing i. */
+  at(i: number): number {
+    while (this.#seg < this.#segments.length) {
+      const s = this.#segments[this.#seg]!;
+      const need = i - this.#countAtSegStart;
+      const a = (s.to - s.from) / (2 * s.duration);
+      let t: number;
+      if (Math.abs(a) < 1e-15) t = s.from > 0 ? need / s.from : Infinity;
+      else {
+        const disc = s.from * s.from + 4 * a * need;
+        t = disc < 0 ? Infinity : (-s.from + Math.sqrt(disc)) / (2 * a);
+      }
+      if (t >= 0 && t < s.duration) return this.#segStart + t;
+      this.#countAtSegStart += s.from * s.duration + a * s.duration * s.duration;
+      this.#segStart += s.duration;
+      this.#seg++;
+    }
+    return Infinity;
+  }
+
+  get totalDuration(): number {
+    return this.#segments.reduce((a, s) => a + s.duration, 0);
+  }
+}
+
+export interface ArrivalConfig extends BaseConfig {
+  preAllocatedVUs: number;
+  maxVUs: number;
+  timeUnit: number;
+}
+
+export abstract class ArrivalRateExecutor<C extends ArrivalConfig> extends Executor<C> {
+  protected abstract segments(): RateSegment[];
+  protected abstract peakRatePerSecond(): number;
+
+  preAllocatedVUs(): number {
+    return this.config.preAllocatedVUs;
+  }
+  maxVUs(): number {
+    return this.config.maxVUs;
+  }
+  plannedDuration(): number {
+    return this.segments().reduce((a, s) => a + s.duration, 0);
+  }
+
+  protected async execute(): Promise<void> {
+    const schedule = new ArrivalSchedule(this.segments());
+    const free: VU[] = [];
+    for (let i = 0; i < this.config.preAllocatedVUs; i++) free.push(await this.takeVU());
+    const capacity = Math.max(1, this.config.maxVUs, Math.ceil(this.peakRatePerSecond()));
+    const backlog = new Float64Array(capacity);
+    let head = 0;
+    let size = 0;
+    let dropped = 0;
+    let owned = free.length;
+    let inFlight = 0;
+    let settle: (() => void) | null = null;
+    const start = performance.now();
+
+    const run = (vu: VU, due: number): void => {
+      inFlight++;
+      const lag = Math.max(0, performance.now() - start - due);
+      void this.iteration(vu, lag).then(() => {
+        if (size > 0 && !this.stopping && !vu.state.interrupted) {
+          const next = backlog[head]!;
+          head = (head + 1) % capacity;
+          size--;
+          inFlight--;
+          run(vu, next);
+          return;
+        }
+        free.push(vu);
+        inFlight--;
+        if (inFlight === 0) settle?.();
+      });
+    };
+    const grow = (): void => {
+      owned++;
+      void this.takeVU().then((vu) => {
+        if (size > 0 && !this.stopping) {
+          const next = backlog[head]!;
+          head = (head + 1) % capacity;
+          size--;
+          run(vu, next);
+        } else free.push(vu);
+      });
+    };
+    const dispatch = (due: number): void => {
+      const vu = free.pop();
+      if (vu !== undefined) return run(vu, due);
+      if (size < capacity) {
+        backlog[(head + size) % capacity] = due;
+        size++;
+        if (owned < this.config.maxVUs) grow();
+      } else dropped++;
+    };
+
+    let i = 0;
+    await new Promise<void>((resolve) => {
+      const tick = (): void => {
+        if (this.stopping || this.hooks.isAborted()) return resolve();
+        const now = performance.now() - start;
+        let due = schedule.at(i);
+        while (due <= now) {
+          dispatch(due);
+          i++;
+          due = schedule.at(i);
+        }
+        if (due === Infinity) return resolve();
+        setTimeout(tick, Math.max(0, due - (performance.now() - start)));
+      };
+      tick();
+    });
+    dropped += size;
+    size = 0;
+    if (dropped > 0) this.hooks.onDropped(dropped, this.scenarioTags);
+    const allDone = new Promise<void>((r) => {
+      if (inFlight === 0) r();
+      else settle = r;
+    });
+    await this.finish(allDone, this.config.gracefulStop);
+    // VUs still initializing when the schedule ended arrive later; wait for them to come home.
+    while (free.length < owned && !this.hooks.isAborted()) await new Promise((r) => setTimeout(r, 5));
+    for (const vu of free) this.giveBack(vu);
+  }
+}

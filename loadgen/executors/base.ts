@@ -1,0 +1,138 @@
+// The shared executor machinery: scenario bookkeeping, VU acquisition from the test-wide pool,
+// the closed-model VU loop, and the end of a scenario (stop starting iterations, wait up to
+// gracefulStop for running ones, then interrupt them). Executors only drive VUs and emit samples.
+import type { VU, IterationOutcome } from '../script/vu.js';
+import type { ScenarioInfo } from '../script/context.js';
+import type { BaseConfig } from './config.js';
+
+export interface ExecutionHooks {
+  /** A VU ready to run (idle in the pool, or freshly initialized). */
+  acquireVU(): Promise<VU>;
+  /** An idle initialized VU right now, or undefined (arrival-rate executors never wait). */
+  tryAcquireVU(): VU | undefined;
+  releaseVU(vu: VU): void;
+  /** VUs initialized so far, test-wide. */
+  initializedVUs(): number;
+  readonly setupData: unknown;
+  /** Resolves when the test is aborted (test.abort(), abortOnFail, signal). */
+  readonly aborted: Promise<void>;
+  isAborted(): boolean;
+  onIteration(outcome: IterationOutcome): void;
+  onDropped(count: number, tags: Readonly<Record<string, string>>): void;
+  onActiveChange(delta: number): void;
+}
+
+/** A timer that can be cancelled, so a finished scenario leaves nothing holding the event loop. */
+export function timer(ms: number): { promise: Promise<'timeout'>; cancel: () => void } {
+  let t: NodeJS.Timeout | undefined;
+  const promise = new Promise<'timeout'>((r) => {
+    t = setTimeout(() => r('timeout'), ms);
+  });
+  return { promise, cancel: () => clearTimeout(t) };
+}
+
+export abstract class Executor<C extends BaseConfig = BaseConfig> {
+  readonly name: string;
+  readonly config: C;
+  protected readonly hooks: ExecutionHooks;
+  readonly info: ScenarioInfo;
+  protected stopping = false;
+  protected readonly running = new Set<VU>();
+  readonly #tags: Readonly<Record<string, string>>;
+
+  constructor(name: string, config: C, hooks: ExecutionHooks, openModel = false) {
+    this.name = name;
+    this.config = config;
+    this.hooks = hooks;
+    this.#tags = { ...config.tags, scenario: name };
+    this.info = { name, executor: config.executor, startedAt: 0, iterations: 0, openModel, progress: () => this.progress() };
+  }
+
+  /** VUs to initialize before the test starts. */
+  abstract preAllocatedVUs(): number;
+  /** Upper bound of VUs this scenario may use at once. */
+  abstract maxVUs(): number;
+  /** Planned duration without gracefulStop (for progress); undefined when iteration-bound. */
+  abstract plannedDuration(): number;
+  /** Drives the scenario; resolves once every VU is back in the pool. */
+  protected abstract execute(): Promise<void>;
+
+  progress(): number {
+    const total = this.plannedDuration();
+    if (this.info.startedAt === 0 || total <= 0) return 0;
+    return Math.min(1, (performance.now() - this.info.startedAt) / total);
+  }
+
+  get scenarioTags(): Readonly<Record<string, string>> {
+    return this.#tags;
+  }
+
+  async run(): Promise<void> {
+    this.info.startedAt = performance.now();
+    const onAbort = (): void => {
+      this.stopping = true;
+      for (const vu of this.running) vu.interrupt();
+    };
+    void this.hooks.aborted.then(onAbort);
+    await this.execute();
+  }
+
+  protected async takeVU(): Promise<VU> {
+    const vu = await this.hooks.acquireVU();
+    this.attach(vu);
+    return vu;
+  }
+
+  protected attach(vu: VU): void {
+    vu.enterScenario(this.info, this.config.env, this.#tags);
+    this.running.add(vu);
+    this.hooks.onActiveChange(1);
+  }
+
+  protected giveBack(vu: VU): void {
+    if (!this.running.delete(vu)) return;
+    vu.resume();
+    this.hooks.onActiveChange(-1);
+    this.hooks.releaseVU(vu);
+  }
+
+  protected async iteration(vu: VU, startLag: number): Promise<IterationOutcome> {
+    vu.busy = true;
+    const outcome = await vu.iterate(this.config.exec, this.hooks.setupData, startLag);
+    vu.busy = false;
+    if (outcome !== 'interrupted') this.info.iterations++;
+    this.hooks.onIteration(outcome);
+    return outcome;
+  }
+
+  /** Closed model: run iterations back to back while `more()` allows. */
+  protected async loop(vu: VU, more: () => boolean): Promise<void> {
+    while (!this.stopping && !vu.state.interrupted && more()) {
+      const outcome = await this.iteration(vu, 0);
+      if (outcome === 'aborted' || outcome === 'interrupted') break;
+    }
+  }
+
+  /**
+   * Ends a time-bound scenario: no new iterations; running ones get `grace` ms, then are
+   * interrupted. `loops` settle once each VU is done.
+   */
+  protected async finish(loops: Promise<unknown>, grace: number): Promise<void> {
+    this.stopping = true;
+    let timer: NodeJS.Timeout | undefined;
+    const graceOver = new Promise<'grace'>((r) => {
+      timer = setTimeout(() => r('grace'), grace);
+    });
+    const first = await Promise.race([loops.then(() => 'done' as const), graceOver]);
+    clearTimeout(timer);
+    if (first === 'grace') for (const vu of this.running) vu.interrupt();
+    await loops;
+  }
+
+  /** Waits `ms` or until the test is aborted. */
+  protected async wait(ms: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([new Promise<void>((r) => (timer = setTimeout(r, ms))), this.hooks.aborted]);
+    clearTimeout(timer);
+  }
+}

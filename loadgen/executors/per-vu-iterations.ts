@@ -1,0 +1,43 @@
+// per-vu-iterations: each of `vus` VUs runs exactly `iterations` iterations, bounded by maxDuration.
+import { z } from 'zod';
+import { baseFields, duration, type BaseConfig } from './config.js';
+import { Executor, timer } from './base.js';
+import { registerExecutor } from './registry.js';
+
+const schema = z.strictObject({ ...baseFields, executor: z.literal('per-vu-iterations'), vus: z.number().int().positive().default(1), iterations: z.number().int().positive().default(1), maxDuration: duration.default(600_000) });
+type Config = BaseConfig & z.output<typeof schema>;
+
+class PerVuIterations extends Executor<Config> {
+  preAllocatedVUs(): number {
+    return this.config.vus;
+  }
+  maxVUs(): number {
+    return this.config.vus;
+  }
+  plannedDuration(): number {
+    return this.config.maxDuration;
+  }
+  override progress(): number {
+    return this.info.iterations / (this.config.iterations * this.config.vus);
+  }
+  protected async execute(): Promise<void> {
+    const vus = await Promise.all(Array.from({ length: this.config.vus }, () => this.takeVU()));
+    let started = 0;
+    const loops = Promise.all(
+      vus.map((vu) => {
+        let mine = 0;
+        return this.loop(vu, () => (mine < this.config.iterations ? (mine++, started++, true) : false)).then(() => this.giveBack(vu));
+      }),
+    );
+    const limit = timer(this.config.maxDuration);
+    const first = await Promise.race([loops.then(() => 'done' as const), limit.promise, this.hooks.aborted.then(() => 'aborted' as const)]);
+    limit.cancel();
+    if (first !== 'done') {
+      await this.finish(loops, this.config.gracefulStop);
+    }
+    const dropped = this.config.iterations * this.config.vus - started;
+    if (dropped > 0 && !this.hooks.isAborted()) this.hooks.onDropped(dropped, this.scenarioTags);
+  }
+}
+
+registerExecutor('per-vu-iterations', { schema, create: (name, config, hooks) => new PerVuIterations(name, config as Config, hooks) });

@@ -1,0 +1,39 @@
+// ramping-arrival-rate: the iteration rate follows `stages` linearly from startRate (open model; see arrival-rate.ts).
+import { z } from 'zod';
+import { baseFields, positiveDuration, rateStage, type BaseConfig } from './config.js';
+import { ArrivalRateExecutor, type RateSegment } from './arrival-rate.js';
+import { registerExecutor } from './registry.js';
+
+const schema = z
+  .strictObject({
+    ...baseFields,
+    executor: z.literal('ramping-arrival-rate'),
+    startRate: z.number().nonnegative().default(0),
+    timeUnit: positiveDuration.default(1000),
+    stages: z.array(rateStage).min(1),
+    preAllocatedVUs: z.number().int().nonnegative(),
+    maxVUs: z.number().int().positive().optional(),
+  })
+  .transform((c) => ({ ...c, maxVUs: c.maxVUs ?? Math.max(1, c.preAllocatedVUs) }))
+  .refine((c) => c.maxVUs >= c.preAllocatedVUs, { message: 'maxVUs must be at least preAllocatedVUs', path: ['maxVUs'] });
+type Config = BaseConfig & z.output<typeof schema>;
+
+class RampingArrivalRate extends ArrivalRateExecutor<Config> {
+  constructor(name: string, config: Config, hooks: ConstructorParameters<typeof ArrivalRateExecutor<Config>>[2]) {
+    super(name, config, hooks, true);
+  }
+  protected segments(): RateSegment[] {
+    const unit = this.config.timeUnit;
+    let from = this.config.startRate;
+    return this.config.stages.map((s) => {
+      const seg = { duration: s.duration, from: from / unit, to: s.target / unit };
+      from = s.target;
+      return seg;
+    });
+  }
+  protected peakRatePerSecond(): number {
+    return (Math.max(this.config.startRate, ...this.config.stages.map((s) => s.target)) * 1000) / this.config.timeUnit;
+  }
+}
+
+registerExecutor('ramping-arrival-rate', { schema, create: (name, config, hooks) => new RampingArrivalRate(name, config as Config, hooks) });

@@ -1,0 +1,41 @@
+// shared-iterations: `vus` VUs share a fixed number of `iterations`, bounded by maxDuration.
+import { z } from 'zod';
+import { baseFields, duration, type BaseConfig } from './config.js';
+import { Executor, timer } from './base.js';
+import { registerExecutor } from './registry.js';
+
+const schema = z
+  .strictObject({ ...baseFields, executor: z.literal('shared-iterations'), vus: z.number().int().positive().default(1), iterations: z.number().int().positive().default(1), maxDuration: duration.default(600_000) })
+  .refine((c) => c.iterations >= c.vus, { message: 'iterations must be at least vus (every VU needs one)', path: ['iterations'] });
+type Config = BaseConfig & z.output<typeof schema>;
+
+class SharedIterations extends Executor<Config> {
+  preAllocatedVUs(): number {
+    return this.config.vus;
+  }
+  maxVUs(): number {
+    return this.config.vus;
+  }
+  plannedDuration(): number {
+    return this.config.maxDuration;
+  }
+  override progress(): number {
+    return this.info.iterations / this.config.iterations;
+  }
+  protected async execute(): Promise<void> {
+    const vus = await Promise.all(Array.from({ length: this.config.vus }, () => this.takeVU()));
+    let started = 0;
+    const more = (): boolean => (started < this.config.iterations ? (started++, true) : false);
+    const loops = Promise.all(vus.map((vu) => this.loop(vu, more).then(() => this.giveBack(vu))));
+    const limit = timer(this.config.maxDuration);
+    const first = await Promise.race([loops.then(() => 'done' as const), limit.promise, this.hooks.aborted.then(() => 'aborted' as const)]);
+    limit.cancel();
+    if (first !== 'done') {
+      await this.finish(loops, this.config.gracefulStop);
+    }
+    const dropped = this.config.iterations - started;
+    if (dropped > 0 && !this.hooks.isAborted()) this.hooks.onDropped(dropped, this.scenarioTags);
+  }
+}
+
+registerExecutor('shared-iterations', { schema, create: (name, config, hooks) => new SharedIterations(name, config as Config, hooks) });

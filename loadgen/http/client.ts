@@ -1,0 +1,113 @@
+// A VU's HTTP transport: one keep-alive connection per origin (k6 VUs reuse theirs unless
+// noConnectionReuse), a transparent retry when a reused connection turns out to have been closed
+// by the server before it read anything (the keep-alive race every client handles), and extra
+// short-lived connections for concurrent requests (http.batch).
+import { Connection, failedResponse, ERR_GENERIC, type Origin, type RawResponse } from './connection.js';
+
+export interface ParsedTarget {
+  readonly origin: Origin;
+  /** Request target: path and query. */
+  readonly path: string;
+  /** Host header value. */
+  readonly hostHeader: string;
+}
+
+export interface TransportOptions {
+  readonly noConnectionReuse: boolean;
+  readonly insecureSkipTLSVerify: boolean;
+  readonly connectTimeoutMs: number;
+}
+
+const TARGET_CACHE_MAX = 1024;
+
+export class InvalidUrlError extends Error {}
+
+export class HttpTransport {
+  readonly #opts: TransportOptions;
+  readonly #idle = new Map<string, Connection>();
+  readonly #all = new Set<Connection>();
+  readonly #targets = new Map<string, ParsedTarget>();
+  readonly #forget: (c: Connection) => void;
+
+  constructor(opts: TransportOptions) {
+    this.#opts = opts;
+    this.#forget = (c) => {
+      this.#all.delete(c);
+      if (this.#idle.get(c.origin.key) === c) this.#idle.delete(c.origin.key);
+    };
+  }
+
+  /** Parses and caches a URL (scripts hit the same few URLs millions of times). */
+  target(url: string): ParsedTarget {
+    const hit = this.#targets.get(url);
+    if (hit !== undefined) return hit;
+    let u: URL;
+    try {
+      u = new URL(url);
+    } catch {
+      throw new InvalidUrlError(`invalid URL '${url}'`);
+    }
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new InvalidUrlError(`unsupported URL scheme '${u.protocol}' in '${url}'`);
+    const isTls = u.protocol === 'https:';
+    const port = u.port === '' ? (isTls ? 443 : 80) : Number(u.port);
+    const host = u.hostname.startsWith('[') ? u.hostname.slice(1, -1) : u.hostname;
+    const t: ParsedTarget = {
+      origin: { key: `${u.protocol}//${u.host}`, host, port, tls: isTls, servername: host, insecureSkipTLSVerify: this.#opts.insecureSkipTLSVerify },
+      path: `${u.pathname}${u.search}`,
+      hostHeader: u.host,
+    };
+    if (this.#targets.size >= TARGET_CACHE_MAX) this.#targets.clear();
+    this.#targets.set(url, t);
+    return t;
+  }
+
+  #connection(origin: Origin, exclusive: boolean): Connection {
+    if (!exclusive && !this.#opts.noConnectionReuse) {
+      const idle = this.#idle.get(origin.key);
+      if (idle !== undefined && !idle.closed && !idle.busy) return idle;
+    }
+    const c = new Connection(origin, this.#opts.connectTimeoutMs, this.#forget);
+    this.#all.add(c);
+    if (!exclusive && !this.#opts.noConnectionReuse) this.#idle.set(origin.key, c);
+    return c;
+  }
+
+  /**
+   * Sends one request. `exclusive` asks for a connection of its own (batch members beyond the first).
+   * Resolves with an error response (status 0, error, errorCode) rather than rejecting.
+   */
+  request(target: ParsedTarget, head: string, body: Buffer | null, isHead: boolean, keepBody: boolean, timeoutMs: number, exclusive: boolean): Promise<RawResponse> {
+    return new Promise<RawResponse>((resolve) => {
+      const blockedSince = performance.now();
+      const send = (retry: boolean): void => {
+        let conn: Connection;
+        try {
+          conn = this.#connection(target.origin, exclusive || retry);
+        } catch (err) {
+          resolve(failedResponse(err instanceof Error ? err.message : String(err), ERR_GENERIC, blockedSince));
+          return;
+        }
+        const reused = conn.served > 0;
+        conn.request(head, body, isHead, keepBody, timeoutMs, blockedSince, (res) => {
+          if (res.errorCode !== 0 && reused && !retry && conn.receivedNothing) {
+            send(true);
+            return;
+          }
+          if (exclusive || retry || this.#opts.noConnectionReuse) {
+            if (this.#opts.noConnectionReuse || exclusive) conn.close();
+            else if (!conn.closed) this.#idle.set(target.origin.key, conn);
+          }
+          resolve(res);
+        });
+      };
+      send(false);
+    });
+  }
+
+  /** Drops every connection, failing in-flight requests (used when a VU is interrupted or stops). */
+  closeAll(): void {
+    for (const c of this.#all) c.destroy();
+    this.#all.clear();
+    this.#idle.clear();
+  }
+}

@@ -1,0 +1,310 @@
+// One keep-alive HTTP/1.1 connection, one request at a time (each VU owns its connections, as a k6
+// VU owns its transport). Callbacks are bound once in the constructor; per request the only
+// allocations are the request head string, the response object and the promise the script awaits.
+import * as net from 'node:net';
+import * as tls from 'node:tls';
+import { ResponseParser, type ParsedHead, type ParserHandler } from './parser.js';
+
+export interface Origin {
+  readonly key: string;
+  readonly host: string;
+  readonly port: number;
+  readonly tls: boolean;
+  readonly servername: string;
+  readonly insecureSkipTLSVerify: boolean;
+}
+
+export interface Timings {
+  blocked: number;
+  connecting: number;
+  tlsHandshaking: number;
+  sending: number;
+  waiting: number;
+  receiving: number;
+}
+
+export interface RawResponse {
+  status: number;
+  statusText: string;
+  proto: string;
+  headers: Record<string, string>;
+  body: Buffer | null;
+  bytesSent: number;
+  bytesReceived: number;
+  timings: Timings;
+  /** Wall-clock (performance.now) instant the first request byte was written. */
+  sentAt: number;
+  error: string;
+  errorCode: number;
+}
+
+// k6 error codes (lib/netext/httpext/error_codes.go).
+export const ERR_GENERIC = 1000;
+export const ERR_REQUEST_TIMEOUT = 1050;
+export const ERR_DIAL = 1210;
+export const ERR_DIAL_TIMEOUT = 1211;
+export const ERR_CONNECTION_REFUSED = 1212;
+export const ERR_CONNECTION_RESET = 1220;
+export const ERR_HTTP_PROTOCOL = 1600;
+
+type Done = (res: RawResponse) => void;
+
+export function failedResponse(error: string, errorCode: number, start: number): RawResponse {
+  return {
+    status: 0,
+    statusText: '',
+    proto: '',
+    headers: {},
+    body: null,
+    bytesSent: 0,
+    bytesReceived: 0,
+    timings: { blocked: 0, connecting: 0, tlsHandshaking: 0, sending: 0, waiting: 0, receiving: 0 },
+    sentAt: start,
+    error,
+    errorCode,
+  };
+}
+
+function errorCodeOf(err: NodeJS.ErrnoException): number {
+  switch (err.code) {
+    case 'ECONNREFUSED':
+      return ERR_CONNECTION_REFUSED;
+    case 'ECONNRESET':
+    case 'EPIPE':
+      return ERR_CONNECTION_RESET;
+    case 'ETIMEDOUT':
+      return ERR_DIAL_TIMEOUT;
+    default:
+      return err.syscall === 'connect' ? ERR_DIAL : ERR_GENERIC;
+  }
+}
+
+export class Connection implements ParserHandler {
+  readonly origin: Origin;
+  #socket: net.Socket;
+  readonly #parser: ResponseParser;
+  #connected = false;
+  #closed = false;
+  #timeout = 0;
+  /** Requests served; 0 means a failure before any response may be a stale keep-alive race. */
+  served = 0;
+
+  // The in-flight request.
+  #done: Done | null = null;
+  #res: RawResponse | null = null;
+  #chunks: Buffer[] = [];
+  #keepBody = true;
+  #connectStart = 0;
+  #tcpConnected = 0;
+  #writeStart = 0;
+  #written = 0;
+  #firstByte = 0;
+  #pendingWrite: string | null = null;
+  #pendingBody: Buffer | null = null;
+  #onIdleClose: ((c: Connection) => void) | null;
+
+  readonly #onWritten: () => void;
+
+  constructor(origin: Origin, connectTimeout: number, onIdleClose: (c: Connection) => void) {
+    this.origin = origin;
+    this.#onIdleClose = onIdleClose;
+    this.#parser = new ResponseParser(this);
+    this.#onWritten = () => {
+      if (this.#written === 0 && this.#done !== null) this.#written = performance.now();
+    };
+    this.#connectStart = performance.now();
+    const socket = origin.tls
+      ? tls.connect({ host: origin.host, port: origin.port, servername: origin.servername, rejectUnauthorized: !origin.insecureSkipTLSVerify, ALPNProtocols: ['http/1.1'] })
+      : net.connect({ host: origin.host, port: origin.port });
+    socket.setNoDelay(true);
+    this.#socket = socket;
+    this.#timeout = connectTimeout;
+    socket.setTimeout(connectTimeout);
+    if (origin.tls) {
+      socket.once('connect', () => {
+        this.#tcpConnected = performance.now();
+      });
+      socket.on('secureConnect', () => this.#onConnect());
+    } else socket.on('connect', () => this.#onConnect());
+    socket.on('data', (d: Buffer) => this.#onData(d));
+    socket.on('error', (e: NodeJS.ErrnoException) => this.#onError(e.message, errorCodeOf(e)));
+    socket.on('timeout', () => this.#onTimeout());
+    socket.on('close', () => this.#onClose());
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  get busy(): boolean {
+    return this.#done !== null;
+  }
+
+  /** Sends one request; `done` is called exactly once, with an error response on failure. */
+  request(head: string, body: Buffer | null, noResponseBody: boolean, keepBody: boolean, timeoutMs: number, blockedSince: number, done: Done): void {
+    const now = performance.now();
+    const fresh = !this.#connected;
+    this.#done = done;
+    this.#chunks = [];
+    this.#keepBody = keepBody;
+    this.#written = 0;
+    this.#firstByte = 0;
+    this.#parser.reset(noResponseBody);
+    this.#res = {
+      status: 0,
+      statusText: '',
+      proto: '',
+      headers: {},
+      body: null,
+      bytesSent: 0,
+      bytesReceived: 0,
+      timings: { blocked: fresh ? this.#connectStart - blockedSince : now - blockedSince, connecting: 0, tlsHandshaking: 0, sending: 0, waiting: 0, receiving: 0 },
+      sentAt: now,
+      error: '',
+      errorCode: 0,
+    };
+    if (this.#timeout !== timeoutMs) {
+      this.#timeout = timeoutMs;
+      this.#socket.setTimeout(timeoutMs);
+    }
+    if (this.#connected) this.#write(head, body);
+    else {
+      if (this.#res.timings.blocked < 0) this.#res.timings.blocked = 0;
+      this.#pendingWrite = head;
+      this.#pendingBody = body;
+    }
+  }
+
+  #write(head: string, body: Buffer | null): void {
+    const res = this.#res!;
+    this.#writeStart = performance.now();
+    res.sentAt = this.#writeStart;
+    if (body === null || body.length === 0) {
+      res.bytesSent = head.length;
+      this.#socket.write(head, 'latin1', this.#onWritten);
+    } else {
+      res.bytesSent = head.length + body.length;
+      this.#socket.write(Buffer.concat([Buffer.from(head, 'latin1'), body]), this.#onWritten);
+    }
+  }
+
+  #onConnect(): void {
+    const now = performance.now();
+    this.#connected = true;
+    const res = this.#res;
+    if (res !== null) {
+      if (this.#tcpConnected !== 0) {
+        res.timings.connecting = this.#tcpConnected - this.#connectStart;
+        res.timings.tlsHandshaking = now - this.#tcpConnected;
+      } else res.timings.connecting = now - this.#connectStart;
+      if (this.#pendingWrite !== null) {
+        const head = this.#pendingWrite;
+        const body = this.#pendingBody;
+        this.#pendingWrite = null;
+        this.#pendingBody = null;
+        this.#write(head, body);
+      }
+    }
+  }
+
+  #onData(data: Buffer): void {
+    const res = this.#res;
+    if (res === null) {
+      // Bytes with no request in flight: the server broke the protocol; drop the connection.
+      this.#socket.destroy();
+      return;
+    }
+    if (this.#firstByte === 0) {
+      this.#firstByte = performance.now();
+      if (this.#written === 0) this.#written = this.#firstByte;
+    }
+    res.bytesReceived += data.length;
+    this.#parser.execute(data);
+  }
+
+  onHead(head: ParsedHead): void {
+    const res = this.#res!;
+    res.status = head.status;
+    res.statusText = head.statusText;
+    res.proto = head.proto;
+    res.headers = head.headers;
+  }
+
+  onBody(chunk: Buffer): void {
+    if (this.#keepBody) this.#chunks.push(chunk);
+  }
+
+  onComplete(keepAlive: boolean): void {
+    const res = this.#res!;
+    const done = this.#done!;
+    const end = performance.now();
+    const t = res.timings;
+    t.sending = this.#written - this.#writeStart;
+    t.waiting = this.#firstByte - this.#written;
+    t.receiving = end - this.#firstByte;
+    if (this.#keepBody) res.body = this.#chunks.length === 1 ? this.#chunks[0]! : Buffer.concat(this.#chunks);
+    this.#chunks = [];
+    this.#res = null;
+    this.#done = null;
+    this.served++;
+    if (!keepAlive) this.close();
+    done(res);
+  }
+
+  onParseError(message: string): void {
+    this.#fail(`malformed HTTP response: ${message}`, ERR_HTTP_PROTOCOL);
+    this.#socket.destroy();
+  }
+
+  #fail(message: string, code: number): void {
+    const done = this.#done;
+    const res = this.#res;
+    this.#done = null;
+    this.#res = null;
+    this.#chunks = [];
+    if (done === null || res === null) return;
+    res.status = 0;
+    res.error = message;
+    res.errorCode = code;
+    done(res);
+  }
+
+  #onError(message: string, code: number): void {
+    this.#closed = true;
+    this.#fail(message, code);
+  }
+
+  #onTimeout(): void {
+    if (this.#done !== null) this.#fail(this.#connected ? `request timeout` : `dial tcp ${this.origin.host}:${this.origin.port}: i/o timeout`, this.#connected ? ERR_REQUEST_TIMEOUT : ERR_DIAL_TIMEOUT);
+    this.#closed = true;
+    this.#socket.destroy();
+  }
+
+  #onClose(): void {
+    this.#closed = true;
+    if (this.#done !== null) {
+      if (this.#parser.readsUntilClose && this.#parser.end()) return;
+      this.#fail('connection closed before the response completed', ERR_CONNECTION_RESET);
+    }
+    const cb = this.#onIdleClose;
+    this.#onIdleClose = null;
+    cb?.(this);
+  }
+
+  /** Bytes already read when the connection failed: a stale keep-alive socket fails with none. */
+  get receivedNothing(): boolean {
+    return this.#firstByte === 0;
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#socket.destroy();
+  }
+
+  /** Aborts an in-flight request (the VU is being interrupted). */
+  destroy(): void {
+    this.#closed = true;
+    this.#socket.destroy();
+  }
+}

@@ -1,0 +1,76 @@
+// Aggregating sinks, one per metric type. Trends keep exact count/sum/min/max and an HDR histogram
+// (3 significant digits) for percentiles, so memory stays constant however long the run is; values
+// are recorded in thousandths of their unit (µs for millisecond trends) to keep sub-unit precision.
+import * as hdr from 'hdr-histogram-js';
+
+const TREND_SCALE = 1000;
+
+export class CounterSink {
+  count = 0;
+  add(value: number): void {
+    this.count += value;
+  }
+}
+
+export class GaugeSink {
+  value = 0;
+  min = Infinity;
+  max = -Infinity;
+  seen = false;
+  add(value: number): void {
+    this.value = value;
+    if (value < this.min) this.min = value;
+    if (value > this.max) this.max = value;
+    this.seen = true;
+  }
+}
+
+export class RateSink {
+  trues = 0;
+  total = 0;
+  add(value: number): void {
+    if (value !== 0) this.trues++;
+    this.total++;
+  }
+  get rate(): number {
+    return this.total === 0 ? 0 : this.trues / this.total;
+  }
+}
+
+export class TrendSink {
+  count = 0;
+  sum = 0;
+  min = Infinity;
+  max = -Infinity;
+  readonly #histogram = hdr.build({ numberOfSignificantValueDigits: 3, autoResize: true, bitBucketSize: 32 });
+
+  add(value: number): void {
+    this.count++;
+    this.sum += value;
+    if (value < this.min) this.min = value;
+    if (value > this.max) this.max = value;
+    // HDR histograms hold non-negative integers; negative custom-trend values count as 0 for
+    // percentiles (min/max/avg stay exact).
+    this.#histogram.recordValue(value > 0 ? Math.round(value * TREND_SCALE) : 0);
+  }
+
+  get avg(): number {
+    return this.count === 0 ? 0 : this.sum / this.count;
+  }
+
+  /** Percentile p in [0, 100]; p(0) and p(100) are the exact min and max. */
+  percentile(p: number): number {
+    if (this.count === 0) return 0;
+    if (p <= 0) return this.min;
+    if (p >= 100) return this.max;
+    const v = this.#histogram.getValueAtPercentile(p) / TREND_SCALE;
+    // The histogram reports a bucket's upper edge; the exact extremes bound it.
+    return Math.min(Math.max(v, this.min), this.max);
+  }
+
+  get footprintBytes(): number {
+    return this.#histogram.estimatedFootprintInBytes;
+  }
+}
+
+export type Sink = CounterSink | GaugeSink | RateSink | TrendSink;

@@ -1,0 +1,134 @@
+// Consolidates the script's `options` with CLI overrides into validated scenarios and test-wide
+// settings, reporting every problem at once with its path (k6 exit code 104). As in k6, the
+// shortcuts iterations / duration+vus / stages become one scenario named "default", CLI shortcuts
+// replace the script's scenarios, and unknown top-level options are warned about, not fatal.
+import { z } from 'zod';
+import { stage, stringMap } from './executors/config.js';
+import { executorFactory, executorNames } from './executors/index.js';
+import { parseDuration } from './duration.js';
+import type { BaseConfig } from './executors/config.js';
+import { DEFAULT_TREND_STATS } from './summary/data.js';
+
+export interface CliOverrides {
+  vus?: number;
+  duration?: string;
+  iterations?: number;
+  stages?: Array<{ duration: string; target: number }>;
+  tags?: Record<string, string>;
+}
+
+export interface TestOptions {
+  scenarios: Array<{ name: string; config: BaseConfig }>;
+  thresholds: unknown;
+  tags: Record<string, string>;
+  summaryTrendStats: string[];
+  noConnectionReuse: boolean;
+  insecureSkipTLSVerify: boolean;
+  userAgent: string;
+  maxRedirects: number;
+  discardResponseBodies: boolean;
+  tracing: { propagator: 'w3c' | 'b3' | 'none'; sampling: number };
+  setupTimeout: number;
+  teardownTimeout: number;
+}
+
+const KNOWN = new Set(['vus', 'duration', 'iterations', 'stages', 'scenarios', 'thresholds', 'tags', 'summaryTrendStats', 'noConnectionReuse', 'noVUConnectionReuse', 'insecureSkipTLSVerify', 'userAgent', 'maxRedirects', 'discardResponseBodies', 'tracing', 'setupTimeout', 'teardownTimeout', 'summaryTimeUnit']);
+
+const topLevel = z.object({
+  vus: z.number().int().nonnegative().optional(),
+  duration: z.union([z.string(), z.number()]).optional(),
+  iterations: z.number().int().nonnegative().optional(),
+  stages: z.array(stage).optional(),
+  scenarios: z.record(z.string().regex(/^[A-Za-z0-9_-]+$/, 'scenario names use letters, digits, _ and -'), z.record(z.string(), z.unknown())).optional(),
+  tags: stringMap.optional(),
+  summaryTrendStats: z.array(z.string().regex(/^(avg|min|med|max|count|p\(\d+(\.\d+)?\))$/, "use avg, min, med, max, count or p(N)")).optional(),
+  noConnectionReuse: z.boolean().optional(),
+  noVUConnectionReuse: z.boolean().optional(),
+  insecureSkipTLSVerify: z.boolean().optional(),
+  userAgent: z.string().optional(),
+  maxRedirects: z.number().int().nonnegative().optional(),
+  discardResponseBodies: z.boolean().optional(),
+  tracing: z.strictObject({ propagator: z.enum(['w3c', 'b3', 'none']).default('w3c'), sampling: z.number().min(0).max(1).default(1) }).optional(),
+  setupTimeout: z.union([z.string(), z.number()]).optional(),
+  teardownTimeout: z.union([z.string(), z.number()]).optional(),
+});
+
+function issuePath(prefix: string, path: ReadonlyArray<PropertyKey>): string {
+  return [prefix, ...path.map(String)].filter((p) => p !== '').join('.');
+}
+
+export function consolidateOptions(scriptOptions: unknown, cli: CliOverrides, warn: (m: string) => void): { options?: TestOptions; errors: string[] } {
+  const errors: string[] = [];
+  const raw = scriptOptions === undefined ? {} : scriptOptions;
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return { errors: ['options: must be an object'] };
+  for (const k of Object.keys(raw)) if (!KNOWN.has(k)) warn(`option '${k}' is not supported by meshscope and is ignored`);
+  const parsed = topLevel.safeParse(raw);
+  if (!parsed.success) {
+    for (const i of parsed.error.issues) errors.push(`options.${issuePath('', i.path)}: ${i.message}`);
+    return { errors };
+  }
+  const o = parsed.data;
+  const durationOf = (v: string | number | undefined, name: string, fallback: number): number => {
+    if (v === undefined) return fallback;
+    const ms = parseDuration(typeof v === 'number' ? v : v);
+    if (ms === undefined) {
+      errors.push(`${name}: invalid duration '${String(v)}'`);
+      return fallback;
+    }
+    return ms;
+  };
+
+  // CLI shortcuts win over the script's, and over its scenarios.
+  const cliShortcut = cli.duration !== undefined || cli.iterations !== undefined || cli.stages !== undefined;
+  const vus = cli.vus ?? o.vus;
+  const iterations = cliShortcut ? cli.iterations : o.iterations;
+  const durationRaw = cliShortcut ? cli.duration : o.duration;
+  const stages = cliShortcut ? cli.stages : o.stages;
+  let scenarioSpecs: Record<string, Record<string, unknown>>;
+  if (!cliShortcut && o.scenarios !== undefined) {
+    if (o.iterations !== undefined || o.duration !== undefined || o.stages !== undefined) errors.push('options: use either scenarios or the iterations/duration/stages shortcuts, not both');
+    scenarioSpecs = o.scenarios;
+  } else if (stages !== undefined && stages.length > 0) {
+    scenarioSpecs = { default: { executor: 'ramping-vus', startVUs: vus ?? 1, stages } };
+  } else if (iterations !== undefined) {
+    const s: Record<string, unknown> = { executor: 'shared-iterations', vus: vus ?? 1, iterations };
+    if (durationRaw !== undefined) s.maxDuration = durationRaw;
+    scenarioSpecs = { default: s };
+  } else if (durationRaw !== undefined) {
+    scenarioSpecs = { default: { executor: 'constant-vus', vus: vus ?? 1, duration: durationRaw } };
+  } else {
+    scenarioSpecs = { default: { executor: 'shared-iterations', vus: vus ?? 1, iterations: vus ?? 1 } };
+  }
+
+  const scenarios: Array<{ name: string; config: BaseConfig }> = [];
+  for (const [name, spec] of Object.entries(scenarioSpecs)) {
+    const where = `scenarios.${name}`;
+    const executor = spec.executor;
+    const factory = typeof executor === 'string' ? executorFactory(executor) : undefined;
+    if (factory === undefined) {
+      errors.push(`${where}.executor: ${executor === undefined ? 'missing' : `unknown executor '${String(executor)}'`} (one of ${executorNames().join(', ')})`);
+      continue;
+    }
+    const r = factory.schema.safeParse(spec);
+    if (!r.success) for (const i of r.error.issues) errors.push(`${issuePath(where, i.path)}: ${i.message}`);
+    else scenarios.push({ name, config: r.data });
+  }
+  if (scenarios.length === 0 && errors.length === 0) errors.push('scenarios: at least one scenario is needed');
+
+  const tags = { ...(o.tags ?? {}), ...(cli.tags ?? {}) };
+  const options: TestOptions = {
+    scenarios,
+    thresholds: (raw as Record<string, unknown>).thresholds,
+    tags,
+    summaryTrendStats: o.summaryTrendStats ?? DEFAULT_TREND_STATS,
+    noConnectionReuse: o.noConnectionReuse ?? o.noVUConnectionReuse ?? false,
+    insecureSkipTLSVerify: o.insecureSkipTLSVerify ?? false,
+    userAgent: o.userAgent ?? 'meshscope/0.1.0 (k6-compatible)',
+    maxRedirects: o.maxRedirects ?? 10,
+    discardResponseBodies: o.discardResponseBodies ?? false,
+    tracing: o.tracing ?? { propagator: 'w3c', sampling: 1 },
+    setupTimeout: durationOf(o.setupTimeout, 'options.setupTimeout', 60_000),
+    teardownTimeout: durationOf(o.teardownTimeout, 'options.teardownTimeout', 60_000),
+  };
+  return errors.length > 0 ? { errors } : { options, errors };
+}

@@ -1,0 +1,65 @@
+// State shared by the k6 modules of every VU (TestContext) and the per-VU state they read
+// (VuState). The modules are built per VU over these, so a module call never looks up "the
+// current VU" globally: VUs interleave on one event loop.
+import type { MetricRegistry, Tags } from '../metrics/registry.js';
+import type { BuiltinMetrics } from '../metrics/builtin.js';
+import type { HttpTransport } from '../http/client.js';
+import type { SlowestRequests } from '../tracing.js';
+import type { GroupTree } from './groups.js';
+
+export interface TracingOptions {
+  readonly propagator: 'w3c' | 'b3' | 'none';
+  readonly sampling: number;
+}
+
+export interface TestContext {
+  readonly registry: MetricRegistry;
+  readonly metrics: BuiltinMetrics;
+  readonly groups: GroupTree;
+  readonly slowest: SlowestRequests;
+  readonly tracing: TracingOptions;
+  readonly userAgent: string;
+  readonly maxRedirects: number;
+  readonly discardResponseBodies: boolean;
+  readonly scriptDir: string;
+  /** Options as the script exported them, for exec.test.options. */
+  readonly scriptOptions: Readonly<Record<string, unknown>>;
+  readonly sharedArrays: Map<string, readonly unknown[]>;
+  /** Test start, performance.now() clock. */
+  readonly startedAt: number;
+  abort(reason: string): void;
+  log(level: 'info' | 'warn' | 'error' | 'debug', message: string, fields?: Record<string, string>): void;
+  instance(): { vusActive: number; vusInitialized: number; iterationsCompleted: number; iterationsInterrupted: number };
+}
+
+export interface ScenarioInfo {
+  readonly name: string;
+  readonly executor: string;
+  /** Absolute start, performance.now() clock. */
+  startedAt: number;
+  /** Per scenario, across VUs. */
+  iterations: number;
+  progress(): number;
+  readonly openModel: boolean;
+}
+
+export interface VuState {
+  readonly idInTest: number;
+  /** __ITER: the VU's iteration number within its current scenario. */
+  iteration: number;
+  iterationInInstance: number;
+  env: Record<string, string>;
+  scenario: ScenarioInfo | null;
+  /** Global, scenario and VU tags plus `group`/`scenario`; replaced (not mutated) when they change. */
+  tags: Tags;
+  /** Tags the script set through exec.vu.tags; merged into `tags`. */
+  readonly customTags: Record<string, string>;
+  groupPath: string;
+  /** Open model: how late this iteration started against its schedule (ms); 0 for closed models. */
+  startLag: number;
+  interrupted: boolean;
+  readonly transport: HttpTransport;
+  /** Pending sleep to cut short on interruption. */
+  sleepCancel: (() => void) | null;
+  responseCallback: ((status: number) => boolean) | null;
+}

@@ -1,0 +1,112 @@
+// Loads a k6 script: esbuild bundles it (TypeScript, relative imports; k6 modules stay external),
+// transformScript makes blocking calls awaitable, and the result is compiled once with vm. Each
+// VU then calls the compiled function to run its own init code. Errors are reported at
+// file:line:column of the user's source through both source maps.
+import * as path from 'node:path';
+import * as vm from 'node:vm';
+import { SourceMap } from 'node:module';
+import { pathToFileURL } from 'node:url';
+import * as esbuild from 'esbuild';
+import { ScriptError } from '../errors.js';
+import { transformScript, TransformError, K6_MODULES } from './transform.js';
+
+export type ScriptFunction = (
+  require: (name: string) => unknown,
+  exports: Record<string, unknown>,
+  ctx: { env: Record<string, string>; iter: number; vu: number },
+  open: (file: string, mode?: string) => string | ArrayBuffer,
+  console: Record<string, (...args: unknown[]) => void>,
+) => Promise<void>;
+
+export interface LoadedScript {
+  readonly path: string;
+  readonly dir: string;
+  readonly fn: ScriptFunction;
+  /** Maps an error's stack to `file:line:column` in the user's source. */
+  locate(err: unknown): string | undefined;
+}
+
+function lineStart(code: string, pos: number): { line: number; column: number } {
+  let line = 1;
+  let last = -1;
+  for (let i = code.indexOf('\n'); i !== -1 && i < pos; i = code.indexOf('\n', i + 1)) {
+    line++;
+    last = i;
+  }
+  return { line, column: pos - last - 1 };
+}
+
+export async function loadScript(scriptPath: string): Promise<LoadedScript> {
+  const abs = path.resolve(scriptPath);
+  const dir = path.dirname(abs);
+  const display = path.relative(process.cwd(), abs) || abs;
+  let bundle: string;
+  let bundleMap: SourceMap;
+  try {
+    const result = await esbuild.build({
+      entryPoints: [abs],
+      bundle: true,
+      write: false,
+      format: 'esm',
+      platform: 'neutral',
+      target: 'es2022',
+      sourcemap: 'external',
+      outfile: path.join(dir, '__meshscope_bundle.js'),
+      external: [...K6_MODULES, 'https://*', 'http://*'],
+      logLevel: 'silent',
+      mainFields: ['module', 'main'],
+    });
+    const js = result.outputFiles.find((f) => f.path.endsWith('.js'));
+    const map = result.outputFiles.find((f) => f.path.endsWith('.map'));
+    if (js === undefined || map === undefined) throw new ScriptError(`esbuild produced no output for ${display}`, undefined);
+    bundle = js.text;
+    bundleMap = new SourceMap(JSON.parse(map.text));
+  } catch (err) {
+    if (err instanceof ScriptError) throw err;
+    const failure = err as { errors?: Array<{ text: string; location?: { file: string; line: number; column: number } | null }> };
+    const first = failure.errors?.[0];
+    if (first !== undefined) {
+      const loc = first.location ? `${first.location.file}:${first.location.line}:${first.location.column + 1}` : undefined;
+      throw new ScriptError(`SyntaxError: ${first.text}`, loc);
+    }
+    throw new ScriptError(err instanceof Error ? err.message : String(err), display);
+  }
+
+  const toOriginal = (line1: number, col0: number): string | undefined => {
+    const e = bundleMap.findEntry(line1 - 1, col0) as { originalSource?: string; originalLine?: number; originalColumn?: number };
+    if (e.originalSource === undefined || e.originalLine === undefined) return undefined;
+    const src = e.originalSource.startsWith('file://') ? new URL(e.originalSource).pathname : path.resolve(dir, e.originalSource);
+    return `${path.relative(process.cwd(), src) || src}:${e.originalLine + 1}:${(e.originalColumn ?? 0) + 1}`;
+  };
+
+  let transformed: ReturnType<typeof transformScript>;
+  try {
+    transformed = transformScript(bundle, 'bundle.js');
+  } catch (err) {
+    if (err instanceof TransformError) {
+      const { line, column } = lineStart(bundle, err.pos);
+      throw new ScriptError(err.message, toOriginal(line, column) ?? display);
+    }
+    throw err;
+  }
+  const genMap = new SourceMap(transformed.map);
+  const vmFile = pathToFileURL(abs).href + '#meshscope';
+  let fn: ScriptFunction;
+  try {
+    fn = new vm.Script(transformed.code, { filename: vmFile }).runInThisContext() as ScriptFunction;
+  } catch (err) {
+    throw new ScriptError(`internal transform produced invalid code: ${err instanceof Error ? err.message : String(err)}`, display);
+  }
+
+  const frame = new RegExp(`${vmFile.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:(\\d+):(\\d+)`);
+  const locate = (err: unknown): string | undefined => {
+    const stack = err instanceof Error ? err.stack : undefined;
+    if (stack === undefined) return undefined;
+    const m = frame.exec(stack);
+    if (m === null) return undefined;
+    const e = genMap.findEntry(Number(m[1]) - 1, Number(m[2]) - 1) as { originalLine?: number; originalColumn?: number };
+    if (e.originalLine === undefined) return undefined;
+    return toOriginal(e.originalLine + 1, e.originalColumn ?? 0);
+  };
+  return { path: abs, dir, fn, locate };
+}

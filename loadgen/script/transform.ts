@@ -1,0 +1,247 @@
+// Turns a bundled k6 script (synchronous k6 API) into code that runs on Node's event loop.
+//
+// k6 scripts call `http.get()` and `sleep()` as if they blocked. Here they are async, so every
+// function that (transitively) reaches one becomes `async` and each such call is awaited. Only
+// those functions change: callbacks that never block (`check` predicates, `arr.map(x => x.id)`)
+// stay synchronous, so ordinary JavaScript keeps its meaning. The analysis is by name (a function
+// named `login` makes every call `login()` / `x.login()` awaited), iterated to a fixpoint.
+//
+// Insertions never add line breaks, so line numbers of the bundle survive; a source map from
+// magic-string maps columns exactly. Imports of k6 modules become lookups in a per-VU module
+// table and exports become assignments, so the result runs as a function body once per VU
+// (each VU has its own module state, as each k6 VU has its own JS runtime).
+import * as acorn from 'acorn';
+import MagicString from 'magic-string';
+
+export const K6_MODULES = ['k6', 'k6/http', 'k6/metrics', 'k6/execution', 'k6/data', 'k6/encoding'] as const;
+export type K6ModuleName = (typeof K6_MODULES)[number];
+
+const BLOCKING: Readonly<Record<string, ReadonlySet<string>>> = {
+  k6: new Set(['sleep', 'group']),
+  'k6/http': new Set(['get', 'post', 'put', 'patch', 'del', 'head', 'options', 'request', 'batch']),
+};
+
+/** Free identifiers k6 provides per VU / per iteration; rewritten to reads of the VU context. */
+const CONTEXT_GLOBALS: Readonly<Record<string, string>> = { __ENV: '__ms_ctx.env', __ITER: '__ms_ctx.iter', __VU: '__ms_ctx.vu' };
+
+export const WRAPPER_PARAMS = '__ms_require, __ms_exports, __ms_ctx, open, console';
+
+export class TransformError extends Error {
+  readonly pos: number;
+  constructor(message: string, pos: number) {
+    super(message);
+    this.pos = pos;
+  }
+}
+
+export interface TransformResult {
+  code: string;
+  map: { version: number; sources: string[]; names: string[]; mappings: string; file: string; sourceRoot: string; sourcesContent: string[] };
+}
+
+type Fn = acorn.FunctionDeclaration | acorn.FunctionExpression | acorn.ArrowFunctionExpression | acorn.AnonymousFunctionDeclaration;
+
+interface FnInfo {
+  node: Fn;
+  names: string[];
+  calls: CallInfo[];
+  /** Where `async ` goes, or -1 when the function cannot become async (generator, getter, constructor). */
+  asyncAt: number;
+  userAsync: boolean;
+  made: boolean;
+}
+
+interface CallInfo {
+  start: number;
+  end: number;
+  seed: boolean;
+  name: string | undefined;
+  owner: FnInfo | null;
+  inParams: boolean;
+}
+
+interface ImportBinding {
+  module: string;
+  /** Imported name; '*' for namespace and 'default' for default imports. */
+  imported: string;
+}
+
+function isNode(x: unknown): x is acorn.AnyNode {
+  return typeof x === 'object' && x !== null && typeof (x as { type?: unknown }).type === 'string';
+}
+
+function propName(key: acorn.AnyNode, computed: boolean): string | undefined {
+  if (!computed && key.type === 'Identifier') return key.name;
+  if (key.type === 'Literal' && typeof key.value === 'string') return key.value;
+  return undefined;
+}
+
+function isFunction(n: acorn.AnyNode): n is Fn {
+  return n.type === 'FunctionDeclaration' || n.type === 'FunctionExpression' || n.type === 'ArrowFunctionExpression';
+}
+
+export function transformScript(source: string, filename: string): TransformResult {
+  let ast: acorn.Program;
+  try {
+    ast = acorn.parse(source, { ecmaVersion: 'latest', sourceType: 'module' });
+  } catch (err) {
+    const pos = (err as { pos?: number }).pos ?? 0;
+    throw new TransformError(err instanceof Error ? err.message.replace(/ \(\d+:\d+\)$/, '') : String(err), pos);
+  }
+  const s = new MagicString(source);
+  const imports = new Map<string, ImportBinding>();
+  const fns: FnInfo[] = [];
+  const topCalls: CallInfo[] = [];
+  const exportsTail: string[] = [];
+
+  // Pass 1: imports and exports (top level only in ESM).
+  for (const stmt of ast.body) {
+    if (stmt.type === 'ImportDeclaration') {
+      const mod = String(stmt.source.value);
+      if (!(K6_MODULES as readonly string[]).includes(mod)) {
+        throw new TransformError(`unsupported module '${mod}': meshscope provides ${K6_MODULES.join(', ')} and bundles relative imports`, stmt.start);
+      }
+      const parts: string[] = [];
+      const named: string[] = [];
+      for (const spec of stmt.specifiers) {
+        if (spec.type === 'ImportNamespaceSpecifier') {
+          imports.set(spec.local.name, { module: mod, imported: '*' });
+          parts.push(`const ${spec.local.name} = __ms_require(${JSON.stringify(mod)});`);
+        } else if (spec.type === 'ImportDefaultSpecifier') {
+          imports.set(spec.local.name, { module: mod, imported: 'default' });
+          named.push(`default: ${spec.local.name}`);
+        } else {
+          const imported = spec.imported.type === 'Identifier' ? spec.imported.name : String(spec.imported.value);
+          imports.set(spec.local.name, { module: mod, imported });
+          named.push(`${JSON.stringify(imported)}: ${spec.local.name}`);
+        }
+      }
+      if (named.length > 0) parts.push(`const { ${named.join(', ')} } = __ms_require(${JSON.stringify(mod)});`);
+      if (parts.length === 0) parts.push(`__ms_require(${JSON.stringify(mod)});`);
+      s.overwrite(stmt.start, stmt.end, parts.join(' '));
+    } else if (stmt.type === 'ExportNamedDeclaration') {
+      if (stmt.source) throw new TransformError('re-exporting from another module is not supported in a k6 script', stmt.start);
+      if (stmt.declaration) {
+        s.remove(stmt.start, stmt.declaration.start);
+        const d = stmt.declaration;
+        if (d.type === 'VariableDeclaration') {
+          for (const decl of d.declarations) if (decl.id.type === 'Identifier') exportsTail.push(`__ms_exports.${decl.id.name} = ${decl.id.name};`);
+        } else exportsTail.push(`__ms_exports.${d.id.name} = ${d.id.name};`);
+      } else {
+        const assigns = stmt.specifiers.map((sp) => {
+          const local = sp.local.type === 'Identifier' ? sp.local.name : String(sp.local.value);
+          const exported = sp.exported.type === 'Identifier' ? sp.exported.name : String(sp.exported.value);
+          return `__ms_exports[${JSON.stringify(exported)}] = ${local};`;
+        });
+        s.overwrite(stmt.start, stmt.end, assigns.join(' '));
+      }
+    } else if (stmt.type === 'ExportDefaultDeclaration') {
+      const d = stmt.declaration;
+      if ((d.type === 'FunctionDeclaration' || d.type === 'ClassDeclaration') && d.id) {
+        s.remove(stmt.start, d.start);
+        exportsTail.push(`__ms_exports.default = ${d.id.name};`);
+      } else s.overwrite(stmt.start, d.start, '__ms_exports.default = ');
+    } else if (stmt.type === 'ExportAllDeclaration') {
+      throw new TransformError('export * is not supported in a k6 script', stmt.start);
+    }
+  }
+
+  // Pass 2: functions, their names, and the calls each one makes directly.
+  const walk = (node: acorn.AnyNode, parent: acorn.AnyNode | null, owner: FnInfo | null): void => {
+    let inner = owner;
+    if (isFunction(node)) {
+      const names: string[] = [];
+      let asyncAt = node.start;
+      if (node.type !== 'ArrowFunctionExpression' && node.id) names.push(node.id.name);
+      if (parent?.type === 'VariableDeclarator' && parent.id.type === 'Identifier') names.push(parent.id.name);
+      if (parent?.type === 'AssignmentExpression' && parent.right === node) {
+        if (parent.left.type === 'Identifier') names.push(parent.left.name);
+        else if (parent.left.type === 'MemberExpression') {
+          const n = propName(parent.left.property, parent.left.computed);
+          if (n !== undefined) names.push(n);
+        }
+      }
+      if (parent?.type === 'Property' && parent.value === node) {
+        const n = propName(parent.key, parent.computed);
+        if (n !== undefined) names.push(n);
+        if (parent.kind !== 'init') asyncAt = -1;
+        else if (parent.method) asyncAt = parent.start;
+      }
+      if (parent?.type === 'MethodDefinition') {
+        const n = propName(parent.key, parent.computed);
+        if (n !== undefined) names.push(n);
+        if (parent.kind !== 'method') asyncAt = -1;
+        else asyncAt = parent.computed ? source.lastIndexOf('[', parent.key.start) : parent.key.start;
+      }
+      if (node.generator) asyncAt = -1;
+      const info: FnInfo = { node, names, calls: [], asyncAt, userAsync: node.async, made: false };
+      fns.push(info);
+      inner = info;
+    }
+    if (node.type === 'CallExpression') {
+      let seed = false;
+      let name: string | undefined;
+      const callee = node.callee;
+      if (callee.type === 'Identifier') {
+        const b = imports.get(callee.name);
+        if (b !== undefined) seed = BLOCKING[b.module]?.has(b.imported) ?? false;
+        else name = callee.name;
+      } else if (callee.type === 'MemberExpression') {
+        const prop = propName(callee.property, callee.computed);
+        const obj = callee.object.type === 'Identifier' ? imports.get(callee.object.name) : undefined;
+        if (obj !== undefined && (obj.imported === '*' || obj.imported === 'default')) seed = prop !== undefined && (BLOCKING[obj.module]?.has(prop) ?? false);
+        else name = prop;
+      }
+      const wrapTarget = parent?.type === 'ChainExpression' ? parent : node;
+      const fnNode = owner?.node;
+      const inParams = fnNode !== undefined && node.start < fnNode.body.start;
+      (owner === null ? topCalls : owner.calls).push({ start: wrapTarget.start, end: wrapTarget.end, seed, name, owner, inParams });
+    }
+    if (node.type === 'Identifier' && node.name in CONTEXT_GLOBALS) {
+      const isKey = (parent?.type === 'MemberExpression' && parent.property === node && !parent.computed) || (parent?.type === 'Property' && parent.key === node && !parent.computed && !parent.shorthand) || (parent?.type === 'MethodDefinition' && parent.key === node);
+      if (!isKey) {
+        const replacement = CONTEXT_GLOBALS[node.name]!;
+        if (parent?.type === 'Property' && parent.shorthand && parent.value === node) s.overwrite(node.start, node.end, `${node.name}: ${replacement}`);
+        else s.overwrite(node.start, node.end, replacement);
+      }
+    }
+    for (const key of Object.keys(node)) {
+      const v = (node as unknown as Record<string, unknown>)[key];
+      if (Array.isArray(v)) {
+        for (const c of v) if (isNode(c)) walk(c, node, inner);
+      } else if (isNode(v)) walk(v, node, inner);
+    }
+  };
+  walk(ast, null, null);
+
+  // Pass 3: fixpoint over "reaches a blocking call".
+  const asyncNames = new Set<string>();
+  const blocking = (c: CallInfo): boolean => c.seed || (c.name !== undefined && asyncNames.has(c.name));
+  for (let changed = true; changed; ) {
+    changed = false;
+    for (const f of fns) {
+      if (f.made || f.asyncAt === -1) continue;
+      if (f.calls.some(blocking)) {
+        f.made = true;
+        changed = true;
+        if (!f.userAsync) for (const n of f.names) asyncNames.add(n);
+      }
+    }
+  }
+
+  // Pass 4: edits. Openers attach to the text that follows (prependRight) and closers to the text
+  // before (appendLeft), so they stay put next to removed `export` keywords.
+  for (const f of fns) if (f.made && !f.userAsync) s.prependRight(f.asyncAt, 'async ');
+  const wrap = (c: CallInfo): void => {
+    if (c.inParams || !blocking(c)) return;
+    s.prependRight(c.start, '(await ');
+    s.appendLeft(c.end, ')');
+  };
+  for (const c of topCalls) wrap(c);
+  for (const f of fns) if (f.made) for (const c of f.calls) wrap(c);
+
+  s.prepend(`(async function (${WRAPPER_PARAMS}) { "use strict"; `);
+  s.append(`\n${exportsTail.join(' ')}\n})`);
+  const map = s.generateMap({ hires: true, source: filename, includeContent: false });
+  return { code: s.toString(), map: { version: map.version, sources: map.sources, names: map.names, mappings: map.mappings, file: 'script.js', sourceRoot: '', sourcesContent: [] } };
+}

@@ -1,0 +1,175 @@
+// A virtual user: its own instance of the script (init code run once per VU, as k6 gives each VU
+// its own runtime), its own k6 modules and HTTP connections, and the per-iteration bookkeeping
+// (__ITER, tags, open-model start lag, errors logged with file:line and counted, interruption).
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { HttpTransport } from '../http/client.js';
+import { IterationInterruptedError, ScriptError } from '../errors.js';
+import type { Tags } from '../metrics/registry.js';
+import type { LoadedScript } from './loader.js';
+import type { ScenarioInfo, TestContext, VuState } from './context.js';
+import { createK6Module } from './modules/k6.js';
+import { createHttpModule } from './modules/http.js';
+import { createMetricsModule } from './modules/metrics.js';
+import { AbortSignalError, createExecutionModule } from './modules/execution.js';
+import { createDataModule } from './modules/data.js';
+import { createEncodingModule } from './modules/encoding.js';
+
+export interface VuOptions {
+  readonly noConnectionReuse: boolean;
+  readonly insecureSkipTLSVerify: boolean;
+  readonly env: Readonly<Record<string, string>>;
+  readonly tags: Tags;
+}
+
+export type IterationOutcome = 'completed' | 'failed' | 'interrupted' | 'aborted';
+
+function consoleFor(test: TestContext): Record<string, (...args: unknown[]) => void> {
+  const fmt = (args: unknown[]): string => args.map((a) => (typeof a === 'string' ? a : a instanceof Error ? String(a) : JSON.stringify(a) ?? String(a))).join(' ');
+  return {
+    log: (...a) => test.log('info', fmt(a), { source: 'console' }),
+    info: (...a) => test.log('info', fmt(a), { source: 'console' }),
+    debug: (...a) => test.log('debug', fmt(a), { source: 'console' }),
+    warn: (...a) => test.log('warn', fmt(a), { source: 'console' }),
+    error: (...a) => test.log('error', fmt(a), { source: 'console' }),
+  };
+}
+
+export class VU {
+  readonly state: VuState;
+  readonly exports: Record<string, unknown> = {};
+  readonly #test: TestContext;
+  readonly #script: LoadedScript;
+  readonly #opts: VuOptions;
+  readonly #ctx: { env: Record<string, string>; iter: number; vu: number };
+  busy = false;
+
+  constructor(id: number, test: TestContext, script: LoadedScript, opts: VuOptions) {
+    this.#test = test;
+    this.#script = script;
+    this.#opts = opts;
+    const env = { ...opts.env };
+    this.state = {
+      idInTest: id,
+      iteration: 0,
+      iterationInInstance: 0,
+      env,
+      scenario: null,
+      tags: { ...opts.tags, group: '' },
+      customTags: {},
+      groupPath: '',
+      startLag: 0,
+      interrupted: false,
+      transport: new HttpTransport({ noConnectionReuse: opts.noConnectionReuse, insecureSkipTLSVerify: opts.insecureSkipTLSVerify, connectTimeoutMs: 60_000 }),
+      sleepCancel: null,
+      responseCallback: null,
+    };
+    this.#ctx = { env, iter: 0, vu: id };
+  }
+
+  /** Runs the script's init code for this VU. Throws ScriptError (exit 107) on failure. */
+  async init(): Promise<void> {
+    const test = this.#test;
+    const modules: Record<string, () => unknown> = {
+      k6: () => createK6Module(test, this.state),
+      'k6/http': () => createHttpModule(test, this.state),
+      'k6/metrics': () => createMetricsModule(test, this.state),
+      'k6/execution': () => createExecutionModule(test, this.state),
+      'k6/data': () => createDataModule(test),
+      'k6/encoding': () => createEncodingModule(),
+    };
+    const cache = new Map<string, unknown>();
+    const require = (name: string): unknown => {
+      let m = cache.get(name);
+      if (m === undefined) {
+        const make = modules[name];
+        if (make === undefined) throw new Error(`unknown module '${name}'`);
+        m = make();
+        cache.set(name, m);
+      }
+      return m;
+    };
+    const dir = this.#script.dir;
+    const open = (file: string, mode?: string): string | ArrayBuffer => {
+      const p = path.resolve(dir, file);
+      const buf = fs.readFileSync(p);
+      return mode === 'b' ? (buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.length) as ArrayBuffer) : buf.toString('utf8');
+    };
+    try {
+      await this.#script.fn(require, this.exports, this.#ctx, open, consoleFor(test));
+    } catch (err) {
+      throw new ScriptError(`${errorText(err)} (in init code)`, this.#script.locate(err));
+    }
+  }
+
+  /** Moves the VU into a scenario: its env, tags and __ITER restart there, as in k6. */
+  enterScenario(scenario: ScenarioInfo, env: Readonly<Record<string, string>>, tags: Tags): void {
+    const s = this.state;
+    s.scenario = scenario;
+    s.iteration = 0;
+    s.interrupted = false;
+    const merged = { ...this.#opts.env, ...env };
+    s.env = merged;
+    this.#ctx.env = merged;
+    s.tags = { ...this.#opts.tags, ...tags, ...s.customTags, scenario: scenario.name, group: '' };
+    s.groupPath = '';
+  }
+
+  /** One iteration of `exec`; never throws. */
+  async iterate(exec: string, data: unknown, startLag: number): Promise<IterationOutcome> {
+    const s = this.state;
+    const fn = this.exports[exec];
+    if (typeof fn !== 'function') throw new ScriptError(`function '${exec}' is not exported by the script`, undefined);
+    this.#ctx.iter = s.iteration;
+    s.startLag = startLag;
+    const baseTags = s.tags;
+    const m = this.#test.metrics;
+    const start = performance.now();
+    let outcome: IterationOutcome = 'completed';
+    try {
+      await (fn as (d: unknown) => unknown)(data);
+    } catch (err) {
+      if (err instanceof IterationInterruptedError || s.interrupted) outcome = 'interrupted';
+      else if (err instanceof AbortSignalError) outcome = 'aborted';
+      else {
+        outcome = 'failed';
+        const loc = this.#script.locate(err);
+        this.#test.log('error', `${errorText(err)}${loc === undefined ? '' : `\n\tat ${loc}`}`, { executor: s.scenario?.executor ?? '', scenario: s.scenario?.name ?? '', source: 'stacktrace' });
+      }
+    } finally {
+      s.groupPath = '';
+      s.tags = baseTags;
+      s.startLag = 0;
+    }
+    s.iteration++;
+    s.iterationInInstance++;
+    if (outcome !== 'interrupted') {
+      const tags = baseTags;
+      m.iterationDuration.add(performance.now() - start + startLag, tags);
+      m.iterations.add(1, tags);
+    }
+    return outcome;
+  }
+
+  /** Stops the current iteration at its next await (sleep or request) and drops its connections. */
+  interrupt(): void {
+    const s = this.state;
+    s.interrupted = true;
+    s.sleepCancel?.();
+    s.transport.closeAll();
+  }
+
+  /** Lets the VU run again after an interruption. */
+  resume(): void {
+    this.state.interrupted = false;
+  }
+
+  close(): void {
+    this.state.transport.closeAll();
+  }
+}
+
+export function errorText(err: unknown): string {
+  if (err instanceof Error) return `${err.name === 'Error' ? 'Error' : err.name}: ${err.message}`;
+  return `Uncaught (in promise) ${typeof err === 'string' ? err : JSON.stringify(err)}`;
+}

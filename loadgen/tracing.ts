@@ -1,0 +1,92 @@
+// Trace context for generated requests (a fresh W3C traceparent or B3 single header per request,
+// sampled per options.tracing.sampling) and the bounded list of the slowest requests with their
+// trace ids, so the summary can point at the traces to open in the collector.
+import { randomFillSync } from 'node:crypto';
+
+const POOL_SIZE = 24 * 2048;
+let pool = Buffer.allocUnsafe(POOL_SIZE);
+let offset = POOL_SIZE;
+
+export interface TraceIds {
+  traceId: string;
+  spanId: string;
+}
+
+/** Random ids from a refilled pool: one randomFillSync per 2048 requests instead of two per request. */
+export function newTraceIds(): TraceIds {
+  if (offset + 24 > POOL_SIZE) {
+    pool = randomFillSync(pool);
+    offset = 0;
+  }
+  const traceId = pool.toString('hex', offset, offset + 16);
+  const spanId = pool.toString('hex', offset + 16, offset + 24);
+  offset += 24;
+  return { traceId, spanId };
+}
+
+export function traceHeader(propagator: 'w3c' | 'b3', ids: TraceIds, sampled: boolean): string {
+  return propagator === 'b3' ? `b3: ${ids.traceId}-${ids.spanId}-${sampled ? '1' : '0'}\r\n` : `traceparent: 00-${ids.traceId}-${ids.spanId}-${sampled ? '01' : '00'}\r\n`;
+}
+
+export interface SlowRequest {
+  /** http_req_duration as reported (coordinated-omission corrected for open-model scenarios). */
+  duration: number;
+  /** From the actual send. */
+  uncorrected: number;
+  method: string;
+  url: string;
+  name: string;
+  status: number;
+  scenario: string;
+  traceId: string;
+  sampled: boolean;
+  /** Unix ms. */
+  time: number;
+}
+
+/** Top-N by duration in a min-heap: O(1) rejection for the common fast request. */
+export class SlowestRequests {
+  readonly #heap: SlowRequest[] = [];
+  readonly #capacity: number;
+  constructor(capacity: number) {
+    this.#capacity = capacity;
+  }
+
+  /** Cheap pre-check so callers only build a record for candidates. */
+  wants(duration: number): boolean {
+    return this.#capacity > 0 && (this.#heap.length < this.#capacity || duration > this.#heap[0]!.duration);
+  }
+
+  offer(r: SlowRequest): void {
+    const h = this.#heap;
+    if (h.length < this.#capacity) {
+      h.push(r);
+      let i = h.length - 1;
+      while (i > 0) {
+        const p = (i - 1) >> 1;
+        if (h[p]!.duration <= h[i]!.duration) break;
+        [h[p], h[i]] = [h[i]!, h[p]!];
+        i = p;
+      }
+      return;
+    }
+    if (r.duration <= h[0]!.duration) return;
+    h[0] = r;
+    let i = 0;
+    for (;;) {
+      const l = 2 * i + 1;
+      const rr = l + 1;
+      let m = i;
+      if (l < h.length && h[l]!.duration < h[m]!.duration) m = l;
+      if (rr < h.length && h[rr]!.duration < h[m]!.duration) m = rr;
+      if (m === i) break;
+      [h[m], h[i]] = [h[i]!, h[m]!];
+      i = m;
+    }
+  }
+
+  /** Slowest first. */
+  list(): SlowRequest[] {
+    return [...this.#heap].sort((a, b) => b.duration - a.duration);
+  }
+}
