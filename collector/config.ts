@@ -42,7 +42,7 @@ export const collectorOptionsSchema = z.strictObject({
       ttlMs: positiveInt.default(2_000),
     })
     .default({ maxItems: 100_000, ttlMs: 2_000 }),
-  maxEdgesBuffered: positiveInt.default(1_000_000),
+  maxEdgesBuffered: positiveInt.default(200_000),
 });
 
 export type CollectorOptions = z.input<typeof collectorOptionsSchema>;

@@ -214,7 +214,7 @@ function anyValueJson(r: Reader, end: number, depth: number): AnyJson {
         break;
       case 5:
       case 6: {
-        r.expect(wt, WT_LEN, 'AnyValue.array_value');
+        r.expect(wt, WT_LEN, field === 5 ? 'AnyValue.array_value' : 'AnyValue.kvlist_value');
         const e = r.len(end);
         out = field === 5 ? arrayValue(r, e, depth + 1) : kvlistValue(r, e, depth + 1);
         r.pos = e;
@@ -574,8 +574,18 @@ function span(r: Reader, end: number, res: ResourceContext, sc: ScopeContext, re
   return checkSpan(s, refusals) ? s : undefined;
 }
 
+/**
+ * DateTime64(9) holds Int64 nanoseconds (up to 2262-04-11): a later time would make ClickHouse
+ * refuse the whole batch it sits in, again on every retry, so such items are refused here.
+ */
+const MAX_NANOS = 2n ** 63n - 1n;
+
 /** Shared by both decoders: the refusal rules for a span. */
 export function checkSpan(s: SpanRecord, refusals: Refusals): boolean {
+  if (s.startNs > MAX_NANOS || s.endNs > MAX_NANOS || s.events.some((e) => e.timeNs > MAX_NANOS)) {
+    refusals.add(`span '${s.name.slice(0, 64)}': timestamps must be before 2262-04-11 (DateTime64(9))`);
+    return false;
+  }
   if (s.traceId.length !== 32 || s.traceId === '00000000000000000000000000000000') {
     refusals.add(`span '${s.name.slice(0, 64)}': trace_id must be 16 non-zero bytes`);
     return false;
@@ -597,6 +607,10 @@ export function checkSpan(s: SpanRecord, refusals: Refusals): boolean {
 
 /** Shared by both decoders: the refusal rules for a log record. */
 export function checkLog(l: LogRecord, refusals: Refusals): boolean {
+  if (l.timeNs > MAX_NANOS || l.observedNs > MAX_NANOS) {
+    refusals.add('log record: timestamps must be before 2262-04-11 (DateTime64(9))');
+    return false;
+  }
   if (l.traceId.length !== 0 && l.traceId.length !== 32) {
     refusals.add('log record: trace_id must be empty or 16 bytes');
     return false;
