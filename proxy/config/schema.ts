@@ -329,6 +329,19 @@ export const httpConnectionManagerSchema = z
         verbose: z.boolean().optional(),
         max_path_tag_length: u32Wrapped.optional(),
         spawn_upstream_span: z.boolean().optional(),
+        custom_tags: z
+          .array(
+            z
+              .object({
+                tag: z.string().min(1),
+                literal: z.object({ value: z.string() }).strict().optional(),
+                environment: z.object({ name: z.string().min(1), default_value: z.string().optional() }).strict().optional(),
+                request_header: z.object({ name: z.string().min(1), default_value: z.string().optional() }).strict().optional(),
+              })
+              .strict()
+              .superRefine(exactlyOne(['literal', 'environment', 'request_header'])),
+          )
+          .optional(),
       })
       .strict()
       .optional(),

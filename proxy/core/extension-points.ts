@@ -49,6 +49,13 @@ export interface TracingSettings {
   readonly verbose: boolean;
   readonly maxPathTagLength: number;
   readonly spawnUpstreamSpan: boolean;
+  /** Envoy's `custom_tags`, each with exactly one of literal, environment, request_header. */
+  readonly customTags: ReadonlyArray<{
+    readonly tag: string;
+    readonly literal?: { readonly value: string };
+    readonly environment?: { readonly name: string; readonly default_value?: string };
+    readonly request_header?: { readonly name: string; readonly default_value?: string };
+  }>;
 }
 
 export interface TracerContext extends ExtensionContext {

@@ -6,7 +6,7 @@ import { setTraceIdReader } from '../telemetry/substitution-format.js';
 import type { ClusterLookup } from '../telemetry/collector.js';
 import type { SamplingRuntime } from './sampling.js';
 import { SpanPipeline, spanPipelineStats } from './span-pipeline.js';
-import { DEFAULT_INJECT_FORMATS, MeshTracer, streamSpanContext } from './tracer.js';
+import { DEFAULT_INJECT_FORMATS, MeshTracer, streamSpanContext, type CustomTag } from './tracer.js';
 
 setTraceIdReader((info) => streamSpanContext(info.activeSpan)?.traceId ?? null);
 
@@ -34,7 +34,12 @@ export function buildMeshTracer(
     sampling,
     spawnUpstreamSpan: t.spawnUpstreamSpan,
     maxPathTagLength: t.maxPathTagLength,
-    customTags: [],
+    // Environment values are fixed for the process: resolve them now, as Envoy does.
+    customTags: t.customTags.map((c): CustomTag => {
+      if (c.literal !== undefined) return { tag: c.tag, kind: 'literal', value: c.literal.value };
+      if (c.environment !== undefined) return { tag: c.tag, kind: 'literal', value: process.env[c.environment.name] ?? c.environment.default_value ?? '' };
+      return { tag: c.tag, kind: 'request_header', name: c.request_header!.name.toLowerCase(), defaultValue: c.request_header!.default_value ?? '' };
+    }),
     pipeline,
     resourceAttributes: { 'service.instance.id': context.node.id },
   });

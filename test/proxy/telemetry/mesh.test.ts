@@ -98,7 +98,14 @@ async function startWorld(kind: 'w3c' | 'b3'): Promise<World> {
           port: ports.b,
           direction: 'INBOUND',
           cluster: 'inbound|80||',
-          tracing: tracing('app1-sidecar'),
+          tracing: {
+            ...tracing('app1-sidecar'),
+            custom_tags: [
+              { tag: 'mesh', literal: { value: 'meshscope' } },
+              { tag: 'tenant', request_header: { name: 'X-Tenant', default_value: 'none' } },
+              { tag: 'pod', environment: { name: 'MESHSCOPE_TEST_POD', default_value: 'unknown' } },
+            ],
+          },
           httpFilters: [ISTIO_STATS],
           accessLog: [
             {
@@ -123,7 +130,7 @@ async function startWorld(kind: 'w3c' | 'b3'): Promise<World> {
         }),
       ], [staticCluster('inbound|80||', ports.app1), collector], { NAMESPACE: 'default', WORKLOAD_NAME: 'app1', LABELS: { app: 'app1', version: 'v2' } }),
       [],
-      { OTEL_BLRP_SCHEDULE_DELAY: '100' },
+      { OTEL_BLRP_SCHEDULE_DELAY: '100', MESHSCOPE_TEST_POD: 'app1-7d9f' },
     ),
   );
   world.sidecars.push(
@@ -173,7 +180,7 @@ describe('W3C world: OTLP tracers, W3C-instrumented app', () => {
 
   it('links every hop parent to child and delivers the right headers to each app', async () => {
     const w = world!;
-    const res = await request(w.ports.a, '/checkout?item=1', [['host', 'app1.default.svc.cluster.local'], ['user-agent', 'mesh-test/1']]);
+    const res = await request(w.ports.a, '/checkout?item=1', [['host', 'app1.default.svc.cluster.local'], ['user-agent', 'mesh-test/1'], ['x-tenant', 'acme']]);
     expect(res.status).toBe(200);
     const { received, downstream } = JSON.parse(res.body) as { received: IncomingHttpHeaders; downstream: { status: number } };
     expect(downstream.status).toBe(200);
@@ -206,6 +213,9 @@ describe('W3C world: OTLP tracers, W3C-instrumented app', () => {
     expect(attr(b, 'response_flags')).toBe('-');
     expect(attr(b, 'guid:x-request-id')).toBe(received['x-request-id']);
     expect(attr(a, 'peer.service')).toBe('outbound|80||app1.default.svc.cluster.local');
+    // custom_tags on B: literal, request header, environment.
+    expect([attr(b, 'mesh'), attr(b, 'tenant'), attr(b, 'pod')]).toEqual(['meshscope', 'acme', 'app1-7d9f']);
+    expect(attr(a, 'mesh')).toBeUndefined();
     expect(attr(a, 'upstream.address')).toBe(`127.0.0.1:${w.ports.b}`);
 
     // app1 got B's span as parent in W3C and B3 multi, and no peer metadata.

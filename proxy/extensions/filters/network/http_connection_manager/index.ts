@@ -65,6 +65,7 @@ registries.networkFilters.register(
           verbose: t.verbose === true,
           maxPathTagLength: unwrap(t.max_path_tag_length, 256),
           spawnUpstreamSpan: t.spawn_upstream_span === true,
+          customTags: t.custom_tags ?? [],
         };
         tracer = registries.tracers
           .lookup(provider.name, provider.typed_config?.['@type'] as string | undefined)!
