@@ -29,7 +29,7 @@ export interface RunTestOptions extends CliOverrides {
   /** Aborts the run (e.g. on SIGINT); exits 105 as k6 does for an external abort. */
   signal?: AbortSignal;
   stdout?: Writable & { isTTY?: boolean };
-  stderr?: NodeJS.WriteStream;
+  stderr?: Writable & { isTTY?: boolean };
   /** How many slowest requests to keep with their trace ids. */
   slowestCount?: number;
 }
@@ -173,7 +173,7 @@ async function execute(
   abort: (err: LoadgenError) => void,
   abortError: () => LoadgenError | undefined,
   stdout: Writable,
-  stderr: NodeJS.WriteStream,
+  stderr: Writable & { isTTY?: boolean },
   log: TestContext['log'],
 ): Promise<TestResult> {
   const vuOptions: VuOptions = { noConnectionReuse: options.noConnectionReuse, insecureSkipTLSVerify: options.insecureSkipTLSVerify, env: opts.env ?? {}, tags: options.tags };

@@ -1,5 +1,6 @@
 // The live progress line: on a TTY it is rewritten in place every second; otherwise one line is
 // printed every 10 s so logs and CI output are not flooded.
+import type { Writable } from 'node:stream';
 import { formatDuration } from '../duration.js';
 
 export interface ProgressSnapshot {
@@ -12,7 +13,7 @@ export interface ProgressSnapshot {
 }
 
 export class ProgressLine {
-  readonly #stream: NodeJS.WriteStream;
+  readonly #stream: Writable & { isTTY?: boolean };
   readonly #snapshot: () => ProgressSnapshot;
   readonly #tty: boolean;
   #timer: NodeJS.Timeout | undefined;
@@ -20,7 +21,7 @@ export class ProgressLine {
   #lastAt = 0;
   #dirty = false;
 
-  constructor(stream: NodeJS.WriteStream, snapshot: () => ProgressSnapshot) {
+  constructor(stream: Writable & { isTTY?: boolean }, snapshot: () => ProgressSnapshot) {
     this.#stream = stream;
     this.#snapshot = snapshot;
     this.#tty = Boolean(stream.isTTY);
