@@ -331,6 +331,11 @@ describe('malformed and hostile payloads', () => {
       const text = headers['content-type'] === 'application/json' || status === 415 ? await res.text() : Buffer.from(await res.arrayBuffer()).toString('latin1');
       expect(text, label).toMatch(message);
     }
+    // Lone UTF-16 surrogates are valid JSON escapes but not UTF-8: stored, and nothing stalls.
+    const surrogates = `{"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"surrogates"}}]},"scopeSpans":[{"spans":[{"traceId":"${'77'.repeat(16)}","spanId":"${'88'.repeat(8)}","name":"odd \\ud800 name","startTimeUnixNano":"1700000000000000000","attributes":[{"key":"k\\udc00","value":{"stringValue":"\\ud83d"}}]}]}]}]}`;
+    expect((await post('/v1/traces', surrogates, { 'content-type': 'application/json' })).status).toBe(200);
+    expect(await collector.flush(10_000)).toBe(true);
+    expect(await query<{ n: string }>(`SELECT count() AS n FROM otel_traces WHERE ServiceName = 'surrogates'`)).toEqual([{ n: '1' }]);
     const health = await fetch(`${collector.apiUrl}/healthz`);
     expect(health.status).toBe(200);
     // gzip'ed protobuf still works after all of that.

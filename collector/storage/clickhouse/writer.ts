@@ -15,6 +15,10 @@ export interface RowWriter {
   insert(table: TableName, chunks: readonly Buffer[]): Promise<void>;
 }
 
+// OTLP/JSON may carry lone UTF-16 surrogates ("\ud800"); JSON.stringify keeps them escaped and
+// ClickHouse would refuse the whole batch, on every retry. Stored as is instead.
+const INSERT_SETTINGS = { input_format_json_throw_on_bad_escape_sequence: 0 } as const;
+
 export function createRowWriter(storage: StorageClient): RowWriter {
   const { client, embedded } = storage;
   return {
@@ -22,12 +26,13 @@ export function createRowWriter(storage: StorageClient): RowWriter {
       if (chunks.length === 0) return;
       try {
         if (embedded !== undefined) {
-          await embedded.chdb.rawInsert({ table, values: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks), format: 'JSONEachRow' });
+          await embedded.chdb.rawInsert({ table, values: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks), format: 'JSONEachRow', settings: INSERT_SETTINGS });
           return;
         }
         const result = await client.exec({
           query: `INSERT INTO ${table} FORMAT JSONEachRow`,
           values: Readable.from(chunks, { objectMode: false }),
+          clickhouse_settings: INSERT_SETTINGS,
         });
         result.stream.resume();
       } catch (err) {
