@@ -114,6 +114,11 @@ export class ServerConnection implements ParserHandler, DownstreamConnection {
   /** performance.now() when the current request's first byte arrived; -1 when not in a head. */
   #headStart = -1;
   #aboveWatermark = false;
+  #corked = false;
+  readonly #uncork = (): void => {
+    this.#corked = false;
+    this.socket.uncork();
+  };
   readonly #closeCallbacks: Array<() => void> = [];
 
   constructor(hcm: HttpConnectionManager, socket: Socket, listener: ListenerInfo) {
@@ -216,6 +221,12 @@ export class ServerConnection implements ParserHandler, DownstreamConnection {
 
   /** Writes bytes downstream; tracks the write buffer for flow control. */
   write(data: string | Buffer): void {
+    // Writes of one tick (response head and body, pipelined responses) leave in one writev.
+    if (!this.#corked) {
+      this.#corked = true;
+      this.socket.cork();
+      process.nextTick(this.#uncork);
+    }
     const ok = typeof data === 'string' ? this.socket.write(data, 'latin1') : this.socket.write(data);
     if (!ok && !this.#aboveWatermark) {
       this.#aboveWatermark = true;
@@ -682,12 +693,9 @@ export class ActiveStream implements StreamFilterCallbacks {
       this.streamInfo.bytesSent += n;
       this.conn.hcm.stats.downstream_cx_tx_bytes_total.add(n);
       if (this.#chunkedResponse) {
-        const socket = this.conn.socket;
-        socket.cork();
         this.conn.write(`${n.toString(16)}\r\n`);
         this.conn.write(data);
         this.conn.write(endStream ? '\r\n0\r\n\r\n' : '\r\n');
-        socket.uncork();
         if (endStream) this.#endResponse(true);
         return;
       }

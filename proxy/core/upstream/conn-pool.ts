@@ -37,6 +37,11 @@ export class UpstreamConnection implements ParserHandler {
   #responseDone = false;
   #closed = false;
   #requests = 0;
+  #corked = false;
+  readonly #uncork = (): void => {
+    this.#corked = false;
+    this.socket.uncork();
+  };
   /** Upgraded (WebSocket): the socket is a raw tunnel now and never returns to the pool. */
   tunneled = false;
   /** The TCP connect completed (failed connects are the pool's business, not a reset). */
@@ -72,6 +77,12 @@ export class UpstreamConnection implements ParserHandler {
   }
 
   write(data: Buffer | string): boolean {
+    // Request head and body written in one tick leave in one writev.
+    if (!this.#corked) {
+      this.#corked = true;
+      this.socket.cork();
+      process.nextTick(this.#uncork);
+    }
     return typeof data === 'string' ? this.socket.write(data, 'latin1') : this.socket.write(data);
   }
 

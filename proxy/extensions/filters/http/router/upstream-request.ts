@@ -100,11 +100,9 @@ export class UpstreamRequest implements PoolCallbacks, UpstreamResponseHandler, 
       if (end) conn.socket.end();
     } else if (this.chunked) {
       if (data.length > 0) {
-        conn.socket.cork();
         conn.write(`${data.length.toString(16)}\r\n`);
         conn.write(data);
         ok = conn.write(end ? `\r\n${LAST_CHUNK}` : CRLF);
-        conn.socket.uncork();
       } else if (end) ok = conn.write(LAST_CHUNK);
     } else if (data.length > 0) ok = conn.write(data);
     if (end && !this.requestEnded) {
