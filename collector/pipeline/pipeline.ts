@@ -49,6 +49,12 @@ interface Batch {
 
 const TABLES: readonly TableName[] = ['otel_traces', 'otel_logs', 'otel_service_graph_edges'];
 
+/** ClickHouse refused the data itself (not the connection, not capacity). */
+function isDataError(err: unknown): boolean {
+  const text = `${(err as Error).message} ${String((err as { cause?: unknown }).cause ?? '')}`;
+  return /CANNOT_PARSE|INCORRECT_DATA|TOO_LARGE_STRING_SIZE|Cannot parse/.test(text);
+}
+
 interface Entry {
   seq: number;
   kind: number;
@@ -103,6 +109,8 @@ export class Pipeline {
   #giveUp = false;
   /** The batch being written; kept across retries so a retry repeats exactly it. */
   #batch: Batch | undefined;
+  /** This many queue entries are inserted one per batch, without edges (isolating refused rows). */
+  #isolateRemaining = 0;
 
   constructor(writer: RowWriter, wal: WriteAheadLog, opts: PipelineOptions, metrics: CollectorMetrics, replay: WalRecord[]) {
     this.#writer = writer;
@@ -230,6 +238,19 @@ export class Pipeline {
         }
       } catch (err) {
         this.#metrics.storageErrors.inc();
+        if (isDataError(err)) {
+          // ClickHouse refused the rows themselves: retrying cannot help. Retry the batch
+          // entry by entry to find the culprit; a single entry it still refuses is set aside.
+          const entries = batch.end - this.#head;
+          if (entries > 1 || (entries === 1 && batch.counts.otel_service_graph_edges > 0)) {
+            this.#isolateRemaining = entries;
+            this.#requeueEdges(batch);
+            this.#batch = undefined;
+          } else {
+            this.#setAside(batch, err);
+          }
+          continue;
+        }
         if (this.#storageHealthy) process.emitWarning(`collector: ClickHouse insert failed, retrying in order: ${(err as Error).message}`);
         this.#storageHealthy = false;
         await new Promise((r) => setTimeout(r, backoff).unref());
@@ -269,14 +290,41 @@ export class Pipeline {
       this.#release(this.#head, this.#head + 1, 0);
       return undefined;
     }
-    if (this.#edges.length > 0) bodies.otel_service_graph_edges.push(Buffer.from(this.#edges));
-    counts.otel_service_graph_edges = this.#edgeCount;
-    this.#edges = '';
-    this.#edgeCount = 0;
+    if (this.#isolateRemaining === 0 && this.#edges.length > 0) {
+      bodies.otel_service_graph_edges.push(Buffer.from(this.#edges));
+      counts.otel_service_graph_edges = this.#edgeCount;
+      this.#edges = '';
+      this.#edgeCount = 0;
+    }
     return { end, bodies, counts, memory, done: new Set() };
   }
 
+  /** Edges of a batch being split go back in front of the newer ones, in their own batch. */
+  #requeueEdges(batch: Batch): void {
+    const edges = batch.bodies.otel_service_graph_edges;
+    if (edges.length === 0) return;
+    this.#edges = edges.map((b) => b.toString()).join('') + this.#edges;
+    this.#edgeCount += batch.counts.otel_service_graph_edges;
+  }
+
+  /**
+   * Keeps rows ClickHouse refuses in `<data>/wal/rejected/` (JSONEachRow, one file per record
+   * and table) so nothing acknowledged is lost, and moves on.
+   */
+  #setAside(batch: Batch, err: unknown): void {
+    const name = batch.end > this.#head ? String(this.#queue[this.#head]!.seq) : `edges-${Date.now()}`;
+    for (const table of TABLES) {
+      if (batch.done.has(table) || batch.bodies[table].length === 0) continue;
+      const file = this.#wal.setAside(`${name}-${table}.jsonl`, batch.bodies[table]);
+      this.#metrics.dropped.inc({ what: 'rejected_by_clickhouse' }, batch.counts[table]);
+      process.emitWarning(`collector: ClickHouse refused ${batch.counts[table]} rows of ${table}; kept in ${file}: ${(err as Error).message}`);
+    }
+    this.#batch = undefined;
+    this.#release(this.#head, batch.end, batch.memory);
+  }
+
   #batchEnd(): number {
+    if (this.#isolateRemaining > 0) return Math.min(this.#head + 1, this.#queue.length);
     let rows = 0;
     let i = this.#head;
     while (i < this.#queue.length && (rows === 0 || rows + this.#queue[i]!.count <= this.#opts.batchMaxRows)) {
@@ -301,6 +349,7 @@ export class Pipeline {
       this.#head = 0;
     }
     if (lastSeq > 0) this.#wal.markStored(lastSeq);
+    if (this.#isolateRemaining > 0) this.#isolateRemaining = Math.max(0, this.#isolateRemaining - (to - from));
     this.#metrics.queued.set(this.#queuedItems);
     this.#metrics.buffered.set(this.#wal.bytes);
   }

@@ -7,7 +7,7 @@
 // writer reports a sequence number stored, segments entirely below it are deleted and the
 // watermark is written to a checkpoint file so a restart does not insert stored data twice.
 
-import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, truncateSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
@@ -229,6 +229,21 @@ export class WriteAheadLog {
     this.#current = { name, lastSeq: 0, bytes: 0 };
     this.#segments.push(this.#current);
     return this.#fh;
+  }
+
+  /** Durably keeps rows storage refused, beside the log; returns the file's path. */
+  setAside(name: string, chunks: readonly Buffer[]): string {
+    const dir = join(this.#opts.dir, 'rejected');
+    mkdirSync(dir, { recursive: true });
+    const path = join(dir, name);
+    const fd = openSync(path, 'w');
+    try {
+      for (const c of chunks) writeSync(fd, c);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    return path;
   }
 
   /** Everything up to and including `seq` is in ClickHouse: release its segments. */

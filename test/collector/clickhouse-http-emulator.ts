@@ -17,6 +17,8 @@ export interface EmulatorOptions {
 export class ClickHouseHttpEmulator {
   readonly server: Server;
   readonly session: Session;
+  /** When it returns true for an INSERT's data, the insert fails as a parse error would. */
+  refuse: ((data: string) => boolean) | undefined;
 
   constructor(session: Session, opts: EmulatorOptions = {}) {
     this.session = session;
@@ -31,6 +33,11 @@ export class ClickHouseHttpEmulator {
         const inUrl = url.searchParams.get('query');
         const sql = inUrl !== null ? (body.length > 0 ? `${inUrl}\n${body}` : inUrl) : body;
         if (inUrl !== null && /^\s*INSERT/i.test(inUrl)) opts.onInsert?.(inUrl, body);
+        if (inUrl !== null && /^\s*INSERT/i.test(inUrl) && this.refuse?.(body) === true) {
+          res.writeHead(500, { 'x-clickhouse-exception-code': '27' });
+          res.end('Code: 27. DB::Exception: Cannot parse input: expected \'"\' before: \'poison\': (at row 1). (CANNOT_PARSE_INPUT_ASSERTION_FAILED)');
+          return;
+        }
         try {
           const result = await this.session.queryAsync(sql);
           const out = Buffer.from(result.bytes());

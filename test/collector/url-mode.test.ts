@@ -5,7 +5,7 @@
 // Floods beyond the concurrency limit get 429 with Retry-After. Migrations run concurrently
 // from two clients are harmless.
 
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -46,12 +46,12 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function body(i: number): string {
+function body(i: number, service = 'url-mode'): string {
   const now = BigInt(Date.now()) * 1_000_000n;
   return JSON.stringify({
     resourceSpans: [
       {
-        resource: { attributes: [{ key: 'service.name', value: { stringValue: 'url-mode' } }] },
+        resource: { attributes: [{ key: 'service.name', value: { stringValue: service } }] },
         scopeSpans: [
           {
             spans: Array.from({ length: SPANS }, (_, j) => ({
@@ -73,8 +73,8 @@ function body(i: number): string {
   });
 }
 
-async function send(i: number): Promise<Response> {
-  return fetch(`${collector!.otlpUrl}/v1/traces`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: body(i) });
+async function send(i: number, service?: string): Promise<Response> {
+  return fetch(`${collector!.otlpUrl}/v1/traces`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: body(i, service) });
 }
 
 async function sqlRows<T>(query: string): Promise<T[]> {
@@ -147,6 +147,31 @@ describe('URL mode with an unreachable, then reachable ClickHouse', () => {
     expect(await collector.flush(10_000)).toBe(true);
     expect((await send(acked)).status).toBe(200);
     expect(await waitFor(async () => (await storedCount()) === (acked + 1) * SPANS, 10_000)).toBe(true);
+  });
+
+  it('sets aside rows ClickHouse refuses as data errors (kept on disk, counted) and stores the rest', async () => {
+    const before = await storedCount();
+    emulator!.refuse = (data) => data.includes('"ServiceName":"poison"');
+    try {
+      const statuses = await Promise.all([send(7001), send(7002, 'poison'), send(7003)].map((p) => p.then((r) => r.status)));
+      expect(statuses).toEqual([200, 200, 200]);
+      expect(await collector!.flush(20_000)).toBe(true);
+    } finally {
+      emulator!.refuse = undefined;
+    }
+    expect(await storedCount()).toBe(before + 2 * SPANS);
+    const rejectedDir = join(dir, 'collector', 'wal', 'rejected');
+    const files = readdirSync(rejectedDir).filter((f) => f.endsWith('-otel_traces.jsonl'));
+    expect(files).toHaveLength(1);
+    const kept = readFileSync(join(rejectedDir, files[0]!), 'utf8').trim().split('\n');
+    expect(kept).toHaveLength(SPANS);
+    expect(kept.every((l) => l.includes('"ServiceName":"poison"'))).toBe(true);
+    const metrics = await (await fetch(`${collector!.apiUrl}/metrics`)).text();
+    expect(metrics).toMatch(new RegExp(`meshscope_collector_dropped_items_total\\{what="rejected_by_clickhouse"\\} ${SPANS}\\b`));
+    // And the pipeline keeps going.
+    expect((await send(7004)).status).toBe(200);
+    expect(await collector!.flush(10_000)).toBe(true);
+    expect(await storedCount()).toBe(before + 3 * SPANS);
   });
 
   it('answers 429 with Retry-After to a flood beyond the concurrency limit, and 200 to the rest', async () => {
