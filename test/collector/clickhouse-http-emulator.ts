@@ -19,6 +19,8 @@ export class ClickHouseHttpEmulator {
   readonly session: Session;
   /** When it returns true for an INSERT's data, the insert fails as a parse error would. */
   refuse: ((data: string) => boolean) | undefined;
+  /** Milliseconds every INSERT waits before it runs (slow storage). */
+  insertDelayMs = 0;
 
   constructor(session: Session, opts: EmulatorOptions = {}) {
     this.session = session;
@@ -33,6 +35,7 @@ export class ClickHouseHttpEmulator {
         const inUrl = url.searchParams.get('query');
         const sql = inUrl !== null ? (body.length > 0 ? `${inUrl}\n${body}` : inUrl) : body;
         if (inUrl !== null && /^\s*INSERT/i.test(inUrl)) opts.onInsert?.(inUrl, body);
+        if (inUrl !== null && /^\s*INSERT/i.test(inUrl) && this.insertDelayMs > 0) await new Promise((r) => setTimeout(r, this.insertDelayMs));
         if (inUrl !== null && /^\s*INSERT/i.test(inUrl) && this.refuse?.(body) === true) {
           res.writeHead(500, { 'x-clickhouse-exception-code': '27' });
           res.end('Code: 27. DB::Exception: Cannot parse input: expected \'"\' before: \'poison\': (at row 1). (CANNOT_PARSE_INPUT_ASSERTION_FAILED)');

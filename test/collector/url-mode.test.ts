@@ -174,6 +174,22 @@ describe('URL mode with an unreachable, then reachable ClickHouse', () => {
     expect(await storedCount()).toBe(before + 3 * SPANS);
   });
 
+  it('keeps acknowledging while storage is slow, and stores everything', async () => {
+    const before = await storedCount();
+    emulator!.insertDelayMs = 400;
+    try {
+      // One after another (this collector admits 4 concurrent requests): each ack waits for the
+      // log's fsync only, never for the slow inserts behind it.
+      const statuses: number[] = [];
+      for (let i = 0; i < 12; i++) statuses.push((await send(8000 + i)).status);
+      expect(statuses).toEqual(Array(12).fill(200));
+      expect(await collector!.flush(30_000)).toBe(true);
+    } finally {
+      emulator!.insertDelayMs = 0;
+    }
+    expect(await storedCount()).toBe(before + 12 * SPANS);
+  });
+
   it('answers 429 with Retry-After to a flood beyond the concurrency limit, and 200 to the rest', async () => {
     const big = body(5000).replace(/x{200}/g, 'y'.repeat(2000));
     const responses = await Promise.all(
