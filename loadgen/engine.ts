@@ -63,7 +63,7 @@ export async function runTest(opts: RunTestOptions): Promise<TestResult> {
     stderr.write(logfmt(level, message, fields));
   };
   const fail = (error: LoadgenError): TestResult => {
-    stderr.write(logfmt('error', error.message));
+    stderr.write(`ERROR ${error.message}\n`);
     return { exitCode: error.exitCode, summary: undefined, error, iterationErrors: 0 };
   };
 
@@ -139,7 +139,7 @@ export async function runTest(opts: RunTestOptions): Promise<TestResult> {
       continue;
     }
     try {
-      outputs.push(factory(o.arg));
+      outputs.push(await factory(o.arg));
     } catch (err) {
       configErrors.push(`--out ${o.name}: ${err instanceof Error ? err.message : String(err)}`);
     }
@@ -195,7 +195,7 @@ async function execute(
   const scriptFailure = async (err: unknown): Promise<TestResult> => {
     await cleanup();
     const e = err instanceof LoadgenError ? err : new ScriptError(String(err), undefined);
-    stderr.write(logfmt('error', e.message));
+    stderr.write(`ERROR ${e.message}\n`);
     return { exitCode: e.exitCode, summary: undefined, error: e, iterationErrors };
   };
   let setupData: unknown;

@@ -2,7 +2,7 @@
 import { z } from 'zod';
 import { parseDuration } from '../duration.js';
 
-export const duration = z.union([z.string(), z.number()]).transform((v, ctx) => {
+export const duration = z.union([z.string(), z.number()], { error: (iss) => (iss.input === undefined ? 'required' : 'must be a duration like "30s" or a number of milliseconds') }).transform((v, ctx) => {
   const ms = parseDuration(v);
   if (ms === undefined) {
     ctx.addIssue({ code: 'custom', message: `invalid duration '${String(v)}' (use e.g. "30s", "1m30s", "500ms")` });

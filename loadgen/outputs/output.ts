@@ -11,7 +11,8 @@ export interface Output extends SampleObserver {
   readonly dropped: number;
 }
 
-export type OutputFactory = (arg: string) => Output;
+/** Async so heavy outputs (the OpenTelemetry SDK) load only when asked for. */
+export type OutputFactory = (arg: string) => Promise<Output>;
 
 const factories = new Map<string, OutputFactory>();
 

@@ -26,6 +26,12 @@ export interface LoadedScript {
   locate(err: unknown): string | undefined;
 }
 
+/** Relative to the working directory when the file is under it, else absolute. */
+function shortPath(abs: string): string {
+  const rel = path.relative(process.cwd(), abs);
+  return rel === '' || rel.startsWith('..') || path.isAbsolute(rel) ? abs : rel;
+}
+
 function lineStart(code: string, pos: number): { line: number; column: number } {
   let line = 1;
   let last = -1;
@@ -39,7 +45,7 @@ function lineStart(code: string, pos: number): { line: number; column: number } 
 export async function loadScript(scriptPath: string): Promise<LoadedScript> {
   const abs = path.resolve(scriptPath);
   const dir = path.dirname(abs);
-  const display = path.relative(process.cwd(), abs) || abs;
+  const display = shortPath(abs);
   let bundle: string;
   let bundleMap: SourceMap;
   try {
@@ -76,7 +82,7 @@ export async function loadScript(scriptPath: string): Promise<LoadedScript> {
     const e = bundleMap.findEntry(line1 - 1, col0) as { originalSource?: string; originalLine?: number; originalColumn?: number };
     if (e.originalSource === undefined || e.originalLine === undefined) return undefined;
     const src = e.originalSource.startsWith('file://') ? new URL(e.originalSource).pathname : path.resolve(dir, e.originalSource);
-    return `${path.relative(process.cwd(), src) || src}:${e.originalLine + 1}:${(e.originalColumn ?? 0) + 1}`;
+    return `${shortPath(src)}:${e.originalLine + 1}:${(e.originalColumn ?? 0) + 1}`;
   };
 
   let transformed: ReturnType<typeof transformScript>;

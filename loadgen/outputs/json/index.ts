@@ -60,4 +60,4 @@ class JsonOutput implements Output {
   }
 }
 
-registerOutput('json', (arg) => new JsonOutput(arg));
+registerOutput('json', async (arg) => new JsonOutput(arg));

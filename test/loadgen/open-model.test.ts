@@ -1,0 +1,42 @@
+// Coordinated omission: against a server that stalls once for 1 s, an arrival-rate run's
+// http_req_duration (measured from each iteration's scheduled start) shows the stall at p99, while
+// http_req_duration_uncorrected (from the actual send) hides it in all but its max.
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { metricValue, run, startServer, tempDir, type FixtureServer } from './helpers.js';
+
+let server: FixtureServer;
+const tmp = tempDir();
+beforeAll(async () => {
+  server = await startServer(['--stall-at', '800', '--stall-for', '1000']);
+});
+afterAll(async () => {
+  await server.stop();
+  tmp.cleanup();
+});
+
+it('corrected p99 shows a 1 s stall; the uncorrected figure is reported beside it', async () => {
+  const script = tmp.write(
+    'stall.js',
+    `import http from 'k6/http';
+export const options = {
+  scenarios: { open: { executor: 'constant-arrival-rate', rate: 100, timeUnit: '1s', duration: '3s', preAllocatedVUs: 1, maxVUs: 1 } },
+  summaryTrendStats: ['med', 'p(99)', 'max'],
+};
+export default function () { http.get(__ENV.BASE + '/hello'); }
+`,
+  );
+  const r = await run({ script, env: { BASE: server.base } });
+  expect(r.exitCode).toBe(0);
+  const corrected = metricValue(r, 'http_req_duration', 'p(99)');
+  const uncorrected = metricValue(r, 'http_req_duration_uncorrected', 'p(99)');
+  expect(corrected).toBeGreaterThan(500);
+  expect(uncorrected).toBeLessThan(200);
+  expect(metricValue(r, 'http_req_duration_uncorrected', 'max')).toBeGreaterThan(800);
+  // Nearly every scheduled iteration ran: the stall delayed them instead of dropping them.
+  expect(metricValue(r, 'iterations', 'count')).toBeGreaterThan(290);
+  expect(r.stdout).toMatch(/http_req_duration_uncorrected/);
+  // The slowest requests, with their trace ids, are the stalled ones.
+  const slowest = r.summary!.slowest_requests;
+  expect(slowest[0]!.duration).toBeGreaterThan(800);
+  expect(slowest[0]!.traceId).toMatch(/^[0-9a-f]{32}$/);
+});
