@@ -78,7 +78,11 @@ export class SpanPipeline {
       this.#queued = Math.max(0, this.#queued - n);
     });
     const config: ConstructorParameters<typeof BatchSpanProcessor>[1] = { maxQueueSize: this.#maxQueueSize };
-    if (options.maxExportBatchSize !== undefined) config.maxExportBatchSize = Math.min(options.maxExportBatchSize, this.#maxQueueSize);
+    // Small batches keep each serialization pause on the request thread short (tail latency);
+    // the SDK's 512 would stall a busy worker for several milliseconds at a time.
+    const batchFromEnv = Number(process.env['OTEL_BSP_MAX_EXPORT_BATCH_SIZE']);
+    const batch = options.maxExportBatchSize ?? (Number.isInteger(batchFromEnv) && batchFromEnv > 0 ? batchFromEnv : 128);
+    config.maxExportBatchSize = Math.min(batch, this.#maxQueueSize);
     if (options.scheduledDelayMillis !== undefined) config.scheduledDelayMillis = options.scheduledDelayMillis;
     this.#processor = new BatchSpanProcessor(counting, config);
   }
