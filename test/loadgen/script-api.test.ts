@@ -1,0 +1,175 @@
+// The k6 script API against a real server: scripts in the style of k6's documentation examples,
+// a TypeScript script with a relative import, open(), SharedArray, groups, custom metrics,
+// request methods, bodies, redirects, chunked responses, batch and response helpers.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { metricValue, run, startServer, tempDir, type FixtureServer } from './helpers.js';
+
+let server: FixtureServer;
+const tmp = tempDir();
+beforeAll(async () => {
+  server = await startServer();
+});
+afterAll(async () => {
+  await server.stop();
+  tmp.cleanup();
+});
+
+describe('k6 API', () => {
+  it('runs a docs-style script: check, group, sleep, custom metrics, setup data', async () => {
+    const script = tmp.write(
+      'docs.js',
+      `import http from 'k6/http';
+import { check, group, sleep } from 'k6';
+import { Counter, Gauge, Rate, Trend } from 'k6/metrics';
+
+const myTrend = new Trend('waiting_time');
+const errors = new Rate('my_errors');
+const calls = new Counter('my_calls');
+const size = new Gauge('body_size');
+
+export const options = { vus: 2, iterations: 6, thresholds: { my_errors: ['rate<0.1'], waiting_time: ['p(95)<5000'] } };
+
+export function setup() {
+  const res = http.get(__ENV.BASE + '/json');
+  return { name: res.json().name };
+}
+
+export default function (data) {
+  group('visit page', function () {
+    const res = http.get(__ENV.BASE + '/hello');
+    const ok = check(res, {
+      'is status 200': (r) => r.status === 200,
+      'body has hello': (r) => r.body.includes('hello'),
+      'setup data passed': () => data.name === 'meshscope',
+    });
+    errors.add(!ok);
+    myTrend.add(res.timings.waiting);
+    size.add(res.body.length);
+    calls.add(1, { page: 'hello' });
+  });
+  group('api', function () {
+    group('nested', function () {
+      const items = http.get(__ENV.BASE + '/json').json('items');
+      check(items, { 'three items': (i) => i.length === 3 && i.map((x) => x * 2).join() === '2,4,6' });
+    });
+  });
+  sleep(0.01);
+}
+`,
+    );
+    const r = await run({ script, env: { BASE: server.base } });
+    expect(r.stderr).not.toMatch(/level=error/);
+    expect(r.exitCode).toBe(0);
+    expect(metricValue(r, 'checks', 'passes')).toBe(24);
+    expect(metricValue(r, 'my_calls', 'count')).toBe(6);
+    expect(metricValue(r, 'body_size', 'value')).toBe(11);
+    expect(metricValue(r, 'http_reqs', 'count')).toBe(13);
+    const groups = r.summary!.root_group.groups.map((g) => g.name);
+    expect(groups).toEqual(['visit page', 'api']);
+    expect(r.summary!.root_group.groups[1]!.groups[0]!.checks[0]).toMatchObject({ name: 'three items', passes: 6, fails: 0 });
+    expect(r.summary!.metrics['group_duration']).toBeDefined();
+    expect(r.stdout).toContain('✓ is status 200');
+    expect(r.stdout).toContain('waiting_time');
+  });
+
+  it('sends methods, bodies and headers, follows redirects, reads chunked bodies, batches', async () => {
+    const script = tmp.write(
+      'methods.js',
+      `import http from 'k6/http';
+import { check } from 'k6';
+export default function () {
+  const base = __ENV.BASE;
+  check(http.post(base + '/echo', JSON.stringify({ a: 1 }), { headers: { 'Content-Type': 'application/json' } }), { 'post json': (r) => r.body === 'POST {"a":1}' && r.headers['Content-Type'] === 'application/json' });
+  check(http.post(base + '/echo', { user: 'a b', n: 2 }), { 'post form': (r) => r.body === 'POST user=a+b&n=2' });
+  check(http.put(base + '/echo', 'x'), { put: (r) => r.body === 'PUT x' });
+  check(http.patch(base + '/echo', 'y'), { patch: (r) => r.body === 'PATCH y' });
+  check(http.del(base + '/echo'), { del: (r) => r.body === 'DELETE ' });
+  check(http.request('OPTIONS', base + '/echo'), { request: (r) => r.body === 'OPTIONS ' });
+  check(http.get(base + '/redirect'), { redirect: (r) => r.status === 200 && r.url === base + '/hello' && r.body === 'hello world' });
+  check(http.get(base + '/chunked'), { chunked: (r) => r.body === 'part1-part2' });
+  check(http.get(base + '/status/404'), { 'status 404': (r) => r.status === 404 });
+  check(http.get(base + '/hello', { responseType: 'none' }), { 'no body': (r) => r.body === null });
+  const responses = http.batch([['GET', base + '/hello'], ['GET', base + '/json'], { method: 'POST', url: base + '/echo', body: 'b' }]);
+  check(responses, { batch: (rs) => rs[0].status === 200 && rs[1].json('name') === 'meshscope' && rs[2].body === 'POST b' });
+  const bad = http.get('http://127.0.0.1:1/');
+  check(bad, { 'refused is status 0 with error code': (r) => r.status === 0 && r.error_code === 1212 });
+}
+`,
+    );
+    const r = await run({ script, env: { BASE: server.base } });
+    const failed = r.summary!.root_group.checks.filter((c) => c.fails > 0).map((c) => c.name);
+    expect(failed).toEqual([]);
+    expect(metricValue(r, 'checks', 'passes')).toBe(12);
+    // 404 and the refused connection count as failed requests (k6's default expected statuses 200-399).
+    expect(metricValue(r, 'http_req_failed', 'passes')).toBe(2);
+  });
+
+  it('runs a TypeScript script with a relative import, open(), and SharedArray', async () => {
+    tmp.write('users.json', JSON.stringify([{ name: 'ann' }, { name: 'bob' }]));
+    tmp.write(
+      'lib.ts',
+      `export interface User { name: string }
+export function greet(base: string, user: User): number {
+  return 0;
+}
+export const path = (u: User): string => '/echo';
+`,
+    );
+    const script = tmp.write(
+      'test.ts',
+      `import http from 'k6/http';
+import { check } from 'k6';
+import { SharedArray } from 'k6/data';
+import { path, type User } from './lib.ts';
+
+const users: User[] = new SharedArray('users', () => JSON.parse(open('./users.json')) as User[]) as unknown as User[];
+
+export const options = { iterations: 4 };
+
+export default function (): void {
+  const user: User = users[__ITER % users.length]!;
+  const res = http.post(\`\${__ENV.BASE}\${path(user)}\`, user.name);
+  check(res, { 'echoed user': (r) => r.body === \`POST \${user.name}\` });
+}
+`,
+    );
+    const r = await run({ script, env: { BASE: server.base }, vus: 1, iterations: 4 });
+    expect(r.stderr).not.toMatch(/ERROR|level=error/);
+    expect(metricValue(r, 'checks', 'passes')).toBe(4);
+  });
+
+  it('module-level state is per VU and helper functions that make requests are awaited', async () => {
+    const script = tmp.write(
+      'helpers.js',
+      `import http from 'k6/http';
+import { check } from 'k6';
+import exec from 'k6/execution';
+let calls = 0;
+const api = {
+  fetchJson(p) { calls++; return http.get(__ENV.BASE + p).json(); },
+};
+function names() { return api.fetchJson('/json').items.map((i) => 'n' + i); }
+export const options = { scenarios: { s: { executor: 'per-vu-iterations', vus: 2, iterations: 3 } } };
+export default function () {
+  const n = names();
+  check(n, { 'helper result': (x) => x.join() === 'n1,n2,n3', 'per-VU counter': () => calls === exec.vu.iterationInScenario + 1 });
+}
+`,
+    );
+    const r = await run({ script, env: { BASE: server.base } });
+    expect(metricValue(r, 'checks', 'fails')).toBe(0);
+    expect(metricValue(r, 'checks', 'passes')).toBe(12);
+  });
+
+  it('noConnectionReuse opens a connection per request; reuse keeps one per VU', async () => {
+    const body = (reuse: boolean): string => `import http from 'k6/http';
+export const options = { vus: 1, iterations: 5, noConnectionReuse: ${!reuse} };
+export default function () { http.get(__ENV.BASE + '/hello'); }
+`;
+    const reuse = await run({ script: tmp.write('reuse.js', body(true)), env: { BASE: server.base } });
+    const fresh = await run({ script: tmp.write('noreuse.js', body(false)), env: { BASE: server.base } });
+    // http_req_connecting is 0 on reused connections: the median tells reuse from reconnects.
+    expect(metricValue(reuse, 'http_req_connecting', 'med')).toBe(0);
+    expect(metricValue(fresh, 'http_req_connecting', 'min')).toBeGreaterThan(0);
+  });
+});

@@ -1,0 +1,56 @@
+// The sync-to-async transform: only functions that reach a blocking k6 call become async, their
+// calls are awaited, callbacks that never block stay synchronous, line numbers are preserved.
+import { describe, expect, it } from 'vitest';
+import { transformScript, TransformError } from '../../../loadgen/script/transform.js';
+
+const src = `import http from "k6/http";
+import { check, sleep, group } from "k6";
+var options = { vus: 1 };
+function login(u) { return http.get(u + "/login"); }
+const helper = { doIt() { return login("x"); } };
+function pure(a) { return a * 2; }
+function src_default() {
+  const r = login(__ENV.BASE);
+  check(r, { ok: (r) => r.status === 200 });
+  const doubled = [1, 2].map((x) => pure(x));
+  group("g", function () { helper.doIt(); });
+  sleep(__ITER);
+}
+export { options, src_default as default };
+`;
+
+describe('transformScript', () => {
+  const out = transformScript(src, 'bundle.js').code;
+
+  it('makes functions that reach blocking calls async and awaits those calls', () => {
+    expect(out).toContain('async function login(u) { return (await http.get(u + "/login")); }');
+    expect(out).toContain('async doIt() { return (await login("x")); }');
+    expect(out).toContain('async function src_default()');
+    expect(out).toContain('(await group("g", async function () { (await helper.doIt()); }))');
+    expect(out).toContain('(await sleep(__ms_ctx.iter))');
+  });
+
+  it('leaves non-blocking functions and callbacks synchronous', () => {
+    expect(out).toContain('function pure(a) { return a * 2; }');
+    expect(out).not.toContain('async function pure');
+    expect(out).toContain('check(r, { ok: (r) => r.status === 200 })');
+    expect(out).toContain('[1, 2].map((x) => pure(x))');
+  });
+
+  it('rewrites k6 imports, exports and the per-VU globals', () => {
+    expect(out).toContain('const { default: http } = __ms_require("k6/http");');
+    expect(out).toContain('__ms_exports["default"] = src_default;');
+    expect(out).toContain('__ms_ctx.env.BASE');
+  });
+
+  it('keeps every line on its line', () => {
+    const lines = out.split('\n');
+    expect(lines[3]).toContain('async function login');
+    expect(lines[7]).toContain('const r = (await login(__ms_ctx.env.BASE));');
+  });
+
+  it('refuses modules it does not provide, naming them', () => {
+    expect(() => transformScript('import { browser } from "k6/browser";\n', 'b.js')).toThrow(TransformError);
+    expect(() => transformScript('import { browser } from "k6/browser";\n', 'b.js')).toThrow(/unsupported module 'k6\/browser'/);
+  });
+});
