@@ -7,7 +7,7 @@
 
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { context, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import { ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
@@ -148,6 +148,7 @@ async function main(): Promise<void> {
       return Number(m?.[1] ?? 0);
     };
 
+    const loadAtStart = Number(loadavg()[0]!.toFixed(2));
     const cpu0 = procStat(child.pid!).cpuSeconds;
     const started = Date.now();
     const deadline = started + SECONDS * 1000;
@@ -214,7 +215,12 @@ async function main(): Promise<void> {
       JSON.stringify(
         {
           scenario: `OTLP/HTTP protobuf, ${SPANS_PER_BATCH} spans per request, ${CLIENTS} concurrent clients, ${SECONDS}s, embedded chDB`,
-          machine: { cpus: (await import('node:os')).cpus().length, note: 'load generator runs on the same cores as the collector' },
+          machine: {
+            cpus: cpus().length,
+            loadAverage1mAtStart: loadAtStart,
+            loadAverage1mAtEnd: Number(loadavg()[0]!.toFixed(2)),
+            note: 'load generator runs on the same cores as the collector; other work on the machine competes too',
+          },
           spansAcked: ackedSpans,
           spansStored: storedSpans,
           requestsRefused: refused,
@@ -223,6 +229,7 @@ async function main(): Promise<void> {
           spansPerSecAcked: Math.round(ackedSpans / loadSeconds),
           spansPerSecStored,
           collectorCpuSeconds: Number(cpu.toFixed(2)),
+          collectorCoresUsed: Number((cpu / storedSeconds).toFixed(2)),
           cpuSecondsPer100kSpans: Number(((cpu / storedSpans) * 100_000).toFixed(3)),
           spansPerCpuSecond,
           peakRssMb,
