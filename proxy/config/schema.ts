@@ -21,7 +21,6 @@ export const socketAddressSchema = z
     address: z.string().min(1),
     port_value: port,
     protocol: z.enum(['TCP']).optional(),
-    ipv4_compat: z.boolean().optional(),
   })
   .strict();
 export const addressSchema = z.object({ socket_address: socketAddressSchema }).strict();
@@ -194,9 +193,15 @@ export const routeActionSchema = z
       .object({
         clusters: z.array(weightedClusterSchema).min(1),
         total_weight: u32Wrapped.optional(),
-        runtime_key_prefix: z.string().optional(),
       })
       .strict()
+      .superRefine((wc, ctx) => {
+        const sum = wc.clusters.reduce((a, c) => a + unwrap(c.weight, 0), 0);
+        if (wc.total_weight !== undefined && unwrap(wc.total_weight, 0) !== sum) {
+          ctx.addIssue({ code: 'custom', path: ['total_weight'], message: `is ${unwrap(wc.total_weight, 0)} but the cluster weights sum to ${sum}` });
+        }
+        if (sum === 0) ctx.addIssue({ code: 'custom', path: ['clusters'], message: 'weights must sum to more than 0' });
+      })
       .optional(),
     cluster_not_found_response_code: z.enum(['SERVICE_UNAVAILABLE', 'NOT_FOUND', 'INTERNAL_SERVER_ERROR']).optional(),
     prefix_rewrite: z.string().optional(),
@@ -247,7 +252,7 @@ export const routeSchema = z
     route: routeActionSchema.optional(),
     redirect: redirectSchema.optional(),
     direct_response: directResponseSchema.optional(),
-    decorator: z.object({ operation: z.string().min(1), propagate: z.boolean().optional() }).strict().optional(),
+    decorator: z.object({ operation: z.string().min(1) }).strict().optional(),
     ...headerMutations,
   })
   .strict()
@@ -431,7 +436,6 @@ export const clusterSchema = z
     load_assignment: clusterLoadAssignmentSchema.optional(),
     dns_lookup_family: z.enum(['AUTO', 'V4_ONLY', 'V6_ONLY', 'V4_PREFERRED', 'ALL']).optional(),
     dns_refresh_rate: durationSchema.optional(),
-    respect_dns_ttl: z.boolean().optional(),
     per_connection_buffer_limit_bytes: u32Wrapped.optional(),
     max_requests_per_connection: u32Wrapped.optional(),
     common_http_protocol_options: z
@@ -451,7 +455,6 @@ export const clusterSchema = z
       .object({
         minimum_ring_size: u32Wrapped.optional(),
         maximum_ring_size: u32Wrapped.optional(),
-        hash_function: z.enum(['XX_HASH', 'MURMUR_HASH_2']).optional(),
       })
       .strict()
       .optional(),
@@ -495,6 +498,7 @@ export const bootstrapSchema = z
   })
   .strict()
   .superRefine((b, ctx) => {
+    validateRouteClusters(b, ctx);
     const names = new Set<string>();
     b.static_resources?.clusters?.forEach((c, i) => {
       if (names.has(c.name)) ctx.addIssue({ code: 'custom', path: ['static_resources', 'clusters', i, 'name'], message: `duplicate cluster name '${c.name}'` });
@@ -508,6 +512,35 @@ export const bootstrapSchema = z
     });
   });
 export type Bootstrap = z.output<typeof bootstrapSchema>;
+
+/**
+ * Envoy validates a static route table's clusters at load (`validate_clusters`, on by default
+ * for static route configs): a route naming an unknown cluster is a config error. With CDS the
+ * clusters arrive later, so the check is skipped then.
+ */
+function validateRouteClusters(b: { static_resources?: { listeners?: ListenerConfig[]; clusters?: ClusterConfig[] } }, ctx: z.RefinementCtx): void {
+  if ((b as { dynamic_resources?: { cds_config?: unknown } }).dynamic_resources?.cds_config !== undefined) return;
+  const clusters = new Set((b.static_resources?.clusters ?? []).map((c) => c.name));
+  b.static_resources?.listeners?.forEach((l, li) =>
+    l.filter_chains.forEach((fc, fi) =>
+      fc.filters.forEach((f, ni) => {
+        const tc = f.typed_config as { '@type'?: string; route_config?: RouteConfiguration } | undefined;
+        if (tc?.['@type'] !== HCM_TYPE_URL || tc.route_config === undefined || tc.route_config.validate_clusters === false) return;
+        tc.route_config.virtual_hosts?.forEach((vh, vi) =>
+          vh.routes?.forEach((r, ri) => {
+            const base = ['static_resources', 'listeners', li, 'filter_chains', fi, 'filters', ni, 'typed_config', 'route_config', 'virtual_hosts', vi, 'routes', ri, 'route'];
+            if (r.route?.cluster !== undefined && !clusters.has(r.route.cluster)) {
+              ctx.addIssue({ code: 'custom', path: [...base, 'cluster'], message: `unknown cluster '${r.route.cluster}'` });
+            }
+            r.route?.weighted_clusters?.clusters.forEach((wc, wi) => {
+              if (!clusters.has(wc.name)) ctx.addIssue({ code: 'custom', path: [...base, 'weighted_clusters', 'clusters', wi, 'name'], message: `unknown cluster '${wc.name}'` });
+            });
+          }),
+        );
+      }),
+    ),
+  );
+}
 
 /** Returns the number from a value that may be wrapped as `{ value }` (protobuf wrappers). */
 export function unwrap(v: number | { value: number } | undefined, fallback: number): number {

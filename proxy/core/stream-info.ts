@@ -96,8 +96,14 @@ export class StreamInfo {
   readonly startTime: number;
   /** `performance.now()` at start, for durations. */
   readonly startMonotonic: number;
-  readonly downstreamRemoteAddress: string;
+  /**
+   * The client's address as Envoy determines it: the connection peer, or an x-forwarded-for
+   * entry when use_remote_address/xff_num_trusted_hops say so (%DOWNSTREAM_REMOTE_ADDRESS%).
+   */
+  downstreamRemoteAddress: string;
   readonly downstreamRemotePort: number;
+  /** The TCP peer (%DOWNSTREAM_DIRECT_REMOTE_ADDRESS%). */
+  readonly downstreamDirectRemoteAddress: string;
   readonly downstreamLocalAddress: string;
   readonly downstreamLocalPort: number;
   readonly listenerName: string;
@@ -140,6 +146,7 @@ export class StreamInfo {
     this.startMonotonic = performance.now();
     this.listenerName = listenerName;
     this.downstreamRemoteAddress = remoteAddress;
+    this.downstreamDirectRemoteAddress = remoteAddress;
     this.downstreamRemotePort = remotePort;
     this.downstreamLocalAddress = localAddress;
     this.downstreamLocalPort = localPort;

@@ -119,7 +119,7 @@ export class Worker {
   updateClusterHosts(name: string, assignment: ClusterLoadAssignment): boolean {
     const c = this.clusterManager.get(name);
     if (c === undefined) return false;
-    c.updateHosts(endpointSpecs(assignment).map((s) => ({ ...s.base, address: s.address, port: s.port, hostname: '' })));
+    c.updateHosts(endpointSpecs(assignment).map((s) => ({ ...s.base, address: s.address, port: s.port, hostname: s.hostname })));
     return true;
   }
 

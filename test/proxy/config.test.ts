@@ -104,6 +104,20 @@ describe('bootstrap validation', () => {
     expect(p).toContain("static_resources.clusters[1].name: duplicate cluster name 'c'");
   });
 
+  it('refuses routes to clusters that do not exist (validate_clusters), unless disabled', () => {
+    const cfg = bootstrap({
+      virtualHosts: [{ name: 'v', domains: ['*'], routes: [{ match: { prefix: '/' }, route: { weighted_clusters: { clusters: [{ name: 'c', weight: 1 }, { name: 'ghost', weight: 1 }] } } }] }],
+      clusters: [staticCluster({ name: 'c', ports: [1] })],
+    });
+    expect(problems(cfg)).toEqual([
+      "static_resources.listeners[0].filter_chains[0].filters[0].typed_config.route_config.virtual_hosts[0].routes[0].route.weighted_clusters.clusters[1].name: unknown cluster 'ghost'",
+    ]);
+    const rc = (cfg as { static_resources: { listeners: Array<{ filter_chains: Array<{ filters: Array<{ typed_config: { route_config: Record<string, unknown> } }> }> }> } })
+      .static_resources.listeners[0]!.filter_chains[0]!.filters[0]!.typed_config.route_config;
+    rc.validate_clusters = false;
+    expect(problems(cfg)).toEqual([]);
+  });
+
   it('the CLI exits non-zero and prints the path', () => {
     const dir = mkdtempSync(join(tmpdir(), 'ms-config-'));
     const file = join(dir, 'bad.yaml');

@@ -14,6 +14,7 @@ let ws: http.Server;
 let wsPort: number;
 let proxy: RunningProxy;
 let edgeProxy: RunningProxy;
+let trustingProxy: RunningProxy;
 
 const MB = 1024 * 1024;
 
@@ -67,10 +68,14 @@ beforeAll(async () => {
   ];
   proxy = await startTestProxy(bootstrap({ virtualHosts: vhosts, clusters, hcm: { upgrade_configs: [{ upgrade_type: 'websocket' }] } }));
   edgeProxy = await startTestProxy(bootstrap({ virtualHosts: vhosts, clusters, hcm: { use_remote_address: true } }));
+  const clientEcho = [{ ...vhosts[0], request_headers_to_add: [{ header: { key: 'x-client', value: '%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%' } }] }];
+  trustingProxy = await startTestProxy(
+    bootstrap({ virtualHosts: clientEcho, clusters, hcm: { use_remote_address: true, xff_num_trusted_hops: 1 } }),
+  );
 });
 
 afterAll(async () => {
-  await Promise.all([proxy?.close(), edgeProxy?.close()]);
+  await Promise.all([proxy?.close(), edgeProxy?.close(), trustingProxy?.close()]);
   await Promise.all([echo?.close(), streamer?.close(), new Promise((r) => ws?.close(r))]);
 });
 
@@ -182,6 +187,19 @@ describe('headers the proxy adds', () => {
   it('appends the peer to x-forwarded-for with use_remote_address', async () => {
     await request(edgeProxy.port, '/echo', { headers: { 'x-forwarded-for': '203.0.113.9' } });
     expect(echo.seen.at(-1)!.headers['x-forwarded-for']).toBe('203.0.113.9, 127.0.0.1');
+  });
+});
+
+describe('client address', () => {
+  it('xff_num_trusted_hops takes the client from x-forwarded-for; an external client gets a fresh x-request-id', async () => {
+    await request(trustingProxy.port, '/echo', { headers: { 'x-forwarded-for': '198.51.100.1, 203.0.113.9', 'x-request-id': 'from-outside' } });
+    const seen = echo.seen.at(-1)!.headers;
+    expect(seen['x-client']).toBe('203.0.113.9');
+    expect(seen['x-forwarded-for']).toBe('198.51.100.1, 203.0.113.9, 127.0.0.1');
+    expect(seen['x-request-id']).not.toBe('from-outside');
+    // An internal client (10/8) keeps its request id.
+    await request(trustingProxy.port, '/echo', { headers: { 'x-forwarded-for': '10.1.2.3', 'x-request-id': 'from-inside' } });
+    expect(echo.seen.at(-1)!.headers['x-request-id']).toBe('from-inside');
   });
 });
 

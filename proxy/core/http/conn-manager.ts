@@ -308,6 +308,23 @@ export class ServerConnection implements ParserHandler, DownstreamConnection {
   }
 }
 
+/** Envoy's trusted client address from the peer and x-forwarded-for. */
+function clientAddress(peer: string, xff: string | undefined, useRemoteAddress: boolean, trustedHops: number): string {
+  if (useRemoteAddress && trustedHops === 0) return peer;
+  if (xff === undefined) return peer;
+  const entries = xff.split(',').map((e) => e.trim()).filter((e) => e !== '');
+  // With use_remote_address the peer counts as the last hop: trust N entries from the right.
+  const index = useRemoteAddress ? entries.length - trustedHops : entries.length - 1 - trustedHops;
+  return index >= 0 && index < entries.length ? entries[index]! : peer;
+}
+
+/** RFC 1918, loopback, link-local and unique-local addresses count as internal, as in Envoy. */
+function isInternalAddress(a: string): boolean {
+  const v4 = a.startsWith('::ffff:') ? a.slice(7) : a;
+  if (/^(10\.|127\.|192\.168\.|169\.254\.)/.test(v4) || /^172\.(1[6-9]|2\d|3[01])\./.test(v4)) return true;
+  return a === '::1' || /^f[cd]/i.test(a);
+}
+
 /** Response header names the HCM never forwards from upstream (hop-by-hop). */
 const HOP_BY_HOP_RESPONSE = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade']);
 
@@ -412,15 +429,21 @@ export class ActiveStream implements StreamFilterCallbacks {
       this.conn.parser.setRaw();
     }
 
-    if (s.useRemoteAddress && !s.skipXffAppend) {
-      const xff = h.get('x-forwarded-for');
-      h.set('x-forwarded-for', xff === undefined ? this.conn.remoteAddress : `${xff}, ${this.conn.remoteAddress}`);
+    // Envoy's client address: with use_remote_address the peer, unless xff_num_trusted_hops
+    // trusts that many proxies in x-forwarded-for; without it, x-forwarded-for decides.
+    const xff = h.get('x-forwarded-for');
+    const client = clientAddress(this.conn.remoteAddress, xff, s.useRemoteAddress, s.xffNumTrustedHops);
+    this.streamInfo.downstreamRemoteAddress = client;
+    if (s.useRemoteAddress) {
+      if (!s.skipXffAppend) h.set('x-forwarded-for', xff === undefined ? this.conn.remoteAddress : `${xff}, ${this.conn.remoteAddress}`);
       h.set('x-forwarded-proto', 'http');
     } else if (!h.has('x-forwarded-proto')) {
       h.add('x-forwarded-proto', 'http');
     }
     let requestId = h.get('x-request-id');
-    if (s.generateRequestId && (requestId === undefined || requestId === '')) {
+    // At the edge an external client's x-request-id is not trusted unless preserved.
+    const external = s.useRemoteAddress && !isInternalAddress(client);
+    if (s.generateRequestId && (requestId === undefined || requestId === '' || (external && !s.preserveExternalRequestId))) {
       requestId = randomUUID();
       h.set('x-request-id', requestId);
     }

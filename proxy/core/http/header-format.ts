@@ -13,6 +13,10 @@ function operator(name: string, arg: string | undefined): ((info: StreamInfo) =>
       return (i) => `${i.downstreamRemoteAddress}:${i.downstreamRemotePort}`;
     case 'DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT':
       return (i) => i.downstreamRemoteAddress;
+    case 'DOWNSTREAM_DIRECT_REMOTE_ADDRESS':
+      return (i) => `${i.downstreamDirectRemoteAddress}:${i.downstreamRemotePort}`;
+    case 'DOWNSTREAM_DIRECT_REMOTE_ADDRESS_WITHOUT_PORT':
+      return (i) => i.downstreamDirectRemoteAddress;
     case 'DOWNSTREAM_LOCAL_ADDRESS':
       return (i) => `${i.downstreamLocalAddress}:${i.downstreamLocalPort}`;
     case 'DOWNSTREAM_LOCAL_ADDRESS_WITHOUT_PORT':

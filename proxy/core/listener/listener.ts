@@ -65,7 +65,7 @@ export class ActiveListener {
         if (bound !== null && typeof bound === 'object') this.#port = bound.port;
         (this.info as { port: number }).port = this.#port;
         // Envoy names listener stats after the bound address: listener.127.0.0.1_10000.*
-        const scope = this.#statsScope.scope(`listener.${a.address}_${this.#port}`);
+        const scope = this.#statsScope.scope(`listener.${this.config.stat_prefix ?? `${a.address}_${this.#port}`}`);
         this.#cxTotal = scope.counter('downstream_cx_total');
         this.#cxActive = scope.gauge('downstream_cx_active');
         resolve(this.#port);

@@ -96,6 +96,10 @@ export class ClusterInfo {
   readonly resources: ResourceManager;
   readonly connectTimeoutMs: number;
   readonly maxRequestsPerConnection: number;
+  /** Idle upstream connections close after this long; 0 keeps them until the peer closes. */
+  readonly idleTimeoutMs: number;
+  /** Request bytes the router buffers (while connecting) before it stops reading downstream. */
+  readonly bufferLimitBytes: number;
   readonly lb: LbSettings;
   readonly addedViaApi: boolean;
 
@@ -107,6 +111,8 @@ export class ClusterInfo {
     this.resources = new ResourceManager(cfg);
     this.connectTimeoutMs = durationMs(cfg.connect_timeout, 5000);
     this.maxRequestsPerConnection = unwrap(cfg.common_http_protocol_options?.max_requests_per_connection ?? cfg.max_requests_per_connection, 0);
+    this.idleTimeoutMs = durationMs(cfg.common_http_protocol_options?.idle_timeout, 0);
+    this.bufferLimitBytes = unwrap(cfg.per_connection_buffer_limit_bytes, 1024 * 1024);
     this.lb = {
       policy: cfg.lb_policy ?? 'ROUND_ROBIN',
       choiceCount: unwrap(cfg.least_request_lb_config?.choice_count, 2),

@@ -53,6 +53,8 @@ export class UpstreamConnection implements ParserHandler {
     this.parser = new Http1Parser(false, this, PARSER_LIMITS);
     socket.on('data', (d: Buffer) => this.parser.execute(d));
     socket.on('drain', () => this.handler?.onUpstreamDrain());
+    // Only armed while the connection sits idle in the pool (cluster idle_timeout).
+    socket.on('timeout', () => socket.destroy());
     socket.on('close', () => this.#onClose());
     socket.on('error', () => {
       // 'close' follows and carries the consequence.
@@ -211,6 +213,7 @@ export class Http1ConnPool {
     const idle = this.#idle;
     while (idle.length > 0) {
       const c = idle.pop()!;
+      if (this.cluster.idleTimeoutMs > 0) c.socket.setTimeout(0);
       if (!c.socket.destroyed) {
         cb.onPoolReady(c);
         return null;
@@ -282,7 +285,10 @@ export class Http1ConnPool {
     const cb = this.#pending.shift();
     if (cb === null) {
       if (this.#draining) conn.socket.destroy();
-      else this.#idle.push(conn);
+      else {
+        this.#idle.push(conn);
+        if (this.cluster.idleTimeoutMs > 0) conn.socket.setTimeout(this.cluster.idleTimeoutMs);
+      }
       return;
     }
     this.cluster.resources.pendingRequests--;

@@ -6,6 +6,8 @@ import type { HostDescription } from './host.js';
 export interface EndpointSpec {
   readonly address: string;
   readonly port: number;
+  /** `endpoint.hostname`, used by auto_host_rewrite. */
+  readonly hostname: string;
   readonly base: Omit<HostDescription, 'address' | 'port' | 'hostname'>;
 }
 
@@ -18,6 +20,7 @@ export function endpointSpecs(la: ClusterLoadAssignment | undefined): EndpointSp
       out.push({
         address: e.endpoint.address.socket_address.address,
         port: e.endpoint.address.socket_address.port_value,
+        hostname: e.endpoint.hostname ?? '',
         base: {
           weight: unwrap(e.load_balancing_weight, 1),
           priority: group.priority ?? 0,

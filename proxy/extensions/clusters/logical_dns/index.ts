@@ -24,7 +24,7 @@ registries.clusters.register(
           const [address] = await resolveAll(spec.address, cfg);
           if (!stopped && address !== undefined && address !== current) {
             current = address;
-            onHosts([{ ...spec.base, address, port: spec.port, hostname: spec.address }]);
+            onHosts([{ ...spec.base, address, port: spec.port, hostname: spec.hostname || spec.address }]);
           }
         } catch {
           // Keep the previous address; the next refresh retries.

@@ -33,6 +33,7 @@ export class RouterFilter implements StreamDecoderFilter, AttemptOwner {
   #upstream: UpstreamRequest | null = null;
   #attempts = 0;
   #buffered: Buffer[] | null = null;
+  #bufferedBytes = 0;
   #bufferedEnd = false;
   #requestEnded = false;
   #timer: NodeJS.Timeout | null = null;
@@ -172,7 +173,13 @@ export class RouterFilter implements StreamDecoderFilter, AttemptOwner {
     if (up === null || up.connection === null || this.#buffered !== null) {
       if (up === null && this.#cluster === null) return FilterDataStatus.Continue;
       (this.#buffered ??= []).push(data);
+      this.#bufferedBytes += data.length;
       if (endStream) this.#bufferedEnd = true;
+      // Waiting for a connection: stop reading downstream past the cluster's buffer limit.
+      if (this.#bufferedBytes > this.#cluster!.info.bufferLimitBytes && !this.#upstreamBackedUp) {
+        this.#upstreamBackedUp = true;
+        this.#cb.readDisable(true);
+      }
       return FilterDataStatus.Continue;
     }
     if (!up.writeBody(data, endStream) && !this.#upstreamBackedUp) {
@@ -226,15 +233,21 @@ export class RouterFilter implements StreamDecoderFilter, AttemptOwner {
     let ok = attempt.writeHead(this.#method, headers, chunked, raw);
     const buffered = this.#buffered;
     this.#buffered = null;
+    this.#bufferedBytes = 0;
     if (buffered !== null) {
       const data = buffered.length === 1 ? buffered[0]! : Buffer.concat(buffered);
       ok = attempt.writeBody(data, this.#bufferedEnd);
     } else if (this.#requestEnded) {
       ok = attempt.writeBody(EMPTY, true);
     }
-    if (!ok && !this.#upstreamBackedUp) {
-      this.#upstreamBackedUp = true;
-      cb.readDisable(true);
+    if (!ok) {
+      if (!this.#upstreamBackedUp) {
+        this.#upstreamBackedUp = true;
+        cb.readDisable(true);
+      }
+    } else if (this.#upstreamBackedUp) {
+      this.#upstreamBackedUp = false;
+      cb.readDisable(false);
     }
     if (this.#downstreamBackedUp) attempt.pauseResponse(true);
   }
