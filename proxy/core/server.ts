@@ -17,6 +17,7 @@ import type { Logger } from './logger.js';
 import { WorkerError } from '../errors.js';
 import { attachXds, mergeConfigDump } from '../xds/attach.js';
 import type { XdsClient } from '../xds/client.js';
+import { DEFAULT_LAYERED_RUNTIME, LayeredRuntime, registerRuntimeAdminHandlers, snapshotToWire } from '../runtime/index.js';
 
 export const VERSION = '0.1.0';
 
@@ -72,6 +73,9 @@ class InProcessWorker implements WorkerHandle {
         return w.updateListenerRoutes(req.name, req.routeConfig);
       case 'update_hosts':
         return w.updateClusterHosts(req.name, req.assignment);
+      case 'runtime':
+        // The in-process worker shares the main process's runtime object.
+        return null;
       case 'init':
         throw new WorkerError('in-process worker is initialised directly');
     }
@@ -130,6 +134,7 @@ export class ProxyServer implements AdminTarget {
   #listeners: ListenerStatus[] = [];
   #bootstrap: Bootstrap;
   #xds: XdsClient | null = null;
+  #runtime: LayeredRuntime | null = null;
   #shutdown: Promise<void> | null = null;
   #resolveClosed!: () => void;
   /** Resolves once the server has shut down (SIGTERM, /quitquitquit or close()). */
@@ -157,8 +162,15 @@ export class ProxyServer implements AdminTarget {
   async #start(): Promise<void> {
     const { concurrency, logger } = this.#options;
     const shutdownTimeoutMs = 5000;
+    // The main process owns the runtime; process workers get every new snapshot over IPC.
+    const runtime = await LayeredRuntime.create(this.#bootstrap.layered_runtime ?? DEFAULT_LAYERED_RUNTIME, {
+      serviceCluster: this.#node.cluster,
+      stats: this.#mainStats,
+      onError: (err) => logger.error(`runtime: ${err.message}`),
+    });
+    this.#runtime = runtime;
     if (concurrency <= 1) {
-      const worker = new Worker({ node: this.#node, shutdownTimeoutMs });
+      const worker = new Worker({ node: this.#node, shutdownTimeoutMs, runtime });
       this.#workers = [new InProcessWorker(worker)];
       await worker.start(this.#bootstrap);
       this.#listeners = worker.listeners();
@@ -169,8 +181,12 @@ export class ProxyServer implements AdminTarget {
       for (let i = 0; i < concurrency; i++) procs.push(new ProcessWorker(cluster.fork()));
       this.#workers = procs;
       const results = await Promise.all(
-        procs.map((p) => p.call({ op: 'init', bootstrap: this.#bootstrap, node: this.#node, shutdownTimeoutMs })),
+        procs.map((p) => p.call({ op: 'init', bootstrap: this.#bootstrap, node: this.#node, shutdownTimeoutMs, runtime: snapshotToWire(runtime.snapshot()) })),
       );
+      runtime.subscribe((snapshot) => {
+        const wire = snapshotToWire(snapshot);
+        for (const p of procs) p.call({ op: 'runtime', snapshot: wire }).catch((err: Error) => logger.error(`runtime push: ${err.message}`));
+      });
       this.#listeners = results[0] as ListenerStatus[];
     }
     const admin = this.#bootstrap.admin?.address.socket_address;
@@ -180,6 +196,7 @@ export class ProxyServer implements AdminTarget {
         target: this,
         logger: { info: (m) => logger.info(m), error: (m) => logger.error(m) },
       });
+      registerRuntimeAdminHandlers(this.#admin, runtime);
     }
     const dynamic = this.#bootstrap.dynamic_resources;
     if (dynamic !== undefined) {
@@ -331,6 +348,7 @@ export class ProxyServer implements AdminTarget {
       await Promise.allSettled(this.#workers.map((w) => w.call({ op: 'shutdown', drainMs })));
       for (const w of this.#workers) if (w instanceof ProcessWorker) w.kill();
       await this.#admin?.close();
+      this.#runtime?.close();
       this.#options.logger.info('shut down');
       this.#resolveClosed();
     })();
