@@ -53,6 +53,20 @@ describe('envoyproxy/examples configs', () => {
     ]);
   });
 
+  it("the repository's examples/front-proxy config routes to its services", async () => {
+    const [s1, s2] = [await upstream('service1'), await upstream('service2')];
+    const text = readFileSync(fileURLToPath(new URL('../../examples/front-proxy/envoy.yaml', import.meta.url)), 'utf8')
+      .replace('port_value: 8001', `port_value: ${s1.port}`)
+      .replace('port_value: 8002', `port_value: ${s2.port}`)
+      .replace('port_value: 8080', 'port_value: 0')
+      .replace('port_value: 9901', 'port_value: 0');
+    const p = await proxyFor(parseConfigText(text, 'front-proxy'));
+    const r = await request(p.port, '/service/2/hello');
+    expect(r.json<{ upstream: string; url: string }>()).toMatchObject({ upstream: 'service2', url: '/service/2/hello' });
+    expect(r.headers['x-served-by']).toBe('meshscope-front-proxy');
+    expect((await request(p.port, '/')).body).toBe('try /service/1 or /service/2\n');
+  });
+
   it('double-proxy (plain HTTP): two hops, x-forwarded-for from the edge', async () => {
     const app = await upstream('app');
     const backend = await proxyFor(fixture('double-proxy-backend.yaml', { APP_PORT: app.port }));
