@@ -89,12 +89,8 @@ export function renderDynamicBootstrap(mesh: Mesh, nodeId: string, o: DynamicBoo
   };
   let dynamic: JsonObject;
   if (o.api === 'GRPC') {
-    xdsCluster.typed_extension_protocol_options = {
-      'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': {
-        '@type': 'type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions',
-        explicit_http_config: { http2_protocol_options: {} },
-      },
-    };
+    // meshscope's xDS client speaks gRPC to this cluster's address itself, so the cluster
+    // carries no upstream HTTP/2 options (Envoy itself would need http2_protocol_options).
     const ads: ConfigSourceStyle = { kind: 'ads' };
     dynamic = {
       ads_config: { api_type: 'GRPC', transport_api_version: 'V3', grpc_services: [{ envoy_grpc: { cluster_name: XDS_CLUSTER } }] },

@@ -143,16 +143,30 @@ function http2Options(): JsonObject {
   };
 }
 
+// Every node of a mesh gets the same outbound clusters and endpoints: they are built once
+// per mesh and config-source style, and the same objects are shared by all nodes.
+const outboundByMesh = new WeakMap<Mesh, Map<string, Pick<NodeResources, 'clusters' | 'endpoints'>>>();
+
 function addOutboundClusters(mesh: Mesh, out: NodeResources, source: ConfigSourceStyle): void {
-  for (const svc of mesh.services) {
-    for (const port of svc.ports) {
-      for (const subset of [undefined, ...subsetsOf(svc)]) {
-        const name = outboundClusterName(svc, port, subset);
-        out.clusters.set(name, outboundCluster(svc, port, name, source));
-        out.endpoints.set(name, loadAssignment(name, subsetWorkloads(svc, subset), port));
+  let byStyle = outboundByMesh.get(mesh);
+  if (byStyle === undefined) outboundByMesh.set(mesh, (byStyle = new Map()));
+  const key = JSON.stringify(source);
+  let shared = byStyle.get(key);
+  if (shared === undefined) {
+    shared = { clusters: new Map(), endpoints: new Map() };
+    for (const svc of mesh.services) {
+      for (const port of svc.ports) {
+        for (const subset of [undefined, ...subsetsOf(svc)]) {
+          const name = outboundClusterName(svc, port, subset);
+          shared.clusters.set(name, outboundCluster(svc, port, name, source));
+          shared.endpoints.set(name, loadAssignment(name, subsetWorkloads(svc, subset), port));
+        }
       }
     }
+    byStyle.set(key, shared);
   }
+  for (const [name, c] of shared.clusters) out.clusters.set(name, c);
+  for (const [name, e] of shared.endpoints) out.endpoints.set(name, e);
 }
 
 function telemetryCluster(t: Telemetry): JsonObject {

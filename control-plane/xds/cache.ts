@@ -36,18 +36,21 @@ function styleKey(style: ConfigSourceStyle): string {
   return style.kind === 'ads' ? 'ads' : `rest:${style.cluster}:${style.refreshDelayMs}`;
 }
 
-function hashResources(resources: ReadonlyMap<string, JsonObject>): string {
+/** Hash of a type's content from each resource's serialized JSON (computed once per resource). */
+function hashSerialized(entries: ReadonlyArray<readonly [string, string]>): string {
   const h = createHash('sha256');
-  for (const name of [...resources.keys()].sort()) {
+  for (const [name, json] of [...entries].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))) {
     h.update(name);
     h.update('\0');
-    h.update(JSON.stringify(resources.get(name)));
+    h.update(json);
     h.update('\0');
   }
   return h.digest('hex').slice(0, 16);
 }
 
 const EMPTY: ReadonlyMap<string, JsonObject> = new Map();
+/** Resources shared by many nodes are serialized once. */
+const serializedOf = new WeakMap<JsonObject, string>();
 
 export class SnapshotCache {
   #mesh: Mesh;
@@ -72,7 +75,7 @@ export class SnapshotCache {
     }
     const types = {} as Record<ResourceKind, TypeSnapshot>;
     if (!known) {
-      for (const k of KINDS) types[k] = { version: hashResources(EMPTY), resources: EMPTY };
+      for (const k of KINDS) types[k] = { version: hashSerialized([]), resources: EMPTY };
       return { known, types };
     }
     const res = nodeResources(this.#mesh, nodeId, style);
@@ -86,16 +89,22 @@ export class SnapshotCache {
     };
     for (const k of KINDS) {
       const shared = new Map<string, JsonObject>();
+      const serialized: Array<[string, string]> = [];
       for (const [name, r] of byKind[k]) {
-        const key = JSON.stringify(r);
+        let key = serializedOf.get(r);
+        if (key === undefined) {
+          key = JSON.stringify(r);
+          serializedOf.set(r, key);
+        }
         let obj = interned.get(key);
         if (obj === undefined) {
           obj = r;
           interned.set(key, r);
         }
         shared.set(name, obj);
+        serialized.push([name, key]);
       }
-      types[k] = { version: hashResources(shared), resources: shared };
+      types[k] = { version: hashSerialized(serialized), resources: shared };
     }
     return { known, types };
   }

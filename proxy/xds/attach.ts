@@ -68,3 +68,18 @@ export function attachXds(o: AttachXdsOptions): XdsClient {
   client.start();
   return client;
 }
+
+/**
+ * Envoy's `/config_dump` keeps static and dynamic resources of a type in one dump object
+ * (`static_clusters` beside `dynamic_active_clusters`): merge the client's dynamic parts
+ * into the main process's static ones by `@type`.
+ */
+export function mergeConfigDump(dump: { configs: Array<Record<string, unknown>> }, dynamic: readonly JsonMap[]): { configs: Array<Record<string, unknown>> } {
+  const configs = dump.configs.map((c) => ({ ...c }));
+  for (const d of dynamic) {
+    const same = configs.find((c) => c['@type'] === d['@type']);
+    if (same !== undefined) Object.assign(same, d);
+    else configs.push({ ...d });
+  }
+  return { configs };
+}

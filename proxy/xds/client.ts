@@ -60,6 +60,8 @@ export interface XdsClientOptions {
 
 interface Active {
   raw: JsonMap;
+  /** `raw` serialized once, to tell changed resources from unchanged ones cheaply. */
+  json: string;
   version: string;
   lastUpdated: string;
 }
@@ -75,6 +77,7 @@ interface Pending {
   version: string;
   nonce: string;
   resources: Map<string, JsonMap>;
+  json: Map<string, string>;
   waitingFor: Set<string>;
   timer: NodeJS.Timeout | undefined;
 }
@@ -106,8 +109,14 @@ function now(): string {
   return new Date().toISOString();
 }
 
-function same(a: unknown, b: unknown): boolean {
-  return JSON.stringify(a) === JSON.stringify(b);
+function same(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+function serialized(resources: Map<string, JsonMap>): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const [name, r] of resources) out.set(name, JSON.stringify(r));
+  return out;
 }
 
 function withoutType(r: JsonMap): JsonMap {
@@ -393,7 +402,7 @@ export class XdsClient {
     }
     if (this.#pendingCds !== undefined) clearTimeout(this.#pendingCds.timer);
     const waitingFor = new Set([...needed].filter((n) => !this.#assignments.has(n)));
-    const pending: Pending = { version: r.version_info, nonce: r.nonce, resources, waitingFor, timer: undefined };
+    const pending: Pending = { version: r.version_info, nonce: r.nonce, resources, json: serialized(resources), waitingFor, timer: undefined };
     this.#pendingCds = pending;
     const names = [...needed].sort();
     const eds = this.#kinds.endpoints;
@@ -413,18 +422,19 @@ export class XdsClient {
     const problems: string[] = [];
     for (const [name, cla] of resources) for (const e of this.#o.validator.assignment(cla)) problems.push(`${name}: ${e}`);
     if (problems.length > 0) return this.#nack('endpoints', r, problems.join('; '), [...resources.values()]);
-    const changed: string[] = [];
+    const changed = new Set<string>();
     const at = now();
     for (const [name, cla] of resources) {
+      const json = JSON.stringify(cla);
       const prev = this.#assignments.get(name);
-      if (prev === undefined || !same(prev.raw, cla)) changed.push(name);
-      this.#assignments.set(name, { raw: cla, version: r.version_info, lastUpdated: at });
+      if (prev === undefined || prev.json !== json) changed.add(name);
+      this.#assignments.set(name, { raw: cla, json, version: r.version_info, lastUpdated: at });
     }
     // Endpoint changes for active clusters are applied in place; clusters still warming get theirs on commit.
     const updates: JsonMap[] = [];
     for (const [clusterName, active] of this.#clusters) {
       const svc = this.#edsName(active.raw);
-      if (svc !== undefined && changed.includes(svc)) updates.push({ ...(this.#assignments.get(svc) as Active).raw, cluster_name: clusterName });
+      if (svc !== undefined && changed.has(svc)) updates.push({ ...(this.#assignments.get(svc) as Active).raw, cluster_name: clusterName });
     }
     try {
       if (updates.length > 0) await this.#o.applier.applyEndpoints(updates);
@@ -450,8 +460,7 @@ export class XdsClient {
     this.#pendingCds = undefined;
     const upserts: JsonMap[] = [];
     for (const [name, c] of pending.resources) {
-      const prev = this.#clusters.get(name);
-      if (prev !== undefined && same(prev.raw, c)) continue;
+      if (this.#clusters.get(name)?.json === pending.json.get(name)) continue;
       const svc = this.#edsName(c);
       upserts.push(this.#staticCluster(c, svc === undefined ? undefined : this.#assignments.get(svc)?.raw));
     }
@@ -464,8 +473,8 @@ export class XdsClient {
     }
     const at = now();
     for (const [name, c] of pending.resources) {
-      const prev = this.#clusters.get(name);
-      if (prev === undefined || !same(prev.raw, c)) this.#clusters.set(name, { raw: c, version: pending.version, lastUpdated: at });
+      const json = pending.json.get(name) as string;
+      if (this.#clusters.get(name)?.json !== json) this.#clusters.set(name, { raw: c, json, version: pending.version, lastUpdated: at });
     }
     for (const n of removed) {
       this.#clusters.delete(n);
@@ -542,7 +551,7 @@ export class XdsClient {
     if (problems.length > 0) return this.#nack('listeners', r, problems.join('; '), [...resources.values()]);
     if (this.#pendingLds !== undefined) clearTimeout(this.#pendingLds.timer);
     const waitingFor = new Set([...needed].filter((n) => !this.#routes.has(n)));
-    const pending: Pending = { version: r.version_info, nonce: r.nonce, resources, waitingFor, timer: undefined };
+    const pending: Pending = { version: r.version_info, nonce: r.nonce, resources, json: serialized(resources), waitingFor, timer: undefined };
     this.#pendingLds = pending;
     const names = [...needed].sort();
     const rds = this.#kinds.routes;
@@ -565,9 +574,10 @@ export class XdsClient {
     const changed = new Set<string>();
     const at = now();
     for (const [name, rc] of resources) {
+      const json = JSON.stringify(rc);
       const prev = this.#routes.get(name);
-      if (prev === undefined || !same(prev.raw, rc)) changed.add(name);
-      this.#routes.set(name, { raw: rc, version: r.version_info, lastUpdated: at });
+      if (prev === undefined || prev.json !== json) changed.add(name);
+      this.#routes.set(name, { raw: rc, json, version: r.version_info, lastUpdated: at });
     }
     const updates: Array<{ listenerName: string; routeConfig: JsonMap }> = [];
     for (const [listenerName, l] of this.#listeners) {
@@ -599,8 +609,7 @@ export class XdsClient {
     this.#pendingLds = undefined;
     const upserts: JsonMap[] = [];
     for (const [name, l] of pending.resources) {
-      const prev = this.#listeners.get(name);
-      if (prev !== undefined && same(prev.raw, l)) continue;
+      if (this.#listeners.get(name)?.json === pending.json.get(name)) continue;
       const routeName = this.#routeNameOf(l);
       upserts.push(this.#inlined(l, routeName === undefined ? undefined : this.#routes.get(routeName)?.raw));
     }
@@ -612,10 +621,10 @@ export class XdsClient {
     }
     const at = now();
     for (const [name, l] of pending.resources) {
-      const prev = this.#listeners.get(name);
-      if (prev !== undefined && same(prev.raw, l)) continue;
+      const json = pending.json.get(name) as string;
+      if (this.#listeners.get(name)?.json === json) continue;
       const hcm = this.#hcmOf(l);
-      this.#listeners.set(name, { raw: l, version: pending.version, lastUpdated: at, routeName: this.#routeNameOf(l), statPrefix: String(hcm?.stat_prefix ?? '') });
+      this.#listeners.set(name, { raw: l, json, version: pending.version, lastUpdated: at, routeName: this.#routeNameOf(l), statPrefix: String(hcm?.stat_prefix ?? '') });
     }
     for (const n of removals) this.#listeners.delete(n);
     this.#ack('listeners', pending.version, pending.nonce);

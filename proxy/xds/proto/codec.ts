@@ -31,19 +31,42 @@ const WRAPPERS = new Set([
   '.google.protobuf.StringValue',
 ]);
 
-export function lookupMessage(fullName: string): protobuf.Type {
-  return root.lookupType(fullName);
+// protobufjs computes `fullName` and name lookups by walking the namespace tree; both sit on
+// the per-field path here, so they are resolved once per type.
+const typesByName = new Map<string, protobuf.Type | null>();
+const fullNames = new WeakMap<protobuf.Type, string>();
+
+function lookup(name: string): protobuf.Type | null {
+  let t = typesByName.get(name);
+  if (t === undefined) {
+    try {
+      t = root.lookupType(name);
+    } catch {
+      t = null;
+    }
+    typesByName.set(name, t);
+  }
+  return t;
+}
+
+function lookupType(name: string): protobuf.Type {
+  const t = lookup(name);
+  if (t === null) throw new ProtoCodecError('', `no protobuf schema for ${name}`);
+  return t;
+}
+
+function fullNameOf(type: protobuf.Type): string {
+  let n = fullNames.get(type);
+  if (n === undefined) {
+    n = type.fullName;
+    fullNames.set(type, n);
+  }
+  return n;
 }
 
 /** True when the schema knows the message a type URL names. */
 export function knowsTypeUrl(typeUrl: string): boolean {
-  if (!typeUrl.startsWith(TYPE_URL_PREFIX)) return false;
-  try {
-    root.lookupType(typeUrl.slice(TYPE_URL_PREFIX.length));
-    return true;
-  } catch {
-    return false;
-  }
+  return typeUrl.startsWith(TYPE_URL_PREFIX) && lookup(typeUrl.slice(TYPE_URL_PREFIX.length)) !== null;
 }
 
 function join(path: string, key: string | number): string {
@@ -92,7 +115,7 @@ function messageToProto(type: protobuf.Type, json: JsonValue, path: string): Rec
   const out: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(json)) {
     const field = type.fields[key];
-    if (field === undefined) throw new ProtoCodecError(join(path, key), `field not in meshscope's protobuf schema of ${type.fullName.slice(1)}`);
+    if (field === undefined) throw new ProtoCodecError(join(path, key), `field not in meshscope's protobuf schema of ${fullNameOf(type).slice(1)}`);
     if (value === null) continue;
     const fpath = join(path, key);
     if (field.map) {
@@ -133,7 +156,7 @@ function fieldValueToProto(field: protobuf.Field, value: JsonValue, path: string
 }
 
 function wellKnownToProto(type: protobuf.Type, value: JsonValue, path: string): Record<string, unknown> {
-  const name = type.fullName;
+  const name = fullNameOf(type);
   if (name === '.google.protobuf.Duration') return durationToProto(value, path);
   if (WRAPPERS.has(name)) {
     if (value !== null && typeof value === 'object' && !Array.isArray(value)) return messageToProto(type, value, path);
@@ -168,7 +191,7 @@ function anyToProto(value: JsonValue, path: string): Record<string, unknown> {
 
 /** Encodes Envoy JSON as the named message (`envoy.config.cluster.v3.Cluster`). */
 export function encodeMessage(fullName: string, json: JsonValue, path = ''): Uint8Array {
-  const type = root.lookupType(fullName);
+  const type = lookupType(fullName);
   const plain = messageToProto(type, json, path);
   return type.encode(type.fromObject(plain)).finish();
 }
@@ -230,7 +253,7 @@ function structToJson(v: Decoded): JsonMap {
 }
 
 function wellKnownToJson(type: protobuf.Type, v: Decoded): JsonValue {
-  const name = type.fullName;
+  const name = fullNameOf(type);
   if (name === '.google.protobuf.Duration') return durationToJson(toNumber(v.seconds ?? 0), toNumber(v.nanos ?? 0));
   if (WRAPPERS.has(name)) {
     const inner = type.fields.value as protobuf.Field;
@@ -252,6 +275,6 @@ export function decodeAny(typeUrl: string, value: Uint8Array): JsonMap {
 
 /** Decodes bytes of the named message into Envoy JSON. */
 export function decodeMessage(fullName: string, bytes: Uint8Array): JsonMap {
-  const type = root.lookupType(fullName);
+  const type = lookupType(fullName);
   return messageToJson(type, type.decode(bytes) as unknown as Decoded);
 }

@@ -1,0 +1,221 @@
+// `npm run bench:xds`: how fast a mesh edit reaches every sidecar. One control plane (in
+// this process) serves 50 sidecars' worth of meshscope xDS clients (gRPC ADS, all in one
+// child process, applying into no-op appliers) plus real `meshscope proxy` processes (one
+// over gRPC ADS, one over REST-JSON long polling). The mesh file is edited N times (route
+// weights, then endpoint weights, alternating); for each edit and each node the time from
+// the file's rename to the node's ACK of the changed type is recorded — an ACK is sent
+// only after the change is applied. Prints JSON with p50/p99/max against the 1 s goal.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { parseMesh, renderDynamicBootstrap, startControlPlane, TYPE_URL } from '../control-plane/index.js';
+import { XdsClient } from '../proxy/xds/client.js';
+import type { DynamicResources } from '../proxy/xds/config.js';
+import type { JsonMap } from '../proxy/xds/index.js';
+import { createStatsStore } from '../proxy/stats/index.js';
+
+const CLIENTS = Number(process.env.BENCH_XDS_CLIENTS ?? 50);
+const CHANGES = Number(process.env.BENCH_XDS_CHANGES ?? 30);
+const SERVICES = 10;
+const GOAL_P99_MS = 1000;
+const CLI = new URL('../cli/main.js', import.meta.url).pathname;
+
+async function freePorts(n: number): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from({ length: n }, () => new Promise<net.Server>((resolve) => {
+      const s = net.createServer();
+      s.listen(0, '127.0.0.1', () => resolve(s));
+    })),
+  );
+  const ports = servers.map((s) => (s.address() as net.AddressInfo).port);
+  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+  return ports;
+}
+
+interface NodeSpec {
+  name: string;
+  service: number;
+  version: 'v1' | 'v2';
+  ports: [number, number, number];
+}
+
+function meshYaml(nodes: NodeSpec[], change: number): string {
+  // Even edits move one service's v1/v2 split (RDS everywhere); odd edits change one
+  // workload's endpoint weight (EDS everywhere).
+  const services = Array.from({ length: SERVICES }, (_, s) => {
+    const split = change % 2 === 0 && s === (change / 2) % SERVICES ? 10 + ((change * 7) % 80) : 50;
+    return {
+      name: `svc-${s}`,
+      namespace: 'bench',
+      ports: [{ name: 'http', port: 8080 }],
+      workloads: nodes
+        .filter((n) => n.service === s)
+        .map((n, i) => ({
+          name: n.name,
+          labels: { version: n.version },
+          endpoints: { http: `127.0.0.1:${n.ports[0]}` },
+          weight: change % 2 === 1 && s === ((change - 1) / 2) % SERVICES && i === 0 ? 1 + (change % 100) : 1,
+          sidecar: { inbound: { http: n.ports[0] }, outbound_port: n.ports[1], admin_port: n.ports[2] },
+        })),
+      routes: [{ name: 'split', route: [{ subset: 'v1', weight: split }, { subset: 'v2', weight: 100 - split }] }],
+    };
+  });
+  return stringify({ name: 'bench', services });
+}
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+}
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'meshscope-bench-xds-'));
+  const meshPath = join(dir, 'mesh.yaml');
+  const realNames = ['real-grpc', 'real-rest'];
+  const total = CLIENTS + realNames.length;
+  const ports = await freePorts(total * 3);
+  // Apps never receive traffic here, so the endpoint addresses can be the sidecar ports themselves.
+  const nodes: NodeSpec[] = Array.from({ length: total }, (_, i) => ({
+    name: i < CLIENTS ? `sidecar-${i}` : realNames[i - CLIENTS]!,
+    service: i % SERVICES,
+    version: Math.floor(i / SERVICES) % 2 === 0 ? 'v1' : 'v2',
+    ports: [ports[3 * i]!, ports[3 * i + 1]!, ports[3 * i + 2]!],
+  }));
+  const write = (text: string): number => {
+    writeFileSync(`${meshPath}.tmp`, text);
+    const t = performance.now();
+    renameSync(`${meshPath}.tmp`, meshPath);
+    return t;
+  };
+  write(meshYaml(nodes, -1));
+
+  // ACKs as the control plane sees them: node → type → last acked version, and waiters.
+  const acked = new Map<string, Map<string, string>>();
+  let onAck: ((node: string, typeUrl: string) => void) | undefined;
+  const cp = await startControlPlane({
+    meshPath,
+    port: 0,
+    debounceMs: 20,
+    log: () => undefined,
+    onAck: (node, typeUrl, version) => {
+      let m = acked.get(node);
+      if (m === undefined) acked.set(node, (m = new Map()));
+      if (m.get(typeUrl) === version) return;
+      m.set(typeUrl, version);
+      onAck?.(node, typeUrl);
+    },
+  });
+
+  const mesh = parseMesh(meshYaml(nodes, -1));
+  // The 50 in-process clients live in one child process, as sidecars live apart from the control plane.
+  const clientNodes = nodes.slice(0, CLIENTS).map((n) => renderDynamicBootstrap(mesh, n.name, { xds: `127.0.0.1:${cp.port}`, api: 'GRPC' }));
+  const bootstrapsFile = join(dir, 'clients.json');
+  writeFileSync(bootstrapsFile, JSON.stringify(clientNodes));
+  const clientsProc = spawn(process.execPath, [fileURLToPath(import.meta.url), '--clients', bootstrapsFile], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const procs: ChildProcess[] = [clientsProc];
+  for (const [i, api] of (['GRPC', 'REST'] as const).entries()) {
+    const b = renderDynamicBootstrap(mesh, realNames[i]!, { xds: `127.0.0.1:${cp.port}`, api, refreshDelayMs: 100 });
+    const file = join(dir, `${realNames[i]}.json`);
+    writeFileSync(file, JSON.stringify(b));
+    procs.push(spawn(process.execPath, [CLI, 'proxy', '-c', file, '--concurrency', '1', '-l', 'warning'], { stdio: ['ignore', 'ignore', 'inherit'] }));
+  }
+  const allReady = (): boolean => nodes.every((n) => (acked.get(n.name)?.size ?? 0) >= 4);
+  const startDeadline = Date.now() + 30_000;
+  while (!allReady() && Date.now() < startDeadline) await new Promise((r) => setTimeout(r, 20));
+  if (!allReady()) throw new Error(`only ${[...acked.values()].filter((m) => m.size >= 4).length}/${total} nodes initialised`);
+
+  const perNode: number[] = [];
+  const perNodeReal: Record<string, number[]> = { 'real-grpc': [], 'real-rest': [] };
+  const perChangeMax: number[] = [];
+  let timeouts = 0;
+  for (let change = 0; change < CHANGES; change++) {
+    const typeUrl = change % 2 === 0 ? TYPE_URL.routes : TYPE_URL.endpoints;
+    const pending = new Set(nodes.map((n) => n.name));
+    let t0 = 0;
+    const done = new Promise<void>((resolve) => {
+      onAck = (node, url) => {
+        if (url !== typeUrl || !pending.has(node)) return;
+        pending.delete(node);
+        const ms = performance.now() - t0;
+        perNode.push(ms);
+        perNodeReal[node]?.push(ms);
+        if (pending.size === 0) resolve();
+      };
+    });
+    t0 = write(meshYaml(nodes, change));
+    const timer = new Promise<void>((r) => setTimeout(r, 10_000));
+    await Promise.race([done, timer]);
+    timeouts += pending.size;
+    perChangeMax.push(performance.now() - t0);
+    onAck = undefined;
+    await new Promise((r) => setTimeout(r, 150));
+  }
+
+  for (const p of procs) p.kill('SIGTERM');
+  await Promise.all(procs.map((p) => new Promise((r) => (p.exitCode !== null ? r(null) : p.on('exit', r)))));
+  await cp.close();
+  rmSync(dir, { recursive: true, force: true });
+
+  const sorted = [...perNode].sort((a, b) => a - b);
+  const round = (x: number): number => Math.round(x * 10) / 10;
+  const summary = (xs: number[]) => {
+    const s = [...xs].sort((a, b) => a - b);
+    return { samples: s.length, p50_ms: round(percentile(s, 50)), p99_ms: round(percentile(s, 99)), max_ms: round(s[s.length - 1] ?? Number.NaN) };
+  };
+  const p99 = percentile(sorted, 99);
+  process.stdout.write(
+    `${JSON.stringify(
+      {
+        scenario: 'mesh file edit → every sidecar ACKed the changed type (applied)',
+        nodes: { in_process_grpc_clients: CLIENTS, real_proxies: realNames },
+        changes: CHANGES,
+        kinds: 'alternating RDS (route weights) and EDS (endpoint weights) edits, each touching every node',
+        file_watch_debounce_ms: 20,
+        all_nodes: { ...summary(perNode), timeouts },
+        real_proxy_grpc: summary(perNodeReal['real-grpc']!),
+        real_proxy_rest: summary(perNodeReal['real-rest']!),
+        slowest_node_per_change: summary(perChangeMax),
+        goal_p99_ms: GOAL_P99_MS,
+        goal_met: timeouts === 0 && p99 <= GOAL_P99_MS,
+        p99_to_goal_ratio: round(p99 / GOAL_P99_MS),
+      },
+      null,
+      2,
+    )}\n`,
+  );
+}
+
+/** Child mode: runs one meshscope xDS client per bootstrap until SIGTERM. */
+function runClients(file: string): void {
+  const noop = { applyClusters: async () => undefined, applyEndpoints: async () => undefined, applyListeners: async () => undefined, applyRoutes: async () => undefined };
+  const accept = { cluster: () => [], assignment: () => [], listener: () => [], routeConfiguration: () => [] };
+  const bootstraps = JSON.parse(readFileSync(file, 'utf8')) as Array<{ node: JsonMap; dynamic_resources: DynamicResources; static_resources: { clusters: JsonMap[] } }>;
+  const clients = bootstraps.map((b) => {
+    const c = new XdsClient({
+      node: b.node,
+      dynamicResources: b.dynamic_resources,
+      staticClusters: b.static_resources.clusters,
+      validator: accept,
+      applier: noop,
+      stats: createStatsStore(),
+      log: () => undefined,
+    });
+    c.start();
+    return c;
+  });
+  process.on('SIGTERM', () => {
+    for (const c of clients) c.close();
+    process.exit(0);
+  });
+}
+
+const clientsFlag = process.argv.indexOf('--clients');
+if (clientsFlag !== -1) runClients(process.argv[clientsFlag + 1] as string);
+else main().catch((err: unknown) => {
+  process.stderr.write(`bench:xds failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exitCode = 1;
+});
