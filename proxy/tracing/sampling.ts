@@ -1,8 +1,9 @@
 // The sampling decision, Envoy's order: `x-envoy-force-trace` forces; a decision carried by
 // the incoming context is honoured (both ways); `x-client-trace-id` is sampled at
-// `client_sampling`; everything else at `random_sampling`, which the runtime key
-// `tracing.random_sampling` overrides. `overall_sampling` caps only the decisions made here.
-// No decision ever derives from `x-request-id`.
+// `client_sampling`; everything else at `random_sampling`. `overall_sampling` caps only the
+// decisions made here. Runtime keys override them as in Envoy: `tracing.client_enabled`,
+// `tracing.random_sampling`, `tracing.global_enabled`, each an integer out of 10000 (0.01%
+// steps). No decision ever derives from `x-request-id`.
 import type { IncomingTraceContext, TraceHeaders } from './trace-context.js';
 
 /** What the runtime offers: the current snapshot's numeric lookup (Envoy's layered runtime). */
@@ -31,8 +32,15 @@ export const SamplingReason = {
 export type SamplingReason = (typeof SamplingReason)[keyof typeof SamplingReason];
 
 export const RANDOM_SAMPLING_RUNTIME_KEY = 'tracing.random_sampling';
-export const CLIENT_SAMPLING_RUNTIME_KEY = 'tracing.client_sampling';
+export const CLIENT_SAMPLING_RUNTIME_KEY = 'tracing.client_enabled';
 export const OVERALL_SAMPLING_RUNTIME_KEY = 'tracing.global_enabled';
+
+/** The configured percent, or the runtime's override (0–10000, i.e. hundredths of a percent). */
+function percentOf(snapshot: { getDouble(key: string, d: number): number } | undefined, key: string, configured: number): number {
+  if (snapshot === undefined) return configured;
+  const v = snapshot.getDouble(key, NaN);
+  return Number.isNaN(v) ? configured : v / 100;
+}
 
 function roll(percent: number): boolean {
   if (percent >= 100) return true;
@@ -47,16 +55,13 @@ export function decideSampling(incoming: IncomingTraceContext, headers: TraceHea
   const snapshot = policy.runtime?.snapshot();
   let reason: SamplingReason = SamplingReason.NotTraceable;
   if (headers.get('x-client-trace-id') !== undefined) {
-    const percent = snapshot?.getDouble(CLIENT_SAMPLING_RUNTIME_KEY, policy.clientSamplingPercent) ?? policy.clientSamplingPercent;
-    if (roll(percent)) reason = SamplingReason.ClientForced;
+    if (roll(percentOf(snapshot, CLIENT_SAMPLING_RUNTIME_KEY, policy.clientSamplingPercent))) reason = SamplingReason.ClientForced;
   }
   if (reason === SamplingReason.NotTraceable) {
-    const percent = snapshot?.getDouble(RANDOM_SAMPLING_RUNTIME_KEY, policy.randomSamplingPercent) ?? policy.randomSamplingPercent;
-    if (roll(percent)) reason = SamplingReason.Sampling;
+    if (roll(percentOf(snapshot, RANDOM_SAMPLING_RUNTIME_KEY, policy.randomSamplingPercent))) reason = SamplingReason.Sampling;
   }
   if (reason !== SamplingReason.NotTraceable) {
-    const overall = snapshot?.getDouble(OVERALL_SAMPLING_RUNTIME_KEY, policy.overallSamplingPercent) ?? policy.overallSamplingPercent;
-    if (!roll(overall)) reason = SamplingReason.NotTraceable;
+    if (!roll(percentOf(snapshot, OVERALL_SAMPLING_RUNTIME_KEY, policy.overallSamplingPercent))) reason = SamplingReason.NotTraceable;
   }
   return reason;
 }

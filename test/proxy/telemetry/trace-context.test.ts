@@ -281,8 +281,13 @@ describe('sampling decision', () => {
     expect(decideSampling(ctx, none, policy(100))).toBe(SamplingReason.Sampling);
     expect(decideSampling(ctx, none, policy(0))).toBe(SamplingReason.NotTraceable);
     const runtime = (v: number) => ({ snapshot: () => ({ getDouble: (k: string, d: number) => (k === 'tracing.random_sampling' ? v : d) }) });
+    // Envoy's runtime value is out of 10000: 10000 = 100%, 0 = never.
     expect(decideSampling(ctx, none, { ...policy(100), runtime: runtime(0) })).toBe(SamplingReason.NotTraceable);
-    expect(decideSampling(ctx, none, { ...policy(0), runtime: runtime(100) })).toBe(SamplingReason.Sampling);
+    expect(decideSampling(ctx, none, { ...policy(0), runtime: runtime(10000) })).toBe(SamplingReason.Sampling);
+    let n = 0;
+    for (let i = 0; i < 4000; i++) if (decideSampling(ctx, none, { ...policy(100), runtime: runtime(2500) }) !== SamplingReason.NotTraceable) n++;
+    expect(n).toBeGreaterThan(700);
+    expect(n).toBeLessThan(1300);
   });
 
   it('samples about random_sampling percent of undecided requests', () => {
