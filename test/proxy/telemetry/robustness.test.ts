@@ -87,6 +87,31 @@ describe('a slow or dead collector', () => {
   });
 });
 
+describe('sampling at runtime', () => {
+  it('tracing.random_sampling from /runtime_modify overrides the configured percentage (out of 10000)', async () => {
+    const seen: string[] = [];
+    const app = createServer((req, res) => {
+      seen.push(String(req.headers['traceparent']));
+      res.end('ok');
+    });
+    servers.push(app);
+    const appPort = await listen(app);
+    const [port, admin] = await Promise.all([freePort(), freePort()]);
+    sidecar = await startSidecar(
+      'runtime',
+      bootstrap('n', 'svc', admin, [listener({ name: 'in', port, direction: 'INBOUND', cluster: 'app', tracing: otelTracing(undefined, 100) })], [staticCluster('app', appPort), staticCluster('collector', await freePort())]),
+    );
+    await request(port, '/a', []);
+    expect(seen.at(-1)).toMatch(/-01$/);
+    expect(await sidecar.admin('/runtime_modify?tracing.random_sampling=0', 'POST')).toContain('OK');
+    for (let i = 0; i < 5; i++) await request(port, '/b', []);
+    expect(seen.slice(-5).every((t) => t.endsWith('-00'))).toBe(true);
+    // An incoming decision still wins over the runtime.
+    await request(port, '/c', [['traceparent', '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01']]);
+    expect(seen.at(-1)).toMatch(/^00-0af7651916cd43dd8448eb211c80319c-[0-9a-f]{16}-01$/);
+  });
+});
+
 describe('access logs', () => {
   it('json_format keeps numbers typed and missing values null; SIGUSR1 reopens the file after rotation', async () => {
     const path = join(tmpDir, 'json-access.log');
