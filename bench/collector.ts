@@ -197,7 +197,19 @@ async function main(): Promise<void> {
         await new Promise((r) => setTimeout(r, 500));
       }
     };
-    await Promise.all([...Array.from({ length: CLIENTS }, (_, c) => client(c)), probe()]);
+    // The collector's event-loop delay, sampled once a second (prom-client resets it per scrape).
+    const loopP99: number[] = [];
+    const loopMax: number[] = [];
+    const sampleLoop = async (): Promise<void> => {
+      while (Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 1000));
+        const text = await (await request(`${api}/metrics`, { dispatcher })).body.text();
+        const ms = (name: string): number => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? 0) * 1000;
+        loopP99.push(Number(ms('nodejs_eventloop_lag_p99_seconds').toFixed(1)));
+        loopMax.push(Number(ms('nodejs_eventloop_lag_max_seconds').toFixed(1)));
+      }
+    };
+    await Promise.all([...Array.from({ length: CLIENTS }, (_, c) => client(c)), probe(), sampleLoop()]);
     const loadSeconds = (Date.now() - started) / 1000;
     // Stored rate: everything acknowledged, over the time until all of it was in ClickHouse.
     const probes = queryable.length;
@@ -234,6 +246,7 @@ async function main(): Promise<void> {
           spansPerCpuSecond,
           peakRssMb,
           ackLatencyMs: { p50: percentile(acks, 0.5), p90: percentile(acks, 0.9), p99: percentile(acks, 0.99), max: acks[acks.length - 1] ?? 0 },
+          eventLoopDelayMs: { worstP99PerSecond: Math.max(0, ...loopP99), max: Math.max(0, ...loopMax) },
           timeToQueryableMs: { probes, p50: percentile(queryable, 0.5), max: queryable[queryable.length - 1] ?? 0 },
           decoder,
           anchors: ANCHORS,

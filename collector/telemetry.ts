@@ -2,12 +2,19 @@
 // collectors in one process keep separate counts). Hot paths only bump counters; gauges are
 // sampled at scrape time through collect callbacks.
 
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 export type Signal = 'traces' | 'logs';
 
 export class CollectorMetrics {
   readonly registry = new Registry();
+
+  constructor() {
+    // Process CPU, RSS, GC and event-loop delay (nodejs_eventloop_lag_p99_seconds): the signals
+    // that show whether in-process chDB inserts ever stall the receiver.
+    collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: 10 });
+  }
+
   readonly received = new Counter({
     name: 'meshscope_collector_received_items_total',
     help: 'Spans and log records received over OTLP (accepted or refused)',
