@@ -1,0 +1,217 @@
+// bench:loadgen — meshscope load beside autocannon and wrk against nginx `return 200` (one worker),
+// 50 connections each, run one after the other in the same invocation. Prints requests/s, CPU
+// seconds, p50/p99 and ratios as JSON, then a memory check: peak RSS of a short and a long
+// meshscope run (constant-vus), which should be flat (HDR histograms, no per-sample storage).
+//
+//   npm run bench:loadgen                  10 s per tool, memory 10 s vs 60 s
+//   npm run bench:loadgen -- --quick       4 s per tool, memory 4 s vs 16 s
+//   npm run bench:loadgen -- --duration 6 --memory 5,30
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const args = process.argv.slice(2);
+const quick = args.includes('--quick');
+const argValue = (name: string): string | undefined => {
+  const i = args.indexOf(name);
+  return i === -1 ? undefined : args[i + 1];
+};
+const DURATION_S = Number(argValue('--duration') ?? (quick ? 4 : 10));
+const [MEM_SHORT_S, MEM_LONG_S] = (argValue('--memory') ?? (quick ? '4,16' : '10,60')).split(',').map(Number) as [number, number];
+const CONNECTIONS = 50;
+const CLK_TCK = 100;
+
+interface ProcStats {
+  cpuSeconds: number;
+  peakRssMB: number;
+  lastRssMB: number;
+}
+
+function readProc(pid: number): { ticks: number; rssKB: number; hwmKB: number } | undefined {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const ticks = Number(fields[11]) + Number(fields[12]);
+    const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+    const rssKB = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+    const hwmKB = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0);
+    return { ticks, rssKB, hwmKB };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Runs a command, sampling its CPU time and RSS from /proc until it exits. */
+function measure(cmd: string, argv: string[], timeoutS: number): Promise<{ stdout: string; stderr: string; code: number; stats: ProcStats }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'], cwd: root });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    let last = { ticks: 0, rssKB: 0, hwmKB: 0 };
+    const poll = setInterval(() => {
+      const p = readProc(child.pid!);
+      if (p !== undefined) last = p;
+    }, 100);
+    const kill = setTimeout(() => child.kill('SIGKILL'), timeoutS * 1000);
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      clearInterval(poll);
+      clearTimeout(kill);
+      resolve({ stdout, stderr, code: code ?? -1, stats: { cpuSeconds: last.ticks / CLK_TCK, peakRssMB: last.hwmKB / 1024, lastRssMB: last.rssKB / 1024 } });
+    });
+  });
+}
+
+async function freePort(): Promise<number> {
+  const s = net.createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as net.AddressInfo).port;
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+async function startNginx(dir: string): Promise<{ url: string; stop: () => Promise<void> }> {
+  const port = await freePort();
+  const conf = path.join(dir, 'nginx.conf');
+  fs.writeFileSync(
+    conf,
+    `worker_processes 1;
+daemon off;
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 10000000;
+  client_body_temp_path ${dir}/body; proxy_temp_path ${dir}/proxy; fastcgi_temp_path ${dir}/fastcgi; uwsgi_temp_path ${dir}/uwsgi; scgi_temp_path ${dir}/scgi;
+  server { listen 127.0.0.1:${port}; location / { return 200; } }
+}
+`,
+  );
+  const child = spawn('/usr/sbin/nginx', ['-p', dir, '-c', conf], { stdio: 'ignore' });
+  for (let i = 0; i < 100; i++) {
+    const ok = await new Promise<boolean>((r) => {
+      const s = net.connect(port, '127.0.0.1', () => {
+        s.destroy();
+        r(true);
+      });
+      s.on('error', () => r(false));
+    });
+    if (ok) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return {
+    url: `http://127.0.0.1:${port}/`,
+    stop: () =>
+      new Promise<void>((r) => {
+        child.once('exit', () => r());
+        child.kill('SIGQUIT');
+      }),
+  };
+}
+
+function wrkLatencyMs(text: string, pct: string): number {
+  const m = new RegExp(`^\\s*${pct}%\\s+([\\d.]+)(us|ms|s)`, 'm').exec(text);
+  if (m === null) return NaN;
+  const v = Number(m[1]);
+  return m[2] === 'us' ? v / 1000 : m[2] === 's' ? v * 1000 : v;
+}
+
+async function runMeshscope(dir: string, url: string, seconds: number): Promise<{ rps: number; p50: number; p99: number; stats: ProcStats; requests: number }> {
+  const script = path.join(dir, 'get.js');
+  fs.writeFileSync(
+    script,
+    `import http from 'k6/http';
+export const options = { scenarios: { get: { executor: 'constant-vus', vus: ${CONNECTIONS}, duration: '${seconds}s', gracefulStop: '2s' } }, summaryTrendStats: ['avg', 'med', 'p(99)', 'max'] };
+export default function () { http.get(__ENV.URL); }
+`,
+  );
+  const exportFile = path.join(dir, `summary-${seconds}.json`);
+  const r = await measure(process.execPath, [path.join(root, 'dist/cli/main.js'), 'load', script, '--quiet', '-e', `URL=${url}`, '--summary-export', exportFile], seconds + 60);
+  if (r.code !== 0) throw new Error(`meshscope load exited ${r.code}: ${r.stderr.slice(0, 2000)}`);
+  const s = JSON.parse(fs.readFileSync(exportFile, 'utf8')) as { metrics: Record<string, Record<string, number>> };
+  const reqs = s.metrics.http_reqs!;
+  const d = s.metrics.http_req_duration!;
+  return { rps: reqs.rate!, requests: reqs.count!, p50: d.med!, p99: d['p(99)']!, stats: r.stats };
+}
+
+async function runAutocannon(url: string, seconds: number): Promise<{ rps: number; p50: number; p99: number; stats: ProcStats; requests: number }> {
+  const bin = path.join(root, 'node_modules/autocannon/autocannon.js');
+  const r = await measure(process.execPath, [bin, '-c', String(CONNECTIONS), '-d', String(seconds), '-j', url], seconds + 60);
+  const j = JSON.parse(r.stdout) as { requests: { average: number; total: number }; latency: { p50: number; p99: number } };
+  return { rps: j.requests.total / seconds, requests: j.requests.total, p50: j.latency.p50, p99: j.latency.p99, stats: r.stats };
+}
+
+async function runWrk(url: string, seconds: number): Promise<{ rps: number; p50: number; p99: number; stats: ProcStats; requests: number }> {
+  const r = await measure('wrk', ['-t1', `-c${CONNECTIONS}`, `-d${seconds}s`, '--latency', url], seconds + 60);
+  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(r.stdout)?.[1] ?? NaN);
+  const total = Number(/(\d+) requests in/.exec(r.stdout)?.[1] ?? NaN);
+  return { rps, requests: total, p50: wrkLatencyMs(r.stdout, '50'), p99: wrkLatencyMs(r.stdout, '99'), stats: r.stats };
+}
+
+const round = (n: number, d = 2): number => Number(n.toFixed(d));
+
+async function main(): Promise<void> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ms-bench-loadgen-'));
+  const nginx = await startNginx(dir);
+  try {
+    const ms = await runMeshscope(dir, nginx.url, DURATION_S);
+    const ac = await runAutocannon(nginx.url, DURATION_S);
+    const wrk = await runWrk(nginx.url, DURATION_S);
+    const row = (r: { rps: number; p50: number; p99: number; stats: ProcStats; requests: number }) => ({
+      requests_per_s: round(r.rps, 0),
+      requests: r.requests,
+      cpu_s: round(r.stats.cpuSeconds),
+      requests_per_cpu_s: round(r.requests / Math.max(r.stats.cpuSeconds, 0.01), 0),
+      p50_ms: round(r.p50, 3),
+      p99_ms: round(r.p99, 3),
+      peak_rss_mb: round(r.stats.peakRssMB, 1),
+    });
+    const memShort = await runMeshscope(dir, nginx.url, MEM_SHORT_S);
+    const memLong = await runMeshscope(dir, nginx.url, MEM_LONG_S);
+    const result = {
+      bench: 'loadgen',
+      target: 'nginx return 200, 1 worker',
+      connections: CONNECTIONS,
+      duration_s: DURATION_S,
+      cores: os.cpus().length,
+      loadavg_1m: round(os.loadavg()[0]!),
+      meshscope: row(ms),
+      autocannon: row(ac),
+      wrk: row(wrk),
+      ratios: {
+        meshscope_vs_autocannon_rps: round(ms.rps / ac.rps),
+        meshscope_vs_wrk_rps: round(ms.rps / wrk.rps),
+        meshscope_vs_autocannon_per_cpu: round(ms.requests / ms.stats.cpuSeconds / (ac.requests / ac.stats.cpuSeconds)),
+        meshscope_vs_wrk_per_cpu: round(ms.requests / ms.stats.cpuSeconds / (wrk.requests / wrk.stats.cpuSeconds)),
+        p50_vs_wrk: round(ms.p50 / wrk.p50),
+        p99_vs_wrk: round(ms.p99 / wrk.p99),
+      },
+      goals: { vs_autocannon: '>= 1.0', vs_wrk: '>= 0.6', latency_vs_wrk: 'within 10%' },
+      memory: {
+        short_run_s: MEM_SHORT_S,
+        long_run_s: MEM_LONG_S,
+        short_requests: memShort.requests,
+        long_requests: memLong.requests,
+        short_peak_rss_mb: round(memShort.stats.peakRssMB, 1),
+        long_peak_rss_mb: round(memLong.stats.peakRssMB, 1),
+        long_vs_short_peak_rss: round(memLong.stats.peakRssMB / memShort.stats.peakRssMB),
+      },
+    };
+    process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+  } finally {
+    await nginx.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench:loadgen failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exitCode = 1;
+});
