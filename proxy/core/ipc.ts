@@ -10,7 +10,7 @@ export type WorkerRequest =
   | { id: number; op: 'clusters' }
   | { id: number; op: 'listeners' }
   | { id: number; op: 'reset_counters' }
-  | { id: number; op: 'drain_listeners' }
+  | { id: number; op: 'drain_listeners'; inboundOnly: boolean }
   | { id: number; op: 'connections' }
   | { id: number; op: 'shutdown'; drainMs: number }
   | { id: number; op: 'add_cluster'; cluster: ClusterConfig; addedViaApi: boolean }

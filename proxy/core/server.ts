@@ -15,7 +15,6 @@ import type { NodeInfo } from './extension-points.js';
 import type { WorkerCall, WorkerResponse } from './ipc.js';
 import type { Logger } from './logger.js';
 import { WorkerError } from '../errors.js';
-import { attachXds, mergeConfigDump } from '../xds/attach.js';
 import type { XdsClient } from '../xds/client.js';
 import { DEFAULT_LAYERED_RUNTIME, LayeredRuntime, registerRuntimeAdminHandlers, snapshotToWire } from '../runtime/index.js';
 
@@ -55,7 +54,7 @@ class InProcessWorker implements WorkerHandle {
         w.stats.resetCounters();
         return null;
       case 'drain_listeners':
-        return w.drainListeners();
+        return w.drainListeners(req.inboundOnly);
       case 'connections':
         return w.connectionCount();
       case 'shutdown':
@@ -87,18 +86,28 @@ class ProcessWorker implements WorkerHandle {
   readonly #pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   #nextId = 1;
   #exited = false;
+  #ready: Promise<void>;
+  #resolveReady!: () => void;
+  #exitedPromise: Promise<void>;
 
-  constructor(proc: ReturnType<typeof cluster.fork>) {
+  constructor(proc: ReturnType<typeof cluster.fork>, onUnexpectedExit: (code: number | null) => void) {
     this.#process = proc;
+    proc.on('error', () => {
+      // IPC failures surface as rejected calls (below) and the 'exit' event.
+    });
+    this.#ready = new Promise((resolve) => (this.#resolveReady = resolve));
     proc.on('message', (msg: WorkerResponse) => {
+      if (msg.id === 0) return this.#resolveReady();
       const p = this.#pending.get(msg.id);
       if (p === undefined) return;
       this.#pending.delete(msg.id);
       if (msg.ok) p.resolve(msg.result);
       else p.reject(new WorkerError(`worker ${proc.process.pid}: ${msg.error}`));
     });
+    this.#exitedPromise = new Promise((resolve) => proc.once('exit', () => resolve()));
     proc.on('exit', (code) => {
       this.#exited = true;
+      onUnexpectedExit(code);
       for (const p of this.#pending.values()) p.reject(new WorkerError(`worker ${proc.process.pid} exited with code ${code}`));
       this.#pending.clear();
     });
@@ -108,12 +117,19 @@ class ProcessWorker implements WorkerHandle {
     return this.#exited;
   }
 
-  call(req: WorkerCall): Promise<unknown> {
-    if (this.#exited) return Promise.reject(new WorkerError('worker has exited'));
+  async call(req: WorkerCall): Promise<unknown> {
+    // A cluster worker drops messages that arrive before its module registered a listener,
+    // so nothing is sent until the worker said it is ready (message id 0).
+    await Promise.race([this.#ready, this.#exitedPromise]);
+    if (this.#exited || !this.#process.isConnected()) throw new WorkerError('worker has exited');
     const id = this.#nextId++;
     return new Promise((resolve, reject) => {
       this.#pending.set(id, { resolve, reject });
-      this.#process.send({ ...req, id });
+      this.#process.send({ ...req, id }, (err) => {
+        if (err === null || !this.#pending.has(id)) return;
+        this.#pending.delete(id);
+        reject(new WorkerError(`cannot reach worker ${this.#process.process.pid}: ${err.message}`));
+      });
     });
   }
 
@@ -131,9 +147,11 @@ export class ProxyServer implements AdminTarget {
   #admin: AdminServer | null = null;
   #state: ServerState = 'INITIALIZING';
   #healthCheckFailed = false;
+  #failed = false;
   #listeners: ListenerStatus[] = [];
   #bootstrap: Bootstrap;
   #xds: XdsClient | null = null;
+  #mergeConfigDump: typeof import('../xds/attach.js').mergeConfigDump | null = null;
   #runtime: LayeredRuntime | null = null;
   #shutdown: Promise<void> | null = null;
   #resolveClosed!: () => void;
@@ -178,7 +196,14 @@ export class ProxyServer implements AdminTarget {
       cluster.schedulingPolicy = cluster.SCHED_NONE;
       cluster.setupPrimary({ exec: fileURLToPath(new URL('./worker-main.js', import.meta.url)), args: [], silent: false });
       const procs: ProcessWorker[] = [];
-      for (let i = 0; i < concurrency; i++) procs.push(new ProcessWorker(cluster.fork()));
+      const onExit = (code: number | null) => {
+        if (this.#state !== 'LIVE') return;
+        // Envoy treats a dead worker as fatal: shut down rather than serve with fewer workers.
+        logger.error(`a worker exited unexpectedly (code ${code}); shutting down`);
+        this.#failed = true;
+        void this.close(0);
+      };
+      for (let i = 0; i < concurrency; i++) procs.push(new ProcessWorker(cluster.fork(), onExit));
       this.#workers = procs;
       const results = await Promise.all(
         procs.map((p) => p.call({ op: 'init', bootstrap: this.#bootstrap, node: this.#node, shutdownTimeoutMs, runtime: snapshotToWire(runtime.snapshot()) })),
@@ -202,7 +227,10 @@ export class ProxyServer implements AdminTarget {
     if (dynamic !== undefined) {
       // Clusters and listeners from xDS go through the same worker operations as any runtime
       // change; like Envoy's init manager, LIVE waits for the first CDS/LDS (bounded).
-      const xds = attachXds({
+      // Loaded only when configured: the xDS client pulls in gRPC, tens of MB of RSS.
+      const xdsModule = await import('../xds/attach.js');
+      this.#mergeConfigDump = xdsModule.mergeConfigDump;
+      const xds = xdsModule.attachXds({
         node: this.#node,
         dynamicResources: dynamic,
         staticClusters: this.#bootstrap.static_resources?.clusters ?? [],
@@ -229,6 +257,11 @@ export class ProxyServer implements AdminTarget {
 
   get admin(): AdminServer | null {
     return this.#admin;
+  }
+
+  /** True when the server stopped because of a failure (a worker died), not a request to stop. */
+  get failed(): boolean {
+    return this.#failed;
   }
 
   get healthCheckFailed(): boolean {
@@ -282,7 +315,7 @@ export class ProxyServer implements AdminTarget {
 
   configDump(): unknown {
     const b = this.#bootstrap;
-    return mergeConfigDump({
+    const dump = {
       configs: [
         { '@type': 'type.googleapis.com/envoy.admin.v3.BootstrapConfigDump', bootstrap: b },
         {
@@ -294,7 +327,8 @@ export class ProxyServer implements AdminTarget {
           static_listeners: (b.static_resources?.listeners ?? []).map((l) => ({ listener: { '@type': 'type.googleapis.com/envoy.config.listener.v3.Listener', ...l } })),
         },
       ],
-    }, this.#xds?.configDump() ?? []);
+    };
+    return this.#mergeConfigDump === null ? dump : this.#mergeConfigDump(dump, this.#xds?.configDump() ?? []);
   }
 
   setHealthCheckFailed(failed: boolean): void {
@@ -302,8 +336,8 @@ export class ProxyServer implements AdminTarget {
   }
 
   async drainListeners(options: { inboundOnly: boolean; graceful: boolean }): Promise<void> {
-    void options;
-    await Promise.all(this.#workers.map((w) => w.call({ op: 'drain_listeners' })));
+    // Draining is always graceful here: in-flight streams finish, idle connections close.
+    await Promise.all(this.#workers.map((w) => w.call({ op: 'drain_listeners', inboundOnly: options.inboundOnly })));
   }
 
   quit(): void {

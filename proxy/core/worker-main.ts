@@ -33,7 +33,7 @@ async function handle(req: WorkerRequest): Promise<unknown> {
       w.stats.resetCounters();
       return null;
     case 'drain_listeners':
-      await w.drainListeners();
+      await w.drainListeners(req.inboundOnly);
       return null;
     case 'connections':
       return w.connectionCount();

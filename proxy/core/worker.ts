@@ -111,7 +111,7 @@ export class Worker {
     l.filter.routeTable = new RouteTable(routeConfig, {
       stripAnyHostPort: hcm.strip_any_host_port === true,
       stripMatchingPort: hcm.strip_matching_host_port === true ? l.port : null,
-    });
+    }, this.#context.runtime);
     return true;
   }
 
@@ -142,8 +142,9 @@ export class Worker {
   }
 
   /** Stops accepting; in-flight streams finish and idle keep-alive connections close. */
-  async drainListeners(): Promise<void> {
-    await Promise.all([...this.#listeners.values()].map((l) => l.drain()));
+  async drainListeners(inboundOnly = false): Promise<void> {
+    const targets = [...this.#listeners.values()].filter((l) => !inboundOnly || l.info.direction === 'INBOUND');
+    await Promise.all(targets.map((l) => l.drain()));
   }
 
   /** Drains, waits up to `drainMs` for connections, then closes everything. */

@@ -11,8 +11,6 @@ export const ROUTER_TYPE_URL = 'type.googleapis.com/envoy.extensions.filters.htt
 const routerSchema = z
   .object({
     '@type': z.literal(ROUTER_TYPE_URL).optional(),
-    dynamic_stats: z.boolean().optional(),
-    start_child_span: z.boolean().optional(),
     suppress_envoy_headers: z.boolean().optional(),
   })
   .strict();
@@ -26,7 +24,6 @@ registries.httpFilters.register(
       const shared: RouterConfig = {
         clusterManager: context.clusterManager,
         suppressEnvoyHeaders: config.suppress_envoy_headers === true,
-        startChildSpan: config.start_child_span === true,
       };
       return (callbacks) => ({ decoder: new RouterFilter(shared, callbacks) });
     },

@@ -17,7 +17,6 @@ import { UpstreamRequest, type AttemptOwner } from './upstream-request.js';
 export interface RouterConfig {
   readonly clusterManager: ClusterManager;
   readonly suppressEnvoyHeaders: boolean;
-  readonly startChildSpan: boolean;
 }
 
 const UPSTREAM_RESET_PREFIX = 'upstream connect error or disconnect/reset before headers. reset reason: ';
@@ -224,6 +223,7 @@ export class RouterFilter implements StreamDecoderFilter, AttemptOwner {
     const headers = cb.requestHeaders;
     const span = cb.streamInfo.activeSpan;
     if (span !== null) {
+      // The tracer decides whether an attempt gets its own CLIENT span or reuses the stream's.
       attempt.span = span.spawnChild(`router ${attempt.cluster} egress`, attempt.startTimeMs);
       attempt.span.injectContext(headers);
     }
