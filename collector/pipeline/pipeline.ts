@@ -129,8 +129,12 @@ export class Pipeline {
       unpaired: (kind) => metrics.graphUnpaired.inc({ kind }),
       dropped: () => metrics.graphDropped.inc(),
     });
+    // Acknowledged but not stored before the last stop: queued again in order, and their spans
+    // feed the service graph (its pairing state did not survive the restart).
+    const now = Date.now();
     for (const r of replay) {
       const decoded = decode(r.kind, r.payload);
+      if (isTraces(r.kind)) this.#graph.observe(decoded.items as SpanRecord[], now);
       this.#enqueue(r.seq, r.kind, decoded.items, undefined, r.payload);
     }
     metrics.buffered.set(wal.bytes);
