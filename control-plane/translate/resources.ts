@@ -204,7 +204,8 @@ function accessLogs(t: Telemetry, nodeId: string): JsonObject[] {
       name: 'envoy.access_loggers.open_telemetry',
       typed_config: {
         '@type': OTEL_ACCESS_LOG_TYPE,
-        log_name: nodeId,
+        // common_config.log_name is the form every Envoy version (and meshscope's proxy) reads.
+        common_config: { log_name: nodeId, transport_api_version: 'V3' },
         http_service: { http_uri: { uri: `http://${t.collector}/v1/logs`, cluster: OTEL_COLLECTOR_CLUSTER, timeout: '1s' } },
       },
     },

@@ -395,6 +395,43 @@ message StdoutAccessLog { oneof access_log_format { envoy.config.core.v3.Substit
 message StderrAccessLog { oneof access_log_format { envoy.config.core.v3.SubstitutionFormatString log_format = 1; } }
 `;
 
+const OTLP_COMMON = `
+syntax = "proto3";
+package opentelemetry.proto.common.v1;
+message AnyValue {
+  oneof value {
+    string string_value = 1; bool bool_value = 2; int64 int_value = 3; double double_value = 4;
+    ArrayValue array_value = 5; KeyValueList kvlist_value = 6; bytes bytes_value = 7;
+  }
+}
+message ArrayValue { repeated AnyValue values = 1; }
+message KeyValueList { repeated KeyValue values = 1; }
+message KeyValue { string key = 1; AnyValue value = 2; }
+`;
+
+const OTEL_ACCESS_LOG = `
+syntax = "proto3";
+package envoy.extensions.access_loggers.grpc.v3;
+message CommonGrpcAccessLogConfig {
+  string log_name = 1; envoy.config.core.v3.GrpcService grpc_service = 2; envoy.config.core.v3.ApiVersion transport_api_version = 6;
+  google.protobuf.Duration buffer_flush_interval = 3; google.protobuf.UInt32Value buffer_size_bytes = 4;
+  repeated string filter_state_objects_to_log = 5;
+}
+`;
+
+const OTEL_ACCESS_LOG_CONFIG = `
+syntax = "proto3";
+package envoy.extensions.access_loggers.open_telemetry.v3;
+message OpenTelemetryAccessLogConfig {
+  envoy.extensions.access_loggers.grpc.v3.CommonGrpcAccessLogConfig common_config = 1;
+  envoy.config.core.v3.HttpService http_service = 8; envoy.config.core.v3.GrpcService grpc_service = 9;
+  bool disable_builtin_labels = 5; opentelemetry.proto.common.v1.KeyValueList resource_attributes = 4;
+  opentelemetry.proto.common.v1.AnyValue body = 2; opentelemetry.proto.common.v1.KeyValueList attributes = 3;
+  string stat_prefix = 6; string log_name = 10; google.protobuf.Duration buffer_flush_interval = 11;
+  google.protobuf.UInt32Value buffer_size_bytes = 12;
+}
+`;
+
 const FILE_ACCESS_LOG = `
 syntax = "proto3";
 package envoy.extensions.access_loggers.file.v3;
@@ -442,5 +479,6 @@ message DiscoveryResponse {
 
 export const PROTO_FILES: readonly string[] = [
   WELL_KNOWN, RPC, TYPE, MATCHER, CORE, SUBSTITUTION, ACCESSLOG, TRACE, ROUTE, ENDPOINT, CLUSTER, LISTENER, HCM,
-  EXTENSIONS, FAULT, HTTP_FAULT, ACCESS_LOGGERS, FILE_ACCESS_LOG, UPSTREAMS, DISCOVERY,
+  EXTENSIONS, FAULT, HTTP_FAULT, ACCESS_LOGGERS, FILE_ACCESS_LOG, OTLP_COMMON, OTEL_ACCESS_LOG, OTEL_ACCESS_LOG_CONFIG,
+  UPSTREAMS, DISCOVERY,
 ];
