@@ -49,6 +49,10 @@ const node = process.execPath;
 // A local mesh runs a dozen proxies on a laptop: one worker each is plenty, and a short drain
 // keeps Ctrl-C quick (in-flight requests still finish within it).
 const PROXY_FLAGS = ['--concurrency', '1', '--drain-time-s', '2'];
+// The collector pairs a client span with its server span within a short window; every
+// process exporting in half-second batches keeps the two halves of an edge well inside it
+// (the OpenTelemetry default of 5 s would not).
+const EXPORT_ENV = { OTEL_BSP_SCHEDULE_DELAY: '500', OTEL_BLRP_SCHEDULE_DELAY: '500' };
 const cliMain = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 const shopMain = fileURLToPath(new URL('../examples/shop/main.js', import.meta.url));
 
@@ -120,6 +124,7 @@ export function planMesh(o: PlanOptions): ComponentSpec[] {
           SHOP_LISTEN: endpoint,
           SHOP_EGRESS: `127.0.0.1:${w.sidecar.outbound_port}`,
           OTEL_EXPORTER_OTLP_ENDPOINT: `http://${mesh.telemetry.collector}`,
+          ...EXPORT_ENV,
         },
         ports: [{ name: 'http', port: listen.port }],
         urls: [`http://${endpoint}/`],
@@ -139,7 +144,7 @@ export function planMesh(o: PlanOptions): ComponentSpec[] {
         kind: 'sidecar',
         command: node,
         args: [cliMain, 'proxy', '-c', join(o.stateDir, 'bootstrap', `${w.name}.json`), '--service-node', w.name, '--service-cluster', service.name, ...PROXY_FLAGS],
-        env: {},
+        env: EXPORT_ENV,
         ports,
         urls: [`http://127.0.0.1:${admin}/stats/prometheus`],
         // /ready turns 200 once the first xDS round is applied, even when listeners were
@@ -160,7 +165,7 @@ export function planMesh(o: PlanOptions): ComponentSpec[] {
       kind: 'front-proxy',
       command: node,
       args: [cliMain, 'proxy', '-c', join(o.stateDir, 'bootstrap', `${ing.name}.json`), '--service-node', ing.name, '--service-cluster', ing.name, ...PROXY_FLAGS],
-      env: {},
+      env: EXPORT_ENV,
       ports: [
         { name: 'http', port: ing.port },
         { name: 'admin', port: ing.admin_port },
