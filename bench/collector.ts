@@ -17,6 +17,8 @@ import protobuf from 'protobufjs';
 import { Agent, request } from 'undici';
 import { decodeTracesProto } from '../collector/receivers/otlp/protobuf.js';
 import { spanRow } from '../collector/receivers/otlp/model.js';
+import { createStorageClient } from '../collector/storage/clickhouse/client.js';
+import { migrate } from '../collector/storage/clickhouse/migrate.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 15);
 const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 8);
@@ -104,6 +106,39 @@ function decoderBench(body: Buffer): Record<string, number> {
   };
 }
 
+/**
+ * The insert format, measured: the same 40 960 spans as JSONEachRow (what the writer sends) and
+ * JSONCompactEachRow (no keys) through chDB's raw insert, CPU of this process (chDB's threads
+ * included) per 100k rows. Binary formats are not offered by chdb/connection's raw insert.
+ */
+async function insertFormatBench(bodies: Buffer[]): Promise<Record<string, number>> {
+  const dir = mkdtempSync(join(tmpdir(), 'bench-format-'));
+  const storage = createStorageClient({ kind: 'embedded', path: dir });
+  try {
+    await migrate(storage.client, { ttlDays: 0 });
+    let each = '';
+    for (let i = 0; i < 80; i++) for (const span of decodeTracesProto(bodies[i % bodies.length]!).items) each += spanRow(span);
+    const lines = each.trim().split('\n');
+    const columns = Object.keys(JSON.parse(lines[0]!) as object);
+    const compact = lines.map((l) => { const o = JSON.parse(l) as Record<string, unknown>; return JSON.stringify(columns.map((c) => o[c])); }).join('\n') + '\n';
+    const variants: Array<[string, Buffer]> = [['JSONEachRow', Buffer.from(each)], ['JSONCompactEachRow', Buffer.from(compact)]];
+    const cpu: Record<string, number> = { JSONEachRow: 0, JSONCompactEachRow: 0 };
+    for (let round = 0; round < 3; round++) {
+      for (const [format, values] of variants) {
+        const c0 = process.cpuUsage();
+        await storage.embedded!.chdb.rawInsert({ table: 'otel_traces', values, format: format as 'JSONEachRow' });
+        const c = process.cpuUsage(c0);
+        cpu[format]! += (c.user + c.system) / 1e6;
+      }
+    }
+    const per100k = (format: string): number => Number(((cpu[format]! / 3 / lines.length) * 100_000).toFixed(3));
+    return { rows: lines.length, jsonEachRowCpuSecondsPer100kRows: per100k('JSONEachRow'), jsonCompactEachRowCpuSecondsPer100kRows: per100k('JSONCompactEachRow') };
+  } finally {
+    await storage.client.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 function procStat(pid: number): { cpuSeconds: number; peakRssMb: number } {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
@@ -120,6 +155,7 @@ function percentile(sorted: number[], q: number): number {
 async function main(): Promise<void> {
   const bodies = makeBodies();
   const decoder = decoderBench(bodies[0]!);
+  const insertFormat = await insertFormatBench(bodies);
 
   const dir = mkdtempSync(join(tmpdir(), 'bench-collector-'));
   // BENCH_NODE_ARGS passes flags to the collector's node (e.g. --cpu-prof to profile it).
@@ -249,6 +285,7 @@ async function main(): Promise<void> {
           eventLoopDelayMs: { worstP99PerSecond: Math.max(0, ...loopP99), max: Math.max(0, ...loopMax) },
           timeToQueryableMs: { probes, p50: percentile(queryable, 0.5), max: queryable[queryable.length - 1] ?? 0 },
           decoder,
+          insertFormat,
           anchors: ANCHORS,
           ratios: {
             storedVsGoal150k: Number((spansPerSecStored / 150_000).toFixed(2)),
