@@ -7,7 +7,11 @@ import { durationSchema } from './duration.js';
 import { registries } from '../core/extension-points.js';
 import type { ExtensionRegistry } from '../core/registry.js';
 import { dynamicResourcesSchema } from '../xds/config.js';
-import { layeredRuntimeSchema } from '../runtime/config.js';
+import { layeredRuntimeSchema, runtimeFractionalPercentSchema } from '../runtime/config.js';
+import { retryPolicySchema } from '../core/upstream/retry-policy.js';
+import { requestMirrorPolicySchema } from '../core/upstream/request-mirror.js';
+import { outlierDetectionSchema } from '../core/upstream/outlier-detection.js';
+import { healthCheckSchema } from '../core/upstream/health-checker.js';
 import { compileHeaderFormat } from '../core/http/header-format.js';
 
 const u32 = z.number().int().min(0).max(4294967295);
@@ -61,6 +65,25 @@ function extensionRef(registry: ExtensionRegistry<unknown, never>, allowDisabled
         for (const issue of result.error.issues) ctx.addIssue({ ...issue, path: ['typed_config', ...issue.path] } as never);
       }
     });
+}
+
+/**
+ * `typed_per_filter_config`: filter name → that filter's config message, validated against the
+ * schema the filter registered (Envoy's per-route override of the HCM-level config).
+ */
+function perFilterConfigSchema() {
+  return z.record(z.string(), z.record(z.string(), z.unknown())).superRefine((configs, ctx) => {
+    for (const [name, config] of Object.entries(configs)) {
+      const typeUrl = config['@type'];
+      const ext = registries.httpFilters.lookup(name, typeof typeUrl === 'string' ? typeUrl : undefined);
+      if (ext === undefined || ext.name !== name) {
+        ctx.addIssue({ code: 'custom', path: [name], message: `no HTTP filter '${name}' accepts this per-route config` });
+        continue;
+      }
+      const result = ext.configSchema.safeParse(config);
+      if (!result.success) for (const issue of result.error.issues) ctx.addIssue({ ...issue, path: [name, ...issue.path] } as never);
+    }
+  });
 }
 
 const headerValueOptionSchema = z
@@ -121,7 +144,7 @@ export const stringMatcherSchema = z
   .superRefine(exactlyOne(['exact', 'prefix', 'suffix', 'contains', 'safe_regex']));
 export type StringMatcher = z.output<typeof stringMatcherSchema>;
 
-const headerMatcherSchema = z
+export const headerMatcherSchema = z
   .object({
     name: z.string().min(1),
     exact_match: z.string().optional(),
@@ -155,6 +178,7 @@ const routeMatchSchema = z
     case_sensitive: z.boolean().optional(),
     headers: z.array(headerMatcherSchema).optional(),
     query_parameters: z.array(queryParameterMatcherSchema).optional(),
+    runtime_fraction: runtimeFractionalPercentSchema.optional(),
   })
   .strict()
   .superRefine(exactlyOne(['prefix', 'path', 'safe_regex', 'path_separated_prefix']));
@@ -212,6 +236,10 @@ export const routeActionSchema = z
     timeout: durationSchema.optional(),
     hash_policy: z.array(hashPolicySchema).optional(),
     upgrade_configs: z.array(upgradeConfigSchema).optional(),
+    idle_timeout: durationSchema.optional(),
+    retry_policy: retryPolicySchema.optional(),
+    request_mirror_policies: z.array(requestMirrorPolicySchema).optional(),
+    priority: z.enum(['DEFAULT', 'HIGH']).optional(),
   })
   .strict()
   .superRefine(exactlyOne(['cluster', 'cluster_header', 'weighted_clusters']))
@@ -253,6 +281,7 @@ export const routeSchema = z
     redirect: redirectSchema.optional(),
     direct_response: directResponseSchema.optional(),
     decorator: z.object({ operation: z.string().min(1) }).strict().optional(),
+    typed_per_filter_config: perFilterConfigSchema().optional(),
     ...headerMutations,
   })
   .strict()
@@ -264,6 +293,10 @@ export const virtualHostSchema = z
     name: z.string().min(1),
     domains: z.array(z.string().min(1)).min(1),
     routes: z.array(routeSchema).optional(),
+    typed_per_filter_config: perFilterConfigSchema().optional(),
+    retry_policy: retryPolicySchema.optional(),
+    include_request_attempt_count: z.boolean().optional(),
+    include_attempt_count_in_response: z.boolean().optional(),
     ...headerMutations,
   })
   .strict();
@@ -320,6 +353,8 @@ export const httpConnectionManagerSchema = z
       .strict()
       .optional(),
     request_headers_timeout: durationSchema.optional(),
+    stream_idle_timeout: durationSchema.optional(),
+    request_timeout: durationSchema.optional(),
     max_request_headers_kb: z.union([z.number().int().min(1).max(8192), z.object({ value: z.number().int().min(1).max(8192) }).strict()]).optional(),
     upgrade_configs: z.array(upgradeConfigSchema).optional(),
     strip_any_host_port: z.boolean().optional(),
@@ -396,6 +431,14 @@ const thresholdSchema = z
     max_pending_requests: u32Wrapped.optional(),
     max_requests: u32Wrapped.optional(),
     max_retries: u32Wrapped.optional(),
+    retry_budget: z
+      .object({
+        budget_percent: percent.optional(),
+        min_retry_concurrency: u32Wrapped.optional(),
+      })
+      .strict()
+      .optional(),
+    track_remaining: z.boolean().optional(),
   })
   .strict();
 
@@ -443,6 +486,8 @@ export const clusterSchema = z
       .strict()
       .optional(),
     circuit_breakers: z.object({ thresholds: z.array(thresholdSchema).optional() }).strict().optional(),
+    outlier_detection: outlierDetectionSchema.optional(),
+    health_checks: z.array(healthCheckSchema).max(1, { message: 'one health checker per cluster is supported' }).optional(),
     common_lb_config: z
       .object({
         healthy_panic_threshold: percent.optional(),

@@ -2,6 +2,8 @@
 // extension means adding its import here, never editing the core.
 import './filters/network/http_connection_manager/index.js';
 import './filters/http/router/config.js';
+import './filters/http/fault/index.js';
+import './filters/http/local_ratelimit/index.js';
 import './clusters/static/index.js';
 import './clusters/strict_dns/index.js';
 import './clusters/logical_dns/index.js';

@@ -18,6 +18,9 @@ import { durationMs } from '../../config/duration.js';
 import { compileHeaderFormat, renderHeaderFormat, type FormatPart } from '../http/header-format.js';
 import type { HeaderMap } from '../http/headers.js';
 import type { StreamInfo } from '../stream-info.js';
+import { RetryPolicy } from '../upstream/retry-policy.js';
+import { compileMirrorPolicies, type RequestMirrorPolicy } from '../upstream/request-mirror.js';
+import type { Runtime, RuntimeFractionalPercent } from '../../runtime/index.js';
 
 /** Envoy wraps RE2 patterns as full matches. */
 export function compileRegex(m: RegexMatcher, flags = ''): RegExp {
@@ -48,7 +51,7 @@ export function compileStringMatcher(m: StringMatcher): StringPredicate {
   return ic ? (v) => v.toLowerCase().includes(c) : (v) => v.includes(c);
 }
 
-interface CompiledHeaderMatcher {
+export interface CompiledHeaderMatcher {
   readonly name: string;
   /** null = presence match. */
   readonly test: StringPredicate | null;
@@ -57,7 +60,7 @@ interface CompiledHeaderMatcher {
   readonly missingAsEmpty: boolean;
 }
 
-function compileHeaderMatcher(h: HeaderMatcher): CompiledHeaderMatcher {
+export function compileHeaderMatcher(h: HeaderMatcher): CompiledHeaderMatcher {
   let test: StringPredicate | null = null;
   let presentExpected = true;
   if (h.exact_match !== undefined) {
@@ -92,7 +95,7 @@ function compileHeaderMatcher(h: HeaderMatcher): CompiledHeaderMatcher {
   };
 }
 
-function headerMatches(m: CompiledHeaderMatcher, headers: HeaderMap): boolean {
+export function headerMatches(m: CompiledHeaderMatcher, headers: HeaderMap): boolean {
   const all = headers.getAll(m.name);
   let result: boolean;
   if (all.length === 0) {
@@ -189,6 +192,8 @@ export class Route {
   readonly #caseSensitive: boolean;
   readonly #headers: readonly CompiledHeaderMatcher[];
   readonly #query: ReadonlyArray<{ name: string; test: StringPredicate | null }>;
+  readonly #runtimeFraction: RuntimeFractionalPercent | null;
+  readonly #runtime: Runtime | null;
   // --- route action ---
   readonly clusterName: string | null;
   readonly clusterHeader: string | null;
@@ -204,6 +209,14 @@ export class Route {
   readonly hashPolicies: readonly CompiledHashPolicy[];
   /** Route-level upgrade overrides: type (lower-case) → enabled. */
   readonly upgrades: ReadonlyMap<string, boolean>;
+  // --- resilience: the route's retry policy (else the virtual host's), mirrors, timeouts ---
+  readonly retryPolicy: RetryPolicy | null;
+  readonly mirrorPolicies: readonly RequestMirrorPolicy[];
+  /** Route `idle_timeout` overriding the HCM's stream_idle_timeout; -1 when unset. */
+  readonly idleTimeoutMs: number;
+  readonly priority: 'DEFAULT' | 'HIGH';
+  /** `typed_per_filter_config` by filter name, route entries over virtual-host ones (raw, validated). */
+  readonly perFilterConfig: ReadonlyMap<string, Readonly<Record<string, unknown>>>;
   // --- redirect / direct response ---
   readonly redirect: {
     scheme: string | null;
@@ -247,6 +260,8 @@ export class Route {
       name: q.name,
       test: q.string_match !== undefined ? compileStringMatcher(q.string_match) : null,
     }));
+    this.#runtimeFraction = m.runtime_fraction ?? null;
+    this.#runtime = table.runtime;
 
     const r = cfg.route;
     this.kind = r !== undefined ? 'route' : cfg.redirect !== undefined ? 'redirect' : 'direct_response';
@@ -273,6 +288,11 @@ export class Route {
     this.timeoutMs = durationMs(r?.timeout, 15_000);
     this.hashPolicies = (r?.hash_policy ?? []).map(compileHashPolicy);
     this.upgrades = new Map((r?.upgrade_configs ?? []).map((u) => [u.upgrade_type.toLowerCase(), u.enabled !== false]));
+    this.retryPolicy = r?.retry_policy !== undefined ? new RetryPolicy(r.retry_policy) : vh.retryPolicy;
+    this.mirrorPolicies = compileMirrorPolicies(r?.request_mirror_policies);
+    this.idleTimeoutMs = r?.idle_timeout === undefined ? -1 : durationMs(r.idle_timeout, 0);
+    this.priority = r?.priority ?? 'DEFAULT';
+    this.perFilterConfig = new Map([...vh.perFilterConfig, ...Object.entries(cfg.typed_per_filter_config ?? {})]);
 
     const rd = cfg.redirect;
     this.redirect =
@@ -323,6 +343,7 @@ export class Route {
         break;
     }
     for (let i = 0; i < this.#headers.length; i++) if (!headerMatches(this.#headers[i]!, headers)) return false;
+    if (this.#runtimeFraction !== null && this.#runtime !== null && !this.#runtime.snapshot().runtimeFractionEnabled(this.#runtimeFraction)) return false;
     if (this.#query.length > 0) {
       const params = new URLSearchParams(query);
       for (const q of this.#query) {
@@ -399,9 +420,17 @@ export class VirtualHost {
   readonly routes: Route[];
   readonly requestMutation: CompiledHeaderMutation;
   readonly responseMutation: CompiledHeaderMutation;
+  readonly retryPolicy: RetryPolicy | null;
+  readonly perFilterConfig: ReadonlyMap<string, Readonly<Record<string, unknown>>>;
+  readonly includeRequestAttemptCount: boolean;
+  readonly includeAttemptCountInResponse: boolean;
 
   constructor(cfg: VirtualHostConfig, table: RouteTable) {
     this.name = cfg.name;
+    this.retryPolicy = cfg.retry_policy !== undefined ? new RetryPolicy(cfg.retry_policy) : null;
+    this.perFilterConfig = new Map(Object.entries(cfg.typed_per_filter_config ?? {}));
+    this.includeRequestAttemptCount = cfg.include_request_attempt_count === true;
+    this.includeAttemptCountInResponse = cfg.include_attempt_count_in_response === true;
     this.requestMutation = compileMutation(cfg.request_headers_to_add, cfg.request_headers_to_remove);
     this.responseMutation = compileMutation(cfg.response_headers_to_add, cfg.response_headers_to_remove);
     this.routes = [];
@@ -426,9 +455,12 @@ export class RouteTable {
   readonly #prefix: Array<[string, VirtualHost]> = [];
   #default: VirtualHost | null = null;
   readonly #hostPort: HostPortOptions;
+  /** Evaluates routes' `match.runtime_fraction`; null matches as if every fraction were 100%. */
+  readonly runtime: Runtime | null;
 
-  constructor(cfg: RouteConfiguration, hostPort: HostPortOptions) {
+  constructor(cfg: RouteConfiguration, hostPort: HostPortOptions, runtime: Runtime | null = null) {
     this.name = cfg.name ?? '';
+    this.runtime = runtime;
     this.#hostPort = hostPort;
     this.requestMutation = compileMutation(cfg.request_headers_to_add, cfg.request_headers_to_remove);
     this.responseMutation = compileMutation(cfg.response_headers_to_add, cfg.response_headers_to_remove);

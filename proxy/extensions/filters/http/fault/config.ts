@@ -4,6 +4,9 @@
 // applies to the next request without a restart.
 import { z } from 'zod';
 import { durationMs, durationSchema } from '../../../../config/duration.js';
+import { headerMatcherSchema } from '../../../../config/schema.js';
+import { compileHeaderMatcher, headerMatches, type CompiledHeaderMatcher } from '../../../../core/router/route-table.js';
+import type { HeaderMap } from '../../../../core/http/headers.js';
 import { fractionalPercentSchema, type FractionalPercent } from '../../../../runtime/index.js';
 import type { Counter, Gauge, Scope } from '../../../../stats/types.js';
 
@@ -42,6 +45,7 @@ export const faultSchema = z.strictObject({
   delay: delaySchema.optional(),
   abort: abortSchema.optional(),
   upstream_cluster: z.string().optional(),
+  headers: z.array(headerMatcherSchema).optional(),
   downstream_nodes: z.array(z.string().min(1)).optional(),
   max_active_faults: u32Wrapped.optional(),
   delay_percent_runtime: z.string().min(1).optional(),
@@ -70,6 +74,7 @@ export class FaultConfig {
   readonly delay: { fixedMs: number | undefined; fromHeader: boolean; percentage: FractionalPercent } | undefined;
   readonly abort: { httpStatus: number | undefined; fromHeader: boolean; percentage: FractionalPercent } | undefined;
   readonly upstreamCluster: string | undefined;
+  readonly #headers: readonly CompiledHeaderMatcher[];
   readonly downstreamNodes: ReadonlySet<string> | undefined;
   /** Unlimited when undefined (Envoy's default). */
   readonly maxActiveFaults: number | undefined;
@@ -92,6 +97,7 @@ export class FaultConfig {
     const a = config.abort;
     this.abort = a === undefined ? undefined : { httpStatus: a.http_status, fromHeader: a.header_abort !== undefined, percentage: a.percentage ?? ZERO };
     this.upstreamCluster = config.upstream_cluster === '' ? undefined : config.upstream_cluster;
+    this.#headers = (config.headers ?? []).map(compileHeaderMatcher);
     this.downstreamNodes = config.downstream_nodes === undefined || config.downstream_nodes.length === 0 ? undefined : new Set(config.downstream_nodes);
     this.maxActiveFaults = config.max_active_faults;
     this.delayPercentKey = config.delay_percent_runtime ?? 'fault.http.delay.fixed_delay_percent';
@@ -101,6 +107,12 @@ export class FaultConfig {
     this.maxActiveFaultsKey = config.max_active_faults_runtime ?? 'fault.http.max_active_faults';
     this.stats = stats;
     this.#scope = config.disable_downstream_cluster_stats === true ? undefined : faultScope;
+  }
+
+  /** The config's `headers`: every matcher must match for a fault to apply. */
+  headersMatch(headers: HeaderMap): boolean {
+    for (const m of this.#headers) if (!headerMatches(m, headers)) return false;
+    return true;
   }
 
   /** `fault.<downstream cluster>.{delays,aborts}_injected`, created on first use of that cluster. */

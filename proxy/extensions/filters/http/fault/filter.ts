@@ -37,8 +37,6 @@ export interface FaultRouteInfo {
   clusterName(callbacks: StreamFilterCallbacks): string | null;
   /** The route's `typed_per_filter_config` for this filter, which replaces the HCM-level config. */
   perRouteConfig(callbacks: StreamFilterCallbacks): FaultConfig | undefined;
-  /** The config's `headers` matchers. */
-  headersMatch(config: FaultConfig, headers: HeaderMap): boolean;
 }
 
 export class FaultFilter implements StreamDecoderFilter, StreamFilter {
@@ -111,7 +109,7 @@ export class FaultFilter implements StreamDecoderFilter, StreamFilter {
       const node = headers.get(DOWNSTREAM_NODE_HEADER);
       if (node === undefined || !config.downstreamNodes.has(node)) return false;
     }
-    return this.#route.headersMatch(config, headers);
+    return config.headersMatch(headers);
   }
 
   #delayMs(config: FaultConfig, snapshot: RuntimeSnapshot, headers: HeaderMap): number | undefined {

@@ -43,7 +43,7 @@ registries.networkFilters.register(
       const routeTable = new RouteTable(cfg.route_config!, {
         stripAnyHostPort: cfg.strip_any_host_port === true,
         stripMatchingPort: cfg.strip_matching_host_port === true ? ctx.listenerPort : null,
-      });
+      }, context.runtime);
       const filterContext = { ...context, statPrefix: cfg.stat_prefix, clusterManager: context.clusterManager };
       const factories: StreamFilterFactory[] = [];
       for (const f of cfg.http_filters ?? []) {
