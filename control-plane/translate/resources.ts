@@ -215,6 +215,10 @@ function accessLogs(t: Telemetry, nodeId: string): JsonObject[] {
 interface HcmOptions {
   statPrefix: string;
   routes: { inline: JsonObject } | { rds: string; source: ConfigSourceStyle };
+  /**
+   * Outbound and ingress connection managers always carry the fault filter (as Istio's
+   * sidecars do), so turning a fault rule on or off changes routes only, never a listener.
+   */
   faults: boolean;
   telemetry: Telemetry | undefined;
   serviceName: string;
@@ -274,7 +278,7 @@ function destinationCluster(mesh: Mesh, owner: Service | undefined, d: Destinati
   return outboundClusterName(svc, svc.ports[0] as ServicePort, d.subset);
 }
 
-function routeEntry(mesh: Mesh, owner: Service | undefined, rule: RouteRule, match: HttpMatch | undefined, faults: boolean): JsonObject {
+function routeEntry(mesh: Mesh, owner: Service | undefined, rule: RouteRule, match: HttpMatch | undefined): JsonObject {
   const action: JsonObject = {};
   const weighted = rule.route.filter((d) => d.weight === undefined || d.weight > 0);
   if (weighted.length === 1) action.cluster = destinationCluster(mesh, owner, weighted[0] as Destination);
@@ -297,7 +301,7 @@ function routeEntry(mesh: Mesh, owner: Service | undefined, rule: RouteRule, mat
   }
   const entry: JsonObject = { match: routeMatch(match), route: action };
   if (rule.name !== undefined) entry.name = rule.name;
-  if (faults && rule.fault !== undefined) {
+  if (rule.fault !== undefined) {
     const fault: JsonObject = { '@type': FAULT_TYPE };
     if (rule.fault.delay !== undefined) {
       fault.delay = { fixed_delay: durationJson(rule.fault.delay.fixed_delay), percentage: percentFraction(rule.fault.delay.percent) };
@@ -310,9 +314,9 @@ function routeEntry(mesh: Mesh, owner: Service | undefined, rule: RouteRule, mat
   return entry;
 }
 
-function ruleRoutes(mesh: Mesh, owner: Service | undefined, rules: readonly RouteRule[], faults: boolean): JsonObject[] {
+function ruleRoutes(mesh: Mesh, owner: Service | undefined, rules: readonly RouteRule[]): JsonObject[] {
   return rules.flatMap((rule) =>
-    rule.match === undefined ? [routeEntry(mesh, owner, rule, undefined, faults)] : rule.match.map((m) => routeEntry(mesh, owner, rule, m, faults)),
+    rule.match === undefined ? [routeEntry(mesh, owner, rule, undefined)] : rule.match.map((m) => routeEntry(mesh, owner, rule, m)),
   );
 }
 
@@ -327,11 +331,11 @@ function serviceDomains(mesh: Mesh, svc: Service, port: ServicePort, first: bool
   return domains;
 }
 
-function outboundRouteConfig(mesh: Mesh, name: string, faults: boolean): JsonObject {
+function outboundRouteConfig(mesh: Mesh, name: string): JsonObject {
   const virtualHosts: JsonObject[] = [];
   for (const svc of mesh.services) {
     svc.ports.forEach((port, pi) => {
-      const routes = pi === 0 ? ruleRoutes(mesh, svc, svc.routes ?? [], faults) : [];
+      const routes = pi === 0 ? ruleRoutes(mesh, svc, svc.routes ?? []) : [];
       const last = svc.routes?.[svc.routes.length - 1];
       if (pi !== 0 || last === undefined || last.match !== undefined) {
         routes.push({ match: { prefix: '/' }, route: { cluster: outboundClusterName(svc, port, undefined) } });
@@ -342,15 +346,10 @@ function outboundRouteConfig(mesh: Mesh, name: string, faults: boolean): JsonObj
   return { name, virtual_hosts: virtualHosts };
 }
 
-function meshHasFaults(mesh: Mesh): boolean {
-  return mesh.services.some((s) => s.routes?.some((r) => r.fault !== undefined)) || (mesh.ingress?.routes.some((r) => r.fault !== undefined) ?? false);
-}
-
 /** Builds one node's resources; `source` says how its RDS/EDS subscriptions are fetched. */
 export function nodeResources(mesh: Mesh, nodeId: string, source: ConfigSourceStyle): NodeResources {
   const node = findNode(mesh, nodeId);
   const out: NodeResources = { listeners: new Map(), routes: new Map(), clusters: new Map(), endpoints: new Map() };
-  const faults = meshHasFaults(mesh);
   const t = mesh.telemetry;
   if (t !== undefined) out.clusters.set(OTEL_COLLECTOR_CLUSTER, telemetryCluster(t));
   addOutboundClusters(mesh, out, source);
@@ -360,12 +359,12 @@ export function nodeResources(mesh: Mesh, nodeId: string, source: ConfigSourceSt
     const routeName = `ingress|${ingress.port}`;
     out.routes.set(routeName, {
       name: routeName,
-      virtual_hosts: [{ name: 'ingress', domains: ingress.domains, routes: ruleRoutes(mesh, undefined, ingress.routes, faults) }],
+      virtual_hosts: [{ name: 'ingress', domains: ingress.domains, routes: ruleRoutes(mesh, undefined, ingress.routes) }],
     });
     const hcm = httpConnectionManager({
       statPrefix: `ingress_${ingress.port}`,
       routes: { rds: routeName, source },
-      faults,
+      faults: true,
       telemetry: t,
       serviceName: ingress.name,
       nodeId,
@@ -408,11 +407,11 @@ export function nodeResources(mesh: Mesh, nodeId: string, source: ConfigSourceSt
     out.listeners.set(name, listener(name, listenPort, 'INBOUND', hcm));
   }
   const outName = `outbound|${sidecar.outbound_port}`;
-  out.routes.set(outName, outboundRouteConfig(mesh, outName, faults));
+  out.routes.set(outName, outboundRouteConfig(mesh, outName));
   const hcm = httpConnectionManager({
     statPrefix: `outbound_${sidecar.outbound_port}`,
     routes: { rds: outName, source },
-    faults,
+    faults: true,
     telemetry: t,
     serviceName: service.name,
     nodeId,

@@ -77,9 +77,9 @@ export async function startSidecar(meshYaml: string, node: string, xdsPort: numb
 const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
 
 /** GET through a proxy port with a Host header; resolves with status and the upstream's name. */
-export function call(port: number, host: string, path = '/'): Promise<{ status: number; upstream: string; body: string }> {
+export function call(port: number, host: string, path = '/', headers: Record<string, string> = {}): Promise<{ status: number; upstream: string; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, path, headers: { host }, agent }, (res) => {
+    const req = http.request({ host: '127.0.0.1', port, path, headers: { ...headers, host }, agent }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (d: string) => (body += d));

@@ -1,6 +1,6 @@
 // Live changes under steady load through two sidecars (client → web-1's outbound sidecar →
-// api-vN's inbound sidecar → app): weight shifts and endpoints leaving and returning cause
-// zero client failures; with the control plane killed, sidecars keep serving, reconnect
+// api-vN's inbound sidecar → app): weight shifts, endpoints leaving and returning, and a
+// fault rule flipping on and off cause zero client failures; with the control plane killed, sidecars keep serving, reconnect
 // when it returns, and converge on the mesh as it was edited meanwhile.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ProxyServer } from '../../../proxy/index.js';
@@ -89,7 +89,7 @@ afterAll(async () => {
 });
 
 describe('live xDS updates under load', () => {
-  it('shifts weights and churns endpoints with zero client failures', async () => {
+  it('shifts weights, churns endpoints and flips a fault rule with zero client failures', async () => {
     const out = fx.sidecars.get('web-1')!.outbound;
     const load = steadyLoad(out, 8);
     try {
@@ -102,6 +102,18 @@ describe('live xDS updates under load', () => {
       dir.write('mesh.yaml', fx.yaml({ apiWorkloads: ['v1'] }));
       await converged(load, ['api-v1']);
       dir.write('mesh.yaml', fx.yaml({}));
+      await converged(load, ['api-v1', 'api-v2']);
+      // A fault rule flips on and off: requests it selects are aborted, the steady load is not.
+      const chaos = `      - name: chaos
+        match: [{ headers: { x-chaos: { exact: "on" } } }]
+        route: [{ subset: v1 }]
+        fault: { abort: { percent: 100, http_status: 418 } }
+`;
+      dir.write('mesh.yaml', fx.yaml({ weights: { v1: 50, v2: 50 }, extraRoute: chaos }));
+      await waitFor(async () => (await call(out, 'api', '/probe', { 'x-chaos': 'on' })).status === 418, 'fault active');
+      await converged(load, ['api-v1', 'api-v2']);
+      dir.write('mesh.yaml', fx.yaml({ weights: { v1: 50, v2: 50 } }));
+      await waitFor(async () => (await call(out, 'api', '/probe', { 'x-chaos': 'on' })).status === 200, 'fault removed');
       await converged(load, ['api-v1', 'api-v2']);
     } finally {
       const { ok, failures } = await load.stop();
