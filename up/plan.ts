@@ -150,7 +150,9 @@ export function planMesh(o: PlanOptions): ComponentSpec[] {
         // /ready turns 200 once the first xDS round is applied, even when listeners were
         // rejected; a sidecar is ready when its listeners accept connections too.
         probe: { kind: 'all', probes: [{ kind: 'http', url: `http://127.0.0.1:${admin}/ready` }, ...ports.filter((p) => p.name !== 'admin').map((p): Probe => ({ kind: 'tcp', host: '127.0.0.1', port: p.port }))] },
-        after: [CONTROL_PLANE, w.name],
+        // Not after its app: the sidecar answers 503 until the app listens, and starting both
+        // at once takes the app's start off the critical path.
+        after: [CONTROL_PLANE],
         bootstrap: { nodeId: w.name, path: join(o.stateDir, 'bootstrap', `${w.name}.json`) },
       });
       sidecars.push(sidecarName);
