@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import type { Bootstrap, ClusterConfig, ClusterLoadAssignment, ListenerConfig, RouteConfiguration } from '../config/schema.js';
 import type { StatsSnapshot, StatsStore } from '../stats/types.js';
 import { createStatsStore, mergeSnapshots } from '../stats/index.js';
-import { createAdminServer, type AdminServer } from '../admin/index.js';
+import type { AdminServer } from '../admin/index.js';
 import type { AdminTarget, ClusterStatus, ListenerStatus, ServerInfo, ServerState } from '../admin/types.js';
 import { Worker, nodeInfo } from './worker.js';
 import type { NodeInfo } from './extension-points.js';
@@ -216,6 +216,8 @@ export class ProxyServer implements AdminTarget {
     }
     const admin = this.#bootstrap.admin?.address.socket_address;
     if (admin !== undefined) {
+      // Loaded only when the bootstrap has an admin address.
+      const { createAdminServer } = await import('../admin/index.js');
       this.#admin = await createAdminServer({
         address: { host: admin.address, port: admin.port_value },
         target: this,

@@ -132,8 +132,7 @@ export class StreamInfo {
   attemptCount = 0;
   /** The stream's SERVER span when a tracer sampled it. */
   activeSpan: Span | null = null;
-  /** Free slots for extensions (Envoy's filter state), keyed by extension name. */
-  readonly filterState = new Map<string, unknown>();
+  #filterState: Map<string, unknown> | null = null;
 
   constructor(
     listenerName: string,
@@ -150,6 +149,11 @@ export class StreamInfo {
     this.downstreamRemotePort = remotePort;
     this.downstreamLocalAddress = localAddress;
     this.downstreamLocalPort = localPort;
+  }
+
+  /** Free slots for extensions (Envoy's filter state), keyed by extension name; created on first use. */
+  get filterState(): Map<string, unknown> {
+    return (this.#filterState ??= new Map());
   }
 
   setResponseFlag(flag: number): void {

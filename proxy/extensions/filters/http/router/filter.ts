@@ -288,16 +288,19 @@ export class RouterFilter implements StreamDecoderFilter, AttemptOwner {
     cluster.info.stats.recordResponseCode(head.status);
     if (head.status >= 500) attempt.host.stats.rq_error++;
     else attempt.host.stats.rq_success++;
-    const upstreamHeaders = head.headers;
-    const headers = new HeaderMap();
-    headers.add(':status', String(head.status));
-    const names = upstreamHeaders.names;
-    const values = upstreamHeaders.values;
-    for (let i = 0; i < names.length; i++) {
+    // The parsed upstream map becomes the response map: hop-by-hop headers go, :status leads.
+    const headers = head.headers;
+    const names = headers.names;
+    const values = headers.values;
+    for (let i = names.length - 1; i >= 0; i--) {
       const n = names[i]!;
-      if (HOP_BY_HOP.has(n) && !(head.status === 101 && n === 'upgrade')) continue;
-      headers.add(n, values[i]!);
+      if (HOP_BY_HOP.has(n) && !(head.status === 101 && n === 'upgrade')) {
+        names.splice(i, 1);
+        values.splice(i, 1);
+      }
     }
+    names.unshift(':status');
+    values.unshift(String(head.status));
     if (!this.#config.suppressEnvoyHeaders) headers.add('x-envoy-upstream-service-time', String(Math.round(attempt.elapsedMs())));
     if (this.#setCookie !== null) headers.add('set-cookie', this.#setCookie);
     if (this.#weightedIndex >= 0) applyHeaderMutation(route.weightedClusters![this.#weightedIndex]!.responseMutation, headers, info);
