@@ -96,15 +96,52 @@ export class Refusals {
   }
 }
 
+// Attribute keys repeat across spans (semantic conventions): their JSON is computed once.
+// Bounded: a flood of distinct keys only resets the cache.
+const keyJson = new Map<string, string>();
+const KEY_CACHE_MAX = 4096;
+
+function jsonKey(key: string): string {
+  let j = keyJson.get(key);
+  if (j === undefined) {
+    if (keyJson.size >= KEY_CACHE_MAX) keyJson.clear();
+    j = JSON.stringify(key) + ':';
+    keyJson.set(key, j);
+  }
+  return j;
+}
+
 export function attributesJson(attrs: Attributes): string {
   if (attrs.length === 0) return '{}';
   let out = '{';
   for (let i = 0; i < attrs.length; i++) {
     const a = attrs[i]!;
     if (i > 0) out += ',';
-    out += JSON.stringify(a[0]) + ':' + JSON.stringify(a[1]);
+    out += jsonKey(a[0]) + JSON.stringify(a[1]);
   }
   return out + '}';
+}
+
+// Resource and scope columns are the same for every span under them: serialized once each.
+const resourceColumns = new WeakMap<ResourceContext, string>();
+const scopeColumns = new WeakMap<ScopeContext, string>();
+
+function resourceJson(r: ResourceContext): string {
+  let j = resourceColumns.get(r);
+  if (j === undefined) {
+    j = ',"ServiceName":' + JSON.stringify(r.serviceName) + ',"ResourceAttributes":' + r.attributesJson;
+    resourceColumns.set(r, j);
+  }
+  return j;
+}
+
+function scopeJson(sc: ScopeContext): string {
+  let j = scopeColumns.get(sc);
+  if (j === undefined) {
+    j = ',"ScopeName":' + JSON.stringify(sc.name) + ',"ScopeVersion":' + JSON.stringify(sc.version);
+    scopeColumns.set(sc, j);
+  }
+  return j;
 }
 
 export function findAttribute(attrs: Attributes, key: string): string | undefined {
@@ -148,11 +185,9 @@ export function spanRow(s: SpanRecord): string {
     '","ParentSpanId":"' + s.parentSpanId +
     '","TraceState":' + JSON.stringify(s.traceState) +
     ',"SpanName":' + JSON.stringify(s.name) +
-    ',"SpanKind":"' + spanKindName(s.kind) +
-    '","ServiceName":' + JSON.stringify(s.resource.serviceName) +
-    ',"ResourceAttributes":' + s.resource.attributesJson +
-    ',"ScopeName":' + JSON.stringify(s.scope.name) +
-    ',"ScopeVersion":' + JSON.stringify(s.scope.version) +
+    ',"SpanKind":"' + spanKindName(s.kind) + '"' +
+    resourceJson(s.resource) +
+    scopeJson(s.scope) +
     ',"SpanAttributes":' + attributesJson(s.attributes) +
     ',"Duration":' + duration.toString() +
     ',"StatusCode":"' + statusCodeName(s.statusCode) +
