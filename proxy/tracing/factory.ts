@@ -1,11 +1,11 @@
 // What both tracer extensions share: turning the HCM's tracing settings and the extension's
 // exporter into a MeshTracer, wiring stats and shutdown, and `%TRACE_ID%` for access logs.
-import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
 import type { TracerContext } from '../core/extension-points.js';
 import { setTraceIdReader } from '../telemetry/substitution-format.js';
 import type { ClusterLookup } from '../telemetry/collector.js';
 import type { SamplingRuntime } from './sampling.js';
-import { SpanPipeline, spanPipelineStats } from './span-pipeline.js';
+import type { ExporterSpec } from './exporter-spec.js';
+import { sharedSpanPipeline, spanPipelineStats } from './span-pipeline.js';
 import { DEFAULT_INJECT_FORMATS, MeshTracer, streamSpanContext, type CustomTag } from './tracer.js';
 
 setTraceIdReader((info) => streamSpanContext(info.activeSpan)?.traceId ?? null);
@@ -17,17 +17,17 @@ export function buildMeshTracer(
   context: TracerFactoryContext,
   provider: 'opentelemetry' | 'zipkin',
   serviceName: string | undefined,
-  exporter: SpanExporter,
+  exporter: ExporterSpec,
 ): MeshTracer {
   const stats = spanPipelineStats(context.stats.scope(`tracing.${provider}`));
-  const pipeline = new SpanPipeline(exporter, stats);
+  const service = serviceName !== undefined && serviceName !== '' ? serviceName : context.node.cluster || 'meshscope';
+  const pipeline = sharedSpanPipeline(exporter, { 'service.name': service, 'service.instance.id': context.node.id }, stats);
   context.onShutdown(() => pipeline.shutdown());
   const t = context.tracing;
   const sampling = context.runtime === undefined
     ? { randomSamplingPercent: t.randomSamplingPercent, clientSamplingPercent: t.clientSamplingPercent, overallSamplingPercent: t.overallSamplingPercent }
     : { randomSamplingPercent: t.randomSamplingPercent, clientSamplingPercent: t.clientSamplingPercent, overallSamplingPercent: t.overallSamplingPercent, runtime: context.runtime };
   return new MeshTracer({
-    serviceName: serviceName !== undefined && serviceName !== '' ? serviceName : context.node.cluster || 'meshscope',
     nodeId: context.node.id,
     direction: context.trafficDirection ?? 'UNSPECIFIED',
     injectFormats: DEFAULT_INJECT_FORMATS,
@@ -41,6 +41,5 @@ export function buildMeshTracer(
       return { tag: c.tag, kind: 'request_header', name: c.request_header!.name.toLowerCase(), defaultValue: c.request_header!.default_value ?? '' };
     }),
     pipeline,
-    resourceAttributes: { 'service.instance.id': context.node.id },
   });
 }

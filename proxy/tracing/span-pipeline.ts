@@ -1,20 +1,15 @@
-// The export side of tracing: finished spans go into the OpenTelemetry SDK's
-// BatchSpanProcessor (bounded queue, flushed on its timer, off the request path) and out
-// through an OTLP or Zipkin exporter. Admission is counted here: the processor's queue only
-// shrinks when it hands a batch to the exporter, so a counter kept in step with it knows
-// when the queue is full and counts the drop in a stat instead of the SDK's silent debug log.
-import type { ExportResult } from '@opentelemetry/core';
-import { ExportResultCode } from '@opentelemetry/core';
-import { BatchSpanProcessor, type ReadableSpan, type SpanExporter } from '@opentelemetry/sdk-trace-base';
+// The request-thread side of span export. Finished spans (plain data) are collected into a
+// small array and posted to the export thread every 64 spans or 20 ms; the SDK's batch
+// processor and the exporter run there. Everything is bounded: spans posted but not yet
+// settled by the thread (sent, failed or dropped) never exceed the queue size, beyond which
+// spans are dropped here and counted. The request path never waits on any of it.
+import { Worker } from 'node:worker_threads';
+import type { Attributes } from '@opentelemetry/api';
 import type { Counter, Scope } from '../stats/types.js';
-
-export interface SpanPipelineOptions {
-  /** Spans held at most while waiting for export (Envoy/OTel default 2048). */
-  maxQueueSize?: number;
-  maxExportBatchSize?: number;
-  /** Flush interval; when omitted, `OTEL_BSP_SCHEDULE_DELAY` or the SDK default (5 s). */
-  scheduledDelayMillis?: number;
-}
+import { batchExportOptions } from './batch-export.js';
+import type { ExportThreadData, FromExportThread, ToExportThread } from './export-thread.js';
+import type { ExporterSpec } from './exporter-spec.js';
+import type { WireSpan } from './wire-span.js';
 
 export interface SpanPipelineStats {
   /** Spans the collector accepted. */
@@ -33,76 +28,116 @@ export function spanPipelineStats(scope: Scope): SpanPipelineStats {
   };
 }
 
-/** Wraps an exporter to keep the admission count in step and count outcomes. */
-class CountingExporter implements SpanExporter {
-  readonly #inner: SpanExporter;
-  readonly #stats: SpanPipelineStats;
-  readonly #onHandedOff: (n: number) => void;
+const POST_EVERY_SPANS = 64;
+const POST_EVERY_MS = 20;
+const SHUTDOWN_TIMEOUT_MS = 5000;
 
-  constructor(inner: SpanExporter, stats: SpanPipelineStats, onHandedOff: (n: number) => void) {
-    this.#inner = inner;
-    this.#stats = stats;
-    this.#onHandedOff = onHandedOff;
-  }
+const shared = new Map<string, SpanPipeline>();
 
-  export(spans: ReadableSpan[], resultCallback: (result: ExportResult) => void): void {
-    this.#onHandedOff(spans.length);
-    this.#inner.export(spans, (result) => {
-      if (result.code === ExportResultCode.SUCCESS) this.#stats.spansSent.add(spans.length);
-      else this.#stats.spansFailed.add(spans.length);
-      resultCallback(result);
+/**
+ * One pipeline (one export thread) per destination and resource per worker: every listener's
+ * tracer that exports to the same collector as the same service shares it.
+ */
+export function sharedSpanPipeline(exporter: ExporterSpec, resourceAttributes: Attributes, stats: SpanPipelineStats): SpanPipeline {
+  const key = JSON.stringify([exporter, resourceAttributes]);
+  let p = shared.get(key);
+  if (p === undefined) {
+    p = new SpanPipeline(exporter, resourceAttributes, stats);
+    shared.set(key, p);
+    const pipeline = p;
+    void pipeline.closed.then(() => {
+      if (shared.get(key) === pipeline) shared.delete(key);
     });
   }
-
-  shutdown(): Promise<void> {
-    return this.#inner.shutdown();
-  }
-
-  forceFlush(): Promise<void> {
-    return this.#inner.forceFlush?.() ?? Promise.resolve();
-  }
+  return p;
 }
 
 export class SpanPipeline {
-  readonly #processor: BatchSpanProcessor;
   readonly #stats: SpanPipelineStats;
-  readonly #maxQueueSize: number;
-  #queued = 0;
+  readonly #worker: Worker;
+  readonly #maxOutstanding: number;
+  #pending: WireSpan[] = [];
+  #outstanding = 0;
+  #timer: NodeJS.Timeout | null = null;
+  #closed = false;
+  #onClosed: (() => void) | null = null;
+  #shutdown: Promise<void> | null = null;
+  #resolveClosed!: () => void;
+  /** Resolves once the pipeline has shut down. */
+  readonly closed = new Promise<void>((resolve) => (this.#resolveClosed = resolve));
 
-  constructor(exporter: SpanExporter, stats: SpanPipelineStats, options: SpanPipelineOptions = {}) {
+  constructor(exporter: ExporterSpec, resourceAttributes: Attributes, stats: SpanPipelineStats) {
     this.#stats = stats;
-    // OTEL_BSP_MAX_QUEUE_SIZE is the SDK's own knob; the admission count must use the same bound.
-    const fromEnv = Number(process.env['OTEL_BSP_MAX_QUEUE_SIZE']);
-    this.#maxQueueSize = options.maxQueueSize ?? (Number.isInteger(fromEnv) && fromEnv > 0 ? fromEnv : 2048);
-    const counting = new CountingExporter(exporter, stats, (n) => {
-      this.#queued = Math.max(0, this.#queued - n);
+    this.#maxOutstanding = batchExportOptions().maxQueueSize;
+    const data: ExportThreadData = { exporter, resourceAttributes };
+    this.#worker = new Worker(new URL('./export-thread.js', import.meta.url), { workerData: data });
+    this.#worker.unref();
+    this.#worker.on('message', (msg: FromExportThread) => {
+      if (msg.type === 'closed') {
+        this.#onClosed?.();
+        return;
+      }
+      if (msg.sent > 0) stats.spansSent.add(msg.sent);
+      if (msg.failed > 0) stats.spansFailed.add(msg.failed);
+      if (msg.dropped > 0) stats.spansDropped.add(msg.dropped);
+      this.#outstanding = Math.max(0, this.#outstanding - msg.sent - msg.failed - msg.dropped);
     });
-    const config: ConstructorParameters<typeof BatchSpanProcessor>[1] = { maxQueueSize: this.#maxQueueSize };
-    // Small batches keep each serialization pause on the request thread short (tail latency);
-    // the SDK's 512 would stall a busy worker for several milliseconds at a time.
-    const batchFromEnv = Number(process.env['OTEL_BSP_MAX_EXPORT_BATCH_SIZE']);
-    const batch = options.maxExportBatchSize ?? (Number.isInteger(batchFromEnv) && batchFromEnv > 0 ? batchFromEnv : 128);
-    config.maxExportBatchSize = Math.min(batch, this.#maxQueueSize);
-    if (options.scheduledDelayMillis !== undefined) config.scheduledDelayMillis = options.scheduledDelayMillis;
-    this.#processor = new BatchSpanProcessor(counting, config);
+    this.#worker.on('error', () => {
+      // A dead export thread loses spans, never requests: everything from now on is dropped.
+      this.#closed = true;
+    });
   }
 
-  /** Hot path: one bounds check and an array push inside the SDK. */
-  submit(span: ReadableSpan): void {
-    if (this.#queued >= this.#maxQueueSize) {
+  /** Hot path: one bounds check and an array push. */
+  submit(span: WireSpan): void {
+    if (this.#closed || this.#outstanding >= this.#maxOutstanding) {
       this.#stats.spansDropped.inc();
       return;
     }
-    this.#queued++;
-    this.#processor.onEnd(span);
+    this.#outstanding++;
+    this.#pending.push(span);
+    if (this.#pending.length >= POST_EVERY_SPANS) this.#post();
+    else if (this.#timer === null) {
+      this.#timer = setTimeout(this.#onTimer, POST_EVERY_MS);
+      this.#timer.unref();
+    }
   }
 
-  /** Exports what is queued; bounded by the exporter's own timeout. */
-  async shutdown(): Promise<void> {
-    try {
-      await this.#processor.shutdown();
-    } catch {
-      // A collector that is down at shutdown loses the last batch; the failure is counted.
+  readonly #onTimer = (): void => {
+    this.#timer = null;
+    this.#post();
+  };
+
+  #post(): void {
+    if (this.#timer !== null) {
+      clearTimeout(this.#timer);
+      this.#timer = null;
     }
+    if (this.#pending.length === 0) return;
+    const msg: ToExportThread = { type: 'spans', spans: this.#pending };
+    this.#pending = [];
+    this.#worker.postMessage(msg);
+  }
+
+  /** Hands over what is pending, lets the thread export its queue (bounded), then stops it. */
+  shutdown(): Promise<void> {
+    this.#shutdown ??= this.#stop().then(() => this.#resolveClosed());
+    return this.#shutdown;
+  }
+
+  async #stop(): Promise<void> {
+    if (this.#closed) {
+      await this.#worker.terminate();
+      return;
+    }
+    this.#post();
+    this.#closed = true;
+    const closed = new Promise<void>((resolve) => {
+      this.#onClosed = resolve;
+      setTimeout(resolve, SHUTDOWN_TIMEOUT_MS).unref();
+    });
+    this.#worker.postMessage({ type: 'shutdown' } satisfies ToExportThread);
+    await closed;
+    await this.#worker.terminate();
   }
 }

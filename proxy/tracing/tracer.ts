@@ -5,10 +5,7 @@
 // Unsampled streams still get a (non-recording) span so the "not sampled" decision is
 // propagated downstream instead of being lost. Attribute values are only read at finish,
 // from StreamInfo, so the request path pays for two id strings and one small object.
-import { SpanKind, SpanStatusCode, TraceFlags, type Attributes, type HrTime, type SpanContext } from '@opentelemetry/api';
-import { TraceState } from '@opentelemetry/core';
-import { resourceFromAttributes, type Resource } from '@opentelemetry/resources';
-import type { ReadableSpan, TimedEvent } from '@opentelemetry/sdk-trace-base';
+import { SpanKind, type Attributes } from '@opentelemetry/api';
 import type { Span, StreamInfo, UpstreamAttemptInfo } from '../core/stream-info.js';
 import { formatResponseFlags } from '../core/stream-info.js';
 import { newSpanId, newTraceId } from './ids.js';
@@ -22,7 +19,6 @@ export type CustomTag =
   | { readonly tag: string; readonly kind: 'request_header'; readonly name: string; readonly defaultValue: string };
 
 export interface MeshTracerOptions {
-  readonly serviceName: string;
   readonly nodeId: string;
   readonly direction: 'UNSPECIFIED' | 'INBOUND' | 'OUTBOUND';
   /** Formats injected upstream (bit flags of TraceFormat); the arrived format is always added. */
@@ -33,70 +29,11 @@ export interface MeshTracerOptions {
   readonly maxPathTagLength: number;
   readonly customTags: readonly CustomTag[];
   readonly pipeline: SpanPipeline;
-  /** Resource attributes beyond service.name (e.g. from node metadata). */
-  readonly resourceAttributes?: Attributes;
-}
-
-const SCOPE = { name: 'meshscope', version: '0.1.0' } as const;
-const NO_EVENTS: TimedEvent[] = [];
-
-function hrTime(epochMs: number): HrTime {
-  const seconds = Math.floor(epochMs / 1000);
-  return [seconds, Math.round((epochMs - seconds * 1000) * 1e6)];
-}
-
-/** A finished span as the SDK's exporters read it. */
-class FinishedSpan implements ReadableSpan {
-  readonly name: string;
-  readonly kind: SpanKind;
-  readonly #context: SpanContext;
-  readonly parentSpanContext: SpanContext | undefined;
-  readonly startTime: HrTime;
-  readonly endTime: HrTime;
-  readonly duration: HrTime;
-  readonly status: { code: SpanStatusCode; message?: string };
-  readonly attributes: Attributes;
-  readonly links = [];
-  readonly events = NO_EVENTS;
-  readonly ended = true;
-  readonly resource: Resource;
-  readonly instrumentationScope = SCOPE;
-  readonly droppedAttributesCount = 0;
-  readonly droppedEventsCount = 0;
-  readonly droppedLinksCount = 0;
-
-  constructor(
-    name: string,
-    kind: SpanKind,
-    context: SpanContext,
-    parent: SpanContext | undefined,
-    startMs: number,
-    endMs: number,
-    error: boolean,
-    attributes: Attributes,
-    resource: Resource,
-  ) {
-    this.name = name;
-    this.kind = kind;
-    this.#context = context;
-    this.parentSpanContext = parent;
-    this.startTime = hrTime(startMs);
-    this.endTime = hrTime(endMs);
-    this.duration = hrTime(Math.max(0, endMs - startMs));
-    this.status = error ? { code: SpanStatusCode.ERROR } : { code: SpanStatusCode.UNSET };
-    this.attributes = attributes;
-    this.resource = resource;
-  }
-
-  spanContext(): SpanContext {
-    return this.#context;
-  }
 }
 
 /** Shared, immutable per-tracer state. */
 interface TracerShared {
   readonly options: MeshTracerOptions;
-  readonly resource: Resource;
   /** Whether the stream span is a SERVER span (else CLIENT). */
   readonly serverKind: boolean;
   /** Whether each upstream attempt gets its own CLIENT span. */
@@ -240,16 +177,19 @@ class StreamSpan implements Span {
     const error = code >= 500 || code === 0 || flags !== 0;
     const startMs = this.#parent === null ? info.startTime : epochOf(info, this.#startMs);
     const endMs = this.#parent === null && info.durationMs >= 0 ? info.startTime + info.durationMs : nowEpoch(info);
-    const ctx: SpanContext = {
+    options.pipeline.submit({
+      name: this.#name,
+      kind: this.#kind,
       traceId: this.traceId,
       spanId: this.spanId,
-      traceFlags: TraceFlags.SAMPLED,
-      isRemote: false,
-    };
-    if (this.traceState !== '') ctx.traceState = new TraceState(this.traceState);
-    const parent: SpanContext | undefined =
-      this.parentSpanId === '' ? undefined : { traceId: this.traceId, spanId: this.parentSpanId, traceFlags: TraceFlags.SAMPLED, isRemote: this.#parent === null };
-    options.pipeline.submit(new FinishedSpan(this.#name, this.#kind, ctx, parent, startMs, endMs, error, attrs, shared.resource));
+      parentSpanId: this.parentSpanId,
+      parentIsRemote: this.#parent === null,
+      traceState: this.traceState,
+      startMs,
+      endMs,
+      error,
+      attributes: attrs,
+    });
   }
 }
 
@@ -288,7 +228,6 @@ export class MeshTracer {
     const serverKind = options.direction !== 'OUTBOUND';
     this.#shared = {
       options,
-      resource: resourceFromAttributes({ ...options.resourceAttributes, 'service.name': options.serviceName }),
       serverKind,
       // A front proxy (no direction) makes SERVER + CLIENT per attempt; sidecars only on request.
       childPerAttempt: options.direction === 'UNSPECIFIED' || (options.spawnUpstreamSpan && serverKind),

@@ -1,12 +1,11 @@
 // envoy.tracers.opentelemetry: spans exported over OTLP/HTTP (protobuf) to `http_service`'s
 // cluster and path, or OTLP/gRPC to `grpc_service`'s cluster; `service_name` names the
 // resource (else --service-cluster).
-import { OTLPTraceExporter as OTLPGrpcTraceExporter } from '@opentelemetry/exporter-trace-otlp-grpc';
-import { OTLPTraceExporter as OTLPProtoTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { z } from 'zod';
 import { registries, type Tracer, type TracerContext } from '../../../core/extension-points.js';
 import { defineExtension } from '../../../core/registry.js';
 import { collectorUrl, uriPath } from '../../../telemetry/collector.js';
+import type { ExporterSpec } from '../../../tracing/exporter-spec.js';
 import { buildMeshTracer, type TracerFactoryContext } from '../../../tracing/factory.js';
 
 const TYPE_URL = 'type.googleapis.com/envoy.config.trace.v3.OpenTelemetryConfig';
@@ -48,22 +47,24 @@ registries.tracers.register(
     configSchema,
     create(config, context: TracerContext): Tracer {
       const ctx = context as TracerFactoryContext;
-      let exporter;
+      let exporter: ExporterSpec;
       if (config.http_service !== undefined) {
         const h = config.http_service;
         const headers: Record<string, string> = {};
         for (const a of h.request_headers_to_add ?? []) headers[a.header.key] = a.header.value;
-        exporter = new OTLPProtoTraceExporter({
+        exporter = {
+          kind: 'otlp-proto',
           url: collectorUrl(ctx.clusterManager, h.http_uri.cluster, uriPath(h.http_uri.uri), 'http_service.http_uri.cluster'),
           headers,
           timeoutMillis: timeoutMs(h.http_uri.timeout),
-        });
+        };
       } else {
         const g = config.grpc_service!;
-        exporter = new OTLPGrpcTraceExporter({
+        exporter = {
+          kind: 'otlp-grpc',
           url: collectorUrl(ctx.clusterManager, g.envoy_grpc.cluster_name, '', 'grpc_service.envoy_grpc.cluster_name'),
           timeoutMillis: timeoutMs(g.timeout),
-        });
+        };
       }
       return buildMeshTracer(ctx, 'opentelemetry', config.service_name, exporter);
     },

@@ -1,6 +1,5 @@
 // envoy.tracers.zipkin: spans exported as Zipkin v2 JSON to `collector_cluster` +
 // `collector_endpoint`; B3 propagation (plus W3C, as the connection manager enables).
-import { ZipkinExporter } from '@opentelemetry/exporter-zipkin';
 import { z } from 'zod';
 import { registries, type Tracer, type TracerContext } from '../../../core/extension-points.js';
 import { defineExtension } from '../../../core/registry.js';
@@ -30,11 +29,8 @@ registries.tracers.register(
     create(config, context: TracerContext): Tracer {
       const ctx = context as TracerFactoryContext;
       const serviceName = ctx.node.cluster || 'meshscope';
-      const exporter = new ZipkinExporter({
-        url: collectorUrl(ctx.clusterManager, config.collector_cluster, config.collector_endpoint, 'collector_cluster'),
-        serviceName,
-      });
-      return buildMeshTracer(ctx, 'zipkin', serviceName, exporter);
+      const url = collectorUrl(ctx.clusterManager, config.collector_cluster, config.collector_endpoint, 'collector_cluster');
+      return buildMeshTracer(ctx, 'zipkin', serviceName, { kind: 'zipkin', url, serviceName });
     },
   }),
 );

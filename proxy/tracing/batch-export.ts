@@ -1,0 +1,99 @@
+// The OpenTelemetry SDK's BatchSpanProcessor (bounded queue, timer-flushed, small batches)
+// in front of an exporter, with outcomes counted. Admission is checked here: the processor's
+// queue only shrinks when it hands a batch to the exporter, so a counter kept in step with it
+// knows when the queue is full and reports the drop instead of the SDK's silent debug log.
+import type { ExportResult } from '@opentelemetry/core';
+import { ExportResultCode } from '@opentelemetry/core';
+import { BatchSpanProcessor, type ReadableSpan, type SpanExporter } from '@opentelemetry/sdk-trace-base';
+
+export interface BatchExportOptions {
+  maxQueueSize: number;
+  maxExportBatchSize: number;
+  /** When omitted, `OTEL_BSP_SCHEDULE_DELAY` or the SDK default (5 s). */
+  scheduledDelayMillis?: number;
+}
+
+export interface ExportOutcomes {
+  sent(n: number): void;
+  failed(n: number): void;
+  dropped(n: number): void;
+}
+
+function envInt(name: string): number | undefined {
+  const v = Number(process.env[name]);
+  return Number.isInteger(v) && v > 0 ? v : undefined;
+}
+
+/** Defaults: OTEL_BSP_* when set, else a 2048-span queue and batches of 128, which keep each serialization pause short. */
+export function batchExportOptions(): BatchExportOptions {
+  const maxQueueSize = envInt('OTEL_BSP_MAX_QUEUE_SIZE') ?? 2048;
+  return { maxQueueSize, maxExportBatchSize: Math.min(envInt('OTEL_BSP_MAX_EXPORT_BATCH_SIZE') ?? 128, maxQueueSize) };
+}
+
+class CountingExporter implements SpanExporter {
+  readonly #inner: SpanExporter;
+  readonly #outcomes: ExportOutcomes;
+  readonly #onHandedOff: (n: number) => void;
+
+  constructor(inner: SpanExporter, outcomes: ExportOutcomes, onHandedOff: (n: number) => void) {
+    this.#inner = inner;
+    this.#outcomes = outcomes;
+    this.#onHandedOff = onHandedOff;
+  }
+
+  export(spans: ReadableSpan[], resultCallback: (result: ExportResult) => void): void {
+    this.#onHandedOff(spans.length);
+    this.#inner.export(spans, (result) => {
+      if (result.code === ExportResultCode.SUCCESS) this.#outcomes.sent(spans.length);
+      else this.#outcomes.failed(spans.length);
+      resultCallback(result);
+    });
+  }
+
+  shutdown(): Promise<void> {
+    return this.#inner.shutdown();
+  }
+
+  forceFlush(): Promise<void> {
+    return this.#inner.forceFlush?.() ?? Promise.resolve();
+  }
+}
+
+export class BatchExport {
+  readonly #processor: BatchSpanProcessor;
+  readonly #outcomes: ExportOutcomes;
+  readonly #maxQueueSize: number;
+  #queued = 0;
+
+  constructor(exporter: SpanExporter, outcomes: ExportOutcomes, options: BatchExportOptions) {
+    this.#outcomes = outcomes;
+    this.#maxQueueSize = options.maxQueueSize;
+    const counting = new CountingExporter(exporter, outcomes, (n) => {
+      this.#queued = Math.max(0, this.#queued - n);
+    });
+    const config: ConstructorParameters<typeof BatchSpanProcessor>[1] = {
+      maxQueueSize: options.maxQueueSize,
+      maxExportBatchSize: Math.min(options.maxExportBatchSize, options.maxQueueSize),
+    };
+    if (options.scheduledDelayMillis !== undefined) config.scheduledDelayMillis = options.scheduledDelayMillis;
+    this.#processor = new BatchSpanProcessor(counting, config);
+  }
+
+  submit(span: ReadableSpan): void {
+    if (this.#queued >= this.#maxQueueSize) {
+      this.#outcomes.dropped(1);
+      return;
+    }
+    this.#queued++;
+    this.#processor.onEnd(span);
+  }
+
+  /** Exports what is queued; bounded by the exporter's own timeout. */
+  async shutdown(): Promise<void> {
+    try {
+      await this.#processor.shutdown();
+    } catch {
+      // A collector that is down at shutdown loses the last batch; the failure is counted.
+    }
+  }
+}

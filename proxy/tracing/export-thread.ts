@@ -1,0 +1,70 @@
+// The span export thread: the OpenTelemetry SDK's batch processor and exporter run here, so
+// protobuf/JSON serialization and the collector's HTTP traffic never pause the request
+// thread. It receives finished spans in small batches of plain data and reports outcomes.
+import { parentPort, workerData } from 'node:worker_threads';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import type { Attributes } from '@opentelemetry/api';
+import { BatchExport, batchExportOptions } from './batch-export.js';
+import { createExporter, type ExporterSpec } from './exporter-spec.js';
+import { FinishedSpan, type WireSpan } from './wire-span.js';
+
+export interface ExportThreadData {
+  exporter: ExporterSpec;
+  resourceAttributes: Attributes;
+}
+
+/** Messages to the thread: a batch of spans, or shutdown. */
+export type ToExportThread = { type: 'spans'; spans: WireSpan[] } | { type: 'shutdown' };
+/** Messages from the thread: outcome counts since the last report, or closed. */
+export type FromExportThread = { type: 'outcomes'; sent: number; failed: number; dropped: number } | { type: 'closed' };
+
+const port = parentPort!;
+const data = workerData as ExportThreadData;
+const resource = resourceFromAttributes(data.resourceAttributes);
+const counts = { sent: 0, failed: 0, dropped: 0 };
+let reportTimer: NodeJS.Timeout | null = null;
+
+function report(): void {
+  reportTimer = null;
+  if (counts.sent + counts.failed + counts.dropped === 0) return;
+  const msg: FromExportThread = { type: 'outcomes', ...counts };
+  counts.sent = counts.failed = counts.dropped = 0;
+  port.postMessage(msg);
+}
+
+function scheduleReport(): void {
+  if (reportTimer === null) reportTimer = setTimeout(report, 50);
+}
+
+const exporter = await createExporter(data.exporter);
+const batch = new BatchExport(
+  exporter,
+  {
+    sent: (n) => {
+      counts.sent += n;
+      scheduleReport();
+    },
+    failed: (n) => {
+      counts.failed += n;
+      scheduleReport();
+    },
+    dropped: (n) => {
+      counts.dropped += n;
+      scheduleReport();
+    },
+  },
+  batchExportOptions(),
+);
+
+port.on('message', (msg: ToExportThread) => {
+  if (msg.type === 'spans') {
+    for (const w of msg.spans) batch.submit(new FinishedSpan(w, resource));
+    return;
+  }
+  void batch.shutdown().then(() => {
+    if (reportTimer !== null) clearTimeout(reportTimer);
+    report();
+    port.postMessage({ type: 'closed' } satisfies FromExportThread);
+  });
+});
+port.postMessage({ type: 'outcomes', sent: 0, failed: 0, dropped: 0 } satisfies FromExportThread);

@@ -1,0 +1,25 @@
+// How to build a tracer's exporter, as data: the extension factories resolve clusters and
+// options at config time, and the export thread builds the exporter from this description.
+import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
+
+export type ExporterSpec =
+  | { readonly kind: 'otlp-proto'; readonly url: string; readonly headers: Record<string, string>; readonly timeoutMillis: number }
+  | { readonly kind: 'otlp-grpc'; readonly url: string; readonly timeoutMillis: number }
+  | { readonly kind: 'zipkin'; readonly url: string; readonly serviceName: string };
+
+export async function createExporter(spec: ExporterSpec): Promise<SpanExporter> {
+  switch (spec.kind) {
+    case 'otlp-proto': {
+      const { OTLPTraceExporter } = await import('@opentelemetry/exporter-trace-otlp-proto');
+      return new OTLPTraceExporter({ url: spec.url, headers: spec.headers, timeoutMillis: spec.timeoutMillis });
+    }
+    case 'otlp-grpc': {
+      const { OTLPTraceExporter } = await import('@opentelemetry/exporter-trace-otlp-grpc');
+      return new OTLPTraceExporter({ url: spec.url, timeoutMillis: spec.timeoutMillis });
+    }
+    case 'zipkin': {
+      const { ZipkinExporter } = await import('@opentelemetry/exporter-zipkin');
+      return new ZipkinExporter({ url: spec.url, serviceName: spec.serviceName });
+    }
+  }
+}
