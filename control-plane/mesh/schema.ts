@@ -29,8 +29,16 @@ const socketAddress = z
 const dnsLabel = z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'expected a lowercase DNS label (a-z, 0-9, -)');
 const labels = z.record(z.string().min(1), z.string());
 
+const regex = z.string().superRefine((source, ctx) => {
+  try {
+    new RegExp(source);
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: `invalid regex: ${(err as Error).message}` });
+  }
+});
+
 export const stringMatch = z
-  .strictObject({ exact: z.string().optional(), prefix: z.string().optional(), regex: z.string().optional() })
+  .strictObject({ exact: z.string().optional(), prefix: z.string().optional(), regex: regex.optional() })
   .refine((m) => [m.exact, m.prefix, m.regex].filter((v) => v !== undefined).length === 1, 'exactly one of exact, prefix, regex');
 
 export const httpMatch = z
