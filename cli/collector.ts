@@ -39,7 +39,13 @@ export async function run(argv: string[]): Promise<number> {
   if (values['otlp-http'] !== undefined) options.otlpHttp = values['otlp-http'];
   if (values.http !== undefined) options.http = values.http;
   if (values.data !== undefined) options.dataDir = values.data;
-  if (values['ttl-days'] !== undefined) options.ttlDays = /^\d+$/.test(values['ttl-days']) ? Number(values['ttl-days']) : Number.NaN;
+  if (values['ttl-days'] !== undefined) {
+    if (!/^\d+$/.test(values['ttl-days'])) {
+      process.stderr.write(`meshscope collector: --ttl-days must be a whole number of days (0 = no TTL), got '${values['ttl-days']}'\n`);
+      return 2;
+    }
+    options.ttlDays = Number(values['ttl-days']);
+  }
   const chFlags = ['clickhouse-user', 'clickhouse-password', 'clickhouse-database'] as const;
   if (values['clickhouse-url'] !== undefined) {
     options.clickhouse = {
@@ -51,7 +57,7 @@ export async function run(argv: string[]): Promise<number> {
   } else {
     const stray = chFlags.filter((f) => values[f] !== undefined);
     if (stray.length > 0) {
-      process.stderr.write(`meshscope collector: --${stray.join(', --')} need --clickhouse-url\n${USAGE}`);
+      process.stderr.write(`meshscope collector: --${stray.join(', --')} only apply with --clickhouse-url\n${USAGE}`);
       return 2;
     }
   }

@@ -7,7 +7,7 @@ import { CollectorConfigError } from './errors.js';
 const hostPort = z
   .string()
   .regex(/^[^:\s]+:\d{1,5}$/, 'expected host:port')
-  .refine((v) => Number(v.split(':')[1]) <= 65535, 'port must be ≤ 65535');
+  .refine((v) => !/:\d+$/.test(v) || Number(v.slice(v.lastIndexOf(':') + 1)) <= 65535, 'port must be ≤ 65535');
 
 const positiveInt = z.number().int().positive();
 
