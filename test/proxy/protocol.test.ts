@@ -204,6 +204,16 @@ describe('client address', () => {
 });
 
 describe('connections', () => {
+  it('answers pipelined requests in order', async () => {
+    const { rawExchange } = await import('./helpers.js');
+    let payload = '';
+    for (let i = 0; i < 10; i++) payload += `GET /echo/${i} HTTP/1.1\r\nhost: x\r\n${i === 9 ? 'connection: close\r\n' : ''}\r\n`;
+    const raw = await rawExchange(proxy.port, payload, 5000);
+    expect(raw.match(/HTTP\/1\.1 200 OK/g)?.length).toBe(10);
+    const urls = echo.seen.slice(-10).map((s) => s.url);
+    expect(urls).toEqual(Array.from({ length: 10 }, (_, i) => `/echo/${i}`));
+  });
+
   it('reuses upstream keep-alive connections and serves downstream keep-alive', async () => {
     const before = echo.connections.size;
     const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });

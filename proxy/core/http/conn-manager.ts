@@ -5,7 +5,7 @@
 // Streams are the unit so an HTTP/2 codec can later drive many per connection.
 import type { Socket } from 'node:net';
 import { randomUUID } from 'node:crypto';
-import { Http1Parser, statusLine, type CodecError, type MessageHead, type ParserHandler } from './codec.js';
+import { Http1Parser, ParserState, statusLine, type CodecError, type MessageHead, type ParserHandler } from './codec.js';
 import { HeaderMap } from './headers.js';
 import { httpDate } from './date.js';
 import { FilterDataStatus, FilterHeadersStatus, type StreamFilter, type StreamFilterCallbacks, type StreamFilterFactory } from './filter.js';
@@ -115,6 +115,7 @@ export class ServerConnection implements ParserHandler, DownstreamConnection {
   #headStart = -1;
   #aboveWatermark = false;
   #corked = false;
+  #pipelinePaused = false;
   readonly #uncork = (): void => {
     this.#corked = false;
     this.socket.uncork();
@@ -187,6 +188,12 @@ export class ServerConnection implements ParserHandler, DownstreamConnection {
     this.hcm.stats.downstream_cx_rx_bytes_total.add(chunk.length);
     if (this.stream === null && this.#headStart < 0) this.#headStart = performance.now();
     this.parser.execute(chunk);
+    // Pipelined requests wait in the parser; stop reading until the current response is done
+    // so a client cannot queue unbounded data.
+    if (this.parser.state === ParserState.Paused && !this.#pipelinePaused) {
+      this.#pipelinePaused = true;
+      this.readDisable(true);
+    }
   }
 
   #onDrain(): void {
@@ -303,6 +310,7 @@ export class ServerConnection implements ParserHandler, DownstreamConnection {
       return;
     }
     this.#idleSince = performance.now();
+    this.#pipelinePaused = false;
     while (this.#readDisabled > 0) this.readDisable(false);
     this.parser.resume();
   }
