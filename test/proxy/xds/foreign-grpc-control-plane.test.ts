@@ -1,0 +1,160 @@
+// A gRPC ADS management server written here with @grpc/grpc-js's own Server (not meshscope's
+// control plane), following Envoy's state-of-the-world protocol: it pushes listeners and
+// clusters, the proxy ACKs each response by nonce, then an invalid cluster is NACKed on the
+// stream with error_detail while the proxy keeps its last good configuration.
+import * as grpc from '@grpc/grpc-js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startProxy, type ProxyServer } from '../../../proxy/index.js';
+import { decodeMessage, encodeMessage, type JsonMap, type JsonValue } from '../../../proxy/xds/index.js';
+import { freePorts, waitFor } from '../../control-plane/helpers.js';
+import { startUpstream, type Upstream } from '../helpers.js';
+import { call, stat } from './helpers.js';
+
+const LDS = 'type.googleapis.com/envoy.config.listener.v3.Listener';
+const CDS = 'type.googleapis.com/envoy.config.cluster.v3.Cluster';
+
+interface Req {
+  version_info?: string;
+  node?: { id?: string };
+  type_url?: string;
+  response_nonce?: string;
+  error_detail?: { code?: number; message?: string };
+}
+
+let a: Upstream;
+let b: Upstream;
+let server: grpc.Server;
+let proxy: ProxyServer;
+let port: number;
+let admin: number;
+const received: Req[] = [];
+let push: ((typeUrl: string, version: string, resources: JsonMap[]) => void) | undefined;
+
+function cluster(target: number, extra: JsonMap = {}): JsonMap {
+  return {
+    '@type': CDS,
+    name: 'backend',
+    type: 'STATIC',
+    connect_timeout: '1s',
+    load_assignment: { cluster_name: 'backend', endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: target } } } }] }] },
+    ...extra,
+  };
+}
+
+function listener(): JsonMap {
+  return {
+    '@type': LDS,
+    name: 'ingress',
+    address: { socket_address: { address: '127.0.0.1', port_value: port } },
+    filter_chains: [
+      {
+        filters: [
+          {
+            name: 'envoy.filters.network.http_connection_manager',
+            typed_config: {
+              '@type': 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager',
+              stat_prefix: 'ingress_http',
+              route_config: { name: 'local', virtual_hosts: [{ name: 'all', domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster: 'backend' } }] }] },
+              http_filters: [{ name: 'envoy.filters.http.router', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router' } }],
+            },
+          },
+        ],
+      },
+    ],
+  };
+}
+
+beforeAll(async () => {
+  [a, b] = await Promise.all([startUpstream('a'), startUpstream('b')]);
+  [port, admin] = await freePorts(2);
+  server = new grpc.Server();
+  server.addService(
+    {
+      StreamAggregatedResources: {
+        path: '/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources',
+        requestStream: true,
+        responseStream: true,
+        requestSerialize: (m: Req) => Buffer.from(encodeMessage('envoy.service.discovery.v3.DiscoveryRequest', m as JsonValue)),
+        requestDeserialize: (buf: Buffer) => decodeMessage('envoy.service.discovery.v3.DiscoveryRequest', buf) as Req,
+        responseSerialize: (m: JsonMap) => Buffer.from(encodeMessage('envoy.service.discovery.v3.DiscoveryResponse', m)),
+        responseDeserialize: (buf: Buffer) => decodeMessage('envoy.service.discovery.v3.DiscoveryResponse', buf),
+      },
+    },
+    {
+      StreamAggregatedResources: (stream: grpc.ServerDuplexStream<Req, JsonMap>) => {
+        let nonce = 0;
+        const send = (typeUrl: string, version: string, resources: JsonMap[]): void => {
+          nonce += 1;
+          stream.write({ version_info: version, type_url: typeUrl, nonce: `n${nonce}`, resources });
+        };
+        push = send;
+        stream.on('data', (req: Req) => {
+          received.push(req);
+          // The first request per type subscribes; answer it with version 1.
+          if (req.response_nonce === undefined || req.response_nonce === '') {
+            if (req.type_url === CDS) send(CDS, 'c1', [cluster(a.port)]);
+            if (req.type_url === LDS) send(LDS, 'l1', [listener()]);
+          }
+        });
+        stream.on('error', () => undefined);
+      },
+    },
+  );
+  const xdsPort = await new Promise<number>((resolve, reject) =>
+    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+  );
+  proxy = await startProxy({
+    concurrency: 1,
+    logLevel: 'off',
+    drainTimeSeconds: 1,
+    config: {
+      node: { id: 'grpc-node', cluster: 'test' },
+      admin: { address: { socket_address: { address: '127.0.0.1', port_value: admin } } },
+      dynamic_resources: {
+        ads_config: { api_type: 'GRPC', transport_api_version: 'V3', grpc_services: [{ envoy_grpc: { cluster_name: 'xds_cluster' } }] },
+        cds_config: { ads: {}, resource_api_version: 'V3' },
+        lds_config: { ads: {}, resource_api_version: 'V3' },
+      },
+      static_resources: {
+        clusters: [
+          {
+            name: 'xds_cluster',
+            type: 'STATIC',
+            connect_timeout: '1s',
+            load_assignment: { cluster_name: 'xds_cluster', endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: xdsPort } } } }] }] },
+          },
+        ],
+      },
+    },
+  });
+});
+
+afterAll(async () => {
+  await proxy?.close(500);
+  server?.forceShutdown();
+  await Promise.all([a?.close(), b?.close()]);
+});
+
+describe('a gRPC ADS control plane written with grpc-js', () => {
+  it('configures the proxy; each response is ACKed with its version and nonce, the node sent first', async () => {
+    expect((await call(port, 'x')).upstream).toBe('a');
+    expect(received[0]!.node?.id).toBe('grpc-node');
+    await waitFor(() => received.some((r) => r.type_url === LDS && r.version_info === 'l1' && r.response_nonce !== ''), 'LDS ACK');
+    await waitFor(() => received.some((r) => r.type_url === CDS && r.version_info === 'c1' && r.response_nonce !== ''), 'CDS ACK');
+  });
+
+  it('applies a pushed cluster change', async () => {
+    push!(CDS, 'c2', [cluster(b.port)]);
+    await waitFor(async () => (await call(port, 'x')).upstream === 'b', 'traffic on b');
+    await waitFor(() => received.some((r) => r.type_url === CDS && r.version_info === 'c2'), 'CDS ACK c2');
+  });
+
+  it('NACKs an invalid cluster on the stream and keeps the last good one', async () => {
+    push!(CDS, 'c3', [cluster(a.port, { lb_policy: 'MAGLEV', maglev_lb_config: { table_size: 100 } })]);
+    const nack = await waitFor(() => received.find((r) => r.type_url === CDS && r.error_detail !== undefined), 'CDS NACK');
+    expect(nack.version_info).toBe('c2');
+    expect(nack.error_detail!.message).toMatch(/backend: maglev_lb_config.table_size: must be a prime number/);
+    expect((await call(port, 'x')).upstream).toBe('b');
+    expect(await stat(admin, 'cluster_manager.cds.update_rejected')).toBe(1);
+  });
+});
