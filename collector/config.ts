@@ -30,6 +30,7 @@ export const collectorOptionsSchema = z.strictObject({
   ttlDays: z.number().int().min(0).max(3650).default(7),
   maxRequestBytes: positiveInt.default(16 * 1024 * 1024),
   maxConcurrentRequests: positiveInt.default(256),
+  maxInflightBytes: positiveInt.default(256 * 1024 * 1024),
   retryAfterSeconds: positiveInt.default(2),
   walMaxBytes: positiveInt.default(1024 * 1024 * 1024),
   walSegmentBytes: positiveInt.default(64 * 1024 * 1024),

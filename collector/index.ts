@@ -10,7 +10,7 @@ import { parseCollectorOptions, type CollectorConfig, type CollectorOptions } fr
 import { Pipeline } from './pipeline/pipeline.js';
 import { WriteAheadLog } from './pipeline/wal.js';
 import { OtlpHttpReceiver } from './receivers/otlp/receiver.js';
-import { createStorageClient, type ClickHouseTarget } from './storage/clickhouse/client.js';
+import { createDatabase, createStorageClient, type ClickHouseTarget } from './storage/clickhouse/client.js';
 import { migrate } from './storage/clickhouse/migrate.js';
 import { createRowWriter } from './storage/clickhouse/writer.js';
 import { CollectorMetrics } from './telemetry.js';
@@ -73,6 +73,7 @@ export async function startCollector(options: CollectorOptions = {}): Promise<Co
     let delay = 200;
     for (;;) {
       try {
+        if (target.kind === 'url' && target.database !== 'default') await createDatabase(target);
         await migrate(client, { ttlDays: config.ttlDays });
         schemaError = undefined;
         return;
@@ -112,6 +113,7 @@ export async function startCollector(options: CollectorOptions = {}): Promise<Co
   const receiver = new OtlpHttpReceiver(pipeline, metrics, {
     maxRequestBytes: config.maxRequestBytes,
     maxConcurrentRequests: config.maxConcurrentRequests,
+    maxInflightBytes: config.maxInflightBytes,
     retryAfterSeconds: config.retryAfterSeconds,
   });
   const api = createApiServer(client, metrics, {

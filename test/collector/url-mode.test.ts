@@ -114,6 +114,7 @@ describe('URL mode with an unreachable, then reachable ClickHouse', () => {
       batchMaxDelayMs: 50,
       retryAfterSeconds: 3,
       maxConcurrentRequests: 4,
+      maxInflightBytes: 256 * 1024,
     });
     const notReady = await fetch(`${collector.apiUrl}/readyz`);
     expect(notReady.status).toBe(503);
@@ -201,6 +202,11 @@ describe('URL mode with an unreachable, then reachable ClickHouse', () => {
     expect(throttled.length).toBeGreaterThan(0);
     expect(throttled.every((r) => r.headers.get('retry-after') === '3')).toBe(true);
     expect(statuses).toContain(200);
+    // One body alone above the in-flight memory bound: throttled, not too large (it is under 413's limit).
+    const huge = await fetch(`${collector!.otlpUrl}/v1/traces`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: body(5001).replace(/x{200}/g, 'z'.repeat(20_000)) });
+    expect(huge.status).toBe(429);
+    expect(huge.headers.get('retry-after')).toBe('3');
+    expect(await huge.text()).toMatch(/request bodies in flight exceed 262144 bytes/);
   });
 
   it('applies migrations safely twice and from two clients at once', async () => {

@@ -15,6 +15,8 @@ export interface OtlpReceiverOptions {
   maxRequestBytes: number;
   /** Requests being read, decoded or awaiting fsync at once; beyond it 429. */
   maxConcurrentRequests: number;
+  /** Body bytes held by in-flight requests at most (memory bound); beyond it 429. */
+  maxInflightBytes: number;
   retryAfterSeconds: number;
 }
 
@@ -69,6 +71,7 @@ export class OtlpHttpReceiver {
   readonly #metrics: CollectorMetrics;
   readonly #opts: OtlpReceiverOptions;
   #inflight = 0;
+  #inflightBytes = 0;
 
   constructor(pipeline: Pipeline, metrics: CollectorMetrics, opts: OtlpReceiverOptions) {
     this.#pipeline = pipeline;
@@ -127,20 +130,24 @@ export class OtlpHttpReceiver {
       this.#refuse(req, res, path, 413, encoding, new OtlpPayloadTooLargeError(this.#opts.maxRequestBytes).message);
       return;
     }
-    if (this.#inflight >= this.#opts.maxConcurrentRequests) {
+    if (this.#inflight >= this.#opts.maxConcurrentRequests || this.#inflightBytes + declared > this.#opts.maxInflightBytes) {
       this.#metrics.refused.inc({ signal, reason: 'overload' });
-      this.#refuse(req, res, path, 429, encoding, `too many concurrent requests (${this.#opts.maxConcurrentRequests}); retry later`, {
-        'retry-after': String(this.#opts.retryAfterSeconds),
-      });
+      const why =
+        this.#inflight >= this.#opts.maxConcurrentRequests
+          ? `too many concurrent requests (${this.#opts.maxConcurrentRequests})`
+          : `request bodies in flight exceed ${this.#opts.maxInflightBytes} bytes`;
+      this.#refuse(req, res, path, 429, encoding, `${why}; retry later`, { 'retry-after': String(this.#opts.retryAfterSeconds) });
       return;
     }
     this.#inflight++;
-    this.#read(req, res, path, signal, encoding, ce === 'gzip').finally(() => {
+    const held = { bytes: 0 };
+    this.#read(req, res, path, signal, encoding, ce === 'gzip', held).finally(() => {
       this.#inflight--;
+      this.#inflightBytes -= held.bytes;
     });
   }
 
-  async #read(req: IncomingMessage, res: ServerResponse, path: string, signal: Signal, encoding: Encoding, gzipped: boolean): Promise<void> {
+  async #read(req: IncomingMessage, res: ServerResponse, path: string, signal: Signal, encoding: Encoding, gzipped: boolean, held: { bytes: number }): Promise<void> {
     const limit = this.#opts.maxRequestBytes;
     let body: Buffer;
     try {
@@ -149,9 +156,16 @@ export class OtlpHttpReceiver {
         let size = 0;
         req.on('data', (c: Buffer) => {
           size += c.length;
+          held.bytes += c.length;
+          this.#inflightBytes += c.length;
           if (size > limit) {
             req.removeAllListeners('data');
             reject(new OtlpPayloadTooLargeError(limit));
+            return;
+          }
+          if (this.#inflightBytes > this.#opts.maxInflightBytes) {
+            req.removeAllListeners('data');
+            reject(new CollectorOverloadedError(`request bodies in flight exceed ${this.#opts.maxInflightBytes} bytes; retry later`));
             return;
           }
           chunks.push(c);
@@ -172,6 +186,9 @@ export class OtlpHttpReceiver {
       if (err instanceof OtlpPayloadTooLargeError) {
         this.#metrics.refused.inc({ signal, reason: 'too_large' });
         this.#refuse(req, res, path, 413, encoding, err.message);
+      } else if (err instanceof CollectorOverloadedError) {
+        this.#metrics.refused.inc({ signal, reason: 'overload' });
+        this.#refuse(req, res, path, 429, encoding, err.message, { 'retry-after': String(this.#opts.retryAfterSeconds) });
       } else if (err instanceof OtlpDecodeError) {
         this.#metrics.refused.inc({ signal, reason: 'undecodable' });
         this.#reply(res, path, 400, encoding, statusBody(encoding, GRPC_INVALID_ARGUMENT, err.message));

@@ -47,3 +47,23 @@ export function createStorageClient(target: ClickHouseTarget): StorageClient {
   });
   return { client, target, embedded: undefined };
 }
+
+/**
+ * Creates the server-side database the collector writes to, as the OpenTelemetry exporter
+ * does. Runs through `default`: the target database may not exist yet.
+ */
+export async function createDatabase(target: Extract<ClickHouseTarget, { kind: 'url' }>): Promise<void> {
+  const bootstrap = createClient({
+    url: target.url,
+    username: target.username,
+    password: target.password,
+    database: 'default',
+    log: { level: ClickHouseLogLevel.OFF },
+  });
+  try {
+    // The name is validated as a plain identifier by the collector's options schema.
+    await bootstrap.command({ query: `CREATE DATABASE IF NOT EXISTS \`${target.database}\`` });
+  } finally {
+    await bootstrap.close();
+  }
+}
