@@ -56,7 +56,8 @@ function measure(cmd: string, argv: string[], timeoutS: number): Promise<{ stdou
     let last = { ticks: 0, rssKB: 0, hwmKB: 0 };
     const poll = setInterval(() => {
       const p = readProc(child.pid!);
-      if (p !== undefined) last = p;
+      // An exited (zombie) process still has CPU times but no memory lines: keep the last RSS.
+      if (p !== undefined) last = p.hwmKB === 0 ? { ...last, ticks: p.ticks } : p;
     }, 100);
     const kill = setTimeout(() => child.kill('SIGKILL'), timeoutS * 1000);
     child.on('error', reject);

@@ -18,10 +18,9 @@ export function newTraceIds(): TraceIds {
     pool = randomFillSync(pool);
     offset = 0;
   }
-  const traceId = pool.toString('hex', offset, offset + 16);
-  const spanId = pool.toString('hex', offset + 16, offset + 24);
+  const hex = pool.toString('hex', offset, offset + 24);
   offset += 24;
-  return { traceId, spanId };
+  return { traceId: hex.slice(0, 32), spanId: hex.slice(32) };
 }
 
 export function traceHeader(propagator: 'w3c' | 'b3', ids: TraceIds, sampled: boolean): string {

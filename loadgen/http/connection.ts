@@ -14,24 +14,23 @@ export interface Origin {
   readonly insecureSkipTLSVerify: boolean;
 }
 
-export interface Timings {
+export interface RawResponse {
+  status: number;
+  statusText: string;
+  proto: string;
+  /** Unparsed header block (parseHeaders() on demand: most scripts never read headers). */
+  rawHeaders: string;
+  body: Buffer | null;
+  bytesSent: number;
+  bytesReceived: number;
+  // Sub-phase timings in ms, as far as Node exposes them: `sending` is the synchronous socket
+  // write (the kernel took the bytes), `waiting` runs to the first response byte.
   blocked: number;
   connecting: number;
   tlsHandshaking: number;
   sending: number;
   waiting: number;
   receiving: number;
-}
-
-export interface RawResponse {
-  status: number;
-  statusText: string;
-  proto: string;
-  headers: Record<string, string>;
-  body: Buffer | null;
-  bytesSent: number;
-  bytesReceived: number;
-  timings: Timings;
   /** Wall-clock (performance.now) instant the first request byte was written. */
   sentAt: number;
   error: string;
@@ -54,11 +53,16 @@ export function failedResponse(error: string, errorCode: number, start: number):
     status: 0,
     statusText: '',
     proto: '',
-    headers: {},
+    rawHeaders: '',
     body: null,
     bytesSent: 0,
     bytesReceived: 0,
-    timings: { blocked: 0, connecting: 0, tlsHandshaking: 0, sending: 0, waiting: 0, receiving: 0 },
+    blocked: 0,
+    connecting: 0,
+    tlsHandshaking: 0,
+    sending: 0,
+    waiting: 0,
+    receiving: 0,
     sentAt: start,
     error,
     errorCode,
@@ -103,15 +107,10 @@ export class Connection implements ParserHandler {
   #pendingBody: Buffer | null = null;
   #onIdleClose: ((c: Connection) => void) | null;
 
-  readonly #onWritten: () => void;
-
   constructor(origin: Origin, connectTimeout: number, onIdleClose: (c: Connection) => void) {
     this.origin = origin;
     this.#onIdleClose = onIdleClose;
     this.#parser = new ResponseParser(this);
-    this.#onWritten = () => {
-      if (this.#written === 0 && this.#done !== null) this.#written = performance.now();
-    };
     this.#connectStart = performance.now();
     const socket = origin.tls
       ? tls.connect({ host: origin.host, port: origin.port, servername: origin.servername, rejectUnauthorized: !origin.insecureSkipTLSVerify, ALPNProtocols: ['http/1.1'] })
@@ -154,11 +153,16 @@ export class Connection implements ParserHandler {
       status: 0,
       statusText: '',
       proto: '',
-      headers: {},
+      rawHeaders: '',
       body: null,
       bytesSent: 0,
       bytesReceived: 0,
-      timings: { blocked: fresh ? this.#connectStart - blockedSince : now - blockedSince, connecting: 0, tlsHandshaking: 0, sending: 0, waiting: 0, receiving: 0 },
+      blocked: fresh ? Math.max(0, this.#connectStart - blockedSince) : now - blockedSince,
+      connecting: 0,
+      tlsHandshaking: 0,
+      sending: 0,
+      waiting: 0,
+      receiving: 0,
       sentAt: now,
       error: '',
       errorCode: 0,
@@ -169,7 +173,6 @@ export class Connection implements ParserHandler {
     }
     if (this.#connected) this.#write(head, body);
     else {
-      if (this.#res.timings.blocked < 0) this.#res.timings.blocked = 0;
       this.#pendingWrite = head;
       this.#pendingBody = body;
     }
@@ -181,11 +184,12 @@ export class Connection implements ParserHandler {
     res.sentAt = this.#writeStart;
     if (body === null || body.length === 0) {
       res.bytesSent = head.length;
-      this.#socket.write(head, 'latin1', this.#onWritten);
+      this.#socket.write(head, 'latin1');
     } else {
       res.bytesSent = head.length + body.length;
-      this.#socket.write(Buffer.concat([Buffer.from(head, 'latin1'), body]), this.#onWritten);
+      this.#socket.write(Buffer.concat([Buffer.from(head, 'latin1'), body]));
     }
+    this.#written = performance.now();
   }
 
   #onConnect(): void {
@@ -194,9 +198,9 @@ export class Connection implements ParserHandler {
     const res = this.#res;
     if (res !== null) {
       if (this.#tcpConnected !== 0) {
-        res.timings.connecting = this.#tcpConnected - this.#connectStart;
-        res.timings.tlsHandshaking = now - this.#tcpConnected;
-      } else res.timings.connecting = now - this.#connectStart;
+        res.connecting = this.#tcpConnected - this.#connectStart;
+        res.tlsHandshaking = now - this.#tcpConnected;
+      } else res.connecting = now - this.#connectStart;
       if (this.#pendingWrite !== null) {
         const head = this.#pendingWrite;
         const body = this.#pendingBody;
@@ -214,10 +218,7 @@ export class Connection implements ParserHandler {
       this.#socket.destroy();
       return;
     }
-    if (this.#firstByte === 0) {
-      this.#firstByte = performance.now();
-      if (this.#written === 0) this.#written = this.#firstByte;
-    }
+    if (this.#firstByte === 0) this.#firstByte = performance.now();
     res.bytesReceived += data.length;
     this.#parser.execute(data);
   }
@@ -227,7 +228,7 @@ export class Connection implements ParserHandler {
     res.status = head.status;
     res.statusText = head.statusText;
     res.proto = head.proto;
-    res.headers = head.headers;
+    res.rawHeaders = head.rawHeaders;
   }
 
   onBody(chunk: Buffer): void {
@@ -238,10 +239,9 @@ export class Connection implements ParserHandler {
     const res = this.#res!;
     const done = this.#done!;
     const end = performance.now();
-    const t = res.timings;
-    t.sending = this.#written - this.#writeStart;
-    t.waiting = this.#firstByte - this.#written;
-    t.receiving = end - this.#firstByte;
+    res.sending = this.#written - this.#writeStart;
+    res.waiting = Math.max(0, this.#firstByte - this.#written);
+    res.receiving = end - this.#firstByte;
     if (this.#keepBody) res.body = this.#chunks.length === 1 ? this.#chunks[0]! : Buffer.concat(this.#chunks);
     this.#chunks = [];
     this.#res = null;

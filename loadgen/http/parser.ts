@@ -8,8 +8,8 @@ export interface ParsedHead {
   status: number;
   statusText: string;
   proto: string;
-  /** Canonical header names (Content-Type), repeated headers joined with ", ". */
-  headers: Record<string, string>;
+  /** The header block after the status line, unparsed (see parseHeaders). */
+  rawHeaders: string;
 }
 
 export interface ParserHandler {
@@ -51,6 +51,20 @@ function canonicalize(name: string): string {
     upper = c === '-';
   }
   return out;
+}
+
+/** Header block → object with canonical names (Content-Type), repeated headers joined with ", ". */
+export function parseHeaders(raw: string): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const line of raw.split('\r\n')) {
+    const colon = line.indexOf(':');
+    if (colon <= 0) continue;
+    const name = canonicalHeaderName(line.slice(0, colon));
+    const value = line.slice(colon + 1).trim();
+    const prev = headers[name];
+    headers[name] = prev === undefined ? value : `${prev}, ${value}`;
+  }
+  return headers;
 }
 
 export class ResponseParser {
@@ -177,8 +191,10 @@ export class ResponseParser {
   }
 
   #head(text: string): boolean {
-    const lines = text.split('\r\n');
-    const statusLine = lines[0]!;
+    // Only the framing headers are looked at here; the rest stays one string that
+    // parseHeaders() turns into an object if the script reads res.headers.
+    const eol = text.indexOf('\r\n');
+    const statusLine = eol === -1 ? text : text.slice(0, eol);
     // "HTTP/1.1 200 OK"
     const sp1 = statusLine.indexOf(' ');
     const proto = statusLine.slice(0, sp1);
@@ -192,27 +208,29 @@ export class ResponseParser {
       this.#fail(`malformed status line '${statusLine.slice(0, 80)}'`);
       return false;
     }
-    const headers: Record<string, string> = {};
+    const raw = eol === -1 ? '' : text.slice(eol + 2);
     let contentLength = -1;
     let chunked = false;
     let keepAlive = proto === 'HTTP/1.1';
-    for (let i = 1; i < lines.length; i++) {
-      const line = lines[i]!;
-      const colon = line.indexOf(':');
-      if (colon <= 0) continue;
-      const rawName = line.slice(0, colon);
-      const value = line.slice(colon + 1).trim();
-      const lower = rawName.toLowerCase();
-      if (lower === 'content-length') contentLength = Number(value);
-      else if (lower === 'transfer-encoding') chunked = value.toLowerCase().includes('chunked');
-      else if (lower === 'connection') {
-        const v = value.toLowerCase();
-        if (v.includes('close')) keepAlive = false;
-        else if (v.includes('keep-alive')) keepAlive = true;
+    for (let at = 0; at < raw.length; ) {
+      let next = raw.indexOf('\r\n', at);
+      if (next === -1) next = raw.length;
+      const c = raw.charCodeAt(at) | 0x20;
+      // Only lines starting with c or t can be Content-Length, Connection or Transfer-Encoding.
+      if (c === 0x63 || c === 0x74) {
+        const colon = raw.indexOf(':', at);
+        if (colon !== -1 && colon < next) {
+          const name = raw.slice(at, colon).toLowerCase();
+          if (name === 'content-length') contentLength = Number(raw.slice(colon + 1, next).trim());
+          else if (name === 'transfer-encoding') chunked = raw.slice(colon + 1, next).toLowerCase().includes('chunked');
+          else if (name === 'connection') {
+            const v = raw.slice(colon + 1, next).toLowerCase();
+            if (v.includes('close')) keepAlive = false;
+            else if (v.includes('keep-alive')) keepAlive = true;
+          }
+        }
       }
-      const name = canonicalHeaderName(rawName);
-      const prev = headers[name];
-      headers[name] = prev === undefined ? value : `${prev}, ${value}`;
+      at = next + 2;
     }
     this.#keepAlive = keepAlive;
     // 1xx informational responses precede the real one; skip them.
@@ -220,7 +238,7 @@ export class ResponseParser {
       this.#state = State.Head;
       return true;
     }
-    this.#handler.onHead({ status, statusText: sp2 === -1 ? '' : statusLine.slice(sp2 + 1), proto, headers });
+    this.#handler.onHead({ status, statusText: sp2 === -1 ? '' : statusLine.slice(sp2 + 1), proto, rawHeaders: raw });
     if (this.#noBody || status === 204 || status === 304) this.#finish();
     else if (chunked) this.#state = State.ChunkSize;
     else if (contentLength >= 0) {

@@ -27,6 +27,8 @@ export interface BuiltinMetrics {
 export const HTTP_REQ_DURATION_UNCORRECTED = 'http_req_duration_uncorrected';
 
 export function registerBuiltinMetrics(r: MetricRegistry): BuiltinMetrics {
+  // k6 always reports the duration of requests with expected statuses beside the overall one.
+  r.get('http_req_duration', 'trend', 'time').submetric([['expected_response', 'true']]);
   return {
     checks: r.get('checks', 'rate'),
     dataReceived: r.get('data_received', 'counter', 'data'),

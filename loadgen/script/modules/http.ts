@@ -5,6 +5,7 @@
 import { parseDuration } from '../../duration.js';
 import { InvalidUrlError, type ParsedTarget } from '../../http/client.js';
 import type { RawResponse } from '../../http/connection.js';
+import { parseHeaders } from '../../http/parser.js';
 import { newTraceIds, traceHeader } from '../../tracing.js';
 import type { TestContext, VuState } from '../context.js';
 import { IterationInterruptedError } from '../../errors.js';
@@ -30,37 +31,62 @@ export interface ResponseTimings {
   duration: number;
 }
 
+/**
+ * k6's Response. Headers, body and timings are materialized on first access: a GET loop that
+ * only checks `status` never pays for decoding the body or parsing headers.
+ */
 export class Response {
-  status: number;
-  status_text: string;
-  proto: string;
-  url: string;
-  headers: Record<string, string>;
-  body: string | ArrayBuffer | null;
-  timings: ResponseTimings;
-  error: string;
-  error_code: number;
-  request: { method: string; url: string; headers: Record<string, string>; body: string };
+  readonly status: number;
+  readonly status_text: string;
+  readonly proto: string;
+  readonly url: string;
+  readonly error: string;
+  readonly error_code: number;
+  readonly request: { method: string; url: string; headers: Record<string, string>; body: string };
+  readonly #raw: RawResponse;
+  readonly #duration: number;
+  readonly #responseType: string;
+  #headers: Record<string, string> | undefined;
+  #body: string | ArrayBuffer | null | undefined;
+  #timings: ResponseTimings | undefined;
+
   constructor(raw: RawResponse, url: string, method: string, reqHeaders: Record<string, string>, reqBody: string, responseType: string, duration: number) {
     this.status = raw.status;
     this.status_text = raw.status === 0 ? '' : `${raw.status} ${raw.statusText}`;
     this.proto = raw.proto;
     this.url = url;
-    this.headers = raw.headers;
     this.error = raw.error;
     this.error_code = raw.errorCode;
     this.request = { method, url, headers: reqHeaders, body: reqBody };
-    const t = raw.timings;
-    this.timings = { blocked: t.blocked, connecting: t.connecting, tls_handshaking: t.tlsHandshaking, sending: t.sending, waiting: t.waiting, receiving: t.receiving, duration };
-    if (responseType === 'none' || raw.body === null) this.body = null;
-    else if (responseType === 'binary') this.body = raw.body.buffer.slice(raw.body.byteOffset, raw.body.byteOffset + raw.body.length) as ArrayBuffer;
-    else this.body = raw.body.toString('utf8');
+    this.#raw = raw;
+    this.#duration = duration;
+    this.#responseType = responseType;
   }
 
-  /** Parses the body as JSON; with a selector, walks a dotted/indexed path (a small subset of gjson). */
+  get headers(): Record<string, string> {
+    return (this.#headers ??= parseHeaders(this.#raw.rawHeaders));
+  }
+
+  get body(): string | ArrayBuffer | null {
+    if (this.#body === undefined) {
+      const b = this.#raw.body;
+      if (this.#responseType === 'none' || b === null) this.#body = null;
+      else if (this.#responseType === 'binary') this.#body = b.buffer.slice(b.byteOffset, b.byteOffset + b.length) as ArrayBuffer;
+      else this.#body = b.toString('utf8');
+    }
+    return this.#body;
+  }
+
+  get timings(): ResponseTimings {
+    const r = this.#raw;
+    return (this.#timings ??= { blocked: r.blocked, connecting: r.connecting, tls_handshaking: r.tlsHandshaking, sending: r.sending, waiting: r.waiting, receiving: r.receiving, duration: this.#duration });
+  }
+
+  /** Parses the body as JSON; with a selector, walks a dotted path (a small subset of gjson: a.b, a.0, a.#). */
   json(selector?: string): unknown {
-    if (typeof this.body !== 'string') throw new Error('the body is not text: cannot parse JSON (responseType is not "text")');
-    const value: unknown = JSON.parse(this.body);
+    const body = this.body;
+    if (typeof body !== 'string') throw new Error('the body is not text: cannot parse JSON (responseType is not "text")');
+    const value: unknown = JSON.parse(body);
     if (selector === undefined) return value;
     let cur: unknown = value;
     for (const part of selector.split('.')) {
@@ -69,6 +95,10 @@ export class Response {
       cur = (cur as Record<string, unknown>)[part];
     }
     return cur;
+  }
+
+  toJSON(): Record<string, unknown> {
+    return { status: this.status, status_text: this.status_text, proto: this.proto, url: this.url, headers: this.headers, body: this.body, timings: this.timings, error: this.error, error_code: this.error_code };
   }
 }
 
@@ -107,27 +137,44 @@ export function createHttpModule(test: TestContext, vu: VuState): Record<string,
     return (status) => singles.has(status) || ranges.some((r) => status >= r.min && status <= r.max);
   };
 
+  // The last request's tag set, reused while nothing that feeds it changes: a GET loop then
+  // allocates no tag object per request.
+  let lastTags: Record<string, string> | null = null;
+  let lastBase: unknown = null;
+  let lastMethod = '';
+  let lastUrl = '';
+  let lastStatus = -1;
+  let lastOk = false;
+  let lastName: string | undefined;
+  // Request heads without per-request parts, by method and URL, for requests without params.
+  const heads = new Map<string, string>();
+
   const one = async (method: string, url: string, body: Body, params: RequestParams | undefined, exclusive: boolean): Promise<Response> => {
     if (vu.interrupted) throw new IterationInterruptedError();
     const reqHeaders: Record<string, string> = {};
-    if (params?.headers) for (const [k, v] of Object.entries(params.headers)) reqHeaders[k] = String(v);
+    let extraLines = '';
+    if (params?.headers) {
+      let hasUa = false;
+      for (const k of Object.keys(params.headers)) {
+        const v = String(params.headers[k]);
+        reqHeaders[k] = v;
+        const lower = k.toLowerCase();
+        if (lower === 'host' || lower === 'content-length') continue;
+        if (lower === 'user-agent') hasUa = true;
+        extraLines += `${k}: ${v}\r\n`;
+      }
+      if (!hasUa) extraLines += userAgentLine;
+    } else extraLines = userAgentLine;
     const { buf, text } = bodyBuffer(body, reqHeaders);
+    if (reqHeaders['Content-Type'] !== undefined && params?.headers?.['Content-Type'] === undefined) extraLines += `Content-Type: ${reqHeaders['Content-Type']}\r\n`;
     const timeoutMs = params?.timeout === undefined ? 60_000 : (parseDuration(params.timeout) ?? 60_000);
     const responseType = params?.responseType ?? (test.discardResponseBodies ? 'none' : 'text');
+    const userTags = params?.tags;
     let maxRedirects = params?.redirects ?? test.maxRedirects;
     let currentUrl = String(url);
     let currentMethod = method.toUpperCase();
     let currentBody = buf;
-    let extraLines = '';
-    let hasUa = false;
-    for (const [k, v] of Object.entries(reqHeaders)) {
-      const lower = k.toLowerCase();
-      if (lower === 'host' || lower === 'content-length') continue;
-      if (lower === 'user-agent') hasUa = true;
-      extraLines += `${k}: ${v}\r\n`;
-    }
-    if (!hasUa) extraLines += userAgentLine;
-    const nameTag = params?.tags?.name !== undefined ? String(params.tags.name) : undefined;
+    const nameTag = userTags?.name !== undefined ? String(userTags.name) : undefined;
     for (;;) {
       let target: ParsedTarget;
       try {
@@ -136,51 +183,70 @@ export function createHttpModule(test: TestContext, vu: VuState): Record<string,
         if (err instanceof InvalidUrlError) throw new Error(err.message);
         throw err;
       }
+      const headKey = `${currentMethod} ${currentUrl}`;
+      const cacheable = params === undefined && currentBody === null;
+      let head = cacheable ? heads.get(headKey) : undefined;
+      if (head === undefined) {
+        head = `${currentMethod} ${target.path} HTTP/1.1\r\nHost: ${target.hostHeader}\r\n${extraLines}`;
+        if (cacheable && heads.size < 256) heads.set(headKey, head);
+      }
       const ids = tracing.propagator === 'none' ? null : newTraceIds();
       const sampled = ids !== null && (tracing.sampling >= 1 || Math.random() < tracing.sampling);
-      let head = `${currentMethod} ${target.path} HTTP/1.1\r\nHost: ${target.hostHeader}\r\n${extraLines}`;
       if (ids !== null) head += traceHeader(tracing.propagator as 'w3c' | 'b3', ids, sampled);
-      if (currentBody !== null) head += `Content-Length: ${currentBody.length}\r\n`;
-      else if (currentMethod === 'POST' || currentMethod === 'PUT' || currentMethod === 'PATCH') head += 'Content-Length: 0\r\n';
-      head += '\r\n';
+      if (currentBody !== null) head += `Content-Length: ${currentBody.length}\r\n\r\n`;
+      else if (currentMethod === 'POST' || currentMethod === 'PUT' || currentMethod === 'PATCH') head += 'Content-Length: 0\r\n\r\n';
+      else head += '\r\n';
       const raw = await vu.transport.request(target, head, currentBody, currentMethod === 'HEAD', responseType !== 'none', timeoutMs, exclusive);
       if (vu.interrupted) throw new IterationInterruptedError();
-      const t = raw.timings;
-      const duration = t.sending + t.waiting + t.receiving;
-      const expected = (params?.responseCallback !== undefined ? params.responseCallback : vu.responseCallback) ?? defaultExpected;
-      const ok = expected(raw.status);
-      const tags: Record<string, string> = { ...vu.tags, method: currentMethod, status: String(raw.status), url: currentUrl, name: nameTag ?? currentUrl, expected_response: ok ? 'true' : 'false', proto: raw.proto === '' ? '' : 'HTTP/1.1' };
-      if (params?.tags) for (const [k, v] of Object.entries(params.tags)) tags[k] = String(v);
-      if (raw.errorCode !== 0) {
-        tags.error_code = String(raw.errorCode);
-        tags.error = raw.error;
+      const duration = raw.sending + raw.waiting + raw.receiving;
+      const callback = params?.responseCallback !== undefined ? params.responseCallback : vu.responseCallback;
+      const ok = callback === null ? defaultExpected(raw.status) : callback(raw.status);
+      let tags: Record<string, string>;
+      if (userTags === undefined && raw.errorCode === 0 && lastTags !== null && lastBase === vu.tags && lastStatus === raw.status && lastOk === ok && lastUrl === currentUrl && lastMethod === currentMethod && lastName === nameTag) tags = lastTags;
+      else {
+        tags = { ...vu.tags, method: currentMethod, status: String(raw.status), url: currentUrl, name: nameTag ?? currentUrl, expected_response: ok ? 'true' : 'false', proto: raw.proto === '' ? '' : 'HTTP/1.1' };
+        if (userTags !== undefined) for (const k of Object.keys(userTags)) tags[k] = String(userTags[k]);
+        if (raw.errorCode !== 0) {
+          tags.error_code = String(raw.errorCode);
+          tags.error = raw.error;
+        } else if (userTags === undefined) {
+          lastTags = tags;
+          lastBase = vu.tags;
+          lastMethod = currentMethod;
+          lastUrl = currentUrl;
+          lastStatus = raw.status;
+          lastOk = ok;
+          lastName = nameTag;
+        }
       }
       const corrected = duration + vu.startLag;
       m.httpReqs.add(1, tags);
       m.httpReqDuration.add(corrected, tags);
       if (vu.scenario?.openModel) m.httpReqDurationUncorrected.add(duration, tags);
-      m.httpReqBlocked.add(t.blocked, tags);
-      m.httpReqConnecting.add(t.connecting, tags);
-      m.httpReqTlsHandshaking.add(t.tlsHandshaking, tags);
-      m.httpReqSending.add(t.sending, tags);
-      m.httpReqWaiting.add(t.waiting, tags);
-      m.httpReqReceiving.add(t.receiving, tags);
+      m.httpReqBlocked.add(raw.blocked, tags);
+      m.httpReqConnecting.add(raw.connecting, tags);
+      m.httpReqTlsHandshaking.add(raw.tlsHandshaking, tags);
+      m.httpReqSending.add(raw.sending, tags);
+      m.httpReqWaiting.add(raw.waiting, tags);
+      m.httpReqReceiving.add(raw.receiving, tags);
       m.httpReqFailed.add(ok ? 0 : 1, tags);
       m.dataSent.add(raw.bytesSent, tags);
       m.dataReceived.add(raw.bytesReceived, tags);
       if (ids !== null && test.slowest.wants(corrected)) {
         test.slowest.offer({ duration: corrected, uncorrected: duration, method: currentMethod, url: currentUrl, name: tags.name!, status: raw.status, scenario: vu.scenario?.name ?? '', traceId: ids.traceId, sampled, time: Date.now() });
       }
-      if (raw.errorCode !== 0) test.log('warn', `Request Failed`, { error: `${currentMethod} ${currentUrl}: ${raw.error}` });
-      const location = raw.headers.Location;
-      if (REDIRECT.has(raw.status) && location !== undefined && maxRedirects > 0) {
-        maxRedirects--;
-        currentUrl = new URL(location, currentUrl).href;
-        if (raw.status === 303 || ((raw.status === 301 || raw.status === 302) && currentMethod === 'POST')) {
-          currentMethod = 'GET';
-          currentBody = null;
+      if (raw.errorCode !== 0) test.log('warn', 'Request Failed', { error: `${currentMethod} ${currentUrl}: ${raw.error}` });
+      if (REDIRECT.has(raw.status) && maxRedirects > 0) {
+        const location = parseHeaders(raw.rawHeaders).Location;
+        if (location !== undefined) {
+          maxRedirects--;
+          currentUrl = new URL(location, currentUrl).href;
+          if (raw.status === 303 || ((raw.status === 301 || raw.status === 302) && currentMethod === 'POST')) {
+            currentMethod = 'GET';
+            currentBody = null;
+          }
+          continue;
         }
-        continue;
       }
       return new Response(raw, currentUrl, currentMethod, reqHeaders, text, responseType, duration);
     }
