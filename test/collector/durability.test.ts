@@ -78,7 +78,7 @@ describe('collector child process', () => {
     expect(readdirSync(join(dir, 'wal')).some((n) => n.startsWith('wal-'))).toBe(true);
 
     const second = await startChild();
-    const deadline = Date.now() + 30_000;
+    const deadline = Date.now() + 60_000;
     let missing: number[] = [];
     do {
       missing = [];
@@ -94,7 +94,7 @@ describe('collector child process', () => {
 
     second.child.kill('SIGTERM');
     expect(await second.exited).toBe(0);
-  });
+  }, 120_000);
 
   it('refuses bad flags with a usage message and exit code 2', async () => {
     const child = spawn(process.execPath, [MAIN, 'collector', '--otlp-http', 'nope', '--data', dir], { stdio: ['ignore', 'pipe', 'pipe'] });

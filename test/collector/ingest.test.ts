@@ -117,7 +117,7 @@ describe('real OpenTelemetry exporters', () => {
     it(`${label}: every attribute type, events, links and status arrive intact`, async () => {
       const service = label.includes('JSON') ? 'exporter-json' : 'exporter-proto';
       const traceId = await exportWith(make(), service);
-      expect(await collector.flush(10_000)).toBe(true);
+      expect(await collector.flush(30_000)).toBe(true);
 
       const { status, body } = await api(`/api/traces/${traceId.toUpperCase()}`);
       expect(status).toBe(200);
@@ -181,7 +181,7 @@ describe('real OpenTelemetry exporters', () => {
     });
     await provider.forceFlush();
     await provider.shutdown();
-    expect(await collector.flush(10_000)).toBe(true);
+    expect(await collector.flush(30_000)).toBe(true);
 
     const { status, body } = await api(`/api/logs?traceId=${traceId.toUpperCase()}`);
     expect(status).toBe(200);
@@ -209,7 +209,7 @@ describe('opentelemetry-proto JSON examples (upper-case hex ids)', () => {
       expect(res.status).toBe(200);
       expect(await res.json()).toEqual({});
     }
-    expect(await collector.flush(10_000)).toBe(true);
+    expect(await collector.flush(30_000)).toBe(true);
     const { body } = await api('/api/traces/5b8efff798038103d269b633813fc60c');
     expect(body.spans).toHaveLength(1);
     expect(body.spans[0]!).toMatchObject({
@@ -280,7 +280,7 @@ describe('partial success', () => {
     expect(json.partialSuccess.errorMessage).toMatch(/span_id must be 8/);
     expect(json.partialSuccess.errorMessage).toMatch(/name is required/);
     expect(json.partialSuccess.errorMessage).toMatch(/before 2262-04-11/);
-    expect(await collector.flush(10_000)).toBe(true);
+    expect(await collector.flush(30_000)).toBe(true);
     const rows = await query<{ n: string }>(`SELECT count() AS n FROM otel_traces WHERE ServiceName = 'partial'`);
     expect(rows[0]!.n).toBe('1');
   });
@@ -334,13 +334,13 @@ describe('malformed and hostile payloads', () => {
     // Lone UTF-16 surrogates are valid JSON escapes but not UTF-8: stored, and nothing stalls.
     const surrogates = `{"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"surrogates"}}]},"scopeSpans":[{"spans":[{"traceId":"${'77'.repeat(16)}","spanId":"${'88'.repeat(8)}","name":"odd \\ud800 name","startTimeUnixNano":"1700000000000000000","attributes":[{"key":"k\\udc00","value":{"stringValue":"\\ud83d"}}]}]}]}]}`;
     expect((await post('/v1/traces', surrogates, { 'content-type': 'application/json' })).status).toBe(200);
-    expect(await collector.flush(10_000)).toBe(true);
+    expect(await collector.flush(30_000)).toBe(true);
     expect(await query<{ n: string }>(`SELECT count() AS n FROM otel_traces WHERE ServiceName = 'surrogates'`)).toEqual([{ n: '1' }]);
     const health = await fetch(`${collector.apiUrl}/healthz`);
     expect(health.status).toBe(200);
     // gzip'ed protobuf still works after all of that.
     const traceId = await exportWith(new OTLPTraceExporterProto({ url: `${collector.otlpUrl}/v1/traces`, compression: 'gzip' as never }), 'after-hostile');
-    expect(await collector.flush(10_000)).toBe(true);
+    expect(await collector.flush(30_000)).toBe(true);
     expect((await api(`/api/traces/${traceId}`)).body.spans).toHaveLength(2);
   });
 });

@@ -116,7 +116,7 @@ describe('service graph from a synthetic multi-service trace set', () => {
       }
     }
     collector.flushServiceGraph();
-    expect(await collector.flush(20_000)).toBe(true);
+    expect(await collector.flush(30_000)).toBe(true);
 
     const res = await fetch(`${collector.apiUrl}/api/topology?start=${base - 3_600_000}&end=${new Date(Date.now() + 60_000).toISOString()}`);
     expect(res.status).toBe(200);

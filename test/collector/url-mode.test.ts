@@ -139,16 +139,16 @@ describe('URL mode with an unreachable, then reachable ClickHouse', () => {
       },
     });
     await emulator.listen(port);
-    expect(await waitFor(async () => (await storedCount()) === acked * SPANS, 30_000)).toBe(true);
+    expect(await waitFor(async () => (await storedCount()) === acked * SPANS, 60_000)).toBe(true);
     // Drained in the order it was acknowledged.
     expect(inserted.length).toBe(acked * SPANS);
     expect(inserted.every((v, i) => i === 0 || v >= inserted[i - 1]!)).toBe(true);
-    expect(await waitFor(async () => (await fetch(`${collector!.apiUrl}/readyz`)).status === 200, 10_000)).toBe(true);
+    expect(await waitFor(async () => (await fetch(`${collector!.apiUrl}/readyz`)).status === 200, 30_000)).toBe(true);
     // The log released its space: new data is accepted again.
-    expect(await collector.flush(10_000)).toBe(true);
+    expect(await collector.flush(30_000)).toBe(true);
     expect((await send(acked)).status).toBe(200);
-    expect(await waitFor(async () => (await storedCount()) === (acked + 1) * SPANS, 10_000)).toBe(true);
-  });
+    expect(await waitFor(async () => (await storedCount()) === (acked + 1) * SPANS, 30_000)).toBe(true);
+  }, 120_000);
 
   it('sets aside rows ClickHouse refuses as data errors (kept on disk, counted) and stores the rest', async () => {
     const before = await storedCount();
@@ -156,7 +156,7 @@ describe('URL mode with an unreachable, then reachable ClickHouse', () => {
     try {
       const statuses = await Promise.all([send(7001), send(7002, 'poison'), send(7003)].map((p) => p.then((r) => r.status)));
       expect(statuses).toEqual([200, 200, 200]);
-      expect(await collector!.flush(20_000)).toBe(true);
+      expect(await collector!.flush(30_000)).toBe(true);
     } finally {
       emulator!.refuse = undefined;
     }
@@ -171,7 +171,7 @@ describe('URL mode with an unreachable, then reachable ClickHouse', () => {
     expect(metrics).toMatch(new RegExp(`meshscope_collector_dropped_items_total\\{what="rejected_by_clickhouse"\\} ${SPANS}\\b`));
     // And the pipeline keeps going.
     expect((await send(7004)).status).toBe(200);
-    expect(await collector!.flush(10_000)).toBe(true);
+    expect(await collector!.flush(30_000)).toBe(true);
     expect(await storedCount()).toBe(before + 3 * SPANS);
   });
 
