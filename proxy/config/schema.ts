@@ -282,6 +282,7 @@ export const routeSchema = z
     direct_response: directResponseSchema.optional(),
     decorator: z.object({ operation: z.string().min(1) }).strict().optional(),
     typed_per_filter_config: perFilterConfigSchema().optional(),
+    per_request_buffer_limit_bytes: u32Wrapped.optional(),
     ...headerMutations,
   })
   .strict()

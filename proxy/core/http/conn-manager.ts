@@ -35,6 +35,10 @@ export interface HcmSettings {
   readonly upgrades: ReadonlyMap<string, boolean>;
   /** Downstream bytes buffered per stream before reading pauses. */
   readonly bufferLimitBytes: number;
+  /** `stream_idle_timeout` (Envoy default 5 min); a route's `idle_timeout` overrides it. 0 = disabled. */
+  readonly streamIdleTimeoutMs: number;
+  /** `request_timeout`: the whole request must arrive within it. 0 = disabled. */
+  readonly requestTimeoutMs: number;
 }
 
 const EMPTY = Buffer.alloc(0);
@@ -72,10 +76,13 @@ export class HttpConnectionManager implements NetworkFilter {
   onNewConnection(socket: Socket, listener: ListenerInfo): DownstreamConnection {
     const conn = new ServerConnection(this, socket, listener);
     this.#connections.add(conn);
-    if (this.#sweeper === null && (this.settings.idleTimeoutMs > 0 || this.settings.requestHeadersTimeoutMs > 0)) {
-      // One coarse timer per HCM instead of timers per connection: idle and header timeouts
-      // are checked by sweeping (resolution: a quarter of the shortest timeout, max 1s).
-      const shortest = Math.min(...[this.settings.idleTimeoutMs, this.settings.requestHeadersTimeoutMs].filter((x) => x > 0));
+    const s = this.settings;
+    const timeouts = [s.idleTimeoutMs, s.requestHeadersTimeoutMs, s.streamIdleTimeoutMs, s.requestTimeoutMs, this.routeTable.minRouteIdleTimeoutMs];
+    if (this.#sweeper === null && timeouts.some((x) => x > 0)) {
+      // One coarse timer per HCM instead of timers per connection or stream: idle, header,
+      // stream-idle and request timeouts are checked by sweeping (resolution: a quarter of the
+      // shortest timeout, max 1s).
+      const shortest = Math.min(...timeouts.filter((x) => x > 0));
       this.#sweeper = setInterval(() => this.#sweep(), Math.max(10, Math.min(1000, shortest / 4)));
       this.#sweeper.unref();
     }
@@ -182,6 +189,7 @@ export class ServerConnection implements ParserHandler, DownstreamConnection {
       this.hcm.stats.downstream_cx_idle_timeout.inc();
       this.socket.end();
     }
+    this.stream?.checkTimeouts(now);
   }
 
   #onData(chunk: Buffer): void {
@@ -364,6 +372,8 @@ export class ActiveStream implements StreamFilterCallbacks {
   readonly upgradeType: string;
   upgraded = false;
   #done = false;
+  /** performance.now() of the last request or response bytes (stream idle timeout). */
+  #lastActivity = performance.now();
 
   get upgradeEnabledByDefault(): boolean {
     return this.conn.hcm.settings.upgrades.get(this.upgradeType) === true;
@@ -496,6 +506,7 @@ export class ActiveStream implements StreamFilterCallbacks {
 
   decodeBody(data: Buffer, endStream: boolean): void {
     if (this.#done) return;
+    this.#lastActivity = performance.now();
     this.streamInfo.bytesReceived += data.length;
     if (endStream) this.requestComplete = true;
     if (this.#decoderStoppedAt !== -1) {
@@ -582,7 +593,33 @@ export class ActiveStream implements StreamFilterCallbacks {
 
   // --- encoding ---
 
-  sendLocalReply(status: number, body: string, responseFlag: number, details: string): void {
+  /**
+   * Envoy's request_timeout (408 until the request is complete) and stream idle timeout (no
+   * bytes either way for the route's idle_timeout, else stream_idle_timeout): 408 while the
+   * request is still arriving, 504 once it is waiting on upstream, a reset after the response
+   * started. Called by the HCM's sweeper.
+   */
+  checkTimeouts(now: number): void {
+    if (this.#done || this.upgraded) return;
+    const s = this.conn.hcm.settings;
+    if (!this.requestComplete && s.requestTimeoutMs > 0 && now - this.streamInfo.startMonotonic >= s.requestTimeoutMs) {
+      this.conn.hcm.stats.downstream_rq_timeout.inc();
+      this.sendLocalReply(408, 'request timeout', 0, 'request_overall_timeout');
+      return;
+    }
+    const routeIdle = this.#routeCached ? (this.#route?.idleTimeoutMs ?? -1) : -1;
+    const idle = routeIdle >= 0 ? routeIdle : s.streamIdleTimeoutMs;
+    if (idle <= 0 || now - this.#lastActivity < idle) return;
+    this.conn.hcm.stats.downstream_rq_idle_timeout.inc();
+    if (this.responseStarted) {
+      this.streamInfo.setResponseFlag(ResponseFlag.StreamIdleTimeout);
+      this.resetStream();
+      return;
+    }
+    this.sendLocalReply(this.requestComplete ? 504 : 408, 'stream timeout', ResponseFlag.StreamIdleTimeout, 'stream_idle_timeout');
+  }
+
+  sendLocalReply(status: number, body: string, responseFlag: number, details: string, modifyHeaders?: (headers: HeaderMap) => void): void {
     if (this.#done) return;
     if (this.responseStarted) {
       this.streamInfo.setResponseFlag(responseFlag);
@@ -599,6 +636,7 @@ export class ActiveStream implements StreamFilterCallbacks {
     } else {
       headers.add('content-length', '0');
     }
+    modifyHeaders?.(headers);
     // A local reply ends the exchange even if the request body is still arriving.
     if (!this.requestComplete) this.closeAfterResponse = true;
     this.#encodeHeadersInternal(headers, body === '', true);
@@ -659,6 +697,7 @@ export class ActiveStream implements StreamFilterCallbacks {
   }
 
   #writeHeaders(headers: HeaderMap, endStream: boolean, local: boolean): void {
+    this.#lastActivity = performance.now();
     const info = this.streamInfo;
     const s = this.conn.hcm.settings;
     const status = Number(headers.get(':status') ?? 200);
@@ -719,6 +758,7 @@ export class ActiveStream implements StreamFilterCallbacks {
 
   #writeData(data: Buffer, endStream: boolean): void {
     if (!this.responseStarted || this.#responseComplete) return;
+    this.#lastActivity = performance.now();
     const n = data.length;
     if (n > 0 && !this.#noResponseBody) {
       this.streamInfo.bytesSent += n;

@@ -215,6 +215,8 @@ export class Route {
   /** Route `idle_timeout` overriding the HCM's stream_idle_timeout; -1 when unset. */
   readonly idleTimeoutMs: number;
   readonly priority: 'DEFAULT' | 'HIGH';
+  /** Body bytes kept for retries (`per_request_buffer_limit_bytes`); -1 when unset. */
+  readonly perRequestBufferLimitBytes: number;
   /** `typed_per_filter_config` by filter name, route entries over virtual-host ones (raw, validated). */
   readonly perFilterConfig: ReadonlyMap<string, Readonly<Record<string, unknown>>>;
   // --- redirect / direct response ---
@@ -292,6 +294,7 @@ export class Route {
     this.mirrorPolicies = compileMirrorPolicies(r?.request_mirror_policies);
     this.idleTimeoutMs = r?.idle_timeout === undefined ? -1 : durationMs(r.idle_timeout, 0);
     this.priority = r?.priority ?? 'DEFAULT';
+    this.perRequestBufferLimitBytes = cfg.per_request_buffer_limit_bytes === undefined ? -1 : unwrap(cfg.per_request_buffer_limit_bytes, 0);
     this.perFilterConfig = new Map([...vh.perFilterConfig, ...Object.entries(cfg.typed_per_filter_config ?? {})]);
 
     const rd = cfg.redirect;
@@ -457,6 +460,8 @@ export class RouteTable {
   readonly #hostPort: HostPortOptions;
   /** Evaluates routes' `match.runtime_fraction`; null matches as if every fraction were 100%. */
   readonly runtime: Runtime | null;
+  /** Shortest positive route `idle_timeout`, so the HCM sweeps often enough; 0 when none. */
+  readonly minRouteIdleTimeoutMs: number;
 
   constructor(cfg: RouteConfiguration, hostPort: HostPortOptions, runtime: Runtime | null = null) {
     this.name = cfg.name ?? '';
@@ -476,6 +481,11 @@ export class RouteTable {
     }
     this.#suffix.sort((a, b) => b[0].length - a[0].length);
     this.#prefix.sort((a, b) => b[0].length - a[0].length);
+    let minIdle = 0;
+    for (const vh of new Set([...this.#exact.values(), ...this.#suffix.map((e) => e[1]), ...this.#prefix.map((e) => e[1]), ...(this.#default === null ? [] : [this.#default])])) {
+      for (const r of vh.routes) if (r.idleTimeoutMs > 0 && (minIdle === 0 || r.idleTimeoutMs < minIdle)) minIdle = r.idleTimeoutMs;
+    }
+    this.minRouteIdleTimeoutMs = minIdle;
   }
 
   findVirtualHost(authority: string): VirtualHost | null {

@@ -5,6 +5,7 @@ import type { ClusterConfig } from '../../config/schema.js';
 import type { ClusterStatus } from '../../admin/types.js';
 import { registries, type ExtensionContext } from '../extension-points.js';
 import { Cluster, ClusterInfo } from './cluster.js';
+import { ClusterResilience } from './cluster-resilience.js';
 
 /** Envoy's cluster `type` enum → the registered cluster factory name. */
 const TYPE_TO_EXTENSION: Record<string, string> = {
@@ -36,6 +37,7 @@ export class ClusterManager {
     if (ext === undefined) throw new Error(`cluster type ${type} is not registered`);
     const info = new ClusterInfo(config, this.#context.stats, addedViaApi);
     const cluster = new Cluster(info, ext.create(undefined, { ...this.#context, cluster: config }));
+    cluster.resilience = new ClusterResilience(cluster, this.#context);
     const previous = this.#clusters.get(config.name);
     this.#clusters.set(config.name, cluster);
     cluster.start();
@@ -70,6 +72,7 @@ export class ClusterManager {
         circuitBreakers: [
           { priority: 'default', maxConnections: r.maxConnections, maxPendingRequests: r.maxPendingRequests, maxRequests: r.maxRequests, maxRetries: r.maxRetries },
         ],
+        ...outlierStatus(c),
         hosts: c.hosts.map((h) => ({
           address: h.addressString,
           weight: h.description.weight,
@@ -92,4 +95,11 @@ export class ClusterManager {
     for (const c of this.#clusters.values()) c.destroy();
     this.#clusters.clear();
   }
+}
+
+/** `/clusters` success-rate lines, present once success-rate detection had enough data. */
+function outlierStatus(c: Cluster): { outlierSuccessRateAverage?: number; outlierSuccessRateEjectionThreshold?: number } {
+  const o = c.resilience?.outlier;
+  if (o === null || o === undefined || o.successRateAverage < 0) return {};
+  return { outlierSuccessRateAverage: o.successRateAverage, outlierSuccessRateEjectionThreshold: o.successRateEjectionThreshold };
 }

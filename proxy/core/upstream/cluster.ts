@@ -10,6 +10,7 @@ import type { ClusterDiscovery } from '../extension-points.js';
 import { Host, type HostDescription } from './host.js';
 import { Http1ConnPool } from './conn-pool.js';
 import { LoadBalancer, type LbSettings } from './load-balancer.js';
+import type { ClusterResilience } from './cluster-resilience.js';
 
 export class ClusterStats {
   readonly upstream_rq_total: Counter;
@@ -29,6 +30,12 @@ export class ClusterStats {
   readonly upstream_cx_overflow: Counter;
   readonly upstream_cx_none_healthy: Counter;
   readonly upstream_cx_protocol_error: Counter;
+  readonly upstream_rq_retry: Counter;
+  readonly upstream_rq_retry_success: Counter;
+  readonly upstream_rq_retry_overflow: Counter;
+  readonly upstream_rq_retry_limit_exceeded: Counter;
+  readonly upstream_rq_retry_backoff_exponential: Counter;
+  readonly upstream_rq_per_try_timeout: Counter;
   readonly membership_total: Gauge;
   readonly membership_healthy: Gauge;
   readonly #scope: Scope;
@@ -57,6 +64,12 @@ export class ClusterStats {
     this.membership_total = scope.gauge('membership_total', 'never_import');
     this.membership_healthy = scope.gauge('membership_healthy', 'never_import');
     this.#byClass = [1, 2, 3, 4, 5].map((c) => scope.counter(`upstream_rq_${c}xx`));
+    this.upstream_rq_retry = scope.counter('upstream_rq_retry');
+    this.upstream_rq_retry_success = scope.counter('upstream_rq_retry_success');
+    this.upstream_rq_retry_overflow = scope.counter('upstream_rq_retry_overflow');
+    this.upstream_rq_retry_limit_exceeded = scope.counter('upstream_rq_retry_limit_exceeded');
+    this.upstream_rq_retry_backoff_exponential = scope.counter('upstream_rq_retry_backoff_exponential');
+    this.upstream_rq_per_try_timeout = scope.counter('upstream_rq_per_try_timeout');
   }
 
   /** `upstream_rq_<code>` and `upstream_rq_<N>xx`; handles created on first use per code. */
@@ -79,6 +92,8 @@ export class ResourceManager {
   pendingRequests = 0;
   requests = 0;
   retries = 0;
+  /** `retry_budget`: retries allowed as a share of active + pending requests, replacing max_retries. */
+  readonly #budget: { percent: number; minConcurrency: number } | null;
 
   constructor(cfg: ClusterConfig) {
     const t = cfg.circuit_breakers?.thresholds?.find((x) => (x.priority ?? 'DEFAULT') === 'DEFAULT');
@@ -86,6 +101,15 @@ export class ResourceManager {
     this.maxPendingRequests = unwrap(t?.max_pending_requests, 1024);
     this.maxRequests = unwrap(t?.max_requests, 1024);
     this.maxRetries = unwrap(t?.max_retries, 3);
+    const b = t?.retry_budget;
+    this.#budget = b === undefined ? null : { percent: b.budget_percent?.value ?? 20, minConcurrency: unwrap(b.min_retry_concurrency, 3) };
+  }
+
+  /** How many retries may be in flight now (RetryState's circuit breaker). */
+  retryLimit(): number {
+    const b = this.#budget;
+    if (b === null) return this.maxRetries;
+    return Math.max(b.minConcurrency, Math.floor(((this.requests + this.pendingRequests) * b.percent) / 100));
   }
 }
 
@@ -139,6 +163,8 @@ export class Cluster {
   readonly #waiting: Array<() => void> = [];
   /** Listeners on membership/health changes (health checkers, outlier detection, admin). */
   readonly #membershipListeners: Array<(hosts: readonly Host[]) => void> = [];
+  /** Outlier detection and active health checking, when the cluster configures them. */
+  resilience: ClusterResilience | null = null;
 
   constructor(info: ClusterInfo, discovery: ClusterDiscovery) {
     this.info = info;
@@ -214,11 +240,13 @@ export class Cluster {
   /** Stops discovery; idle connections close now, busy ones when their request ends. */
   drain(): void {
     this.#discovery.stop();
+    this.resilience?.close();
     for (const h of this.#hosts) h.pool.drain();
   }
 
   destroy(): void {
     this.#discovery.stop();
+    this.resilience?.close();
     for (const h of this.#hosts) h.pool.destroy();
   }
 }

@@ -122,7 +122,7 @@ export type RetryStatus = 'retry' | 'no' | 'limit_exceeded' | 'overflow';
 export interface RetryResources {
   /** Retries in flight on this cluster. */
   retries: number;
-  maxRetries(): number;
+  retryLimit(): number;
 }
 
 export interface RetryStats {
@@ -225,7 +225,7 @@ export class RetryState {
       return 'limit_exceeded';
     }
     this.#remaining--;
-    if (this.#resources.retries >= this.#resources.maxRetries()) {
+    if (this.#resources.retries >= this.#resources.retryLimit()) {
       this.#stats.upstream_rq_retry_overflow.inc();
       return 'overflow';
     }

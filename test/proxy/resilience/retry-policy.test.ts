@@ -19,7 +19,7 @@ function env(maxRetries = 3) {
     upstream_rq_retry_limit_exceeded: scope.counter('upstream_rq_retry_limit_exceeded'),
     upstream_rq_retry_backoff_exponential: scope.counter('upstream_rq_retry_backoff_exponential'),
   };
-  const resources: RetryResources = { retries: 0, maxRetries: () => maxRetries };
+  const resources: RetryResources = { retries: 0, retryLimit: () => maxRetries };
   return { stats, resources };
 }
 

@@ -23,6 +23,7 @@ registries.httpFilters.register(
     create(config, context: HttpFilterContext): StreamFilterFactory {
       const shared: RouterConfig = {
         clusterManager: context.clusterManager,
+        runtime: context.runtime,
         suppressEnvoyHeaders: config.suppress_envoy_headers === true,
       };
       return (callbacks) => ({ decoder: new RouterFilter(shared, callbacks) });

@@ -13,15 +13,23 @@ import type { PoolFailureReason } from '../../../../core/upstream/conn-pool.js';
 import type { ClusterManager } from '../../../../core/upstream/cluster-manager.js';
 import { ResponseFlag } from '../../../../core/stream-info.js';
 import { UpstreamRequest, type AttemptOwner } from './upstream-request.js';
+import type { Host } from '../../../../core/upstream/host.js';
+import type { Runtime } from '../../../../runtime/index.js';
+import { RetryState, finalTimeouts } from '../../../../core/upstream/retry-policy.js';
+import { ShadowRequest, shouldMirror } from '../../../../core/upstream/request-mirror.js';
 
 export interface RouterConfig {
   readonly clusterManager: ClusterManager;
+  /** Request mirrors draw their `runtime_fraction` from it. */
+  readonly runtime: Runtime;
   readonly suppressEnvoyHeaders: boolean;
 }
 
 const UPSTREAM_RESET_PREFIX = 'upstream connect error or disconnect/reset before headers. reset reason: ';
 const EMPTY = Buffer.alloc(0);
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade']);
+/** Envoy marks its circuit-breaker replies so a downstream Envoy does not retry them. */
+const markOverloaded = (headers: HeaderMap): void => headers.set('x-envoy-overloaded', 'true');
 
 export class RouterFilter implements StreamDecoderFilter, AttemptOwner {
   readonly #config: RouterConfig;
@@ -42,6 +50,19 @@ export class RouterFilter implements StreamDecoderFilter, AttemptOwner {
   #setCookie: string | null = null;
   #method = 'GET';
   #countedRequest = false;
+  // --- retries, per-try timeouts and mirrors ---
+  #retryState: RetryState | null = null;
+  /** The request body kept for replays; null once it outgrew the retry buffer (no retry then). */
+  #retryBody: Buffer[] | null = null;
+  #retryBodyBytes = 0;
+  #retryBufferLimit = 0;
+  #retryTimer: NodeJS.Timeout | null = null;
+  #perTryTimeoutMs = 0;
+  #perTryTimer: NodeJS.Timeout | null = null;
+  #hashKeyValue = -1;
+  #shadows: ShadowRequest[] | null = null;
+  readonly #onPerTryTimeout = (): void => this.#perTryTimeout();
+  readonly #onRetryTimer = (): void => this.#retry();
 
   constructor(config: RouterConfig, callbacks: StreamFilterCallbacks) {
     this.#config = config;
@@ -84,7 +105,8 @@ export class RouterFilter implements StreamDecoderFilter, AttemptOwner {
     this.#countedRequest = true;
     const resources = cluster.info.resources;
     if (resources.requests >= resources.maxRequests) {
-      cb.sendLocalReply(503, `${UPSTREAM_RESET_PREFIX}overflow`, ResponseFlag.UpstreamOverflow, 'upstream_reset_before_response_started{overflow}');
+      stats.upstream_rq_pending_overflow.inc();
+      cb.sendLocalReply(503, `${UPSTREAM_RESET_PREFIX}overflow`, ResponseFlag.UpstreamOverflow, 'upstream_reset_before_response_started{overflow}', this.#overloadedHook());
       return FilterHeadersStatus.StopIteration;
     }
     resources.requests++;
@@ -105,8 +127,8 @@ export class RouterFilter implements StreamDecoderFilter, AttemptOwner {
     if (this.#weightedIndex >= 0) applyHeaderMutation(route.weightedClusters![this.#weightedIndex]!.mutation, headers, info);
     for (const m of route.requestMutations) applyHeaderMutation(m, headers, info);
 
-    const hashKey = route.hashPolicies.length === 0 ? -1 : this.#hashKey(route, headers);
-    const host = cluster.chooseHost(hashKey);
+    this.#hashKeyValue = route.hashPolicies.length === 0 ? -1 : this.#hashKey(route, headers);
+    const host = cluster.chooseHost(this.#hashKeyValue);
     if (host === null) {
       stats.upstream_cx_none_healthy.inc();
       cb.sendLocalReply(503, 'no healthy upstream', ResponseFlag.NoHealthyUpstream, 'no_healthy_upstream');
@@ -115,16 +137,131 @@ export class RouterFilter implements StreamDecoderFilter, AttemptOwner {
     if (route.autoHostRewrite && host.description.hostname !== '') headers.set(':authority', host.description.hostname);
     this.#method = headers.get(':method') ?? 'GET';
     this.#requestEnded = endStream;
-    if (route.timeoutMs > 0 && cb.upgradeType === '') {
-      this.#timer = setTimeout(() => this.#onTimeout(), route.timeoutMs);
+    const timeouts = finalTimeouts(route.timeoutMs, route.retryPolicy?.perTryTimeoutMs ?? 0, headers);
+    if (timeouts.globalMs > 0 && cb.upgradeType === '') {
+      this.#timer = setTimeout(() => this.#onTimeout(), timeouts.globalMs);
     }
+    if (cb.upgradeType === '') {
+      this.#perTryTimeoutMs = timeouts.perTryMs;
+      this.#retryState = RetryState.create(route.retryPolicy, headers, resources, stats);
+      if (this.#retryState !== null) {
+        this.#retryBody = [];
+        this.#retryBufferLimit = route.perRequestBufferLimitBytes >= 0 ? route.perRequestBufferLimitBytes : cluster.info.bufferLimitBytes;
+      }
+      if (route.mirrorPolicies.length > 0) this.#startShadows(route, headers, timeouts.globalMs, endStream);
+    }
+    this.#startAttempt(host);
+    return FilterHeadersStatus.StopIteration;
+  }
+
+  #startAttempt(host: Host): void {
+    const cb = this.#cb;
+    const info = cb.streamInfo;
     this.#attempts++;
     info.attemptCount = this.#attempts;
     info.upstreamHost = host.addressString;
-    const attempt = new UpstreamRequest(this, this.#attempts, cluster.name, host);
+    if (this.#route!.virtualHost.includeRequestAttemptCount) cb.requestHeaders.set('x-envoy-attempt-count', String(this.#attempts));
+    this.#retryState?.onHostAttempted(host);
+    const attempt = new UpstreamRequest(this, this.#attempts, this.#cluster!.name, host);
     this.#upstream = attempt;
+    if (this.#perTryTimeoutMs > 0) this.#perTryTimer = setTimeout(this.#onPerTryTimeout, this.#perTryTimeoutMs);
     attempt.start();
-    return FilterHeadersStatus.StopIteration;
+  }
+
+  /** previous_hosts: re-picks while the host was tried before, up to host_selection_retry_max_attempts. */
+  #pickHost(): Host | null {
+    const cluster = this.#cluster!;
+    const state = this.#retryState;
+    let host = cluster.chooseHost(this.#hashKeyValue);
+    if (state === null || host === null) return host;
+    for (let i = 0; i < state.hostSelectionMaxAttempts && state.shouldSelectAnotherHost(host); i++) {
+      const next = cluster.chooseHost(this.#hashKeyValue);
+      if (next === null) break;
+      host = next;
+    }
+    return host;
+  }
+
+  /** request_mirror_policies: fire-and-forget copies to the shadow clusters. */
+  #startShadows(route: Route, headers: HeaderMap, timeoutMs: number, endStream: boolean): void {
+    const snapshot = this.#config.runtime.snapshot();
+    for (const policy of route.mirrorPolicies) {
+      const shadowCluster = this.#config.clusterManager.get(policy.cluster);
+      if (shadowCluster === undefined || !shouldMirror(policy, snapshot)) continue;
+      const shadow = new ShadowRequest(shadowCluster, this.#method, headers, policy.appendShadowSuffix, timeoutMs, shadowCluster.info.bufferLimitBytes);
+      if (!shadow.start()) continue;
+      if (endStream) shadow.data(EMPTY, true);
+      (this.#shadows ??= []).push(shadow);
+    }
+  }
+
+  #overloadedHook(): ((headers: HeaderMap) => void) | undefined {
+    return this.#config.suppressEnvoyHeaders ? undefined : markOverloaded;
+  }
+
+  #clearPerTryTimer(): void {
+    if (this.#perTryTimer !== null) {
+      clearTimeout(this.#perTryTimer);
+      this.#perTryTimer = null;
+    }
+  }
+
+  /**
+   * Envoy's retry decision after a try failed (or answered with a retriable status): true when a
+   * retry was scheduled. A request still streaming its body, or whose body outgrew the retry
+   * buffer, cannot be replayed. Exhausted retries flag URX, a full retry breaker flags UO.
+   */
+  #tryRetry(attempt: UpstreamRequest, retriable: boolean): boolean {
+    const state = this.#retryState;
+    if (state === null) return false;
+    if (!retriable) {
+      state.shouldRetry(false);
+      return false;
+    }
+    if (!this.#requestEnded || this.#retryBody === null) return false;
+    const status = state.shouldRetry(true);
+    if (status === 'retry') {
+      this.#clearPerTryTimer();
+      this.#upstream = null;
+      attempt.reset();
+      this.#finishAttempt(attempt, true);
+      this.#retryTimer = setTimeout(this.#onRetryTimer, state.nextBackoffMs());
+      return true;
+    }
+    if (status === 'limit_exceeded') this.#cb.streamInfo.setResponseFlag(ResponseFlag.UpstreamRetryLimitExceeded);
+    else if (status === 'overflow') this.#cb.streamInfo.setResponseFlag(ResponseFlag.UpstreamOverflow);
+    return false;
+  }
+
+  #retry(): void {
+    this.#retryTimer = null;
+    const host = this.#pickHost();
+    if (host === null) {
+      this.#cluster!.info.stats.upstream_cx_none_healthy.inc();
+      this.#cb.sendLocalReply(503, 'no healthy upstream', ResponseFlag.NoHealthyUpstream, 'no_healthy_upstream');
+      return;
+    }
+    const body = this.#retryBody!;
+    this.#buffered = body.length === 0 ? null : body.slice();
+    this.#bufferedBytes = this.#retryBodyBytes;
+    this.#bufferedEnd = true;
+    this.#startAttempt(host);
+  }
+
+  #perTryTimeout(): void {
+    this.#perTryTimer = null;
+    const up = this.#upstream;
+    if (up === null) return;
+    const cluster = this.#cluster!;
+    cluster.info.stats.upstream_rq_per_try_timeout.inc();
+    up.host.stats.rq_timeout++;
+    up.responseFlags |= ResponseFlag.UpstreamRequestTimeout;
+    cluster.resilience?.outlier?.putResult(up.host, 'local_origin_timeout');
+    if (this.#tryRetry(up, this.#retryState?.wouldRetryFromFailure('per_try_timeout') ?? false)) return;
+    this.#upstream = null;
+    up.reset();
+    this.#finishAttempt(up);
+    this.#cb.sendLocalReply(504, 'upstream request timeout', ResponseFlag.UpstreamRequestTimeout, 'upstream_per_try_timeout');
   }
 
   #hashKey(route: Route, headers: HeaderMap): number {
@@ -168,6 +305,12 @@ export class RouterFilter implements StreamDecoderFilter, AttemptOwner {
 
   decodeData(data: Buffer, endStream: boolean): FilterDataStatus {
     if (endStream) this.#requestEnded = true;
+    if (this.#retryBody !== null) {
+      this.#retryBodyBytes += data.length;
+      if (this.#retryBodyBytes > this.#retryBufferLimit) this.#retryBody = null;
+      else this.#retryBody.push(data);
+    }
+    if (this.#shadows !== null) for (const s of this.#shadows) s.data(data, endStream);
     const up = this.#upstream;
     if (up === null || up.connection === null || this.#buffered !== null) {
       if (up === null && this.#cluster === null) return FilterDataStatus.Continue;
@@ -199,6 +342,12 @@ export class RouterFilter implements StreamDecoderFilter, AttemptOwner {
       clearTimeout(this.#timer);
       this.#timer = null;
     }
+    this.#clearPerTryTimer();
+    if (this.#retryTimer !== null) {
+      clearTimeout(this.#retryTimer);
+      this.#retryTimer = null;
+    }
+    this.#retryState?.release();
     const up = this.#upstream;
     if (up !== null) {
       this.#upstream = null;
@@ -254,16 +403,21 @@ export class RouterFilter implements StreamDecoderFilter, AttemptOwner {
 
   onAttemptPoolFailure(attempt: UpstreamRequest, reason: PoolFailureReason): void {
     if (attempt !== this.#upstream) return;
-    this.#upstream = null;
-    attempt.reset();
+    this.#clearPerTryTimer();
     if (reason === 'overflow') {
+      this.#upstream = null;
+      attempt.reset();
       attempt.responseFlags |= ResponseFlag.UpstreamOverflow;
       this.#finishAttempt(attempt);
-      this.#cb.sendLocalReply(503, `${UPSTREAM_RESET_PREFIX}overflow`, ResponseFlag.UpstreamOverflow, 'upstream_reset_before_response_started{overflow}');
+      this.#cb.sendLocalReply(503, `${UPSTREAM_RESET_PREFIX}overflow`, ResponseFlag.UpstreamOverflow, 'upstream_reset_before_response_started{overflow}', this.#overloadedHook());
       return;
     }
     attempt.responseFlags |= ResponseFlag.UpstreamConnectionFailure;
     attempt.host.stats.rq_error++;
+    this.#cluster!.resilience?.outlier?.putResult(attempt.host, 'local_origin_connect_failed');
+    if (this.#tryRetry(attempt, this.#retryState?.wouldRetryFromFailure('connect_failure') ?? false)) return;
+    this.#upstream = null;
+    attempt.reset();
     this.#finishAttempt(attempt);
     this.#cb.sendLocalReply(503, `${UPSTREAM_RESET_PREFIX}connection failure`, ResponseFlag.UpstreamConnectionFailure, 'upstream_reset_before_response_started{connection_failure}');
   }
@@ -279,6 +433,7 @@ export class RouterFilter implements StreamDecoderFilter, AttemptOwner {
 
   onAttemptHeaders(attempt: UpstreamRequest, head: MessageHead): void {
     if (attempt !== this.#upstream) return;
+    if (this.#retryOnHeaders(attempt, head)) return;
     const cluster = this.#cluster!;
     const route = this.#route!;
     const cb = this.#cb;
@@ -308,6 +463,22 @@ export class RouterFilter implements StreamDecoderFilter, AttemptOwner {
     cb.encodeHeaders(headers, false);
   }
 
+  /** Outlier accounting for a response; true when it is discarded for a retry. */
+  #retryOnHeaders(attempt: UpstreamRequest, head: MessageHead): boolean {
+    this.#clearPerTryTimer();
+    const cluster = this.#cluster!;
+    cluster.resilience?.outlier?.putHttpResponseCode(attempt.host, head.status);
+    const state = this.#retryState;
+    if (state !== null && state.wouldRetryFromHeaders(head.status, head.headers) && this.#tryRetry(attempt, true)) {
+      cluster.info.stats.recordResponseCode(head.status);
+      attempt.host.stats.rq_error++;
+      return true;
+    }
+    if (state !== null && !state.wouldRetryFromHeaders(head.status, head.headers)) state.shouldRetry(false);
+    if (this.#route!.virtualHost.includeAttemptCountInResponse) head.headers.add('x-envoy-attempt-count', String(this.#attempts));
+    return false;
+  }
+
   onAttemptData(attempt: UpstreamRequest, data: Buffer): void {
     if (attempt !== this.#upstream) return;
     this.#cb.encodeData(data, false);
@@ -333,13 +504,16 @@ export class RouterFilter implements StreamDecoderFilter, AttemptOwner {
 
   onAttemptReset(attempt: UpstreamRequest, protocolError: boolean): void {
     if (attempt !== this.#upstream) return;
-    this.#upstream = null;
+    this.#clearPerTryTimer();
     const cluster = this.#cluster!;
     cluster.info.stats.upstream_rq_rx_reset.inc();
     attempt.host.stats.rq_error++;
     if (protocolError) cluster.info.stats.upstream_cx_protocol_error.inc();
     const flag = protocolError ? ResponseFlag.UpstreamProtocolError : ResponseFlag.UpstreamConnectionTermination;
     attempt.responseFlags |= flag;
+    cluster.resilience?.outlier?.putResult(attempt.host, 'local_origin_connect_failed');
+    if (!this.#responseStarted && this.#tryRetry(attempt, this.#retryState?.wouldRetryFromFailure('reset') ?? false)) return;
+    this.#upstream = null;
     this.#finishAttempt(attempt);
     if (this.#responseStarted) {
       this.#cb.streamInfo.setResponseFlag(flag);
@@ -358,11 +532,17 @@ export class RouterFilter implements StreamDecoderFilter, AttemptOwner {
 
   #onTimeout(): void {
     this.#timer = null;
+    this.#clearPerTryTimer();
+    if (this.#retryTimer !== null) {
+      clearTimeout(this.#retryTimer);
+      this.#retryTimer = null;
+    }
     const cluster = this.#cluster!;
     cluster.info.stats.upstream_rq_timeout.inc();
     const up = this.#upstream;
     if (up !== null) {
       this.#upstream = null;
+      cluster.resilience?.outlier?.putResult(up.host, 'local_origin_timeout');
       up.host.stats.rq_timeout++;
       up.responseFlags |= ResponseFlag.UpstreamRequestTimeout;
       up.reset();
@@ -376,10 +556,11 @@ export class RouterFilter implements StreamDecoderFilter, AttemptOwner {
     this.#cb.sendLocalReply(504, 'upstream request timeout', ResponseFlag.UpstreamRequestTimeout, 'upstream_response_timeout');
   }
 
-  #finishAttempt(attempt: UpstreamRequest): void {
+  /** `retrying`: only this try ended; the request itself stays active for the next one. */
+  #finishAttempt(attempt: UpstreamRequest, retrying = false): void {
     const cluster = this.#cluster;
     if (cluster === null) return;
-    if (this.#countedRequest) {
+    if (this.#countedRequest && !retrying) {
       this.#countedRequest = false;
       cluster.info.stats.upstream_rq_active.dec();
       cluster.info.resources.requests--;

@@ -39,6 +39,8 @@ registries.networkFilters.register(
         defaultHostForHttp10: cfg.http_protocol_options?.default_host_for_http_10 ?? '',
         upgrades: new Map((cfg.upgrade_configs ?? []).map((u) => [u.upgrade_type.toLowerCase(), u.enabled !== false])),
         bufferLimitBytes: ctx.bufferLimitBytes,
+        streamIdleTimeoutMs: durationMs(cfg.stream_idle_timeout, 300_000),
+        requestTimeoutMs: durationMs(cfg.request_timeout, 0),
       };
       const routeTable = new RouteTable(cfg.route_config!, {
         stripAnyHostPort: cfg.strip_any_host_port === true,
