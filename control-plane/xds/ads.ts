@@ -4,7 +4,7 @@
 // in make-before-break order; a NACKed version is not re-sent until the mesh changes again.
 import type { ConfigSourceStyle, ResourceKind } from '../translate/envoy.js';
 import { TYPE_URL } from '../translate/envoy.js';
-import { PUSH_ORDER, type SnapshotCache } from './cache.js';
+import { PUSH_ORDER, serializedJson, type SnapshotCache } from './cache.js';
 import { kindOf, nextNonce, withType, type DiscoveryRequest, type DiscoveryResponse } from './protocol.js';
 
 export interface XdsEvents {
@@ -15,6 +15,8 @@ export interface XdsEvents {
 
 interface TypeState {
   names: string[];
+  /** What the client was last sent of each named resource (RDS/EDS pushes carry only changes). */
+  sentJson: Map<string, string>;
   sentVersion: string | undefined;
   sentNonce: string | undefined;
   nackedVersion: string | undefined;
@@ -55,7 +57,7 @@ export class AdsSession {
     let st = this.#types.get(kind);
     const first = st === undefined;
     if (st === undefined) {
-      st = { names: [], sentVersion: undefined, sentNonce: undefined, nackedVersion: undefined };
+      st = { names: [], sentJson: new Map(), sentVersion: undefined, sentNonce: undefined, nackedVersion: undefined };
       this.#types.set(kind, st);
     }
     const nonce = req.response_nonce ?? '';
@@ -91,11 +93,24 @@ export class AdsSession {
     const st = this.#types.get(kind) as TypeState;
     const snap = this.#cache.snapshot(this.#nodeId as string, ADS).types[kind];
     if (!force && (snap.version === st.sentVersion || snap.version === st.nackedVersion)) return;
-    const nonce = nextNonce();
+    const want = st.names.length > 0 ? new Set(st.names) : undefined;
+    // LDS and CDS responses are the full set (absent means removed); RDS and EDS responses
+    // may carry only what changed, so a push after a mesh edit sends just those.
+    const incremental = !force && (kind === 'endpoints' || kind === 'routes');
+    const selected = [];
+    for (const [name, r] of snap.resources) {
+      if (want !== undefined && !want.has(name)) continue;
+      const json = serializedJson(r);
+      if (incremental && st.sentJson.get(name) === json) continue;
+      st.sentJson.set(name, json);
+      selected.push(r);
+    }
     st.sentVersion = snap.version;
+    if (incremental && selected.length === 0) return;
+    const nonce = nextNonce();
     st.sentNonce = nonce;
     const typeUrl = TYPE_URL[kind];
-    this.#send({ version_info: snap.version, resources: withType(typeUrl, snap.resources.values(), st.names), type_url: typeUrl, nonce });
+    this.#send({ version_info: snap.version, resources: withType(typeUrl, selected, undefined), type_url: typeUrl, nonce });
   }
 
   close(): void {

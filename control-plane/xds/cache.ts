@@ -52,6 +52,16 @@ const EMPTY: ReadonlyMap<string, JsonObject> = new Map();
 /** Resources shared by many nodes are serialized once. */
 const serializedOf = new WeakMap<JsonObject, string>();
 
+/** A resource's JSON text, computed once per resource object. */
+export function serializedJson(r: JsonObject): string {
+  let json = serializedOf.get(r);
+  if (json === undefined) {
+    json = JSON.stringify(r);
+    serializedOf.set(r, json);
+  }
+  return json;
+}
+
 export class SnapshotCache {
   #mesh: Mesh;
   #entries = new Map<string, Entry>();
@@ -91,11 +101,7 @@ export class SnapshotCache {
       const shared = new Map<string, JsonObject>();
       const serialized: Array<[string, string]> = [];
       for (const [name, r] of byKind[k]) {
-        let key = serializedOf.get(r);
-        if (key === undefined) {
-          key = JSON.stringify(r);
-          serializedOf.set(r, key);
-        }
+        const key = serializedJson(r);
         let obj = interned.get(key);
         if (obj === undefined) {
           obj = r;
