@@ -105,7 +105,7 @@ export async function runTest(opts: RunTestOptions): Promise<TestResult> {
   } satisfies TestContext;
 
   // Init once to read the options (k6 does the same before creating the real VUs).
-  const probe = new VU(0, ctx, script, { noConnectionReuse: false, insecureSkipTLSVerify: false, env: opts.env ?? {}, tags: {} });
+  const probe = new VU(0, ctx, script, { noConnectionReuse: false, insecureSkipTLSVerify: false, noCookiesReset: false, env: opts.env ?? {}, tags: {} });
   try {
     await probe.init();
   } catch (err) {
@@ -176,7 +176,7 @@ async function execute(
   stderr: Writable & { isTTY?: boolean },
   log: TestContext['log'],
 ): Promise<TestResult> {
-  const vuOptions: VuOptions = { noConnectionReuse: options.noConnectionReuse, insecureSkipTLSVerify: options.insecureSkipTLSVerify, env: opts.env ?? {}, tags: options.tags };
+  const vuOptions: VuOptions = { noConnectionReuse: options.noConnectionReuse, insecureSkipTLSVerify: options.insecureSkipTLSVerify, noCookiesReset: options.noCookiesReset, env: opts.env ?? {}, tags: options.tags };
   const idle: VU[] = [];
   const everyVU: VU[] = [];
   let nextId = 1;

@@ -23,6 +23,7 @@ export interface TestOptions {
   tags: Record<string, string>;
   summaryTrendStats: string[];
   noConnectionReuse: boolean;
+  noCookiesReset: boolean;
   insecureSkipTLSVerify: boolean;
   userAgent: string;
   maxRedirects: number;
@@ -32,7 +33,7 @@ export interface TestOptions {
   teardownTimeout: number;
 }
 
-const KNOWN = new Set(['vus', 'duration', 'iterations', 'stages', 'scenarios', 'thresholds', 'tags', 'summaryTrendStats', 'noConnectionReuse', 'noVUConnectionReuse', 'insecureSkipTLSVerify', 'userAgent', 'maxRedirects', 'discardResponseBodies', 'tracing', 'setupTimeout', 'teardownTimeout', 'summaryTimeUnit']);
+const KNOWN = new Set(['vus', 'duration', 'iterations', 'stages', 'scenarios', 'thresholds', 'tags', 'summaryTrendStats', 'noConnectionReuse', 'noVUConnectionReuse', 'noCookiesReset', 'insecureSkipTLSVerify', 'userAgent', 'maxRedirects', 'discardResponseBodies', 'tracing', 'setupTimeout', 'teardownTimeout', 'summaryTimeUnit']);
 
 const topLevel = z.object({
   vus: z.number().int().nonnegative().optional(),
@@ -44,6 +45,7 @@ const topLevel = z.object({
   summaryTrendStats: z.array(z.string().regex(/^(avg|min|med|max|count|p\(\d+(\.\d+)?\))$/, "use avg, min, med, max, count or p(N)")).optional(),
   noConnectionReuse: z.boolean().optional(),
   noVUConnectionReuse: z.boolean().optional(),
+  noCookiesReset: z.boolean().optional(),
   insecureSkipTLSVerify: z.boolean().optional(),
   userAgent: z.string().optional(),
   maxRedirects: z.number().int().nonnegative().optional(),
@@ -122,6 +124,7 @@ export function consolidateOptions(scriptOptions: unknown, cli: CliOverrides, wa
     tags,
     summaryTrendStats: o.summaryTrendStats ?? DEFAULT_TREND_STATS,
     noConnectionReuse: o.noConnectionReuse ?? o.noVUConnectionReuse ?? false,
+    noCookiesReset: o.noCookiesReset ?? false,
     insecureSkipTLSVerify: o.insecureSkipTLSVerify ?? false,
     userAgent: o.userAgent ?? 'meshscope/0.1.0 (k6-compatible)',
     maxRedirects: o.maxRedirects ?? 10,

@@ -4,6 +4,7 @@
 import type { MetricRegistry, Tags } from '../metrics/registry.js';
 import type { BuiltinMetrics } from '../metrics/builtin.js';
 import type { HttpTransport } from '../http/client.js';
+import type { CookieJar } from '../http/cookies.js';
 import type { SlowestRequests } from '../tracing.js';
 import type { GroupTree } from './groups.js';
 
@@ -59,6 +60,7 @@ export interface VuState {
   startLag: number;
   interrupted: boolean;
   readonly transport: HttpTransport;
+  readonly cookies: CookieJar;
   /** Pending sleep to cut short on interruption. */
   sleepCancel: (() => void) | null;
   responseCallback: ((status: number) => boolean) | null;

@@ -4,6 +4,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { HttpTransport } from '../http/client.js';
+import { CookieJar } from '../http/cookies.js';
 import { IterationInterruptedError, ScriptError } from '../errors.js';
 import type { Tags } from '../metrics/registry.js';
 import type { LoadedScript } from './loader.js';
@@ -18,6 +19,7 @@ import { createEncodingModule } from './modules/encoding.js';
 export interface VuOptions {
   readonly noConnectionReuse: boolean;
   readonly insecureSkipTLSVerify: boolean;
+  readonly noCookiesReset: boolean;
   readonly env: Readonly<Record<string, string>>;
   readonly tags: Tags;
 }
@@ -60,6 +62,7 @@ export class VU {
       groupPath: '',
       startLag: 0,
       interrupted: false,
+      cookies: new CookieJar(),
       transport: new HttpTransport({ noConnectionReuse: opts.noConnectionReuse, insecureSkipTLSVerify: opts.insecureSkipTLSVerify, connectTimeoutMs: 60_000 }),
       sleepCancel: null,
       responseCallback: null,
@@ -122,6 +125,7 @@ export class VU {
     if (typeof fn !== 'function') throw new ScriptError(`function '${exec}' is not exported by the script`, undefined);
     this.#ctx.iter = s.iteration;
     s.startLag = startLag;
+    if (!this.#opts.noCookiesReset) s.cookies.clear();
     const baseTags = s.tags;
     const m = this.#test.metrics;
     const start = performance.now();

@@ -173,3 +173,50 @@ export default function () { http.get(__ENV.BASE + '/hello'); }
     expect(metricValue(fresh, 'http_req_connecting', 'min')).toBeGreaterThan(0);
   });
 });
+
+describe('cookies, URLs and hosts', () => {
+  it('keeps cookies per VU within an iteration, resets them between iterations, and exposes res.cookies', async () => {
+    const script = tmp.write(
+      'cookies.js',
+      `import http from 'k6/http';
+import { check } from 'k6';
+export const options = { iterations: 2 };
+export default function () {
+  const before = http.get(__ENV.BASE + '/whoami');
+  check(before, { 'no cookies at iteration start': (r) => r.body === '' });
+  const login = http.get(__ENV.BASE + '/login');
+  check(login, { 'res.cookies': (r) => r.cookies.session[0].value === 'abc123' && r.cookies.session[0].http_only === true });
+  check(http.get(__ENV.BASE + '/whoami'), { 'jar sends cookies': (r) => r.body === 'session=abc123; theme=dark' });
+  check(http.get(__ENV.BASE + '/whoami', { cookies: { extra: '1', session: { value: 'over', replace: true } } }), { 'params.cookies': (r) => r.body === 'session=over; theme=dark; extra=1' });
+  const jar = http.cookieJar();
+  jar.set(__ENV.BASE, 'manual', 'yes');
+  check(jar.cookiesForURL(__ENV.BASE + '/x'), { 'cookiesForURL': (c) => c.manual[0] === 'yes' && c.session[0] === 'abc123' });
+}
+`,
+    );
+    const r = await run({ script, env: { BASE: server.base }, vus: 1, iterations: 2 });
+    const failed = r.summary!.root_group.checks.filter((c) => c.fails > 0).map((c) => c.name);
+    expect(failed).toEqual([]);
+    expect(metricValue(r, 'checks', 'passes')).toBe(10);
+  });
+
+  it('http.url groups requests under a name tag; a Host header overrides the authority', async () => {
+    const script = tmp.write(
+      'urltag.js',
+      `import http from 'k6/http';
+import { check } from 'k6';
+export const options = { iterations: 3, thresholds: { 'http_reqs{name:\${}/status/\${}}': ['count==3'] } };
+export default function () {
+  http.get(http.url\`\${__ENV.BASE}/status/\${200 + __ITER}\`);
+}
+export function teardown() {
+  const r = http.get(__ENV.BASE + '/host', { headers: { Host: 'shop.example' } });
+  check(r, { 'host override': (x) => x.body === 'shop.example' });
+}
+`,
+    );
+    const r = await run({ script, env: { BASE: server.base }, vus: 1, iterations: 3 });
+    expect(r.exitCode).toBe(0);
+    expect(metricValue(r, 'checks', 'passes')).toBe(1);
+  });
+});

@@ -6,6 +6,7 @@ import { parseDuration } from '../../duration.js';
 import { InvalidUrlError, type ParsedTarget } from '../../http/client.js';
 import type { RawResponse } from '../../http/connection.js';
 import { parseHeaders } from '../../http/parser.js';
+import { parseSetCookie, setCookieLines, type ResponseCookie } from '../../http/cookies.js';
 import { newTraceIds, traceHeader } from '../../tracing.js';
 import type { TestContext, VuState } from '../context.js';
 import { IterationInterruptedError } from '../../errors.js';
@@ -19,6 +20,7 @@ export interface RequestParams {
   responseType?: 'text' | 'binary' | 'none';
   redirects?: number;
   responseCallback?: ((status: number) => boolean) | null;
+  cookies?: Record<string, string | { value: string; replace?: boolean }>;
 }
 
 export interface ResponseTimings {
@@ -49,6 +51,7 @@ export class Response {
   #headers: Record<string, string> | undefined;
   #body: string | ArrayBuffer | null | undefined;
   #timings: ResponseTimings | undefined;
+  #cookies: Record<string, ResponseCookie[]> | undefined;
 
   constructor(raw: RawResponse, url: string, method: string, reqHeaders: Record<string, string>, reqBody: string, responseType: string, duration: number) {
     this.status = raw.status;
@@ -82,6 +85,22 @@ export class Response {
     return (this.#timings ??= { blocked: r.blocked, connecting: r.connecting, tls_handshaking: r.tlsHandshaking, sending: r.sending, waiting: r.waiting, receiving: r.receiving, duration: this.#duration });
   }
 
+  /** Cookies this response set, by name (k6's res.cookies). */
+  get cookies(): Record<string, ResponseCookie[]> {
+    if (this.#cookies === undefined) {
+      const out: Record<string, ResponseCookie[]> = {};
+      const url = new URL(this.url);
+      const now = Date.now();
+      for (const line of setCookieLines(this.#raw.rawHeaders)) {
+        const c = parseSetCookie(line, url, now);
+        if (c === undefined) continue;
+        (out[c.name] ??= []).push({ name: c.name, value: c.value, domain: c.domain, path: c.path, http_only: c.httpOnly, secure: c.secure, max_age: c.expires === Infinity ? 0 : Math.round((c.expires - now) / 1000), expires: c.expires === Infinity ? 0 : c.expires });
+      }
+      this.#cookies = out;
+    }
+    return this.#cookies;
+  }
+
   /** Parses the body as JSON; with a selector, walks a dotted path (a small subset of gjson: a.b, a.0, a.#). */
   json(selector?: string): unknown {
     const body = this.body;
@@ -99,6 +118,25 @@ export class Response {
 
   toJSON(): Record<string, unknown> {
     return { status: this.status, status_text: this.status_text, proto: this.proto, url: this.url, headers: this.headers, body: this.body, timings: this.timings, error: this.error, error_code: this.error_code };
+  }
+}
+
+/** http.url`…${id}…`: the URL plus a `name` tag with the placeholders kept, so requests group by route. */
+export class TaggedURL {
+  readonly url: string;
+  readonly name: string;
+  constructor(strings: TemplateStringsArray, values: unknown[]) {
+    let url = strings[0] ?? '';
+    let name = url;
+    values.forEach((v, i) => {
+      url += String(v) + (strings[i + 1] ?? '');
+      name += '${}' + (strings[i + 1] ?? '');
+    });
+    this.url = url;
+    this.name = name;
+  }
+  toString(): string {
+    return this.url;
   }
 }
 
@@ -149,16 +187,18 @@ export function createHttpModule(test: TestContext, vu: VuState): Record<string,
   // Request heads without per-request parts, by method and URL, for requests without params.
   const heads = new Map<string, string>();
 
-  const one = async (method: string, url: string, body: Body, params: RequestParams | undefined, exclusive: boolean): Promise<Response> => {
+  const one = async (method: string, url: string | TaggedURL, body: Body, params: RequestParams | undefined, exclusive: boolean): Promise<Response> => {
     if (vu.interrupted) throw new IterationInterruptedError();
     const reqHeaders: Record<string, string> = {};
     let extraLines = '';
+    let hostOverride: string | undefined;
     if (params?.headers) {
       let hasUa = false;
       for (const k of Object.keys(params.headers)) {
         const v = String(params.headers[k]);
         reqHeaders[k] = v;
         const lower = k.toLowerCase();
+        if (lower === 'host') hostOverride = v;
         if (lower === 'host' || lower === 'content-length') continue;
         if (lower === 'user-agent') hasUa = true;
         extraLines += `${k}: ${v}\r\n`;
@@ -174,7 +214,7 @@ export function createHttpModule(test: TestContext, vu: VuState): Record<string,
     let currentUrl = String(url);
     let currentMethod = method.toUpperCase();
     let currentBody = buf;
-    const nameTag = userTags?.name !== undefined ? String(userTags.name) : undefined;
+    const nameTag = userTags?.name !== undefined ? String(userTags.name) : url instanceof TaggedURL ? url.name : undefined;
     for (;;) {
       let target: ParsedTarget;
       try {
@@ -187,12 +227,13 @@ export function createHttpModule(test: TestContext, vu: VuState): Record<string,
       const cacheable = params === undefined && currentBody === null;
       let head = cacheable ? heads.get(headKey) : undefined;
       if (head === undefined) {
-        head = `${currentMethod} ${target.path} HTTP/1.1\r\nHost: ${target.hostHeader}\r\n${extraLines}`;
+        head = `${currentMethod} ${target.path} HTTP/1.1\r\nHost: ${hostOverride ?? target.hostHeader}\r\n${extraLines}`;
         if (cacheable && heads.size < 256) heads.set(headKey, head);
       }
       const ids = tracing.propagator === 'none' ? null : newTraceIds();
       const sampled = ids !== null && (tracing.sampling >= 1 || Math.random() < tracing.sampling);
       if (ids !== null) head += traceHeader(tracing.propagator as 'w3c' | 'b3', ids, sampled);
+      if (vu.cookies.size > 0 || params?.cookies !== undefined) head += cookieLine(new URL(currentUrl), params?.cookies);
       if (currentBody !== null) head += `Content-Length: ${currentBody.length}\r\n\r\n`;
       else if (currentMethod === 'POST' || currentMethod === 'PUT' || currentMethod === 'PATCH') head += 'Content-Length: 0\r\n\r\n';
       else head += '\r\n';
@@ -235,6 +276,8 @@ export function createHttpModule(test: TestContext, vu: VuState): Record<string,
       if (ids !== null && test.slowest.wants(corrected)) {
         test.slowest.offer({ duration: corrected, uncorrected: duration, method: currentMethod, url: currentUrl, name: tags.name!, status: raw.status, scenario: vu.scenario?.name ?? '', traceId: ids.traceId, sampled, time: Date.now() });
       }
+      const setCookies = setCookieLines(raw.rawHeaders);
+      if (setCookies.length > 0) vu.cookies.store(new URL(currentUrl), setCookies);
       if (raw.errorCode !== 0) test.log('warn', 'Request Failed', { error: `${currentMethod} ${currentUrl}: ${raw.error}` });
       if (REDIRECT.has(raw.status) && maxRedirects > 0) {
         const location = parseHeaders(raw.rawHeaders).Location;
@@ -252,7 +295,49 @@ export function createHttpModule(test: TestContext, vu: VuState): Record<string,
     }
   };
 
-  const request = (method: string, url: string, body?: Body, params?: RequestParams): Promise<Response> => one(method, url, body, params, false);
+  /** The Cookie header: the jar's cookies for the URL, overridden or extended by params.cookies. */
+  const cookieLine = (url: URL, extra: RequestParams['cookies']): string => {
+    const pairs = new Map<string, string>();
+    for (const c of vu.cookies.forUrl(url)) if (!pairs.has(c.name)) pairs.set(c.name, c.value);
+    if (extra !== undefined) {
+      for (const [name, v] of Object.entries(extra)) {
+        if (typeof v === 'string') {
+          if (!pairs.has(name)) pairs.set(name, v);
+        } else if (v.replace === true || !pairs.has(name)) pairs.set(name, v.value);
+      }
+    }
+    if (pairs.size === 0) return '';
+    return `Cookie: ${[...pairs].map(([k, v]) => `${k}=${v}`).join('; ')}\r\n`;
+  };
+
+  const cookieJar = {
+    set: (url: string, name: string, value: string, opts?: { domain?: string; path?: string; expires?: string; max_age?: number; secure?: boolean; http_only?: boolean }): void => {
+      const u = new URL(url);
+      const maxAge = opts?.max_age;
+      vu.cookies.set({
+        name,
+        value: String(value),
+        domain: opts?.domain?.replace(/^\./, '') ?? u.hostname,
+        hostOnly: opts?.domain === undefined,
+        path: opts?.path ?? '/',
+        secure: opts?.secure ?? false,
+        httpOnly: opts?.http_only ?? false,
+        expires: maxAge !== undefined ? Date.now() + maxAge * 1000 : opts?.expires !== undefined ? Date.parse(opts.expires) : Infinity,
+      });
+    },
+    cookiesForURL: (url: string): Record<string, string[]> => {
+      const out: Record<string, string[]> = {};
+      for (const c of vu.cookies.forUrl(new URL(url))) (out[c.name] ??= []).push(c.value);
+      return out;
+    },
+    clear: (url: string): void => {
+      const u = new URL(url);
+      for (const c of vu.cookies.forUrl(u)) vu.cookies.delete(u, c.name);
+    },
+    delete: (url: string, name: string): void => vu.cookies.delete(new URL(url), name),
+  };
+
+  const request = (method: string, url: string | TaggedURL, body?: Body, params?: RequestParams): Promise<Response> => one(method, url, body, params, false);
 
   type BatchItem = string | [string, string, Body?, RequestParams?] | { method?: string; url: string; body?: Body; params?: RequestParams };
   const batch = async (reqs: BatchItem[] | Record<string, BatchItem>): Promise<Response[] | Record<string, Response>> => {
@@ -272,17 +357,19 @@ export function createHttpModule(test: TestContext, vu: VuState): Record<string,
   };
 
   const mod: Record<string, unknown> = {
-    get: (url: string, params?: RequestParams) => one('GET', url, null, params, false),
-    head: (url: string, params?: RequestParams) => one('HEAD', url, null, params, false),
-    options: (url: string, body?: Body, params?: RequestParams) => one('OPTIONS', url, body, params, false),
-    post: (url: string, body?: Body, params?: RequestParams) => one('POST', url, body, params, false),
-    put: (url: string, body?: Body, params?: RequestParams) => one('PUT', url, body, params, false),
-    patch: (url: string, body?: Body, params?: RequestParams) => one('PATCH', url, body, params, false),
-    del: (url: string, body?: Body, params?: RequestParams) => one('DELETE', url, body, params, false),
+    get: (url: string | TaggedURL, params?: RequestParams) => one('GET', url, null, params, false),
+    head: (url: string | TaggedURL, params?: RequestParams) => one('HEAD', url, null, params, false),
+    options: (url: string | TaggedURL, body?: Body, params?: RequestParams) => one('OPTIONS', url, body, params, false),
+    post: (url: string | TaggedURL, body?: Body, params?: RequestParams) => one('POST', url, body, params, false),
+    put: (url: string | TaggedURL, body?: Body, params?: RequestParams) => one('PUT', url, body, params, false),
+    patch: (url: string | TaggedURL, body?: Body, params?: RequestParams) => one('PATCH', url, body, params, false),
+    del: (url: string | TaggedURL, body?: Body, params?: RequestParams) => one('DELETE', url, body, params, false),
+    url: (strings: TemplateStringsArray, ...values: unknown[]) => new TaggedURL(strings, values),
     request,
     asyncRequest: request,
     batch,
     expectedStatuses,
+    cookieJar: () => cookieJar,
     setResponseCallback: (cb: ((status: number) => boolean) | null) => {
       vu.responseCallback = cb;
     },

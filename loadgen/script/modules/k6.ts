@@ -1,4 +1,4 @@
-// The `k6` module for one VU: check, group, sleep, fail, randomSeed.
+// The `k6` module for one VU: check, group, sleep, fail.
 import { IterationInterruptedError } from '../../errors.js';
 import type { TestContext, VuState } from '../context.js';
 
@@ -64,7 +64,7 @@ export function createK6Module(test: TestContext, vu: VuState): Record<string, u
     throw new Error(message ?? 'fail() called');
   };
 
-  const mod: Record<string, unknown> = { check, group, sleep, fail, randomSeed: () => undefined };
+  const mod: Record<string, unknown> = { check, group, sleep, fail };
   mod.default = mod;
   return mod;
 }
