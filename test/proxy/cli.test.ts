@@ -52,11 +52,18 @@ async function spawnProxy(up: Upstream, args: string[], nodeArgs: string[] = [])
   cleanups.push(() => {
     if (child.exitCode === null) child.kill('SIGKILL');
   });
-  // Wait until the admin answers /ready.
-  for (let i = 0; i < 100; i++) {
-    const ok = await request(adminPort, '/ready').then((r) => r.status === 200, () => false);
-    if (ok) break;
+  // Wait until the admin answers /ready and the listener accepts (bounded; the suite runs in parallel).
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const adminReady = await request(adminPort, '/ready').then((r) => r.status === 200, () => false);
+    const listening = adminReady && (await new Promise<boolean>((r) => {
+      const s = net.connect(port, '127.0.0.1');
+      s.once('connect', () => (s.destroy(), r(true)));
+      s.once('error', () => r(false));
+    }));
+    if (listening) break;
     if (child.exitCode !== null) throw new Error(`proxy exited: ${err}`);
+    if (Date.now() > deadline) throw new Error(`proxy not ready after 30 s: ${err}`);
     await new Promise((r) => setTimeout(r, 100));
   }
   return { child, port, adminPort, exited, stderr: () => err };
