@@ -47,6 +47,11 @@ beforeAll(async () => {
         staticCluster({ name: 'reset', ports: [reset.port] }),
         staticCluster({ name: 'refused', ports: [closedPort] }),
         staticCluster({ name: 'empty', ports: [] }),
+        staticCluster({
+          name: 'tiny',
+          ports: [slow.port],
+          extra: { circuit_breakers: { thresholds: [{ max_connections: 1, max_pending_requests: 1 }] } },
+        }),
       ],
       virtualHosts: [
         {
@@ -58,6 +63,7 @@ beforeAll(async () => {
             { match: { prefix: '/reset' }, route: { cluster: 'reset' } },
             { match: { prefix: '/refused' }, route: { cluster: 'refused' } },
             { match: { prefix: '/empty' }, route: { cluster: 'empty' } },
+            { match: { prefix: '/tiny' }, route: { cluster: 'tiny' } },
           ],
         },
       ],
@@ -93,6 +99,19 @@ describe('upstream failures', () => {
     const r = await request(proxy.port, '/slow');
     expect(r.status).toBe(504);
     expect(r.body).toBe('upstream request timeout');
+  });
+
+  it('pool limits: beyond max_connections + max_pending_requests → 503 UO', async () => {
+    const results = await Promise.all([request(proxy.port, '/tiny/1'), request(proxy.port, '/tiny/2'), request(proxy.port, '/tiny/3')]);
+    // One connection and one waiting request fit; how many of the three fit depends on whether
+    // the first connection is up before the others arrive, but at least one overflows.
+    const overflowed = results.filter((r) => r.status === 503);
+    expect(results.filter((r) => r.status === 200).length).toBeGreaterThanOrEqual(1);
+    expect(overflowed.length).toBeGreaterThanOrEqual(1);
+    for (const r of overflowed) expect(r.body).toContain('reset reason: overflow');
+    const snap = await proxy.server.stats();
+    expect(snap.counters.find((c) => c.name === 'cluster.tiny.upstream_rq_pending_overflow')?.value).toBe(overflowed.length);
+    expect(logged.find((l) => l.path.startsWith('/tiny') && l.code === 503)?.flags).toBe('UO');
   });
 
   it('sets Envoy response flags that access loggers see', async () => {

@@ -16,7 +16,20 @@ beforeAll(async () => {
   proxy = await startTestProxy(
     bootstrap({
       hcm: { strip_matching_host_port: false },
-      clusters: [staticCluster({ name: 'a', ports: [a.port] }), staticCluster({ name: 'b', ports: [b.port] }), staticCluster({ name: 'c', ports: [c.port] })],
+      clusters: [
+        staticCluster({ name: 'a', ports: [a.port] }),
+        staticCluster({ name: 'b', ports: [b.port] }),
+        staticCluster({ name: 'c', ports: [c.port] }),
+        {
+          name: 'named',
+          type: 'STRICT_DNS',
+          dns_lookup_family: 'V4_ONLY',
+          load_assignment: {
+            cluster_name: 'named',
+            endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: 'localhost', port_value: a.port } } } }] }],
+          },
+        },
+      ],
       virtualHosts: [
         {
           name: 'exact',
@@ -57,6 +70,7 @@ beforeAll(async () => {
               response_headers_to_remove: ['x-upstream'],
             },
             { match: { prefix: '/by-header' }, route: { cluster_header: 'x-cluster' } },
+            { match: { prefix: '/auto-host' }, route: { cluster: 'named', auto_host_rewrite: true } },
             {
               match: { prefix: '/weighted' },
               route: { weighted_clusters: { clusters: [{ name: 'a', weight: 75 }, { name: 'b', weight: 25 }] } },
@@ -164,6 +178,11 @@ describe('route actions', () => {
     expect(r.headers['x-route-resp']).toBe('r1');
     expect(r.headers['x-vhost-resp']).toBe('yes');
     expect(r.headers['x-upstream']).toBeUndefined();
+  });
+
+  it('auto_host_rewrite sets Host to the DNS name of the picked host (STRICT_DNS)', async () => {
+    const r = await request(proxy.port, '/auto-host', { headers: { host: 'public.example' } });
+    expect(r.json<{ headers: Record<string, string> }>().headers.host).toBe('localhost');
   });
 
   it('cluster_header picks the cluster named by a request header', async () => {
