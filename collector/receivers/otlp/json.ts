@@ -17,7 +17,7 @@ import {
   type SpanLink,
   type SpanRecord,
 } from './model.js';
-import { checkLog, checkSpan } from './protobuf.js';
+import { checkLog, checkSpan } from './validate.js';
 
 const MAX_ANY_DEPTH = 32;
 const HEX = /^[0-9a-fA-F]*$/;
