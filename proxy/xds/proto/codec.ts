@@ -267,10 +267,49 @@ function wellKnownToJson(type: protobuf.Type, v: Decoded): JsonValue {
   return messageToJson(type, v);
 }
 
-/** Decodes an Any's payload into Envoy JSON with `@type`; an unknown type URL is an error. */
+/**
+ * Field paths (by name, unknown ones as `<field N>`) present on the wire but absent from the
+ * schema. protobufjs skips such fields silently; a resource must not lose configuration that
+ * way, so they are surfaced for validation to refuse.
+ */
+function unknownFields(type: protobuf.Type, bytes: Uint8Array): string[] {
+  const out: string[] = [];
+  const reader = protobuf.Reader.create(bytes);
+  while (reader.pos < reader.len) {
+    const tag = reader.uint32();
+    const id = tag >>> 3;
+    const wireType = tag & 7;
+    const field = type.fieldsById[id];
+    if (field === undefined) {
+      out.push(`<field ${id}>`);
+      reader.skipType(wireType);
+      continue;
+    }
+    const nested = field.resolvedType;
+    // Any payloads are checked when they are decoded; maps hold entries, not the value type.
+    if (wireType === 2 && nested instanceof protobuf.Type && !field.map && fullNameOf(nested) !== '.google.protobuf.Any') {
+      const length = reader.uint32();
+      const sub = bytes.subarray(reader.pos, reader.pos + length);
+      reader.pos += length;
+      for (const u of unknownFields(nested, sub)) out.push(`${field.name}.${u}`);
+    } else {
+      reader.skipType(wireType);
+    }
+  }
+  return out;
+}
+
+/**
+ * Decodes an Any's payload into Envoy JSON with `@type`. What the schema cannot represent —
+ * an unknown type URL, unknown fields — is kept as marker keys, so the proxy's strict
+ * validation refuses the resource (NACK) with the location instead of losing it silently.
+ */
 export function decodeAny(typeUrl: string, value: Uint8Array): JsonMap {
-  if (!knowsTypeUrl(typeUrl)) throw new ProtoCodecError('@type', `no protobuf schema for ${typeUrl}`);
-  return { '@type': typeUrl, ...decodeMessage(typeUrl.slice(TYPE_URL_PREFIX.length), value) };
+  const type = typeUrl.startsWith(TYPE_URL_PREFIX) ? lookup(typeUrl.slice(TYPE_URL_PREFIX.length)) : null;
+  if (type === null) return { '@type': typeUrl, '<payload of a type without a meshscope protobuf schema>': true };
+  const json: JsonMap = { '@type': typeUrl, ...messageToJson(type, type.decode(value) as unknown as Decoded) };
+  for (const u of unknownFields(type, value)) json[`<unknown protobuf field ${u}>`] = true;
+  return json;
 }
 
 /** Decodes bytes of the named message into Envoy JSON. */

@@ -3,6 +3,7 @@
 // clusters, the proxy ACKs each response by nonce, then an invalid cluster is NACKed on the
 // stream with error_detail while the proxy keeps its last good configuration.
 import * as grpc from '@grpc/grpc-js';
+import protobuf from 'protobufjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startProxy, type ProxyServer } from '../../../proxy/index.js';
 import { decodeMessage, encodeMessage, type JsonMap, type JsonValue } from '../../../proxy/xds/index.js';
@@ -29,6 +30,7 @@ let port: number;
 let admin: number;
 const received: Req[] = [];
 let push: ((typeUrl: string, version: string, resources: JsonMap[]) => void) | undefined;
+let pushRaw: ((bytes: Buffer) => void) | undefined;
 
 function cluster(target: number, extra: JsonMap = {}): JsonMap {
   return {
@@ -76,18 +78,20 @@ beforeAll(async () => {
         responseStream: true,
         requestSerialize: (m: Req) => Buffer.from(encodeMessage('envoy.service.discovery.v3.DiscoveryRequest', m as JsonValue)),
         requestDeserialize: (buf: Buffer) => decodeMessage('envoy.service.discovery.v3.DiscoveryRequest', buf) as Req,
-        responseSerialize: (m: JsonMap) => Buffer.from(encodeMessage('envoy.service.discovery.v3.DiscoveryResponse', m)),
+        // A pre-encoded Buffer goes out as is: how a server newer than meshscope's schema looks.
+        responseSerialize: (m: JsonMap | Buffer) => (Buffer.isBuffer(m) ? m : Buffer.from(encodeMessage('envoy.service.discovery.v3.DiscoveryResponse', m))),
         responseDeserialize: (buf: Buffer) => decodeMessage('envoy.service.discovery.v3.DiscoveryResponse', buf),
       },
     },
     {
-      StreamAggregatedResources: (stream: grpc.ServerDuplexStream<Req, JsonMap>) => {
+      StreamAggregatedResources: (stream: grpc.ServerDuplexStream<Req, JsonMap | Buffer>) => {
         let nonce = 0;
         const send = (typeUrl: string, version: string, resources: JsonMap[]): void => {
           nonce += 1;
           stream.write({ version_info: version, type_url: typeUrl, nonce: `n${nonce}`, resources });
         };
         push = send;
+        pushRaw = (bytes) => stream.write(bytes);
         stream.on('data', (req: Req) => {
           received.push(req);
           // The first request per type subscribes; answer it with version 1.
@@ -156,5 +160,18 @@ describe('a gRPC ADS control plane written with grpc-js', () => {
     expect(nack.error_detail!.message).toMatch(/backend: maglev_lb_config.table_size: must be a prime number/);
     expect((await call(port, 'x')).upstream).toBe('b');
     expect(await stat(admin, 'cluster_manager.cds.update_rejected')).toBe(1);
+  });
+
+  it('NACKs a cluster carrying a protobuf field its schema does not know, instead of dropping it', async () => {
+    const { '@type': _t, ...body } = cluster(a.port);
+    const known = encodeMessage('envoy.config.cluster.v3.Cluster', body);
+    // Field 44 (varint 1) appended: a field meshscope's Cluster schema does not define.
+    const value = Buffer.concat([known, Buffer.from(protobuf.Writer.create().uint32((44 << 3) | 0).uint32(1).finish())]);
+    const any = encodeMessage('google.protobuf.Any', { type_url: CDS, value: value.toString('base64') });
+    const envelope = encodeMessage('envoy.service.discovery.v3.DiscoveryResponse', { version_info: 'c4', type_url: CDS, nonce: 'raw-1' });
+    pushRaw!(Buffer.concat([envelope, Buffer.from(protobuf.Writer.create().uint32((2 << 3) | 2).bytes(any).finish())]));
+    const nack = await waitFor(() => received.find((r) => r.response_nonce === 'raw-1' && r.error_detail !== undefined), 'NACK of c4');
+    expect(nack.error_detail!.message).toContain('<unknown protobuf field <field 44>>: unknown field');
+    expect((await call(port, 'x')).upstream).toBe('b');
   });
 });
