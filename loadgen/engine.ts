@@ -95,7 +95,6 @@ export async function runTest(opts: RunTestOptions): Promise<TestResult> {
     userAgent: '' as string,
     maxRedirects: 10,
     discardResponseBodies: false as boolean,
-    scriptDir: script.dir,
     scriptOptions: {} as Record<string, unknown>,
     sharedArrays: new Map<string, readonly unknown[]>(),
     startedAt: performance.now(),
@@ -201,11 +200,9 @@ async function execute(
   let setupData: unknown;
   const hooks: ExecutionHooks = {
     acquireVU: async () => idle.pop() ?? (await newVU()),
-    tryAcquireVU: () => idle.pop(),
     releaseVU: (vu) => {
       idle.push(vu);
     },
-    initializedVUs: () => instance.vusInitialized,
     get setupData() {
       return setupData;
     },
@@ -231,7 +228,6 @@ async function execute(
   } catch (err) {
     return scriptFailure(err);
   }
-  const maxVUs = executors.reduce((a, e) => a + e.maxVUs(), 0);
 
   // setup() and teardown() run in their own VU, as in k6.
   const special = new VU(0, ctx, script, vuOptions);
@@ -256,7 +252,8 @@ async function execute(
 
   const started = performance.now();
   ctx.startedAt = started;
-  const totalMs = Math.max(0, ...executors.map((e) => e.config.startTime + e.plannedDuration()));
+  // Iteration-bound scenarios have no planned end, and then neither has the test.
+  const totalMs = executors.some((e) => e.plannedDuration() === 0) ? 0 : Math.max(...executors.map((e) => e.config.startTime + e.plannedDuration()));
   const progress = opts.quiet
     ? undefined
     : new ProgressLine(stderr, () => ({ vusActive: instance.vusActive, vusMax: instance.vusInitialized, iterations: instance.iterationsCompleted, httpReqs: (ctx.metrics.httpReqs.sink as { count: number }).count, elapsedMs: performance.now() - started, totalMs }));
@@ -272,7 +269,7 @@ async function execute(
 
   const gauges = (): void => {
     ctx.metrics.vus.add(instance.vusActive, options.tags);
-    ctx.metrics.vusMax.add(Math.max(instance.vusInitialized, maxVUs), options.tags);
+    ctx.metrics.vusMax.add(instance.vusInitialized, options.tags);
   };
   gauges();
   const gaugeTimer = setInterval(gauges, GAUGE_TICK_MS);

@@ -70,9 +70,6 @@ export abstract class ArrivalRateExecutor<C extends ArrivalConfig> extends Execu
   preAllocatedVUs(): number {
     return this.config.preAllocatedVUs;
   }
-  maxVUs(): number {
-    return this.config.maxVUs;
-  }
   plannedDuration(): number {
     return this.segments().reduce((a, s) => a + s.duration, 0);
   }

@@ -8,11 +8,7 @@ import type { BaseConfig } from './config.js';
 export interface ExecutionHooks {
   /** A VU ready to run (idle in the pool, or freshly initialized). */
   acquireVU(): Promise<VU>;
-  /** An idle initialized VU right now, or undefined (arrival-rate executors never wait). */
-  tryAcquireVU(): VU | undefined;
   releaseVU(vu: VU): void;
-  /** VUs initialized so far, test-wide. */
-  initializedVUs(): number;
   readonly setupData: unknown;
   /** Resolves when the test is aborted (test.abort(), abortOnFail, signal). */
   readonly aborted: Promise<void>;
@@ -50,9 +46,7 @@ export abstract class Executor<C extends BaseConfig = BaseConfig> {
 
   /** VUs to initialize before the test starts. */
   abstract preAllocatedVUs(): number;
-  /** Upper bound of VUs this scenario may use at once. */
-  abstract maxVUs(): number;
-  /** Planned duration without gracefulStop (for progress); undefined when iteration-bound. */
+  /** Planned duration without gracefulStop (for progress); 0 when iteration-bound. */
   abstract plannedDuration(): number;
   /** Drives the scenario; resolves once every VU is back in the pool. */
   protected abstract execute(): Promise<void>;
@@ -97,9 +91,7 @@ export abstract class Executor<C extends BaseConfig = BaseConfig> {
   }
 
   protected async iteration(vu: VU, startLag: number): Promise<IterationOutcome> {
-    vu.busy = true;
     const outcome = await vu.iterate(this.config.exec, this.hooks.setupData, startLag);
-    vu.busy = false;
     if (outcome !== 'interrupted') this.info.iterations++;
     this.hooks.onIteration(outcome);
     return outcome;

@@ -11,9 +11,6 @@ class ConstantVus extends Executor<Config> {
   preAllocatedVUs(): number {
     return this.config.vus;
   }
-  maxVUs(): number {
-    return this.config.vus;
-  }
   plannedDuration(): number {
     return this.config.duration;
   }

@@ -11,11 +11,8 @@ class PerVuIterations extends Executor<Config> {
   preAllocatedVUs(): number {
     return this.config.vus;
   }
-  maxVUs(): number {
-    return this.config.vus;
-  }
   plannedDuration(): number {
-    return this.config.maxDuration;
+    return 0;
   }
   override progress(): number {
     return this.info.iterations / (this.config.iterations * this.config.vus);

@@ -31,9 +31,6 @@ interface Slot {
 
 class RampingVus extends Executor<Config> {
   preAllocatedVUs(): number {
-    return this.maxVUs();
-  }
-  maxVUs(): number {
     return Math.max(this.config.startVUs, ...this.config.stages.map((s) => s.target));
   }
   plannedDuration(): number {

@@ -67,10 +67,6 @@ export class TrendSink {
     // The histogram reports a bucket's upper edge; the exact extremes bound it.
     return Math.min(Math.max(v, this.min), this.max);
   }
-
-  get footprintBytes(): number {
-    return this.#histogram.estimatedFootprintInBytes;
-  }
 }
 
 export type Sink = CounterSink | GaugeSink | RateSink | TrendSink;

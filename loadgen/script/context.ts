@@ -22,7 +22,6 @@ export interface TestContext {
   readonly userAgent: string;
   readonly maxRedirects: number;
   readonly discardResponseBodies: boolean;
-  readonly scriptDir: string;
   /** Options as the script exported them, for exec.test.options. */
   readonly scriptOptions: Readonly<Record<string, unknown>>;
   readonly sharedArrays: Map<string, readonly unknown[]>;

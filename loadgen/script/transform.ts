@@ -14,7 +14,6 @@ import * as acorn from 'acorn';
 import MagicString from 'magic-string';
 
 export const K6_MODULES = ['k6', 'k6/http', 'k6/metrics', 'k6/execution', 'k6/data', 'k6/encoding'] as const;
-export type K6ModuleName = (typeof K6_MODULES)[number];
 
 const BLOCKING: Readonly<Record<string, ReadonlySet<string>>> = {
   k6: new Set(['sleep', 'group']),

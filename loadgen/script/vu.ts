@@ -44,7 +44,6 @@ export class VU {
   readonly #script: LoadedScript;
   readonly #opts: VuOptions;
   readonly #ctx: { env: Record<string, string>; iter: number; vu: number };
-  busy = false;
 
   constructor(id: number, test: TestContext, script: LoadedScript, opts: VuOptions) {
     this.#test = test;
@@ -149,7 +148,7 @@ export class VU {
     s.iterationInInstance++;
     if (outcome !== 'interrupted') {
       const tags = baseTags;
-      m.iterationDuration.add(performance.now() - start + startLag, tags);
+      m.iterationDuration.add(performance.now() - start, tags);
       m.iterations.add(1, tags);
     }
     return outcome;

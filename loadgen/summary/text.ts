@@ -56,7 +56,7 @@ function metricColumns(m: SummaryMetric, stats: readonly string[]): string {
 }
 
 function line(indent: string, name: string, width: number, text: string): string {
-  return `${indent}${(name + ' ').padEnd(width, '.')}: ${text}`;
+  return `${indent}${name.padEnd(width, '.')}: ${text}`;
 }
 
 function checksBlock(g: SummaryGroup, indent: string, out: string[]): void {
@@ -78,7 +78,7 @@ export function renderSummary(data: SummaryData, mode: SummaryMode): string {
   const out: string[] = [''];
   const stats = data.options.summaryTrendStats;
   const metrics = data.metrics;
-  const width = Math.max(35, ...Object.keys(metrics).map((n) => n.length + 8));
+  const width = Math.max(35, ...Object.keys(metrics).filter((n) => !n.includes('{')).map((n) => n.length + 4));
 
   const withThresholds = Object.entries(metrics).filter(([, m]) => m.thresholds !== undefined);
   if (withThresholds.length > 0) {
