@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util';
 import { startMesh, UpError } from '../up/index.js';
 
 const USAGE = `usage: meshscope up [--mesh examples/shop/mesh.yaml] [--state-dir .meshscope] [--data DIR]
-         [--xds 127.0.0.1:18000] [--xds-api REST|GRPC] [--collector-http 127.0.0.1:16686]
+         [--xds 127.0.0.1:18000] [--xds-api GRPC|REST] [--collector-http 127.0.0.1:16686]
          [--prometheus 127.0.0.1:9090 | --no-prometheus] [--ready-timeout 60]
 `;
 
@@ -17,7 +17,7 @@ export async function run(argv: string[]): Promise<number> {
         'state-dir': { type: 'string', default: '.meshscope' },
         data: { type: 'string' },
         xds: { type: 'string', default: '127.0.0.1:18000' },
-        'xds-api': { type: 'string', default: 'REST' },
+        'xds-api': { type: 'string', default: 'GRPC' },
         'collector-http': { type: 'string', default: '127.0.0.1:16686' },
         prometheus: { type: 'string', default: '127.0.0.1:9090' },
         'no-prometheus': { type: 'boolean', default: false },
