@@ -168,13 +168,18 @@ export class ServerConnection implements ParserHandler, DownstreamConnection {
     this.#draining = true;
     if (this.stream === null && this.parser.idle) {
       this.hcm.stats.downstream_cx_drain_close.inc();
+      this.closedLocally = true;
       this.socket.end();
     }
   }
 
   destroy(): void {
+    this.closedLocally = true;
     this.socket.destroy();
   }
+
+  /** Set when the proxy (not the client) closed the connection, for destroy_local/remote. */
+  closedLocally = false;
 
   checkTimeouts(now: number): void {
     const s = this.hcm.settings;
@@ -187,6 +192,7 @@ export class ServerConnection implements ParserHandler, DownstreamConnection {
     if (this.stream === null && this.#idleSince >= 0 && s.idleTimeoutMs > 0 && now - this.#idleSince >= s.idleTimeoutMs) {
       this.#idleSince = -1;
       this.hcm.stats.downstream_cx_idle_timeout.inc();
+      this.closedLocally = true;
       this.socket.end();
     }
     this.stream?.checkTimeouts(now);
@@ -229,6 +235,8 @@ export class ServerConnection implements ParserHandler, DownstreamConnection {
     stats.downstream_cx_active.dec();
     stats.downstream_cx_http1_active.dec();
     stats.downstream_cx_destroy.inc();
+    if (this.closedLocally) stats.downstream_cx_destroy_local.inc();
+    else stats.downstream_cx_destroy_remote.inc();
     if (this.stream !== null) this.stream.resetFromDownstream();
     this.hcm.onConnectionClosed(this);
     for (const fn of this.#closeCallbacks.splice(0)) fn();
@@ -301,7 +309,7 @@ export class ServerConnection implements ParserHandler, DownstreamConnection {
     s.closeAfterResponse = true;
     if (s.responseStarted) {
       s.resetFromDownstream();
-      this.socket.destroy();
+      this.destroy();
       return;
     }
     s.requestComplete = true;
@@ -314,6 +322,7 @@ export class ServerConnection implements ParserHandler, DownstreamConnection {
     this.stream = null;
     if (stream.closeAfterResponse || this.#draining) {
       if (this.#draining) this.hcm.stats.downstream_cx_drain_close.inc();
+      this.closedLocally = true;
       this.socket.end();
       return;
     }
@@ -795,7 +804,7 @@ export class ActiveStream implements StreamFilterCallbacks {
     this.conn.hcm.stats.downstream_rq_tx_reset.inc();
     this.streamInfo.setResponseFlag(ResponseFlag.LocalReset);
     this.#complete();
-    this.conn.socket.destroy();
+    this.conn.destroy();
   }
 
   /** The downstream went away before the stream finished (Envoy's DC). */

@@ -27,10 +27,6 @@ export class HcmStats {
   readonly downstream_rq_timeout: Counter;
   readonly downstream_rq_ws_on_non_ws_route: Counter;
   readonly downstream_rq_time: Histogram;
-  readonly rq_direct_response: Counter;
-  readonly rq_redirect: Counter;
-  readonly no_route: Counter;
-  readonly no_cluster: Counter;
   readonly #byClass: Counter[];
 
   constructor(root: Scope, statPrefix: string) {
@@ -60,10 +56,6 @@ export class HcmStats {
     this.downstream_rq_timeout = s.counter('downstream_rq_timeout');
     this.downstream_rq_ws_on_non_ws_route = s.counter('downstream_rq_ws_on_non_ws_route');
     this.downstream_rq_time = s.histogram('downstream_rq_time', 'milliseconds');
-    this.rq_direct_response = s.counter('rq_direct_response');
-    this.rq_redirect = s.counter('rq_redirect');
-    this.no_route = s.counter('no_route');
-    this.no_cluster = s.counter('no_cluster');
     this.#byClass = [1, 2, 3, 4, 5].map((c) => s.counter(`downstream_rq_${c}xx`));
   }
 

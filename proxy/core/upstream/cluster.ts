@@ -21,7 +21,6 @@ export class ClusterStats {
   readonly upstream_rq_pending_overflow: Counter;
   readonly upstream_rq_timeout: Counter;
   readonly upstream_rq_rx_reset: Counter;
-  readonly upstream_rq_tx_reset: Counter;
   readonly upstream_rq_time: Histogram;
   readonly upstream_cx_total: Counter;
   readonly upstream_cx_active: Gauge;
@@ -52,7 +51,6 @@ export class ClusterStats {
     this.upstream_rq_pending_overflow = scope.counter('upstream_rq_pending_overflow');
     this.upstream_rq_timeout = scope.counter('upstream_rq_timeout');
     this.upstream_rq_rx_reset = scope.counter('upstream_rq_rx_reset');
-    this.upstream_rq_tx_reset = scope.counter('upstream_rq_tx_reset');
     this.upstream_rq_time = scope.histogram('upstream_rq_time', 'milliseconds');
     this.upstream_cx_total = scope.counter('upstream_cx_total');
     this.upstream_cx_active = scope.gauge('upstream_cx_active');

@@ -21,8 +21,15 @@ registries.httpFilters.register(
     typeUrls: [ROUTER_TYPE_URL],
     configSchema: routerSchema,
     create(config, context: HttpFilterContext): StreamFilterFactory {
+      const scope = context.stats.scope(`http.${context.statPrefix}`);
       const shared: RouterConfig = {
         clusterManager: context.clusterManager,
+        stats: {
+          no_route: scope.counter('no_route'),
+          no_cluster: scope.counter('no_cluster'),
+          rq_direct_response: scope.counter('rq_direct_response'),
+          rq_redirect: scope.counter('rq_redirect'),
+        },
         runtime: context.runtime,
         suppressEnvoyHeaders: config.suppress_envoy_headers === true,
       };

@@ -13,13 +13,23 @@ import type { PoolFailureReason } from '../../../../core/upstream/conn-pool.js';
 import type { ClusterManager } from '../../../../core/upstream/cluster-manager.js';
 import { ResponseFlag } from '../../../../core/stream-info.js';
 import { UpstreamRequest, type AttemptOwner } from './upstream-request.js';
+import type { Counter } from '../../../../stats/types.js';
 import type { Host } from '../../../../core/upstream/host.js';
 import type { Runtime } from '../../../../runtime/index.js';
 import { RetryState, finalTimeouts } from '../../../../core/upstream/retry-policy.js';
 import { ShadowRequest, shouldMirror } from '../../../../core/upstream/request-mirror.js';
 
+/** `http.<stat_prefix>.*` counters the router owns. */
+export interface RouterStats {
+  readonly no_route: Counter;
+  readonly no_cluster: Counter;
+  readonly rq_direct_response: Counter;
+  readonly rq_redirect: Counter;
+}
+
 export interface RouterConfig {
   readonly clusterManager: ClusterManager;
+  readonly stats: RouterStats;
   /** Request mirrors draw their `runtime_fraction` from it. */
   readonly runtime: Runtime;
   readonly suppressEnvoyHeaders: boolean;
@@ -74,15 +84,18 @@ export class RouterFilter implements StreamDecoderFilter, AttemptOwner {
     const info = cb.streamInfo;
     const route = cb.route();
     if (route === null) {
+      this.#config.stats.no_route.inc();
       cb.sendLocalReply(404, '', ResponseFlag.NoRouteFound, 'route_not_found');
       return FilterHeadersStatus.StopIteration;
     }
     this.#route = route;
     if (route.kind === 'direct_response') {
+      this.#config.stats.rq_direct_response.inc();
       this.#directResponse(route);
       return FilterHeadersStatus.StopIteration;
     }
     if (route.kind === 'redirect') {
+      this.#config.stats.rq_redirect.inc();
       this.#redirect(route, headers);
       return FilterHeadersStatus.StopIteration;
     }
@@ -93,6 +106,7 @@ export class RouterFilter implements StreamDecoderFilter, AttemptOwner {
     const picked = route.pickCluster(headers);
     const cluster = picked.name === null ? undefined : this.#config.clusterManager.get(picked.name);
     if (cluster === undefined) {
+      this.#config.stats.no_cluster.inc();
       cb.sendLocalReply(route.clusterNotFoundCode, '', ResponseFlag.NoClusterFound, 'cluster_not_found');
       return FilterHeadersStatus.StopIteration;
     }
