@@ -56,6 +56,19 @@ export class Params {
     return n;
   }
 
+  /** Seconds: a plain number of seconds or a duration like 30s, 5m, 1h (Prometheus style). */
+  seconds(name: string, min: number, max: number): number | undefined {
+    const v = this.string(name);
+    if (v === undefined) return undefined;
+    const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(v);
+    const unit = { ms: 0.001, s: 1, m: 60, h: 3600, d: 86_400 }[(m?.[2] ?? 's') as 'ms' | 's' | 'm' | 'h' | 'd'];
+    const n = m === null ? Number.NaN : Number(m[1]) * unit;
+    if (!Number.isFinite(n) || n < min || n > max) {
+      throw new QueryParamError(`'${name}' must be seconds or a duration (30s, 5m, 1h) between ${min}s and ${max}s, got '${v}'`);
+    }
+    return n;
+  }
+
   oneOf<T extends string>(name: string, values: readonly T[]): T | undefined {
     const v = this.string(name);
     if (v === undefined) return undefined;

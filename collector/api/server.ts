@@ -54,7 +54,8 @@ export function createApiServer(client: ClickHouseClient, metrics: CollectorMetr
       const p = new Params(q, ['service', 'start', 'end', 'step']);
       const service = p.required('service');
       const { startMs, endMs } = p.range();
-      const step = Math.round(p.number('step', 1, 86_400) ?? Math.max(1, Math.ceil((endMs - startMs) / 1000 / 60)));
+      // Default: about 60 points over the range.
+      const step = Math.round(p.seconds('step', 1, 86_400) ?? Math.max(1, Math.ceil((endMs - startMs) / 1000 / 60)));
       return [200, { service, stepSeconds: step, series: await latency(client, service, startMs, endMs, step) }];
     }],
     [/^\/api\/logs$/, async (q) => {

@@ -361,8 +361,10 @@ describe('query API', () => {
     const none = await api('/api/traces?service=my.service&minDurationMs=1001&start=2018-12-13T14:00:00Z&end=2018-12-13T15:00:00Z');
     expect(none.body.traces).toEqual([]);
 
-    const lat = await api('/api/latency?service=my.service&start=2018-12-13T14:00:00Z&end=2018-12-13T15:00:00Z&step=60');
-    expect(lat.body.series).toEqual([{ time: '2018-12-13T14:51:00.000Z', count: 1, p50Ms: 1000, p95Ms: 1000, p99Ms: 1000 }]);
+    for (const step of ['60', '1m']) {
+      const lat = await api(`/api/latency?service=my.service&start=2018-12-13T14:00:00Z&end=2018-12-13T15:00:00Z&step=${step}`);
+      expect(lat.body.series).toEqual([{ time: '2018-12-13T14:51:00.000Z', count: 1, p50Ms: 1000, p95Ms: 1000, p99Ms: 1000 }]);
+    }
   });
 
   it('answers 400 with a clear message for bad parameters and 404 for unknown traces', async () => {
@@ -375,6 +377,7 @@ describe('query API', () => {
       ['/api/traces?service=x%27%20OR%201%3D1&bogus=1', /unknown parameter 'bogus'/],
       ['/api/traces/not-a-trace-id', /trace id must be 32 hex characters/],
       ['/api/latency?start=0', /'service' is required/],
+      ['/api/latency?service=a&step=1fortnight', /'step' must be seconds or a duration/],
       ['/api/logs', /'traceId' is required/],
     ];
     for (const [path, message] of bad) {
