@@ -101,7 +101,6 @@ export function planMesh(o: PlanOptions): ComponentSpec[] {
     after: [],
   });
 
-  const sidecars: string[] = [];
   for (const service of mesh.services) {
     for (const w of service.workloads) {
       if (!isShopService(service.name)) {
@@ -155,7 +154,6 @@ export function planMesh(o: PlanOptions): ComponentSpec[] {
         after: [CONTROL_PLANE],
         bootstrap: { nodeId: w.name, path: join(o.stateDir, 'bootstrap', `${w.name}.json`) },
       });
-      sidecars.push(sidecarName);
     }
   }
 
@@ -180,7 +178,8 @@ export function planMesh(o: PlanOptions): ComponentSpec[] {
           { kind: 'tcp', host: '127.0.0.1', port: ing.port },
         ],
       },
-      after: [CONTROL_PLANE, ...sidecars],
+      // Like the sidecars, it starts with them: until they listen it answers 503.
+      after: [CONTROL_PLANE],
       bootstrap: { nodeId: ing.name, path: join(o.stateDir, 'bootstrap', `${ing.name}.json`) },
     });
   }
