@@ -65,27 +65,43 @@ export async function startCollector(options: CollectorOptions = {}): Promise<Co
   const storage = createStorageClient(target);
   const { client } = storage;
 
-  // Migrations must succeed before the first insert, but a server that is down at start must
-  // not stop the collector from accepting into the log: retry them in the background.
+  // Migrations must succeed before the first insert. Embedded, a failure is fatal at start; a
+  // server that is down at start must not stop the collector from accepting into the log, so
+  // in URL mode they are retried in the background.
   let schemaError: string | undefined = 'schema migrations pending';
   let stopping = false;
-  const schemaReady = (async () => {
-    let delay = 200;
-    for (;;) {
-      try {
-        if (target.kind === 'url' && target.database !== 'default') await createDatabase(target);
-        await migrate(client, { ttlDays: config.ttlDays });
-        schemaError = undefined;
-        return;
-      } catch (err) {
-        schemaError = `ClickHouse schema migration failed: ${(err as Error).message}`;
-        if (stopping) throw err;
-        await new Promise((r) => setTimeout(r, delay).unref());
-        delay = Math.min(delay * 2, 5000);
-      }
+  const applySchema = async (): Promise<void> => {
+    if (target.kind === 'url' && target.database !== 'default') await createDatabase(target);
+    await migrate(client, { ttlDays: config.ttlDays });
+    schemaError = undefined;
+  };
+  let schemaReady: Promise<void>;
+  if (target.kind === 'embedded') {
+    try {
+      await applySchema();
+    } catch (err) {
+      await client.close();
+      throw err;
     }
-  })();
-  if (target.kind === 'embedded') await schemaReady;
+    schemaReady = Promise.resolve();
+  } else {
+    schemaReady = (async () => {
+      let delay = 200;
+      for (;;) {
+        try {
+          await applySchema();
+          return;
+        } catch (err) {
+          schemaError = `ClickHouse schema migration failed: ${(err as Error).message}`;
+          if (stopping) throw err;
+          await new Promise((r) => setTimeout(r, delay).unref());
+          delay = Math.min(delay * 2, 5000);
+        }
+      }
+    })();
+    // Observed by the pipeline; this keeps a rejection at shutdown from going unhandled.
+    schemaReady.catch(() => undefined);
+  }
 
   const { wal, replay } = await WriteAheadLog.open({
     dir: join(config.dataDir, 'wal'),

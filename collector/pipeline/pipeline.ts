@@ -107,6 +107,11 @@ export class Pipeline {
   #storageHealthy = true;
   #lastStoredAt = 0;
   #giveUp = false;
+  #schemaReady = false;
+  #stop!: () => void;
+  readonly #stopped = new Promise<void>((resolve) => {
+    this.#stop = resolve;
+  });
   /** The batch being written; kept across retries so a retry repeats exactly it. */
   #batch: Batch | undefined;
   /** This many queue entries are inserted one per batch, without edges (isolating refused rows). */
@@ -205,12 +210,16 @@ export class Pipeline {
   }
 
   async #run(): Promise<void> {
-    try {
-      await this.#opts.storageReady;
-    } catch {
-      // Closed before the schema could be applied: everything stays in the log for next time.
-      return;
-    }
+    const ready = await Promise.race([
+      this.#opts.storageReady.then(
+        () => true,
+        () => false,
+      ),
+      this.#stopped.then(() => false),
+    ]);
+    // Closed before the schema could be applied: everything stays in the log for next time.
+    if (!ready) return;
+    this.#schemaReady = true;
     let backoff = 100;
     while (this.#running || this.#pendingWork()) {
       if (!this.#pendingWork()) {
@@ -257,7 +266,7 @@ export class Pipeline {
         }
         if (this.#storageHealthy) process.emitWarning(`collector: ClickHouse insert failed, retrying in order: ${(err as Error).message}`);
         this.#storageHealthy = false;
-        await new Promise((r) => setTimeout(r, backoff).unref());
+        await Promise.race([new Promise((r) => setTimeout(r, backoff).unref()), this.#stopped]);
         backoff = Math.min(backoff * 2, 5000);
         if (!this.#running && this.#giveUp) break;
         continue;
@@ -388,8 +397,10 @@ export class Pipeline {
    */
   async close(timeoutMs: number): Promise<void> {
     clearInterval(this.#sweep);
-    await this.drain(timeoutMs);
+    // Waiting on storage that is down or not migrated yet gains nothing: the log keeps it all.
+    if (this.#schemaReady && this.#storageHealthy) await this.drain(timeoutMs);
     this.#running = false;
+    this.#stop();
     this.#giveUp = true;
     if (this.#wake !== undefined) this.#wake();
     await this.#loop;

@@ -209,6 +209,24 @@ describe('URL mode with an unreachable, then reachable ClickHouse', () => {
     expect(await huge.text()).toMatch(/request bodies in flight exceed 262144 bytes/);
   });
 
+  it('shuts down while the server is unreachable and delivers the log after a restart', async () => {
+    const closedPort = await freePort();
+    const dataDir = join(dir, 'restart');
+    const down = await startCollector({ otlpHttp: '127.0.0.1:0', http: '127.0.0.1:0', dataDir, clickhouse: { url: `http://127.0.0.1:${closedPort}` } });
+    const res = await fetch(`${down.otlpUrl}/v1/traces`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: body(9001, 'restarted') });
+    expect(res.status).toBe(200);
+    await down.close();
+
+    const up = await startCollector({ otlpHttp: '127.0.0.1:0', http: '127.0.0.1:0', dataDir, clickhouse: { url: `http://127.0.0.1:${port}` } });
+    try {
+      expect(await up.flush(30_000)).toBe(true);
+      const [r] = await sqlRows<{ n: string }>(`SELECT count() AS n FROM otel_traces WHERE ServiceName = 'restarted'`);
+      expect(Number(r!.n)).toBe(SPANS);
+    } finally {
+      await up.close();
+    }
+  }, 120_000);
+
   it('applies migrations safely twice and from two clients at once', async () => {
     const a = createClient({ url: `http://127.0.0.1:${port}` });
     const b = createClient({ url: `http://127.0.0.1:${port}` });
