@@ -83,13 +83,39 @@ function errorCodeOf(err: NodeJS.ErrnoException): number {
   }
 }
 
+// Request timeouts: one shared, unref'd sweeper instead of a socket timer per connection, whose
+// refresh on every read and write would sit on the hot path. Granularity is SWEEP_MS.
+const SWEEP_MS = 100;
+const watched = new Set<Connection>();
+let sweeper: NodeJS.Timeout | undefined;
+
+function watch(c: Connection): void {
+  watched.add(c);
+  if (sweeper === undefined) {
+    sweeper = setInterval(() => {
+      const now = performance.now();
+      for (const w of watched) w.expire(now);
+    }, SWEEP_MS);
+    sweeper.unref();
+  }
+}
+
+function unwatch(c: Connection): void {
+  watched.delete(c);
+  if (watched.size === 0 && sweeper !== undefined) {
+    clearInterval(sweeper);
+    sweeper = undefined;
+  }
+}
+
 export class Connection implements ParserHandler {
   readonly origin: Origin;
   #socket: net.Socket;
   readonly #parser: ResponseParser;
   #connected = false;
   #closed = false;
-  #timeout = 0;
+  /** performance.now() deadline of the in-flight request (checked by the shared sweeper). */
+  #deadline = Infinity;
   /** Requests served; 0 means a failure before any response may be a stale keep-alive race. */
   served = 0;
 
@@ -117,8 +143,8 @@ export class Connection implements ParserHandler {
       : net.connect({ host: origin.host, port: origin.port });
     socket.setNoDelay(true);
     this.#socket = socket;
-    this.#timeout = connectTimeout;
-    socket.setTimeout(connectTimeout);
+    this.#deadline = this.#connectStart + connectTimeout;
+    watch(this);
     if (origin.tls) {
       socket.once('connect', () => {
         this.#tcpConnected = performance.now();
@@ -127,7 +153,6 @@ export class Connection implements ParserHandler {
     } else socket.on('connect', () => this.#onConnect());
     socket.on('data', (d: Buffer) => this.#onData(d));
     socket.on('error', (e: NodeJS.ErrnoException) => this.#onError(e.message, errorCodeOf(e)));
-    socket.on('timeout', () => this.#onTimeout());
     socket.on('close', () => this.#onClose());
   }
 
@@ -167,10 +192,7 @@ export class Connection implements ParserHandler {
       error: '',
       errorCode: 0,
     };
-    if (this.#timeout !== timeoutMs) {
-      this.#timeout = timeoutMs;
-      this.#socket.setTimeout(timeoutMs);
-    }
+    this.#deadline = now + timeoutMs;
     if (this.#connected) this.#write(head, body);
     else {
       this.#pendingWrite = head;
@@ -274,6 +296,12 @@ export class Connection implements ParserHandler {
     this.#fail(message, code);
   }
 
+  /** Called by the sweeper: fails the in-flight request once its deadline passed. */
+  expire(now: number): void {
+    if (this.#done === null || now < this.#deadline) return;
+    this.#onTimeout();
+  }
+
   #onTimeout(): void {
     if (this.#done !== null) this.#fail(this.#connected ? `request timeout` : `dial tcp ${this.origin.host}:${this.origin.port}: i/o timeout`, this.#connected ? ERR_REQUEST_TIMEOUT : ERR_DIAL_TIMEOUT);
     this.#closed = true;
@@ -282,6 +310,7 @@ export class Connection implements ParserHandler {
 
   #onClose(): void {
     this.#closed = true;
+    unwatch(this);
     if (this.#done !== null) {
       if (this.#parser.readsUntilClose && this.#parser.end()) return;
       this.#fail('connection closed before the response completed', ERR_CONNECTION_RESET);

@@ -174,6 +174,24 @@ export default function () { http.get(__ENV.BASE + '/hello'); }
   });
 });
 
+describe('timeouts', () => {
+  it('a request past its timeout fails with k6 error code 1050 and the VU carries on', async () => {
+    const script = tmp.write(
+      'timeout.js',
+      `import http from 'k6/http';
+import { check } from 'k6';
+export default function () {
+  check(http.get(__ENV.BASE + '/slow?ms=2000', { timeout: '300ms' }), { 'timed out': (r) => r.status === 0 && r.error_code === 1050 });
+  check(http.get(__ENV.BASE + '/hello'), { 'next request works': (r) => r.status === 200 });
+}
+`,
+    );
+    const r = await run({ script, env: { BASE: server.base }, vus: 1, iterations: 1 });
+    expect(metricValue(r, 'checks', 'passes')).toBe(2);
+    expect(metricValue(r, 'http_req_failed', 'passes')).toBe(1);
+  });
+});
+
 describe('cookies, URLs and hosts', () => {
   it('keeps cookies per VU within an iteration, resets them between iterations, and exposes res.cookies', async () => {
     const script = tmp.write(

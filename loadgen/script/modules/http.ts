@@ -44,7 +44,9 @@ export class Response {
   readonly url: string;
   readonly error: string;
   readonly error_code: number;
-  readonly request: { method: string; url: string; headers: Record<string, string>; body: string };
+  readonly #method: string;
+  readonly #reqHeaders: Record<string, string>;
+  readonly #reqBody: string;
   readonly #raw: RawResponse;
   readonly #duration: number;
   readonly #responseType: string;
@@ -60,10 +62,16 @@ export class Response {
     this.url = url;
     this.error = raw.error;
     this.error_code = raw.errorCode;
-    this.request = { method, url, headers: reqHeaders, body: reqBody };
+    this.#method = method;
+    this.#reqHeaders = reqHeaders;
+    this.#reqBody = reqBody;
     this.#raw = raw;
     this.#duration = duration;
     this.#responseType = responseType;
+  }
+
+  get request(): { method: string; url: string; headers: Record<string, string>; body: string } {
+    return { method: this.#method, url: this.url, headers: this.#reqHeaders, body: this.#reqBody };
   }
 
   get headers(): Record<string, string> {
