@@ -90,8 +90,11 @@ export interface ListenerInfo {
 
 /** A live downstream connection, as the listener tracks it for draining. */
 export interface DownstreamConnection {
-  /** Finish the in-flight stream (answering with `connection: close`), then close; idle ones close now. */
-  drain(): void;
+  /**
+   * Finish the in-flight stream (answering with `connection: close`), then close; idle ones
+   * close now, or — with `idleGraceMs` — only if still idle after it.
+   */
+  drain(idleGraceMs?: number): void;
   /** Close immediately. */
   destroy(): void;
   onClose(fn: () => void): void;

@@ -87,9 +87,9 @@ export class Worker {
     } satisfies NetworkFilterContext & { listenerPort: number; bufferLimitBytes: number };
     const samePort = previous !== undefined && previous.config.address.socket_address.port_value === config.address.socket_address.port_value
       && previous.config.address.socket_address.address === config.address.socket_address.address;
-    if (samePort) await previous.drain();
     const listener = new ActiveListener(config, ext.create(filterCfg.typed_config, context), this.stats);
-    await listener.listen();
+    if (samePort) listener.adopt(previous);
+    else await listener.listen();
     this.#listeners.set(name, listener);
     if (previous !== undefined && !samePort) void previous.drain();
     return listener;

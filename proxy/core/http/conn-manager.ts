@@ -163,14 +163,23 @@ export class ServerConnection implements ParserHandler, DownstreamConnection {
     return this.#draining;
   }
 
-  drain(): void {
+  drain(idleGraceMs = 0): void {
     if (this.#draining) return;
     this.#draining = true;
-    if (this.stream === null && this.parser.idle) {
-      this.hcm.stats.downstream_cx_drain_close.inc();
-      this.closedLocally = true;
-      this.socket.end();
+    if (idleGraceMs > 0) {
+      // A client may be reusing this idle connection right now: it gets `Connection: close`
+      // on that response instead of a reset; only a connection still idle after the grace closes.
+      setTimeout(() => this.#closeIfIdle(), idleGraceMs).unref();
+      return;
     }
+    this.#closeIfIdle();
+  }
+
+  #closeIfIdle(): void {
+    if (this.#closed || this.stream !== null || !this.parser.idle) return;
+    this.hcm.stats.downstream_cx_drain_close.inc();
+    this.closedLocally = true;
+    this.socket.end();
   }
 
   destroy(): void {

@@ -7,6 +7,9 @@ import type { Counter, Gauge, Scope } from '../../stats/types.js';
 import type { DownstreamConnection, ListenerInfo, NetworkFilter } from '../extension-points.js';
 import { ListenerBindError } from '../../errors.js';
 
+/** How long an idle connection of a replaced listener may still be reused (getting `connection: close`). */
+const LISTENER_UPDATE_IDLE_GRACE_MS = 1000;
+
 export function listenerName(cfg: ListenerConfig): string {
   const a = cfg.address.socket_address;
   return cfg.name ?? `${a.address}_${a.port_value}`;
@@ -17,7 +20,7 @@ export class ActiveListener {
   readonly config: ListenerConfig;
   readonly info: ListenerInfo;
   readonly #filter: NetworkFilter;
-  readonly #server: Server;
+  #server: Server;
   readonly #connections = new Set<DownstreamConnection>();
   #statsScope: Scope;
   #cxTotal: Counter | null = null;
@@ -63,14 +66,37 @@ export class ActiveListener {
         this.#listening = true;
         const bound = this.#server.address();
         if (bound !== null && typeof bound === 'object') this.#port = bound.port;
-        (this.info as { port: number }).port = this.#port;
-        // Envoy names listener stats after the bound address: listener.127.0.0.1_10000.*
-        const scope = this.#statsScope.scope(`listener.${this.config.stat_prefix ?? `${a.address}_${this.#port}`}`);
-        this.#cxTotal = scope.counter('downstream_cx_total');
-        this.#cxActive = scope.gauge('downstream_cx_active');
+        this.#onBound();
         resolve(this.#port);
       });
     });
+  }
+
+  #onBound(): void {
+    (this.info as { port: number }).port = this.#port;
+    // Envoy names listener stats after the bound address: listener.127.0.0.1_10000.*
+    const a = this.config.address.socket_address;
+    const scope = this.#statsScope.scope(`listener.${this.config.stat_prefix ?? `${a.address}_${this.#port}`}`);
+    this.#cxTotal = scope.counter('downstream_cx_total');
+    this.#cxActive = scope.gauge('downstream_cx_active');
+  }
+
+  /**
+   * A listener update on the same address: this listener takes over `previous`'s bound
+   * socket, so new connections land here at once and the port is never closed, while
+   * `previous`'s connections finish their streams and close (Envoy's listener drain).
+   */
+  adopt(previous: ActiveListener): void {
+    const server = previous.#server;
+    server.removeAllListeners('connection');
+    server.on('connection', (socket: Socket) => this.#onConnection(socket));
+    this.#server = server;
+    this.#listening = previous.#listening;
+    this.#port = previous.#port;
+    this.#onBound();
+    previous.#listening = false;
+    previous.#draining = true;
+    for (const c of previous.#connections) c.drain(LISTENER_UPDATE_IDLE_GRACE_MS);
   }
 
   #onConnection(socket: Socket): void {

@@ -1,11 +1,12 @@
 // File-based dynamic configuration, as Envoy's dynamic-config-fs example: lds_config and
 // cds_config point at files holding DiscoveryResponses; replacing a file reconfigures the
-// proxy, and a broken file is rejected while the last good configuration keeps serving.
+// proxy (a replaced listener takes over its port with no refused connection), and a broken
+// file is rejected while the last good configuration keeps serving.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { startProxy, type ProxyServer } from '../../../proxy/index.js';
 import { freePorts, tempDir, waitFor, type TempDir } from '../../control-plane/helpers.js';
-import { startUpstream, type Upstream } from '../helpers.js';
+import { request, startUpstream, type Upstream } from '../helpers.js';
 import { call, stat } from './helpers.js';
 
 let dir: TempDir;
@@ -88,6 +89,33 @@ describe('path_config_source', () => {
   it('picks up a replaced file without a restart', async () => {
     dir.write('lds.yaml', lds('other_cluster'));
     await waitFor(async () => (await call(port, 'x')).upstream === 'b', 'route to the other cluster');
+  });
+
+  it('replaces a listener on the same port without refusing or failing a request', async () => {
+    let running = true;
+    const failures: string[] = [];
+    let ok = 0;
+    // Keep-alive requests and fresh connections, while the listener is replaced repeatedly.
+    const loops = Array.from({ length: 6 }, async (_, i) => {
+      while (running) {
+        try {
+          const r = i % 2 === 0 ? await call(port, 'x') : await request(port, '/', { headers: { host: 'x' } });
+          if (r.status === 200) ok += 1;
+          else failures.push(String(r.status));
+        } catch (err) {
+          failures.push((err as Error).message);
+        }
+      }
+    });
+    for (let n = 0; n < 6; n++) {
+      dir.write('lds.yaml', lds(n % 2 === 0 ? 'example_proxy_cluster' : 'other_cluster'));
+      const want = n % 2 === 0 ? 'a' : 'b';
+      await waitFor(async () => (await call(port, 'x')).upstream === want, `listener version ${n}`);
+    }
+    running = false;
+    await Promise.all(loops);
+    expect(failures).toEqual([]);
+    expect(ok).toBeGreaterThan(50);
   });
 
   it('rejects a broken file, counts it, and keeps the last good configuration', async () => {
