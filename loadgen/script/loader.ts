@@ -10,10 +10,49 @@ import * as esbuild from 'esbuild';
 import { ScriptError } from '../errors.js';
 import { transformScript, TransformError, K6_MODULES } from './transform.js';
 
+export interface ArrayHelpers {
+  forEach(xs: unknown[], cb: (x: unknown, i: number, a: unknown[]) => unknown): Promise<void>;
+  map(xs: unknown[], cb: (x: unknown, i: number, a: unknown[]) => unknown): Promise<unknown[]>;
+  filter(xs: unknown[], cb: (x: unknown, i: number, a: unknown[]) => unknown): Promise<unknown[]>;
+  some(xs: unknown[], cb: (x: unknown, i: number, a: unknown[]) => unknown): Promise<boolean>;
+  every(xs: unknown[], cb: (x: unknown, i: number, a: unknown[]) => unknown): Promise<boolean>;
+  find(xs: unknown[], cb: (x: unknown, i: number, a: unknown[]) => unknown): Promise<unknown>;
+}
+
+/** Sequential versions of the array methods whose callbacks the transform made async. */
+export const arrayHelpers: ArrayHelpers = {
+  async forEach(xs, cb) {
+    for (let i = 0; i < xs.length; i++) await cb(xs[i], i, xs);
+  },
+  async map(xs, cb) {
+    const out: unknown[] = [];
+    for (let i = 0; i < xs.length; i++) out.push(await cb(xs[i], i, xs));
+    return out;
+  },
+  async filter(xs, cb) {
+    const out: unknown[] = [];
+    for (let i = 0; i < xs.length; i++) if (await cb(xs[i], i, xs)) out.push(xs[i]);
+    return out;
+  },
+  async some(xs, cb) {
+    for (let i = 0; i < xs.length; i++) if (await cb(xs[i], i, xs)) return true;
+    return false;
+  },
+  async every(xs, cb) {
+    for (let i = 0; i < xs.length; i++) if (!(await cb(xs[i], i, xs))) return false;
+    return true;
+  },
+  async find(xs, cb) {
+    for (let i = 0; i < xs.length; i++) if (await cb(xs[i], i, xs)) return xs[i];
+    return undefined;
+  },
+};
+
 export type ScriptFunction = (
   require: (name: string) => unknown,
   exports: Record<string, unknown>,
   ctx: { env: Record<string, string>; iter: number; vu: number },
+  array: ArrayHelpers,
   open: (file: string, mode?: string) => string | ArrayBuffer,
   console: Record<string, (...args: unknown[]) => void>,
 ) => Promise<void>;

@@ -23,7 +23,7 @@ const BLOCKING: Readonly<Record<string, ReadonlySet<string>>> = {
 /** Free identifiers k6 provides per VU / per iteration; rewritten to reads of the VU context. */
 const CONTEXT_GLOBALS: Readonly<Record<string, string>> = { __ENV: '__ms_ctx.env', __ITER: '__ms_ctx.iter', __VU: '__ms_ctx.vu' };
 
-export const WRAPPER_PARAMS = '__ms_require, __ms_exports, __ms_ctx, open, console';
+export const WRAPPER_PARAMS = '__ms_require, __ms_exports, __ms_ctx, __ms_array, open, console';
 
 export class TransformError extends Error {
   readonly pos: number;
@@ -57,7 +57,16 @@ interface CallInfo {
   name: string | undefined;
   owner: FnInfo | null;
   inParams: boolean;
+  /** `xs.forEach(cb)` and kin: the array method, the receiver's end and the callback. */
+  array: { method: string; objectEnd: number; firstArg: number; callback: acorn.AnyNode } | undefined;
 }
+
+/**
+ * Array methods whose callback may block: when it does, the call becomes
+ * `(await __ms_array.forEach(xs, cb))`, which runs the callbacks one after another, as the
+ * synchronous k6 script would.
+ */
+const ARRAY_METHODS = new Set(['forEach', 'map', 'filter', 'some', 'every', 'find']);
 
 interface ImportBinding {
   module: string;
@@ -194,7 +203,12 @@ export function transformScript(source: string, filename: string): TransformResu
       const wrapTarget = parent?.type === 'ChainExpression' ? parent : node;
       const fnNode = owner?.node;
       const inParams = fnNode !== undefined && node.start < fnNode.body.start;
-      (owner === null ? topCalls : owner.calls).push({ start: wrapTarget.start, end: wrapTarget.end, seed, name, owner, inParams });
+      let array: CallInfo['array'];
+      const first = node.arguments[0];
+      if (callee.type === 'MemberExpression' && !callee.optional && parent?.type !== 'ChainExpression' && name !== undefined && ARRAY_METHODS.has(name) && first !== undefined && first.type !== 'SpreadElement') {
+        array = { method: name, objectEnd: callee.object.end, firstArg: first.start, callback: first };
+      }
+      (owner === null ? topCalls : owner.calls).push({ start: wrapTarget.start, end: wrapTarget.end, seed, name, owner, inParams, array });
     }
     if (node.type === 'Identifier' && node.name in CONTEXT_GLOBALS) {
       const isKey = (parent?.type === 'MemberExpression' && parent.property === node && !parent.computed) || (parent?.type === 'Property' && parent.key === node && !parent.computed && !parent.shorthand) || (parent?.type === 'MethodDefinition' && parent.key === node);
@@ -215,7 +229,16 @@ export function transformScript(source: string, filename: string): TransformResu
 
   // Pass 3: fixpoint over "reaches a blocking call".
   const asyncNames = new Set<string>();
-  const blocking = (c: CallInfo): boolean => c.seed || (c.name !== undefined && asyncNames.has(c.name));
+  const byNode = new Map<acorn.AnyNode, FnInfo>(fns.map((f) => [f.node, f]));
+  const blockingCallback = (c: CallInfo): boolean => {
+    if (c.array === undefined) return false;
+    const cb = c.array.callback;
+    if (cb.type === 'Identifier') return asyncNames.has(cb.name);
+    const f = byNode.get(cb);
+    return f !== undefined && f.made && !f.userAsync;
+  };
+  // `xs.find((x) => …)` is the array method, whatever user function is also named `find`.
+  const blocking = (c: CallInfo): boolean => c.seed || blockingCallback(c) || (c.name !== undefined && asyncNames.has(c.name) && !(c.array !== undefined && isFunction(c.array.callback)));
   for (let changed = true; changed; ) {
     changed = false;
     for (const f of fns) {
@@ -233,6 +256,12 @@ export function transformScript(source: string, filename: string): TransformResu
   for (const f of fns) if (f.made && !f.userAsync) s.prependRight(f.asyncAt, 'async ');
   const wrap = (c: CallInfo): void => {
     if (c.inParams || !blocking(c)) return;
+    if (blockingCallback(c) && c.array !== undefined) {
+      s.prependRight(c.start, `(await __ms_array.${c.array.method}(`);
+      s.overwrite(c.array.objectEnd, c.array.firstArg, ', ');
+      s.appendLeft(c.end, ')');
+      return;
+    }
     s.prependRight(c.start, '(await ');
     s.appendLeft(c.end, ')');
   };

@@ -7,7 +7,7 @@ import { HttpTransport } from '../http/client.js';
 import { CookieJar } from '../http/cookies.js';
 import { IterationInterruptedError, ScriptError } from '../errors.js';
 import type { Tags } from '../metrics/registry.js';
-import type { LoadedScript } from './loader.js';
+import { arrayHelpers, type LoadedScript } from './loader.js';
 import type { ScenarioInfo, TestContext, VuState } from './context.js';
 import { createK6Module } from './modules/k6.js';
 import { createHttpModule } from './modules/http.js';
@@ -98,7 +98,7 @@ export class VU {
       return mode === 'b' ? (buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.length) as ArrayBuffer) : buf.toString('utf8');
     };
     try {
-      await this.#script.fn(require, this.exports, this.#ctx, open, consoleFor(test));
+      await this.#script.fn(require, this.exports, this.#ctx, arrayHelpers, open, consoleFor(test));
     } catch (err) {
       throw new ScriptError(`${errorText(err)} (in init code)`, this.#script.locate(err));
     }

@@ -174,6 +174,28 @@ export default function () { http.get(__ENV.BASE + '/hello'); }
   });
 });
 
+describe('array callbacks', () => {
+  it('requests made inside forEach/map callbacks run in order and return their responses', async () => {
+    const script = tmp.write(
+      'foreach.js',
+      `import http from 'k6/http';
+import { check } from 'k6';
+const pages = ['/hello', '/json', '/status/201'];
+export default function () {
+  pages.forEach((p) => { http.get(__ENV.BASE + p); });
+  const statuses = pages.map((p) => http.get(__ENV.BASE + p).status);
+  const ok = pages.filter((p) => http.get(__ENV.BASE + p).status === 200);
+  check(statuses, { 'map got statuses': (s) => s.join() === '200,200,201' });
+  check(ok, { 'filter kept 200s': (o) => o.join() === '/hello,/json' });
+}
+`,
+    );
+    const r = await run({ script, env: { BASE: server.base }, vus: 1, iterations: 1 });
+    expect(metricValue(r, 'checks', 'passes')).toBe(2);
+    expect(metricValue(r, 'http_reqs', 'count')).toBe(9);
+  });
+});
+
 describe('timeouts', () => {
   it('a request past its timeout fails with k6 error code 1050 and the VU carries on', async () => {
     const script = tmp.write(

@@ -54,3 +54,27 @@ describe('transformScript', () => {
     expect(() => transformScript('import { browser } from "k6/browser";\n', 'b.js')).toThrow(/unsupported module 'k6\/browser'/);
   });
 });
+
+describe('array callbacks that block', () => {
+  const code = transformScript(
+    `import http from "k6/http";
+function f(urls) {
+  urls.forEach((u) => http.get(u));
+  const codes = urls.map((u) => http.get(u).status);
+  const lengths = urls.map((u) => u.length);
+  return codes;
+}
+export { f as default };
+`,
+    'b.js',
+  ).code;
+
+  it('run one after another through the sequential helpers', () => {
+    expect(code).toContain('(await __ms_array.forEach(urls, async (u) => (await http.get(u))))');
+    expect(code).toContain('(await __ms_array.map(urls, async (u) => (await http.get(u)).status))');
+  });
+
+  it('leave non-blocking callbacks on the native methods', () => {
+    expect(code).toContain('urls.map((u) => u.length)');
+  });
+});
