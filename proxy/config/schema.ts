@@ -439,7 +439,6 @@ const thresholdSchema = z
       })
       .strict()
       .optional(),
-    track_remaining: z.boolean().optional(),
   })
   .strict();
 

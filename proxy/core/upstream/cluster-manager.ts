@@ -66,11 +66,13 @@ export class ClusterManager {
   status(): ClusterStatus[] {
     return [...this.#clusters.values()].map((c) => {
       const r = c.info.resources;
+      const h = c.info.highResources;
       return {
         name: c.name,
         addedViaApi: c.info.addedViaApi,
         circuitBreakers: [
           { priority: 'default', maxConnections: r.maxConnections, maxPendingRequests: r.maxPendingRequests, maxRequests: r.maxRequests, maxRetries: r.maxRetries },
+          { priority: 'high', maxConnections: h.maxConnections, maxPendingRequests: h.maxPendingRequests, maxRequests: h.maxRequests, maxRetries: h.maxRetries },
         ],
         ...outlierStatus(c),
         hosts: c.hosts.map((h) => ({

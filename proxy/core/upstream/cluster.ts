@@ -93,8 +93,8 @@ export class ResourceManager {
   /** `retry_budget`: retries allowed as a share of active + pending requests, replacing max_retries. */
   readonly #budget: { percent: number; minConcurrency: number } | null;
 
-  constructor(cfg: ClusterConfig) {
-    const t = cfg.circuit_breakers?.thresholds?.find((x) => (x.priority ?? 'DEFAULT') === 'DEFAULT');
+  constructor(cfg: ClusterConfig, priority: 'DEFAULT' | 'HIGH' = 'DEFAULT') {
+    const t = cfg.circuit_breakers?.thresholds?.find((x) => (x.priority ?? 'DEFAULT') === priority);
     this.maxConnections = unwrap(t?.max_connections, 1024);
     this.maxPendingRequests = unwrap(t?.max_pending_requests, 1024);
     this.maxRequests = unwrap(t?.max_requests, 1024);
@@ -116,6 +116,8 @@ export class ClusterInfo {
   readonly config: ClusterConfig;
   readonly stats: ClusterStats;
   readonly resources: ResourceManager;
+  /** HIGH-priority routes' request and retry limits (connections and pending requests share the pool's). */
+  readonly highResources: ResourceManager;
   readonly connectTimeoutMs: number;
   readonly maxRequestsPerConnection: number;
   /** Idle upstream connections close after this long; 0 keeps them until the peer closes. */
@@ -131,6 +133,7 @@ export class ClusterInfo {
     this.addedViaApi = addedViaApi;
     this.stats = new ClusterStats(stats.scope(`cluster.${cfg.name}`));
     this.resources = new ResourceManager(cfg);
+    this.highResources = new ResourceManager(cfg, 'HIGH');
     this.connectTimeoutMs = durationMs(cfg.connect_timeout, 5000);
     this.maxRequestsPerConnection = unwrap(cfg.common_http_protocol_options?.max_requests_per_connection ?? cfg.max_requests_per_connection, 0);
     this.idleTimeoutMs = durationMs(cfg.common_http_protocol_options?.idle_timeout, 0);

@@ -31,7 +31,6 @@ export const healthCheckSchema = z
     unhealthy_interval: durationSchema.optional(),
     unhealthy_edge_interval: durationSchema.optional(),
     healthy_edge_interval: durationSchema.optional(),
-    always_log_health_check_failures: z.boolean().optional(),
     http_health_check: z
       .strictObject({
         host: z.string().optional(),

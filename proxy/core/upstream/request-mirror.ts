@@ -13,7 +13,6 @@ import { UpstreamRequest, type AttemptOwner } from '../../extensions/filters/htt
 export const requestMirrorPolicySchema = z.strictObject({
   cluster: z.string().min(1),
   runtime_fraction: runtimeFractionalPercentSchema.optional(),
-  trace_sampled: z.union([z.boolean(), z.strictObject({ value: z.boolean() })]).optional(),
   disable_shadow_host_suffix_append: z.boolean().optional(),
 });
 export type RequestMirrorPolicyConfig = z.output<typeof requestMirrorPolicySchema>;

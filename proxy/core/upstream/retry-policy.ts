@@ -60,7 +60,6 @@ export const retryPolicySchema = z.strictObject({
     }),
   num_retries: u32Wrapped.optional(),
   per_try_timeout: durationSchema.optional(),
-  per_try_idle_timeout: durationSchema.optional(),
   retry_back_off: z
     .strictObject({ base_interval: durationSchema, max_interval: durationSchema.optional() })
     .superRefine((b, ctx) => {
@@ -90,7 +89,6 @@ export class RetryPolicy {
   readonly numRetries: number;
   /** 0 = none (the route timeout bounds every try). */
   readonly perTryTimeoutMs: number;
-  readonly perTryIdleTimeoutMs: number;
   readonly baseIntervalMs: number;
   readonly maxIntervalMs: number;
   readonly retriableStatusCodes: ReadonlySet<number>;
@@ -101,7 +99,6 @@ export class RetryPolicy {
     this.retryOn = config?.retry_on === undefined ? 0 : parseRetryOn(config.retry_on).flags;
     this.numRetries = config?.num_retries ?? 1;
     this.perTryTimeoutMs = durationMs(config?.per_try_timeout, 0);
-    this.perTryIdleTimeoutMs = durationMs(config?.per_try_idle_timeout, 0);
     this.baseIntervalMs = config?.retry_back_off === undefined ? 25 : durationMs(config.retry_back_off.base_interval, 25);
     this.maxIntervalMs = config?.retry_back_off?.max_interval === undefined ? this.baseIntervalMs * 10 : durationMs(config.retry_back_off.max_interval, 0);
     this.retriableStatusCodes = new Set(config?.retriable_status_codes ?? []);

@@ -259,8 +259,17 @@ describe('circuit breakers', () => {
     const [a] = await upstreams('a');
     a!.mode = { kind: 'delay', ms: 300 };
     const p = await proxy({
-      clusters: [cluster('backend', [a!.port], { circuit_breakers: { thresholds: [{ max_requests: 1 }] } })],
-      virtualHosts: routeTo('backend'),
+      clusters: [cluster('backend', [a!.port], { circuit_breakers: { thresholds: [{ max_requests: 1 }, { priority: 'HIGH', max_requests: 2 }] } })],
+      virtualHosts: [
+        {
+          name: 'vh',
+          domains: ['*'],
+          routes: [
+            { match: { prefix: '/high' }, route: { cluster: 'backend', priority: 'HIGH' } },
+            { match: { prefix: '/' }, route: { cluster: 'backend' } },
+          ],
+        },
+      ],
     });
     const first = request(p.port, '/', { headers: { 'x-test-id': 'first' } });
     await until(() => a!.count === 1, 'first request in flight');
@@ -270,6 +279,14 @@ describe('circuit breakers', () => {
     expect((await first).status).toBe(200);
     expect((await p.logLines(2)).find((l) => l.endsWith(' second'))).toMatch(/^503 UO /);
     expect(await p.stat('cluster.backend.upstream_rq_pending_overflow')).toBe(1);
+
+    // HIGH-priority routes have their own limits; slots are given back after each request.
+    const high = await Promise.all([request(p.port, '/high'), request(p.port, '/high'), request(p.port, '/high')]);
+    expect(high.map((r) => r.status).sort()).toEqual([200, 200, 503]);
+    expect((await request(p.port, '/')).status).toBe(200);
+    const clusters = (await p.admin('/clusters')).body;
+    expect(clusters).toContain('backend::high_priority::max_requests::2');
+    expect(clusters).toContain('backend::default_priority::max_requests::1');
   });
 });
 

@@ -8,7 +8,7 @@ import { HeaderMap } from '../../../../core/http/headers.js';
 import type { MessageHead } from '../../../../core/http/codec.js';
 import { applyHeaderMutation, type Route } from '../../../../core/router/route-table.js';
 import { hashString } from '../../../../core/upstream/load-balancer.js';
-import type { Cluster } from '../../../../core/upstream/cluster.js';
+import type { Cluster, ResourceManager } from '../../../../core/upstream/cluster.js';
 import type { PoolFailureReason } from '../../../../core/upstream/conn-pool.js';
 import type { ClusterManager } from '../../../../core/upstream/cluster-manager.js';
 import { ResponseFlag } from '../../../../core/stream-info.js';
@@ -62,6 +62,8 @@ export class RouterFilter implements StreamDecoderFilter, AttemptOwner {
   #countedRequest = false;
   // --- retries, per-try timeouts and mirrors ---
   #retryState: RetryState | null = null;
+  /** The route priority's circuit breakers (DEFAULT or HIGH). */
+  #resources: ResourceManager | null = null;
   /** The request body kept for replays; null once it outgrew the retry buffer (no retry then). */
   #retryBody: Buffer[] | null = null;
   #retryBodyBytes = 0;
@@ -117,13 +119,14 @@ export class RouterFilter implements StreamDecoderFilter, AttemptOwner {
     stats.upstream_rq_total.inc();
     stats.upstream_rq_active.inc();
     this.#countedRequest = true;
-    const resources = cluster.info.resources;
+    const resources = route.priority === 'HIGH' ? cluster.info.highResources : cluster.info.resources;
     if (resources.requests >= resources.maxRequests) {
       stats.upstream_rq_pending_overflow.inc();
       cb.sendLocalReply(503, `${UPSTREAM_RESET_PREFIX}overflow`, ResponseFlag.UpstreamOverflow, 'upstream_reset_before_response_started{overflow}', this.#overloadedHook());
       return FilterHeadersStatus.StopIteration;
     }
     resources.requests++;
+    this.#resources = resources;
 
     // Request rewrites (Envoy keeps the original path in x-envoy-original-path).
     const fullPath = headers.get(':path') ?? '/';
@@ -371,6 +374,8 @@ export class RouterFilter implements StreamDecoderFilter, AttemptOwner {
     if (this.#countedRequest && this.#cluster !== null) {
       this.#countedRequest = false;
       this.#cluster.info.stats.upstream_rq_active.dec();
+      // Ended without a finished try (no healthy host, downstream reset during a retry back-off).
+      this.#releaseRequest();
     }
     if (this.#upstreamBackedUp) {
       this.#upstreamBackedUp = false;
@@ -570,6 +575,14 @@ export class RouterFilter implements StreamDecoderFilter, AttemptOwner {
     this.#cb.sendLocalReply(504, 'upstream request timeout', ResponseFlag.UpstreamRequestTimeout, 'upstream_response_timeout');
   }
 
+  /** Gives back the max_requests slot taken in decodeHeaders. */
+  #releaseRequest(): void {
+    const r = this.#resources;
+    if (r === null) return;
+    this.#resources = null;
+    r.requests--;
+  }
+
   /** `retrying`: only this try ended; the request itself stays active for the next one. */
   #finishAttempt(attempt: UpstreamRequest, retrying = false): void {
     const cluster = this.#cluster;
@@ -577,7 +590,7 @@ export class RouterFilter implements StreamDecoderFilter, AttemptOwner {
     if (this.#countedRequest && !retrying) {
       this.#countedRequest = false;
       cluster.info.stats.upstream_rq_active.dec();
-      cluster.info.resources.requests--;
+      this.#releaseRequest();
     }
     if (attempt.responseCode > 0) {
       cluster.info.stats.upstream_rq_completed.inc();
