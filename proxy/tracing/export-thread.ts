@@ -6,7 +6,7 @@ import { resourceFromAttributes } from '@opentelemetry/resources';
 import type { Attributes } from '@opentelemetry/api';
 import { BatchExport, batchExportOptions } from './batch-export.js';
 import { createExporter, type ExporterSpec } from './exporter-spec.js';
-import { FinishedSpan, type WireSpan } from './wire-span.js';
+import { decodeWireSpans, FinishedSpan } from './wire-span.js';
 
 export interface ExportThreadData {
   exporter: ExporterSpec;
@@ -14,7 +14,7 @@ export interface ExportThreadData {
 }
 
 /** Messages to the thread: a batch of spans, or shutdown. */
-export type ToExportThread = { type: 'spans'; spans: WireSpan[] } | { type: 'shutdown' };
+export type ToExportThread = { type: 'spans'; spans: string } | { type: 'shutdown' };
 /** Messages from the thread: outcome counts since the last report, or closed. */
 export type FromExportThread = { type: 'outcomes'; sent: number; failed: number; dropped: number } | { type: 'closed' };
 
@@ -58,7 +58,7 @@ const batch = new BatchExport(
 
 port.on('message', (msg: ToExportThread) => {
   if (msg.type === 'spans') {
-    for (const w of msg.spans) batch.submit(new FinishedSpan(w, resource));
+    for (const w of decodeWireSpans(msg.spans)) batch.submit(new FinishedSpan(w, resource));
     return;
   }
   void batch.shutdown().then(() => {

@@ -1,5 +1,5 @@
-// The request-thread side of span export. Finished spans (plain data) are collected into a
-// small array and posted to the export thread every 64 spans or 20 ms; the SDK's batch
+// The request-thread side of span export. Finished spans are encoded into one string and
+// posted to the export thread every 64 spans or 20 ms; the SDK's batch
 // processor and the exporter run there. Everything is bounded: spans posted but not yet
 // settled by the thread (sent, failed or dropped) never exceed the queue size, beyond which
 // spans are dropped here and counted. The request path never waits on any of it.
@@ -9,7 +9,7 @@ import type { Counter, Scope } from '../stats/types.js';
 import { batchExportOptions } from './batch-export.js';
 import type { ExportThreadData, FromExportThread, ToExportThread } from './export-thread.js';
 import type { ExporterSpec } from './exporter-spec.js';
-import type { WireSpan } from './wire-span.js';
+import { encodeWireSpan, type WireSpan } from './wire-span.js';
 
 export interface SpanPipelineStats {
   /** Spans the collector accepted. */
@@ -28,8 +28,8 @@ export function spanPipelineStats(scope: Scope): SpanPipelineStats {
   };
 }
 
-const POST_EVERY_SPANS = 64;
-const POST_EVERY_MS = 20;
+const POST_EVERY_SPANS = 256;
+const POST_EVERY_MS = 50;
 const SHUTDOWN_TIMEOUT_MS = 5000;
 
 const shared = new Map<string, SpanPipeline>();
@@ -56,7 +56,8 @@ export class SpanPipeline {
   readonly #stats: SpanPipelineStats;
   readonly #worker: Worker;
   readonly #maxOutstanding: number;
-  #pending: WireSpan[] = [];
+  #pending = '';
+  #pendingCount = 0;
   #outstanding = 0;
   #timer: NodeJS.Timeout | null = null;
   #closed = false;
@@ -95,8 +96,8 @@ export class SpanPipeline {
       return;
     }
     this.#outstanding++;
-    this.#pending.push(span);
-    if (this.#pending.length >= POST_EVERY_SPANS) this.#post();
+    this.#pending += encodeWireSpan(span);
+    if (++this.#pendingCount >= POST_EVERY_SPANS) this.#post();
     else if (this.#timer === null) {
       this.#timer = setTimeout(this.#onTimer, POST_EVERY_MS);
       this.#timer.unref();
@@ -113,9 +114,10 @@ export class SpanPipeline {
       clearTimeout(this.#timer);
       this.#timer = null;
     }
-    if (this.#pending.length === 0) return;
+    if (this.#pendingCount === 0) return;
     const msg: ToExportThread = { type: 'spans', spans: this.#pending };
-    this.#pending = [];
+    this.#pending = '';
+    this.#pendingCount = 0;
     this.#worker.postMessage(msg);
   }
 

@@ -68,3 +68,58 @@ export class FinishedSpan implements ReadableSpan {
     return this.#context;
   }
 }
+
+// Transport between threads: spans as one string (fields split by US, spans by RS). Building
+// and posting one string is several times cheaper for the request thread than structured-
+// cloning objects. Control characters cannot occur in ids or header values the codec
+// accepted; any that slip into an attribute are replaced so they cannot break the framing.
+const US = '\u001f';
+const RS = '\u001e';
+const FRAMING = /[\u001e\u001f]/g;
+
+function clean(v: string): string {
+  return v.indexOf(US) === -1 && v.indexOf(RS) === -1 ? v : v.replace(FRAMING, ' ');
+}
+
+/** Appends one span to a transport string. */
+export function encodeWireSpan(w: WireSpan): string {
+  let out = `${clean(w.name)}${US}${w.kind}${US}${w.traceId}${US}${w.spanId}${US}${w.parentSpanId}${US}${w.parentIsRemote ? 1 : 0}${US}${w.traceState}${US}${w.startMs}${US}${w.endMs}${US}${w.error ? 1 : 0}`;
+  const attrs = w.attributes;
+  for (const key in attrs) {
+    const v = attrs[key];
+    if (typeof v === 'number') out += `${US}${clean(key)}${US}n${v}`;
+    else if (typeof v === 'string') out += `${US}${clean(key)}${US}s${clean(v)}`;
+    else if (typeof v === 'boolean') out += `${US}${clean(key)}${US}b${v ? 1 : 0}`;
+  }
+  return out + RS;
+}
+
+/** Splits a transport string back into spans. */
+export function decodeWireSpans(s: string): WireSpan[] {
+  const out: WireSpan[] = [];
+  for (const rec of s.split(RS)) {
+    if (rec === '') continue;
+    const f = rec.split(US);
+    const attributes: Attributes = {};
+    for (let i = 10; i + 1 < f.length; i += 2) {
+      const raw = f[i + 1]!;
+      const t = raw.charCodeAt(0);
+      const body = raw.slice(1);
+      attributes[f[i]!] = t === 0x6e ? Number(body) : t === 0x62 ? body === '1' : body;
+    }
+    out.push({
+      name: f[0]!,
+      kind: Number(f[1]) as SpanKind,
+      traceId: f[2]!,
+      spanId: f[3]!,
+      parentSpanId: f[4]!,
+      parentIsRemote: f[5] === '1',
+      traceState: f[6]!,
+      startMs: Number(f[7]),
+      endMs: Number(f[8]),
+      error: f[9] === '1',
+      attributes,
+    });
+  }
+  return out;
+}

@@ -1,0 +1,24 @@
+import { describe, expect, it } from 'vitest';
+import { decodeWireSpans, encodeWireSpan, type WireSpan } from '../../../proxy/tracing/wire-span.js';
+
+describe('span transport between threads', () => {
+  it('round-trips spans, typed attributes included, and neutralizes framing characters', () => {
+    const a: WireSpan = {
+      name: 'ingress',
+      kind: 1,
+      traceId: '12345678901234567890123456789012',
+      spanId: '1234567890123456',
+      parentSpanId: '',
+      parentIsRemote: true,
+      traceState: 'foo=1,bar=2',
+      startMs: 1_764_000_000_123.5,
+      endMs: 1_764_000_000_130,
+      error: false,
+      attributes: { 'http.request.method': 'GET', 'http.response.status_code': 200, 'user_agent.original': 'a\u001fb\u001ec', flag: true, empty: '' },
+    };
+    const b: WireSpan = { ...a, name: 'router app egress', kind: 2, spanId: 'abcdefabcdefabcd', parentSpanId: '1234567890123456', parentIsRemote: false, traceState: '', error: true, attributes: {} };
+    const [da, db] = decodeWireSpans(encodeWireSpan(a) + encodeWireSpan(b));
+    expect(da).toEqual({ ...a, attributes: { ...a.attributes, 'user_agent.original': 'a b c' } });
+    expect(db).toEqual(b);
+  });
+});
