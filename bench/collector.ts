@@ -16,7 +16,7 @@ import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '
 import protobuf from 'protobufjs';
 import { Agent, request } from 'undici';
 import { decodeTracesProto } from '../collector/receivers/otlp/protobuf.js';
-import { spanRow } from '../collector/receivers/otlp/model.js';
+import { SPAN_COLUMNS, spanRow } from '../collector/receivers/otlp/model.js';
 import { createStorageClient } from '../collector/storage/clickhouse/client.js';
 import { migrate } from '../collector/storage/clickhouse/migrate.js';
 
@@ -112,8 +112,8 @@ function decoderBench(body: Buffer): Record<string, number> {
 }
 
 /**
- * The insert format, measured: the same 40 960 spans as JSONEachRow (what the writer sends) and
- * JSONCompactEachRow (no keys) through chDB's raw insert, CPU of this process (chDB's threads
+ * The insert format, measured: the same 40 960 spans as JSONCompactEachRow (what the writer
+ * sends: no keys, explicit columns) and JSONEachRow through chDB's raw insert, CPU of this process (chDB's threads
  * included) per 100k rows. Binary formats are not offered by chdb/connection's raw insert.
  */
 async function insertFormatBench(bodies: Buffer[]): Promise<Record<string, number>> {
@@ -121,17 +121,18 @@ async function insertFormatBench(bodies: Buffer[]): Promise<Record<string, numbe
   const storage = createStorageClient({ kind: 'embedded', path: dir });
   try {
     await migrate(storage.client, { ttlDays: 0 });
-    let each = '';
-    for (let i = 0; i < 80; i++) for (const span of decodeTracesProto(bodies[i % bodies.length]!).items) each += spanRow(span);
-    const lines = each.trim().split('\n');
-    const columns = Object.keys(JSON.parse(lines[0]!) as object);
-    const compact = lines.map((l) => { const o = JSON.parse(l) as Record<string, unknown>; return JSON.stringify(columns.map((c) => o[c])); }).join('\n') + '\n';
+    // spanRow writes what the collector inserts (JSONCompactEachRow); the keyed variant is
+    // derived from it with the same column names.
+    let compact = '';
+    for (let i = 0; i < 80; i++) for (const span of decodeTracesProto(bodies[i % bodies.length]!).items) compact += spanRow(span);
+    const lines = compact.trim().split('\n');
+    const each = lines.map((l) => JSON.stringify(Object.fromEntries(SPAN_COLUMNS.map((c, i) => [c, (JSON.parse(l) as unknown[])[i]])))).join('\n') + '\n';
     const variants: Array<[string, Buffer]> = [['JSONEachRow', Buffer.from(each)], ['JSONCompactEachRow', Buffer.from(compact)]];
     const cpu: Record<string, number> = { JSONEachRow: 0, JSONCompactEachRow: 0 };
     for (let round = 0; round < 3; round++) {
       for (const [format, values] of variants) {
         const c0 = process.cpuUsage();
-        await storage.embedded!.chdb.rawInsert({ table: 'otel_traces', values, format: format as 'JSONEachRow' });
+        await storage.embedded!.chdb.rawInsert({ table: 'otel_traces', columns: format === 'JSONEachRow' ? undefined : SPAN_COLUMNS, values, format: format as 'JSONEachRow' });
         const c = process.cpuUsage(c0);
         cpu[format]! += (c.user + c.system) / 1e6;
       }

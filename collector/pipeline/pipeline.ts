@@ -10,7 +10,7 @@ import { decodeLogsJson, decodeTracesJson } from '../receivers/otlp/json.js';
 import { logRow, spanRow, type Decoded, type LogRecord, type SpanRecord } from '../receivers/otlp/model.js';
 import { decodeLogsProto, decodeTracesProto } from '../receivers/otlp/protobuf.js';
 import { ServiceGraph } from '../servicegraph/store.js';
-import type { RowWriter, TableName } from '../storage/clickhouse/writer.js';
+import { TABLE_COLUMNS, type RowWriter, type TableName } from '../storage/clickhouse/writer.js';
 import type { CollectorMetrics, Signal } from '../telemetry.js';
 import type { WalLocation, WalRecord, WriteAheadLog } from './wal.js';
 
@@ -321,14 +321,15 @@ export class Pipeline {
   }
 
   /**
-   * Keeps rows ClickHouse refuses in `<data>/wal/rejected/` (JSONEachRow, one file per record
-   * and table) so nothing acknowledged is lost, and moves on.
+   * Keeps rows ClickHouse refuses in `<data>/wal/rejected/`, one file per record and table in
+   * JSONCompactEachRowWithNames (re-insertable as is), so nothing acknowledged is lost.
    */
   #setAside(batch: Batch, err: unknown): void {
     const name = batch.end > this.#head ? String(this.#queue[this.#head]!.seq) : `edges-${Date.now()}`;
     for (const table of TABLES) {
       if (batch.done.has(table) || batch.bodies[table].length === 0) continue;
-      const file = this.#wal.setAside(`${name}-${table}.jsonl`, batch.bodies[table]);
+      const header = Buffer.from(JSON.stringify(TABLE_COLUMNS[table]) + '\n');
+      const file = this.#wal.setAside(`${name}-${table}.JSONCompactEachRowWithNames`, [header, ...batch.bodies[table]]);
       this.#metrics.dropped.inc({ what: 'rejected_by_clickhouse' }, batch.counts[table]);
       process.emitWarning(`collector: ClickHouse refused ${batch.counts[table]} rows of ${table}; kept in ${file}: ${(err as Error).message}`);
     }

@@ -23,7 +23,7 @@ export interface ServiceGraphOptions {
 }
 
 export interface EdgeSink {
-  /** One otel_service_graph_edges row as a JSONEachRow line. */
+  /** One otel_service_graph_edges row (EDGE_COLUMNS) as a JSONCompactEachRow line. */
   edge(line: string): void;
   unpaired(kind: 'client' | 'server'): void;
   dropped(): void;
@@ -72,17 +72,11 @@ function half(s: SpanRecord, withVirtual: boolean): Half {
   };
 }
 
+/** The otel_service_graph_edges columns, in the order edgeLine writes them. */
+export const EDGE_COLUMNS = ['Timestamp', 'Client', 'Server', 'ConnectionType', 'Failed', 'ServerDurationMs', 'ClientDurationMs'] as const;
+
 function edgeLine(ts: bigint, client: string, server: string, type: string, failed: boolean, serverMs: number, clientMs: number): string {
-  return (
-    '{"Timestamp":' + ts.toString() +
-    ',"Client":' + JSON.stringify(client) +
-    ',"Server":' + JSON.stringify(server) +
-    ',"ConnectionType":"' + type +
-    '","Failed":' + (failed ? 1 : 0) +
-    ',"ServerDurationMs":' + serverMs +
-    ',"ClientDurationMs":' + clientMs +
-    '}\n'
-  );
+  return '[' + ts.toString() + ',' + JSON.stringify(client) + ',' + JSON.stringify(server) + ',"' + type + '",' + (failed ? 1 : 0) + ',' + serverMs + ',' + clientMs + ']\n';
 }
 
 export class ServiceGraph {

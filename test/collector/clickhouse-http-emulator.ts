@@ -17,8 +17,8 @@ export interface EmulatorOptions {
 export class ClickHouseHttpEmulator {
   readonly server: Server;
   readonly session: Session;
-  /** When it returns true for an INSERT's data, the insert fails as a parse error would. */
-  refuse: ((data: string) => boolean) | undefined;
+  /** When it returns true for an INSERT, the insert fails as a parse error would. */
+  refuse: ((statement: string, data: string) => boolean) | undefined;
   /** Milliseconds every INSERT waits before it runs (slow storage). */
   insertDelayMs = 0;
 
@@ -36,7 +36,7 @@ export class ClickHouseHttpEmulator {
         const sql = inUrl !== null ? (body.length > 0 ? `${inUrl}\n${body}` : inUrl) : body;
         if (inUrl !== null && /^\s*INSERT/i.test(inUrl)) opts.onInsert?.(inUrl, body);
         if (inUrl !== null && /^\s*INSERT/i.test(inUrl) && this.insertDelayMs > 0) await new Promise((r) => setTimeout(r, this.insertDelayMs));
-        if (inUrl !== null && /^\s*INSERT/i.test(inUrl) && this.refuse?.(body) === true) {
+        if (inUrl !== null && /^\s*INSERT/i.test(inUrl) && this.refuse?.(inUrl, body) === true) {
           res.writeHead(500, { 'x-clickhouse-exception-code': '27' });
           res.end('Code: 27. DB::Exception: Cannot parse input: expected \'"\' before: \'poison\': (at row 1). (CANNOT_PARSE_INPUT_ASSERTION_FAILED)');
           return;

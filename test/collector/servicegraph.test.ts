@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { startCollector, type Collector } from '../../collector/index.js';
 import { createStorageClient } from '../../collector/storage/clickhouse/client.js';
-import { ServiceGraph } from '../../collector/servicegraph/store.js';
+import { EDGE_COLUMNS, ServiceGraph } from '../../collector/servicegraph/store.js';
 import type { SpanRecord } from '../../collector/receivers/otlp/model.js';
 
 const N = 1200;
@@ -209,7 +209,8 @@ describe('service-graph pairing store', () => {
     graph.expire(1000);
     expect(graph.size).toBe(0);
     expect(unpaired).toBe(1);
-    expect(edges.map((l) => JSON.parse(l) as { Server: string; ConnectionType: string; ClientDurationMs: number })).toEqual([
+    const rows = edges.map((l) => Object.fromEntries(EDGE_COLUMNS.map((c, i) => [c, (JSON.parse(l) as unknown[])[i]])));
+    expect(rows).toEqual([
       expect.objectContaining({ Server: 'legacy-host', ConnectionType: 'virtual_node', ClientDurationMs: 4 }),
       expect.objectContaining({ Server: 'redis', ConnectionType: 'database' }),
     ]);
