@@ -18,6 +18,7 @@ import { outputFactory, outputNames, type Output } from './outputs/index.js';
 import { buildSummaryData, summaryExport, type SummaryData } from './summary/data.js';
 import { renderSummary, type SummaryMode } from './summary/text.js';
 import { ProgressLine } from './summary/progress.js';
+import { Logger } from './log.js';
 
 export interface RunTestOptions extends CliOverrides {
   script: string;
@@ -44,12 +45,6 @@ export interface TestResult {
 const THRESHOLD_TICK_MS = 1000;
 const GAUGE_TICK_MS = 1000;
 
-function logfmt(level: string, message: string, fields?: Record<string, string>): string {
-  let line = `time="${new Date().toISOString()}" level=${level} msg=${JSON.stringify(message)}`;
-  if (fields) for (const [k, v] of Object.entries(fields)) line += ` ${k}=${/[\s"=]/.test(v) || v === '' ? JSON.stringify(v) : v}`;
-  return `${line}\n`;
-}
-
 function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   return Promise.race([p, new Promise<T>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} exceeded its timeout of ${ms}ms`)), ms)))]).finally(() => clearTimeout(timer));
@@ -58,10 +53,8 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
 export async function runTest(opts: RunTestOptions): Promise<TestResult> {
   const stdout = opts.stdout ?? process.stdout;
   const stderr = opts.stderr ?? process.stderr;
-  const log = (level: 'info' | 'warn' | 'error' | 'debug', message: string, fields?: Record<string, string>): void => {
-    if (level === 'debug') return;
-    stderr.write(logfmt(level, message, fields));
-  };
+  const logger = new Logger(stderr);
+  const log = logger.log;
   const fail = (error: LoadgenError): TestResult => {
     stderr.write(`ERROR ${error.message}\n`);
     return { exitCode: error.exitCode, summary: undefined, error, iterationErrors: 0 };
@@ -157,7 +150,7 @@ export async function runTest(opts: RunTestOptions): Promise<TestResult> {
   ctx.userAgent = options.userAgent;
   ctx.maxRedirects = options.maxRedirects;
   ctx.discardResponseBodies = options.discardResponseBodies;
-  return execute(opts, options, ctx, script, thresholds, outputs, instance, aborted, abort, () => abortError, stdout, stderr, log);
+  return execute(opts, options, ctx, script, thresholds, outputs, instance, aborted, abort, () => abortError, stdout, stderr, logger);
 }
 
 async function execute(
@@ -173,8 +166,9 @@ async function execute(
   abortError: () => LoadgenError | undefined,
   stdout: Writable,
   stderr: Writable & { isTTY?: boolean },
-  log: TestContext['log'],
+  logger: Logger,
 ): Promise<TestResult> {
+  const log = logger.log;
   const vuOptions: VuOptions = { noConnectionReuse: options.noConnectionReuse, insecureSkipTLSVerify: options.insecureSkipTLSVerify, noCookiesReset: options.noCookiesReset, env: opts.env ?? {}, tags: options.tags };
   const idle: VU[] = [];
   const everyVU: VU[] = [];
@@ -307,6 +301,7 @@ async function execute(
   const elapsed = performance.now() - started;
   evaluateThresholds(thresholds, elapsed, true);
   const data = buildSummaryData(ctx.registry, thresholds, ctx.groups.root, ctx.slowest.list(), options.summaryTrendStats, elapsed);
+  logger.flush();
   if (iterationErrors > 0) log('warn', `${iterationErrors} iteration(s) ended with an uncaught exception`);
   for (const o of outputs) if (o.dropped > 0) log('warn', `output ${o.name} dropped ${o.dropped} samples (buffer full)`);
 

@@ -33,7 +33,7 @@ export interface TestOptions {
   teardownTimeout: number;
 }
 
-const KNOWN = new Set(['vus', 'duration', 'iterations', 'stages', 'scenarios', 'thresholds', 'tags', 'summaryTrendStats', 'noConnectionReuse', 'noVUConnectionReuse', 'noCookiesReset', 'insecureSkipTLSVerify', 'userAgent', 'maxRedirects', 'discardResponseBodies', 'tracing', 'setupTimeout', 'teardownTimeout', 'summaryTimeUnit']);
+const KNOWN = new Set(['vus', 'duration', 'iterations', 'stages', 'scenarios', 'thresholds', 'tags', 'summaryTrendStats', 'noConnectionReuse', 'noVUConnectionReuse', 'noCookiesReset', 'insecureSkipTLSVerify', 'userAgent', 'maxRedirects', 'discardResponseBodies', 'tracing', 'setupTimeout', 'teardownTimeout']);
 
 const topLevel = z.object({
   vus: z.number().int().nonnegative().optional(),

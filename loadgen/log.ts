@@ -1,0 +1,43 @@
+// Log lines in k6's logfmt shape on stderr. A failing target or a throwing script logs once per
+// request or iteration; thousands of identical lines a second would drown the terminal and cost
+// CPU, so past a burst the repeats of a message are counted and reported once a second.
+import type { Writable } from 'node:stream';
+
+export type LogLevel = 'info' | 'warn' | 'error' | 'debug';
+
+const BURST_PER_SECOND = 10;
+
+export function logfmt(level: string, message: string, fields?: Record<string, string>): string {
+  let line = `time="${new Date().toISOString()}" level=${level} msg=${JSON.stringify(message)}`;
+  if (fields) for (const [k, v] of Object.entries(fields)) line += ` ${k}=${/[\s"=]/.test(v) || v === '' ? JSON.stringify(v) : v}`;
+  return `${line}\n`;
+}
+
+export class Logger {
+  readonly #out: Writable;
+  #second = 0;
+  readonly #seen = new Map<string, number>();
+
+  constructor(out: Writable) {
+    this.#out = out;
+  }
+
+  readonly log = (level: LogLevel, message: string, fields?: Record<string, string>): void => {
+    if (level === 'debug') return;
+    const second = Math.floor(performance.now() / 1000);
+    if (second !== this.#second) {
+      this.flush();
+      this.#second = second;
+    }
+    const key = message.length > 120 ? message.slice(0, 120) : message;
+    const n = (this.#seen.get(key) ?? 0) + 1;
+    this.#seen.set(key, n);
+    if (n <= BURST_PER_SECOND) this.#out.write(logfmt(level, message, fields));
+  };
+
+  /** Reports what the current second suppressed. */
+  flush(): void {
+    for (const [key, n] of this.#seen) if (n > BURST_PER_SECOND) this.#out.write(logfmt('warn', `${n - BURST_PER_SECOND} more messages like this were suppressed: ${key}`));
+    this.#seen.clear();
+  }
+}
