@@ -112,6 +112,38 @@ describe('sampling at runtime', () => {
   });
 });
 
+describe('istio.stats buckets', () => {
+  it('histogram_bucket_settings sets the Istio histogram buckets', async () => {
+    const [port, admin] = await Promise.all([freePort(), freePort()]);
+    const istio = {
+      name: 'istio.stats',
+      typed_config: {
+        '@type': 'type.googleapis.com/stats.PluginConfig',
+        histogram_bucket_settings: [
+          { match: { prefix: 'istio_request_duration' }, buckets: [3, 7, 1000] },
+          { match: { prefix: 'istio_request_bytes' }, buckets: [64, 4096] },
+        ],
+      },
+    };
+    sidecar = await startSidecar('buckets', bootstrap('n', 'svc', admin, [listener({ name: 'in', port, direction: 'INBOUND', cluster: 'app', httpFilters: [istio] })], [staticCluster('app', await upstream())]));
+    await request(port, '/', []);
+    const text = await sidecar.admin('/stats/prometheus');
+    expect(text).toMatch(/istio_request_duration_milliseconds_bucket\{reporter="destination",[^}]*le="7"\} \d/);
+    expect(text).not.toMatch(/istio_request_duration_milliseconds_bucket\{[^}]*le="0\.5"\}/);
+    expect(text).toMatch(/istio_request_bytes_bucket\{[^}]*le="4096"\} 1/);
+    expect(text).toMatch(/istio_response_bytes_bucket\{[^}]*le="4096"\} 1/);
+  });
+
+  it('refuses buckets that are not increasing, naming the path', () => {
+    const file = join(tmpDir, 'bad-buckets.json');
+    const istio = { name: 'istio.stats', typed_config: { '@type': 'type.googleapis.com/stats.PluginConfig', histogram_bucket_settings: [{ match: { prefix: 'istio' }, buckets: [5, 1] }] } };
+    writeFileSync(file, JSON.stringify(bootstrap('n', 'svc', 1, [listener({ name: 'in', port: 1, direction: 'INBOUND', cluster: 'app', httpFilters: [istio] })], [staticCluster('app', 1)])));
+    const r = spawnSync(process.execPath, [CLI, 'proxy', '-c', file, '--mode', 'validate'], { encoding: 'utf8' });
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toContain('http_filters[0].typed_config.histogram_bucket_settings[0].buckets: buckets must be strictly increasing');
+  });
+});
+
 describe('access logs', () => {
   it('json_format keeps numbers typed and missing values null; SIGUSR1 reopens the file after rotation', async () => {
     const path = join(tmpDir, 'json-access.log');
