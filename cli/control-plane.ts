@@ -12,10 +12,11 @@ import {
 
 const USAGE = `usage: meshscope control-plane --mesh mesh.yaml [--xds 127.0.0.1:18000]
        meshscope control-plane render --mesh mesh.yaml --node NAME [--format yaml|json]
-       meshscope control-plane bootstrap --mesh mesh.yaml --node NAME [--xds 127.0.0.1:18000] [--api GRPC|REST] [--format yaml|json]
+       meshscope control-plane bootstrap --mesh mesh.yaml --node NAME [--xds 127.0.0.1:18000] [--api GRPC|DELTA_GRPC|REST] [--format yaml|json]
        meshscope control-plane validate --mesh mesh.yaml
 
-  (serve)     compile the mesh per sidecar and serve it over gRPC ADS and REST-JSON xDS;
+  (serve)     compile the mesh per sidecar and serve it over gRPC ADS (state of the world and
+              delta) and REST-JSON xDS;
               the file is watched and changes are pushed
   render      print NODE's whole configuration as a static Envoy bootstrap
   bootstrap   print the dynamic bootstrap NODE starts with to fetch its config over xDS
@@ -73,7 +74,7 @@ export async function run(argv: string[]): Promise<number> {
   const xds = parseHostPort(values.xds ?? '127.0.0.1:18000');
   if (xds === undefined) return fail(`--xds: expected host:port, got '${values.xds}'`);
   const api = values.api ?? 'GRPC';
-  if (api !== 'GRPC' && api !== 'REST') return fail(`--api: expected GRPC or REST, got '${api}'`);
+  if (api !== 'GRPC' && api !== 'DELTA_GRPC' && api !== 'REST') return fail(`--api: expected GRPC, DELTA_GRPC or REST, got '${api}'`);
   if ((sub === 'render' || sub === 'bootstrap') && values.node === undefined) return fail(`${sub} needs --node NAME`);
 
   try {

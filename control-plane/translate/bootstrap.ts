@@ -74,7 +74,8 @@ function inlineRoutes(listener: JsonObject, routes: Map<string, JsonObject>): Js
 export interface DynamicBootstrapOptions {
   /** The control plane's `ip:port`. */
   xds: string;
-  api: 'GRPC' | 'REST';
+  /** GRPC: ADS state of the world; DELTA_GRPC: incremental ADS; REST: JSON polling. */
+  api: 'GRPC' | 'DELTA_GRPC' | 'REST';
   /** REST polling interval (the server long-polls, so this is only the floor between polls). */
   refreshDelayMs?: number;
 }
@@ -88,12 +89,12 @@ export function renderDynamicBootstrap(mesh: Mesh, nodeId: string, o: DynamicBoo
     load_assignment: { cluster_name: XDS_CLUSTER, endpoints: [{ lb_endpoints: [{ endpoint: { address: socketAddress(o.xds) } }] }] },
   };
   let dynamic: JsonObject;
-  if (o.api === 'GRPC') {
+  if (o.api !== 'REST') {
     // meshscope's xDS client speaks gRPC to this cluster's address itself, so the cluster
     // carries no upstream HTTP/2 options (Envoy itself would need http2_protocol_options).
     const ads: ConfigSourceStyle = { kind: 'ads' };
     dynamic = {
-      ads_config: { api_type: 'GRPC', transport_api_version: 'V3', grpc_services: [{ envoy_grpc: { cluster_name: XDS_CLUSTER } }] },
+      ads_config: { api_type: o.api, transport_api_version: 'V3', grpc_services: [{ envoy_grpc: { cluster_name: XDS_CLUSTER } }] },
       lds_config: configSource(ads),
       cds_config: configSource(ads),
     };

@@ -13,6 +13,7 @@ import { ControlPlaneError, DiscoveryRequestError } from '../errors.js';
 import { XDS_CLUSTER } from '../translate/bootstrap.js';
 import { TYPE_URL, type ConfigSourceStyle, type ResourceKind } from '../translate/envoy.js';
 import { AdsSession, type XdsEvents } from './ads.js';
+import { DeltaAdsSession, type DeltaDiscoveryRequest, type DeltaDiscoveryResponse } from './delta.js';
 import type { SnapshotCache } from './cache.js';
 import { FrameDecoder, GRPC_STATUS, frame } from './grpc-framing.js';
 import { REST_PATHS, checkRequest, nextNonce, withType, type DiscoveryRequest, type DiscoveryResponse } from './protocol.js';
@@ -21,6 +22,8 @@ const ADS_PATH = '/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamA
 const DELTA_ADS_PATH = '/envoy.service.discovery.v3.AggregatedDiscoveryService/DeltaAggregatedResources';
 const REQUEST_TYPE = 'envoy.service.discovery.v3.DiscoveryRequest';
 const RESPONSE_TYPE = 'envoy.service.discovery.v3.DiscoveryResponse';
+const DELTA_REQUEST_TYPE = 'envoy.service.discovery.v3.DeltaDiscoveryRequest';
+const DELTA_RESPONSE_TYPE = 'envoy.service.discovery.v3.DeltaDiscoveryResponse';
 const MAX_REST_BODY = 1024 * 1024;
 const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
 
@@ -84,7 +87,7 @@ export class XdsServer {
   readonly #h2: http2.Http2Server;
   readonly #h1: http.Server;
   readonly #sockets = new Set<Socket>();
-  readonly #sessions = new Set<{ session: AdsSession; stream: http2.ServerHttp2Stream }>();
+  readonly #sessions = new Set<{ session: AdsSession | DeltaAdsSession; stream: http2.ServerHttp2Stream }>();
   readonly #held = new Set<() => void>();
   /** REST NACKs per node and type: the rejected version is not served again until the mesh changes. */
   readonly #restNacked = new Map<string, string>();
@@ -263,11 +266,14 @@ export class XdsServer {
 
   #onGrpc(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): void {
     const path = headers[':path'];
-    if (path !== ADS_PATH) {
-      const message = path === DELTA_ADS_PATH ? 'incremental (delta) xDS is not implemented; use StreamAggregatedResources' : `unknown method ${String(path)}`;
-      stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': String(GRPC_STATUS.UNIMPLEMENTED), 'grpc-message': encodeURIComponent(message) }, { endStream: true });
+    if (path !== ADS_PATH && path !== DELTA_ADS_PATH) {
+      stream.respond(
+        { ':status': 200, 'content-type': 'application/grpc', 'grpc-status': String(GRPC_STATUS.UNIMPLEMENTED), 'grpc-message': encodeURIComponent(`unknown method ${String(path)}`) },
+        { endStream: true },
+      );
       return;
     }
+    const delta = path === DELTA_ADS_PATH;
     stream.respond({ ':status': 200, 'content-type': 'application/grpc+proto' }, { waitForTrailers: true });
     let trailerStatus: number = GRPC_STATUS.OK;
     let trailerMessage = '';
@@ -279,11 +285,11 @@ export class XdsServer {
       trailerMessage = message;
       if (!stream.closed && !stream.writableEnded) stream.end();
     };
-    const send = (r: DiscoveryResponse): void => {
+    const send = (r: DiscoveryResponse | DeltaDiscoveryResponse): void => {
       if (stream.closed || stream.writableEnded) return;
       let bytes: Uint8Array;
       try {
-        bytes = encodeMessage(RESPONSE_TYPE, r as unknown as Parameters<typeof encodeMessage>[1]);
+        bytes = encodeMessage(delta ? DELTA_RESPONSE_TYPE : RESPONSE_TYPE, r as unknown as Parameters<typeof encodeMessage>[1]);
       } catch (err) {
         this.#o.events.log(`cannot encode ${r.type_url} for ${entry.session.nodeId ?? '?'}: ${(err as Error).message}`);
         end(GRPC_STATUS.INTERNAL, (err as Error).message);
@@ -291,7 +297,7 @@ export class XdsServer {
       }
       stream.write(frame(bytes));
     };
-    const entry = { session: new AdsSession(this.#o.cache, send, this.#o.events), stream };
+    const entry = { session: delta ? new DeltaAdsSession(this.#o.cache, send, this.#o.events) : new AdsSession(this.#o.cache, send, this.#o.events), stream };
     this.#sessions.add(entry);
     const decoder = new FrameDecoder();
     stream.on('data', (chunk: Buffer) => {
@@ -303,14 +309,16 @@ export class XdsServer {
         return;
       }
       for (const m of messages) {
-        let dr: DiscoveryRequest;
+        let error: string | undefined;
         try {
-          dr = decodeMessage(REQUEST_TYPE, m) as DiscoveryRequest;
+          const decoded = decodeMessage(delta ? DELTA_REQUEST_TYPE : REQUEST_TYPE, m);
+          error = entry.session instanceof DeltaAdsSession
+            ? entry.session.onRequest(decoded as DeltaDiscoveryRequest)
+            : entry.session.onRequest(decoded as DiscoveryRequest);
         } catch (err) {
-          end(GRPC_STATUS.INVALID_ARGUMENT, `malformed DiscoveryRequest: ${(err as Error).message}`);
+          end(GRPC_STATUS.INVALID_ARGUMENT, `malformed ${delta ? 'DeltaDiscoveryRequest' : 'DiscoveryRequest'}: ${(err as Error).message}`);
           return;
         }
-        const error = entry.session.onRequest(dr);
         if (error !== undefined) {
           end(GRPC_STATUS.INVALID_ARGUMENT, error);
           return;

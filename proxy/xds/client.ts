@@ -4,11 +4,13 @@
 // new listeners until their routes arrive; hands complete, consistent changes to an
 // applier in make-before-break order (clusters → endpoints → listeners → routes, stale
 // clusters last); ACKs what was applied and NACKs what was refused, keeping the last good
-// configuration. Transports: gRPC ADS, REST-JSON polling, watched files.
+// configuration. Transports: gRPC ADS (state of the world or delta), REST-JSON polling,
+// watched files.
 import type { Counter, Gauge, Scope } from '../stats/types.js';
 import { configSourceSchema, durationMs, type ConfigSource, type DynamicResources } from './config.js';
 import { XdsBootstrapError } from './errors.js';
 import type { JsonMap } from './proto/codec.js';
+import { DeltaGrpcAdsTransport } from './transport/delta-grpc-ads.js';
 import { GrpcAdsTransport } from './transport/grpc-ads.js';
 import { PathTransport } from './transport/path.js';
 import { RestTransport } from './transport/rest.js';
@@ -236,7 +238,10 @@ export class XdsClient {
       const ads = this.#o.dynamicResources.ads_config;
       const cluster = ads?.grpc_services?.[0]?.envoy_grpc.cluster_name;
       if (cluster === undefined) throw new XdsBootstrapError('dynamic_resources.ads_config.grpc_services[0].envoy_grpc.cluster_name is required for ads');
-      t = new GrpcAdsTransport(this.#clusterAddress(cluster), this.#o.node, this.#handler(key));
+      const delta = ads?.api_type === 'DELTA_GRPC' || ads?.api_type === 'AGGREGATED_DELTA_GRPC';
+      t = delta
+        ? new DeltaGrpcAdsTransport(this.#clusterAddress(cluster), this.#o.node, this.#handler(key))
+        : new GrpcAdsTransport(this.#clusterAddress(cluster), this.#o.node, this.#handler(key));
     } else {
       const api = source.api_config_source!;
       t = new RestTransport(

@@ -22,7 +22,7 @@ const grpcService = z
 
 export const apiConfigSourceSchema = z
   .object({
-    api_type: z.enum(['REST', 'GRPC', 'AGGREGATED_GRPC']),
+    api_type: z.enum(['REST', 'GRPC', 'AGGREGATED_GRPC', 'DELTA_GRPC', 'AGGREGATED_DELTA_GRPC']),
     transport_api_version: apiVersion.optional(),
     cluster_names: z.array(z.string().min(1)).max(1).optional(),
     grpc_services: z.array(grpcService).max(1).optional(),
@@ -56,8 +56,9 @@ export const configSourceSchema = z
     if (set.length !== 1) {
       ctx.addIssue({ code: 'custom', message: set.length === 0 ? 'one of ads, api_config_source, path_config_source is required' : `only one of ${set.join(', ')} may be set` });
     }
-    if (s.api_config_source?.api_type === 'AGGREGATED_GRPC') {
-      ctx.addIssue({ code: 'custom', path: ['api_config_source', 'api_type'], message: 'AGGREGATED_GRPC belongs in dynamic_resources.ads_config; use ads: {} here' });
+    const api = s.api_config_source?.api_type;
+    if (api !== undefined && api !== 'REST') {
+      ctx.addIssue({ code: 'custom', path: ['api_config_source', 'api_type'], message: `${api} is supported as dynamic_resources.ads_config (use ads: {} here) or REST` });
     }
   });
 export type ConfigSource = z.output<typeof configSourceSchema>;

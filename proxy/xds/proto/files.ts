@@ -475,6 +475,16 @@ message DiscoveryRequest {
 message DiscoveryResponse {
   string version_info = 1; repeated google.protobuf.Any resources = 2; bool canary = 3; string type_url = 4; string nonce = 5;
 }
+message DeltaDiscoveryRequest {
+  envoy.config.core.v3.Node node = 1; string type_url = 2; repeated string resource_names_subscribe = 3;
+  repeated string resource_names_unsubscribe = 4; map<string, string> initial_resource_versions = 5;
+  string response_nonce = 6; google.rpc.Status error_detail = 7;
+}
+message DeltaDiscoveryResponse {
+  string system_version_info = 1; repeated Resource resources = 2; string type_url = 4;
+  repeated string removed_resources = 6; string nonce = 5;
+}
+message Resource { string name = 3; repeated string aliases = 4; string version = 1; google.protobuf.Any resource = 2; }
 `;
 
 export const PROTO_FILES: readonly string[] = [

@@ -1,4 +1,5 @@
-// The proxy configured by meshscope's control plane over gRPC ADS and over REST-JSON:
+// The proxy configured by meshscope's control plane over gRPC ADS (state of the world and
+// delta) and over REST-JSON:
 // it routes with what it received, follows weight and endpoint changes, reports versions in
 // /config_dump and counts updates in Envoy's stats.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -7,7 +8,7 @@ import type { ProxyServer } from '../../../proxy/index.js';
 import { tempDir, waitFor, type TempDir } from '../../control-plane/helpers.js';
 import { call, meshFixture, startSidecar, stat, type MeshFixture } from './helpers.js';
 
-describe.each(['GRPC', 'REST'] as const)('xDS over %s', (api) => {
+describe.each(['GRPC', 'DELTA_GRPC', 'REST'] as const)('xDS over %s', (api) => {
   let fx: MeshFixture;
   let dir: TempDir;
   let cp: ControlPlane;

@@ -69,7 +69,7 @@ ${apiVersions.map((v) => `        - { name: ${v}, labels: { version: ${v} } }`).
 }
 
 /** Starts an in-process proxy for `node` from the mesh's dynamic bootstrap. */
-export async function startSidecar(meshYaml: string, node: string, xdsPort: number, api: 'GRPC' | 'REST'): Promise<ProxyServer> {
+export async function startSidecar(meshYaml: string, node: string, xdsPort: number, api: 'GRPC' | 'DELTA_GRPC' | 'REST'): Promise<ProxyServer> {
   const bootstrap = renderDynamicBootstrap(parseMesh(meshYaml), node, { xds: `127.0.0.1:${xdsPort}`, api, refreshDelayMs: 100 });
   return startProxy({ config: bootstrap, concurrency: 1, logLevel: 'off', drainTimeSeconds: 1 });
 }
