@@ -269,7 +269,7 @@ export class WriteAheadLog {
       this.#checkpointTimer = setTimeout(() => {
         this.#checkpointTimer = undefined;
         this.#writeCheckpoint();
-      }, 50);
+      }, 250);
       this.#checkpointTimer.unref();
     }
   }

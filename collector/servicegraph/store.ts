@@ -12,6 +12,7 @@ import {
   SPAN_KIND_PRODUCER,
   SPAN_KIND_SERVER,
   STATUS_CODE_ERROR,
+  type Attributes,
   type SpanRecord,
 } from '../receivers/otlp/model.js';
 
@@ -34,9 +35,9 @@ interface Half {
   startNs: bigint;
   durationMs: number;
   failed: boolean;
-  /** Virtual server name and connection type if this client half expires unpaired. */
-  virtualServer: string;
-  virtualType: string;
+  /** Client halves only: consulted for a virtual server name if the half expires unpaired. */
+  attributes: Attributes | undefined;
+  producer: boolean;
 }
 
 interface Entry {
@@ -46,30 +47,30 @@ interface Entry {
   expiresAt: number;
 }
 
-function half(s: SpanRecord, withVirtual: boolean): Half {
+function half(s: SpanRecord, client: boolean): Half {
   const duration = s.endNs > s.startNs ? s.endNs - s.startNs : 0n;
-  let virtualServer = '';
-  let virtualType = 'virtual_node';
-  if (withVirtual) {
-    const a = s.attributes;
-    virtualServer =
-      findAttribute(a, 'peer.service') ??
-      findAttribute(a, 'server.address') ??
-      findAttribute(a, 'net.peer.name') ??
-      findAttribute(a, 'db.name') ??
-      findAttribute(a, 'db.system') ??
-      '';
-    if (findAttribute(a, 'db.system') !== undefined) virtualType = 'database';
-    else if (s.kind === SPAN_KIND_PRODUCER) virtualType = 'messaging_system';
-  }
   return {
     service: s.resource.serviceName,
     startNs: s.startNs,
     durationMs: Number(duration) / 1e6,
     failed: s.statusCode === STATUS_CODE_ERROR,
-    virtualServer,
-    virtualType,
+    attributes: client ? s.attributes : undefined,
+    producer: s.kind === SPAN_KIND_PRODUCER,
   };
+}
+
+/** The virtual server of an unpaired client half, by the connector's attribute priority. */
+function virtualServer(c: Half): { name: string; type: string } {
+  const a = c.attributes ?? [];
+  const name =
+    findAttribute(a, 'peer.service') ??
+    findAttribute(a, 'server.address') ??
+    findAttribute(a, 'net.peer.name') ??
+    findAttribute(a, 'db.name') ??
+    findAttribute(a, 'db.system') ??
+    '';
+  const type = findAttribute(a, 'db.system') !== undefined ? 'database' : c.producer ? 'messaging_system' : 'virtual_node';
+  return { name, type };
 }
 
 /** The otel_service_graph_edges columns, in the order edgeLine writes them. */
@@ -148,8 +149,9 @@ export class ServiceGraph {
       this.#entries.delete(key);
       if (e.client !== undefined) {
         const c = e.client;
-        if (c.virtualServer !== '') {
-          this.#sink.edge(edgeLine(c.startNs, c.service, c.virtualServer, c.virtualType, c.failed, c.durationMs, c.durationMs));
+        const server = virtualServer(c);
+        if (server.name !== '') {
+          this.#sink.edge(edgeLine(c.startNs, c.service, server.name, server.type, c.failed, c.durationMs, c.durationMs));
         } else this.#sink.unpaired('client');
       } else this.#sink.unpaired('server');
     }

@@ -170,7 +170,7 @@ describe('service graph from a synthetic multi-service trace set', () => {
 describe('service-graph pairing store', () => {
   const resource = { serviceName: 'a', schemaUrl: '', attributesJson: '{}' };
   const scope = { name: '', version: '', schemaUrl: '', attributesJson: '{}' };
-  const client = (id: string, attrs: Array<[string, string]>): SpanRecord => ({
+  const client = (id: string, attrs: string[]): SpanRecord => ({
     resource,
     scope,
     traceId: '1'.repeat(32),
@@ -195,10 +195,10 @@ describe('service-graph pairing store', () => {
     const graph = new ServiceGraph({ maxItems: 3, ttlMs: 1000 }, { edge: (l) => edges.push(l), dropped: () => dropped++, unpaired: () => unpaired++ });
     graph.observe(
       [
-        client('0000000000000001', [['net.peer.name', 'legacy-host'], ['db.name', 'shop']]),
-        client('0000000000000002', [['db.system', 'redis']]),
+        client('0000000000000001', ['net.peer.name', 'legacy-host', 'db.name', 'shop']),
+        client('0000000000000002', ['db.system', 'redis']),
         client('0000000000000003', []),
-        client('0000000000000004', [['peer.service', 'never-tracked']]),
+        client('0000000000000004', ['peer.service', 'never-tracked']),
       ],
       0,
     );

@@ -126,7 +126,7 @@ function attributes(v: Json, path: string): Attributes {
   const out: Attributes = [];
   arr(v, path).forEach((x, i) => {
     const kv = obj(x, `${path}[${i}]`);
-    out.push([str(kv.key, `${path}[${i}].key`), anyValueString(kv.value, `${path}[${i}].value`)]);
+    out.push(str(kv.key, `${path}[${i}].key`), anyValueString(kv.value, `${path}[${i}].value`));
   });
   return out;
 }

@@ -2,8 +2,12 @@
 // the ClickHouse exporter's tables (JSONCompactEachRow lines). Resource and scope columns are
 // serialized once per ResourceSpans/ScopeSpans and reused by every span under them.
 
-/** Attribute list with every value already rendered as the exporter renders it (AsString). */
-export type Attributes = Array<[string, string]>;
+/**
+ * Attributes as a flat list [key0, value0, key1, value1, …], every value already rendered as
+ * the exporter renders it (AsString). Flat, not pairs: one array per span instead of one per
+ * attribute is most of the garbage ingest used to make.
+ */
+export type Attributes = string[];
 
 export interface ResourceContext {
   serviceName: string;
@@ -114,16 +118,15 @@ function jsonKey(key: string): string {
 export function attributesJson(attrs: Attributes): string {
   if (attrs.length === 0) return '{}';
   let out = '{';
-  for (let i = 0; i < attrs.length; i++) {
-    const a = attrs[i]!;
+  for (let i = 0; i < attrs.length; i += 2) {
     if (i > 0) out += ',';
-    out += jsonKey(a[0]) + JSON.stringify(a[1]);
+    out += jsonKey(attrs[i]!) + JSON.stringify(attrs[i + 1]!);
   }
   return out + '}';
 }
 
 export function findAttribute(attrs: Attributes, key: string): string | undefined {
-  for (let i = 0; i < attrs.length; i++) if (attrs[i]![0] === key) return attrs[i]![1];
+  for (let i = 0; i < attrs.length; i += 2) if (attrs[i] === key) return attrs[i + 1];
   return undefined;
 }
 

@@ -295,7 +295,7 @@ function keyValue(r: Reader, end: number, into: Attributes): void {
       r.pos = e;
     } else r.skip(tag & 7, end);
   }
-  into.push([key, value]);
+  into.push(key, value);
 }
 
 function attributeField(r: Reader, wt: number, end: number, into: Attributes, name: string): void {
