@@ -14,8 +14,18 @@ import { outlierDetectionSchema } from '../core/upstream/outlier-detection.js';
 import { healthCheckSchema } from '../core/upstream/health-checker.js';
 import { compileHeaderFormat } from '../core/http/header-format.js';
 
-const u32 = z.number().int().min(0).max(4294967295);
-const port = z.number().int().min(0).max(65535);
+/** Protobuf's JSON mapping accepts integers written as decimal strings too. */
+const numericString = (v: unknown): unknown => (typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : v);
+const u32 = z.preprocess(numericString, z.number().int().min(0).max(4294967295));
+const port = z.preprocess(numericString, z.number().int().min(0).max(65535));
+
+/**
+ * Envoy parses enum names case-insensitively (`type: strict_dns`, `lb_policy: round_robin`
+ * load), so values are upper-cased before matching; the parsed config holds Envoy's spelling.
+ */
+function envoyEnum<const T extends readonly [string, ...string[]]>(values: T) {
+  return z.preprocess((v) => (typeof v === 'string' ? v.toUpperCase() : v), z.enum(values));
+}
 /** google.protobuf.UInt32Value / BoolValue appear either bare or as { value }. */
 const u32Wrapped = z.union([u32, z.object({ value: u32 }).strict()]);
 const percent = z.object({ value: z.number().min(0).max(100) }).strict();
@@ -24,7 +34,7 @@ export const socketAddressSchema = z
   .object({
     address: z.string().min(1),
     port_value: port,
-    protocol: z.enum(['TCP']).optional(),
+    protocol: envoyEnum(['TCP']).optional(),
   })
   .strict();
 export const addressSchema = z.object({ socket_address: socketAddressSchema }).strict();
@@ -227,7 +237,7 @@ export const routeActionSchema = z
         if (sum === 0) ctx.addIssue({ code: 'custom', path: ['clusters'], message: 'weights must sum to more than 0' });
       })
       .optional(),
-    cluster_not_found_response_code: z.enum(['SERVICE_UNAVAILABLE', 'NOT_FOUND', 'INTERNAL_SERVER_ERROR']).optional(),
+    cluster_not_found_response_code: envoyEnum(['SERVICE_UNAVAILABLE', 'NOT_FOUND', 'INTERNAL_SERVER_ERROR']).optional(),
     prefix_rewrite: z.string().optional(),
     regex_rewrite: regexRewriteSchema.optional(),
     host_rewrite_literal: z.string().min(1).optional(),
@@ -239,7 +249,7 @@ export const routeActionSchema = z
     idle_timeout: durationSchema.optional(),
     retry_policy: retryPolicySchema.optional(),
     request_mirror_policies: z.array(requestMirrorPolicySchema).optional(),
-    priority: z.enum(['DEFAULT', 'HIGH']).optional(),
+    priority: envoyEnum(['DEFAULT', 'HIGH']).optional(),
   })
   .strict()
   .superRefine(exactlyOne(['cluster', 'cluster_header', 'weighted_clusters']))
@@ -256,7 +266,7 @@ const redirectSchema = z
     path_redirect: z.string().min(1).optional(),
     prefix_rewrite: z.string().optional(),
     regex_rewrite: regexRewriteSchema.optional(),
-    response_code: z.enum(['MOVED_PERMANENTLY', 'FOUND', 'SEE_OTHER', 'TEMPORARY_REDIRECT', 'PERMANENT_REDIRECT']).optional(),
+    response_code: envoyEnum(['MOVED_PERMANENTLY', 'FOUND', 'SEE_OTHER', 'TEMPORARY_REDIRECT', 'PERMANENT_REDIRECT']).optional(),
     strip_query: z.boolean().optional(),
   })
   .strict()
@@ -332,7 +342,7 @@ export const httpConnectionManagerSchema = z
   .object({
     '@type': z.literal(HCM_TYPE_URL),
     stat_prefix: z.string().min(1),
-    codec_type: z.enum(['AUTO', 'HTTP1']).optional(),
+    codec_type: envoyEnum(['AUTO', 'HTTP1']).optional(),
     route_config: routeConfigurationSchema.optional(),
     http_filters: z
       .array(extensionRef(registries.httpFilters as ExtensionRegistry<unknown, never>, true))
@@ -344,7 +354,7 @@ export const httpConnectionManagerSchema = z
     xff_num_trusted_hops: u32.optional(),
     skip_xff_append: z.boolean().optional(),
     server_name: z.string().optional(),
-    server_header_transformation: z.enum(['OVERWRITE', 'APPEND_IF_ABSENT', 'PASS_THROUGH']).optional(),
+    server_header_transformation: envoyEnum(['OVERWRITE', 'APPEND_IF_ABSENT', 'PASS_THROUGH']).optional(),
     common_http_protocol_options: z
       .object({ idle_timeout: durationSchema.optional(), max_headers_count: u32Wrapped.optional() })
       .strict()
@@ -408,7 +418,7 @@ export const listenerSchema = z
     name: z.string().min(1).optional(),
     address: addressSchema,
     stat_prefix: z.string().optional(),
-    traffic_direction: z.enum(['UNSPECIFIED', 'INBOUND', 'OUTBOUND']).optional(),
+    traffic_direction: envoyEnum(['UNSPECIFIED', 'INBOUND', 'OUTBOUND']).optional(),
     per_connection_buffer_limit_bytes: u32Wrapped.optional(),
     filter_chains: z
       .array(
@@ -427,7 +437,7 @@ export type ListenerConfig = z.output<typeof listenerSchema>;
 
 const thresholdSchema = z
   .object({
-    priority: z.enum(['DEFAULT', 'HIGH']).optional(),
+    priority: envoyEnum(['DEFAULT', 'HIGH']).optional(),
     max_connections: u32Wrapped.optional(),
     max_pending_requests: u32Wrapped.optional(),
     max_requests: u32Wrapped.optional(),
@@ -446,7 +456,7 @@ const lbEndpointSchema = z
   .object({
     endpoint: z.object({ address: addressSchema, hostname: z.string().optional() }).strict(),
     load_balancing_weight: u32Wrapped.optional(),
-    health_status: z.enum(['UNKNOWN', 'HEALTHY', 'UNHEALTHY', 'DRAINING', 'TIMEOUT', 'DEGRADED']).optional(),
+    health_status: envoyEnum(['UNKNOWN', 'HEALTHY', 'UNHEALTHY', 'DRAINING', 'TIMEOUT', 'DEGRADED']).optional(),
   })
   .strict();
 
@@ -473,11 +483,11 @@ export type ClusterLoadAssignment = z.output<typeof clusterLoadAssignmentSchema>
 export const clusterSchema = z
   .object({
     name: z.string().min(1),
-    type: z.enum(['STATIC', 'STRICT_DNS', 'LOGICAL_DNS']).optional(),
+    type: envoyEnum(['STATIC', 'STRICT_DNS', 'LOGICAL_DNS']).optional(),
     connect_timeout: durationSchema.optional(),
-    lb_policy: z.enum(['ROUND_ROBIN', 'LEAST_REQUEST', 'RANDOM', 'RING_HASH', 'MAGLEV']).optional(),
+    lb_policy: envoyEnum(['ROUND_ROBIN', 'LEAST_REQUEST', 'RANDOM', 'RING_HASH', 'MAGLEV']).optional(),
     load_assignment: clusterLoadAssignmentSchema.optional(),
-    dns_lookup_family: z.enum(['AUTO', 'V4_ONLY', 'V6_ONLY', 'V4_PREFERRED', 'ALL']).optional(),
+    dns_lookup_family: envoyEnum(['AUTO', 'V4_ONLY', 'V6_ONLY', 'V4_PREFERRED', 'ALL']).optional(),
     dns_refresh_rate: durationSchema.optional(),
     per_connection_buffer_limit_bytes: u32Wrapped.optional(),
     max_requests_per_connection: u32Wrapped.optional(),
@@ -492,8 +502,13 @@ export const clusterSchema = z
       .object({
         healthy_panic_threshold: percent.optional(),
         locality_weighted_lb_config: z.object({}).strict().optional(),
+        zone_aware_lb_config: z
+          .object({ routing_enabled: percent.optional(), min_cluster_size: u32Wrapped.optional() })
+          .strict()
+          .optional(),
       })
       .strict()
+      .superRefine(atMostOne(['locality_weighted_lb_config', 'zone_aware_lb_config']))
       .optional(),
     least_request_lb_config: z.object({ choice_count: u32Wrapped.optional() }).strict().optional(),
     ring_hash_lb_config: z
@@ -533,9 +548,18 @@ export const bootstrapSchema = z
       })
       .strict()
       .optional(),
-    admin: z.object({ address: addressSchema }).strict().optional(),
+    admin: z
+      .object({
+        address: addressSchema,
+        // Deprecated in Envoy but common in example configs; only the no-op sink is accepted
+        // because admin requests are not access-logged here.
+        access_log_path: z.literal('/dev/null', { message: "admin access logs are not supported: use '/dev/null' or remove the field" }).optional(),
+      })
+      .strict()
+      .optional(),
     dynamic_resources: dynamicResourcesSchema.optional(),
     layered_runtime: layeredRuntimeSchema.optional(),
+    cluster_manager: z.object({ local_cluster_name: z.string().min(1).optional() }).strict().optional(),
     static_resources: z
       .object({ listeners: z.array(listenerSchema).optional(), clusters: z.array(clusterSchema).optional() })
       .strict()
@@ -544,6 +568,10 @@ export const bootstrapSchema = z
   .strict()
   .superRefine((b, ctx) => {
     validateRouteClusters(b, ctx);
+    const local = b.cluster_manager?.local_cluster_name;
+    if (local !== undefined && b.dynamic_resources === undefined && !(b.static_resources?.clusters ?? []).some((c) => c.name === local)) {
+      ctx.addIssue({ code: 'custom', path: ['cluster_manager', 'local_cluster_name'], message: `local cluster '${local}' must be defined` });
+    }
     const names = new Set<string>();
     b.static_resources?.clusters?.forEach((c, i) => {
       if (names.has(c.name)) ctx.addIssue({ code: 'custom', path: ['static_resources', 'clusters', i, 'name'], message: `duplicate cluster name '${c.name}'` });

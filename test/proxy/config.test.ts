@@ -118,6 +118,23 @@ describe('bootstrap validation', () => {
     expect(problems(cfg)).toEqual([]);
   });
 
+  it('accepts what Envoy accepts: enum names in any case, integers as strings, admin.access_log_path /dev/null', () => {
+    const cfg = bootstrap({
+      admin: true,
+      virtualHosts: [{ name: 'v', domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster: 'c' } }] }],
+      clusters: [{ ...staticCluster({ name: 'c', ports: [8080] }), type: 'strict_dns', lb_policy: 'round_robin', dns_lookup_family: 'v4_only' }],
+      hcm: { codec_type: 'auto' },
+    }) as { admin: { access_log_path?: string; address: { socket_address: { port_value: unknown } } } };
+    cfg.admin.access_log_path = '/dev/null';
+    cfg.admin.address.socket_address.port_value = '9901';
+    const parsed = validateBootstrap(cfg);
+    expect(parsed.static_resources?.clusters?.[0]?.type).toBe('STRICT_DNS');
+    expect(parsed.static_resources?.clusters?.[0]?.lb_policy).toBe('ROUND_ROBIN');
+    expect(parsed.admin?.address.socket_address.port_value).toBe(9901);
+    cfg.admin.access_log_path = '/var/log/admin.log';
+    expect(problems(cfg)).toEqual(["admin.access_log_path: admin access logs are not supported: use '/dev/null' or remove the field"]);
+  });
+
   it('the CLI exits non-zero and prints the path', () => {
     const dir = mkdtempSync(join(tmpdir(), 'ms-config-'));
     const file = join(dir, 'bad.yaml');
