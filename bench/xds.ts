@@ -1,7 +1,7 @@
 // `npm run bench:xds`: how fast a mesh edit reaches every sidecar. One control plane (in
 // this process) serves 50 sidecars' worth of meshscope xDS clients (gRPC ADS, all in one
-// child process, applying into no-op appliers) plus real `meshscope proxy` processes (one
-// over gRPC ADS, one over REST-JSON long polling). The mesh file is edited N times (route
+// child process, applying into no-op appliers) plus real `meshscope proxy` processes (over
+// gRPC ADS, delta gRPC ADS and REST-JSON long polling). The mesh file is edited N times (route
 // weights, then endpoint weights, alternating); for each edit and each node the time from
 // the file's rename to the node's ACK of the changed type is recorded — an ACK is sent
 // only after the change is applied. Prints JSON with p50/p99/max against the 1 s goal.
@@ -75,7 +75,7 @@ function percentile(sorted: number[], p: number): number {
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'meshscope-bench-xds-'));
   const meshPath = join(dir, 'mesh.yaml');
-  const realNames = ['real-grpc', 'real-rest'];
+  const realNames = ['real-grpc', 'real-delta', 'real-rest'];
   const total = CLIENTS + realNames.length;
   const ports = await freePorts(total * 3);
   // Apps never receive traffic here, so the endpoint addresses can be the sidecar ports themselves.
@@ -119,7 +119,7 @@ async function main(): Promise<void> {
   writeFileSync(bootstrapsFile, JSON.stringify(clientNodes));
   const clientsProc = spawn(process.execPath, [fileURLToPath(import.meta.url), '--clients', bootstrapsFile], { stdio: ['ignore', 'ignore', 'inherit'] });
   const procs: ChildProcess[] = [clientsProc];
-  for (const [i, api] of (['GRPC', 'REST'] as const).entries()) {
+  for (const [i, api] of (['GRPC', 'DELTA_GRPC', 'REST'] as const).entries()) {
     const b = renderDynamicBootstrap(mesh, realNames[i]!, { xds: `127.0.0.1:${cp.port}`, api, refreshDelayMs: 100 });
     const file = join(dir, `${realNames[i]}.json`);
     writeFileSync(file, JSON.stringify(b));
@@ -131,7 +131,7 @@ async function main(): Promise<void> {
   if (!allReady()) throw new Error(`only ${[...acked.values()].filter((m) => m.size >= 4).length}/${total} nodes initialised`);
 
   const perNode: number[] = [];
-  const perNodeReal: Record<string, number[]> = { 'real-grpc': [], 'real-rest': [] };
+  const perNodeReal: Record<string, number[]> = { 'real-grpc': [], 'real-delta': [], 'real-rest': [] };
   const perChangeMax: number[] = [];
   /** File rename → mesh parsed, compiled for every node and the pushes written. */
   const reload: number[] = [];
@@ -189,6 +189,7 @@ async function main(): Promise<void> {
         control_plane_cpu_ms_per_change: summary(cpuPerChange),
         all_nodes: { ...summary(perNode), timeouts },
         real_proxy_grpc: summary(perNodeReal['real-grpc']!),
+        real_proxy_delta_grpc: summary(perNodeReal['real-delta']!),
         real_proxy_rest: summary(perNodeReal['real-rest']!),
         slowest_node_per_change: summary(perChangeMax),
         goal_p99_ms: GOAL_P99_MS,
