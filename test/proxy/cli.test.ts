@@ -76,9 +76,22 @@ describe('meshscope proxy (CLI)', () => {
     });
     cleanups.push(() => slow.close());
     const p = await spawnProxy(slow, ['--concurrency', '1', '--drain-time-s', '5']);
+    // An idle keep-alive connection (one request answered, socket left open).
+    const idle = net.connect(p.port, '127.0.0.1');
+    await new Promise<void>((resolve) => {
+      idle.once('connect', () => idle.write('GET /first HTTP/1.1\r\nhost: x\r\n\r\n'));
+      idle.on('data', (d) => {
+        if (d.toString().includes('finished')) resolve();
+      });
+    });
+    const idleClosed = new Promise<void>((resolve) => idle.once('close', () => resolve()));
+    idle.on('error', () => {});
     const inFlight = request(p.port, '/work');
     await new Promise((r) => setTimeout(r, 200));
     p.child.kill('SIGTERM');
+    // The idle connection is closed at once, while the in-flight request is still running.
+    await idleClosed;
+    expect(p.child.exitCode).toBeNull();
     const r = await inFlight;
     expect(r.status).toBe(200);
     expect(r.body).toBe('finished');
