@@ -83,6 +83,10 @@ function errorCodeOf(err: NodeJS.ErrnoException): number {
   }
 }
 
+// Every plain-TCP read is handled synchronously in its callback, so all connections can share
+// one read buffer; anything kept past the callback is copied out.
+const readBuffer = Buffer.allocUnsafe(64 * 1024);
+
 // Request timeouts: one shared, unref'd sweeper instead of a socket timer per connection, whose
 // refresh on every read and write would sit on the hot path. Granularity is SWEEP_MS.
 const SWEEP_MS = 100;
@@ -130,6 +134,10 @@ export class Connection implements ParserHandler {
   #written = 0;
   #firstByte = 0;
   #pendingWrite: string | null = null;
+  readonly #onRead = (nread: number, buf: Uint8Array): boolean => {
+    this.#onData((buf as Buffer).subarray(0, nread));
+    return true;
+  };
   #pendingBody: Buffer | null = null;
   #onIdleClose: ((c: Connection) => void) | null;
 
@@ -140,7 +148,7 @@ export class Connection implements ParserHandler {
     this.#connectStart = performance.now();
     const socket = origin.tls
       ? tls.connect({ host: origin.host, port: origin.port, servername: origin.servername, rejectUnauthorized: !origin.insecureSkipTLSVerify, ALPNProtocols: ['http/1.1'] })
-      : net.connect({ host: origin.host, port: origin.port });
+      : net.connect({ host: origin.host, port: origin.port, onread: { buffer: readBuffer, callback: this.#onRead } });
     socket.setNoDelay(true);
     this.#socket = socket;
     this.#deadline = this.#connectStart + connectTimeout;
@@ -151,7 +159,9 @@ export class Connection implements ParserHandler {
       });
       socket.on('secureConnect', () => this.#onConnect());
     } else socket.on('connect', () => this.#onConnect());
-    socket.on('data', (d: Buffer) => this.#onData(d));
+    // Plain TCP reads land in the shared buffer through `onread` (no per-read Buffer, no stream
+    // machinery); TLS sockets do not support it and use 'data'.
+    if (origin.tls) socket.on('data', (d: Buffer) => this.#onData(d));
     socket.on('error', (e: NodeJS.ErrnoException) => this.#onError(e.message, errorCodeOf(e)));
     socket.on('close', () => this.#onClose());
   }
@@ -254,7 +264,8 @@ export class Connection implements ParserHandler {
   }
 
   onBody(chunk: Buffer): void {
-    if (this.#keepBody) this.#chunks.push(chunk);
+    // Plain TCP chunks are views of the shared read buffer, reused by the next read: keep a copy.
+    if (this.#keepBody) this.#chunks.push(this.origin.tls ? chunk : Buffer.from(chunk));
   }
 
   onComplete(keepAlive: boolean): void {
