@@ -114,11 +114,6 @@ export class Http1Parser {
     return this.#state === ParserState.Head && this.#pending === null;
   }
 
-  /** True while a head is partially received (for request_headers_timeout). */
-  get midHead(): boolean {
-    return this.#state === ParserState.Head && this.#pending !== null;
-  }
-
   /** Response side: the connection closed; completes a close-delimited body. */
   finishOnClose(): boolean {
     if (this.#state === ParserState.BodyUntilClose) {

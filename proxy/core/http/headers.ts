@@ -62,14 +62,4 @@ export class HeaderMap {
     }
     return removed;
   }
-
-  /** Plain object view (repeated names joined by `, `), for logs and tests. */
-  toObject(): Record<string, string> {
-    const out: Record<string, string> = {};
-    for (let i = 0; i < this.names.length; i++) {
-      const n = this.names[i]!;
-      out[n] = out[n] === undefined ? this.values[i]! : `${out[n]}, ${this.values[i]}`;
-    }
-    return out;
-  }
 }
