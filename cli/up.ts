@@ -46,44 +46,56 @@ export async function run(argv: string[]): Promise<number> {
     return 2;
   }
 
-  const began = Date.now();
-  process.stdout.write(`meshscope up: starting the mesh from ${values.mesh}\n`);
-  let mesh;
+  // Signals are handled from the start: Ctrl-C while components are still starting stops
+  // those already running instead of orphaning them.
+  const aborted = new AbortController();
+  let signalled = false;
+  let wake: () => void = () => {};
+  const onSignal = (): void => {
+    signalled = true;
+    aborted.abort();
+    wake();
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
   try {
-    mesh = await startMesh({
-      meshPath: values.mesh,
-      stateDir: values['state-dir'],
-      ...(values.data !== undefined ? { dataDir: values.data } : {}),
-      xds: values.xds,
-      xdsApi,
-      collectorHttp: values['collector-http'],
-      prometheus: values['no-prometheus'] ? null : values.prometheus,
-      readyTimeoutMs: timeoutS * 1000,
-      onExit: (name, how, delay, log) => process.stderr.write(`meshscope up: ${name} ${how}; restarting in ${delay} ms (log: ${log})\n`),
-    });
-  } catch (err) {
-    // Typed errors of up and of the mesh loader carry a stable MS_ERR_* code and a message
-    // that already names what and where; anything else is a bug and keeps its stack.
-    const code = (err as { code?: unknown }).code;
-    if (err instanceof UpError || (err instanceof Error && typeof code === 'string' && code.startsWith('MS_ERR_'))) {
-      process.stderr.write(`meshscope up: ${String(code)}: ${err.message}\n`);
-      return 1;
+    const began = Date.now();
+    process.stdout.write(`meshscope up: starting the mesh from ${values.mesh}\n`);
+    let mesh;
+    try {
+      mesh = await startMesh({
+        meshPath: values.mesh,
+        stateDir: values['state-dir'],
+        ...(values.data !== undefined ? { dataDir: values.data } : {}),
+        xds: values.xds,
+        xdsApi,
+        collectorHttp: values['collector-http'],
+        prometheus: values['no-prometheus'] ? null : values.prometheus,
+        readyTimeoutMs: timeoutS * 1000,
+        onExit: (name, how, delay, log) => process.stderr.write(`meshscope up: ${name} ${how}; restarting in ${delay} ms (log: ${log})\n`),
+        signal: aborted.signal,
+      });
+    } catch (err) {
+      // Typed errors of up and of the mesh loader carry a stable MS_ERR_* code and a message
+      // that already names what and where; anything else is a bug and keeps its stack.
+      const code = (err as { code?: unknown }).code;
+      if (err instanceof UpError || (err instanceof Error && typeof code === 'string' && code.startsWith('MS_ERR_'))) {
+        process.stderr.write(`meshscope up: ${String(code)}: ${err.message}\n`);
+        return 1;
+      }
+      throw err;
     }
-    throw err;
+    process.stdout.write(`\n${mesh.table()}\nready in ${((Date.now() - began) / 1000).toFixed(1)} s. ` + `Try: curl http://127.0.0.1:10000/ · npm run load · meshscope status. Ctrl-C stops everything.\n`);
+    await new Promise<void>((resolve) => {
+      wake = resolve;
+      if (signalled) resolve();
+    });
+    process.stdout.write('meshscope up: stopping\n');
+    await mesh.stop();
+    process.stdout.write('meshscope up: stopped\n');
+    return 0;
+  } finally {
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
   }
-  process.stdout.write(`\n${mesh.table()}\nready in ${((Date.now() - began) / 1000).toFixed(1)} s. ` + `Try: curl http://127.0.0.1:10000/ · npm run load · meshscope status. Ctrl-C stops everything.\n`);
-
-  await new Promise<void>((resolve) => {
-    const stop = (): void => {
-      process.off('SIGTERM', stop);
-      process.off('SIGINT', stop);
-      resolve();
-    };
-    process.on('SIGTERM', stop);
-    process.on('SIGINT', stop);
-  });
-  process.stdout.write('meshscope up: stopping\n');
-  await mesh.stop();
-  process.stdout.write('meshscope up: stopped\n');
-  return 0;
 }

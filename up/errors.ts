@@ -29,3 +29,17 @@ export class UpAlreadyRunningError extends UpError {
     super('MS_ERR_UP_RUNNING', message);
   }
 }
+
+/** Ports the mesh needs are taken by other processes. */
+export class UpPortInUseError extends UpError {
+  constructor(message: string) {
+    super('MS_ERR_UP_PORT_IN_USE', message);
+  }
+}
+
+/** Stopped (Ctrl-C, SIGTERM) before everything was ready. */
+export class UpAbortedError extends UpError {
+  constructor(message: string) {
+    super('MS_ERR_UP_ABORTED', message);
+  }
+}

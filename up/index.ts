@@ -6,14 +6,15 @@ import { accessSync, constants, mkdirSync, writeFileSync } from 'node:fs';
 import { delimiter, dirname, join, resolve } from 'node:path';
 import { loadMeshFile } from '../control-plane/mesh/validate.js';
 import { renderDynamicBootstrap } from '../control-plane/translate/index.js';
-import { UpAlreadyRunningError } from './errors.js';
+import { UpAbortedError, UpAlreadyRunningError } from './errors.js';
 import { planMesh, prometheusConfig, type ComponentSpec } from './plan.js';
+import { assertPortsFree } from './ports.js';
 import { probeOnce } from './probes.js';
 import { processAlive, readState, removeState, writeState, type MeshState } from './state.js';
 import { Supervisor, type ComponentStatus } from './supervisor.js';
 import { renderTable } from './table.js';
 
-export { UpError, UpPlanError, UpNotReadyError, UpAlreadyRunningError } from './errors.js';
+export { UpError, UpPlanError, UpNotReadyError, UpAlreadyRunningError, UpPortInUseError, UpAbortedError } from './errors.js';
 export { readState, processAlive, type MeshState, type StateComponent } from './state.js';
 export { renderTable } from './table.js';
 export type { ComponentKind, ComponentSpec } from './plan.js';
@@ -32,6 +33,8 @@ export interface UpOptions {
   readyTimeoutMs: number;
   /** Called when a component dies on its own (it is restarted). */
   onExit?: (name: string, how: string, restartInMs: number, log: string) => void;
+  /** Aborting before ready stops whatever started and rejects with UpAbortedError. */
+  signal?: AbortSignal;
 }
 
 export interface RunningMesh {
@@ -76,6 +79,7 @@ export async function startMesh(o: UpOptions): Promise<RunningMesh> {
     prometheus: prometheusBinary !== null && o.prometheus !== null ? { binary: prometheusBinary, listen: o.prometheus } : null,
   });
 
+  await assertPortsFree(specs);
   mkdirSync(stateDir, { recursive: true });
   for (const s of specs) {
     if (s.bootstrap === undefined) continue;
@@ -84,7 +88,13 @@ export async function startMesh(o: UpOptions): Promise<RunningMesh> {
   }
   writeFileSync(join(stateDir, 'prometheus.yml'), prometheusConfig(specs, o.collectorHttp));
 
-  return superviseComponents(specs, { stateDir, label: meshPath, readyTimeoutMs: o.readyTimeoutMs, ...(o.onExit !== undefined ? { onExit: o.onExit } : {}) });
+  return superviseComponents(specs, {
+    stateDir,
+    label: meshPath,
+    readyTimeoutMs: o.readyTimeoutMs,
+    ...(o.onExit !== undefined ? { onExit: o.onExit } : {}),
+    ...(o.signal !== undefined ? { signal: o.signal } : {}),
+  });
 }
 
 export interface SuperviseOptions {
@@ -93,6 +103,7 @@ export interface SuperviseOptions {
   label: string;
   readyTimeoutMs: number;
   onExit?: (name: string, how: string, restartInMs: number, log: string) => void;
+  signal?: AbortSignal;
 }
 
 /** Runs components under the supervisor, keeping the state file current; the mesh-agnostic half of startMesh. */
@@ -121,12 +132,18 @@ export async function superviseComponents(specs: readonly ComponentSpec[], o: Su
     writeState(stateDir, state);
   }
   persist();
+  const abort = (): void => void supervisor.stop();
+  o.signal?.addEventListener('abort', abort, { once: true });
   try {
+    if (o.signal?.aborted === true) abort();
     await supervisor.start(o.readyTimeoutMs);
+    if (o.signal?.aborted === true) throw new UpAbortedError('stopped before the mesh was ready');
   } catch (err) {
     await supervisor.stop();
     removeState(stateDir);
     throw err;
+  } finally {
+    o.signal?.removeEventListener('abort', abort);
   }
   persist();
   return {

@@ -60,6 +60,7 @@ export class Supervisor {
   #stopping = false;
   readonly #timers = new Set<NodeJS.Timeout>();
   #began = 0;
+  #stopped: Promise<void> | null = null;
 
   constructor(specs: readonly ComponentSpec[], logDir: string, events: SupervisorEvents) {
     this.#components = specs.map((spec) => ({ spec, state: 'pending', child: null, restarts: 0, failures: 0, startedAt: 0, readyAfterMs: null, log: join(logDir, `${spec.name}.log`) }));
@@ -171,7 +172,12 @@ export class Supervisor {
   }
 
   /** SIGTERM in stop order (SIGKILL after the grace period); resolves when all have exited. */
-  async stop(): Promise<void> {
+  stop(): Promise<void> {
+    this.#stopped ??= this.#stopAll();
+    return this.#stopped;
+  }
+
+  async #stopAll(): Promise<void> {
     this.#stopping = true;
     for (const t of this.#timers) clearTimeout(t);
     this.#timers.clear();

@@ -2,13 +2,16 @@
 // a malformed mesh file and a mesh the local runner cannot serve are refused with a message
 // naming what and where, and leave nothing behind; the Prometheus job written for the shop
 // mesh scrapes every proxy and passes promtool.
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
+import net from 'node:net';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadMeshFile } from '../../control-plane/mesh/validate.js';
 import { planMesh, prometheusConfig } from '../../up/plan.js';
+import { readState } from '../../up/state.js';
+import { randomOffset, writeShiftedMesh } from './shifted-mesh.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'meshscope-up-cli-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -71,4 +74,48 @@ describe('meshscope up / status command line', () => {
     const text = readFileSync(config, 'utf8');
     for (const port of [9901, 15003, 15103, 15113, 15203, 15303, 15403, 15503]) expect(text).toContain(`"127.0.0.1:${port}"`);
   });
+
+  it('refuses to start when a port of the mesh is taken, naming port and component', async () => {
+    const sub = mkdtempSync(join(dir, 'busy-'));
+    const mesh = writeShiftedMesh(sub, randomOffset());
+    const taken = Number(new URL(mesh.frontProxy).port);
+    const holder = net.createServer();
+    await new Promise<void>((r) => holder.listen(taken, '127.0.0.1', () => r()));
+    try {
+      const state = join(sub, 'state');
+      const r = await meshscope(['up', '--mesh', mesh.file, '--state-dir', state, '--no-prometheus', '--xds', mesh.shift('127.0.0.1:18000'), '--collector-http', mesh.shift('127.0.0.1:16686')]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain(`MS_ERR_UP_PORT_IN_USE: ports already in use: ${taken} (front-proxy http)`);
+      expect(existsSync(join(state, 'state.json'))).toBe(false);
+    } finally {
+      holder.close();
+    }
+  });
+
+  it('stops what already started when SIGTERM arrives before the mesh is ready', async () => {
+    const sub = mkdtempSync(join(dir, 'abort-'));
+    const mesh = writeShiftedMesh(sub, randomOffset());
+    const state = join(sub, 'state');
+    const up = spawn(process.execPath, ['dist/cli/main.js', 'up', '--mesh', mesh.file, '--state-dir', state, '--no-prometheus', '--xds', mesh.shift('127.0.0.1:18000'), '--collector-http', mesh.shift('127.0.0.1:16686')], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    up.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number | null>((r) => up.once('exit', (code) => r(code)));
+    // Wait until some components run, then stop before everything is ready.
+    let pids: number[] = [];
+    const deadline = Date.now() + 20_000;
+    while (Date.now() < deadline && pids.length < 3) {
+      await new Promise((r) => setTimeout(r, 50));
+      try {
+        pids = (readState(state)?.components ?? []).map((c) => c.pid).filter((p): p is number => p !== null);
+      } catch {
+        // the state file is being replaced; read it again
+      }
+    }
+    expect(pids.length, stderr).toBeGreaterThanOrEqual(3);
+    up.kill('SIGTERM');
+    expect(await exited).toBe(1);
+    expect(stderr).toContain('MS_ERR_UP_ABORTED');
+    for (const pid of pids) expect(() => process.kill(pid, 0), `pid ${pid} survived`).toThrow();
+    expect(existsSync(join(state, 'state.json'))).toBe(false);
+  }, 60_000);
 });

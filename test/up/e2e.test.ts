@@ -16,52 +16,26 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parse, stringify } from 'yaml';
 import { createStorageClient } from '../../collector/storage/clickhouse/client.js';
 import { shopCallGraph } from '../../examples/shop/shop.js';
 import { clickhouseQueries, frameProblems, loadGeneratedBoards } from '../dashboards/dashboard-queries.js';
 import { expandQuery, type ExpandContext } from '../dashboards/plugin-macros.js';
+import { randomOffset, writeShiftedMesh } from './shifted-mesh.js';
 
-const OFFSET = 20_000 + 100 * Math.floor(Math.random() * 90);
-const shift = (address: string): string => address.replace(/:(\d+)$/, (_, p: string) => `:${Number(p) + OFFSET}`);
 const BROWSE = 60;
 const CHECKOUT = 30;
 
 const dir = mkdtempSync(join(tmpdir(), 'meshscope-e2e-'));
 const stateDir = join(dir, 'state');
+const mesh = writeShiftedMesh(dir, randomOffset());
+const { shift, frontProxy } = mesh;
 const collectorHttp = shift('127.0.0.1:16686');
 const prometheusHttp = shift('127.0.0.1:9090');
-let frontProxy = '';
 let up: ChildProcess | undefined;
 let upOutput = '';
 let startedAt = 0;
 let readyMs = 0;
 let upExit: Promise<number | null>;
-
-interface Mesh {
-  telemetry: { collector: string };
-  ingress: { name: string; port: number; admin_port: number };
-  services: Array<{ workloads: Array<{ endpoints: Record<string, string>; sidecar: { inbound: Record<string, number>; outbound_port: number; admin_port: number } }> }>;
-}
-
-function shiftedMesh(): string {
-  const mesh = parse(readFileSync('examples/shop/mesh.yaml', 'utf8')) as Mesh;
-  mesh.telemetry.collector = shift(mesh.telemetry.collector);
-  mesh.ingress.port += OFFSET;
-  mesh.ingress.admin_port += OFFSET;
-  for (const s of mesh.services) {
-    for (const w of s.workloads) {
-      for (const k of Object.keys(w.endpoints)) w.endpoints[k] = shift(w.endpoints[k]!);
-      for (const k of Object.keys(w.sidecar.inbound)) w.sidecar.inbound[k] = w.sidecar.inbound[k]! + OFFSET;
-      w.sidecar.outbound_port += OFFSET;
-      w.sidecar.admin_port += OFFSET;
-    }
-  }
-  frontProxy = `http://127.0.0.1:${mesh.ingress.port}`;
-  const file = join(dir, 'mesh.yaml');
-  writeFileSync(file, stringify(mesh));
-  return file;
-}
 
 function run(args: string[], timeoutMs: number): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
@@ -101,7 +75,7 @@ let loadSummary: { metrics: Record<string, Record<string, number>> };
 let topology: Topology;
 
 beforeAll(async () => {
-  const meshFile = shiftedMesh();
+  const meshFile = mesh.file;
   startedAt = Date.now();
   up = spawn(
     process.execPath,
