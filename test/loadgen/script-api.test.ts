@@ -260,3 +260,32 @@ export function teardown() {
     expect(metricValue(r, 'checks', 'passes')).toBe(1);
   });
 });
+
+describe('HTTPS', () => {
+  it('connects over TLS, times the handshake, and verifies certificates unless insecureSkipTLSVerify', async () => {
+    const { execFileSync } = await import('node:child_process');
+    const cert = `${tmp.dir}/cert.pem`;
+    const key = `${tmp.dir}/key.pem`;
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost'], { stdio: 'ignore' });
+    const tls = await startServer(['--tls', cert, key]);
+    try {
+      const base = tls.base.replace('http:', 'https:');
+      const body = (skip: boolean): string => `import http from 'k6/http';
+import { check } from 'k6';
+export const options = { iterations: 2, insecureSkipTLSVerify: ${skip} };
+export default function () {
+  const r = http.get(__ENV.BASE + '/hello');
+  check(r, { ok: (x) => x.status === 200 && x.body === 'hello world' });
+}
+`;
+      const ok = await run({ script: tmp.write('tls-ok.js', body(true)), env: { BASE: base }, vus: 1, iterations: 2 });
+      expect(metricValue(ok, 'checks', 'passes')).toBe(2);
+      expect(metricValue(ok, 'http_req_tls_handshaking', 'max')).toBeGreaterThan(0);
+      const refused = await run({ script: tmp.write('tls-bad.js', body(false)), env: { BASE: base }, vus: 1, iterations: 2 });
+      expect(metricValue(refused, 'checks', 'fails')).toBe(2);
+      expect(refused.stderr).toMatch(/self[- ]signed certificate/);
+    } finally {
+      await tls.stop();
+    }
+  });
+});
