@@ -95,10 +95,18 @@ afterAll(async () => {
   dir.remove();
 });
 
-async function rest(kind: string, body: unknown): Promise<{ status: number; json: any }> {
+/** A REST answer: a DiscoveryResponse (200) or an error body (4xx). */
+interface RestBody {
+  version_info: string;
+  type_url: string;
+  resources: JsonMap[];
+  message?: string;
+}
+
+async function rest(kind: string, body: unknown): Promise<{ status: number; json: RestBody }> {
   const res = await fetch(`http://127.0.0.1:${cp.port}/v3/discovery:${kind}`, { method: 'POST', body: typeof body === 'string' ? body : JSON.stringify(body) });
   const text = await res.text();
-  return { status: res.status, json: text === '' ? undefined : JSON.parse(text) };
+  return { status: res.status, json: (text === '' ? {} : JSON.parse(text)) as RestBody };
 }
 
 describe('xDS server over gRPC ADS', () => {
@@ -239,9 +247,9 @@ describe('xDS server over REST-JSON', () => {
     const first = await rest('clusters', { node: { id: 'web-1' } });
     expect(first.status).toBe(200);
     expect(first.json.type_url).toBe(TYPE_URL.clusters);
-    expect(first.json.resources[0]['@type']).toBe(TYPE_URL.clusters);
-    const eds = first.json.resources.find((r: JsonMap) => r.type === 'EDS');
-    expect(eds.eds_cluster_config.eds_config.api_config_source).toMatchObject({ api_type: 'REST', cluster_names: ['xds_cluster'] });
+    expect(first.json.resources[0]!['@type']).toBe(TYPE_URL.clusters);
+    const eds = first.json.resources.find((r) => r.type === 'EDS') as { eds_cluster_config: { eds_config: { api_config_source: JsonMap } } } | undefined;
+    expect(eds?.eds_cluster_config.eds_config.api_config_source).toMatchObject({ api_type: 'REST', cluster_names: ['xds_cluster'] });
     const t0 = Date.now();
     const held = await rest('clusters', { node: { id: 'web-1' }, version_info: first.json.version_info });
     expect(held.status).toBe(304);

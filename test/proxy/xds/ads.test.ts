@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startControlPlane, type ControlPlane } from '../../../control-plane/index.js';
 import type { ProxyServer } from '../../../proxy/index.js';
 import { tempDir, waitFor, type TempDir } from '../../control-plane/helpers.js';
-import { call, meshFixture, startSidecar, stat, type MeshFixture } from './helpers.js';
+import { call, configDump, meshFixture, startSidecar, stat, type MeshFixture } from './helpers.js';
 
 describe.each(['GRPC', 'DELTA_GRPC', 'REST'] as const)('xDS over %s', (api) => {
   let fx: MeshFixture;
@@ -62,17 +62,16 @@ describe.each(['GRPC', 'DELTA_GRPC', 'REST'] as const)('xDS over %s', (api) => {
 
   it('reports dynamic resources with versions in /config_dump and counts updates', async () => {
     const admin = fx.sidecars.get('web-1')!.admin;
-    const dump = (await (await fetch(`http://127.0.0.1:${admin}/config_dump`)).json()) as { configs: Array<Record<string, any>> };
-    const clusters = dump.configs.find((c) => c['@type'] === 'type.googleapis.com/envoy.admin.v3.ClustersConfigDump')!;
+    const clusters = await configDump(admin, 'ClustersConfigDump');
     expect(clusters.version_info).toMatch(/\S/);
-    expect(clusters.static_clusters.map((c: any) => c.cluster.name)).toEqual(['xds_cluster']);
-    const eds = clusters.dynamic_active_clusters.find((c: any) => c.cluster.name === 'outbound|8080|v2|default/api');
+    expect(clusters.static_clusters!.map((c) => c.cluster.name)).toEqual(['xds_cluster']);
+    const eds = clusters.dynamic_active_clusters!.find((c) => c.cluster.name === 'outbound|8080|v2|default/api')!;
     expect(eds.cluster.type).toBe('EDS');
     expect(eds.version_info).toMatch(/\S/);
-    const listeners = dump.configs.find((c) => c['@type'] === 'type.googleapis.com/envoy.admin.v3.ListenersConfigDump')!;
-    expect(listeners.dynamic_listeners.map((l: any) => l.name)).toContain(`outbound|${fx.sidecars.get('web-1')!.outbound}`);
-    const routes = dump.configs.find((c) => c['@type'] === 'type.googleapis.com/envoy.admin.v3.RoutesConfigDump')!;
-    expect(routes.dynamic_route_configs[0].version_info).toMatch(/\S/);
+    const listeners = await configDump(admin, 'ListenersConfigDump');
+    expect(listeners.dynamic_listeners!.map((l) => l.name)).toContain(`outbound|${fx.sidecars.get('web-1')!.outbound}`);
+    const routes = await configDump(admin, 'RoutesConfigDump');
+    expect(routes.dynamic_route_configs![0]!.version_info).toMatch(/\S/);
     expect(await stat(admin, 'control_plane.connected_state')).toBe(1);
     expect(await stat(admin, 'listener_manager.lds.update_success')).toBeGreaterThanOrEqual(1);
     expect(await stat(admin, 'cluster_manager.cds.update_success')).toBeGreaterThanOrEqual(1);

@@ -95,3 +95,22 @@ export async function stat(adminPort: number, name: string): Promise<number | un
   const line = (await res.text()).split('\n').find((l) => l.startsWith(`${name}: `));
   return line === undefined ? undefined : Number(line.slice(name.length + 2));
 }
+
+/** The parts of Envoy's `/config_dump` the tests read. */
+export interface ConfigDumpEntry {
+  '@type': string;
+  bootstrap?: Record<string, unknown>;
+  version_info?: string;
+  static_clusters?: Array<{ cluster: { name: string } }>;
+  dynamic_active_clusters?: Array<{ version_info: string; cluster: { name: string; type?: string } }>;
+  dynamic_listeners?: Array<{ name: string; active_state: { version_info: string } }>;
+  dynamic_route_configs?: Array<{ version_info: string; route_config: { name: string } }>;
+  error_state?: { details: string };
+}
+
+export async function configDump(adminPort: number, type: string): Promise<ConfigDumpEntry> {
+  const dump = (await (await fetch(`http://127.0.0.1:${adminPort}/config_dump`)).json()) as { configs: ConfigDumpEntry[] };
+  const entry = dump.configs.find((c) => c['@type'] === `type.googleapis.com/envoy.admin.v3.${type}`);
+  if (entry === undefined) throw new Error(`no ${type} in /config_dump`);
+  return entry;
+}
