@@ -51,7 +51,7 @@ async function main(): Promise<void> {
       const peer = row.start === null ? null : await row.start(upstream.port);
       const port = peer === null ? upstream.port : peer.port;
       // Short warm-up so JIT and connection pools are settled before the measured run.
-      runWrk(`http://127.0.0.1:${port}/`, { connections: CONNECTIONS, seconds: 2 });
+      runWrk(`http://127.0.0.1:${port}/`, { connections: CONNECTIONS, seconds: 3 });
       const r = runWrk(`http://127.0.0.1:${port}/`, { connections: CONNECTIONS, seconds: SECONDS });
       results.push({ name: row.name, ...r, peakRssMb: peer === null ? null : peakRssMb(peer.pid) });
       await peer?.stop();
