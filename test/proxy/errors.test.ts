@@ -11,6 +11,7 @@ let slow: Upstream;
 let reset: Upstream;
 let proxy: RunningProxy;
 let closedPort: number;
+let badUpstream: net.Server;
 const logged: Array<{ path: string; flags: string; code: number }> = [];
 
 // A test access logger registered through the public registry: proves the HCM calls loggers
@@ -34,6 +35,16 @@ beforeAll(async () => {
     setTimeout(() => res.end('late'), 1500).unref();
   });
   reset = await startUpstream('reset', (req) => req.socket.destroy());
+  // A raw upstream answering with conflicting framing or garbage, by path.
+  badUpstream = net.createServer((s) => {
+    s.once('data', (d) => {
+      const path = d.toString().split(' ')[1] ?? '';
+      if (path.includes('cl-te')) s.end('HTTP/1.1 200 OK\r\ncontent-length: 5\r\ntransfer-encoding: chunked\r\n\r\n0\r\n\r\n');
+      else s.end('SPDY/9 200 nope\r\n\r\n');
+    });
+    s.on('error', () => {});
+  });
+  await new Promise<void>((r) => badUpstream.listen(0, '127.0.0.1', r));
   const probe = net.createServer();
   await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
   closedPort = (probe.address() as net.AddressInfo).port;
@@ -47,6 +58,7 @@ beforeAll(async () => {
         staticCluster({ name: 'reset', ports: [reset.port] }),
         staticCluster({ name: 'refused', ports: [closedPort] }),
         staticCluster({ name: 'empty', ports: [] }),
+        staticCluster({ name: 'bad', ports: [(badUpstream.address() as net.AddressInfo).port] }),
         staticCluster({
           name: 'tiny',
           ports: [slow.port],
@@ -63,6 +75,7 @@ beforeAll(async () => {
             { match: { prefix: '/reset' }, route: { cluster: 'reset' } },
             { match: { prefix: '/refused' }, route: { cluster: 'refused' } },
             { match: { prefix: '/empty' }, route: { cluster: 'empty' } },
+            { match: { prefix: '/bad' }, route: { cluster: 'bad' } },
             { match: { prefix: '/tiny' }, route: { cluster: 'tiny' } },
           ],
         },
@@ -73,7 +86,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await proxy?.close();
-  await Promise.all([ok?.close(), slow?.close(), reset?.close()]);
+  await Promise.all([ok?.close(), slow?.close(), reset?.close(), new Promise((r) => badUpstream?.close(r))]);
 });
 
 describe('upstream failures', () => {
@@ -93,6 +106,15 @@ describe('upstream failures', () => {
     const r = await request(proxy.port, '/reset');
     expect(r.status).toBe(503);
     expect(r.body).toContain('reset reason: connection termination');
+  });
+
+  it('an upstream response with conflicting framing or a bad status line → 502 (UPE), never relayed', async () => {
+    for (const path of ['/bad/cl-te', '/bad/garbage']) {
+      const r = await request(proxy.port, path);
+      expect(r.status).toBe(502);
+      expect(r.body).toBe('upstream protocol error');
+    }
+    expect(logged.find((l) => l.path === '/bad/cl-te')?.flags).toBe('UPE');
   });
 
   it('route timeout → 504 UT', async () => {
