@@ -3,7 +3,7 @@
 // startTime, teardown(), then thresholds, the summary and the exit code.
 import * as fs from 'node:fs';
 import type { Writable } from 'node:stream';
-import { InvalidConfigError, LoadgenError, ScriptError, TestAbortedError, ThresholdAbortError, EXIT_THRESHOLDS_FAILED } from './errors.js';
+import { ExternalAbortError, InvalidConfigError, LoadgenError, ScriptError, TestAbortedError, ThresholdAbortError, EXIT_THRESHOLDS_FAILED } from './errors.js';
 import { MetricRegistry, MetricNameError } from './metrics/registry.js';
 import { registerBuiltinMetrics } from './metrics/builtin.js';
 import { loadScript, type LoadedScript } from './script/loader.js';
@@ -70,15 +70,8 @@ export async function runTest(opts: RunTestOptions): Promise<TestResult> {
 
   const registry = new MetricRegistry();
   const metrics = registerBuiltinMetrics(registry);
-  let abortError: LoadgenError | undefined;
-  let resolveAborted: () => void = () => undefined;
-  const aborted = new Promise<void>((r) => (resolveAborted = r));
-  const abort = (err: LoadgenError): void => {
-    if (abortError !== undefined) return;
-    abortError = err;
-    resolveAborted();
-  };
-  const instance = { vusActive: 0, vusInitialized: 0, iterationsCompleted: 0, iterationsInterrupted: 0 };
+  const abort = new AbortState();
+  const instance: InstanceCounters = { vusActive: 0, vusInitialized: 0, iterationsCompleted: 0, iterationsInterrupted: 0 };
   const ctx = {
     registry,
     metrics,
@@ -91,7 +84,7 @@ export async function runTest(opts: RunTestOptions): Promise<TestResult> {
     scriptOptions: {} as Record<string, unknown>,
     sharedArrays: new Map<string, readonly unknown[]>(),
     startedAt: performance.now(),
-    abort: (reason: string) => abort(new TestAbortedError(reason)),
+    abort: (reason: string) => abort.abort(new TestAbortedError(reason)),
     log,
     instance: () => instance,
   } satisfies TestContext;
@@ -141,6 +134,7 @@ export async function runTest(opts: RunTestOptions): Promise<TestResult> {
     try {
       await o.start();
     } catch (err) {
+      for (const started of registry.observers) await (started as Output).stop();
       return fail(new InvalidConfigError([`--out ${o.name}: ${err instanceof Error ? err.message : String(err)}`]));
     }
     registry.observers.push(o);
@@ -150,24 +144,50 @@ export async function runTest(opts: RunTestOptions): Promise<TestResult> {
   ctx.userAgent = options.userAgent;
   ctx.maxRedirects = options.maxRedirects;
   ctx.discardResponseBodies = options.discardResponseBodies;
-  return execute(opts, options, ctx, script, thresholds, outputs, instance, aborted, abort, () => abortError, stdout, stderr, logger);
+  return execute({ opts, options, ctx, script, thresholds, outputs, instance, abort, stdout, stderr, logger });
 }
 
-async function execute(
-  opts: RunTestOptions,
-  options: TestOptions,
-  ctx: TestContext & { startedAt: number },
-  script: LoadedScript,
-  thresholds: Threshold[],
-  outputs: Output[],
-  instance: { vusActive: number; vusInitialized: number; iterationsCompleted: number; iterationsInterrupted: number },
-  aborted: Promise<void>,
-  abort: (err: LoadgenError) => void,
-  abortError: () => LoadgenError | undefined,
-  stdout: Writable,
-  stderr: Writable & { isTTY?: boolean },
-  logger: Logger,
-): Promise<TestResult> {
+/** Why and when the test stops early: test.abort(), an abortOnFail threshold, a signal. First one wins. */
+class AbortState {
+  error: LoadgenError | undefined;
+  readonly aborted: Promise<void>;
+  #resolve: () => void = () => undefined;
+  constructor() {
+    this.aborted = new Promise<void>((r) => (this.#resolve = r));
+  }
+  abort(err: LoadgenError): void {
+    if (this.error !== undefined) return;
+    this.error = err;
+    this.#resolve();
+  }
+}
+
+interface InstanceCounters {
+  vusActive: number;
+  vusInitialized: number;
+  iterationsCompleted: number;
+  iterationsInterrupted: number;
+}
+
+/** Everything validated before the first VU runs. */
+interface PreparedRun {
+  opts: RunTestOptions;
+  options: TestOptions;
+  ctx: TestContext & { startedAt: number };
+  script: LoadedScript;
+  thresholds: Threshold[];
+  outputs: Output[];
+  instance: InstanceCounters;
+  abort: AbortState;
+  stdout: Writable;
+  stderr: Writable & { isTTY?: boolean };
+  logger: Logger;
+}
+
+async function execute(run: PreparedRun): Promise<TestResult> {
+  const { opts, options, ctx, script, thresholds, outputs, instance, abort, stdout, stderr, logger } = run;
+  const aborted = abort.aborted;
+  const abortError = (): LoadgenError | undefined => abort.error;
   const log = logger.log;
   const vuOptions: VuOptions = { noConnectionReuse: options.noConnectionReuse, insecureSkipTLSVerify: options.insecureSkipTLSVerify, noCookiesReset: options.noCookiesReset, env: opts.env ?? {}, tags: options.tags };
   const idle: VU[] = [];
@@ -251,7 +271,7 @@ async function execute(
   const progress = opts.quiet
     ? undefined
     : new ProgressLine(stderr, () => ({ vusActive: instance.vusActive, vusMax: instance.vusInitialized, iterations: instance.iterationsCompleted, httpReqs: (ctx.metrics.httpReqs.sink as { count: number }).count, elapsedMs: performance.now() - started, totalMs }));
-  const onSignal = (): void => abort(new LoadgenError('MS_ERR_LOADGEN_INTERRUPTED_BY_USER', 105, 'test run stopped by a signal'));
+  const onSignal = (): void => abort.abort(new ExternalAbortError());
   opts.signal?.addEventListener('abort', onSignal, { once: true });
 
   try {
@@ -269,7 +289,7 @@ async function execute(
   const gaugeTimer = setInterval(gauges, GAUGE_TICK_MS);
   const thresholdTimer = setInterval(() => {
     const crossed = evaluateThresholds(thresholds, performance.now() - started, false);
-    if (crossed !== undefined) abort(new ThresholdAbortError(crossed.key, crossed.source));
+    if (crossed !== undefined) abort.abort(new ThresholdAbortError(crossed.key, crossed.source));
   }, THRESHOLD_TICK_MS);
   gaugeTimer.unref();
   thresholdTimer.unref();

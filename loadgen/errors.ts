@@ -38,6 +38,13 @@ export class TestAbortedError extends LoadgenError {
   }
 }
 
+/** The run was stopped from outside (SIGINT/SIGTERM): k6 exit code 105. */
+export class ExternalAbortError extends LoadgenError {
+  constructor() {
+    super('MS_ERR_LOADGEN_EXTERNAL_ABORT', 105, 'test run stopped by a signal');
+  }
+}
+
 /** A threshold with abortOnFail crossed: k6 exits 99 as for failed thresholds. */
 export class ThresholdAbortError extends LoadgenError {
   constructor(metric: string, threshold: string) {
