@@ -143,6 +143,7 @@ export class XdsClient {
   readonly #log: (line: string) => void;
   readonly #kinds: Record<XdsKind, KindState>;
   readonly #connected: Gauge;
+  readonly #pending: Gauge;
   readonly #transports = new Map<string, Transport>();
   readonly #clusters = new Map<string, Active>();
   readonly #assignments = new Map<string, Active>();
@@ -164,6 +165,7 @@ export class XdsClient {
     this.#log = o.log ?? ((line) => process.stderr.write(`[xds] ${line}\n`));
     this.initialized = new Promise((r) => (this.#resolveInitialized = r));
     this.#connected = o.stats.gauge('control_plane.connected_state', 'never_import');
+    this.#pending = o.stats.gauge('control_plane.pending_updates', 'never_import');
     const kindState = (prefix: string): KindState => {
       const s = o.stats.scope(prefix);
       return {
@@ -305,7 +307,13 @@ export class XdsClient {
   }
 
   #enqueue(fn: () => Promise<void>): void {
-    this.#queue = this.#queue.then(fn).catch((err: unknown) => this.#log(`xDS update failed: ${(err as Error).stack ?? String(err)}`));
+    // Responses are applied strictly in order (an RDS/EDS push may carry only changes, so none
+    // can be skipped); the depth is visible as a gauge rather than growing unseen.
+    this.#pending.inc();
+    this.#queue = this.#queue
+      .then(fn)
+      .catch((err: unknown) => this.#log(`xDS update failed: ${(err as Error).stack ?? String(err)}`))
+      .finally(() => this.#pending.dec());
   }
 
   async #onResponse(r: DiscoveryResponseJson): Promise<void> {

@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { basename, dirname, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import type { DiscoveryRequestJson, DiscoveryResponseJson, Transport, TransportHandler } from './types.js';
+import type { DiscoveryRequestJson, Transport, TransportHandler } from './types.js';
 import type { JsonMap } from '../proto/codec.js';
 
 export class PathTransport implements Transport {
