@@ -67,7 +67,9 @@ beforeAll(async () => {
     staticCluster({ name: 'ws', ports: [wsPort] }),
   ];
   proxy = await startTestProxy(bootstrap({ virtualHosts: vhosts, clusters, hcm: { upgrade_configs: [{ upgrade_type: 'websocket' }] } }));
-  edgeProxy = await startTestProxy(bootstrap({ virtualHosts: vhosts, clusters, hcm: { use_remote_address: true } }));
+  edgeProxy = await startTestProxy(
+    bootstrap({ virtualHosts: vhosts, clusters, hcm: { use_remote_address: true, http_protocol_options: { accept_http_10: true, default_host_for_http_10: 'legacy.internal' } } }),
+  );
   const clientEcho = [{ ...vhosts[0], request_headers_to_add: [{ header: { key: 'x-client', value: '%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%' } }] }];
   trustingProxy = await startTestProxy(
     bootstrap({ virtualHosts: clientEcho, clusters, hcm: { use_remote_address: true, xff_num_trusted_hops: 1 } }),
@@ -187,6 +189,16 @@ describe('headers the proxy adds', () => {
   it('appends the peer to x-forwarded-for with use_remote_address', async () => {
     await request(edgeProxy.port, '/echo', { headers: { 'x-forwarded-for': '203.0.113.9' } });
     expect(echo.seen.at(-1)!.headers['x-forwarded-for']).toBe('203.0.113.9, 127.0.0.1');
+  });
+});
+
+describe('HTTP/1.0', () => {
+  it('is served with accept_http_10, using default_host_for_http_10, and the connection closes', async () => {
+    const { rawExchange, statusOf } = await import('./helpers.js');
+    const raw = await rawExchange(edgeProxy.port, 'GET /echo HTTP/1.0\r\n\r\n', 3000);
+    expect(statusOf(raw)).toBe(200);
+    expect(echo.seen.at(-1)!.headers.host).toBe('legacy.internal');
+    expect(raw.toLowerCase()).toContain('connection: close');
   });
 });
 
