@@ -9,7 +9,8 @@ export type ValueType = 'default' | 'time' | 'data';
 export type Tags = Readonly<Record<string, string>>;
 
 export interface SampleObserver {
-  sample(metric: Metric, time: number, value: number, tags: Tags): void;
+  /** `traceId` rides along with HTTP samples (k6 puts it in the sample's metadata). */
+  sample(metric: Metric, time: number, value: number, tags: Tags, traceId: string | undefined): void;
 }
 
 function newSink(type: MetricType): Sink {
@@ -59,7 +60,7 @@ export class Metric {
     this.#observers = observers;
   }
 
-  add(value: number, tags: Tags): void {
+  add(value: number, tags: Tags, traceId?: string): void {
     this.#samples++;
     this.sink.add(value);
     const subs = this.submetrics;
@@ -67,7 +68,7 @@ export class Metric {
     const obs = this.#observers;
     if (obs.length !== 0) {
       const now = Date.now();
-      for (let i = 0; i < obs.length; i++) obs[i]!.sample(this, now, value, tags);
+      for (let i = 0; i < obs.length; i++) obs[i]!.sample(this, now, value, tags, traceId);
     }
   }
 

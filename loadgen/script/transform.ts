@@ -6,6 +6,10 @@
 // stay synchronous, so ordinary JavaScript keeps its meaning. The analysis is by name (a function
 // named `login` makes every call `login()` / `x.login()` awaited), iterated to a fixpoint.
 //
+// Why not a worker thread per VU blocking on Atomics.wait: measured here, each worker costs about
+// 8 MB of RSS (50 VUs ≈ 460 MB), while 500 VUs as async functions on one loop fit in the ~80 MB
+// a single one needs.
+//
 // Insertions never add line breaks, so line numbers of the bundle survive; a source map from
 // magic-string maps columns exactly. Imports of k6 modules become lookups in a per-VU module
 // table and exports become assignments, so the result runs as a function body once per VU

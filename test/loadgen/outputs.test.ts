@@ -31,13 +31,15 @@ describe('outputs', () => {
     const out = `${tmp.dir}/out.json`;
     const r = await runCli([tmp.write('json.js', basic), '--quiet', '-e', `BASE=${server.base}`, '--out', `json=${out}`, '--tag', 'env=test']);
     expect(r.code).toBe(0);
-    const lines = fs.readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { type: string; metric: string; data: { name?: string; type?: string; time?: string; value?: number; tags?: Record<string, string> } });
+    const lines = fs.readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { type: string; metric: string; data: { name?: string; type?: string; time?: string; value?: number; tags?: Record<string, string>; metadata?: { trace_id?: string } } });
     const decl = lines.find((l) => l.type === 'Metric' && l.metric === 'http_req_duration');
     expect(decl?.data).toMatchObject({ name: 'http_req_duration', type: 'trend', contains: 'time' });
     const reqs = lines.filter((l) => l.type === 'Point' && l.metric === 'http_reqs');
     expect(reqs).toHaveLength(4);
     expect(reqs[0]!.data.tags).toMatchObject({ method: 'GET', status: '200', name: 'hello', group: '::front', scenario: 'default', expected_response: 'true', env: 'test' });
     expect(reqs[0]!.data.tags!.url).toBe(`${server.base}/hello`);
+    // The request's trace id rides in the sample's metadata, as k6's tracing puts it.
+    expect(reqs[0]!.data.metadata?.trace_id).toMatch(/^[0-9a-f]{32}$/);
     expect(Date.parse(reqs[0]!.data.time!)).toBeGreaterThan(0);
     const checks = lines.filter((l) => l.type === 'Point' && l.metric === 'checks');
     expect(checks[0]!.data.tags).toMatchObject({ check: 'is 200', group: '::front' });

@@ -33,7 +33,7 @@ class JsonOutput implements Output {
     this.#timer.unref();
   }
 
-  sample(metric: Metric, time: number, value: number, tags: Tags): void {
+  sample(metric: Metric, time: number, value: number, tags: Tags, traceId: string | undefined): void {
     if (this.#lines.length >= MAX_BUFFERED_LINES) {
       this.dropped++;
       return;
@@ -42,7 +42,8 @@ class JsonOutput implements Output {
       this.#seen.add(metric.name);
       this.#lines.push(`{"type":"Metric","data":{"name":${JSON.stringify(metric.name)},"type":"${metric.type}","contains":"${metric.contains}","thresholds":[],"submetrics":null},"metric":${JSON.stringify(metric.name)}}`);
     }
-    this.#lines.push(`{"metric":${JSON.stringify(metric.name)},"type":"Point","data":{"time":"${new Date(time).toISOString()}","value":${value},"tags":${JSON.stringify(tags)}}}`);
+    const metadata = traceId === undefined ? '' : `,"metadata":{"trace_id":"${traceId}"}`;
+    this.#lines.push(`{"metric":${JSON.stringify(metric.name)},"type":"Point","data":{"time":"${new Date(time).toISOString()}","value":${value},"tags":${JSON.stringify(tags)}${metadata}}}`);
   }
 
   #flush(): void {

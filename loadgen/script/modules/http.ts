@@ -269,9 +269,10 @@ export function createHttpModule(test: TestContext, vu: VuState): Record<string,
         }
       }
       const corrected = duration + vu.startLag;
-      m.httpReqs.add(1, tags);
-      m.httpReqDuration.add(corrected, tags);
-      if (vu.scenario?.openModel) m.httpReqDurationUncorrected.add(duration, tags);
+      const traceId = ids?.traceId;
+      m.httpReqs.add(1, tags, traceId);
+      m.httpReqDuration.add(corrected, tags, traceId);
+      if (vu.scenario?.openModel) m.httpReqDurationUncorrected.add(duration, tags, traceId);
       m.httpReqBlocked.add(raw.blocked, tags);
       m.httpReqConnecting.add(raw.connecting, tags);
       m.httpReqTlsHandshaking.add(raw.tlsHandshaking, tags);
