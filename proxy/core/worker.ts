@@ -55,6 +55,7 @@ export class Worker {
 
   /** Builds clusters then listeners (clusters first, as Envoy initialises them). */
   async start(bootstrap: Bootstrap): Promise<void> {
+    this.clusterManager.setLocalClusterName(bootstrap.cluster_manager?.local_cluster_name);
     for (const c of bootstrap.static_resources?.clusters ?? []) this.clusterManager.addOrUpdateCluster(c);
     await this.clusterManager.whenInitialized(5000);
     for (const l of bootstrap.static_resources?.listeners ?? []) await this.addOrUpdateListener(l);

@@ -2,10 +2,12 @@
 // up by name for the router, and applies additions/removals at runtime (xDS) without
 // disturbing in-flight requests: a replaced cluster's pools drain while the new one serves.
 import type { ClusterConfig } from '../../config/schema.js';
+import { unwrap } from '../../config/schema.js';
 import type { ClusterStatus } from '../../admin/types.js';
 import { registries, type ExtensionContext } from '../extension-points.js';
 import { Cluster, ClusterInfo } from './cluster.js';
 import { ClusterResilience } from './cluster-resilience.js';
+import { ZoneRoutingStats, localityKey } from './zone-aware.js';
 
 /** Envoy's cluster `type` enum → the registered cluster factory name. */
 const TYPE_TO_EXTENSION: Record<string, string> = {
@@ -17,6 +19,7 @@ const TYPE_TO_EXTENSION: Record<string, string> = {
 export class ClusterManager {
   readonly #clusters = new Map<string, Cluster>();
   readonly #context: ExtensionContext;
+  #localClusterName: string | undefined;
 
   constructor(context: ExtensionContext) {
     this.#context = context;
@@ -38,11 +41,41 @@ export class ClusterManager {
     const info = new ClusterInfo(config, this.#context.stats, addedViaApi);
     const cluster = new Cluster(info, ext.create(undefined, { ...this.#context, cluster: config }));
     cluster.resilience = new ClusterResilience(cluster, this.#context);
+    this.#setUpZoneAwareRouting(cluster, config);
     const previous = this.#clusters.get(config.name);
     this.#clusters.set(config.name, cluster);
     cluster.start();
     previous?.drain();
     return cluster;
+  }
+
+  /** `cluster_manager.local_cluster_name`: the cluster of this service's own proxies. */
+  setLocalClusterName(name: string | undefined): void {
+    this.#localClusterName = name;
+  }
+
+  /**
+   * Zone-aware routing (Envoy: on whenever a local cluster is named and the node has a
+   * locality) for every cluster but the local one; the local cluster's changes refresh the rest.
+   */
+  #setUpZoneAwareRouting(cluster: Cluster, config: ClusterConfig): void {
+    const localName = this.#localClusterName;
+    const locality = this.#context.node.locality;
+    if (localName === undefined || (locality.region === '' && locality.zone === '' && locality.subZone === '')) return;
+    if (config.name === localName) {
+      cluster.onMembershipChange(() => {
+        for (const c of this.#clusters.values()) if (c !== cluster) c.refreshLoadBalancer();
+      });
+      return;
+    }
+    const zone = config.common_lb_config?.zone_aware_lb_config;
+    cluster.zoneAware = {
+      settings: { routingEnabledPercent: zone?.routing_enabled?.value ?? 100, minClusterSize: unwrap(zone?.min_cluster_size, 6) },
+      localLocality: localityKey(locality),
+      localHosts: () => this.#clusters.get(localName)?.hosts ?? null,
+      runtime: this.#context.runtime,
+      stats: new ZoneRoutingStats(this.#context.stats.scope(`cluster.${config.name}`)),
+    };
   }
 
   removeCluster(name: string): boolean {

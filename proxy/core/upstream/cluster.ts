@@ -11,6 +11,7 @@ import { Host, type HostDescription } from './host.js';
 import { Http1ConnPool } from './conn-pool.js';
 import { LoadBalancer, type LbSettings } from './load-balancer.js';
 import type { ClusterResilience } from './cluster-resilience.js';
+import { ZoneRoutingPlan, type ZoneAwareContext } from './zone-aware.js';
 
 export class ClusterStats {
   readonly upstream_rq_total: Counter;
@@ -166,6 +167,8 @@ export class Cluster {
   readonly #membershipListeners: Array<(hosts: readonly Host[]) => void> = [];
   /** Outlier detection and active health checking, when the cluster configures them. */
   resilience: ClusterResilience | null = null;
+  /** Zone-aware routing inputs, set when the bootstrap names a local cluster and the node a locality. */
+  zoneAware: ZoneAwareContext | null = null;
 
   constructor(info: ClusterInfo, discovery: ClusterDiscovery) {
     this.info = info;
@@ -227,10 +230,16 @@ export class Cluster {
     const byPriority: Host[][] = [];
     for (const h of this.#hosts) (byPriority[h.description.priority] ??= []).push(h);
     for (let i = 0; i < byPriority.length; i++) byPriority[i] ??= [];
-    this.#lb = new LoadBalancer(byPriority, this.info.lb);
+    const zone = this.zoneAware === null || this.info.lb.localityWeighted ? null : ZoneRoutingPlan.build((byPriority[0] ?? []).filter((h) => h.healthy()), this.zoneAware);
+    this.#lb = new LoadBalancer(byPriority, this.info.lb, zone);
     this.info.stats.membership_total.set(this.#hosts.length);
     this.info.stats.membership_healthy.set(this.#hosts.filter((h) => h.healthy()).length);
     for (const fn of this.#membershipListeners) fn(this.#hosts);
+  }
+
+  /** Rebuilds the load balancer, e.g. after the local cluster (zone-aware routing input) changed. */
+  refreshLoadBalancer(): void {
+    if (this.#hosts.length > 0) this.#rebuild();
   }
 
   /** Null when no healthy host is available (Envoy's UH). */

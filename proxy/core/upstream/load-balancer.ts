@@ -4,6 +4,7 @@
 // then the cluster's policy over the host list: ROUND_ROBIN (smooth weighted), LEAST_REQUEST
 // (power of N choices), RANDOM (weighted), RING_HASH (ketama-style ring) and MAGLEV (lookup table).
 import type { Host } from './host.js';
+import type { ZoneRoutingPlan } from './zone-aware.js';
 
 export type LbPolicy = 'ROUND_ROBIN' | 'LEAST_REQUEST' | 'RANDOM' | 'RING_HASH' | 'MAGLEV';
 
@@ -224,15 +225,22 @@ export class LoadBalancer {
   readonly #levels: Level[] = [];
   readonly #cumulativeLoad: number[] = [];
   readonly #localityWeighted: boolean;
+  #zone: ZoneRoutingPlan | null = null;
+  #zonePickers: HostPicker[] = [];
 
   /** `byPriority[p]` = hosts of priority p. */
-  constructor(byPriority: ReadonlyArray<readonly Host[]>, s: LbSettings) {
+  /** `zone`: zone-aware routing over priority 0's healthy hosts (never in panic mode). */
+  constructor(byPriority: ReadonlyArray<readonly Host[]>, s: LbSettings, zone: ZoneRoutingPlan | null = null) {
     this.#localityWeighted = s.localityWeighted;
     const health: number[] = [];
     for (const hosts of byPriority) {
       const healthy = hosts.filter((h) => h.healthy());
       const avail = availability(healthy.length, hosts.length, s.overprovisioningFactor);
       const panic = hosts.length > 0 && (healthy.length * 100) / hosts.length < s.panicThreshold;
+      if (zone !== null && this.#levels.length === 0 && !panic) {
+        this.#zone = zone;
+        this.#zonePickers = zone.localities.map((l) => createPicker([...l], s));
+      }
       const usable = panic ? [...hosts] : healthy;
       health.push(hosts.length === 0 ? 0 : panic ? 0 : avail);
       this.#levels.push(this.#buildLevel(usable, s));
@@ -288,6 +296,10 @@ export class LoadBalancer {
       }
     }
     if (level === undefined || level.picker === null) return null;
+    if (this.#zone !== null && level === this.#levels[0]) {
+      const i = this.#zone.pickLocality();
+      if (i >= 0) return this.#zonePickers[i]!.pick(hashKey);
+    }
     if (this.#localityWeighted && level.localities.length > 0) {
       const r = Math.random() * level.localityTotal;
       for (const l of level.localities) if (r < l.cumulative) return l.picker.pick(hashKey);

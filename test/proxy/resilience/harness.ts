@@ -16,6 +16,8 @@ export interface ProxySpec {
   httpFilters?: unknown[];
   hcm?: Record<string, unknown>;
   layeredRuntime?: unknown;
+  /** Top-level bootstrap fields (node, cluster_manager...). */
+  bootstrapExtra?: Record<string, unknown>;
 }
 
 export const LOG_FORMAT = '%RESPONSE_CODE% %RESPONSE_FLAGS% %UPSTREAM_HOST% %REQ(X-TEST-ID)%\n';
@@ -38,6 +40,7 @@ export function bootstrapFor(spec: ProxySpec, logPath: string): Record<string, u
   return {
     admin: { address: { socket_address: { address: '127.0.0.1', port_value: 0 } } },
     ...(spec.layeredRuntime !== undefined ? { layered_runtime: spec.layeredRuntime } : {}),
+    ...spec.bootstrapExtra,
     static_resources: {
       listeners: [
         {
