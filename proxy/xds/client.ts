@@ -14,7 +14,7 @@ import { DeltaGrpcAdsTransport } from './transport/delta-grpc-ads.js';
 import { GrpcAdsTransport } from './transport/grpc-ads.js';
 import { PathTransport } from './transport/path.js';
 import { RestTransport } from './transport/rest.js';
-import type { DiscoveryRequestJson, DiscoveryResponseJson, Transport, TransportHandler } from './transport/types.js';
+import { Backoff, type DiscoveryRequestJson, type DiscoveryResponseJson, type Transport, type TransportHandler } from './transport/types.js';
 
 export const TYPE_URLS = {
   listeners: 'type.googleapis.com/envoy.config.listener.v3.Listener',
@@ -150,6 +150,7 @@ export class XdsClient {
   readonly #listeners = new Map<string, Active & ListenerInfo>();
   readonly #routes = new Map<string, Active>();
   #pendingCds: Pending | undefined;
+  readonly #listenerRetry = new Backoff(500, 10_000);
   #pendingLds: Pending | undefined;
   #stale = new Set<string>();
   #staleTimer: NodeJS.Timeout | undefined;
@@ -630,8 +631,20 @@ export class XdsClient {
     try {
       if (upserts.length > 0 || removals.length > 0) await this.#o.applier.applyListeners(upserts, removals);
     } catch (err) {
-      return this.#nack('listeners', { version_info: pending.version, nonce: pending.nonce, resources: [], type_url: TYPE_URLS.listeners }, (err as Error).message, upserts);
+      this.#nack('listeners', { version_info: pending.version, nonce: pending.nonce, resources: [], type_url: TYPE_URLS.listeners }, (err as Error).message, upserts);
+      // The resources were valid; applying failed (a port still in use): retry with backoff
+      // until it works or a newer version supersedes it, as the server will not resend this one.
+      const delay = this.#listenerRetry.next();
+      setTimeout(() => {
+        this.#enqueue(async () => {
+          if (this.#closed || this.#pendingLds !== undefined || this.#kinds.listeners.error?.version !== pending.version) return;
+          this.#pendingLds = pending;
+          await this.#commitListeners();
+        });
+      }, delay).unref();
+      return;
     }
+    this.#listenerRetry.reset();
     const at = now();
     for (const [name, l] of pending.resources) {
       const json = pending.json.get(name) as string;

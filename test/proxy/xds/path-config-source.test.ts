@@ -3,7 +3,8 @@
 // proxy (a replaced listener takes over its port with no refused connection), and a broken
 // file is rejected while the last good configuration keeps serving.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { stringify } from 'yaml';
+import net from 'node:net';
+import { parse as parseYaml, stringify } from 'yaml';
 import { startProxy, type ProxyServer } from '../../../proxy/index.js';
 import { freePorts, tempDir, waitFor, type TempDir } from '../../control-plane/helpers.js';
 import { request, startUpstream, type Upstream } from '../helpers.js';
@@ -118,12 +119,29 @@ describe('path_config_source', () => {
     expect(ok).toBeGreaterThan(50);
   });
 
+  it('retries a listener whose port is taken until it can bind', async () => {
+    const [busyPort] = await freePorts(1);
+    const blocker = net.createServer();
+    await new Promise<void>((r) => blocker.listen(busyPort, '127.0.0.1', r));
+    const before = (await stat(admin, 'listener_manager.lds.update_rejected')) ?? 0;
+    const doc = parseYaml(lds('other_cluster')) as { resources: Array<Record<string, unknown>> };
+    const second = structuredClone(doc.resources[0]!) as { name: string; address: { socket_address: { port_value: number } } };
+    second.name = 'listener_1';
+    second.address.socket_address.port_value = busyPort!;
+    dir.write('lds.yaml', stringify({ resources: [doc.resources[0], second] }));
+    await waitFor(async () => ((await stat(admin, 'listener_manager.lds.update_rejected')) ?? 0) > before, 'bind failure reported');
+    await new Promise<void>((r) => blocker.close(() => r()));
+    await waitFor(async () => (await call(busyPort!, 'x')).upstream === 'b', 'listener bound after the port was freed', 15_000);
+  });
+
   it('rejects a broken file, counts it, and keeps the last good configuration', async () => {
+    const rejected = async (): Promise<number> => (await stat(admin, 'listener_manager.lds.update_rejected')) ?? 0;
+    const before = await rejected();
     dir.write('lds.yaml', lds('other_cluster', 'no-leading-slash').replace('stat_prefix', 'stat_prefx'));
-    await waitFor(async () => ((await stat(admin, 'listener_manager.lds.update_rejected')) ?? 0) >= 1, 'rejection counted');
+    await waitFor(async () => (await rejected()) === before + 1, 'rejection counted');
     expect((await call(port, 'x')).upstream).toBe('b');
     dir.write('lds.yaml', 'resources: [ {');
-    await waitFor(async () => ((await stat(admin, 'listener_manager.lds.update_rejected')) ?? 0) >= 2, 'unparsable file counted');
+    await waitFor(async () => (await rejected()) === before + 2, 'unparsable file counted');
     expect((await call(port, 'x')).upstream).toBe('b');
   });
 });
