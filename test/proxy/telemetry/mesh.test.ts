@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders } from 'node:http';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { SpanRecord } from '../../../collector/receivers/otlp/model.js';
+import { findAttribute, type SpanRecord } from '../../../collector/receivers/otlp/model.js';
 import {
   bootstrap,
   closeServer,
@@ -158,7 +158,7 @@ async function stopWorld(world: World | undefined): Promise<void> {
 }
 
 function attr(span: SpanRecord, key: string): string | undefined {
-  return span.attributes.find(([k]) => k === key)?.[1];
+  return findAttribute(span.attributes, key);
 }
 
 function promtoolProblems(text: string): string[] {
@@ -285,7 +285,7 @@ describe('W3C world: OTLP tracers, W3C-instrumented app', () => {
     expect(log.body).toBe('GET /checkout?item=1 200');
     expect(log.traceId).toBe(traceId);
     expect(log.spanId).toBe(inbound!.spanId);
-    expect(log.attributes).toContainEqual(['response_code', '200']);
+    expect(findAttribute(log.attributes, 'response_code')).toBe('200');
   });
 });
 
