@@ -16,7 +16,7 @@ import { executorFactory, type Executor, type ExecutionHooks } from './executors
 import { buildThresholds, evaluateThresholds, type Threshold } from './thresholds/index.js';
 import { outputFactory, outputNames, type Output } from './outputs/index.js';
 import { buildSummaryData, summaryExport, type SummaryData } from './summary/data.js';
-import { renderSummary, type SummaryMode } from './summary/text.js';
+import { renderSummary, SCENARIO_METRICS, type SummaryMode } from './summary/text.js';
 import { ProgressLine } from './summary/progress.js';
 import { Logger } from './log.js';
 
@@ -233,6 +233,10 @@ async function execute(run: PreparedRun): Promise<TestResult> {
     },
   };
   const executors: Executor[] = options.scenarios.map((s) => executorFactory(s.config.executor)!.create(s.name, s.config, hooks));
+  // The full summary reports each scenario on its own: its key metrics get a per-scenario view.
+  if (opts.summaryMode === 'full' && executors.length > 1) {
+    for (const e of executors) for (const name of SCENARIO_METRICS) ctx.registry.find(name)?.submetric([['scenario', e.name]]);
+  }
 
   // Initialize the VUs every scenario needs up front, as k6 does, so init errors stop the test before setup.
   const preAllocate = executors.reduce((a, e) => a + e.preAllocatedVUs(), 0);

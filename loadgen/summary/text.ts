@@ -12,6 +12,8 @@ const HTTP_FULL = ['http_req_blocked', 'http_req_connecting', 'http_req_duration
 const EXECUTION = ['dropped_iterations', 'iteration_duration', 'iterations', 'vus', 'vus_max'];
 const EXECUTION_FULL = ['dropped_iterations', 'group_duration', 'iteration_duration', 'iterations', 'vus', 'vus_max'];
 const NETWORK = ['data_received', 'data_sent'];
+/** Metrics the full summary breaks down per scenario. */
+export const SCENARIO_METRICS = ['checks', 'http_req_duration', 'http_req_failed', 'http_reqs', 'iteration_duration', 'iterations'];
 const BUILTIN = new Set([...HTTP_FULL, ...EXECUTION_FULL, ...NETWORK, 'checks']);
 
 function num(n: number): string {
@@ -118,7 +120,7 @@ export function renderSummary(data: SummaryData, mode: SummaryMode): string {
       if (m === undefined) continue;
       rows.push(line('    ', name, width, metricColumns(m, stats)));
       for (const [subName, sub] of Object.entries(metrics)) {
-        if (subName.startsWith(`${name}{`)) rows.push(line('      ', `{ ${subName.slice(name.length + 1, -1).replace(/,/g, ', ')} }`, width - 2, metricColumns(sub, stats)));
+        if (subName.startsWith(`${name}{`) && !subName.startsWith(`${name}{scenario:`)) rows.push(line('      ', `{ ${subName.slice(name.length + 1, -1).replace(/,/g, ', ')} }`, width - 2, metricColumns(sub, stats)));
       }
     }
     if (rows.length > 0) out.push(`    ${title}`, ...rows, '');
@@ -138,6 +140,15 @@ export function renderSummary(data: SummaryData, mode: SummaryMode): string {
       }
     };
     groups(data.root_group);
+    const scenarios = new Set(Object.keys(metrics).flatMap((n) => /\{scenario:([^},]+)\}$/.exec(n)?.slice(1) ?? []));
+    for (const scenario of scenarios) {
+      out.push('', `  █ SCENARIO: ${scenario}`, '');
+      for (const name of SCENARIO_METRICS) {
+        const m = metrics[`${name}{scenario:${scenario}}`];
+        const empty = m === undefined || (m.type === 'rate' && m.values.passes! + m.values.fails! === 0);
+        if (!empty) out.push(line('    ', name, width, metricColumns(m!, stats)));
+      }
+    }
   }
 
   if (data.slowest_requests.length > 0) {

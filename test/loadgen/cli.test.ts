@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { repoRoot, runCli, startServer, tempDir, type FixtureServer } from './helpers.js';
+import { repoRoot, run, runCli, startServer, tempDir, type FixtureServer } from './helpers.js';
 
 let server: FixtureServer;
 const tmp = tempDir();
@@ -40,6 +40,23 @@ describe('meshscope load flags', () => {
     expect(r.stdout).toContain('{ expected_response:true }');
   });
 
+  it('--summary-mode full breaks key metrics down per scenario', async () => {
+    const script = tmp.write(
+      'two.js',
+      `import http from 'k6/http';
+export const options = { scenarios: { front: { executor: 'shared-iterations', iterations: 3 }, api: { executor: 'per-vu-iterations', vus: 2, iterations: 2, exec: 'api' } } };
+export default function () { http.get(__ENV.BASE + '/hello'); }
+export function api() { http.get(__ENV.BASE + '/json'); }
+`,
+    );
+    const r = await run({ script, env: { BASE: server.base }, summaryMode: 'full' });
+    expect(r.exitCode).toBe(0);
+    const front = r.stdout.slice(r.stdout.indexOf('█ SCENARIO: front'));
+    const api = r.stdout.slice(r.stdout.indexOf('█ SCENARIO: api'));
+    expect(front).toMatch(/http_reqs\.+: 3 /);
+    expect(api).toMatch(/http_reqs\.+: 4 /);
+  });
+
   it('--stage ramps VUs and --iterations overrides the script', async () => {
     const staged = path.join(tmp.dir, 'st.json');
     const s = await runCli([tmp.write('st.js', loop), '--stage', '300ms:2,300ms:0', '-e', `BASE=${server.base}`, '--summary-export', staged, '--quiet']);
@@ -52,13 +69,22 @@ describe('meshscope load flags', () => {
   });
 
   it('SIGINT stops the run, prints the summary and exits 105', async () => {
-    const script = tmp.write('long.js', `export const options = { vus: 2, duration: '30s' };\n${loop}`);
+    const script = tmp.write('long.js', `export const options = { vus: 2, duration: '30s' };\nexport function setup() { console.log('setup done'); }\n${loop}`);
     const child = spawn(process.execPath, [path.join(repoRoot, 'dist/cli/main.js'), 'load', script, '-e', `BASE=${server.base}`, '--quiet'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    // setup() has run once its log line shows: the signal handler is in place and VUs are looping.
+    const ready = new Promise<void>((resolve) => {
+      let stderr = '';
+      child.stderr.on('data', (d: Buffer) => {
+        stderr += d.toString();
+        if (stderr.includes('setup done')) resolve();
+      });
+    });
     const exited = new Promise<number>((resolve) => child.on('exit', (code) => resolve(code ?? -1)));
     try {
-      await new Promise((r) => setTimeout(r, 1200));
+      await ready;
+      await new Promise((r) => setTimeout(r, 300));
       child.kill('SIGINT');
       expect(await exited).toBe(105);
       expect(stdout).toContain('http_reqs');

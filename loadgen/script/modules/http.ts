@@ -282,7 +282,7 @@ export function createHttpModule(test: TestContext, vu: VuState): Record<string,
       m.httpReqFailed.add(ok ? 0 : 1, tags);
       m.dataSent.add(raw.bytesSent, tags);
       m.dataReceived.add(raw.bytesReceived, tags);
-      if (ids !== null && test.slowest.wants(corrected)) {
+      if (ids !== null && corrected > 0 && test.slowest.wants(corrected)) {
         test.slowest.offer({ duration: corrected, uncorrected: duration, method: currentMethod, url: currentUrl, name: tags.name!, status: raw.status, scenario: vu.scenario?.name ?? '', traceId: ids.traceId, sampled, time: Date.now() });
       }
       const setCookies = setCookieLines(raw.rawHeaders);
