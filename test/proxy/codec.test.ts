@@ -1,0 +1,100 @@
+// The HTTP/1.1 parser must give the same result however TCP splits the bytes: every split
+// point of a pipelined request/response stream is tried, including inside CRLFs, chunk-size
+// lines and trailers.
+import { describe, expect, it } from 'vitest';
+import { Http1Parser, type CodecError, type MessageHead, type ParserHandler } from '../../proxy/core/http/codec.js';
+
+interface Event {
+  kind: 'head' | 'body' | 'complete' | 'error' | 'info';
+  value: string;
+}
+
+function run(isRequest: boolean, chunks: Buffer[], noBody = false): Event[] {
+  const events: Event[] = [];
+  const handler: ParserHandler = {
+    onHead: (h: MessageHead) =>
+      events.push({ kind: 'head', value: `${h.method}${h.target}${h.status} ${h.headers.names.join(',')}=${h.headers.values.join(',')} cl=${h.contentLength} chunked=${h.chunked}` }),
+    onInformational: (h: MessageHead) => events.push({ kind: 'info', value: String(h.status) }),
+    onBody: (d: Buffer) => {
+      const last = events[events.length - 1];
+      if (last?.kind === 'body') last.value += d.toString();
+      else events.push({ kind: 'body', value: d.toString() });
+    },
+    onMessageComplete: () => (events.push({ kind: 'complete', value: '' }), true),
+    onError: (e: CodecError) => events.push({ kind: 'error', value: `${e.status} ${e.details}` }),
+  };
+  const parser = new Http1Parser(isRequest, handler, { maxHeaderBytes: 8192, maxHeaders: 50 });
+  parser.expectNoBody = noBody;
+  for (const c of chunks) parser.execute(c);
+  return events;
+}
+
+function everySplit(isRequest: boolean, wire: string): void {
+  const bytes = Buffer.from(wire, 'latin1');
+  const whole = run(isRequest, [bytes]);
+  expect(whole.some((e) => e.kind === 'error')).toBe(false);
+  for (let i = 1; i < bytes.length; i++) {
+    expect(run(isRequest, [bytes.subarray(0, i), bytes.subarray(i)]), `split at ${i}`).toEqual(whole);
+  }
+  // And byte by byte.
+  expect(run(isRequest, [...bytes].map((b) => Buffer.from([b])))).toEqual(whole);
+}
+
+describe('Http1Parser', () => {
+  it('parses pipelined requests identically at every split point', () => {
+    everySplit(
+      true,
+      'POST /upload?x=1 HTTP/1.1\r\nHost: a.example\r\nTransfer-Encoding: chunked\r\nX-Multi: 1\r\nX-Multi: 2\r\n\r\n' +
+        '5;name=v\r\nhello\r\n1A\r\nabcdefghijklmnopqrstuvwxyz\r\n0\r\nx-trailer: t\r\n\r\n' +
+        'PUT /b HTTP/1.1\r\nhost: b\r\ncontent-length: 3\r\n\r\nxyz' +
+        'GET /c HTTP/1.1\r\nhost: c\r\n\r\n',
+    );
+  });
+
+  it('parses responses: 100-continue, chunked, content-length, and close-delimited framing', () => {
+    everySplit(
+      false,
+      'HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n' +
+        'HTTP/1.1 204 No Content\r\nx: y\r\n\r\n' +
+        'HTTP/1.1 201 Created\r\ncontent-length: 4\r\n\r\nbody',
+    );
+  });
+
+  it('treats a response without framing as delimited by the close', () => {
+    const ev = run(false, [Buffer.from('HTTP/1.1 200 OK\r\nx: 1\r\n\r\npart one '), Buffer.from('part two')]);
+    expect(ev.map((e) => e.kind)).toEqual(['head', 'body']);
+    expect(ev[1]!.value).toBe('part one part two');
+  });
+
+  it('gives HEAD responses no body even with content-length', () => {
+    const ev = run(false, [Buffer.from('HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\n')], true);
+    expect(ev.map((e) => e.kind)).toEqual(['head', 'complete']);
+  });
+
+  it('refuses smuggling shapes wherever the bytes are split', () => {
+    const bad: Record<string, string> = {
+      '400 http1.content_length_and_chunked_not_allowed': 'POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 3\r\ntransfer-encoding: chunked\r\n\r\n',
+      '400 http1.multiple_content_length': 'POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 3\r\ncontent-length: 3\r\n\r\n',
+      '400 http1.obs_fold_not_allowed': 'GET / HTTP/1.1\r\nhost: x\r\nx: a\r\n\tb\r\n\r\n',
+      '400 http1.invalid_chunk_size': 'POST / HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n',
+      '400 http1.invalid_chunk_framing': 'POST / HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n1\r\naXX',
+      '400 http1.invalid_characters': 'GET / HTTP/1.1\r\nhost: x\r\nx: a\rb\r\n\r\n',
+      '501 http1.invalid_transfer_encoding': 'POST / HTTP/1.1\r\nhost: x\r\ntransfer-encoding: identity\r\n\r\n',
+    };
+    for (const [expected, wire] of Object.entries(bad)) {
+      const bytes = Buffer.from(wire, 'latin1');
+      for (let i = 1; i < bytes.length; i += 3) {
+        const ev = run(true, [bytes.subarray(0, i), bytes.subarray(i)]);
+        expect(ev.filter((e) => e.kind === 'error').map((e) => e.value), `${expected} split at ${i}`).toEqual([expected]);
+        expect(ev.some((e) => e.kind === 'complete')).toBe(false);
+      }
+    }
+  });
+
+  it('enforces header size and count limits', () => {
+    const big = run(true, [Buffer.from(`GET / HTTP/1.1\r\nhost: x\r\nx: ${'a'.repeat(9000)}\r\n\r\n`)]);
+    expect(big.at(-1)).toEqual({ kind: 'error', value: '431 http1.headers_too_large' });
+    const many = run(true, [Buffer.from(`GET / HTTP/1.1\r\n${Array.from({ length: 51 }, (_, i) => `h${i}: v\r\n`).join('')}\r\n`)]);
+    expect(many.at(-1)).toEqual({ kind: 'error', value: '431 http1.too_many_headers' });
+  });
+});
