@@ -149,9 +149,10 @@ export function planMesh(o: PlanOptions): ComponentSpec[] {
         // /ready turns 200 once the first xDS round is applied, even when listeners were
         // rejected; a sidecar is ready when its listeners accept connections too.
         probe: { kind: 'all', probes: [{ kind: 'http', url: `http://127.0.0.1:${admin}/ready` }, ...ports.filter((p) => p.name !== 'admin').map((p): Probe => ({ kind: 'tcp', host: '127.0.0.1', port: p.port }))] },
-        // Not after its app: the sidecar answers 503 until the app listens, and starting both
-        // at once takes the app's start off the critical path.
-        after: [CONTROL_PLANE],
+        // Started at once with everything else: until its app listens it answers 503, and
+        // until the control plane listens its xDS client retries (250 ms backoff), so loading
+        // the proxy overlaps the others' start instead of following it.
+        after: [],
         bootstrap: { nodeId: w.name, path: join(o.stateDir, 'bootstrap', `${w.name}.json`) },
       });
     }
@@ -178,8 +179,8 @@ export function planMesh(o: PlanOptions): ComponentSpec[] {
           { kind: 'tcp', host: '127.0.0.1', port: ing.port },
         ],
       },
-      // Like the sidecars, it starts with them: until they listen it answers 503.
-      after: [CONTROL_PLANE],
+      // Like the sidecars, started at once.
+      after: [],
       bootstrap: { nodeId: ing.name, path: join(o.stateDir, 'bootstrap', `${ing.name}.json`) },
     });
   }
