@@ -93,9 +93,13 @@ export class HttpTransport {
             send(true);
             return;
           }
-          if (exclusive || retry || this.#opts.noConnectionReuse) {
-            if (this.#opts.noConnectionReuse || exclusive) conn.close();
-            else if (!conn.closed) this.#idle.set(target.origin.key, conn);
+          if (this.#opts.noConnectionReuse || exclusive) conn.close();
+          else if (!conn.closed) {
+            // Keep one idle keep-alive connection per origin; one opened beside a busy one
+            // (concurrent asyncRequest calls) is closed rather than left open until the VU ends.
+            const idle = this.#idle.get(target.origin.key);
+            if (idle === undefined || idle === conn || idle.closed || idle.busy) this.#idle.set(target.origin.key, conn);
+            else conn.close();
           }
           resolve(res);
         });

@@ -196,6 +196,26 @@ export default function () {
   });
 });
 
+describe('async API', () => {
+  it('http.asyncRequest runs requests concurrently inside an async default function', async () => {
+    const script = tmp.write(
+      'async.js',
+      `import http from 'k6/http';
+import { check } from 'k6';
+export default async function () {
+  const [slow, json] = await Promise.all([http.asyncRequest('GET', __ENV.BASE + '/slow?ms=100'), http.asyncRequest('GET', __ENV.BASE + '/json')]);
+  check(slow, { slow: (r) => r.body === 'slow' });
+  check(json, { json: (r) => r.json('name') === 'meshscope' });
+  const after = http.get(__ENV.BASE + '/hello');
+  check(after, { 'sync call after': (r) => r.status === 200 });
+}
+`,
+    );
+    const r = await run({ script, env: { BASE: server.base }, vus: 1, iterations: 3 });
+    expect(metricValue(r, 'checks', 'passes')).toBe(9);
+  });
+});
+
 describe('timeouts', () => {
   it('a request past its timeout fails with k6 error code 1050 and the VU carries on', async () => {
     const script = tmp.write(
