@@ -19,17 +19,6 @@ export interface ExportOutcomes {
   dropped(n: number): void;
 }
 
-function envInt(name: string): number | undefined {
-  const v = Number(process.env[name]);
-  return Number.isInteger(v) && v > 0 ? v : undefined;
-}
-
-/** Defaults: OTEL_BSP_* when set, else a 2048-span queue and batches of 128, which keep each serialization pause short. */
-export function batchExportOptions(): BatchExportOptions {
-  const maxQueueSize = envInt('OTEL_BSP_MAX_QUEUE_SIZE') ?? 2048;
-  return { maxQueueSize, maxExportBatchSize: Math.min(envInt('OTEL_BSP_MAX_EXPORT_BATCH_SIZE') ?? 128, maxQueueSize) };
-}
-
 class CountingExporter implements SpanExporter {
   readonly #inner: SpanExporter;
   readonly #outcomes: ExportOutcomes;

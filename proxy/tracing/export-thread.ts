@@ -4,9 +4,10 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import type { Attributes } from '@opentelemetry/api';
-import { BatchExport, batchExportOptions } from './batch-export.js';
-import { createExporter, type ExporterSpec } from './exporter-spec.js';
-import { decodeWireSpans, FinishedSpan } from './wire-span.js';
+import { BatchExport } from './batch-export.js';
+import { batchExportOptions, createExporter, type ExporterSpec } from './exporter-spec.js';
+import { FinishedSpan } from './finished-span.js';
+import { decodeWireSpans } from './wire-span.js';
 
 export interface ExportThreadData {
   exporter: ExporterSpec;

@@ -1,6 +1,7 @@
 // How to build a tracer's exporter, as data: the extension factories resolve clusters and
 // options at config time, and the export thread builds the exporter from this description.
 import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
+import type { BatchExportOptions } from './batch-export.js';
 
 export type ExporterSpec =
   | { readonly kind: 'otlp-proto'; readonly url: string; readonly headers: Record<string, string>; readonly timeoutMillis: number }
@@ -22,4 +23,15 @@ export async function createExporter(spec: ExporterSpec): Promise<SpanExporter> 
       return new ZipkinExporter({ url: spec.url, serviceName: spec.serviceName });
     }
   }
+}
+
+function envInt(name: string): number | undefined {
+  const v = Number(process.env[name]);
+  return Number.isInteger(v) && v > 0 ? v : undefined;
+}
+
+/** Defaults: OTEL_BSP_* when set, else a 2048-span queue and batches of 128, which keep each serialization pause short. */
+export function batchExportOptions(): BatchExportOptions {
+  const maxQueueSize = envInt('OTEL_BSP_MAX_QUEUE_SIZE') ?? 2048;
+  return { maxQueueSize, maxExportBatchSize: Math.min(envInt('OTEL_BSP_MAX_EXPORT_BATCH_SIZE') ?? 128, maxQueueSize) };
 }

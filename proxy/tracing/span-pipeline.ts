@@ -6,9 +6,8 @@
 import { Worker } from 'node:worker_threads';
 import type { Attributes } from '@opentelemetry/api';
 import type { Counter, Scope } from '../stats/types.js';
-import { batchExportOptions } from './batch-export.js';
+import { batchExportOptions, type ExporterSpec } from './exporter-spec.js';
 import type { ExportThreadData, FromExportThread, ToExportThread } from './export-thread.js';
-import type { ExporterSpec } from './exporter-spec.js';
 import { encodeWireSpan, type WireSpan } from './wire-span.js';
 
 export interface SpanPipelineStats {

@@ -22,3 +22,12 @@ describe('span transport between threads', () => {
     expect(db).toEqual(b);
   });
 });
+
+describe('access-log transport between threads', () => {
+  it('round-trips log records with typed attributes', async () => {
+    const { decodeWireLogs, encodeWireLog } = await import('../../../proxy/telemetry/otlp-logs/wire-log.js');
+    const a = { timeMs: 1_764_000_000_000, traceId: '12345678901234567890123456789012', spanId: '1234567890123456', sampled: true, body: 'GET /x 200', attributes: { code: 200, path: '/x\u001e' } };
+    const b = { timeMs: 1, traceId: '', spanId: '', sampled: false, body: '', attributes: {} };
+    expect(decodeWireLogs(encodeWireLog(a) + encodeWireLog(b))).toEqual([{ ...a, attributes: { code: 200, path: '/x ' } }, b]);
+  });
+});

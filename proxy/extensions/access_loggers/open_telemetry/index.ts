@@ -1,22 +1,16 @@
 // envoy.access_loggers.open_telemetry: each stream becomes an OTLP log record (body and
 // attributes from format strings) with TraceId/SpanId of the stream's span, so logs join
-// traces. Records go through the SDK's BatchLogRecordProcessor (bounded, timer-flushed) to
-// the collector over OTLP/HTTP; a full queue drops and counts, never waits.
-import { ROOT_CONTEXT, trace, TraceFlags } from '@opentelemetry/api';
-import { SeverityNumber, type LogAttributes } from '@opentelemetry/api-logs';
-import type { ExportResult } from '@opentelemetry/core';
-import { ExportResultCode } from '@opentelemetry/core';
-import { OTLPLogExporter as OTLPGrpcLogExporter } from '@opentelemetry/exporter-logs-otlp-grpc';
-import { OTLPLogExporter } from '@opentelemetry/exporter-logs-otlp-http';
-import { resourceFromAttributes } from '@opentelemetry/resources';
-import { BatchLogRecordProcessor, LoggerProvider, type LogRecordExporter, type ReadableLogRecord } from '@opentelemetry/sdk-logs';
+// traces. The request thread only formats; records go to a log export thread running the
+// SDK's BatchLogRecordProcessor (bounded, timer-flushed) and the OTLP/HTTP or OTLP/gRPC
+// exporter. A full queue drops and counts, never waits.
 import { z } from 'zod';
 import { registries, type AccessLogger, type AccessLoggerContext } from '../../../core/extension-points.js';
 import { defineExtension } from '../../../core/registry.js';
 import type { StreamInfo } from '../../../core/stream-info.js';
-import type { Counter } from '../../../stats/types.js';
 import { streamSpanContext } from '../../../tracing/tracer.js';
 import { collectorUrl, uriPath, type ClusterLookup } from '../../../telemetry/collector.js';
+import type { LogExporterSpec } from '../../../telemetry/otlp-logs/export-thread.js';
+import { LogPipeline } from '../../../telemetry/otlp-logs/pipeline.js';
 import { CompiledJson, DEFAULT_ACCESS_LOG_FORMAT, FormatError, TextFormatter } from '../../../telemetry/substitution-format.js';
 
 const TYPE_URL = 'type.googleapis.com/envoy.extensions.access_loggers.open_telemetry.v3.OpenTelemetryAccessLogConfig';
@@ -69,38 +63,6 @@ const configSchema = z
     }
   });
 
-/** Keeps an admission count in step with the processor's queue, and counts outcomes. */
-class CountingLogExporter implements LogRecordExporter {
-  readonly #inner: LogRecordExporter;
-  readonly #sent: Counter;
-  readonly #failed: Counter;
-  readonly #onHandedOff: (n: number) => void;
-
-  constructor(inner: LogRecordExporter, sent: Counter, failed: Counter, onHandedOff: (n: number) => void) {
-    this.#inner = inner;
-    this.#sent = sent;
-    this.#failed = failed;
-    this.#onHandedOff = onHandedOff;
-  }
-
-  export(logs: ReadableLogRecord[], resultCallback: (result: ExportResult) => void): void {
-    this.#onHandedOff(logs.length);
-    this.#inner.export(logs, (result) => {
-      if (result.code === ExportResultCode.SUCCESS) this.#sent.add(logs.length);
-      else this.#failed.add(logs.length);
-      resultCallback(result);
-    });
-  }
-
-  shutdown(): Promise<void> {
-    return this.#inner.shutdown();
-  }
-
-  forceFlush(): Promise<void> {
-    return this.#inner.forceFlush?.() ?? Promise.resolve();
-  }
-}
-
 const MAX_QUEUE = 2048;
 
 registries.accessLoggers.register(
@@ -114,54 +76,42 @@ registries.accessLoggers.register(
       const headers: Record<string, string> = {};
       for (const h of http?.request_headers_to_add ?? []) headers[h.header.key] = h.header.value;
       // OTLP/HTTP when http_service is set, else OTLP/gRPC to the grpc_service cluster.
-      const otlp =
+      const exporter: LogExporterSpec =
         http !== undefined
-          ? new OTLPLogExporter({ url: collectorUrl(clusters, http.http_uri.cluster, uriPath(http.http_uri.uri), 'http_service.http_uri.cluster'), headers })
-          : new OTLPGrpcLogExporter({
+          ? { kind: 'otlp-http', url: collectorUrl(clusters, http.http_uri.cluster, uriPath(http.http_uri.uri), 'http_service.http_uri.cluster'), headers }
+          : {
+              kind: 'otlp-grpc',
               url: collectorUrl(clusters, config.common_config.grpc_service!.envoy_grpc.cluster_name, '', 'common_config.grpc_service.envoy_grpc.cluster_name'),
-            });
+            };
       const scope = context.stats.scope(`access_logs.open_telemetry_access_log.${config.stat_prefix ?? config.common_config.log_name}`);
-      const sent = scope.counter('logs_written');
-      const dropped = scope.counter('logs_dropped');
-      const failed = scope.counter('logs_failed');
-      let queued = 0;
-      const exporter = new CountingLogExporter(otlp, sent, failed, (n) => {
-        queued = Math.max(0, queued - n);
-      });
-      const resourceAttrs: Record<string, string> = { 'service.name': context.node.cluster || 'meshscope', 'node.id': context.node.id };
-      for (const kv of config.resource_attributes?.values ?? []) resourceAttrs[kv.key] = kv.value.string_value;
-      const provider = new LoggerProvider({
-        resource: resourceFromAttributes(resourceAttrs),
-        processors: [new BatchLogRecordProcessor({ exporter, maxQueueSize: MAX_QUEUE })],
-      });
-      const logger = provider.getLogger(config.common_config.log_name);
+      const resourceAttributes: Record<string, string> = { 'service.name': context.node.cluster || 'meshscope', 'node.id': context.node.id };
+      for (const kv of config.resource_attributes?.values ?? []) resourceAttributes[kv.key] = kv.value.string_value;
+      const pipeline = new LogPipeline(
+        { exporter, resourceAttributes, logName: config.common_config.log_name, maxQueueSize: MAX_QUEUE },
+        { written: scope.counter('logs_written'), dropped: scope.counter('logs_dropped'), failed: scope.counter('logs_failed') },
+      );
       const body = new TextFormatter(config.body?.string_value ?? DEFAULT_ACCESS_LOG_FORMAT.trimEnd());
       const attrTemplate: Record<string, string> = {};
       for (const kv of config.attributes?.values ?? []) attrTemplate[kv.key] = kv.value.string_value;
       const attributes = new CompiledJson(attrTemplate);
-      context.onShutdown(() => provider.shutdown().catch(() => undefined));
+      context.onShutdown(() => pipeline.shutdown());
 
       return {
         log(info: StreamInfo): void {
-          if (queued >= MAX_QUEUE) {
-            dropped.inc();
-            return;
-          }
-          queued++;
           const span = streamSpanContext(info.activeSpan);
-          const ctx =
-            span === null
-              ? ROOT_CONTEXT
-              : trace.setSpanContext(ROOT_CONTEXT, { traceId: span.traceId, spanId: span.spanId, traceFlags: span.sampled ? TraceFlags.SAMPLED : TraceFlags.NONE });
-          const attrs: LogAttributes = {};
-          for (const [k, v] of Object.entries(attributes.build(info))) if (v !== null && v !== undefined) attrs[k] = v as string | number;
-          logger.emit({
-            timestamp: info.startTime,
-            severityNumber: SeverityNumber.INFO,
-            severityText: 'INFO',
+          const attrs: Record<string, string | number> = {};
+          const built = attributes.build(info);
+          for (const k in built) {
+            const v = built[k];
+            if (typeof v === 'string' || typeof v === 'number') attrs[k] = v;
+          }
+          pipeline.submit({
+            timeMs: info.startTime,
+            traceId: span?.traceId ?? '',
+            spanId: span?.spanId ?? '',
+            sampled: span?.sampled ?? false,
             body: body.format(info),
             attributes: attrs,
-            context: ctx,
           });
         },
       };
