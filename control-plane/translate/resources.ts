@@ -8,6 +8,7 @@ import {
   FAULT_TYPE,
   HCM_TYPE,
   HTTP_PROTOCOL_OPTIONS_TYPE,
+  ISTIO_STATS_TYPE,
   OTEL_ACCESS_LOG_TYPE,
   OTEL_TRACER_TYPE,
   ROUTER_TYPE,
@@ -228,6 +229,8 @@ interface HcmOptions {
 function httpConnectionManager(o: HcmOptions): JsonObject {
   const httpFilters: JsonObject[] = [];
   if (o.faults) httpFilters.push({ name: 'envoy.filters.http.fault', typed_config: { '@type': FAULT_TYPE } });
+  // Istio's standard metrics (and the peer-metadata exchange between sidecars) on every hop.
+  httpFilters.push({ name: 'istio.stats', typed_config: { '@type': ISTIO_STATS_TYPE } });
   httpFilters.push({ name: 'envoy.filters.http.router', typed_config: { '@type': ROUTER_TYPE } });
   const hcm: JsonObject = {
     '@type': HCM_TYPE,

@@ -465,6 +465,13 @@ message HttpProtocolOptions {
 }
 `;
 
+// Istio's stats filter config; meshscope's control plane sends it empty (the defaults).
+const ISTIO_STATS = `
+syntax = "proto3";
+package stats;
+message PluginConfig {}
+`;
+
 const DISCOVERY = `
 syntax = "proto3";
 package envoy.service.discovery.v3;
@@ -490,5 +497,5 @@ message Resource { string name = 3; repeated string aliases = 4; string version 
 export const PROTO_FILES: readonly string[] = [
   WELL_KNOWN, RPC, TYPE, MATCHER, CORE, SUBSTITUTION, ACCESSLOG, TRACE, ROUTE, ENDPOINT, CLUSTER, LISTENER, HCM,
   EXTENSIONS, FAULT, HTTP_FAULT, ACCESS_LOGGERS, FILE_ACCESS_LOG, OTLP_COMMON, OTEL_ACCESS_LOG, OTEL_ACCESS_LOG_CONFIG,
-  UPSTREAMS, DISCOVERY,
+  UPSTREAMS, ISTIO_STATS, DISCOVERY,
 ];
