@@ -16,9 +16,11 @@ import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '
 import protobuf from 'protobufjs';
 import { Agent, request } from 'undici';
 import { decodeTracesProto } from '../collector/receivers/otlp/protobuf.js';
-import { SPAN_COLUMNS, spanRow } from '../collector/receivers/otlp/model.js';
+import { SPAN_COLUMNS, writeSpanRow } from '../collector/receivers/otlp/model.js';
+import { RowBinaryWriter } from '../collector/storage/clickhouse/rowbinary.js';
 import { createStorageClient } from '../collector/storage/clickhouse/client.js';
 import { migrate } from '../collector/storage/clickhouse/migrate.js';
+import { createRowWriter } from '../collector/storage/clickhouse/writer.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 15);
 const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 8);
@@ -96,10 +98,10 @@ function decoderBench(body: Buffer): Record<string, number> {
   };
   // Both paths go as far as something insertable: our decoder + rows vs protobufjs objects
   // with longs as strings and bytes as hex-able buffers (before any row building).
+  const w = new RowBinaryWriter();
   const hand = time(() => {
-    let out = '';
-    for (const s of decodeTracesProto(body).items) out += spanRow(s);
-    if (out.length === 0) throw new Error('nothing decoded');
+    for (const s of decodeTracesProto(body).items) writeSpanRow(w, s);
+    if (w.take().length === 0) throw new Error('nothing decoded');
   });
   const handDecodeOnly = time(() => decodeTracesProto(body));
   const pbjs = time(() => type.toObject(type.decode(body), { longs: String, bytes: String, defaults: false }));
@@ -112,33 +114,47 @@ function decoderBench(body: Buffer): Record<string, number> {
 }
 
 /**
- * The insert format, measured: the same 40 960 spans as JSONCompactEachRow (what the writer
- * sends: no keys, explicit columns) and JSONEachRow through chDB's raw insert, CPU of this process (chDB's threads
- * included) per 100k rows. Binary formats are not offered by chdb/connection's raw insert.
+ * The insert format, measured: the same 40 960 spans as RowBinary (what the writer sends,
+ * through FROM INFILE) and as JSONCompactEachRow (the previous format, rendered by chDB from
+ * the stored rows) through chDB's raw insert; CPU of this process (chDB's threads included)
+ * per 100k rows, best of 3 rounds.
  */
 async function insertFormatBench(bodies: Buffer[]): Promise<Record<string, number>> {
   const dir = mkdtempSync(join(tmpdir(), 'bench-format-'));
-  const storage = createStorageClient({ kind: 'embedded', path: dir });
+  const storage = createStorageClient({ kind: 'embedded', path: join(dir, 'clickhouse') });
   try {
     await migrate(storage.client, { ttlDays: 0 });
-    // spanRow writes what the collector inserts (JSONCompactEachRow); the keyed variant is
-    // derived from it with the same column names.
-    let compact = '';
-    for (let i = 0; i < 80; i++) for (const span of decodeTracesProto(bodies[i % bodies.length]!).items) compact += spanRow(span);
-    const lines = compact.trim().split('\n');
-    const each = lines.map((l) => JSON.stringify(Object.fromEntries(SPAN_COLUMNS.map((c, i) => [c, (JSON.parse(l) as unknown[])[i]])))).join('\n') + '\n';
-    const variants: Array<[string, Buffer]> = [['JSONEachRow', Buffer.from(each)], ['JSONCompactEachRow', Buffer.from(compact)]];
-    const cpu: Record<string, number> = { JSONEachRow: 0, JSONCompactEachRow: 0 };
-    for (let round = 0; round < 3; round++) {
-      for (const [format, values] of variants) {
-        const c0 = process.cpuUsage();
-        await storage.embedded!.chdb.rawInsert({ table: 'otel_traces', columns: format === 'JSONEachRow' ? undefined : SPAN_COLUMNS, values, format: format as 'JSONEachRow' });
-        const c = process.cpuUsage(c0);
-        cpu[format]! += (c.user + c.system) / 1e6;
+    const writer = createRowWriter(storage);
+    const w = new RowBinaryWriter();
+    let rows = 0;
+    for (let i = 0; i < 80; i++) {
+      for (const span of decodeTracesProto(bodies[i % bodies.length]!).items) {
+        writeSpanRow(w, span);
+        rows++;
       }
     }
-    const per100k = (format: string): number => Number(((cpu[format]! / 3 / lines.length) * 100_000).toFixed(3));
-    return { rows: lines.length, jsonEachRowCpuSecondsPer100kRows: per100k('JSONEachRow'), jsonCompactEachRowCpuSecondsPer100kRows: per100k('JSONCompactEachRow') };
+    const rowBinary = w.take();
+    await writer.insert('otel_traces', [rowBinary]);
+    const compact = Buffer.from((await storage.embedded!.chdb.queryAsync(`SELECT ${SPAN_COLUMNS.join(', ')} FROM otel_traces FORMAT JSONCompactEachRow`)).bytes());
+    const best = { RowBinary: Number.POSITIVE_INFINITY, JSONCompactEachRow: Number.POSITIVE_INFINITY };
+    for (let round = 0; round < 3; round++) {
+      let c0 = process.cpuUsage();
+      await writer.insert('otel_traces', [rowBinary]);
+      let c = process.cpuUsage(c0);
+      best.RowBinary = Math.min(best.RowBinary, (c.user + c.system) / 1e6);
+      c0 = process.cpuUsage();
+      await storage.embedded!.chdb.rawInsert({ table: 'otel_traces', columns: SPAN_COLUMNS, values: compact, format: 'JSONCompactEachRow' });
+      c = process.cpuUsage(c0);
+      best.JSONCompactEachRow = Math.min(best.JSONCompactEachRow, (c.user + c.system) / 1e6);
+    }
+    const per100k = (cpu: number): number => Number(((cpu / rows) * 100_000).toFixed(3));
+    return {
+      rows,
+      rowBinaryCpuSecondsPer100kRows: per100k(best.RowBinary),
+      jsonCompactEachRowCpuSecondsPer100kRows: per100k(best.JSONCompactEachRow),
+      rowBinaryBytesPerRow: Math.round(rowBinary.length / rows),
+      jsonCompactEachRowBytesPerRow: Math.round(compact.length / rows),
+    };
   } finally {
     await storage.client.close();
     rmSync(dir, { recursive: true, force: true });

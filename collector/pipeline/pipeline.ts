@@ -7,9 +7,10 @@
 
 import { CollectorOverloadedError } from '../errors.js';
 import { decodeLogsJson, decodeTracesJson } from '../receivers/otlp/json.js';
-import { logRow, spanRow, type Decoded, type LogRecord, type SpanRecord } from '../receivers/otlp/model.js';
+import { writeLogRow, writeSpanRow, type Decoded, type LogRecord, type SpanRecord } from '../receivers/otlp/model.js';
 import { decodeLogsProto, decodeTracesProto } from '../receivers/otlp/protobuf.js';
-import { ServiceGraph } from '../servicegraph/store.js';
+import { ServiceGraph, writeEdgeRow } from '../servicegraph/store.js';
+import { RowBinaryWriter } from '../storage/clickhouse/rowbinary.js';
 import { TABLE_COLUMNS, type RowWriter, type TableName } from '../storage/clickhouse/writer.js';
 import type { CollectorMetrics, Signal } from '../telemetry.js';
 import type { WalLocation, WalRecord, WriteAheadLog } from './wal.js';
@@ -52,7 +53,7 @@ const TABLES: readonly TableName[] = ['otel_traces', 'otel_logs', 'otel_service_
 /** ClickHouse refused the data itself (not the connection, not capacity). */
 function isDataError(err: unknown): boolean {
   const text = `${(err as Error).message} ${String((err as { cause?: unknown }).cause ?? '')}`;
-  return /CANNOT_PARSE|INCORRECT_DATA|TOO_LARGE_STRING_SIZE|Cannot parse/.test(text);
+  return /CANNOT_PARSE|INCORRECT_DATA|TOO_LARGE_STRING_SIZE|TOO_LARGE_ARRAY_SIZE|Cannot parse/.test(text);
 }
 
 interface Entry {
@@ -60,7 +61,7 @@ interface Entry {
   kind: number;
   table: TableName;
   count: number;
-  /** Serialized rows, or undefined when spilled to the log only. */
+  /** RowBinary rows, or undefined when spilled to the log only. */
   rows: Buffer | undefined;
   loc: Promise<WalLocation> | undefined;
   payload: Buffer | undefined;
@@ -81,11 +82,13 @@ function decode(kind: number, body: Buffer): Decoded<SpanRecord> | Decoded<LogRe
 
 const isTraces = (kind: number): boolean => kind === KIND['traces/protobuf'] || kind === KIND['traces/json'];
 
+// One encoder for every entry: its bytes are copied out exactly sized, so the buffer is reused.
+const rowWriter = new RowBinaryWriter();
+
 function serialize(kind: number, items: readonly (SpanRecord | LogRecord)[]): Buffer {
-  let out = '';
-  if (isTraces(kind)) for (const s of items as readonly SpanRecord[]) out += spanRow(s);
-  else for (const l of items as readonly LogRecord[]) out += logRow(l);
-  return Buffer.from(out);
+  if (isTraces(kind)) for (const s of items as readonly SpanRecord[]) writeSpanRow(rowWriter, s);
+  else for (const l of items as readonly LogRecord[]) writeLogRow(rowWriter, l);
+  return rowWriter.take();
 }
 
 export class Pipeline {
@@ -98,7 +101,8 @@ export class Pipeline {
   #head = 0;
   #queuedItems = 0;
   #memoryBytes = 0;
-  #edges = '';
+  /** Edges derived since the last batch, as RowBinary rows. */
+  readonly #edges = new RowBinaryWriter(1 << 16);
   #edgeCount = 0;
   #wake: (() => void) | undefined;
   #running = true;
@@ -123,12 +127,12 @@ export class Pipeline {
     this.#opts = opts;
     this.#metrics = metrics;
     this.#graph = new ServiceGraph(opts.serviceGraph, {
-      edge: (line) => {
+      edge: (edge) => {
         if (this.#edgeCount >= opts.maxEdgesBuffered) {
           metrics.dropped.inc({ what: 'service_graph_edge' });
           return;
         }
-        this.#edges += line;
+        writeEdgeRow(this.#edges, edge);
         this.#edgeCount++;
       },
       unpaired: (kind) => metrics.graphUnpaired.inc({ kind }),
@@ -303,10 +307,9 @@ export class Pipeline {
       this.#release(this.#head, this.#head + 1, 0);
       return undefined;
     }
-    if (this.#isolateRemaining === 0 && this.#edges.length > 0) {
-      bodies.otel_service_graph_edges.push(Buffer.from(this.#edges));
+    if (this.#isolateRemaining === 0 && this.#edgeCount > 0) {
+      bodies.otel_service_graph_edges.push(this.#edges.take());
       counts.otel_service_graph_edges = this.#edgeCount;
-      this.#edges = '';
       this.#edgeCount = 0;
     }
     return { end, bodies, counts, memory, done: new Set() };
@@ -316,20 +319,23 @@ export class Pipeline {
   #requeueEdges(batch: Batch): void {
     const edges = batch.bodies.otel_service_graph_edges;
     if (edges.length === 0) return;
-    this.#edges = edges.map((b) => b.toString()).join('') + this.#edges;
+    const newer = this.#edges.take();
+    for (const b of edges) this.#edges.bytes(b);
+    this.#edges.bytes(newer);
     this.#edgeCount += batch.counts.otel_service_graph_edges;
   }
 
   /**
    * Keeps rows ClickHouse refuses in `<data>/wal/rejected/`, one file per record and table in
-   * JSONCompactEachRowWithNames (re-insertable as is), so nothing acknowledged is lost.
+   * RowBinaryWithNames (re-insertable as is: `INSERT INTO <table> FROM INFILE '<file>' FORMAT
+   * RowBinaryWithNames`), so nothing acknowledged is lost.
    */
   #setAside(batch: Batch, err: unknown): void {
     const name = batch.end > this.#head ? String(this.#queue[this.#head]!.seq) : `edges-${Date.now()}`;
     for (const table of TABLES) {
       if (batch.done.has(table) || batch.bodies[table].length === 0) continue;
-      const header = Buffer.from(JSON.stringify(TABLE_COLUMNS[table]) + '\n');
-      const file = this.#wal.setAside(`${name}-${table}.JSONCompactEachRowWithNames`, [header, ...batch.bodies[table]]);
+      const header = RowBinaryWriter.header(TABLE_COLUMNS[table]);
+      const file = this.#wal.setAside(`${name}-${table}.RowBinaryWithNames`, [header, ...batch.bodies[table]]);
       this.#metrics.dropped.inc({ what: 'rejected_by_clickhouse' }, batch.counts[table]);
       process.emitWarning(`collector: ClickHouse refused ${batch.counts[table]} rows of ${table}; kept in ${file}: ${(err as Error).message}`);
     }
@@ -369,7 +375,7 @@ export class Pipeline {
   }
 
   #pendingWork(): boolean {
-    return this.#batch !== undefined || this.#head < this.#queue.length || this.#edges.length > 0;
+    return this.#batch !== undefined || this.#head < this.#queue.length || this.#edgeCount > 0;
   }
 
   /** Waits until everything queued so far is stored (tests, shutdown). */

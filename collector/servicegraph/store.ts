@@ -15,6 +15,7 @@ import {
   type Attributes,
   type SpanRecord,
 } from '../receivers/otlp/model.js';
+import type { RowBinaryWriter } from '../storage/clickhouse/rowbinary.js';
 
 export interface ServiceGraphOptions {
   /** Unpaired spans kept at most; beyond it new ones are dropped and counted. */
@@ -23,9 +24,19 @@ export interface ServiceGraphOptions {
   ttlMs: number;
 }
 
+/** One otel_service_graph_edges row. */
+export interface Edge {
+  timestampNs: bigint;
+  client: string;
+  server: string;
+  connectionType: string;
+  failed: boolean;
+  serverDurationMs: number;
+  clientDurationMs: number;
+}
+
 export interface EdgeSink {
-  /** One otel_service_graph_edges row (EDGE_COLUMNS) as a JSONCompactEachRow line. */
-  edge(line: string): void;
+  edge(edge: Edge): void;
   unpaired(kind: 'client' | 'server'): void;
   dropped(): void;
 }
@@ -73,11 +84,22 @@ function virtualServer(c: Half): { name: string; type: string } {
   return { name, type };
 }
 
-/** The otel_service_graph_edges columns, in the order edgeLine writes them. */
+/** The otel_service_graph_edges columns, in the order writeEdgeRow writes them. */
 export const EDGE_COLUMNS = ['Timestamp', 'Client', 'Server', 'ConnectionType', 'Failed', 'ServerDurationMs', 'ClientDurationMs'] as const;
 
-function edgeLine(ts: bigint, client: string, server: string, type: string, failed: boolean, serverMs: number, clientMs: number): string {
-  return '[' + ts.toString() + ',' + JSON.stringify(client) + ',' + JSON.stringify(server) + ',"' + type + '",' + (failed ? 1 : 0) + ',' + serverMs + ',' + clientMs + ']\n';
+/** One otel_service_graph_edges row (EDGE_COLUMNS) in RowBinary. */
+export function writeEdgeRow(w: RowBinaryWriter, e: Edge): void {
+  w.i64(e.timestampNs);
+  w.string(e.client);
+  w.string(e.server);
+  w.string(e.connectionType);
+  w.u8(e.failed ? 1 : 0);
+  w.f64(e.serverDurationMs);
+  w.f64(e.clientDurationMs);
+}
+
+function edge(timestampNs: bigint, client: string, server: string, connectionType: string, failed: boolean, serverDurationMs: number, clientDurationMs: number): Edge {
+  return { timestampNs, client, server, connectionType, failed, serverDurationMs, clientDurationMs };
 }
 
 export class ServiceGraph {
@@ -105,7 +127,7 @@ export class ServiceGraph {
       } else if (k === SPAN_KIND_SERVER || k === SPAN_KIND_CONSUMER) {
         if (s.parentSpanId === '') {
           const h = half(s, false);
-          this.#sink.edge(edgeLine(h.startNs, 'user', h.service, 'virtual_node', h.failed, h.durationMs, h.durationMs));
+          this.#sink.edge(edge(h.startNs, 'user', h.service, 'virtual_node', h.failed, h.durationMs, h.durationMs));
         } else {
           this.#put(s.traceId + s.parentSpanId, half(s, false), 'server', k === SPAN_KIND_CONSUMER, now);
         }
@@ -138,7 +160,7 @@ export class ServiceGraph {
 
   #emitPair(c: Half, s: Half, messaging: boolean): void {
     this.#sink.edge(
-      edgeLine(c.startNs, c.service, s.service, messaging ? 'messaging_system' : '', c.failed || s.failed, s.durationMs, c.durationMs),
+      edge(c.startNs, c.service, s.service, messaging ? 'messaging_system' : '', c.failed || s.failed, s.durationMs, c.durationMs),
     );
   }
 
@@ -151,7 +173,7 @@ export class ServiceGraph {
         const c = e.client;
         const server = virtualServer(c);
         if (server.name !== '') {
-          this.#sink.edge(edgeLine(c.startNs, c.service, server.name, server.type, c.failed, c.durationMs, c.durationMs));
+          this.#sink.edge(edge(c.startNs, c.service, server.name, server.type, c.failed, c.durationMs, c.durationMs));
         } else this.#sink.unpaired('client');
       } else this.#sink.unpaired('server');
     }

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { startCollector, type Collector } from '../../collector/index.js';
 import { createStorageClient } from '../../collector/storage/clickhouse/client.js';
-import { EDGE_COLUMNS, ServiceGraph } from '../../collector/servicegraph/store.js';
+import { ServiceGraph, type Edge } from '../../collector/servicegraph/store.js';
 import type { SpanRecord } from '../../collector/receivers/otlp/model.js';
 
 const N = 1200;
@@ -168,8 +168,8 @@ describe('service graph from a synthetic multi-service trace set', () => {
 });
 
 describe('service-graph pairing store', () => {
-  const resource = { serviceName: 'a', schemaUrl: '', attributesJson: '{}' };
-  const scope = { name: '', version: '', schemaUrl: '', attributesJson: '{}' };
+  const resource = { serviceName: 'a', schemaUrl: '', attributes: [] };
+  const scope = { name: '', version: '', schemaUrl: '', attributes: [] };
   const client = (id: string, attrs: string[]): SpanRecord => ({
     resource,
     scope,
@@ -189,7 +189,7 @@ describe('service-graph pairing store', () => {
   });
 
   it('is bounded (drops counted), expires by TTL, and names virtual servers by attribute priority', () => {
-    const edges: string[] = [];
+    const edges: Edge[] = [];
     let dropped = 0;
     let unpaired = 0;
     const graph = new ServiceGraph({ maxItems: 3, ttlMs: 1000 }, { edge: (l) => edges.push(l), dropped: () => dropped++, unpaired: () => unpaired++ });
@@ -209,10 +209,9 @@ describe('service-graph pairing store', () => {
     graph.expire(1000);
     expect(graph.size).toBe(0);
     expect(unpaired).toBe(1);
-    const rows = edges.map((l) => Object.fromEntries(EDGE_COLUMNS.map((c, i) => [c, (JSON.parse(l) as unknown[])[i]])));
-    expect(rows).toEqual([
-      expect.objectContaining({ Server: 'legacy-host', ConnectionType: 'virtual_node', ClientDurationMs: 4 }),
-      expect.objectContaining({ Server: 'redis', ConnectionType: 'database' }),
+    expect(edges).toEqual([
+      expect.objectContaining({ client: 'a', server: 'legacy-host', connectionType: 'virtual_node', clientDurationMs: 4 }),
+      expect.objectContaining({ client: 'a', server: 'redis', connectionType: 'database' }),
     ]);
   });
 });

@@ -5,7 +5,6 @@
 
 import { OtlpDecodeError } from '../../errors.js';
 import {
-  attributesJson,
   Refusals,
   serviceNameOf,
   type Attributes,
@@ -133,20 +132,20 @@ function attributes(v: Json, path: string): Attributes {
 
 function resourceContext(rs: Obj, path: string): ResourceContext {
   const schemaUrl = str(rs.schemaUrl, `${path}.schemaUrl`);
-  if (rs.resource === undefined || rs.resource === null) return { serviceName: '', schemaUrl, attributesJson: '{}' };
+  if (rs.resource === undefined || rs.resource === null) return { serviceName: '', schemaUrl, attributes: [] };
   const attrs = attributes(obj(rs.resource, `${path}.resource`).attributes, `${path}.resource.attributes`);
-  return { serviceName: serviceNameOf(attrs), schemaUrl, attributesJson: attributesJson(attrs) };
+  return { serviceName: serviceNameOf(attrs), schemaUrl, attributes: attrs };
 }
 
 function scopeContext(ss: Obj, path: string): ScopeContext {
   const schemaUrl = str(ss.schemaUrl, `${path}.schemaUrl`);
-  if (ss.scope === undefined || ss.scope === null) return { name: '', version: '', schemaUrl, attributesJson: '{}' };
+  if (ss.scope === undefined || ss.scope === null) return { name: '', version: '', schemaUrl, attributes: [] };
   const sc = obj(ss.scope, `${path}.scope`);
   return {
     name: str(sc.name, `${path}.scope.name`),
     version: str(sc.version, `${path}.scope.version`),
     schemaUrl,
-    attributesJson: attributesJson(attributes(sc.attributes, `${path}.scope.attributes`)),
+    attributes: attributes(sc.attributes, `${path}.scope.attributes`),
   };
 }
 

@@ -1,6 +1,8 @@
-// The decoded shape shared by the protobuf and JSON decoders, and its serialization to rows of
-// the ClickHouse exporter's tables (JSONCompactEachRow lines). Resource and scope columns are
-// serialized once per ResourceSpans/ScopeSpans and reused by every span under them.
+// The decoded shape shared by the protobuf and JSON decoders, and its encoding to rows of the
+// ClickHouse exporter's tables (RowBinary). Resource and scope columns are encoded once per
+// ResourceSpans/ScopeSpans and reused by every item under them.
+
+import { RowBinaryWriter } from '../../storage/clickhouse/rowbinary.js';
 
 /**
  * Attributes as a flat list [key0, value0, key1, value1, …], every value already rendered as
@@ -12,16 +14,15 @@ export type Attributes = string[];
 export interface ResourceContext {
   serviceName: string;
   schemaUrl: string;
-  /** The ResourceAttributes column, already JSON. */
-  attributesJson: string;
+  attributes: Attributes;
 }
 
 export interface ScopeContext {
   name: string;
   version: string;
   schemaUrl: string;
-  /** The ScopeAttributes column (logs only), already JSON. */
-  attributesJson: string;
+  /** The ScopeAttributes column (logs only). */
+  attributes: Attributes;
 }
 
 export interface SpanEvent {
@@ -100,31 +101,6 @@ export class Refusals {
   }
 }
 
-// Attribute keys repeat across spans (semantic conventions): their JSON is computed once.
-// Bounded: a flood of distinct keys only resets the cache.
-const keyJson = new Map<string, string>();
-const KEY_CACHE_MAX = 4096;
-
-function jsonKey(key: string): string {
-  let j = keyJson.get(key);
-  if (j === undefined) {
-    if (keyJson.size >= KEY_CACHE_MAX) keyJson.clear();
-    j = JSON.stringify(key) + ':';
-    keyJson.set(key, j);
-  }
-  return j;
-}
-
-export function attributesJson(attrs: Attributes): string {
-  if (attrs.length === 0) return '{}';
-  let out = '{';
-  for (let i = 0; i < attrs.length; i += 2) {
-    if (i > 0) out += ',';
-    out += jsonKey(attrs[i]!) + JSON.stringify(attrs[i + 1]!);
-  }
-  return out + '}';
-}
-
 export function findAttribute(attrs: Attributes, key: string): string | undefined {
   for (let i = 0; i < attrs.length; i += 2) if (attrs[i] === key) return attrs[i + 1];
   return undefined;
@@ -134,8 +110,7 @@ export function serviceNameOf(attrs: Attributes): string {
   return findAttribute(attrs, 'service.name') ?? '';
 }
 
-// Rows are JSONCompactEachRow (positional, no keys: measured cheaper than JSONEachRow for
-// chDB to parse and for V8 to build, see bench/collector.ts); these are their column lists.
+// The columns each encoder writes, in order (the INSERT's explicit column list).
 export const SPAN_COLUMNS = [
   'Timestamp', 'TraceId', 'SpanId', 'ParentSpanId', 'TraceState', 'SpanName', 'SpanKind',
   'ServiceName', 'ResourceAttributes', 'ScopeName', 'ScopeVersion', 'SpanAttributes', 'Duration',
@@ -149,88 +124,98 @@ export const LOG_COLUMNS = [
   'ScopeSchemaUrl', 'ScopeName', 'ScopeVersion', 'ScopeAttributes',
 ] as const;
 
-// Resource and scope columns are the same for every item under them: serialized once each.
-const spanResource = new WeakMap<ResourceContext, string>();
-const spanScope = new WeakMap<ScopeContext, string>();
-const logResource = new WeakMap<ResourceContext, string>();
-const logScope = new WeakMap<ScopeContext, string>();
+/** Map(LowCardinality(String), String): pair count, then key and value of each pair. */
+function writeAttributes(w: RowBinaryWriter, attrs: Attributes): void {
+  w.varint(attrs.length >>> 1);
+  for (let i = 0; i < attrs.length; i++) w.string(attrs[i]!);
+}
 
-function cached<K extends object>(cache: WeakMap<K, string>, key: K, build: (k: K) => string): string {
-  let j = cache.get(key);
-  if (j === undefined) {
-    j = build(key);
-    cache.set(key, j);
+// Resource and scope columns are the same for every item under them: encoded once each.
+const spanResource = new WeakMap<ResourceContext, Buffer>();
+const spanScope = new WeakMap<ScopeContext, Buffer>();
+const logResource = new WeakMap<ResourceContext, Buffer>();
+const logScope = new WeakMap<ScopeContext, Buffer>();
+const scratch = new RowBinaryWriter(4096);
+
+function cached<K extends object>(cache: WeakMap<K, Buffer>, key: K, build: (w: RowBinaryWriter, k: K) => void): Buffer {
+  let b = cache.get(key);
+  if (b === undefined) {
+    build(scratch, key);
+    b = scratch.take();
+    cache.set(key, b);
   }
-  return j;
+  return b;
 }
 
 /** ServiceName, ResourceAttributes */
-const spanResourceJson = (r: ResourceContext): string => ',' + JSON.stringify(r.serviceName) + ',' + r.attributesJson;
+function spanResourceColumns(w: RowBinaryWriter, r: ResourceContext): void {
+  w.string(r.serviceName);
+  writeAttributes(w, r.attributes);
+}
 /** ScopeName, ScopeVersion */
-const spanScopeJson = (sc: ScopeContext): string => ',' + JSON.stringify(sc.name) + ',' + JSON.stringify(sc.version);
+function spanScopeColumns(w: RowBinaryWriter, sc: ScopeContext): void {
+  w.string(sc.name);
+  w.string(sc.version);
+}
 /** ServiceName, ResourceSchemaUrl, ResourceAttributes */
-const logResourceJson = (r: ResourceContext): string => ',' + JSON.stringify(r.serviceName) + ',' + JSON.stringify(r.schemaUrl) + ',' + r.attributesJson;
+function logResourceColumns(w: RowBinaryWriter, r: ResourceContext): void {
+  w.string(r.serviceName);
+  w.string(r.schemaUrl);
+  writeAttributes(w, r.attributes);
+}
 /** ScopeSchemaUrl, ScopeName, ScopeVersion, ScopeAttributes */
-const logScopeJson = (sc: ScopeContext): string =>
-  ',' + JSON.stringify(sc.schemaUrl) + ',' + JSON.stringify(sc.name) + ',' + JSON.stringify(sc.version) + ',' + sc.attributesJson;
-
-/** One otel_traces row (SPAN_COLUMNS) as a JSONCompactEachRow line with its newline. */
-export function spanRow(s: SpanRecord): string {
-  const duration = s.endNs > s.startNs ? s.endNs - s.startNs : 0n;
-  let evTs = '[';
-  let evName = '[';
-  let evAttrs = '[';
-  for (let i = 0; i < s.events.length; i++) {
-    const e = s.events[i]!;
-    const sep = i > 0 ? ',' : '';
-    evTs += sep + e.timeNs.toString();
-    evName += sep + JSON.stringify(e.name);
-    evAttrs += sep + attributesJson(e.attributes);
-  }
-  let lTrace = '[';
-  let lSpan = '[';
-  let lState = '[';
-  let lAttrs = '[';
-  for (let i = 0; i < s.links.length; i++) {
-    const l = s.links[i]!;
-    const sep = i > 0 ? ',' : '';
-    lTrace += sep + '"' + l.traceId + '"';
-    lSpan += sep + '"' + l.spanId + '"';
-    lState += sep + JSON.stringify(l.traceState);
-    lAttrs += sep + attributesJson(l.attributes);
-  }
-  return (
-    '[' + s.startNs.toString() +
-    ',"' + s.traceId + '","' + s.spanId + '","' + s.parentSpanId + '",' +
-    JSON.stringify(s.traceState) + ',' +
-    JSON.stringify(s.name) +
-    ',"' + spanKindName(s.kind) + '"' +
-    cached(spanResource, s.resource, spanResourceJson) +
-    cached(spanScope, s.scope, spanScopeJson) +
-    ',' + attributesJson(s.attributes) +
-    ',' + duration.toString() +
-    ',"' + statusCodeName(s.statusCode) + '",' +
-    JSON.stringify(s.statusMessage) +
-    ',' + evTs + '],' + evName + '],' + evAttrs +
-    '],' + lTrace + '],' + lSpan + '],' + lState + '],' + lAttrs + ']]\n'
-  );
+function logScopeColumns(w: RowBinaryWriter, sc: ScopeContext): void {
+  w.string(sc.schemaUrl);
+  w.string(sc.name);
+  w.string(sc.version);
+  writeAttributes(w, sc.attributes);
 }
 
-/** One otel_logs row (LOG_COLUMNS) as a JSONCompactEachRow line with its newline. */
-export function logRow(l: LogRecord): string {
+/** One otel_traces row (SPAN_COLUMNS) in RowBinary. */
+export function writeSpanRow(w: RowBinaryWriter, s: SpanRecord): void {
+  w.i64(s.startNs);
+  w.string(s.traceId);
+  w.string(s.spanId);
+  w.string(s.parentSpanId);
+  w.string(s.traceState);
+  w.string(s.name);
+  w.string(spanKindName(s.kind));
+  w.bytes(cached(spanResource, s.resource, spanResourceColumns));
+  w.bytes(cached(spanScope, s.scope, spanScopeColumns));
+  writeAttributes(w, s.attributes);
+  w.i64(s.endNs > s.startNs ? s.endNs - s.startNs : 0n);
+  w.string(statusCodeName(s.statusCode));
+  w.string(s.statusMessage);
+  const events = s.events;
+  w.varint(events.length);
+  for (let i = 0; i < events.length; i++) w.i64(events[i]!.timeNs);
+  w.varint(events.length);
+  for (let i = 0; i < events.length; i++) w.string(events[i]!.name);
+  w.varint(events.length);
+  for (let i = 0; i < events.length; i++) writeAttributes(w, events[i]!.attributes);
+  const links = s.links;
+  w.varint(links.length);
+  for (let i = 0; i < links.length; i++) w.string(links[i]!.traceId);
+  w.varint(links.length);
+  for (let i = 0; i < links.length; i++) w.string(links[i]!.spanId);
+  w.varint(links.length);
+  for (let i = 0; i < links.length; i++) w.string(links[i]!.traceState);
+  w.varint(links.length);
+  for (let i = 0; i < links.length; i++) writeAttributes(w, links[i]!.attributes);
+}
+
+/** One otel_logs row (LOG_COLUMNS) in RowBinary. */
+export function writeLogRow(w: RowBinaryWriter, l: LogRecord): void {
   // The exporter stores the event time, falling back to the observed time when unset.
-  const ts = l.timeNs !== 0n ? l.timeNs : l.observedNs;
-  return (
-    '[' + ts.toString() +
-    ',"' + l.traceId + '","' + l.spanId + '",' +
-    (l.flags & 0xff) + ',' +
-    JSON.stringify(l.severityText) + ',' +
-    (l.severityNumber & 0xff) + ',' +
-    JSON.stringify(l.body) + ',' +
-    attributesJson(l.attributes) + ',' +
-    JSON.stringify(l.eventName) +
-    cached(logResource, l.resource, logResourceJson) +
-    cached(logScope, l.scope, logScopeJson) +
-    ']\n'
-  );
+  w.i64(l.timeNs !== 0n ? l.timeNs : l.observedNs);
+  w.string(l.traceId);
+  w.string(l.spanId);
+  w.u8(l.flags);
+  w.string(l.severityText);
+  w.u8(l.severityNumber);
+  w.string(l.body);
+  writeAttributes(w, l.attributes);
+  w.string(l.eventName);
+  w.bytes(cached(logResource, l.resource, logResourceColumns));
+  w.bytes(cached(logScope, l.scope, logScopeColumns));
 }

@@ -7,7 +7,6 @@
 import { OtlpDecodeError } from '../../errors.js';
 import { checkLog, checkSpan } from './validate.js';
 import {
-  attributesJson,
   Refusals,
   serviceNameOf,
   type Attributes,
@@ -312,7 +311,7 @@ function resource(r: Reader, end: number, schemaUrl: string): ResourceContext {
     if (tag >>> 3 === 1) attributeField(r, tag & 7, end, attrs, 'Resource.attributes');
     else r.skip(tag & 7, end);
   }
-  return { serviceName: serviceNameOf(attrs), schemaUrl, attributesJson: attributesJson(attrs) };
+  return { serviceName: serviceNameOf(attrs), schemaUrl, attributes: attrs };
 }
 
 function scope(r: Reader, end: number, schemaUrl: string): ScopeContext {
@@ -337,11 +336,11 @@ function scope(r: Reader, end: number, schemaUrl: string): ScopeContext {
         r.skip(tag & 7, end);
     }
   }
-  return { name, version, schemaUrl, attributesJson: attributesJson(attrs) };
+  return { name, version, schemaUrl, attributes: attrs };
 }
 
-const EMPTY_RESOURCE: ResourceContext = { serviceName: '', schemaUrl: '', attributesJson: '{}' };
-const EMPTY_SCOPE: ScopeContext = { name: '', version: '', schemaUrl: '', attributesJson: '{}' };
+const EMPTY_RESOURCE: ResourceContext = { serviceName: '', schemaUrl: '', attributes: [] };
+const EMPTY_SCOPE: ScopeContext = { name: '', version: '', schemaUrl: '', attributes: [] };
 
 /**
  * Walks Resource{X}{resource=1, scope_{x}=2, schema_url=3} → Scope{X}{scope=1, items=2,

@@ -1,0 +1,103 @@
+// ClickHouse RowBinary, the encoding rows travel in: chDB parses it for about half the CPU of
+// JSONCompactEachRow on the same spans (0.5 vs 0.8-1.0 CPU-s per 100k rows, Map columns above
+// all), and V8 builds it far cheaper than JSON (no string concatenation, no JSON.stringify).
+// Per type: String = varint byte length + UTF-8 bytes (LowCardinality(String) is written as
+// String); DateTime64(9) = Int64 nanoseconds; UInt64/UInt8/Float64 little-endian;
+// Array(T) = varint count + elements; Map(K, V) = varint count + key, value pairs.
+
+/** A growable RowBinary buffer, reused across encodings (its bytes are copied out by take). */
+export class RowBinaryWriter {
+  #buf: Buffer;
+  pos = 0;
+
+  constructor(initialBytes = 1 << 20) {
+    this.#buf = Buffer.allocUnsafe(initialBytes);
+  }
+
+  /** Room for `n` more bytes. */
+  #ensure(n: number): Buffer {
+    if (this.pos + n > this.#buf.length) {
+      const next = Buffer.allocUnsafe(Math.max(this.#buf.length * 2, this.pos + n));
+      this.#buf.copy(next, 0, 0, this.pos);
+      this.#buf = next;
+    }
+    return this.#buf;
+  }
+
+  varint(v: number): void {
+    const b = this.#ensure(10);
+    while (v >= 0x80) {
+      b[this.pos++] = (v & 0x7f) | 0x80;
+      v = Math.floor(v / 128);
+    }
+    b[this.pos++] = v;
+  }
+
+  string(s: string): void {
+    const n = s.length;
+    // Short ASCII strings (ids, names, attribute keys and most values) are copied by hand: a
+    // loop beats a native UTF-8 encode call at these sizes. Length < 128 is a one-byte varint.
+    if (n < 128) {
+      const b = this.#ensure(n + 1);
+      const start = this.pos;
+      let p = start + 1;
+      let i = 0;
+      for (; i < n; i++) {
+        const c = s.charCodeAt(i);
+        if (c >= 0x80) break;
+        b[p++] = c;
+      }
+      if (i === n) {
+        b[start] = n;
+        this.pos = p;
+        return;
+      }
+    }
+    // Lone surrogates become U+FFFD here, so every stored string is valid UTF-8.
+    const bytes = Buffer.byteLength(s);
+    this.varint(bytes);
+    const b = this.#ensure(bytes);
+    this.pos += b.write(s, this.pos, bytes, 'utf8');
+  }
+
+  u8(v: number): void {
+    this.#ensure(1)[this.pos++] = v & 0xff;
+  }
+
+  /** Int64 or UInt64 from a bigint (DateTime64(9) nanoseconds, durations). */
+  i64(v: bigint): void {
+    this.#ensure(8).writeBigInt64LE(BigInt.asIntN(64, v), this.pos);
+    this.pos += 8;
+  }
+
+  f64(v: number): void {
+    this.#ensure(8).writeDoubleLE(v, this.pos);
+    this.pos += 8;
+  }
+
+  bytes(src: Buffer): void {
+    const b = this.#ensure(src.length);
+    src.copy(b, this.pos);
+    this.pos += src.length;
+  }
+
+  get length(): number {
+    return this.pos;
+  }
+
+  /** Copies out what was written since `from` (exactly sized) and rewinds to `from`. */
+  take(from = 0): Buffer {
+    const out = Buffer.allocUnsafe(this.pos - from);
+    this.#buf.copy(out, 0, from, this.pos);
+    this.pos = from;
+    return out;
+  }
+
+  /** The RowBinaryWithNames header: column count and names. */
+  static header(columns: readonly string[]): Buffer {
+    const w = new RowBinaryWriter(256);
+    w.varint(columns.length);
+    for (const c of columns) w.string(c);
+    return w.take();
+  }
+}
