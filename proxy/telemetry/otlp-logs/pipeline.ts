@@ -16,6 +16,19 @@ const POST_EVERY = 256;
 const POST_EVERY_MS = 50;
 const SHUTDOWN_TIMEOUT_MS = 5000;
 
+const shared = new Map<string, LogPipeline>();
+
+/** One log export thread per destination, resource and log name per worker, shared by listeners. */
+export function sharedLogPipeline(data: LogExportThreadData, stats: LogPipelineStats): LogPipeline {
+  const key = JSON.stringify(data);
+  let p = shared.get(key);
+  if (p === undefined) {
+    p = new LogPipeline(data, stats);
+    shared.set(key, p);
+  }
+  return p;
+}
+
 export class LogPipeline {
   readonly #stats: LogPipelineStats;
   readonly #worker: Worker;
@@ -81,6 +94,7 @@ export class LogPipeline {
   }
 
   shutdown(): Promise<void> {
+    for (const [k, v] of shared) if (v === this) shared.delete(k);
     this.#shutdown ??= this.#stop();
     return this.#shutdown;
   }

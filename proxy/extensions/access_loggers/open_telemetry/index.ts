@@ -10,7 +10,7 @@ import type { StreamInfo } from '../../../core/stream-info.js';
 import { streamSpanContext } from '../../../tracing/tracer.js';
 import { collectorUrl, uriPath, type ClusterLookup } from '../../../telemetry/collector.js';
 import type { LogExporterSpec } from '../../../telemetry/otlp-logs/export-thread.js';
-import { LogPipeline } from '../../../telemetry/otlp-logs/pipeline.js';
+import { sharedLogPipeline } from '../../../telemetry/otlp-logs/pipeline.js';
 import { CompiledJson, DEFAULT_ACCESS_LOG_FORMAT, FormatError, TextFormatter } from '../../../telemetry/substitution-format.js';
 
 const TYPE_URL = 'type.googleapis.com/envoy.extensions.access_loggers.open_telemetry.v3.OpenTelemetryAccessLogConfig';
@@ -86,7 +86,7 @@ registries.accessLoggers.register(
       const scope = context.stats.scope(`access_logs.open_telemetry_access_log.${config.stat_prefix ?? config.common_config.log_name}`);
       const resourceAttributes: Record<string, string> = { 'service.name': context.node.cluster || 'meshscope', 'node.id': context.node.id };
       for (const kv of config.resource_attributes?.values ?? []) resourceAttributes[kv.key] = kv.value.string_value;
-      const pipeline = new LogPipeline(
+      const pipeline = sharedLogPipeline(
         { exporter, resourceAttributes, logName: config.common_config.log_name, maxQueueSize: MAX_QUEUE },
         { written: scope.counter('logs_written'), dropped: scope.counter('logs_dropped'), failed: scope.counter('logs_failed') },
       );
