@@ -192,6 +192,19 @@ describe('headers the proxy adds', () => {
   });
 });
 
+describe('half-close', () => {
+  it('answers a request whose client shut down its sending side, then closes', async () => {
+    const raw = await new Promise<string>((resolve) => {
+      const s = net.connect(proxy.port, '127.0.0.1');
+      let got = '';
+      s.on('data', (d) => (got += d.toString()));
+      s.on('close', () => resolve(got));
+      s.on('connect', () => s.end('GET /echo HTTP/1.1\r\nhost: x\r\n\r\n'));
+    });
+    expect(raw.startsWith('HTTP/1.1 200 OK')).toBe(true);
+  });
+});
+
 describe('HTTP/1.0', () => {
   it('is served with accept_http_10, using default_host_for_http_10, and the connection closes', async () => {
     const { rawExchange, statusOf } = await import('./helpers.js');

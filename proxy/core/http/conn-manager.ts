@@ -227,14 +227,13 @@ export class ServerConnection implements ParserHandler, DownstreamConnection {
   }
 
   #onEnd(): void {
-    // Half-close from the client: finish a close-delimited request or give up the stream.
-    if (this.stream !== null && !this.stream.requestComplete && !this.stream.upgraded) {
-      this.stream.resetFromDownstream();
-    } else if (this.stream !== null && this.stream.upgraded) {
-      this.stream.endUpgradedFromDownstream();
-    } else if (this.stream === null) {
-      this.socket.end();
-    }
+    // The client shut down its sending side (the listener keeps sockets half-open).
+    const s = this.stream;
+    if (s === null) this.socket.end();
+    else if (s.upgraded) s.endUpgradedFromDownstream();
+    else if (!s.requestComplete) s.resetFromDownstream();
+    // A complete request still gets its response; nothing more can follow, so close after it.
+    else s.closeAfterResponse = true;
   }
 
   #onClose(): void {

@@ -36,7 +36,9 @@ export class ActiveListener {
     this.#statsScope = stats;
     this.#port = cfg.address.socket_address.port_value;
     this.info = { name: this.name, port: this.#port, direction: cfg.traffic_direction ?? 'UNSPECIFIED' };
-    this.#server = createServer({ noDelay: true }, (socket) => this.#onConnection(socket));
+    // Half-open: a client that shuts down its sending side after a complete request still
+    // gets its response (the HCM closes after it), and tunnels pass each direction's end on.
+    this.#server = createServer({ noDelay: true, allowHalfOpen: true }, (socket) => this.#onConnection(socket));
   }
 
   /** The network filter (the HCM) accepted connections are handed to. */
