@@ -170,10 +170,9 @@ describe('retries', () => {
     // The x-envoy timeout headers are consumed, never forwarded.
     expect(a!.seen.at(-1)!.headers['x-envoy-upstream-rq-timeout-ms']).toBeUndefined();
     a!.mode = { kind: 'stall' };
-    const started = Date.now();
     const timedOut = await request(p.port, '/', { headers: { 'x-envoy-upstream-rq-timeout-ms': '150', 'x-test-id': 'ut' } });
     expect(timedOut.status).toBe(504);
-    expect(Date.now() - started).toBeLessThan(5000);
+    expect(timedOut.body).toBe('upstream request timeout');
     expect((await p.logLines(3)).find((l) => l.endsWith(' ut'))).toMatch(/^504 UT /);
   });
 
