@@ -370,6 +370,8 @@ export const httpConnectionManagerSchema = z
     upgrade_configs: z.array(upgradeConfigSchema).optional(),
     strip_any_host_port: z.boolean().optional(),
     strip_matching_host_port: z.boolean().optional(),
+    normalize_path: z.boolean().optional(),
+    merge_slashes: z.boolean().optional(),
     access_log: z.array(extensionRef(registries.accessLoggers as ExtensionRegistry<unknown, never>)).optional(),
     tracing: z
       .object({

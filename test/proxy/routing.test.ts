@@ -15,7 +15,7 @@ beforeAll(async () => {
   [a, b, c] = await Promise.all([startUpstream('a'), startUpstream('b'), startUpstream('c')]);
   proxy = await startTestProxy(
     bootstrap({
-      hcm: { strip_matching_host_port: false },
+      hcm: { strip_matching_host_port: false, normalize_path: true, merge_slashes: true },
       clusters: [
         staticCluster({ name: 'a', ports: [a.port] }),
         staticCluster({ name: 'b', ports: [b.port] }),
@@ -127,6 +127,13 @@ describe('route matching', () => {
     expect(await upstreamFor('/hdr', 'x', { 'x-tenant': 'red' })).toBe('a');
     expect(await upstreamFor('/q?v=2')).toBe('b');
     expect(await upstreamFor('/q?v=3')).toBe('a');
+  });
+
+  it('normalize_path and merge_slashes apply before matching and are what the upstream sees', async () => {
+    const r = await request(proxy.port, '/items/../%65xact', { headers: { host: 'x' } });
+    expect(r.json<{ upstream: string; url: string }>()).toMatchObject({ upstream: 'a', url: '/exact' });
+    const m = await request(proxy.port, '//rewrite///deep?x=//y', { headers: { host: 'x' } });
+    expect(m.json<{ url: string }>().url).toBe('/new/deep?x=//y');
   });
 
   it('no route → 404 (NR); unknown cluster → 503', async () => {

@@ -33,6 +33,10 @@ export interface HcmSettings {
   readonly defaultHostForHttp10: string;
   /** HCM-level upgrade types (lower-case) → enabled. */
   readonly upgrades: ReadonlyMap<string, boolean>;
+  /** RFC 3986 dot-segment removal before routing (normalize_path). */
+  readonly normalizePath: boolean;
+  /** Collapse repeated slashes before routing (merge_slashes). */
+  readonly mergeSlashes: boolean;
   /** Downstream bytes buffered per stream before reading pauses. */
   readonly bufferLimitBytes: number;
   /** `stream_idle_timeout` (Envoy default 5 min); a route's `idle_timeout` overrides it. 0 = disabled. */
@@ -341,6 +345,39 @@ export class ServerConnection implements ParserHandler, DownstreamConnection {
   }
 }
 
+/**
+ * Envoy's path normalisation: `normalize_path` removes `.`/`..` segments (RFC 3986 §5.2.4)
+ * after decoding percent-encoded unreserved characters; `merge_slashes` collapses `//`.
+ * The query string is left alone. Null when the path is not a valid origin-form path.
+ */
+function normalizeRequestPath(full: string, normalize: boolean, merge: boolean): string | null {
+  const q = full.indexOf('?');
+  let path = q === -1 ? full : full.slice(0, q);
+  if (normalize) {
+    if (path.includes('\\')) path = path.replaceAll('\\', '/');
+    path = path.replace(/%([0-9a-fA-F]{2})/g, (m, hex: string) => {
+      const c = String.fromCharCode(parseInt(hex, 16));
+      return /[A-Za-z0-9\-._~]/.test(c) ? c : m.toUpperCase();
+    });
+    const out: string[] = [];
+    const segments = path.split('/');
+    for (let i = 1; i < segments.length; i++) {
+      const seg = segments[i]!;
+      const last = i === segments.length - 1;
+      if (seg === '.') {
+        if (last) out.push('');
+      } else if (seg === '..') {
+        out.pop();
+        if (last) out.push('');
+      } else out.push(seg);
+    }
+    path = `/${out.join('/')}`;
+  }
+  if (merge) path = path.replace(/\/{2,}/g, '/');
+  if (path.charCodeAt(0) !== 47) return null;
+  return q === -1 ? path : path + full.slice(q);
+}
+
 /** Envoy's trusted client address from the peer and x-forwarded-for. */
 function clientAddress(peer: string, xff: string | undefined, useRemoteAddress: boolean, trustedHops: number): string {
   if (useRemoteAddress && trustedHops === 0) return peer;
@@ -447,6 +484,11 @@ export class ActiveStream implements StreamFilterCallbacks {
     }
     for (let i = 0; i < HOP_BY_HOP_REQUEST.length; i++) h.remove(HOP_BY_HOP_REQUEST[i]!);
     if (head.chunked) h.remove('content-length');
+    if ((s.normalizePath || s.mergeSlashes) && path !== '*') {
+      const normalized = normalizeRequestPath(path, s.normalizePath, s.mergeSlashes);
+      if (normalized === null) return this.#badRequest('path_normalization_failed');
+      path = normalized;
+    }
     // Pseudo-headers first, as Envoy orders them.
     h.names.unshift(':authority', ':path', ':method', ':scheme');
     h.values.unshift(authority, path, head.method, 'http');

@@ -38,6 +38,8 @@ registries.networkFilters.register(
         acceptHttp10: cfg.http_protocol_options?.accept_http_10 === true,
         defaultHostForHttp10: cfg.http_protocol_options?.default_host_for_http_10 ?? '',
         upgrades: new Map((cfg.upgrade_configs ?? []).map((u) => [u.upgrade_type.toLowerCase(), u.enabled !== false])),
+        normalizePath: cfg.normalize_path === true,
+        mergeSlashes: cfg.merge_slashes === true,
         bufferLimitBytes: ctx.bufferLimitBytes,
         streamIdleTimeoutMs: durationMs(cfg.stream_idle_timeout, 300_000),
         requestTimeoutMs: durationMs(cfg.request_timeout, 0),
