@@ -1,6 +1,6 @@
 // `meshscope up`: parses flags and runs the local observable mesh until SIGTERM/SIGINT.
 import { parseArgs } from 'node:util';
-import { startMesh, UpError } from '../up/index.js';
+import { findPrometheus, startMesh, UpError } from '../up/index.js';
 
 const USAGE = `usage: meshscope up [--mesh examples/shop/mesh.yaml] [--state-dir .meshscope] [--data DIR]
          [--xds 127.0.0.1:18000] [--xds-api GRPC|REST] [--collector-http 127.0.0.1:16686]
@@ -61,6 +61,9 @@ export async function run(argv: string[]): Promise<number> {
   try {
     const began = Date.now();
     process.stdout.write(`meshscope up: starting the mesh from ${values.mesh}\n`);
+    if (!values['no-prometheus'] && findPrometheus() === null) {
+      process.stdout.write('meshscope up: prometheus is not on PATH; running without it (the proxies still serve /stats/prometheus)\n');
+    }
     let mesh;
     try {
       mesh = await startMesh({
