@@ -15,19 +15,26 @@ export function logfmt(level: string, message: string, fields?: Record<string, s
 
 export class Logger {
   readonly #out: Writable;
+  readonly #now: () => number;
   #second = 0;
   readonly #seen = new Map<string, number>();
 
-  constructor(out: Writable) {
+  constructor(out: Writable, now: () => number = () => performance.now()) {
     this.#out = out;
+    this.#now = now;
   }
 
   readonly log = (level: LogLevel, message: string, fields?: Record<string, string>): void => {
     if (level === 'debug') return;
-    const second = Math.floor(performance.now() / 1000);
+    const second = Math.floor(this.#now() / 1000);
     if (second !== this.#second) {
       this.flush();
       this.#second = second;
+    }
+    // console.* output is what the script asked for: never suppressed.
+    if (fields?.source === 'console') {
+      this.#out.write(logfmt(level, message, fields));
+      return;
     }
     const key = message.length > 120 ? message.slice(0, 120) : message;
     const n = (this.#seen.get(key) ?? 0) + 1;

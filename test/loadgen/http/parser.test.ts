@@ -1,0 +1,75 @@
+// The hand-written HTTP/1.1 response parser, fed byte streams split at every possible point.
+import { describe, expect, it } from 'vitest';
+import { ResponseParser, parseHeaders, type ParsedHead } from '../../../loadgen/http/parser.js';
+
+interface Parsed {
+  head?: ParsedHead;
+  body: string;
+  keepAlive?: boolean;
+  error?: string;
+}
+
+function parse(chunks: Buffer[], noBody = false): Parsed {
+  const out: Parsed = { body: '' };
+  const parser = new ResponseParser({
+    onHead: (h) => (out.head = h),
+    onBody: (c) => (out.body += c.toString('latin1')),
+    onComplete: (k) => (out.keepAlive = k),
+    onParseError: (m) => (out.error = m),
+  });
+  parser.reset(noBody);
+  for (const c of chunks) parser.execute(c);
+  return out;
+}
+
+function splits(text: string): Buffer[][] {
+  const buf = Buffer.from(text, 'latin1');
+  const all: Buffer[][] = [[buf]];
+  for (let i = 1; i < buf.length; i++) all.push([buf.subarray(0, i), buf.subarray(i)]);
+  return all;
+}
+
+describe('ResponseParser', () => {
+  it('parses content-length bodies split anywhere', () => {
+    const text = 'HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\nhello';
+    for (const chunks of splits(text)) {
+      const r = parse(chunks);
+      expect(r.error).toBeUndefined();
+      expect(r.head?.status).toBe(200);
+      expect(r.body).toBe('hello');
+      expect(r.keepAlive).toBe(true);
+    }
+  });
+
+  it('parses chunked bodies with extensions and trailers split anywhere', () => {
+    const text = 'HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nX-Trailer: t\r\n\r\n';
+    for (const chunks of splits(text)) {
+      const r = parse(chunks);
+      expect(r.error).toBeUndefined();
+      expect(r.body).toBe('hello world');
+      expect(r.keepAlive).toBe(true);
+    }
+  });
+
+  it('honours Connection: close, HTTP/1.0, 204 and HEAD, and skips 1xx', () => {
+    expect(parse([Buffer.from('HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n')]).keepAlive).toBe(false);
+    expect(parse([Buffer.from('HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n')]).keepAlive).toBe(false);
+    expect(parse([Buffer.from('HTTP/1.1 204 No Content\r\n\r\n')]).keepAlive).toBe(true);
+    const head = parse([Buffer.from('HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n')], true);
+    expect(head.keepAlive).toBe(true);
+    expect(head.body).toBe('');
+    const cont = parse([Buffer.from('HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok')]);
+    expect(cont.head?.status).toBe(200);
+    expect(cont.body).toBe('ok');
+  });
+
+  it('reports malformed responses', () => {
+    expect(parse([Buffer.from('SSH-2.0-OpenSSH\r\n\r\n')]).error).toMatch(/malformed status line/);
+    expect(parse([Buffer.from('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n')]).error).toMatch(/invalid chunk size/);
+  });
+
+  it('parses headers on demand with canonical names, joining repeats', () => {
+    const r = parse([Buffer.from('HTTP/1.1 200 OK\r\ncontent-type: a\r\nx-multi: 1\r\nX-MULTI: 2\r\nContent-Length: 0\r\n\r\n')]);
+    expect(parseHeaders(r.head!.rawHeaders)).toEqual({ 'Content-Type': 'a', 'X-Multi': '1, 2', 'Content-Length': '0' });
+  });
+});
