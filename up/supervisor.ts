@@ -125,10 +125,11 @@ export class Supervisor {
     c.child = child;
     c.state = 'starting';
     c.startedAt = Date.now();
-    child.once('error', () => {
-      // A spawn failure (missing binary) surfaces as an exit below; nothing else to do here.
+    // A process that could not be spawned (missing binary) emits 'error' and never 'exit'.
+    child.once('error', (err) => {
+      if (child.pid === undefined) this.#exited(c, child, `could not start (${err.message})`);
     });
-    child.once('exit', (code, signal) => this.#exited(c, child, code, signal));
+    child.once('exit', (code, signal) => this.#exited(c, child, signal !== null ? `killed by ${signal}` : `exited with code ${code}`));
     this.#events.change();
   }
 
@@ -147,7 +148,7 @@ export class Supervisor {
     }
   }
 
-  #exited(c: Managed, child: ChildProcess, code: number | null, signal: NodeJS.Signals | null): void {
+  #exited(c: Managed, child: ChildProcess, how: string): void {
     if (c.child !== child) return;
     c.child = null;
     if (this.#stopping) {
@@ -158,7 +159,7 @@ export class Supervisor {
     c.failures = Date.now() - c.startedAt > STABLE_RUN_MS ? 1 : c.failures + 1;
     const delay = Math.min(BACKOFF_BASE_MS * 2 ** (c.failures - 1), BACKOFF_MAX_MS);
     c.state = 'restarting';
-    this.#events.exit(c.spec.name, signal !== null ? `killed by ${signal}` : `exited with code ${code}`, delay, c.log);
+    this.#events.exit(c.spec.name, how, delay, c.log);
     this.#events.change();
     const timer = setTimeout(() => {
       this.#timers.delete(timer);

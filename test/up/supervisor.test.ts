@@ -146,4 +146,14 @@ describe('meshscope up supervisor', () => {
     await expect(superviseComponents([await server('two')], { stateDir: dir, label: 'test', readyTimeoutMs: 20_000 })).rejects.toBeInstanceOf(UpAlreadyRunningError);
     writeState(dir, state);
   });
+
+  it('reports a component whose command cannot be spawned and keeps retrying it', async () => {
+    const dir = stateDir();
+    const exits: string[] = [];
+    const missing: ComponentSpec = { ...(await server('missing')), command: join(dir, 'no-such-binary') };
+    const err = await superviseComponents([missing], { stateDir: dir, label: 'test', readyTimeoutMs: 1200, onExit: (name, how) => exits.push(`${name} ${how}`) }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UpNotReadyError);
+    expect(exits[0]).toMatch(/^missing could not start \(spawn .*no-such-binary ENOENT\)$/);
+    expect(exits.length).toBeGreaterThanOrEqual(2);
+  });
 });
