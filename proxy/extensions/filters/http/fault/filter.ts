@@ -50,7 +50,6 @@ export class FaultFilter implements StreamDecoderFilter, StreamFilter {
   #timer: NodeJS.Timeout | undefined;
   #active = false;
   #delaying = false;
-  readonly #onDelayDone = (): void => this.#afterDelay();
 
   constructor(callbacks: StreamFilterCallbacks, config: FaultConfig, runtime: Runtime, route: FaultRouteInfo) {
     this.#callbacks = callbacks;
@@ -82,7 +81,7 @@ export class FaultFilter implements StreamDecoderFilter, StreamFilter {
       this.#downstream(config, headers)?.delays.inc();
       this.#callbacks.streamInfo.setResponseFlag(ResponseFlag.DelayInjected);
       this.#delaying = true;
-      this.#timer = setTimeout(this.#onDelayDone, delayMs);
+      this.#timer = setTimeout(() => this.#afterDelay(), delayMs);
       return FilterHeadersStatus.StopIteration;
     }
     return this.#maybeAbort() ? FilterHeadersStatus.StopIteration : FilterHeadersStatus.Continue;

@@ -73,8 +73,6 @@ export class RouterFilter implements StreamDecoderFilter, AttemptOwner {
   #perTryTimer: NodeJS.Timeout | null = null;
   #hashKeyValue = -1;
   #shadows: ShadowRequest[] | null = null;
-  readonly #onPerTryTimeout = (): void => this.#perTryTimeout();
-  readonly #onRetryTimer = (): void => this.#retry();
 
   constructor(config: RouterConfig, callbacks: StreamFilterCallbacks) {
     this.#config = config;
@@ -181,7 +179,7 @@ export class RouterFilter implements StreamDecoderFilter, AttemptOwner {
     this.#retryState?.onHostAttempted(host);
     const attempt = new UpstreamRequest(this, this.#attempts, this.#cluster!.name, host);
     this.#upstream = attempt;
-    if (this.#perTryTimeoutMs > 0) this.#perTryTimer = setTimeout(this.#onPerTryTimeout, this.#perTryTimeoutMs);
+    if (this.#perTryTimeoutMs > 0) this.#perTryTimer = setTimeout(() => this.#perTryTimeout(), this.#perTryTimeoutMs);
     attempt.start();
   }
 
@@ -242,7 +240,7 @@ export class RouterFilter implements StreamDecoderFilter, AttemptOwner {
       this.#upstream = null;
       attempt.reset();
       this.#finishAttempt(attempt, true);
-      this.#retryTimer = setTimeout(this.#onRetryTimer, state.nextBackoffMs());
+      this.#retryTimer = setTimeout(() => this.#retry(), state.nextBackoffMs());
       return true;
     }
     if (status === 'limit_exceeded') this.#cb.streamInfo.setResponseFlag(ResponseFlag.UpstreamRetryLimitExceeded);
