@@ -59,6 +59,22 @@ describe('meshscope control-plane CLI', () => {
     expect(res.stderr).toContain('services[0].ports[0].potr: unknown field');
   });
 
+  it('serves until SIGTERM, then exits 0; a bad mesh at start exits 1 naming the field', async () => {
+    const [port] = await freePorts(1);
+    const serve = runCli(['control-plane', '--mesh', meshPath, '--xds', `127.0.0.1:${port}`]);
+    children.push(serve);
+    await serve.waitForOutput(/served over xDS \(gRPC ADS and REST-JSON\) on 127\.0\.0\.1:\d+/);
+    const ready = await fetch(`http://127.0.0.1:${port}/ready`);
+    expect(ready.status).toBe(200);
+    serve.proc.kill('SIGTERM');
+    expect(await serve.exited).toBe(0);
+
+    const bad = dir.write('bad-start.yaml', 'services: []\n');
+    const res = await cli(['control-plane', '--mesh', bad, '--xds', `127.0.0.1:${port}`]);
+    expect(res.code).toBe(1);
+    expect(res.stderr).toMatch(/services: /);
+  });
+
   it('refuses bad flags and unknown nodes with exit code 2 / 1', async () => {
     expect((await cli(['control-plane', 'render', '--mesh', meshPath])).code).toBe(2);
     expect((await cli(['control-plane', 'frobnicate'])).code).toBe(2);
