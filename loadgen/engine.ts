@@ -329,23 +329,34 @@ async function execute(run: PreparedRun): Promise<TestResult> {
   if (iterationErrors > 0) log('warn', `${iterationErrors} iteration(s) ended with an uncaught exception`);
   for (const o of outputs) if (o.dropped > 0) log('warn', `output ${o.name} dropped ${o.dropped} samples (buffer full)`);
 
-  let summaryFailed: LoadgenError | undefined;
+  // A broken handleSummary or an unwritable file costs the custom report, never the results:
+  // the error is logged and the default summary printed instead.
+  const write = (target: string, text: string | Buffer): void => {
+    try {
+      fs.writeFileSync(target, text);
+    } catch (err) {
+      log('error', `cannot write ${target}: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  };
+  let printDefault = true;
   const handleSummary = special.exports.handleSummary;
   if (typeof handleSummary === 'function') {
     try {
       const result = (await (handleSummary as (d: SummaryData) => unknown)(data)) as Record<string, unknown> | undefined;
+      printDefault = false;
       for (const [target, content] of Object.entries(result ?? {})) {
         const text = typeof content === 'string' ? content : content instanceof ArrayBuffer ? Buffer.from(content) : JSON.stringify(content);
         if (target === 'stdout') stdout.write(text);
         else if (target === 'stderr') stderr.write(text);
-        else fs.writeFileSync(target, text);
+        else write(target, text);
       }
     } catch (err) {
-      summaryFailed = new ScriptError(`${errorText(err)} (in handleSummary())`, script.locate(err));
-      log('error', summaryFailed.message);
+      const loc = script.locate(err);
+      log('error', `${errorText(err)} (in handleSummary())${loc === undefined ? '' : `\n\tat ${loc}`}`);
     }
-  } else stdout.write(renderSummary(data, opts.summaryMode ?? 'compact'));
-  if (opts.summaryExport !== undefined) fs.writeFileSync(opts.summaryExport, JSON.stringify(summaryExport(data), null, 2));
+  }
+  if (printDefault) stdout.write(renderSummary(data, opts.summaryMode ?? 'compact'));
+  if (opts.summaryExport !== undefined) write(opts.summaryExport, JSON.stringify(summaryExport(data), null, 2));
   await cleanup();
 
   const abortedBy = abortError();
@@ -358,5 +369,5 @@ async function execute(run: PreparedRun): Promise<TestResult> {
     log('error', `thresholds on metrics '${[...new Set(failed.map((t) => t.key))].join("', '")}' have been crossed`);
     return { exitCode: EXIT_THRESHOLDS_FAILED, summary: data, error: undefined, iterationErrors };
   }
-  return { exitCode: summaryFailed?.exitCode ?? 0, summary: data, error: summaryFailed, iterationErrors };
+  return { exitCode: 0, summary: data, error: undefined, iterationErrors };
 }

@@ -73,6 +73,14 @@ export function handleSummary(data) {
     expect(data.metrics.checks).toMatchObject({ type: 'rate', values: { rate: 1, passes: 4, fails: 0 }, thresholds: { 'rate==1': { ok: true } } });
   });
 
+  it('a throwing handleSummary is reported with file:line and the default summary printed instead', async () => {
+    const script = tmp.write('hsbad.js', `${basic}\nexport function handleSummary(data) {\n  return data.metrics.nope.values;\n}\n`);
+    const r = await run({ script, env: { BASE: server.base } });
+    expect(r.exitCode).toBe(0);
+    expect(r.stderr).toMatch(/TypeError[\s\S]*in handleSummary[\s\S]*hsbad\.js:12:\d+/);
+    expect(r.stdout).toContain('TOTAL RESULTS');
+  });
+
   it('--out otlp exports the run metrics over OTLP/HTTP', async () => {
     const bodies: string[] = [];
     const collector = http.createServer((req, res) => {
