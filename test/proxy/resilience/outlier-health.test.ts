@@ -101,10 +101,10 @@ describe('outlier detection', () => {
     expect(afterInterval.length).toBeGreaterThan(200);
     expect(errors / afterInterval.length).toBeLessThan(0.001);
     expect(await p.stat('cluster.backend.outlier_detection.ejections_enforced_total')).toBeGreaterThanOrEqual(1);
-    // Back in rotation: c served requests after its recovery and ejection time.
-    const cAfter = c!.seen.length;
+    // Back in rotation once its (backed-off) ejection time has passed, and serving again.
     expect(recoverAt).toBeGreaterThan(failAt);
-    expect(await hostFlags(p, c!.port)).toBe('healthy');
+    await until(async () => (await hostFlags(p, c!.port)) === 'healthy', 'c unejected', 8000);
+    const cAfter = c!.seen.length;
     for (let i = 0; i < 6; i++) await request(p.port, '/');
     expect(c!.seen.length).toBeGreaterThan(cAfter);
   });
