@@ -196,9 +196,16 @@ export class XdsClient {
   /** Opens the CDS and LDS subscriptions (and through them EDS and RDS). */
   start(): void {
     const d = this.#o.dynamicResources;
+    // As Envoy's init manager does, listeners are requested once clusters are initialised, so
+    // no listener serves before the clusters its routes name exist.
     if (d.cds_config !== undefined) this.#subscribe('clusters', d.cds_config, []);
-    if (d.lds_config !== undefined) this.#subscribe('listeners', d.lds_config, []);
+    else this.#subscribeListeners();
     if (d.cds_config === undefined && d.lds_config === undefined) this.#markInitialized();
+  }
+
+  #subscribeListeners(): void {
+    const lds = this.#o.dynamicResources.lds_config;
+    if (lds !== undefined && !this.#kinds.listeners.subscribed) this.#subscribe('listeners', lds, []);
   }
 
   #markInitialized(): void {
@@ -362,6 +369,7 @@ export class XdsClient {
     st.error = { version: r.version_info, details, at: now(), failed };
     this.#log(`rejected ${kind} version ${r.version_info}: ${details}`);
     this.#request(kind, { nonce: r.nonce, error: details });
+    if (kind === 'clusters') this.#subscribeListeners();
     this.#markInitialized();
   }
 
@@ -495,6 +503,7 @@ export class XdsClient {
       this.#stale.add(n);
     }
     this.#ack('clusters', pending.version, pending.nonce);
+    this.#subscribeListeners();
     if (this.#stale.size > 0) {
       // Dropped clusters keep serving until the routes that may still name them are updated.
       clearTimeout(this.#staleTimer);
