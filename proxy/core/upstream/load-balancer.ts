@@ -243,7 +243,7 @@ export class LoadBalancer {
       }
       const usable = panic ? [...hosts] : healthy;
       health.push(hosts.length === 0 ? 0 : panic ? 0 : avail);
-      this.#levels.push(this.#buildLevel(usable, s));
+      this.#levels.push(this.#buildLevel(usable, s, hosts));
     }
     // Envoy: each level takes its availability, spilling the rest to the next; normalised
     // when the total is below 100.
@@ -261,7 +261,8 @@ export class LoadBalancer {
     }
   }
 
-  #buildLevel(usable: Host[], s: LbSettings): Level {
+  /** `all`: every host of the level, healthy or not, for Envoy's per-locality availability. */
+  #buildLevel(usable: Host[], s: LbSettings, all: readonly Host[]): Level {
     if (usable.length === 0) return { picker: null, localities: [], localityTotal: 0 };
     if (!s.localityWeighted) return { picker: createPicker(usable, s), localities: [], localityTotal: 0 };
     const groups = new Map<string, Host[]>();
@@ -272,10 +273,18 @@ export class LoadBalancer {
       if (g === undefined) groups.set(key, (g = []));
       g.push(h);
     }
+    const totals = new Map<string, number>();
+    for (const h of all) {
+      const l = h.description.locality;
+      const key = `${l.region}/${l.zone}/${l.subZone}`;
+      totals.set(key, (totals.get(key) ?? 0) + 1);
+    }
     let acc = 0;
     const localities: Array<{ cumulative: number; picker: HostPicker }> = [];
-    for (const hosts of groups.values()) {
-      const w = hosts[0]!.description.localityWeight;
+    for (const [key, hosts] of groups) {
+      // Envoy scales a locality's weight by its availability: min(1, factor × healthy / total).
+      const availability = Math.min(1, (s.overprovisioningFactor * hosts.length) / (totals.get(key) ?? hosts.length));
+      const w = hosts[0]!.description.localityWeight * availability;
       if (w === 0) continue;
       acc += w;
       localities.push({ cumulative: acc, picker: createPicker(hosts, s) });

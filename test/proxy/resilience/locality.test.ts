@@ -103,6 +103,31 @@ describe('priorities', () => {
   });
 });
 
+describe('locality-weighted load balancing', () => {
+  it("scales a locality's weight by its availability (overprovisioning factor 1.4)", async () => {
+    const ups = await upstreams(6);
+    const [a0, a1, a2, a3, b0, b1] = ups;
+    for (const u of [a1!, a2!, a3!]) u.mode = { kind: 'status', status: 503 };
+    const hc = { timeout: '0.5s', interval: '0.05s', no_traffic_interval: '0.05s', unhealthy_threshold: 1, healthy_threshold: 1, http_health_check: { path: '/healthz' } };
+    const backend = zoned('backend', [
+      { zone: 'za', ports: [a0!.port, a1!.port, a2!.port, a3!.port] },
+      { zone: 'zb', ports: [b0!.port, b1!.port] },
+    ], { health_checks: [hc], common_lb_config: { locality_weighted_lb_config: {} } });
+    const endpoints = (backend['load_assignment'] as { endpoints: Array<Record<string, unknown>> }).endpoints;
+    for (const e of endpoints) e['load_balancing_weight'] = 1;
+    const p = await startResilienceProxy({ clusters: [backend], virtualHosts: [{ name: 'vh', domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster: 'backend' } }] }] });
+    cleanups.push(() => p.close());
+    const failed = async (): Promise<number> => (await p.admin('/clusters')).body.split('\n').filter((l) => l.endsWith('::health_flags::/failed_active_hc')).length;
+    const healthy = async (): Promise<number> => (await p.admin('/clusters')).body.split('\n').filter((l) => l.endsWith('::health_flags::healthy')).length;
+    for (let i = 0; ((await failed()) !== 3 || (await healthy()) !== 3) && i < 400; i++) await new Promise((r) => setTimeout(r, 25));
+    const n = 300;
+    for (let i = 0; i < n; i += 30) await Promise.all(Array.from({ length: 30 }, () => request(p.port, '/')));
+    const inA = a0!.seen.filter((s) => s.url === '/').length;
+    // za: 1 of 4 healthy → availability min(1, 1.4 × 0.25) = 0.35 against zb's 1: za gets 0.35 / 1.35.
+    expect(withinBinomialBounds(inA, n, 0.35 / 1.35)).toBe(true);
+  });
+});
+
 /** A proxy whose node sits in region r / zone z1 and whose local cluster is `self`. */
 async function startResilienceProxyWithNode(backend: Record<string, unknown>, local: Record<string, unknown>): Promise<ResilienceProxy> {
   const p = await startResilienceProxy({
