@@ -30,6 +30,14 @@ export interface ExtensionContext {
   onShutdown(fn: () => Promise<void> | void): void;
   /** The listener's `traffic_direction`, for listener-scoped extensions (tracers pick span kinds by it). */
   readonly trafficDirection?: 'UNSPECIFIED' | 'INBOUND' | 'OUTBOUND';
+  /** The server's health as `/healthcheck/fail|ok` and draining set it (absent in bare test contexts). */
+  readonly serverState?: ServerStateView;
+}
+
+/** What the admin's `/healthcheck/fail` and draining change, as the data path reads it. */
+export interface ServerStateView {
+  readonly healthCheckFailed: boolean;
+  readonly draining: boolean;
 }
 
 export interface HttpFilterContext extends ExtensionContext {

@@ -11,6 +11,7 @@ export type WorkerRequest =
   | { id: number; op: 'listeners' }
   | { id: number; op: 'reset_counters' }
   | { id: number; op: 'drain_listeners'; inboundOnly: boolean }
+  | { id: number; op: 'health_check_failed'; failed: boolean }
   | { id: number; op: 'connections' }
   | { id: number; op: 'shutdown'; drainMs: number }
   | { id: number; op: 'add_cluster'; cluster: ClusterConfig; addedViaApi: boolean }

@@ -55,6 +55,9 @@ class InProcessWorker implements WorkerHandle {
         return null;
       case 'drain_listeners':
         return w.drainListeners(req.inboundOnly);
+      case 'health_check_failed':
+        w.serverState.healthCheckFailed = req.failed;
+        return null;
       case 'connections':
         return w.connectionCount();
       case 'shutdown':
@@ -335,6 +338,10 @@ export class ProxyServer implements AdminTarget {
 
   setHealthCheckFailed(failed: boolean): void {
     this.#healthCheckFailed = failed;
+    // Workers answer health checks (envoy.filters.http.health_check) from their own copy.
+    for (const w of this.#workers) {
+      w.call({ op: 'health_check_failed', failed }).catch((err: Error) => this.#options.logger.error(`healthcheck: ${err.message}`));
+    }
   }
 
   async drainListeners(options: { inboundOnly: boolean; graceful: boolean }): Promise<void> {

@@ -35,6 +35,9 @@ async function handle(req: WorkerRequest): Promise<unknown> {
     case 'drain_listeners':
       await w.drainListeners(req.inboundOnly);
       return null;
+    case 'health_check_failed':
+      w.serverState.healthCheckFailed = req.failed;
+      return null;
     case 'connections':
       return w.connectionCount();
     case 'shutdown':

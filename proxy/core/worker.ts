@@ -34,6 +34,8 @@ export function nodeInfo(bootstrap: Bootstrap, serviceCluster: string | undefine
 }
 
 export class Worker {
+  /** Read by the health_check filter on every health check; set by the main process. */
+  readonly serverState = { healthCheckFailed: false, draining: false };
   readonly stats: StatsStore;
   readonly clusterManager: ClusterManager;
   readonly #options: WorkerOptions;
@@ -49,6 +51,7 @@ export class Worker {
       stats: this.stats,
       runtime: options.runtime,
       onShutdown: (fn) => this.#shutdownHooks.push(fn),
+      serverState: this.serverState,
     };
     this.clusterManager = new ClusterManager(this.#context);
   }
@@ -144,6 +147,7 @@ export class Worker {
 
   /** Stops accepting; in-flight streams finish and idle keep-alive connections close. */
   async drainListeners(inboundOnly = false): Promise<void> {
+    this.serverState.draining = true;
     const targets = [...this.#listeners.values()].filter((l) => !inboundOnly || l.info.direction === 'INBOUND');
     await Promise.all(targets.map((l) => l.drain()));
   }

@@ -2,6 +2,7 @@
 // extension means adding its import here, never editing the core.
 import './filters/network/http_connection_manager/index.js';
 import './filters/http/router/config.js';
+import './filters/http/health_check/config.js';
 import './filters/http/fault/index.js';
 import './filters/http/local_ratelimit/index.js';
 import './clusters/static/index.js';

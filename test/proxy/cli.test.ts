@@ -9,7 +9,16 @@ import { join } from 'node:path';
 import http from 'node:http';
 import net from 'node:net';
 import { stringify } from 'yaml';
-import { bootstrap, request, startUpstream, staticCluster, type Upstream } from './helpers.js';
+import { ROUTER, bootstrap, request, startUpstream, staticCluster, type Upstream } from './helpers.js';
+
+const HEALTH_CHECK = {
+  name: 'envoy.filters.http.health_check',
+  typed_config: {
+    '@type': 'type.googleapis.com/envoy.extensions.filters.http.health_check.v3.HealthCheck',
+    pass_through_mode: false,
+    headers: [{ name: ':path', string_match: { exact: '/healthz' } }],
+  },
+};
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
@@ -39,6 +48,7 @@ async function spawnProxy(up: Upstream, args: string[], nodeArgs: string[] = [])
     admin: true,
     virtualHosts: [{ name: 'v', domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster: 'up', timeout: '30s' } }] }],
     clusters: [staticCluster({ name: 'up', ports: [up.port] })],
+    hcm: { http_filters: [HEALTH_CHECK, ROUTER] },
   }) as { admin: { address: { socket_address: { port_value: number } } }; static_resources: { listeners: Array<{ address: { socket_address: { port_value: number } } }> } };
   cfg.admin.address.socket_address.port_value = adminPort;
   cfg.static_resources.listeners[0]!.address.socket_address.port_value = port;
@@ -121,6 +131,17 @@ describe('meshscope proxy (CLI)', () => {
     expect(listeners).toContain(`127.0.0.1:${p.port}`);
     const dump = (await request(p.adminPort, '/config_dump')).json<{ configs: Array<Record<string, unknown>> }>();
     expect(dump.configs[0]!['@type']).toBe('type.googleapis.com/envoy.admin.v3.BootstrapConfigDump');
+    // /healthcheck/fail reaches every worker's health_check filter; /healthcheck/ok restores it.
+    expect((await request(p.port, '/healthz')).status).toBe(200);
+    expect((await request(p.adminPort, '/healthcheck/fail', { method: 'POST' })).status).toBe(200);
+    for (let i = 0; i < 6; i++) {
+      const r = await request(p.port, '/healthz');
+      expect(r.status).toBe(503);
+      expect(r.headers['x-envoy-immediate-health-check-fail']).toBe('true');
+    }
+    expect((await request(p.adminPort, '/healthcheck/ok', { method: 'POST' })).status).toBe(200);
+    expect((await request(p.port, '/healthz')).status).toBe(200);
+    expect(up.seen.some((s) => s.url === '/healthz')).toBe(false);
     expect((await request(p.adminPort, '/quitquitquit', { method: 'POST' })).status).toBe(200);
     expect(await p.exited).toBe(0);
   });
