@@ -6,7 +6,7 @@
 // Rows stay in Buffers (off the V8 heap) from encoding to insert.
 
 import { mkdirSync } from 'node:fs';
-import { unlink, writeFile } from 'node:fs/promises';
+import { open, unlink } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { StorageError } from '../../errors.js';
@@ -28,6 +28,34 @@ export const TABLE_COLUMNS: Record<TableName, readonly string[]> = {
 
 const sqlString = (s: string): string => `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
 
+/** Writes a batch's chunks to `file` as they are (vectored, no concatenated copy of the batch). */
+async function stage(file: string, chunks: readonly Buffer[]): Promise<void> {
+  const fh = await open(file, 'w');
+  try {
+    // writev takes at most IOV_MAX (1024) buffers per call and may write short.
+    for (let i = 0; i < chunks.length; i += 1024) {
+      let group = chunks.slice(i, i + 1024);
+      for (;;) {
+        const expected = group.reduce((n, c) => n + c.length, 0);
+        const { bytesWritten } = await fh.writev(group);
+        if (bytesWritten === expected) break;
+        let skip = bytesWritten;
+        const rest: Buffer[] = [];
+        for (const c of group) {
+          if (skip >= c.length) skip -= c.length;
+          else {
+            rest.push(skip > 0 ? c.subarray(skip) : c);
+            skip = 0;
+          }
+        }
+        group = rest;
+      }
+    }
+  } finally {
+    await fh.close();
+  }
+}
+
 export function createRowWriter(storage: StorageClient): RowWriter {
   const { client, embedded, target } = storage;
   // Beside the chDB data directory; one file per table, since the pipeline inserts one
@@ -41,7 +69,7 @@ export function createRowWriter(storage: StorageClient): RowWriter {
       try {
         if (embedded !== undefined) {
           const file = join(staging, `${table}.RowBinary`);
-          await writeFile(file, chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
+          await stage(file, chunks);
           try {
             await embedded.chdb.queryAsync(`INSERT INTO ${table} (${columns}) FROM INFILE ${sqlString(file)} FORMAT RowBinary`);
           } finally {
