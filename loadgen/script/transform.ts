@@ -202,6 +202,8 @@ export function transformScript(source: string, filename: string): TransformResu
         const prop = propName(callee.property, callee.computed);
         const obj = callee.object.type === 'Identifier' ? imports.get(callee.object.name) : undefined;
         if (obj !== undefined && (obj.imported === '*' || obj.imported === 'default')) seed = prop !== undefined && (BLOCKING[obj.module]?.has(prop) ?? false);
+        else if ((prop === 'call' || prop === 'apply') && callee.object.type === 'Identifier') name = callee.object.name;
+        else if ((prop === 'call' || prop === 'apply') && callee.object.type === 'MemberExpression') name = propName(callee.object.property, callee.object.computed);
         else name = prop;
       }
       const wrapTarget = parent?.type === 'ChainExpression' ? parent : node;

@@ -78,3 +78,20 @@ export { f as default };
     expect(code).toContain('urls.map((u) => u.length)');
   });
 });
+
+describe('indirect calls', () => {
+  it('awaits fn.call() and fn.apply() of functions that block', () => {
+    const code = transformScript(
+      `import http from "k6/http";
+function login(u) { return http.get(u); }
+function main() { login.call(null, "a"); api.fetch.apply(api, ["b"]); }
+const api = { fetch(u) { return http.get(u); } };
+export { main as default };
+`,
+      'b.js',
+    ).code;
+    expect(code).toContain('(await login.call(null, "a"))');
+    expect(code).toContain('(await api.fetch.apply(api, ["b"]))');
+    expect(code).toContain('async function main()');
+  });
+});
