@@ -349,6 +349,22 @@ function outboundRouteConfig(mesh: Mesh, name: string): JsonObject {
   return { name, virtual_hosts: virtualHosts };
 }
 
+/**
+ * Every sidecar routes to the same services the same way, so they share one route
+ * configuration (as Istio's sidecars share theirs per port): built and sent once per edit.
+ */
+export const OUTBOUND_ROUTE_CONFIG = 'outbound';
+const outboundRoutesByMesh = new WeakMap<Mesh, JsonObject>();
+
+function sharedOutboundRoutes(mesh: Mesh): JsonObject {
+  let rc = outboundRoutesByMesh.get(mesh);
+  if (rc === undefined) {
+    rc = outboundRouteConfig(mesh, OUTBOUND_ROUTE_CONFIG);
+    outboundRoutesByMesh.set(mesh, rc);
+  }
+  return rc;
+}
+
 /** Builds one node's resources; `source` says how its RDS/EDS subscriptions are fetched. */
 export function nodeResources(mesh: Mesh, nodeId: string, source: ConfigSourceStyle): NodeResources {
   const node = findNode(mesh, nodeId);
@@ -410,10 +426,10 @@ export function nodeResources(mesh: Mesh, nodeId: string, source: ConfigSourceSt
     out.listeners.set(name, listener(name, listenPort, 'INBOUND', hcm));
   }
   const outName = `outbound|${sidecar.outbound_port}`;
-  out.routes.set(outName, outboundRouteConfig(mesh, outName));
+  out.routes.set(OUTBOUND_ROUTE_CONFIG, sharedOutboundRoutes(mesh));
   const hcm = httpConnectionManager({
     statPrefix: `outbound_${sidecar.outbound_port}`,
-    routes: { rds: outName, source },
+    routes: { rds: OUTBOUND_ROUTE_CONFIG, source },
     faults: true,
     telemetry: t,
     serviceName: service.name,

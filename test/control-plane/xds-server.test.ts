@@ -127,9 +127,9 @@ describe('xDS server over gRPC ADS', () => {
     c.send({ type_url: TYPE_URL.listeners });
     const lds = await waitFor(() => c.of(TYPE_URL.listeners)[0], 'LDS response');
     c.send({ type_url: TYPE_URL.listeners, version_info: lds.version_info, response_nonce: lds.nonce });
-    c.send({ type_url: TYPE_URL.routes, resource_names: ['outbound|19102'] });
+    c.send({ type_url: TYPE_URL.routes, resource_names: ['outbound'] });
     const rds = await waitFor(() => c.of(TYPE_URL.routes)[0], 'RDS response');
-    c.send({ type_url: TYPE_URL.routes, version_info: rds.version_info, response_nonce: rds.nonce, resource_names: ['outbound|19102'] });
+    c.send({ type_url: TYPE_URL.routes, version_info: rds.version_info, response_nonce: rds.nonce, resource_names: ['outbound'] });
 
     dir.write('mesh.yaml', meshText(30));
     const rds2 = await waitFor(() => c.of(TYPE_URL.routes)[1], 'RDS push after the weight change');
@@ -202,14 +202,14 @@ describe('xDS server over delta gRPC ADS', () => {
 
   it('sends per-resource versions, then only what changed; a reconnect with initial_resource_versions gets nothing', async () => {
     dir.write('mesh.yaml', meshText(80));
-    await waitFor(async () => JSON.stringify((await rest('routes', { node: { id: 'web-1' }, resource_names: ['outbound|19102'] })).json).includes('"weight":80'), 'mesh reloaded');
+    await waitFor(async () => JSON.stringify((await rest('routes', { node: { id: 'web-1' }, resource_names: ['outbound'] })).json).includes('"weight":80'), 'mesh reloaded');
     const s = deltaStream();
     try {
-      s.send({ node: { id: 'web-1' }, type_url: TYPE_URL.routes, resource_names_subscribe: ['outbound|19102'] });
+      s.send({ node: { id: 'web-1' }, type_url: TYPE_URL.routes, resource_names_subscribe: ['outbound'] });
       s.send({ type_url: TYPE_URL.endpoints, resource_names_subscribe: ['outbound|8080|v1|default/api', 'outbound|8080||default/web'] });
       const rds = await waitFor(() => s.responses.find((r) => r.type_url === TYPE_URL.routes), 'delta RDS');
       const eds = await waitFor(() => s.responses.find((r) => r.type_url === TYPE_URL.endpoints), 'delta EDS');
-      expect(rds.resources!.map((r) => r.name)).toEqual(['outbound|19102']);
+      expect(rds.resources!.map((r) => r.name)).toEqual(['outbound']);
       expect(rds.resources![0]!.version).toMatch(/^[0-9a-f]{16}$/);
       expect(eds.resources!.map((r) => r.name).sort()).toEqual(['outbound|8080||default/web', 'outbound|8080|v1|default/api'].sort());
       s.send({ type_url: TYPE_URL.routes, response_nonce: rds.nonce });
@@ -227,8 +227,8 @@ describe('xDS server over delta gRPC ADS', () => {
         again.send({
           node: { id: 'web-1' },
           type_url: TYPE_URL.routes,
-          resource_names_subscribe: ['outbound|19102'],
-          initial_resource_versions: { 'outbound|19102': rds2.resources![0]!.version },
+          resource_names_subscribe: ['outbound'],
+          initial_resource_versions: { 'outbound': rds2.resources![0]!.version },
         });
         again.send({ type_url: TYPE_URL.clusters });
         await waitFor(() => again.responses.find((r) => r.type_url === TYPE_URL.clusters), 'wildcard CDS on the new stream');
@@ -257,8 +257,8 @@ describe('xDS server over REST-JSON', () => {
   });
 
   it('answers a held poll as soon as the mesh changes', async () => {
-    const first = await rest('routes', { node: { id: 'web-1' }, resource_names: ['outbound|19102'] });
-    const pending = rest('routes', { node: { id: 'web-1' }, resource_names: ['outbound|19102'], version_info: first.json.version_info });
+    const first = await rest('routes', { node: { id: 'web-1' }, resource_names: ['outbound'] });
+    const pending = rest('routes', { node: { id: 'web-1' }, resource_names: ['outbound'], version_info: first.json.version_info });
     await new Promise((r) => setTimeout(r, 50));
     dir.write('mesh.yaml', meshText(55));
     const changed = await pending;
@@ -280,11 +280,11 @@ describe('xDS server over REST-JSON', () => {
 
 describe('mesh file watching', () => {
   it('rejects a malformed edit naming the field and keeps serving the last good mesh', async () => {
-    const before = await rest('routes', { node: { id: 'web-1' }, resource_names: ['outbound|19102'] });
+    const before = await rest('routes', { node: { id: 'web-1' }, resource_names: ['outbound'] });
     dir.write('mesh.yaml', meshText(55).replace('outbound_port: 19102', 'outbound_port: 19102, inbund: 3'));
     await waitFor(() => rejected.length > 0, 'rejection');
     expect(rejected[0]!.message).toContain('services[0].workloads[0].sidecar.inbund: unknown field');
-    const after = await rest('routes', { node: { id: 'web-1' }, resource_names: ['outbound|19102'] });
+    const after = await rest('routes', { node: { id: 'web-1' }, resource_names: ['outbound'] });
     expect(after.json.version_info).toBe(before.json.version_info);
   });
 });
