@@ -234,10 +234,14 @@ export class Http1ConnPool {
     }
     this.#pending.push(cb);
     resources.pendingRequests++;
+    this.cluster.stats.upstream_rq_pending_active.inc();
     this.cluster.stats.upstream_rq_pending_total.inc();
     if (this.#connecting < this.#pending.size && resources.connections < resources.maxConnections) this.#connect();
     return () => {
-      if (this.#pending.remove(cb)) resources.pendingRequests--;
+      if (this.#pending.remove(cb)) {
+        resources.pendingRequests--;
+        this.cluster.stats.upstream_rq_pending_active.dec();
+      }
     };
   }
 
@@ -276,6 +280,7 @@ export class Http1ConnPool {
         const cb = this.#pending.shift();
         if (cb === null) break;
         cluster.resources.pendingRequests--;
+        cluster.stats.upstream_rq_pending_active.dec();
         cb.onPoolFailure('connection_failure');
       }
     });
@@ -292,6 +297,7 @@ export class Http1ConnPool {
       return;
     }
     this.cluster.resources.pendingRequests--;
+    this.cluster.stats.upstream_rq_pending_active.dec();
     cb.onPoolReady(conn);
   }
 

@@ -288,6 +288,32 @@ describe('circuit breakers', () => {
   });
 });
 
+describe('connection pool limits', () => {
+  it('max_connections 1 and max_pending_requests 1: one request queues, the next overflows (never retried)', async () => {
+    const [a] = await upstreams('a');
+    a!.mode = { kind: 'delay', ms: 300 };
+    const p = await proxy({
+      clusters: [cluster('backend', [a!.port], { circuit_breakers: { thresholds: [{ max_connections: 1, max_pending_requests: 1 }] } })],
+      virtualHosts: routeTo('backend', { retry_policy: { retry_on: '5xx,reset,connect-failure', num_retries: 2 } }),
+    });
+    const first = request(p.port, '/', { headers: { 'x-test-id': 'first' } });
+    await until(() => a!.count === 1, 'first request in flight');
+    const queued = request(p.port, '/', { headers: { 'x-test-id': 'queued' } });
+    await until(async () => (await p.stat('cluster.backend.upstream_rq_pending_active')) === 1, 'second request pending');
+    const third = await request(p.port, '/', { headers: { 'x-test-id': 'third' } });
+    expect(third.status).toBe(503);
+    expect(third.headers['x-envoy-overloaded']).toBe('true');
+    expect([(await first).status, (await queued).status]).toEqual([200, 200]);
+    expect(a!.count).toBe(2);
+    expect((await p.logLines(3)).find((l) => l.endsWith(' third'))).toMatch(/^503 UO /);
+    const stats = await p.stats();
+    expect(stats.get('cluster.backend.upstream_rq_pending_overflow')).toBe(1);
+    expect(stats.get('cluster.backend.upstream_cx_overflow')).toBeGreaterThanOrEqual(1);
+    expect(stats.get('cluster.backend.upstream_cx_total')).toBe(1);
+    expect(stats.get('cluster.backend.upstream_rq_pending_active')).toBe(0);
+  });
+});
+
 describe('stream timeouts', () => {
   it('stream idle timeout: 504 SI while waiting on upstream, a reset once the response started, 408 while the request is arriving', async () => {
     const [stall, slow] = await upstreams('stall', 'slow');
