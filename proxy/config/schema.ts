@@ -610,6 +610,9 @@ function validateRouteClusters(b: { static_resources?: { listeners?: ListenerCon
             r.route?.weighted_clusters?.clusters.forEach((wc, wi) => {
               if (!clusters.has(wc.name)) ctx.addIssue({ code: 'custom', path: [...base, 'weighted_clusters', 'clusters', wi, 'name'], message: `unknown cluster '${wc.name}'` });
             });
+            r.route?.request_mirror_policies?.forEach((m, mi) => {
+              if (!clusters.has(m.cluster)) ctx.addIssue({ code: 'custom', path: [...base, 'request_mirror_policies', mi, 'cluster'], message: `unknown shadow cluster '${m.cluster}'` });
+            });
           }),
         );
       }),

@@ -46,7 +46,7 @@ describe('resilience config validation', () => {
             routes: [
               {
                 match: { prefix: '/', runtime_fraction: { default_value: { numerator: 200 } } },
-                route: { cluster: 'backend', retry_policy: { retry_on: '5xx,sometimes' }, request_mirror_policies: [{ cluster: '' }] },
+                route: { cluster: 'backend', retry_policy: { retry_on: '5xx,sometimes' }, request_mirror_policies: [{ cluster: '' }, { cluster: 'ghost' }] },
                 typed_per_filter_config: { 'envoy.filters.http.fault': { '@type': FAULT_TYPE, bogus: true }, 'envoy.filters.http.nope': {} },
               },
             ],
@@ -70,6 +70,7 @@ describe('resilience config validation', () => {
       `${route}.match.runtime_fraction.default_value.numerator: must be at most 100 for denominator HUNDRED`,
       `${route}.route.retry_policy.retry_on: unknown retry condition(s): sometimes`,
       `${route}.route.request_mirror_policies[0].cluster`,
+      `${route}.route.request_mirror_policies[1].cluster: unknown shadow cluster 'ghost'`,
       `${route}.typed_per_filter_config.envoy.filters.http.fault.bogus: unknown field`,
       `${route}.typed_per_filter_config.envoy.filters.http.nope: no HTTP filter 'envoy.filters.http.nope' accepts this per-route config`,
       `${HCM}.stream_idle_timeout`,

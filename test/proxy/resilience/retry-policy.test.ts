@@ -115,3 +115,21 @@ describe('retry policy', () => {
     expect(finalTimeouts(200, 300, headers({ 'x-envoy-upstream-rq-timeout-ms': '0' }))).toEqual({ globalMs: 0, perTryMs: 300 });
   });
 });
+
+describe('retry budget', () => {
+  it('allows max(min_retry_concurrency, budget_percent × (active + pending)) retries instead of max_retries', async () => {
+    const { ResourceManager } = await import('../../../proxy/core/upstream/cluster.js');
+    const { clusterSchema } = await import('../../../proxy/config/schema.js');
+    const cfg = (thresholds: unknown[]) =>
+      clusterSchema.parse({ name: 'c', type: 'STATIC', load_assignment: { cluster_name: 'c', endpoints: [] }, circuit_breakers: { thresholds } });
+    const plain = new ResourceManager(cfg([{ max_retries: 7 }]));
+    expect(plain.retryLimit()).toBe(7);
+    const budget = new ResourceManager(cfg([{ max_retries: 7, retry_budget: { budget_percent: { value: 25 }, min_retry_concurrency: 2 } }]));
+    expect(budget.retryLimit()).toBe(2);
+    budget.requests = 30;
+    budget.pendingRequests = 10;
+    expect(budget.retryLimit()).toBe(10);
+    const high = new ResourceManager(cfg([{ max_retries: 1 }, { priority: 'HIGH', max_retries: 9 }]), 'HIGH');
+    expect(high.retryLimit()).toBe(9);
+  });
+});
