@@ -151,8 +151,10 @@ export function latencyDashboard(): Dashboard {
         .withTarget(
           new PromQuery()
             .datasource(prometheus)
+            // `or … * 0`: a destination with no 5xx has no 5xx series at all; it should read 0%.
             .expr(
-              `100 * sum by (destination_service_name) (rate(istio_requests_total{${DESTINATION}, response_code=~"5.."}[$__rate_interval]))` +
+              `100 * (sum by (destination_service_name) (rate(istio_requests_total{${DESTINATION}, response_code=~"5.."}[$__rate_interval]))` +
+                ` or sum by (destination_service_name) (rate(istio_requests_total{${DESTINATION}}[$__rate_interval])) * 0)` +
                 ` / sum by (destination_service_name) (rate(istio_requests_total{${DESTINATION}}[$__rate_interval]))`,
             )
             .legendFormat('{{destination_service_name}}'),
