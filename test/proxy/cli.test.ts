@@ -3,7 +3,7 @@
 // from the main process, and a body far larger than the heap streams through.
 import { afterEach, describe, expect, it } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import http from 'node:http';
@@ -24,6 +24,12 @@ const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
+
+/** Peak resident memory of a process in MiB (Linux VmHWM): proves bodies were not buffered whole. */
+function peakRssMiB(pid: number): number {
+  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m === null ? 0 : Number(m[1]) / 1024;
+}
 
 async function freePort(): Promise<number> {
   const s = net.createServer();
@@ -169,6 +175,47 @@ describe('meshscope proxy (CLI)', () => {
       write();
     });
     expect(status).toBe(200);
+    // 256 MiB went through; buffering it would show in the proxy's peak RSS.
+    expect(peakRssMiB(p.child.pid!)).toBeLessThan(200);
+    p.child.kill('SIGTERM');
+    expect(await p.exited).toBe(0);
+  });
+
+  it('streams a download larger than the heap to a client that stops reading for a while', async () => {
+    const total = 256 * 1024 * 1024;
+    const source = await startUpstream('source', (_req, res) => {
+      const block = Buffer.alloc(1024 * 1024, 2);
+      let sent = 0;
+      res.setHeader('content-length', String(total));
+      const pump = () => {
+        while (sent < total) {
+          sent += block.length;
+          if (!res.write(block)) return void res.once('drain', pump);
+        }
+        res.end();
+      };
+      pump();
+    });
+    cleanups.push(() => source.close());
+    const p = await spawnProxy(source, ['--concurrency', '1'], ['--max-old-space-size=48']);
+    const received = await new Promise<number>((resolve, reject) => {
+      http.get({ host: '127.0.0.1', port: p.port, path: '/download' }, (res) => {
+        let n = 0;
+        let paused = false;
+        res.on('data', (d: Buffer) => {
+          n += d.length;
+          if (!paused && n > 16 * 1024 * 1024) {
+            // Stop reading: the proxy must stop reading upstream instead of buffering.
+            paused = true;
+            res.pause();
+            setTimeout(() => res.resume(), 1000);
+          }
+        });
+        res.on('end', () => resolve(n));
+      }).on('error', reject);
+    });
+    expect(received).toBe(total);
+    expect(peakRssMiB(p.child.pid!)).toBeLessThan(200);
     p.child.kill('SIGTERM');
     expect(await p.exited).toBe(0);
   });
