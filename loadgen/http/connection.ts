@@ -86,6 +86,7 @@ function errorCodeOf(err: NodeJS.ErrnoException): number {
 // Every plain-TCP read is handled synchronously in its callback, so all connections can share
 // one read buffer; anything kept past the callback is copied out.
 const readBuffer = Buffer.allocUnsafe(64 * 1024);
+const EMPTY = Buffer.alloc(0);
 
 // Request timeouts: one shared, unref'd sweeper instead of a socket timer per connection, whose
 // refresh on every read and write would sit on the hot path. Granularity is SWEEP_MS.
@@ -179,7 +180,7 @@ export class Connection implements ParserHandler {
     const now = performance.now();
     const fresh = !this.#connected;
     this.#done = done;
-    this.#chunks = [];
+    if (this.#chunks.length !== 0) this.#chunks = [];
     this.#keepBody = keepBody;
     this.#written = 0;
     this.#firstByte = 0;
@@ -275,8 +276,8 @@ export class Connection implements ParserHandler {
     res.sending = this.#written - this.#writeStart;
     res.waiting = Math.max(0, this.#firstByte - this.#written);
     res.receiving = end - this.#firstByte;
-    if (this.#keepBody) res.body = this.#chunks.length === 1 ? this.#chunks[0]! : Buffer.concat(this.#chunks);
-    this.#chunks = [];
+    if (this.#keepBody) res.body = this.#chunks.length === 0 ? EMPTY : this.#chunks.length === 1 ? this.#chunks[0]! : Buffer.concat(this.#chunks);
+    if (this.#chunks.length !== 0) this.#chunks = [];
     this.#res = null;
     this.#done = null;
     this.served++;

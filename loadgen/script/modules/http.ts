@@ -152,8 +152,10 @@ function defaultExpected(status: number): boolean {
   return status >= 200 && status < 400;
 }
 
+const NO_BODY: { buf: Buffer | null; text: string } = { buf: null, text: '' };
+
 function bodyBuffer(body: Body, headers: Record<string, string>): { buf: Buffer | null; text: string } {
-  if (body === null || body === undefined) return { buf: null, text: '' };
+  if (body === null || body === undefined) return NO_BODY;
   if (typeof body === 'string') return { buf: Buffer.from(body, 'utf8'), text: body };
   if (body instanceof ArrayBuffer) return { buf: Buffer.from(body), text: '' };
   if (ArrayBuffer.isView(body)) return { buf: Buffer.from(body.buffer, body.byteOffset, body.byteLength), text: '' };
@@ -220,7 +222,7 @@ export function createHttpModule(test: TestContext, vu: VuState): Record<string,
     const userTags = params?.tags;
     let maxRedirects = params?.redirects ?? test.maxRedirects;
     let currentUrl = String(url);
-    let currentMethod = method.toUpperCase();
+    let currentMethod = method;
     let currentBody = buf;
     const nameTag = userTags?.name !== undefined ? String(userTags.name) : url instanceof TaggedURL ? url.name : undefined;
     for (;;) {
@@ -346,14 +348,14 @@ export function createHttpModule(test: TestContext, vu: VuState): Record<string,
     delete: (url: string, name: string): void => vu.cookies.delete(new URL(url), name),
   };
 
-  const request = (method: string, url: string | TaggedURL, body?: Body, params?: RequestParams): Promise<Response> => one(method, url, body, params, false);
+  const request = (method: string, url: string | TaggedURL, body?: Body, params?: RequestParams): Promise<Response> => one(String(method).toUpperCase(), url, body, params, false);
 
   type BatchItem = string | [string, string, Body?, RequestParams?] | { method?: string; url: string; body?: Body; params?: RequestParams };
   const batch = async (reqs: BatchItem[] | Record<string, BatchItem>): Promise<Response[] | Record<string, Response>> => {
     const norm = (r: BatchItem): { method: string; url: string; body: Body; params: RequestParams | undefined } => {
       if (typeof r === 'string') return { method: 'GET', url: r, body: null, params: undefined };
-      if (Array.isArray(r)) return { method: r[0], url: r[1], body: r[2] ?? null, params: r[3] };
-      return { method: r.method ?? 'GET', url: r.url, body: r.body ?? null, params: r.params };
+      if (Array.isArray(r)) return { method: String(r[0]).toUpperCase(), url: r[1], body: r[2] ?? null, params: r[3] };
+      return { method: (r.method ?? 'GET').toUpperCase(), url: r.url, body: r.body ?? null, params: r.params };
     };
     const run = (r: BatchItem, i: number): Promise<Response> => {
       const n = norm(r);
