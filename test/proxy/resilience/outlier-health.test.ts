@@ -174,3 +174,40 @@ describe('active health checks and panic threshold', () => {
     expect((await p.logLines(7)).find((l) => l.endsWith(' uh'))).toMatch(/^503 UH /);
   });
 });
+
+describe('outlier detection with split local-origin errors', () => {
+  it('ejects on consecutive connect failures only; a working connection resets the streak; 5xx count separately', async () => {
+    const [a, b] = await startUpstreams('a', 'b');
+    cleanups.push(() => a!.stop(), () => b!.stop());
+    const p = await startResilienceProxy({
+      clusters: [
+        cluster('backend', [a!.port, b!.port], {
+          outlier_detection: {
+            split_external_local_origin_errors: true,
+            consecutive_local_origin_failure: 2,
+            consecutive_5xx: 100,
+            interval: '10s',
+            base_ejection_time: '30s',
+            max_ejection_percent: 50,
+          },
+        }),
+      ],
+      virtualHosts: routeTo('backend'),
+    });
+    cleanups.push(() => p.close());
+    // 5xx from a: counted as external errors, not local-origin ones: no ejection.
+    a!.mode = { kind: 'status', status: 503 };
+    for (let i = 0; i < 8; i++) await request(p.port, '/');
+    expect(await hostFlags(p, a!.port)).toBe('healthy');
+    // a accepts and resets: each try connects (a local-origin success) then fails, so the
+    // streak never builds, as in Envoy.
+    a!.mode = { kind: 'reset' };
+    for (let i = 0; i < 8; i++) await request(p.port, '/');
+    expect(await hostFlags(p, a!.port)).toBe('healthy');
+    // a dies: connection refused twice in a row is a local-origin streak of 2.
+    await a!.stop();
+    for (let i = 0; i < 6 && (await hostFlags(p, a!.port)) === 'healthy'; i++) await request(p.port, '/');
+    expect(await hostFlags(p, a!.port)).toBe('/failed_outlier_check');
+    expect(await p.stat('cluster.backend.outlier_detection.ejections_enforced_consecutive_local_origin_failure')).toBe(1);
+  });
+});

@@ -385,6 +385,8 @@ export class RouterFilter implements StreamDecoderFilter, AttemptOwner {
 
   onAttemptPoolReady(attempt: UpstreamRequest): void {
     if (attempt !== this.#upstream) return;
+    // With split_external_local_origin_errors, a connection that works resets the local-origin streak.
+    this.#cluster!.resilience?.outlier?.putResult(attempt.host, 'local_origin_connect_success');
     const cb = this.#cb;
     const headers = cb.requestHeaders;
     const span = cb.streamInfo.activeSpan;
