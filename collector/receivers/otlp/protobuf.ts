@@ -26,6 +26,19 @@ const WT_I32 = 5;
 /** AnyValue arrays/kvlists nested deeper than this are refused: nothing legitimate needs it. */
 const MAX_ANY_DEPTH = 32;
 
+// Short strings repeat across spans (attribute keys, most values, span and service names): a
+// direct-mapped cache keyed by their bytes returns the same string without decoding (no
+// utf8 slice call, no new string to collect). Bounded: a fixed number of slots, overwritten.
+const INTERN_MAX_BYTES = 48;
+const INTERN_SLOTS = 4096;
+const internBytes = new Uint8Array(INTERN_SLOTS * INTERN_MAX_BYTES);
+const internLength = new Int32Array(INTERN_SLOTS).fill(-1);
+const internString: string[] = new Array<string>(INTERN_SLOTS).fill('');
+
+// Decimal renderings of small non-negative integers (status codes, ports), made once.
+const SMALL_INT_MAX = 65_536;
+const smallInts: string[] = [];
+
 class Reader {
   readonly buf: Buffer;
   pos: number;
@@ -55,6 +68,19 @@ class Reader {
   /** int64 varint, exact, as a decimal string (negative values arrive as 10-byte two's complement). */
   int64(end: number): string {
     const start = this.pos;
+    // Up to 7 bytes (< 2^49) is exact in a double: no BigInt arithmetic for everyday values.
+    let small = 0;
+    let mul = 1;
+    for (let i = 0; i < 7 && this.pos < end; i++) {
+      const b = this.buf[this.pos++]!;
+      small += (b & 0x7f) * mul;
+      if (b < 0x80) {
+        if (small < SMALL_INT_MAX) return (smallInts[small] ??= String(small));
+        return String(small);
+      }
+      mul *= 128;
+    }
+    this.pos = start;
     let lo = 0n;
     let shift = 0n;
     for (let i = 0; i < 10; i++) {
@@ -99,9 +125,31 @@ class Reader {
 
   string(end: number): string {
     const e = this.len(end);
-    const s = this.buf.toString('utf8', this.pos, e);
+    const start = this.pos;
+    const n = e - start;
     this.pos = e;
-    return s;
+    if (n > INTERN_MAX_BYTES || n === 0) return n === 0 ? '' : this.buf.toString('utf8', start, e);
+    const buf = this.buf;
+    // FNV-1a over the bytes picks the slot; a hit needs the same length and the same bytes.
+    let h = 0x811c9dc5;
+    for (let i = start; i < e; i++) h = Math.imul(h ^ buf[i]!, 0x01000193);
+    const slot = (h >>> 0) & (INTERN_SLOTS - 1);
+    const base = slot * INTERN_MAX_BYTES;
+    if (internLength[slot] === n) {
+      let same = true;
+      for (let i = 0; i < n; i++) {
+        if (internBytes[base + i] !== buf[start + i]) {
+          same = false;
+          break;
+        }
+      }
+      if (same) return internString[slot]!;
+    }
+    const str = buf.toString('utf8', start, e);
+    internBytes.set(buf.subarray(start, e), base);
+    internLength[slot] = n;
+    internString[slot] = str;
+    return str;
   }
 
   /** bytes field rendered as lower-case hex (ids). */
