@@ -19,8 +19,8 @@ let trustingProxy: RunningProxy;
 const MB = 1024 * 1024;
 
 beforeAll(async () => {
-  // Streams its request body back as it arrives (chunked response).
-  echo = await startUpstream('echo', (req, res, body) => {
+  // Reads the whole request body and answers with its size and SHA-256.
+  echo = await startUpstream('echo', (_req, res, body) => {
     res.setHeader('x-received', String(body.length));
     res.end(createHash('sha256').update(body).digest('hex'));
   });
