@@ -4,16 +4,13 @@ export {
   parseLayeredRuntime,
   layeredRuntimeSchema,
   DEFAULT_LAYERED_RUNTIME,
-  formatIssues,
   fractionalPercentSchema,
   runtimeFractionalPercentSchema,
 } from './config.js';
 export type { LayeredRuntimeConfig, RuntimeLayerConfig, DiskLayerConfig } from './config.js';
 export {
   RuntimeSnapshot,
-  EMPTY_SNAPSHOT,
   createEntry,
-  denominatorValue,
   fractionFromValue,
   randomUint32,
 } from './snapshot.js';

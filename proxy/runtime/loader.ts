@@ -123,10 +123,6 @@ export class LayeredRuntime implements Runtime {
     return this.#current;
   }
 
-  get hasAdminLayer(): boolean {
-    return this.#slots.some((slot) => slot.kind === 'admin');
-  }
-
   /** Called with every new snapshot (e.g. to post it to workers); returns an unsubscribe function. */
   subscribe(listener: (snapshot: RuntimeSnapshot) => void): () => void {
     this.#listeners.add(listener);

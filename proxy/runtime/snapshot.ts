@@ -23,10 +23,6 @@ const DENOMINATOR_VALUE: Record<FractionalPercentDenominator, number> = {
   MILLION: 1_000_000,
 };
 
-export function denominatorValue(denominator: FractionalPercentDenominator): number {
-  return DENOMINATOR_VALUE[denominator];
-}
-
 /** One key's value in one layer: the raw string plus every typed reading of it that parses. */
 export interface RuntimeEntry {
   readonly raw: string;
@@ -152,5 +148,3 @@ export class RuntimeSnapshot {
     return this.fractionEnabled(fraction.runtime_key, fraction.default_value, random);
   }
 }
-
-export const EMPTY_SNAPSHOT = new RuntimeSnapshot([]);
