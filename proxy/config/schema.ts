@@ -406,7 +406,9 @@ export const httpConnectionManagerSchema = z
     }
     const filters = hcm.http_filters ?? [];
     const last = filters[filters.length - 1];
-    if (last === undefined || last.name !== 'envoy.filters.http.router') {
+    // Envoy resolves filters by their typed_config @type, so the router may carry any name.
+    const lastExtension = last === undefined ? undefined : registries.httpFilters.lookup(last.name, last.typed_config?.['@type'] as string | undefined);
+    if (lastExtension?.name !== 'envoy.filters.http.router') {
       ctx.addIssue({ code: 'custom', path: ['http_filters'], message: "the last HTTP filter must be 'envoy.filters.http.router'" });
     }
     if (hcm.strip_any_host_port === true && hcm.strip_matching_host_port === true) {

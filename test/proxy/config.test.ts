@@ -135,6 +135,15 @@ describe('bootstrap validation', () => {
     expect(problems(cfg)).toEqual(["admin.access_log_path: admin access logs are not supported: use '/dev/null' or remove the field"]);
   });
 
+  it('identifies the router by its @type whatever its name', () => {
+    const cfg = bootstrap({
+      virtualHosts: [{ name: 'v', domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster: 'c' } }] }],
+      clusters: [staticCluster({ name: 'c', ports: [1] })],
+      hcm: { http_filters: [{ name: 'router', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router' } }] },
+    });
+    expect(problems(cfg)).toEqual([]);
+  });
+
   it('the CLI exits non-zero and prints the path', () => {
     const dir = mkdtempSync(join(tmpdir(), 'ms-config-'));
     const file = join(dir, 'bad.yaml');
