@@ -71,5 +71,15 @@ describe('spans', () => {
     // Each try's span carries the trace context the upstream received.
     const sentSpanIds = a!.seen.map((s) => s.headers['x-b3-spanid']);
     expect(new Set(sentSpanIds).size).toBe(tries);
+
+    // Trace sampling follows the runtime: tracing.random_sampling (out of 10000) at 0 traces
+    // nothing without an incoming decision, at 10000 everything.
+    expect((await request(adminPort, '/runtime_modify?tracing.random_sampling=0', { method: 'POST' })).status).toBe(200);
+    const before = receiver.zipkin.length;
+    for (let i = 0; i < 5; i++) await request(port, '/unsampled');
+    await request(adminPort, '/runtime_modify?tracing.random_sampling=10000', { method: 'POST' });
+    await request(port, '/sampled', { headers: { 'x-test-id': 'sampled' } });
+    await waitFor('the sampled request', () => (receiver.zipkin.some((z) => z.tags?.['url.path'] === '/sampled') ? true : undefined));
+    expect(receiver.zipkin.slice(before).filter((z) => z.tags?.['url.path'] === '/unsampled')).toEqual([]);
   });
 });
