@@ -50,7 +50,7 @@ async function server(name: string, after: string[] = [], delayMs = 0): Promise<
 
 function status(dir: string): Promise<{ code: number; json: { ready: boolean; running: boolean; components: Array<{ name: string; kind: string; pid: number; ports: number[] }> } }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, ['dist/cli/main.js', 'status', '--json', '--state-dir', dir], (err, stdout) => {
+    execFile(process.execPath, ['dist/cli/main.js', 'status', '--json', '--state-dir', dir], { timeout: 30_000 }, (err, stdout) => {
       resolve({ code: err === null ? 0 : Number((err as { code?: number }).code), json: JSON.parse(stdout) });
     });
   });
