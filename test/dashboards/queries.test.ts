@@ -20,7 +20,7 @@ let dir: string;
 let client: ClickHouseClient;
 const now = Date.now();
 
-export async function runFrame(c: ClickHouseClient, sql: string): Promise<Frame> {
+async function runFrame(c: ClickHouseClient, sql: string): Promise<Frame> {
   const rs = await c.query({ query: sql, format: 'JSON' });
   const body = await rs.json<Record<string, unknown>>();
   return { columns: body.meta ?? [], rows: body.data };
