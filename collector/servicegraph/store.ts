@@ -52,6 +52,9 @@ interface Half {
 }
 
 interface Entry {
+  traceId: string;
+  /** Keyed by trace id + span id, because another trace held the span id alone. */
+  long: boolean;
   client: Half | undefined;
   server: Half | undefined;
   messaging: boolean;
@@ -107,7 +110,12 @@ export class ServiceGraph {
   readonly #sink: EdgeSink;
   // Map iteration order is insertion order, and every entry gets the same TTL, so the
   // oldest entries are always first: expiry is a scan from the front that stops early.
+  // Keyed by the client's span id alone (the entry keeps the trace id to check): hashing a
+  // 16-character id is cheaper than a concatenated trace id + span id for every span. Span ids
+  // are only unique within a trace, so a pair whose span id another trace holds is keyed by
+  // both; #longKeys counts those, and only while there are any does a miss look for one.
   readonly #entries = new Map<string, Entry>();
+  #longKeys = 0;
 
   constructor(opts: ServiceGraphOptions, sink: EdgeSink) {
     this.#opts = opts;
@@ -123,25 +131,36 @@ export class ServiceGraph {
       const s = spans[i]!;
       const k = s.kind;
       if (k === SPAN_KIND_CLIENT || k === SPAN_KIND_PRODUCER) {
-        this.#put(s.traceId + s.spanId, half(s, true), 'client', k === SPAN_KIND_PRODUCER, now);
+        this.#put(s.traceId, s.spanId, half(s, true), 'client', k === SPAN_KIND_PRODUCER, now);
       } else if (k === SPAN_KIND_SERVER || k === SPAN_KIND_CONSUMER) {
         if (s.parentSpanId === '') {
           const h = half(s, false);
           this.#sink.edge(edge(h.startNs, 'user', h.service, 'virtual_node', h.failed, h.durationMs, h.durationMs));
         } else {
-          this.#put(s.traceId + s.parentSpanId, half(s, false), 'server', k === SPAN_KIND_CONSUMER, now);
+          this.#put(s.traceId, s.parentSpanId, half(s, false), 'server', k === SPAN_KIND_CONSUMER, now);
         }
       }
     }
   }
 
-  #put(key: string, h: Half, side: 'client' | 'server', messaging: boolean, now: number): void {
-    const e = this.#entries.get(key);
+  #put(traceId: string, clientSpanId: string, h: Half, side: 'client' | 'server', messaging: boolean, now: number): void {
+    let key = clientSpanId;
+    let e = this.#entries.get(key);
+    let long = false;
+    if ((e !== undefined && e.traceId !== traceId) || (e === undefined && this.#longKeys > 0)) {
+      const longKey = traceId + clientSpanId;
+      const other = this.#entries.get(longKey);
+      if (other !== undefined || e !== undefined) {
+        key = longKey;
+        e = other;
+        long = true;
+      }
+    }
     if (e !== undefined) {
       if (side === 'client') e.client = h;
       else e.server = h;
       if (e.client !== undefined && e.server !== undefined) {
-        this.#entries.delete(key);
+        this.#delete(key, e);
         this.#emitPair(e.client, e.server, e.messaging || messaging);
       }
       return;
@@ -150,12 +169,20 @@ export class ServiceGraph {
       this.#sink.dropped();
       return;
     }
+    if (long) this.#longKeys++;
     this.#entries.set(key, {
+      traceId,
+      long,
       client: side === 'client' ? h : undefined,
       server: side === 'server' ? h : undefined,
       messaging,
       expiresAt: now + this.#opts.ttlMs,
     });
+  }
+
+  #delete(key: string, e: Entry): void {
+    this.#entries.delete(key);
+    if (e.long) this.#longKeys--;
   }
 
   #emitPair(c: Half, s: Half, messaging: boolean): void {
@@ -168,7 +195,7 @@ export class ServiceGraph {
   expire(now: number, all = false): void {
     for (const [key, e] of this.#entries) {
       if (!all && e.expiresAt > now) break;
-      this.#entries.delete(key);
+      this.#delete(key, e);
       if (e.client !== undefined) {
         const c = e.client;
         const server = virtualServer(c);

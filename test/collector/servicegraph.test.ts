@@ -188,6 +188,28 @@ describe('service-graph pairing store', () => {
     statusMessage: '',
   });
 
+  it('pairs by trace id and span id when two traces reuse a span id', () => {
+    const span = (service: string, traceId: string, spanId: string, parentSpanId: string, kind: number): SpanRecord => ({
+      ...client(spanId, []),
+      resource: { serviceName: service, schemaUrl: '', attributes: [] },
+      traceId,
+      parentSpanId,
+      kind,
+    });
+    const edges: Edge[] = [];
+    const graph = new ServiceGraph({ maxItems: 10, ttlMs: 1000 }, { edge: (e) => edges.push(e), dropped: () => undefined, unpaired: () => undefined });
+    const shared = '00000000000000aa';
+    graph.observe([span('web', '1'.repeat(32), shared, '00000000000000f1', 3), span('cron', '2'.repeat(32), shared, '00000000000000f2', 3)], 0);
+    expect(graph.size).toBe(2);
+    // The second trace's server arrives first, while the first trace's client is still waiting.
+    graph.observe([span('billing', '2'.repeat(32), '00000000000000b2', shared, 2)], 0);
+    graph.observe([span('catalog', '1'.repeat(32), '00000000000000b1', shared, 2)], 0);
+    // A third trace with the same id, after the collision is resolved, pairs as well.
+    graph.observe([span('api', '3'.repeat(32), shared, '', 3), span('search', '3'.repeat(32), '00000000000000b3', shared, 2)], 0);
+    expect(graph.size).toBe(0);
+    expect(edges.map((e) => `${e.client}->${e.server}`)).toEqual(['cron->billing', 'web->catalog', 'api->search']);
+  });
+
   it('is bounded (drops counted), expires by TTL, and names virtual servers by attribute priority', () => {
     const edges: Edge[] = [];
     let dropped = 0;
