@@ -88,7 +88,11 @@ export async function run(argv: string[]): Promise<number> {
       }
       throw err;
     }
-    process.stdout.write(`\n${mesh.table()}\nready in ${((Date.now() - began) / 1000).toFixed(1)} s. ` + `Try: curl http://127.0.0.1:10000/ · npm run load · meshscope status. Ctrl-C stops everything.\n`);
+    const front = mesh.components().find((c) => c.kind === 'front-proxy')?.urls[0];
+    process.stdout.write(
+      `\n${mesh.table()}\nready in ${((Date.now() - began) / 1000).toFixed(1)} s. ` +
+        `Try: ${front !== undefined ? `curl ${front} · ` : ''}npm run load · meshscope status. Ctrl-C stops everything.\n`,
+    );
     await new Promise<void>((resolve) => {
       wake = resolve;
       if (signalled) resolve();
