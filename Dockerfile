@@ -3,7 +3,6 @@
 FROM node:20-bookworm-slim
 
 WORKDIR /app
-ENV NODE_ENV=production
 
 # Dependencies first so source edits do not reinstall them; `npm ci` would run the `prepare`
 # build before the source is here, so scripts wait for the build step below.
@@ -21,6 +20,8 @@ COPY dashboards ./dashboards
 COPY examples ./examples
 COPY up ./up
 RUN npm run build && npm prune --omit=dev --no-audit --no-fund
+# Only now: with NODE_ENV=production earlier, npm ci would skip the TypeScript compiler.
+ENV NODE_ENV=production
 
 ENTRYPOINT ["node", "/app/dist/cli/main.js"]
 CMD ["--help"]
