@@ -4,13 +4,8 @@ FROM node:20-bookworm-slim
 
 WORKDIR /app
 
-# Dependencies first so source edits do not reinstall them; `npm ci` would run the `prepare`
-# build before the source is here, so scripts wait for the build step below.
-COPY package.json package-lock.json ./
-RUN npm ci --no-audit --no-fund --ignore-scripts \
- && npm rebuild --no-audit --no-fund
-
-COPY tsconfig.json tsconfig.build.json ./
+# `npm ci` builds through the package's `prepare` script, so the sources come in first.
+COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
 COPY cli ./cli
 COPY proxy ./proxy
 COPY control-plane ./control-plane
@@ -19,8 +14,8 @@ COPY loadgen ./loadgen
 COPY dashboards ./dashboards
 COPY examples ./examples
 COPY up ./up
-RUN npm run build && npm prune --omit=dev --no-audit --no-fund
-# Only now: with NODE_ENV=production earlier, npm ci would skip the TypeScript compiler.
+RUN npm ci --no-audit --no-fund && npm prune --omit=dev --no-audit --no-fund
+# Only now: with NODE_ENV=production during `npm ci`, the TypeScript compiler would be skipped.
 ENV NODE_ENV=production
 
 ENTRYPOINT ["node", "/app/dist/cli/main.js"]
