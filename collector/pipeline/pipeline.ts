@@ -82,7 +82,7 @@ function decode(kind: number, body: Buffer): Decoded<SpanRecord> | Decoded<LogRe
 
 const isTraces = (kind: number): boolean => kind === KIND['traces/protobuf'] || kind === KIND['traces/json'];
 
-// One encoder for every entry: its bytes are copied out exactly sized, so the buffer is reused.
+// One encoder for every entry: each entry's rows are a view of its slab, never copied.
 const rowWriter = new RowBinaryWriter();
 
 function serialize(kind: number, items: readonly (SpanRecord | LogRecord)[]): Buffer {
@@ -102,7 +102,7 @@ export class Pipeline {
   #queuedItems = 0;
   #memoryBytes = 0;
   /** Edges derived since the last batch, as RowBinary rows. */
-  readonly #edges = new RowBinaryWriter(1 << 16);
+  readonly #edges = new RowBinaryWriter(1 << 20);
   #edgeCount = 0;
   #wake: (() => void) | undefined;
   #running = true;

@@ -5,21 +5,32 @@
 // String); DateTime64(9) = Int64 nanoseconds; UInt64/UInt8/Float64 little-endian;
 // Array(T) = varint count + elements; Map(K, V) = varint count + key, value pairs.
 
-/** A growable RowBinary buffer, reused across encodings (its bytes are copied out by take). */
+/**
+ * Encodes rows into slabs: take() hands out what was written since the last take as a view of
+ * the slab (no copy, no allocation per entry) and encoding continues after it. A slab is
+ * garbage once every view of it is; a row that does not fit starts the next slab.
+ */
 export class RowBinaryWriter {
+  readonly #slabBytes: number;
   #buf: Buffer;
-  pos = 0;
+  /** Where the bytes not yet taken begin. */
+  #start = 0;
+  #pos = 0;
 
-  constructor(initialBytes = 1 << 20) {
-    this.#buf = Buffer.allocUnsafe(initialBytes);
+  constructor(slabBytes = 1 << 22) {
+    this.#slabBytes = slabBytes;
+    this.#buf = Buffer.allocUnsafe(slabBytes);
   }
 
   /** Room for `n` more bytes. */
   #ensure(n: number): Buffer {
-    if (this.pos + n > this.#buf.length) {
-      const next = Buffer.allocUnsafe(Math.max(this.#buf.length * 2, this.pos + n));
-      this.#buf.copy(next, 0, 0, this.pos);
+    if (this.#pos + n > this.#buf.length) {
+      const pending = this.#pos - this.#start;
+      const next = Buffer.allocUnsafe(Math.max(this.#slabBytes, (pending + n) * 2));
+      this.#buf.copy(next, 0, this.#start, this.#pos);
       this.#buf = next;
+      this.#start = 0;
+      this.#pos = pending;
     }
     return this.#buf;
   }
@@ -27,10 +38,10 @@ export class RowBinaryWriter {
   varint(v: number): void {
     const b = this.#ensure(10);
     while (v >= 0x80) {
-      b[this.pos++] = (v & 0x7f) | 0x80;
+      b[this.#pos++] = (v & 0x7f) | 0x80;
       v = Math.floor(v / 128);
     }
-    b[this.pos++] = v;
+    b[this.#pos++] = v;
   }
 
   string(s: string): void {
@@ -39,7 +50,7 @@ export class RowBinaryWriter {
     // loop beats a native UTF-8 encode call at these sizes. Length < 128 is a one-byte varint.
     if (n < 128) {
       const b = this.#ensure(n + 1);
-      const start = this.pos;
+      const start = this.#pos;
       let p = start + 1;
       let i = 0;
       for (; i < n; i++) {
@@ -49,7 +60,7 @@ export class RowBinaryWriter {
       }
       if (i === n) {
         b[start] = n;
-        this.pos = p;
+        this.#pos = p;
         return;
       }
     }
@@ -57,39 +68,39 @@ export class RowBinaryWriter {
     const bytes = Buffer.byteLength(s);
     this.varint(bytes);
     const b = this.#ensure(bytes);
-    this.pos += b.write(s, this.pos, bytes, 'utf8');
+    this.#pos += b.write(s, this.#pos, bytes, 'utf8');
   }
 
   u8(v: number): void {
-    this.#ensure(1)[this.pos++] = v & 0xff;
+    this.#ensure(1)[this.#pos++] = v & 0xff;
   }
 
   /** Int64 or UInt64 from a bigint (DateTime64(9) nanoseconds, durations). */
   i64(v: bigint): void {
-    this.#ensure(8).writeBigInt64LE(BigInt.asIntN(64, v), this.pos);
-    this.pos += 8;
+    this.#ensure(8).writeBigInt64LE(BigInt.asIntN(64, v), this.#pos);
+    this.#pos += 8;
   }
 
   f64(v: number): void {
-    this.#ensure(8).writeDoubleLE(v, this.pos);
-    this.pos += 8;
+    this.#ensure(8).writeDoubleLE(v, this.#pos);
+    this.#pos += 8;
   }
 
   bytes(src: Buffer): void {
     const b = this.#ensure(src.length);
-    src.copy(b, this.pos);
-    this.pos += src.length;
+    src.copy(b, this.#pos);
+    this.#pos += src.length;
   }
 
+  /** Bytes written since the last take. */
   get length(): number {
-    return this.pos;
+    return this.#pos - this.#start;
   }
 
-  /** Copies out what was written since `from` (exactly sized) and rewinds to `from`. */
-  take(from = 0): Buffer {
-    const out = Buffer.allocUnsafe(this.pos - from);
-    this.#buf.copy(out, 0, from, this.pos);
-    this.pos = from;
+  /** What was written since the last take, as a view of the slab (valid for good). */
+  take(): Buffer {
+    const out = this.#buf.subarray(this.#start, this.#pos);
+    this.#start = this.#pos;
     return out;
   }
 
