@@ -67,6 +67,25 @@ export class TrendSink {
     // The histogram reports a bucket's upper edge; the exact extremes bound it.
     return Math.min(Math.max(v, this.min), this.max);
   }
+
+  /** k6's trend statistic by name (avg, min, med, max, count, p(N)): one reading for the
+   * end-of-test summary and for thresholds, so a threshold judges the figure the summary shows. */
+  stat(name: string): number {
+    switch (name) {
+      case 'avg':
+        return this.avg;
+      case 'min':
+        return this.count === 0 ? 0 : this.min;
+      case 'max':
+        return this.count === 0 ? 0 : this.max;
+      case 'med':
+        return this.percentile(50);
+      case 'count':
+        return this.count;
+      default:
+        return this.percentile(Number(name.slice(2, -1)));
+    }
+  }
 }
 
 export type Sink = CounterSink | GaugeSink | RateSink | TrendSink;

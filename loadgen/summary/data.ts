@@ -1,6 +1,6 @@
 // The summary data k6 passes to handleSummary(data), and the legacy --summary-export shape.
 // meshscope adds `slowest_requests` (with trace ids) to both.
-import { CounterSink, GaugeSink, RateSink, TrendSink, type Sink } from '../metrics/sinks.js';
+import { CounterSink, GaugeSink, RateSink, type Sink } from '../metrics/sinks.js';
 import type { Metric, MetricRegistry } from '../metrics/registry.js';
 import type { Threshold } from '../thresholds/index.js';
 import type { GroupNode } from '../script/groups.js';
@@ -33,30 +33,13 @@ export interface SummaryData {
 
 export const DEFAULT_TREND_STATS = ['avg', 'min', 'med', 'max', 'p(90)', 'p(95)'];
 
-function trendStat(t: TrendSink, stat: string): number {
-  switch (stat) {
-    case 'avg':
-      return t.avg;
-    case 'min':
-      return t.count === 0 ? 0 : t.min;
-    case 'max':
-      return t.count === 0 ? 0 : t.max;
-    case 'med':
-      return t.percentile(50);
-    case 'count':
-      return t.count;
-    default:
-      return t.percentile(Number(stat.slice(2, -1)));
-  }
-}
-
 export function sinkValues(sink: Sink, trendStats: readonly string[], elapsedMs: number): MetricValues {
   const secs = elapsedMs / 1000;
   if (sink instanceof CounterSink) return { count: sink.count, rate: secs > 0 ? sink.count / secs : 0 };
   if (sink instanceof GaugeSink) return { value: sink.value, min: sink.seen ? sink.min : 0, max: sink.seen ? sink.max : 0 };
   if (sink instanceof RateSink) return { rate: sink.rate, passes: sink.trues, fails: sink.total - sink.trues };
   const v: MetricValues = {};
-  for (const s of trendStats) v[s] = trendStat(sink, s);
+  for (const s of trendStats) v[s] = sink.stat(s);
   return v;
 }
 

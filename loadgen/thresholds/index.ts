@@ -33,21 +33,7 @@ export function aggregate(sink: Sink, aggregation: string, elapsedMs: number): n
   if (sink instanceof CounterSink) return aggregation === 'rate' ? (elapsedMs > 0 ? sink.count / (elapsedMs / 1000) : 0) : sink.count;
   if (sink instanceof GaugeSink) return sink.value;
   if (sink instanceof RateSink) return sink.rate;
-  const t = sink as TrendSink;
-  switch (aggregation) {
-    case 'avg':
-      return t.avg;
-    case 'min':
-      return t.count === 0 ? 0 : t.min;
-    case 'max':
-      return t.count === 0 ? 0 : t.max;
-    case 'med':
-      return t.percentile(50);
-    case 'count':
-      return t.count;
-    default:
-      return t.percentile(Number(aggregation.slice(2, -1)));
-  }
+  return (sink as TrendSink).stat(aggregation);
 }
 
 function compare(a: number, op: string, b: number): boolean {
