@@ -1,6 +1,6 @@
 // `meshscope collector`: parses flags and runs the collector until SIGTERM/SIGINT.
 
-import { parseArgs } from 'node:util';
+import { parseFlags, untilStopSignal } from './flags.js';
 import { CollectorConfigError, startCollector, type CollectorOptions } from '../collector/index.js';
 
 const USAGE = `usage: meshscope collector [--otlp-http 127.0.0.1:4318] [--http 127.0.0.1:16686] [--data ./data]
@@ -9,32 +9,17 @@ const USAGE = `usage: meshscope collector [--otlp-http 127.0.0.1:4318] [--http 1
 `;
 
 export async function run(argv: string[]): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        'otlp-http': { type: 'string' },
-        http: { type: 'string' },
-        data: { type: 'string' },
-        'clickhouse-url': { type: 'string' },
-        'clickhouse-user': { type: 'string' },
-        'clickhouse-password': { type: 'string' },
-        'clickhouse-database': { type: 'string' },
-        'ttl-days': { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-      strict: true,
-      allowPositionals: false,
-    }));
-  } catch (err) {
-    process.stderr.write(`meshscope collector: ${(err as Error).message}\n${USAGE}`);
-    return 2;
-  }
-  if (values.help === true) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
+  const values = parseFlags('collector', USAGE, argv, {
+    'otlp-http': { type: 'string' },
+    http: { type: 'string' },
+    data: { type: 'string' },
+    'clickhouse-url': { type: 'string' },
+    'clickhouse-user': { type: 'string' },
+    'clickhouse-password': { type: 'string' },
+    'clickhouse-database': { type: 'string' },
+    'ttl-days': { type: 'string' },
+  });
+  if (typeof values === 'number') return values;
   const options: CollectorOptions = {};
   if (values['otlp-http'] !== undefined) options.otlpHttp = values['otlp-http'];
   if (values.http !== undefined) options.http = values.http;
@@ -72,15 +57,7 @@ export async function run(argv: string[]): Promise<number> {
     throw err;
   }
   process.stdout.write(`meshscope collector: OTLP/HTTP on ${collector.otlpUrl}, query API on ${collector.apiUrl}\n`);
-  await new Promise<void>((resolve) => {
-    const stop = (): void => {
-      process.off('SIGTERM', stop);
-      process.off('SIGINT', stop);
-      resolve();
-    };
-    process.on('SIGTERM', stop);
-    process.on('SIGINT', stop);
-  });
+  await untilStopSignal();
   await collector.close();
   return 0;
 }

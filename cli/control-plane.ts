@@ -1,5 +1,5 @@
 // `meshscope control-plane`: serve a mesh over xDS, or render one node's bootstrap.
-import { parseArgs } from 'node:util';
+import { parseFlags, untilStopSignal } from './flags.js';
 import { stringify } from 'yaml';
 import {
   ControlPlaneError,
@@ -41,29 +41,14 @@ export async function run(argv: string[]): Promise<number> {
     process.stderr.write(`meshscope control-plane: unknown subcommand '${sub}'\n${USAGE}`);
     return 2;
   }
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: rest,
-      options: {
-        mesh: { type: 'string' },
-        xds: { type: 'string' },
-        node: { type: 'string' },
-        api: { type: 'string' },
-        format: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-      strict: true,
-      allowPositionals: false,
-    }));
-  } catch (err) {
-    process.stderr.write(`meshscope control-plane: ${(err as Error).message}\n${USAGE}`);
-    return 2;
-  }
-  if (values.help === true) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
+  const values = parseFlags('control-plane', USAGE, rest, {
+    mesh: { type: 'string' },
+    xds: { type: 'string' },
+    node: { type: 'string' },
+    api: { type: 'string' },
+    format: { type: 'string' },
+  });
+  if (typeof values === 'number') return values;
   const fail = (message: string): number => {
     process.stderr.write(`meshscope control-plane: ${message}\n`);
     return 2;
@@ -93,15 +78,7 @@ export async function run(argv: string[]): Promise<number> {
     }
     const cp = await startControlPlane({ meshPath: values.mesh, host: xds.host, port: xds.port });
     process.stdout.write(`meshscope control-plane: mesh '${cp.mesh.name}' served over xDS (gRPC ADS and REST-JSON) on ${cp.host}:${cp.port}\n`);
-    await new Promise<void>((resolve) => {
-      const stop = (): void => {
-        process.off('SIGTERM', stop);
-        process.off('SIGINT', stop);
-        resolve();
-      };
-      process.on('SIGTERM', stop);
-      process.on('SIGINT', stop);
-    });
+    await untilStopSignal();
     await cp.close();
     return 0;
   } catch (err) {

@@ -1,30 +1,15 @@
 // `meshscope status [--json]`: what `meshscope up` is running, checked live.
-import { parseArgs } from 'node:util';
+import { parseFlags } from './flags.js';
 import { meshStatus, renderTable } from '../up/index.js';
 
 const USAGE = 'usage: meshscope status [--json] [--state-dir .meshscope]\n';
 
 export async function run(argv: string[]): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        json: { type: 'boolean', default: false },
-        'state-dir': { type: 'string', default: '.meshscope' },
-        help: { type: 'boolean', short: 'h' },
-      },
-      strict: true,
-      allowPositionals: false,
-    }));
-  } catch (err) {
-    process.stderr.write(`meshscope status: ${(err as Error).message}\n${USAGE}`);
-    return 2;
-  }
-  if (values.help === true) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
+  const values = parseFlags('status', USAGE, argv, {
+    json: { type: 'boolean', default: false },
+    'state-dir': { type: 'string', default: '.meshscope' },
+  });
+  if (typeof values === 'number') return values;
   const s = await meshStatus(values['state-dir']);
   const components = s.running
     ? (s.state?.components ?? []).map((c) => ({

@@ -1,5 +1,5 @@
 // `meshscope up`: parses flags and runs the local observable mesh until SIGTERM/SIGINT.
-import { parseArgs } from 'node:util';
+import { parseFlags } from './flags.js';
 import { findPrometheus, startMesh, UpError } from '../up/index.js';
 
 const USAGE = `usage: meshscope up [--mesh examples/shop/mesh.yaml] [--state-dir .meshscope] [--data DIR]
@@ -8,33 +8,18 @@ const USAGE = `usage: meshscope up [--mesh examples/shop/mesh.yaml] [--state-dir
 `;
 
 export async function run(argv: string[]): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        mesh: { type: 'string', default: 'examples/shop/mesh.yaml' },
-        'state-dir': { type: 'string', default: '.meshscope' },
-        data: { type: 'string' },
-        xds: { type: 'string', default: '127.0.0.1:18000' },
-        'xds-api': { type: 'string', default: 'GRPC' },
-        'collector-http': { type: 'string', default: '127.0.0.1:16686' },
-        prometheus: { type: 'string', default: '127.0.0.1:9090' },
-        'no-prometheus': { type: 'boolean', default: false },
-        'ready-timeout': { type: 'string', default: '60' },
-        help: { type: 'boolean', short: 'h' },
-      },
-      strict: true,
-      allowPositionals: false,
-    }));
-  } catch (err) {
-    process.stderr.write(`meshscope up: ${(err as Error).message}\n${USAGE}`);
-    return 2;
-  }
-  if (values.help === true) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
+  const values = parseFlags('up', USAGE, argv, {
+    mesh: { type: 'string', default: 'examples/shop/mesh.yaml' },
+    'state-dir': { type: 'string', default: '.meshscope' },
+    data: { type: 'string' },
+    xds: { type: 'string', default: '127.0.0.1:18000' },
+    'xds-api': { type: 'string', default: 'GRPC' },
+    'collector-http': { type: 'string', default: '127.0.0.1:16686' },
+    prometheus: { type: 'string', default: '127.0.0.1:9090' },
+    'no-prometheus': { type: 'boolean', default: false },
+    'ready-timeout': { type: 'string', default: '60' },
+  });
+  if (typeof values === 'number') return values;
   const xdsApi = values['xds-api'].toUpperCase();
   if (xdsApi !== 'GRPC' && xdsApi !== 'REST') {
     process.stderr.write(`meshscope up: --xds-api must be GRPC or REST, got '${values['xds-api']}'\n`);
