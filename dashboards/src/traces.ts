@@ -49,6 +49,16 @@ export const SLOWEST_TRACES_SQL = `
   LIMIT 20`;
 
 // Access-log records carry the trace and span id of the proxy span that served them.
+// Both access-log panels read them joined to that span, newest first, for the selected services.
+const LOGS_JOINED_TO_SPANS = `FROM ${LOGS} AS l
+  LEFT JOIN (
+    SELECT TraceId, SpanId, SpanName, Duration
+    FROM ${TRACES}
+    WHERE $__timeFilter(Timestamp)
+  ) AS s ON s.TraceId = l.TraceId AND s.SpanId = l.SpanId
+  WHERE $__timeFilter(l.Timestamp) AND ${serviceFilter('l.ServiceName')}
+  ORDER BY l.Timestamp DESC`;
+
 export const ACCESS_LOGS_SQL = `
   SELECT
     l.Timestamp AS timestamp,
@@ -58,14 +68,7 @@ export const ACCESS_LOGS_SQL = `
     l.TraceId AS traceID,
     s.SpanName AS operation,
     s.Duration / 1e6 AS span_duration_ms
-  FROM ${LOGS} AS l
-  LEFT JOIN (
-    SELECT TraceId, SpanId, SpanName, Duration
-    FROM ${TRACES}
-    WHERE $__timeFilter(Timestamp)
-  ) AS s ON s.TraceId = l.TraceId AND s.SpanId = l.SpanId
-  WHERE $__timeFilter(l.Timestamp) AND ${serviceFilter('l.ServiceName')}
-  ORDER BY l.Timestamp DESC
+  ${LOGS_JOINED_TO_SPANS}
   LIMIT 500`;
 
 export const ACCESS_LOG_TABLE_SQL = `
@@ -78,14 +81,7 @@ export const ACCESS_LOG_TABLE_SQL = `
     s.SpanName AS operation,
     s.Duration / 1e6 AS span_duration_ms,
     l.Body AS line
-  FROM ${LOGS} AS l
-  LEFT JOIN (
-    SELECT TraceId, SpanId, SpanName, Duration
-    FROM ${TRACES}
-    WHERE $__timeFilter(Timestamp)
-  ) AS s ON s.TraceId = l.TraceId AND s.SpanId = l.SpanId
-  WHERE $__timeFilter(l.Timestamp) AND ${serviceFilter('l.ServiceName')}
-  ORDER BY l.Timestamp DESC
+  ${LOGS_JOINED_TO_SPANS}
   LIMIT 200`;
 
 export const TRACE_VIEW_SQL = traceViewSql('${trace_id}');
