@@ -3,24 +3,16 @@
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { repoRoot, run, runCli, startServer, tempDir, type FixtureServer } from './helpers.js';
+import { describe, expect, it } from 'vitest';
+import { fixturePerFile, repoRoot, run, runCli } from './helpers.js';
 
-let server: FixtureServer;
-const tmp = tempDir();
+const { server, tmp } = fixturePerFile();
 const loop = `import http from 'k6/http';
 import { group, check } from 'k6';
 export default function () {
   group('home', () => { check(http.get(__ENV.BASE + '/hello'), { ok: (r) => r.status === 200 }); });
 }
 `;
-beforeAll(async () => {
-  server = await startServer();
-});
-afterAll(async () => {
-  await server.stop();
-  tmp.cleanup();
-});
 
 interface Export {
   metrics: Record<string, Record<string, number>>;

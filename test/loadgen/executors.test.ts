@@ -1,17 +1,9 @@
 // Executors against a real local HTTP server: exact iteration counts, arrival-rate accuracy,
 // ramping stages followed, several scenarios with startTime/exec/env/tags.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { metricValue, run, startServer, tempDir, type FixtureServer } from './helpers.js';
+import { describe, expect, it } from 'vitest';
+import { fixturePerFile, metricValue, run } from './helpers.js';
 
-let server: FixtureServer;
-const tmp = tempDir();
-beforeAll(async () => {
-  server = await startServer();
-});
-afterAll(async () => {
-  await server.stop();
-  tmp.cleanup();
-});
+const { server, tmp } = fixturePerFile();
 
 describe('iteration-based executors', () => {
   it('shared-iterations runs exactly `iterations` across its VUs', async () => {

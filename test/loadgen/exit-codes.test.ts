@@ -2,18 +2,10 @@
 // 104 (invalid options, every problem named), 107 (syntax error / exception in init, setup,
 // teardown, with file:line), 108 (test.abort()); an exception inside an iteration is logged with
 // file:line and the run goes on.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { run, runCli, startServer, tempDir, type FixtureServer } from './helpers.js';
+import { describe, expect, it } from 'vitest';
+import { fixturePerFile, run, runCli } from './helpers.js';
 
-let server: FixtureServer;
-const tmp = tempDir();
-beforeAll(async () => {
-  server = await startServer();
-});
-afterAll(async () => {
-  await server.stop();
-  tmp.cleanup();
-});
+const { server, tmp } = fixturePerFile();
 
 describe('exit codes', () => {
   it('0 when thresholds pass, 99 when one fails, with ✓/✗ in the summary', async () => {

@@ -6,6 +6,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll } from 'vitest';
 import { runTest, type RunTestOptions, type TestResult } from '../../loadgen/index.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -38,7 +39,13 @@ export async function startServer(args: string[] = []): Promise<FixtureServer> {
   };
 }
 
-export function tempDir(): { dir: string; write(name: string, text: string): string; cleanup(): void } {
+export interface TempDir {
+  dir: string;
+  write(name: string, text: string): string;
+  cleanup(): void;
+}
+
+export function tempDir(): TempDir {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ms-loadgen-'));
   return {
     dir,
@@ -49,6 +56,30 @@ export function tempDir(): { dir: string; write(name: string, text: string): str
     },
     cleanup: () => fs.rmSync(dir, { recursive: true, force: true }),
   };
+}
+
+/**
+ * A test file's fixture server (started with `args`) and temp dir: vitest hooks registered here
+ * start the server before the file's tests and stop it and remove the dir after them, even when
+ * a test fails. `server.base` is readable from the tests on.
+ */
+export function fixturePerFile(args: string[] = []): { server: { readonly base: string }; tmp: TempDir } {
+  let started: FixtureServer | undefined;
+  const tmp = tempDir();
+  beforeAll(async () => {
+    started = await startServer(args);
+  });
+  afterAll(async () => {
+    await started?.stop();
+    tmp.cleanup();
+  });
+  const server = {
+    get base(): string {
+      if (started === undefined) throw new Error('the fixture server is not started (read server.base inside a test)');
+      return started.base;
+    },
+  };
+  return { server, tmp };
 }
 
 class Capture extends Writable {

@@ -1,18 +1,10 @@
 // Coordinated omission: against a server that stalls once for 1 s, an arrival-rate run's
 // http_req_duration (measured from each iteration's scheduled start) shows the stall at p99, while
 // http_req_duration_uncorrected (from the actual send) hides it in all but its max.
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import { metricValue, run, startServer, tempDir, type FixtureServer } from './helpers.js';
+import { expect, it } from 'vitest';
+import { fixturePerFile, metricValue, run } from './helpers.js';
 
-let server: FixtureServer;
-const tmp = tempDir();
-beforeAll(async () => {
-  server = await startServer(['--stall-at', '800', '--stall-for', '1000']);
-});
-afterAll(async () => {
-  await server.stop();
-  tmp.cleanup();
-});
+const { server, tmp } = fixturePerFile(['--stall-at', '800', '--stall-for', '1000']);
 
 it('corrected p99 shows a 1 s stall; the uncorrected figure is reported beside it', async () => {
   const script = tmp.write(

@@ -2,18 +2,10 @@
 // and the tracing headers every request carries.
 import * as fs from 'node:fs';
 import * as http from 'node:http';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { metricValue, run, runCli, startServer, tempDir, type FixtureServer } from './helpers.js';
+import { describe, expect, it } from 'vitest';
+import { fixturePerFile, metricValue, run, runCli } from './helpers.js';
 
-let server: FixtureServer;
-const tmp = tempDir();
-beforeAll(async () => {
-  server = await startServer();
-});
-afterAll(async () => {
-  await server.stop();
-  tmp.cleanup();
-});
+const { server, tmp } = fixturePerFile();
 
 const basic = `import http from 'k6/http';
 import { check, group } from 'k6';

@@ -1,18 +1,10 @@
 // The k6 script API against a real server: scripts in the style of k6's documentation examples,
 // a TypeScript script with a relative import, open(), SharedArray, groups, custom metrics,
 // request methods, bodies, redirects, chunked responses, batch and response helpers.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { metricValue, run, startServer, tempDir, type FixtureServer } from './helpers.js';
+import { describe, expect, it } from 'vitest';
+import { fixturePerFile, metricValue, run, startServer } from './helpers.js';
 
-let server: FixtureServer;
-const tmp = tempDir();
-beforeAll(async () => {
-  server = await startServer();
-});
-afterAll(async () => {
-  await server.stop();
-  tmp.cleanup();
-});
+const { server, tmp } = fixturePerFile();
 
 describe('k6 API', () => {
   it('runs a docs-style script: check, group, sleep, custom metrics, setup data', async () => {
