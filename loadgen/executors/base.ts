@@ -19,7 +19,7 @@ export interface ExecutionHooks {
 }
 
 /** A timer that can be cancelled, so a finished scenario leaves nothing holding the event loop. */
-export function timer(ms: number): { promise: Promise<'timeout'>; cancel: () => void } {
+function timer(ms: number): { promise: Promise<'timeout'>; cancel: () => void } {
   let t: NodeJS.Timeout | undefined;
   const promise = new Promise<'timeout'>((r) => {
     t = setTimeout(() => r('timeout'), ms);
@@ -119,6 +119,22 @@ export abstract class Executor<C extends BaseConfig = BaseConfig> {
     clearTimeout(timer);
     if (first === 'grace') for (const vu of this.running) vu.interrupt();
     await loops;
+  }
+
+  /**
+   * Ends an iteration-count scenario (shared-iterations, per-vu-iterations): `loops` run until
+   * they are done, `maxDuration` passes or the test aborts, then get gracefulStop as in finish().
+   * Of the `planned` iterations, those never started count as dropped, except after an abort.
+   */
+  protected async untilIterationsDone(loops: Promise<unknown>, maxDuration: number, planned: number, started: () => number): Promise<void> {
+    const limit = timer(maxDuration);
+    const first = await Promise.race([loops.then(() => 'done' as const), limit.promise, this.hooks.aborted.then(() => 'aborted' as const)]);
+    limit.cancel();
+    if (first !== 'done') {
+      await this.finish(loops, this.config.gracefulStop);
+    }
+    const dropped = planned - started();
+    if (dropped > 0 && !this.hooks.isAborted()) this.hooks.onDropped(dropped, this.scenarioTags);
   }
 
   /** Waits `ms` or until the test is aborted. */

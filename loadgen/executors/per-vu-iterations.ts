@@ -1,7 +1,7 @@
 // per-vu-iterations: each of `vus` VUs runs exactly `iterations` iterations, bounded by maxDuration.
 import { z } from 'zod';
 import { baseFields, duration, type BaseConfig } from './config.js';
-import { Executor, timer } from './base.js';
+import { Executor } from './base.js';
 import { registerExecutor } from './registry.js';
 
 const schema = z.strictObject({ ...baseFields, executor: z.literal('per-vu-iterations'), vus: z.number().int().positive().default(1), iterations: z.number().int().positive().default(1), maxDuration: duration.default(600_000) });
@@ -26,14 +26,7 @@ class PerVuIterations extends Executor<Config> {
         return this.loop(vu, () => (mine < this.config.iterations ? (mine++, started++, true) : false)).then(() => this.giveBack(vu));
       }),
     );
-    const limit = timer(this.config.maxDuration);
-    const first = await Promise.race([loops.then(() => 'done' as const), limit.promise, this.hooks.aborted.then(() => 'aborted' as const)]);
-    limit.cancel();
-    if (first !== 'done') {
-      await this.finish(loops, this.config.gracefulStop);
-    }
-    const dropped = this.config.iterations * this.config.vus - started;
-    if (dropped > 0 && !this.hooks.isAborted()) this.hooks.onDropped(dropped, this.scenarioTags);
+    await this.untilIterationsDone(loops, this.config.maxDuration, this.config.iterations * this.config.vus, () => started);
   }
 }
 

@@ -1,7 +1,7 @@
 // shared-iterations: `vus` VUs share a fixed number of `iterations`, bounded by maxDuration.
 import { z } from 'zod';
 import { baseFields, duration, type BaseConfig } from './config.js';
-import { Executor, timer } from './base.js';
+import { Executor } from './base.js';
 import { registerExecutor } from './registry.js';
 
 const schema = z
@@ -24,14 +24,7 @@ class SharedIterations extends Executor<Config> {
     let started = 0;
     const more = (): boolean => (started < this.config.iterations ? (started++, true) : false);
     const loops = Promise.all(vus.map((vu) => this.loop(vu, more).then(() => this.giveBack(vu))));
-    const limit = timer(this.config.maxDuration);
-    const first = await Promise.race([loops.then(() => 'done' as const), limit.promise, this.hooks.aborted.then(() => 'aborted' as const)]);
-    limit.cancel();
-    if (first !== 'done') {
-      await this.finish(loops, this.config.gracefulStop);
-    }
-    const dropped = this.config.iterations - started;
-    if (dropped > 0 && !this.hooks.isAborted()) this.hooks.onDropped(dropped, this.scenarioTags);
+    await this.untilIterationsDone(loops, this.config.maxDuration, this.config.iterations, () => started);
   }
 }
 
