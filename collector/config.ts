@@ -34,7 +34,7 @@ export const collectorOptionsSchema = z.strictObject({
   retryAfterSeconds: positiveInt.default(2),
   walMaxBytes: positiveInt.default(1024 * 1024 * 1024),
   walSegmentBytes: positiveInt.default(64 * 1024 * 1024),
-  batchMaxRows: positiveInt.default(200_000),
+  batchMaxRows: positiveInt.default(100_000),
   batchMaxDelayMs: positiveInt.default(100),
   memoryMaxBytes: positiveInt.default(256 * 1024 * 1024),
   serviceGraph: z
