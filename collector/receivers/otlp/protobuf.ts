@@ -1,8 +1,9 @@
 // Hand-written decoder for ExportTraceServiceRequest and ExportLogsServiceRequest
 // (opentelemetry-proto field numbers). It goes straight from wire bytes to span and log
-// records: no generic message objects, ids rendered to hex once, resource and scope columns
-// serialized once. Every length is checked against the enclosing message, nesting is capped,
-// and wire-type mismatches are decode errors, so hostile bodies end in a 400, never a hang.
+// records: no generic message objects, ids rendered to hex once, repeated short strings
+// interned, resource and scope contexts decoded once for all their items. Every length is
+// checked against the enclosing message, nesting is capped, and wire-type mismatches are
+// decode errors, so hostile bodies end in a 400, never a hang.
 
 import { OtlpDecodeError } from '../../errors.js';
 import { checkLog, checkSpan } from './validate.js';
