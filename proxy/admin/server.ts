@@ -243,14 +243,14 @@ class AdminServerImpl implements AdminServer {
       return r.query.get('format') === 'json' ? json(renderListenersJson(listeners)) : text(200, renderListenersText(listeners));
     });
     this.addHandler('/config_dump', 'dump current Envoy configs', false, () => json(JSON.stringify(t.configDump(), null, 1)));
-    this.addHandler('/healthcheck/fail', 'cause the server to fail health checks', true, () => {
+    this.addHandler('/healthcheck/fail', 'cause the server to fail health checks', true, async () => {
       this.#healthCheckFailed = true;
-      t.setHealthCheckFailed(true);
+      await t.setHealthCheckFailed(true);
       return text(200, 'OK\n');
     });
-    this.addHandler('/healthcheck/ok', 'cause the server to pass health checks', true, () => {
+    this.addHandler('/healthcheck/ok', 'cause the server to pass health checks', true, async () => {
       this.#healthCheckFailed = false;
-      t.setHealthCheckFailed(false);
+      await t.setHealthCheckFailed(false);
       return text(200, 'OK\n');
     });
     this.addHandler('/drain_listeners', 'drain listeners (?inboundonly, ?graceful)', true, async (r) => {

@@ -53,7 +53,7 @@ export interface AdminTarget {
   /** Envoy's `/config_dump` object (`{ configs: [ { "@type": …BootstrapConfigDump, … }, … ] }`). */
   configDump(): unknown;
   /** `/healthcheck/fail` and `/healthcheck/ok`: flips what health checkers (and `/ready`'s callers) see. */
-  setHealthCheckFailed(failed: boolean): void;
+  setHealthCheckFailed(failed: boolean): Promise<void>;
   /** `/drain_listeners[?inboundonly][&graceful]`. */
   drainListeners(options: { inboundOnly: boolean; graceful: boolean }): Promise<void>;
   /** `/quitquitquit`: exit after the response is written. */

@@ -336,12 +336,13 @@ export class ProxyServer implements AdminTarget {
     return this.#mergeConfigDump === null ? dump : this.#mergeConfigDump(dump, this.#xds?.configDump() ?? []);
   }
 
-  setHealthCheckFailed(failed: boolean): void {
+  async setHealthCheckFailed(failed: boolean): Promise<void> {
     this.#healthCheckFailed = failed;
-    // Workers answer health checks (envoy.filters.http.health_check) from their own copy.
-    for (const w of this.#workers) {
-      w.call({ op: 'health_check_failed', failed }).catch((err: Error) => this.#options.logger.error(`healthcheck: ${err.message}`));
-    }
+    // Workers answer health checks (envoy.filters.http.health_check) from their own copy; the
+    // admin answers once every worker has it, so a health check sent after the reply sees it.
+    await Promise.all(
+      this.#workers.map((w) => w.call({ op: 'health_check_failed', failed }).catch((err: Error) => this.#options.logger.error(`healthcheck: ${err.message}`))),
+    );
   }
 
   async drainListeners(options: { inboundOnly: boolean; graceful: boolean }): Promise<void> {

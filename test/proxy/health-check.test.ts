@@ -39,14 +39,14 @@ describe('health_check filter', () => {
     const check = () => request(proxy.port, '/healthz', { headers: { 'user-agent': 'lb-probe' } });
     expect((await check()).status).toBe(200);
     expect(up.seen.filter((s) => s.url === '/healthz')).toHaveLength(1);
-    proxy.server.setHealthCheckFailed(true);
+    await proxy.server.setHealthCheckFailed(true);
     const failed = await check();
     expect(failed.status).toBe(503);
     expect(failed.headers['x-envoy-immediate-health-check-fail']).toBe('true');
     expect(up.seen.filter((s) => s.url === '/healthz')).toHaveLength(1);
     // Requests that are not health checks (other agent) are untouched.
     expect((await request(proxy.port, '/healthz', { headers: { 'user-agent': 'curl' } })).status).toBe(200);
-    proxy.server.setHealthCheckFailed(false);
+    await proxy.server.setHealthCheckFailed(false);
     expect((await check()).status).toBe(200);
     const snap = await proxy.server.stats();
     expect(snap.counters.find((c) => c.name === 'http.ingress_http.health_check.failed')?.value).toBe(1);

@@ -62,7 +62,7 @@ class TestTarget implements AdminTarget {
   configDump() {
     return { configs: [{ '@type': 'type.googleapis.com/envoy.admin.v3.BootstrapConfigDump', bootstrap: { node: { id: 'x' } } }] };
   }
-  setHealthCheckFailed(failed: boolean) {
+  async setHealthCheckFailed(failed: boolean) {
     this.healthCheckFailed = failed;
   }
   async drainListeners(options: { inboundOnly: boolean; graceful: boolean }) {
