@@ -181,7 +181,7 @@ describe('W3C world: OTLP tracers, W3C-instrumented app', () => {
   it('links every hop parent to child and delivers the right headers to each app', async () => {
     const w = world!;
     const res = await request(w.ports.a, '/checkout?item=1', [['host', 'app1.default.svc.cluster.local'], ['user-agent', 'mesh-test/1'], ['x-tenant', 'acme']]);
-    expect(res.status).toBe(200);
+    expect(res.status, res.body).toBe(200);
     const { received, downstream } = JSON.parse(res.body) as { received: IncomingHttpHeaders; downstream: { status: number } };
     expect(downstream.status).toBe(200);
 
@@ -302,7 +302,7 @@ describe('B3 world: Zipkin tracers, B3-instrumented app', () => {
     const w = world!;
     const trace = '463ac35c9f6413ad48485a3953bb6124';
     const res = await request(w.ports.a, '/b3', [['x-b3-traceid', trace], ['x-b3-spanid', 'a2fb4a1d1a96d312'], ['x-b3-sampled', '1']]);
-    expect(res.status).toBe(200);
+    expect(res.status, res.body).toBe(200);
     const { received } = JSON.parse(res.body) as { received: IncomingHttpHeaders };
     const zipkin = await waitFor('three proxy spans', () => (w.receiver.zipkin.filter((s) => s.traceId === trace).length >= 3 ? w.receiver.zipkin : undefined));
     const otlp = await waitFor('two app spans', () => (w.receiver.spans.filter((s) => s.traceId === trace).length >= 2 ? w.receiver.spans : undefined));
