@@ -7,15 +7,14 @@ import { SnapshotCache } from './xds/cache.js';
 import { XdsServer, type XdsServerStats } from './xds/server.js';
 import type { XdsEvents } from './xds/ads.js';
 
-export { parseMesh, loadMeshFile, formatPath } from './mesh/validate.js';
-export type { Mesh, Service, Workload, RouteRule, Ingress, Telemetry } from './mesh/schema.js';
+export { parseMesh, loadMeshFile } from './mesh/validate.js';
+export type { Mesh, Service, Workload, RouteRule, Telemetry } from './mesh/schema.js';
 export { ControlPlaneError, MeshValidationError, MeshReadError, UnknownNodeError, DiscoveryRequestError, type MeshIssue } from './errors.js';
 export {
   nodeResources,
   nodeNames,
   renderStaticBootstrap,
   renderDynamicBootstrap,
-  outboundClusterName,
   XDS_CLUSTER,
   TYPE_URL,
   type NodeResources,

@@ -7,7 +7,7 @@ import { z } from 'zod';
 const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m)$/;
 
 /** A duration such as `250ms`, `2s`, `1.5s` or `1m`, parsed into milliseconds. */
-export const duration = z
+const duration = z
   .string()
   .regex(DURATION, 'expected a duration such as 250ms, 2s or 1m')
   .transform((text) => {
@@ -37,11 +37,11 @@ const regex = z.string().superRefine((source, ctx) => {
   }
 });
 
-export const stringMatch = z
+const stringMatch = z
   .strictObject({ exact: z.string().optional(), prefix: z.string().optional(), regex: regex.optional() })
   .refine((m) => [m.exact, m.prefix, m.regex].filter((v) => v !== undefined).length === 1, 'exactly one of exact, prefix, regex');
 
-export const httpMatch = z
+const httpMatch = z
   .strictObject({
     prefix: z.string().startsWith('/', 'a path prefix starts with /').optional(),
     path: z.string().startsWith('/', 'a path starts with /').optional(),
@@ -49,7 +49,7 @@ export const httpMatch = z
   })
   .refine((m) => !(m.prefix !== undefined && m.path !== undefined), 'prefix and path are exclusive');
 
-export const destination = z.strictObject({
+const destination = z.strictObject({
   /** A service name (`catalog`) or `name.namespace`; defaults to the service the rule belongs to. */
   service: z.string().optional(),
   /** A subset declared in the destination's policy, or a `version` label value. */
@@ -58,7 +58,7 @@ export const destination = z.strictObject({
   weight: z.number().int().min(0).max(100).optional(),
 });
 
-export const retries = z.strictObject({
+const retries = z.strictObject({
   attempts: z.number().int().min(0).max(10),
   per_try_timeout: duration.optional(),
   /** Envoy's `retry_on` conditions, comma separated. */
@@ -71,20 +71,20 @@ export const retries = z.strictObject({
     .default('5xx,connect-failure,reset'),
 });
 
-export const fault = z
+const fault = z
   .strictObject({
     delay: z.strictObject({ percent, fixed_delay: duration }).optional(),
     abort: z.strictObject({ percent, http_status: z.number().int().min(200).max(599) }).optional(),
   })
   .refine((f) => f.delay !== undefined || f.abort !== undefined, 'a fault needs delay, abort or both');
 
-export const mirror = z.strictObject({
+const mirror = z.strictObject({
   service: z.string().optional(),
   subset: z.string().optional(),
   percent: percent.default(100),
 });
 
-export const routeRule = z.strictObject({
+const routeRule = z.strictObject({
   name: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, _ . -').optional(),
   /** Any one of the matches selects the rule (OR); within a match every condition holds (AND). */
   match: z.array(httpMatch).min(1).optional(),
@@ -96,9 +96,9 @@ export const routeRule = z.strictObject({
   prefix_rewrite: z.string().optional(),
 });
 
-export const subset = z.strictObject({ name: z.string().min(1), labels });
+const subset = z.strictObject({ name: z.string().min(1), labels });
 
-export const destinationPolicy = z.strictObject({
+const destinationPolicy = z.strictObject({
   load_balancer: z.enum(['ROUND_ROBIN', 'LEAST_REQUEST', 'RANDOM', 'RING_HASH', 'MAGLEV']).default('ROUND_ROBIN'),
   connect_timeout: duration.default(1000),
   circuit_breaker: z
@@ -120,13 +120,13 @@ export const destinationPolicy = z.strictObject({
   subsets: z.array(subset).optional(),
 });
 
-export const servicePort = z.strictObject({
+const servicePort = z.strictObject({
   name: dnsLabel,
   port,
   protocol: z.enum(['HTTP', 'HTTP2', 'GRPC']).default('HTTP'),
 });
 
-export const workload = z.strictObject({
+const workload = z.strictObject({
   /** Unique in the mesh: the sidecar's node id. */
   name: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, _ . -'),
   /** Istio-style labels; `version` names the implicit subset the workload belongs to. */
@@ -146,7 +146,7 @@ export const workload = z.strictObject({
     .optional(),
 });
 
-export const service = z.strictObject({
+const service = z.strictObject({
   name: dnsLabel,
   namespace: dnsLabel.default('default'),
   ports: z.array(servicePort).min(1),
@@ -155,7 +155,7 @@ export const service = z.strictObject({
   policy: destinationPolicy.optional(),
 });
 
-export const ingress = z.strictObject({
+const ingress = z.strictObject({
   /** The front proxy's node id. */
   name: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, _ . -'),
   port,
@@ -166,7 +166,7 @@ export const ingress = z.strictObject({
   routes: z.array(routeRule).min(1),
 });
 
-export const telemetry = z.strictObject({
+const telemetry = z.strictObject({
   /** The collector's OTLP/HTTP address (`/v1/traces`, `/v1/logs` on it). */
   collector: socketAddress,
   sampling_percent: percent.default(100),
@@ -188,7 +188,4 @@ export type Workload = z.output<typeof workload>;
 export type RouteRule = z.output<typeof routeRule>;
 export type Destination = z.output<typeof destination>;
 export type HttpMatch = z.output<typeof httpMatch>;
-export type StringMatch = z.output<typeof stringMatch>;
-export type DestinationPolicy = z.output<typeof destinationPolicy>;
-export type Ingress = z.output<typeof ingress>;
 export type Telemetry = z.output<typeof telemetry>;

@@ -7,7 +7,7 @@ import { MeshReadError, MeshValidationError, type MeshIssue } from '../errors.js
 import { mesh as meshSchema, type Destination, type Mesh, type RouteRule, type Service, type Workload } from './schema.js';
 
 /** `a.b[2].c` from zod's path segments. */
-export function formatPath(path: ReadonlyArray<PropertyKey>): string {
+function formatPath(path: ReadonlyArray<PropertyKey>): string {
   let out = '';
   for (const seg of path) {
     if (typeof seg === 'number') out += `[${seg}]`;
@@ -45,7 +45,7 @@ export function resolveService(m: Mesh, ref: string): Service | string {
 }
 
 /** The labels a subset selects: a declared subset's labels, else `{version: name}`. */
-export function subsetLabels(svc: Service, subset: string): Record<string, string> {
+function subsetLabels(svc: Service, subset: string): Record<string, string> {
   const declared = svc.policy?.subsets?.find((s) => s.name === subset);
   return declared !== undefined ? declared.labels : { version: subset };
 }

@@ -7,7 +7,7 @@ import { findNode, nodeResources } from './resources.js';
 export const XDS_CLUSTER = 'xds_cluster';
 
 /** Envoy's `node`: id, cluster, locality, and Istio's metadata keys the telemetry reads. */
-export function nodeSection(mesh: Mesh, nodeId: string): JsonObject {
+function nodeSection(mesh: Mesh, nodeId: string): JsonObject {
   const node = findNode(mesh, nodeId);
   if (node.kind === 'ingress') {
     return { id: nodeId, cluster: nodeId, metadata: { NAME: nodeId, WORKLOAD_NAME: nodeId, NAMESPACE: 'default', MESH_ID: mesh.name } };

@@ -35,7 +35,7 @@ export type MeshNode =
   | { kind: 'sidecar'; service: Service; workload: Workload }
   | { kind: 'ingress' };
 
-export const OTEL_COLLECTOR_CLUSTER = 'opentelemetry_collector';
+const OTEL_COLLECTOR_CLUSTER = 'opentelemetry_collector';
 
 export function nodeNames(mesh: Mesh): string[] {
   const names = mesh.services.flatMap((s) => s.workloads.filter((w) => w.sidecar !== undefined).map((w) => w.name));
@@ -53,7 +53,7 @@ export function findNode(mesh: Mesh, nodeId: string): MeshNode {
 }
 
 /** `outbound|8080|v1|shop/catalog`: Istio's cluster naming, without dots (Envoy's stat tag extraction splits on them). */
-export function outboundClusterName(svc: Service, port: ServicePort, subset: string | undefined): string {
+function outboundClusterName(svc: Service, port: ServicePort, subset: string | undefined): string {
   return `outbound|${port.port}|${subset ?? ''}|${svc.namespace}/${svc.name}`;
 }
 
@@ -353,7 +353,7 @@ function outboundRouteConfig(mesh: Mesh, name: string): JsonObject {
  * Every sidecar routes to the same services the same way, so they share one route
  * configuration (as Istio's sidecars share theirs per port): built and sent once per edit.
  */
-export const OUTBOUND_ROUTE_CONFIG = 'outbound';
+const OUTBOUND_ROUTE_CONFIG = 'outbound';
 const outboundRoutesByMesh = new WeakMap<Mesh, JsonObject>();
 
 function sharedOutboundRoutes(mesh: Mesh): JsonObject {

@@ -8,7 +8,7 @@ import type { Mesh } from '../mesh/schema.js';
 import { findNode, nodeResources } from '../translate/resources.js';
 import type { ConfigSourceStyle, JsonObject, ResourceKind } from '../translate/envoy.js';
 
-export const KINDS: readonly ResourceKind[] = ['clusters', 'endpoints', 'listeners', 'routes', 'secrets', 'runtime'] as const;
+const KINDS: readonly ResourceKind[] = ['clusters', 'endpoints', 'listeners', 'routes', 'secrets', 'runtime'] as const;
 /** Make before break: clusters and their endpoints exist before listeners and routes point at them. */
 export const PUSH_ORDER: readonly ResourceKind[] = ['clusters', 'endpoints', 'listeners', 'routes'];
 
