@@ -8,7 +8,7 @@ import { clickhouse } from './datasources.js';
 export type ClickHouseQueryType = 'table' | 'logs' | 'timeseries' | 'traces';
 
 /** sqlutil.FormatQueryOption as the plugin backend reads it. */
-export const ClickHouseFormat = { timeseries: 0, table: 1, logs: 2, traces: 3 } as const satisfies Record<ClickHouseQueryType, number>;
+const ClickHouseFormat = { timeseries: 0, table: 1, logs: 2, traces: 3 } as const satisfies Record<ClickHouseQueryType, number>;
 
 export interface ClickHouseQuery extends Dataquery {
   refId: string;

@@ -2,7 +2,7 @@
 // generated dashboards and data links agree without any lookup at import time.
 import type { DataSourceRef } from '@grafana/grafana-foundation-sdk/common';
 
-export const CLICKHOUSE_PLUGIN = 'grafana-clickhouse-datasource';
+const CLICKHOUSE_PLUGIN = 'grafana-clickhouse-datasource';
 
 export const clickhouse: DataSourceRef = { type: CLICKHOUSE_PLUGIN, uid: 'meshscope-clickhouse' };
 export const prometheus: DataSourceRef = { type: 'prometheus', uid: 'meshscope-prometheus' };

@@ -5,7 +5,7 @@ import { latencyDashboard } from './latency.js';
 import { topologyDashboard } from './topology.js';
 import { tracesDashboard } from './traces.js';
 
-export { clickhouse, prometheus, CLICKHOUSE_PLUGIN } from './datasources.js';
+export { clickhouse, prometheus } from './datasources.js';
 export type { ClickHouseQuery, ClickHouseQueryType } from './clickhouse.js';
 
 export const boards: ReadonlyArray<{ file: string; build: () => Dashboard }> = [

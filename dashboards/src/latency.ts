@@ -20,9 +20,9 @@ import { IS_ERROR_SPAN, IS_SERVER_SPAN, SERVICE_GRAPH, serviceFilter, TRACES } f
 import { TRACES_UID } from './traces.js';
 import { serviceVariable } from './variables.js';
 
-export const LATENCY_UID = 'meshscope-latency';
+const LATENCY_UID = 'meshscope-latency';
 
-export const SERVICE_QUANTILES_SQL = `
+const SERVICE_QUANTILES_SQL = `
   SELECT
     $__timeInterval(Timestamp) AS time,
     ServiceName,
@@ -34,7 +34,7 @@ export const SERVICE_QUANTILES_SQL = `
   GROUP BY time, ServiceName
   ORDER BY time`;
 
-export const EDGE_QUANTILES_SQL = `
+const EDGE_QUANTILES_SQL = `
   SELECT
     Timestamp AS time,
     concat(Client, ' → ', Server) AS edge,
@@ -47,14 +47,14 @@ export const EDGE_QUANTILES_SQL = `
   ORDER BY time`;
 
 // Raw server-span durations; the heatmap panel buckets them (log scale) itself.
-export const HEATMAP_SQL = `
+const HEATMAP_SQL = `
   SELECT Timestamp AS time, Duration / 1e6 AS duration_ms
   FROM ${TRACES}
   WHERE $__timeFilter(Timestamp) AND ${IS_SERVER_SPAN} AND ${serviceFilter('ServiceName')}
   ORDER BY time
   LIMIT 20000`;
 
-export const SLOWEST_SQL = `
+const SLOWEST_SQL = `
   SELECT
     Timestamp AS time,
     TraceId,

@@ -2,7 +2,7 @@
 // exporter schema plus the collector's per-minute service-graph table.
 
 export const TRACES = 'otel_traces';
-export const TRACE_ID_TS = 'otel_traces_trace_id_ts';
+const TRACE_ID_TS = 'otel_traces_trace_id_ts';
 export const LOGS = 'otel_logs';
 export const SERVICE_GRAPH = 'otel_service_graph_1m';
 

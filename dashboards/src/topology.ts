@@ -8,7 +8,7 @@ import { ClickHouseQueryBuilder } from './clickhouse.js';
 import { unitOverride } from './panels.js';
 import { RANGE_SECONDS, SERVICE_GRAPH } from './sql.js';
 
-export const TOPOLOGY_UID = 'meshscope-topology';
+const TOPOLOGY_UID = 'meshscope-topology';
 
 // Per edge over the range; quantilesMerge combines the per-minute states exactly.
 const EDGES = `
@@ -22,7 +22,7 @@ const EDGES = `
 
 // Every service that appears on either end of an edge; servers carry the received traffic,
 // pure clients (the `user` virtual node, the front proxy) get a full success arc.
-export const NODES_SQL = `
+const NODES_SQL = `
   SELECT
     node AS id,
     node AS title,
@@ -47,7 +47,7 @@ export const NODES_SQL = `
   GROUP BY node
   ORDER BY node`;
 
-export const EDGES_SQL = `
+const EDGES_SQL = `
   SELECT
     concat(Client, '->', Server, ':', ConnectionType) AS id,
     Client AS source,

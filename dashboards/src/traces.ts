@@ -15,7 +15,7 @@ export const TRACES_UID = 'meshscope-traces';
 // A trace is listed by its first span, the request as the first hop saw it (a trace's root may
 // be in a client that does not export, such as the load generator), when any of its spans
 // belongs to a selected service.
-export const TRACE_SEARCH_SQL = `
+const TRACE_SEARCH_SQL = `
   SELECT
     min(Timestamp) AS time,
     TraceId,
@@ -33,7 +33,7 @@ export const TRACE_SEARCH_SQL = `
   LIMIT 100`;
 
 // Whole-trace figures: span count, services touched, end-to-end duration from first start to last end.
-export const SLOWEST_TRACES_SQL = `
+const SLOWEST_TRACES_SQL = `
   SELECT
     TraceId,
     min(Timestamp) AS start,
@@ -59,7 +59,7 @@ const LOGS_JOINED_TO_SPANS = `FROM ${LOGS} AS l
   WHERE $__timeFilter(l.Timestamp) AND ${serviceFilter('l.ServiceName')}
   ORDER BY l.Timestamp DESC`;
 
-export const ACCESS_LOGS_SQL = `
+const ACCESS_LOGS_SQL = `
   SELECT
     l.Timestamp AS timestamp,
     l.Body AS body,
@@ -71,7 +71,7 @@ export const ACCESS_LOGS_SQL = `
   ${LOGS_JOINED_TO_SPANS}
   LIMIT 500`;
 
-export const ACCESS_LOG_TABLE_SQL = `
+const ACCESS_LOG_TABLE_SQL = `
   SELECT
     l.Timestamp AS time,
     l.ServiceName AS service,
@@ -84,7 +84,7 @@ export const ACCESS_LOG_TABLE_SQL = `
   ${LOGS_JOINED_TO_SPANS}
   LIMIT 200`;
 
-export const TRACE_VIEW_SQL = traceViewSql('${trace_id}');
+const TRACE_VIEW_SQL = traceViewSql('${trace_id}');
 
 export function tracesDashboard(): Dashboard {
   return new DashboardBuilder('Traces and logs')

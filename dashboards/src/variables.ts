@@ -4,7 +4,7 @@ import { clickhouseQuery } from './clickhouse.js';
 import { clickhouse } from './datasources.js';
 import { TRACES } from './sql.js';
 
-export const SERVICE_VARIABLE_SQL = `SELECT DISTINCT ServiceName FROM ${TRACES} WHERE $__timeFilter(Timestamp) ORDER BY ServiceName`;
+const SERVICE_VARIABLE_SQL = `SELECT DISTINCT ServiceName FROM ${TRACES} WHERE $__timeFilter(Timestamp) ORDER BY ServiceName`;
 
 /** `service`: every service that reported spans in the range; All by default. */
 export function serviceVariable(): QueryVariableBuilder {
