@@ -4,6 +4,3 @@ export { runTest, type RunTestOptions, type TestResult } from './engine.js';
 export { LoadgenError, InvalidConfigError, ScriptError, TestAbortedError, ThresholdAbortError, ExternalAbortError } from './errors.js';
 export type { SummaryData, SummaryMetric } from './summary/data.js';
 export type { SummaryMode } from './summary/text.js';
-export { HTTP_REQ_DURATION_UNCORRECTED } from './metrics/builtin.js';
-export { parseDuration } from './duration.js';
-export { outputNames } from './outputs/index.js';

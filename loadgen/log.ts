@@ -7,7 +7,7 @@ export type LogLevel = 'info' | 'warn' | 'error' | 'debug';
 
 const BURST_PER_SECOND = 10;
 
-export function logfmt(level: string, message: string, fields?: Record<string, string>): string {
+function logfmt(level: string, message: string, fields?: Record<string, string>): string {
   let line = `time="${new Date().toISOString()}" level=${level} msg=${JSON.stringify(message)}`;
   if (fields) for (const [k, v] of Object.entries(fields)) line += ` ${k}=${/[\s"=]/.test(v) || v === '' ? JSON.stringify(v) : v}`;
   return `${line}\n`;

@@ -12,7 +12,7 @@ type Config = BaseConfig & z.output<typeof schema>;
 const TICK_MS = 20;
 
 /** VUs wanted at `t` ms into the scenario; -1 once every stage is over. */
-export function targetVUs(startVUs: number, stages: ReadonlyArray<{ duration: number; target: number }>, t: number): number {
+function targetVUs(startVUs: number, stages: ReadonlyArray<{ duration: number; target: number }>, t: number): number {
   let from = startVUs;
   let at = 0;
   for (const s of stages) {

@@ -39,12 +39,12 @@ export interface RawResponse {
 
 // k6 error codes (lib/netext/httpext/error_codes.go).
 export const ERR_GENERIC = 1000;
-export const ERR_REQUEST_TIMEOUT = 1050;
-export const ERR_DIAL = 1210;
-export const ERR_DIAL_TIMEOUT = 1211;
-export const ERR_CONNECTION_REFUSED = 1212;
-export const ERR_CONNECTION_RESET = 1220;
-export const ERR_HTTP_PROTOCOL = 1600;
+const ERR_REQUEST_TIMEOUT = 1050;
+const ERR_DIAL = 1210;
+const ERR_DIAL_TIMEOUT = 1211;
+const ERR_CONNECTION_REFUSED = 1212;
+const ERR_CONNECTION_RESET = 1220;
+const ERR_HTTP_PROTOCOL = 1600;
 
 type Done = (res: RawResponse) => void;
 

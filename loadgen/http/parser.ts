@@ -34,7 +34,7 @@ const canonicalCache = new Map<string, string>();
 const CANONICAL_CACHE_MAX = 512;
 
 /** Go's CanonicalMIMEHeaderKey, which k6 applies to response header names (memoized: servers repeat them). */
-export function canonicalHeaderName(name: string): string {
+function canonicalHeaderName(name: string): string {
   const hit = canonicalCache.get(name);
   if (hit !== undefined) return hit;
   const out = canonicalize(name);

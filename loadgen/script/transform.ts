@@ -27,7 +27,7 @@ const BLOCKING: Readonly<Record<string, ReadonlySet<string>>> = {
 /** Free identifiers k6 provides per VU / per iteration; rewritten to reads of the VU context. */
 const CONTEXT_GLOBALS: Readonly<Record<string, string>> = { __ENV: '__ms_ctx.env', __ITER: '__ms_ctx.iter', __VU: '__ms_ctx.vu' };
 
-export const WRAPPER_PARAMS = '__ms_require, __ms_exports, __ms_ctx, __ms_array, open, console';
+const WRAPPER_PARAMS = '__ms_require, __ms_exports, __ms_ctx, __ms_array, open, console';
 
 export class TransformError extends Error {
   readonly pos: number;

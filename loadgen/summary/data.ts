@@ -33,7 +33,7 @@ export interface SummaryData {
 
 export const DEFAULT_TREND_STATS = ['avg', 'min', 'med', 'max', 'p(90)', 'p(95)'];
 
-export function sinkValues(sink: Sink, trendStats: readonly string[], elapsedMs: number): MetricValues {
+function sinkValues(sink: Sink, trendStats: readonly string[], elapsedMs: number): MetricValues {
   const secs = elapsedMs / 1000;
   if (sink instanceof CounterSink) return { count: sink.count, rate: secs > 0 ? sink.count / secs : 0 };
   if (sink instanceof GaugeSink) return { value: sink.value, min: sink.seen ? sink.min : 0, max: sink.seen ? sink.max : 0 };

@@ -29,7 +29,7 @@ const ALLOWED: Readonly<Record<MetricType, RegExp>> = {
   trend: /^(avg|min|max|med|count|p\(.*\))$/,
 };
 
-export function aggregate(sink: Sink, aggregation: string, elapsedMs: number): number {
+function aggregate(sink: Sink, aggregation: string, elapsedMs: number): number {
   if (sink instanceof CounterSink) return aggregation === 'rate' ? (elapsedMs > 0 ? sink.count / (elapsedMs / 1000) : 0) : sink.count;
   if (sink instanceof GaugeSink) return sink.value;
   if (sink instanceof RateSink) return sink.rate;
