@@ -15,7 +15,7 @@ import { Supervisor, type ComponentStatus } from './supervisor.js';
 import { renderTable } from './table.js';
 
 export { UpError, UpPlanError, UpNotReadyError, UpAlreadyRunningError, UpPortInUseError, UpAbortedError } from './errors.js';
-export { readState, processAlive, type MeshState, type StateComponent } from './state.js';
+export { readState, type MeshState, type StateComponent } from './state.js';
 export { renderTable } from './table.js';
 export type { ComponentKind, ComponentSpec } from './plan.js';
 export type { ComponentStatus } from './supervisor.js';

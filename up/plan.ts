@@ -62,9 +62,9 @@ function split(address: string, what: string): { host: string; port: number } {
   return { host: m[1]!, port: Number(m[2]) };
 }
 
-export const COLLECTOR = 'collector';
-export const CONTROL_PLANE = 'control-plane';
-export const PROMETHEUS = 'prometheus';
+const COLLECTOR = 'collector';
+const CONTROL_PLANE = 'control-plane';
+const PROMETHEUS = 'prometheus';
 
 export function planMesh(o: PlanOptions): ComponentSpec[] {
   const { mesh } = o;
