@@ -60,7 +60,7 @@ function isAll(v: TemplateVariable | undefined): boolean {
   return v === undefined || v.values.length === 0 || v.values.join(',') === '' || v.values.includes(ALL);
 }
 
-export function applyConditionalAll(sql: string, variables: Record<string, TemplateVariable>): string {
+function applyConditionalAll(sql: string, variables: Record<string, TemplateVariable>): string {
   const macro = '$__conditionalAll(';
   let at = sql.lastIndexOf(macro);
   while (at !== -1) {
@@ -98,7 +98,7 @@ function formatValues(values: string[], format: string | undefined): string {
   }
 }
 
-export function replaceVariables(sql: string, ctx: ExpandContext): string {
+function replaceVariables(sql: string, ctx: ExpandContext): string {
   return sql.replace(/\$\{([\w.]+)(?::(\w+))?\}|\$(?!__)(\w+)/g, (whole, braced: string | undefined, format: string | undefined, bare: string | undefined) => {
     const name = (braced ?? bare)!;
     if (ctx.scoped !== undefined && name in ctx.scoped) return ctx.scoped[name]!;
@@ -118,7 +118,7 @@ function one(name: string, args: string[]): string {
   return args[0]!.trim();
 }
 
-export function expandBackendMacros(sql: string, ctx: ExpandContext): string {
+function expandBackendMacros(sql: string, ctx: ExpandContext): string {
   const intervalS = Math.max(Math.floor(ctx.intervalMs / 1000), 1);
   const intervalMs = Math.max(ctx.intervalMs, 1);
   const withArgs: Record<string, (args: string[]) => string> = {

@@ -45,7 +45,7 @@ export interface TempDir {
   cleanup(): void;
 }
 
-export function tempDir(): TempDir {
+function tempDir(): TempDir {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ms-loadgen-'));
   return {
     dir,
