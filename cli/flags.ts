@@ -9,7 +9,7 @@ const HELP = { help: { type: 'boolean', short: 'h' } } as const;
 
 type FlagConfig<O extends FlagOptions> = { args: string[]; options: O & typeof HELP; strict: true; allowPositionals: false };
 
-export type Flags<O extends FlagOptions> = ReturnType<typeof parseArgs<FlagConfig<O>>>['values'];
+type Flags<O extends FlagOptions> = ReturnType<typeof parseArgs<FlagConfig<O>>>['values'];
 
 /**
  * Parses `args` strictly (no positionals) with -h/--help added. Returns the flag values, or the
