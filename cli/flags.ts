@@ -1,6 +1,6 @@
-// What the long-running commands (collector, control-plane, up, status) share: strict flag
-// parsing with -h/--help, and waiting for SIGTERM/SIGINT. One place decides what a bad flag and
-// a stop signal do, so every command answers them alike.
+// What collector, control-plane, up and status share: strict flag parsing with -h/--help, and
+// (for the servers) waiting for SIGTERM/SIGINT. One place decides what a bad flag and a stop
+// signal do, so these commands answer them alike.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 
 type FlagOptions = NonNullable<ParseArgsConfig['options']>;
