@@ -32,7 +32,7 @@ const sqlString = (s: string): string => `'${s.replace(/\\/g, '\\\\').replace(/'
 async function stage(file: string, chunks: readonly Buffer[]): Promise<void> {
   const fh = await open(file, 'w');
   try {
-    // writev takes at most IOV_MAX (1024) buffers per call and may write short.
+    // In groups of IOV_MAX (1024) buffers; a short write continues where it stopped.
     for (let i = 0; i < chunks.length; i += 1024) {
       let group = chunks.slice(i, i + 1024);
       for (;;) {
