@@ -1,7 +1,7 @@
 // An immutable view of every runtime layer merged in order (later layers win). Values are
 // parsed once when the snapshot is built, so the per-request getters are one map lookup and
 // a field read. A new snapshot replaces the old one wholesale when any layer changes.
-import { parse as parseYaml } from 'yaml';
+import { createRequire } from 'node:module';
 
 export type FractionalPercentDenominator = 'HUNDRED' | 'TEN_THOUSAND' | 'MILLION';
 
@@ -39,11 +39,15 @@ export interface RuntimeLayerValues {
 
 const INTEGER_RE = /^\d+$/;
 
+// Loaded only for a value that spells out a fraction: the YAML parser costs ~9 MB resident for
+// the life of the process (see config/load.ts).
+const requireYaml = (): typeof import('yaml') => createRequire(import.meta.url)('yaml') as typeof import('yaml');
+
 function parseFraction(raw: string): FractionalPercent | undefined {
   if (!raw.includes('numerator') && !raw.includes('denominator')) return undefined;
   let parsed: unknown;
   try {
-    parsed = parseYaml(raw);
+    parsed = requireYaml().parse(raw);
   } catch {
     return undefined;
   }
