@@ -1,16 +1,6 @@
 // The stats component's public face: the store each process records into, the merge the
 // main process runs over its workers' snapshots, and the admin renderers.
-export type {
-  Counter,
-  Gauge,
-  GaugeImportMode,
-  Histogram,
-  HistogramUnit,
-  Scope,
-  StatTags,
-  StatsSnapshot,
-  StatsStore,
-} from './types.js';
+export type * from './types.js';
 export { createStatsStore, DEFAULT_HISTOGRAM_BOUNDS } from './store.js';
 export { mergeSnapshots } from './merge.js';
 export { extractTags, type ExtractedName } from './tag-extraction.js';
