@@ -10,7 +10,7 @@ import type { StatsSnapshot, StatsStore } from '../stats/types.js';
 import { createStatsStore, mergeSnapshots } from '../stats/index.js';
 import type { AdminServer } from '../admin/index.js';
 import type { AdminTarget, ClusterStatus, ListenerStatus, ServerInfo, ServerState } from '../admin/types.js';
-import { Worker, nodeInfo } from './worker.js';
+import { Worker, handleWorkerCall, nodeInfo } from './worker.js';
 import type { NodeInfo } from './extension-points.js';
 import type { WorkerCall, WorkerResponse } from './ipc.js';
 import type { Logger } from './logger.js';
@@ -42,44 +42,14 @@ class InProcessWorker implements WorkerHandle {
     this.worker = worker;
   }
   async call(req: WorkerCall): Promise<unknown> {
-    const w = this.worker;
     switch (req.op) {
-      case 'stats':
-        return w.snapshot();
-      case 'clusters':
-        return w.clusters();
-      case 'listeners':
-        return w.listeners();
-      case 'reset_counters':
-        w.stats.resetCounters();
-        return null;
-      case 'drain_listeners':
-        return w.drainListeners(req.inboundOnly);
-      case 'health_check_failed':
-        w.serverState.healthCheckFailed = req.failed;
-        return null;
-      case 'connections':
-        return w.connectionCount();
-      case 'shutdown':
-        return w.shutdown(req.drainMs);
-      case 'add_cluster':
-        return w.addOrUpdateCluster(req.cluster, req.addedViaApi);
-      case 'remove_cluster':
-        return w.removeCluster(req.name);
-      case 'add_listener':
-        await w.addOrUpdateListener(req.listener);
-        return w.listeners();
-      case 'remove_listener':
-        return w.removeListener(req.name);
-      case 'update_routes':
-        return w.updateListenerRoutes(req.name, req.routeConfig);
-      case 'update_hosts':
-        return w.updateClusterHosts(req.name, req.assignment);
       case 'runtime':
         // The in-process worker shares the main process's runtime object.
         return null;
       case 'init':
         throw new WorkerError('in-process worker is initialised directly');
+      default:
+        return handleWorkerCall(this.worker, req);
     }
   }
 }

@@ -1,7 +1,7 @@
 // Entry point of a node:cluster worker process: builds a Worker from the bootstrap the main
 // process sends and answers its requests. Signals are the main process's business: a worker
 // leaves when told to shut down or when the main process disappears.
-import { Worker } from './worker.js';
+import { Worker, handleWorkerCall } from './worker.js';
 import type { WorkerRequest, WorkerResponse } from './ipc.js';
 import { RuntimeReplica } from '../runtime/index.js';
 import '../extensions/index.js';
@@ -20,45 +20,10 @@ async function handle(req: WorkerRequest): Promise<unknown> {
     runtime.apply(req.snapshot);
     return null;
   }
-  const w = worker;
-  if (w === null) throw new Error('worker not initialised');
-  switch (req.op) {
-    case 'stats':
-      return w.snapshot();
-    case 'clusters':
-      return w.clusters();
-    case 'listeners':
-      return w.listeners();
-    case 'reset_counters':
-      w.stats.resetCounters();
-      return null;
-    case 'drain_listeners':
-      await w.drainListeners(req.inboundOnly);
-      return null;
-    case 'health_check_failed':
-      w.serverState.healthCheckFailed = req.failed;
-      return null;
-    case 'connections':
-      return w.connectionCount();
-    case 'shutdown':
-      await w.shutdown(req.drainMs);
-      setImmediate(() => process.exit(0));
-      return null;
-    case 'add_cluster':
-      w.addOrUpdateCluster(req.cluster, req.addedViaApi);
-      return null;
-    case 'remove_cluster':
-      return w.removeCluster(req.name);
-    case 'add_listener':
-      await w.addOrUpdateListener(req.listener);
-      return w.listeners();
-    case 'remove_listener':
-      return w.removeListener(req.name);
-    case 'update_routes':
-      return w.updateListenerRoutes(req.name, req.routeConfig);
-    case 'update_hosts':
-      return w.updateClusterHosts(req.name, req.assignment);
-  }
+  if (worker === null) throw new Error('worker not initialised');
+  const result = await handleWorkerCall(worker, req);
+  if (req.op === 'shutdown') setImmediate(() => process.exit(0));
+  return result;
 }
 
 process.on('message', (msg: WorkerRequest) => {

@@ -14,6 +14,7 @@ import { RouteTable } from './router/route-table.js';
 import { endpointSpecs } from './upstream/endpoints.js';
 import { unwrap } from '../config/schema.js';
 import type { Runtime } from '../runtime/index.js';
+import type { WorkerCall } from './ipc.js';
 
 export interface WorkerOptions {
   readonly node: NodeInfo;
@@ -162,5 +163,48 @@ export class Worker {
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([Promise.allSettled(hooks), new Promise((r) => (timer = setTimeout(r, this.#options.shutdownTimeoutMs)))]);
     clearTimeout(timer);
+  }
+}
+
+/** The main process's requests a built worker answers (init and runtime depend on where it runs). */
+export type WorkerOperation = Exclude<WorkerCall, { op: 'init' } | { op: 'runtime' }>;
+
+/** Runs one request on a worker: the same operations in-process and in a cluster worker process. */
+export async function handleWorkerCall(w: Worker, req: WorkerOperation): Promise<unknown> {
+  switch (req.op) {
+    case 'stats':
+      return w.snapshot();
+    case 'clusters':
+      return w.clusters();
+    case 'listeners':
+      return w.listeners();
+    case 'reset_counters':
+      w.stats.resetCounters();
+      return null;
+    case 'drain_listeners':
+      await w.drainListeners(req.inboundOnly);
+      return null;
+    case 'health_check_failed':
+      w.serverState.healthCheckFailed = req.failed;
+      return null;
+    case 'connections':
+      return w.connectionCount();
+    case 'shutdown':
+      await w.shutdown(req.drainMs);
+      return null;
+    case 'add_cluster':
+      w.addOrUpdateCluster(req.cluster, req.addedViaApi);
+      return null;
+    case 'remove_cluster':
+      return w.removeCluster(req.name);
+    case 'add_listener':
+      await w.addOrUpdateListener(req.listener);
+      return w.listeners();
+    case 'remove_listener':
+      return w.removeListener(req.name);
+    case 'update_routes':
+      return w.updateListenerRoutes(req.name, req.routeConfig);
+    case 'update_hosts':
+      return w.updateClusterHosts(req.name, req.assignment);
   }
 }
