@@ -8,16 +8,13 @@ import { BatchExport } from './batch-export.js';
 import { batchExportOptions, createExporter, type ExporterSpec } from './exporter-spec.js';
 import { FinishedSpan } from './finished-span.js';
 import { decodeWireSpans } from './wire-span.js';
+import type { FromExportThread, ToExportThread } from '../telemetry/export-pipeline.js';
 
 export interface ExportThreadData {
   exporter: ExporterSpec;
   resourceAttributes: Attributes;
 }
 
-/** Messages to the thread: a batch of spans, or shutdown. */
-export type ToExportThread = { type: 'spans'; spans: string } | { type: 'shutdown' };
-/** Messages from the thread: outcome counts since the last report, or closed. */
-export type FromExportThread = { type: 'outcomes'; sent: number; failed: number; dropped: number } | { type: 'closed' };
 
 const port = parentPort!;
 const data = workerData as ExportThreadData;
@@ -58,8 +55,8 @@ const batch = new BatchExport(
 );
 
 port.on('message', (msg: ToExportThread) => {
-  if (msg.type === 'spans') {
-    for (const w of decodeWireSpans(msg.spans)) batch.submit(new FinishedSpan(w, resource));
+  if (msg.type === 'records') {
+    for (const w of decodeWireSpans(msg.records)) batch.submit(new FinishedSpan(w, resource));
     return;
   }
   void batch.shutdown().then(() => {

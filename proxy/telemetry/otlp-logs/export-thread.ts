@@ -9,6 +9,7 @@ import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BatchLogRecordProcessor, LoggerProvider, type LogRecordExporter, type ReadableLogRecord } from '@opentelemetry/sdk-logs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { decodeWireLogs } from './wire-log.js';
+import type { FromExportThread, ToExportThread } from '../export-pipeline.js';
 
 export type LogExporterSpec =
   | { readonly kind: 'otlp-http'; readonly url: string; readonly headers: Record<string, string> }
@@ -21,8 +22,6 @@ export interface LogExportThreadData {
   maxQueueSize: number;
 }
 
-export type ToLogThread = { type: 'logs'; logs: string } | { type: 'shutdown' };
-export type FromLogThread = { type: 'outcomes'; sent: number; failed: number; dropped: number } | { type: 'closed' };
 
 const port = parentPort!;
 const data = workerData as LogExportThreadData;
@@ -33,7 +32,7 @@ let queued = 0;
 function report(): void {
   reportTimer = null;
   if (counts.sent + counts.failed + counts.dropped === 0) return;
-  port.postMessage({ type: 'outcomes', ...counts } satisfies FromLogThread);
+  port.postMessage({ type: 'outcomes', ...counts } satisfies FromExportThread);
   counts.sent = counts.failed = counts.dropped = 0;
 }
 
@@ -82,9 +81,9 @@ const provider = new LoggerProvider({
 });
 const logger = provider.getLogger(data.logName);
 
-port.on('message', (msg: ToLogThread) => {
-  if (msg.type === 'logs') {
-    for (const l of decodeWireLogs(msg.logs)) {
+port.on('message', (msg: ToExportThread) => {
+  if (msg.type === 'records') {
+    for (const l of decodeWireLogs(msg.records)) {
       if (queued >= data.maxQueueSize) {
         count('dropped', 1);
         continue;
@@ -101,6 +100,6 @@ port.on('message', (msg: ToLogThread) => {
     .then(() => {
       if (reportTimer !== null) clearTimeout(reportTimer);
       report();
-      port.postMessage({ type: 'closed' } satisfies FromLogThread);
+      port.postMessage({ type: 'closed' } satisfies FromExportThread);
     });
 });

@@ -88,7 +88,7 @@ registries.accessLoggers.register(
       for (const kv of config.resource_attributes?.values ?? []) resourceAttributes[kv.key] = kv.value.string_value;
       const pipeline = sharedLogPipeline(
         { exporter, resourceAttributes, logName: config.common_config.log_name, maxQueueSize: MAX_QUEUE },
-        { written: scope.counter('logs_written'), dropped: scope.counter('logs_dropped'), failed: scope.counter('logs_failed') },
+        { sent: scope.counter('logs_written'), dropped: scope.counter('logs_dropped'), failed: scope.counter('logs_failed') },
       );
       const body = new TextFormatter(config.body?.string_value ?? DEFAULT_ACCESS_LOG_FORMAT.trimEnd());
       const attrTemplate: Record<string, string> = {};
