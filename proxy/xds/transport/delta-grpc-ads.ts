@@ -4,9 +4,9 @@
 // ACK/NACK and subscription changes become delta requests (response_nonce/error_detail,
 // resource_names_subscribe/unsubscribe). A new stream announces what is held through
 // initial_resource_versions, so the server resends only what changed meanwhile.
-import * as grpc from '@grpc/grpc-js';
 import { decodeMessage, encodeMessage, type JsonMap, type JsonValue } from '../proto/codec.js';
-import { Backoff, type DiscoveryRequestJson, type Transport, type TransportHandler } from './types.js';
+import { GrpcAdsStream } from './grpc-stream.js';
+import type { DiscoveryRequestJson, Transport, TransportHandler } from './types.js';
 
 const METHOD = '/envoy.service.discovery.v3.AggregatedDiscoveryService/DeltaAggregatedResources';
 
@@ -42,51 +42,25 @@ const deserialize = (b: Buffer): DeltaResponse => decodeMessage('envoy.service.d
 
 export class DeltaGrpcAdsTransport implements Transport {
   readonly keepsRequests = false;
-  readonly #client: grpc.Client;
-  readonly #node: JsonMap;
   readonly #handler: TransportHandler;
-  readonly #backoff = new Backoff(250, 5000);
   readonly #types = new Map<string, TypeState>();
-  #call: grpc.ClientDuplexStream<DeltaRequest, DeltaResponse> | undefined;
-  #nodeSent = false;
-  #timer: NodeJS.Timeout | undefined;
-  #closed = false;
+  readonly #stream: GrpcAdsStream<DeltaRequest, DeltaResponse>;
 
   constructor(target: string, node: JsonMap, handler: TransportHandler) {
-    this.#client = new grpc.Client(target, grpc.credentials.createInsecure(), {
-      'grpc.initial_reconnect_backoff_ms': 250,
-      'grpc.max_reconnect_backoff_ms': 2000,
-      'grpc.keepalive_time_ms': 10_000,
-      'grpc.keepalive_timeout_ms': 5_000,
-    });
-    this.#node = node;
     this.#handler = handler;
-    this.#open();
-  }
-
-  #open(): void {
-    if (this.#closed) return;
-    const call = this.#client.makeBidiStreamRequest<DeltaRequest, DeltaResponse>(METHOD, serialize, deserialize);
-    this.#call = call;
-    this.#nodeSent = false;
-    for (const st of this.#types.values()) st.opened = false;
-    let ended = false;
-    const fail = (reason: string): void => {
-      if (ended) return;
-      ended = true;
-      if (this.#call === call) this.#call = undefined;
-      if (this.#closed) return;
-      this.#handler.onDisconnected(reason);
-      this.#timer = setTimeout(() => this.#open(), this.#backoff.next());
-    };
-    call.on('metadata', () => this.#handler.onConnected());
-    call.on('data', (r: DeltaResponse) => {
-      this.#backoff.reset();
-      this.#onResponse(r);
+    this.#stream = new GrpcAdsStream({
+      target,
+      method: METHOD,
+      serialize,
+      deserialize,
+      node,
+      handler,
+      onResponse: (r) => this.#onResponse(r),
+      // Each type's first request on a new stream announces what is held.
+      onOpen: () => {
+        for (const st of this.#types.values()) st.opened = false;
+      },
     });
-    call.on('error', (err: Error) => fail(err.message));
-    call.on('end', () => fail('stream ended by the management server'));
-    this.#handler.onStreamStart();
   }
 
   #state(typeUrl: string): TypeState {
@@ -113,20 +87,15 @@ export class DeltaGrpcAdsTransport implements Transport {
   }
 
   send(request: DiscoveryRequestJson): void {
-    const call = this.#call;
-    if (call === undefined) return;
+    if (!this.#stream.open) return;
     const st = this.#state(request.type_url);
     const out: DeltaRequest = { type_url: request.type_url };
-    if (!this.#nodeSent) {
-      out.node = this.#node;
-      this.#nodeSent = true;
-    }
     if (!st.opened) {
       st.opened = true;
       st.names = [...request.resource_names];
       if (st.names.length > 0) out.resource_names_subscribe = st.names;
       if (st.resources.size > 0) out.initial_resource_versions = Object.fromEntries([...st.resources].map(([n, v]) => [n, v.version]));
-      call.write(out);
+      this.#stream.write(out);
       return;
     }
     const before = new Set(st.names);
@@ -147,14 +116,10 @@ export class DeltaGrpcAdsTransport implements Transport {
       out.response_nonce = nonce;
       if (request.error_detail !== undefined) out.error_detail = request.error_detail;
     }
-    if (out.response_nonce !== undefined || subscribe.length > 0 || unsubscribe.length > 0) call.write(out);
+    if (out.response_nonce !== undefined || subscribe.length > 0 || unsubscribe.length > 0) this.#stream.write(out);
   }
 
   close(): void {
-    this.#closed = true;
-    clearTimeout(this.#timer);
-    this.#call?.cancel();
-    this.#call = undefined;
-    this.#client.close();
+    this.#stream.close();
   }
 }
