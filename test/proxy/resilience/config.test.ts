@@ -1,14 +1,11 @@
 // Config validation of everything resilience adds, with the full field path, and route
 // matching by runtime_fraction.
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { validateBootstrap, ConfigInvalidError } from '../../../proxy/index.js';
-import { bootstrapFor, cluster, request, startResilienceProxy, withinBinomialBounds } from './harness.js';
+import { testFixtures, bootstrapFor, cluster, request, startResilienceProxy, withinBinomialBounds } from './harness.js';
 import { startUpstreams } from './upstreams.js';
 
-const cleanups: Array<() => Promise<unknown> | unknown> = [];
-afterEach(async () => {
-  while (cleanups.length > 0) await cleanups.pop()!();
-});
+const { cleanups } = testFixtures();
 
 const FAULT_TYPE = 'type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault';
 const RL_TYPE = 'type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit';

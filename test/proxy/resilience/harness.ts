@@ -5,8 +5,11 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import http from 'node:http';
+import { afterEach } from 'vitest';
 import { startProxy, type ProxyServer } from '../../../proxy/index.js';
 import { HCM_TYPE, ROUTER, request, type Response } from '../helpers.js';
+import { Host, type HostDescription } from '../../../proxy/core/upstream/host.js';
+import { startUpstreams, type TestUpstream } from './upstreams.js';
 
 export { request, type Response };
 
@@ -163,4 +166,49 @@ export function withinBinomialBounds(successes: number, n: number, p: number): b
   const mean = n * p;
   const sd = Math.sqrt(n * p * (1 - p));
   return Math.abs(successes - mean) <= 4.4 * sd + 0.5;
+}
+
+export interface TestFixtures {
+  /** Run after each test in reverse order of registration, even when the test failed. */
+  readonly cleanups: Array<() => Promise<unknown> | unknown>;
+  /** An in-process proxy closed after the test. */
+  proxy(spec: ProxySpec): Promise<ResilienceProxy>;
+  /** Upstreams stopped after the test. */
+  upstreams(...names: string[]): Promise<TestUpstream[]>;
+}
+
+/** Call once at a test file's top level: registers the afterEach that cleans up. */
+export function testFixtures(): TestFixtures {
+  const cleanups: Array<() => Promise<unknown> | unknown> = [];
+  afterEach(async () => {
+    while (cleanups.length > 0) await cleanups.pop()!();
+  });
+  return {
+    cleanups,
+    async proxy(spec) {
+      const p = await startResilienceProxy(spec);
+      cleanups.push(() => p.close());
+      return p;
+    },
+    async upstreams(...names) {
+      const list = await startUpstreams(...names);
+      for (const u of list) cleanups.push(() => u.stop());
+      return list;
+    },
+  };
+}
+
+/** A standalone host on 127.0.0.1 for unit tests of health checking and outlier detection. */
+export function testHost(port: number): Host {
+  const d: HostDescription = {
+    address: '127.0.0.1',
+    port,
+    hostname: '',
+    weight: 1,
+    priority: 0,
+    locality: { region: '', zone: '', subZone: '' },
+    localityWeight: 1,
+    healthStatus: 'UNKNOWN',
+  };
+  return new Host(d, () => undefined);
 }

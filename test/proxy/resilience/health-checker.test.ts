@@ -1,28 +1,11 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { createServer as createTcpServer, type Server as TcpServer, type AddressInfo } from 'node:net';
 import { createStatsStore } from '../../../proxy/stats/index.js';
-import { Host, type HostDescription } from '../../../proxy/core/upstream/host.js';
 import { HealthChecker, healthCheckSchema } from '../../../proxy/core/upstream/health-checker.js';
+import { testFixtures, testHost } from './harness.js';
 
-const cleanups: Array<() => unknown> = [];
-afterEach(async () => {
-  while (cleanups.length > 0) await cleanups.pop()!();
-});
-
-function host(port: number): Host {
-  const d: HostDescription = {
-    address: '127.0.0.1',
-    port,
-    hostname: '',
-    weight: 1,
-    priority: 0,
-    locality: { region: '', zone: '', subZone: '' },
-    localityWeight: 1,
-    healthStatus: 'UNKNOWN',
-  };
-  return new Host(d, () => undefined);
-}
+const { cleanups } = testFixtures();
 
 async function listen(server: HttpServer | TcpServer): Promise<number> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -53,7 +36,7 @@ describe('active health checking', () => {
     });
     const port = await listen(server);
     const store = createStatsStore();
-    const h = host(port);
+    const h = testHost(port);
     const checker = new HealthChecker(
       healthCheckSchema.parse({
         timeout: '1s',
@@ -90,7 +73,7 @@ describe('active health checking', () => {
     const server = createHttpServer((_req, res) => res.writeHead(200).end());
     const port = await listen(server);
     const store = createStatsStore();
-    const h = host(port);
+    const h = testHost(port);
     const checker = new HealthChecker(
       healthCheckSchema.parse({ timeout: '0.2s', interval: '0.03s', unhealthy_threshold: 3, healthy_threshold: 1, http_health_check: { path: '/' } }),
       store.scope('cluster.backend'),
@@ -121,7 +104,7 @@ describe('active health checking', () => {
       socket.on('error', () => undefined);
     });
     const port = await listen(server);
-    const h = host(port);
+    const h = testHost(port);
     const checker = new HealthChecker(
       healthCheckSchema.parse({
         timeout: '0.3s',

@@ -1,14 +1,11 @@
 // Zone-aware routing from the node's locality and the local cluster, and priorities with the
 // overprovisioning factor, against real upstreams.
-import { afterEach, describe, expect, it } from 'vitest';
-import { request, startResilienceProxy, withinBinomialBounds, type ResilienceProxy } from './harness.js';
+import { describe, expect, it } from 'vitest';
+import { testFixtures, request, startResilienceProxy, withinBinomialBounds, type ResilienceProxy } from './harness.js';
 import { startUpstreams, type TestUpstream } from './upstreams.js';
 import { validateBootstrap } from '../../../proxy/index.js';
 
-const cleanups: Array<() => Promise<unknown> | unknown> = [];
-afterEach(async () => {
-  while (cleanups.length > 0) await cleanups.pop()!();
-});
+const { cleanups } = testFixtures();
 
 async function upstreams(n: number): Promise<TestUpstream[]> {
   const list = await startUpstreams(...Array.from({ length: n }, (_, i) => `u${i}`));

@@ -1,29 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import { createStatsStore } from '../../../proxy/stats/index.js';
-import { Host, HealthFlag, type HostDescription } from '../../../proxy/core/upstream/host.js';
+import { HealthFlag, type Host } from '../../../proxy/core/upstream/host.js';
+import { testHost } from './harness.js';
 import { OutlierDetector, outlierDetectionSchema } from '../../../proxy/core/upstream/outlier-detection.js';
 import { LayeredRuntime, parseLayeredRuntime } from '../../../proxy/runtime/index.js';
-
-function host(port: number): Host {
-  const d: HostDescription = {
-    address: '127.0.0.1',
-    port,
-    hostname: '',
-    weight: 1,
-    priority: 0,
-    locality: { region: '', zone: '', subZone: '' },
-    localityWeight: 1,
-    healthStatus: 'UNKNOWN',
-  };
-  return new Host(d, () => undefined);
-}
 
 async function setup(config: Record<string, unknown>, hostCount = 3) {
   const store = createStatsStore();
   const runtime = await LayeredRuntime.create(parseLayeredRuntime(undefined));
   let now = 0;
   const detector = new OutlierDetector(outlierDetectionSchema.parse(config), store.scope('cluster.backend'), runtime, () => now);
-  const hosts = Array.from({ length: hostCount }, (_, i) => host(9000 + i));
+  const hosts = Array.from({ length: hostCount }, (_, i) => testHost(9000 + i));
   detector.setHosts(hosts);
   const stat = (name: string): number => {
     const snap = store.snapshot();

@@ -1,26 +1,11 @@
 // Outlier detection, active health checking and the panic threshold against real upstreams,
 // including the chaos check: one of three endpoints starts failing under steady load.
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import http from 'node:http';
-import { cluster, keepAliveAgent, request, routeTo, sleep, startResilienceProxy, until, type ResilienceProxy } from './harness.js';
-import { TestUpstream, startUpstreams } from './upstreams.js';
+import { testFixtures, cluster, startResilienceProxy, keepAliveAgent, request, routeTo, sleep, until, type ResilienceProxy } from './harness.js';
+import { startUpstreams } from './upstreams.js';
 
-const cleanups: Array<() => Promise<unknown> | unknown> = [];
-afterEach(async () => {
-  while (cleanups.length > 0) await cleanups.pop()!();
-});
-
-async function proxy(spec: Parameters<typeof startResilienceProxy>[0]): Promise<ResilienceProxy> {
-  const p = await startResilienceProxy(spec);
-  cleanups.push(() => p.close());
-  return p;
-}
-
-async function upstreams(...names: string[]): Promise<TestUpstream[]> {
-  const list = await startUpstreams(...names);
-  for (const u of list) cleanups.push(() => u.stop());
-  return list;
-}
+const { cleanups, proxy, upstreams } = testFixtures();
 
 async function hostFlags(p: ResilienceProxy, port: number): Promise<string> {
   const body = (await p.admin('/clusters')).body;

@@ -1,25 +1,9 @@
 // Retries and timeouts through the real proxy against misbehaving upstreams on 127.0.0.1.
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createServer } from 'node:net';
-import { cluster, request, routeTo, startResilienceProxy, type ResilienceProxy } from './harness.js';
-import { TestUpstream, startUpstreams } from './upstreams.js';
+import { testFixtures, cluster, request, routeTo } from './harness.js';
 
-const cleanups: Array<() => Promise<unknown> | unknown> = [];
-afterEach(async () => {
-  while (cleanups.length > 0) await cleanups.pop()!();
-});
-
-async function proxy(spec: Parameters<typeof startResilienceProxy>[0]): Promise<ResilienceProxy> {
-  const p = await startResilienceProxy(spec);
-  cleanups.push(() => p.close());
-  return p;
-}
-
-async function upstreams(...names: string[]): Promise<TestUpstream[]> {
-  const list = await startUpstreams(...names);
-  for (const u of list) cleanups.push(() => u.stop());
-  return list;
-}
+const { cleanups, proxy, upstreams } = testFixtures();
 
 /** A port nothing listens on (bound, then closed). */
 async function deadPort(): Promise<number> {

@@ -1,19 +1,16 @@
 // Spans of a retried request: the SERVER span carries the final outcome; every try is its own
 // CLIENT span (the tracer's decision), so retries are visible in a trace.
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { bootstrapFor, cluster, request, routeTo, until } from './harness.js';
+import { testFixtures, bootstrapFor, cluster, request, routeTo, until } from './harness.js';
 import { startUpstreams } from './upstreams.js';
 import { CLI, TelemetryReceiver, freePort, waitFor, zipkinTracing } from '../telemetry/helpers.js';
 
-const cleanups: Array<() => Promise<unknown> | unknown> = [];
-afterEach(async () => {
-  while (cleanups.length > 0) await cleanups.pop()!();
-});
+const { cleanups } = testFixtures();
 
 describe('spans', () => {
   it('a request retried after a 503 shows one span per try and a 200 outcome', async () => {

@@ -1,31 +1,15 @@
 // Fault injection, local rate limiting, mirroring, circuit breakers and stream timeouts
 // through the real proxy; fault percentages changed at runtime (admin layer and a disk layer
 // symlink swap) are checked against binomial bounds.
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { mkdtemp, mkdir, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import http from 'node:http';
 import net from 'node:net';
-import { cluster, keepAliveAgent, request, routeTo, sleep, startResilienceProxy, until, withinBinomialBounds, type ResilienceProxy } from './harness.js';
-import { TestUpstream, startUpstreams } from './upstreams.js';
+import { testFixtures, cluster, keepAliveAgent, request, routeTo, sleep, until, withinBinomialBounds, type ResilienceProxy } from './harness.js';
 
-const cleanups: Array<() => Promise<unknown> | unknown> = [];
-afterEach(async () => {
-  while (cleanups.length > 0) await cleanups.pop()!();
-});
-
-async function proxy(spec: Parameters<typeof startResilienceProxy>[0]): Promise<ResilienceProxy> {
-  const p = await startResilienceProxy(spec);
-  cleanups.push(() => p.close());
-  return p;
-}
-
-async function upstreams(...names: string[]): Promise<TestUpstream[]> {
-  const list = await startUpstreams(...names);
-  for (const u of list) cleanups.push(() => u.stop());
-  return list;
-}
+const { cleanups, proxy, upstreams } = testFixtures();
 
 const FAULT_TYPE = 'type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault';
 const RL_TYPE = 'type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit';
