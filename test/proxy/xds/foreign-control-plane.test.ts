@@ -6,10 +6,10 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startProxy, type ProxyServer } from '../../../proxy/index.js';
+import type { ProxyServer } from '../../../proxy/index.js';
 import { freePorts, waitFor } from '../../control-plane/helpers.js';
 import { startUpstream, type Upstream } from '../helpers.js';
-import { call, configDump, stat } from './helpers.js';
+import { call, configDump, httpListenerResource, startXdsProxy, stat } from './helpers.js';
 
 const T = {
   lds: 'type.googleapis.com/envoy.config.listener.v3.Listener',
@@ -38,27 +38,7 @@ const requests: Recorded[] = [];
 const state: Record<string, { version: string; resources: Array<Record<string, unknown>> }> = {};
 
 function listener(extra: Record<string, unknown> = {}): Record<string, unknown> {
-  return {
-    '@type': T.lds,
-    name: 'ingress',
-    address: { socket_address: { address: '127.0.0.1', port_value: listenPort } },
-    filter_chains: [
-      {
-        filters: [
-          {
-            name: 'envoy.filters.network.http_connection_manager',
-            typed_config: {
-              '@type': 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager',
-              stat_prefix: 'ingress_http',
-              rds: { route_config_name: 'local_route', config_source: REST_SOURCE },
-              http_filters: [{ name: 'envoy.filters.http.router', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router' } }],
-              ...extra,
-            },
-          },
-        ],
-      },
-    ],
-  };
+  return httpListenerResource('ingress', listenPort, { rds: { route_config_name: 'local_route', config_source: REST_SOURCE }, ...extra });
 }
 
 function assignment(port: number): Record<string, unknown> {
@@ -111,26 +91,7 @@ beforeAll(async () => {
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const xdsPort = (server.address() as AddressInfo).port;
   // A bootstrap as an Envoy user would write it for a REST management server.
-  proxy = await startProxy({
-    concurrency: 1,
-    logLevel: 'off',
-    drainTimeSeconds: 1,
-    config: {
-      node: { id: 'foreign-node', cluster: 'foreign' },
-      admin: { address: { socket_address: { address: '127.0.0.1', port_value: adminPort } } },
-      dynamic_resources: { lds_config: REST_SOURCE, cds_config: REST_SOURCE },
-      static_resources: {
-        clusters: [
-          {
-            name: 'xds_cluster',
-            type: 'STATIC',
-            connect_timeout: '1s',
-            load_assignment: { cluster_name: 'xds_cluster', endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: xdsPort } } } }] }] },
-          },
-        ],
-      },
-    },
-  });
+  proxy = await startXdsProxy({ id: 'foreign-node', cluster: 'foreign' }, adminPort, xdsPort, { lds_config: REST_SOURCE, cds_config: REST_SOURCE });
 });
 
 afterAll(async () => {

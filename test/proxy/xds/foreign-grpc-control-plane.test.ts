@@ -5,11 +5,11 @@
 import * as grpc from '@grpc/grpc-js';
 import protobuf from 'protobufjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startProxy, type ProxyServer } from '../../../proxy/index.js';
+import type { ProxyServer } from '../../../proxy/index.js';
 import { decodeMessage, encodeMessage, type JsonMap, type JsonValue } from '../../../proxy/xds/index.js';
 import { freePorts, waitFor } from '../../control-plane/helpers.js';
 import { startUpstream, type Upstream } from '../helpers.js';
-import { call, stat } from './helpers.js';
+import { call, httpListenerResource, startXdsProxy, staticClusterResource, stat } from './helpers.js';
 
 const LDS = 'type.googleapis.com/envoy.config.listener.v3.Listener';
 const CDS = 'type.googleapis.com/envoy.config.cluster.v3.Cluster';
@@ -33,37 +33,13 @@ let push: ((typeUrl: string, version: string, resources: JsonMap[]) => void) | u
 let pushRaw: ((bytes: Buffer) => void) | undefined;
 
 function cluster(target: number, extra: JsonMap = {}): JsonMap {
-  return {
-    '@type': CDS,
-    name: 'backend',
-    type: 'STATIC',
-    connect_timeout: '1s',
-    load_assignment: { cluster_name: 'backend', endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: target } } } }] }] },
-    ...extra,
-  };
+  return staticClusterResource('backend', target, extra) as JsonMap;
 }
 
 function listener(): JsonMap {
-  return {
-    '@type': LDS,
-    name: 'ingress',
-    address: { socket_address: { address: '127.0.0.1', port_value: port } },
-    filter_chains: [
-      {
-        filters: [
-          {
-            name: 'envoy.filters.network.http_connection_manager',
-            typed_config: {
-              '@type': 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager',
-              stat_prefix: 'ingress_http',
-              route_config: { name: 'local', virtual_hosts: [{ name: 'all', domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster: 'backend' } }] }] },
-              http_filters: [{ name: 'envoy.filters.http.router', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router' } }],
-            },
-          },
-        ],
-      },
-    ],
-  };
+  return httpListenerResource('ingress', port, {
+    route_config: { name: 'local', virtual_hosts: [{ name: 'all', domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster: 'backend' } }] }] },
+  }) as JsonMap;
 }
 
 beforeAll(async () => {
@@ -107,29 +83,10 @@ beforeAll(async () => {
   const xdsPort = await new Promise<number>((resolve, reject) =>
     server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
   );
-  proxy = await startProxy({
-    concurrency: 1,
-    logLevel: 'off',
-    drainTimeSeconds: 1,
-    config: {
-      node: { id: 'grpc-node', cluster: 'test' },
-      admin: { address: { socket_address: { address: '127.0.0.1', port_value: admin } } },
-      dynamic_resources: {
-        ads_config: { api_type: 'GRPC', transport_api_version: 'V3', grpc_services: [{ envoy_grpc: { cluster_name: 'xds_cluster' } }] },
-        cds_config: { ads: {}, resource_api_version: 'V3' },
-        lds_config: { ads: {}, resource_api_version: 'V3' },
-      },
-      static_resources: {
-        clusters: [
-          {
-            name: 'xds_cluster',
-            type: 'STATIC',
-            connect_timeout: '1s',
-            load_assignment: { cluster_name: 'xds_cluster', endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: xdsPort } } } }] }] },
-          },
-        ],
-      },
-    },
+  proxy = await startXdsProxy({ id: 'grpc-node', cluster: 'test' }, admin, xdsPort, {
+    ads_config: { api_type: 'GRPC', transport_api_version: 'V3', grpc_services: [{ envoy_grpc: { cluster_name: 'xds_cluster' } }] },
+    cds_config: { ads: {}, resource_api_version: 'V3' },
+    lds_config: { ads: {}, resource_api_version: 'V3' },
   });
 });
 

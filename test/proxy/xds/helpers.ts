@@ -114,3 +114,58 @@ export async function configDump(adminPort: number, type: string): Promise<Confi
   if (entry === undefined) throw new Error(`no ${type} in /config_dump`);
   return entry;
 }
+
+/** A STATIC cluster with one endpoint on 127.0.0.1:port (`@type` set, as in a DiscoveryResponse). */
+export function staticClusterResource(name: string, port: number, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    '@type': 'type.googleapis.com/envoy.config.cluster.v3.Cluster',
+    name,
+    type: 'STATIC',
+    connect_timeout: '1s',
+    load_assignment: { cluster_name: name, endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: port } } } }] }] },
+    ...extra,
+  };
+}
+
+/**
+ * A listener on 127.0.0.1:port with one HTTP connection manager (router only); `hcm` carries
+ * its route specifier (`rds` or `route_config`) and any other field.
+ */
+export function httpListenerResource(name: string, port: number, hcm: Record<string, unknown>): Record<string, unknown> {
+  return {
+    '@type': 'type.googleapis.com/envoy.config.listener.v3.Listener',
+    name,
+    address: { socket_address: { address: '127.0.0.1', port_value: port } },
+    filter_chains: [
+      {
+        filters: [
+          {
+            name: 'envoy.filters.network.http_connection_manager',
+            typed_config: {
+              '@type': 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager',
+              stat_prefix: 'ingress_http',
+              http_filters: [{ name: 'envoy.filters.http.router', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router' } }],
+              ...hcm,
+            },
+          },
+        ],
+      },
+    ],
+  };
+}
+
+/** An in-process proxy whose management server listens on 127.0.0.1:xdsPort (cluster `xds_cluster`). */
+export function startXdsProxy(node: { id: string; cluster: string }, adminPort: number, xdsPort: number, dynamicResources: Record<string, unknown>): Promise<ProxyServer> {
+  const { '@type': _type, ...xdsCluster } = staticClusterResource('xds_cluster', xdsPort);
+  return startProxy({
+    concurrency: 1,
+    logLevel: 'off',
+    drainTimeSeconds: 1,
+    config: {
+      node,
+      admin: { address: { socket_address: { address: '127.0.0.1', port_value: adminPort } } },
+      dynamic_resources: dynamicResources,
+      static_resources: { clusters: [xdsCluster] },
+    },
+  });
+}

@@ -8,7 +8,7 @@ import { parse as parseYaml, stringify } from 'yaml';
 import { startProxy, type ProxyServer } from '../../../proxy/index.js';
 import { freePorts, tempDir, waitFor, type TempDir } from '../../control-plane/helpers.js';
 import { request, startUpstream, type Upstream } from '../helpers.js';
-import { call, stat } from './helpers.js';
+import { call, httpListenerResource, staticClusterResource, stat } from './helpers.js';
 
 let dir: TempDir;
 let a: Upstream;
@@ -20,39 +20,15 @@ let admin: number;
 function lds(cluster: string, prefix = '/'): string {
   return stringify({
     resources: [
-      {
-        '@type': 'type.googleapis.com/envoy.config.listener.v3.Listener',
-        name: 'listener_0',
-        address: { socket_address: { address: '127.0.0.1', port_value: port } },
-        filter_chains: [
-          {
-            filters: [
-              {
-                name: 'envoy.filters.network.http_connection_manager',
-                typed_config: {
-                  '@type': 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager',
-                  stat_prefix: 'ingress_http',
-                  http_filters: [{ name: 'envoy.filters.http.router', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router' } }],
-                  route_config: { name: 'local_route', virtual_hosts: [{ name: 'local_service', domains: ['*'], routes: [{ match: { prefix }, route: { cluster } }] }] },
-                },
-              },
-            ],
-          },
-        ],
-      },
+      httpListenerResource('listener_0', port, {
+        route_config: { name: 'local_route', virtual_hosts: [{ name: 'local_service', domains: ['*'], routes: [{ match: { prefix }, route: { cluster } }] }] },
+      }),
     ],
   });
 }
 
 function cds(): string {
-  const cluster = (name: string, p: number) => ({
-    '@type': 'type.googleapis.com/envoy.config.cluster.v3.Cluster',
-    name,
-    type: 'STATIC',
-    connect_timeout: '1s',
-    load_assignment: { cluster_name: name, endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: p } } } }] }] },
-  });
-  return stringify({ resources: [cluster('example_proxy_cluster', a.port), cluster('other_cluster', b.port)] });
+  return stringify({ resources: [staticClusterResource('example_proxy_cluster', a.port), staticClusterResource('other_cluster', b.port)] });
 }
 
 beforeAll(async () => {
