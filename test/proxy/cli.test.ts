@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import http from 'node:http';
 import net from 'node:net';
 import { stringify } from 'yaml';
-import { ROUTER, bootstrap, request, startUpstream, staticCluster, type Upstream } from './helpers.js';
+import { ROUTER, bootstrap, freePort, request, startUpstream, staticCluster, type Upstream } from './helpers.js';
 
 const HEALTH_CHECK = {
   name: 'envoy.filters.http.health_check',
@@ -29,14 +29,6 @@ afterEach(async () => {
 function peakRssMiB(pid: number): number {
   const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m === null ? 0 : Number(m[1]) / 1024;
-}
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
 }
 
 interface Spawned {

@@ -5,9 +5,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import net from 'node:net';
 import { stringify } from 'yaml';
-import { request } from '../helpers.js';
+import { freePort, request } from '../helpers.js';
 import { bootstrapFor } from '../resilience/harness.js';
 import { cluster, routeTo } from '../resilience/harness.js';
 import { TestUpstream } from '../resilience/upstreams.js';
@@ -16,14 +15,6 @@ const cleanups: Array<() => Promise<unknown> | unknown> = [];
 afterEach(async () => {
   while (cleanups.length > 0) await cleanups.pop()!();
 });
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 describe('runtime with worker processes', () => {
   it('pushes /runtime_modify snapshots to every worker', async () => {

@@ -14,16 +14,7 @@ import { decodeLogsProto, decodeTracesProto } from '../../../collector/receivers
 
 export const CLI = resolve(import.meta.dirname, '../../../dist/cli/main.js');
 
-export function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.once('error', rej);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as AddressInfo;
-      s.close(() => res(port));
-    });
-  });
-}
+export { freePort } from '../helpers.js';
 
 export function listen(server: Server): Promise<number> {
   return new Promise((res) => server.listen(0, '127.0.0.1', () => res((server.address() as AddressInfo).port)));
