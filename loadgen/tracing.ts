@@ -3,24 +3,27 @@
 // trace ids, so the summary can point at the traces to open in the collector.
 import { randomFillSync } from 'node:crypto';
 
-const POOL_SIZE = 24 * 2048;
-let pool = Buffer.allocUnsafe(POOL_SIZE);
-let offset = POOL_SIZE;
+// Ids are cut from a hex string made from one randomFillSync per POOL_IDS requests: per request
+// only two slices of an already-flat string, no crypto call and no per-request hex encoding.
+const ID_HEX = 48;
+const POOL_IDS = 4096;
+const poolBytes = Buffer.allocUnsafe((ID_HEX / 2) * POOL_IDS);
+let hexPool = '';
+let offset = ID_HEX * POOL_IDS;
 
 export interface TraceIds {
   traceId: string;
   spanId: string;
 }
 
-/** Random ids from a refilled pool: one randomFillSync per 2048 requests instead of two per request. */
 export function newTraceIds(): TraceIds {
-  if (offset + 24 > POOL_SIZE) {
-    pool = randomFillSync(pool);
+  if (offset === ID_HEX * POOL_IDS) {
+    hexPool = randomFillSync(poolBytes).toString('hex');
     offset = 0;
   }
-  const hex = pool.toString('hex', offset, offset + 24);
-  offset += 24;
-  return { traceId: hex.slice(0, 32), spanId: hex.slice(32) };
+  const at = offset;
+  offset += ID_HEX;
+  return { traceId: hexPool.slice(at, at + 32), spanId: hexPool.slice(at + 32, at + ID_HEX) };
 }
 
 export function traceHeader(propagator: 'w3c' | 'b3', ids: TraceIds, sampled: boolean): string {

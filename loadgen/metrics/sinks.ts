@@ -43,6 +43,10 @@ export class TrendSink {
   min = Infinity;
   max = -Infinity;
   readonly #histogram = hdr.build({ numberOfSignificantValueDigits: 3, autoResize: true, bitBucketSize: 32 });
+  // Zero samples are counted here and folded into the histogram only when a percentile is read:
+  // most HTTP samples carry zero for connecting and tls_handshaking (reused connections), and a
+  // histogram record costs far more than an increment.
+  #zeros = 0;
 
   add(value: number): void {
     this.count++;
@@ -51,7 +55,9 @@ export class TrendSink {
     if (value > this.max) this.max = value;
     // HDR histograms hold non-negative integers; negative custom-trend values count as 0 for
     // percentiles (min/max/avg stay exact).
-    this.#histogram.recordValue(value > 0 ? Math.round(value * TREND_SCALE) : 0);
+    const scaled = value > 0 ? Math.round(value * TREND_SCALE) : 0;
+    if (scaled === 0) this.#zeros++;
+    else this.#histogram.recordValue(scaled);
   }
 
   get avg(): number {
@@ -63,6 +69,10 @@ export class TrendSink {
     if (this.count === 0) return 0;
     if (p <= 0) return this.min;
     if (p >= 100) return this.max;
+    if (this.#zeros !== 0) {
+      this.#histogram.recordValueWithCount(0, this.#zeros);
+      this.#zeros = 0;
+    }
     const v = this.#histogram.getValueAtPercentile(p) / TREND_SCALE;
     // The histogram reports a bucket's upper edge; the exact extremes bound it.
     return Math.min(Math.max(v, this.min), this.max);

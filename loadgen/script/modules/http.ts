@@ -194,8 +194,10 @@ export function createHttpModule(test: TestContext, vu: VuState): Record<string,
   let lastStatus = -1;
   let lastOk = false;
   let lastName: string | undefined;
-  // Request heads without per-request parts, by method and URL, for requests without params.
-  const heads = new Map<string, string>();
+  // Request heads without per-request parts, by method then URL, for requests without params
+  // (two lookups keyed by strings the script reuses, whose hashes V8 has cached: no key to build).
+  const heads = new Map<string, Map<string, string>>();
+  let headCount = 0;
 
   const one = async (method: string, url: string | TaggedURL, body: Body, params: RequestParams | undefined, exclusive: boolean): Promise<Response> => {
     if (vu.interrupted) throw new IterationInterruptedError();
@@ -233,12 +235,16 @@ export function createHttpModule(test: TestContext, vu: VuState): Record<string,
         if (err instanceof InvalidUrlError) throw new Error(err.message);
         throw err;
       }
-      const headKey = `${currentMethod} ${currentUrl}`;
       const cacheable = params === undefined && currentBody === null;
-      let head = cacheable ? heads.get(headKey) : undefined;
+      const byUrl = cacheable ? heads.get(currentMethod) : undefined;
+      let head = byUrl?.get(currentUrl);
       if (head === undefined) {
         head = `${currentMethod} ${target.path} HTTP/1.1\r\nHost: ${hostOverride ?? target.hostHeader}\r\n${extraLines}`;
-        if (cacheable && heads.size < 256) heads.set(headKey, head);
+        if (cacheable && headCount < 256) {
+          if (byUrl === undefined) heads.set(currentMethod, new Map([[currentUrl, head]]));
+          else byUrl.set(currentUrl, head);
+          headCount++;
+        }
       }
       const ids = tracing.propagator === 'none' ? null : newTraceIds();
       const sampled = ids !== null && (tracing.sampling >= 1 || Math.random() < tracing.sampling);
