@@ -247,3 +247,44 @@ describe('connections', () => {
     expect(echo.connections.size - before).toBeLessThanOrEqual(1);
   });
 });
+
+describe('an upstream that sends bytes on an idle keep-alive connection', () => {
+  it('gets that connection closed, never shared by two requests', async () => {
+    // Answers each request with its path; after the first answer, an unsolicited response
+    // follows on the same (now idle) connection.
+    let stray = true;
+    const raw = net.createServer((socket) => {
+      let buf = '';
+      socket.on('error', () => {});
+      socket.on('data', (d: Buffer) => {
+        buf += d.toString('latin1');
+        for (let end = buf.indexOf('\r\n\r\n'); end !== -1; end = buf.indexOf('\r\n\r\n')) {
+          const path = buf.slice(0, end).split(' ')[1] ?? '';
+          buf = buf.slice(end + 4);
+          socket.write(`HTTP/1.1 200 OK\r\ncontent-length: ${path.length}\r\n\r\n${path}`);
+          if (stray) {
+            stray = false;
+            setTimeout(() => socket.write('HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nstray'), 50);
+          }
+        }
+      });
+    });
+    await new Promise<void>((r) => raw.listen(0, '127.0.0.1', r));
+    const rawPort = (raw.address() as AddressInfo).port;
+    const p = await startTestProxy(
+      bootstrap({
+        virtualHosts: [{ name: 'v', domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster: 'raw', timeout: '3s' } }] }],
+        clusters: [staticCluster({ name: 'raw', ports: [rawPort] })],
+      }),
+    );
+    try {
+      expect((await request(p.port, '/first')).body).toBe('/first');
+      await new Promise((r) => setTimeout(r, 300));
+      const [a, b] = await Promise.all([request(p.port, '/a'), request(p.port, '/b')]);
+      expect([a.status, a.body, b.status, b.body]).toEqual([200, '/a', 200, '/b']);
+    } finally {
+      await p.close();
+      raw.close();
+    }
+  });
+});

@@ -51,7 +51,16 @@ export class UpstreamConnection implements ParserHandler {
     this.socket = socket;
     this.#pool = pool;
     this.parser = new Http1Parser(false, this, PARSER_LIMITS);
-    socket.on('data', (d: Buffer) => this.parser.execute(d));
+    socket.on('data', (d: Buffer) => {
+      // Bytes while no request is bound (the connection idles in the pool) belong to no
+      // stream: an unsolicited or premature response. The connection cannot be trusted any
+      // more and is closed, as Envoy does; it must never be released to the pool twice.
+      if (this.handler === null && !this.tunneled) {
+        socket.destroy();
+        return;
+      }
+      this.parser.execute(d);
+    });
     socket.on('drain', () => this.handler?.onUpstreamDrain());
     // Only armed while the connection sits idle in the pool (cluster idle_timeout).
     socket.on('timeout', () => socket.destroy());
@@ -117,10 +126,15 @@ export class UpstreamConnection implements ParserHandler {
   }
 
   onMessageComplete(): boolean {
-    this.#responseDone = true;
     const h = this.handler;
+    if (h === null) {
+      // A further response in the same read as the previous one, with no request for it.
+      this.socket.destroy();
+      return false;
+    }
+    this.#responseDone = true;
     if (this.#requestDone) this.#release();
-    h?.onUpstreamComplete();
+    h.onUpstreamComplete();
     return true;
   }
 
