@@ -3,6 +3,8 @@
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import type { ClusterConfig } from '../../config/schema.js';
+import type { ClusterDiscovery } from '../../core/extension-points.js';
+import type { HostDescription } from '../../core/upstream/host.js';
 
 export async function resolveAll(hostname: string, cfg: ClusterConfig): Promise<string[]> {
   if (isIP(hostname) !== 0) return [hostname];
@@ -23,4 +25,28 @@ export async function resolveAll(hostname: string, cfg: ClusterConfig): Promise<
     default:
       return v6.length > 0 ? v6 : v4;
   }
+}
+
+/**
+ * Discovery that runs `resolve` at start and again `refreshMs` after each run ends, until
+ * stopped; `resolve` gives the hosts to publish, or null when nothing changed.
+ */
+export function periodicDiscovery(refreshMs: number, resolve: () => Promise<HostDescription[] | null>): ClusterDiscovery {
+  let timer: NodeJS.Timeout | null = null;
+  let stopped = false;
+  const run = async (onHosts: (hosts: HostDescription[]) => void): Promise<void> => {
+    const hosts = await resolve();
+    if (stopped) return;
+    if (hosts !== null) onHosts(hosts);
+    timer = setTimeout(() => void run(onHosts), refreshMs).unref();
+  };
+  return {
+    start(onHosts) {
+      void run(onHosts);
+    },
+    stop() {
+      stopped = true;
+      if (timer !== null) clearTimeout(timer);
+    },
+  };
 }

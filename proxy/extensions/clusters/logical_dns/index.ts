@@ -5,7 +5,7 @@ import { defineExtension } from '../../../core/registry.js';
 import { registries, type ClusterContext, type ClusterDiscovery } from '../../../core/extension-points.js';
 import { endpointSpecs } from '../../../core/upstream/endpoints.js';
 import { durationMs } from '../../../config/duration.js';
-import { resolveAll } from '../dns.js';
+import { periodicDiscovery, resolveAll } from '../dns.js';
 
 registries.clusters.register(
   defineExtension({
@@ -16,31 +16,18 @@ registries.clusters.register(
       const cfg = context.cluster;
       const spec = endpointSpecs(cfg.load_assignment)[0]!;
       const refreshMs = durationMs(cfg.dns_refresh_rate, 5000);
-      let timer: NodeJS.Timeout | null = null;
-      let stopped = false;
       let current = '';
-      const resolveOnce = async (onHosts: Parameters<ClusterDiscovery['start']>[0]) => {
+      return periodicDiscovery(refreshMs, async () => {
         try {
           const [address] = await resolveAll(spec.address, cfg);
-          if (!stopped && address !== undefined && address !== current) {
-            current = address;
-            onHosts([{ ...spec.base, address, port: spec.port, hostname: spec.hostname || spec.address }]);
-          }
+          if (address === undefined || address === current) return null;
+          current = address;
+          return [{ ...spec.base, address, port: spec.port, hostname: spec.hostname || spec.address }];
         } catch {
           // Keep the previous address; the next refresh retries.
-          if (current === '' && !stopped) onHosts([]);
+          return current === '' ? [] : null;
         }
-        if (!stopped) timer = setTimeout(() => void resolveOnce(onHosts), refreshMs).unref();
-      };
-      return {
-        start(onHosts) {
-          void resolveOnce(onHosts);
-        },
-        stop() {
-          stopped = true;
-          if (timer !== null) clearTimeout(timer);
-        },
-      };
+      });
     },
   }),
 );

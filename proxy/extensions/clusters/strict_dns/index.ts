@@ -6,7 +6,7 @@ import { registries, type ClusterContext, type ClusterDiscovery } from '../../..
 import { endpointSpecs } from '../../../core/upstream/endpoints.js';
 import type { HostDescription } from '../../../core/upstream/host.js';
 import { durationMs } from '../../../config/duration.js';
-import { resolveAll } from '../dns.js';
+import { periodicDiscovery, resolveAll } from '../dns.js';
 
 registries.clusters.register(
   defineExtension({
@@ -17,10 +17,8 @@ registries.clusters.register(
       const cfg = context.cluster;
       const specs = endpointSpecs(cfg.load_assignment);
       const refreshMs = durationMs(cfg.dns_refresh_rate, 5000);
-      let timer: NodeJS.Timeout | null = null;
-      let stopped = false;
       let last: HostDescription[] | null = null;
-      const resolveOnce = async (onHosts: (h: HostDescription[]) => void) => {
+      return periodicDiscovery(refreshMs, async () => {
         const hosts: HostDescription[] = [];
         for (const s of specs) {
           try {
@@ -29,21 +27,10 @@ registries.clusters.register(
             if (last !== null) hosts.push(...last.filter((h) => h.hostname === s.address && h.port === s.port));
           }
         }
-        if (stopped) return;
         const changed = last === null || JSON.stringify(last) !== JSON.stringify(hosts);
         last = hosts;
-        if (changed) onHosts(hosts);
-        timer = setTimeout(() => void resolveOnce(onHosts), refreshMs).unref();
-      };
-      return {
-        start(onHosts) {
-          void resolveOnce(onHosts);
-        },
-        stop() {
-          stopped = true;
-          if (timer !== null) clearTimeout(timer);
-        },
-      };
+        return changed ? hosts : null;
+      });
     },
   }),
 );
