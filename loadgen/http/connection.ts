@@ -20,6 +20,8 @@ export interface RawResponse {
   proto: string;
   /** Unparsed header block (parseHeaders() on demand: most scripts never read headers). */
   rawHeaders: string;
+  /** The response carries Set-Cookie (the cookie jar is only consulted then). */
+  setCookie: boolean;
   body: Buffer | null;
   bytesSent: number;
   bytesReceived: number;
@@ -54,6 +56,7 @@ export function failedResponse(error: string, errorCode: number, start: number):
     statusText: '',
     proto: '',
     rawHeaders: '',
+    setCookie: false,
     body: null,
     bytesSent: 0,
     bytesReceived: 0,
@@ -190,6 +193,7 @@ export class Connection implements ParserHandler {
       statusText: '',
       proto: '',
       rawHeaders: '',
+      setCookie: false,
       body: null,
       bytesSent: 0,
       bytesReceived: 0,
@@ -262,6 +266,7 @@ export class Connection implements ParserHandler {
     res.statusText = head.statusText;
     res.proto = head.proto;
     res.rawHeaders = head.rawHeaders;
+    res.setCookie = head.setCookie;
   }
 
   onBody(chunk: Buffer): void {

@@ -1,6 +1,6 @@
 // A small incremental HTTP/1.1 response parser (status line, headers, content-length, chunked or
 // read-until-close bodies). It works on the socket's Buffers in place and only copies a partial
-// header block or chunk-size line, so a keep-alive GET costs one indexOf and one latin1 slice.
+// header block or chunk-size line, so a keep-alive GET costs one indexOf, a byte scan and one latin1 slice.
 
 const CRLFCRLF = Buffer.from('\r\n\r\n');
 
@@ -10,6 +10,8 @@ export interface ParsedHead {
   proto: string;
   /** The header block after the status line, unparsed (see parseHeaders). */
   rawHeaders: string;
+  /** A Set-Cookie header is present (so cookie handling is skipped for the usual response without one). */
+  setCookie: boolean;
 }
 
 export interface ParserHandler {
@@ -67,6 +69,31 @@ export function parseHeaders(raw: string): Record<string, string> {
   return headers;
 }
 
+const HTTP1 = 'HTTP/1.';
+
+function isHttp1(buf: Buffer, at: number): boolean {
+  for (let i = 0; i < HTTP1.length; i++) if (buf[at + i] !== HTTP1.charCodeAt(i)) return false;
+  return true;
+}
+
+/** Case-insensitive comparison of buf[from, to) with a lower-case ASCII name. */
+function nameIs(buf: Buffer, from: number, to: number, lower: string): boolean {
+  if (to - from !== lower.length) return false;
+  for (let i = 0; i < lower.length; i++) if ((buf[from + i]! | 0x20) !== lower.charCodeAt(i)) return false;
+  return true;
+}
+
+/** A header value as a number: plain digits read from the bytes, anything else as Number() reads it. */
+function decimal(buf: Buffer, from: number, to: number): number {
+  let n = 0;
+  for (let i = from; i < to; i++) {
+    const d = buf[i]! - 0x30;
+    if (d < 0 || d > 9) return Number(buf.toString('latin1', from, to));
+    n = n * 10 + d;
+  }
+  return n;
+}
+
 export class ResponseParser {
   #state = State.Head;
   #pending: Buffer | null = null;
@@ -74,6 +101,8 @@ export class ResponseParser {
   #keepAlive = true;
   #noBody = false;
   readonly #handler: ParserHandler;
+  /** Reused for every response: handlers copy what they keep during onHead. */
+  readonly #parsed: ParsedHead = { status: 0, statusText: '', proto: '', rawHeaders: '', setCookie: false };
 
   constructor(handler: ParserHandler) {
     this.#handler = handler;
@@ -119,7 +148,7 @@ export class ResponseParser {
             this.#pending = Buffer.from(buf.subarray(pos));
             return;
           }
-          if (!this.#head(buf.toString("latin1", pos, end))) return;
+          if (!this.#head(buf, pos, end)) return;
           pos = end + 4;
           break;
         }
@@ -180,6 +209,11 @@ export class ResponseParser {
     }
   }
 
+  #malformed(buf: Buffer, start: number, eol: number): false {
+    this.#fail(`malformed status line '${buf.toString('latin1', start, Math.min(eol, start + 80))}'`);
+    return false;
+  }
+
   #fail(message: string): void {
     this.#state = State.Done;
     this.#handler.onParseError(message);
@@ -190,44 +224,52 @@ export class ResponseParser {
     this.#handler.onComplete(this.#keepAlive);
   }
 
-  #head(text: string): boolean {
-    // Only the framing headers are looked at here; the rest stays one string that
-    // parseHeaders() turns into an object if the script reads res.headers.
-    const eol = text.indexOf('\r\n');
-    const statusLine = eol === -1 ? text : text.slice(0, eol);
-    // "HTTP/1.1 200 OK"
-    const sp1 = statusLine.indexOf(' ');
-    const proto = statusLine.slice(0, sp1);
-    if (sp1 === -1 || !proto.startsWith('HTTP/1.')) {
-      this.#fail(`malformed status line '${statusLine.slice(0, 80)}'`);
-      return false;
+  #head(buf: Buffer, start: number, end: number): boolean {
+    // Works on the bytes: the status and the framing headers (Content-Length, Transfer-Encoding,
+    // Connection) are read without cutting strings; the header block after the status line stays
+    // one string that parseHeaders() turns into an object if the script reads res.headers.
+    let eol = start;
+    while (eol < end && buf[eol] !== 13) eol++;
+    const sp1 = buf.indexOf(32, start);
+    if (sp1 === -1 || sp1 >= eol || !isHttp1(buf, start)) return this.#malformed(buf, start, eol);
+    const proto = sp1 !== start + 8 ? buf.toString('latin1', start, sp1) : buf[start + 7] === 0x31 ? 'HTTP/1.1' : buf[start + 7] === 0x30 ? 'HTTP/1.0' : buf.toString('latin1', start, sp1);
+    let sp2 = sp1 + 1;
+    let status = 0;
+    while (sp2 < eol && buf[sp2] !== 32) {
+      const d = buf[sp2]! - 0x30;
+      if (d < 0 || d > 9) return this.#malformed(buf, start, eol);
+      status = status * 10 + d;
+      sp2++;
     }
-    const sp2 = statusLine.indexOf(' ', sp1 + 1);
-    const status = Number(statusLine.slice(sp1 + 1, sp2 === -1 ? undefined : sp2));
-    if (!Number.isInteger(status) || status < 100 || status > 999) {
-      this.#fail(`malformed status line '${statusLine.slice(0, 80)}'`);
-      return false;
-    }
-    const raw = eol === -1 ? '' : text.slice(eol + 2);
+    if (status < 100 || status > 999) return this.#malformed(buf, start, eol);
+    const statusText = sp2 >= eol ? '' : eol - sp2 === 3 && buf[sp2 + 1] === 0x4f && buf[sp2 + 2] === 0x4b ? 'OK' : buf.toString('latin1', sp2 + 1, eol);
     let contentLength = -1;
     let chunked = false;
+    let setCookie = false;
     let keepAlive = proto === 'HTTP/1.1';
-    for (let at = 0; at < raw.length; ) {
-      let next = raw.indexOf('\r\n', at);
-      if (next === -1) next = raw.length;
-      const c = raw.charCodeAt(at) | 0x20;
-      // Only lines starting with c or t can be Content-Length, Connection or Transfer-Encoding.
-      if (c === 0x63 || c === 0x74) {
-        const colon = raw.indexOf(':', at);
-        if (colon !== -1 && colon < next) {
-          const name = raw.slice(at, colon).toLowerCase();
-          if (name === 'content-length') contentLength = Number(raw.slice(colon + 1, next).trim());
-          else if (name === 'transfer-encoding') chunked = raw.slice(colon + 1, next).toLowerCase().includes('chunked');
-          else if (name === 'connection') {
-            const v = raw.slice(colon + 1, next).toLowerCase();
-            if (v.includes('close')) keepAlive = false;
-            else if (v.includes('keep-alive')) keepAlive = true;
-          }
+    for (let at = eol + 2; at < end; ) {
+      let next = at;
+      while (next < end && buf[next] !== 13) next++;
+      const c = buf[at]! | 0x20;
+      // Only lines starting with c, t or s can be Content-Length, Connection, Transfer-Encoding or Set-Cookie.
+      if (c === 0x63 || c === 0x74 || c === 0x73) {
+        let colon = at;
+        while (colon < next && buf[colon] !== 0x3a) colon++;
+        if (colon < next) {
+          let vs = colon + 1;
+          let ve = next;
+          while (vs < ve && (buf[vs] === 32 || buf[vs] === 9)) vs++;
+          while (ve > vs && (buf[ve - 1] === 32 || buf[ve - 1] === 9)) ve--;
+          if (nameIs(buf, at, colon, 'content-length')) contentLength = decimal(buf, vs, ve);
+          else if (nameIs(buf, at, colon, 'transfer-encoding')) chunked = buf.toString('latin1', vs, ve).toLowerCase().includes('chunked');
+          else if (nameIs(buf, at, colon, 'connection')) {
+            if (nameIs(buf, vs, ve, 'keep-alive')) keepAlive = true;
+            else {
+              const v = buf.toString('latin1', vs, ve).toLowerCase();
+              if (v.includes('close')) keepAlive = false;
+              else if (v.includes('keep-alive')) keepAlive = true;
+            }
+          } else if (nameIs(buf, at, colon, 'set-cookie')) setCookie = true;
         }
       }
       at = next + 2;
@@ -238,7 +280,13 @@ export class ResponseParser {
       this.#state = State.Head;
       return true;
     }
-    this.#handler.onHead({ status, statusText: sp2 === -1 ? '' : statusLine.slice(sp2 + 1), proto, rawHeaders: raw });
+    const head = this.#parsed;
+    head.status = status;
+    head.statusText = statusText;
+    head.proto = proto;
+    head.rawHeaders = eol + 2 >= end ? '' : buf.toString('latin1', eol + 2, end);
+    head.setCookie = setCookie;
+    this.#handler.onHead(head);
     if (this.#noBody || status === 204 || status === 304) this.#finish();
     else if (chunked) this.#state = State.ChunkSize;
     else if (contentLength >= 0) {

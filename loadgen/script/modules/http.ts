@@ -99,7 +99,7 @@ export class Response {
       const out: Record<string, ResponseCookie[]> = {};
       const url = new URL(this.url);
       const now = Date.now();
-      for (const line of setCookieLines(this.#raw.rawHeaders)) {
+      for (const line of this.#raw.setCookie ? setCookieLines(this.#raw.rawHeaders) : []) {
         const c = parseSetCookie(line, url, now);
         if (c === undefined) continue;
         (out[c.name] ??= []).push({ name: c.name, value: c.value, domain: c.domain, path: c.path, http_only: c.httpOnly, secure: c.secure, max_age: c.expires === Infinity ? 0 : Math.round((c.expires - now) / 1000), expires: c.expires === Infinity ? 0 : c.expires });
@@ -293,8 +293,10 @@ export function createHttpModule(test: TestContext, vu: VuState): Record<string,
       if (ids !== null && corrected > 0 && test.slowest.wants(corrected)) {
         test.slowest.offer({ duration: corrected, uncorrected: duration, method: currentMethod, url: currentUrl, name: tags.name!, status: raw.status, scenario: vu.scenario?.name ?? '', traceId: ids.traceId, sampled, time: Date.now() });
       }
-      const setCookies = setCookieLines(raw.rawHeaders);
-      if (setCookies.length > 0) vu.cookies.store(new URL(currentUrl), setCookies);
+      if (raw.setCookie) {
+        const setCookies = setCookieLines(raw.rawHeaders);
+        if (setCookies.length > 0) vu.cookies.store(new URL(currentUrl), setCookies);
+      }
       if (raw.errorCode !== 0) test.log('warn', 'Request Failed', { error: `${currentMethod} ${currentUrl}: ${raw.error}` });
       if (REDIRECT.has(raw.status) && maxRedirects > 0) {
         const location = parseHeaders(raw.rawHeaders).Location;

@@ -63,6 +63,17 @@ describe('ResponseParser', () => {
     expect(cont.body).toBe('ok');
   });
 
+  it('reads framing headers in any case with surrounding whitespace, and flags Set-Cookie', () => {
+    const r = parse([Buffer.from('HTTP/1.1 404 Not Found\r\nCONTENT-LENGTH: \t3 \r\nconnection:  Close\r\nSET-COOKIE: a=1\r\n\r\nabc')]);
+    expect(r.head).toMatchObject({ status: 404, statusText: 'Not Found', proto: 'HTTP/1.1', setCookie: true });
+    expect(r.body).toBe('abc');
+    expect(r.keepAlive).toBe(false);
+    const plain = parse([Buffer.from('HTTP/1.0 200 OK\r\nConnection: Keep-Alive\r\nContent-Length: 0\r\n\r\n')]);
+    expect(plain.head).toMatchObject({ status: 200, statusText: 'OK', proto: 'HTTP/1.0', setCookie: false });
+    expect(plain.keepAlive).toBe(true);
+    expect(parse([Buffer.from('HTTP/1.1 2x0 OK\r\n\r\n')]).error).toMatch(/malformed status line 'HTTP\/1.1 2x0 OK'/);
+  });
+
   it('reports malformed responses', () => {
     expect(parse([Buffer.from('SSH-2.0-OpenSSH\r\n\r\n')]).error).toMatch(/malformed status line/);
     expect(parse([Buffer.from('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n')]).error).toMatch(/invalid chunk size/);
