@@ -5,8 +5,10 @@ import { randomFillSync } from 'node:crypto';
 
 // Ids are cut from a hex string made from one randomFillSync per POOL_IDS requests: per request
 // only two slices of an already-flat string, no crypto call and no per-request hex encoding.
+// The string (48 KiB) stays below V8's large-object size, so a used-up pool dies young instead
+// of piling up in old space until a full GC (measured: +15 MB peak RSS with 192 KiB pools).
 const ID_HEX = 48;
-const POOL_IDS = 4096;
+const POOL_IDS = 1024;
 const poolBytes = Buffer.allocUnsafe((ID_HEX / 2) * POOL_IDS);
 let hexPool = '';
 let offset = ID_HEX * POOL_IDS;
