@@ -77,34 +77,33 @@ export class HttpTransport {
    * Resolves with an error response (status 0, error, errorCode) rather than rejecting.
    */
   request(target: ParsedTarget, head: string, body: Buffer | null, isHead: boolean, keepBody: boolean, timeoutMs: number, exclusive: boolean): Promise<RawResponse> {
-    return new Promise<RawResponse>((resolve) => {
-      const blockedSince = performance.now();
-      const send = (retry: boolean): void => {
-        let conn: Connection;
-        try {
-          conn = this.#connection(target.origin, exclusive || retry);
-        } catch (err) {
-          resolve(failedResponse(err instanceof Error ? err.message : String(err), ERR_GENERIC, blockedSince));
-          return;
-        }
-        const reused = conn.served > 0;
-        conn.request(head, body, isHead, keepBody, timeoutMs, blockedSince, (res) => {
-          if (res.errorCode !== 0 && reused && !retry && conn.receivedNothing) {
-            send(true);
-            return;
-          }
-          if (this.#opts.noConnectionReuse || exclusive) conn.close();
-          else if (!conn.closed) {
-            // Keep one idle keep-alive connection per origin; one opened beside a busy one
-            // (concurrent asyncRequest calls) is closed rather than left open until the VU ends.
-            const idle = this.#idle.get(target.origin.key);
-            if (idle === undefined || idle === conn || idle.closed || idle.busy) this.#idle.set(target.origin.key, conn);
-            else conn.close();
-          }
-          resolve(res);
-        });
-      };
-      send(false);
+    return new Promise<RawResponse>((resolve) => this.#send(target, head, body, isHead, keepBody, timeoutMs, exclusive, false, performance.now(), resolve));
+  }
+
+  // One closure per attempt (the connection's completion callback); the retry re-enters here.
+  #send(target: ParsedTarget, head: string, body: Buffer | null, isHead: boolean, keepBody: boolean, timeoutMs: number, exclusive: boolean, retry: boolean, blockedSince: number, resolve: (res: RawResponse) => void): void {
+    let conn: Connection;
+    try {
+      conn = this.#connection(target.origin, exclusive || retry);
+    } catch (err) {
+      resolve(failedResponse(err instanceof Error ? err.message : String(err), ERR_GENERIC, blockedSince));
+      return;
+    }
+    const reused = conn.served > 0;
+    conn.request(head, body, isHead, keepBody, timeoutMs, blockedSince, (res) => {
+      if (res.errorCode !== 0 && reused && !retry && conn.receivedNothing) {
+        this.#send(target, head, body, isHead, keepBody, timeoutMs, exclusive, true, blockedSince, resolve);
+        return;
+      }
+      if (this.#opts.noConnectionReuse || exclusive) conn.close();
+      else if (!conn.closed) {
+        // Keep one idle keep-alive connection per origin; one opened beside a busy one
+        // (concurrent asyncRequest calls) is closed rather than left open until the VU ends.
+        const idle = this.#idle.get(target.origin.key);
+        if (idle === undefined || idle === conn || idle.closed || idle.busy) this.#idle.set(target.origin.key, conn);
+        else conn.close();
+      }
+      resolve(res);
     });
   }
 

@@ -39,7 +39,6 @@ export interface ResponseTimings {
  */
 export class Response {
   readonly status: number;
-  readonly status_text: string;
   readonly proto: string;
   readonly url: string;
   readonly error: string;
@@ -57,7 +56,6 @@ export class Response {
 
   constructor(raw: RawResponse, url: string, method: string, reqHeaders: Record<string, string>, reqBody: string, responseType: string, duration: number) {
     this.status = raw.status;
-    this.status_text = raw.status === 0 ? '' : `${raw.status} ${raw.statusText}`;
     this.proto = raw.proto;
     this.url = url;
     this.error = raw.error;
@@ -68,6 +66,11 @@ export class Response {
     this.#raw = raw;
     this.#duration = duration;
     this.#responseType = responseType;
+  }
+
+  /** "200 OK"; built on read, as most scripts never look at it. */
+  get status_text(): string {
+    return this.status === 0 ? '' : `${this.status} ${this.#raw.statusText}`;
   }
 
   get request(): { method: string; url: string; headers: Record<string, string>; body: string } {
