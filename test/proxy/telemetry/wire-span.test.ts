@@ -14,11 +14,12 @@ describe('span transport between threads', () => {
       startMs: 1_764_000_000_123.5,
       endMs: 1_764_000_000_130,
       error: false,
-      attributes: { 'http.request.method': 'GET', 'http.response.status_code': 200, 'user_agent.original': 'a\u001fb\u001ec', flag: true, empty: '' },
+      attributes: { 'http.request.method': 'GET', 'http.response.status_code': 200, 'user_agent.original': 'a\u001fb\u001ec', flag: true, empty: '', custom: 'x', '\u001dA': 'not a known key' },
     };
     const b: WireSpan = { ...a, name: 'router app egress', kind: 2, spanId: 'abcdefabcdefabcd', parentSpanId: '1234567890123456', parentIsRemote: false, traceState: '', error: true, attributes: {} };
     const [da, db] = decodeWireSpans(encodeWireSpan(a) + encodeWireSpan(b));
-    expect(da).toEqual({ ...a, attributes: { ...a.attributes, 'user_agent.original': 'a b c' } });
+    const { '\u001dA': framed, ...plain } = a.attributes;
+    expect(da).toEqual({ ...a, attributes: { ...plain, 'user_agent.original': 'a b c', ' A': framed } });
     expect(db).toEqual(b);
   });
 });
