@@ -201,6 +201,10 @@ export function createHttpModule(test: TestContext, vu: VuState): Record<string,
   // (two lookups keyed by strings the script reuses, whose hashes V8 has cached: no key to build).
   const heads = new Map<string, Map<string, string>>();
   let headCount = 0;
+  let memoTarget: ParsedTarget | null = null;
+  let memoHead = '';
+  let memoUrl = '';
+  let memoMethod = '';
 
   const one = async (method: string, url: string | TaggedURL, body: Body, params: RequestParams | undefined, exclusive: boolean): Promise<Response> => {
     if (vu.interrupted) throw new IterationInterruptedError();
@@ -231,22 +235,35 @@ export function createHttpModule(test: TestContext, vu: VuState): Record<string,
     let currentBody = buf;
     const nameTag = userTags?.name !== undefined ? String(userTags.name) : url instanceof TaggedURL ? url.name : undefined;
     for (;;) {
-      let target: ParsedTarget;
-      try {
-        target = vu.transport.target(currentUrl);
-      } catch (err) {
-        if (err instanceof InvalidUrlError) throw new Error(err.message);
-        throw err;
-      }
       const cacheable = params === undefined && currentBody === null;
-      const byUrl = cacheable ? heads.get(currentMethod) : undefined;
-      let head = byUrl?.get(currentUrl);
-      if (head === undefined) {
-        head = `${currentMethod} ${target.path} HTTP/1.1\r\nHost: ${hostOverride ?? target.hostHeader}\r\n${extraLines}`;
-        if (cacheable && headCount < 256) {
-          if (byUrl === undefined) heads.set(currentMethod, new Map([[currentUrl, head]]));
-          else byUrl.set(currentUrl, head);
-          headCount++;
+      let target: ParsedTarget;
+      let head: string | undefined;
+      if (cacheable && memoTarget !== null && currentUrl === memoUrl && currentMethod === memoMethod) {
+        // A loop hitting one URL: the last request's target and head, no map lookup.
+        target = memoTarget;
+        head = memoHead;
+      } else {
+        try {
+          target = vu.transport.target(currentUrl);
+        } catch (err) {
+          if (err instanceof InvalidUrlError) throw new Error(err.message);
+          throw err;
+        }
+        const byUrl = cacheable ? heads.get(currentMethod) : undefined;
+        head = byUrl?.get(currentUrl);
+        if (head === undefined) {
+          head = `${currentMethod} ${target.path} HTTP/1.1\r\nHost: ${hostOverride ?? target.hostHeader}\r\n${extraLines}`;
+          if (cacheable && headCount < 256) {
+            if (byUrl === undefined) heads.set(currentMethod, new Map([[currentUrl, head]]));
+            else byUrl.set(currentUrl, head);
+            headCount++;
+          }
+        }
+        if (cacheable) {
+          memoTarget = target;
+          memoHead = head;
+          memoUrl = currentUrl;
+          memoMethod = currentMethod;
         }
       }
       const ids = tracing.propagator === 'none' ? null : newTraceIds();
