@@ -4,10 +4,10 @@
 // framing, and on completion records stats, calls access loggers and finishes the span.
 // Streams are the unit so an HTTP/2 codec can later drive many per connection.
 import type { Socket } from 'node:net';
-import { randomUUID } from 'node:crypto';
 import { Http1Parser, ParserState, statusLine, type CodecError, type MessageHead, type ParserHandler } from './codec.js';
 import { HeaderMap } from './headers.js';
 import { httpDate } from './date.js';
+import { randomRequestId } from './request-id.js';
 import { FilterDataStatus, FilterHeadersStatus, type StreamFilter, type StreamFilterCallbacks, type StreamFilterFactory } from './filter.js';
 import type { HcmStats } from './hcm-stats.js';
 import { ResponseFlag, StreamInfo } from '../stream-info.js';
@@ -48,6 +48,8 @@ export interface HcmSettings {
 const EMPTY = Buffer.alloc(0);
 const HOP_BY_HOP_REQUEST = ['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'upgrade', 'expect'];
 const CONTINUE_100 = 'HTTP/1.1 100 Continue\r\n\r\n';
+/** Writes of one tick up to this many bytes are joined into one string (see #pendingText). */
+const PENDING_TEXT_MAX = 4096;
 
 /** One HCM per listener filter chain per worker; immutable after construction but for the route table RDS replaces. */
 export class HttpConnectionManager implements NetworkFilter {
@@ -127,9 +129,19 @@ export class ServerConnection implements ParserHandler, DownstreamConnection {
   #aboveWatermark = false;
   #corked = false;
   #pipelinePaused = false;
-  readonly #uncork = (): void => {
-    this.#corked = false;
-    this.socket.uncork();
+  /**
+   * Small writes of the current tick, joined as latin1 text (byte-preserving) and written once
+   * at the end of the tick. A typical response (head and a small body) then leaves in a single
+   * write() of one string: no corked write queue, no writev array, no per-chunk write request
+   * objects (about 1 KB of garbage per request less, measured with allocation sampling).
+   */
+  #pendingText: string | null = null;
+  readonly #flushTick = (): void => {
+    this.#flushPending();
+    if (this.#corked) {
+      this.#corked = false;
+      this.socket.uncork();
+    }
   };
   readonly #closeCallbacks: Array<() => void> = [];
 
@@ -183,7 +195,7 @@ export class ServerConnection implements ParserHandler, DownstreamConnection {
     if (this.#closed || this.stream !== null || !this.parser.idle) return;
     this.hcm.stats.downstream_cx_drain_close.inc();
     this.closedLocally = true;
-    this.socket.end();
+    this.end();
   }
 
   destroy(): void {
@@ -206,7 +218,7 @@ export class ServerConnection implements ParserHandler, DownstreamConnection {
       this.#idleSince = -1;
       this.hcm.stats.downstream_cx_idle_timeout.inc();
       this.closedLocally = true;
-      this.socket.end();
+      this.end();
     }
     this.stream?.checkTimeouts(now);
   }
@@ -233,7 +245,7 @@ export class ServerConnection implements ParserHandler, DownstreamConnection {
   #onEnd(): void {
     // The client shut down its sending side (the listener keeps sockets half-open).
     const s = this.stream;
-    if (s === null) this.socket.end();
+    if (s === null) this.end();
     else if (s.upgraded) s.endUpgradedFromDownstream();
     else if (!s.requestComplete) s.resetFromDownstream();
     // A complete request still gets its response; nothing more can follow, so close after it.
@@ -256,14 +268,44 @@ export class ServerConnection implements ParserHandler, DownstreamConnection {
 
   /** Writes bytes downstream; tracks the write buffer for flow control. */
   write(data: string | Buffer): void {
-    // Writes of one tick (response head and body, pipelined responses) leave in one writev.
+    // Writes of one tick (response head and body, pipelined responses) leave in one syscall:
+    // small ones joined as text, larger ones corked behind it and sent in one writev.
+    const pending = this.#pendingText;
+    if (!this.#corked && (pending === null ? 0 : pending.length) + data.length <= PENDING_TEXT_MAX) {
+      const text = typeof data === 'string' ? data : data.toString('latin1');
+      if (pending === null) {
+        this.#pendingText = text;
+        process.nextTick(this.#flushTick);
+      } else this.#pendingText = pending + text;
+      if (this.socket.writableNeedDrain) this.#setAboveWatermark();
+      return;
+    }
     if (!this.#corked) {
       this.#corked = true;
       this.socket.cork();
-      process.nextTick(this.#uncork);
+      if (pending === null) process.nextTick(this.#flushTick);
+      else this.#flushPending();
     }
     const ok = typeof data === 'string' ? this.socket.write(data, 'latin1') : this.socket.write(data);
-    if (!ok && !this.#aboveWatermark) {
+    if (!ok) this.#setAboveWatermark();
+  }
+
+  #flushPending(): void {
+    const text = this.#pendingText;
+    if (text === null) return;
+    this.#pendingText = null;
+    if (this.socket.destroyed || this.socket.writableEnded) return;
+    if (!this.socket.write(text, 'latin1')) this.#setAboveWatermark();
+  }
+
+  /** Ends the connection after everything written so far. */
+  end(): void {
+    this.#flushPending();
+    this.socket.end();
+  }
+
+  #setAboveWatermark(): void {
+    if (!this.#aboveWatermark) {
       this.#aboveWatermark = true;
       this.stream?.onDownstreamWatermark(true);
     }
@@ -335,7 +377,7 @@ export class ServerConnection implements ParserHandler, DownstreamConnection {
     if (stream.closeAfterResponse || this.#draining) {
       if (this.#draining) this.hcm.stats.downstream_cx_drain_close.inc();
       this.closedLocally = true;
-      this.socket.end();
+      this.end();
       return;
     }
     this.#idleSince = performance.now();
@@ -521,7 +563,7 @@ export class ActiveStream implements StreamFilterCallbacks {
     // At the edge an external client's x-request-id is not trusted unless preserved.
     const external = s.useRemoteAddress && !isInternalAddress(client);
     if (s.generateRequestId && (requestId === undefined || requestId === '' || (external && !s.preserveExternalRequestId))) {
-      requestId = randomUUID();
+      requestId = randomRequestId();
       h.set('x-request-id', requestId);
     }
     this.streamInfo.requestId = requestId ?? null;
@@ -842,7 +884,7 @@ export class ActiveStream implements StreamFilterCallbacks {
     this.#responseComplete = true;
     if (this.#chunkedResponse && !terminatorWritten) this.conn.write('0\r\n\r\n');
     if (this.upgraded) {
-      this.conn.socket.end();
+      this.conn.end();
       this.conn.hcm.stats.downstream_cx_upgrades_active.dec();
     }
     if (!this.requestComplete) this.closeAfterResponse = true;
