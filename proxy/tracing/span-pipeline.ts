@@ -5,9 +5,12 @@ import type { Scope } from '../stats/types.js';
 import { ExportPipeline, sharedExportPipeline, type ExportOutcomeCounters } from '../telemetry/export-pipeline.js';
 import { batchExportOptions, type ExporterSpec } from './exporter-spec.js';
 import type { ExportThreadData } from './export-thread.js';
-import { encodeWireSpan, type WireSpan } from './wire-span.js';
+/** Records are finished spans already encoded as transport records (see wire-span.ts). */
+export type SpanPipeline = ExportPipeline<string>;
 
-export type SpanPipeline = ExportPipeline<WireSpan>;
+function asIs(record: string): string {
+  return record;
+}
 
 export function spanPipelineStats(scope: Scope): ExportOutcomeCounters {
   return { sent: scope.counter('spans_sent'), dropped: scope.counter('spans_dropped'), failed: scope.counter('spans_failed') };
@@ -22,11 +25,11 @@ const shared = new Map<string, SpanPipeline>();
 export function sharedSpanPipeline(exporter: ExporterSpec, resourceAttributes: Attributes, counters: ExportOutcomeCounters): SpanPipeline {
   const workerData: ExportThreadData = { exporter, resourceAttributes };
   return sharedExportPipeline(shared, JSON.stringify([exporter, resourceAttributes]), () =>
-    new ExportPipeline<WireSpan>({
+    new ExportPipeline<string>({
       thread: new URL('./export-thread.js', import.meta.url),
       workerData,
       maxOutstanding: batchExportOptions().maxQueueSize,
-      encode: encodeWireSpan,
+      encode: asIs,
       counters,
     }),
   );

@@ -46,19 +46,47 @@ const KNOWN_KEYS = [
 ] as const;
 const KEY_FIELDS = new Map<string, string>(KNOWN_KEYS.map((k, i) => [k, `${US}${GS}${String.fromCharCode(0x41 + i)}${US}`]));
 
+export type KnownAttributeKey = (typeof KNOWN_KEYS)[number];
+
 function clean(v: string): string {
   return v.indexOf(US) === -1 && v.indexOf(RS) === -1 && v.indexOf(GS) === -1 ? v : v.replace(FRAMING, ' ');
 }
 
-/** Appends one span to a transport string. */
+/** The fixed fields that open a span's record; attribute fields follow, then WIRE_SPAN_END. */
+export function wireSpanHead(w: Omit<WireSpan, 'attributes'>): string {
+  return `${clean(w.name)}${US}${w.kind}${US}${w.traceId}${US}${w.spanId}${US}${w.parentSpanId}${US}${w.parentIsRemote ? 1 : 0}${US}${w.traceState}${US}${w.startMs}${US}${w.endMs}${US}${w.error ? 1 : 0}`;
+}
+
+/** The key part of a standard attribute's field, computed once by callers on the hot path. */
+export function knownKeyField(key: KnownAttributeKey): string {
+  return KEY_FIELDS.get(key)!;
+}
+
+/** One string attribute: `keyField` from knownKeyField, or from wireKeyField for any other key. */
+export function wireString(keyField: string, v: string): string {
+  return `${keyField}s${clean(v)}`;
+}
+
+export function wireNumber(keyField: string, v: number): string {
+  return `${keyField}n${v}`;
+}
+
+/** The key part of an arbitrary attribute's field. */
+export function wireKeyField(key: string): string {
+  return KEY_FIELDS.get(key) ?? `${US}${clean(key)}${US}`;
+}
+
+export const WIRE_SPAN_END = RS;
+
+/** One span as a transport record (the request thread builds the same record field by field). */
 export function encodeWireSpan(w: WireSpan): string {
-  let out = `${clean(w.name)}${US}${w.kind}${US}${w.traceId}${US}${w.spanId}${US}${w.parentSpanId}${US}${w.parentIsRemote ? 1 : 0}${US}${w.traceState}${US}${w.startMs}${US}${w.endMs}${US}${w.error ? 1 : 0}`;
+  let out = wireSpanHead(w);
   const attrs = w.attributes;
   for (const key in attrs) {
     const v = attrs[key];
-    const field = KEY_FIELDS.get(key) ?? `${US}${clean(key)}${US}`;
-    if (typeof v === 'number') out += `${field}n${v}`;
-    else if (typeof v === 'string') out += `${field}s${clean(v)}`;
+    const field = wireKeyField(key);
+    if (typeof v === 'number') out += wireNumber(field, v);
+    else if (typeof v === 'string') out += wireString(field, v);
     else if (typeof v === 'boolean') out += `${field}b${v ? 1 : 0}`;
   }
   return out + RS;
