@@ -34,17 +34,26 @@ function scheduleReport(): void {
   if (reportTimer === null) reportTimer = setTimeout(report, 50);
 }
 
+/**
+ * A finished export reports at once: the request thread counts spans as outstanding until
+ * then, and 50 ms of a full-rate stream held back would fill its queue and drop spans.
+ */
+function reportNow(): void {
+  if (reportTimer !== null) clearTimeout(reportTimer);
+  report();
+}
+
 const exporter = await createExporter(data.exporter);
 const batch = new BatchExport(
   exporter,
   {
     sent: (n) => {
       counts.sent += n;
-      scheduleReport();
+      reportNow();
     },
     failed: (n) => {
       counts.failed += n;
-      scheduleReport();
+      reportNow();
     },
     dropped: (n) => {
       counts.dropped += n;
