@@ -27,6 +27,8 @@ export interface UpstreamResponseHandler {
 }
 
 const PARSER_LIMITS = { maxHeaderBytes: 96 * 1024, maxHeaders: 200 };
+/** Writes of one tick up to this many bytes are joined into one string (see #pendingText). */
+const PENDING_TEXT_MAX = 4096;
 
 export class UpstreamConnection implements ParserHandler {
   readonly socket: Socket;
@@ -38,9 +40,19 @@ export class UpstreamConnection implements ParserHandler {
   #closed = false;
   #requests = 0;
   #corked = false;
-  readonly #uncork = (): void => {
-    this.#corked = false;
-    this.socket.uncork();
+  /**
+   * Small writes of the current tick (typically the whole request head) joined as latin1 text
+   * and written once at the end of the tick: one write() of one string instead of a corked
+   * queue flushed through writev (allocation sampling: the corked path was ~7% of per-request
+   * garbage). Larger writes cork behind it as before.
+   */
+  #pendingText: string | null = null;
+  readonly #flushTick = (): void => {
+    this.#flushPending();
+    if (this.#corked) {
+      this.#corked = false;
+      this.socket.uncork();
+    }
   };
   /** Upgraded (WebSocket): the socket is a raw tunnel now and never returns to the pool. */
   tunneled = false;
@@ -88,13 +100,31 @@ export class UpstreamConnection implements ParserHandler {
   }
 
   write(data: Buffer | string): boolean {
-    // Request head and body written in one tick leave in one writev.
+    // Request head and body written in one tick leave in one syscall. A tunnel's bytes are
+    // never held back: its end() comes from the router directly on the socket.
+    const pending = this.#pendingText;
+    if (!this.#corked && !this.tunneled && (pending === null ? 0 : pending.length) + data.length <= PENDING_TEXT_MAX) {
+      const text = typeof data === 'string' ? data : data.toString('latin1');
+      if (pending === null) {
+        this.#pendingText = text;
+        process.nextTick(this.#flushTick);
+      } else this.#pendingText = pending + text;
+      return !this.socket.writableNeedDrain;
+    }
     if (!this.#corked) {
       this.#corked = true;
       this.socket.cork();
-      process.nextTick(this.#uncork);
+      if (pending === null) process.nextTick(this.#flushTick);
+      else this.#flushPending();
     }
     return typeof data === 'string' ? this.socket.write(data, 'latin1') : this.socket.write(data);
+  }
+
+  #flushPending(): void {
+    const text = this.#pendingText;
+    if (text === null) return;
+    this.#pendingText = null;
+    if (!this.socket.destroyed && !this.socket.writableEnded) this.socket.write(text, 'latin1');
   }
 
   /** The whole request (head and body) was written. */
