@@ -392,10 +392,43 @@ const EMPTY_RESOURCE: ResourceContext = { serviceName: '', schemaUrl: '', attrib
 const EMPTY_SCOPE: ScopeContext = { name: '', version: '', schemaUrl: '', attributes: [] };
 
 /**
- * Walks Resource{X}{resource=1, scope_{x}=2, schema_url=3} → Scope{X}{scope=1, items=2,
- * schema_url=3}. The resource/scope may follow their children on the wire, so children are
- * located first and decoded once the context is known.
+ * The fields of one envelope level: ResourceX{resource=1, scope_x=2, schema_url=3} and
+ * ScopeX{scope=1, items=2, schema_url=3} share this shape. The context message (field 1) may
+ * follow its children on the wire, so both are located first and decoded once all is known.
  */
+interface EnvelopeLevel {
+  /** Byte range of field 1 (Resource / InstrumentationScope), or -1 when absent. */
+  contextStart: number;
+  contextEnd: number;
+  schemaUrl: string;
+  /** [start, end) byte ranges of the repeated field 2, flattened. */
+  children: number[];
+}
+
+function readEnvelopeLevel(r: Reader, end: number, contextName: string, childrenName: string): EnvelopeLevel {
+  const level: EnvelopeLevel = { contextStart: -1, contextEnd: -1, schemaUrl: '', children: [] };
+  while (r.pos < end) {
+    const t = r.varint(end);
+    const f = t >>> 3;
+    if (f === 1) {
+      r.expect(t & 7, WT_LEN, contextName);
+      level.contextEnd = r.len(end);
+      level.contextStart = r.pos;
+      r.pos = level.contextEnd;
+    } else if (f === 2) {
+      r.expect(t & 7, WT_LEN, childrenName);
+      const e = r.len(end);
+      level.children.push(r.pos, e);
+      r.pos = e;
+    } else if (f === 3) {
+      r.expect(t & 7, WT_LEN, 'schema_url');
+      level.schemaUrl = r.string(end);
+    } else r.skip(t & 7, end);
+  }
+  return level;
+}
+
+/** Walks Resource{X} → Scope{X} → items, decoding each item with its resource and scope context. */
 function walkEnvelope<T>(
   body: Buffer,
   decodeItem: (r: Reader, end: number, res: ResourceContext, sc: ScopeContext, refusals: Refusals) => T | undefined,
@@ -412,63 +445,22 @@ function walkEnvelope<T>(
     }
     r.expect(tag & 7, WT_LEN, 'resource_spans/resource_logs');
     const rEnd = r.len(top);
-    let resStart = -1;
-    let resEnd = -1;
-    let schemaUrl = '';
-    const scopes: number[] = [];
-    while (r.pos < rEnd) {
-      const t = r.varint(rEnd);
-      const f = t >>> 3;
-      if (f === 1) {
-        r.expect(t & 7, WT_LEN, 'resource');
-        resEnd = r.len(rEnd);
-        resStart = r.pos;
-        r.pos = resEnd;
-      } else if (f === 2) {
-        r.expect(t & 7, WT_LEN, 'scope_spans/scope_logs');
-        const e = r.len(rEnd);
-        scopes.push(r.pos, e);
-        r.pos = e;
-      } else if (f === 3) {
-        r.expect(t & 7, WT_LEN, 'schema_url');
-        schemaUrl = r.string(rEnd);
-      } else r.skip(t & 7, rEnd);
-    }
+    const resourceLevel = readEnvelopeLevel(r, rEnd, 'resource', 'scope_spans/scope_logs');
     let res = EMPTY_RESOURCE;
-    if (resStart >= 0) {
-      r.pos = resStart;
-      res = resource(r, resEnd, schemaUrl);
-    } else if (schemaUrl !== '') res = { ...EMPTY_RESOURCE, schemaUrl };
+    if (resourceLevel.contextStart >= 0) {
+      r.pos = resourceLevel.contextStart;
+      res = resource(r, resourceLevel.contextEnd, resourceLevel.schemaUrl);
+    } else if (resourceLevel.schemaUrl !== '') res = { ...EMPTY_RESOURCE, schemaUrl: resourceLevel.schemaUrl };
+    const scopes = resourceLevel.children;
     for (let i = 0; i < scopes.length; i += 2) {
-      const sEnd = scopes[i + 1]!;
       r.pos = scopes[i]!;
-      let scStart = -1;
-      let scEnd = -1;
-      let scSchema = '';
-      const children: number[] = [];
-      while (r.pos < sEnd) {
-        const t = r.varint(sEnd);
-        const f = t >>> 3;
-        if (f === 1) {
-          r.expect(t & 7, WT_LEN, 'scope');
-          scEnd = r.len(sEnd);
-          scStart = r.pos;
-          r.pos = scEnd;
-        } else if (f === 2) {
-          r.expect(t & 7, WT_LEN, 'spans/log_records');
-          const e = r.len(sEnd);
-          children.push(r.pos, e);
-          r.pos = e;
-        } else if (f === 3) {
-          r.expect(t & 7, WT_LEN, 'schema_url');
-          scSchema = r.string(sEnd);
-        } else r.skip(t & 7, sEnd);
-      }
+      const scopeLevel = readEnvelopeLevel(r, scopes[i + 1]!, 'scope', 'spans/log_records');
       let sc = EMPTY_SCOPE;
-      if (scStart >= 0) {
-        r.pos = scStart;
-        sc = scope(r, scEnd, scSchema);
-      } else if (scSchema !== '') sc = { ...EMPTY_SCOPE, schemaUrl: scSchema };
+      if (scopeLevel.contextStart >= 0) {
+        r.pos = scopeLevel.contextStart;
+        sc = scope(r, scopeLevel.contextEnd, scopeLevel.schemaUrl);
+      } else if (scopeLevel.schemaUrl !== '') sc = { ...EMPTY_SCOPE, schemaUrl: scopeLevel.schemaUrl };
+      const children = scopeLevel.children;
       for (let j = 0; j < children.length; j += 2) {
         r.pos = children[j]!;
         const item = decodeItem(r, children[j + 1]!, res, sc, refusals);
