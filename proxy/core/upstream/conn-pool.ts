@@ -4,6 +4,7 @@
 // everything; overflow is counted (upstream_cx_overflow, upstream_rq_pending_overflow).
 import { connect, type Socket } from 'node:net';
 import { Http1Parser, type CodecError, type MessageHead, type ParserHandler } from '../http/codec.js';
+import { TickWriter } from '../http/tick-writer.js';
 import type { Host } from './host.js';
 import type { ClusterInfo } from './cluster.js';
 
@@ -27,8 +28,6 @@ export interface UpstreamResponseHandler {
 }
 
 const PARSER_LIMITS = { maxHeaderBytes: 96 * 1024, maxHeaders: 200 };
-/** Writes of one tick up to this many bytes are joined into one string (see #pendingText). */
-const PENDING_TEXT_MAX = 4096;
 
 export class UpstreamConnection implements ParserHandler {
   readonly socket: Socket;
@@ -39,21 +38,8 @@ export class UpstreamConnection implements ParserHandler {
   #responseDone = false;
   #closed = false;
   #requests = 0;
-  #corked = false;
-  /**
-   * Small writes of the current tick (typically the whole request head) joined as latin1 text
-   * and written once at the end of the tick: one write() of one string instead of a corked
-   * queue flushed through writev (allocation sampling: the corked path was ~7% of per-request
-   * garbage). Larger writes cork behind it as before.
-   */
-  #pendingText: string | null = null;
-  readonly #flushTick = (): void => {
-    this.#flushPending();
-    if (this.#corked) {
-      this.#corked = false;
-      this.socket.uncork();
-    }
-  };
+  /** Writes of one tick (typically the whole request head) leave in one syscall (see TickWriter). */
+  readonly #writer: TickWriter;
   /** Upgraded (WebSocket): the socket is a raw tunnel now and never returns to the pool. */
   tunneled = false;
   /** The TCP connect completed (failed connects are the pool's business, not a reset). */
@@ -63,6 +49,7 @@ export class UpstreamConnection implements ParserHandler {
     this.socket = socket;
     this.#pool = pool;
     this.parser = new Http1Parser(false, this, PARSER_LIMITS);
+    this.#writer = new TickWriter(socket);
     socket.on('data', (d: Buffer) => {
       // Bytes while no request is bound (the connection idles in the pool) belong to no
       // stream: an unsolicited or premature response. The connection cannot be trusted any
@@ -100,31 +87,8 @@ export class UpstreamConnection implements ParserHandler {
   }
 
   write(data: Buffer | string): boolean {
-    // Request head and body written in one tick leave in one syscall. A tunnel's bytes are
-    // never held back: its end() comes from the router directly on the socket.
-    const pending = this.#pendingText;
-    if (!this.#corked && !this.tunneled && (pending === null ? 0 : pending.length) + data.length <= PENDING_TEXT_MAX) {
-      const text = typeof data === 'string' ? data : data.toString('latin1');
-      if (pending === null) {
-        this.#pendingText = text;
-        process.nextTick(this.#flushTick);
-      } else this.#pendingText = pending + text;
-      return !this.socket.writableNeedDrain;
-    }
-    if (!this.#corked) {
-      this.#corked = true;
-      this.socket.cork();
-      if (pending === null) process.nextTick(this.#flushTick);
-      else this.#flushPending();
-    }
-    return typeof data === 'string' ? this.socket.write(data, 'latin1') : this.socket.write(data);
-  }
-
-  #flushPending(): void {
-    const text = this.#pendingText;
-    if (text === null) return;
-    this.#pendingText = null;
-    if (!this.socket.destroyed && !this.socket.writableEnded) this.socket.write(text, 'latin1');
+    // A tunnel's bytes are never held back: its end() comes from the router directly on the socket.
+    return this.#writer.write(data, !this.tunneled);
   }
 
   /** The whole request (head and body) was written. */
