@@ -2,7 +2,7 @@
 // does the rest. Resolves with the exit code after a clean shutdown on SIGTERM/SIGINT.
 import { parseArgs } from 'node:util';
 import { availableParallelism } from 'node:os';
-import { startProxy, LOG_LEVELS, ProxyError, type LogLevel } from '../proxy/index.js';
+import { boundYoungGeneration, startProxy, LOG_LEVELS, ProxyError, type LogLevel } from '../proxy/index.js';
 
 const USAGE = `usage: meshscope proxy -c FILE [--concurrency N] [--drain-time-s S] [--service-cluster NAME] [--service-node ID] [-l LEVEL]
   -c, --config-path FILE   Envoy v3 bootstrap (YAML or JSON)
@@ -70,8 +70,12 @@ export async function run(argv: string[]): Promise<number> {
       process.stdout.write(`configuration '${configPath}' OK\n`);
       return 0;
     }
+    // This process is the proxy's: hold V8's young generation at its start-up size (see
+    // proxy/core/young-generation.ts), before the configuration's objects are built.
+    const workerExecArgv = boundYoungGeneration();
     const server = await startProxy({
       config: undefined,
+      workerExecArgv,
       configPath,
       concurrency,
       drainTimeSeconds: drain,

@@ -12,6 +12,7 @@ export type { Bootstrap, ClusterConfig, ListenerConfig, RouteConfiguration, Http
 export { bootstrapSchema, clusterSchema, listenerSchema, routeConfigurationSchema, clusterLoadAssignmentSchema } from './config/schema.js';
 export { durationSchema, durationMs } from './config/duration.js';
 export { ProxyServer, VERSION, type ProxyOptions } from './core/server.js';
+export { boundYoungGeneration } from './core/young-generation.js';
 export { createLogger, LOG_LEVELS, type LogLevel, type Logger } from './core/logger.js';
 export { ExtensionRegistry, defineExtension, type Extension } from './core/registry.js';
 export {
@@ -53,6 +54,8 @@ export interface StartProxyOptions {
   readonly serviceNode?: string;
   readonly logLevel?: LogLevel;
   readonly commandLineOptions?: Record<string, unknown>;
+  /** Node flags for forked worker processes, e.g. from `boundYoungGeneration()`. */
+  readonly workerExecArgv?: readonly string[];
 }
 
 /** Validates the configuration and starts the proxy; resolves once listeners are bound. */
@@ -67,6 +70,7 @@ export async function startProxy(options: StartProxyOptions): Promise<ProxyServe
     serviceNode: options.serviceNode,
     logger: createLogger(options.logLevel ?? 'info'),
     commandLineOptions: options.commandLineOptions,
+    workerExecArgv: options.workerExecArgv,
   };
   return ProxyServer.start(opts);
 }

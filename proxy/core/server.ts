@@ -30,6 +30,8 @@ export interface ProxyOptions {
   readonly logger: Logger;
   /** Echoed by /server_info. */
   readonly commandLineOptions?: Record<string, unknown>;
+  /** Node flags for forked worker processes (`--concurrency` > 1), after the main process's own. */
+  readonly workerExecArgv?: readonly string[];
 }
 
 interface WorkerHandle {
@@ -167,7 +169,12 @@ export class ProxyServer implements AdminTarget {
       this.#listeners = worker.listeners();
     } else {
       cluster.schedulingPolicy = cluster.SCHED_NONE;
-      cluster.setupPrimary({ exec: fileURLToPath(new URL('./worker-main.js', import.meta.url)), args: [], silent: false });
+      cluster.setupPrimary({
+        exec: fileURLToPath(new URL('./worker-main.js', import.meta.url)),
+        args: [],
+        execArgv: [...process.execArgv, ...(this.#options.workerExecArgv ?? [])],
+        silent: false,
+      });
       const procs: ProcessWorker[] = [];
       const onExit = (code: number | null) => {
         if (this.#state !== 'LIVE') return;
