@@ -239,6 +239,47 @@ describe('connections', () => {
     expect(urls).toEqual(Array.from({ length: 10 }, (_, i) => `/echo/${i}`));
   });
 
+  it('holds a large pipelined request behind an unfinished response, then serves it in order', async () => {
+    let release: () => void = () => {};
+    const held = new Promise<void>((r) => (release = r));
+    const slow = await startUpstream('slow', (_req, res) => void held.then(() => res.end('late')));
+    const p = await startTestProxy(
+      bootstrap({
+        virtualHosts: [
+          {
+            name: 'v',
+            domains: ['*'],
+            routes: [
+              { match: { prefix: '/hold' }, route: { cluster: 'slow' } },
+              { match: { prefix: '/' }, route: { cluster: 'echo' } },
+            ],
+          },
+        ],
+        clusters: [staticCluster({ name: 'slow', ports: [slow.port] }), staticCluster({ name: 'echo', ports: [echo.port] })],
+      }),
+    );
+    try {
+      const body = Buffer.alloc(32 * MB, 120);
+      const client = net.connect(p.port, '127.0.0.1');
+      client.on('error', () => {});
+      let raw = '';
+      client.on('data', (d: Buffer) => (raw += d.toString('latin1')));
+      await new Promise<void>((r) => client.once('connect', () => r()));
+      client.write('GET /hold HTTP/1.1\r\nhost: x\r\n\r\n');
+      client.write(`POST /echo HTTP/1.1\r\nhost: x\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n`);
+      client.write(body);
+      await new Promise((r) => setTimeout(r, 200));
+      expect(raw).toBe('');
+      release();
+      await new Promise<void>((r) => client.once('close', () => r()));
+      expect(raw).toMatch(/^HTTP\/1\.1 200 OK\r\n[\s\S]*\r\n\r\nlate/);
+      expect(raw).toContain(`x-received: ${body.length}\r\n`);
+    } finally {
+      await p.close();
+      await slow.close();
+    }
+  });
+
   it('reuses upstream keep-alive connections and serves downstream keep-alive', async () => {
     const before = echo.connections.size;
     const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });

@@ -109,6 +109,11 @@ export class Http1Parser {
     return this.#state;
   }
 
+  /** True when paused with input held back (pipelined bytes waiting for the current response). */
+  get holdingInput(): boolean {
+    return this.#state === ParserState.Paused && this.#pending !== null;
+  }
+
   /** True when the parser sits between messages with nothing buffered. */
   get idle(): boolean {
     return this.#state === ParserState.Head && this.#pending === null;

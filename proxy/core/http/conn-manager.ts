@@ -4,7 +4,7 @@
 // framing, and on completion records stats, calls access loggers and finishes the span.
 // Streams are the unit so an HTTP/2 codec can later drive many per connection.
 import type { Socket } from 'node:net';
-import { Http1Parser, ParserState, statusLine, type CodecError, type MessageHead, type ParserHandler } from './codec.js';
+import { Http1Parser, statusLine, type CodecError, type MessageHead, type ParserHandler } from './codec.js';
 import { HeaderMap } from './headers.js';
 import { httpDate } from './date.js';
 import { randomRequestId } from './request-id.js';
@@ -214,9 +214,10 @@ export class ServerConnection implements ParserHandler, DownstreamConnection {
     this.hcm.stats.downstream_cx_rx_bytes_total.add(chunk.length);
     if (this.stream === null && this.#headStart < 0) this.#headStart = performance.now();
     this.parser.execute(chunk);
-    // Pipelined requests wait in the parser; stop reading until the current response is done
-    // so a client cannot queue unbounded data.
-    if (this.parser.state === ParserState.Paused && !this.#pipelinePaused) {
+    // A pipelined request waits in the parser; stop reading until the current response is done
+    // so a client cannot queue unbounded data. Only once bytes are actually held: pausing and
+    // resuming the socket around every request costs a stream resume per request.
+    if (this.parser.holdingInput && !this.#pipelinePaused) {
       this.#pipelinePaused = true;
       this.readDisable(true);
     }
