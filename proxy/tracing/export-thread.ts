@@ -1,13 +1,14 @@
 // The span export thread: the OpenTelemetry SDK's batch processor and exporter run here, so
 // protobuf/JSON serialization and the collector's HTTP traffic never pause the request
-// thread. It receives finished spans in small batches of plain data and reports outcomes.
+// thread. It receives finished spans in small batches of transport records (read in place by
+// the OTLP encoder) and reports outcomes.
 import { parentPort, workerData } from 'node:worker_threads';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import type { Attributes } from '@opentelemetry/api';
 import { BatchExport } from './batch-export.js';
 import { batchExportOptions, createExporter, type ExporterSpec } from './exporter-spec.js';
 import { FinishedSpan } from './finished-span.js';
-import { decodeWireSpans } from './wire-span.js';
+import { splitWireRecords } from './wire-span.js';
 import type { FromExportThread, ToExportThread } from '../telemetry/export-pipeline.js';
 
 export interface ExportThreadData {
@@ -65,7 +66,7 @@ const batch = new BatchExport(
 
 port.on('message', (msg: ToExportThread) => {
   if (msg.type === 'records') {
-    for (const w of decodeWireSpans(msg.records)) batch.submit(new FinishedSpan(w, resource));
+    for (const record of splitWireRecords(msg.records)) batch.submit(new FinishedSpan(record, resource));
     return;
   }
   void batch.shutdown().then(() => {

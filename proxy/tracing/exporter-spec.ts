@@ -11,8 +11,8 @@ export type ExporterSpec =
 export async function createExporter(spec: ExporterSpec): Promise<SpanExporter> {
   switch (spec.kind) {
     case 'otlp-proto': {
-      const { OTLPTraceExporter } = await import('@opentelemetry/exporter-trace-otlp-proto');
-      return new OTLPTraceExporter({ url: spec.url, headers: spec.headers, timeoutMillis: spec.timeoutMillis });
+      const { OtlpHttpSpanExporter } = await import('./otlp-http-exporter.js');
+      return new OtlpHttpSpanExporter({ url: spec.url, headers: spec.headers, timeoutMillis: spec.timeoutMillis });
     }
     case 'otlp-grpc': {
       const { OTLPTraceExporter } = await import('@opentelemetry/exporter-trace-otlp-grpc');

@@ -52,9 +52,13 @@ function clean(v: string): string {
   return v.indexOf(US) === -1 && v.indexOf(RS) === -1 && v.indexOf(GS) === -1 ? v : v.replace(FRAMING, ' ');
 }
 
-/** The fixed fields that open a span's record; attribute fields follow, then WIRE_SPAN_END. */
+/**
+ * The fixed fields that open a span's record; attribute fields follow, then WIRE_SPAN_END.
+ * The ids come first at fixed offsets (trace id 0–32, span id 33–49, trace state from 50),
+ * so the export thread reads a span's context without splitting the record.
+ */
 export function wireSpanHead(w: Omit<WireSpan, 'attributes'>): string {
-  return `${clean(w.name)}${US}${w.kind}${US}${w.traceId}${US}${w.spanId}${US}${w.parentSpanId}${US}${w.parentIsRemote ? 1 : 0}${US}${w.traceState}${US}${w.startMs}${US}${w.endMs}${US}${w.error ? 1 : 0}`;
+  return `${w.traceId}${US}${w.spanId}${US}${w.traceState}${US}${w.parentSpanId}${US}${w.parentIsRemote ? 1 : 0}${US}${w.kind}${US}${w.startMs}${US}${w.endMs}${US}${w.error ? 1 : 0}${US}${clean(w.name)}`;
 }
 
 /** The key part of a standard attribute's field, computed once by callers on the hot path. */
@@ -92,33 +96,45 @@ export function encodeWireSpan(w: WireSpan): string {
   return out + RS;
 }
 
-/** Splits a transport string back into spans. */
-export function decodeWireSpans(s: string): WireSpan[] {
-  const out: WireSpan[] = [];
-  for (const rec of s.split(RS)) {
-    if (rec === '') continue;
-    const f = rec.split(US);
-    const attributes: Attributes = {};
-    for (let i = 10; i + 1 < f.length; i += 2) {
-      const raw = f[i + 1]!;
-      const t = raw.charCodeAt(0);
-      const body = raw.slice(1);
-      const key = f[i]!;
-      attributes[key.charCodeAt(0) === 0x1d ? KNOWN_KEYS[key.charCodeAt(1) - 0x41]! : key] = t === 0x6e ? Number(body) : t === 0x62 ? body === '1' : body;
-    }
-    out.push({
-      name: f[0]!,
-      kind: Number(f[1]) as SpanKind,
-      traceId: f[2]!,
-      spanId: f[3]!,
-      parentSpanId: f[4]!,
-      parentIsRemote: f[5] === '1',
-      traceState: f[6]!,
-      startMs: Number(f[7]),
-      endMs: Number(f[8]),
-      error: f[9] === '1',
-      attributes,
-    });
-  }
+/** Head fields of a record, in order; attribute key/value fields start at HEAD_FIELDS. */
+export const WireField = { TraceId: 0, SpanId: 1, TraceState: 2, ParentSpanId: 3, ParentIsRemote: 4, Kind: 5, StartMs: 6, EndMs: 7, Error: 8, Name: 9 } as const;
+export const HEAD_FIELDS = 10;
+export const WIRE_FIELD_SEPARATOR = US;
+
+/** A standard attribute key by its index (a key field is GS + the index as a letter from 'A'). */
+export function knownKey(index: number): string {
+  return KNOWN_KEYS[index]!;
+}
+
+/** The records of a transport string (each without its RS). */
+export function splitWireRecords(s: string): string[] {
+  const out = s.split(RS);
+  if (out[out.length - 1] === '') out.pop();
   return out;
+}
+
+/** One record back into a span. */
+export function decodeWireSpan(rec: string): WireSpan {
+  const f = rec.split(US);
+  const attributes: Attributes = {};
+  for (let i = HEAD_FIELDS; i + 1 < f.length; i += 2) {
+    const raw = f[i + 1]!;
+    const t = raw.charCodeAt(0);
+    const body = raw.slice(1);
+    const key = f[i]!;
+    attributes[key.charCodeAt(0) === 0x1d ? knownKey(key.charCodeAt(1) - 0x41) : key] = t === 0x6e ? Number(body) : t === 0x62 ? body === '1' : body;
+  }
+  return {
+    name: f[WireField.Name]!,
+    kind: Number(f[WireField.Kind]) as SpanKind,
+    traceId: f[WireField.TraceId]!,
+    spanId: f[WireField.SpanId]!,
+    parentSpanId: f[WireField.ParentSpanId]!,
+    parentIsRemote: f[WireField.ParentIsRemote] === '1',
+    traceState: f[WireField.TraceState]!,
+    startMs: Number(f[WireField.StartMs]),
+    endMs: Number(f[WireField.EndMs]),
+    error: f[WireField.Error] === '1',
+    attributes,
+  };
 }
