@@ -10,7 +10,7 @@
 // latency row (default 10), after WARM_SECONDS (default 3) of the same load unrecorded.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -25,7 +25,6 @@ const RATE = Number(process.env.LAT_RATE ?? 1000);
 const CLI = resolve(import.meta.dirname, '../cli/main.js');
 const dir = mkdtempSync(join(tmpdir(), 'meshscope-bench-tel-'));
 const children: ChildProcess[] = [];
-const servers: Server[] = [];
 
 function freePort(): Promise<number> {
   return new Promise((res, rej) => {
@@ -72,18 +71,34 @@ http { access_log off; client_body_temp_path ${prefix}; proxy_temp_path ${prefix
   return port;
 }
 
-/** A local OTLP receiver that accepts and discards (the collector's cost is not measured here). */
-async function startSink(): Promise<number> {
-  const s = createServer((req, res) => {
-    req.resume();
-    req.on('end', () => {
-      res.setHeader('content-type', 'application/x-protobuf');
-      res.end();
-    });
+// A local OTLP receiver that accepts and discards (the collector's cost is not measured here).
+// It runs in its own process: in this one it would share the event loop of the latency row's
+// measuring client, and every span batch it parses would delay the responses being timed.
+const SINK_SCRIPT = `
+const { createServer } = require('node:http');
+const s = createServer((req, res) => {
+  req.resume();
+  req.on('end', () => {
+    res.setHeader('content-type', 'application/x-protobuf');
+    res.end();
   });
-  servers.push(s);
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  return (s.address() as AddressInfo).port;
+});
+s.listen(0, '127.0.0.1', () => process.stdout.write(s.address().port + '\\n'));
+process.on('SIGTERM', () => process.exit(0));
+`;
+
+async function startSink(): Promise<number> {
+  const p = spawn(process.execPath, ['-e', SINK_SCRIPT], { stdio: ['ignore', 'pipe', 'ignore'] });
+  children.push(p);
+  return new Promise((res, rej) => {
+    let out = '';
+    p.stdout!.setEncoding('utf8');
+    p.stdout!.on('data', (d: string) => {
+      out += d;
+      if (out.includes('\n')) res(Number(out.trim()));
+    });
+    p.once('exit', () => rej(new Error('OTLP sink exited')));
+  });
 }
 
 function cluster(name: string, port: number): object {
@@ -281,8 +296,8 @@ async function main(): Promise<void> {
     await stop(p);
   }
 
-  // Two sidecars in front of the same nginx, telemetry off and on; the server runs in its own
-  // process so the measuring client shares its event loop with nothing but the OTLP sink.
+  // Two sidecars in front of the same nginx, telemetry off and on; the server and the OTLP sink
+  // run in their own processes, so the measuring client's event loop only serves its requests.
   const serverPort = nginx;
   const direct = await openLoop(serverPort);
   const viaSidecars: Record<string, Awaited<ReturnType<typeof openLoop>>> = {};
@@ -331,9 +346,5 @@ main()
   })
   .finally(async () => {
     await Promise.all(children.map((c) => stop(c)));
-    for (const s of servers) {
-      s.closeAllConnections();
-      s.close();
-    }
     rmSync(dir, { recursive: true, force: true });
   });
