@@ -142,6 +142,10 @@ export class Http1Parser {
     if (held !== null && held.length > 0) this.execute(held);
   }
 
+  /**
+   * Parses `chunk`. The parser never keeps a reference to it: bytes it must hold across calls
+   * are copied, so callers may pass a read buffer they reuse (upstream sockets do).
+   */
   execute(chunk: Buffer): void {
     let data = chunk;
     let offset = 0;
@@ -153,7 +157,7 @@ export class Http1Parser {
       data = Buffer.concat([this.#pending, chunk]);
       this.#pending = null;
     } else if (this.#state === ParserState.Paused) {
-      this.#pending = chunk;
+      this.#pending = Buffer.from(chunk);
       return;
     }
     const len = data.length;
@@ -166,7 +170,7 @@ export class Http1Parser {
           const end = data.indexOf(CRLFCRLF, offset);
           if (end === -1) {
             if (len - offset > this.#limits.maxHeaderBytes) return this.#fail(err(431, 'http1.headers_too_large'));
-            this.#pending = data.subarray(offset);
+            this.#pending = Buffer.from(data.subarray(offset));
             return;
           }
           if (end - offset > this.#limits.maxHeaderBytes) return this.#fail(err(431, 'http1.headers_too_large'));
@@ -197,7 +201,7 @@ export class Http1Parser {
           const lf = data.indexOf(10, offset);
           if (lf === -1 || lf - offset > MAX_CHUNK_LINE) {
             if (len - offset > MAX_CHUNK_LINE) return this.#fail(err(400, 'http1.invalid_chunk_size'));
-            this.#pending = data.subarray(offset);
+            this.#pending = Buffer.from(data.subarray(offset));
             return;
           }
           if (lf === offset || data[lf - 1] !== 13) return this.#fail(err(400, 'http1.invalid_chunk_size'));
@@ -237,7 +241,7 @@ export class Http1Parser {
           const lf = data.indexOf(10, offset);
           if (lf === -1) {
             if (len - offset > this.#limits.maxHeaderBytes) return this.#fail(err(431, 'http1.trailers_too_large'));
-            this.#pending = data.subarray(offset);
+            this.#pending = Buffer.from(data.subarray(offset));
             return;
           }
           if (lf === offset || data[lf - 1] !== 13) return this.#fail(err(400, 'http1.invalid_trailer'));
@@ -257,7 +261,7 @@ export class Http1Parser {
           break;
         }
         case ParserState.Paused:
-          this.#pending = data.subarray(offset);
+          this.#pending = Buffer.from(data.subarray(offset));
           return;
         case ParserState.Error:
           return;
@@ -267,7 +271,7 @@ export class Http1Parser {
 
   #pauseWith(data: Buffer, offset: number): void {
     this.#state = ParserState.Paused;
-    this.#pending = offset < data.length ? data.subarray(offset) : null;
+    this.#pending = offset < data.length ? Buffer.from(data.subarray(offset)) : null;
   }
 
   #fail(e: CodecError): void {

@@ -29,6 +29,14 @@ export interface UpstreamResponseHandler {
 
 const PARSER_LIMITS = { maxHeaderBytes: 96 * 1024, maxHeaders: 200 };
 
+/**
+ * Every upstream socket of this worker reads into this one buffer (net's `onread`): no
+ * allocation per read, and no readable-stream machinery between the socket and the parser.
+ * Safe because a read is consumed synchronously: the parser copies what it holds across reads
+ * and `onBody` hands the router a copy.
+ */
+const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
+
 export class UpstreamConnection implements ParserHandler {
   readonly socket: Socket;
   readonly parser: Http1Parser;
@@ -45,21 +53,30 @@ export class UpstreamConnection implements ParserHandler {
   /** The TCP connect completed (failed connects are the pool's business, not a reset). */
   connected = false;
 
-  constructor(socket: Socket, pool: Http1ConnPool) {
+  /** Connects to `host`; reads go to `onRead`. */
+  static connect(host: Host, pool: Http1ConnPool): UpstreamConnection {
+    let conn: UpstreamConnection | null = null;
+    const socket = connect({
+      host: host.description.address,
+      port: host.description.port,
+      noDelay: true,
+      onread: {
+        buffer: READ_BUFFER,
+        callback: (nread: number): boolean => {
+          conn?.onRead(nread);
+          return true;
+        },
+      },
+    });
+    conn = new UpstreamConnection(socket, pool);
+    return conn;
+  }
+
+  private constructor(socket: Socket, pool: Http1ConnPool) {
     this.socket = socket;
     this.#pool = pool;
     this.parser = new Http1Parser(false, this, PARSER_LIMITS);
     this.#writer = new TickWriter(socket);
-    socket.on('data', (d: Buffer) => {
-      // Bytes while no request is bound (the connection idles in the pool) belong to no
-      // stream: an unsolicited or premature response. The connection cannot be trusted any
-      // more and is closed, as Envoy does; it must never be released to the pool twice.
-      if (this.handler === null && !this.tunneled) {
-        socket.destroy();
-        return;
-      }
-      this.parser.execute(d);
-    });
     socket.on('drain', () => this.handler?.onUpstreamDrain());
     // Only armed while the connection sits idle in the pool (cluster idle_timeout).
     socket.on('timeout', () => socket.destroy());
@@ -71,6 +88,17 @@ export class UpstreamConnection implements ParserHandler {
       if (this.parser.finishOnClose()) return;
       socket.destroy();
     });
+  }
+
+  onRead(nread: number): void {
+    // Bytes while no request is bound (the connection idles in the pool) belong to no
+    // stream: an unsolicited or premature response. The connection cannot be trusted any
+    // more and is closed, as Envoy does; it must never be released to the pool twice.
+    if (this.handler === null && !this.tunneled) {
+      this.socket.destroy();
+      return;
+    }
+    this.parser.execute(READ_BUFFER.subarray(0, nread));
   }
 
   get host(): Host {
@@ -116,7 +144,8 @@ export class UpstreamConnection implements ParserHandler {
   }
 
   onBody(data: Buffer): void {
-    this.handler?.onUpstreamData(data);
+    // `data` views the shared read buffer; whoever forwards it may hold it past this read.
+    this.handler?.onUpstreamData(Buffer.from(data));
   }
 
   onMessageComplete(): boolean {
@@ -262,8 +291,8 @@ export class Http1ConnPool {
     cluster.stats.upstream_cx_active.inc();
     host.stats.cx_total++;
     host.stats.cx_active++;
-    const socket = connect({ host: host.description.address, port: host.description.port, noDelay: true });
-    const conn = new UpstreamConnection(socket, this);
+    const conn = UpstreamConnection.connect(host, this);
+    const socket = conn.socket;
     this.#all.add(conn);
     let connected = false;
     const timer = setTimeout(() => {
