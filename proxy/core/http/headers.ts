@@ -42,24 +42,31 @@ export class HeaderMap {
       return;
     }
     this.values[i] = value;
-    for (let j = this.names.length - 1; j > i; j--) {
-      if (this.names[j] === name) {
-        this.names.splice(j, 1);
-        this.values.splice(j, 1);
-      }
-    }
+    this.#removeFrom(name, i + 1);
   }
 
   /** Removes every value of `name`; returns how many were removed. */
   remove(name: string): number {
-    let removed = 0;
-    for (let j = this.names.length - 1; j >= 0; j--) {
-      if (this.names[j] === name) {
-        this.names.splice(j, 1);
-        this.values.splice(j, 1);
-        removed++;
+    const i = this.names.indexOf(name);
+    return i === -1 ? 0 : this.#removeFrom(name, i);
+  }
+
+  /** Removes `name` at or after `from`, compacting in place (splice would allocate per call). */
+  #removeFrom(name: string, from: number): number {
+    const names = this.names;
+    const values = this.values;
+    let w = from;
+    for (let r = from; r < names.length; r++) {
+      if (names[r] === name) continue;
+      if (w !== r) {
+        names[w] = names[r]!;
+        values[w] = values[r]!;
       }
+      w++;
     }
+    const removed = names.length - w;
+    names.length = w;
+    values.length = w;
     return removed;
   }
 }

@@ -466,13 +466,15 @@ export class RouterFilter implements StreamDecoderFilter, AttemptOwner {
     const headers = head.headers;
     const names = headers.names;
     const values = headers.values;
-    for (let i = names.length - 1; i >= 0; i--) {
+    let kept = 0;
+    for (let i = 0; i < names.length; i++) {
       const n = names[i]!;
-      if (HOP_BY_HOP.has(n) && !(head.status === 101 && n === 'upgrade')) {
-        names.splice(i, 1);
-        values.splice(i, 1);
-      }
+      if (HOP_BY_HOP.has(n) && !(head.status === 101 && n === 'upgrade')) continue;
+      names[kept] = n;
+      values[kept++] = values[i]!;
     }
+    names.length = kept;
+    values.length = kept;
     names.unshift(':status');
     values.unshift(String(head.status));
     if (!this.#config.suppressEnvoyHeaders) headers.add('x-envoy-upstream-service-time', String(Math.round(attempt.elapsedMs())));
