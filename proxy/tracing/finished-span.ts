@@ -1,26 +1,46 @@
 // The SDK's ReadableSpan view of one transport record, built on the export thread. The OTLP
-// encoder reads the record itself; the span's fields are decoded only when another consumer
-// (the Zipkin or gRPC exporter) asks for them, and its context (all the batch processor
-// reads) comes from the record's fixed-offset ids without decoding the rest.
+// encoder copies the record's UTF-8 bytes itself; the span's fields are decoded only when
+// another consumer (the Zipkin or gRPC exporter) asks for them. The batch processor reads
+// only the context's flags, which need no decoding either.
 import { SpanStatusCode, TraceFlags, type Attributes, type HrTime, type SpanContext, type SpanKind } from '@opentelemetry/api';
 import { TraceState } from '@opentelemetry/core';
 import type { Resource } from '@opentelemetry/resources';
 import type { ReadableSpan, TimedEvent } from '@opentelemetry/sdk-trace-base';
-import { decodeWireSpan, WIRE_FIELD_SEPARATOR, type WireSpan } from './wire-span.js';
+import { decodeWireSpan, type WireRecord, type WireSpan } from './wire-span.js';
 
 export const SCOPE = { name: 'meshscope', version: '0.1.0' } as const;
 const NO_EVENTS: TimedEvent[] = [];
-/** Where the trace state field starts in a record (after the 32 + 1 + 16 + 1 id characters). */
-const TRACE_STATE_AT = 50;
+const utf8 = new TextDecoder();
 
-function hrTime(epochMs: number): HrTime {
-  const seconds = Math.floor(epochMs / 1000);
-  return [seconds, Math.round((epochMs - seconds * 1000) * 1e6)];
+
+/** A finished span's own context: always sampled, ids read from the record on first use. */
+class RecordSpanContext implements SpanContext {
+  readonly traceFlags = TraceFlags.SAMPLED;
+  readonly isRemote = false;
+  readonly #span: FinishedSpan;
+
+  constructor(span: FinishedSpan) {
+    this.#span = span;
+  }
+
+  get traceId(): string {
+    return this.#span.wire().traceId;
+  }
+
+  get spanId(): string {
+    return this.#span.wire().spanId;
+  }
+
+  get traceState(): TraceState | undefined {
+    const s = this.#span.wire().traceState;
+    return s === '' ? undefined : new TraceState(s);
+  }
 }
 
-export class FinishedSpan implements ReadableSpan {
-  /** The span's transport record (see wire-span.ts), without its terminator. */
-  readonly record: string;
+export class FinishedSpan implements ReadableSpan, WireRecord {
+  readonly bytes: Uint8Array;
+  readonly start: number;
+  readonly end: number;
   readonly resource: Resource;
   readonly links = [];
   readonly events = NO_EVENTS;
@@ -29,60 +49,58 @@ export class FinishedSpan implements ReadableSpan {
   readonly droppedAttributesCount = 0;
   readonly droppedEventsCount = 0;
   readonly droppedLinksCount = 0;
-  #context: SpanContext | null = null;
+  readonly #context = new RecordSpanContext(this);
   #decoded: WireSpan | null = null;
 
-  constructor(record: string, resource: Resource) {
-    this.record = record;
+  /** The record is bytes [start, end) of a batch of UTF-8 encoded transport records. */
+  constructor(bytes: Uint8Array, start: number, end: number, resource: Resource) {
+    this.bytes = bytes;
+    this.start = start;
+    this.end = end;
     this.resource = resource;
   }
 
   spanContext(): SpanContext {
-    if (this.#context === null) {
-      const r = this.record;
-      const ctx: SpanContext = { traceId: r.slice(0, 32), spanId: r.slice(33, 49), traceFlags: TraceFlags.SAMPLED, isRemote: false };
-      const end = r.indexOf(WIRE_FIELD_SEPARATOR, TRACE_STATE_AT);
-      if (end > TRACE_STATE_AT) ctx.traceState = new TraceState(r.slice(TRACE_STATE_AT, end));
-      this.#context = ctx;
-    }
     return this.#context;
   }
 
-  #wire(): WireSpan {
-    return (this.#decoded ??= decodeWireSpan(this.record));
+  /** The record decoded (once, on first use). */
+  wire(): WireSpan {
+    return (this.#decoded ??= decodeWireSpan(utf8.decode(this.bytes.subarray(this.start, this.end))));
   }
 
   get name(): string {
-    return this.#wire().name;
+    return this.wire().name;
   }
 
   get kind(): SpanKind {
-    return this.#wire().kind;
+    return this.wire().kind;
   }
 
   get parentSpanContext(): SpanContext | undefined {
-    const w = this.#wire();
+    const w = this.wire();
     return w.parentSpanId === '' ? undefined : { traceId: w.traceId, spanId: w.parentSpanId, traceFlags: TraceFlags.SAMPLED, isRemote: w.parentIsRemote };
   }
 
   get startTime(): HrTime {
-    return hrTime(this.#wire().startMs);
+    return this.wire().startTime;
   }
 
   get endTime(): HrTime {
-    return hrTime(this.#wire().endMs);
+    return this.wire().endTime;
   }
 
   get duration(): HrTime {
-    const w = this.#wire();
-    return hrTime(Math.max(0, w.endMs - w.startMs));
+    const { startTime: s, endTime: e } = this.wire();
+    const nanos = Math.max(0, (e[0] - s[0]) * 1e9 + (e[1] - s[1]));
+    return [Math.floor(nanos / 1e9), nanos % 1e9];
   }
 
   get status(): { code: SpanStatusCode } {
-    return { code: this.#wire().error ? SpanStatusCode.ERROR : SpanStatusCode.UNSET };
+    return { code: this.wire().error ? SpanStatusCode.ERROR : SpanStatusCode.UNSET };
   }
 
   get attributes(): Attributes {
-    return this.#wire().attributes;
+    return this.wire().attributes;
   }
 }

@@ -22,10 +22,7 @@ class RecordSerializer implements ISerializer<ReadableSpan[], IExportTraceServic
 
   serializeRequest(spans: ReadableSpan[]): Uint8Array | undefined {
     const encoder = this.#encoderFor(spans);
-    if (encoder === null) return ProtobufTraceSerializer.serializeRequest(spans);
-    const records: string[] = new Array<string>(spans.length);
-    for (let i = 0; i < spans.length; i++) records[i] = (spans[i] as FinishedSpan).record;
-    return encoder.encode(records);
+    return encoder === null ? ProtobufTraceSerializer.serializeRequest(spans) : encoder.encode(spans as FinishedSpan[]);
   }
 
   deserializeResponse(data: Uint8Array): IExportTraceServiceResponse {

@@ -1,8 +1,9 @@
 // A finished span as plain data: what the request thread hands to the export thread, and its
 // string transport. Type-only imports: the request thread never loads the SDK for this.
-import type { Attributes, SpanKind } from '@opentelemetry/api';
+import type { Attributes, HrTime, SpanKind } from '@opentelemetry/api';
 
-export interface WireSpan {
+/** What the request thread knows of a finished span besides its attributes. */
+export interface SpanFacts {
   name: string;
   kind: SpanKind;
   traceId: string;
@@ -11,9 +12,16 @@ export interface WireSpan {
   parentSpanId: string;
   parentIsRemote: boolean;
   traceState: string;
+  /** Epoch milliseconds, fractional. */
   startMs: number;
   endMs: number;
   error: boolean;
+}
+
+/** A span as the export thread decodes it: times as the SDK's [seconds, nanoseconds]. */
+export interface WireSpan extends Omit<SpanFacts, 'startMs' | 'endMs'> {
+  startTime: HrTime;
+  endTime: HrTime;
   attributes: Attributes;
 }
 
@@ -53,12 +61,18 @@ function clean(v: string): string {
 }
 
 /**
- * The fixed fields that open a span's record; attribute fields follow, then WIRE_SPAN_END.
- * The ids come first at fixed offsets (trace id 0–32, span id 33–49, trace state from 50),
- * so the export thread reads a span's context without splitting the record.
+ * Times travel as the integer seconds and nanoseconds of the SDK's HrTime (rounded as
+ * @opentelemetry/core rounds epoch milliseconds): integers print faster than fractional
+ * numbers here and parse exactly on the export thread without building a string.
  */
-export function wireSpanHead(w: Omit<WireSpan, 'attributes'>): string {
-  return `${w.traceId}${US}${w.spanId}${US}${w.traceState}${US}${w.parentSpanId}${US}${w.parentIsRemote ? 1 : 0}${US}${w.kind}${US}${w.startMs}${US}${w.endMs}${US}${w.error ? 1 : 0}${US}${clean(w.name)}`;
+function timeFields(epochMs: number): string {
+  const seconds = Math.floor(epochMs / 1000);
+  return `${seconds}${US}${Math.round((epochMs - seconds * 1000) * 1e6)}`;
+}
+
+/** The fixed fields that open a span's record; attribute fields follow, then WIRE_SPAN_END. */
+export function wireSpanHead(w: SpanFacts): string {
+  return `${w.traceId}${US}${w.spanId}${US}${w.traceState}${US}${w.parentSpanId}${US}${w.parentIsRemote ? 1 : 0}${US}${w.kind}${US}${timeFields(w.startMs)}${US}${timeFields(w.endMs)}${US}${w.error ? 1 : 0}${US}${clean(w.name)}`;
 }
 
 /** The key part of a standard attribute's field, computed once by callers on the hot path. */
@@ -83,7 +97,7 @@ export function wireKeyField(key: string): string {
 export const WIRE_SPAN_END = RS;
 
 /** One span as a transport record (the request thread builds the same record field by field). */
-export function encodeWireSpan(w: WireSpan): string {
+export function encodeWireSpan(w: SpanFacts & { attributes: Attributes }): string {
   let out = wireSpanHead(w);
   const attrs = w.attributes;
   for (const key in attrs) {
@@ -97,20 +111,39 @@ export function encodeWireSpan(w: WireSpan): string {
 }
 
 /** Head fields of a record, in order; attribute key/value fields start at HEAD_FIELDS. */
-export const WireField = { TraceId: 0, SpanId: 1, TraceState: 2, ParentSpanId: 3, ParentIsRemote: 4, Kind: 5, StartMs: 6, EndMs: 7, Error: 8, Name: 9 } as const;
-export const HEAD_FIELDS = 10;
-export const WIRE_FIELD_SEPARATOR = US;
+export const WireField = { TraceId: 0, SpanId: 1, TraceState: 2, ParentSpanId: 3, ParentIsRemote: 4, Kind: 5, StartSeconds: 6, StartNanos: 7, EndSeconds: 8, EndNanos: 9, Error: 10, Name: 11 } as const;
+export const HEAD_FIELDS = 12;
+/** The framing characters as UTF-8 bytes (single bytes, never inside a multi-byte sequence). */
+export const WireByte = { Field: 0x1f, Record: 0x1e, KnownKey: 0x1d } as const;
 
 /** A standard attribute key by its index (a key field is GS + the index as a letter from 'A'). */
 export function knownKey(index: number): string {
   return KNOWN_KEYS[index]!;
 }
 
-/** The records of a transport string (each without its RS). */
-export function splitWireRecords(s: string): string[] {
-  const out = s.split(RS);
-  if (out[out.length - 1] === '') out.pop();
-  return out;
+export const KNOWN_KEY_COUNT = KNOWN_KEYS.length;
+
+/** One record inside a batch of UTF-8 encoded records: bytes [start, end), without its RS. */
+export interface WireRecord {
+  readonly bytes: Uint8Array;
+  readonly start: number;
+  readonly end: number;
+}
+
+/** The UTF-8 bytes of a transport string, and where each record lies in them. */
+export function wireRecordsOf(s: string): { bytes: Uint8Array; bounds: number[] } {
+  const utf8 = Buffer.from(s, 'utf8');
+  // A plain Uint8Array view: the encoder's byte loops then see one array type only.
+  const bytes = new Uint8Array(utf8.buffer, utf8.byteOffset, utf8.length);
+  const bounds: number[] = [];
+  let start = 0;
+  for (;;) {
+    const end = bytes.indexOf(WireByte.Record, start);
+    if (end === -1) break;
+    bounds.push(start, end);
+    start = end + 1;
+  }
+  return { bytes, bounds };
 }
 
 /** One record back into a span. */
@@ -132,8 +165,8 @@ export function decodeWireSpan(rec: string): WireSpan {
     parentSpanId: f[WireField.ParentSpanId]!,
     parentIsRemote: f[WireField.ParentIsRemote] === '1',
     traceState: f[WireField.TraceState]!,
-    startMs: Number(f[WireField.StartMs]),
-    endMs: Number(f[WireField.EndMs]),
+    startTime: [Number(f[WireField.StartSeconds]), Number(f[WireField.StartNanos])],
+    endTime: [Number(f[WireField.EndSeconds]), Number(f[WireField.EndNanos])],
     error: f[WireField.Error] === '1',
     attributes,
   };

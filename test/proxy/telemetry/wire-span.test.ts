@@ -1,13 +1,22 @@
 import { describe, expect, it } from 'vitest';
 import { ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
-import { resourceFromAttributes } from '@opentelemetry/resources';
+import { resourceFromAttributes, type Resource } from '@opentelemetry/resources';
 import { FinishedSpan, SCOPE } from '../../../proxy/tracing/finished-span.js';
 import { OtlpTraceEncoder } from '../../../proxy/tracing/otlp-encoder.js';
-import { decodeWireSpan, encodeWireSpan, splitWireRecords, type WireSpan } from '../../../proxy/tracing/wire-span.js';
+import { encodeWireSpan, wireRecordsOf, type SpanFacts } from '../../../proxy/tracing/wire-span.js';
+
+/** The spans of a transport string as the export thread builds them. */
+function finishedSpans(transport: string, resource: Resource): FinishedSpan[] {
+  const { bytes, bounds } = wireRecordsOf(transport);
+  const out: FinishedSpan[] = [];
+  for (let i = 0; i < bounds.length; i += 2) out.push(new FinishedSpan(bytes, bounds[i]!, bounds[i + 1]!, resource));
+  return out;
+}
 
 describe('span transport between threads', () => {
   it('round-trips spans, typed attributes included, and neutralizes framing characters', () => {
-    const a: WireSpan = {
+    type Facts = SpanFacts & { attributes: Record<string, string | number | boolean> };
+    const a: Facts = {
       name: 'ingress',
       kind: 1,
       traceId: '12345678901234567890123456789012',
@@ -20,17 +29,21 @@ describe('span transport between threads', () => {
       error: false,
       attributes: { 'http.request.method': 'GET', 'http.response.status_code': 200, 'user_agent.original': 'a\u001fb\u001ec', flag: true, empty: '', custom: 'x', '\u001dA': 'not a known key' },
     };
-    const b: WireSpan = { ...a, name: 'router app egress', kind: 2, spanId: 'abcdefabcdefabcd', parentSpanId: '1234567890123456', parentIsRemote: false, traceState: '', error: true, attributes: {} };
-    const [da, db] = splitWireRecords(encodeWireSpan(a) + encodeWireSpan(b)).map(decodeWireSpan);
+    const b: Facts = { ...a, name: 'router app egress', kind: 2, spanId: 'abcdefabcdefabcd', parentSpanId: '1234567890123456', parentIsRemote: false, traceState: '', error: true, attributes: {} };
+    const [da, db] = finishedSpans(encodeWireSpan(a) + encodeWireSpan(b), resourceFromAttributes({})).map((s) => s.wire());
     const { '\u001dA': framed, ...plain } = a.attributes;
-    expect(da).toEqual({ ...a, attributes: { ...plain, 'user_agent.original': 'a b c', ' A': framed } });
-    expect(db).toEqual(b);
+    // Times arrive as the SDK's HrTime of the epoch milliseconds.
+    const { startMs: _sa, endMs: _ea, ...aRest } = a;
+    const { startMs: _sb, endMs: _eb, ...bRest } = b;
+    const times = { startTime: [1_764_000_000, 123_500_000], endTime: [1_764_000_000, 130_000_000] };
+    expect(da).toEqual({ ...aRest, ...times, attributes: { ...plain, 'user_agent.original': 'a b c', ' A': framed } });
+    expect(db).toEqual({ ...bRest, ...times });
   });
 });
 
 describe('OTLP encoding of transport records', () => {
   it('is byte for byte what the SDK protobuf serializer makes of the same spans', () => {
-    const base: WireSpan = {
+    const base: SpanFacts & { attributes: Record<string, string | number | boolean> } = {
       name: 'ingress',
       kind: 1,
       traceId: '0af7651916cd43dd8448eb211c80319c',
@@ -50,22 +63,24 @@ describe('OTLP encoding of transport records', () => {
         component: 'proxy',
       },
     };
-    const spans: WireSpan[] = [
+    const spans: Array<typeof base> = [
       base,
       { ...base, spanId: 'c7ad6b7169203331', parentSpanId: '00f067aa0ba902b7', parentIsRemote: true, traceState: 'rojo=00f067aa0ba902b7,congo=t61rcWkgMzE' },
       { ...base, name: 'router app → egress', kind: 2, spanId: 'd7ad6b7169203331', parentSpanId: 'b7ad6b7169203331', error: true, startMs: 0.5, endMs: 4_102_444_800_000.999 },
       { ...base, spanId: 'e7ad6b7169203331', attributes: { 'user_agent.original': 'curl/8 é', 'guid:x-request-id': 'x'.repeat(200), big: 'y'.repeat(20_000), flag: true, off: false, ratio: 0.25, zero: 0, empty: '' } },
+      // Under 128 bytes: a one-byte length prefix.
+      { ...base, spanId: 'f7ad6b7169203331', name: 'i', attributes: {} },
     ];
     const resourceAttributes = { 'service.name': 'reviews', 'service.instance.id': 'sidecar-1' };
     const resource = resourceFromAttributes(resourceAttributes);
-    const records = splitWireRecords(spans.map(encodeWireSpan).join(''));
-    const sdk = ProtobufTraceSerializer.serializeRequest(records.map((r) => new FinishedSpan(r, resource)))!;
+    const records = finishedSpans(spans.map(encodeWireSpan).join(''), resource);
+    const sdk = ProtobufTraceSerializer.serializeRequest(records)!;
     const ours = new OtlpTraceEncoder(resourceAttributes, SCOPE).encode(records);
     expect(Buffer.from(ours).toString('hex')).toBe(Buffer.from(sdk).toString('hex'));
     // The encoder reuses its buffer: a second, smaller request is encoded as freshly.
     const one = new OtlpTraceEncoder(resourceAttributes, SCOPE);
     one.encode(records);
-    expect(Buffer.from(one.encode(records.slice(0, 1)))).toEqual(Buffer.from(ProtobufTraceSerializer.serializeRequest([new FinishedSpan(records[0]!, resource)])!));
+    expect(Buffer.from(one.encode(records.slice(0, 1)))).toEqual(Buffer.from(ProtobufTraceSerializer.serializeRequest(records.slice(0, 1))!));
   });
 });
 
