@@ -8,7 +8,7 @@ import type { Attributes } from '@opentelemetry/api';
 import { BatchExport } from './batch-export.js';
 import { batchExportOptions, createExporter, type ExporterSpec } from './exporter-spec.js';
 import { FinishedSpan } from './finished-span.js';
-import { wireRecordsOf } from './wire-span.js';
+import { wireRecordBounds } from './wire-span.js';
 import type { FromExportThread, ToExportThread } from '../telemetry/export-pipeline.js';
 
 export interface ExportThreadData {
@@ -66,8 +66,9 @@ const batch = new BatchExport(
 
 port.on('message', (msg: ToExportThread) => {
   if (msg.type === 'records') {
-    // One native UTF-8 conversion per batch; spans keep their byte range for the encoder.
-    const { bytes, bounds } = wireRecordsOf(msg.records);
+    // Spans keep their byte range of the batch for the encoder.
+    const bytes = msg.records;
+    const bounds = wireRecordBounds(bytes);
     for (let i = 0; i < bounds.length; i += 2) batch.submit(new FinishedSpan(bytes, bounds[i]!, bounds[i + 1]!, resource));
     return;
   }

@@ -130,11 +130,8 @@ export interface WireRecord {
   readonly end: number;
 }
 
-/** The UTF-8 bytes of a transport string, and where each record lies in them. */
-export function wireRecordsOf(s: string): { bytes: Uint8Array; bounds: number[] } {
-  const utf8 = Buffer.from(s, 'utf8');
-  // A plain Uint8Array view: the encoder's byte loops then see one array type only.
-  const bytes = new Uint8Array(utf8.buffer, utf8.byteOffset, utf8.length);
+/** Where each record lies in a batch of UTF-8 encoded records: [start, end) pairs. */
+export function wireRecordBounds(bytes: Uint8Array): number[] {
   const bounds: number[] = [];
   let start = 0;
   for (;;) {
@@ -143,7 +140,7 @@ export function wireRecordsOf(s: string): { bytes: Uint8Array; bounds: number[] 
     bounds.push(start, end);
     start = end + 1;
   }
-  return { bytes, bounds };
+  return bounds;
 }
 
 /** One record back into a span. */

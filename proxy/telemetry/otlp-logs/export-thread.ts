@@ -80,10 +80,11 @@ const provider = new LoggerProvider({
   processors: [new BatchLogRecordProcessor({ exporter: new CountingLogExporter(await createExporter(data.exporter)), maxQueueSize: data.maxQueueSize })],
 });
 const logger = provider.getLogger(data.logName);
+const utf8 = new TextDecoder();
 
 port.on('message', (msg: ToExportThread) => {
   if (msg.type === 'records') {
-    for (const l of decodeWireLogs(msg.records)) {
+    for (const l of decodeWireLogs(utf8.decode(msg.records))) {
       if (queued >= data.maxQueueSize) {
         count('dropped', 1);
         continue;

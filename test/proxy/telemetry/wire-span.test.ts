@@ -3,11 +3,12 @@ import { ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
 import { resourceFromAttributes, type Resource } from '@opentelemetry/resources';
 import { FinishedSpan, SCOPE } from '../../../proxy/tracing/finished-span.js';
 import { OtlpTraceEncoder } from '../../../proxy/tracing/otlp-encoder.js';
-import { encodeWireSpan, wireRecordsOf, type SpanFacts } from '../../../proxy/tracing/wire-span.js';
+import { encodeWireSpan, wireRecordBounds, type SpanFacts } from '../../../proxy/tracing/wire-span.js';
 
 /** The spans of a transport string as the export thread builds them. */
 function finishedSpans(transport: string, resource: Resource): FinishedSpan[] {
-  const { bytes, bounds } = wireRecordsOf(transport);
+  const bytes = new Uint8Array(Buffer.from(transport));
+  const bounds = wireRecordBounds(bytes);
   const out: FinishedSpan[] = [];
   for (let i = 0; i < bounds.length; i += 2) out.push(new FinishedSpan(bytes, bounds[i]!, bounds[i + 1]!, resource));
   return out;
