@@ -171,6 +171,12 @@ describe('malformed requests', () => {
     expect(statusOf(await rawExchange(proxy.port, 'GET /ok HTTP/1.0\r\nhost: x\r\n\r\n'))).toBe(426);
   });
 
+  it('400 for two Host headers, whichever comes first', async () => {
+    expect(statusOf(await rawExchange(proxy.port, 'GET /ok HTTP/1.1\r\nhost: a\r\nx-a: 1\r\nhost: b\r\n\r\n'))).toBe(400);
+    expect(statusOf(await rawExchange(proxy.port, 'GET /ok HTTP/1.1\r\nhost: a\r\nhost: a\r\n\r\n'))).toBe(400);
+    expect(statusOf(await rawExchange(proxy.port, 'GET /ok HTTP/1.1\r\nx-a: 1\r\nhost: a\r\n\r\n'))).toBe(200);
+  });
+
   it('408 when headers do not complete within request_headers_timeout', async () => {
     const raw = await rawExchange(proxy.port, 'GET /ok HTTP/1.1\r\nhost: x\r\n', 3000);
     expect(statusOf(raw)).toBe(408);

@@ -477,10 +477,12 @@ export class ActiveStream implements StreamFilterCallbacks {
       authority = m[1];
       path = m[2] === '' ? '/' : m[2]!;
     }
-    const hostValues = h.getAll('host');
-    if (hostValues.length > 1) return this.#badRequest('http1.multiple_host');
-    if (hostValues.length === 1) h.remove('host');
-    if (authority === undefined) authority = hostValues[0];
+    const hostIndex = h.names.indexOf('host');
+    if (hostIndex !== -1) {
+      if (h.names.indexOf('host', hostIndex + 1) !== -1) return this.#badRequest('http1.multiple_host');
+      authority ??= h.values[hostIndex];
+      h.remove('host');
+    }
     if (authority === undefined || authority === '') {
       if (head.versionMinor === 0 && s.defaultHostForHttp10 !== '') authority = s.defaultHostForHttp10;
       else return this.#badRequest('missing_host_header');
