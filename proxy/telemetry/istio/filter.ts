@@ -4,7 +4,15 @@
 // application sees them, in both directions.
 import { z } from 'zod';
 import { registries, type HttpFilterContext } from '../../core/extension-points.js';
-import { FilterDataStatus, FilterHeadersStatus, type StreamFilterCallbacks, type StreamFilterFactory } from '../../core/http/filter.js';
+import {
+  FilterDataStatus,
+  FilterHeadersStatus,
+  type StreamDecoderFilter,
+  type StreamEncoderFilter,
+  type StreamFilter,
+  type StreamFilterCallbacks,
+  type StreamFilterFactory,
+} from '../../core/http/filter.js';
 import type { HeaderMap } from '../../core/http/headers.js';
 import { defineExtension } from '../../core/registry.js';
 import { IstioMetrics, type Reporter } from './metrics.js';
@@ -44,59 +52,80 @@ interface Shared {
   readonly decoder: PeerMetadataDecoder;
 }
 
-function takePeer(shared: Shared, headers: HeaderMap): WorkloadIdentity | null {
-  const value = headers.get(PEER_METADATA_HEADER);
-  if (value === undefined) return null;
-  headers.remove(PEER_METADATA_HEADER);
-  headers.remove(PEER_METADATA_ID_HEADER);
-  return shared.decoder.decode(value);
-}
-
-class IstioStatsFilter {
+/**
+ * One object per stream, both the decoder and the encoder (the connection manager then calls
+ * its onDestroy once). The inbound side answers with its own identity only to a peer that
+ * announced itself, header by header, as Istio's metadata exchange does: a client without a
+ * sidecar gets no mesh-internal headers.
+ */
+class IstioStatsFilter implements StreamFilter, StreamDecoderFilter, StreamEncoderFilter {
   readonly #shared: Shared;
   readonly #cb: StreamFilterCallbacks;
   #peer: WorkloadIdentity | null = null;
   #grpc = false;
+  #answerMetadata = false;
+  #answerId = false;
   #recorded = false;
-  readonly decoder = {
-    decodeHeaders: (headers: HeaderMap): FilterHeadersStatus => {
-      const shared = this.#shared;
-      const ct = headers.get('content-type');
-      this.#grpc = ct !== undefined && ct.startsWith('application/grpc');
-      if (shared.reporter === 'destination') {
-        this.#peer = takePeer(shared, headers);
-      } else {
-        // Never forward an identity the application (or a client) made up.
-        headers.remove(PEER_METADATA_HEADER);
-        headers.set(PEER_METADATA_HEADER, shared.ownMetadata);
-        headers.set(PEER_METADATA_ID_HEADER, shared.ownId);
-      }
-      return FilterHeadersStatus.Continue;
-    },
-    decodeData: (): FilterDataStatus => FilterDataStatus.Continue,
-    onDestroy: (): void => this.#record(),
-  };
-  readonly encoder = {
-    encodeHeaders: (headers: HeaderMap): FilterHeadersStatus => {
-      const shared = this.#shared;
-      if (shared.reporter === 'source') {
-        this.#peer = takePeer(shared, headers);
-      } else {
-        headers.set(PEER_METADATA_HEADER, shared.ownMetadata);
-        headers.set(PEER_METADATA_ID_HEADER, shared.ownId);
-      }
-      return FilterHeadersStatus.Continue;
-    },
-    encodeData: (): FilterDataStatus => FilterDataStatus.Continue,
-    onDestroy: (): void => this.#record(),
-  };
 
   constructor(shared: Shared, cb: StreamFilterCallbacks) {
     this.#shared = shared;
     this.#cb = cb;
   }
 
-  #record(): void {
+  get decoder(): StreamDecoderFilter {
+    return this;
+  }
+
+  get encoder(): StreamEncoderFilter {
+    return this;
+  }
+
+  decodeHeaders(headers: HeaderMap): FilterHeadersStatus {
+    const shared = this.#shared;
+    const ct = headers.get('content-type');
+    this.#grpc = ct !== undefined && ct.startsWith('application/grpc');
+    if (shared.reporter === 'destination') {
+      const value = headers.get(PEER_METADATA_HEADER);
+      const id = headers.get(PEER_METADATA_ID_HEADER);
+      this.#answerMetadata = value !== undefined && value !== '';
+      this.#answerId = id !== undefined && id !== '';
+      if (value !== undefined) headers.remove(PEER_METADATA_HEADER);
+      if (id !== undefined) headers.remove(PEER_METADATA_ID_HEADER);
+      this.#peer = value === undefined ? null : shared.decoder.decode(value);
+    } else {
+      // Never forward an identity the application (or a client) made up.
+      headers.remove(PEER_METADATA_HEADER);
+      headers.set(PEER_METADATA_HEADER, shared.ownMetadata);
+      headers.set(PEER_METADATA_ID_HEADER, shared.ownId);
+    }
+    return FilterHeadersStatus.Continue;
+  }
+
+  decodeData(): FilterDataStatus {
+    return FilterDataStatus.Continue;
+  }
+
+  encodeHeaders(headers: HeaderMap): FilterHeadersStatus {
+    const shared = this.#shared;
+    if (shared.reporter === 'source') {
+      const value = headers.get(PEER_METADATA_HEADER);
+      if (value !== undefined) {
+        headers.remove(PEER_METADATA_HEADER);
+        headers.remove(PEER_METADATA_ID_HEADER);
+        this.#peer = shared.decoder.decode(value);
+      }
+    } else {
+      if (this.#answerMetadata) headers.set(PEER_METADATA_HEADER, shared.ownMetadata);
+      if (this.#answerId) headers.set(PEER_METADATA_ID_HEADER, shared.ownId);
+    }
+    return FilterHeadersStatus.Continue;
+  }
+
+  encodeData(): FilterDataStatus {
+    return FilterDataStatus.Continue;
+  }
+
+  onDestroy(): void {
     if (this.#recorded) return;
     this.#recorded = true;
     this.#shared.metrics.record(this.#cb.streamInfo, this.#peer, this.#grpc);

@@ -1,7 +1,10 @@
 // Istio's standard request metrics, recorded into the stats store as explicitly tagged stats
 // (so `/stats/prometheus` prints them under their own names beside Envoy's). Handles are
-// cached per label set; every label value comes from node settings, validated peer metadata,
-// config (cluster names) or small closed sets (codes, flags), never from raw request data.
+// cached per label set, found per request through the peer's identity object (one per peer,
+// from the decoder's cache), the cluster name and one number for code, flags and protocol:
+// no key string is built or hashed per request. Every label value comes from node settings,
+// validated peer metadata, config (cluster names) or small closed sets (codes, flags), never
+// from raw request data.
 import { formatResponseFlags, type StreamInfo } from '../../core/stream-info.js';
 import type { Counter, Histogram, Scope } from '../../stats/types.js';
 import type { WorkloadIdentity } from './peer-metadata.js';
@@ -36,7 +39,8 @@ export class IstioMetrics {
   readonly #reporter: Reporter;
   readonly #local: WorkloadIdentity;
   readonly #buckets: IstioMetricBuckets;
-  readonly #handles = new Map<string, Handles>();
+  readonly #handles = new Map<WorkloadIdentity | null, Map<string, Map<number, Handles>>>();
+  #labelSets = 0;
   readonly #overflow: Counter;
 
   constructor(scope: Scope, reporter: Reporter, local: WorkloadIdentity, buckets: IstioMetricBuckets = {}) {
@@ -50,18 +54,24 @@ export class IstioMetrics {
   /** Records one finished request; `peer` is what metadata exchange learned (null if none). */
   record(info: StreamInfo, peer: WorkloadIdentity | null, grpc: boolean): void {
     const code = info.responseCode;
-    const responseCode = code >= 100 && code <= 599 ? String(code) : '0';
-    const flags = formatResponseFlags(info.responseFlags);
+    const responseCode = code >= 100 && code <= 599 ? code : 0;
+    const flags = info.responseFlags;
     const cluster = info.upstreamCluster ?? '';
-    const key = `${peer === null ? '' : peer.workload}\u0001${peer === null ? '' : peer.namespace}\u0001${peer === null ? '' : peer.service}\u0001${cluster}\u0001${responseCode}\u0001${flags}\u0001${grpc ? 1 : 0}`;
-    let h = this.#handles.get(key);
+    let byCluster = this.#handles.get(peer);
+    if (byCluster === undefined) this.#handles.set(peer, (byCluster = new Map()));
+    let byOutcome = byCluster.get(cluster);
+    if (byOutcome === undefined) byCluster.set(cluster, (byOutcome = new Map()));
+    // Flags use 20 bits, codes stay below 1024: the number is exact and unique.
+    const outcome = (flags * 1024 + responseCode) * 2 + (grpc ? 1 : 0);
+    let h = byOutcome.get(outcome);
     if (h === undefined) {
-      if (this.#handles.size >= MAX_LABEL_SETS) {
+      if (this.#labelSets >= MAX_LABEL_SETS) {
         this.#overflow.inc();
         return;
       }
-      h = this.#create(peer, cluster, responseCode, flags, grpc);
-      this.#handles.set(key, h);
+      this.#labelSets++;
+      h = this.#create(peer, cluster, String(responseCode), formatResponseFlags(flags), grpc);
+      byOutcome.set(outcome, h);
     }
     h.requests.inc();
     const duration = info.durationMs >= 0 ? info.durationMs : info.elapsedMs();

@@ -262,6 +262,15 @@ describe('W3C world: OTLP tracers, W3C-instrumented app', () => {
     // No label value comes from the request: a spoofed peer header from the client is replaced.
     await request(w.ports.a, '/spoof', [['x-envoy-peer-metadata', Buffer.from(JSON.stringify({ WORKLOAD_NAME: 'evil' })).toString('base64')]]);
     expect(await b!.admin('/stats/prometheus')).not.toContain('evil');
+    // As Istio's metadata exchange: the inbound sidecar answers with its identity only to a
+    // peer that announced one; a client without a sidecar gets no mesh-internal headers.
+    const plain = await request(w.ports.b, '/no-sidecar', []);
+    expect(plain.status).toBe(200);
+    expect(plain.headers['x-envoy-peer-metadata']).toBeUndefined();
+    expect(plain.headers['x-envoy-peer-metadata-id']).toBeUndefined();
+    const announced = await request(w.ports.b, '/sidecar', [['x-envoy-peer-metadata', Buffer.from(JSON.stringify({ WORKLOAD_NAME: 'client', NAMESPACE: 'default' })).toString('base64')], ['x-envoy-peer-metadata-id', 'client-1']]);
+    expect(JSON.parse(Buffer.from(String(announced.headers['x-envoy-peer-metadata']), 'base64').toString()).WORKLOAD_NAME).toBe('app1');
+    expect(announced.headers['x-envoy-peer-metadata-id']).toBe('app1-1');
   });
 
   it('writes access logs with the trace id and exports OTLP logs joined to the span', async () => {
