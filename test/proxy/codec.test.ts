@@ -91,6 +91,29 @@ describe('Http1Parser', () => {
     }
   });
 
+  it('refuses bare CR/LF and control characters anywhere in a head, requests and responses alike', () => {
+    const cases: Array<[boolean, string, string]> = [
+      [true, 'GET / HTTP/1.1\r\nhost: x\r\nx: a\nb\r\n\r\n', '400 http1.invalid_characters'],
+      [true, 'GET / HTTP/1.1\r\nhost: x\r\nx: a\x7fb\r\n\r\n', '400 http1.invalid_characters'],
+      [true, 'GET / HTTP/1.1\r\nhost: x\r\nx: a\x00\r\n\r\n', '400 http1.invalid_characters'],
+      [true, 'GET / HTTP/1.1\r\nhost: x\n\r\n\r\n', '400 http1.invalid_characters'],
+      [true, 'GET / HTTP/1.1\r\nhost: x\r\n\nx: y\r\n\r\n', '400 http1.invalid_header_name'],
+      [true, 'GET /a\x01 HTTP/1.1\r\nhost: x\r\n\r\n', '400 http1.invalid_request_line'],
+      [true, 'GET / HTTP/1.1\rhost: x\r\n\r\n', '400 http1.invalid_request_line'],
+      [false, 'HTTP/1.1 200 O\x01K\r\ncontent-length: 0\r\n\r\n', '502 http1.invalid_characters'],
+      [false, 'HTTP/1.1 200 OK\r\nx: a\rb\r\ncontent-length: 0\r\n\r\n', '502 http1.invalid_characters'],
+      [false, 'HTTP/1.1 200 OK\r\nx\x02y: 1\r\ncontent-length: 0\r\n\r\n', '502 http1.invalid_header_name'],
+    ];
+    for (const [isRequest, wire, expected] of cases) {
+      const ev = run(isRequest, [Buffer.from(wire, 'latin1')]);
+      expect(ev.filter((e) => e.kind === 'error').map((e) => e.value), JSON.stringify(wire)).toEqual([expected]);
+      expect(ev.some((e) => e.kind === 'head')).toBe(false);
+    }
+    // HTAB and obs-text (bytes above 0x7f) are allowed in values.
+    const ok = run(true, [Buffer.from('GET / HTTP/1.1\r\nhost: x\r\nx: a\tb \xe9\r\n\r\n', 'latin1')]);
+    expect(ok.map((e) => e.kind)).toEqual(['head', 'complete']);
+  });
+
   it('enforces header size and count limits', () => {
     const big = run(true, [Buffer.from(`GET / HTTP/1.1\r\nhost: x\r\nx: ${'a'.repeat(9000)}\r\n\r\n`)]);
     expect(big.at(-1)).toEqual({ kind: 'error', value: '431 http1.headers_too_large' });

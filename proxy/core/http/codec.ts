@@ -61,10 +61,19 @@ const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 /** tchar lookup (RFC 9110 token characters), for header names without a regex call each. */
 const TOKEN_CHARS = new Uint8Array(128);
 for (const c of "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") TOKEN_CHARS[c.charCodeAt(0)] = 1;
-/** Control characters other than HTAB, CR, LF anywhere in a head are refused. */
-const BAD_HEAD_CHAR = /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]/;
-/** A CR not followed by LF, or an LF not preceded by CR (bare line endings smuggle headers). */
-const BARE_CR_OR_LF = /\r(?!\n)|(?<!\r)\n/;
+
+/**
+ * True when text[start, end) holds a control character other than HTAB. Lines are split at
+ * CRLF, so a CR or LF left inside one is a bare line ending (which smuggles headers); together
+ * with the token checks on methods and names, every byte of a head is checked exactly once.
+ */
+function hasControlChar(s: string, start: number, end: number): boolean {
+  for (let i = start; i < end; i++) {
+    const c = s.charCodeAt(i);
+    if ((c < 32 && c !== 9) || c === 127) return true;
+  }
+  return false;
+}
 
 function isToken(s: string, start: number, end: number): boolean {
   if (end <= start) return false;
@@ -301,10 +310,6 @@ export class Http1Parser {
   }
 
   #parseHead(text: string): MessageHead | null {
-    // Two scans of the whole head replace per-header character checks.
-    if (BAD_HEAD_CHAR.test(text) || BARE_CR_OR_LF.test(text)) {
-      return this.#failNull(err(this.#isRequest ? 400 : 502, 'http1.invalid_characters'));
-    }
     const firstEnd = text.indexOf('\r\n');
     const startLine = firstEnd === -1 ? text : text.slice(0, firstEnd);
     const head: MessageHead = {
@@ -334,6 +339,7 @@ export class Http1Parser {
       else return this.#failNull(err(400, 'http1.invalid_version'));
     } else {
       if (!/^HTTP\/1\.[01] \d{3}( |$)/.test(startLine)) return this.#failNull(err(502, 'http1.invalid_status_line'));
+      if (hasControlChar(startLine, 12, startLine.length)) return this.#failNull(err(502, 'http1.invalid_characters'));
       head.versionMinor = startLine.charCodeAt(7) - 48;
       head.status = Number(startLine.slice(9, 12));
     }
@@ -351,8 +357,9 @@ export class Http1Parser {
       const c0 = text.charCodeAt(pos);
       if (c0 === 32 || c0 === 9) return this.#failNull(err(400, 'http1.obs_fold_not_allowed'));
       const colon = text.indexOf(':', pos);
-      if (colon === -1 || colon >= eol) return this.#failNull(err(400, 'http1.invalid_header_line'));
-      if (!isToken(text, pos, colon)) return this.#failNull(err(400, 'http1.invalid_header_name'));
+      if (colon === -1 || colon >= eol) return this.#failNull(err(this.#isRequest ? 400 : 502, 'http1.invalid_header_line'));
+      if (!isToken(text, pos, colon)) return this.#failNull(err(this.#isRequest ? 400 : 502, 'http1.invalid_header_name'));
+      if (hasControlChar(text, colon + 1, eol)) return this.#failNull(err(this.#isRequest ? 400 : 502, 'http1.invalid_characters'));
       const rawName = text.slice(pos, colon);
       let vs = colon + 1;
       let ve = eol;
