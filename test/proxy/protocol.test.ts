@@ -239,6 +239,35 @@ describe('connections', () => {
     expect(urls).toEqual(Array.from({ length: 10 }, (_, i) => `/echo/${i}`));
   });
 
+  it('relays a response delimited by the upstream closing its connection, whole', async () => {
+    const body = 'x'.repeat(200_000);
+    const raw = net.createServer((socket) => {
+      socket.on('error', () => {});
+      socket.once('data', () => {
+        socket.write('HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\n\r\n');
+        // In pieces over several reads, then the close ends the body.
+        socket.write(body.slice(0, 100_000));
+        setTimeout(() => socket.end(body.slice(100_000)), 20);
+      });
+    });
+    await new Promise<void>((r) => raw.listen(0, '127.0.0.1', r));
+    const p = await startTestProxy(
+      bootstrap({
+        virtualHosts: [{ name: 'v', domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster: 'raw' } }] }],
+        clusters: [staticCluster({ name: 'raw', ports: [(raw.address() as AddressInfo).port] })],
+      }),
+    );
+    try {
+      const res = await request(p.port, '/close-delimited');
+      expect(res.status).toBe(200);
+      expect(res.body.length).toBe(body.length);
+      expect(res.body.toString()).toBe(body);
+    } finally {
+      await p.close();
+      await new Promise<void>((r) => raw.close(() => r()));
+    }
+  });
+
   it('holds a large pipelined request behind an unfinished response, then serves it in order', async () => {
     let release: () => void = () => {};
     const held = new Promise<void>((r) => (release = r));
