@@ -6,8 +6,9 @@
 //    so queueing is not hidden): client → nginx vs client → sidecar → sidecar → nginx, with the
 //    sidecars' telemetry off and on.
 //    Goal: ≤ 1 ms added at p99 (Istio publishes 2.7 ms).
-// Prints one JSON object. Bounded: BENCH_SECONDS per wrk row (default 8), LAT_SECONDS per
-// latency row (default 10), after WARM_SECONDS (default 3) of the same load unrecorded.
+// Prints one JSON object. Bounded: BENCH_SECONDS per wrk row (default 8) for BENCH_ROUNDS
+// interleaved rounds (default 3; medians reported), LAT_SECONDS per latency row (default 10),
+// after WARM_SECONDS (default 3) of the same load unrecorded.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
@@ -18,6 +19,7 @@ import hdr from 'hdr-histogram-js';
 import { Pool } from 'undici';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const LAT_SECONDS = Number(process.env.LAT_SECONDS ?? 10);
 const WARM_SECONDS = Number(process.env.WARM_SECONDS ?? 3);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
@@ -25,6 +27,12 @@ const RATE = Number(process.env.LAT_RATE ?? 1000);
 const CLI = resolve(import.meta.dirname, '../cli/main.js');
 const dir = mkdtempSync(join(tmpdir(), 'meshscope-bench-tel-'));
 const children: ChildProcess[] = [];
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
 
 function freePort(): Promise<number> {
   return new Promise((res, rej) => {
@@ -281,19 +289,37 @@ async function main(): Promise<void> {
   const sink = await startSink();
   const rows: Record<string, unknown> = {};
 
-  rows['nginx_direct'] = await wrk(nginx);
+  // Both proxies stay up and the three wrk rows run interleaved for ROUNDS rounds: a burst of
+  // other load on the shared machine then hits every row alike, and the medians over rounds
+  // (the on/off ratio taken within each round) are what is reported.
+  const proxies: Array<{ name: string; port: number; admin: number; p: ChildProcess }> = [];
   for (const telemetry of [false, true]) {
     const [port, admin] = await Promise.all([freePort(), freePort()]);
     const name = telemetry ? 'telemetry_on' : 'telemetry_off';
     const p = await startProxy({ name, port, admin, direction: 'INBOUND', upstream: nginx, telemetry, sink });
     await wrk(port); // warm-up run, discarded
-    const row = { ...(await wrk(port)), peak_rss_mb: peakRssMb(p.pid) };
-    if (telemetry) {
-      const stats = await (await fetch(`http://127.0.0.1:${admin}/stats?filter=tracing`)).text();
+    proxies.push({ name, port, admin, p });
+  }
+  const runs = new Map<string, WrkRow[]>();
+  const ratios: number[] = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    const inRound = new Map<string, WrkRow>();
+    inRound.set('nginx_direct', await wrk(nginx));
+    for (const x of proxies) inRound.set(`meshscope_${x.name}`, await wrk(x.port));
+    for (const [k, v] of inRound) runs.set(k, [...(runs.get(k) ?? []), v]);
+    ratios.push(inRound.get('meshscope_telemetry_on')!.rps / inRound.get('meshscope_telemetry_off')!.rps);
+  }
+  for (const [k, rs] of runs) {
+    rows[k] = { rps: Math.round(median(rs.map((r) => r.rps))), p50_ms: median(rs.map((r) => r.p50_ms)), p99_ms: median(rs.map((r) => r.p99_ms)), errors: rs.reduce((a, r) => a + r.errors, 0), rps_per_round: rs.map((r) => r.rps) };
+  }
+  for (const x of proxies) {
+    const row = rows[`meshscope_${x.name}`] as Record<string, unknown>;
+    row['peak_rss_mb'] = peakRssMb(x.p.pid);
+    if (x.name === 'telemetry_on') {
+      const stats = await (await fetch(`http://127.0.0.1:${x.admin}/stats?filter=tracing`)).text();
       Object.assign(row, { spans_sent: Number(/spans_sent: (\d+)/.exec(stats)?.[1] ?? 0), spans_dropped: Number(/spans_dropped: (\d+)/.exec(stats)?.[1] ?? 0) });
     }
-    rows[`meshscope_${name}`] = row;
-    await stop(p);
+    await stop(x.p);
   }
 
   // Two sidecars in front of the same nginx, telemetry off and on; the server and the OTLP sink
@@ -312,14 +338,14 @@ async function main(): Promise<void> {
   const withTelemetry = viaSidecars['on']!;
 
   const on = rows['meshscope_telemetry_on'] as WrkRow;
-  const off = rows['meshscope_telemetry_off'] as WrkRow;
   const nginxRow = rows['nginx_direct'] as WrkRow;
   const result = {
     bench: 'proxy-telemetry',
-    wrk: { threads: 1, connections: CONNECTIONS, seconds: SECONDS },
+    wrk: { threads: 1, connections: CONNECTIONS, seconds: SECONDS, rounds: ROUNDS },
     rows,
     ratios: {
-      telemetry_on_over_off_rps: Math.round((on.rps / off.rps) * 1000) / 1000,
+      telemetry_on_over_off_rps: Math.round(median(ratios) * 1000) / 1000,
+      telemetry_on_over_off_rps_per_round: ratios.map((r) => Math.round(r * 1000) / 1000),
       telemetry_on_over_nginx_rps: Math.round((on.rps / nginxRow.rps) * 1000) / 1000,
       goal_on_over_off_rps: 0.75,
     },
