@@ -1,6 +1,6 @@
 // The request-thread side of an export thread (spans, OTLP access logs): records are encoded
 // into one string each, copied into a reused byte buffer at once (UTF-8), and the buffer's
-// bytes are posted to the thread every 256 records or 50 ms; the OpenTelemetry SDK's batch
+// bytes are posted to the thread every 512 records (the SDK batch size) or 50 ms; the OpenTelemetry SDK's batch
 // processor and exporter run there. Copying at once leaves no record strings alive between
 // posts: a pending string of up to 50 ms of records (each a tree of pieces) survived young-
 // generation GCs and lengthened their pauses; posting bytes also spares the string's
@@ -33,7 +33,7 @@ export interface ExportPipelineOptions<T> {
   readonly counters: ExportOutcomeCounters;
 }
 
-const POST_EVERY = 256;
+const POST_EVERY = 512;
 const POST_EVERY_MS = 50;
 /** The batch buffer's usual size; it grows for batches of unusually large records. */
 const BUFFER_SIZE = 256 * 1024;
