@@ -152,6 +152,16 @@ function writeNumberValue(w: Writer, v: number): void {
   }
 }
 
+/** A KeyValue's tag, length and key, then the AnyValue's tag and length; the value follows. */
+function keyValueStart(w: Writer, field: number, keyPart: number, key: Uint8Array, anyLen: number): void {
+  keyValueHead(w, field, keyPart, anyLen);
+  w.buf[w.pos++] = 0x0a;
+  w.varint(key.length);
+  w.copy(key, 0, key.length);
+  w.buf[w.pos++] = 0x12;
+  w.varint(anyLen);
+}
+
 /** Attributes given as an object (the resource's), with the same encoding as record attributes. */
 function writeAttributes(w: Writer, field: number, attributes: Attributes): void {
   for (const key in attributes) {
@@ -163,31 +173,17 @@ function writeAttributes(w: Writer, field: number, attributes: Attributes): void
       const s = utf8.encode(v);
       const anyLen = 1 + varintSize(s.length) + s.length;
       w.ensure(keyPart + anyLen + 16);
-      keyValueHead(w, field, keyPart, anyLen);
-      w.buf[w.pos++] = 0x0a;
-      w.varint(k.length);
-      w.copy(k, 0, k.length);
-      w.buf[w.pos++] = 0x12;
-      w.varint(anyLen);
+      keyValueStart(w, field, keyPart, k, anyLen);
       w.buf[w.pos++] = 0x0a;
       w.varint(s.length);
       w.copy(s, 0, s.length);
     } else if (typeof v === 'number') {
-      const anyLen = numberValueLength(v);
-      keyValueHead(w, field, keyPart, anyLen);
-      w.buf[w.pos++] = 0x0a;
-      w.varint(k.length);
-      w.copy(k, 0, k.length);
-      w.buf[w.pos++] = 0x12;
-      w.varint(anyLen);
+      keyValueStart(w, field, keyPart, k, numberValueLength(v));
       writeNumberValue(w, v);
     } else if (typeof v === 'boolean') {
-      keyValueHead(w, field, keyPart, 2);
-      w.buf[w.pos++] = 0x0a;
-      w.varint(k.length);
-      w.copy(k, 0, k.length);
-      w.buf.set([0x12, 2, 0x10, v ? 1 : 0], w.pos);
-      w.pos += 4;
+      keyValueStart(w, field, keyPart, k, 2);
+      w.buf[w.pos++] = 0x10;
+      w.buf[w.pos++] = v ? 1 : 0;
     }
   }
 }

@@ -72,7 +72,8 @@ describe('OTLP encoding of transport records', () => {
       // Under 128 bytes: a one-byte length prefix.
       { ...base, spanId: 'f7ad6b7169203331', name: 'i', attributes: {} },
     ];
-    const resourceAttributes = { 'service.name': 'reviews', 'service.instance.id': 'sidecar-1' };
+    // Every value type the resource may carry: string, integer, double, boolean.
+    const resourceAttributes = { 'service.name': 'reviews', 'service.instance.id': 'sidecar-1', 'process.pid': 4242, 'mesh.weight': 0.5, 'mesh.enabled': true, 'mesh.canary': false };
     const resource = resourceFromAttributes(resourceAttributes);
     const records = finishedSpans(spans.map(encodeWireSpan).join(''), resource);
     const sdk = ProtobufTraceSerializer.serializeRequest(records)!;
