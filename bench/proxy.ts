@@ -56,21 +56,20 @@ const round2 = (x: number): number => Math.round(x * 100) / 100;
 async function main(): Promise<void> {
   const upstream = await startNginxUpstream();
   const perRound: Array<Map<string, WrkResult>> = [];
-  const peers: Array<{ row: Row; peer: Peer | null }> = [];
+  const peers: Array<{ row: Row; peer: Peer | null; url: string }> = [];
   try {
     // Every system under test stays up for the whole run; the rounds interleave them so a
     // burst of other load on the machine hits every row alike, and the medians over rounds
     // (ratios taken within each round) are what the goals are judged on.
-    for (const row of rows) peers.push({ row, peer: row.start === null ? null : await row.start(upstream.port) });
-    for (const { peer } of peers) {
-      // Warm-up so JIT and connection pools are settled before the measured runs.
-      runWrk(`http://127.0.0.1:${peer === null ? upstream.port : peer.port}/`, { connections: CONNECTIONS, seconds: 3 });
+    for (const row of rows) {
+      const peer = row.start === null ? null : await row.start(upstream.port);
+      peers.push({ row, peer, url: `http://127.0.0.1:${peer === null ? upstream.port : peer.port}/` });
     }
+    // Warm-up so JIT and connection pools are settled before the measured runs.
+    for (const { url } of peers) runWrk(url, { connections: CONNECTIONS, seconds: 3 });
     for (let round = 0; round < ROUNDS; round++) {
       const results = new Map<string, WrkResult>();
-      for (const { row, peer } of peers) {
-        results.set(row.name, runWrk(`http://127.0.0.1:${peer === null ? upstream.port : peer.port}/`, { connections: CONNECTIONS, seconds: SECONDS }));
-      }
+      for (const { row, url } of peers) results.set(row.name, runWrk(url, { connections: CONNECTIONS, seconds: SECONDS }));
       perRound.push(results);
     }
   } catch (err) {

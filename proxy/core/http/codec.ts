@@ -310,6 +310,7 @@ export class Http1Parser {
   }
 
   #parseHead(text: string): MessageHead | null {
+    const bad = this.#isRequest ? 400 : 502;
     const firstEnd = text.indexOf('\r\n');
     const startLine = firstEnd === -1 ? text : text.slice(0, firstEnd);
     const head: MessageHead = {
@@ -357,9 +358,9 @@ export class Http1Parser {
       const c0 = text.charCodeAt(pos);
       if (c0 === 32 || c0 === 9) return this.#failNull(err(400, 'http1.obs_fold_not_allowed'));
       const colon = text.indexOf(':', pos);
-      if (colon === -1 || colon >= eol) return this.#failNull(err(this.#isRequest ? 400 : 502, 'http1.invalid_header_line'));
-      if (!isToken(text, pos, colon)) return this.#failNull(err(this.#isRequest ? 400 : 502, 'http1.invalid_header_name'));
-      if (hasControlChar(text, colon + 1, eol)) return this.#failNull(err(this.#isRequest ? 400 : 502, 'http1.invalid_characters'));
+      if (colon === -1 || colon >= eol) return this.#failNull(err(bad, 'http1.invalid_header_line'));
+      if (!isToken(text, pos, colon)) return this.#failNull(err(bad, 'http1.invalid_header_name'));
+      if (hasControlChar(text, colon + 1, eol)) return this.#failNull(err(bad, 'http1.invalid_characters'));
       const rawName = text.slice(pos, colon);
       let vs = colon + 1;
       let ve = eol;
@@ -395,7 +396,6 @@ export class Http1Parser {
       names.push(name);
       values.push(value);
     }
-    const bad = this.#isRequest ? 400 : 502;
     if (clCount > 1) return this.#failNull(err(bad, 'http1.multiple_content_length'));
     if (teCount > 1) return this.#failNull(err(bad, 'http1.multiple_transfer_encoding'));
     if (clCount > 0 && teCount > 0) return this.#failNull(err(bad, 'http1.content_length_and_chunked_not_allowed'));

@@ -42,22 +42,27 @@ export class HeaderMap {
       return;
     }
     this.values[i] = value;
-    this.#removeFrom(name, i + 1);
+    this.#compact(i + 1, (n) => n === name);
   }
 
   /** Removes every value of `name`; returns how many were removed. */
   remove(name: string): number {
     const i = this.names.indexOf(name);
-    return i === -1 ? 0 : this.#removeFrom(name, i);
+    return i === -1 ? 0 : this.#compact(i, (n) => n === name);
   }
 
-  /** Removes `name` at or after `from`, compacting in place (splice would allocate per call). */
-  #removeFrom(name: string, from: number): number {
+  /** Removes every header whose name `drop` selects; returns how many were removed. */
+  removeIf(drop: (name: string) => boolean): number {
+    return this.#compact(0, drop);
+  }
+
+  /** Drops the selected headers at or after `from`, compacting in place (splice would allocate per call). */
+  #compact(from: number, drop: (name: string) => boolean): number {
     const names = this.names;
     const values = this.values;
     let w = from;
     for (let r = from; r < names.length; r++) {
-      if (names[r] === name) continue;
+      if (drop(names[r]!)) continue;
       if (w !== r) {
         names[w] = names[r]!;
         values[w] = values[r]!;

@@ -38,6 +38,9 @@ export interface RouterConfig {
 const UPSTREAM_RESET_PREFIX = 'upstream connect error or disconnect/reset before headers. reset reason: ';
 const EMPTY = Buffer.alloc(0);
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade']);
+const isHopByHop = (name: string): boolean => HOP_BY_HOP.has(name);
+/** A 101 keeps `upgrade`: it names the protocol switched to. */
+const isHopByHopBut101Upgrade = (name: string): boolean => name !== 'upgrade' && HOP_BY_HOP.has(name);
 /** Envoy marks its circuit-breaker replies so a downstream Envoy does not retry them. */
 const markOverloaded = (headers: HeaderMap): void => headers.set('x-envoy-overloaded', 'true');
 
@@ -464,19 +467,9 @@ export class RouterFilter implements StreamDecoderFilter, AttemptOwner {
     else attempt.host.stats.rq_success++;
     // The parsed upstream map becomes the response map: hop-by-hop headers go, :status leads.
     const headers = head.headers;
-    const names = headers.names;
-    const values = headers.values;
-    let kept = 0;
-    for (let i = 0; i < names.length; i++) {
-      const n = names[i]!;
-      if (HOP_BY_HOP.has(n) && !(head.status === 101 && n === 'upgrade')) continue;
-      names[kept] = n;
-      values[kept++] = values[i]!;
-    }
-    names.length = kept;
-    values.length = kept;
-    names.unshift(':status');
-    values.unshift(String(head.status));
+    headers.removeIf(head.status === 101 ? isHopByHopBut101Upgrade : isHopByHop);
+    headers.names.unshift(':status');
+    headers.values.unshift(String(head.status));
     if (!this.#config.suppressEnvoyHeaders) headers.add('x-envoy-upstream-service-time', String(Math.round(attempt.elapsedMs())));
     if (this.#setCookie !== null) headers.add('set-cookie', this.#setCookie);
     if (this.#weightedIndex >= 0) applyHeaderMutation(route.weightedClusters![this.#weightedIndex]!.responseMutation, headers, info);
