@@ -1,7 +1,7 @@
-// The span export thread: the OpenTelemetry SDK's batch processor and exporter run here, so
-// protobuf/JSON serialization and the collector's HTTP traffic never pause the request
-// thread. It receives finished spans in small batches of transport records (read in place by
-// the OTLP encoder) and reports outcomes.
+// The span export thread: the OpenTelemetry SDK's batch processor and exporter run here, at
+// the lowest CPU priority (background-priority.ts), so protobuf/JSON serialization and the
+// collector's HTTP traffic never pause the request thread. It receives finished spans in small
+// batches of transport records (read in place by the OTLP encoder) and reports outcomes.
 import { parentPort, workerData } from 'node:worker_threads';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import type { Attributes } from '@opentelemetry/api';
@@ -9,6 +9,7 @@ import { BatchExport } from './batch-export.js';
 import { batchExportOptions, createExporter, type ExporterSpec } from './exporter-spec.js';
 import { FinishedSpan } from './finished-span.js';
 import { wireRecordBounds } from './wire-span.js';
+import { lowerThisThreadsPriority } from '../telemetry/background-priority.js';
 import type { FromExportThread, ToExportThread } from '../telemetry/export-pipeline.js';
 
 export interface ExportThreadData {
@@ -16,7 +17,7 @@ export interface ExportThreadData {
   resourceAttributes: Attributes;
 }
 
-
+lowerThisThreadsPriority();
 const port = parentPort!;
 const data = workerData as ExportThreadData;
 const resource = resourceFromAttributes(data.resourceAttributes);

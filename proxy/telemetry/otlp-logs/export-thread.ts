@@ -9,6 +9,7 @@ import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BatchLogRecordProcessor, LoggerProvider, type LogRecordExporter, type ReadableLogRecord } from '@opentelemetry/sdk-logs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { decodeWireLogs } from './wire-log.js';
+import { lowerThisThreadsPriority } from '../background-priority.js';
 import type { FromExportThread, ToExportThread } from '../export-pipeline.js';
 
 export type LogExporterSpec =
@@ -23,6 +24,7 @@ export interface LogExportThreadData {
 }
 
 
+lowerThisThreadsPriority();
 const port = parentPort!;
 const data = workerData as LogExportThreadData;
 const counts = { sent: 0, failed: 0, dropped: 0 };

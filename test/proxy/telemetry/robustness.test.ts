@@ -2,7 +2,7 @@
 // responses. Access logs: JSON format, SIGUSR1 reopen for rotation, and config errors that
 // name the field's path.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -84,6 +84,38 @@ describe('a slow or dead collector', () => {
       return statValue(t, 'tracing.opentelemetry.spans_failed') > 0 ? t : undefined;
     }, 30_000);
     expect(statValue(stats, 'tracing.opentelemetry.spans_failed')).toBeGreaterThanOrEqual(1);
+  });
+});
+
+/** Each thread's nice value, from /proc (field 19 of a task's stat line). */
+function threadNiceValues(pid: number): Map<number, number> {
+  const nice = new Map<number, number>();
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+    // Fields after the command name, which may itself hold spaces: state is field 3.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    nice.set(Number(tid), Number(fields[19 - 3]));
+  }
+  return nice;
+}
+
+describe.runIf(process.platform === 'linux')('export threads yield the CPU', () => {
+  it('the span export thread runs at nice 19 while the request thread keeps normal priority', async () => {
+    const collector = createServer((req, res) => req.resume().on('end', () => res.end()));
+    servers.push(collector);
+    const [port, admin] = await Promise.all([freePort(), freePort()]);
+    sidecar = await startSidecar(
+      'nice',
+      bootstrap('n', 'svc', admin, [listener({ name: 'in', port, direction: 'INBOUND', cluster: 'app', tracing: otelTracing() })], [staticCluster('app', await upstream()), staticCluster('collector', await listen(collector))]),
+    );
+    expect((await request(port, '/x', [])).status).toBe(200);
+    const pid = sidecar.proc.pid!;
+    const nice = await waitFor('a thread at nice 19', () => {
+      const n = threadNiceValues(pid);
+      return [...n.values()].includes(19) ? n : undefined;
+    });
+    expect(nice.get(pid)).toBe(0);
+    expect([...nice.values()].filter((v) => v === 19)).toHaveLength(1);
   });
 });
 
