@@ -1,12 +1,17 @@
 // `npm run bench:proxy`: meshscope against nginx and haproxy as reverse proxies, side by side
 // in one run. Same upstream (nginx `return 200`), same wrk connection count, bounded duration
 // per row. Prints one JSON object: requests/s, p50/p99, the proxy's peak RSS and ratios to
-// nginx. Rows are a list so more scenarios (telemetry on, two sidecars) slot in.
+// nginx; then the telemetry rows (bench/lib/telemetry.ts): requests/s with telemetry on
+// against off, and the latency two sidecars add at 1000 req/s open loop, beside nginx's two.
 // Rows run interleaved for BENCH_ROUNDS rounds and report medians (see main).
-// Knobs: BENCH_SECONDS (default 10), BENCH_CONNECTIONS (default 50), BENCH_ROUNDS (default 3).
+// Knobs: BENCH_SECONDS (default 10), BENCH_CONNECTIONS (default 50), BENCH_ROUNDS (default 3),
+// and the telemetry rows' LAT_RATE (1000), LAT_SECONDS (10), WARM_SECONDS (3); BENCH_TELEMETRY=0
+// skips those.
 import { freePort, proxyBootstrap, startHaproxy, startMeshscope, startNginxProxy, startNginxUpstream, stopAll, type Peer } from './lib/peers.js';
 import { runWrk, type WrkResult } from './lib/wrk.js';
 import { peakRssMb } from './lib/rss.js';
+import { stealMeter } from './lib/steal.js';
+import { measureTelemetry, telemetryBenchOptions } from './lib/telemetry.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
@@ -57,6 +62,7 @@ async function main(): Promise<void> {
   const upstream = await startNginxUpstream();
   const perRound: Array<Map<string, WrkResult>> = [];
   const peers: Array<{ row: Row; peer: Peer | null; url: string }> = [];
+  let cpuStealPercent = 0;
   try {
     // Every system under test stays up for the whole run; the rounds interleave them so a
     // burst of other load on the machine hits every row alike, and the medians over rounds
@@ -67,16 +73,21 @@ async function main(): Promise<void> {
     }
     // Warm-up so JIT and connection pools are settled before the measured runs.
     for (const { url } of peers) runWrk(url, { connections: CONNECTIONS, seconds: 3 });
+    const steal = stealMeter();
     for (let round = 0; round < ROUNDS; round++) {
       const results = new Map<string, WrkResult>();
       for (const { row, url } of peers) results.set(row.name, runWrk(url, { connections: CONNECTIONS, seconds: SECONDS }));
       perRound.push(results);
     }
+    cpuStealPercent = steal();
   } catch (err) {
     await stopAll();
     throw err;
   }
   const peakRss = new Map(peers.map(({ row, peer }) => [row.name, peer === null ? null : peakRssMb(peer.pid)]));
+  await Promise.all(peers.map(({ peer }) => peer?.stop()));
+  // The telemetry rows run after, against the same upstream, with their own rounds.
+  const telemetry = process.env.BENCH_TELEMETRY === '0' ? null : await measureTelemetry(upstream, { ...telemetryBenchOptions(), seconds: SECONDS, connections: CONNECTIONS, rounds: ROUNDS });
   await stopAll();
 
   const rowsOut = rows.map((row) => {
@@ -103,11 +114,14 @@ async function main(): Promise<void> {
     connections: CONNECTIONS,
     secondsPerRun: SECONDS,
     rounds: ROUNDS,
+    cpuStealPercent,
     rows: rowsOut,
+    telemetry,
     goals: {
       rpsAtLeastHalfOfNginx: mesh.rpsRatioToNginx >= 0.5,
       p99AtMostTwiceNginx: mesh.p99RatioToNginx <= 2,
       peakRssAtMost80Mb: (mesh.peakRssMb ?? Infinity) <= 80,
+      ...(telemetry === null ? {} : (telemetry['goals'] as object)),
     },
   };
   process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);

@@ -1,0 +1,255 @@
+// What telemetry costs the proxy, measured side by side (the telemetry rows of bench:proxy,
+// also run alone by bench:proxy-telemetry).
+// 1. Throughput (wrk, closed loop, same connection count): meshscope --concurrency 1 with
+//    telemetry off, and with telemetry on (100% sampling OpenTelemetry tracer exporting OTLP to
+//    a local receiver, istio.stats, file access log), plus the upstream alone as a yardstick of
+//    how quiet the machine was. Goal: on ≥ 0.75 × off.
+// 2. Two-sidecar latency (open loop, 1000 req/s; bench/open-loop-client.ts in its own process):
+//    client → upstream directly, then through two sidecars (outbound → inbound) of nginx (the
+//    peer: what two proxy hops cost on this machine), of meshscope with telemetry off, and of
+//    meshscope with telemetry on. Goal: ≤ 1 ms added at p99 (Istio publishes 2.7 ms, fortio's
+//    service time at 1000 req/s), judged on service time with telemetry on.
+// Rows run interleaved for BENCH_ROUNDS rounds and every system under test stays up meanwhile,
+// so a burst of other load on the shared machine hits every row alike; ratios and added
+// latencies are taken within each round and their medians reported.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import { openLoop, type OpenLoopResult } from './open-loop.js';
+import { freePort, startMeshscope, startNginxProxy, workDir, type Peer } from './peers.js';
+import { peakRssMb } from './rss.js';
+import { stealMeter } from './steal.js';
+import { runWrk, type WrkResult } from './wrk.js';
+
+export interface TelemetryBenchOptions {
+  /** Seconds per wrk run. */
+  seconds: number;
+  connections: number;
+  rounds: number;
+  /** Open-loop rate (requests/s) and seconds per latency row, after warmSeconds unrecorded. */
+  rate: number;
+  latencySeconds: number;
+  warmSeconds: number;
+}
+
+export function telemetryBenchOptions(): TelemetryBenchOptions {
+  return {
+    seconds: Number(process.env.BENCH_SECONDS ?? 8),
+    connections: Number(process.env.BENCH_CONNECTIONS ?? 50),
+    rounds: Number(process.env.BENCH_ROUNDS ?? 3),
+    rate: Number(process.env.LAT_RATE ?? 1000),
+    latencySeconds: Number(process.env.LAT_SECONDS ?? 10),
+    warmSeconds: Number(process.env.WARM_SECONDS ?? 3),
+  };
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+const round3 = (x: number): number => Math.round(x * 1000) / 1000;
+
+// A local OTLP receiver that accepts and discards (the collector's cost is not measured here),
+// in its own process so that parsing span batches never delays the benchmark's own work.
+const SINK_SCRIPT = `
+const { createServer } = require('node:http');
+const s = createServer((req, res) => {
+  req.resume();
+  req.on('end', () => {
+    res.setHeader('content-type', 'application/x-protobuf');
+    res.end();
+  });
+});
+s.listen(0, '127.0.0.1', () => process.stdout.write(s.address().port + '\\n'));
+process.on('SIGTERM', () => process.exit(0));
+`;
+
+function startSink(): Promise<{ port: number; process: ChildProcess }> {
+  const p = spawn(process.execPath, ['-e', SINK_SCRIPT], { stdio: ['ignore', 'pipe', 'ignore'] });
+  return new Promise((res, rej) => {
+    let out = '';
+    p.stdout!.setEncoding('utf8');
+    p.stdout!.on('data', (d: string) => {
+      out += d;
+      if (out.includes('\n')) res({ port: Number(out.trim()), process: p });
+    });
+    p.once('exit', () => rej(new Error('OTLP sink exited')));
+  });
+}
+
+function cluster(name: string, port: number): object {
+  return { name, type: 'STATIC', load_assignment: { cluster_name: name, endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: port } } } }] }] } };
+}
+
+interface SidecarSpec {
+  name: string;
+  port: number;
+  admin: number;
+  direction: 'INBOUND' | 'OUTBOUND';
+  upstream: number;
+  telemetry: boolean;
+  sink: number;
+}
+
+function bootstrapFor(s: SidecarSpec): Record<string, unknown> {
+  const hcm: Record<string, unknown> = {
+    '@type': 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager',
+    stat_prefix: s.name,
+    route_config: { virtual_hosts: [{ name: 'all', domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster: 'upstream' } }] }] },
+    http_filters: [
+      ...(s.telemetry ? [{ name: 'istio.stats', typed_config: { '@type': 'type.googleapis.com/stats.PluginConfig' } }] : []),
+      { name: 'envoy.filters.http.router', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router' } },
+    ],
+  };
+  if (s.telemetry) {
+    hcm['tracing'] = {
+      random_sampling: { value: 100 },
+      provider: {
+        name: 'envoy.tracers.opentelemetry',
+        typed_config: {
+          '@type': 'type.googleapis.com/envoy.config.trace.v3.OpenTelemetryConfig',
+          service_name: s.name,
+          http_service: { http_uri: { uri: 'http://sink/v1/traces', cluster: 'sink', timeout: '1s' } },
+        },
+      },
+    };
+    hcm['access_log'] = [
+      { name: 'envoy.access_loggers.file', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog', path: join(workDir, `${s.name}.log`) } },
+    ];
+  }
+  return {
+    node: { id: `${s.name}-1`, cluster: s.name, metadata: { NAMESPACE: 'bench', WORKLOAD_NAME: s.name } },
+    admin: { address: { socket_address: { address: '127.0.0.1', port_value: s.admin } } },
+    static_resources: {
+      listeners: [
+        {
+          name: s.name,
+          address: { socket_address: { address: '127.0.0.1', port_value: s.port } },
+          traffic_direction: s.direction,
+          filter_chains: [{ filters: [{ name: 'envoy.filters.network.http_connection_manager', typed_config: hcm }] }],
+        },
+      ],
+      clusters: [cluster('upstream', s.upstream), cluster('sink', s.sink)],
+    },
+  };
+}
+
+async function startSidecar(name: string, direction: 'INBOUND' | 'OUTBOUND', upstream: number, telemetry: boolean, sink: number): Promise<Peer & { admin: number }> {
+  const [port, admin] = await Promise.all([freePort(), freePort()]);
+  const peer = await startMeshscope(name, bootstrapFor({ name, port, admin, direction, upstream, telemetry, sink }), port, ['--concurrency', '1', '--drain-time-s', '1']);
+  return Object.assign(peer, { admin });
+}
+
+/** Two sidecars in front of `upstream`: returns the outbound one's port and a stop for both. */
+async function meshscopeSidecars(tag: string, upstream: number, telemetry: boolean, sink: number): Promise<{ port: number; stop: () => Promise<void> }> {
+  const inbound = await startSidecar(`inbound_${tag}`, 'INBOUND', upstream, telemetry, sink);
+  const outbound = await startSidecar(`outbound_${tag}`, 'OUTBOUND', inbound.port, telemetry, sink);
+  return { port: outbound.port, stop: async () => void (await Promise.all([outbound.stop(), inbound.stop()])) };
+}
+
+async function nginxSidecars(upstream: number): Promise<{ port: number; stop: () => Promise<void> }> {
+  const inbound = await startNginxProxy(upstream);
+  const outbound = await startNginxProxy(inbound.port);
+  return { port: outbound.port, stop: async () => void (await Promise.all([outbound.stop(), inbound.stop()])) };
+}
+
+async function spansStats(admin: number): Promise<{ spansSent: number; spansDropped: number }> {
+  const stats = await (await fetch(`http://127.0.0.1:${admin}/stats?filter=tracing`)).text();
+  return { spansSent: Number(/spans_sent: (\d+)/.exec(stats)?.[1] ?? 0), spansDropped: Number(/spans_dropped: (\d+)/.exec(stats)?.[1] ?? 0) };
+}
+
+function latencyRow(runs: OpenLoopResult[], direct: OpenLoopResult[]): Record<string, unknown> {
+  const med = (f: (r: OpenLoopResult) => number): number => round3(median(runs.map(f)));
+  return {
+    servicePerRound: runs.map((r) => ({ p50Ms: r.service.p50Ms, p99Ms: r.service.p99Ms })),
+    service: { p50Ms: med((r) => r.service.p50Ms), p90Ms: med((r) => r.service.p90Ms), p99Ms: med((r) => r.service.p99Ms), p999Ms: med((r) => r.service.p999Ms), maxMs: med((r) => r.service.maxMs) },
+    fromSchedule: { p50Ms: med((r) => r.fromSchedule.p50Ms), p99Ms: med((r) => r.fromSchedule.p99Ms) },
+    addedP99Ms: round3(median(runs.map((r, i) => r.service.p99Ms - direct[i]!.service.p99Ms))),
+    addedP99MsPerRound: runs.map((r, i) => round3(r.service.p99Ms - direct[i]!.service.p99Ms)),
+    addedP99MsFromSchedule: round3(median(runs.map((r, i) => r.fromSchedule.p99Ms - direct[i]!.fromSchedule.p99Ms))),
+    sent: runs.reduce((a, r) => a + r.sent, 0),
+    errors: runs.reduce((a, r) => a + r.errors, 0),
+    maxConnections: Math.max(...runs.map((r) => r.connections)),
+  };
+}
+
+/** Runs both parts against `upstream` (nginx `return 200`) and returns their figures. */
+export async function measureTelemetry(upstream: Peer, o: TelemetryBenchOptions): Promise<Record<string, unknown>> {
+  const sink = await startSink();
+  try {
+    // 1. Throughput.
+    const off = await startSidecar('telemetry_off', 'INBOUND', upstream.port, false, sink.port);
+    const on = await startSidecar('telemetry_on', 'INBOUND', upstream.port, true, sink.port);
+    const wrkRows: Array<{ name: string; port: number }> = [
+      { name: 'upstream_direct', port: upstream.port },
+      { name: 'meshscope_telemetry_off', port: off.port },
+      { name: 'meshscope_telemetry_on', port: on.port },
+    ];
+    for (const r of wrkRows.slice(1)) runWrk(`http://127.0.0.1:${r.port}/`, { connections: o.connections, seconds: 3 }); // warm-up, discarded
+    const throughputSteal = stealMeter();
+    const runs = new Map<string, WrkResult[]>(wrkRows.map((r) => [r.name, []]));
+    const ratios: number[] = [];
+    for (let round = 0; round < o.rounds; round++) {
+      for (const r of wrkRows) runs.get(r.name)!.push(runWrk(`http://127.0.0.1:${r.port}/`, { connections: o.connections, seconds: o.seconds }));
+      ratios.push(runs.get('meshscope_telemetry_on')![round]!.requestsPerSecond / runs.get('meshscope_telemetry_off')![round]!.requestsPerSecond);
+    }
+    const throughput: Record<string, unknown> = {};
+    for (const [name, rs] of runs) {
+      throughput[name] = {
+        requestsPerSecond: Math.round(median(rs.map((r) => r.requestsPerSecond))),
+        p50Ms: median(rs.map((r) => r.p50Ms)),
+        p99Ms: median(rs.map((r) => r.p99Ms)),
+        errors: rs.reduce((a, r) => a + r.errors, 0),
+        requestsPerSecondPerRound: rs.map((r) => Math.round(r.requestsPerSecond)),
+      };
+    }
+    Object.assign(throughput['meshscope_telemetry_off'] as object, { peakRssMb: peakRssMb(off.pid) });
+    Object.assign(throughput['meshscope_telemetry_on'] as object, { peakRssMb: peakRssMb(on.pid) }, await spansStats(on.admin));
+    const throughputStealPercent = throughputSteal();
+    await Promise.all([off.stop(), on.stop()]);
+
+    // 2. Two-sidecar latency.
+    const chains = [
+      { name: 'nginx_two_sidecars', ...(await nginxSidecars(upstream.port)) },
+      { name: 'meshscope_two_sidecars_telemetry_off', ...(await meshscopeSidecars('off', upstream.port, false, sink.port)) },
+      { name: 'meshscope_two_sidecars_telemetry_on', ...(await meshscopeSidecars('on', upstream.port, true, sink.port)) },
+    ];
+    const latencySteal = stealMeter();
+    const direct: OpenLoopResult[] = [];
+    const via = new Map<string, OpenLoopResult[]>(chains.map((c) => [c.name, []]));
+    for (let round = 0; round < o.rounds; round++) {
+      direct.push(await openLoop(upstream.port, o.rate, o.latencySeconds, o.warmSeconds));
+      for (const c of chains) via.get(c.name)!.push(await openLoop(c.port, o.rate, o.latencySeconds, o.warmSeconds));
+    }
+    await Promise.all(chains.map((c) => c.stop()));
+    const latency: Record<string, unknown> = { upstream_direct: latencyRow(direct, direct) };
+    for (const [name, rs] of via) latency[name] = latencyRow(rs, direct);
+
+    const ratio = round3(median(ratios));
+    const addedOn = (latency['meshscope_two_sidecars_telemetry_on'] as { addedP99Ms: number }).addedP99Ms;
+    return {
+      throughput: {
+        wrk: { threads: 1, connections: o.connections, seconds: o.seconds, rounds: o.rounds },
+        rows: throughput,
+        telemetryOnOverOffRps: ratio,
+        telemetryOnOverOffRpsPerRound: ratios.map(round3),
+        goalOnOverOffRpsAtLeast: 0.75,
+        cpuStealPercent: throughputStealPercent,
+      },
+      twoSidecarLatency: {
+        ratePerSecond: o.rate,
+        secondsPerRow: o.latencySeconds,
+        warmUpSecondsUnrecorded: o.warmSeconds,
+        rounds: o.rounds,
+        rows: latency,
+        goalAddedP99MsAtMost: 1,
+        istioPublishedAddedP99Ms: 2.7,
+        cpuStealPercent: latencySteal(),
+      },
+      goals: { telemetryOnAtLeast75PercentOfOff: ratio >= 0.75, twoSidecarsAddAtMost1MsP99: addedOn <= 1 },
+    };
+  } finally {
+    sink.process.kill('SIGTERM');
+  }
+}
