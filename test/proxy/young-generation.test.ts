@@ -1,0 +1,53 @@
+// The proxy's young-generation bound (proxy/core/young-generation.ts): held at a size, and
+// grown back to it after V8 shrank it (as V8 does to a process that has been idle). Each case
+// runs in a fresh node process, since V8's flags are process-wide.
+import { spawnSync } from 'node:child_process';
+import { resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+const MODULE = resolve(import.meta.dirname, '../../dist/proxy/core/young-generation.js');
+
+/**
+ * Holds the young generation at `targetMb` of new space from wherever it starts (1 MB in a
+ * fresh node, as after V8's idle shrink), then allocates the way a proxy does (short-lived
+ * garbage, a little surviving, the event loop turning) and reports new space's sizes.
+ */
+function sizesUnderChurn(targetMb: number): { start: number; sizes: number[] } {
+  const script = `
+    import { getHeapSpaceStatistics } from 'node:v8';
+    import { holdYoungGenerationAt } from ${JSON.stringify(MODULE)};
+    const newSpaceMb = () => getHeapSpaceStatistics().find((s) => s.space_name === 'new_space').space_size / 1048576;
+    const start = newSpaceMb();
+    holdYoungGenerationAt(${targetMb} * 1048576);
+    let live = [];
+    const sizes = [];
+    for (let turn = 0; turn < 2000; turn++) {
+      const end = performance.now() + 1;
+      while (performance.now() < end) {
+        live.push({ fields: new Array(20).fill(turn) });
+        if (live.length > 2000) live = [];
+      }
+      await new Promise((r) => setImmediate(r));
+      if (turn % 50 === 0) sizes.push(newSpaceMb());
+    }
+    process.stdout.write(JSON.stringify({ start, sizes }));
+  `;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 60_000 });
+  expect(r.status, r.stderr).toBe(0);
+  return JSON.parse(r.stdout) as { start: number; sizes: number[] };
+}
+
+describe('young generation bound', () => {
+  it('grows a shrunk young generation back to the held size, and no further', () => {
+    const { start, sizes } = sizesUnderChurn(8);
+    expect(start).toBeLessThan(8);
+    expect(sizes.at(-1)).toBe(8);
+    expect(Math.max(...sizes)).toBe(8);
+  });
+
+  it('holds a smaller size too', () => {
+    const { sizes } = sizesUnderChurn(4);
+    expect(sizes.at(-1)).toBe(4);
+    expect(Math.max(...sizes)).toBe(4);
+  });
+});
