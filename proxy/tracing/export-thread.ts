@@ -1,5 +1,5 @@
 // The span export thread: the OpenTelemetry SDK's batch processor and exporter run here, at
-// the lowest CPU priority (background-priority.ts), so protobuf/JSON serialization and the
+// a low CPU priority (background-priority.ts), so protobuf/JSON serialization and the
 // collector's HTTP traffic never pause the request thread. It receives finished spans in small
 // batches of transport records (read in place by the OTLP encoder) and reports outcomes.
 import { parentPort, workerData } from 'node:worker_threads';
