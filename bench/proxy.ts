@@ -9,6 +9,7 @@
 // skips those.
 import { freePort, proxyBootstrap, startHaproxy, startMeshscope, startNginxProxy, startNginxUpstream, stopAll, type Peer } from './lib/peers.js';
 import { runWrk, type WrkResult } from './lib/wrk.js';
+import { median } from './lib/median.js';
 import { peakRssMb } from './lib/rss.js';
 import { stealMeter } from './lib/steal.js';
 import { measureTelemetry, telemetryBenchOptions } from './lib/telemetry.js';
@@ -48,12 +49,6 @@ const rows: Row[] = [
 interface Measured extends WrkResult {
   name: string;
   peakRssMb: number | null;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
 const round2 = (x: number): number => Math.round(x * 100) / 100;

@@ -16,6 +16,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { openLoop, type OpenLoopResult } from './open-loop.js';
 import { freePort, startMeshscope, startNginxProxy, workDir, type Peer } from './peers.js';
+import { median } from './median.js';
 import { peakRssMb } from './rss.js';
 import { stealMeter } from './steal.js';
 import { runWrk, type WrkResult } from './wrk.js';
@@ -40,12 +41,6 @@ export function telemetryBenchOptions(): TelemetryBenchOptions {
     latencySeconds: Number(process.env.LAT_SECONDS ?? 10),
     warmSeconds: Number(process.env.WARM_SECONDS ?? 3),
   };
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
 const round3 = (x: number): number => Math.round(x * 1000) / 1000;
