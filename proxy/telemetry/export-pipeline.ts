@@ -1,17 +1,17 @@
-// The request-thread side of an export thread (spans, OTLP access logs): records are encoded
-// into one string each, copied into a reused byte buffer at once (UTF-8), and the buffer's
-// bytes are posted to the thread every 512 records (the SDK batch size) or 50 ms; the OpenTelemetry SDK's batch
-// processor and exporter run there. Copying at once leaves no record strings alive between
-// posts: a pending string of up to 50 ms of records (each a tree of pieces) survived young-
-// generation GCs and lengthened their pauses; posting bytes also spares the string's
-// serialization here and its decoding on the thread. Everything is bounded: records posted but not yet
-// settled by the thread (sent, failed or dropped) never exceed the queue size, beyond which
-// records are dropped here and counted. The request path never waits on any of it.
+// The request-thread side of an export thread (spans, OTLP access logs): each record is written
+// at once into a reused batch buffer (spans as OTLP protobuf, access logs as UTF-8 text), and
+// the buffer's bytes are posted to the thread every `postEvery` records or `postEveryMs`.
+// Writing at once leaves nothing of a record alive between posts: a pending batch of objects
+// or strings would survive young-generation GCs and lengthen their pauses; posting bytes also
+// spares structured cloning here and decoding there. Everything is bounded: records posted
+// but not yet settled by the thread (sent, failed or dropped) never exceed `maxOutstanding`,
+// beyond which records are dropped here and counted. The request path never waits on any of it.
 import { Worker } from 'node:worker_threads';
 import type { Counter } from '../stats/types.js';
+import { ProtoWriter } from './proto-writer.js';
 
-/** Messages to an export thread: a batch of encoded records (UTF-8), or shutdown. */
-export type ToExportThread = { type: 'records'; records: Uint8Array } | { type: 'shutdown' };
+/** Messages to an export thread: a batch of `count` records, or shutdown. */
+export type ToExportThread = { type: 'records'; records: Uint8Array; count: number } | { type: 'shutdown' };
 /** Messages from an export thread: outcome counts since the last report, or closed. */
 export type FromExportThread = { type: 'outcomes'; sent: number; failed: number; dropped: number } | { type: 'closed' };
 
@@ -24,28 +24,29 @@ export interface ExportOutcomeCounters {
   readonly failed: Counter;
 }
 
-export interface ExportPipelineOptions<T> {
+export interface ExportPipelineOptions {
   /** The export thread's module. */
   readonly thread: URL;
   readonly workerData: unknown;
   readonly maxOutstanding: number;
-  readonly encode: (record: T) => string;
+  /** Post after this many records (an export batch) ... */
+  readonly postEvery: number;
+  /** ... or this long after the first record of a batch. */
+  readonly postEveryMs: number;
   readonly counters: ExportOutcomeCounters;
 }
 
-const POST_EVERY = 512;
-const POST_EVERY_MS = 50;
-/** The batch buffer's usual size; it grows for batches of unusually large records. */
+/** The batch buffer's starting size; it grows for batches of unusually large records. */
 const BUFFER_SIZE = 256 * 1024;
 const SHUTDOWN_TIMEOUT_MS = 5000;
 
-export class ExportPipeline<T> {
+export class ExportPipeline {
   readonly #counters: ExportOutcomeCounters;
-  readonly #encode: (record: T) => string;
   readonly #worker: Worker;
   readonly #maxOutstanding: number;
-  #buffer = Buffer.allocUnsafe(BUFFER_SIZE);
-  #used = 0;
+  readonly #postEvery: number;
+  readonly #postEveryMs: number;
+  readonly #batch = new ProtoWriter(BUFFER_SIZE);
   #pendingCount = 0;
   #outstanding = 0;
   #timer: NodeJS.Timeout | null = null;
@@ -56,11 +57,12 @@ export class ExportPipeline<T> {
   /** Resolves once the pipeline has shut down. */
   readonly closed = new Promise<void>((resolve) => (this.#resolveClosed = resolve));
 
-  constructor(options: ExportPipelineOptions<T>) {
+  constructor(options: ExportPipelineOptions) {
     const counters = options.counters;
     this.#counters = counters;
-    this.#encode = options.encode;
     this.#maxOutstanding = options.maxOutstanding;
+    this.#postEvery = options.postEvery;
+    this.#postEveryMs = options.postEveryMs;
     this.#worker = new Worker(options.thread, { workerData: options.workerData });
     this.#worker.unref();
     this.#worker.on('message', (msg: FromExportThread) => {
@@ -79,25 +81,34 @@ export class ExportPipeline<T> {
     });
   }
 
-  /** Hot path: one bounds check and a copy into the batch buffer. */
-  submit(record: T): void {
+  /**
+   * Hot path: admits one record. Returns the batch buffer to write it into (then call
+   * `endRecord`), or null when the queue is full and the record is dropped (counted).
+   */
+  beginRecord(): ProtoWriter | null {
     if (this.#closed || this.#outstanding >= this.#maxOutstanding) {
       this.#counters.dropped.inc();
-      return;
+      return null;
     }
     this.#outstanding++;
-    const s = this.#encode(record);
-    // UTF-16 to UTF-8 at most triples the length; the exact size is only known once copied.
-    if (this.#used + s.length * 3 > this.#buffer.length) {
-      this.#post();
-      if (s.length * 3 > this.#buffer.length) this.#buffer = Buffer.allocUnsafe(s.length * 3);
-    }
-    this.#used += this.#buffer.write(s, this.#used);
-    if (++this.#pendingCount >= POST_EVERY) this.#post();
+    return this.#batch;
+  }
+
+  endRecord(): void {
+    if (++this.#pendingCount >= this.#postEvery) this.#post();
     else if (this.#timer === null) {
-      this.#timer = setTimeout(this.#onTimer, POST_EVERY_MS);
+      this.#timer = setTimeout(this.#onTimer, this.#postEveryMs);
       this.#timer.unref();
     }
+  }
+
+  /** A record that is one string, as UTF-8. */
+  submitText(record: string): void {
+    const batch = this.beginRecord();
+    if (batch === null) return;
+    batch.ensure(record.length * 3);
+    batch.utf8(record);
+    this.endRecord();
   }
 
   readonly #onTimer = (): void => {
@@ -110,13 +121,15 @@ export class ExportPipeline<T> {
       clearTimeout(this.#timer);
       this.#timer = null;
     }
-    if (this.#pendingCount === 0) return;
+    const count = this.#pendingCount;
+    if (count === 0) return;
     // One copy of the used bytes, handed over (transferred) rather than cloned again; the
     // buffer is reused at once.
-    const records = new Uint8Array(this.#buffer.subarray(0, this.#used));
-    this.#used = 0;
+    const batch = this.#batch;
+    const records = new Uint8Array(batch.buf.subarray(0, batch.pos));
+    batch.pos = 0;
     this.#pendingCount = 0;
-    this.#worker.postMessage({ type: 'records', records } satisfies ToExportThread, [records.buffer]);
+    this.#worker.postMessage({ type: 'records', records, count } satisfies ToExportThread, [records.buffer]);
   }
 
   /** Hands over what is pending, lets the thread export its queue (bounded), then stops it. */
@@ -144,7 +157,7 @@ export class ExportPipeline<T> {
  * One pipeline (one export thread) per key per worker, shared by every listener that exports
  * the same way; a pipeline leaves the map once it has shut down.
  */
-export function sharedExportPipeline<T>(pipelines: Map<string, ExportPipeline<T>>, key: string, create: () => ExportPipeline<T>): ExportPipeline<T> {
+export function sharedExportPipeline(pipelines: Map<string, ExportPipeline>, key: string, create: () => ExportPipeline): ExportPipeline {
   let p = pipelines.get(key);
   if (p === undefined) {
     const pipeline = create();

@@ -77,6 +77,16 @@ export class BatchExport {
     this.#processor.onEnd(span);
   }
 
+  /**
+   * Exports what is queued now: spans reach the thread already batched on the SDK's schedule,
+   * so waiting for the processor's own timer would only delay them again.
+   */
+  flush(): void {
+    this.#processor.forceFlush().catch(() => {
+      // Failures are counted by the exporter wrapper.
+    });
+  }
+
   /** Exports what is queued; bounded by the exporter's own timeout. */
   async shutdown(): Promise<void> {
     try {

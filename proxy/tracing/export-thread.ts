@@ -1,14 +1,17 @@
-// The span export thread: the OpenTelemetry SDK's batch processor and exporter run here, at
-// a low CPU priority (background-priority.ts), so protobuf/JSON serialization and the
-// collector's HTTP traffic never pause the request thread. It receives finished spans in small
-// batches of transport records (read in place by the OTLP encoder) and reports outcomes.
+// The span export thread, at a low CPU priority (background-priority.ts), so the collector's
+// HTTP traffic never pauses the request thread. Batches arrive as OTLP span fields the
+// request thread wrote; for OTLP/HTTP each becomes one ExportTraceServiceRequest sent as it
+// is. Exporters that take the SDK's span objects (gRPC, Zipkin) get the spans decoded and go
+// through the SDK's batch processor. Outcomes are reported back as counts.
 import { parentPort, workerData } from 'node:worker_threads';
 import { resourceFromAttributes } from '@opentelemetry/resources';
+import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
 import type { Attributes } from '@opentelemetry/api';
 import { BatchExport } from './batch-export.js';
-import { batchExportOptions, createExporter, type ExporterSpec } from './exporter-spec.js';
+import { batchExportOptions, createSpanObjectExporter, type ExporterSpec } from './exporter-spec.js';
 import { FinishedSpan } from './finished-span.js';
-import { wireRecordBounds } from './wire-span.js';
+import { OtlpHttpSpanExporter } from './otlp-http-exporter.js';
+import { decodeSpans, OtlpTraceRequestFramer, SCOPE } from './otlp-span.js';
 import { lowerThisThreadsPriority } from '../telemetry/background-priority.js';
 import type { FromExportThread, ToExportThread } from '../telemetry/export-pipeline.js';
 
@@ -20,7 +23,6 @@ export interface ExportThreadData {
 lowerThisThreadsPriority();
 const port = parentPort!;
 const data = workerData as ExportThreadData;
-const resource = resourceFromAttributes(data.resourceAttributes);
 const counts = { sent: 0, failed: 0, dropped: 0 };
 let reportTimer: NodeJS.Timeout | null = null;
 
@@ -38,42 +40,78 @@ function scheduleReport(): void {
 
 /**
  * A finished export reports at once: the request thread counts spans as outstanding until
- * then, and 50 ms of a full-rate stream held back would fill its queue and drop spans.
+ * then, and a full-rate stream held back would fill its queue and drop spans.
  */
 function reportNow(): void {
   if (reportTimer !== null) clearTimeout(reportTimer);
   report();
 }
 
-const exporter = await createExporter(data.exporter);
-const batch = new BatchExport(
-  exporter,
-  {
-    sent: (n) => {
-      counts.sent += n;
-      reportNow();
+/** Where batches go: send(spans, count) per batch, shutdown once. */
+interface BatchSender {
+  send(spans: Uint8Array, count: number): void;
+  shutdown(): Promise<void>;
+}
+
+function requestSender(spec: Extract<ExporterSpec, { kind: 'otlp-proto' }>): BatchSender {
+  const exporter = new OtlpHttpSpanExporter({ url: spec.url, headers: spec.headers, timeoutMillis: spec.timeoutMillis });
+  const framer = new OtlpTraceRequestFramer(data.resourceAttributes, SCOPE);
+  return {
+    send(spans, count) {
+      exporter.export({ request: framer.frame(spans), count }, (result: ExportResult) => {
+        if (result.code === ExportResultCode.SUCCESS) counts.sent += count;
+        else counts.failed += count;
+        reportNow();
+      });
     },
-    failed: (n) => {
-      counts.failed += n;
-      reportNow();
+    async shutdown() {
+      try {
+        await exporter.shutdown();
+      } catch {
+        // A collector that is down at shutdown loses the last batch; the failure is counted.
+      }
     },
-    dropped: (n) => {
-      counts.dropped += n;
-      scheduleReport();
+  };
+}
+
+async function spanObjectSender(spec: Exclude<ExporterSpec, { kind: 'otlp-proto' }>): Promise<BatchSender> {
+  const resource = resourceFromAttributes(data.resourceAttributes);
+  const batch = new BatchExport(
+    await createSpanObjectExporter(spec),
+    {
+      sent: (n) => {
+        counts.sent += n;
+        reportNow();
+      },
+      failed: (n) => {
+        counts.failed += n;
+        reportNow();
+      },
+      dropped: (n) => {
+        counts.dropped += n;
+        scheduleReport();
+      },
     },
-  },
-  batchExportOptions(),
-);
+    batchExportOptions(),
+  );
+  return {
+    send(spans) {
+      for (const s of decodeSpans(spans)) batch.submit(new FinishedSpan(s, resource));
+      batch.flush();
+    },
+    shutdown: () => batch.shutdown(),
+  };
+}
+
+const spec = data.exporter;
+const sender = spec.kind === 'otlp-proto' ? requestSender(spec) : await spanObjectSender(spec);
 
 port.on('message', (msg: ToExportThread) => {
   if (msg.type === 'records') {
-    // Spans keep their byte range of the batch for the encoder.
-    const bytes = msg.records;
-    const bounds = wireRecordBounds(bytes);
-    for (let i = 0; i < bounds.length; i += 2) batch.submit(new FinishedSpan(bytes, bounds[i]!, bounds[i + 1]!, resource));
+    sender.send(msg.records, msg.count);
     return;
   }
-  void batch.shutdown().then(() => {
+  void sender.shutdown().then(() => {
     if (reportTimer !== null) clearTimeout(reportTimer);
     report();
     port.postMessage({ type: 'closed' } satisfies FromExportThread);

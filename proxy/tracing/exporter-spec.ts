@@ -8,12 +8,9 @@ export type ExporterSpec =
   | { readonly kind: 'otlp-grpc'; readonly url: string; readonly timeoutMillis: number }
   | { readonly kind: 'zipkin'; readonly url: string; readonly serviceName: string };
 
-export async function createExporter(spec: ExporterSpec): Promise<SpanExporter> {
+/** The SDK exporter for specs that take span objects; OTLP/HTTP sends encoded requests (otlp-http-exporter.ts). */
+export async function createSpanObjectExporter(spec: Exclude<ExporterSpec, { kind: 'otlp-proto' }>): Promise<SpanExporter> {
   switch (spec.kind) {
-    case 'otlp-proto': {
-      const { OtlpHttpSpanExporter } = await import('./otlp-http-exporter.js');
-      return new OtlpHttpSpanExporter({ url: spec.url, headers: spec.headers, timeoutMillis: spec.timeoutMillis });
-    }
     case 'otlp-grpc': {
       const { OTLPTraceExporter } = await import('@opentelemetry/exporter-trace-otlp-grpc');
       return new OTLPTraceExporter({ url: spec.url, timeoutMillis: spec.timeoutMillis });
@@ -31,11 +28,15 @@ function envInt(name: string): number | undefined {
 }
 
 /**
- * Defaults: OTEL_BSP_* when set, else the OpenTelemetry defaults, a 2048-span queue and batches
- * of 512. Serialization runs on the export thread, so a long batch pauses no request; fewer,
- * larger batches cut the per-export HTTP cost that competes with the request thread for CPU.
+ * The batch processor's settings, OTEL_BSP_* when set, else the OpenTelemetry defaults: a
+ * 2048-span queue, batches of 512, exported when full or 5 s after their first span. The
+ * request thread batches by them (span-pipeline.ts); an export is one batch.
  */
-export function batchExportOptions(): BatchExportOptions {
+export function batchExportOptions(): Required<BatchExportOptions> {
   const maxQueueSize = envInt('OTEL_BSP_MAX_QUEUE_SIZE') ?? 2048;
-  return { maxQueueSize, maxExportBatchSize: Math.min(envInt('OTEL_BSP_MAX_EXPORT_BATCH_SIZE') ?? 512, maxQueueSize) };
+  return {
+    maxQueueSize,
+    maxExportBatchSize: Math.min(envInt('OTEL_BSP_MAX_EXPORT_BATCH_SIZE') ?? 512, maxQueueSize),
+    scheduledDelayMillis: envInt('OTEL_BSP_SCHEDULE_DELAY') ?? 5000,
+  };
 }

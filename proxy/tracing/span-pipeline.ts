@@ -1,16 +1,14 @@
-// The request-thread side of span export: finished spans go to the span export thread through
-// an ExportPipeline (bounded, batched, off the hot path).
+// The request-thread side of span export: finished spans are written as OTLP protobuf into an
+// ExportPipeline (bounded, batched, off the hot path) whose thread sends each batch as one
+// export. Batching follows the SDK's batch span processor settings (OTEL_BSP_*).
 import type { Attributes } from '@opentelemetry/api';
 import type { Scope } from '../stats/types.js';
 import { ExportPipeline, sharedExportPipeline, type ExportOutcomeCounters } from '../telemetry/export-pipeline.js';
 import { batchExportOptions, type ExporterSpec } from './exporter-spec.js';
 import type { ExportThreadData } from './export-thread.js';
-/** Records are finished spans already encoded as transport records (see wire-span.ts). */
-export type SpanPipeline = ExportPipeline<string>;
 
-function asIs(record: string): string {
-  return record;
-}
+/** Records are finished spans, each one `ScopeSpans.spans` field (otlp-span.ts). */
+export type SpanPipeline = ExportPipeline;
 
 export function spanPipelineStats(scope: Scope): ExportOutcomeCounters {
   return { sent: scope.counter('spans_sent'), dropped: scope.counter('spans_dropped'), failed: scope.counter('spans_failed') };
@@ -24,12 +22,14 @@ const shared = new Map<string, SpanPipeline>();
  */
 export function sharedSpanPipeline(exporter: ExporterSpec, resourceAttributes: Attributes, counters: ExportOutcomeCounters): SpanPipeline {
   const workerData: ExportThreadData = { exporter, resourceAttributes };
+  const batching = batchExportOptions();
   return sharedExportPipeline(shared, JSON.stringify([exporter, resourceAttributes]), () =>
-    new ExportPipeline<string>({
+    new ExportPipeline({
       thread: new URL('./export-thread.js', import.meta.url),
       workerData,
-      maxOutstanding: batchExportOptions().maxQueueSize,
-      encode: asIs,
+      maxOutstanding: batching.maxQueueSize,
+      postEvery: batching.maxExportBatchSize,
+      postEveryMs: batching.scheduledDelayMillis,
       counters,
     }),
   );

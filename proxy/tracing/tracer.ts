@@ -4,7 +4,7 @@
 // front proxy (or `spawn_upstream_span`) → a SERVER span plus a CLIENT span per attempt.
 // Unsampled streams still get a (non-recording) span so the "not sampled" decision is
 // propagated downstream instead of being lost. Attribute values are only read at finish,
-// from StreamInfo, straight into the span's transport record (no attribute object).
+// from StreamInfo, straight into the export batch as OTLP protobuf (no attribute object).
 import type { SpanKind } from '@opentelemetry/api';
 import type { Span, StreamInfo, UpstreamAttemptInfo } from '../core/stream-info.js';
 import { formatResponseFlags } from '../core/stream-info.js';
@@ -12,7 +12,7 @@ import { newSpanId, newTraceId } from './ids.js';
 import { decideSampling, SamplingReason, type SamplingPolicy } from './sampling.js';
 import type { SpanPipeline } from './span-pipeline.js';
 import { extractTraceContext, injectTraceContext, TraceFormat, type TraceHeaders } from './trace-context.js';
-import { knownKeyField, WIRE_SPAN_END, wireKeyField, wireNumber, wireSpanHead, wireString } from './wire-span.js';
+import { attributeKey, beginSpan, endSpan, numberAttribute, stringAttribute, type AttributeKey } from './otlp-span.js';
 
 // SpanKind's values, so the request thread never loads @opentelemetry/api (~8 MB resident)
 // for an enum: the SDK runs in the export thread only.
@@ -44,26 +44,27 @@ interface TracerShared {
   readonly serverKind: boolean;
   /** Whether each upstream attempt gets its own CLIENT span. */
   readonly childPerAttempt: boolean;
-  /** `node_id` and `component` as transport fields, the same for every span. */
-  readonly nodeAndComponent: string;
-  readonly customTags: readonly WireCustomTag[];
+  readonly nodeId: string;
+  readonly customTags: readonly KeyedCustomTag[];
 }
 
-/** A custom tag with its transport field (literal) or key field (header) computed at config time. */
-type WireCustomTag = { readonly kind: 'literal'; readonly field: string } | { readonly kind: 'request_header'; readonly keyField: string; readonly name: string; readonly defaultValue: string };
+/** A custom tag with its attribute key encoded at config time. */
+type KeyedCustomTag = { readonly key: AttributeKey } & ({ readonly kind: 'literal'; readonly value: string } | { readonly kind: 'request_header'; readonly name: string; readonly defaultValue: string });
 
-const F_METHOD = knownKeyField('http.request.method');
-const F_PATH = knownKeyField('url.path');
-const F_SCHEME = knownKeyField('url.scheme');
-const F_SERVER_ADDRESS = knownKeyField('server.address');
-const F_USER_AGENT = knownKeyField('user_agent.original');
-const F_STATUS_CODE = knownKeyField('http.response.status_code');
-const F_PEER_ADDRESS = knownKeyField('network.peer.address');
-const F_UPSTREAM_CLUSTER = knownKeyField('upstream_cluster');
-const F_PEER_SERVICE = knownKeyField('peer.service');
-const F_UPSTREAM_ADDRESS = knownKeyField('upstream.address');
-const F_RESPONSE_FLAGS = knownKeyField('response_flags');
-const F_REQUEST_ID = knownKeyField('guid:x-request-id');
+const K_METHOD = attributeKey('http.request.method');
+const K_PATH = attributeKey('url.path');
+const K_SCHEME = attributeKey('url.scheme');
+const K_SERVER_ADDRESS = attributeKey('server.address');
+const K_USER_AGENT = attributeKey('user_agent.original');
+const K_STATUS_CODE = attributeKey('http.response.status_code');
+const K_PEER_ADDRESS = attributeKey('network.peer.address');
+const K_UPSTREAM_CLUSTER = attributeKey('upstream_cluster');
+const K_PEER_SERVICE = attributeKey('peer.service');
+const K_UPSTREAM_ADDRESS = attributeKey('upstream.address');
+const K_RESPONSE_FLAGS = attributeKey('response_flags');
+const K_NODE_ID = attributeKey('node_id');
+const K_COMPONENT = attributeKey('component');
+const K_REQUEST_ID = attributeKey('guid:x-request-id');
 
 function epochOf(info: StreamInfo, t: number): number {
   // Callers pass either epoch or performance.now() milliseconds; normalize to epoch.
@@ -164,57 +165,52 @@ class StreamSpan implements Span {
     if (!this.sampled) return;
     const shared = this.#shared;
     const options = shared.options;
-    // The transport record is built field by field: no attribute object, no key lookups.
-    let attrs = '';
-    const req = info.requestHeaders;
-    const isClient = this.#kind === CLIENT_KIND;
-    if (req !== null) {
-      const method = req.get(':method');
-      if (method !== undefined) attrs += wireString(F_METHOD, method);
-      const path = req.get(':path');
-      if (path !== undefined) attrs += wireString(F_PATH, pathTag(path, options.maxPathTagLength));
-      attrs += wireString(F_SCHEME, req.get(':scheme') ?? req.get('x-forwarded-proto') ?? 'http');
-      const authority = req.get(':authority');
-      if (authority !== undefined) attrs += wireString(F_SERVER_ADDRESS, hostOf(authority));
-      const ua = req.get('user-agent');
-      if (ua !== undefined) attrs += wireString(F_USER_AGENT, ua);
-      for (const t of shared.customTags) {
-        if (t.kind === 'literal') attrs += t.field;
-        else attrs += wireString(t.keyField, req.get(t.name) ?? t.defaultValue);
-      }
-    }
+    const pipeline = options.pipeline;
+    const w = pipeline.beginRecord();
+    if (w === null) return;
     const code = attempt !== null ? attempt.responseCode : info.responseCode;
-    if (code > 0) attrs += wireNumber(F_STATUS_CODE, code);
-    attrs += wireString(F_PEER_ADDRESS, info.downstreamRemoteAddress);
-    const cluster = attempt !== null ? attempt.cluster : info.upstreamCluster;
-    if (cluster !== null && cluster !== '') {
-      attrs += wireString(F_UPSTREAM_CLUSTER, cluster);
-      if (isClient) attrs += wireString(F_PEER_SERVICE, cluster);
-    }
-    const host = attempt !== null ? attempt.upstreamHost : info.upstreamHost;
-    if (host !== null) attrs += wireString(F_UPSTREAM_ADDRESS, host);
     const flags = attempt !== null ? attempt.responseFlags | (this.#parent === null ? info.responseFlags : 0) : info.responseFlags;
-    attrs += wireString(F_RESPONSE_FLAGS, formatResponseFlags(flags));
-    attrs += shared.nodeAndComponent;
-    if (info.requestId !== null) attrs += wireString(F_REQUEST_ID, info.requestId);
-    if (this.#tags !== null) for (const [k, v] of this.#tags) attrs += wireString(wireKeyField(k), v);
-
-    const error = code >= 500 || code === 0 || flags !== 0;
-    const startMs = this.#parent === null ? info.startTime : epochOf(info, this.#startMs);
-    const endMs = this.#parent === null && info.durationMs >= 0 ? info.startTime + info.durationMs : nowEpoch(info);
-    const head = wireSpanHead({
+    const isRoot = this.#parent === null;
+    const lengthAt = beginSpan(w, {
       name: this.#name,
       kind: this.#kind,
       traceId: this.traceId,
       spanId: this.spanId,
       parentSpanId: this.parentSpanId,
-      parentIsRemote: this.#parent === null,
       traceState: this.traceState,
-      startMs,
-      endMs,
-      error,
+      startMs: isRoot ? info.startTime : epochOf(info, this.#startMs),
+      endMs: isRoot && info.durationMs >= 0 ? info.startTime + info.durationMs : nowEpoch(info),
     });
-    options.pipeline.submit(head + attrs + WIRE_SPAN_END);
+    // Attributes are written field by field: no attribute object, no key lookups.
+    const req = info.requestHeaders;
+    if (req !== null) {
+      const method = req.get(':method');
+      if (method !== undefined) stringAttribute(w, K_METHOD, method);
+      const path = req.get(':path');
+      if (path !== undefined) stringAttribute(w, K_PATH, pathTag(path, options.maxPathTagLength));
+      stringAttribute(w, K_SCHEME, req.get(':scheme') ?? req.get('x-forwarded-proto') ?? 'http');
+      const authority = req.get(':authority');
+      if (authority !== undefined) stringAttribute(w, K_SERVER_ADDRESS, hostOf(authority));
+      const ua = req.get('user-agent');
+      if (ua !== undefined) stringAttribute(w, K_USER_AGENT, ua);
+      for (const t of shared.customTags) stringAttribute(w, t.key, t.kind === 'literal' ? t.value : (req.get(t.name) ?? t.defaultValue));
+    }
+    if (code > 0) numberAttribute(w, K_STATUS_CODE, code);
+    stringAttribute(w, K_PEER_ADDRESS, info.downstreamRemoteAddress);
+    const cluster = attempt !== null ? attempt.cluster : info.upstreamCluster;
+    if (cluster !== null && cluster !== '') {
+      stringAttribute(w, K_UPSTREAM_CLUSTER, cluster);
+      if (this.#kind === CLIENT_KIND) stringAttribute(w, K_PEER_SERVICE, cluster);
+    }
+    const host = attempt !== null ? attempt.upstreamHost : info.upstreamHost;
+    if (host !== null) stringAttribute(w, K_UPSTREAM_ADDRESS, host);
+    stringAttribute(w, K_RESPONSE_FLAGS, formatResponseFlags(flags));
+    stringAttribute(w, K_NODE_ID, shared.nodeId);
+    stringAttribute(w, K_COMPONENT, 'proxy');
+    if (info.requestId !== null) stringAttribute(w, K_REQUEST_ID, info.requestId);
+    if (this.#tags !== null) for (const [k, v] of this.#tags) stringAttribute(w, attributeKey(k), v);
+    endSpan(w, lengthAt, code >= 500 || code === 0 || flags !== 0, isRoot && this.parentSpanId !== '');
+    pipeline.endRecord();
   }
 }
 
@@ -256,12 +252,8 @@ export class MeshTracer {
       serverKind,
       // A front proxy (no direction) makes SERVER + CLIENT per attempt; sidecars only on request.
       childPerAttempt: options.direction === 'UNSPECIFIED' || (options.spawnUpstreamSpan && serverKind),
-      nodeAndComponent: wireString(knownKeyField('node_id'), options.nodeId) + wireString(knownKeyField('component'), 'proxy'),
-      customTags: options.customTags.map((t): WireCustomTag =>
-        t.kind === 'literal'
-          ? { kind: 'literal', field: wireString(wireKeyField(t.tag), t.value) }
-          : { kind: 'request_header', keyField: wireKeyField(t.tag), name: t.name, defaultValue: t.defaultValue },
-      ),
+      nodeId: options.nodeId,
+      customTags: options.customTags.map((t): KeyedCustomTag => ({ ...t, key: attributeKey(t.tag) })),
     };
   }
 

@@ -10,7 +10,7 @@ import type { StreamInfo } from '../../../core/stream-info.js';
 import { streamSpanContext } from '../../../tracing/tracer.js';
 import { collectorUrl, uriPath, type ClusterLookup } from '../../../telemetry/collector.js';
 import type { LogExporterSpec } from '../../../telemetry/otlp-logs/export-thread.js';
-import { sharedLogPipeline } from '../../../telemetry/otlp-logs/pipeline.js';
+import { sharedLogPipeline, submitLog } from '../../../telemetry/otlp-logs/pipeline.js';
 import { CompiledJson, DEFAULT_ACCESS_LOG_FORMAT, FormatError, TextFormatter } from '../../../telemetry/substitution-format.js';
 
 const TYPE_URL = 'type.googleapis.com/envoy.extensions.access_loggers.open_telemetry.v3.OpenTelemetryAccessLogConfig';
@@ -105,7 +105,7 @@ registries.accessLoggers.register(
             const v = built[k];
             if (typeof v === 'string' || typeof v === 'number') attrs[k] = v;
           }
-          pipeline.submit({
+          submitLog(pipeline, {
             timeMs: info.startTime,
             traceId: span?.traceId ?? '',
             spanId: span?.spanId ?? '',
