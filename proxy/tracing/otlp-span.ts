@@ -91,6 +91,9 @@ export function beginSpan(w: ProtoWriter, h: SpanHead): number {
   return lengthAt;
 }
 
+/** Key and value bytes up to which a string attribute's three lengths are one byte each (KeyValue ≤ 127). */
+const SHORT_ATTRIBUTE = 123;
+
 /**
  * `Span.attributes` field head and key, then the AnyValue's tag, length and its value's tag:
  * sized for a string of `valueLength` bytes.
@@ -116,6 +119,26 @@ function stringHeadSize(key: AttributeKey, valueLength: number): number {
 export function stringAttribute(w: ProtoWriter, key: AttributeKey, v: string): void {
   w.ensure(key.length + 16 + v.length * 3);
   const at = w.pos;
+  if (key.length + v.length <= SHORT_ATTRIBUTE) {
+    // The usual case: every length is one byte, filled in once the value is written.
+    const b = w.buf;
+    b[at] = 0x4a;
+    w.pos = at + 2;
+    w.bytes(key);
+    const anyAt = w.pos;
+    b[anyAt] = 0x12;
+    b[anyAt + 2] = 0x0a;
+    w.pos = anyAt + 4;
+    const n = w.utf8(v);
+    if (key.length + n <= SHORT_ATTRIBUTE) {
+      b[at + 1] = key.length + n + 4;
+      b[anyAt + 1] = n + 2;
+      b[anyAt + 3] = n;
+      return;
+    }
+    // Multi-byte text too long for one-byte lengths: write it again the general way.
+    w.pos = at;
+  }
   const guess = stringHeadSize(key, v.length);
   w.pos = at + guess;
   const n = w.utf8(v);

@@ -77,12 +77,12 @@ const spans: Fixture[] = [
   base,
   { ...base, spanId: 'c7ad6b7169203331', parentSpanId: '00f067aa0ba902b7', parentIsRemote: true, traceState: 'rojo=00f067aa0ba902b7,congo=t61rcWkgMzE' },
   { ...base, name: 'router app → egress', kind: 2, spanId: 'd7ad6b7169203331', parentSpanId: 'b7ad6b7169203331', error: true, startMs: 0.5, endMs: 4_102_444_800_000.999 },
-  // Non-ASCII text (its UTF-8 length differs from its length), a span over 16 KB (a 3-byte
-  // length prefix), every value type.
+  // Non-ASCII text (its UTF-8 length differs from its length), lengths either side of one
+  // byte, a span over 16 KB (a 3-byte length prefix), every value type.
   {
     ...base,
     spanId: 'e7ad6b7169203331',
-    attributes: { 'user_agent.original': 'curl/8 é', 'guid:x-request-id': 'x'.repeat(200), big: 'y'.repeat(20_000), wide: 'ü'.repeat(50), flag: true, off: false, ratio: 0.25, negative: -3, zero: 0, empty: '' },
+    attributes: { 'user_agent.original': 'curl/8 é', 'guid:x-request-id': 'x'.repeat(200), big: 'y'.repeat(20_000), wide: 'ü'.repeat(50), wider: 'ü'.repeat(100), edge: 'z'.repeat(117), edge2: 'z'.repeat(118), flag: true, off: false, ratio: 0.25, negative: -3, zero: 0, empty: '' },
   },
   // Under 128 bytes: a one-byte length prefix.
   { ...base, spanId: 'f7ad6b7169203331', name: 'i', attributes: {} },
