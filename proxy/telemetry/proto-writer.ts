@@ -10,9 +10,10 @@ export function varintSize(v: number): number {
   return n;
 }
 
-function hexNibble(c: number): number {
-  return c <= 0x39 ? c - 0x30 : (c | 0x20) - 0x57;
-}
+/** Hex digit values by character code (either case); ids are validated before they get here. */
+const HEX_VALUE = new Uint8Array(128);
+for (let i = 0; i < 10; i++) HEX_VALUE[0x30 + i] = i;
+for (let i = 0; i < 6; i++) HEX_VALUE[0x61 + i] = HEX_VALUE[0x41 + i] = 10 + i;
 
 /** Strings up to this many characters are copied by a JavaScript loop when they are ASCII. */
 const SHORT_STRING = 64;
@@ -133,7 +134,7 @@ export class ProtoWriter {
     const b = this.buf;
     let p = this.pos;
     b[p++] = hex.length >> 1;
-    for (let i = 0; i < hex.length; i += 2) b[p++] = (hexNibble(hex.charCodeAt(i)) << 4) | hexNibble(hex.charCodeAt(i + 1));
+    for (let i = 0; i < hex.length; i += 2) b[p++] = (HEX_VALUE[hex.charCodeAt(i) & 0x7f]! << 4) | HEX_VALUE[hex.charCodeAt(i + 1) & 0x7f]!;
     this.pos = p;
   }
 }

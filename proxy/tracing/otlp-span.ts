@@ -173,6 +173,13 @@ function writeInt64(w: ProtoWriter, v: number): void {
   w.byte(Number(u));
 }
 
+/** A string attribute whose value never changes (node id, literal custom tags), encoded once. */
+export function constantStringAttribute(key: AttributeKey, v: string): Uint8Array {
+  const w = new ProtoWriter(key.length + 16 + v.length * 3);
+  stringAttribute(w, key, v);
+  return new Uint8Array(w.buf.subarray(0, w.pos));
+}
+
 /** A number attribute: int_value for a safe integer (as the SDK does), double_value otherwise. */
 export function numberAttribute(w: ProtoWriter, key: AttributeKey, v: number): void {
   w.ensure(key.length + 24);

@@ -12,7 +12,7 @@ import { newSpanId, newTraceId } from './ids.js';
 import { decideSampling, SamplingReason, type SamplingPolicy } from './sampling.js';
 import type { SpanPipeline } from './span-pipeline.js';
 import { extractTraceContext, injectTraceContext, TraceFormat, type TraceHeaders } from './trace-context.js';
-import { attributeKey, beginSpan, endSpan, numberAttribute, stringAttribute, type AttributeKey } from './otlp-span.js';
+import { attributeKey, beginSpan, constantStringAttribute, endSpan, numberAttribute, stringAttribute, type AttributeKey } from './otlp-span.js';
 
 // SpanKind's values, so the request thread never loads @opentelemetry/api (~8 MB resident)
 // for an enum: the SDK runs in the export thread only.
@@ -44,12 +44,13 @@ interface TracerShared {
   readonly serverKind: boolean;
   /** Whether each upstream attempt gets its own CLIENT span. */
   readonly childPerAttempt: boolean;
-  readonly nodeId: string;
-  readonly customTags: readonly KeyedCustomTag[];
+  /** `node_id` and `component`, the same for every span, encoded once. */
+  readonly nodeAndComponent: Uint8Array;
+  readonly customTags: readonly EncodedCustomTag[];
 }
 
-/** A custom tag with its attribute key encoded at config time. */
-type KeyedCustomTag = { readonly key: AttributeKey } & ({ readonly kind: 'literal'; readonly value: string } | { readonly kind: 'request_header'; readonly name: string; readonly defaultValue: string });
+/** A custom tag encoded at config time: a whole attribute (literal), or its key (header). */
+type EncodedCustomTag = { readonly kind: 'literal'; readonly attribute: Uint8Array } | { readonly kind: 'request_header'; readonly key: AttributeKey; readonly name: string; readonly defaultValue: string };
 
 const K_METHOD = attributeKey('http.request.method');
 const K_PATH = attributeKey('url.path');
@@ -62,8 +63,6 @@ const K_UPSTREAM_CLUSTER = attributeKey('upstream_cluster');
 const K_PEER_SERVICE = attributeKey('peer.service');
 const K_UPSTREAM_ADDRESS = attributeKey('upstream.address');
 const K_RESPONSE_FLAGS = attributeKey('response_flags');
-const K_NODE_ID = attributeKey('node_id');
-const K_COMPONENT = attributeKey('component');
 const K_REQUEST_ID = attributeKey('guid:x-request-id');
 
 function epochOf(info: StreamInfo, t: number): number {
@@ -193,7 +192,13 @@ class StreamSpan implements Span {
       if (authority !== undefined) stringAttribute(w, K_SERVER_ADDRESS, hostOf(authority));
       const ua = req.get('user-agent');
       if (ua !== undefined) stringAttribute(w, K_USER_AGENT, ua);
-      for (const t of shared.customTags) stringAttribute(w, t.key, t.kind === 'literal' ? t.value : (req.get(t.name) ?? t.defaultValue));
+      for (const t of shared.customTags) {
+        if (t.kind === 'literal') {
+          w.ensure(t.attribute.length);
+          w.bytes(t.attribute);
+        }
+        else stringAttribute(w, t.key, req.get(t.name) ?? t.defaultValue);
+      }
     }
     if (code > 0) numberAttribute(w, K_STATUS_CODE, code);
     stringAttribute(w, K_PEER_ADDRESS, info.downstreamRemoteAddress);
@@ -205,8 +210,8 @@ class StreamSpan implements Span {
     const host = attempt !== null ? attempt.upstreamHost : info.upstreamHost;
     if (host !== null) stringAttribute(w, K_UPSTREAM_ADDRESS, host);
     stringAttribute(w, K_RESPONSE_FLAGS, formatResponseFlags(flags));
-    stringAttribute(w, K_NODE_ID, shared.nodeId);
-    stringAttribute(w, K_COMPONENT, 'proxy');
+    w.ensure(shared.nodeAndComponent.length);
+    w.bytes(shared.nodeAndComponent);
     if (info.requestId !== null) stringAttribute(w, K_REQUEST_ID, info.requestId);
     if (this.#tags !== null) for (const [k, v] of this.#tags) stringAttribute(w, attributeKey(k), v);
     endSpan(w, lengthAt, code >= 500 || code === 0 || flags !== 0, isRoot && this.parentSpanId !== '');
@@ -252,8 +257,12 @@ export class MeshTracer {
       serverKind,
       // A front proxy (no direction) makes SERVER + CLIENT per attempt; sidecars only on request.
       childPerAttempt: options.direction === 'UNSPECIFIED' || (options.spawnUpstreamSpan && serverKind),
-      nodeId: options.nodeId,
-      customTags: options.customTags.map((t): KeyedCustomTag => ({ ...t, key: attributeKey(t.tag) })),
+      nodeAndComponent: Buffer.concat([constantStringAttribute(attributeKey('node_id'), options.nodeId), constantStringAttribute(attributeKey('component'), 'proxy')]),
+      customTags: options.customTags.map((t): EncodedCustomTag =>
+        t.kind === 'literal'
+          ? { kind: 'literal', attribute: constantStringAttribute(attributeKey(t.tag), t.value) }
+          : { kind: 'request_header', key: attributeKey(t.tag), name: t.name, defaultValue: t.defaultValue },
+      ),
     };
   }
 
