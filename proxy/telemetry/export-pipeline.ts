@@ -36,8 +36,14 @@ export interface ExportPipelineOptions {
   readonly counters: ExportOutcomeCounters;
 }
 
-/** The batch buffer's starting size; it grows for batches of unusually large records. */
-const BUFFER_SIZE = 256 * 1024;
+/** The batch buffer: room for a batch of 512 usual spans (about 200 KB) with margin. */
+const BUFFER_SIZE = 512 * 1024;
+/**
+ * A batch this large is posted before the next record, however few records it holds, so
+ * records with huge values (long header values) cannot grow one batch without bound; the
+ * buffer grows only to fit a single record, and shrinks back after its post.
+ */
+const POST_AT_BYTES = 384 * 1024;
 const SHUTDOWN_TIMEOUT_MS = 5000;
 
 export class ExportPipeline {
@@ -91,6 +97,7 @@ export class ExportPipeline {
       return null;
     }
     this.#outstanding++;
+    if (this.#batch.pos >= POST_AT_BYTES) this.#post();
     return this.#batch;
   }
 
@@ -128,6 +135,7 @@ export class ExportPipeline {
     const batch = this.#batch;
     const records = new Uint8Array(batch.buf.subarray(0, batch.pos));
     batch.pos = 0;
+    if (batch.buf.length > BUFFER_SIZE) batch.buf = Buffer.allocUnsafe(BUFFER_SIZE);
     this.#pendingCount = 0;
     this.#worker.postMessage({ type: 'records', records, count } satisfies ToExportThread, [records.buffer]);
   }

@@ -52,6 +52,8 @@ export class TelemetryReceiver {
   readonly spans: SpanRecord[] = [];
   readonly logs: LogRecord[] = [];
   readonly zipkin: ZipkinSpan[] = [];
+  /** OTLP trace export requests received. */
+  traceExports = 0;
   readonly server: Server;
   port = 0;
 
@@ -60,7 +62,10 @@ export class TelemetryReceiver {
       void readBody(req).then((raw) => {
         const body = req.headers['content-encoding'] === 'gzip' ? gunzipSync(raw) : raw;
         const json = (req.headers['content-type'] ?? '').includes('json');
-        if (req.url === '/v1/traces') this.spans.push(...(json ? decodeTracesJson(body) : decodeTracesProto(body)).items);
+        if (req.url === '/v1/traces') {
+          this.traceExports++;
+          this.spans.push(...(json ? decodeTracesJson(body) : decodeTracesProto(body)).items);
+        }
         else if (req.url === '/v1/logs') this.logs.push(...(json ? decodeLogsJson(body) : decodeLogsProto(body)).items);
         else if (req.url === '/api/v2/spans') this.zipkin.push(...(JSON.parse(body.toString('utf8')) as ZipkinSpan[]));
         else {

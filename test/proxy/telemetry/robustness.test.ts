@@ -17,10 +17,12 @@ import {
   request,
   startSidecar,
   staticCluster,
+  TelemetryReceiver,
   tmpDir,
   waitFor,
   type Sidecar,
 } from './helpers.js';
+import { findAttribute } from '../../../collector/receivers/otlp/model.js';
 
 const servers: Server[] = [];
 let sidecar: Sidecar | null = null;
@@ -44,6 +46,35 @@ function statValue(text: string, name: string): number {
   const m = new RegExp(`^${name.replace(/\./g, '\\.')}: (\\d+)$`, 'm').exec(text);
   return m === null ? NaN : Number(m[1]);
 }
+
+describe('span batches', () => {
+  it('spans carrying huge header values all arrive intact, in more than one export rather than one ever-growing batch', async () => {
+    const receiver = new TelemetryReceiver();
+    await receiver.start();
+    try {
+      const [port, admin] = await Promise.all([freePort(), freePort()]);
+      // Node's default 16 KB header limit would refuse these requests upstream.
+      const app = createServer({ maxHeaderSize: 128 * 1024 }, (_req, res) => res.end('ok'));
+      servers.push(app);
+      sidecar = await startSidecar(
+        'big-values',
+        bootstrap('n', 'svc', admin, [listener({ name: 'in', port, direction: 'INBOUND', cluster: 'app', tracing: otelTracing() })], [staticCluster('app', await listen(app)), staticCluster('collector', receiver.port)]),
+        [],
+        // One schedule for all of them: only their size can split the batch.
+        { OTEL_BSP_SCHEDULE_DELAY: '2000' },
+      );
+      const agent = 'a'.repeat(48 * 1024);
+      for (let i = 0; i < 12; i++) expect((await request(port, `/big${i}`, [['user-agent', agent]])).status).toBe(200);
+      const spans = await waitFor('12 spans', () => (receiver.spans.length >= 12 ? receiver.spans : undefined));
+      expect(spans.map((s) => findAttribute(s.attributes, 'url.path')).sort()).toEqual(Array.from({ length: 12 }, (_, i) => `/big${i}`).sort());
+      for (const s of spans) expect(findAttribute(s.attributes, 'user_agent.original')).toBe(agent);
+      // 12 × 48 KB is past the 384 KB at which a batch is posted early.
+      expect(receiver.traceExports).toBeGreaterThanOrEqual(2);
+    } finally {
+      await receiver.stop();
+    }
+  });
+});
 
 describe('a slow or dead collector', () => {
   it('hanging collector: every request succeeds, spans beyond the bounded queue are dropped and counted', async () => {
