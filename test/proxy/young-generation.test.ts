@@ -12,9 +12,10 @@ const MODULE = resolve(import.meta.dirname, '../../dist/proxy/core/young-generat
  * fresh node, as after V8's idle shrink), then allocates the way a proxy does (short-lived
  * garbage, a little surviving, the event loop turning) and reports new space's sizes.
  */
-function sizesUnderChurn(targetMb: number): { start: number; sizes: number[] } {
+function sizesUnderChurn(targetMb: number, withWorkerThread = false): { start: number; sizes: number[] } {
   const script = `
     import { getHeapSpaceStatistics } from 'node:v8';
+    import { Worker } from 'node:worker_threads';
     import { holdYoungGenerationAt } from ${JSON.stringify(MODULE)};
     const newSpaceMb = () => getHeapSpaceStatistics().find((s) => s.space_name === 'new_space').space_size / 1048576;
     const start = newSpaceMb();
@@ -29,6 +30,12 @@ function sizesUnderChurn(targetMb: number): { start: number; sizes: number[] } {
       }
       await new Promise((r) => setImmediate(r));
       if (turn % 50 === 0) sizes.push(newSpaceMb());
+      if (${withWorkerThread} && turn === 500) {
+        // As the telemetry export threads start, once the young generation is at its size.
+        const worker = new Worker('setInterval(() => {}, 1000)', { eval: true });
+        await new Promise((r) => worker.once('online', r));
+        worker.unref();
+      }
     }
     process.stdout.write(JSON.stringify({ start, sizes }));
   `;
@@ -43,6 +50,12 @@ describe('young generation bound', () => {
     expect(start).toBeLessThan(8);
     expect(sizes.at(-1)).toBe(8);
     expect(Math.max(...sizes)).toBe(8);
+  });
+
+  it('keeps holding once a worker thread has started (starting one resets V8\'s growth factor)', () => {
+    const { sizes } = sizesUnderChurn(4, true);
+    expect(sizes.at(-1)).toBe(4);
+    expect(Math.max(...sizes)).toBe(4);
   });
 
   it('holds a smaller size too', () => {
