@@ -1,9 +1,10 @@
-// Buffered, non-blocking log output (Envoy's AccessLogFile): the request path copies the line
-// into a byte buffer at once; a timer (or a full buffer) hands the filled buffers to one
-// asynchronous fs.writev at a time. Lines are encoded on arrival rather than kept as strings
-// until the flush: a second's worth of formatted lines (each a tree of string pieces) would
-// otherwise survive every young-generation GC meanwhile, and copying them made those pauses
-// several times longer, delaying whichever requests were in flight. The buffers are bounded:
+// Buffered, non-blocking log output (Envoy's AccessLogFile): the request path copies the line's
+// bytes (formatted straight to UTF-8, substitution-format.ts) into a byte buffer at once; a
+// timer (or a full buffer) hands the filled buffers to one asynchronous fs.writev at a time.
+// Nothing of a line is kept as strings until the flush: a second's worth of formatted lines
+// (each a tree of string pieces) would otherwise survive every young-generation GC meanwhile,
+// and copying them made those pauses several times longer, delaying whichever requests were
+// in flight. The buffers are bounded:
 // when the disk cannot keep up, lines are dropped and counted, never queued without limit
 // and never waited for. SIGUSR1 reopens every file, for logrotate.
 import { close, open, openSync, writev } from 'node:fs';
@@ -69,27 +70,22 @@ export class LogSink {
     this.#fd = openSync(this.target, 'a', 0o644);
   }
 
-  /** Hot path: copy the line into the buffer, arm the flush timer. Never blocks. */
-  write(line: string): void {
+  /** Hot path: copy the line (its first `n` bytes) into the buffer, arm the flush timer. Never blocks. */
+  write(line: Buffer, n: number): void {
     if (this.#closed) return;
-    // UTF-16 to UTF-8 at most triples a line's length; the exact size is only known once copied.
-    const room = line.length * 3;
-    if (this.#bufferedBytes + room > MAX_BUFFERED && this.#bufferedBytes + Buffer.byteLength(line) > MAX_BUFFERED) {
+    if (this.#bufferedBytes + n > MAX_BUFFERED) {
       this.#stats.linesDropped.inc();
       return;
     }
-    let n: number;
-    if (room > FLUSH_THRESHOLD) {
+    if (n > FLUSH_THRESHOLD) {
       this.#seal();
-      const big = Buffer.from(line);
-      this.#full.push(big);
-      n = big.length;
+      this.#full.push(Buffer.from(line.subarray(0, n)));
     } else {
-      if (this.#current === null || this.#used + room > this.#current.length) {
+      if (this.#current === null || this.#used + n > this.#current.length) {
         this.#seal();
         this.#current = Buffer.allocUnsafe(FLUSH_THRESHOLD);
       }
-      n = this.#current.write(line, this.#used);
+      line.copy(this.#current, this.#used, 0, n);
       this.#used += n;
     }
     this.#bufferedBytes += n;

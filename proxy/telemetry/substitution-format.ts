@@ -3,6 +3,7 @@
 // Missing values print `-` in text formats and `null` in JSON, numbers stay numbers in JSON
 // (as Envoy's typed JSON output does).
 import { formatResponseFlags, type StreamInfo } from '../core/stream-info.js';
+import type { ProtoWriter } from './proto-writer.js';
 
 /** A compiled operator: returns the value, or null when not available. */
 export type FieldWriter = (info: StreamInfo) => string | number | null;
@@ -196,12 +197,53 @@ export function compileFormat(format: string): FormatPart[] {
   return parts;
 }
 
+const DASH = 0x2d;
+
+/** A value's text as UTF-8: non-negative integers digit by digit, anything else via its string. */
+function writeValue(out: ProtoWriter, v: string | number): void {
+  if (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0) {
+    let digits = 1;
+    for (let x = v; x >= 10; x = Math.floor(x / 10)) digits++;
+    out.ensure(digits);
+    const b = out.buf;
+    let x = v;
+    for (let i = out.pos + digits - 1; i >= out.pos; i--) {
+      b[i] = 0x30 + (x % 10);
+      x = Math.floor(x / 10);
+    }
+    out.pos += digits;
+    return;
+  }
+  const s = typeof v === 'string' ? v : String(v);
+  out.ensure(s.length * 3);
+  out.utf8(s);
+}
+
 /** A compiled text format: concatenation with `-` for missing values. */
 export class TextFormatter {
   readonly #parts: readonly FormatPart[];
+  /** The parts with literals as their UTF-8 bytes, for formatInto. */
+  readonly #byteParts: ReadonlyArray<Uint8Array | FieldWriter>;
 
   constructor(format: string) {
     this.#parts = compileFormat(format);
+    this.#byteParts = this.#parts.map((p) => (typeof p === 'string' ? Buffer.from(p) : p));
+  }
+
+  /** The line's UTF-8 bytes straight into `out`: no string pieces to join, flatten or collect. */
+  formatInto(info: StreamInfo, out: ProtoWriter): void {
+    for (const p of this.#byteParts) {
+      if (p instanceof Uint8Array) {
+        out.ensure(p.length);
+        out.bytes(p);
+        continue;
+      }
+      const v = p(info);
+      if (v === null) {
+        out.ensure(1);
+        out.byte(DASH);
+      } else writeValue(out, v);
+    }
   }
 
   format(info: StreamInfo): string {
@@ -270,9 +312,17 @@ export class CompiledJson {
   format(info: StreamInfo): string {
     return `${JSON.stringify(this.build(info))}\n`;
   }
+
+  formatInto(info: StreamInfo, out: ProtoWriter): void {
+    const line = this.format(info);
+    out.ensure(line.length * 3);
+    out.utf8(line);
+  }
 }
 
 /** What loggers format a stream with: a text or a JSON formatter. */
 export interface LineFormatter {
   format(info: StreamInfo): string;
+  /** The same line as UTF-8 bytes, appended to `out`. */
+  formatInto(info: StreamInfo, out: ProtoWriter): void;
 }

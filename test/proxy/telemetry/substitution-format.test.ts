@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { HeaderMap } from '../../../proxy/core/http/headers.js';
 import { ResponseFlag, StreamInfo } from '../../../proxy/core/stream-info.js';
 import { encodePeerMetadata, localIdentity, PeerMetadataDecoder, UNKNOWN_IDENTITY } from '../../../proxy/telemetry/istio/peer-metadata.js';
+import { ProtoWriter } from '../../../proxy/telemetry/proto-writer.js';
 import { CompiledJson, compileFormat, DEFAULT_ACCESS_LOG_FORMAT, FormatError, TextFormatter } from '../../../proxy/telemetry/substitution-format.js';
 
 function stream(): StreamInfo {
@@ -46,6 +47,25 @@ describe('substitution format strings', () => {
     const d = new Date(info.startTime);
     expect(parts[14]).toBe(`${d.getUTCFullYear()}/${String(d.getUTCMonth() + 1).padStart(2, '0')}/${String(d.getUTCDate()).padStart(2, '0')} ${Math.floor(info.startTime / 1000)}.${String(info.startTime % 1000).padStart(3, '0')}`);
     expect(parts[15]).toBe('100%');
+  });
+
+  it('writes each line straight to UTF-8 bytes, the same as its text', () => {
+    const info = stream();
+    info.requestHeaders!.set('user-agent', 'curl/8 é ü ' + 'x'.repeat(5000));
+    info.bytesSent = 0;
+    info.bytesReceived = 1_234_567_890;
+    const formats = [
+      new TextFormatter(DEFAULT_ACCESS_LOG_FORMAT),
+      new TextFormatter('%BYTES_SENT%|%BYTES_RECEIVED%|%RESPONSE_CODE%|%RESP(NOPE)%|%REQ(USER-AGENT)%|é%%\n'),
+      new CompiledJson({ code: '%RESPONSE_CODE%', ua: '%REQ(USER-AGENT)%', missing: '%RESP(NOPE)%' }),
+    ];
+    for (const f of formats) {
+      // A buffer far too small to start with: it grows as the line is written, after a first line.
+      const out = new ProtoWriter(8);
+      out.utf8('>');
+      f.formatInto(info, out);
+      expect(out.buf.subarray(1, out.pos).toString('utf8')).toBe(f.format(info));
+    }
   });
 
   it('JSON format keeps types and nests', () => {

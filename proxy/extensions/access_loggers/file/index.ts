@@ -5,10 +5,14 @@ import { registries, type AccessLogger, type AccessLoggerContext } from '../../.
 import { defineExtension } from '../../../core/registry.js';
 import type { StreamInfo } from '../../../core/stream-info.js';
 import { acquireSink, logSinkStats, type LogSink } from '../../../telemetry/log-sink.js';
+import { ProtoWriter } from '../../../telemetry/proto-writer.js';
 import type { LineFormatter } from '../../../telemetry/substitution-format.js';
 import { buildFormatter, logFormatSchema } from '../common.js';
 
 const TYPE_URL = 'type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog';
+
+/** Where lines are formatted before the sink copies them; log() is synchronous, so one serves all. */
+const line = new ProtoWriter(4096);
 
 /** A logger that formats and hands the line to a sink; shared by file, stdout and stderr. */
 export class SinkAccessLogger implements AccessLogger {
@@ -21,7 +25,9 @@ export class SinkAccessLogger implements AccessLogger {
   }
 
   log(info: StreamInfo): void {
-    this.#sink.write(this.#formatter.format(info));
+    line.pos = 0;
+    this.#formatter.formatInto(info, line);
+    this.#sink.write(line.buf, line.pos);
   }
 }
 
