@@ -16,7 +16,7 @@ export const TraceFormat = { W3C: 1, B3Single: 2, B3Multi: 4 } as const;
 /** The part of a header map the propagators need; the core's HeaderMap satisfies it. */
 export interface TraceHeaders {
   get(name: string): string | undefined;
-  getAll(name: string): string[];
+  getAll(name: string): readonly string[];
   set(name: string, value: string): void;
   remove(name: string): number;
 }
@@ -309,7 +309,7 @@ function parseB3Multi(headers: TraceHeaders, ctx: IncomingTraceContext): boolean
   return true;
 }
 
-function carriesB3Debug(headers: TraceHeaders, b3: string[], traceId: string): boolean {
+function carriesB3Debug(headers: TraceHeaders, b3: readonly string[], traceId: string): boolean {
   if (b3.length === 1) {
     const probe = newContext();
     if (parseB3Single(b3[0]!, probe) && probe.debug && (probe.traceId === '' || probe.traceId === traceId)) return true;

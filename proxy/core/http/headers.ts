@@ -3,6 +3,8 @@
 // stored alongside, so route matchers, filters and access loggers address them uniformly.
 // Two parallel arrays keep it cheap to build from the codec and to serialize again.
 
+const NONE: readonly string[] = Object.freeze([]);
+
 export class HeaderMap {
   readonly names: string[] = [];
   readonly values: string[] = [];
@@ -18,9 +20,13 @@ export class HeaderMap {
     return undefined;
   }
 
-  getAll(name: string): string[] {
-    const out: string[] = [];
-    for (let i = 0; i < this.names.length; i++) if (this.names[i] === name) out.push(this.values[i]!);
+  /** Every value of `name`, in order (a shared empty array when there is none). */
+  getAll(name: string): readonly string[] {
+    const names = this.names;
+    const first = names.indexOf(name);
+    if (first === -1) return NONE;
+    const out: string[] = [this.values[first]!];
+    for (let i = first + 1; i < names.length; i++) if (names[i] === name) out.push(this.values[i]!);
     return out;
   }
 
@@ -42,13 +48,32 @@ export class HeaderMap {
       return;
     }
     this.values[i] = value;
-    this.#compact(i + 1, (n) => n === name);
+    if (this.names.indexOf(name, i + 1) !== -1) this.#compactName(i + 1, name);
   }
 
   /** Removes every value of `name`; returns how many were removed. */
   remove(name: string): number {
     const i = this.names.indexOf(name);
-    return i === -1 ? 0 : this.#compact(i, (n) => n === name);
+    return i === -1 ? 0 : this.#compactName(i, name);
+  }
+
+  /** #compact for one name, without a closure per call (set and remove run on every request). */
+  #compactName(from: number, name: string): number {
+    const names = this.names;
+    const values = this.values;
+    let w = from;
+    for (let r = from; r < names.length; r++) {
+      if (names[r] === name) continue;
+      if (w !== r) {
+        names[w] = names[r]!;
+        values[w] = values[r]!;
+      }
+      w++;
+    }
+    const removed = names.length - w;
+    names.length = w;
+    values.length = w;
+    return removed;
   }
 
   /** Removes every header whose name `drop` selects; returns how many were removed. */
