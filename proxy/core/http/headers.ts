@@ -48,46 +48,31 @@ export class HeaderMap {
       return;
     }
     this.values[i] = value;
-    if (this.names.indexOf(name, i + 1) !== -1) this.#compactName(i + 1, name);
+    if (this.names.indexOf(name, i + 1) !== -1) this.#compact(i + 1, name, null);
   }
 
   /** Removes every value of `name`; returns how many were removed. */
   remove(name: string): number {
     const i = this.names.indexOf(name);
-    return i === -1 ? 0 : this.#compactName(i, name);
-  }
-
-  /** #compact for one name, without a closure per call (set and remove run on every request). */
-  #compactName(from: number, name: string): number {
-    const names = this.names;
-    const values = this.values;
-    let w = from;
-    for (let r = from; r < names.length; r++) {
-      if (names[r] === name) continue;
-      if (w !== r) {
-        names[w] = names[r]!;
-        values[w] = values[r]!;
-      }
-      w++;
-    }
-    const removed = names.length - w;
-    names.length = w;
-    values.length = w;
-    return removed;
+    return i === -1 ? 0 : this.#compact(i, name, null);
   }
 
   /** Removes every header whose name `drop` selects; returns how many were removed. */
   removeIf(drop: (name: string) => boolean): number {
-    return this.#compact(0, drop);
+    return this.#compact(0, null, drop);
   }
 
-  /** Drops the selected headers at or after `from`, compacting in place (splice would allocate per call). */
-  #compact(from: number, drop: (name: string) => boolean): number {
+  /**
+   * Drops the headers at or after `from` named `name`, or selected by `drop`, compacting in place
+   * (splice would allocate per call; set and remove run on every request, so they pass the name
+   * rather than a closure).
+   */
+  #compact(from: number, name: string | null, drop: ((name: string) => boolean) | null): number {
     const names = this.names;
     const values = this.values;
     let w = from;
     for (let r = from; r < names.length; r++) {
-      if (drop(names[r]!)) continue;
+      if (drop === null ? names[r] === name : drop(names[r]!)) continue;
       if (w !== r) {
         names[w] = names[r]!;
         values[w] = values[r]!;
