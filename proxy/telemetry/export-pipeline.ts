@@ -113,8 +113,7 @@ export class ExportPipeline {
   submitText(record: string): void {
     const batch = this.beginRecord();
     if (batch === null) return;
-    batch.ensure(record.length * 3);
-    batch.utf8(record);
+    batch.text(record);
     this.endRecord();
   }
 

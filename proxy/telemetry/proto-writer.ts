@@ -89,6 +89,18 @@ export class ProtoWriter {
     this.pos = p;
   }
 
+  /** Bytes as they are, with room made for them. */
+  append(src: Uint8Array): void {
+    this.ensure(src.length);
+    this.bytes(src);
+  }
+
+  /** A string's UTF-8 bytes, unframed, with room made for them (text such as log lines). */
+  text(s: string): void {
+    this.ensure(s.length * 3);
+    this.utf8(s);
+  }
+
   /** A string's UTF-8 bytes, unframed; returns how many were written. Needs ensure(3 × length). */
   utf8(s: string): number {
     const n = s.length;

@@ -214,9 +214,7 @@ function writeValue(out: ProtoWriter, v: string | number): void {
     out.pos += digits;
     return;
   }
-  const s = typeof v === 'string' ? v : String(v);
-  out.ensure(s.length * 3);
-  out.utf8(s);
+  out.text(typeof v === 'string' ? v : String(v));
 }
 
 /** A compiled text format: concatenation with `-` for missing values. */
@@ -234,8 +232,7 @@ export class TextFormatter {
   formatInto(info: StreamInfo, out: ProtoWriter): void {
     for (const p of this.#byteParts) {
       if (p instanceof Uint8Array) {
-        out.ensure(p.length);
-        out.bytes(p);
+        out.append(p);
         continue;
       }
       const v = p(info);
@@ -314,9 +311,7 @@ export class CompiledJson {
   }
 
   formatInto(info: StreamInfo, out: ProtoWriter): void {
-    const line = this.format(info);
-    out.ensure(line.length * 3);
-    out.utf8(line);
+    out.text(this.format(info));
   }
 }
 

@@ -139,20 +139,15 @@ export function stringAttribute(w: ProtoWriter, key: AttributeKey, v: string): v
     // Multi-byte text too long for one-byte lengths: write it again the general way.
     w.pos = at;
   }
+  // Lengths sized for ASCII; multi-byte text moves once if its lengths need other sizes.
   const guess = stringHeadSize(key, v.length);
   w.pos = at + guess;
   const n = w.utf8(v);
-  if (n !== v.length) {
-    const size = stringHeadSize(key, n);
-    if (size !== guess) w.buf.copyWithin(at + size, at + guess, at + guess + n);
-    w.pos = at;
-    stringHead(w, key, n);
-    w.pos = at + size + n;
-    return;
-  }
+  const size = n === v.length ? guess : stringHeadSize(key, n);
+  if (size !== guess) w.buf.copyWithin(at + size, at + guess, at + guess + n);
   w.pos = at;
   stringHead(w, key, n);
-  w.pos += n;
+  w.pos = at + size + n;
 }
 
 /** int_value's varint size: a negative int64 is ten bytes of two's complement. */

@@ -193,10 +193,7 @@ class StreamSpan implements Span {
       const ua = req.get('user-agent');
       if (ua !== undefined) stringAttribute(w, K_USER_AGENT, ua);
       for (const t of shared.customTags) {
-        if (t.kind === 'literal') {
-          w.ensure(t.attribute.length);
-          w.bytes(t.attribute);
-        }
+        if (t.kind === 'literal') w.append(t.attribute);
         else stringAttribute(w, t.key, req.get(t.name) ?? t.defaultValue);
       }
     }
@@ -210,8 +207,7 @@ class StreamSpan implements Span {
     const host = attempt !== null ? attempt.upstreamHost : info.upstreamHost;
     if (host !== null) stringAttribute(w, K_UPSTREAM_ADDRESS, host);
     stringAttribute(w, K_RESPONSE_FLAGS, formatResponseFlags(flags));
-    w.ensure(shared.nodeAndComponent.length);
-    w.bytes(shared.nodeAndComponent);
+    w.append(shared.nodeAndComponent);
     if (info.requestId !== null) stringAttribute(w, K_REQUEST_ID, info.requestId);
     if (this.#tags !== null) for (const [k, v] of this.#tags) stringAttribute(w, attributeKey(k), v);
     endSpan(w, lengthAt, code >= 500 || code === 0 || flags !== 0, isRoot && this.parentSpanId !== '');
