@@ -53,6 +53,8 @@ class ExportConnection implements ParserHandler {
   #body: Buffer[] = [];
   #bodyBytes = 0;
   #reusable = true;
+  /** The request's bytes are not all with the kernel yet. */
+  #writing = false;
 
   constructor(url: URL, onIdle: (c: ExportConnection) => void) {
     const port = Number(url.port) || (url.protocol === 'https:' ? 443 : 80);
@@ -89,9 +91,10 @@ class ExportConnection implements ParserHandler {
       this.#finish({ status: 'retryable', error: new Error('Request timed out') });
       this.socket.destroy();
     }, timeoutMillis);
+    this.#writing = true;
     this.socket.cork();
     this.socket.write(head, 'latin1');
-    this.socket.write(body);
+    this.socket.write(body, () => (this.#writing = false));
     this.socket.uncork();
   }
 
@@ -131,6 +134,13 @@ class ExportConnection implements ParserHandler {
     if (this.#timer !== null) {
       clearTimeout(this.#timer);
       this.#timer = null;
+    }
+    // Settled before the request was all written (an early answer, a timeout): the caller may
+    // reuse the request's memory once settled, so nothing more of it may be sent.
+    if (this.#writing) {
+      this.#writing = false;
+      this.#reusable = false;
+      this.socket.destroy();
     }
     const settle = this.#settle;
     this.#settle = null;

@@ -22,8 +22,9 @@ export class ProtoWriter {
   buf: Buffer;
   pos = 0;
 
-  constructor(size: number) {
-    this.buf = Buffer.allocUnsafe(size);
+  /** A new buffer of `size` bytes, or writes into `buffer` from its start. */
+  constructor(sizeOrBuffer: number | Buffer) {
+    this.buf = typeof sizeOrBuffer === 'number' ? Buffer.allocUnsafe(sizeOrBuffer) : sizeOrBuffer;
   }
 
   /** Room for `n` more bytes, growing (and keeping what is written) when needed. */

@@ -13,7 +13,7 @@ import { FinishedSpan } from './finished-span.js';
 import { OtlpHttpSpanExporter } from './otlp-http-exporter.js';
 import { decodeSpans, OtlpTraceRequestFramer, SCOPE } from './otlp-span.js';
 import { lowerThisThreadsPriority } from '../telemetry/background-priority.js';
-import type { FromExportThread, ToExportThread } from '../telemetry/export-pipeline.js';
+import { recycleBatch, type FromExportThread, type ToExportThread } from '../telemetry/export-pipeline.js';
 
 export interface ExportThreadData {
   exporter: ExporterSpec;
@@ -58,9 +58,12 @@ function requestSender(spec: Extract<ExporterSpec, { kind: 'otlp-proto' }>): Bat
   const framer = new OtlpTraceRequestFramer(data.resourceAttributes, SCOPE);
   return {
     send(spans, count) {
+      // Framed in the room the pipeline left ahead of the spans; the buffer goes back to the
+      // request thread once the transport is done with it (the export has settled).
       exporter.export({ request: framer.frame(spans), count }, (result: ExportResult) => {
         if (result.code === ExportResultCode.SUCCESS) counts.sent += count;
         else counts.failed += count;
+        recycleBatch(port, spans);
         reportNow();
       });
     },
@@ -97,6 +100,7 @@ async function spanObjectSender(spec: Exclude<ExporterSpec, { kind: 'otlp-proto'
   return {
     send(spans) {
       for (const s of decodeSpans(spans)) batch.submit(new FinishedSpan(s, resource));
+      recycleBatch(port, spans);
       batch.flush();
     },
     shutdown: () => batch.shutdown(),

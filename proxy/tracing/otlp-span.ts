@@ -290,19 +290,30 @@ export class OtlpTraceRequestFramer {
     this.#scopePart = withHead(0x0a, s.buf.subarray(0, s.pos));
   }
 
-  /** One request: resource_spans { resource, scope_spans { scope, spans } }. */
+  /** The most bytes that go before the spans (lengths as five-byte varints): leave this much free ahead of them. */
+  get maxPrefixLength(): number {
+    return 1 + 5 + this.#resourcePart.length + 1 + 5 + this.#scopePart.length;
+  }
+
+  /**
+   * One request: resource_spans { resource, scope_spans { scope, spans } }. Written in place,
+   * into the bytes just before `spans` in its buffer, when they are free (the export pipeline
+   * leaves maxPrefixLength there); else into a new buffer.
+   */
   frame(spans: Uint8Array): Uint8Array {
     const scopeSpansLength = this.#scopePart.length + spans.length;
     const resourceSpansLength = this.#resourcePart.length + 1 + varintSize(scopeSpansLength) + scopeSpansLength;
-    const w = new ProtoWriter(1 + varintSize(resourceSpansLength) + resourceSpansLength);
+    const prefixLength = 1 + varintSize(resourceSpansLength) + resourceSpansLength - spans.length;
+    const inPlace = spans.byteOffset >= prefixLength;
+    const w = new ProtoWriter(inPlace ? Buffer.from(spans.buffer, spans.byteOffset - prefixLength, prefixLength + spans.length) : Buffer.allocUnsafe(prefixLength + spans.length));
     w.byte(0x0a);
     w.varint(resourceSpansLength);
     w.bytes(this.#resourcePart);
     w.byte(0x12);
     w.varint(scopeSpansLength);
     w.bytes(this.#scopePart);
-    w.bytes(spans);
-    return new Uint8Array(w.buf.buffer, w.buf.byteOffset, w.pos);
+    if (!inPlace) w.bytes(spans);
+    return new Uint8Array(w.buf.buffer, w.buf.byteOffset, prefixLength + spans.length);
   }
 }
 

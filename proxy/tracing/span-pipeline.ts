@@ -6,6 +6,7 @@ import type { Scope } from '../stats/types.js';
 import { ExportPipeline, sharedExportPipeline, type ExportOutcomeCounters } from '../telemetry/export-pipeline.js';
 import { batchExportOptions, type ExporterSpec } from './exporter-spec.js';
 import type { ExportThreadData } from './export-thread.js';
+import { OtlpTraceRequestFramer, SCOPE } from './otlp-span.js';
 
 /** Records are finished spans, each one `ScopeSpans.spans` field (otlp-span.ts). */
 export type SpanPipeline = ExportPipeline;
@@ -31,6 +32,7 @@ export function sharedSpanPipeline(exporter: ExporterSpec, resourceAttributes: A
       postEvery: batching.maxExportBatchSize,
       postEveryMs: batching.scheduledDelayMillis,
       counters,
+      reserve: new OtlpTraceRequestFramer(resourceAttributes, SCOPE).maxPrefixLength,
     }),
   );
 }

@@ -10,7 +10,7 @@ import { BatchLogRecordProcessor, LoggerProvider, type LogRecordExporter, type R
 import { parentPort, workerData } from 'node:worker_threads';
 import { decodeWireLogs } from './wire-log.js';
 import { lowerThisThreadsPriority } from '../background-priority.js';
-import type { FromExportThread, ToExportThread } from '../export-pipeline.js';
+import { recycleBatch, type FromExportThread, type ToExportThread } from '../export-pipeline.js';
 
 export type LogExporterSpec =
   | { readonly kind: 'otlp-http'; readonly url: string; readonly headers: Record<string, string> }
@@ -86,7 +86,9 @@ const utf8 = new TextDecoder();
 
 port.on('message', (msg: ToExportThread) => {
   if (msg.type === 'records') {
-    for (const l of decodeWireLogs(utf8.decode(msg.records))) {
+    const text = utf8.decode(msg.records);
+    recycleBatch(port, msg.records);
+    for (const l of decodeWireLogs(text)) {
       if (queued >= data.maxQueueSize) {
         count('dropped', 1);
         continue;

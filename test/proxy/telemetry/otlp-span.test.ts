@@ -99,6 +99,20 @@ describe('OTLP spans written by the request thread', () => {
     expect(Buffer.from(framer.frame(writeBatch(spans.slice(4)))).toString('hex')).toBe(sdk(spans.slice(4)));
   });
 
+  it('are framed in place, in the room the export pipeline leaves ahead of them, into the same bytes', () => {
+    const resourceAttributes: Attributes = { 'service.name': 'reviews', 'service.instance.id': 'sidecar-1' };
+    const framer = new OtlpTraceRequestFramer(resourceAttributes, SCOPE);
+    const copied = Buffer.from(framer.frame(writeBatch(spans))).toString('hex');
+    const w = new ProtoWriter(64);
+    w.pos = framer.maxPrefixLength;
+    writeBatch(spans, w);
+    const batch = new Uint8Array(w.buf.buffer, w.buf.byteOffset + framer.maxPrefixLength, w.pos - framer.maxPrefixLength);
+    const request = framer.frame(batch);
+    expect(request.buffer).toBe(batch.buffer);
+    expect(request.byteOffset + request.length).toBe(batch.byteOffset + batch.length);
+    expect(Buffer.from(request).toString('hex')).toBe(copied);
+  });
+
   it('decode back to the spans written (for the gRPC and Zipkin exporters), from a buffer that grew while writing', () => {
     // A 64-byte writer grows many times over these spans; what was written stays intact.
     expect(decodeSpans(writeBatch(spans))).toEqual(spans.map(expected));

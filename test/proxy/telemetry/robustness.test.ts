@@ -74,6 +74,28 @@ describe('span batches', () => {
       await receiver.stop();
     }
   });
+
+  it('many small batches, through batch buffers handed back and refilled, all arrive intact', async () => {
+    const receiver = new TelemetryReceiver();
+    await receiver.start();
+    try {
+      const [port, admin] = await Promise.all([freePort(), freePort()]);
+      sidecar = await startSidecar(
+        'recycled',
+        bootstrap('n', 'svc', admin, [listener({ name: 'in', port, direction: 'INBOUND', cluster: 'app', tracing: otelTracing() })], [staticCluster('app', await upstream()), staticCluster('collector', receiver.port)]),
+        [],
+        { OTEL_BSP_MAX_EXPORT_BATCH_SIZE: '3' },
+      );
+      // Different lengths (under the 256-character path tag limit), so a stale byte would show.
+      const paths = Array.from({ length: 60 }, (_, i) => `/batch/${i}/${'p'.repeat(i * 4)}`);
+      for (const p of paths) expect((await request(port, p, [])).status).toBe(200);
+      const spans = await waitFor('60 spans', () => (receiver.spans.length >= 60 ? receiver.spans : undefined));
+      expect(spans.map((s) => findAttribute(s.attributes, 'url.path')).sort()).toEqual([...paths].sort());
+      expect(receiver.traceExports).toBeGreaterThanOrEqual(20);
+    } finally {
+      await receiver.stop();
+    }
+  });
 });
 
 describe('a slow or dead collector', () => {
