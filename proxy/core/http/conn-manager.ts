@@ -8,7 +8,7 @@ import { Http1Parser, statusLine, type CodecError, type MessageHead, type Parser
 import { HeaderMap } from './headers.js';
 import { httpDate } from './date.js';
 import { randomRequestId } from './request-id.js';
-import { TickWriter } from './tick-writer.js';
+import { DeferredWriter } from './deferred-writer.js';
 import { FilterDataStatus, FilterHeadersStatus, type StreamFilter, type StreamFilterCallbacks, type StreamFilterFactory } from './filter.js';
 import type { HcmStats } from './hcm-stats.js';
 import { ResponseFlag, StreamInfo } from '../stream-info.js';
@@ -127,8 +127,8 @@ export class ServerConnection implements ParserHandler, DownstreamConnection {
   #headStart = -1;
   #aboveWatermark = false;
   #pipelinePaused = false;
-  /** Writes of one tick leave in one syscall (see TickWriter). */
-  readonly #writer: TickWriter;
+  /** Writes of one event-loop turn leave in one syscall (see DeferredWriter). */
+  readonly #writer: DeferredWriter;
   readonly #closeCallbacks: Array<() => void> = [];
 
   constructor(hcm: HttpConnectionManager, socket: Socket, listener: ListenerInfo) {
@@ -141,7 +141,7 @@ export class ServerConnection implements ParserHandler, DownstreamConnection {
     this.localPort = socket.localPort ?? 0;
     const s = hcm.settings;
     this.parser = new Http1Parser(true, this, { maxHeaderBytes: s.maxRequestHeadersBytes, maxHeaders: s.maxHeadersCount });
-    this.#writer = new TickWriter(socket, () => this.#setAboveWatermark());
+    this.#writer = new DeferredWriter(socket, () => this.#setAboveWatermark());
     this.#idleSince = performance.now();
     socket.setNoDelay(true);
     hcm.stats.downstream_cx_total.inc();

@@ -4,7 +4,7 @@
 // everything; overflow is counted (upstream_cx_overflow, upstream_rq_pending_overflow).
 import { connect, type Socket } from 'node:net';
 import { Http1Parser, type CodecError, type MessageHead, type ParserHandler } from '../http/codec.js';
-import { TickWriter } from '../http/tick-writer.js';
+import { DeferredWriter } from '../http/deferred-writer.js';
 import type { Host } from './host.js';
 import type { ClusterInfo } from './cluster.js';
 
@@ -46,8 +46,8 @@ export class UpstreamConnection implements ParserHandler {
   #responseDone = false;
   #closed = false;
   #requests = 0;
-  /** Writes of one tick (typically the whole request head) leave in one syscall (see TickWriter). */
-  readonly #writer: TickWriter;
+  /** Writes of one event-loop turn (typically the whole request head) leave in one syscall (see DeferredWriter). */
+  readonly #writer: DeferredWriter;
   /** Upgraded (WebSocket): the socket is a raw tunnel now and never returns to the pool. */
   tunneled = false;
   /** The TCP connect completed (failed connects are the pool's business, not a reset). */
@@ -76,7 +76,7 @@ export class UpstreamConnection implements ParserHandler {
     this.socket = socket;
     this.#pool = pool;
     this.parser = new Http1Parser(false, this, PARSER_LIMITS);
-    this.#writer = new TickWriter(socket);
+    this.#writer = new DeferredWriter(socket);
     socket.on('drain', () => this.handler?.onUpstreamDrain());
     // Only armed while the connection sits idle in the pool (cluster idle_timeout).
     socket.on('timeout', () => socket.destroy());
