@@ -8,7 +8,7 @@
 // from the request thread at full load. Semantics follow the SDK's HTTP transport: 2xx succeeds,
 // 429/502/503/504 and network errors and timeouts are retryable (Retry-After honoured), any
 // other status fails with the response body in the error, and a response body is bounded.
-import { connect as netConnect, type Socket } from 'node:net';
+import { connect as netConnect, isIP, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { gzip } from 'node:zlib';
 import { OTLPExporterError, type ExportResponse, type IExporterTransport } from '@opentelemetry/otlp-exporter-base';
@@ -59,7 +59,7 @@ class ExportConnection implements ParserHandler {
   constructor(url: URL, onIdle: (c: ExportConnection) => void) {
     const port = Number(url.port) || (url.protocol === 'https:' ? 443 : 80);
     const host = url.hostname.replace(/^\[|\]$/g, '');
-    this.socket = url.protocol === 'https:' ? tlsConnect({ host, port, servername: host }) : netConnect({ host, port });
+    this.socket = url.protocol === 'https:' ? tlsConnect({ host, port, servername: isIP(host) === 0 ? host : undefined }) : netConnect({ host, port });
     this.socket.setNoDelay(true);
     this.#parser = new Http1Parser(false, this, PARSER_LIMITS);
     this.#onIdle = onIdle;

@@ -51,6 +51,34 @@ const HOP_BY_HOP_REQUEST = ['connection', 'keep-alive', 'proxy-connection', 'tra
 const CONTINUE_100 = 'HTTP/1.1 100 Continue\r\n\r\n';
 
 /** One HCM per listener filter chain per worker; immutable after construction but for the route table RDS replaces. */
+/**
+ * A finished stream's span and access logs are written after the turn's socket writes (one
+ * setImmediate per turn, queued after the writers' own), as Envoy logs a stream at its
+ * deferred deletion: a response never waits for its own telemetry. Everything they read was
+ * settled when the stream completed (its duration included), so the records are the same.
+ * At 1000 req/s through two sidecars the span, log line and istio labels of each hop had
+ * otherwise run between the last byte's arrival and its forwarding.
+ */
+const completedStreams: Array<StreamInfo | readonly AccessLogger[]> = [];
+
+function deferStreamTelemetry(info: StreamInfo, loggers: readonly AccessLogger[]): void {
+  if (completedStreams.length === 0) setImmediate(writeStreamTelemetry);
+  completedStreams.push(info, loggers);
+}
+
+function writeStreamTelemetry(): void {
+  try {
+    for (let i = 0; i < completedStreams.length; i += 2) {
+      const info = completedStreams[i] as StreamInfo;
+      const loggers = completedStreams[i + 1] as readonly AccessLogger[];
+      info.activeSpan?.finishSpan(info, null);
+      for (let j = 0; j < loggers.length; j++) loggers[j]!.log(info);
+    }
+  } finally {
+    completedStreams.length = 0;
+  }
+}
+
 export class HttpConnectionManager implements NetworkFilter {
   readonly settings: HcmSettings;
   readonly stats: HcmStats;
@@ -898,9 +926,7 @@ export class ActiveStream implements StreamFilterCallbacks {
       this.#readDisabledByStream = 0;
       this.conn.readDisable(false);
     }
-    info.activeSpan?.finishSpan(info, null);
-    const loggers = hcm.accessLoggers;
-    for (let i = 0; i < loggers.length; i++) loggers[i]!.log(info);
+    if (info.activeSpan !== null || hcm.accessLoggers.length > 0) deferStreamTelemetry(info, hcm.accessLoggers);
     if (this.requestComplete || this.closeAfterResponse) this.conn.onStreamComplete(this);
     else {
       this.closeAfterResponse = true;
