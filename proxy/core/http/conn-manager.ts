@@ -52,26 +52,28 @@ const CONTINUE_100 = 'HTTP/1.1 100 Continue\r\n\r\n';
 
 /** One HCM per listener filter chain per worker; immutable after construction but for the route table RDS replaces. */
 /**
- * A finished stream's span and access logs are written after the turn's socket writes (one
+ * A finished stream's span, filter log handlers and access logs run after the turn's socket writes (one
  * setImmediate per turn, queued after the writers' own), as Envoy logs a stream at its
  * deferred deletion: a response never waits for its own telemetry. Everything they read was
  * settled when the stream completed (its duration included), so the records are the same.
  * At 1000 req/s through two sidecars the span, log line and istio labels of each hop had
  * otherwise run between the last byte's arrival and its forwarding.
  */
-const completedStreams: Array<StreamInfo | readonly AccessLogger[]> = [];
+const completedStreams: Array<StreamInfo | readonly AccessLogger[] | readonly StreamFilter[]> = [];
 
-function deferStreamTelemetry(info: StreamInfo, loggers: readonly AccessLogger[]): void {
+function deferStreamTelemetry(info: StreamInfo, loggers: readonly AccessLogger[], filters: readonly StreamFilter[]): void {
   if (completedStreams.length === 0) setImmediate(writeStreamTelemetry);
-  completedStreams.push(info, loggers);
+  completedStreams.push(info, loggers, filters);
 }
 
 function writeStreamTelemetry(): void {
   try {
-    for (let i = 0; i < completedStreams.length; i += 2) {
+    for (let i = 0; i < completedStreams.length; i += 3) {
       const info = completedStreams[i] as StreamInfo;
       const loggers = completedStreams[i + 1] as readonly AccessLogger[];
+      const filters = completedStreams[i + 2] as readonly StreamFilter[];
       info.activeSpan?.finishSpan(info, null);
+      for (let j = 0; j < filters.length; j++) filters[j]!.log?.(info);
       for (let j = 0; j < loggers.length; j++) loggers[j]!.log(info);
     }
   } finally {
@@ -917,16 +919,18 @@ export class ActiveStream implements StreamFilterCallbacks {
       hcm.stats.recordResponseClass(info.responseCode);
     }
     hcm.stats.downstream_rq_time.record(info.durationMs);
+    let filterLogs = false;
     for (let i = 0; i < this.#filters.length; i++) {
       const f = this.#filters[i]!;
       f.decoder?.onDestroy();
       if (f.encoder !== undefined && f.encoder !== (f.decoder as unknown)) f.encoder.onDestroy();
+      if (f.log !== undefined) filterLogs = true;
     }
     if (this.#readDisabledByStream > 0) {
       this.#readDisabledByStream = 0;
       this.conn.readDisable(false);
     }
-    if (info.activeSpan !== null || hcm.accessLoggers.length > 0) deferStreamTelemetry(info, hcm.accessLoggers);
+    if (info.activeSpan !== null || hcm.accessLoggers.length > 0 || filterLogs) deferStreamTelemetry(info, hcm.accessLoggers, this.#filters);
     if (this.requestComplete || this.closeAfterResponse) this.conn.onStreamComplete(this);
     else {
       this.closeAfterResponse = true;

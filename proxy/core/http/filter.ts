@@ -30,6 +30,12 @@ export interface StreamEncoderFilter {
 export interface StreamFilter {
   readonly decoder?: StreamDecoderFilter;
   readonly encoder?: StreamEncoderFilter;
+  /**
+   * The stream's access-log handler (Envoy's filters register one as an AccessLog::Instance):
+   * called once the stream is complete, with its access loggers, after the turn's socket
+   * writes. For what a filter records about a finished stream (istio.stats' metrics).
+   */
+  log?(info: StreamInfo): void;
 }
 
 /** What the connection manager offers every filter of a stream. */

@@ -10,10 +10,10 @@ import {
   type StreamDecoderFilter,
   type StreamEncoderFilter,
   type StreamFilter,
-  type StreamFilterCallbacks,
   type StreamFilterFactory,
 } from '../../core/http/filter.js';
 import type { HeaderMap } from '../../core/http/headers.js';
+import type { StreamInfo } from '../../core/stream-info.js';
 import { defineExtension } from '../../core/registry.js';
 import { IstioMetrics, type Reporter } from './metrics.js';
 import {
@@ -60,16 +60,13 @@ interface Shared {
  */
 class IstioStatsFilter implements StreamFilter, StreamDecoderFilter, StreamEncoderFilter {
   readonly #shared: Shared;
-  readonly #cb: StreamFilterCallbacks;
   #peer: WorkloadIdentity | null = null;
   #grpc = false;
   #answerMetadata = false;
   #answerId = false;
-  #recorded = false;
 
-  constructor(shared: Shared, cb: StreamFilterCallbacks) {
+  constructor(shared: Shared) {
     this.#shared = shared;
-    this.#cb = cb;
   }
 
   get decoder(): StreamDecoderFilter {
@@ -126,9 +123,12 @@ class IstioStatsFilter implements StreamFilter, StreamDecoderFilter, StreamEncod
   }
 
   onDestroy(): void {
-    if (this.#recorded) return;
-    this.#recorded = true;
-    this.#shared.metrics.record(this.#cb.streamInfo, this.#peer, this.#grpc);
+    // Nothing to release; the metrics are recorded by log(), after the response has left.
+  }
+
+  /** Istio records a request's metrics at its access-log time (its stats filter is a log handler). */
+  log(info: StreamInfo): void {
+    this.#shared.metrics.record(info, this.#peer, this.#grpc);
   }
 }
 
@@ -156,7 +156,7 @@ registries.httpFilters.register(
         ownId: context.node.id,
         decoder: new PeerMetadataDecoder(),
       };
-      return (callbacks) => new IstioStatsFilter(shared, callbacks);
+      return () => new IstioStatsFilter(shared);
     },
   }),
 );
