@@ -8,9 +8,10 @@
 // the export thread from allocating a fresh batch's worth of memory per post: an export
 // thread makes little JavaScript garbage, so it rarely collects, and the batches it dropped
 // piled up as external memory until V8's external-memory limit forced a collection (a
-// telemetry-on proxy's peak RSS under wrk reached 128 MB; recycled, 97 MB). Everything is bounded: records posted but not yet settled
-// by the thread (sent, failed or dropped) never exceed `maxOutstanding`, beyond which records
-// are dropped here and counted. The request path never waits on any of it.
+// telemetry-on proxy's peak RSS under wrk reached 128 MB; recycled, 97 MB). Everything is
+// bounded: records posted but not yet settled by the thread (sent, failed or dropped) never
+// exceed `maxOutstanding`, beyond which records are dropped here and counted. The request
+// path never waits on any of it.
 import { Worker } from 'node:worker_threads';
 import type { Counter } from '../stats/types.js';
 import { ProtoWriter } from './proto-writer.js';
@@ -160,8 +161,9 @@ export class ExportPipeline {
     }
     const count = this.#pendingCount;
     if (count === 0) return;
-    // The buffer itself changes hands (ProtoWriter's buffers own their memory whole, never a
-    // slice of Node's shared pool); the next batch goes into a buffer given back, or a new one.
+    // The buffer itself changes hands: the batch writer's buffers own their memory whole
+    // (allocUnsafe of 512 KB or more never slices Node's shared pool), so transferring one
+    // detaches nothing else. The next batch goes into a buffer given back, or a new one.
     const batch = this.#batch;
     const full = batch.buf;
     const records = new Uint8Array(full.buffer, full.byteOffset + this.#reserve, batch.pos - this.#reserve);
