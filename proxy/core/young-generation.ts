@@ -8,18 +8,23 @@
 //
 // Node only takes `--max-semi-space-size` before V8 starts. The semi-space growth factor is read
 // at every growth, though, so setting it to 1 holds the young generation at the size module
-// loading left it (4 or 8 MB semi-spaces on Node 20, depending on start-up). V8 also shrinks the
-// young generation of a process that has been idle for a while, to its minimum (1-2 MB of new
-// space), and with growth held at 1 it would stay there: after an idle spell the proxy
-// scavenged four times as often (about 10 times a second at only 1000 req/s) and served fewer
-// requests/s under full load (median 25.6k against 30.2k in an interleaved A/B). So after every
-// GC the factor is set to what grows the young generation back to its start-up size in one
-// step, and back to 1 once it is there. Starting a worker thread (the telemetry export threads)
-// puts the process-wide factor back to V8's default of 2, and the proxy's young generation then
-// doubled to 16 MB semi-spaces within a few scavenges (peak RSS 131 MB against 77 MB without
-// telemetry under wrk), so the factor is set again once each worker is online. Cluster workers
-// are new processes and get the real flag. An operator's own setting (NODE_OPTIONS or node
-// flags) always wins.
+// loading left it (4 MB semi-spaces for the proxy on Node 20). V8 also shrinks the young
+// generation of a process that has been idle for a while, to its minimum (1 MB semi-spaces),
+// and with growth held at 1 it would stay there: after an idle spell the proxy scavenged four
+// times as often (about 10 times a second at only 1000 req/s) and served fewer requests/s under
+// full load (median 25.6k against 30.2k in an interleaved A/B). So after every GC the factor is
+// set to what grows the young generation back to its start-up size in one step, and back to 1
+// once it is there. Starting a worker thread (the telemetry export threads) puts the
+// process-wide factor back to V8's default of 2, and the proxy's young generation then doubled
+// to 16 MB semi-spaces within a few scavenges (peak RSS 131 MB against 77 MB without telemetry
+// under wrk), so the factor is set again once each worker is online. Cluster workers are new
+// processes and get the real flag. An operator's own setting (NODE_OPTIONS or node flags)
+// always wins.
+//
+// The size is the semi-space's capacity, not new space's committed size (`space_size`): V8
+// uncommits the idle from-space now and then, which halves `space_size` while the capacity, and
+// so the next growth, is unchanged. Read as a shrink, that set a factor of 2 and the next
+// growth doubled the semi-space past its bound.
 import { PerformanceObserver } from 'node:perf_hooks';
 import { setFlagsFromString, getHeapSpaceStatistics } from 'node:v8';
 
@@ -30,19 +35,30 @@ function operatorSized(): boolean {
   return process.execArgv.some((a) => SEMI_SPACE_FLAGS.test(a)) || SEMI_SPACE_FLAGS.test(process.env['NODE_OPTIONS'] ?? '');
 }
 
-function newSpaceBytes(): number {
-  return getHeapSpaceStatistics().find((s) => s.space_name === 'new_space')?.space_size ?? 0;
+const MB = 1024 * 1024;
+
+/**
+ * The capacity of one semi-space, which V8's growth multiplies: new space's used plus available
+ * bytes, the usable area of the to-space's pages. That area is about 1.7% short of the pages'
+ * size (their headers), and semi-spaces here are whole megabytes (1 MB at the least, grown by
+ * whole factors, at most 16 MB unless an operator sized them), so the nearest megabyte is the
+ * capacity.
+ */
+export function semiSpaceBytes(): number {
+  const newSpace = getHeapSpaceStatistics().find((s) => s.space_name === 'new_space');
+  if (newSpace === undefined) return 0;
+  return Math.round((newSpace.space_used_size + newSpace.space_available_size) / MB) * MB;
 }
 
 /**
- * Holds the young generation at `targetBytes` (new space, both semi-spaces): after each GC,
+ * Holds the young generation at semi-spaces of `targetBytes`: after each GC,
  * the growth factor is whatever makes V8's next growth land on the target (V8 grows only when
  * enough has survived, and by the factor at that moment), or 1 once the target is reached.
  */
 export function holdYoungGenerationAt(targetBytes: number): void {
   let factor = 0;
   const apply = (): void => {
-    const size = newSpaceBytes();
+    const size = semiSpaceBytes();
     const wanted = size >= targetBytes || size === 0 ? 1 : Math.max(2, Math.floor(targetBytes / size));
     if (wanted === factor) return;
     factor = wanted;
@@ -65,9 +81,9 @@ export function holdYoungGenerationAt(targetBytes: number): void {
  */
 export function boundYoungGeneration(): string[] {
   if (operatorSized()) return [];
-  const startUp = newSpaceBytes();
+  const startUp = semiSpaceBytes();
   holdYoungGenerationAt(startUp);
-  // new_space counts both semi-spaces; a worker gets the same semi-space, at least 1 MB.
-  const semiSpaceMb = Math.max(1, Math.round(startUp / 2 / 1024 / 1024));
+  // A worker process gets the same semi-space, at least 1 MB.
+  const semiSpaceMb = Math.max(1, startUp / MB);
   return [`--max-semi-space-size=${semiSpaceMb}`];
 }
