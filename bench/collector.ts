@@ -38,23 +38,65 @@ function makeBodies(): Buffer[] {
   const providers = ['frontend', 'catalog'].map(
     (service) =>
       new BasicTracerProvider({
-        resource: resourceFromAttributes({ 'service.name': service, 'service.version': '1.4.2', 'host.name': `${service}-7d9f` }),
+        resource: resourceFromAttributes({
+          'service.name': service,
+          'service.version': '1.4.2',
+          'host.name': `${service}-7d9f`,
+        }),
         spanProcessors: [new SimpleSpanProcessor(exporter)],
       }),
   );
-  const [fe, cat] = providers.map((p) => p.getTracer('meshscope-bench', '1.0.0')) as [ReturnType<BasicTracerProvider['getTracer']>, ReturnType<BasicTracerProvider['getTracer']>];
+  const [fe, cat] = providers.map((p) => p.getTracer('meshscope-bench', '1.0.0')) as [
+    ReturnType<BasicTracerProvider['getTracer']>,
+    ReturnType<BasicTracerProvider['getTracer']>,
+  ];
   const bodies: Buffer[] = [];
   for (let b = 0; b < DISTINCT_BODIES; b++) {
     exporter.reset();
     for (let t = 0; t < SPANS_PER_BATCH / 4; t++) {
       const root = fe.startSpan('GET /product/{id}', {
         kind: SpanKind.SERVER,
-        attributes: { 'http.request.method': 'GET', 'url.path': `/product/${t}`, 'http.route': '/product/{id}', 'http.response.status_code': 200, 'user_agent.original': 'k6/0.50' },
+        attributes: {
+          'http.request.method': 'GET',
+          'url.path': `/product/${t}`,
+          'http.route': '/product/{id}',
+          'http.response.status_code': 200,
+          'user_agent.original': 'k6/0.50',
+        },
       });
       const rootCtx = trace.setSpan(context.active(), root);
-      const call = fe.startSpan('GET', { kind: SpanKind.CLIENT, attributes: { 'http.request.method': 'GET', 'server.address': 'catalog', 'server.port': 8080 } }, rootCtx);
-      const served = cat.startSpan('GET /items/{id}', { kind: SpanKind.SERVER, attributes: { 'http.request.method': 'GET', 'http.route': '/items/{id}', 'http.response.status_code': t % 50 === 0 ? 500 : 200 } }, trace.setSpan(context.active(), call));
-      const db = cat.startSpan('SELECT items', { kind: SpanKind.CLIENT, attributes: { 'db.system': 'postgresql', 'db.name': 'catalog', 'db.statement': 'SELECT * FROM items WHERE id = $1' } }, trace.setSpan(context.active(), served));
+      const call = fe.startSpan(
+        'GET',
+        {
+          kind: SpanKind.CLIENT,
+          attributes: { 'http.request.method': 'GET', 'server.address': 'catalog', 'server.port': 8080 },
+        },
+        rootCtx,
+      );
+      const served = cat.startSpan(
+        'GET /items/{id}',
+        {
+          kind: SpanKind.SERVER,
+          attributes: {
+            'http.request.method': 'GET',
+            'http.route': '/items/{id}',
+            'http.response.status_code': t % 50 === 0 ? 500 : 200,
+          },
+        },
+        trace.setSpan(context.active(), call),
+      );
+      const db = cat.startSpan(
+        'SELECT items',
+        {
+          kind: SpanKind.CLIENT,
+          attributes: {
+            'db.system': 'postgresql',
+            'db.name': 'catalog',
+            'db.statement': 'SELECT * FROM items WHERE id = $1',
+          },
+        },
+        trace.setSpan(context.active(), served),
+      );
       db.end();
       if (t % 50 === 0) served.setStatus({ code: SpanStatusCode.ERROR, message: 'upstream failure' });
       served.end();
@@ -135,7 +177,13 @@ async function insertFormatBench(bodies: Buffer[]): Promise<Record<string, numbe
     }
     const rowBinary = w.take();
     await writer.insert('otel_traces', [rowBinary]);
-    const compact = Buffer.from((await storage.embedded!.chdb.queryAsync(`SELECT ${SPAN_COLUMNS.join(', ')} FROM otel_traces FORMAT JSONCompactEachRow`)).bytes());
+    const compact = Buffer.from(
+      (
+        await storage.embedded!.chdb.queryAsync(
+          `SELECT ${SPAN_COLUMNS.join(', ')} FROM otel_traces FORMAT JSONCompactEachRow`,
+        )
+      ).bytes(),
+    );
     const best = { RowBinary: Number.POSITIVE_INFINITY, JSONCompactEachRow: Number.POSITIVE_INFINITY };
     for (let round = 0; round < 3; round++) {
       let c0 = process.cpuUsage();
@@ -143,7 +191,12 @@ async function insertFormatBench(bodies: Buffer[]): Promise<Record<string, numbe
       let c = process.cpuUsage(c0);
       best.RowBinary = Math.min(best.RowBinary, (c.user + c.system) / 1e6);
       c0 = process.cpuUsage();
-      await storage.embedded!.chdb.rawInsert({ table: 'otel_traces', columns: SPAN_COLUMNS, values: compact, format: 'JSONCompactEachRow' });
+      await storage.embedded!.chdb.rawInsert({
+        table: 'otel_traces',
+        columns: SPAN_COLUMNS,
+        values: compact,
+        format: 'JSONCompactEachRow',
+      });
       c = process.cpuUsage(c0);
       best.JSONCompactEachRow = Math.min(best.JSONCompactEachRow, (c.user + c.system) / 1e6);
     }
@@ -179,7 +232,10 @@ function threadCpu(pid: number): Record<string, number> {
   for (const tid of readdirSync(`/proc/${pid}/task`)) {
     try {
       const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-      const name = tid === String(pid) ? 'main (event loop)' : stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')).replace(/[0-9]+$/, '');
+      const name =
+        tid === String(pid)
+          ? 'main (event loop)'
+          : stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')).replace(/[0-9]+$/, '');
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
       out[name] = (out[name] ?? 0) + (Number(fields[11]) + Number(fields[12])) / 100;
     } catch {
@@ -202,9 +258,23 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'bench-collector-'));
   // BENCH_NODE_ARGS passes flags to the collector's node (e.g. --cpu-prof to profile it).
   const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
-  const child = spawn(process.execPath, [...nodeArgs, join(import.meta.dirname, '../cli/main.js'), 'collector', '--otlp-http', '127.0.0.1:0', '--http', '127.0.0.1:0', '--data', dir], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  const child = spawn(
+    process.execPath,
+    [
+      ...nodeArgs,
+      join(import.meta.dirname, '../cli/main.js'),
+      'collector',
+      '--otlp-http',
+      '127.0.0.1:0',
+      '--http',
+      '127.0.0.1:0',
+      '--data',
+      dir,
+    ],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
   const stopChild = (): void => {
     if (child.exitCode === null) child.kill('SIGKILL');
   };
@@ -237,7 +307,12 @@ async function main(): Promise<void> {
     const client = async (c: number): Promise<void> => {
       for (let i = c; Date.now() < deadline; i += CLIENTS) {
         const t0 = process.hrtime.bigint();
-        const res = await request(`${otlp}/v1/traces`, { method: 'POST', dispatcher, headers: { 'content-type': 'application/x-protobuf' }, body: bodies[i % bodies.length]! });
+        const res = await request(`${otlp}/v1/traces`, {
+          method: 'POST',
+          dispatcher,
+          headers: { 'content-type': 'application/x-protobuf' },
+          body: bodies[i % bodies.length]!,
+        });
         await res.body.dump();
         if (res.statusCode === 200) {
           acks.push(Number(process.hrtime.bigint() - t0) / 1e6);
@@ -254,8 +329,33 @@ async function main(): Promise<void> {
       for (let n = 1; Date.now() < deadline; n++) {
         const traceId = `beef${n.toString(16).padStart(28, '0')}`;
         const now = BigInt(Date.now()) * 1_000_000n;
-        const body = JSON.stringify({ resourceSpans: [{ resource: { attributes: [{ key: 'service.name', value: { stringValue: 'probe' } }] }, scopeSpans: [{ spans: [{ traceId, spanId: '00000000000000aa', name: 'probe', kind: 2, startTimeUnixNano: String(now), endTimeUnixNano: String(now + 1000n) }] }] }] });
-        const res = await request(`${otlp}/v1/traces`, { method: 'POST', dispatcher, headers: { 'content-type': 'application/json' }, body });
+        const body = JSON.stringify({
+          resourceSpans: [
+            {
+              resource: { attributes: [{ key: 'service.name', value: { stringValue: 'probe' } }] },
+              scopeSpans: [
+                {
+                  spans: [
+                    {
+                      traceId,
+                      spanId: '00000000000000aa',
+                      name: 'probe',
+                      kind: 2,
+                      startTimeUnixNano: String(now),
+                      endTimeUnixNano: String(now + 1000n),
+                    },
+                  ],
+                },
+              ],
+            },
+          ],
+        });
+        const res = await request(`${otlp}/v1/traces`, {
+          method: 'POST',
+          dispatcher,
+          headers: { 'content-type': 'application/json' },
+          body,
+        });
         await res.body.dump();
         if (res.statusCode === 200) {
           const acked = Date.now();
@@ -296,7 +396,8 @@ async function main(): Promise<void> {
     const drainDeadline = Date.now() + 120_000;
     // Polled every 200 ms: each /metrics scrape costs the collector CPU (prom-client's default
     // process metrics), which would otherwise be counted against ingest.
-    while ((storedSpans = await stored()) < ackedSpans + probes && Date.now() < drainDeadline) await new Promise((r) => setTimeout(r, 200));
+    while ((storedSpans = await stored()) < ackedSpans + probes && Date.now() < drainDeadline)
+      await new Promise((r) => setTimeout(r, 200));
     const storedSeconds = (Date.now() - started) / 1000;
     const { cpuSeconds, peakRssMb } = procStat(child.pid!);
     const threads1 = threadCpu(child.pid!);
@@ -334,7 +435,12 @@ async function main(): Promise<void> {
           spansPerCpuSecond,
           threadCpuSeconds,
           peakRssMb,
-          ackLatencyMs: { p50: percentile(acks, 0.5), p90: percentile(acks, 0.9), p99: percentile(acks, 0.99), max: acks[acks.length - 1] ?? 0 },
+          ackLatencyMs: {
+            p50: percentile(acks, 0.5),
+            p90: percentile(acks, 0.9),
+            p99: percentile(acks, 0.99),
+            max: acks[acks.length - 1] ?? 0,
+          },
           eventLoopDelayMs: { worstP99PerSecond: Math.max(0, ...loopP99), max: Math.max(0, ...loopMax) },
           timeToQueryableMs: { probes, p50: percentile(queryable, 0.5), max: queryable[queryable.length - 1] ?? 0 },
           decoder,
@@ -342,7 +448,9 @@ async function main(): Promise<void> {
           anchors: ANCHORS,
           ratios: {
             storedVsGoal150k: Number((spansPerSecStored / 150_000).toFixed(2)),
-            perCpuSecondVsOtelCollectorPerCore: Number((spansPerCpuSecond / ANCHORS.otelCollectorClickHouseSpansPerSecPerCore).toFixed(2)),
+            perCpuSecondVsOtelCollectorPerCore: Number(
+              (spansPerCpuSecond / ANCHORS.otelCollectorClickHouseSpansPerSecPerCore).toFixed(2),
+            ),
             perCpuSecondVsRotelPerCore: Number((spansPerCpuSecond / ANCHORS.rotelSpansPerSecPerCore).toFixed(2)),
           },
         },

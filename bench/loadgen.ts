@@ -24,7 +24,10 @@ const argValue = (name: string): string | undefined => {
   return i === -1 ? undefined : args[i + 1];
 };
 const DURATION_S = Number(argValue('--duration') ?? (quick ? 4 : 10));
-const [MEM_SHORT_S, MEM_LONG_S] = (argValue('--memory') ?? (quick ? '4,16' : '10,60')).split(',').map(Number) as [number, number];
+const [MEM_SHORT_S, MEM_LONG_S] = (argValue('--memory') ?? (quick ? '4,16' : '10,60')).split(',').map(Number) as [
+  number,
+  number,
+];
 const ROUNDS = Number(argValue('--rounds') ?? (quick ? 1 : 2));
 const CONNECTIONS = 50;
 const CLK_TCK = 100;
@@ -50,7 +53,11 @@ function readProc(pid: number): { ticks: number; rssKB: number; hwmKB: number } 
 }
 
 /** Runs a command, sampling its CPU time and RSS from /proc until it exits. */
-function measure(cmd: string, argv: string[], timeoutS: number): Promise<{ stdout: string; stderr: string; code: number; stats: ProcStats }> {
+function measure(
+  cmd: string,
+  argv: string[],
+  timeoutS: number,
+): Promise<{ stdout: string; stderr: string; code: number; stats: ProcStats }> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'], cwd: root });
     let stdout = '';
@@ -68,7 +75,12 @@ function measure(cmd: string, argv: string[], timeoutS: number): Promise<{ stdou
     child.on('exit', (code) => {
       clearInterval(poll);
       clearTimeout(kill);
-      resolve({ stdout, stderr, code: code ?? -1, stats: { cpuSeconds: last.ticks / CLK_TCK, peakRssMB: last.hwmKB / 1024, lastRssMB: last.rssKB / 1024 } });
+      resolve({
+        stdout,
+        stderr,
+        code: code ?? -1,
+        stats: { cpuSeconds: last.ticks / CLK_TCK, peakRssMB: last.hwmKB / 1024, lastRssMB: last.rssKB / 1024 },
+      });
     });
   });
 }
@@ -128,7 +140,11 @@ function wrkLatencyMs(text: string, pct: string): number {
   return m[2] === 'us' ? v / 1000 : m[2] === 's' ? v * 1000 : v;
 }
 
-async function runMeshscope(dir: string, url: string, seconds: number): Promise<{ rps: number; p50: number; p99: number; stats: ProcStats; requests: number }> {
+async function runMeshscope(
+  dir: string,
+  url: string,
+  seconds: number,
+): Promise<{ rps: number; p50: number; p99: number; stats: ProcStats; requests: number }> {
   const script = path.join(dir, 'get.js');
   fs.writeFileSync(
     script,
@@ -138,7 +154,20 @@ export default function () { http.get(__ENV.URL); }
 `,
   );
   const exportFile = path.join(dir, `summary-${seconds}.json`);
-  const r = await measure(process.execPath, [path.join(root, 'dist/cli/main.js'), 'load', script, '--quiet', '-e', `URL=${url}`, '--summary-export', exportFile], seconds + 60);
+  const r = await measure(
+    process.execPath,
+    [
+      path.join(root, 'dist/cli/main.js'),
+      'load',
+      script,
+      '--quiet',
+      '-e',
+      `URL=${url}`,
+      '--summary-export',
+      exportFile,
+    ],
+    seconds + 60,
+  );
   if (r.code !== 0) throw new Error(`meshscope load exited ${r.code}: ${r.stderr.slice(0, 2000)}`);
   const s = JSON.parse(fs.readFileSync(exportFile, 'utf8')) as { metrics: Record<string, Record<string, number>> };
   const reqs = s.metrics.http_reqs!;
@@ -146,14 +175,33 @@ export default function () { http.get(__ENV.URL); }
   return { rps: reqs.rate!, requests: reqs.count!, p50: d.med!, p99: d['p(99)']!, stats: r.stats };
 }
 
-async function runAutocannon(url: string, seconds: number): Promise<{ rps: number; p50: number; p99: number; stats: ProcStats; requests: number }> {
+async function runAutocannon(
+  url: string,
+  seconds: number,
+): Promise<{ rps: number; p50: number; p99: number; stats: ProcStats; requests: number }> {
   const bin = path.join(root, 'node_modules/autocannon/autocannon.js');
-  const r = await measure(process.execPath, [bin, '-c', String(CONNECTIONS), '-d', String(seconds), '-j', url], seconds + 60);
-  const j = JSON.parse(r.stdout) as { requests: { average: number; total: number }; latency: { p50: number; p99: number } };
-  return { rps: j.requests.total / seconds, requests: j.requests.total, p50: j.latency.p50, p99: j.latency.p99, stats: r.stats };
+  const r = await measure(
+    process.execPath,
+    [bin, '-c', String(CONNECTIONS), '-d', String(seconds), '-j', url],
+    seconds + 60,
+  );
+  const j = JSON.parse(r.stdout) as {
+    requests: { average: number; total: number };
+    latency: { p50: number; p99: number };
+  };
+  return {
+    rps: j.requests.total / seconds,
+    requests: j.requests.total,
+    p50: j.latency.p50,
+    p99: j.latency.p99,
+    stats: r.stats,
+  };
 }
 
-async function runWrk(url: string, seconds: number): Promise<{ rps: number; p50: number; p99: number; stats: ProcStats; requests: number }> {
+async function runWrk(
+  url: string,
+  seconds: number,
+): Promise<{ rps: number; p50: number; p99: number; stats: ProcStats; requests: number }> {
   const r = await measure('wrk', ['-t1', `-c${CONNECTIONS}`, `-d${seconds}s`, '--latency', url], seconds + 60);
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(r.stdout)?.[1] ?? NaN);
   const total = Number(/(\d+) requests in/.exec(r.stdout)?.[1] ?? NaN);
@@ -174,7 +222,8 @@ async function main(): Promise<void> {
       const wrk = await runWrk(nginx.url, DURATION_S);
       rounds.push({ ms, ac, wrk });
     }
-    const best = (pick: (r: { ms: Run; ac: Run; wrk: Run }) => Run): Run => rounds.map(pick).reduce((a, b) => (b.rps > a.rps ? b : a));
+    const best = (pick: (r: { ms: Run; ac: Run; wrk: Run }) => Run): Run =>
+      rounds.map(pick).reduce((a, b) => (b.rps > a.rps ? b : a));
     const ms = best((r) => r.ms);
     const ac = best((r) => r.ac);
     const wrk = best((r) => r.wrk);
@@ -195,7 +244,11 @@ async function main(): Promise<void> {
       connections: CONNECTIONS,
       duration_s: DURATION_S,
       rounds: ROUNDS,
-      requests_per_s_by_round: rounds.map((r) => ({ meshscope: round(r.ms.rps, 0), autocannon: round(r.ac.rps, 0), wrk: round(r.wrk.rps, 0) })),
+      requests_per_s_by_round: rounds.map((r) => ({
+        meshscope: round(r.ms.rps, 0),
+        autocannon: round(r.ac.rps, 0),
+        wrk: round(r.wrk.rps, 0),
+      })),
       cores: os.cpus().length,
       loadavg_1m: round(os.loadavg()[0]!),
       meshscope: row(ms),

@@ -18,7 +18,10 @@ interface Pending {
 }
 
 const [port, rate, seconds, warmSeconds] = process.argv.slice(2).map(Number) as [number, number, number, number];
-const request = Buffer.from(`GET / HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUser-Agent: meshscope-bench-open-loop\r\n\r\n`, 'latin1');
+const request = Buffer.from(
+  `GET / HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUser-Agent: meshscope-bench-open-loop\r\n\r\n`,
+  'latin1',
+);
 const serviceUs: number[] = [];
 const scheduledUs: number[] = [];
 let errors = 0;
@@ -105,7 +108,8 @@ async function paced(secs: number, recorded: boolean): Promise<void> {
     await tick();
   }
   // Bounded wait for the stragglers.
-  for (let waited = 0; idle.length < connections.length && waited < 10_000; waited += 5) await new Promise((r) => setTimeout(r, 5));
+  for (let waited = 0; idle.length < connections.length && waited < 10_000; waited += 5)
+    await new Promise((r) => setTimeout(r, 5));
 }
 
 for (let i = 0; i < 16; i++) idle.push(nextConnection());

@@ -34,7 +34,12 @@ const parser = new Http1Parser(true, handler, { maxHeaderBytes: 60 * 1024, maxHe
 const routes = Array.from({ length: 49 }, (_, i) => ({ match: { prefix: `/svc${i}/` }, route: { cluster: `c${i}` } }));
 routes.push({ match: { prefix: '/api/' }, route: { cluster: 'api' } });
 const table = new RouteTable(
-  { virtual_hosts: [{ name: 'shop', domains: ['shop.example.com', '*.example.com'], routes }, { name: 'default', domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster: 'x' } }] }] },
+  {
+    virtual_hosts: [
+      { name: 'shop', domains: ['shop.example.com', '*.example.com'], routes },
+      { name: 'default', domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster: 'x' } }] },
+    ],
+  },
   { stripAnyHostPort: false, stripMatchingPort: null },
 );
 const headers = new HeaderMap();
@@ -43,7 +48,8 @@ headers.add(':path', '/api/v1/items/42');
 const results = [
   measure('parse request head (9 headers)', () => parser.execute(head)),
   measure('route lookup (50 routes, last matches)', () => {
-    if (table.route('shop.example.com', '/api/v1/items/42', 'expand=true', headers) === null) throw new Error('no route');
+    if (table.route('shop.example.com', '/api/v1/items/42', 'expand=true', headers) === null)
+      throw new Error('no route');
   }),
   measure('header map build + 3 lookups', () => {
     const m = new HeaderMap();

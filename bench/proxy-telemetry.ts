@@ -15,6 +15,8 @@ async function main(): Promise<void> {
 
 main().catch(async (err: unknown) => {
   await stopAll();
-  process.stderr.write(`bench:proxy-telemetry failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.stderr.write(
+    `bench:proxy-telemetry failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+  );
   process.exitCode = 1;
 });

@@ -7,7 +7,16 @@
 // Knobs: BENCH_SECONDS (default 10), BENCH_CONNECTIONS (default 50), BENCH_ROUNDS (default 3),
 // and the telemetry rows' LAT_RATE (1000), LAT_SECONDS (10), WARM_SECONDS (3); BENCH_TELEMETRY=0
 // skips those.
-import { freePort, proxyBootstrap, startHaproxy, startMeshscope, startNginxProxy, startNginxUpstream, stopAll, type Peer } from './lib/peers.js';
+import {
+  freePort,
+  proxyBootstrap,
+  startHaproxy,
+  startMeshscope,
+  startNginxProxy,
+  startNginxUpstream,
+  stopAll,
+  type Peer,
+} from './lib/peers.js';
 import { runWrk, type WrkResult } from './lib/wrk.js';
 import { median } from './lib/median.js';
 import { peakRssMb } from './lib/rss.js';
@@ -39,7 +48,13 @@ const rows: Row[] = [
     name: 'meshscope-c1-v8-default-semi-space',
     start: async (up) => {
       const port = await freePort();
-      return startMeshscope('meshscope-c1-v8-default-semi-space', proxyBootstrap(port, up), port, ['--concurrency', '1'], ['--max-semi-space-size=16']);
+      return startMeshscope(
+        'meshscope-c1-v8-default-semi-space',
+        proxyBootstrap(port, up),
+        port,
+        ['--concurrency', '1'],
+        ['--max-semi-space-size=16'],
+      );
     },
   },
   { name: 'nginx-1-worker', start: startNginxProxy },
@@ -71,7 +86,8 @@ async function main(): Promise<void> {
     const steal = stealMeter();
     for (let round = 0; round < ROUNDS; round++) {
       const results = new Map<string, WrkResult>();
-      for (const { row, url } of peers) results.set(row.name, runWrk(url, { connections: CONNECTIONS, seconds: SECONDS }));
+      for (const { row, url } of peers)
+        results.set(row.name, runWrk(url, { connections: CONNECTIONS, seconds: SECONDS }));
       perRound.push(results);
     }
     cpuStealPercent = steal();
@@ -82,7 +98,15 @@ async function main(): Promise<void> {
   const peakRss = new Map(peers.map(({ row, peer }) => [row.name, peer === null ? null : peakRssMb(peer.pid)]));
   await Promise.all(peers.map(({ peer }) => peer?.stop()));
   // The telemetry rows run after, against the same upstream, with their own rounds.
-  const telemetry = process.env.BENCH_TELEMETRY === '0' ? null : await measureTelemetry(upstream, { ...telemetryBenchOptions(), seconds: SECONDS, connections: CONNECTIONS, rounds: ROUNDS });
+  const telemetry =
+    process.env.BENCH_TELEMETRY === '0'
+      ? null
+      : await measureTelemetry(upstream, {
+          ...telemetryBenchOptions(),
+          seconds: SECONDS,
+          connections: CONNECTIONS,
+          rounds: ROUNDS,
+        });
   await stopAll();
 
   const rowsOut = rows.map((row) => {
@@ -98,7 +122,9 @@ async function main(): Promise<void> {
     };
     return {
       ...measured,
-      rpsRatioToNginx: round2(median(perRound.map((r) => r.get(row.name)!.requestsPerSecond / r.get('nginx-1-worker')!.requestsPerSecond))),
+      rpsRatioToNginx: round2(
+        median(perRound.map((r) => r.get(row.name)!.requestsPerSecond / r.get('nginx-1-worker')!.requestsPerSecond)),
+      ),
       p99RatioToNginx: round2(median(perRound.map((r) => r.get(row.name)!.p99Ms / r.get('nginx-1-worker')!.p99Ms))),
       rounds: runs.map((r) => ({ requestsPerSecond: Math.round(r.requestsPerSecond), p50Ms: r.p50Ms, p99Ms: r.p99Ms })),
     };

@@ -25,12 +25,27 @@ function resilientBootstrap(port: number, upstream: number): Record<string, unkn
         {
           name: 'all',
           domains: ['*'],
-          routes: [{ match: { prefix: '/' }, route: { cluster: 'up', retry_policy: { retry_on: '5xx,reset,connect-failure', num_retries: 2, per_try_timeout: '5s' } } }],
+          routes: [
+            {
+              match: { prefix: '/' },
+              route: {
+                cluster: 'up',
+                retry_policy: { retry_on: '5xx,reset,connect-failure', num_retries: 2, per_try_timeout: '5s' },
+              },
+            },
+          ],
         },
       ],
     },
     http_filters: [
-      { name: 'envoy.filters.http.fault', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault', abort: { http_status: 503, percentage: { numerator: 0 } }, delay: { fixed_delay: '1s', percentage: { numerator: 0 } } } },
+      {
+        name: 'envoy.filters.http.fault',
+        typed_config: {
+          '@type': 'type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault',
+          abort: { http_status: 503, percentage: { numerator: 0 } },
+          delay: { fixed_delay: '1s', percentage: { numerator: 0 } },
+        },
+      },
       {
         name: 'envoy.filters.http.local_ratelimit',
         typed_config: {
@@ -41,10 +56,17 @@ function resilientBootstrap(port: number, upstream: number): Record<string, unkn
           filter_enforced: on,
         },
       },
-      { name: 'envoy.filters.http.router', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router' } },
+      {
+        name: 'envoy.filters.http.router',
+        typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router' },
+      },
     ],
   }) as { static_resources: { clusters: Array<Record<string, unknown>> } };
-  b.static_resources.clusters[0]!['outlier_detection'] = { consecutive_5xx: 5, interval: '1s', base_ejection_time: '5s' };
+  b.static_resources.clusters[0]!['outlier_detection'] = {
+    consecutive_5xx: 5,
+    interval: '1s',
+    base_ejection_time: '5s',
+  };
   return b as Record<string, unknown>;
 }
 
@@ -57,7 +79,14 @@ function measure(name: string, fn: () => void): { name: string; opsPerSecond: nu
 }
 
 async function microBenchmarks(): Promise<Array<ReturnType<typeof measure>>> {
-  const runtime = await LayeredRuntime.create(parseLayeredRuntime({ layers: [{ name: 's', static_layer: { fault: { http: { abort: { abort_percent: 10 } } } } }, { name: 'a', admin_layer: {} }] }));
+  const runtime = await LayeredRuntime.create(
+    parseLayeredRuntime({
+      layers: [
+        { name: 's', static_layer: { fault: { http: { abort: { abort_percent: 10 } } } } },
+        { name: 'a', admin_layer: {} },
+      ],
+    }),
+  );
   const fraction = { default_value: { numerator: 50, denominator: 'HUNDRED' as const }, runtime_key: 'rl.enabled' };
   let sink = 0;
   const scope = createStatsStore().scope('cluster.b');
@@ -71,11 +100,25 @@ async function microBenchmarks(): Promise<Array<ReturnType<typeof measure>>> {
   const policy = new RetryPolicy(retryPolicySchema.parse({ retry_on: '5xx', num_retries: 2 }));
   const resources = { retries: 0, retryLimit: () => 3 };
   const headers = new HeaderMap();
-  for (const [k, v] of [[':authority', 'shop'], [':path', '/api'], [':method', 'GET'], ['user-agent', 'wrk'], ['accept', '*/*'], ['x-request-id', 'abc']]) headers.add(k!, v!);
+  for (const [k, v] of [
+    [':authority', 'shop'],
+    [':path', '/api'],
+    [':method', 'GET'],
+    ['user-agent', 'wrk'],
+    ['accept', '*/*'],
+    ['x-request-id', 'abc'],
+  ])
+    headers.add(k!, v!);
   const bucket = new TokenBucket(1_000_000_000, 1_000_000_000, 1000);
   const out = [
-    measure('runtime featureEnabled (key set)', () => void (sink += runtime.snapshot().featureEnabled('fault.http.abort.abort_percent', 0) ? 1 : 0)),
-    measure('runtime fractionEnabled (key absent)', () => void (sink += runtime.snapshot().runtimeFractionEnabled(fraction) ? 1 : 0)),
+    measure(
+      'runtime featureEnabled (key set)',
+      () => void (sink += runtime.snapshot().featureEnabled('fault.http.abort.abort_percent', 0) ? 1 : 0),
+    ),
+    measure(
+      'runtime fractionEnabled (key absent)',
+      () => void (sink += runtime.snapshot().runtimeFractionEnabled(fraction) ? 1 : 0),
+    ),
     measure('RetryState.create + finalTimeouts', () => {
       const s = RetryState.create(policy, headers, resources, stats);
       sink += finalTimeouts(15_000, 0, headers).globalMs + (s === null ? 0 : 1);

@@ -26,10 +26,14 @@ const CLI = new URL('../cli/main.js', import.meta.url).pathname;
 
 async function freePorts(n: number): Promise<number[]> {
   const servers = await Promise.all(
-    Array.from({ length: n }, () => new Promise<net.Server>((resolve) => {
-      const s = net.createServer();
-      s.listen(0, '127.0.0.1', () => resolve(s));
-    })),
+    Array.from(
+      { length: n },
+      () =>
+        new Promise<net.Server>((resolve) => {
+          const s = net.createServer();
+          s.listen(0, '127.0.0.1', () => resolve(s));
+        }),
+    ),
   );
   const ports = servers.map((s) => (s.address() as net.AddressInfo).port);
   await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
@@ -61,7 +65,15 @@ function meshYaml(nodes: NodeSpec[], change: number): string {
           weight: change % 2 === 1 && s === ((change - 1) / 2) % SERVICES && i === 0 ? 1 + (change % 100) : 1,
           sidecar: { inbound: { http: n.ports[0] }, outbound_port: n.ports[1], admin_port: n.ports[2] },
         })),
-      routes: [{ name: 'split', route: [{ subset: 'v1', weight: split }, { subset: 'v2', weight: 100 - split }] }],
+      routes: [
+        {
+          name: 'split',
+          route: [
+            { subset: 'v1', weight: split },
+            { subset: 'v2', weight: 100 - split },
+          ],
+        },
+      ],
     };
   });
   return stringify({ name: 'bench', services });
@@ -114,21 +126,30 @@ async function main(): Promise<void> {
 
   const mesh = parseMesh(meshYaml(nodes, -1));
   // The 50 in-process clients live in one child process, as sidecars live apart from the control plane.
-  const clientNodes = nodes.slice(0, CLIENTS).map((n) => renderDynamicBootstrap(mesh, n.name, { xds: `127.0.0.1:${cp.port}`, api: 'GRPC' }));
+  const clientNodes = nodes
+    .slice(0, CLIENTS)
+    .map((n) => renderDynamicBootstrap(mesh, n.name, { xds: `127.0.0.1:${cp.port}`, api: 'GRPC' }));
   const bootstrapsFile = join(dir, 'clients.json');
   writeFileSync(bootstrapsFile, JSON.stringify(clientNodes));
-  const clientsProc = spawn(process.execPath, [fileURLToPath(import.meta.url), '--clients', bootstrapsFile], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const clientsProc = spawn(process.execPath, [fileURLToPath(import.meta.url), '--clients', bootstrapsFile], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
   const procs: ChildProcess[] = [clientsProc];
   for (const [i, api] of (['GRPC', 'DELTA_GRPC', 'REST'] as const).entries()) {
     const b = renderDynamicBootstrap(mesh, realNames[i]!, { xds: `127.0.0.1:${cp.port}`, api, refreshDelayMs: 100 });
     const file = join(dir, `${realNames[i]}.json`);
     writeFileSync(file, JSON.stringify(b));
-    procs.push(spawn(process.execPath, [CLI, 'proxy', '-c', file, '--concurrency', '1', '-l', 'warning'], { stdio: ['ignore', 'ignore', 'inherit'] }));
+    procs.push(
+      spawn(process.execPath, [CLI, 'proxy', '-c', file, '--concurrency', '1', '-l', 'warning'], {
+        stdio: ['ignore', 'ignore', 'inherit'],
+      }),
+    );
   }
   const allReady = (): boolean => nodes.every((n) => (acked.get(n.name)?.size ?? 0) >= 4);
   const startDeadline = Date.now() + 30_000;
   while (!allReady() && Date.now() < startDeadline) await new Promise((r) => setTimeout(r, 20));
-  if (!allReady()) throw new Error(`only ${[...acked.values()].filter((m) => m.size >= 4).length}/${total} nodes initialised`);
+  if (!allReady())
+    throw new Error(`only ${[...acked.values()].filter((m) => m.size >= 4).length}/${total} nodes initialised`);
 
   const perNode: number[] = [];
   const perNodeReal: Record<string, number[]> = { 'real-grpc': [], 'real-delta': [], 'real-rest': [] };
@@ -174,7 +195,12 @@ async function main(): Promise<void> {
   const round = (x: number): number => Math.round(x * 10) / 10;
   const summary = (xs: number[]) => {
     const s = [...xs].sort((a, b) => a - b);
-    return { samples: s.length, p50_ms: round(percentile(s, 50)), p99_ms: round(percentile(s, 99)), max_ms: round(s[s.length - 1] ?? Number.NaN) };
+    return {
+      samples: s.length,
+      p50_ms: round(percentile(s, 50)),
+      p99_ms: round(percentile(s, 99)),
+      max_ms: round(s[s.length - 1] ?? Number.NaN),
+    };
   };
   const p99 = percentile(sorted, 99);
   process.stdout.write(
@@ -204,9 +230,18 @@ async function main(): Promise<void> {
 
 /** Child mode: runs one meshscope xDS client per bootstrap until SIGTERM. */
 function runClients(file: string): void {
-  const noop = { applyClusters: async () => undefined, applyEndpoints: async () => undefined, applyListeners: async () => undefined, applyRoutes: async () => undefined };
+  const noop = {
+    applyClusters: async () => undefined,
+    applyEndpoints: async () => undefined,
+    applyListeners: async () => undefined,
+    applyRoutes: async () => undefined,
+  };
   const accept = { cluster: () => [], assignment: () => [], listener: () => [], routeConfiguration: () => [] };
-  const bootstraps = JSON.parse(readFileSync(file, 'utf8')) as Array<{ node: JsonMap; dynamic_resources: DynamicResources; static_resources: { clusters: JsonMap[] } }>;
+  const bootstraps = JSON.parse(readFileSync(file, 'utf8')) as Array<{
+    node: JsonMap;
+    dynamic_resources: DynamicResources;
+    static_resources: { clusters: JsonMap[] };
+  }>;
   const clients = bootstraps.map((b) => {
     const c = new XdsClient({
       node: b.node,
@@ -228,7 +263,8 @@ function runClients(file: string): void {
 
 const clientsFlag = process.argv.indexOf('--clients');
 if (clientsFlag !== -1) runClients(process.argv[clientsFlag + 1] as string);
-else main().catch((err: unknown) => {
-  process.stderr.write(`bench:xds failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-  process.exitCode = 1;
-});
+else
+  main().catch((err: unknown) => {
+    process.stderr.write(`bench:xds failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exitCode = 1;
+  });

@@ -26,7 +26,9 @@ export async function run(argv: string[]): Promise<number> {
   if (values.data !== undefined) options.dataDir = values.data;
   if (values['ttl-days'] !== undefined) {
     if (!/^\d+$/.test(values['ttl-days'])) {
-      process.stderr.write(`meshscope collector: --ttl-days must be a whole number of days (0 = no TTL), got '${values['ttl-days']}'\n`);
+      process.stderr.write(
+        `meshscope collector: --ttl-days must be a whole number of days (0 = no TTL), got '${values['ttl-days']}'\n`,
+      );
       return 2;
     }
     options.ttlDays = Number(values['ttl-days']);

@@ -59,7 +59,8 @@ export async function run(argv: string[]): Promise<number> {
   const xds = parseHostPort(values.xds ?? '127.0.0.1:18000');
   if (xds === undefined) return fail(`--xds: expected host:port, got '${values.xds}'`);
   const api = values.api ?? 'GRPC';
-  if (api !== 'GRPC' && api !== 'DELTA_GRPC' && api !== 'REST') return fail(`--api: expected GRPC, DELTA_GRPC or REST, got '${api}'`);
+  if (api !== 'GRPC' && api !== 'DELTA_GRPC' && api !== 'REST')
+    return fail(`--api: expected GRPC, DELTA_GRPC or REST, got '${api}'`);
   if ((sub === 'render' || sub === 'bootstrap') && values.node === undefined) return fail(`${sub} needs --node NAME`);
 
   try {
@@ -73,11 +74,19 @@ export async function run(argv: string[]): Promise<number> {
       return 0;
     }
     if (sub === 'bootstrap') {
-      print(renderDynamicBootstrap(await loadMeshFile(values.mesh), values.node as string, { xds: `${xds.host}:${xds.port}`, api }), format);
+      print(
+        renderDynamicBootstrap(await loadMeshFile(values.mesh), values.node as string, {
+          xds: `${xds.host}:${xds.port}`,
+          api,
+        }),
+        format,
+      );
       return 0;
     }
     const cp = await startControlPlane({ meshPath: values.mesh, host: xds.host, port: xds.port });
-    process.stdout.write(`meshscope control-plane: mesh '${cp.mesh.name}' served over xDS (gRPC ADS and REST-JSON) on ${cp.host}:${cp.port}\n`);
+    process.stdout.write(
+      `meshscope control-plane: mesh '${cp.mesh.name}' served over xDS (gRPC ADS and REST-JSON) on ${cp.host}:${cp.port}\n`,
+    );
     await untilStopSignal();
     await cp.close();
     return 0;

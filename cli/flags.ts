@@ -7,7 +7,12 @@ type FlagOptions = NonNullable<ParseArgsConfig['options']>;
 
 const HELP = { help: { type: 'boolean', short: 'h' } } as const;
 
-type FlagConfig<O extends FlagOptions> = { args: string[]; options: O & typeof HELP; strict: true; allowPositionals: false };
+type FlagConfig<O extends FlagOptions> = {
+  args: string[];
+  options: O & typeof HELP;
+  strict: true;
+  allowPositionals: false;
+};
 
 type Flags<O extends FlagOptions> = ReturnType<typeof parseArgs<FlagConfig<O>>>['values'];
 
@@ -16,10 +21,20 @@ type Flags<O extends FlagOptions> = ReturnType<typeof parseArgs<FlagConfig<O>>>[
  * exit code when the command should stop here: 2 after printing the parse error and the usage
  * to stderr, 0 after printing the usage to stdout for -h.
  */
-export function parseFlags<O extends FlagOptions>(command: string, usage: string, args: string[], options: O): Flags<O> | number {
+export function parseFlags<O extends FlagOptions>(
+  command: string,
+  usage: string,
+  args: string[],
+  options: O,
+): Flags<O> | number {
   let values: Flags<O>;
   try {
-    ({ values } = parseArgs<FlagConfig<O>>({ args, options: { ...options, ...HELP }, strict: true, allowPositionals: false }));
+    ({ values } = parseArgs<FlagConfig<O>>({
+      args,
+      options: { ...options, ...HELP },
+      strict: true,
+      allowPositionals: false,
+    }));
   } catch (err) {
     process.stderr.write(`meshscope ${command}: ${(err as Error).message}\n${usage}`);
     return 2;

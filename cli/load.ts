@@ -57,18 +57,22 @@ export async function run(argv: string[]): Promise<number> {
   };
   const vus = int(v.vus, '--vus');
   const iterations = int(v.iterations, '--iterations');
-  const stages = (v.stage ?? []).flatMap((s) => s.split(',')).map((s) => {
-    const [duration, target] = s.split(':');
-    const t = Number(target);
-    if (duration === undefined || duration === '' || !Number.isInteger(t) || t < 0) errors.push(`--stage ${s}: expected DURATION:TARGET, e.g. 10s:20`);
-    return { duration: duration ?? '', target: t };
-  });
+  const stages = (v.stage ?? [])
+    .flatMap((s) => s.split(','))
+    .map((s) => {
+      const [duration, target] = s.split(':');
+      const t = Number(target);
+      if (duration === undefined || duration === '' || !Number.isInteger(t) || t < 0)
+        errors.push(`--stage ${s}: expected DURATION:TARGET, e.g. 10s:20`);
+      return { duration: duration ?? '', target: t };
+    });
   const outputs = (v.out ?? []).map((o) => {
     const eq = o.indexOf('=');
     return eq === -1 ? { name: o, arg: '' } : { name: o.slice(0, eq), arg: o.slice(eq + 1) };
   });
   const mode = v['summary-mode'];
-  if (mode !== undefined && mode !== 'compact' && mode !== 'full') errors.push(`--summary-mode ${mode}: expected compact or full`);
+  if (mode !== undefined && mode !== 'compact' && mode !== 'full')
+    errors.push(`--summary-mode ${mode}: expected compact or full`);
   const env = { ...(process.env as Record<string, string>), ...keyValues(v.env, '-e', errors) };
   const tags = keyValues(v.tag, '--tag', errors);
   if (errors.length > 0) {

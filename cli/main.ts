@@ -10,10 +10,19 @@ interface CommandModule {
 const commands: Record<string, { summary: string; load: () => Promise<CommandModule> }> = {
   proxy: { summary: 'run an Envoy-style proxy from a v3 bootstrap (-c FILE)', load: () => import('./proxy.js') },
   load: { summary: 'run a k6-compatible load test script (JS/TS)', load: () => import('./load.js') },
-  collector: { summary: 'run the OTLP/HTTP collector (ClickHouse storage, service graph, query API)', load: () => import('./collector.js') },
-  up: { summary: 'run the local observable mesh (collector, control plane, proxies, demo shop, Prometheus)', load: () => import('./up.js') },
+  collector: {
+    summary: 'run the OTLP/HTTP collector (ClickHouse storage, service graph, query API)',
+    load: () => import('./collector.js'),
+  },
+  up: {
+    summary: 'run the local observable mesh (collector, control plane, proxies, demo shop, Prometheus)',
+    load: () => import('./up.js'),
+  },
   status: { summary: 'show what meshscope up is running (--json)', load: () => import('./status.js') },
-  'control-plane': { summary: 'serve a mesh description over xDS; render a node\'s bootstrap', load: () => import('./control-plane.js') },
+  'control-plane': {
+    summary: "serve a mesh description over xDS; render a node's bootstrap",
+    load: () => import('./control-plane.js'),
+  },
 };
 
 function usage(): string {

@@ -51,7 +51,9 @@ export async function run(argv: string[]): Promise<number> {
   }
   const drain = values['drain-time-s'] === undefined ? 600 : Number(values['drain-time-s']);
   if (!Number.isFinite(drain) || drain < 0) {
-    process.stderr.write(`meshscope proxy: --drain-time-s must be a non-negative number, got '${values['drain-time-s']}'\n`);
+    process.stderr.write(
+      `meshscope proxy: --drain-time-s must be a non-negative number, got '${values['drain-time-s']}'\n`,
+    );
     return 1;
   }
   const level = (values['log-level'] ?? 'info') as LogLevel;
@@ -82,7 +84,14 @@ export async function run(argv: string[]): Promise<number> {
       serviceCluster: values['service-cluster'],
       serviceNode: values['service-node'],
       logLevel: level,
-      commandLineOptions: { config_path: configPath, concurrency, drain_time_s: drain, log_level: level, service_cluster: values['service-cluster'] ?? '', service_node: values['service-node'] ?? '' },
+      commandLineOptions: {
+        config_path: configPath,
+        concurrency,
+        drain_time_s: drain,
+        log_level: level,
+        service_cluster: values['service-cluster'] ?? '',
+        service_node: values['service-node'] ?? '',
+      },
     });
     const onSignal = () => void server.close();
     process.once('SIGTERM', onSignal);

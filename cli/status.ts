@@ -27,9 +27,13 @@ export async function run(argv: string[]): Promise<number> {
   if (values.json) {
     process.stdout.write(`${JSON.stringify({ ready: s.ready, running: s.running, components }, null, 2)}\n`);
   } else if (!s.running) {
-    process.stdout.write(`meshscope is not running (no live meshscope up for ${values['state-dir']}); start it with: npm start\n`);
+    process.stdout.write(
+      `meshscope is not running (no live meshscope up for ${values['state-dir']}); start it with: npm start\n`,
+    );
   } else {
-    process.stdout.write(`mesh ${s.state?.mesh} (meshscope up pid ${s.state?.pid}, since ${s.state?.startedAt}): ${s.ready ? 'ready' : 'NOT ready'}\n\n${renderTable(components)}`);
+    process.stdout.write(
+      `mesh ${s.state?.mesh} (meshscope up pid ${s.state?.pid}, since ${s.state?.startedAt}): ${s.ready ? 'ready' : 'NOT ready'}\n\n${renderTable(components)}`,
+    );
   }
   if (!s.running) return 3;
   return s.ready ? 0 : 1;

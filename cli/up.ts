@@ -27,7 +27,9 @@ export async function run(argv: string[]): Promise<number> {
   }
   const timeoutS = Number(values['ready-timeout']);
   if (!Number.isFinite(timeoutS) || timeoutS <= 0) {
-    process.stderr.write(`meshscope up: --ready-timeout must be a positive number of seconds, got '${values['ready-timeout']}'\n`);
+    process.stderr.write(
+      `meshscope up: --ready-timeout must be a positive number of seconds, got '${values['ready-timeout']}'\n`,
+    );
     return 2;
   }
 
@@ -47,7 +49,9 @@ export async function run(argv: string[]): Promise<number> {
     const began = Date.now();
     process.stdout.write(`meshscope up: starting the mesh from ${values.mesh}\n`);
     if (!values['no-prometheus'] && findPrometheus() === null) {
-      process.stdout.write('meshscope up: prometheus is not on PATH; running without it (the proxies still serve /stats/prometheus)\n');
+      process.stdout.write(
+        'meshscope up: prometheus is not on PATH; running without it (the proxies still serve /stats/prometheus)\n',
+      );
     }
     let mesh;
     try {
@@ -60,7 +64,8 @@ export async function run(argv: string[]): Promise<number> {
         collectorHttp: values['collector-http'],
         prometheus: values['no-prometheus'] ? null : values.prometheus,
         readyTimeoutMs: timeoutS * 1000,
-        onExit: (name, how, delay, log) => process.stderr.write(`meshscope up: ${name} ${how}; restarting in ${delay} ms (log: ${log})\n`),
+        onExit: (name, how, delay, log) =>
+          process.stderr.write(`meshscope up: ${name} ${how}; restarting in ${delay} ms (log: ${log})\n`),
         signal: aborted.signal,
       });
     } catch (err) {

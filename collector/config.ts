@@ -24,7 +24,10 @@ export const collectorOptionsSchema = z.strictObject({
       url: z.url({ protocol: /^https?$/ }),
       username: z.string().default('default'),
       password: z.string().default(''),
-      database: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected a plain database name').default('default'),
+      database: z
+        .string()
+        .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected a plain database name')
+        .default('default'),
     })
     .optional(),
   ttlDays: z.number().int().min(0).max(3650).default(7),
@@ -52,7 +55,9 @@ export type CollectorConfig = z.output<typeof collectorOptionsSchema>;
 export function parseCollectorOptions(input: unknown): CollectorConfig {
   const r = collectorOptionsSchema.safeParse(input ?? {});
   if (!r.success) {
-    throw new CollectorConfigError(r.error.issues.map((i) => `${i.path.length > 0 ? i.path.join('.') : '(options)'}: ${i.message}`));
+    throw new CollectorConfigError(
+      r.error.issues.map((i) => `${i.path.length > 0 ? i.path.join('.') : '(options)'}: ${i.message}`),
+    );
   }
   return r.data;
 }

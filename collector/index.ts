@@ -133,7 +133,9 @@ export async function startCollector(options: CollectorOptions = {}): Promise<Co
     retryAfterSeconds: config.retryAfterSeconds,
   });
   const api = createApiServer(client, metrics, {
-    notReady: () => schemaError ?? (pipeline.storageHealthy ? undefined : 'ClickHouse inserts are failing; accepting into the write-ahead log'),
+    notReady: () =>
+      schemaError ??
+      (pipeline.storageHealthy ? undefined : 'ClickHouse inserts are failing; accepting into the write-ahead log'),
   });
   let otlpUrl: string;
   let apiUrl: string;

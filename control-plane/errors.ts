@@ -22,7 +22,8 @@ export class MeshValidationError extends ControlPlaneError {
   constructor(source: string, issues: readonly MeshIssue[]) {
     super(
       'MS_ERR_MESH_INVALID',
-      `${source}: invalid mesh description:\n` + issues.map((i) => `  ${i.path === '' ? '(root)' : i.path}: ${i.message}`).join('\n'),
+      `${source}: invalid mesh description:\n` +
+        issues.map((i) => `  ${i.path === '' ? '(root)' : i.path}: ${i.message}`).join('\n'),
     );
     this.issues = issues;
   }
@@ -31,14 +32,21 @@ export class MeshValidationError extends ControlPlaneError {
 /** The mesh file could not be read. */
 export class MeshReadError extends ControlPlaneError {
   constructor(path: string, cause: unknown) {
-    super('MS_ERR_MESH_READ', `${path}: cannot read mesh description: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+    super(
+      'MS_ERR_MESH_READ',
+      `${path}: cannot read mesh description: ${cause instanceof Error ? cause.message : String(cause)}`,
+      { cause },
+    );
   }
 }
 
 /** `render --node NAME` named no sidecar or ingress of the mesh. */
 export class UnknownNodeError extends ControlPlaneError {
   constructor(node: string, known: readonly string[]) {
-    super('MS_ERR_UNKNOWN_NODE', `node '${node}' is not a workload or ingress of the mesh (known: ${known.join(', ')})`);
+    super(
+      'MS_ERR_UNKNOWN_NODE',
+      `node '${node}' is not a workload or ingress of the mesh (known: ${known.join(', ')})`,
+    );
   }
 }
 

@@ -9,7 +9,14 @@ import type { XdsEvents } from './xds/ads.js';
 
 export { parseMesh, loadMeshFile } from './mesh/validate.js';
 export type { Mesh, Service, Workload, RouteRule, Telemetry } from './mesh/schema.js';
-export { ControlPlaneError, MeshValidationError, MeshReadError, UnknownNodeError, DiscoveryRequestError, type MeshIssue } from './errors.js';
+export {
+  ControlPlaneError,
+  MeshValidationError,
+  MeshReadError,
+  UnknownNodeError,
+  DiscoveryRequestError,
+  type MeshIssue,
+} from './errors.js';
 export {
   nodeResources,
   nodeNames,

@@ -3,7 +3,15 @@
 // startTime, teardown(), then thresholds, the summary and the exit code.
 import * as fs from 'node:fs';
 import type { Writable } from 'node:stream';
-import { ExternalAbortError, InvalidConfigError, LoadgenError, ScriptError, TestAbortedError, ThresholdAbortError, EXIT_THRESHOLDS_FAILED } from './errors.js';
+import {
+  ExternalAbortError,
+  InvalidConfigError,
+  LoadgenError,
+  ScriptError,
+  TestAbortedError,
+  ThresholdAbortError,
+  EXIT_THRESHOLDS_FAILED,
+} from './errors.js';
 import { MetricRegistry, MetricNameError } from './metrics/registry.js';
 import { registerBuiltinMetrics } from './metrics/builtin.js';
 import { loadScript, type LoadedScript } from './script/loader.js';
@@ -47,7 +55,12 @@ const GAUGE_TICK_MS = 1000;
 
 function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
-  return Promise.race([p, new Promise<T>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} exceeded its timeout of ${ms}ms`)), ms)))]).finally(() => clearTimeout(timer));
+  return Promise.race([
+    p,
+    new Promise<T>(
+      (_, reject) => (timer = setTimeout(() => reject(new Error(`${what} exceeded its timeout of ${ms}ms`)), ms)),
+    ),
+  ]).finally(() => clearTimeout(timer));
 }
 
 export async function runTest(opts: RunTestOptions): Promise<TestResult> {
@@ -71,7 +84,12 @@ export async function runTest(opts: RunTestOptions): Promise<TestResult> {
   const registry = new MetricRegistry();
   const metrics = registerBuiltinMetrics(registry);
   const abort = new AbortState();
-  const instance: InstanceCounters = { vusActive: 0, vusInitialized: 0, iterationsCompleted: 0, iterationsInterrupted: 0 };
+  const instance: InstanceCounters = {
+    vusActive: 0,
+    vusInitialized: 0,
+    iterationsCompleted: 0,
+    iterationsInterrupted: 0,
+  };
   const ctx = {
     registry,
     metrics,
@@ -90,7 +108,13 @@ export async function runTest(opts: RunTestOptions): Promise<TestResult> {
   } satisfies TestContext;
 
   // Init once to read the options (k6 does the same before creating the real VUs).
-  const probe = new VU(0, ctx, script, { noConnectionReuse: false, insecureSkipTLSVerify: false, noCookiesReset: false, env: opts.env ?? {}, tags: {} });
+  const probe = new VU(0, ctx, script, {
+    noConnectionReuse: false,
+    insecureSkipTLSVerify: false,
+    noCookiesReset: false,
+    env: opts.env ?? {},
+    tags: {},
+  });
   try {
     await probe.init();
   } catch (err) {
@@ -114,7 +138,8 @@ export async function runTest(opts: RunTestOptions): Promise<TestResult> {
     else throw err;
   }
   for (const s of options.scenarios) {
-    if (typeof probe.exports[s.config.exec] !== 'function') configErrors.push(`scenarios.${s.name}.exec: function '${s.config.exec}' is not exported by the script`);
+    if (typeof probe.exports[s.config.exec] !== 'function')
+      configErrors.push(`scenarios.${s.name}.exec: function '${s.config.exec}' is not exported by the script`);
   }
   const outputs: Output[] = [];
   for (const o of opts.outputs ?? []) {
@@ -189,7 +214,13 @@ async function execute(run: PreparedRun): Promise<TestResult> {
   const aborted = abort.aborted;
   const abortError = (): LoadgenError | undefined => abort.error;
   const log = logger.log;
-  const vuOptions: VuOptions = { noConnectionReuse: options.noConnectionReuse, insecureSkipTLSVerify: options.insecureSkipTLSVerify, noCookiesReset: options.noCookiesReset, env: opts.env ?? {}, tags: options.tags };
+  const vuOptions: VuOptions = {
+    noConnectionReuse: options.noConnectionReuse,
+    insecureSkipTLSVerify: options.insecureSkipTLSVerify,
+    noCookiesReset: options.noCookiesReset,
+    env: opts.env ?? {},
+    tags: options.tags,
+  };
   const idle: VU[] = [];
   const everyVU: VU[] = [];
   let nextId = 1;
@@ -232,10 +263,13 @@ async function execute(run: PreparedRun): Promise<TestResult> {
       instance.vusActive += d;
     },
   };
-  const executors: Executor[] = options.scenarios.map((s) => executorFactory(s.config.executor)!.create(s.name, s.config, hooks));
+  const executors: Executor[] = options.scenarios.map((s) =>
+    executorFactory(s.config.executor)!.create(s.name, s.config, hooks),
+  );
   // The full summary reports each scenario on its own: its key metrics get a per-scenario view.
   if (opts.summaryMode === 'full' && executors.length > 1) {
-    for (const e of executors) for (const name of SCENARIO_METRICS) ctx.registry.find(name)?.submetric([['scenario', e.name]]);
+    for (const e of executors)
+      for (const name of SCENARIO_METRICS) ctx.registry.find(name)?.submetric([['scenario', e.name]]);
   }
 
   // Initialize the VUs every scenario needs up front, as k6 does, so init errors stop the test before setup.
@@ -271,10 +305,19 @@ async function execute(run: PreparedRun): Promise<TestResult> {
   const started = performance.now();
   ctx.startedAt = started;
   // Iteration-bound scenarios have no planned end, and then neither has the test.
-  const totalMs = executors.some((e) => e.plannedDuration() === 0) ? 0 : Math.max(...executors.map((e) => e.config.startTime + e.plannedDuration()));
+  const totalMs = executors.some((e) => e.plannedDuration() === 0)
+    ? 0
+    : Math.max(...executors.map((e) => e.config.startTime + e.plannedDuration()));
   const progress = opts.quiet
     ? undefined
-    : new ProgressLine(stderr, () => ({ vusActive: instance.vusActive, vusMax: instance.vusInitialized, iterations: instance.iterationsCompleted, httpReqs: (ctx.metrics.httpReqs.sink as { count: number }).count, elapsedMs: performance.now() - started, totalMs }));
+    : new ProgressLine(stderr, () => ({
+        vusActive: instance.vusActive,
+        vusMax: instance.vusInitialized,
+        iterations: instance.iterationsCompleted,
+        httpReqs: (ctx.metrics.httpReqs.sink as { count: number }).count,
+        elapsedMs: performance.now() - started,
+        totalMs,
+      }));
   const onSignal = (): void => abort.abort(new ExternalAbortError());
   opts.signal?.addEventListener('abort', onSignal, { once: true });
 
@@ -324,10 +367,18 @@ async function execute(run: PreparedRun): Promise<TestResult> {
 
   const elapsed = performance.now() - started;
   evaluateThresholds(thresholds, elapsed, true);
-  const data = buildSummaryData(ctx.registry, thresholds, ctx.groups.root, ctx.slowest.list(), options.summaryTrendStats, elapsed);
+  const data = buildSummaryData(
+    ctx.registry,
+    thresholds,
+    ctx.groups.root,
+    ctx.slowest.list(),
+    options.summaryTrendStats,
+    elapsed,
+  );
   logger.flush();
   if (iterationErrors > 0) log('warn', `${iterationErrors} iteration(s) ended with an uncaught exception`);
-  for (const o of outputs) if (o.dropped > 0) log('warn', `output ${o.name} dropped ${o.dropped} samples (buffer full)`);
+  for (const o of outputs)
+    if (o.dropped > 0) log('warn', `output ${o.name} dropped ${o.dropped} samples (buffer full)`);
 
   // A broken handleSummary or an unwritable file costs the custom report, never the results:
   // the error is logged and the default summary printed instead.
@@ -342,10 +393,17 @@ async function execute(run: PreparedRun): Promise<TestResult> {
   const handleSummary = special.exports.handleSummary;
   if (typeof handleSummary === 'function') {
     try {
-      const result = (await (handleSummary as (d: SummaryData) => unknown)(data)) as Record<string, unknown> | undefined;
+      const result = (await (handleSummary as (d: SummaryData) => unknown)(data)) as
+        | Record<string, unknown>
+        | undefined;
       printDefault = false;
       for (const [target, content] of Object.entries(result ?? {})) {
-        const text = typeof content === 'string' ? content : content instanceof ArrayBuffer ? Buffer.from(content) : JSON.stringify(content);
+        const text =
+          typeof content === 'string'
+            ? content
+            : content instanceof ArrayBuffer
+              ? Buffer.from(content)
+              : JSON.stringify(content);
         if (target === 'stdout') stdout.write(text);
         else if (target === 'stderr') stderr.write(text);
         else write(target, text);

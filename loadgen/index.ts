@@ -1,6 +1,13 @@
 // The load generator's public face: run a k6-compatible script and get the exit code, summary data
 // and typed errors back. The CLI (cli/load.ts) only parses flags and calls runTest.
 export { runTest, type RunTestOptions, type TestResult } from './engine.js';
-export { LoadgenError, InvalidConfigError, ScriptError, TestAbortedError, ThresholdAbortError, ExternalAbortError } from './errors.js';
+export {
+  LoadgenError,
+  InvalidConfigError,
+  ScriptError,
+  TestAbortedError,
+  ThresholdAbortError,
+  ExternalAbortError,
+} from './errors.js';
 export type { SummaryData, SummaryMetric } from './summary/data.js';
 export type { SummaryMode } from './summary/text.js';

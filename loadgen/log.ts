@@ -9,7 +9,9 @@ const BURST_PER_SECOND = 10;
 
 function logfmt(level: string, message: string, fields?: Record<string, string>): string {
   let line = `time="${new Date().toISOString()}" level=${level} msg=${JSON.stringify(message)}`;
-  if (fields) for (const [k, v] of Object.entries(fields)) line += ` ${k}=${/[\s"=]/.test(v) || v === '' ? JSON.stringify(v) : v}`;
+  if (fields)
+    for (const [k, v] of Object.entries(fields))
+      line += ` ${k}=${/[\s"=]/.test(v) || v === '' ? JSON.stringify(v) : v}`;
   return `${line}\n`;
 }
 
@@ -44,7 +46,9 @@ export class Logger {
 
   /** Reports what the current second suppressed. */
   flush(): void {
-    for (const [key, n] of this.#seen) if (n > BURST_PER_SECOND) this.#out.write(logfmt('warn', `${n - BURST_PER_SECOND} more messages like this were suppressed: ${key}`));
+    for (const [key, n] of this.#seen)
+      if (n > BURST_PER_SECOND)
+        this.#out.write(logfmt('warn', `${n - BURST_PER_SECOND} more messages like this were suppressed: ${key}`));
     this.#seen.clear();
   }
 }

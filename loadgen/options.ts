@@ -33,16 +33,42 @@ export interface TestOptions {
   teardownTimeout: number;
 }
 
-const KNOWN = new Set(['vus', 'duration', 'iterations', 'stages', 'scenarios', 'thresholds', 'tags', 'summaryTrendStats', 'noConnectionReuse', 'noVUConnectionReuse', 'noCookiesReset', 'insecureSkipTLSVerify', 'userAgent', 'maxRedirects', 'discardResponseBodies', 'tracing', 'setupTimeout', 'teardownTimeout']);
+const KNOWN = new Set([
+  'vus',
+  'duration',
+  'iterations',
+  'stages',
+  'scenarios',
+  'thresholds',
+  'tags',
+  'summaryTrendStats',
+  'noConnectionReuse',
+  'noVUConnectionReuse',
+  'noCookiesReset',
+  'insecureSkipTLSVerify',
+  'userAgent',
+  'maxRedirects',
+  'discardResponseBodies',
+  'tracing',
+  'setupTimeout',
+  'teardownTimeout',
+]);
 
 const topLevel = z.object({
   vus: z.number().int().nonnegative().optional(),
   duration: z.union([z.string(), z.number()]).optional(),
   iterations: z.number().int().nonnegative().optional(),
   stages: z.array(stage).optional(),
-  scenarios: z.record(z.string().regex(/^[A-Za-z0-9_-]+$/, 'scenario names use letters, digits, _ and -'), z.record(z.string(), z.unknown())).optional(),
+  scenarios: z
+    .record(
+      z.string().regex(/^[A-Za-z0-9_-]+$/, 'scenario names use letters, digits, _ and -'),
+      z.record(z.string(), z.unknown()),
+    )
+    .optional(),
   tags: stringMap.optional(),
-  summaryTrendStats: z.array(z.string().regex(/^(avg|min|med|max|count|p\(\d+(\.\d+)?\))$/, "use avg, min, med, max, count or p(N)")).optional(),
+  summaryTrendStats: z
+    .array(z.string().regex(/^(avg|min|med|max|count|p\(\d+(\.\d+)?\))$/, 'use avg, min, med, max, count or p(N)'))
+    .optional(),
   noConnectionReuse: z.boolean().optional(),
   noVUConnectionReuse: z.boolean().optional(),
   noCookiesReset: z.boolean().optional(),
@@ -50,7 +76,12 @@ const topLevel = z.object({
   userAgent: z.string().optional(),
   maxRedirects: z.number().int().nonnegative().optional(),
   discardResponseBodies: z.boolean().optional(),
-  tracing: z.strictObject({ propagator: z.enum(['w3c', 'b3', 'none']).default('w3c'), sampling: z.number().min(0).max(1).default(1) }).optional(),
+  tracing: z
+    .strictObject({
+      propagator: z.enum(['w3c', 'b3', 'none']).default('w3c'),
+      sampling: z.number().min(0).max(1).default(1),
+    })
+    .optional(),
   setupTimeout: z.union([z.string(), z.number()]).optional(),
   teardownTimeout: z.union([z.string(), z.number()]).optional(),
 });
@@ -59,11 +90,16 @@ function issuePath(prefix: string, path: ReadonlyArray<PropertyKey>): string {
   return [prefix, ...path.map(String)].filter((p) => p !== '').join('.');
 }
 
-export function consolidateOptions(scriptOptions: unknown, cli: CliOverrides, warn: (m: string) => void): { options?: TestOptions; errors: string[] } {
+export function consolidateOptions(
+  scriptOptions: unknown,
+  cli: CliOverrides,
+  warn: (m: string) => void,
+): { options?: TestOptions; errors: string[] } {
   const errors: string[] = [];
   const raw = scriptOptions === undefined ? {} : scriptOptions;
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return { errors: ['options: must be an object'] };
-  for (const k of Object.keys(raw)) if (!KNOWN.has(k)) warn(`option '${k}' is not supported by meshscope and is ignored`);
+  for (const k of Object.keys(raw))
+    if (!KNOWN.has(k)) warn(`option '${k}' is not supported by meshscope and is ignored`);
   const parsed = topLevel.safeParse(raw);
   if (!parsed.success) {
     for (const i of parsed.error.issues) errors.push(`options.${issuePath('', i.path)}: ${i.message}`);
@@ -88,7 +124,8 @@ export function consolidateOptions(scriptOptions: unknown, cli: CliOverrides, wa
   const stages = cliShortcut ? cli.stages : o.stages;
   let scenarioSpecs: Record<string, Record<string, unknown>>;
   if (!cliShortcut && o.scenarios !== undefined) {
-    if (o.iterations !== undefined || o.duration !== undefined || o.stages !== undefined) errors.push('options: use either scenarios or the iterations/duration/stages shortcuts, not both');
+    if (o.iterations !== undefined || o.duration !== undefined || o.stages !== undefined)
+      errors.push('options: use either scenarios or the iterations/duration/stages shortcuts, not both');
     scenarioSpecs = o.scenarios;
   } else if (stages !== undefined && stages.length > 0) {
     scenarioSpecs = { default: { executor: 'ramping-vus', startVUs: vus ?? 1, stages } };
@@ -108,7 +145,9 @@ export function consolidateOptions(scriptOptions: unknown, cli: CliOverrides, wa
     const executor = spec.executor;
     const factory = typeof executor === 'string' ? executorFactory(executor) : undefined;
     if (factory === undefined) {
-      errors.push(`${where}.executor: ${executor === undefined ? 'missing' : `unknown executor '${String(executor)}'`} (one of ${executorNames().join(', ')})`);
+      errors.push(
+        `${where}.executor: ${executor === undefined ? 'missing' : `unknown executor '${String(executor)}'`} (one of ${executorNames().join(', ')})`,
+      );
       continue;
     }
     const r = factory.schema.safeParse(spec);

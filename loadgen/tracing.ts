@@ -29,7 +29,9 @@ export function newTraceIds(): TraceIds {
 }
 
 export function traceHeader(propagator: 'w3c' | 'b3', ids: TraceIds, sampled: boolean): string {
-  return propagator === 'b3' ? `b3: ${ids.traceId}-${ids.spanId}-${sampled ? '1' : '0'}\r\n` : `traceparent: 00-${ids.traceId}-${ids.spanId}-${sampled ? '01' : '00'}\r\n`;
+  return propagator === 'b3'
+    ? `b3: ${ids.traceId}-${ids.spanId}-${sampled ? '1' : '0'}\r\n`
+    : `traceparent: 00-${ids.traceId}-${ids.spanId}-${sampled ? '01' : '00'}\r\n`;
 }
 
 export interface SlowRequest {

@@ -8,8 +8,20 @@ import { createLogger, type LogLevel } from './core/logger.js';
 import type { Bootstrap } from './config/schema.js';
 
 export { loadBootstrapFile, validateBootstrap, parseConfigText, formatIssues, formatPath } from './config/load.js';
-export type { Bootstrap, ClusterConfig, ListenerConfig, RouteConfiguration, HttpConnectionManagerConfig } from './config/schema.js';
-export { bootstrapSchema, clusterSchema, listenerSchema, routeConfigurationSchema, clusterLoadAssignmentSchema } from './config/schema.js';
+export type {
+  Bootstrap,
+  ClusterConfig,
+  ListenerConfig,
+  RouteConfiguration,
+  HttpConnectionManagerConfig,
+} from './config/schema.js';
+export {
+  bootstrapSchema,
+  clusterSchema,
+  listenerSchema,
+  routeConfigurationSchema,
+  clusterLoadAssignmentSchema,
+} from './config/schema.js';
 export { durationSchema, durationMs } from './config/duration.js';
 export { ProxyServer, VERSION, type ProxyOptions } from './core/server.js';
 export { boundYoungGeneration } from './core/young-generation.js';
@@ -28,7 +40,14 @@ export {
   type TracerContext,
   type TracingSettings,
 } from './core/extension-points.js';
-export { StreamInfo, ResponseFlag, formatResponseFlags, type Span, type UpstreamAttemptInfo, type HttpProtocol } from './core/stream-info.js';
+export {
+  StreamInfo,
+  ResponseFlag,
+  formatResponseFlags,
+  type Span,
+  type UpstreamAttemptInfo,
+  type HttpProtocol,
+} from './core/stream-info.js';
 export { HeaderMap } from './core/http/headers.js';
 export {
   FilterHeadersStatus,
@@ -42,7 +61,14 @@ export {
 export { Host, HealthFlag, type HostDescription } from './core/upstream/host.js';
 export type { Cluster } from './core/upstream/cluster.js';
 export type { ClusterManager } from './core/upstream/cluster-manager.js';
-export { ProxyError, ConfigInvalidError, ConfigReadError, DuplicateExtensionError, ListenerBindError, WorkerError } from './errors.js';
+export {
+  ProxyError,
+  ConfigInvalidError,
+  ConfigReadError,
+  DuplicateExtensionError,
+  ListenerBindError,
+  WorkerError,
+} from './errors.js';
 
 export interface StartProxyOptions {
   /** A bootstrap object (validated here) or a path to a YAML/JSON file. */

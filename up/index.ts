@@ -14,7 +14,14 @@ import { processAlive, readState, removeState, writeState, type MeshState } from
 import { Supervisor, type ComponentStatus } from './supervisor.js';
 import { renderTable } from './table.js';
 
-export { UpError, UpPlanError, UpNotReadyError, UpAlreadyRunningError, UpPortInUseError, UpAbortedError } from './errors.js';
+export {
+  UpError,
+  UpPlanError,
+  UpNotReadyError,
+  UpAlreadyRunningError,
+  UpPortInUseError,
+  UpAbortedError,
+} from './errors.js';
 export { readState, type MeshState, type StateComponent } from './state.js';
 export { renderTable } from './table.js';
 export type { ComponentKind, ComponentSpec } from './plan.js';
@@ -64,7 +71,9 @@ export async function startMesh(o: UpOptions): Promise<RunningMesh> {
   const previous = readState(stateDir);
   // Checked before writing bootstraps so a second `up` changes nothing of the running one.
   if (previous !== null && previous.pid !== process.pid && processAlive(previous.pid)) {
-    throw new UpAlreadyRunningError(`meshscope up (pid ${previous.pid}) is already running with state in ${stateDir}; stop it first`);
+    throw new UpAlreadyRunningError(
+      `meshscope up (pid ${previous.pid}) is already running with state in ${stateDir}; stop it first`,
+    );
   }
   const meshPath = resolve(o.meshPath);
   const mesh = await loadMeshFile(meshPath);
@@ -76,7 +85,8 @@ export async function startMesh(o: UpOptions): Promise<RunningMesh> {
     dataDir: resolve(o.dataDir ?? join(stateDir, 'data')),
     xds: o.xds,
     collectorHttp: o.collectorHttp,
-    prometheus: prometheusBinary !== null && o.prometheus !== null ? { binary: prometheusBinary, listen: o.prometheus } : null,
+    prometheus:
+      prometheusBinary !== null && o.prometheus !== null ? { binary: prometheusBinary, listen: o.prometheus } : null,
   });
 
   await assertPortsFree(specs);
@@ -84,7 +94,10 @@ export async function startMesh(o: UpOptions): Promise<RunningMesh> {
   for (const s of specs) {
     if (s.bootstrap === undefined) continue;
     mkdirSync(dirname(s.bootstrap.path), { recursive: true });
-    writeFileSync(s.bootstrap.path, `${JSON.stringify(renderDynamicBootstrap(mesh, s.bootstrap.nodeId, { xds: o.xds, api: o.xdsApi }), null, 2)}\n`);
+    writeFileSync(
+      s.bootstrap.path,
+      `${JSON.stringify(renderDynamicBootstrap(mesh, s.bootstrap.nodeId, { xds: o.xds, api: o.xdsApi }), null, 2)}\n`,
+    );
   }
   writeFileSync(join(stateDir, 'prometheus.yml'), prometheusConfig(specs, o.collectorHttp));
 
@@ -111,7 +124,9 @@ export async function superviseComponents(specs: readonly ComponentSpec[], o: Su
   const stateDir = resolve(o.stateDir);
   const previous = readState(stateDir);
   if (previous !== null && previous.pid !== process.pid && processAlive(previous.pid)) {
-    throw new UpAlreadyRunningError(`meshscope up (pid ${previous.pid}) is already running with state in ${stateDir}; stop it first`);
+    throw new UpAlreadyRunningError(
+      `meshscope up (pid ${previous.pid}) is already running with state in ${stateDir}; stop it first`,
+    );
   }
   mkdirSync(join(stateDir, 'logs'), { recursive: true });
   const startedAt = new Date().toISOString();
@@ -171,7 +186,11 @@ export interface LiveStatus {
 export async function meshStatus(stateDir: string): Promise<LiveStatus> {
   const state = readState(resolve(stateDir));
   if (state === null || !processAlive(state.pid)) return { running: false, ready: false, state, live: new Map() };
-  const results = await Promise.all(state.components.map(async (c) => [c.name, c.pid !== null && processAlive(c.pid) && (await probeOnce(c.probe))] as const));
+  const results = await Promise.all(
+    state.components.map(
+      async (c) => [c.name, c.pid !== null && processAlive(c.pid) && (await probeOnce(c.probe))] as const,
+    ),
+  );
   const live = new Map(results);
   return { running: true, ready: results.every(([, ok]) => ok), state, live };
 }

@@ -68,7 +68,8 @@ const PROMETHEUS = 'prometheus';
 
 export function planMesh(o: PlanOptions): ComponentSpec[] {
   const { mesh } = o;
-  if (mesh.telemetry === undefined) throw new UpPlanError(`${o.meshPath}: telemetry.collector is required to run the observable mesh`);
+  if (mesh.telemetry === undefined)
+    throw new UpPlanError(`${o.meshPath}: telemetry.collector is required to run the observable mesh`);
   const otlp = split(mesh.telemetry.collector, `${o.meshPath}: telemetry.collector`);
   const api = split(o.collectorHttp, '--collector-http');
   const xds = split(o.xds, '--xds');
@@ -78,7 +79,16 @@ export function planMesh(o: PlanOptions): ComponentSpec[] {
     name: COLLECTOR,
     kind: 'collector',
     command: node,
-    args: [cliMain, 'collector', '--otlp-http', mesh.telemetry.collector, '--http', o.collectorHttp, '--data', o.dataDir],
+    args: [
+      cliMain,
+      'collector',
+      '--otlp-http',
+      mesh.telemetry.collector,
+      '--http',
+      o.collectorHttp,
+      '--data',
+      o.dataDir,
+    ],
     env: {},
     ports: [
       { name: 'otlp-http', port: otlp.port },
@@ -104,12 +114,16 @@ export function planMesh(o: PlanOptions): ComponentSpec[] {
   for (const service of mesh.services) {
     for (const w of service.workloads) {
       if (!isShopService(service.name)) {
-        throw new UpPlanError(`${o.meshPath}: service '${service.name}' has no demo app to run (examples/shop serves ${SHOP_SERVICES.join(', ')})`);
+        throw new UpPlanError(
+          `${o.meshPath}: service '${service.name}' has no demo app to run (examples/shop serves ${SHOP_SERVICES.join(', ')})`,
+        );
       }
       const endpoint = w.endpoints['http'];
-      if (endpoint === undefined) throw new UpPlanError(`${o.meshPath}: workload '${w.name}' needs an 'http' endpoint for its app`);
+      if (endpoint === undefined)
+        throw new UpPlanError(`${o.meshPath}: workload '${w.name}' needs an 'http' endpoint for its app`);
       const listen = split(endpoint, `${o.meshPath}: workload '${w.name}' endpoints.http`);
-      if (w.sidecar?.outbound_port === undefined) throw new UpPlanError(`${o.meshPath}: workload '${w.name}' needs sidecar.outbound_port (the app's egress)`);
+      if (w.sidecar?.outbound_port === undefined)
+        throw new UpPlanError(`${o.meshPath}: workload '${w.name}' needs sidecar.outbound_port (the app's egress)`);
       const version = w.labels['version'] ?? 'v1';
       specs.push({
         name: w.name,
@@ -132,7 +146,10 @@ export function planMesh(o: PlanOptions): ComponentSpec[] {
       });
       const sidecarName = `${w.name}-sidecar`;
       const admin = w.sidecar.admin_port;
-      if (admin === undefined) throw new UpPlanError(`${o.meshPath}: workload '${w.name}' needs sidecar.admin_port (readiness and Prometheus)`);
+      if (admin === undefined)
+        throw new UpPlanError(
+          `${o.meshPath}: workload '${w.name}' needs sidecar.admin_port (readiness and Prometheus)`,
+        );
       const ports: PortSpec[] = [
         ...Object.entries(w.sidecar.inbound).map(([name, port]) => ({ name: `inbound-${name}`, port })),
         { name: 'outbound', port: w.sidecar.outbound_port },
@@ -142,13 +159,31 @@ export function planMesh(o: PlanOptions): ComponentSpec[] {
         name: sidecarName,
         kind: 'sidecar',
         command: node,
-        args: [cliMain, 'proxy', '-c', join(o.stateDir, 'bootstrap', `${w.name}.json`), '--service-node', w.name, '--service-cluster', service.name, ...PROXY_FLAGS],
+        args: [
+          cliMain,
+          'proxy',
+          '-c',
+          join(o.stateDir, 'bootstrap', `${w.name}.json`),
+          '--service-node',
+          w.name,
+          '--service-cluster',
+          service.name,
+          ...PROXY_FLAGS,
+        ],
         env: EXPORT_ENV,
         ports,
         urls: [`http://127.0.0.1:${admin}/stats/prometheus`],
         // /ready turns 200 once the first xDS round is applied, even when listeners were
         // rejected; a sidecar is ready when its listeners accept connections too.
-        probe: { kind: 'all', probes: [{ kind: 'http', url: `http://127.0.0.1:${admin}/ready` }, ...ports.filter((p) => p.name !== 'admin').map((p): Probe => ({ kind: 'tcp', host: '127.0.0.1', port: p.port }))] },
+        probe: {
+          kind: 'all',
+          probes: [
+            { kind: 'http', url: `http://127.0.0.1:${admin}/ready` },
+            ...ports
+              .filter((p) => p.name !== 'admin')
+              .map((p): Probe => ({ kind: 'tcp', host: '127.0.0.1', port: p.port })),
+          ],
+        },
         // Started at once with everything else: until its app listens it answers 503, and
         // until the control plane listens its xDS client retries (250 ms backoff), so loading
         // the proxy overlaps the others' start instead of following it.
@@ -160,12 +195,23 @@ export function planMesh(o: PlanOptions): ComponentSpec[] {
 
   if (mesh.ingress !== undefined) {
     const ing = mesh.ingress;
-    if (ing.admin_port === undefined) throw new UpPlanError(`${o.meshPath}: ingress.admin_port is required (readiness and Prometheus)`);
+    if (ing.admin_port === undefined)
+      throw new UpPlanError(`${o.meshPath}: ingress.admin_port is required (readiness and Prometheus)`);
     specs.push({
       name: ing.name,
       kind: 'front-proxy',
       command: node,
-      args: [cliMain, 'proxy', '-c', join(o.stateDir, 'bootstrap', `${ing.name}.json`), '--service-node', ing.name, '--service-cluster', ing.name, ...PROXY_FLAGS],
+      args: [
+        cliMain,
+        'proxy',
+        '-c',
+        join(o.stateDir, 'bootstrap', `${ing.name}.json`),
+        '--service-node',
+        ing.name,
+        '--service-cluster',
+        ing.name,
+        ...PROXY_FLAGS,
+      ],
       env: EXPORT_ENV,
       ports: [
         { name: 'http', port: ing.port },

@@ -3,7 +3,10 @@
 import http from 'node:http';
 import net from 'node:net';
 
-export type Probe = { kind: 'http'; url: string } | { kind: 'tcp'; host: string; port: number } | { kind: 'all'; probes: Probe[] };
+export type Probe =
+  | { kind: 'http'; url: string }
+  | { kind: 'tcp'; host: string; port: number }
+  | { kind: 'all'; probes: Probe[] };
 
 const ATTEMPT_TIMEOUT_MS = 1000;
 

@@ -41,7 +41,14 @@ const STOP_GRACE_MS = 5_000;
 
 // Stop order: traffic enters at the front proxy, so it stops first; the collector stops last
 // so it can store what the others sent while draining.
-const STOP_RANK: Record<ComponentKind, number> = { 'front-proxy': 0, sidecar: 1, app: 2, 'control-plane': 3, prometheus: 3, collector: 4 };
+const STOP_RANK: Record<ComponentKind, number> = {
+  'front-proxy': 0,
+  sidecar: 1,
+  app: 2,
+  'control-plane': 3,
+  prometheus: 3,
+  collector: 4,
+};
 
 interface Managed {
   spec: ComponentSpec;
@@ -63,7 +70,16 @@ export class Supervisor {
   #stopped: Promise<void> | null = null;
 
   constructor(specs: readonly ComponentSpec[], logDir: string, events: SupervisorEvents) {
-    this.#components = specs.map((spec) => ({ spec, state: 'pending', child: null, restarts: 0, failures: 0, startedAt: 0, readyAfterMs: null, log: join(logDir, `${spec.name}.log`) }));
+    this.#components = specs.map((spec) => ({
+      spec,
+      state: 'pending',
+      child: null,
+      restarts: 0,
+      failures: 0,
+      startedAt: 0,
+      readyAfterMs: null,
+      log: join(logDir, `${spec.name}.log`),
+    }));
     this.#events = events;
   }
 
@@ -106,7 +122,12 @@ export class Supervisor {
         const late = this.#components.filter((c) => c.state !== 'ready');
         throw new UpNotReadyError(
           `not ready after ${timeoutMs} ms: ` +
-            late.map((c) => `${c.spec.name} (${c.state === 'pending' ? `waiting for ${c.spec.after.filter((d) => byName.get(d)?.state !== 'ready').join(', ')}` : `${describeProbe(c.spec.probe)} failing; log ${c.log}`})`).join('; '),
+            late
+              .map(
+                (c) =>
+                  `${c.spec.name} (${c.state === 'pending' ? `waiting for ${c.spec.after.filter((d) => byName.get(d)?.state !== 'ready').join(', ')}` : `${describeProbe(c.spec.probe)} failing; log ${c.log}`})`,
+              )
+              .join('; '),
         );
       }
       await sleep(PROBE_INTERVAL_MS);
@@ -129,7 +150,9 @@ export class Supervisor {
     child.once('error', (err) => {
       if (child.pid === undefined) this.#exited(c, child, `could not start (${err.message})`);
     });
-    child.once('exit', (code, signal) => this.#exited(c, child, signal !== null ? `killed by ${signal}` : `exited with code ${code}`));
+    child.once('exit', (code, signal) =>
+      this.#exited(c, child, signal !== null ? `killed by ${signal}` : `exited with code ${code}`),
+    );
     this.#events.change();
   }
 

@@ -26,7 +26,11 @@ export interface OpenLoopResult {
 const CLIENT = resolve(process.cwd(), 'dist/bench/open-loop-client.js');
 
 function summarise(us: number[]): LatencySummary {
-  const h = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: 3 });
+  const h = hdr.build({
+    lowestDiscernibleValue: 1,
+    highestTrackableValue: 60_000_000,
+    numberOfSignificantValueDigits: 3,
+  });
   for (const v of us) h.recordValue(Math.max(1, Math.round(v)));
   const ms = (p: number): number => Math.round(h.getValueAtPercentile(p)) / 1000;
   return { p50Ms: ms(50), p90Ms: ms(90), p99Ms: ms(99), p999Ms: ms(99.9), maxMs: Math.round(h.maxValue) / 1000 };
@@ -35,7 +39,9 @@ function summarise(us: number[]): LatencySummary {
 /** `rate` requests/s to 127.0.0.1:`port` for `seconds`, after `warmSeconds` of the same load unrecorded. */
 export function openLoop(port: number, rate: number, seconds: number, warmSeconds: number): Promise<OpenLoopResult> {
   return new Promise((res, rej) => {
-    const child = spawn(process.execPath, [CLIENT, String(port), String(rate), String(seconds), String(warmSeconds)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [CLIENT, String(port), String(rate), String(seconds), String(warmSeconds)], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     let err = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
@@ -45,8 +51,20 @@ export function openLoop(port: number, rate: number, seconds: number, warmSecond
     child.once('exit', (code) => {
       clearTimeout(timer);
       if (code !== 0) return rej(new Error(`open-loop client failed (exit ${code}): ${err.trim()}`));
-      const r = JSON.parse(out) as { sent: number; errors: number; connections: number; serviceUs: number[]; scheduledUs: number[] };
-      res({ sent: r.sent, errors: r.errors, connections: r.connections, service: summarise(r.serviceUs), fromSchedule: summarise(r.scheduledUs) });
+      const r = JSON.parse(out) as {
+        sent: number;
+        errors: number;
+        connections: number;
+        serviceUs: number[];
+        scheduledUs: number[];
+      };
+      res({
+        sent: r.sent,
+        errors: r.errors,
+        connections: r.connections,
+        service: summarise(r.serviceUs),
+        fromSchedule: summarise(r.scheduledUs),
+      });
     });
   });
 }

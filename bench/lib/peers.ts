@@ -100,7 +100,10 @@ ${body}
 export async function startNginxUpstream(): Promise<Peer> {
   const port = await freePort();
   const dir = mkdtempSync(join(workDir, 'nginx-up-'));
-  writeFileSync(join(dir, 'nginx.conf'), nginxConf(dir, `  server { listen 127.0.0.1:${port}; location / { return 200 "ok\\n"; } }`));
+  writeFileSync(
+    join(dir, 'nginx.conf'),
+    nginxConf(dir, `  server { listen 127.0.0.1:${port}; location / { return 200 "ok\\n"; } }`),
+  );
   return launch('nginx-upstream', '/usr/sbin/nginx', ['-p', dir, '-c', join(dir, 'nginx.conf')], port);
 }
 
@@ -150,7 +153,11 @@ backend be
 }
 
 /** A minimal Envoy bootstrap: one listener, one route to one STATIC cluster. */
-export function proxyBootstrap(listenPort: number, upstreamPort: number, extraHcm: Record<string, unknown> = {}): Record<string, unknown> {
+export function proxyBootstrap(
+  listenPort: number,
+  upstreamPort: number,
+  extraHcm: Record<string, unknown> = {},
+): Record<string, unknown> {
   return {
     static_resources: {
       listeners: [
@@ -163,10 +170,20 @@ export function proxyBootstrap(listenPort: number, upstreamPort: number, extraHc
                 {
                   name: 'envoy.filters.network.http_connection_manager',
                   typed_config: {
-                    '@type': 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager',
+                    '@type':
+                      'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager',
                     stat_prefix: 'bench',
-                    route_config: { virtual_hosts: [{ name: 'all', domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster: 'up' } }] }] },
-                    http_filters: [{ name: 'envoy.filters.http.router', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router' } }],
+                    route_config: {
+                      virtual_hosts: [
+                        { name: 'all', domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster: 'up' } }] },
+                      ],
+                    },
+                    http_filters: [
+                      {
+                        name: 'envoy.filters.http.router',
+                        typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router' },
+                      },
+                    ],
                     ...extraHcm,
                   },
                 },
@@ -182,7 +199,13 @@ export function proxyBootstrap(listenPort: number, upstreamPort: number, extraHc
           connect_timeout: '1s',
           load_assignment: {
             cluster_name: 'up',
-            endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: upstreamPort } } } }] }],
+            endpoints: [
+              {
+                lb_endpoints: [
+                  { endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: upstreamPort } } } },
+                ],
+              },
+            ],
           },
         },
       ],
@@ -191,7 +214,13 @@ export function proxyBootstrap(listenPort: number, upstreamPort: number, extraHc
 }
 
 /** meshscope from dist/ with the given bootstrap and flags. */
-export async function startMeshscope(name: string, bootstrap: Record<string, unknown>, port: number, args: string[] = [], nodeArgs: string[] = []): Promise<Peer> {
+export async function startMeshscope(
+  name: string,
+  bootstrap: Record<string, unknown>,
+  port: number,
+  args: string[] = [],
+  nodeArgs: string[] = [],
+): Promise<Peer> {
   const file = join(mkdtempSync(join(workDir, 'meshscope-')), 'envoy.yaml');
   writeFileSync(file, stringify(bootstrap));
   return launch(name, process.execPath, [...nodeArgs, CLI, 'proxy', '-c', file, '-l', 'error', ...args], port);

@@ -78,7 +78,16 @@ function startSink(): Promise<{ port: number; process: ChildProcess }> {
 }
 
 function cluster(name: string, port: number): object {
-  return { name, type: 'STATIC', load_assignment: { cluster_name: name, endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: port } } } }] }] } };
+  return {
+    name,
+    type: 'STATIC',
+    load_assignment: {
+      cluster_name: name,
+      endpoints: [
+        { lb_endpoints: [{ endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: port } } } }] },
+      ],
+    },
+  };
 }
 
 interface SidecarSpec {
@@ -95,10 +104,19 @@ function bootstrapFor(s: SidecarSpec): Record<string, unknown> {
   const hcm: Record<string, unknown> = {
     '@type': 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager',
     stat_prefix: s.name,
-    route_config: { virtual_hosts: [{ name: 'all', domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster: 'upstream' } }] }] },
+    route_config: {
+      virtual_hosts: [
+        { name: 'all', domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster: 'upstream' } }] },
+      ],
+    },
     http_filters: [
-      ...(s.telemetry ? [{ name: 'istio.stats', typed_config: { '@type': 'type.googleapis.com/stats.PluginConfig' } }] : []),
-      { name: 'envoy.filters.http.router', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router' } },
+      ...(s.telemetry
+        ? [{ name: 'istio.stats', typed_config: { '@type': 'type.googleapis.com/stats.PluginConfig' } }]
+        : []),
+      {
+        name: 'envoy.filters.http.router',
+        typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router' },
+      },
     ],
   };
   if (s.telemetry) {
@@ -114,7 +132,13 @@ function bootstrapFor(s: SidecarSpec): Record<string, unknown> {
       },
     };
     hcm['access_log'] = [
-      { name: 'envoy.access_loggers.file', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog', path: join(workDir, `${s.name}.log`) } },
+      {
+        name: 'envoy.access_loggers.file',
+        typed_config: {
+          '@type': 'type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog',
+          path: join(workDir, `${s.name}.log`),
+        },
+      },
     ];
   }
   return {
@@ -134,14 +158,30 @@ function bootstrapFor(s: SidecarSpec): Record<string, unknown> {
   };
 }
 
-async function startSidecar(name: string, direction: 'INBOUND' | 'OUTBOUND', upstream: number, telemetry: boolean, sink: number): Promise<Peer & { admin: number }> {
+async function startSidecar(
+  name: string,
+  direction: 'INBOUND' | 'OUTBOUND',
+  upstream: number,
+  telemetry: boolean,
+  sink: number,
+): Promise<Peer & { admin: number }> {
   const [port, admin] = await Promise.all([freePort(), freePort()]);
-  const peer = await startMeshscope(name, bootstrapFor({ name, port, admin, direction, upstream, telemetry, sink }), port, ['--concurrency', '1', '--drain-time-s', '1']);
+  const peer = await startMeshscope(
+    name,
+    bootstrapFor({ name, port, admin, direction, upstream, telemetry, sink }),
+    port,
+    ['--concurrency', '1', '--drain-time-s', '1'],
+  );
   return Object.assign(peer, { admin });
 }
 
 /** Two sidecars in front of `upstream`: returns the outbound one's port and a stop for both. */
-async function meshscopeSidecars(tag: string, upstream: number, telemetry: boolean, sink: number): Promise<{ port: number; stop: () => Promise<void> }> {
+async function meshscopeSidecars(
+  tag: string,
+  upstream: number,
+  telemetry: boolean,
+  sink: number,
+): Promise<{ port: number; stop: () => Promise<void> }> {
   const inbound = await startSidecar(`inbound_${tag}`, 'INBOUND', upstream, telemetry, sink);
   const outbound = await startSidecar(`outbound_${tag}`, 'OUTBOUND', inbound.port, telemetry, sink);
   return { port: outbound.port, stop: async () => void (await Promise.all([outbound.stop(), inbound.stop()])) };
@@ -155,14 +195,23 @@ async function nginxSidecars(upstream: number): Promise<{ port: number; stop: ()
 
 async function spansStats(admin: number): Promise<{ spansSent: number; spansDropped: number }> {
   const stats = await (await fetch(`http://127.0.0.1:${admin}/stats?filter=tracing`)).text();
-  return { spansSent: Number(/spans_sent: (\d+)/.exec(stats)?.[1] ?? 0), spansDropped: Number(/spans_dropped: (\d+)/.exec(stats)?.[1] ?? 0) };
+  return {
+    spansSent: Number(/spans_sent: (\d+)/.exec(stats)?.[1] ?? 0),
+    spansDropped: Number(/spans_dropped: (\d+)/.exec(stats)?.[1] ?? 0),
+  };
 }
 
 function latencyRow(runs: OpenLoopResult[], direct: OpenLoopResult[]): Record<string, unknown> {
   const med = (f: (r: OpenLoopResult) => number): number => round3(median(runs.map(f)));
   return {
     servicePerRound: runs.map((r) => ({ p50Ms: r.service.p50Ms, p99Ms: r.service.p99Ms })),
-    service: { p50Ms: med((r) => r.service.p50Ms), p90Ms: med((r) => r.service.p90Ms), p99Ms: med((r) => r.service.p99Ms), p999Ms: med((r) => r.service.p999Ms), maxMs: med((r) => r.service.maxMs) },
+    service: {
+      p50Ms: med((r) => r.service.p50Ms),
+      p90Ms: med((r) => r.service.p90Ms),
+      p99Ms: med((r) => r.service.p99Ms),
+      p999Ms: med((r) => r.service.p999Ms),
+      maxMs: med((r) => r.service.maxMs),
+    },
     fromSchedule: { p50Ms: med((r) => r.fromSchedule.p50Ms), p99Ms: med((r) => r.fromSchedule.p99Ms) },
     addedP99Ms: round3(median(runs.map((r, i) => r.service.p99Ms - direct[i]!.service.p99Ms))),
     addedP99MsPerRound: runs.map((r, i) => round3(r.service.p99Ms - direct[i]!.service.p99Ms)),
@@ -190,8 +239,14 @@ export async function measureTelemetry(upstream: Peer, o: TelemetryBenchOptions)
     const runs = new Map<string, WrkResult[]>(wrkRows.map((r) => [r.name, []]));
     const ratios: number[] = [];
     for (let round = 0; round < o.rounds; round++) {
-      for (const r of wrkRows) runs.get(r.name)!.push(runWrk(`http://127.0.0.1:${r.port}/`, { connections: o.connections, seconds: o.seconds }));
-      ratios.push(runs.get('meshscope_telemetry_on')![round]!.requestsPerSecond / runs.get('meshscope_telemetry_off')![round]!.requestsPerSecond);
+      for (const r of wrkRows)
+        runs
+          .get(r.name)!
+          .push(runWrk(`http://127.0.0.1:${r.port}/`, { connections: o.connections, seconds: o.seconds }));
+      ratios.push(
+        runs.get('meshscope_telemetry_on')![round]!.requestsPerSecond /
+          runs.get('meshscope_telemetry_off')![round]!.requestsPerSecond,
+      );
     }
     const throughput: Record<string, unknown> = {};
     for (const [name, rs] of runs) {
@@ -204,15 +259,25 @@ export async function measureTelemetry(upstream: Peer, o: TelemetryBenchOptions)
       };
     }
     Object.assign(throughput['meshscope_telemetry_off'] as object, { peakRssMb: peakRssMb(off.pid) });
-    Object.assign(throughput['meshscope_telemetry_on'] as object, { peakRssMb: peakRssMb(on.pid) }, await spansStats(on.admin));
+    Object.assign(
+      throughput['meshscope_telemetry_on'] as object,
+      { peakRssMb: peakRssMb(on.pid) },
+      await spansStats(on.admin),
+    );
     const throughputStealPercent = throughputSteal();
     await Promise.all([off.stop(), on.stop()]);
 
     // 2. Two-sidecar latency.
     const chains = [
       { name: 'nginx_two_sidecars', ...(await nginxSidecars(upstream.port)) },
-      { name: 'meshscope_two_sidecars_telemetry_off', ...(await meshscopeSidecars('off', upstream.port, false, sink.port)) },
-      { name: 'meshscope_two_sidecars_telemetry_on', ...(await meshscopeSidecars('on', upstream.port, true, sink.port)) },
+      {
+        name: 'meshscope_two_sidecars_telemetry_off',
+        ...(await meshscopeSidecars('off', upstream.port, false, sink.port)),
+      },
+      {
+        name: 'meshscope_two_sidecars_telemetry_on',
+        ...(await meshscopeSidecars('on', upstream.port, true, sink.port)),
+      },
     ];
     const latencySteal = stealMeter();
     const direct: OpenLoopResult[] = [];

@@ -17,10 +17,14 @@ function toMs(value: string): number {
 }
 
 export function runWrk(url: string, opts: { connections: number; seconds: number; threads?: number }): WrkResult {
-  const r = spawnSync('wrk', [`-t${opts.threads ?? 1}`, `-c${opts.connections}`, `-d${opts.seconds}s`, '--latency', url], {
-    encoding: 'utf8',
-    timeout: (opts.seconds + 30) * 1000,
-  });
+  const r = spawnSync(
+    'wrk',
+    [`-t${opts.threads ?? 1}`, `-c${opts.connections}`, `-d${opts.seconds}s`, '--latency', url],
+    {
+      encoding: 'utf8',
+      timeout: (opts.seconds + 30) * 1000,
+    },
+  );
   if (r.status !== 0) throw new Error(`wrk failed: ${r.stderr || r.stdout}`);
   const out = r.stdout;
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? NaN);

@@ -43,7 +43,9 @@ export class Params {
       const ms = Date.parse(v);
       if (!Number.isNaN(ms)) return ms;
     }
-    throw new QueryParamError(`'${name}' must be an RFC 3339 time (2024-01-02T03:04:05Z) or Unix milliseconds, got '${v}'`);
+    throw new QueryParamError(
+      `'${name}' must be an RFC 3339 time (2024-01-02T03:04:05Z) or Unix milliseconds, got '${v}'`,
+    );
   }
 
   number(name: string, min: number, max: number): number | undefined {
@@ -64,7 +66,9 @@ export class Params {
     const unit = { ms: 0.001, s: 1, m: 60, h: 3600, d: 86_400 }[(m?.[2] ?? 's') as 'ms' | 's' | 'm' | 'h' | 'd'];
     const n = m === null ? Number.NaN : Number(m[1]) * unit;
     if (!Number.isFinite(n) || n < min || n > max) {
-      throw new QueryParamError(`'${name}' must be seconds or a duration (30s, 5m, 1h) between ${min}s and ${max}s, got '${v}'`);
+      throw new QueryParamError(
+        `'${name}' must be seconds or a duration (30s, 5m, 1h) between ${min}s and ${max}s, got '${v}'`,
+      );
     }
     return n;
   }
@@ -81,7 +85,10 @@ export class Params {
   range(defaultSpanMs = 3_600_000): { startMs: number; endMs: number } {
     const endMs = this.time('end') ?? Date.now();
     const startMs = this.time('start') ?? endMs - defaultSpanMs;
-    if (startMs > endMs) throw new QueryParamError(`'start' (${new Date(startMs).toISOString()}) is after 'end' (${new Date(endMs).toISOString()})`);
+    if (startMs > endMs)
+      throw new QueryParamError(
+        `'start' (${new Date(startMs).toISOString()}) is after 'end' (${new Date(endMs).toISOString()})`,
+      );
     return { startMs, endMs };
   }
 }

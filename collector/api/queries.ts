@@ -108,7 +108,11 @@ ORDER BY Timestamp, SpanId`,
     scopeVersion: s.ScopeVersion,
     attributes: s.SpanAttributes,
     resourceAttributes: s.ResourceAttributes,
-    events: s.EventNames.map((name, i) => ({ timeUnixNano: s.EventTimes[i]!, name, attributes: s.EventAttributes[i] ?? {} })),
+    events: s.EventNames.map((name, i) => ({
+      timeUnixNano: s.EventTimes[i]!,
+      name,
+      attributes: s.EventAttributes[i] ?? {},
+    })),
     links: s.LinkTraceIds.map((traceId, i) => ({
       traceId,
       spanId: s.LinkSpanIds[i]!,
@@ -163,7 +167,15 @@ export async function searchTraces(client: ClickHouseClient, q: TraceSearch): Pr
     params.status = q.status === 'ok' ? 'Ok' : q.status === 'error' ? 'Error' : 'Unset';
   }
   // Matching spans pick the traces; each trace is then summarized from all of its spans.
-  const r = await rows<{ TraceId: string; StartNs: string; EndNs: string; Spans: string; Service: string; Name: string; Errors: string }>(
+  const r = await rows<{
+    TraceId: string;
+    StartNs: string;
+    EndNs: string;
+    Spans: string;
+    Service: string;
+    Name: string;
+    Errors: string;
+  }>(
     client,
     `SELECT TraceId,
   toString(min(toUnixTimestamp64Nano(Timestamp))) AS StartNs,
@@ -195,14 +207,30 @@ ORDER BY StartNs DESC`,
 
 export interface Topology {
   nodes: Array<{ id: string; requests: number; errors: number; p50Ms: number; p95Ms: number; p99Ms: number }>;
-  edges: Array<{ source: string; target: string; connectionType: string; requests: number; errors: number; p50Ms: number; p95Ms: number; p99Ms: number }>;
+  edges: Array<{
+    source: string;
+    target: string;
+    connectionType: string;
+    requests: number;
+    errors: number;
+    p50Ms: number;
+    p95Ms: number;
+    p99Ms: number;
+  }>;
 }
 
 const MINUTE_RANGE = `Timestamp >= toStartOfMinute(toDateTime(intDiv({startMs:Int64}, 1000))) AND Timestamp <= toDateTime(intDiv({endMs:Int64}, 1000))`;
 
 export async function topology(client: ClickHouseClient, startMs: number, endMs: number): Promise<Topology> {
   const params = { startMs, endMs };
-  const edges = await rows<{ Client: string; Server: string; ConnectionType: string; Requests: string; Failures: string; Q: number[] }>(
+  const edges = await rows<{
+    Client: string;
+    Server: string;
+    ConnectionType: string;
+    Requests: string;
+    Failures: string;
+    Q: number[];
+  }>(
     client,
     `SELECT Client, Server, ConnectionType, sum(Requests) AS Requests, sum(Failures) AS Failures,
   quantilesMerge(0.5, 0.95, 0.99)(ServerDurationMs) AS Q
@@ -260,7 +288,13 @@ export interface LatencyPoint {
 }
 
 /** Server-side latency of a service (its SERVER and CONSUMER spans), per step. */
-export async function latency(client: ClickHouseClient, service: string, startMs: number, endMs: number, stepSeconds: number): Promise<LatencyPoint[]> {
+export async function latency(
+  client: ClickHouseClient,
+  service: string,
+  startMs: number,
+  endMs: number,
+  stepSeconds: number,
+): Promise<LatencyPoint[]> {
   const r = await rows<{ T: string; N: string; Q: number[] }>(
     client,
     `SELECT toString(toUnixTimestamp(toStartOfInterval(toDateTime(Timestamp), INTERVAL {step:UInt32} SECOND))) AS T, count() AS N,

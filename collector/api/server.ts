@@ -16,53 +16,87 @@ type Handler = (q: URLSearchParams, match: RegExpMatchArray) => Promise<[number,
 
 export function createApiServer(client: ClickHouseClient, metrics: CollectorMetrics, state: ApiState): Server {
   const routes: Array<[RegExp, Handler]> = [
-    [/^\/api\/services$/, async (q) => {
-      new Params(q, []);
-      return [200, { services: await services(client) }];
-    }],
-    [/^\/api\/traces\/([^/]+)$/, async (q, m) => {
-      new Params(q, []);
-      const traceId = traceIdParam(decodeURIComponent(m[1]!));
-      const spans = await trace(client, traceId);
-      if (spans.length === 0) return [404, { error: { code: 'MS_ERR_COLLECTOR_NOT_FOUND', message: `trace ${traceId} not found` } }];
-      return [200, { traceId, spans }];
-    }],
-    [/^\/api\/traces$/, async (q) => {
-      const p = new Params(q, ['service', 'operation', 'minDurationMs', 'maxDurationMs', 'status', 'start', 'end', 'limit']);
-      const { startMs, endMs } = p.range();
-      const search = {
-        service: p.string('service'),
-        operation: p.string('operation'),
-        minDurationMs: p.number('minDurationMs', 0, 1e9),
-        maxDurationMs: p.number('maxDurationMs', 0, 1e9),
-        status: p.oneOf('status', ['ok', 'error', 'unset'] as const),
-        startMs,
-        endMs,
-        limit: p.number('limit', 1, 1000) ?? 20,
-      };
-      if (search.minDurationMs !== undefined && search.maxDurationMs !== undefined && search.minDurationMs > search.maxDurationMs) {
-        throw new QueryParamError(`'minDurationMs' (${search.minDurationMs}) is above 'maxDurationMs' (${search.maxDurationMs})`);
-      }
-      return [200, { traces: await searchTraces(client, search) }];
-    }],
-    [/^\/api\/topology$/, async (q) => {
-      const p = new Params(q, ['start', 'end']);
-      const { startMs, endMs } = p.range();
-      return [200, await topology(client, startMs, endMs)];
-    }],
-    [/^\/api\/latency$/, async (q) => {
-      const p = new Params(q, ['service', 'start', 'end', 'step']);
-      const service = p.required('service');
-      const { startMs, endMs } = p.range();
-      // Default: about 60 points over the range.
-      const step = Math.round(p.seconds('step', 1, 86_400) ?? Math.max(1, Math.ceil((endMs - startMs) / 1000 / 60)));
-      return [200, { service, stepSeconds: step, series: await latency(client, service, startMs, endMs, step) }];
-    }],
-    [/^\/api\/logs$/, async (q) => {
-      const p = new Params(q, ['traceId', 'limit']);
-      const traceId = traceIdParam(p.required('traceId'));
-      return [200, { logs: await logsForTrace(client, traceId, p.number('limit', 1, 10_000) ?? 1000) }];
-    }],
+    [
+      /^\/api\/services$/,
+      async (q) => {
+        new Params(q, []);
+        return [200, { services: await services(client) }];
+      },
+    ],
+    [
+      /^\/api\/traces\/([^/]+)$/,
+      async (q, m) => {
+        new Params(q, []);
+        const traceId = traceIdParam(decodeURIComponent(m[1]!));
+        const spans = await trace(client, traceId);
+        if (spans.length === 0)
+          return [404, { error: { code: 'MS_ERR_COLLECTOR_NOT_FOUND', message: `trace ${traceId} not found` } }];
+        return [200, { traceId, spans }];
+      },
+    ],
+    [
+      /^\/api\/traces$/,
+      async (q) => {
+        const p = new Params(q, [
+          'service',
+          'operation',
+          'minDurationMs',
+          'maxDurationMs',
+          'status',
+          'start',
+          'end',
+          'limit',
+        ]);
+        const { startMs, endMs } = p.range();
+        const search = {
+          service: p.string('service'),
+          operation: p.string('operation'),
+          minDurationMs: p.number('minDurationMs', 0, 1e9),
+          maxDurationMs: p.number('maxDurationMs', 0, 1e9),
+          status: p.oneOf('status', ['ok', 'error', 'unset'] as const),
+          startMs,
+          endMs,
+          limit: p.number('limit', 1, 1000) ?? 20,
+        };
+        if (
+          search.minDurationMs !== undefined &&
+          search.maxDurationMs !== undefined &&
+          search.minDurationMs > search.maxDurationMs
+        ) {
+          throw new QueryParamError(
+            `'minDurationMs' (${search.minDurationMs}) is above 'maxDurationMs' (${search.maxDurationMs})`,
+          );
+        }
+        return [200, { traces: await searchTraces(client, search) }];
+      },
+    ],
+    [
+      /^\/api\/topology$/,
+      async (q) => {
+        const p = new Params(q, ['start', 'end']);
+        const { startMs, endMs } = p.range();
+        return [200, await topology(client, startMs, endMs)];
+      },
+    ],
+    [
+      /^\/api\/latency$/,
+      async (q) => {
+        const p = new Params(q, ['service', 'start', 'end', 'step']);
+        const service = p.required('service');
+        const { startMs, endMs } = p.range();
+        // Default: about 60 points over the range.
+        const step = Math.round(p.seconds('step', 1, 86_400) ?? Math.max(1, Math.ceil((endMs - startMs) / 1000 / 60)));
+        return [200, { service, stepSeconds: step, series: await latency(client, service, startMs, endMs, step) }];
+      },
+    ],
+    [
+      /^\/api\/logs$/,
+      async (q) => {
+        const p = new Params(q, ['traceId', 'limit']);
+        const traceId = traceIdParam(p.required('traceId'));
+        return [200, { logs: await logsForTrace(client, traceId, p.number('limit', 1, 10_000) ?? 1000) }];
+      },
+    ],
   ];
 
   const send = (res: ServerResponse, code: number, body: unknown): void => {
@@ -83,7 +117,9 @@ export function createApiServer(client: ClickHouseClient, metrics: CollectorMetr
     }
     if (url.pathname === '/readyz') {
       const why = state.notReady();
-      res.writeHead(why === undefined ? 200 : 503, { 'content-type': 'text/plain' }).end(why === undefined ? 'ready\n' : `not ready: ${why}\n`);
+      res
+        .writeHead(why === undefined ? 200 : 503, { 'content-type': 'text/plain' })
+        .end(why === undefined ? 'ready\n' : `not ready: ${why}\n`);
       return;
     }
     if (url.pathname === '/metrics') {

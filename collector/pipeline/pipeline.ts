@@ -121,7 +121,13 @@ export class Pipeline {
   /** This many queue entries are inserted one per batch, without edges (isolating refused rows). */
   #isolateRemaining = 0;
 
-  constructor(writer: RowWriter, wal: WriteAheadLog, opts: PipelineOptions, metrics: CollectorMetrics, replay: WalRecord[]) {
+  constructor(
+    writer: RowWriter,
+    wal: WriteAheadLog,
+    opts: PipelineOptions,
+    metrics: CollectorMetrics,
+    replay: WalRecord[],
+  ) {
     this.#writer = writer;
     this.#wal = wal;
     this.#opts = opts;
@@ -147,7 +153,10 @@ export class Pipeline {
       this.#enqueue(r.seq, r.kind, decoded.items, undefined, r.payload);
     }
     metrics.buffered.set(wal.bytes);
-    this.#sweep = setInterval(() => this.#graph.expire(Date.now()), Math.max(50, Math.min(1000, opts.serviceGraph.ttlMs / 2)));
+    this.#sweep = setInterval(
+      () => this.#graph.expire(Date.now()),
+      Math.max(50, Math.min(1000, opts.serviceGraph.ttlMs / 2)),
+    );
     this.#sweep.unref();
     this.#loop = this.#run();
   }
@@ -171,7 +180,8 @@ export class Pipeline {
     const n = decoded.items.length;
     this.#metrics.received.inc({ signal }, n + decoded.rejected);
     if (decoded.rejected > 0) this.#metrics.refused.inc({ signal, reason: 'invalid' }, decoded.rejected);
-    if (n === 0) return { accepted: 0, rejected: decoded.rejected, reasons: decoded.reasons, durable: Promise.resolve() };
+    if (n === 0)
+      return { accepted: 0, rejected: decoded.rejected, reasons: decoded.reasons, durable: Promise.resolve() };
     let append;
     try {
       append = this.#wal.append(kind, body);
@@ -185,7 +195,13 @@ export class Pipeline {
     return { accepted: n, rejected: decoded.rejected, reasons: decoded.reasons, durable: append.durable };
   }
 
-  #enqueue(seq: number, kind: number, items: readonly (SpanRecord | LogRecord)[], loc: Promise<WalLocation> | undefined, payload: Buffer | undefined): void {
+  #enqueue(
+    seq: number,
+    kind: number,
+    items: readonly (SpanRecord | LogRecord)[],
+    loc: Promise<WalLocation> | undefined,
+    payload: Buffer | undefined,
+  ): void {
     const table: TableName = isTraces(kind) ? 'otel_traces' : 'otel_logs';
     let rows: Buffer | undefined;
     if (this.#memoryBytes < this.#opts.memoryMaxBytes) {
@@ -196,7 +212,15 @@ export class Pipeline {
       // Spilled: keep the place in line only. A rejection is handled by the request path.
       loc.catch(() => undefined);
     }
-    this.#queue.push({ seq, kind, table, count: items.length, rows, loc, payload: rows === undefined ? payload : undefined });
+    this.#queue.push({
+      seq,
+      kind,
+      table,
+      count: items.length,
+      rows,
+      loc,
+      payload: rows === undefined ? payload : undefined,
+    });
     this.#queuedItems += items.length;
     this.#metrics.queued.set(this.#queuedItems);
     if (this.#wake !== undefined) {
@@ -236,7 +260,12 @@ export class Pipeline {
         continue;
       }
       // Give a young, small queue time to fill up into a bigger batch.
-      if (this.#running && this.#batch === undefined && this.#queuedItems < this.#opts.batchMaxRows && Date.now() - this.#lastStoredAt < this.#opts.batchMaxDelayMs) {
+      if (
+        this.#running &&
+        this.#batch === undefined &&
+        this.#queuedItems < this.#opts.batchMaxRows &&
+        Date.now() - this.#lastStoredAt < this.#opts.batchMaxDelayMs
+      ) {
         await new Promise<void>((resolve) => {
           const t = setTimeout(resolve, this.#opts.batchMaxDelayMs - (Date.now() - this.#lastStoredAt));
           t.unref();
@@ -268,7 +297,8 @@ export class Pipeline {
           }
           continue;
         }
-        if (this.#storageHealthy) process.emitWarning(`collector: ClickHouse insert failed, retrying in order: ${(err as Error).message}`);
+        if (this.#storageHealthy)
+          process.emitWarning(`collector: ClickHouse insert failed, retrying in order: ${(err as Error).message}`);
         this.#storageHealthy = false;
         await Promise.race([new Promise((r) => setTimeout(r, backoff).unref()), this.#stopped]);
         backoff = Math.min(backoff * 2, 5000);
@@ -337,7 +367,9 @@ export class Pipeline {
       const header = RowBinaryWriter.header(TABLE_COLUMNS[table]);
       const file = this.#wal.setAside(`${name}-${table}.RowBinaryWithNames`, [header, ...batch.bodies[table]]);
       this.#metrics.dropped.inc({ what: 'rejected_by_clickhouse' }, batch.counts[table]);
-      process.emitWarning(`collector: ClickHouse refused ${batch.counts[table]} rows of ${table}; kept in ${file}: ${(err as Error).message}`);
+      process.emitWarning(
+        `collector: ClickHouse refused ${batch.counts[table]} rows of ${table}; kept in ${file}: ${(err as Error).message}`,
+      );
     }
     this.#batch = undefined;
     this.#release(this.#head, batch.end, batch.memory);

@@ -7,7 +7,20 @@
 // writer reports a sequence number stored, segments entirely below it are deleted and the
 // watermark is written to a checkpoint file so a restart does not insert stored data twice.
 
-import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, truncateSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readSync,
+  renameSync,
+  truncateSync,
+  unlinkSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
@@ -88,7 +101,9 @@ export class WriteAheadLog {
     } catch {
       stored = 0;
     }
-    const names = readdirSync(opts.dir).filter((n) => SEGMENT_RE.test(n)).sort();
+    const names = readdirSync(opts.dir)
+      .filter((n) => SEGMENT_RE.test(n))
+      .sort();
     const replay: WalRecord[] = [];
     const segments: Segment[] = [];
     let maxSeq = stored;
@@ -215,7 +230,8 @@ export class WriteAheadLog {
   }
 
   async #segmentFor(): Promise<FileHandle> {
-    if (this.#fh !== undefined && this.#current !== undefined && this.#current.bytes < this.#opts.segmentBytes) return this.#fh;
+    if (this.#fh !== undefined && this.#current !== undefined && this.#current.bytes < this.#opts.segmentBytes)
+      return this.#fh;
     if (this.#fh !== undefined) await this.#fh.close();
     const name = `wal-${String(this.#nextSeq).padStart(16, '0')}.log`;
     this.#fh = await open(join(this.#opts.dir, name), 'a');
@@ -261,7 +277,13 @@ export class WriteAheadLog {
         // Already gone: nothing to release.
       }
     }
-    if (this.#current !== undefined && this.#current.lastSeq !== 0 && this.#current.lastSeq <= seq && this.#pending.length === 0 && !this.#flushing) {
+    if (
+      this.#current !== undefined &&
+      this.#current.lastSeq !== 0 &&
+      this.#current.lastSeq <= seq &&
+      this.#pending.length === 0 &&
+      !this.#flushing
+    ) {
       // The live segment is fully stored too: start the next append in a fresh one.
       this.#retireCurrent();
     }

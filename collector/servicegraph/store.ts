@@ -83,12 +83,21 @@ function virtualServer(c: Half): { name: string; type: string } {
     findAttribute(a, 'db.name') ??
     findAttribute(a, 'db.system') ??
     '';
-  const type = findAttribute(a, 'db.system') !== undefined ? 'database' : c.producer ? 'messaging_system' : 'virtual_node';
+  const type =
+    findAttribute(a, 'db.system') !== undefined ? 'database' : c.producer ? 'messaging_system' : 'virtual_node';
   return { name, type };
 }
 
 /** The otel_service_graph_edges columns, in the order writeEdgeRow writes them. */
-export const EDGE_COLUMNS = ['Timestamp', 'Client', 'Server', 'ConnectionType', 'Failed', 'ServerDurationMs', 'ClientDurationMs'] as const;
+export const EDGE_COLUMNS = [
+  'Timestamp',
+  'Client',
+  'Server',
+  'ConnectionType',
+  'Failed',
+  'ServerDurationMs',
+  'ClientDurationMs',
+] as const;
 
 /** One otel_service_graph_edges row (EDGE_COLUMNS) in RowBinary. */
 export function writeEdgeRow(w: RowBinaryWriter, e: Edge): void {
@@ -101,7 +110,15 @@ export function writeEdgeRow(w: RowBinaryWriter, e: Edge): void {
   w.f64(e.clientDurationMs);
 }
 
-function edge(timestampNs: bigint, client: string, server: string, connectionType: string, failed: boolean, serverDurationMs: number, clientDurationMs: number): Edge {
+function edge(
+  timestampNs: bigint,
+  client: string,
+  server: string,
+  connectionType: string,
+  failed: boolean,
+  serverDurationMs: number,
+  clientDurationMs: number,
+): Edge {
   return { timestampNs, client, server, connectionType, failed, serverDurationMs, clientDurationMs };
 }
 
@@ -143,7 +160,14 @@ export class ServiceGraph {
     }
   }
 
-  #put(traceId: string, clientSpanId: string, h: Half, side: 'client' | 'server', messaging: boolean, now: number): void {
+  #put(
+    traceId: string,
+    clientSpanId: string,
+    h: Half,
+    side: 'client' | 'server',
+    messaging: boolean,
+    now: number,
+  ): void {
     let key = clientSpanId;
     let e = this.#entries.get(key);
     let long = false;
@@ -187,7 +211,15 @@ export class ServiceGraph {
 
   #emitPair(c: Half, s: Half, messaging: boolean): void {
     this.#sink.edge(
-      edge(c.startNs, c.service, s.service, messaging ? 'messaging_system' : '', c.failed || s.failed, s.durationMs, c.durationMs),
+      edge(
+        c.startNs,
+        c.service,
+        s.service,
+        messaging ? 'messaging_system' : '',
+        c.failed || s.failed,
+        s.durationMs,
+        c.durationMs,
+      ),
     );
   }
 

@@ -39,7 +39,10 @@ const regex = z.string().superRefine((source, ctx) => {
 
 const stringMatch = z
   .strictObject({ exact: z.string().optional(), prefix: z.string().optional(), regex: regex.optional() })
-  .refine((m) => [m.exact, m.prefix, m.regex].filter((v) => v !== undefined).length === 1, 'exactly one of exact, prefix, regex');
+  .refine(
+    (m) => [m.exact, m.prefix, m.regex].filter((v) => v !== undefined).length === 1,
+    'exactly one of exact, prefix, regex',
+  );
 
 const httpMatch = z
   .strictObject({
@@ -85,7 +88,10 @@ const mirror = z.strictObject({
 });
 
 const routeRule = z.strictObject({
-  name: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, _ . -').optional(),
+  name: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, _ . -')
+    .optional(),
   /** Any one of the matches selects the rule (OR); within a match every condition holds (AND). */
   match: z.array(httpMatch).min(1).optional(),
   route: z.array(destination).min(1),
@@ -131,7 +137,9 @@ const workload = z.strictObject({
   name: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, _ . -'),
   /** Istio-style labels; `version` names the implicit subset the workload belongs to. */
   labels: labels.default({}),
-  locality: z.strictObject({ region: z.string().optional(), zone: z.string().optional(), sub_zone: z.string().optional() }).optional(),
+  locality: z
+    .strictObject({ region: z.string().optional(), zone: z.string().optional(), sub_zone: z.string().optional() })
+    .optional(),
   /** The local application's address for each service port, keyed by port name. */
   endpoints: z.record(z.string(), socketAddress),
   weight: z.number().int().min(1).max(128).default(1),

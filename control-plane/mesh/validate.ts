@@ -4,7 +4,14 @@ import { readFile } from 'node:fs/promises';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { MeshReadError, MeshValidationError, type MeshIssue } from '../errors.js';
-import { mesh as meshSchema, type Destination, type Mesh, type RouteRule, type Service, type Workload } from './schema.js';
+import {
+  mesh as meshSchema,
+  type Destination,
+  type Mesh,
+  type RouteRule,
+  type Service,
+  type Workload,
+} from './schema.js';
 
 /** `a.b[2].c` from zod's path segments. */
 function formatPath(path: ReadonlyArray<PropertyKey>): string {
@@ -17,13 +24,15 @@ function formatPath(path: ReadonlyArray<PropertyKey>): string {
 }
 
 function zodIssues(error: z.ZodError): MeshIssue[] {
-  return error.issues.map((issue) => {
-    if (issue.code === 'unrecognized_keys') {
-      // Name each unknown key by its own full path, as the proxy's bootstrap errors do.
-      return issue.keys.map((k) => ({ path: formatPath([...issue.path, k]), message: 'unknown field' }));
-    }
-    return [{ path: formatPath(issue.path), message: issue.message }];
-  }).flat();
+  return error.issues
+    .map((issue) => {
+      if (issue.code === 'unrecognized_keys') {
+        // Name each unknown key by its own full path, as the proxy's bootstrap errors do.
+        return issue.keys.map((k) => ({ path: formatPath([...issue.path, k]), message: 'unknown field' }));
+      }
+      return [{ path: formatPath(issue.path), message: issue.message }];
+    })
+    .flat();
 }
 
 /** The fully qualified reference `name.namespace` of a service. */
@@ -40,7 +49,8 @@ export function resolveService(m: Mesh, ref: string): Service | string {
   if (dotted !== undefined) return dotted;
   const byName = m.services.filter((s) => s.name === ref);
   if (byName.length === 1) return byName[0] as Service;
-  if (byName.length > 1) return `service '${ref}' is ambiguous (namespaces ${byName.map((s) => s.namespace).join(', ')}): write name.namespace`;
+  if (byName.length > 1)
+    return `service '${ref}' is ambiguous (namespaces ${byName.map((s) => s.namespace).join(', ')}): write name.namespace`;
   return `no service named '${ref}'`;
 }
 
@@ -77,14 +87,17 @@ function checkCrossReferences(m: Mesh): MeshIssue[] {
     const base = `services[${si}]`;
     const key = serviceKey(svc);
     const prev = seenServices.get(key);
-    if (prev !== undefined) issues.push({ path: `${base}.name`, message: `duplicate service ${key} (also services[${prev}])` });
+    if (prev !== undefined)
+      issues.push({ path: `${base}.name`, message: `duplicate service ${key} (also services[${prev}])` });
     else seenServices.set(key, si);
 
     const portNames = new Set<string>();
     const portNumbers = new Set<number>();
     svc.ports.forEach((p, pi) => {
-      if (portNames.has(p.name)) issues.push({ path: `${base}.ports[${pi}].name`, message: `duplicate port name '${p.name}'` });
-      if (portNumbers.has(p.port)) issues.push({ path: `${base}.ports[${pi}].port`, message: `duplicate port ${p.port}` });
+      if (portNames.has(p.name))
+        issues.push({ path: `${base}.ports[${pi}].name`, message: `duplicate port name '${p.name}'` });
+      if (portNumbers.has(p.port))
+        issues.push({ path: `${base}.ports[${pi}].port`, message: `duplicate port ${p.port}` });
       portNames.add(p.name);
       portNumbers.add(p.port);
     });
@@ -103,7 +116,8 @@ function checkCrossReferences(m: Mesh): MeshIssue[] {
 
     const subsetNames = new Set<string>();
     svc.policy?.subsets?.forEach((s, i) => {
-      if (subsetNames.has(s.name)) issues.push({ path: `${base}.policy.subsets[${i}].name`, message: `duplicate subset '${s.name}'` });
+      if (subsetNames.has(s.name))
+        issues.push({ path: `${base}.policy.subsets[${i}].name`, message: `duplicate subset '${s.name}'` });
       subsetNames.add(s.name);
     });
 
@@ -119,7 +133,13 @@ function checkCrossReferences(m: Mesh): MeshIssue[] {
   return issues;
 }
 
-function checkPortMap(map: Record<string, unknown>, portNames: Set<string>, path: string, what: string, issues: MeshIssue[]): void {
+function checkPortMap(
+  map: Record<string, unknown>,
+  portNames: Set<string>,
+  path: string,
+  what: string,
+  issues: MeshIssue[],
+): void {
   for (const name of Object.keys(map)) {
     if (!portNames.has(name)) issues.push({ path: `${path}.${name}`, message: `no service port named '${name}'` });
   }
@@ -128,7 +148,13 @@ function checkPortMap(map: Record<string, unknown>, portNames: Set<string>, path
   }
 }
 
-function checkDestination(m: Mesh, dest: Destination, owner: Service | undefined, path: string, issues: MeshIssue[]): void {
+function checkDestination(
+  m: Mesh,
+  dest: Destination,
+  owner: Service | undefined,
+  path: string,
+  issues: MeshIssue[],
+): void {
   let svc = owner;
   if (dest.service !== undefined) {
     const found = resolveService(m, dest.service);
@@ -143,7 +169,10 @@ function checkDestination(m: Mesh, dest: Destination, owner: Service | undefined
     return;
   }
   if (dest.subset !== undefined && subsetWorkloads(svc, dest.subset).length === 0) {
-    issues.push({ path: `${path}.subset`, message: `subset '${dest.subset}' selects no workload of service ${serviceKey(svc)}` });
+    issues.push({
+      path: `${path}.subset`,
+      message: `subset '${dest.subset}' selects no workload of service ${serviceKey(svc)}`,
+    });
   }
 }
 
@@ -152,14 +181,18 @@ function checkRule(m: Mesh, rule: RouteRule, owner: Service | undefined, path: s
   if (rule.route.length > 1) {
     let sum = 0;
     rule.route.forEach((d, di) => {
-      if (d.weight === undefined) issues.push({ path: `${path}.route[${di}].weight`, message: 'required when a rule has several destinations' });
+      if (d.weight === undefined)
+        issues.push({ path: `${path}.route[${di}].weight`, message: 'required when a rule has several destinations' });
       else sum += d.weight;
     });
     if (rule.route.every((d) => d.weight !== undefined) && sum !== 100) {
       issues.push({ path: `${path}.route`, message: `destination weights sum to ${sum}, expected 100` });
     }
   } else if (rule.route[0]?.weight !== undefined && rule.route[0].weight !== 100) {
-    issues.push({ path: `${path}.route[0].weight`, message: 'a single destination takes all traffic: omit weight or use 100' });
+    issues.push({
+      path: `${path}.route[0].weight`,
+      message: 'a single destination takes all traffic: omit weight or use 100',
+    });
   }
   if (rule.mirror !== undefined) checkDestination(m, rule.mirror, owner, `${path}.mirror`, issues);
 }
@@ -170,7 +203,10 @@ export function parseMesh(text: string, source = '<inline>'): Mesh {
   if (doc.errors.length > 0) {
     throw new MeshValidationError(
       source,
-      doc.errors.map((e) => ({ path: e.linePos ? `line ${e.linePos[0].line}, column ${e.linePos[0].col}` : '', message: e.message.split('\n')[0] ?? e.message })),
+      doc.errors.map((e) => ({
+        path: e.linePos ? `line ${e.linePos[0].line}, column ${e.linePos[0].col}` : '',
+        message: e.message.split('\n')[0] ?? e.message,
+      })),
     );
   }
   const parsed = meshSchema.safeParse(doc.toJS());

@@ -10,7 +10,11 @@ export const XDS_CLUSTER = 'xds_cluster';
 function nodeSection(mesh: Mesh, nodeId: string): JsonObject {
   const node = findNode(mesh, nodeId);
   if (node.kind === 'ingress') {
-    return { id: nodeId, cluster: nodeId, metadata: { NAME: nodeId, WORKLOAD_NAME: nodeId, NAMESPACE: 'default', MESH_ID: mesh.name } };
+    return {
+      id: nodeId,
+      cluster: nodeId,
+      metadata: { NAME: nodeId, WORKLOAD_NAME: nodeId, NAMESPACE: 'default', MESH_ID: mesh.name },
+    };
   }
   const { service, workload } = node;
   const section: JsonObject = {
@@ -52,7 +56,11 @@ export function renderStaticBootstrap(mesh: Mesh, nodeId: string): JsonObject {
   const clusters = [...res.clusters.values()].map((c) => {
     if (c.type !== 'EDS') return c;
     const { eds_cluster_config: _eds, ...rest } = c;
-    return { ...rest, type: 'STATIC', load_assignment: res.endpoints.get(c.name as string) ?? { cluster_name: c.name, endpoints: [] } };
+    return {
+      ...rest,
+      type: 'STATIC',
+      load_assignment: res.endpoints.get(c.name as string) ?? { cluster_name: c.name, endpoints: [] },
+    };
   });
   return withAdmin(mesh, nodeId, { node: nodeSection(mesh, nodeId), static_resources: { listeners, clusters } });
 }
@@ -86,7 +94,10 @@ export function renderDynamicBootstrap(mesh: Mesh, nodeId: string, o: DynamicBoo
     name: XDS_CLUSTER,
     type: 'STATIC',
     connect_timeout: '1s',
-    load_assignment: { cluster_name: XDS_CLUSTER, endpoints: [{ lb_endpoints: [{ endpoint: { address: socketAddress(o.xds) } }] }] },
+    load_assignment: {
+      cluster_name: XDS_CLUSTER,
+      endpoints: [{ lb_endpoints: [{ endpoint: { address: socketAddress(o.xds) } }] }],
+    },
   };
   let dynamic: JsonObject;
   if (o.api !== 'REST') {
@@ -94,7 +105,11 @@ export function renderDynamicBootstrap(mesh: Mesh, nodeId: string, o: DynamicBoo
     // carries no upstream HTTP/2 options (Envoy itself would need http2_protocol_options).
     const ads: ConfigSourceStyle = { kind: 'ads' };
     dynamic = {
-      ads_config: { api_type: o.api, transport_api_version: 'V3', grpc_services: [{ envoy_grpc: { cluster_name: XDS_CLUSTER } }] },
+      ads_config: {
+        api_type: o.api,
+        transport_api_version: 'V3',
+        grpc_services: [{ envoy_grpc: { cluster_name: XDS_CLUSTER } }],
+      },
       lds_config: configSource(ads),
       cds_config: configSource(ads),
     };
@@ -108,4 +123,3 @@ export function renderDynamicBootstrap(mesh: Mesh, nodeId: string, o: DynamicBoo
     static_resources: { clusters: [xdsCluster] },
   });
 }
-

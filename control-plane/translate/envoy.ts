@@ -16,12 +16,14 @@ export const TYPE_URL = {
 
 export type ResourceKind = keyof typeof TYPE_URL;
 
-export const HCM_TYPE = 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
+export const HCM_TYPE =
+  'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
 export const ROUTER_TYPE = 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router';
 export const FAULT_TYPE = 'type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault';
 export const ISTIO_STATS_TYPE = 'type.googleapis.com/stats.PluginConfig';
 export const OTEL_TRACER_TYPE = 'type.googleapis.com/envoy.config.trace.v3.OpenTelemetryConfig';
-export const OTEL_ACCESS_LOG_TYPE = 'type.googleapis.com/envoy.extensions.access_loggers.open_telemetry.v3.OpenTelemetryAccessLogConfig';
+export const OTEL_ACCESS_LOG_TYPE =
+  'type.googleapis.com/envoy.extensions.access_loggers.open_telemetry.v3.OpenTelemetryAccessLogConfig';
 export const STDOUT_ACCESS_LOG_TYPE = 'type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StdoutAccessLog';
 export const HTTP_PROTOCOL_OPTIONS_TYPE = 'type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions';
 
@@ -48,9 +50,7 @@ export function percentFraction(percent: number): JsonObject {
 }
 
 /** Where a resource's dependents (RDS of a listener, EDS of a cluster) are fetched from. */
-export type ConfigSourceStyle =
-  | { kind: 'ads' }
-  | { kind: 'rest'; cluster: string; refreshDelayMs: number };
+export type ConfigSourceStyle = { kind: 'ads' } | { kind: 'rest'; cluster: string; refreshDelayMs: number };
 
 export function configSource(style: ConfigSourceStyle): JsonObject {
   if (style.kind === 'ads') return { ads: {}, resource_api_version: 'V3' };

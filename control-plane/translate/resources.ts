@@ -2,7 +2,16 @@
 // built as plain JSON in Envoy's shapes; the xDS server serves them as they are and
 // `render` inlines them into a static bootstrap.
 import { MeshValidationError, UnknownNodeError } from '../errors.js';
-import type { Destination, HttpMatch, Mesh, RouteRule, Service, ServicePort, Telemetry, Workload } from '../mesh/schema.js';
+import type {
+  Destination,
+  HttpMatch,
+  Mesh,
+  RouteRule,
+  Service,
+  ServicePort,
+  Telemetry,
+  Workload,
+} from '../mesh/schema.js';
 import { resolveService, serviceKey, subsetWorkloads } from '../mesh/validate.js';
 import {
   FAULT_TYPE,
@@ -31,9 +40,7 @@ export interface NodeResources {
 }
 
 /** Who a node is in the mesh. */
-export type MeshNode =
-  | { kind: 'sidecar'; service: Service; workload: Workload }
-  | { kind: 'ingress' };
+export type MeshNode = { kind: 'sidecar'; service: Service; workload: Workload } | { kind: 'ingress' };
 
 const OTEL_COLLECTOR_CLUSTER = 'opentelemetry_collector';
 
@@ -191,7 +198,9 @@ function tracing(t: Telemetry, serviceName: string): JsonObject {
       typed_config: {
         '@type': OTEL_TRACER_TYPE,
         service_name: serviceName,
-        http_service: { http_uri: { uri: `http://${t.collector}/v1/traces`, cluster: OTEL_COLLECTOR_CLUSTER, timeout: '1s' } },
+        http_service: {
+          http_uri: { uri: `http://${t.collector}/v1/traces`, cluster: OTEL_COLLECTOR_CLUSTER, timeout: '1s' },
+        },
       },
     },
   };
@@ -199,7 +208,8 @@ function tracing(t: Telemetry, serviceName: string): JsonObject {
 
 function accessLogs(t: Telemetry, nodeId: string): JsonObject[] {
   if (t.access_log === 'none') return [];
-  if (t.access_log === 'stdout') return [{ name: 'envoy.access_loggers.stdout', typed_config: { '@type': STDOUT_ACCESS_LOG_TYPE } }];
+  if (t.access_log === 'stdout')
+    return [{ name: 'envoy.access_loggers.stdout', typed_config: { '@type': STDOUT_ACCESS_LOG_TYPE } }];
   return [
     {
       name: 'envoy.access_loggers.open_telemetry',
@@ -207,7 +217,9 @@ function accessLogs(t: Telemetry, nodeId: string): JsonObject[] {
         '@type': OTEL_ACCESS_LOG_TYPE,
         // common_config.log_name is the form every Envoy version (and meshscope's proxy) reads.
         common_config: { log_name: nodeId, transport_api_version: 'V3' },
-        http_service: { http_uri: { uri: `http://${t.collector}/v1/logs`, cluster: OTEL_COLLECTOR_CLUSTER, timeout: '1s' } },
+        http_service: {
+          http_uri: { uri: `http://${t.collector}/v1/logs`, cluster: OTEL_COLLECTOR_CLUSTER, timeout: '1s' },
+        },
       },
     },
   ];
@@ -248,7 +260,12 @@ function httpConnectionManager(o: HcmOptions): JsonObject {
   return hcm;
 }
 
-function listener(name: string, port: number, direction: 'INBOUND' | 'OUTBOUND' | undefined, hcm: JsonObject): JsonObject {
+function listener(
+  name: string,
+  port: number,
+  direction: 'INBOUND' | 'OUTBOUND' | undefined,
+  hcm: JsonObject,
+): JsonObject {
   const l: JsonObject = {
     name,
     address: loopback(port),
@@ -258,7 +275,11 @@ function listener(name: string, port: number, direction: 'INBOUND' | 'OUTBOUND' 
   return l;
 }
 
-function stringMatcher(m: { exact?: string | undefined; prefix?: string | undefined; regex?: string | undefined }): JsonObject {
+function stringMatcher(m: {
+  exact?: string | undefined;
+  prefix?: string | undefined;
+  regex?: string | undefined;
+}): JsonObject {
   if (m.exact !== undefined) return { exact: m.exact };
   if (m.prefix !== undefined) return { prefix: m.prefix };
   return { safe_regex: { regex: m.regex as string } };
@@ -276,7 +297,9 @@ function destinationCluster(mesh: Mesh, owner: Service | undefined, d: Destinati
   const svc = d.service !== undefined ? resolveService(mesh, d.service) : owner;
   if (svc === undefined || typeof svc === 'string') {
     // validate.ts rejects unresolvable destinations, so reaching this means a caller skipped validation.
-    throw new MeshValidationError('<mesh>', [{ path: 'route', message: typeof svc === 'string' ? svc : 'destination service required' }]);
+    throw new MeshValidationError('<mesh>', [
+      { path: 'route', message: typeof svc === 'string' ? svc : 'destination service required' },
+    ]);
   }
   return outboundClusterName(svc, svc.ports[0] as ServicePort, d.subset);
 }
@@ -299,7 +322,10 @@ function routeEntry(mesh: Mesh, owner: Service | undefined, rule: RouteRule, mat
   }
   if (rule.mirror !== undefined) {
     action.request_mirror_policies = [
-      { cluster: destinationCluster(mesh, owner, rule.mirror), runtime_fraction: { default_value: percentFraction(rule.mirror.percent) } },
+      {
+        cluster: destinationCluster(mesh, owner, rule.mirror),
+        runtime_fraction: { default_value: percentFraction(rule.mirror.percent) },
+      },
     ];
   }
   const entry: JsonObject = { match: routeMatch(match), route: action };
@@ -307,10 +333,16 @@ function routeEntry(mesh: Mesh, owner: Service | undefined, rule: RouteRule, mat
   if (rule.fault !== undefined) {
     const fault: JsonObject = { '@type': FAULT_TYPE };
     if (rule.fault.delay !== undefined) {
-      fault.delay = { fixed_delay: durationJson(rule.fault.delay.fixed_delay), percentage: percentFraction(rule.fault.delay.percent) };
+      fault.delay = {
+        fixed_delay: durationJson(rule.fault.delay.fixed_delay),
+        percentage: percentFraction(rule.fault.delay.percent),
+      };
     }
     if (rule.fault.abort !== undefined) {
-      fault.abort = { http_status: rule.fault.abort.http_status, percentage: percentFraction(rule.fault.abort.percent) };
+      fault.abort = {
+        http_status: rule.fault.abort.http_status,
+        percentage: percentFraction(rule.fault.abort.percent),
+      };
     }
     entry.typed_per_filter_config = { 'envoy.filters.http.fault': fault };
   }
@@ -319,7 +351,9 @@ function routeEntry(mesh: Mesh, owner: Service | undefined, rule: RouteRule, mat
 
 function ruleRoutes(mesh: Mesh, owner: Service | undefined, rules: readonly RouteRule[]): JsonObject[] {
   return rules.flatMap((rule) =>
-    rule.match === undefined ? [routeEntry(mesh, owner, rule, undefined)] : rule.match.map((m) => routeEntry(mesh, owner, rule, m)),
+    rule.match === undefined
+      ? [routeEntry(mesh, owner, rule, undefined)]
+      : rule.match.map((m) => routeEntry(mesh, owner, rule, m)),
   );
 }
 
@@ -343,7 +377,11 @@ function outboundRouteConfig(mesh: Mesh, name: string): JsonObject {
       if (pi !== 0 || last === undefined || last.match !== undefined) {
         routes.push({ match: { prefix: '/' }, route: { cluster: outboundClusterName(svc, port, undefined) } });
       }
-      virtualHosts.push({ name: `${serviceKey(svc)}:${port.port}`, domains: serviceDomains(mesh, svc, port, pi === 0), routes });
+      virtualHosts.push({
+        name: `${serviceKey(svc)}:${port.port}`,
+        domains: serviceDomains(mesh, svc, port, pi === 0),
+        routes,
+      });
     });
   }
   return { name, virtual_hosts: virtualHosts };
@@ -378,7 +416,9 @@ export function nodeResources(mesh: Mesh, nodeId: string, source: ConfigSourceSt
     const routeName = `ingress|${ingress.port}`;
     out.routes.set(routeName, {
       name: routeName,
-      virtual_hosts: [{ name: 'ingress', domains: ingress.domains, routes: ruleRoutes(mesh, undefined, ingress.routes) }],
+      virtual_hosts: [
+        { name: 'ingress', domains: ingress.domains, routes: ruleRoutes(mesh, undefined, ingress.routes) },
+      ],
     });
     const hcm = httpConnectionManager({
       statPrefix: `ingress_${ingress.port}`,
@@ -404,7 +444,9 @@ export function nodeResources(mesh: Mesh, nodeId: string, source: ConfigSourceSt
       lb_policy: 'ROUND_ROBIN',
       load_assignment: {
         cluster_name: clusterName,
-        endpoints: [{ lb_endpoints: [{ endpoint: { address: socketAddress(workload.endpoints[port.name] as string) } }] }],
+        endpoints: [
+          { lb_endpoints: [{ endpoint: { address: socketAddress(workload.endpoints[port.name] as string) } }] },
+        ],
       },
     };
     if (port.protocol !== 'HTTP') appCluster.typed_extension_protocol_options = http2Options();
@@ -415,7 +457,9 @@ export function nodeResources(mesh: Mesh, nodeId: string, source: ConfigSourceSt
       routes: {
         inline: {
           name,
-          virtual_hosts: [{ name: 'inbound', domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster: clusterName } }] }],
+          virtual_hosts: [
+            { name: 'inbound', domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster: clusterName } }] },
+          ],
         },
       },
       faults: false,

@@ -48,7 +48,8 @@ export class AdsSession {
       const id = req.node?.id;
       if (typeof id !== 'string' || id === '') return 'the first DiscoveryRequest on a stream must carry node.id';
       this.#nodeId = id;
-      if (!this.#cache.snapshot(id, ADS).known) this.#events.log(`node '${id}' is not in the mesh: serving it empty resource sets`);
+      if (!this.#cache.snapshot(id, ADS).known)
+        this.#events.log(`node '${id}' is not in the mesh: serving it empty resource sets`);
       this.#unwatch = this.#cache.watch(id, ADS, (changed) => this.#onChange(changed));
     }
     const typeUrl = req.type_url ?? '';
@@ -110,7 +111,12 @@ export class AdsSession {
     const nonce = nextNonce();
     st.sentNonce = nonce;
     const typeUrl = TYPE_URL[kind];
-    this.#send({ version_info: snap.version, resources: withType(typeUrl, selected, undefined), type_url: typeUrl, nonce });
+    this.#send({
+      version_info: snap.version,
+      resources: withType(typeUrl, selected, undefined),
+      type_url: typeUrl,
+      nonce,
+    });
   }
 
   close(): void {

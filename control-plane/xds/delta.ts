@@ -83,7 +83,13 @@ export class DeltaAdsSession {
     let st = this.#types.get(kind);
     if (st === undefined) {
       // A first request naming nothing (or '*') subscribes to everything, as Envoy does for LDS/CDS.
-      st = { wildcard: subscribe.length === 0 || subscribe.includes('*'), subscribed: new Set(), known: new Map(), sentNonce: undefined, sentNames: [] };
+      st = {
+        wildcard: subscribe.length === 0 || subscribe.includes('*'),
+        subscribed: new Set(),
+        known: new Map(),
+        sentNonce: undefined,
+        sentNames: [],
+      };
       for (const [name, version] of Object.entries(req.initial_resource_versions ?? {})) st.known.set(name, version);
       this.#types.set(kind, st);
     }
@@ -92,7 +98,12 @@ export class DeltaAdsSession {
       if (req.error_detail !== undefined && req.error_detail !== null) {
         const message = req.error_detail.message ?? '';
         this.#events.log(`NACK (delta) from ${this.#nodeId} for ${typeUrl} (${st.sentNames.join(', ')}): ${message}`);
-        this.#events.nack?.(this.#nodeId, typeUrl, st.sentNames.map((n) => `${n}@${st!.known.get(n) ?? ''}`).join(','), message);
+        this.#events.nack?.(
+          this.#nodeId,
+          typeUrl,
+          st.sentNames.map((n) => `${n}@${st!.known.get(n) ?? ''}`).join(','),
+          message,
+        );
       } else {
         this.#events.ack?.(this.#nodeId, typeUrl, this.#cache.snapshot(this.#nodeId, ADS).types[kind].version);
       }

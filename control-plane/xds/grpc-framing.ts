@@ -31,9 +31,11 @@ export class FrameDecoder {
     for (;;) {
       if (this.#length < 5) break;
       const head = this.#peek(5);
-      if (head[0] !== 0) throw new FrameDecoderError('compressed gRPC messages are not supported (grpc-encoding identity only)');
+      if (head[0] !== 0)
+        throw new FrameDecoderError('compressed gRPC messages are not supported (grpc-encoding identity only)');
       const size = head.readUInt32BE(1);
-      if (size > MAX_MESSAGE_BYTES) throw new FrameDecoderError(`gRPC message of ${size} bytes exceeds ${MAX_MESSAGE_BYTES}`);
+      if (size > MAX_MESSAGE_BYTES)
+        throw new FrameDecoderError(`gRPC message of ${size} bytes exceeds ${MAX_MESSAGE_BYTES}`);
       if (this.#length < 5 + size) break;
       const all = Buffer.concat(this.#buffered, this.#length);
       out.push(all.subarray(5, 5 + size));

@@ -42,18 +42,24 @@ export const REST_PATHS: ReadonlyMap<string, ResourceKind> = new Map([
 
 /** Checks the parts of a DiscoveryRequest the server relies on; everything else is passed through. */
 export function checkRequest(raw: unknown, where: string): DiscoveryRequest {
-  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new DiscoveryRequestError(`${where}: DiscoveryRequest must be a JSON object`);
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw))
+    throw new DiscoveryRequestError(`${where}: DiscoveryRequest must be a JSON object`);
   const r = raw as Record<string, unknown>;
   const str = (k: string): void => {
-    if (r[k] !== undefined && typeof r[k] !== 'string') throw new DiscoveryRequestError(`${where}: ${k}: expected a string`);
+    if (r[k] !== undefined && typeof r[k] !== 'string')
+      throw new DiscoveryRequestError(`${where}: ${k}: expected a string`);
   };
   str('version_info');
   str('type_url');
   str('response_nonce');
-  if (r.resource_names !== undefined && (!Array.isArray(r.resource_names) || r.resource_names.some((n) => typeof n !== 'string'))) {
+  if (
+    r.resource_names !== undefined &&
+    (!Array.isArray(r.resource_names) || r.resource_names.some((n) => typeof n !== 'string'))
+  ) {
     throw new DiscoveryRequestError(`${where}: resource_names: expected a list of strings`);
   }
-  if (r.node !== undefined && (r.node === null || typeof r.node !== 'object')) throw new DiscoveryRequestError(`${where}: node: expected an object`);
+  if (r.node !== undefined && (r.node === null || typeof r.node !== 'object'))
+    throw new DiscoveryRequestError(`${where}: node: expected an object`);
   return r as DiscoveryRequest;
 }
 
@@ -65,7 +71,11 @@ export function nextNonce(): string {
   return `${noncePrefix}-${nonceCounter.toString(36)}`;
 }
 
-export function withType(typeUrl: string, resources: Iterable<JsonObject>, names: readonly string[] | undefined): JsonObject[] {
+export function withType(
+  typeUrl: string,
+  resources: Iterable<JsonObject>,
+  names: readonly string[] | undefined,
+): JsonObject[] {
   const out: JsonObject[] = [];
   const want = names !== undefined && names.length > 0 ? new Set(names) : undefined;
   for (const r of resources) {

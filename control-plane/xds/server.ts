@@ -16,7 +16,14 @@ import { AdsSession, type XdsEvents } from './ads.js';
 import { DeltaAdsSession, type DeltaDiscoveryRequest, type DeltaDiscoveryResponse } from './delta.js';
 import type { SnapshotCache } from './cache.js';
 import { FrameDecoder, GRPC_STATUS, frame } from './grpc-framing.js';
-import { REST_PATHS, checkRequest, nextNonce, withType, type DiscoveryRequest, type DiscoveryResponse } from './protocol.js';
+import {
+  REST_PATHS,
+  checkRequest,
+  nextNonce,
+  withType,
+  type DiscoveryRequest,
+  type DiscoveryResponse,
+} from './protocol.js';
 
 const ADS_PATH = '/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources';
 const DELTA_ADS_PATH = '/envoy.service.discovery.v3.AggregatedDiscoveryService/DeltaAggregatedResources';
@@ -29,7 +36,10 @@ const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
 
 function subsetVersion(version: string, names: readonly string[]): string {
   if (names.length === 0) return version;
-  return `${version}-${createHash('sha256').update([...names].sort().join('\0')).digest('hex').slice(0, 8)}`;
+  return `${version}-${createHash('sha256')
+    .update([...names].sort().join('\0'))
+    .digest('hex')
+    .slice(0, 8)}`;
 }
 
 function replaying(socket: Socket, head: Buffer): Duplex {
@@ -80,7 +90,6 @@ export interface XdsServerStats {
   restPollsHeld: number;
 }
 
-
 export class XdsServer {
   readonly #o: XdsServerOptions;
   readonly #server: net.Server;
@@ -130,7 +139,8 @@ export class XdsServer {
 
   listen(): Promise<AddressInfo> {
     return new Promise((resolve, reject) => {
-      const onError = (err: Error): void => reject(new XdsServerError(`cannot listen on ${this.#o.host}:${this.#o.port}: ${err.message}`, err));
+      const onError = (err: Error): void =>
+        reject(new XdsServerError(`cannot listen on ${this.#o.host}:${this.#o.port}: ${err.message}`, err));
       this.#server.once('error', onError);
       this.#server.listen(this.#o.port, this.#o.host, () => {
         this.#server.off('error', onError);
@@ -163,7 +173,9 @@ export class XdsServer {
     });
     if (!String(headers['content-type'] ?? '').startsWith('application/grpc')) {
       stream.respond({ ':status': 505, 'content-type': 'application/json' });
-      stream.end(JSON.stringify({ code: 505, message: 'REST-JSON xDS is served over HTTP/1.1; HTTP/2 carries gRPC only' }));
+      stream.end(
+        JSON.stringify({ code: 505, message: 'REST-JSON xDS is served over HTTP/1.1; HTTP/2 carries gRPC only' }),
+      );
       return;
     }
     this.#onGrpc(stream, headers);
@@ -178,7 +190,12 @@ export class XdsServer {
       return;
     }
     const kind = REST_PATHS.get(path);
-    if (kind === undefined) return this.#restError(res, 404, `no xDS endpoint at ${path} (POST /v3/discovery:listeners|routes|clusters|endpoints|secrets|runtime)`);
+    if (kind === undefined)
+      return this.#restError(
+        res,
+        404,
+        `no xDS endpoint at ${path} (POST /v3/discovery:listeners|routes|clusters|endpoints|secrets|runtime)`,
+      );
     if (req.method !== 'POST') return this.#restError(res, 405, `${path} takes POST with a JSON DiscoveryRequest`);
     const chunks: Buffer[] = [];
     let size = 0;
@@ -197,9 +214,12 @@ export class XdsServer {
           throw new DiscoveryRequestError(`${path}: body is not JSON: ${(err as Error).message}`);
         }
         parsed = checkRequest(raw, path);
-        if (typeof parsed.node?.id !== 'string' || parsed.node.id === '') throw new DiscoveryRequestError(`${path}: node.id is required`);
+        if (typeof parsed.node?.id !== 'string' || parsed.node.id === '')
+          throw new DiscoveryRequestError(`${path}: node.id is required`);
         if (parsed.type_url !== undefined && parsed.type_url !== '' && parsed.type_url !== TYPE_URL[kind]) {
-          throw new DiscoveryRequestError(`${path}: type_url '${parsed.type_url}' does not match the endpoint (${TYPE_URL[kind]})`);
+          throw new DiscoveryRequestError(
+            `${path}: type_url '${parsed.type_url}' does not match the endpoint (${TYPE_URL[kind]})`,
+          );
         }
       } catch (err) {
         return this.#restError(res, 400, (err as Error).message);
@@ -219,7 +239,10 @@ export class XdsServer {
     const typeUrl = TYPE_URL[kind];
     const style = this.#restStyle;
     if (req.error_detail !== undefined && req.error_detail !== null) {
-      const rejected = subsetVersion(this.#o.cache.snapshot(nodeId, style).types[kind].version, req.resource_names ?? []);
+      const rejected = subsetVersion(
+        this.#o.cache.snapshot(nodeId, style).types[kind].version,
+        req.resource_names ?? [],
+      );
       this.#restNacked.set(key, rejected);
       const message = req.error_detail.message ?? '';
       this.#o.events.log(`NACK (REST) from ${nodeId} for ${typeUrl} version ${rejected}: ${message}`);
@@ -235,7 +258,12 @@ export class XdsServer {
       const version = subsetVersion(snap.version, names);
       if (version === req.version_info || version === this.#restNacked.get(key)) return false;
       this.#restNacked.delete(key);
-      const body: DiscoveryResponse = { version_info: version, resources: withType(typeUrl, snap.resources.values(), names), type_url: typeUrl, nonce: nextNonce() };
+      const body: DiscoveryResponse = {
+        version_info: version,
+        resources: withType(typeUrl, snap.resources.values(), names),
+        type_url: typeUrl,
+        nonce: nextNonce(),
+      };
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(JSON.stringify(body));
       return true;
@@ -268,7 +296,12 @@ export class XdsServer {
     const path = headers[':path'];
     if (path !== ADS_PATH && path !== DELTA_ADS_PATH) {
       stream.respond(
-        { ':status': 200, 'content-type': 'application/grpc', 'grpc-status': String(GRPC_STATUS.UNIMPLEMENTED), 'grpc-message': encodeURIComponent(`unknown method ${String(path)}`) },
+        {
+          ':status': 200,
+          'content-type': 'application/grpc',
+          'grpc-status': String(GRPC_STATUS.UNIMPLEMENTED),
+          'grpc-message': encodeURIComponent(`unknown method ${String(path)}`),
+        },
         { endStream: true },
       );
       return;
@@ -289,7 +322,10 @@ export class XdsServer {
       if (stream.closed || stream.writableEnded) return;
       let bytes: Uint8Array;
       try {
-        bytes = encodeMessage(delta ? DELTA_RESPONSE_TYPE : RESPONSE_TYPE, r as unknown as Parameters<typeof encodeMessage>[1]);
+        bytes = encodeMessage(
+          delta ? DELTA_RESPONSE_TYPE : RESPONSE_TYPE,
+          r as unknown as Parameters<typeof encodeMessage>[1],
+        );
       } catch (err) {
         this.#o.events.log(`cannot encode ${r.type_url} for ${entry.session.nodeId ?? '?'}: ${(err as Error).message}`);
         end(GRPC_STATUS.INTERNAL, (err as Error).message);
@@ -297,7 +333,12 @@ export class XdsServer {
       }
       stream.write(frame(bytes));
     };
-    const entry = { session: delta ? new DeltaAdsSession(this.#o.cache, send, this.#o.events) : new AdsSession(this.#o.cache, send, this.#o.events), stream };
+    const entry = {
+      session: delta
+        ? new DeltaAdsSession(this.#o.cache, send, this.#o.events)
+        : new AdsSession(this.#o.cache, send, this.#o.events),
+      stream,
+    };
     this.#sessions.add(entry);
     const decoder = new FrameDecoder();
     stream.on('data', (chunk: Buffer) => {
@@ -312,11 +353,15 @@ export class XdsServer {
         let error: string | undefined;
         try {
           const decoded = decodeMessage(delta ? DELTA_REQUEST_TYPE : REQUEST_TYPE, m);
-          error = entry.session instanceof DeltaAdsSession
-            ? entry.session.onRequest(decoded as DeltaDiscoveryRequest)
-            : entry.session.onRequest(decoded as DiscoveryRequest);
+          error =
+            entry.session instanceof DeltaAdsSession
+              ? entry.session.onRequest(decoded as DeltaDiscoveryRequest)
+              : entry.session.onRequest(decoded as DiscoveryRequest);
         } catch (err) {
-          end(GRPC_STATUS.INVALID_ARGUMENT, `malformed ${delta ? 'DeltaDiscoveryRequest' : 'DiscoveryRequest'}: ${(err as Error).message}`);
+          end(
+            GRPC_STATUS.INVALID_ARGUMENT,
+            `malformed ${delta ? 'DeltaDiscoveryRequest' : 'DiscoveryRequest'}: ${(err as Error).message}`,
+          );
           return;
         }
         if (error !== undefined) {

@@ -8,7 +8,10 @@ import { clickhouse } from './datasources.js';
 export type ClickHouseQueryType = 'table' | 'logs' | 'timeseries' | 'traces';
 
 /** sqlutil.FormatQueryOption as the plugin backend reads it. */
-const ClickHouseFormat = { timeseries: 0, table: 1, logs: 2, traces: 3 } as const satisfies Record<ClickHouseQueryType, number>;
+const ClickHouseFormat = { timeseries: 0, table: 1, logs: 2, traces: 3 } as const satisfies Record<
+  ClickHouseQueryType,
+  number
+>;
 
 export interface ClickHouseQuery extends Dataquery {
   refId: string;
@@ -41,8 +44,19 @@ export class ClickHouseQueryBuilder implements Builder<Dataquery> {
 }
 
 /** A ClickHouse query as plain data (for data links, whose queries are stored, not built). */
-export function clickhouseQuery(refId: string, queryType: ClickHouseQueryType, rawSql: string): Omit<ClickHouseQuery, '_implementsDataqueryVariant'> {
-  return { refId, datasource: clickhouse, editorType: 'sql', queryType, format: ClickHouseFormat[queryType], rawSql: normalizeSql(rawSql) };
+export function clickhouseQuery(
+  refId: string,
+  queryType: ClickHouseQueryType,
+  rawSql: string,
+): Omit<ClickHouseQuery, '_implementsDataqueryVariant'> {
+  return {
+    refId,
+    datasource: clickhouse,
+    editorType: 'sql',
+    queryType,
+    format: ClickHouseFormat[queryType],
+    rawSql: normalizeSql(rawSql),
+  };
 }
 
 // Template literals carry the source file's indentation; the stored SQL should read cleanly

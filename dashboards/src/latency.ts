@@ -1,13 +1,24 @@
 // "Service latency": p50/p95/p99 per service (server spans) and per edge (service graph),
 // a latency heatmap, RED panels from the proxies' Istio metrics, and links to traces.
-import { GraphDrawStyle, HeatmapCalculationMode, LegendDisplayMode, LegendPlacement, ScaleDistribution } from '@grafana/grafana-foundation-sdk/common';
+import {
+  GraphDrawStyle,
+  HeatmapCalculationMode,
+  LegendDisplayMode,
+  LegendPlacement,
+  ScaleDistribution,
+} from '@grafana/grafana-foundation-sdk/common';
 import {
   HeatmapCalculationBucketConfigBuilder,
   HeatmapCalculationOptionsBuilder,
   ScaleDistributionConfigBuilder,
   VizLegendOptionsBuilder,
 } from '@grafana/grafana-foundation-sdk/common';
-import { DashboardBuilder, DashboardCursorSync, DashboardLinkBuilder, RowBuilder } from '@grafana/grafana-foundation-sdk/dashboard';
+import {
+  DashboardBuilder,
+  DashboardCursorSync,
+  DashboardLinkBuilder,
+  RowBuilder,
+} from '@grafana/grafana-foundation-sdk/dashboard';
 import type { Dashboard } from '@grafana/grafana-foundation-sdk/dashboard';
 import { PanelBuilder as HeatmapPanel } from '@grafana/grafana-foundation-sdk/heatmap';
 import { DataqueryBuilder as PromQuery } from '@grafana/grafana-foundation-sdk/prometheus';
@@ -81,7 +92,13 @@ function latencyPanel(title: string): TimeseriesPanel {
     .drawStyle(GraphDrawStyle.Line)
     .lineWidth(1)
     .fillOpacity(0)
-    .legend(new VizLegendOptionsBuilder().displayMode(LegendDisplayMode.Table).placement(LegendPlacement.Right).calcs(['mean', 'max']).showLegend(true));
+    .legend(
+      new VizLegendOptionsBuilder()
+        .displayMode(LegendDisplayMode.Table)
+        .placement(LegendPlacement.Right)
+        .calcs(['mean', 'max'])
+        .showLegend(true),
+    );
 }
 
 export function latencyDashboard(): Dashboard {
@@ -141,7 +158,12 @@ export function latencyDashboard(): Dashboard {
             .expr(`sum by (destination_service_name) (rate(istio_requests_total{${DESTINATION}}[$__rate_interval]))`)
             .legendFormat('{{destination_service_name}}'),
         )
-        .dataLinks([toTraces('Traces of ${__field.labels.destination_service_name}', '${__field.labels.destination_service_name}')]),
+        .dataLinks([
+          toTraces(
+            'Traces of ${__field.labels.destination_service_name}',
+            '${__field.labels.destination_service_name}',
+          ),
+        ]),
     )
     .withPanel(
       new TimeseriesPanel()
@@ -166,7 +188,13 @@ export function latencyDashboard(): Dashboard {
         .unit('ms')
         .gridPos({ x: 16, y: 20, w: 8, h: 8 })
         .targets(
-          ([['p50', 0.5], ['p95', 0.95], ['p99', 0.99]] as const).map(([name, q]) =>
+          (
+            [
+              ['p50', 0.5],
+              ['p95', 0.95],
+              ['p99', 0.99],
+            ] as const
+          ).map(([name, q]) =>
             new PromQuery()
               .datasource(prometheus)
               .refId(name)

@@ -87,7 +87,9 @@ export function topologyDashboard(): Dashboard {
     .withPanel(
       new NodeGraphPanel()
         .title('Service graph')
-        .description('Nodes: requests/s received, p95 ms, success/error arc. Edges: requests/s, p95 ms; error % and p50/p99 in details.')
+        .description(
+          'Nodes: requests/s received, p95 ms, success/error arc. Edges: requests/s, p95 ms; error % and p50/p99 in details.',
+        )
         .gridPos({ x: 0, y: 0, w: 24, h: 16 })
         .withTarget(new ClickHouseQueryBuilder('nodes', 'table', NODES_SQL))
         .withTarget(new ClickHouseQueryBuilder('edges', 'table', EDGES_SQL))

@@ -10,6 +10,8 @@ const services: Array<[string, number]> = [
 for (const [name, port] of services) {
   createServer((req, res) => {
     res.setHeader('content-type', 'text/plain');
-    res.end(`Hello from behind the front proxy (${name})! path=${req.url} request-id=${req.headers['x-request-id'] ?? '-'}\n`);
+    res.end(
+      `Hello from behind the front proxy (${name})! path=${req.url} request-id=${req.headers['x-request-id'] ?? '-'}\n`,
+    );
   }).listen(port, '127.0.0.1', () => process.stdout.write(`${name} listening on 127.0.0.1:${port}\n`));
 }

@@ -17,7 +17,8 @@ function numberVar(env: NodeJS.ProcessEnv, name: string, max: number): number | 
   const raw = env[name];
   if (raw === undefined || raw === '') return undefined;
   const n = Number(raw);
-  if (!Number.isFinite(n) || n < 0 || n > max) throw new ShopError('MS_ERR_SHOP_ENV', `${name}=${raw}: expected a number from 0 to ${max}`);
+  if (!Number.isFinite(n) || n < 0 || n > max)
+    throw new ShopError('MS_ERR_SHOP_ENV', `${name}=${raw}: expected a number from 0 to ${max}`);
   return n;
 }
 
@@ -41,7 +42,11 @@ export function applyBehavior(endpoints: readonly Endpoint[], env: NodeJS.Proces
     specific = parsed.data;
     const known = new Set(endpoints.map((e) => `${e.method} ${e.path}`));
     const unknown = Object.keys(specific).filter((k) => !known.has(k));
-    if (unknown.length > 0) throw new ShopError('MS_ERR_SHOP_ENV', `SHOP_BEHAVIOR: no endpoint ${unknown.join(', ')} here (have ${[...known].join(', ')})`);
+    if (unknown.length > 0)
+      throw new ShopError(
+        'MS_ERR_SHOP_ENV',
+        `SHOP_BEHAVIOR: no endpoint ${unknown.join(', ')} here (have ${[...known].join(', ')})`,
+      );
   }
   return endpoints.map((e) => {
     const o = specific[`${e.method} ${e.path}`] ?? {};

@@ -13,13 +13,15 @@ import { startTelemetry } from './telemetry.js';
 
 function hostPort(name: string, raw: string | undefined): { host: string; port: number } {
   const m = /^([^:]+):(\d{1,5})$/.exec(raw ?? '');
-  if (m === null || Number(m[2]) > 65535) throw new ShopError('MS_ERR_SHOP_ENV', `${name}=${raw ?? ''}: expected host:port`);
+  if (m === null || Number(m[2]) > 65535)
+    throw new ShopError('MS_ERR_SHOP_ENV', `${name}=${raw ?? ''}: expected host:port`);
   return { host: m[1]!, port: Number(m[2]) };
 }
 
 async function main(env: NodeJS.ProcessEnv): Promise<void> {
   const service = env['SHOP_SERVICE'] ?? '';
-  if (!isShopService(service)) throw new ShopError('MS_ERR_SHOP_SERVICE', `SHOP_SERVICE=${service}: expected one of ${SHOP_SERVICES.join(', ')}`);
+  if (!isShopService(service))
+    throw new ShopError('MS_ERR_SHOP_SERVICE', `SHOP_SERVICE=${service}: expected one of ${SHOP_SERVICES.join(', ')}`);
   const listen = hostPort('SHOP_LISTEN', env['SHOP_LISTEN']);
   const egress = hostPort('SHOP_EGRESS', env['SHOP_EGRESS']);
   const endpoints = applyBehavior(SHOP[service], env);
@@ -33,7 +35,9 @@ async function main(env: NodeJS.ProcessEnv): Promise<void> {
   // After the SDK patched http, so the service's server and client calls are instrumented.
   const { startShopService } = await import('./service.js');
   const running = await startShopService({ service, version, listen, egress, endpoints, tracer: telemetry.tracer });
-  process.stdout.write(`shop ${service} ${version} listening on ${running.address.host}:${running.address.port}, egress ${egress.host}:${egress.port}\n`);
+  process.stdout.write(
+    `shop ${service} ${version} listening on ${running.address.host}:${running.address.port}, egress ${egress.host}:${egress.port}\n`,
+  );
 
   const stop = (): void => {
     process.off('SIGTERM', stop);
@@ -48,6 +52,8 @@ async function main(env: NodeJS.ProcessEnv): Promise<void> {
 }
 
 main(process.env).catch((err: unknown) => {
-  process.stderr.write(`shop: ${err instanceof ShopError ? `${err.code}: ${err.message}` : err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.stderr.write(
+    `shop: ${err instanceof ShopError ? `${err.code}: ${err.message}` : err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+  );
   process.exit(1);
 });

@@ -81,7 +81,10 @@ export async function startShopService(o: ShopServiceOptions): Promise<RunningSh
         const injected = Math.random() * 100 < e.errorPercent;
         const status = injected || failedCall !== undefined ? 503 : 200;
         if (status !== 200) {
-          span.setStatus({ code: SpanStatusCode.ERROR, message: injected ? 'injected error' : `${failedCall?.service} answered ${failedCall?.status}` });
+          span.setStatus({
+            code: SpanStatusCode.ERROR,
+            message: injected ? 'injected error' : `${failedCall?.service} answered ${failedCall?.status}`,
+          });
         }
         return { status, calls };
       } finally {
@@ -99,13 +102,25 @@ export async function startShopService(o: ShopServiceOptions): Promise<RunningSh
     });
     req.on('end', () => {
       if (endpoint === undefined) {
-        const body = JSON.stringify({ error: `${o.service} has no endpoint ${req.method} ${path}`, endpoints: [...byRoute.keys()] });
+        const body = JSON.stringify({
+          error: `${o.service} has no endpoint ${req.method} ${path}`,
+          endpoints: [...byRoute.keys()],
+        });
         res.writeHead(404, { 'content-type': 'application/json' }).end(body);
         return;
       }
       handle(endpoint).then(
         ({ status, calls }) => {
-          res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify({ service: o.service, version: o.version, endpoint: `${endpoint.method} ${endpoint.path}`, calls }));
+          res
+            .writeHead(status, { 'content-type': 'application/json' })
+            .end(
+              JSON.stringify({
+                service: o.service,
+                version: o.version,
+                endpoint: `${endpoint.method} ${endpoint.path}`,
+                calls,
+              }),
+            );
         },
         (err: unknown) => {
           res.writeHead(500, { 'content-type': 'application/json' }).end(JSON.stringify({ error: String(err) }));

@@ -47,7 +47,16 @@ export const SHOP: Readonly<Record<ShopService, readonly Endpoint[]>> = {
       errorPercent: 0,
     },
   ],
-  catalog: [{ method: 'GET', path: '/products', calls: [{ service: 'inventory', method: 'GET', path: '/stock' }], latencyMs: 8, jitterMs: 6, errorPercent: 0 }],
+  catalog: [
+    {
+      method: 'GET',
+      path: '/products',
+      calls: [{ service: 'inventory', method: 'GET', path: '/stock' }],
+      latencyMs: 8,
+      jitterMs: 6,
+      errorPercent: 0,
+    },
+  ],
   cart: [{ method: 'GET', path: '/cart', calls: [], latencyMs: 4, jitterMs: 3, errorPercent: 0 }],
   checkout: [
     {
@@ -78,6 +87,7 @@ export function isShopService(name: string): name is ShopService {
 /** Every service-to-service call the shop can make, as `client->server` pairs (no duplicates). */
 export function shopCallGraph(): Array<[string, string]> {
   const edges = new Set<string>();
-  for (const service of SHOP_SERVICES) for (const e of SHOP[service]) for (const c of e.calls) edges.add(`${service}->${c.service}`);
+  for (const service of SHOP_SERVICES)
+    for (const e of SHOP[service]) for (const c of e.calls) edges.add(`${service}->${c.service}`);
   return [...edges].sort().map((e) => e.split('->') as [string, string]);
 }

@@ -17,10 +17,24 @@ export interface ShopTelemetry {
   shutdown(): Promise<void>;
 }
 
-export function startTelemetry(o: { service: string; version: string; instance: string; otlpEndpoint: string }): ShopTelemetry {
+export function startTelemetry(o: {
+  service: string;
+  version: string;
+  instance: string;
+  otlpEndpoint: string;
+}): ShopTelemetry {
   const sdk = new NodeSDK({
-    resource: resourceFromAttributes({ 'service.name': o.service, 'service.version': o.version, 'service.instance.id': o.instance }),
-    spanProcessors: [new BatchSpanProcessor(new OTLPTraceExporter({ url: `${o.otlpEndpoint}/v1/traces` }), { maxQueueSize: 4096, scheduledDelayMillis: 500 })],
+    resource: resourceFromAttributes({
+      'service.name': o.service,
+      'service.version': o.version,
+      'service.instance.id': o.instance,
+    }),
+    spanProcessors: [
+      new BatchSpanProcessor(new OTLPTraceExporter({ url: `${o.otlpEndpoint}/v1/traces` }), {
+        maxQueueSize: 4096,
+        scheduledDelayMillis: 500,
+      }),
+    ],
     instrumentations: [new HttpInstrumentation({ ignoreOutgoingRequestHook: () => true })],
     // Only traces: the proxies own the mesh's metrics and access logs.
     metricReaders: [],

@@ -41,7 +41,14 @@ export abstract class Executor<C extends BaseConfig = BaseConfig> {
     this.config = config;
     this.hooks = hooks;
     this.#tags = { ...config.tags, scenario: name };
-    this.info = { name, executor: config.executor, startedAt: 0, iterations: 0, openModel, progress: () => this.progress() };
+    this.info = {
+      name,
+      executor: config.executor,
+      startedAt: 0,
+      iterations: 0,
+      openModel,
+      progress: () => this.progress(),
+    };
   }
 
   /** VUs to initialize before the test starts. */
@@ -132,9 +139,18 @@ export abstract class Executor<C extends BaseConfig = BaseConfig> {
    * they are done, `maxDuration` passes or the test aborts, then get gracefulStop as in finish().
    * Of the `planned` iterations, those never started count as dropped, except after an abort.
    */
-  protected async untilIterationsDone(loops: Promise<unknown>, maxDuration: number, planned: number, started: () => number): Promise<void> {
+  protected async untilIterationsDone(
+    loops: Promise<unknown>,
+    maxDuration: number,
+    planned: number,
+    started: () => number,
+  ): Promise<void> {
     const limit = timer(maxDuration);
-    const first = await Promise.race([loops.then(() => 'done' as const), limit.promise, this.hooks.aborted.then(() => 'aborted' as const)]);
+    const first = await Promise.race([
+      loops.then(() => 'done' as const),
+      limit.promise,
+      this.hooks.aborted.then(() => 'aborted' as const),
+    ]);
     limit.cancel();
     if (first !== 'done') {
       await this.finish(loops, this.config.gracefulStop);

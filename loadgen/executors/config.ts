@@ -2,14 +2,19 @@
 import { z } from 'zod';
 import { parseDuration } from '../duration.js';
 
-export const duration = z.union([z.string(), z.number()], { error: (iss) => (iss.input === undefined ? 'required' : 'must be a duration like "30s" or a number of milliseconds') }).transform((v, ctx) => {
-  const ms = parseDuration(v);
-  if (ms === undefined) {
-    ctx.addIssue({ code: 'custom', message: `invalid duration '${String(v)}' (use e.g. "30s", "1m30s", "500ms")` });
-    return z.NEVER;
-  }
-  return ms;
-});
+export const duration = z
+  .union([z.string(), z.number()], {
+    error: (iss) =>
+      iss.input === undefined ? 'required' : 'must be a duration like "30s" or a number of milliseconds',
+  })
+  .transform((v, ctx) => {
+    const ms = parseDuration(v);
+    if (ms === undefined) {
+      ctx.addIssue({ code: 'custom', message: `invalid duration '${String(v)}' (use e.g. "30s", "1m30s", "500ms")` });
+      return z.NEVER;
+    }
+    return ms;
+  });
 
 export const positiveDuration = duration.refine((ms) => ms > 0, { message: 'must be longer than 0s' });
 

@@ -15,7 +15,10 @@ const schema = z
     maxVUs: z.number().int().positive().optional(),
   })
   .transform((c) => ({ ...c, maxVUs: c.maxVUs ?? Math.max(1, c.preAllocatedVUs) }))
-  .refine((c) => c.maxVUs >= c.preAllocatedVUs, { message: 'maxVUs must be at least preAllocatedVUs', path: ['maxVUs'] });
+  .refine((c) => c.maxVUs >= c.preAllocatedVUs, {
+    message: 'maxVUs must be at least preAllocatedVUs',
+    path: ['maxVUs'],
+  });
 type Config = BaseConfig & z.output<typeof schema>;
 
 class ConstantArrivalRate extends ArrivalRateExecutor<Config> {
@@ -31,4 +34,7 @@ class ConstantArrivalRate extends ArrivalRateExecutor<Config> {
   }
 }
 
-registerExecutor('constant-arrival-rate', { schema, create: (name, config, hooks) => new ConstantArrivalRate(name, config as Config, hooks) });
+registerExecutor('constant-arrival-rate', {
+  schema,
+  create: (name, config, hooks) => new ConstantArrivalRate(name, config as Config, hooks),
+});

@@ -4,7 +4,12 @@ import { baseFields, positiveDuration, type BaseConfig } from './config.js';
 import { Executor } from './base.js';
 import { registerExecutor } from './registry.js';
 
-const schema = z.strictObject({ ...baseFields, executor: z.literal('constant-vus'), vus: z.number().int().positive().default(1), duration: positiveDuration });
+const schema = z.strictObject({
+  ...baseFields,
+  executor: z.literal('constant-vus'),
+  vus: z.number().int().positive().default(1),
+  duration: positiveDuration,
+});
 type Config = BaseConfig & z.output<typeof schema>;
 
 class ConstantVus extends Executor<Config> {
@@ -22,4 +27,7 @@ class ConstantVus extends Executor<Config> {
   }
 }
 
-registerExecutor('constant-vus', { schema, create: (name, config, hooks) => new ConstantVus(name, config as Config, hooks) });
+registerExecutor('constant-vus', {
+  schema,
+  create: (name, config, hooks) => new ConstantVus(name, config as Config, hooks),
+});

@@ -4,7 +4,13 @@ import { baseFields, duration, type BaseConfig } from './config.js';
 import { Executor } from './base.js';
 import { registerExecutor } from './registry.js';
 
-const schema = z.strictObject({ ...baseFields, executor: z.literal('per-vu-iterations'), vus: z.number().int().positive().default(1), iterations: z.number().int().positive().default(1), maxDuration: duration.default(600_000) });
+const schema = z.strictObject({
+  ...baseFields,
+  executor: z.literal('per-vu-iterations'),
+  vus: z.number().int().positive().default(1),
+  iterations: z.number().int().positive().default(1),
+  maxDuration: duration.default(600_000),
+});
 type Config = BaseConfig & z.output<typeof schema>;
 
 class PerVuIterations extends Executor<Config> {
@@ -23,11 +29,21 @@ class PerVuIterations extends Executor<Config> {
     const loops = Promise.all(
       vus.map((vu) => {
         let mine = 0;
-        return this.loop(vu, () => (mine < this.config.iterations ? (mine++, started++, true) : false)).then(() => this.giveBack(vu));
+        return this.loop(vu, () => (mine < this.config.iterations ? (mine++, started++, true) : false)).then(() =>
+          this.giveBack(vu),
+        );
       }),
     );
-    await this.untilIterationsDone(loops, this.config.maxDuration, this.config.iterations * this.config.vus, () => started);
+    await this.untilIterationsDone(
+      loops,
+      this.config.maxDuration,
+      this.config.iterations * this.config.vus,
+      () => started,
+    );
   }
 }
 
-registerExecutor('per-vu-iterations', { schema, create: (name, config, hooks) => new PerVuIterations(name, config as Config, hooks) });
+registerExecutor('per-vu-iterations', {
+  schema,
+  create: (name, config, hooks) => new PerVuIterations(name, config as Config, hooks),
+});

@@ -15,7 +15,10 @@ const schema = z
     maxVUs: z.number().int().positive().optional(),
   })
   .transform((c) => ({ ...c, maxVUs: c.maxVUs ?? Math.max(1, c.preAllocatedVUs) }))
-  .refine((c) => c.maxVUs >= c.preAllocatedVUs, { message: 'maxVUs must be at least preAllocatedVUs', path: ['maxVUs'] });
+  .refine((c) => c.maxVUs >= c.preAllocatedVUs, {
+    message: 'maxVUs must be at least preAllocatedVUs',
+    path: ['maxVUs'],
+  });
 type Config = BaseConfig & z.output<typeof schema>;
 
 class RampingArrivalRate extends ArrivalRateExecutor<Config> {
@@ -36,4 +39,7 @@ class RampingArrivalRate extends ArrivalRateExecutor<Config> {
   }
 }
 
-registerExecutor('ramping-arrival-rate', { schema, create: (name, config, hooks) => new RampingArrivalRate(name, config as Config, hooks) });
+registerExecutor('ramping-arrival-rate', {
+  schema,
+  create: (name, config, hooks) => new RampingArrivalRate(name, config as Config, hooks),
+});

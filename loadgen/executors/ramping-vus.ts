@@ -6,7 +6,13 @@ import { Executor } from './base.js';
 import { registerExecutor } from './registry.js';
 import type { VU } from '../script/vu.js';
 
-const schema = z.strictObject({ ...baseFields, executor: z.literal('ramping-vus'), startVUs: z.number().int().nonnegative().default(1), stages: z.array(stage).min(1), gracefulRampDown: duration.default(30_000) });
+const schema = z.strictObject({
+  ...baseFields,
+  executor: z.literal('ramping-vus'),
+  startVUs: z.number().int().nonnegative().default(1),
+  stages: z.array(stage).min(1),
+  gracefulRampDown: duration.default(30_000),
+});
 type Config = BaseConfig & z.output<typeof schema>;
 
 const TICK_MS = 20;
@@ -66,4 +72,7 @@ class RampingVus extends Executor<Config> {
   }
 }
 
-registerExecutor('ramping-vus', { schema, create: (name, config, hooks) => new RampingVus(name, config as Config, hooks) });
+registerExecutor('ramping-vus', {
+  schema,
+  create: (name, config, hooks) => new RampingVus(name, config as Config, hooks),
+});

@@ -5,8 +5,17 @@ import { Executor } from './base.js';
 import { registerExecutor } from './registry.js';
 
 const schema = z
-  .strictObject({ ...baseFields, executor: z.literal('shared-iterations'), vus: z.number().int().positive().default(1), iterations: z.number().int().positive().default(1), maxDuration: duration.default(600_000) })
-  .refine((c) => c.iterations >= c.vus, { message: 'iterations must be at least vus (every VU needs one)', path: ['iterations'] });
+  .strictObject({
+    ...baseFields,
+    executor: z.literal('shared-iterations'),
+    vus: z.number().int().positive().default(1),
+    iterations: z.number().int().positive().default(1),
+    maxDuration: duration.default(600_000),
+  })
+  .refine((c) => c.iterations >= c.vus, {
+    message: 'iterations must be at least vus (every VU needs one)',
+    path: ['iterations'],
+  });
 type Config = BaseConfig & z.output<typeof schema>;
 
 class SharedIterations extends Executor<Config> {
@@ -28,4 +37,7 @@ class SharedIterations extends Executor<Config> {
   }
 }
 
-registerExecutor('shared-iterations', { schema, create: (name, config, hooks) => new SharedIterations(name, config as Config, hooks) });
+registerExecutor('shared-iterations', {
+  schema,
+  create: (name, config, hooks) => new SharedIterations(name, config as Config, hooks),
+});

@@ -47,12 +47,20 @@ export class HttpTransport {
     } catch {
       throw new InvalidUrlError(`invalid URL '${url}'`);
     }
-    if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new InvalidUrlError(`unsupported URL scheme '${u.protocol}' in '${url}'`);
+    if (u.protocol !== 'http:' && u.protocol !== 'https:')
+      throw new InvalidUrlError(`unsupported URL scheme '${u.protocol}' in '${url}'`);
     const isTls = u.protocol === 'https:';
     const port = u.port === '' ? (isTls ? 443 : 80) : Number(u.port);
     const host = u.hostname.startsWith('[') ? u.hostname.slice(1, -1) : u.hostname;
     const t: ParsedTarget = {
-      origin: { key: `${u.protocol}//${u.host}`, host, port, tls: isTls, servername: host, insecureSkipTLSVerify: this.#opts.insecureSkipTLSVerify },
+      origin: {
+        key: `${u.protocol}//${u.host}`,
+        host,
+        port,
+        tls: isTls,
+        servername: host,
+        insecureSkipTLSVerify: this.#opts.insecureSkipTLSVerify,
+      },
       path: `${u.pathname}${u.search}`,
       hostHeader: u.host,
     };
@@ -76,12 +84,33 @@ export class HttpTransport {
    * Sends one request. `exclusive` asks for a connection of its own (batch members beyond the first).
    * Resolves with an error response (status 0, error, errorCode) rather than rejecting.
    */
-  request(target: ParsedTarget, head: string, body: Buffer | null, isHead: boolean, keepBody: boolean, timeoutMs: number, exclusive: boolean): Promise<RawResponse> {
-    return new Promise<RawResponse>((resolve) => this.#send(target, head, body, isHead, keepBody, timeoutMs, exclusive, false, performance.now(), resolve));
+  request(
+    target: ParsedTarget,
+    head: string,
+    body: Buffer | null,
+    isHead: boolean,
+    keepBody: boolean,
+    timeoutMs: number,
+    exclusive: boolean,
+  ): Promise<RawResponse> {
+    return new Promise<RawResponse>((resolve) =>
+      this.#send(target, head, body, isHead, keepBody, timeoutMs, exclusive, false, performance.now(), resolve),
+    );
   }
 
   // One closure per attempt (the connection's completion callback); the retry re-enters here.
-  #send(target: ParsedTarget, head: string, body: Buffer | null, isHead: boolean, keepBody: boolean, timeoutMs: number, exclusive: boolean, retry: boolean, blockedSince: number, resolve: (res: RawResponse) => void): void {
+  #send(
+    target: ParsedTarget,
+    head: string,
+    body: Buffer | null,
+    isHead: boolean,
+    keepBody: boolean,
+    timeoutMs: number,
+    exclusive: boolean,
+    retry: boolean,
+    blockedSince: number,
+    resolve: (res: RawResponse) => void,
+  ): void {
     let conn: Connection;
     try {
       conn = this.#connection(target.origin, exclusive || retry);

@@ -151,7 +151,13 @@ export class Connection implements ParserHandler {
     this.#parser = new ResponseParser(this);
     this.#connectStart = performance.now();
     const socket = origin.tls
-      ? tls.connect({ host: origin.host, port: origin.port, servername: origin.servername, rejectUnauthorized: !origin.insecureSkipTLSVerify, ALPNProtocols: ['http/1.1'] })
+      ? tls.connect({
+          host: origin.host,
+          port: origin.port,
+          servername: origin.servername,
+          rejectUnauthorized: !origin.insecureSkipTLSVerify,
+          ALPNProtocols: ['http/1.1'],
+        })
       : net.connect({ host: origin.host, port: origin.port, onread: { buffer: readBuffer, callback: this.#onRead } });
     socket.setNoDelay(true);
     this.#socket = socket;
@@ -179,7 +185,15 @@ export class Connection implements ParserHandler {
   }
 
   /** Sends one request; `done` is called exactly once, with an error response on failure. */
-  request(head: string, body: Buffer | null, noResponseBody: boolean, keepBody: boolean, timeoutMs: number, blockedSince: number, done: Done): void {
+  request(
+    head: string,
+    body: Buffer | null,
+    noResponseBody: boolean,
+    keepBody: boolean,
+    timeoutMs: number,
+    blockedSince: number,
+    done: Done,
+  ): void {
     const now = performance.now();
     const fresh = !this.#connected;
     this.#done = done;
@@ -281,7 +295,9 @@ export class Connection implements ParserHandler {
     res.sending = this.#written - this.#writeStart;
     res.waiting = Math.max(0, this.#firstByte - this.#written);
     res.receiving = end - this.#firstByte;
-    if (this.#keepBody) res.body = this.#chunks.length === 0 ? EMPTY : this.#chunks.length === 1 ? this.#chunks[0]! : Buffer.concat(this.#chunks);
+    if (this.#keepBody)
+      res.body =
+        this.#chunks.length === 0 ? EMPTY : this.#chunks.length === 1 ? this.#chunks[0]! : Buffer.concat(this.#chunks);
     if (this.#chunks.length !== 0) this.#chunks = [];
     this.#res = null;
     this.#done = null;
@@ -320,7 +336,11 @@ export class Connection implements ParserHandler {
   }
 
   #onTimeout(): void {
-    if (this.#done !== null) this.#fail(this.#connected ? `request timeout` : `dial tcp ${this.origin.host}:${this.origin.port}: i/o timeout`, this.#connected ? ERR_REQUEST_TIMEOUT : ERR_DIAL_TIMEOUT);
+    if (this.#done !== null)
+      this.#fail(
+        this.#connected ? `request timeout` : `dial tcp ${this.origin.host}:${this.origin.port}: i/o timeout`,
+        this.#connected ? ERR_REQUEST_TIMEOUT : ERR_DIAL_TIMEOUT,
+      );
     this.#closed = true;
     this.#socket.destroy();
   }

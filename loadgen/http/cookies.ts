@@ -47,7 +47,16 @@ export function parseSetCookie(line: string, url: URL, now: number): Cookie | un
   const first = parts[0]!;
   const eq = first.indexOf('=');
   if (eq <= 0) return undefined;
-  const c: Cookie = { name: first.slice(0, eq).trim(), value: first.slice(eq + 1).trim(), domain: url.hostname, hostOnly: true, path: defaultPath(url.pathname), secure: false, httpOnly: false, expires: Infinity };
+  const c: Cookie = {
+    name: first.slice(0, eq).trim(),
+    value: first.slice(eq + 1).trim(),
+    domain: url.hostname,
+    hostOnly: true,
+    path: defaultPath(url.pathname),
+    secure: false,
+    httpOnly: false,
+    expires: Infinity,
+  };
   for (let i = 1; i < parts.length; i++) {
     const p = parts[i]!;
     const e = p.indexOf('=');
@@ -114,7 +123,10 @@ export class CookieJar {
     const now = Date.now();
     this.#cookies = this.#cookies.filter((c) => c.expires > now);
     return this.#cookies
-      .filter((c) => domainMatches(c, url.hostname) && pathMatches(c, url.pathname) && (!c.secure || url.protocol === 'https:'))
+      .filter(
+        (c) =>
+          domainMatches(c, url.hostname) && pathMatches(c, url.pathname) && (!c.secure || url.protocol === 'https:'),
+      )
       .sort((a, b) => b.path.length - a.path.length);
   }
 }

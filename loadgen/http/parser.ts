@@ -178,7 +178,7 @@ export class ResponseParser {
             return;
           }
           if (buf[eol + 1] !== 10) return this.#fail('bare CR in chunked body');
-          const line = buf.toString("latin1", pos, eol);
+          const line = buf.toString('latin1', pos, eol);
           pos = eol + 2;
           if (this.#state === State.ChunkDataEnd) {
             if (line !== '') return this.#fail('chunk data not followed by CRLF');
@@ -232,7 +232,14 @@ export class ResponseParser {
     while (eol < end && buf[eol] !== 13) eol++;
     const sp1 = buf.indexOf(32, start);
     if (sp1 === -1 || sp1 >= eol || !isHttp1(buf, start)) return this.#malformed(buf, start, eol);
-    const proto = sp1 !== start + 8 ? buf.toString('latin1', start, sp1) : buf[start + 7] === 0x31 ? 'HTTP/1.1' : buf[start + 7] === 0x30 ? 'HTTP/1.0' : buf.toString('latin1', start, sp1);
+    const proto =
+      sp1 !== start + 8
+        ? buf.toString('latin1', start, sp1)
+        : buf[start + 7] === 0x31
+          ? 'HTTP/1.1'
+          : buf[start + 7] === 0x30
+            ? 'HTTP/1.0'
+            : buf.toString('latin1', start, sp1);
     let sp2 = sp1 + 1;
     let status = 0;
     while (sp2 < eol && buf[sp2] !== 32) {
@@ -242,7 +249,12 @@ export class ResponseParser {
       sp2++;
     }
     if (status < 100 || status > 999) return this.#malformed(buf, start, eol);
-    const statusText = sp2 >= eol ? '' : eol - sp2 === 3 && buf[sp2 + 1] === 0x4f && buf[sp2 + 2] === 0x4b ? 'OK' : buf.toString('latin1', sp2 + 1, eol);
+    const statusText =
+      sp2 >= eol
+        ? ''
+        : eol - sp2 === 3 && buf[sp2 + 1] === 0x4f && buf[sp2 + 2] === 0x4b
+          ? 'OK'
+          : buf.toString('latin1', sp2 + 1, eol);
     let contentLength = -1;
     let chunked = false;
     let setCookie = false;
@@ -261,7 +273,8 @@ export class ResponseParser {
           while (vs < ve && (buf[vs] === 32 || buf[vs] === 9)) vs++;
           while (ve > vs && (buf[ve - 1] === 32 || buf[ve - 1] === 9)) ve--;
           if (nameIs(buf, at, colon, 'content-length')) contentLength = decimal(buf, vs, ve);
-          else if (nameIs(buf, at, colon, 'transfer-encoding')) chunked = buf.toString('latin1', vs, ve).toLowerCase().includes('chunked');
+          else if (nameIs(buf, at, colon, 'transfer-encoding'))
+            chunked = buf.toString('latin1', vs, ve).toLowerCase().includes('chunked');
           else if (nameIs(buf, at, colon, 'connection')) {
             if (nameIs(buf, vs, ve, 'keep-alive')) keepAlive = true;
             else {

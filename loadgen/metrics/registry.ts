@@ -100,11 +100,16 @@ export class MetricRegistry {
     const found = this.#metrics.get(name);
     if (found !== undefined) {
       if (found.type !== type || found.contains !== contains) {
-        throw new MetricNameError(`metric '${name}' already exists as a ${found.type} (${found.contains}), cannot redefine it as a ${type} (${contains})`);
+        throw new MetricNameError(
+          `metric '${name}' already exists as a ${found.type} (${found.contains}), cannot redefine it as a ${type} (${contains})`,
+        );
       }
       return found;
     }
-    if (!METRIC_NAME.test(name)) throw new MetricNameError(`invalid metric name '${name}': use letters, digits and underscores, starting with a letter or underscore`);
+    if (!METRIC_NAME.test(name))
+      throw new MetricNameError(
+        `invalid metric name '${name}': use letters, digits and underscores, starting with a letter or underscore`,
+      );
     const metric = new Metric(name, type, contains, this.observers);
     this.#metrics.set(name, metric);
     return metric;
@@ -132,7 +137,10 @@ export function parseMetricKey(key: string): { name: string; filter: Array<[stri
     const colon = part.indexOf(':');
     if (colon === -1) return `'${key}': tag filter '${part.trim()}' is not 'tag:value'`;
     const k = part.slice(0, colon).trim();
-    const v = part.slice(colon + 1).trim().replace(/^(['"])(.*)\1$/, '$2');
+    const v = part
+      .slice(colon + 1)
+      .trim()
+      .replace(/^(['"])(.*)\1$/, '$2');
     if (k === '') return `'${key}': empty tag name`;
     filter.push([k, v]);
   }

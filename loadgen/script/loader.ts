@@ -103,24 +103,35 @@ export async function loadScript(scriptPath: string): Promise<LoadedScript> {
     });
     const js = result.outputFiles.find((f) => f.path.endsWith('.js'));
     const map = result.outputFiles.find((f) => f.path.endsWith('.map'));
-    if (js === undefined || map === undefined) throw new ScriptError(`esbuild produced no output for ${display}`, undefined);
+    if (js === undefined || map === undefined)
+      throw new ScriptError(`esbuild produced no output for ${display}`, undefined);
     bundle = js.text;
     bundleMap = new SourceMap(JSON.parse(map.text));
   } catch (err) {
     if (err instanceof ScriptError) throw err;
-    const failure = err as { errors?: Array<{ text: string; location?: { file: string; line: number; column: number } | null }> };
+    const failure = err as {
+      errors?: Array<{ text: string; location?: { file: string; line: number; column: number } | null }>;
+    };
     const first = failure.errors?.[0];
     if (first !== undefined) {
-      const loc = first.location ? `${first.location.file}:${first.location.line}:${first.location.column + 1}` : undefined;
+      const loc = first.location
+        ? `${first.location.file}:${first.location.line}:${first.location.column + 1}`
+        : undefined;
       throw new ScriptError(`SyntaxError: ${first.text}`, loc);
     }
     throw new ScriptError(err instanceof Error ? err.message : String(err), display);
   }
 
   const toOriginal = (line1: number, col0: number): string | undefined => {
-    const e = bundleMap.findEntry(line1 - 1, col0) as { originalSource?: string; originalLine?: number; originalColumn?: number };
+    const e = bundleMap.findEntry(line1 - 1, col0) as {
+      originalSource?: string;
+      originalLine?: number;
+      originalColumn?: number;
+    };
     if (e.originalSource === undefined || e.originalLine === undefined) return undefined;
-    const src = e.originalSource.startsWith('file://') ? new URL(e.originalSource).pathname : path.resolve(dir, e.originalSource);
+    const src = e.originalSource.startsWith('file://')
+      ? new URL(e.originalSource).pathname
+      : path.resolve(dir, e.originalSource);
     return `${shortPath(src)}:${e.originalLine + 1}:${(e.originalColumn ?? 0) + 1}`;
   };
 
@@ -140,7 +151,10 @@ export async function loadScript(scriptPath: string): Promise<LoadedScript> {
   try {
     fn = new vm.Script(transformed.code, { filename: vmFile }).runInThisContext() as ScriptFunction;
   } catch (err) {
-    throw new ScriptError(`internal transform produced invalid code: ${err instanceof Error ? err.message : String(err)}`, display);
+    throw new ScriptError(
+      `internal transform produced invalid code: ${err instanceof Error ? err.message : String(err)}`,
+      display,
+    );
   }
 
   const frame = new RegExp(`${vmFile.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:(\\d+):(\\d+)`);
@@ -149,7 +163,10 @@ export async function loadScript(scriptPath: string): Promise<LoadedScript> {
     if (stack === undefined) return undefined;
     const m = frame.exec(stack);
     if (m === null) return undefined;
-    const e = genMap.findEntry(Number(m[1]) - 1, Number(m[2]) - 1) as { originalLine?: number; originalColumn?: number };
+    const e = genMap.findEntry(Number(m[1]) - 1, Number(m[2]) - 1) as {
+      originalLine?: number;
+      originalColumn?: number;
+    };
     if (e.originalLine === undefined) return undefined;
     return toOriginal(e.originalLine + 1, e.originalColumn ?? 0);
   };

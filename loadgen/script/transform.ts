@@ -25,7 +25,11 @@ const BLOCKING: Readonly<Record<string, ReadonlySet<string>>> = {
 };
 
 /** Free identifiers k6 provides per VU / per iteration; rewritten to reads of the VU context. */
-const CONTEXT_GLOBALS: Readonly<Record<string, string>> = { __ENV: '__ms_ctx.env', __ITER: '__ms_ctx.iter', __VU: '__ms_ctx.vu' };
+const CONTEXT_GLOBALS: Readonly<Record<string, string>> = {
+  __ENV: '__ms_ctx.env',
+  __ITER: '__ms_ctx.iter',
+  __VU: '__ms_ctx.vu',
+};
 
 const WRAPPER_PARAMS = '__ms_require, __ms_exports, __ms_ctx, __ms_array, open, console';
 
@@ -39,10 +43,22 @@ export class TransformError extends Error {
 
 export interface TransformResult {
   code: string;
-  map: { version: number; sources: string[]; names: string[]; mappings: string; file: string; sourceRoot: string; sourcesContent: string[] };
+  map: {
+    version: number;
+    sources: string[];
+    names: string[];
+    mappings: string;
+    file: string;
+    sourceRoot: string;
+    sourcesContent: string[];
+  };
 }
 
-type Fn = acorn.FunctionDeclaration | acorn.FunctionExpression | acorn.ArrowFunctionExpression | acorn.AnonymousFunctionDeclaration;
+type Fn =
+  | acorn.FunctionDeclaration
+  | acorn.FunctionExpression
+  | acorn.ArrowFunctionExpression
+  | acorn.AnonymousFunctionDeclaration;
 
 interface FnInfo {
   node: Fn;
@@ -111,7 +127,10 @@ export function transformScript(source: string, filename: string): TransformResu
     if (stmt.type === 'ImportDeclaration') {
       const mod = String(stmt.source.value);
       if (!(K6_MODULES as readonly string[]).includes(mod)) {
-        throw new TransformError(`unsupported module '${mod}': meshscope provides ${K6_MODULES.join(', ')} and bundles relative imports`, stmt.start);
+        throw new TransformError(
+          `unsupported module '${mod}': meshscope provides ${K6_MODULES.join(', ')} and bundles relative imports`,
+          stmt.start,
+        );
       }
       const parts: string[] = [];
       const named: string[] = [];
@@ -132,12 +151,14 @@ export function transformScript(source: string, filename: string): TransformResu
       if (parts.length === 0) parts.push(`__ms_require(${JSON.stringify(mod)});`);
       s.overwrite(stmt.start, stmt.end, parts.join(' '));
     } else if (stmt.type === 'ExportNamedDeclaration') {
-      if (stmt.source) throw new TransformError('re-exporting from another module is not supported in a k6 script', stmt.start);
+      if (stmt.source)
+        throw new TransformError('re-exporting from another module is not supported in a k6 script', stmt.start);
       if (stmt.declaration) {
         s.remove(stmt.start, stmt.declaration.start);
         const d = stmt.declaration;
         if (d.type === 'VariableDeclaration') {
-          for (const decl of d.declarations) if (decl.id.type === 'Identifier') exportsTail.push(`__ms_exports.${decl.id.name} = ${decl.id.name};`);
+          for (const decl of d.declarations)
+            if (decl.id.type === 'Identifier') exportsTail.push(`__ms_exports.${decl.id.name} = ${decl.id.name};`);
         } else exportsTail.push(`__ms_exports.${d.id.name} = ${d.id.name};`);
       } else {
         const assigns = stmt.specifiers.map((sp) => {
@@ -201,9 +222,12 @@ export function transformScript(source: string, filename: string): TransformResu
       } else if (callee.type === 'MemberExpression') {
         const prop = propName(callee.property, callee.computed);
         const obj = callee.object.type === 'Identifier' ? imports.get(callee.object.name) : undefined;
-        if (obj !== undefined && (obj.imported === '*' || obj.imported === 'default')) seed = prop !== undefined && (BLOCKING[obj.module]?.has(prop) ?? false);
-        else if ((prop === 'call' || prop === 'apply') && callee.object.type === 'Identifier') name = callee.object.name;
-        else if ((prop === 'call' || prop === 'apply') && callee.object.type === 'MemberExpression') name = propName(callee.object.property, callee.object.computed);
+        if (obj !== undefined && (obj.imported === '*' || obj.imported === 'default'))
+          seed = prop !== undefined && (BLOCKING[obj.module]?.has(prop) ?? false);
+        else if ((prop === 'call' || prop === 'apply') && callee.object.type === 'Identifier')
+          name = callee.object.name;
+        else if ((prop === 'call' || prop === 'apply') && callee.object.type === 'MemberExpression')
+          name = propName(callee.object.property, callee.object.computed);
         else name = prop;
       }
       const wrapTarget = parent?.type === 'ChainExpression' ? parent : node;
@@ -211,16 +235,36 @@ export function transformScript(source: string, filename: string): TransformResu
       const inParams = fnNode !== undefined && node.start < fnNode.body.start;
       let array: CallInfo['array'];
       const first = node.arguments[0];
-      if (callee.type === 'MemberExpression' && !callee.optional && parent?.type !== 'ChainExpression' && name !== undefined && ARRAY_METHODS.has(name) && first !== undefined && first.type !== 'SpreadElement') {
+      if (
+        callee.type === 'MemberExpression' &&
+        !callee.optional &&
+        parent?.type !== 'ChainExpression' &&
+        name !== undefined &&
+        ARRAY_METHODS.has(name) &&
+        first !== undefined &&
+        first.type !== 'SpreadElement'
+      ) {
         array = { method: name, objectEnd: callee.object.end, firstArg: first.start, callback: first };
       }
-      (owner === null ? topCalls : owner.calls).push({ start: wrapTarget.start, end: wrapTarget.end, seed, name, owner, inParams, array });
+      (owner === null ? topCalls : owner.calls).push({
+        start: wrapTarget.start,
+        end: wrapTarget.end,
+        seed,
+        name,
+        owner,
+        inParams,
+        array,
+      });
     }
     if (node.type === 'Identifier' && node.name in CONTEXT_GLOBALS) {
-      const isKey = (parent?.type === 'MemberExpression' && parent.property === node && !parent.computed) || (parent?.type === 'Property' && parent.key === node && !parent.computed && !parent.shorthand) || (parent?.type === 'MethodDefinition' && parent.key === node);
+      const isKey =
+        (parent?.type === 'MemberExpression' && parent.property === node && !parent.computed) ||
+        (parent?.type === 'Property' && parent.key === node && !parent.computed && !parent.shorthand) ||
+        (parent?.type === 'MethodDefinition' && parent.key === node);
       if (!isKey) {
         const replacement = CONTEXT_GLOBALS[node.name]!;
-        if (parent?.type === 'Property' && parent.shorthand && parent.value === node) s.overwrite(node.start, node.end, `${node.name}: ${replacement}`);
+        if (parent?.type === 'Property' && parent.shorthand && parent.value === node)
+          s.overwrite(node.start, node.end, `${node.name}: ${replacement}`);
         else s.overwrite(node.start, node.end, replacement);
       }
     }
@@ -244,7 +288,10 @@ export function transformScript(source: string, filename: string): TransformResu
     return f !== undefined && f.made && !f.userAsync;
   };
   // `xs.find((x) => …)` is the array method, whatever user function is also named `find`.
-  const blocking = (c: CallInfo): boolean => c.seed || blockingCallback(c) || (c.name !== undefined && asyncNames.has(c.name) && !(c.array !== undefined && isFunction(c.array.callback)));
+  const blocking = (c: CallInfo): boolean =>
+    c.seed ||
+    blockingCallback(c) ||
+    (c.name !== undefined && asyncNames.has(c.name) && !(c.array !== undefined && isFunction(c.array.callback)));
   for (let changed = true; changed; ) {
     changed = false;
     for (const f of fns) {
@@ -277,5 +324,16 @@ export function transformScript(source: string, filename: string): TransformResu
   s.prepend(`(async function (${WRAPPER_PARAMS}) { "use strict"; `);
   s.append(`\n${exportsTail.join(' ')}\n})`);
   const map = s.generateMap({ hires: true, source: filename, includeContent: false });
-  return { code: s.toString(), map: { version: map.version, sources: map.sources, names: map.names, mappings: map.mappings, file: 'script.js', sourceRoot: '', sourcesContent: [] } };
+  return {
+    code: s.toString(),
+    map: {
+      version: map.version,
+      sources: map.sources,
+      names: map.names,
+      mappings: map.mappings,
+      file: 'script.js',
+      sourceRoot: '',
+      sourcesContent: [],
+    },
+  };
 }

@@ -27,7 +27,10 @@ export interface VuOptions {
 export type IterationOutcome = 'completed' | 'failed' | 'interrupted' | 'aborted';
 
 function consoleFor(test: TestContext): Record<string, (...args: unknown[]) => void> {
-  const fmt = (args: unknown[]): string => args.map((a) => (typeof a === 'string' ? a : a instanceof Error ? String(a) : JSON.stringify(a) ?? String(a))).join(' ');
+  const fmt = (args: unknown[]): string =>
+    args
+      .map((a) => (typeof a === 'string' ? a : a instanceof Error ? String(a) : (JSON.stringify(a) ?? String(a))))
+      .join(' ');
   return {
     log: (...a) => test.log('info', fmt(a), { source: 'console' }),
     info: (...a) => test.log('info', fmt(a), { source: 'console' }),
@@ -62,7 +65,11 @@ export class VU {
       startLag: 0,
       interrupted: false,
       cookies: new CookieJar(),
-      transport: new HttpTransport({ noConnectionReuse: opts.noConnectionReuse, insecureSkipTLSVerify: opts.insecureSkipTLSVerify, connectTimeoutMs: 60_000 }),
+      transport: new HttpTransport({
+        noConnectionReuse: opts.noConnectionReuse,
+        insecureSkipTLSVerify: opts.insecureSkipTLSVerify,
+        connectTimeoutMs: 60_000,
+      }),
       sleepCancel: null,
       responseCallback: null,
     };
@@ -95,7 +102,9 @@ export class VU {
     const open = (file: string, mode?: string): string | ArrayBuffer => {
       const p = path.resolve(dir, file);
       const buf = fs.readFileSync(p);
-      return mode === 'b' ? (buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.length) as ArrayBuffer) : buf.toString('utf8');
+      return mode === 'b'
+        ? (buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.length) as ArrayBuffer)
+        : buf.toString('utf8');
     };
     try {
       await this.#script.fn(require, this.exports, this.#ctx, arrayHelpers, open, consoleFor(test));
@@ -137,7 +146,11 @@ export class VU {
       else {
         outcome = 'failed';
         const loc = this.#script.locate(err);
-        this.#test.log('error', `${errorText(err)}${loc === undefined ? '' : `\n\tat ${loc}`}`, { executor: s.scenario?.executor ?? '', scenario: s.scenario?.name ?? '', source: 'stacktrace' });
+        this.#test.log('error', `${errorText(err)}${loc === undefined ? '' : `\n\tat ${loc}`}`, {
+          executor: s.scenario?.executor ?? '',
+          scenario: s.scenario?.name ?? '',
+          source: 'stacktrace',
+        });
       }
     } finally {
       s.groupPath = '';

@@ -36,7 +36,8 @@ export const DEFAULT_TREND_STATS = ['avg', 'min', 'med', 'max', 'p(90)', 'p(95)'
 function sinkValues(sink: Sink, trendStats: readonly string[], elapsedMs: number): MetricValues {
   const secs = elapsedMs / 1000;
   if (sink instanceof CounterSink) return { count: sink.count, rate: secs > 0 ? sink.count / secs : 0 };
-  if (sink instanceof GaugeSink) return { value: sink.value, min: sink.seen ? sink.min : 0, max: sink.seen ? sink.max : 0 };
+  if (sink instanceof GaugeSink)
+    return { value: sink.value, min: sink.seen ? sink.min : 0, max: sink.seen ? sink.max : 0 };
   if (sink instanceof RateSink) return { rate: sink.rate, passes: sink.trues, fails: sink.total - sink.trues };
   const v: MetricValues = {};
   for (const s of trendStats) v[s] = sink.stat(s);
@@ -50,11 +51,24 @@ function groupData(g: GroupNode): SummaryGroup {
     path: g.path,
     id,
     groups: [...g.groups.values()].map(groupData),
-    checks: [...g.checks.values()].map((c) => ({ name: c.name, path: c.path, id: c.path, passes: c.passes, fails: c.fails })),
+    checks: [...g.checks.values()].map((c) => ({
+      name: c.name,
+      path: c.path,
+      id: c.path,
+      passes: c.passes,
+      fails: c.fails,
+    })),
   };
 }
 
-export function buildSummaryData(registry: MetricRegistry, thresholds: readonly Threshold[], root: GroupNode, slowest: SlowRequest[], trendStats: readonly string[], elapsedMs: number): SummaryData {
+export function buildSummaryData(
+  registry: MetricRegistry,
+  thresholds: readonly Threshold[],
+  root: GroupNode,
+  slowest: SlowRequest[],
+  trendStats: readonly string[],
+  elapsedMs: number,
+): SummaryData {
   const metrics: Record<string, SummaryMetric> = {};
   const add = (name: string, m: Metric, sink: Sink): void => {
     metrics[name] = { type: m.type, contains: m.contains, values: sinkValues(sink, trendStats, elapsedMs) };
@@ -72,7 +86,11 @@ export function buildSummaryData(registry: MetricRegistry, thresholds: readonly 
   return {
     root_group: groupData(root),
     options: { summaryTrendStats: [...trendStats], summaryTimeUnit: '', noColor: false },
-    state: { isStdOutTTY: Boolean(process.stdout.isTTY), isStdErrTTY: Boolean(process.stderr.isTTY), testRunDurationMs: elapsedMs },
+    state: {
+      isStdOutTTY: Boolean(process.stdout.isTTY),
+      isStdErrTTY: Boolean(process.stderr.isTTY),
+      testRunDurationMs: elapsedMs,
+    },
     metrics,
     slowest_requests: slowest,
   };

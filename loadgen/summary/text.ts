@@ -8,12 +8,30 @@ import { HTTP_REQ_DURATION_UNCORRECTED } from '../metrics/builtin.js';
 export type SummaryMode = 'compact' | 'full';
 
 const HTTP_COMPACT = ['http_req_duration', HTTP_REQ_DURATION_UNCORRECTED, 'http_req_failed', 'http_reqs'];
-const HTTP_FULL = ['http_req_blocked', 'http_req_connecting', 'http_req_duration', HTTP_REQ_DURATION_UNCORRECTED, 'http_req_failed', 'http_req_receiving', 'http_req_sending', 'http_req_tls_handshaking', 'http_req_waiting', 'http_reqs'];
+const HTTP_FULL = [
+  'http_req_blocked',
+  'http_req_connecting',
+  'http_req_duration',
+  HTTP_REQ_DURATION_UNCORRECTED,
+  'http_req_failed',
+  'http_req_receiving',
+  'http_req_sending',
+  'http_req_tls_handshaking',
+  'http_req_waiting',
+  'http_reqs',
+];
 const EXECUTION = ['dropped_iterations', 'iteration_duration', 'iterations', 'vus', 'vus_max'];
 const EXECUTION_FULL = ['dropped_iterations', 'group_duration', 'iteration_duration', 'iterations', 'vus', 'vus_max'];
 const NETWORK = ['data_received', 'data_sent'];
 /** Metrics the full summary breaks down per scenario. */
-export const SCENARIO_METRICS = ['checks', 'http_req_duration', 'http_req_failed', 'http_reqs', 'iteration_duration', 'iterations'];
+export const SCENARIO_METRICS = [
+  'checks',
+  'http_req_duration',
+  'http_req_failed',
+  'http_reqs',
+  'iteration_duration',
+  'iterations',
+];
 const BUILTIN = new Set([...HTTP_FULL, ...EXECUTION_FULL, ...NETWORK, 'checks']);
 
 function num(n: number): string {
@@ -45,7 +63,9 @@ function metricColumns(m: SummaryMetric, stats: readonly string[]): string {
   const v = m.values;
   switch (m.type) {
     case 'counter':
-      return m.contains === 'data' ? `${bytes(v.count!).padEnd(7)} ${bytes(v.rate!)}/s` : `${num(v.count!).padEnd(7)} ${num(v.rate!)}/s`;
+      return m.contains === 'data'
+        ? `${bytes(v.count!).padEnd(7)} ${bytes(v.rate!)}/s`
+        : `${num(v.count!).padEnd(7)} ${num(v.rate!)}/s`;
     case 'gauge':
       return `${value(m, 'value', v.value!).padEnd(7)} min=${value(m, 'min', v.min!).padEnd(7)} max=${value(m, 'max', v.max!)}`;
     case 'rate': {
@@ -53,7 +73,10 @@ function metricColumns(m: SummaryMetric, stats: readonly string[]): string {
       return `${percent(v.rate!).padEnd(7)} ${v.passes} out of ${total}`;
     }
     default:
-      return stats.map((s) => `${s}=${value(m, s, v[s] ?? 0)}`.padEnd(s.startsWith('p(') ? 16 : 14)).join(' ').trimEnd();
+      return stats
+        .map((s) => `${s}=${value(m, s, v[s] ?? 0)}`.padEnd(s.startsWith('p(') ? 16 : 14))
+        .join(' ')
+        .trimEnd();
   }
 }
 
@@ -67,7 +90,9 @@ function checksBlock(g: SummaryGroup, indent: string, out: string[]): void {
     if (c.fails === 0) out.push(`${indent}✓ ${c.name}`);
     else {
       out.push(`${indent}✗ ${c.name}`);
-      out.push(`${indent}  ↳  ${total === 0 ? 0 : Math.round((c.passes / total) * 100)}% — ✓ ${c.passes} / ✗ ${c.fails}`);
+      out.push(
+        `${indent}  ↳  ${total === 0 ? 0 : Math.round((c.passes / total) * 100)}% — ✓ ${c.passes} / ✗ ${c.fails}`,
+      );
     }
   }
 }
@@ -80,7 +105,12 @@ export function renderSummary(data: SummaryData, mode: SummaryMode): string {
   const out: string[] = [''];
   const stats = data.options.summaryTrendStats;
   const metrics = data.metrics;
-  const width = Math.max(35, ...Object.keys(metrics).filter((n) => !n.includes('{')).map((n) => n.length + 4));
+  const width = Math.max(
+    35,
+    ...Object.keys(metrics)
+      .filter((n) => !n.includes('{'))
+      .map((n) => n.length + 4),
+  );
 
   const withThresholds = Object.entries(metrics).filter(([, m]) => m.thresholds !== undefined);
   if (withThresholds.length > 0) {
@@ -89,7 +119,16 @@ export function renderSummary(data: SummaryData, mode: SummaryMode): string {
       out.push(`    ${name}`);
       for (const [src, t] of Object.entries(m.thresholds!)) {
         const agg = /^\s*(count|rate|value|avg|min|max|med|p\([^)]*\))/.exec(src)?.[1]?.replace(/\s+/g, '') ?? '';
-        const v = agg === 'rate' && m.type === 'rate' ? percent(m.values.rate!) : agg in m.values ? value(m, agg, m.values[agg]!) : agg === 'value' ? value(m, agg, m.values.value!) : agg === 'count' ? num(m.values.count ?? 0) : '';
+        const v =
+          agg === 'rate' && m.type === 'rate'
+            ? percent(m.values.rate!)
+            : agg in m.values
+              ? value(m, agg, m.values[agg]!)
+              : agg === 'value'
+                ? value(m, agg, m.values.value!)
+                : agg === 'count'
+                  ? num(m.values.count ?? 0)
+                  : '';
         out.push(`    ${t.ok ? '✓' : '✗'} '${src}' ${agg}=${v}`);
       }
       out.push('');
@@ -105,8 +144,22 @@ export function renderSummary(data: SummaryData, mode: SummaryMode): string {
     const total = passes + fails;
     const secs = data.state.testRunDurationMs / 1000;
     out.push(line('    ', 'checks_total', width, `${String(total).padEnd(7)} ${num(secs > 0 ? total / secs : 0)}/s`));
-    out.push(line('    ', 'checks_succeeded', width, `${percent(total === 0 ? 0 : passes / total).padEnd(7)} ${passes} out of ${total}`));
-    out.push(line('    ', 'checks_failed', width, `${percent(total === 0 ? 0 : fails / total).padEnd(7)} ${fails} out of ${total}`));
+    out.push(
+      line(
+        '    ',
+        'checks_succeeded',
+        width,
+        `${percent(total === 0 ? 0 : passes / total).padEnd(7)} ${passes} out of ${total}`,
+      ),
+    );
+    out.push(
+      line(
+        '    ',
+        'checks_failed',
+        width,
+        `${percent(total === 0 ? 0 : fails / total).padEnd(7)} ${fails} out of ${total}`,
+      ),
+    );
     out.push('');
     checksBlock(data.root_group, '    ', out);
     if (mode === 'compact') for (const g of data.root_group.groups) checksBlock(g, '    ', out);
@@ -120,12 +173,22 @@ export function renderSummary(data: SummaryData, mode: SummaryMode): string {
       if (m === undefined) continue;
       rows.push(line('    ', name, width, metricColumns(m, stats)));
       for (const [subName, sub] of Object.entries(metrics)) {
-        if (subName.startsWith(`${name}{`) && !subName.startsWith(`${name}{scenario:`)) rows.push(line('      ', `{ ${subName.slice(name.length + 1, -1).replace(/,/g, ', ')} }`, width - 2, metricColumns(sub, stats)));
+        if (subName.startsWith(`${name}{`) && !subName.startsWith(`${name}{scenario:`))
+          rows.push(
+            line(
+              '      ',
+              `{ ${subName.slice(name.length + 1, -1).replace(/,/g, ', ')} }`,
+              width - 2,
+              metricColumns(sub, stats),
+            ),
+          );
       }
     }
     if (rows.length > 0) out.push(`    ${title}`, ...rows, '');
   };
-  const custom = Object.keys(metrics).filter((n) => !n.includes('{') && !BUILTIN.has(n)).sort();
+  const custom = Object.keys(metrics)
+    .filter((n) => !n.includes('{') && !BUILTIN.has(n))
+    .sort();
   section('CUSTOM', custom);
   section('HTTP', mode === 'full' ? HTTP_FULL : HTTP_COMPACT);
   section('EXECUTION', mode === 'full' ? EXECUTION_FULL : EXECUTION);
@@ -155,7 +218,9 @@ export function renderSummary(data: SummaryData, mode: SummaryMode): string {
     out.push('', '  █ SLOWEST REQUESTS', '');
     for (const r of data.slowest_requests) {
       const corrected = r.duration !== r.uncorrected ? ` (uncorrected ${formatDuration(r.uncorrected)})` : '';
-      out.push(`    ${formatDuration(r.duration).padEnd(9)} ${r.method} ${r.name} ${r.status} trace_id=${r.traceId}${r.sampled ? '' : ' (not sampled)'}${corrected}`);
+      out.push(
+        `    ${formatDuration(r.duration).padEnd(9)} ${r.method} ${r.name} ${r.status} trace_id=${r.traceId}${r.sampled ? '' : ' (not sampled)'}${corrected}`,
+      );
     }
   }
   out.push('', '');

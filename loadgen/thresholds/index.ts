@@ -20,7 +20,8 @@ export interface Threshold {
   observed: number;
 }
 
-const EXPR = /^\s*(count|rate|value|avg|min|max|med|p\(\s*\d+(?:\.\d+)?\s*\))\s*(<=|>=|===|==|!=|<|>)\s*(-?\d+(?:\.\d+)?(?:e-?\d+)?)\s*$/;
+const EXPR =
+  /^\s*(count|rate|value|avg|min|max|med|p\(\s*\d+(?:\.\d+)?\s*\))\s*(<=|>=|===|==|!=|<|>)\s*(-?\d+(?:\.\d+)?(?:e-?\d+)?)\s*$/;
 
 const ALLOWED: Readonly<Record<MetricType, RegExp>> = {
   counter: /^(count|rate)$/,
@@ -30,7 +31,8 @@ const ALLOWED: Readonly<Record<MetricType, RegExp>> = {
 };
 
 function aggregate(sink: Sink, aggregation: string, elapsedMs: number): number {
-  if (sink instanceof CounterSink) return aggregation === 'rate' ? (elapsedMs > 0 ? sink.count / (elapsedMs / 1000) : 0) : sink.count;
+  if (sink instanceof CounterSink)
+    return aggregation === 'rate' ? (elapsedMs > 0 ? sink.count / (elapsedMs / 1000) : 0) : sink.count;
   if (sink instanceof GaugeSink) return sink.value;
   if (sink instanceof RateSink) return sink.rate;
   return (sink as TrendSink).stat(aggregation);
@@ -54,11 +56,15 @@ function compare(a: number, op: string, b: number): boolean {
 }
 
 /** Parses and binds every threshold; returns all problems at once (k6 exits 104 on any). */
-export function buildThresholds(spec: unknown, registry: MetricRegistry): { thresholds: Threshold[]; errors: string[] } {
+export function buildThresholds(
+  spec: unknown,
+  registry: MetricRegistry,
+): { thresholds: Threshold[]; errors: string[] } {
   const thresholds: Threshold[] = [];
   const errors: string[] = [];
   if (spec === undefined) return { thresholds, errors };
-  if (spec === null || typeof spec !== 'object' || Array.isArray(spec)) return { thresholds, errors: ['thresholds: must be an object of metric → list of thresholds'] };
+  if (spec === null || typeof spec !== 'object' || Array.isArray(spec))
+    return { thresholds, errors: ['thresholds: must be an object of metric → list of thresholds'] };
   for (const [key, raw] of Object.entries(spec)) {
     const where = `thresholds['${key}']`;
     const parsedKey = parseMetricKey(key);
@@ -68,7 +74,9 @@ export function buildThresholds(spec: unknown, registry: MetricRegistry): { thre
     }
     const metric = registry.find(parsedKey.name);
     if (metric === undefined) {
-      errors.push(`${where}: no metric named '${parsedKey.name}' (built-in metrics, or custom ones created in init code)`);
+      errors.push(
+        `${where}: no metric named '${parsedKey.name}' (built-in metrics, or custom ones created in init code)`,
+      );
       continue;
     }
     const sink = parsedKey.filter.length === 0 ? metric.sink : metric.submetric(parsedKey.filter).sink;
@@ -81,7 +89,9 @@ export function buildThresholds(spec: unknown, registry: MetricRegistry): { thre
       if (typeof item === 'string') source = item;
       else if (item !== null && typeof item === 'object') {
         const o = item as Record<string, unknown>;
-        for (const k of Object.keys(o)) if (!['threshold', 'abortOnFail', 'delayAbortEval'].includes(k)) errors.push(`${at}.${k}: unknown field (threshold, abortOnFail, delayAbortEval)`);
+        for (const k of Object.keys(o))
+          if (!['threshold', 'abortOnFail', 'delayAbortEval'].includes(k))
+            errors.push(`${at}.${k}: unknown field (threshold, abortOnFail, delayAbortEval)`);
         source = o.threshold;
         if (o.abortOnFail !== undefined) {
           if (typeof o.abortOnFail !== 'boolean') errors.push(`${at}.abortOnFail: must be a boolean`);
@@ -114,7 +124,19 @@ export function buildThresholds(spec: unknown, registry: MetricRegistry): { thre
           return;
         }
       }
-      thresholds.push({ key, source, aggregation, operator: m[2]!, value: Number(m[3]), abortOnFail, delayAbortEval, metric, sink, ok: true, observed: 0 });
+      thresholds.push({
+        key,
+        source,
+        aggregation,
+        operator: m[2]!,
+        value: Number(m[3]),
+        abortOnFail,
+        delayAbortEval,
+        metric,
+        sink,
+        ok: true,
+        observed: 0,
+      });
     });
   }
   return { thresholds, errors };
@@ -128,7 +150,11 @@ function hasSamples(sink: Sink): boolean {
 }
 
 /** Evaluates all thresholds; returns the first one that should abort the test, if any. */
-export function evaluateThresholds(thresholds: readonly Threshold[], elapsedMs: number, final: boolean): Threshold | undefined {
+export function evaluateThresholds(
+  thresholds: readonly Threshold[],
+  elapsedMs: number,
+  final: boolean,
+): Threshold | undefined {
   let abort: Threshold | undefined;
   for (const t of thresholds) {
     // Mid-run, a metric with no samples yet has nothing to judge (an empty rate would read as 0).

@@ -6,14 +6,25 @@ import type { ClusterStatus, HostStatus } from './types.js';
 const HOST_GAUGES = new Set(['cx_active', 'rq_active']);
 
 /** The stats every host line set carries, in Envoy's order, even when the target omits them. */
-const HOST_STAT_NAMES = ['cx_active', 'cx_connect_fail', 'cx_total', 'rq_active', 'rq_error', 'rq_success', 'rq_timeout', 'rq_total'];
+const HOST_STAT_NAMES = [
+  'cx_active',
+  'cx_connect_fail',
+  'cx_total',
+  'rq_active',
+  'rq_error',
+  'rq_success',
+  'rq_timeout',
+  'rq_total',
+];
 
 function healthFlagsText(flags: string[]): string {
   return flags.length === 0 ? 'healthy' : flags.join('');
 }
 
 function hostStatNames(host: HostStatus): string[] {
-  const extra = Object.keys(host.stats).filter((k) => !HOST_STAT_NAMES.includes(k)).sort();
+  const extra = Object.keys(host.stats)
+    .filter((k) => !HOST_STAT_NAMES.includes(k))
+    .sort();
   return [...HOST_STAT_NAMES, ...extra];
 }
 
@@ -115,7 +126,12 @@ export function renderListenersText(listeners: Array<{ name: string; localAddres
 
 export function renderListenersJson(listeners: Array<{ name: string; localAddress: string }>): string {
   return JSON.stringify(
-    { listener_statuses: listeners.map((l) => ({ name: l.name, local_address: { socket_address: socketAddress(l.localAddress) } })) },
+    {
+      listener_statuses: listeners.map((l) => ({
+        name: l.name,
+        local_address: { socket_address: socketAddress(l.localAddress) },
+      })),
+    },
     null,
     1,
   );

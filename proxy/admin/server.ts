@@ -226,7 +226,8 @@ class AdminServerImpl implements AdminServer {
       const snapshot = await t.stats();
       if (format === 'json') return json(renderStatsJson(snapshot, q));
       if (format === 'prometheus') return { status: 200, contentType: PROMETHEUS, body: renderPrometheus(snapshot, q) };
-      if (format !== null && format !== 'text') return text(400, `invalid format '${format}': expected text, json or prometheus\n`);
+      if (format !== null && format !== 'text')
+        return text(400, `invalid format '${format}': expected text, json or prometheus\n`);
       return text(200, renderStatsText(snapshot, q));
     });
     this.addHandler('/stats/prometheus', 'print server stats in prometheus format', false, async (r) => {
@@ -236,13 +237,19 @@ class AdminServerImpl implements AdminServer {
     });
     this.addHandler('/clusters', 'upstream cluster status', false, async (r) => {
       const clusters = await t.clusters();
-      return r.query.get('format') === 'json' ? json(renderClustersJson(clusters)) : text(200, renderClustersText(clusters));
+      return r.query.get('format') === 'json'
+        ? json(renderClustersJson(clusters))
+        : text(200, renderClustersText(clusters));
     });
     this.addHandler('/listeners', 'print listener info', false, (r) => {
       const listeners = t.listeners();
-      return r.query.get('format') === 'json' ? json(renderListenersJson(listeners)) : text(200, renderListenersText(listeners));
+      return r.query.get('format') === 'json'
+        ? json(renderListenersJson(listeners))
+        : text(200, renderListenersText(listeners));
     });
-    this.addHandler('/config_dump', 'dump current Envoy configs', false, () => json(JSON.stringify(t.configDump(), null, 1)));
+    this.addHandler('/config_dump', 'dump current Envoy configs', false, () =>
+      json(JSON.stringify(t.configDump(), null, 1)),
+    );
     this.addHandler('/healthcheck/fail', 'cause the server to fail health checks', true, async () => {
       this.#healthCheckFailed = true;
       await t.setHealthCheckFailed(true);

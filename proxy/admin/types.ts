@@ -31,7 +31,13 @@ export interface ClusterStatus {
   name: string;
   addedViaApi: boolean;
   /** Circuit-breaker thresholds per priority, for the `default_priority::max_connections::N` lines. */
-  circuitBreakers: Array<{ priority: 'default' | 'high'; maxConnections: number; maxPendingRequests: number; maxRequests: number; maxRetries: number }>;
+  circuitBreakers: Array<{
+    priority: 'default' | 'high';
+    maxConnections: number;
+    maxPendingRequests: number;
+    maxRequests: number;
+    maxRetries: number;
+  }>;
   outlierSuccessRateAverage?: number;
   outlierSuccessRateEjectionThreshold?: number;
   hosts: HostStatus[];

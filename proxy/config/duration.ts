@@ -6,7 +6,12 @@ const DURATION_TEXT = /^(\d+)(\.\d{1,9})?s$/;
 
 export const durationSchema = z.union([
   z.string().regex(DURATION_TEXT, { message: 'expected a duration like "1.5s"' }),
-  z.object({ seconds: z.union([z.number().int().nonnegative(), z.string().regex(/^\d+$/)]).optional(), nanos: z.number().int().min(0).max(999_999_999).optional() }).strict(),
+  z
+    .object({
+      seconds: z.union([z.number().int().nonnegative(), z.string().regex(/^\d+$/)]).optional(),
+      nanos: z.number().int().min(0).max(999_999_999).optional(),
+    })
+    .strict(),
 ]);
 export type Duration = z.output<typeof durationSchema>;
 

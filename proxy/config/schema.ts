@@ -54,7 +54,8 @@ function extensionRef(registry: ExtensionRegistry<unknown, never>, allowDisabled
     .strict()
     .superRefine((ref, ctx) => {
       // Only HttpFilter has `disabled` in Envoy's API.
-      if (!allowDisabled && ref.disabled !== undefined) ctx.addIssue({ code: 'custom', path: ['disabled'], message: 'unknown field' });
+      if (!allowDisabled && ref.disabled !== undefined)
+        ctx.addIssue({ code: 'custom', path: ['disabled'], message: 'unknown field' });
       const typeUrl = ref.typed_config?.['@type'];
       if (typeUrl !== undefined && typeof typeUrl !== 'string') {
         ctx.addIssue({ code: 'custom', path: ['typed_config', '@type'], message: 'expected a type URL string' });
@@ -72,7 +73,8 @@ function extensionRef(registry: ExtensionRegistry<unknown, never>, allowDisabled
       }
       const result = ext.configSchema.safeParse(ref.typed_config ?? {});
       if (!result.success) {
-        for (const issue of result.error.issues) ctx.addIssue({ ...issue, path: ['typed_config', ...issue.path] } as never);
+        for (const issue of result.error.issues)
+          ctx.addIssue({ ...issue, path: ['typed_config', ...issue.path] } as never);
       }
     });
 }
@@ -87,11 +89,16 @@ function perFilterConfigSchema() {
       const typeUrl = config['@type'];
       const ext = registries.httpFilters.lookup(name, typeof typeUrl === 'string' ? typeUrl : undefined);
       if (ext === undefined || ext.name !== name) {
-        ctx.addIssue({ code: 'custom', path: [name], message: `no HTTP filter '${name}' accepts this per-route config` });
+        ctx.addIssue({
+          code: 'custom',
+          path: [name],
+          message: `no HTTP filter '${name}' accepts this per-route config`,
+        });
         continue;
       }
       const result = ext.configSchema.safeParse(config);
-      if (!result.success) for (const issue of result.error.issues) ctx.addIssue({ ...issue, path: [name, ...issue.path] } as never);
+      if (!result.success)
+        for (const issue of result.error.issues) ctx.addIssue({ ...issue, path: [name, ...issue.path] } as never);
     }
   });
 }
@@ -106,7 +113,8 @@ const headerValueOptionSchema = z
           .superRefine((v, ctx) => {
             const compiled = compileHeaderFormat(v);
             if (typeof compiled === 'string') ctx.addIssue({ code: 'custom', message: compiled });
-            if (/[\r\n\0]/.test(v)) ctx.addIssue({ code: 'custom', message: 'header values cannot contain CR, LF or NUL' });
+            if (/[\r\n\0]/.test(v))
+              ctx.addIssue({ code: 'custom', message: 'header values cannot contain CR, LF or NUL' });
           })
           .optional(),
       })
@@ -170,12 +178,25 @@ export const headerMatcherSchema = z
   })
   .strict()
   .superRefine(
-    atMostOne(['exact_match', 'prefix_match', 'suffix_match', 'contains_match', 'safe_regex_match', 'present_match', 'range_match', 'string_match']),
+    atMostOne([
+      'exact_match',
+      'prefix_match',
+      'suffix_match',
+      'contains_match',
+      'safe_regex_match',
+      'present_match',
+      'range_match',
+      'string_match',
+    ]),
   );
 export type HeaderMatcher = z.output<typeof headerMatcherSchema>;
 
 const queryParameterMatcherSchema = z
-  .object({ name: z.string().min(1), string_match: stringMatcherSchema.optional(), present_match: z.boolean().optional() })
+  .object({
+    name: z.string().min(1),
+    string_match: stringMatcherSchema.optional(),
+    present_match: z.boolean().optional(),
+  })
   .strict()
   .superRefine(atMostOne(['string_match', 'present_match']));
 
@@ -184,7 +205,10 @@ const routeMatchSchema = z
     prefix: z.string().optional(),
     path: z.string().optional(),
     safe_regex: regexMatcherSchema.optional(),
-    path_separated_prefix: z.string().regex(/^\/.*[^/]$|^\/$/).optional(),
+    path_separated_prefix: z
+      .string()
+      .regex(/^\/.*[^/]$|^\/$/)
+      .optional(),
     case_sensitive: z.boolean().optional(),
     headers: z.array(headerMatcherSchema).optional(),
     query_parameters: z.array(queryParameterMatcherSchema).optional(),
@@ -193,16 +217,23 @@ const routeMatchSchema = z
   .strict()
   .superRefine(exactlyOne(['prefix', 'path', 'safe_regex', 'path_separated_prefix']));
 
-const upgradeConfigSchema = z
-  .object({ upgrade_type: z.string().min(1), enabled: z.boolean().optional() })
-  .strict();
+const upgradeConfigSchema = z.object({ upgrade_type: z.string().min(1), enabled: z.boolean().optional() }).strict();
 
 const hashPolicySchema = z
   .object({
-    header: z.object({ header_name: z.string().min(1) }).strict().optional(),
-    cookie: z.object({ name: z.string().min(1), ttl: durationSchema.optional(), path: z.string().optional() }).strict().optional(),
+    header: z
+      .object({ header_name: z.string().min(1) })
+      .strict()
+      .optional(),
+    cookie: z
+      .object({ name: z.string().min(1), ttl: durationSchema.optional(), path: z.string().optional() })
+      .strict()
+      .optional(),
     connection_properties: z.object({ source_ip: z.boolean() }).strict().optional(),
-    query_parameter: z.object({ name: z.string().min(1) }).strict().optional(),
+    query_parameter: z
+      .object({ name: z.string().min(1) })
+      .strict()
+      .optional(),
     terminal: z.boolean().optional(),
   })
   .strict()
@@ -232,12 +263,20 @@ export const routeActionSchema = z
       .superRefine((wc, ctx) => {
         const sum = wc.clusters.reduce((a, c) => a + unwrap(c.weight, 0), 0);
         if (wc.total_weight !== undefined && unwrap(wc.total_weight, 0) !== sum) {
-          ctx.addIssue({ code: 'custom', path: ['total_weight'], message: `is ${unwrap(wc.total_weight, 0)} but the cluster weights sum to ${sum}` });
+          ctx.addIssue({
+            code: 'custom',
+            path: ['total_weight'],
+            message: `is ${unwrap(wc.total_weight, 0)} but the cluster weights sum to ${sum}`,
+          });
         }
         if (sum === 0) ctx.addIssue({ code: 'custom', path: ['clusters'], message: 'weights must sum to more than 0' });
       })
       .optional(),
-    cluster_not_found_response_code: envoyEnum(['SERVICE_UNAVAILABLE', 'NOT_FOUND', 'INTERNAL_SERVER_ERROR']).optional(),
+    cluster_not_found_response_code: envoyEnum([
+      'SERVICE_UNAVAILABLE',
+      'NOT_FOUND',
+      'INTERNAL_SERVER_ERROR',
+    ]).optional(),
     prefix_rewrite: z.string().optional(),
     regex_rewrite: regexRewriteSchema.optional(),
     host_rewrite_literal: z.string().min(1).optional(),
@@ -266,7 +305,13 @@ const redirectSchema = z
     path_redirect: z.string().min(1).optional(),
     prefix_rewrite: z.string().optional(),
     regex_rewrite: regexRewriteSchema.optional(),
-    response_code: envoyEnum(['MOVED_PERMANENTLY', 'FOUND', 'SEE_OTHER', 'TEMPORARY_REDIRECT', 'PERMANENT_REDIRECT']).optional(),
+    response_code: envoyEnum([
+      'MOVED_PERMANENTLY',
+      'FOUND',
+      'SEE_OTHER',
+      'TEMPORARY_REDIRECT',
+      'PERMANENT_REDIRECT',
+    ]).optional(),
     strip_query: z.boolean().optional(),
   })
   .strict()
@@ -275,7 +320,11 @@ const redirectSchema = z
 export type RedirectConfig = z.output<typeof redirectSchema>;
 
 const dataSourceSchema = z
-  .object({ inline_string: z.string().optional(), inline_bytes: z.string().optional(), filename: z.string().optional() })
+  .object({
+    inline_string: z.string().optional(),
+    inline_bytes: z.string().optional(),
+    filename: z.string().optional(),
+  })
   .strict()
   .superRefine(exactlyOne(['inline_string', 'inline_bytes', 'filename']));
 
@@ -290,7 +339,10 @@ export const routeSchema = z
     route: routeActionSchema.optional(),
     redirect: redirectSchema.optional(),
     direct_response: directResponseSchema.optional(),
-    decorator: z.object({ operation: z.string().min(1) }).strict().optional(),
+    decorator: z
+      .object({ operation: z.string().min(1) })
+      .strict()
+      .optional(),
     typed_per_filter_config: perFilterConfigSchema().optional(),
     per_request_buffer_limit_bytes: u32Wrapped.optional(),
     ...headerMutations,
@@ -329,14 +381,19 @@ export const routeConfigurationSchema = z
         const key = d.toLowerCase();
         const other = seen.get(key);
         if (other !== undefined) {
-          ctx.addIssue({ code: 'custom', path: ['virtual_hosts', i, 'domains', j], message: `domain '${d}' is also in virtual host '${other}'` });
+          ctx.addIssue({
+            code: 'custom',
+            path: ['virtual_hosts', i, 'domains', j],
+            message: `domain '${d}' is also in virtual host '${other}'`,
+          });
         } else seen.set(key, vh.name);
       });
     });
   });
 export type RouteConfiguration = z.output<typeof routeConfigurationSchema>;
 
-export const HCM_TYPE_URL = 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
+export const HCM_TYPE_URL =
+  'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
 
 export const httpConnectionManagerSchema = z
   .object({
@@ -366,7 +423,9 @@ export const httpConnectionManagerSchema = z
     request_headers_timeout: durationSchema.optional(),
     stream_idle_timeout: durationSchema.optional(),
     request_timeout: durationSchema.optional(),
-    max_request_headers_kb: z.union([z.number().int().min(1).max(8192), z.object({ value: z.number().int().min(1).max(8192) }).strict()]).optional(),
+    max_request_headers_kb: z
+      .union([z.number().int().min(1).max(8192), z.object({ value: z.number().int().min(1).max(8192) }).strict()])
+      .optional(),
     upgrade_configs: z.array(upgradeConfigSchema).optional(),
     strip_any_host_port: z.boolean().optional(),
     strip_matching_host_port: z.boolean().optional(),
@@ -388,8 +447,14 @@ export const httpConnectionManagerSchema = z
               .object({
                 tag: z.string().min(1),
                 literal: z.object({ value: z.string() }).strict().optional(),
-                environment: z.object({ name: z.string().min(1), default_value: z.string().optional() }).strict().optional(),
-                request_header: z.object({ name: z.string().min(1), default_value: z.string().optional() }).strict().optional(),
+                environment: z
+                  .object({ name: z.string().min(1), default_value: z.string().optional() })
+                  .strict()
+                  .optional(),
+                request_header: z
+                  .object({ name: z.string().min(1), default_value: z.string().optional() })
+                  .strict()
+                  .optional(),
               })
               .strict()
               .superRefine(exactlyOne(['literal', 'environment', 'request_header'])),
@@ -402,17 +467,32 @@ export const httpConnectionManagerSchema = z
   .strict()
   .superRefine((hcm, ctx) => {
     if (hcm.route_config === undefined) {
-      ctx.addIssue({ code: 'custom', path: ['route_config'], message: 'required (rds is not supported in a static bootstrap)' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['route_config'],
+        message: 'required (rds is not supported in a static bootstrap)',
+      });
     }
     const filters = hcm.http_filters ?? [];
     const last = filters[filters.length - 1];
     // Envoy resolves filters by their typed_config @type, so the router may carry any name.
-    const lastExtension = last === undefined ? undefined : registries.httpFilters.lookup(last.name, last.typed_config?.['@type'] as string | undefined);
+    const lastExtension =
+      last === undefined
+        ? undefined
+        : registries.httpFilters.lookup(last.name, last.typed_config?.['@type'] as string | undefined);
     if (lastExtension?.name !== 'envoy.filters.http.router') {
-      ctx.addIssue({ code: 'custom', path: ['http_filters'], message: "the last HTTP filter must be 'envoy.filters.http.router'" });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['http_filters'],
+        message: "the last HTTP filter must be 'envoy.filters.http.router'",
+      });
     }
     if (hcm.strip_any_host_port === true && hcm.strip_matching_host_port === true) {
-      ctx.addIssue({ code: 'custom', path: ['strip_matching_host_port'], message: 'only one of strip_any_host_port and strip_matching_host_port may be set' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['strip_matching_host_port'],
+        message: 'only one of strip_any_host_port and strip_matching_host_port may be set',
+      });
     }
   });
 export type HttpConnectionManagerConfig = z.output<typeof httpConnectionManagerSchema>;
@@ -499,9 +579,15 @@ export const clusterSchema = z
       .object({ idle_timeout: durationSchema.optional(), max_requests_per_connection: u32Wrapped.optional() })
       .strict()
       .optional(),
-    circuit_breakers: z.object({ thresholds: z.array(thresholdSchema).optional() }).strict().optional(),
+    circuit_breakers: z
+      .object({ thresholds: z.array(thresholdSchema).optional() })
+      .strict()
+      .optional(),
     outlier_detection: outlierDetectionSchema.optional(),
-    health_checks: z.array(healthCheckSchema).max(1, { message: 'one health checker per cluster is supported' }).optional(),
+    health_checks: z
+      .array(healthCheckSchema)
+      .max(1, { message: 'one health checker per cluster is supported' })
+      .optional(),
     common_lb_config: z
       .object({
         healthy_panic_threshold: percent.optional(),
@@ -527,11 +613,20 @@ export const clusterSchema = z
   .strict()
   .superRefine((c, ctx) => {
     if (c.load_assignment === undefined) {
-      ctx.addIssue({ code: 'custom', path: ['load_assignment'], message: `required for a ${c.type ?? 'STATIC'} cluster` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['load_assignment'],
+        message: `required for a ${c.type ?? 'STATIC'} cluster`,
+      });
     }
     if (c.type === 'LOGICAL_DNS') {
       const n = (c.load_assignment?.endpoints ?? []).reduce((s, e) => s + (e.lb_endpoints?.length ?? 0), 0);
-      if (n !== 1) ctx.addIssue({ code: 'custom', path: ['load_assignment'], message: 'LOGICAL_DNS clusters take exactly one endpoint' });
+      if (n !== 1)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['load_assignment'],
+          message: 'LOGICAL_DNS clusters take exactly one endpoint',
+        });
     }
     const size = c.maglev_lb_config?.table_size;
     if (size !== undefined && !isPrime(typeof size === 'number' ? size : size.value)) {
@@ -557,13 +652,18 @@ export const bootstrapSchema = z
         address: addressSchema,
         // Deprecated in Envoy but common in example configs; only the no-op sink is accepted
         // because admin requests are not access-logged here.
-        access_log_path: z.literal('/dev/null', { message: "admin access logs are not supported: use '/dev/null' or remove the field" }).optional(),
+        access_log_path: z
+          .literal('/dev/null', { message: "admin access logs are not supported: use '/dev/null' or remove the field" })
+          .optional(),
       })
       .strict()
       .optional(),
     dynamic_resources: dynamicResourcesSchema.optional(),
     layered_runtime: layeredRuntimeSchema.optional(),
-    cluster_manager: z.object({ local_cluster_name: z.string().min(1).optional() }).strict().optional(),
+    cluster_manager: z
+      .object({ local_cluster_name: z.string().min(1).optional() })
+      .strict()
+      .optional(),
     static_resources: z
       .object({ listeners: z.array(listenerSchema).optional(), clusters: z.array(clusterSchema).optional() })
       .strict()
@@ -573,18 +673,36 @@ export const bootstrapSchema = z
   .superRefine((b, ctx) => {
     validateRouteClusters(b, ctx);
     const local = b.cluster_manager?.local_cluster_name;
-    if (local !== undefined && b.dynamic_resources === undefined && !(b.static_resources?.clusters ?? []).some((c) => c.name === local)) {
-      ctx.addIssue({ code: 'custom', path: ['cluster_manager', 'local_cluster_name'], message: `local cluster '${local}' must be defined` });
+    if (
+      local !== undefined &&
+      b.dynamic_resources === undefined &&
+      !(b.static_resources?.clusters ?? []).some((c) => c.name === local)
+    ) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['cluster_manager', 'local_cluster_name'],
+        message: `local cluster '${local}' must be defined`,
+      });
     }
     const names = new Set<string>();
     b.static_resources?.clusters?.forEach((c, i) => {
-      if (names.has(c.name)) ctx.addIssue({ code: 'custom', path: ['static_resources', 'clusters', i, 'name'], message: `duplicate cluster name '${c.name}'` });
+      if (names.has(c.name))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['static_resources', 'clusters', i, 'name'],
+          message: `duplicate cluster name '${c.name}'`,
+        });
       names.add(c.name);
     });
     const listenerNames = new Set<string>();
     b.static_resources?.listeners?.forEach((l, i) => {
       if (l.name === undefined) return;
-      if (listenerNames.has(l.name)) ctx.addIssue({ code: 'custom', path: ['static_resources', 'listeners', i, 'name'], message: `duplicate listener name '${l.name}'` });
+      if (listenerNames.has(l.name))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['static_resources', 'listeners', i, 'name'],
+          message: `duplicate listener name '${l.name}'`,
+        });
       listenerNames.add(l.name);
     });
   });
@@ -595,25 +713,62 @@ export type Bootstrap = z.output<typeof bootstrapSchema>;
  * for static route configs): a route naming an unknown cluster is a config error. With CDS the
  * clusters arrive later, so the check is skipped then.
  */
-function validateRouteClusters(b: { static_resources?: { listeners?: ListenerConfig[]; clusters?: ClusterConfig[] } }, ctx: z.RefinementCtx): void {
+function validateRouteClusters(
+  b: { static_resources?: { listeners?: ListenerConfig[]; clusters?: ClusterConfig[] } },
+  ctx: z.RefinementCtx,
+): void {
   if ((b as { dynamic_resources?: { cds_config?: unknown } }).dynamic_resources?.cds_config !== undefined) return;
   const clusters = new Set((b.static_resources?.clusters ?? []).map((c) => c.name));
   b.static_resources?.listeners?.forEach((l, li) =>
     l.filter_chains.forEach((fc, fi) =>
       fc.filters.forEach((f, ni) => {
         const tc = f.typed_config as { '@type'?: string; route_config?: RouteConfiguration } | undefined;
-        if (tc?.['@type'] !== HCM_TYPE_URL || tc.route_config === undefined || tc.route_config.validate_clusters === false) return;
+        if (
+          tc?.['@type'] !== HCM_TYPE_URL ||
+          tc.route_config === undefined ||
+          tc.route_config.validate_clusters === false
+        )
+          return;
         tc.route_config.virtual_hosts?.forEach((vh, vi) =>
           vh.routes?.forEach((r, ri) => {
-            const base = ['static_resources', 'listeners', li, 'filter_chains', fi, 'filters', ni, 'typed_config', 'route_config', 'virtual_hosts', vi, 'routes', ri, 'route'];
+            const base = [
+              'static_resources',
+              'listeners',
+              li,
+              'filter_chains',
+              fi,
+              'filters',
+              ni,
+              'typed_config',
+              'route_config',
+              'virtual_hosts',
+              vi,
+              'routes',
+              ri,
+              'route',
+            ];
             if (r.route?.cluster !== undefined && !clusters.has(r.route.cluster)) {
-              ctx.addIssue({ code: 'custom', path: [...base, 'cluster'], message: `unknown cluster '${r.route.cluster}'` });
+              ctx.addIssue({
+                code: 'custom',
+                path: [...base, 'cluster'],
+                message: `unknown cluster '${r.route.cluster}'`,
+              });
             }
             r.route?.weighted_clusters?.clusters.forEach((wc, wi) => {
-              if (!clusters.has(wc.name)) ctx.addIssue({ code: 'custom', path: [...base, 'weighted_clusters', 'clusters', wi, 'name'], message: `unknown cluster '${wc.name}'` });
+              if (!clusters.has(wc.name))
+                ctx.addIssue({
+                  code: 'custom',
+                  path: [...base, 'weighted_clusters', 'clusters', wi, 'name'],
+                  message: `unknown cluster '${wc.name}'`,
+                });
             });
             r.route?.request_mirror_policies?.forEach((m, mi) => {
-              if (!clusters.has(m.cluster)) ctx.addIssue({ code: 'custom', path: [...base, 'request_mirror_policies', mi, 'cluster'], message: `unknown shadow cluster '${m.cluster}'` });
+              if (!clusters.has(m.cluster))
+                ctx.addIssue({
+                  code: 'custom',
+                  path: [...base, 'request_mirror_policies', mi, 'cluster'],
+                  message: `unknown shadow cluster '${m.cluster}'`,
+                });
             });
           }),
         );
@@ -640,7 +795,10 @@ function exactlyOne(keys: readonly string[]) {
     if (present.length !== 1) {
       ctx.addIssue({
         code: 'custom',
-        message: present.length === 0 ? `one of ${keys.join(', ')} is required` : `only one of ${present.join(', ')} may be set`,
+        message:
+          present.length === 0
+            ? `one of ${keys.join(', ')} is required`
+            : `only one of ${present.join(', ')} may be set`,
       });
     }
   };

@@ -1,10 +1,23 @@
 // Main ↔ worker protocol over node:cluster IPC: request/response by id, plain data only.
-import type { Bootstrap, ClusterConfig, ClusterLoadAssignment, ListenerConfig, RouteConfiguration } from '../config/schema.js';
+import type {
+  Bootstrap,
+  ClusterConfig,
+  ClusterLoadAssignment,
+  ListenerConfig,
+  RouteConfiguration,
+} from '../config/schema.js';
 import type { NodeInfo } from './extension-points.js';
 import type { RuntimeSnapshotWire } from '../runtime/index.js';
 
 export type WorkerRequest =
-  | { id: number; op: 'init'; bootstrap: Bootstrap; node: NodeInfo; shutdownTimeoutMs: number; runtime: RuntimeSnapshotWire }
+  | {
+      id: number;
+      op: 'init';
+      bootstrap: Bootstrap;
+      node: NodeInfo;
+      shutdownTimeoutMs: number;
+      runtime: RuntimeSnapshotWire;
+    }
   | { id: number; op: 'runtime'; snapshot: RuntimeSnapshotWire }
   | { id: number; op: 'stats' }
   | { id: number; op: 'clusters' }

@@ -13,6 +13,7 @@ const noop = (): void => {};
 
 export function createLogger(level: LogLevel, write: (line: string) => void = (l) => process.stderr.write(l)): Logger {
   const rank = LOG_LEVELS.indexOf(level);
-  const at = (name: string, r: number) => (r >= rank ? (m: string) => write(`[${new Date().toISOString()}][${process.pid}][${name}] ${m}\n`) : noop);
+  const at = (name: string, r: number) =>
+    r >= rank ? (m: string) => write(`[${new Date().toISOString()}][${process.pid}][${name}] ${m}\n`) : noop;
   return { debug: at('debug', 1), info: at('info', 2), warn: at('warning', 3), error: at('error', 4) };
 }

@@ -5,7 +5,13 @@
 // that accept from the shared listening sockets themselves (SCHED_NONE).
 import cluster from 'node:cluster';
 import { fileURLToPath } from 'node:url';
-import type { Bootstrap, ClusterConfig, ClusterLoadAssignment, ListenerConfig, RouteConfiguration } from '../config/schema.js';
+import type {
+  Bootstrap,
+  ClusterConfig,
+  ClusterLoadAssignment,
+  ListenerConfig,
+  RouteConfiguration,
+} from '../config/schema.js';
 import type { StatsSnapshot, StatsStore } from '../stats/types.js';
 import { createStatsStore, mergeSnapshots } from '../stats/index.js';
 import type { AdminServer } from '../admin/index.js';
@@ -16,7 +22,12 @@ import type { WorkerCall, WorkerResponse } from './ipc.js';
 import type { Logger } from './logger.js';
 import { WorkerError } from '../errors.js';
 import type { XdsClient } from '../xds/client.js';
-import { DEFAULT_LAYERED_RUNTIME, LayeredRuntime, registerRuntimeAdminHandlers, snapshotToWire } from '../runtime/index.js';
+import {
+  DEFAULT_LAYERED_RUNTIME,
+  LayeredRuntime,
+  registerRuntimeAdminHandlers,
+  snapshotToWire,
+} from '../runtime/index.js';
 
 export const VERSION = '0.1.0';
 
@@ -83,7 +94,8 @@ class ProcessWorker implements WorkerHandle {
     proc.on('exit', (code) => {
       this.#exited = true;
       onUnexpectedExit(code);
-      for (const p of this.#pending.values()) p.reject(new WorkerError(`worker ${proc.process.pid} exited with code ${code}`));
+      for (const p of this.#pending.values())
+        p.reject(new WorkerError(`worker ${proc.process.pid} exited with code ${code}`));
       this.#pending.clear();
     });
   }
@@ -186,11 +198,20 @@ export class ProxyServer implements AdminTarget {
       for (let i = 0; i < concurrency; i++) procs.push(new ProcessWorker(cluster.fork(), onExit));
       this.#workers = procs;
       const results = await Promise.all(
-        procs.map((p) => p.call({ op: 'init', bootstrap: this.#bootstrap, node: this.#node, shutdownTimeoutMs, runtime: snapshotToWire(runtime.snapshot()) })),
+        procs.map((p) =>
+          p.call({
+            op: 'init',
+            bootstrap: this.#bootstrap,
+            node: this.#node,
+            shutdownTimeoutMs,
+            runtime: snapshotToWire(runtime.snapshot()),
+          }),
+        ),
       );
       runtime.subscribe((snapshot) => {
         const wire = snapshotToWire(snapshot);
-        for (const p of procs) p.call({ op: 'runtime', snapshot: wire }).catch((err: Error) => logger.error(`runtime push: ${err.message}`));
+        for (const p of procs)
+          p.call({ op: 'runtime', snapshot: wire }).catch((err: Error) => logger.error(`runtime push: ${err.message}`));
       });
       this.#listeners = results[0] as ListenerStatus[];
     }
@@ -229,7 +250,9 @@ export class ProxyServer implements AdminTarget {
     const live = this.#mainStats.gauge('server.live', 'never_import');
     live.set(1);
     this.#mainStats.gauge('server.concurrency', 'never_import').set(concurrency);
-    logger.info(`meshscope proxy ${VERSION} started: ${this.#listeners.map((l) => `${l.name}@${l.localAddress}`).join(', ') || 'no listeners'}, ${concurrency} worker(s)`);
+    logger.info(
+      `meshscope proxy ${VERSION} started: ${this.#listeners.map((l) => `${l.name}@${l.localAddress}`).join(', ') || 'no listeners'}, ${concurrency} worker(s)`,
+    );
   }
 
   /** The admin server's bound address, when the bootstrap has one. */
@@ -257,14 +280,21 @@ export class ProxyServer implements AdminTarget {
       version: VERSION,
       state: this.#state,
       uptimeSeconds: Math.floor((Date.now() - this.#startedAt) / 1000),
-      node: { id: this.#node.id, cluster: this.#node.cluster, metadata: this.#node.metadata, locality: { ...this.#node.locality } },
+      node: {
+        id: this.#node.id,
+        cluster: this.#node.cluster,
+        metadata: this.#node.metadata,
+        locality: { ...this.#node.locality },
+      },
       commandLineOptions: this.#options.commandLineOptions ?? {},
     };
   }
 
   async stats(): Promise<StatsSnapshot> {
     this.#mainStats.gauge('server.uptime', 'never_import').set(Math.floor((Date.now() - this.#startedAt) / 1000));
-    this.#mainStats.gauge('server.state', 'never_import').set(this.#state === 'LIVE' ? 0 : this.#state === 'DRAINING' ? 1 : 2);
+    this.#mainStats
+      .gauge('server.state', 'never_import')
+      .set(this.#state === 'LIVE' ? 0 : this.#state === 'DRAINING' ? 1 : 2);
     const snaps = (await Promise.all(this.#workers.map((w) => w.call({ op: 'stats' })))) as StatsSnapshot[];
     return mergeSnapshots([this.#mainStats.snapshot(), ...snaps]);
   }
@@ -302,11 +332,15 @@ export class ProxyServer implements AdminTarget {
         { '@type': 'type.googleapis.com/envoy.admin.v3.BootstrapConfigDump', bootstrap: b },
         {
           '@type': 'type.googleapis.com/envoy.admin.v3.ClustersConfigDump',
-          static_clusters: (b.static_resources?.clusters ?? []).map((c) => ({ cluster: { '@type': 'type.googleapis.com/envoy.config.cluster.v3.Cluster', ...c } })),
+          static_clusters: (b.static_resources?.clusters ?? []).map((c) => ({
+            cluster: { '@type': 'type.googleapis.com/envoy.config.cluster.v3.Cluster', ...c },
+          })),
         },
         {
           '@type': 'type.googleapis.com/envoy.admin.v3.ListenersConfigDump',
-          static_listeners: (b.static_resources?.listeners ?? []).map((l) => ({ listener: { '@type': 'type.googleapis.com/envoy.config.listener.v3.Listener', ...l } })),
+          static_listeners: (b.static_resources?.listeners ?? []).map((l) => ({
+            listener: { '@type': 'type.googleapis.com/envoy.config.listener.v3.Listener', ...l },
+          })),
         },
       ],
     };
@@ -318,7 +352,11 @@ export class ProxyServer implements AdminTarget {
     // Workers answer health checks (envoy.filters.http.health_check) from their own copy; the
     // admin answers once every worker has it, so a health check sent after the reply sees it.
     await Promise.all(
-      this.#workers.map((w) => w.call({ op: 'health_check_failed', failed }).catch((err: Error) => this.#options.logger.error(`healthcheck: ${err.message}`))),
+      this.#workers.map((w) =>
+        w
+          .call({ op: 'health_check_failed', failed })
+          .catch((err: Error) => this.#options.logger.error(`healthcheck: ${err.message}`)),
+      ),
     );
   }
 

@@ -29,7 +29,12 @@ async function handle(req: WorkerRequest): Promise<unknown> {
 process.on('message', (msg: WorkerRequest) => {
   handle(msg).then(
     (result) => process.send?.({ id: msg.id, ok: true, result } satisfies WorkerResponse),
-    (err: unknown) => process.send?.({ id: msg.id, ok: false, error: err instanceof Error ? err.message : String(err) } satisfies WorkerResponse),
+    (err: unknown) =>
+      process.send?.({
+        id: msg.id,
+        ok: false,
+        error: err instanceof Error ? err.message : String(err),
+      } satisfies WorkerResponse),
   );
 });
 // Tells the main process the message handler is in place (see ProcessWorker.call).

@@ -2,7 +2,13 @@
 // validated bootstrap. Runs inside the main process (--concurrency 1) or in a node:cluster
 // worker process; either way the main process drives it through this class's methods.
 // Resources are applied by name (make-before-break), which is the path xDS updates take.
-import type { Bootstrap, ClusterConfig, ClusterLoadAssignment, ListenerConfig, RouteConfiguration } from '../config/schema.js';
+import type {
+  Bootstrap,
+  ClusterConfig,
+  ClusterLoadAssignment,
+  ListenerConfig,
+  RouteConfiguration,
+} from '../config/schema.js';
 import type { StatsSnapshot, StatsStore } from '../stats/types.js';
 import { createStatsStore } from '../stats/index.js';
 import type { ClusterStatus, ListenerStatus } from '../admin/types.js';
@@ -24,12 +30,20 @@ export interface WorkerOptions {
   readonly runtime: Runtime;
 }
 
-export function nodeInfo(bootstrap: Bootstrap, serviceCluster: string | undefined, serviceNode: string | undefined): NodeInfo {
+export function nodeInfo(
+  bootstrap: Bootstrap,
+  serviceCluster: string | undefined,
+  serviceNode: string | undefined,
+): NodeInfo {
   const n = bootstrap.node;
   return {
     id: serviceNode ?? n?.id ?? '',
     cluster: serviceCluster ?? n?.cluster ?? '',
-    locality: { region: n?.locality?.region ?? '', zone: n?.locality?.zone ?? '', subZone: n?.locality?.sub_zone ?? '' },
+    locality: {
+      region: n?.locality?.region ?? '',
+      zone: n?.locality?.zone ?? '',
+      subZone: n?.locality?.sub_zone ?? '',
+    },
     metadata: n?.metadata ?? {},
   };
 }
@@ -81,7 +95,10 @@ export class Worker {
     const name = listenerName(config);
     const chain = config.filter_chains[0]!;
     const filterCfg = chain.filters[0]!;
-    const ext = registries.networkFilters.lookup(filterCfg.name, filterCfg.typed_config?.['@type'] as string | undefined)!;
+    const ext = registries.networkFilters.lookup(
+      filterCfg.name,
+      filterCfg.typed_config?.['@type'] as string | undefined,
+    )!;
     const previous = this.#listeners.get(name);
     const context = {
       ...this.#context,
@@ -90,8 +107,10 @@ export class Worker {
       bufferLimitBytes: unwrap(config.per_connection_buffer_limit_bytes, 1024 * 1024),
       trafficDirection: config.traffic_direction ?? 'UNSPECIFIED',
     } satisfies NetworkFilterContext & { listenerPort: number; bufferLimitBytes: number };
-    const samePort = previous !== undefined && previous.config.address.socket_address.port_value === config.address.socket_address.port_value
-      && previous.config.address.socket_address.address === config.address.socket_address.address;
+    const samePort =
+      previous !== undefined &&
+      previous.config.address.socket_address.port_value === config.address.socket_address.port_value &&
+      previous.config.address.socket_address.address === config.address.socket_address.address;
     const listener = new ActiveListener(config, ext.create(filterCfg.typed_config, context), this.stats);
     if (samePort) listener.adopt(previous);
     else await listener.listen();
@@ -112,11 +131,18 @@ export class Worker {
   updateListenerRoutes(name: string, routeConfig: RouteConfiguration): boolean {
     const l = this.#listeners.get(name);
     if (l === undefined || !(l.filter instanceof HttpConnectionManager)) return false;
-    const hcm = (l.config.filter_chains[0]!.filters[0]!.typed_config ?? {}) as { strip_any_host_port?: boolean; strip_matching_host_port?: boolean };
-    l.filter.routeTable = new RouteTable(routeConfig, {
-      stripAnyHostPort: hcm.strip_any_host_port === true,
-      stripMatchingPort: hcm.strip_matching_host_port === true ? l.port : null,
-    }, this.#context.runtime);
+    const hcm = (l.config.filter_chains[0]!.filters[0]!.typed_config ?? {}) as {
+      strip_any_host_port?: boolean;
+      strip_matching_host_port?: boolean;
+    };
+    l.filter.routeTable = new RouteTable(
+      routeConfig,
+      {
+        stripAnyHostPort: hcm.strip_any_host_port === true,
+        stripMatchingPort: hcm.strip_matching_host_port === true ? l.port : null,
+      },
+      this.#context.runtime,
+    );
     return true;
   }
 
@@ -124,7 +150,9 @@ export class Worker {
   updateClusterHosts(name: string, assignment: ClusterLoadAssignment): boolean {
     const c = this.clusterManager.get(name);
     if (c === undefined) return false;
-    c.updateHosts(endpointSpecs(assignment).map((s) => ({ ...s.base, address: s.address, port: s.port, hostname: s.hostname })));
+    c.updateHosts(
+      endpointSpecs(assignment).map((s) => ({ ...s.base, address: s.address, port: s.port, hostname: s.hostname })),
+    );
     return true;
   }
 
@@ -161,7 +189,10 @@ export class Worker {
     this.clusterManager.destroy();
     const hooks = this.#shutdownHooks.splice(0).map(async (fn) => fn());
     let timer: NodeJS.Timeout | undefined;
-    await Promise.race([Promise.allSettled(hooks), new Promise((r) => (timer = setTimeout(r, this.#options.shutdownTimeoutMs)))]);
+    await Promise.race([
+      Promise.allSettled(hooks),
+      new Promise((r) => (timer = setTimeout(r, this.#options.shutdownTimeoutMs))),
+    ]);
     clearTimeout(timer);
   }
 }

@@ -32,7 +32,9 @@ const SEMI_SPACE_FLAGS = /--(max-semi-space-size|semi-space-growth-factor)\b/;
 
 /** True when the operator sized the young generation themselves. */
 function operatorSized(): boolean {
-  return process.execArgv.some((a) => SEMI_SPACE_FLAGS.test(a)) || SEMI_SPACE_FLAGS.test(process.env['NODE_OPTIONS'] ?? '');
+  return (
+    process.execArgv.some((a) => SEMI_SPACE_FLAGS.test(a)) || SEMI_SPACE_FLAGS.test(process.env['NODE_OPTIONS'] ?? '')
+  );
 }
 
 const MB = 1024 * 1024;

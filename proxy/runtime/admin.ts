@@ -36,7 +36,8 @@ function runtimeModify(runtime: LayeredRuntime, request: AdminRequest): AdminRes
   try {
     runtime.mergeValues(params);
   } catch (err) {
-    if (err instanceof RuntimeNoAdminLayerError) return { status: 503, contentType: 'text/plain; charset=UTF-8', body: `${err.message}\n` };
+    if (err instanceof RuntimeNoAdminLayerError)
+      return { status: 503, contentType: 'text/plain; charset=UTF-8', body: `${err.message}\n` };
     throw err;
   }
   return { status: 200, contentType: 'text/plain; charset=UTF-8', body: 'OK\n' };
@@ -48,7 +49,10 @@ export function registerRuntimeAdminHandlers(registry: AdminHandlerRegistry, run
     contentType: 'application/json',
     body: `${JSON.stringify(runtimeDump(runtime.snapshot()), null, 2)}\n`,
   }));
-  registry.addHandler('/runtime_modify', 'Adds or modifies an existing runtime value (key=value); an empty value removes it', true, (request) =>
-    runtimeModify(runtime, request),
+  registry.addHandler(
+    '/runtime_modify',
+    'Adds or modifies an existing runtime value (key=value); an empty value removes it',
+    true,
+    (request) => runtimeModify(runtime, request),
   );
 }

@@ -16,7 +16,11 @@ function checkStaticValue(value: unknown, path: Array<string | number>, ctx: z.R
     for (const [key, child] of Object.entries(value)) checkStaticValue(child, [...path, key], ctx);
     return;
   }
-  ctx.addIssue({ code: 'custom', path, message: 'invalid runtime entry value (expected a string, number, boolean or object)' });
+  ctx.addIssue({
+    code: 'custom',
+    path,
+    message: 'invalid runtime entry value (expected a string, number, boolean or object)',
+  });
 }
 
 const staticLayerSchema = z.record(z.string(), z.unknown()).superRefine((layer, ctx) => {
@@ -34,14 +38,14 @@ const layerSchema = z
   })
   .superRefine(
     (layer, ctx) => {
-    const set = LAYER_KINDS.filter((kind) => (layer as Record<string, unknown>)[kind] !== undefined);
-    if (set.length !== 1) {
-      ctx.addIssue({
-        code: 'custom',
-        path: [],
-        message: `exactly one of ${LAYER_KINDS.join(', ')} is required (got ${set.length === 0 ? 'none' : set.join(', ')})`,
-      });
-    }
+      const set = LAYER_KINDS.filter((kind) => (layer as Record<string, unknown>)[kind] !== undefined);
+      if (set.length !== 1) {
+        ctx.addIssue({
+          code: 'custom',
+          path: [],
+          message: `exactly one of ${LAYER_KINDS.join(', ')} is required (got ${set.length === 0 ? 'none' : set.join(', ')})`,
+        });
+      }
     },
     { when: () => true },
   );
@@ -58,11 +62,16 @@ export const layeredRuntimeSchema = z.strictObject({ layers: z.array(layerSchema
       if (layer === null || typeof layer !== 'object') return;
       const { name, admin_layer: admin } = layer as { name?: unknown; admin_layer?: unknown };
       if (typeof name === 'string') {
-        if (seen.has(name)) ctx.addIssue({ code: 'custom', path: ['layers', index, 'name'], message: `duplicate layer name '${name}'` });
+        if (seen.has(name))
+          ctx.addIssue({ code: 'custom', path: ['layers', index, 'name'], message: `duplicate layer name '${name}'` });
         seen.add(name);
       }
       if (admin !== undefined && ++adminLayers > 1) {
-        ctx.addIssue({ code: 'custom', path: ['layers', index, 'admin_layer'], message: 'at most one admin layer may be specified' });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['layers', index, 'admin_layer'],
+          message: 'at most one admin layer may be specified',
+        });
       }
     });
   },
@@ -125,9 +134,15 @@ export const fractionalPercentSchema = z
       .transform((d) => (typeof d === 'number' ? DENOMINATOR_NAMES[d]! : d)),
   })
   .superRefine((fraction, ctx) => {
-    const limit = fraction.denominator === 'HUNDRED' ? 100 : fraction.denominator === 'TEN_THOUSAND' ? 10_000 : 1_000_000;
+    const limit =
+      fraction.denominator === 'HUNDRED' ? 100 : fraction.denominator === 'TEN_THOUSAND' ? 10_000 : 1_000_000;
     // Envoy clamps a numerator above its denominator; accepting it silently would hide a typo.
-    if (fraction.numerator > limit) ctx.addIssue({ code: 'custom', path: ['numerator'], message: `must be at most ${limit} for denominator ${fraction.denominator}` });
+    if (fraction.numerator > limit)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['numerator'],
+        message: `must be at most ${limit} for denominator ${fraction.denominator}`,
+      });
   });
 
 /** envoy.config.core.v3.RuntimeFractionalPercent: a default fraction a runtime key may override. */

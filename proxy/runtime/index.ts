@@ -14,7 +14,13 @@ export {
   fractionFromValue,
   randomUint32,
 } from './snapshot.js';
-export type { FractionalPercent, FractionalPercentDenominator, RuntimeFractionalPercent, RuntimeEntry, RuntimeLayerValues } from './snapshot.js';
+export type {
+  FractionalPercent,
+  FractionalPercentDenominator,
+  RuntimeFractionalPercent,
+  RuntimeEntry,
+  RuntimeLayerValues,
+} from './snapshot.js';
 export { LayeredRuntime, RuntimeReplica, snapshotToWire, snapshotFromWire } from './loader.js';
 export type { Runtime, RuntimeSnapshotWire, LayeredRuntimeOptions } from './loader.js';
 export { registerRuntimeAdminHandlers, runtimeDump } from './admin.js';

@@ -49,7 +49,12 @@ function fileValue(text: string): string {
   return value;
 }
 
-async function walkDirectory(path: string, prefix: string, depth: number, out: Map<string, RuntimeEntry>): Promise<void> {
+async function walkDirectory(
+  path: string,
+  prefix: string,
+  depth: number,
+  out: Map<string, RuntimeEntry>,
+): Promise<void> {
   if (depth > MAX_WALK_DEPTH) throw new RuntimeDiskLayerError(path, `walk recursion depth exceeded ${MAX_WALK_DEPTH}`);
   const entries = await readdir(path, { withFileTypes: true });
   entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));

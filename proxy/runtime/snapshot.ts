@@ -78,8 +78,10 @@ export function createEntry(raw: string): RuntimeEntry {
   const stripped = raw.trim();
   let bool: boolean | undefined;
   if (INTEGER_RE.test(stripped)) bool = Number(stripped) !== 0;
-  else if (/^true$/i.test(stripped)) return { raw, uint: undefined, double: undefined, bool: true, fraction: undefined };
-  else if (/^false$/i.test(stripped)) return { raw, uint: undefined, double: undefined, bool: false, fraction: undefined };
+  else if (/^true$/i.test(stripped))
+    return { raw, uint: undefined, double: undefined, bool: true, fraction: undefined };
+  else if (/^false$/i.test(stripped))
+    return { raw, uint: undefined, double: undefined, bool: false, fraction: undefined };
   const double = stripped === '' ? Number.NaN : Number(stripped);
   if (Number.isFinite(double)) {
     return { raw, uint: double >= 0 ? Math.floor(double) : undefined, double, bool, fraction: undefined };

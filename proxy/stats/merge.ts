@@ -45,7 +45,13 @@ export function mergeSnapshots(snapshots: readonly StatsSnapshot[]): StatsSnapsh
       const key = keyOf(g.name, g.tags);
       const prev = gauges.get(key);
       if (prev === undefined) {
-        gauges.set(key, { name: g.name, tags: g.tags.map(([k, v]) => [k, v]), value: g.value, mode: g.mode, used: usedOf(g) });
+        gauges.set(key, {
+          name: g.name,
+          tags: g.tags.map(([k, v]) => [k, v]),
+          value: g.value,
+          mode: g.mode,
+          used: usedOf(g),
+        });
       } else {
         if (prev.mode === 'accumulate') prev.value += g.value;
         prev.used = prev.used === true || usedOf(g);

@@ -16,8 +16,7 @@ import type {
 
 /** Envoy's default histogram bucket upper bounds (source/common/stats/histogram_impl.cc). */
 export const DEFAULT_HISTOGRAM_BOUNDS: readonly number[] = Object.freeze([
-  0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000, 600000, 1800000,
-  3600000,
+  0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000, 600000, 1800000, 3600000,
 ]);
 
 const NO_TAGS: StatTags = Object.freeze([]);
@@ -155,7 +154,8 @@ function validateBounds(name: string, bounds: readonly number[]): readonly numbe
   for (let i = 0; i < bounds.length; i++) {
     const b = bounds[i]!;
     if (!Number.isFinite(b)) throw new StatsInvalidBoundsError(name, `bound ${i} is not a finite number`);
-    if (i > 0 && b <= bounds[i - 1]!) throw new StatsInvalidBoundsError(name, `bound ${i} (${b}) is not greater than bound ${i - 1}`);
+    if (i > 0 && b <= bounds[i - 1]!)
+      throw new StatsInvalidBoundsError(name, `bound ${i} (${b}) is not greater than bound ${i - 1}`);
   }
   return Object.freeze([...bounds]);
 }

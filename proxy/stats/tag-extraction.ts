@@ -29,7 +29,11 @@ const DEFAULT_EXTRACTORS: readonly TagExtractor[] = [
     String.raw`^http(?=\.).*?\.dynamodb.(?:operation|table(?=\.).*?\.capacity)(\.(.*?))(?:\.|$)`,
     '.dynamodb.',
   ),
-  extractor('envoy.mongo_callsite', String.raw`^mongo(?=\.).*?\.collection(?=\.).*?\.callsite\.((.*?)\.).*?query.\w+?$`, '.collection.'),
+  extractor(
+    'envoy.mongo_callsite',
+    String.raw`^mongo(?=\.).*?\.collection(?=\.).*?\.callsite\.((.*?)\.).*?query.\w+?$`,
+    '.collection.',
+  ),
   extractor('envoy.dynamo_table', String.raw`^http(?=\.).*?\.dynamodb.(?:table|error)\.((.*?)\.)`, '.dynamodb.'),
   extractor('envoy.mongo_collection', String.raw`^mongo(?=\.).*?\.collection\.((.*?)\.).*?query.\w+?$`, '.collection.'),
   extractor('envoy.mongo_cmd', String.raw`^mongo(?=\.).*?\.cmd\.((.*?)\.)\w+?$`, '.cmd.'),

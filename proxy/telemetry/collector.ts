@@ -18,7 +18,12 @@ export class CollectorClusterError extends Error {
 }
 
 /** `http://<first endpoint of cluster><path>`; throws CollectorClusterError naming the cluster. */
-export function collectorUrl(clusters: ClusterLookup | undefined, cluster: string, path: string, field: string): string {
+export function collectorUrl(
+  clusters: ClusterLookup | undefined,
+  cluster: string,
+  path: string,
+  field: string,
+): string {
   if (clusters === undefined) throw new CollectorClusterError(`${field}: cluster '${cluster}' cannot be resolved here`);
   const c = clusters.get(cluster);
   if (c === undefined) throw new CollectorClusterError(`${field}: unknown cluster '${cluster}'`);

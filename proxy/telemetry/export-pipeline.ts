@@ -64,7 +64,10 @@ const SHUTDOWN_TIMEOUT_MS = 5000;
 const MAX_SPARE_BUFFERS = 2;
 
 /** Gives a batch buffer back to the request thread (export threads call this when done with a batch). */
-export function recycleBatch(port: { postMessage(msg: FromExportThread, transfer: ArrayBuffer[]): void }, records: Uint8Array): void {
+export function recycleBatch(
+  port: { postMessage(msg: FromExportThread, transfer: ArrayBuffer[]): void },
+  records: Uint8Array,
+): void {
   const buffer = records.buffer;
   if (buffer instanceof ArrayBuffer) port.postMessage({ type: 'recycle', buffer }, [buffer]);
 }
@@ -105,7 +108,8 @@ export class ExportPipeline {
       }
       if (msg.type === 'recycle') {
         // Only buffers of the usual size come back into use; one grown for a huge record is let go.
-        if (msg.buffer.byteLength === BUFFER_SIZE && this.#spare.length < MAX_SPARE_BUFFERS) this.#spare.push(Buffer.from(msg.buffer));
+        if (msg.buffer.byteLength === BUFFER_SIZE && this.#spare.length < MAX_SPARE_BUFFERS)
+          this.#spare.push(Buffer.from(msg.buffer));
         return;
       }
       if (msg.sent > 0) counters.sent.add(msg.sent);
@@ -170,7 +174,9 @@ export class ExportPipeline {
     batch.buf = this.#spare.pop() ?? Buffer.allocUnsafe(BUFFER_SIZE);
     batch.pos = this.#reserve;
     this.#pendingCount = 0;
-    this.#worker.postMessage({ type: 'records', records, count } satisfies ToExportThread, [full.buffer as ArrayBuffer]);
+    this.#worker.postMessage({ type: 'records', records, count } satisfies ToExportThread, [
+      full.buffer as ArrayBuffer,
+    ]);
   }
 
   /** Hands over what is pending, lets the thread export its queue (bounded), then stops it. */
@@ -198,7 +204,11 @@ export class ExportPipeline {
  * One pipeline (one export thread) per key per worker, shared by every listener that exports
  * the same way; a pipeline leaves the map once it has shut down.
  */
-export function sharedExportPipeline(pipelines: Map<string, ExportPipeline>, key: string, create: () => ExportPipeline): ExportPipeline {
+export function sharedExportPipeline(
+  pipelines: Map<string, ExportPipeline>,
+  key: string,
+  create: () => ExportPipeline,
+): ExportPipeline {
   let p = pipelines.get(key);
   if (p === undefined) {
     const pipeline = create();

@@ -29,7 +29,16 @@ const USER_AGENT = 'meshscope-proxy OTLP/HTTP';
 /** The SDK's bound on a response body: larger is a non-retryable failure. */
 const MAX_RESPONSE_BODY_BYTES = 4 * 1024 * 1024;
 const RETRYABLE_STATUS = new Set([429, 502, 503, 504]);
-const RETRYABLE_NETWORK_ERRORS = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
+const RETRYABLE_NETWORK_ERRORS = new Set([
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+]);
 const PARSER_LIMITS = { maxHeaderBytes: 64 * 1024, maxHeaders: 100 };
 
 /** Retry-After as milliseconds (seconds or an HTTP date), as the SDK reads it. */
@@ -59,7 +68,10 @@ class ExportConnection implements ParserHandler {
   constructor(url: URL, onIdle: (c: ExportConnection) => void) {
     const port = Number(url.port) || (url.protocol === 'https:' ? 443 : 80);
     const host = url.hostname.replace(/^\[|\]$/g, '');
-    this.socket = url.protocol === 'https:' ? tlsConnect({ host, port, servername: isIP(host) === 0 ? host : undefined }) : netConnect({ host, port });
+    this.socket =
+      url.protocol === 'https:'
+        ? tlsConnect({ host, port, servername: isIP(host) === 0 ? host : undefined })
+        : netConnect({ host, port });
     this.socket.setNoDelay(true);
     this.#parser = new Http1Parser(false, this, PARSER_LIMITS);
     this.#onIdle = onIdle;
@@ -107,7 +119,10 @@ class ExportConnection implements ParserHandler {
   onBody(data: Buffer): void {
     this.#bodyBytes += data.length;
     if (this.#bodyBytes > MAX_RESPONSE_BODY_BYTES) {
-      this.#finish({ status: 'failure', error: new Error(`OTLP export response body exceeded size limit of ${MAX_RESPONSE_BODY_BYTES} bytes`) });
+      this.#finish({
+        status: 'failure',
+        error: new Error(`OTLP export response body exceeded size limit of ${MAX_RESPONSE_BODY_BYTES} bytes`),
+      });
       this.socket.destroy();
       return;
     }
@@ -118,8 +133,13 @@ class ExportConnection implements ParserHandler {
     const status = this.#status;
     const body = Buffer.concat(this.#body);
     if (status >= 200 && status <= 299) this.#finish({ status: 'success', data: body });
-    else if (RETRYABLE_STATUS.has(status)) this.#finish({ status: 'retryable', retryInMillis: retryAfterMillis(this.#retryAfter) });
-    else this.#finish({ status: 'failure', error: new OTLPExporterError(STATUS_TEXT[status] ?? `HTTP ${status}`, status, body.toString()) });
+    else if (RETRYABLE_STATUS.has(status))
+      this.#finish({ status: 'retryable', retryInMillis: retryAfterMillis(this.#retryAfter) });
+    else
+      this.#finish({
+        status: 'failure',
+        error: new OTLPExporterError(STATUS_TEXT[status] ?? `HTTP ${status}`, status, body.toString()),
+      });
     if (this.usable && !this.#parser.lastMessage) this.#onIdle(this);
     else this.socket.destroy();
     return true;
@@ -158,13 +178,18 @@ export class OtlpHttpTransport implements IExporterTransport {
 
   constructor(options: OtlpHttpTransportOptions) {
     this.#url = new URL(options.url);
-    if (this.#url.protocol !== 'http:' && this.#url.protocol !== 'https:') throw new Error(`OTLP/HTTP endpoint ${options.url}: only http and https are supported`);
+    if (this.#url.protocol !== 'http:' && this.#url.protocol !== 'https:')
+      throw new Error(`OTLP/HTTP endpoint ${options.url}: only http and https are supported`);
     this.#options = options;
   }
 
   async send(data: Uint8Array, timeoutMillis: number): Promise<ExportResponse> {
     const gzipped = this.#options.compression === 'gzip';
-    const body = gzipped ? await new Promise<Uint8Array>((resolve, reject) => gzip(data, (err, out) => (err === null ? resolve(out) : reject(err)))) : data;
+    const body = gzipped
+      ? await new Promise<Uint8Array>((resolve, reject) =>
+          gzip(data, (err, out) => (err === null ? resolve(out) : reject(err))),
+        )
+      : data;
     this.#head ??= await this.#headPrefix();
     const head = `${this.#head}Content-Length: ${body.length}\r\n\r\n`;
     let conn = this.#idle.pop();
@@ -182,12 +207,17 @@ export class OtlpHttpTransport implements IExporterTransport {
   /** The request line and the headers every export repeats (all but Content-Length). */
   async #headPrefix(): Promise<string> {
     const headers = { ...(await this.#options.headers()) };
-    const lines = [`POST ${this.#url.pathname}${this.#url.search} HTTP/1.1`, `Host: ${this.#url.host}`, `User-Agent: ${this.#options.userAgent === undefined ? USER_AGENT : `${this.#options.userAgent} ${USER_AGENT}`}`];
+    const lines = [
+      `POST ${this.#url.pathname}${this.#url.search} HTTP/1.1`,
+      `Host: ${this.#url.host}`,
+      `User-Agent: ${this.#options.userAgent === undefined ? USER_AGENT : `${this.#options.userAgent} ${USER_AGENT}`}`,
+    ];
     if (this.#options.compression === 'gzip') lines.push('Content-Encoding: gzip');
     for (const [name, value] of Object.entries(headers)) {
       const lower = name.toLowerCase();
       if (lower === 'host' || lower === 'content-length' || lower === 'user-agent' || lower === 'connection') continue;
-      if (/[\r\n]/.test(name) || /[\r\n]/.test(value)) throw new Error(`OTLP/HTTP header ${name}: CR or LF in a header`);
+      if (/[\r\n]/.test(name) || /[\r\n]/.test(value))
+        throw new Error(`OTLP/HTTP header ${name}: CR or LF in a header`);
       lines.push(`${name}: ${value}`);
     }
     return `${lines.join('\r\n')}\r\n`;

@@ -147,7 +147,8 @@ export class ProtoWriter {
     const b = this.buf;
     let p = this.pos;
     b[p++] = hex.length >> 1;
-    for (let i = 0; i < hex.length; i += 2) b[p++] = (HEX_VALUE[hex.charCodeAt(i) & 0x7f]! << 4) | HEX_VALUE[hex.charCodeAt(i + 1) & 0x7f]!;
+    for (let i = 0; i < hex.length; i += 2)
+      b[p++] = (HEX_VALUE[hex.charCodeAt(i) & 0x7f]! << 4) | HEX_VALUE[hex.charCodeAt(i + 1) & 0x7f]!;
     this.pos = p;
   }
 }

@@ -70,20 +70,48 @@ function compileTimeFormat(pattern: string): (ms: number) => string {
     }
     let fn: ((d: Date, ms: number) => string) | null = null;
     switch (spec) {
-      case 'Y': fn = (d) => String(d.getUTCFullYear()); break;
-      case 'm': fn = (d) => pad2(d.getUTCMonth() + 1); break;
-      case 'd': fn = (d) => pad2(d.getUTCDate()); break;
-      case 'e': fn = (d) => String(d.getUTCDate()).padStart(2, ' '); break;
-      case 'H': fn = (d) => pad2(d.getUTCHours()); break;
-      case 'M': fn = (d) => pad2(d.getUTCMinutes()); break;
-      case 'S': fn = (d) => pad2(d.getUTCSeconds()); break;
-      case 'j': fn = (d) => pad3(Math.floor((d.getTime() - Date.UTC(d.getUTCFullYear(), 0, 1)) / 86_400_000) + 1); break;
-      case 'y': fn = (d) => pad2(d.getUTCFullYear() % 100); break;
-      case 'z': fn = () => '+0000'; break;
-      case 'Z': fn = () => 'UTC'; break;
-      case 's': fn = (_d, ms) => String(Math.floor(ms / 1000)); break;
-      case 'F': fn = (d) => `${d.getUTCFullYear()}-${pad2(d.getUTCMonth() + 1)}-${pad2(d.getUTCDate())}`; break;
-      case 'T': fn = (d) => `${pad2(d.getUTCHours())}:${pad2(d.getUTCMinutes())}:${pad2(d.getUTCSeconds())}`; break;
+      case 'Y':
+        fn = (d) => String(d.getUTCFullYear());
+        break;
+      case 'm':
+        fn = (d) => pad2(d.getUTCMonth() + 1);
+        break;
+      case 'd':
+        fn = (d) => pad2(d.getUTCDate());
+        break;
+      case 'e':
+        fn = (d) => String(d.getUTCDate()).padStart(2, ' ');
+        break;
+      case 'H':
+        fn = (d) => pad2(d.getUTCHours());
+        break;
+      case 'M':
+        fn = (d) => pad2(d.getUTCMinutes());
+        break;
+      case 'S':
+        fn = (d) => pad2(d.getUTCSeconds());
+        break;
+      case 'j':
+        fn = (d) => pad3(Math.floor((d.getTime() - Date.UTC(d.getUTCFullYear(), 0, 1)) / 86_400_000) + 1);
+        break;
+      case 'y':
+        fn = (d) => pad2(d.getUTCFullYear() % 100);
+        break;
+      case 'z':
+        fn = () => '+0000';
+        break;
+      case 'Z':
+        fn = () => 'UTC';
+        break;
+      case 's':
+        fn = (_d, ms) => String(Math.floor(ms / 1000));
+        break;
+      case 'F':
+        fn = (d) => `${d.getUTCFullYear()}-${pad2(d.getUTCMonth() + 1)}-${pad2(d.getUTCDate())}`;
+        break;
+      case 'T':
+        fn = (d) => `${pad2(d.getUTCHours())}:${pad2(d.getUTCMinutes())}:${pad2(d.getUTCSeconds())}`;
+        break;
       case 'f': {
         const n = digits === 0 ? 9 : digits;
         fn = (_d, ms) => {
@@ -92,7 +120,9 @@ function compileTimeFormat(pattern: string): (ms: number) => string {
         };
         break;
       }
-      case '%': fn = () => '%'; break;
+      case '%':
+        fn = () => '%';
+        break;
       default:
         throw new FormatError(`unsupported START_TIME specifier '%${spec}'`);
     }
@@ -130,33 +160,56 @@ const orNull = <T>(v: T | null | undefined): T | null => (v === undefined ? null
 
 function simpleOperator(name: string): FieldWriter | null {
   switch (name) {
-    case 'PROTOCOL': return (i) => i.protocol;
-    case 'RESPONSE_CODE': return (i) => i.responseCode;
-    case 'RESPONSE_CODE_DETAILS': return (i) => (i.responseCodeDetails === '' ? null : i.responseCodeDetails);
-    case 'RESPONSE_FLAGS': return (i) => formatResponseFlags(i.responseFlags);
-    case 'BYTES_RECEIVED': return (i) => i.bytesReceived;
-    case 'BYTES_SENT': return (i) => i.bytesSent;
-    case 'DURATION': return (i) => (i.durationMs < 0 ? Math.floor(i.elapsedMs()) : Math.floor(i.durationMs));
-    case 'RESPONSE_DURATION': return (i) => (i.upstreamFirstByteMs < 0 ? null : Math.floor(i.upstreamFirstByteMs));
-    case 'UPSTREAM_HOST': return (i) => orNull(i.upstreamHost);
-    case 'UPSTREAM_CLUSTER': return (i) => orNull(i.upstreamCluster);
-    case 'UPSTREAM_REQUEST_ATTEMPT_COUNT': return (i) => i.attemptCount;
-    case 'DOWNSTREAM_REMOTE_ADDRESS': return (i) => `${i.downstreamRemoteAddress}:${i.downstreamRemotePort}`;
-    case 'DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT': return (i) => i.downstreamRemoteAddress;
-    case 'DOWNSTREAM_REMOTE_PORT': return (i) => i.downstreamRemotePort;
-    case 'DOWNSTREAM_LOCAL_ADDRESS': return (i) => `${i.downstreamLocalAddress}:${i.downstreamLocalPort}`;
-    case 'DOWNSTREAM_LOCAL_ADDRESS_WITHOUT_PORT': return (i) => i.downstreamLocalAddress;
-    case 'DOWNSTREAM_LOCAL_PORT': return (i) => i.downstreamLocalPort;
-    case 'ROUTE_NAME': return (i) => orNull(i.routeName);
-    case 'VIRTUAL_HOST_NAME': return (i) => orNull(i.virtualHostName);
-    case 'REQUEST_ID': return (i) => orNull(i.requestId);
-    case 'TRACE_ID': return (i) => traceIdReader(i);
+    case 'PROTOCOL':
+      return (i) => i.protocol;
+    case 'RESPONSE_CODE':
+      return (i) => i.responseCode;
+    case 'RESPONSE_CODE_DETAILS':
+      return (i) => (i.responseCodeDetails === '' ? null : i.responseCodeDetails);
+    case 'RESPONSE_FLAGS':
+      return (i) => formatResponseFlags(i.responseFlags);
+    case 'BYTES_RECEIVED':
+      return (i) => i.bytesReceived;
+    case 'BYTES_SENT':
+      return (i) => i.bytesSent;
+    case 'DURATION':
+      return (i) => (i.durationMs < 0 ? Math.floor(i.elapsedMs()) : Math.floor(i.durationMs));
+    case 'RESPONSE_DURATION':
+      return (i) => (i.upstreamFirstByteMs < 0 ? null : Math.floor(i.upstreamFirstByteMs));
+    case 'UPSTREAM_HOST':
+      return (i) => orNull(i.upstreamHost);
+    case 'UPSTREAM_CLUSTER':
+      return (i) => orNull(i.upstreamCluster);
+    case 'UPSTREAM_REQUEST_ATTEMPT_COUNT':
+      return (i) => i.attemptCount;
+    case 'DOWNSTREAM_REMOTE_ADDRESS':
+      return (i) => `${i.downstreamRemoteAddress}:${i.downstreamRemotePort}`;
+    case 'DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT':
+      return (i) => i.downstreamRemoteAddress;
+    case 'DOWNSTREAM_REMOTE_PORT':
+      return (i) => i.downstreamRemotePort;
+    case 'DOWNSTREAM_LOCAL_ADDRESS':
+      return (i) => `${i.downstreamLocalAddress}:${i.downstreamLocalPort}`;
+    case 'DOWNSTREAM_LOCAL_ADDRESS_WITHOUT_PORT':
+      return (i) => i.downstreamLocalAddress;
+    case 'DOWNSTREAM_LOCAL_PORT':
+      return (i) => i.downstreamLocalPort;
+    case 'ROUTE_NAME':
+      return (i) => orNull(i.routeName);
+    case 'VIRTUAL_HOST_NAME':
+      return (i) => orNull(i.virtualHostName);
+    case 'REQUEST_ID':
+      return (i) => orNull(i.requestId);
+    case 'TRACE_ID':
+      return (i) => traceIdReader(i);
     case 'HOSTNAME': {
       const host = process.env['HOSTNAME'] ?? 'localhost';
       return () => host;
     }
-    case 'START_TIME': return isoStart;
-    default: return null;
+    case 'START_TIME':
+      return isoStart;
+    default:
+      return null;
   }
 }
 
@@ -284,9 +337,21 @@ export class CompiledJson {
           throw new FormatError(`json_format.${at}: ${(err as Error).message}`);
         }
         const single = parts.length === 1 && typeof parts[0] === 'function' ? parts[0] : null;
-        this.#fields.push({ key, single, text: single === null ? new TextFormatter(value) : null, literal: undefined, nested: null });
+        this.#fields.push({
+          key,
+          single,
+          text: single === null ? new TextFormatter(value) : null,
+          literal: undefined,
+          nested: null,
+        });
       } else if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
-        this.#fields.push({ key, single: null, text: null, literal: undefined, nested: new CompiledJson(value as Record<string, unknown>, at) });
+        this.#fields.push({
+          key,
+          single: null,
+          text: null,
+          literal: undefined,
+          nested: new CompiledJson(value as Record<string, unknown>, at),
+        });
       } else if (typeof value === 'number' || typeof value === 'boolean') {
         this.#fields.push({ key, single: null, text: null, literal: value, nested: null });
       } else {

@@ -54,7 +54,11 @@ interface BatchSender {
 }
 
 function requestSender(spec: Extract<ExporterSpec, { kind: 'otlp-proto' }>): BatchSender {
-  const exporter = new OtlpHttpSpanExporter({ url: spec.url, headers: spec.headers, timeoutMillis: spec.timeoutMillis });
+  const exporter = new OtlpHttpSpanExporter({
+    url: spec.url,
+    headers: spec.headers,
+    timeoutMillis: spec.timeoutMillis,
+  });
   const framer = new OtlpTraceRequestFramer(data.resourceAttributes, SCOPE);
   return {
     send(spans, count) {

@@ -4,12 +4,19 @@ import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
 import type { BatchExportOptions } from './batch-export.js';
 
 export type ExporterSpec =
-  | { readonly kind: 'otlp-proto'; readonly url: string; readonly headers: Record<string, string>; readonly timeoutMillis: number }
+  | {
+      readonly kind: 'otlp-proto';
+      readonly url: string;
+      readonly headers: Record<string, string>;
+      readonly timeoutMillis: number;
+    }
   | { readonly kind: 'otlp-grpc'; readonly url: string; readonly timeoutMillis: number }
   | { readonly kind: 'zipkin'; readonly url: string; readonly serviceName: string };
 
 /** The SDK exporter for specs that take span objects; OTLP/HTTP sends encoded requests (otlp-http-exporter.ts). */
-export async function createSpanObjectExporter(spec: Exclude<ExporterSpec, { kind: 'otlp-proto' }>): Promise<SpanExporter> {
+export async function createSpanObjectExporter(
+  spec: Exclude<ExporterSpec, { kind: 'otlp-proto' }>,
+): Promise<SpanExporter> {
   switch (spec.kind) {
     case 'otlp-grpc': {
       const { OTLPTraceExporter } = await import('@opentelemetry/exporter-trace-otlp-grpc');

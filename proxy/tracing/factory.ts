@@ -11,7 +11,10 @@ import { DEFAULT_INJECT_FORMATS, MeshTracer, streamSpanContext, type CustomTag }
 setTraceIdReader((info) => streamSpanContext(info.activeSpan)?.traceId ?? null);
 
 /** Fields the worker puts on every listener-scoped context beyond TracerContext's own. */
-export type TracerFactoryContext = TracerContext & { readonly clusterManager?: ClusterLookup; readonly runtime?: SamplingRuntime };
+export type TracerFactoryContext = TracerContext & {
+  readonly clusterManager?: ClusterLookup;
+  readonly runtime?: SamplingRuntime;
+};
 
 export function buildMeshTracer(
   context: TracerFactoryContext,
@@ -21,12 +24,26 @@ export function buildMeshTracer(
 ): MeshTracer {
   const stats = spanPipelineStats(context.stats.scope(`tracing.${provider}`));
   const service = serviceName !== undefined && serviceName !== '' ? serviceName : context.node.cluster || 'meshscope';
-  const pipeline = sharedSpanPipeline(exporter, { 'service.name': service, 'service.instance.id': context.node.id }, stats);
+  const pipeline = sharedSpanPipeline(
+    exporter,
+    { 'service.name': service, 'service.instance.id': context.node.id },
+    stats,
+  );
   context.onShutdown(() => pipeline.shutdown());
   const t = context.tracing;
-  const sampling = context.runtime === undefined
-    ? { randomSamplingPercent: t.randomSamplingPercent, clientSamplingPercent: t.clientSamplingPercent, overallSamplingPercent: t.overallSamplingPercent }
-    : { randomSamplingPercent: t.randomSamplingPercent, clientSamplingPercent: t.clientSamplingPercent, overallSamplingPercent: t.overallSamplingPercent, runtime: context.runtime };
+  const sampling =
+    context.runtime === undefined
+      ? {
+          randomSamplingPercent: t.randomSamplingPercent,
+          clientSamplingPercent: t.clientSamplingPercent,
+          overallSamplingPercent: t.overallSamplingPercent,
+        }
+      : {
+          randomSamplingPercent: t.randomSamplingPercent,
+          clientSamplingPercent: t.clientSamplingPercent,
+          overallSamplingPercent: t.overallSamplingPercent,
+          runtime: context.runtime,
+        };
   return new MeshTracer({
     nodeId: context.node.id,
     direction: context.trafficDirection ?? 'UNSPECIFIED',
@@ -37,8 +54,18 @@ export function buildMeshTracer(
     // Environment values are fixed for the process: resolve them now, as Envoy does.
     customTags: t.customTags.map((c): CustomTag => {
       if (c.literal !== undefined) return { tag: c.tag, kind: 'literal', value: c.literal.value };
-      if (c.environment !== undefined) return { tag: c.tag, kind: 'literal', value: process.env[c.environment.name] ?? c.environment.default_value ?? '' };
-      return { tag: c.tag, kind: 'request_header', name: c.request_header!.name.toLowerCase(), defaultValue: c.request_header!.default_value ?? '' };
+      if (c.environment !== undefined)
+        return {
+          tag: c.tag,
+          kind: 'literal',
+          value: process.env[c.environment.name] ?? c.environment.default_value ?? '',
+        };
+      return {
+        tag: c.tag,
+        kind: 'request_header',
+        name: c.request_header!.name.toLowerCase(),
+        defaultValue: c.request_header!.default_value ?? '',
+      };
     }),
     pipeline,
   });

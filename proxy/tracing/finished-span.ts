@@ -1,6 +1,13 @@
 // The SDK's ReadableSpan view of a span decoded on the export thread, for the exporters that
 // take span objects (gRPC, Zipkin); OTLP/HTTP sends the request thread's bytes as they are.
-import { SpanStatusCode, TraceFlags, type Attributes, type HrTime, type SpanContext, type SpanKind } from '@opentelemetry/api';
+import {
+  SpanStatusCode,
+  TraceFlags,
+  type Attributes,
+  type HrTime,
+  type SpanContext,
+  type SpanKind,
+} from '@opentelemetry/api';
 import { TraceState } from '@opentelemetry/core';
 import type { Resource } from '@opentelemetry/resources';
 import type { ReadableSpan, TimedEvent } from '@opentelemetry/sdk-trace-base';
@@ -34,9 +41,21 @@ export class FinishedSpan implements ReadableSpan {
     this.attributes = span.attributes;
     this.status = { code: span.error ? SpanStatusCode.ERROR : SpanStatusCode.UNSET };
     this.parentSpanContext =
-      span.parentSpanId === '' ? undefined : { traceId: span.traceId, spanId: span.parentSpanId, traceFlags: TraceFlags.SAMPLED, isRemote: span.parentIsRemote };
+      span.parentSpanId === ''
+        ? undefined
+        : {
+            traceId: span.traceId,
+            spanId: span.parentSpanId,
+            traceFlags: TraceFlags.SAMPLED,
+            isRemote: span.parentIsRemote,
+          };
     this.resource = resource;
-    const context: SpanContext = { traceId: span.traceId, spanId: span.spanId, traceFlags: TraceFlags.SAMPLED, isRemote: false };
+    const context: SpanContext = {
+      traceId: span.traceId,
+      spanId: span.spanId,
+      traceFlags: TraceFlags.SAMPLED,
+      isRemote: false,
+    };
     if (span.traceState !== '') context.traceState = new TraceState(span.traceState);
     this.#context = context;
   }

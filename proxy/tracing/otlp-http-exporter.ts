@@ -9,7 +9,12 @@ import { createOtlpNetworkExportDelegate, OTLPExporterBase } from '@opentelemetr
 import { convertLegacyHttpOptions, createOtlpHttpExporterMetrics } from '@opentelemetry/otlp-exporter-base/node-http';
 import { OtlpHttpTransport } from '../telemetry/otlp-http-transport.js';
 import { RetryingTransport } from '../telemetry/retrying-transport.js';
-import { ProtobufTraceSerializer, type IExportTraceServiceResponse, type IExporterMetricsHelper, type ISerializer } from '@opentelemetry/otlp-transformer';
+import {
+  ProtobufTraceSerializer,
+  type IExportTraceServiceResponse,
+  type IExporterMetricsHelper,
+  type ISerializer,
+} from '@opentelemetry/otlp-transformer';
 
 /** An encoded ExportTraceServiceRequest and how many spans it carries. */
 export interface EncodedSpans {
@@ -35,12 +40,29 @@ export interface OtlpHttpSpanExporterConfig {
 
 export class OtlpHttpSpanExporter extends OTLPExporterBase<EncodedSpans> {
   constructor(config: OtlpHttpSpanExporterConfig) {
-    const options = convertLegacyHttpOptions({ url: config.url, headers: config.headers, timeoutMillis: config.timeoutMillis }, 'TRACES', 'v1/traces', {
-      'Content-Type': 'application/x-protobuf',
-    });
-    const transport = new RetryingTransport(
-      new OtlpHttpTransport({ url: options.url, headers: options.headers, compression: options.compression, userAgent: options.userAgent }),
+    const options = convertLegacyHttpOptions(
+      { url: config.url, headers: config.headers, timeoutMillis: config.timeoutMillis },
+      'TRACES',
+      'v1/traces',
+      {
+        'Content-Type': 'application/x-protobuf',
+      },
     );
-    super(createOtlpNetworkExportDelegate(options, passThrough, createOtlpHttpExporterMetrics(COMPONENT_TYPE, metricsHelper, options.url, undefined), transport));
+    const transport = new RetryingTransport(
+      new OtlpHttpTransport({
+        url: options.url,
+        headers: options.headers,
+        compression: options.compression,
+        userAgent: options.userAgent,
+      }),
+    );
+    super(
+      createOtlpNetworkExportDelegate(
+        options,
+        passThrough,
+        createOtlpHttpExporterMetrics(COMPONENT_TYPE, metricsHelper, options.url, undefined),
+        transport,
+      ),
+    );
   }
 }

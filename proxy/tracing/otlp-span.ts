@@ -305,7 +305,11 @@ export class OtlpTraceRequestFramer {
     const resourceSpansLength = this.#resourcePart.length + 1 + varintSize(scopeSpansLength) + scopeSpansLength;
     const prefixLength = 1 + varintSize(resourceSpansLength) + resourceSpansLength - spans.length;
     const inPlace = spans.byteOffset >= prefixLength;
-    const w = new ProtoWriter(inPlace ? Buffer.from(spans.buffer, spans.byteOffset - prefixLength, prefixLength + spans.length) : Buffer.allocUnsafe(prefixLength + spans.length));
+    const w = new ProtoWriter(
+      inPlace
+        ? Buffer.from(spans.buffer, spans.byteOffset - prefixLength, prefixLength + spans.length)
+        : Buffer.allocUnsafe(prefixLength + spans.length),
+    );
     w.byte(0x0a);
     w.varint(resourceSpansLength);
     w.bytes(this.#resourcePart);

@@ -36,7 +36,11 @@ export const CLIENT_SAMPLING_RUNTIME_KEY = 'tracing.client_enabled';
 export const OVERALL_SAMPLING_RUNTIME_KEY = 'tracing.global_enabled';
 
 /** The configured percent, or the runtime's override (0–10000, i.e. hundredths of a percent). */
-function percentOf(snapshot: { getDouble(key: string, d: number): number } | undefined, key: string, configured: number): number {
+function percentOf(
+  snapshot: { getDouble(key: string, d: number): number } | undefined,
+  key: string,
+  configured: number,
+): number {
   if (snapshot === undefined) return configured;
   const v = snapshot.getDouble(key, NaN);
   return Number.isNaN(v) ? configured : v / 100;
@@ -49,19 +53,26 @@ function roll(percent: number): boolean {
 }
 
 /** Returns the reason; the stream is sampled unless the reason is NotTraceable. */
-export function decideSampling(incoming: IncomingTraceContext, headers: TraceHeaders, policy: SamplingPolicy): SamplingReason {
+export function decideSampling(
+  incoming: IncomingTraceContext,
+  headers: TraceHeaders,
+  policy: SamplingPolicy,
+): SamplingReason {
   if (headers.get('x-envoy-force-trace') !== undefined) return SamplingReason.ServiceForced;
   if (incoming.sampled !== null) return incoming.sampled ? SamplingReason.Inherited : SamplingReason.NotTraceable;
   const snapshot = policy.runtime?.snapshot();
   let reason: SamplingReason = SamplingReason.NotTraceable;
   if (headers.get('x-client-trace-id') !== undefined) {
-    if (roll(percentOf(snapshot, CLIENT_SAMPLING_RUNTIME_KEY, policy.clientSamplingPercent))) reason = SamplingReason.ClientForced;
+    if (roll(percentOf(snapshot, CLIENT_SAMPLING_RUNTIME_KEY, policy.clientSamplingPercent)))
+      reason = SamplingReason.ClientForced;
   }
   if (reason === SamplingReason.NotTraceable) {
-    if (roll(percentOf(snapshot, RANDOM_SAMPLING_RUNTIME_KEY, policy.randomSamplingPercent))) reason = SamplingReason.Sampling;
+    if (roll(percentOf(snapshot, RANDOM_SAMPLING_RUNTIME_KEY, policy.randomSamplingPercent)))
+      reason = SamplingReason.Sampling;
   }
   if (reason !== SamplingReason.NotTraceable) {
-    if (!roll(percentOf(snapshot, OVERALL_SAMPLING_RUNTIME_KEY, policy.overallSamplingPercent))) reason = SamplingReason.NotTraceable;
+    if (!roll(percentOf(snapshot, OVERALL_SAMPLING_RUNTIME_KEY, policy.overallSamplingPercent)))
+      reason = SamplingReason.NotTraceable;
   }
   return reason;
 }

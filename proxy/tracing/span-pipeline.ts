@@ -12,7 +12,11 @@ import { OtlpTraceRequestFramer, SCOPE } from './otlp-span.js';
 export type SpanPipeline = ExportPipeline;
 
 export function spanPipelineStats(scope: Scope): ExportOutcomeCounters {
-  return { sent: scope.counter('spans_sent'), dropped: scope.counter('spans_dropped'), failed: scope.counter('spans_failed') };
+  return {
+    sent: scope.counter('spans_sent'),
+    dropped: scope.counter('spans_dropped'),
+    failed: scope.counter('spans_failed'),
+  };
 }
 
 const shared = new Map<string, SpanPipeline>();
@@ -21,18 +25,25 @@ const shared = new Map<string, SpanPipeline>();
  * One pipeline (one export thread) per destination and resource per worker: every listener's
  * tracer that exports to the same collector as the same service shares it.
  */
-export function sharedSpanPipeline(exporter: ExporterSpec, resourceAttributes: Attributes, counters: ExportOutcomeCounters): SpanPipeline {
+export function sharedSpanPipeline(
+  exporter: ExporterSpec,
+  resourceAttributes: Attributes,
+  counters: ExportOutcomeCounters,
+): SpanPipeline {
   const workerData: ExportThreadData = { exporter, resourceAttributes };
   const batching = batchExportOptions();
-  return sharedExportPipeline(shared, JSON.stringify([exporter, resourceAttributes]), () =>
-    new ExportPipeline({
-      thread: new URL('./export-thread.js', import.meta.url),
-      workerData,
-      maxOutstanding: batching.maxQueueSize,
-      postEvery: batching.maxExportBatchSize,
-      postEveryMs: batching.scheduledDelayMillis,
-      counters,
-      reserve: new OtlpTraceRequestFramer(resourceAttributes, SCOPE).maxPrefixLength,
-    }),
+  return sharedExportPipeline(
+    shared,
+    JSON.stringify([exporter, resourceAttributes]),
+    () =>
+      new ExportPipeline({
+        thread: new URL('./export-thread.js', import.meta.url),
+        workerData,
+        maxOutstanding: batching.maxQueueSize,
+        postEvery: batching.maxExportBatchSize,
+        postEveryMs: batching.scheduledDelayMillis,
+        counters,
+        reserve: new OtlpTraceRequestFramer(resourceAttributes, SCOPE).maxPrefixLength,
+      }),
   );
 }

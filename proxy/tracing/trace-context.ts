@@ -294,7 +294,7 @@ function parseB3Multi(headers: TraceHeaders, ctx: IncomingTraceContext): boolean
   const rawSpan = headers.get(X_B3_SPAN_ID);
   if (rawTrace === undefined && rawSpan === undefined) {
     if (!debug && sampled === null) return false;
-    ctx.sampled = debug ? true : sampled ?? null;
+    ctx.sampled = debug ? true : (sampled ?? null);
     ctx.debug = debug;
     return true;
   }
@@ -304,7 +304,7 @@ function parseB3Multi(headers: TraceHeaders, ctx: IncomingTraceContext): boolean
   if (t.length > 32 || !isAnyCaseHexId(t) || s.length !== 16 || !isAnyCaseHexId(s)) return false;
   ctx.traceId = (t.length === 32 ? t : ZERO_PAD.slice(t.length) + t).toLowerCase();
   ctx.parentSpanId = s.toLowerCase();
-  ctx.sampled = debug ? true : sampled ?? null;
+  ctx.sampled = debug ? true : (sampled ?? null);
   ctx.debug = debug;
   return true;
 }
@@ -327,7 +327,9 @@ export function extractTraceContext(headers: TraceHeaders): IncomingTraceContext
   const traceparents = headers.getAll(TRACEPARENT);
   const b3 = headers.getAll(B3);
   const hasMulti =
-    headers.get(X_B3_TRACE_ID) !== undefined || headers.get(X_B3_SAMPLED) !== undefined || headers.get(X_B3_FLAGS) !== undefined;
+    headers.get(X_B3_TRACE_ID) !== undefined ||
+    headers.get(X_B3_SAMPLED) !== undefined ||
+    headers.get(X_B3_FLAGS) !== undefined;
   if (traceparents.length > 0 || headers.get(TRACESTATE) !== undefined) ctx.presentFormats |= TraceFormat.W3C;
   if (b3.length > 0) ctx.presentFormats |= TraceFormat.B3Single;
   if (hasMulti) ctx.presentFormats |= TraceFormat.B3Multi;
@@ -362,7 +364,12 @@ export function injectTraceContext(headers: TraceHeaders, ctx: OutgoingTraceCont
   }
   if ((formats & TraceFormat.B3Single) !== 0) {
     const state = ctx.debug ? 'd' : ctx.sampled ? '1' : '0';
-    headers.set(B3, ctx.parentSpanId === '' ? `${ctx.traceId}-${ctx.spanId}-${state}` : `${ctx.traceId}-${ctx.spanId}-${state}-${ctx.parentSpanId}`);
+    headers.set(
+      B3,
+      ctx.parentSpanId === ''
+        ? `${ctx.traceId}-${ctx.spanId}-${state}`
+        : `${ctx.traceId}-${ctx.spanId}-${state}-${ctx.parentSpanId}`,
+    );
   }
   if ((formats & TraceFormat.B3Multi) !== 0) {
     headers.set(X_B3_TRACE_ID, ctx.traceId);

@@ -12,7 +12,15 @@ import { newSpanId, newTraceId } from './ids.js';
 import { decideSampling, SamplingReason, type SamplingPolicy } from './sampling.js';
 import type { SpanPipeline } from './span-pipeline.js';
 import { extractTraceContext, injectTraceContext, TraceFormat, type TraceHeaders } from './trace-context.js';
-import { attributeKey, beginSpan, constantStringAttribute, endSpan, numberAttribute, stringAttribute, type AttributeKey } from './otlp-span.js';
+import {
+  attributeKey,
+  beginSpan,
+  constantStringAttribute,
+  endSpan,
+  numberAttribute,
+  stringAttribute,
+  type AttributeKey,
+} from './otlp-span.js';
 
 // SpanKind's values, so the request thread never loads @opentelemetry/api (~8 MB resident)
 // for an enum: the SDK runs in the export thread only.
@@ -50,7 +58,14 @@ interface TracerShared {
 }
 
 /** A custom tag encoded at config time: a whole attribute (literal), or its key (header). */
-type EncodedCustomTag = { readonly kind: 'literal'; readonly attribute: Uint8Array } | { readonly kind: 'request_header'; readonly key: AttributeKey; readonly name: string; readonly defaultValue: string };
+type EncodedCustomTag =
+  | { readonly kind: 'literal'; readonly attribute: Uint8Array }
+  | {
+      readonly kind: 'request_header';
+      readonly key: AttributeKey;
+      readonly name: string;
+      readonly defaultValue: string;
+    };
 
 const K_METHOD = attributeKey('http.request.method');
 const K_PATH = attributeKey('url.path');
@@ -168,7 +183,8 @@ class StreamSpan implements Span {
     const w = pipeline.beginRecord();
     if (w === null) return;
     const code = attempt !== null ? attempt.responseCode : info.responseCode;
-    const flags = attempt !== null ? attempt.responseFlags | (this.#parent === null ? info.responseFlags : 0) : info.responseFlags;
+    const flags =
+      attempt !== null ? attempt.responseFlags | (this.#parent === null ? info.responseFlags : 0) : info.responseFlags;
     const isRoot = this.#parent === null;
     const lengthAt = beginSpan(w, {
       name: this.#name,
@@ -253,11 +269,15 @@ export class MeshTracer {
       serverKind,
       // A front proxy (no direction) makes SERVER + CLIENT per attempt; sidecars only on request.
       childPerAttempt: options.direction === 'UNSPECIFIED' || (options.spawnUpstreamSpan && serverKind),
-      nodeAndComponent: Buffer.concat([constantStringAttribute(attributeKey('node_id'), options.nodeId), constantStringAttribute(attributeKey('component'), 'proxy')]),
-      customTags: options.customTags.map((t): EncodedCustomTag =>
-        t.kind === 'literal'
-          ? { kind: 'literal', attribute: constantStringAttribute(attributeKey(t.tag), t.value) }
-          : { kind: 'request_header', key: attributeKey(t.tag), name: t.name, defaultValue: t.defaultValue },
+      nodeAndComponent: Buffer.concat([
+        constantStringAttribute(attributeKey('node_id'), options.nodeId),
+        constantStringAttribute(attributeKey('component'), 'proxy'),
+      ]),
+      customTags: options.customTags.map(
+        (t): EncodedCustomTag =>
+          t.kind === 'literal'
+            ? { kind: 'literal', attribute: constantStringAttribute(attributeKey(t.tag), t.value) }
+            : { kind: 'request_header', key: attributeKey(t.tag), name: t.name, defaultValue: t.defaultValue },
       ),
     };
   }

@@ -19,7 +19,12 @@ export interface XdsTarget {
 }
 
 export interface AttachXdsOptions {
-  node: { id: string; cluster: string; metadata: Record<string, unknown>; locality: { region: string; zone: string; subZone: string } };
+  node: {
+    id: string;
+    cluster: string;
+    metadata: Record<string, unknown>;
+    locality: { region: string; zone: string; subZone: string };
+  };
   dynamicResources: DynamicResources;
   staticClusters: readonly ClusterConfig[];
   target: XdsTarget;
@@ -61,7 +66,11 @@ export function attachXds(o: AttachXdsOptions): XdsClient {
         for (const n of removals) await o.target.removeListener(n);
       },
       async applyRoutes(updates) {
-        for (const u of updates) await o.target.updateListenerRoutes(u.listenerName, proxyResourceValidator.parseRouteConfiguration(u.routeConfig));
+        for (const u of updates)
+          await o.target.updateListenerRoutes(
+            u.listenerName,
+            proxyResourceValidator.parseRouteConfiguration(u.routeConfig),
+          );
       },
     },
   });
@@ -74,7 +83,10 @@ export function attachXds(o: AttachXdsOptions): XdsClient {
  * (`static_clusters` beside `dynamic_active_clusters`): merge the client's dynamic parts
  * into the main process's static ones by `@type`.
  */
-export function mergeConfigDump(dump: { configs: Array<Record<string, unknown>> }, dynamic: readonly JsonMap[]): { configs: Array<Record<string, unknown>> } {
+export function mergeConfigDump(
+  dump: { configs: Array<Record<string, unknown>> },
+  dynamic: readonly JsonMap[],
+): { configs: Array<Record<string, unknown>> } {
   const configs = dump.configs.map((c) => ({ ...c }));
   for (const d of dynamic) {
     const same = configs.find((c) => c['@type'] === d['@type']);

@@ -14,7 +14,13 @@ import { DeltaGrpcAdsTransport } from './transport/delta-grpc-ads.js';
 import { GrpcAdsTransport } from './transport/grpc-ads.js';
 import { PathTransport } from './transport/path.js';
 import { RestTransport } from './transport/rest.js';
-import { Backoff, type DiscoveryRequestJson, type DiscoveryResponseJson, type Transport, type TransportHandler } from './transport/types.js';
+import {
+  Backoff,
+  type DiscoveryRequestJson,
+  type DiscoveryResponseJson,
+  type Transport,
+  type TransportHandler,
+} from './transport/types.js';
 
 export const TYPE_URLS = {
   listeners: 'type.googleapis.com/envoy.config.listener.v3.Listener',
@@ -210,8 +216,14 @@ export class XdsClient {
 
   #markInitialized(): void {
     if (this.#initialized) return;
-    const cdsDone = this.#o.dynamicResources.cds_config === undefined || this.#kinds.clusters.acceptedVersion !== '' || this.#kinds.clusters.error !== undefined;
-    const ldsDone = this.#o.dynamicResources.lds_config === undefined || this.#kinds.listeners.acceptedVersion !== '' || this.#kinds.listeners.error !== undefined;
+    const cdsDone =
+      this.#o.dynamicResources.cds_config === undefined ||
+      this.#kinds.clusters.acceptedVersion !== '' ||
+      this.#kinds.clusters.error !== undefined;
+    const ldsDone =
+      this.#o.dynamicResources.lds_config === undefined ||
+      this.#kinds.listeners.acceptedVersion !== '' ||
+      this.#kinds.listeners.error !== undefined;
     if (cdsDone && ldsDone) {
       this.#initialized = true;
       this.#resolveInitialized();
@@ -223,9 +235,14 @@ export class XdsClient {
     const la = c?.load_assignment;
     const first = isObject(la) && Array.isArray(la.endpoints) ? la.endpoints[0] : undefined;
     const lb = isObject(first) && Array.isArray(first.lb_endpoints) ? first.lb_endpoints[0] : undefined;
-    const sa = isObject(lb) && isObject(lb.endpoint) && isObject(lb.endpoint.address) ? lb.endpoint.address.socket_address : undefined;
+    const sa =
+      isObject(lb) && isObject(lb.endpoint) && isObject(lb.endpoint.address)
+        ? lb.endpoint.address.socket_address
+        : undefined;
     if (!isObject(sa) || typeof sa.address !== 'string' || typeof sa.port_value !== 'number') {
-      throw new XdsBootstrapError(`xDS cluster '${name}' must be a static cluster with one endpoint in static_resources.clusters`);
+      throw new XdsBootstrapError(
+        `xDS cluster '${name}' must be a static cluster with one endpoint in static_resources.clusters`,
+      );
     }
     return `${sa.address}:${sa.port_value}`;
   }
@@ -247,7 +264,10 @@ export class XdsClient {
     if (key === 'ads') {
       const ads = this.#o.dynamicResources.ads_config;
       const cluster = ads?.grpc_services?.[0]?.envoy_grpc.cluster_name;
-      if (cluster === undefined) throw new XdsBootstrapError('dynamic_resources.ads_config.grpc_services[0].envoy_grpc.cluster_name is required for ads');
+      if (cluster === undefined)
+        throw new XdsBootstrapError(
+          'dynamic_resources.ads_config.grpc_services[0].envoy_grpc.cluster_name is required for ads',
+        );
       const delta = ads?.api_type === 'DELTA_GRPC' || ads?.api_type === 'AGGREGATED_DELTA_GRPC';
       t = delta
         ? new DeltaGrpcAdsTransport(this.#clusterAddress(cluster), this.#o.node, this.#handler(key))
@@ -284,7 +304,8 @@ export class XdsClient {
         this.#connected.set(1);
       },
       onDisconnected: (reason) => {
-        if (this.#connected.value() !== 0) this.#log(`management server unreachable (${reason}); serving the last configuration, reconnecting`);
+        if (this.#connected.value() !== 0)
+          this.#log(`management server unreachable (${reason}); serving the last configuration, reconnecting`);
         this.#connected.set(0);
         for (const st of Object.values(this.#kinds)) if (st.transport === this.#transports.get(key)) st.failure.inc();
       },
@@ -348,7 +369,9 @@ export class XdsClient {
     const problems: string[] = [];
     r.resources.forEach((res, i) => {
       if (!isObject(res) || res['@type'] !== TYPE_URLS[kind]) {
-        problems.push(`resources[${i}]: @type ${String(isObject(res) ? (res.error ?? res['@type']) : res)} is not ${TYPE_URLS[kind]}`);
+        problems.push(
+          `resources[${i}]: @type ${String(isObject(res) ? (res.error ?? res['@type']) : res)} is not ${TYPE_URLS[kind]}`,
+        );
         return;
       }
       const body = withoutType(res);
@@ -394,7 +417,10 @@ export class XdsClient {
   #staticCluster(c: JsonMap, cla: JsonMap | undefined): JsonMap {
     if (c.type !== 'EDS') return c;
     const { eds_cluster_config: _e, ...rest } = c;
-    const assignment: JsonMap = cla !== undefined ? { ...cla, cluster_name: c.name as string } : { cluster_name: c.name as string, endpoints: [] };
+    const assignment: JsonMap =
+      cla !== undefined
+        ? { ...cla, cluster_name: c.name as string }
+        : { cluster_name: c.name as string, endpoints: [] };
     return { ...rest, type: 'STATIC', load_assignment: assignment };
   }
 
@@ -406,11 +432,17 @@ export class XdsClient {
         const eds = isObject(c.eds_cluster_config) ? c.eds_cluster_config : undefined;
         const parsed = configSourceSchema.safeParse(eds?.eds_config);
         if (!parsed.success) {
-          for (const i of parsed.error.issues) problems.push(`${name}: eds_cluster_config.eds_config${i.path.length ? '.' + zodPath(i.path) : ''}: ${i.message}`);
+          for (const i of parsed.error.issues)
+            problems.push(
+              `${name}: eds_cluster_config.eds_config${i.path.length ? '.' + zodPath(i.path) : ''}: ${i.message}`,
+            );
         } else if (parsed.data.path_config_source !== undefined || parsed.data.path !== undefined) {
-          problems.push(`${name}: eds_cluster_config.eds_config: file-based EDS is not supported; use ads or api_config_source`);
+          problems.push(
+            `${name}: eds_cluster_config.eds_config: file-based EDS is not supported; use ads or api_config_source`,
+          );
         } else if (edsSource === undefined) edsSource = parsed.data;
-        else if (sourceKeyOf(edsSource) !== sourceKeyOf(parsed.data)) problems.push(`${name}: eds_cluster_config.eds_config: every EDS cluster must use the same config source`);
+        else if (sourceKeyOf(edsSource) !== sourceKeyOf(parsed.data))
+          problems.push(`${name}: eds_cluster_config.eds_config: every EDS cluster must use the same config source`);
       }
       const errs = this.#o.validator.cluster(this.#staticCluster(c, undefined));
       for (const e of errs) problems.push(`${name}: ${e}`);
@@ -424,16 +456,26 @@ export class XdsClient {
     }
     if (this.#pendingCds !== undefined) clearTimeout(this.#pendingCds.timer);
     const waitingFor = new Set([...needed].filter((n) => !this.#assignments.has(n)));
-    const pending: Pending = { version: r.version_info, nonce: r.nonce, resources, json: serialized(resources), waitingFor, timer: undefined };
+    const pending: Pending = {
+      version: r.version_info,
+      nonce: r.nonce,
+      resources,
+      json: serialized(resources),
+      waitingFor,
+      timer: undefined,
+    };
     this.#pendingCds = pending;
     const names = [...needed].sort();
     const eds = this.#kinds.endpoints;
-    if (edsSource !== undefined && (!eds.subscribed || !same(names, eds.names))) this.#subscribe('endpoints', edsSource, names);
+    if (edsSource !== undefined && (!eds.subscribed || !same(names, eds.names)))
+      this.#subscribe('endpoints', edsSource, names);
     if (waitingFor.size === 0) return this.#commitClusters();
     const timeoutMs = durationMs(edsSource?.initial_fetch_timeout, DEFAULT_INITIAL_FETCH_MS);
     pending.timer = setTimeout(() => {
       if (this.#pendingCds !== pending) return;
-      this.#log(`endpoints for ${[...pending.waitingFor].join(', ')} did not arrive within ${timeoutMs}ms; activating those clusters without hosts`);
+      this.#log(
+        `endpoints for ${[...pending.waitingFor].join(', ')} did not arrive within ${timeoutMs}ms; activating those clusters without hosts`,
+      );
       pending.waitingFor.clear();
       this.#enqueue(() => this.#commitClusters());
     }, timeoutMs);
@@ -442,7 +484,8 @@ export class XdsClient {
 
   async #onEndpoints(r: DiscoveryResponseJson, resources: Map<string, JsonMap>): Promise<void> {
     const problems: string[] = [];
-    for (const [name, cla] of resources) for (const e of this.#o.validator.assignment(cla)) problems.push(`${name}: ${e}`);
+    for (const [name, cla] of resources)
+      for (const e of this.#o.validator.assignment(cla)) problems.push(`${name}: ${e}`);
     if (problems.length > 0) return this.#nack('endpoints', r, problems.join('; '), [...resources.values()]);
     const changed = new Set<string>();
     const at = now();
@@ -456,7 +499,8 @@ export class XdsClient {
     const updates: JsonMap[] = [];
     for (const [clusterName, active] of this.#clusters) {
       const svc = this.#edsName(active.raw);
-      if (svc !== undefined && changed.has(svc)) updates.push({ ...(this.#assignments.get(svc) as Active).raw, cluster_name: clusterName });
+      if (svc !== undefined && changed.has(svc))
+        updates.push({ ...(this.#assignments.get(svc) as Active).raw, cluster_name: clusterName });
     }
     try {
       if (updates.length > 0) await this.#o.applier.applyEndpoints(updates);
@@ -466,7 +510,8 @@ export class XdsClient {
     this.#ack('endpoints', r.version_info, r.nonce);
     for (const [clusterName, active] of this.#clusters) {
       const svc = this.#edsName(active.raw);
-      if (svc !== undefined && resources.has(svc)) this.#o.stats.scope(`cluster.${clusterName}`).counter('update_success').inc();
+      if (svc !== undefined && resources.has(svc))
+        this.#o.stats.scope(`cluster.${clusterName}`).counter('update_success').inc();
     }
     const pending = this.#pendingCds;
     if (pending !== undefined) {
@@ -487,7 +532,12 @@ export class XdsClient {
       upserts.push(this.#staticCluster(c, svc === undefined ? undefined : this.#assignments.get(svc)?.raw));
     }
     const removed = [...this.#clusters.keys()].filter((n) => !pending.resources.has(n));
-    const fakeResponse = { version_info: pending.version, nonce: pending.nonce, resources: [], type_url: TYPE_URLS.clusters };
+    const fakeResponse = {
+      version_info: pending.version,
+      nonce: pending.nonce,
+      resources: [],
+      type_url: TYPE_URLS.clusters,
+    };
     try {
       if (upserts.length > 0) await this.#o.applier.applyClusters(upserts, []);
     } catch (err) {
@@ -496,7 +546,8 @@ export class XdsClient {
     const at = now();
     for (const [name, c] of pending.resources) {
       const json = pending.json.get(name) as string;
-      if (this.#clusters.get(name)?.json !== json) this.#clusters.set(name, { raw: c, json, version: pending.version, lastUpdated: at });
+      if (this.#clusters.get(name)?.json !== json)
+        this.#clusters.set(name, { raw: c, json, version: pending.version, lastUpdated: at });
     }
     for (const n of removed) {
       this.#clusters.delete(n);
@@ -527,7 +578,8 @@ export class XdsClient {
     const chains = Array.isArray(l.filter_chains) ? l.filter_chains : [];
     for (const chain of chains) {
       const filters = isObject(chain) && Array.isArray(chain.filters) ? chain.filters : [];
-      for (const f of filters) if (isObject(f) && f.name === HCM_NAME && isObject(f.typed_config)) return f.typed_config;
+      for (const f of filters)
+        if (isObject(f) && f.name === HCM_NAME && isObject(f.typed_config)) return f.typed_config;
     }
     return undefined;
   }
@@ -556,17 +608,27 @@ export class XdsClient {
       const hcm = this.#hcmOf(l);
       if (hcm !== undefined && hcm.rds !== undefined) {
         const rds = isObject(hcm.rds) ? hcm.rds : {};
-        if (typeof rds.route_config_name !== 'string' || rds.route_config_name === '') problems.push(`${name}: ...typed_config.rds.route_config_name: required`);
+        if (typeof rds.route_config_name !== 'string' || rds.route_config_name === '')
+          problems.push(`${name}: ...typed_config.rds.route_config_name: required`);
         else needed.add(rds.route_config_name);
         const parsed = configSourceSchema.safeParse(rds.config_source);
         if (!parsed.success) {
-          for (const i of parsed.error.issues) problems.push(`${name}: ...typed_config.rds.config_source${i.path.length ? '.' + zodPath(i.path) : ''}: ${i.message}`);
+          for (const i of parsed.error.issues)
+            problems.push(
+              `${name}: ...typed_config.rds.config_source${i.path.length ? '.' + zodPath(i.path) : ''}: ${i.message}`,
+            );
         } else if (parsed.data.path_config_source !== undefined || parsed.data.path !== undefined) {
-          problems.push(`${name}: ...typed_config.rds.config_source: file-based RDS is not supported; use ads or api_config_source`);
+          problems.push(
+            `${name}: ...typed_config.rds.config_source: file-based RDS is not supported; use ads or api_config_source`,
+          );
         } else if (rdsSource === undefined) rdsSource = parsed.data;
-        else if (sourceKeyOf(rdsSource) !== sourceKeyOf(parsed.data)) problems.push(`${name}: ...typed_config.rds.config_source: every listener must use the same RDS config source`);
+        else if (sourceKeyOf(rdsSource) !== sourceKeyOf(parsed.data))
+          problems.push(
+            `${name}: ...typed_config.rds.config_source: every listener must use the same RDS config source`,
+          );
         for (const key of Object.keys(rds)) {
-          if (key !== 'route_config_name' && key !== 'config_source') problems.push(`${name}: ...typed_config.rds.${key}: unknown field`);
+          if (key !== 'route_config_name' && key !== 'config_source')
+            problems.push(`${name}: ...typed_config.rds.${key}: unknown field`);
         }
       }
       for (const e of this.#o.validator.listener(this.#inlined(l, undefined))) problems.push(`${name}: ${e}`);
@@ -574,16 +636,26 @@ export class XdsClient {
     if (problems.length > 0) return this.#nack('listeners', r, problems.join('; '), [...resources.values()]);
     if (this.#pendingLds !== undefined) clearTimeout(this.#pendingLds.timer);
     const waitingFor = new Set([...needed].filter((n) => !this.#routes.has(n)));
-    const pending: Pending = { version: r.version_info, nonce: r.nonce, resources, json: serialized(resources), waitingFor, timer: undefined };
+    const pending: Pending = {
+      version: r.version_info,
+      nonce: r.nonce,
+      resources,
+      json: serialized(resources),
+      waitingFor,
+      timer: undefined,
+    };
     this.#pendingLds = pending;
     const names = [...needed].sort();
     const rds = this.#kinds.routes;
-    if (rdsSource !== undefined && (!rds.subscribed || !same(names, rds.names))) this.#subscribe('routes', rdsSource, names);
+    if (rdsSource !== undefined && (!rds.subscribed || !same(names, rds.names)))
+      this.#subscribe('routes', rdsSource, names);
     if (waitingFor.size === 0) return this.#commitListeners();
     const timeoutMs = durationMs(rdsSource?.initial_fetch_timeout, DEFAULT_INITIAL_FETCH_MS);
     pending.timer = setTimeout(() => {
       if (this.#pendingLds !== pending) return;
-      this.#log(`route configurations ${[...pending.waitingFor].join(', ')} did not arrive within ${timeoutMs}ms; activating listeners with empty routes`);
+      this.#log(
+        `route configurations ${[...pending.waitingFor].join(', ')} did not arrive within ${timeoutMs}ms; activating listeners with empty routes`,
+      );
       pending.waitingFor.clear();
       this.#enqueue(() => this.#commitListeners());
     }, timeoutMs);
@@ -592,7 +664,8 @@ export class XdsClient {
 
   async #onRoutes(r: DiscoveryResponseJson, resources: Map<string, JsonMap>): Promise<void> {
     const problems: string[] = [];
-    for (const [name, rc] of resources) for (const e of this.#o.validator.routeConfiguration(rc)) problems.push(`${name}: ${e}`);
+    for (const [name, rc] of resources)
+      for (const e of this.#o.validator.routeConfiguration(rc)) problems.push(`${name}: ${e}`);
     if (problems.length > 0) return this.#nack('routes', r, problems.join('; '), [...resources.values()]);
     const changed = new Set<string>();
     const at = now();
@@ -604,17 +677,24 @@ export class XdsClient {
     }
     const updates: Array<{ listenerName: string; routeConfig: JsonMap }> = [];
     for (const [listenerName, l] of this.#listeners) {
-      if (l.routeName !== undefined && changed.has(l.routeName)) updates.push({ listenerName, routeConfig: (this.#routes.get(l.routeName) as Active).raw });
+      if (l.routeName !== undefined && changed.has(l.routeName))
+        updates.push({ listenerName, routeConfig: (this.#routes.get(l.routeName) as Active).raw });
     }
     try {
       if (updates.length > 0) await this.#o.applier.applyRoutes(updates);
     } catch (err) {
-      return this.#nack('routes', r, (err as Error).message, updates.map((u) => u.routeConfig));
+      return this.#nack(
+        'routes',
+        r,
+        (err as Error).message,
+        updates.map((u) => u.routeConfig),
+      );
     }
     this.#ack('routes', r.version_info, r.nonce);
     for (const name of resources.keys()) {
       for (const l of this.#listeners.values()) {
-        if (l.routeName === name) this.#o.stats.scope(`http.${l.statPrefix}.rds.${name}`).counter('update_success').inc();
+        if (l.routeName === name)
+          this.#o.stats.scope(`http.${l.statPrefix}.rds.${name}`).counter('update_success').inc();
       }
     }
     const pending = this.#pendingLds;
@@ -640,13 +720,23 @@ export class XdsClient {
     try {
       if (upserts.length > 0 || removals.length > 0) await this.#o.applier.applyListeners(upserts, removals);
     } catch (err) {
-      this.#nack('listeners', { version_info: pending.version, nonce: pending.nonce, resources: [], type_url: TYPE_URLS.listeners }, (err as Error).message, upserts);
+      this.#nack(
+        'listeners',
+        { version_info: pending.version, nonce: pending.nonce, resources: [], type_url: TYPE_URLS.listeners },
+        (err as Error).message,
+        upserts,
+      );
       // The resources were valid; applying failed (a port still in use): retry with backoff
       // until it works or a newer version supersedes it, as the server will not resend this one.
       const delay = this.#listenerRetry.next();
       setTimeout(() => {
         this.#enqueue(async () => {
-          if (this.#closed || this.#pendingLds !== undefined || this.#kinds.listeners.error?.version !== pending.version) return;
+          if (
+            this.#closed ||
+            this.#pendingLds !== undefined ||
+            this.#kinds.listeners.error?.version !== pending.version
+          )
+            return;
           this.#pendingLds = pending;
           await this.#commitListeners();
         });
@@ -659,7 +749,14 @@ export class XdsClient {
       const json = pending.json.get(name) as string;
       if (this.#listeners.get(name)?.json === json) continue;
       const hcm = this.#hcmOf(l);
-      this.#listeners.set(name, { raw: l, json, version: pending.version, lastUpdated: at, routeName: this.#routeNameOf(l), statPrefix: String(hcm?.stat_prefix ?? '') });
+      this.#listeners.set(name, {
+        raw: l,
+        json,
+        version: pending.version,
+        lastUpdated: at,
+        routeName: this.#routeNameOf(l),
+        statPrefix: String(hcm?.stat_prefix ?? ''),
+      });
     }
     for (const n of removals) this.#listeners.delete(n);
     this.#ack('listeners', pending.version, pending.nonce);
@@ -669,7 +766,9 @@ export class XdsClient {
 
   #routeNameOf(l: JsonMap): string | undefined {
     const hcm = this.#hcmOf(l);
-    return hcm !== undefined && isObject(hcm.rds) && typeof hcm.rds.route_config_name === 'string' ? hcm.rds.route_config_name : undefined;
+    return hcm !== undefined && isObject(hcm.rds) && typeof hcm.rds.route_config_name === 'string'
+      ? hcm.rds.route_config_name
+      : undefined;
   }
 
   // ---- introspection ------------------------------------------------------------------
@@ -687,7 +786,9 @@ export class XdsClient {
   /** Envoy's dynamic parts of `/config_dump`: one entry per dump type, with versions and error states. */
   configDump(): JsonMap[] {
     const errorState = (e: ErrorState | undefined): JsonMap | undefined =>
-      e === undefined ? undefined : { failed_configuration: e.failed[0] ?? {}, last_update_attempt: e.at, details: e.details };
+      e === undefined
+        ? undefined
+        : { failed_configuration: e.failed[0] ?? {}, last_update_attempt: e.at, details: e.details };
     const withError = (obj: JsonMap, e: ErrorState | undefined): JsonMap => {
       const es = errorState(e);
       return es === undefined ? obj : { ...obj, error_state: es };
@@ -698,17 +799,32 @@ export class XdsClient {
         {
           '@type': 'type.googleapis.com/envoy.admin.v3.ClustersConfigDump',
           version_info: k.clusters.acceptedVersion,
-          dynamic_active_clusters: [...this.#clusters.values()].map((c) => ({ version_info: c.version, cluster: { '@type': TYPE_URLS.clusters, ...c.raw }, last_updated: c.lastUpdated })),
-          dynamic_warming_clusters: this.#pendingCds === undefined ? [] : [...this.#pendingCds.resources.values()]
-            .filter((c) => !this.#clusters.has(c.name as string))
-            .map((c) => ({ version_info: this.#pendingCds!.version, cluster: { '@type': TYPE_URLS.clusters, ...c }, last_updated: now() })),
+          dynamic_active_clusters: [...this.#clusters.values()].map((c) => ({
+            version_info: c.version,
+            cluster: { '@type': TYPE_URLS.clusters, ...c.raw },
+            last_updated: c.lastUpdated,
+          })),
+          dynamic_warming_clusters:
+            this.#pendingCds === undefined
+              ? []
+              : [...this.#pendingCds.resources.values()]
+                  .filter((c) => !this.#clusters.has(c.name as string))
+                  .map((c) => ({
+                    version_info: this.#pendingCds!.version,
+                    cluster: { '@type': TYPE_URLS.clusters, ...c },
+                    last_updated: now(),
+                  })),
         },
         k.clusters.error,
       ),
       withError(
         {
           '@type': 'type.googleapis.com/envoy.admin.v3.EndpointsConfigDump',
-          dynamic_endpoint_configs: [...this.#assignments.values()].map((a) => ({ version_info: a.version, endpoint_config: { '@type': TYPE_URLS.endpoints, ...a.raw }, last_updated: a.lastUpdated })),
+          dynamic_endpoint_configs: [...this.#assignments.values()].map((a) => ({
+            version_info: a.version,
+            endpoint_config: { '@type': TYPE_URLS.endpoints, ...a.raw },
+            last_updated: a.lastUpdated,
+          })),
         },
         k.endpoints.error,
       ),
@@ -718,7 +834,11 @@ export class XdsClient {
           version_info: k.listeners.acceptedVersion,
           dynamic_listeners: [...this.#listeners.entries()].map(([name, l]) => ({
             name,
-            active_state: { version_info: l.version, listener: { '@type': TYPE_URLS.listeners, ...l.raw }, last_updated: l.lastUpdated },
+            active_state: {
+              version_info: l.version,
+              listener: { '@type': TYPE_URLS.listeners, ...l.raw },
+              last_updated: l.lastUpdated,
+            },
           })),
         },
         k.listeners.error,
@@ -726,7 +846,11 @@ export class XdsClient {
       withError(
         {
           '@type': 'type.googleapis.com/envoy.admin.v3.RoutesConfigDump',
-          dynamic_route_configs: [...this.#routes.values()].map((rc) => ({ version_info: rc.version, route_config: { '@type': TYPE_URLS.routes, ...rc.raw }, last_updated: rc.lastUpdated })),
+          dynamic_route_configs: [...this.#routes.values()].map((rc) => ({
+            version_info: rc.version,
+            route_config: { '@type': TYPE_URLS.routes, ...rc.raw },
+            last_updated: rc.lastUpdated,
+          })),
         },
         k.routes.error,
       ),
@@ -743,4 +867,3 @@ export class XdsClient {
     this.#connected.set(0);
   }
 }
-

@@ -36,7 +36,11 @@ export const apiConfigSourceSchema = z
       ctx.addIssue({ code: 'custom', path: ['cluster_names'], message: 'REST needs exactly one cluster name' });
     }
     if (s.api_type !== 'REST' && (s.grpc_services?.length ?? 0) !== 1) {
-      ctx.addIssue({ code: 'custom', path: ['grpc_services'], message: `${s.api_type} needs exactly one grpc_services entry` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['grpc_services'],
+        message: `${s.api_type} needs exactly one grpc_services entry`,
+      });
     }
   });
 export type ApiConfigSource = z.output<typeof apiConfigSourceSchema>;
@@ -45,7 +49,16 @@ export const configSourceSchema = z
   .object({
     ads: z.object({}).strict().optional(),
     api_config_source: apiConfigSourceSchema.optional(),
-    path_config_source: z.object({ path: z.string().min(1), watched_directory: z.object({ path: z.string().min(1) }).strict().optional() }).strict().optional(),
+    path_config_source: z
+      .object({
+        path: z.string().min(1),
+        watched_directory: z
+          .object({ path: z.string().min(1) })
+          .strict()
+          .optional(),
+      })
+      .strict()
+      .optional(),
     path: z.string().min(1).optional(),
     initial_fetch_timeout: duration.optional(),
     resource_api_version: apiVersion.optional(),
@@ -54,11 +67,21 @@ export const configSourceSchema = z
   .superRefine((s, ctx) => {
     const set = (['ads', 'api_config_source', 'path_config_source', 'path'] as const).filter((k) => s[k] !== undefined);
     if (set.length !== 1) {
-      ctx.addIssue({ code: 'custom', message: set.length === 0 ? 'one of ads, api_config_source, path_config_source is required' : `only one of ${set.join(', ')} may be set` });
+      ctx.addIssue({
+        code: 'custom',
+        message:
+          set.length === 0
+            ? 'one of ads, api_config_source, path_config_source is required'
+            : `only one of ${set.join(', ')} may be set`,
+      });
     }
     const api = s.api_config_source?.api_type;
     if (api !== undefined && api !== 'REST') {
-      ctx.addIssue({ code: 'custom', path: ['api_config_source', 'api_type'], message: `${api} is supported as dynamic_resources.ads_config (use ads: {} here) or REST` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['api_config_source', 'api_type'],
+        message: `${api} is supported as dynamic_resources.ads_config (use ads: {} here) or REST`,
+      });
     }
   });
 export type ConfigSource = z.output<typeof configSourceSchema>;
@@ -72,9 +95,18 @@ export const dynamicResourcesSchema = z
   .strict()
   .superRefine((d, ctx) => {
     const usesAds = d.lds_config?.ads !== undefined || d.cds_config?.ads !== undefined;
-    if (usesAds && d.ads_config === undefined) ctx.addIssue({ code: 'custom', path: ['ads_config'], message: 'required when lds_config or cds_config uses ads' });
+    if (usesAds && d.ads_config === undefined)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['ads_config'],
+        message: 'required when lds_config or cds_config uses ads',
+      });
     if (d.ads_config !== undefined && d.ads_config.api_type === 'REST') {
-      ctx.addIssue({ code: 'custom', path: ['ads_config', 'api_type'], message: 'ADS is a gRPC stream: GRPC (or AGGREGATED_GRPC), not REST' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['ads_config', 'api_type'],
+        message: 'ADS is a gRPC stream: GRPC (or AGGREGATED_GRPC), not REST',
+      });
     }
   });
 export type DynamicResources = z.output<typeof dynamicResourcesSchema>;

@@ -45,7 +45,9 @@ export class ClickHouseHttpEmulator {
           if (this.insertDelayMs > 0) await new Promise((r) => setTimeout(r, this.insertDelayMs));
           if (this.refuse?.(insert, body) === true) {
             res.writeHead(500, { 'x-clickhouse-exception-code': '27' });
-            res.end('Code: 27. DB::Exception: Cannot parse input: expected \'"\' before: \'poison\': (at row 1). (CANNOT_PARSE_INPUT_ASSERTION_FAILED)');
+            res.end(
+              "Code: 27. DB::Exception: Cannot parse input: expected '\"' before: 'poison': (at row 1). (CANNOT_PARSE_INPUT_ASSERTION_FAILED)",
+            );
             return;
           }
         }
@@ -59,7 +61,9 @@ export class ClickHouseHttpEmulator {
         try {
           const result = await this.session.queryAsync(sql);
           const out = Buffer.from(result.bytes());
-          const gzip = url.searchParams.get('enable_http_compression') === '1' && /gzip/.test(String(req.headers['accept-encoding'] ?? ''));
+          const gzip =
+            url.searchParams.get('enable_http_compression') === '1' &&
+            /gzip/.test(String(req.headers['accept-encoding'] ?? ''));
           res.writeHead(200, {
             'x-clickhouse-summary': JSON.stringify({ read_rows: '0', written_rows: '0' }),
             ...(gzip ? { 'content-encoding': 'gzip' } : {}),

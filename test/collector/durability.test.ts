@@ -16,10 +16,19 @@ afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function startChild(): Promise<{ child: ChildProcess; otlp: string; api: string; exited: Promise<number | null> }> {
-  const child = spawn(process.execPath, [MAIN, 'collector', '--otlp-http', '127.0.0.1:0', '--http', '127.0.0.1:0', '--data', dir], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+async function startChild(): Promise<{
+  child: ChildProcess;
+  otlp: string;
+  api: string;
+  exited: Promise<number | null>;
+}> {
+  const child = spawn(
+    process.execPath,
+    [MAIN, 'collector', '--otlp-http', '127.0.0.1:0', '--http', '127.0.0.1:0', '--data', dir],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   children.add(child);
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   let out = '';
@@ -68,7 +77,11 @@ describe('collector child process', () => {
     const first = await startChild();
     const statuses = await Promise.all(
       Array.from({ length: REQUESTS }, (_, i) =>
-        fetch(`${first.otlp}/v1/traces`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: traceBody(i, SPANS) }).then((r) => r.status),
+        fetch(`${first.otlp}/v1/traces`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: traceBody(i, SPANS),
+        }).then((r) => r.status),
       ),
     );
     first.child.kill('SIGKILL');
@@ -97,7 +110,9 @@ describe('collector child process', () => {
   }, 120_000);
 
   it('refuses bad flags with a usage message and exit code 2', async () => {
-    const child = spawn(process.execPath, [MAIN, 'collector', '--otlp-http', 'nope', '--data', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [MAIN, 'collector', '--otlp-http', 'nope', '--data', dir], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     children.add(child);
     let err = '';
     child.stderr!.on('data', (c: Buffer) => (err += c.toString()));

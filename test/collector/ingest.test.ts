@@ -77,28 +77,31 @@ async function exportWith(exporter: SpanExporter, service: string): Promise<stri
   });
   const tracer = provider.getTracer('meshscope-test', '1.2.3');
   const parent = tracer.startSpan('GET /items', { kind: SpanKind.SERVER });
-  const link: Link = { context: { traceId: 'ab'.repeat(16), spanId: 'cd'.repeat(8), traceFlags: 1 }, attributes: { 'link.kind': 'follows' } };
+  const link: Link = {
+    context: { traceId: 'ab'.repeat(16), spanId: 'cd'.repeat(8), traceFlags: 1 },
+    attributes: { 'link.kind': 'follows' },
+  };
   const { context: ctx, trace } = await import('@opentelemetry/api');
   const child = tracer.startSpan(
     'SELECT items',
     {
       kind: SpanKind.CLIENT,
       attributes: {
-        'str': 'text "quoted" \\ ünïcode',
-        'int': 42,
-        'negative': -7,
-        'double': 3.25,
-        'bool': true,
-        'strs': ['a', 'b'],
-        'ints': [1, 2, 3],
-        'doubles': [1.5, 2.5],
-        'bools': [true, false],
+        str: 'text "quoted" \\ ünïcode',
+        int: 42,
+        negative: -7,
+        double: 3.25,
+        bool: true,
+        strs: ['a', 'b'],
+        ints: [1, 2, 3],
+        doubles: [1.5, 2.5],
+        bools: [true, false],
       },
       links: [link],
     },
     trace.setSpan(ctx.active(), parent),
   );
-  child.addEvent('cache miss', { 'cache.key': 'items:1', 'attempt': 2 });
+  child.addEvent('cache miss', { 'cache.key': 'items:1', attempt: 2 });
   child.addEvent('retry');
   child.setStatus({ code: SpanStatusCode.ERROR, message: 'db timeout' });
   child.end();
@@ -112,7 +115,10 @@ async function exportWith(exporter: SpanExporter, service: string): Promise<stri
 describe('real OpenTelemetry exporters', () => {
   for (const [label, make] of [
     ['exporter-trace-otlp-http (JSON)', () => new OTLPTraceExporterJson({ url: `${collector.otlpUrl}/v1/traces` })],
-    ['exporter-trace-otlp-proto (protobuf)', () => new OTLPTraceExporterProto({ url: `${collector.otlpUrl}/v1/traces` })],
+    [
+      'exporter-trace-otlp-proto (protobuf)',
+      () => new OTLPTraceExporterProto({ url: `${collector.otlpUrl}/v1/traces` }),
+    ],
   ] as const) {
     it(`${label}: every attribute type, events, links and status arrive intact`, async () => {
       const service = label.includes('JSON') ? 'exporter-json' : 'exporter-proto';
@@ -141,25 +147,46 @@ describe('real OpenTelemetry exporters', () => {
         doubles: '[1.5,2.5]',
         bools: '[true,false]',
       });
-      expect(child.resourceAttributes).toMatchObject({ 'service.name': service, 'deployment.environment': 'test', 'host.cpus': '2' });
+      expect(child.resourceAttributes).toMatchObject({
+        'service.name': service,
+        'deployment.environment': 'test',
+        'host.cpus': '2',
+      });
       expect(child.events.map((e) => e.name)).toEqual(['cache miss', 'retry']);
       expect(child.events[0]!.attributes).toEqual({ 'cache.key': 'items:1', attempt: '2' });
-      expect(child.links).toEqual([{ traceId: 'ab'.repeat(16), spanId: 'cd'.repeat(8), traceState: '', attributes: { 'link.kind': 'follows' } }]);
+      expect(child.links).toEqual([
+        { traceId: 'ab'.repeat(16), spanId: 'cd'.repeat(8), traceState: '', attributes: { 'link.kind': 'follows' } },
+      ]);
       expect(child.statusCode).toBe('Error');
       expect(child.statusMessage).toBe('db timeout');
       expect(parent.statusCode).toBe('Ok');
       expect(Number(child.durationNs)).toBeGreaterThanOrEqual(0);
 
-      const rows = await query<{ SpanName: string; ServiceName: string; Attr: string; EventNames: string[]; LinkSpan: string[] }>(
+      const rows = await query<{
+        SpanName: string;
+        ServiceName: string;
+        Attr: string;
+        EventNames: string[];
+        LinkSpan: string[];
+      }>(
         `SELECT SpanName, ServiceName, SpanAttributes['double'] AS Attr, Events.Name AS EventNames, Links.SpanId AS LinkSpan
          FROM otel_traces WHERE TraceId = {id:String} ORDER BY SpanName`,
         { id: traceId },
       );
       expect(rows).toEqual([
         { SpanName: 'GET /items', ServiceName: service, Attr: '', EventNames: [], LinkSpan: [] },
-        { SpanName: 'SELECT items', ServiceName: service, Attr: '3.25', EventNames: ['cache miss', 'retry'], LinkSpan: ['cd'.repeat(8)] },
+        {
+          SpanName: 'SELECT items',
+          ServiceName: service,
+          Attr: '3.25',
+          EventNames: ['cache miss', 'retry'],
+          LinkSpan: ['cd'.repeat(8)],
+        },
       ]);
-      const lookup = await query<{ n: string }>(`SELECT count() AS n FROM otel_traces_trace_id_ts WHERE TraceId = {id:String}`, { id: traceId });
+      const lookup = await query<{ n: string }>(
+        `SELECT count() AS n FROM otel_traces_trace_id_ts WHERE TraceId = {id:String}`,
+        { id: traceId },
+      );
       expect(Number(lookup[0]!.n)).toBeGreaterThan(0);
     });
   }
@@ -167,7 +194,9 @@ describe('real OpenTelemetry exporters', () => {
   it('exporter-logs-otlp-http: access-log fields land in LogAttributes and are found by trace id', async () => {
     const provider = new LoggerProvider({
       resource: resourceFromAttributes({ 'service.name': 'front-proxy' }),
-      processors: [new SimpleLogRecordProcessor({ exporter: new OTLPLogExporter({ url: `${collector.otlpUrl}/v1/logs` }) })],
+      processors: [
+        new SimpleLogRecordProcessor({ exporter: new OTLPLogExporter({ url: `${collector.otlpUrl}/v1/logs` }) }),
+      ],
     });
     const traceId = '0af7651916cd43dd8448eb211c80319c';
     const { context: ctx, trace } = await import('@opentelemetry/api');
@@ -176,7 +205,13 @@ describe('real OpenTelemetry exporters', () => {
       severityNumber: 9,
       severityText: 'INFO',
       body: '[2024-01-01T00:00:00.000Z] "GET /items HTTP/1.1" 200 - 0 12 3 2 "-" "curl" "req-1" "shop" "10.0.0.2:8080"',
-      attributes: { 'http.request.method': 'GET', 'url.path': '/items', 'http.response.status_code': 200, 'response_flags': '-', 'upstream_host': '10.0.0.2:8080' },
+      attributes: {
+        'http.request.method': 'GET',
+        'url.path': '/items',
+        'http.response.status_code': 200,
+        response_flags: '-',
+        upstream_host: '10.0.0.2:8080',
+      },
       context: spanCtx,
     });
     await provider.forceFlush();
@@ -186,7 +221,13 @@ describe('real OpenTelemetry exporters', () => {
     const { status, body } = await api(`/api/logs?traceId=${traceId.toUpperCase()}`);
     expect(status).toBe(200);
     expect(body.logs).toHaveLength(1);
-    expect(body.logs[0]!).toMatchObject({ traceId, spanId: 'b7ad6b7169203331', severityText: 'INFO', severityNumber: 9, serviceName: 'front-proxy' });
+    expect(body.logs[0]!).toMatchObject({
+      traceId,
+      spanId: 'b7ad6b7169203331',
+      severityText: 'INFO',
+      severityNumber: 9,
+      serviceName: 'front-proxy',
+    });
     expect(body.logs[0]!.attributes).toEqual({
       'http.request.method': 'GET',
       'url.path': '/items',
@@ -204,7 +245,10 @@ describe('real OpenTelemetry exporters', () => {
 
 describe('opentelemetry-proto JSON examples (upper-case hex ids)', () => {
   it('trace.json and logs.json are stored with ids normalized and every value rendered', async () => {
-    for (const [path, file] of [['/v1/traces', 'trace.json'], ['/v1/logs', 'logs.json']] as const) {
+    for (const [path, file] of [
+      ['/v1/traces', 'trace.json'],
+      ['/v1/logs', 'logs.json'],
+    ] as const) {
       const res = await post(path, fixture(file), { 'content-type': 'application/json' });
       expect(res.status).toBe(200);
       expect(await res.json()).toEqual({});
@@ -252,7 +296,13 @@ describe('opentelemetry-proto JSON examples (upper-case hex ids)', () => {
 
 describe('partial success', () => {
   it('refuses spans with bad ids, no name or out-of-range times, stores the rest, and says why', async () => {
-    const good = { traceId: '11'.repeat(16), spanId: '22'.repeat(8), name: 'ok', startTimeUnixNano: '1700000000000000000', endTimeUnixNano: '1700000000500000000' };
+    const good = {
+      traceId: '11'.repeat(16),
+      spanId: '22'.repeat(8),
+      name: 'ok',
+      startTimeUnixNano: '1700000000000000000',
+      endTimeUnixNano: '1700000000500000000',
+    };
     const body = {
       resourceSpans: [
         {
@@ -299,8 +349,13 @@ describe('malformed and hostile payloads', () => {
       }
       const kv = Buffer.concat([Buffer.from([0x0a, 0x01, 0x6b, 0x12]), varint(inner.length), inner]);
       const span = Buffer.concat([
-        Buffer.from([0x0a, 0x10]), Buffer.alloc(16, 1), Buffer.from([0x12, 0x08]), Buffer.alloc(8, 2),
-        Buffer.from([0x2a, 0x01, 0x73, 0x4a]), varint(kv.length), kv,
+        Buffer.from([0x0a, 0x10]),
+        Buffer.alloc(16, 1),
+        Buffer.from([0x12, 0x08]),
+        Buffer.alloc(8, 2),
+        Buffer.from([0x2a, 0x01, 0x73, 0x4a]),
+        varint(kv.length),
+        kv,
       ]);
       const ss = Buffer.concat([Buffer.from([0x12]), varint(span.length), span]);
       const rs = Buffer.concat([Buffer.from([0x12]), varint(ss.length), ss]);
@@ -316,30 +371,73 @@ describe('malformed and hostile payloads', () => {
       ['wrong wire type', '/v1/traces', Buffer.from([0x08, 0x01]), proto, 400, /wire type/],
       ['length past the end', '/v1/logs', Buffer.from([0x0a, 0x7f, 0x01]), proto, 400, /exceeds the enclosing/],
       ['deeply nested AnyValue (protobuf)', '/v1/traces', deepProto, proto, 400, /nested deeper/],
-      ['deeply nested AnyValue (JSON)', '/v1/traces', deepJsonBody, { 'content-type': 'application/json' }, 400, /nested deeper|invalid JSON/],
-      ['invalid JSON', '/v1/traces', '{"resourceSpans": [', { 'content-type': 'application/json' }, 400, /invalid JSON/],
-      ['JSON of the wrong type', '/v1/logs', '{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"body":{"stringValue":5}}]}]}]}', { 'content-type': 'application/json' }, 400, /resourceLogs\[0\]\.scopeLogs\[0\]\.logRecords\[0\]\.body\.stringValue/],
+      [
+        'deeply nested AnyValue (JSON)',
+        '/v1/traces',
+        deepJsonBody,
+        { 'content-type': 'application/json' },
+        400,
+        /nested deeper|invalid JSON/,
+      ],
+      [
+        'invalid JSON',
+        '/v1/traces',
+        '{"resourceSpans": [',
+        { 'content-type': 'application/json' },
+        400,
+        /invalid JSON/,
+      ],
+      [
+        'JSON of the wrong type',
+        '/v1/logs',
+        '{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"body":{"stringValue":5}}]}]}]}',
+        { 'content-type': 'application/json' },
+        400,
+        /resourceLogs\[0\]\.scopeLogs\[0\]\.logRecords\[0\]\.body\.stringValue/,
+      ],
       ['huge string above the limit', '/v1/traces', Buffer.alloc(2 * 1024 * 1024, 0x61), proto, 413, /exceeds/],
-      ['gzip bomb', '/v1/traces', gzipSync(Buffer.alloc(8 * 1024 * 1024)), { ...proto, 'content-encoding': 'gzip' }, 413, /exceeds/],
-      ['corrupt gzip', '/v1/traces', Buffer.from('not gzip'), { ...proto, 'content-encoding': 'gzip' }, 400, /invalid gzip/],
+      [
+        'gzip bomb',
+        '/v1/traces',
+        gzipSync(Buffer.alloc(8 * 1024 * 1024)),
+        { ...proto, 'content-encoding': 'gzip' },
+        413,
+        /exceeds/,
+      ],
+      [
+        'corrupt gzip',
+        '/v1/traces',
+        Buffer.from('not gzip'),
+        { ...proto, 'content-encoding': 'gzip' },
+        400,
+        /invalid gzip/,
+      ],
       ['text/plain', '/v1/traces', 'hello', { 'content-type': 'text/plain' }, 415, /unsupported Content-Type/],
       ['brotli', '/v1/traces', 'x', { ...proto, 'content-encoding': 'br' }, 415, /unsupported Content-Encoding/],
     ];
     for (const [label, path, body, headers, status, message] of cases) {
       const res = await post(path, body, headers);
       expect(res.status, label).toBe(status);
-      const text = headers['content-type'] === 'application/json' || status === 415 ? await res.text() : Buffer.from(await res.arrayBuffer()).toString('latin1');
+      const text =
+        headers['content-type'] === 'application/json' || status === 415
+          ? await res.text()
+          : Buffer.from(await res.arrayBuffer()).toString('latin1');
       expect(text, label).toMatch(message);
     }
     // Lone UTF-16 surrogates are valid JSON escapes but not UTF-8: stored, and nothing stalls.
     const surrogates = `{"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"surrogates"}}]},"scopeSpans":[{"spans":[{"traceId":"${'77'.repeat(16)}","spanId":"${'88'.repeat(8)}","name":"odd \\ud800 name","startTimeUnixNano":"1700000000000000000","attributes":[{"key":"k\\udc00","value":{"stringValue":"\\ud83d"}}]}]}]}]}`;
     expect((await post('/v1/traces', surrogates, { 'content-type': 'application/json' })).status).toBe(200);
     expect(await collector.flush(30_000)).toBe(true);
-    expect(await query<{ n: string }>(`SELECT count() AS n FROM otel_traces WHERE ServiceName = 'surrogates'`)).toEqual([{ n: '1' }]);
+    expect(await query<{ n: string }>(`SELECT count() AS n FROM otel_traces WHERE ServiceName = 'surrogates'`)).toEqual(
+      [{ n: '1' }],
+    );
     const health = await fetch(`${collector.apiUrl}/healthz`);
     expect(health.status).toBe(200);
     // gzip'ed protobuf still works after all of that.
-    const traceId = await exportWith(new OTLPTraceExporterProto({ url: `${collector.otlpUrl}/v1/traces`, compression: 'gzip' as never }), 'after-hostile');
+    const traceId = await exportWith(
+      new OTLPTraceExporterProto({ url: `${collector.otlpUrl}/v1/traces`, compression: 'gzip' as never }),
+      'after-hostile',
+    );
     expect(await collector.flush(30_000)).toBe(true);
     expect((await api(`/api/traces/${traceId}`)).body.spans).toHaveLength(2);
   });
@@ -351,19 +449,29 @@ describe('query API', () => {
     expect(services).toEqual(expect.arrayContaining(['exporter-json', 'exporter-proto', 'my.service', 'partial']));
 
     const now = Date.now();
-    const found = await api(`/api/traces?service=exporter-proto&operation=${encodeURIComponent('SELECT items')}&status=error&start=${now - 600_000}&end=${new Date(now + 60_000).toISOString()}&limit=5`);
+    const found = await api(
+      `/api/traces?service=exporter-proto&operation=${encodeURIComponent('SELECT items')}&status=error&start=${now - 600_000}&end=${new Date(now + 60_000).toISOString()}&limit=5`,
+    );
     expect(found.status).toBe(200);
     expect(found.body.traces).toHaveLength(1);
     expect(found.body.traces[0]!).toMatchObject({ spanCount: 2, hasError: true, serviceName: 'exporter-proto' });
 
-    const byDuration = await api('/api/traces?service=my.service&minDurationMs=999&maxDurationMs=1001&start=2018-12-13T14:00:00Z&end=2018-12-13T15:00:00Z');
+    const byDuration = await api(
+      '/api/traces?service=my.service&minDurationMs=999&maxDurationMs=1001&start=2018-12-13T14:00:00Z&end=2018-12-13T15:00:00Z',
+    );
     expect(byDuration.body.traces.map((t) => t.traceId)).toEqual(['5b8efff798038103d269b633813fc60c']);
-    const none = await api('/api/traces?service=my.service&minDurationMs=1001&start=2018-12-13T14:00:00Z&end=2018-12-13T15:00:00Z');
+    const none = await api(
+      '/api/traces?service=my.service&minDurationMs=1001&start=2018-12-13T14:00:00Z&end=2018-12-13T15:00:00Z',
+    );
     expect(none.body.traces).toEqual([]);
 
     for (const step of ['60', '1m']) {
-      const lat = await api(`/api/latency?service=my.service&start=2018-12-13T14:00:00Z&end=2018-12-13T15:00:00Z&step=${step}`);
-      expect(lat.body.series).toEqual([{ time: '2018-12-13T14:51:00.000Z', count: 1, p50Ms: 1000, p95Ms: 1000, p99Ms: 1000 }]);
+      const lat = await api(
+        `/api/latency?service=my.service&start=2018-12-13T14:00:00Z&end=2018-12-13T15:00:00Z&step=${step}`,
+      );
+      expect(lat.body.series).toEqual([
+        { time: '2018-12-13T14:51:00.000Z', count: 1, p50Ms: 1000, p95Ms: 1000, p99Ms: 1000 },
+      ]);
     }
   });
 

@@ -50,7 +50,16 @@ interface JsonSpan {
   status: { code: number };
 }
 
-function span(trace: number, id: number, parent: number, name: string, kind: number, startMs: number, durationMs: number, extra: Partial<JsonSpan> = {}): JsonSpan {
+function span(
+  trace: number,
+  id: number,
+  parent: number,
+  name: string,
+  kind: number,
+  startMs: number,
+  durationMs: number,
+  extra: Partial<JsonSpan> = {},
+): JsonSpan {
   const start = BigInt(Math.round(startMs * 1000)); // microseconds
   return {
     traceId: hex(trace + 1, 32),
@@ -67,7 +76,9 @@ function span(trace: number, id: number, parent: number, name: string, kind: num
 }
 
 function body(service: string, spans: JsonSpan[]): string {
-  return JSON.stringify({ resourceSpans: [{ resource: { attributes: [attr('service.name', service)] }, scopeSpans: [{ spans }] }] });
+  return JSON.stringify({
+    resourceSpans: [{ resource: { attributes: [attr('service.name', service)] }, scopeSpans: [{ spans }] }],
+  });
 }
 
 /** Linear interpolation between closest ranks (what a reservoir below its capacity computes). */
@@ -98,9 +109,19 @@ describe('service graph from a synthetic multi-service trace set', () => {
       frontendToCatalogClientMs.push(serverMs + 1.5);
       frontend.push(span(t, id + 1, 0, 'GET /', SERVER, at, serverMs + 10));
       frontend.push(span(t, id + 2, id + 1, 'GET catalog', CLIENT, at + 1, serverMs + 1.5));
-      frontend.push(span(t, id + 3, id + 1, 'POST payments', CLIENT, at + 2, 3, { attributes: [attr('peer.service', 'payments'), attr('server.address', 'pay.internal')] }));
-      catalog.push(span(t, id + 4, id + 2, 'GET /items', SERVER, at + 1.5, serverMs, { status: { code: t % 10 === 0 ? 2 : 0 } }));
-      catalog.push(span(t, id + 5, id + 4, 'SELECT items', CLIENT, at + 2, 2, { attributes: [attr('db.system', 'postgresql'), attr('db.name', 'catalogdb')] }));
+      frontend.push(
+        span(t, id + 3, id + 1, 'POST payments', CLIENT, at + 2, 3, {
+          attributes: [attr('peer.service', 'payments'), attr('server.address', 'pay.internal')],
+        }),
+      );
+      catalog.push(
+        span(t, id + 4, id + 2, 'GET /items', SERVER, at + 1.5, serverMs, { status: { code: t % 10 === 0 ? 2 : 0 } }),
+      );
+      catalog.push(
+        span(t, id + 5, id + 4, 'SELECT items', CLIENT, at + 2, 2, {
+          attributes: [attr('db.system', 'postgresql'), attr('db.name', 'catalogdb')],
+        }),
+      );
       catalog.push(span(t, id + 6, id + 4, 'publish', PRODUCER, at + 3, 1));
       worker.push(span(t, id + 7, id + 6, 'consume', CONSUMER, at + 5, 4));
     }
@@ -109,20 +130,46 @@ describe('service graph from a synthetic multi-service trace set', () => {
     // Halves of one edge arrive in different requests, servers before clients for some.
     const chunks = 6;
     for (let c = 0; c < chunks; c++) {
-      const part = <T>(a: T[]) => a.slice(Math.floor((a.length * c) / chunks), Math.floor((a.length * (c + 1)) / chunks));
-      for (const [service, spans] of c % 2 === 0 ? ([['catalog', catalog], ['frontend', frontend], ['worker', worker]] as const) : ([['worker', worker], ['frontend', frontend], ['catalog', catalog]] as const)) {
-        const res = await fetch(`${collector.otlpUrl}/v1/traces`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: body(service, part(spans as JsonSpan[])) });
+      const part = <T>(a: T[]) =>
+        a.slice(Math.floor((a.length * c) / chunks), Math.floor((a.length * (c + 1)) / chunks));
+      for (const [service, spans] of c % 2 === 0
+        ? ([
+            ['catalog', catalog],
+            ['frontend', frontend],
+            ['worker', worker],
+          ] as const)
+        : ([
+            ['worker', worker],
+            ['frontend', frontend],
+            ['catalog', catalog],
+          ] as const)) {
+        const res = await fetch(`${collector.otlpUrl}/v1/traces`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: body(service, part(spans as JsonSpan[])),
+        });
         expect(res.status).toBe(200);
       }
     }
     collector.flushServiceGraph();
     expect(await collector.flush(30_000)).toBe(true);
 
-    const res = await fetch(`${collector.apiUrl}/api/topology?start=${base - 3_600_000}&end=${new Date(Date.now() + 60_000).toISOString()}`);
+    const res = await fetch(
+      `${collector.apiUrl}/api/topology?start=${base - 3_600_000}&end=${new Date(Date.now() + 60_000).toISOString()}`,
+    );
     expect(res.status).toBe(200);
     const topo = (await res.json()) as {
       nodes: Array<{ id: string; requests: number; errors: number; p50Ms: number }>;
-      edges: Array<{ source: string; target: string; connectionType: string; requests: number; errors: number; p50Ms: number; p95Ms: number; p99Ms: number }>;
+      edges: Array<{
+        source: string;
+        target: string;
+        connectionType: string;
+        requests: number;
+        errors: number;
+        p50Ms: number;
+        p95Ms: number;
+        p99Ms: number;
+      }>;
     };
     expect(topo.edges.map((e) => [e.source, e.target, e.connectionType, e.requests, e.errors])).toEqual([
       ['catalog', 'catalogdb', 'database', N, 0],
@@ -141,7 +188,11 @@ describe('service graph from a synthetic multi-service trace set', () => {
     ]);
     const sorted = [...catalogServerMs].sort((a, b) => a - b);
     const edge = topo.edges.find((e) => e.source === 'frontend' && e.target === 'catalog')!;
-    for (const [q, got] of [[0.5, edge.p50Ms], [0.95, edge.p95Ms], [0.99, edge.p99Ms]] as const) {
+    for (const [q, got] of [
+      [0.5, edge.p50Ms],
+      [0.95, edge.p95Ms],
+      [0.99, edge.p99Ms],
+    ] as const) {
       const want = quantile(sorted, q);
       expect(Math.abs(got - want) / want, `p${q * 100}: ${got} vs ${want}`).toBeLessThan(0.01);
     }
@@ -159,7 +210,10 @@ describe('service graph from a synthetic multi-service trace set', () => {
       const want = quantile(clientSorted, q);
       expect(Math.abs(row!.Q[i]! - want) / want).toBeLessThan(0.01);
     });
-    const minutes = await sql.query({ query: `SELECT count() AS n FROM otel_service_graph_1m WHERE Client = 'frontend' AND Server = 'catalog'`, format: 'JSONEachRow' });
+    const minutes = await sql.query({
+      query: `SELECT count() AS n FROM otel_service_graph_1m WHERE Client = 'frontend' AND Server = 'catalog'`,
+      format: 'JSONEachRow',
+    });
     expect(Number((await minutes.json<{ n: string }>())[0]!.n)).toBeGreaterThan(1);
 
     const metrics = await (await fetch(`${collector.apiUrl}/metrics`)).text();
@@ -189,7 +243,13 @@ describe('service-graph pairing store', () => {
   });
 
   it('pairs by trace id and span id when two traces reuse a span id', () => {
-    const span = (service: string, traceId: string, spanId: string, parentSpanId: string, kind: number): SpanRecord => ({
+    const span = (
+      service: string,
+      traceId: string,
+      spanId: string,
+      parentSpanId: string,
+      kind: number,
+    ): SpanRecord => ({
       ...client(spanId, []),
       resource: { serviceName: service, schemaUrl: '', attributes: [] },
       traceId,
@@ -197,15 +257,27 @@ describe('service-graph pairing store', () => {
       kind,
     });
     const edges: Edge[] = [];
-    const graph = new ServiceGraph({ maxItems: 10, ttlMs: 1000 }, { edge: (e) => edges.push(e), dropped: () => undefined, unpaired: () => undefined });
+    const graph = new ServiceGraph(
+      { maxItems: 10, ttlMs: 1000 },
+      { edge: (e) => edges.push(e), dropped: () => undefined, unpaired: () => undefined },
+    );
     const shared = '00000000000000aa';
-    graph.observe([span('web', '1'.repeat(32), shared, '00000000000000f1', 3), span('cron', '2'.repeat(32), shared, '00000000000000f2', 3)], 0);
+    graph.observe(
+      [
+        span('web', '1'.repeat(32), shared, '00000000000000f1', 3),
+        span('cron', '2'.repeat(32), shared, '00000000000000f2', 3),
+      ],
+      0,
+    );
     expect(graph.size).toBe(2);
     // The second trace's server arrives first, while the first trace's client is still waiting.
     graph.observe([span('billing', '2'.repeat(32), '00000000000000b2', shared, 2)], 0);
     graph.observe([span('catalog', '1'.repeat(32), '00000000000000b1', shared, 2)], 0);
     // A third trace with the same id, after the collision is resolved, pairs as well.
-    graph.observe([span('api', '3'.repeat(32), shared, '', 3), span('search', '3'.repeat(32), '00000000000000b3', shared, 2)], 0);
+    graph.observe(
+      [span('api', '3'.repeat(32), shared, '', 3), span('search', '3'.repeat(32), '00000000000000b3', shared, 2)],
+      0,
+    );
     expect(graph.size).toBe(0);
     expect(edges.map((e) => `${e.client}->${e.server}`)).toEqual(['cron->billing', 'web->catalog', 'api->search']);
   });
@@ -214,7 +286,10 @@ describe('service-graph pairing store', () => {
     const edges: Edge[] = [];
     let dropped = 0;
     let unpaired = 0;
-    const graph = new ServiceGraph({ maxItems: 3, ttlMs: 1000 }, { edge: (l) => edges.push(l), dropped: () => dropped++, unpaired: () => unpaired++ });
+    const graph = new ServiceGraph(
+      { maxItems: 3, ttlMs: 1000 },
+      { edge: (l) => edges.push(l), dropped: () => dropped++, unpaired: () => unpaired++ },
+    );
     graph.observe(
       [
         client('0000000000000001', ['net.peer.name', 'legacy-host', 'db.name', 'shop']),
@@ -232,7 +307,12 @@ describe('service-graph pairing store', () => {
     expect(graph.size).toBe(0);
     expect(unpaired).toBe(1);
     expect(edges).toEqual([
-      expect.objectContaining({ client: 'a', server: 'legacy-host', connectionType: 'virtual_node', clientDurationMs: 4 }),
+      expect.objectContaining({
+        client: 'a',
+        server: 'legacy-host',
+        connectionType: 'virtual_node',
+        clientDurationMs: 4,
+      }),
       expect.objectContaining({ client: 'a', server: 'redis', connectionType: 'database' }),
     ]);
   });

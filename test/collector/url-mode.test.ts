@@ -74,7 +74,11 @@ function body(i: number, service = 'url-mode'): string {
 }
 
 async function send(i: number, service?: string): Promise<Response> {
-  return fetch(`${collector!.otlpUrl}/v1/traces`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: body(i, service) });
+  return fetch(`${collector!.otlpUrl}/v1/traces`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: body(i, service),
+  });
 }
 
 async function sqlRows<T>(query: string): Promise<T[]> {
@@ -155,7 +159,9 @@ describe('URL mode with an unreachable, then reachable ClickHouse', () => {
     const before = await storedCount();
     emulator!.refuse = (statement, data) => statement.startsWith('INSERT INTO otel_traces ') && data.includes('poison');
     try {
-      const statuses = await Promise.all([send(7001), send(7002, 'poison'), send(7003)].map((p) => p.then((r) => r.status)));
+      const statuses = await Promise.all(
+        [send(7001), send(7002, 'poison'), send(7003)].map((p) => p.then((r) => r.status)),
+      );
       expect(statuses).toEqual([200, 200, 200]);
       expect(await collector!.flush(30_000)).toBe(true);
     } finally {
@@ -170,7 +176,9 @@ describe('URL mode with an unreachable, then reachable ClickHouse', () => {
     expect(readFileSync(kept).includes('ServiceName')).toBe(true);
     await session.queryAsync(`INSERT INTO otel_traces FROM INFILE '${kept}' FORMAT RowBinaryWithNames`);
     const metrics = await (await fetch(`${collector!.apiUrl}/metrics`)).text();
-    expect(metrics).toMatch(new RegExp(`meshscope_collector_dropped_items_total\\{what="rejected_by_clickhouse"\\} ${SPANS}\\b`));
+    expect(metrics).toMatch(
+      new RegExp(`meshscope_collector_dropped_items_total\\{what="rejected_by_clickhouse"\\} ${SPANS}\\b`),
+    );
     // And the pipeline keeps going.
     expect((await send(7004)).status).toBe(200);
     expect(await collector!.flush(30_000)).toBe(true);
@@ -198,7 +206,13 @@ describe('URL mode with an unreachable, then reachable ClickHouse', () => {
   it('answers 429 with Retry-After to a flood beyond the concurrency limit, and 200 to the rest', async () => {
     const big = body(5000).replace(/x{200}/g, 'y'.repeat(2000));
     const responses = await Promise.all(
-      Array.from({ length: 48 }, () => fetch(`${collector!.otlpUrl}/v1/traces`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: big })),
+      Array.from({ length: 48 }, () =>
+        fetch(`${collector!.otlpUrl}/v1/traces`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: big,
+        }),
+      ),
     );
     const statuses = responses.map((r) => r.status);
     expect(statuses.every((s) => s === 200 || s === 429 || s === 503)).toBe(true);
@@ -207,7 +221,11 @@ describe('URL mode with an unreachable, then reachable ClickHouse', () => {
     expect(throttled.every((r) => r.headers.get('retry-after') === '3')).toBe(true);
     expect(statuses).toContain(200);
     // One body alone above the in-flight memory bound: throttled, not too large (it is under 413's limit).
-    const huge = await fetch(`${collector!.otlpUrl}/v1/traces`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: body(5001).replace(/x{200}/g, 'z'.repeat(20_000)) });
+    const huge = await fetch(`${collector!.otlpUrl}/v1/traces`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: body(5001).replace(/x{200}/g, 'z'.repeat(20_000)),
+    });
     expect(huge.status).toBe(429);
     expect(huge.headers.get('retry-after')).toBe('3');
     expect(await huge.text()).toMatch(/request bodies in flight exceed 262144 bytes/);
@@ -216,12 +234,26 @@ describe('URL mode with an unreachable, then reachable ClickHouse', () => {
   it('shuts down while the server is unreachable and delivers the log after a restart', async () => {
     const closedPort = await freePort();
     const dataDir = join(dir, 'restart');
-    const down = await startCollector({ otlpHttp: '127.0.0.1:0', http: '127.0.0.1:0', dataDir, clickhouse: { url: `http://127.0.0.1:${closedPort}` } });
-    const res = await fetch(`${down.otlpUrl}/v1/traces`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: body(9001, 'restarted') });
+    const down = await startCollector({
+      otlpHttp: '127.0.0.1:0',
+      http: '127.0.0.1:0',
+      dataDir,
+      clickhouse: { url: `http://127.0.0.1:${closedPort}` },
+    });
+    const res = await fetch(`${down.otlpUrl}/v1/traces`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: body(9001, 'restarted'),
+    });
     expect(res.status).toBe(200);
     await down.close();
 
-    const up = await startCollector({ otlpHttp: '127.0.0.1:0', http: '127.0.0.1:0', dataDir, clickhouse: { url: `http://127.0.0.1:${port}` } });
+    const up = await startCollector({
+      otlpHttp: '127.0.0.1:0',
+      http: '127.0.0.1:0',
+      dataDir,
+      clickhouse: { url: `http://127.0.0.1:${port}` },
+    });
     try {
       expect(await up.flush(30_000)).toBe(true);
       const [r] = await sqlRows<{ n: string }>(`SELECT count() AS n FROM otel_traces WHERE ServiceName = 'restarted'`);
@@ -238,9 +270,13 @@ describe('URL mode with an unreachable, then reachable ClickHouse', () => {
       const [ra, rb] = await Promise.all([migrate(a, { ttlDays: 7 }), migrate(b, { ttlDays: 7 })]);
       expect(ra.current).toBe(4);
       expect(rb.current).toBe(4);
-      const versions = await sqlRows<{ Version: number }>(`SELECT DISTINCT Version FROM meshscope_schema_migrations ORDER BY Version`);
+      const versions = await sqlRows<{ Version: number }>(
+        `SELECT DISTINCT Version FROM meshscope_schema_migrations ORDER BY Version`,
+      );
       expect(versions.map((v) => v.Version)).toEqual([1, 2, 3, 4]);
-      const tables = await sqlRows<{ name: string }>(`SELECT name FROM system.tables WHERE database = currentDatabase() AND name LIKE 'otel_%' ORDER BY name`);
+      const tables = await sqlRows<{ name: string }>(
+        `SELECT name FROM system.tables WHERE database = currentDatabase() AND name LIKE 'otel_%' ORDER BY name`,
+      );
       expect(tables.map((x) => x.name)).toEqual([
         'otel_logs',
         'otel_service_graph_1m',

@@ -19,13 +19,21 @@ function tempDir(): string {
   return d;
 }
 
-const segments = (dir: string): string[] => readdirSync(dir).filter((n) => n.startsWith('wal-')).sort();
+const segments = (dir: string): string[] =>
+  readdirSync(dir)
+    .filter((n) => n.startsWith('wal-'))
+    .sort();
 
 describe('write-ahead log', () => {
   it('group-commits concurrent appends and replays them in order after a restart', async () => {
     const dir = tempDir();
     let syncs = 0;
-    const { wal, replay } = await WriteAheadLog.open({ dir, maxBytes: 1 << 20, segmentBytes: 1 << 20, onSync: () => syncs++ });
+    const { wal, replay } = await WriteAheadLog.open({
+      dir,
+      maxBytes: 1 << 20,
+      segmentBytes: 1 << 20,
+      onSync: () => syncs++,
+    });
     expect(replay).toEqual([]);
     const appends = Array.from({ length: 50 }, (_, i) => wal.append(1 + (i % 4), Buffer.from(`record ${i}`)));
     expect(appends.map((a) => a.seq)).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));

@@ -53,7 +53,10 @@ describe('meshscope control-plane CLI', () => {
     const ok = await cli(['control-plane', 'validate', '--mesh', meshPath]);
     expect(ok.code).toBe(0);
     expect(ok.stdout).toMatch(/mesh 'rendered' is valid/);
-    const bad = dir.write('bad.yaml', 'services:\n  - name: api\n    ports: [{ name: http, port: 8080, potr: 1 }]\n    workloads: []\n');
+    const bad = dir.write(
+      'bad.yaml',
+      'services:\n  - name: api\n    ports: [{ name: http, port: 8080, potr: 1 }]\n    workloads: []\n',
+    );
     const res = await cli(['control-plane', 'validate', '--mesh', bad]);
     expect(res.code).toBe(1);
     expect(res.stderr).toContain('services[0].ports[0].potr: unknown field');
@@ -84,17 +87,37 @@ describe('meshscope control-plane CLI', () => {
   });
 
   it('bootstrap prints a dynamic bootstrap pointing at the control plane', async () => {
-    const res = await cli(['control-plane', 'bootstrap', '--mesh', meshPath, '--node', 'web-1', '--xds', '127.0.0.1:18123', '--api', 'REST']);
+    const res = await cli([
+      'control-plane',
+      'bootstrap',
+      '--mesh',
+      meshPath,
+      '--node',
+      'web-1',
+      '--xds',
+      '127.0.0.1:18123',
+      '--api',
+      'REST',
+    ]);
     expect(res.code).toBe(0);
     type Address = { socket_address: { address: string; port_value: number } };
     const b = parseYaml(res.stdout) as {
       node: { id: string };
       dynamic_resources: { lds_config: { api_config_source: Record<string, unknown> } };
-      static_resources: { clusters: Array<{ load_assignment: { endpoints: Array<{ lb_endpoints: Array<{ endpoint: { address: Address } }> }> } }> };
+      static_resources: {
+        clusters: Array<{
+          load_assignment: { endpoints: Array<{ lb_endpoints: Array<{ endpoint: { address: Address } }> }> };
+        }>;
+      };
     };
     expect(b.node.id).toBe('web-1');
-    expect(b.dynamic_resources.lds_config.api_config_source).toMatchObject({ api_type: 'REST', cluster_names: ['xds_cluster'] });
-    expect(b.static_resources.clusters[0]!.load_assignment.endpoints[0]!.lb_endpoints[0]!.endpoint.address.socket_address).toEqual({ address: '127.0.0.1', port_value: 18123 });
+    expect(b.dynamic_resources.lds_config.api_config_source).toMatchObject({
+      api_type: 'REST',
+      cluster_names: ['xds_cluster'],
+    });
+    expect(
+      b.static_resources.clusters[0]!.load_assignment.endpoints[0]!.lb_endpoints[0]!.endpoint.address.socket_address,
+    ).toEqual({ address: '127.0.0.1', port_value: 18123 });
   });
 
   it('render output loads in the proxy CLI and routes inbound and outbound traffic', async () => {

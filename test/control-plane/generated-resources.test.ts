@@ -17,7 +17,9 @@ const MESSAGE = {
 
 /** The listener as the proxy's static schema sees it once RDS is resolved. */
 function inlined(listener: JsonObject): JsonObject {
-  const copy = structuredClone(listener) as { filter_chains: Array<{ filters: Array<{ typed_config: Record<string, unknown> }> }> };
+  const copy = structuredClone(listener) as {
+    filter_chains: Array<{ filters: Array<{ typed_config: Record<string, unknown> }> }>;
+  };
   for (const chain of copy.filter_chains) {
     for (const f of chain.filters) {
       if (f.typed_config.rds !== undefined) {
@@ -49,12 +51,16 @@ describe.each([
       }
       for (const [name, c] of res.clusters) {
         const { eds_cluster_config: _eds, ...rest } = c;
-        const staticForm = c.type === 'EDS' ? { ...rest, type: 'STATIC', load_assignment: res.endpoints.get(name)! } : c;
+        const staticForm =
+          c.type === 'EDS' ? { ...rest, type: 'STATIC', load_assignment: res.endpoints.get(name)! } : c;
         for (const e of validator.cluster(staticForm)) problems.push(`${node} cluster ${name}: ${e}`);
       }
-      for (const [name, a] of res.endpoints) for (const e of validator.assignment(a)) problems.push(`${node} endpoints ${name}: ${e}`);
-      for (const [name, rc] of res.routes) for (const e of validator.routeConfiguration(rc)) problems.push(`${node} routes ${name}: ${e}`);
-      for (const [name, l] of res.listeners) for (const e of validator.listener(inlined(l))) problems.push(`${node} listener ${name}: ${e}`);
+      for (const [name, a] of res.endpoints)
+        for (const e of validator.assignment(a)) problems.push(`${node} endpoints ${name}: ${e}`);
+      for (const [name, rc] of res.routes)
+        for (const e of validator.routeConfiguration(rc)) problems.push(`${node} routes ${name}: ${e}`);
+      for (const [name, l] of res.listeners)
+        for (const e of validator.listener(inlined(l))) problems.push(`${node} listener ${name}: ${e}`);
     }
     expect(problems).toEqual([]);
   });

@@ -35,7 +35,11 @@ describe('mesh description', () => {
     const catalog = mesh.services.find((s) => s.name === 'catalog')!;
     expect(catalog.namespace).toBe('shop');
     expect(catalog.routes?.[1]?.timeout).toBe(2000);
-    expect(catalog.routes?.[1]?.retries).toEqual({ attempts: 2, per_try_timeout: 500, retry_on: '5xx,connect-failure,reset' });
+    expect(catalog.routes?.[1]?.retries).toEqual({
+      attempts: 2,
+      per_try_timeout: 500,
+      retry_on: '5xx,connect-failure,reset',
+    });
     expect(catalog.policy?.load_balancer).toBe('LEAST_REQUEST');
     expect(mesh.ingress?.domains).toEqual(['*']);
   });
@@ -59,7 +63,12 @@ services:
 `);
     const paths = issues.map((i) => i.path);
     expect(paths).toEqual(
-      expect.arrayContaining(['services[0].name', 'services[0].ports[0].port', 'services[0].workloads[0].endpoints.http', 'services[0].routes[0].timeout']),
+      expect.arrayContaining([
+        'services[0].name',
+        'services[0].ports[0].port',
+        'services[0].workloads[0].endpoints.http',
+        'services[0].routes[0].timeout',
+      ]),
     );
     expect(issues.find((i) => i.path === 'services[0].routes[0].timeout')?.message).toMatch(/duration/);
   });
@@ -88,7 +97,9 @@ services:
     const byPath = new Map(issues.map((i) => [i.path, i.message]));
     expect(byPath.get('services[0].workloads[0].endpoints.htp')).toBe("no service port named 'htp'");
     expect(byPath.get('services[0].workloads[0].endpoints.http')).toBe("missing endpoint for service port 'http'");
-    expect(byPath.get('services[0].workloads[0].sidecar.outbound_port')).toMatch(/port 15001 is already used by services\[0\]\.workloads\[0\]\.sidecar\.inbound\.http/);
+    expect(byPath.get('services[0].workloads[0].sidecar.outbound_port')).toMatch(
+      /port 15001 is already used by services\[0\]\.workloads\[0\]\.sidecar\.inbound\.http/,
+    );
     expect(byPath.get('services[0].routes[0].route[1].subset')).toMatch(/subset 'v3' selects no workload/);
     expect(byPath.get('services[0].routes[0].route')).toBe('destination weights sum to 90, expected 100');
     expect(byPath.get('services[0].routes[1].route[0].service')).toBe("no service named 'nowhere'");
@@ -105,7 +116,9 @@ ingress:
   port: 10000
   routes: [{ route: [{ service: api }] }]
 `);
-    expect(issues).toEqual([{ path: 'ingress.routes[0].route[0].service', message: expect.stringMatching(/ambiguous.*name\.namespace/) }]);
+    expect(issues).toEqual([
+      { path: 'ingress.routes[0].route[0].service', message: expect.stringMatching(/ambiguous.*name\.namespace/) },
+    ]);
   });
 
   it('locates YAML syntax errors by line and column', () => {

@@ -104,7 +104,10 @@ interface RestBody {
 }
 
 async function rest(kind: string, body: unknown): Promise<{ status: number; json: RestBody }> {
-  const res = await fetch(`http://127.0.0.1:${cp.port}/v3/discovery:${kind}`, { method: 'POST', body: typeof body === 'string' ? body : JSON.stringify(body) });
+  const res = await fetch(`http://127.0.0.1:${cp.port}/v3/discovery:${kind}`, {
+    method: 'POST',
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
   const text = await res.text();
   return { status: res.status, json: (text === '' ? {} : JSON.parse(text)) as RestBody };
 }
@@ -123,13 +126,23 @@ describe('xDS server over gRPC ADS', () => {
     c.send({ type_url: TYPE_URL.endpoints, resource_names: [edsNames[0]!] });
     const eds = await waitFor(() => c.of(TYPE_URL.endpoints)[0], 'EDS response');
     expect(eds.resources.map((r) => r.cluster_name)).toEqual([edsNames[0]]);
-    c.send({ type_url: TYPE_URL.endpoints, version_info: eds.version_info, response_nonce: eds.nonce, resource_names: [edsNames[0]!] });
+    c.send({
+      type_url: TYPE_URL.endpoints,
+      version_info: eds.version_info,
+      response_nonce: eds.nonce,
+      resource_names: [edsNames[0]!],
+    });
     c.send({ type_url: TYPE_URL.listeners });
     const lds = await waitFor(() => c.of(TYPE_URL.listeners)[0], 'LDS response');
     c.send({ type_url: TYPE_URL.listeners, version_info: lds.version_info, response_nonce: lds.nonce });
     c.send({ type_url: TYPE_URL.routes, resource_names: ['outbound'] });
     const rds = await waitFor(() => c.of(TYPE_URL.routes)[0], 'RDS response');
-    c.send({ type_url: TYPE_URL.routes, version_info: rds.version_info, response_nonce: rds.nonce, resource_names: ['outbound'] });
+    c.send({
+      type_url: TYPE_URL.routes,
+      version_info: rds.version_info,
+      response_nonce: rds.nonce,
+      resource_names: ['outbound'],
+    });
 
     dir.write('mesh.yaml', meshText(30));
     const rds2 = await waitFor(() => c.of(TYPE_URL.routes)[1], 'RDS push after the weight change');
@@ -148,7 +161,12 @@ describe('xDS server over gRPC ADS', () => {
     clients.push(c);
     c.send({ node: { id: 'web-1' }, type_url: TYPE_URL.listeners });
     const lds = await waitFor(() => c.of(TYPE_URL.listeners)[0], 'LDS response');
-    c.send({ type_url: TYPE_URL.listeners, version_info: '', response_nonce: lds.nonce, error_detail: { code: 3, message: 'listener refused by test' } });
+    c.send({
+      type_url: TYPE_URL.listeners,
+      version_info: '',
+      response_nonce: lds.nonce,
+      error_detail: { code: 3, message: 'listener refused by test' },
+    });
     await waitFor(() => nacks.includes('listener refused by test'), 'NACK recorded');
     await new Promise((r) => setTimeout(r, 200));
     expect(c.of(TYPE_URL.listeners)).toHaveLength(1);
@@ -170,7 +188,11 @@ describe('xDS server over gRPC ADS', () => {
     expect(status.details).toMatch(/node\.id/);
 
     const client = new grpc.Client(`127.0.0.1:${cp.port}`, grpc.credentials.createInsecure());
-    const call = client.makeBidiStreamRequest('/envoy.service.discovery.v3.ClusterDiscoveryService/StreamClusters', (m: Buffer) => m, (b: Buffer) => b);
+    const call = client.makeBidiStreamRequest(
+      '/envoy.service.discovery.v3.ClusterDiscoveryService/StreamClusters',
+      (m: Buffer) => m,
+      (b: Buffer) => b,
+    );
     call.on('error', () => undefined);
     const deltaStatus = await new Promise<grpc.StatusObject>((resolve) => call.on('status', resolve));
     client.close();
@@ -197,26 +219,47 @@ describe('xDS server over delta gRPC ADS', () => {
     const responses: DeltaResp[] = [];
     call.on('data', (r: DeltaResp) => responses.push(r));
     call.on('error', () => undefined);
-    return { responses, send: (m) => call.write(m), close: () => { call.end(); client.close(); } };
+    return {
+      responses,
+      send: (m) => call.write(m),
+      close: () => {
+        call.end();
+        client.close();
+      },
+    };
   }
 
   it('sends per-resource versions, then only what changed; a reconnect with initial_resource_versions gets nothing', async () => {
     dir.write('mesh.yaml', meshText(80));
-    await waitFor(async () => JSON.stringify((await rest('routes', { node: { id: 'web-1' }, resource_names: ['outbound'] })).json).includes('"weight":80'), 'mesh reloaded');
+    await waitFor(
+      async () =>
+        JSON.stringify((await rest('routes', { node: { id: 'web-1' }, resource_names: ['outbound'] })).json).includes(
+          '"weight":80',
+        ),
+      'mesh reloaded',
+    );
     const s = deltaStream();
     try {
       s.send({ node: { id: 'web-1' }, type_url: TYPE_URL.routes, resource_names_subscribe: ['outbound'] });
-      s.send({ type_url: TYPE_URL.endpoints, resource_names_subscribe: ['outbound|8080|v1|default/api', 'outbound|8080||default/web'] });
+      s.send({
+        type_url: TYPE_URL.endpoints,
+        resource_names_subscribe: ['outbound|8080|v1|default/api', 'outbound|8080||default/web'],
+      });
       const rds = await waitFor(() => s.responses.find((r) => r.type_url === TYPE_URL.routes), 'delta RDS');
       const eds = await waitFor(() => s.responses.find((r) => r.type_url === TYPE_URL.endpoints), 'delta EDS');
       expect(rds.resources!.map((r) => r.name)).toEqual(['outbound']);
       expect(rds.resources![0]!.version).toMatch(/^[0-9a-f]{16}$/);
-      expect(eds.resources!.map((r) => r.name).sort()).toEqual(['outbound|8080||default/web', 'outbound|8080|v1|default/api'].sort());
+      expect(eds.resources!.map((r) => r.name).sort()).toEqual(
+        ['outbound|8080||default/web', 'outbound|8080|v1|default/api'].sort(),
+      );
       s.send({ type_url: TYPE_URL.routes, response_nonce: rds.nonce });
       s.send({ type_url: TYPE_URL.endpoints, response_nonce: eds.nonce });
 
       dir.write('mesh.yaml', meshText(20));
-      const rds2 = await waitFor(() => s.responses.filter((r) => r.type_url === TYPE_URL.routes)[1], 'RDS delta after the edit');
+      const rds2 = await waitFor(
+        () => s.responses.filter((r) => r.type_url === TYPE_URL.routes)[1],
+        'RDS delta after the edit',
+      );
       expect(JSON.stringify(rds2.resources)).toContain('"weight":20');
       await new Promise((r) => setTimeout(r, 200));
       // Endpoints did not change: no EDS message.
@@ -228,10 +271,13 @@ describe('xDS server over delta gRPC ADS', () => {
           node: { id: 'web-1' },
           type_url: TYPE_URL.routes,
           resource_names_subscribe: ['outbound'],
-          initial_resource_versions: { 'outbound': rds2.resources![0]!.version },
+          initial_resource_versions: { outbound: rds2.resources![0]!.version },
         });
         again.send({ type_url: TYPE_URL.clusters });
-        await waitFor(() => again.responses.find((r) => r.type_url === TYPE_URL.clusters), 'wildcard CDS on the new stream');
+        await waitFor(
+          () => again.responses.find((r) => r.type_url === TYPE_URL.clusters),
+          'wildcard CDS on the new stream',
+        );
         expect(again.responses.filter((r) => r.type_url === TYPE_URL.routes)).toHaveLength(0);
       } finally {
         again.close();
@@ -248,8 +294,13 @@ describe('xDS server over REST-JSON', () => {
     expect(first.status).toBe(200);
     expect(first.json.type_url).toBe(TYPE_URL.clusters);
     expect(first.json.resources[0]!['@type']).toBe(TYPE_URL.clusters);
-    const eds = first.json.resources.find((r) => r.type === 'EDS') as { eds_cluster_config: { eds_config: { api_config_source: JsonMap } } } | undefined;
-    expect(eds?.eds_cluster_config.eds_config.api_config_source).toMatchObject({ api_type: 'REST', cluster_names: ['xds_cluster'] });
+    const eds = first.json.resources.find((r) => r.type === 'EDS') as
+      | { eds_cluster_config: { eds_config: { api_config_source: JsonMap } } }
+      | undefined;
+    expect(eds?.eds_cluster_config.eds_config.api_config_source).toMatchObject({
+      api_type: 'REST',
+      cluster_names: ['xds_cluster'],
+    });
     const t0 = Date.now();
     const held = await rest('clusters', { node: { id: 'web-1' }, version_info: first.json.version_info });
     expect(held.status).toBe(304);
@@ -258,7 +309,11 @@ describe('xDS server over REST-JSON', () => {
 
   it('answers a held poll as soon as the mesh changes', async () => {
     const first = await rest('routes', { node: { id: 'web-1' }, resource_names: ['outbound'] });
-    const pending = rest('routes', { node: { id: 'web-1' }, resource_names: ['outbound'], version_info: first.json.version_info });
+    const pending = rest('routes', {
+      node: { id: 'web-1' },
+      resource_names: ['outbound'],
+      version_info: first.json.version_info,
+    });
     await new Promise((r) => setTimeout(r, 50));
     dir.write('mesh.yaml', meshText(55));
     const changed = await pending;

@@ -20,10 +20,27 @@ export interface Frame {
   rows: Array<Record<string, unknown>>;
 }
 
-interface Target { refId?: string; queryType?: string; rawSql?: string; datasource?: { type?: string } }
-interface Override { matcher: { options?: unknown }; properties: Array<{ id: string; value?: unknown }> }
-interface Panel { type: string; title?: string; targets?: Target[]; fieldConfig?: { overrides?: Override[] } }
-interface Board { title: string; panels?: Panel[]; templating?: { list?: Array<{ name: string; query?: unknown }> } }
+interface Target {
+  refId?: string;
+  queryType?: string;
+  rawSql?: string;
+  datasource?: { type?: string };
+}
+interface Override {
+  matcher: { options?: unknown };
+  properties: Array<{ id: string; value?: unknown }>;
+}
+interface Panel {
+  type: string;
+  title?: string;
+  targets?: Target[];
+  fieldConfig?: { overrides?: Override[] };
+}
+interface Board {
+  title: string;
+  panels?: Panel[];
+  templating?: { list?: Array<{ name: string; query?: unknown }> };
+}
 
 const CLICKHOUSE = 'grafana-clickhouse-datasource';
 
@@ -40,14 +57,28 @@ export function clickhouseQueries(boards: Board[]): DashboardQuery[] {
     for (const v of board.templating?.list ?? []) {
       const q = v.query as Target | undefined;
       if (typeof q === 'object' && q !== null && typeof q.rawSql === 'string') {
-        out.push({ board: board.title, panel: `variable ${v.name}`, panelType: 'variable', refId: v.name, queryType: 'table', rawSql: q.rawSql });
+        out.push({
+          board: board.title,
+          panel: `variable ${v.name}`,
+          panelType: 'variable',
+          refId: v.name,
+          queryType: 'table',
+          rawSql: q.rawSql,
+        });
       }
     }
     for (const panel of board.panels ?? []) {
       const title = panel.title ?? panel.type;
       for (const t of panel.targets ?? []) {
         if (t.datasource?.type !== CLICKHOUSE || t.rawSql === undefined) continue;
-        out.push({ board: board.title, panel: title, panelType: panel.type, refId: t.refId ?? 'A', queryType: t.queryType ?? 'table', rawSql: t.rawSql });
+        out.push({
+          board: board.title,
+          panel: title,
+          panelType: panel.type,
+          refId: t.refId ?? 'A',
+          queryType: t.queryType ?? 'table',
+          rawSql: t.rawSql,
+        });
       }
       for (const o of panel.fieldConfig?.overrides ?? []) {
         for (const p of o.properties) {
@@ -96,7 +127,19 @@ export function frameProblems(q: DashboardQuery, frame: Frame): string[] {
     if (!frame.columns.some((c) => isTime(c.type))) problems.push('no time field');
     if (!frame.columns.some((c) => isNumber(c.type))) problems.push('no numeric field');
   } else if (q.queryType === 'traces') {
-    problems.push(...need(frame, ['traceID', 'spanID', 'parentSpanID', 'serviceName', 'operationName', 'startTime', 'duration', 'tags', 'serviceTags']));
+    problems.push(
+      ...need(frame, [
+        'traceID',
+        'spanID',
+        'parentSpanID',
+        'serviceName',
+        'operationName',
+        'startTime',
+        'duration',
+        'tags',
+        'serviceTags',
+      ]),
+    );
     if (new Set(frame.rows.map((r) => r['traceID'])).size > 1) problems.push('spans of more than one trace');
   } else if (q.queryType === 'logs') {
     const time = frame.columns.find((c) => c.name === 'timestamp');

@@ -21,22 +21,29 @@ describe('dashboards as code', () => {
   });
 
   it('every board has a unique uid and every datasource it references is provisioned', () => {
-    const provisioned = parse(readFileSync(join(root, 'dashboards', 'provisioning', 'datasources', 'meshscope.yaml'), 'utf8')) as {
+    const provisioned = parse(
+      readFileSync(join(root, 'dashboards', 'provisioning', 'datasources', 'meshscope.yaml'), 'utf8'),
+    ) as {
       datasources: Array<{ uid: string; type: string; jsonData: Record<string, unknown> }>;
     };
     const byUid = new Map(provisioned.datasources.map((d) => [d.uid, d]));
     expect(byUid.get(clickhouse.uid!)?.type).toBe(clickhouse.type);
     expect(byUid.get(prometheus.uid!)?.type).toBe(prometheus.type);
-    expect(byUid.get(clickhouse.uid!)?.jsonData).toMatchObject({ traces: { otelEnabled: true, defaultTable: 'otel_traces' }, logs: { otelEnabled: true, defaultTable: 'otel_logs' } });
+    expect(byUid.get(clickhouse.uid!)?.jsonData).toMatchObject({
+      traces: { otelEnabled: true, defaultTable: 'otel_traces' },
+      logs: { otelEnabled: true, defaultTable: 'otel_logs' },
+    });
 
     const uids = boards.map((b) => b.build().uid);
     expect(new Set(uids).size).toBe(uids.length);
     const referenced = new Set<string>();
-    for (const b of boards) JSON.stringify(b.build(), (key, value: unknown) => {
-      if (key === 'datasource' && typeof value === 'object' && value !== null && 'uid' in value) referenced.add(String((value as { uid: unknown }).uid));
-      if (key === 'datasourceUid') referenced.add(String(value));
-      return value;
-    });
+    for (const b of boards)
+      JSON.stringify(b.build(), (key, value: unknown) => {
+        if (key === 'datasource' && typeof value === 'object' && value !== null && 'uid' in value)
+          referenced.add(String((value as { uid: unknown }).uid));
+        if (key === 'datasourceUid') referenced.add(String(value));
+        return value;
+      });
     expect([...referenced].filter((u) => !byUid.has(u))).toEqual([]);
   });
 });

@@ -99,13 +99,16 @@ function formatValues(values: string[], format: string | undefined): string {
 }
 
 function replaceVariables(sql: string, ctx: ExpandContext): string {
-  return sql.replace(/\$\{([\w.]+)(?::(\w+))?\}|\$(?!__)(\w+)/g, (whole, braced: string | undefined, format: string | undefined, bare: string | undefined) => {
-    const name = (braced ?? bare)!;
-    if (ctx.scoped !== undefined && name in ctx.scoped) return ctx.scoped[name]!;
-    const v = ctx.variables[name];
-    if (v === undefined) throw new Error(`unknown template variable ${whole}`);
-    return formatValues(resolvedValues(v), format);
-  });
+  return sql.replace(
+    /\$\{([\w.]+)(?::(\w+))?\}|\$(?!__)(\w+)/g,
+    (whole, braced: string | undefined, format: string | undefined, bare: string | undefined) => {
+      const name = (braced ?? bare)!;
+      if (ctx.scoped !== undefined && name in ctx.scoped) return ctx.scoped[name]!;
+      const v = ctx.variables[name];
+      if (v === undefined) throw new Error(`unknown template variable ${whole}`);
+      return formatValues(resolvedValues(v), format);
+    },
+  );
 }
 
 const seconds = (d: Date): number => Math.floor(d.getTime() / 1000);
@@ -122,11 +125,14 @@ function expandBackendMacros(sql: string, ctx: ExpandContext): string {
   const intervalS = Math.max(Math.floor(ctx.intervalMs / 1000), 1);
   const intervalMs = Math.max(ctx.intervalMs, 1);
   const withArgs: Record<string, (args: string[]) => string> = {
-    timeFilter: (a) => `${one('timeFilter', a)} >= ${dateTime(ctx.from)} AND ${one('timeFilter', a)} <= ${dateTime(ctx.to)}`,
-    timeFilter_ms: (a) => `${one('timeFilter_ms', a)} >= ${dateTime64(ctx.from)} AND ${one('timeFilter_ms', a)} <= ${dateTime64(ctx.to)}`,
+    timeFilter: (a) =>
+      `${one('timeFilter', a)} >= ${dateTime(ctx.from)} AND ${one('timeFilter', a)} <= ${dateTime(ctx.to)}`,
+    timeFilter_ms: (a) =>
+      `${one('timeFilter_ms', a)} >= ${dateTime64(ctx.from)} AND ${one('timeFilter_ms', a)} <= ${dateTime64(ctx.to)}`,
     dateFilter: (a) => `${one('dateFilter', a)} >= ${date(ctx.from)} AND ${one('dateFilter', a)} <= ${date(ctx.to)}`,
     timeInterval: (a) => `toStartOfInterval(toDateTime(${one('timeInterval', a)}), INTERVAL ${intervalS} second)`,
-    timeInterval_ms: (a) => `toStartOfInterval(toDateTime64(${one('timeInterval_ms', a)}, 3), INTERVAL ${intervalMs} millisecond)`,
+    timeInterval_ms: (a) =>
+      `toStartOfInterval(toDateTime64(${one('timeInterval_ms', a)}, 3), INTERVAL ${intervalMs} millisecond)`,
   };
   const bare: Record<string, string> = {
     fromTime: dateTime(ctx.from),

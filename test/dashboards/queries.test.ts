@@ -8,7 +8,13 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createStorageClient } from '../../collector/storage/clickhouse/client.js';
 import { migrate } from '../../collector/storage/clickhouse/migrate.js';
-import { clickhouseQueries, frameProblems, loadGeneratedBoards, type DashboardQuery, type Frame } from './dashboard-queries.js';
+import {
+  clickhouseQueries,
+  frameProblems,
+  loadGeneratedBoards,
+  type DashboardQuery,
+  type Frame,
+} from './dashboard-queries.js';
 import { expandQuery, type ExpandContext } from './plugin-macros.js';
 import { SHOP_CALLS, writeShopTelemetry } from './shop-telemetry.js';
 
@@ -55,14 +61,22 @@ afterAll(async () => {
 describe('generated dashboards on ClickHouse', () => {
   it('has the panels each board promises', () => {
     const byBoard = (title: string): DashboardQuery[] => queries.filter((q) => q.board === title);
-    expect(byBoard('Mesh topology').map((q) => `${q.panelType}:${q.refId}`)).toEqual(expect.arrayContaining(['nodeGraph:nodes', 'nodeGraph:edges', 'table:A']));
-    expect(byBoard('Service latency').map((q) => q.panelType)).toEqual(expect.arrayContaining(['variable', 'timeseries', 'heatmap', 'table', 'traces']));
-    expect(byBoard('Traces and logs').map((q) => q.panelType)).toEqual(expect.arrayContaining(['table', 'traces', 'logs']));
+    expect(byBoard('Mesh topology').map((q) => `${q.panelType}:${q.refId}`)).toEqual(
+      expect.arrayContaining(['nodeGraph:nodes', 'nodeGraph:edges', 'table:A']),
+    );
+    expect(byBoard('Service latency').map((q) => q.panelType)).toEqual(
+      expect.arrayContaining(['variable', 'timeseries', 'heatmap', 'table', 'traces']),
+    );
+    expect(byBoard('Traces and logs').map((q) => q.panelType)).toEqual(
+      expect.arrayContaining(['table', 'traces', 'logs']),
+    );
   });
 
   // A trace id taken from the panel the link sits on, as the click would pass it.
   async function scopedFor(q: DashboardQuery, service: string[] | 'All'): Promise<Record<string, string> | undefined> {
-    const source = queries.find((s) => s.board === q.board && q.panel.startsWith(`${s.panel} → `) && s.refId === q.linkFrom?.refId);
+    const source = queries.find(
+      (s) => s.board === q.board && q.panel.startsWith(`${s.panel} → `) && s.refId === q.linkFrom?.refId,
+    );
     if (q.linkFrom !== undefined && source !== undefined) {
       const frame = await runFrame(client, expandQuery(source.rawSql, context(service)));
       const value = String(frame.rows[0]?.[q.linkFrom.field] ?? '');
@@ -94,7 +108,9 @@ describe('generated dashboards on ClickHouse', () => {
     const nodeFrame = await runFrame(client, expandQuery(nodes.rawSql, context('All')));
     const edgeFrame = await runFrame(client, expandQuery(edges.rawSql, context('All')));
     expect(nodeFrame.rows.map((r) => r['id']).sort()).toEqual(SERVICES);
-    expect(edgeFrame.rows.map((r) => `${String(r['source'])}->${String(r['target'])}`).sort()).toEqual(SHOP_CALLS.map(([a, b]) => `${a}->${b}`).sort());
+    expect(edgeFrame.rows.map((r) => `${String(r['source'])}->${String(r['target'])}`).sort()).toEqual(
+      SHOP_CALLS.map(([a, b]) => `${a}->${b}`).sort(),
+    );
     for (const r of edgeFrame.rows) expect(Number(r['detail__requests'])).toBe(120);
     const payment = nodeFrame.rows.find((r) => r['id'] === 'payment')!;
     expect(Number(payment['arc__errors'])).toBeCloseTo(5 / 120, 6);

@@ -36,7 +36,12 @@ export interface ShopTelemetry {
 const iso = (ms: number): string => new Date(ms).toISOString();
 
 /** Writes `traces` requests spread over the `spreadMs` before `now`. */
-export async function writeShopTelemetry(client: ClickHouseClient, now: number, traces: number, spreadMs: number): Promise<ShopTelemetry> {
+export async function writeShopTelemetry(
+  client: ClickHouseClient,
+  now: number,
+  traces: number,
+  spreadMs: number,
+): Promise<ShopTelemetry> {
   const spans: Span[] = [];
   const edges: Array<Record<string, unknown>> = [];
   const logs: Array<Record<string, unknown>> = [];
@@ -52,8 +57,18 @@ export async function writeShopTelemetry(client: ClickHouseClient, now: number, 
         if (client !== service) continue;
         const clientId = hex(8);
         const childDuration = visit(server, clientId, at + 1, depth + 1);
-        spans.push(span(traceId, clientId, serverId, `GET ${server}`, 'Client', service, at + 1, childDuration + 1, false));
-        edges.push({ Timestamp: iso(at + 1), Client: service, Server: server, ConnectionType: '', Failed: server === 'payment' && t % 25 === 0 ? 1 : 0, ServerDurationMs: childDuration, ClientDurationMs: childDuration + 1 });
+        spans.push(
+          span(traceId, clientId, serverId, `GET ${server}`, 'Client', service, at + 1, childDuration + 1, false),
+        );
+        edges.push({
+          Timestamp: iso(at + 1),
+          Client: service,
+          Server: server,
+          ConnectionType: '',
+          Failed: server === 'payment' && t % 25 === 0 ? 1 : 0,
+          ServerDurationMs: childDuration,
+          ClientDurationMs: childDuration + 1,
+        });
         edgeCounts.set(`${service}->${server}`, (edgeCounts.get(`${service}->${server}`) ?? 0) + 1);
         duration += childDuration + 1;
       }
@@ -72,13 +87,38 @@ export async function writeShopTelemetry(client: ClickHouseClient, now: number, 
     };
     visit('frontend', '', start, 0);
   }
-  await client.insert({ table: 'otel_traces', values: spans, format: 'JSONEachRow', clickhouse_settings: { date_time_input_format: 'best_effort' } });
-  await client.insert({ table: 'otel_service_graph_edges', values: edges, format: 'JSONEachRow', clickhouse_settings: { date_time_input_format: 'best_effort' } });
-  await client.insert({ table: 'otel_logs', values: logs, format: 'JSONEachRow', clickhouse_settings: { date_time_input_format: 'best_effort' } });
+  await client.insert({
+    table: 'otel_traces',
+    values: spans,
+    format: 'JSONEachRow',
+    clickhouse_settings: { date_time_input_format: 'best_effort' },
+  });
+  await client.insert({
+    table: 'otel_service_graph_edges',
+    values: edges,
+    format: 'JSONEachRow',
+    clickhouse_settings: { date_time_input_format: 'best_effort' },
+  });
+  await client.insert({
+    table: 'otel_logs',
+    values: logs,
+    format: 'JSONEachRow',
+    clickhouse_settings: { date_time_input_format: 'best_effort' },
+  });
   return { traces, edges: edgeCounts };
 }
 
-function span(traceId: string, spanId: string, parent: string, name: string, kind: string, service: string, at: number, durationMs: number, failed: boolean): Span {
+function span(
+  traceId: string,
+  spanId: string,
+  parent: string,
+  name: string,
+  kind: string,
+  service: string,
+  at: number,
+  durationMs: number,
+  failed: boolean,
+): Span {
   return {
     Timestamp: iso(at),
     TraceId: traceId,

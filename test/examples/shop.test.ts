@@ -7,8 +7,17 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SHOP_SERVICES, shopCallGraph } from '../../examples/shop/shop.js';
 
-interface OtlpSpan { traceId: string; spanId: string; parentSpanId?: string; name: string; kind: number; status?: { code?: number } }
-interface ExportedSpan extends OtlpSpan { service: string }
+interface OtlpSpan {
+  traceId: string;
+  spanId: string;
+  parentSpanId?: string;
+  name: string;
+  kind: number;
+  status?: { code?: number };
+}
+interface ExportedSpan extends OtlpSpan {
+  service: string;
+}
 
 const children: ChildProcess[] = [];
 const servers: http.Server[] = [];
@@ -22,7 +31,10 @@ function listen(server: http.Server): Promise<number> {
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port)));
 }
 
-function startService(service: string, extraEnv: Record<string, string> = {}): Promise<{ port: number; child: ChildProcess }> {
+function startService(
+  service: string,
+  extraEnv: Record<string, string> = {},
+): Promise<{ port: number; child: ChildProcess }> {
   const child = spawn(process.execPath, ['dist/examples/shop/main.js'], {
     env: {
       ...process.env,
@@ -50,7 +62,12 @@ function startService(service: string, extraEnv: Record<string, string> = {}): P
   });
 }
 
-function request(port: number, method: string, path: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
+function request(
+  port: number,
+  method: string,
+  path: string,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const req = http.request({ host: '127.0.0.1', port, method, path, headers }, (res) => {
       let body = '';
@@ -77,7 +94,12 @@ beforeAll(async () => {
       let body = '';
       req.on('data', (d: Buffer) => (body += d.toString()));
       req.on('end', () => {
-        const parsed = JSON.parse(body) as { resourceSpans: Array<{ resource: { attributes: Array<{ key: string; value: { stringValue?: string } }> }; scopeSpans: Array<{ spans: OtlpSpan[] }> }> };
+        const parsed = JSON.parse(body) as {
+          resourceSpans: Array<{
+            resource: { attributes: Array<{ key: string; value: { stringValue?: string } }> };
+            scopeSpans: Array<{ spans: OtlpSpan[] }>;
+          }>;
+        };
         for (const rs of parsed.resourceSpans) {
           const service = rs.resource.attributes.find((a) => a.key === 'service.name')?.value.stringValue ?? '';
           for (const ss of rs.scopeSpans) for (const s of ss.spans) spans.push({ ...s, service });
@@ -91,23 +113,35 @@ beforeAll(async () => {
     http.createServer((req, res) => {
       const port = addresses.get((req.headers.host ?? '').split(':')[0] ?? '');
       if (port === undefined) return void res.writeHead(404).end();
-      const up = http.request({ host: '127.0.0.1', port, method: req.method, path: req.url, headers: req.headers }, (r) => {
-        res.writeHead(r.statusCode ?? 502, r.headers);
-        r.pipe(res);
-      });
+      const up = http.request(
+        { host: '127.0.0.1', port, method: req.method, path: req.url, headers: req.headers },
+        (r) => {
+          res.writeHead(r.statusCode ?? 502, r.headers);
+          r.pipe(res);
+        },
+      );
       up.on('error', () => res.writeHead(503).end());
       req.pipe(up);
     }),
   );
   const started = await Promise.all(
-    SHOP_SERVICES.map((s) => startService(s, s === 'payment' ? { SHOP_BEHAVIOR: JSON.stringify({ 'POST /charge': { error_percent: 0 } }) } : { SHOP_ERROR_PERCENT: '0' })),
+    SHOP_SERVICES.map((s) =>
+      startService(
+        s,
+        s === 'payment'
+          ? { SHOP_BEHAVIOR: JSON.stringify({ 'POST /charge': { error_percent: 0 } }) }
+          : { SHOP_ERROR_PERCENT: '0' },
+      ),
+    ),
   );
   SHOP_SERVICES.forEach((s, i) => addresses.set(s, started[i]!.port));
 });
 
 afterAll(async () => {
   for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
-  await Promise.all(children.map((c) => (c.exitCode !== null ? Promise.resolve() : new Promise((r) => c.once('exit', r)))));
+  await Promise.all(
+    children.map((c) => (c.exitCode !== null ? Promise.resolve() : new Promise((r) => c.once('exit', r)))),
+  );
   for (const s of servers) s.close();
 });
 
@@ -123,7 +157,9 @@ describe('demo shop', () => {
 
   it('serves the storefront through its dependencies and traces every hop in one trace', async () => {
     const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
-    const res = await request(addresses.get('frontend')!, 'GET', '/', { traceparent: `00-${traceId}-00f067aa0ba902b7-01` });
+    const res = await request(addresses.get('frontend')!, 'GET', '/', {
+      traceparent: `00-${traceId}-00f067aa0ba902b7-01`,
+    });
     expect(res.status).toBe(200);
     const body = JSON.parse(res.body) as { calls: Array<{ service: string; status: number }> };
     expect(body.calls.map((c) => `${c.service}:${c.status}`).sort()).toEqual(['cart:200', 'catalog:200']);
@@ -132,7 +168,10 @@ describe('demo shop', () => {
     // through the egress (the sidecar in the mesh, which spans them), so the apps make no
     // CLIENT spans, and each callee's server span is a child of the caller's manual span.
     const trace = await spansOf(traceId, 8);
-    const server = trace.filter((s) => s.kind === 2).map((s) => s.service).sort();
+    const server = trace
+      .filter((s) => s.kind === 2)
+      .map((s) => s.service)
+      .sort();
     expect(server).toEqual(['cart', 'catalog', 'frontend', 'inventory']);
     expect(trace.filter((s) => s.kind === 3)).toEqual([]);
     const byId = new Map(trace.map((s) => [s.spanId, s]));
@@ -141,10 +180,17 @@ describe('demo shop', () => {
       expect(parent?.kind, `${s.service} server span's parent`).toBe(1);
       expect(parent?.service).not.toBe(s.service);
     }
-    expect(trace.filter((s) => s.kind === 1).map((s) => s.name).sort()).toEqual(['cart GET /cart', 'catalog GET /products', 'frontend GET /', 'inventory GET /stock']);
+    expect(
+      trace
+        .filter((s) => s.kind === 1)
+        .map((s) => s.name)
+        .sort(),
+    ).toEqual(['cart GET /cart', 'catalog GET /products', 'frontend GET /', 'inventory GET /stock']);
     // Every span but the incoming request's is parented inside the trace.
     const ids = new Set(trace.map((s) => s.spanId));
-    expect(trace.filter((s) => !ids.has(s.parentSpanId ?? '')).map((s) => s.parentSpanId)).toEqual(['00f067aa0ba902b7']);
+    expect(trace.filter((s) => !ids.has(s.parentSpanId ?? '')).map((s) => s.parentSpanId)).toEqual([
+      '00f067aa0ba902b7',
+    ]);
   });
 
   it('answers 503 when its configured error rate fires, and marks the span as an error', async () => {
@@ -157,7 +203,9 @@ describe('demo shop', () => {
   });
 
   it('rejects a bad behaviour override naming the variable and the endpoint', async () => {
-    await expect(startService('payment', { SHOP_BEHAVIOR: JSON.stringify({ 'GET /nope': { latency_ms: 1 } }) })).rejects.toThrow(/SHOP_BEHAVIOR: no endpoint GET \/nope/);
+    await expect(
+      startService('payment', { SHOP_BEHAVIOR: JSON.stringify({ 'GET /nope': { latency_ms: 1 } }) }),
+    ).rejects.toThrow(/SHOP_BEHAVIOR: no endpoint GET \/nope/);
     await expect(startService('payment', { SHOP_ERROR_PERCENT: '140' })).rejects.toThrow(/SHOP_ERROR_PERCENT=140/);
   });
 });

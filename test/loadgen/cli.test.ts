@@ -21,7 +21,20 @@ interface Export {
 describe('meshscope load flags', () => {
   it('--vus with --duration runs constant VUs; --summary-mode full adds sub-phase timings and groups', async () => {
     const out = path.join(tmp.dir, 'cv.json');
-    const r = await runCli([tmp.write('cv.js', loop), '--vus', '3', '--duration', '600ms', '-e', `BASE=${server.base}`, '--summary-export', out, '--summary-mode', 'full', '--quiet']);
+    const r = await runCli([
+      tmp.write('cv.js', loop),
+      '--vus',
+      '3',
+      '--duration',
+      '600ms',
+      '-e',
+      `BASE=${server.base}`,
+      '--summary-export',
+      out,
+      '--summary-mode',
+      'full',
+      '--quiet',
+    ]);
     expect(r.code).toBe(0);
     const s = JSON.parse(fs.readFileSync(out, 'utf8')) as Export;
     expect(s.metrics.vus_max!.value).toBe(3);
@@ -51,18 +64,43 @@ export function api() { http.get(__ENV.BASE + '/json'); }
 
   it('--stage ramps VUs and --iterations overrides the script', async () => {
     const staged = path.join(tmp.dir, 'st.json');
-    const s = await runCli([tmp.write('st.js', loop), '--stage', '300ms:2,300ms:0', '-e', `BASE=${server.base}`, '--summary-export', staged, '--quiet']);
+    const s = await runCli([
+      tmp.write('st.js', loop),
+      '--stage',
+      '300ms:2,300ms:0',
+      '-e',
+      `BASE=${server.base}`,
+      '--summary-export',
+      staged,
+      '--quiet',
+    ]);
     expect(s.code).toBe(0);
     expect((JSON.parse(fs.readFileSync(staged, 'utf8')) as Export).metrics.vus_max!.value).toBe(2);
     const it7 = path.join(tmp.dir, 'it.json');
-    const i = await runCli([tmp.write('it.js', `export const options = { vus: 1, duration: '1h' };\n${loop}`), '--iterations', '7', '-e', `BASE=${server.base}`, '--summary-export', it7, '--quiet']);
+    const i = await runCli([
+      tmp.write('it.js', `export const options = { vus: 1, duration: '1h' };\n${loop}`),
+      '--iterations',
+      '7',
+      '-e',
+      `BASE=${server.base}`,
+      '--summary-export',
+      it7,
+      '--quiet',
+    ]);
     expect(i.code).toBe(0);
     expect((JSON.parse(fs.readFileSync(it7, 'utf8')) as Export).metrics.iterations!.count).toBe(7);
   });
 
   it('SIGINT stops the run, prints the summary and exits 105', async () => {
-    const script = tmp.write('long.js', `export const options = { vus: 2, duration: '30s' };\nexport function setup() { console.log('setup done'); }\n${loop}`);
-    const child = spawn(process.execPath, [path.join(repoRoot, 'dist/cli/main.js'), 'load', script, '-e', `BASE=${server.base}`, '--quiet'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const script = tmp.write(
+      'long.js',
+      `export const options = { vus: 2, duration: '30s' };\nexport function setup() { console.log('setup done'); }\n${loop}`,
+    );
+    const child = spawn(
+      process.execPath,
+      [path.join(repoRoot, 'dist/cli/main.js'), 'load', script, '-e', `BASE=${server.base}`, '--quiet'],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     let stdout = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     // setup() has run once its log line shows: the signal handler is in place and VUs are looping.

@@ -41,7 +41,10 @@ export default function () {
   });
 
   it('the iterations shortcut and CLI-style overrides make one shared-iterations scenario', async () => {
-    const script = tmp.write('shortcut.js', `import http from 'k6/http';\nexport default function () { http.get(__ENV.BASE + '/hello'); }\n`);
+    const script = tmp.write(
+      'shortcut.js',
+      `import http from 'k6/http';\nexport default function () { http.get(__ENV.BASE + '/hello'); }\n`,
+    );
     const r = await run({ script, env: { BASE: server.base }, vus: 2, iterations: 9 });
     expect(metricValue(r, 'iterations', 'count')).toBe(9);
   });
@@ -111,8 +114,12 @@ export default function () {
     );
     const r = await run({ script });
     expect(r.exitCode).toBe(0);
-    const points = [...r.stderr.matchAll(/active=(\d+) t=(\d+)/g)].map((m) => ({ active: Number(m[1]), t: Number(m[2]) }));
-    const during = (from: number, to: number): number[] => points.filter((p) => p.t >= from && p.t < to).map((p) => p.active);
+    const points = [...r.stderr.matchAll(/active=(\d+) t=(\d+)/g)].map((m) => ({
+      active: Number(m[1]),
+      t: Number(m[2]),
+    }));
+    const during = (from: number, to: number): number[] =>
+      points.filter((p) => p.t >= from && p.t < to).map((p) => p.active);
     expect(Math.max(...during(0, 200))).toBeLessThanOrEqual(1);
     expect(Math.max(...during(1100, 1900))).toBe(4);
     expect(Math.min(...during(1100, 1900))).toBe(4);

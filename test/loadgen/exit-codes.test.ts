@@ -58,14 +58,20 @@ export default function () {}
   });
 
   it('107 with file:line for a syntax error', async () => {
-    const script = tmp.write('syntax.js', `import http from 'k6/http';\n\nexport default function () {\n  http.get('x'\n}\n`);
+    const script = tmp.write(
+      'syntax.js',
+      `import http from 'k6/http';\n\nexport default function () {\n  http.get('x'\n}\n`,
+    );
     const r = await runCli([script, '--quiet']);
     expect(r.code).toBe(107);
     expect(r.stderr).toMatch(/syntax\.js:5:\d+/);
   });
 
   it('107 with file:line for an exception in init code', async () => {
-    const script = tmp.write('initerr.js', `const cfg = null;\nconst port = cfg.port;\nexport default function () {}\n`);
+    const script = tmp.write(
+      'initerr.js',
+      `const cfg = null;\nconst port = cfg.port;\nexport default function () {}\n`,
+    );
     const r = await runCli([script, '--quiet']);
     expect(r.code).toBe(107);
     expect(r.stderr).toMatch(/TypeError: Cannot read properties of null/);
@@ -73,12 +79,18 @@ export default function () {}
   });
 
   it('107 with file:line for an exception in setup() and in teardown()', async () => {
-    const setup = tmp.write('setuperr.js', `import http from 'k6/http';\nexport function setup() {\n  const r = http.get(__ENV.BASE + '/json');\n  throw new Error('no token in ' + r.status);\n}\nexport default function () {}\n`);
+    const setup = tmp.write(
+      'setuperr.js',
+      `import http from 'k6/http';\nexport function setup() {\n  const r = http.get(__ENV.BASE + '/json');\n  throw new Error('no token in ' + r.status);\n}\nexport default function () {}\n`,
+    );
     const s = await runCli([setup, '--quiet', '-e', `BASE=${server.base}`]);
     expect(s.code).toBe(107);
     expect(s.stderr).toContain('no token in 200');
     expect(s.stderr).toMatch(/setuperr\.js:4:\d+/);
-    const teardown = tmp.write('teardownerr.js', `export default function () {}\nexport function teardown(data) {\n  data.missing.field = 1;\n}\n`);
+    const teardown = tmp.write(
+      'teardownerr.js',
+      `export default function () {}\nexport function teardown(data) {\n  data.missing.field = 1;\n}\n`,
+    );
     const t = await run({ script: teardown });
     expect(t.exitCode).toBe(107);
     expect(t.error?.message).toMatch(/teardownerr\.js:3:\d+/);

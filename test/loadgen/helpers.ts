@@ -18,7 +18,9 @@ export interface FixtureServer {
 }
 
 export async function startServer(args: string[] = []): Promise<FixtureServer> {
-  const child: ChildProcess = spawn(process.execPath, [path.join(here, 'fixtures/server.mjs'), ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child: ChildProcess = spawn(process.execPath, [path.join(here, 'fixtures/server.mjs'), ...args], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   const port = await new Promise<number>((resolve, reject) => {
     let buf = '';
     child.stdout!.on('data', (d: Buffer) => {
@@ -97,9 +99,15 @@ export async function run(opts: RunTestOptions): Promise<TestResult & { stdout: 
   return { ...result, stdout: stdout.text, stderr: stderr.text };
 }
 
-export function runCli(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+export function runCli(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [path.join(repoRoot, 'dist/cli/main.js'), 'load', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [path.join(repoRoot, 'dist/cli/main.js'), 'load', ...args], {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));

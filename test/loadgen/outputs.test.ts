@@ -21,14 +21,49 @@ export default function () {
 describe('outputs', () => {
   it('--out json writes k6 JSON lines: Metric declarations and tagged Points', async () => {
     const out = `${tmp.dir}/out.json`;
-    const r = await runCli([tmp.write('json.js', basic), '--quiet', '-e', `BASE=${server.base}`, '--out', `json=${out}`, '--tag', 'env=test']);
+    const r = await runCli([
+      tmp.write('json.js', basic),
+      '--quiet',
+      '-e',
+      `BASE=${server.base}`,
+      '--out',
+      `json=${out}`,
+      '--tag',
+      'env=test',
+    ]);
     expect(r.code).toBe(0);
-    const lines = fs.readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { type: string; metric: string; data: { name?: string; type?: string; time?: string; value?: number; tags?: Record<string, string>; metadata?: { trace_id?: string } } });
+    const lines = fs
+      .readFileSync(out, 'utf8')
+      .trim()
+      .split('\n')
+      .map(
+        (l) =>
+          JSON.parse(l) as {
+            type: string;
+            metric: string;
+            data: {
+              name?: string;
+              type?: string;
+              time?: string;
+              value?: number;
+              tags?: Record<string, string>;
+              metadata?: { trace_id?: string };
+            };
+          },
+      );
     const decl = lines.find((l) => l.type === 'Metric' && l.metric === 'http_req_duration');
     expect(decl?.data).toMatchObject({ name: 'http_req_duration', type: 'trend', contains: 'time' });
     const reqs = lines.filter((l) => l.type === 'Point' && l.metric === 'http_reqs');
     expect(reqs).toHaveLength(4);
-    expect(reqs[0]!.data.tags).toMatchObject({ method: 'GET', status: '200', name: 'hello', group: '::front', scenario: 'default', expected_response: 'true', env: 'test' });
+    expect(reqs[0]!.data.tags).toMatchObject({
+      method: 'GET',
+      status: '200',
+      name: 'hello',
+      group: '::front',
+      scenario: 'default',
+      expected_response: 'true',
+      env: 'test',
+    });
     expect(reqs[0]!.data.tags!.url).toBe(`${server.base}/hello`);
     // The request's trace id rides in the sample's metadata, as k6's tracing puts it.
     expect(reqs[0]!.data.metadata?.trace_id).toMatch(/^[0-9a-f]{32}$/);
@@ -41,9 +76,14 @@ describe('outputs', () => {
     const file = `${tmp.dir}/summary.json`;
     const r = await run({ script: tmp.write('export.js', basic), env: { BASE: server.base }, summaryExport: file });
     expect(r.exitCode).toBe(0);
-    const s = JSON.parse(fs.readFileSync(file, 'utf8')) as { metrics: Record<string, Record<string, unknown>>; root_group: { groups: Record<string, { checks: Record<string, { passes: number; fails: number }> }> } };
+    const s = JSON.parse(fs.readFileSync(file, 'utf8')) as {
+      metrics: Record<string, Record<string, unknown>>;
+      root_group: { groups: Record<string, { checks: Record<string, { passes: number; fails: number }> }> };
+    };
     expect(s.metrics.http_reqs).toMatchObject({ count: 4 });
-    expect(Object.keys(s.metrics.http_req_duration!)).toEqual(expect.arrayContaining(['avg', 'min', 'med', 'max', 'p(90)', 'p(95)']));
+    expect(Object.keys(s.metrics.http_req_duration!)).toEqual(
+      expect.arrayContaining(['avg', 'min', 'med', 'max', 'p(90)', 'p(95)']),
+    );
     expect(s.metrics.checks).toMatchObject({ passes: 4, fails: 0, value: 1, thresholds: { 'rate==1': false } });
     expect(s.metrics['http_req_duration{name:hello}']).toMatchObject({ thresholds: { 'p(95)<5000': false } });
     expect(s.root_group.groups.front!.checks['is 200']).toMatchObject({ passes: 4, fails: 0 });
@@ -61,12 +101,24 @@ export function handleSummary(data) {
     );
     const r = await run({ script, env: { BASE: server.base } });
     expect(r.stdout).toBe('custom summary: 4\n');
-    const data = JSON.parse(fs.readFileSync(file, 'utf8')) as { metrics: Record<string, { type: string; values: Record<string, number>; thresholds?: Record<string, { ok: boolean }> }> };
-    expect(data.metrics.checks).toMatchObject({ type: 'rate', values: { rate: 1, passes: 4, fails: 0 }, thresholds: { 'rate==1': { ok: true } } });
+    const data = JSON.parse(fs.readFileSync(file, 'utf8')) as {
+      metrics: Record<
+        string,
+        { type: string; values: Record<string, number>; thresholds?: Record<string, { ok: boolean }> }
+      >;
+    };
+    expect(data.metrics.checks).toMatchObject({
+      type: 'rate',
+      values: { rate: 1, passes: 4, fails: 0 },
+      thresholds: { 'rate==1': { ok: true } },
+    });
   });
 
   it('a throwing handleSummary is reported with file:line and the default summary printed instead', async () => {
-    const script = tmp.write('hsbad.js', `${basic}\nexport function handleSummary(data) {\n  return data.metrics.nope.values;\n}\n`);
+    const script = tmp.write(
+      'hsbad.js',
+      `${basic}\nexport function handleSummary(data) {\n  return data.metrics.nope.values;\n}\n`,
+    );
     const r = await run({ script, env: { BASE: server.base } });
     expect(r.exitCode).toBe(0);
     expect(r.stderr).toMatch(/TypeError[\s\S]*in handleSummary[\s\S]*hsbad\.js:12:\d+/);
@@ -87,7 +139,11 @@ export function handleSummary(data) {
     await new Promise<void>((r) => collector.listen(0, '127.0.0.1', r));
     try {
       const port = (collector.address() as { port: number }).port;
-      const r = await run({ script: tmp.write('otlp.js', basic), env: { BASE: server.base }, outputs: [{ name: 'otlp', arg: `http://127.0.0.1:${port}` }] });
+      const r = await run({
+        script: tmp.write('otlp.js', basic),
+        env: { BASE: server.base },
+        outputs: [{ name: 'otlp', arg: `http://127.0.0.1:${port}` }],
+      });
       expect(r.exitCode).toBe(0);
       const all = bodies.join('\n');
       expect(all).toContain('k6_http_reqs');
@@ -99,7 +155,11 @@ export function handleSummary(data) {
   });
 
   it('a dead OTLP collector does not fail or stall the run', async () => {
-    const r = await run({ script: tmp.write('otlpdead.js', basic), env: { BASE: server.base }, outputs: [{ name: 'otlp', arg: 'http://127.0.0.1:9/v1/metrics' }] });
+    const r = await run({
+      script: tmp.write('otlpdead.js', basic),
+      env: { BASE: server.base },
+      outputs: [{ name: 'otlp', arg: 'http://127.0.0.1:9/v1/metrics' }],
+    });
     expect(r.exitCode).toBe(0);
     expect(metricValue(r, 'http_reqs', 'count')).toBe(4);
   });
@@ -114,7 +174,10 @@ export default function () {
   console.log('HDR ' + JSON.stringify({ tp: h.traceparent || null, b3: h.b3 || null, ua: h['user-agent'] }));
 }
 `;
-  const headers = (stderr: string): Array<{ tp: string | null; b3: string | null; ua: string }> => [...stderr.matchAll(/HDR (\{.*?\})"/g)].map((m) => JSON.parse(JSON.parse(`"${m[1]}"`) as string) as { tp: string | null; b3: string | null; ua: string });
+  const headers = (stderr: string): Array<{ tp: string | null; b3: string | null; ua: string }> =>
+    [...stderr.matchAll(/HDR (\{.*?\})"/g)].map(
+      (m) => JSON.parse(JSON.parse(`"${m[1]}"`) as string) as { tp: string | null; b3: string | null; ua: string },
+    );
 
   it('sends a fresh W3C traceparent per request and lists the slowest with their trace ids', async () => {
     const r = await run({ script: tmp.write('w3c.js', script("userAgent: 'probe/1'")), env: { BASE: server.base } });
@@ -130,7 +193,10 @@ export default function () {
   });
 
   it("uses B3 when options.tracing.propagator is 'b3', and honours sampling", async () => {
-    const r = await run({ script: tmp.write('b3.js', script("tracing: { propagator: 'b3', sampling: 0 }")), env: { BASE: server.base } });
+    const r = await run({
+      script: tmp.write('b3.js', script("tracing: { propagator: 'b3', sampling: 0 }")),
+      env: { BASE: server.base },
+    });
     const h = headers(r.stderr);
     expect(h).toHaveLength(3);
     for (const x of h) {

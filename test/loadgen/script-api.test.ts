@@ -58,7 +58,11 @@ export default function (data) {
     expect(metricValue(r, 'http_reqs', 'count')).toBe(13);
     const groups = r.summary!.root_group.groups.map((g) => g.name);
     expect(groups).toEqual(['visit page', 'api']);
-    expect(r.summary!.root_group.groups[1]!.groups[0]!.checks[0]).toMatchObject({ name: 'three items', passes: 6, fails: 0 });
+    expect(r.summary!.root_group.groups[1]!.groups[0]!.checks[0]).toMatchObject({
+      name: 'three items',
+      passes: 6,
+      fails: 0,
+    });
     expect(r.summary!.metrics['group_duration']).toBeDefined();
     expect(r.stdout).toContain('✓ is status 200');
     expect(r.stdout).toContain('waiting_time');
@@ -278,7 +282,25 @@ describe('HTTPS', () => {
     const { execFileSync } = await import('node:child_process');
     const cert = `${tmp.dir}/cert.pem`;
     const key = `${tmp.dir}/key.pem`;
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost'], { stdio: 'ignore' });
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-keyout',
+        key,
+        '-out',
+        cert,
+        '-days',
+        '1',
+        '-subj',
+        '/CN=localhost',
+      ],
+      { stdio: 'ignore' },
+    );
     const tls = await startServer(['--tls', cert, key]);
     try {
       const base = tls.base.replace('http:', 'https:');
@@ -293,7 +315,12 @@ export default function () {
       const ok = await run({ script: tmp.write('tls-ok.js', body(true)), env: { BASE: base }, vus: 1, iterations: 2 });
       expect(metricValue(ok, 'checks', 'passes')).toBe(2);
       expect(metricValue(ok, 'http_req_tls_handshaking', 'max')).toBeGreaterThan(0);
-      const refused = await run({ script: tmp.write('tls-bad.js', body(false)), env: { BASE: base }, vus: 1, iterations: 2 });
+      const refused = await run({
+        script: tmp.write('tls-bad.js', body(false)),
+        env: { BASE: base },
+        vus: 1,
+        iterations: 2,
+      });
       expect(metricValue(refused, 'checks', 'fails')).toBe(2);
       expect(refused.stderr).toMatch(/self[- ]signed certificate/);
     } finally {

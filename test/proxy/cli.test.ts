@@ -44,16 +44,25 @@ async function spawnProxy(up: Upstream, args: string[], nodeArgs: string[] = [])
   const adminPort = await freePort();
   const cfg = bootstrap({
     admin: true,
-    virtualHosts: [{ name: 'v', domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster: 'up', timeout: '30s' } }] }],
+    virtualHosts: [
+      { name: 'v', domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster: 'up', timeout: '30s' } }] },
+    ],
     clusters: [staticCluster({ name: 'up', ports: [up.port] })],
     hcm: { http_filters: [HEALTH_CHECK, ROUTER] },
-  }) as { admin: { address: { socket_address: { port_value: number } } }; static_resources: { listeners: Array<{ address: { socket_address: { port_value: number } } }> } };
+  }) as {
+    admin: { address: { socket_address: { port_value: number } } };
+    static_resources: { listeners: Array<{ address: { socket_address: { port_value: number } } }> };
+  };
   cfg.admin.address.socket_address.port_value = adminPort;
   cfg.static_resources.listeners[0]!.address.socket_address.port_value = port;
   const dir = mkdtempSync(join(tmpdir(), 'ms-cli-'));
   const file = join(dir, 'envoy.yaml');
   writeFileSync(file, stringify(cfg));
-  const child = spawn(process.execPath, [...nodeArgs, 'dist/cli/main.js', 'proxy', '-c', file, '-l', 'warning', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(
+    process.execPath,
+    [...nodeArgs, 'dist/cli/main.js', 'proxy', '-c', file, '-l', 'warning', ...args],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   let err = '';
   child.stderr!.on('data', (d) => (err += d));
   const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
@@ -63,12 +72,17 @@ async function spawnProxy(up: Upstream, args: string[], nodeArgs: string[] = [])
   // Wait until the admin answers /ready and the listener accepts (bounded; the suite runs in parallel).
   const deadline = Date.now() + 30_000;
   for (;;) {
-    const adminReady = await request(adminPort, '/ready').then((r) => r.status === 200, () => false);
-    const listening = adminReady && (await new Promise<boolean>((r) => {
-      const s = net.connect(port, '127.0.0.1');
-      s.once('connect', () => (s.destroy(), r(true)));
-      s.once('error', () => r(false));
-    }));
+    const adminReady = await request(adminPort, '/ready').then(
+      (r) => r.status === 200,
+      () => false,
+    );
+    const listening =
+      adminReady &&
+      (await new Promise<boolean>((r) => {
+        const s = net.connect(port, '127.0.0.1');
+        s.once('connect', () => (s.destroy(), r(true)));
+        s.once('error', () => r(false));
+      }));
     if (listening) break;
     if (child.exitCode !== null) throw new Error(`proxy exited: ${err}`);
     if (Date.now() > deadline) throw new Error(`proxy not ready after 30 s: ${err}`);
@@ -114,7 +128,9 @@ describe('meshscope proxy (CLI)', () => {
     const p = await spawnProxy(up, ['--concurrency', '2', '--service-node', 'node-7', '--service-cluster', 'edge']);
     const N = 40;
     await Promise.all(Array.from({ length: N }, () => request(p.port, '/x')));
-    const stats = (await request(p.adminPort, '/stats?format=json')).json<{ stats: Array<{ name: string; value: number }> }>().stats;
+    const stats = (await request(p.adminPort, '/stats?format=json')).json<{
+      stats: Array<{ name: string; value: number }>;
+    }>().stats;
     const value = (n: string) => stats.find((s) => s.name === n)?.value;
     expect(value('http.ingress_http.downstream_rq_total')).toBe(N);
     expect(value('cluster.up.upstream_rq_200')).toBe(N);
@@ -150,10 +166,19 @@ describe('meshscope proxy (CLI)', () => {
     const p = await spawnProxy(sink, ['--concurrency', '1'], ['--max-old-space-size=48']);
     const total = 256 * 1024 * 1024;
     const status = await new Promise<number>((resolve, reject) => {
-      const req = http.request({ host: '127.0.0.1', port: p.port, path: '/upload', method: 'POST', headers: { 'content-length': String(total) } }, (res) => {
-        res.resume();
-        res.on('end', () => resolve(res.statusCode ?? 0));
-      });
+      const req = http.request(
+        {
+          host: '127.0.0.1',
+          port: p.port,
+          path: '/upload',
+          method: 'POST',
+          headers: { 'content-length': String(total) },
+        },
+        (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode ?? 0));
+        },
+      );
       req.on('error', reject);
       const block = Buffer.alloc(1024 * 1024, 1);
       let sent = 0;
@@ -191,20 +216,22 @@ describe('meshscope proxy (CLI)', () => {
     cleanups.push(() => source.close());
     const p = await spawnProxy(source, ['--concurrency', '1'], ['--max-old-space-size=48']);
     const received = await new Promise<number>((resolve, reject) => {
-      http.get({ host: '127.0.0.1', port: p.port, path: '/download' }, (res) => {
-        let n = 0;
-        let paused = false;
-        res.on('data', (d: Buffer) => {
-          n += d.length;
-          if (!paused && n > 16 * 1024 * 1024) {
-            // Stop reading: the proxy must stop reading upstream instead of buffering.
-            paused = true;
-            res.pause();
-            setTimeout(() => res.resume(), 1000);
-          }
-        });
-        res.on('end', () => resolve(n));
-      }).on('error', reject);
+      http
+        .get({ host: '127.0.0.1', port: p.port, path: '/download' }, (res) => {
+          let n = 0;
+          let paused = false;
+          res.on('data', (d: Buffer) => {
+            n += d.length;
+            if (!paused && n > 16 * 1024 * 1024) {
+              // Stop reading: the proxy must stop reading upstream instead of buffering.
+              paused = true;
+              res.pause();
+              setTimeout(() => res.resume(), 1000);
+            }
+          });
+          res.on('end', () => resolve(n));
+        })
+        .on('error', reject);
     });
     expect(received).toBe(total);
     expect(peakRssMiB(p.child.pid!)).toBeLessThan(200);

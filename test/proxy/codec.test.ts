@@ -13,7 +13,10 @@ function run(isRequest: boolean, chunks: Buffer[], noBody = false): Event[] {
   const events: Event[] = [];
   const handler: ParserHandler = {
     onHead: (h: MessageHead) =>
-      events.push({ kind: 'head', value: `${h.method}${h.target}${h.status} ${h.headers.names.join(',')}=${h.headers.values.join(',')} cl=${h.contentLength} chunked=${h.chunked}` }),
+      events.push({
+        kind: 'head',
+        value: `${h.method}${h.target}${h.status} ${h.headers.names.join(',')}=${h.headers.values.join(',')} cl=${h.contentLength} chunked=${h.chunked}`,
+      }),
     onInformational: (h: MessageHead) => events.push({ kind: 'info', value: String(h.status) }),
     onBody: (d: Buffer) => {
       const last = events[events.length - 1];
@@ -37,7 +40,12 @@ function everySplit(isRequest: boolean, wire: string): void {
     expect(run(isRequest, [bytes.subarray(0, i), bytes.subarray(i)]), `split at ${i}`).toEqual(whole);
   }
   // And byte by byte.
-  expect(run(isRequest, [...bytes].map((b) => Buffer.from([b])))).toEqual(whole);
+  expect(
+    run(
+      isRequest,
+      [...bytes].map((b) => Buffer.from([b])),
+    ),
+  ).toEqual(whole);
 }
 
 describe('Http1Parser', () => {
@@ -73,8 +81,10 @@ describe('Http1Parser', () => {
 
   it('refuses smuggling shapes wherever the bytes are split', () => {
     const bad: Record<string, string> = {
-      '400 http1.content_length_and_chunked_not_allowed': 'POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 3\r\ntransfer-encoding: chunked\r\n\r\n',
-      '400 http1.multiple_content_length': 'POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 3\r\ncontent-length: 3\r\n\r\n',
+      '400 http1.content_length_and_chunked_not_allowed':
+        'POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 3\r\ntransfer-encoding: chunked\r\n\r\n',
+      '400 http1.multiple_content_length':
+        'POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 3\r\ncontent-length: 3\r\n\r\n',
       '400 http1.obs_fold_not_allowed': 'GET / HTTP/1.1\r\nhost: x\r\nx: a\r\n\tb\r\n\r\n',
       '400 http1.invalid_chunk_size': 'POST / HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n',
       '400 http1.invalid_chunk_framing': 'POST / HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n1\r\naXX',
@@ -85,7 +95,10 @@ describe('Http1Parser', () => {
       const bytes = Buffer.from(wire, 'latin1');
       for (let i = 1; i < bytes.length; i += 3) {
         const ev = run(true, [bytes.subarray(0, i), bytes.subarray(i)]);
-        expect(ev.filter((e) => e.kind === 'error').map((e) => e.value), `${expected} split at ${i}`).toEqual([expected]);
+        expect(
+          ev.filter((e) => e.kind === 'error').map((e) => e.value),
+          `${expected} split at ${i}`,
+        ).toEqual([expected]);
         expect(ev.some((e) => e.kind === 'complete')).toBe(false);
       }
     }
@@ -106,7 +119,10 @@ describe('Http1Parser', () => {
     ];
     for (const [isRequest, wire, expected] of cases) {
       const ev = run(isRequest, [Buffer.from(wire, 'latin1')]);
-      expect(ev.filter((e) => e.kind === 'error').map((e) => e.value), JSON.stringify(wire)).toEqual([expected]);
+      expect(
+        ev.filter((e) => e.kind === 'error').map((e) => e.value),
+        JSON.stringify(wire),
+      ).toEqual([expected]);
       expect(ev.some((e) => e.kind === 'head')).toBe(false);
     }
     // HTAB and obs-text (bytes above 0x7f) are allowed in values.
@@ -117,7 +133,9 @@ describe('Http1Parser', () => {
   it('enforces header size and count limits', () => {
     const big = run(true, [Buffer.from(`GET / HTTP/1.1\r\nhost: x\r\nx: ${'a'.repeat(9000)}\r\n\r\n`)]);
     expect(big.at(-1)).toEqual({ kind: 'error', value: '431 http1.headers_too_large' });
-    const many = run(true, [Buffer.from(`GET / HTTP/1.1\r\n${Array.from({ length: 51 }, (_, i) => `h${i}: v\r\n`).join('')}\r\n`)]);
+    const many = run(true, [
+      Buffer.from(`GET / HTTP/1.1\r\n${Array.from({ length: 51 }, (_, i) => `h${i}: v\r\n`).join('')}\r\n`),
+    ]);
     expect(many.at(-1)).toEqual({ kind: 'error', value: '431 http1.too_many_headers' });
   });
 });

@@ -41,9 +41,15 @@ describe('envoyproxy/examples configs', () => {
   it('locality-load-balancing keeps all traffic on the healthy priority-0 locality', async () => {
     const ups = await Promise.all(['local-1', 'local-2', 'remote-1', 'remote-2'].map(upstream));
     const p = await proxyFor(
-      fixture('locality-load-balancing.yaml', { LOCAL_1_PORT: ups[0]!.port, LOCAL_2_PORT: ups[1]!.port, REMOTE_1_PORT: ups[2]!.port, REMOTE_2_PORT: ups[3]!.port }),
+      fixture('locality-load-balancing.yaml', {
+        LOCAL_1_PORT: ups[0]!.port,
+        LOCAL_2_PORT: ups[1]!.port,
+        REMOTE_1_PORT: ups[2]!.port,
+        REMOTE_2_PORT: ups[3]!.port,
+      }),
     );
-    for (let i = 0; i < 20; i++) expect((await request(p.port, '/')).json<{ upstream: string }>().upstream).toBe('local-1');
+    for (let i = 0; i < 20; i++)
+      expect((await request(p.port, '/')).json<{ upstream: string }>().upstream).toBe('local-1');
     const clusters = await p.server.clusters();
     expect(clusters[0]!.hosts.map((h) => [h.priority, h.zone])).toEqual([
       [0, 'zone-1'],
@@ -62,7 +68,10 @@ describe('envoyproxy/examples configs', () => {
       .replace('port_value: 9901', 'port_value: 0');
     const p = await proxyFor(parseConfigText(text, 'front-proxy'));
     const r = await request(p.port, '/service/2/hello');
-    expect(r.json<{ upstream: string; url: string }>()).toMatchObject({ upstream: 'service2', url: '/service/2/hello' });
+    expect(r.json<{ upstream: string; url: string }>()).toMatchObject({
+      upstream: 'service2',
+      url: '/service/2/hello',
+    });
     expect(r.headers['x-served-by']).toBe('meshscope-front-proxy');
     expect((await request(p.port, '/')).body).toBe('try /service/1 or /service/2\n');
   });

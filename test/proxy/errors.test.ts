@@ -4,7 +4,17 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import net from 'node:net';
 import { z } from 'zod';
 import { defineExtension, formatResponseFlags, registries, type StreamInfo } from '../../proxy/index.js';
-import { bootstrap, rawExchange, request, startTestProxy, startUpstream, staticCluster, statusOf, type RunningProxy, type Upstream } from './helpers.js';
+import {
+  bootstrap,
+  rawExchange,
+  request,
+  startTestProxy,
+  startUpstream,
+  staticCluster,
+  statusOf,
+  type RunningProxy,
+  type Upstream,
+} from './helpers.js';
 
 let ok: Upstream;
 let slow: Upstream;
@@ -23,7 +33,11 @@ registries.accessLoggers.register(
     configSchema: z.object({}).strict(),
     create: () => ({
       log(info: StreamInfo) {
-        logged.push({ path: info.requestHeaders?.get(':path') ?? '', flags: formatResponseFlags(info.responseFlags), code: info.responseCode });
+        logged.push({
+          path: info.requestHeaders?.get(':path') ?? '',
+          flags: formatResponseFlags(info.responseFlags),
+          code: info.responseCode,
+        });
       },
     }),
   }),
@@ -39,7 +53,8 @@ beforeAll(async () => {
   badUpstream = net.createServer((s) => {
     s.once('data', (d) => {
       const path = d.toString().split(' ')[1] ?? '';
-      if (path.includes('cl-te')) s.end('HTTP/1.1 200 OK\r\ncontent-length: 5\r\ntransfer-encoding: chunked\r\n\r\n0\r\n\r\n');
+      if (path.includes('cl-te'))
+        s.end('HTTP/1.1 200 OK\r\ncontent-length: 5\r\ntransfer-encoding: chunked\r\n\r\n0\r\n\r\n');
       else s.end('SPDY/9 200 nope\r\n\r\n');
     });
     s.on('error', () => {});
@@ -51,7 +66,11 @@ beforeAll(async () => {
   await new Promise<void>((r) => probe.close(() => r()));
   proxy = await startTestProxy(
     bootstrap({
-      hcm: { request_headers_timeout: '0.3s', max_request_headers_kb: 8, access_log: [{ name: 'test.access_loggers.capture_errors' }] },
+      hcm: {
+        request_headers_timeout: '0.3s',
+        max_request_headers_kb: 8,
+        access_log: [{ name: 'test.access_loggers.capture_errors' }],
+      },
       clusters: [
         staticCluster({ name: 'ok', ports: [ok.port] }),
         staticCluster({ name: 'slow', ports: [slow.port] }),
@@ -124,7 +143,11 @@ describe('upstream failures', () => {
   });
 
   it('pool limits: beyond max_connections + max_pending_requests → 503 UO', async () => {
-    const results = await Promise.all([request(proxy.port, '/tiny/1'), request(proxy.port, '/tiny/2'), request(proxy.port, '/tiny/3')]);
+    const results = await Promise.all([
+      request(proxy.port, '/tiny/1'),
+      request(proxy.port, '/tiny/2'),
+      request(proxy.port, '/tiny/3'),
+    ]);
     // One connection and one waiting request fit; how many of the three fit depends on whether
     // the first connection is up before the others arrive, but at least one overflows.
     const overflowed = results.filter((r) => r.status === 503);
@@ -132,7 +155,9 @@ describe('upstream failures', () => {
     expect(overflowed.length).toBeGreaterThanOrEqual(1);
     for (const r of overflowed) expect(r.body).toContain('reset reason: overflow');
     const snap = await proxy.server.stats();
-    expect(snap.counters.find((c) => c.name === 'cluster.tiny.upstream_rq_pending_overflow')?.value).toBe(overflowed.length);
+    expect(snap.counters.find((c) => c.name === 'cluster.tiny.upstream_rq_pending_overflow')?.value).toBe(
+      overflowed.length,
+    );
     expect(logged.find((l) => l.path.startsWith('/tiny') && l.code === 503)?.flags).toBe('UO');
   });
 
@@ -172,7 +197,9 @@ describe('malformed requests', () => {
   });
 
   it('400 for two Host headers, whichever comes first', async () => {
-    expect(statusOf(await rawExchange(proxy.port, 'GET /ok HTTP/1.1\r\nhost: a\r\nx-a: 1\r\nhost: b\r\n\r\n'))).toBe(400);
+    expect(statusOf(await rawExchange(proxy.port, 'GET /ok HTTP/1.1\r\nhost: a\r\nx-a: 1\r\nhost: b\r\n\r\n'))).toBe(
+      400,
+    );
     expect(statusOf(await rawExchange(proxy.port, 'GET /ok HTTP/1.1\r\nhost: a\r\nhost: a\r\n\r\n'))).toBe(400);
     expect(statusOf(await rawExchange(proxy.port, 'GET /ok HTTP/1.1\r\nx-a: 1\r\nhost: a\r\n\r\n'))).toBe(200);
   });
@@ -185,10 +212,13 @@ describe('malformed requests', () => {
 
 describe('request smuggling defences', () => {
   const attempts: Record<string, string> = {
-    'Content-Length with Transfer-Encoding': 'POST /ok HTTP/1.1\r\nhost: x\r\ncontent-length: 4\r\ntransfer-encoding: chunked\r\n\r\n0\r\n\r\nGET /ok/smuggled HTTP/1.1\r\nhost: x\r\n\r\n',
-    'two Content-Length headers': 'POST /ok HTTP/1.1\r\nhost: x\r\ncontent-length: 5\r\ncontent-length: 0\r\n\r\nGET /ok/smuggled HTTP/1.1\r\nhost: x\r\n\r\n',
+    'Content-Length with Transfer-Encoding':
+      'POST /ok HTTP/1.1\r\nhost: x\r\ncontent-length: 4\r\ntransfer-encoding: chunked\r\n\r\n0\r\n\r\nGET /ok/smuggled HTTP/1.1\r\nhost: x\r\n\r\n',
+    'two Content-Length headers':
+      'POST /ok HTTP/1.1\r\nhost: x\r\ncontent-length: 5\r\ncontent-length: 0\r\n\r\nGET /ok/smuggled HTTP/1.1\r\nhost: x\r\n\r\n',
     'bad chunk size': 'POST /ok HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n-5\r\nhello\r\n0\r\n\r\n',
-    'chunk size overflow': 'POST /ok HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\nfffffffffffffffffff\r\nhello\r\n0\r\n\r\n',
+    'chunk size overflow':
+      'POST /ok HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\nfffffffffffffffffff\r\nhello\r\n0\r\n\r\n',
     'obs-fold header': 'GET /ok HTTP/1.1\r\nhost: x\r\nx-folded: a\r\n b\r\n\r\n',
     'space before colon': 'GET /ok HTTP/1.1\r\nhost: x\r\ntransfer-encoding : chunked\r\n\r\n',
     'bare LF in header': 'GET /ok HTTP/1.1\r\nhost: x\r\nx-a: 1\nx-b: 2\r\n\r\n',
@@ -208,7 +238,10 @@ describe('request smuggling defences', () => {
 
   it('refuses an unknown transfer coding with 501', async () => {
     const before = ok.seen.length;
-    const raw = await rawExchange(proxy.port, 'POST /ok HTTP/1.1\r\nhost: x\r\ntransfer-encoding: gzip, chunked\r\n\r\n0\r\n\r\n');
+    const raw = await rawExchange(
+      proxy.port,
+      'POST /ok HTTP/1.1\r\nhost: x\r\ntransfer-encoding: gzip, chunked\r\n\r\n0\r\n\r\n',
+    );
     expect(statusOf(raw)).toBe(501);
     expect(ok.seen.length).toBe(before);
   });

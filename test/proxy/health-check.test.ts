@@ -1,7 +1,16 @@
 // envoy.filters.http.health_check in pass-through mode: healthy checks reach the service,
 // /healthcheck/fail (here through the admin contract) answers them 503 from the proxy.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ROUTER, bootstrap, request, startTestProxy, startUpstream, staticCluster, type RunningProxy, type Upstream } from './helpers.js';
+import {
+  ROUTER,
+  bootstrap,
+  request,
+  startTestProxy,
+  startUpstream,
+  staticCluster,
+  type RunningProxy,
+  type Upstream,
+} from './helpers.js';
 
 let up: Upstream;
 let proxy: RunningProxy;
@@ -19,7 +28,10 @@ beforeAll(async () => {
             typed_config: {
               '@type': 'type.googleapis.com/envoy.extensions.filters.http.health_check.v3.HealthCheck',
               pass_through_mode: true,
-              headers: [{ name: ':path', string_match: { exact: '/healthz' } }, { name: 'user-agent', string_match: { prefix: 'lb-' } }],
+              headers: [
+                { name: ':path', string_match: { exact: '/healthz' } },
+                { name: 'user-agent', string_match: { prefix: 'lb-' } },
+              ],
             },
           },
           ROUTER,

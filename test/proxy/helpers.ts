@@ -43,7 +43,15 @@ export async function startUpstream(name: string, handler?: UpstreamHandler): Pr
       if (handler !== undefined) return handler(req, res, body);
       res.setHeader('content-type', 'application/json');
       res.setHeader('x-upstream', name);
-      res.end(JSON.stringify({ upstream: name, method: req.method, url: req.url, headers: req.headers, bodyBytes: body.length }));
+      res.end(
+        JSON.stringify({
+          upstream: name,
+          method: req.method,
+          url: req.url,
+          headers: req.headers,
+          bodyBytes: body.length,
+        }),
+      );
     });
   });
   server.keepAliveTimeout = 30_000;
@@ -83,18 +91,31 @@ export function staticCluster(spec: ClusterSpec): Record<string, unknown> {
     load_assignment: {
       cluster_name: spec.name,
       endpoints: spec.endpoints ?? [
-        { lb_endpoints: (spec.ports ?? []).map((p) => ({ endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: p } } } })) },
+        {
+          lb_endpoints: (spec.ports ?? []).map((p) => ({
+            endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: p } } },
+          })),
+        },
       ],
     },
     ...spec.extra,
   };
 }
 
-export const HCM_TYPE = 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
-export const ROUTER = { name: 'envoy.filters.http.router', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router' } };
+export const HCM_TYPE =
+  'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
+export const ROUTER = {
+  name: 'envoy.filters.http.router',
+  typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router' },
+};
 
 /** A bootstrap with one listener on an ephemeral port. */
-export function bootstrap(opts: { virtualHosts: unknown[]; clusters: unknown[]; hcm?: Record<string, unknown>; admin?: boolean }): Record<string, unknown> {
+export function bootstrap(opts: {
+  virtualHosts: unknown[];
+  clusters: unknown[];
+  hcm?: Record<string, unknown>;
+  admin?: boolean;
+}): Record<string, unknown> {
   return {
     ...(opts.admin === true ? { admin: { address: { socket_address: { address: '127.0.0.1', port_value: 0 } } } } : {}),
     static_resources: {
@@ -153,7 +174,14 @@ export function request(
 ): Promise<Response> {
   return new Promise((resolve, reject) => {
     const req = http.request(
-      { host: '127.0.0.1', port, path, method: opts.method ?? 'GET', headers: opts.headers, agent: opts.agent ?? agent },
+      {
+        host: '127.0.0.1',
+        port,
+        path,
+        method: opts.method ?? 'GET',
+        headers: opts.headers,
+        agent: opts.agent ?? agent,
+      },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (d: Buffer) => chunks.push(d));

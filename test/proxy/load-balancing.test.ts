@@ -2,7 +2,15 @@
 // weights, stickiness of RING_HASH/MAGLEV under header/cookie/source-IP hash policies,
 // priority failover and locality weighting.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bootstrap, request, startTestProxy, startUpstream, staticCluster, type RunningProxy, type Upstream } from './helpers.js';
+import {
+  bootstrap,
+  request,
+  startTestProxy,
+  startUpstream,
+  staticCluster,
+  type RunningProxy,
+  type Upstream,
+} from './helpers.js';
 
 let ups: Upstream[] = [];
 let proxy: RunningProxy;
@@ -21,11 +29,21 @@ beforeAll(async () => {
     staticCluster({ name: 'least', ports: ports.slice(0, 3), lb_policy: 'LEAST_REQUEST' }),
     staticCluster({ name: 'ring', ports, lb_policy: 'RING_HASH' }),
     staticCluster({ name: 'maglev', ports, lb_policy: 'MAGLEV' }),
-    staticCluster({ name: 'weighted', lb_policy: 'ROUND_ROBIN', endpoints: [{ lb_endpoints: [ep(ports[0]!, 3), ep(ports[1]!, 1)] }] }),
+    staticCluster({
+      name: 'weighted',
+      lb_policy: 'ROUND_ROBIN',
+      endpoints: [{ lb_endpoints: [ep(ports[0]!, 3), ep(ports[1]!, 1)] }],
+    }),
     staticCluster({
       name: 'priorities',
       endpoints: [
-        { priority: 0, lb_endpoints: [{ ...ep(ports[0]!), health_status: 'UNHEALTHY' }, { ...ep(ports[1]!), health_status: 'UNHEALTHY' }] },
+        {
+          priority: 0,
+          lb_endpoints: [
+            { ...ep(ports[0]!), health_status: 'UNHEALTHY' },
+            { ...ep(ports[1]!), health_status: 'UNHEALTHY' },
+          ],
+        },
         { priority: 1, lb_endpoints: [ep(ports[2]!)] },
       ],
     }),

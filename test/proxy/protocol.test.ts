@@ -6,7 +6,15 @@ import http from 'node:http';
 import net from 'node:net';
 import { createHash } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
-import { bootstrap, request, startTestProxy, startUpstream, staticCluster, type RunningProxy, type Upstream } from './helpers.js';
+import {
+  bootstrap,
+  request,
+  startTestProxy,
+  startUpstream,
+  staticCluster,
+  type RunningProxy,
+  type Upstream,
+} from './helpers.js';
 
 let echo: Upstream;
 let streamer: Upstream;
@@ -42,7 +50,9 @@ beforeAll(async () => {
   ws.on('upgrade', (req, socket) => {
     const key = req.headers['sec-websocket-key'] ?? '';
     const accept = createHash('sha1').update(`${key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
-    socket.write(`HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\nsec-websocket-accept: ${accept}\r\n\r\n`);
+    socket.write(
+      `HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\nsec-websocket-accept: ${accept}\r\n\r\n`,
+    );
     // Echo raw bytes back upper-cased, as a stand-in for WebSocket frames.
     socket.on('data', (d: Buffer) => socket.write(d.toString().toUpperCase()));
     socket.on('end', () => socket.end());
@@ -56,7 +66,10 @@ beforeAll(async () => {
       routes: [
         { match: { prefix: '/echo' }, route: { cluster: 'echo' } },
         { match: { prefix: '/stream' }, route: { cluster: 'streamer' } },
-        { match: { prefix: '/ws-off' }, route: { cluster: 'ws', upgrade_configs: [{ upgrade_type: 'websocket', enabled: false }] } },
+        {
+          match: { prefix: '/ws-off' },
+          route: { cluster: 'ws', upgrade_configs: [{ upgrade_type: 'websocket', enabled: false }] },
+        },
         { match: { prefix: '/ws' }, route: { cluster: 'ws' } },
       ],
     },
@@ -66,11 +79,25 @@ beforeAll(async () => {
     staticCluster({ name: 'streamer', ports: [streamer.port] }),
     staticCluster({ name: 'ws', ports: [wsPort] }),
   ];
-  proxy = await startTestProxy(bootstrap({ virtualHosts: vhosts, clusters, hcm: { upgrade_configs: [{ upgrade_type: 'websocket' }] } }));
-  edgeProxy = await startTestProxy(
-    bootstrap({ virtualHosts: vhosts, clusters, hcm: { use_remote_address: true, http_protocol_options: { accept_http_10: true, default_host_for_http_10: 'legacy.internal' } } }),
+  proxy = await startTestProxy(
+    bootstrap({ virtualHosts: vhosts, clusters, hcm: { upgrade_configs: [{ upgrade_type: 'websocket' }] } }),
   );
-  const clientEcho = [{ ...vhosts[0], request_headers_to_add: [{ header: { key: 'x-client', value: '%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%' } }] }];
+  edgeProxy = await startTestProxy(
+    bootstrap({
+      virtualHosts: vhosts,
+      clusters,
+      hcm: {
+        use_remote_address: true,
+        http_protocol_options: { accept_http_10: true, default_host_for_http_10: 'legacy.internal' },
+      },
+    }),
+  );
+  const clientEcho = [
+    {
+      ...vhosts[0],
+      request_headers_to_add: [{ header: { key: 'x-client', value: '%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%' } }],
+    },
+  ];
   trustingProxy = await startTestProxy(
     bootstrap({ virtualHosts: clientEcho, clusters, hcm: { use_remote_address: true, xff_num_trusted_hops: 1 } }),
   );
@@ -84,36 +111,51 @@ afterAll(async () => {
 describe('bodies', () => {
   it('streams a 32 MiB chunked upload and a 32 MiB download', async () => {
     const hash = createHash('sha256');
-    const result = await new Promise<{ status: number; body: string; received: string | undefined }>((resolve, reject) => {
-      const req = http.request({ host: '127.0.0.1', port: proxy.port, path: '/echo', method: 'POST', headers: { 'transfer-encoding': 'chunked' } }, (res) => {
-        let body = '';
-        res.on('data', (d) => (body += d));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body, received: res.headers['x-received'] as string | undefined }));
-      });
-      req.on('error', reject);
-      let i = 0;
-      const write = () => {
-        while (i < 512) {
-          const block = Buffer.alloc(64 * 1024, i % 251);
-          hash.update(block);
-          i++;
-          if (!req.write(block)) return void req.once('drain', write);
-        }
-        req.end();
-      };
-      write();
-    });
+    const result = await new Promise<{ status: number; body: string; received: string | undefined }>(
+      (resolve, reject) => {
+        const req = http.request(
+          {
+            host: '127.0.0.1',
+            port: proxy.port,
+            path: '/echo',
+            method: 'POST',
+            headers: { 'transfer-encoding': 'chunked' },
+          },
+          (res) => {
+            let body = '';
+            res.on('data', (d) => (body += d));
+            res.on('end', () =>
+              resolve({ status: res.statusCode ?? 0, body, received: res.headers['x-received'] as string | undefined }),
+            );
+          },
+        );
+        req.on('error', reject);
+        let i = 0;
+        const write = () => {
+          while (i < 512) {
+            const block = Buffer.alloc(64 * 1024, i % 251);
+            hash.update(block);
+            i++;
+            if (!req.write(block)) return void req.once('drain', write);
+          }
+          req.end();
+        };
+        write();
+      },
+    );
     expect(result.status).toBe(200);
     expect(result.received).toBe(String(32 * MB));
     expect(result.body).toBe(hash.digest('hex'));
 
     const size = await new Promise<number>((resolve, reject) => {
-      http.get({ host: '127.0.0.1', port: proxy.port, path: '/stream?mb=32' }, (res) => {
-        expect(res.headers['transfer-encoding']).toBe('chunked');
-        let n = 0;
-        res.on('data', (d: Buffer) => (n += d.length));
-        res.on('end', () => resolve(n));
-      }).on('error', reject);
+      http
+        .get({ host: '127.0.0.1', port: proxy.port, path: '/stream?mb=32' }, (res) => {
+          expect(res.headers['transfer-encoding']).toBe('chunked');
+          let n = 0;
+          res.on('data', (d: Buffer) => (n += d.length));
+          res.on('end', () => resolve(n));
+        })
+        .on('error', reject);
     });
     expect(size).toBe(32 * MB);
   });
@@ -135,7 +177,9 @@ describe('bodies', () => {
         }
       });
       s.on('close', () => resolve(got));
-      s.write('POST /echo HTTP/1.1\r\nhost: x\r\ncontent-length: 5\r\nexpect: 100-continue\r\nconnection: close\r\n\r\n');
+      s.write(
+        'POST /echo HTTP/1.1\r\nhost: x\r\ncontent-length: 5\r\nexpect: 100-continue\r\nconnection: close\r\n\r\n',
+      );
     });
     expect(raw.startsWith('HTTP/1.1 100 Continue\r\n\r\n')).toBe(true);
     expect(raw).toContain('HTTP/1.1 200 OK');
@@ -156,7 +200,9 @@ describe('upgrades', () => {
       });
       s.on('close', () => resolve(got));
       s.on('error', () => resolve(got));
-      s.write(`GET ${path} HTTP/1.1\r\nhost: x\r\nconnection: Upgrade\r\nupgrade: websocket\r\nsec-websocket-version: 13\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`);
+      s.write(
+        `GET ${path} HTTP/1.1\r\nhost: x\r\nconnection: Upgrade\r\nupgrade: websocket\r\nsec-websocket-version: 13\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`,
+      );
     });
   }
 
@@ -217,13 +263,17 @@ describe('HTTP/1.0', () => {
 
 describe('client address', () => {
   it('xff_num_trusted_hops takes the client from x-forwarded-for; an external client gets a fresh x-request-id', async () => {
-    await request(trustingProxy.port, '/echo', { headers: { 'x-forwarded-for': '198.51.100.1, 203.0.113.9', 'x-request-id': 'from-outside' } });
+    await request(trustingProxy.port, '/echo', {
+      headers: { 'x-forwarded-for': '198.51.100.1, 203.0.113.9', 'x-request-id': 'from-outside' },
+    });
     const seen = echo.seen.at(-1)!.headers;
     expect(seen['x-client']).toBe('203.0.113.9');
     expect(seen['x-forwarded-for']).toBe('198.51.100.1, 203.0.113.9, 127.0.0.1');
     expect(seen['x-request-id']).not.toBe('from-outside');
     // An internal client (10/8) keeps its request id.
-    await request(trustingProxy.port, '/echo', { headers: { 'x-forwarded-for': '10.1.2.3', 'x-request-id': 'from-inside' } });
+    await request(trustingProxy.port, '/echo', {
+      headers: { 'x-forwarded-for': '10.1.2.3', 'x-request-id': 'from-inside' },
+    });
     expect(echo.seen.at(-1)!.headers['x-request-id']).toBe('from-inside');
   });
 });
@@ -232,7 +282,8 @@ describe('connections', () => {
   it('answers pipelined requests in order', async () => {
     const { rawExchange } = await import('./helpers.js');
     let payload = '';
-    for (let i = 0; i < 10; i++) payload += `GET /echo/${i} HTTP/1.1\r\nhost: x\r\n${i === 9 ? 'connection: close\r\n' : ''}\r\n`;
+    for (let i = 0; i < 10; i++)
+      payload += `GET /echo/${i} HTTP/1.1\r\nhost: x\r\n${i === 9 ? 'connection: close\r\n' : ''}\r\n`;
     const raw = await rawExchange(proxy.port, payload, 5000);
     expect(raw.match(/HTTP\/1\.1 200 OK/g)?.length).toBe(10);
     const urls = echo.seen.slice(-10).map((s) => s.url);
@@ -284,7 +335,10 @@ describe('connections', () => {
             ],
           },
         ],
-        clusters: [staticCluster({ name: 'slow', ports: [slow.port] }), staticCluster({ name: 'echo', ports: [echo.port] })],
+        clusters: [
+          staticCluster({ name: 'slow', ports: [slow.port] }),
+          staticCluster({ name: 'echo', ports: [echo.port] }),
+        ],
       }),
     );
     try {
@@ -343,7 +397,9 @@ describe('an upstream that sends bytes on an idle keep-alive connection', () => 
     const rawPort = (raw.address() as AddressInfo).port;
     const p = await startTestProxy(
       bootstrap({
-        virtualHosts: [{ name: 'v', domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster: 'raw', timeout: '3s' } }] }],
+        virtualHosts: [
+          { name: 'v', domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster: 'raw', timeout: '3s' } }] },
+        ],
         clusters: [staticCluster({ name: 'raw', ports: [rawPort] })],
       }),
     );

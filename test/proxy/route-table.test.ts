@@ -8,7 +8,10 @@ import { routeConfigurationSchema } from '../../proxy/config/schema.js';
 import { StreamInfo } from '../../proxy/core/stream-info.js';
 
 function table(cfg: unknown, opts: { stripAnyHostPort?: boolean; stripMatchingPort?: number | null } = {}): RouteTable {
-  return new RouteTable(routeConfigurationSchema.parse(cfg), { stripAnyHostPort: opts.stripAnyHostPort ?? false, stripMatchingPort: opts.stripMatchingPort ?? null });
+  return new RouteTable(routeConfigurationSchema.parse(cfg), {
+    stripAnyHostPort: opts.stripAnyHostPort ?? false,
+    stripMatchingPort: opts.stripMatchingPort ?? null,
+  });
 }
 
 function headers(pairs: Array<[string, string]>): HeaderMap {
@@ -17,7 +20,11 @@ function headers(pairs: Array<[string, string]>): HeaderMap {
   return h;
 }
 
-const vh = (name: string, domains: string[], routes: unknown[] = [{ match: { prefix: '/' }, route: { cluster: name } }]) => ({ name, domains, routes });
+const vh = (
+  name: string,
+  domains: string[],
+  routes: unknown[] = [{ match: { prefix: '/' }, route: { cluster: name } }],
+) => ({ name, domains, routes });
 
 describe('RouteTable', () => {
   it('strip_any_host_port and strip_matching_host_port', () => {
@@ -40,14 +47,30 @@ describe('RouteTable', () => {
   it('header matchers: range, regex, suffix, invert, repeated values joined by commas', () => {
     const t = table({
       virtual_hosts: [
-        vh('v', ['*'], [
-          { match: { prefix: '/', headers: [{ name: 'x-n', range_match: { start: 10, end: 20 } }] }, route: { cluster: 'range' } },
-          { match: { prefix: '/', headers: [{ name: 'x-id', safe_regex_match: { regex: '[a-f]+' } }] }, route: { cluster: 'regex' } },
-          { match: { prefix: '/', headers: [{ name: 'x-s', suffix_match: '.internal' }] }, route: { cluster: 'suffix' } },
-          { match: { prefix: '/', headers: [{ name: 'x-list', exact_match: 'a,b' }] }, route: { cluster: 'joined' } },
-          { match: { prefix: '/', headers: [{ name: 'x-env', string_match: { exact: 'prod' }, invert_match: true }] }, route: { cluster: 'not-prod' } },
-          { match: { prefix: '/' }, route: { cluster: 'default' } },
-        ]),
+        vh(
+          'v',
+          ['*'],
+          [
+            {
+              match: { prefix: '/', headers: [{ name: 'x-n', range_match: { start: 10, end: 20 } }] },
+              route: { cluster: 'range' },
+            },
+            {
+              match: { prefix: '/', headers: [{ name: 'x-id', safe_regex_match: { regex: '[a-f]+' } }] },
+              route: { cluster: 'regex' },
+            },
+            {
+              match: { prefix: '/', headers: [{ name: 'x-s', suffix_match: '.internal' }] },
+              route: { cluster: 'suffix' },
+            },
+            { match: { prefix: '/', headers: [{ name: 'x-list', exact_match: 'a,b' }] }, route: { cluster: 'joined' } },
+            {
+              match: { prefix: '/', headers: [{ name: 'x-env', string_match: { exact: 'prod' }, invert_match: true }] },
+              route: { cluster: 'not-prod' },
+            },
+            { match: { prefix: '/' }, route: { cluster: 'default' } },
+          ],
+        ),
       ],
     });
     const pick = (pairs: Array<[string, string]>) => t.route('h', '/', '', headers(pairs))?.clusterName;
@@ -56,7 +79,12 @@ describe('RouteTable', () => {
     expect(pick([['x-id', 'cafe']])).toBe('regex');
     expect(pick([['x-id', 'cafe1']])).toBe('default');
     expect(pick([['x-s', 'db.internal']])).toBe('suffix');
-    expect(pick([['x-list', 'a'], ['x-list', 'b']])).toBe('joined');
+    expect(
+      pick([
+        ['x-list', 'a'],
+        ['x-list', 'b'],
+      ]),
+    ).toBe('joined');
     expect(pick([['x-env', 'dev']])).toBe('not-prod');
     // A missing header never satisfies a value matcher, inverted or not.
     expect(pick([])).toBe('default');
@@ -65,11 +93,21 @@ describe('RouteTable', () => {
   it('query parameter presence and value matchers', () => {
     const t = table({
       virtual_hosts: [
-        vh('v', ['*'], [
-          { match: { prefix: '/', query_parameters: [{ name: 'debug', present_match: true }] }, route: { cluster: 'debug' } },
-          { match: { prefix: '/', query_parameters: [{ name: 'v', string_match: { prefix: '2.' } }] }, route: { cluster: 'v2' } },
-          { match: { prefix: '/' }, route: { cluster: 'default' } },
-        ]),
+        vh(
+          'v',
+          ['*'],
+          [
+            {
+              match: { prefix: '/', query_parameters: [{ name: 'debug', present_match: true }] },
+              route: { cluster: 'debug' },
+            },
+            {
+              match: { prefix: '/', query_parameters: [{ name: 'v', string_match: { prefix: '2.' } }] },
+              route: { cluster: 'v2' },
+            },
+            { match: { prefix: '/' }, route: { cluster: 'default' } },
+          ],
+        ),
       ],
     });
     expect(t.route('h', '/x', 'debug', new HeaderMap())?.clusterName).toBe('debug');
@@ -80,14 +118,25 @@ describe('RouteTable', () => {
   it('redirects: scheme/port/prefix/regex/strip_query', () => {
     const t = table({
       virtual_hosts: [
-        vh('v', ['*'], [
-          { match: { prefix: '/old/' }, redirect: { prefix_rewrite: '/new/', strip_query: true, response_code: 'FOUND' } },
-          { match: { prefix: '/port' }, redirect: { port_redirect: 8443, scheme_redirect: 'https' } },
-          { match: { prefix: '/rx' }, redirect: { regex_rewrite: { pattern: { regex: '^/rx/(\\d+)$' }, substitution: '/items/\\1' } } },
-        ]),
+        vh(
+          'v',
+          ['*'],
+          [
+            {
+              match: { prefix: '/old/' },
+              redirect: { prefix_rewrite: '/new/', strip_query: true, response_code: 'FOUND' },
+            },
+            { match: { prefix: '/port' }, redirect: { port_redirect: 8443, scheme_redirect: 'https' } },
+            {
+              match: { prefix: '/rx' },
+              redirect: { regex_rewrite: { pattern: { regex: '^/rx/(\\d+)$' }, substitution: '/items/\\1' } },
+            },
+          ],
+        ),
       ],
     });
-    const loc = (path: string, query = '') => t.route('site.test:8080', path, query, new HeaderMap())!.redirectLocation('http', 'site.test:8080', path, query);
+    const loc = (path: string, query = '') =>
+      t.route('site.test:8080', path, query, new HeaderMap())!.redirectLocation('http', 'site.test:8080', path, query);
     expect(loc('/old/a/b', 'q=1')).toBe('http://site.test:8080/new/a/b');
     expect(t.route('h', '/old/x', '', new HeaderMap())!.redirect!.code).toBe(302);
     expect(loc('/port')).toBe('https://site.test:8443/port');
@@ -97,22 +146,31 @@ describe('RouteTable', () => {
   it('header append actions', () => {
     const t = table({
       virtual_hosts: [
-        vh('v', ['*'], [
-          {
-            match: { prefix: '/' },
-            route: { cluster: 'c' },
-            request_headers_to_add: [
-              { header: { key: 'x-append', value: 'two' } },
-              { header: { key: 'x-if-absent', value: 'new' }, append_action: 'ADD_IF_ABSENT' },
-              { header: { key: 'x-overwrite', value: 'new' }, append: false },
-              { header: { key: 'x-only-if-exists', value: 'new' }, append_action: 'OVERWRITE_IF_EXISTS' },
-              { header: { key: 'x-empty', value: '' } },
-            ],
-          },
-        ]),
+        vh(
+          'v',
+          ['*'],
+          [
+            {
+              match: { prefix: '/' },
+              route: { cluster: 'c' },
+              request_headers_to_add: [
+                { header: { key: 'x-append', value: 'two' } },
+                { header: { key: 'x-if-absent', value: 'new' }, append_action: 'ADD_IF_ABSENT' },
+                { header: { key: 'x-overwrite', value: 'new' }, append: false },
+                { header: { key: 'x-only-if-exists', value: 'new' }, append_action: 'OVERWRITE_IF_EXISTS' },
+                { header: { key: 'x-empty', value: '' } },
+              ],
+            },
+          ],
+        ),
       ],
     });
-    const h = headers([['x-append', 'one'], ['x-if-absent', 'old'], ['x-overwrite', 'old1'], ['x-overwrite', 'old2']]);
+    const h = headers([
+      ['x-append', 'one'],
+      ['x-if-absent', 'old'],
+      ['x-overwrite', 'old1'],
+      ['x-overwrite', 'old2'],
+    ]);
     const route = t.route('h', '/', '', h)!;
     const info = new StreamInfo('l', '127.0.0.1', 1, '127.0.0.1', 2);
     for (const m of route.requestMutations) applyHeaderMutation(m, h, info);

@@ -2,7 +2,15 @@
 // route match kinds in order, rewrites, redirects, direct responses, header mutations,
 // weighted clusters and cluster_header, with real upstreams behind an in-process proxy.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bootstrap, request, startTestProxy, startUpstream, staticCluster, type RunningProxy, type Upstream } from './helpers.js';
+import {
+  bootstrap,
+  request,
+  startTestProxy,
+  startUpstream,
+  staticCluster,
+  type RunningProxy,
+  type Upstream,
+} from './helpers.js';
 
 let a: Upstream;
 let b: Upstream;
@@ -26,7 +34,13 @@ beforeAll(async () => {
           dns_lookup_family: 'V4_ONLY',
           load_assignment: {
             cluster_name: 'named',
-            endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: 'localhost', port_value: a.port } } } }] }],
+            endpoints: [
+              {
+                lb_endpoints: [
+                  { endpoint: { address: { socket_address: { address: 'localhost', port_value: a.port } } } },
+                ],
+              },
+            ],
           },
         },
       ],
@@ -37,7 +51,11 @@ beforeAll(async () => {
           routes: [{ match: { prefix: '/' }, route: { cluster: 'a' } }],
         },
         { name: 'suffix', domains: ['*.example.com'], routes: [{ match: { prefix: '/' }, route: { cluster: 'b' } }] },
-        { name: 'longer-suffix', domains: ['*.api.example.com'], routes: [{ match: { prefix: '/' }, route: { cluster: 'c' } }] },
+        {
+          name: 'longer-suffix',
+          domains: ['*.api.example.com'],
+          routes: [{ match: { prefix: '/' }, route: { cluster: 'c' } }],
+        },
         { name: 'prefix', domains: ['api.*'], routes: [{ match: { prefix: '/' }, route: { cluster: 'c' } }] },
         {
           name: 'main',
@@ -48,23 +66,49 @@ beforeAll(async () => {
             { match: { path: '/exact' }, route: { cluster: 'a' } },
             { match: { path: '/CaSe', case_sensitive: false }, route: { cluster: 'b' } },
             { match: { safe_regex: { google_re2: {}, regex: '/items/[0-9]+' } }, route: { cluster: 'c' } },
-            { match: { prefix: '/hdr', headers: [{ name: 'x-tenant', string_match: { exact: 'blue' } }] }, route: { cluster: 'b' } },
-            { match: { prefix: '/hdr', headers: [{ name: 'x-tenant', present_match: true, invert_match: true }] }, route: { cluster: 'c' } },
+            {
+              match: { prefix: '/hdr', headers: [{ name: 'x-tenant', string_match: { exact: 'blue' } }] },
+              route: { cluster: 'b' },
+            },
+            {
+              match: { prefix: '/hdr', headers: [{ name: 'x-tenant', present_match: true, invert_match: true }] },
+              route: { cluster: 'c' },
+            },
             { match: { prefix: '/hdr' }, route: { cluster: 'a' } },
-            { match: { prefix: '/q', query_parameters: [{ name: 'v', string_match: { exact: '2' } }] }, route: { cluster: 'b' } },
+            {
+              match: { prefix: '/q', query_parameters: [{ name: 'v', string_match: { exact: '2' } }] },
+              route: { cluster: 'b' },
+            },
             { match: { prefix: '/q' }, route: { cluster: 'a' } },
-            { match: { prefix: '/rewrite/' }, route: { cluster: 'a', prefix_rewrite: '/new/', host_rewrite_literal: 'rewritten.internal' } },
+            {
+              match: { prefix: '/rewrite/' },
+              route: { cluster: 'a', prefix_rewrite: '/new/', host_rewrite_literal: 'rewritten.internal' },
+            },
             {
               match: { prefix: '/rx/' },
-              route: { cluster: 'a', regex_rewrite: { pattern: { google_re2: {}, regex: '^/rx/(\\w+)/(\\w+)$' }, substitution: '/\\2/\\1' } },
+              route: {
+                cluster: 'a',
+                regex_rewrite: { pattern: { google_re2: {}, regex: '^/rx/(\\w+)/(\\w+)$' }, substitution: '/\\2/\\1' },
+              },
             },
-            { match: { prefix: '/redirect' }, redirect: { host_redirect: 'new.example.com', path_redirect: '/moved', response_code: 'PERMANENT_REDIRECT' } },
+            {
+              match: { prefix: '/redirect' },
+              redirect: {
+                host_redirect: 'new.example.com',
+                path_redirect: '/moved',
+                response_code: 'PERMANENT_REDIRECT',
+              },
+            },
             { match: { prefix: '/https' }, redirect: { https_redirect: true } },
             { match: { prefix: '/direct' }, direct_response: { status: 418, body: { inline_string: 'teapot' } } },
             {
               match: { prefix: '/headers' },
               route: { cluster: 'a' },
-              request_headers_to_add: [hdr('x-route', 'r1'), hdr('x-client', '%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%'), hdr('x-over', 'new', { append_action: 'OVERWRITE_IF_EXISTS_OR_ADD' })],
+              request_headers_to_add: [
+                hdr('x-route', 'r1'),
+                hdr('x-client', '%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%'),
+                hdr('x-over', 'new', { append_action: 'OVERWRITE_IF_EXISTS_OR_ADD' }),
+              ],
               request_headers_to_remove: ['x-secret'],
               response_headers_to_add: [hdr('x-route-resp', 'r1')],
               response_headers_to_remove: ['x-upstream'],
@@ -73,7 +117,14 @@ beforeAll(async () => {
             { match: { prefix: '/auto-host' }, route: { cluster: 'named', auto_host_rewrite: true } },
             {
               match: { prefix: '/weighted' },
-              route: { weighted_clusters: { clusters: [{ name: 'a', weight: 75 }, { name: 'b', weight: 25 }] } },
+              route: {
+                weighted_clusters: {
+                  clusters: [
+                    { name: 'a', weight: 75 },
+                    { name: 'b', weight: 25 },
+                  ],
+                },
+              },
             },
           ],
         },

@@ -51,7 +51,7 @@ describe('young generation bound', () => {
     expect(Math.max(...sizes)).toBe(4);
   });
 
-  it('keeps holding once a worker thread has started (starting one resets V8\'s growth factor)', () => {
+  it("keeps holding once a worker thread has started (starting one resets V8's growth factor)", () => {
     const { sizes } = sizesUnderChurn(2, true);
     expect(sizes.at(-1)).toBe(2);
     expect(Math.max(...sizes)).toBe(2);

@@ -33,7 +33,10 @@ describe('meshscope up / status command line', () => {
   });
 
   it('rejects a malformed mesh naming the field, and starts nothing', async () => {
-    const mesh = readFileSync('examples/shop/mesh.yaml', 'utf8').replace('outbound_port: 15202', 'outbound_port: "soon"');
+    const mesh = readFileSync('examples/shop/mesh.yaml', 'utf8').replace(
+      'outbound_port: 15202',
+      'outbound_port: "soon"',
+    );
     const file = join(dir, 'bad.yaml');
     writeFileSync(file, mesh);
     const state = join(dir, 'state-bad');
@@ -60,12 +63,23 @@ describe('meshscope up / status command line', () => {
 
   it('plans the shop: every workload with its app and sidecar, all started at once, Prometheus scraping each proxy', async () => {
     const mesh = await loadMeshFile('examples/shop/mesh.yaml');
-    const specs = planMesh({ mesh, meshPath: 'mesh.yaml', stateDir: dir, dataDir: join(dir, 'data'), xds: '127.0.0.1:18000', collectorHttp: '127.0.0.1:16686', prometheus: { binary: 'prometheus', listen: '127.0.0.1:9090' } });
+    const specs = planMesh({
+      mesh,
+      meshPath: 'mesh.yaml',
+      stateDir: dir,
+      dataDir: join(dir, 'data'),
+      xds: '127.0.0.1:18000',
+      collectorHttp: '127.0.0.1:16686',
+      prometheus: { binary: 'prometheus', listen: '127.0.0.1:9090' },
+    });
     const workloads = mesh.services.flatMap((s) => s.workloads.map((w) => w.name));
     expect(specs.filter((s) => s.kind === 'app').map((s) => s.name)).toEqual(workloads);
     expect(specs.filter((s) => s.kind === 'sidecar').map((s) => s.name)).toEqual(workloads.map((w) => `${w}-sidecar`));
     const front = specs.find((s) => s.kind === 'front-proxy')!;
-    expect(front.ports).toEqual([{ name: 'http', port: 10000 }, { name: 'admin', port: 9901 }]);
+    expect(front.ports).toEqual([
+      { name: 'http', port: 10000 },
+      { name: 'admin', port: 9901 },
+    ]);
     // Nothing waits: proxies retry xDS and answer 503 until their peers listen.
     expect(specs.every((s) => s.after.length === 0)).toBe(true);
 
@@ -73,7 +87,8 @@ describe('meshscope up / status command line', () => {
     writeFileSync(config, prometheusConfig(specs, '127.0.0.1:16686'));
     execFileSync('promtool', ['check', 'config', config], { stdio: 'pipe' });
     const text = readFileSync(config, 'utf8');
-    for (const port of [9901, 15003, 15103, 15113, 15203, 15303, 15403, 15503]) expect(text).toContain(`"127.0.0.1:${port}"`);
+    for (const port of [9901, 15003, 15103, 15113, 15203, 15303, 15403, 15503])
+      expect(text).toContain(`"127.0.0.1:${port}"`);
   });
 
   it('refuses to start when a port of the mesh is taken, naming port and component', async () => {
@@ -84,7 +99,18 @@ describe('meshscope up / status command line', () => {
     await new Promise<void>((r) => holder.listen(taken, '127.0.0.1', () => r()));
     try {
       const state = join(sub, 'state');
-      const r = await meshscope(['up', '--mesh', mesh.file, '--state-dir', state, '--no-prometheus', '--xds', mesh.shift('127.0.0.1:18000'), '--collector-http', mesh.shift('127.0.0.1:16686')]);
+      const r = await meshscope([
+        'up',
+        '--mesh',
+        mesh.file,
+        '--state-dir',
+        state,
+        '--no-prometheus',
+        '--xds',
+        mesh.shift('127.0.0.1:18000'),
+        '--collector-http',
+        mesh.shift('127.0.0.1:16686'),
+      ]);
       expect(r.code).toBe(1);
       expect(r.stderr).toContain(`MS_ERR_UP_PORT_IN_USE: ports already in use: ${taken} (front-proxy http)`);
       expect(existsSync(join(state, 'state.json'))).toBe(false);
@@ -97,7 +123,23 @@ describe('meshscope up / status command line', () => {
     const sub = mkdtempSync(join(dir, 'abort-'));
     const mesh = writeShiftedMesh(sub, randomOffset());
     const state = join(sub, 'state');
-    const up = spawn(process.execPath, ['dist/cli/main.js', 'up', '--mesh', mesh.file, '--state-dir', state, '--no-prometheus', '--xds', mesh.shift('127.0.0.1:18000'), '--collector-http', mesh.shift('127.0.0.1:16686')], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const up = spawn(
+      process.execPath,
+      [
+        'dist/cli/main.js',
+        'up',
+        '--mesh',
+        mesh.file,
+        '--state-dir',
+        state,
+        '--no-prometheus',
+        '--xds',
+        mesh.shift('127.0.0.1:18000'),
+        '--collector-http',
+        mesh.shift('127.0.0.1:16686'),
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     let stderr = '';
     up.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     const exited = new Promise<number | null>((r) => up.once('exit', (code) => r(code)));

@@ -50,7 +50,8 @@ describe('docker-compose.yml', () => {
     for (const [name, s] of Object.entries(services)) {
       for (const [dep, { condition }] of Object.entries(s.depends_on ?? {})) {
         expect(services[dep], `${name} depends on ${dep}`).toBeDefined();
-        if (condition === 'service_healthy') expect(services[dep]?.healthcheck, `${name} waits for ${dep} to be healthy`).toBeDefined();
+        if (condition === 'service_healthy')
+          expect(services[dep]?.healthcheck, `${name} waits for ${dep} to be healthy`).toBeDefined();
       }
     }
   });
@@ -59,16 +60,25 @@ describe('docker-compose.yml', () => {
     expect(services['clickhouse']?.image).toMatch(/^clickhouse\/clickhouse-server:/);
     expect(services['grafana']?.image).toMatch(/^grafana\/grafana:/);
     expect(services['grafana']?.environment?.['GF_INSTALL_PLUGINS']).toContain('grafana-clickhouse-datasource');
-    expect(services['grafana']?.volumes?.join(' ')).toContain('./dashboards/generated:/var/lib/grafana/dashboards/meshscope');
+    expect(services['grafana']?.volumes?.join(' ')).toContain(
+      './dashboards/generated:/var/lib/grafana/dashboards/meshscope',
+    );
     expect(services['prometheus']?.image).toMatch(/^prom\/prometheus:/);
-    expect(services['collector']?.command).toEqual(expect.arrayContaining(['--clickhouse-url', 'http://clickhouse:8123']));
+    expect(services['collector']?.command).toEqual(
+      expect.arrayContaining(['--clickhouse-url', 'http://clickhouse:8123']),
+    );
     expect(services['loadgen']?.profiles).toEqual(['load']);
   });
 
   it('scrapes every proxy admin port of the mesh, and promtool accepts the config', async () => {
     const mesh = await loadMeshFile('examples/shop/mesh.yaml');
-    const admin = [mesh.ingress?.admin_port, ...mesh.services.flatMap((s) => s.workloads.map((w) => w.sidecar?.admin_port))].map((p) => `127.0.0.1:${p}`);
-    const prom = parse(readFileSync('deploy/prometheus.yml', 'utf8')) as { scrape_configs: Array<{ job_name: string; metrics_path: string; static_configs: Array<{ targets: string[] }> }> };
+    const admin = [
+      mesh.ingress?.admin_port,
+      ...mesh.services.flatMap((s) => s.workloads.map((w) => w.sidecar?.admin_port)),
+    ].map((p) => `127.0.0.1:${p}`);
+    const prom = parse(readFileSync('deploy/prometheus.yml', 'utf8')) as {
+      scrape_configs: Array<{ job_name: string; metrics_path: string; static_configs: Array<{ targets: string[] }> }>;
+    };
     const proxies = prom.scrape_configs.find((j) => j.job_name === 'meshscope-proxies')!;
     expect(proxies.metrics_path).toBe('/stats/prometheus');
     expect(proxies.static_configs.flatMap((c) => c.targets).sort()).toEqual(admin.sort());

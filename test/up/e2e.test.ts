@@ -39,9 +39,14 @@ let upExit: Promise<number | null>;
 
 function run(args: string[], timeoutMs: number): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, ['dist/cli/main.js', ...args], { timeout: timeoutMs, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
-      resolve({ code: err === null ? 0 : Number((err as { code?: number }).code ?? 1), stdout, stderr });
-    });
+    execFile(
+      process.execPath,
+      ['dist/cli/main.js', ...args],
+      { timeout: timeoutMs, maxBuffer: 16 << 20 },
+      (err, stdout, stderr) => {
+        resolve({ code: err === null ? 0 : Number((err as { code?: number }).code ?? 1), stdout, stderr });
+      },
+    );
   });
 }
 
@@ -53,7 +58,15 @@ async function getJson<T>(url: string): Promise<T> {
 
 interface Topology {
   nodes: Array<{ id: string; requests: number }>;
-  edges: Array<{ source: string; target: string; connectionType: string; requests: number; errors: number; p50Ms: number; p95Ms: number }>;
+  edges: Array<{
+    source: string;
+    target: string;
+    connectionType: string;
+    requests: number;
+    errors: number;
+    p50Ms: number;
+    p95Ms: number;
+  }>;
 }
 
 const expectedEdges = (): Map<string, number> => {
@@ -79,10 +92,28 @@ beforeAll(async () => {
   startedAt = Date.now();
   up = spawn(
     process.execPath,
-    ['dist/cli/main.js', 'up', '--mesh', meshFile, '--state-dir', stateDir, '--xds', shift('127.0.0.1:18000'), '--collector-http', collectorHttp, '--prometheus', prometheusHttp, '--ready-timeout', '90'],
+    [
+      'dist/cli/main.js',
+      'up',
+      '--mesh',
+      meshFile,
+      '--state-dir',
+      stateDir,
+      '--xds',
+      shift('127.0.0.1:18000'),
+      '--collector-http',
+      collectorHttp,
+      '--prometheus',
+      prometheusHttp,
+      '--ready-timeout',
+      '90',
+    ],
     // No injected errors, so no retries: every request is exactly one call per edge. Fixed
     // latencies well above a proxy hop's cost, so the 10% comparison measures telemetry.
-    { env: { ...process.env, SHOP_ERROR_PERCENT: '0', SHOP_LATENCY_MS: '30', SHOP_JITTER_MS: '10' }, stdio: ['ignore', 'pipe', 'pipe'] },
+    {
+      env: { ...process.env, SHOP_ERROR_PERCENT: '0', SHOP_LATENCY_MS: '30', SHOP_JITTER_MS: '10' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
   );
   upExit = new Promise((resolve) => up!.once('exit', (code) => resolve(code)));
   up.stdout!.on('data', (d: Buffer) => (upOutput += d.toString()));
@@ -125,7 +156,9 @@ export function checkout() { check(http.post('${frontProxy}/checkout', '{}', { h
   const total = [...expectedEdges().values()].reduce((a, b) => a + b, 0);
   const deadline = Date.now() + 30_000;
   for (;;) {
-    topology = await getJson<Topology>(`http://${collectorHttp}/api/topology?start=${startedAt - 120_000}&end=${Date.now() + 60_000}`);
+    topology = await getJson<Topology>(
+      `http://${collectorHttp}/api/topology?start=${startedAt - 120_000}&end=${Date.now() + 60_000}`,
+    );
     const seen = topology.edges.reduce((a, e) => a + e.requests, 0);
     if (seen >= total || Date.now() > deadline) break;
     await new Promise((r) => setTimeout(r, 500));
@@ -144,7 +177,10 @@ describe('meshscope up, end to end', () => {
   it('gets ready and reports every component through meshscope status', async () => {
     process.stdout.write(`meshscope up ready in ${readyMs} ms\n`);
     const { code, stdout } = await run(['status', '--json', '--state-dir', stateDir], 30_000);
-    const status = JSON.parse(stdout) as { ready: boolean; components: Array<{ name: string; kind: string; pid: number; ports: number[] }> };
+    const status = JSON.parse(stdout) as {
+      ready: boolean;
+      components: Array<{ name: string; kind: string; pid: number; ports: number[] }>;
+    };
     expect(code).toBe(0);
     expect(status.ready).toBe(true);
     const kinds = status.components.map((c) => c.kind);
@@ -164,7 +200,9 @@ describe('meshscope up, end to end', () => {
     expect(Object.fromEntries(got)).toEqual(Object.fromEntries(expectedEdges()));
     // The expectation above is the shop's declared graph plus the two edges in front of it.
     const declared = shopCallGraph().map(([a, b]) => `${a}->${b}`);
-    expect([...expectedEdges().keys()].filter((e) => !e.startsWith('front-proxy->') && !e.startsWith('user->')).sort()).toEqual(declared.sort());
+    expect(
+      [...expectedEdges().keys()].filter((e) => !e.startsWith('front-proxy->') && !e.startsWith('user->')).sort(),
+    ).toEqual(declared.sort());
     for (const e of topology.edges) expect(e.errors, `${e.source}->${e.target}`).toBe(0);
     expect(topology.edges.find((e) => e.source === 'user')?.connectionType).toBe('virtual_node');
   });
@@ -174,22 +212,30 @@ describe('meshscope up, end to end', () => {
     const measured = loadSummary.metrics['http_req_duration']!;
     const med = measured['med']!;
     const p95 = measured['p(95)']!;
-    process.stdout.write(`user->front-proxy p50 ${edge.p50Ms.toFixed(2)} ms vs load p50 ${med.toFixed(2)} ms; p95 ${edge.p95Ms.toFixed(2)} vs ${p95.toFixed(2)} ms\n`);
+    process.stdout.write(
+      `user->front-proxy p50 ${edge.p50Ms.toFixed(2)} ms vs load p50 ${med.toFixed(2)} ms; p95 ${edge.p95Ms.toFixed(2)} vs ${p95.toFixed(2)} ms\n`,
+    );
     // The median: with 90 requests a p95 rests on four or five samples and on how each side
     // interpolates between them, so it is printed above, not judged.
     expect(Math.abs(edge.p50Ms - med) / med).toBeLessThanOrEqual(0.1);
   });
 
   it('answers the latency dashboard RED queries from Prometheus', async () => {
-    const board = JSON.parse(readFileSync('dashboards/generated/service-latency.json', 'utf8')) as { panels: Array<{ title: string; targets?: Array<{ expr?: string }> }> };
-    const exprs = board.panels.flatMap((p) => (p.targets ?? []).filter((t) => t.expr !== undefined).map((t) => ({ panel: p.title, expr: t.expr! })));
+    const board = JSON.parse(readFileSync('dashboards/generated/service-latency.json', 'utf8')) as {
+      panels: Array<{ title: string; targets?: Array<{ expr?: string }> }>;
+    };
+    const exprs = board.panels.flatMap((p) =>
+      (p.targets ?? []).filter((t) => t.expr !== undefined).map((t) => ({ panel: p.title, expr: t.expr! })),
+    );
     expect(exprs.length).toBeGreaterThanOrEqual(3);
     const deadline = Date.now() + 30_000;
     for (const { panel, expr } of exprs) {
       const q = expr.replaceAll('$__rate_interval', '1m').replaceAll('$service', '.*');
       let result: unknown[] = [];
       while (result.length === 0 && Date.now() < deadline) {
-        const r = await getJson<{ data: { result: unknown[] } }>(`http://${prometheusHttp}/api/v1/query?query=${encodeURIComponent(q)}`);
+        const r = await getJson<{ data: { result: unknown[] } }>(
+          `http://${prometheusHttp}/api/v1/query?query=${encodeURIComponent(q)}`,
+        );
         result = r.data.result;
         if (result.length === 0) await new Promise((res) => setTimeout(res, 1000));
       }
@@ -216,14 +262,20 @@ describe('meshscope up, end to end', () => {
           trace_id: { values: [''], options: [] },
         },
       };
-      const anyTrace = await client.query({ query: "SELECT TraceId FROM otel_traces WHERE ParentSpanId != '' ORDER BY Duration DESC LIMIT 1", format: 'JSONEachRow' });
-      const traceId = ((await anyTrace.json<{ TraceId: string }>())[0]?.TraceId ?? '');
+      const anyTrace = await client.query({
+        query: "SELECT TraceId FROM otel_traces WHERE ParentSpanId != '' ORDER BY Duration DESC LIMIT 1",
+        format: 'JSONEachRow',
+      });
+      const traceId = (await anyTrace.json<{ TraceId: string }>())[0]?.TraceId ?? '';
       for (const q of clickhouseQueries(loadGeneratedBoards('dashboards/generated'))) {
         const scoped = { '__value.raw': traceId, trace_id: traceId };
         const sql = expandQuery(q.rawSql, { ...ctx, scoped });
         const rs = await client.query({ query: sql, format: 'JSON' });
         const body = await rs.json<Record<string, unknown>>();
-        expect(frameProblems(q, { columns: body.meta ?? [], rows: body.data }), `${q.board} / ${q.panel} [${q.refId}]`).toEqual([]);
+        expect(
+          frameProblems(q, { columns: body.meta ?? [], rows: body.data }),
+          `${q.board} / ${q.panel} [${q.refId}]`,
+        ).toEqual([]);
       }
     } finally {
       await client.close();

@@ -7,7 +7,12 @@ import { parse, stringify } from 'yaml';
 interface Mesh {
   telemetry: { collector: string };
   ingress: { name: string; port: number; admin_port: number };
-  services: Array<{ workloads: Array<{ endpoints: Record<string, string>; sidecar: { inbound: Record<string, number>; outbound_port: number; admin_port: number } }> }>;
+  services: Array<{
+    workloads: Array<{
+      endpoints: Record<string, string>;
+      sidecar: { inbound: Record<string, number>; outbound_port: number; admin_port: number };
+    }>;
+  }>;
 }
 
 export interface ShiftedMesh {

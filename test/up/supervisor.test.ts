@@ -7,7 +7,14 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { readState, superviseComponents, UpAlreadyRunningError, UpNotReadyError, type ComponentSpec, type RunningMesh } from '../../up/index.js';
+import {
+  readState,
+  superviseComponents,
+  UpAlreadyRunningError,
+  UpNotReadyError,
+  type ComponentSpec,
+  type RunningMesh,
+} from '../../up/index.js';
 
 const running: RunningMesh[] = [];
 const dirs: string[] = [];
@@ -48,11 +55,25 @@ async function server(name: string, after: string[] = [], delayMs = 0): Promise<
   };
 }
 
-function status(dir: string): Promise<{ code: number; json: { ready: boolean; running: boolean; components: Array<{ name: string; kind: string; pid: number; ports: number[] }> } }> {
+function status(
+  dir: string,
+): Promise<{
+  code: number;
+  json: {
+    ready: boolean;
+    running: boolean;
+    components: Array<{ name: string; kind: string; pid: number; ports: number[] }>;
+  };
+}> {
   return new Promise((resolve) => {
-    execFile(process.execPath, ['dist/cli/main.js', 'status', '--json', '--state-dir', dir], { timeout: 30_000 }, (err, stdout) => {
-      resolve({ code: err === null ? 0 : Number((err as { code?: number }).code), json: JSON.parse(stdout) });
-    });
+    execFile(
+      process.execPath,
+      ['dist/cli/main.js', 'status', '--json', '--state-dir', dir],
+      { timeout: 30_000 },
+      (err, stdout) => {
+        resolve({ code: err === null ? 0 : Number((err as { code?: number }).code), json: JSON.parse(stdout) });
+      },
+    );
   });
 }
 
@@ -85,7 +106,8 @@ describe('meshscope up supervisor', () => {
     for (const c of json.components) expect(alive(c.pid)).toBe(true);
     // base takes 300 ms to listen and dependent none: dependent still came up after base,
     // because it was started only once base answered its probe.
-    const upAt = (name: string): number => Number(/up at (\d+)/.exec(readFileSync(mesh.components().find((c) => c.name === name)!.log, 'utf8'))?.[1]);
+    const upAt = (name: string): number =>
+      Number(/up at (\d+)/.exec(readFileSync(mesh.components().find((c) => c.name === name)!.log, 'utf8'))?.[1]);
     expect(upAt('dependent')).toBeGreaterThan(upAt('base'));
   });
 
@@ -102,7 +124,8 @@ describe('meshscope up supervisor', () => {
     const before = mesh.components()[0]!.pid!;
     process.kill(before, 'SIGKILL');
     const deadline = Date.now() + 15_000;
-    while (Date.now() < deadline && !(mesh.components()[0]!.state === 'ready' && mesh.components()[0]!.pid !== before)) await new Promise((r) => setTimeout(r, 100));
+    while (Date.now() < deadline && !(mesh.components()[0]!.state === 'ready' && mesh.components()[0]!.pid !== before))
+      await new Promise((r) => setTimeout(r, 100));
     const after = mesh.components()[0]!;
     expect(exits).toEqual(['victim killed by SIGKILL']);
     expect(after.state).toBe('ready');
@@ -113,7 +136,11 @@ describe('meshscope up supervisor', () => {
 
   it('stops every component and removes the state, after which status says it is not running', async () => {
     const dir = stateDir();
-    const mesh = await superviseComponents([await server('a'), await server('b', ['a'])], { stateDir: dir, label: 'test', readyTimeoutMs: 20_000 });
+    const mesh = await superviseComponents([await server('a'), await server('b', ['a'])], {
+      stateDir: dir,
+      label: 'test',
+      readyTimeoutMs: 20_000,
+    });
     const pids = mesh.components().map((c) => c.pid!);
     await mesh.stop();
     for (const pid of pids) expect(alive(pid)).toBe(false);
@@ -126,9 +153,19 @@ describe('meshscope up supervisor', () => {
   it('names what is not ready at the deadline and leaves nothing running', async () => {
     const dir = stateDir();
     const never = await server('never');
-    never.probe = { kind: 'http', url: `http://127.0.0.1:${never.ports[0]!.port}/ready-but-wrong-port`.replace(String(never.ports[0]!.port), String(await freePort())) };
+    never.probe = {
+      kind: 'http',
+      url: `http://127.0.0.1:${never.ports[0]!.port}/ready-but-wrong-port`.replace(
+        String(never.ports[0]!.port),
+        String(await freePort()),
+      ),
+    };
     const waiting = await server('waiting', ['never']);
-    const err = await superviseComponents([never, waiting], { stateDir: dir, label: 'test', readyTimeoutMs: 1500 }).catch((e: unknown) => e);
+    const err = await superviseComponents([never, waiting], {
+      stateDir: dir,
+      label: 'test',
+      readyTimeoutMs: 1500,
+    }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(UpNotReadyError);
     expect((err as Error).message).toMatch(/never \(GET http:\/\/127\.0\.0\.1:\d+\/ready-but-wrong-port failing/);
     expect((err as Error).message).toMatch(/waiting \(waiting for never\)/);
@@ -137,13 +174,19 @@ describe('meshscope up supervisor', () => {
 
   it('refuses a second supervisor on the same state directory', async () => {
     const dir = stateDir();
-    const first = await superviseComponents([await server('one')], { stateDir: dir, label: 'test', readyTimeoutMs: 20_000 });
+    const first = await superviseComponents([await server('one')], {
+      stateDir: dir,
+      label: 'test',
+      readyTimeoutMs: 20_000,
+    });
     running.push(first);
     // Another live process owns it: pretend with the parent of this test process.
     const state = readState(dir)!;
     const { writeState } = await import('../../up/state.js');
     writeState(dir, { ...state, pid: process.ppid });
-    await expect(superviseComponents([await server('two')], { stateDir: dir, label: 'test', readyTimeoutMs: 20_000 })).rejects.toBeInstanceOf(UpAlreadyRunningError);
+    await expect(
+      superviseComponents([await server('two')], { stateDir: dir, label: 'test', readyTimeoutMs: 20_000 }),
+    ).rejects.toBeInstanceOf(UpAlreadyRunningError);
     writeState(dir, state);
   });
 
@@ -151,7 +194,12 @@ describe('meshscope up supervisor', () => {
     const dir = stateDir();
     const exits: string[] = [];
     const missing: ComponentSpec = { ...(await server('missing')), command: join(dir, 'no-such-binary') };
-    const err = await superviseComponents([missing], { stateDir: dir, label: 'test', readyTimeoutMs: 1200, onExit: (name, how) => exits.push(`${name} ${how}`) }).catch((e: unknown) => e);
+    const err = await superviseComponents([missing], {
+      stateDir: dir,
+      label: 'test',
+      readyTimeoutMs: 1200,
+      onExit: (name, how) => exits.push(`${name} ${how}`),
+    }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(UpNotReadyError);
     expect(exits[0]).toMatch(/^missing could not start \(spawn .*no-such-binary ENOENT\)$/);
     expect(exits.length).toBeGreaterThanOrEqual(2);

@@ -105,7 +105,11 @@ function anyValueJson(v: Json, path: string, depth: number): AnyJson {
     const out: { [k: string]: AnyJson } = {};
     values.forEach((x, i) => {
       const kv = obj(x, `${path}.kvlistValue.values[${i}]`);
-      out[str(kv.key, `${path}.kvlistValue.values[${i}].key`)] = anyValueJson(kv.value, `${path}.kvlistValue.values[${i}].value`, depth + 1);
+      out[str(kv.key, `${path}.kvlistValue.values[${i}].key`)] = anyValueJson(
+        kv.value,
+        `${path}.kvlistValue.values[${i}].value`,
+        depth + 1,
+      );
     });
     return out;
   }
@@ -187,7 +191,13 @@ function walk<T>(
   return { items, rejected: refusals.count, reasons: refusals.reasons };
 }
 
-function span(o: Obj, path: string, res: ResourceContext, sc: ScopeContext, refusals: Refusals): SpanRecord | undefined {
+function span(
+  o: Obj,
+  path: string,
+  res: ResourceContext,
+  sc: ScopeContext,
+  refusals: Refusals,
+): SpanRecord | undefined {
   const status = o.status === undefined || o.status === null ? {} : obj(o.status, `${path}.status`);
   const s: SpanRecord = {
     resource: res,
@@ -224,7 +234,13 @@ function span(o: Obj, path: string, res: ResourceContext, sc: ScopeContext, refu
   return checkSpan(s, refusals) ? s : undefined;
 }
 
-function logRecord(o: Obj, path: string, res: ResourceContext, sc: ScopeContext, refusals: Refusals): LogRecord | undefined {
+function logRecord(
+  o: Obj,
+  path: string,
+  res: ResourceContext,
+  sc: ScopeContext,
+  refusals: Refusals,
+): LogRecord | undefined {
   const l: LogRecord = {
     resource: res,
     scope: sc,

@@ -112,16 +112,47 @@ export function serviceNameOf(attrs: Attributes): string {
 
 // The columns each encoder writes, in order (the INSERT's explicit column list).
 export const SPAN_COLUMNS = [
-  'Timestamp', 'TraceId', 'SpanId', 'ParentSpanId', 'TraceState', 'SpanName', 'SpanKind',
-  'ServiceName', 'ResourceAttributes', 'ScopeName', 'ScopeVersion', 'SpanAttributes', 'Duration',
-  'StatusCode', 'StatusMessage', 'Events.Timestamp', 'Events.Name', 'Events.Attributes',
-  'Links.TraceId', 'Links.SpanId', 'Links.TraceState', 'Links.Attributes',
+  'Timestamp',
+  'TraceId',
+  'SpanId',
+  'ParentSpanId',
+  'TraceState',
+  'SpanName',
+  'SpanKind',
+  'ServiceName',
+  'ResourceAttributes',
+  'ScopeName',
+  'ScopeVersion',
+  'SpanAttributes',
+  'Duration',
+  'StatusCode',
+  'StatusMessage',
+  'Events.Timestamp',
+  'Events.Name',
+  'Events.Attributes',
+  'Links.TraceId',
+  'Links.SpanId',
+  'Links.TraceState',
+  'Links.Attributes',
 ] as const;
 
 export const LOG_COLUMNS = [
-  'Timestamp', 'TraceId', 'SpanId', 'TraceFlags', 'SeverityText', 'SeverityNumber', 'Body',
-  'LogAttributes', 'EventName', 'ServiceName', 'ResourceSchemaUrl', 'ResourceAttributes',
-  'ScopeSchemaUrl', 'ScopeName', 'ScopeVersion', 'ScopeAttributes',
+  'Timestamp',
+  'TraceId',
+  'SpanId',
+  'TraceFlags',
+  'SeverityText',
+  'SeverityNumber',
+  'Body',
+  'LogAttributes',
+  'EventName',
+  'ServiceName',
+  'ResourceSchemaUrl',
+  'ResourceAttributes',
+  'ScopeSchemaUrl',
+  'ScopeName',
+  'ScopeVersion',
+  'ScopeAttributes',
 ] as const;
 
 /** Map(LowCardinality(String), String): pair count, then key and value of each pair. */
@@ -137,7 +168,11 @@ const logResource = new WeakMap<ResourceContext, Buffer>();
 const logScope = new WeakMap<ScopeContext, Buffer>();
 const scratch = new RowBinaryWriter(4096);
 
-function cached<K extends object>(cache: WeakMap<K, Buffer>, key: K, build: (w: RowBinaryWriter, k: K) => void): Buffer {
+function cached<K extends object>(
+  cache: WeakMap<K, Buffer>,
+  key: K,
+  build: (w: RowBinaryWriter, k: K) => void,
+): Buffer {
   let b = cache.get(key);
   if (b === undefined) {
     build(scratch, key);

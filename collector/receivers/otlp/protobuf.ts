@@ -522,7 +522,13 @@ function link(r: Reader, end: number): SpanLink {
   return l;
 }
 
-function span(r: Reader, end: number, res: ResourceContext, sc: ScopeContext, refusals: Refusals): SpanRecord | undefined {
+function span(
+  r: Reader,
+  end: number,
+  res: ResourceContext,
+  sc: ScopeContext,
+  refusals: Refusals,
+): SpanRecord | undefined {
   const s: SpanRecord = {
     resource: res,
     scope: sc,
@@ -615,7 +621,13 @@ function span(r: Reader, end: number, res: ResourceContext, sc: ScopeContext, re
   return checkSpan(s, refusals) ? s : undefined;
 }
 
-function logRecord(r: Reader, end: number, res: ResourceContext, sc: ScopeContext, refusals: Refusals): LogRecord | undefined {
+function logRecord(
+  r: Reader,
+  end: number,
+  res: ResourceContext,
+  sc: ScopeContext,
+  refusals: Refusals,
+): LogRecord | undefined {
   const l: LogRecord = {
     resource: res,
     scope: sc,

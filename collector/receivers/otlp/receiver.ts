@@ -82,7 +82,14 @@ export class OtlpHttpReceiver {
     this.server.headersTimeout = 30_000;
   }
 
-  #reply(res: ServerResponse, path: string, code: number, encoding: Encoding, body: Buffer, headers: Record<string, string> = {}): void {
+  #reply(
+    res: ServerResponse,
+    path: string,
+    code: number,
+    encoding: Encoding,
+    body: Buffer,
+    headers: Record<string, string> = {},
+  ): void {
     this.#metrics.requests.inc({ path, code: String(code) });
     if (res.headersSent || res.destroyed) return;
     res.writeHead(code, {
@@ -93,12 +100,27 @@ export class OtlpHttpReceiver {
     res.end(body);
   }
 
-  #refuse(req: IncomingMessage, res: ServerResponse, path: string, code: number, encoding: Encoding, message: string, headers: Record<string, string> = {}): void {
+  #refuse(
+    req: IncomingMessage,
+    res: ServerResponse,
+    path: string,
+    code: number,
+    encoding: Encoding,
+    message: string,
+    headers: Record<string, string> = {},
+  ): void {
     // The body is not read: close the connection instead of draining an unwanted upload.
-    this.#reply(res, path, code, encoding, statusBody(encoding, code === 413 || code === 415 ? GRPC_INVALID_ARGUMENT : GRPC_UNAVAILABLE, message), {
-      connection: 'close',
-      ...headers,
-    });
+    this.#reply(
+      res,
+      path,
+      code,
+      encoding,
+      statusBody(encoding, code === 413 || code === 415 ? GRPC_INVALID_ARGUMENT : GRPC_UNAVAILABLE, message),
+      {
+        connection: 'close',
+        ...headers,
+      },
+    );
     req.resume();
   }
 
@@ -106,7 +128,13 @@ export class OtlpHttpReceiver {
     const path = (req.url ?? '/').split('?')[0]!;
     const signal = PATHS[path];
     if (signal === undefined) {
-      this.#reply(res, 'other', 404, 'json', Buffer.from(JSON.stringify({ code: 5, message: `no OTLP endpoint at ${path}; use /v1/traces or /v1/logs` })));
+      this.#reply(
+        res,
+        'other',
+        404,
+        'json',
+        Buffer.from(JSON.stringify({ code: 5, message: `no OTLP endpoint at ${path}; use /v1/traces or /v1/logs` })),
+      );
       req.resume();
       return;
     }
@@ -116,7 +144,14 @@ export class OtlpHttpReceiver {
     }
     const encoding = mediaType(req);
     if (encoding === undefined) {
-      this.#refuse(req, res, path, 415, 'json', `unsupported Content-Type '${req.headers['content-type'] ?? ''}'; use application/x-protobuf or application/json`);
+      this.#refuse(
+        req,
+        res,
+        path,
+        415,
+        'json',
+        `unsupported Content-Type '${req.headers['content-type'] ?? ''}'; use application/x-protobuf or application/json`,
+      );
       return;
     }
     const ce = (req.headers['content-encoding'] ?? 'identity').trim().toLowerCase();
@@ -130,13 +165,18 @@ export class OtlpHttpReceiver {
       this.#refuse(req, res, path, 413, encoding, new OtlpPayloadTooLargeError(this.#opts.maxRequestBytes).message);
       return;
     }
-    if (this.#inflight >= this.#opts.maxConcurrentRequests || this.#inflightBytes + declared > this.#opts.maxInflightBytes) {
+    if (
+      this.#inflight >= this.#opts.maxConcurrentRequests ||
+      this.#inflightBytes + declared > this.#opts.maxInflightBytes
+    ) {
       this.#metrics.refused.inc({ signal, reason: 'overload' });
       const why =
         this.#inflight >= this.#opts.maxConcurrentRequests
           ? `too many concurrent requests (${this.#opts.maxConcurrentRequests})`
           : `request bodies in flight exceed ${this.#opts.maxInflightBytes} bytes`;
-      this.#refuse(req, res, path, 429, encoding, `${why}; retry later`, { 'retry-after': String(this.#opts.retryAfterSeconds) });
+      this.#refuse(req, res, path, 429, encoding, `${why}; retry later`, {
+        'retry-after': String(this.#opts.retryAfterSeconds),
+      });
       return;
     }
     this.#inflight++;
@@ -147,7 +187,15 @@ export class OtlpHttpReceiver {
     });
   }
 
-  async #read(req: IncomingMessage, res: ServerResponse, path: string, signal: Signal, encoding: Encoding, gzipped: boolean, held: { bytes: number }): Promise<void> {
+  async #read(
+    req: IncomingMessage,
+    res: ServerResponse,
+    path: string,
+    signal: Signal,
+    encoding: Encoding,
+    gzipped: boolean,
+    held: { bytes: number },
+  ): Promise<void> {
     const limit = this.#opts.maxRequestBytes;
     let body: Buffer;
     try {
@@ -165,7 +213,11 @@ export class OtlpHttpReceiver {
           }
           if (this.#inflightBytes > this.#opts.maxInflightBytes) {
             req.removeAllListeners('data');
-            reject(new CollectorOverloadedError(`request bodies in flight exceed ${this.#opts.maxInflightBytes} bytes; retry later`));
+            reject(
+              new CollectorOverloadedError(
+                `request bodies in flight exceed ${this.#opts.maxInflightBytes} bytes; retry later`,
+              ),
+            );
             return;
           }
           chunks.push(c);
@@ -177,7 +229,8 @@ export class OtlpHttpReceiver {
         body = await new Promise<Buffer>((resolve, reject) => {
           gunzip(body, { maxOutputLength: limit }, (err, out) => {
             if (err === null) resolve(out);
-            else if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') reject(new OtlpPayloadTooLargeError(limit));
+            else if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE')
+              reject(new OtlpPayloadTooLargeError(limit));
             else reject(new OtlpDecodeError(`invalid gzip body: ${err.message}`));
           });
         });
@@ -188,7 +241,9 @@ export class OtlpHttpReceiver {
         this.#refuse(req, res, path, 413, encoding, err.message);
       } else if (err instanceof CollectorOverloadedError) {
         this.#metrics.refused.inc({ signal, reason: 'overload' });
-        this.#refuse(req, res, path, 429, encoding, err.message, { 'retry-after': String(this.#opts.retryAfterSeconds) });
+        this.#refuse(req, res, path, 429, encoding, err.message, {
+          'retry-after': String(this.#opts.retryAfterSeconds),
+        });
       } else if (err instanceof OtlpDecodeError) {
         this.#metrics.refused.inc({ signal, reason: 'undecodable' });
         this.#reply(res, path, 400, encoding, statusBody(encoding, GRPC_INVALID_ARGUMENT, err.message));
@@ -220,7 +275,10 @@ export class OtlpHttpReceiver {
       });
       return;
     }
-    const message = result.rejected > 0 ? `${result.rejected} ${signal === 'traces' ? 'spans' : 'log records'} refused: ${result.reasons.join('; ')}` : '';
+    const message =
+      result.rejected > 0
+        ? `${result.rejected} ${signal === 'traces' ? 'spans' : 'log records'} refused: ${result.reasons.join('; ')}`
+        : '';
     this.#reply(res, path, 200, encoding, exportResponse(encoding, signal, result.rejected, message));
   }
 }

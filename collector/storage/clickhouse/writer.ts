@@ -71,7 +71,9 @@ export function createRowWriter(storage: StorageClient): RowWriter {
           const file = join(staging, `${table}.RowBinary`);
           await stage(file, chunks);
           try {
-            await embedded.chdb.queryAsync(`INSERT INTO ${table} (${columns}) FROM INFILE ${sqlString(file)} FORMAT RowBinary`);
+            await embedded.chdb.queryAsync(
+              `INSERT INTO ${table} (${columns}) FROM INFILE ${sqlString(file)} FORMAT RowBinary`,
+            );
           } finally {
             await unlink(file).catch(() => undefined);
           }

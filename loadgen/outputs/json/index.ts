@@ -17,7 +17,7 @@ class JsonOutput implements Output {
   dropped = 0;
 
   constructor(path: string) {
-    if (path === '') throw new Error("--out json needs a file: json=FILE");
+    if (path === '') throw new Error('--out json needs a file: json=FILE');
     this.#path = path;
   }
 
@@ -40,10 +40,14 @@ class JsonOutput implements Output {
     }
     if (!this.#seen.has(metric.name)) {
       this.#seen.add(metric.name);
-      this.#lines.push(`{"type":"Metric","data":{"name":${JSON.stringify(metric.name)},"type":"${metric.type}","contains":"${metric.contains}","thresholds":[],"submetrics":null},"metric":${JSON.stringify(metric.name)}}`);
+      this.#lines.push(
+        `{"type":"Metric","data":{"name":${JSON.stringify(metric.name)},"type":"${metric.type}","contains":"${metric.contains}","thresholds":[],"submetrics":null},"metric":${JSON.stringify(metric.name)}}`,
+      );
     }
     const metadata = traceId === undefined ? '' : `,"metadata":{"trace_id":"${traceId}"}`;
-    this.#lines.push(`{"metric":${JSON.stringify(metric.name)},"type":"Point","data":{"time":"${new Date(time).toISOString()}","value":${value},"tags":${JSON.stringify(tags)}${metadata}}}`);
+    this.#lines.push(
+      `{"metric":${JSON.stringify(metric.name)},"type":"Point","data":{"time":"${new Date(time).toISOString()}","value":${value},"tags":${JSON.stringify(tags)}${metadata}}}`,
+    );
   }
 
   #flush(): void {

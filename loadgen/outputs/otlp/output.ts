@@ -14,7 +14,11 @@ const DRAIN_MS = 250;
 const EXPORT_MS = 1000;
 const STOP_TIMEOUT_MS = 1000;
 
-type Instrument = { kind: 'counter'; c: Counter } | { kind: 'gauge'; g: Gauge } | { kind: 'histogram'; h: Histogram } | { kind: 'rate'; occurred: Counter; total: Counter };
+type Instrument =
+  | { kind: 'counter'; c: Counter }
+  | { kind: 'gauge'; g: Gauge }
+  | { kind: 'histogram'; h: Histogram }
+  | { kind: 'rate'; occurred: Counter; total: Counter };
 
 export class OtlpOutput implements Output {
   readonly name = 'otlp';
@@ -42,8 +46,15 @@ export class OtlpOutput implements Output {
   }
 
   async start(): Promise<void> {
-    const reader = new PeriodicExportingMetricReader({ exporter: new OTLPMetricExporter({ url: this.#url, timeoutMillis: EXPORT_MS }), exportIntervalMillis: EXPORT_MS, exportTimeoutMillis: EXPORT_MS / 2 });
-    this.#provider = new MeterProvider({ resource: resourceFromAttributes({ 'service.name': 'meshscope-load' }), readers: [reader] });
+    const reader = new PeriodicExportingMetricReader({
+      exporter: new OTLPMetricExporter({ url: this.#url, timeoutMillis: EXPORT_MS }),
+      exportIntervalMillis: EXPORT_MS,
+      exportTimeoutMillis: EXPORT_MS / 2,
+    });
+    this.#provider = new MeterProvider({
+      resource: resourceFromAttributes({ 'service.name': 'meshscope-load' }),
+      readers: [reader],
+    });
     this.#meter = this.#provider.getMeter('meshscope/loadgen');
     this.#timer = setInterval(() => this.#drain(), DRAIN_MS);
     this.#timer.unref();
@@ -78,7 +89,11 @@ export class OtlpOutput implements Output {
         ins = { kind: 'histogram', h: meter.createHistogram(name, { unit }) };
         break;
       case 'rate':
-        ins = { kind: 'rate', occurred: meter.createCounter(`${name}_occurred`), total: meter.createCounter(`${name}_total`) };
+        ins = {
+          kind: 'rate',
+          occurred: meter.createCounter(`${name}_occurred`),
+          total: meter.createCounter(`${name}_total`),
+        };
         break;
     }
     this.#instruments.set(m.name, ins);
@@ -122,4 +137,3 @@ export class OtlpOutput implements Output {
     clearTimeout(timer);
   }
 }
-

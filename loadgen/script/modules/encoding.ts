@@ -13,7 +13,9 @@ export function createEncodingModule(): Record<string, unknown> {
   const b64decode = (input: string, encoding: B64 = 'std', format?: 's'): string | ArrayBuffer => {
     const url = encoding === 'url' || encoding === 'rawurl';
     const buf = Buffer.from(input, url ? 'base64url' : 'base64');
-    return format === 's' ? buf.toString('utf8') : (buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.length) as ArrayBuffer);
+    return format === 's'
+      ? buf.toString('utf8')
+      : (buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.length) as ArrayBuffer);
   };
   const mod: Record<string, unknown> = { b64encode, b64decode };
   mod.default = mod;

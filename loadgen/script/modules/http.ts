@@ -54,7 +54,15 @@ export class Response {
   #timings: ResponseTimings | undefined;
   #cookies: Record<string, ResponseCookie[]> | undefined;
 
-  constructor(raw: RawResponse, url: string, method: string, reqHeaders: Record<string, string>, reqBody: string, responseType: string, duration: number) {
+  constructor(
+    raw: RawResponse,
+    url: string,
+    method: string,
+    reqHeaders: Record<string, string>,
+    reqBody: string,
+    responseType: string,
+    duration: number,
+  ) {
     this.status = raw.status;
     this.proto = raw.proto;
     this.url = url;
@@ -85,7 +93,8 @@ export class Response {
     if (this.#body === undefined) {
       const b = this.#raw.body;
       if (this.#responseType === 'none' || b === null) this.#body = null;
-      else if (this.#responseType === 'binary') this.#body = b.buffer.slice(b.byteOffset, b.byteOffset + b.length) as ArrayBuffer;
+      else if (this.#responseType === 'binary')
+        this.#body = b.buffer.slice(b.byteOffset, b.byteOffset + b.length) as ArrayBuffer;
       else this.#body = b.toString('utf8');
     }
     return this.#body;
@@ -93,7 +102,15 @@ export class Response {
 
   get timings(): ResponseTimings {
     const r = this.#raw;
-    return (this.#timings ??= { blocked: r.blocked, connecting: r.connecting, tls_handshaking: r.tlsHandshaking, sending: r.sending, waiting: r.waiting, receiving: r.receiving, duration: this.#duration });
+    return (this.#timings ??= {
+      blocked: r.blocked,
+      connecting: r.connecting,
+      tls_handshaking: r.tlsHandshaking,
+      sending: r.sending,
+      waiting: r.waiting,
+      receiving: r.receiving,
+      duration: this.#duration,
+    });
   }
 
   /** Cookies this response set, by name (k6's res.cookies). */
@@ -105,7 +122,16 @@ export class Response {
       for (const line of this.#raw.setCookie ? setCookieLines(this.#raw.rawHeaders) : []) {
         const c = parseSetCookie(line, url, now);
         if (c === undefined) continue;
-        (out[c.name] ??= []).push({ name: c.name, value: c.value, domain: c.domain, path: c.path, http_only: c.httpOnly, secure: c.secure, max_age: c.expires === Infinity ? 0 : Math.round((c.expires - now) / 1000), expires: c.expires === Infinity ? 0 : c.expires });
+        (out[c.name] ??= []).push({
+          name: c.name,
+          value: c.value,
+          domain: c.domain,
+          path: c.path,
+          http_only: c.httpOnly,
+          secure: c.secure,
+          max_age: c.expires === Infinity ? 0 : Math.round((c.expires - now) / 1000),
+          expires: c.expires === Infinity ? 0 : c.expires,
+        });
       }
       this.#cookies = out;
     }
@@ -115,7 +141,8 @@ export class Response {
   /** Parses the body as JSON; with a selector, walks a dotted path (a small subset of gjson: a.b, a.0, a.#). */
   json(selector?: string): unknown {
     const body = this.body;
-    if (typeof body !== 'string') throw new Error('the body is not text: cannot parse JSON (responseType is not "text")');
+    if (typeof body !== 'string')
+      throw new Error('the body is not text: cannot parse JSON (responseType is not "text")');
     const value: unknown = JSON.parse(body);
     if (selector === undefined) return value;
     let cur: unknown = value;
@@ -128,7 +155,17 @@ export class Response {
   }
 
   toJSON(): Record<string, unknown> {
-    return { status: this.status, status_text: this.status_text, proto: this.proto, url: this.url, headers: this.headers, body: this.body, timings: this.timings, error: this.error, error_code: this.error_code };
+    return {
+      status: this.status,
+      status_text: this.status_text,
+      proto: this.proto,
+      url: this.url,
+      headers: this.headers,
+      body: this.body,
+      timings: this.timings,
+      error: this.error,
+      error_code: this.error_code,
+    };
   }
 }
 
@@ -165,7 +202,8 @@ function bodyBuffer(body: Body, headers: Record<string, string>): { buf: Buffer 
   // k6 sends a plain object as an urlencoded form.
   const form = new URLSearchParams();
   for (const [k, v] of Object.entries(body)) form.append(k, String(v));
-  if (!Object.keys(headers).some((h) => h.toLowerCase() === 'content-type')) headers['Content-Type'] = 'application/x-www-form-urlencoded';
+  if (!Object.keys(headers).some((h) => h.toLowerCase() === 'content-type'))
+    headers['Content-Type'] = 'application/x-www-form-urlencoded';
   const text = form.toString();
   return { buf: Buffer.from(text, 'utf8'), text };
 }
@@ -182,7 +220,8 @@ export function createHttpModule(test: TestContext, vu: VuState): Record<string,
     const ranges: Array<{ min: number; max: number }> = [];
     for (const s of specs) {
       if (typeof s === 'number') singles.add(s);
-      else if (s !== null && typeof s === 'object' && typeof s.min === 'number' && typeof s.max === 'number') ranges.push(s);
+      else if (s !== null && typeof s === 'object' && typeof s.min === 'number' && typeof s.max === 'number')
+        ranges.push(s);
       else throw new Error('expectedStatuses takes status codes and {min, max} ranges');
     }
     return (status) => singles.has(status) || ranges.some((r) => status >= r.min && status <= r.max);
@@ -206,7 +245,13 @@ export function createHttpModule(test: TestContext, vu: VuState): Record<string,
   let memoUrl = '';
   let memoMethod = '';
 
-  const one = async (method: string, url: string | TaggedURL, body: Body, params: RequestParams | undefined, exclusive: boolean): Promise<Response> => {
+  const one = async (
+    method: string,
+    url: string | TaggedURL,
+    body: Body,
+    params: RequestParams | undefined,
+    exclusive: boolean,
+  ): Promise<Response> => {
     if (vu.interrupted) throw new IterationInterruptedError();
     const reqHeaders: Record<string, string> = {};
     let extraLines = '';
@@ -225,7 +270,8 @@ export function createHttpModule(test: TestContext, vu: VuState): Record<string,
       if (!hasUa) extraLines += userAgentLine;
     } else extraLines = userAgentLine;
     const { buf, text } = bodyBuffer(body, reqHeaders);
-    if (reqHeaders['Content-Type'] !== undefined && params?.headers?.['Content-Type'] === undefined) extraLines += `Content-Type: ${reqHeaders['Content-Type']}\r\n`;
+    if (reqHeaders['Content-Type'] !== undefined && params?.headers?.['Content-Type'] === undefined)
+      extraLines += `Content-Type: ${reqHeaders['Content-Type']}\r\n`;
     const timeoutMs = params?.timeout === undefined ? 60_000 : (parseDuration(params.timeout) ?? 60_000);
     const responseType = params?.responseType ?? (test.discardResponseBodies ? 'none' : 'text');
     const userTags = params?.tags;
@@ -233,7 +279,8 @@ export function createHttpModule(test: TestContext, vu: VuState): Record<string,
     let currentUrl = String(url);
     let currentMethod = method;
     let currentBody = buf;
-    const nameTag = userTags?.name !== undefined ? String(userTags.name) : url instanceof TaggedURL ? url.name : undefined;
+    const nameTag =
+      userTags?.name !== undefined ? String(userTags.name) : url instanceof TaggedURL ? url.name : undefined;
     for (;;) {
       const cacheable = params === undefined && currentBody === null;
       let target: ParsedTarget;
@@ -269,19 +316,48 @@ export function createHttpModule(test: TestContext, vu: VuState): Record<string,
       const ids = tracing.propagator === 'none' ? null : newTraceIds();
       const sampled = ids !== null && (tracing.sampling >= 1 || Math.random() < tracing.sampling);
       if (ids !== null) head += traceHeader(tracing.propagator as 'w3c' | 'b3', ids, sampled);
-      if (vu.cookies.size > 0 || params?.cookies !== undefined) head += cookieLine(new URL(currentUrl), params?.cookies);
+      if (vu.cookies.size > 0 || params?.cookies !== undefined)
+        head += cookieLine(new URL(currentUrl), params?.cookies);
       if (currentBody !== null) head += `Content-Length: ${currentBody.length}\r\n\r\n`;
-      else if (currentMethod === 'POST' || currentMethod === 'PUT' || currentMethod === 'PATCH') head += 'Content-Length: 0\r\n\r\n';
+      else if (currentMethod === 'POST' || currentMethod === 'PUT' || currentMethod === 'PATCH')
+        head += 'Content-Length: 0\r\n\r\n';
       else head += '\r\n';
-      const raw = await vu.transport.request(target, head, currentBody, currentMethod === 'HEAD', responseType !== 'none', timeoutMs, exclusive);
+      const raw = await vu.transport.request(
+        target,
+        head,
+        currentBody,
+        currentMethod === 'HEAD',
+        responseType !== 'none',
+        timeoutMs,
+        exclusive,
+      );
       if (vu.interrupted) throw new IterationInterruptedError();
       const duration = raw.sending + raw.waiting + raw.receiving;
       const callback = params?.responseCallback !== undefined ? params.responseCallback : vu.responseCallback;
       const ok = callback === null ? defaultExpected(raw.status) : callback(raw.status);
       let tags: Record<string, string>;
-      if (userTags === undefined && raw.errorCode === 0 && lastTags !== null && lastBase === vu.tags && lastStatus === raw.status && lastOk === ok && lastUrl === currentUrl && lastMethod === currentMethod && lastName === nameTag) tags = lastTags;
+      if (
+        userTags === undefined &&
+        raw.errorCode === 0 &&
+        lastTags !== null &&
+        lastBase === vu.tags &&
+        lastStatus === raw.status &&
+        lastOk === ok &&
+        lastUrl === currentUrl &&
+        lastMethod === currentMethod &&
+        lastName === nameTag
+      )
+        tags = lastTags;
       else {
-        tags = { ...vu.tags, method: currentMethod, status: String(raw.status), url: currentUrl, name: nameTag ?? currentUrl, expected_response: ok ? 'true' : 'false', proto: raw.proto === '' ? '' : 'HTTP/1.1' };
+        tags = {
+          ...vu.tags,
+          method: currentMethod,
+          status: String(raw.status),
+          url: currentUrl,
+          name: nameTag ?? currentUrl,
+          expected_response: ok ? 'true' : 'false',
+          proto: raw.proto === '' ? '' : 'HTTP/1.1',
+        };
         if (userTags !== undefined) for (const k of Object.keys(userTags)) tags[k] = String(userTags[k]);
         if (raw.errorCode !== 0) {
           tags.error_code = String(raw.errorCode);
@@ -311,13 +387,25 @@ export function createHttpModule(test: TestContext, vu: VuState): Record<string,
       m.dataSent.add(raw.bytesSent, tags);
       m.dataReceived.add(raw.bytesReceived, tags);
       if (ids !== null && corrected > 0 && test.slowest.wants(corrected)) {
-        test.slowest.offer({ duration: corrected, uncorrected: duration, method: currentMethod, url: currentUrl, name: tags.name!, status: raw.status, scenario: vu.scenario?.name ?? '', traceId: ids.traceId, sampled, time: Date.now() });
+        test.slowest.offer({
+          duration: corrected,
+          uncorrected: duration,
+          method: currentMethod,
+          url: currentUrl,
+          name: tags.name!,
+          status: raw.status,
+          scenario: vu.scenario?.name ?? '',
+          traceId: ids.traceId,
+          sampled,
+          time: Date.now(),
+        });
       }
       if (raw.setCookie) {
         const setCookies = setCookieLines(raw.rawHeaders);
         if (setCookies.length > 0) vu.cookies.store(new URL(currentUrl), setCookies);
       }
-      if (raw.errorCode !== 0) test.log('warn', 'Request Failed', { error: `${currentMethod} ${currentUrl}: ${raw.error}` });
+      if (raw.errorCode !== 0)
+        test.log('warn', 'Request Failed', { error: `${currentMethod} ${currentUrl}: ${raw.error}` });
       if (REDIRECT.has(raw.status) && maxRedirects > 0) {
         const location = parseHeaders(raw.rawHeaders).Location;
         if (location !== undefined) {
@@ -350,7 +438,19 @@ export function createHttpModule(test: TestContext, vu: VuState): Record<string,
   };
 
   const cookieJar = {
-    set: (url: string, name: string, value: string, opts?: { domain?: string; path?: string; expires?: string; max_age?: number; secure?: boolean; http_only?: boolean }): void => {
+    set: (
+      url: string,
+      name: string,
+      value: string,
+      opts?: {
+        domain?: string;
+        path?: string;
+        expires?: string;
+        max_age?: number;
+        secure?: boolean;
+        http_only?: boolean;
+      },
+    ): void => {
       const u = new URL(url);
       const maxAge = opts?.max_age;
       vu.cookies.set({
@@ -361,7 +461,12 @@ export function createHttpModule(test: TestContext, vu: VuState): Record<string,
         path: opts?.path ?? '/',
         secure: opts?.secure ?? false,
         httpOnly: opts?.http_only ?? false,
-        expires: maxAge !== undefined ? Date.now() + maxAge * 1000 : opts?.expires !== undefined ? Date.parse(opts.expires) : Infinity,
+        expires:
+          maxAge !== undefined
+            ? Date.now() + maxAge * 1000
+            : opts?.expires !== undefined
+              ? Date.parse(opts.expires)
+              : Infinity,
       });
     },
     cookiesForURL: (url: string): Record<string, string[]> => {
@@ -376,10 +481,16 @@ export function createHttpModule(test: TestContext, vu: VuState): Record<string,
     delete: (url: string, name: string): void => vu.cookies.delete(new URL(url), name),
   };
 
-  const request = (method: string, url: string | TaggedURL, body?: Body, params?: RequestParams): Promise<Response> => one(String(method).toUpperCase(), url, body, params, false);
+  const request = (method: string, url: string | TaggedURL, body?: Body, params?: RequestParams): Promise<Response> =>
+    one(String(method).toUpperCase(), url, body, params, false);
 
-  type BatchItem = string | [string, string, Body?, RequestParams?] | { method?: string; url: string; body?: Body; params?: RequestParams };
-  const batch = async (reqs: BatchItem[] | Record<string, BatchItem>): Promise<Response[] | Record<string, Response>> => {
+  type BatchItem =
+    | string
+    | [string, string, Body?, RequestParams?]
+    | { method?: string; url: string; body?: Body; params?: RequestParams };
+  const batch = async (
+    reqs: BatchItem[] | Record<string, BatchItem>,
+  ): Promise<Response[] | Record<string, Response>> => {
     const norm = (r: BatchItem): { method: string; url: string; body: Body; params: RequestParams | undefined } => {
       if (typeof r === 'string') return { method: 'GET', url: r, body: null, params: undefined };
       if (Array.isArray(r)) return { method: String(r[0]).toUpperCase(), url: r[1], body: r[2] ?? null, params: r[3] };

@@ -5,7 +5,11 @@ import type { TestContext, VuState } from '../context.js';
 export function createK6Module(test: TestContext, vu: VuState): Record<string, unknown> {
   const m = test.metrics;
 
-  const check = (value: unknown, sets: Record<string, unknown>, tags?: Record<string, string | number | boolean>): boolean => {
+  const check = (
+    value: unknown,
+    sets: Record<string, unknown>,
+    tags?: Record<string, string | number | boolean>,
+  ): boolean => {
     let all = true;
     for (const name of Object.keys(sets)) {
       const predicate = sets[name];
@@ -49,10 +53,13 @@ export function createK6Module(test: TestContext, vu: VuState): Record<string, u
         reject(new IterationInterruptedError());
         return;
       }
-      const timer = setTimeout(() => {
-        vu.sleepCancel = null;
-        resolve();
-      }, Math.max(0, Number(seconds) * 1000));
+      const timer = setTimeout(
+        () => {
+          vu.sleepCancel = null;
+          resolve();
+        },
+        Math.max(0, Number(seconds) * 1000),
+      );
       vu.sleepCancel = () => {
         clearTimeout(timer);
         vu.sleepCancel = null;

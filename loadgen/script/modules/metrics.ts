@@ -14,7 +14,8 @@ export function createMetricsModule(test: TestContext, vu: VuState): Record<stri
       }
       add(value: number | boolean, tags?: Record<string, string | number | boolean>): void {
         const v = typeof value === 'boolean' ? (value ? 1 : 0) : Number(value);
-        if (!Number.isFinite(v)) throw new Error(`${this.name}.add: value must be a finite number, got ${String(value)}`);
+        if (!Number.isFinite(v))
+          throw new Error(`${this.name}.add: value must be a finite number, got ${String(value)}`);
         let t = vu.tags;
         if (tags) {
           const merged: Record<string, string> = { ...t };
@@ -24,7 +25,12 @@ export function createMetricsModule(test: TestContext, vu: VuState): Record<stri
         this.#metric.add(v, t);
       }
     };
-  const mod: Record<string, unknown> = { Counter: make('counter'), Gauge: make('gauge'), Rate: make('rate'), Trend: make('trend') };
+  const mod: Record<string, unknown> = {
+    Counter: make('counter'),
+    Gauge: make('gauge'),
+    Rate: make('rate'),
+    Trend: make('trend'),
+  };
   mod.default = mod;
   return mod;
 }

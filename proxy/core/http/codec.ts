@@ -60,7 +60,8 @@ export interface ParserHandler {
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 /** tchar lookup (RFC 9110 token characters), for header names without a regex call each. */
 const TOKEN_CHARS = new Uint8Array(128);
-for (const c of "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") TOKEN_CHARS[c.charCodeAt(0)] = 1;
+for (const c of "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+  TOKEN_CHARS[c.charCodeAt(0)] = 1;
 
 /**
  * True when text[start, end) holds a control character other than HTAB. Lines are split at
@@ -193,7 +194,8 @@ export class Http1Parser {
           this.#state = this.#bodyState(head);
           this.handler.onHead(head);
           if (this.#state === ParserState.Error) return;
-          if (this.#state === ParserState.Head && !this.handler.onMessageComplete()) return this.#pauseWith(data, offset);
+          if (this.#state === ParserState.Head && !this.handler.onMessageComplete())
+            return this.#pauseWith(data, offset);
           break;
         }
         case ParserState.BodyLength: {
@@ -203,7 +205,8 @@ export class Http1Parser {
           this.#remaining -= n;
           if (this.#remaining === 0) this.#state = ParserState.Head;
           this.handler.onBody(slice);
-          if (this.#state === ParserState.Head && !this.handler.onMessageComplete()) return this.#pauseWith(data, offset);
+          if (this.#state === ParserState.Head && !this.handler.onMessageComplete())
+            return this.#pauseWith(data, offset);
           break;
         }
         case ParserState.ChunkSize: {
@@ -328,7 +331,8 @@ export class Http1Parser {
     if (this.#isRequest) {
       const sp1 = startLine.indexOf(' ');
       const sp2 = startLine.indexOf(' ', sp1 + 1);
-      if (sp1 <= 0 || sp2 === -1 || startLine.indexOf(' ', sp2 + 1) !== -1) return this.#failNull(err(400, 'http1.invalid_request_line'));
+      if (sp1 <= 0 || sp2 === -1 || startLine.indexOf(' ', sp2 + 1) !== -1)
+        return this.#failNull(err(400, 'http1.invalid_request_line'));
       head.method = startLine.slice(0, sp1);
       head.target = startLine.slice(sp1 + 1, sp2);
       const version = startLine.slice(sp2 + 1);
@@ -379,12 +383,17 @@ export class Http1Parser {
         case 'transfer-encoding':
           teCount++;
           if (value.toLowerCase() !== 'chunked') {
-            return this.#failNull(this.#isRequest ? err(501, 'http1.invalid_transfer_encoding') : err(502, 'http1.invalid_transfer_encoding'));
+            return this.#failNull(
+              this.#isRequest
+                ? err(501, 'http1.invalid_transfer_encoding')
+                : err(502, 'http1.invalid_transfer_encoding'),
+            );
           }
           head.chunked = true;
           break;
         case 'connection':
-          connectionHeader = connectionHeader === '' ? value.toLowerCase() : `${connectionHeader},${value.toLowerCase()}`;
+          connectionHeader =
+            connectionHeader === '' ? value.toLowerCase() : `${connectionHeader},${value.toLowerCase()}`;
           break;
         case 'upgrade':
           upgradeHeader = value.toLowerCase();
@@ -399,7 +408,8 @@ export class Http1Parser {
     if (clCount > 1) return this.#failNull(err(bad, 'http1.multiple_content_length'));
     if (teCount > 1) return this.#failNull(err(bad, 'http1.multiple_transfer_encoding'));
     if (clCount > 0 && teCount > 0) return this.#failNull(err(bad, 'http1.content_length_and_chunked_not_allowed'));
-    if (teCount > 0 && head.versionMinor === 0) return this.#failNull(err(bad, 'http1.transfer_encoding_not_allowed_http10'));
+    if (teCount > 0 && head.versionMinor === 0)
+      return this.#failNull(err(bad, 'http1.transfer_encoding_not_allowed_http10'));
     if (connectionHeader !== '') {
       for (const token of connectionHeader.split(',')) {
         const t = token.trim();
@@ -420,11 +430,33 @@ export class Http1Parser {
 
 /** Response status reason phrases for locally generated responses. */
 export const STATUS_TEXT: Readonly<Record<number, string>> = {
-  100: 'Continue', 101: 'Switching Protocols', 200: 'OK', 201: 'Created', 202: 'Accepted', 204: 'No Content',
-  301: 'Moved Permanently', 302: 'Found', 303: 'See Other', 304: 'Not Modified', 307: 'Temporary Redirect', 308: 'Permanent Redirect',
-  400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed', 408: 'Request Timeout',
-  413: 'Payload Too Large', 426: 'Upgrade Required', 429: 'Too Many Requests', 431: 'Request Header Fields Too Large',
-  500: 'Internal Server Error', 501: 'Not Implemented', 502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout',
+  100: 'Continue',
+  101: 'Switching Protocols',
+  200: 'OK',
+  201: 'Created',
+  202: 'Accepted',
+  204: 'No Content',
+  301: 'Moved Permanently',
+  302: 'Found',
+  303: 'See Other',
+  304: 'Not Modified',
+  307: 'Temporary Redirect',
+  308: 'Permanent Redirect',
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  408: 'Request Timeout',
+  413: 'Payload Too Large',
+  426: 'Upgrade Required',
+  429: 'Too Many Requests',
+  431: 'Request Header Fields Too Large',
+  500: 'Internal Server Error',
+  501: 'Not Implemented',
+  502: 'Bad Gateway',
+  503: 'Service Unavailable',
+  504: 'Gateway Timeout',
 };
 
 export function statusLine(status: number): string {

@@ -9,7 +9,13 @@ import { HeaderMap } from './headers.js';
 import { httpDate } from './date.js';
 import { randomRequestId } from './request-id.js';
 import { DeferredWriter } from './deferred-writer.js';
-import { FilterDataStatus, FilterHeadersStatus, type StreamFilter, type StreamFilterCallbacks, type StreamFilterFactory } from './filter.js';
+import {
+  FilterDataStatus,
+  FilterHeadersStatus,
+  type StreamFilter,
+  type StreamFilterCallbacks,
+  type StreamFilterFactory,
+} from './filter.js';
 import type { HcmStats } from './hcm-stats.js';
 import { ResponseFlag, StreamInfo } from '../stream-info.js';
 import type { Route, RouteTable } from '../router/route-table.js';
@@ -47,7 +53,15 @@ export interface HcmSettings {
 }
 
 const EMPTY = Buffer.alloc(0);
-const HOP_BY_HOP_REQUEST = ['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'upgrade', 'expect'];
+const HOP_BY_HOP_REQUEST = [
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'transfer-encoding',
+  'te',
+  'upgrade',
+  'expect',
+];
 const CONTINUE_100 = 'HTTP/1.1 100 Continue\r\n\r\n';
 
 /** One HCM per listener filter chain per worker; immutable after construction but for the route table RDS replaces. */
@@ -61,7 +75,11 @@ const CONTINUE_100 = 'HTTP/1.1 100 Continue\r\n\r\n';
  */
 const completedStreams: Array<StreamInfo | readonly AccessLogger[] | readonly StreamFilter[]> = [];
 
-function deferStreamTelemetry(info: StreamInfo, loggers: readonly AccessLogger[], filters: readonly StreamFilter[]): void {
+function deferStreamTelemetry(
+  info: StreamInfo,
+  loggers: readonly AccessLogger[],
+  filters: readonly StreamFilter[],
+): void {
   if (completedStreams.length === 0) setImmediate(writeStreamTelemetry);
   completedStreams.push(info, loggers, filters);
 }
@@ -112,7 +130,13 @@ export class HttpConnectionManager implements NetworkFilter {
     const conn = new ServerConnection(this, socket, listener);
     this.#connections.add(conn);
     const s = this.settings;
-    const timeouts = [s.idleTimeoutMs, s.requestHeadersTimeoutMs, s.streamIdleTimeoutMs, s.requestTimeoutMs, this.routeTable.minRouteIdleTimeoutMs];
+    const timeouts = [
+      s.idleTimeoutMs,
+      s.requestHeadersTimeoutMs,
+      s.streamIdleTimeoutMs,
+      s.requestTimeoutMs,
+      this.routeTable.minRouteIdleTimeoutMs,
+    ];
     if (this.#sweeper === null && timeouts.some((x) => x > 0)) {
       // One coarse timer per HCM instead of timers per connection or stream: idle, header,
       // stream-idle and request timeouts are checked by sweeping (resolution: a quarter of the
@@ -170,7 +194,10 @@ export class ServerConnection implements ParserHandler, DownstreamConnection {
     this.localAddress = socket.localAddress ?? '';
     this.localPort = socket.localPort ?? 0;
     const s = hcm.settings;
-    this.parser = new Http1Parser(true, this, { maxHeaderBytes: s.maxRequestHeadersBytes, maxHeaders: s.maxHeadersCount });
+    this.parser = new Http1Parser(true, this, {
+      maxHeaderBytes: s.maxRequestHeadersBytes,
+      maxHeaders: s.maxHeadersCount,
+    });
     this.#writer = new DeferredWriter(socket, () => this.#setAboveWatermark());
     this.#idleSince = performance.now();
     socket.setNoDelay(true);
@@ -231,7 +258,12 @@ export class ServerConnection implements ParserHandler, DownstreamConnection {
       this.#codecFailure(408, 'request_header_timeout', 0);
       return;
     }
-    if (this.stream === null && this.#idleSince >= 0 && s.idleTimeoutMs > 0 && now - this.#idleSince >= s.idleTimeoutMs) {
+    if (
+      this.stream === null &&
+      this.#idleSince >= 0 &&
+      s.idleTimeoutMs > 0 &&
+      now - this.#idleSince >= s.idleTimeoutMs
+    ) {
       this.#idleSince = -1;
       this.hcm.stats.downstream_cx_idle_timeout.inc();
       this.closedLocally = true;
@@ -343,8 +375,16 @@ export class ServerConnection implements ParserHandler, DownstreamConnection {
     if (s === null) {
       // Answer through a stream so the failure is logged and counted like any other.
       const head: MessageHead = {
-        method: '', target: '', status: 0, versionMinor: 1, headers: new HeaderMap(),
-        contentLength: -1, chunked: false, connectionClose: true, upgrade: '', expectContinue: false,
+        method: '',
+        target: '',
+        status: 0,
+        versionMinor: 1,
+        headers: new HeaderMap(),
+        contentLength: -1,
+        chunked: false,
+        connectionClose: true,
+        upgrade: '',
+        expectContinue: false,
       };
       s = new ActiveStream(this, head);
       this.stream = s;
@@ -415,7 +455,10 @@ function normalizeRequestPath(full: string, normalize: boolean, merge: boolean):
 function clientAddress(peer: string, xff: string | undefined, useRemoteAddress: boolean, trustedHops: number): string {
   if (useRemoteAddress && trustedHops === 0) return peer;
   if (xff === undefined) return peer;
-  const entries = xff.split(',').map((e) => e.trim()).filter((e) => e !== '');
+  const entries = xff
+    .split(',')
+    .map((e) => e.trim())
+    .filter((e) => e !== '');
   // With use_remote_address the peer counts as the last hop: trust N entries from the right.
   const index = useRemoteAddress ? entries.length - trustedHops : entries.length - 1 - trustedHops;
   return index >= 0 && index < entries.length ? entries[index]! : peer;
@@ -473,7 +516,13 @@ export class ActiveStream implements StreamFilterCallbacks {
     this.head = head;
     this.requestHeaders = head.headers;
     this.closeAfterResponse = head.connectionClose;
-    this.streamInfo = new StreamInfo(conn.listener.name, conn.remoteAddress, conn.remotePort, conn.localAddress, conn.localPort);
+    this.streamInfo = new StreamInfo(
+      conn.listener.name,
+      conn.remoteAddress,
+      conn.remotePort,
+      conn.localAddress,
+      conn.localPort,
+    );
     this.streamInfo.protocol = head.versionMinor === 0 ? 'HTTP/1.0' : 'HTTP/1.1';
     this.streamInfo.requestHeaders = head.headers;
     // h2c upgrades are stripped as Envoy's HTTP/1 codec does; others need HCM configuration.
@@ -547,7 +596,8 @@ export class ActiveStream implements StreamFilterCallbacks {
     const client = clientAddress(this.conn.remoteAddress, xff, s.useRemoteAddress, s.xffNumTrustedHops);
     this.streamInfo.downstreamRemoteAddress = client;
     if (s.useRemoteAddress) {
-      if (!s.skipXffAppend) h.set('x-forwarded-for', xff === undefined ? this.conn.remoteAddress : `${xff}, ${this.conn.remoteAddress}`);
+      if (!s.skipXffAppend)
+        h.set('x-forwarded-for', xff === undefined ? this.conn.remoteAddress : `${xff}, ${this.conn.remoteAddress}`);
       h.set('x-forwarded-proto', 'http');
     } else if (!h.has('x-forwarded-proto')) {
       h.add('x-forwarded-proto', 'http');
@@ -555,7 +605,10 @@ export class ActiveStream implements StreamFilterCallbacks {
     let requestId = h.get('x-request-id');
     // At the edge an external client's x-request-id is not trusted unless preserved.
     const external = s.useRemoteAddress && !isInternalAddress(client);
-    if (s.generateRequestId && (requestId === undefined || requestId === '' || (external && !s.preserveExternalRequestId))) {
+    if (
+      s.generateRequestId &&
+      (requestId === undefined || requestId === '' || (external && !s.preserveExternalRequestId))
+    ) {
       requestId = randomRequestId();
       h.set('x-request-id', requestId);
     }
@@ -569,7 +622,8 @@ export class ActiveStream implements StreamFilterCallbacks {
     const tracer = hcm.tracer;
     if (tracer !== null) {
       const route = this.route();
-      const operation = route?.decoratorOperation ?? (this.conn.listener.direction === 'OUTBOUND' ? 'egress' : 'ingress');
+      const operation =
+        route?.decoratorOperation ?? (this.conn.listener.direction === 'OUTBOUND' ? 'egress' : 'ingress');
       this.streamInfo.activeSpan = tracer.startSpan(this.streamInfo, h, operation);
     }
 
@@ -710,10 +764,21 @@ export class ActiveStream implements StreamFilterCallbacks {
       this.resetStream();
       return;
     }
-    this.sendLocalReply(this.requestComplete ? 504 : 408, 'stream timeout', ResponseFlag.StreamIdleTimeout, 'stream_idle_timeout');
+    this.sendLocalReply(
+      this.requestComplete ? 504 : 408,
+      'stream timeout',
+      ResponseFlag.StreamIdleTimeout,
+      'stream_idle_timeout',
+    );
   }
 
-  sendLocalReply(status: number, body: string, responseFlag: number, details: string, modifyHeaders?: (headers: HeaderMap) => void): void {
+  sendLocalReply(
+    status: number,
+    body: string,
+    responseFlag: number,
+    details: string,
+    modifyHeaders?: (headers: HeaderMap) => void,
+  ): void {
     if (this.#done) return;
     if (this.responseStarted) {
       this.streamInfo.setResponseFlag(responseFlag);
@@ -799,7 +864,8 @@ export class ActiveStream implements StreamFilterCallbacks {
     info.responseCode = status;
     info.responseHeaders = headers;
     this.upgraded = status === 101 && this.upgradeType !== '';
-    this.#noResponseBody = endStream || status === 204 || status === 304 || this.head.method === 'HEAD' || this.upgraded;
+    this.#noResponseBody =
+      endStream || status === 204 || status === 304 || this.head.method === 'HEAD' || this.upgraded;
     const hasLength = headers.has('content-length');
     this.#chunkedResponse = !this.#noResponseBody && !hasLength && this.head.versionMinor === 1;
     if (!this.#noResponseBody && !hasLength && this.head.versionMinor === 0) this.closeAfterResponse = true;
@@ -820,7 +886,10 @@ export class ActiveStream implements StreamFilterCallbacks {
       } else if (n === 'date') sawDate = true;
       out += `${n}: ${values[i]}\r\n`;
     }
-    if (s.serverHeaderTransformation === 'OVERWRITE' || (!sawServer && s.serverHeaderTransformation === 'APPEND_IF_ABSENT')) {
+    if (
+      s.serverHeaderTransformation === 'OVERWRITE' ||
+      (!sawServer && s.serverHeaderTransformation === 'APPEND_IF_ABSENT')
+    ) {
       out += `server: ${s.serverName}\r\n`;
     }
     if (local && !sawDate) out += `date: ${httpDate()}\r\n`;
@@ -930,7 +999,8 @@ export class ActiveStream implements StreamFilterCallbacks {
       this.#readDisabledByStream = 0;
       this.conn.readDisable(false);
     }
-    if (info.activeSpan !== null || hcm.accessLoggers.length > 0 || filterLogs) deferStreamTelemetry(info, hcm.accessLoggers, this.#filters);
+    if (info.activeSpan !== null || hcm.accessLoggers.length > 0 || filterLogs)
+      deferStreamTelemetry(info, hcm.accessLoggers, this.#filters);
     if (this.requestComplete || this.closeAfterResponse) this.conn.onStreamComplete(this);
     else {
       this.closeAfterResponse = true;

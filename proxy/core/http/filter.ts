@@ -55,7 +55,13 @@ export interface StreamFilterCallbacks {
   /** Resumes encoding after an encoder filter returned StopIteration. */
   continueEncoding(): void;
   /** Answers the stream locally (Envoy's sendLocalReply); sets the response flag and details. */
-  sendLocalReply(status: number, body: string, responseFlag: number, details: string, modifyHeaders?: (headers: HeaderMap) => void): void;
+  sendLocalReply(
+    status: number,
+    body: string,
+    responseFlag: number,
+    details: string,
+    modifyHeaders?: (headers: HeaderMap) => void,
+  ): void;
   /** Response path, used by the terminal filter. */
   encode1xxHeaders(headers: HeaderMap): void;
   encodeHeaders(headers: HeaderMap, endStream: boolean): void;

@@ -61,7 +61,8 @@ export class ActiveListener {
   listen(): Promise<number> {
     const a = this.config.address.socket_address;
     return new Promise((resolve, reject) => {
-      const onError = (err: Error) => reject(new ListenerBindError(this.name, `${a.address}:${a.port_value}`, err.message));
+      const onError = (err: Error) =>
+        reject(new ListenerBindError(this.name, `${a.address}:${a.port_value}`, err.message));
       this.#server.once('error', onError);
       this.#server.listen({ host: a.address, port: a.port_value, backlog: 1024 }, () => {
         this.#server.off('error', onError);

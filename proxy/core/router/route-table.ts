@@ -112,22 +112,38 @@ export function headerMatches(m: CompiledHeaderMatcher, headers: HeaderMap): boo
 }
 
 export interface CompiledHeaderMutation {
-  readonly add: ReadonlyArray<{ name: string; value: readonly FormatPart[]; action: 'append' | 'add_if_absent' | 'overwrite' | 'overwrite_if_exists'; keepEmpty: boolean }>;
+  readonly add: ReadonlyArray<{
+    name: string;
+    value: readonly FormatPart[];
+    action: 'append' | 'add_if_absent' | 'overwrite' | 'overwrite_if_exists';
+    keepEmpty: boolean;
+  }>;
   readonly remove: readonly string[];
 }
 
 const EMPTY_MUTATION: CompiledHeaderMutation = { add: [], remove: [] };
 
 function compileMutation(adds: HeaderValueOption[] | undefined, removes: string[] | undefined): CompiledHeaderMutation {
-  if ((adds === undefined || adds.length === 0) && (removes === undefined || removes.length === 0)) return EMPTY_MUTATION;
+  if ((adds === undefined || adds.length === 0) && (removes === undefined || removes.length === 0))
+    return EMPTY_MUTATION;
   return {
     add: (adds ?? []).map((o) => {
       const parts = compileHeaderFormat(o.header.value ?? '');
       let action: 'append' | 'add_if_absent' | 'overwrite' | 'overwrite_if_exists' = 'append';
       if (o.append_action !== undefined) {
-        action = { APPEND_IF_EXISTS_OR_ADD: 'append', ADD_IF_ABSENT: 'add_if_absent', OVERWRITE_IF_EXISTS_OR_ADD: 'overwrite', OVERWRITE_IF_EXISTS: 'overwrite_if_exists' }[o.append_action] as typeof action;
+        action = {
+          APPEND_IF_EXISTS_OR_ADD: 'append',
+          ADD_IF_ABSENT: 'add_if_absent',
+          OVERWRITE_IF_EXISTS_OR_ADD: 'overwrite',
+          OVERWRITE_IF_EXISTS: 'overwrite_if_exists',
+        }[o.append_action] as typeof action;
       } else if (o.append === false) action = 'overwrite';
-      return { name: o.header.key.toLowerCase(), value: typeof parts === 'string' ? [] : parts, action, keepEmpty: o.keep_empty_value === true };
+      return {
+        name: o.header.key.toLowerCase(),
+        value: typeof parts === 'string' ? [] : parts,
+        action,
+        keepEmpty: o.keep_empty_value === true,
+      };
     }),
     remove: (removes ?? []).map((r) => r.toLowerCase()),
   };
@@ -168,13 +184,25 @@ function compileHashPolicy(h: HashPolicy): CompiledHashPolicy {
   const base = { cookieTtlMs: -1, cookiePath: '', terminal: h.terminal === true };
   if (h.header !== undefined) return { ...base, kind: 'header', name: h.header.header_name.toLowerCase() };
   if (h.cookie !== undefined) {
-    return { ...base, kind: 'cookie', name: h.cookie.name, cookieTtlMs: h.cookie.ttl === undefined ? -1 : durationMs(h.cookie.ttl, 0), cookiePath: h.cookie.path ?? '' };
+    return {
+      ...base,
+      kind: 'cookie',
+      name: h.cookie.name,
+      cookieTtlMs: h.cookie.ttl === undefined ? -1 : durationMs(h.cookie.ttl, 0),
+      cookiePath: h.cookie.path ?? '',
+    };
   }
   if (h.query_parameter !== undefined) return { ...base, kind: 'query_parameter', name: h.query_parameter.name };
   return { ...base, kind: 'source_ip', name: '' };
 }
 
-const REDIRECT_CODES = { MOVED_PERMANENTLY: 301, FOUND: 302, SEE_OTHER: 303, TEMPORARY_REDIRECT: 307, PERMANENT_REDIRECT: 308 } as const;
+const REDIRECT_CODES = {
+  MOVED_PERMANENTLY: 301,
+  FOUND: 302,
+  SEE_OTHER: 303,
+  TEMPORARY_REDIRECT: 307,
+  PERMANENT_REDIRECT: 308,
+} as const;
 
 /** Envoy RE2 substitutions write groups as `\1`; JavaScript wants `$1`. */
 function jsSubstitution(s: string): string {
@@ -197,7 +225,12 @@ export class Route {
   // --- route action ---
   readonly clusterName: string | null;
   readonly clusterHeader: string | null;
-  readonly weightedClusters: ReadonlyArray<{ name: string; cumulative: number; mutation: CompiledHeaderMutation; responseMutation: CompiledHeaderMutation }> | null;
+  readonly weightedClusters: ReadonlyArray<{
+    name: string;
+    cumulative: number;
+    mutation: CompiledHeaderMutation;
+    responseMutation: CompiledHeaderMutation;
+  }> | null;
   readonly totalWeight: number;
   readonly clusterNotFoundCode: number;
   readonly prefixRewrite: string | null;
@@ -281,9 +314,20 @@ export class Route {
         };
       }) ?? null;
     this.totalWeight = cumulative;
-    this.clusterNotFoundCode = r?.cluster_not_found_response_code === 'NOT_FOUND' ? 404 : r?.cluster_not_found_response_code === 'INTERNAL_SERVER_ERROR' ? 500 : 503;
+    this.clusterNotFoundCode =
+      r?.cluster_not_found_response_code === 'NOT_FOUND'
+        ? 404
+        : r?.cluster_not_found_response_code === 'INTERNAL_SERVER_ERROR'
+          ? 500
+          : 503;
     this.prefixRewrite = r?.prefix_rewrite ?? null;
-    this.regexRewrite = r?.regex_rewrite !== undefined ? { re: new RegExp(r.regex_rewrite.pattern.regex, 'g'), substitution: jsSubstitution(r.regex_rewrite.substitution) } : null;
+    this.regexRewrite =
+      r?.regex_rewrite !== undefined
+        ? {
+            re: new RegExp(r.regex_rewrite.pattern.regex, 'g'),
+            substitution: jsSubstitution(r.regex_rewrite.substitution),
+          }
+        : null;
     this.hostRewriteLiteral = r?.host_rewrite_literal ?? null;
     this.autoHostRewrite = r?.auto_host_rewrite === true;
     this.hostRewriteHeader = r?.host_rewrite_header?.toLowerCase() ?? null;
@@ -294,7 +338,8 @@ export class Route {
     this.mirrorPolicies = compileMirrorPolicies(r?.request_mirror_policies);
     this.idleTimeoutMs = r?.idle_timeout === undefined ? -1 : durationMs(r.idle_timeout, 0);
     this.priority = r?.priority ?? 'DEFAULT';
-    this.perRequestBufferLimitBytes = cfg.per_request_buffer_limit_bytes === undefined ? -1 : unwrap(cfg.per_request_buffer_limit_bytes, 0);
+    this.perRequestBufferLimitBytes =
+      cfg.per_request_buffer_limit_bytes === undefined ? -1 : unwrap(cfg.per_request_buffer_limit_bytes, 0);
     this.perFilterConfig = new Map([...vh.perFilterConfig, ...Object.entries(cfg.typed_per_filter_config ?? {})]);
 
     const rd = cfg.redirect;
@@ -307,7 +352,13 @@ export class Route {
             port: rd.port_redirect ?? null,
             path: rd.path_redirect ?? null,
             prefixRewrite: rd.prefix_rewrite ?? null,
-            regexRewrite: rd.regex_rewrite !== undefined ? { re: new RegExp(rd.regex_rewrite.pattern.regex, 'g'), substitution: jsSubstitution(rd.regex_rewrite.substitution) } : null,
+            regexRewrite:
+              rd.regex_rewrite !== undefined
+                ? {
+                    re: new RegExp(rd.regex_rewrite.pattern.regex, 'g'),
+                    substitution: jsSubstitution(rd.regex_rewrite.substitution),
+                  }
+                : null,
             code: REDIRECT_CODES[rd.response_code ?? 'MOVED_PERMANENTLY'],
             stripQuery: rd.strip_query === true,
           };
@@ -322,8 +373,16 @@ export class Route {
             ? Buffer.from(dr.body.inline_bytes, 'base64')
             : readFileSync(dr.body.filename!);
     this.decoratorOperation = cfg.decorator?.operation ?? null;
-    this.requestMutations = [compileMutation(cfg.request_headers_to_add, cfg.request_headers_to_remove), vh.requestMutation, table.requestMutation].filter((x) => x !== EMPTY_MUTATION);
-    this.responseMutations = [compileMutation(cfg.response_headers_to_add, cfg.response_headers_to_remove), vh.responseMutation, table.responseMutation].filter((x) => x !== EMPTY_MUTATION);
+    this.requestMutations = [
+      compileMutation(cfg.request_headers_to_add, cfg.request_headers_to_remove),
+      vh.requestMutation,
+      table.requestMutation,
+    ].filter((x) => x !== EMPTY_MUTATION);
+    this.responseMutations = [
+      compileMutation(cfg.response_headers_to_add, cfg.response_headers_to_remove),
+      vh.responseMutation,
+      table.responseMutation,
+    ].filter((x) => x !== EMPTY_MUTATION);
   }
 
   /** `path` excludes the query string; `query` is the raw query (without `?`) or ''. */
@@ -346,7 +405,12 @@ export class Route {
         break;
     }
     for (let i = 0; i < this.#headers.length; i++) if (!headerMatches(this.#headers[i]!, headers)) return false;
-    if (this.#runtimeFraction !== null && this.#runtime !== null && !this.#runtime.snapshot().runtimeFractionEnabled(this.#runtimeFraction)) return false;
+    if (
+      this.#runtimeFraction !== null &&
+      this.#runtime !== null &&
+      !this.#runtime.snapshot().runtimeFractionEnabled(this.#runtimeFraction)
+    )
+      return false;
     if (this.#query.length > 0) {
       const params = new URLSearchParams(query);
       for (const q of this.#query) {
@@ -482,8 +546,14 @@ export class RouteTable {
     this.#suffix.sort((a, b) => b[0].length - a[0].length);
     this.#prefix.sort((a, b) => b[0].length - a[0].length);
     let minIdle = 0;
-    for (const vh of new Set([...this.#exact.values(), ...this.#suffix.map((e) => e[1]), ...this.#prefix.map((e) => e[1]), ...(this.#default === null ? [] : [this.#default])])) {
-      for (const r of vh.routes) if (r.idleTimeoutMs > 0 && (minIdle === 0 || r.idleTimeoutMs < minIdle)) minIdle = r.idleTimeoutMs;
+    for (const vh of new Set([
+      ...this.#exact.values(),
+      ...this.#suffix.map((e) => e[1]),
+      ...this.#prefix.map((e) => e[1]),
+      ...(this.#default === null ? [] : [this.#default]),
+    ])) {
+      for (const r of vh.routes)
+        if (r.idleTimeoutMs > 0 && (minIdle === 0 || r.idleTimeoutMs < minIdle)) minIdle = r.idleTimeoutMs;
     }
     this.minRouteIdleTimeoutMs = minIdle;
   }
@@ -494,7 +564,8 @@ export class RouteTable {
     if (opts.stripAnyHostPort || opts.stripMatchingPort !== null) {
       const colon = host.lastIndexOf(':');
       if (colon !== -1 && !host.endsWith(']')) {
-        if (opts.stripAnyHostPort || host.slice(colon + 1) === String(opts.stripMatchingPort)) host = host.slice(0, colon);
+        if (opts.stripAnyHostPort || host.slice(colon + 1) === String(opts.stripMatchingPort))
+          host = host.slice(0, colon);
       }
     }
     const exact = this.#exact.get(host);

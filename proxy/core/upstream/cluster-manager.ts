@@ -70,7 +70,10 @@ export class ClusterManager {
     }
     const zone = config.common_lb_config?.zone_aware_lb_config;
     cluster.zoneAware = {
-      settings: { routingEnabledPercent: zone?.routing_enabled?.value ?? 100, minClusterSize: unwrap(zone?.min_cluster_size, 6) },
+      settings: {
+        routingEnabledPercent: zone?.routing_enabled?.value ?? 100,
+        minClusterSize: unwrap(zone?.min_cluster_size, 6),
+      },
       localLocality: localityKey(locality),
       localHosts: () => this.#clusters.get(localName)?.hosts ?? null,
       runtime: this.#context.runtime,
@@ -104,8 +107,20 @@ export class ClusterManager {
         name: c.name,
         addedViaApi: c.info.addedViaApi,
         circuitBreakers: [
-          { priority: 'default', maxConnections: r.maxConnections, maxPendingRequests: r.maxPendingRequests, maxRequests: r.maxRequests, maxRetries: r.maxRetries },
-          { priority: 'high', maxConnections: h.maxConnections, maxPendingRequests: h.maxPendingRequests, maxRequests: h.maxRequests, maxRetries: h.maxRetries },
+          {
+            priority: 'default',
+            maxConnections: r.maxConnections,
+            maxPendingRequests: r.maxPendingRequests,
+            maxRequests: r.maxRequests,
+            maxRetries: r.maxRetries,
+          },
+          {
+            priority: 'high',
+            maxConnections: h.maxConnections,
+            maxPendingRequests: h.maxPendingRequests,
+            maxRequests: h.maxRequests,
+            maxRetries: h.maxRetries,
+          },
         ],
         ...outlierStatus(c),
         hosts: c.hosts.map((h) => ({
@@ -133,8 +148,14 @@ export class ClusterManager {
 }
 
 /** `/clusters` success-rate lines, present once success-rate detection had enough data. */
-function outlierStatus(c: Cluster): { outlierSuccessRateAverage?: number; outlierSuccessRateEjectionThreshold?: number } {
+function outlierStatus(c: Cluster): {
+  outlierSuccessRateAverage?: number;
+  outlierSuccessRateEjectionThreshold?: number;
+} {
   const o = c.resilience?.outlier;
   if (o === null || o === undefined || o.successRateAverage < 0) return {};
-  return { outlierSuccessRateAverage: o.successRateAverage, outlierSuccessRateEjectionThreshold: o.successRateEjectionThreshold };
+  return {
+    outlierSuccessRateAverage: o.successRateAverage,
+    outlierSuccessRateEjectionThreshold: o.successRateEjectionThreshold,
+  };
 }

@@ -14,7 +14,10 @@ export class ClusterResilience {
   constructor(cluster: Cluster, context: ExtensionContext) {
     const config = cluster.info.config;
     const scope = context.stats.scope(`cluster.${cluster.name}`);
-    this.outlier = config.outlier_detection === undefined ? null : new OutlierDetector(config.outlier_detection, scope, context.runtime);
+    this.outlier =
+      config.outlier_detection === undefined
+        ? null
+        : new OutlierDetector(config.outlier_detection, scope, context.runtime);
     const hc = config.health_checks?.[0];
     const outlier = this.outlier;
     this.healthChecker =

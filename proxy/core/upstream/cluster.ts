@@ -101,7 +101,10 @@ export class ResourceManager {
     this.maxRequests = unwrap(t?.max_requests, 1024);
     this.maxRetries = unwrap(t?.max_retries, 3);
     const b = t?.retry_budget;
-    this.#budget = b === undefined ? null : { percent: b.budget_percent?.value ?? 20, minConcurrency: unwrap(b.min_retry_concurrency, 3) };
+    this.#budget =
+      b === undefined
+        ? null
+        : { percent: b.budget_percent?.value ?? 20, minConcurrency: unwrap(b.min_retry_concurrency, 3) };
   }
 
   /** How many retries may be in flight now (RetryState's circuit breaker). */
@@ -136,7 +139,10 @@ export class ClusterInfo {
     this.resources = new ResourceManager(cfg);
     this.highResources = new ResourceManager(cfg, 'HIGH');
     this.connectTimeoutMs = durationMs(cfg.connect_timeout, 5000);
-    this.maxRequestsPerConnection = unwrap(cfg.common_http_protocol_options?.max_requests_per_connection ?? cfg.max_requests_per_connection, 0);
+    this.maxRequestsPerConnection = unwrap(
+      cfg.common_http_protocol_options?.max_requests_per_connection ?? cfg.max_requests_per_connection,
+      0,
+    );
     this.idleTimeoutMs = durationMs(cfg.common_http_protocol_options?.idle_timeout, 0);
     this.bufferLimitBytes = unwrap(cfg.per_connection_buffer_limit_bytes, 1024 * 1024);
     this.lb = {
@@ -230,7 +236,13 @@ export class Cluster {
     const byPriority: Host[][] = [];
     for (const h of this.#hosts) (byPriority[h.description.priority] ??= []).push(h);
     for (let i = 0; i < byPriority.length; i++) byPriority[i] ??= [];
-    const zone = this.zoneAware === null || this.info.lb.localityWeighted ? null : ZoneRoutingPlan.build((byPriority[0] ?? []).filter((h) => h.healthy()), this.zoneAware);
+    const zone =
+      this.zoneAware === null || this.info.lb.localityWeighted
+        ? null
+        : ZoneRoutingPlan.build(
+            (byPriority[0] ?? []).filter((h) => h.healthy()),
+            this.zoneAware,
+          );
     this.#lb = new LoadBalancer(byPriority, this.info.lb, zone);
     this.info.stats.membership_total.set(this.#hosts.length);
     this.info.stats.membership_healthy.set(this.#hosts.filter((h) => h.healthy()).length);

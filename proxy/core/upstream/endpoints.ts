@@ -15,7 +15,11 @@ export interface EndpointSpec {
 export function endpointSpecs(la: ClusterLoadAssignment | undefined): EndpointSpec[] {
   const out: EndpointSpec[] = [];
   for (const group of la?.endpoints ?? []) {
-    const locality = { region: group.locality?.region ?? '', zone: group.locality?.zone ?? '', subZone: group.locality?.sub_zone ?? '' };
+    const locality = {
+      region: group.locality?.region ?? '',
+      zone: group.locality?.zone ?? '',
+      subZone: group.locality?.sub_zone ?? '',
+    };
     for (const e of group.lb_endpoints ?? []) {
       out.push({
         address: e.endpoint.address.socket_address.address,

@@ -12,9 +12,15 @@ import type { Counter, Gauge, Scope } from '../../stats/types.js';
 import { HealthFlag, type Host } from './host.js';
 
 const u32 = z.number().int().min(0).max(4294967295);
-const u32Wrapped = z.union([u32, z.strictObject({ value: u32 })]).transform((v) => (typeof v === 'number' ? v : v.value));
-const boolWrapped = z.union([z.boolean(), z.strictObject({ value: z.boolean() })]).transform((v) => (typeof v === 'boolean' ? v : v.value));
-const payloadSchema = z.strictObject({ text: z.string().regex(/^([0-9a-fA-F]{2})*$/, { message: 'expected hex-encoded bytes' }) });
+const u32Wrapped = z
+  .union([u32, z.strictObject({ value: u32 })])
+  .transform((v) => (typeof v === 'number' ? v : v.value));
+const boolWrapped = z
+  .union([z.boolean(), z.strictObject({ value: z.boolean() })])
+  .transform((v) => (typeof v === 'boolean' ? v : v.value));
+const payloadSchema = z.strictObject({
+  text: z.string().regex(/^([0-9a-fA-F]{2})*$/, { message: 'expected hex-encoded bytes' }),
+});
 
 export const healthCheckSchema = z
   .strictObject({
@@ -36,23 +42,43 @@ export const healthCheckSchema = z
         host: z.string().optional(),
         path: z.string().min(1).startsWith('/'),
         request_headers_to_add: z
-          .array(z.strictObject({ header: z.strictObject({ key: z.string().min(1), value: z.string().default('') }), append: z.boolean().optional() }))
+          .array(
+            z.strictObject({
+              header: z.strictObject({ key: z.string().min(1), value: z.string().default('') }),
+              append: z.boolean().optional(),
+            }),
+          )
           .optional(),
         request_headers_to_remove: z.array(z.string().min(1)).optional(),
-        expected_statuses: z.array(z.strictObject({ start: z.number().int().min(100).max(599), end: z.number().int().min(101).max(600) })).optional(),
+        expected_statuses: z
+          .array(z.strictObject({ start: z.number().int().min(100).max(599), end: z.number().int().min(101).max(600) }))
+          .optional(),
         codec_client_type: z.literal('HTTP1', { message: 'only HTTP1 health checks are supported' }).optional(),
       })
       .optional(),
-    tcp_health_check: z.strictObject({ send: payloadSchema.optional(), receive: z.array(payloadSchema).optional() }).optional(),
+    tcp_health_check: z
+      .strictObject({ send: payloadSchema.optional(), receive: z.array(payloadSchema).optional() })
+      .optional(),
   })
   .superRefine((hc, ctx) => {
     if ((hc.http_health_check === undefined) === (hc.tcp_health_check === undefined)) {
-      ctx.addIssue({ code: 'custom', path: [], message: 'exactly one of http_health_check, tcp_health_check is required' });
+      ctx.addIssue({
+        code: 'custom',
+        path: [],
+        message: 'exactly one of http_health_check, tcp_health_check is required',
+      });
     }
-    if (durationMs(hc.timeout, 0) <= 0) ctx.addIssue({ code: 'custom', path: ['timeout'], message: 'must be greater than 0' });
-    if (durationMs(hc.interval, 0) <= 0) ctx.addIssue({ code: 'custom', path: ['interval'], message: 'must be greater than 0' });
+    if (durationMs(hc.timeout, 0) <= 0)
+      ctx.addIssue({ code: 'custom', path: ['timeout'], message: 'must be greater than 0' });
+    if (durationMs(hc.interval, 0) <= 0)
+      ctx.addIssue({ code: 'custom', path: ['interval'], message: 'must be greater than 0' });
     for (const [i, r] of (hc.http_health_check?.expected_statuses ?? []).entries()) {
-      if (r.end <= r.start) ctx.addIssue({ code: 'custom', path: ['http_health_check', 'expected_statuses', i, 'end'], message: 'must be greater than start' });
+      if (r.end <= r.start)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['http_health_check', 'expected_statuses', i, 'end'],
+          message: 'must be greater than start',
+        });
     }
   });
 export type HealthCheckConfig = z.output<typeof healthCheckSchema>;
@@ -260,7 +286,8 @@ export class HealthChecker {
 
   updateHealthyGauge(): void {
     let healthy = 0;
-    for (const host of this.#sessions.keys()) if ((host.healthFlags & HealthFlag.FailedActiveHealthCheck) === 0) healthy++;
+    for (const host of this.#sessions.keys())
+      if ((host.healthFlags & HealthFlag.FailedActiveHealthCheck) === 0) healthy++;
     this.stats.healthy.set(healthy);
   }
 
@@ -299,15 +326,28 @@ export class HealthChecker {
       clearTimeout(timer);
       done(result);
     };
-    const headers: Record<string, string> = { host: http.host !== undefined && http.host !== '' ? http.host : this.options.clusterName, 'user-agent': 'Envoy/HC' };
+    const headers: Record<string, string> = {
+      host: http.host !== undefined && http.host !== '' ? http.host : this.options.clusterName,
+      'user-agent': 'Envoy/HC',
+    };
     for (const h of http.request_headers_to_add ?? []) headers[h.header.key.toLowerCase()] = h.header.value;
     for (const name of http.request_headers_to_remove ?? []) delete headers[name.toLowerCase()];
-    const req = request({ host: host.description.address, port: host.description.port, path: http.path, method: 'GET', headers, agent: this.#agent }, (res) => {
-      const status = res.statusCode ?? 0;
-      res.resume();
-      res.on('end', () => finish(inRanges(status, this.#expected) ? 'success' : 'active_failure'));
-      res.on('error', () => finish('network_failure'));
-    });
+    const req = request(
+      {
+        host: host.description.address,
+        port: host.description.port,
+        path: http.path,
+        method: 'GET',
+        headers,
+        agent: this.#agent,
+      },
+      (res) => {
+        const status = res.statusCode ?? 0;
+        res.resume();
+        res.on('end', () => finish(inRanges(status, this.#expected) ? 'success' : 'active_failure'));
+        res.on('error', () => finish('network_failure'));
+      },
+    );
     req.on('error', () => finish('network_failure'));
     req.end();
     const timer = setTimeout(() => {

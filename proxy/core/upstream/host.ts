@@ -40,7 +40,11 @@ const FLAG_NAMES: ReadonlyArray<readonly [number, string]> = [
 ];
 
 /** Flags that make a host unusable for load balancing. */
-const UNHEALTHY_MASK = HealthFlag.FailedActiveHealthCheck | HealthFlag.FailedOutlierCheck | HealthFlag.FailedEdsHealth | HealthFlag.ActiveHealthCheckTimeout;
+const UNHEALTHY_MASK =
+  HealthFlag.FailedActiveHealthCheck |
+  HealthFlag.FailedOutlierCheck |
+  HealthFlag.FailedEdsHealth |
+  HealthFlag.ActiveHealthCheckTimeout;
 
 export class HostStats {
   cx_active = 0;
@@ -65,9 +69,15 @@ export class Host {
 
   constructor(description: HostDescription, onHealthChange: (host: Host) => void) {
     this.description = description;
-    this.addressString = description.address.includes(':') ? `[${description.address}]:${description.port}` : `${description.address}:${description.port}`;
+    this.addressString = description.address.includes(':')
+      ? `[${description.address}]:${description.port}`
+      : `${description.address}:${description.port}`;
     this.#onHealthChange = onHealthChange;
-    if (description.healthStatus === 'UNHEALTHY' || description.healthStatus === 'DRAINING' || description.healthStatus === 'TIMEOUT') {
+    if (
+      description.healthStatus === 'UNHEALTHY' ||
+      description.healthStatus === 'DRAINING' ||
+      description.healthStatus === 'TIMEOUT'
+    ) {
       this.#healthFlags |= HealthFlag.FailedEdsHealth;
     } else if (description.healthStatus === 'DEGRADED') {
       this.#healthFlags |= HealthFlag.DegradedEdsHealth;

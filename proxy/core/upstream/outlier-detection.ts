@@ -10,9 +10,15 @@ import type { Runtime } from '../../runtime/index.js';
 import { HealthFlag, type Host } from './host.js';
 
 const u32 = z.number().int().min(0).max(4294967295);
-const u32Wrapped = z.union([u32, z.strictObject({ value: u32 })]).transform((v) => (typeof v === 'number' ? v : v.value));
-const percent = z.union([z.number().int().min(0).max(100), z.strictObject({ value: z.number().int().min(0).max(100) })]).transform((v) => (typeof v === 'number' ? v : v.value));
-const boolWrapped = z.union([z.boolean(), z.strictObject({ value: z.boolean() })]).transform((v) => (typeof v === 'boolean' ? v : v.value));
+const u32Wrapped = z
+  .union([u32, z.strictObject({ value: u32 })])
+  .transform((v) => (typeof v === 'number' ? v : v.value));
+const percent = z
+  .union([z.number().int().min(0).max(100), z.strictObject({ value: z.number().int().min(0).max(100) })])
+  .transform((v) => (typeof v === 'number' ? v : v.value));
+const boolWrapped = z
+  .union([z.boolean(), z.strictObject({ value: z.boolean() })])
+  .transform((v) => (typeof v === 'boolean' ? v : v.value));
 
 /** envoy.config.cluster.v3.OutlierDetection. */
 export const outlierDetectionSchema = z
@@ -45,9 +51,14 @@ export const outlierDetectionSchema = z
   .superRefine((c, ctx) => {
     const base = durationMs(c.base_ejection_time, 30_000);
     if (c.max_ejection_time !== undefined && durationMs(c.max_ejection_time, 0) < base) {
-      ctx.addIssue({ code: 'custom', path: ['max_ejection_time'], message: 'cannot be smaller than base_ejection_time' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['max_ejection_time'],
+        message: 'cannot be smaller than base_ejection_time',
+      });
     }
-    if (c.interval !== undefined && durationMs(c.interval, 0) <= 0) ctx.addIssue({ code: 'custom', path: ['interval'], message: 'must be greater than 0' });
+    if (c.interval !== undefined && durationMs(c.interval, 0) <= 0)
+      ctx.addIssue({ code: 'custom', path: ['interval'], message: 'must be greater than 0' });
   });
 export type OutlierDetectionConfigInput = z.output<typeof outlierDetectionSchema>;
 
@@ -201,7 +212,12 @@ export class OutlierDetector {
   successRateEjectionThreshold = -1;
   readonly successfulActiveHealthCheckUnejectHost: boolean;
 
-  constructor(config: OutlierDetectionConfigInput, clusterScope: Scope, runtime: Runtime, now: () => number = () => performance.now()) {
+  constructor(
+    config: OutlierDetectionConfigInput,
+    clusterScope: Scope,
+    runtime: Runtime,
+    now: () => number = () => performance.now(),
+  ) {
     this.#settings = settings(config);
     this.#split = config.split_external_local_origin_errors === true;
     this.#alwaysEjectOne = config.always_eject_one_host === true;
@@ -210,7 +226,10 @@ export class OutlierDetector {
     this.#now = now;
     const scope = clusterScope.scope('outlier_detection');
     const byType = (prefix: string): Record<EjectionType, Counter> =>
-      Object.fromEntries(EJECTION_TYPES.map((t) => [t, scope.counter(`${prefix}_${t}`)])) as Record<EjectionType, Counter>;
+      Object.fromEntries(EJECTION_TYPES.map((t) => [t, scope.counter(`${prefix}_${t}`)])) as Record<
+        EjectionType,
+        Counter
+      >;
     this.#stats = {
       ejectionsActive: scope.gauge('ejections_active', 'accumulate'),
       ejectionsOverflow: scope.counter('ejections_overflow'),
@@ -257,7 +276,8 @@ export class OutlierDetector {
     m.external.total++;
     if (code >= 500 && code < 600) {
       if (isGatewayError(code)) {
-        if (++m.consecutiveGatewayFailure === this.#get('consecutive_gateway_failure')) this.#onConsecutiveError(m, 'consecutive_gateway_failure');
+        if (++m.consecutiveGatewayFailure === this.#get('consecutive_gateway_failure'))
+          this.#onConsecutiveError(m, 'consecutive_gateway_failure');
       } else {
         m.consecutiveGatewayFailure = 0;
       }
@@ -328,7 +348,8 @@ export class OutlierDetector {
     if (this.#split) this.#processSuccessRate('local');
     const interval = this.#get('interval_ms');
     for (const m of this.#monitors.values()) {
-      if (!m.ejected && m.lastUnejectionTime >= 0 && now - m.lastUnejectionTime >= interval && m.ejectTimeBackoff > 0) m.ejectTimeBackoff--;
+      if (!m.ejected && m.lastUnejectionTime >= 0 && now - m.lastUnejectionTime >= interval && m.ejectTimeBackoff > 0)
+        m.ejectTimeBackoff--;
     }
   }
 
@@ -377,7 +398,8 @@ export class OutlierDetector {
 
   #checkUneject(m: HostMonitor, now: number): void {
     if (!m.ejected) return;
-    const ejectFor = Math.min(this.#get('base_ejection_time_ms') * m.ejectTimeBackoff, this.#get('max_ejection_time_ms')) + m.jitterMs;
+    const ejectFor =
+      Math.min(this.#get('base_ejection_time_ms') * m.ejectTimeBackoff, this.#get('max_ejection_time_ms')) + m.jitterMs;
     if (now - m.lastEjectionTime >= ejectFor) this.#uneject(m);
   }
 

@@ -5,7 +5,11 @@
 import { z } from 'zod';
 import { HeaderMap } from '../http/headers.js';
 import type { MessageHead } from '../http/codec.js';
-import { runtimeFractionalPercentSchema, type RuntimeFractionalPercent, type RuntimeSnapshot } from '../../runtime/index.js';
+import {
+  runtimeFractionalPercentSchema,
+  type RuntimeFractionalPercent,
+  type RuntimeSnapshot,
+} from '../../runtime/index.js';
 import type { Cluster } from './cluster.js';
 import type { PoolFailureReason } from './conn-pool.js';
 import { UpstreamRequest, type AttemptOwner } from '../../extensions/filters/http/router/upstream-request.js';
@@ -24,8 +28,14 @@ export interface RequestMirrorPolicy {
   readonly appendShadowSuffix: boolean;
 }
 
-export function compileMirrorPolicies(configs: readonly RequestMirrorPolicyConfig[] | undefined): readonly RequestMirrorPolicy[] {
-  return (configs ?? []).map((c) => ({ cluster: c.cluster, fraction: c.runtime_fraction, appendShadowSuffix: c.disable_shadow_host_suffix_append !== true }));
+export function compileMirrorPolicies(
+  configs: readonly RequestMirrorPolicyConfig[] | undefined,
+): readonly RequestMirrorPolicy[] {
+  return (configs ?? []).map((c) => ({
+    cluster: c.cluster,
+    fraction: c.runtime_fraction,
+    appendShadowSuffix: c.disable_shadow_host_suffix_append !== true,
+  }));
 }
 
 /** `foo.com` → `foo.com-shadow`, `foo.com:8080` → `foo.com-shadow:8080`, as Envoy rewrites it. */
@@ -57,12 +67,20 @@ export class ShadowRequest implements AttemptOwner {
   #timer: NodeJS.Timeout | undefined;
   #done = false;
 
-  constructor(cluster: Cluster, method: string, requestHeaders: HeaderMap, appendSuffix: boolean, timeoutMs: number, bufferLimit: number) {
+  constructor(
+    cluster: Cluster,
+    method: string,
+    requestHeaders: HeaderMap,
+    appendSuffix: boolean,
+    timeoutMs: number,
+    bufferLimit: number,
+  ) {
     this.#cluster = cluster;
     this.#method = method;
     this.#bufferLimit = bufferLimit;
     const headers = new HeaderMap();
-    for (let i = 0; i < requestHeaders.names.length; i++) headers.add(requestHeaders.names[i]!, requestHeaders.values[i]!);
+    for (let i = 0; i < requestHeaders.names.length; i++)
+      headers.add(requestHeaders.names[i]!, requestHeaders.values[i]!);
     if (appendSuffix) headers.set(':authority', shadowAuthority(headers.get(':authority') ?? ''));
     this.#headers = headers;
     if (timeoutMs > 0) {
@@ -106,7 +124,8 @@ export class ShadowRequest implements AttemptOwner {
     attempt.writeHead(this.#method, this.#headers, chunked, false);
     const pending = this.#pending;
     this.#pending = [];
-    if (pending.length > 0 || this.#ended) attempt.writeBody(pending.length === 0 ? EMPTY : Buffer.concat(pending), this.#ended);
+    if (pending.length > 0 || this.#ended)
+      attempt.writeBody(pending.length === 0 ? EMPTY : Buffer.concat(pending), this.#ended);
   }
 
   onAttemptPoolFailure(_attempt: UpstreamRequest, _reason: PoolFailureReason): void {

@@ -45,7 +45,9 @@ export function parseRetryOn(value: string): { flags: number; unknown: string[] 
 }
 
 const u32 = z.number().int().min(0).max(4294967295);
-const u32Wrapped = z.union([u32, z.strictObject({ value: u32 })]).transform((v) => (typeof v === 'number' ? v : v.value));
+const u32Wrapped = z
+  .union([u32, z.strictObject({ value: u32 })])
+  .transform((v) => (typeof v === 'number' ? v : v.value));
 const PREVIOUS_HOSTS = 'envoy.retry_host_predicates.previous_hosts';
 const PREVIOUS_HOSTS_TYPE = 'type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate';
 
@@ -56,7 +58,11 @@ export const retryPolicySchema = z.strictObject({
     .superRefine((value, ctx) => {
       if (value === undefined) return;
       const { unknown } = parseRetryOn(value);
-      if (unknown.length > 0) ctx.addIssue({ code: 'custom', message: `unknown retry condition(s): ${unknown.join(', ')}; supported: ${Object.keys(RETRY_ON_NAMES).join(', ')}` });
+      if (unknown.length > 0)
+        ctx.addIssue({
+          code: 'custom',
+          message: `unknown retry condition(s): ${unknown.join(', ')}; supported: ${Object.keys(RETRY_ON_NAMES).join(', ')}`,
+        });
     }),
   num_retries: u32Wrapped.optional(),
   per_try_timeout: durationSchema.optional(),
@@ -99,8 +105,12 @@ export class RetryPolicy {
     this.retryOn = config?.retry_on === undefined ? 0 : parseRetryOn(config.retry_on).flags;
     this.numRetries = config?.num_retries ?? 1;
     this.perTryTimeoutMs = durationMs(config?.per_try_timeout, 0);
-    this.baseIntervalMs = config?.retry_back_off === undefined ? 25 : durationMs(config.retry_back_off.base_interval, 25);
-    this.maxIntervalMs = config?.retry_back_off?.max_interval === undefined ? this.baseIntervalMs * 10 : durationMs(config.retry_back_off.max_interval, 0);
+    this.baseIntervalMs =
+      config?.retry_back_off === undefined ? 25 : durationMs(config.retry_back_off.base_interval, 25);
+    this.maxIntervalMs =
+      config?.retry_back_off?.max_interval === undefined
+        ? this.baseIntervalMs * 10
+        : durationMs(config.retry_back_off.max_interval, 0);
     this.retriableStatusCodes = new Set(config?.retriable_status_codes ?? []);
     this.previousHosts = (config?.retry_host_predicate ?? []).length > 0;
     this.hostSelectionMaxAttempts = config?.host_selection_retry_max_attempts ?? 1;
@@ -147,7 +157,14 @@ export class RetryState {
   #holdingRetry = false;
   readonly #attemptedHosts: unknown[] = [];
 
-  private constructor(policy: RetryPolicy, retryOn: number, statusCodes: ReadonlySet<number>, remaining: number, resources: RetryResources, stats: RetryStats) {
+  private constructor(
+    policy: RetryPolicy,
+    retryOn: number,
+    statusCodes: ReadonlySet<number>,
+    remaining: number,
+    resources: RetryResources,
+    stats: RetryStats,
+  ) {
     this.#policy = policy;
     this.#retryOn = retryOn;
     this.#statusCodes = statusCodes;
@@ -158,7 +175,12 @@ export class RetryState {
   }
 
   /** Null when neither the route nor the request asks for retries. */
-  static create(policy: RetryPolicy | null, headers: HeaderMap, resources: RetryResources, stats: RetryStats): RetryState | null {
+  static create(
+    policy: RetryPolicy | null,
+    headers: HeaderMap,
+    resources: RetryResources,
+    stats: RetryStats,
+  ): RetryState | null {
     const p = policy ?? DEFAULT_RETRY_POLICY;
     let retryOn = p.retryOn;
     const headerOn = headers.get('x-envoy-retry-on');
@@ -266,7 +288,11 @@ export class RetryState {
  * `x-envoy-upstream-rq-per-try-timeout-ms` override the route's; 0 disables; a per-try timeout
  * not shorter than the global one is ignored. The headers are consumed (removed).
  */
-export function finalTimeouts(routeTimeoutMs: number, perTryTimeoutMs: number, headers: HeaderMap): { globalMs: number; perTryMs: number } {
+export function finalTimeouts(
+  routeTimeoutMs: number,
+  perTryTimeoutMs: number,
+  headers: HeaderMap,
+): { globalMs: number; perTryMs: number } {
   let globalMs = routeTimeoutMs;
   const headerGlobal = parseUint(headers.get('x-envoy-upstream-rq-timeout-ms'));
   if (headerGlobal !== undefined) globalMs = headerGlobal;

@@ -58,7 +58,13 @@ export class ZoneRoutingPlan {
   readonly #residual: readonly number[];
   readonly #context: ZoneAwareContext;
 
-  private constructor(localities: Host[][], direct: boolean, localPercentToRoute: number, residual: number[], context: ZoneAwareContext) {
+  private constructor(
+    localities: Host[][],
+    direct: boolean,
+    localPercentToRoute: number,
+    residual: number[],
+    context: ZoneAwareContext,
+  ) {
     this.localities = localities;
     this.#direct = direct;
     this.#localPercentToRoute = localPercentToRoute;
@@ -83,7 +89,9 @@ export class ZoneRoutingPlan {
       stats.lb_local_cluster_not_ok.inc();
       return null;
     }
-    const minSize = context.runtime.snapshot().getInteger('upstream.zone_routing.min_cluster_size', context.settings.minClusterSize);
+    const minSize = context.runtime
+      .snapshot()
+      .getInteger('upstream.zone_routing.min_cluster_size', context.settings.minClusterSize);
     if (upstreamHealthyP0.length < minSize) {
       stats.lb_zone_cluster_too_small.inc();
       return null;
@@ -97,7 +105,8 @@ export class ZoneRoutingPlan {
     const keys = [...byLocality.keys()];
     const upstreamPct = localities.map((hosts) => Math.floor((hosts.length * 10000) / upstreamHealthyP0.length));
     const localPct = keys.map((k) => Math.floor(((localCount.get(k) ?? 0) * 10000) / localHosts.length));
-    if (upstreamPct[0]! > 0 && upstreamPct[0]! >= localPct[0]!) return new ZoneRoutingPlan(localities, true, 10000, [], context);
+    if (upstreamPct[0]! > 0 && upstreamPct[0]! >= localPct[0]!)
+      return new ZoneRoutingPlan(localities, true, 10000, [], context);
     const localPercentToRoute = localPct[0]! > 0 ? Math.floor((upstreamPct[0]! * 10000) / localPct[0]!) : 0;
     const residual: number[] = [];
     for (let i = 0; i < localities.length; i++) {
@@ -111,7 +120,8 @@ export class ZoneRoutingPlan {
   pickLocality(): number {
     const ctx = this.#context;
     const stats = ctx.stats;
-    if (!ctx.runtime.snapshot().featureEnabled('upstream.zone_routing.enabled', ctx.settings.routingEnabledPercent)) return -1;
+    if (!ctx.runtime.snapshot().featureEnabled('upstream.zone_routing.enabled', ctx.settings.routingEnabledPercent))
+      return -1;
     if (this.#direct) {
       stats.lb_zone_routing_all_directly.inc();
       return 0;

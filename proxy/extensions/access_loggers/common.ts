@@ -37,10 +37,13 @@ export const logFormatSchema = z
   })
   .strict()
   .superRefine((v, ctx) => {
-    const set = ['text_format', 'text_format_source', 'json_format'].filter((k) => v[k as keyof typeof v] !== undefined);
+    const set = ['text_format', 'text_format_source', 'json_format'].filter(
+      (k) => v[k as keyof typeof v] !== undefined,
+    );
     if (set.length > 1) ctx.addIssue({ code: 'custom', message: `only one of ${set.join(', ')} may be set` });
     if (v.text_format !== undefined) checkText(v.text_format, ctx, ['text_format']);
-    if (v.text_format_source?.inline_string !== undefined) checkText(v.text_format_source.inline_string, ctx, ['text_format_source', 'inline_string']);
+    if (v.text_format_source?.inline_string !== undefined)
+      checkText(v.text_format_source.inline_string, ctx, ['text_format_source', 'inline_string']);
     if (v.json_format !== undefined) {
       try {
         new CompiledJson(v.json_format);

@@ -9,7 +9,10 @@ import type { HostDescription } from '../../core/upstream/host.js';
 export async function resolveAll(hostname: string, cfg: ClusterConfig): Promise<string[]> {
   if (isIP(hostname) !== 0) return [hostname];
   const family = cfg.dns_lookup_family ?? 'AUTO';
-  const results = await lookup(hostname, { all: true, family: family === 'V4_ONLY' ? 4 : family === 'V6_ONLY' ? 6 : 0 });
+  const results = await lookup(hostname, {
+    all: true,
+    family: family === 'V4_ONLY' ? 4 : family === 'V6_ONLY' ? 6 : 0,
+  });
   const v4 = results.filter((r) => r.family === 4).map((r) => r.address);
   const v6 = results.filter((r) => r.family === 6).map((r) => r.address);
   // AUTO prefers IPv6 in Envoy, V4_PREFERRED prefers IPv4, ALL keeps both.
@@ -31,7 +34,10 @@ export async function resolveAll(hostname: string, cfg: ClusterConfig): Promise<
  * Discovery that runs `resolve` at start and again `refreshMs` after each run ends, until
  * stopped; `resolve` gives the hosts to publish, or null when nothing changed.
  */
-export function periodicDiscovery(refreshMs: number, resolve: () => Promise<HostDescription[] | null>): ClusterDiscovery {
+export function periodicDiscovery(
+  refreshMs: number,
+  resolve: () => Promise<HostDescription[] | null>,
+): ClusterDiscovery {
   let timer: NodeJS.Timeout | null = null;
   let stopped = false;
   const run = async (onHosts: (hosts: HostDescription[]) => void): Promise<void> => {

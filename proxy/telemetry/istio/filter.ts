@@ -132,7 +132,10 @@ class IstioStatsFilter implements StreamFilter, StreamDecoderFilter, StreamEncod
   }
 }
 
-function bucketsFor(settings: Array<{ match: { prefix: string }; buckets: number[] }> | undefined, name: string): number[] | undefined {
+function bucketsFor(
+  settings: Array<{ match: { prefix: string }; buckets: number[] }> | undefined,
+  name: string,
+): number[] | undefined {
   return settings?.find((s) => name.startsWith(s.match.prefix))?.buckets;
 }
 
@@ -143,7 +146,8 @@ registries.httpFilters.register(
     configSchema,
     create(config, context: HttpFilterContext): StreamFilterFactory {
       const direction = context.trafficDirection ?? 'UNSPECIFIED';
-      const reporter: Reporter = direction === 'INBOUND' || config.reporter === 'SERVER_GATEWAY' ? 'destination' : 'source';
+      const reporter: Reporter =
+        direction === 'INBOUND' || config.reporter === 'SERVER_GATEWAY' ? 'destination' : 'source';
       const local = localIdentity(context.node);
       const metrics = new IstioMetrics(context.stats, reporter, local, {
         duration: bucketsFor(config.histogram_bucket_settings, 'istio_request_duration_milliseconds'),

@@ -6,7 +6,12 @@ import { SeverityNumber } from '@opentelemetry/api-logs';
 import type { ExportResult } from '@opentelemetry/core';
 import { ExportResultCode } from '@opentelemetry/core';
 import { resourceFromAttributes } from '@opentelemetry/resources';
-import { BatchLogRecordProcessor, LoggerProvider, type LogRecordExporter, type ReadableLogRecord } from '@opentelemetry/sdk-logs';
+import {
+  BatchLogRecordProcessor,
+  LoggerProvider,
+  type LogRecordExporter,
+  type ReadableLogRecord,
+} from '@opentelemetry/sdk-logs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { decodeWireLogs } from './wire-log.js';
 import { lowerThisThreadsPriority } from '../background-priority.js';
@@ -22,7 +27,6 @@ export interface LogExportThreadData {
   logName: string;
   maxQueueSize: number;
 }
-
 
 lowerThisThreadsPriority();
 const port = parentPort!;
@@ -79,7 +83,12 @@ async function createExporter(spec: LogExporterSpec): Promise<LogRecordExporter>
 
 const provider = new LoggerProvider({
   resource: resourceFromAttributes(data.resourceAttributes),
-  processors: [new BatchLogRecordProcessor({ exporter: new CountingLogExporter(await createExporter(data.exporter)), maxQueueSize: data.maxQueueSize })],
+  processors: [
+    new BatchLogRecordProcessor({
+      exporter: new CountingLogExporter(await createExporter(data.exporter)),
+      maxQueueSize: data.maxQueueSize,
+    }),
+  ],
 });
 const logger = provider.getLogger(data.logName);
 const utf8 = new TextDecoder();
@@ -94,8 +103,22 @@ port.on('message', (msg: ToExportThread) => {
         continue;
       }
       queued++;
-      const ctx = l.traceId === '' ? ROOT_CONTEXT : trace.setSpanContext(ROOT_CONTEXT, { traceId: l.traceId, spanId: l.spanId, traceFlags: l.sampled ? TraceFlags.SAMPLED : TraceFlags.NONE });
-      logger.emit({ timestamp: l.timeMs, severityNumber: SeverityNumber.INFO, severityText: 'INFO', body: l.body, attributes: l.attributes, context: ctx });
+      const ctx =
+        l.traceId === ''
+          ? ROOT_CONTEXT
+          : trace.setSpanContext(ROOT_CONTEXT, {
+              traceId: l.traceId,
+              spanId: l.spanId,
+              traceFlags: l.sampled ? TraceFlags.SAMPLED : TraceFlags.NONE,
+            });
+      logger.emit({
+        timestamp: l.timeMs,
+        severityNumber: SeverityNumber.INFO,
+        severityText: 'INFO',
+        body: l.body,
+        attributes: l.attributes,
+        context: ctx,
+      });
     }
     return;
   }

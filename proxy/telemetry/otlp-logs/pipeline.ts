@@ -14,15 +14,18 @@ const shared = new Map<string, LogPipeline>();
 
 /** One log export thread per destination, resource and log name per worker, shared by listeners. */
 export function sharedLogPipeline(data: LogExportThreadData, counters: ExportOutcomeCounters): LogPipeline {
-  return sharedExportPipeline(shared, JSON.stringify(data), () =>
-    new ExportPipeline({
-      thread: new URL('./export-thread.js', import.meta.url),
-      workerData: data,
-      maxOutstanding: data.maxQueueSize,
-      postEvery: POST_EVERY,
-      postEveryMs: POST_EVERY_MS,
-      counters,
-    }),
+  return sharedExportPipeline(
+    shared,
+    JSON.stringify(data),
+    () =>
+      new ExportPipeline({
+        thread: new URL('./export-thread.js', import.meta.url),
+        workerData: data,
+        maxOutstanding: data.maxQueueSize,
+        postEvery: POST_EVERY,
+        postEveryMs: POST_EVERY_MS,
+        counters,
+      }),
   );
 }
 

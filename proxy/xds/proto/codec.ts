@@ -111,11 +111,16 @@ function structToProto(v: JsonMap): Record<string, unknown> {
 
 /** Builds the protobufjs plain object for `type` from Envoy JSON, checking every key. */
 function messageToProto(type: protobuf.Type, json: JsonValue, path: string): Record<string, unknown> {
-  if (json === null || typeof json !== 'object' || Array.isArray(json)) throw new ProtoCodecError(path, `expected an object for ${type.name}`);
+  if (json === null || typeof json !== 'object' || Array.isArray(json))
+    throw new ProtoCodecError(path, `expected an object for ${type.name}`);
   const out: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(json)) {
     const field = type.fields[key];
-    if (field === undefined) throw new ProtoCodecError(join(path, key), `field not in meshscope's protobuf schema of ${fullNameOf(type).slice(1)}`);
+    if (field === undefined)
+      throw new ProtoCodecError(
+        join(path, key),
+        `field not in meshscope's protobuf schema of ${fullNameOf(type).slice(1)}`,
+      );
     if (value === null) continue;
     const fpath = join(path, key);
     if (field.map) {
@@ -149,7 +154,8 @@ function fieldValueToProto(field: protobuf.Field, value: JsonValue, path: string
   if (field.type === 'bool' && typeof value !== 'boolean') throw new ProtoCodecError(path, 'expected a boolean');
   if (field.type !== 'string' && field.type !== 'bool' && field.type !== 'bytes') {
     const n = typeof value === 'string' ? Number(value) : value;
-    if (typeof n !== 'number' || !Number.isFinite(n)) throw new ProtoCodecError(path, `expected a number (${field.type})`);
+    if (typeof n !== 'number' || !Number.isFinite(n))
+      throw new ProtoCodecError(path, `expected a number (${field.type})`);
     return n;
   }
   return value;
@@ -164,7 +170,8 @@ function wellKnownToProto(type: protobuf.Type, value: JsonValue, path: string): 
     return { value: fieldValueToProto(inner, value, path) };
   }
   if (name === '.google.protobuf.Struct') {
-    if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new ProtoCodecError(path, 'expected an object');
+    if (value === null || typeof value !== 'object' || Array.isArray(value))
+      throw new ProtoCodecError(path, 'expected an object');
     return structToProto(value);
   }
   if (name === '.google.protobuf.Value') return valueToProto(value);
@@ -177,7 +184,8 @@ function wellKnownToProto(type: protobuf.Type, value: JsonValue, path: string): 
 const anyCache = new WeakMap<object, Uint8Array>();
 
 function anyToProto(value: JsonValue, path: string): Record<string, unknown> {
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new ProtoCodecError(path, 'expected an object with @type');
+  if (value === null || typeof value !== 'object' || Array.isArray(value))
+    throw new ProtoCodecError(path, 'expected an object with @type');
   const typeUrl = value['@type'];
   if (typeof typeUrl !== 'string') throw new ProtoCodecError(join(path, '@type'), 'required');
   const cached = anyCache.get(value);
@@ -242,7 +250,7 @@ function valueToJson(v: Decoded): JsonValue {
   if ('string_value' in v) return v.string_value as string;
   if ('bool_value' in v) return v.bool_value as boolean;
   if ('struct_value' in v) return structToJson(v.struct_value as Decoded);
-  if ('list_value' in v) return ((v.list_value as Decoded).values as Decoded[] | undefined ?? []).map(valueToJson);
+  if ('list_value' in v) return (((v.list_value as Decoded).values as Decoded[] | undefined) ?? []).map(valueToJson);
   return null;
 }
 
@@ -263,7 +271,8 @@ function wellKnownToJson(type: protobuf.Type, v: Decoded): JsonValue {
   }
   if (name === '.google.protobuf.Struct') return structToJson(v);
   if (name === '.google.protobuf.Value') return valueToJson(v);
-  if (name === '.google.protobuf.Any') return decodeAny(String(v.type_url ?? ''), (v.value as Uint8Array | undefined) ?? new Uint8Array());
+  if (name === '.google.protobuf.Any')
+    return decodeAny(String(v.type_url ?? ''), (v.value as Uint8Array | undefined) ?? new Uint8Array());
   return messageToJson(type, v);
 }
 
@@ -287,7 +296,12 @@ function unknownFields(type: protobuf.Type, bytes: Uint8Array): string[] {
     }
     const nested = field.resolvedType;
     // Any payloads are checked when they are decoded; maps hold entries, not the value type.
-    if (wireType === 2 && nested instanceof protobuf.Type && !field.map && fullNameOf(nested) !== '.google.protobuf.Any') {
+    if (
+      wireType === 2 &&
+      nested instanceof protobuf.Type &&
+      !field.map &&
+      fullNameOf(nested) !== '.google.protobuf.Any'
+    ) {
       const length = reader.uint32();
       const sub = bytes.subarray(reader.pos, reader.pos + length);
       reader.pos += length;

@@ -37,8 +37,10 @@ interface TypeState {
   answered: Set<string>;
 }
 
-const serialize = (m: DeltaRequest): Buffer => Buffer.from(encodeMessage('envoy.service.discovery.v3.DeltaDiscoveryRequest', m as unknown as JsonValue));
-const deserialize = (b: Buffer): DeltaResponse => decodeMessage('envoy.service.discovery.v3.DeltaDiscoveryResponse', b) as DeltaResponse;
+const serialize = (m: DeltaRequest): Buffer =>
+  Buffer.from(encodeMessage('envoy.service.discovery.v3.DeltaDiscoveryRequest', m as unknown as JsonValue));
+const deserialize = (b: Buffer): DeltaResponse =>
+  decodeMessage('envoy.service.discovery.v3.DeltaDiscoveryResponse', b) as DeltaResponse;
 
 export class DeltaGrpcAdsTransport implements Transport {
   readonly keepsRequests = false;
@@ -82,8 +84,15 @@ export class DeltaGrpcAdsTransport implements Transport {
     for (const name of r.removed_resources ?? []) st.resources.delete(name);
     // Presented as a state-of-the-world response: every resource the type now has.
     const want = st.names.length > 0 ? new Set(st.names) : undefined;
-    const resources = [...st.resources.entries()].filter(([n]) => want === undefined || want.has(n)).map(([, v]) => v.resource);
-    this.#handler.onResponse({ version_info: r.system_version_info ?? '', resources, type_url: typeUrl, nonce: r.nonce ?? '' });
+    const resources = [...st.resources.entries()]
+      .filter(([n]) => want === undefined || want.has(n))
+      .map(([, v]) => v.resource);
+    this.#handler.onResponse({
+      version_info: r.system_version_info ?? '',
+      resources,
+      type_url: typeUrl,
+      nonce: r.nonce ?? '',
+    });
   }
 
   send(request: DiscoveryRequestJson): void {
@@ -94,7 +103,8 @@ export class DeltaGrpcAdsTransport implements Transport {
       st.opened = true;
       st.names = [...request.resource_names];
       if (st.names.length > 0) out.resource_names_subscribe = st.names;
-      if (st.resources.size > 0) out.initial_resource_versions = Object.fromEntries([...st.resources].map(([n, v]) => [n, v.version]));
+      if (st.resources.size > 0)
+        out.initial_resource_versions = Object.fromEntries([...st.resources].map(([n, v]) => [n, v.version]));
       this.#stream.write(out);
       return;
     }

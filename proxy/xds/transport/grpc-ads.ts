@@ -24,7 +24,12 @@ export class GrpcAdsTransport implements Transport {
       node,
       handler,
       onResponse: (r) =>
-        handler.onResponse({ version_info: r.version_info ?? '', resources: r.resources ?? [], type_url: r.type_url ?? '', nonce: r.nonce ?? '' }),
+        handler.onResponse({
+          version_info: r.version_info ?? '',
+          resources: r.resources ?? [],
+          type_url: r.type_url ?? '',
+          nonce: r.nonce ?? '',
+        }),
     });
   }
 

@@ -57,7 +57,12 @@ export class PathTransport implements Transport {
     } catch (err) {
       // An unparsable file is delivered as a response with no usable resources so the
       // client counts and reports the rejection like any other.
-      this.#handler.onResponse({ version_info: hash, resources: [{ '@type': 'invalid', error: `${this.#path}: ${(err as Error).message}` }], type_url: this.#typeUrl, nonce: hash });
+      this.#handler.onResponse({
+        version_info: hash,
+        resources: [{ '@type': 'invalid', error: `${this.#path}: ${(err as Error).message}` }],
+        type_url: this.#typeUrl,
+        nonce: hash,
+      });
       return;
     }
     const d = (doc ?? {}) as { version_info?: unknown; resources?: unknown };

@@ -4,7 +4,13 @@
 // Polls are spaced by refresh_delay measured from the previous poll's start, so a server
 // that holds polls open (long poll) is re-polled at once and one that answers at once is
 // polled every refresh_delay.
-import { Backoff, type DiscoveryRequestJson, type DiscoveryResponseJson, type Transport, type TransportHandler } from './types.js';
+import {
+  Backoff,
+  type DiscoveryRequestJson,
+  type DiscoveryResponseJson,
+  type Transport,
+  type TransportHandler,
+} from './types.js';
 import type { JsonMap } from '../proto/codec.js';
 
 const PATH_BY_TYPE: Record<string, string> = {
@@ -96,7 +102,12 @@ export class RestTransport implements Transport {
         return;
       }
       p.awaitingClient = true;
-      this.#handler.onResponse({ version_info: body.version_info ?? '', resources: body.resources ?? [], type_url: body.type_url ?? sent.type_url, nonce: body.nonce ?? '' });
+      this.#handler.onResponse({
+        version_info: body.version_info ?? '',
+        resources: body.resources ?? [],
+        type_url: body.type_url ?? sent.type_url,
+        nonce: body.nonce ?? '',
+      });
     } catch (err) {
       if (p.request !== sent || this.#closed) return;
       if (controller.signal.aborted && Date.now() - p.lastStart >= this.#o.requestTimeoutMs) {

@@ -42,7 +42,8 @@ describe('ResponseParser', () => {
   });
 
   it('parses chunked bodies with extensions and trailers split anywhere', () => {
-    const text = 'HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nX-Trailer: t\r\n\r\n';
+    const text =
+      'HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nX-Trailer: t\r\n\r\n';
     for (const chunks of splits(text)) {
       const r = parse(chunks);
       expect(r.error).toBeUndefined();
@@ -52,7 +53,9 @@ describe('ResponseParser', () => {
   });
 
   it('honours Connection: close, HTTP/1.0, 204 and HEAD, and skips 1xx', () => {
-    expect(parse([Buffer.from('HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n')]).keepAlive).toBe(false);
+    expect(parse([Buffer.from('HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n')]).keepAlive).toBe(
+      false,
+    );
     expect(parse([Buffer.from('HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n')]).keepAlive).toBe(false);
     expect(parse([Buffer.from('HTTP/1.1 204 No Content\r\n\r\n')]).keepAlive).toBe(true);
     const head = parse([Buffer.from('HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n')], true);
@@ -64,7 +67,9 @@ describe('ResponseParser', () => {
   });
 
   it('reads framing headers in any case with surrounding whitespace, and flags Set-Cookie', () => {
-    const r = parse([Buffer.from('HTTP/1.1 404 Not Found\r\nCONTENT-LENGTH: \t3 \r\nconnection:  Close\r\nSET-COOKIE: a=1\r\n\r\nabc')]);
+    const r = parse([
+      Buffer.from('HTTP/1.1 404 Not Found\r\nCONTENT-LENGTH: \t3 \r\nconnection:  Close\r\nSET-COOKIE: a=1\r\n\r\nabc'),
+    ]);
     expect(r.head).toMatchObject({ status: 404, statusText: 'Not Found', proto: 'HTTP/1.1', setCookie: true });
     expect(r.body).toBe('abc');
     expect(r.keepAlive).toBe(false);
@@ -76,11 +81,15 @@ describe('ResponseParser', () => {
 
   it('reports malformed responses', () => {
     expect(parse([Buffer.from('SSH-2.0-OpenSSH\r\n\r\n')]).error).toMatch(/malformed status line/);
-    expect(parse([Buffer.from('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n')]).error).toMatch(/invalid chunk size/);
+    expect(parse([Buffer.from('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n')]).error).toMatch(
+      /invalid chunk size/,
+    );
   });
 
   it('parses headers on demand with canonical names, joining repeats', () => {
-    const r = parse([Buffer.from('HTTP/1.1 200 OK\r\ncontent-type: a\r\nx-multi: 1\r\nX-MULTI: 2\r\nContent-Length: 0\r\n\r\n')]);
+    const r = parse([
+      Buffer.from('HTTP/1.1 200 OK\r\ncontent-type: a\r\nx-multi: 1\r\nX-MULTI: 2\r\nContent-Length: 0\r\n\r\n'),
+    ]);
     expect(parseHeaders(r.head!.rawHeaders)).toEqual({ 'Content-Type': 'a', 'X-Multi': '1, 2', 'Content-Length': '0' });
   });
 });

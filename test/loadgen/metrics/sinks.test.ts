@@ -9,7 +9,7 @@ describe('TrendSink', () => {
     const trend = new TrendSink();
     const reference = hdr.build({ numberOfSignificantValueDigits: 3, autoResize: true, bitBucketSize: 32 });
     let seed = 7;
-    const next = (): number => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
+    const next = (): number => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
     for (let round = 0; round < 3; round++) {
       for (let i = 0; i < 20000; i++) {
         const v = next() < 0.7 ? next() * 3 : next() ** 4 * 5000;

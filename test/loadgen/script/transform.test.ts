@@ -51,7 +51,9 @@ describe('transformScript', () => {
 
   it('refuses modules it does not provide, naming them', () => {
     expect(() => transformScript('import { browser } from "k6/browser";\n', 'b.js')).toThrow(TransformError);
-    expect(() => transformScript('import { browser } from "k6/browser";\n', 'b.js')).toThrow(/unsupported module 'k6\/browser'/);
+    expect(() => transformScript('import { browser } from "k6/browser";\n', 'b.js')).toThrow(
+      /unsupported module 'k6\/browser'/,
+    );
   });
 });
 

@@ -50,8 +50,26 @@ class TestTarget implements AdminTarget {
           { priority: 'high', maxConnections: 1024, maxPendingRequests: 1024, maxRequests: 1024, maxRetries: 3 },
         ],
         hosts: [
-          { address: '127.0.0.1:8080', weight: 1, priority: 0, region: 'eu', zone: 'eu-a', subZone: '', healthFlags: ['healthy'], stats: { cx_active: 2, rq_total: 9 } },
-          { address: '127.0.0.1:8081', weight: 3, priority: 1, region: '', zone: '', subZone: '', healthFlags: ['/failed_active_hc', '/failed_outlier_check'], stats: {} },
+          {
+            address: '127.0.0.1:8080',
+            weight: 1,
+            priority: 0,
+            region: 'eu',
+            zone: 'eu-a',
+            subZone: '',
+            healthFlags: ['healthy'],
+            stats: { cx_active: 2, rq_total: 9 },
+          },
+          {
+            address: '127.0.0.1:8081',
+            weight: 3,
+            priority: 1,
+            region: '',
+            zone: '',
+            subZone: '',
+            healthFlags: ['/failed_active_hc', '/failed_outlier_check'],
+            stats: {},
+          },
         ],
       },
     ];
@@ -60,7 +78,11 @@ class TestTarget implements AdminTarget {
     return [{ name: 'ingress', localAddress: '127.0.0.1:10000' }];
   }
   configDump() {
-    return { configs: [{ '@type': 'type.googleapis.com/envoy.admin.v3.BootstrapConfigDump', bootstrap: { node: { id: 'x' } } }] };
+    return {
+      configs: [
+        { '@type': 'type.googleapis.com/envoy.admin.v3.BootstrapConfigDump', bootstrap: { node: { id: 'x' } } },
+      ],
+    };
   }
   async setHealthCheckFailed(failed: boolean) {
     this.healthCheckFailed = failed;
@@ -97,7 +119,16 @@ describe('admin server', () => {
   it('lists its commands on / and answers 404 with the list for unknown paths', async () => {
     const home = await get('/');
     expect(home.status).toBe(200);
-    for (const p of ['/ready', '/stats', '/stats/prometheus', '/clusters', '/config_dump', '/listeners', '/quitquitquit', '/reset_counters']) {
+    for (const p of [
+      '/ready',
+      '/stats',
+      '/stats/prometheus',
+      '/clusters',
+      '/config_dump',
+      '/listeners',
+      '/quitquitquit',
+      '/reset_counters',
+    ]) {
       expect(home.body).toContain(`  ${p}: `);
     }
     const missing = await get('/nope');
@@ -136,7 +167,9 @@ describe('admin server', () => {
     expect((await get('/drain_listeners?inboundonly&graceful', 'POST')).body).toBe('OK\n');
     expect(target.drains).toEqual([{ inboundOnly: true, graceful: true }]);
     expect((await get('/reset_counters', 'POST')).body).toBe('OK\n');
-    expect((await get('/stats?filter=backend')).body).toBe('cluster.backend.upstream_cx_active: 1\ncluster.backend.upstream_rq_total: 0\n');
+    expect((await get('/stats?filter=backend')).body).toBe(
+      'cluster.backend.upstream_cx_active: 1\ncluster.backend.upstream_rq_total: 0\n',
+    );
     const q = await get('/quitquitquit', 'POST');
     expect(q).toMatchObject({ status: 200, body: 'OK\n' });
     await target.quitCalled;
@@ -181,7 +214,10 @@ describe('admin server', () => {
     const w = target.workers[0]!;
     w.scope('cluster.backend').counter('upstream_rq_200').add(5);
     w.scope('cluster.backend').histogram('upstream_rq_time', 'milliseconds').record(7);
-    w.counter('istio_requests_total', [['reporter', 'destination'], ['response_code', '200']]).inc();
+    w.counter('istio_requests_total', [
+      ['reporter', 'destination'],
+      ['response_code', '200'],
+    ]).inc();
     const r = await get('/stats/prometheus');
     expect(r.type).toContain('version=0.0.4');
     expect(r.body).toContain('envoy_cluster_upstream_rq{envoy_response_code="200",envoy_cluster_name="backend"} 5\n');
@@ -218,12 +254,18 @@ describe('admin server', () => {
     ]) {
       expect(lines, l).toContain(l);
     }
-    const j = JSON.parse((await get('/clusters?format=json')).body) as { cluster_statuses: Array<Record<string, unknown>> };
+    const j = JSON.parse((await get('/clusters?format=json')).body) as {
+      cluster_statuses: Array<Record<string, unknown>>;
+    };
     expect(j.cluster_statuses[0]).toMatchObject({
       name: 'backend',
       added_via_api: false,
       host_statuses: [
-        { address: { socket_address: { address: '127.0.0.1', port_value: 8080 } }, weight: 1, health_status: { eds_health_status: 'HEALTHY' } },
+        {
+          address: { socket_address: { address: '127.0.0.1', port_value: 8080 } },
+          weight: 1,
+          health_status: { eds_health_status: 'HEALTHY' },
+        },
         { health_status: { failed_active_health_check: true, failed_outlier_check: true } },
       ],
     });
@@ -232,7 +274,9 @@ describe('admin server', () => {
   it('/listeners and /config_dump', async () => {
     expect((await get('/listeners')).body).toBe('ingress::127.0.0.1:10000\n');
     expect(JSON.parse((await get('/listeners?format=json')).body)).toEqual({
-      listener_statuses: [{ name: 'ingress', local_address: { socket_address: { address: '127.0.0.1', port_value: 10000 } } }],
+      listener_statuses: [
+        { name: 'ingress', local_address: { socket_address: { address: '127.0.0.1', port_value: 10000 } } },
+      ],
     });
     const dump = JSON.parse((await get('/config_dump')).body) as { configs: Array<Record<string, unknown>> };
     expect(dump.configs[0]!['@type']).toBe('type.googleapis.com/envoy.admin.v3.BootstrapConfigDump');
@@ -240,7 +284,11 @@ describe('admin server', () => {
 
   it('lets extensions add endpoints, POST-only when mutating, and refuses duplicates', async () => {
     const layer: Record<string, string> = {};
-    admin.addHandler('/runtime', 'print runtime values', false, () => ({ status: 200, contentType: 'application/json', body: JSON.stringify(layer) }));
+    admin.addHandler('/runtime', 'print runtime values', false, () => ({
+      status: 200,
+      contentType: 'application/json',
+      body: JSON.stringify(layer),
+    }));
     admin.addHandler('/runtime_modify', 'modify runtime values', true, (r) => {
       for (const [k, v] of r.query) layer[k] = v;
       return { status: 200, contentType: 'text/plain', body: 'OK\n' };
@@ -249,7 +297,9 @@ describe('admin server', () => {
     expect(layer).toEqual({});
     expect((await get('/runtime_modify?a=1', 'POST')).status).toBe(200);
     expect(JSON.parse((await get('/runtime')).body)).toEqual({ a: '1' });
-    expect(() => admin.addHandler('/stats', 'again', false, () => ({ status: 200, contentType: 'text/plain', body: '' }))).toThrow(AdminDuplicateHandlerError);
+    expect(() =>
+      admin.addHandler('/stats', 'again', false, () => ({ status: 200, contentType: 'text/plain', body: '' })),
+    ).toThrow(AdminDuplicateHandlerError);
     admin.addHandler('/boom', 'fails', false, () => {
       throw new Error('target unavailable');
     });

@@ -33,8 +33,22 @@ describe('resilience config validation', () => {
           }),
         ],
         httpFilters: [
-          { name: 'envoy.filters.http.fault', typed_config: { '@type': FAULT_TYPE, abort: { http_status: 700 }, delay: { fixed_delay: '1s', header_delay: {} } } },
-          { name: 'envoy.filters.http.local_ratelimit', typed_config: { '@type': RL_TYPE, stat_prefix: 'rl', token_bucket: { max_tokens: 1, fill_interval: '0.01s' } } },
+          {
+            name: 'envoy.filters.http.fault',
+            typed_config: {
+              '@type': FAULT_TYPE,
+              abort: { http_status: 700 },
+              delay: { fixed_delay: '1s', header_delay: {} },
+            },
+          },
+          {
+            name: 'envoy.filters.http.local_ratelimit',
+            typed_config: {
+              '@type': RL_TYPE,
+              stat_prefix: 'rl',
+              token_bucket: { max_tokens: 1, fill_interval: '0.01s' },
+            },
+          },
         ],
         virtualHosts: [
           {
@@ -43,14 +57,26 @@ describe('resilience config validation', () => {
             routes: [
               {
                 match: { prefix: '/', runtime_fraction: { default_value: { numerator: 200 } } },
-                route: { cluster: 'backend', retry_policy: { retry_on: '5xx,sometimes' }, request_mirror_policies: [{ cluster: '' }, { cluster: 'ghost' }] },
-                typed_per_filter_config: { 'envoy.filters.http.fault': { '@type': FAULT_TYPE, bogus: true }, 'envoy.filters.http.nope': {} },
+                route: {
+                  cluster: 'backend',
+                  retry_policy: { retry_on: '5xx,sometimes' },
+                  request_mirror_policies: [{ cluster: '' }, { cluster: 'ghost' }],
+                },
+                typed_per_filter_config: {
+                  'envoy.filters.http.fault': { '@type': FAULT_TYPE, bogus: true },
+                  'envoy.filters.http.nope': {},
+                },
               },
             ],
           },
         ],
         hcm: { stream_idle_timeout: 'soon' },
-        layeredRuntime: { layers: [{ name: 'a', admin_layer: {} }, { name: 'b', admin_layer: {} }] },
+        layeredRuntime: {
+          layers: [
+            { name: 'a', admin_layer: {} },
+            { name: 'b', admin_layer: {} },
+          ],
+        },
       },
       '/dev/null',
     );
@@ -71,16 +97,23 @@ describe('resilience config validation', () => {
       `${route}.typed_per_filter_config.envoy.filters.http.fault.bogus: unknown field`,
       `${route}.typed_per_filter_config.envoy.filters.http.nope: no HTTP filter 'envoy.filters.http.nope' accepts this per-route config`,
       `${HCM}.stream_idle_timeout`,
-      "layered_runtime.layers[1].admin_layer: at most one admin layer may be specified",
+      'layered_runtime.layers[1].admin_layer: at most one admin layer may be specified',
     ];
-    for (const e of expectations) expect(found.some((p) => p.startsWith(e)), `${e}\n in:\n${found.join('\n')}`).toBe(true);
+    for (const e of expectations)
+      expect(
+        found.some((p) => p.startsWith(e)),
+        `${e}\n in:\n${found.join('\n')}`,
+      ).toBe(true);
   });
 });
 
 describe('route runtime_fraction', () => {
   it('matches the share of requests the runtime says, falling through to the next route', async () => {
     const [canary, stable] = await startUpstreams('canary', 'stable');
-    cleanups.push(() => canary!.stop(), () => stable!.stop());
+    cleanups.push(
+      () => canary!.stop(),
+      () => stable!.stop(),
+    );
     const p = await startResilienceProxy({
       clusters: [cluster('canary', [canary!.port]), cluster('stable', [stable!.port])],
       virtualHosts: [
@@ -88,7 +121,13 @@ describe('route runtime_fraction', () => {
           name: 'vh',
           domains: ['*'],
           routes: [
-            { match: { prefix: '/', runtime_fraction: { default_value: { numerator: 0 }, runtime_key: 'routing.canary' } }, route: { cluster: 'canary' } },
+            {
+              match: {
+                prefix: '/',
+                runtime_fraction: { default_value: { numerator: 0 }, runtime_key: 'routing.canary' },
+              },
+              route: { cluster: 'canary' },
+            },
             { match: { prefix: '/' }, route: { cluster: 'stable' } },
           ],
         },

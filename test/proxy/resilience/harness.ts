@@ -85,7 +85,12 @@ export function bootstrapFor(spec: ProxySpec, logPath: string): Record<string, u
 export async function startResilienceProxy(spec: ProxySpec): Promise<ResilienceProxy> {
   const dir = await mkdtemp(join(tmpdir(), 'ms-resilience-'));
   const logPath = join(dir, 'access.log');
-  const server = await startProxy({ config: bootstrapFor(spec, logPath), concurrency: 1, logLevel: 'off', drainTimeSeconds: 1 });
+  const server = await startProxy({
+    config: bootstrapFor(spec, logPath),
+    concurrency: 1,
+    logLevel: 'off',
+    drainTimeSeconds: 1,
+  });
   const addr = server.listeners()[0]!.localAddress;
   const port = Number(addr.slice(addr.lastIndexOf(':') + 1));
   const adminPort = server.adminAddress()!.port;
@@ -126,7 +131,11 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
-export async function until(predicate: () => Promise<boolean> | boolean, what: string, timeoutMs = 10_000): Promise<void> {
+export async function until(
+  predicate: () => Promise<boolean> | boolean,
+  what: string,
+  timeoutMs = 10_000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await predicate())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
@@ -135,7 +144,13 @@ export async function until(predicate: () => Promise<boolean> | boolean, what: s
 }
 
 export function endpoints(...ports: number[]): unknown[] {
-  return [{ lb_endpoints: ports.map((p) => ({ endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: p } } } })) }];
+  return [
+    {
+      lb_endpoints: ports.map((p) => ({
+        endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: p } } },
+      })),
+    },
+  ];
 }
 
 export function cluster(name: string, ports: number[], extra: Record<string, unknown> = {}): Record<string, unknown> {
@@ -149,8 +164,20 @@ export function cluster(name: string, ports: number[], extra: Record<string, unk
 }
 
 /** One catch-all virtual host routing to `clusterName` with the given route action extras. */
-export function routeTo(clusterName: string, action: Record<string, unknown> = {}, vhost: Record<string, unknown> = {}, route: Record<string, unknown> = {}): unknown[] {
-  return [{ name: 'vh', domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster: clusterName, ...action }, ...route }], ...vhost }];
+export function routeTo(
+  clusterName: string,
+  action: Record<string, unknown> = {},
+  vhost: Record<string, unknown> = {},
+  route: Record<string, unknown> = {},
+): unknown[] {
+  return [
+    {
+      name: 'vh',
+      domains: ['*'],
+      routes: [{ match: { prefix: '/' }, route: { cluster: clusterName, ...action }, ...route }],
+      ...vhost,
+    },
+  ];
 }
 
 /** A keep-alive agent for load loops; destroyed by the caller. */

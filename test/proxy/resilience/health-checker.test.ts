@@ -75,7 +75,13 @@ describe('active health checking', () => {
     const store = createStatsStore();
     const h = testHost(port);
     const checker = new HealthChecker(
-      healthCheckSchema.parse({ timeout: '0.2s', interval: '0.03s', unhealthy_threshold: 3, healthy_threshold: 1, http_health_check: { path: '/' } }),
+      healthCheckSchema.parse({
+        timeout: '0.2s',
+        interval: '0.03s',
+        unhealthy_threshold: 3,
+        healthy_threshold: 1,
+        http_health_check: { path: '/' },
+      }),
       store.scope('cluster.backend'),
       { hasTraffic: () => true, clusterName: 'backend' },
     );
@@ -111,7 +117,10 @@ describe('active health checking', () => {
         interval: '0.03s',
         unhealthy_threshold: 5,
         healthy_threshold: 1,
-        tcp_health_check: { send: { text: Buffer.from('PING').toString('hex') }, receive: [{ text: Buffer.from('PO').toString('hex') }, { text: Buffer.from('NG').toString('hex') }] },
+        tcp_health_check: {
+          send: { text: Buffer.from('PING').toString('hex') },
+          receive: [{ text: Buffer.from('PO').toString('hex') }, { text: Buffer.from('NG').toString('hex') }],
+        },
       }),
       createStatsStore().scope('cluster.backend'),
       { hasTraffic: () => true, clusterName: 'backend' },
@@ -126,7 +135,14 @@ describe('active health checking', () => {
   });
 
   it('requires exactly one checker kind and valid ranges', () => {
-    const r = healthCheckSchema.safeParse({ timeout: '1s', interval: '1s', unhealthy_threshold: 1, healthy_threshold: 1, http_health_check: { path: '/', expected_statuses: [{ start: 300, end: 200 }] }, tcp_health_check: {} });
+    const r = healthCheckSchema.safeParse({
+      timeout: '1s',
+      interval: '1s',
+      unhealthy_threshold: 1,
+      healthy_threshold: 1,
+      http_health_check: { path: '/', expected_statuses: [{ start: 300, end: 200 }] },
+      tcp_health_check: {},
+    });
     expect(r.success).toBe(false);
     const paths = r.error!.issues.map((i) => i.path.join('.'));
     expect(paths).toEqual(expect.arrayContaining(['', 'http_health_check.expected_statuses.0.end']));

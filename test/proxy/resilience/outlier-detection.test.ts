@@ -9,12 +9,19 @@ async function setup(config: Record<string, unknown>, hostCount = 3) {
   const store = createStatsStore();
   const runtime = await LayeredRuntime.create(parseLayeredRuntime(undefined));
   let now = 0;
-  const detector = new OutlierDetector(outlierDetectionSchema.parse(config), store.scope('cluster.backend'), runtime, () => now);
+  const detector = new OutlierDetector(
+    outlierDetectionSchema.parse(config),
+    store.scope('cluster.backend'),
+    runtime,
+    () => now,
+  );
   const hosts = Array.from({ length: hostCount }, (_, i) => testHost(9000 + i));
   detector.setHosts(hosts);
   const stat = (name: string): number => {
     const snap = store.snapshot();
-    const entry = [...snap.counters, ...snap.gauges].find((c) => c.name === `cluster.backend.outlier_detection.${name}`);
+    const entry = [...snap.counters, ...snap.gauges].find(
+      (c) => c.name === `cluster.backend.outlier_detection.${name}`,
+    );
     return entry?.value ?? 0;
   };
   return { detector, hosts, runtime, stat, advance: (ms: number) => (now += ms) };
@@ -24,7 +31,12 @@ const ejected = (h: Host): boolean => (h.healthFlags & HealthFlag.FailedOutlierC
 
 describe('outlier detection', () => {
   it('ejects after consecutive 5xx, grows the ejection time with each ejection and unejects on the interval', async () => {
-    const { detector, hosts, stat, advance, runtime } = await setup({ consecutive_5xx: 3, base_ejection_time: '1s', interval: '0.5s', max_ejection_percent: 50 });
+    const { detector, hosts, stat, advance, runtime } = await setup({
+      consecutive_5xx: 3,
+      base_ejection_time: '1s',
+      interval: '0.5s',
+      max_ejection_percent: 50,
+    });
     const [a] = hosts;
     detector.putHttpResponseCode(a!, 503);
     detector.putHttpResponseCode(a!, 500);
@@ -122,8 +134,17 @@ describe('outlier detection', () => {
     expect(detector.successRateAverage).toBe(90);
     runtime.close();
 
-    const fp = await setup({ consecutive_5xx: 1000, enforcing_success_rate: 0, enforcing_failure_percentage: 100, failure_percentage_minimum_hosts: 3, failure_percentage_request_volume: 10, failure_percentage_threshold: 50, max_ejection_percent: 100 });
-    for (const [i, h] of fp.hosts.entries()) for (let n = 0; n < 10; n++) fp.detector.putHttpResponseCode(h, i === 1 && n < 6 ? 503 : 200);
+    const fp = await setup({
+      consecutive_5xx: 1000,
+      enforcing_success_rate: 0,
+      enforcing_failure_percentage: 100,
+      failure_percentage_minimum_hosts: 3,
+      failure_percentage_request_volume: 10,
+      failure_percentage_threshold: 50,
+      max_ejection_percent: 100,
+    });
+    for (const [i, h] of fp.hosts.entries())
+      for (let n = 0; n < 10; n++) fp.detector.putHttpResponseCode(h, i === 1 && n < 6 ? 503 : 200);
     fp.detector.onIntervalTimer();
     expect(fp.hosts.map(ejected)).toEqual([false, true, false]);
     expect(fp.stat('ejections_enforced_failure_percentage')).toBe(1);

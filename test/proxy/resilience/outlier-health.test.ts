@@ -2,7 +2,17 @@
 // including the chaos check: one of three endpoints starts failing under steady load.
 import { describe, expect, it } from 'vitest';
 import http from 'node:http';
-import { testFixtures, cluster, startResilienceProxy, keepAliveAgent, request, routeTo, sleep, until, type ResilienceProxy } from './harness.js';
+import {
+  testFixtures,
+  cluster,
+  startResilienceProxy,
+  keepAliveAgent,
+  request,
+  routeTo,
+  sleep,
+  until,
+  type ResilienceProxy,
+} from './harness.js';
 import { startUpstreams } from './upstreams.js';
 
 const { cleanups, proxy, upstreams } = testFixtures();
@@ -19,7 +29,12 @@ describe('outlier detection', () => {
     const p = await proxy({
       clusters: [
         cluster('backend', [a!.port, b!.port, c!.port], {
-          outlier_detection: { consecutive_5xx: 3, interval: '0.1s', base_ejection_time: '0.4s', max_ejection_percent: 50 },
+          outlier_detection: {
+            consecutive_5xx: 3,
+            interval: '0.1s',
+            base_ejection_time: '0.4s',
+            max_ejection_percent: 50,
+          },
         }),
       ],
       virtualHosts: routeTo('backend'),
@@ -46,7 +61,12 @@ describe('outlier detection', () => {
     const p = await proxy({
       clusters: [
         cluster('backend', [a!.port, b!.port, c!.port], {
-          outlier_detection: { consecutive_5xx: 5, interval: '0.2s', base_ejection_time: '1s', max_ejection_percent: 50 },
+          outlier_detection: {
+            consecutive_5xx: 5,
+            interval: '0.2s',
+            base_ejection_time: '1s',
+            max_ejection_percent: 50,
+          },
         }),
       ],
       virtualHosts: routeTo('backend', {
@@ -98,9 +118,22 @@ describe('outlier detection', () => {
 describe('active health checks and panic threshold', () => {
   it('marks a failing host /failed_active_hc, routes around it, and restores it', async () => {
     const [a, b] = await upstreams('a', 'b');
-    const hc = { timeout: '0.5s', interval: '0.05s', no_traffic_interval: '0.05s', unhealthy_threshold: 2, healthy_threshold: 2, http_health_check: { path: '/healthz' } };
-    const p = await proxy({ clusters: [cluster('backend', [a!.port, b!.port], { health_checks: [hc] })], virtualHosts: routeTo('backend') });
-    await until(async () => (await hostFlags(p, a!.port)) === 'healthy' && (await hostFlags(p, b!.port)) === 'healthy', 'first checks');
+    const hc = {
+      timeout: '0.5s',
+      interval: '0.05s',
+      no_traffic_interval: '0.05s',
+      unhealthy_threshold: 2,
+      healthy_threshold: 2,
+      http_health_check: { path: '/healthz' },
+    };
+    const p = await proxy({
+      clusters: [cluster('backend', [a!.port, b!.port], { health_checks: [hc] })],
+      virtualHosts: routeTo('backend'),
+    });
+    await until(
+      async () => (await hostFlags(p, a!.port)) === 'healthy' && (await hostFlags(p, b!.port)) === 'healthy',
+      'first checks',
+    );
     expect(a!.seen.some((s) => s.url === '/healthz' && s.headers['user-agent'] === 'Envoy/HC')).toBe(true);
     b!.mode = { kind: 'status', status: 503 };
     await until(async () => (await hostFlags(p, b!.port)) === '/failed_active_hc', 'b unhealthy');
@@ -109,15 +142,27 @@ describe('active health checks and panic threshold', () => {
     expect(b!.seen.filter((s) => s.url !== '/healthz').length).toBe(bRequests);
     const stats = await p.stats();
     expect(stats.get('cluster.backend.health_check.failure')).toBeGreaterThanOrEqual(1);
-    expect(stats.get('cluster.backend.health_check.attempt')).toBeGreaterThan(stats.get('cluster.backend.health_check.success')!);
+    expect(stats.get('cluster.backend.health_check.attempt')).toBeGreaterThan(
+      stats.get('cluster.backend.health_check.success')!,
+    );
     b!.mode = { kind: 'ok' };
     await until(async () => (await hostFlags(p, b!.port)) === 'healthy', 'b back');
   });
 
   it('a host that dies fails its TCP check and comes back when it restarts', async () => {
     const [a, b] = await upstreams('a', 'b');
-    const hc = { timeout: '0.3s', interval: '0.05s', no_traffic_interval: '0.05s', unhealthy_threshold: 2, healthy_threshold: 1, tcp_health_check: {} };
-    const p = await proxy({ clusters: [cluster('backend', [a!.port, b!.port], { health_checks: [hc] })], virtualHosts: routeTo('backend') });
+    const hc = {
+      timeout: '0.3s',
+      interval: '0.05s',
+      no_traffic_interval: '0.05s',
+      unhealthy_threshold: 2,
+      healthy_threshold: 1,
+      tcp_health_check: {},
+    };
+    const p = await proxy({
+      clusters: [cluster('backend', [a!.port, b!.port], { health_checks: [hc] })],
+      virtualHosts: routeTo('backend'),
+    });
     await until(async () => (await hostFlags(p, b!.port)) === 'healthy', 'b healthy');
     await b!.stop();
     await until(async () => (await hostFlags(p, b!.port)) === '/failed_active_hc', 'b down');
@@ -128,11 +173,21 @@ describe('active health checks and panic threshold', () => {
 
   it('below the panic threshold traffic goes to every host; with a 0% threshold it is 503 UH', async () => {
     const [a, b] = await upstreams('a', 'b');
-    const hc = { timeout: '0.5s', interval: '0.05s', no_traffic_interval: '0.05s', unhealthy_threshold: 1, healthy_threshold: 1, http_health_check: { path: '/healthz', expected_statuses: [{ start: 299, end: 300 }] } };
+    const hc = {
+      timeout: '0.5s',
+      interval: '0.05s',
+      no_traffic_interval: '0.05s',
+      unhealthy_threshold: 1,
+      healthy_threshold: 1,
+      http_health_check: { path: '/healthz', expected_statuses: [{ start: 299, end: 300 }] },
+    };
     const p = await proxy({
       clusters: [
         cluster('panic', [a!.port, b!.port], { health_checks: [hc] }),
-        cluster('strict', [a!.port, b!.port], { health_checks: [hc], common_lb_config: { healthy_panic_threshold: { value: 0 } } }),
+        cluster('strict', [a!.port, b!.port], {
+          health_checks: [hc],
+          common_lb_config: { healthy_panic_threshold: { value: 0 } },
+        }),
       ],
       virtualHosts: [
         {
@@ -145,7 +200,12 @@ describe('active health checks and panic threshold', () => {
         },
       ],
     });
-    await until(async () => (await p.stat('cluster.strict.health_check.failure')) >= 2 && (await p.stat('cluster.panic.health_check.failure')) >= 2, 'checks failing');
+    await until(
+      async () =>
+        (await p.stat('cluster.strict.health_check.failure')) >= 2 &&
+        (await p.stat('cluster.panic.health_check.failure')) >= 2,
+      'checks failing',
+    );
     const served = new Set<string>();
     for (let i = 0; i < 6; i++) {
       const res = await request(p.port, '/panic');
@@ -163,7 +223,10 @@ describe('active health checks and panic threshold', () => {
 describe('outlier detection with split local-origin errors', () => {
   it('ejects on consecutive connect failures only; a working connection resets the streak; 5xx count separately', async () => {
     const [a, b] = await startUpstreams('a', 'b');
-    cleanups.push(() => a!.stop(), () => b!.stop());
+    cleanups.push(
+      () => a!.stop(),
+      () => b!.stop(),
+    );
     const p = await startResilienceProxy({
       clusters: [
         cluster('backend', [a!.port, b!.port], {
@@ -193,6 +256,8 @@ describe('outlier detection with split local-origin errors', () => {
     await a!.stop();
     for (let i = 0; i < 6 && (await hostFlags(p, a!.port)) === 'healthy'; i++) await request(p.port, '/');
     expect(await hostFlags(p, a!.port)).toBe('/failed_outlier_check');
-    expect(await p.stat('cluster.backend.outlier_detection.ejections_enforced_consecutive_local_origin_failure')).toBe(1);
+    expect(await p.stat('cluster.backend.outlier_detection.ejections_enforced_consecutive_local_origin_failure')).toBe(
+      1,
+    );
   });
 });

@@ -54,7 +54,9 @@ describe('retries', () => {
     a!.mode = { kind: 'status', status: 503 };
     const p = await proxy({
       clusters: [cluster('backend', [a!.port])],
-      virtualHosts: routeTo('backend', { retry_policy: { retry_on: 'gateway-error', num_retries: 2, retry_back_off: { base_interval: '0.001s' } } }),
+      virtualHosts: routeTo('backend', {
+        retry_policy: { retry_on: 'gateway-error', num_retries: 2, retry_back_off: { base_interval: '0.001s' } },
+      }),
     });
     const res = await request(p.port, '/', { headers: { 'x-test-id': 'urx' } });
     expect(res.status).toBe(503);
@@ -81,8 +83,30 @@ describe('retries', () => {
           name: 'vh',
           domains: ['*'],
           routes: [
-            { match: { prefix: '/cf' }, route: { cluster: 'dead_first', retry_policy: { retry_on: 'connect-failure', num_retries: 2, retry_host_predicate: predicate, host_selection_retry_max_attempts: 5 } } },
-            { match: { prefix: '/reset' }, route: { cluster: 'reset_first', retry_policy: { retry_on: 'reset', num_retries: 2, retry_host_predicate: predicate, host_selection_retry_max_attempts: 5 } } },
+            {
+              match: { prefix: '/cf' },
+              route: {
+                cluster: 'dead_first',
+                retry_policy: {
+                  retry_on: 'connect-failure',
+                  num_retries: 2,
+                  retry_host_predicate: predicate,
+                  host_selection_retry_max_attempts: 5,
+                },
+              },
+            },
+            {
+              match: { prefix: '/reset' },
+              route: {
+                cluster: 'reset_first',
+                retry_policy: {
+                  retry_on: 'reset',
+                  num_retries: 2,
+                  retry_host_predicate: predicate,
+                  host_selection_retry_max_attempts: 5,
+                },
+              },
+            },
             { match: { prefix: '/uf' }, route: { cluster: 'dead_only' } },
             { match: { prefix: '/uc' }, route: { cluster: 'reset_only' } },
           ],
@@ -154,7 +178,9 @@ describe('retries', () => {
     // The x-envoy timeout headers are consumed, never forwarded.
     expect(a!.seen.at(-1)!.headers['x-envoy-upstream-rq-timeout-ms']).toBeUndefined();
     a!.mode = { kind: 'stall' };
-    const timedOut = await request(p.port, '/', { headers: { 'x-envoy-upstream-rq-timeout-ms': '150', 'x-test-id': 'ut' } });
+    const timedOut = await request(p.port, '/', {
+      headers: { 'x-envoy-upstream-rq-timeout-ms': '150', 'x-test-id': 'ut' },
+    });
     expect(timedOut.status).toBe(504);
     expect(timedOut.body).toBe('upstream request timeout');
     expect((await p.logLines(3)).find((l) => l.endsWith(' ut'))).toMatch(/^504 UT /);
@@ -169,7 +195,16 @@ describe('retries', () => {
         {
           name: 'vh',
           domains: ['*'],
-          routes: [{ match: { prefix: '/' }, per_request_buffer_limit_bytes: 1024, route: { cluster: 'backend', retry_policy: { retry_on: '5xx', num_retries: 2, retry_back_off: { base_interval: '0.001s' } } } }],
+          routes: [
+            {
+              match: { prefix: '/' },
+              per_request_buffer_limit_bytes: 1024,
+              route: {
+                cluster: 'backend',
+                retry_policy: { retry_on: '5xx', num_retries: 2, retry_back_off: { base_interval: '0.001s' } },
+              },
+            },
+          ],
         },
       ],
     });

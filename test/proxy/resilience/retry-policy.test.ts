@@ -1,6 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { HeaderMap } from '../../../proxy/core/http/headers.js';
-import { RetryPolicy, RetryState, finalTimeouts, retryPolicySchema, type RetryResources, type RetryStats } from '../../../proxy/core/upstream/retry-policy.js';
+import {
+  RetryPolicy,
+  RetryState,
+  finalTimeouts,
+  retryPolicySchema,
+  type RetryResources,
+  type RetryStats,
+} from '../../../proxy/core/upstream/retry-policy.js';
 import { createStatsStore } from '../../../proxy/stats/index.js';
 
 function headers(entries: Record<string, string> = {}): HeaderMap {
@@ -25,7 +32,10 @@ function env(maxRetries = 3) {
 
 describe('retry policy', () => {
   it('rejects unknown retry_on conditions and foreign host predicates', () => {
-    const r = retryPolicySchema.safeParse({ retry_on: '5xx,bogus', retry_host_predicate: [{ name: 'envoy.retry_host_predicates.omit_canary_hosts' }] });
+    const r = retryPolicySchema.safeParse({
+      retry_on: '5xx,bogus',
+      retry_host_predicate: [{ name: 'envoy.retry_host_predicates.omit_canary_hosts' }],
+    });
     expect(r.success).toBe(false);
     const messages = r.error!.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
     expect(messages.some((m) => m.startsWith('retry_on: unknown retry condition(s): bogus'))).toBe(true);
@@ -34,31 +44,53 @@ describe('retry policy', () => {
 
   it('classifies responses and failures per retry_on', () => {
     const { stats, resources } = env();
-    const gw = RetryState.create(new RetryPolicy(retryPolicySchema.parse({ retry_on: 'gateway-error' })), headers(), resources, stats)!;
+    const gw = RetryState.create(
+      new RetryPolicy(retryPolicySchema.parse({ retry_on: 'gateway-error' })),
+      headers(),
+      resources,
+      stats,
+    )!;
     expect(gw.wouldRetryFromHeaders(503, headers())).toBe(true);
     expect(gw.wouldRetryFromHeaders(500, headers())).toBe(false);
     expect(gw.wouldRetryFromHeaders(503, headers({ 'x-envoy-overloaded': 'true' }))).toBe(false);
     expect(gw.wouldRetryFromFailure('reset')).toBe(true);
     expect(gw.wouldRetryFromFailure('overflow')).toBe(false);
 
-    const cf = RetryState.create(new RetryPolicy(retryPolicySchema.parse({ retry_on: 'connect-failure' })), headers(), resources, stats)!;
+    const cf = RetryState.create(
+      new RetryPolicy(retryPolicySchema.parse({ retry_on: 'connect-failure' })),
+      headers(),
+      resources,
+      stats,
+    )!;
     expect(cf.wouldRetryFromFailure('connect_failure')).toBe(true);
     expect(cf.wouldRetryFromFailure('reset')).toBe(false);
     expect(cf.wouldRetryFromHeaders(503, headers())).toBe(false);
 
     const codes = RetryState.create(
-      new RetryPolicy(retryPolicySchema.parse({ retry_on: 'retriable-status-codes,retriable-4xx', retriable_status_codes: [418] })),
+      new RetryPolicy(
+        retryPolicySchema.parse({ retry_on: 'retriable-status-codes,retriable-4xx', retriable_status_codes: [418] }),
+      ),
       headers({ 'x-envoy-retriable-status-codes': '429' }),
       resources,
       stats,
     )!;
-    expect([418, 429, 409, 404].map((s) => codes.wouldRetryFromHeaders(s, headers()))).toEqual([true, true, true, false]);
+    expect([418, 429, 409, 404].map((s) => codes.wouldRetryFromHeaders(s, headers()))).toEqual([
+      true,
+      true,
+      true,
+      false,
+    ]);
   });
 
   it('honours request headers, the retry limit and the retry circuit breaker', () => {
     const { stats, resources } = env(1);
     expect(RetryState.create(null, headers(), resources, stats)).toBeNull();
-    const state = RetryState.create(null, headers({ 'x-envoy-retry-on': '5xx', 'x-envoy-max-retries': '2' }), resources, stats)!;
+    const state = RetryState.create(
+      null,
+      headers({ 'x-envoy-retry-on': '5xx', 'x-envoy-max-retries': '2' }),
+      resources,
+      stats,
+    )!;
     expect(state.shouldRetry(true)).toBe('retry');
     expect(resources.retries).toBe(1);
     const other = RetryState.create(null, headers({ 'x-envoy-retry-on': '5xx' }), resources, stats)!;
@@ -80,7 +112,9 @@ describe('retry policy', () => {
   it('backs off with full jitter below a doubling interval capped at max_interval', () => {
     const { stats, resources } = env();
     const state = RetryState.create(
-      new RetryPolicy(retryPolicySchema.parse({ retry_on: '5xx', retry_back_off: { base_interval: '0.01s', max_interval: '0.03s' } })),
+      new RetryPolicy(
+        retryPolicySchema.parse({ retry_on: '5xx', retry_back_off: { base_interval: '0.01s', max_interval: '0.03s' } }),
+      ),
       headers(),
       resources,
       stats,
@@ -96,7 +130,13 @@ describe('retry policy', () => {
   it('previous_hosts rejects hosts already tried', () => {
     const { stats, resources } = env();
     const state = RetryState.create(
-      new RetryPolicy(retryPolicySchema.parse({ retry_on: '5xx', retry_host_predicate: [{ name: 'envoy.retry_host_predicates.previous_hosts' }], host_selection_retry_max_attempts: 3 })),
+      new RetryPolicy(
+        retryPolicySchema.parse({
+          retry_on: '5xx',
+          retry_host_predicate: [{ name: 'envoy.retry_host_predicates.previous_hosts' }],
+          host_selection_retry_max_attempts: 3,
+        }),
+      ),
       headers(),
       resources,
       stats,
@@ -112,7 +152,10 @@ describe('retry policy', () => {
     expect(finalTimeouts(15000, 0, h)).toEqual({ globalMs: 500, perTryMs: 100 });
     expect(h.has('x-envoy-upstream-rq-timeout-ms')).toBe(false);
     expect(finalTimeouts(200, 300, headers())).toEqual({ globalMs: 200, perTryMs: 0 });
-    expect(finalTimeouts(200, 300, headers({ 'x-envoy-upstream-rq-timeout-ms': '0' }))).toEqual({ globalMs: 0, perTryMs: 300 });
+    expect(finalTimeouts(200, 300, headers({ 'x-envoy-upstream-rq-timeout-ms': '0' }))).toEqual({
+      globalMs: 0,
+      perTryMs: 300,
+    });
   });
 });
 
@@ -121,10 +164,17 @@ describe('retry budget', () => {
     const { ResourceManager } = await import('../../../proxy/core/upstream/cluster.js');
     const { clusterSchema } = await import('../../../proxy/config/schema.js');
     const cfg = (thresholds: unknown[]) =>
-      clusterSchema.parse({ name: 'c', type: 'STATIC', load_assignment: { cluster_name: 'c', endpoints: [] }, circuit_breakers: { thresholds } });
+      clusterSchema.parse({
+        name: 'c',
+        type: 'STATIC',
+        load_assignment: { cluster_name: 'c', endpoints: [] },
+        circuit_breakers: { thresholds },
+      });
     const plain = new ResourceManager(cfg([{ max_retries: 7 }]));
     expect(plain.retryLimit()).toBe(7);
-    const budget = new ResourceManager(cfg([{ max_retries: 7, retry_budget: { budget_percent: { value: 25 }, min_retry_concurrency: 2 } }]));
+    const budget = new ResourceManager(
+      cfg([{ max_retries: 7, retry_budget: { budget_percent: { value: 25 }, min_retry_concurrency: 2 } }]),
+    );
     expect(budget.retryLimit()).toBe(2);
     budget.requests = 30;
     budget.pendingRequests = 10;

@@ -28,22 +28,39 @@ describe('spans', () => {
       {
         clusters: [cluster('backend', [a!.port]), cluster('collector', [receiver.port])],
         hcm: { tracing: zipkinTracing() },
-        virtualHosts: routeTo('backend', { retry_policy: { retry_on: '5xx', num_retries: 2, retry_back_off: { base_interval: '0.001s' } } }),
+        virtualHosts: routeTo('backend', {
+          retry_policy: { retry_on: '5xx', num_retries: 2, retry_back_off: { base_interval: '0.001s' } },
+        }),
       },
       join(dir, 'access.log'),
-    ) as { admin: { address: { socket_address: { port_value: number } } }; static_resources: { listeners: Array<{ address: { socket_address: { port_value: number } } }> } };
+    ) as {
+      admin: { address: { socket_address: { port_value: number } } };
+      static_resources: { listeners: Array<{ address: { socket_address: { port_value: number } } }> };
+    };
     const port = await freePort();
     const adminPort = await freePort();
     cfg.admin.address.socket_address.port_value = adminPort;
     cfg.static_resources.listeners[0]!.address.socket_address.port_value = port;
     writeFileSync(join(dir, 'envoy.yaml'), stringify(cfg));
-    const child = spawn(process.execPath, [CLI, 'proxy', '-c', join(dir, 'envoy.yaml'), '--concurrency', '1', '--drain-time-s', '1', '-l', 'warning'], { stdio: 'ignore' });
+    const child = spawn(
+      process.execPath,
+      [CLI, 'proxy', '-c', join(dir, 'envoy.yaml'), '--concurrency', '1', '--drain-time-s', '1', '-l', 'warning'],
+      { stdio: 'ignore' },
+    );
     const exited = new Promise<void>((r) => child.on('exit', () => r()));
     cleanups.push(async () => {
       if (child.exitCode === null) child.kill('SIGTERM');
       await exited;
     });
-    await until(async () => (await request(adminPort, '/ready').then((r) => r.status, () => 0)) === 200, 'proxy ready', 30_000);
+    await until(
+      async () =>
+        (await request(adminPort, '/ready').then(
+          (r) => r.status,
+          () => 0,
+        )) === 200,
+      'proxy ready',
+      30_000,
+    );
     const p = { port };
     const flip = setInterval(() => {
       if (a!.count >= 1 && n++ === 0) a!.mode = { kind: 'ok' };
@@ -71,12 +88,16 @@ describe('spans', () => {
 
     // Trace sampling follows the runtime: tracing.random_sampling (out of 10000) at 0 traces
     // nothing without an incoming decision, at 10000 everything.
-    expect((await request(adminPort, '/runtime_modify?tracing.random_sampling=0', { method: 'POST' })).status).toBe(200);
+    expect((await request(adminPort, '/runtime_modify?tracing.random_sampling=0', { method: 'POST' })).status).toBe(
+      200,
+    );
     const before = receiver.zipkin.length;
     for (let i = 0; i < 5; i++) await request(port, '/unsampled');
     await request(adminPort, '/runtime_modify?tracing.random_sampling=10000', { method: 'POST' });
     await request(port, '/sampled', { headers: { 'x-test-id': 'sampled' } });
-    await waitFor('the sampled request', () => (receiver.zipkin.some((z) => z.tags?.['url.path'] === '/sampled') ? true : undefined));
+    await waitFor('the sampled request', () =>
+      receiver.zipkin.some((z) => z.tags?.['url.path'] === '/sampled') ? true : undefined,
+    );
     expect(receiver.zipkin.slice(before).filter((z) => z.tags?.['url.path'] === '/unsampled')).toEqual([]);
   });
 });

@@ -7,7 +7,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import http from 'node:http';
 import net from 'node:net';
-import { testFixtures, cluster, keepAliveAgent, request, routeTo, sleep, until, withinBinomialBounds, type ResilienceProxy } from './harness.js';
+import {
+  testFixtures,
+  cluster,
+  keepAliveAgent,
+  request,
+  routeTo,
+  sleep,
+  until,
+  withinBinomialBounds,
+  type ResilienceProxy,
+} from './harness.js';
 
 const { cleanups, proxy, upstreams } = testFixtures();
 
@@ -47,7 +57,12 @@ describe('fault injection', () => {
             {
               match: { prefix: '/always-abort' },
               route: { cluster: 'backend' },
-              typed_per_filter_config: { 'envoy.filters.http.fault': { '@type': FAULT_TYPE, abort: { http_status: 418, percentage: { numerator: 100 } } } },
+              typed_per_filter_config: {
+                'envoy.filters.http.fault': {
+                  '@type': FAULT_TYPE,
+                  abort: { http_status: 418, percentage: { numerator: 100 } },
+                },
+              },
             },
             { match: { prefix: '/' }, route: { cluster: 'backend' } },
           ],
@@ -60,17 +75,30 @@ describe('fault injection', () => {
     expect(a!.count).toBe(0);
 
     expect((await request(p.port, '/plain')).status).toBe(200);
-    const headerAbort = await request(p.port, '/h', { headers: { 'x-envoy-fault-abort-request': '429', 'x-test-id': 'hfi' } });
+    const headerAbort = await request(p.port, '/h', {
+      headers: { 'x-envoy-fault-abort-request': '429', 'x-test-id': 'hfi' },
+    });
     expect(headerAbort.status).toBe(429);
-    const delayed = await request(p.port, '/d', { headers: { 'x-envoy-fault-delay-request': '200', 'x-test-id': 'di' } });
+    const delayed = await request(p.port, '/d', {
+      headers: { 'x-envoy-fault-delay-request': '200', 'x-test-id': 'di' },
+    });
     expect(delayed.status).toBe(200);
     // A percentage header can lower the configured 100% to 0.
-    expect((await request(p.port, '/h', { headers: { 'x-envoy-fault-abort-request': '429', 'x-envoy-fault-abort-request-percentage': '0' } })).status).toBe(200);
+    expect(
+      (
+        await request(p.port, '/h', {
+          headers: { 'x-envoy-fault-abort-request': '429', 'x-envoy-fault-abort-request-percentage': '0' },
+        })
+      ).status,
+    ).toBe(200);
 
     // Only one fault at a time: the second concurrent delay request passes undelayed (no DI).
     const slow = request(p.port, '/d', { headers: { 'x-envoy-fault-delay-request': '1000', 'x-test-id': 'slow' } });
     await until(async () => (await p.stat('http.ingress_http.fault.active_faults')) === 1, 'first fault active');
-    expect((await request(p.port, '/d', { headers: { 'x-envoy-fault-delay-request': '1000', 'x-test-id': 'overflow' } })).status).toBe(200);
+    expect(
+      (await request(p.port, '/d', { headers: { 'x-envoy-fault-delay-request': '1000', 'x-test-id': 'overflow' } }))
+        .status,
+    ).toBe(200);
     await slow;
 
     const lines = await p.logLines(7);
@@ -128,7 +156,10 @@ describe('fault injection', () => {
     }, 'disk layer swap');
     const viaDisk = await countAborts(p, n, agent);
     expect(withinBinomialBounds(viaDisk, n, 0.7)).toBe(true);
-    const dump = JSON.parse((await p.admin('/runtime')).body) as { layers: string[]; entries: Record<string, { layer_values: string[] }> };
+    const dump = JSON.parse((await p.admin('/runtime')).body) as {
+      layers: string[];
+      entries: Record<string, { layer_values: string[] }>;
+    };
     expect(dump.layers).toEqual(['static', 'disk', 'admin']);
     expect(dump.entries['fault.http.abort.abort_percent']!.layer_values).toEqual(['0', '70', '']);
     expect((await p.admin('/runtime_modify?x=1', 'GET')).status).toBe(405);
@@ -145,7 +176,15 @@ describe('local rate limit', () => {
       httpFilters: [
         {
           name: 'envoy.filters.http.local_ratelimit',
-          typed_config: { '@type': RL_TYPE, stat_prefix: 'http_local', token_bucket: bucket, filter_enabled: on, filter_enforced: on, enable_x_ratelimit_headers: 'DRAFT_VERSION_03', response_headers_to_add: [{ header: { key: 'x-limited', value: 'yes' } }] },
+          typed_config: {
+            '@type': RL_TYPE,
+            stat_prefix: 'http_local',
+            token_bucket: bucket,
+            filter_enabled: on,
+            filter_enforced: on,
+            enable_x_ratelimit_headers: 'DRAFT_VERSION_03',
+            response_headers_to_add: [{ header: { key: 'x-limited', value: 'yes' } }],
+          },
         },
       ],
       virtualHosts: [
@@ -214,13 +253,23 @@ describe('request mirroring', () => {
           name: 'vh',
           domains: ['*'],
           routes: [
-            { match: { prefix: '/never' }, route: { cluster: 'main', request_mirror_policies: [{ cluster: 'shadow', runtime_fraction: { default_value: { numerator: 0 } } }] } },
+            {
+              match: { prefix: '/never' },
+              route: {
+                cluster: 'main',
+                request_mirror_policies: [{ cluster: 'shadow', runtime_fraction: { default_value: { numerator: 0 } } }],
+              },
+            },
             { match: { prefix: '/' }, route: { cluster: 'main', request_mirror_policies: [{ cluster: 'shadow' }] } },
           ],
         },
       ],
     });
-    const res = await request(p.port, '/mirrored', { method: 'POST', body: 'payload', headers: { host: 'shop.local:8080' } });
+    const res = await request(p.port, '/mirrored', {
+      method: 'POST',
+      body: 'payload',
+      headers: { host: 'shop.local:8080' },
+    });
     expect(res.status).toBe(200);
     expect(res.headers['x-upstream']).toBe('main');
     await until(() => shadow!.count === 1, 'shadow copy');
@@ -241,7 +290,11 @@ describe('circuit breakers', () => {
     const [a] = await upstreams('a');
     a!.mode = { kind: 'delay', ms: 300 };
     const p = await proxy({
-      clusters: [cluster('backend', [a!.port], { circuit_breakers: { thresholds: [{ max_requests: 1 }, { priority: 'HIGH', max_requests: 2 }] } })],
+      clusters: [
+        cluster('backend', [a!.port], {
+          circuit_breakers: { thresholds: [{ max_requests: 1 }, { priority: 'HIGH', max_requests: 2 }] },
+        }),
+      ],
       virtualHosts: [
         {
           name: 'vh',
@@ -277,13 +330,20 @@ describe('connection pool limits', () => {
     const [a] = await upstreams('a');
     a!.mode = { kind: 'delay', ms: 300 };
     const p = await proxy({
-      clusters: [cluster('backend', [a!.port], { circuit_breakers: { thresholds: [{ max_connections: 1, max_pending_requests: 1 }] } })],
+      clusters: [
+        cluster('backend', [a!.port], {
+          circuit_breakers: { thresholds: [{ max_connections: 1, max_pending_requests: 1 }] },
+        }),
+      ],
       virtualHosts: routeTo('backend', { retry_policy: { retry_on: '5xx,reset,connect-failure', num_retries: 2 } }),
     });
     const first = request(p.port, '/', { headers: { 'x-test-id': 'first' } });
     await until(() => a!.count === 1, 'first request in flight');
     const queued = request(p.port, '/', { headers: { 'x-test-id': 'queued' } });
-    await until(async () => (await p.stat('cluster.backend.upstream_rq_pending_active')) === 1, 'second request pending');
+    await until(
+      async () => (await p.stat('cluster.backend.upstream_rq_pending_active')) === 1,
+      'second request pending',
+    );
     const third = await request(p.port, '/', { headers: { 'x-test-id': 'third' } });
     expect(third.status).toBe(503);
     expect(third.headers['x-envoy-overloaded']).toBe('true');
@@ -342,7 +402,11 @@ describe('stream timeouts', () => {
 
   it('request_timeout: a request whose body is not complete in time gets 408', async () => {
     const [a] = await upstreams('a');
-    const p = await proxy({ clusters: [cluster('backend', [a!.port])], hcm: { request_timeout: '0.3s' }, virtualHosts: routeTo('backend') });
+    const p = await proxy({
+      clusters: [cluster('backend', [a!.port])],
+      hcm: { request_timeout: '0.3s' },
+      virtualHosts: routeTo('backend'),
+    });
     const raw = await new Promise<string>((resolve) => {
       const socket = net.connect(p.port, '127.0.0.1');
       const chunks: Buffer[] = [];

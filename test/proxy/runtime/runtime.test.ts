@@ -36,7 +36,10 @@ async function publishVersion(root: string, version: string, files: Record<strin
   await rename(tmpLink, join(root, 'current'));
 }
 
-function waitForSnapshot(runtime: LayeredRuntime, predicate: (s: RuntimeSnapshot) => boolean): Promise<RuntimeSnapshot> {
+function waitForSnapshot(
+  runtime: LayeredRuntime,
+  predicate: (s: RuntimeSnapshot) => boolean,
+): Promise<RuntimeSnapshot> {
   if (predicate(runtime.snapshot())) return Promise.resolve(runtime.snapshot());
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('runtime did not pick up the change')), 10_000);
@@ -75,7 +78,9 @@ describe('layered_runtime config', () => {
         'layered_runtime.layers[1].disk_layer.bogus: unknown field',
         "layered_runtime.layers[1].name: duplicate layer name 'a'",
         'layered_runtime.layers[1].disk_layer.symlink_root: required',
-        expect.stringMatching(/^layered_runtime\.layers\[2\]: exactly one of static_layer, disk_layer, admin_layer is required/),
+        expect.stringMatching(
+          /^layered_runtime\.layers\[2\]: exactly one of static_layer, disk_layer, admin_layer is required/,
+        ),
         expect.stringMatching(/^layered_runtime\.layers\[4\]\.admin_layer: at most one admin layer/),
       ]),
     );
@@ -140,7 +145,12 @@ describe('runtime snapshot', () => {
 
   it('travels to a worker replica as plain data', async () => {
     const runtime = await LayeredRuntime.create(
-      parseLayeredRuntime({ layers: [{ name: 's', static_layer: { a: { b: 3 }, f: { numerator: 1 } } }, { name: 'admin', admin_layer: {} }] }),
+      parseLayeredRuntime({
+        layers: [
+          { name: 's', static_layer: { a: { b: 3 }, f: { numerator: 1 } } },
+          { name: 'admin', admin_layer: {} },
+        ],
+      }),
     );
     cleanups.push(() => runtime.close());
     const replica = new RuntimeReplica();
@@ -156,7 +166,11 @@ describe('runtime snapshot', () => {
 describe('disk layer', () => {
   it('reads a directory tree and picks up an atomic symlink swap without restart', async () => {
     const root = await tempDir();
-    await publishVersion(root, 'v1', { 'fault.http.abort.abort_percent': '10\n', 'comment.only': '# placeholder\n', 'text': 'a b  \n' });
+    await publishVersion(root, 'v1', {
+      'fault.http.abort.abort_percent': '10\n',
+      'comment.only': '# placeholder\n',
+      text: 'a b  \n',
+    });
     const runtime = await LayeredRuntime.create(
       parseLayeredRuntime({
         layers: [
@@ -182,7 +196,9 @@ describe('disk layer', () => {
   it('skips a disk layer whose directory is missing', async () => {
     const root = await tempDir();
     const runtime = await LayeredRuntime.create(
-      parseLayeredRuntime({ layers: [{ name: 'disk', disk_layer: { symlink_root: join(root, 'current'), subdirectory: 'envoy' } }] }),
+      parseLayeredRuntime({
+        layers: [{ name: 'disk', disk_layer: { symlink_root: join(root, 'current'), subdirectory: 'envoy' } }],
+      }),
     );
     cleanups.push(() => runtime.close());
     expect(runtime.snapshot().layers).toEqual([]);
@@ -192,7 +208,10 @@ describe('disk layer', () => {
 });
 
 describe('runtime admin endpoints', () => {
-  function registry(): { handlers: Map<string, { mutating: boolean; handler: AdminHandler }>; registry: AdminHandlerRegistry } {
+  function registry(): {
+    handlers: Map<string, { mutating: boolean; handler: AdminHandler }>;
+    registry: AdminHandlerRegistry;
+  } {
     const handlers = new Map<string, { mutating: boolean; handler: AdminHandler }>();
     return {
       handlers,
@@ -210,7 +229,12 @@ describe('runtime admin endpoints', () => {
 
   it('renders Envoy /runtime JSON and applies /runtime_modify from query or form body', async () => {
     const runtime = await LayeredRuntime.create(
-      parseLayeredRuntime({ layers: [{ name: 'base', static_layer: { a: 1, b: 'x' } }, { name: 'admin', admin_layer: {} }] }),
+      parseLayeredRuntime({
+        layers: [
+          { name: 'base', static_layer: { a: 1, b: 'x' } },
+          { name: 'admin', admin_layer: {} },
+        ],
+      }),
     );
     cleanups.push(() => runtime.close());
     const { handlers, registry: r } = registry();

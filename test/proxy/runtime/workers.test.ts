@@ -28,28 +28,51 @@ describe('runtime with worker processes', () => {
       {
         clusters: [cluster('backend', [up.port])],
         virtualHosts: routeTo('backend'),
-        httpFilters: [{ name: 'envoy.filters.http.fault', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault', abort: { http_status: 503, percentage: { numerator: 0 } } } }],
+        httpFilters: [
+          {
+            name: 'envoy.filters.http.fault',
+            typed_config: {
+              '@type': 'type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault',
+              abort: { http_status: 503, percentage: { numerator: 0 } },
+            },
+          },
+        ],
       },
       join(dir, 'access.log'),
-    ) as { admin: { address: { socket_address: { port_value: number } } }; static_resources: { listeners: Array<{ address: { socket_address: { port_value: number } } }> } };
+    ) as {
+      admin: { address: { socket_address: { port_value: number } } };
+      static_resources: { listeners: Array<{ address: { socket_address: { port_value: number } } }> };
+    };
     cfg.admin.address.socket_address.port_value = adminPort;
     cfg.static_resources.listeners[0]!.address.socket_address.port_value = port;
     const file = join(dir, 'envoy.yaml');
     writeFileSync(file, stringify(cfg));
-    const child: ChildProcess = spawn(process.execPath, ['dist/cli/main.js', 'proxy', '-c', file, '--concurrency', '2', '--drain-time-s', '1', '-l', 'warning'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child: ChildProcess = spawn(
+      process.execPath,
+      ['dist/cli/main.js', 'proxy', '-c', file, '--concurrency', '2', '--drain-time-s', '1', '-l', 'warning'],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
     const exited = new Promise<void>((r) => child.on('exit', () => r()));
     cleanups.push(async () => {
       if (child.exitCode === null) child.kill('SIGTERM');
       await exited;
     });
     const deadline = Date.now() + 30_000;
-    while ((await request(adminPort, '/ready').then((r) => r.status, () => 0)) !== 200) {
+    while (
+      (await request(adminPort, '/ready').then(
+        (r) => r.status,
+        () => 0,
+      )) !== 200
+    ) {
       if (Date.now() > deadline) throw new Error('proxy did not become ready');
       await new Promise((r) => setTimeout(r, 100));
     }
     const burst = async (): Promise<number[]> => {
       const statuses: number[] = [];
-      for (let i = 0; i < 4; i++) statuses.push(...(await Promise.all(Array.from({ length: 20 }, () => request(port, '/').then((r) => r.status)))));
+      for (let i = 0; i < 4; i++)
+        statuses.push(
+          ...(await Promise.all(Array.from({ length: 20 }, () => request(port, '/').then((r) => r.status)))),
+        );
       return statuses;
     };
     expect(new Set(await burst())).toEqual(new Set([200]));
@@ -57,13 +80,20 @@ describe('runtime with worker processes', () => {
     // bounded, then every later request must too.
     const settle = async (status: number): Promise<void> => {
       const until = Date.now() + 10_000;
-      while (!(await burst()).every((s) => s === status)) if (Date.now() > until) throw new Error(`workers never all answered ${status}`);
+      while (!(await burst()).every((s) => s === status))
+        if (Date.now() > until) throw new Error(`workers never all answered ${status}`);
       expect(new Set(await burst())).toEqual(new Set([status]));
     };
-    expect((await request(adminPort, '/runtime_modify?fault.http.abort.abort_percent=100', { method: 'POST' })).status).toBe(200);
+    expect(
+      (await request(adminPort, '/runtime_modify?fault.http.abort.abort_percent=100', { method: 'POST' })).status,
+    ).toBe(200);
     await settle(503);
-    expect((await request(adminPort, '/stats?filter=fault')).body).toMatch(/http\.ingress_http\.fault\.aborts_injected: [1-9]\d*/);
-    expect((await request(adminPort, '/runtime_modify?fault.http.abort.abort_percent=', { method: 'POST' })).status).toBe(200);
+    expect((await request(adminPort, '/stats?filter=fault')).body).toMatch(
+      /http\.ingress_http\.fault\.aborts_injected: [1-9]\d*/,
+    );
+    expect(
+      (await request(adminPort, '/runtime_modify?fault.http.abort.abort_percent=', { method: 'POST' })).status,
+    ).toBe(200);
     await settle(200);
   });
 });

@@ -21,7 +21,10 @@ function promtool(text: string): { status: number | null; output: string } {
 
 // promtool's linter flags names that Envoy and Istio define themselves (Envoy counters
 // without `_total`, Istio's `_milliseconds`); everything else must be clean.
-const INHERENT_LINTS = [/counter metrics should have "_total" suffix/, /use base unit "seconds" instead of "milliseconds"/];
+const INHERENT_LINTS = [
+  /counter metrics should have "_total" suffix/,
+  /use base unit "seconds" instead of "milliseconds"/,
+];
 
 function expectPromtoolClean(text: string): void {
   const { status, output } = promtool(text);
@@ -89,7 +92,10 @@ describe('stats store', () => {
     const w2 = createStatsStore();
     main.gauge('server.uptime', 'never_import').set(100);
     w1.gauge('server.uptime', 'never_import').set(5);
-    for (const [w, n] of [[w1, 2], [w2, 3]] as const) {
+    for (const [w, n] of [
+      [w1, 2],
+      [w2, 3],
+    ] as const) {
       w.counter('cluster.a.upstream_rq_total').add(n);
       w.gauge('http.in.downstream_cx_active').set(n);
       w.histogram('http.in.downstream_rq_time', 'milliseconds').record(n);
@@ -113,13 +119,50 @@ describe('stats store', () => {
 
 describe('Envoy tag extraction', () => {
   it.each([
-    ['cluster.backend.upstream_rq_200', 'cluster.upstream_rq', [['envoy.response_code', '200'], ['envoy.cluster_name', 'backend']]],
-    ['cluster.backend.upstream_rq_2xx', 'cluster.upstream_rq_xx', [['envoy.response_code_class', '2'], ['envoy.cluster_name', 'backend']]],
+    [
+      'cluster.backend.upstream_rq_200',
+      'cluster.upstream_rq',
+      [
+        ['envoy.response_code', '200'],
+        ['envoy.cluster_name', 'backend'],
+      ],
+    ],
+    [
+      'cluster.backend.upstream_rq_2xx',
+      'cluster.upstream_rq_xx',
+      [
+        ['envoy.response_code_class', '2'],
+        ['envoy.cluster_name', 'backend'],
+      ],
+    ],
     ['cluster.backend.upstream_rq_total', 'cluster.upstream_rq_total', [['envoy.cluster_name', 'backend']]],
-    ['http.ingress_http.downstream_rq_5xx', 'http.downstream_rq_xx', [['envoy.response_code_class', '5'], ['envoy.http_conn_manager_prefix', 'ingress_http']]],
-    ['listener.127.0.0.1_10000.downstream_cx_total', 'listener.downstream_cx_total', [['envoy.listener_address', '127.0.0.1_10000']]],
-    ['listener.127.0.0.1_10000.http.ingress.downstream_rq_2xx', 'listener.http.downstream_rq_xx', [['envoy.response_code_class', '2'], ['envoy.http_conn_manager_prefix', 'ingress'], ['envoy.listener_address', '127.0.0.1_10000']]],
-    ['cluster.outbound|80||app1.default.svc.cluster.local.upstream_rq_total', 'cluster.upstream_rq_total', [['envoy.cluster_name', 'outbound|80||app1.default.svc.cluster.local']]],
+    [
+      'http.ingress_http.downstream_rq_5xx',
+      'http.downstream_rq_xx',
+      [
+        ['envoy.response_code_class', '5'],
+        ['envoy.http_conn_manager_prefix', 'ingress_http'],
+      ],
+    ],
+    [
+      'listener.127.0.0.1_10000.downstream_cx_total',
+      'listener.downstream_cx_total',
+      [['envoy.listener_address', '127.0.0.1_10000']],
+    ],
+    [
+      'listener.127.0.0.1_10000.http.ingress.downstream_rq_2xx',
+      'listener.http.downstream_rq_xx',
+      [
+        ['envoy.response_code_class', '2'],
+        ['envoy.http_conn_manager_prefix', 'ingress'],
+        ['envoy.listener_address', '127.0.0.1_10000'],
+      ],
+    ],
+    [
+      'cluster.outbound|80||app1.default.svc.cluster.local.upstream_rq_total',
+      'cluster.upstream_rq_total',
+      [['envoy.cluster_name', 'outbound|80||app1.default.svc.cluster.local']],
+    ],
     ['server.live', 'server.live', []],
   ])('%s', (name, extracted, tags) => {
     const e = extractTags(name);
@@ -141,7 +184,11 @@ describe('renderers', () => {
     const t = cluster.histogram('upstream_rq_time', 'milliseconds');
     for (let i = 1; i <= 100; i++) t.record(i);
     store.histogram('http.ingress.downstream_rq_time', 'milliseconds');
-    const tags: Array<[string, string]> = [['reporter', 'destination'], ['source_workload', 'front "proxy"\\x'], ['response_code', '200']];
+    const tags: Array<[string, string]> = [
+      ['reporter', 'destination'],
+      ['source_workload', 'front "proxy"\\x'],
+      ['response_code', '200'],
+    ];
     store.counter('istio_requests_total', tags).add(3);
     store.histogram('istio_request_duration_milliseconds', 'milliseconds', tags, [1, 5, 10]).record(4);
     return store.snapshot();
@@ -154,13 +201,17 @@ describe('renderers', () => {
     expect(lines).toContain('cluster.backend.upstream_cx_active: 1');
     expect(lines).toContain('http.ingress.downstream_rq_time: No recorded values');
     const rqTime = lines.find((l) => l.startsWith('cluster.backend.upstream_rq_time: '))!;
-    expect(rqTime).toMatch(/^cluster\.backend\.upstream_rq_time: P0\(nan,1\) P25\(nan,[\d.]+\) P50\(nan,[\d.]+\) P75\(nan,[\d.]+\) P90\(nan,[\d.]+\) P95\(nan,[\d.]+\) P99\(nan,[\d.]+\) P99\.5\(nan,[\d.]+\) P99\.9\(nan,[\d.]+\) P100\(nan,100\)$/);
+    expect(rqTime).toMatch(
+      /^cluster\.backend\.upstream_rq_time: P0\(nan,1\) P25\(nan,[\d.]+\) P50\(nan,[\d.]+\) P75\(nan,[\d.]+\) P90\(nan,[\d.]+\) P95\(nan,[\d.]+\) P99\(nan,[\d.]+\) P99\.5\(nan,[\d.]+\) P99\.9\(nan,[\d.]+\) P100\(nan,100\)$/,
+    );
     const p50 = Number(/P50\(nan,([\d.]+)\)/.exec(rqTime)![1]);
     expect(p50).toBeGreaterThanOrEqual(25);
     expect(p50).toBeLessThanOrEqual(100);
     const scalars = lines.filter((l) => !/P0\(|No recorded/.test(l)).map((l) => l.split(':')[0]!);
     expect(scalars).toEqual([...scalars].sort());
-    expect(lines.indexOf('http.ingress.downstream_rq_time: No recorded values')).toBeGreaterThan(lines.indexOf('cluster.backend.upstream_rq_total: 3'));
+    expect(lines.indexOf('http.ingress.downstream_rq_time: No recorded values')).toBeGreaterThan(
+      lines.indexOf('cluster.backend.upstream_rq_total: 3'),
+    );
   });
 
   it('filters by regex and used-only', () => {
@@ -179,9 +230,16 @@ describe('renderers', () => {
   });
 
   it('prints Envoy JSON form', () => {
-    const json = JSON.parse(renderStatsJson(sample(), { filter: /cluster\.backend\.upstream_rq_(total|time)/ })) as { stats: unknown[] };
+    const json = JSON.parse(renderStatsJson(sample(), { filter: /cluster\.backend\.upstream_rq_(total|time)/ })) as {
+      stats: unknown[];
+    };
     expect(json.stats[0]).toEqual({ name: 'cluster.backend.upstream_rq_total', value: 3 });
-    const h = json.stats[1] as { histograms: { supported_quantiles: number[]; computed_quantiles: Array<{ name: string; values: Array<{ interval: null; cumulative: number }> }> } };
+    const h = json.stats[1] as {
+      histograms: {
+        supported_quantiles: number[];
+        computed_quantiles: Array<{ name: string; values: Array<{ interval: null; cumulative: number }> }>;
+      };
+    };
     expect(h.histograms.supported_quantiles).toEqual([0, 25, 50, 75, 90, 95, 99, 99.5, 99.9, 100]);
     expect(h.histograms.computed_quantiles[0]!.name).toBe('cluster.backend.upstream_rq_time');
     expect(h.histograms.computed_quantiles[0]!.values[0]).toEqual({ interval: null, cumulative: 1 });
@@ -190,10 +248,14 @@ describe('renderers', () => {
 
   it('prints Prometheus with Envoy tag extraction, Istio names as-is, and passes promtool', () => {
     const text = renderPrometheus(sample());
-    expect(text).toContain('# TYPE envoy_cluster_upstream_rq_total counter\nenvoy_cluster_upstream_rq_total{envoy_cluster_name="backend"} 3\n');
+    expect(text).toContain(
+      '# TYPE envoy_cluster_upstream_rq_total counter\nenvoy_cluster_upstream_rq_total{envoy_cluster_name="backend"} 3\n',
+    );
     expect(text).toContain('envoy_cluster_upstream_rq{envoy_response_code="200",envoy_cluster_name="backend"} 2\n');
     expect(text).toContain('envoy_cluster_upstream_rq{envoy_response_code="503",envoy_cluster_name="backend"} 1\n');
-    expect(text).toContain('envoy_cluster_upstream_rq_xx{envoy_response_code_class="2",envoy_cluster_name="backend"} 2\n');
+    expect(text).toContain(
+      'envoy_cluster_upstream_rq_xx{envoy_response_code_class="2",envoy_cluster_name="backend"} 2\n',
+    );
     expect(text).toContain('# TYPE envoy_cluster_upstream_cx_active gauge\n');
     expect(text).toContain('# TYPE envoy_cluster_upstream_rq_time histogram\n');
     expect(text).toContain('envoy_cluster_upstream_rq_time_bucket{envoy_cluster_name="backend",le="0.5"} 0\n');
@@ -201,8 +263,12 @@ describe('renderers', () => {
     expect(text).toContain('envoy_cluster_upstream_rq_time_bucket{envoy_cluster_name="backend",le="+Inf"} 100\n');
     expect(text).toContain('envoy_cluster_upstream_rq_time_sum{envoy_cluster_name="backend"} 5050\n');
     expect(text).toContain('envoy_cluster_upstream_rq_time_count{envoy_cluster_name="backend"} 100\n');
-    expect(text).toContain('# TYPE istio_requests_total counter\nistio_requests_total{reporter="destination",source_workload="front \\"proxy\\"\\\\x",response_code="200"} 3\n');
-    expect(text).toContain('istio_request_duration_milliseconds_bucket{reporter="destination",source_workload="front \\"proxy\\"\\\\x",response_code="200",le="5"} 1\n');
+    expect(text).toContain(
+      '# TYPE istio_requests_total counter\nistio_requests_total{reporter="destination",source_workload="front \\"proxy\\"\\\\x",response_code="200"} 3\n',
+    );
+    expect(text).toContain(
+      'istio_request_duration_milliseconds_bucket{reporter="destination",source_workload="front \\"proxy\\"\\\\x",response_code="200",le="5"} 1\n',
+    );
     expect(text).not.toContain('envoy_istio');
     const typeLines = text.split('\n').filter((l) => l.startsWith('# TYPE '));
     expect(new Set(typeLines).size).toBe(typeLines.length);

@@ -3,7 +3,19 @@
 import { createServer, type IncomingHttpHeaders } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findAttribute, type SpanRecord } from '../../../collector/receivers/otlp/model.js';
-import { bootstrap, closeServer, freePort, listen, otelTracing, request, startSidecar, staticCluster, TelemetryReceiver, waitFor, type Sidecar } from './helpers.js';
+import {
+  bootstrap,
+  closeServer,
+  freePort,
+  listen,
+  otelTracing,
+  request,
+  startSidecar,
+  staticCluster,
+  TelemetryReceiver,
+  waitFor,
+  type Sidecar,
+} from './helpers.js';
 
 const SERVER = 2;
 const CLIENT = 3;
@@ -41,13 +53,28 @@ beforeAll(async () => {
         },
       ],
     },
-    http_filters: [{ name: 'envoy.filters.http.router', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router' } }],
+    http_filters: [
+      {
+        name: 'envoy.filters.http.router',
+        typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router' },
+      },
+    ],
   };
   proxy = await startSidecar(
     'front',
-    bootstrap('front-1', 'front', admin!, [
-      { name: 'front', address: { socket_address: { address: '127.0.0.1', port_value: port } }, filter_chains: [{ filters: [{ name: 'envoy.filters.network.http_connection_manager', typed_config: hcm }] }] },
-    ], [staticCluster('app', appPort), staticCluster('dead', dead!), staticCluster('collector', receiver.port)]),
+    bootstrap(
+      'front-1',
+      'front',
+      admin!,
+      [
+        {
+          name: 'front',
+          address: { socket_address: { address: '127.0.0.1', port_value: port } },
+          filter_chains: [{ filters: [{ name: 'envoy.filters.network.http_connection_manager', typed_config: hcm }] }],
+        },
+      ],
+      [staticCluster('app', appPort), staticCluster('dead', dead!), staticCluster('collector', receiver.port)],
+    ),
   );
 });
 
@@ -82,7 +109,9 @@ describe('front proxy spans', () => {
     expect((await request(port, '/fail', [['traceparent', `00-${failTrace}-1111222233334444-01`]])).status).toBe(503);
     const deadTrace = 'fedcba9876543210fedcba9876543210';
     expect((await request(port, '/dead', [['traceparent', `00-${deadTrace}-1111222233334444-01`]])).status).toBe(503);
-    const fail = await waitFor('the 503 spans', () => (spansOf(failTrace).length >= 2 ? spansOf(failTrace) : undefined));
+    const fail = await waitFor('the 503 spans', () =>
+      spansOf(failTrace).length >= 2 ? spansOf(failTrace) : undefined,
+    );
     expect(fail.every((s) => s.statusCode === STATUS_ERROR)).toBe(true);
     expect(findAttribute(fail.find((s) => s.kind === SERVER)!.attributes, 'http.response.status_code')).toBe('503');
     const dead = await waitFor('the UF span', () => spansOf(deadTrace).find((s) => s.kind === SERVER));

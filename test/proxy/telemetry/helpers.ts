@@ -65,8 +65,8 @@ export class TelemetryReceiver {
         if (req.url === '/v1/traces') {
           this.traceExports++;
           this.spans.push(...(json ? decodeTracesJson(body) : decodeTracesProto(body)).items);
-        }
-        else if (req.url === '/v1/logs') this.logs.push(...(json ? decodeLogsJson(body) : decodeLogsProto(body)).items);
+        } else if (req.url === '/v1/logs')
+          this.logs.push(...(json ? decodeLogsJson(body) : decodeLogsProto(body)).items);
         else if (req.url === '/api/v2/spans') this.zipkin.push(...(JSON.parse(body.toString('utf8')) as ZipkinSpan[]));
         else {
           res.statusCode = 404;
@@ -93,7 +93,11 @@ export class TelemetryReceiver {
   }
 }
 
-export async function waitFor<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  probe: () => T | undefined | Promise<T | undefined>,
+  timeoutMs = 30_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await probe();
@@ -137,14 +141,24 @@ const dir = mkdtempSync(join(tmpdir(), 'meshscope-telemetry-'));
 export const tmpDir = dir;
 
 /** Starts `meshscope proxy` on a bootstrap object; resolves once /ready answers LIVE. */
-export async function startSidecar(name: string, bootstrap: object, args: string[] = [], env: Record<string, string> = {}): Promise<Sidecar> {
+export async function startSidecar(
+  name: string,
+  bootstrap: object,
+  args: string[] = [],
+  env: Record<string, string> = {},
+): Promise<Sidecar> {
   const file = join(dir, `${name}.json`);
   writeFileSync(file, JSON.stringify(bootstrap, null, 1));
-  const adminPort = (bootstrap as { admin: { address: { socket_address: { port_value: number } } } }).admin.address.socket_address.port_value;
-  const proc = spawn(process.execPath, [CLI, 'proxy', '-c', file, '--concurrency', '1', '--drain-time-s', '1', ...args], {
-    env: { ...process.env, OTEL_BSP_SCHEDULE_DELAY: '100', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const adminPort = (bootstrap as { admin: { address: { socket_address: { port_value: number } } } }).admin.address
+    .socket_address.port_value;
+  const proc = spawn(
+    process.execPath,
+    [CLI, 'proxy', '-c', file, '--concurrency', '1', '--drain-time-s', '1', ...args],
+    {
+      env: { ...process.env, OTEL_BSP_SCHEDULE_DELAY: '100', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   const sidecar = new Sidecar(proc, adminPort);
   await waitFor(`${name} to be ready (${sidecar.output})`, async () => {
     if (proc.exitCode !== null) throw new Error(`${name} exited: ${sidecar.output}`);
@@ -163,7 +177,12 @@ export function staticCluster(name: string, port: number): object {
     name,
     type: 'STATIC',
     connect_timeout: '1s',
-    load_assignment: { cluster_name: name, endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: port } } } }] }] },
+    load_assignment: {
+      cluster_name: name,
+      endpoints: [
+        { lb_endpoints: [{ endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: port } } } }] },
+      ],
+    },
   };
 }
 
@@ -181,10 +200,17 @@ export function listener(spec: ListenerSpec): object {
   const hcm: Record<string, unknown> = {
     '@type': 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager',
     stat_prefix: spec.name,
-    route_config: { virtual_hosts: [{ name: spec.name, domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster: spec.cluster } }] }] },
+    route_config: {
+      virtual_hosts: [
+        { name: spec.name, domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster: spec.cluster } }] },
+      ],
+    },
     http_filters: [
       ...(spec.httpFilters ?? []),
-      { name: 'envoy.filters.http.router', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router' } },
+      {
+        name: 'envoy.filters.http.router',
+        typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router' },
+      },
     ],
   };
   if (spec.tracing !== undefined) hcm['tracing'] = spec.tracing;
@@ -203,21 +229,36 @@ export function otelTracing(serviceName?: string, randomSampling = 100): object 
     http_service: { http_uri: { uri: 'http://collector/v1/traces', cluster: 'collector', timeout: '1s' } },
   };
   if (serviceName !== undefined) cfg['service_name'] = serviceName;
-  return { provider: { name: 'envoy.tracers.opentelemetry', typed_config: cfg }, random_sampling: { value: randomSampling } };
+  return {
+    provider: { name: 'envoy.tracers.opentelemetry', typed_config: cfg },
+    random_sampling: { value: randomSampling },
+  };
 }
 
 export function zipkinTracing(): object {
   return {
     provider: {
       name: 'envoy.tracers.zipkin',
-      typed_config: { '@type': 'type.googleapis.com/envoy.config.trace.v3.ZipkinConfig', collector_cluster: 'collector', collector_endpoint: '/api/v2/spans', collector_endpoint_version: 'HTTP_JSON' },
+      typed_config: {
+        '@type': 'type.googleapis.com/envoy.config.trace.v3.ZipkinConfig',
+        collector_cluster: 'collector',
+        collector_endpoint: '/api/v2/spans',
+        collector_endpoint_version: 'HTTP_JSON',
+      },
     },
   };
 }
 
 export const ISTIO_STATS = { name: 'istio.stats', typed_config: { '@type': 'type.googleapis.com/stats.PluginConfig' } };
 
-export function bootstrap(nodeId: string, cluster: string, adminPort: number, listeners: object[], clusters: object[], metadata: Record<string, unknown> = {}): object {
+export function bootstrap(
+  nodeId: string,
+  cluster: string,
+  adminPort: number,
+  listeners: object[],
+  clusters: object[],
+  metadata: Record<string, unknown> = {},
+): object {
   return {
     node: { id: nodeId, cluster, metadata },
     admin: { address: { socket_address: { address: '127.0.0.1', port_value: adminPort } } },
@@ -226,7 +267,11 @@ export function bootstrap(nodeId: string, cluster: string, adminPort: number, li
 }
 
 /** One HTTP request with exact header names and order; resolves with status, headers, body. */
-export function request(port: number, path: string, headers: Array<[string, string]>): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
+export function request(
+  port: number,
+  path: string,
+  headers: Array<[string, string]>,
+): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
   return new Promise((res, rej) => {
     const flat: string[] = [];
     if (!headers.some(([k]) => k.toLowerCase() === 'host')) flat.push('host', `127.0.0.1:${port}`);

@@ -37,7 +37,16 @@ interface World {
   app1: ChildProcess | null;
   app2: ReturnType<typeof createServer>;
   app2Headers: IncomingHttpHeaders[];
-  ports: { a: number; b: number; c: number; app1: number; app2: number; adminA: number; adminB: number; adminC: number };
+  ports: {
+    a: number;
+    b: number;
+    c: number;
+    app1: number;
+    app2: number;
+    adminA: number;
+    adminB: number;
+    adminC: number;
+  };
   accessLog: string;
 }
 
@@ -66,7 +75,16 @@ async function startWorld(kind: 'w3c' | 'b3'): Promise<World> {
   });
   const app2Port = await listen(app2);
   const [a, b, c, adminA, adminB, adminC, app1Port] = await Promise.all(Array.from({ length: 7 }, () => freePort()));
-  const ports = { a: a!, b: b!, c: c!, adminA: adminA!, adminB: adminB!, adminC: adminC!, app1: app1Port!, app2: app2Port };
+  const ports = {
+    a: a!,
+    b: b!,
+    c: c!,
+    adminA: adminA!,
+    adminB: adminB!,
+    adminC: adminC!,
+    app1: app1Port!,
+    app2: app2Port,
+  };
   const accessLog = join(tmpDir, `${kind}-inbound.log`);
   const tracing = kind === 'w3c' ? otelTracing : () => zipkinTracing();
   const world: World = { receiver, sidecars: [], app1: null, app2, app2Headers, ports, accessLog };
@@ -84,51 +102,77 @@ async function startWorld(kind: 'w3c' | 'b3'): Promise<World> {
   world.sidecars.push(
     await startSidecar(
       `${kind}-a`,
-      bootstrap('client-1', 'client', ports.adminA, [
-        listener({ name: 'egress', port: ports.a, direction: 'OUTBOUND', cluster: 'outbound|80||app1.default.svc.cluster.local', tracing: tracing('client'), httpFilters: [ISTIO_STATS] }),
-      ], [staticCluster('outbound|80||app1.default.svc.cluster.local', ports.b), collector], { NAMESPACE: 'default', WORKLOAD_NAME: 'client', LABELS: { app: 'client', version: 'v1' } }),
+      bootstrap(
+        'client-1',
+        'client',
+        ports.adminA,
+        [
+          listener({
+            name: 'egress',
+            port: ports.a,
+            direction: 'OUTBOUND',
+            cluster: 'outbound|80||app1.default.svc.cluster.local',
+            tracing: tracing('client'),
+            httpFilters: [ISTIO_STATS],
+          }),
+        ],
+        [staticCluster('outbound|80||app1.default.svc.cluster.local', ports.b), collector],
+        { NAMESPACE: 'default', WORKLOAD_NAME: 'client', LABELS: { app: 'client', version: 'v1' } },
+      ),
     ),
   );
   world.sidecars.push(
     await startSidecar(
       `${kind}-b`,
-      bootstrap('app1-1', 'app1', ports.adminB, [
-        listener({
-          name: 'ingress',
-          port: ports.b,
-          direction: 'INBOUND',
-          cluster: 'inbound|80||',
-          tracing: {
-            ...tracing('app1-sidecar'),
-            custom_tags: [
-              { tag: 'mesh', literal: { value: 'meshscope' } },
-              { tag: 'tenant', request_header: { name: 'X-Tenant', default_value: 'none' } },
-              { tag: 'pod', environment: { name: 'MESHSCOPE_TEST_POD', default_value: 'unknown' } },
+      bootstrap(
+        'app1-1',
+        'app1',
+        ports.adminB,
+        [
+          listener({
+            name: 'ingress',
+            port: ports.b,
+            direction: 'INBOUND',
+            cluster: 'inbound|80||',
+            tracing: {
+              ...tracing('app1-sidecar'),
+              custom_tags: [
+                { tag: 'mesh', literal: { value: 'meshscope' } },
+                { tag: 'tenant', request_header: { name: 'X-Tenant', default_value: 'none' } },
+                { tag: 'pod', environment: { name: 'MESHSCOPE_TEST_POD', default_value: 'unknown' } },
+              ],
+            },
+            httpFilters: [ISTIO_STATS],
+            accessLog: [
+              {
+                name: 'envoy.access_loggers.file',
+                typed_config: {
+                  '@type': 'type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog',
+                  path: accessLog,
+                  log_format: {
+                    text_format_source: {
+                      inline_string: '%RESPONSE_CODE% %TRACE_ID% %REQ(:PATH)% %UPSTREAM_CLUSTER% %START_TIME(%s)%\n',
+                    },
+                  },
+                },
+              },
+              {
+                name: 'envoy.access_loggers.open_telemetry',
+                typed_config: {
+                  '@type':
+                    'type.googleapis.com/envoy.extensions.access_loggers.open_telemetry.v3.OpenTelemetryAccessLogConfig',
+                  common_config: { log_name: 'app1-inbound', transport_api_version: 'V3' },
+                  http_service: { http_uri: { uri: 'http://collector/v1/logs', cluster: 'collector', timeout: '1s' } },
+                  body: { string_value: '%REQ(:METHOD)% %REQ(:PATH)% %RESPONSE_CODE%' },
+                  attributes: { values: [{ key: 'response_code', value: { string_value: '%RESPONSE_CODE%' } }] },
+                },
+              },
             ],
-          },
-          httpFilters: [ISTIO_STATS],
-          accessLog: [
-            {
-              name: 'envoy.access_loggers.file',
-              typed_config: {
-                '@type': 'type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog',
-                path: accessLog,
-                log_format: { text_format_source: { inline_string: '%RESPONSE_CODE% %TRACE_ID% %REQ(:PATH)% %UPSTREAM_CLUSTER% %START_TIME(%s)%\n' } },
-              },
-            },
-            {
-              name: 'envoy.access_loggers.open_telemetry',
-              typed_config: {
-                '@type': 'type.googleapis.com/envoy.extensions.access_loggers.open_telemetry.v3.OpenTelemetryAccessLogConfig',
-                common_config: { log_name: 'app1-inbound', transport_api_version: 'V3' },
-                http_service: { http_uri: { uri: 'http://collector/v1/logs', cluster: 'collector', timeout: '1s' } },
-                body: { string_value: '%REQ(:METHOD)% %REQ(:PATH)% %RESPONSE_CODE%' },
-                attributes: { values: [{ key: 'response_code', value: { string_value: '%RESPONSE_CODE%' } }] },
-              },
-            },
-          ],
-        }),
-      ], [staticCluster('inbound|80||', ports.app1), collector], { NAMESPACE: 'default', WORKLOAD_NAME: 'app1', LABELS: { app: 'app1', version: 'v2' } }),
+          }),
+        ],
+        [staticCluster('inbound|80||', ports.app1), collector],
+        { NAMESPACE: 'default', WORKLOAD_NAME: 'app1', LABELS: { app: 'app1', version: 'v2' } },
+      ),
       [],
       { OTEL_BLRP_SCHEDULE_DELAY: '100', MESHSCOPE_TEST_POD: 'app1-7d9f' },
     ),
@@ -136,9 +180,21 @@ async function startWorld(kind: 'w3c' | 'b3'): Promise<World> {
   world.sidecars.push(
     await startSidecar(
       `${kind}-c`,
-      bootstrap('app1-1', 'app1', ports.adminC, [
-        listener({ name: 'egress', port: ports.c, direction: 'OUTBOUND', cluster: 'outbound|80||app2.default.svc.cluster.local', tracing: tracing('app1-sidecar') }),
-      ], [staticCluster('outbound|80||app2.default.svc.cluster.local', ports.app2), collector]),
+      bootstrap(
+        'app1-1',
+        'app1',
+        ports.adminC,
+        [
+          listener({
+            name: 'egress',
+            port: ports.c,
+            direction: 'OUTBOUND',
+            cluster: 'outbound|80||app2.default.svc.cluster.local',
+            tracing: tracing('app1-sidecar'),
+          }),
+        ],
+        [staticCluster('outbound|80||app2.default.svc.cluster.local', ports.app2), collector],
+      ),
     ),
   );
   return world;
@@ -166,7 +222,13 @@ function promtoolProblems(text: string): string[] {
   return `${r.stdout}${r.stderr}`
     .split('\n')
     .map((l) => l.trim())
-    .filter((l) => l !== '' && !/should have "_total" suffix|should not have "_total" suffix|use base unit "seconds" instead of "milliseconds"/.test(l));
+    .filter(
+      (l) =>
+        l !== '' &&
+        !/should have "_total" suffix|should not have "_total" suffix|use base unit "seconds" instead of "milliseconds"/.test(
+          l,
+        ),
+    );
 }
 
 describe('W3C world: OTLP tracers, W3C-instrumented app', () => {
@@ -180,9 +242,16 @@ describe('W3C world: OTLP tracers, W3C-instrumented app', () => {
 
   it('links every hop parent to child and delivers the right headers to each app', async () => {
     const w = world!;
-    const res = await request(w.ports.a, '/checkout?item=1', [['host', 'app1.default.svc.cluster.local'], ['user-agent', 'mesh-test/1'], ['x-tenant', 'acme']]);
+    const res = await request(w.ports.a, '/checkout?item=1', [
+      ['host', 'app1.default.svc.cluster.local'],
+      ['user-agent', 'mesh-test/1'],
+      ['x-tenant', 'acme'],
+    ]);
     expect(res.status, res.body).toBe(200);
-    const { received, downstream } = JSON.parse(res.body) as { received: IncomingHttpHeaders; downstream: { status: number } };
+    const { received, downstream } = JSON.parse(res.body) as {
+      received: IncomingHttpHeaders;
+      downstream: { status: number };
+    };
     expect(downstream.status).toBe(200);
 
     // Spans: A (CLIENT, client), B (SERVER, app1-sidecar), app1 SERVER + CLIENT, C (CLIENT, app1-sidecar).
@@ -239,9 +308,14 @@ describe('W3C world: OTLP tracers, W3C-instrumented app', () => {
     expect(received['x-b3-sampled']).toBe('0');
     expect(w.app2Headers.at(-1)!['traceparent']).toMatch(/-00$/);
 
-    const forced = await request(w.ports.a, '/forced', [['traceparent', `00-${'1'.repeat(32)}-b7ad6b7169203331-00`], ['x-envoy-force-trace', 'true']]);
+    const forced = await request(w.ports.a, '/forced', [
+      ['traceparent', `00-${'1'.repeat(32)}-b7ad6b7169203331-00`],
+      ['x-envoy-force-trace', 'true'],
+    ]);
     expect((JSON.parse(forced.body) as { received: IncomingHttpHeaders }).received['x-b3-sampled']).toBe('1');
-    const forcedSpan = await waitFor('the forced span', () => w.receiver.spans.find((s) => s.traceId === '1'.repeat(32)));
+    const forcedSpan = await waitFor('the forced span', () =>
+      w.receiver.spans.find((s) => s.traceId === '1'.repeat(32)),
+    );
     expect(forcedSpan.kind).toBe(CLIENT);
     expect(w.receiver.spans.slice(before).some((s) => s.traceId === trace)).toBe(false);
   });
@@ -251,8 +325,12 @@ describe('W3C world: OTLP tracers, W3C-instrumented app', () => {
     const [a, b] = w.sidecars;
     const source = await a!.admin('/stats/prometheus');
     const dest = await b!.admin('/stats/prometheus');
-    expect(source).toMatch(/istio_requests_total\{reporter="source",source_workload="client",source_workload_namespace="default",[^}]*source_app="client",source_version="v1",[^}]*destination_workload="app1",[^}]*destination_version="v2",[^}]*destination_service="app1\.default\.svc\.cluster\.local",destination_service_name="app1",destination_service_namespace="default",[^}]*request_protocol="http",response_code="200",[^}]*response_flags="-",connection_security_policy="unknown"\} [1-9]/);
-    expect(dest).toMatch(/istio_requests_total\{reporter="destination",source_workload="client",[^}]*destination_workload="app1",[^}]*response_code="200",[^}]*connection_security_policy="none"\} [1-9]/);
+    expect(source).toMatch(
+      /istio_requests_total\{reporter="source",source_workload="client",source_workload_namespace="default",[^}]*source_app="client",source_version="v1",[^}]*destination_workload="app1",[^}]*destination_version="v2",[^}]*destination_service="app1\.default\.svc\.cluster\.local",destination_service_name="app1",destination_service_namespace="default",[^}]*request_protocol="http",response_code="200",[^}]*response_flags="-",connection_security_policy="unknown"\} [1-9]/,
+    );
+    expect(dest).toMatch(
+      /istio_requests_total\{reporter="destination",source_workload="client",[^}]*destination_workload="app1",[^}]*response_code="200",[^}]*connection_security_policy="none"\} [1-9]/,
+    );
     expect(dest).toMatch(/istio_request_duration_milliseconds_bucket\{reporter="destination",[^}]*le="\+Inf"\} [1-9]/);
     expect(dest).toContain('# TYPE istio_request_bytes histogram');
     expect(dest).toContain('# TYPE istio_response_bytes histogram');
@@ -260,7 +338,9 @@ describe('W3C world: OTLP tracers, W3C-instrumented app', () => {
     expect(promtoolProblems(source)).toEqual([]);
     expect(promtoolProblems(dest)).toEqual([]);
     // No label value comes from the request: a spoofed peer header from the client is replaced.
-    await request(w.ports.a, '/spoof', [['x-envoy-peer-metadata', Buffer.from(JSON.stringify({ WORKLOAD_NAME: 'evil' })).toString('base64')]]);
+    await request(w.ports.a, '/spoof', [
+      ['x-envoy-peer-metadata', Buffer.from(JSON.stringify({ WORKLOAD_NAME: 'evil' })).toString('base64')],
+    ]);
     expect(await b!.admin('/stats/prometheus')).not.toContain('evil');
     // As Istio's metadata exchange: the inbound sidecar answers with its identity only to a
     // peer that announced one; a client without a sidecar gets no mesh-internal headers.
@@ -268,8 +348,16 @@ describe('W3C world: OTLP tracers, W3C-instrumented app', () => {
     expect(plain.status).toBe(200);
     expect(plain.headers['x-envoy-peer-metadata']).toBeUndefined();
     expect(plain.headers['x-envoy-peer-metadata-id']).toBeUndefined();
-    const announced = await request(w.ports.b, '/sidecar', [['x-envoy-peer-metadata', Buffer.from(JSON.stringify({ WORKLOAD_NAME: 'client', NAMESPACE: 'default' })).toString('base64')], ['x-envoy-peer-metadata-id', 'client-1']]);
-    expect(JSON.parse(Buffer.from(String(announced.headers['x-envoy-peer-metadata']), 'base64').toString()).WORKLOAD_NAME).toBe('app1');
+    const announced = await request(w.ports.b, '/sidecar', [
+      [
+        'x-envoy-peer-metadata',
+        Buffer.from(JSON.stringify({ WORKLOAD_NAME: 'client', NAMESPACE: 'default' })).toString('base64'),
+      ],
+      ['x-envoy-peer-metadata-id', 'client-1'],
+    ]);
+    expect(
+      JSON.parse(Buffer.from(String(announced.headers['x-envoy-peer-metadata']), 'base64').toString()).WORKLOAD_NAME,
+    ).toBe('app1');
     expect(announced.headers['x-envoy-peer-metadata-id']).toBe('app1-1');
   });
 
@@ -277,7 +365,9 @@ describe('W3C world: OTLP tracers, W3C-instrumented app', () => {
     const w = world!;
     const line = await waitFor('an access log line', () => {
       try {
-        const lines = readFileSync(w.accessLog, 'utf8').split('\n').filter((l) => l.includes('/checkout'));
+        const lines = readFileSync(w.accessLog, 'utf8')
+          .split('\n')
+          .filter((l) => l.includes('/checkout'));
         return lines[0];
       } catch {
         return undefined;
@@ -288,9 +378,13 @@ describe('W3C world: OTLP tracers, W3C-instrumented app', () => {
     expect(path).toBe('/checkout?item=1');
     expect(cluster).toBe('inbound|80||');
     expect(Number(startS)).toBeGreaterThan(1_600_000_000);
-    const inbound = w.receiver.spans.find((s) => s.traceId === traceId && s.kind === SERVER && attr(s, 'node_id') === 'app1-1');
+    const inbound = w.receiver.spans.find(
+      (s) => s.traceId === traceId && s.kind === SERVER && attr(s, 'node_id') === 'app1-1',
+    );
     expect(inbound).toBeDefined();
-    const log = await waitFor('an OTLP log for /checkout', () => w.receiver.logs.find((l) => l.body.includes('/checkout')));
+    const log = await waitFor('an OTLP log for /checkout', () =>
+      w.receiver.logs.find((l) => l.body.includes('/checkout')),
+    );
     expect(log.body).toBe('GET /checkout?item=1 200');
     expect(log.traceId).toBe(traceId);
     expect(log.spanId).toBe(inbound!.spanId);
@@ -310,12 +404,21 @@ describe('B3 world: Zipkin tracers, B3-instrumented app', () => {
   it('links every hop through B3 and keeps the incoming trace', async () => {
     const w = world!;
     const trace = '463ac35c9f6413ad48485a3953bb6124';
-    const res = await request(w.ports.a, '/b3', [['x-b3-traceid', trace], ['x-b3-spanid', 'a2fb4a1d1a96d312'], ['x-b3-sampled', '1']]);
+    const res = await request(w.ports.a, '/b3', [
+      ['x-b3-traceid', trace],
+      ['x-b3-spanid', 'a2fb4a1d1a96d312'],
+      ['x-b3-sampled', '1'],
+    ]);
     expect(res.status, res.body).toBe(200);
     const { received } = JSON.parse(res.body) as { received: IncomingHttpHeaders };
-    const zipkin = await waitFor('three proxy spans', () => (w.receiver.zipkin.filter((s) => s.traceId === trace).length >= 3 ? w.receiver.zipkin : undefined));
-    const otlp = await waitFor('two app spans', () => (w.receiver.spans.filter((s) => s.traceId === trace).length >= 2 ? w.receiver.spans : undefined));
-    const z = (svc: string, kind: string): ZipkinSpan => zipkin.find((s) => s.traceId === trace && s.localEndpoint?.serviceName === svc && s.kind === kind)!;
+    const zipkin = await waitFor('three proxy spans', () =>
+      w.receiver.zipkin.filter((s) => s.traceId === trace).length >= 3 ? w.receiver.zipkin : undefined,
+    );
+    const otlp = await waitFor('two app spans', () =>
+      w.receiver.spans.filter((s) => s.traceId === trace).length >= 2 ? w.receiver.spans : undefined,
+    );
+    const z = (svc: string, kind: string): ZipkinSpan =>
+      zipkin.find((s) => s.traceId === trace && s.localEndpoint?.serviceName === svc && s.kind === kind)!;
     const a = z('client', 'CLIENT');
     const b = z('app1', 'SERVER');
     const c = z('app1', 'CLIENT');

@@ -23,7 +23,9 @@ afterEach(async () => {
 });
 
 /** A collector answering each request with `answer(n)` (n counts from 0), recording what it got. */
-async function collector(answer: (n: number, res: ServerResponse) => void): Promise<{ url: string; received: Received[] }> {
+async function collector(
+  answer: (n: number, res: ServerResponse) => void,
+): Promise<{ url: string; received: Received[] }> {
   const received: Received[] = [];
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -40,7 +42,11 @@ async function collector(answer: (n: number, res: ServerResponse) => void): Prom
 }
 
 function transport(url: string, compression: 'gzip' | 'none' = 'none'): OtlpHttpTransport {
-  const t = new OtlpHttpTransport({ url, headers: async () => ({ 'Content-Type': 'application/x-protobuf', 'x-tenant': 'mesh' }), compression });
+  const t = new OtlpHttpTransport({
+    url,
+    headers: async () => ({ 'Content-Type': 'application/x-protobuf', 'x-tenant': 'mesh' }),
+    compression,
+  });
   transports.push(t);
   return t;
 }
@@ -49,7 +55,9 @@ const payload = Buffer.from(Array.from({ length: 300_000 }, (_, i) => i % 251));
 
 describe('OTLP/HTTP transport', () => {
   it('POSTs the bytes with the configured headers, and reuses the kept-alive connection', async () => {
-    const c = await collector((_, res) => res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end(Buffer.from([1, 2])));
+    const c = await collector((_, res) =>
+      res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end(Buffer.from([1, 2])),
+    );
     const t = transport(c.url);
     const first = await t.send(payload, 5000);
     const second = await t.send(payload.subarray(0, 10), 5000);
@@ -108,7 +116,10 @@ describe('OTLP/HTTP transport', () => {
     const raw = createTcpServer((s) => s.once('data', () => s.end('HTTP/1.1 2x0 nope\r\n\r\n')));
     servers.push(raw as unknown as Server);
     await new Promise<void>((r) => raw.listen(0, '127.0.0.1', r));
-    const result = await transport(`http://127.0.0.1:${(raw.address() as { port: number }).port}/v1/traces`).send(payload, 2000);
+    const result = await transport(`http://127.0.0.1:${(raw.address() as { port: number }).port}/v1/traces`).send(
+      payload,
+      2000,
+    );
     expect(result.status).toBe('failure');
     expect((result as { error: Error }).error.message).toMatch(/malformed response from the collector/);
   });

@@ -19,7 +19,11 @@ import {
 } from '../../../proxy/tracing/otlp-span.js';
 import { ProtoWriter } from '../../../proxy/telemetry/proto-writer.js';
 
-type Fixture = SpanHead & { parentIsRemote: boolean; error: boolean; attributes: Record<string, string | number | boolean> };
+type Fixture = SpanHead & {
+  parentIsRemote: boolean;
+  error: boolean;
+  attributes: Record<string, string | number | boolean>;
+};
 
 /** The spans as the request thread writes them into an export batch. */
 function writeBatch(spans: readonly Fixture[], w = new ProtoWriter(64)): Uint8Array {
@@ -75,14 +79,43 @@ const base: Fixture = {
 
 const spans: Fixture[] = [
   base,
-  { ...base, spanId: 'c7ad6b7169203331', parentSpanId: '00f067aa0ba902b7', parentIsRemote: true, traceState: 'rojo=00f067aa0ba902b7,congo=t61rcWkgMzE' },
-  { ...base, name: 'router app → egress', kind: 2, spanId: 'd7ad6b7169203331', parentSpanId: 'b7ad6b7169203331', error: true, startMs: 0.5, endMs: 4_102_444_800_000.999 },
+  {
+    ...base,
+    spanId: 'c7ad6b7169203331',
+    parentSpanId: '00f067aa0ba902b7',
+    parentIsRemote: true,
+    traceState: 'rojo=00f067aa0ba902b7,congo=t61rcWkgMzE',
+  },
+  {
+    ...base,
+    name: 'router app → egress',
+    kind: 2,
+    spanId: 'd7ad6b7169203331',
+    parentSpanId: 'b7ad6b7169203331',
+    error: true,
+    startMs: 0.5,
+    endMs: 4_102_444_800_000.999,
+  },
   // Non-ASCII text (its UTF-8 length differs from its length), lengths either side of one
   // byte, a span over 16 KB (a 3-byte length prefix), every value type.
   {
     ...base,
     spanId: 'e7ad6b7169203331',
-    attributes: { 'user_agent.original': 'curl/8 é', 'guid:x-request-id': 'x'.repeat(200), big: 'y'.repeat(20_000), wide: 'ü'.repeat(50), wider: 'ü'.repeat(100), edge: 'z'.repeat(117), edge2: 'z'.repeat(118), flag: true, off: false, ratio: 0.25, negative: -3, zero: 0, empty: '' },
+    attributes: {
+      'user_agent.original': 'curl/8 é',
+      'guid:x-request-id': 'x'.repeat(200),
+      big: 'y'.repeat(20_000),
+      wide: 'ü'.repeat(50),
+      wider: 'ü'.repeat(100),
+      edge: 'z'.repeat(117),
+      edge2: 'z'.repeat(118),
+      flag: true,
+      off: false,
+      ratio: 0.25,
+      negative: -3,
+      zero: 0,
+      empty: '',
+    },
   },
   // Under 128 bytes: a one-byte length prefix.
   { ...base, spanId: 'f7ad6b7169203331', name: 'i', attributes: {} },
@@ -91,10 +124,20 @@ const spans: Fixture[] = [
 describe('OTLP spans written by the request thread', () => {
   it('are byte for byte what the SDK protobuf serializer makes of the same spans', () => {
     // Every value type the resource may carry: string, integer, double, boolean.
-    const resourceAttributes: Attributes = { 'service.name': 'reviews', 'service.instance.id': 'sidecar-1', 'process.pid': 4242, 'mesh.weight': 0.5, 'mesh.enabled': true, 'mesh.canary': false };
+    const resourceAttributes: Attributes = {
+      'service.name': 'reviews',
+      'service.instance.id': 'sidecar-1',
+      'process.pid': 4242,
+      'mesh.weight': 0.5,
+      'mesh.enabled': true,
+      'mesh.canary': false,
+    };
     const resource = resourceFromAttributes(resourceAttributes);
     const framer = new OtlpTraceRequestFramer(resourceAttributes, SCOPE);
-    const sdk = (list: Fixture[]): string => Buffer.from(ProtobufTraceSerializer.serializeRequest(list.map((s) => new FinishedSpan(expected(s), resource)))!).toString('hex');
+    const sdk = (list: Fixture[]): string =>
+      Buffer.from(
+        ProtobufTraceSerializer.serializeRequest(list.map((s) => new FinishedSpan(expected(s), resource)))!,
+      ).toString('hex');
     expect(Buffer.from(framer.frame(writeBatch(spans))).toString('hex')).toBe(sdk(spans));
     expect(Buffer.from(framer.frame(writeBatch(spans.slice(4)))).toString('hex')).toBe(sdk(spans.slice(4)));
   });
@@ -106,7 +149,11 @@ describe('OTLP spans written by the request thread', () => {
     const w = new ProtoWriter(64);
     w.pos = framer.maxPrefixLength;
     writeBatch(spans, w);
-    const batch = new Uint8Array(w.buf.buffer, w.buf.byteOffset + framer.maxPrefixLength, w.pos - framer.maxPrefixLength);
+    const batch = new Uint8Array(
+      w.buf.buffer,
+      w.buf.byteOffset + framer.maxPrefixLength,
+      w.pos - framer.maxPrefixLength,
+    );
     const request = framer.frame(batch);
     expect(request.buffer).toBe(batch.buffer);
     expect(request.byteOffset + request.length).toBe(batch.byteOffset + batch.length);
@@ -122,8 +169,18 @@ describe('OTLP spans written by the request thread', () => {
 describe('access-log transport between threads', () => {
   it('round-trips log records with typed attributes', async () => {
     const { decodeWireLogs, encodeWireLog } = await import('../../../proxy/telemetry/otlp-logs/wire-log.js');
-    const a = { timeMs: 1_764_000_000_000, traceId: '12345678901234567890123456789012', spanId: '1234567890123456', sampled: true, body: 'GET /x 200', attributes: { code: 200, path: '/x\u001e' } };
+    const a = {
+      timeMs: 1_764_000_000_000,
+      traceId: '12345678901234567890123456789012',
+      spanId: '1234567890123456',
+      sampled: true,
+      body: 'GET /x 200',
+      attributes: { code: 200, path: '/x\u001e' },
+    };
     const b = { timeMs: 1, traceId: '', spanId: '', sampled: false, body: '', attributes: {} };
-    expect(decodeWireLogs(encodeWireLog(a) + encodeWireLog(b))).toEqual([{ ...a, attributes: { code: 200, path: '/x ' } }, b]);
+    expect(decodeWireLogs(encodeWireLog(a) + encodeWireLog(b))).toEqual([
+      { ...a, attributes: { code: 200, path: '/x ' } },
+      b,
+    ]);
   });
 });

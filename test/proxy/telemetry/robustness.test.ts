@@ -58,7 +58,13 @@ describe('span batches', () => {
       servers.push(app);
       sidecar = await startSidecar(
         'big-values',
-        bootstrap('n', 'svc', admin, [listener({ name: 'in', port, direction: 'INBOUND', cluster: 'app', tracing: otelTracing() })], [staticCluster('app', await listen(app)), staticCluster('collector', receiver.port)]),
+        bootstrap(
+          'n',
+          'svc',
+          admin,
+          [listener({ name: 'in', port, direction: 'INBOUND', cluster: 'app', tracing: otelTracing() })],
+          [staticCluster('app', await listen(app)), staticCluster('collector', receiver.port)],
+        ),
         [],
         // One schedule for all of them: only their size can split the batch.
         { OTEL_BSP_SCHEDULE_DELAY: '2000' },
@@ -66,7 +72,9 @@ describe('span batches', () => {
       const agent = 'a'.repeat(48 * 1024);
       for (let i = 0; i < 12; i++) expect((await request(port, `/big${i}`, [['user-agent', agent]])).status).toBe(200);
       const spans = await waitFor('12 spans', () => (receiver.spans.length >= 12 ? receiver.spans : undefined));
-      expect(spans.map((s) => findAttribute(s.attributes, 'url.path')).sort()).toEqual(Array.from({ length: 12 }, (_, i) => `/big${i}`).sort());
+      expect(spans.map((s) => findAttribute(s.attributes, 'url.path')).sort()).toEqual(
+        Array.from({ length: 12 }, (_, i) => `/big${i}`).sort(),
+      );
       for (const s of spans) expect(findAttribute(s.attributes, 'user_agent.original')).toBe(agent);
       // 12 × 48 KB is past the 384 KB at which a batch is posted early.
       expect(receiver.traceExports).toBeGreaterThanOrEqual(2);
@@ -82,7 +90,13 @@ describe('span batches', () => {
       const [port, admin] = await Promise.all([freePort(), freePort()]);
       sidecar = await startSidecar(
         'recycled',
-        bootstrap('n', 'svc', admin, [listener({ name: 'in', port, direction: 'INBOUND', cluster: 'app', tracing: otelTracing() })], [staticCluster('app', await upstream()), staticCluster('collector', receiver.port)]),
+        bootstrap(
+          'n',
+          'svc',
+          admin,
+          [listener({ name: 'in', port, direction: 'INBOUND', cluster: 'app', tracing: otelTracing() })],
+          [staticCluster('app', await upstream()), staticCluster('collector', receiver.port)],
+        ),
         [],
         { OTEL_BSP_MAX_EXPORT_BATCH_SIZE: '3' },
       );
@@ -108,7 +122,13 @@ describe('a slow or dead collector', () => {
     const [port, admin] = await Promise.all([freePort(), freePort()]);
     sidecar = await startSidecar(
       'hanging',
-      bootstrap('n', 'svc', admin, [listener({ name: 'in', port, direction: 'INBOUND', cluster: 'app', tracing: otelTracing() })], [staticCluster('app', await upstream()), staticCluster('collector', collectorPort)]),
+      bootstrap(
+        'n',
+        'svc',
+        admin,
+        [listener({ name: 'in', port, direction: 'INBOUND', cluster: 'app', tracing: otelTracing() })],
+        [staticCluster('app', await upstream()), staticCluster('collector', collectorPort)],
+      ),
       [],
       { OTEL_BSP_MAX_QUEUE_SIZE: '10' },
     );
@@ -129,13 +149,23 @@ describe('a slow or dead collector', () => {
     const [port, admin] = await Promise.all([freePort(), freePort()]);
     sidecar = await startSidecar(
       'dead',
-      bootstrap('n', 'svc', admin, [listener({ name: 'in', port, direction: 'INBOUND', cluster: 'app', tracing: otelTracing() })], [staticCluster('app', await upstream()), staticCluster('collector', deadPort)]),
+      bootstrap(
+        'n',
+        'svc',
+        admin,
+        [listener({ name: 'in', port, direction: 'INBOUND', cluster: 'app', tracing: otelTracing() })],
+        [staticCluster('app', await upstream()), staticCluster('collector', deadPort)],
+      ),
     );
     for (let i = 0; i < 5; i++) expect((await request(port, '/x', [])).status).toBe(200);
-    const stats = await waitFor('a failed export to be counted', async () => {
-      const t = await sidecar!.admin('/stats?filter=tracing');
-      return statValue(t, 'tracing.opentelemetry.spans_failed') > 0 ? t : undefined;
-    }, 30_000);
+    const stats = await waitFor(
+      'a failed export to be counted',
+      async () => {
+        const t = await sidecar!.admin('/stats?filter=tracing');
+        return statValue(t, 'tracing.opentelemetry.spans_failed') > 0 ? t : undefined;
+      },
+      30_000,
+    );
     expect(statValue(stats, 'tracing.opentelemetry.spans_failed')).toBeGreaterThanOrEqual(1);
   });
 });
@@ -159,7 +189,13 @@ describe.runIf(process.platform === 'linux')('export threads yield the CPU', () 
     const [port, admin] = await Promise.all([freePort(), freePort()]);
     sidecar = await startSidecar(
       'nice',
-      bootstrap('n', 'svc', admin, [listener({ name: 'in', port, direction: 'INBOUND', cluster: 'app', tracing: otelTracing() })], [staticCluster('app', await upstream()), staticCluster('collector', await listen(collector))]),
+      bootstrap(
+        'n',
+        'svc',
+        admin,
+        [listener({ name: 'in', port, direction: 'INBOUND', cluster: 'app', tracing: otelTracing() })],
+        [staticCluster('app', await upstream()), staticCluster('collector', await listen(collector))],
+      ),
     );
     expect((await request(port, '/x', [])).status).toBe(200);
     const pid = sidecar.proc.pid!;
@@ -184,7 +220,13 @@ describe('sampling at runtime', () => {
     const [port, admin] = await Promise.all([freePort(), freePort()]);
     sidecar = await startSidecar(
       'runtime',
-      bootstrap('n', 'svc', admin, [listener({ name: 'in', port, direction: 'INBOUND', cluster: 'app', tracing: otelTracing(undefined, 100) })], [staticCluster('app', appPort), staticCluster('collector', await freePort())]),
+      bootstrap(
+        'n',
+        'svc',
+        admin,
+        [listener({ name: 'in', port, direction: 'INBOUND', cluster: 'app', tracing: otelTracing(undefined, 100) })],
+        [staticCluster('app', appPort), staticCluster('collector', await freePort())],
+      ),
     );
     await request(port, '/a', []);
     expect(seen.at(-1)).toMatch(/-01$/);
@@ -210,7 +252,16 @@ describe('istio.stats buckets', () => {
         ],
       },
     };
-    sidecar = await startSidecar('buckets', bootstrap('n', 'svc', admin, [listener({ name: 'in', port, direction: 'INBOUND', cluster: 'app', httpFilters: [istio] })], [staticCluster('app', await upstream())]));
+    sidecar = await startSidecar(
+      'buckets',
+      bootstrap(
+        'n',
+        'svc',
+        admin,
+        [listener({ name: 'in', port, direction: 'INBOUND', cluster: 'app', httpFilters: [istio] })],
+        [staticCluster('app', await upstream())],
+      ),
+    );
     await request(port, '/', []);
     const text = await sidecar.admin('/stats/prometheus');
     expect(text).toMatch(/istio_request_duration_milliseconds_bucket\{reporter="destination",[^}]*le="7"\} \d/);
@@ -221,11 +272,30 @@ describe('istio.stats buckets', () => {
 
   it('refuses buckets that are not increasing, naming the path', () => {
     const file = join(tmpDir, 'bad-buckets.json');
-    const istio = { name: 'istio.stats', typed_config: { '@type': 'type.googleapis.com/stats.PluginConfig', histogram_bucket_settings: [{ match: { prefix: 'istio' }, buckets: [5, 1] }] } };
-    writeFileSync(file, JSON.stringify(bootstrap('n', 'svc', 1, [listener({ name: 'in', port: 1, direction: 'INBOUND', cluster: 'app', httpFilters: [istio] })], [staticCluster('app', 1)])));
+    const istio = {
+      name: 'istio.stats',
+      typed_config: {
+        '@type': 'type.googleapis.com/stats.PluginConfig',
+        histogram_bucket_settings: [{ match: { prefix: 'istio' }, buckets: [5, 1] }],
+      },
+    };
+    writeFileSync(
+      file,
+      JSON.stringify(
+        bootstrap(
+          'n',
+          'svc',
+          1,
+          [listener({ name: 'in', port: 1, direction: 'INBOUND', cluster: 'app', httpFilters: [istio] })],
+          [staticCluster('app', 1)],
+        ),
+      ),
+    );
     const r = spawnSync(process.execPath, [CLI, 'proxy', '-c', file, '--mode', 'validate'], { encoding: 'utf8' });
     expect(r.status).not.toBe(0);
-    expect(r.stderr).toContain('http_filters[0].typed_config.histogram_bucket_settings[0].buckets: buckets must be strictly increasing');
+    expect(r.stderr).toContain(
+      'http_filters[0].typed_config.histogram_bucket_settings[0].buckets: buckets must be strictly increasing',
+    );
   });
 });
 
@@ -259,11 +329,31 @@ describe('access logs', () => {
       },
     ];
     const app = await upstream();
-    sidecar = await startSidecar('jsonlog', bootstrap('n', 'svc', admin, [listener({ name: 'in', port, direction: 'INBOUND', cluster: 'app', accessLog })], [staticCluster('app', app)]));
+    sidecar = await startSidecar(
+      'jsonlog',
+      bootstrap(
+        'n',
+        'svc',
+        admin,
+        [listener({ name: 'in', port, direction: 'INBOUND', cluster: 'app', accessLog })],
+        [staticCluster('app', app)],
+      ),
+    );
     await request(port, '/first/path', [['user-agent', 'x']]);
-    const first = await waitFor('the first line', () => (existsSync(path) && readFileSync(path, 'utf8').includes('\n') ? readFileSync(path, 'utf8') : undefined));
+    const first = await waitFor('the first line', () =>
+      existsSync(path) && readFileSync(path, 'utf8').includes('\n') ? readFileSync(path, 'utf8') : undefined,
+    );
     const entry = JSON.parse(first.split('\n')[0]!) as Record<string, unknown>;
-    expect(entry).toMatchObject({ method: 'GET', path: '/firs', code: 200, flags: '-', bytes: { in: 0, out: 2 }, upstream: `127.0.0.1:${app} via app`, missing: null, proto: 'HTTP/1.1' });
+    expect(entry).toMatchObject({
+      method: 'GET',
+      path: '/firs',
+      code: 200,
+      flags: '-',
+      bytes: { in: 0, out: 2 },
+      upstream: `127.0.0.1:${app} via app`,
+      missing: null,
+      proto: 'HTTP/1.1',
+    });
     expect(entry['start']).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
     expect(typeof entry['duration']).toBe('number');
     expect(entry['peer']).toMatch(/^127\.0\.0\.1:\d+$/);
@@ -282,18 +372,51 @@ describe('access logs', () => {
   it('a bad operator fails the load, naming the field path', () => {
     const file = join(tmpDir, 'bad-format.json');
     const accessLog = [
-      { name: 'envoy.access_loggers.stdout', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StdoutAccessLog', log_format: { text_format_source: { inline_string: '%NOPE%' } } } },
+      {
+        name: 'envoy.access_loggers.stdout',
+        typed_config: {
+          '@type': 'type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StdoutAccessLog',
+          log_format: { text_format_source: { inline_string: '%NOPE%' } },
+        },
+      },
     ];
-    writeFileSync(file, JSON.stringify(bootstrap('n', 'svc', 1, [listener({ name: 'in', port: 1, direction: 'INBOUND', cluster: 'app', accessLog })], [staticCluster('app', 1)])));
+    writeFileSync(
+      file,
+      JSON.stringify(
+        bootstrap(
+          'n',
+          'svc',
+          1,
+          [listener({ name: 'in', port: 1, direction: 'INBOUND', cluster: 'app', accessLog })],
+          [staticCluster('app', 1)],
+        ),
+      ),
+    );
     const r = spawnSync(process.execPath, [CLI, 'proxy', '-c', file, '--mode', 'validate'], { encoding: 'utf8' });
     expect(r.status).not.toBe(0);
-    expect(r.stderr).toContain("static_resources.listeners[0].filter_chains[0].filters[0].typed_config.access_log[0].typed_config.log_format.text_format_source.inline_string: unsupported command operator '%NOPE%'");
+    expect(r.stderr).toContain(
+      "static_resources.listeners[0].filter_chains[0].filters[0].typed_config.access_log[0].typed_config.log_format.text_format_source.inline_string: unsupported command operator '%NOPE%'",
+    );
   });
 
   it('an unknown collector cluster fails the load', () => {
     const file = join(tmpDir, 'bad-cluster.json');
-    writeFileSync(file, JSON.stringify(bootstrap('n', 'svc', 0, [listener({ name: 'in', port: 0, direction: 'INBOUND', cluster: 'app', tracing: otelTracing() })], [staticCluster('app', 1)])));
-    const r = spawnSync(process.execPath, [CLI, 'proxy', '-c', file, '--concurrency', '1'], { encoding: 'utf8', timeout: 20_000 });
+    writeFileSync(
+      file,
+      JSON.stringify(
+        bootstrap(
+          'n',
+          'svc',
+          0,
+          [listener({ name: 'in', port: 0, direction: 'INBOUND', cluster: 'app', tracing: otelTracing() })],
+          [staticCluster('app', 1)],
+        ),
+      ),
+    );
+    const r = spawnSync(process.execPath, [CLI, 'proxy', '-c', file, '--concurrency', '1'], {
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
     expect(r.status).not.toBe(0);
     expect(`${r.stdout}${r.stderr}`).toContain("http_service.http_uri.cluster: unknown cluster 'collector'");
   });

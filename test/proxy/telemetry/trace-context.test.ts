@@ -1,4 +1,11 @@
-import { ROOT_CONTEXT, defaultTextMapGetter, defaultTextMapSetter, trace, TraceFlags, type TextMapPropagator } from '@opentelemetry/api';
+import {
+  ROOT_CONTEXT,
+  defaultTextMapGetter,
+  defaultTextMapSetter,
+  trace,
+  TraceFlags,
+  type TextMapPropagator,
+} from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { B3InjectEncoding, B3Propagator } from '@opentelemetry/propagator-b3';
 import { describe, expect, it } from 'vitest';
@@ -45,7 +52,13 @@ class Headers implements TraceHeaders {
 
 function otelExtract(propagator: TextMapPropagator, headers: Headers) {
   const sc = trace.getSpanContext(propagator.extract(ROOT_CONTEXT, headers.carrier(), defaultTextMapGetter));
-  return sc === undefined ? null : { traceId: sc.traceId.toLowerCase(), spanId: sc.spanId.toLowerCase(), sampled: (sc.traceFlags & TraceFlags.SAMPLED) !== 0 };
+  return sc === undefined
+    ? null
+    : {
+        traceId: sc.traceId.toLowerCase(),
+        spanId: sc.spanId.toLowerCase(),
+        sampled: (sc.traceFlags & TraceFlags.SAMPLED) !== 0,
+      };
 }
 
 const T32 = '80f198ee56343ba864fe8b2a57d3eff7';
@@ -87,11 +100,17 @@ describe('B3 single header, as @opentelemetry/propagator-b3 extracts it', () => 
     for (const value of [`a${T16}-${S16}-1`, `${T32.slice(1)}-${S16}-1`, `${T32}-${S16}a-1`, `${T32}-${S16}-x`]) {
       expect(extractTraceContext(new Headers([['b3', value]])).traceId).toBe('');
     }
-    expect(otelExtract(b3, new Headers([['b3', `${T32.slice(1)}-${S16}-1`]]))?.traceId).toBe(`0000000000000000${T32.slice(16)}`);
+    expect(otelExtract(b3, new Headers([['b3', `${T32.slice(1)}-${S16}-1`]]))?.traceId).toBe(
+      `0000000000000000${T32.slice(16)}`,
+    );
   });
 
   it('honours a bare sampling decision and defers when the state is absent', () => {
-    expect(extractTraceContext(new Headers([['b3', '0']]))).toMatchObject({ traceId: '', sampled: false, format: TraceFormat.B3Single });
+    expect(extractTraceContext(new Headers([['b3', '0']]))).toMatchObject({
+      traceId: '',
+      sampled: false,
+      format: TraceFormat.B3Single,
+    });
     expect(extractTraceContext(new Headers([['b3', 'd']]))).toMatchObject({ sampled: true, debug: true });
     // Envoy (not OpenTelemetry) semantics: no sampling state means "no decision yet".
     expect(extractTraceContext(new Headers([['b3', `${T32}-${S16}`]]))).toMatchObject({ traceId: T32, sampled: null });
@@ -106,8 +125,20 @@ describe('B3 multi headers, as @opentelemetry/propagator-b3 extracts them', () =
     ['sampled 0', multi(T32, S16, [['x-b3-sampled', '0']])],
     ['sampled true', multi(T32, S16, [['x-b3-sampled', 'true']])],
     ['debug flag', multi(T32, S16, [['x-b3-flags', '1']])],
-    ['debug flag and sampled 0', multi(T32, S16, [['x-b3-flags', '1'], ['x-b3-sampled', '0']])],
-    ['with parent', multi(T32, S16, [['x-b3-sampled', '1'], ['x-b3-parentspanid', P16]])],
+    [
+      'debug flag and sampled 0',
+      multi(T32, S16, [
+        ['x-b3-flags', '1'],
+        ['x-b3-sampled', '0'],
+      ]),
+    ],
+    [
+      'with parent',
+      multi(T32, S16, [
+        ['x-b3-sampled', '1'],
+        ['x-b3-parentspanid', P16],
+      ]),
+    ],
     ['64-bit trace id', multi(T16, S16, [['x-b3-sampled', '1']])],
     ['upper case', multi(T32.toUpperCase(), S16.toUpperCase(), [['x-b3-sampled', '1']])],
     ['trace id 15 digits', multi(T16.slice(1), S16, [['x-b3-sampled', '1']])],
@@ -116,7 +147,13 @@ describe('B3 multi headers, as @opentelemetry/propagator-b3 extracts them', () =
     ['span id 17 digits', multi(T32, `${S16}a`, [['x-b3-sampled', '1']])],
     ['all-zero trace id', multi('0'.repeat(32), S16, [['x-b3-sampled', '1']])],
     ['invalid sampled value', multi(T32, S16, [['x-b3-sampled', 'yes']])],
-    ['missing span id', new Headers([['x-b3-traceid', T32], ['x-b3-sampled', '1']])],
+    [
+      'missing span id',
+      new Headers([
+        ['x-b3-traceid', T32],
+        ['x-b3-sampled', '1'],
+      ]),
+    ],
   ])('%s', (_name, h) => {
     const ours = extractTraceContext(h);
     const theirs = otelExtract(b3, h);
@@ -141,8 +178,14 @@ describe('W3C traceparent/tracestate, as W3CTraceContextPropagator and the W3C t
     ['valid', TP],
     ['unsampled', '00-12345678901234567890123456789012-1234567890123456-00'],
     ['future version', 'cc-12345678901234567890123456789012-1234567890123456-01'],
-    ['future version with more fields', 'cc-12345678901234567890123456789012-1234567890123456-01-what-the-future-will-be-like'],
-    ['future version, bad separator', 'cc-12345678901234567890123456789012-1234567890123456-01.what-the-future-will-be-like'],
+    [
+      'future version with more fields',
+      'cc-12345678901234567890123456789012-1234567890123456-01-what-the-future-will-be-like',
+    ],
+    [
+      'future version, bad separator',
+      'cc-12345678901234567890123456789012-1234567890123456-01.what-the-future-will-be-like',
+    ],
     ['version 00 with more fields', `${TP}-what-the-future-will-be-like`],
     ['version 00 trailing dot', `${TP}.`],
     ['version ff', 'ff-12345678901234567890123456789012-1234567890123456-01'],
@@ -171,11 +214,20 @@ describe('W3C traceparent/tracestate, as W3CTraceContextPropagator and the W3C t
   });
 
   it('OWS on both sides is accepted (W3C test_traceparent_ows_handling)', () => {
-    expect(extractTraceContext(new Headers([['traceparent', `\t ${TP} \t`]])).traceId).toBe('12345678901234567890123456789012');
+    expect(extractTraceContext(new Headers([['traceparent', `\t ${TP} \t`]])).traceId).toBe(
+      '12345678901234567890123456789012',
+    );
   });
 
   it('two traceparent headers start a new trace', () => {
-    expect(extractTraceContext(new Headers([['traceparent', TP], ['traceparent', TP.replace('12-', '11-')]])).traceId).toBe('');
+    expect(
+      extractTraceContext(
+        new Headers([
+          ['traceparent', TP],
+          ['traceparent', TP.replace('12-', '11-')],
+        ]),
+      ).traceId,
+    ).toBe('');
   });
 
   it.each([
@@ -194,7 +246,11 @@ describe('W3C traceparent/tracestate, as W3CTraceContextPropagator and the W3C t
     ['empty value', [['foo=,bar=3']], ''],
     ['key 256', [['foo=1'], [`${'z'.repeat(256)}=1`]], `foo=1,${'z'.repeat(256)}=1`],
     ['key 257', [['foo=1'], [`${'z'.repeat(257)}=1`]], ''],
-    ['tenant 241 vendor 14', [['foo=1'], [`${'t'.repeat(241)}@${'v'.repeat(14)}=1`]], `foo=1,${'t'.repeat(241)}@${'v'.repeat(14)}=1`],
+    [
+      'tenant 241 vendor 14',
+      [['foo=1'], [`${'t'.repeat(241)}@${'v'.repeat(14)}=1`]],
+      `foo=1,${'t'.repeat(241)}@${'v'.repeat(14)}=1`,
+    ],
     ['tenant 242', [['foo=1'], [`${'t'.repeat(242)}@v=1`]], ''],
     ['vendor 15', [['foo=1'], [`t@${'v'.repeat(15)}=1`]], ''],
   ])('tracestate %s', (_name, values, expected) => {
@@ -220,26 +276,48 @@ describe('W3C traceparent/tracestate, as W3CTraceContextPropagator and the W3C t
 describe('precedence and injection', () => {
   it('W3C wins over B3 single, which wins over B3 multi; invalid ones fall through', () => {
     const all = new Headers([
-      ['x-b3-traceid', 'a'.repeat(32)], ['x-b3-spanid', 'b'.repeat(16)], ['x-b3-sampled', '1'],
+      ['x-b3-traceid', 'a'.repeat(32)],
+      ['x-b3-spanid', 'b'.repeat(16)],
+      ['x-b3-sampled', '1'],
       ['b3', `${'c'.repeat(32)}-${'d'.repeat(16)}-0`],
       ['traceparent', `00-${'e'.repeat(32)}-${'f'.repeat(16)}-01`],
     ]);
-    expect(extractTraceContext(all)).toMatchObject({ traceId: 'e'.repeat(32), format: TraceFormat.W3C, presentFormats: 7 });
+    expect(extractTraceContext(all)).toMatchObject({
+      traceId: 'e'.repeat(32),
+      format: TraceFormat.W3C,
+      presentFormats: 7,
+    });
     all.set('traceparent', 'garbage');
-    expect(extractTraceContext(all)).toMatchObject({ traceId: 'c'.repeat(32), sampled: false, format: TraceFormat.B3Single });
+    expect(extractTraceContext(all)).toMatchObject({
+      traceId: 'c'.repeat(32),
+      sampled: false,
+      format: TraceFormat.B3Single,
+    });
     all.set('b3', 'garbage');
-    expect(extractTraceContext(all)).toMatchObject({ traceId: 'a'.repeat(32), sampled: true, format: TraceFormat.B3Multi });
+    expect(extractTraceContext(all)).toMatchObject({
+      traceId: 'a'.repeat(32),
+      sampled: true,
+      format: TraceFormat.B3Multi,
+    });
   });
 
   it('injects every format as OpenTelemetry would read it back', () => {
     const h = new Headers();
-    injectTraceContext(h, { traceId: T32, spanId: S16, parentSpanId: P16, sampled: true, debug: false, traceState: 'foo=1' }, TraceFormat.W3C | TraceFormat.B3Multi | TraceFormat.B3Single);
+    injectTraceContext(
+      h,
+      { traceId: T32, spanId: S16, parentSpanId: P16, sampled: true, debug: false, traceState: 'foo=1' },
+      TraceFormat.W3C | TraceFormat.B3Multi | TraceFormat.B3Single,
+    );
     expect(h.get('traceparent')).toBe(`00-${T32}-${S16}-01`);
     expect(h.get('tracestate')).toBe('foo=1');
     expect(h.get('b3')).toBe(`${T32}-${S16}-1-${P16}`);
     expect(h.get('x-b3-sampled')).toBe('1');
     expect(h.get('x-b3-parentspanid')).toBe(P16);
-    for (const p of [new W3CTraceContextPropagator(), new B3Propagator(), new B3Propagator({ injectEncoding: B3InjectEncoding.MULTI_HEADER })]) {
+    for (const p of [
+      new W3CTraceContextPropagator(),
+      new B3Propagator(),
+      new B3Propagator({ injectEncoding: B3InjectEncoding.MULTI_HEADER }),
+    ]) {
       expect(otelExtract(p, h)).toEqual({ traceId: T32, spanId: S16, sampled: true });
     }
     // The same context injected by OpenTelemetry produces the same headers.
@@ -252,12 +330,23 @@ describe('precedence and injection', () => {
   });
 
   it('never sends x-b3-sampled: 0 for a sampled request, and debug sends flags only', () => {
-    const h = new Headers([['x-b3-sampled', '0'], ['x-b3-flags', '1']]);
-    injectTraceContext(h, { traceId: T32, spanId: S16, parentSpanId: '', sampled: true, debug: false, traceState: '' }, TraceFormat.B3Multi);
+    const h = new Headers([
+      ['x-b3-sampled', '0'],
+      ['x-b3-flags', '1'],
+    ]);
+    injectTraceContext(
+      h,
+      { traceId: T32, spanId: S16, parentSpanId: '', sampled: true, debug: false, traceState: '' },
+      TraceFormat.B3Multi,
+    );
     expect(h.getAll('x-b3-sampled')).toEqual(['1']);
     expect(h.get('x-b3-flags')).toBeUndefined();
     expect(h.get('x-b3-parentspanid')).toBeUndefined();
-    injectTraceContext(h, { traceId: T32, spanId: S16, parentSpanId: '', sampled: true, debug: true, traceState: '' }, TraceFormat.B3Multi | TraceFormat.B3Single);
+    injectTraceContext(
+      h,
+      { traceId: T32, spanId: S16, parentSpanId: '', sampled: true, debug: true, traceState: '' },
+      TraceFormat.B3Multi | TraceFormat.B3Single,
+    );
     expect(h.get('x-b3-flags')).toBe('1');
     expect(h.get('x-b3-sampled')).toBeUndefined();
     expect(h.get('b3')).toBe(`${T32}-${S16}-d`);
@@ -265,7 +354,11 @@ describe('precedence and injection', () => {
 });
 
 describe('sampling decision', () => {
-  const policy = (random: number) => ({ randomSamplingPercent: random, clientSamplingPercent: 100, overallSamplingPercent: 100 });
+  const policy = (random: number) => ({
+    randomSamplingPercent: random,
+    clientSamplingPercent: 100,
+    overallSamplingPercent: 100,
+  });
   it('honours incoming decisions both ways, whatever the random percentage', () => {
     const sampled = new Headers([['traceparent', `00-${T32}-${S16}-01`]]);
     const unsampled = new Headers([['traceparent', `00-${T32}-${S16}-00`]]);
@@ -274,18 +367,24 @@ describe('sampling decision', () => {
   });
 
   it('x-envoy-force-trace forces; random sampling and its runtime override decide the rest', () => {
-    const forced = new Headers([['x-envoy-force-trace', 'true'], ['traceparent', `00-${T32}-${S16}-00`]]);
+    const forced = new Headers([
+      ['x-envoy-force-trace', 'true'],
+      ['traceparent', `00-${T32}-${S16}-00`],
+    ]);
     expect(decideSampling(extractTraceContext(forced), forced, policy(0))).toBe(SamplingReason.ServiceForced);
     const none = new Headers([['x-request-id', 'ffffffff-ffff-4fff-8fff-ffffffffffff']]);
     const ctx = extractTraceContext(none);
     expect(decideSampling(ctx, none, policy(100))).toBe(SamplingReason.Sampling);
     expect(decideSampling(ctx, none, policy(0))).toBe(SamplingReason.NotTraceable);
-    const runtime = (v: number) => ({ snapshot: () => ({ getDouble: (k: string, d: number) => (k === 'tracing.random_sampling' ? v : d) }) });
+    const runtime = (v: number) => ({
+      snapshot: () => ({ getDouble: (k: string, d: number) => (k === 'tracing.random_sampling' ? v : d) }),
+    });
     // Envoy's runtime value is out of 10000: 10000 = 100%, 0 = never.
     expect(decideSampling(ctx, none, { ...policy(100), runtime: runtime(0) })).toBe(SamplingReason.NotTraceable);
     expect(decideSampling(ctx, none, { ...policy(0), runtime: runtime(10000) })).toBe(SamplingReason.Sampling);
     let n = 0;
-    for (let i = 0; i < 4000; i++) if (decideSampling(ctx, none, { ...policy(100), runtime: runtime(2500) }) !== SamplingReason.NotTraceable) n++;
+    for (let i = 0; i < 4000; i++)
+      if (decideSampling(ctx, none, { ...policy(100), runtime: runtime(2500) }) !== SamplingReason.NotTraceable) n++;
     expect(n).toBeGreaterThan(700);
     expect(n).toBeLessThan(1300);
   });

@@ -46,12 +46,15 @@ const service = createServer((req, res) => {
   }
   let pending = count;
   for (let i = 0; i < count; i++) {
-    const r = httpRequest({ host: '127.0.0.1', port: egressPort, path: `/callback/${id}`, headers: forward, agent: false }, (cb) => {
-      cb.resume();
-      cb.on('end', () => {
-        if (--pending === 0) res.end('done');
-      });
-    });
+    const r = httpRequest(
+      { host: '127.0.0.1', port: egressPort, path: `/callback/${id}`, headers: forward, agent: false },
+      (cb) => {
+        cb.resume();
+        cb.on('end', () => {
+          if (--pending === 0) res.end('done');
+        });
+      },
+    );
     r.on('error', () => {
       res.statusCode = 502;
       res.end();
@@ -72,8 +75,42 @@ beforeAll(async () => {
   const [adminIn, adminOut] = await Promise.all([freePort(), freePort()]);
   const collector = staticCluster('collector', receiver.port);
   sidecars = await Promise.all([
-    startSidecar('w3c-ingress', bootstrap('svc-1', 'svc', adminIn, [listener({ name: 'ingress', port: ingressPort, direction: 'INBOUND', cluster: 'service', tracing: otelTracing() })], [staticCluster('service', servicePort), collector])),
-    startSidecar('w3c-egress', bootstrap('svc-1', 'svc', adminOut, [listener({ name: 'egress', port: egressPort, direction: 'OUTBOUND', cluster: 'harness', tracing: otelTracing() })], [staticCluster('harness', harnessPort), collector])),
+    startSidecar(
+      'w3c-ingress',
+      bootstrap(
+        'svc-1',
+        'svc',
+        adminIn,
+        [
+          listener({
+            name: 'ingress',
+            port: ingressPort,
+            direction: 'INBOUND',
+            cluster: 'service',
+            tracing: otelTracing(),
+          }),
+        ],
+        [staticCluster('service', servicePort), collector],
+      ),
+    ),
+    startSidecar(
+      'w3c-egress',
+      bootstrap(
+        'svc-1',
+        'svc',
+        adminOut,
+        [
+          listener({
+            name: 'egress',
+            port: egressPort,
+            direction: 'OUTBOUND',
+            cluster: 'harness',
+            tracing: otelTracing(),
+          }),
+        ],
+        [staticCluster('harness', harnessPort), collector],
+      ),
+    ),
   ]);
 });
 
@@ -138,14 +175,19 @@ describe('W3C trace-context test suite, ported (TraceContextTest)', () => {
   });
 
   it('duplicated traceparent: new trace id', async () => {
-    const { tp } = await single([['traceparent', TP.replace('012-', '011-')], ['traceparent', TP]]);
+    const { tp } = await single([
+      ['traceparent', TP.replace('012-', '011-')],
+      ['traceparent', TP],
+    ]);
     expect(tp.traceId).not.toBe('12345678901234567890123456789011');
     expect(tp.traceId).not.toBe(TRACE);
   });
 
   it('wrong header names are ignored; any casing of the right name is accepted', async () => {
-    for (const name of ['trace-parent', 'trace.parent']) expect((await single([[name, TP]])).tp.traceId).not.toBe(TRACE);
-    for (const name of ['TraceParent', 'TrAcEpArEnT', 'TRACEPARENT']) expect((await single([[name, TP]])).tp.traceId).toBe(TRACE);
+    for (const name of ['trace-parent', 'trace.parent'])
+      expect((await single([[name, TP]])).tp.traceId).not.toBe(TRACE);
+    for (const name of ['TraceParent', 'TrAcEpArEnT', 'TRACEPARENT'])
+      expect((await single([[name, TP]])).tp.traceId).toBe(TRACE);
   });
 
   it.each([
@@ -174,19 +216,27 @@ describe('W3C trace-context test suite, ported (TraceContextTest)', () => {
   });
 
   it('trace id all zero / too long / too short: a new, valid trace id', async () => {
-    expect((await single([['traceparent', '00-00000000000000000000000000000000-1234567890123456-01']])).tp.traceId).not.toBe('0'.repeat(32));
-    const long = (await single([['traceparent', '00-123456789012345678901234567890123-1234567890123456-01']])).tp.traceId;
+    expect(
+      (await single([['traceparent', '00-00000000000000000000000000000000-1234567890123456-01']])).tp.traceId,
+    ).not.toBe('0'.repeat(32));
+    const long = (await single([['traceparent', '00-123456789012345678901234567890123-1234567890123456-01']])).tp
+      .traceId;
     expect([TRACE, '23456789012345678901234567890123']).not.toContain(long);
-    expect((await single([['traceparent', '00-1234567890123456789012345678901-1234567890123456-01']])).tp.traceId).not.toBe('1234567890123456789012345678901');
+    expect(
+      (await single([['traceparent', '00-1234567890123456789012345678901-1234567890123456-01']])).tp.traceId,
+    ).not.toBe('1234567890123456789012345678901');
   });
 
   it('future version 0xcc is accepted, with or without more fields', async () => {
     expect((await single([['traceparent', `cc-${TRACE}-1234567890123456-01`]])).tp.traceId).toBe(TRACE);
-    expect((await single([['traceparent', `cc-${TRACE}-1234567890123456-01-what-the-future-will-be-like`]])).tp.traceId).toBe(TRACE);
+    expect(
+      (await single([['traceparent', `cc-${TRACE}-1234567890123456-01-what-the-future-will-be-like`]])).tp.traceId,
+    ).toBe(TRACE);
   });
 
   it('OWS around traceparent is accepted', async () => {
-    for (const v of [` ${TP}`, `\t${TP}`, `${TP} `, `${TP}\t`, `\t ${TP} \t`]) expect((await single([['traceparent', v]])).tp.traceId).toBe(TRACE);
+    for (const v of [` ${TP}`, `\t${TP}`, `${TP} `, `${TP}\t`, `\t ${TP} \t`])
+      expect((await single([['traceparent', v]])).tp.traceId).toBe(TRACE);
   });
 
   it('tracestate without traceparent is discarded', async () => {
@@ -196,23 +246,66 @@ describe('W3C trace-context test suite, ported (TraceContextTest)', () => {
   });
 
   it('tracestate with traceparent is inherited; wrong names ignored; any casing accepted', async () => {
-    const { tp, ts } = await single([['traceparent', TP00], ['tracestate', 'foo=1,bar=2']]);
+    const { tp, ts } = await single([
+      ['traceparent', TP00],
+      ['tracestate', 'foo=1,bar=2'],
+    ]);
     expect(tp.traceId).toBe(TRACE);
     expect(ts.get('foo')).toBe('1');
     expect(ts.get('bar')).toBe('2');
-    for (const name of ['trace-state', 'trace.state']) expect((await single([['traceparent', TP00], [name, 'foo=1']])).ts.has('foo')).toBe(false);
-    for (const name of ['TraceState', 'TrAcEsTaTe', 'TRACESTATE']) expect((await single([['traceparent', TP00], [name, 'foo=1']])).ts.get('foo')).toBe('1');
+    for (const name of ['trace-state', 'trace.state'])
+      expect(
+        (
+          await single([
+            ['traceparent', TP00],
+            [name, 'foo=1'],
+          ])
+        ).ts.has('foo'),
+      ).toBe(false);
+    for (const name of ['TraceState', 'TrAcEsTaTe', 'TRACESTATE'])
+      expect(
+        (
+          await single([
+            ['traceparent', TP00],
+            [name, 'foo=1'],
+          ])
+        ).ts.get('foo'),
+      ).toBe('1');
   });
 
   it('empty tracestate headers are dropped, others kept', async () => {
-    const empty = await single([['traceparent', TP00], ['tracestate', '']]);
+    const empty = await single([
+      ['traceparent', TP00],
+      ['tracestate', ''],
+    ]);
     expect(empty.tp.traceId).toBe(TRACE);
-    expect((await single([['traceparent', TP00], ['tracestate', 'foo=1'], ['tracestate', '']])).ts.get('foo')).toBe('1');
-    expect((await single([['traceparent', TP00], ['tracestate', ''], ['tracestate', 'foo=1']])).ts.get('foo')).toBe('1');
+    expect(
+      (
+        await single([
+          ['traceparent', TP00],
+          ['tracestate', 'foo=1'],
+          ['tracestate', ''],
+        ])
+      ).ts.get('foo'),
+    ).toBe('1');
+    expect(
+      (
+        await single([
+          ['traceparent', TP00],
+          ['tracestate', ''],
+          ['tracestate', 'foo=1'],
+        ])
+      ).ts.get('foo'),
+    ).toBe('1');
   });
 
   it('multiple tracestate headers are combined in order', async () => {
-    const [h] = await run([['traceparent', TP00], ['tracestate', 'foo=1,bar=2'], ['tracestate', 'rojo=1,congo=2'], ['tracestate', 'baz=3']]);
+    const [h] = await run([
+      ['traceparent', TP00],
+      ['tracestate', 'foo=1,bar=2'],
+      ['tracestate', 'rojo=1,congo=2'],
+      ['tracestate', 'baz=3'],
+    ]);
     const s = String(h!['tracestate']);
     const order = ['foo=1', 'bar=2', 'rojo=1', 'congo=2', 'baz=3'].map((m) => s.indexOf(m));
     expect(order.every((i) => i >= 0)).toBe(true);
@@ -222,7 +315,14 @@ describe('W3C trace-context test suite, ported (TraceContextTest)', () => {
   it.each([
     ['duplicated keys', [['tracestate', 'foo=1,foo=1']], 'foo'],
     ['duplicated keys, different values', [['tracestate', 'foo=1,foo=2']], 'foo'],
-    ['duplicated keys across headers', [['tracestate', 'foo=1'], ['tracestate', 'foo=1']], 'foo'],
+    [
+      'duplicated keys across headers',
+      [
+        ['tracestate', 'foo=1'],
+        ['tracestate', 'foo=1'],
+      ],
+      'foo',
+    ],
     ['key with space', [['tracestate', 'foo =1']], 'foo '],
     ['upper-case key', [['tracestate', 'FOO=1']], 'FOO'],
     ['dot in key', [['tracestate', 'foo.bar=1']], 'foo.bar'],
@@ -230,36 +330,107 @@ describe('W3C trace-context test suite, ported (TraceContextTest)', () => {
     ['bad vendor format @foo', [['tracestate', '@foo=1,bar=2']], 'bar'],
     ['bad vendor format foo@@bar', [['tracestate', 'foo@@bar=1,bar=2']], 'bar'],
     ['bad vendor format foo@bar@baz', [['tracestate', 'foo@bar@baz=1,bar=2']], 'bar'],
-    ['key 257 characters', [['tracestate', 'foo=1'], ['tracestate', `${'z'.repeat(257)}=1`]], 'foo'],
-    ['tenant 242 characters', [['tracestate', 'foo=1'], ['tracestate', `${'t'.repeat(242)}@v=1`]], 'foo'],
-    ['vendor 15 characters', [['tracestate', 'foo=1'], ['tracestate', `t@${'v'.repeat(15)}=1`]], 'foo'],
+    [
+      'key 257 characters',
+      [
+        ['tracestate', 'foo=1'],
+        ['tracestate', `${'z'.repeat(257)}=1`],
+      ],
+      'foo',
+    ],
+    [
+      'tenant 242 characters',
+      [
+        ['tracestate', 'foo=1'],
+        ['tracestate', `${'t'.repeat(242)}@v=1`],
+      ],
+      'foo',
+    ],
+    [
+      'vendor 15 characters',
+      [
+        ['tracestate', 'foo=1'],
+        ['tracestate', `t@${'v'.repeat(15)}=1`],
+      ],
+      'foo',
+    ],
     ['value with =', [['tracestate', 'foo=bar=baz']], 'foo'],
     ['empty value', [['tracestate', 'foo=,bar=3']], 'bar'],
-  ] as Array<[string, Array<[string, string]>, string]>)('invalid tracestate (%s) is discarded', async (_name, ts, key) => {
-    const got = await single([['traceparent', TP00], ...ts]);
-    expect(got.tp.traceId).toBe(TRACE);
-    expect(got.ts.has(key)).toBe(false);
-  });
+  ] as Array<[string, Array<[string, string]>, string]>)(
+    'invalid tracestate (%s) is discarded',
+    async (_name, ts, key) => {
+      const got = await single([['traceparent', TP00], ...ts]);
+      expect(got.tp.traceId).toBe(TRACE);
+      expect(got.ts.has(key)).toBe(false);
+    },
+  );
 
   it('tracestate: all allowed characters, OWS, 32 members and length limits', async () => {
     const key = 'abcdefghijklmnopqrstuvwxyz0123456789_-*/';
     let value = '';
     for (let c = 0x20; c <= 0x7e; c++) if (c !== 0x2c && c !== 0x3d) value += String.fromCharCode(c);
-    expect((await single([['traceparent', TP00], ['tracestate', `${key}=${value}`]])).ts.get(key)).toBe(value);
-    expect((await single([['traceparent', TP00], ['tracestate', `${key}@a-z0-9_-*/=${value}`]])).ts.get(`${key}@a-z0-9_-*/`)).toBe(value);
+    expect(
+      (
+        await single([
+          ['traceparent', TP00],
+          ['tracestate', `${key}=${value}`],
+        ])
+      ).ts.get(key),
+    ).toBe(value);
+    expect(
+      (
+        await single([
+          ['traceparent', TP00],
+          ['tracestate', `${key}@a-z0-9_-*/=${value}`],
+        ])
+      ).ts.get(`${key}@a-z0-9_-*/`),
+    ).toBe(value);
     for (const v of ['foo=1 \t , \t bar=2, \t baz=3', 'foo=1\t \t,\t \tbar=2,\t \tbaz=3']) {
-      const ts = (await single([['traceparent', TP00], ['tracestate', v]])).ts;
+      const ts = (
+        await single([
+          ['traceparent', TP00],
+          ['tracestate', v],
+        ])
+      ).ts;
       expect([ts.get('foo'), ts.get('bar'), ts.get('baz')]).toEqual(['1', '2', '3']);
     }
-    for (const v of [' foo=1', '\tfoo=1', 'foo=1 ', 'foo=1\t', '\t foo=1 \t']) expect((await single([['traceparent', TP00], ['tracestate', v]])).ts.get('foo')).toBe('1');
-    const bars = Array.from({ length: 33 }, (_, i) => `bar${String(i + 1).padStart(2, '0')}=${String(i + 1).padStart(2, '0')}`);
-    const chunks = (n: number): Array<[string, string]> => [0, 10, 20, 30].map((s) => ['tracestate', bars.slice(s, Math.min(s + 10, n)).join(',')] as [string, string]);
+    for (const v of [' foo=1', '\tfoo=1', 'foo=1 ', 'foo=1\t', '\t foo=1 \t'])
+      expect(
+        (
+          await single([
+            ['traceparent', TP00],
+            ['tracestate', v],
+          ])
+        ).ts.get('foo'),
+      ).toBe('1');
+    const bars = Array.from(
+      { length: 33 },
+      (_, i) => `bar${String(i + 1).padStart(2, '0')}=${String(i + 1).padStart(2, '0')}`,
+    );
+    const chunks = (n: number): Array<[string, string]> =>
+      [0, 10, 20, 30].map((s) => ['tracestate', bars.slice(s, Math.min(s + 10, n)).join(',')] as [string, string]);
     const ok = (await single([['traceparent', TP00], ...chunks(32)])).ts;
     expect(ok.get('bar01')).toBe('01');
     expect(ok.size).toBe(32);
     expect((await single([['traceparent', TP00], ...chunks(33)])).ts.has('bar01')).toBe(false);
-    expect((await single([['traceparent', TP00], ['tracestate', 'foo=1'], ['tracestate', `${'z'.repeat(256)}=1`]])).ts.get('foo')).toBe('1');
-    expect((await single([['traceparent', TP00], ['tracestate', 'foo=1'], ['tracestate', `${'t'.repeat(241)}@${'v'.repeat(14)}=1`]])).ts.get('foo')).toBe('1');
+    expect(
+      (
+        await single([
+          ['traceparent', TP00],
+          ['tracestate', 'foo=1'],
+          ['tracestate', `${'z'.repeat(256)}=1`],
+        ])
+      ).ts.get('foo'),
+    ).toBe('1');
+    expect(
+      (
+        await single([
+          ['traceparent', TP00],
+          ['tracestate', 'foo=1'],
+          ['tracestate', `${'t'.repeat(241)}@${'v'.repeat(14)}=1`],
+        ])
+      ).ts.get('foo'),
+    ).toBe('1');
   });
 });
 
@@ -276,7 +447,9 @@ describe('W3C trace-context test suite, ported (AdvancedTest)', () => {
   });
 
   it('multiple callbacks with an illegal traceparent get new trace ids', async () => {
-    const got = (await run([['traceparent', '00-00000000000000000000000000000000-1234567890123456-01']], 3)).map(traceparentOf);
+    const got = (await run([['traceparent', '00-00000000000000000000000000000000-1234567890123456-01']], 3)).map(
+      traceparentOf,
+    );
     expect(got.some((t) => t.traceId === '0'.repeat(32))).toBe(false);
     expect(new Set(got.map((t) => t.parentId)).size).toBe(3);
   });

@@ -19,7 +19,13 @@ describe.each(['GRPC', 'DELTA_GRPC', 'REST'] as const)('xDS over %s', (api) => {
     fx = await meshFixture(['v1', 'v2']);
     dir = tempDir();
     dir.write('mesh.yaml', fx.yaml({ weights: { v1: 100, v2: 0 }, apiSidecars: false }));
-    cp = await startControlPlane({ meshPath: dir.file('mesh.yaml'), port: 0, debounceMs: 20, restHoldMs: 500, log: () => undefined });
+    cp = await startControlPlane({
+      meshPath: dir.file('mesh.yaml'),
+      port: 0,
+      debounceMs: 20,
+      restHoldMs: 500,
+      log: () => undefined,
+    });
     web = await startSidecar(fx.yaml({ weights: { v1: 100, v2: 0 }, apiSidecars: false }), 'web-1', cp.port, api);
     proxies.push(web);
   });
@@ -33,7 +39,12 @@ describe.each(['GRPC', 'DELTA_GRPC', 'REST'] as const)('xDS over %s', (api) => {
 
   it('serves inbound and outbound traffic with the routes and endpoints it received', async () => {
     const s = fx.sidecars.get('web-1')!;
-    expect(web.listeners().map((l) => l.name).sort()).toEqual([`inbound|${s.inbound}`, `outbound|${s.outbound}`]);
+    expect(
+      web
+        .listeners()
+        .map((l) => l.name)
+        .sort(),
+    ).toEqual([`inbound|${s.inbound}`, `outbound|${s.outbound}`]);
     expect((await call(s.inbound, 'anything')).upstream).toBe('web');
     for (let i = 0; i < 5; i++) expect((await call(s.outbound, 'api')).upstream).toBe('api-v1');
     expect((await call(s.outbound, 'nowhere')).status).toBe(404);

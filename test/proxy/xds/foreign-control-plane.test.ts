@@ -18,13 +18,24 @@ const T = {
   eds: 'type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment',
 };
 const REST_SOURCE = {
-  api_config_source: { api_type: 'REST', transport_api_version: 'V3', cluster_names: ['xds_cluster'], refresh_delay: '0.1s' },
+  api_config_source: {
+    api_type: 'REST',
+    transport_api_version: 'V3',
+    cluster_names: ['xds_cluster'],
+    refresh_delay: '0.1s',
+  },
   resource_api_version: 'V3',
 };
 
 interface Recorded {
   path: string;
-  body: { version_info?: string; node?: { id?: string }; resource_names?: string[]; response_nonce?: string; error_detail?: { message?: string } };
+  body: {
+    version_info?: string;
+    node?: { id?: string };
+    resource_names?: string[];
+    response_nonce?: string;
+    error_detail?: { message?: string };
+  };
 }
 
 let a: Upstream;
@@ -38,14 +49,19 @@ const requests: Recorded[] = [];
 const state: Record<string, { version: string; resources: Array<Record<string, unknown>> }> = {};
 
 function listener(extra: Record<string, unknown> = {}): Record<string, unknown> {
-  return httpListenerResource('ingress', listenPort, { rds: { route_config_name: 'local_route', config_source: REST_SOURCE }, ...extra });
+  return httpListenerResource('ingress', listenPort, {
+    rds: { route_config_name: 'local_route', config_source: REST_SOURCE },
+    ...extra,
+  });
 }
 
 function assignment(port: number): Record<string, unknown> {
   return {
     '@type': T.eds,
     cluster_name: 'backend',
-    endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: port } } } }] }],
+    endpoints: [
+      { lb_endpoints: [{ endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: port } } } }] },
+    ],
   };
 }
 
@@ -55,11 +71,27 @@ beforeAll(async () => {
   state[T.lds] = { version: 'l1', resources: [listener()] };
   state[T.rds] = {
     version: 'r1',
-    resources: [{ '@type': T.rds, name: 'local_route', virtual_hosts: [{ name: 'all', domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster: 'backend' } }] }] }],
+    resources: [
+      {
+        '@type': T.rds,
+        name: 'local_route',
+        virtual_hosts: [
+          { name: 'all', domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster: 'backend' } }] },
+        ],
+      },
+    ],
   };
   state[T.cds] = {
     version: 'c1',
-    resources: [{ '@type': T.cds, name: 'backend', type: 'EDS', connect_timeout: '1s', eds_cluster_config: { eds_config: REST_SOURCE } }],
+    resources: [
+      {
+        '@type': T.cds,
+        name: 'backend',
+        type: 'EDS',
+        connect_timeout: '1s',
+        eds_cluster_config: { eds_config: REST_SOURCE },
+      },
+    ],
   };
   state[T.eds] = { version: 'e1', resources: [assignment(a.port)] };
   let nonce = 0;
@@ -82,7 +114,8 @@ beforeAll(async () => {
       requests.push({ path: req.url!, body });
       const s = state[typeUrl]!;
       const names = body.resource_names ?? [];
-      const resources = names.length === 0 ? s.resources : s.resources.filter((r) => names.includes(String(r.name ?? r.cluster_name)));
+      const resources =
+        names.length === 0 ? s.resources : s.resources.filter((r) => names.includes(String(r.name ?? r.cluster_name)));
       nonce += 1;
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ version_info: s.version, resources, type_url: typeUrl, nonce: String(nonce) }));
@@ -91,7 +124,10 @@ beforeAll(async () => {
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const xdsPort = (server.address() as AddressInfo).port;
   // A bootstrap as an Envoy user would write it for a REST management server.
-  proxy = await startXdsProxy({ id: 'foreign-node', cluster: 'foreign' }, adminPort, xdsPort, { lds_config: REST_SOURCE, cds_config: REST_SOURCE });
+  proxy = await startXdsProxy({ id: 'foreign-node', cluster: 'foreign' }, adminPort, xdsPort, {
+    lds_config: REST_SOURCE,
+    cds_config: REST_SOURCE,
+  });
 });
 
 afterAll(async () => {
@@ -106,7 +142,10 @@ describe('a REST-JSON control plane written from the protocol docs', () => {
     expect((await call(listenPort, 'example.com')).upstream).toBe('a');
     const ldsPolls = requests.filter((r) => r.path === '/v3/discovery:listeners');
     expect(ldsPolls[0]!.body.node?.id).toBe('foreign-node');
-    await waitFor(() => requests.some((r) => r.path === '/v3/discovery:listeners' && r.body.version_info === 'l1'), 'LDS ACK (version_info l1)');
+    await waitFor(
+      () => requests.some((r) => r.path === '/v3/discovery:listeners' && r.body.version_info === 'l1'),
+      'LDS ACK (version_info l1)',
+    );
     const eds = requests.filter((r) => r.path === '/v3/discovery:endpoints');
     expect(eds[0]!.body.resource_names).toEqual(['backend']);
   });
@@ -114,7 +153,10 @@ describe('a REST-JSON control plane written from the protocol docs', () => {
   it('follows a new endpoints version', async () => {
     state[T.eds] = { version: 'e2', resources: [assignment(b.port)] };
     await waitFor(async () => (await call(listenPort, 'example.com')).upstream === 'b', 'traffic on the new endpoint');
-    await waitFor(() => requests.some((r) => r.path === '/v3/discovery:endpoints' && r.body.version_info === 'e2'), 'EDS ACK e2');
+    await waitFor(
+      () => requests.some((r) => r.path === '/v3/discovery:endpoints' && r.body.version_info === 'e2'),
+      'EDS ACK e2',
+    );
   });
 
   it('NACKs an invalid listener with error_detail naming the field, and keeps serving the last good one', async () => {
@@ -133,6 +175,9 @@ describe('a REST-JSON control plane written from the protocol docs', () => {
 
     // Fixed by the control plane: accepted again.
     state[T.lds] = { version: 'l3', resources: [listener()] };
-    await waitFor(() => requests.some((r) => r.path === '/v3/discovery:listeners' && r.body.version_info === 'l3'), 'LDS ACK l3');
+    await waitFor(
+      () => requests.some((r) => r.path === '/v3/discovery:listeners' && r.body.version_info === 'l3'),
+      'LDS ACK l3',
+    );
   });
 });

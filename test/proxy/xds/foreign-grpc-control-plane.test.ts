@@ -38,7 +38,12 @@ function cluster(target: number, extra: JsonMap = {}): JsonMap {
 
 function listener(): JsonMap {
   return httpListenerResource('ingress', port, {
-    route_config: { name: 'local', virtual_hosts: [{ name: 'all', domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster: 'backend' } }] }] },
+    route_config: {
+      name: 'local',
+      virtual_hosts: [
+        { name: 'all', domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster: 'backend' } }] },
+      ],
+    },
   }) as JsonMap;
 }
 
@@ -52,10 +57,12 @@ beforeAll(async () => {
         path: '/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources',
         requestStream: true,
         responseStream: true,
-        requestSerialize: (m: Req) => Buffer.from(encodeMessage('envoy.service.discovery.v3.DiscoveryRequest', m as JsonValue)),
+        requestSerialize: (m: Req) =>
+          Buffer.from(encodeMessage('envoy.service.discovery.v3.DiscoveryRequest', m as JsonValue)),
         requestDeserialize: (buf: Buffer) => decodeMessage('envoy.service.discovery.v3.DiscoveryRequest', buf) as Req,
         // A pre-encoded Buffer goes out as is: how a server newer than meshscope's schema looks.
-        responseSerialize: (m: JsonMap | Buffer) => (Buffer.isBuffer(m) ? m : Buffer.from(encodeMessage('envoy.service.discovery.v3.DiscoveryResponse', m))),
+        responseSerialize: (m: JsonMap | Buffer) =>
+          Buffer.isBuffer(m) ? m : Buffer.from(encodeMessage('envoy.service.discovery.v3.DiscoveryResponse', m)),
         responseDeserialize: (buf: Buffer) => decodeMessage('envoy.service.discovery.v3.DiscoveryResponse', buf),
       },
     },
@@ -81,10 +88,16 @@ beforeAll(async () => {
     },
   );
   const xdsPort = await new Promise<number>((resolve, reject) =>
-    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) =>
+      err ? reject(err) : resolve(p),
+    ),
   );
   proxy = await startXdsProxy({ id: 'grpc-node', cluster: 'test' }, admin, xdsPort, {
-    ads_config: { api_type: 'GRPC', transport_api_version: 'V3', grpc_services: [{ envoy_grpc: { cluster_name: 'xds_cluster' } }] },
+    ads_config: {
+      api_type: 'GRPC',
+      transport_api_version: 'V3',
+      grpc_services: [{ envoy_grpc: { cluster_name: 'xds_cluster' } }],
+    },
     cds_config: { ads: {}, resource_api_version: 'V3' },
     lds_config: { ads: {}, resource_api_version: 'V3' },
   });
@@ -100,8 +113,14 @@ describe('a gRPC ADS control plane written with grpc-js', () => {
   it('configures the proxy; each response is ACKed with its version and nonce, the node sent first', async () => {
     expect((await call(port, 'x')).upstream).toBe('a');
     expect(received[0]!.node?.id).toBe('grpc-node');
-    await waitFor(() => received.some((r) => r.type_url === LDS && r.version_info === 'l1' && r.response_nonce !== ''), 'LDS ACK');
-    await waitFor(() => received.some((r) => r.type_url === CDS && r.version_info === 'c1' && r.response_nonce !== ''), 'CDS ACK');
+    await waitFor(
+      () => received.some((r) => r.type_url === LDS && r.version_info === 'l1' && r.response_nonce !== ''),
+      'LDS ACK',
+    );
+    await waitFor(
+      () => received.some((r) => r.type_url === CDS && r.version_info === 'c1' && r.response_nonce !== ''),
+      'CDS ACK',
+    );
   });
 
   it('applies a pushed cluster change', async () => {
@@ -112,7 +131,10 @@ describe('a gRPC ADS control plane written with grpc-js', () => {
 
   it('NACKs an invalid cluster on the stream and keeps the last good one', async () => {
     push!(CDS, 'c3', [cluster(a.port, { lb_policy: 'MAGLEV', maglev_lb_config: { table_size: 100 } })]);
-    const nack = await waitFor(() => received.find((r) => r.type_url === CDS && r.error_detail !== undefined), 'CDS NACK');
+    const nack = await waitFor(
+      () => received.find((r) => r.type_url === CDS && r.error_detail !== undefined),
+      'CDS NACK',
+    );
     expect(nack.version_info).toBe('c2');
     expect(nack.error_detail!.message).toMatch(/backend: maglev_lb_config.table_size: must be a prime number/);
     expect((await call(port, 'x')).upstream).toBe('b');
@@ -123,11 +145,36 @@ describe('a gRPC ADS control plane written with grpc-js', () => {
     const { '@type': _t, ...body } = cluster(a.port);
     const known = encodeMessage('envoy.config.cluster.v3.Cluster', body);
     // Field 44 (varint 1) appended: a field meshscope's Cluster schema does not define.
-    const value = Buffer.concat([known, Buffer.from(protobuf.Writer.create().uint32((44 << 3) | 0).uint32(1).finish())]);
+    const value = Buffer.concat([
+      known,
+      Buffer.from(
+        protobuf.Writer.create()
+          .uint32((44 << 3) | 0)
+          .uint32(1)
+          .finish(),
+      ),
+    ]);
     const any = encodeMessage('google.protobuf.Any', { type_url: CDS, value: value.toString('base64') });
-    const envelope = encodeMessage('envoy.service.discovery.v3.DiscoveryResponse', { version_info: 'c4', type_url: CDS, nonce: 'raw-1' });
-    pushRaw!(Buffer.concat([envelope, Buffer.from(protobuf.Writer.create().uint32((2 << 3) | 2).bytes(any).finish())]));
-    const nack = await waitFor(() => received.find((r) => r.response_nonce === 'raw-1' && r.error_detail !== undefined), 'NACK of c4');
+    const envelope = encodeMessage('envoy.service.discovery.v3.DiscoveryResponse', {
+      version_info: 'c4',
+      type_url: CDS,
+      nonce: 'raw-1',
+    });
+    pushRaw!(
+      Buffer.concat([
+        envelope,
+        Buffer.from(
+          protobuf.Writer.create()
+            .uint32((2 << 3) | 2)
+            .bytes(any)
+            .finish(),
+        ),
+      ]),
+    );
+    const nack = await waitFor(
+      () => received.find((r) => r.response_nonce === 'raw-1' && r.error_detail !== undefined),
+      'NACK of c4',
+    );
     expect(nack.error_detail!.message).toContain('<unknown protobuf field <field 44>>: unknown field');
     expect((await call(port, 'x')).upstream).toBe('b');
   });

@@ -17,7 +17,12 @@ export interface MeshFixture {
   api: Map<string, Upstream>;
   sidecars: Map<string, Sidecar>;
   /** Mesh YAML with the api route's weights and api workloads as given. */
-  yaml(o: { weights?: Record<string, number>; apiWorkloads?: string[]; apiSidecars?: boolean; extraRoute?: string }): string;
+  yaml(o: {
+    weights?: Record<string, number>;
+    apiWorkloads?: string[];
+    apiSidecars?: boolean;
+    extraRoute?: string;
+  }): string;
   close(): Promise<void>;
 }
 
@@ -40,12 +45,20 @@ export async function meshFixture(apiVersions: string[]): Promise<MeshFixture> {
     sidecars,
     yaml(o) {
       const workloads = (o.apiWorkloads ?? apiVersions)
-        .map((v) => `      - { name: api-${v}, labels: { version: ${v} }, endpoints: { http: 127.0.0.1:${api.get(v)!.port} }${o.apiSidecars === false ? '' : `, sidecar: ${sc(`api-${v}`)}`} }`)
+        .map(
+          (v) =>
+            `      - { name: api-${v}, labels: { version: ${v} }, endpoints: { http: 127.0.0.1:${api.get(v)!.port} }${o.apiSidecars === false ? '' : `, sidecar: ${sc(`api-${v}`)}`} }`,
+        )
         .join('\n');
-      const weights = o.weights === undefined ? '' : `    routes:
+      const weights =
+        o.weights === undefined
+          ? ''
+          : `    routes:
 ${o.extraRoute ?? ''}      - name: split
         route:
-${Object.entries(o.weights).map(([v, w]) => `          - { subset: ${v}, weight: ${w} }`).join('\n')}
+${Object.entries(o.weights)
+  .map(([v, w]) => `          - { subset: ${v}, weight: ${w} }`)
+  .join('\n')}
 `;
       return `name: xds-test
 services:
@@ -69,21 +82,37 @@ ${apiVersions.map((v) => `        - { name: ${v}, labels: { version: ${v} } }`).
 }
 
 /** Starts an in-process proxy for `node` from the mesh's dynamic bootstrap. */
-export async function startSidecar(meshYaml: string, node: string, xdsPort: number, api: 'GRPC' | 'DELTA_GRPC' | 'REST'): Promise<ProxyServer> {
-  const bootstrap = renderDynamicBootstrap(parseMesh(meshYaml), node, { xds: `127.0.0.1:${xdsPort}`, api, refreshDelayMs: 100 });
+export async function startSidecar(
+  meshYaml: string,
+  node: string,
+  xdsPort: number,
+  api: 'GRPC' | 'DELTA_GRPC' | 'REST',
+): Promise<ProxyServer> {
+  const bootstrap = renderDynamicBootstrap(parseMesh(meshYaml), node, {
+    xds: `127.0.0.1:${xdsPort}`,
+    api,
+    refreshDelayMs: 100,
+  });
   return startProxy({ config: bootstrap, concurrency: 1, logLevel: 'off', drainTimeSeconds: 1 });
 }
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
 
 /** GET through a proxy port with a Host header; resolves with status and the upstream's name. */
-export function call(port: number, host: string, path = '/', headers: Record<string, string> = {}): Promise<{ status: number; upstream: string; body: string }> {
+export function call(
+  port: number,
+  host: string,
+  path = '/',
+  headers: Record<string, string> = {},
+): Promise<{ status: number; upstream: string; body: string }> {
   return new Promise((resolve, reject) => {
     const req = http.request({ host: '127.0.0.1', port, path, headers: { ...headers, host }, agent }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (d: string) => (body += d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, upstream: String(res.headers['x-upstream'] ?? ''), body }));
+      res.on('end', () =>
+        resolve({ status: res.statusCode ?? 0, upstream: String(res.headers['x-upstream'] ?? ''), body }),
+      );
     });
     req.on('error', reject);
     req.end();
@@ -109,20 +138,31 @@ export interface ConfigDumpEntry {
 }
 
 export async function configDump(adminPort: number, type: string): Promise<ConfigDumpEntry> {
-  const dump = (await (await fetch(`http://127.0.0.1:${adminPort}/config_dump`)).json()) as { configs: ConfigDumpEntry[] };
+  const dump = (await (await fetch(`http://127.0.0.1:${adminPort}/config_dump`)).json()) as {
+    configs: ConfigDumpEntry[];
+  };
   const entry = dump.configs.find((c) => c['@type'] === `type.googleapis.com/envoy.admin.v3.${type}`);
   if (entry === undefined) throw new Error(`no ${type} in /config_dump`);
   return entry;
 }
 
 /** A STATIC cluster with one endpoint on 127.0.0.1:port (`@type` set, as in a DiscoveryResponse). */
-export function staticClusterResource(name: string, port: number, extra: Record<string, unknown> = {}): Record<string, unknown> {
+export function staticClusterResource(
+  name: string,
+  port: number,
+  extra: Record<string, unknown> = {},
+): Record<string, unknown> {
   return {
     '@type': 'type.googleapis.com/envoy.config.cluster.v3.Cluster',
     name,
     type: 'STATIC',
     connect_timeout: '1s',
-    load_assignment: { cluster_name: name, endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: port } } } }] }] },
+    load_assignment: {
+      cluster_name: name,
+      endpoints: [
+        { lb_endpoints: [{ endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: port } } } }] },
+      ],
+    },
     ...extra,
   };
 }
@@ -131,7 +171,11 @@ export function staticClusterResource(name: string, port: number, extra: Record<
  * A listener on 127.0.0.1:port with one HTTP connection manager (router only); `hcm` carries
  * its route specifier (`rds` or `route_config`) and any other field.
  */
-export function httpListenerResource(name: string, port: number, hcm: Record<string, unknown>): Record<string, unknown> {
+export function httpListenerResource(
+  name: string,
+  port: number,
+  hcm: Record<string, unknown>,
+): Record<string, unknown> {
   return {
     '@type': 'type.googleapis.com/envoy.config.listener.v3.Listener',
     name,
@@ -142,9 +186,15 @@ export function httpListenerResource(name: string, port: number, hcm: Record<str
           {
             name: 'envoy.filters.network.http_connection_manager',
             typed_config: {
-              '@type': 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager',
+              '@type':
+                'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager',
               stat_prefix: 'ingress_http',
-              http_filters: [{ name: 'envoy.filters.http.router', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router' } }],
+              http_filters: [
+                {
+                  name: 'envoy.filters.http.router',
+                  typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router' },
+                },
+              ],
               ...hcm,
             },
           },
@@ -155,7 +205,12 @@ export function httpListenerResource(name: string, port: number, hcm: Record<str
 }
 
 /** An in-process proxy whose management server listens on 127.0.0.1:xdsPort (cluster `xds_cluster`). */
-export function startXdsProxy(node: { id: string; cluster: string }, adminPort: number, xdsPort: number, dynamicResources: Record<string, unknown>): Promise<ProxyServer> {
+export function startXdsProxy(
+  node: { id: string; cluster: string },
+  adminPort: number,
+  xdsPort: number,
+  dynamicResources: Record<string, unknown>,
+): Promise<ProxyServer> {
   const { '@type': _type, ...xdsCluster } = staticClusterResource('xds_cluster', xdsPort);
   return startProxy({
     concurrency: 1,

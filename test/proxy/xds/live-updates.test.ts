@@ -67,7 +67,8 @@ async function converged(load: Load, want: string[]): Promise<void> {
     const seen = load.seenSince(since);
     const total = [...seen.values()].reduce((a, b) => a + b, 0);
     if (total >= 20 && want.every((u) => seen.has(u)) && [...seen.keys()].every((u) => want.includes(u))) return;
-    if (Date.now() > deadline) throw new Error(`traffic did not converge on ${want.join(', ')}: ${JSON.stringify([...seen])}`);
+    if (Date.now() > deadline)
+      throw new Error(`traffic did not converge on ${want.join(', ')}: ${JSON.stringify([...seen])}`);
   }
 }
 
@@ -78,7 +79,8 @@ beforeAll(async () => {
   dir.write('mesh.yaml', fx.yaml({ weights: { v1: 100, v2: 0 } }));
   cp = startControlPlaneChild();
   await cp.waitForOutput(/served over xDS/);
-  for (const node of ['api-v1', 'api-v2', 'web-1']) proxies.push(await startSidecar(fx.yaml({ weights: { v1: 100, v2: 0 } }), node, xdsPort, 'GRPC'));
+  for (const node of ['api-v1', 'api-v2', 'web-1'])
+    proxies.push(await startSidecar(fx.yaml({ weights: { v1: 100, v2: 0 } }), node, xdsPort, 'GRPC'));
 });
 
 afterAll(async () => {
@@ -113,7 +115,10 @@ describe('live xDS updates under load', () => {
       await waitFor(async () => (await call(out, 'api', '/probe', { 'x-chaos': 'on' })).status === 418, 'fault active');
       await converged(load, ['api-v1', 'api-v2']);
       dir.write('mesh.yaml', fx.yaml({ weights: { v1: 50, v2: 50 } }));
-      await waitFor(async () => (await call(out, 'api', '/probe', { 'x-chaos': 'on' })).status === 200, 'fault removed');
+      await waitFor(
+        async () => (await call(out, 'api', '/probe', { 'x-chaos': 'on' })).status === 200,
+        'fault removed',
+      );
       await converged(load, ['api-v1', 'api-v2']);
     } finally {
       const { ok, failures } = await load.stop();
@@ -133,7 +138,11 @@ describe('live xDS updates under load', () => {
       dir.write('mesh.yaml', fx.yaml({ weights: { v1: 100, v2: 0 } }));
       cp = startControlPlaneChild();
       await cp.waitForOutput(/served over xDS/);
-      await waitFor(async () => (await stat(web.admin, 'control_plane.connected_state')) === 1, 'connected_state 1', 15_000);
+      await waitFor(
+        async () => (await stat(web.admin, 'control_plane.connected_state')) === 1,
+        'connected_state 1',
+        15_000,
+      );
       await converged(load, ['api-v1']);
     } finally {
       const { ok, failures } = await load.stop();

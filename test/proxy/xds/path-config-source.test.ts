@@ -21,14 +21,21 @@ function lds(cluster: string, prefix = '/'): string {
   return stringify({
     resources: [
       httpListenerResource('listener_0', port, {
-        route_config: { name: 'local_route', virtual_hosts: [{ name: 'local_service', domains: ['*'], routes: [{ match: { prefix }, route: { cluster } }] }] },
+        route_config: {
+          name: 'local_route',
+          virtual_hosts: [
+            { name: 'local_service', domains: ['*'], routes: [{ match: { prefix }, route: { cluster } }] },
+          ],
+        },
       }),
     ],
   });
 }
 
 function cds(): string {
-  return stringify({ resources: [staticClusterResource('example_proxy_cluster', a.port), staticClusterResource('other_cluster', b.port)] });
+  return stringify({
+    resources: [staticClusterResource('example_proxy_cluster', a.port), staticClusterResource('other_cluster', b.port)],
+  });
 }
 
 beforeAll(async () => {
@@ -101,13 +108,23 @@ describe('path_config_source', () => {
     await new Promise<void>((r) => blocker.listen(busyPort, '127.0.0.1', r));
     const before = (await stat(admin, 'listener_manager.lds.update_rejected')) ?? 0;
     const doc = parseYaml(lds('other_cluster')) as { resources: Array<Record<string, unknown>> };
-    const second = structuredClone(doc.resources[0]!) as { name: string; address: { socket_address: { port_value: number } } };
+    const second = structuredClone(doc.resources[0]!) as {
+      name: string;
+      address: { socket_address: { port_value: number } };
+    };
     second.name = 'listener_1';
     second.address.socket_address.port_value = busyPort!;
     dir.write('lds.yaml', stringify({ resources: [doc.resources[0], second] }));
-    await waitFor(async () => ((await stat(admin, 'listener_manager.lds.update_rejected')) ?? 0) > before, 'bind failure reported');
+    await waitFor(
+      async () => ((await stat(admin, 'listener_manager.lds.update_rejected')) ?? 0) > before,
+      'bind failure reported',
+    );
     await new Promise<void>((r) => blocker.close(() => r()));
-    await waitFor(async () => (await call(busyPort!, 'x')).upstream === 'b', 'listener bound after the port was freed', 15_000);
+    await waitFor(
+      async () => (await call(busyPort!, 'x')).upstream === 'b',
+      'listener bound after the port was freed',
+      15_000,
+    );
   });
 
   it('rejects a broken file, counts it, and keeps the last good configuration', async () => {

@@ -11,12 +11,19 @@ import { streamSpanContext } from '../../../tracing/tracer.js';
 import { collectorUrl, uriPath, type ClusterLookup } from '../../../telemetry/collector.js';
 import type { LogExporterSpec } from '../../../telemetry/otlp-logs/export-thread.js';
 import { sharedLogPipeline, submitLog } from '../../../telemetry/otlp-logs/pipeline.js';
-import { CompiledJson, DEFAULT_ACCESS_LOG_FORMAT, FormatError, TextFormatter } from '../../../telemetry/substitution-format.js';
+import {
+  CompiledJson,
+  DEFAULT_ACCESS_LOG_FORMAT,
+  FormatError,
+  TextFormatter,
+} from '../../../telemetry/substitution-format.js';
 
 const TYPE_URL = 'type.googleapis.com/envoy.extensions.access_loggers.open_telemetry.v3.OpenTelemetryAccessLogConfig';
 
 const anyValue = z.object({ string_value: z.string() }).strict();
-const keyValueList = z.object({ values: z.array(z.object({ key: z.string().min(1), value: anyValue }).strict()) }).strict();
+const keyValueList = z
+  .object({ values: z.array(z.object({ key: z.string().min(1), value: anyValue }).strict()) })
+  .strict();
 const headerValue = z.object({ header: z.object({ key: z.string().min(1), value: z.string() }).strict() }).strict();
 
 const configSchema = z
@@ -26,7 +33,10 @@ const configSchema = z
       .object({
         log_name: z.string().min(1),
         grpc_service: z
-          .object({ envoy_grpc: z.object({ cluster_name: z.string().min(1) }).strict(), timeout: z.string().optional() })
+          .object({
+            envoy_grpc: z.object({ cluster_name: z.string().min(1) }).strict(),
+            timeout: z.string().optional(),
+          })
           .strict()
           .optional(),
         transport_api_version: z.enum(['V3']).optional(),
@@ -36,7 +46,9 @@ const configSchema = z
       .strict(),
     http_service: z
       .object({
-        http_uri: z.object({ uri: z.string().min(1), cluster: z.string().min(1), timeout: z.string().optional() }).strict(),
+        http_uri: z
+          .object({ uri: z.string().min(1), cluster: z.string().min(1), timeout: z.string().optional() })
+          .strict(),
         request_headers_to_add: z.array(headerValue).optional(),
       })
       .strict()
@@ -57,9 +69,15 @@ const configSchema = z
       }
     };
     if (c.body !== undefined) check(c.body.string_value, ['body', 'string_value']);
-    c.attributes?.values.forEach((kv, i) => check(kv.value.string_value, ['attributes', 'values', i, 'value', 'string_value']));
+    c.attributes?.values.forEach((kv, i) =>
+      check(kv.value.string_value, ['attributes', 'values', i, 'value', 'string_value']),
+    );
     if (c.http_service === undefined && c.common_config.grpc_service === undefined) {
-      ctx.addIssue({ code: 'custom', path: ['http_service'], message: 'one of http_service, common_config.grpc_service is required' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['http_service'],
+        message: 'one of http_service, common_config.grpc_service is required',
+      });
     }
   });
 
@@ -78,17 +96,40 @@ registries.accessLoggers.register(
       // OTLP/HTTP when http_service is set, else OTLP/gRPC to the grpc_service cluster.
       const exporter: LogExporterSpec =
         http !== undefined
-          ? { kind: 'otlp-http', url: collectorUrl(clusters, http.http_uri.cluster, uriPath(http.http_uri.uri), 'http_service.http_uri.cluster'), headers }
+          ? {
+              kind: 'otlp-http',
+              url: collectorUrl(
+                clusters,
+                http.http_uri.cluster,
+                uriPath(http.http_uri.uri),
+                'http_service.http_uri.cluster',
+              ),
+              headers,
+            }
           : {
               kind: 'otlp-grpc',
-              url: collectorUrl(clusters, config.common_config.grpc_service!.envoy_grpc.cluster_name, '', 'common_config.grpc_service.envoy_grpc.cluster_name'),
+              url: collectorUrl(
+                clusters,
+                config.common_config.grpc_service!.envoy_grpc.cluster_name,
+                '',
+                'common_config.grpc_service.envoy_grpc.cluster_name',
+              ),
             };
-      const scope = context.stats.scope(`access_logs.open_telemetry_access_log.${config.stat_prefix ?? config.common_config.log_name}`);
-      const resourceAttributes: Record<string, string> = { 'service.name': context.node.cluster || 'meshscope', 'node.id': context.node.id };
+      const scope = context.stats.scope(
+        `access_logs.open_telemetry_access_log.${config.stat_prefix ?? config.common_config.log_name}`,
+      );
+      const resourceAttributes: Record<string, string> = {
+        'service.name': context.node.cluster || 'meshscope',
+        'node.id': context.node.id,
+      };
       for (const kv of config.resource_attributes?.values ?? []) resourceAttributes[kv.key] = kv.value.string_value;
       const pipeline = sharedLogPipeline(
         { exporter, resourceAttributes, logName: config.common_config.log_name, maxQueueSize: MAX_QUEUE },
-        { sent: scope.counter('logs_written'), dropped: scope.counter('logs_dropped'), failed: scope.counter('logs_failed') },
+        {
+          sent: scope.counter('logs_written'),
+          dropped: scope.counter('logs_dropped'),
+          failed: scope.counter('logs_failed'),
+        },
       );
       const body = new TextFormatter(config.body?.string_value ?? DEFAULT_ACCESS_LOG_FORMAT.trimEnd());
       const attrTemplate: Record<string, string> = {};

@@ -16,7 +16,9 @@ for (const [name, typeName, path] of [
     defineExtension({
       name,
       typeUrls: [typeUrl],
-      configSchema: z.object({ '@type': z.literal(typeUrl).optional(), log_format: logFormatSchema.optional() }).strict(),
+      configSchema: z
+        .object({ '@type': z.literal(typeUrl).optional(), log_format: logFormatSchema.optional() })
+        .strict(),
       create(config, context: AccessLoggerContext): AccessLogger {
         const sink = acquireSink(path, logSinkStats(context.stats));
         context.onShutdown(() => sink.flush());

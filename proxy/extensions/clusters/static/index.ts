@@ -12,7 +12,14 @@ registries.clusters.register(
     create(_config, context: ClusterContext): ClusterDiscovery {
       return {
         start(onHosts) {
-          onHosts(endpointSpecs(context.cluster.load_assignment).map((s) => ({ ...s.base, address: s.address, port: s.port, hostname: s.hostname })));
+          onHosts(
+            endpointSpecs(context.cluster.load_assignment).map((s) => ({
+              ...s.base,
+              address: s.address,
+              port: s.port,
+              hostname: s.hostname,
+            })),
+          );
         },
         stop() {},
       };

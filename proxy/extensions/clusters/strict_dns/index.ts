@@ -22,7 +22,8 @@ registries.clusters.register(
         const hosts: HostDescription[] = [];
         for (const s of specs) {
           try {
-            for (const address of await resolveAll(s.address, cfg)) hosts.push({ ...s.base, address, port: s.port, hostname: s.hostname || s.address });
+            for (const address of await resolveAll(s.address, cfg))
+              hosts.push({ ...s.base, address, port: s.port, hostname: s.hostname || s.address });
           } catch {
             if (last !== null) hosts.push(...last.filter((h) => h.hostname === s.address && h.port === s.port));
           }

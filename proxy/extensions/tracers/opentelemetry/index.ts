@@ -16,14 +16,26 @@ const configSchema = z
     '@type': z.literal(TYPE_URL).optional(),
     service_name: z.string().optional(),
     grpc_service: z
-      .object({ envoy_grpc: z.object({ cluster_name: z.string().min(1), authority: z.string().optional() }).strict(), timeout: duration.optional() })
+      .object({
+        envoy_grpc: z.object({ cluster_name: z.string().min(1), authority: z.string().optional() }).strict(),
+        timeout: duration.optional(),
+      })
       .strict()
       .optional(),
     http_service: z
       .object({
-        http_uri: z.object({ uri: z.string().min(1), cluster: z.string().min(1), timeout: duration.optional() }).strict(),
+        http_uri: z
+          .object({ uri: z.string().min(1), cluster: z.string().min(1), timeout: duration.optional() })
+          .strict(),
         request_headers_to_add: z
-          .array(z.object({ header: z.object({ key: z.string().min(1), value: z.string() }).strict(), append: z.boolean().optional() }).strict())
+          .array(
+            z
+              .object({
+                header: z.object({ key: z.string().min(1), value: z.string() }).strict(),
+                append: z.boolean().optional(),
+              })
+              .strict(),
+          )
           .optional(),
       })
       .strict()
@@ -54,7 +66,12 @@ registries.tracers.register(
         for (const a of h.request_headers_to_add ?? []) headers[a.header.key] = a.header.value;
         exporter = {
           kind: 'otlp-proto',
-          url: collectorUrl(ctx.clusterManager, h.http_uri.cluster, uriPath(h.http_uri.uri), 'http_service.http_uri.cluster'),
+          url: collectorUrl(
+            ctx.clusterManager,
+            h.http_uri.cluster,
+            uriPath(h.http_uri.uri),
+            'http_service.http_uri.cluster',
+          ),
           headers,
           timeoutMillis: timeoutMs(h.http_uri.timeout),
         };

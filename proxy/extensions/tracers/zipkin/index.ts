@@ -29,7 +29,12 @@ registries.tracers.register(
     create(config, context: TracerContext): Tracer {
       const ctx = context as TracerFactoryContext;
       const serviceName = ctx.node.cluster || 'meshscope';
-      const url = collectorUrl(ctx.clusterManager, config.collector_cluster, config.collector_endpoint, 'collector_cluster');
+      const url = collectorUrl(
+        ctx.clusterManager,
+        config.collector_cluster,
+        config.collector_endpoint,
+        'collector_cluster',
+      );
       return buildMeshTracer(ctx, 'zipkin', serviceName, { kind: 'zipkin', url, serviceName });
     },
   }),

@@ -5,7 +5,11 @@
 import { z } from 'zod';
 import { durationMs, durationSchema } from '../../../../config/duration.js';
 import { headerMatcherSchema } from '../../../../config/schema.js';
-import { compileHeaderMatcher, headerMatches, type CompiledHeaderMatcher } from '../../../../core/router/route-table.js';
+import {
+  compileHeaderMatcher,
+  headerMatches,
+  type CompiledHeaderMatcher,
+} from '../../../../core/router/route-table.js';
 import type { HeaderMap } from '../../../../core/http/headers.js';
 import { fractionalPercentSchema, type FractionalPercent } from '../../../../runtime/index.js';
 import type { Counter, Gauge, Scope } from '../../../../stats/types.js';
@@ -14,7 +18,9 @@ export const FAULT_FILTER_NAME = 'envoy.filters.http.fault';
 export const FAULT_TYPE_URL = 'type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault';
 
 const u32 = z.number().int().min(0).max(4294967295);
-const u32Wrapped = z.union([u32, z.strictObject({ value: u32 })]).transform((v) => (typeof v === 'number' ? v : v.value));
+const u32Wrapped = z
+  .union([u32, z.strictObject({ value: u32 })])
+  .transform((v) => (typeof v === 'number' ? v : v.value));
 
 const delaySchema = z
   .strictObject({
@@ -36,7 +42,11 @@ const abortSchema = z
   })
   .superRefine((a, ctx) => {
     if ((a.http_status === undefined) === (a.header_abort === undefined)) {
-      ctx.addIssue({ code: 'custom', path: [], message: 'exactly one of http_status, header_abort is required (grpc_status is not supported)' });
+      ctx.addIssue({
+        code: 'custom',
+        path: [],
+        message: 'exactly one of http_status, header_abort is required (grpc_status is not supported)',
+      });
     }
   });
 
@@ -93,12 +103,22 @@ export class FaultConfig {
     this.delay =
       d === undefined
         ? undefined
-        : { fixedMs: d.fixed_delay === undefined ? undefined : durationMs(d.fixed_delay, 0), fromHeader: d.header_delay !== undefined, percentage: d.percentage ?? ZERO };
+        : {
+            fixedMs: d.fixed_delay === undefined ? undefined : durationMs(d.fixed_delay, 0),
+            fromHeader: d.header_delay !== undefined,
+            percentage: d.percentage ?? ZERO,
+          };
     const a = config.abort;
-    this.abort = a === undefined ? undefined : { httpStatus: a.http_status, fromHeader: a.header_abort !== undefined, percentage: a.percentage ?? ZERO };
+    this.abort =
+      a === undefined
+        ? undefined
+        : { httpStatus: a.http_status, fromHeader: a.header_abort !== undefined, percentage: a.percentage ?? ZERO };
     this.upstreamCluster = config.upstream_cluster === '' ? undefined : config.upstream_cluster;
     this.#headers = (config.headers ?? []).map(compileHeaderMatcher);
-    this.downstreamNodes = config.downstream_nodes === undefined || config.downstream_nodes.length === 0 ? undefined : new Set(config.downstream_nodes);
+    this.downstreamNodes =
+      config.downstream_nodes === undefined || config.downstream_nodes.length === 0
+        ? undefined
+        : new Set(config.downstream_nodes);
     this.maxActiveFaults = config.max_active_faults;
     this.delayPercentKey = config.delay_percent_runtime ?? 'fault.http.delay.fixed_delay_percent';
     this.abortPercentKey = config.abort_percent_runtime ?? 'fault.http.abort.abort_percent';

@@ -66,7 +66,10 @@ export class FaultFilter implements StreamDecoderFilter, StreamFilter {
     const config = this.#route.perRouteConfig(this.#callbacks) ?? this.#listenerConfig;
     if (!this.#applies(config, headers)) return FilterHeadersStatus.Continue;
     const snapshot = this.#runtime.snapshot();
-    const max = config.maxActiveFaults === undefined ? undefined : snapshot.getInteger(config.maxActiveFaultsKey, config.maxActiveFaults);
+    const max =
+      config.maxActiveFaults === undefined
+        ? undefined
+        : snapshot.getInteger(config.maxActiveFaultsKey, config.maxActiveFaults);
     if (max !== undefined && config.stats.activeFaults.value() >= max) {
       config.stats.faultsOverflow.inc();
       return FilterHeadersStatus.Continue;
@@ -103,7 +106,8 @@ export class FaultFilter implements StreamDecoderFilter, StreamFilter {
 
   #applies(config: FaultConfig, headers: HeaderMap): boolean {
     if (config.delay === undefined && config.abort === undefined) return false;
-    if (config.upstreamCluster !== undefined && this.#route.clusterName(this.#callbacks) !== config.upstreamCluster) return false;
+    if (config.upstreamCluster !== undefined && this.#route.clusterName(this.#callbacks) !== config.upstreamCluster)
+      return false;
     if (config.downstreamNodes !== undefined) {
       const node = headers.get(DOWNSTREAM_NODE_HEADER);
       if (node === undefined || !config.downstreamNodes.has(node)) return false;
@@ -168,7 +172,10 @@ export class FaultFilter implements StreamDecoderFilter, StreamFilter {
     config.stats.activeFaults.inc();
   }
 
-  #downstream(config: FaultConfig, headers: HeaderMap): { delays: { inc(): void }; aborts: { inc(): void } } | undefined {
+  #downstream(
+    config: FaultConfig,
+    headers: HeaderMap,
+  ): { delays: { inc(): void }; aborts: { inc(): void } } | undefined {
     const cluster = headers.get(DOWNSTREAM_CLUSTER_HEADER);
     return cluster === undefined || cluster === '' ? undefined : config.downstreamStats(cluster);
   }

@@ -27,7 +27,8 @@ registries.httpFilters.register(
     typeUrls: [HEALTH_CHECK_TYPE_URL],
     configSchema: healthCheckSchema,
     create(config, context: HttpFilterContext): StreamFilterFactory {
-      const passThrough = typeof config.pass_through_mode === 'boolean' ? config.pass_through_mode : config.pass_through_mode.value;
+      const passThrough =
+        typeof config.pass_through_mode === 'boolean' ? config.pass_through_mode : config.pass_through_mode.value;
       const matchers = config.headers.map(compileHeaderMatcher);
       const state = context.serverState ?? { healthCheckFailed: false, draining: false };
       const scope = context.stats.scope(`http.${context.statPrefix}.health_check`);

@@ -9,16 +9,21 @@ import type { Counter, Scope } from '../../../../stats/types.js';
 import { TokenBucket } from './token-bucket.js';
 
 export const LOCAL_RATELIMIT_FILTER_NAME = 'envoy.filters.http.local_ratelimit';
-export const LOCAL_RATELIMIT_TYPE_URL = 'type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit';
+export const LOCAL_RATELIMIT_TYPE_URL =
+  'type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit';
 
 const u32 = z.number().int().min(0).max(4294967295);
-const u32Wrapped = z.union([u32, z.strictObject({ value: u32 })]).transform((v) => (typeof v === 'number' ? v : v.value));
+const u32Wrapped = z
+  .union([u32, z.strictObject({ value: u32 })])
+  .transform((v) => (typeof v === 'number' ? v : v.value));
 
 const headerValueOptionSchema = z
   .strictObject({
     header: z.strictObject({ key: z.string().min(1), value: z.string().default('') }),
     append: z.union([z.boolean(), z.strictObject({ value: z.boolean() })]).optional(),
-    append_action: z.enum(['APPEND_IF_EXISTS_OR_ADD', 'ADD_IF_ABSENT', 'OVERWRITE_IF_EXISTS_OR_ADD', 'OVERWRITE_IF_EXISTS']).optional(),
+    append_action: z
+      .enum(['APPEND_IF_EXISTS_OR_ADD', 'ADD_IF_ABSENT', 'OVERWRITE_IF_EXISTS_OR_ADD', 'OVERWRITE_IF_EXISTS'])
+      .optional(),
   })
   .superRefine((option, ctx) => {
     const compiled = compileHeaderFormat(option.header.value);
@@ -65,7 +70,11 @@ export const localRateLimitSchema = z.strictObject({
 });
 export type LocalRateLimitConfigInput = z.output<typeof localRateLimitSchema>;
 
-export type HeaderAppendAction = 'APPEND_IF_EXISTS_OR_ADD' | 'ADD_IF_ABSENT' | 'OVERWRITE_IF_EXISTS_OR_ADD' | 'OVERWRITE_IF_EXISTS';
+export type HeaderAppendAction =
+  | 'APPEND_IF_EXISTS_OR_ADD'
+  | 'ADD_IF_ABSENT'
+  | 'OVERWRITE_IF_EXISTS_OR_ADD'
+  | 'OVERWRITE_IF_EXISTS';
 
 export interface CompiledHeaderOption {
   readonly name: string;
@@ -76,7 +85,8 @@ export interface CompiledHeaderOption {
 function compileHeaderOptions(options: z.output<typeof headerValueOptionSchema>[] | undefined): CompiledHeaderOption[] {
   return (options ?? []).map((o) => {
     const append = typeof o.append === 'object' ? o.append.value : o.append;
-    const action: HeaderAppendAction = o.append_action ?? (append === false ? 'OVERWRITE_IF_EXISTS_OR_ADD' : 'APPEND_IF_EXISTS_OR_ADD');
+    const action: HeaderAppendAction =
+      o.append_action ?? (append === false ? 'OVERWRITE_IF_EXISTS_OR_ADD' : 'APPEND_IF_EXISTS_OR_ADD');
     return { name: o.header.key.toLowerCase(), value: compileHeaderFormat(o.header.value) as FormatPart[], action };
   });
 }
@@ -113,7 +123,10 @@ export class LocalRateLimitConfig {
     const code = config.status?.code;
     this.status = code === undefined ? 429 : typeof code === 'number' ? code : STATUS_NAMES[code]!;
     const tb = config.token_bucket;
-    this.bucket = tb === undefined ? undefined : new TokenBucket(tb.max_tokens, tb.tokens_per_fill ?? 1, durationMs(tb.fill_interval, 0));
+    this.bucket =
+      tb === undefined
+        ? undefined
+        : new TokenBucket(tb.max_tokens, tb.tokens_per_fill ?? 1, durationMs(tb.fill_interval, 0));
     // Envoy: an absent filter_enabled / filter_enforced means 0%, i.e. off.
     this.filterEnabled = config.filter_enabled ?? DISABLED;
     this.filterEnforced = config.filter_enforced ?? DISABLED;

@@ -15,7 +15,11 @@ import { ResponseFlag, type StreamInfo } from '../../../../core/stream-info.js';
 import type { Runtime } from '../../../../runtime/index.js';
 import type { CompiledHeaderOption, LocalRateLimitConfig } from './config.js';
 
-export function applyHeaderOptions(headers: HeaderMap, options: readonly CompiledHeaderOption[], info: StreamInfo): void {
+export function applyHeaderOptions(
+  headers: HeaderMap,
+  options: readonly CompiledHeaderOption[],
+  info: StreamInfo,
+): void {
   for (const option of options) {
     const value = renderHeaderFormat(option.value, info);
     switch (option.action) {

@@ -4,7 +4,12 @@
 import { defineExtension } from '../../../../core/registry.js';
 import { registries, type HttpFilterContext } from '../../../../core/extension-points.js';
 import type { StreamFilterCallbacks, StreamFilterFactory } from '../../../../core/http/filter.js';
-import { LOCAL_RATELIMIT_FILTER_NAME, LOCAL_RATELIMIT_TYPE_URL, LocalRateLimitConfig, localRateLimitSchema } from './config.js';
+import {
+  LOCAL_RATELIMIT_FILTER_NAME,
+  LOCAL_RATELIMIT_TYPE_URL,
+  LocalRateLimitConfig,
+  localRateLimitSchema,
+} from './config.js';
 import { LocalRateLimitFilter } from './filter.js';
 
 registries.httpFilters.register(

@@ -10,7 +10,12 @@ export class TokenBucket {
   #lastFill: number;
   readonly #now: () => number;
 
-  constructor(maxTokens: number, tokensPerFill: number, fillIntervalMs: number, now: () => number = performance.now.bind(performance)) {
+  constructor(
+    maxTokens: number,
+    tokensPerFill: number,
+    fillIntervalMs: number,
+    now: () => number = performance.now.bind(performance),
+  ) {
     this.maxTokens = maxTokens;
     this.tokensPerFill = tokensPerFill;
     this.fillIntervalMs = fillIntervalMs;

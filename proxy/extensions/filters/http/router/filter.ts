@@ -123,7 +123,13 @@ export class RouterFilter implements StreamDecoderFilter, AttemptOwner {
     const resources = route.priority === 'HIGH' ? cluster.info.highResources : cluster.info.resources;
     if (resources.requests >= resources.maxRequests) {
       stats.upstream_rq_pending_overflow.inc();
-      cb.sendLocalReply(503, `${UPSTREAM_RESET_PREFIX}overflow`, ResponseFlag.UpstreamOverflow, 'upstream_reset_before_response_started{overflow}', this.#overloadedHook());
+      cb.sendLocalReply(
+        503,
+        `${UPSTREAM_RESET_PREFIX}overflow`,
+        ResponseFlag.UpstreamOverflow,
+        'upstream_reset_before_response_started{overflow}',
+        this.#overloadedHook(),
+      );
       return FilterHeadersStatus.StopIteration;
     }
     resources.requests++;
@@ -132,7 +138,10 @@ export class RouterFilter implements StreamDecoderFilter, AttemptOwner {
     // Request rewrites (Envoy keeps the original path in x-envoy-original-path).
     const fullPath = headers.get(':path') ?? '/';
     const q = fullPath.indexOf('?');
-    const rewritten = route.rewritePath(q === -1 ? fullPath : fullPath.slice(0, q), q === -1 ? '' : fullPath.slice(q + 1));
+    const rewritten = route.rewritePath(
+      q === -1 ? fullPath : fullPath.slice(0, q),
+      q === -1 ? '' : fullPath.slice(q + 1),
+    );
     if (rewritten !== null) {
       headers.set(':path', rewritten);
       if (!this.#config.suppressEnvoyHeaders) headers.set('x-envoy-original-path', fullPath);
@@ -142,7 +151,8 @@ export class RouterFilter implements StreamDecoderFilter, AttemptOwner {
       const v = headers.get(route.hostRewriteHeader);
       if (v !== undefined && v !== '') headers.set(':authority', v);
     }
-    if (this.#weightedIndex >= 0) applyHeaderMutation(route.weightedClusters![this.#weightedIndex]!.mutation, headers, info);
+    if (this.#weightedIndex >= 0)
+      applyHeaderMutation(route.weightedClusters![this.#weightedIndex]!.mutation, headers, info);
     for (const m of route.requestMutations) applyHeaderMutation(m, headers, info);
 
     this.#hashKeyValue = route.hashPolicies.length === 0 ? -1 : this.#hashKey(route, headers);
@@ -164,7 +174,8 @@ export class RouterFilter implements StreamDecoderFilter, AttemptOwner {
       this.#retryState = RetryState.create(route.retryPolicy, headers, resources, stats);
       if (this.#retryState !== null) {
         this.#retryBody = [];
-        this.#retryBufferLimit = route.perRequestBufferLimitBytes >= 0 ? route.perRequestBufferLimitBytes : cluster.info.bufferLimitBytes;
+        this.#retryBufferLimit =
+          route.perRequestBufferLimitBytes >= 0 ? route.perRequestBufferLimitBytes : cluster.info.bufferLimitBytes;
       }
       if (route.mirrorPolicies.length > 0) this.#startShadows(route, headers, timeouts.globalMs, endStream);
     }
@@ -178,7 +189,8 @@ export class RouterFilter implements StreamDecoderFilter, AttemptOwner {
     this.#attempts++;
     info.attemptCount = this.#attempts;
     info.upstreamHost = host.addressString;
-    if (this.#route!.virtualHost.includeRequestAttemptCount) cb.requestHeaders.set('x-envoy-attempt-count', String(this.#attempts));
+    if (this.#route!.virtualHost.includeRequestAttemptCount)
+      cb.requestHeaders.set('x-envoy-attempt-count', String(this.#attempts));
     this.#retryState?.onHostAttempted(host);
     const attempt = new UpstreamRequest(this, this.#attempts, this.#cluster!.name, host);
     this.#upstream = attempt;
@@ -206,7 +218,14 @@ export class RouterFilter implements StreamDecoderFilter, AttemptOwner {
     for (const policy of route.mirrorPolicies) {
       const shadowCluster = this.#config.clusterManager.get(policy.cluster);
       if (shadowCluster === undefined || !shouldMirror(policy, snapshot)) continue;
-      const shadow = new ShadowRequest(shadowCluster, this.#method, headers, policy.appendShadowSuffix, timeoutMs, shadowCluster.info.bufferLimitBytes);
+      const shadow = new ShadowRequest(
+        shadowCluster,
+        this.#method,
+        headers,
+        policy.appendShadowSuffix,
+        timeoutMs,
+        shadowCluster.info.bufferLimitBytes,
+      );
       if (!shadow.start()) continue;
       if (endStream) shadow.data(EMPTY, true);
       (this.#shadows ??= []).push(shadow);
@@ -279,7 +298,12 @@ export class RouterFilter implements StreamDecoderFilter, AttemptOwner {
     this.#upstream = null;
     up.reset();
     this.#finishAttempt(up);
-    this.#cb.sendLocalReply(504, 'upstream request timeout', ResponseFlag.UpstreamRequestTimeout, 'upstream_per_try_timeout');
+    this.#cb.sendLocalReply(
+      504,
+      'upstream request timeout',
+      ResponseFlag.UpstreamRequestTimeout,
+      'upstream_per_try_timeout',
+    );
   }
 
   #hashKey(route: Route, headers: HeaderMap): number {
@@ -303,7 +327,9 @@ export class RouterFilter implements StreamDecoderFilter, AttemptOwner {
           value = readCookie(headers.get('cookie'), p.name);
           if (value === undefined && p.cookieTtlMs >= 0) {
             // Envoy generates the cookie so the client sticks from its next request on.
-            value = hashString(`${this.#cb.streamInfo.downstreamRemoteAddress}:${this.#cb.streamInfo.downstreamRemotePort}:${Date.now()}`).toString(16);
+            value = hashString(
+              `${this.#cb.streamInfo.downstreamRemoteAddress}:${this.#cb.streamInfo.downstreamRemotePort}:${Date.now()}`,
+            ).toString(16);
             let cookie = `${p.name}="${value}"`;
             if (p.cookieTtlMs > 0) cookie += `; Max-Age=${Math.floor(p.cookieTtlMs / 1000)}`;
             if (p.cookiePath !== '') cookie += `; Path=${p.cookiePath}`;
@@ -431,7 +457,13 @@ export class RouterFilter implements StreamDecoderFilter, AttemptOwner {
       attempt.reset();
       attempt.responseFlags |= ResponseFlag.UpstreamOverflow;
       this.#finishAttempt(attempt);
-      this.#cb.sendLocalReply(503, `${UPSTREAM_RESET_PREFIX}overflow`, ResponseFlag.UpstreamOverflow, 'upstream_reset_before_response_started{overflow}', this.#overloadedHook());
+      this.#cb.sendLocalReply(
+        503,
+        `${UPSTREAM_RESET_PREFIX}overflow`,
+        ResponseFlag.UpstreamOverflow,
+        'upstream_reset_before_response_started{overflow}',
+        this.#overloadedHook(),
+      );
       return;
     }
     attempt.responseFlags |= ResponseFlag.UpstreamConnectionFailure;
@@ -441,7 +473,12 @@ export class RouterFilter implements StreamDecoderFilter, AttemptOwner {
     this.#upstream = null;
     attempt.reset();
     this.#finishAttempt(attempt);
-    this.#cb.sendLocalReply(503, `${UPSTREAM_RESET_PREFIX}connection failure`, ResponseFlag.UpstreamConnectionFailure, 'upstream_reset_before_response_started{connection_failure}');
+    this.#cb.sendLocalReply(
+      503,
+      `${UPSTREAM_RESET_PREFIX}connection failure`,
+      ResponseFlag.UpstreamConnectionFailure,
+      'upstream_reset_before_response_started{connection_failure}',
+    );
   }
 
   onAttemptInformational(attempt: UpstreamRequest, head: MessageHead): void {
@@ -470,9 +507,11 @@ export class RouterFilter implements StreamDecoderFilter, AttemptOwner {
     headers.removeIf(head.status === 101 ? isHopByHopBut101Upgrade : isHopByHop);
     headers.names.unshift(':status');
     headers.values.unshift(String(head.status));
-    if (!this.#config.suppressEnvoyHeaders) headers.add('x-envoy-upstream-service-time', String(Math.round(attempt.elapsedMs())));
+    if (!this.#config.suppressEnvoyHeaders)
+      headers.add('x-envoy-upstream-service-time', String(Math.round(attempt.elapsedMs())));
     if (this.#setCookie !== null) headers.add('set-cookie', this.#setCookie);
-    if (this.#weightedIndex >= 0) applyHeaderMutation(route.weightedClusters![this.#weightedIndex]!.responseMutation, headers, info);
+    if (this.#weightedIndex >= 0)
+      applyHeaderMutation(route.weightedClusters![this.#weightedIndex]!.responseMutation, headers, info);
     for (const m of route.responseMutations) applyHeaderMutation(m, headers, info);
     cb.encodeHeaders(headers, false);
   }
@@ -489,7 +528,8 @@ export class RouterFilter implements StreamDecoderFilter, AttemptOwner {
       return true;
     }
     if (state !== null && !state.wouldRetryFromHeaders(head.status, head.headers)) state.shouldRetry(false);
-    if (this.#route!.virtualHost.includeAttemptCountInResponse) head.headers.add('x-envoy-attempt-count', String(this.#attempts));
+    if (this.#route!.virtualHost.includeAttemptCountInResponse)
+      head.headers.add('x-envoy-attempt-count', String(this.#attempts));
     return false;
   }
 
@@ -526,7 +566,8 @@ export class RouterFilter implements StreamDecoderFilter, AttemptOwner {
     const flag = protocolError ? ResponseFlag.UpstreamProtocolError : ResponseFlag.UpstreamConnectionTermination;
     attempt.responseFlags |= flag;
     cluster.resilience?.outlier?.putResult(attempt.host, 'local_origin_connect_failed');
-    if (!this.#responseStarted && this.#tryRetry(attempt, this.#retryState?.wouldRetryFromFailure('reset') ?? false)) return;
+    if (!this.#responseStarted && this.#tryRetry(attempt, this.#retryState?.wouldRetryFromFailure('reset') ?? false))
+      return;
     this.#upstream = null;
     this.#finishAttempt(attempt);
     if (this.#responseStarted) {
@@ -534,8 +575,20 @@ export class RouterFilter implements StreamDecoderFilter, AttemptOwner {
       this.#cb.resetStream();
       return;
     }
-    if (protocolError) this.#cb.sendLocalReply(502, 'upstream protocol error', flag, 'upstream_reset_before_response_started{protocol_error}');
-    else this.#cb.sendLocalReply(503, `${UPSTREAM_RESET_PREFIX}connection termination`, flag, 'upstream_reset_before_response_started{connection_termination}');
+    if (protocolError)
+      this.#cb.sendLocalReply(
+        502,
+        'upstream protocol error',
+        flag,
+        'upstream_reset_before_response_started{protocol_error}',
+      );
+    else
+      this.#cb.sendLocalReply(
+        503,
+        `${UPSTREAM_RESET_PREFIX}connection termination`,
+        flag,
+        'upstream_reset_before_response_started{connection_termination}',
+      );
   }
 
   onAttemptDrain(attempt: UpstreamRequest): void {
@@ -567,7 +620,12 @@ export class RouterFilter implements StreamDecoderFilter, AttemptOwner {
       this.#cb.resetStream();
       return;
     }
-    this.#cb.sendLocalReply(504, 'upstream request timeout', ResponseFlag.UpstreamRequestTimeout, 'upstream_response_timeout');
+    this.#cb.sendLocalReply(
+      504,
+      'upstream request timeout',
+      ResponseFlag.UpstreamRequestTimeout,
+      'upstream_response_timeout',
+    );
   }
 
   /** Gives back the max_requests slot taken in decodeHeaders. */
@@ -619,7 +677,12 @@ export class RouterFilter implements StreamDecoderFilter, AttemptOwner {
     const full = headers.get(':path') ?? '/';
     const q = full.indexOf('?');
     const scheme = headers.get('x-forwarded-proto') ?? 'http';
-    const location = route.redirectLocation(scheme, headers.get(':authority') ?? '', q === -1 ? full : full.slice(0, q), q === -1 ? '' : full.slice(q + 1));
+    const location = route.redirectLocation(
+      scheme,
+      headers.get(':authority') ?? '',
+      q === -1 ? full : full.slice(0, q),
+      q === -1 ? '' : full.slice(q + 1),
+    );
     const out = new HeaderMap();
     out.add(':status', String(route.redirect!.code));
     out.add('location', location);

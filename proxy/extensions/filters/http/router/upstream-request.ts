@@ -5,7 +5,12 @@
 import type { HeaderMap } from '../../../../core/http/headers.js';
 import type { MessageHead } from '../../../../core/http/codec.js';
 import type { Host } from '../../../../core/upstream/host.js';
-import type { PoolCallbacks, PoolFailureReason, UpstreamConnection, UpstreamResponseHandler } from '../../../../core/upstream/conn-pool.js';
+import type {
+  PoolCallbacks,
+  PoolFailureReason,
+  UpstreamConnection,
+  UpstreamResponseHandler,
+} from '../../../../core/upstream/conn-pool.js';
 import type { Span, UpstreamAttemptInfo } from '../../../../core/stream-info.js';
 
 export interface AttemptOwner {

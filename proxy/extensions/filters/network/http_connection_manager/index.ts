@@ -2,7 +2,13 @@
 // proxy/config/schema.ts) and builds one HttpConnectionManager per listener per worker:
 // compiled route table, HTTP filter factories, access loggers and tracer from the registries.
 import { defineExtension } from '../../../../core/registry.js';
-import { registries, type AccessLogger, type NetworkFilterContext, type Tracer, type TracingSettings } from '../../../../core/extension-points.js';
+import {
+  registries,
+  type AccessLogger,
+  type NetworkFilterContext,
+  type Tracer,
+  type TracingSettings,
+} from '../../../../core/extension-points.js';
 import { HCM_TYPE_URL, httpConnectionManagerSchema, unwrap } from '../../../../config/schema.js';
 import { durationMs } from '../../../../config/duration.js';
 import { HttpConnectionManager, type HcmSettings } from '../../../../core/http/conn-manager.js';
@@ -44,10 +50,14 @@ registries.networkFilters.register(
         streamIdleTimeoutMs: durationMs(cfg.stream_idle_timeout, 300_000),
         requestTimeoutMs: durationMs(cfg.request_timeout, 0),
       };
-      const routeTable = new RouteTable(cfg.route_config!, {
-        stripAnyHostPort: cfg.strip_any_host_port === true,
-        stripMatchingPort: cfg.strip_matching_host_port === true ? ctx.listenerPort : null,
-      }, context.runtime);
+      const routeTable = new RouteTable(
+        cfg.route_config!,
+        {
+          stripAnyHostPort: cfg.strip_any_host_port === true,
+          stripMatchingPort: cfg.strip_matching_host_port === true ? ctx.listenerPort : null,
+        },
+        context.runtime,
+      );
       const filterContext = { ...context, statPrefix: cfg.stat_prefix, clusterManager: context.clusterManager };
       const factories: StreamFilterFactory[] = [];
       for (const f of cfg.http_filters ?? []) {
@@ -56,7 +66,9 @@ registries.networkFilters.register(
         factories.push(ext.create(f.typed_config, filterContext));
       }
       const loggers: AccessLogger[] = (cfg.access_log ?? []).map((l) =>
-        registries.accessLoggers.lookup(l.name, l.typed_config?.['@type'] as string | undefined)!.create(l.typed_config, { ...context, statPrefix: cfg.stat_prefix }),
+        registries.accessLoggers
+          .lookup(l.name, l.typed_config?.['@type'] as string | undefined)!
+          .create(l.typed_config, { ...context, statPrefix: cfg.stat_prefix }),
       );
       let tracer: Tracer | null = null;
       const provider = cfg.tracing?.provider;
@@ -75,7 +87,14 @@ registries.networkFilters.register(
           .lookup(provider.name, provider.typed_config?.['@type'] as string | undefined)!
           .create(provider.typed_config, { ...context, tracing, statPrefix: cfg.stat_prefix });
       }
-      return new HttpConnectionManager(settings, new HcmStats(context.stats, cfg.stat_prefix), routeTable, factories, loggers, tracer);
+      return new HttpConnectionManager(
+        settings,
+        new HcmStats(context.stats, cfg.stat_prefix),
+        routeTable,
+        factories,
+        loggers,
+        tracer,
+      );
     },
   }),
 );
