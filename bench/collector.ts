@@ -413,7 +413,7 @@ async function main(): Promise<void> {
     const spansPerSecStored = Math.round(storedSpans / storedSeconds);
     const spansPerCpuSecond = Math.round(storedSpans / cpu);
     process.stdout.write(
-      JSON.stringify(
+      `${JSON.stringify(
         {
           scenario: `OTLP/HTTP protobuf, ${SPANS_PER_BATCH} spans per request, ${CLIENTS} concurrent clients, ${SECONDS}s, embedded chDB`,
           machine: {
@@ -456,7 +456,7 @@ async function main(): Promise<void> {
         },
         null,
         2,
-      ) + '\n',
+      )}\n`,
     );
     await dispatcher.close();
   } finally {

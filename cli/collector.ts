@@ -48,7 +48,7 @@ export async function run(argv: string[]): Promise<number> {
       return 2;
     }
   }
-  let collector;
+  let collector: Awaited<ReturnType<typeof startCollector>>;
   try {
     collector = await startCollector(options);
   } catch (err) {

@@ -53,7 +53,7 @@ export async function run(argv: string[]): Promise<number> {
         'meshscope up: prometheus is not on PATH; running without it (the proxies still serve /stats/prometheus)\n',
       );
     }
-    let mesh;
+    let mesh: Awaited<ReturnType<typeof startMesh>>;
     try {
       mesh = await startMesh({
         meshPath: values.mesh,

@@ -28,5 +28,5 @@ export function renderTable(rows: readonly TableRow[]): string {
       .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!)))
       .join('  ')
       .trimEnd();
-  return [fmt(header), ...lines.map(fmt)].join('\n') + '\n';
+  return `${[fmt(header), ...lines.map(fmt)].join('\n')}\n`;
 }

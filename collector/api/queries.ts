@@ -56,7 +56,7 @@ function isoFromNanos(ns: string): string {
   const n = BigInt(ns);
   const ms = Number(n / 1_000_000n);
   const frac = (n % 1_000_000_000n).toString().padStart(9, '0');
-  return new Date(ms).toISOString().slice(0, 19) + '.' + frac + 'Z';
+  return `${new Date(ms).toISOString().slice(0, 19)}.${frac}Z`;
 }
 
 async function rows<T>(client: ClickHouseClient, query: string, params: Record<string, unknown>): Promise<T[]> {

@@ -5,7 +5,6 @@
 // entries keep only their place in the queue and are read back from the log when their turn
 // comes, so the memory queue never bounds what the log may hold.
 
-import { CollectorOverloadedError } from '../errors.js';
 import { decodeLogsJson, decodeTracesJson } from '../receivers/otlp/json.js';
 import { writeLogRow, writeSpanRow, type Decoded, type LogRecord, type SpanRecord } from '../receivers/otlp/model.js';
 import { decodeLogsProto, decodeTracesProto } from '../receivers/otlp/protobuf.js';

@@ -24,15 +24,13 @@ function formatPath(path: ReadonlyArray<PropertyKey>): string {
 }
 
 function zodIssues(error: z.ZodError): MeshIssue[] {
-  return error.issues
-    .map((issue) => {
-      if (issue.code === 'unrecognized_keys') {
-        // Name each unknown key by its own full path, as the proxy's bootstrap errors do.
-        return issue.keys.map((k) => ({ path: formatPath([...issue.path, k]), message: 'unknown field' }));
-      }
-      return [{ path: formatPath(issue.path), message: issue.message }];
-    })
-    .flat();
+  return error.issues.flatMap((issue) => {
+    if (issue.code === 'unrecognized_keys') {
+      // Name each unknown key by its own full path, as the proxy's bootstrap errors do.
+      return issue.keys.map((k) => ({ path: formatPath([...issue.path, k]), message: 'unknown field' }));
+    }
+    return [{ path: formatPath(issue.path), message: issue.message }];
+  });
 }
 
 /** The fully qualified reference `name.namespace` of a service. */

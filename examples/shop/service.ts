@@ -111,16 +111,14 @@ export async function startShopService(o: ShopServiceOptions): Promise<RunningSh
       }
       handle(endpoint).then(
         ({ status, calls }) => {
-          res
-            .writeHead(status, { 'content-type': 'application/json' })
-            .end(
-              JSON.stringify({
-                service: o.service,
-                version: o.version,
-                endpoint: `${endpoint.method} ${endpoint.path}`,
-                calls,
-              }),
-            );
+          res.writeHead(status, { 'content-type': 'application/json' }).end(
+            JSON.stringify({
+              service: o.service,
+              version: o.version,
+              endpoint: `${endpoint.method} ${endpoint.path}`,
+              calls,
+            }),
+          );
         },
         (err: unknown) => {
           res.writeHead(500, { 'content-type': 'application/json' }).end(JSON.stringify({ error: String(err) }));

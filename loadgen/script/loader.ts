@@ -146,7 +146,7 @@ export async function loadScript(scriptPath: string): Promise<LoadedScript> {
     throw err;
   }
   const genMap = new SourceMap(transformed.map);
-  const vmFile = pathToFileURL(abs).href + '#meshscope';
+  const vmFile = `${pathToFileURL(abs).href}#meshscope`;
   let fn: ScriptFunction;
   try {
     fn = new vm.Script(transformed.code, { filename: vmFile }).runInThisContext() as ScriptFunction;

@@ -2,7 +2,7 @@
 // delayAbortEval}]}`. Parsed and checked against the metric types once the script's metrics exist;
 // evaluated on their own ticker (abortOnFail) and once more at the end of the test.
 import { parseDuration } from '../duration.js';
-import { CounterSink, GaugeSink, RateSink, TrendSink, type Sink } from '../metrics/sinks.js';
+import { CounterSink, GaugeSink, RateSink, type TrendSink, type Sink } from '../metrics/sinks.js';
 import { parseMetricKey, type Metric, type MetricRegistry, type MetricType } from '../metrics/registry.js';
 
 export interface Threshold {

@@ -47,7 +47,7 @@ function retryAfterMillis(value: string | undefined): number | undefined {
   const seconds = Number.parseInt(value, 10);
   if (Number.isInteger(seconds)) return seconds > 0 ? seconds * 1000 : -1;
   const delay = new Date(value).getTime() - Date.now();
-  return delay >= 0 ? delay : 0;
+  return Math.max(delay, 0);
 }
 
 /** One kept-alive connection carrying one export at a time. */

@@ -434,7 +434,7 @@ export class XdsClient {
         if (!parsed.success) {
           for (const i of parsed.error.issues)
             problems.push(
-              `${name}: eds_cluster_config.eds_config${i.path.length ? '.' + zodPath(i.path) : ''}: ${i.message}`,
+              `${name}: eds_cluster_config.eds_config${i.path.length ? `.${zodPath(i.path)}` : ''}: ${i.message}`,
             );
         } else if (parsed.data.path_config_source !== undefined || parsed.data.path !== undefined) {
           problems.push(
@@ -615,7 +615,7 @@ export class XdsClient {
         if (!parsed.success) {
           for (const i of parsed.error.issues)
             problems.push(
-              `${name}: ...typed_config.rds.config_source${i.path.length ? '.' + zodPath(i.path) : ''}: ${i.message}`,
+              `${name}: ...typed_config.rds.config_source${i.path.length ? `.${zodPath(i.path)}` : ''}: ${i.message}`,
             );
         } else if (parsed.data.path_config_source !== undefined || parsed.data.path !== undefined) {
           problems.push(

@@ -11,7 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { Session } from 'chdb';
+import type { Session } from 'chdb';
 
 export interface EmulatorOptions {
   /** Every INSERT statement's body, in arrival order. */

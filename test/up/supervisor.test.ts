@@ -55,9 +55,7 @@ async function server(name: string, after: string[] = [], delayMs = 0): Promise<
   };
 }
 
-function status(
-  dir: string,
-): Promise<{
+function status(dir: string): Promise<{
   code: number;
   json: {
     ready: boolean;

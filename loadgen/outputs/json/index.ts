@@ -52,7 +52,7 @@ class JsonOutput implements Output {
 
   #flush(): void {
     if (this.#lines.length === 0 || this.#stream === undefined) return;
-    const chunk = this.#lines.join('\n') + '\n';
+    const chunk = `${this.#lines.join('\n')}\n`;
     this.#lines = [];
     this.#stream.write(chunk);
   }

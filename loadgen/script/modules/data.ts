@@ -13,6 +13,7 @@ export function createDataModule(test: TestContext): Record<string, unknown> {
         data = Object.freeze(value.map((v: unknown) => Object.freeze(v)));
         test.sharedArrays.set(name, data);
       }
+      // biome-ignore lint/correctness/noConstructorReturn: k6's SharedArray constructor hands out the frozen shared array itself
       return data as unknown as SharedArray;
     }
   }

@@ -178,7 +178,7 @@ export class TaggedURL {
     let name = url;
     values.forEach((v, i) => {
       url += String(v) + (strings[i + 1] ?? '');
-      name += '${}' + (strings[i + 1] ?? '');
+      name += `\${}${strings[i + 1] ?? ''}`;
     });
     this.url = url;
     this.name = name;

@@ -216,7 +216,7 @@ function toNumber(v: unknown): number {
 function messageToJson(type: protobuf.Type, msg: Decoded): JsonMap {
   const out: JsonMap = {};
   for (const field of type.fieldsArray) {
-    if (!Object.prototype.hasOwnProperty.call(msg, field.name)) continue;
+    if (!Object.hasOwn(msg, field.name)) continue;
     const v = msg[field.name];
     if (v === undefined || v === null) continue;
     if (field.map) {

@@ -1,7 +1,7 @@
 // Outlier detection, active health checking and the panic threshold against real upstreams,
 // including the chaos check: one of three endpoints starts failing under steady load.
 import { describe, expect, it } from 'vitest';
-import http from 'node:http';
+import type http from 'node:http';
 import {
   testFixtures,
   cluster,

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { mkdtemp, mkdir, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import http from 'node:http';
+import type http from 'node:http';
 import net from 'node:net';
 import {
   testFixtures,

@@ -81,7 +81,7 @@ describe('substitution format strings', () => {
 
   it('writes each line straight to UTF-8 bytes, the same as its text', () => {
     const info = stream();
-    info.requestHeaders!.set('user-agent', 'curl/8 é ü ' + 'x'.repeat(5000));
+    info.requestHeaders!.set('user-agent', `curl/8 é ü ${'x'.repeat(5000)}`);
     info.bytesSent = 0;
     info.bytesReceived = 1_234_567_890;
     const formats = [

@@ -522,7 +522,7 @@ export class RouterFilter implements StreamDecoderFilter, AttemptOwner {
     const cluster = this.#cluster!;
     cluster.resilience?.outlier?.putHttpResponseCode(attempt.host, head.status);
     const state = this.#retryState;
-    if (state !== null && state.wouldRetryFromHeaders(head.status, head.headers) && this.#tryRetry(attempt, true)) {
+    if (state?.wouldRetryFromHeaders(head.status, head.headers) && this.#tryRetry(attempt, true)) {
       cluster.info.stats.recordResponseCode(head.status);
       attempt.host.stats.rq_error++;
       return true;
