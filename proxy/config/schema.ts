@@ -13,6 +13,7 @@ import { requestMirrorPolicySchema } from '../core/upstream/request-mirror.js';
 import { outlierDetectionSchema } from '../core/upstream/outlier-detection.js';
 import { healthCheckSchema } from '../core/upstream/health-checker.js';
 import { compileHeaderFormat } from '../core/http/header-format.js';
+import { duplicateFilterChainMatches, filterChainMatchSchema } from '../api/filter-chain-match.js';
 
 /** Protobuf's JSON mapping accepts integers written as decimal strings too. */
 const numericString = (v: unknown): unknown => (typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : v);
@@ -319,7 +320,7 @@ const redirectSchema = z
   .superRefine(atMostOne(['path_redirect', 'prefix_rewrite', 'regex_rewrite']));
 export type RedirectConfig = z.output<typeof redirectSchema>;
 
-const dataSourceSchema = z
+export const dataSourceSchema = z
   .object({
     inline_string: z.string().optional(),
     inline_bytes: z.string().optional(),
@@ -497,6 +498,44 @@ export const httpConnectionManagerSchema = z
   });
 export type HttpConnectionManagerConfig = z.output<typeof httpConnectionManagerSchema>;
 
+/**
+ * A chain's network filters: every one before the last must be non-terminal (connection_limit)
+ * and the last terminal (the HCM), as Envoy requires.
+ */
+function networkFiltersSchema() {
+  const registry = registries.networkFilters as ExtensionRegistry<unknown, never>;
+  return z
+    .array(extensionRef(registry))
+    .min(1)
+    .superRefine((filters, ctx) => {
+      filters.forEach((f, i) => {
+        const ext = registry.lookup(f.name, f.typed_config?.['@type'] as string | undefined);
+        if (ext === undefined) return;
+        const last = i === filters.length - 1;
+        if (ext.terminal === true && !last)
+          ctx.addIssue({
+            code: 'custom',
+            path: [i],
+            message: `terminal filter '${ext.name}' must be the last filter of its filter chain`,
+          });
+        if (ext.terminal !== true && last)
+          ctx.addIssue({
+            code: 'custom',
+            path: [i],
+            message: `non-terminal filter '${ext.name}' cannot be the last filter of a filter chain`,
+          });
+      });
+    });
+}
+
+const filterChainSchema = z
+  .object({
+    name: z.string().optional(),
+    filter_chain_match: filterChainMatchSchema.optional(),
+    filters: networkFiltersSchema(),
+  })
+  .strict();
+
 export const listenerSchema = z
   .object({
     name: z.string().min(1).optional(),
@@ -504,19 +543,28 @@ export const listenerSchema = z
     stat_prefix: z.string().optional(),
     traffic_direction: envoyEnum(['UNSPECIFIED', 'INBOUND', 'OUTBOUND']).optional(),
     per_connection_buffer_limit_bytes: u32Wrapped.optional(),
-    filter_chains: z
-      .array(
-        z
-          .object({
-            name: z.string().optional(),
-            filters: z.array(extensionRef(registries.networkFilters as ExtensionRegistry<unknown, never>)).min(1),
-          })
-          .strict(),
-      )
-      .min(1)
-      .max(1, { message: 'one filter chain per listener is supported (no filter_chain_match)' }),
+    listener_filters: z.array(extensionRef(registries.listenerFilters as ExtensionRegistry<unknown, never>)).optional(),
+    listener_filters_timeout: durationSchema.optional(),
+    continue_on_listener_filters_timeout: z.boolean().optional(),
+    filter_chains: z.array(filterChainSchema),
+    default_filter_chain: filterChainSchema.optional(),
   })
-  .strict();
+  .strict()
+  .superRefine((l, ctx) => {
+    if (l.filter_chains.length === 0 && l.default_filter_chain === undefined)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['filter_chains'],
+        message: 'a listener needs at least one filter chain or a default_filter_chain',
+      });
+    for (const [i, j] of duplicateFilterChainMatches(l.filter_chains.map((c) => c.filter_chain_match))) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['filter_chains', j, 'filter_chain_match'],
+        message: `matches the same connections as filter_chains[${i}] (multiple filter chains with the same matching rules)`,
+      });
+    }
+  });
 export type ListenerConfig = z.output<typeof listenerSchema>;
 
 const thresholdSchema = z
@@ -720,7 +768,7 @@ function validateRouteClusters(
   if ((b as { dynamic_resources?: { cds_config?: unknown } }).dynamic_resources?.cds_config !== undefined) return;
   const clusters = new Set((b.static_resources?.clusters ?? []).map((c) => c.name));
   b.static_resources?.listeners?.forEach((l, li) =>
-    l.filter_chains.forEach((fc, fi) =>
+    chainsWithPaths(l).forEach(([chainPath, fc]) =>
       fc.filters.forEach((f, ni) => {
         const tc = f.typed_config as { '@type'?: string; route_config?: RouteConfiguration } | undefined;
         if (
@@ -735,8 +783,7 @@ function validateRouteClusters(
               'static_resources',
               'listeners',
               li,
-              'filter_chains',
-              fi,
+              ...chainPath,
               'filters',
               ni,
               'typed_config',
@@ -775,6 +822,16 @@ function validateRouteClusters(
       }),
     ),
   );
+}
+
+/** A listener's filter chains with their paths, `default_filter_chain` last. */
+function chainsWithPaths(l: ListenerConfig): Array<[Array<string | number>, ListenerConfig['filter_chains'][number]]> {
+  const out: Array<[Array<string | number>, ListenerConfig['filter_chains'][number]]> = l.filter_chains.map((fc, i) => [
+    ['filter_chains', i],
+    fc,
+  ]);
+  if (l.default_filter_chain !== undefined) out.push([['default_filter_chain'], l.default_filter_chain]);
+  return out;
 }
 
 /** Returns the number from a value that may be wrapped as `{ value }` (protobuf wrappers). */

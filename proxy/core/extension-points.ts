@@ -85,9 +85,57 @@ export interface AccessLoggerContext extends ExtensionContext {
   readonly statPrefix: string;
 }
 
-/** A network filter terminating a listener's connections (the HCM today, tcp_proxy later). */
+/**
+ * A terminal network filter: the last of a filter chain, it takes a listener's connection over
+ * (the HCM; direct_response; tcp_proxy later). The listener resumes reading the socket after
+ * `onNewConnection` returns, so bytes a listener filter peeked at are read again here.
+ */
 export interface NetworkFilter {
   onNewConnection(socket: Socket, listener: ListenerInfo): DownstreamConnection;
+}
+
+/** What a non-terminal network filter decides about a new connection. */
+export type NetworkFilterStatus = 'continue' | 'stop';
+
+/**
+ * A network filter before the chain's terminal one (connection_limit; rbac later): sees each new
+ * connection first, in the chain's order. `stop` means it closed the socket or will close it.
+ */
+export interface NetworkReadFilter {
+  readonly terminal: false;
+  onNewConnection(socket: Socket, listener: ListenerInfo): NetworkFilterStatus;
+}
+
+export function isNetworkReadFilter(f: NetworkFilter | NetworkReadFilter): f is NetworkReadFilter {
+  return 'terminal' in f && f.terminal === false;
+}
+
+/**
+ * What listener filters learn about a connection before its filter chain is chosen (Envoy's
+ * ConnectionSocket): the filter chain match reads these.
+ */
+export interface AcceptedSocket {
+  readonly socket: Socket;
+  /** `tls` once tls_inspector saw a ClientHello; '' until set (the match reads '' as `raw_buffer`). */
+  detectedTransportProtocol: string;
+  /** SNI from the ClientHello, lower-cased; '' when none. */
+  requestedServerName: string;
+  /** ALPN from the ClientHello, or `http/1.1` / `http/1.0` / `h2c` from http_inspector. */
+  requestedApplicationProtocols: readonly string[];
+}
+
+/** `need_more_data`: call again when more bytes arrived; `close`: the connection is refused. */
+export type ListenerFilterStatus = 'continue' | 'need_more_data' | 'close';
+
+/**
+ * A listener filter (tls_inspector, http_inspector): runs on a new connection before the filter
+ * chain is chosen. It peeks: the bytes it is shown stay unread for the chain's network filters.
+ */
+export interface ListenerFilter {
+  /** The most bytes it needs to decide; at that size it must answer `continue` or `close`. */
+  readonly maxReadBytes: number;
+  /** Everything read so far (not only the new bytes); `ended` when the peer sent FIN. */
+  onData(data: Buffer, socket: AcceptedSocket, ended: boolean): ListenerFilterStatus;
 }
 
 export interface ListenerInfo {
@@ -124,7 +172,8 @@ export interface ClusterContext extends ExtensionContext {
 }
 
 export const registries = {
-  networkFilters: new ExtensionRegistry<NetworkFilter, NetworkFilterContext>('network filter'),
+  listenerFilters: new ExtensionRegistry<ListenerFilter, ExtensionContext>('listener filter'),
+  networkFilters: new ExtensionRegistry<NetworkFilter | NetworkReadFilter, NetworkFilterContext>('network filter'),
   httpFilters: new ExtensionRegistry<StreamFilterFactory, HttpFilterContext>('HTTP filter'),
   accessLoggers: new ExtensionRegistry<AccessLogger, AccessLoggerContext>('access logger'),
   tracers: new ExtensionRegistry<Tracer, TracerContext>('tracer'),

@@ -12,6 +12,11 @@ export interface Extension<Product, Context> {
   readonly typeUrls: readonly string[];
   /** Validates `typed_config` (including its `@type` key); run at load, before any factory. */
   readonly configSchema: z.ZodType;
+  /**
+   * Network filters only: a terminal filter takes the connection over (the HCM, direct_response)
+   * and must be the last of its chain; a non-terminal one (connection_limit) must not be last.
+   */
+  readonly terminal?: boolean;
   /** Builds the shared, immutable product from an already validated config. */
   create(rawConfig: unknown, context: Context): Product;
 }
@@ -21,12 +26,14 @@ export function defineExtension<S extends z.ZodType, Product, Context>(definitio
   name: string;
   typeUrls: readonly string[];
   configSchema: S;
+  terminal?: boolean;
   create(config: z.output<S>, context: Context): Product;
 }): Extension<Product, Context> {
   return {
     name: definition.name,
     typeUrls: definition.typeUrls,
     configSchema: definition.configSchema,
+    ...(definition.terminal === undefined ? {} : { terminal: definition.terminal }),
     create: (raw, context) => definition.create(definition.configSchema.parse(raw ?? {}), context),
   };
 }

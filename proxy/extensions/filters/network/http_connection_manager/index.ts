@@ -26,6 +26,7 @@ registries.networkFilters.register(
     name: 'envoy.filters.network.http_connection_manager',
     typeUrls: [HCM_TYPE_URL],
     configSchema: httpConnectionManagerSchema,
+    terminal: true,
     create(cfg, context: NetworkFilterContext): HttpConnectionManager {
       const ctx = context as HcmListenerContext;
       const settings: HcmSettings = {
