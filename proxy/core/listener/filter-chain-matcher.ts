@@ -80,7 +80,7 @@ export class FilterChainMatcher<T> {
 
   /** The connection's filter chain, or null when none matches and there is no default chain. */
   select(input: MatchInput): T | null {
-    let node = this.#root;
+    let node: Node<T> = this.#root;
     if (node.kind === 'leaf') return node.chain;
     const lazy = new LazyAddresses(input.socket);
     for (;;) {
@@ -92,15 +92,19 @@ export class FilterChainMatcher<T> {
         case 'keyed':
           node = lookupKeyed(node, input, lazy);
           break;
-        case 'cidr': {
-          const ip = node.level === 'prefix_ranges' ? lazy.local() : lazy.remote();
-          const hit = ip === null ? undefined : node.ranges.find((r) => cidrContains(r.cidr, ip));
-          node = hit?.node ?? node.any;
+        case 'cidr':
+          node = lookupCidr(node, lazy);
           break;
-        }
       }
     }
   }
+}
+
+function lookupCidr<T>(node: Extract<Node<T>, { kind: 'cidr' }>, lazy: LazyAddresses): Node<T> {
+  const ip = node.level === 'prefix_ranges' ? lazy.local() : lazy.remote();
+  if (ip === null) return node.any;
+  for (const r of node.ranges) if (cidrContains(r.cidr, ip)) return r.node;
+  return node.any;
 }
 
 function lookupKeyed<T>(node: Extract<Node<T>, { kind: 'keyed' }>, input: MatchInput, lazy: LazyAddresses): Node<T> {
