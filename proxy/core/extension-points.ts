@@ -2,43 +2,17 @@
 // Extensions register themselves from their own module (see proxy/extensions/index.ts); the
 // core never names a concrete extension except the HCM and the router it requires.
 import type { Socket } from 'node:net';
-import type { Scope } from '../stats/types.js';
 import { ExtensionRegistry } from './registry.js';
+import { provideExtensionSchemas } from '../api/extension-schemas.js';
 import type { StreamFilterFactory } from './http/filter.js';
 import type { Span, StreamInfo } from './stream-info.js';
 import type { HeaderMap } from './http/headers.js';
 import type { ClusterManager } from './upstream/cluster-manager.js';
-import type { HostDescription } from './upstream/host.js';
-import type { ClusterConfig } from '../config/schema.js';
-import type { Runtime } from '../runtime/index.js';
+import type { ExtensionContext } from './extension-context.js';
+import type { ClusterContext, ClusterDiscovery } from './upstream/cluster-discovery.js';
 
-export interface NodeInfo {
-  readonly id: string;
-  readonly cluster: string;
-  readonly locality: { region: string; zone: string; subZone: string };
-  readonly metadata: Record<string, unknown>;
-}
-
-/** What every factory may use. Everything here is per worker. */
-export interface ExtensionContext {
-  readonly node: NodeInfo;
-  /** The worker's root stats scope; look handles up at factory time, record on the hot path. */
-  readonly stats: Scope;
-  /** The layered runtime; read `runtime.snapshot()` per request (a snapshot is swapped whole on change). */
-  readonly runtime: Runtime;
-  /** Registers work to run on shutdown (e.g. flushing buffered telemetry); awaited with a bound. */
-  onShutdown(fn: () => Promise<void> | void): void;
-  /** The listener's `traffic_direction`, for listener-scoped extensions (tracers pick span kinds by it). */
-  readonly trafficDirection?: 'UNSPECIFIED' | 'INBOUND' | 'OUTBOUND';
-  /** The server's health as `/healthcheck/fail|ok` and draining set it (absent in bare test contexts). */
-  readonly serverState?: ServerStateView;
-}
-
-/** What the admin's `/healthcheck/fail` and draining change, as the data path reads it. */
-export interface ServerStateView {
-  readonly healthCheckFailed: boolean;
-  readonly draining: boolean;
-}
+export type { ExtensionContext, NodeInfo, ServerStateView } from './extension-context.js';
+export type { ClusterContext, ClusterDiscovery } from './upstream/cluster-discovery.js';
 
 export interface HttpFilterContext extends ExtensionContext {
   /** The HCM's `stat_prefix`: filter stats go under `http.<stat_prefix>.`. */
@@ -160,17 +134,6 @@ export interface NetworkFilterContext extends ExtensionContext {
   readonly clusterManager: ClusterManager;
 }
 
-/** Host discovery for one cluster (Envoy's cluster types: static, strict_dns, logical_dns...). */
-export interface ClusterDiscovery {
-  /** Calls `onHosts` with the full host list now or soon, and again whenever it changes. */
-  start(onHosts: (hosts: HostDescription[]) => void): void;
-  stop(): void;
-}
-
-export interface ClusterContext extends ExtensionContext {
-  readonly cluster: ClusterConfig;
-}
-
 export const registries = {
   listenerFilters: new ExtensionRegistry<ListenerFilter, ExtensionContext>('listener filter'),
   networkFilters: new ExtensionRegistry<NetworkFilter | NetworkReadFilter, NetworkFilterContext>('network filter'),
@@ -180,3 +143,12 @@ export const registries = {
   /** Keyed by Envoy's cluster factory names (`envoy.cluster.static`...); `type` maps onto them. */
   clusters: new ExtensionRegistry<ClusterDiscovery, ClusterContext>('cluster'),
 };
+
+// Config validation (proxy/api) resolves `{ name, typed_config }` through these registries.
+provideExtensionSchemas({
+  listenerFilters: registries.listenerFilters,
+  networkFilters: registries.networkFilters,
+  httpFilters: registries.httpFilters,
+  accessLoggers: registries.accessLoggers,
+  tracers: registries.tracers,
+});

@@ -4,19 +4,15 @@
 // schema before any factory runs; unknown names are load errors. Duplicates are refused.
 import type { z } from 'zod';
 import { DuplicateExtensionError } from '../errors.js';
+import type { ExtensionSchema, ExtensionSchemaLookup } from '../api/extension-schemas.js';
 
-export interface Extension<Product, Context> {
+export interface Extension<Product, Context> extends ExtensionSchema {
   /** Canonical Envoy name, e.g. `envoy.access_loggers.stdout`. */
   readonly name: string;
   /** Full `type.googleapis.com/...` URLs of the config messages this extension accepts. */
   readonly typeUrls: readonly string[];
   /** Validates `typed_config` (including its `@type` key); run at load, before any factory. */
   readonly configSchema: z.ZodType;
-  /**
-   * Network filters only: a terminal filter takes the connection over (the HCM, direct_response)
-   * and must be the last of its chain; a non-terminal one (connection_limit) must not be last.
-   */
-  readonly terminal?: boolean;
   /** Builds the shared, immutable product from an already validated config. */
   create(rawConfig: unknown, context: Context): Product;
 }
@@ -38,7 +34,7 @@ export function defineExtension<S extends z.ZodType, Product, Context>(definitio
   };
 }
 
-export class ExtensionRegistry<Product, Context> {
+export class ExtensionRegistry<Product, Context> implements ExtensionSchemaLookup {
   readonly category: string;
   #byName = new Map<string, Extension<Product, Context>>();
   #byTypeUrl = new Map<string, Extension<Product, Context>>();

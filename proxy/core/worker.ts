@@ -8,18 +8,18 @@ import type {
   ClusterLoadAssignment,
   ListenerConfig,
   RouteConfiguration,
-} from '../config/schema.js';
+} from '../api/schema.js';
 import type { StatsSnapshot, StatsStore } from '../stats/types.js';
 import { createStatsStore } from '../stats/index.js';
 import type { ClusterStatus, ListenerStatus } from '../admin/types.js';
-import type { ExtensionContext, NetworkFilterContext, NodeInfo } from './extension-points.js';
+import { registries, type ExtensionContext, type NetworkFilterContext, type NodeInfo } from './extension-points.js';
 import { ClusterManager } from './upstream/cluster-manager.js';
 import { ActiveListener, listenerName } from './listener/listener.js';
 import { buildFilterChains } from './listener/build-filter-chains.js';
 import { HttpConnectionManager } from './http/conn-manager.js';
 import { RouteTable } from './router/route-table.js';
 import { endpointSpecs } from './upstream/endpoints.js';
-import { unwrap } from '../config/schema.js';
+import { unwrap } from '../api/schema.js';
 import type { Runtime } from '../runtime/index.js';
 import type { WorkerCall } from './ipc.js';
 
@@ -69,7 +69,7 @@ export class Worker {
       onShutdown: (fn) => this.#shutdownHooks.push(fn),
       serverState: this.serverState,
     };
-    this.clusterManager = new ClusterManager(this.#context);
+    this.clusterManager = new ClusterManager(this.#context, registries.clusters);
   }
 
   /** Builds clusters then listeners (clusters first, as Envoy initialises them). */

@@ -2,7 +2,7 @@
 // `collector_cluster`, `grpc_service.envoy_grpc.cluster_name`); the exporters need a URL.
 // Resolved once at config time from the cluster's first endpoint.
 import { endpointSpecs } from '../core/upstream/endpoints.js';
-import type { ClusterConfig } from '../config/schema.js';
+import type { ClusterConfig } from '../api/schema.js';
 import { ProxyError } from '../errors.js';
 
 /** What the factories need from the cluster manager. */

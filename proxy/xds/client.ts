@@ -7,7 +7,7 @@
 // configuration. Transports: gRPC ADS (state of the world or delta), REST-JSON polling,
 // watched files.
 import type { Counter, Gauge, Scope } from '../stats/types.js';
-import { configSourceSchema, durationMs, type ConfigSource, type DynamicResources } from './config.js';
+import { configSourceSchema, durationMs, type ConfigSource, type DynamicResources } from '../api/config-source.js';
 import { XdsBootstrapError } from './errors.js';
 import type { JsonMap } from './proto/codec.js';
 import { DeltaGrpcAdsTransport } from './transport/delta-grpc-ads.js';

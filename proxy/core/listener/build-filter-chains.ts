@@ -1,8 +1,8 @@
 // Builds a listener's filter chains, matcher and listener filters for one worker from its
 // validated config: every network filter of every chain in order (the schema has checked that
 // exactly the last one is terminal), `default_filter_chain` as the fallback.
-import type { ListenerConfig } from '../../config/schema.js';
-import { durationMs } from '../../config/duration.js';
+import type { ListenerConfig } from '../../api/schema.js';
+import { durationMs } from '../../api/duration.js';
 import {
   type ExtensionContext,
   isNetworkReadFilter,

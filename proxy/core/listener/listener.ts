@@ -3,7 +3,7 @@
 // the listener filters (when configured), gets its filter chain by `filter_chain_match`, and is
 // handed to that chain's network filters; connections are tracked so they can be drained.
 import { createServer, type Server, type Socket } from 'node:net';
-import type { ListenerConfig } from '../../config/schema.js';
+import type { ListenerConfig } from '../../api/schema.js';
 import type { Counter, Gauge, Scope } from '../../stats/types.js';
 import type { DownstreamConnection, ListenerInfo } from '../extension-points.js';
 import { ListenerBindError } from '../../errors.js';

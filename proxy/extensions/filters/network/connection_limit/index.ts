@@ -8,7 +8,7 @@
 import { z } from 'zod';
 import { defineExtension } from '../../../../core/registry.js';
 import { type NetworkReadFilter, registries } from '../../../../core/extension-points.js';
-import { durationMs, durationSchema } from '../../../../config/duration.js';
+import { durationMs, durationSchema } from '../../../../api/duration.js';
 
 export const CONNECTION_LIMIT_TYPE_URL =
   'type.googleapis.com/envoy.extensions.filters.network.connection_limit.v3.ConnectionLimit';

@@ -6,7 +6,7 @@ import type { Socket } from 'node:net';
 import { z } from 'zod';
 import { defineExtension } from '../../../../core/registry.js';
 import { type DownstreamConnection, type NetworkFilter, registries } from '../../../../core/extension-points.js';
-import { dataSourceSchema } from '../../../../config/schema.js';
+import { dataSourceSchema } from '../../../../api/schema.js';
 
 export const DIRECT_RESPONSE_TYPE_URL =
   'type.googleapis.com/envoy.extensions.filters.network.direct_response.v3.Config';

@@ -9,8 +9,8 @@ import {
   type Tracer,
   type TracingSettings,
 } from '../../../../core/extension-points.js';
-import { HCM_TYPE_URL, httpConnectionManagerSchema, unwrap } from '../../../../config/schema.js';
-import { durationMs } from '../../../../config/duration.js';
+import { HCM_TYPE_URL, httpConnectionManagerSchema, unwrap } from '../../../../api/schema.js';
+import { durationMs } from '../../../../api/duration.js';
 import { HttpConnectionManager, type HcmSettings } from '../../../../core/http/conn-manager.js';
 import { HcmStats } from '../../../../core/http/hcm-stats.js';
 import { RouteTable } from '../../../../core/router/route-table.js';

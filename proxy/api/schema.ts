@@ -4,16 +4,14 @@
 // extension registered, so the set of accepted names grows with the registry, not this file.
 import { z } from 'zod';
 import { durationSchema } from './duration.js';
-import { registries } from '../core/extension-points.js';
-import type { ExtensionRegistry } from '../core/registry.js';
-import { dynamicResourcesSchema } from '../xds/config.js';
-import { layeredRuntimeSchema, runtimeFractionalPercentSchema } from '../runtime/config.js';
-import { retryPolicySchema } from '../core/upstream/retry-policy.js';
-import { requestMirrorPolicySchema } from '../core/upstream/request-mirror.js';
-import { outlierDetectionSchema } from '../core/upstream/outlier-detection.js';
-import { healthCheckSchema } from '../core/upstream/health-checker.js';
-import { compileHeaderFormat } from '../core/http/header-format.js';
-import { duplicateFilterChainMatches, filterChainMatchSchema } from '../api/filter-chain-match.js';
+import { type ExtensionCategory, extensionSchemas } from './extension-schemas.js';
+import { dynamicResourcesSchema } from './config-source.js';
+import { layeredRuntimeSchema, runtimeFractionalPercentSchema } from './runtime.js';
+import { retryPolicySchema } from './retry-policy.js';
+import { outlierDetectionSchema } from './outlier-detection.js';
+import { healthCheckSchema } from './health-check.js';
+import { parseHeaderFormat } from './header-format.js';
+import { duplicateFilterChainMatches, filterChainMatchSchema } from './filter-chain-match.js';
 
 /** Protobuf's JSON mapping accepts integers written as decimal strings too. */
 const numericString = (v: unknown): unknown => (typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : v);
@@ -44,8 +42,8 @@ export const localitySchema = z
   .object({ region: z.string().optional(), zone: z.string().optional(), sub_zone: z.string().optional() })
   .strict();
 
-/** An extension reference `{ name, typed_config }`, resolved through `registry`. */
-function extensionRef(registry: ExtensionRegistry<unknown, never>, allowDisabled = false) {
+/** An extension reference `{ name, typed_config }`, resolved through the category's registry. */
+function extensionRef(category: ExtensionCategory, allowDisabled = false) {
   return z
     .object({
       name: z.string().min(1),
@@ -62,6 +60,7 @@ function extensionRef(registry: ExtensionRegistry<unknown, never>, allowDisabled
         ctx.addIssue({ code: 'custom', path: ['typed_config', '@type'], message: 'expected a type URL string' });
         return;
       }
+      const registry = extensionSchemas(category);
       const ext = registry.lookup(ref.name, typeUrl);
       if (ext === undefined) {
         const what = typeUrl === undefined ? `'${ref.name}'` : `'${ref.name}' (@type ${typeUrl})`;
@@ -88,7 +87,7 @@ function perFilterConfigSchema() {
   return z.record(z.string(), z.record(z.string(), z.unknown())).superRefine((configs, ctx) => {
     for (const [name, config] of Object.entries(configs)) {
       const typeUrl = config['@type'];
-      const ext = registries.httpFilters.lookup(name, typeof typeUrl === 'string' ? typeUrl : undefined);
+      const ext = extensionSchemas('httpFilters').lookup(name, typeof typeUrl === 'string' ? typeUrl : undefined);
       if (ext === undefined || ext.name !== name) {
         ctx.addIssue({
           code: 'custom',
@@ -112,8 +111,8 @@ const headerValueOptionSchema = z
         value: z
           .string()
           .superRefine((v, ctx) => {
-            const compiled = compileHeaderFormat(v);
-            if (typeof compiled === 'string') ctx.addIssue({ code: 'custom', message: compiled });
+            const parsed = parseHeaderFormat(v);
+            if (typeof parsed === 'string') ctx.addIssue({ code: 'custom', message: parsed });
             if (/[\r\n\0]/.test(v))
               ctx.addIssue({ code: 'custom', message: 'header values cannot contain CR, LF or NUL' });
           })
@@ -217,6 +216,14 @@ const routeMatchSchema = z
   })
   .strict()
   .superRefine(exactlyOne(['prefix', 'path', 'safe_regex', 'path_separated_prefix']));
+
+/** envoy.config.route.v3.RouteAction.RequestMirrorPolicy. */
+export const requestMirrorPolicySchema = z.strictObject({
+  cluster: z.string().min(1),
+  runtime_fraction: runtimeFractionalPercentSchema.optional(),
+  disable_shadow_host_suffix_append: z.boolean().optional(),
+});
+export type RequestMirrorPolicyConfig = z.output<typeof requestMirrorPolicySchema>;
 
 const upgradeConfigSchema = z.object({ upgrade_type: z.string().min(1), enabled: z.boolean().optional() }).strict();
 
@@ -402,10 +409,7 @@ export const httpConnectionManagerSchema = z
     stat_prefix: z.string().min(1),
     codec_type: envoyEnum(['AUTO', 'HTTP1']).optional(),
     route_config: routeConfigurationSchema.optional(),
-    http_filters: z
-      .array(extensionRef(registries.httpFilters as ExtensionRegistry<unknown, never>, true))
-      .min(1)
-      .optional(),
+    http_filters: z.array(extensionRef('httpFilters', true)).min(1).optional(),
     generate_request_id: z.boolean().optional(),
     preserve_external_request_id: z.boolean().optional(),
     use_remote_address: z.boolean().optional(),
@@ -432,10 +436,10 @@ export const httpConnectionManagerSchema = z
     strip_matching_host_port: z.boolean().optional(),
     normalize_path: z.boolean().optional(),
     merge_slashes: z.boolean().optional(),
-    access_log: z.array(extensionRef(registries.accessLoggers as ExtensionRegistry<unknown, never>)).optional(),
+    access_log: z.array(extensionRef('accessLoggers')).optional(),
     tracing: z
       .object({
-        provider: extensionRef(registries.tracers as ExtensionRegistry<unknown, never>).optional(),
+        provider: extensionRef('tracers').optional(),
         random_sampling: percent.optional(),
         client_sampling: percent.optional(),
         overall_sampling: percent.optional(),
@@ -480,7 +484,7 @@ export const httpConnectionManagerSchema = z
     const lastExtension =
       last === undefined
         ? undefined
-        : registries.httpFilters.lookup(last.name, last.typed_config?.['@type'] as string | undefined);
+        : extensionSchemas('httpFilters').lookup(last.name, last.typed_config?.['@type'] as string | undefined);
     if (lastExtension?.name !== 'envoy.filters.http.router') {
       ctx.addIssue({
         code: 'custom',
@@ -503,13 +507,12 @@ export type HttpConnectionManagerConfig = z.output<typeof httpConnectionManagerS
  * and the last terminal (the HCM), as Envoy requires.
  */
 function networkFiltersSchema() {
-  const registry = registries.networkFilters as ExtensionRegistry<unknown, never>;
   return z
-    .array(extensionRef(registry))
+    .array(extensionRef('networkFilters'))
     .min(1)
     .superRefine((filters, ctx) => {
       filters.forEach((f, i) => {
-        const ext = registry.lookup(f.name, f.typed_config?.['@type'] as string | undefined);
+        const ext = extensionSchemas('networkFilters').lookup(f.name, f.typed_config?.['@type'] as string | undefined);
         if (ext === undefined) return;
         const last = i === filters.length - 1;
         if (ext.terminal === true && !last)
@@ -543,7 +546,7 @@ export const listenerSchema = z
     stat_prefix: z.string().optional(),
     traffic_direction: envoyEnum(['UNSPECIFIED', 'INBOUND', 'OUTBOUND']).optional(),
     per_connection_buffer_limit_bytes: u32Wrapped.optional(),
-    listener_filters: z.array(extensionRef(registries.listenerFilters as ExtensionRegistry<unknown, never>)).optional(),
+    listener_filters: z.array(extensionRef('listenerFilters')).optional(),
     listener_filters_timeout: durationSchema.optional(),
     continue_on_listener_filters_timeout: z.boolean().optional(),
     filter_chains: z.array(filterChainSchema),
