@@ -13,9 +13,8 @@ import type { Socket } from 'node:net';
 import { type Cidr, cidrContains, type IpAddress, parseCidr, parseIp } from '../../api/cidr.js';
 import { type FilterChainMatchConfig, prefixLenOf } from '../../api/filter-chain-match.js';
 
-/** The connection properties the match reads, each looked up only when a level needs it. */
-export interface MatchInput {
-  readonly socket: Socket;
+/** What listener filters learned of the connection (the socket's addresses are read only when a level needs them). */
+export interface InspectedConnection {
   readonly detectedTransportProtocol: string;
   readonly requestedServerName: string;
   readonly requestedApplicationProtocols: readonly string[];
@@ -79,10 +78,10 @@ export class FilterChainMatcher<T> {
   }
 
   /** The connection's filter chain, or null when none matches and there is no default chain. */
-  select(input: MatchInput): T | null {
+  select(socket: Socket, input: InspectedConnection): T | null {
     let node: Node<T> = this.#root;
     if (node.kind === 'leaf') return node.chain;
-    const lazy = new LazyAddresses(input.socket);
+    const lazy = new LazyAddresses(socket);
     for (;;) {
       switch (node.kind) {
         case 'leaf':
@@ -90,7 +89,7 @@ export class FilterChainMatcher<T> {
         case 'none':
           return this.#default;
         case 'keyed':
-          node = lookupKeyed(node, input, lazy);
+          node = lookupKeyed(node, socket, input, lazy);
           break;
         case 'cidr':
           node = lookupCidr(node, lazy);
@@ -107,13 +106,18 @@ function lookupCidr<T>(node: Extract<Node<T>, { kind: 'cidr' }>, lazy: LazyAddre
   return node.any;
 }
 
-function lookupKeyed<T>(node: Extract<Node<T>, { kind: 'keyed' }>, input: MatchInput, lazy: LazyAddresses): Node<T> {
+function lookupKeyed<T>(
+  node: Extract<Node<T>, { kind: 'keyed' }>,
+  socket: Socket,
+  input: InspectedConnection,
+  lazy: LazyAddresses,
+): Node<T> {
   const { byKey, any } = node;
   switch (node.level) {
     case 'destination_port':
-      return byKey.get(String(input.socket.localPort ?? 0)) ?? any;
+      return byKey.get(String(socket.localPort ?? 0)) ?? any;
     case 'source_ports':
-      return byKey.get(String(input.socket.remotePort ?? 0)) ?? any;
+      return byKey.get(String(socket.remotePort ?? 0)) ?? any;
     case 'transport_protocol':
       return byKey.get(input.detectedTransportProtocol || 'raw_buffer') ?? any;
     case 'server_names': {

@@ -8,7 +8,7 @@ import type { Counter, Gauge, Scope } from '../../stats/types.js';
 import type { DownstreamConnection, ListenerInfo } from '../extension-points.js';
 import { ListenerBindError } from '../../errors.js';
 import type { FilterChain } from './filter-chain.js';
-import type { FilterChainMatcher } from './filter-chain-matcher.js';
+import type { FilterChainMatcher, InspectedConnection } from './filter-chain-matcher.js';
 import { ActiveTcpSocket, type ListenerFilterSettings } from './active-tcp-socket.js';
 
 /** A listener's filter chains and listener filters, built for one worker. */
@@ -153,13 +153,8 @@ export class ActiveListener {
   }
 
   /** The listener filters are done: choose the filter chain and hand the connection to it. */
-  #onAccepted(socket: Socket, inspected: Inspected): void {
-    const chain = this.#filterChains.matcher.select({
-      socket,
-      detectedTransportProtocol: inspected.detectedTransportProtocol,
-      requestedServerName: inspected.requestedServerName,
-      requestedApplicationProtocols: inspected.requestedApplicationProtocols,
-    });
+  #onAccepted(socket: Socket, inspected: InspectedConnection): void {
+    const chain = this.#filterChains.matcher.select(socket, inspected);
     if (chain === null) {
       this.#noFilterChainMatch?.inc();
       socket.destroy();
@@ -205,13 +200,8 @@ export class ActiveListener {
   }
 }
 
-type Inspected = Pick<
-  ActiveTcpSocket,
-  'detectedTransportProtocol' | 'requestedServerName' | 'requestedApplicationProtocols'
->;
-
 /** What a listener without listener filters knows of a connection before choosing its chain. */
-const NO_INSPECTION: Inspected = {
+const NO_INSPECTION: InspectedConnection = {
   detectedTransportProtocol: '',
   requestedServerName: '',
   requestedApplicationProtocols: [],
