@@ -549,7 +549,7 @@ export const listenerSchema = z
     listener_filters: z.array(extensionRef('listenerFilters')).optional(),
     listener_filters_timeout: durationSchema.optional(),
     continue_on_listener_filters_timeout: z.boolean().optional(),
-    filter_chains: z.array(filterChainSchema),
+    filter_chains: z.array(filterChainSchema).default([]),
     default_filter_chain: filterChainSchema.optional(),
   })
   .strict()

@@ -6,7 +6,7 @@ import { execFile } from 'node:child_process';
 import net from 'node:net';
 import tls from 'node:tls';
 import { promisify } from 'node:util';
-import { validateBootstrap, ConfigInvalidError } from '../../../proxy/index.js';
+import { validateBootstrap, ConfigInvalidError, routeConfigurationSchema } from '../../../proxy/index.js';
 import { parseClientHello } from '../../../proxy/extensions/filters/listener/tls_inspector/client-hello.js';
 import { detectHttp } from '../../../proxy/extensions/filters/listener/http_inspector/index.js';
 import { freePort, HCM_TYPE, rawExchange, request, ROUTER, startTestProxy, type RunningProxy } from '../helpers.js';
@@ -403,5 +403,55 @@ describe('inspectors at every byte split', () => {
     expect(detectHttp(Buffer.from('get / HTTP/1.1\r\n'))).toBe('not_http');
     expect(detectHttp(Buffer.from('GET / HTTP/2.0\r\n'))).toBe('not_http');
     expect(detectHttp(Buffer.from('SSH-2.0-OpenSSH\r\n'))).toBe('not_http');
+  });
+});
+
+describe('route updates (RDS) reach the HCM of every chain', () => {
+  let proxy: RunningProxy;
+  beforeAll(async () => {
+    proxy = await startTestProxy({
+      static_resources: {
+        listeners: [
+          listener('rds', {
+            filter_chains: [
+              {
+                filter_chain_match: { source_prefix_ranges: [{ address_prefix: '127.0.0.1', prefix_len: 32 }] },
+                filters: [hcm('first-chain')],
+              },
+            ],
+            default_filter_chain: { filters: [hcm('default-chain')] },
+          }),
+        ],
+      },
+    });
+  });
+  afterAll(() => proxy.close());
+
+  /** A request from 127.0.0.2, which the first chain's source range does not cover. */
+  const fromOtherSource = () =>
+    new Promise<string>((resolve) => {
+      const s = net.connect({ port: proxy.port, host: '127.0.0.1', localAddress: '127.0.0.2' });
+      const chunks: Buffer[] = [];
+      s.on('connect', () => s.write('GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n'));
+      s.on('data', (d) => chunks.push(d));
+      s.on('error', () => {});
+      s.on('close', () => resolve(Buffer.concat(chunks).toString().split('\r\n\r\n')[1] ?? ''));
+    });
+
+  it('swaps the route table of both chains in place', async () => {
+    expect((await request(proxy.port, '/')).body).toBe('first-chain');
+    expect(await fromOtherSource()).toBe('default-chain');
+    const routes = routeConfigurationSchema.parse({
+      virtual_hosts: [
+        {
+          name: 'all',
+          domains: ['*'],
+          routes: [{ match: { prefix: '/' }, direct_response: { status: 200, body: { inline_string: 'after' } } }],
+        },
+      ],
+    });
+    await proxy.server.updateListenerRoutes('rds', routes);
+    expect((await request(proxy.port, '/')).body).toBe('after');
+    expect(await fromOtherSource()).toBe('after');
   });
 });
