@@ -3,9 +3,8 @@
 // listener's chains into a lookup tree (proxy/core/listener/filter-chain-matcher.ts).
 import { z } from 'zod';
 import { cidrKey, parseCidr } from './cidr.js';
+import { numericString, u32 } from './wrappers.js';
 
-const numericString = (v: unknown): unknown => (typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : v);
-const u32 = z.preprocess(numericString, z.number().int().min(0).max(4294967295));
 const portNumber = z.preprocess(numericString, z.number().int().min(1).max(65535));
 
 export const cidrRangeSchema = z

@@ -2,14 +2,8 @@
 // proxy/core/upstream/health-checker.ts runs it.
 import { z } from 'zod';
 import { durationMs, durationSchema } from './duration.js';
+import { boolValue as boolWrapped, u32Value as u32Wrapped } from './wrappers.js';
 
-const u32 = z.number().int().min(0).max(4294967295);
-const u32Wrapped = z
-  .union([u32, z.strictObject({ value: u32 })])
-  .transform((v) => (typeof v === 'number' ? v : v.value));
-const boolWrapped = z
-  .union([z.boolean(), z.strictObject({ value: z.boolean() })])
-  .transform((v) => (typeof v === 'boolean' ? v : v.value));
 const payloadSchema = z.strictObject({
   text: z.string().regex(/^([0-9a-fA-F]{2})*$/, { message: 'expected hex-encoded bytes' }),
 });

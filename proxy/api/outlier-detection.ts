@@ -1,17 +1,7 @@
 // envoy.config.cluster.v3.OutlierDetection; proxy/core/upstream/outlier-detection.ts ejects by it.
 import { z } from 'zod';
 import { durationMs, durationSchema } from './duration.js';
-
-const u32 = z.number().int().min(0).max(4294967295);
-const u32Wrapped = z
-  .union([u32, z.strictObject({ value: u32 })])
-  .transform((v) => (typeof v === 'number' ? v : v.value));
-const percent = z
-  .union([z.number().int().min(0).max(100), z.strictObject({ value: z.number().int().min(0).max(100) })])
-  .transform((v) => (typeof v === 'number' ? v : v.value));
-const boolWrapped = z
-  .union([z.boolean(), z.strictObject({ value: z.boolean() })])
-  .transform((v) => (typeof v === 'boolean' ? v : v.value));
+import { boolValue as boolWrapped, percentValue as percent, u32Value as u32Wrapped } from './wrappers.js';
 
 /** envoy.config.cluster.v3.OutlierDetection. */
 export const outlierDetectionSchema = z

@@ -2,6 +2,7 @@
 // `x-envoy-retry-on` request header) names; proxy/core/upstream/retry-policy.ts applies it.
 import { z } from 'zod';
 import { durationMs, durationSchema } from './duration.js';
+import { u32Value as u32Wrapped } from './wrappers.js';
 
 export const RetryOn = {
   FiveXx: 1 << 0,
@@ -39,10 +40,6 @@ export function parseRetryOn(value: string): { flags: number; unknown: string[] 
   return { flags, unknown };
 }
 
-const u32 = z.number().int().min(0).max(4294967295);
-const u32Wrapped = z
-  .union([u32, z.strictObject({ value: u32 })])
-  .transform((v) => (typeof v === 'number' ? v : v.value));
 const PREVIOUS_HOSTS = 'envoy.retry_host_predicates.previous_hosts';
 const PREVIOUS_HOSTS_TYPE = 'type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate';
 

@@ -4,6 +4,7 @@
 // extension registered, so the set of accepted names grows with the registry, not this file.
 import { z } from 'zod';
 import { durationSchema } from './duration.js';
+import { numericString, u32, u32Wrapped, unwrap } from './wrappers.js';
 import { type ExtensionCategory, extensionSchemas } from './extension-schemas.js';
 import { dynamicResourcesSchema } from './config-source.js';
 import { layeredRuntimeSchema, runtimeFractionalPercentSchema } from './runtime.js';
@@ -13,9 +14,9 @@ import { healthCheckSchema } from './health-check.js';
 import { parseHeaderFormat } from './header-format.js';
 import { duplicateFilterChainMatches, filterChainMatchSchema } from './filter-chain-match.js';
 
-/** Protobuf's JSON mapping accepts integers written as decimal strings too. */
-const numericString = (v: unknown): unknown => (typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : v);
-const u32 = z.preprocess(numericString, z.number().int().min(0).max(4294967295));
+/** Read a wrapped number with its default where the config is built. */
+export { unwrap };
+
 const port = z.preprocess(numericString, z.number().int().min(0).max(65535));
 
 /**
@@ -25,8 +26,6 @@ const port = z.preprocess(numericString, z.number().int().min(0).max(65535));
 function envoyEnum<const T extends readonly [string, ...string[]]>(values: T) {
   return z.preprocess((v) => (typeof v === 'string' ? v.toUpperCase() : v), z.enum(values));
 }
-/** google.protobuf.UInt32Value / BoolValue appear either bare or as { value }. */
-const u32Wrapped = z.union([u32, z.object({ value: u32 }).strict()]);
 const percent = z.object({ value: z.number().min(0).max(100) }).strict();
 
 export const socketAddressSchema = z
@@ -835,12 +834,6 @@ function chainsWithPaths(l: ListenerConfig): Array<[Array<string | number>, List
   ]);
   if (l.default_filter_chain !== undefined) out.push([['default_filter_chain'], l.default_filter_chain]);
   return out;
-}
-
-/** Returns the number from a value that may be wrapped as `{ value }` (protobuf wrappers). */
-export function unwrap(v: number | { value: number } | undefined, fallback: number): number {
-  if (v === undefined) return fallback;
-  return typeof v === 'number' ? v : v.value;
 }
 
 function isPrime(n: number): boolean {
