@@ -99,9 +99,13 @@ describe('filter_chain_match', () => {
   let proxy: RunningProxy;
   const ports: Record<string, number> = {};
   let fixedPort = 0;
+  let clientPort = 0;
+  let otherClientPort = 0;
 
   beforeAll(async () => {
     fixedPort = await freePort();
+    clientPort = await freePort();
+    otherClientPort = await freePort();
     proxy = await startTestProxy({
       static_resources: {
         listeners: [
@@ -137,6 +141,19 @@ describe('filter_chain_match', () => {
               answering('from-ten', { source_prefix_ranges: [{ address_prefix: '10.0.0.0', prefix_len: 8 }] }),
             ],
             default_filter_chain: answering('the-default'),
+          }),
+          // Direct source IP comes before source type, source IP and source port.
+          listener('source_side', {
+            filter_chains: [
+              answering('direct-127.0.0.2', {
+                direct_source_prefix_ranges: [{ address_prefix: '127.0.0.2', prefix_len: 32 }],
+              }),
+              answering('by-source-port', { source_ports: [clientPort] }),
+              answering('loopback', { source_type: 'SAME_IP_OR_LOOPBACK' }),
+            ],
+          }),
+          listener('source_ports', {
+            filter_chains: [answering('by-source-port', { source_ports: [otherClientPort] }), answering('any-port')],
           }),
           listener('no_match', {
             stat_prefix: 'no_match',
@@ -181,6 +198,23 @@ describe('filter_chain_match', () => {
 
   it('source_prefix_ranges select by the peer address', async () => {
     expect(await plain('source_prefix_ranges')).toBe('from-loopback');
+  });
+
+  it('direct_source_prefix_ranges before source_type; source_ports', async () => {
+    const from = (options: { port?: number; localAddress?: string; localPort?: number }) =>
+      new Promise<string>((resolve) => {
+        const sock = net.connect({ port: ports.source_side!, host: '127.0.0.1', ...options });
+        const chunks: Buffer[] = [];
+        sock.on('data', (d) => chunks.push(d));
+        sock.on('error', () => {});
+        sock.on('close', () => resolve(Buffer.concat(chunks).toString()));
+      });
+    expect(await from({ localAddress: '127.0.0.2', localPort: clientPort })).toBe('direct-127.0.0.2');
+    // From 127.0.0.1 the direct-source chain is out; SAME_IP_OR_LOOPBACK is more specific than
+    // "any source type", so source_ports is never consulted for the chain without a type.
+    expect(await from({ localAddress: '127.0.0.1', localPort: clientPort })).toBe('loopback');
+    expect(await from({ port: ports.source_ports!, localPort: otherClientPort })).toBe('by-source-port');
+    expect(await from({ port: ports.source_ports! })).toBe('any-port');
   });
 
   it('default_filter_chain takes what no chain matches; without it the connection is closed', async () => {
