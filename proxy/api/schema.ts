@@ -1,7 +1,9 @@
 // Zod schemas for the Envoy v3 bootstrap subset meshscope implements. Every object is strict:
-// an unknown field is an error naming its full path. Extension configs (`typed_config` of HTTP
-// filters, access loggers, tracers, network filters) are validated against the schema their
-// extension registered, so the set of accepted names grows with the registry, not this file.
+// an unknown field is an error naming its full path. Extension configs (`typed_config` of
+// listener filters, network filters, HTTP filters, access loggers, tracers) are validated
+// against the schema their extension registered, found through the lookups the core provides
+// (extension-schemas.ts), so the set of accepted names grows with the registry, not this file.
+// Like everything in proxy/api, this imports nothing from the core.
 import { z } from 'zod';
 import { durationSchema } from './duration.js';
 import { numericString, u32, u32Wrapped, unwrap } from './wrappers.js';

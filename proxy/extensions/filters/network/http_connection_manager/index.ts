@@ -1,5 +1,5 @@
 // envoy.filters.network.http_connection_manager: validates the HCM config (schema in
-// proxy/config/schema.ts) and builds one HttpConnectionManager per listener per worker:
+// proxy/api/schema.ts) and builds one HttpConnectionManager per listener per worker:
 // compiled route table, HTTP filter factories, access loggers and tracer from the registries.
 import { defineExtension } from '../../../../core/registry.js';
 import {
