@@ -82,8 +82,12 @@ export class ActiveTcpSocket implements AcceptedSocket {
       }
       return;
     }
-    // Every filter continued; a FIN before that closes the connection above, so what is handed
-    // on here was read before any 'end' event and can be pushed back.
+    // Every filter continued. Bytes can be pushed back only before the stream's 'end': a peer
+    // that half-closed before the filters decided (a partial request line, then FIN) is closed.
+    if (this.#ended) {
+      this.close();
+      return;
+    }
     this.#finish();
   }
 

@@ -252,6 +252,19 @@ describe('filter_chain_match', () => {
     expect(await counter(proxy, 'http_inspector.http2_found')).toBe(1);
   });
 
+  it('closes a connection that half-closes before the inspectors decided, and keeps serving', async () => {
+    const port = ports.protocols!;
+    const answer = await new Promise<string>((resolve) => {
+      const s = net.connect(port, '127.0.0.1', () => s.end('GET /partial'));
+      const chunks: Buffer[] = [];
+      s.on('data', (d) => chunks.push(d));
+      s.on('error', () => {});
+      s.on('close', () => resolve(Buffer.concat(chunks).toString()));
+    });
+    expect(answer).toBe('');
+    expect((await request(port, '/')).body).toBe('plain-http');
+  });
+
   it('a ClientHello split across TCP segments is still read whole', async () => {
     const hello = await clientHello({ servername: 'www.example.com' });
     const answer = await new Promise<string>((resolve) => {
