@@ -13,6 +13,8 @@ export interface ListenerFilterSettings {
   readonly timeoutMs: number;
   /** `continue_on_listener_filters_timeout`: on timeout, choose a chain with what is known instead of closing. */
   readonly continueOnTimeout: boolean;
+  /** The largest `maxReadBytes` of the filters: what may be buffered before a decision. */
+  readonly maxReadBytes: number;
 }
 
 export class ActiveTcpSocket implements AcceptedSocket {
@@ -24,7 +26,6 @@ export class ActiveTcpSocket implements AcceptedSocket {
   readonly #onDone: (accepted: ActiveTcpSocket) => void;
   readonly #onGone: (accepted: ActiveTcpSocket) => void;
   readonly #timeouts: Counter | null;
-  readonly #maxReadBytes: number;
   #buffered: Buffer = Buffer.alloc(0);
   #next = 0;
   #ended = false;
@@ -53,7 +54,6 @@ export class ActiveTcpSocket implements AcceptedSocket {
     this.#timeouts = timeouts;
     this.#onDone = onDone;
     this.#onGone = onGone;
-    this.#maxReadBytes = Math.max(1, ...settings.filters.map((f) => f.maxReadBytes));
     socket.on('data', this.#onData);
     socket.on('end', this.#onEnd);
     socket.on('close', this.#onClose);
@@ -76,7 +76,7 @@ export class ActiveTcpSocket implements AcceptedSocket {
         continue;
       }
       // A filter still waiting at EOF or at the read bound will never be satisfied.
-      if (status === 'close' || this.#ended || this.#buffered.length >= this.#maxReadBytes) {
+      if (status === 'close' || this.#ended || this.#buffered.length >= this.#settings.maxReadBytes) {
         this.close();
         return;
       }

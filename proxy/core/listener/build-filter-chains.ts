@@ -52,6 +52,7 @@ export function buildFilterChains(
       filters: listenerFilters,
       timeoutMs: durationMs(config.listener_filters_timeout, DEFAULT_LISTENER_FILTERS_TIMEOUT_MS),
       continueOnTimeout: config.continue_on_listener_filters_timeout === true,
+      maxReadBytes: Math.max(1, ...listenerFilters.map((f) => f.maxReadBytes)),
     },
   };
 }
