@@ -7,6 +7,7 @@ WORKDIR /app
 # `npm ci` builds through the package's `prepare` script, so the sources come in first.
 COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
 COPY cli ./cli
+COPY shared ./shared
 COPY proxy ./proxy
 COPY control-plane ./control-plane
 COPY collector ./collector

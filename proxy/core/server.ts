@@ -11,7 +11,7 @@ import type {
   ClusterLoadAssignment,
   ListenerConfig,
   RouteConfiguration,
-} from '../config/schema.js';
+} from '../api/schema.js';
 import type { StatsSnapshot, StatsStore } from '../stats/types.js';
 import { createStatsStore, mergeSnapshots } from '../stats/index.js';
 import type { AdminServer } from '../admin/index.js';

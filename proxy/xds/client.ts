@@ -7,7 +7,7 @@
 // configuration. Transports: gRPC ADS (state of the world or delta), REST-JSON polling,
 // watched files.
 import type { Counter, Gauge, Scope } from '../stats/types.js';
-import { configSourceSchema, durationMs, type ConfigSource, type DynamicResources } from './config.js';
+import { configSourceSchema, durationMs, type ConfigSource, type DynamicResources } from '../api/config-source.js';
 import { XdsBootstrapError } from './errors.js';
 import type { JsonMap } from './proto/codec.js';
 import { DeltaGrpcAdsTransport } from './transport/delta-grpc-ads.js';
@@ -575,7 +575,7 @@ export class XdsClient {
 
   /** The HCM of a listener and its RDS reference, if it uses one. */
   #hcmOf(l: JsonMap): JsonMap | undefined {
-    const chains = Array.isArray(l.filter_chains) ? l.filter_chains : [];
+    const chains = [...(Array.isArray(l.filter_chains) ? l.filter_chains : []), l.default_filter_chain];
     for (const chain of chains) {
       const filters = isObject(chain) && Array.isArray(chain.filters) ? chain.filters : [];
       for (const f of filters)
@@ -589,15 +589,18 @@ export class XdsClient {
     const hcm = this.#hcmOf(l);
     if (hcm === undefined || !isObject(hcm.rds)) return l;
     const routeName = hcm.rds.route_config_name as string;
-    const chains = (l.filter_chains as JsonMap[]).map((chain) => ({
+    const inline = (chain: JsonMap): JsonMap => ({
       ...chain,
       filters: (chain.filters as JsonMap[]).map((f) => {
         if (f.name !== HCM_NAME || !isObject(f.typed_config)) return f;
         const { rds: _r, ...rest } = f.typed_config;
         return { ...f, typed_config: { ...rest, route_config: routes ?? { name: routeName } } };
       }),
-    }));
-    return { ...l, filter_chains: chains };
+    });
+    const out: JsonMap = { ...l };
+    if (Array.isArray(l.filter_chains)) out.filter_chains = (l.filter_chains as JsonMap[]).map(inline);
+    if (isObject(l.default_filter_chain)) out.default_filter_chain = inline(l.default_filter_chain);
+    return out;
   }
 
   async #onListeners(r: DiscoveryResponseJson, resources: Map<string, JsonMap>): Promise<void> {

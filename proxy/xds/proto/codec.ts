@@ -5,15 +5,14 @@
 // dropping it on the wire would make gRPC and REST configure the proxy differently.
 import protobuf from 'protobufjs';
 import { PROTO_FILES } from './files.js';
+import { XdsClientError } from '../errors.js';
 
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
 export type JsonMap = { [key: string]: JsonValue };
 
-export class ProtoCodecError extends Error {
-  readonly code = 'MS_ERR_XDS_PROTO';
+export class ProtoCodecError extends XdsClientError {
   constructor(path: string, message: string) {
-    super(`${path === '' ? '(root)' : path}: ${message}`);
-    this.name = 'ProtoCodecError';
+    super('MS_ERR_XDS_PROTO', `${path === '' ? '(root)' : path}: ${message}`);
   }
 }
 
