@@ -3,7 +3,7 @@
 // messages: a policy matches when any of its permissions and any of its principals match.
 import { isIP } from 'node:net';
 import { z } from 'zod';
-import { headerMatcherSchema, stringMatcherSchema } from '../../../../config/schema.js';
+import { headerMatcherSchema, stringMatcherSchema } from '../../../../api/schema.js';
 
 export const RBAC_FILTER_NAME = 'envoy.filters.http.rbac';
 export const RBAC_TYPE_URL = 'type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC';
