@@ -44,24 +44,29 @@ export const localitySchema = z
   .strict();
 
 /** An extension reference `{ name, typed_config }`, resolved through `registry`. */
-function extensionRef(registry: ExtensionRegistry<unknown, never>, allowDisabled = false) {
+function extensionRef(registry: ExtensionRegistry<unknown, never>, httpFilter = false) {
   return z
     .object({
       name: z.string().min(1),
       typed_config: z.record(z.string(), z.unknown()).optional(),
       disabled: z.boolean().optional(),
+      is_optional: z.boolean().optional(),
     })
     .strict()
     .superRefine((ref, ctx) => {
-      // Only HttpFilter has `disabled` in Envoy's API.
-      if (!allowDisabled && ref.disabled !== undefined)
+      // Only HttpFilter has `disabled` and `is_optional` in Envoy's API.
+      if (!httpFilter && ref.disabled !== undefined)
         ctx.addIssue({ code: 'custom', path: ['disabled'], message: 'unknown field' });
+      if (!httpFilter && ref.is_optional !== undefined)
+        ctx.addIssue({ code: 'custom', path: ['is_optional'], message: 'unknown field' });
       const typeUrl = ref.typed_config?.['@type'];
       if (typeUrl !== undefined && typeof typeUrl !== 'string') {
         ctx.addIssue({ code: 'custom', path: ['typed_config', '@type'], message: 'expected a type URL string' });
         return;
       }
       const ext = registry.lookup(ref.name, typeUrl);
+      // Envoy skips an optional HTTP filter it does not implement instead of refusing the listener.
+      if (ext === undefined && ref.is_optional === true) return;
       if (ext === undefined) {
         const what = typeUrl === undefined ? `'${ref.name}'` : `'${ref.name}' (@type ${typeUrl})`;
         ctx.addIssue({
