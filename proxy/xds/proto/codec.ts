@@ -140,8 +140,10 @@ function messageToProto(type: protobuf.Type, json: JsonValue, path: string): Rec
       for (const [mk, mv] of Object.entries(value)) m[mk] = fieldValueToProto(field, mv, join(fpath, mk));
       out[key] = m;
     } else if (field.repeated) {
-      if (!Array.isArray(value)) throw new ProtoCodecError(fpath, 'expected a list');
-      out[key] = value.map((item, i) => fieldValueToProto(field, item, join(fpath, i)));
+      // Envoy's loader (protobuf's JSON parser) takes a single value for a repeated field as a
+      // one-item list; Envoy's own dynamic-config-fs example relies on it.
+      const items = Array.isArray(value) ? value : [value];
+      out[key] = items.map((item, i) => fieldValueToProto(field, item, join(fpath, i)));
     } else {
       out[key] = fieldValueToProto(field, value, fpath);
     }
@@ -358,6 +360,26 @@ export function decodeAny(typeUrl: string, value: Uint8Array): JsonMap {
   const json: JsonMap = { '@type': typeUrl, ...messageToJson(type, decoded) };
   for (const u of unknownFields(type, value)) json[`<unknown protobuf field ${u}>`] = true;
   return json;
+}
+
+/**
+ * A resource (`@type` + fields) as Envoy's loader reads it from a file: through its message, so
+ * proto3 JSON's forms (enum numbers, a single value for a list) come out in the one form the
+ * proxy's schemas read. A resource the message cannot take is returned as given, for the proxy's
+ * validation to refuse with its path.
+ */
+export function asEnvoyReadsIt(resource: JsonMap): JsonMap {
+  const typeUrl = resource['@type'];
+  if (typeof typeUrl !== 'string' || !knowsTypeUrl(typeUrl)) return resource;
+  const { '@type': _t, ...body } = resource;
+  let bytes: Uint8Array;
+  try {
+    bytes = encodeMessage(typeUrl.slice(TYPE_URL_PREFIX.length), body);
+  } catch (err) {
+    if (err instanceof ProtoCodecError) return resource;
+    throw err;
+  }
+  return decodeAny(typeUrl, bytes);
 }
 
 /** Decodes bytes of the named message into Envoy JSON. */
