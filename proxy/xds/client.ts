@@ -89,6 +89,8 @@ interface Pending {
   json: Map<string, string>;
   waitingFor: Set<string>;
   timer: NodeJS.Timeout | undefined;
+  /** Some resources of the response were refused (already NACKed): no ACK when the rest is applied. */
+  nacked: boolean;
 }
 
 interface PendingListeners extends Pending {
@@ -97,8 +99,6 @@ interface PendingListeners extends Pending {
   removalsApplied: boolean;
   /** Some listener of this update was added, changed or removed (stale clusters may go then). */
   changed: boolean;
-  /** Some listeners of the response were refused (already NACKed): no ACK when the rest is applied. */
-  nacked: boolean;
 }
 
 interface KindState {
@@ -436,10 +436,12 @@ export class XdsClient {
     return { ...rest, type: 'STATIC', load_assignment: assignment };
   }
 
-  async #onClusters(r: DiscoveryResponseJson, resources: Map<string, JsonMap>): Promise<void> {
+  async #onClusters(r: DiscoveryResponseJson, all: Map<string, JsonMap>): Promise<void> {
     const problems: string[] = [];
+    const refused = new Set<string>();
     let edsSource: ConfigSource | undefined;
-    for (const [name, c] of resources) {
+    for (const [name, c] of all) {
+      const before = problems.length;
       if (c.type === 'EDS') {
         const eds = isObject(c.eds_cluster_config) ? c.eds_cluster_config : undefined;
         const parsed = configSourceSchema.safeParse(eds?.eds_config);
@@ -458,8 +460,20 @@ export class XdsClient {
       }
       const errs = this.#o.validator.cluster(this.#staticCluster(c, undefined));
       for (const e of errs) problems.push(`${name}: ${e}`);
+      if (problems.length > before) refused.add(name);
     }
-    if (problems.length > 0) return this.#nack('clusters', r, problems.join('; '), [...resources.values()]);
+    if (refused.size > 0 && refused.size === all.size)
+      return this.#nack('clusters', r, problems.join('; '), [...all.values()]);
+    // As Envoy's CDS does, the valid clusters go ahead and the refused ones are NACKed; a refused
+    // cluster that is active keeps its last good version (it is not removed).
+    const resources = this.#withLastGood(all, refused, this.#clusters);
+    if (refused.size > 0)
+      this.#nack(
+        'clusters',
+        r,
+        problems.join('; '),
+        [...refused].map((n) => all.get(n) as JsonMap),
+      );
 
     const needed = new Set<string>();
     for (const c of resources.values()) {
@@ -475,6 +489,7 @@ export class XdsClient {
       json: serialized(resources),
       waitingFor,
       timer: undefined,
+      nacked: refused.size > 0,
     };
     this.#pendingCds = pending;
     const names = [...needed].sort();
@@ -494,11 +509,18 @@ export class XdsClient {
     pending.timer.unref();
   }
 
-  async #onEndpoints(r: DiscoveryResponseJson, resources: Map<string, JsonMap>): Promise<void> {
+  async #onEndpoints(r: DiscoveryResponseJson, all: Map<string, JsonMap>): Promise<void> {
     const problems: string[] = [];
-    for (const [name, cla] of resources)
+    const resources = new Map<string, JsonMap>();
+    const refused: JsonMap[] = [];
+    for (const [name, cla] of all) {
+      const before = problems.length;
       for (const e of this.#o.validator.assignment(cla)) problems.push(`${name}: ${e}`);
-    if (problems.length > 0) return this.#nack('endpoints', r, problems.join('; '), [...resources.values()]);
+      if (problems.length > before) refused.push(cla);
+      else resources.set(name, cla);
+    }
+    // A refused ClusterLoadAssignment is NACKed without holding back the others (per-resource watches).
+    if (resources.size === 0 && refused.length > 0) return this.#nack('endpoints', r, problems.join('; '), refused);
     const changed = new Set<string>();
     const at = now();
     for (const [name, cla] of resources) {
@@ -519,7 +541,8 @@ export class XdsClient {
     } catch (err) {
       return this.#nack('endpoints', r, (err as Error).message, updates);
     }
-    this.#ack('endpoints', r.version_info, r.nonce);
+    if (refused.length > 0) this.#nack('endpoints', r, problems.join('; '), refused);
+    else this.#ack('endpoints', r.version_info, r.nonce);
     for (const [clusterName, active] of this.#clusters) {
       const svc = this.#edsName(active.raw);
       if (svc !== undefined && resources.has(svc))
@@ -565,7 +588,7 @@ export class XdsClient {
       this.#clusters.delete(n);
       this.#stale.add(n);
     }
-    this.#ack('clusters', pending.version, pending.nonce);
+    if (!pending.nacked) this.#ack('clusters', pending.version, pending.nonce);
     this.#subscribeListeners();
     if (this.#stale.size > 0) {
       // Dropped clusters keep serving until the routes that may still name them are updated.
@@ -652,14 +675,7 @@ export class XdsClient {
       return this.#nack('listeners', r, problems.join('; '), [...all.values()]);
     // As Envoy's LDS does, the valid listeners go ahead and the refused ones are NACKed; a
     // refused listener that is active keeps its last good version (it is not removed).
-    const resources = new Map<string, JsonMap>();
-    for (const [name, l] of all) {
-      if (!refused.has(name)) resources.set(name, l);
-      else {
-        const active = this.#listeners.get(name);
-        if (active !== undefined) resources.set(name, active.raw);
-      }
-    }
+    const resources = this.#withLastGood(all, refused, this.#listeners);
     if (refused.size > 0)
       this.#nack(
         'listeners',
@@ -833,6 +849,19 @@ export class XdsClient {
     if (!pending.nacked) this.#ack('listeners', pending.version, pending.nonce);
     if (pending.changed && this.#stale.size > 0) await this.#removeStaleClusters();
     this.#markInitialized();
+  }
+
+  /** The response's valid resources, plus the active version of each refused one (kept, not removed). */
+  #withLastGood(all: Map<string, JsonMap>, refused: Set<string>, active: Map<string, Active>): Map<string, JsonMap> {
+    const out = new Map<string, JsonMap>();
+    for (const [name, res] of all) {
+      if (!refused.has(name)) out.set(name, res);
+      else {
+        const last = active.get(name);
+        if (last !== undefined) out.set(name, last.raw);
+      }
+    }
+    return out;
   }
 
   #routeNameOf(l: JsonMap): string | undefined {

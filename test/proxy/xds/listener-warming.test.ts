@@ -34,6 +34,7 @@ let badPort: number;
 let morePort: number;
 let pushListeners: (() => void) | undefined;
 let pushBrokenListener: (() => void) | undefined;
+let pushClusters: (() => void) | undefined;
 let admin: number;
 const received: Req[] = [];
 const stderr: string[] = [];
@@ -100,6 +101,16 @@ beforeAll(async () => {
             httpListenerResource('other', otherPort, rds('other')) as JsonMap,
             httpListenerResource('bad', badPort, rds('bad')) as JsonMap,
             httpListenerResource('more', morePort, rds('other')) as JsonMap,
+          ]);
+        // 'extra' is new and valid; 'broken' is refused (a Maglev table size must be prime).
+        pushClusters = () =>
+          send(CDS, 'c2', [
+            staticClusterResource('backend', upstream.port) as JsonMap,
+            staticClusterResource('extra', upstream.port) as JsonMap,
+            staticClusterResource('broken', upstream.port, {
+              lb_policy: 'MAGLEV',
+              maglev_lb_config: { table_size: 100 },
+            }) as JsonMap,
           ]);
         stream.on('data', (req: Req) => {
           received.push(req);
@@ -214,5 +225,19 @@ describe('listeners warm and fail on their own', () => {
     expect(
       stderr.some((l) => l.includes('[warning]') && /rejected listeners version l3: good: .*stat_prefix/.test(l)),
     ).toBe(true);
+  });
+
+  it('applies the valid clusters of a CDS update and NACKs the refused one, as Envoy CDS does', async () => {
+    pushClusters!();
+    const nack = await waitFor(
+      () => received.find((r) => r.type_url === CDS && r.error_detail !== undefined && r.error_detail !== null),
+      'CDS NACK',
+    );
+    expect(nack.error_detail!.message).toMatch(/^broken: maglev_lb_config\.table_size: must be a prime number/);
+    expect(nack.version_info).toBe('c1');
+    const clusters = await (await fetch(`http://127.0.0.1:${admin}/clusters`)).text();
+    expect(clusters).toContain('extra::');
+    expect(clusters).not.toContain('broken::');
+    expect((await call(goodPort, 'x')).upstream).toBe('backend');
   });
 });
