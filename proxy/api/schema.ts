@@ -43,41 +43,60 @@ export const localitySchema = z
   .object({ region: z.string().optional(), zone: z.string().optional(), sub_zone: z.string().optional() })
   .strict();
 
-/** An extension reference `{ name, typed_config }`, resolved through the category's registry. */
-function extensionRef(category: ExtensionCategory, allowDisabled = false) {
+interface ExtensionRefInput {
+  name: string;
+  typed_config?: Record<string, unknown> | undefined;
+  is_optional?: boolean | undefined;
+}
+
+/** Resolves `{ name, typed_config }` through the category's registry and checks the config against the extension's schema. */
+function resolveExtensionRef(category: ExtensionCategory) {
+  return (ref: ExtensionRefInput, ctx: z.RefinementCtx): void => {
+    const typeUrl = ref.typed_config?.['@type'];
+    if (typeUrl !== undefined && typeof typeUrl !== 'string') {
+      ctx.addIssue({ code: 'custom', path: ['typed_config', '@type'], message: 'expected a type URL string' });
+      return;
+    }
+    const registry = extensionSchemas(category);
+    const ext = registry.lookup(ref.name, typeUrl);
+    // Envoy skips an optional HTTP filter it does not implement instead of refusing the listener.
+    if (ext === undefined && ref.is_optional === true) return;
+    if (ext === undefined) {
+      const what = typeUrl === undefined ? `'${ref.name}'` : `'${ref.name}' (@type ${typeUrl})`;
+      ctx.addIssue({
+        code: 'custom',
+        path: typeUrl === undefined ? ['name'] : ['typed_config', '@type'],
+        message: `unsupported ${registry.category} extension ${what}; supported: ${registry.names().join(', ') || 'none'}`,
+      });
+      return;
+    }
+    const result = ext.configSchema.safeParse(ref.typed_config ?? {});
+    if (!result.success) {
+      for (const issue of result.error.issues)
+        ctx.addIssue({ ...issue, path: ['typed_config', ...issue.path] } as never);
+    }
+  };
+}
+
+/** An extension reference `{ name, typed_config }` (a network filter, listener filter, access logger, tracer). */
+function extensionRef(category: ExtensionCategory) {
+  return z
+    .object({ name: z.string().min(1), typed_config: z.record(z.string(), z.unknown()).optional() })
+    .strict()
+    .superRefine(resolveExtensionRef(category));
+}
+
+/** Envoy's HttpFilter: an extension reference plus `disabled` and `is_optional`, which only it has. */
+function httpFilterRef() {
   return z
     .object({
       name: z.string().min(1),
       typed_config: z.record(z.string(), z.unknown()).optional(),
       disabled: z.boolean().optional(),
+      is_optional: z.boolean().optional(),
     })
     .strict()
-    .superRefine((ref, ctx) => {
-      // Only HttpFilter has `disabled` in Envoy's API.
-      if (!allowDisabled && ref.disabled !== undefined)
-        ctx.addIssue({ code: 'custom', path: ['disabled'], message: 'unknown field' });
-      const typeUrl = ref.typed_config?.['@type'];
-      if (typeUrl !== undefined && typeof typeUrl !== 'string') {
-        ctx.addIssue({ code: 'custom', path: ['typed_config', '@type'], message: 'expected a type URL string' });
-        return;
-      }
-      const registry = extensionSchemas(category);
-      const ext = registry.lookup(ref.name, typeUrl);
-      if (ext === undefined) {
-        const what = typeUrl === undefined ? `'${ref.name}'` : `'${ref.name}' (@type ${typeUrl})`;
-        ctx.addIssue({
-          code: 'custom',
-          path: typeUrl === undefined ? ['name'] : ['typed_config', '@type'],
-          message: `unsupported ${registry.category} extension ${what}; supported: ${registry.names().join(', ') || 'none'}`,
-        });
-        return;
-      }
-      const result = ext.configSchema.safeParse(ref.typed_config ?? {});
-      if (!result.success) {
-        for (const issue of result.error.issues)
-          ctx.addIssue({ ...issue, path: ['typed_config', ...issue.path] } as never);
-      }
-    });
+    .superRefine(resolveExtensionRef('httpFilters'));
 }
 
 /**
@@ -410,7 +429,7 @@ export const httpConnectionManagerSchema = z
     stat_prefix: z.string().min(1),
     codec_type: envoyEnum(['AUTO', 'HTTP1']).optional(),
     route_config: routeConfigurationSchema.optional(),
-    http_filters: z.array(extensionRef('httpFilters', true)).min(1).optional(),
+    http_filters: z.array(httpFilterRef()).min(1).optional(),
     generate_request_id: z.boolean().optional(),
     preserve_external_request_id: z.boolean().optional(),
     use_remote_address: z.boolean().optional(),

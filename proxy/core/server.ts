@@ -239,7 +239,7 @@ export class ProxyServer implements AdminTarget {
         staticClusters: this.#bootstrap.static_resources?.clusters ?? [],
         target: this,
         stats: this.#mainStats,
-        log: (m) => logger.info(`xds: ${m}`),
+        log: (m, level) => (level === 'warn' ? logger.warn(`xds: ${m}`) : logger.info(`xds: ${m}`)),
       });
       this.#xds = xds;
       let timer: NodeJS.Timeout | undefined;

@@ -29,7 +29,7 @@ export interface AttachXdsOptions {
   staticClusters: readonly ClusterConfig[];
   target: XdsTarget;
   stats: Scope;
-  log: (line: string) => void;
+  log: (line: string, level?: 'info' | 'warn') => void;
 }
 
 export function attachXds(o: AttachXdsOptions): XdsClient {

@@ -63,7 +63,9 @@ registries.networkFilters.register(
       const factories: StreamFilterFactory[] = [];
       for (const f of cfg.http_filters ?? []) {
         if (f.disabled === true) continue;
-        const ext = registries.httpFilters.lookup(f.name, f.typed_config?.['@type'] as string | undefined)!;
+        const ext = registries.httpFilters.lookup(f.name, f.typed_config?.['@type'] as string | undefined);
+        // Only an is_optional filter passes validation unresolved: Envoy leaves it out of the chain.
+        if (ext === undefined) continue;
         factories.push(ext.create(f.typed_config, filterContext));
       }
       const loggers: AccessLogger[] = (cfg.access_log ?? []).map((l) =>
