@@ -113,6 +113,10 @@ function walk(schema: unknown, type: protobuf.Type, path: string, w: Walk): void
       for (const o of d.options as unknown[]) walk(o, type, path, w);
       return;
     case 'object': {
+      // A union of messages (an extension whose HCM config and per-route config differ, as
+      // RBAC and RBACPerRoute) is told apart by each member's literal @type.
+      const named = typeLiteral((d.shape as Record<string, unknown>)['@type']);
+      if (named !== undefined && named !== `type.googleapis.com/${type.fullName.slice(1)}`) return;
       if (w.seen.has(schema)) return;
       w.seen.add(schema);
       for (const [key, value] of Object.entries(d.shape as Record<string, unknown>)) {
@@ -149,6 +153,16 @@ function field(schema: unknown, f: protobuf.Field, where: string, w: Walk): void
   const t = f.resolvedType;
   if (t instanceof protobuf.Type && !t.fullName.startsWith('.google.protobuf.') && !f.map)
     for (const o of objectSchemas(schema)) walk(o, t, `${where}.`, w);
+}
+
+/** The type URL a `@type` field is pinned to, if it is a literal. */
+function typeLiteral(schema: unknown): string | undefined {
+  if (schema === undefined) return undefined;
+  for (const s of unwrapAll(schema)) {
+    const d = defOf(s);
+    if (d.type === 'literal') return String((d.values as unknown[])[0]);
+  }
+  return undefined;
 }
 
 function unwrapAll(schema: unknown): unknown[] {
