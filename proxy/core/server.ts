@@ -239,7 +239,8 @@ export class ProxyServer implements AdminTarget {
         staticClusters: this.#bootstrap.static_resources?.clusters ?? [],
         target: this,
         stats: this.#mainStats,
-        log: (m) => logger.info(`xds: ${m}`),
+        // A refused resource is a config error the operator must see (Envoy logs it at warning).
+        log: (m) => (m.startsWith('rejected ') ? logger.warn(`xds: ${m}`) : logger.info(`xds: ${m}`)),
       });
       this.#xds = xds;
       let timer: NodeJS.Timeout | undefined;
