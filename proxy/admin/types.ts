@@ -16,6 +16,8 @@ export interface ServerInfo {
 export interface HostStatus {
   /** `ip:port` as Envoy prints it in `/clusters`. */
   address: string;
+  /** The endpoint's `hostname`, or the DNS name a STRICT/LOGICAL_DNS host was resolved from. */
+  hostname?: string;
   weight: number;
   priority: number;
   region: string;

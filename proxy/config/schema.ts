@@ -410,6 +410,8 @@ export const httpConnectionManagerSchema = z
     use_remote_address: z.boolean().optional(),
     xff_num_trusted_hops: u32.optional(),
     skip_xff_append: z.boolean().optional(),
+    // google.protobuf.BoolValue: bare or { value }.
+    add_user_agent: z.union([z.boolean(), z.object({ value: z.boolean() }).strict()]).optional(),
     server_name: z.string().optional(),
     server_header_transformation: envoyEnum(['OVERWRITE', 'APPEND_IF_ABSENT', 'PASS_THROUGH']).optional(),
     common_http_protocol_options: z
@@ -538,7 +540,21 @@ const thresholdSchema = z
 
 const lbEndpointSchema = z
   .object({
-    endpoint: z.object({ address: addressSchema, hostname: z.string().optional() }).strict(),
+    endpoint: z
+      .object({
+        address: addressSchema,
+        hostname: z.string().optional(),
+        // Where and as whom active health checks reach this endpoint (Endpoint.HealthCheckConfig).
+        health_check_config: z
+          .object({
+            port_value: port.optional(),
+            hostname: z.string().optional(),
+            disable_active_health_check: z.boolean().optional(),
+          })
+          .strict()
+          .optional(),
+      })
+      .strict(),
     load_balancing_weight: u32Wrapped.optional(),
     health_status: envoyEnum(['UNKNOWN', 'HEALTHY', 'UNHEALTHY', 'DRAINING', 'TIMEOUT', 'DEGRADED']).optional(),
   })
@@ -763,7 +779,7 @@ function validateRouteClusters(
                 });
             });
             r.route?.request_mirror_policies?.forEach((m, mi) => {
-              if (!clusters.has(m.cluster))
+              if (m.cluster !== undefined && !clusters.has(m.cluster))
                 ctx.addIssue({
                   code: 'custom',
                   path: [...base, 'request_mirror_policies', mi, 'cluster'],

@@ -28,6 +28,8 @@ export interface HcmSettings {
   readonly useRemoteAddress: boolean;
   readonly xffNumTrustedHops: number;
   readonly skipXffAppend: boolean;
+  /** `add_user_agent`: the local service cluster and node, told to the upstream; null when off. */
+  readonly userAgent: { readonly cluster: string; readonly node: string } | null;
   readonly serverName: string;
   readonly serverHeaderTransformation: 'OVERWRITE' | 'APPEND_IF_ABSENT' | 'PASS_THROUGH';
   /** 0 = disabled. */
@@ -601,6 +603,13 @@ export class ActiveStream implements StreamFilterCallbacks {
       h.set('x-forwarded-proto', 'http');
     } else if (!h.has('x-forwarded-proto')) {
       h.add('x-forwarded-proto', 'http');
+    }
+    const ua = s.userAgent;
+    if (ua !== null) {
+      // Envoy's add_user_agent: who is calling, and a user-agent when the client sent none.
+      h.set('x-envoy-downstream-service-cluster', ua.cluster);
+      if ((h.get('user-agent') ?? '') === '') h.set('user-agent', ua.cluster);
+      if (ua.node !== '') h.set('x-envoy-downstream-service-node', ua.node);
     }
     let requestId = h.get('x-request-id');
     // At the edge an external client's x-request-id is not trusted unless preserved.

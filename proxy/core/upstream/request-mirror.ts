@@ -14,15 +14,33 @@ import type { Cluster } from './cluster.js';
 import type { PoolFailureReason } from './conn-pool.js';
 import { UpstreamRequest, type AttemptOwner } from '../../extensions/filters/http/router/upstream-request.js';
 
-export const requestMirrorPolicySchema = z.strictObject({
-  cluster: z.string().min(1),
-  runtime_fraction: runtimeFractionalPercentSchema.optional(),
-  disable_shadow_host_suffix_append: z.boolean().optional(),
-});
+export const requestMirrorPolicySchema = z
+  .strictObject({
+    cluster: z.string().min(1).optional(),
+    // The shadow cluster named by a request header; no header or no such cluster: no mirror.
+    cluster_header: z
+      .string()
+      .regex(/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/, { message: 'invalid header name' })
+      .optional(),
+    runtime_fraction: runtimeFractionalPercentSchema.optional(),
+    disable_shadow_host_suffix_append: z.boolean().optional(),
+  })
+  .superRefine((p, ctx) => {
+    // Envoy: "Exactly one of cluster or cluster_header need to be specified".
+    if ((p.cluster === undefined) === (p.cluster_header === undefined))
+      ctx.addIssue({
+        code: 'custom',
+        path: ['cluster'],
+        message: 'exactly one of cluster or cluster_header is required',
+      });
+  });
 export type RequestMirrorPolicyConfig = z.output<typeof requestMirrorPolicySchema>;
 
 export interface RequestMirrorPolicy {
+  /** The shadow cluster, or '' when `clusterHeader` names it per request. */
   readonly cluster: string;
+  /** Lower-cased request header holding the shadow cluster's name, or ''. */
+  readonly clusterHeader: string;
   /** Undefined: every request is mirrored. */
   readonly fraction: RuntimeFractionalPercent | undefined;
   readonly appendShadowSuffix: boolean;
@@ -32,7 +50,8 @@ export function compileMirrorPolicies(
   configs: readonly RequestMirrorPolicyConfig[] | undefined,
 ): readonly RequestMirrorPolicy[] {
   return (configs ?? []).map((c) => ({
-    cluster: c.cluster,
+    cluster: c.cluster ?? '',
+    clusterHeader: c.cluster_header?.toLowerCase() ?? '',
     fraction: c.runtime_fraction,
     appendShadowSuffix: c.disable_shadow_host_suffix_append !== true,
   }));
@@ -45,6 +64,13 @@ export function shadowAuthority(authority: string): string {
     return `${authority.slice(0, colon)}-shadow${authority.slice(colon)}`;
   }
   return `${authority}-shadow`;
+}
+
+/** The shadow cluster's name for this request, or undefined (cluster_header absent). */
+export function mirrorClusterName(policy: RequestMirrorPolicy, headers: HeaderMap): string | undefined {
+  if (policy.clusterHeader === '') return policy.cluster;
+  const name = headers.get(policy.clusterHeader);
+  return name === undefined || name === '' ? undefined : name;
 }
 
 /** True when this request should be mirrored under `policy`. */

@@ -17,7 +17,7 @@ import type { Counter } from '../../../../stats/types.js';
 import type { Host } from '../../../../core/upstream/host.js';
 import type { Runtime } from '../../../../runtime/index.js';
 import { RetryState, finalTimeouts } from '../../../../core/upstream/retry-policy.js';
-import { ShadowRequest, shouldMirror } from '../../../../core/upstream/request-mirror.js';
+import { mirrorClusterName, ShadowRequest, shouldMirror } from '../../../../core/upstream/request-mirror.js';
 
 /** `http.<stat_prefix>.*` counters the router owns. */
 export interface RouterStats {
@@ -33,6 +33,7 @@ export interface RouterConfig {
   /** Request mirrors draw their `runtime_fraction` from it. */
   readonly runtime: Runtime;
   readonly suppressEnvoyHeaders: boolean;
+  readonly startChildSpan: boolean;
 }
 
 const UPSTREAM_RESET_PREFIX = 'upstream connect error or disconnect/reset before headers. reset reason: ';
@@ -216,7 +217,8 @@ export class RouterFilter implements StreamDecoderFilter, AttemptOwner {
   #startShadows(route: Route, headers: HeaderMap, timeoutMs: number, endStream: boolean): void {
     const snapshot = this.#config.runtime.snapshot();
     for (const policy of route.mirrorPolicies) {
-      const shadowCluster = this.#config.clusterManager.get(policy.cluster);
+      const name = mirrorClusterName(policy, headers);
+      const shadowCluster = name === undefined ? undefined : this.#config.clusterManager.get(name);
       if (shadowCluster === undefined || !shouldMirror(policy, snapshot)) continue;
       const shadow = new ShadowRequest(
         shadowCluster,
@@ -421,7 +423,11 @@ export class RouterFilter implements StreamDecoderFilter, AttemptOwner {
     const span = cb.streamInfo.activeSpan;
     if (span !== null) {
       // The tracer decides whether an attempt gets its own CLIENT span or reuses the stream's.
-      attempt.span = span.spawnChild(`router ${attempt.cluster} egress`, attempt.startTimeMs);
+      attempt.span = span.spawnChild(
+        `router ${attempt.cluster} egress`,
+        attempt.startTimeMs,
+        this.#config.startChildSpan,
+      );
       attempt.span.injectContext(headers);
     }
     const raw = cb.upgradeType !== '';
