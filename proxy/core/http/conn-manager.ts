@@ -568,6 +568,9 @@ export class ActiveStream implements StreamFilterCallbacks {
       if (head.versionMinor === 0 && s.defaultHostForHttp10 !== '') authority = s.defaultHostForHttp10;
       else return this.#badRequest('missing_host_header');
     }
+    // HTTP2-Settings is hop-by-hop when Connection lists it (an h2c upgrade, RFC 9113 §3.2.1).
+    if (h.has('http2-settings') && /(?:^|,)\s*http2-settings\s*(?:,|$)/i.test(h.get('connection') ?? ''))
+      h.remove('http2-settings');
     for (let i = 0; i < HOP_BY_HOP_REQUEST.length; i++) h.remove(HOP_BY_HOP_REQUEST[i]!);
     if (head.chunked) h.remove('content-length');
     if ((s.normalizePath || s.mergeSlashes) && path !== '*') {
@@ -880,7 +883,9 @@ export class ActiveStream implements StreamFilterCallbacks {
     if (!this.#noResponseBody && !hasLength && this.head.versionMinor === 0) this.closeAfterResponse = true;
     if (this.conn.draining && !this.upgraded) this.closeAfterResponse = true;
 
-    let out = statusLine(status);
+    // With accept_http_10 an HTTP/1.0 request is answered in HTTP/1.0, as Envoy's codec does.
+    const http10 = this.head.versionMinor === 0 && s.acceptHttp10;
+    let out = statusLine(status, http10 ? 0 : 1);
     const names = headers.names;
     const values = headers.values;
     let sawServer = false;
@@ -905,6 +910,7 @@ export class ActiveStream implements StreamFilterCallbacks {
     if (this.upgraded) out += `connection: upgrade\r\nupgrade: ${headers.get('upgrade') ?? this.upgradeType}\r\n`;
     else if (this.#chunkedResponse) out += 'transfer-encoding: chunked\r\n';
     if (this.closeAfterResponse && !this.upgraded) out += 'connection: close\r\n';
+    else if (http10) out += 'connection: keep-alive\r\n'; // HTTP/1.0 closes unless told otherwise
     this.conn.write(`${out}\r\n`);
     if (this.upgraded) {
       this.conn.hcm.stats.downstream_cx_upgrades_total.inc();

@@ -280,6 +280,7 @@ export class RouterFilter implements StreamDecoderFilter, AttemptOwner {
       this.#cb.sendLocalReply(503, 'no healthy upstream', ResponseFlag.NoHealthyUpstream, 'no_healthy_upstream');
       return;
     }
+    this.#cluster!.info.stats.upstream_rq_total.inc(); // Envoy counts every try
     const body = this.#retryBody!;
     this.#buffered = body.length === 0 ? null : body.slice();
     this.#bufferedBytes = this.#retryBodyBytes;
@@ -514,7 +515,7 @@ export class RouterFilter implements StreamDecoderFilter, AttemptOwner {
     headers.names.unshift(':status');
     headers.values.unshift(String(head.status));
     if (!this.#config.suppressEnvoyHeaders)
-      headers.add('x-envoy-upstream-service-time', String(Math.round(attempt.elapsedMs())));
+      headers.set('x-envoy-upstream-service-time', String(Math.round(attempt.elapsedMs()))); // this hop's, not appended
     if (this.#setCookie !== null) headers.add('set-cookie', this.#setCookie);
     if (this.#weightedIndex >= 0)
       applyHeaderMutation(route.weightedClusters![this.#weightedIndex]!.responseMutation, headers, info);
