@@ -33,7 +33,7 @@ let proxy: RunningProxy;
 
 beforeAll(async () => {
   up = await startUpstream('up');
-  flaky = await startUpstream('flaky', (req, res) => {
+  flaky = await startUpstream('flaky', (_req, res) => {
     flakyCalls++;
     res.statusCode = flakyCalls <= 2 ? 503 : 200;
     // As an upstream Envoy would have set it.
@@ -141,7 +141,7 @@ describe('HTTP/1 as Envoy parses it', () => {
     const { text, closedByServer } = await exchange(
       'GET /a HTTP/1.0\r\nhost: x\r\nconnection: keep-alive\r\n\r\n' + 'GET /b HTTP/1.0\r\nhost: x\r\n\r\n',
     );
-    const heads = text.match(/HTTP\/1\.\d \d{3}[^]*?\r\n\r\n/g) ?? [];
+    const heads = text.match(/HTTP\/1\.\d \d{3}[\s\S]*?\r\n\r\n/g) ?? [];
     expect(heads).toHaveLength(2);
     expect(heads[0]).toMatch(/^HTTP\/1\.0 200 /);
     expect(heads[0]).toContain('connection: keep-alive');
