@@ -14,6 +14,9 @@ import {
   type StatsTypeFilter,
 } from '../stats/index.js';
 import { renderClustersJson, renderClustersText, renderListenersJson, renderListenersText } from './clusters.js';
+import { selectConfigDump } from './config-dump.js';
+import { registerDiagnosticHandlers } from './diagnostics.js';
+import { renderServerInfo } from './server-info.js';
 import { AdminDuplicateHandlerError, AdminInvalidPathError, AdminListenError } from './errors.js';
 import type { AdminHandler, AdminHandlerRegistry, AdminRequest, AdminResponse, AdminTarget } from './types.js';
 
@@ -200,25 +203,9 @@ class AdminServerImpl implements AdminServer {
       const state = this.#currentState();
       return text(state === 'LIVE' ? 200 : 503, `${state}\n`);
     });
-    this.addHandler('/server_info', 'print server version/status information', false, () => {
-      const info = t.serverInfo();
-      const uptime = `${Math.floor(info.uptimeSeconds)}s`;
-      return json(
-        JSON.stringify(
-          {
-            version: info.version,
-            state: this.#currentState(),
-            hot_restart_version: 'disabled',
-            command_line_options: info.commandLineOptions,
-            node: info.node,
-            uptime_current_epoch: uptime,
-            uptime_all_epochs: uptime,
-          },
-          null,
-          1,
-        ),
-      );
-    });
+    this.addHandler('/server_info', 'print server version/status information', false, () =>
+      json(renderServerInfo(t.serverInfo(), this.#currentState())),
+    );
     this.addHandler('/stats', 'print server stats', false, async (r) => {
       const q = statsQuery(r.query);
       if (isResponse(q)) return q;
@@ -247,9 +234,14 @@ class AdminServerImpl implements AdminServer {
         ? json(renderListenersJson(listeners))
         : text(200, renderListenersText(listeners));
     });
-    this.addHandler('/config_dump', 'dump current Envoy configs', false, () =>
-      json(JSON.stringify(t.configDump(), null, 1)),
-    );
+    this.addHandler('/config_dump', 'dump current Envoy configs (?resource=, ?include_eds)', false, async (r) => {
+      const dump = (await t.configDump()) as { configs: Array<Record<string, unknown>> };
+      const selected = selectConfigDump(dump, {
+        includeEds: r.query.has('include_eds'),
+        resource: r.query.get('resource'),
+      });
+      return selected.ok ? json(JSON.stringify(selected.body, null, 1)) : text(404, `${selected.message}\n`);
+    });
     this.addHandler('/healthcheck/fail', 'cause the server to fail health checks', true, async () => {
       this.#healthCheckFailed = true;
       await t.setHealthCheckFailed(true);
@@ -269,6 +261,7 @@ class AdminServerImpl implements AdminServer {
       return text(200, 'OK\n');
     });
     this.addHandler('/quitquitquit', 'exit the server', true, () => QUIT_RESPONSE);
+    registerDiagnosticHandlers(this, t, () => this.#currentState());
   }
 
   /** Envoy reports DRAINING while health checks are failed. */

@@ -66,6 +66,9 @@ export interface AdminTarget {
   drainListeners(options: { inboundOnly: boolean; graceful: boolean }): Promise<void>;
   /** `/quitquitquit`: exit after the response is written. */
   quit(): void;
+  /** `/logging`: the process's log level, and a change of it (absent: `/logging` lists only). */
+  logLevel?(): string;
+  setLogLevel?(level: string): void;
 }
 
 export interface AdminRequest {

@@ -19,7 +19,7 @@ import type { AdminTarget, ClusterStatus, ListenerStatus, ServerInfo, ServerStat
 import { Worker, handleWorkerCall, nodeInfo } from './worker.js';
 import type { NodeInfo } from './extension-points.js';
 import type { WorkerCall, WorkerResponse } from './ipc.js';
-import type { Logger } from './logger.js';
+import { LOG_LEVELS, type Logger } from './logger.js';
 import { WorkerError } from '../errors.js';
 import type { XdsClient } from '../xds/client.js';
 import {
@@ -287,8 +287,24 @@ export class ProxyServer implements AdminTarget {
         metadata: this.#node.metadata,
         locality: { ...this.#node.locality },
       },
-      commandLineOptions: this.#options.commandLineOptions ?? {},
+      commandLineOptions: {
+        concurrency: this.#options.concurrency,
+        drain_time_s: this.#options.drainTimeSeconds,
+        service_cluster: this.#options.serviceCluster,
+        service_node: this.#options.serviceNode,
+        log_level: this.#options.logger.level,
+        ...this.#options.commandLineOptions,
+      },
     };
+  }
+
+  logLevel(): string {
+    return this.#options.logger.level ?? 'info';
+  }
+
+  setLogLevel(level: string): void {
+    const known = LOG_LEVELS.find((l) => l === level);
+    if (known !== undefined) this.#options.logger.setLevel?.(known);
   }
 
   async stats(): Promise<StatsSnapshot> {
@@ -326,25 +342,9 @@ export class ProxyServer implements AdminTarget {
     return this.#listeners;
   }
 
-  configDump(): unknown {
-    const b = this.#bootstrap;
-    const dump = {
-      configs: [
-        { '@type': 'type.googleapis.com/envoy.admin.v3.BootstrapConfigDump', bootstrap: b },
-        {
-          '@type': 'type.googleapis.com/envoy.admin.v3.ClustersConfigDump',
-          static_clusters: (b.static_resources?.clusters ?? []).map((c) => ({
-            cluster: { '@type': 'type.googleapis.com/envoy.config.cluster.v3.Cluster', ...c },
-          })),
-        },
-        {
-          '@type': 'type.googleapis.com/envoy.admin.v3.ListenersConfigDump',
-          static_listeners: (b.static_resources?.listeners ?? []).map((l) => ({
-            listener: { '@type': 'type.googleapis.com/envoy.config.listener.v3.Listener', ...l },
-          })),
-        },
-      ],
-    };
+  async configDump(): Promise<{ configs: Array<Record<string, unknown>> }> {
+    const { staticConfigDump } = await import('../admin/config-dump.js');
+    const dump = staticConfigDump(this.#bootstrap, new Date(this.#startedAt).toISOString());
     return this.#mergeConfigDump === null ? dump : this.#mergeConfigDump(dump, this.#xds?.configDump() ?? []);
   }
 
