@@ -14,6 +14,7 @@ import {
   type StatsTypeFilter,
 } from '../stats/index.js';
 import { renderClustersJson, renderClustersText, renderListenersJson, renderListenersText } from './clusters.js';
+import type { AdminRequestRecord } from './access-log.js';
 import { selectConfigDump } from './config-dump.js';
 import { registerDiagnosticHandlers } from './diagnostics.js';
 import { renderServerInfo } from './server-info.js';
@@ -32,6 +33,8 @@ export interface AdminServerOptions {
   logger?: AdminLogger;
   /** Largest request body accepted, in bytes (default 1 MiB). */
   maxBodyBytes?: number;
+  /** Called once per answered request (`admin.access_log`, see access-log.ts). */
+  accessLog?: (record: AdminRequestRecord) => void;
 }
 
 export interface AdminServer extends AdminHandlerRegistry {
@@ -88,6 +91,7 @@ class AdminServerImpl implements AdminServer {
   readonly #target: AdminTarget;
   readonly #logger: AdminLogger | undefined;
   readonly #maxBodyBytes: number;
+  readonly #accessLog: ((record: AdminRequestRecord) => void) | undefined;
   readonly #handlers = new Map<string, Entry>();
   readonly #server: Server;
   #healthCheckFailed = false;
@@ -96,6 +100,7 @@ class AdminServerImpl implements AdminServer {
     this.#target = options.target;
     this.#logger = options.logger;
     this.#maxBodyBytes = options.maxBodyBytes ?? 1024 * 1024;
+    this.#accessLog = options.accessLog;
     this.#server = createServer((req, res) => this.#onRequest(req, res));
     this.#registerBuiltins();
   }
@@ -135,6 +140,7 @@ class AdminServerImpl implements AdminServer {
   }
 
   #onRequest(req: IncomingMessage, res: ServerResponse): void {
+    if (this.#accessLog !== undefined) this.#logWhenDone(req, res, this.#accessLog);
     const chunks: Buffer[] = [];
     let size = 0;
     let tooLarge = false;
@@ -154,6 +160,31 @@ class AdminServerImpl implements AdminServer {
       void this.#dispatch(req, Buffer.concat(chunks)).then((r) => {
         this.#send(res, r, req.method ?? 'GET');
         if (r === QUIT_RESPONSE) res.once('finish', () => this.#target.quit());
+      });
+    });
+  }
+
+  #logWhenDone(req: IncomingMessage, res: ServerResponse, log: (record: AdminRequestRecord) => void): void {
+    const startTime = Date.now();
+    const startMonotonic = performance.now();
+    let bytesReceived = 0;
+    req.on('data', (chunk: Buffer) => (bytesReceived += chunk.length));
+    res.once('finish', () => {
+      const s = req.socket;
+      log({
+        startTime,
+        startMonotonic,
+        method: req.method ?? 'GET',
+        path: req.url ?? '/',
+        authority: req.headers.host ?? '',
+        userAgent: req.headers['user-agent'],
+        remoteAddress: s.remoteAddress ?? '',
+        remotePort: s.remotePort ?? 0,
+        localAddress: s.localAddress ?? '',
+        localPort: s.localPort ?? 0,
+        status: res.statusCode,
+        bytesReceived,
+        bytesSent: Number(res.getHeader('content-length') ?? 0),
       });
     });
   }

@@ -651,6 +651,12 @@ export const clusterSchema = z
   });
 export type ClusterConfig = z.output<typeof clusterSchema>;
 
+const ADMIN_ACCESS_LOGGERS = [
+  'envoy.access_loggers.file',
+  'envoy.access_loggers.stdout',
+  'envoy.access_loggers.stderr',
+];
+
 export const bootstrapSchema = z
   .object({
     node: z
@@ -667,9 +673,23 @@ export const bootstrapSchema = z
       .object({
         address: addressSchema,
         // Deprecated in Envoy but common in example configs; only the no-op sink is accepted
-        // because admin requests are not access-logged here.
+        // here (the message predates `access_log`, which logs admin requests to a file or stream).
         access_log_path: z
           .literal('/dev/null', { message: "admin access logs are not supported: use '/dev/null' or remove the field" })
+          .optional(),
+        access_log: z
+          .array(extensionRef(registries.accessLoggers as ExtensionRegistry<unknown, never>))
+          .superRefine((logs, ctx) =>
+            logs.forEach((l, i) => {
+              // The admin runs in the main process, which has no upstream clusters to export to.
+              if (!ADMIN_ACCESS_LOGGERS.includes(l.name))
+                ctx.addIssue({
+                  code: 'custom',
+                  path: [i, 'name'],
+                  message: `admin access logs support ${ADMIN_ACCESS_LOGGERS.join(', ')}`,
+                });
+            }),
+          )
           .optional(),
       })
       .strict()

@@ -141,6 +141,8 @@ export class ProxyServer implements AdminTarget {
   #mergeConfigDump: typeof import('../xds/attach.js').mergeConfigDump | null = null;
   #runtime: LayeredRuntime | null = null;
   #shutdown: Promise<void> | null = null;
+  /** Flushes of main-process extensions (admin access logs), run after the admin closed. */
+  readonly #mainShutdownHooks: Array<() => Promise<void> | void> = [];
   #resolveClosed!: () => void;
   /** Resolves once the server has shut down (SIGTERM, /quitquitquit or close()). */
   readonly closed: Promise<void>;
@@ -219,10 +221,21 @@ export class ProxyServer implements AdminTarget {
     if (admin !== undefined) {
       // Loaded only when the bootstrap has an admin address.
       const { createAdminServer } = await import('../admin/index.js');
+      const accessLogs = this.#bootstrap.admin?.access_log ?? [];
+      const { adminAccessLog } = await import('../admin/access-log.js');
       this.#admin = await createAdminServer({
         address: { host: admin.address, port: admin.port_value },
         target: this,
         logger: { info: (m) => logger.info(m), error: (m) => logger.error(m) },
+        accessLog:
+          accessLogs.length === 0
+            ? undefined
+            : adminAccessLog(accessLogs, {
+                node: this.#node,
+                stats: this.#mainStats,
+                runtime,
+                onShutdown: (fn) => this.#mainShutdownHooks.push(fn),
+              }),
       });
       registerRuntimeAdminHandlers(this.#admin, runtime);
     }
@@ -408,6 +421,7 @@ export class ProxyServer implements AdminTarget {
       await Promise.allSettled(this.#workers.map((w) => w.call({ op: 'shutdown', drainMs })));
       for (const w of this.#workers) if (w instanceof ProcessWorker) w.kill();
       await this.#admin?.close();
+      await Promise.allSettled(this.#mainShutdownHooks.map((fn) => fn()));
       this.#runtime?.close();
       this.#options.logger.info('shut down');
       this.#resolveClosed();

@@ -135,7 +135,8 @@ describe('proto3 JSON as Envoy loads it', () => {
 });
 
 // Envoy's examples/dynamic-config-fs: envoy.yaml points lds_config/cds_config at files
-// (https://www.envoyproxy.io/docs/envoy/latest/start/sandboxes/dynamic-configuration-filesystem).
+// (https://www.envoyproxy.io/docs/envoy/latest/start/sandboxes/dynamic-configuration-filesystem)
+// and logs admin requests to stdout (api-v3/config/bootstrap/v3/bootstrap.proto: Admin.access_log).
 // Only the addresses are changed; lds.yaml keeps its `filters:` written as one object.
 const LDS = (port: number) => `resources:
 - "@type": type.googleapis.com/envoy.config.listener.v3.Listener
@@ -205,6 +206,10 @@ dynamic_resources:
     path: ${dir.file('lds.yaml')}
 
 admin:
+  access_log:
+  - name: envoy.access_loggers.stdout
+    typed_config:
+      "@type": type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StdoutAccessLog
   address:
     socket_address:
       address: 127.0.0.1
@@ -214,13 +219,15 @@ admin:
     const child = spawn(
       process.execPath,
       ['dist/cli/main.js', 'proxy', '-c', dir.file('envoy.yaml'), '--concurrency', '1', '-l', 'warning'],
-      { stdio: ['ignore', 'ignore', 'pipe'] },
+      { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     cleanups.push(() => {
       if (child.exitCode === null) child.kill('SIGKILL');
     });
     let stderr = '';
+    let stdout = '';
     child.stderr!.on('data', (d) => (stderr += d));
+    child.stdout!.on('data', (d) => (stdout += d));
 
     const res = await waitFor(
       () =>
@@ -245,5 +252,8 @@ admin:
     expect(line).toContain('stat_prefixx: unknown field');
     // The last good listener keeps serving.
     expect((await request(port!, '/')).status).toBe(200);
+    // admin.access_log: admin requests are logged in Envoy's default format.
+    expect((await request(admin!, '/ready')).status).toBe(200);
+    await waitFor(() => /"GET \/ready HTTP\/1\.1" 200 /.test(stdout), 'the admin access log line');
   });
 });
