@@ -252,8 +252,7 @@ export class ProxyServer implements AdminTarget {
         staticClusters: this.#bootstrap.static_resources?.clusters ?? [],
         target: this,
         stats: this.#mainStats,
-        // A refused resource is a config error the operator must see (Envoy logs it at warning).
-        log: (m) => (m.startsWith('rejected ') ? logger.warn(`xds: ${m}`) : logger.info(`xds: ${m}`)),
+        log: (m) => logger.info(`xds: ${m}`),
       });
       this.#xds = xds;
       let timer: NodeJS.Timeout | undefined;

@@ -10,7 +10,6 @@ import type { Counter, Gauge, Scope } from '../stats/types.js';
 import { configSourceSchema, durationMs, type ConfigSource, type DynamicResources } from './config.js';
 import { XdsBootstrapError } from './errors.js';
 import type { JsonMap } from './proto/codec.js';
-import { normalizeProtoJson } from '../config/proto-json.js';
 import { DeltaGrpcAdsTransport } from './transport/delta-grpc-ads.js';
 import { GrpcAdsTransport } from './transport/grpc-ads.js';
 import { PathTransport } from './transport/path.js';
@@ -375,8 +374,7 @@ export class XdsClient {
         );
         return;
       }
-      // Read as Envoy reads proto3 JSON: camelCase names, enum numbers, TypedStruct, lone values.
-      const body = normalizeProtoJson(withoutType(res), kind === 'clusters' ? 'cluster' : undefined).value as JsonMap;
+      const body = withoutType(res);
       const name = kind === 'endpoints' ? body.cluster_name : body.name;
       if (typeof name !== 'string' || name === '') {
         problems.push(`resources[${i}]: ${kind === 'endpoints' ? 'cluster_name' : 'name'} is required`);
@@ -392,8 +390,7 @@ export class XdsClient {
     const st = this.#kinds[kind];
     st.rejected.inc();
     st.error = { version: r.version_info, details, at: now(), failed };
-    const from = st.sourceKey.startsWith('path:') ? ` from ${st.sourceKey.slice(5)}` : '';
-    this.#log(`rejected ${kind} version ${r.version_info}${from}: ${details}`);
+    this.#log(`rejected ${kind} version ${r.version_info}: ${details}`);
     this.#request(kind, { nonce: r.nonce, error: details });
     if (kind === 'clusters') this.#subscribeListeners();
     this.#markInitialized();

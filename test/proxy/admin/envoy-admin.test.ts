@@ -2,8 +2,11 @@
 // /server_info (envoy.admin.v3.ServerInfo: proto field names, every CommandLineOptions field,
 // durations like "600s"), /config_dump (one dump per type in Envoy's order with last_updated,
 // inline route configs as static_route_configs, ?include_eds, ?resource=), /clusters
-// hostname, /logging (POST), /memory, /init_dump, /hot_restart_version, /stats/recentlookups.
-import { readFileSync } from 'node:fs';
+// hostname, /logging (POST), /memory, /init_dump, /hot_restart_version, /stats/recentlookups,
+// and admin.access_log (api-v3/config/bootstrap/v3/bootstrap.proto: "Configuration for
+// access logs emitted by the administration server"), as Envoy's dynamic-config-fs example sets.
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -180,5 +183,66 @@ describe('diagnostic endpoints', () => {
     expect((await get('/stats/recentlookups')).body).toBe('   Count Lookup\n\ntotal: 0\n');
     expect((await get('/stats/recentlookups/disable', 'POST')).status).toBe(200);
     expect((await get('/stats/recentlookups')).body).toContain('Lookup tracking is not enabled');
+  });
+});
+
+describe('admin.access_log', () => {
+  it("logs admin requests in Envoy's default format through the file access logger", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ms-admin-log-'));
+    const path = join(dir, 'admin.log');
+    const p = await startProxy({
+      config: {
+        admin: {
+          access_log: [
+            {
+              name: 'envoy.access_loggers.file',
+              typed_config: {
+                '@type': 'type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog',
+                path,
+              },
+            },
+          ],
+          address: { socket_address: { address: '127.0.0.1', port_value: 0 } },
+        },
+      },
+      concurrency: 1,
+      logLevel: 'off',
+    });
+    try {
+      const port = p.adminAddress()!.port;
+      expect((await fetch(`http://127.0.0.1:${port}/ready`, { headers: { 'user-agent': 'probe/1' } })).status).toBe(
+        200,
+      );
+      expect((await fetch(`http://127.0.0.1:${port}/nope`)).status).toBe(404);
+    } finally {
+      await p.close(0);
+    }
+    const lines = readFileSync(path, 'utf8').trim().split('\n');
+    rmSync(dir, { recursive: true, force: true });
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toMatch(
+      /^\[[^\]]+\] "GET \/ready HTTP\/1\.1" 200 - 0 5 \d+ - "-" "probe\/1" "-" "127\.0\.0\.1:\d+" "-"$/,
+    );
+    expect(lines[1]).toMatch(/"GET \/nope HTTP\/1\.1" 404 /);
+  });
+
+  it('refuses a logger that exports to a cluster, naming the path', async () => {
+    const { validateBootstrap } = await import('../../../proxy/index.js');
+    expect(() =>
+      validateBootstrap({
+        admin: {
+          access_log: [
+            {
+              name: 'envoy.access_loggers.open_telemetry',
+              typed_config: {
+                '@type':
+                  'type.googleapis.com/envoy.extensions.access_loggers.open_telemetry.v3.OpenTelemetryAccessLogConfig',
+              },
+            },
+          ],
+          address: { socket_address: { address: '127.0.0.1', port_value: 0 } },
+        },
+      }),
+    ).toThrow(/admin\.access_log\[0\]\.name: admin access logs support envoy\.access_loggers\.file/);
   });
 });
