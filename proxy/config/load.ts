@@ -47,9 +47,8 @@ export function formatIssues(issues: readonly z.core.$ZodIssue[], original: Path
 export function parseProtoJson<T>(
   schema: z.ZodType<T>,
   raw: unknown,
-  root?: 'cluster',
 ): { ok: true; data: T } | { ok: false; errors: string[] } {
-  const input = normalizeProtoJson(raw, root);
+  const input = normalizeProtoJson(raw);
   const result = schema.safeParse(input.value);
   if (result.success) return { ok: true, data: result.data };
   return { ok: false, errors: formatIssues(result.error.issues, input.originalPath) };

@@ -9,7 +9,9 @@
 //
 // The mapping is driven by field names, not by the proto descriptors: the tables below list the
 // fields of the subset meshscope implements whose json_name is not a plain camelCase of the
-// proto name, whose value is an enum, is repeated, or is a free-form Struct/map.
+// proto name, whose value is an enum, is repeated, or is a free-form Struct/map. (Loading
+// Envoy's descriptors would cost every proxy start their parse time and resident memory; the
+// xDS codec, which needs them anyway, reads resources through them.)
 
 const TYPED_STRUCT_TYPES = new Set([
   'type.googleapis.com/xds.type.v3.TypedStruct',
@@ -134,7 +136,7 @@ function protoFieldName(key: string): string {
 }
 
 function enumValues(field: string, parentField: string | undefined): ReadonlyArray<string | undefined> | undefined {
-  if (field === 'type') return parentField === 'clusters' || parentField === '(cluster)' ? CLUSTER_TYPES : undefined;
+  if (field === 'type') return parentField === 'clusters' ? CLUSTER_TYPES : undefined;
   if (field === 'protocol') return parentField === 'socket_address' ? SOCKET_PROTOCOLS : undefined;
   if (field === 'priority')
     return parentField === 'route' || parentField === 'thresholds' ? ROUTING_PRIORITIES : undefined;
@@ -215,12 +217,12 @@ class Normalizer {
 }
 
 /**
- * Rewrites proto3-JSON input into the canonical form. `root` names the message at the top when
- * it is not a Bootstrap (an xDS resource), so root-level enums such as a Cluster's `type` map.
+ * Rewrites a bootstrap in proto3 JSON into the canonical form. (xDS resources are read through
+ * Envoy's own messages in proxy/xds/proto.)
  */
-export function normalizeProtoJson(raw: unknown, root?: 'cluster'): ProtoJsonInput {
+export function normalizeProtoJson(raw: unknown): ProtoJsonInput {
   const n = new Normalizer();
-  const value = isObject(raw) ? n.object(raw, root === 'cluster' ? '(cluster)' : undefined) : raw;
+  const value = isObject(raw) ? n.object(raw, undefined) : raw;
   return {
     value,
     originalPath(path) {

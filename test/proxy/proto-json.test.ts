@@ -29,6 +29,7 @@ function errorsOf(config: unknown): string[] {
 
 const HCM = 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
 const ROUTER = 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router';
+const FAULT = 'type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault';
 
 /** A camelCase bootstrap as protobuf's JSON printer writes it (enums as numbers, TypedStruct filters). */
 function camelBootstrap(listenerPort: number, upstreamPort: number, wrapper: string) {
@@ -131,6 +132,33 @@ describe('proto3 JSON as Envoy loads it', () => {
     const res = await request(p.port, '/hello');
     expect(res.status).toBe(200);
     expect(res.json<{ upstream: string }>().upstream).toBe('up');
+  });
+
+  it('unwraps a TypedStruct per-route config (typed_per_filter_config), camelCase inside', async () => {
+    const up = await startUpstream('up');
+    cleanups.push(() => up.close());
+    const [port] = await freePorts(1);
+    const cfg = camelBootstrap(port!, up.port, 'type.googleapis.com/xds.type.v3.TypedStruct');
+    const hcm = cfg.staticResources.listeners[0]!.filterChains[0]!.filters[0]!.typedConfig.value as {
+      httpFilters: object[];
+      routeConfig: { virtualHosts: Array<{ routes: Array<Record<string, unknown>> }> };
+    };
+    hcm.httpFilters.unshift({ name: 'envoy.filters.http.fault', typedConfig: { '@type': FAULT } });
+    hcm.routeConfig.virtualHosts[0]!.routes.unshift({
+      match: { prefix: '/aborted' },
+      route: { cluster: 'up' },
+      typedPerFilterConfig: {
+        'envoy.filters.http.fault': {
+          '@type': 'type.googleapis.com/udpa.type.v1.TypedStruct',
+          typeUrl: FAULT,
+          value: { abort: { httpStatus: 418, percentage: { numerator: 100 } } },
+        },
+      },
+    });
+    const p = await startTestProxy(cfg);
+    cleanups.push(() => p.close());
+    expect((await request(p.port, '/aborted')).status).toBe(418);
+    expect((await request(p.port, '/other')).status).toBe(200);
   });
 
   it('reads a lone value for a repeated field as a one-item list, and routes with it', async () => {
