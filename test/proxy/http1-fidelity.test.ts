@@ -3,7 +3,11 @@
 //   #fragment in the URI path", runtime envoy.reloadable_features.http_reject_path_with_fragment);
 // - a head that can never be valid is answered at once with 400 and a close, counted in
 //   downstream_cx_protocol_error (config/http/http_conn_man/stats: "Total protocol errors"):
-//   lines ending in a bare LF, and a TLS ClientHello sent to a plaintext port;
+//   lines ending in a bare LF (RFC 9112 §2.2 only allows accepting them, and parsers that
+//   disagree on them smuggle requests, CVE-2022-32214, so meshscope refuses them, as its codec
+//   always did, but no longer waits for a CRLFCRLF that never comes; Envoy's codec answers 400
+//   to stray LFs too, envoyproxy/envoy#38695), and a TLS ClientHello sent to a plaintext port
+//   (Envoy's parser: HPE_INVALID_METHOD, 400);
 // - http_protocol_options.accept_http_10 (api-v3/config/core/v3/protocol.proto: "Handle HTTP
 //   requests with HTTP/1.0"): answered in HTTP/1.0, a keep-alive connection stays open;
 // - an h2c upgrade's HTTP2-Settings (listed in Connection) is not forwarded;
