@@ -50,7 +50,7 @@ export function renderClustersText(clusters: ClusterStatus[]): string {
     for (const h of c.hosts) {
       const p = `${n}::${h.address}`;
       for (const stat of hostStatNames(h)) out += `${p}::${stat}::${h.stats[stat] ?? 0}\n`;
-      out += `${p}::hostname::\n`;
+      out += `${p}::hostname::${h.hostname ?? ''}\n`;
       out += `${p}::health_flags::${healthFlagsText(h.healthFlags)}\n`;
       out += `${p}::weight::${h.weight}\n`;
       out += `${p}::region::${h.region}\n`;
@@ -91,6 +91,7 @@ export function renderClustersJson(clusters: ClusterStatus[]): string {
       added_via_api: c.addedViaApi,
       host_statuses: c.hosts.map((h) => ({
         address: { socket_address: socketAddress(h.address) },
+        ...(h.hostname ? { hostname: h.hostname } : {}),
         stats: hostStatNames(h).map((stat) =>
           HOST_GAUGES.has(stat)
             ? { type: 'GAUGE', name: stat, value: String(h.stats[stat] ?? 0) }

@@ -14,6 +14,10 @@ import {
   type StatsTypeFilter,
 } from '../stats/index.js';
 import { renderClustersJson, renderClustersText, renderListenersJson, renderListenersText } from './clusters.js';
+import type { AdminRequestRecord } from './access-log.js';
+import { selectConfigDump } from './config-dump.js';
+import { registerDiagnosticHandlers } from './diagnostics.js';
+import { renderServerInfo } from './server-info.js';
 import { AdminDuplicateHandlerError, AdminInvalidPathError, AdminListenError } from './errors.js';
 import type { AdminHandler, AdminHandlerRegistry, AdminRequest, AdminResponse, AdminTarget } from './types.js';
 
@@ -29,6 +33,8 @@ export interface AdminServerOptions {
   logger?: AdminLogger;
   /** Largest request body accepted, in bytes (default 1 MiB). */
   maxBodyBytes?: number;
+  /** Called once per answered request (`admin.access_log`, see access-log.ts). */
+  accessLog?: (record: AdminRequestRecord) => void;
 }
 
 export interface AdminServer extends AdminHandlerRegistry {
@@ -85,6 +91,7 @@ class AdminServerImpl implements AdminServer {
   readonly #target: AdminTarget;
   readonly #logger: AdminLogger | undefined;
   readonly #maxBodyBytes: number;
+  readonly #accessLog: ((record: AdminRequestRecord) => void) | undefined;
   readonly #handlers = new Map<string, Entry>();
   readonly #server: Server;
   #healthCheckFailed = false;
@@ -93,6 +100,7 @@ class AdminServerImpl implements AdminServer {
     this.#target = options.target;
     this.#logger = options.logger;
     this.#maxBodyBytes = options.maxBodyBytes ?? 1024 * 1024;
+    this.#accessLog = options.accessLog;
     this.#server = createServer((req, res) => this.#onRequest(req, res));
     this.#registerBuiltins();
   }
@@ -132,6 +140,7 @@ class AdminServerImpl implements AdminServer {
   }
 
   #onRequest(req: IncomingMessage, res: ServerResponse): void {
+    if (this.#accessLog !== undefined) this.#logWhenDone(req, res, this.#accessLog);
     const chunks: Buffer[] = [];
     let size = 0;
     let tooLarge = false;
@@ -151,6 +160,31 @@ class AdminServerImpl implements AdminServer {
       void this.#dispatch(req, Buffer.concat(chunks)).then((r) => {
         this.#send(res, r, req.method ?? 'GET');
         if (r === QUIT_RESPONSE) res.once('finish', () => this.#target.quit());
+      });
+    });
+  }
+
+  #logWhenDone(req: IncomingMessage, res: ServerResponse, log: (record: AdminRequestRecord) => void): void {
+    const startTime = Date.now();
+    const startMonotonic = performance.now();
+    let bytesReceived = 0;
+    req.on('data', (chunk: Buffer) => (bytesReceived += chunk.length));
+    res.once('finish', () => {
+      const s = req.socket;
+      log({
+        startTime,
+        startMonotonic,
+        method: req.method ?? 'GET',
+        path: req.url ?? '/',
+        authority: req.headers.host ?? '',
+        userAgent: req.headers['user-agent'],
+        remoteAddress: s.remoteAddress ?? '',
+        remotePort: s.remotePort ?? 0,
+        localAddress: s.localAddress ?? '',
+        localPort: s.localPort ?? 0,
+        status: res.statusCode,
+        bytesReceived,
+        bytesSent: Number(res.getHeader('content-length') ?? 0),
       });
     });
   }
@@ -200,25 +234,9 @@ class AdminServerImpl implements AdminServer {
       const state = this.#currentState();
       return text(state === 'LIVE' ? 200 : 503, `${state}\n`);
     });
-    this.addHandler('/server_info', 'print server version/status information', false, () => {
-      const info = t.serverInfo();
-      const uptime = `${Math.floor(info.uptimeSeconds)}s`;
-      return json(
-        JSON.stringify(
-          {
-            version: info.version,
-            state: this.#currentState(),
-            hot_restart_version: 'disabled',
-            command_line_options: info.commandLineOptions,
-            node: info.node,
-            uptime_current_epoch: uptime,
-            uptime_all_epochs: uptime,
-          },
-          null,
-          1,
-        ),
-      );
-    });
+    this.addHandler('/server_info', 'print server version/status information', false, () =>
+      json(renderServerInfo(t.serverInfo(), this.#currentState())),
+    );
     this.addHandler('/stats', 'print server stats', false, async (r) => {
       const q = statsQuery(r.query);
       if (isResponse(q)) return q;
@@ -247,9 +265,14 @@ class AdminServerImpl implements AdminServer {
         ? json(renderListenersJson(listeners))
         : text(200, renderListenersText(listeners));
     });
-    this.addHandler('/config_dump', 'dump current Envoy configs', false, () =>
-      json(JSON.stringify(t.configDump(), null, 1)),
-    );
+    this.addHandler('/config_dump', 'dump current Envoy configs (?resource=, ?include_eds)', false, async (r) => {
+      const dump = (await t.configDump()) as { configs: Array<Record<string, unknown>> };
+      const selected = selectConfigDump(dump, {
+        includeEds: r.query.has('include_eds'),
+        resource: r.query.get('resource'),
+      });
+      return selected.ok ? json(JSON.stringify(selected.body, null, 1)) : text(404, `${selected.message}\n`);
+    });
     this.addHandler('/healthcheck/fail', 'cause the server to fail health checks', true, async () => {
       this.#healthCheckFailed = true;
       await t.setHealthCheckFailed(true);
@@ -269,6 +292,7 @@ class AdminServerImpl implements AdminServer {
       return text(200, 'OK\n');
     });
     this.addHandler('/quitquitquit', 'exit the server', true, () => QUIT_RESPONSE);
+    registerDiagnosticHandlers(this, t, () => this.#currentState());
   }
 
   /** Envoy reports DRAINING while health checks are failed. */

@@ -16,6 +16,8 @@ export interface ServerInfo {
 export interface HostStatus {
   /** `ip:port` as Envoy prints it in `/clusters`. */
   address: string;
+  /** The endpoint's `hostname`, or the DNS name a STRICT/LOGICAL_DNS host was resolved from. */
+  hostname?: string;
   weight: number;
   priority: number;
   region: string;
@@ -64,6 +66,9 @@ export interface AdminTarget {
   drainListeners(options: { inboundOnly: boolean; graceful: boolean }): Promise<void>;
   /** `/quitquitquit`: exit after the response is written. */
   quit(): void;
+  /** `/logging`: the process's log level, and a change of it (absent: `/logging` lists only). */
+  logLevel?(): string;
+  setLogLevel?(level: string): void;
 }
 
 export interface AdminRequest {

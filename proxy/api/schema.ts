@@ -238,11 +238,26 @@ const routeMatchSchema = z
   .superRefine(exactlyOne(['prefix', 'path', 'safe_regex', 'path_separated_prefix']));
 
 /** envoy.config.route.v3.RouteAction.RequestMirrorPolicy. */
-export const requestMirrorPolicySchema = z.strictObject({
-  cluster: z.string().min(1),
-  runtime_fraction: runtimeFractionalPercentSchema.optional(),
-  disable_shadow_host_suffix_append: z.boolean().optional(),
-});
+export const requestMirrorPolicySchema = z
+  .strictObject({
+    cluster: z.string().min(1).optional(),
+    // The shadow cluster named by a request header; no header or no such cluster: no mirror.
+    cluster_header: z
+      .string()
+      .regex(/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/, { message: 'invalid header name' })
+      .optional(),
+    runtime_fraction: runtimeFractionalPercentSchema.optional(),
+    disable_shadow_host_suffix_append: z.boolean().optional(),
+  })
+  .superRefine((p, ctx) => {
+    // Envoy: "Exactly one of cluster or cluster_header need to be specified".
+    if ((p.cluster === undefined) === (p.cluster_header === undefined))
+      ctx.addIssue({
+        code: 'custom',
+        path: ['cluster'],
+        message: 'exactly one of cluster or cluster_header is required',
+      });
+  });
 export type RequestMirrorPolicyConfig = z.output<typeof requestMirrorPolicySchema>;
 
 const upgradeConfigSchema = z.object({ upgrade_type: z.string().min(1), enabled: z.boolean().optional() }).strict();
@@ -435,6 +450,8 @@ export const httpConnectionManagerSchema = z
     use_remote_address: z.boolean().optional(),
     xff_num_trusted_hops: u32.optional(),
     skip_xff_append: z.boolean().optional(),
+    // google.protobuf.BoolValue: bare or { value }.
+    add_user_agent: z.union([z.boolean(), z.object({ value: z.boolean() }).strict()]).optional(),
     server_name: z.string().optional(),
     server_header_transformation: envoyEnum(['OVERWRITE', 'APPEND_IF_ABSENT', 'PASS_THROUGH']).optional(),
     common_http_protocol_options: z
@@ -609,7 +626,21 @@ const thresholdSchema = z
 
 const lbEndpointSchema = z
   .object({
-    endpoint: z.object({ address: addressSchema, hostname: z.string().optional() }).strict(),
+    endpoint: z
+      .object({
+        address: addressSchema,
+        hostname: z.string().optional(),
+        // Where and as whom active health checks reach this endpoint (Endpoint.HealthCheckConfig).
+        health_check_config: z
+          .object({
+            port_value: port.optional(),
+            hostname: z.string().optional(),
+            disable_active_health_check: z.boolean().optional(),
+          })
+          .strict()
+          .optional(),
+      })
+      .strict(),
     load_balancing_weight: u32Wrapped.optional(),
     health_status: envoyEnum(['UNKNOWN', 'HEALTHY', 'UNHEALTHY', 'DRAINING', 'TIMEOUT', 'DEGRADED']).optional(),
   })
@@ -706,6 +737,12 @@ export const clusterSchema = z
   });
 export type ClusterConfig = z.output<typeof clusterSchema>;
 
+const ADMIN_ACCESS_LOGGERS = [
+  'envoy.access_loggers.file',
+  'envoy.access_loggers.stdout',
+  'envoy.access_loggers.stderr',
+];
+
 export const bootstrapSchema = z
   .object({
     node: z
@@ -722,9 +759,23 @@ export const bootstrapSchema = z
       .object({
         address: addressSchema,
         // Deprecated in Envoy but common in example configs; only the no-op sink is accepted
-        // because admin requests are not access-logged here.
+        // here (the message predates `access_log`, which logs admin requests to a file or stream).
         access_log_path: z
           .literal('/dev/null', { message: "admin access logs are not supported: use '/dev/null' or remove the field" })
+          .optional(),
+        access_log: z
+          .array(extensionRef('accessLoggers'))
+          .superRefine((logs, ctx) =>
+            logs.forEach((l, i) => {
+              // The admin runs in the main process, which has no upstream clusters to export to.
+              if (!ADMIN_ACCESS_LOGGERS.includes(l.name))
+                ctx.addIssue({
+                  code: 'custom',
+                  path: [i, 'name'],
+                  message: `admin access logs support ${ADMIN_ACCESS_LOGGERS.join(', ')}`,
+                });
+            }),
+          )
           .optional(),
       })
       .strict()
@@ -833,7 +884,7 @@ function validateRouteClusters(
                 });
             });
             r.route?.request_mirror_policies?.forEach((m, mi) => {
-              if (!clusters.has(m.cluster))
+              if (m.cluster !== undefined && !clusters.has(m.cluster))
                 ctx.addIssue({
                   code: 'custom',
                   path: [...base, 'request_mirror_policies', mi, 'cluster'],

@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type { z } from 'zod';
 import { bootstrapSchema, type Bootstrap } from '../api/schema.js';
+import { normalizeProtoJson } from './proto-json.js';
 import { ConfigInvalidError, ConfigReadError } from '../errors.js';
 import '../extensions/index.js';
 
@@ -17,19 +18,40 @@ export function formatPath(path: ReadonlyArray<PropertyKey>): string {
   return out;
 }
 
-/** One line per problem; unknown keys become one `path.key: unknown field` line each. */
-export function formatIssues(issues: readonly z.core.$ZodIssue[]): string[] {
+type PathMapper = (path: ReadonlyArray<PropertyKey>) => ReadonlyArray<PropertyKey>;
+
+/**
+ * One line per problem; unknown keys become one `path.key: unknown field` line each. `original`
+ * maps a checked path back to the one the user wrote (camelCase names, TypedStruct `value`).
+ */
+export function formatIssues(issues: readonly z.core.$ZodIssue[], original: PathMapper = (p) => p): string[] {
   const lines: string[] = [];
+  const at = (path: ReadonlyArray<PropertyKey>) => formatPath(original(path)) || '(root)';
   for (const issue of issues) {
     if (issue.code === 'unrecognized_keys') {
-      for (const key of issue.keys) lines.push(`${formatPath([...issue.path, key])}: unknown field`);
+      for (const key of issue.keys) lines.push(`${at([...issue.path, key])}: unknown field`);
     } else if (issue.code === 'invalid_union') {
-      lines.push(`${formatPath(issue.path) || '(root)'}: ${unionMessage(issue)}`);
+      lines.push(`${at(issue.path)}: ${unionMessage(issue)}`);
     } else {
-      lines.push(`${formatPath(issue.path) || '(root)'}: ${issue.message}`);
+      lines.push(`${at(issue.path)}: ${issue.message}`);
     }
   }
   return [...new Set(lines)];
+}
+
+/**
+ * Checks proto3-JSON input against a schema as Envoy's loader reads it (camelCase names, enum
+ * numbers, TypedStruct-wrapped configs, a single value for a repeated field; see proto-json.ts):
+ * the parsed config, or every problem named by the path as written.
+ */
+export function parseProtoJson<T>(
+  schema: z.ZodType<T>,
+  raw: unknown,
+): { ok: true; data: T } | { ok: false; errors: string[] } {
+  const input = normalizeProtoJson(raw);
+  const result = schema.safeParse(input.value);
+  if (result.success) return { ok: true, data: result.data };
+  return { ok: false, errors: formatIssues(result.error.issues, input.originalPath) };
 }
 
 function unionMessage(issue: z.core.$ZodIssueInvalidUnion): string {
@@ -53,8 +75,8 @@ export function parseConfigText(text: string, source: string): unknown {
 
 /** Validates an already parsed bootstrap object. */
 export function validateBootstrap(raw: unknown, source = '(inline)'): Bootstrap {
-  const result = bootstrapSchema.safeParse(raw ?? {});
-  if (!result.success) throw new ConfigInvalidError(source, formatIssues(result.error.issues));
+  const result = parseProtoJson(bootstrapSchema, raw ?? {});
+  if (!result.ok) throw new ConfigInvalidError(source, result.errors);
   return result.data;
 }
 

@@ -7,13 +7,32 @@ export interface Logger {
   info(message: string): void;
   warn(message: string): void;
   error(message: string): void;
+  /** The current level (admin `/logging` reads and changes it). */
+  readonly level?: LogLevel;
+  setLevel?(level: LogLevel): void;
 }
 
 const noop = (): void => {};
 
 export function createLogger(level: LogLevel, write: (line: string) => void = (l) => process.stderr.write(l)): Logger {
-  const rank = LOG_LEVELS.indexOf(level);
-  const at = (name: string, r: number) =>
-    r >= rank ? (m: string) => write(`[${new Date().toISOString()}][${process.pid}][${name}] ${m}\n`) : noop;
-  return { debug: at('debug', 1), info: at('info', 2), warn: at('warning', 3), error: at('error', 4) };
+  const logger = {
+    level,
+    debug: noop as (m: string) => void,
+    info: noop as (m: string) => void,
+    warn: noop as (m: string) => void,
+    error: noop as (m: string) => void,
+    // Disabled levels stay no-ops: a level change swaps the methods rather than testing per call.
+    setLevel(next: LogLevel): void {
+      const rank = LOG_LEVELS.indexOf(next);
+      const at = (name: string, r: number) =>
+        r >= rank ? (m: string) => write(`[${new Date().toISOString()}][${process.pid}][${name}] ${m}\n`) : noop;
+      logger.level = next;
+      logger.debug = at('debug', 1);
+      logger.info = at('info', 2);
+      logger.warn = at('warning', 3);
+      logger.error = at('error', 4);
+    },
+  };
+  logger.setLevel(level);
+  return logger;
 }

@@ -19,7 +19,7 @@ import type { AdminTarget, ClusterStatus, ListenerStatus, ServerInfo, ServerStat
 import { Worker, handleWorkerCall, nodeInfo } from './worker.js';
 import type { NodeInfo } from './extension-points.js';
 import type { WorkerCall, WorkerResponse } from './ipc.js';
-import type { Logger } from './logger.js';
+import { LOG_LEVELS, type Logger } from './logger.js';
 import { WorkerError } from '../errors.js';
 import type { XdsClient } from '../xds/client.js';
 import {
@@ -141,6 +141,8 @@ export class ProxyServer implements AdminTarget {
   #mergeConfigDump: typeof import('../xds/attach.js').mergeConfigDump | null = null;
   #runtime: LayeredRuntime | null = null;
   #shutdown: Promise<void> | null = null;
+  /** Flushes of main-process extensions (admin access logs), run after the admin closed. */
+  readonly #mainShutdownHooks: Array<() => Promise<void> | void> = [];
   #resolveClosed!: () => void;
   /** Resolves once the server has shut down (SIGTERM, /quitquitquit or close()). */
   readonly closed: Promise<void>;
@@ -219,10 +221,21 @@ export class ProxyServer implements AdminTarget {
     if (admin !== undefined) {
       // Loaded only when the bootstrap has an admin address.
       const { createAdminServer } = await import('../admin/index.js');
+      const accessLogs = this.#bootstrap.admin?.access_log ?? [];
+      const { adminAccessLog } = await import('../admin/access-log.js');
       this.#admin = await createAdminServer({
         address: { host: admin.address, port: admin.port_value },
         target: this,
         logger: { info: (m) => logger.info(m), error: (m) => logger.error(m) },
+        accessLog:
+          accessLogs.length === 0
+            ? undefined
+            : adminAccessLog(accessLogs, {
+                node: this.#node,
+                stats: this.#mainStats,
+                runtime,
+                onShutdown: (fn) => this.#mainShutdownHooks.push(fn),
+              }),
       });
       registerRuntimeAdminHandlers(this.#admin, runtime);
     }
@@ -286,8 +299,24 @@ export class ProxyServer implements AdminTarget {
         metadata: this.#node.metadata,
         locality: { ...this.#node.locality },
       },
-      commandLineOptions: this.#options.commandLineOptions ?? {},
+      commandLineOptions: {
+        concurrency: this.#options.concurrency,
+        drain_time_s: this.#options.drainTimeSeconds,
+        service_cluster: this.#options.serviceCluster,
+        service_node: this.#options.serviceNode,
+        log_level: this.#options.logger.level,
+        ...this.#options.commandLineOptions,
+      },
     };
+  }
+
+  logLevel(): string {
+    return this.#options.logger.level ?? 'info';
+  }
+
+  setLogLevel(level: string): void {
+    const known = LOG_LEVELS.find((l) => l === level);
+    if (known !== undefined) this.#options.logger.setLevel?.(known);
   }
 
   async stats(): Promise<StatsSnapshot> {
@@ -325,25 +354,9 @@ export class ProxyServer implements AdminTarget {
     return this.#listeners;
   }
 
-  configDump(): unknown {
-    const b = this.#bootstrap;
-    const dump = {
-      configs: [
-        { '@type': 'type.googleapis.com/envoy.admin.v3.BootstrapConfigDump', bootstrap: b },
-        {
-          '@type': 'type.googleapis.com/envoy.admin.v3.ClustersConfigDump',
-          static_clusters: (b.static_resources?.clusters ?? []).map((c) => ({
-            cluster: { '@type': 'type.googleapis.com/envoy.config.cluster.v3.Cluster', ...c },
-          })),
-        },
-        {
-          '@type': 'type.googleapis.com/envoy.admin.v3.ListenersConfigDump',
-          static_listeners: (b.static_resources?.listeners ?? []).map((l) => ({
-            listener: { '@type': 'type.googleapis.com/envoy.config.listener.v3.Listener', ...l },
-          })),
-        },
-      ],
-    };
+  async configDump(): Promise<{ configs: Array<Record<string, unknown>> }> {
+    const { staticConfigDump } = await import('../admin/config-dump.js');
+    const dump = staticConfigDump(this.#bootstrap, new Date(this.#startedAt).toISOString());
     return this.#mergeConfigDump === null ? dump : this.#mergeConfigDump(dump, this.#xds?.configDump() ?? []);
   }
 
@@ -407,6 +420,7 @@ export class ProxyServer implements AdminTarget {
       await Promise.allSettled(this.#workers.map((w) => w.call({ op: 'shutdown', drainMs })));
       for (const w of this.#workers) if (w instanceof ProcessWorker) w.kill();
       await this.#admin?.close();
+      await Promise.allSettled(this.#mainShutdownHooks.map((fn) => fn()));
       this.#runtime?.close();
       this.#options.logger.info('shut down');
       this.#resolveClosed();

@@ -68,8 +68,11 @@ export type HttpProtocol = 'HTTP/1.0' | 'HTTP/1.1' | 'HTTP/2';
 
 /** Tracing, Envoy's Tracing::Span reduced to what the core calls. */
 export interface Span {
-  /** A CLIENT child span, one per upstream attempt. */
-  spawnChild(operationName: string, startTimeMs: number): Span;
+  /**
+   * A CLIENT child span, one per upstream attempt, where the tracer makes one (or always, when
+   * `force`: the router's `start_child_span`); else the stream's span itself.
+   */
+  spawnChild(operationName: string, startTimeMs: number, force?: boolean): Span;
   /** Writes the propagation headers (B3, W3C...) into an outgoing request. */
   injectContext(headers: HeaderMap): void;
   setTag(name: string, value: string): void;

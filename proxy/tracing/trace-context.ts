@@ -7,7 +7,9 @@
 //   header is ignored and the next format is tried; nothing valid starts a new trace;
 // - a sampling decision carried without ids (`b3: 0`, `x-b3-sampled: 1`) is still honoured;
 // - `tracestate` is kept only with a valid `traceparent`, and dropped whole when any member
-//   is invalid, a key repeats, or there are more than 32 members (W3C's test suite, strict);
+//   is invalid or there are more than 32 members; keys follow Trace Context Level 2 (`@`
+//   anywhere after the first character, 256 characters at most) and a repeated key keeps its
+//   first member, which Level 2 allows (W3C's test suite, strict);
 // - ids are re-encoded lower case on the way out, so garbage is never forwarded.
 
 /** Bit flags of the propagation formats. */
@@ -149,34 +151,21 @@ function parseTraceparent(raw: string, ctx: IncomingTraceContext): boolean {
   return true;
 }
 
-function isKeyChar(c: number): boolean {
-  // lcalpha / DIGIT / "_" / "-" / "*" / "/"
-  return (c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x39) || c === 0x5f || c === 0x2d || c === 0x2a || c === 0x2f;
+function isLcAlphaOrDigit(c: number): boolean {
+  return (c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x39);
 }
 
-/** W3C tracestate key: simple (lcalpha first, ≤256) or multi-tenant `tenant@vendor` (≤241 @ ≤14). */
+function isKeyChar(c: number): boolean {
+  // lcalpha / DIGIT / "_" / "-" / "*" / "/" / "@"
+  return isLcAlphaOrDigit(c) || c === 0x5f || c === 0x2d || c === 0x2a || c === 0x2f || c === 0x40;
+}
+
+/** Trace Context Level 2 key: `( lcalpha / DIGIT ) 0*255 ( keychar )`. */
 function isValidKey(s: string, start: number, end: number): boolean {
   const len = end - start;
-  if (len === 0 || len > 256) return false;
-  let at = -1;
-  for (let i = start; i < end; i++) {
-    const c = s.charCodeAt(i);
-    if (c === 0x40) {
-      if (at !== -1) return false;
-      at = i;
-    } else if (!isKeyChar(c)) {
-      return false;
-    }
-  }
-  const first = s.charCodeAt(start);
-  const isLcAlpha = (c: number): boolean => c >= 0x61 && c <= 0x7a;
-  const isDigit = (c: number): boolean => c >= 0x30 && c <= 0x39;
-  if (at === -1) return isLcAlpha(first);
-  const tenantLen = at - start;
-  const vendorLen = end - at - 1;
-  if (tenantLen < 1 || tenantLen > 241 || vendorLen < 1 || vendorLen > 14) return false;
-  if (!isLcAlpha(first) && !isDigit(first)) return false;
-  return isLcAlpha(s.charCodeAt(at + 1));
+  if (len === 0 || len > 256 || !isLcAlphaOrDigit(s.charCodeAt(start))) return false;
+  for (let i = start + 1; i < end; i++) if (!isKeyChar(s.charCodeAt(i))) return false;
+  return true;
 }
 
 /** W3C tracestate value: 1–256 printable ASCII chars except ',' and '=', not ending in a space. */
@@ -215,7 +204,7 @@ export function parseTraceState(values: readonly string[]): string {
       if (eq === -1 || eq >= end) return '';
       if (!isValidKey(value, start, eq) || !isValidValue(value, eq + 1, end)) return '';
       const key = value.slice(start, eq);
-      if (keys.includes(key)) return '';
+      if (keys.includes(key)) continue; // a repeated key: the first member stays
       keys.push(key);
       if (++count > MAX_TRACESTATE_MEMBERS) return '';
       const member = value.slice(start, end);

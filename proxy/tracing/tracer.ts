@@ -148,8 +148,8 @@ class StreamSpan implements Span {
     this.#parent = parent;
   }
 
-  spawnChild(operationName: string, startTimeMs: number): Span {
-    if (!this.#shared.childPerAttempt) return new AttemptView(this);
+  spawnChild(operationName: string, startTimeMs: number, force = false): Span {
+    if (!this.#shared.childPerAttempt && !force) return new AttemptView(this);
     return new StreamSpan(
       this.#shared,
       operationName,

@@ -216,6 +216,6 @@ export function rawExchange(port: number, data: string | Buffer, waitMs = 1500):
 }
 
 export function statusOf(raw: string): number {
-  const m = /^HTTP\/1\.1 (\d{3})/.exec(raw);
+  const m = /^HTTP\/1\.[01] (\d{3})/.exec(raw);
   return m === null ? 0 : Number(m[1]);
 }

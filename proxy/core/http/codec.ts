@@ -3,7 +3,9 @@
 // strictly (no request smuggling: conflicting Content-Length/Transfer-Encoding, repeated
 // Content-Length, obs-fold, bare CR/LF, bad chunk sizes are errors), emits body bytes as
 // slices of the socket's buffers (no copies), and can pause between messages so pipelined
-// requests wait for the previous response.
+// requests wait for the previous response. A head that cannot become valid is refused as soon
+// as its bytes show it (a bare LF, a request line that does not start with a method token, as
+// a TLS ClientHello on a plaintext port), not when it completes, which such a head never does.
 import { HeaderMap } from './headers.js';
 
 export const ParserState = {
@@ -180,6 +182,8 @@ export class Http1Parser {
           const end = data.indexOf(CRLFCRLF, offset);
           if (end === -1) {
             if (len - offset > this.#limits.maxHeaderBytes) return this.#fail(err(431, 'http1.headers_too_large'));
+            const doomed = this.#incompleteHeadError(data, offset, len);
+            if (doomed !== null) return this.#fail(doomed);
             this.#pending = Buffer.from(data.subarray(offset));
             return;
           }
@@ -281,6 +285,24 @@ export class Http1Parser {
     }
   }
 
+  /**
+   * An incomplete head that can never be valid: a bare LF (lines end in CRLF here, so a
+   * client ending lines in LF alone would otherwise wait for a CRLFCRLF that never comes), or
+   * request bytes before the first space that are not a method token (a TLS handshake).
+   */
+  #incompleteHeadError(data: Buffer, offset: number, len: number): CodecError | null {
+    for (let lf = data.indexOf(10, offset); lf !== -1 && lf < len; lf = data.indexOf(10, lf + 1)) {
+      if (lf === offset || data[lf - 1] !== 13) return err(this.#isRequest ? 400 : 502, 'http1.invalid_characters');
+    }
+    if (!this.#isRequest) return null;
+    for (let i = offset; i < len; i++) {
+      const c = data[i]!;
+      if (c === 32) return null;
+      if (c > 127 || TOKEN_CHARS[c] === 0) return err(400, 'http1.invalid_method');
+    }
+    return null;
+  }
+
   #pauseWith(data: Buffer, offset: number): void {
     this.#state = ParserState.Paused;
     this.#pending = offset < data.length ? Buffer.from(data.subarray(offset)) : null;
@@ -339,6 +361,9 @@ export class Http1Parser {
       if (!TOKEN.test(head.method) || head.target === '' || /[\x00-\x20\x7f]/.test(head.target)) {
         return this.#failNull(err(400, 'http1.invalid_request_line'));
       }
+      // A fragment is no part of a request-target (RFC 9112 §3.2); Envoy refuses it by default
+      // (runtime envoy.reloadable_features.http_reject_path_with_fragment).
+      if (head.target.includes('#')) return this.#failNull(err(400, 'http1.invalid_url'));
       if (version === 'HTTP/1.1') head.versionMinor = 1;
       else if (version === 'HTTP/1.0') head.versionMinor = 0;
       else return this.#failNull(err(400, 'http1.invalid_version'));
@@ -414,7 +439,8 @@ export class Http1Parser {
       for (const token of connectionHeader.split(',')) {
         const t = token.trim();
         if (t === 'close') head.connectionClose = true;
-        else if (t === 'upgrade' && upgradeHeader !== '') head.upgrade = upgradeHeader;
+        // h2c is not offered: as Envoy does, the request goes on as plain HTTP/1.1.
+        else if (t === 'upgrade' && upgradeHeader !== '' && upgradeHeader !== 'h2c') head.upgrade = upgradeHeader;
       }
       if (head.versionMinor === 0 && !connectionHeader.includes('keep-alive')) head.connectionClose = true;
     } else if (head.versionMinor === 0) head.connectionClose = true;
@@ -459,6 +485,7 @@ export const STATUS_TEXT: Readonly<Record<number, string>> = {
   504: 'Gateway Timeout',
 };
 
-export function statusLine(status: number): string {
-  return `HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Unknown'}\r\n`;
+/** The status line; `versionMinor` 0 answers an HTTP/1.0 request in its own version. */
+export function statusLine(status: number, versionMinor = 1): string {
+  return `HTTP/1.${versionMinor} ${status} ${STATUS_TEXT[status] ?? 'Unknown'}\r\n`;
 }

@@ -28,6 +28,8 @@ export interface HcmSettings {
   readonly useRemoteAddress: boolean;
   readonly xffNumTrustedHops: number;
   readonly skipXffAppend: boolean;
+  /** `add_user_agent`: the local service cluster and node, told to the upstream; null when off. */
+  readonly userAgent: { readonly cluster: string; readonly node: string } | null;
   readonly serverName: string;
   readonly serverHeaderTransformation: 'OVERWRITE' | 'APPEND_IF_ABSENT' | 'PASS_THROUGH';
   /** 0 = disabled. */
@@ -566,6 +568,9 @@ export class ActiveStream implements StreamFilterCallbacks {
       if (head.versionMinor === 0 && s.defaultHostForHttp10 !== '') authority = s.defaultHostForHttp10;
       else return this.#badRequest('missing_host_header');
     }
+    // HTTP2-Settings is hop-by-hop when Connection lists it (an h2c upgrade, RFC 9113 §3.2.1).
+    if (h.has('http2-settings') && /(?:^|,)\s*http2-settings\s*(?:,|$)/i.test(h.get('connection') ?? ''))
+      h.remove('http2-settings');
     for (let i = 0; i < HOP_BY_HOP_REQUEST.length; i++) h.remove(HOP_BY_HOP_REQUEST[i]!);
     if (head.chunked) h.remove('content-length');
     if ((s.normalizePath || s.mergeSlashes) && path !== '*') {
@@ -601,6 +606,13 @@ export class ActiveStream implements StreamFilterCallbacks {
       h.set('x-forwarded-proto', 'http');
     } else if (!h.has('x-forwarded-proto')) {
       h.add('x-forwarded-proto', 'http');
+    }
+    const ua = s.userAgent;
+    if (ua !== null) {
+      // Envoy's add_user_agent: who is calling, and a user-agent when the client sent none.
+      h.set('x-envoy-downstream-service-cluster', ua.cluster);
+      if ((h.get('user-agent') ?? '') === '') h.set('user-agent', ua.cluster);
+      if (ua.node !== '') h.set('x-envoy-downstream-service-node', ua.node);
     }
     let requestId = h.get('x-request-id');
     // At the edge an external client's x-request-id is not trusted unless preserved.
@@ -871,7 +883,9 @@ export class ActiveStream implements StreamFilterCallbacks {
     if (!this.#noResponseBody && !hasLength && this.head.versionMinor === 0) this.closeAfterResponse = true;
     if (this.conn.draining && !this.upgraded) this.closeAfterResponse = true;
 
-    let out = statusLine(status);
+    // With accept_http_10 an HTTP/1.0 request is answered in HTTP/1.0, as Envoy's codec does.
+    const http10 = this.head.versionMinor === 0 && s.acceptHttp10;
+    let out = statusLine(status, http10 ? 0 : 1);
     const names = headers.names;
     const values = headers.values;
     let sawServer = false;
@@ -896,6 +910,7 @@ export class ActiveStream implements StreamFilterCallbacks {
     if (this.upgraded) out += `connection: upgrade\r\nupgrade: ${headers.get('upgrade') ?? this.upgradeType}\r\n`;
     else if (this.#chunkedResponse) out += 'transfer-encoding: chunked\r\n';
     if (this.closeAfterResponse && !this.upgraded) out += 'connection: close\r\n';
+    else if (http10) out += 'connection: keep-alive\r\n'; // HTTP/1.0 closes unless told otherwise
     this.conn.write(`${out}\r\n`);
     if (this.upgraded) {
       this.conn.hcm.stats.downstream_cx_upgrades_total.inc();

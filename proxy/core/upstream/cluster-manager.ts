@@ -130,6 +130,7 @@ export class ClusterManager {
         ...outlierStatus(c),
         hosts: c.hosts.map((h) => ({
           address: h.addressString,
+          hostname: h.description.hostname,
           weight: h.description.weight,
           priority: h.description.priority,
           region: h.description.locality.region,

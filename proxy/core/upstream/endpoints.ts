@@ -21,6 +21,7 @@ export function endpointSpecs(la: ClusterLoadAssignment | undefined): EndpointSp
       subZone: group.locality?.sub_zone ?? '',
     };
     for (const e of group.lb_endpoints ?? []) {
+      const hc = e.endpoint.health_check_config;
       out.push({
         address: e.endpoint.address.socket_address.address,
         port: e.endpoint.address.socket_address.port_value,
@@ -31,6 +32,14 @@ export function endpointSpecs(la: ClusterLoadAssignment | undefined): EndpointSp
           locality,
           localityWeight: unwrap(group.load_balancing_weight, 1),
           healthStatus: e.health_status ?? 'UNKNOWN',
+          healthCheck:
+            hc === undefined
+              ? undefined
+              : {
+                  port: hc.port_value ?? 0,
+                  hostname: hc.hostname ?? '',
+                  disabled: hc.disable_active_health_check === true,
+                },
         },
       });
     }

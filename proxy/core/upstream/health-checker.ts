@@ -133,6 +133,12 @@ function tcpMatches(received: Buffer, blocks: readonly Buffer[]): boolean {
   return true;
 }
 
+/** `health_check_config.port_value` when set, else the serving port. */
+function checkPort(host: Host): number {
+  const port = host.description.healthCheck?.port ?? 0;
+  return port === 0 ? host.description.port : port;
+}
+
 export class HealthChecker {
   readonly settings: Settings;
   readonly stats: HealthCheckStats;
@@ -190,7 +196,7 @@ export class HealthChecker {
       }
     }
     for (const host of hosts) {
-      if (this.#sessions.has(host)) continue;
+      if (this.#sessions.has(host) || host.description.healthCheck?.disabled === true) continue;
       host.setHealthFlag(HealthFlag.FailedActiveHealthCheck, true);
       const session = new Session(host, this);
       this.#sessions.set(host, session);
@@ -254,8 +260,15 @@ export class HealthChecker {
       clearTimeout(timer);
       done(result);
     };
+    // Envoy's order: the endpoint's health_check_config.hostname, the checker's host, the cluster.
+    const endpointHost = host.description.healthCheck?.hostname ?? '';
     const headers: Record<string, string> = {
-      host: http.host !== undefined && http.host !== '' ? http.host : this.options.clusterName,
+      host:
+        endpointHost !== ''
+          ? endpointHost
+          : http.host !== undefined && http.host !== ''
+            ? http.host
+            : this.options.clusterName,
       'user-agent': 'Envoy/HC',
     };
     for (const h of http.request_headers_to_add ?? []) headers[h.header.key.toLowerCase()] = h.header.value;
@@ -263,7 +276,7 @@ export class HealthChecker {
     const req = request(
       {
         host: host.description.address,
-        port: host.description.port,
+        port: checkPort(host),
         path: http.path,
         method: 'GET',
         headers,
@@ -292,7 +305,7 @@ export class HealthChecker {
   #tcpCheck(host: Host, done: (result: CheckResult) => void): () => void {
     let settled = false;
     let received = Buffer.alloc(0);
-    const socket: Socket = connect({ host: host.description.address, port: host.description.port });
+    const socket: Socket = connect({ host: host.description.address, port: checkPort(host) });
     const finish = (result: CheckResult): void => {
       if (settled) return;
       settled = true;

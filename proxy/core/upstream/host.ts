@@ -14,6 +14,8 @@ export interface HostDescription {
   readonly localityWeight: number;
   /** EDS-style health status from the config. */
   readonly healthStatus: 'UNKNOWN' | 'HEALTHY' | 'UNHEALTHY' | 'DRAINING' | 'TIMEOUT' | 'DEGRADED';
+  /** `endpoint.health_check_config`: another port (0: the serving one), a Host header, or none at all. */
+  readonly healthCheck?: { readonly port: number; readonly hostname: string; readonly disabled: boolean };
 }
 
 /** Envoy's host health flags, as `/clusters` prints them. */

@@ -230,33 +230,43 @@ export class LoadBalancer {
 
   /** `byPriority[p]` = hosts of priority p. */
   /** `zone`: zone-aware routing over priority 0's healthy hosts (never in panic mode). */
+  // Priority loads and panic follow Envoy's LoadBalancerBase (source/common/upstream/load_balancer_impl.cc).
   constructor(byPriority: ReadonlyArray<readonly Host[]>, s: LbSettings, zone: ZoneRoutingPlan | null = null) {
     this.#localityWeighted = s.localityWeighted;
-    const health: number[] = [];
-    for (const hosts of byPriority) {
-      const healthy = hosts.filter((h) => h.healthy());
-      const avail = availability(healthy.length, hosts.length, s.overprovisioningFactor);
-      const panic = hosts.length > 0 && (healthy.length * 100) / hosts.length < s.panicThreshold;
-      if (zone !== null && this.#levels.length === 0 && !panic) {
+    const healthyByLevel = byPriority.map((hosts) => hosts.filter((h) => h.healthy()));
+    const health = byPriority.map((hosts, i) =>
+      availability(healthyByLevel[i]!.length, hosts.length, s.overprovisioningFactor),
+    );
+    // Envoy's normalized total availability: the levels' availabilities summed, capped at 100.
+    const total = Math.min(
+      100,
+      health.reduce((a, b) => a + b, 0),
+    );
+    for (let i = 0; i < byPriority.length; i++) {
+      const hosts = byPriority[i]!;
+      const healthy = healthyByLevel[i]!;
+      // Envoy (recalculatePerPriorityPanic): nothing available puts P=0 alone in panic; when the
+      // levels together are 100% available no level panics, whatever its own share; otherwise a
+      // level panics below healthy_panic_threshold (0 turns panic mode off).
+      const panic =
+        s.panicThreshold > 0 &&
+        (total === 0
+          ? i === 0
+          : total < 100 && hosts.length > 0 && (healthy.length * 100) / hosts.length < s.panicThreshold);
+      if (zone !== null && i === 0 && !panic) {
         this.#zone = zone;
         this.#zonePickers = zone.localities.map((l) => createPicker([...l], s));
       }
-      const usable = panic ? [...hosts] : healthy;
-      health.push(hosts.length === 0 ? 0 : panic ? 0 : avail);
-      this.#levels.push(this.#buildLevel(usable, s, hosts));
+      this.#levels.push(this.#buildLevel(panic ? [...hosts] : healthy, s, hosts));
     }
-    // Envoy: each level takes its availability, spilling the rest to the next; normalised
-    // when the total is below 100.
+    // Envoy (distributeLoad): each level takes its availability scaled by 100 / total, in
+    // priority order, until the 100% is given out; with nothing available all goes to P=0.
     let remaining = 100;
-    const load = health.map((h) => {
-      const l = Math.min(h, remaining);
-      remaining -= l;
-      return l;
-    });
-    const total = load.reduce((a, b) => a + b, 0);
     let acc = 0;
-    for (let i = 0; i < load.length; i++) {
-      acc += total === 0 ? (i === 0 ? 100 : 0) : (load[i]! * 100) / total;
+    for (let i = 0; i < health.length; i++) {
+      const load = total === 0 ? (i === 0 ? 100 : 0) : Math.min(remaining, (health[i]! * 100) / total);
+      remaining -= load;
+      acc += load;
       this.#cumulativeLoad.push(acc);
     }
   }

@@ -11,7 +11,10 @@ import type { PoolFailureReason } from './conn-pool.js';
 import { UpstreamRequest, type AttemptOwner } from '../../extensions/filters/http/router/upstream-request.js';
 
 export interface RequestMirrorPolicy {
+  /** The shadow cluster, or '' when `clusterHeader` names it per request. */
   readonly cluster: string;
+  /** Lower-cased request header holding the shadow cluster's name, or ''. */
+  readonly clusterHeader: string;
   /** Undefined: every request is mirrored. */
   readonly fraction: RuntimeFractionalPercent | undefined;
   readonly appendShadowSuffix: boolean;
@@ -21,7 +24,8 @@ export function compileMirrorPolicies(
   configs: readonly RequestMirrorPolicyConfig[] | undefined,
 ): readonly RequestMirrorPolicy[] {
   return (configs ?? []).map((c) => ({
-    cluster: c.cluster,
+    cluster: c.cluster ?? '',
+    clusterHeader: c.cluster_header?.toLowerCase() ?? '',
     fraction: c.runtime_fraction,
     appendShadowSuffix: c.disable_shadow_host_suffix_append !== true,
   }));
@@ -34,6 +38,13 @@ export function shadowAuthority(authority: string): string {
     return `${authority.slice(0, colon)}-shadow${authority.slice(colon)}`;
   }
   return `${authority}-shadow`;
+}
+
+/** The shadow cluster's name for this request, or undefined (cluster_header absent). */
+export function mirrorClusterName(policy: RequestMirrorPolicy, headers: HeaderMap): string | undefined {
+  if (policy.clusterHeader === '') return policy.cluster;
+  const name = headers.get(policy.clusterHeader);
+  return name === undefined || name === '' ? undefined : name;
 }
 
 /** True when this request should be mirrored under `policy`. */

@@ -234,14 +234,15 @@ describe('W3C traceparent/tracestate, as W3CTraceContextPropagator and the W3C t
     ['combined in order', [['foo=1,bar=2'], ['rojo=1,congo=2'], ['baz=3']], 'foo=1,bar=2,rojo=1,congo=2,baz=3'],
     ['OWS trimmed', [['foo=1 \t , \t bar=2, \t baz=3']], 'foo=1,bar=2,baz=3'],
     ['empty header ignored', [['foo=1'], ['']], 'foo=1'],
-    ['duplicated key', [['foo=1,foo=2']], ''],
-    ['duplicated key across headers', [['foo=1'], ['foo=1']], ''],
+    // Trace Context Level 2: a repeated key keeps one member (the first), `@` is a key character.
+    ['duplicated key', [['foo=1,foo=2']], 'foo=1'],
+    ['duplicated key across headers', [['foo=1'], ['foo=1']], 'foo=1'],
     ['upper-case key', [['FOO=1']], ''],
     ['dot in key', [['foo.bar=1']], ''],
     ['space in key', [['foo =1']], ''],
-    ['bad vendor format', [['foo@=1,bar=2']], ''],
+    ['trailing @', [['foo@=1,bar=2']], 'foo@=1,bar=2'],
     ['leading @', [['@foo=1,bar=2']], ''],
-    ['double @', [['foo@@bar=1,bar=2']], ''],
+    ['double @', [['foo@@bar=1,bar=2']], 'foo@@bar=1,bar=2'],
     ['value with =', [['foo=bar=baz']], ''],
     ['empty value', [['foo=,bar=3']], ''],
     ['key 256', [['foo=1'], [`${'z'.repeat(256)}=1`]], `foo=1,${'z'.repeat(256)}=1`],
@@ -251,8 +252,9 @@ describe('W3C traceparent/tracestate, as W3CTraceContextPropagator and the W3C t
       [['foo=1'], [`${'t'.repeat(241)}@${'v'.repeat(14)}=1`]],
       `foo=1,${'t'.repeat(241)}@${'v'.repeat(14)}=1`,
     ],
-    ['tenant 242', [['foo=1'], [`${'t'.repeat(242)}@v=1`]], ''],
-    ['vendor 15', [['foo=1'], [`t@${'v'.repeat(15)}=1`]], ''],
+    ['tenant 242', [['foo=1'], [`${'t'.repeat(242)}@v=1`]], `foo=1,${'t'.repeat(242)}@v=1`],
+    ['multi-tenant key 257', [['foo=1'], [`${'t'.repeat(242)}@${'v'.repeat(14)}=1`]], ''],
+    ['vendor 15', [['foo=1'], [`t@${'v'.repeat(15)}=1`]], `foo=1,t@${'v'.repeat(15)}=1`],
   ])('tracestate %s', (_name, values, expected) => {
     expect(parseTraceState(values.map((v) => v[0]!))).toBe(expected);
   });

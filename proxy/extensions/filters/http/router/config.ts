@@ -12,6 +12,9 @@ const routerSchema = z
   .object({
     '@type': z.literal(ROUTER_TYPE_URL).optional(),
     suppress_envoy_headers: z.boolean().optional(),
+    // A CLIENT span per upstream request even where the tracer would not make one (Envoy's
+    // older switch; HCM tracing's spawn_upstream_span is the newer, listener-wide one).
+    start_child_span: z.boolean().optional(),
   })
   .strict();
 
@@ -32,6 +35,7 @@ registries.httpFilters.register(
         },
         runtime: context.runtime,
         suppressEnvoyHeaders: config.suppress_envoy_headers === true,
+        startChildSpan: config.start_child_span === true,
       };
       return (callbacks) => ({ decoder: new RouterFilter(shared, callbacks) });
     },

@@ -17,7 +17,7 @@ import type { Counter } from '../../../../stats/types.js';
 import type { Host } from '../../../../core/upstream/host.js';
 import type { Runtime } from '../../../../runtime/index.js';
 import { RetryState, finalTimeouts } from '../../../../core/upstream/retry-policy.js';
-import { ShadowRequest, shouldMirror } from '../../../../core/upstream/request-mirror.js';
+import { mirrorClusterName, ShadowRequest, shouldMirror } from '../../../../core/upstream/request-mirror.js';
 
 /** `http.<stat_prefix>.*` counters the router owns. */
 export interface RouterStats {
@@ -33,6 +33,7 @@ export interface RouterConfig {
   /** Request mirrors draw their `runtime_fraction` from it. */
   readonly runtime: Runtime;
   readonly suppressEnvoyHeaders: boolean;
+  readonly startChildSpan: boolean;
 }
 
 const UPSTREAM_RESET_PREFIX = 'upstream connect error or disconnect/reset before headers. reset reason: ';
@@ -216,7 +217,8 @@ export class RouterFilter implements StreamDecoderFilter, AttemptOwner {
   #startShadows(route: Route, headers: HeaderMap, timeoutMs: number, endStream: boolean): void {
     const snapshot = this.#config.runtime.snapshot();
     for (const policy of route.mirrorPolicies) {
-      const shadowCluster = this.#config.clusterManager.get(policy.cluster);
+      const name = mirrorClusterName(policy, headers);
+      const shadowCluster = name === undefined ? undefined : this.#config.clusterManager.get(name);
       if (shadowCluster === undefined || !shouldMirror(policy, snapshot)) continue;
       const shadow = new ShadowRequest(
         shadowCluster,
@@ -278,6 +280,7 @@ export class RouterFilter implements StreamDecoderFilter, AttemptOwner {
       this.#cb.sendLocalReply(503, 'no healthy upstream', ResponseFlag.NoHealthyUpstream, 'no_healthy_upstream');
       return;
     }
+    this.#cluster!.info.stats.upstream_rq_total.inc(); // Envoy counts every try
     const body = this.#retryBody!;
     this.#buffered = body.length === 0 ? null : body.slice();
     this.#bufferedBytes = this.#retryBodyBytes;
@@ -421,7 +424,11 @@ export class RouterFilter implements StreamDecoderFilter, AttemptOwner {
     const span = cb.streamInfo.activeSpan;
     if (span !== null) {
       // The tracer decides whether an attempt gets its own CLIENT span or reuses the stream's.
-      attempt.span = span.spawnChild(`router ${attempt.cluster} egress`, attempt.startTimeMs);
+      attempt.span = span.spawnChild(
+        `router ${attempt.cluster} egress`,
+        attempt.startTimeMs,
+        this.#config.startChildSpan,
+      );
       attempt.span.injectContext(headers);
     }
     const raw = cb.upgradeType !== '';
@@ -508,7 +515,7 @@ export class RouterFilter implements StreamDecoderFilter, AttemptOwner {
     headers.names.unshift(':status');
     headers.values.unshift(String(head.status));
     if (!this.#config.suppressEnvoyHeaders)
-      headers.add('x-envoy-upstream-service-time', String(Math.round(attempt.elapsedMs())));
+      headers.set('x-envoy-upstream-service-time', String(Math.round(attempt.elapsedMs()))); // this hop's, not appended
     if (this.#setCookie !== null) headers.add('set-cookie', this.#setCookie);
     if (this.#weightedIndex >= 0)
       applyHeaderMutation(route.weightedClusters![this.#weightedIndex]!.responseMutation, headers, info);

@@ -36,6 +36,10 @@ registries.networkFilters.register(
         useRemoteAddress: cfg.use_remote_address === true,
         xffNumTrustedHops: cfg.xff_num_trusted_hops ?? 0,
         skipXffAppend: cfg.skip_xff_append === true,
+        userAgent:
+          (typeof cfg.add_user_agent === 'object' ? cfg.add_user_agent.value : cfg.add_user_agent) === true
+            ? { cluster: context.node.cluster, node: context.node.id }
+            : null,
         serverName: cfg.server_name ?? 'envoy',
         serverHeaderTransformation: cfg.server_header_transformation ?? 'OVERWRITE',
         idleTimeoutMs: durationMs(cfg.common_http_protocol_options?.idle_timeout, 3_600_000),
