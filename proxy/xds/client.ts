@@ -886,6 +886,38 @@ export class XdsClient {
     };
   }
 
+  /**
+   * ListenersConfigDump.dynamic_listeners as Envoy writes them: each listener with its active
+   * state, and a refused one with its own error_state (the failed configuration, the attempt's
+   * time and version, and the problems that name it), beside its last good state if it has one.
+   */
+  #dynamicListeners(error: ErrorState | undefined): JsonMap[] {
+    const failedByName = new Map<string, JsonMap>();
+    for (const f of error?.failed ?? []) if (typeof f.name === 'string') failedByName.set(f.name, f);
+    const names = new Set([...this.#listeners.keys(), ...failedByName.keys()]);
+    return [...names].map((name) => {
+      const entry: JsonMap = { name };
+      const l = this.#listeners.get(name);
+      if (l !== undefined)
+        entry.active_state = {
+          version_info: l.version,
+          listener: { '@type': TYPE_URLS.listeners, ...l.raw },
+          last_updated: l.lastUpdated,
+        };
+      const failed = failedByName.get(name);
+      if (failed !== undefined && error !== undefined) {
+        const own = error.details.split('; ').filter((p) => p.startsWith(`${name}:`) || p.startsWith(`${name} `));
+        entry.error_state = {
+          failed_configuration: { '@type': TYPE_URLS.listeners, ...failed },
+          last_update_attempt: error.at,
+          details: own.length > 0 ? own.join('; ') : error.details,
+          version_info: error.version,
+        };
+      }
+      return entry;
+    });
+  }
+
   /** Envoy's dynamic parts of `/config_dump`: one entry per dump type, with versions and error states. */
   configDump(): JsonMap[] {
     const errorState = (e: ErrorState | undefined): JsonMap | undefined =>
@@ -931,21 +963,11 @@ export class XdsClient {
         },
         k.endpoints.error,
       ),
-      withError(
-        {
-          '@type': 'type.googleapis.com/envoy.admin.v3.ListenersConfigDump',
-          version_info: k.listeners.acceptedVersion,
-          dynamic_listeners: [...this.#listeners.entries()].map(([name, l]) => ({
-            name,
-            active_state: {
-              version_info: l.version,
-              listener: { '@type': TYPE_URLS.listeners, ...l.raw },
-              last_updated: l.lastUpdated,
-            },
-          })),
-        },
-        k.listeners.error,
-      ),
+      {
+        '@type': 'type.googleapis.com/envoy.admin.v3.ListenersConfigDump',
+        version_info: k.listeners.acceptedVersion,
+        dynamic_listeners: this.#dynamicListeners(k.listeners.error),
+      },
       withError(
         {
           '@type': 'type.googleapis.com/envoy.admin.v3.RoutesConfigDump',

@@ -132,7 +132,11 @@ export interface ConfigDumpEntry {
   version_info?: string;
   static_clusters?: Array<{ cluster: { name: string } }>;
   dynamic_active_clusters?: Array<{ version_info: string; cluster: { name: string; type?: string } }>;
-  dynamic_listeners?: Array<{ name: string; active_state: { version_info: string } }>;
+  dynamic_listeners?: Array<{
+    name: string;
+    active_state?: { version_info: string };
+    error_state?: { details: string; version_info: string; failed_configuration: { name: string } };
+  }>;
   dynamic_route_configs?: Array<{ version_info: string; route_config: { name: string } }>;
   error_state?: { details: string };
 }
