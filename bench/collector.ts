@@ -6,6 +6,7 @@
 // Also measures the hand-written protobuf decoder against protobufjs on the same body.
 
 import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -166,7 +167,7 @@ async function insertFormatBench(bodies: Buffer[]): Promise<Record<string, numbe
   const storage = createStorageClient({ kind: 'embedded', path: join(dir, 'clickhouse') });
   try {
     await migrate(storage.client, { ttlDays: 0 });
-    const writer = createRowWriter(storage);
+    const writer = createRowWriter(storage, { maxPartitionsPerInsert: 100 });
     const w = new RowBinaryWriter();
     let rows = 0;
     for (let i = 0; i < 80; i++) {
@@ -176,7 +177,7 @@ async function insertFormatBench(bodies: Buffer[]): Promise<Record<string, numbe
       }
     }
     const rowBinary = w.take();
-    await writer.insert('otel_traces', [rowBinary]);
+    await writer.insert('otel_traces', [rowBinary], randomUUID());
     const compact = Buffer.from(
       (
         await storage.embedded!.chdb.queryAsync(
@@ -187,7 +188,7 @@ async function insertFormatBench(bodies: Buffer[]): Promise<Record<string, numbe
     const best = { RowBinary: Number.POSITIVE_INFINITY, JSONCompactEachRow: Number.POSITIVE_INFINITY };
     for (let round = 0; round < 3; round++) {
       let c0 = process.cpuUsage();
-      await writer.insert('otel_traces', [rowBinary]);
+      await writer.insert('otel_traces', [rowBinary], randomUUID());
       let c = process.cpuUsage(c0);
       best.RowBinary = Math.min(best.RowBinary, (c.user + c.system) / 1e6);
       c0 = process.cpuUsage();
