@@ -133,7 +133,7 @@ export async function startCollector(options: CollectorOptions = {}): Promise<Co
     inflight,
   );
   const limiter = new MemoryLimiter({
-    limitBytes: budget.limitBytes,
+    limitBytes: budget.runtimeBytes,
     inflightBytes: config.maxInflightBytes ?? budget.inflightBytes,
   });
   const receiver = new OtlpHttpReceiver(pipeline, metrics, limiter, {

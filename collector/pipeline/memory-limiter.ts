@@ -3,8 +3,11 @@
 // what is already accepted is never dropped. Two measures, both checked per request:
 // - accounted bytes: request bodies in flight (as read, and as decompressed: a gzip bomb is
 //   counted by what it inflates to, reserved before inflating) plus rows queued in memory;
-// - the process's resident set (V8 and embedded ClickHouse alike), sampled every 100 ms,
-//   against a soft limit a spike margin below the hard one (memory_limiter's spike_limit).
+// - the runtime's live memory (V8 heap in use plus Buffers and other external memory),
+//   sampled every 100 ms, against a soft limit a spike margin below its share of the limit
+//   (memory_limiter's spike_limit). Live memory, not the resident set: freed memory the
+//   allocator keeps mapped would otherwise hold the limiter shut for good. Embedded
+//   ClickHouse's share is capped by its own memory tracker (engine arguments).
 
 const MiB = 1024 * 1024;
 
@@ -16,20 +19,27 @@ export interface MemoryBudget {
   queueBytes: number;
   /** Embedded ClickHouse's own memory (caches, merges, inserts). */
   clickhouseBytes: number;
+  /** The runtime's live memory (V8 heap and Buffers) at most. */
+  runtimeBytes: number;
 }
+
+/** Code, the engine's binary and thread stacks: resident whatever the load. */
+const BASELINE_BYTES = 128 * MiB;
 
 /** How the limit is shared out. The rest is the runtime itself and its garbage. */
 export function memoryBudget(limitMiB: number): MemoryBudget {
   const limitBytes = limitMiB * MiB;
   return {
     limitBytes,
-    inflightBytes: Math.floor(limitBytes / 8),
+    inflightBytes: Math.floor(limitBytes / 16),
     queueBytes: Math.floor(limitBytes / 8),
     clickhouseBytes: Math.floor(limitBytes / 4),
+    runtimeBytes: Math.max(32 * MiB, limitBytes - Math.floor(limitBytes / 4) - BASELINE_BYTES),
   };
 }
 
 export interface MemoryLimiterOptions {
+  /** The runtime's live memory at most (MemoryBudget.runtimeBytes). */
   limitBytes: number;
   inflightBytes: number;
   /** Share of the limit kept free for spikes (memory_limiter's spike_limit_percentage). */
@@ -40,15 +50,15 @@ export class MemoryLimiter {
   readonly #opts: MemoryLimiterOptions;
   readonly #soft: number;
   #reserved = 0;
-  #rss = 0;
+  #live = 0;
   readonly #timer: NodeJS.Timeout;
 
   constructor(opts: MemoryLimiterOptions) {
     this.#opts = opts;
     this.#soft = opts.limitBytes * (1 - (opts.spikeFraction ?? 0.2));
-    this.#rss = process.memoryUsage.rss();
+    this.#live = live();
     this.#timer = setInterval(() => {
-      this.#rss = process.memoryUsage.rss();
+      this.#live = live();
     }, 100);
     this.#timer.unref();
   }
@@ -59,8 +69,8 @@ export class MemoryLimiter {
 
   /** Why a request of `bytes` must wait, or undefined when it may proceed. */
   refusal(bytes: number): string | undefined {
-    if (this.#rss > this.#soft)
-      return `memory limit: resident set ${mib(this.#rss)} MiB is above the soft limit ${mib(this.#soft)} MiB`;
+    if (this.#live > this.#soft)
+      return `memory limit: ${mib(this.#live)} MiB in use is above the soft limit ${mib(this.#soft)} MiB`;
     if (this.#reserved + bytes > this.#opts.inflightBytes)
       return `memory limit: request bodies in flight exceed ${this.#opts.inflightBytes} bytes`;
     return undefined;
@@ -88,3 +98,8 @@ export class MemoryLimiter {
 }
 
 const mib = (n: number): string => (n / MiB).toFixed(0);
+
+function live(): number {
+  const m = process.memoryUsage();
+  return m.heapUsed + m.external;
+}

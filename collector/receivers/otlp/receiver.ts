@@ -207,7 +207,16 @@ export class OtlpHttpReceiver {
         held.bytes += c.length;
         chunks.push(c);
       });
-      z.on('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)));
+      z.on('end', () => {
+        if (chunks.length === 1) return resolve(chunks[0]!);
+        // The joined copy is reserved too while both exist.
+        if (!this.#limiter.reserve(size))
+          return fail(new CollectorOverloadedError('memory limit: no room to decompress the body; retry later'));
+        const body = Buffer.concat(chunks, size);
+        chunks.length = 0;
+        this.#limiter.release(size);
+        resolve(body);
+      });
       z.on('error', (err) => fail(new OtlpDecodeError(`invalid gzip body: ${err.message}`)));
       z.end(compressed);
     });
