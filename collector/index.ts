@@ -120,7 +120,9 @@ export async function startCollector(options: CollectorOptions = {}): Promise<Co
     wal,
     {
       batchMaxRows: config.batchMaxRows,
-      batchMaxBytes: Math.floor(budget.clickhouseBytes / 4),
+      // An insert takes about 4-5× its RowBinary size in ClickHouse's memory (columns, sort,
+      // compression, skip indexes): 24 MiB batches fit a 192 MiB engine with room for merges.
+      batchMaxBytes: Math.floor(budget.clickhouseBytes / 8),
       batchMaxDelayMs: config.batchMaxDelayMs,
       memoryMaxBytes: config.memoryMaxBytes ?? budget.queueBytes,
       serviceGraph: config.serviceGraph,

@@ -33,8 +33,8 @@ export function memoryBudget(limitMiB: number): MemoryBudget {
     limitBytes,
     inflightBytes: Math.floor(limitBytes / 16),
     queueBytes: Math.floor(limitBytes / 8),
-    clickhouseBytes: Math.floor(limitBytes / 4),
-    runtimeBytes: Math.max(32 * MiB, limitBytes - Math.floor(limitBytes / 4) - BASELINE_BYTES),
+    clickhouseBytes: Math.floor((limitBytes * 3) / 8),
+    runtimeBytes: Math.max(32 * MiB, limitBytes - Math.floor((limitBytes * 3) / 8) - BASELINE_BYTES),
   };
 }
 

@@ -20,7 +20,13 @@ import { writeLogRow, writeSpanRow, type Decoded, type LogRecord, type SpanRecor
 import { decodeLogsProto, decodeTracesProto } from '../receivers/otlp/protobuf.js';
 import { ServiceGraph, writeEdgeRow } from '../servicegraph/store.js';
 import { RowBinaryWriter } from '../storage/clickhouse/rowbinary.js';
-import { isDataError, TABLE_COLUMNS, type RowWriter, type TableName } from '../storage/clickhouse/writer.js';
+import {
+  isDataError,
+  isMemoryError,
+  TABLE_COLUMNS,
+  type RowWriter,
+  type TableName,
+} from '../storage/clickhouse/writer.js';
 import type { CollectorMetrics, Signal } from '../telemetry.js';
 import { applyTimeWindow, type TimeWindow } from './time-window.js';
 import type { BatchIntent, WalLocation, WalRecord, WriteAheadLog } from './wal.js';
@@ -433,7 +439,8 @@ export class Pipeline {
             batch.token,
           );
         } catch (err) {
-          if (!isDataError(err)) throw err;
+          // Refused as data, or too big for ClickHouse's memory: smaller inserts, one per record.
+          if (!isDataError(err) && !(isMemoryError(err) && parts.length > 1)) throw err;
           await this.#insertSplit(batch, table, parts, err);
         }
       }
@@ -454,8 +461,9 @@ export class Pipeline {
   }
 
   /**
-   * ClickHouse refused a table's rows of this batch as data: one insert per record, each
-   * under its own deterministic token; a record still refused is set aside.
+   * ClickHouse refused a table's rows of this batch as data (or had no memory for them): one
+   * insert per record, each under its own deterministic token; a record still refused as data
+   * is set aside (a memory error on one record is retried as any transient failure).
    */
   async #insertSplit(
     batch: Batch,
@@ -464,6 +472,7 @@ export class Pipeline {
     first: unknown,
   ): Promise<void> {
     if (parts.length === 1) {
+      if (!isDataError(first)) throw first;
       this.#setAside(`${parts[0]!.entry.seq}`, table, [parts[0]!.rows], parts[0]!.count, first);
       return;
     }

@@ -115,6 +115,15 @@ const DATA_ERROR = new RegExp(
   ].join('|'),
 );
 
+/**
+ * ClickHouse ran out of its memory for this insert: a smaller insert may pass where retrying
+ * the same one would fail again and again.
+ */
+export function isMemoryError(err: unknown): boolean {
+  const text = `${(err as Error).message} ${String((err as { cause?: unknown }).cause ?? '')}`;
+  return /\bMEMORY_LIMIT_EXCEEDED\b|memory limit exceeded/i.test(text);
+}
+
 export interface RowWriterOptions {
   /** Daily partitions one insert may touch (the accepted age window, in days, plus margin). */
   maxPartitionsPerInsert: number;
