@@ -120,9 +120,10 @@ export async function startCollector(options: CollectorOptions = {}): Promise<Co
     wal,
     {
       batchMaxRows: config.batchMaxRows,
-      // An insert takes about 4-5× its RowBinary size in ClickHouse's memory (columns, sort,
-      // compression, skip indexes): 24 MiB batches fit a 192 MiB engine with room for merges.
-      batchMaxBytes: Math.floor(budget.clickhouseBytes / 8),
+      // An insert took up to 8× its RowBinary size in ClickHouse's memory (columns, sort,
+      // compression, five bloom-filter indexes): 8 MiB batches leave a 192 MiB engine room
+      // for merges running beside them (24 MiB ones failed with MEMORY_LIMIT_EXCEEDED).
+      batchMaxBytes: Math.floor(budget.clickhouseBytes / 24),
       batchMaxDelayMs: config.batchMaxDelayMs,
       memoryMaxBytes: config.memoryMaxBytes ?? budget.queueBytes,
       serviceGraph: config.serviceGraph,

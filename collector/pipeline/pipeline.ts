@@ -80,6 +80,16 @@ interface Entry {
   failed: boolean;
 }
 
+/** One record's rows of one table. */
+interface Part {
+  entry: Entry;
+  rows: Buffer;
+  count: number;
+}
+
+/** Rows per insert once a batch's table is split (after a data or memory error). */
+const SPLIT_GROUP_BYTES = 2 * 1024 * 1024;
+
 interface Batch {
   intent: BatchIntent;
   token: string;
@@ -135,6 +145,8 @@ export class Pipeline {
   /** Edges emitted by expiry (virtual nodes), not tied to a record: inserted on their own. */
   #stray: Buffer[] = [];
   #strayCount = 0;
+  /** Stray edges being inserted (taken off #stray, not yet stored). */
+  #strayInFlight = 0;
   #wake: (() => void) | undefined;
   #running = true;
   #loop: Promise<void>;
@@ -432,24 +444,31 @@ export class Pipeline {
       if (batch.done.has(table)) continue;
       const parts = await this.#partsOf(batch, table);
       if (parts.length > 0) {
-        try {
-          await this.#writer.insert(
-            table,
-            parts.map((p) => p.rows),
-            batch.token,
-          );
-        } catch (err) {
-          // Refused as data, or too big for ClickHouse's memory: smaller inserts, one per record.
-          if (!isDataError(err) && !(isMemoryError(err) && parts.length > 1)) throw err;
-          await this.#insertSplit(batch, table, parts, err);
+        if (batch.intent.split?.includes(table) === true) await this.#insertGroups(batch, table, parts);
+        else {
+          try {
+            await this.#writer.insert(
+              table,
+              parts.map((p) => p.rows),
+              batch.token,
+            );
+          } catch (err) {
+            // Refused as data, or too big for ClickHouse's memory: smaller inserts. The split
+            // is made durable first, so a restart makes the same smaller inserts (same
+            // tokens) and never the whole one again, whatever memory it then finds.
+            if (!isDataError(err) && !isMemoryError(err)) throw err;
+            batch.intent = { ...batch.intent, split: [...(batch.intent.split ?? []), table] };
+            await this.#wal.commitBatch(batch.intent);
+            await this.#insertGroups(batch, table, parts);
+          }
         }
       }
       batch.done.add(table);
     }
   }
 
-  async #partsOf(batch: Batch, table: TableName): Promise<{ entry: Entry; rows: Buffer; count: number }[]> {
-    const parts: { entry: Entry; rows: Buffer; count: number }[] = [];
+  async #partsOf(batch: Batch, table: TableName): Promise<Part[]> {
+    const parts: Part[] = [];
     for (const e of batch.entries) {
       if (table === 'otel_service_graph_edges') {
         if (e.edges !== undefined) parts.push({ entry: e, rows: e.edges, count: e.edgeCount });
@@ -461,27 +480,41 @@ export class Pipeline {
   }
 
   /**
-   * ClickHouse refused a table's rows of this batch as data (or had no memory for them): one
-   * insert per record, each under its own deterministic token; a record still refused as data
-   * is set aside (a memory error on one record is retried as any transient failure).
+   * A split table of a batch: consecutive records in groups of up to SPLIT_GROUP_BYTES, each
+   * under its own deterministic token. A group refused as data goes record by record and a
+   * record still refused is set aside; a memory error is retried as any transient failure.
    */
-  async #insertSplit(
-    batch: Batch,
-    table: TableName,
-    parts: { entry: Entry; rows: Buffer; count: number }[],
-    first: unknown,
-  ): Promise<void> {
-    if (parts.length === 1) {
-      if (!isDataError(first)) throw first;
-      this.#setAside(`${parts[0]!.entry.seq}`, table, [parts[0]!.rows], parts[0]!.count, first);
-      return;
-    }
-    for (const p of parts) {
+  async #insertGroups(batch: Batch, table: TableName, parts: Part[]): Promise<void> {
+    for (let i = 0; i < parts.length; ) {
+      let j = i;
+      let bytes = 0;
+      while (j < parts.length && (j === i || bytes + parts[j]!.rows.length <= SPLIT_GROUP_BYTES)) {
+        bytes += parts[j]!.rows.length;
+        j++;
+      }
+      const group = parts.slice(i, j);
+      i = j;
       try {
-        await this.#writer.insert(table, [p.rows], `${batch.token}/${p.entry.seq}`);
+        await this.#writer.insert(
+          table,
+          group.map((p) => p.rows),
+          `${batch.token}/${group[0]!.entry.seq}-${group[group.length - 1]!.entry.seq}`,
+        );
+        continue;
       } catch (err) {
         if (!isDataError(err)) throw err;
-        this.#setAside(`${p.entry.seq}`, table, [p.rows], p.count, err);
+        if (group.length === 1) {
+          this.#setAside(`${group[0]!.entry.seq}`, table, [group[0]!.rows], group[0]!.count, err);
+          continue;
+        }
+      }
+      for (const p of group) {
+        try {
+          await this.#writer.insert(table, [p.rows], `${batch.token}/${p.entry.seq}`);
+        } catch (err) {
+          if (!isDataError(err)) throw err;
+          this.#setAside(`${p.entry.seq}`, table, [p.rows], p.count, err);
+        }
       }
     }
   }
@@ -491,6 +524,7 @@ export class Pipeline {
     const count = this.#strayCount;
     this.#stray = [];
     this.#strayCount = 0;
+    this.#strayInFlight = count;
     // Derived from in-memory pairing state, never replayed: a fresh identity per insert.
     try {
       await this.#writer.insert('otel_service_graph_edges', chunks, `${this.#wal.epoch}:edges:${randomUUID()}`);
@@ -504,6 +538,8 @@ export class Pipeline {
       this.#stray = chunks.concat(this.#stray);
       this.#strayCount += count;
       throw err;
+    } finally {
+      this.#strayInFlight = 0;
     }
   }
 
@@ -549,7 +585,9 @@ export class Pipeline {
   }
 
   #pendingWork(): boolean {
-    return this.#batch !== undefined || this.#head < this.#queue.length || this.#strayCount > 0;
+    return (
+      this.#batch !== undefined || this.#head < this.#queue.length || this.#strayCount > 0 || this.#strayInFlight > 0
+    );
   }
 
   /** Waits until everything queued so far is stored (tests, shutdown). */

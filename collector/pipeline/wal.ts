@@ -42,6 +42,8 @@ const EPOCH = 'epoch';
 export interface BatchIntent {
   from: number;
   to: number;
+  /** Tables this batch inserts in smaller groups (after a data or memory error), for good. */
+  split?: string[];
 }
 
 interface Checkpoint {
@@ -416,7 +418,13 @@ export class WriteAheadLog {
       await fh.close();
     }
     await rename(tmp, join(this.#opts.dir, CHECKPOINT));
-    fsyncDir(this.#opts.dir);
+    // The rename must survive a crash too; off the event loop, as the writes above.
+    const dir = await open(this.#opts.dir, 'r');
+    try {
+      await dir.sync();
+    } finally {
+      await dir.close();
+    }
   }
 
   async close(): Promise<void> {
