@@ -396,6 +396,13 @@ export class Pipeline {
   async #buildBatch(): Promise<Batch | undefined> {
     const forced = this.#replayIntent;
     this.#replayIntent = undefined;
+    if (forced !== undefined && this.#queue[this.#head]?.seq !== forced.from) {
+      // The batch's first record is gone from the log: the log only releases records once
+      // their whole batch is stored, so all of it was. (A split batch's groups could not be
+      // formed again the same without it.)
+      this.#skipStored(forced.to);
+      return undefined;
+    }
     const entries: Entry[] = [];
     let rows = 0;
     let bytes = 0;
@@ -426,6 +433,18 @@ export class Pipeline {
     if (entries.length === 0) return undefined;
     const intent = forced ?? { from: entries[0]!.seq, to: entries[entries.length - 1]!.seq };
     return { intent, token: `${this.#wal.epoch}:${intent.from}-${intent.to}`, entries, end: i, done: new Set() };
+  }
+
+  /** Replayed entries up to `to` that the last run had stored already. */
+  #skipStored(to: number): void {
+    while (this.#head < this.#queue.length && this.#queue[this.#head]!.seq <= to) {
+      const e = this.#queue[this.#head]!;
+      this.#queuedItems -= e.count;
+      this.#memoryBytes -= (e.rows?.length ?? 0) + (e.edges?.length ?? 0);
+      this.#queue[this.#head++] = undefined;
+    }
+    this.#wal.markStored(to);
+    this.#metrics.queued.set(this.#queuedItems);
   }
 
   /** An entry at the head whose append failed: it was never acknowledged. */
