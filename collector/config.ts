@@ -40,12 +40,13 @@ export const collectorOptionsSchema = z.strictObject({
   /**
    * The collector's memory budget, in MiB, as the OpenTelemetry Collector's memory_limiter:
    * requests are refused with 429 + Retry-After before it is reached. Embedded ClickHouse's
-   * caches are capped inside it.
+   * caches are capped inside it. Below 256 MiB the engine's share (3/8) cannot hold one
+   * insert beside its merges.
    */
   memoryLimitMiB: z
     .number()
     .int()
-    .min(64)
+    .min(256)
     .max(1 << 20)
     .default(512),
   maxRequestBytes: positiveInt.default(16 * 1024 * 1024),
