@@ -69,11 +69,12 @@ interface Entry {
   acceptedAt: number;
   /** RowBinary rows, or undefined when spilled to the log only (or released). */
   rows: Buffer | undefined;
+  /** Its rows' size, or its body's when spilled (what it adds to a batch). */
+  size: number;
   /** The service-graph edges its spans produced, as RowBinary rows. */
   edges: Buffer | undefined;
   edgeCount: number;
   loc: Promise<WalLocation> | undefined;
-  payload: Buffer | undefined;
   /** In the log (fsync'ed): only durable records are inserted, so nothing unacked is stored. */
   durable: boolean;
   /** The append failed: never acknowledged, never inserted. */
@@ -190,7 +191,7 @@ export class Pipeline {
     // state did not survive the restart).
     for (const r of replay) {
       const decoded = this.#decode(r.kind, r.payload, r.acceptedAt);
-      this.#enqueue(r.seq, r.kind, r.acceptedAt, decoded.items, undefined, r.payload);
+      this.#enqueue(r.seq, r.kind, r.acceptedAt, decoded.items, r.loc, r.loc.length);
     }
     metrics.buffered.set(wal.bytes);
     this.#sweep = setInterval(
@@ -246,7 +247,7 @@ export class Pipeline {
       throw err;
     }
     this.#metrics.buffered.set(this.#wal.bytes);
-    this.#enqueue(append.seq, kind, acceptedAt, decoded.items, append.durable, undefined);
+    this.#enqueue(append.seq, kind, acceptedAt, decoded.items, append.durable, body.length);
     return { accepted: n, rejected: decoded.rejected, reasons: decoded.reasons, durable: append.durable };
   }
 
@@ -255,8 +256,9 @@ export class Pipeline {
     kind: number,
     acceptedAt: number,
     items: readonly (SpanRecord | LogRecord)[],
-    loc: Promise<WalLocation> | undefined,
-    payload: Buffer | undefined,
+    /** Where it is in the log: durable already (replayed), or once the append's fsync settles. */
+    loc: Promise<WalLocation> | WalLocation,
+    bodyBytes: number,
   ): void {
     const traces = isTraces(kind);
     let edges: Buffer | undefined;
@@ -281,22 +283,23 @@ export class Pipeline {
       rows,
       edges,
       edgeCount,
-      loc,
-      payload: rows === undefined ? payload : undefined,
-      durable: loc === undefined,
+      size: rows?.length ?? bodyBytes,
+      loc: loc instanceof Promise ? loc : Promise.resolve(loc),
+      durable: !(loc instanceof Promise),
       failed: false,
     };
-    loc?.then(
-      () => {
-        e.durable = true;
-        this.#poke();
-      },
-      () => {
-        // Never acknowledged: the writer skips it. The request path reports the failure.
-        e.failed = true;
-        this.#poke();
-      },
-    );
+    if (loc instanceof Promise)
+      loc.then(
+        () => {
+          e.durable = true;
+          this.#poke();
+        },
+        () => {
+          // Never acknowledged: the writer skips it. The request path reports the failure.
+          e.failed = true;
+          this.#poke();
+        },
+      );
     this.#queue.push(e);
     this.#queuedItems += items.length;
     this.#metrics.queued.set(this.#queuedItems);
@@ -325,8 +328,7 @@ export class Pipeline {
 
   async #rowsOf(e: Entry): Promise<Buffer> {
     if (e.rows !== undefined) return e.rows;
-    let payload = e.payload;
-    if (payload === undefined) payload = this.#wal.read(await e.loc!);
+    const payload = this.#wal.read(await e.loc!);
     return serialize(e.kind, this.#decode(e.kind, payload, e.acceptedAt).items);
   }
 
@@ -409,7 +411,7 @@ export class Pipeline {
     let i = this.#head;
     for (; i < this.#queue.length; i++) {
       const e = this.#queue[i]!;
-      const size = e.rows?.length ?? e.payload?.length ?? 0;
+      const size = e.size;
       if (
         forced !== undefined
           ? e.seq > forced.to
@@ -584,7 +586,6 @@ export class Pipeline {
       this.#memoryBytes -= (e.rows?.length ?? 0) + (e.edges?.length ?? 0);
       e.rows = undefined;
       e.edges = undefined;
-      e.payload = undefined;
       e.loc = undefined;
       this.#metrics.stored.inc({ table: e.table }, e.count);
       items += e.count;

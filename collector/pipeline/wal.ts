@@ -104,7 +104,9 @@ export interface WalRecord {
   kind: number;
   /** When the record was accepted (epoch ms); replay applies the same time rules. */
   acceptedAt: number;
-  payload: Buffer;
+  loc: WalLocation;
+  /** Read from disk on each access: a replay never holds the whole log in memory. */
+  readonly payload: Buffer;
 }
 
 export interface WalOpened {
@@ -176,7 +178,7 @@ export class WriteAheadLog {
     const names = readdirSync(opts.dir)
       .filter((n) => SEGMENT_RE.test(n))
       .sort();
-    const replay: WalRecord[] = [];
+    const found: Omit<WalRecord, 'payload'>[] = [];
     const segments: Segment[] = [];
     let maxSeq = stored;
     for (const name of names) {
@@ -195,11 +197,12 @@ export class WriteAheadLog {
         if (seq > maxSeq) maxSeq = seq;
         if (seq > stored) {
           const timed = (kind & TIMED) !== 0 && len >= 8;
-          replay.push({
+          const skip = timed ? 8 : 0;
+          found.push({
             seq,
             kind: kind & ~TIMED,
             acceptedAt: timed ? buf.readDoubleLE(off + HEADER) : Date.now(),
-            payload: buf.subarray(off + HEADER + (timed ? 8 : 0), off + HEADER + len),
+            loc: { segment: name, offset: off + HEADER + skip, length: len - skip },
           });
         }
         off += HEADER + len;
@@ -219,6 +222,12 @@ export class WriteAheadLog {
     }
     const b = checkpoint.batch;
     const inflight = b !== undefined && b.to > stored ? b : undefined;
+    const replay: WalRecord[] = found.map((r) => ({
+      ...r,
+      get payload() {
+        return wal.read(r.loc);
+      },
+    }));
     return { wal, replay, inflight };
   }
 
