@@ -40,7 +40,7 @@ export const collectorOptionsSchema = z.strictObject({
   /**
    * The collector's memory budget, in MiB, as the OpenTelemetry Collector's memory_limiter:
    * requests are refused with 429 + Retry-After before it is reached. Embedded ClickHouse's
-   * caches are capped inside it. Below 256 MiB the engine's share (3/8) cannot hold one
+   * caches are capped inside it. Below 256 MiB the engine's share (half) cannot hold one
    * insert beside its merges.
    */
   memoryLimitMiB: z

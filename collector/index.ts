@@ -120,10 +120,12 @@ export async function startCollector(options: CollectorOptions = {}): Promise<Co
     wal,
     {
       batchMaxRows: config.batchMaxRows,
-      // An insert took up to 8× its RowBinary size in ClickHouse's memory (columns, sort,
-      // compression, five bloom-filter indexes): 8 MiB batches leave a 192 MiB engine room
-      // for merges running beside them (24 MiB ones failed with MEMORY_LIMIT_EXCEEDED).
-      batchMaxBytes: Math.floor(budget.clickhouseBytes / 24),
+      // An insert took 4-8× its RowBinary size in ClickHouse's memory (columns, sort,
+      // compression, five bloom-filter indexes), merges beside it more: 32 MiB batches (about
+      // 100k synthetic spans, as before the cap) in a 256 MiB engine; one that does not fit is
+      // split, durably. Smaller batches (8 MiB) halved the whole process's spans per CPU-second
+      // in bench:collector, mostly in merges of the extra parts.
+      batchMaxBytes: Math.floor(budget.clickhouseBytes / 8),
       batchMaxDelayMs: config.batchMaxDelayMs,
       memoryMaxBytes: config.memoryMaxBytes ?? budget.queueBytes,
       serviceGraph: config.serviceGraph,

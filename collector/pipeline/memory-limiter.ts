@@ -33,7 +33,10 @@ export function memoryBudget(limitMiB: number): MemoryBudget {
     limitBytes,
     inflightBytes: Math.floor(limitBytes / 16),
     queueBytes: Math.floor(limitBytes / 8),
-    clickhouseBytes: Math.floor((limitBytes * 3) / 8),
+    // Ceilings, not a partition: the engine rarely sits at its ceiling while the runtime sits
+    // at its soft limit, and ClickHouse refuses an insert (split, never stuck) rather than
+    // grow past it.
+    clickhouseBytes: Math.floor(limitBytes / 2),
     runtimeBytes: Math.max(32 * MiB, limitBytes - Math.floor((limitBytes * 3) / 8) - BASELINE_BYTES),
   };
 }
