@@ -10,9 +10,11 @@
 // arrived. Service-graph edges travel with the records whose spans produced them, so a
 // replayed batch carries the same edges under the same token.
 //
-// Poison never blocks: an insert ClickHouse refuses as a data error is split into one insert
-// per record (token epoch:from-to/seq, deterministic too); a record still refused is set
-// aside into <data>/wal/rejected/ with a metric and a log line, and the rest flows.
+// Poison never blocks: a table's insert ClickHouse refuses as data (or has no memory for) is
+// split into groups of records, then single records, each under a token derived from the
+// batch's; the split is written into the durable checkpoint first, so a restart repeats the
+// same inserts. A record still refused as data is set aside into <data>/wal/rejected/ with a
+// metric and a log line, and the rest flows.
 
 import { randomUUID } from 'node:crypto';
 import { decodeLogsJson, decodeTracesJson } from '../receivers/otlp/json.js';
