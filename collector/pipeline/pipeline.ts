@@ -11,10 +11,8 @@
 // replayed batch carries the same edges under the same token.
 //
 // Poison never blocks: a table's insert ClickHouse refuses as data (or has no memory for) is
-// split into groups of records, then single records, each under a token derived from the
-// batch's; the split is written into the durable checkpoint first, so a restart repeats the
-// same inserts. A record still refused as data is set aside into <data>/wal/rejected/ with a
-// metric and a log line, and the rest flows.
+// split, durably and deterministically, and a record still refused is set aside while the
+// rest flows (table-insert.ts).
 
 import { randomUUID } from 'node:crypto';
 import { decodeLogsJson, decodeTracesJson } from '../receivers/otlp/json.js';
@@ -22,14 +20,9 @@ import { writeLogRow, writeSpanRow, type Decoded, type LogRecord, type SpanRecor
 import { decodeLogsProto, decodeTracesProto } from '../receivers/otlp/protobuf.js';
 import { ServiceGraph, writeEdgeRow } from '../servicegraph/store.js';
 import { RowBinaryWriter } from '../storage/clickhouse/rowbinary.js';
-import {
-  isDataError,
-  isMemoryError,
-  TABLE_COLUMNS,
-  type RowWriter,
-  type TableName,
-} from '../storage/clickhouse/writer.js';
+import { isDataError, type RowWriter, type TableName } from '../storage/clickhouse/writer.js';
 import type { CollectorMetrics, Signal } from '../telemetry.js';
+import { TableInserter, type Part } from './table-insert.js';
 import { applyTimeWindow, type TimeWindow } from './time-window.js';
 import type { BatchIntent, WalLocation, WalRecord, WriteAheadLog } from './wal.js';
 
@@ -83,16 +76,6 @@ interface Entry {
   failed: boolean;
 }
 
-/** One record's rows of one table. */
-interface Part {
-  entry: Entry;
-  rows: Buffer;
-  count: number;
-}
-
-/** Rows per insert once a batch's table is split (after a data or memory error). */
-const SPLIT_GROUP_BYTES = 2 * 1024 * 1024;
-
 interface Batch {
   intent: BatchIntent;
   token: string;
@@ -138,6 +121,7 @@ export class Pipeline {
   readonly #opts: PipelineOptions;
   readonly #metrics: CollectorMetrics;
   readonly #graph: ServiceGraph;
+  readonly #tables: TableInserter;
   #queue: (Entry | undefined)[] = [];
   #head = 0;
   #queuedItems = 0;
@@ -180,6 +164,7 @@ export class Pipeline {
     this.#opts = opts;
     this.#metrics = metrics;
     this.#replayIntent = inflight;
+    this.#tables = new TableInserter(writer, wal, metrics);
     this.#graph = new ServiceGraph(opts.serviceGraph, {
       edge: (edge) => {
         writeEdgeRow(this.#edges, edge);
@@ -466,26 +451,7 @@ export class Pipeline {
     for (const table of TABLES) {
       if (batch.done.has(table)) continue;
       const parts = await this.#partsOf(batch, table);
-      if (parts.length > 0) {
-        if (batch.intent.split?.includes(table) === true) await this.#insertGroups(batch, table, parts);
-        else {
-          try {
-            await this.#writer.insert(
-              table,
-              parts.map((p) => p.rows),
-              batch.token,
-            );
-          } catch (err) {
-            // Refused as data, or too big for ClickHouse's memory: smaller inserts. The split
-            // is made durable first, so a restart makes the same smaller inserts (same
-            // tokens) and never the whole one again, whatever memory it then finds.
-            if (!isDataError(err) && !isMemoryError(err)) throw err;
-            batch.intent = { ...batch.intent, split: [...(batch.intent.split ?? []), table] };
-            await this.#wal.commitBatch(batch.intent);
-            await this.#insertGroups(batch, table, parts);
-          }
-        }
-      }
+      if (parts.length > 0) await this.#tables.insert(batch, table, parts);
       batch.done.add(table);
     }
   }
@@ -494,52 +460,12 @@ export class Pipeline {
     const parts: Part[] = [];
     for (const e of batch.entries) {
       if (table === 'otel_service_graph_edges') {
-        if (e.edges !== undefined) parts.push({ entry: e, rows: e.edges, count: e.edgeCount });
+        if (e.edges !== undefined) parts.push({ seq: e.seq, rows: e.edges, count: e.edgeCount });
       } else if (e.table === table) {
-        parts.push({ entry: e, rows: await this.#rowsOf(e), count: e.count });
+        parts.push({ seq: e.seq, rows: await this.#rowsOf(e), count: e.count });
       }
     }
     return parts;
-  }
-
-  /**
-   * A split table of a batch: consecutive records in groups of up to SPLIT_GROUP_BYTES, each
-   * under its own deterministic token. A group refused as data goes record by record and a
-   * record still refused is set aside; a memory error is retried as any transient failure.
-   */
-  async #insertGroups(batch: Batch, table: TableName, parts: Part[]): Promise<void> {
-    for (let i = 0; i < parts.length; ) {
-      let j = i;
-      let bytes = 0;
-      while (j < parts.length && (j === i || bytes + parts[j]!.rows.length <= SPLIT_GROUP_BYTES)) {
-        bytes += parts[j]!.rows.length;
-        j++;
-      }
-      const group = parts.slice(i, j);
-      i = j;
-      try {
-        await this.#writer.insert(
-          table,
-          group.map((p) => p.rows),
-          `${batch.token}/${group[0]!.entry.seq}-${group[group.length - 1]!.entry.seq}`,
-        );
-        continue;
-      } catch (err) {
-        if (!isDataError(err)) throw err;
-        if (group.length === 1) {
-          this.#setAside(`${group[0]!.entry.seq}`, table, [group[0]!.rows], group[0]!.count, err);
-          continue;
-        }
-      }
-      for (const p of group) {
-        try {
-          await this.#writer.insert(table, [p.rows], `${batch.token}/${p.entry.seq}`);
-        } catch (err) {
-          if (!isDataError(err)) throw err;
-          this.#setAside(`${p.entry.seq}`, table, [p.rows], p.count, err);
-        }
-      }
-    }
   }
 
   async #insertStrayEdges(): Promise<void> {
@@ -554,7 +480,7 @@ export class Pipeline {
       this.#metrics.stored.inc({ table: 'otel_service_graph_edges' }, count);
     } catch (err) {
       if (isDataError(err)) {
-        this.#setAside(`edges-${Date.now()}`, 'otel_service_graph_edges', chunks, count, err);
+        this.#tables.setAside(`edges-${Date.now()}`, 'otel_service_graph_edges', chunks, count, err);
         return;
       }
       // Back in front of newer ones, for the retry.
@@ -564,20 +490,6 @@ export class Pipeline {
     } finally {
       this.#strayInFlight = 0;
     }
-  }
-
-  /**
-   * Keeps rows ClickHouse refuses in `<data>/wal/rejected/`, one file per record and table in
-   * RowBinaryWithNames (re-insertable as is: `INSERT INTO <table> FROM INFILE '<file>' FORMAT
-   * RowBinaryWithNames`), so nothing acknowledged is lost.
-   */
-  #setAside(name: string, table: TableName, chunks: readonly Buffer[], count: number, err: unknown): void {
-    const header = RowBinaryWriter.header(TABLE_COLUMNS[table]);
-    const file = this.#wal.setAside(`${name}-${table}.RowBinaryWithNames`, [header, ...chunks]);
-    this.#metrics.dropped.inc({ what: 'rejected_by_clickhouse' }, count);
-    process.emitWarning(
-      `collector: ClickHouse refused ${count} rows of ${table}; kept in ${file}: ${(err as Error).message}`,
-    );
   }
 
   /** The batch is stored: its entries' memory goes at once, its log records are released. */
