@@ -1,11 +1,14 @@
 // `npm run bench:collector`: sustained OTLP/HTTP protobuf export into the collector (a child
 // process `meshscope collector` on embedded chDB), batches of 512 spans encoded by the
 // OpenTelemetry JS serializer, several concurrent clients, bounded in time. Prints JSON:
-// spans/s stored, CPU seconds per 100k spans (collector process), peak RSS, ack latency
-// percentiles, time from ack to queryable, and the published anchors for comparison.
+// spans/s stored, spans per CPU-second of the collector's own threads and of the whole process
+// (embedded ClickHouse included), peak RSS, ack latency percentiles, time from ack to queryable,
+// for two span shapes (BENCH_SHAPES=synthetic,sidecar), with the published anchors and goals.
+// Knobs: BENCH_SECONDS (15), BENCH_CLIENTS (8), BENCH_SHAPES, BENCH_NODE_ARGS.
 // Also measures the hand-written protobuf decoder against protobufjs on the same body.
 
 import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -108,6 +111,69 @@ function makeBodies(): Buffer[] {
   return bodies;
 }
 
+/**
+ * Spans shaped like meshscope's own sidecars write them (proxy/tracing/tracer.ts): one
+ * resource per request (one sidecar's export), each span with the proxy's attributes. The
+ * frontend sidecar exports its inbound SERVER span and its egress CLIENT span per request;
+ * the catalog sidecar its inbound SERVER span (pairs meet across requests, as in a mesh).
+ */
+function makeSidecarBodies(): Buffer[] {
+  const exporter = new InMemorySpanExporter();
+  const tracerOf = (service: string) =>
+    new BasicTracerProvider({
+      resource: resourceFromAttributes({ 'service.name': service }),
+      spanProcessors: [new SimpleSpanProcessor(exporter)],
+    }).getTracer('meshscope-proxy', '0.1.0');
+  const fe = tracerOf('frontend');
+  const cat = tracerOf('catalog');
+  const common = (service: string, t: number, b: number) => ({
+    'http.request.method': 'GET',
+    'url.path': `/product/${(t * 7919 + b) % 1000}`,
+    'url.scheme': 'http',
+    'server.address': service,
+    'user_agent.original': 'k6/0.50 (https://k6.io/)',
+    'http.response.status_code': t % 50 === 0 ? 503 : 200,
+    'network.peer.address': '127.0.0.1',
+    'upstream.address': '127.0.0.1:8080',
+    response_flags: t % 50 === 0 ? 'UF' : '-',
+    'guid:x-request-id': randomUUID(),
+    node_id: `sidecar~127.0.0.1~${service}-7d9f~default.svc.cluster.local`,
+    component: 'proxy',
+  });
+  const bodies: Buffer[] = [];
+  for (let b = 0; b < DISTINCT_BODIES; b++) {
+    exporter.reset();
+    const frontendSide = b % 2 === 0;
+    for (let t = 0; t < (frontendSide ? SPANS_PER_BATCH / 2 : SPANS_PER_BATCH); t++) {
+      if (frontendSide) {
+        const inbound = fe.startSpan('ingress', {
+          kind: SpanKind.SERVER,
+          attributes: { ...common('frontend', t, b), upstream_cluster: 'inbound|8080||' },
+        });
+        const egress = fe.startSpan(
+          'egress catalog',
+          {
+            kind: SpanKind.CLIENT,
+            attributes: { ...common('catalog', t, b), upstream_cluster: 'catalog', 'peer.service': 'catalog' },
+          },
+          trace.setSpan(context.active(), inbound),
+        );
+        egress.end();
+        inbound.end();
+      } else {
+        cat
+          .startSpan('ingress', {
+            kind: SpanKind.SERVER,
+            attributes: { ...common('catalog', t, b), upstream_cluster: 'inbound|8080||' },
+          })
+          .end();
+      }
+    }
+    bodies.push(Buffer.from(ProtobufTraceSerializer.serializeRequest(exporter.getFinishedSpans())!));
+  }
+  return bodies;
+}
+
 // The OTLP trace messages for protobufjs (field numbers from opentelemetry-proto).
 const OTLP_PROTO = `syntax = "proto3";
 message AnyValue { oneof value { string string_value = 1; bool bool_value = 2; int64 int_value = 3; double double_value = 4; ArrayValue array_value = 5; KeyValueList kvlist_value = 6; bytes bytes_value = 7; } }
@@ -166,7 +232,7 @@ async function insertFormatBench(bodies: Buffer[]): Promise<Record<string, numbe
   const storage = createStorageClient({ kind: 'embedded', path: join(dir, 'clickhouse') });
   try {
     await migrate(storage.client, { ttlDays: 0 });
-    const writer = createRowWriter(storage);
+    const writer = createRowWriter(storage, { maxPartitionsPerInsert: 100 });
     const w = new RowBinaryWriter();
     let rows = 0;
     for (let i = 0; i < 80; i++) {
@@ -176,7 +242,7 @@ async function insertFormatBench(bodies: Buffer[]): Promise<Record<string, numbe
       }
     }
     const rowBinary = w.take();
-    await writer.insert('otel_traces', [rowBinary]);
+    await writer.insert('otel_traces', [rowBinary], randomUUID());
     const compact = Buffer.from(
       (
         await storage.embedded!.chdb.queryAsync(
@@ -187,7 +253,7 @@ async function insertFormatBench(bodies: Buffer[]): Promise<Record<string, numbe
     const best = { RowBinary: Number.POSITIVE_INFINITY, JSONCompactEachRow: Number.POSITIVE_INFINITY };
     for (let round = 0; round < 3; round++) {
       let c0 = process.cpuUsage();
-      await writer.insert('otel_traces', [rowBinary]);
+      await writer.insert('otel_traces', [rowBinary], randomUUID());
       let c = process.cpuUsage(c0);
       best.RowBinary = Math.min(best.RowBinary, (c.user + c.system) / 1e6);
       c0 = process.cpuUsage();
@@ -245,16 +311,55 @@ function threadCpu(pid: number): Record<string, number> {
   return out;
 }
 
+/** Threads of Node itself (event loop, V8's helpers, libuv's pool); every other one is chDB's. */
+const NODE_THREAD = /^(main \(event loop\)|node|V8 |libuv|uv|SignalInspector|DelayedTaskSch|inspector)/;
+
 function percentile(sorted: number[], q: number): number {
   if (sorted.length === 0) return 0;
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
 }
 
 async function main(): Promise<void> {
-  const bodies = makeBodies();
-  const decoder = decoderBench(bodies[0]!);
-  const insertFormat = await insertFormatBench(bodies);
+  const shapes: Record<string, Buffer[]> = { synthetic: makeBodies(), sidecar: makeSidecarBodies() };
+  const wanted = (process.env.BENCH_SHAPES ?? 'synthetic,sidecar').split(',').filter((n) => n in shapes);
+  const decoder = decoderBench(shapes.synthetic![0]!);
+  const insertFormat = await insertFormatBench(shapes.synthetic!);
+  const scenarios: Record<string, unknown> = {};
+  for (const name of wanted) scenarios[name] = await runScenario(shapes[name]!);
+  process.stdout.write(
+    `${JSON.stringify(
+      {
+        scenario: `OTLP/HTTP protobuf, ${SPANS_PER_BATCH} spans per request, ${CLIENTS} concurrent clients, ${SECONDS}s, embedded chDB, one collector child process per shape`,
+        machine: {
+          cpus: cpus().length,
+          note: 'load generator runs on the same cores as the collector; other work on the machine competes too',
+        },
+        shapes: {
+          synthetic:
+            '128 traces × 4 spans per request (frontend/catalog, OpenTelemetry SDK attributes, a db client span)',
+          sidecar: "meshscope sidecars' spans: one sidecar per request, the proxy's 13-14 attributes each",
+        },
+        ...scenarios,
+        decoder,
+        insertFormat,
+        anchors: ANCHORS,
+        goals: GOALS,
+      },
+      null,
+      2,
+    )}\n`,
+  );
+}
 
+const GOALS = {
+  spansPerCpuSecondCollectorThreads: 205_000,
+  spansPerCpuSecondWholeProcess: 137_000,
+  peakRssMb: 400,
+  ackP99Ms: 50,
+  queryableMs: 2000,
+};
+
+async function runScenario(bodies: Buffer[]): Promise<Record<string, unknown>> {
   const dir = mkdtempSync(join(tmpdir(), 'bench-collector-'));
   // BENCH_NODE_ARGS passes flags to the collector's node (e.g. --cpu-prof to profile it).
   const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
@@ -412,53 +517,55 @@ async function main(): Promise<void> {
     queryable.sort((a, b) => a - b);
     const spansPerSecStored = Math.round(storedSpans / storedSeconds);
     const spansPerCpuSecond = Math.round(storedSpans / cpu);
-    process.stdout.write(
-      `${JSON.stringify(
-        {
-          scenario: `OTLP/HTTP protobuf, ${SPANS_PER_BATCH} spans per request, ${CLIENTS} concurrent clients, ${SECONDS}s, embedded chDB`,
-          machine: {
-            cpus: cpus().length,
-            loadAverage1mAtStart: loadAtStart,
-            loadAverage1mAtEnd: Number(loadavg()[0]!.toFixed(2)),
-            note: 'load generator runs on the same cores as the collector; other work on the machine competes too',
-          },
-          spansAcked: ackedSpans,
-          spansStored: storedSpans,
-          requestsRefused: refused,
-          loadSeconds: Number(loadSeconds.toFixed(2)),
-          secondsUntilAllStored: Number(storedSeconds.toFixed(2)),
-          spansPerSecAcked: Math.round(ackedSpans / loadSeconds),
-          spansPerSecStored,
-          collectorCpuSeconds: Number(cpu.toFixed(2)),
-          collectorCoresUsed: Number((cpu / storedSeconds).toFixed(2)),
-          cpuSecondsPer100kSpans: Number(((cpu / storedSpans) * 100_000).toFixed(3)),
-          spansPerCpuSecond,
-          threadCpuSeconds,
-          peakRssMb,
-          ackLatencyMs: {
-            p50: percentile(acks, 0.5),
-            p90: percentile(acks, 0.9),
-            p99: percentile(acks, 0.99),
-            max: acks[acks.length - 1] ?? 0,
-          },
-          eventLoopDelayMs: { worstP99PerSecond: Math.max(0, ...loopP99), max: Math.max(0, ...loopMax) },
-          timeToQueryableMs: { probes, p50: percentile(queryable, 0.5), max: queryable[queryable.length - 1] ?? 0 },
-          decoder,
-          insertFormat,
-          anchors: ANCHORS,
-          ratios: {
-            storedVsGoal150k: Number((spansPerSecStored / 150_000).toFixed(2)),
-            perCpuSecondVsOtelCollectorPerCore: Number(
-              (spansPerCpuSecond / ANCHORS.otelCollectorClickHouseSpansPerSecPerCore).toFixed(2),
-            ),
-            perCpuSecondVsRotelPerCore: Number((spansPerCpuSecond / ANCHORS.rotelSpansPerSecPerCore).toFixed(2)),
-          },
-        },
-        null,
-        2,
-      )}\n`,
-    );
+    const ownCpu = Object.entries(threadCpuSeconds)
+      .filter(([name]) => NODE_THREAD.test(name))
+      .reduce((n, [, v]) => n + v, 0);
+    const spansPerCpuSecondOwn = Math.round(storedSpans / Math.max(ownCpu, 0.01));
+    const ackP99 = percentile(acks, 0.99);
+    const queryableMax = queryable[queryable.length - 1] ?? 0;
     await dispatcher.close();
+    return {
+      loadAverage1m: { atStart: loadAtStart, atEnd: Number(loadavg()[0]!.toFixed(2)) },
+      spansAcked: ackedSpans,
+      spansStored: storedSpans,
+      requestsRefused: refused,
+      loadSeconds: Number(loadSeconds.toFixed(2)),
+      secondsUntilAllStored: Number(storedSeconds.toFixed(2)),
+      spansPerSecAcked: Math.round(ackedSpans / loadSeconds),
+      spansPerSecStored,
+      collectorCpuSeconds: Number(cpu.toFixed(2)),
+      collectorOwnThreadsCpuSeconds: Number(ownCpu.toFixed(2)),
+      collectorCoresUsed: Number((cpu / storedSeconds).toFixed(2)),
+      cpuSecondsPer100kSpans: Number(((cpu / storedSpans) * 100_000).toFixed(3)),
+      spansPerCpuSecondWholeProcess: spansPerCpuSecond,
+      spansPerCpuSecondCollectorThreads: spansPerCpuSecondOwn,
+      threadCpuSeconds,
+      peakRssMb,
+      ackLatencyMs: {
+        p50: percentile(acks, 0.5),
+        p90: percentile(acks, 0.9),
+        p99: ackP99,
+        max: acks[acks.length - 1] ?? 0,
+      },
+      eventLoopDelayMs: { worstP99PerSecond: Math.max(0, ...loopP99), max: Math.max(0, ...loopMax) },
+      timeToQueryableMs: { probes, p50: percentile(queryable, 0.5), max: queryableMax },
+      ratios: {
+        collectorThreadsVsOtelCollectorPerCore: Number(
+          (spansPerCpuSecondOwn / ANCHORS.otelCollectorClickHouseSpansPerSecPerCore).toFixed(2),
+        ),
+        wholeProcessVsOtelCollectorPerCore: Number(
+          (spansPerCpuSecond / ANCHORS.otelCollectorClickHouseSpansPerSecPerCore).toFixed(2),
+        ),
+        collectorThreadsVsRotelPerCore: Number((spansPerCpuSecondOwn / ANCHORS.rotelSpansPerSecPerCore).toFixed(2)),
+      },
+      goalsMet: {
+        collectorThreads: spansPerCpuSecondOwn >= GOALS.spansPerCpuSecondCollectorThreads,
+        wholeProcess: spansPerCpuSecond >= GOALS.spansPerCpuSecondWholeProcess,
+        peakRss: peakRssMb <= GOALS.peakRssMb,
+        ackP99: ackP99 <= GOALS.ackP99Ms,
+        queryable: queryableMax <= GOALS.queryableMs,
+      },
+    };
   } finally {
     child.kill('SIGTERM');
     await new Promise((r) => {

@@ -5,7 +5,7 @@ import { CollectorConfigError, startCollector, type CollectorOptions } from '../
 
 const USAGE = `usage: meshscope collector [--otlp-http 127.0.0.1:4318] [--http 127.0.0.1:16686] [--data ./data]
          [--clickhouse-url URL --clickhouse-user U --clickhouse-password P --clickhouse-database D]
-         [--ttl-days N]
+         [--ttl-days N] [--memory-limit MiB]
 `;
 
 export async function run(argv: string[]): Promise<number> {
@@ -18,6 +18,7 @@ export async function run(argv: string[]): Promise<number> {
     'clickhouse-password': { type: 'string' },
     'clickhouse-database': { type: 'string' },
     'ttl-days': { type: 'string' },
+    'memory-limit': { type: 'string' },
   });
   if (typeof values === 'number') return values;
   const options: CollectorOptions = {};
@@ -32,6 +33,15 @@ export async function run(argv: string[]): Promise<number> {
       return 2;
     }
     options.ttlDays = Number(values['ttl-days']);
+  }
+  if (values['memory-limit'] !== undefined) {
+    if (!/^\d+$/.test(values['memory-limit'])) {
+      process.stderr.write(
+        `meshscope collector: --memory-limit must be a whole number of MiB, got '${values['memory-limit']}'\n`,
+      );
+      return 2;
+    }
+    options.memoryLimitMiB = Number(values['memory-limit']);
   }
   const chFlags = ['clickhouse-user', 'clickhouse-password', 'clickhouse-database'] as const;
   if (values['clickhouse-url'] !== undefined) {

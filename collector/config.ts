@@ -30,16 +30,38 @@ export const collectorOptionsSchema = z.strictObject({
         .default('default'),
     })
     .optional(),
+  /** Rows older than this are dropped by ClickHouse's TTL; 0 keeps them for good (the exporter's default). */
   ttlDays: z.number().int().min(0).max(3650).default(7),
+  /**
+   * Items older than this many days are refused at decode; by default the TTL, or 30 days
+   * without one. Every day an insert touches is a partition.
+   */
+  maxItemAgeDays: z.number().int().min(1).max(3650).optional(),
+  /**
+   * The collector's memory budget, in MiB, as the OpenTelemetry Collector's memory_limiter:
+   * requests are refused with 429 + Retry-After before it is reached. Embedded ClickHouse's
+   * caches are capped inside it. Below 256 MiB the engine's share (half) cannot hold one
+   * insert beside its merges.
+   */
+  memoryLimitMiB: z
+    .number()
+    .int()
+    .min(256)
+    .max(1 << 20)
+    .default(512),
   maxRequestBytes: positiveInt.default(16 * 1024 * 1024),
   maxConcurrentRequests: positiveInt.default(256),
-  maxInflightBytes: positiveInt.default(256 * 1024 * 1024),
+  /** Body bytes (compressed and decompressed) in flight at most; by default a quarter of the memory limit. */
+  maxInflightBytes: positiveInt.optional(),
   retryAfterSeconds: positiveInt.default(2),
   walMaxBytes: positiveInt.default(1024 * 1024 * 1024),
   walSegmentBytes: positiveInt.default(64 * 1024 * 1024),
-  batchMaxRows: positiveInt.default(100_000),
+  // Below ClickHouse's input block size (max_insert_block_size, 1,048,449 rows), so one batch
+  // is one block per partition: refused whole or stored whole.
+  batchMaxRows: positiveInt.max(1_000_000).default(100_000),
   batchMaxDelayMs: positiveInt.default(100),
-  memoryMaxBytes: positiveInt.default(256 * 1024 * 1024),
+  /** Rows queued in memory at most (beyond, re-read from the log); by default a quarter of the memory limit. */
+  memoryMaxBytes: positiveInt.optional(),
   serviceGraph: z
     .strictObject({
       maxItems: positiveInt.default(100_000),

@@ -7,6 +7,7 @@ import type { Server } from 'node:http';
 import { join } from 'node:path';
 import { createApiServer } from './api/server.js';
 import { parseCollectorOptions, type CollectorConfig, type CollectorOptions } from './config.js';
+import { MemoryLimiter, memoryBudget } from './pipeline/memory-limiter.js';
 import { Pipeline } from './pipeline/pipeline.js';
 import { WriteAheadLog } from './pipeline/wal.js';
 import { OtlpHttpReceiver } from './receivers/otlp/receiver.js';
@@ -62,7 +63,8 @@ export async function startCollector(options: CollectorOptions = {}): Promise<Co
     config.clickhouse === undefined
       ? { kind: 'embedded', path: join(config.dataDir, 'clickhouse') }
       : { kind: 'url', ...config.clickhouse };
-  const storage = createStorageClient(target);
+  const budget = memoryBudget(config.memoryLimitMiB);
+  const storage = createStorageClient(target, budget.clickhouseBytes);
   const { client } = storage;
 
   // Migrations must succeed before the first insert. Embedded, a failure is fatal at start; a
@@ -80,7 +82,7 @@ export async function startCollector(options: CollectorOptions = {}): Promise<Co
     try {
       await applySchema();
     } catch (err) {
-      await client.close();
+      await storage.close();
       throw err;
     }
     schemaReady = Promise.resolve();
@@ -103,7 +105,7 @@ export async function startCollector(options: CollectorOptions = {}): Promise<Co
     schemaReady.catch(() => undefined);
   }
 
-  const { wal, replay } = await WriteAheadLog.open({
+  const { wal, replay, inflight } = await WriteAheadLog.open({
     dir: join(config.dataDir, 'wal'),
     maxBytes: config.walMaxBytes,
     segmentBytes: Math.min(config.walSegmentBytes, Math.max(1, Math.floor(config.walMaxBytes / 4))),
@@ -112,24 +114,36 @@ export async function startCollector(options: CollectorOptions = {}): Promise<Co
       metrics.walRecords.inc(records);
     },
   });
+  const maxAgeDays = config.maxItemAgeDays ?? (config.ttlDays > 0 ? config.ttlDays : 30);
   const pipeline = new Pipeline(
-    createRowWriter(storage),
+    createRowWriter(storage, { maxPartitionsPerInsert: Math.max(100, maxAgeDays + 2) }),
     wal,
     {
       batchMaxRows: config.batchMaxRows,
+      // An insert took 4-8× its RowBinary size in ClickHouse's memory (columns, sort,
+      // compression, five bloom-filter indexes), merges beside it more: 32 MiB batches (about
+      // 100k synthetic spans, as before the cap) in a 256 MiB engine; one that does not fit is
+      // split, durably. Smaller batches (8 MiB) halved the whole process's spans per CPU-second
+      // in bench:collector, mostly in merges of the extra parts.
+      batchMaxBytes: Math.floor(budget.clickhouseBytes / 8),
       batchMaxDelayMs: config.batchMaxDelayMs,
-      memoryMaxBytes: config.memoryMaxBytes,
+      memoryMaxBytes: config.memoryMaxBytes ?? budget.queueBytes,
       serviceGraph: config.serviceGraph,
       maxEdgesBuffered: config.maxEdgesBuffered,
+      timeWindow: { maxAgeDays, maxFutureMs: 3_600_000 },
       storageReady: schemaReady,
     },
     metrics,
     replay,
+    inflight,
   );
-  const receiver = new OtlpHttpReceiver(pipeline, metrics, {
+  const limiter = new MemoryLimiter({
+    limitBytes: budget.runtimeBytes,
+    inflightBytes: config.maxInflightBytes ?? budget.inflightBytes,
+  });
+  const receiver = new OtlpHttpReceiver(pipeline, metrics, limiter, {
     maxRequestBytes: config.maxRequestBytes,
     maxConcurrentRequests: config.maxConcurrentRequests,
-    maxInflightBytes: config.maxInflightBytes,
     retryAfterSeconds: config.retryAfterSeconds,
   });
   const api = createApiServer(client, metrics, {
@@ -144,11 +158,12 @@ export async function startCollector(options: CollectorOptions = {}): Promise<Co
     apiUrl = await listen(api, config.http);
   } catch (err) {
     receiver.server.close();
+    limiter.close();
     api.close();
     stopping = true;
     await pipeline.close(0);
     await wal.close();
-    await client.close();
+    await storage.close();
     throw err;
   }
 
@@ -164,10 +179,11 @@ export async function startCollector(options: CollectorOptions = {}): Promise<Co
       closed ??= (async () => {
         stopping = true;
         await closeServer(receiver.server);
+        limiter.close();
         await pipeline.close(timeoutMs);
         await wal.close();
         await closeServer(api);
-        await client.close();
+        await storage.close();
       })();
       return closed;
     },

@@ -1,18 +1,30 @@
 // Accepted data flows: decode → write-ahead log (fsync, group commit) → ack; in parallel the
 // rows wait in an ordered in-memory queue that one writer loop drains into ClickHouse in
-// batches (by row count or age). A failed insert is retried with backoff, same batch, same
-// order, while the log keeps accepting up to its size limit. Above the memory budget new
-// entries keep only their place in the queue and are read back from the log when their turn
-// comes, so the memory queue never bounds what the log may hold.
+// batches (by row count or age). Above the memory budget new entries keep only their place in
+// the queue and are read back from the log when their turn comes.
+//
+// Exactly once: a batch is a run of durable log records [from, to]; its bounds are made
+// durable (the log's checkpoint) before its first insert, and every insert of it carries the
+// token epoch:from-to. A failed insert is retried with the same token; after a crash the
+// first batch is formed again with the same bounds; ClickHouse drops whatever already
+// arrived. Service-graph edges travel with the records whose spans produced them, so a
+// replayed batch carries the same edges under the same token.
+//
+// Poison never blocks: a table's insert ClickHouse refuses as data (or has no memory for) is
+// split, durably and deterministically, and a record still refused is set aside while the
+// rest flows (table-insert.ts).
 
+import { randomUUID } from 'node:crypto';
 import { decodeLogsJson, decodeTracesJson } from '../receivers/otlp/json.js';
 import { writeLogRow, writeSpanRow, type Decoded, type LogRecord, type SpanRecord } from '../receivers/otlp/model.js';
 import { decodeLogsProto, decodeTracesProto } from '../receivers/otlp/protobuf.js';
 import { ServiceGraph, writeEdgeRow } from '../servicegraph/store.js';
 import { RowBinaryWriter } from '../storage/clickhouse/rowbinary.js';
-import { TABLE_COLUMNS, type RowWriter, type TableName } from '../storage/clickhouse/writer.js';
+import { isDataError, type RowWriter, type TableName } from '../storage/clickhouse/writer.js';
 import type { CollectorMetrics, Signal } from '../telemetry.js';
-import type { WalLocation, WalRecord, WriteAheadLog } from './wal.js';
+import { TableInserter, type Part } from './table-insert.js';
+import { applyTimeWindow, type TimeWindow } from './time-window.js';
+import type { BatchIntent, WalLocation, WalRecord, WriteAheadLog } from './wal.js';
 
 export type Encoding = 'protobuf' | 'json';
 
@@ -21,11 +33,15 @@ const KIND = { 'traces/protobuf': 1, 'traces/json': 2, 'logs/protobuf': 3, 'logs
 
 export interface PipelineOptions {
   batchMaxRows: number;
+  /** Rows bytes per batch at most: what one insert asks of ClickHouse's memory. */
+  batchMaxBytes: number;
   batchMaxDelayMs: number;
   /** Serialized rows held in memory at most; beyond it entries are re-read from the log. */
   memoryMaxBytes: number;
   serviceGraph: { maxItems: number; ttlMs: number };
   maxEdgesBuffered: number;
+  /** Items outside it are refused at decode (partial success). */
+  timeWindow: TimeWindow;
   /** The writer starts once this settles (schema migrated). */
   storageReady: Promise<void>;
 }
@@ -38,33 +54,40 @@ export interface AcceptResult {
   durable: Promise<unknown>;
 }
 
-interface Batch {
-  /** Queue index one past the batch's last entry. */
-  end: number;
-  bodies: Record<TableName, Buffer[]>;
-  counts: Record<TableName, number>;
-  memory: number;
-  done: Set<TableName>;
-}
-
-const TABLES: readonly TableName[] = ['otel_traces', 'otel_logs', 'otel_service_graph_edges'];
-
-/** ClickHouse refused the data itself (not the connection, not capacity). */
-function isDataError(err: unknown): boolean {
-  const text = `${(err as Error).message} ${String((err as { cause?: unknown }).cause ?? '')}`;
-  return /CANNOT_PARSE|INCORRECT_DATA|TOO_LARGE_STRING_SIZE|TOO_LARGE_ARRAY_SIZE|Cannot parse/.test(text);
-}
+type ItemTable = 'otel_traces' | 'otel_logs';
 
 interface Entry {
   seq: number;
   kind: number;
-  table: TableName;
+  table: ItemTable;
   count: number;
-  /** RowBinary rows, or undefined when spilled to the log only. */
+  acceptedAt: number;
+  /** RowBinary rows, or undefined when spilled to the log only (or released). */
   rows: Buffer | undefined;
+  /** Its rows' size, or its body's when spilled (what it adds to a batch). */
+  size: number;
+  /** The service-graph edges its spans produced, as RowBinary rows. */
+  edges: Buffer | undefined;
+  edgeCount: number;
   loc: Promise<WalLocation> | undefined;
-  payload: Buffer | undefined;
+  /** In the log (fsync'ed): only durable records are inserted, so nothing unacked is stored. */
+  durable: boolean;
+  /** The append failed: never acknowledged, never inserted. */
+  failed: boolean;
 }
+
+interface Batch {
+  intent: BatchIntent;
+  token: string;
+  entries: Entry[];
+  /** Queue index one past the batch's last entry. */
+  end: number;
+  /** Tables whose insert completed (a retry does not repeat them; the token would drop them anyway). */
+  done: Set<TableName>;
+}
+
+/** Table order within a batch: spans first, then what is derived from them, then logs. */
+const TABLES: readonly TableName[] = ['otel_traces', 'otel_service_graph_edges', 'otel_logs'];
 
 function decode(kind: number, body: Buffer): Decoded<SpanRecord> | Decoded<LogRecord> {
   switch (kind) {
@@ -90,19 +113,27 @@ function serialize(kind: number, items: readonly (SpanRecord | LogRecord)[]): Bu
   return rowWriter.take();
 }
 
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms).unref());
+
 export class Pipeline {
   readonly #writer: RowWriter;
   readonly #wal: WriteAheadLog;
   readonly #opts: PipelineOptions;
   readonly #metrics: CollectorMetrics;
   readonly #graph: ServiceGraph;
-  #queue: Entry[] = [];
+  readonly #tables: TableInserter;
+  #queue: (Entry | undefined)[] = [];
   #head = 0;
   #queuedItems = 0;
   #memoryBytes = 0;
-  /** Edges derived since the last batch, as RowBinary rows. */
+  /** Edges the service graph emits, taken per entry right after its spans are observed. */
   readonly #edges = new RowBinaryWriter(1 << 20);
   #edgeCount = 0;
+  /** Edges emitted by expiry (virtual nodes), not tied to a record: inserted on their own. */
+  #stray: Buffer[] = [];
+  #strayCount = 0;
+  /** Stray edges being inserted (taken off #stray, not yet stored). */
+  #strayInFlight = 0;
   #wake: (() => void) | undefined;
   #running = true;
   #loop: Promise<void>;
@@ -117,8 +148,8 @@ export class Pipeline {
   });
   /** The batch being written; kept across retries so a retry repeats exactly it. */
   #batch: Batch | undefined;
-  /** This many queue entries are inserted one per batch, without edges (isolating refused rows). */
-  #isolateRemaining = 0;
+  /** The batch the last run was inserting: the first batch now has exactly its bounds. */
+  #replayIntent: BatchIntent | undefined;
 
   constructor(
     writer: RowWriter,
@@ -126,34 +157,35 @@ export class Pipeline {
     opts: PipelineOptions,
     metrics: CollectorMetrics,
     replay: WalRecord[],
+    inflight: BatchIntent | undefined,
   ) {
     this.#writer = writer;
     this.#wal = wal;
     this.#opts = opts;
     this.#metrics = metrics;
+    this.#replayIntent = inflight;
+    this.#tables = new TableInserter(writer, wal, metrics);
     this.#graph = new ServiceGraph(opts.serviceGraph, {
       edge: (edge) => {
-        if (this.#edgeCount >= opts.maxEdgesBuffered) {
-          metrics.dropped.inc({ what: 'service_graph_edge' });
-          return;
-        }
         writeEdgeRow(this.#edges, edge);
         this.#edgeCount++;
       },
       unpaired: (kind) => metrics.graphUnpaired.inc({ kind }),
       dropped: () => metrics.graphDropped.inc(),
     });
-    // Acknowledged but not stored before the last stop: queued again in order, and their spans
-    // feed the service graph (its pairing state did not survive the restart).
-    const now = Date.now();
+    // Acknowledged but not stored before the last stop: queued again in order, decoded with
+    // the time rules of their acceptance, and their spans feed the service graph (its pairing
+    // state did not survive the restart).
     for (const r of replay) {
-      const decoded = decode(r.kind, r.payload);
-      if (isTraces(r.kind)) this.#graph.observe(decoded.items as SpanRecord[], now);
-      this.#enqueue(r.seq, r.kind, decoded.items, undefined, r.payload);
+      const decoded = this.#decode(r.kind, r.payload, r.acceptedAt);
+      this.#enqueue(r.seq, r.kind, r.acceptedAt, decoded.items, r.loc, r.loc.length);
     }
     metrics.buffered.set(wal.bytes);
     this.#sweep = setInterval(
-      () => this.#graph.expire(Date.now()),
+      () => {
+        this.#graph.expire(Date.now());
+        this.#takeStrayEdges();
+      },
       Math.max(50, Math.min(1000, opts.serviceGraph.ttlMs / 2)),
     );
     this.#sweep.unref();
@@ -169,13 +201,26 @@ export class Pipeline {
     return this.#queuedItems;
   }
 
+  /** Bytes of rows and edges the queue holds in memory. */
+  get memoryBytes(): number {
+    return this.#memoryBytes;
+  }
+
+  #decode(kind: number, body: Buffer, acceptedAt: number): Decoded<SpanRecord> | Decoded<LogRecord> {
+    const decoded = decode(kind, body);
+    return isTraces(kind)
+      ? applyTimeWindow(decoded as Decoded<SpanRecord>, 'span', this.#opts.timeWindow, acceptedAt)
+      : applyTimeWindow(decoded as Decoded<LogRecord>, 'log record', this.#opts.timeWindow, acceptedAt);
+  }
+
   /**
    * Decodes and accepts one OTLP body. Throws OtlpDecodeError (400) for undecodable bodies and
    * CollectorOverloadedError (503) when the log is full; nothing is kept in either case.
    */
   accept(signal: Signal, encoding: Encoding, body: Buffer): AcceptResult {
     const kind = KIND[`${signal}/${encoding}`];
-    const decoded = decode(kind, body);
+    const acceptedAt = Date.now();
+    const decoded = this.#decode(kind, body, acceptedAt);
     const n = decoded.items.length;
     this.#metrics.received.inc({ signal }, n + decoded.rejected);
     if (decoded.rejected > 0) this.#metrics.refused.inc({ signal, reason: 'invalid' }, decoded.rejected);
@@ -183,45 +228,72 @@ export class Pipeline {
       return { accepted: 0, rejected: decoded.rejected, reasons: decoded.reasons, durable: Promise.resolve() };
     let append;
     try {
-      append = this.#wal.append(kind, body);
+      append = this.#wal.append(kind, body, acceptedAt);
     } catch (err) {
       this.#metrics.refused.inc({ signal, reason: 'overload' }, n);
       throw err;
     }
     this.#metrics.buffered.set(this.#wal.bytes);
-    if (isTraces(kind)) this.#graph.observe(decoded.items as SpanRecord[], Date.now());
-    this.#enqueue(append.seq, kind, decoded.items, append.durable, undefined);
+    this.#enqueue(append.seq, kind, acceptedAt, decoded.items, append.durable, body.length);
     return { accepted: n, rejected: decoded.rejected, reasons: decoded.reasons, durable: append.durable };
   }
 
   #enqueue(
     seq: number,
     kind: number,
+    acceptedAt: number,
     items: readonly (SpanRecord | LogRecord)[],
-    loc: Promise<WalLocation> | undefined,
-    payload: Buffer | undefined,
+    /** Where it is in the log: durable already (replayed), or once the append's fsync settles. */
+    loc: Promise<WalLocation> | WalLocation,
+    bodyBytes: number,
   ): void {
-    const table: TableName = isTraces(kind) ? 'otel_traces' : 'otel_logs';
+    const traces = isTraces(kind);
+    let edges: Buffer | undefined;
+    let edgeCount = 0;
+    if (traces) {
+      // Edges the expiry sweep left in the buffer are not this record's.
+      this.#takeStrayEdges();
+      this.#graph.observe(items as SpanRecord[], Date.now());
+      edgeCount = this.#edgeCount;
+      if (edgeCount > 0) edges = this.#edges.take();
+      this.#edgeCount = 0;
+    }
     let rows: Buffer | undefined;
-    if (this.#memoryBytes < this.#opts.memoryMaxBytes) {
-      rows = serialize(kind, items);
-      this.#memoryBytes += rows.length;
-    }
-    if (rows === undefined && loc !== undefined) {
-      // Spilled: keep the place in line only. A rejection is handled by the request path.
-      loc.catch(() => undefined);
-    }
-    this.#queue.push({
+    if (this.#memoryBytes < this.#opts.memoryMaxBytes) rows = serialize(kind, items);
+    this.#memoryBytes += (rows?.length ?? 0) + (edges?.length ?? 0);
+    const e: Entry = {
       seq,
       kind,
-      table,
+      table: traces ? 'otel_traces' : 'otel_logs',
       count: items.length,
+      acceptedAt,
       rows,
-      loc,
-      payload: rows === undefined ? payload : undefined,
-    });
+      edges,
+      edgeCount,
+      size: rows?.length ?? bodyBytes,
+      loc: loc instanceof Promise ? loc : Promise.resolve(loc),
+      durable: !(loc instanceof Promise),
+      failed: false,
+    };
+    if (loc instanceof Promise)
+      loc.then(
+        () => {
+          e.durable = true;
+          this.#poke();
+        },
+        () => {
+          // Never acknowledged: the writer skips it. The request path reports the failure.
+          e.failed = true;
+          this.#poke();
+        },
+      );
+    this.#queue.push(e);
     this.#queuedItems += items.length;
     this.#metrics.queued.set(this.#queuedItems);
+    this.#poke();
+  }
+
+  #poke(): void {
     if (this.#wake !== undefined) {
       const w = this.#wake;
       this.#wake = undefined;
@@ -229,11 +301,22 @@ export class Pipeline {
     }
   }
 
+  #takeStrayEdges(): void {
+    if (this.#edgeCount === 0) return;
+    if (this.#strayCount + this.#edgeCount > this.#opts.maxEdgesBuffered) {
+      this.#metrics.dropped.inc({ what: 'service_graph_edge' }, this.#edgeCount);
+      this.#edges.take();
+    } else {
+      this.#stray.push(this.#edges.take());
+      this.#strayCount += this.#edgeCount;
+    }
+    this.#edgeCount = 0;
+  }
+
   async #rowsOf(e: Entry): Promise<Buffer> {
     if (e.rows !== undefined) return e.rows;
-    let payload = e.payload;
-    if (payload === undefined) payload = this.#wal.read(await e.loc!);
-    return serialize(e.kind, decode(e.kind, payload).items);
+    const payload = this.#wal.read(await e.loc!);
+    return serialize(e.kind, this.#decode(e.kind, payload, e.acceptedAt).items);
   }
 
   async #run(): Promise<void> {
@@ -253,8 +336,7 @@ export class Pipeline {
         if (!this.#running) break;
         await new Promise<void>((resolve) => {
           this.#wake = resolve;
-          const t = setTimeout(resolve, this.#opts.batchMaxDelayMs);
-          t.unref();
+          setTimeout(resolve, this.#opts.batchMaxDelayMs).unref();
         });
         continue;
       }
@@ -265,160 +347,190 @@ export class Pipeline {
         this.#queuedItems < this.#opts.batchMaxRows &&
         Date.now() - this.#lastStoredAt < this.#opts.batchMaxDelayMs
       ) {
-        await new Promise<void>((resolve) => {
-          const t = setTimeout(resolve, this.#opts.batchMaxDelayMs - (Date.now() - this.#lastStoredAt));
-          t.unref();
-        });
+        await sleep(this.#opts.batchMaxDelayMs - (Date.now() - this.#lastStoredAt));
       }
-      const batch = this.#batch ?? (await this.#buildBatch());
-      if (batch === undefined) continue;
-      this.#batch = batch;
       const started = process.hrtime.bigint();
       try {
-        // Tables already written in an earlier attempt of this batch are not written again.
-        for (const table of TABLES) {
-          if (batch.done.has(table)) continue;
-          await this.#writer.insert(table, batch.bodies[table]);
-          batch.done.add(table);
+        if (this.#batch !== undefined || this.#head < this.#queue.length) {
+          const batch = this.#batch ?? (await this.#buildBatch());
+          if (batch !== undefined) {
+            this.#batch = batch;
+            await this.#insertBatch(batch);
+            this.#batch = undefined;
+            this.#release(batch);
+          }
         }
+        if (this.#strayCount > 0) await this.#insertStrayEdges();
       } catch (err) {
         this.#metrics.storageErrors.inc();
-        if (isDataError(err)) {
-          // ClickHouse refused the rows themselves: retrying cannot help. Retry the batch
-          // entry by entry to find the culprit; a single entry it still refuses is set aside.
-          const entries = batch.end - this.#head;
-          if (entries > 1 || (entries === 1 && batch.counts.otel_service_graph_edges > 0)) {
-            this.#isolateRemaining = entries;
-            this.#requeueEdges(batch);
-            this.#batch = undefined;
-          } else {
-            this.#setAside(batch, err);
-          }
-          continue;
-        }
         if (this.#storageHealthy)
           process.emitWarning(`collector: ClickHouse insert failed, retrying in order: ${(err as Error).message}`);
         this.#storageHealthy = false;
-        await Promise.race([new Promise((r) => setTimeout(r, backoff).unref()), this.#stopped]);
+        await Promise.race([sleep(backoff), this.#stopped]);
         backoff = Math.min(backoff * 2, 5000);
         if (!this.#running && this.#giveUp) break;
         continue;
       }
-      this.#batch = undefined;
       backoff = 100;
       this.#storageHealthy = true;
       this.#lastStoredAt = Date.now();
       this.#metrics.batchLatency.observe(Number(process.hrtime.bigint() - started) / 1e9);
-      for (const table of TABLES) if (batch.counts[table] > 0) this.#metrics.stored.inc({ table }, batch.counts[table]);
-      this.#release(this.#head, batch.end, batch.memory);
     }
   }
 
   /**
-   * Takes the next batch off the queue: entries up to batchMaxRows, plus every service-graph
-   * edge derived so far (edges are derived data, inserted after the spans they came from).
+   * Takes the next batch off the queue: durable entries up to batchMaxRows (or, first after a
+   * restart, exactly the bounds the last run was inserting). Waits for the head's fsync.
    */
   async #buildBatch(): Promise<Batch | undefined> {
-    const end = this.#batchEnd();
-    const bodies: Record<TableName, Buffer[]> = { otel_traces: [], otel_logs: [], otel_service_graph_edges: [] };
-    const counts: Record<TableName, number> = { otel_traces: 0, otel_logs: 0, otel_service_graph_edges: 0 };
-    let memory = 0;
-    try {
-      for (let i = this.#head; i < end; i++) {
-        const e = this.#queue[i]!;
-        bodies[e.table].push(await this.#rowsOf(e));
-        counts[e.table] += e.count;
-        if (e.rows !== undefined) memory += e.rows.length;
-      }
-    } catch (err) {
-      // A spilled record whose append failed was never acknowledged: skip it.
-      process.emitWarning(`collector: skipping unreadable queued record: ${(err as Error).message}`);
-      this.#release(this.#head, this.#head + 1, 0);
+    const forced = this.#replayIntent;
+    this.#replayIntent = undefined;
+    if (forced !== undefined && this.#queue[this.#head]?.seq !== forced.from) {
+      // The batch's first record is gone from the log: the log only releases records once
+      // their whole batch is stored, so all of it was. (A split batch's groups could not be
+      // formed again the same without it.)
+      this.#skipStored(forced.to);
       return undefined;
     }
-    if (this.#isolateRemaining === 0 && this.#edgeCount > 0) {
-      bodies.otel_service_graph_edges.push(this.#edges.take());
-      counts.otel_service_graph_edges = this.#edgeCount;
-      this.#edgeCount = 0;
-    }
-    return { end, bodies, counts, memory, done: new Set() };
-  }
-
-  /** Edges of a batch being split go back in front of the newer ones, in their own batch. */
-  #requeueEdges(batch: Batch): void {
-    const edges = batch.bodies.otel_service_graph_edges;
-    if (edges.length === 0) return;
-    const newer = this.#edges.take();
-    for (const b of edges) this.#edges.bytes(b);
-    this.#edges.bytes(newer);
-    this.#edgeCount += batch.counts.otel_service_graph_edges;
-  }
-
-  /**
-   * Keeps rows ClickHouse refuses in `<data>/wal/rejected/`, one file per record and table in
-   * RowBinaryWithNames (re-insertable as is: `INSERT INTO <table> FROM INFILE '<file>' FORMAT
-   * RowBinaryWithNames`), so nothing acknowledged is lost.
-   */
-  #setAside(batch: Batch, err: unknown): void {
-    const name = batch.end > this.#head ? String(this.#queue[this.#head]!.seq) : `edges-${Date.now()}`;
-    for (const table of TABLES) {
-      if (batch.done.has(table) || batch.bodies[table].length === 0) continue;
-      const header = RowBinaryWriter.header(TABLE_COLUMNS[table]);
-      const file = this.#wal.setAside(`${name}-${table}.RowBinaryWithNames`, [header, ...batch.bodies[table]]);
-      this.#metrics.dropped.inc({ what: 'rejected_by_clickhouse' }, batch.counts[table]);
-      process.emitWarning(
-        `collector: ClickHouse refused ${batch.counts[table]} rows of ${table}; kept in ${file}: ${(err as Error).message}`,
-      );
-    }
-    this.#batch = undefined;
-    this.#release(this.#head, batch.end, batch.memory);
-  }
-
-  #batchEnd(): number {
-    if (this.#isolateRemaining > 0) return Math.min(this.#head + 1, this.#queue.length);
+    const entries: Entry[] = [];
     let rows = 0;
+    let bytes = 0;
     let i = this.#head;
-    while (i < this.#queue.length && (rows === 0 || rows + this.#queue[i]!.count <= this.#opts.batchMaxRows)) {
-      rows += this.#queue[i]!.count;
-      i++;
+    for (; i < this.#queue.length; i++) {
+      const e = this.#queue[i]!;
+      const size = e.size;
+      if (
+        forced !== undefined
+          ? e.seq > forced.to
+          : rows > 0 && (rows + e.count > this.#opts.batchMaxRows || bytes + size > this.#opts.batchMaxBytes)
+      )
+        break;
+      if (!e.durable && !e.failed) {
+        if (entries.length > 0 || forced !== undefined) break;
+        // The head is being fsync'ed: its turn comes when that settles.
+        await e.loc!.catch(() => undefined);
+      }
+      if (e.failed) {
+        if (entries.length > 0) break;
+        this.#dropFailed(i);
+        continue;
+      }
+      entries.push(e);
+      rows += e.count;
+      bytes += size;
     }
-    return i;
+    if (entries.length === 0) return undefined;
+    const intent = forced ?? { from: entries[0]!.seq, to: entries[entries.length - 1]!.seq };
+    return { intent, token: `${this.#wal.epoch}:${intent.from}-${intent.to}`, entries, end: i, done: new Set() };
   }
 
-  #release(from: number, to: number, memory: number): void {
-    let items = 0;
-    let lastSeq = 0;
-    for (let i = from; i < to; i++) {
-      items += this.#queue[i]!.count;
-      lastSeq = this.#queue[i]!.seq;
+  /** Replayed entries up to `to` that the last run had stored already. */
+  #skipStored(to: number): void {
+    while (this.#head < this.#queue.length && this.#queue[this.#head]!.seq <= to) {
+      const e = this.#queue[this.#head]!;
+      this.#queuedItems -= e.count;
+      this.#memoryBytes -= (e.rows?.length ?? 0) + (e.edges?.length ?? 0);
+      this.#queue[this.#head++] = undefined;
     }
-    this.#head = to;
+    this.#wal.markStored(to);
+    this.#metrics.queued.set(this.#queuedItems);
+  }
+
+  /** An entry at the head whose append failed: it was never acknowledged. */
+  #dropFailed(index: number): void {
+    const e = this.#queue[index]!;
+    this.#head = index + 1;
+    this.#queuedItems -= e.count;
+    this.#memoryBytes -= (e.rows?.length ?? 0) + (e.edges?.length ?? 0);
+    this.#queue[index] = undefined;
+  }
+
+  async #insertBatch(batch: Batch): Promise<void> {
+    // Durable bounds first: whatever arrives in ClickHouse from here on can be recognised.
+    if (batch.done.size === 0) await this.#wal.commitBatch(batch.intent);
+    for (const table of TABLES) {
+      if (batch.done.has(table)) continue;
+      const parts = await this.#partsOf(batch, table);
+      if (parts.length > 0) await this.#tables.insert(batch, table, parts);
+      batch.done.add(table);
+    }
+  }
+
+  async #partsOf(batch: Batch, table: TableName): Promise<Part[]> {
+    const parts: Part[] = [];
+    for (const e of batch.entries) {
+      if (table === 'otel_service_graph_edges') {
+        if (e.edges !== undefined) parts.push({ seq: e.seq, rows: e.edges, count: e.edgeCount });
+      } else if (e.table === table) {
+        parts.push({ seq: e.seq, rows: await this.#rowsOf(e), count: e.count });
+      }
+    }
+    return parts;
+  }
+
+  async #insertStrayEdges(): Promise<void> {
+    const chunks = this.#stray;
+    const count = this.#strayCount;
+    this.#stray = [];
+    this.#strayCount = 0;
+    this.#strayInFlight = count;
+    // Derived from in-memory pairing state, never replayed: a fresh identity per insert.
+    try {
+      await this.#writer.insert('otel_service_graph_edges', chunks, `${this.#wal.epoch}:edges:${randomUUID()}`);
+      this.#metrics.stored.inc({ table: 'otel_service_graph_edges' }, count);
+    } catch (err) {
+      if (isDataError(err)) {
+        this.#tables.setAside(`edges-${Date.now()}`, 'otel_service_graph_edges', chunks, count, err);
+        return;
+      }
+      // Back in front of newer ones, for the retry.
+      this.#stray = chunks.concat(this.#stray);
+      this.#strayCount += count;
+      throw err;
+    } finally {
+      this.#strayInFlight = 0;
+    }
+  }
+
+  /** The batch is stored: its entries' memory goes at once, its log records are released. */
+  #release(batch: Batch): void {
+    let items = 0;
+    let edges = 0;
+    for (const e of batch.entries) {
+      this.#memoryBytes -= (e.rows?.length ?? 0) + (e.edges?.length ?? 0);
+      e.rows = undefined;
+      e.edges = undefined;
+      e.loc = undefined;
+      this.#metrics.stored.inc({ table: e.table }, e.count);
+      items += e.count;
+      edges += e.edgeCount;
+    }
+    if (edges > 0) this.#metrics.stored.inc({ table: 'otel_service_graph_edges' }, edges);
+    for (let i = this.#head; i < batch.end; i++) this.#queue[i] = undefined;
+    this.#head = batch.end;
     this.#queuedItems -= items;
-    this.#memoryBytes -= memory;
     if (this.#head > 1024 && this.#head * 2 > this.#queue.length) {
       this.#queue = this.#queue.slice(this.#head);
       this.#head = 0;
     }
-    if (lastSeq > 0) this.#wal.markStored(lastSeq);
-    if (this.#isolateRemaining > 0) this.#isolateRemaining = Math.max(0, this.#isolateRemaining - (to - from));
+    this.#wal.markStored(batch.intent.to);
     this.#metrics.queued.set(this.#queuedItems);
     this.#metrics.buffered.set(this.#wal.bytes);
   }
 
   #pendingWork(): boolean {
-    return this.#batch !== undefined || this.#head < this.#queue.length || this.#edgeCount > 0;
+    return (
+      this.#batch !== undefined || this.#head < this.#queue.length || this.#strayCount > 0 || this.#strayInFlight > 0
+    );
   }
 
   /** Waits until everything queued so far is stored (tests, shutdown). */
   async drain(timeoutMs: number): Promise<boolean> {
     const deadline = Date.now() + timeoutMs;
+    this.#takeStrayEdges();
     while (this.#pendingWork()) {
       if (Date.now() > deadline) return false;
-      if (this.#wake !== undefined) {
-        const w = this.#wake;
-        this.#wake = undefined;
-        w();
-      }
+      this.#poke();
       await new Promise((r) => setTimeout(r, 10));
     }
     return true;
@@ -427,6 +539,7 @@ export class Pipeline {
   /** Emits edges for every unpaired span now (virtual nodes) instead of waiting for the TTL. */
   flushServiceGraph(): void {
     this.#graph.expire(Date.now(), true);
+    this.#takeStrayEdges();
   }
 
   /**
@@ -440,7 +553,7 @@ export class Pipeline {
     this.#running = false;
     this.#stop();
     this.#giveUp = true;
-    if (this.#wake !== undefined) this.#wake();
+    this.#poke();
     await this.#loop;
   }
 }

@@ -4,8 +4,14 @@
 // appends that arrive while one write+fdatasync is in flight share the next one, so N
 // concurrent requests cost one fsync, not N. Each record carries its sequence number and a
 // CRC32; a torn tail (crash mid-write) is detected at open and cut off. Once the storage
-// writer reports a sequence number stored, segments entirely below it are deleted and the
-// watermark is written to a checkpoint file so a restart does not insert stored data twice.
+// writer reports a sequence number stored, segments entirely below it are deleted.
+//
+// Exactly once: before each insert the writer makes its batch durable in the checkpoint
+// file (stored watermark + the batch's first and last sequence numbers, fsync'ed, renamed,
+// directory fsync'ed). A restart replays from the watermark and forms that batch again with
+// the same bounds, so it carries the same identity (epoch + bounds) and ClickHouse drops it
+// as a duplicate if it had arrived. The epoch is random per log directory, so a log started
+// afresh never reuses an identity ClickHouse still remembers.
 
 import {
   closeSync,
@@ -15,20 +21,61 @@ import {
   readdirSync,
   readFileSync,
   readSync,
-  renameSync,
   truncateSync,
   unlinkSync,
-  writeFileSync,
   writeSync,
 } from 'node:fs';
-import { open, type FileHandle } from 'node:fs/promises';
+import { open, rename, type FileHandle } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { CollectorOverloadedError, WalError } from '../errors.js';
 
 const HEADER = 17; // u32 payload length, u32 crc, u8 kind, u64 seq
+/** Set in the kind byte: an f64 accept time (epoch ms) precedes the payload (and is counted in its length). */
+const TIMED = 0x80;
 const SEGMENT_RE = /^wal-(\d{16})\.log$/;
 const CHECKPOINT = 'checkpoint';
+const EPOCH = 'epoch';
+
+/** The batch being inserted, durable before its insert starts. */
+export interface BatchIntent {
+  from: number;
+  to: number;
+  /** Tables this batch inserts in smaller groups (after a data or memory error), for good. */
+  split?: string[];
+}
+
+interface Checkpoint {
+  stored: number;
+  batch?: BatchIntent;
+}
+
+function readCheckpoint(dir: string): Checkpoint {
+  let text: string;
+  try {
+    text = readFileSync(join(dir, CHECKPOINT), 'utf8').trim();
+  } catch {
+    return { stored: 0 };
+  }
+  // Older logs wrote the bare watermark.
+  if (/^\d+$/.test(text)) return { stored: Number(text) };
+  try {
+    const c = JSON.parse(text) as Checkpoint;
+    return { stored: Number(c.stored) || 0, batch: c.batch };
+  } catch {
+    throw new WalError(`write-ahead log checkpoint ${join(dir, CHECKPOINT)} is corrupt: ${text.slice(0, 80)}`);
+  }
+}
+
+function fsyncDir(dir: string): void {
+  const dfd = openSync(dir, 'r');
+  try {
+    fsyncSync(dfd);
+  } finally {
+    closeSync(dfd);
+  }
+}
 
 export interface WalOptions {
   dir: string;
@@ -55,7 +102,18 @@ export interface WalAppend {
 export interface WalRecord {
   seq: number;
   kind: number;
-  payload: Buffer;
+  /** When the record was accepted (epoch ms); replay applies the same time rules. */
+  acceptedAt: number;
+  loc: WalLocation;
+  /** Read from disk on each access: a replay never holds the whole log in memory. */
+  readonly payload: Buffer;
+}
+
+export interface WalOpened {
+  wal: WriteAheadLog;
+  replay: WalRecord[];
+  /** The batch that was being inserted when the last run stopped, if not known stored. */
+  inflight: BatchIntent | undefined;
 }
 
 interface Segment {
@@ -66,6 +124,7 @@ interface Segment {
 
 interface Pending {
   header: Buffer;
+  time: Buffer;
   payload: Buffer;
   size: number;
   seq: number;
@@ -83,28 +142,43 @@ export class WriteAheadLog {
   #bytes = 0;
   #pending: Pending[] = [];
   #flushing = false;
-  #checkpointTimer: NodeJS.Timeout | undefined;
   #closed = false;
+  /** Checkpoint writes run one at a time, in order. */
+  #checkpointing: Promise<void> = Promise.resolve();
+  /** The batch committed last and not yet reported stored. */
+  #inflight: BatchIntent | undefined;
+  readonly epoch: string;
 
-  private constructor(opts: WalOptions, nextSeq: number, stored: number) {
+  private constructor(opts: WalOptions, nextSeq: number, stored: number, epoch: string) {
     this.#opts = opts;
     this.#nextSeq = nextSeq;
     this.#stored = stored;
+    this.epoch = epoch;
   }
 
   /** Opens the log and returns the records not yet stored, in order. */
-  static async open(opts: WalOptions): Promise<{ wal: WriteAheadLog; replay: WalRecord[] }> {
+  static async open(opts: WalOptions): Promise<WalOpened> {
     mkdirSync(opts.dir, { recursive: true });
-    let stored = 0;
+    const checkpoint = readCheckpoint(opts.dir);
+    const stored = checkpoint.stored;
+    let epoch: string;
     try {
-      stored = Number(readFileSync(join(opts.dir, CHECKPOINT), 'utf8').trim()) || 0;
+      epoch = readFileSync(join(opts.dir, EPOCH), 'utf8').trim();
     } catch {
-      stored = 0;
+      epoch = randomBytes(8).toString('hex');
+      const fd = openSync(join(opts.dir, EPOCH), 'w');
+      try {
+        writeSync(fd, epoch);
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+      fsyncDir(opts.dir);
     }
     const names = readdirSync(opts.dir)
       .filter((n) => SEGMENT_RE.test(n))
       .sort();
-    const replay: WalRecord[] = [];
+    const found: Omit<WalRecord, 'payload'>[] = [];
     const segments: Segment[] = [];
     let maxSeq = stored;
     for (const name of names) {
@@ -121,7 +195,16 @@ export class WriteAheadLog {
         const seq = Number(buf.readBigUInt64LE(off + 9));
         lastSeq = seq;
         if (seq > maxSeq) maxSeq = seq;
-        if (seq > stored) replay.push({ seq, kind, payload: buf.subarray(off + HEADER, off + HEADER + len) });
+        if (seq > stored) {
+          const timed = (kind & TIMED) !== 0 && len >= 8;
+          const skip = timed ? 8 : 0;
+          found.push({
+            seq,
+            kind: kind & ~TIMED,
+            acceptedAt: timed ? buf.readDoubleLE(off + HEADER) : Date.now(),
+            loc: { segment: name, offset: off + HEADER + skip, length: len - skip },
+          });
+        }
         off += HEADER + len;
       }
       // A torn or corrupt tail can only be the last write before a crash: cut it off.
@@ -132,12 +215,20 @@ export class WriteAheadLog {
       }
       segments.push({ name, lastSeq, bytes: off });
     }
-    const wal = new WriteAheadLog(opts, maxSeq + 1, stored);
+    const wal = new WriteAheadLog(opts, maxSeq + 1, stored, epoch);
     for (const s of segments) {
       wal.#segments.push(s);
       wal.#bytes += s.bytes;
     }
-    return { wal, replay };
+    const b = checkpoint.batch;
+    const inflight = b !== undefined && b.to > stored ? b : undefined;
+    const replay: WalRecord[] = found.map((r) => ({
+      ...r,
+      get payload() {
+        return wal.read(r.loc);
+      },
+    }));
+    return { wal, replay, inflight };
   }
 
   get bytes(): number {
@@ -157,23 +248,26 @@ export class WriteAheadLog {
    * Appends one record. The sequence number is assigned at once (callers keep order by it);
    * the returned promise settles once the record is fsync'ed.
    */
-  append(kind: number, payload: Buffer): WalAppend {
+  append(kind: number, payload: Buffer, acceptedAt = Date.now()): WalAppend {
     if (this.#closed) throw new WalError('write-ahead log is closed');
-    if (this.wouldOverflow(payload.length)) {
+    if (this.wouldOverflow(payload.length + 8)) {
       throw new CollectorOverloadedError(`write-ahead log full (${this.#bytes} of ${this.#opts.maxBytes} bytes)`);
     }
     const seq = this.#nextSeq++;
-    // Header and payload go out as two iovecs: the payload (the request body) is never copied.
+    // Header, accept time and payload go out as three iovecs: the payload (the request body)
+    // is never copied.
     const header = Buffer.allocUnsafe(HEADER);
-    header.writeUInt32LE(payload.length, 0);
-    header[8] = kind;
+    const time = Buffer.allocUnsafe(8);
+    time.writeDoubleLE(acceptedAt, 0);
+    header.writeUInt32LE(payload.length + 8, 0);
+    header[8] = kind | TIMED;
     header.writeBigUInt64LE(BigInt(seq), 9);
-    header.writeUInt32LE(crc32(payload, crc32(header.subarray(8))), 4);
-    const size = HEADER + payload.length;
+    header.writeUInt32LE(crc32(payload, crc32(time, crc32(header.subarray(8)))), 4);
+    const size = HEADER + 8 + payload.length;
     // Counted at once so concurrent appends see the space as taken.
     this.#bytes += size;
     const durable = new Promise<WalLocation>((resolve, reject) => {
-      this.#pending.push({ header, payload, size, seq, resolve, reject });
+      this.#pending.push({ header, time, payload, size, seq, resolve, reject });
       if (!this.#flushing) {
         this.#flushing = true;
         setImmediate(() => void this.#flush());
@@ -206,7 +300,7 @@ export class WriteAheadLog {
       try {
         const fh = await this.#segmentFor();
         const iovecs: Buffer[] = [];
-        for (const p of batch) iovecs.push(p.header, p.payload);
+        for (const p of batch) iovecs.push(p.header, p.time, p.payload);
         const expected = batch.reduce((n, p) => n + p.size, 0);
         const { bytesWritten } = await fh.writev(iovecs);
         if (bytesWritten !== expected) throw new Error(`short write: ${bytesWritten} of ${expected} bytes`);
@@ -215,7 +309,7 @@ export class WriteAheadLog {
         const seg = this.#current!;
         const locs: WalLocation[] = [];
         for (const p of batch) {
-          locs.push({ segment: seg.name, offset: seg.bytes + HEADER, length: p.payload.length });
+          locs.push({ segment: seg.name, offset: seg.bytes + HEADER + 8, length: p.payload.length });
           seg.bytes += p.size;
           seg.lastSeq = p.seq;
         }
@@ -236,12 +330,7 @@ export class WriteAheadLog {
     const name = `wal-${String(this.#nextSeq).padStart(16, '0')}.log`;
     this.#fh = await open(join(this.#opts.dir, name), 'a');
     // The new directory entry must survive a crash too, or its fsync'ed records vanish.
-    const dfd = openSync(this.#opts.dir, 'r');
-    try {
-      fsyncSync(dfd);
-    } finally {
-      closeSync(dfd);
-    }
+    fsyncDir(this.#opts.dir);
     this.#current = { name, lastSeq: 0, bytes: 0 };
     this.#segments.push(this.#current);
     return this.#fh;
@@ -266,6 +355,7 @@ export class WriteAheadLog {
   markStored(seq: number): void {
     if (seq <= this.#stored) return;
     this.#stored = seq;
+    if (this.#inflight !== undefined && this.#inflight.to <= seq) this.#inflight = undefined;
     while (this.#segments.length > 0) {
       const s = this.#segments[0]!;
       if (s === this.#current || s.lastSeq === 0 || s.lastSeq > seq) break;
@@ -287,13 +377,25 @@ export class WriteAheadLog {
       // The live segment is fully stored too: start the next append in a fresh one.
       this.#retireCurrent();
     }
-    if (this.#checkpointTimer === undefined) {
-      this.#checkpointTimer = setTimeout(() => {
-        this.#checkpointTimer = undefined;
-        this.#writeCheckpoint();
-      }, 250);
-      this.#checkpointTimer.unref();
-    }
+  }
+
+  /**
+   * Makes the batch about to be inserted durable, with the watermark below it. Only after this
+   * settles may the insert start: a restart then forms the same batch again (same identity).
+   * No other checkpoint write happens while a batch may be in flight, so the file never loses
+   * the batch's bounds.
+   */
+  commitBatch(batch: BatchIntent): Promise<void> {
+    this.#inflight = batch;
+    return this.#checkpoint({ stored: this.#stored, batch });
+  }
+
+  #checkpoint(c: Checkpoint): Promise<void> {
+    const content = JSON.stringify(c);
+    // One write at a time, in order; a failed one does not stop the next.
+    const next = this.#checkpointing.catch(() => undefined).then(() => this.#writeCheckpoint(content));
+    this.#checkpointing = next;
+    return next;
   }
 
   #retireCurrent(): void {
@@ -315,23 +417,31 @@ export class WriteAheadLog {
     });
   }
 
-  #writeCheckpoint(): void {
-    // Not fsync'ed on purpose: after a power loss a stale watermark only means a few batches
-    // are inserted twice; the data itself is never at risk.
+  async #writeCheckpoint(content: string): Promise<void> {
     const tmp = join(this.#opts.dir, `${CHECKPOINT}.tmp`);
-    writeFileSync(tmp, String(this.#stored));
-    renameSync(tmp, join(this.#opts.dir, CHECKPOINT));
+    const fh = await open(tmp, 'w');
+    try {
+      await fh.writeFile(content);
+      await fh.datasync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, join(this.#opts.dir, CHECKPOINT));
+    // The rename must survive a crash too; off the event loop, as the writes above.
+    const dir = await open(this.#opts.dir, 'r');
+    try {
+      await dir.sync();
+    } finally {
+      await dir.close();
+    }
   }
 
   async close(): Promise<void> {
     if (this.#closed) return;
     while (this.#flushing) await new Promise((r) => setTimeout(r, 5));
     this.#closed = true;
-    if (this.#checkpointTimer !== undefined) {
-      clearTimeout(this.#checkpointTimer);
-      this.#checkpointTimer = undefined;
-    }
-    this.#writeCheckpoint();
+    // The writer has stopped. A batch it gave up on midway keeps its bounds for the next run.
+    await this.#checkpoint({ stored: this.#stored, batch: this.#inflight }).catch(() => undefined);
     await this.#fh?.close();
     this.#fh = undefined;
   }

@@ -18,7 +18,8 @@ import {
 } from './model.js';
 import { checkLog, checkSpan } from './validate.js';
 
-const MAX_ANY_DEPTH = 32;
+/** As the protobuf decoder: stored in full up to this depth, refused deeper. */
+const MAX_ANY_DEPTH = 128;
 const HEX = /^[0-9a-fA-F]*$/;
 const UINT64 = /^[0-9]{1,20}$/;
 const INT64 = /^-?[0-9]{1,19}$/;

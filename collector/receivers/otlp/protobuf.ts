@@ -24,8 +24,12 @@ const WT_VARINT = 0;
 const WT_I64 = 1;
 const WT_LEN = 2;
 const WT_I32 = 5;
-/** AnyValue arrays/kvlists nested deeper than this are refused: nothing legitimate needs it. */
-const MAX_ANY_DEPTH = 32;
+/**
+ * AnyValue arrays/kvlists nested up to this deep are stored in full (the OpenTelemetry
+ * Collector stores them: protobuf-go's recursion limit is 10,000); deeper ones are refused
+ * (400), which keeps the decoder's recursion far from the stack's limit.
+ */
+const MAX_ANY_DEPTH = 128;
 
 // Short strings repeat across spans (attribute keys, most values, span and service names): a
 // direct-mapped cache keyed by their bytes returns the same string without decoding (no

@@ -5,8 +5,9 @@
 // 429/503 with Retry-After under overload. Bodies are answered in the request's encoding.
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { gunzip } from 'node:zlib';
+import { createGunzip } from 'node:zlib';
 import { CollectorOverloadedError, OtlpDecodeError, OtlpPayloadTooLargeError } from '../../errors.js';
+import type { MemoryLimiter } from '../../pipeline/memory-limiter.js';
 import type { Encoding, Pipeline } from '../../pipeline/pipeline.js';
 import type { CollectorMetrics, Signal } from '../../telemetry.js';
 
@@ -15,8 +16,6 @@ export interface OtlpReceiverOptions {
   maxRequestBytes: number;
   /** Requests being read, decoded or awaiting fsync at once; beyond it 429. */
   maxConcurrentRequests: number;
-  /** Body bytes held by in-flight requests at most (memory bound); beyond it 429. */
-  maxInflightBytes: number;
   retryAfterSeconds: number;
 }
 
@@ -70,12 +69,13 @@ export class OtlpHttpReceiver {
   readonly #pipeline: Pipeline;
   readonly #metrics: CollectorMetrics;
   readonly #opts: OtlpReceiverOptions;
+  readonly #limiter: MemoryLimiter;
   #inflight = 0;
-  #inflightBytes = 0;
 
-  constructor(pipeline: Pipeline, metrics: CollectorMetrics, opts: OtlpReceiverOptions) {
+  constructor(pipeline: Pipeline, metrics: CollectorMetrics, limiter: MemoryLimiter, opts: OtlpReceiverOptions) {
     this.#pipeline = pipeline;
     this.#metrics = metrics;
+    this.#limiter = limiter;
     this.#opts = opts;
     this.server = createServer((req, res) => this.#handle(req, res));
     this.server.requestTimeout = 60_000;
@@ -165,15 +165,12 @@ export class OtlpHttpReceiver {
       this.#refuse(req, res, path, 413, encoding, new OtlpPayloadTooLargeError(this.#opts.maxRequestBytes).message);
       return;
     }
-    if (
-      this.#inflight >= this.#opts.maxConcurrentRequests ||
-      this.#inflightBytes + declared > this.#opts.maxInflightBytes
-    ) {
-      this.#metrics.refused.inc({ signal, reason: 'overload' });
-      const why =
-        this.#inflight >= this.#opts.maxConcurrentRequests
-          ? `too many concurrent requests (${this.#opts.maxConcurrentRequests})`
-          : `request bodies in flight exceed ${this.#opts.maxInflightBytes} bytes`;
+    const why =
+      this.#inflight >= this.#opts.maxConcurrentRequests
+        ? `too many concurrent requests (${this.#opts.maxConcurrentRequests})`
+        : this.#limiter.refusal(declared);
+    if (why !== undefined) {
+      this.#metrics.refused.inc({ signal, reason: why.startsWith('memory') ? 'memory_limit' : 'overload' });
       this.#refuse(req, res, path, 429, encoding, `${why}; retry later`, {
         'retry-after': String(this.#opts.retryAfterSeconds),
       });
@@ -183,7 +180,45 @@ export class OtlpHttpReceiver {
     const held = { bytes: 0 };
     this.#read(req, res, path, signal, encoding, ce === 'gzip', held).finally(() => {
       this.#inflight--;
-      this.#inflightBytes -= held.bytes;
+      this.#limiter.release(held.bytes);
+    });
+  }
+
+  /**
+   * Inflates a gzip body, reserving each output chunk in the memory budget as it appears: a
+   * gzip bomb is counted by what it inflates to and stops at the budget (429) or the size
+   * limit (413), whichever comes first.
+   */
+  #inflate(compressed: Buffer, limit: number, held: { bytes: number }): Promise<Buffer> {
+    return new Promise<Buffer>((resolve, reject) => {
+      const z = createGunzip();
+      const chunks: Buffer[] = [];
+      let size = 0;
+      const fail = (err: Error): void => {
+        z.removeAllListeners('data');
+        z.destroy();
+        reject(err);
+      };
+      z.on('data', (c: Buffer) => {
+        size += c.length;
+        if (size > limit) return fail(new OtlpPayloadTooLargeError(limit));
+        if (!this.#limiter.reserve(c.length))
+          return fail(new CollectorOverloadedError('memory limit: no room to decompress the body; retry later'));
+        held.bytes += c.length;
+        chunks.push(c);
+      });
+      z.on('end', () => {
+        if (chunks.length === 1) return resolve(chunks[0]!);
+        // The joined copy is reserved too while both exist.
+        if (!this.#limiter.reserve(size))
+          return fail(new CollectorOverloadedError('memory limit: no room to decompress the body; retry later'));
+        const body = Buffer.concat(chunks, size);
+        chunks.length = 0;
+        this.#limiter.release(size);
+        resolve(body);
+      });
+      z.on('error', (err) => fail(new OtlpDecodeError(`invalid gzip body: ${err.message}`)));
+      z.end(compressed);
     });
   }
 
@@ -204,36 +239,28 @@ export class OtlpHttpReceiver {
         let size = 0;
         req.on('data', (c: Buffer) => {
           size += c.length;
-          held.bytes += c.length;
-          this.#inflightBytes += c.length;
           if (size > limit) {
             req.removeAllListeners('data');
             reject(new OtlpPayloadTooLargeError(limit));
             return;
           }
-          if (this.#inflightBytes > this.#opts.maxInflightBytes) {
+          if (!this.#limiter.reserve(c.length)) {
             req.removeAllListeners('data');
-            reject(
-              new CollectorOverloadedError(
-                `request bodies in flight exceed ${this.#opts.maxInflightBytes} bytes; retry later`,
-              ),
-            );
+            reject(new CollectorOverloadedError('memory limit: request bodies in flight at the limit; retry later'));
             return;
           }
+          held.bytes += c.length;
           chunks.push(c);
         });
         req.on('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)));
         req.on('error', reject);
       });
       if (gzipped) {
-        body = await new Promise<Buffer>((resolve, reject) => {
-          gunzip(body, { maxOutputLength: limit }, (err, out) => {
-            if (err === null) resolve(out);
-            else if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE')
-              reject(new OtlpPayloadTooLargeError(limit));
-            else reject(new OtlpDecodeError(`invalid gzip body: ${err.message}`));
-          });
-        });
+        const compressed = body;
+        body = await this.#inflate(compressed, limit, held);
+        // The compressed copy is garbage now.
+        this.#limiter.release(compressed.length);
+        held.bytes -= compressed.length;
       }
     } catch (err) {
       if (err instanceof OtlpPayloadTooLargeError) {

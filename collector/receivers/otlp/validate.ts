@@ -26,10 +26,6 @@ export function checkSpan(s: SpanRecord, refusals: Refusals): boolean {
     refusals.add(`span ${s.spanId} of trace ${s.traceId}: parent_span_id must be empty or 8 bytes`);
     return false;
   }
-  if (s.name === '') {
-    refusals.add(`span ${s.spanId} of trace ${s.traceId}: name is required`);
-    return false;
-  }
   return true;
 }
 

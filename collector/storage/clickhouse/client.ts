@@ -5,6 +5,7 @@
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client';
+import { Session } from 'chdb';
 import { createChdbConnection, type ChdbConnection } from 'chdb/connection';
 
 type EmbeddedConnection = NonNullable<NonNullable<Parameters<typeof createClient>[0]>['connection']>;
@@ -18,12 +19,37 @@ export interface StorageClient {
   target: ClickHouseTarget;
   /** The chDB connection behind `client` when embedded, for its zero-copy raw insert. */
   embedded: ChdbConnection | undefined;
+  /** Closes the client and what it opened. */
+  close(): Promise<void>;
 }
 
-export function createStorageClient(target: ClickHouseTarget): StorageClient {
+/**
+ * Engine arguments capping embedded ClickHouse's memory inside the collector's budget: its
+ * memory tracker's ceiling (queries, inserts, merges) and its caches, which it otherwise
+ * sizes from the machine's RAM.
+ */
+function engineArgs(memoryBytes: number): string[] {
+  return [
+    `--max_server_memory_usage=${memoryBytes}`,
+    `--mark_cache_size=${Math.floor(memoryBytes / 16)}`,
+    `--primary_index_cache_size=${Math.floor(memoryBytes / 16)}`,
+    '--uncompressed_cache_size=0',
+    '--index_mark_cache_size=0',
+    '--index_uncompressed_cache_size=0',
+    '--mmap_cache_size=0',
+  ];
+}
+
+/**
+ * `memoryBytes`, embedded only: the engine's memory ceiling. The engine is one per process and
+ * takes its arguments from the first session, so this must run before any other at the path.
+ */
+export function createStorageClient(target: ClickHouseTarget, memoryBytes?: number): StorageClient {
   if (target.kind === 'embedded') {
     const path = resolve(target.path);
     mkdirSync(path, { recursive: true });
+    const engine =
+      memoryBytes !== undefined ? new Session(path, { connectionArgs: engineArgs(memoryBytes) }) : undefined;
     const connection = createChdbConnection({ path });
     const client = createClient({
       // chdb ships its own copy of @clickhouse/client-common's types; the runtime contract is
@@ -31,7 +57,15 @@ export function createStorageClient(target: ClickHouseTarget): StorageClient {
       connection: connection as unknown as EmbeddedConnection,
       clickhouse_settings: { output_format_json_quote_64bit_integers: 1 },
     });
-    return { client, target, embedded: connection };
+    return {
+      client,
+      target,
+      embedded: connection,
+      async close() {
+        await client.close();
+        engine?.close();
+      },
+    };
   }
   const client = createClient({
     url: target.url,
@@ -45,7 +79,7 @@ export function createStorageClient(target: ClickHouseTarget): StorageClient {
     log: { level: ClickHouseLogLevel.OFF },
     clickhouse_settings: { output_format_json_quote_64bit_integers: 1 },
   });
-  return { client, target, embedded: undefined };
+  return { client, target, embedded: undefined, close: () => client.close() };
 }
 
 /**

@@ -19,6 +19,15 @@ export interface Migration {
 
 export const MIGRATIONS_TABLE = 'meshscope_schema_migrations';
 
+/** Tables an insert of the collector lands in, directly or through a materialized view. */
+export const DEDUPLICATED_TABLES = [
+  'otel_traces',
+  'otel_traces_trace_id_ts',
+  'otel_logs',
+  'otel_service_graph_1m',
+] as const;
+const DEDUPLICATION_WINDOW = 1000;
+
 const ttl = (expr: string, days: number): string => (days > 0 ? `TTL ${expr} + toIntervalDay(${days})` : '');
 
 export const migrations: readonly Migration[] = [
@@ -174,5 +183,19 @@ AS SELECT
 FROM otel_service_graph_edges AS e
 GROUP BY Timestamp, Client, Server, ConnectionType`,
     ],
+  },
+  {
+    version: 5,
+    name: 'insert_deduplication',
+    // Exactly once across crashes: the pipeline gives every insert a stable
+    // insert_deduplication_token (the write-ahead log's batch identity), and a replayed batch
+    // is dropped by ClickHouse as a duplicate. Non-replicated MergeTree tables honour tokens
+    // only with a deduplication window; the materialized views' targets need it too, since a
+    // replayed insert is deduplicated per view (deduplicate_blocks_in_dependent_materialized_views).
+    // The window is in inserts (blocks): a replay only ever repeats the latest one.
+    statements: () =>
+      DEDUPLICATED_TABLES.map(
+        (t) => `ALTER TABLE ${t} MODIFY SETTING non_replicated_deduplication_window = ${DEDUPLICATION_WINDOW}`,
+      ),
   },
 ];

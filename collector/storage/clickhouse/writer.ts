@@ -17,8 +17,30 @@ import type { StorageClient } from './client.js';
 export type TableName = 'otel_traces' | 'otel_logs' | 'otel_service_graph_edges';
 
 export interface RowWriter {
-  insert(table: TableName, chunks: readonly Buffer[]): Promise<void>;
+  /**
+   * Inserts the chunks as one INSERT. `token` is its insert_deduplication_token: the same
+   * token again (a replay after a crash) is dropped by ClickHouse, in the table and in every
+   * materialized view's target.
+   */
+  insert(table: TableName, chunks: readonly Buffer[], token: string): Promise<void>;
 }
+
+/** Settings of every insert: deduplication by token, also in the views' targets. */
+function insertSettings(token: string, maxPartitions: number): Record<string, string | number> {
+  return {
+    insert_deduplication_token: token,
+    insert_deduplicate: 1,
+    deduplicate_blocks_in_dependent_materialized_views: 1,
+    // Items are refused at decode outside the accepted age window, so a batch spans at most
+    // that many daily partitions; the default (100) would refuse a legitimate batch.
+    max_partitions_per_insert_block: maxPartitions,
+  };
+}
+
+const settingsSql = (settings: Record<string, string | number>): string =>
+  Object.entries(settings)
+    .map(([k, v]) => `${k} = ${typeof v === 'number' ? v : sqlString(v)}`)
+    .join(', ');
 
 export const TABLE_COLUMNS: Record<TableName, readonly string[]> = {
   otel_traces: SPAN_COLUMNS,
@@ -56,23 +78,75 @@ async function stage(file: string, chunks: readonly Buffer[]): Promise<void> {
   }
 }
 
-export function createRowWriter(storage: StorageClient): RowWriter {
+/**
+ * ClickHouse refused the data itself: the same insert fails again however often it is retried
+ * (parse errors, values out of range, too many partitions in one block). Capacity and
+ * availability errors are not: 252 TOO_MANY_PARTS is back-pressure ("Too many parts": merges
+ * are behind) unless its message says too many partitions for a single INSERT block.
+ */
+export function isDataError(err: unknown): boolean {
+  const text = `${(err as Error).message} ${String((err as { cause?: unknown }).cause ?? '')}`;
+  if (/Too many partitions for single INSERT block/i.test(text)) return true;
+  if (/\b(TOO_MANY_PARTS|MEMORY_LIMIT_EXCEEDED|TIMEOUT_EXCEEDED|TOO_MANY_SIMULTANEOUS_QUERIES)\b/.test(text))
+    return false;
+  return DATA_ERROR.test(text);
+}
+
+// Codes (by name, as both chDB and the server print them) that describe the rows themselves.
+const DATA_ERROR = new RegExp(
+  [
+    'CANNOT_PARSE\\w*',
+    'INCORRECT_DATA',
+    'TOO_LARGE_STRING_SIZE',
+    'TOO_LARGE_ARRAY_SIZE',
+    'SIZES_OF_ARRAYS_DONT_MATCH',
+    'SIZES_OF_NESTED_COLUMNS_ARE_INCONSISTENT',
+    'CANNOT_READ_ALL_DATA',
+    'ARGUMENT_OUT_OF_BOUND',
+    'VALUE_IS_OUT_OF_RANGE_OF_DATA_TYPE',
+    'DECIMAL_OVERFLOW',
+    'CANNOT_CONVERT_TYPE',
+    'ILLEGAL_TYPE_OF_ARGUMENT',
+    'TYPE_MISMATCH',
+    'CANNOT_INSERT_NULL_IN_ORDINARY_COLUMN',
+    'UNKNOWN_IDENTIFIER',
+    'NO_SUCH_COLUMN_IN_TABLE',
+    'Cannot parse',
+  ].join('|'),
+);
+
+/**
+ * ClickHouse ran out of its memory for this insert: a smaller insert may pass where retrying
+ * the same one would fail again and again.
+ */
+export function isMemoryError(err: unknown): boolean {
+  const text = `${(err as Error).message} ${String((err as { cause?: unknown }).cause ?? '')}`;
+  return /\bMEMORY_LIMIT_EXCEEDED\b|memory limit exceeded/i.test(text);
+}
+
+export interface RowWriterOptions {
+  /** Daily partitions one insert may touch (the accepted age window, in days, plus margin). */
+  maxPartitionsPerInsert: number;
+}
+
+export function createRowWriter(storage: StorageClient, opts: RowWriterOptions): RowWriter {
   const { client, embedded, target } = storage;
   // Beside the chDB data directory; one file per table, since the pipeline inserts one
   // batch at a time.
   const staging = target.kind === 'embedded' ? resolve(dirname(target.path), 'insert-staging') : '';
   if (embedded !== undefined) mkdirSync(staging, { recursive: true });
   return {
-    async insert(table, chunks) {
+    async insert(table, chunks, token) {
       if (chunks.length === 0) return;
       const columns = TABLE_COLUMNS[table].join(', ');
+      const settings = insertSettings(token, opts.maxPartitionsPerInsert);
       try {
         if (embedded !== undefined) {
           const file = join(staging, `${table}.RowBinary`);
           await stage(file, chunks);
           try {
             await embedded.chdb.queryAsync(
-              `INSERT INTO ${table} (${columns}) FROM INFILE ${sqlString(file)} FORMAT RowBinary`,
+              `INSERT INTO ${table} (${columns}) FROM INFILE ${sqlString(file)} SETTINGS ${settingsSql(settings)} FORMAT RowBinary`,
             );
           } finally {
             await unlink(file).catch(() => undefined);
@@ -82,6 +156,7 @@ export function createRowWriter(storage: StorageClient): RowWriter {
         const result = await client.exec({
           query: `INSERT INTO ${table} (${columns}) FORMAT RowBinary`,
           values: Readable.from(chunks, { objectMode: false }),
+          clickhouse_settings: settings,
         });
         result.stream.resume();
       } catch (err) {
