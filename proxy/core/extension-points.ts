@@ -1,7 +1,6 @@
 // The extension categories the core resolves by Envoy name, and the context each factory gets.
 // Extensions register themselves from their own module (see proxy/extensions/index.ts); the
 // core never names a concrete extension except the HCM and the router it requires.
-import type { Socket } from 'node:net';
 import type { Scope } from '../stats/types.js';
 import { ExtensionRegistry } from './registry.js';
 import type { StreamFilterFactory } from './http/filter.js';
@@ -11,6 +10,7 @@ import type { ClusterManager } from './upstream/cluster-manager.js';
 import type { HostDescription } from './upstream/host.js';
 import type { ClusterConfig } from '../config/schema.js';
 import type { Runtime } from '../runtime/index.js';
+import type { TransportSocket } from './network/transport-socket.js';
 
 export interface NodeInfo {
   readonly id: string;
@@ -87,7 +87,11 @@ export interface AccessLoggerContext extends ExtensionContext {
 
 /** A network filter terminating a listener's connections (the HCM today, tcp_proxy later). */
 export interface NetworkFilter {
-  onNewConnection(socket: Socket, listener: ListenerInfo): DownstreamConnection;
+  /**
+   * A new downstream connection, already behind its filter chain's transport socket (raw TCP or
+   * TLS): the filter reads and writes `transport.stream` and takes `:scheme` from the transport.
+   */
+  onNewConnection(transport: TransportSocket, listener: ListenerInfo): DownstreamConnection;
 }
 
 export interface ListenerInfo {

@@ -3,7 +3,7 @@
 // filters (the router last) and the encoder filters, writes the response with HTTP/1.1
 // framing, and on completion records stats, calls access loggers and finishes the span.
 // Streams are the unit so an HTTP/2 codec can later drive many per connection.
-import type { Socket } from 'node:net';
+import type { NativeStream, TransportSocket } from '../network/transport-socket.js';
 import { Http1Parser, statusLine, type CodecError, type MessageHead, type ParserHandler } from './codec.js';
 import { HeaderMap } from './headers.js';
 import { httpDate } from './date.js';
@@ -126,8 +126,8 @@ export class HttpConnectionManager implements NetworkFilter {
     this.tracer = tracer;
   }
 
-  onNewConnection(socket: Socket, listener: ListenerInfo): DownstreamConnection {
-    const conn = new ServerConnection(this, socket, listener);
+  onNewConnection(transport: TransportSocket, listener: ListenerInfo): DownstreamConnection {
+    const conn = new ServerConnection(this, transport, listener);
     this.#connections.add(conn);
     const s = this.settings;
     const timeouts = [
@@ -164,7 +164,8 @@ export class HttpConnectionManager implements NetworkFilter {
 
 export class ServerConnection implements ParserHandler, DownstreamConnection {
   readonly hcm: HttpConnectionManager;
-  readonly socket: Socket;
+  readonly transport: TransportSocket;
+  readonly socket: NativeStream;
   readonly listener: ListenerInfo;
   readonly parser: Http1Parser;
   readonly remoteAddress: string;
@@ -185,14 +186,16 @@ export class ServerConnection implements ParserHandler, DownstreamConnection {
   readonly #writer: DeferredWriter;
   readonly #closeCallbacks: Array<() => void> = [];
 
-  constructor(hcm: HttpConnectionManager, socket: Socket, listener: ListenerInfo) {
+  constructor(hcm: HttpConnectionManager, transport: TransportSocket, listener: ListenerInfo) {
+    const socket = transport.stream;
     this.hcm = hcm;
+    this.transport = transport;
     this.socket = socket;
     this.listener = listener;
-    this.remoteAddress = socket.remoteAddress ?? '';
-    this.remotePort = socket.remotePort ?? 0;
-    this.localAddress = socket.localAddress ?? '';
-    this.localPort = socket.localPort ?? 0;
+    this.remoteAddress = transport.remoteAddress;
+    this.remotePort = transport.remotePort;
+    this.localAddress = transport.localAddress;
+    this.localPort = transport.localPort;
     const s = hcm.settings;
     this.parser = new Http1Parser(true, this, {
       maxHeaderBytes: s.maxRequestHeadersBytes,
@@ -575,7 +578,8 @@ export class ActiveStream implements StreamFilterCallbacks {
     }
     // Pseudo-headers first, as Envoy orders them.
     h.names.unshift(':authority', ':path', ':method', ':scheme');
-    h.values.unshift(authority, path, head.method, 'http');
+    const scheme = this.conn.transport.scheme;
+    h.values.unshift(authority, path, head.method, scheme);
 
     if (this.upgradeType !== '') {
       // The HCM must list the type; the route may then enable or disable it (router checks).
@@ -598,9 +602,9 @@ export class ActiveStream implements StreamFilterCallbacks {
     if (s.useRemoteAddress) {
       if (!s.skipXffAppend)
         h.set('x-forwarded-for', xff === undefined ? this.conn.remoteAddress : `${xff}, ${this.conn.remoteAddress}`);
-      h.set('x-forwarded-proto', 'http');
+      h.set('x-forwarded-proto', scheme);
     } else if (!h.has('x-forwarded-proto')) {
-      h.add('x-forwarded-proto', 'http');
+      h.add('x-forwarded-proto', scheme);
     }
     let requestId = h.get('x-request-id');
     // At the edge an external client's x-request-id is not trusted unless preserved.

@@ -6,6 +6,7 @@ import type { ListenerConfig } from '../../config/schema.js';
 import type { Counter, Gauge, Scope } from '../../stats/types.js';
 import type { DownstreamConnection, ListenerInfo, NetworkFilter } from '../extension-points.js';
 import { ListenerBindError } from '../../errors.js';
+import { rawBufferDownstreamFactory } from '../network/raw-buffer-socket.js';
 
 /** How long an idle connection of a replaced listener may still be reused (getting `connection: close`). */
 const LISTENER_UPDATE_IDLE_GRACE_MS = 1000;
@@ -109,7 +110,7 @@ export class ActiveListener {
     }
     this.#cxTotal?.inc();
     this.#cxActive?.inc();
-    const conn = this.#filter.onNewConnection(socket, this.info);
+    const conn = this.#filter.onNewConnection(rawBufferDownstreamFactory.createTransportSocket(socket), this.info);
     this.#connections.add(conn);
     conn.onClose(() => {
       this.#connections.delete(conn);

@@ -2,11 +2,12 @@
 // reused LIFO (warm sockets first), pending requests wait in a bounded FIFO, and the cluster's
 // circuit-breaker limits (max_connections / max_pending_requests / max_requests) bound
 // everything; overflow is counted (upstream_cx_overflow, upstream_rq_pending_overflow).
-import { connect, type Socket } from 'node:net';
 import { Http1Parser, type CodecError, type MessageHead, type ParserHandler } from '../http/codec.js';
 import { DeferredWriter } from '../http/deferred-writer.js';
 import type { Host } from './host.js';
 import type { ClusterInfo } from './cluster.js';
+import type { NativeStream, TransportSocket } from '../network/transport-socket.js';
+import { rawBufferUpstreamFactory } from '../network/raw-buffer-socket.js';
 
 export type PoolFailureReason = 'overflow' | 'connection_failure' | 'timeout';
 
@@ -29,16 +30,9 @@ export interface UpstreamResponseHandler {
 
 const PARSER_LIMITS = { maxHeaderBytes: 96 * 1024, maxHeaders: 200 };
 
-/**
- * Every upstream socket of this worker reads into this one buffer (net's `onread`): no
- * allocation per read, and no readable-stream machinery between the socket and the parser.
- * Safe because a read is consumed synchronously: the parser copies what it holds across reads
- * and `onBody` hands the router a copy.
- */
-const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
-
 export class UpstreamConnection implements ParserHandler {
-  readonly socket: Socket;
+  readonly transport: TransportSocket;
+  readonly socket: NativeStream;
   readonly parser: Http1Parser;
   readonly #pool: Http1ConnPool;
   handler: UpstreamResponseHandler | null = null;
@@ -53,26 +47,19 @@ export class UpstreamConnection implements ParserHandler {
   /** The TCP connect completed (failed connects are the pool's business, not a reset). */
   connected = false;
 
-  /** Connects to `host`; reads go to `onRead`. */
+  /** Connects to `host` through the cluster's transport socket; reads go to `onRead`. */
   static connect(host: Host, pool: Http1ConnPool): UpstreamConnection {
     let conn: UpstreamConnection | null = null;
-    const socket = connect({
-      host: host.description.address,
-      port: host.description.port,
-      noDelay: true,
-      onread: {
-        buffer: READ_BUFFER,
-        callback: (nread: number): boolean => {
-          conn?.onRead(nread);
-          return true;
-        },
-      },
-    });
-    conn = new UpstreamConnection(socket, pool);
+    const transport = rawBufferUpstreamFactory.connect(host.description.address, host.description.port, (data) =>
+      conn?.onRead(data),
+    );
+    conn = new UpstreamConnection(transport, pool);
     return conn;
   }
 
-  private constructor(socket: Socket, pool: Http1ConnPool) {
+  private constructor(transport: TransportSocket, pool: Http1ConnPool) {
+    const socket = transport.stream;
+    this.transport = transport;
     this.socket = socket;
     this.#pool = pool;
     this.parser = new Http1Parser(false, this, PARSER_LIMITS);
@@ -90,7 +77,8 @@ export class UpstreamConnection implements ParserHandler {
     });
   }
 
-  onRead(nread: number): void {
+  /** `data` views the transport's shared read buffer (valid during this call only). */
+  onRead(data: Buffer): void {
     // Bytes while no request is bound (the connection idles in the pool) belong to no
     // stream: an unsolicited or premature response. The connection cannot be trusted any
     // more and is closed, as Envoy does; it must never be released to the pool twice.
@@ -98,7 +86,7 @@ export class UpstreamConnection implements ParserHandler {
       this.socket.destroy();
       return;
     }
-    this.parser.execute(READ_BUFFER.subarray(0, nread));
+    this.parser.execute(data);
   }
 
   get host(): Host {
@@ -299,7 +287,7 @@ export class Http1ConnPool {
       cluster.stats.upstream_cx_connect_timeout.inc();
       socket.destroy();
     }, cluster.connectTimeoutMs);
-    socket.once('connect', () => {
+    conn.transport.onConnected(() => {
       connected = true;
       conn.connected = true;
       clearTimeout(timer);
