@@ -12,7 +12,7 @@ import {
 } from '../../runtime/index.js';
 import type { Cluster } from './cluster.js';
 import type { PoolFailureReason } from './conn-pool.js';
-import { UpstreamRequest, type AttemptOwner } from '../../extensions/filters/http/router/upstream-request.js';
+import { UpstreamRequest, type AttemptOwner } from '../router/upstream-request.js';
 
 export const requestMirrorPolicySchema = z.strictObject({
   cluster: z.string().min(1),

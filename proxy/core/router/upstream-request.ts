@@ -2,16 +2,16 @@
 // writes the request head and body with HTTP/1.1 framing, and relays the response events to
 // the router tagged with itself, so a router that retries can tell a stale attempt from the
 // current one. Owns its CLIENT span when the stream is traced.
-import type { HeaderMap } from '../../../../core/http/headers.js';
-import type { MessageHead } from '../../../../core/http/codec.js';
-import type { Host } from '../../../../core/upstream/host.js';
+import type { HeaderMap } from '../http/headers.js';
+import type { MessageHead } from '../http/codec.js';
+import type { Host } from '../upstream/host.js';
 import type {
   PoolCallbacks,
   PoolFailureReason,
   UpstreamConnection,
   UpstreamResponseHandler,
-} from '../../../../core/upstream/conn-pool.js';
-import type { Span, UpstreamAttemptInfo } from '../../../../core/stream-info.js';
+} from '../upstream/conn-pool.js';
+import type { Span, UpstreamAttemptInfo } from '../stream-info.js';
 
 export interface AttemptOwner {
   onAttemptPoolReady(attempt: UpstreamRequest): void;

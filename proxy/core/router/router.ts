@@ -1,23 +1,24 @@
-// The router filter (envoy.filters.http.router), per stream: resolves the route's cluster,
-// applies rewrites and header mutations, picks a host (hash policies feed RING_HASH/MAGLEV),
-// runs one UpstreamRequest per attempt, streams the body both ways with flow control and turns
-// upstream failures into Envoy's local replies and response flags.
-import type { StreamDecoderFilter, StreamFilterCallbacks } from '../../../../core/http/filter.js';
-import { FilterDataStatus, FilterHeadersStatus } from '../../../../core/http/filter.js';
-import { HeaderMap } from '../../../../core/http/headers.js';
-import type { MessageHead } from '../../../../core/http/codec.js';
-import { applyHeaderMutation, type Route } from '../../../../core/router/route-table.js';
-import { hashString } from '../../../../core/upstream/load-balancer.js';
-import type { Cluster, ResourceManager } from '../../../../core/upstream/cluster.js';
-import type { PoolFailureReason } from '../../../../core/upstream/conn-pool.js';
-import type { ClusterManager } from '../../../../core/upstream/cluster-manager.js';
-import { ResponseFlag } from '../../../../core/stream-info.js';
+// The router, core as Envoy's source/common/router (envoy.filters.http.router only configures and
+// registers it), per stream: resolves the route's cluster, applies rewrites and header
+// mutations, picks a host (hash policies feed RING_HASH/MAGLEV), runs one UpstreamRequest per
+// attempt, streams the body both ways with flow control and turns upstream failures into
+// Envoy's local replies and response flags.
+import type { StreamDecoderFilter, StreamFilterCallbacks } from '../http/filter.js';
+import { FilterDataStatus, FilterHeadersStatus } from '../http/filter.js';
+import { HeaderMap } from '../http/headers.js';
+import type { MessageHead } from '../http/codec.js';
+import { applyHeaderMutation, type Route } from './route-table.js';
+import { hashString } from '../upstream/load-balancer.js';
+import type { Cluster, ResourceManager } from '../upstream/cluster.js';
+import type { PoolFailureReason } from '../upstream/conn-pool.js';
+import type { ClusterManager } from '../upstream/cluster-manager.js';
+import { ResponseFlag } from '../stream-info.js';
 import { UpstreamRequest, type AttemptOwner } from './upstream-request.js';
-import type { Counter } from '../../../../stats/types.js';
-import type { Host } from '../../../../core/upstream/host.js';
-import type { Runtime } from '../../../../runtime/index.js';
-import { RetryState, finalTimeouts } from '../../../../core/upstream/retry-policy.js';
-import { ShadowRequest, shouldMirror } from '../../../../core/upstream/request-mirror.js';
+import type { Counter } from '../../stats/types.js';
+import type { Host } from '../upstream/host.js';
+import type { Runtime } from '../../runtime/index.js';
+import { RetryState, finalTimeouts } from '../upstream/retry-policy.js';
+import { ShadowRequest, shouldMirror } from '../upstream/request-mirror.js';
 
 /** `http.<stat_prefix>.*` counters the router owns. */
 export interface RouterStats {
