@@ -1,7 +1,7 @@
 // `npm run bench:proxy-hot-paths`: micro-benchmarks of the proxy's per-request functions,
 // each run for a fixed number of iterations after a warm-up: the HTTP/1.1 request parser on a
 // browser-like head, a 50-route table lookup, and header map building. Prints JSON (ops/s).
-import { Http1Parser, type MessageHead, type ParserHandler } from '../proxy/core/http/codec.js';
+import { Http1Parser, type MessageHead, type ParserHandler } from '../proxy/core/http/codec/http1/parser.js';
 import { HeaderMap } from '../proxy/core/http/headers.js';
 import { RouteTable } from '../proxy/core/router/route-table.js';
 

@@ -4,7 +4,7 @@
 // framing, and on completion records stats, calls access loggers and finishes the span.
 // Streams are the unit so an HTTP/2 codec can later drive many per connection.
 import type { NativeStream, TransportSocket } from '../network/transport-socket.js';
-import { Http1Parser, statusLine, type CodecError, type MessageHead, type ParserHandler } from './codec.js';
+import { Http1Parser, statusLine, type CodecError, type MessageHead, type ParserHandler } from './codec/http1/parser.js';
 import { HeaderMap } from './headers.js';
 import { httpDate } from './date.js';
 import { randomRequestId } from './request-id.js';

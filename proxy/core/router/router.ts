@@ -6,7 +6,7 @@
 import type { StreamDecoderFilter, StreamFilterCallbacks } from '../http/filter.js';
 import { FilterDataStatus, FilterHeadersStatus } from '../http/filter.js';
 import { HeaderMap } from '../http/headers.js';
-import type { MessageHead } from '../http/codec.js';
+import type { MessageHead } from '../http/codec/http1/parser.js';
 import { applyHeaderMutation, type Route } from './route-table.js';
 import { hashString } from '../upstream/load-balancer.js';
 import type { Cluster, ResourceManager } from '../upstream/cluster.js';

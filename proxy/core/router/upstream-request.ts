@@ -3,7 +3,7 @@
 // the router tagged with itself, so a router that retries can tell a stale attempt from the
 // current one. Owns its CLIENT span when the stream is traced.
 import type { HeaderMap } from '../http/headers.js';
-import type { MessageHead } from '../http/codec.js';
+import type { MessageHead } from '../http/codec/http1/parser.js';
 import type { Host } from '../upstream/host.js';
 import type {
   PoolCallbacks,

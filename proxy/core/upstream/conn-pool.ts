@@ -2,7 +2,7 @@
 // reused LIFO (warm sockets first), pending requests wait in a bounded FIFO, and the cluster's
 // circuit-breaker limits (max_connections / max_pending_requests / max_requests) bound
 // everything; overflow is counted (upstream_cx_overflow, upstream_rq_pending_overflow).
-import { Http1Parser, type CodecError, type MessageHead, type ParserHandler } from '../http/codec.js';
+import { Http1Parser, type CodecError, type MessageHead, type ParserHandler } from '../http/codec/http1/parser.js';
 import { DeferredWriter } from '../http/deferred-writer.js';
 import type { Host } from './host.js';
 import type { ClusterInfo } from './cluster.js';

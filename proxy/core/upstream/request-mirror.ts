@@ -4,7 +4,7 @@
 // cluster's stats, and it gives up when the body outgrows the buffer it may hold.
 import { z } from 'zod';
 import { HeaderMap } from '../http/headers.js';
-import type { MessageHead } from '../http/codec.js';
+import type { MessageHead } from '../http/codec/http1/parser.js';
 import {
   runtimeFractionalPercentSchema,
   type RuntimeFractionalPercent,

@@ -4,7 +4,7 @@
 // Content-Length, obs-fold, bare CR/LF, bad chunk sizes are errors), emits body bytes as
 // slices of the socket's buffers (no copies), and can pause between messages so pipelined
 // requests wait for the previous response.
-import { HeaderMap } from './headers.js';
+import { HeaderMap } from '../../headers.js';
 
 export const ParserState = {
   Head: 0,
