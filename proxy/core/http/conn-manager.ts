@@ -1,21 +1,17 @@
-// Envoy's HTTP connection manager (HCM) for HTTP/1.1: one ServerConnection per downstream
-// socket, one ActiveStream per request. The stream owns the StreamInfo, runs the decoder
-// filters (the router last) and the encoder filters, writes the response with HTTP/1.1
-// framing, and on completion records stats, calls access loggers and finishes the span.
-// Streams are the unit so an HTTP/2 codec can later drive many per connection.
-import type { NativeStream, TransportSocket } from '../network/transport-socket.js';
-import { Http1Parser, statusLine, type CodecError, type MessageHead, type ParserHandler } from './codec/http1/parser.js';
+// Envoy's HTTP connection manager (HCM): one HcmConnection per downstream connection, which owns
+// the connection's server codec (HTTP/1.1 today; codec/types.ts is what an HTTP/2 codec
+// implements), and one ActiveStream per request. The stream owns the StreamInfo, applies the
+// connection manager's header rules (header-utility.ts), has its FilterManager run the HTTP
+// filters (the router last), hands the response to the codec's encoder, and on completion
+// records stats, calls access loggers and finishes the span. Framing is the codec's alone.
+import type { TransportSocket } from '../network/transport-socket.js';
+import { Http1ServerConnection } from './codec/http1/server-connection.js';
+import type { CodecError, RequestDecoder, ResponseEncoder, ServerConnectionCallbacks } from './codec/types.js';
 import { HeaderMap } from './headers.js';
 import { httpDate } from './date.js';
-import { randomRequestId } from './request-id.js';
-import { DeferredWriter } from './deferred-writer.js';
-import {
-  FilterDataStatus,
-  FilterHeadersStatus,
-  type StreamFilter,
-  type StreamFilterCallbacks,
-  type StreamFilterFactory,
-} from './filter.js';
+import { mutateRequestHeaders, normalizeRequestPath, removeHopByHopRequestHeaders } from './header-utility.js';
+import type { StreamFilter, StreamFilterCallbacks, StreamFilterFactory } from './filter.js';
+import { FilterManager, type FilterManagerCallbacks } from './filter-manager.js';
 import type { HcmStats } from './hcm-stats.js';
 import { ResponseFlag, StreamInfo } from '../stream-info.js';
 import type { Route, RouteTable } from '../router/route-table.js';
@@ -52,19 +48,12 @@ export interface HcmSettings {
   readonly requestTimeoutMs: number;
 }
 
-const EMPTY = Buffer.alloc(0);
-const HOP_BY_HOP_REQUEST = [
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'transfer-encoding',
-  'te',
-  'upgrade',
-  'expect',
-];
-const CONTINUE_100 = 'HTTP/1.1 100 Continue\r\n\r\n';
+/** Request headers of a stream the codec refused before its headers were decoded (never mutated). */
+const NO_HEADERS = new HeaderMap();
+/** Envoy answers Expect: 100-continue itself (proxy_100_continue off). */
+const CONTINUE_100 = new HeaderMap();
+CONTINUE_100.add(':status', '100');
 
-/** One HCM per listener filter chain per worker; immutable after construction but for the route table RDS replaces. */
 /**
  * A finished stream's span, filter log handlers and access logs run after the turn's socket writes (one
  * setImmediate per turn, queued after the writers' own), as Envoy logs a stream at its
@@ -107,7 +96,7 @@ export class HttpConnectionManager implements NetworkFilter {
   readonly filterFactories: readonly StreamFilterFactory[];
   readonly accessLoggers: readonly AccessLogger[];
   readonly tracer: Tracer | null;
-  readonly #connections = new Set<ServerConnection>();
+  readonly #connections = new Set<HcmConnection>();
   #sweeper: NodeJS.Timeout | null = null;
 
   constructor(
@@ -126,8 +115,12 @@ export class HttpConnectionManager implements NetworkFilter {
     this.tracer = tracer;
   }
 
+  /**
+   * The HCM's entry point (a network filter's onNewConnection): `transport` is the accepted
+   * connection behind its filter chain's transport socket. Builds the connection's codec.
+   */
   onNewConnection(transport: TransportSocket, listener: ListenerInfo): DownstreamConnection {
-    const conn = new ServerConnection(this, transport, listener);
+    const conn = new HcmConnection(this, transport, listener);
     this.#connections.add(conn);
     const s = this.settings;
     const timeouts = [
@@ -148,7 +141,7 @@ export class HttpConnectionManager implements NetworkFilter {
     return conn;
   }
 
-  onConnectionClosed(conn: ServerConnection): void {
+  onConnectionClosed(conn: HcmConnection): void {
     this.#connections.delete(conn);
     if (this.#connections.size === 0 && this.#sweeper !== null) {
       clearInterval(this.#sweeper);
@@ -162,59 +155,44 @@ export class HttpConnectionManager implements NetworkFilter {
   }
 }
 
-export class ServerConnection implements ParserHandler, DownstreamConnection {
+/**
+ * One downstream connection of an HCM (Envoy's per-connection ConnectionManagerImpl): connection
+ * stats, idle/header/drain handling, and the codec that frames its streams.
+ */
+export class HcmConnection implements ServerConnectionCallbacks, DownstreamConnection {
   readonly hcm: HttpConnectionManager;
   readonly transport: TransportSocket;
-  readonly socket: NativeStream;
   readonly listener: ListenerInfo;
-  readonly parser: Http1Parser;
+  readonly codec: Http1ServerConnection;
   readonly remoteAddress: string;
   readonly remotePort: number;
   readonly localAddress: string;
   readonly localPort: number;
   stream: ActiveStream | null = null;
-  #readDisabled = 0;
   #draining = false;
   #closed = false;
   /** performance.now() when the connection went idle; -1 while a stream is active. */
   #idleSince: number;
   /** performance.now() when the current request's first byte arrived; -1 when not in a head. */
   #headStart = -1;
-  #aboveWatermark = false;
-  #pipelinePaused = false;
-  /** Writes of one event-loop turn leave in one syscall (see DeferredWriter). */
-  readonly #writer: DeferredWriter;
   readonly #closeCallbacks: Array<() => void> = [];
+  /** Set when the proxy (not the client) closed the connection, for destroy_local/remote. */
+  closedLocally = false;
 
   constructor(hcm: HttpConnectionManager, transport: TransportSocket, listener: ListenerInfo) {
-    const socket = transport.stream;
     this.hcm = hcm;
     this.transport = transport;
-    this.socket = socket;
     this.listener = listener;
     this.remoteAddress = transport.remoteAddress;
     this.remotePort = transport.remotePort;
     this.localAddress = transport.localAddress;
     this.localPort = transport.localPort;
-    const s = hcm.settings;
-    this.parser = new Http1Parser(true, this, {
-      maxHeaderBytes: s.maxRequestHeadersBytes,
-      maxHeaders: s.maxHeadersCount,
-    });
-    this.#writer = new DeferredWriter(socket, () => this.#setAboveWatermark());
     this.#idleSince = performance.now();
-    socket.setNoDelay(true);
     hcm.stats.downstream_cx_total.inc();
     hcm.stats.downstream_cx_http1_total.inc();
     hcm.stats.downstream_cx_active.inc();
     hcm.stats.downstream_cx_http1_active.inc();
-    socket.on('data', (chunk: Buffer) => this.#onData(chunk));
-    socket.on('drain', () => this.#onDrain());
-    socket.on('end', () => this.#onEnd());
-    socket.on('close', () => this.#onClose());
-    socket.on('error', () => {
-      // 'close' follows; a reset mid-stream is accounted there.
-    });
+    this.codec = new Http1ServerConnection(transport, this, hcm.settings);
   }
 
   onClose(fn: () => void): void {
@@ -229,6 +207,7 @@ export class ServerConnection implements ParserHandler, DownstreamConnection {
   drain(idleGraceMs = 0): void {
     if (this.#draining) return;
     this.#draining = true;
+    this.codec.shutdownNotice();
     if (idleGraceMs > 0) {
       // A client may be reusing this idle connection right now: it gets `Connection: close`
       // on that response instead of a reset; only a connection still idle after the grace closes.
@@ -239,26 +218,23 @@ export class ServerConnection implements ParserHandler, DownstreamConnection {
   }
 
   #closeIfIdle(): void {
-    if (this.#closed || this.stream !== null || !this.parser.idle) return;
+    if (this.#closed || this.stream !== null || !this.codec.idle) return;
     this.hcm.stats.downstream_cx_drain_close.inc();
     this.closedLocally = true;
-    this.end();
+    this.codec.close();
   }
 
   destroy(): void {
     this.closedLocally = true;
-    this.socket.destroy();
+    this.codec.destroy();
   }
-
-  /** Set when the proxy (not the client) closed the connection, for destroy_local/remote. */
-  closedLocally = false;
 
   checkTimeouts(now: number): void {
     const s = this.hcm.settings;
     if (this.#headStart >= 0 && s.requestHeadersTimeoutMs > 0 && now - this.#headStart >= s.requestHeadersTimeoutMs) {
       this.#headStart = -1;
       this.hcm.stats.downstream_rq_header_timeout.inc();
-      this.#codecFailure(408, 'request_header_timeout', 0);
+      this.codec.sendProtocolError(408, 'request_header_timeout', 0);
       return;
     }
     if (
@@ -270,42 +246,39 @@ export class ServerConnection implements ParserHandler, DownstreamConnection {
       this.#idleSince = -1;
       this.hcm.stats.downstream_cx_idle_timeout.inc();
       this.closedLocally = true;
-      this.end();
+      this.codec.close();
     }
     this.stream?.checkTimeouts(now);
   }
 
-  #onData(chunk: Buffer): void {
-    this.hcm.stats.downstream_cx_rx_bytes_total.add(chunk.length);
+  readDisable(disable: boolean): void {
+    this.codec.readDisable(disable);
+  }
+
+  // --- ServerConnectionCallbacks ---
+
+  newStream(encoder: ResponseEncoder): RequestDecoder {
+    this.#headStart = -1;
+    this.#idleSince = -1;
+    const stream = new ActiveStream(this, encoder);
+    this.stream = stream;
+    const stats = this.hcm.stats;
+    stats.downstream_rq_total.inc();
+    stats.downstream_rq_http1_total.inc();
+    stats.downstream_rq_active.inc();
+    return stream;
+  }
+
+  onRead(bytes: number): void {
+    this.hcm.stats.downstream_cx_rx_bytes_total.add(bytes);
     if (this.stream === null && this.#headStart < 0) this.#headStart = performance.now();
-    this.parser.execute(chunk);
-    // A pipelined request waits in the parser; stop reading until the current response is done
-    // so a client cannot queue unbounded data. Only once bytes are actually held: pausing and
-    // resuming the socket around every request costs a stream resume per request.
-    if (this.parser.holdingInput && !this.#pipelinePaused) {
-      this.#pipelinePaused = true;
-      this.readDisable(true);
-    }
   }
 
-  #onDrain(): void {
-    if (this.#aboveWatermark) {
-      this.#aboveWatermark = false;
-      this.stream?.onDownstreamWatermark(false);
-    }
+  onCodecError(_error: CodecError): void {
+    this.hcm.stats.downstream_cx_protocol_error.inc();
   }
 
-  #onEnd(): void {
-    // The client shut down its sending side (the listener keeps sockets half-open).
-    const s = this.stream;
-    if (s === null) this.end();
-    else if (s.upgraded) s.endUpgradedFromDownstream();
-    else if (!s.requestComplete) s.resetFromDownstream();
-    // A complete request still gets its response; nothing more can follow, so close after it.
-    else s.closeAfterResponse = true;
-  }
-
-  #onClose(): void {
+  onConnectionClose(): void {
     if (this.#closed) return;
     this.#closed = true;
     const stats = this.hcm.stats;
@@ -314,196 +287,38 @@ export class ServerConnection implements ParserHandler, DownstreamConnection {
     stats.downstream_cx_destroy.inc();
     if (this.closedLocally) stats.downstream_cx_destroy_local.inc();
     else stats.downstream_cx_destroy_remote.inc();
-    if (this.stream !== null) this.stream.resetFromDownstream();
+    if (this.stream !== null) this.stream.onResetStream();
     this.hcm.onConnectionClosed(this);
     for (const fn of this.#closeCallbacks.splice(0)) fn();
   }
 
-  /** Writes bytes downstream; tracks the write buffer for flow control. */
-  write(data: string | Buffer): void {
-    this.#writer.write(data);
-  }
-
-  /** Ends the connection after everything written so far. */
-  end(): void {
-    this.#writer.flush();
-    this.socket.end();
-  }
-
-  #setAboveWatermark(): void {
-    if (!this.#aboveWatermark) {
-      this.#aboveWatermark = true;
-      this.stream?.onDownstreamWatermark(true);
-    }
-  }
-
-  readDisable(disable: boolean): void {
-    if (disable) {
-      if (this.#readDisabled++ === 0) this.socket.pause();
-    } else if (this.#readDisabled > 0 && --this.#readDisabled === 0) {
-      this.socket.resume();
-    }
-  }
-
-  // --- ParserHandler ---
-
-  onHead(head: MessageHead): void {
-    this.#headStart = -1;
-    this.#idleSince = -1;
-    const stream = new ActiveStream(this, head);
-    this.stream = stream;
-    stream.decodeHeaders();
-  }
-
-  onBody(data: Buffer): void {
-    this.stream?.decodeBody(data, false);
-  }
-
-  onMessageComplete(): boolean {
-    const s = this.stream;
-    if (s === null) return true;
-    // A request without body already ended with its headers.
-    if (!s.requestComplete) s.decodeBody(EMPTY, true);
-    // Pipelined requests wait until this stream's response is done.
-    return this.stream === null;
-  }
-
-  onError(error: CodecError): void {
-    this.hcm.stats.downstream_cx_protocol_error.inc();
-    this.#codecFailure(error.status, error.details, ResponseFlag.DownstreamProtocolError);
-  }
-
-  #codecFailure(status: number, details: string, flag: number): void {
-    let s = this.stream;
-    if (s === null) {
-      // Answer through a stream so the failure is logged and counted like any other.
-      const head: MessageHead = {
-        method: '',
-        target: '',
-        status: 0,
-        versionMinor: 1,
-        headers: new HeaderMap(),
-        contentLength: -1,
-        chunked: false,
-        connectionClose: true,
-        upgrade: '',
-        expectContinue: false,
-      };
-      s = new ActiveStream(this, head);
-      this.stream = s;
-      this.hcm.stats.downstream_rq_total.inc();
-      this.hcm.stats.downstream_rq_active.inc();
-    }
-    s.closeAfterResponse = true;
-    if (s.responseStarted) {
-      s.resetFromDownstream();
-      this.destroy();
-      return;
-    }
-    s.requestComplete = true;
-    s.sendLocalReply(status, '', flag, details);
-  }
-
-  /** The stream finished both ways; next request or close. */
+  /** The stream finished both ways; the codec reads the next request or closes. */
   onStreamComplete(stream: ActiveStream): void {
     if (this.stream !== stream) return;
     this.stream = null;
-    if (stream.closeAfterResponse || this.#draining) {
+    if (this.#draining) stream.encoder.closeConnectionAfterResponse();
+    if (this.codec.onStreamComplete()) {
       if (this.#draining) this.hcm.stats.downstream_cx_drain_close.inc();
       this.closedLocally = true;
-      this.end();
       return;
     }
     this.#idleSince = performance.now();
-    this.#pipelinePaused = false;
-    while (this.#readDisabled > 0) this.readDisable(false);
-    this.parser.resume();
   }
 }
 
-/**
- * Envoy's path normalisation: `normalize_path` removes `.`/`..` segments (RFC 3986 §5.2.4)
- * after decoding percent-encoded unreserved characters; `merge_slashes` collapses `//`.
- * The query string is left alone. Null when the path is not a valid origin-form path.
- */
-function normalizeRequestPath(full: string, normalize: boolean, merge: boolean): string | null {
-  const q = full.indexOf('?');
-  let path = q === -1 ? full : full.slice(0, q);
-  if (normalize) {
-    if (path.includes('\\')) path = path.replaceAll('\\', '/');
-    path = path.replace(/%([0-9a-fA-F]{2})/g, (m, hex: string) => {
-      const c = String.fromCharCode(parseInt(hex, 16));
-      return /[A-Za-z0-9\-._~]/.test(c) ? c : m.toUpperCase();
-    });
-    const out: string[] = [];
-    const segments = path.split('/');
-    for (let i = 1; i < segments.length; i++) {
-      const seg = segments[i]!;
-      const last = i === segments.length - 1;
-      if (seg === '.') {
-        if (last) out.push('');
-      } else if (seg === '..') {
-        out.pop();
-        if (last) out.push('');
-      } else out.push(seg);
-    }
-    path = `/${out.join('/')}`;
-  }
-  if (merge) path = path.replace(/\/{2,}/g, '/');
-  if (path.charCodeAt(0) !== 47) return null;
-  return q === -1 ? path : path + full.slice(q);
-}
-
-/** Envoy's trusted client address from the peer and x-forwarded-for. */
-function clientAddress(peer: string, xff: string | undefined, useRemoteAddress: boolean, trustedHops: number): string {
-  if (useRemoteAddress && trustedHops === 0) return peer;
-  if (xff === undefined) return peer;
-  const entries = xff
-    .split(',')
-    .map((e) => e.trim())
-    .filter((e) => e !== '');
-  // With use_remote_address the peer counts as the last hop: trust N entries from the right.
-  const index = useRemoteAddress ? entries.length - trustedHops : entries.length - 1 - trustedHops;
-  return index >= 0 && index < entries.length ? entries[index]! : peer;
-}
-
-/** RFC 1918, loopback, link-local and unique-local addresses count as internal, as in Envoy. */
-function isInternalAddress(a: string): boolean {
-  const v4 = a.startsWith('::ffff:') ? a.slice(7) : a;
-  if (/^(10\.|127\.|192\.168\.|169\.254\.)/.test(v4) || /^172\.(1[6-9]|2\d|3[01])\./.test(v4)) return true;
-  return a === '::1' || /^f[cd]/i.test(a);
-}
-
-/** Response header names the HCM never forwards from upstream (hop-by-hop). */
-const HOP_BY_HOP_RESPONSE = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade']);
-
-export class ActiveStream implements StreamFilterCallbacks {
-  readonly conn: ServerConnection;
+export class ActiveStream implements RequestDecoder, StreamFilterCallbacks, FilterManagerCallbacks {
+  readonly conn: HcmConnection;
+  readonly encoder: ResponseEncoder;
   readonly streamInfo: StreamInfo;
-  readonly requestHeaders: HeaderMap;
-  readonly head: MessageHead;
-  readonly #filters: StreamFilter[] = [];
+  requestHeaders: HeaderMap = NO_HEADERS;
+  readonly #filterManager: FilterManager;
   #routeCached = false;
   #route: Route | null = null;
-  /** Index of the decoder filter that stopped iteration; -1 when iterating freely. */
-  #decoderStoppedAt = -1;
-  #decodedHeaders = false;
-  #bufferedBody: Buffer[] | null = null;
-  #bufferedBytes = 0;
-  #bufferedEnd = false;
-  #encoderStoppedAt = -1;
-  #pendingResponseHeaders: HeaderMap | null = null;
-  #pendingResponseBody: Buffer[] = [];
-  #pendingResponseEnd = false;
   requestComplete = false;
   responseStarted = false;
   #responseComplete = false;
-  #chunkedResponse = false;
-  #noResponseBody = false;
-  closeAfterResponse: boolean;
-  /** Requested upgrade type (lower-case) accepted by the HCM, else ''. */
+  /** Requested upgrade type (lower-case) the codec saw, else ''. */
   readonly upgradeType: string;
-  upgraded = false;
   #done = false;
   /** performance.now() of the last request or response bytes (stream idle timeout). */
   #lastActivity = performance.now();
@@ -512,13 +327,14 @@ export class ActiveStream implements StreamFilterCallbacks {
     return this.conn.hcm.settings.upgrades.get(this.upgradeType) === true;
   }
 
-  #readDisabledByStream = 0;
+  /** True once the stream finished (completed or reset). */
+  get destroyed(): boolean {
+    return this.#done;
+  }
 
-  constructor(conn: ServerConnection, head: MessageHead) {
+  constructor(conn: HcmConnection, encoder: ResponseEncoder) {
     this.conn = conn;
-    this.head = head;
-    this.requestHeaders = head.headers;
-    this.closeAfterResponse = head.connectionClose;
+    this.encoder = encoder;
     this.streamInfo = new StreamInfo(
       conn.listener.name,
       conn.remoteAddress,
@@ -526,102 +342,44 @@ export class ActiveStream implements StreamFilterCallbacks {
       conn.localAddress,
       conn.localPort,
     );
-    this.streamInfo.protocol = head.versionMinor === 0 ? 'HTTP/1.0' : 'HTTP/1.1';
-    this.streamInfo.requestHeaders = head.headers;
-    // h2c upgrades are stripped as Envoy's HTTP/1 codec does; others need HCM configuration.
-    this.upgradeType = head.upgrade === 'h2c' ? '' : head.upgrade;
+    this.streamInfo.protocol = encoder.protocol;
+    this.upgradeType = encoder.upgradeType;
+    this.#filterManager = new FilterManager(this, conn.hcm.settings.bufferLimitBytes);
   }
 
-  // --- decoding ---
+  // --- decoding (RequestDecoder) ---
 
-  decodeHeaders(): void {
+  /** The request head from the codec, pseudo-headers included. */
+  decodeHeaders(h: HeaderMap, endStream: boolean): void {
     const hcm = this.conn.hcm;
     const s = hcm.settings;
-    const head = this.head;
-    const h = this.requestHeaders;
-    hcm.stats.downstream_rq_total.inc();
-    hcm.stats.downstream_rq_http1_total.inc();
-    hcm.stats.downstream_rq_active.inc();
-    const endStream = !head.chunked && head.contentLength <= 0 && this.upgradeType === '';
+    this.requestHeaders = h;
+    this.streamInfo.requestHeaders = h;
     if (endStream) this.requestComplete = true;
 
-    if (head.versionMinor === 0 && !s.acceptHttp10) {
-      this.closeAfterResponse = true;
-      this.sendLocalReply(426, '', 0, 'low_version');
-      return;
-    }
-    // Host → :authority; absolute-form targets carry their own authority.
-    let path = head.target;
-    let authority: string | undefined;
-    if (path.charCodeAt(0) !== 47 && path !== '*') {
-      const m = /^https?:\/\/([^/?#]+)([^#]*)/i.exec(path);
-      if (m === null) return this.#badRequest('http1.invalid_url');
-      authority = m[1];
-      path = m[2] === '' ? '/' : m[2]!;
-    }
-    const hostIndex = h.names.indexOf('host');
-    if (hostIndex !== -1) {
-      if (h.names.indexOf('host', hostIndex + 1) !== -1) return this.#badRequest('http1.multiple_host');
-      authority ??= h.values[hostIndex];
-      h.remove('host');
-    }
-    if (authority === undefined || authority === '') {
-      if (head.versionMinor === 0 && s.defaultHostForHttp10 !== '') authority = s.defaultHostForHttp10;
-      else return this.#badRequest('missing_host_header');
-    }
-    for (let i = 0; i < HOP_BY_HOP_REQUEST.length; i++) h.remove(HOP_BY_HOP_REQUEST[i]!);
-    if (head.chunked) h.remove('content-length');
-    if ((s.normalizePath || s.mergeSlashes) && path !== '*') {
-      const normalized = normalizeRequestPath(path, s.normalizePath, s.mergeSlashes);
+    const expectContinue = removeHopByHopRequestHeaders(h);
+    if ((s.normalizePath || s.mergeSlashes) && h.values[1] !== '*') {
+      // The codec put :path second.
+      const normalized = normalizeRequestPath(h.values[1]!, s.normalizePath, s.mergeSlashes);
       if (normalized === null) return this.#badRequest('path_normalization_failed');
-      path = normalized;
+      h.values[1] = normalized;
     }
-    // Pseudo-headers first, as Envoy orders them.
-    h.names.unshift(':authority', ':path', ':method', ':scheme');
-    const scheme = this.conn.transport.scheme;
-    h.values.unshift(authority, path, head.method, scheme);
 
     if (this.upgradeType !== '') {
       // The HCM must list the type; the route may then enable or disable it (router checks).
       if (!s.upgrades.has(this.upgradeType)) {
-        this.closeAfterResponse = true;
-        this.conn.hcm.stats.downstream_rq_ws_on_non_ws_route.inc();
+        this.encoder.closeConnectionAfterResponse();
+        hcm.stats.downstream_rq_ws_on_non_ws_route.inc();
         this.sendLocalReply(403, '', 0, 'upgrade_failed');
         return;
       }
       h.add('upgrade', this.upgradeType);
       h.add('connection', 'upgrade');
-      this.conn.parser.setRaw();
     }
 
-    // Envoy's client address: with use_remote_address the peer, unless xff_num_trusted_hops
-    // trusts that many proxies in x-forwarded-for; without it, x-forwarded-for decides.
-    const xff = h.get('x-forwarded-for');
-    const client = clientAddress(this.conn.remoteAddress, xff, s.useRemoteAddress, s.xffNumTrustedHops);
-    this.streamInfo.downstreamRemoteAddress = client;
-    if (s.useRemoteAddress) {
-      if (!s.skipXffAppend)
-        h.set('x-forwarded-for', xff === undefined ? this.conn.remoteAddress : `${xff}, ${this.conn.remoteAddress}`);
-      h.set('x-forwarded-proto', scheme);
-    } else if (!h.has('x-forwarded-proto')) {
-      h.add('x-forwarded-proto', scheme);
-    }
-    let requestId = h.get('x-request-id');
-    // At the edge an external client's x-request-id is not trusted unless preserved.
-    const external = s.useRemoteAddress && !isInternalAddress(client);
-    if (
-      s.generateRequestId &&
-      (requestId === undefined || requestId === '' || (external && !s.preserveExternalRequestId))
-    ) {
-      requestId = randomRequestId();
-      h.set('x-request-id', requestId);
-    }
-    this.streamInfo.requestId = requestId ?? null;
+    mutateRequestHeaders(h, this.conn.remoteAddress, this.conn.transport.scheme, s, this.streamInfo);
 
-    if (head.expectContinue) {
-      // Envoy answers 100-continue itself (proxy_100_continue off) and never forwards Expect.
-      this.conn.write(CONTINUE_100);
-    }
+    if (expectContinue) this.encoder.encode1xxHeaders(CONTINUE_100);
 
     const tracer = hcm.tracer;
     if (tracer !== null) {
@@ -631,86 +389,32 @@ export class ActiveStream implements StreamFilterCallbacks {
       this.streamInfo.activeSpan = tracer.startSpan(this.streamInfo, h, operation);
     }
 
-    const factories = hcm.filterFactories;
-    for (let i = 0; i < factories.length; i++) this.#filters.push(factories[i]!(this));
-    this.#runDecodeHeaders(0, endStream);
+    this.#filterManager.createFilterChain(hcm.filterFactories, this);
+    this.#filterManager.decodeHeaders(endStream);
   }
 
   #badRequest(details: string): void {
-    this.closeAfterResponse = true;
+    this.encoder.closeConnectionAfterResponse();
     this.conn.hcm.stats.downstream_cx_protocol_error.inc();
     this.sendLocalReply(400, '', ResponseFlag.DownstreamProtocolError, details);
   }
 
-  #runDecodeHeaders(from: number, endStream: boolean): void {
-    const filters = this.#filters;
-    for (let i = from; i < filters.length; i++) {
-      const d = filters[i]!.decoder;
-      if (d === undefined) continue;
-      if (this.#done || this.responseStarted) return;
-      if (d.decodeHeaders(this.requestHeaders, endStream) === FilterHeadersStatus.StopIteration) {
-        if (i < filters.length - 1) this.#decoderStoppedAt = i;
-        return;
-      }
-    }
-    this.#decodedHeaders = true;
-  }
-
-  decodeBody(data: Buffer, endStream: boolean): void {
+  decodeData(data: Buffer, endStream: boolean): void {
     if (this.#done) return;
+    if (endStream && this.encoder.upgraded) {
+      // A client half-closed an upgraded (tunnel) stream: pass the end upstream.
+      this.requestComplete = true;
+      this.#filterManager.decodeDataFromStart(data, true);
+      return;
+    }
     this.#lastActivity = performance.now();
     this.streamInfo.bytesReceived += data.length;
     if (endStream) this.requestComplete = true;
-    if (this.#decoderStoppedAt !== -1) {
-      (this.#bufferedBody ??= []).push(data);
-      this.#bufferedBytes += data.length;
-      if (endStream) this.#bufferedEnd = true;
-      if (this.#bufferedBytes > this.conn.hcm.settings.bufferLimitBytes && this.#readDisabledByStream === 0) {
-        this.#readDisabledByStream++;
-        this.conn.readDisable(true);
-      }
-      return;
-    }
-    this.#runDecodeData(0, data, endStream);
-  }
-
-  #runDecodeData(from: number, data: Buffer, endStream: boolean): void {
-    const filters = this.#filters;
-    for (let i = from; i < filters.length; i++) {
-      const d = filters[i]!.decoder;
-      if (d === undefined) continue;
-      if (this.#done) return;
-      if (d.decodeData(data, endStream) === FilterDataStatus.StopIterationAndBuffer && i < filters.length - 1) {
-        this.#decoderStoppedAt = i;
-        (this.#bufferedBody ??= []).push(data);
-        if (endStream) this.#bufferedEnd = true;
-        return;
-      }
-    }
+    this.#filterManager.decodeData(data, endStream);
   }
 
   continueDecoding(): void {
-    const at = this.#decoderStoppedAt;
-    if (at === -1 || this.#done) return;
-    this.#decoderStoppedAt = -1;
-    if (!this.#decodedHeaders) {
-      const endStream = this.requestComplete && this.#bufferedBody === null && !this.#bufferedEnd;
-      this.#runDecodeHeaders(at + 1, endStream);
-      if (this.#decoderStoppedAt !== -1) return;
-    }
-    const body = this.#bufferedBody;
-    const end = this.#bufferedEnd;
-    this.#bufferedBody = null;
-    this.#bufferedBytes = 0;
-    this.#bufferedEnd = false;
-    if (this.#readDisabledByStream > 0) {
-      this.#readDisabledByStream--;
-      this.conn.readDisable(false);
-    }
-    if (body !== null) {
-      const merged = body.length === 1 ? body[0]! : Buffer.concat(body);
-      this.#runDecodeData(this.#decodedHeaders ? 0 : at + 1, merged, end);
-    }
+    this.#filterManager.continueDecoding();
   }
 
   route(): Route | null {
@@ -739,8 +443,8 @@ export class ActiveStream implements StreamFilterCallbacks {
     this.conn.readDisable(disable);
   }
 
-  onDownstreamWatermark(above: boolean): void {
-    for (const f of this.#filters) f.decoder?.onDownstreamWatermark?.(above);
+  onWriteBufferWatermark(above: boolean): void {
+    this.#filterManager.onDownstreamWatermark(above);
   }
 
   // --- encoding ---
@@ -752,7 +456,7 @@ export class ActiveStream implements StreamFilterCallbacks {
    * started. Called by the HCM's sweeper.
    */
   checkTimeouts(now: number): void {
-    if (this.#done || this.upgraded) return;
+    if (this.#done || this.encoder.upgraded) return;
     const s = this.conn.hcm.settings;
     if (!this.requestComplete && s.requestTimeoutMs > 0 && now - this.streamInfo.startMonotonic >= s.requestTimeoutMs) {
       this.conn.hcm.stats.downstream_rq_timeout.inc();
@@ -801,19 +505,14 @@ export class ActiveStream implements StreamFilterCallbacks {
     }
     modifyHeaders?.(headers);
     // A local reply ends the exchange even if the request body is still arriving.
-    if (!this.requestComplete) this.closeAfterResponse = true;
+    if (!this.requestComplete) this.encoder.closeConnectionAfterResponse();
     this.#encodeHeadersInternal(headers, body === '', true);
     if (body !== '') this.encodeData(Buffer.from(body), true);
   }
 
   encode1xxHeaders(headers: HeaderMap): void {
     if (this.responseStarted || this.#done) return;
-    let out = statusLine(Number(headers.get(':status') ?? 100));
-    for (let i = 0; i < headers.names.length; i++) {
-      const n = headers.names[i]!;
-      if (n.charCodeAt(0) !== 58) out += `${n}: ${headers.values[i]}\r\n`;
-    }
-    this.conn.write(`${out}\r\n`);
+    this.encoder.encode1xxHeaders(headers);
   }
 
   encodeHeaders(headers: HeaderMap, endStream: boolean): void {
@@ -823,137 +522,65 @@ export class ActiveStream implements StreamFilterCallbacks {
 
   #encodeHeadersInternal(headers: HeaderMap, endStream: boolean, local: boolean): void {
     if (this.responseStarted || this.#done) return;
-    const filters = this.#filters;
-    for (let i = filters.length - 1; i >= 0; i--) {
-      const e = filters[i]!.encoder;
-      if (e === undefined) continue;
-      if (e.encodeHeaders(headers, endStream) === FilterHeadersStatus.StopIteration) {
-        this.#encoderStoppedAt = i;
-        this.#pendingResponseHeaders = headers;
-        this.#pendingResponseEnd = endStream;
-        return;
-      }
-    }
-    this.#writeHeaders(headers, endStream, local);
+    this.#filterManager.encodeHeaders(headers, endStream, local);
   }
 
   continueEncoding(): void {
-    if (this.#encoderStoppedAt === -1 || this.#pendingResponseHeaders === null) return;
-    const headers = this.#pendingResponseHeaders;
-    const from = this.#encoderStoppedAt - 1;
-    this.#encoderStoppedAt = -1;
-    this.#pendingResponseHeaders = null;
-    const filters = this.#filters;
-    for (let i = from; i >= 0; i--) {
-      const e = filters[i]!.encoder;
-      if (e === undefined) continue;
-      if (e.encodeHeaders(headers, this.#pendingResponseEnd) === FilterHeadersStatus.StopIteration) {
-        this.#encoderStoppedAt = i;
-        this.#pendingResponseHeaders = headers;
-        return;
-      }
-    }
-    this.#writeHeaders(headers, this.#pendingResponseEnd && this.#pendingResponseBody.length === 0, false);
-    const body = this.#pendingResponseBody;
-    this.#pendingResponseBody = [];
-    for (let i = 0; i < body.length; i++) this.#writeData(body[i]!, this.#pendingResponseEnd && i === body.length - 1);
+    this.#filterManager.continueEncoding();
   }
 
-  #writeHeaders(headers: HeaderMap, endStream: boolean, local: boolean): void {
+  /** FilterManagerCallbacks: the response headers leave through the codec. */
+  encodeHeadersToCodec(headers: HeaderMap, endStream: boolean, local: boolean): void {
     this.#lastActivity = performance.now();
     const info = this.streamInfo;
-    const s = this.conn.hcm.settings;
-    const status = Number(headers.get(':status') ?? 200);
+    const hcm = this.conn.hcm;
+    const s = hcm.settings;
     this.responseStarted = true;
-    info.responseCode = status;
+    info.responseCode = Number(headers.get(':status') ?? 200);
     info.responseHeaders = headers;
-    this.upgraded = status === 101 && this.upgradeType !== '';
-    this.#noResponseBody =
-      endStream || status === 204 || status === 304 || this.head.method === 'HEAD' || this.upgraded;
-    const hasLength = headers.has('content-length');
-    this.#chunkedResponse = !this.#noResponseBody && !hasLength && this.head.versionMinor === 1;
-    if (!this.#noResponseBody && !hasLength && this.head.versionMinor === 0) this.closeAfterResponse = true;
-    if (this.conn.draining && !this.upgraded) this.closeAfterResponse = true;
-
-    let out = statusLine(status);
-    const names = headers.names;
-    const values = headers.values;
-    let sawServer = false;
-    let sawDate = false;
-    for (let i = 0; i < names.length; i++) {
-      const n = names[i]!;
-      if (n.charCodeAt(0) === 58) continue;
-      if (HOP_BY_HOP_RESPONSE.has(n)) continue;
-      if (n === 'server') {
-        sawServer = true;
-        if (s.serverHeaderTransformation === 'OVERWRITE') continue;
-      } else if (n === 'date') sawDate = true;
-      out += `${n}: ${values[i]}\r\n`;
+    // Envoy's server header rules, then a date on local replies (upstream responses carry their own).
+    if (s.serverHeaderTransformation === 'OVERWRITE') {
+      headers.remove('server');
+      headers.add('server', s.serverName);
+    } else if (s.serverHeaderTransformation === 'APPEND_IF_ABSENT' && !headers.has('server')) {
+      headers.add('server', s.serverName);
     }
-    if (
-      s.serverHeaderTransformation === 'OVERWRITE' ||
-      (!sawServer && s.serverHeaderTransformation === 'APPEND_IF_ABSENT')
-    ) {
-      out += `server: ${s.serverName}\r\n`;
-    }
-    if (local && !sawDate) out += `date: ${httpDate()}\r\n`;
-    if (this.upgraded) out += `connection: upgrade\r\nupgrade: ${headers.get('upgrade') ?? this.upgradeType}\r\n`;
-    else if (this.#chunkedResponse) out += 'transfer-encoding: chunked\r\n';
-    if (this.closeAfterResponse && !this.upgraded) out += 'connection: close\r\n';
-    this.conn.write(`${out}\r\n`);
-    if (this.upgraded) {
-      this.conn.hcm.stats.downstream_cx_upgrades_total.inc();
-      this.conn.hcm.stats.downstream_cx_upgrades_active.inc();
+    if (local && !headers.has('date')) headers.add('date', httpDate());
+    const encoder = this.encoder;
+    encoder.encodeHeaders(headers, endStream);
+    if (encoder.upgraded) {
+      hcm.stats.downstream_cx_upgrades_total.inc();
+      hcm.stats.downstream_cx_upgrades_active.inc();
     }
     if (endStream) this.#endResponse();
   }
 
   encodeData(data: Buffer, endStream: boolean): void {
     if (this.#done) return;
-    if (this.#encoderStoppedAt !== -1) {
-      if (data.length > 0) this.#pendingResponseBody.push(data);
-      if (endStream) this.#pendingResponseEnd = true;
-      return;
-    }
-    const filters = this.#filters;
-    for (let i = filters.length - 1; i >= 0; i--) {
-      const e = filters[i]!.encoder;
-      if (e !== undefined) e.encodeData(data, endStream);
-    }
-    this.#writeData(data, endStream);
+    this.#filterManager.encodeData(data, endStream);
   }
 
-  #writeData(data: Buffer, endStream: boolean): void {
+  /** FilterManagerCallbacks: body bytes leave through the codec. */
+  encodeDataToCodec(data: Buffer, endStream: boolean): void {
     if (!this.responseStarted || this.#responseComplete) return;
     this.#lastActivity = performance.now();
     const n = data.length;
-    if (n > 0 && !this.#noResponseBody) {
-      this.streamInfo.bytesSent += n;
-      this.conn.hcm.stats.downstream_cx_tx_bytes_total.add(n);
-      if (this.#chunkedResponse) {
-        this.conn.write(`${n.toString(16)}\r\n`);
-        this.conn.write(data);
-        this.conn.write(endStream ? '\r\n0\r\n\r\n' : '\r\n');
-        if (endStream) this.#endResponse(true);
-        return;
-      }
-      this.conn.write(data);
-    } else if (n > 0 && this.upgraded) {
-      this.streamInfo.bytesSent += n;
-      this.conn.write(data);
+    const encoder = this.encoder;
+    if (n > 0) {
+      if (!encoder.bodyless) {
+        this.streamInfo.bytesSent += n;
+        this.conn.hcm.stats.downstream_cx_tx_bytes_total.add(n);
+      } else if (encoder.upgraded) this.streamInfo.bytesSent += n;
     }
+    encoder.encodeData(data, endStream);
     if (endStream) this.#endResponse();
   }
 
-  #endResponse(terminatorWritten = false): void {
+  #endResponse(): void {
     if (this.#responseComplete) return;
     this.#responseComplete = true;
-    if (this.#chunkedResponse && !terminatorWritten) this.conn.write('0\r\n\r\n');
-    if (this.upgraded) {
-      this.conn.end();
-      this.conn.hcm.stats.downstream_cx_upgrades_active.dec();
-    }
-    if (!this.requestComplete) this.closeAfterResponse = true;
+    if (this.encoder.upgraded) this.conn.hcm.stats.downstream_cx_upgrades_active.dec();
+    if (!this.requestComplete) this.encoder.closeConnectionAfterResponse();
     this.#complete();
   }
 
@@ -965,19 +592,13 @@ export class ActiveStream implements StreamFilterCallbacks {
     this.conn.destroy();
   }
 
-  /** The downstream went away before the stream finished (Envoy's DC). */
-  resetFromDownstream(): void {
+  /** RequestDecoder: the downstream went away before the stream finished (Envoy's DC). */
+  onResetStream(): void {
     if (this.#done) return;
     this.conn.hcm.stats.downstream_rq_rx_reset.inc();
     this.streamInfo.setResponseFlag(ResponseFlag.DownstreamConnectionTermination);
     this.#complete();
-    this.conn.socket.destroy();
-  }
-
-  /** A client half-closed an upgraded (tunnel) stream: pass the end upstream. */
-  endUpgradedFromDownstream(): void {
-    this.requestComplete = true;
-    this.#runDecodeData(0, EMPTY, true);
+    this.conn.codec.destroy();
   }
 
   #complete(): void {
@@ -992,23 +613,11 @@ export class ActiveStream implements StreamFilterCallbacks {
       hcm.stats.recordResponseClass(info.responseCode);
     }
     hcm.stats.downstream_rq_time.record(info.durationMs);
-    let filterLogs = false;
-    for (let i = 0; i < this.#filters.length; i++) {
-      const f = this.#filters[i]!;
-      f.decoder?.onDestroy();
-      if (f.encoder !== undefined && f.encoder !== (f.decoder as unknown)) f.encoder.onDestroy();
-      if (f.log !== undefined) filterLogs = true;
-    }
-    if (this.#readDisabledByStream > 0) {
-      this.#readDisabledByStream = 0;
-      this.conn.readDisable(false);
-    }
+    const filterLogs = this.#filterManager.destroyFilters();
     if (info.activeSpan !== null || hcm.accessLoggers.length > 0 || filterLogs)
-      deferStreamTelemetry(info, hcm.accessLoggers, this.#filters);
-    if (this.requestComplete || this.closeAfterResponse) this.conn.onStreamComplete(this);
-    else {
-      this.closeAfterResponse = true;
-      this.conn.onStreamComplete(this);
-    }
+      deferStreamTelemetry(info, hcm.accessLoggers, this.#filterManager.filters);
+    // A stream that ends before its request did leaves the connection unusable.
+    if (!this.requestComplete) this.encoder.closeConnectionAfterResponse();
+    this.conn.onStreamComplete(this);
   }
 }
