@@ -6,7 +6,11 @@
 import type { StreamDecoderFilter, StreamFilterCallbacks } from '../http/filter.js';
 import { FilterDataStatus, FilterHeadersStatus } from '../http/filter.js';
 import { HeaderMap } from '../http/headers.js';
-import type { MessageHead } from '../http/codec/http1/parser.js';
+import {
+  isHopByHopResponseHeader,
+  isHopByHopResponseHeaderBut101Upgrade,
+  setUpstreamServiceTime,
+} from '../http/header-utility.js';
 import { applyHeaderMutation, type Route } from './route-table.js';
 import { hashString } from '../upstream/load-balancer.js';
 import type { Cluster, ResourceManager } from '../upstream/cluster.js';
@@ -38,10 +42,6 @@ export interface RouterConfig {
 
 const UPSTREAM_RESET_PREFIX = 'upstream connect error or disconnect/reset before headers. reset reason: ';
 const EMPTY = Buffer.alloc(0);
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade']);
-const isHopByHop = (name: string): boolean => HOP_BY_HOP.has(name);
-/** A 101 keeps `upgrade`: it names the protocol switched to. */
-const isHopByHopBut101Upgrade = (name: string): boolean => name !== 'upgrade' && HOP_BY_HOP.has(name);
 /** Envoy marks its circuit-breaker replies so a downstream Envoy does not retry them. */
 const markOverloaded = (headers: HeaderMap): void => headers.set('x-envoy-overloaded', 'true');
 
@@ -62,7 +62,6 @@ export class RouterFilter implements StreamDecoderFilter, AttemptOwner {
   #downstreamBackedUp = false;
   #upstreamBackedUp = false;
   #setCookie: string | null = null;
-  #method = 'GET';
   #countedRequest = false;
   // --- retries, per-try timeouts and mirrors ---
   #retryState: RetryState | null = null;
@@ -164,7 +163,6 @@ export class RouterFilter implements StreamDecoderFilter, AttemptOwner {
       return FilterHeadersStatus.StopIteration;
     }
     if (route.autoHostRewrite && host.description.hostname !== '') headers.set(':authority', host.description.hostname);
-    this.#method = headers.get(':method') ?? 'GET';
     this.#requestEnded = endStream;
     const timeouts = finalTimeouts(route.timeoutMs, route.retryPolicy?.perTryTimeoutMs ?? 0, headers);
     if (timeouts.globalMs > 0 && cb.upgradeType === '') {
@@ -221,7 +219,6 @@ export class RouterFilter implements StreamDecoderFilter, AttemptOwner {
       if (shadowCluster === undefined || !shouldMirror(policy, snapshot)) continue;
       const shadow = new ShadowRequest(
         shadowCluster,
-        this.#method,
         headers,
         policy.appendShadowSuffix,
         timeoutMs,
@@ -357,7 +354,7 @@ export class RouterFilter implements StreamDecoderFilter, AttemptOwner {
     }
     if (this.#shadows !== null) for (const s of this.#shadows) s.data(data, endStream);
     const up = this.#upstream;
-    if (up === null || up.connection === null || this.#buffered !== null) {
+    if (up === null || up.encoder === null || this.#buffered !== null) {
       if (up === null && this.#cluster === null) return FilterDataStatus.Continue;
       (this.#buffered ??= []).push(data);
       this.#bufferedBytes += data.length;
@@ -425,18 +422,15 @@ export class RouterFilter implements StreamDecoderFilter, AttemptOwner {
       attempt.span = span.spawnChild(`router ${attempt.cluster} egress`, attempt.startTimeMs);
       attempt.span.injectContext(headers);
     }
-    const raw = cb.upgradeType !== '';
-    const hasBody = !raw && !(this.#requestEnded && this.#buffered === null);
-    const chunked = hasBody && !headers.has('content-length');
-    let ok = attempt.writeHead(this.#method, headers, chunked, raw);
+    // A request that already ended with nothing buffered ends with its head (a tunnel's too:
+    // the client half-closed before the upstream connected).
     const buffered = this.#buffered;
+    let ok = attempt.writeHead(headers, this.#requestEnded && buffered === null, cb.upgradeType !== '');
     this.#buffered = null;
     this.#bufferedBytes = 0;
     if (buffered !== null) {
       const data = buffered.length === 1 ? buffered[0]! : Buffer.concat(buffered);
       ok = attempt.writeBody(data, this.#bufferedEnd);
-    } else if (this.#requestEnded) {
-      ok = attempt.writeBody(EMPTY, true);
     }
     if (!ok) {
       if (!this.#upstreamBackedUp) {
@@ -482,34 +476,31 @@ export class RouterFilter implements StreamDecoderFilter, AttemptOwner {
     );
   }
 
-  onAttemptInformational(attempt: UpstreamRequest, head: MessageHead): void {
+  onAttemptInformational(attempt: UpstreamRequest, status: number, headers: HeaderMap): void {
     // 100 Continue was already answered by the HCM; other 1xx pass through.
-    if (attempt !== this.#upstream || head.status === 100) return;
-    const h = head.headers;
-    h.names.unshift(':status');
-    h.values.unshift(String(head.status));
-    this.#cb.encode1xxHeaders(h);
+    if (attempt !== this.#upstream || status === 100) return;
+    headers.names.unshift(':status');
+    headers.values.unshift(String(status));
+    this.#cb.encode1xxHeaders(headers);
   }
 
-  onAttemptHeaders(attempt: UpstreamRequest, head: MessageHead): void {
+  onAttemptHeaders(attempt: UpstreamRequest, status: number, headers: HeaderMap): void {
     if (attempt !== this.#upstream) return;
-    if (this.#retryOnHeaders(attempt, head)) return;
+    if (this.#retryOnHeaders(attempt, status, headers)) return;
     const cluster = this.#cluster!;
     const route = this.#route!;
     const cb = this.#cb;
     const info = cb.streamInfo;
     this.#responseStarted = true;
     info.upstreamFirstByteMs = info.elapsedMs();
-    cluster.info.stats.recordResponseCode(head.status);
-    if (head.status >= 500) attempt.host.stats.rq_error++;
+    cluster.info.stats.recordResponseCode(status);
+    if (status >= 500) attempt.host.stats.rq_error++;
     else attempt.host.stats.rq_success++;
     // The parsed upstream map becomes the response map: hop-by-hop headers go, :status leads.
-    const headers = head.headers;
-    headers.removeIf(head.status === 101 ? isHopByHopBut101Upgrade : isHopByHop);
+    headers.removeIf(status === 101 ? isHopByHopResponseHeaderBut101Upgrade : isHopByHopResponseHeader);
     headers.names.unshift(':status');
-    headers.values.unshift(String(head.status));
-    if (!this.#config.suppressEnvoyHeaders)
-      headers.add('x-envoy-upstream-service-time', String(Math.round(attempt.elapsedMs())));
+    headers.values.unshift(String(status));
+    if (!this.#config.suppressEnvoyHeaders) setUpstreamServiceTime(headers, attempt.elapsedMs());
     if (this.#setCookie !== null) headers.add('set-cookie', this.#setCookie);
     if (this.#weightedIndex >= 0)
       applyHeaderMutation(route.weightedClusters![this.#weightedIndex]!.responseMutation, headers, info);
@@ -518,19 +509,19 @@ export class RouterFilter implements StreamDecoderFilter, AttemptOwner {
   }
 
   /** Outlier accounting for a response; true when it is discarded for a retry. */
-  #retryOnHeaders(attempt: UpstreamRequest, head: MessageHead): boolean {
+  #retryOnHeaders(attempt: UpstreamRequest, status: number, headers: HeaderMap): boolean {
     this.#clearPerTryTimer();
     const cluster = this.#cluster!;
-    cluster.resilience?.outlier?.putHttpResponseCode(attempt.host, head.status);
+    cluster.resilience?.outlier?.putHttpResponseCode(attempt.host, status);
     const state = this.#retryState;
-    if (state?.wouldRetryFromHeaders(head.status, head.headers) && this.#tryRetry(attempt, true)) {
-      cluster.info.stats.recordResponseCode(head.status);
+    if (state?.wouldRetryFromHeaders(status, headers) && this.#tryRetry(attempt, true)) {
+      cluster.info.stats.recordResponseCode(status);
       attempt.host.stats.rq_error++;
       return true;
     }
-    if (state !== null && !state.wouldRetryFromHeaders(head.status, head.headers)) state.shouldRetry(false);
+    if (state !== null && !state.wouldRetryFromHeaders(status, headers)) state.shouldRetry(false);
     if (this.#route!.virtualHost.includeAttemptCountInResponse)
-      head.headers.add('x-envoy-attempt-count', String(this.#attempts));
+      headers.add('x-envoy-attempt-count', String(this.#attempts));
     return false;
   }
 

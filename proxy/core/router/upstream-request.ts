@@ -1,33 +1,29 @@
-// One upstream attempt (Envoy's UpstreamRequest): gets a connection from the host's pool,
-// writes the request head and body with HTTP/1.1 framing, and relays the response events to
-// the router tagged with itself, so a router that retries can tell a stale attempt from the
-// current one. Owns its CLIENT span when the stream is traced.
+// One upstream attempt (Envoy's UpstreamRequest): gets a stream from the host's connection pool,
+// writes the request through the pool's client codec (whatever its protocol), and relays the
+// response events to the router tagged with itself, so a router that retries can tell a stale
+// attempt from the current one. Owns its CLIENT span when the stream is traced.
 import type { HeaderMap } from '../http/headers.js';
-import type { MessageHead } from '../http/codec/http1/parser.js';
+import type { RequestEncoder, ResponseDecoder } from '../http/codec/types.js';
 import type { Host } from '../upstream/host.js';
-import type {
-  PoolCallbacks,
-  PoolFailureReason,
-  UpstreamConnection,
-  UpstreamResponseHandler,
-} from '../upstream/conn-pool.js';
+import type { Cancellable, PoolCallbacks, PoolFailureReason } from '../upstream/conn-pool.js';
 import type { Span, UpstreamAttemptInfo } from '../stream-info.js';
 
 export interface AttemptOwner {
   onAttemptPoolReady(attempt: UpstreamRequest): void;
   onAttemptPoolFailure(attempt: UpstreamRequest, reason: PoolFailureReason): void;
-  onAttemptInformational(attempt: UpstreamRequest, head: MessageHead): void;
-  onAttemptHeaders(attempt: UpstreamRequest, head: MessageHead): void;
+  /** An interim 1xx response other than 101. */
+  onAttemptInformational(attempt: UpstreamRequest, status: number, headers: HeaderMap): void;
+  /** The response head; `headers` holds no pseudo-headers. */
+  onAttemptHeaders(attempt: UpstreamRequest, status: number, headers: HeaderMap): void;
   onAttemptData(attempt: UpstreamRequest, data: Buffer): void;
   onAttemptComplete(attempt: UpstreamRequest): void;
+  /** The connection failed mid-request: closed early, reset, or sent a malformed response. */
   onAttemptReset(attempt: UpstreamRequest, protocolError: boolean): void;
+  /** The upstream write buffer drained (flow control). */
   onAttemptDrain(attempt: UpstreamRequest): void;
 }
 
-const CRLF = '\r\n';
-const LAST_CHUNK = '0\r\n\r\n';
-
-export class UpstreamRequest implements PoolCallbacks, UpstreamResponseHandler, UpstreamAttemptInfo {
+export class UpstreamRequest implements PoolCallbacks, ResponseDecoder, UpstreamAttemptInfo {
   readonly attempt: number;
   readonly cluster: string;
   readonly host: Host;
@@ -37,10 +33,10 @@ export class UpstreamRequest implements PoolCallbacks, UpstreamResponseHandler, 
   responseCode = 0;
   responseFlags = 0;
   readonly #owner: AttemptOwner;
-  connection: UpstreamConnection | null = null;
-  #cancel: (() => void) | null = null;
-  /** Request body framing towards upstream. */
-  chunked = false;
+  /** The stream's request side once the pool is ready; null before and once the attempt is over. */
+  encoder: RequestEncoder | null = null;
+  #cancel: Cancellable | null = null;
+  /** The request is an upgrade: its body is a raw tunnel. */
   raw = false;
   requestEnded = false;
   responseEnded = false;
@@ -64,12 +60,12 @@ export class UpstreamRequest implements PoolCallbacks, UpstreamResponseHandler, 
   start(): void {
     this.host.stats.rq_total++;
     this.host.stats.rq_active++;
-    this.#cancel = this.host.pool.newStream(this);
+    this.#cancel = this.host.pool.newStream(this, this);
   }
 
-  onPoolReady(connection: UpstreamConnection): void {
+  onPoolReady(encoder: RequestEncoder): void {
     this.#cancel = null;
-    this.connection = connection;
+    this.encoder = encoder;
     this.#owner.onAttemptPoolReady(this);
   }
 
@@ -78,81 +74,68 @@ export class UpstreamRequest implements PoolCallbacks, UpstreamResponseHandler, 
     this.#owner.onAttemptPoolFailure(this, reason);
   }
 
-  /** Serializes and writes the head; `path`/`authority` already rewritten. */
-  writeHead(method: string, headers: HeaderMap, chunked: boolean, raw: boolean): boolean {
-    const conn = this.connection!;
-    this.chunked = chunked;
+  /**
+   * Writes the head (`:path`/`:authority` already rewritten); `endStream` when the request has
+   * no body, `raw` for an upgrade (its `upgrade` header makes the codec pass the body on raw).
+   */
+  writeHead(headers: HeaderMap, endStream: boolean, raw: boolean): boolean {
     this.raw = raw;
-    conn.attach(this, method === 'HEAD');
-    let out = `${method} ${headers.get(':path') ?? '/'} HTTP/1.1\r\nhost: ${headers.get(':authority') ?? ''}\r\n`;
-    const names = headers.names;
-    const values = headers.values;
-    for (let i = 0; i < names.length; i++) {
-      const n = names[i]!;
-      if (n.charCodeAt(0) === 58) continue;
-      out += `${n}: ${values[i]}\r\n`;
-    }
-    if (chunked) out += 'transfer-encoding: chunked\r\n';
-    return conn.write(out + CRLF);
+    if (endStream) this.requestEnded = true;
+    return this.encoder!.encodeHeaders(headers, endStream);
   }
 
-  /** Writes body bytes with the request's framing; returns false when the socket is backed up. */
+  /** Writes body bytes; returns false when the upstream is backed up. */
   writeBody(data: Buffer, end: boolean): boolean {
-    const conn = this.connection!;
-    let ok = true;
-    if (this.raw) {
-      if (data.length > 0) ok = conn.write(data);
-      if (end) conn.socket.end();
-    } else if (this.chunked) {
-      if (data.length > 0) {
-        conn.write(`${data.length.toString(16)}\r\n`);
-        conn.write(data);
-        ok = conn.write(end ? `\r\n${LAST_CHUNK}` : CRLF);
-      } else if (end) ok = conn.write(LAST_CHUNK);
-    } else if (data.length > 0) ok = conn.write(data);
-    if (end && !this.requestEnded) {
-      this.requestEnded = true;
-      if (!this.raw) conn.requestComplete();
-    }
-    return ok;
+    if (this.requestEnded) return true;
+    if (end) this.requestEnded = true;
+    return this.encoder!.encodeData(data, end);
   }
 
   pauseResponse(pause: boolean): void {
-    const s = this.connection?.socket;
-    if (s === undefined) return;
-    if (pause) s.pause();
-    else s.resume();
+    this.encoder?.readDisable(pause);
   }
 
-  onUpstreamInformational(head: MessageHead): void {
-    this.#owner.onAttemptInformational(this, head);
+  // --- ResponseDecoder ---
+
+  decode1xxHeaders(status: number, headers: HeaderMap): void {
+    this.#owner.onAttemptInformational(this, status, headers);
   }
 
-  onUpstreamHeaders(head: MessageHead): void {
-    this.responseCode = head.status;
-    this.#owner.onAttemptHeaders(this, head);
+  decodeHeaders(status: number, headers: HeaderMap, endStream: boolean): void {
+    this.responseCode = status;
+    this.#owner.onAttemptHeaders(this, status, headers);
+    if (endStream) this.#onComplete();
   }
 
-  onUpstreamData(data: Buffer): void {
-    this.#owner.onAttemptData(this, data);
+  decodeData(data: Buffer, endStream: boolean): void {
+    if (data.length > 0) this.#owner.onAttemptData(this, data);
+    if (endStream) this.#onComplete();
   }
 
-  onUpstreamComplete(): void {
+  #onComplete(): void {
     this.responseEnded = true;
-    // Once both directions are done the pool may already have handed the socket to another request.
-    if (this.requestEnded || this.raw) this.connection = null;
+    // Once both directions are done the pool may already have handed the connection to another request.
+    if (this.requestEnded || this.raw) this.encoder = null;
     this.#finish();
     this.#owner.onAttemptComplete(this);
   }
 
-  onUpstreamReset(protocolError: boolean): void {
-    this.connection = null;
+  onResetStream(): void {
+    this.#reset(false);
+  }
+
+  onProtocolError(): void {
+    this.#reset(true);
+  }
+
+  #reset(protocolError: boolean): void {
+    this.encoder = null;
     this.#finish();
     this.#owner.onAttemptReset(this, protocolError);
   }
 
-  onUpstreamDrain(): void {
-    this.#owner.onAttemptDrain(this);
+  onWriteBufferWatermark(above: boolean): void {
+    if (!above) this.#owner.onAttemptDrain(this);
   }
 
   /** Abandons the attempt (timeout, downstream reset): the connection is closed, never reused. */
@@ -161,9 +144,9 @@ export class UpstreamRequest implements PoolCallbacks, UpstreamResponseHandler, 
       this.#cancel();
       this.#cancel = null;
     }
-    const c = this.connection;
-    this.connection = null;
-    if (c !== null && !(this.responseEnded && this.requestEnded)) c.abandon();
+    const e = this.encoder;
+    this.encoder = null;
+    if (e !== null && !(this.responseEnded && this.requestEnded)) e.resetStream();
     this.#finish();
   }
 

@@ -121,19 +121,25 @@ export interface ResponseDecoder extends StreamCallbacks {
 /** The client side of a stream: writes the request (Envoy's RequestEncoder). */
 export interface RequestEncoder extends StreamEncoder {
   /**
-   * The request head from `:method`, `:path`, `:authority` and the other headers. `chunked`
-   * frames a body of unknown length; `tunnel` passes the body on raw (an upgrade).
+   * The request head from `:method`, `:path`, `:authority` and the other headers; an `upgrade`
+   * header makes the body a raw tunnel. Returns false when the write buffer is above its limit.
    */
-  encodeHeaders(headers: HeaderMap, endStream: boolean, chunked: boolean, tunnel: boolean): boolean;
-  /** Stops (true) or resumes (false) reading the response. */
-  readDisable(disable: boolean): void;
+  encodeHeaders(headers: HeaderMap, endStream: boolean): boolean;
   /** Abandons the request: the connection is closed, never reused. */
   resetStream(): void;
+}
+
+/** What a client codec tells the connection's owner (a connection pool). */
+export interface ClientConnectionCallbacks {
+  /** The stream finished both ways and its decoder is unbound: the connection may take another. */
+  onStreamComplete(): void;
+  /** The connection closed (either side); a bound stream is reset after this. */
+  onConnectionClose(): void;
 }
 
 /** An upstream connection's codec (Envoy's ClientConnection). */
 export interface ClientConnection {
   readonly protocol: HttpProtocol;
-  /** Starts a request whose response goes to `decoder`. */
+  /** Starts a request whose response goes to `decoder`; returns the encoder to write it with. */
   newStream(decoder: ResponseDecoder): RequestEncoder;
 }
