@@ -124,11 +124,13 @@ export class ActiveStream implements RequestDecoder, StreamFilterCallbacks, Filt
     if (endStream) this.requestComplete = true;
 
     const expectContinue = removeHopByHopRequestHeaders(h);
-    if ((s.normalizePath || s.mergeSlashes) && h.values[1] !== '*') {
-      // The codec put :path second.
-      const normalized = normalizeRequestPath(h.values[1]!, s.normalizePath, s.mergeSlashes);
-      if (normalized === null) return this.#badRequest('path_normalization_failed');
-      h.values[1] = normalized;
+    if (s.normalizePath || s.mergeSlashes) {
+      const path = h.get(':path') ?? '/';
+      if (path !== '*') {
+        const normalized = normalizeRequestPath(path, s.normalizePath, s.mergeSlashes);
+        if (normalized === null) return this.#badRequest('path_normalization_failed');
+        h.set(':path', normalized);
+      }
     }
 
     if (this.upgradeType !== '') {

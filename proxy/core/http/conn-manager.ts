@@ -5,7 +5,13 @@
 // idle / request-header timeouts and draining live here; framing is the codec's alone.
 import type { TransportSocket } from '../network/transport-socket.js';
 import { Http1ServerConnection } from './codec/http1/server-connection.js';
-import type { CodecError, RequestDecoder, ResponseEncoder, ServerConnectionCallbacks } from './codec/types.js';
+import type {
+  CodecError,
+  RequestDecoder,
+  ResponseEncoder,
+  ServerConnection,
+  ServerConnectionCallbacks,
+} from './codec/types.js';
 import type { StreamFilterFactory } from './filter.js';
 import type { HcmStats } from './hcm-stats.js';
 import type { ConnectionManagerConfig, HcmSettings } from './conn-manager-config.js';
@@ -14,6 +20,18 @@ import type { RouteTable } from '../router/route-table.js';
 import type { AccessLogger, DownstreamConnection, ListenerInfo, NetworkFilter, Tracer } from '../extension-points.js';
 
 export type { HcmSettings } from './conn-manager-config.js';
+
+/**
+ * The server codec of a new downstream connection: HTTP/1.1 today. Where the HCM's codec_type
+ * (AUTO, HTTP2) and the transport's negotiated ALPN will choose.
+ */
+function createServerCodec(
+  transport: TransportSocket,
+  callbacks: ServerConnectionCallbacks,
+  settings: HcmSettings,
+): ServerConnection {
+  return new Http1ServerConnection(transport, callbacks, settings);
+}
 
 /** One HCM per listener filter chain per worker; immutable after construction but for the route table RDS replaces. */
 export class HttpConnectionManager implements NetworkFilter, ConnectionManagerConfig {
@@ -91,7 +109,7 @@ export class HcmConnection implements ServerConnectionCallbacks, DownstreamConne
   readonly hcm: HttpConnectionManager;
   readonly transport: TransportSocket;
   readonly listener: ListenerInfo;
-  readonly codec: Http1ServerConnection;
+  readonly codec: ServerConnection;
   readonly remoteAddress: string;
   readonly remotePort: number;
   readonly localAddress: string;
@@ -120,7 +138,7 @@ export class HcmConnection implements ServerConnectionCallbacks, DownstreamConne
     hcm.stats.downstream_cx_http1_total.inc();
     hcm.stats.downstream_cx_active.inc();
     hcm.stats.downstream_cx_http1_active.inc();
-    this.codec = new Http1ServerConnection(transport, this, hcm.settings);
+    this.codec = createServerCodec(transport, this, hcm.settings);
   }
 
   onClose(fn: () => void): void {
