@@ -5,6 +5,38 @@
 // circuit breakers (max_connections, max_pending_requests) and counts its overflows.
 import type { RequestEncoder, ResponseDecoder } from '../http/codec/types.js';
 import type { HttpProtocol } from '../stream-info.js';
+import type { Counter, Gauge } from '../../stats/types.js';
+
+/** The circuit-breaker counts pools share per cluster and priority (the cluster's ResourceManager). */
+export interface PoolResources {
+  connections: number;
+  pendingRequests: number;
+  readonly maxConnections: number;
+  readonly maxPendingRequests: number;
+}
+
+/** The cluster stats a pool records (`cluster.<name>.upstream_cx_*`, `upstream_rq_pending_*`). */
+export interface PoolStats {
+  readonly upstream_cx_total: Counter;
+  readonly upstream_cx_active: Gauge;
+  readonly upstream_cx_connect_fail: Counter;
+  readonly upstream_cx_connect_timeout: Counter;
+  readonly upstream_cx_overflow: Counter;
+  readonly upstream_rq_pending_total: Counter;
+  readonly upstream_rq_pending_active: Gauge;
+  readonly upstream_rq_pending_overflow: Counter;
+}
+
+/** What a pool reads of its cluster (Envoy's ClusterInfo, reduced); the cluster's ClusterInfo is one. */
+export interface PoolClusterInfo {
+  readonly resources: PoolResources;
+  readonly stats: PoolStats;
+  readonly connectTimeoutMs: number;
+  /** Idle connections close after this long; 0 keeps them until the peer closes. */
+  readonly idleTimeoutMs: number;
+  /** Streams per connection before it is closed; 0 is unlimited. */
+  readonly maxRequestsPerConnection: number;
+}
 
 export type PoolFailureReason = 'overflow' | 'connection_failure' | 'timeout';
 

@@ -9,9 +9,8 @@ import { Http1ClientConnection } from '../http/codec/http1/client-connection.js'
 import type { ClientConnectionCallbacks, ResponseDecoder } from '../http/codec/types.js';
 import type { UpstreamTransportSocketFactory } from '../network/transport-socket.js';
 import { rawBufferUpstreamFactory } from '../network/raw-buffer-socket.js';
-import type { Cancellable, ConnectionPool, PoolCallbacks } from './conn-pool.js';
+import type { Cancellable, ConnectionPool, PoolCallbacks, PoolClusterInfo } from './conn-pool.js';
 import type { Host } from './host.js';
-import type { ClusterInfo } from './cluster.js';
 
 /** One connection of the pool (Envoy's ActiveClient): its codec and what the pool tracks about it. */
 class ActiveClient implements ClientConnectionCallbacks {
@@ -92,7 +91,7 @@ class PendingQueue {
 export class Http1ConnPool implements ConnectionPool {
   readonly protocol = 'HTTP/1.1' as const;
   readonly host: Host;
-  readonly cluster: ClusterInfo;
+  readonly cluster: PoolClusterInfo;
   readonly #transportFactory: UpstreamTransportSocketFactory;
   readonly #idle: ActiveClient[] = [];
   readonly #pending = new PendingQueue();
@@ -102,7 +101,7 @@ export class Http1ConnPool implements ConnectionPool {
 
   constructor(
     host: Host,
-    cluster: ClusterInfo,
+    cluster: PoolClusterInfo,
     transportFactory: UpstreamTransportSocketFactory = rawBufferUpstreamFactory,
   ) {
     this.host = host;
