@@ -222,6 +222,8 @@ export class HcmConnection implements ServerConnectionCallbacks, DownstreamConne
 
   onCodecError(_error: CodecError): void {
     this.hcm.stats.downstream_cx_protocol_error.inc();
+    // The codec answers and closes, or resets a response under way: either way the proxy closes.
+    this.closedLocally = true;
   }
 
   onConnectionClose(): void {
