@@ -6,8 +6,9 @@
 // Rows run interleaved for BENCH_ROUNDS rounds and report medians (see main).
 // Knobs: BENCH_SECONDS (default 10), BENCH_CONNECTIONS (default 50), BENCH_ROUNDS (default 3),
 // and the telemetry rows' LAT_RATE (1000), LAT_SECONDS (10), WARM_SECONDS (3); BENCH_TELEMETRY=0
-// skips those.
+// skips those. BENCH_BASELINE=<checkout with dist/ built> adds that build's meshscope-c1 row (A/B in one run).
 import {
+  baselineCli,
   freePort,
   proxyBootstrap,
   startHaproxy,
@@ -57,9 +58,25 @@ const rows: Row[] = [
       );
     },
   },
+  ...baselineRows(),
   { name: 'nginx-1-worker', start: startNginxProxy },
   { name: 'haproxy-1-thread', start: startHaproxy },
 ];
+
+/** With BENCH_BASELINE set, the same meshscope row from that build, interleaved with this one's. */
+function baselineRows(): Row[] {
+  const cli = baselineCli();
+  if (cli === null) return [];
+  return [
+    {
+      name: 'meshscope-c1-baseline',
+      start: async (up) => {
+        const port = await freePort();
+        return startMeshscope('meshscope-c1-baseline', proxyBootstrap(port, up), port, ['--concurrency', '1'], [], cli);
+      },
+    },
+  ];
+}
 
 interface Measured extends WrkResult {
   name: string;
@@ -130,6 +147,22 @@ async function main(): Promise<void> {
     };
   });
   const mesh = rowsOut.find((r) => r.name === 'meshscope-c1')!;
+  // This build against the baseline build, ratios within each round (1.0 = no change).
+  const againstBaseline = rows.some((r) => r.name === 'meshscope-c1-baseline')
+    ? {
+        rpsRatio: round2(
+          median(
+            perRound.map(
+              (r) => r.get('meshscope-c1')!.requestsPerSecond / r.get('meshscope-c1-baseline')!.requestsPerSecond,
+            ),
+          ),
+        ),
+        p99Ratio: round2(
+          median(perRound.map((r) => r.get('meshscope-c1')!.p99Ms / r.get('meshscope-c1-baseline')!.p99Ms)),
+        ),
+        peakRssMb: { this: mesh.peakRssMb, baseline: peakRss.get('meshscope-c1-baseline') ?? null },
+      }
+    : null;
   const out = {
     benchmark: 'proxy',
     connections: CONNECTIONS,
@@ -137,6 +170,7 @@ async function main(): Promise<void> {
     rounds: ROUNDS,
     cpuStealPercent,
     rows: rowsOut,
+    againstBaseline,
     telemetry,
     goals: {
       rpsAtLeastHalfOfNginx: mesh.rpsRatioToNginx >= 0.5,

@@ -9,7 +9,8 @@ import { runWrk, type WrkResult } from './lib/wrk.js';
 import { peakRssMb } from './lib/rss.js';
 import { LayeredRuntime, parseLayeredRuntime } from '../proxy/runtime/index.js';
 import { HeaderMap } from '../proxy/core/http/headers.js';
-import { RetryPolicy, RetryState, finalTimeouts, retryPolicySchema } from '../proxy/core/upstream/retry-policy.js';
+import { RetryPolicy, RetryState, finalTimeouts } from '../proxy/core/upstream/retry-policy.js';
+import { retryPolicySchema } from '../proxy/api/retry-policy.js';
 import { TokenBucket } from '../proxy/extensions/filters/http/local_ratelimit/token-bucket.js';
 import { createStatsStore } from '../proxy/stats/index.js';
 

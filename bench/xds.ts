@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { parseMesh, renderDynamicBootstrap, startControlPlane, TYPE_URL } from '../control-plane/index.js';
 import { XdsClient } from '../proxy/xds/client.js';
-import type { DynamicResources } from '../proxy/xds/config.js';
+import type { DynamicResources } from '../proxy/api/config-source.js';
 import type { JsonMap } from '../proxy/xds/index.js';
 import { createStatsStore } from '../proxy/stats/index.js';
 

@@ -1,14 +1,8 @@
 // Typed errors of the collector: one base class, one subclass per failure, each with a
 // stable MS_ERR_* code that tests, logs and HTTP bodies can rely on.
+import { MeshscopeError } from '../shared/errors.js';
 
-export class CollectorError extends Error {
-  readonly code: string;
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = new.target.name;
-    this.code = code;
-  }
-}
+export class CollectorError extends MeshscopeError {}
 
 /** Invalid collector options (flags or programmatic config). */
 export class CollectorConfigError extends CollectorError {

@@ -1,14 +1,8 @@
 // Typed errors of the control plane: one base class, one subclass per failure, each with a
 // stable `MS_ERR_*` code so callers (CLI, tests, the xDS server's logs) branch on codes.
+import { MeshscopeError } from '../shared/errors.js';
 
-export class ControlPlaneError extends Error {
-  readonly code: string;
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = new.target.name;
-    this.code = code;
-  }
-}
+export class ControlPlaneError extends MeshscopeError {}
 
 /** One problem in a mesh description, located by its dotted/indexed path (`services[1].ports[0].port`). */
 export interface MeshIssue {

@@ -1,13 +1,11 @@
 // Typed errors of the load generator. Each carries a stable MS_ERR_* code and the process exit
 // code k6 uses for the same failure, so the CLI maps errors to exit codes without string matching.
+import { MeshscopeError } from '../shared/errors.js';
 
-export class LoadgenError extends Error {
-  readonly code: string;
+export class LoadgenError extends MeshscopeError {
   readonly exitCode: number;
   constructor(code: string, exitCode: number, message: string) {
-    super(message);
-    this.name = new.target.name;
-    this.code = code;
+    super(code, message);
     this.exitCode = exitCode;
   }
 }

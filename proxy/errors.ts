@@ -1,14 +1,8 @@
 // Typed errors of the proxy component: one base class, one subclass per failure, each with a
 // stable `MS_ERR_*` code so callers and tests match on codes, never on message text.
+import { MeshscopeError } from '../shared/errors.js';
 
-export class ProxyError extends Error {
-  readonly code: string;
-  constructor(code: string, message: string) {
-    super(message);
-    this.name = new.target.name;
-    this.code = code;
-  }
-}
+export class ProxyError extends MeshscopeError {}
 
 /** The bootstrap (or an xDS resource) failed validation; `problems` lists every error with its path. */
 export class ConfigInvalidError extends ProxyError {

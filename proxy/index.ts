@@ -5,7 +5,7 @@ import { availableParallelism } from 'node:os';
 import { loadBootstrapFile, validateBootstrap } from './config/load.js';
 import { ProxyServer, type ProxyOptions } from './core/server.js';
 import { createLogger, type LogLevel } from './core/logger.js';
-import type { Bootstrap } from './config/schema.js';
+import type { Bootstrap } from './api/schema.js';
 
 export { loadBootstrapFile, validateBootstrap, parseConfigText, formatIssues, formatPath } from './config/load.js';
 export type {
@@ -14,15 +14,15 @@ export type {
   ListenerConfig,
   RouteConfiguration,
   HttpConnectionManagerConfig,
-} from './config/schema.js';
+} from './api/schema.js';
 export {
   bootstrapSchema,
   clusterSchema,
   listenerSchema,
   routeConfigurationSchema,
   clusterLoadAssignmentSchema,
-} from './config/schema.js';
-export { durationSchema, durationMs } from './config/duration.js';
+} from './api/schema.js';
+export { durationSchema, durationMs } from './api/duration.js';
 export { ProxyServer, VERSION, type ProxyOptions } from './core/server.js';
 export { boundYoungGeneration } from './core/young-generation.js';
 export { createLogger, LOG_LEVELS, type LogLevel, type Logger } from './core/logger.js';
@@ -31,10 +31,19 @@ export {
   registries,
   type AccessLogger,
   type AccessLoggerContext,
+  type AcceptedSocket,
   type ClusterContext,
   type ClusterDiscovery,
   type ExtensionContext,
+  type DownstreamConnection,
   type HttpFilterContext,
+  type ListenerFilter,
+  type ListenerFilterStatus,
+  type ListenerInfo,
+  type NetworkFilter,
+  type NetworkFilterContext,
+  type NetworkFilterStatus,
+  type NetworkReadFilter,
   type NodeInfo,
   type Tracer,
   type TracerContext,

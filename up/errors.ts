@@ -1,13 +1,7 @@
 // Errors of the local-mesh supervisor, one subclass per failure with a stable code.
-export class UpError extends Error {
-  readonly code: string;
+import { MeshscopeError } from '../shared/errors.js';
 
-  constructor(code: string, message: string) {
-    super(message);
-    this.name = new.target.name;
-    this.code = code;
-  }
-}
+export class UpError extends MeshscopeError {}
 
 /** The mesh cannot be run locally as described (unknown app, bad address, missing command). */
 export class UpPlanError extends UpError {

@@ -2,7 +2,7 @@
 // and stopped by `stopAll()`: nginx as the `return 200` upstream or as a keep-alive reverse
 // proxy (one worker), haproxy (one thread), and meshscope from dist/ via its CLI.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -220,10 +220,24 @@ export async function startMeshscope(
   port: number,
   args: string[] = [],
   nodeArgs: string[] = [],
+  cli: string = CLI,
 ): Promise<Peer> {
   const file = join(mkdtempSync(join(workDir, 'meshscope-')), 'envoy.yaml');
   writeFileSync(file, stringify(bootstrap));
-  return launch(name, process.execPath, [...nodeArgs, CLI, 'proxy', '-c', file, '-l', 'error', ...args], port);
+  return launch(name, process.execPath, [...nodeArgs, cli, 'proxy', '-c', file, '-l', 'error', ...args], port);
+}
+
+/**
+ * The CLI of another build of meshscope to measure beside this one (BENCH_BASELINE: a checkout
+ * with `dist/` built, e.g. `git worktree add ../baseline <commit> && (cd ../baseline && npm run
+ * build)`), so a change is judged against its parent in the same run, rounds interleaved.
+ */
+export function baselineCli(): string | null {
+  const dir = process.env.BENCH_BASELINE;
+  if (dir === undefined || dir === '') return null;
+  const cli = join(dir, 'dist', 'cli', 'main.js');
+  if (!existsSync(cli)) throw new Error(`BENCH_BASELINE=${dir}: no ${cli} (build that checkout first)`);
+  return cli;
 }
 
 export async function stopAll(): Promise<void> {

@@ -215,8 +215,9 @@ function accessLogs(t: Telemetry, nodeId: string): JsonObject[] {
       name: 'envoy.access_loggers.open_telemetry',
       typed_config: {
         '@type': OTEL_ACCESS_LOG_TYPE,
-        // common_config.log_name is the form every Envoy version (and meshscope's proxy) reads.
-        common_config: { log_name: nodeId, transport_api_version: 'V3' },
+        // Current Envoy's form: log_name + http_service. The deprecated common_config would need
+        // a grpc_service (its validate rules require one), which an OTLP/HTTP collector lacks.
+        log_name: nodeId,
         http_service: {
           http_uri: { uri: `http://${t.collector}/v1/logs`, cluster: OTEL_COLLECTOR_CLUSTER, timeout: '1s' },
         },
@@ -242,7 +243,9 @@ function httpConnectionManager(o: HcmOptions): JsonObject {
   const httpFilters: JsonObject[] = [];
   if (o.faults) httpFilters.push({ name: 'envoy.filters.http.fault', typed_config: { '@type': FAULT_TYPE } });
   // Istio's standard metrics (and the peer-metadata exchange between sidecars) on every hop.
-  httpFilters.push({ name: 'istio.stats', typed_config: { '@type': ISTIO_STATS_TYPE } });
+  // Optional, as Istio marks it: an Envoy built without Istio's extensions skips the filter
+  // instead of refusing the listener.
+  httpFilters.push({ name: 'istio.stats', is_optional: true, typed_config: { '@type': ISTIO_STATS_TYPE } });
   httpFilters.push({ name: 'envoy.filters.http.router', typed_config: { '@type': ROUTER_TYPE } });
   const hcm: JsonObject = {
     '@type': HCM_TYPE,

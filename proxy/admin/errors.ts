@@ -1,13 +1,7 @@
 // Typed errors of the admin component.
+import { MeshscopeError } from '../../shared/errors.js';
 
-export class AdminError extends Error {
-  readonly code: string;
-  constructor(code: string, message: string) {
-    super(message);
-    this.name = new.target.name;
-    this.code = code;
-  }
-}
+export class AdminError extends MeshscopeError {}
 
 /** `addHandler` was called twice for one path. */
 export class AdminDuplicateHandlerError extends AdminError {

@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type { z } from 'zod';
-import { bootstrapSchema, type Bootstrap } from './schema.js';
+import { bootstrapSchema, type Bootstrap } from '../api/schema.js';
 import { ConfigInvalidError, ConfigReadError } from '../errors.js';
 import '../extensions/index.js';
 

@@ -1,44 +1,19 @@
 // The extension categories the core resolves by Envoy name, and the context each factory gets.
 // Extensions register themselves from their own module (see proxy/extensions/index.ts); the
 // core never names a concrete extension except the HCM and the router it requires.
-import type { Scope } from '../stats/types.js';
+import type { Socket } from 'node:net';
 import { ExtensionRegistry } from './registry.js';
+import { provideExtensionSchemas } from '../api/extension-schemas.js';
 import type { StreamFilterFactory } from './http/filter.js';
 import type { Span, StreamInfo } from './stream-info.js';
 import type { HeaderMap } from './http/headers.js';
 import type { ClusterManager } from './upstream/cluster-manager.js';
-import type { HostDescription } from './upstream/host.js';
-import type { ClusterConfig } from '../config/schema.js';
-import type { Runtime } from '../runtime/index.js';
+import type { ExtensionContext } from './extension-context.js';
+import type { ClusterContext, ClusterDiscovery } from './upstream/cluster-discovery.js';
 import type { TransportSocket } from './network/transport-socket.js';
 
-export interface NodeInfo {
-  readonly id: string;
-  readonly cluster: string;
-  readonly locality: { region: string; zone: string; subZone: string };
-  readonly metadata: Record<string, unknown>;
-}
-
-/** What every factory may use. Everything here is per worker. */
-export interface ExtensionContext {
-  readonly node: NodeInfo;
-  /** The worker's root stats scope; look handles up at factory time, record on the hot path. */
-  readonly stats: Scope;
-  /** The layered runtime; read `runtime.snapshot()` per request (a snapshot is swapped whole on change). */
-  readonly runtime: Runtime;
-  /** Registers work to run on shutdown (e.g. flushing buffered telemetry); awaited with a bound. */
-  onShutdown(fn: () => Promise<void> | void): void;
-  /** The listener's `traffic_direction`, for listener-scoped extensions (tracers pick span kinds by it). */
-  readonly trafficDirection?: 'UNSPECIFIED' | 'INBOUND' | 'OUTBOUND';
-  /** The server's health as `/healthcheck/fail|ok` and draining set it (absent in bare test contexts). */
-  readonly serverState?: ServerStateView;
-}
-
-/** What the admin's `/healthcheck/fail` and draining change, as the data path reads it. */
-export interface ServerStateView {
-  readonly healthCheckFailed: boolean;
-  readonly draining: boolean;
-}
+export type { ExtensionContext, NodeInfo, ServerStateView } from './extension-context.js';
+export type { ClusterContext, ClusterDiscovery } from './upstream/cluster-discovery.js';
 
 export interface HttpFilterContext extends ExtensionContext {
   /** The HCM's `stat_prefix`: filter stats go under `http.<stat_prefix>.`. */
@@ -85,13 +60,61 @@ export interface AccessLoggerContext extends ExtensionContext {
   readonly statPrefix: string;
 }
 
-/** A network filter terminating a listener's connections (the HCM today, tcp_proxy later). */
+/**
+ * A terminal network filter: the last of a filter chain, it takes a listener's connection over
+ * (the HCM; direct_response; tcp_proxy later). The listener resumes reading the socket after
+ * `onNewConnection` returns, so bytes a listener filter peeked at are read again here.
+ */
 export interface NetworkFilter {
   /**
    * A new downstream connection, already behind its filter chain's transport socket (raw TCP or
    * TLS): the filter reads and writes `transport.stream` and takes `:scheme` from the transport.
    */
   onNewConnection(transport: TransportSocket, listener: ListenerInfo): DownstreamConnection;
+}
+
+/** What a non-terminal network filter decides about a new connection. */
+export type NetworkFilterStatus = 'continue' | 'stop';
+
+/**
+ * A network filter before the chain's terminal one (connection_limit; rbac later): sees each new
+ * connection first, in the chain's order. `stop` means it closed the socket or will close it.
+ */
+export interface NetworkReadFilter {
+  readonly terminal: false;
+  onNewConnection(socket: Socket, listener: ListenerInfo): NetworkFilterStatus;
+}
+
+export function isNetworkReadFilter(f: NetworkFilter | NetworkReadFilter): f is NetworkReadFilter {
+  return 'terminal' in f && f.terminal === false;
+}
+
+/**
+ * What listener filters learn about a connection before its filter chain is chosen (Envoy's
+ * ConnectionSocket): the filter chain match reads these.
+ */
+export interface AcceptedSocket {
+  readonly socket: Socket;
+  /** `tls` once tls_inspector saw a ClientHello; '' until set (the match reads '' as `raw_buffer`). */
+  detectedTransportProtocol: string;
+  /** SNI from the ClientHello, lower-cased; '' when none. */
+  requestedServerName: string;
+  /** ALPN from the ClientHello, or `http/1.1` / `http/1.0` / `h2c` from http_inspector. */
+  requestedApplicationProtocols: readonly string[];
+}
+
+/** `need_more_data`: call again when more bytes arrived; `close`: the connection is refused. */
+export type ListenerFilterStatus = 'continue' | 'need_more_data' | 'close';
+
+/**
+ * A listener filter (tls_inspector, http_inspector): runs on a new connection before the filter
+ * chain is chosen. It peeks: the bytes it is shown stay unread for the chain's network filters.
+ */
+export interface ListenerFilter {
+  /** The most bytes it needs to decide; at that size it must answer `continue` or `close`. */
+  readonly maxReadBytes: number;
+  /** Everything read so far (not only the new bytes); `ended` when the peer sent FIN. */
+  onData(data: Buffer, socket: AcceptedSocket, ended: boolean): ListenerFilterStatus;
 }
 
 export interface ListenerInfo {
@@ -116,22 +139,21 @@ export interface NetworkFilterContext extends ExtensionContext {
   readonly clusterManager: ClusterManager;
 }
 
-/** Host discovery for one cluster (Envoy's cluster types: static, strict_dns, logical_dns...). */
-export interface ClusterDiscovery {
-  /** Calls `onHosts` with the full host list now or soon, and again whenever it changes. */
-  start(onHosts: (hosts: HostDescription[]) => void): void;
-  stop(): void;
-}
-
-export interface ClusterContext extends ExtensionContext {
-  readonly cluster: ClusterConfig;
-}
-
 export const registries = {
-  networkFilters: new ExtensionRegistry<NetworkFilter, NetworkFilterContext>('network filter'),
+  listenerFilters: new ExtensionRegistry<ListenerFilter, ExtensionContext>('listener filter'),
+  networkFilters: new ExtensionRegistry<NetworkFilter | NetworkReadFilter, NetworkFilterContext>('network filter'),
   httpFilters: new ExtensionRegistry<StreamFilterFactory, HttpFilterContext>('HTTP filter'),
   accessLoggers: new ExtensionRegistry<AccessLogger, AccessLoggerContext>('access logger'),
   tracers: new ExtensionRegistry<Tracer, TracerContext>('tracer'),
   /** Keyed by Envoy's cluster factory names (`envoy.cluster.static`...); `type` maps onto them. */
   clusters: new ExtensionRegistry<ClusterDiscovery, ClusterContext>('cluster'),
 };
+
+// Config validation (proxy/api) resolves `{ name, typed_config }` through these registries.
+provideExtensionSchemas({
+  listenerFilters: registries.listenerFilters,
+  networkFilters: registries.networkFilters,
+  httpFilters: registries.httpFilters,
+  accessLoggers: registries.accessLoggers,
+  tracers: registries.tracers,
+});

@@ -5,7 +5,7 @@ import type {
   ClusterLoadAssignment,
   ListenerConfig,
   RouteConfiguration,
-} from '../config/schema.js';
+} from '../api/schema.js';
 import type { NodeInfo } from './extension-points.js';
 import type { RuntimeSnapshotWire } from '../runtime/index.js';
 

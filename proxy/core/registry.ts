@@ -4,8 +4,9 @@
 // schema before any factory runs; unknown names are load errors. Duplicates are refused.
 import type { z } from 'zod';
 import { DuplicateExtensionError } from '../errors.js';
+import type { ExtensionSchema, ExtensionSchemaLookup } from '../api/extension-schemas.js';
 
-export interface Extension<Product, Context> {
+export interface Extension<Product, Context> extends ExtensionSchema {
   /** Canonical Envoy name, e.g. `envoy.access_loggers.stdout`. */
   readonly name: string;
   /** Full `type.googleapis.com/...` URLs of the config messages this extension accepts. */
@@ -21,17 +22,19 @@ export function defineExtension<S extends z.ZodType, Product, Context>(definitio
   name: string;
   typeUrls: readonly string[];
   configSchema: S;
+  terminal?: boolean;
   create(config: z.output<S>, context: Context): Product;
 }): Extension<Product, Context> {
   return {
     name: definition.name,
     typeUrls: definition.typeUrls,
     configSchema: definition.configSchema,
+    ...(definition.terminal === undefined ? {} : { terminal: definition.terminal }),
     create: (raw, context) => definition.create(definition.configSchema.parse(raw ?? {}), context),
   };
 }
 
-export class ExtensionRegistry<Product, Context> {
+export class ExtensionRegistry<Product, Context> implements ExtensionSchemaLookup {
   readonly category: string;
   #byName = new Map<string, Extension<Product, Context>>();
   #byTypeUrl = new Map<string, Extension<Product, Context>>();

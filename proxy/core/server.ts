@@ -11,7 +11,7 @@ import type {
   ClusterLoadAssignment,
   ListenerConfig,
   RouteConfiguration,
-} from '../config/schema.js';
+} from '../api/schema.js';
 import type { StatsSnapshot, StatsStore } from '../stats/types.js';
 import { createStatsStore, mergeSnapshots } from '../stats/index.js';
 import type { AdminServer } from '../admin/index.js';
@@ -239,7 +239,7 @@ export class ProxyServer implements AdminTarget {
         staticClusters: this.#bootstrap.static_resources?.clusters ?? [],
         target: this,
         stats: this.#mainStats,
-        log: (m) => logger.info(`xds: ${m}`),
+        log: (m, level) => (level === 'warn' ? logger.warn(`xds: ${m}`) : logger.info(`xds: ${m}`)),
       });
       this.#xds = xds;
       let timer: NodeJS.Timeout | undefined;

@@ -8,17 +8,18 @@ import type {
   ClusterLoadAssignment,
   ListenerConfig,
   RouteConfiguration,
-} from '../config/schema.js';
+} from '../api/schema.js';
 import type { StatsSnapshot, StatsStore } from '../stats/types.js';
 import { createStatsStore } from '../stats/index.js';
 import type { ClusterStatus, ListenerStatus } from '../admin/types.js';
 import { registries, type ExtensionContext, type NetworkFilterContext, type NodeInfo } from './extension-points.js';
 import { ClusterManager } from './upstream/cluster-manager.js';
 import { ActiveListener, listenerName } from './listener/listener.js';
+import { buildFilterChains } from './listener/build-filter-chains.js';
 import { HttpConnectionManager } from './http/conn-manager.js';
 import { RouteTable } from './router/route-table.js';
 import { endpointSpecs } from './upstream/endpoints.js';
-import { unwrap } from '../config/schema.js';
+import { unwrap } from '../api/schema.js';
 import type { Runtime } from '../runtime/index.js';
 import type { WorkerCall } from './ipc.js';
 
@@ -68,7 +69,7 @@ export class Worker {
       onShutdown: (fn) => this.#shutdownHooks.push(fn),
       serverState: this.serverState,
     };
-    this.clusterManager = new ClusterManager(this.#context);
+    this.clusterManager = new ClusterManager(this.#context, registries.clusters);
   }
 
   /** Builds clusters then listeners (clusters first, as Envoy initialises them). */
@@ -93,25 +94,21 @@ export class Worker {
    */
   async addOrUpdateListener(config: ListenerConfig): Promise<ActiveListener> {
     const name = listenerName(config);
-    const chain = config.filter_chains[0]!;
-    const filterCfg = chain.filters[0]!;
-    const ext = registries.networkFilters.lookup(
-      filterCfg.name,
-      filterCfg.typed_config?.['@type'] as string | undefined,
-    )!;
     const previous = this.#listeners.get(name);
+    const trafficDirection = config.traffic_direction ?? 'UNSPECIFIED';
     const context = {
       ...this.#context,
       clusterManager: this.clusterManager,
       listenerPort: config.address.socket_address.port_value,
       bufferLimitBytes: unwrap(config.per_connection_buffer_limit_bytes, 1024 * 1024),
-      trafficDirection: config.traffic_direction ?? 'UNSPECIFIED',
+      trafficDirection,
     } satisfies NetworkFilterContext & { listenerPort: number; bufferLimitBytes: number };
     const samePort =
       previous !== undefined &&
       previous.config.address.socket_address.port_value === config.address.socket_address.port_value &&
       previous.config.address.socket_address.address === config.address.socket_address.address;
-    const listener = new ActiveListener(config, ext.create(filterCfg.typed_config, context), this.stats);
+    const filterChains = buildFilterChains(config, context, { ...this.#context, trafficDirection });
+    const listener = new ActiveListener(config, filterChains, this.stats);
     if (samePort) listener.adopt(previous);
     else await listener.listen();
     this.#listeners.set(name, listener);
@@ -127,23 +124,35 @@ export class Worker {
     return true;
   }
 
-  /** RDS: swaps a listener's route table in place; connections and in-flight streams are untouched. */
+  /**
+   * RDS: swaps the route table of the listener's HTTP connection managers in place (xDS inlines
+   * one route configuration into every HCM of a listener); connections and in-flight streams
+   * are untouched.
+   */
   updateListenerRoutes(name: string, routeConfig: RouteConfiguration): boolean {
     const l = this.#listeners.get(name);
-    if (l === undefined || !(l.filter instanceof HttpConnectionManager)) return false;
-    const hcm = (l.config.filter_chains[0]!.filters[0]!.typed_config ?? {}) as {
-      strip_any_host_port?: boolean;
-      strip_matching_host_port?: boolean;
-    };
-    l.filter.routeTable = new RouteTable(
-      routeConfig,
-      {
-        stripAnyHostPort: hcm.strip_any_host_port === true,
-        stripMatchingPort: hcm.strip_matching_host_port === true ? l.port : null,
-      },
-      this.#context.runtime,
-    );
-    return true;
+    if (l === undefined) return false;
+    const fallback = l.config.default_filter_chain;
+    const chainConfigs = [...l.config.filter_chains, ...(fallback === undefined ? [] : [fallback])];
+    let updated = false;
+    l.filterChains.forEach((chain, i) => {
+      if (!(chain.terminal instanceof HttpConnectionManager)) return;
+      const filters = chainConfigs[i]!.filters;
+      const hcm = (filters[filters.length - 1]!.typed_config ?? {}) as {
+        strip_any_host_port?: boolean;
+        strip_matching_host_port?: boolean;
+      };
+      chain.terminal.routeTable = new RouteTable(
+        routeConfig,
+        {
+          stripAnyHostPort: hcm.strip_any_host_port === true,
+          stripMatchingPort: hcm.strip_matching_host_port === true ? l.port : null,
+        },
+        this.#context.runtime,
+      );
+      updated = true;
+    });
+    return updated;
   }
 
   /** EDS: replaces a cluster's hosts in place; hosts that stay keep their pools and health. */

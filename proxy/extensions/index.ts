@@ -1,10 +1,15 @@
 // Registers the built-in extensions. Each module registers itself on import; adding an
 // extension means adding its import here, never editing the core.
 import './filters/network/http_connection_manager/index.js';
+import './filters/network/connection_limit/index.js';
+import './filters/network/direct_response/index.js';
+import './filters/listener/tls_inspector/index.js';
+import './filters/listener/http_inspector/index.js';
 import './filters/http/router/config.js';
 import './filters/http/health_check/config.js';
 import './filters/http/fault/index.js';
 import './filters/http/local_ratelimit/index.js';
+import './filters/http/rbac/index.js';
 import './clusters/static/index.js';
 import './clusters/strict_dns/index.js';
 import './clusters/logical_dns/index.js';

@@ -1,13 +1,13 @@
 // The layered runtime: Envoy's `layered_runtime` (static, disk and admin layers, later layers
 // win), read on the request path through an immutable snapshot swapped on every change.
+export { parseLayeredRuntime } from './parse.js';
 export {
-  parseLayeredRuntime,
   layeredRuntimeSchema,
   DEFAULT_LAYERED_RUNTIME,
   fractionalPercentSchema,
   runtimeFractionalPercentSchema,
-} from './config.js';
-export type { LayeredRuntimeConfig, RuntimeLayerConfig, DiskLayerConfig } from './config.js';
+} from '../api/runtime.js';
+export type { LayeredRuntimeConfig, RuntimeLayerConfig, DiskLayerConfig } from '../api/runtime.js';
 export {
   RuntimeSnapshot,
   createEntry,

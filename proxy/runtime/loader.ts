@@ -4,7 +4,7 @@
 import { watch, type FSWatcher } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { Gauge, Counter, Scope } from '../stats/types.js';
-import type { LayeredRuntimeConfig, RuntimeLayerConfig } from './config.js';
+import type { LayeredRuntimeConfig, RuntimeLayerConfig } from '../api/runtime.js';
 import { diskLayer, mergeAdminValues, staticLayer } from './layers.js';
 import { createEntry, RuntimeSnapshot, type RuntimeEntry, type RuntimeLayerValues } from './snapshot.js';
 import { RuntimeNoAdminLayerError } from './errors.js';

@@ -1,13 +1,7 @@
 // Typed errors of the stats component: one base class, one subclass per failure, stable codes.
+import { MeshscopeError } from '../../shared/errors.js';
 
-export class StatsError extends Error {
-  readonly code: string;
-  constructor(code: string, message: string) {
-    super(message);
-    this.name = new.target.name;
-    this.code = code;
-  }
-}
+export class StatsError extends MeshscopeError {}
 
 /** Two snapshots disagree on a histogram's bucket bounds, so their buckets cannot be added. */
 export class StatsHistogramBoundsMismatchError extends StatsError {

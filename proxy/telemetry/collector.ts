@@ -2,18 +2,17 @@
 // `collector_cluster`, `grpc_service.envoy_grpc.cluster_name`); the exporters need a URL.
 // Resolved once at config time from the cluster's first endpoint.
 import { endpointSpecs } from '../core/upstream/endpoints.js';
-import type { ClusterConfig } from '../config/schema.js';
+import type { ClusterConfig } from '../api/schema.js';
+import { ProxyError } from '../errors.js';
 
 /** What the factories need from the cluster manager. */
 export interface ClusterLookup {
   get(name: string): { readonly info: { readonly config: ClusterConfig } } | undefined;
 }
 
-export class CollectorClusterError extends Error {
-  readonly code = 'MS_ERR_TELEMETRY_COLLECTOR_CLUSTER';
+export class CollectorClusterError extends ProxyError {
   constructor(message: string) {
-    super(message);
-    this.name = 'CollectorClusterError';
+    super('MS_ERR_TELEMETRY_COLLECTOR_CLUSTER', message);
   }
 }
 

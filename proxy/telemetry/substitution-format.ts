@@ -4,17 +4,16 @@
 // (as Envoy's typed JSON output does).
 import { formatResponseFlags, type StreamInfo } from '../core/stream-info.js';
 import type { ProtoWriter } from './proto-writer.js';
+import { ProxyError } from '../errors.js';
 
 /** A compiled operator: returns the value, or null when not available. */
 export type FieldWriter = (info: StreamInfo) => string | number | null;
 
 export type FormatPart = string | FieldWriter;
 
-export class FormatError extends Error {
-  readonly code = 'MS_ERR_ACCESS_LOG_FORMAT';
+export class FormatError extends ProxyError {
   constructor(message: string) {
-    super(message);
-    this.name = 'FormatError';
+    super('MS_ERR_ACCESS_LOG_FORMAT', message);
   }
 }
 

@@ -1,10 +1,10 @@
 // Wires the xDS client to a running proxy: what arrives over xDS is applied through the
 // main process's runtime-configuration path (the same worker operations for one in-process
 // worker or N forked ones), validated with the same schemas as a static bootstrap.
-import type { ClusterConfig, ClusterLoadAssignment, ListenerConfig, RouteConfiguration } from '../config/schema.js';
+import type { ClusterConfig, ClusterLoadAssignment, ListenerConfig, RouteConfiguration } from '../api/schema.js';
 import type { Scope } from '../stats/types.js';
 import { XdsClient } from './client.js';
-import type { DynamicResources } from './config.js';
+import type { DynamicResources } from '../api/config-source.js';
 import type { JsonMap } from './proto/codec.js';
 import { proxyResourceValidator } from './validator.js';
 
@@ -29,7 +29,7 @@ export interface AttachXdsOptions {
   staticClusters: readonly ClusterConfig[];
   target: XdsTarget;
   stats: Scope;
-  log: (line: string) => void;
+  log: (line: string, level?: 'info' | 'warn') => void;
 }
 
 export function attachXds(o: AttachXdsOptions): XdsClient {

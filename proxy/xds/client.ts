@@ -7,7 +7,7 @@
 // configuration. Transports: gRPC ADS (state of the world or delta), REST-JSON polling,
 // watched files.
 import type { Counter, Gauge, Scope } from '../stats/types.js';
-import { configSourceSchema, durationMs, type ConfigSource, type DynamicResources } from './config.js';
+import { configSourceSchema, durationMs, type ConfigSource, type DynamicResources } from '../api/config-source.js';
 import { XdsBootstrapError } from './errors.js';
 import type { JsonMap } from './proto/codec.js';
 import { DeltaGrpcAdsTransport } from './transport/delta-grpc-ads.js';
@@ -63,7 +63,8 @@ export interface XdsClientOptions {
   validator: ResourceValidator;
   applier: XdsApplier;
   stats: Scope;
-  log?: (line: string) => void;
+  /** Rejections come at 'warn' (Envoy logs them at warning), everything else at 'info'. */
+  log?: (line: string, level?: 'info' | 'warn') => void;
 }
 
 interface Active {
@@ -88,6 +89,16 @@ interface Pending {
   json: Map<string, string>;
   waitingFor: Set<string>;
   timer: NodeJS.Timeout | undefined;
+  /** Some resources of the response were refused (already NACKed): no ACK when the rest is applied. */
+  nacked: boolean;
+}
+
+interface PendingListeners extends Pending {
+  /** Listeners of this update already active: each warms on its own, as in Envoy. */
+  applied: Set<string>;
+  removalsApplied: boolean;
+  /** Some listener of this update was added, changed or removed (stale clusters may go then). */
+  changed: boolean;
 }
 
 interface KindState {
@@ -146,7 +157,7 @@ function zodPath(path: ReadonlyArray<PropertyKey>): string {
 
 export class XdsClient {
   readonly #o: XdsClientOptions;
-  readonly #log: (line: string) => void;
+  readonly #log: (line: string, level?: 'info' | 'warn') => void;
   readonly #kinds: Record<XdsKind, KindState>;
   readonly #connected: Gauge;
   readonly #pending: Gauge;
@@ -157,7 +168,7 @@ export class XdsClient {
   readonly #routes = new Map<string, Active>();
   #pendingCds: Pending | undefined;
   readonly #listenerRetry = new Backoff(500, 10_000);
-  #pendingLds: Pending | undefined;
+  #pendingLds: PendingListeners | undefined;
   #stale = new Set<string>();
   #staleTimer: NodeJS.Timeout | undefined;
   /** Updates are applied one at a time, in arrival order. */
@@ -169,7 +180,7 @@ export class XdsClient {
 
   constructor(o: XdsClientOptions) {
     this.#o = o;
-    this.#log = o.log ?? ((line) => process.stderr.write(`[xds] ${line}\n`));
+    this.#log = o.log ?? ((line, level) => process.stderr.write(`[xds] ${level ?? 'info'}: ${line}\n`));
     this.initialized = new Promise((r) => (this.#resolveInitialized = r));
     this.#connected = o.stats.gauge('control_plane.connected_state', 'never_import');
     this.#pending = o.stats.gauge('control_plane.pending_updates', 'never_import');
@@ -390,7 +401,8 @@ export class XdsClient {
     const st = this.#kinds[kind];
     st.rejected.inc();
     st.error = { version: r.version_info, details, at: now(), failed };
-    this.#log(`rejected ${kind} version ${r.version_info}: ${details}`);
+    // Each problem starts with the resource's name, then the field's path.
+    this.#log(`rejected ${kind} version ${r.version_info}: ${details}`, 'warn');
     this.#request(kind, { nonce: r.nonce, error: details });
     if (kind === 'clusters') this.#subscribeListeners();
     this.#markInitialized();
@@ -424,10 +436,12 @@ export class XdsClient {
     return { ...rest, type: 'STATIC', load_assignment: assignment };
   }
 
-  async #onClusters(r: DiscoveryResponseJson, resources: Map<string, JsonMap>): Promise<void> {
+  async #onClusters(r: DiscoveryResponseJson, all: Map<string, JsonMap>): Promise<void> {
     const problems: string[] = [];
+    const refused = new Set<string>();
     let edsSource: ConfigSource | undefined;
-    for (const [name, c] of resources) {
+    for (const [name, c] of all) {
+      const before = problems.length;
       if (c.type === 'EDS') {
         const eds = isObject(c.eds_cluster_config) ? c.eds_cluster_config : undefined;
         const parsed = configSourceSchema.safeParse(eds?.eds_config);
@@ -446,8 +460,20 @@ export class XdsClient {
       }
       const errs = this.#o.validator.cluster(this.#staticCluster(c, undefined));
       for (const e of errs) problems.push(`${name}: ${e}`);
+      if (problems.length > before) refused.add(name);
     }
-    if (problems.length > 0) return this.#nack('clusters', r, problems.join('; '), [...resources.values()]);
+    if (refused.size > 0 && refused.size === all.size)
+      return this.#nack('clusters', r, problems.join('; '), [...all.values()]);
+    // As Envoy's CDS does, the valid clusters go ahead and the refused ones are NACKed; a refused
+    // cluster that is active keeps its last good version (it is not removed).
+    const resources = this.#withLastGood(all, refused, this.#clusters);
+    if (refused.size > 0)
+      this.#nack(
+        'clusters',
+        r,
+        problems.join('; '),
+        [...refused].map((n) => all.get(n) as JsonMap),
+      );
 
     const needed = new Set<string>();
     for (const c of resources.values()) {
@@ -463,6 +489,7 @@ export class XdsClient {
       json: serialized(resources),
       waitingFor,
       timer: undefined,
+      nacked: refused.size > 0,
     };
     this.#pendingCds = pending;
     const names = [...needed].sort();
@@ -482,11 +509,18 @@ export class XdsClient {
     pending.timer.unref();
   }
 
-  async #onEndpoints(r: DiscoveryResponseJson, resources: Map<string, JsonMap>): Promise<void> {
+  async #onEndpoints(r: DiscoveryResponseJson, all: Map<string, JsonMap>): Promise<void> {
     const problems: string[] = [];
-    for (const [name, cla] of resources)
+    const resources = new Map<string, JsonMap>();
+    const refused: JsonMap[] = [];
+    for (const [name, cla] of all) {
+      const before = problems.length;
       for (const e of this.#o.validator.assignment(cla)) problems.push(`${name}: ${e}`);
-    if (problems.length > 0) return this.#nack('endpoints', r, problems.join('; '), [...resources.values()]);
+      if (problems.length > before) refused.push(cla);
+      else resources.set(name, cla);
+    }
+    // A refused ClusterLoadAssignment is NACKed without holding back the others (per-resource watches).
+    if (resources.size === 0 && refused.length > 0) return this.#nack('endpoints', r, problems.join('; '), refused);
     const changed = new Set<string>();
     const at = now();
     for (const [name, cla] of resources) {
@@ -507,7 +541,8 @@ export class XdsClient {
     } catch (err) {
       return this.#nack('endpoints', r, (err as Error).message, updates);
     }
-    this.#ack('endpoints', r.version_info, r.nonce);
+    if (refused.length > 0) this.#nack('endpoints', r, problems.join('; '), refused);
+    else this.#ack('endpoints', r.version_info, r.nonce);
     for (const [clusterName, active] of this.#clusters) {
       const svc = this.#edsName(active.raw);
       if (svc !== undefined && resources.has(svc))
@@ -553,7 +588,7 @@ export class XdsClient {
       this.#clusters.delete(n);
       this.#stale.add(n);
     }
-    this.#ack('clusters', pending.version, pending.nonce);
+    if (!pending.nacked) this.#ack('clusters', pending.version, pending.nonce);
     this.#subscribeListeners();
     if (this.#stale.size > 0) {
       // Dropped clusters keep serving until the routes that may still name them are updated.
@@ -575,7 +610,7 @@ export class XdsClient {
 
   /** The HCM of a listener and its RDS reference, if it uses one. */
   #hcmOf(l: JsonMap): JsonMap | undefined {
-    const chains = Array.isArray(l.filter_chains) ? l.filter_chains : [];
+    const chains = [...(Array.isArray(l.filter_chains) ? l.filter_chains : []), l.default_filter_chain];
     for (const chain of chains) {
       const filters = isObject(chain) && Array.isArray(chain.filters) ? chain.filters : [];
       for (const f of filters)
@@ -589,28 +624,33 @@ export class XdsClient {
     const hcm = this.#hcmOf(l);
     if (hcm === undefined || !isObject(hcm.rds)) return l;
     const routeName = hcm.rds.route_config_name as string;
-    const chains = (l.filter_chains as JsonMap[]).map((chain) => ({
+    const inline = (chain: JsonMap): JsonMap => ({
       ...chain,
       filters: (chain.filters as JsonMap[]).map((f) => {
         if (f.name !== HCM_NAME || !isObject(f.typed_config)) return f;
         const { rds: _r, ...rest } = f.typed_config;
         return { ...f, typed_config: { ...rest, route_config: routes ?? { name: routeName } } };
       }),
-    }));
-    return { ...l, filter_chains: chains };
+    });
+    const out: JsonMap = { ...l };
+    if (Array.isArray(l.filter_chains)) out.filter_chains = (l.filter_chains as JsonMap[]).map(inline);
+    if (isObject(l.default_filter_chain)) out.default_filter_chain = inline(l.default_filter_chain);
+    return out;
   }
 
-  async #onListeners(r: DiscoveryResponseJson, resources: Map<string, JsonMap>): Promise<void> {
+  async #onListeners(r: DiscoveryResponseJson, all: Map<string, JsonMap>): Promise<void> {
     const problems: string[] = [];
+    const refused = new Set<string>();
     let rdsSource: ConfigSource | undefined;
-    const needed = new Set<string>();
-    for (const [name, l] of resources) {
+    const neededBy = new Map<string, string>();
+    for (const [name, l] of all) {
+      const before = problems.length;
       const hcm = this.#hcmOf(l);
       if (hcm !== undefined && hcm.rds !== undefined) {
         const rds = isObject(hcm.rds) ? hcm.rds : {};
         if (typeof rds.route_config_name !== 'string' || rds.route_config_name === '')
           problems.push(`${name}: ...typed_config.rds.route_config_name: required`);
-        else needed.add(rds.route_config_name);
+        else neededBy.set(name, rds.route_config_name);
         const parsed = configSourceSchema.safeParse(rds.config_source);
         if (!parsed.success) {
           for (const i of parsed.error.issues)
@@ -632,24 +672,47 @@ export class XdsClient {
         }
       }
       for (const e of this.#o.validator.listener(this.#inlined(l, undefined))) problems.push(`${name}: ${e}`);
+      if (problems.length > before) refused.add(name);
     }
-    if (problems.length > 0) return this.#nack('listeners', r, problems.join('; '), [...resources.values()]);
+    if (refused.size > 0 && refused.size === all.size)
+      return this.#nack('listeners', r, problems.join('; '), [...all.values()]);
+    // As Envoy's LDS does, the valid listeners go ahead and the refused ones are NACKed; a
+    // refused listener that is active keeps its last good version (it is not removed).
+    const resources = this.#withLastGood(all, refused, this.#listeners);
+    if (refused.size > 0)
+      this.#nack(
+        'listeners',
+        r,
+        problems.join('; '),
+        [...refused].map((n) => all.get(n) as JsonMap),
+      );
+    const needed = new Set<string>();
+    for (const name of resources.keys()) {
+      const routeName = refused.has(name) ? this.#routeNameOf(resources.get(name) as JsonMap) : neededBy.get(name);
+      if (routeName !== undefined) needed.add(routeName);
+    }
     if (this.#pendingLds !== undefined) clearTimeout(this.#pendingLds.timer);
     const waitingFor = new Set([...needed].filter((n) => !this.#routes.has(n)));
-    const pending: Pending = {
+    const pending: PendingListeners = {
       version: r.version_info,
       nonce: r.nonce,
       resources,
       json: serialized(resources),
       waitingFor,
       timer: undefined,
+      applied: new Set(),
+      removalsApplied: false,
+      changed: false,
+      nacked: refused.size > 0,
     };
     this.#pendingLds = pending;
     const names = [...needed].sort();
     const rds = this.#kinds.routes;
     if (rdsSource !== undefined && (!rds.subscribed || !same(names, rds.names)))
       this.#subscribe('routes', rdsSource, names);
-    if (waitingFor.size === 0) return this.#commitListeners();
+    // Listeners whose routes are here (or that need none) start now; the rest warm on their own.
+    await this.#commitListeners();
+    if (this.#pendingLds !== pending) return;
     const timeoutMs = durationMs(rdsSource?.initial_fetch_timeout, DEFAULT_INITIAL_FETCH_MS);
     pending.timer = setTimeout(() => {
       if (this.#pendingLds !== pending) return;
@@ -662,11 +725,19 @@ export class XdsClient {
     pending.timer.unref();
   }
 
-  async #onRoutes(r: DiscoveryResponseJson, resources: Map<string, JsonMap>): Promise<void> {
+  async #onRoutes(r: DiscoveryResponseJson, all: Map<string, JsonMap>): Promise<void> {
     const problems: string[] = [];
-    for (const [name, rc] of resources)
+    const resources = new Map<string, JsonMap>();
+    const refused: JsonMap[] = [];
+    for (const [name, rc] of all) {
+      const before = problems.length;
       for (const e of this.#o.validator.routeConfiguration(rc)) problems.push(`${name}: ${e}`);
-    if (problems.length > 0) return this.#nack('routes', r, problems.join('; '), [...resources.values()]);
+      if (problems.length > before) refused.push(rc);
+      else resources.set(name, rc);
+    }
+    // One refused RouteConfiguration is NACKed without holding back the others: the listeners
+    // using them warm (or update) on their own, as Envoy's per-resource RDS watches do.
+    if (resources.size === 0 && refused.length > 0) return this.#nack('routes', r, problems.join('; '), refused);
     const changed = new Set<string>();
     const at = now();
     for (const [name, rc] of resources) {
@@ -690,7 +761,8 @@ export class XdsClient {
         updates.map((u) => u.routeConfig),
       );
     }
-    this.#ack('routes', r.version_info, r.nonce);
+    if (refused.length > 0) this.#nack('routes', r, problems.join('; '), refused);
+    else this.#ack('routes', r.version_info, r.nonce);
     for (const name of resources.keys()) {
       for (const l of this.#listeners.values()) {
         if (l.routeName === name)
@@ -700,23 +772,40 @@ export class XdsClient {
     const pending = this.#pendingLds;
     if (pending !== undefined) {
       for (const n of resources.keys()) pending.waitingFor.delete(n);
-      if (pending.waitingFor.size === 0) await this.#commitListeners();
+      await this.#commitListeners();
     }
     if (updates.length > 0 && this.#stale.size > 0) await this.#removeStaleClusters();
   }
 
+  /**
+   * Activates the listeners of the pending LDS update whose routes have arrived (or that need
+   * none): each listener warms on its own. The update is ACKed once every listener is active.
+   */
   async #commitListeners(): Promise<void> {
     const pending = this.#pendingLds;
-    if (pending === undefined || pending.waitingFor.size > 0) return;
-    clearTimeout(pending.timer);
-    this.#pendingLds = undefined;
-    const upserts: JsonMap[] = [];
+    if (pending === undefined) return;
+    const ready: string[] = [];
     for (const [name, l] of pending.resources) {
+      if (pending.applied.has(name)) continue;
+      const routeName = this.#routeNameOf(l);
+      if (routeName === undefined || !pending.waitingFor.has(routeName)) ready.push(name);
+    }
+    const done = pending.applied.size + ready.length === pending.resources.size;
+    const upserts: JsonMap[] = [];
+    for (const name of ready) {
+      const l = pending.resources.get(name) as JsonMap;
       if (this.#listeners.get(name)?.json === pending.json.get(name)) continue;
       const routeName = this.#routeNameOf(l);
       upserts.push(this.#inlined(l, routeName === undefined ? undefined : this.#routes.get(routeName)?.raw));
     }
-    const removals = [...this.#listeners.keys()].filter((n) => !pending.resources.has(n));
+    const removals = pending.removalsApplied
+      ? []
+      : [...this.#listeners.keys()].filter((n) => !pending.resources.has(n));
+    if (!done && upserts.length === 0 && removals.length === 0) return;
+    if (done) {
+      clearTimeout(pending.timer);
+      this.#pendingLds = undefined;
+    }
     try {
       if (upserts.length > 0 || removals.length > 0) await this.#o.applier.applyListeners(upserts, removals);
     } catch (err) {
@@ -731,13 +820,9 @@ export class XdsClient {
       const delay = this.#listenerRetry.next();
       setTimeout(() => {
         this.#enqueue(async () => {
-          if (
-            this.#closed ||
-            this.#pendingLds !== undefined ||
-            this.#kinds.listeners.error?.version !== pending.version
-          )
-            return;
-          this.#pendingLds = pending;
+          if (this.#closed || this.#kinds.listeners.error?.version !== pending.version) return;
+          if (this.#pendingLds === undefined) this.#pendingLds = pending;
+          if (this.#pendingLds !== pending) return;
           await this.#commitListeners();
         });
       }, delay).unref();
@@ -745,7 +830,9 @@ export class XdsClient {
     }
     this.#listenerRetry.reset();
     const at = now();
-    for (const [name, l] of pending.resources) {
+    for (const name of ready) {
+      pending.applied.add(name);
+      const l = pending.resources.get(name) as JsonMap;
       const json = pending.json.get(name) as string;
       if (this.#listeners.get(name)?.json === json) continue;
       const hcm = this.#hcmOf(l);
@@ -759,9 +846,25 @@ export class XdsClient {
       });
     }
     for (const n of removals) this.#listeners.delete(n);
-    this.#ack('listeners', pending.version, pending.nonce);
-    if (upserts.length > 0 && this.#stale.size > 0) await this.#removeStaleClusters();
+    pending.removalsApplied = true;
+    if (upserts.length > 0 || removals.length > 0) pending.changed = true;
+    if (!done) return;
+    if (!pending.nacked) this.#ack('listeners', pending.version, pending.nonce);
+    if (pending.changed && this.#stale.size > 0) await this.#removeStaleClusters();
     this.#markInitialized();
+  }
+
+  /** The response's valid resources, plus the active version of each refused one (kept, not removed). */
+  #withLastGood(all: Map<string, JsonMap>, refused: Set<string>, active: Map<string, Active>): Map<string, JsonMap> {
+    const out = new Map<string, JsonMap>();
+    for (const [name, res] of all) {
+      if (!refused.has(name)) out.set(name, res);
+      else {
+        const last = active.get(name);
+        if (last !== undefined) out.set(name, last.raw);
+      }
+    }
+    return out;
   }
 
   #routeNameOf(l: JsonMap): string | undefined {

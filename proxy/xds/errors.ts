@@ -1,13 +1,7 @@
 // Typed errors of the proxy's xDS client; `MS_ERR_XDS_*` codes are stable.
+import { MeshscopeError } from '../../shared/errors.js';
 
-export class XdsClientError extends Error {
-  readonly code: string;
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = new.target.name;
-    this.code = code;
-  }
-}
+export class XdsClientError extends MeshscopeError {}
 
 /** `dynamic_resources` names a cluster that is not a static cluster with an address. */
 export class XdsBootstrapError extends XdsClientError {

@@ -10,7 +10,7 @@ import {
   type ClusterLoadAssignment,
   type ListenerConfig,
   type RouteConfiguration,
-} from '../config/schema.js';
+} from '../api/schema.js';
 import { formatIssues } from '../config/load.js';
 import type { ResourceValidator } from './client.js';
 import type { JsonMap } from './proto/codec.js';

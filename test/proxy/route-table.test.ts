@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { HeaderMap } from '../../proxy/index.js';
 import { RouteTable, applyHeaderMutation } from '../../proxy/core/router/route-table.js';
-import { routeConfigurationSchema } from '../../proxy/config/schema.js';
+import { routeConfigurationSchema } from '../../proxy/api/schema.js';
 import { StreamInfo } from '../../proxy/core/stream-info.js';
 
 function table(cfg: unknown, opts: { stripAnyHostPort?: boolean; stripMatchingPort?: number | null } = {}): RouteTable {

@@ -1,11 +1,10 @@
 // Header values in route configs may carry Envoy command operators (`%DOWNSTREAM_REMOTE_ADDRESS%`).
-// Each value is compiled once at load into literal text or a list of parts; unknown operators
-// are config errors reported at load, with the field's path.
+// Each value is compiled once at load into literal text or a list of parts; the syntax (and the
+// error for an unknown operator, with the field's path) is the API's: proxy/api/header-format.ts.
+import { parseHeaderFormat } from '../../api/header-format.js';
 import type { StreamInfo } from '../stream-info.js';
 
 export type FormatPart = string | ((info: StreamInfo) => string);
-
-const OPERATOR = /%([A-Z_]+)(?:\(([^)]*)\))?%/g;
 
 function operator(name: string, arg: string | undefined): ((info: StreamInfo) => string) | string | null {
   switch (name) {
@@ -43,18 +42,18 @@ function operator(name: string, arg: string | undefined): ((info: StreamInfo) =>
 
 /** Compiles a header value; returns an error message for unknown operators. */
 export function compileHeaderFormat(value: string): FormatPart[] | string {
-  if (!value.includes('%')) return [value];
+  const tokens = parseHeaderFormat(value);
+  if (typeof tokens === 'string') return tokens;
   const parts: FormatPart[] = [];
-  let last = 0;
-  const escaped = value.replaceAll('%%', '\u0000');
-  for (const m of escaped.matchAll(OPERATOR)) {
-    const op = operator(m[1]!, m[2]);
-    if (op === null) return `unsupported header value operator '${m[0]}'`;
-    if (m.index > last) parts.push(escaped.slice(last, m.index).replaceAll('\u0000', '%'));
+  for (const t of tokens) {
+    if (typeof t === 'string') {
+      parts.push(t);
+      continue;
+    }
+    const op = operator(t.operator, t.argument);
+    if (op === null) return `unsupported header value operator '%${t.operator}%'`;
     parts.push(op);
-    last = m.index + m[0].length;
   }
-  if (last < escaped.length) parts.push(escaped.slice(last).replaceAll('\u0000', '%'));
   return parts;
 }
 

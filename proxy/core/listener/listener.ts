@@ -1,12 +1,22 @@
 // A listener on one worker: a net.Server bound to the configured address (shared with the
-// other workers' listeners on the same port through node:cluster), handing every accepted
-// socket to the filter chain's network filter, tracking connections so it can drain them.
+// other workers' listeners on the same port through node:cluster). Every accepted socket runs
+// the listener filters (when configured), gets its filter chain by `filter_chain_match`, and is
+// handed to that chain's network filters; connections are tracked so they can be drained.
 import { createServer, type Server, type Socket } from 'node:net';
-import type { ListenerConfig } from '../../config/schema.js';
+import type { ListenerConfig } from '../../api/schema.js';
 import type { Counter, Gauge, Scope } from '../../stats/types.js';
-import type { DownstreamConnection, ListenerInfo, NetworkFilter } from '../extension-points.js';
+import type { DownstreamConnection, ListenerInfo } from '../extension-points.js';
 import { ListenerBindError } from '../../errors.js';
-import { rawBufferDownstreamFactory } from '../network/raw-buffer-socket.js';
+import type { FilterChain } from './filter-chain.js';
+import type { FilterChainMatcher, InspectedConnection } from './filter-chain-matcher.js';
+import { ActiveTcpSocket, type ListenerFilterSettings } from './active-tcp-socket.js';
+
+/** A listener's filter chains and listener filters, built for one worker. */
+export interface ListenerFilterChains {
+  readonly chains: readonly FilterChain[];
+  readonly matcher: FilterChainMatcher<FilterChain>;
+  readonly listenerFilters: ListenerFilterSettings;
+}
 
 /** How long an idle connection of a replaced listener may still be reused (getting `connection: close`). */
 const LISTENER_UPDATE_IDLE_GRACE_MS = 1000;
@@ -20,20 +30,25 @@ export class ActiveListener {
   readonly name: string;
   readonly config: ListenerConfig;
   readonly info: ListenerInfo;
-  readonly #filter: NetworkFilter;
+  readonly #filterChains: ListenerFilterChains;
   #server: Server;
   readonly #connections = new Set<DownstreamConnection>();
+  /** Connections still in their listener filters. */
+  readonly #pending = new Set<ActiveTcpSocket>();
   #statsScope: Scope;
   #cxTotal: Counter | null = null;
   #cxActive: Gauge | null = null;
+  #preCxActive: Gauge | null = null;
+  #preCxTimeout: Counter | null = null;
+  #noFilterChainMatch: Counter | null = null;
   #port: number;
   #draining = false;
   #listening = false;
 
-  constructor(cfg: ListenerConfig, filter: NetworkFilter, stats: Scope) {
+  constructor(cfg: ListenerConfig, filterChains: ListenerFilterChains, stats: Scope) {
     this.name = listenerName(cfg);
     this.config = cfg;
-    this.#filter = filter;
+    this.#filterChains = filterChains;
     this.#statsScope = stats;
     this.#port = cfg.address.socket_address.port_value;
     this.info = { name: this.name, port: this.#port, direction: cfg.traffic_direction ?? 'UNSPECIFIED' };
@@ -42,9 +57,9 @@ export class ActiveListener {
     this.#server = createServer({ noDelay: true, allowHalfOpen: true }, (socket) => this.#onConnection(socket));
   }
 
-  /** The network filter (the HCM) accepted connections are handed to. */
-  get filter(): NetworkFilter {
-    return this.#filter;
+  /** The filter chains (with `default_filter_chain` last), e.g. for RDS to reach their HCMs. */
+  get filterChains(): readonly FilterChain[] {
+    return this.#filterChains.chains;
   }
 
   get port(): number {
@@ -83,6 +98,11 @@ export class ActiveListener {
     const scope = this.#statsScope.scope(`listener.${this.config.stat_prefix ?? `${a.address}_${this.#port}`}`);
     this.#cxTotal = scope.counter('downstream_cx_total');
     this.#cxActive = scope.gauge('downstream_cx_active');
+    this.#noFilterChainMatch = scope.counter('no_filter_chain_match');
+    if (this.#filterChains.listenerFilters.filters.length > 0) {
+      this.#preCxActive = scope.gauge('downstream_pre_cx_active');
+      this.#preCxTimeout = scope.counter('downstream_pre_cx_timeout');
+    }
   }
 
   /**
@@ -101,6 +121,7 @@ export class ActiveListener {
     previous.#listening = false;
     previous.#draining = true;
     for (const c of previous.#connections) c.drain(LISTENER_UPDATE_IDLE_GRACE_MS);
+    // Connections still in the old listener's filters finish there, under its chains.
   }
 
   #onConnection(socket: Socket): void {
@@ -108,14 +129,48 @@ export class ActiveListener {
       socket.destroy();
       return;
     }
+    const settings = this.#filterChains.listenerFilters;
+    if (settings.filters.length === 0) {
+      this.#onAccepted(socket, NO_INSPECTION);
+      return;
+    }
+    this.#preCxActive?.inc();
+    const pending = new ActiveTcpSocket(
+      socket,
+      settings,
+      this.#preCxTimeout,
+      (accepted) => {
+        this.#pending.delete(accepted);
+        this.#preCxActive?.dec();
+        this.#onAccepted(accepted.socket, accepted);
+      },
+      (gone) => {
+        this.#pending.delete(gone);
+        this.#preCxActive?.dec();
+      },
+    );
+    this.#pending.add(pending);
+  }
+
+  /** The listener filters are done: choose the filter chain and hand the connection to it. */
+  #onAccepted(socket: Socket, inspected: InspectedConnection): void {
+    const chain = this.#filterChains.matcher.select(socket, inspected);
+    if (chain === null) {
+      this.#noFilterChainMatch?.inc();
+      socket.destroy();
+      return;
+    }
     this.#cxTotal?.inc();
     this.#cxActive?.inc();
-    const conn = this.#filter.onNewConnection(rawBufferDownstreamFactory.createTransportSocket(socket), this.info);
+    const conn = chain.newConnection(socket, this.info);
     this.#connections.add(conn);
     conn.onClose(() => {
       this.#connections.delete(conn);
       this.#cxActive?.dec();
     });
+    // Finished its listener filters after a listener update replaced this listener: serve what
+    // the client already sent, then close.
+    if (this.#draining) conn.drain(LISTENER_UPDATE_IDLE_GRACE_MS);
   }
 
   /** Stops accepting new connections. */
@@ -129,6 +184,7 @@ export class ActiveListener {
   async drain(): Promise<void> {
     this.#draining = true;
     const closing = this.stopListening();
+    for (const p of this.#pending) p.close();
     for (const c of this.#connections) c.drain();
     await closing;
   }
@@ -139,6 +195,14 @@ export class ActiveListener {
     while (this.#connections.size > 0 && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 25));
     }
+    for (const p of this.#pending) p.close();
     for (const c of this.#connections) c.destroy();
   }
 }
+
+/** What a listener without listener filters knows of a connection before choosing its chain. */
+const NO_INSPECTION: InspectedConnection = {
+  detectedTransportProtocol: '',
+  requestedServerName: '',
+  requestedApplicationProtocols: [],
+};

@@ -12,9 +12,9 @@ import type {
   RouteConfigEntry,
   StringMatcher,
   VirtualHostConfig,
-} from '../../config/schema.js';
-import { unwrap } from '../../config/schema.js';
-import { durationMs } from '../../config/duration.js';
+} from '../../api/schema.js';
+import { unwrap } from '../../api/schema.js';
+import { durationMs } from '../../api/duration.js';
 import { compileHeaderFormat, renderHeaderFormat, type FormatPart } from '../http/header-format.js';
 import type { HeaderMap } from '../http/headers.js';
 import type { StreamInfo } from '../stream-info.js';

@@ -1,10 +1,12 @@
 // The worker's cluster manager: builds clusters through the cluster-type registry, looks them
 // up by name for the router, and applies additions/removals at runtime (xDS) without
 // disturbing in-flight requests: a replaced cluster's pools drain while the new one serves.
-import type { ClusterConfig } from '../../config/schema.js';
-import { unwrap } from '../../config/schema.js';
+import type { ClusterConfig } from '../../api/schema.js';
+import { unwrap } from '../../api/schema.js';
 import type { ClusterStatus } from '../../admin/types.js';
-import { registries, type ExtensionContext } from '../extension-points.js';
+import type { ExtensionContext } from '../extension-context.js';
+import type { ExtensionRegistry } from '../registry.js';
+import type { ClusterContext, ClusterDiscovery } from './cluster-discovery.js';
 import { Cluster, ClusterInfo } from './cluster.js';
 import { ClusterResilience } from './cluster-resilience.js';
 import { ZoneRoutingStats, localityKey } from './zone-aware.js';
@@ -19,10 +21,13 @@ const TYPE_TO_EXTENSION: Record<string, string> = {
 export class ClusterManager {
   readonly #clusters = new Map<string, Cluster>();
   readonly #context: ExtensionContext;
+  readonly #clusterTypes: ExtensionRegistry<ClusterDiscovery, ClusterContext>;
   #localClusterName: string | undefined;
 
-  constructor(context: ExtensionContext) {
+  /** `clusterTypes`: the registry of cluster factories (given, so this module does not import the registries). */
+  constructor(context: ExtensionContext, clusterTypes: ExtensionRegistry<ClusterDiscovery, ClusterContext>) {
     this.#context = context;
+    this.#clusterTypes = clusterTypes;
   }
 
   get(name: string): Cluster | undefined {
@@ -36,7 +41,7 @@ export class ClusterManager {
   /** Adds or replaces a cluster (make-before-break: the old one drains). */
   addOrUpdateCluster(config: ClusterConfig, addedViaApi = false): Cluster {
     const type = config.type ?? 'STATIC';
-    const ext = registries.clusters.lookup(TYPE_TO_EXTENSION[type], undefined);
+    const ext = this.#clusterTypes.lookup(TYPE_TO_EXTENSION[type], undefined);
     if (ext === undefined) throw new Error(`cluster type ${type} is not registered`);
     const info = new ClusterInfo(config, this.#context.stats, addedViaApi);
     const cluster = new Cluster(info, ext.create(undefined, { ...this.#context, cluster: config }));

@@ -2,7 +2,7 @@
 // cluster manager. Both follow the cluster's membership (hosts added or removed by DNS or
 // EDS) and flip host health flags, which rebuild the cluster's load balancer. Like every
 // other per-worker structure they run on each worker: ejections and checks are per worker.
-import type { ExtensionContext } from '../extension-points.js';
+import type { ExtensionContext } from '../extension-context.js';
 import type { Cluster } from './cluster.js';
 import { OutlierDetector } from './outlier-detection.js';
 import { HealthChecker } from './health-checker.js';

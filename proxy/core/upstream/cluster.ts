@@ -2,11 +2,11 @@
 // handles, LB settings), its hosts (kept across updates so pools and health state survive a
 // DNS refresh or an EDS push), and the load balancer rebuilt whenever membership or health
 // changes.
-import type { ClusterConfig } from '../../config/schema.js';
-import { unwrap } from '../../config/schema.js';
-import { durationMs } from '../../config/duration.js';
+import type { ClusterConfig } from '../../api/schema.js';
+import { unwrap } from '../../api/schema.js';
+import { durationMs } from '../../api/duration.js';
 import type { Counter, Gauge, Histogram, Scope } from '../../stats/types.js';
-import type { ClusterDiscovery } from '../extension-points.js';
+import type { ClusterDiscovery } from './cluster-discovery.js';
 import { Host, type HostDescription } from './host.js';
 import { Http1ConnPool } from './http1-conn-pool.js';
 import { LoadBalancer, type LbSettings } from './load-balancer.js';

@@ -1,6 +1,6 @@
 // Host descriptions from a ClusterLoadAssignment (static and DNS clusters share it).
-import type { ClusterLoadAssignment } from '../../config/schema.js';
-import { unwrap } from '../../config/schema.js';
+import type { ClusterLoadAssignment } from '../../api/schema.js';
+import { unwrap } from '../../api/schema.js';
 import type { HostDescription } from './host.js';
 
 export interface EndpointSpec {

@@ -3,64 +3,11 @@
 // run on the interval timer over the last interval's traffic. An ejected host carries
 // `/failed_outlier_check` until `base_ejection_time × backoff` (≤ max_ejection_time) has passed,
 // checked on each interval; the backoff grows with each ejection and shrinks while healthy.
-import { z } from 'zod';
-import { durationMs, durationSchema } from '../../config/duration.js';
+import { durationMs } from '../../api/duration.js';
+import type { OutlierDetectionConfigInput } from '../../api/outlier-detection.js';
 import type { Counter, Gauge, Scope } from '../../stats/types.js';
 import type { Runtime } from '../../runtime/index.js';
 import { HealthFlag, type Host } from './host.js';
-
-const u32 = z.number().int().min(0).max(4294967295);
-const u32Wrapped = z
-  .union([u32, z.strictObject({ value: u32 })])
-  .transform((v) => (typeof v === 'number' ? v : v.value));
-const percent = z
-  .union([z.number().int().min(0).max(100), z.strictObject({ value: z.number().int().min(0).max(100) })])
-  .transform((v) => (typeof v === 'number' ? v : v.value));
-const boolWrapped = z
-  .union([z.boolean(), z.strictObject({ value: z.boolean() })])
-  .transform((v) => (typeof v === 'boolean' ? v : v.value));
-
-/** envoy.config.cluster.v3.OutlierDetection. */
-export const outlierDetectionSchema = z
-  .strictObject({
-    consecutive_5xx: u32Wrapped.optional(),
-    consecutive_gateway_failure: u32Wrapped.optional(),
-    consecutive_local_origin_failure: u32Wrapped.optional(),
-    interval: durationSchema.optional(),
-    base_ejection_time: durationSchema.optional(),
-    max_ejection_time: durationSchema.optional(),
-    max_ejection_time_jitter: durationSchema.optional(),
-    max_ejection_percent: percent.optional(),
-    always_eject_one_host: boolWrapped.optional(),
-    enforcing_consecutive_5xx: percent.optional(),
-    enforcing_consecutive_gateway_failure: percent.optional(),
-    enforcing_consecutive_local_origin_failure: percent.optional(),
-    enforcing_success_rate: percent.optional(),
-    enforcing_local_origin_success_rate: percent.optional(),
-    enforcing_failure_percentage: percent.optional(),
-    enforcing_failure_percentage_local_origin: percent.optional(),
-    success_rate_minimum_hosts: u32Wrapped.optional(),
-    success_rate_request_volume: u32Wrapped.optional(),
-    success_rate_stdev_factor: u32Wrapped.optional(),
-    failure_percentage_threshold: percent.optional(),
-    failure_percentage_minimum_hosts: u32Wrapped.optional(),
-    failure_percentage_request_volume: u32Wrapped.optional(),
-    split_external_local_origin_errors: z.boolean().optional(),
-    successful_active_health_check_uneject_host: boolWrapped.optional(),
-  })
-  .superRefine((c, ctx) => {
-    const base = durationMs(c.base_ejection_time, 30_000);
-    if (c.max_ejection_time !== undefined && durationMs(c.max_ejection_time, 0) < base) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['max_ejection_time'],
-        message: 'cannot be smaller than base_ejection_time',
-      });
-    }
-    if (c.interval !== undefined && durationMs(c.interval, 0) <= 0)
-      ctx.addIssue({ code: 'custom', path: ['interval'], message: 'must be greater than 0' });
-  });
-export type OutlierDetectionConfigInput = z.output<typeof outlierDetectionSchema>;
 
 /** How one attempt against a host ended, in Envoy's Outlier::Result terms. */
 export type OutlierResult =

@@ -2,23 +2,12 @@
 // cluster with `-shadow` appended to the host, fire and forget. The copy never delays or fails
 // the real request: its response is read and dropped, its failures only show in the shadow
 // cluster's stats, and it gives up when the body outgrows the buffer it may hold.
-import { z } from 'zod';
 import { HeaderMap } from '../http/headers.js';
-import {
-  runtimeFractionalPercentSchema,
-  type RuntimeFractionalPercent,
-  type RuntimeSnapshot,
-} from '../../runtime/index.js';
+import type { RequestMirrorPolicyConfig } from '../../api/schema.js';
+import type { RuntimeFractionalPercent, RuntimeSnapshot } from '../../runtime/index.js';
 import type { Cluster } from './cluster.js';
 import type { PoolFailureReason } from './conn-pool.js';
 import { UpstreamRequest, type AttemptOwner } from '../router/upstream-request.js';
-
-export const requestMirrorPolicySchema = z.strictObject({
-  cluster: z.string().min(1),
-  runtime_fraction: runtimeFractionalPercentSchema.optional(),
-  disable_shadow_host_suffix_append: z.boolean().optional(),
-});
-export type RequestMirrorPolicyConfig = z.output<typeof requestMirrorPolicySchema>;
 
 export interface RequestMirrorPolicy {
   readonly cluster: string;

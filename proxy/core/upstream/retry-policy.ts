@@ -3,91 +3,10 @@
 // `x-envoy-max-retries` / `x-envoy-retriable-status-codes`, decides whether a response or
 // reset is retriable, enforces num_retries and the cluster's retry circuit breaker (or retry
 // budget), and computes Envoy's fully jittered exponential back-off.
-import { z } from 'zod';
-import { durationMs, durationSchema } from '../../config/duration.js';
+import { durationMs } from '../../api/duration.js';
+import { parseRetryOn, RetryOn, type RetryPolicyConfig } from '../../api/retry-policy.js';
 import type { HeaderMap } from '../http/headers.js';
 import type { Counter } from '../../stats/types.js';
-
-export const RetryOn = {
-  FiveXx: 1 << 0,
-  GatewayError: 1 << 1,
-  ConnectFailure: 1 << 2,
-  Retriable4xx: 1 << 3,
-  RefusedStream: 1 << 4,
-  RetriableStatusCodes: 1 << 5,
-  Reset: 1 << 6,
-  EnvoyRateLimited: 1 << 7,
-} as const;
-
-const RETRY_ON_NAMES: Record<string, number> = {
-  '5xx': RetryOn.FiveXx,
-  'gateway-error': RetryOn.GatewayError,
-  'connect-failure': RetryOn.ConnectFailure,
-  'retriable-4xx': RetryOn.Retriable4xx,
-  'refused-stream': RetryOn.RefusedStream,
-  'retriable-status-codes': RetryOn.RetriableStatusCodes,
-  reset: RetryOn.Reset,
-  'envoy-ratelimited': RetryOn.EnvoyRateLimited,
-};
-
-/** Parses a comma-separated `retry_on`; unknown names are returned so config can reject them. */
-export function parseRetryOn(value: string): { flags: number; unknown: string[] } {
-  let flags = 0;
-  const unknown: string[] = [];
-  for (const raw of value.split(',')) {
-    const name = raw.trim();
-    if (name === '') continue;
-    const flag = RETRY_ON_NAMES[name];
-    if (flag === undefined) unknown.push(name);
-    else flags |= flag;
-  }
-  return { flags, unknown };
-}
-
-const u32 = z.number().int().min(0).max(4294967295);
-const u32Wrapped = z
-  .union([u32, z.strictObject({ value: u32 })])
-  .transform((v) => (typeof v === 'number' ? v : v.value));
-const PREVIOUS_HOSTS = 'envoy.retry_host_predicates.previous_hosts';
-const PREVIOUS_HOSTS_TYPE = 'type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate';
-
-export const retryPolicySchema = z.strictObject({
-  retry_on: z
-    .string()
-    .optional()
-    .superRefine((value, ctx) => {
-      if (value === undefined) return;
-      const { unknown } = parseRetryOn(value);
-      if (unknown.length > 0)
-        ctx.addIssue({
-          code: 'custom',
-          message: `unknown retry condition(s): ${unknown.join(', ')}; supported: ${Object.keys(RETRY_ON_NAMES).join(', ')}`,
-        });
-    }),
-  num_retries: u32Wrapped.optional(),
-  per_try_timeout: durationSchema.optional(),
-  retry_back_off: z
-    .strictObject({ base_interval: durationSchema, max_interval: durationSchema.optional() })
-    .superRefine((b, ctx) => {
-      const base = durationMs(b.base_interval, 0);
-      if (base <= 0) ctx.addIssue({ code: 'custom', path: ['base_interval'], message: 'must be greater than 0' });
-      if (b.max_interval !== undefined && durationMs(b.max_interval, 0) < base) {
-        ctx.addIssue({ code: 'custom', path: ['max_interval'], message: 'must be at least base_interval' });
-      }
-    })
-    .optional(),
-  retriable_status_codes: z.array(z.number().int().min(100).max(599)).optional(),
-  retry_host_predicate: z
-    .array(
-      z.strictObject({
-        name: z.literal(PREVIOUS_HOSTS, { message: `only ${PREVIOUS_HOSTS} is supported` }),
-        typed_config: z.strictObject({ '@type': z.literal(PREVIOUS_HOSTS_TYPE) }).optional(),
-      }),
-    )
-    .optional(),
-  host_selection_retry_max_attempts: z.number().int().min(0).optional(),
-});
-export type RetryPolicyConfig = z.output<typeof retryPolicySchema>;
 
 /** A route's retry policy, built once at load. */
 export class RetryPolicy {

@@ -2,7 +2,7 @@
 // dns_lookup_family, refreshed every dns_refresh_rate on an unref'd timer.
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
-import type { ClusterConfig } from '../../config/schema.js';
+import type { ClusterConfig } from '../../api/schema.js';
 import type { ClusterDiscovery } from '../../core/extension-points.js';
 import type { HostDescription } from '../../core/upstream/host.js';
 

@@ -1,34 +1,33 @@
 // Envoy's proto3 JSON (snake_case, "@type" on Any, durations as "1.5s", wrappers as bare
-// scalars) ⇄ protobuf bytes, driven by the schema in files.ts. The JSON side is what the
-// rest of meshscope reads, so gRPC and REST/file transports hand the same objects to the
-// same validation. A JSON field the schema lacks is an error naming its path: silently
-// dropping it on the wire would make gRPC and REST configure the proxy differently.
+// scalars) ⇄ protobuf bytes, driven by Envoy's real API definitions (envoy-api.ts, loaded on
+// first use). The JSON side is what the rest of meshscope reads, so gRPC and REST/file
+// transports hand the same objects to the same validation. A JSON field the message lacks is
+// an error naming its path: silently dropping it on the wire would make gRPC and REST
+// configure the proxy differently.
 import protobuf from 'protobufjs';
-import { PROTO_FILES } from './files.js';
+import { XdsClientError } from '../errors.js';
+import { envoyApi } from './envoy-api.js';
 
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
 export type JsonMap = { [key: string]: JsonValue };
 
-export class ProtoCodecError extends Error {
-  readonly code = 'MS_ERR_XDS_PROTO';
+export class ProtoCodecError extends XdsClientError {
   constructor(path: string, message: string) {
-    super(`${path === '' ? '(root)' : path}: ${message}`);
-    this.name = 'ProtoCodecError';
+    super('MS_ERR_XDS_PROTO', `${path === '' ? '(root)' : path}: ${message}`);
   }
 }
-
-const root = new protobuf.Root();
-for (const text of PROTO_FILES) protobuf.parse(text, root, { keepCase: true });
-root.resolveAll();
 
 const TYPE_URL_PREFIX = 'type.googleapis.com/';
 const WRAPPERS = new Set([
   '.google.protobuf.UInt32Value',
   '.google.protobuf.UInt64Value',
+  '.google.protobuf.Int32Value',
   '.google.protobuf.Int64Value',
   '.google.protobuf.BoolValue',
+  '.google.protobuf.FloatValue',
   '.google.protobuf.DoubleValue',
   '.google.protobuf.StringValue',
+  '.google.protobuf.BytesValue',
 ]);
 
 // protobufjs computes `fullName` and name lookups by walking the namespace tree; both sit on
@@ -39,8 +38,9 @@ const fullNames = new WeakMap<protobuf.Type, string>();
 function lookup(name: string): protobuf.Type | null {
   let t = typesByName.get(name);
   if (t === undefined) {
+    const api = envoyApi(); // a load failure is not a missing type: let it surface
     try {
-      t = root.lookupType(name);
+      t = api.lookupType(name);
     } catch {
       t = null;
     }
@@ -51,7 +51,7 @@ function lookup(name: string): protobuf.Type | null {
 
 function lookupType(name: string): protobuf.Type {
   const t = lookup(name);
-  if (t === null) throw new ProtoCodecError('', `no protobuf schema for ${name}`);
+  if (t === null) throw new ProtoCodecError('', `no protobuf definition of ${name}`);
   return t;
 }
 
@@ -88,6 +88,19 @@ function durationToProto(v: JsonValue, path: string): { seconds: number; nanos: 
   throw new ProtoCodecError(path, 'expected a duration string');
 }
 
+function timestampToProto(v: JsonValue, path: string): { seconds: number; nanos: number } {
+  // RFC 3339 as proto3 JSON writes it: `2026-01-02T03:04:05.123456789Z` (any offset accepted).
+  const m = typeof v === 'string' ? /^(.*?)(?:\.(\d{1,9}))?(Z|[+-]\d\d:\d\d)$/.exec(v) : null;
+  const ms = m === null ? Number.NaN : Date.parse(`${m[1]}${m[3]}`);
+  if (m === null || Number.isNaN(ms)) throw new ProtoCodecError(path, `invalid timestamp ${JSON.stringify(v)}`);
+  return { seconds: Math.floor(ms / 1000), nanos: Number((m[2] ?? '').padEnd(9, '0') || '0') };
+}
+
+function timestampToJson(seconds: number, nanos: number): string {
+  const base = new Date(seconds * 1000).toISOString().slice(0, 19);
+  return nanos === 0 ? `${base}Z` : `${base}.${String(nanos).padStart(9, '0').replace(/0+$/, '')}Z`;
+}
+
 function durationToJson(seconds: number, nanos: number): string {
   if (nanos === 0) return `${seconds}s`;
   const total = seconds + nanos / 1e9;
@@ -117,10 +130,7 @@ function messageToProto(type: protobuf.Type, json: JsonValue, path: string): Rec
   for (const [key, value] of Object.entries(json)) {
     const field = type.fields[key];
     if (field === undefined)
-      throw new ProtoCodecError(
-        join(path, key),
-        `field not in meshscope's protobuf schema of ${fullNameOf(type).slice(1)}`,
-      );
+      throw new ProtoCodecError(join(path, key), `field not in Envoy's ${fullNameOf(type).slice(1)}`);
     if (value === null) continue;
     const fpath = join(path, key);
     if (field.map) {
@@ -129,8 +139,10 @@ function messageToProto(type: protobuf.Type, json: JsonValue, path: string): Rec
       for (const [mk, mv] of Object.entries(value)) m[mk] = fieldValueToProto(field, mv, join(fpath, mk));
       out[key] = m;
     } else if (field.repeated) {
-      if (!Array.isArray(value)) throw new ProtoCodecError(fpath, 'expected a list');
-      out[key] = value.map((item, i) => fieldValueToProto(field, item, join(fpath, i)));
+      // Envoy's loader (protobuf's JSON parser) takes a single value for a repeated field as a
+      // one-item list; Envoy's own dynamic-config-fs example relies on it.
+      const items = Array.isArray(value) ? value : [value];
+      out[key] = items.map((item, i) => fieldValueToProto(field, item, join(fpath, i)));
     } else {
       out[key] = fieldValueToProto(field, value, fpath);
     }
@@ -164,6 +176,7 @@ function fieldValueToProto(field: protobuf.Field, value: JsonValue, path: string
 function wellKnownToProto(type: protobuf.Type, value: JsonValue, path: string): Record<string, unknown> {
   const name = fullNameOf(type);
   if (name === '.google.protobuf.Duration') return durationToProto(value, path);
+  if (name === '.google.protobuf.Timestamp') return timestampToProto(value, path);
   if (WRAPPERS.has(name)) {
     if (value !== null && typeof value === 'object' && !Array.isArray(value)) return messageToProto(type, value, path);
     const inner = type.fields.value as protobuf.Field;
@@ -190,7 +203,7 @@ function anyToProto(value: JsonValue, path: string): Record<string, unknown> {
   if (typeof typeUrl !== 'string') throw new ProtoCodecError(join(path, '@type'), 'required');
   const cached = anyCache.get(value);
   if (cached !== undefined) return { type_url: typeUrl, value: cached };
-  if (!knowsTypeUrl(typeUrl)) throw new ProtoCodecError(join(path, '@type'), `no protobuf schema for ${typeUrl}`);
+  if (!knowsTypeUrl(typeUrl)) throw new ProtoCodecError(join(path, '@type'), `no protobuf definition of ${typeUrl}`);
   const { '@type': _t, ...rest } = value;
   const bytes = encodeMessage(typeUrl.slice(TYPE_URL_PREFIX.length), rest, path);
   anyCache.set(value, bytes);
@@ -263,6 +276,7 @@ function structToJson(v: Decoded): JsonMap {
 function wellKnownToJson(type: protobuf.Type, v: Decoded): JsonValue {
   const name = fullNameOf(type);
   if (name === '.google.protobuf.Duration') return durationToJson(toNumber(v.seconds ?? 0), toNumber(v.nanos ?? 0));
+  if (name === '.google.protobuf.Timestamp') return timestampToJson(toNumber(v.seconds ?? 0), toNumber(v.nanos ?? 0));
   if (WRAPPERS.has(name)) {
     const inner = type.fields.value as protobuf.Field;
     const x = v.value;
@@ -274,6 +288,14 @@ function wellKnownToJson(type: protobuf.Type, v: Decoded): JsonValue {
   if (name === '.google.protobuf.Any')
     return decodeAny(String(v.type_url ?? ''), (v.value as Uint8Array | undefined) ?? new Uint8Array());
   return messageToJson(type, v);
+}
+
+function wireTypeFits(field: protobuf.Field, wireType: number): boolean {
+  if (field.map || field.resolvedType instanceof protobuf.Type) return wireType === 2;
+  if (field.resolvedType instanceof protobuf.Enum) return wireType === 0 || (field.repeated && wireType === 2);
+  const expected = (protobuf.types.basic as Record<string, number | undefined>)[field.type];
+  if (expected === undefined) return true;
+  return wireType === expected || (field.repeated && wireType === 2);
 }
 
 /**
@@ -295,6 +317,12 @@ function unknownFields(type: protobuf.Type, bytes: Uint8Array): string[] {
       continue;
     }
     const nested = field.resolvedType;
+    if (!wireTypeFits(field, wireType)) {
+      // protobufjs would skip or misread it; a sender and meshscope disagreeing on a field's type is refused.
+      out.push(`<field ${id} (${field.name}) sent with wire type ${wireType}>`);
+      reader.skipType(wireType);
+      continue;
+    }
     // Any payloads are checked when they are decoded; maps hold entries, not the value type.
     if (
       wireType === 2 &&
@@ -320,10 +348,37 @@ function unknownFields(type: protobuf.Type, bytes: Uint8Array): string[] {
  */
 export function decodeAny(typeUrl: string, value: Uint8Array): JsonMap {
   const type = typeUrl.startsWith(TYPE_URL_PREFIX) ? lookup(typeUrl.slice(TYPE_URL_PREFIX.length)) : null;
-  if (type === null) return { '@type': typeUrl, '<payload of a type without a meshscope protobuf schema>': true };
-  const json: JsonMap = { '@type': typeUrl, ...messageToJson(type, type.decode(value) as unknown as Decoded) };
+  if (type === null) return { '@type': typeUrl, "<payload of a type not in Envoy's API>": true };
+  let decoded: Decoded;
+  try {
+    decoded = type.decode(value) as unknown as Decoded;
+  } catch (err) {
+    // A known field with the wrong wire type, or a truncated message: refused, not guessed at.
+    return { '@type': typeUrl, [`<undecodable protobuf payload: ${(err as Error).message}>`]: true };
+  }
+  const json: JsonMap = { '@type': typeUrl, ...messageToJson(type, decoded) };
   for (const u of unknownFields(type, value)) json[`<unknown protobuf field ${u}>`] = true;
   return json;
+}
+
+/**
+ * A resource (`@type` + fields) as Envoy's loader reads it from a file: through its message, so
+ * proto3 JSON's forms (enum numbers, a single value for a list) come out in the one form the
+ * proxy's schemas read. A resource the message cannot take is returned as given, for the proxy's
+ * validation to refuse with its path.
+ */
+export function asEnvoyReadsIt(resource: JsonMap): JsonMap {
+  const typeUrl = resource['@type'];
+  if (typeof typeUrl !== 'string' || !knowsTypeUrl(typeUrl)) return resource;
+  const { '@type': _t, ...body } = resource;
+  let bytes: Uint8Array;
+  try {
+    bytes = encodeMessage(typeUrl.slice(TYPE_URL_PREFIX.length), body);
+  } catch (err) {
+    if (err instanceof ProtoCodecError) return resource;
+    throw err;
+  }
+  return decodeAny(typeUrl, bytes);
 }
 
 /** Decodes bytes of the named message into Envoy JSON. */

@@ -1,6 +1,7 @@
 // File-based subscriptions (`path_config_source`), as Envoy's dynamic-config-fs example:
 // the file holds a DiscoveryResponse (YAML or JSON, `resources` with `@type`), and it is
-// re-read whenever it (or the directory, for atomic renames) changes. There is no ACK; a
+// re-read whenever it (or the directory, for atomic renames) changes. Each resource is read
+// through its Envoy message as Envoy's loader does (codec.ts `asEnvoyReadsIt`). There is no ACK; a
 // rejected file leaves the last good configuration in force.
 import { watch, type FSWatcher } from 'node:fs';
 import { readFile } from 'node:fs/promises';
@@ -8,7 +9,13 @@ import { createHash } from 'node:crypto';
 import { basename, dirname, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { DiscoveryRequestJson, Transport, TransportHandler } from './types.js';
-import type { JsonMap } from '../proto/codec.js';
+import { asEnvoyReadsIt, type JsonMap } from '../proto/codec.js';
+
+function readAsEnvoy(resource: JsonMap): JsonMap {
+  return resource !== null && typeof resource === 'object' && !Array.isArray(resource)
+    ? asEnvoyReadsIt(resource)
+    : resource;
+}
 
 export class PathTransport implements Transport {
   readonly keepsRequests = true;
@@ -66,7 +73,7 @@ export class PathTransport implements Transport {
       return;
     }
     const d = (doc ?? {}) as { version_info?: unknown; resources?: unknown };
-    const resources = Array.isArray(d.resources) ? (d.resources as JsonMap[]) : [];
+    const resources = Array.isArray(d.resources) ? (d.resources as JsonMap[]).map(readAsEnvoy) : [];
     const version = typeof d.version_info === 'string' ? d.version_info : hash;
     this.#handler.onResponse({ version_info: version, resources, type_url: this.#typeUrl, nonce: hash });
   }

@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { createServer as createTcpServer, type Server as TcpServer, type AddressInfo } from 'node:net';
 import { createStatsStore } from '../../../proxy/stats/index.js';
-import { HealthChecker, healthCheckSchema } from '../../../proxy/core/upstream/health-checker.js';
+import { HealthChecker } from '../../../proxy/core/upstream/health-checker.js';
+import { healthCheckSchema } from '../../../proxy/api/health-check.js';
 import { testFixtures, testHost } from './harness.js';
 
 const { cleanups } = testFixtures();

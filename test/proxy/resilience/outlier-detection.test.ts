@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { createStatsStore } from '../../../proxy/stats/index.js';
 import { HealthFlag, type Host } from '../../../proxy/core/upstream/host.js';
 import { testHost } from './harness.js';
-import { OutlierDetector, outlierDetectionSchema } from '../../../proxy/core/upstream/outlier-detection.js';
+import { OutlierDetector } from '../../../proxy/core/upstream/outlier-detection.js';
+import { outlierDetectionSchema } from '../../../proxy/api/outlier-detection.js';
 import { LayeredRuntime, parseLayeredRuntime } from '../../../proxy/runtime/index.js';
 
 async function setup(config: Record<string, unknown>, hostCount = 3) {

@@ -4,10 +4,10 @@ import {
   RetryPolicy,
   RetryState,
   finalTimeouts,
-  retryPolicySchema,
   type RetryResources,
   type RetryStats,
 } from '../../../proxy/core/upstream/retry-policy.js';
+import { retryPolicySchema } from '../../../proxy/api/retry-policy.js';
 import { createStatsStore } from '../../../proxy/stats/index.js';
 
 function headers(entries: Record<string, string> = {}): HeaderMap {
@@ -162,7 +162,7 @@ describe('retry policy', () => {
 describe('retry budget', () => {
   it('allows max(min_retry_concurrency, budget_percent × (active + pending)) retries instead of max_retries', async () => {
     const { ResourceManager } = await import('../../../proxy/core/upstream/cluster.js');
-    const { clusterSchema } = await import('../../../proxy/config/schema.js');
+    const { clusterSchema } = await import('../../../proxy/api/schema.js');
     const cfg = (thresholds: unknown[]) =>
       clusterSchema.parse({
         name: 'c',

@@ -144,12 +144,12 @@ describe('a gRPC ADS control plane written with grpc-js', () => {
   it('NACKs a cluster carrying a protobuf field its schema does not know, instead of dropping it', async () => {
     const { '@type': _t, ...body } = cluster(a.port);
     const known = encodeMessage('envoy.config.cluster.v3.Cluster', body);
-    // Field 44 (varint 1) appended: a field meshscope's Cluster schema does not define.
+    // Field 1000 (varint 1) appended: a field Envoy's Cluster does not define.
     const value = Buffer.concat([
       known,
       Buffer.from(
         protobuf.Writer.create()
-          .uint32((44 << 3) | 0)
+          .uint32((1000 << 3) | 0)
           .uint32(1)
           .finish(),
       ),
@@ -175,7 +175,7 @@ describe('a gRPC ADS control plane written with grpc-js', () => {
       () => received.find((r) => r.response_nonce === 'raw-1' && r.error_detail !== undefined),
       'NACK of c4',
     );
-    expect(nack.error_detail!.message).toContain('<unknown protobuf field <field 44>>: unknown field');
+    expect(nack.error_detail!.message).toContain('<unknown protobuf field <field 1000>>: unknown field');
     expect((await call(port, 'x')).upstream).toBe('b');
   });
 });

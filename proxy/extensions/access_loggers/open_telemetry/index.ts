@@ -26,24 +26,30 @@ const keyValueList = z
   .strict();
 const headerValue = z.object({ header: z.object({ key: z.string().min(1), value: z.string() }).strict() }).strict();
 
+const grpcService = z
+  .object({
+    envoy_grpc: z.object({ cluster_name: z.string().min(1) }).strict(),
+    timeout: z.string().optional(),
+  })
+  .strict();
+
+// Current Envoy names the log with `log_name` and picks the exporter with `grpc_service` or
+// `http_service`; `common_config` (log_name + grpc_service) is the deprecated form, still read.
 const configSchema = z
   .object({
     '@type': z.literal(TYPE_URL).optional(),
+    log_name: z.string().optional(),
+    grpc_service: grpcService.optional(),
     common_config: z
       .object({
         log_name: z.string().min(1),
-        grpc_service: z
-          .object({
-            envoy_grpc: z.object({ cluster_name: z.string().min(1) }).strict(),
-            timeout: z.string().optional(),
-          })
-          .strict()
-          .optional(),
+        grpc_service: grpcService.optional(),
         transport_api_version: z.enum(['V3']).optional(),
         buffer_flush_interval: z.string().optional(),
         buffer_size_bytes: z.number().int().positive().optional(),
       })
-      .strict(),
+      .strict()
+      .optional(),
     http_service: z
       .object({
         http_uri: z
@@ -72,11 +78,23 @@ const configSchema = z
     c.attributes?.values.forEach((kv, i) =>
       check(kv.value.string_value, ['attributes', 'values', i, 'value', 'string_value']),
     );
-    if (c.http_service === undefined && c.common_config.grpc_service === undefined) {
+    const exporters = [
+      c.http_service && 'http_service',
+      c.grpc_service && 'grpc_service',
+      c.common_config?.grpc_service && 'common_config.grpc_service',
+    ].filter((x) => typeof x === 'string');
+    if (exporters.length === 0) {
       ctx.addIssue({
         code: 'custom',
         path: ['http_service'],
-        message: 'one of http_service, common_config.grpc_service is required',
+        message: 'one of http_service, grpc_service, common_config.grpc_service is required',
+      });
+    }
+    if (c.grpc_service !== undefined && c.common_config?.grpc_service !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['grpc_service'],
+        message: 'only one of grpc_service, common_config.grpc_service may be set',
       });
     }
   });
@@ -91,6 +109,8 @@ registries.accessLoggers.register(
     create(config, context: AccessLoggerContext): AccessLogger {
       const clusters = (context as AccessLoggerContext & { clusterManager?: ClusterLookup }).clusterManager;
       const http = config.http_service;
+      const grpc = config.grpc_service ?? config.common_config?.grpc_service;
+      const logName = config.log_name || config.common_config?.log_name || '';
       const headers: Record<string, string> = {};
       for (const h of http?.request_headers_to_add ?? []) headers[h.header.key] = h.header.value;
       // OTLP/HTTP when http_service is set, else OTLP/gRPC to the grpc_service cluster.
@@ -110,13 +130,16 @@ registries.accessLoggers.register(
               kind: 'otlp-grpc',
               url: collectorUrl(
                 clusters,
-                config.common_config.grpc_service!.envoy_grpc.cluster_name,
+                grpc!.envoy_grpc.cluster_name,
                 '',
-                'common_config.grpc_service.envoy_grpc.cluster_name',
+                config.grpc_service !== undefined
+                  ? 'grpc_service.envoy_grpc.cluster_name'
+                  : 'common_config.grpc_service.envoy_grpc.cluster_name',
               ),
             };
+      const suffix = config.stat_prefix ?? logName;
       const scope = context.stats.scope(
-        `access_logs.open_telemetry_access_log.${config.stat_prefix ?? config.common_config.log_name}`,
+        suffix === '' ? 'access_logs.open_telemetry_access_log' : `access_logs.open_telemetry_access_log.${suffix}`,
       );
       const resourceAttributes: Record<string, string> = {
         'service.name': context.node.cluster || 'meshscope',
@@ -124,7 +147,7 @@ registries.accessLoggers.register(
       };
       for (const kv of config.resource_attributes?.values ?? []) resourceAttributes[kv.key] = kv.value.string_value;
       const pipeline = sharedLogPipeline(
-        { exporter, resourceAttributes, logName: config.common_config.log_name, maxQueueSize: MAX_QUEUE },
+        { exporter, resourceAttributes, logName, maxQueueSize: MAX_QUEUE },
         {
           sent: scope.counter('logs_written'),
           dropped: scope.counter('logs_dropped'),

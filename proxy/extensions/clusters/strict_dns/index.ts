@@ -5,7 +5,7 @@ import { defineExtension } from '../../../core/registry.js';
 import { registries, type ClusterContext, type ClusterDiscovery } from '../../../core/extension-points.js';
 import { endpointSpecs } from '../../../core/upstream/endpoints.js';
 import type { HostDescription } from '../../../core/upstream/host.js';
-import { durationMs } from '../../../config/duration.js';
+import { durationMs } from '../../../api/duration.js';
 import { periodicDiscovery, resolveAll } from '../dns.js';
 
 registries.clusters.register(

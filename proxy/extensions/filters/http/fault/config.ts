@@ -3,8 +3,8 @@
 // request (keys default to `fault.http.*`), so a `/runtime_modify` or disk-layer change
 // applies to the next request without a restart.
 import { z } from 'zod';
-import { durationMs, durationSchema } from '../../../../config/duration.js';
-import { headerMatcherSchema } from '../../../../config/schema.js';
+import { durationMs, durationSchema } from '../../../../api/duration.js';
+import { headerMatcherSchema } from '../../../../api/schema.js';
 import {
   compileHeaderMatcher,
   headerMatches,

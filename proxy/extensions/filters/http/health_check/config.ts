@@ -8,7 +8,7 @@ import { defineExtension } from '../../../../core/registry.js';
 import { registries, type HttpFilterContext } from '../../../../core/extension-points.js';
 import { FilterDataStatus, FilterHeadersStatus, type StreamFilterFactory } from '../../../../core/http/filter.js';
 import { HeaderMap } from '../../../../core/http/headers.js';
-import { headerMatcherSchema } from '../../../../config/schema.js';
+import { headerMatcherSchema } from '../../../../api/schema.js';
 import { compileHeaderMatcher, headerMatches } from '../../../../core/router/route-table.js';
 
 export const HEALTH_CHECK_TYPE_URL = 'type.googleapis.com/envoy.extensions.filters.http.health_check.v3.HealthCheck';

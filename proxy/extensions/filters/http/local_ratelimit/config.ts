@@ -2,7 +2,7 @@
 // and its compiled form. The same message configures the filter in the HCM and per route
 // (`typed_per_filter_config`); each compiled config owns its token bucket, as in Envoy.
 import { z } from 'zod';
-import { durationMs, durationSchema } from '../../../../config/duration.js';
+import { durationMs, durationSchema } from '../../../../api/duration.js';
 import { compileHeaderFormat, type FormatPart } from '../../../../core/http/header-format.js';
 import { runtimeFractionalPercentSchema, type RuntimeFractionalPercent } from '../../../../runtime/index.js';
 import type { Counter, Scope } from '../../../../stats/types.js';

@@ -1,5 +1,5 @@
 // envoy.filters.network.http_connection_manager: validates the HCM config (schema in
-// proxy/config/schema.ts) and builds one HttpConnectionManager per listener per worker:
+// proxy/api/schema.ts) and builds one HttpConnectionManager per listener per worker:
 // compiled route table, HTTP filter factories, access loggers and tracer from the registries.
 import { defineExtension } from '../../../../core/registry.js';
 import {
@@ -9,8 +9,8 @@ import {
   type Tracer,
   type TracingSettings,
 } from '../../../../core/extension-points.js';
-import { HCM_TYPE_URL, httpConnectionManagerSchema, unwrap } from '../../../../config/schema.js';
-import { durationMs } from '../../../../config/duration.js';
+import { HCM_TYPE_URL, httpConnectionManagerSchema, unwrap } from '../../../../api/schema.js';
+import { durationMs } from '../../../../api/duration.js';
 import { HttpConnectionManager, type HcmSettings } from '../../../../core/http/conn-manager.js';
 import { HcmStats } from '../../../../core/http/hcm-stats.js';
 import { RouteTable } from '../../../../core/router/route-table.js';
@@ -26,6 +26,7 @@ registries.networkFilters.register(
     name: 'envoy.filters.network.http_connection_manager',
     typeUrls: [HCM_TYPE_URL],
     configSchema: httpConnectionManagerSchema,
+    terminal: true,
     create(cfg, context: NetworkFilterContext): HttpConnectionManager {
       const ctx = context as HcmListenerContext;
       const settings: HcmSettings = {
@@ -62,7 +63,9 @@ registries.networkFilters.register(
       const factories: StreamFilterFactory[] = [];
       for (const f of cfg.http_filters ?? []) {
         if (f.disabled === true) continue;
-        const ext = registries.httpFilters.lookup(f.name, f.typed_config?.['@type'] as string | undefined)!;
+        const ext = registries.httpFilters.lookup(f.name, f.typed_config?.['@type'] as string | undefined);
+        // Only an is_optional filter passes validation unresolved: Envoy leaves it out of the chain.
+        if (ext === undefined) continue;
         factories.push(ext.create(f.typed_config, filterContext));
       }
       const loggers: AccessLogger[] = (cfg.access_log ?? []).map((l) =>

@@ -1,22 +1,24 @@
 // Zod schemas for the Envoy v3 bootstrap subset meshscope implements. Every object is strict:
-// an unknown field is an error naming its full path. Extension configs (`typed_config` of HTTP
-// filters, access loggers, tracers, network filters) are validated against the schema their
-// extension registered, so the set of accepted names grows with the registry, not this file.
+// an unknown field is an error naming its full path. Extension configs (`typed_config` of
+// listener filters, network filters, HTTP filters, access loggers, tracers) are validated
+// against the schema their extension registered, found through the lookups the core provides
+// (extension-schemas.ts), so the set of accepted names grows with the registry, not this file.
+// Like everything in proxy/api, this imports nothing from the core.
 import { z } from 'zod';
 import { durationSchema } from './duration.js';
-import { registries } from '../core/extension-points.js';
-import type { ExtensionRegistry } from '../core/registry.js';
-import { dynamicResourcesSchema } from '../xds/config.js';
-import { layeredRuntimeSchema, runtimeFractionalPercentSchema } from '../runtime/config.js';
-import { retryPolicySchema } from '../core/upstream/retry-policy.js';
-import { requestMirrorPolicySchema } from '../core/upstream/request-mirror.js';
-import { outlierDetectionSchema } from '../core/upstream/outlier-detection.js';
-import { healthCheckSchema } from '../core/upstream/health-checker.js';
-import { compileHeaderFormat } from '../core/http/header-format.js';
+import { numericString, u32, u32Wrapped, unwrap } from './wrappers.js';
+import { type ExtensionCategory, extensionSchemas } from './extension-schemas.js';
+import { dynamicResourcesSchema } from './config-source.js';
+import { layeredRuntimeSchema, runtimeFractionalPercentSchema } from './runtime.js';
+import { retryPolicySchema } from './retry-policy.js';
+import { outlierDetectionSchema } from './outlier-detection.js';
+import { healthCheckSchema } from './health-check.js';
+import { parseHeaderFormat } from './header-format.js';
+import { duplicateFilterChainMatches, filterChainMatchSchema } from './filter-chain-match.js';
 
-/** Protobuf's JSON mapping accepts integers written as decimal strings too. */
-const numericString = (v: unknown): unknown => (typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : v);
-const u32 = z.preprocess(numericString, z.number().int().min(0).max(4294967295));
+/** Read a wrapped number with its default where the config is built. */
+export { unwrap };
+
 const port = z.preprocess(numericString, z.number().int().min(0).max(65535));
 
 /**
@@ -26,8 +28,6 @@ const port = z.preprocess(numericString, z.number().int().min(0).max(65535));
 function envoyEnum<const T extends readonly [string, ...string[]]>(values: T) {
   return z.preprocess((v) => (typeof v === 'string' ? v.toUpperCase() : v), z.enum(values));
 }
-/** google.protobuf.UInt32Value / BoolValue appear either bare or as { value }. */
-const u32Wrapped = z.union([u32, z.object({ value: u32 }).strict()]);
 const percent = z.object({ value: z.number().min(0).max(100) }).strict();
 
 export const socketAddressSchema = z
@@ -43,40 +43,60 @@ export const localitySchema = z
   .object({ region: z.string().optional(), zone: z.string().optional(), sub_zone: z.string().optional() })
   .strict();
 
-/** An extension reference `{ name, typed_config }`, resolved through `registry`. */
-function extensionRef(registry: ExtensionRegistry<unknown, never>, allowDisabled = false) {
+interface ExtensionRefInput {
+  name: string;
+  typed_config?: Record<string, unknown> | undefined;
+  is_optional?: boolean | undefined;
+}
+
+/** Resolves `{ name, typed_config }` through the category's registry and checks the config against the extension's schema. */
+function resolveExtensionRef(category: ExtensionCategory) {
+  return (ref: ExtensionRefInput, ctx: z.RefinementCtx): void => {
+    const typeUrl = ref.typed_config?.['@type'];
+    if (typeUrl !== undefined && typeof typeUrl !== 'string') {
+      ctx.addIssue({ code: 'custom', path: ['typed_config', '@type'], message: 'expected a type URL string' });
+      return;
+    }
+    const registry = extensionSchemas(category);
+    const ext = registry.lookup(ref.name, typeUrl);
+    // Envoy skips an optional HTTP filter it does not implement instead of refusing the listener.
+    if (ext === undefined && ref.is_optional === true) return;
+    if (ext === undefined) {
+      const what = typeUrl === undefined ? `'${ref.name}'` : `'${ref.name}' (@type ${typeUrl})`;
+      ctx.addIssue({
+        code: 'custom',
+        path: typeUrl === undefined ? ['name'] : ['typed_config', '@type'],
+        message: `unsupported ${registry.category} extension ${what}; supported: ${registry.names().join(', ') || 'none'}`,
+      });
+      return;
+    }
+    const result = ext.configSchema.safeParse(ref.typed_config ?? {});
+    if (!result.success) {
+      for (const issue of result.error.issues)
+        ctx.addIssue({ ...issue, path: ['typed_config', ...issue.path] } as never);
+    }
+  };
+}
+
+/** An extension reference `{ name, typed_config }` (a network filter, listener filter, access logger, tracer). */
+function extensionRef(category: ExtensionCategory) {
+  return z
+    .object({ name: z.string().min(1), typed_config: z.record(z.string(), z.unknown()).optional() })
+    .strict()
+    .superRefine(resolveExtensionRef(category));
+}
+
+/** Envoy's HttpFilter: an extension reference plus `disabled` and `is_optional`, which only it has. */
+function httpFilterRef() {
   return z
     .object({
       name: z.string().min(1),
       typed_config: z.record(z.string(), z.unknown()).optional(),
       disabled: z.boolean().optional(),
+      is_optional: z.boolean().optional(),
     })
     .strict()
-    .superRefine((ref, ctx) => {
-      // Only HttpFilter has `disabled` in Envoy's API.
-      if (!allowDisabled && ref.disabled !== undefined)
-        ctx.addIssue({ code: 'custom', path: ['disabled'], message: 'unknown field' });
-      const typeUrl = ref.typed_config?.['@type'];
-      if (typeUrl !== undefined && typeof typeUrl !== 'string') {
-        ctx.addIssue({ code: 'custom', path: ['typed_config', '@type'], message: 'expected a type URL string' });
-        return;
-      }
-      const ext = registry.lookup(ref.name, typeUrl);
-      if (ext === undefined) {
-        const what = typeUrl === undefined ? `'${ref.name}'` : `'${ref.name}' (@type ${typeUrl})`;
-        ctx.addIssue({
-          code: 'custom',
-          path: typeUrl === undefined ? ['name'] : ['typed_config', '@type'],
-          message: `unsupported ${registry.category} extension ${what}; supported: ${registry.names().join(', ') || 'none'}`,
-        });
-        return;
-      }
-      const result = ext.configSchema.safeParse(ref.typed_config ?? {});
-      if (!result.success) {
-        for (const issue of result.error.issues)
-          ctx.addIssue({ ...issue, path: ['typed_config', ...issue.path] } as never);
-      }
-    });
+    .superRefine(resolveExtensionRef('httpFilters'));
 }
 
 /**
@@ -87,7 +107,7 @@ function perFilterConfigSchema() {
   return z.record(z.string(), z.record(z.string(), z.unknown())).superRefine((configs, ctx) => {
     for (const [name, config] of Object.entries(configs)) {
       const typeUrl = config['@type'];
-      const ext = registries.httpFilters.lookup(name, typeof typeUrl === 'string' ? typeUrl : undefined);
+      const ext = extensionSchemas('httpFilters').lookup(name, typeof typeUrl === 'string' ? typeUrl : undefined);
       if (ext === undefined || ext.name !== name) {
         ctx.addIssue({
           code: 'custom',
@@ -111,8 +131,8 @@ const headerValueOptionSchema = z
         value: z
           .string()
           .superRefine((v, ctx) => {
-            const compiled = compileHeaderFormat(v);
-            if (typeof compiled === 'string') ctx.addIssue({ code: 'custom', message: compiled });
+            const parsed = parseHeaderFormat(v);
+            if (typeof parsed === 'string') ctx.addIssue({ code: 'custom', message: parsed });
             if (/[\r\n\0]/.test(v))
               ctx.addIssue({ code: 'custom', message: 'header values cannot contain CR, LF or NUL' });
           })
@@ -217,6 +237,14 @@ const routeMatchSchema = z
   .strict()
   .superRefine(exactlyOne(['prefix', 'path', 'safe_regex', 'path_separated_prefix']));
 
+/** envoy.config.route.v3.RouteAction.RequestMirrorPolicy. */
+export const requestMirrorPolicySchema = z.strictObject({
+  cluster: z.string().min(1),
+  runtime_fraction: runtimeFractionalPercentSchema.optional(),
+  disable_shadow_host_suffix_append: z.boolean().optional(),
+});
+export type RequestMirrorPolicyConfig = z.output<typeof requestMirrorPolicySchema>;
+
 const upgradeConfigSchema = z.object({ upgrade_type: z.string().min(1), enabled: z.boolean().optional() }).strict();
 
 const hashPolicySchema = z
@@ -319,7 +347,7 @@ const redirectSchema = z
   .superRefine(atMostOne(['path_redirect', 'prefix_rewrite', 'regex_rewrite']));
 export type RedirectConfig = z.output<typeof redirectSchema>;
 
-const dataSourceSchema = z
+export const dataSourceSchema = z
   .object({
     inline_string: z.string().optional(),
     inline_bytes: z.string().optional(),
@@ -401,10 +429,7 @@ export const httpConnectionManagerSchema = z
     stat_prefix: z.string().min(1),
     codec_type: envoyEnum(['AUTO', 'HTTP1']).optional(),
     route_config: routeConfigurationSchema.optional(),
-    http_filters: z
-      .array(extensionRef(registries.httpFilters as ExtensionRegistry<unknown, never>, true))
-      .min(1)
-      .optional(),
+    http_filters: z.array(httpFilterRef()).min(1).optional(),
     generate_request_id: z.boolean().optional(),
     preserve_external_request_id: z.boolean().optional(),
     use_remote_address: z.boolean().optional(),
@@ -431,10 +456,10 @@ export const httpConnectionManagerSchema = z
     strip_matching_host_port: z.boolean().optional(),
     normalize_path: z.boolean().optional(),
     merge_slashes: z.boolean().optional(),
-    access_log: z.array(extensionRef(registries.accessLoggers as ExtensionRegistry<unknown, never>)).optional(),
+    access_log: z.array(extensionRef('accessLoggers')).optional(),
     tracing: z
       .object({
-        provider: extensionRef(registries.tracers as ExtensionRegistry<unknown, never>).optional(),
+        provider: extensionRef('tracers').optional(),
         random_sampling: percent.optional(),
         client_sampling: percent.optional(),
         overall_sampling: percent.optional(),
@@ -479,7 +504,7 @@ export const httpConnectionManagerSchema = z
     const lastExtension =
       last === undefined
         ? undefined
-        : registries.httpFilters.lookup(last.name, last.typed_config?.['@type'] as string | undefined);
+        : extensionSchemas('httpFilters').lookup(last.name, last.typed_config?.['@type'] as string | undefined);
     if (lastExtension?.name !== 'envoy.filters.http.router') {
       ctx.addIssue({
         code: 'custom',
@@ -497,6 +522,43 @@ export const httpConnectionManagerSchema = z
   });
 export type HttpConnectionManagerConfig = z.output<typeof httpConnectionManagerSchema>;
 
+/**
+ * A chain's network filters: every one before the last must be non-terminal (connection_limit)
+ * and the last terminal (the HCM), as Envoy requires.
+ */
+function networkFiltersSchema() {
+  return z
+    .array(extensionRef('networkFilters'))
+    .min(1)
+    .superRefine((filters, ctx) => {
+      filters.forEach((f, i) => {
+        const ext = extensionSchemas('networkFilters').lookup(f.name, f.typed_config?.['@type'] as string | undefined);
+        if (ext === undefined) return;
+        const last = i === filters.length - 1;
+        if (ext.terminal === true && !last)
+          ctx.addIssue({
+            code: 'custom',
+            path: [i],
+            message: `terminal filter '${ext.name}' must be the last filter of its filter chain`,
+          });
+        if (ext.terminal !== true && last)
+          ctx.addIssue({
+            code: 'custom',
+            path: [i],
+            message: `non-terminal filter '${ext.name}' cannot be the last filter of a filter chain`,
+          });
+      });
+    });
+}
+
+const filterChainSchema = z
+  .object({
+    name: z.string().optional(),
+    filter_chain_match: filterChainMatchSchema.optional(),
+    filters: networkFiltersSchema(),
+  })
+  .strict();
+
 export const listenerSchema = z
   .object({
     name: z.string().min(1).optional(),
@@ -504,19 +566,28 @@ export const listenerSchema = z
     stat_prefix: z.string().optional(),
     traffic_direction: envoyEnum(['UNSPECIFIED', 'INBOUND', 'OUTBOUND']).optional(),
     per_connection_buffer_limit_bytes: u32Wrapped.optional(),
-    filter_chains: z
-      .array(
-        z
-          .object({
-            name: z.string().optional(),
-            filters: z.array(extensionRef(registries.networkFilters as ExtensionRegistry<unknown, never>)).min(1),
-          })
-          .strict(),
-      )
-      .min(1)
-      .max(1, { message: 'one filter chain per listener is supported (no filter_chain_match)' }),
+    listener_filters: z.array(extensionRef('listenerFilters')).optional(),
+    listener_filters_timeout: durationSchema.optional(),
+    continue_on_listener_filters_timeout: z.boolean().optional(),
+    filter_chains: z.array(filterChainSchema).default([]),
+    default_filter_chain: filterChainSchema.optional(),
   })
-  .strict();
+  .strict()
+  .superRefine((l, ctx) => {
+    if (l.filter_chains.length === 0 && l.default_filter_chain === undefined)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['filter_chains'],
+        message: 'a listener needs at least one filter chain or a default_filter_chain',
+      });
+    for (const [i, j] of duplicateFilterChainMatches(l.filter_chains.map((c) => c.filter_chain_match))) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['filter_chains', j, 'filter_chain_match'],
+        message: `matches the same connections as filter_chains[${i}] (multiple filter chains with the same matching rules)`,
+      });
+    }
+  });
 export type ListenerConfig = z.output<typeof listenerSchema>;
 
 const thresholdSchema = z
@@ -720,7 +791,7 @@ function validateRouteClusters(
   if ((b as { dynamic_resources?: { cds_config?: unknown } }).dynamic_resources?.cds_config !== undefined) return;
   const clusters = new Set((b.static_resources?.clusters ?? []).map((c) => c.name));
   b.static_resources?.listeners?.forEach((l, li) =>
-    l.filter_chains.forEach((fc, fi) =>
+    chainsWithPaths(l).forEach(([chainPath, fc]) =>
       fc.filters.forEach((f, ni) => {
         const tc = f.typed_config as { '@type'?: string; route_config?: RouteConfiguration } | undefined;
         if (
@@ -735,8 +806,7 @@ function validateRouteClusters(
               'static_resources',
               'listeners',
               li,
-              'filter_chains',
-              fi,
+              ...chainPath,
               'filters',
               ni,
               'typed_config',
@@ -777,10 +847,14 @@ function validateRouteClusters(
   );
 }
 
-/** Returns the number from a value that may be wrapped as `{ value }` (protobuf wrappers). */
-export function unwrap(v: number | { value: number } | undefined, fallback: number): number {
-  if (v === undefined) return fallback;
-  return typeof v === 'number' ? v : v.value;
+/** A listener's filter chains with their paths, `default_filter_chain` last. */
+function chainsWithPaths(l: ListenerConfig): Array<[Array<string | number>, ListenerConfig['filter_chains'][number]]> {
+  const out: Array<[Array<string | number>, ListenerConfig['filter_chains'][number]]> = l.filter_chains.map((fc, i) => [
+    ['filter_chains', i],
+    fc,
+  ]);
+  if (l.default_filter_chain !== undefined) out.push([['default_filter_chain'], l.default_filter_chain]);
+  return out;
 }
 
 function isPrime(n: number): boolean {

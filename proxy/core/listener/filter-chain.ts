@@ -1,0 +1,57 @@
+// A listener's filter chain as built for one worker: its network filters in config order, the
+// non-terminal ones first and the terminal one (the HCM, direct_response) last. The chain's
+// `filter_chain_match` lives in the listener's FilterChainMatcher, not here.
+import type { Socket } from 'node:net';
+import type { DownstreamConnection, ListenerInfo, NetworkFilter, NetworkReadFilter } from '../extension-points.js';
+import type { DownstreamTransportSocketFactory } from '../network/transport-socket.js';
+import { rawBufferDownstreamFactory } from '../network/raw-buffer-socket.js';
+
+export class FilterChain {
+  /** `name` from the config, or `filter_chains[i]` / `default_filter_chain`. */
+  readonly name: string;
+  readonly readFilters: readonly NetworkReadFilter[];
+  readonly terminal: NetworkFilter;
+  /** The chain's `transport_socket` (raw TCP until TLS transport sockets exist). */
+  readonly transportSocketFactory: DownstreamTransportSocketFactory;
+
+  constructor(
+    name: string,
+    readFilters: readonly NetworkReadFilter[],
+    terminal: NetworkFilter,
+    transportSocketFactory: DownstreamTransportSocketFactory = rawBufferDownstreamFactory,
+  ) {
+    this.name = name;
+    this.readFilters = readFilters;
+    this.terminal = terminal;
+    this.transportSocketFactory = transportSocketFactory;
+  }
+
+  /**
+   * Runs a new connection through the chain's network filters in order. The handoff to the
+   * terminal filter is the seam between the listener and the HTTP connection manager.
+   */
+  newConnection(socket: Socket, listener: ListenerInfo): DownstreamConnection {
+    for (const filter of this.readFilters) {
+      if (filter.onNewConnection(socket, listener) === 'stop') return new RefusedConnection(socket);
+    }
+    return this.terminal.onNewConnection(this.transportSocketFactory.createTransportSocket(socket), listener);
+  }
+}
+
+/** A connection a non-terminal filter stopped: the filter closes it; the listener still tracks it until then. */
+class RefusedConnection implements DownstreamConnection {
+  readonly #socket: Socket;
+  constructor(socket: Socket) {
+    this.#socket = socket;
+  }
+  drain(): void {
+    this.#socket.destroy();
+  }
+  destroy(): void {
+    this.#socket.destroy();
+  }
+  onClose(fn: () => void): void {
+    if (this.#socket.destroyed) fn();
+    else this.#socket.once('close', fn);
+  }
+}
