@@ -36,8 +36,6 @@ export interface ResponseEncoder extends StreamEncoder {
   readonly protocol: HttpProtocol;
   /** The request's upgrade (lower-case, e.g. `websocket`), '' when none; h2c is never offered. */
   readonly upgradeType: string;
-  /** True when the response must not carry a body (a HEAD request). */
-  readonly headRequest: boolean;
   /** True once response headers went out. */
   readonly responseStarted: boolean;
   /** True once a 101 was written: the stream is a raw tunnel both ways. */

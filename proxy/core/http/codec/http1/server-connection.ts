@@ -50,7 +50,7 @@ class Http1ResponseEncoder implements ResponseEncoder {
   readonly #versionMinor: number;
   readonly protocol: HttpProtocol;
   readonly upgradeType: string;
-  readonly headRequest: boolean;
+  readonly #headRequest: boolean;
   decoder: RequestDecoder | null = null;
   /** The parser delivered the whole request. */
   requestEnded = false;
@@ -68,7 +68,7 @@ class Http1ResponseEncoder implements ResponseEncoder {
     this.protocol = head.versionMinor === 0 ? 'HTTP/1.0' : 'HTTP/1.1';
     // h2c upgrades are stripped as Envoy's HTTP/1 codec does; others need HCM configuration.
     this.upgradeType = head.upgrade === 'h2c' ? '' : head.upgrade;
-    this.headRequest = head.method === 'HEAD';
+    this.#headRequest = head.method === 'HEAD';
     this.#closeAfterResponse = head.connectionClose;
   }
 
@@ -93,7 +93,7 @@ class Http1ResponseEncoder implements ResponseEncoder {
     const status = Number(headers.get(':status') ?? 200);
     this.responseStarted = true;
     this.upgraded = status === 101 && this.upgradeType !== '';
-    this.bodyless = endStream || status === 204 || status === 304 || this.headRequest || this.upgraded;
+    this.bodyless = endStream || status === 204 || status === 304 || this.#headRequest || this.upgraded;
     const hasLength = headers.has('content-length');
     this.#chunked = !this.bodyless && !hasLength && this.#versionMinor === 1;
     if (!this.bodyless && !hasLength && this.#versionMinor === 0) this.#closeAfterResponse = true;
