@@ -10,6 +10,7 @@ import type { HeaderMap } from './http/headers.js';
 import type { ClusterManager } from './upstream/cluster-manager.js';
 import type { ExtensionContext } from './extension-context.js';
 import type { ClusterContext, ClusterDiscovery } from './upstream/cluster-discovery.js';
+import type { TransportSocket } from './network/transport-socket.js';
 
 export type { ExtensionContext, NodeInfo, ServerStateView } from './extension-context.js';
 export type { ClusterContext, ClusterDiscovery } from './upstream/cluster-discovery.js';
@@ -65,7 +66,11 @@ export interface AccessLoggerContext extends ExtensionContext {
  * `onNewConnection` returns, so bytes a listener filter peeked at are read again here.
  */
 export interface NetworkFilter {
-  onNewConnection(socket: Socket, listener: ListenerInfo): DownstreamConnection;
+  /**
+   * A new downstream connection, already behind its filter chain's transport socket (raw TCP or
+   * TLS): the filter reads and writes `transport.stream` and takes `:scheme` from the transport.
+   */
+  onNewConnection(transport: TransportSocket, listener: ListenerInfo): DownstreamConnection;
 }
 
 /** What a non-terminal network filter decides about a new connection. */

@@ -12,7 +12,13 @@ import { connect as netConnect, isIP, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { gzip } from 'node:zlib';
 import { OTLPExporterError, type ExportResponse, type IExporterTransport } from '@opentelemetry/otlp-exporter-base';
-import { Http1Parser, STATUS_TEXT, type CodecError, type MessageHead, type ParserHandler } from '../core/http/codec.js';
+import {
+  Http1Parser,
+  STATUS_TEXT,
+  type CodecError,
+  type MessageHead,
+  type ParserHandler,
+} from '../core/http/codec/http1/parser.js';
 
 export interface OtlpHttpTransportOptions {
   /** http:// or https:// URL of the OTLP endpoint (e.g. http://collector:4318/v1/traces). */

@@ -2,7 +2,12 @@
 // point of a pipelined request/response stream is tried, including inside CRLFs, chunk-size
 // lines and trailers.
 import { describe, expect, it } from 'vitest';
-import { Http1Parser, type CodecError, type MessageHead, type ParserHandler } from '../../proxy/core/http/codec.js';
+import {
+  Http1Parser,
+  type CodecError,
+  type MessageHead,
+  type ParserHandler,
+} from '../../proxy/core/http/codec/http1/parser.js';
 
 interface Event {
   kind: 'head' | 'body' | 'complete' | 'error' | 'info';

@@ -3,17 +3,27 @@
 // `filter_chain_match` lives in the listener's FilterChainMatcher, not here.
 import type { Socket } from 'node:net';
 import type { DownstreamConnection, ListenerInfo, NetworkFilter, NetworkReadFilter } from '../extension-points.js';
+import type { DownstreamTransportSocketFactory } from '../network/transport-socket.js';
+import { rawBufferDownstreamFactory } from '../network/raw-buffer-socket.js';
 
 export class FilterChain {
   /** `name` from the config, or `filter_chains[i]` / `default_filter_chain`. */
   readonly name: string;
   readonly readFilters: readonly NetworkReadFilter[];
   readonly terminal: NetworkFilter;
+  /** The chain's `transport_socket` (raw TCP until TLS transport sockets exist). */
+  readonly transportSocketFactory: DownstreamTransportSocketFactory;
 
-  constructor(name: string, readFilters: readonly NetworkReadFilter[], terminal: NetworkFilter) {
+  constructor(
+    name: string,
+    readFilters: readonly NetworkReadFilter[],
+    terminal: NetworkFilter,
+    transportSocketFactory: DownstreamTransportSocketFactory = rawBufferDownstreamFactory,
+  ) {
     this.name = name;
     this.readFilters = readFilters;
     this.terminal = terminal;
+    this.transportSocketFactory = transportSocketFactory;
   }
 
   /**
@@ -24,7 +34,7 @@ export class FilterChain {
     for (const filter of this.readFilters) {
       if (filter.onNewConnection(socket, listener) === 'stop') return new RefusedConnection(socket);
     }
-    return this.terminal.onNewConnection(socket, listener);
+    return this.terminal.onNewConnection(this.transportSocketFactory.createTransportSocket(socket), listener);
   }
 }
 

@@ -8,7 +8,7 @@ import { durationMs } from '../../api/duration.js';
 import type { Counter, Gauge, Histogram, Scope } from '../../stats/types.js';
 import type { ClusterDiscovery } from './cluster-discovery.js';
 import { Host, type HostDescription } from './host.js';
-import { Http1ConnPool } from './conn-pool.js';
+import { Http1ConnPool } from './http1-conn-pool.js';
 import { LoadBalancer, type LbSettings } from './load-balancer.js';
 import type { ClusterResilience } from './cluster-resilience.js';
 import { ZoneRoutingPlan, type ZoneAwareContext } from './zone-aware.js';

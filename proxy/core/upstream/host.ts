@@ -1,7 +1,7 @@
 // An upstream host as one worker sees it: address, weight, priority, locality, Envoy's health
 // flags (set by health checking and outlier detection) and per-host counters that `/clusters`
 // prints. Counters are plain fields: the hot path increments them, admin reads them on demand.
-import type { Http1ConnPool } from './conn-pool.js';
+import type { ConnectionPool } from './conn-pool.js';
 
 export interface HostDescription {
   readonly address: string;
@@ -67,7 +67,7 @@ export class Host {
   #healthFlags = 0;
   #onHealthChange: (host: Host) => void;
   /** Set by the cluster once the pool exists. */
-  pool!: Http1ConnPool;
+  pool!: ConnectionPool;
 
   constructor(description: HostDescription, onHealthChange: (host: Host) => void) {
     this.description = description;

@@ -3,12 +3,11 @@
 // the real request: its response is read and dropped, its failures only show in the shadow
 // cluster's stats, and it gives up when the body outgrows the buffer it may hold.
 import { HeaderMap } from '../http/headers.js';
-import type { MessageHead } from '../http/codec.js';
 import type { RequestMirrorPolicyConfig } from '../../api/schema.js';
 import type { RuntimeFractionalPercent, RuntimeSnapshot } from '../../runtime/index.js';
 import type { Cluster } from './cluster.js';
 import type { PoolFailureReason } from './conn-pool.js';
-import { UpstreamRequest, type AttemptOwner } from '../../extensions/filters/http/router/upstream-request.js';
+import { UpstreamRequest, type AttemptOwner } from '../router/upstream-request.js';
 
 export interface RequestMirrorPolicy {
   /** The shadow cluster, or '' when `clusterHeader` names it per request. */
@@ -57,7 +56,6 @@ const EMPTY = Buffer.alloc(0);
 /** One mirrored request. Feed it the request body; it writes once connected and drops the response. */
 export class ShadowRequest implements AttemptOwner {
   readonly #cluster: Cluster;
-  readonly #method: string;
   readonly #headers: HeaderMap;
   readonly #bufferLimit: number;
   #attempt: UpstreamRequest | null = null;
@@ -69,14 +67,12 @@ export class ShadowRequest implements AttemptOwner {
 
   constructor(
     cluster: Cluster,
-    method: string,
     requestHeaders: HeaderMap,
     appendSuffix: boolean,
     timeoutMs: number,
     bufferLimit: number,
   ) {
     this.#cluster = cluster;
-    this.#method = method;
     this.#bufferLimit = bufferLimit;
     const headers = new HeaderMap();
     for (let i = 0; i < requestHeaders.names.length; i++)
@@ -107,7 +103,7 @@ export class ShadowRequest implements AttemptOwner {
   data(chunk: Buffer, end: boolean): void {
     if (this.#done) return;
     const attempt = this.#attempt;
-    if (attempt !== null && attempt.connection !== null && this.#pending.length === 0) {
+    if (attempt !== null && attempt.encoder !== null && this.#pending.length === 0) {
       attempt.writeBody(chunk, end);
       return;
     }
@@ -119,9 +115,7 @@ export class ShadowRequest implements AttemptOwner {
 
   onAttemptPoolReady(attempt: UpstreamRequest): void {
     if (this.#done) return attempt.reset();
-    const hasBody = !(this.#ended && this.#pendingBytes === 0);
-    const chunked = hasBody && !this.#headers.has('content-length');
-    attempt.writeHead(this.#method, this.#headers, chunked, false);
+    attempt.writeHead(this.#headers, this.#ended && this.#pendingBytes === 0, false);
     const pending = this.#pending;
     this.#pending = [];
     if (pending.length > 0 || this.#ended)
@@ -134,8 +128,8 @@ export class ShadowRequest implements AttemptOwner {
 
   onAttemptInformational(): void {}
 
-  onAttemptHeaders(_attempt: UpstreamRequest, head: MessageHead): void {
-    this.#cluster.info.stats.recordResponseCode(head.status);
+  onAttemptHeaders(_attempt: UpstreamRequest, status: number): void {
+    this.#cluster.info.stats.recordResponseCode(status);
   }
 
   onAttemptData(): void {}

@@ -1,10 +1,11 @@
-// envoy.filters.http.router: config schema and factory. The factory binds the worker's
-// cluster manager once; each stream gets a fresh RouterFilter.
+// envoy.filters.http.router: config schema and factory; the router itself is core
+// (core/router/router.ts), as in Envoy. The factory binds the worker's cluster manager once;
+// each stream gets a fresh RouterFilter.
 import { z } from 'zod';
 import { defineExtension } from '../../../../core/registry.js';
 import { registries, type HttpFilterContext } from '../../../../core/extension-points.js';
 import type { StreamFilterFactory } from '../../../../core/http/filter.js';
-import { RouterFilter, type RouterConfig } from './filter.js';
+import { RouterFilter, type RouterConfig } from '../../../../core/router/router.js';
 
 export const ROUTER_TYPE_URL = 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router';
 

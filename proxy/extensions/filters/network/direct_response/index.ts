@@ -32,7 +32,8 @@ registries.networkFilters.register(
               ? Buffer.from(r.inline_bytes, 'base64')
               : readFileSync(r.filename!);
       return {
-        onNewConnection(socket) {
+        onNewConnection(transport) {
+          const socket = transport.stream;
           socket.on('error', () => {
             // A peer that resets before reading the response: nothing to answer any more.
           });

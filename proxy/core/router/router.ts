@@ -1,23 +1,28 @@
-// The router filter (envoy.filters.http.router), per stream: resolves the route's cluster,
-// applies rewrites and header mutations, picks a host (hash policies feed RING_HASH/MAGLEV),
-// runs one UpstreamRequest per attempt, streams the body both ways with flow control and turns
-// upstream failures into Envoy's local replies and response flags.
-import type { StreamDecoderFilter, StreamFilterCallbacks } from '../../../../core/http/filter.js';
-import { FilterDataStatus, FilterHeadersStatus } from '../../../../core/http/filter.js';
-import { HeaderMap } from '../../../../core/http/headers.js';
-import type { MessageHead } from '../../../../core/http/codec.js';
-import { applyHeaderMutation, type Route } from '../../../../core/router/route-table.js';
-import { hashString } from '../../../../core/upstream/load-balancer.js';
-import type { Cluster, ResourceManager } from '../../../../core/upstream/cluster.js';
-import type { PoolFailureReason } from '../../../../core/upstream/conn-pool.js';
-import type { ClusterManager } from '../../../../core/upstream/cluster-manager.js';
-import { ResponseFlag } from '../../../../core/stream-info.js';
+// The router, core as Envoy's source/common/router (envoy.filters.http.router only configures and
+// registers it), per stream: resolves the route's cluster, applies rewrites and header
+// mutations, picks a host (hash policies feed RING_HASH/MAGLEV), runs one UpstreamRequest per
+// attempt, streams the body both ways with flow control and turns upstream failures into
+// Envoy's local replies and response flags.
+import type { StreamDecoderFilter, StreamFilterCallbacks } from '../http/filter.js';
+import { FilterDataStatus, FilterHeadersStatus } from '../http/filter.js';
+import { HeaderMap } from '../http/headers.js';
+import {
+  isHopByHopResponseHeader,
+  isHopByHopResponseHeaderBut101Upgrade,
+  setUpstreamServiceTime,
+} from '../http/header-utility.js';
+import { applyHeaderMutation, type Route } from './route-table.js';
+import { hashString } from '../upstream/load-balancer.js';
+import type { Cluster, ResourceManager } from '../upstream/cluster.js';
+import type { PoolFailureReason } from '../upstream/conn-pool.js';
+import type { ClusterManager } from '../upstream/cluster-manager.js';
+import { ResponseFlag } from '../stream-info.js';
 import { UpstreamRequest, type AttemptOwner } from './upstream-request.js';
-import type { Counter } from '../../../../stats/types.js';
-import type { Host } from '../../../../core/upstream/host.js';
-import type { Runtime } from '../../../../runtime/index.js';
-import { RetryState, finalTimeouts } from '../../../../core/upstream/retry-policy.js';
-import { mirrorClusterName, ShadowRequest, shouldMirror } from '../../../../core/upstream/request-mirror.js';
+import type { Counter } from '../../stats/types.js';
+import type { Host } from '../upstream/host.js';
+import type { Runtime } from '../../runtime/index.js';
+import { RetryState, finalTimeouts } from '../upstream/retry-policy.js';
+import { mirrorClusterName, ShadowRequest, shouldMirror } from '../upstream/request-mirror.js';
 
 /** `http.<stat_prefix>.*` counters the router owns. */
 export interface RouterStats {
@@ -38,10 +43,6 @@ export interface RouterConfig {
 
 const UPSTREAM_RESET_PREFIX = 'upstream connect error or disconnect/reset before headers. reset reason: ';
 const EMPTY = Buffer.alloc(0);
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade']);
-const isHopByHop = (name: string): boolean => HOP_BY_HOP.has(name);
-/** A 101 keeps `upgrade`: it names the protocol switched to. */
-const isHopByHopBut101Upgrade = (name: string): boolean => name !== 'upgrade' && HOP_BY_HOP.has(name);
 /** Envoy marks its circuit-breaker replies so a downstream Envoy does not retry them. */
 const markOverloaded = (headers: HeaderMap): void => headers.set('x-envoy-overloaded', 'true');
 
@@ -62,7 +63,6 @@ export class RouterFilter implements StreamDecoderFilter, AttemptOwner {
   #downstreamBackedUp = false;
   #upstreamBackedUp = false;
   #setCookie: string | null = null;
-  #method = 'GET';
   #countedRequest = false;
   // --- retries, per-try timeouts and mirrors ---
   #retryState: RetryState | null = null;
@@ -164,7 +164,6 @@ export class RouterFilter implements StreamDecoderFilter, AttemptOwner {
       return FilterHeadersStatus.StopIteration;
     }
     if (route.autoHostRewrite && host.description.hostname !== '') headers.set(':authority', host.description.hostname);
-    this.#method = headers.get(':method') ?? 'GET';
     this.#requestEnded = endStream;
     const timeouts = finalTimeouts(route.timeoutMs, route.retryPolicy?.perTryTimeoutMs ?? 0, headers);
     if (timeouts.globalMs > 0 && cb.upgradeType === '') {
@@ -222,7 +221,6 @@ export class RouterFilter implements StreamDecoderFilter, AttemptOwner {
       if (shadowCluster === undefined || !shouldMirror(policy, snapshot)) continue;
       const shadow = new ShadowRequest(
         shadowCluster,
-        this.#method,
         headers,
         policy.appendShadowSuffix,
         timeoutMs,
@@ -359,7 +357,7 @@ export class RouterFilter implements StreamDecoderFilter, AttemptOwner {
     }
     if (this.#shadows !== null) for (const s of this.#shadows) s.data(data, endStream);
     const up = this.#upstream;
-    if (up === null || up.connection === null || this.#buffered !== null) {
+    if (up === null || up.encoder === null || this.#buffered !== null) {
       if (up === null && this.#cluster === null) return FilterDataStatus.Continue;
       (this.#buffered ??= []).push(data);
       this.#bufferedBytes += data.length;
@@ -431,18 +429,15 @@ export class RouterFilter implements StreamDecoderFilter, AttemptOwner {
       );
       attempt.span.injectContext(headers);
     }
-    const raw = cb.upgradeType !== '';
-    const hasBody = !raw && !(this.#requestEnded && this.#buffered === null);
-    const chunked = hasBody && !headers.has('content-length');
-    let ok = attempt.writeHead(this.#method, headers, chunked, raw);
+    // A request that already ended with nothing buffered ends with its head (a tunnel's too:
+    // the client half-closed before the upstream connected).
     const buffered = this.#buffered;
+    let ok = attempt.writeHead(headers, this.#requestEnded && buffered === null, cb.upgradeType !== '');
     this.#buffered = null;
     this.#bufferedBytes = 0;
     if (buffered !== null) {
       const data = buffered.length === 1 ? buffered[0]! : Buffer.concat(buffered);
       ok = attempt.writeBody(data, this.#bufferedEnd);
-    } else if (this.#requestEnded) {
-      ok = attempt.writeBody(EMPTY, true);
     }
     if (!ok) {
       if (!this.#upstreamBackedUp) {
@@ -488,34 +483,31 @@ export class RouterFilter implements StreamDecoderFilter, AttemptOwner {
     );
   }
 
-  onAttemptInformational(attempt: UpstreamRequest, head: MessageHead): void {
+  onAttemptInformational(attempt: UpstreamRequest, status: number, headers: HeaderMap): void {
     // 100 Continue was already answered by the HCM; other 1xx pass through.
-    if (attempt !== this.#upstream || head.status === 100) return;
-    const h = head.headers;
-    h.names.unshift(':status');
-    h.values.unshift(String(head.status));
-    this.#cb.encode1xxHeaders(h);
+    if (attempt !== this.#upstream || status === 100) return;
+    headers.names.unshift(':status');
+    headers.values.unshift(String(status));
+    this.#cb.encode1xxHeaders(headers);
   }
 
-  onAttemptHeaders(attempt: UpstreamRequest, head: MessageHead): void {
+  onAttemptHeaders(attempt: UpstreamRequest, status: number, headers: HeaderMap): void {
     if (attempt !== this.#upstream) return;
-    if (this.#retryOnHeaders(attempt, head)) return;
+    if (this.#retryOnHeaders(attempt, status, headers)) return;
     const cluster = this.#cluster!;
     const route = this.#route!;
     const cb = this.#cb;
     const info = cb.streamInfo;
     this.#responseStarted = true;
     info.upstreamFirstByteMs = info.elapsedMs();
-    cluster.info.stats.recordResponseCode(head.status);
-    if (head.status >= 500) attempt.host.stats.rq_error++;
+    cluster.info.stats.recordResponseCode(status);
+    if (status >= 500) attempt.host.stats.rq_error++;
     else attempt.host.stats.rq_success++;
     // The parsed upstream map becomes the response map: hop-by-hop headers go, :status leads.
-    const headers = head.headers;
-    headers.removeIf(head.status === 101 ? isHopByHopBut101Upgrade : isHopByHop);
+    headers.removeIf(status === 101 ? isHopByHopResponseHeaderBut101Upgrade : isHopByHopResponseHeader);
     headers.names.unshift(':status');
-    headers.values.unshift(String(head.status));
-    if (!this.#config.suppressEnvoyHeaders)
-      headers.set('x-envoy-upstream-service-time', String(Math.round(attempt.elapsedMs()))); // this hop's, not appended
+    headers.values.unshift(String(status));
+    if (!this.#config.suppressEnvoyHeaders) setUpstreamServiceTime(headers, attempt.elapsedMs());
     if (this.#setCookie !== null) headers.add('set-cookie', this.#setCookie);
     if (this.#weightedIndex >= 0)
       applyHeaderMutation(route.weightedClusters![this.#weightedIndex]!.responseMutation, headers, info);
@@ -524,19 +516,19 @@ export class RouterFilter implements StreamDecoderFilter, AttemptOwner {
   }
 
   /** Outlier accounting for a response; true when it is discarded for a retry. */
-  #retryOnHeaders(attempt: UpstreamRequest, head: MessageHead): boolean {
+  #retryOnHeaders(attempt: UpstreamRequest, status: number, headers: HeaderMap): boolean {
     this.#clearPerTryTimer();
     const cluster = this.#cluster!;
-    cluster.resilience?.outlier?.putHttpResponseCode(attempt.host, head.status);
+    cluster.resilience?.outlier?.putHttpResponseCode(attempt.host, status);
     const state = this.#retryState;
-    if (state?.wouldRetryFromHeaders(head.status, head.headers) && this.#tryRetry(attempt, true)) {
-      cluster.info.stats.recordResponseCode(head.status);
+    if (state?.wouldRetryFromHeaders(status, headers) && this.#tryRetry(attempt, true)) {
+      cluster.info.stats.recordResponseCode(status);
       attempt.host.stats.rq_error++;
       return true;
     }
-    if (state !== null && !state.wouldRetryFromHeaders(head.status, head.headers)) state.shouldRetry(false);
+    if (state !== null && !state.wouldRetryFromHeaders(status, headers)) state.shouldRetry(false);
     if (this.#route!.virtualHost.includeAttemptCountInResponse)
-      head.headers.add('x-envoy-attempt-count', String(this.#attempts));
+      headers.add('x-envoy-attempt-count', String(this.#attempts));
     return false;
   }
 

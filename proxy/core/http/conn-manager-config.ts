@@ -1,0 +1,50 @@
+// What a connection manager is configured with (Envoy's ConnectionManagerConfig), built once per
+// listener per worker by the envoy.filters.network.http_connection_manager factory and read by
+// every connection and stream it serves.
+import type { StreamFilterFactory } from './filter.js';
+import type { HcmStats } from './hcm-stats.js';
+import type { RouteTable } from '../router/route-table.js';
+import type { AccessLogger, Tracer } from '../extension-points.js';
+
+export interface HcmSettings {
+  readonly statPrefix: string;
+  readonly generateRequestId: boolean;
+  readonly preserveExternalRequestId: boolean;
+  readonly useRemoteAddress: boolean;
+  readonly xffNumTrustedHops: number;
+  readonly skipXffAppend: boolean;
+  /** `add_user_agent`: the local service cluster and node, told to the upstream; null when off. */
+  readonly userAgent: { readonly cluster: string; readonly node: string } | null;
+  readonly serverName: string;
+  readonly serverHeaderTransformation: 'OVERWRITE' | 'APPEND_IF_ABSENT' | 'PASS_THROUGH';
+  /** 0 = disabled. */
+  readonly idleTimeoutMs: number;
+  /** 0 = disabled. */
+  readonly requestHeadersTimeoutMs: number;
+  readonly maxRequestHeadersBytes: number;
+  readonly maxHeadersCount: number;
+  readonly acceptHttp10: boolean;
+  readonly defaultHostForHttp10: string;
+  /** HCM-level upgrade types (lower-case) → enabled. */
+  readonly upgrades: ReadonlyMap<string, boolean>;
+  /** RFC 3986 dot-segment removal before routing (normalize_path). */
+  readonly normalizePath: boolean;
+  /** Collapse repeated slashes before routing (merge_slashes). */
+  readonly mergeSlashes: boolean;
+  /** Downstream bytes buffered per stream before reading pauses. */
+  readonly bufferLimitBytes: number;
+  /** `stream_idle_timeout` (Envoy default 5 min); a route's `idle_timeout` overrides it. 0 = disabled. */
+  readonly streamIdleTimeoutMs: number;
+  /** `request_timeout`: the whole request must arrive within it. 0 = disabled. */
+  readonly requestTimeoutMs: number;
+}
+
+export interface ConnectionManagerConfig {
+  readonly settings: HcmSettings;
+  readonly stats: HcmStats;
+  /** Replaced whole by RDS updates; a stream keeps the table it was routed with. */
+  readonly routeTable: RouteTable;
+  readonly filterFactories: readonly StreamFilterFactory[];
+  readonly accessLoggers: readonly AccessLogger[];
+  readonly tracer: Tracer | null;
+}

@@ -1,0 +1,79 @@
+// envoy.transport_sockets.raw_buffer: plaintext TCP. The accepted or connected net.Socket is the
+// native stream as it is; `:scheme` is `http`.
+import { connect, type Socket } from 'node:net';
+import type {
+  DownstreamTransportSocketFactory,
+  TransportSocket,
+  UpstreamTransportSocketFactory,
+} from './transport-socket.js';
+
+export const RAW_BUFFER_TRANSPORT_SOCKET = 'envoy.transport_sockets.raw_buffer';
+
+/**
+ * Every upstream socket of this worker reads into this one buffer (net's `onread`): no
+ * allocation per read. Safe because a read is consumed synchronously: the HTTP/1 parser copies
+ * what it holds across reads and the client codec hands the router a copy of body bytes.
+ */
+const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
+
+export class RawBufferSocket implements TransportSocket {
+  readonly transportProtocol = 'raw_buffer' as const;
+  readonly scheme = 'http' as const;
+  readonly applicationProtocol = '';
+  readonly requestedServerName = '';
+  readonly stream: Socket;
+  remoteAddress: string;
+  remotePort: number;
+  localAddress: string;
+  localPort: number;
+  #connected: boolean;
+
+  /** An accepted socket (connected), or one still connecting to `remote`. */
+  constructor(stream: Socket, remote?: { address: string; port: number }) {
+    this.stream = stream;
+    this.#connected = remote === undefined;
+    this.remoteAddress = remote?.address ?? stream.remoteAddress ?? '';
+    this.remotePort = remote?.port ?? stream.remotePort ?? 0;
+    this.localAddress = stream.localAddress ?? '';
+    this.localPort = stream.localPort ?? 0;
+  }
+
+  onConnected(fn: () => void): void {
+    if (this.#connected) {
+      fn();
+      return;
+    }
+    this.stream.once('connect', () => {
+      this.#connected = true;
+      this.localAddress = this.stream.localAddress ?? '';
+      this.localPort = this.stream.localPort ?? 0;
+      fn();
+    });
+  }
+}
+
+export const rawBufferDownstreamFactory: DownstreamTransportSocketFactory = {
+  transportProtocol: 'raw_buffer',
+  createTransportSocket(accepted: Socket): TransportSocket {
+    return new RawBufferSocket(accepted);
+  },
+};
+
+export const rawBufferUpstreamFactory: UpstreamTransportSocketFactory = {
+  transportProtocol: 'raw_buffer',
+  connect(address: string, port: number, onRead: (data: Buffer) => void): TransportSocket {
+    const socket = connect({
+      host: address,
+      port,
+      noDelay: true,
+      onread: {
+        buffer: READ_BUFFER,
+        callback: (nread: number): boolean => {
+          onRead(READ_BUFFER.subarray(0, nread));
+          return true;
+        },
+      },
+    });
+    return new RawBufferSocket(socket, { address, port });
+  },
+};

@@ -1,0 +1,158 @@
+// One upstream attempt (Envoy's UpstreamRequest): gets a stream from the host's connection pool,
+// writes the request through the pool's client codec (whatever its protocol), and relays the
+// response events to the router tagged with itself, so a router that retries can tell a stale
+// attempt from the current one. Owns its CLIENT span when the stream is traced.
+import type { HeaderMap } from '../http/headers.js';
+import type { RequestEncoder, ResponseDecoder } from '../http/codec/types.js';
+import type { Host } from '../upstream/host.js';
+import type { Cancellable, PoolCallbacks, PoolFailureReason } from '../upstream/conn-pool.js';
+import type { Span, UpstreamAttemptInfo } from '../stream-info.js';
+
+export interface AttemptOwner {
+  onAttemptPoolReady(attempt: UpstreamRequest): void;
+  onAttemptPoolFailure(attempt: UpstreamRequest, reason: PoolFailureReason): void;
+  /** An interim 1xx response other than 101. */
+  onAttemptInformational(attempt: UpstreamRequest, status: number, headers: HeaderMap): void;
+  /** The response head; `headers` holds no pseudo-headers. */
+  onAttemptHeaders(attempt: UpstreamRequest, status: number, headers: HeaderMap): void;
+  onAttemptData(attempt: UpstreamRequest, data: Buffer): void;
+  onAttemptComplete(attempt: UpstreamRequest): void;
+  /** The connection failed mid-request: closed early, reset, or sent a malformed response. */
+  onAttemptReset(attempt: UpstreamRequest, protocolError: boolean): void;
+  /** The upstream write buffer drained (flow control). */
+  onAttemptDrain(attempt: UpstreamRequest): void;
+}
+
+export class UpstreamRequest implements PoolCallbacks, ResponseDecoder, UpstreamAttemptInfo {
+  readonly attempt: number;
+  readonly cluster: string;
+  readonly host: Host;
+  upstreamHost: string | null;
+  startTimeMs: number;
+  readonly #startMonotonic: number;
+  responseCode = 0;
+  responseFlags = 0;
+  readonly #owner: AttemptOwner;
+  /** The stream's request side once the pool is ready; null before and once the attempt is over. */
+  encoder: RequestEncoder | null = null;
+  #cancel: Cancellable | null = null;
+  /** The request is an upgrade: its body is a raw tunnel. */
+  raw = false;
+  requestEnded = false;
+  responseEnded = false;
+  span: Span | null = null;
+  #finished = false;
+
+  constructor(owner: AttemptOwner, attempt: number, cluster: string, host: Host) {
+    this.#owner = owner;
+    this.attempt = attempt;
+    this.cluster = cluster;
+    this.host = host;
+    this.upstreamHost = host.addressString;
+    this.startTimeMs = Date.now();
+    this.#startMonotonic = performance.now();
+  }
+
+  elapsedMs(): number {
+    return performance.now() - this.#startMonotonic;
+  }
+
+  start(): void {
+    this.host.stats.rq_total++;
+    this.host.stats.rq_active++;
+    this.#cancel = this.host.pool.newStream(this, this);
+  }
+
+  onPoolReady(encoder: RequestEncoder): void {
+    this.#cancel = null;
+    this.encoder = encoder;
+    this.#owner.onAttemptPoolReady(this);
+  }
+
+  onPoolFailure(reason: PoolFailureReason): void {
+    this.#cancel = null;
+    this.#owner.onAttemptPoolFailure(this, reason);
+  }
+
+  /**
+   * Writes the head (`:path`/`:authority` already rewritten); `endStream` when the request has
+   * no body, `raw` for an upgrade (its `upgrade` header makes the codec pass the body on raw).
+   */
+  writeHead(headers: HeaderMap, endStream: boolean, raw: boolean): boolean {
+    this.raw = raw;
+    if (endStream) this.requestEnded = true;
+    return this.encoder!.encodeHeaders(headers, endStream);
+  }
+
+  /** Writes body bytes; returns false when the upstream is backed up. */
+  writeBody(data: Buffer, end: boolean): boolean {
+    if (this.requestEnded) return true;
+    if (end) this.requestEnded = true;
+    return this.encoder!.encodeData(data, end);
+  }
+
+  pauseResponse(pause: boolean): void {
+    this.encoder?.readDisable(pause);
+  }
+
+  // --- ResponseDecoder ---
+
+  decode1xxHeaders(status: number, headers: HeaderMap): void {
+    this.#owner.onAttemptInformational(this, status, headers);
+  }
+
+  decodeHeaders(status: number, headers: HeaderMap, endStream: boolean): void {
+    this.responseCode = status;
+    this.#owner.onAttemptHeaders(this, status, headers);
+    if (endStream) this.#onComplete();
+  }
+
+  decodeData(data: Buffer, endStream: boolean): void {
+    if (data.length > 0) this.#owner.onAttemptData(this, data);
+    if (endStream) this.#onComplete();
+  }
+
+  #onComplete(): void {
+    this.responseEnded = true;
+    // Once both directions are done the pool may already have handed the connection to another request.
+    if (this.requestEnded || this.raw) this.encoder = null;
+    this.#finish();
+    this.#owner.onAttemptComplete(this);
+  }
+
+  onResetStream(): void {
+    this.#reset(false);
+  }
+
+  onProtocolError(): void {
+    this.#reset(true);
+  }
+
+  #reset(protocolError: boolean): void {
+    this.encoder = null;
+    this.#finish();
+    this.#owner.onAttemptReset(this, protocolError);
+  }
+
+  onWriteBufferWatermark(above: boolean): void {
+    if (!above) this.#owner.onAttemptDrain(this);
+  }
+
+  /** Abandons the attempt (timeout, downstream reset): the connection is closed, never reused. */
+  reset(): void {
+    if (this.#cancel !== null) {
+      this.#cancel();
+      this.#cancel = null;
+    }
+    const e = this.encoder;
+    this.encoder = null;
+    if (e !== null && !(this.responseEnded && this.requestEnded)) e.resetStream();
+    this.#finish();
+  }
+
+  #finish(): void {
+    if (this.#finished) return;
+    this.#finished = true;
+    this.host.stats.rq_active--;
+  }
+}
