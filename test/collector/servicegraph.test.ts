@@ -155,7 +155,7 @@ describe('service graph from a synthetic multi-service trace set', () => {
     expect(await collector.flush(30_000)).toBe(true);
 
     const res = await fetch(
-      `${collector.apiUrl}/api/topology?start=${base - 3_600_000}&end=${new Date(Date.now() + 60_000).toISOString()}`,
+      `${collector.apiUrl}/api/meshscope/topology?start=${base - 3_600_000}&end=${new Date(Date.now() + 60_000).toISOString()}`,
     );
     expect(res.status).toBe(200);
     const topo = (await res.json()) as {
