@@ -10,10 +10,12 @@
 //   with that same parent. Each attempt is an edge of its own, failed when that server failed,
 //   so a 503 retried into success still counts against the service that answered 503. A
 //   recently paired client is remembered (bounded, same TTL) for attempts that arrive after it.
-// - Clients outside the mesh: a SERVER span whose parent never arrives (the load generator or
-//   curl sent a traceparent but exports no spans) gets the client `user` when it expires, as
-//   a root SERVER span does; unless its service has only ever been called from inside the
-//   mesh, where the caller's spans were lost (a restarted sidecar) and no edge is invented.
+// - Clients outside the mesh: a proxy's SERVER span (Envoy's `component: proxy`) whose parent
+//   never arrives (the load generator or curl sent a traceparent but exports no spans) gets
+//   the client `user` when it expires, as a root SERVER span does; unless its service has
+//   only ever been called from inside the mesh, where the caller's spans were lost (a
+//   restarted sidecar) and no edge is invented. An app's own SERVER span behind its sidecar
+//   (parented by the sidecar's span, same service) is no edge either.
 // - Mesh cluster names: a proxy's CLIENT span names its upstream cluster (peer.service =
 //   `outbound|8080|v1|default/catalog`); when its server half is lost (a restart of the
 //   server's sidecar), the virtual server is the service of that cluster, never the cluster.
@@ -59,7 +61,7 @@ interface Half {
   startNs: bigint;
   durationMs: number;
   failed: boolean;
-  /** Client halves only: consulted for a virtual server name if the half expires unpaired. */
+  /** Consulted only if the half expires unpaired: a client's virtual server, a server's origin. */
   attributes: Attributes | undefined;
   producer: boolean;
 }
@@ -105,7 +107,7 @@ function half(s: SpanRecord, client: boolean): Half {
     startNs: s.startNs,
     durationMs: Number(duration) / 1e6,
     failed: s.statusCode === STATUS_CODE_ERROR,
-    attributes: client ? s.attributes : undefined,
+    attributes: s.attributes,
     producer: s.kind === SPAN_KIND_PRODUCER,
   };
 }
@@ -348,7 +350,10 @@ export class ServiceGraph {
 
   /** A SERVER half whose client never came: an outside client (`user`), or a lost caller's. */
   #expireServer(s: Half): void {
-    if (this.#calledInMesh.has(s.service) && !this.#calledByUser.has(s.service)) this.#sink.unpaired('server');
-    else this.#emitUser(s);
+    const outside =
+      findAttribute(s.attributes ?? [], 'component') === 'proxy' &&
+      (!this.#calledInMesh.has(s.service) || this.#calledByUser.has(s.service));
+    if (outside) this.#emitUser(s);
+    else this.#sink.unpaired('server');
   }
 }
