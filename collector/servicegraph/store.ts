@@ -100,7 +100,7 @@ export function serviceOfCluster(name: string): string | undefined {
   return (dot === -1 ? host : host.slice(0, dot)) || undefined;
 }
 
-function half(s: SpanRecord, client: boolean): Half {
+function half(s: SpanRecord): Half {
   const duration = s.endNs > s.startNs ? s.endNs - s.startNs : 0n;
   return {
     service: s.resource.serviceName,
@@ -204,12 +204,12 @@ export class ServiceGraph {
       const s = spans[i]!;
       const k = s.kind;
       if (k === SPAN_KIND_CLIENT || k === SPAN_KIND_PRODUCER) {
-        this.#put(s.traceId, s.spanId, half(s, true), 'client', k === SPAN_KIND_PRODUCER, now);
+        this.#put(s.traceId, s.spanId, half(s), 'client', k === SPAN_KIND_PRODUCER, now);
       } else if (k === SPAN_KIND_SERVER || k === SPAN_KIND_CONSUMER) {
         if (s.parentSpanId === '') {
-          this.#emitUser(half(s, false));
+          this.#emitUser(half(s));
         } else {
-          this.#put(s.traceId, s.parentSpanId, half(s, false), 'server', k === SPAN_KIND_CONSUMER, now);
+          this.#put(s.traceId, s.parentSpanId, half(s), 'server', k === SPAN_KIND_CONSUMER, now);
         }
       }
     }
