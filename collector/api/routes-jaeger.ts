@@ -115,7 +115,11 @@ export function jaegerRoutes(client: ClickHouseClient): Route[] {
       return [200, jaegerResponse(ops.map((o) => ({ name: o.name, spanKind: jaegerSpanKind(o.kind) })))];
     }),
     v1('/api/traces/([^/]+)', async (q, m) => {
-      new Params(q, ['prettyPrint']);
+      // Grafana sends the panel's range as start/end (µs) when its traceIdTimeParams is on; the
+      // lookup table finds the trace's own window, so they are checked, not needed.
+      const p = new Params(q, ['prettyPrint', 'start', 'end']);
+      p.micros('start');
+      p.micros('end');
       const traceId = jaegerTraceIdParam(segment(m, 1));
       const found = await tracesOf(client, [traceId]);
       if (found.length === 0) return [404, jaegerError(404, 'trace not found')];

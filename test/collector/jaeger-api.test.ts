@@ -242,6 +242,14 @@ describe("Jaeger's v1 API, as Grafana's Jaeger data source calls it", () => {
       );
       expect(r.body.data, `${k}=${v}`).toEqual([]);
     }
+    // Grafana's Jaeger data source: no start/end (the default lookback), tags as JSON from logfmt.
+    const grafana = await get<JaegerResponse<JaegerTrace[]>>(
+      `/api/traces?${new URLSearchParams({ service: 'payment', operation: 'POST /charge', tags: '{"error":"true"}', minDuration: '500us', limit: '20' })}`,
+    );
+    expect(grafana.body.data.map((t) => t.traceID)).toEqual([checkout.traceId]);
+    // ... and a trace by id with the panel's range (traceIdTimeParams).
+    const byId = await get<JaegerResponse<JaegerTrace[]>>(`/api/traces/${checkout.traceId}?start=${start}&end=${end}`);
+    expect(byId.body.data[0]!.spans).toHaveLength(3);
     // The Jaeger UI's form: lookback without start, repeated tag=key:value, error=true.
     const ui = await get<JaegerResponse<JaegerTrace[]>>(
       '/api/traces?service=payment&lookback=1h&tag=error:true&limit=20',
@@ -278,6 +286,7 @@ describe("Jaeger's v1 API, as Grafana's Jaeger data source calls it", () => {
       ['/api/traces?service=frontend&tags=%7Bbroken', /'tags' must be a JSON object/],
       ['/api/traces?service=frontend&tag=novalue', /'tag' must be key:value/],
       ['/api/traces/xyz', /trace id must be 1 to 32 hex characters/],
+      [`/api/traces/${'ab'.repeat(16)}?start=yesterday`, /'start' must be Unix microseconds/],
       ['/api/operations?spanKind=server', /'service' is required/],
       ['/api/operations?service=a&spanKind=sideways', /'spanKind' must be one of/],
       ['/api/dependencies?endTs=soon', /'endTs' must be a number/],
