@@ -413,6 +413,37 @@ GROUP BY T ORDER BY T`,
   }));
 }
 
+/**
+ * An edge's latency as its server measured it, per step of whole minutes (the service graph is
+ * kept per minute): request and error counts and merged p50/p95/p99.
+ */
+export async function edgeLatency(
+  client: ClickHouseClient,
+  source: string,
+  target: string,
+  startMs: number,
+  endMs: number,
+  stepSeconds: number,
+): Promise<Array<LatencyPoint & { errors: number }>> {
+  const r = await rows<{ T: string; N: string; F: string; Q: number[] }>(
+    client,
+    `SELECT toString(toUnixTimestamp(toStartOfInterval(Timestamp, INTERVAL {step:UInt32} SECOND))) AS T,
+  sum(Requests) AS N, sum(Failures) AS F, quantilesMerge(0.5, 0.95, 0.99)(ServerDurationMs) AS Q
+FROM otel_service_graph_1m
+WHERE Client = {source:String} AND Server = {target:String} AND ${MINUTE_RANGE}
+GROUP BY T ORDER BY T`,
+    { source, target, startMs: Math.floor(startMs), endMs: Math.ceil(endMs), step: Math.max(60, stepSeconds) },
+  );
+  return r.map((p) => ({
+    time: new Date(Number(p.T) * 1000).toISOString(),
+    count: Number(p.N),
+    errors: Number(p.F),
+    p50Ms: p.Q[0] ?? 0,
+    p95Ms: p.Q[1] ?? 0,
+    p99Ms: p.Q[2] ?? 0,
+  }));
+}
+
 export interface LogView {
   timeUnixNano: string;
   time: string;

@@ -5,7 +5,7 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import { CollectorError, QueryParamError } from '../errors.js';
 import { Params, traceIdParam } from './params.js';
-import { latency, logsForTrace, logsSearch, searchTraces, services, topology, trace } from './queries.js';
+import { edgeLatency, latency, logsForTrace, logsSearch, searchTraces, services, topology, trace } from './queries.js';
 import { segment, type Route } from './routes.js';
 
 export const MESHSCOPE_PREFIX = '/api/meshscope';
@@ -81,6 +81,16 @@ export function meshscopeRoutes(client: ClickHouseClient): Route[] {
       // Default: about 60 points over the range.
       const step = Math.round(p.seconds('step', 1, 86_400) ?? Math.max(1, Math.ceil((endMs - startMs) / 1000 / 60)));
       return [200, { service, stepSeconds: step, series: await latency(client, service, startMs, endMs, step) }];
+    }),
+    route('/edge-latency', async (q) => {
+      const p = new Params(q, ['source', 'target', 'start', 'end', 'step']);
+      const source = p.required('source');
+      const target = p.required('target');
+      const { startMs, endMs } = p.range();
+      // Whole minutes (the graph's grain); about 60 points over the range by default.
+      const step = 60 * Math.max(1, Math.round((p.seconds('step', 60, 86_400) ?? (endMs - startMs) / 1000 / 60) / 60));
+      const series = await edgeLatency(client, source, target, startMs, endMs, step);
+      return [200, { source, target, stepSeconds: step, series }];
     }),
     route('/logs', async (q) => {
       const p = new Params(q, ['traceId', 'limit']);

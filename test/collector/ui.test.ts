@@ -175,7 +175,7 @@ describe('the web UI in Chromium', () => {
     await page.close();
   });
 
-  it('searches traces, charts latency and lists access logs linked to their trace', async () => {
+  it('searches traces, charts service and edge latency and lists access logs linked to their trace', async () => {
     const search = await open('/traces?service=frontend');
     await search.page.getByLabel(`trace ${traceId}`).waitFor();
     await search.page.screenshot({ path: join(REPORTS, 'ui-traces.png'), fullPage: true });
@@ -191,6 +191,16 @@ describe('the web UI in Chromium', () => {
     await latency.page.screenshot({ path: join(REPORTS, 'ui-latency.png'), fullPage: true });
     expect(latency.errors).toEqual([]);
     await latency.page.close();
+
+    const edge = await open('/latency?source=frontend&target=cart');
+    await edge.page.waitForSelector('.uplot canvas');
+    expect(await edge.page.locator('h1').textContent()).toBe('Latency of frontend → cart');
+    // One request, failed: the per-minute row says so.
+    expect(await edge.page.locator('#view > table tbody tr td').nth(1).textContent()).toBe('1');
+    expect(await edge.page.locator('#view > table tbody tr td').nth(2).textContent()).toBe('1');
+    await edge.page.screenshot({ path: join(REPORTS, 'ui-edge-latency.png'), fullPage: true });
+    expect(edge.errors).toEqual([]);
+    await edge.page.close();
 
     const logs = await open('/logs?service=frontend');
     await logs.page.getByLabel(`trace ${traceId}`).waitFor();

@@ -101,6 +101,17 @@ export const api = {
         `/api/meshscope/latency?${qs({ service, start: Math.floor(startMs), end: Math.ceil(endMs) })}`,
       )
     ).series,
+  edgeLatency: async (
+    source: string,
+    target: string,
+    startMs: number,
+    endMs: number,
+  ): Promise<Array<LatencyPoint & { errors: number }>> =>
+    (
+      await get<{ series: Array<LatencyPoint & { errors: number }> }>(
+        `/api/meshscope/edge-latency?${qs({ source, target, start: Math.floor(startMs), end: Math.ceil(endMs) })}`,
+      )
+    ).series,
   logsOfTrace: async (traceId: string): Promise<LogLine[]> =>
     (await get<{ logs: LogLine[] }>(`/api/meshscope/logs?${qs({ traceId: traceId.padStart(32, '0') })}`)).logs,
   searchLogs: async (params: Record<string, string | number | undefined>): Promise<LogLine[]> =>

@@ -13,6 +13,9 @@ type Edge = Topology['edges'][number];
 const rate = (requests: number, seconds: number): string =>
   (requests / seconds).toFixed(requests / seconds >= 10 ? 0 : 2);
 
+const edgeLatencyPath = (source: string, target: string): string =>
+  `/latency?${new URLSearchParams({ source, target })}`;
+
 export function edgeLabel(e: Edge, seconds: number): string {
   return `${rate(e.requests, seconds)} req/s · ${pct(e.errors, e.requests)} errors · p95 ${ms(e.p95Ms)} ms`;
 }
@@ -35,7 +38,7 @@ export async function renderTopology(view: View): Promise<void> {
       : graph,
     h('h2', {}, 'Calls'),
     table(
-      ['From', 'To', 'Requests/s', 'Errors', 'p50 ms', 'p95 ms', 'p99 ms'],
+      ['From', 'To', 'Requests/s', 'Errors', 'p50 ms', 'p95 ms', 'p99 ms', ''],
       topo.edges.map((e) => [
         link(`/traces?service=${encodeURIComponent(e.source)}`, e.source),
         link(
@@ -48,6 +51,7 @@ export async function renderTopology(view: View): Promise<void> {
         ms(e.p50Ms),
         ms(e.p95Ms),
         ms(e.p99Ms),
+        link(edgeLatencyPath(e.source, e.target), 'latency', `latency of ${e.source} to ${e.target}`),
       ]),
       [2, 3, 4, 5, 6],
     ),
@@ -118,5 +122,7 @@ export async function renderTopology(view: View): Promise<void> {
     wheelSensitivity: 0.3,
   });
   cy.on('tap', 'node', (e) => view.go(`/latency?service=${encodeURIComponent(String(e.target.id()))}`));
-  cy.on('tap', 'edge', (e) => view.go(`/traces?service=${encodeURIComponent(String(e.target.data('source')))}`));
+  cy.on('tap', 'edge', (e) =>
+    view.go(edgeLatencyPath(String(e.target.data('source')), String(e.target.data('target')))),
+  );
 }

@@ -146,7 +146,7 @@ export async function renderTraces(view: View): Promise<void> {
   if (rows.length > 0) {
     const plot = h('div', { role: 'img', 'aria-label': `duration over time of ${rows.length} traces` });
     results.append(plot);
-    scatter(plot, rows);
+    scatter(plot, rows, startMs, endMs);
   }
   results.append(
     table(
@@ -165,13 +165,13 @@ export async function renderTraces(view: View): Promise<void> {
   );
 }
 
-function scatter(el: HTMLElement, rows: Summary[]): void {
+function scatter(el: HTMLElement, rows: Summary[], startMs: number, endMs: number): void {
   const sorted = [...rows].sort((a, b) => a.startUs - b.startUs);
   new uPlot(
     {
       width: Math.max(400, el.clientWidth || 900),
       height: 180,
-      scales: { x: { time: true } },
+      scales: { x: { time: true, range: [startMs / 1000, endMs / 1000] } },
       series: [{}, { label: 'duration ms', stroke: '#3f7fd8', paths: () => null, points: { show: true, size: 7 } }],
       axes: [{}, { label: 'ms' }],
     },
