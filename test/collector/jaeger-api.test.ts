@@ -286,6 +286,7 @@ describe("Jaeger's v1 API, as Grafana's Jaeger data source calls it", () => {
       ['/api/traces?service=frontend&tags=%7Bbroken', /'tags' must be a JSON object/],
       ['/api/traces?service=frontend&tag=novalue', /'tag' must be key:value/],
       ['/api/traces/xyz', /trace id must be 1 to 32 hex characters/],
+      ['/api/services/%E0%A4%A/operations', /malformed percent-encoding/],
       [`/api/traces/${'ab'.repeat(16)}?start=yesterday`, /'start' must be Unix microseconds/],
       ['/api/operations?spanKind=server', /'service' is required/],
       ['/api/operations?service=a&spanKind=sideways', /'spanKind' must be one of/],
