@@ -259,6 +259,18 @@ export async function findTraceIds(client: ClickHouseClient, q: TraceSearch): Pr
   }
   let i = 0;
   for (const [k, v] of q.tags ?? []) where.push(tagCondition(i++, k, v, params));
+  // Fast path: the most recent matching spans (a top-k, not a sort of every match), grouped. A
+  // trace with any span among them has its latest there too, and every trace left out is older,
+  // so when they hold `limit` traces those are exactly the answer; else group every match.
+  params.scan = Math.min(q.limit * 64, 100_000);
+  const recent = await rows<{ TraceId: string }>(
+    client,
+    `SELECT TraceId FROM (
+  SELECT TraceId, Timestamp FROM otel_traces WHERE ${where.join(' AND ')} ORDER BY Timestamp DESC LIMIT {scan:UInt32}
+) GROUP BY TraceId ORDER BY max(Timestamp) DESC LIMIT {limit:UInt32}`,
+    params,
+  );
+  if (recent.length >= q.limit) return recent.map((t) => t.TraceId);
   const r = await rows<{ TraceId: string }>(
     client,
     `SELECT TraceId FROM otel_traces WHERE ${where.join(' AND ')}

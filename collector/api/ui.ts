@@ -2,16 +2,17 @@
 // served from memory with no CDN. Every UI path (/, /topology, /traces, /trace/<id>, /latency,
 // /logs) answers the same page, which routes on the client, so a deep link works when pasted.
 
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-/** The bundle's files (build.js, which makes them, sits beside them and is not served). */
-const FILES: Record<string, string> = {
-  'index.html': 'text/html; charset=utf-8',
-  'app.js': 'text/javascript; charset=utf-8',
-  'app.css': 'text/css; charset=utf-8',
+/** The bundle's files: index.html, app.js, app.css and esbuild's chunks (never build.js, which makes them). */
+const TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
 };
+const BUNDLE_FILE = /^(?:index\.html|app\.js|app\.css|chunk-[A-Za-z0-9]+\.(?:js|css))$/;
 
 /** Client-routed pages: each answers index.html. */
 const PAGES = /^\/(?:|topology|traces|trace\/[0-9a-fA-F]{1,32}|latency|logs)$/;
@@ -30,9 +31,11 @@ export class UiFiles {
     this.searched = dirs;
     const dir = dirs.find((d) => existsSync(join(d, 'index.html')) && existsSync(join(d, 'app.js')));
     if (dir === undefined) return;
-    for (const [name, type] of Object.entries(FILES)) {
-      const file = join(dir, name);
-      if (existsSync(file)) this.#assets.set(`/ui/${name}`, { type, body: readFileSync(file) });
+    for (const name of readdirSync(dir)) {
+      const type = TYPES[extname(name)];
+      if (type !== undefined && BUNDLE_FILE.test(name)) {
+        this.#assets.set(`/ui/${name}`, { type, body: readFileSync(join(dir, name)) });
+      }
     }
   }
 

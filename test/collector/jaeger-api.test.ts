@@ -21,6 +21,7 @@ let collector: Collector;
 /** The checkout trace (128-bit id) and a trace whose id is 64-bit (high half zero). */
 let checkout: { traceId: string; rootId: string; clientId: string; paymentId: string };
 let short: { traceId: string };
+const burst: string[] = [];
 /** Span start of the checkout root, as [s, ns] with sub-millisecond digits. */
 const nowS = Math.floor(Date.now() / 1000) - 5;
 const at = (offsetUs: number): HrTime => [nowS, 123_456_000 + offsetUs * 1000];
@@ -85,7 +86,27 @@ beforeAll(async () => {
   const s = provider('legacy', new SixtyFourBitIds());
   const legacy = s.getTracer('zipkin').startSpan('GET /old', { kind: SpanKind.SERVER, startTime: at(0) });
   legacy.end(at(300));
-  for (const p of [frontend, payment, s]) await p.forceFlush();
+  // Three traces of 'burst', a second apart, the middle one with two spans: limit=2 must pick the
+  // two most recent traces (by their latest span), newest first.
+  const b = provider('burst');
+  const bt = b.getTracer('burst');
+  for (const [i, spans] of [
+    [0, 1],
+    [1, 2],
+    [2, 1],
+  ] as const) {
+    const first = bt.startSpan(`op${i}`, { kind: SpanKind.SERVER, startTime: at(-10_000_000 + i * 1_000_000) });
+    if (spans === 2) {
+      bt.startSpan(
+        `op${i}b`,
+        { startTime: at(-10_000_000 + i * 1_000_000 + 10) },
+        trace.setSpan(context.active(), first),
+      ).end(at(-10_000_000 + i * 1_000_000 + 20));
+    }
+    first.end(at(-10_000_000 + i * 1_000_000 + 100));
+    burst.push(first.spanContext().traceId);
+  }
+  for (const p of [frontend, payment, s, b]) await p.forceFlush();
   checkout = {
     traceId: root.spanContext().traceId,
     rootId: root.spanContext().spanId,
@@ -259,6 +280,14 @@ describe("Jaeger's v1 API, as Grafana's Jaeger data source calls it", () => {
       `/api/traces?traceID=${checkout.traceId}&traceID=${short.traceId.slice(16)}`,
     );
     expect(byIds.body.data).toHaveLength(2);
+  });
+
+  it('returns the most recent traces first, `limit` of them', async () => {
+    const two = await get<JaegerResponse<JaegerTrace[]>>('/api/traces?service=burst&limit=2&lookback=1h');
+    expect(two.body.data.map((t) => t.traceID)).toEqual([burst[2], burst[1]]);
+    expect(two.body.data[1]!.spans).toHaveLength(2);
+    const all = await get<JaegerResponse<JaegerTrace[]>>('/api/traces?service=burst&limit=20&lookback=1h');
+    expect(all.body.data.map((t) => t.traceID)).toEqual([burst[2], burst[1], burst[0]]);
   });
 
   it('answers /api/dependencies from the service graph (endTs and lookback in ms)', async () => {

@@ -1,13 +1,15 @@
 // Latency: a service's server-side p50/p95/p99 over the range (uplot), and request counts; or
 // an edge's (?source=&target=), as its server measured it, with errors, per minute.
 
-import uPlot from 'uplot';
 import { api, type LatencyPoint } from './api.js';
 import { h, ms, table } from './dom.js';
 import type { View } from './main.js';
 
 /** p50/p95/p99 lines over the selected range (the x axis spans it even for a single point). */
-function chart(view: View, label: string, points: LatencyPoint[]): void {
+async function chart(view: View, label: string, points: LatencyPoint[]): Promise<void> {
+  // Loaded with the first chart, so pages without one do not parse it.
+  const { default: uPlot } = await import('uplot');
+  if (!view.current()) return;
   const { startMs, endMs } = view.range();
   const el = h('div', { role: 'img', 'aria-label': label });
   view.root.append(el);
@@ -43,7 +45,7 @@ async function renderEdgeLatency(view: View, source: string, target: string): Pr
     view.root.append(h('p', { className: 'muted' }, `No calls from ${source} to ${target} in this range.`));
     return;
   }
-  chart(view, `p50, p95 and p99 latency of ${source} to ${target} over time`, points);
+  await chart(view, `p50, p95 and p99 latency of ${source} to ${target} over time`, points);
   view.root.append(
     h('h2', {}, 'Per minute'),
     table(
@@ -76,7 +78,7 @@ export async function renderLatency(view: View): Promise<void> {
     view.root.append(h('p', { className: 'muted' }, `No server spans of ${service} in this range.`));
     return;
   }
-  chart(view, `p50, p95 and p99 latency of ${service} over time`, points);
+  await chart(view, `p50, p95 and p99 latency of ${service} over time`, points);
   view.root.append(
     h('h2', {}, 'Per interval'),
     table(

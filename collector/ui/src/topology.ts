@@ -2,7 +2,6 @@
 // layout from the clients), and the same nodes and edges as tables, so every node and edge
 // drawn is also named in text (screen readers and tests read the tables and aria labels).
 
-import cytoscape from 'cytoscape';
 import type { Topology } from './api.js';
 import { api } from './api.js';
 import { h, link, ms, pct, table } from './dom.js';
@@ -71,6 +70,9 @@ export async function renderTopology(view: View): Promise<void> {
   if (topo.nodes.length === 0) return;
   const targets = new Set(topo.edges.map((e) => e.target));
   const roots = names.filter((n) => !targets.has(n));
+  // Loaded with the graph (most of the bundle), so the other views do not parse it.
+  const { default: cytoscape } = await import('cytoscape');
+  if (!view.current()) return;
   const cy = cytoscape({
     container: graph,
     elements: [

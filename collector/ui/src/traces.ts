@@ -2,7 +2,6 @@
 // results as a duration-over-time scatter and a list; and one trace (/trace/<id>) as a
 // waterfall with each span's details and the trace's access-log lines.
 
-import uPlot from 'uplot';
 import { api, type JaegerSpan, type JaegerTrace } from './api.js';
 import { h, link, ms, table } from './dom.js';
 import type { View } from './main.js';
@@ -53,19 +52,39 @@ function field(label: string, input: HTMLElement): HTMLLabelElement {
   return h('label', {}, label, input);
 }
 
+function search(q: URLSearchParams, service: string, startMs: number, endMs: number): Promise<JaegerTrace[]> {
+  return api.searchTraces({
+    service,
+    operation: q.get('operation') ?? undefined,
+    tags: tagsJson(q.get('tags') ?? ''),
+    minDuration: q.get('minDuration') ?? undefined,
+    maxDuration: q.get('maxDuration') ?? undefined,
+    limit: q.get('limit') ?? 20,
+    start: Math.floor(startMs * 1000),
+    end: Math.ceil(endMs * 1000),
+  });
+}
+
 export async function renderTraces(view: View): Promise<void> {
   const q = view.query;
+  const { startMs, endMs } = view.range();
+  // With the service in the URL, the search, the service list and its operations load together.
+  const asked = q.get('service');
+  const early = asked === null ? undefined : search(q, asked, startMs, endMs);
+  early?.catch(() => undefined);
+  const earlyOps = asked === null ? undefined : api.operations(asked);
+  earlyOps?.catch(() => undefined);
   const services = await api.services();
   if (!view.current()) return;
-  const service = q.get('service') ?? services[0] ?? '';
+  const service = asked ?? services[0] ?? '';
   const serviceSelect = h(
     'select',
     { name: 'service' },
     services.map((s) => h('option', { value: s, selected: s === service }, s)),
   );
   const operationSelect = h('select', { name: 'operation' }, h('option', { value: '' }, 'all'));
-  const fillOperations = async (s: string): Promise<void> => {
-    const ops = s === '' ? [] : await api.operations(s);
+  const fillOperations = async (s: string, pending?: Promise<string[]>): Promise<void> => {
+    const ops = s === '' ? [] : await (pending ?? api.operations(s));
     operationSelect.replaceChildren(
       h('option', { value: '' }, 'all'),
       ...ops.sort().map((o) => h('option', { value: o, selected: o === q.get('operation') }, o)),
@@ -124,29 +143,19 @@ export async function renderTraces(view: View): Promise<void> {
   });
   const results = h('section', { 'aria-label': 'search results' });
   view.root.append(h('h1', {}, 'Traces'), form, results);
-  await fillOperations(service);
+  void fillOperations(service, earlyOps);
   if (service === '') {
     results.append(h('p', { className: 'muted' }, 'No services have sent spans yet.'));
     return;
   }
-  const { startMs, endMs } = view.range();
-  const traces = await api.searchTraces({
-    service,
-    operation: q.get('operation') ?? undefined,
-    tags: tagsJson(q.get('tags') ?? ''),
-    minDuration: q.get('minDuration') ?? undefined,
-    maxDuration: q.get('maxDuration') ?? undefined,
-    limit: q.get('limit') ?? 20,
-    start: Math.floor(startMs * 1000),
-    end: Math.ceil(endMs * 1000),
-  });
+  const traces = await (early ?? search(q, service, startMs, endMs));
   if (!view.current()) return;
   const rows = traces.map(summarize).sort((a, b) => b.startUs - a.startUs);
   results.append(h('p', {}, `${rows.length} traces`));
   if (rows.length > 0) {
     const plot = h('div', { role: 'img', 'aria-label': `duration over time of ${rows.length} traces` });
     results.append(plot);
-    scatter(plot, rows, startMs, endMs);
+    void scatter(plot, rows, startMs, endMs);
   }
   results.append(
     table(
@@ -165,7 +174,8 @@ export async function renderTraces(view: View): Promise<void> {
   );
 }
 
-function scatter(el: HTMLElement, rows: Summary[], startMs: number, endMs: number): void {
+async function scatter(el: HTMLElement, rows: Summary[], startMs: number, endMs: number): Promise<void> {
+  const { default: uPlot } = await import('uplot');
   const sorted = [...rows].sort((a, b) => a.startUs - b.startUs);
   new uPlot(
     {
