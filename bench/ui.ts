@@ -49,7 +49,7 @@ SELECT
   fromUnixTimestamp64Milli(toInt64((${now} - intDiv(number, 8) % 1800) * 1000 + number % 8)) AS Timestamp,
   lower(hex(sipHash128(intDiv(number, 8)))) AS TraceId,
   ${spanId('number')} AS SpanId,
-  if(number % 8 = 0, '', ${spanId('intDiv(number, 8) * 8 + arrayElement(' + PARENT + ', number % 8 + 1)')}) AS ParentSpanId,
+  if(number % 8 = 0, '', ${spanId(`intDiv(number, 8) * 8 + arrayElement(${PARENT}, number % 8 + 1)`)}) AS ParentSpanId,
   arrayElement(${NAMES}, number % 8 + 1) AS SpanName,
   arrayElement(${KINDS}, number % 8 + 1) AS SpanKind,
   arrayElement(${SERVICES}, number % 8 + 1) AS ServiceName,
