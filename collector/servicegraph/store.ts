@@ -10,12 +10,12 @@
 //   with that same parent. Each attempt is an edge of its own, failed when that server failed,
 //   so a 503 retried into success still counts against the service that answered 503. A
 //   recently paired client is remembered (bounded, same TTL) for attempts that arrive after it.
-// - Clients outside the mesh: a proxy's SERVER span (Envoy's `component: proxy`) whose parent
-//   never arrives (the load generator or curl sent a traceparent but exports no spans) gets
-//   the client `user` when it expires, as a root SERVER span does; unless its service has
-//   only ever been called from inside the mesh, where the caller's spans were lost (a
-//   restarted sidecar) and no edge is invented. An app's own SERVER span behind its sidecar
-//   (parented by the sidecar's span, same service) is no edge either.
+// - Clients outside the mesh: a SERVER span whose parent never arrives (the load generator or
+//   curl sent a traceparent but exports no spans) gets the client `user` when it expires, as a
+//   root SERVER span does, when it is a proxy's span (Envoy's `component: proxy`) at the mesh's
+//   edge: not a sidecar's inbound span (upstream cluster `inbound|…`), whose caller is in the
+//   mesh and only late or lost (a restarted sidecar), and not an app's own span behind its
+//   sidecar. Those make no edge: a guess would draw a phantom `user → catalog`.
 // - Mesh cluster names: a proxy's CLIENT span names its upstream cluster (peer.service =
 //   `outbound|8080|v1|default/catalog`); when its server half is lost (a restart of the
 //   server's sidecar), the virtual server is the service of that cluster, never the cluster.
@@ -166,13 +166,6 @@ function edge(
   return { timestampNs, client, server, connectionType, failed, serverDurationMs, clientDurationMs };
 }
 
-/** Service names are few; a flood of distinct ones stops being recorded rather than growing memory. */
-const MAX_SERVICES_NOTED = 10_000;
-
-function note(set: Set<string>, service: string): void {
-  if (set.size < MAX_SERVICES_NOTED) set.add(service);
-}
-
 export class ServiceGraph {
   readonly #opts: ServiceGraphOptions;
   readonly #sink: EdgeSink;
@@ -186,9 +179,6 @@ export class ServiceGraph {
   #longKeys = 0;
   /** Paired clients by span id (trace id checked), oldest first, for late attempts. */
   readonly #paired = new Map<string, Paired>();
-  /** Services seen serving a paired in-mesh client, and those seen serving `user` (bounded). */
-  readonly #calledInMesh = new Set<string>();
-  readonly #calledByUser = new Set<string>();
 
   constructor(opts: ServiceGraphOptions, sink: EdgeSink) {
     this.#opts = opts;
@@ -296,7 +286,6 @@ export class ServiceGraph {
   }
 
   #emitPair(c: Half, s: Half, messaging: boolean, clientFailed: boolean): void {
-    note(this.#calledInMesh, s.service);
     this.#sink.edge(
       edge(
         c.startNs,
@@ -311,7 +300,6 @@ export class ServiceGraph {
   }
 
   #emitUser(h: Half): void {
-    note(this.#calledByUser, h.service);
     this.#sink.edge(edge(h.startNs, 'user', h.service, 'virtual_node', h.failed, h.durationMs, h.durationMs));
   }
 
@@ -339,7 +327,6 @@ export class ServiceGraph {
         const c = e.client;
         const server = virtualServer(c);
         if (server.name !== '') {
-          if (server.type === '') note(this.#calledInMesh, server.name);
           this.#sink.edge(edge(c.startNs, c.service, server.name, server.type, c.failed, c.durationMs, c.durationMs));
         } else this.#sink.unpaired('client');
       } else {
@@ -348,12 +335,12 @@ export class ServiceGraph {
     }
   }
 
-  /** A SERVER half whose client never came: an outside client (`user`), or a lost caller's. */
+  /** A SERVER half whose client never came: an outside client (`user`) at the mesh's edge, else none. */
   #expireServer(s: Half): void {
-    const outside =
-      findAttribute(s.attributes ?? [], 'component') === 'proxy' &&
-      (!this.#calledInMesh.has(s.service) || this.#calledByUser.has(s.service));
-    if (outside) this.#emitUser(s);
+    const a = s.attributes ?? [];
+    const edge =
+      findAttribute(a, 'component') === 'proxy' && !findAttribute(a, 'upstream_cluster')?.startsWith('inbound|');
+    if (edge) this.#emitUser(s);
     else this.#sink.unpaired('server');
   }
 }

@@ -387,16 +387,17 @@ describe('service-graph pairing store', () => {
       ]);
     });
 
-    it("gives a proxy's expired server half whose parent never came the client `user`, unless only the mesh calls it", () => {
+    it("gives an edge proxy's expired server half whose parent never came the client `user`, and no one else's", () => {
       const { graph, edges, unpairedServers } = collect();
-      const proxy = ['component', 'proxy'];
       // front-proxy: its parent is the load generator's span, never exported.
-      graph.observe([sp('front-proxy', '00000000000000f1', '0000000000000099', 2, false, proxy)], 0);
-      // catalog is called from inside the mesh; its caller's spans are lost once (a restarted sidecar).
+      const front = ['component', 'proxy', 'upstream_cluster', 'outbound|8080||default/frontend'];
+      graph.observe([sp('front-proxy', '00000000000000f1', '0000000000000099', 2, false, front)], 0);
+      // catalog's sidecar: its caller's spans are lost (a restarted sidecar) or late.
+      const inbound = ['component', 'proxy', 'upstream_cluster', 'inbound|8080||'];
       graph.observe([sp('frontend', '00000000000000c1', '00000000000000a1', 3, false)], 0);
-      graph.observe([sp('catalog', '00000000000000d1', '00000000000000c1', 2, false, proxy)], 0);
-      graph.observe([sp('catalog', '00000000000000d2', '00000000000000c9', 2, false, proxy)], 0);
-      // The cart app's own SERVER span, parented by its sidecar's span: no edge.
+      graph.observe([sp('catalog', '00000000000000d1', '00000000000000c1', 2, false, inbound)], 0);
+      graph.observe([sp('catalog', '00000000000000d2', '00000000000000c9', 2, false, inbound)], 0);
+      // The cart app's own SERVER span, parented by its sidecar's span.
       graph.observe([sp('cart', '00000000000000e2', '00000000000000e1', 2, false)], 0);
       graph.expire(1000);
       expect(edges.map(line)).toEqual(['frontend->catalog', 'user->front-proxy']);

@@ -49,6 +49,8 @@ let collector: Collector;
 const proxies: Sidecar[] = [];
 let catalogSidecar: Sidecar;
 let catalogBootstrap: object;
+let frontendSidecar: Sidecar;
+let frontendBootstrap: object;
 let frontPort = 0;
 let outboundPort = 0;
 
@@ -146,10 +148,15 @@ const edge = (t: Topology, source: string, target: string) =>
 
 /** Waits until the edge has at least `requests` (spans arrive in batches, unpaired halves after the TTL). */
 async function settle(source: string, target: string, requests: number): Promise<Topology> {
-  return waitFor(`${source}->${target} to reach ${requests} requests`, async () => {
-    const t = await topology();
-    return edge(t, source, target).requests >= requests ? t : undefined;
-  });
+  let last: Topology | undefined;
+  try {
+    return await waitFor(`${source}->${target} to reach ${requests} requests`, async () => {
+      last = await topology();
+      return edge(last, source, target).requests >= requests ? last : undefined;
+    });
+  } catch (err) {
+    throw new Error(`${(err as Error).message}; the graph: ${JSON.stringify(last?.edges)}`);
+  }
 }
 
 beforeAll(async () => {
@@ -185,22 +192,20 @@ beforeAll(async () => {
     [staticCluster('inbound|8080||', catalogAppPort), collectorCluster],
   );
   catalogSidecar = await startSidecar('catalog', catalogBootstrap);
+  frontendBootstrap = bootstrap(
+    'frontend-v1',
+    'frontend',
+    feAdmin,
+    [
+      hcmListener('inbound|15001', feIn, 'INBOUND', 'frontend', { route: { cluster: 'inbound|8080||' } }),
+      hcmListener('outbound|15002', feOut, 'OUTBOUND', 'frontend', {
+        route: { cluster: CATALOG_CLUSTER, retry_policy: { retry_on: '5xx,connect-failure', num_retries: 2 } },
+      }),
+    ],
+    [staticCluster('inbound|8080||', frontendAppPort), staticCluster(CATALOG_CLUSTER, catIn), collectorCluster],
+  );
+  frontendSidecar = await startSidecar('frontend', frontendBootstrap);
   proxies.push(
-    await startSidecar(
-      'frontend',
-      bootstrap(
-        'frontend-v1',
-        'frontend',
-        feAdmin,
-        [
-          hcmListener('inbound|15001', feIn, 'INBOUND', 'frontend', { route: { cluster: 'inbound|8080||' } }),
-          hcmListener('outbound|15002', feOut, 'OUTBOUND', 'frontend', {
-            route: { cluster: CATALOG_CLUSTER, retry_policy: { retry_on: '5xx,connect-failure', num_retries: 2 } },
-          }),
-        ],
-        [staticCluster('inbound|8080||', frontendAppPort), staticCluster(CATALOG_CLUSTER, catIn), collectorCluster],
-      ),
-    ),
     await startSidecar(
       'front',
       bootstrap(
@@ -219,7 +224,7 @@ beforeAll(async () => {
 }, 90_000);
 
 afterAll(async () => {
-  await Promise.all([...proxies, catalogSidecar].map((p) => p?.stop()));
+  await Promise.all([...proxies, catalogSidecar, frontendSidecar].map((p) => p?.stop()));
   await Promise.all([closeServer(frontendApp), closeServer(catalogApp)]);
   await collector?.close();
   rmSync(dir, { recursive: true, force: true });
@@ -250,31 +255,68 @@ describe('the topology, on real proxies', () => {
     expect(edge(t, 'user', 'front-proxy').errors).toBe(0);
   }, 60_000);
 
-  it('keeps service nodes (never a cluster name) when the catalog sidecar restarts under load', async () => {
-    const before = edge(await topology(), 'frontend', 'catalog').requests;
+  /**
+   * Bounded load (at most 400 requests) while `restart` stops a sidecar and starts it again; ends
+   * after 10 more requests succeeded once it is back. Resolves with the requests sent and served.
+   */
+  async function underLoad(
+    restart: (downWhile: () => Promise<void>) => Promise<void>,
+  ): Promise<{ sent: number; ok: number }> {
     let stop = false;
     let sent = 0;
+    let ok = 0;
     const load = (async () => {
-      // Bounded: at most 400 requests, ended once the restart is over.
       while (!stop && sent < 400) {
-        await send(1);
+        const [status] = await send(1);
         sent++;
+        if (status === 200) ok++;
       }
     })();
     await waitFor('some load before the restart', () => (sent >= 10 ? true : undefined));
-    await catalogSidecar.stop();
-    const during = sent;
-    await waitFor('load while the catalog sidecar is down', () => (sent >= during + 5 ? true : undefined));
-    catalogSidecar = await startSidecar('catalog-restarted', catalogBootstrap);
-    const after = sent;
-    await waitFor('load after the restart', () => (sent >= after + 10 ? true : undefined));
+    await restart(async () => {
+      const during = sent;
+      await waitFor('load while the sidecar is down', () => (sent >= during + 5 ? true : undefined));
+    });
+    const after = ok;
+    await waitFor('requests served after the restart', () => (ok >= after + 10 || sent >= 400 ? true : undefined));
     stop = true;
     await load;
+    expect(ok, 'requests served after the restart').toBeGreaterThanOrEqual(after + 10);
+    return { sent, ok };
+  }
+
+  const EDGES = ['front-proxy->frontend', 'frontend->catalog', 'user->front-proxy'];
+  const edgeNames = (t: Topology) => t.edges.map((e) => `${e.source}->${e.target}`).sort();
+
+  it('keeps service nodes (never a cluster name) when the catalog sidecar restarts under load', async () => {
+    const before = edge(await topology(), 'frontend', 'catalog').requests;
+    const { sent } = await underLoad(async (downWhile) => {
+      await catalogSidecar.stop();
+      await downWhile();
+      catalogSidecar = await startSidecar('catalog-restarted', catalogBootstrap);
+    });
     // Every request reached catalog or failed trying: each is on the frontend → catalog edge.
     const t = await settle('frontend', 'catalog', before + sent);
     for (const n of t.nodes) expect(n.id).not.toMatch(/\|/);
     expect(t.nodes.map((n) => n.id).sort()).toEqual(['catalog', 'front-proxy', 'frontend', 'user']);
+    expect(edgeNames(t)).toEqual(EDGES);
     expect(edge(t, 'frontend', 'catalog').errors).toBeGreaterThan(0);
+  }, 90_000);
+
+  it("keeps the same graph when the caller's sidecar (frontend) restarts under load", async () => {
+    const before = edge(await topology(), 'front-proxy', 'frontend').requests;
+    const { ok } = await underLoad(async (downWhile) => {
+      await frontendSidecar.stop();
+      await downWhile();
+      frontendSidecar = await startSidecar('frontend-restarted', frontendBootstrap);
+    });
+    // Every request served went through the frontend (those refused at the front proxy while the
+    // frontend's sidecar was down never reached it: no client span, no edge).
+    const t = await settle('front-proxy', 'frontend', before + ok);
+    // No phantom caller for catalog (`user`) and no cluster-named node, though spans were lost.
+    expect(t.nodes.map((n) => n.id).sort()).toEqual(['catalog', 'front-proxy', 'frontend', 'user']);
+    expect(edgeNames(t)).toEqual(EDGES);
+    expect(edge(t, 'user', 'front-proxy').errors).toBeGreaterThan(0);
   }, 90_000);
 
   it('times spans in microseconds', async () => {
