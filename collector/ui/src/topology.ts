@@ -9,8 +9,10 @@ import type { View } from './main.js';
 
 type Edge = Topology['edges'][number];
 
-const rate = (requests: number, seconds: number): string =>
-  (requests / seconds).toFixed(requests / seconds >= 10 ? 0 : 2);
+const rate = (requests: number, seconds: number): string => {
+  const r = requests / seconds;
+  return r === 0 ? '0' : r < 0.01 ? '<0.01' : r.toFixed(r >= 10 ? 0 : 2);
+};
 
 const edgeLatencyPath = (source: string, target: string): string =>
   `/latency?${new URLSearchParams({ source, target })}`;
@@ -62,7 +64,7 @@ export async function renderTopology(view: View): Promise<void> {
         String(n.requests),
         pct(n.errors, n.requests),
         ms(n.p95Ms),
-        link(`/latency?service=${encodeURIComponent(n.id)}`, 'latency', `latency of ${n.id}`),
+        n.requests === 0 ? '' : link(`/latency?service=${encodeURIComponent(n.id)}`, 'latency', `latency of ${n.id}`),
       ]),
       [1, 2, 3],
     ),
