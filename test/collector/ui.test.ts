@@ -192,6 +192,15 @@ describe('the web UI in Chromium', () => {
     expect(latency.errors).toEqual([]);
     await latency.page.close();
 
+    // Status error: the cart span failed, the catalog span did not.
+    const failing = await open('/traces?service=cart&status=error');
+    await failing.page.getByLabel(`trace ${traceId}`).waitFor();
+    await failing.page.close();
+    const healthy = await open('/traces?service=catalog&status=error');
+    await healthy.page.getByText('0 traces').waitFor();
+    expect(failing.errors.concat(healthy.errors)).toEqual([]);
+    await healthy.page.close();
+
     const edge = await open('/latency?source=frontend&target=cart');
     await edge.page.waitForSelector('.uplot canvas');
     expect(await edge.page.locator('h1').textContent()).toBe('Latency of frontend → cart');
@@ -202,8 +211,9 @@ describe('the web UI in Chromium', () => {
     expect(edge.errors).toEqual([]);
     await edge.page.close();
 
-    const logs = await open('/logs?service=frontend');
+    const logs = await open('/logs?service=frontend&tail=1');
     await logs.page.getByLabel(`trace ${traceId}`).waitFor();
+    await logs.page.getByText('1 lines (newest first), following').waitFor();
     await logs.page.screenshot({ path: join(REPORTS, 'ui-logs.png'), fullPage: true });
     expect(logs.errors).toEqual([]);
     await logs.page.close();

@@ -56,7 +56,8 @@ function search(q: URLSearchParams, service: string, startMs: number, endMs: num
   return api.searchTraces({
     service,
     operation: q.get('operation') ?? undefined,
-    tags: tagsJson(q.get('tags') ?? ''),
+    // Status is Jaeger's `error` tag.
+    tags: tagsJson(`${q.get('tags') ?? ''}${q.get('status') === 'error' ? ' error=true' : ''}`),
     minDuration: q.get('minDuration') ?? undefined,
     maxDuration: q.get('maxDuration') ?? undefined,
     limit: q.get('limit') ?? 20,
@@ -108,6 +109,12 @@ export async function renderTraces(view: View): Promise<void> {
     size: 8,
     value: q.get('maxDuration') ?? '',
   });
+  const status = h(
+    'select',
+    { name: 'status' },
+    h('option', { value: '' }, 'any'),
+    h('option', { value: 'error', selected: q.get('status') === 'error' }, 'error'),
+  );
   const limit = h('input', {
     name: 'limit',
     type: 'number',
@@ -124,6 +131,7 @@ export async function renderTraces(view: View): Promise<void> {
     field('Tags', tags),
     field('Min duration', minDuration),
     field('Max duration', maxDuration),
+    field('Status', status),
     field('Limit', limit),
     h('button', { type: 'submit' }, 'Find traces'),
   );
@@ -136,6 +144,7 @@ export async function renderTraces(view: View): Promise<void> {
       ['tags', tags.value.trim()],
       ['minDuration', minDuration.value.trim()],
       ['maxDuration', maxDuration.value.trim()],
+      ['status', status.value],
       ['limit', limit.value],
     ] as const)
       if (v !== '') p.set(k, v);
