@@ -465,7 +465,7 @@ async function runScenario(bodies: Buffer[]): Promise<Record<string, unknown>> {
         if (res.statusCode === 200) {
           const acked = Date.now();
           for (;;) {
-            const q = await request(`${api}/api/traces/${traceId}`, { dispatcher });
+            const q = await request(`${api}/api/meshscope/traces/${traceId}`, { dispatcher });
             await q.body.dump();
             if (q.statusCode === 200) {
               queryable.push(Date.now() - acked);

@@ -68,7 +68,9 @@ export async function run(argv: string[]): Promise<number> {
     }
     throw err;
   }
-  process.stdout.write(`meshscope collector: OTLP/HTTP on ${collector.otlpUrl}, query API on ${collector.apiUrl}\n`);
+  process.stdout.write(
+    `meshscope collector: OTLP/HTTP on ${collector.otlpUrl}, query API on ${collector.apiUrl} (web UI at /)\n`,
+  );
   await untilStopSignal();
   await collector.close();
   return 0;

@@ -94,7 +94,7 @@ export function planMesh(o: PlanOptions): ComponentSpec[] {
       { name: 'otlp-http', port: otlp.port },
       { name: 'http', port: api.port },
     ],
-    urls: [`http://${o.collectorHttp}/api/topology`, `http://${mesh.telemetry.collector}/v1/traces`],
+    urls: [`http://${o.collectorHttp}/`, `http://${mesh.telemetry.collector}/v1/traces`],
     probe: { kind: 'http', url: `http://${o.collectorHttp}/readyz` },
     after: [],
   });

@@ -52,6 +52,8 @@ interface SpanRow {
 
 const TIME_RANGE = `Timestamp >= fromUnixTimestamp64Milli({startMs:Int64}) AND Timestamp <= fromUnixTimestamp64Milli({endMs:Int64})`;
 
+const MINUTE_RANGE = `Timestamp >= toStartOfMinute(toDateTime(intDiv({startMs:Int64}, 1000))) AND Timestamp <= toDateTime(intDiv({endMs:Int64}, 1000))`;
+
 function isoFromNanos(ns: string): string {
   const n = BigInt(ns);
   const ms = Number(n / 1_000_000n);
@@ -73,24 +75,15 @@ export async function services(client: ClickHouseClient): Promise<string[]> {
   return r.map((x) => x.ServiceName);
 }
 
-export async function trace(client: ClickHouseClient, traceId: string): Promise<SpanView[]> {
-  // The lookup table narrows the scan to the trace's time window (the exporter's pattern).
-  const r = await rows<SpanRow>(
-    client,
-    `WITH (SELECT (min(Start), max(End)) FROM otel_traces_trace_id_ts WHERE TraceId = {traceId:String}) AS window
-SELECT TraceId, SpanId, ParentSpanId, TraceState, SpanName, SpanKind, ServiceName,
+const SPAN_COLUMNS = `TraceId, SpanId, ParentSpanId, TraceState, SpanName, SpanKind, ServiceName,
   toString(toUnixTimestamp64Nano(Timestamp)) AS StartNs, toString(Duration) AS Duration, StatusCode, StatusMessage,
   ScopeName, ScopeVersion, SpanAttributes, ResourceAttributes,
   arrayMap(t -> toString(toUnixTimestamp64Nano(t)), Events.Timestamp) AS EventTimes, Events.Name AS EventNames,
   Events.Attributes AS EventAttributes, Links.TraceId AS LinkTraceIds, Links.SpanId AS LinkSpanIds,
-  Links.TraceState AS LinkTraceStates, Links.Attributes AS LinkAttributes
-FROM otel_traces
-WHERE TraceId = {traceId:String}
-  AND Timestamp >= toDateTime(tupleElement(window, 1)) AND Timestamp <= toDateTime(tupleElement(window, 2)) + 1
-ORDER BY Timestamp, SpanId`,
-    { traceId },
-  );
-  return r.map((s) => ({
+  Links.TraceState AS LinkTraceStates, Links.Attributes AS LinkAttributes`;
+
+function spanView(s: SpanRow): SpanView {
+  return {
     traceId: s.TraceId,
     spanId: s.SpanId,
     parentSpanId: s.ParentSpanId,
@@ -119,6 +112,83 @@ ORDER BY Timestamp, SpanId`,
       traceState: s.LinkTraceStates[i] ?? '',
       attributes: s.LinkAttributes[i] ?? {},
     })),
+  };
+}
+
+/** Every span of each trace (ids are 32 lowercase hex), grouped by trace id, in start order. */
+export async function spansOfTraces(
+  client: ClickHouseClient,
+  traceIds: readonly string[],
+): Promise<Map<string, SpanView[]>> {
+  const out = new Map<string, SpanView[]>();
+  if (traceIds.length === 0) return out;
+  // The lookup table narrows the scan to the traces' time window (the exporter's pattern).
+  const r = await rows<SpanRow>(
+    client,
+    `WITH (SELECT (min(Start), max(End)) FROM otel_traces_trace_id_ts WHERE TraceId IN {traceIds:Array(String)}) AS window
+SELECT ${SPAN_COLUMNS}
+FROM otel_traces
+WHERE TraceId IN {traceIds:Array(String)}
+  AND Timestamp >= toDateTime(tupleElement(window, 1)) AND Timestamp <= toDateTime(tupleElement(window, 2)) + 1
+ORDER BY Timestamp, SpanId`,
+    { traceIds },
+  );
+  for (const row of r) {
+    const v = spanView(row);
+    let list = out.get(v.traceId);
+    if (list === undefined) out.set(v.traceId, (list = []));
+    list.push(v);
+  }
+  return out;
+}
+
+export async function trace(client: ClickHouseClient, traceId: string): Promise<SpanView[]> {
+  return (await spansOfTraces(client, [traceId])).get(traceId) ?? [];
+}
+
+export interface Operation {
+  name: string;
+  /** The stored kind (Server, Client, ...). */
+  kind: string;
+}
+
+/** The span names of a service, with their kinds; one kind only when `kind` is given (Server, Client...). */
+export async function operations(client: ClickHouseClient, service: string, kind?: string): Promise<Operation[]> {
+  const r = await rows<{ SpanName: string; SpanKind: string }>(
+    client,
+    `SELECT SpanName, SpanKind FROM otel_traces
+WHERE ServiceName = {service:String}${kind === undefined ? '' : ' AND SpanKind = {kind:String}'}
+GROUP BY SpanName, SpanKind ORDER BY SpanName, SpanKind`,
+    { service, kind },
+  );
+  return r.map((o) => ({ name: o.SpanName, kind: o.SpanKind }));
+}
+
+export interface DependencyLink {
+  parent: string;
+  child: string;
+  callCount: number;
+  errorCount: number;
+}
+
+/** Service-to-service call counts in a range, from the service graph's per-minute table. */
+export async function dependencies(
+  client: ClickHouseClient,
+  startMs: number,
+  endMs: number,
+): Promise<DependencyLink[]> {
+  const r = await rows<{ Client: string; Server: string; Requests: string; Failures: string }>(
+    client,
+    `SELECT Client, Server, sum(Requests) AS Requests, sum(Failures) AS Failures
+FROM otel_service_graph_1m WHERE ${MINUTE_RANGE}
+GROUP BY Client, Server ORDER BY Client, Server`,
+    { startMs: Math.floor(startMs), endMs: Math.ceil(endMs) },
+  );
+  return r.map((d) => ({
+    parent: d.Client,
+    child: d.Server,
+    callCount: Number(d.Requests),
+    errorCount: Number(d.Failures),
   }));
 }
 
@@ -128,6 +198,9 @@ export interface TraceSearch {
   minDurationMs?: number;
   maxDurationMs?: number;
   status?: 'ok' | 'error' | 'unset';
+  /** Attribute filters: a span matches when each key has the value on the span or its resource. */
+  tags?: ReadonlyMap<string, string>;
+  /** Span start bounds in Unix milliseconds; fractions keep microseconds. */
   startMs: number;
   endMs: number;
   limit: number;
@@ -143,9 +216,27 @@ export interface TraceSummary {
   hasError: boolean;
 }
 
-export async function searchTraces(client: ClickHouseClient, q: TraceSearch): Promise<TraceSummary[]> {
-  const where = [TIME_RANGE];
-  const params: Record<string, unknown> = { startMs: q.startMs, endMs: q.endMs, limit: q.limit };
+/** One tag filter as SQL, Jaeger's special tags (error, span.kind, otel.status_code) on their columns. */
+function tagCondition(i: number, key: string, value: string, params: Record<string, unknown>): string {
+  params[`tk${i}`] = key;
+  params[`tv${i}`] = value;
+  const attr = `SpanAttributes[{tk${i}:String}] = {tv${i}:String} OR ResourceAttributes[{tk${i}:String}] = {tv${i}:String}`;
+  if (key === 'error') return `(StatusCode ${value === 'true' ? '=' : '!='} 'Error' OR ${attr})`;
+  if (key === 'span.kind') return `(lower(SpanKind) = lower({tv${i}:String}) OR ${attr})`;
+  if (key === 'otel.status_code') return `(upper(StatusCode) = upper({tv${i}:String}) OR ${attr})`;
+  return `(${attr})`;
+}
+
+/** The trace ids a search matches (a span matching every condition), the most recent first. */
+export async function findTraceIds(client: ClickHouseClient, q: TraceSearch): Promise<string[]> {
+  const where = [
+    'Timestamp >= fromUnixTimestamp64Micro({startUs:Int64}) AND Timestamp <= fromUnixTimestamp64Micro({endUs:Int64})',
+  ];
+  const params: Record<string, unknown> = {
+    startUs: Math.floor(q.startMs * 1000),
+    endUs: Math.ceil(q.endMs * 1000),
+    limit: q.limit,
+  };
   if (q.service !== undefined) {
     where.push('ServiceName = {service:String}');
     params.service = q.service;
@@ -166,7 +257,33 @@ export async function searchTraces(client: ClickHouseClient, q: TraceSearch): Pr
     where.push('StatusCode = {status:String}');
     params.status = q.status === 'ok' ? 'Ok' : q.status === 'error' ? 'Error' : 'Unset';
   }
-  // Matching spans pick the traces; each trace is then summarized from all of its spans.
+  let i = 0;
+  for (const [k, v] of q.tags ?? []) where.push(tagCondition(i++, k, v, params));
+  // Fast path: the most recent matching spans (a top-k, not a sort of every match), grouped. A
+  // trace with any span among them has its latest there too, and every trace left out is older,
+  // so when they hold `limit` traces those are exactly the answer; else group every match.
+  params.scan = Math.min(q.limit * 64, 100_000);
+  const recent = await rows<{ TraceId: string }>(
+    client,
+    `SELECT TraceId FROM (
+  SELECT TraceId, Timestamp FROM otel_traces WHERE ${where.join(' AND ')} ORDER BY Timestamp DESC LIMIT {scan:UInt32}
+) GROUP BY TraceId ORDER BY max(Timestamp) DESC LIMIT {limit:UInt32}`,
+    params,
+  );
+  if (recent.length >= q.limit) return recent.map((t) => t.TraceId);
+  const r = await rows<{ TraceId: string }>(
+    client,
+    `SELECT TraceId FROM otel_traces WHERE ${where.join(' AND ')}
+GROUP BY TraceId ORDER BY max(Timestamp) DESC LIMIT {limit:UInt32}`,
+    params,
+  );
+  return r.map((t) => t.TraceId);
+}
+
+export async function searchTraces(client: ClickHouseClient, q: TraceSearch): Promise<TraceSummary[]> {
+  const traceIds = await findTraceIds(client, q);
+  if (traceIds.length === 0) return [];
+  // Matching spans picked the traces; each trace is summarized from all of its spans.
   const r = await rows<{
     TraceId: string;
     StartNs: string;
@@ -185,14 +302,11 @@ export async function searchTraces(client: ClickHouseClient, q: TraceSearch): Pr
   argMin(SpanName, Timestamp) AS Name,
   countIf(StatusCode = 'Error') AS Errors
 FROM otel_traces
-WHERE TraceId IN (
-  SELECT TraceId FROM otel_traces WHERE ${where.join(' AND ')}
-  GROUP BY TraceId ORDER BY max(Timestamp) DESC LIMIT {limit:UInt32}
-) AND Timestamp >= fromUnixTimestamp64Milli({startMs:Int64}) - INTERVAL 1 HOUR
+WHERE TraceId IN {traceIds:Array(String)} AND Timestamp >= fromUnixTimestamp64Milli({startMs:Int64}) - INTERVAL 1 HOUR
   AND Timestamp <= fromUnixTimestamp64Milli({endMs:Int64}) + INTERVAL 1 HOUR
 GROUP BY TraceId
 ORDER BY StartNs DESC`,
-    params,
+    { traceIds, startMs: Math.floor(q.startMs), endMs: Math.ceil(q.endMs) },
   );
   return r.map((t) => ({
     traceId: t.TraceId,
@@ -218,8 +332,6 @@ export interface Topology {
     p99Ms: number;
   }>;
 }
-
-const MINUTE_RANGE = `Timestamp >= toStartOfMinute(toDateTime(intDiv({startMs:Int64}, 1000))) AND Timestamp <= toDateTime(intDiv({endMs:Int64}, 1000))`;
 
 export async function topology(client: ClickHouseClient, startMs: number, endMs: number): Promise<Topology> {
   const params = { startMs, endMs };
@@ -313,6 +425,37 @@ GROUP BY T ORDER BY T`,
   }));
 }
 
+/**
+ * An edge's latency as its server measured it, per step of whole minutes (the service graph is
+ * kept per minute): request and error counts and merged p50/p95/p99.
+ */
+export async function edgeLatency(
+  client: ClickHouseClient,
+  source: string,
+  target: string,
+  startMs: number,
+  endMs: number,
+  stepSeconds: number,
+): Promise<Array<LatencyPoint & { errors: number }>> {
+  const r = await rows<{ T: string; N: string; F: string; Q: number[] }>(
+    client,
+    `SELECT toString(toUnixTimestamp(toStartOfInterval(Timestamp, INTERVAL {step:UInt32} SECOND))) AS T,
+  sum(Requests) AS N, sum(Failures) AS F, quantilesMerge(0.5, 0.95, 0.99)(ServerDurationMs) AS Q
+FROM otel_service_graph_1m
+WHERE Client = {source:String} AND Server = {target:String} AND ${MINUTE_RANGE}
+GROUP BY T ORDER BY T`,
+    { source, target, startMs: Math.floor(startMs), endMs: Math.ceil(endMs), step: Math.max(60, stepSeconds) },
+  );
+  return r.map((p) => ({
+    time: new Date(Number(p.T) * 1000).toISOString(),
+    count: Number(p.N),
+    errors: Number(p.F),
+    p50Ms: p.Q[0] ?? 0,
+    p95Ms: p.Q[1] ?? 0,
+    p99Ms: p.Q[2] ?? 0,
+  }));
+}
+
 export interface LogView {
   timeUnixNano: string;
   time: string;
@@ -326,25 +469,23 @@ export interface LogView {
   resourceAttributes: Record<string, string>;
 }
 
-export async function logsForTrace(client: ClickHouseClient, traceId: string, limit: number): Promise<LogView[]> {
-  const r = await rows<{
-    Ns: string;
-    TraceId: string;
-    SpanId: string;
-    SeverityText: string;
-    SeverityNumber: number;
-    ServiceName: string;
-    Body: string;
-    LogAttributes: Record<string, string>;
-    ResourceAttributes: Record<string, string>;
-  }>(
-    client,
-    `SELECT toString(toUnixTimestamp64Nano(Timestamp)) AS Ns, TraceId, SpanId, SeverityText, SeverityNumber, ServiceName, Body,
-  LogAttributes, ResourceAttributes
-FROM otel_logs WHERE TraceId = {traceId:String} ORDER BY Timestamp LIMIT {limit:UInt32}`,
-    { traceId, limit },
-  );
-  return r.map((l) => ({
+interface LogRow {
+  Ns: string;
+  TraceId: string;
+  SpanId: string;
+  SeverityText: string;
+  SeverityNumber: number;
+  ServiceName: string;
+  Body: string;
+  LogAttributes: Record<string, string>;
+  ResourceAttributes: Record<string, string>;
+}
+
+const LOG_COLUMNS = `toString(toUnixTimestamp64Nano(Timestamp)) AS Ns, TraceId, SpanId, SeverityText, SeverityNumber,
+  ServiceName, Body, LogAttributes, ResourceAttributes`;
+
+function logView(l: LogRow): LogView {
+  return {
     timeUnixNano: l.Ns,
     time: isoFromNanos(l.Ns),
     traceId: l.TraceId,
@@ -355,5 +496,36 @@ FROM otel_logs WHERE TraceId = {traceId:String} ORDER BY Timestamp LIMIT {limit:
     body: l.Body,
     attributes: l.LogAttributes,
     resourceAttributes: l.ResourceAttributes,
-  }));
+  };
+}
+
+export async function logsForTrace(client: ClickHouseClient, traceId: string, limit: number): Promise<LogView[]> {
+  const r = await rows<LogRow>(
+    client,
+    `SELECT ${LOG_COLUMNS} FROM otel_logs WHERE TraceId = {traceId:String} ORDER BY Timestamp LIMIT {limit:UInt32}`,
+    { traceId, limit },
+  );
+  return r.map(logView);
+}
+
+export interface LogSearch {
+  service?: string;
+  /** A substring of the body (case-insensitive). */
+  contains?: string;
+  startMs: number;
+  endMs: number;
+  limit: number;
+}
+
+/** Access-log lines in a range, the most recent first. */
+export async function logsSearch(client: ClickHouseClient, q: LogSearch): Promise<LogView[]> {
+  const where = [TIME_RANGE];
+  if (q.service !== undefined) where.push('ServiceName = {service:String}');
+  if (q.contains !== undefined) where.push('positionCaseInsensitive(Body, {contains:String}) > 0');
+  const r = await rows<LogRow>(
+    client,
+    `SELECT ${LOG_COLUMNS} FROM otel_logs WHERE ${where.join(' AND ')} ORDER BY Timestamp DESC LIMIT {limit:UInt32}`,
+    { ...q, startMs: Math.floor(q.startMs), endMs: Math.ceil(q.endMs) },
+  );
+  return r.map(logView);
 }

@@ -1,103 +1,22 @@
-// The query API (JSON), the collector's own /metrics, and /healthz and /readyz.
+// The collector's HTTP port (16686, Jaeger's): Jaeger's query API, meshscope's own JSON under
+// /api/meshscope/, the web UI, the collector's own /metrics, and /healthz and /readyz.
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { ClickHouseClient } from '@clickhouse/client';
-import { CollectorError, QueryParamError } from '../errors.js';
 import type { CollectorMetrics } from '../telemetry.js';
-import { Params, traceIdParam } from './params.js';
-import { latency, logsForTrace, searchTraces, services, topology, trace } from './queries.js';
+import type { Route } from './routes.js';
+import { jaegerRoutes } from './routes-jaeger.js';
+import { meshscopeRoutes } from './routes-meshscope.js';
+import { UiFiles } from './ui.js';
 
 export interface ApiState {
   /** Why the collector is not ready, or undefined when it is. */
   notReady(): string | undefined;
 }
 
-type Handler = (q: URLSearchParams, match: RegExpMatchArray) => Promise<[number, unknown]>;
-
 export function createApiServer(client: ClickHouseClient, metrics: CollectorMetrics, state: ApiState): Server {
-  const routes: Array<[RegExp, Handler]> = [
-    [
-      /^\/api\/services$/,
-      async (q) => {
-        new Params(q, []);
-        return [200, { services: await services(client) }];
-      },
-    ],
-    [
-      /^\/api\/traces\/([^/]+)$/,
-      async (q, m) => {
-        new Params(q, []);
-        const traceId = traceIdParam(decodeURIComponent(m[1]!));
-        const spans = await trace(client, traceId);
-        if (spans.length === 0)
-          return [404, { error: { code: 'MS_ERR_COLLECTOR_NOT_FOUND', message: `trace ${traceId} not found` } }];
-        return [200, { traceId, spans }];
-      },
-    ],
-    [
-      /^\/api\/traces$/,
-      async (q) => {
-        const p = new Params(q, [
-          'service',
-          'operation',
-          'minDurationMs',
-          'maxDurationMs',
-          'status',
-          'start',
-          'end',
-          'limit',
-        ]);
-        const { startMs, endMs } = p.range();
-        const search = {
-          service: p.string('service'),
-          operation: p.string('operation'),
-          minDurationMs: p.number('minDurationMs', 0, 1e9),
-          maxDurationMs: p.number('maxDurationMs', 0, 1e9),
-          status: p.oneOf('status', ['ok', 'error', 'unset'] as const),
-          startMs,
-          endMs,
-          limit: p.number('limit', 1, 1000) ?? 20,
-        };
-        if (
-          search.minDurationMs !== undefined &&
-          search.maxDurationMs !== undefined &&
-          search.minDurationMs > search.maxDurationMs
-        ) {
-          throw new QueryParamError(
-            `'minDurationMs' (${search.minDurationMs}) is above 'maxDurationMs' (${search.maxDurationMs})`,
-          );
-        }
-        return [200, { traces: await searchTraces(client, search) }];
-      },
-    ],
-    [
-      /^\/api\/topology$/,
-      async (q) => {
-        const p = new Params(q, ['start', 'end']);
-        const { startMs, endMs } = p.range();
-        return [200, await topology(client, startMs, endMs)];
-      },
-    ],
-    [
-      /^\/api\/latency$/,
-      async (q) => {
-        const p = new Params(q, ['service', 'start', 'end', 'step']);
-        const service = p.required('service');
-        const { startMs, endMs } = p.range();
-        // Default: about 60 points over the range.
-        const step = Math.round(p.seconds('step', 1, 86_400) ?? Math.max(1, Math.ceil((endMs - startMs) / 1000 / 60)));
-        return [200, { service, stepSeconds: step, series: await latency(client, service, startMs, endMs, step) }];
-      },
-    ],
-    [
-      /^\/api\/logs$/,
-      async (q) => {
-        const p = new Params(q, ['traceId', 'limit']);
-        const traceId = traceIdParam(p.required('traceId'));
-        return [200, { logs: await logsForTrace(client, traceId, p.number('limit', 1, 10_000) ?? 1000) }];
-      },
-    ],
-  ];
+  const routes: Route[] = [...jaegerRoutes(client), ...meshscopeRoutes(client)];
+  const ui = new UiFiles();
 
   const send = (res: ServerResponse, code: number, body: unknown): void => {
     const text = JSON.stringify(body);
@@ -127,20 +46,35 @@ export function createApiServer(client: ClickHouseClient, metrics: CollectorMetr
       res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(text);
       return;
     }
-    for (const [re, handler] of routes) {
-      const m = url.pathname.match(re);
+    for (const route of routes) {
+      const m = url.pathname.match(route.pattern);
       if (m === null) continue;
+      let answer: [number, unknown];
       try {
-        const [code, body] = await handler(url.searchParams, m);
-        send(res, code, body);
+        answer = await route.handle(url.searchParams, m);
       } catch (err) {
-        if (err instanceof QueryParamError) send(res, 400, { error: { code: err.code, message: err.message } });
-        else {
-          const code = err instanceof CollectorError ? err.code : 'MS_ERR_COLLECTOR_QUERY';
-          send(res, 502, { error: { code, message: `query failed: ${(err as Error).message}` } });
-        }
+        answer = route.fail(err);
       }
+      send(res, answer[0], answer[1]);
       return;
+    }
+    if (ui.isUiPath(url.pathname)) {
+      const asset = ui.lookup(url.pathname);
+      if (asset !== undefined) {
+        res.writeHead(200, {
+          'content-type': asset.type,
+          'content-length': asset.body.length,
+          'cache-control': 'no-cache',
+        });
+        res.end(req.method === 'HEAD' ? undefined : asset.body);
+        return;
+      }
+      if (!ui.available) {
+        res
+          .writeHead(404, { 'content-type': 'text/plain; charset=utf-8' })
+          .end(`the web UI is not built: run 'npm run build' (looked in ${ui.searched.join(', ')})\n`);
+        return;
+      }
     }
     send(res, 404, { error: { code: 'MS_ERR_COLLECTOR_NOT_FOUND', message: `no route ${url.pathname}` } });
   };

@@ -4,6 +4,21 @@
 // bounded store with a TTL. Root SERVER spans get the virtual client `user`; CLIENT spans
 // that expire unpaired get a virtual server named by peer.service, server.address /
 // net.peer.name, db.name or db.system (connection type `database` when db.system is set).
+//
+// Where a mesh differs from the connector's assumptions, the graph follows what happened:
+// - Retries: a sidecar's CLIENT span covers every attempt, and each attempt is a SERVER span
+//   with that same parent. Each attempt is an edge of its own, failed when that server failed,
+//   so a 503 retried into success still counts against the service that answered 503. A
+//   recently paired client is remembered (bounded, same TTL) for attempts that arrive after it.
+// - Clients outside the mesh: a SERVER span whose parent never arrives (the load generator or
+//   curl sent a traceparent but exports no spans) gets the client `user` when it expires, as a
+//   root SERVER span does, when it is a proxy's span (Envoy's `component: proxy`) at the mesh's
+//   edge: not a sidecar's inbound span (upstream cluster `inbound|…`), whose caller is in the
+//   mesh and only late or lost (a restarted sidecar), and not an app's own span behind its
+//   sidecar. Those make no edge: a guess would draw a phantom `user → catalog`.
+// - Mesh cluster names: a proxy's CLIENT span names its upstream cluster (peer.service =
+//   `outbound|8080|v1|default/catalog`); when its server half is lost (a restart of the
+//   server's sidecar), the virtual server is the service of that cluster, never the cluster.
 
 import {
   findAttribute,
@@ -46,7 +61,7 @@ interface Half {
   startNs: bigint;
   durationMs: number;
   failed: boolean;
-  /** Client halves only: consulted for a virtual server name if the half expires unpaired. */
+  /** Consulted only if the half expires unpaired: a client's virtual server, a server's origin. */
   attributes: Attributes | undefined;
   producer: boolean;
 }
@@ -57,18 +72,42 @@ interface Entry {
   long: boolean;
   client: Half | undefined;
   server: Half | undefined;
+  /** Further SERVER halves with the same parent (retried attempts); allocated only for them. */
+  retries: Half[] | undefined;
   messaging: boolean;
   expiresAt: number;
 }
 
-function half(s: SpanRecord, client: boolean): Half {
+/** A client already paired, kept for attempts (SERVER halves) that arrive after it. */
+interface Paired {
+  traceId: string;
+  client: Half;
+  messaging: boolean;
+  expiresAt: number;
+}
+
+/**
+ * The service behind a mesh cluster name, Istio's `outbound|<port>|<subset>|<host>` with the
+ * host as `namespace/name` (meshscope's control plane) or `name.namespace.svc.cluster.local`.
+ * `inbound|…` clusters are the local app, never a peer: undefined for both those and the rest.
+ */
+export function serviceOfCluster(name: string): string | undefined {
+  if (!name.startsWith('outbound|')) return undefined;
+  const host = name.slice(name.lastIndexOf('|') + 1);
+  const slash = host.indexOf('/');
+  if (slash !== -1) return host.slice(slash + 1) || undefined;
+  const dot = host.indexOf('.');
+  return (dot === -1 ? host : host.slice(0, dot)) || undefined;
+}
+
+function half(s: SpanRecord): Half {
   const duration = s.endNs > s.startNs ? s.endNs - s.startNs : 0n;
   return {
     service: s.resource.serviceName,
     startNs: s.startNs,
     durationMs: Number(duration) / 1e6,
     failed: s.statusCode === STATUS_CODE_ERROR,
-    attributes: client ? s.attributes : undefined,
+    attributes: s.attributes,
     producer: s.kind === SPAN_KIND_PRODUCER,
   };
 }
@@ -76,6 +115,11 @@ function half(s: SpanRecord, client: boolean): Half {
 /** The virtual server of an unpaired client half, by the connector's attribute priority. */
 function virtualServer(c: Half): { name: string; type: string } {
   const a = c.attributes ?? [];
+  const peer = findAttribute(a, 'peer.service') ?? findAttribute(a, 'upstream_cluster');
+  if (peer !== undefined && (peer.startsWith('outbound|') || peer.startsWith('inbound|'))) {
+    // A mesh service (its own edge type), or the local app (no peer: no edge).
+    return { name: serviceOfCluster(peer) ?? '', type: '' };
+  }
   const name =
     findAttribute(a, 'peer.service') ??
     findAttribute(a, 'server.address') ??
@@ -133,6 +177,8 @@ export class ServiceGraph {
   // both; #longKeys counts those, and only while there are any does a miss look for one.
   readonly #entries = new Map<string, Entry>();
   #longKeys = 0;
+  /** Paired clients by span id (trace id checked), oldest first, for late attempts. */
+  readonly #paired = new Map<string, Paired>();
 
   constructor(opts: ServiceGraphOptions, sink: EdgeSink) {
     this.#opts = opts;
@@ -148,13 +194,12 @@ export class ServiceGraph {
       const s = spans[i]!;
       const k = s.kind;
       if (k === SPAN_KIND_CLIENT || k === SPAN_KIND_PRODUCER) {
-        this.#put(s.traceId, s.spanId, half(s, true), 'client', k === SPAN_KIND_PRODUCER, now);
+        this.#put(s.traceId, s.spanId, half(s), 'client', k === SPAN_KIND_PRODUCER, now);
       } else if (k === SPAN_KIND_SERVER || k === SPAN_KIND_CONSUMER) {
         if (s.parentSpanId === '') {
-          const h = half(s, false);
-          this.#sink.edge(edge(h.startNs, 'user', h.service, 'virtual_node', h.failed, h.durationMs, h.durationMs));
+          this.#emitUser(half(s));
         } else {
-          this.#put(s.traceId, s.parentSpanId, half(s, false), 'server', k === SPAN_KIND_CONSUMER, now);
+          this.#put(s.traceId, s.parentSpanId, half(s), 'server', k === SPAN_KIND_CONSUMER, now);
         }
       }
     }
@@ -182,12 +227,21 @@ export class ServiceGraph {
     }
     if (e !== undefined) {
       if (side === 'client') e.client = h;
-      else e.server = h;
+      else if (e.server === undefined) e.server = h;
+      else (e.retries ??= []).push(h);
       if (e.client !== undefined && e.server !== undefined) {
         this.#delete(key, e);
-        this.#emitPair(e.client, e.server, e.messaging || messaging);
+        this.#emitPairs(e.client, e.server, e.retries, e.messaging || messaging, traceId, clientSpanId, now);
       }
       return;
+    }
+    if (side === 'server' && this.#paired.size > 0) {
+      // A retried attempt whose client paired already.
+      const p = this.#paired.get(clientSpanId);
+      if (p !== undefined && p.traceId === traceId) {
+        this.#emitPair(p.client, h, p.messaging || messaging, false);
+        return;
+      }
     }
     if (this.#entries.size >= this.#opts.maxItems) {
       this.#sink.dropped();
@@ -199,6 +253,7 @@ export class ServiceGraph {
       long,
       client: side === 'client' ? h : undefined,
       server: side === 'server' ? h : undefined,
+      retries: undefined,
       messaging,
       expiresAt: now + this.#opts.ttlMs,
     });
@@ -209,22 +264,62 @@ export class ServiceGraph {
     if (e.long) this.#longKeys--;
   }
 
-  #emitPair(c: Half, s: Half, messaging: boolean): void {
+  /**
+   * One edge per attempt. A failed client counts on its last attempt only (a timeout or reset
+   * the server did not see); earlier attempts count as their servers answered.
+   */
+  #emitPairs(
+    c: Half,
+    first: Half,
+    retries: Half[] | undefined,
+    messaging: boolean,
+    traceId: string,
+    clientSpanId: string,
+    now: number,
+  ): void {
+    if (retries === undefined) this.#emitPair(c, first, messaging, c.failed);
+    else {
+      const all = [first, ...retries].sort((a, b) => (a.startNs < b.startNs ? -1 : a.startNs > b.startNs ? 1 : 0));
+      for (let i = 0; i < all.length; i++) this.#emitPair(c, all[i]!, messaging, c.failed && i === all.length - 1);
+    }
+    this.#remember(traceId, clientSpanId, c, messaging, now);
+  }
+
+  #emitPair(c: Half, s: Half, messaging: boolean, clientFailed: boolean): void {
     this.#sink.edge(
       edge(
         c.startNs,
         c.service,
         s.service,
         messaging ? 'messaging_system' : '',
-        c.failed || s.failed,
+        clientFailed || s.failed,
         s.durationMs,
         c.durationMs,
       ),
     );
   }
 
+  #emitUser(h: Half): void {
+    this.#sink.edge(edge(h.startNs, 'user', h.service, 'virtual_node', h.failed, h.durationMs, h.durationMs));
+  }
+
+  /** Keeps a paired client for late attempts; bounded like the store (the oldest goes first). */
+  #remember(traceId: string, clientSpanId: string, client: Half, messaging: boolean, now: number): void {
+    if (this.#paired.size >= this.#opts.maxItems) {
+      const oldest = this.#paired.keys().next();
+      if (!oldest.done) this.#paired.delete(oldest.value);
+    }
+    // Re-inserted at the back, so the map stays in expiry order.
+    this.#paired.delete(clientSpanId);
+    this.#paired.set(clientSpanId, { traceId, client, messaging, expiresAt: now + this.#opts.ttlMs });
+  }
+
   /** Expires entries older than the TTL; `all` expires everything (shutdown). */
   expire(now: number, all = false): void {
+    for (const [key, p] of this.#paired) {
+      if (!all && p.expiresAt > now) break;
+      this.#paired.delete(key);
+    }
     for (const [key, e] of this.#entries) {
       if (!all && e.expiresAt > now) break;
       this.#delete(key, e);
@@ -234,7 +329,18 @@ export class ServiceGraph {
         if (server.name !== '') {
           this.#sink.edge(edge(c.startNs, c.service, server.name, server.type, c.failed, c.durationMs, c.durationMs));
         } else this.#sink.unpaired('client');
-      } else this.#sink.unpaired('server');
+      } else {
+        for (const s of e.retries === undefined ? [e.server!] : [e.server!, ...e.retries]) this.#expireServer(s);
+      }
     }
+  }
+
+  /** A SERVER half whose client never came: an outside client (`user`) at the mesh's edge, else none. */
+  #expireServer(s: Half): void {
+    const a = s.attributes ?? [];
+    const edge =
+      findAttribute(a, 'component') === 'proxy' && !findAttribute(a, 'upstream_cluster')?.startsWith('inbound|');
+    if (edge) this.#emitUser(s);
+    else this.#sink.unpaired('server');
   }
 }

@@ -307,6 +307,28 @@ function destinationCluster(mesh: Mesh, owner: Service | undefined, d: Destinati
   return outboundClusterName(svc, svc.ports[0] as ServicePort, d.subset);
 }
 
+/** Istio's host of a service port in operation names: `catalog.default.svc.cluster.local:8080`. */
+function serviceHost(svc: Service, port: ServicePort): string {
+  return `${svc.name}.${svc.namespace}.svc.cluster.local:${port.port}`;
+}
+
+/**
+ * decorator.operation: what a request on the route does, so its spans say it (without one the
+ * proxy names them Envoy's `ingress`/`egress`). The method and path when the match pins them
+ * (`GET /checkout`, `/api/*`), else Istio's `<host>:<port>/*` of the destination.
+ */
+function routeOperation(match: HttpMatch | undefined, host: string): string {
+  const method = match?.headers?.[':method']?.exact;
+  const path = match?.path ?? (match?.prefix !== undefined && match.prefix !== '/' ? `${match.prefix}*` : undefined);
+  if (path === undefined) return method === undefined ? `${host}/*` : `${method} ${host}/*`;
+  return method === undefined ? path : `${method} ${path}`;
+}
+
+function destinationHost(mesh: Mesh, owner: Service | undefined, d: Destination | undefined): string {
+  const svc = d?.service !== undefined ? resolveService(mesh, d.service) : owner;
+  return svc === undefined || typeof svc === 'string' ? 'unknown' : serviceHost(svc, svc.ports[0] as ServicePort);
+}
+
 function routeEntry(mesh: Mesh, owner: Service | undefined, rule: RouteRule, match: HttpMatch | undefined): JsonObject {
   const action: JsonObject = {};
   const weighted = rule.route.filter((d) => d.weight === undefined || d.weight > 0);
@@ -331,7 +353,11 @@ function routeEntry(mesh: Mesh, owner: Service | undefined, rule: RouteRule, mat
       },
     ];
   }
-  const entry: JsonObject = { match: routeMatch(match), route: action };
+  const entry: JsonObject = {
+    match: routeMatch(match),
+    route: action,
+    decorator: { operation: routeOperation(match, destinationHost(mesh, owner, weighted[0])) },
+  };
   if (rule.name !== undefined) entry.name = rule.name;
   if (rule.fault !== undefined) {
     const fault: JsonObject = { '@type': FAULT_TYPE };
@@ -378,7 +404,11 @@ function outboundRouteConfig(mesh: Mesh, name: string): JsonObject {
       const routes = pi === 0 ? ruleRoutes(mesh, svc, svc.routes ?? []) : [];
       const last = svc.routes?.[svc.routes.length - 1];
       if (pi !== 0 || last === undefined || last.match !== undefined) {
-        routes.push({ match: { prefix: '/' }, route: { cluster: outboundClusterName(svc, port, undefined) } });
+        routes.push({
+          match: { prefix: '/' },
+          route: { cluster: outboundClusterName(svc, port, undefined) },
+          decorator: { operation: `${serviceHost(svc, port)}/*` },
+        });
       }
       virtualHosts.push({
         name: `${serviceKey(svc)}:${port.port}`,
@@ -461,7 +491,17 @@ export function nodeResources(mesh: Mesh, nodeId: string, source: ConfigSourceSt
         inline: {
           name,
           virtual_hosts: [
-            { name: 'inbound', domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster: clusterName } }] },
+            {
+              name: 'inbound',
+              domains: ['*'],
+              routes: [
+                {
+                  match: { prefix: '/' },
+                  route: { cluster: clusterName },
+                  decorator: { operation: `${serviceHost(service, port)}/*` },
+                },
+              ],
+            },
           ],
         },
       },

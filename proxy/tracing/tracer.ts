@@ -80,13 +80,18 @@ const K_UPSTREAM_ADDRESS = attributeKey('upstream.address');
 const K_RESPONSE_FLAGS = attributeKey('response_flags');
 const K_REQUEST_ID = attributeKey('guid:x-request-id');
 
-function epochOf(info: StreamInfo, t: number): number {
-  // Callers pass either epoch or performance.now() milliseconds; normalize to epoch.
-  return t > 1e12 ? t : info.startTime + (t - info.startMonotonic);
+// Span times in microseconds (and below): Date.now() and StreamInfo.startTime are whole
+// milliseconds, so spans are timed on the monotonic clock from the same origin as the wall
+// clock (performance.timeOrigin), which keeps their order and sub-millisecond durations.
+const TIME_ORIGIN = performance.timeOrigin;
+
+/** Epoch milliseconds (fractional) of a performance.now() reading. */
+function epochOf(t: number): number {
+  return TIME_ORIGIN + t;
 }
 
-function nowEpoch(info: StreamInfo): number {
-  return info.startTime + info.elapsedMs();
+function nowEpoch(): number {
+  return TIME_ORIGIN + performance.now();
 }
 
 function pathTag(path: string, max: number): string {
@@ -114,6 +119,7 @@ class StreamSpan implements Span {
   readonly debug: boolean;
   readonly traceState: string;
   readonly #formats: number;
+  /** performance.now() at the span's start. */
   readonly #startMs: number;
   readonly #kind: SpanKind;
   /** Set for a CLIENT attempt span: its stream span. */
@@ -148,8 +154,9 @@ class StreamSpan implements Span {
     this.#parent = parent;
   }
 
-  spawnChild(operationName: string, startTimeMs: number, force = false): Span {
+  spawnChild(operationName: string, _startTimeMs: number, force = false): Span {
     if (!this.#shared.childPerAttempt && !force) return new AttemptView(this);
+    // The attempt starts now; its wall-clock start (whole ms) is not precise enough for a span.
     return new StreamSpan(
       this.#shared,
       operationName,
@@ -160,7 +167,7 @@ class StreamSpan implements Span {
       this.debug,
       this.traceState,
       this.#formats,
-      startTimeMs,
+      performance.now(),
       this,
     );
   }
@@ -193,8 +200,8 @@ class StreamSpan implements Span {
       spanId: this.spanId,
       parentSpanId: this.parentSpanId,
       traceState: this.traceState,
-      startMs: isRoot ? info.startTime : epochOf(info, this.#startMs),
-      endMs: isRoot && info.durationMs >= 0 ? info.startTime + info.durationMs : nowEpoch(info),
+      startMs: epochOf(isRoot ? info.startMonotonic : this.#startMs),
+      endMs: isRoot && info.durationMs >= 0 ? epochOf(info.startMonotonic) + info.durationMs : nowEpoch(),
     });
     // Attributes are written field by field: no attribute object, no key lookups.
     const req = info.requestHeaders;
@@ -300,7 +307,7 @@ export class MeshTracer {
       incoming.debug,
       incoming.traceState,
       formats,
-      info.startTime,
+      info.startMonotonic,
       null,
     );
   }

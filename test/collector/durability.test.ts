@@ -97,7 +97,7 @@ describe('collector child process', () => {
       missing = [];
       for (let i = 0; i < REQUESTS; i++) {
         const id = (i + 1).toString(16).padStart(32, '0');
-        const res = await fetch(`${second.api}/api/traces/${id}`);
+        const res = await fetch(`${second.api}/api/meshscope/traces/${id}`);
         const spans = res.status === 200 ? ((await res.json()) as { spans: Array<{ spanId: string }> }).spans : [];
         if (new Set(spans.map((s) => s.spanId)).size !== SPANS) missing.push(i);
       }

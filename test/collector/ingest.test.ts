@@ -127,7 +127,7 @@ describe('real OpenTelemetry exporters', () => {
       const traceId = await exportWith(make(), service);
       expect(await collector.flush(30_000)).toBe(true);
 
-      const { status, body } = await api(`/api/traces/${traceId.toUpperCase()}`);
+      const { status, body } = await api(`/api/meshscope/traces/${traceId.toUpperCase()}`);
       expect(status).toBe(200);
       expect(body.spans).toHaveLength(2);
       const child = body.spans.find((s) => s.name === 'SELECT items')!;
@@ -220,7 +220,7 @@ describe('real OpenTelemetry exporters', () => {
     await provider.shutdown();
     expect(await collector.flush(30_000)).toBe(true);
 
-    const { status, body } = await api(`/api/logs?traceId=${traceId.toUpperCase()}`);
+    const { status, body } = await api(`/api/meshscope/logs?traceId=${traceId.toUpperCase()}`);
     expect(status).toBe(200);
     expect(body.logs).toHaveLength(1);
     expect(body.logs[0]!).toMatchObject({
@@ -256,7 +256,7 @@ describe('opentelemetry-proto JSON examples (upper-case hex ids)', () => {
       expect(await res.json()).toEqual({});
     }
     expect(await collector.flush(30_000)).toBe(true);
-    const { body } = await api('/api/traces/5b8efff798038103d269b633813fc60c');
+    const { body } = await api('/api/meshscope/traces/5b8efff798038103d269b633813fc60c');
     expect(body.spans).toHaveLength(1);
     expect(body.spans[0]!).toMatchObject({
       spanId: 'eee19b7ec3c1b174',
@@ -441,35 +441,35 @@ describe('malformed and hostile payloads', () => {
       'after-hostile',
     );
     expect(await collector.flush(30_000)).toBe(true);
-    expect((await api(`/api/traces/${traceId}`)).body.spans).toHaveLength(2);
+    expect((await api(`/api/meshscope/traces/${traceId}`)).body.spans).toHaveLength(2);
   });
 });
 
 describe('query API', () => {
   it('searches traces by service, operation, duration, status and time; lists services; latency series', async () => {
-    const services = (await api('/api/services')).body.services;
+    const services = (await api('/api/meshscope/services')).body.services;
     expect(services).toEqual(expect.arrayContaining(['exporter-json', 'exporter-proto', 'my.service', 'partial']));
 
     const now = Date.now();
     const found = await api(
-      `/api/traces?service=exporter-proto&operation=${encodeURIComponent('SELECT items')}&status=error&start=${now - 600_000}&end=${new Date(now + 60_000).toISOString()}&limit=5`,
+      `/api/meshscope/traces?service=exporter-proto&operation=${encodeURIComponent('SELECT items')}&status=error&start=${now - 600_000}&end=${new Date(now + 60_000).toISOString()}&limit=5`,
     );
     expect(found.status).toBe(200);
     expect(found.body.traces).toHaveLength(1);
     expect(found.body.traces[0]!).toMatchObject({ spanCount: 2, hasError: true, serviceName: 'exporter-proto' });
 
     const byDuration = await api(
-      '/api/traces?service=my.service&minDurationMs=999&maxDurationMs=1001&start=2018-12-13T14:00:00Z&end=2018-12-13T15:00:00Z',
+      '/api/meshscope/traces?service=my.service&minDurationMs=999&maxDurationMs=1001&start=2018-12-13T14:00:00Z&end=2018-12-13T15:00:00Z',
     );
     expect(byDuration.body.traces.map((t) => t.traceId)).toEqual(['5b8efff798038103d269b633813fc60c']);
     const none = await api(
-      '/api/traces?service=my.service&minDurationMs=1001&start=2018-12-13T14:00:00Z&end=2018-12-13T15:00:00Z',
+      '/api/meshscope/traces?service=my.service&minDurationMs=1001&start=2018-12-13T14:00:00Z&end=2018-12-13T15:00:00Z',
     );
     expect(none.body.traces).toEqual([]);
 
     for (const step of ['60', '1m']) {
       const lat = await api(
-        `/api/latency?service=my.service&start=2018-12-13T14:00:00Z&end=2018-12-13T15:00:00Z&step=${step}`,
+        `/api/meshscope/latency?service=my.service&start=2018-12-13T14:00:00Z&end=2018-12-13T15:00:00Z&step=${step}`,
       );
       expect(lat.body.series).toEqual([
         { time: '2018-12-13T14:51:00.000Z', count: 1, p50Ms: 1000, p95Ms: 1000, p99Ms: 1000 },
@@ -479,16 +479,16 @@ describe('query API', () => {
 
   it('answers 400 with a clear message for bad parameters and 404 for unknown traces', async () => {
     const bad: Array<[string, RegExp]> = [
-      ['/api/traces?start=yesterday', /'start' must be an RFC 3339 time/],
-      ['/api/traces?limit=0', /'limit' must be a number between 1 and 1000/],
-      ['/api/traces?status=broken', /'status' must be one of ok, error, unset/],
-      ['/api/traces?start=2024-01-02T00:00:00Z&end=2024-01-01T00:00:00Z', /'start' .* is after 'end'/],
-      ['/api/traces?minDurationMs=5&maxDurationMs=1', /above 'maxDurationMs'/],
-      ['/api/traces?service=x%27%20OR%201%3D1&bogus=1', /unknown parameter 'bogus'/],
-      ['/api/traces/not-a-trace-id', /trace id must be 32 hex characters/],
-      ['/api/latency?start=0', /'service' is required/],
-      ['/api/latency?service=a&step=1fortnight', /'step' must be seconds or a duration/],
-      ['/api/logs', /'traceId' is required/],
+      ['/api/meshscope/traces?start=yesterday', /'start' must be an RFC 3339 time/],
+      ['/api/meshscope/traces?limit=0', /'limit' must be a number between 1 and 1000/],
+      ['/api/meshscope/traces?status=broken', /'status' must be one of ok, error, unset/],
+      ['/api/meshscope/traces?start=2024-01-02T00:00:00Z&end=2024-01-01T00:00:00Z', /'start' .* is after 'end'/],
+      ['/api/meshscope/traces?minDurationMs=5&maxDurationMs=1', /above 'maxDurationMs'/],
+      ['/api/meshscope/traces?service=x%27%20OR%201%3D1&bogus=1', /unknown parameter 'bogus'/],
+      ['/api/meshscope/traces/not-a-trace-id', /trace id must be 32 hex characters/],
+      ['/api/meshscope/latency?start=0', /'service' is required/],
+      ['/api/meshscope/latency?service=a&step=1fortnight', /'step' must be seconds or a duration/],
+      ['/api/meshscope/logs', /'traceId' is required/],
     ];
     for (const [path, message] of bad) {
       const { status, body } = await api(path);
@@ -497,9 +497,9 @@ describe('query API', () => {
       expect(body.error.message, path).toMatch(message);
     }
     // Values are bound, never spliced: a quote in a service name is just a name.
-    const injected = await api(`/api/traces?service=${encodeURIComponent("x' OR 1=1 --")}`);
+    const injected = await api(`/api/meshscope/traces?service=${encodeURIComponent("x' OR 1=1 --")}`);
     expect(injected).toEqual({ status: 200, body: { traces: [] } });
-    const missing = await api(`/api/traces/${'0f'.repeat(16)}`);
+    const missing = await api(`/api/meshscope/traces/${'0f'.repeat(16)}`);
     expect(missing.status).toBe(404);
   });
 

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { startCollector, type Collector } from '../../collector/index.js';
 import { createStorageClient } from '../../collector/storage/clickhouse/client.js';
-import { ServiceGraph, type Edge } from '../../collector/servicegraph/store.js';
+import { ServiceGraph, serviceOfCluster, type Edge } from '../../collector/servicegraph/store.js';
 import type { SpanRecord } from '../../collector/receivers/otlp/model.js';
 
 const N = 1200;
@@ -155,7 +155,7 @@ describe('service graph from a synthetic multi-service trace set', () => {
     expect(await collector.flush(30_000)).toBe(true);
 
     const res = await fetch(
-      `${collector.apiUrl}/api/topology?start=${base - 3_600_000}&end=${new Date(Date.now() + 60_000).toISOString()}`,
+      `${collector.apiUrl}/api/meshscope/topology?start=${base - 3_600_000}&end=${new Date(Date.now() + 60_000).toISOString()}`,
     );
     expect(res.status).toBe(200);
     const topo = (await res.json()) as {
@@ -315,5 +315,119 @@ describe('service-graph pairing store', () => {
       }),
       expect.objectContaining({ client: 'a', server: 'redis', connectionType: 'database' }),
     ]);
+  });
+
+  describe('where a mesh differs from the connector', () => {
+    const T = 'c'.repeat(32);
+    const sp = (
+      service: string,
+      spanId: string,
+      parentSpanId: string,
+      kind: number,
+      failed: boolean,
+      attrs: string[] = [],
+      startMs = 1000,
+    ): SpanRecord => ({
+      ...client(spanId, attrs),
+      resource: { serviceName: service, schemaUrl: '', attributes: [] },
+      traceId: T,
+      parentSpanId,
+      kind,
+      startNs: BigInt(startMs) * 1_000_000n,
+      endNs: BigInt(startMs + 2) * 1_000_000n,
+      statusCode: failed ? 2 : 0,
+    });
+    const collect = () => {
+      const edges: Edge[] = [];
+      let unpairedServers = 0;
+      const graph = new ServiceGraph(
+        { maxItems: 100, ttlMs: 1000 },
+        {
+          edge: (e) => edges.push(e),
+          dropped: () => undefined,
+          unpaired: (k) => (k === 'server' ? unpairedServers++ : 0),
+        },
+      );
+      return { graph, edges, unpairedServers: () => unpairedServers };
+    };
+    const line = (e: Edge) => `${e.client}->${e.server}${e.failed ? ' failed' : ''}`;
+
+    it('counts a retried 503 on the server that answered it, whichever half arrives first', () => {
+      for (const order of ['servers first', 'client first', 'client between']) {
+        const { graph, edges } = collect();
+        const c = sp('frontend', '00000000000000c1', '00000000000000a1', 3, false);
+        const s503 = sp('payment', '00000000000000d1', '00000000000000c1', 2, true, [], 1000);
+        const s200 = sp('payment', '00000000000000d2', '00000000000000c1', 2, false, [], 1001);
+        const batches =
+          order === 'servers first'
+            ? [[s503, s200], [c]]
+            : order === 'client first'
+              ? [[c], [s503], [s200]]
+              : [[s503], [c], [s200]];
+        for (const b of batches) graph.observe(b, 0);
+        expect(edges.map(line).sort(), order).toEqual(['frontend->payment', 'frontend->payment failed']);
+        graph.expire(0, true);
+        expect(edges, order).toHaveLength(2);
+      }
+    });
+
+    it('a failed client counts once, on its last attempt', () => {
+      const { graph, edges } = collect();
+      graph.observe(
+        [
+          sp('payment', '00000000000000d1', '00000000000000c1', 2, false, [], 1000),
+          sp('payment', '00000000000000d2', '00000000000000c1', 2, false, [], 1005),
+          sp('frontend', '00000000000000c1', '00000000000000a1', 3, true),
+        ],
+        0,
+      );
+      expect(edges.map((e) => [e.failed, Number(e.serverDurationMs)])).toEqual([
+        [false, 2],
+        [true, 2],
+      ]);
+    });
+
+    it("gives an edge proxy's expired server half whose parent never came the client `user`, and no one else's", () => {
+      const { graph, edges, unpairedServers } = collect();
+      // front-proxy: its parent is the load generator's span, never exported.
+      const front = ['component', 'proxy', 'upstream_cluster', 'outbound|8080||default/frontend'];
+      graph.observe([sp('front-proxy', '00000000000000f1', '0000000000000099', 2, false, front)], 0);
+      // catalog's sidecar: its caller's spans are lost (a restarted sidecar) or late.
+      const inbound = ['component', 'proxy', 'upstream_cluster', 'inbound|8080||'];
+      graph.observe([sp('frontend', '00000000000000c1', '00000000000000a1', 3, false)], 0);
+      graph.observe([sp('catalog', '00000000000000d1', '00000000000000c1', 2, false, inbound)], 0);
+      graph.observe([sp('catalog', '00000000000000d2', '00000000000000c9', 2, false, inbound)], 0);
+      // The cart app's own SERVER span, parented by its sidecar's span.
+      graph.observe([sp('cart', '00000000000000e2', '00000000000000e1', 2, false)], 0);
+      graph.expire(1000);
+      expect(edges.map(line)).toEqual(['frontend->catalog', 'user->front-proxy']);
+      expect(edges[1]!.connectionType).toBe('virtual_node');
+      expect(unpairedServers()).toBe(2);
+    });
+
+    it('names the virtual server of a mesh cluster by its service, never by the cluster', () => {
+      expect(serviceOfCluster('outbound|8080|v1|default/catalog')).toBe('catalog');
+      expect(serviceOfCluster('outbound|9080||reviews.bookinfo.svc.cluster.local')).toBe('reviews');
+      expect(serviceOfCluster('outbound|8080||payment')).toBe('payment');
+      expect(serviceOfCluster('inbound|8080||')).toBeUndefined();
+      expect(serviceOfCluster('service_backend')).toBeUndefined();
+      const { graph, edges } = collect();
+      graph.observe(
+        [
+          sp('frontend', '00000000000000c1', '00000000000000a1', 3, true, [
+            'peer.service',
+            'outbound|8080|v1|default/catalog',
+          ]),
+          sp('frontend', '00000000000000c2', '00000000000000a1', 3, false, ['upstream_cluster', 'inbound|8080||']),
+          sp('frontend', '00000000000000c3', '00000000000000a1', 3, false, ['peer.service', 'static_backend']),
+        ],
+        0,
+      );
+      graph.expire(1000);
+      expect(edges.map((e) => `${line(e)} (${e.connectionType})`)).toEqual([
+        'frontend->catalog failed ()',
+        'frontend->static_backend (virtual_node)',
+      ]);
+    });
   });
 });

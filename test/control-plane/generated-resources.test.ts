@@ -65,3 +65,25 @@ describe.each([
     expect(problems).toEqual([]);
   });
 });
+
+describe('route decorators', () => {
+  it("give every route an operation, so spans say what happened (the shop's front proxy: GET /, POST /checkout)", async () => {
+    const mesh = await loadMeshFile(fileURLToPath(new URL('../../examples/shop/mesh.yaml', import.meta.url)));
+    type Routes = { virtual_hosts: Array<{ routes: Array<{ decorator?: { operation: string } }> }> };
+    const operations = (node: string): string[] => {
+      const res = nodeResources(mesh, node, { kind: 'ads' });
+      const inline = [...res.listeners.values()].flatMap((l) =>
+        (l as { filter_chains: Array<{ filters: Array<{ typed_config: { route_config?: Routes } }> }> }).filter_chains
+          .flatMap((c) => c.filters)
+          .flatMap((f) => (f.typed_config.route_config === undefined ? [] : [f.typed_config.route_config])),
+      );
+      const all = [...(res.routes.values() as Iterable<unknown>), ...inline] as Routes[];
+      return all.flatMap((rc) => rc.virtual_hosts.flatMap((vh) => vh.routes.map((r) => r.decorator?.operation ?? '')));
+    };
+    for (const node of nodeNames(mesh)) expect(operations(node), node).not.toContain('');
+    const ingress = nodeNames(mesh).find((n) => n.startsWith('front-proxy'))!;
+    expect(operations(ingress)).toEqual(['POST /checkout', 'GET /', 'frontend.default.svc.cluster.local:8080/*']);
+    const catalog = nodeNames(mesh).find((n) => n.startsWith('catalog'))!;
+    expect(operations(catalog)).toContain('catalog.default.svc.cluster.local:8080/*');
+  });
+});

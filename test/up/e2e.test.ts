@@ -1,7 +1,7 @@
 // End to end: `meshscope up` runs the shop mesh (ports shifted so it cannot collide with a
 // developer's running mesh), `meshscope load` drives a fixed number of requests through the
 // front proxy, and then:
-//   - the collector's /api/topology is exactly the shop's call graph behind the front proxy
+//   - the collector's /api/meshscope/topology is exactly the shop's call graph behind the front proxy
 //     plus the client's edge into it, with request counts that follow from the load, and that
 //     client edge's latency within 10% of what the load generator measured for the same
 //     requests (the script sends no trace context, so the front proxy roots each trace and
@@ -157,7 +157,7 @@ export function checkout() { check(http.post('${frontProxy}/checkout', '{}', { h
   const deadline = Date.now() + 30_000;
   for (;;) {
     topology = await getJson<Topology>(
-      `http://${collectorHttp}/api/topology?start=${startedAt - 120_000}&end=${Date.now() + 60_000}`,
+      `http://${collectorHttp}/api/meshscope/topology?start=${startedAt - 120_000}&end=${Date.now() + 60_000}`,
     );
     const seen = topology.edges.reduce((a, e) => a + e.requests, 0);
     if (seen >= total || Date.now() > deadline) break;
