@@ -64,8 +64,11 @@ export async function run(argv: string[]): Promise<number> {
         collectorHttp: values['collector-http'],
         prometheus: values['no-prometheus'] ? null : values.prometheus,
         readyTimeoutMs: timeoutS * 1000,
-        onExit: (name, how, delay, log) =>
-          process.stderr.write(`meshscope up: ${name} ${how}; restarting in ${delay} ms (log: ${log})\n`),
+        // Progress while starting, then crashes, recoveries and mesh edits as they happen.
+        onEvent: (e) => {
+          const bad = e.kind === 'crash' || e.kind === 'mesh-edit-refused';
+          (bad ? process.stderr : process.stdout).write(`meshscope up: ${e.message}\n`);
+        },
         signal: aborted.signal,
       });
     } catch (err) {
@@ -81,7 +84,8 @@ export async function run(argv: string[]): Promise<number> {
     const front = mesh.components().find((c) => c.kind === 'front-proxy')?.urls[0];
     process.stdout.write(
       `\n${mesh.table()}\nready in ${((Date.now() - began) / 1000).toFixed(1)} s. ` +
-        `Try: ${front !== undefined ? `curl ${front} · ` : ''}npm run load · meshscope status. Ctrl-C stops everything.\n`,
+        `Try: ${front !== undefined ? `curl ${front} · ` : ''}npm run load · npx meshscope status. ` +
+        'Ctrl-C (or npx meshscope down) stops everything.\n',
     );
     await new Promise<void>((resolve) => {
       wake = resolve;

@@ -2,15 +2,19 @@
 // proxy's xDS bootstrap and Prometheus' scrape config, and supervises the collector, the
 // control plane, every app with its sidecar, the front proxy and Prometheus on 127.0.0.1.
 // `meshscope status` reads the state file this keeps current.
-import { accessSync, constants, mkdirSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { accessSync, closeSync, constants, mkdirSync, openSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { delimiter, dirname, join, resolve } from 'node:path';
 import { loadMeshFile } from '../control-plane/mesh/validate.js';
+import { MeshWatcher } from '../control-plane/watch.js';
 import { renderDynamicBootstrap } from '../control-plane/translate/index.js';
 import { UpAbortedError, UpAlreadyRunningError } from './errors.js';
 import { planMesh, prometheusConfig, type ComponentSpec } from './plan.js';
 import { assertPortsFree } from './ports.js';
 import { probeOnce } from './probes.js';
-import { processAlive, readState, removeState, writeState, type MeshState } from './state.js';
+import { terminateGroups } from './reap.js';
+import { processAlive, readState, removeState, writeState, type MeshState, type UpEvent } from './state.js';
 import { Supervisor, type ComponentStatus } from './supervisor.js';
 import { renderTable } from './table.js';
 
@@ -22,10 +26,10 @@ export {
   UpPortInUseError,
   UpAbortedError,
 } from './errors.js';
-export { readState, type MeshState, type StateComponent } from './state.js';
+export { readState, type MeshState, type StateComponent, type UpEvent } from './state.js';
 export { renderTable } from './table.js';
 export type { ComponentKind, ComponentSpec } from './plan.js';
-export type { ComponentStatus } from './supervisor.js';
+export type { ComponentExit, ComponentStatus } from './supervisor.js';
 
 export interface UpOptions {
   meshPath: string;
@@ -40,6 +44,8 @@ export interface UpOptions {
   readyTimeoutMs: number;
   /** Called when a component dies on its own (it is restarted). */
   onExit?: (name: string, how: string, restartInMs: number, log: string) => void;
+  /** Everything worth telling the user as it happens: readiness, crashes, recoveries, mesh edits. */
+  onEvent?: (event: UpEvent) => void;
   /** Aborting before ready stops whatever started and rejects with UpAbortedError. */
   signal?: AbortSignal;
 }
@@ -101,13 +107,38 @@ export async function startMesh(o: UpOptions): Promise<RunningMesh> {
   }
   writeFileSync(join(stateDir, 'prometheus.yml'), prometheusConfig(specs, o.collectorHttp));
 
-  return superviseComponents(specs, {
+  const running = await superviseComponents(specs, {
     stateDir,
     label: meshPath,
     readyTimeoutMs: o.readyTimeoutMs,
     ...(o.onExit !== undefined ? { onExit: o.onExit } : {}),
+    ...(o.onEvent !== undefined ? { onEvent: o.onEvent } : {}),
     ...(o.signal !== undefined ? { signal: o.signal } : {}),
   });
+  // The control plane applies a valid edit of the mesh file and keeps the last good mesh on a
+  // bad one, saying so only in its own log; the same check here puts the verdict in front of
+  // the user (and in `meshscope status`).
+  const watcher = new MeshWatcher({
+    path: meshPath,
+    debounceMs: 200,
+    onMesh: () =>
+      running.record({ kind: 'mesh-edit-applied', message: `${meshPath} changed; the control plane pushes it` }),
+    onError: (err) =>
+      running.record({
+        kind: 'mesh-edit-refused',
+        message: `${meshPath}: edit refused, the last good mesh stays: ${err.message}`,
+      }),
+  });
+  return {
+    ...running,
+    get ready() {
+      return running.ready;
+    },
+    stop: async () => {
+      watcher.close();
+      await running.stop();
+    },
+  };
 }
 
 export interface SuperviseOptions {
@@ -116,11 +147,48 @@ export interface SuperviseOptions {
   label: string;
   readyTimeoutMs: number;
   onExit?: (name: string, how: string, restartInMs: number, log: string) => void;
+  onEvent?: (event: UpEvent) => void;
   signal?: AbortSignal;
 }
 
+export interface SupervisedMesh extends RunningMesh {
+  /** Adds an event to what the terminal and `meshscope status` show. */
+  record(event: Omit<UpEvent, 'at'>): void;
+}
+
+/** How many recent events the state file keeps for `meshscope status`. */
+const RECENT_EVENTS = 20;
+
+// Compiled, the reaper sits beside this module; under vitest this module is the TypeScript
+// source, and the reaper runs from the build (`npm test` builds first).
+function reaperScript(): string {
+  const here = fileURLToPath(import.meta.url);
+  return here.endsWith('.ts') ? join(dirname(here), '..', 'dist', 'up', 'reaper.js') : join(dirname(here), 'reaper.js');
+}
+
+/** Starts the reaper (see reaper.ts); closing the returned function's pipe lets it exit. */
+function startReaper(stateDir: string): () => void {
+  const log = openSync(join(stateDir, 'logs', 'reaper.log'), 'a');
+  try {
+    const reaper = spawn(process.execPath, [reaperScript(), stateDir, String(process.pid)], {
+      stdio: ['pipe', log, log],
+      detached: true,
+    });
+    reaper.on('error', () => {}); // a missing build only loses the kill -9 guarantee
+    reaper.unref();
+    reaper.stdin?.on('error', () => {});
+    (reaper.stdin as unknown as { unref?: () => void } | null)?.unref?.();
+    return () => reaper.stdin?.end();
+  } finally {
+    closeSync(log);
+  }
+}
+
 /** Runs components under the supervisor, keeping the state file current; the mesh-agnostic half of startMesh. */
-export async function superviseComponents(specs: readonly ComponentSpec[], o: SuperviseOptions): Promise<RunningMesh> {
+export async function superviseComponents(
+  specs: readonly ComponentSpec[],
+  o: SuperviseOptions,
+): Promise<SupervisedMesh> {
   const stateDir = resolve(o.stateDir);
   const previous = readState(stateDir);
   if (previous !== null && previous.pid !== process.pid && processAlive(previous.pid)) {
@@ -131,9 +199,34 @@ export async function superviseComponents(specs: readonly ComponentSpec[], o: Su
   mkdirSync(join(stateDir, 'logs'), { recursive: true });
   const startedAt = new Date().toISOString();
   const probes = new Map(specs.map((s) => [s.name, s.probe]));
+  const recent: UpEvent[] = [];
+  const record = (e: Omit<UpEvent, 'at'>): void => {
+    const event = { at: new Date().toISOString(), ...e };
+    recent.push(event);
+    if (recent.length > RECENT_EVENTS) recent.shift();
+    o.onEvent?.(event);
+    persist();
+  };
   const supervisor: Supervisor = new Supervisor(specs, join(stateDir, 'logs'), {
     change: () => persist(),
-    exit: (name, how, delay, log) => o.onExit?.(name, how, delay, log),
+    exit: (name, how, delay, log) => {
+      o.onExit?.(name, how, delay, log);
+      const last = supervisor.status().find((c) => c.name === name)?.lastExit?.lastLogLine;
+      record({
+        kind: 'crash',
+        component: name,
+        message: `${name} ${how}; restarting in ${delay} ms${last ? `; its last log line: ${last}` : ''} (log: ${log})`,
+      });
+    },
+    ready: (name, afterMs, restarts) =>
+      record({
+        kind: restarts > 0 ? 'recovered' : 'ready',
+        component: name,
+        message:
+          restarts > 0
+            ? `${name} is back after restart ${restarts} (${(afterMs / 1000).toFixed(1)} s)`
+            : `${name} is ready (${(afterMs / 1000).toFixed(1)} s)`,
+      }),
   });
   function persist(): void {
     const state: MeshState = {
@@ -143,10 +236,12 @@ export async function superviseComponents(specs: readonly ComponentSpec[], o: Su
       mesh: o.label,
       ready: supervisor.ready,
       components: supervisor.status().map((c) => ({ ...c, probe: probes.get(c.name)! })),
+      events: recent,
     };
     writeState(stateDir, state);
   }
   persist();
+  const releaseReaper = startReaper(stateDir);
   const abort = (): void => void supervisor.stop();
   o.signal?.addEventListener('abort', abort, { once: true });
   try {
@@ -156,6 +251,7 @@ export async function superviseComponents(specs: readonly ComponentSpec[], o: Su
   } catch (err) {
     await supervisor.stop();
     removeState(stateDir);
+    releaseReaper();
     throw err;
   } finally {
     o.signal?.removeEventListener('abort', abort);
@@ -167,11 +263,45 @@ export async function superviseComponents(specs: readonly ComponentSpec[], o: Su
       return supervisor.ready;
     },
     table: () => renderTable(supervisor.status()),
+    record,
     stop: async () => {
       await supervisor.stop();
       removeState(stateDir);
+      releaseReaper();
     },
   };
+}
+
+export type DownResult = 'not-running' | 'stopped' | 'reaped';
+
+/**
+ * `meshscope down`: stops the mesh whose state is in `stateDir`. A live `meshscope up` gets
+ * SIGTERM and stops its components in order; when up is gone but its state names components
+ * still alive, their process groups are stopped here.
+ */
+export async function stopMesh(stateDir: string, timeoutMs: number): Promise<DownResult> {
+  const dir = resolve(stateDir);
+  const state = readState(dir);
+  if (state === null) return 'not-running';
+  const componentPids = (): number[] =>
+    (readState(dir)?.components ?? state.components).flatMap((c) =>
+      c.pid !== null && processAlive(c.pid) ? [c.pid] : [],
+    );
+  if (processAlive(state.pid)) {
+    process.kill(state.pid, 'SIGTERM');
+    const deadline = Date.now() + timeoutMs;
+    while (processAlive(state.pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    if (!processAlive(state.pid)) return 'stopped';
+    // up did not finish in time: what it still runs is stopped directly.
+    await terminateGroups(componentPids(), 5_000);
+    process.kill(state.pid, 'SIGKILL');
+    removeState(dir);
+    return 'stopped';
+  }
+  const pids = componentPids();
+  await terminateGroups(pids, 5_000);
+  removeState(dir);
+  return pids.length > 0 ? 'reaped' : 'not-running';
 }
 
 export interface LiveStatus {

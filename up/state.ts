@@ -9,6 +9,14 @@ export interface StateComponent extends ComponentStatus {
   probe: Probe;
 }
 
+/** Something `meshscope up` told its terminal, kept for `meshscope status`. */
+export interface UpEvent {
+  at: string;
+  kind: 'ready' | 'crash' | 'recovered' | 'mesh-edit-applied' | 'mesh-edit-refused';
+  component?: string;
+  message: string;
+}
+
 export interface MeshState {
   version: 1;
   /** The `meshscope up` process. */
@@ -17,6 +25,8 @@ export interface MeshState {
   mesh: string;
   ready: boolean;
   components: StateComponent[];
+  /** The most recent events, oldest first. */
+  events?: UpEvent[];
 }
 
 export const stateFile = (stateDir: string): string => join(stateDir, 'state.json');

@@ -2,12 +2,13 @@
 // them until they are, restarts any that die (exponential backoff, reset after a stable run),
 // reports every death, and stops everything in reverse dependency order.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, openSync } from 'node:fs';
+import { closeSync, openSync, readSync, fstatSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { UpNotReadyError } from './errors.js';
 import type { ComponentKind, ComponentSpec } from './plan.js';
 import { describeProbe, probeOnce } from './probes.js';
+import { signalGroup } from './reap.js';
 
 export type ComponentState = 'pending' | 'starting' | 'ready' | 'restarting' | 'stopped';
 
@@ -23,6 +24,14 @@ export interface ComponentStatus {
   /** Milliseconds from the supervisor's start until this component was first ready. */
   readyAfterMs: number | null;
   log: string;
+  /** How this component last ended on its own, with the last line it logged; null if it never did. */
+  lastExit: ComponentExit | null;
+}
+
+export interface ComponentExit {
+  how: string;
+  at: string;
+  lastLogLine: string;
 }
 
 export interface SupervisorEvents {
@@ -30,6 +39,8 @@ export interface SupervisorEvents {
   change(): void;
   /** A component exited on its own; it will be restarted after `restartInMs`. */
   exit(name: string, how: string, restartInMs: number, log: string): void;
+  /** A component answered its probe: for the first time, or again after a restart. */
+  ready(name: string, afterMs: number, restarts: number): void;
 }
 
 const PROBE_INTERVAL_MS = 100;
@@ -59,6 +70,30 @@ interface Managed {
   startedAt: number;
   readyAfterMs: number | null;
   log: string;
+  lastExit: ComponentExit | null;
+}
+
+/** The last non-empty line of a log file (read from its last 4 KiB), or '' when there is none. */
+function lastLogLine(path: string): string {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch {
+    return '';
+  }
+  try {
+    const size = fstatSync(fd).size;
+    const length = Math.min(size, 4096);
+    const buf = Buffer.alloc(length);
+    readSync(fd, buf, 0, length, size - length);
+    const lines = buf
+      .toString('utf8')
+      .split('\n')
+      .map((l) => l.trim());
+    return lines.filter((l) => l !== '').at(-1) ?? '';
+  } finally {
+    closeSync(fd);
+  }
 }
 
 export class Supervisor {
@@ -79,6 +114,7 @@ export class Supervisor {
       startedAt: 0,
       readyAfterMs: null,
       log: join(logDir, `${spec.name}.log`),
+      lastExit: null,
     }));
     this.#events = events;
   }
@@ -95,6 +131,7 @@ export class Supervisor {
       restarts: c.restarts,
       readyAfterMs: c.readyAfterMs,
       log: c.log,
+      lastExit: c.lastExit,
     }));
   }
 
@@ -139,7 +176,13 @@ export class Supervisor {
     const fd = openSync(c.log, 'a');
     let child: ChildProcess;
     try {
-      child = spawn(c.spec.command, c.spec.args, { env: { ...process.env, ...c.spec.env }, stdio: ['ignore', fd, fd] });
+      // Each component leads its own process group: a terminal's Ctrl-C reaches only up, which
+      // stops the mesh in order, and a stop (or the reaper) signals the group, forks included.
+      child = spawn(c.spec.command, c.spec.args, {
+        env: { ...process.env, ...c.spec.env },
+        stdio: ['ignore', fd, fd],
+        detached: true,
+      });
     } finally {
       closeSync(fd);
     }
@@ -163,6 +206,7 @@ export class Supervisor {
         if (c.child === child && !this.#stopping) {
           c.state = 'ready';
           c.readyAfterMs ??= Date.now() - this.#began;
+          this.#events.ready(c.spec.name, Date.now() - c.startedAt, c.restarts);
           this.#events.change();
         }
         return;
@@ -182,6 +226,7 @@ export class Supervisor {
     c.failures = Date.now() - c.startedAt > STABLE_RUN_MS ? 1 : c.failures + 1;
     const delay = Math.min(BACKOFF_BASE_MS * 2 ** (c.failures - 1), BACKOFF_MAX_MS);
     c.state = 'restarting';
+    c.lastExit = { how, at: new Date().toISOString(), lastLogLine: lastLogLine(c.log) };
     this.#events.exit(c.spec.name, how, delay, c.log);
     this.#events.change();
     const timer = setTimeout(() => {
@@ -218,8 +263,9 @@ export class Supervisor {
     const child = c.child;
     if (child === null || child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), STOP_GRACE_MS);
+    const pid = child.pid!;
+    signalGroup(pid, 'SIGTERM');
+    const timer = setTimeout(() => signalGroup(pid, 'SIGKILL'), STOP_GRACE_MS);
     await exited;
     clearTimeout(timer);
   }

@@ -4,7 +4,7 @@
 // Validated at start; a bad value stops the service with the variable and key named.
 import { z } from 'zod';
 import { ShopError } from './errors.js';
-import type { Endpoint } from './shop.js';
+import { type Endpoint, SHOP } from './shop.js';
 
 const override = z.strictObject({
   latency_ms: z.number().min(0).max(60_000).optional(),
@@ -40,12 +40,15 @@ export function applyBehavior(endpoints: readonly Endpoint[], env: NodeJS.Proces
       throw new ShopError('MS_ERR_SHOP_ENV', issues.join('\n'));
     }
     specific = parsed.data;
-    const known = new Set(endpoints.map((e) => `${e.method} ${e.path}`));
-    const unknown = Object.keys(specific).filter((k) => !known.has(k));
+    // `meshscope up` hands one environment to every service, so a key names an endpoint of
+    // whichever service has it and the others pass it by; only a key no shop service has is
+    // a mistake.
+    const shopWide = new Set(Object.values(SHOP).flatMap((list) => list.map((e) => `${e.method} ${e.path}`)));
+    const unknown = Object.keys(specific).filter((k) => !shopWide.has(k));
     if (unknown.length > 0)
       throw new ShopError(
         'MS_ERR_SHOP_ENV',
-        `SHOP_BEHAVIOR: no endpoint ${unknown.join(', ')} here (have ${[...known].join(', ')})`,
+        `SHOP_BEHAVIOR: no endpoint ${unknown.join(', ')} in any shop service (have ${[...shopWide].join(', ')})`,
       );
   }
   return endpoints.map((e) => {

@@ -208,4 +208,13 @@ describe('demo shop', () => {
     ).rejects.toThrow(/SHOP_BEHAVIOR: no endpoint GET \/nope/);
     await expect(startService('payment', { SHOP_ERROR_PERCENT: '140' })).rejects.toThrow(/SHOP_ERROR_PERCENT=140/);
   });
+
+  it('applies SHOP_BEHAVIOR to the service that has the endpoint; the others start and pass it by', async () => {
+    // `meshscope up` gives every service the same environment (README: SHOP_BEHAVIOR=… npm start).
+    const behavior = { SHOP_BEHAVIOR: JSON.stringify({ 'POST /charge': { error_percent: 100 } }) };
+    const payment = await startService('payment', behavior);
+    const cart = await startService('cart', behavior);
+    expect((await request(payment.port, 'POST', '/charge', {})).status).toBe(503);
+    expect((await request(cart.port, 'GET', '/cart', {})).status).toBe(200);
+  });
 });

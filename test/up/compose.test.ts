@@ -10,6 +10,8 @@ import { loadMeshFile } from '../../control-plane/mesh/validate.js';
 interface ComposeService {
   image?: string;
   build?: unknown;
+  pull_policy?: string;
+  restart?: string;
   network_mode?: string;
   entrypoint?: string[];
   command?: string[] | string;
@@ -20,7 +22,9 @@ interface ComposeService {
   volumes?: string[];
 }
 
-const compose = parse(readFileSync('docker-compose.yml', 'utf8')) as { services: Record<string, ComposeService> };
+const compose = parse(readFileSync('docker-compose.yml', 'utf8'), { merge: true }) as {
+  services: Record<string, ComposeService>;
+};
 const services = compose.services;
 
 describe('docker-compose.yml', () => {
@@ -83,5 +87,57 @@ describe('docker-compose.yml', () => {
     expect(proxies.metrics_path).toBe('/stats/prometheus');
     expect(proxies.static_configs.flatMap((c) => c.targets).sort()).toEqual(admin.sort());
     execFileSync('promtool', ['check', 'config', 'deploy/prometheus.yml'], { stdio: 'pipe' });
+  });
+
+  it('pins every image and the Grafana ClickHouse plugin to a version', () => {
+    for (const [name, s] of Object.entries(services)) {
+      expect(s.image, `${name} names its image`).toBeDefined();
+      const tag = s.image!.split(':')[1];
+      expect(tag, `${name}'s image ${s.image} has a tag`).toBeDefined();
+      if (s.image !== 'meshscope:local')
+        expect(tag, `${name}'s image is pinned to a version`).toMatch(/^v?\d+\.\d+\.\d+/);
+    }
+    // GF_INSTALL_PLUGINS takes "<id> <version>": without a version Grafana installs whatever is latest.
+    expect(services['grafana']?.environment?.['GF_INSTALL_PLUGINS']).toMatch(
+      /^grafana-clickhouse-datasource \d+\.\d+\.\d+$/,
+    );
+  });
+
+  it('builds the meshscope image once and runs it everywhere else without a build or a pull', () => {
+    const built = Object.entries(services).filter(([, s]) => s.build !== undefined);
+    expect(built.map(([name]) => name)).toEqual(['mesh']);
+    for (const [name, s] of Object.entries(services)) {
+      if (s.image !== 'meshscope:local' || name === 'mesh') continue;
+      expect(s.pull_policy, `${name} never pulls meshscope:local`).toBe('never');
+    }
+  });
+
+  it('keeps ClickHouse data and the collector write-ahead buffer in named volumes', () => {
+    const volumes = Object.keys((compose as { volumes?: Record<string, unknown> }).volumes ?? {});
+    expect(volumes).toEqual(expect.arrayContaining(['clickhouse-data', 'collector-wal']));
+    expect(services['clickhouse']?.volumes).toContain('clickhouse-data:/var/lib/clickhouse');
+    const collector = services['collector']!;
+    const wal = collector.volumes?.find((v) => v.startsWith('collector-wal:'))?.split(':')[1];
+    expect(wal).toBeDefined();
+    const command = collector.command as string[];
+    expect(command[command.indexOf('--data') + 1]).toBe(wal);
+  });
+
+  it('restarts every long-running service, the namespace-owning mesh container always', () => {
+    expect(services['mesh']?.restart).toBe('always');
+    for (const [name, s] of Object.entries(services)) {
+      if (s.profiles?.includes('load')) continue;
+      expect(['always', 'unless-stopped'], `${name} restart policy`).toContain(s.restart);
+    }
+  });
+
+  it('runs the meshscope image as a non-root user that owns the collector data directory', () => {
+    const dockerfile = readFileSync('Dockerfile', 'utf8');
+    const user = [...dockerfile.matchAll(/^USER\s+(\S+)/gm)].at(-1)?.[1];
+    expect(user).toBeDefined();
+    expect(['root', '0']).not.toContain(user);
+    // The last USER comes after the build steps that need root, and the data directory is chowned to it.
+    expect(dockerfile.lastIndexOf('USER')).toBeGreaterThan(dockerfile.lastIndexOf('npm ci'));
+    expect(dockerfile).toMatch(new RegExp(`chown -R ${user}:${user} /var/lib/meshscope`));
   });
 });

@@ -243,6 +243,29 @@ describe('meshscope up, end to end', () => {
     }
   }, 60_000);
 
+  it('prints progress while starting, and tells a refused mesh edit from an applied one, here and in status', async () => {
+    const ready = upOutput.indexOf('ready in');
+    for (const name of ['collector', 'control-plane', 'front-proxy'])
+      expect(upOutput.indexOf(`${name} is ready (`), name).toBeGreaterThan(-1);
+    expect(upOutput.indexOf('collector is ready (')).toBeLessThan(ready);
+    expect(upOutput).toContain('npx meshscope status');
+
+    const good = readFileSync(mesh.file, 'utf8');
+    const waitFor = async (text: string, from: number): Promise<void> => {
+      for (let i = 0; i < 100 && !upOutput.slice(from).includes(text); i++)
+        await new Promise((r) => setTimeout(r, 100));
+      expect(upOutput.slice(from), `up's output after the edit`).toContain(text);
+    };
+    let mark = upOutput.length;
+    writeFileSync(mesh.file, good.replace(/^services:/m, 'services: 7\nformer_services:'));
+    await waitFor('edit refused, the last good mesh stays', mark);
+    const { stdout } = await run(['status', '--state-dir', stateDir], 30_000);
+    expect(stdout).toContain('edit refused');
+    mark = upOutput.length;
+    writeFileSync(mesh.file, good);
+    await waitFor('changed; the control plane pushes it', mark);
+  });
+
   it('stops cleanly on SIGTERM, and every dashboard query runs on the store it wrote', async () => {
     const { stdout } = await run(['status', '--json', '--state-dir', stateDir], 30_000);
     const pids = (JSON.parse(stdout) as { components: Array<{ pid: number }> }).components.map((c) => c.pid);
