@@ -19,6 +19,8 @@ const commands: Record<string, { summary: string; load: () => Promise<CommandMod
     load: () => import('./up.js'),
   },
   status: { summary: 'show what meshscope up is running (--json)', load: () => import('./status.js') },
+  trace: { summary: "print a trace's waterfall from the collector", load: () => import('./trace.js') },
+  top: { summary: 'live rate, errors and latency per service', load: () => import('./top.js') },
   down: { summary: 'stop the mesh a meshscope up started (from any terminal)', load: () => import('./down.js') },
   'control-plane': {
     summary: "serve a mesh description over xDS; render a node's bootstrap",
