@@ -45,13 +45,11 @@ beforeAll(async () => {
     BasicTracerProvider,
     BasicTracerProvider,
   ];
-  const root = frontend
-    .getTracer('shop')
-    .startSpan('POST /checkout', {
-      kind: SpanKind.SERVER,
-      startTime: at(0),
-      attributes: { 'http.response.status_code': 502 },
-    });
+  const root = frontend.getTracer('shop').startSpan('POST /checkout', {
+    kind: SpanKind.SERVER,
+    startTime: at(0),
+    attributes: { 'http.response.status_code': 502 },
+  });
   const call = frontend
     .getTracer('shop')
     .startSpan('POST /charge', { kind: SpanKind.CLIENT, startTime: at(10) }, trace.setSpan(context.active(), root));
