@@ -44,7 +44,7 @@ export const localitySchema = z
   .strict();
 
 /** An extension reference `{ name, typed_config }`, resolved through the category's registry. */
-function extensionRef(category: ExtensionCategory, allowDisabled = false) {
+export function extensionRef(category: ExtensionCategory, allowDisabled = false) {
   return z
     .object({
       name: z.string().min(1),

@@ -108,6 +108,10 @@ export class StreamInfo {
   readonly downstreamLocalPort: number;
   readonly listenerName: string;
   protocol: HttpProtocol = 'HTTP/1.1';
+  /** False for a stream that carries no HTTP (a tcp_proxy connection): `%PROTOCOL%` prints `-`. */
+  hasHttpProtocol = true;
+  /** Why the proxy closed the connection (`%CONNECTION_TERMINATION_DETAILS%`), null when it did not. */
+  connectionTerminationDetails: string | null = null;
   requestHeaders: HeaderMap | null = null;
   responseHeaders: HeaderMap | null = null;
   /** 0 until a response (upstream or local) started. */

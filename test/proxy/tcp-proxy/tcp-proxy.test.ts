@@ -1,0 +1,274 @@
+// envoy.filters.network.tcp_proxy with real sockets: bytes both ways through one and two
+// proxies, half-close, idle timeout, connect failures (UF) and max_connect_attempts, weighted
+// clusters, the max_connections circuit breaker (UO), HTTP through a TCP listener, the access
+// log line and Envoy's tcp.* and cluster stats.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFile } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { startProxy, validateBootstrap, ConfigInvalidError, type ProxyServer } from '../../../proxy/index.js';
+import { startUpstream, type Upstream } from '../helpers.js';
+import {
+  deadPort,
+  exchange,
+  FILE_LOG_TYPE,
+  namedServer,
+  startTcpServer,
+  statsOf,
+  tcpBootstrap,
+  tcpListener,
+  type TcpServer,
+  waitForLines,
+  waitForStat,
+} from './helpers.js';
+
+const execFileAsync = promisify(execFile);
+const LOG_FORMAT =
+  '%DOWNSTREAM_REMOTE_ADDRESS% %UPSTREAM_HOST% %UPSTREAM_CLUSTER% %BYTES_RECEIVED% %BYTES_SENT% %DURATION% %RESPONSE_FLAGS% %PROTOCOL% %CONNECTION_TERMINATION_DETAILS%\n';
+
+interface Running {
+  readonly server: ProxyServer;
+  readonly adminPort: number;
+  port(listener: string): number;
+}
+
+async function run(config: unknown): Promise<Running> {
+  const server = await startProxy({ config, concurrency: 1, logLevel: 'off', drainTimeSeconds: 1 });
+  const ports = new Map(
+    server.listeners().map((l) => [l.name, Number(l.localAddress.slice(l.localAddress.lastIndexOf(':') + 1))]),
+  );
+  return { server, adminPort: server.adminAddress()!.port, port: (name) => ports.get(name)! };
+}
+
+function fileLog(path: string): unknown[] {
+  return [
+    {
+      name: 'envoy.access_loggers.file',
+      typed_config: { '@type': FILE_LOG_TYPE, path, log_format: { text_format: LOG_FORMAT } },
+    },
+  ];
+}
+
+describe('tcp_proxy', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ms-tcp-'));
+  const logPath = join(dir, 'access.log');
+  const cleanups: Array<() => Promise<void>> = [];
+  let echo: TcpServer;
+  let halfClose: TcpServer;
+  let http: Upstream;
+  let blue: TcpServer;
+  let green: TcpServer;
+  let dead: number;
+  let proxy: Running;
+  let front: Running;
+
+  beforeAll(async () => {
+    echo = await startTcpServer();
+    // Reads until the client's FIN, then answers with what it counted and ends its side.
+    halfClose = await startTcpServer((s) => {
+      let n = 0;
+      s.on('data', (d: Buffer) => (n += d.length));
+      s.on('end', () => s.end(`got ${n} bytes`));
+    });
+    http = await startUpstream('http-app');
+    blue = await namedServer('blue');
+    green = await namedServer('green');
+    dead = await deadPort();
+    cleanups.push(
+      () => echo.close(),
+      () => halfClose.close(),
+      () => http.close(),
+      () => blue.close(),
+      () => green.close(),
+    );
+    proxy = await run(
+      tcpBootstrap(
+        [
+          tcpListener('echo', { stat_prefix: 'echo', cluster: 'echo', access_log: fileLog(logPath) }),
+          tcpListener('half', { stat_prefix: 'half', cluster: 'half' }),
+          tcpListener('idle', { stat_prefix: 'idle', cluster: 'echo', idle_timeout: '0.2s' }),
+          tcpListener('dead', {
+            stat_prefix: 'dead',
+            cluster: 'dead',
+            max_connect_attempts: 3,
+            access_log: fileLog(join(dir, 'dead.log')),
+          }),
+          tcpListener('retry', { stat_prefix: 'retry', cluster: 'flaky', max_connect_attempts: 2 }),
+          tcpListener('weighted', {
+            stat_prefix: 'weighted',
+            weighted_clusters: {
+              clusters: [
+                { name: 'blue', weight: 1 },
+                { name: 'green', weight: 3 },
+              ],
+            },
+          }),
+          tcpListener('limited', {
+            stat_prefix: 'limited',
+            cluster: 'limited',
+            access_log: fileLog(join(dir, 'limited.log')),
+          }),
+          tcpListener('http', { stat_prefix: 'http', cluster: 'http' }),
+          tcpListener('nowhere', { stat_prefix: 'nowhere', cluster: 'missing' }),
+        ],
+        [
+          { name: 'echo', ports: [echo.port] },
+          { name: 'half', ports: [halfClose.port] },
+          { name: 'dead', ports: [dead] },
+          // Round robin from the dead endpoint: every first attempt fails, every second succeeds.
+          { name: 'flaky', ports: [dead, echo.port] },
+          { name: 'blue', ports: [blue.port] },
+          { name: 'green', ports: [green.port] },
+          {
+            name: 'limited',
+            ports: [echo.port],
+            extra: { circuit_breakers: { thresholds: [{ max_connections: 1 }] } },
+          },
+          { name: 'http', ports: [http.port] },
+        ],
+      ),
+    );
+    cleanups.push(() => proxy.server.close(1000));
+    // A second proxy in front of the first: client → front → proxy → echo.
+    const second = tcpBootstrap(
+      [tcpListener('front', { stat_prefix: 'front', cluster: 'inner' })],
+      [{ name: 'inner', ports: [proxy.port('echo')] }],
+    );
+    front = await run(second);
+    cleanups.push(() => front.server.close(1000));
+  });
+
+  afterAll(async () => {
+    for (const c of cleanups.reverse()) await c();
+  });
+
+  it('relays bytes both ways, logs one line per connection and counts Envoy stats', async () => {
+    const payload = Buffer.alloc(200_000, 'x');
+    const r = await exchange(proxy.port('echo'), payload);
+    expect(r.ended).toBe(true);
+    expect(r.data.equals(payload)).toBe(true);
+    const stats = await waitForStat(proxy.adminPort, 'tcp.echo.downstream_cx_tx_bytes_total', 200_000);
+    expect(stats.get('tcp.echo.downstream_cx_total')).toBe(1);
+    expect(stats.get('tcp.echo.downstream_cx_rx_bytes_total')).toBe(200_000);
+    expect(stats.get('cluster.echo.upstream_cx_total')).toBe(1);
+    expect(stats.get('cluster.echo.upstream_cx_tx_bytes_total')).toBe(200_000);
+    expect(stats.get('cluster.echo.upstream_cx_rx_bytes_total')).toBe(200_000);
+    const [line] = await waitForLines(logPath, 1);
+    expect(line).toMatch(
+      new RegExp(`^127\\.0\\.0\\.1:\\d+ 127\\.0\\.0\\.1:${echo.port} echo 200000 200000 \\d+ - - -$`),
+    );
+    const after = await waitForStat(proxy.adminPort, 'cluster.echo.upstream_cx_total', 1);
+    expect(after.get('cluster.echo.upstream_cx_active')).toBe(0);
+  });
+
+  it('carries bytes through two proxies', async () => {
+    const payload = Buffer.from('through two proxies\n'.repeat(1000));
+    const r = await exchange(front.port('front'), payload);
+    expect(r.data.equals(payload)).toBe(true);
+  });
+
+  it('passes a half-close on: the server sees the FIN and still answers', async () => {
+    const r = await exchange(proxy.port('half'), Buffer.alloc(12_345, 1));
+    expect(r.data.toString()).toBe('got 12345 bytes');
+    expect(r.ended).toBe(true);
+  });
+
+  it('closes a connection idle for idle_timeout and counts it', async () => {
+    const s = net.connect(proxy.port('idle'), '127.0.0.1');
+    s.on('error', () => {});
+    const echoed = await new Promise<string>((resolve) => {
+      s.once('connect', () => s.write('ping'));
+      s.once('data', (d: Buffer) => resolve(d.toString()));
+    });
+    expect(echoed).toBe('ping');
+    await new Promise((r) => s.once('close', r));
+    const stats = await waitForStat(proxy.adminPort, 'tcp.idle.idle_timeout', 1);
+    expect(stats.get('tcp.idle.idle_timeout')).toBe(1);
+  });
+
+  it('fails with UF after max_connect_attempts connect failures', async () => {
+    const r = await exchange(proxy.port('dead'), 'hello');
+    expect(r.data.length).toBe(0);
+    const stats = await waitForStat(proxy.adminPort, 'cluster.dead.upstream_cx_connect_fail', 3);
+    expect(stats.get('cluster.dead.upstream_cx_connect_fail')).toBe(3);
+    expect(stats.get('cluster.dead.upstream_cx_total')).toBe(3);
+    const [line] = await waitForLines(join(dir, 'dead.log'), 1);
+    expect(line).toMatch(/ dead 5 0 \d+ UF - -$/);
+  });
+
+  it('retries a failed connect on another host', async () => {
+    for (let i = 0; i < 4; i++) {
+      const r = await exchange(proxy.port('retry'), `attempt ${i}`);
+      expect(r.data.toString()).toBe(`attempt ${i}`);
+    }
+    // Round robin starts anywhere: every connection made one successful connect, the rest failed.
+    const stats = await statsOf(proxy.adminPort);
+    const failed = stats.get('cluster.flaky.upstream_cx_connect_fail')!;
+    expect(failed).toBeGreaterThanOrEqual(3);
+    expect(stats.get('cluster.flaky.upstream_cx_total')).toBe(4 + failed);
+  });
+
+  it('splits connections across weighted_clusters', async () => {
+    const seen = { blue: 0, green: 0 } as Record<string, number>;
+    for (let i = 0; i < 60; i++) {
+      const r = await exchange(proxy.port('weighted'), '');
+      seen[r.data.toString()]!++;
+    }
+    expect(seen.blue! + seen.green!).toBe(60);
+    expect(seen.blue).toBeGreaterThan(0);
+    expect(seen.green).toBeGreaterThan(seen.blue!);
+  });
+
+  it('refuses a connection over the cluster max_connections with UO', async () => {
+    const held = net.connect(proxy.port('limited'), '127.0.0.1');
+    held.on('error', () => {});
+    await new Promise<void>((resolve) => {
+      held.once('connect', () => held.write('hold'));
+      held.once('data', () => resolve());
+    });
+    try {
+      const r = await exchange(proxy.port('limited'), 'second');
+      expect(r.data.length).toBe(0);
+      const stats = await statsOf(proxy.adminPort);
+      expect(stats.get('cluster.limited.upstream_cx_overflow')).toBe(1);
+      // Refused before anything was read from the client.
+      const [line] = await waitForLines(join(dir, 'limited.log'), 1);
+      expect(line).toMatch(/ limited 0 0 \d+ UO - -$/);
+    } finally {
+      held.destroy();
+    }
+  });
+
+  it('refuses a connection to an unknown cluster and counts downstream_cx_no_route', async () => {
+    const r = await exchange(proxy.port('nowhere'), 'x');
+    expect(r.data.length).toBe(0);
+    const stats = await waitForStat(proxy.adminPort, 'tcp.nowhere.downstream_cx_no_route', 1);
+    expect(stats.get('tcp.nowhere.downstream_cx_no_route')).toBe(1);
+  });
+
+  it('carries HTTP from curl through a tcp_proxy listener', async () => {
+    const { stdout } = await execFileAsync('curl', ['-sS', `http://127.0.0.1:${proxy.port('http')}/via-tcp`]);
+    expect(JSON.parse(stdout)).toMatchObject({ upstream: 'http-app', url: '/via-tcp' });
+  });
+
+  it('refuses bad configs with the field path', () => {
+    const bad = tcpBootstrap([tcpListener('x', { stat_prefix: 'x', cluster: 'c', idle_timeout: 5 })], []);
+    expect(() => validateBootstrap(bad)).toThrow(ConfigInvalidError);
+    const both = tcpBootstrap(
+      [
+        tcpListener('x', {
+          stat_prefix: 'x',
+          cluster: 'c',
+          weighted_clusters: { clusters: [{ name: 'c', weight: 1 }] },
+        }),
+      ],
+      [],
+    );
+    expect(() => validateBootstrap(both)).toThrow(/exactly one of cluster, weighted_clusters/);
+    const unknown = tcpBootstrap([tcpListener('x', { stat_prefix: 'x', cluster: 'c', hash_policy: [] })], []);
+    expect(() => validateBootstrap(unknown)).toThrow(/typed_config.*hash_policy|hash_policy/);
+  });
+});
