@@ -173,3 +173,34 @@ export class StreamInfo {
     return performance.now() - this.startMonotonic;
   }
 }
+
+/** What a connection-level StreamInfo is made from: the accepted socket's addresses. */
+interface ConnectionAddressSource {
+  readonly remoteAddress?: string | undefined;
+  readonly remotePort?: number | undefined;
+  readonly localAddress?: string | undefined;
+  readonly localPort?: number | undefined;
+}
+
+const connectionInfos = new WeakMap<ConnectionAddressSource, StreamInfo>();
+
+/**
+ * The StreamInfo of a whole downstream connection (Envoy's connection StreamInfo), shared by the
+ * network filters of its chain: tcp_proxy fills in the upstream side and the flags, istio.stats
+ * reads them. Created by the first filter that asks; keyed by the accepted socket.
+ */
+export function connectionStreamInfo(socket: ConnectionAddressSource, listenerName: string): StreamInfo {
+  let info = connectionInfos.get(socket);
+  if (info === undefined) {
+    info = new StreamInfo(
+      listenerName,
+      socket.remoteAddress ?? '',
+      socket.remotePort ?? 0,
+      socket.localAddress ?? '',
+      socket.localPort ?? 0,
+    );
+    info.hasHttpProtocol = false;
+    connectionInfos.set(socket, info);
+  }
+  return info;
+}

@@ -17,3 +17,4 @@ import './clusters/logical_dns/index.js';
 import './access_loggers/index.js';
 import './tracers/index.js';
 import '../telemetry/istio/filter.js';
+import '../telemetry/istio/tcp-filter.js';

@@ -8,7 +8,7 @@
 // both sockets are closed. Then the access loggers get one line with the connection's facts.
 import type { Socket } from 'node:net';
 import type { AccessLogger, DownstreamConnection, ListenerInfo } from '../../../../core/extension-points.js';
-import { ResponseFlag, StreamInfo } from '../../../../core/stream-info.js';
+import { connectionStreamInfo, ResponseFlag, type StreamInfo } from '../../../../core/stream-info.js';
 import type { ClusterManager } from '../../../../core/upstream/cluster-manager.js';
 import type { Cluster } from '../../../../core/upstream/cluster.js';
 import type { Host } from '../../../../core/upstream/host.js';
@@ -171,14 +171,7 @@ export class TcpProxySession implements DownstreamConnection {
   constructor(config: TcpProxyConfig, downstream: Socket, listener: ListenerInfo) {
     this.#config = config;
     this.#downstream = downstream;
-    this.info = new StreamInfo(
-      listener.name,
-      downstream.remoteAddress ?? '',
-      downstream.remotePort ?? 0,
-      downstream.localAddress ?? '',
-      downstream.localPort ?? 0,
-    );
-    this.info.hasHttpProtocol = false;
+    this.info = connectionStreamInfo(downstream, listener.name);
     config.stats.downstream_cx_total.inc();
     downstream.on('data', this.#onDownstreamData);
     downstream.on('end', this.#onDownstreamEnd);
