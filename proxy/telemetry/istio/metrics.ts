@@ -23,10 +23,15 @@ export interface IstioMetricBuckets {
   readonly bytes?: readonly number[];
 }
 
-/** `outbound|80||reviews.default.svc.cluster.local` → `reviews.default.svc.cluster.local`. */
+/**
+ * `outbound|80||reviews.default.svc.cluster.local` → `reviews.default.svc.cluster.local`; the
+ * control plane's dot-free form `outbound|80||default/reviews` names the same host.
+ */
 function serviceFromCluster(cluster: string): string {
   if (cluster.startsWith('outbound|') || cluster.startsWith('inbound|')) {
     const host = cluster.slice(cluster.lastIndexOf('|') + 1);
+    const slash = host.indexOf('/');
+    if (slash > 0) return `${host.slice(slash + 1)}.${host.slice(0, slash)}.svc.cluster.local`;
     if (host !== '') return host;
   }
   return cluster;

@@ -465,6 +465,23 @@ message HttpProtocolOptions {
 }
 `;
 
+const TCP_PROXY = `
+syntax = "proto3";
+package envoy.extensions.filters.network.tcp_proxy.v3;
+message TcpProxy {
+  message WeightedCluster {
+    message ClusterWeight { string name = 1; uint32 weight = 2; }
+    repeated ClusterWeight clusters = 1;
+  }
+  string stat_prefix = 1;
+  oneof cluster_specifier { string cluster = 2; WeightedCluster weighted_clusters = 10; }
+  google.protobuf.Duration idle_timeout = 8;
+  repeated envoy.config.accesslog.v3.AccessLog access_log = 5;
+  google.protobuf.UInt32Value max_connect_attempts = 7;
+  google.protobuf.Duration max_downstream_connection_duration = 13;
+}
+`;
+
 // Istio's stats filter config; meshscope's control plane sends it empty (the defaults).
 const ISTIO_STATS = `
 syntax = "proto3";
@@ -517,6 +534,7 @@ export const PROTO_FILES: readonly string[] = [
   OTEL_ACCESS_LOG,
   OTEL_ACCESS_LOG_CONFIG,
   UPSTREAMS,
+  TCP_PROXY,
   ISTIO_STATS,
   DISCOVERY,
 ];
