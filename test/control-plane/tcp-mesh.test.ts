@@ -4,11 +4,17 @@
 // carry a real TCP client's bytes to the application and report Istio's TCP metrics.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import {
   MeshValidationError,
   nodeResources,
   parseMesh,
+  renderDynamicBootstrap,
   renderStaticBootstrap,
+  startControlPlane,
+  type ControlPlane,
   type JsonObject,
   type Mesh,
 } from '../../control-plane/index.js';
@@ -67,28 +73,34 @@ function meshYaml(app: number, p: Ports, outboundTcpKey = 'db:postgres'): string
 
 const MESSAGE = 'envoy.config.listener.v3.Listener';
 
+async function freePorts(): Promise<Ports> {
+  return {
+    dbInbound: await freePort(),
+    dbOutbound: await freePort(),
+    dbAdmin: await freePort(),
+    clientInbound: await freePort(),
+    clientOutbound: await freePort(),
+    clientToDb: await freePort(),
+    clientAdmin: await freePort(),
+  };
+}
+
 describe('a mesh with a TCP port', () => {
   let app: TcpServer;
   let ports: Ports;
   let mesh: Mesh;
+  let cp: ControlPlane | undefined;
   const proxies: ProxyServer[] = [];
 
   beforeAll(async () => {
     app = await startTcpServer();
-    ports = {
-      dbInbound: await freePort(),
-      dbOutbound: await freePort(),
-      dbAdmin: await freePort(),
-      clientInbound: await freePort(),
-      clientOutbound: await freePort(),
-      clientToDb: await freePort(),
-      clientAdmin: await freePort(),
-    };
+    ports = await freePorts();
     mesh = parseMesh(meshYaml(app.port, ports));
   });
 
   afterAll(async () => {
     for (const p of proxies) await p.close(1000);
+    await cp?.close();
     await app?.close();
   });
 
@@ -154,6 +166,24 @@ describe('a mesh with a TCP port', () => {
     expect(dest).toMatch(
       /istio_tcp_received_bytes_total\{reporter="destination",[^}]*destination_workload="db-1",[^}]*\} 50000\n/,
     );
+  });
+
+  it('serves the TCP listeners over xDS (gRPC ADS) to sidecars that carry the bytes', async () => {
+    const p = await freePorts();
+    const text = meshYaml(app.port, p);
+    const file = join(mkdtempSync(join(tmpdir(), 'ms-tcp-mesh-')), 'mesh.yaml');
+    writeFileSync(file, text);
+    cp = await startControlPlane({ meshPath: file, port: 0, log: () => undefined });
+    const served = parseMesh(text);
+    for (const node of ['db-1', 'client-1']) {
+      const config = renderDynamicBootstrap(served, node, { xds: `127.0.0.1:${cp.port}`, api: 'GRPC' });
+      proxies.push(await startProxy({ config, concurrency: 1, logLevel: 'off', drainTimeSeconds: 1 }));
+    }
+    const client = proxies[proxies.length - 1]!;
+    expect(client.listeners().map((l) => l.name)).toContain(`outbound|${p.clientToDb}`);
+    const payload = Buffer.from('over xds\n'.repeat(2000));
+    const r = await exchange(p.clientToDb, payload);
+    expect(r.data.equals(payload)).toBe(true);
   });
 
   it('refuses an outbound_tcp entry that names a non-TCP port, with its path', () => {
