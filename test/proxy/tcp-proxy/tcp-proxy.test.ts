@@ -62,6 +62,9 @@ describe('tcp_proxy', () => {
   let blue: TcpServer;
   let green: TcpServer;
   let dead: number;
+  /** Reads nothing until the test resumes it; then reports how much it got. */
+  let stalled: TcpServer;
+  let stalledSocket: Promise<net.Socket>;
   let proxy: Running;
   let front: Running;
 
@@ -77,12 +80,19 @@ describe('tcp_proxy', () => {
     blue = await namedServer('blue');
     green = await namedServer('green');
     dead = await deadPort();
+    let gotSocket!: (s: net.Socket) => void;
+    stalledSocket = new Promise((r) => (gotSocket = r));
+    stalled = await startTcpServer((s) => {
+      s.pause();
+      gotSocket(s);
+    });
     cleanups.push(
       () => echo.close(),
       () => halfClose.close(),
       () => http.close(),
       () => blue.close(),
       () => green.close(),
+      () => stalled.close(),
     );
     proxy = await run(
       tcpBootstrap(
@@ -113,6 +123,7 @@ describe('tcp_proxy', () => {
           }),
           tcpListener('http', { stat_prefix: 'http', cluster: 'http' }),
           tcpListener('nowhere', { stat_prefix: 'nowhere', cluster: 'missing' }),
+          tcpListener('flush', { stat_prefix: 'flush', cluster: 'stalled' }),
         ],
         [
           { name: 'echo', ports: [echo.port] },
@@ -128,6 +139,7 @@ describe('tcp_proxy', () => {
             extra: { circuit_breakers: { thresholds: [{ max_connections: 1 }] } },
           },
           { name: 'http', ports: [http.port] },
+          { name: 'stalled', ports: [stalled.port] },
         ],
       ),
     );
@@ -247,6 +259,37 @@ describe('tcp_proxy', () => {
     expect(r.data.length).toBe(0);
     const stats = await waitForStat(proxy.adminPort, 'tcp.nowhere.downstream_cx_no_route', 1);
     expect(stats.get('tcp.nowhere.downstream_cx_no_route')).toBe(1);
+  });
+
+  it('delivers to the host every byte read from a client that went away while paused', async () => {
+    const client = net.connect(proxy.port('flush'), '127.0.0.1');
+    client.on('error', () => {});
+    await new Promise((r) => client.once('connect', r));
+    const chunk = Buffer.alloc(1024 * 1024, 3);
+    for (let i = 0; i < 32; i++) client.write(chunk);
+    // The host reads nothing: the proxy stops reading the client once the host's side is full.
+    await waitForStat(proxy.adminPort, 'tcp.flush.downstream_flow_control_paused_reading_total', 1);
+    client.resetAndDestroy();
+    // The client's end is seen once the host drains and the proxy reads the client again; what
+    // the proxy had read by then still reaches the host, then the FIN.
+    const server = await stalledSocket;
+    const received = await new Promise<number>((resolve) => {
+      let n = 0;
+      server.on('data', (d: Buffer) => (n += d.length));
+      server.on('end', () => {
+        server.end();
+        resolve(n);
+      });
+      server.resume();
+    });
+    const stats = await statsOf(proxy.adminPort);
+    expect(received).toBe(stats.get('tcp.flush.downstream_cx_rx_bytes_total'));
+    expect(received).toBeGreaterThan(0);
+    expect(received).toBeLessThan(32 * 1024 * 1024);
+    expect(stats.get('tcp.flush.upstream_flush_active')).toBe(0);
+    // Both sides close once the host ended its side too.
+    while ((await statsOf(proxy.adminPort)).get('cluster.stalled.upstream_cx_active') !== 0)
+      await new Promise((r) => setTimeout(r, 50));
   });
 
   it('carries HTTP from curl through a tcp_proxy listener', async () => {
