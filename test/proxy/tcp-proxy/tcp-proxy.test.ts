@@ -207,6 +207,7 @@ describe('tcp_proxy', () => {
     const stats = await waitForStat(proxy.adminPort, 'cluster.dead.upstream_cx_connect_fail', 3);
     expect(stats.get('cluster.dead.upstream_cx_connect_fail')).toBe(3);
     expect(stats.get('cluster.dead.upstream_cx_total')).toBe(3);
+    expect(stats.get('cluster.dead.upstream_cx_connect_attempts_exceeded')).toBe(1);
     const [line] = await waitForLines(join(dir, 'dead.log'), 1);
     expect(line).toMatch(/ dead 5 0 \d+ UF - -$/);
   });

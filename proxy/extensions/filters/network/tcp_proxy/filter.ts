@@ -243,14 +243,19 @@ export class TcpProxySession implements DownstreamConnection {
     }
     if (!this.#connected) {
       clearTimeout(this.#connectTimer!);
-      clusterStats.upstream_cx_connect_fail.inc();
-      host.stats.cx_connect_fail++;
-      if (!this.#connectTimedOut) cluster.resilience?.outlier?.putResult(host, 'local_origin_connect_failed');
+      // A connect the proxy cancelled because the client left is not the host's failure.
+      const cancelled = this.#downstreamClosed && !this.#connectTimedOut;
+      if (!cancelled) {
+        clusterStats.upstream_cx_connect_fail.inc();
+        host.stats.cx_connect_fail++;
+        if (!this.#connectTimedOut) cluster.resilience?.outlier?.putResult(host, 'local_origin_connect_failed');
+      }
       if (!this.#downstreamClosed) {
         if (this.#attempts < this.#config.maxConnectAttempts) {
           this.#connect();
           return;
         }
+        clusterStats.upstream_cx_connect_attempts_exceeded.inc();
         this.#refuse(ResponseFlag.UpstreamConnectionFailure);
       }
     } else if (!this.#downstreamClosed) {
