@@ -465,6 +465,15 @@ message HttpProtocolOptions {
 }
 `;
 
+const HASH_POLICY = `
+syntax = "proto3";
+package envoy.type.v3;
+message HashPolicy {
+  message SourceIp {}
+  oneof policy_specifier { SourceIp source_ip = 1; }
+}
+`;
+
 const TCP_PROXY = `
 syntax = "proto3";
 package envoy.extensions.filters.network.tcp_proxy.v3;
@@ -479,6 +488,7 @@ message TcpProxy {
   repeated envoy.config.accesslog.v3.AccessLog access_log = 5;
   google.protobuf.UInt32Value max_connect_attempts = 7;
   google.protobuf.Duration max_downstream_connection_duration = 13;
+  repeated envoy.type.v3.HashPolicy hash_policy = 11;
 }
 `;
 
@@ -534,6 +544,7 @@ export const PROTO_FILES: readonly string[] = [
   OTEL_ACCESS_LOG,
   OTEL_ACCESS_LOG_CONFIG,
   UPSTREAMS,
+  HASH_POLICY,
   TCP_PROXY,
   ISTIO_STATS,
   DISCOVERY,

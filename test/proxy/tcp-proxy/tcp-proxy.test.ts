@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { startProxy, validateBootstrap, ConfigInvalidError, type ProxyServer } from '../../../proxy/index.js';
+import { decodeMessage, encodeMessage, type JsonValue } from '../../../proxy/xds/index.js';
 import { startUpstream, type Upstream } from '../helpers.js';
 import {
   deadPort,
@@ -124,6 +125,7 @@ describe('tcp_proxy', () => {
           tcpListener('http', { stat_prefix: 'http', cluster: 'http' }),
           tcpListener('nowhere', { stat_prefix: 'nowhere', cluster: 'missing' }),
           tcpListener('flush', { stat_prefix: 'flush', cluster: 'stalled' }),
+          tcpListener('sticky', { stat_prefix: 'sticky', cluster: 'ring', hash_policy: [{ source_ip: {} }] }),
         ],
         [
           { name: 'echo', ports: [echo.port] },
@@ -140,6 +142,7 @@ describe('tcp_proxy', () => {
           },
           { name: 'http', ports: [http.port] },
           { name: 'stalled', ports: [stalled.port] },
+          { name: 'ring', ports: [blue.port, green.port], extra: { lb_policy: 'RING_HASH' } },
         ],
       ),
     );
@@ -235,6 +238,12 @@ describe('tcp_proxy', () => {
     expect(seen.green).toBeGreaterThan(seen.blue!);
   });
 
+  it('keeps a client on one host with hash_policy source_ip over RING_HASH', async () => {
+    const seen = new Set<string>();
+    for (let i = 0; i < 12; i++) seen.add((await exchange(proxy.port('sticky'), '')).data.toString());
+    expect(seen.size).toBe(1);
+  });
+
   it('refuses a connection over the cluster max_connections with UO', async () => {
     const held = net.connect(proxy.port('limited'), '127.0.0.1');
     held.on('error', () => {});
@@ -298,6 +307,25 @@ describe('tcp_proxy', () => {
     expect(JSON.parse(stdout)).toMatchObject({ upstream: 'http-app', url: '/via-tcp' });
   });
 
+  it('crosses xDS protobuf with every supported field unchanged', () => {
+    const listener = tcpListener('x', {
+      stat_prefix: 'x',
+      weighted_clusters: {
+        clusters: [
+          { name: 'a', weight: 1 },
+          { name: 'b', weight: 3 },
+        ],
+      },
+      idle_timeout: '30s',
+      max_connect_attempts: 3,
+      max_downstream_connection_duration: '60s',
+      hash_policy: [{ source_ip: {} }],
+      access_log: [{ name: 'envoy.access_loggers.file', typed_config: { '@type': FILE_LOG_TYPE, path: '/tmp/x.log' } }],
+    }) as JsonValue;
+    const type = 'envoy.config.listener.v3.Listener';
+    expect(decodeMessage(type, encodeMessage(type, listener))).toEqual(listener);
+  });
+
   it('refuses bad configs with the field path', () => {
     const bad = tcpBootstrap([tcpListener('x', { stat_prefix: 'x', cluster: 'c', idle_timeout: 5 })], []);
     expect(() => validateBootstrap(bad)).toThrow(ConfigInvalidError);
@@ -312,7 +340,10 @@ describe('tcp_proxy', () => {
       [],
     );
     expect(() => validateBootstrap(both)).toThrow(/exactly one of cluster, weighted_clusters/);
-    const unknown = tcpBootstrap([tcpListener('x', { stat_prefix: 'x', cluster: 'c', hash_policy: [] })], []);
-    expect(() => validateBootstrap(unknown)).toThrow(/typed_config.*hash_policy|hash_policy/);
+    const unknown = tcpBootstrap(
+      [tcpListener('x', { stat_prefix: 'x', cluster: 'c', tunneling_config: { hostname: 'h' } })],
+      [],
+    );
+    expect(() => validateBootstrap(unknown)).toThrow(/typed_config.*tunneling_config/);
   });
 });

@@ -42,6 +42,11 @@ export const tcpProxySchema = z
     max_connect_attempts: positiveU32.optional(),
     access_log: z.array(extensionRef('accessLoggers')).optional(),
     max_downstream_connection_duration: durationSchema.optional(),
+    /** envoy.type.v3.HashPolicy: `source_ip` keys RING_HASH/MAGLEV by the client's address. */
+    hash_policy: z
+      .array(z.object({ source_ip: z.object({}).strict() }).strict())
+      .max(1)
+      .optional(),
   })
   .strict()
   .superRefine((v, ctx) => {
@@ -86,6 +91,7 @@ registries.networkFilters.register(
         idleTimeoutMs: durationMs(config.idle_timeout, DEFAULT_IDLE_TIMEOUT_MS),
         maxConnectAttempts: config.max_connect_attempts ?? 1,
         maxConnectionDurationMs: durationMs(config.max_downstream_connection_duration, 0),
+        hashSourceIp: (config.hash_policy?.length ?? 0) > 0,
         stats: new TcpProxyStats(context.stats.scope(`tcp.${config.stat_prefix}`)),
         loggers,
       };

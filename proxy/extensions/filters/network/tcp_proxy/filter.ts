@@ -12,6 +12,7 @@ import { connectionStreamInfo, ResponseFlag, type StreamInfo } from '../../../..
 import type { ClusterManager } from '../../../../core/upstream/cluster-manager.js';
 import type { Cluster } from '../../../../core/upstream/cluster.js';
 import type { Host } from '../../../../core/upstream/host.js';
+import { hashString } from '../../../../core/upstream/load-balancer.js';
 import type { TcpProxyStats } from './stats.js';
 import { connectUpstream } from './upstream.js';
 
@@ -24,6 +25,8 @@ export interface TcpProxyConfig {
   readonly maxConnectAttempts: number;
   /** `max_downstream_connection_duration`; 0 means none. */
   readonly maxConnectionDurationMs: number;
+  /** `hash_policy: [{source_ip: {}}]`: the load balancer's hash key is the client's address. */
+  readonly hashSourceIp: boolean;
   readonly stats: TcpProxyStats;
   readonly loggers: readonly AccessLogger[];
 }
@@ -202,7 +205,7 @@ export class TcpProxySession implements DownstreamConnection {
       this.#refuse(ResponseFlag.UpstreamOverflow);
       return;
     }
-    const host = cluster.chooseHost(-1);
+    const host = cluster.chooseHost(this.#config.hashSourceIp ? hashString(this.info.downstreamRemoteAddress) : -1);
     if (host === null) {
       clusterStats.upstream_cx_none_healthy.inc();
       this.#refuse(ResponseFlag.NoHealthyUpstream);
