@@ -53,10 +53,9 @@ export const tcpProxySchema = z
     const n = (v.cluster !== undefined ? 1 : 0) + (v.weighted_clusters !== undefined ? 1 : 0);
     if (n !== 1) ctx.addIssue({ code: 'custom', message: 'exactly one of cluster, weighted_clusters is required' });
   });
-export type TcpProxyConfigInput = z.output<typeof tcpProxySchema>;
 
 /** Picks the cluster of a new connection: fixed, or by weight (Envoy's weighted_clusters). */
-function clusterPicker(config: TcpProxyConfigInput): () => string {
+function clusterPicker(config: z.output<typeof tcpProxySchema>): () => string {
   if (config.cluster !== undefined) {
     const name = config.cluster;
     return () => name;

@@ -6,6 +6,8 @@
 // read beyond the watermark. While connecting, downstream reading stops after the first read.
 // Half-close: a FIN from one side ends the other side's write half; the connection is done when
 // both sockets are closed. Then the access loggers get one line with the connection's facts.
+// Node reads nothing from a paused socket, so a client that leaves while paused is noticed when
+// reading resumes (its host drained) or at idle_timeout, not at once as Envoy's epoll would.
 import type { Socket } from 'node:net';
 import type { AccessLogger, DownstreamConnection, ListenerInfo } from '../../../../core/extension-points.js';
 import { connectionStreamInfo, ResponseFlag, type StreamInfo } from '../../../../core/stream-info.js';
