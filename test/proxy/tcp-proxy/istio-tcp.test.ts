@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { startProxy, type ProxyServer } from '../../../proxy/index.js';
 import { request, staticCluster } from '../helpers.js';
+import net from 'node:net';
 import { exchange, startTcpServer, tcpProxyFilter, type TcpServer } from './helpers.js';
 
 const ISTIO_STATS = {
@@ -20,6 +21,7 @@ function sidecar(
   direction: 'INBOUND' | 'OUTBOUND',
   cluster: string,
   upstreamPort: number,
+  istioStats: Record<string, unknown> = ISTIO_STATS,
 ): Record<string, unknown> {
   return {
     node: {
@@ -34,7 +36,7 @@ function sidecar(
           name: direction === 'INBOUND' ? 'virtualInbound' : 'db_9000',
           traffic_direction: direction,
           address: { socket_address: { address: '127.0.0.1', port_value: 0 } },
-          filter_chains: [{ filters: [ISTIO_STATS, tcpProxyFilter({ stat_prefix: cluster, cluster })] }],
+          filter_chains: [{ filters: [istioStats, tcpProxyFilter({ stat_prefix: cluster, cluster })] }],
         },
       ],
       clusters: [staticCluster({ name: cluster, ports: [upstreamPort] })],
@@ -125,5 +127,41 @@ describe('Istio TCP metrics', () => {
     );
     expect(promtoolProblems(source)).toEqual([]);
     expect(promtoolProblems(dest)).toEqual([]);
+  });
+
+  it('reports a long-lived connection every tcp_reporting_duration, before it closes', async () => {
+    const periodic = await startProxy({
+      config: sidecar('client', 'OUTBOUND', OUTBOUND_CLUSTER, echo.port, {
+        name: 'istio.stats',
+        typed_config: { '@type': 'type.googleapis.com/stats.PluginConfig', tcp_reporting_duration: '0.1s' },
+      }),
+      concurrency: 1,
+      logLevel: 'off',
+      drainTimeSeconds: 1,
+    });
+    const s = net.connect(listenerPort(periodic), '127.0.0.1');
+    s.on('error', () => {});
+    try {
+      await new Promise<void>((resolve) => {
+        s.once('connect', () => s.write('x'.repeat(700)));
+        let got = 0;
+        s.on('data', (d: Buffer) => {
+          got += d.length;
+          if (got === 700) resolve();
+        });
+      });
+      const admin = periodic.adminAddress()!.port;
+      let text = '';
+      while (!/istio_tcp_sent_bytes_total\{[^}]*\} 700\n/.test(text)) {
+        await new Promise((r) => setTimeout(r, 50));
+        text = (await request(admin, '/stats/prometheus')).body;
+      }
+      expect(text).toMatch(/istio_tcp_connections_opened_total\{reporter="source",[^}]*\} 1\n/);
+      expect(text).toMatch(/istio_tcp_received_bytes_total\{reporter="source",[^}]*\} 700\n/);
+      expect(text).not.toMatch(/istio_tcp_connections_closed_total\{[^}]*\} [1-9]/);
+    } finally {
+      s.destroy();
+      await periodic.close(1000);
+    }
   });
 });
