@@ -125,6 +125,11 @@ describe('tcp_proxy', () => {
           tcpListener('http', { stat_prefix: 'http', cluster: 'http' }),
           tcpListener('nowhere', { stat_prefix: 'nowhere', cluster: 'missing' }),
           tcpListener('flush', { stat_prefix: 'flush', cluster: 'stalled' }),
+          tcpListener('hostless', {
+            stat_prefix: 'hostless',
+            cluster: 'empty',
+            access_log: fileLog(join(dir, 'hostless.log')),
+          }),
           tcpListener('sticky', { stat_prefix: 'sticky', cluster: 'ring', hash_policy: [{ source_ip: {} }] }),
         ],
         [
@@ -142,6 +147,7 @@ describe('tcp_proxy', () => {
           },
           { name: 'http', ports: [http.port] },
           { name: 'stalled', ports: [stalled.port] },
+          { name: 'empty', ports: [] },
           { name: 'ring', ports: [blue.port, green.port], extra: { lb_policy: 'RING_HASH' } },
         ],
       ),
@@ -262,6 +268,14 @@ describe('tcp_proxy', () => {
     } finally {
       held.destroy();
     }
+  });
+
+  it('refuses a connection when the cluster has no host, with UH', async () => {
+    const r = await exchange(proxy.port('hostless'), 'x');
+    expect(r.data.length).toBe(0);
+    const [line] = await waitForLines(join(dir, 'hostless.log'), 1);
+    expect(line).toMatch(/ - empty 0 0 \d+ UH - -$/);
+    expect((await statsOf(proxy.adminPort)).get('cluster.empty.upstream_cx_none_healthy')).toBe(1);
   });
 
   it('refuses a connection to an unknown cluster and counts downstream_cx_no_route', async () => {
