@@ -44,7 +44,7 @@ export const localitySchema = z
   .strict();
 
 /** An extension reference `{ name, typed_config }`, resolved through the category's registry. */
-export function extensionRef(category: ExtensionCategory, allowDisabled = false) {
+function extensionRef(category: ExtensionCategory, allowDisabled = false) {
   return z
     .object({
       name: z.string().min(1),
@@ -865,3 +865,6 @@ function atMostOne(keys: readonly string[]) {
     if (present.length > 1) ctx.addIssue({ code: 'custom', message: `only one of ${present.join(', ')} may be set` });
   };
 }
+
+/** An `access_log` entry, resolved through the access-logger registry as the HCM's are (tcp_proxy's). */
+export const accessLogRefSchema = extensionRef('accessLoggers');

@@ -2,6 +2,7 @@
 // to a host of an upstream cluster, both ways, with backpressure (filter.ts, one per connection).
 // This module validates the config and builds, once per listener per worker, what every
 // connection shares: the cluster choice, the timeouts, the stats handles and the access loggers.
+import { Socket } from 'node:net';
 import { z } from 'zod';
 import { defineExtension } from '../../../../core/registry.js';
 import {
@@ -10,7 +11,7 @@ import {
   type NetworkFilter,
   type NetworkFilterContext,
 } from '../../../../core/extension-points.js';
-import { extensionRef } from '../../../../api/schema.js';
+import { accessLogRefSchema } from '../../../../api/schema.js';
 import { durationMs, durationSchema } from '../../../../api/duration.js';
 import { u32 } from '../../../../api/wrappers.js';
 import { TcpProxyStats } from './stats.js';
@@ -40,7 +41,7 @@ export const tcpProxySchema = z
       .optional(),
     idle_timeout: durationSchema.optional(),
     max_connect_attempts: positiveU32.optional(),
-    access_log: z.array(extensionRef('accessLoggers')).optional(),
+    access_log: z.array(accessLogRefSchema).optional(),
     max_downstream_connection_duration: durationSchema.optional(),
     /** envoy.type.v3.HashPolicy: `source_ip` keys RING_HASH/MAGLEV by the client's address. */
     hash_policy: z
@@ -72,6 +73,15 @@ function clusterPicker(config: z.output<typeof tcpProxySchema>): () => string {
   };
 }
 
+/**
+ * The downstream byte stream: the accepted socket, or, behind the chain's transport socket
+ * (proxy/core/network/transport-socket.ts), its native `stream`. The one place tcp_proxy meets
+ * that seam; accepting both keeps it working on either side of it.
+ */
+function downstreamStream(connection: Socket | { readonly stream: Socket }): Socket {
+  return connection instanceof Socket ? connection : connection.stream;
+}
+
 registries.networkFilters.register(
   defineExtension({
     name: 'envoy.filters.network.tcp_proxy',
@@ -95,8 +105,8 @@ registries.networkFilters.register(
         loggers,
       };
       return {
-        // The seam with the transport socket: the accepted socket is the downstream byte stream.
-        onNewConnection: (socket, listener) => new TcpProxySession(shared, socket, listener),
+        onNewConnection: (connection: Socket | { readonly stream: Socket }, listener) =>
+          new TcpProxySession(shared, downstreamStream(connection), listener),
       };
     },
   }),
