@@ -51,7 +51,7 @@ async function waitForPort(port: number, child: ChildProcess, timeoutMs = 15_000
   throw new Error(`timed out waiting for port ${port}`);
 }
 
-function launch(name: string, cmd: string, args: string[], port: number): Promise<Peer> {
+export function launch(name: string, cmd: string, args: string[], port: number): Promise<Peer> {
   const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (d) => (stderr += d));

@@ -129,7 +129,8 @@ const destinationPolicy = z.strictObject({
 const servicePort = z.strictObject({
   name: dnsLabel,
   port,
-  protocol: z.enum(['HTTP', 'HTTP2', 'GRPC']).default('HTTP'),
+  /** `TCP`: sidecars carry the port's bytes with tcp_proxy instead of an HTTP connection manager. */
+  protocol: z.enum(['HTTP', 'HTTP2', 'GRPC', 'TCP']).default('HTTP'),
 });
 
 const workload = z.strictObject({
@@ -149,6 +150,12 @@ const workload = z.strictObject({
       inbound: z.record(z.string(), port),
       /** The one outbound listener: the application's egress proxy, routing by Host to every service. */
       outbound_port: port,
+      /**
+       * Outbound listeners for TCP service ports, which have no Host header to route by: one per
+       * destination, keyed `<service>:<port name>` (service as `name` or `name.namespace`), each
+       * the local port the application connects to for that service port.
+       */
+      outbound_tcp: z.record(z.string(), port).optional(),
       admin_port: port.optional(),
     })
     .optional(),

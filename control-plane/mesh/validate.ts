@@ -10,6 +10,7 @@ import {
   type Mesh,
   type RouteRule,
   type Service,
+  type ServicePort,
   type Workload,
 } from './schema.js';
 
@@ -109,6 +110,12 @@ function checkCrossReferences(m: Mesh): MeshIssue[] {
         for (const [name, p] of Object.entries(w.sidecar.inbound)) claimPort(p, `${wbase}.sidecar.inbound.${name}`);
         claimPort(w.sidecar.outbound_port, `${wbase}.sidecar.outbound_port`);
         claimPort(w.sidecar.admin_port, `${wbase}.sidecar.admin_port`);
+        for (const [key, p] of Object.entries(w.sidecar.outbound_tcp ?? {})) {
+          const path = `${wbase}.sidecar.outbound_tcp.${key}`;
+          const problem = outboundTcpTarget(m, key);
+          if (typeof problem === 'string') issues.push({ path, message: problem });
+          claimPort(p, path);
+        }
       }
     });
 
@@ -129,6 +136,22 @@ function checkCrossReferences(m: Mesh): MeshIssue[] {
     m.ingress.routes.forEach((rule, ri) => checkRule(m, rule, undefined, `ingress.routes[${ri}]`, issues));
   }
   return issues;
+}
+
+/**
+ * Resolves an `outbound_tcp` key, `<service>:<port name>`, to its service and TCP port, or
+ * returns why it cannot.
+ */
+export function outboundTcpTarget(m: Mesh, key: string): { service: Service; port: ServicePort } | string {
+  const colon = key.lastIndexOf(':');
+  if (colon <= 0) return `expected '<service>:<port name>'`;
+  const svc = resolveService(m, key.slice(0, colon));
+  if (typeof svc === 'string') return svc;
+  const portName = key.slice(colon + 1);
+  const port = svc.ports.find((p) => p.name === portName);
+  if (port === undefined) return `service ${serviceKey(svc)} has no port named '${portName}'`;
+  if (port.protocol !== 'TCP') return `port '${portName}' of service ${serviceKey(svc)} is ${port.protocol}, not TCP`;
+  return { service: svc, port };
 }
 
 function checkPortMap(

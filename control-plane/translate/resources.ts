@@ -12,7 +12,8 @@ import type {
   Telemetry,
   Workload,
 } from '../mesh/schema.js';
-import { resolveService, serviceKey, subsetWorkloads } from '../mesh/validate.js';
+import { outboundTcpTarget, resolveService, serviceKey, subsetWorkloads } from '../mesh/validate.js';
+import { tcpProxyListener, usesTcpProxy } from './tcp.js';
 import {
   FAULT_TYPE,
   HCM_TYPE,
@@ -138,8 +139,12 @@ function outboundCluster(svc: Service, port: ServicePort, name: string, source: 
     if (od.max_ejection_percent !== undefined) outlier.max_ejection_percent = od.max_ejection_percent;
     cluster.outlier_detection = outlier;
   }
-  if (port.protocol !== 'HTTP') cluster.typed_extension_protocol_options = http2Options();
+  if (usesHttp2(port)) cluster.typed_extension_protocol_options = http2Options();
   return cluster;
+}
+
+function usesHttp2(port: ServicePort): boolean {
+  return port.protocol === 'HTTP2' || port.protocol === 'GRPC';
 }
 
 function http2Options(): JsonObject {
@@ -401,6 +406,8 @@ function outboundRouteConfig(mesh: Mesh, name: string): JsonObject {
   const virtualHosts: JsonObject[] = [];
   for (const svc of mesh.services) {
     svc.ports.forEach((port, pi) => {
+      // A TCP port has no HTTP virtual host: its clients use their own outbound_tcp listener.
+      if (usesTcpProxy(port)) return;
       const routes = pi === 0 ? ruleRoutes(mesh, svc, svc.routes ?? []) : [];
       const last = svc.routes?.[svc.routes.length - 1];
       if (pi !== 0 || last === undefined || last.match !== undefined) {
@@ -482,9 +489,14 @@ export function nodeResources(mesh: Mesh, nodeId: string, source: ConfigSourceSt
         ],
       },
     };
-    if (port.protocol !== 'HTTP') appCluster.typed_extension_protocol_options = http2Options();
+    if (usesHttp2(port)) appCluster.typed_extension_protocol_options = http2Options();
     out.clusters.set(clusterName, appCluster);
     const name = `inbound|${listenPort}`;
+    if (usesTcpProxy(port)) {
+      const logs = t === undefined ? [] : accessLogs(t, nodeId);
+      out.listeners.set(name, tcpProxyListener(name, listenPort, 'INBOUND', clusterName, logs));
+      continue;
+    }
     const hcm = httpConnectionManager({
       statPrefix: `inbound_${listenPort}`,
       routes: {
@@ -523,5 +535,15 @@ export function nodeResources(mesh: Mesh, nodeId: string, source: ConfigSourceSt
     nodeId,
   });
   out.listeners.set(outName, listener(outName, sidecar.outbound_port, 'OUTBOUND', hcm));
+  for (const [key, localPort] of Object.entries(sidecar.outbound_tcp ?? {})) {
+    const target = outboundTcpTarget(mesh, key);
+    // validate.ts refused unresolvable keys; a string here means validation was skipped.
+    if (typeof target === 'string')
+      throw new MeshValidationError('<mesh>', [{ path: 'outbound_tcp', message: target }]);
+    const name = `outbound|${localPort}`;
+    const cluster = outboundClusterName(target.service, target.port, undefined);
+    const logs = t === undefined ? [] : accessLogs(t, nodeId);
+    out.listeners.set(name, tcpProxyListener(name, localPort, 'OUTBOUND', cluster, logs));
+  }
   return out;
 }

@@ -935,3 +935,6 @@ function atMostOne(keys: readonly string[]) {
     if (present.length > 1) ctx.addIssue({ code: 'custom', message: `only one of ${present.join(', ')} may be set` });
   };
 }
+
+/** An `access_log` entry, resolved through the access-logger registry as the HCM's are (tcp_proxy's). */
+export const accessLogRefSchema = extensionRef('accessLoggers');

@@ -111,6 +111,10 @@ export class StreamInfo {
   readonly downstreamLocalPort: number;
   readonly listenerName: string;
   protocol: HttpProtocol = 'HTTP/1.1';
+  /** False for a stream that carries no HTTP (a tcp_proxy connection): `%PROTOCOL%` prints `-`. */
+  hasHttpProtocol = true;
+  /** Why the proxy closed the connection (`%CONNECTION_TERMINATION_DETAILS%`), null when it did not. */
+  connectionTerminationDetails: string | null = null;
   requestHeaders: HeaderMap | null = null;
   responseHeaders: HeaderMap | null = null;
   /** 0 until a response (upstream or local) started. */
@@ -171,4 +175,35 @@ export class StreamInfo {
   elapsedMs(): number {
     return performance.now() - this.startMonotonic;
   }
+}
+
+/** What a connection-level StreamInfo is made from: the accepted socket's addresses. */
+interface ConnectionAddressSource {
+  readonly remoteAddress?: string | undefined;
+  readonly remotePort?: number | undefined;
+  readonly localAddress?: string | undefined;
+  readonly localPort?: number | undefined;
+}
+
+const connectionInfos = new WeakMap<ConnectionAddressSource, StreamInfo>();
+
+/**
+ * The StreamInfo of a whole downstream connection (Envoy's connection StreamInfo), shared by the
+ * network filters of its chain: tcp_proxy fills in the upstream side and the flags, istio.stats
+ * reads them. Created by the first filter that asks; keyed by the accepted socket.
+ */
+export function connectionStreamInfo(socket: ConnectionAddressSource, listenerName: string): StreamInfo {
+  let info = connectionInfos.get(socket);
+  if (info === undefined) {
+    info = new StreamInfo(
+      listenerName,
+      socket.remoteAddress ?? '',
+      socket.remotePort ?? 0,
+      socket.localAddress ?? '',
+      socket.localPort ?? 0,
+    );
+    info.hasHttpProtocol = false;
+    connectionInfos.set(socket, info);
+  }
+  return info;
 }

@@ -3,6 +3,7 @@
 import './filters/network/http_connection_manager/index.js';
 import './filters/network/connection_limit/index.js';
 import './filters/network/direct_response/index.js';
+import './filters/network/tcp_proxy/config.js';
 import './filters/listener/tls_inspector/index.js';
 import './filters/listener/http_inspector/index.js';
 import './filters/http/router/config.js';
@@ -16,3 +17,4 @@ import './clusters/logical_dns/index.js';
 import './access_loggers/index.js';
 import './tracers/index.js';
 import '../telemetry/istio/filter.js';
+import '../telemetry/istio/tcp-filter.js';

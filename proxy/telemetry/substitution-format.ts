@@ -160,7 +160,9 @@ const orNull = <T>(v: T | null | undefined): T | null => (v === undefined ? null
 function simpleOperator(name: string): FieldWriter | null {
   switch (name) {
     case 'PROTOCOL':
-      return (i) => i.protocol;
+      return (i) => (i.hasHttpProtocol ? i.protocol : null);
+    case 'CONNECTION_TERMINATION_DETAILS':
+      return (i) => i.connectionTerminationDetails;
     case 'RESPONSE_CODE':
       return (i) => i.responseCode;
     case 'RESPONSE_CODE_DETAILS':

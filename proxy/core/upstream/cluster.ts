@@ -30,6 +30,11 @@ export class ClusterStats {
   readonly upstream_cx_overflow: Counter;
   readonly upstream_cx_none_healthy: Counter;
   readonly upstream_cx_protocol_error: Counter;
+  /** Counted by tcp_proxy, which sees every upstream byte. */
+  readonly upstream_cx_rx_bytes_total: Counter;
+  readonly upstream_cx_tx_bytes_total: Counter;
+  /** tcp_proxy: connections refused after max_connect_attempts consecutive connect failures. */
+  readonly upstream_cx_connect_attempts_exceeded: Counter;
   readonly upstream_rq_retry: Counter;
   readonly upstream_rq_retry_success: Counter;
   readonly upstream_rq_retry_overflow: Counter;
@@ -60,6 +65,9 @@ export class ClusterStats {
     this.upstream_cx_overflow = scope.counter('upstream_cx_overflow');
     this.upstream_cx_none_healthy = scope.counter('upstream_cx_none_healthy');
     this.upstream_cx_protocol_error = scope.counter('upstream_cx_protocol_error');
+    this.upstream_cx_rx_bytes_total = scope.counter('upstream_cx_rx_bytes_total');
+    this.upstream_cx_tx_bytes_total = scope.counter('upstream_cx_tx_bytes_total');
+    this.upstream_cx_connect_attempts_exceeded = scope.counter('upstream_cx_connect_attempts_exceeded');
     this.membership_total = scope.gauge('membership_total', 'never_import');
     this.membership_healthy = scope.gauge('membership_healthy', 'never_import');
     this.#byClass = [1, 2, 3, 4, 5].map((c) => scope.counter(`upstream_rq_${c}xx`));

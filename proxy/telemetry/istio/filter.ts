@@ -15,6 +15,7 @@ import {
 import type { HeaderMap } from '../../core/http/headers.js';
 import type { StreamInfo } from '../../core/stream-info.js';
 import { defineExtension } from '../../core/registry.js';
+import { durationSchema } from '../../api/duration.js';
 import { IstioMetrics, type Reporter } from './metrics.js';
 import {
   encodePeerMetadata,
@@ -25,18 +26,21 @@ import {
   type WorkloadIdentity,
 } from './peer-metadata.js';
 
-const TYPE_URL = 'type.googleapis.com/stats.PluginConfig';
+export const TYPE_URL = 'type.googleapis.com/stats.PluginConfig';
 
 const bounds = z
   .array(z.number().positive())
   .min(1)
   .refine((b) => b.every((v, i) => i === 0 || v > b[i - 1]!), { message: 'buckets must be strictly increasing' });
 
-const configSchema = z
+/** Istio's stats PluginConfig, shared by the HTTP filter and the TCP (network) filter. */
+export const configSchema = z
   .object({
     '@type': z.literal(TYPE_URL).optional(),
     reporter: z.enum(['UNSPECIFIED', 'SERVER_GATEWAY']).optional(),
     disable_host_header_fallback: z.boolean().optional(),
+    /** How often a TCP connection's metrics are reported while it lives (Istio's default 15s). */
+    tcp_reporting_duration: durationSchema.optional(),
     /** Envoy's stats_config.histogram_bucket_settings shape, scoped to the Istio histograms. */
     histogram_bucket_settings: z
       .array(z.object({ match: z.object({ prefix: z.string().min(1) }).strict(), buckets: bounds }).strict())

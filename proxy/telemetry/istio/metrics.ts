@@ -23,10 +23,15 @@ export interface IstioMetricBuckets {
   readonly bytes?: readonly number[];
 }
 
-/** `outbound|80||reviews.default.svc.cluster.local` → `reviews.default.svc.cluster.local`. */
+/**
+ * `outbound|80||reviews.default.svc.cluster.local` → `reviews.default.svc.cluster.local`; the
+ * control plane's dot-free form `outbound|80||default/reviews` names the same host.
+ */
 function serviceFromCluster(cluster: string): string {
   if (cluster.startsWith('outbound|') || cluster.startsWith('inbound|')) {
     const host = cluster.slice(cluster.lastIndexOf('|') + 1);
+    const slash = host.indexOf('/');
+    if (slash > 0) return `${host.slice(slash + 1)}.${host.slice(0, slash)}.svc.cluster.local`;
     if (host !== '') return host;
   }
   return cluster;
@@ -81,42 +86,14 @@ export class IstioMetrics {
   }
 
   #create(peer: WorkloadIdentity | null, cluster: string, responseCode: string, flags: string, grpc: boolean): Handles {
-    const u = 'unknown';
-    const source = this.#reporter === 'source' ? this.#local : peer;
-    const dest = this.#reporter === 'destination' ? this.#local : peer;
-    let service: string;
-    if (this.#reporter === 'destination') service = this.#local.service;
-    else if (peer !== null && peer.service !== u) service = peer.service;
-    else service = cluster === '' ? u : serviceFromCluster(cluster);
-    const dot = service.indexOf('.');
-    const serviceName = dot === -1 ? service : service.slice(0, dot);
-    const rest = dot === -1 ? '' : service.slice(dot + 1);
-    // `<name>.<namespace>.svc.cluster.local`: the namespace is the second label.
-    const serviceNamespace = rest !== '' ? rest.split('.')[0]! : (dest?.namespace ?? u);
-    const tags: Array<[string, string]> = [
-      ['reporter', this.#reporter],
-      ['source_workload', source?.workload ?? u],
-      ['source_workload_namespace', source?.namespace ?? u],
-      ['source_principal', source?.principal ?? u],
-      ['source_app', source?.app ?? u],
-      ['source_version', source?.version ?? u],
-      ['source_cluster', source?.cluster ?? u],
-      ['destination_workload', dest?.workload ?? u],
-      ['destination_workload_namespace', dest?.namespace ?? u],
-      ['destination_principal', dest?.principal ?? u],
-      ['destination_app', dest?.app ?? u],
-      ['destination_version', dest?.version ?? u],
-      ['destination_service', service],
-      ['destination_service_name', serviceName],
-      ['destination_service_namespace', serviceNamespace],
-      ['destination_cluster', dest?.cluster ?? u],
+    const tags = workloadLabels(this.#reporter, this.#local, peer, cluster);
+    tags.push(
       ['request_protocol', grpc ? 'grpc' : 'http'],
       ['response_code', responseCode],
       ['grpc_response_status', ''],
       ['response_flags', flags],
-      // No mTLS between sidecars: Istio reports `none` on the server side, `unknown` on the client.
-      ['connection_security_policy', this.#reporter === 'destination' ? 'none' : u],
-    ];
+      ['connection_security_policy', securityPolicy(this.#reporter)],
+    );
     const s = this.#scope;
     return {
       requests: s.counter('istio_requests_total', tags),
@@ -125,4 +102,52 @@ export class IstioMetrics {
       responseBytes: s.histogram('istio_response_bytes', 'bytes', tags, this.#buckets.bytes),
     };
   }
+}
+
+/**
+ * Istio's source_* and destination_* labels (through destination_cluster, in Istio's order),
+ * shared by the request and the TCP metrics: the reporter's own side from node settings, the
+ * peer's from metadata exchange, the destination service from the peer or the cluster name.
+ */
+export function workloadLabels(
+  reporter: Reporter,
+  local: WorkloadIdentity,
+  peer: WorkloadIdentity | null,
+  cluster: string,
+): Array<[string, string]> {
+  const u = 'unknown';
+  const source = reporter === 'source' ? local : peer;
+  const dest = reporter === 'destination' ? local : peer;
+  let service: string;
+  if (reporter === 'destination') service = local.service;
+  else if (peer !== null && peer.service !== u) service = peer.service;
+  else service = cluster === '' ? u : serviceFromCluster(cluster);
+  const dot = service.indexOf('.');
+  const serviceName = dot === -1 ? service : service.slice(0, dot);
+  const rest = dot === -1 ? '' : service.slice(dot + 1);
+  // `<name>.<namespace>.svc.cluster.local`: the namespace is the second label.
+  const serviceNamespace = rest !== '' ? rest.split('.')[0]! : (dest?.namespace ?? u);
+  return [
+    ['reporter', reporter],
+    ['source_workload', source?.workload ?? u],
+    ['source_workload_namespace', source?.namespace ?? u],
+    ['source_principal', source?.principal ?? u],
+    ['source_app', source?.app ?? u],
+    ['source_version', source?.version ?? u],
+    ['source_cluster', source?.cluster ?? u],
+    ['destination_workload', dest?.workload ?? u],
+    ['destination_workload_namespace', dest?.namespace ?? u],
+    ['destination_principal', dest?.principal ?? u],
+    ['destination_app', dest?.app ?? u],
+    ['destination_version', dest?.version ?? u],
+    ['destination_service', service],
+    ['destination_service_name', serviceName],
+    ['destination_service_namespace', serviceNamespace],
+    ['destination_cluster', dest?.cluster ?? u],
+  ];
+}
+
+/** No mTLS between sidecars: Istio reports `none` on the server side, `unknown` on the client. */
+export function securityPolicy(reporter: Reporter): string {
+  return reporter === 'destination' ? 'none' : 'unknown';
 }
