@@ -81,7 +81,7 @@ const post = (path: string, body: Buffer | string, headers: Record<string, strin
   fetch(`${otlp}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });
 
 async function traceSpans(trace: number): Promise<number> {
-  const res = await fetch(`${api}/api/traces/${hex(trace, 32)}`);
+  const res = await fetch(`${api}/api/meshscope/traces/${hex(trace, 32)}`);
   return res.status === 200 ? ((await res.json()) as { spans: unknown[] }).spans.length : 0;
 }
 
