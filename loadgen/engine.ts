@@ -27,6 +27,7 @@ import { buildSummaryData, summaryExport, type SummaryData } from './summary/dat
 import { renderSummary, SCENARIO_METRICS, type SummaryMode } from './summary/text.js';
 import { ProgressLine } from './summary/progress.js';
 import { Logger } from './log.js';
+import { Watchdog } from './watchdog.js';
 
 export interface RunTestOptions extends CliOverrides {
   script: string;
@@ -232,7 +233,17 @@ async function execute(run: PreparedRun): Promise<TestResult> {
     instance.vusInitialized++;
     return vu;
   };
+  let onKilled: () => void = () => undefined;
+  const killed = new Promise<void>((r) => (onKilled = r));
+  const watchdog = Watchdog.start((stuckMs) => {
+    log(
+      'warn',
+      `a VU's JavaScript ran ${Math.round(stuckMs)}ms without yielding, past its scenario's gracefulStop (or setup/teardown timeout), and was interrupted`,
+    );
+    onKilled();
+  });
   const cleanup = async (): Promise<void> => {
+    await watchdog?.stop();
     for (const vu of everyVU) vu.close();
     for (const o of outputs) await o.stop();
   };
@@ -262,6 +273,7 @@ async function execute(run: PreparedRun): Promise<TestResult> {
     onActiveChange: (d) => {
       instance.vusActive += d;
     },
+    killed,
   };
   const executors: Executor[] = options.scenarios.map((s) =>
     executorFactory(s.config.executor)!.create(s.name, s.config, hooks),
@@ -294,11 +306,14 @@ async function execute(run: PreparedRun): Promise<TestResult> {
     if (typeof fn !== 'function') return undefined;
     special.state.tags = { ...options.tags, group: `::${name}` };
     special.state.groupPath = '';
+    watchdog?.limit(special, timeout);
     try {
       return await withTimeout(Promise.resolve((fn as (d: unknown) => unknown)(arg)), timeout, `${name}()`);
     } catch (err) {
       if (abortError() !== undefined) throw abortError();
       throw new ScriptError(`${errorText(err)} (in ${name}())`, script.locate(err));
+    } finally {
+      watchdog?.limit(special, undefined);
     }
   };
 
@@ -319,7 +334,10 @@ async function execute(run: PreparedRun): Promise<TestResult> {
         totalMs,
       }));
   const onSignal = (): void => abort.abort(new ExternalAbortError());
-  opts.signal?.addEventListener('abort', onSignal, { once: true });
+  if (opts.signal?.aborted === true) onSignal();
+  else opts.signal?.addEventListener('abort', onSignal, { once: true });
+  // Once aborted, VUs are interrupted at once; JavaScript that still does not yield is ended.
+  void aborted.then(() => watchdog?.limit(abort, 0));
 
   try {
     const raw = await lifecycle('setup', undefined, options.setupTimeout);
@@ -350,9 +368,12 @@ async function execute(run: PreparedRun): Promise<TestResult> {
         clearTimeout(timer);
         if (abortError() !== undefined) return;
       }
+      watchdog?.limit(e, e.hardLimit());
       await e.run();
+      watchdog?.limit(e, undefined);
     }),
   );
+  watchdog?.limit(abort, undefined);
   progress?.stop();
   clearInterval(gaugeTimer);
   clearInterval(thresholdTimer);

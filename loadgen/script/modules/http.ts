@@ -2,6 +2,7 @@
 // timeout, responseType, redirects), Response objects, and the per-request samples k6 emits. For
 // open-model scenarios http_req_duration counts from the iteration's scheduled start (the VU's
 // startLag is added) and http_req_duration_uncorrected keeps the time from the actual send.
+import { types } from 'node:util';
 import { parseDuration } from '../../duration.js';
 import { InvalidUrlError, type ParsedTarget } from '../../http/client.js';
 import type { RawResponse } from '../../http/connection.js';
@@ -197,7 +198,7 @@ const NO_BODY: { buf: Buffer | null; text: string } = { buf: null, text: '' };
 function bodyBuffer(body: Body, headers: Record<string, string>): { buf: Buffer | null; text: string } {
   if (body === null || body === undefined) return NO_BODY;
   if (typeof body === 'string') return { buf: Buffer.from(body, 'utf8'), text: body };
-  if (body instanceof ArrayBuffer) return { buf: Buffer.from(body), text: '' };
+  if (types.isAnyArrayBuffer(body)) return { buf: Buffer.from(body), text: '' };
   if (ArrayBuffer.isView(body)) return { buf: Buffer.from(body.buffer, body.byteOffset, body.byteLength), text: '' };
   // k6 sends a plain object as an urlencoded form.
   const form = new URLSearchParams();
