@@ -16,7 +16,7 @@ import { MetricRegistry, MetricNameError } from './metrics/registry.js';
 import { registerBuiltinMetrics } from './metrics/builtin.js';
 import { loadScript, type LoadedScript } from './script/loader.js';
 import { GroupTree } from './script/groups.js';
-import type { TestContext } from './script/context.js';
+import type { HttpRunOptions, TestContext } from './script/context.js';
 import { VU, errorText, type VuOptions } from './script/vu.js';
 import { SlowestRequests } from './tracing.js';
 import { consolidateOptions, type CliOverrides, type TestOptions } from './options.js';
@@ -24,13 +24,22 @@ import { executorFactory, type Executor, type ExecutionHooks } from './executors
 import { buildThresholds, evaluateThresholds, type Threshold } from './thresholds/index.js';
 import { outputFactory, outputNames, type Output } from './outputs/index.js';
 import { buildSummaryData, summaryExport, type SummaryData } from './summary/data.js';
-import { renderSummary, SCENARIO_METRICS, type SummaryMode } from './summary/text.js';
+import { GROUP_METRICS, renderSummary, SCENARIO_METRICS, type SummaryMode } from './summary/text.js';
 import { ProgressLine } from './summary/progress.js';
-import { Logger } from './log.js';
+import { Logger, type LogFormat } from './log.js';
+import { RequestRate } from './http/rate.js';
 import { Watchdog } from './watchdog.js';
 
 export interface RunTestOptions extends CliOverrides {
   script: string;
+  /** --no-thresholds: thresholds are neither evaluated nor shown. */
+  noThresholds?: boolean;
+  /** --no-summary: no end-of-test summary and no handleSummary() (--summary-export still written). */
+  noSummary?: boolean;
+  /** --log-format. */
+  logFormat?: LogFormat;
+  /** --log-output: where log lines (and errors) go; `stderr` when unset. The progress line stays on stderr. */
+  logOut?: Writable;
   env?: Record<string, string>;
   outputs?: Array<{ name: string; arg: string }>;
   summaryExport?: string;
@@ -67,10 +76,11 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
 export async function runTest(opts: RunTestOptions): Promise<TestResult> {
   const stdout = opts.stdout ?? process.stdout;
   const stderr = opts.stderr ?? process.stderr;
-  const logger = new Logger(stderr);
+  const logOut = opts.logOut ?? stderr;
+  const logger = new Logger(logOut, undefined, opts.logFormat);
   const log = logger.log;
   const fail = (error: LoadgenError): TestResult => {
-    stderr.write(`ERROR ${error.message}\n`);
+    logOut.write(`ERROR ${error.message}\n`);
     return { exitCode: error.exitCode, summary: undefined, error, iterationErrors: 0 };
   };
 
@@ -100,6 +110,7 @@ export async function runTest(opts: RunTestOptions): Promise<TestResult> {
     userAgent: '' as string,
     maxRedirects: 10,
     discardResponseBodies: false as boolean,
+    httpOptions: { throw: false, debug: '', batch: 20, batchPerHost: 6, rateLimit: null } as HttpRunOptions,
     scriptOptions: {} as Record<string, unknown>,
     sharedArrays: new Map<string, readonly unknown[]>(),
     startedAt: performance.now(),
@@ -126,12 +137,12 @@ export async function runTest(opts: RunTestOptions): Promise<TestResult> {
   probe.close();
   const scriptOptions = (probe.exports.options ?? {}) as Record<string, unknown>;
   ctx.scriptOptions = scriptOptions;
-  const { options, errors } = consolidateOptions(scriptOptions, opts, (m) => log('warn', m));
+  const { options, errors } = consolidateOptions(scriptOptions, opts, (m, f) => log('warn', m, f));
   if (options === undefined) return fail(new InvalidConfigError(errors));
   const configErrors: string[] = [];
   let thresholds: Threshold[] = [];
   try {
-    const t = buildThresholds(options.thresholds, registry);
+    const t = buildThresholds(opts.noThresholds === true ? undefined : options.thresholds, registry);
     thresholds = t.thresholds;
     configErrors.push(...t.errors);
   } catch (err) {
@@ -143,6 +154,12 @@ export async function runTest(opts: RunTestOptions): Promise<TestResult> {
       configErrors.push(`scenarios.${s.name}.exec: function '${s.config.exec}' is not exported by the script`);
   }
   const outputs: Output[] = [];
+  const thresholdSources = new Map<string, string[]>();
+  for (const t of thresholds) {
+    const list = thresholdSources.get(t.metric.name) ?? [];
+    list.push(t.source);
+    thresholdSources.set(t.metric.name, list);
+  }
   for (const o of opts.outputs ?? []) {
     const factory = outputFactory(o.name);
     if (factory === undefined) {
@@ -150,7 +167,7 @@ export async function runTest(opts: RunTestOptions): Promise<TestResult> {
       continue;
     }
     try {
-      outputs.push(await factory(o.arg));
+      outputs.push(await factory(o.arg, { thresholds: thresholdSources, env: process.env }));
     } catch (err) {
       configErrors.push(`--out ${o.name}: ${err instanceof Error ? err.message : String(err)}`);
     }
@@ -170,6 +187,20 @@ export async function runTest(opts: RunTestOptions): Promise<TestResult> {
   ctx.userAgent = options.userAgent;
   ctx.maxRedirects = options.maxRedirects;
   ctx.discardResponseBodies = options.discardResponseBodies;
+  ctx.httpOptions = {
+    throw: options.throw,
+    debug: options.httpDebug,
+    batch: options.batch,
+    batchPerHost: options.batchPerHost,
+    rateLimit: options.rps > 0 ? new RequestRate(options.rps).acquire : null,
+  };
+  if (options.consoleOutput !== '') {
+    try {
+      logger.consoleTo(fs.createWriteStream(options.consoleOutput, { flags: 'a' }));
+    } catch (err) {
+      return fail(new InvalidConfigError([`consoleOutput: ${err instanceof Error ? err.message : String(err)}`]));
+    }
+  }
   return execute({ opts, options, ctx, script, thresholds, outputs, instance, abort, stdout, stderr, logger });
 }
 
@@ -250,7 +281,7 @@ async function execute(run: PreparedRun): Promise<TestResult> {
   const scriptFailure = async (err: unknown): Promise<TestResult> => {
     await cleanup();
     const e = err instanceof LoadgenError ? err : new ScriptError(String(err), undefined);
-    stderr.write(`ERROR ${e.message}\n`);
+    (opts.logOut ?? stderr).write(`ERROR ${e.message}\n`);
     return { exitCode: e.exitCode, summary: undefined, error: e, iterationErrors };
   };
   let setupData: unknown;
@@ -283,6 +314,11 @@ async function execute(run: PreparedRun): Promise<TestResult> {
     for (const e of executors)
       for (const name of SCENARIO_METRICS) ctx.registry.find(name)?.submetric([['scenario', e.name]]);
   }
+  // ... and each group on its own, as k6's full summary does.
+  if (opts.summaryMode === 'full')
+    ctx.groups.onGroup = (path) => {
+      for (const name of GROUP_METRICS) ctx.registry.find(name)?.submetric([['group', path]]);
+    };
 
   // Initialize the VUs every scenario needs up front, as k6 does, so init errors stop the test before setup.
   const preAllocate = executors.reduce((a, e) => a + e.preAllocatedVUs(), 0);
@@ -304,6 +340,7 @@ async function execute(run: PreparedRun): Promise<TestResult> {
   const lifecycle = async (name: 'setup' | 'teardown', arg: unknown, timeout: number): Promise<unknown> => {
     const fn = special.exports[name];
     if (typeof fn !== 'function') return undefined;
+    if ((name === 'setup' && options.noSetup) || (name === 'teardown' && options.noTeardown)) return undefined;
     special.state.tags = { ...options.tags, group: `::${name}` };
     special.state.groupPath = '';
     watchdog?.limit(special, timeout);
@@ -314,6 +351,7 @@ async function execute(run: PreparedRun): Promise<TestResult> {
       throw new ScriptError(`${errorText(err)} (in ${name}())`, script.locate(err));
     } finally {
       watchdog?.limit(special, undefined);
+      special.flushNetwork(special.state.tags);
     }
   };
 
@@ -395,11 +433,12 @@ async function execute(run: PreparedRun): Promise<TestResult> {
     ctx.slowest.list(),
     options.summaryTrendStats,
     elapsed,
+    options.summaryTimeUnit,
   );
   logger.flush();
   if (iterationErrors > 0) log('warn', `${iterationErrors} iteration(s) ended with an uncaught exception`);
   for (const o of outputs)
-    if (o.dropped > 0) log('warn', `output ${o.name} dropped ${o.dropped} samples (buffer full)`);
+    if (o.dropped > 0) log('warn', `output ${o.name} dropped ${o.dropped} samples (buffer full or not delivered)`);
 
   // A broken handleSummary or an unwritable file costs the custom report, never the results:
   // the error is logged and the default summary printed instead.
@@ -412,7 +451,8 @@ async function execute(run: PreparedRun): Promise<TestResult> {
   };
   let printDefault = true;
   const handleSummary = special.exports.handleSummary;
-  if (typeof handleSummary === 'function') {
+  if (opts.noSummary === true) printDefault = false;
+  else if (typeof handleSummary === 'function') {
     try {
       const result = (await (handleSummary as (d: SummaryData) => unknown)(data)) as
         | Record<string, unknown>

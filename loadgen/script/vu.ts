@@ -74,6 +74,7 @@ export class VU {
       }),
       sleepCancel: null,
       responseCallback: null,
+      network: { sent: 0, received: 0 },
     };
     this.#ctx = { env, iter: 0, vu: id };
   }
@@ -163,12 +164,23 @@ export class VU {
     }
     s.iteration++;
     s.iterationInInstance++;
+    this.flushNetwork(baseTags);
     if (outcome !== 'interrupted') {
       const tags = baseTags;
       m.iterationDuration.add(performance.now() - start, tags);
       m.iterations.add(1, tags);
     }
     return outcome;
+  }
+
+  /** Emits the bytes moved since the last flush as data_sent/data_received with `tags`. */
+  flushNetwork(tags: Tags): void {
+    const n = this.state.network;
+    const m = this.#test.metrics;
+    if (n.sent > 0) m.dataSent.add(n.sent, tags);
+    if (n.received > 0) m.dataReceived.add(n.received, tags);
+    n.sent = 0;
+    n.received = 0;
   }
 
   /** Stops the current iteration at its next await (sleep or request) and drops its connections. */
