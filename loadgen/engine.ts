@@ -275,6 +275,7 @@ async function execute(run: PreparedRun): Promise<TestResult> {
   });
   const cleanup = async (): Promise<void> => {
     await watchdog?.stop();
+    await logger.closeConsole();
     for (const vu of everyVU) vu.close();
     for (const o of outputs) await o.stop();
   };

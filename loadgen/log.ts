@@ -74,6 +74,13 @@ export class Logger {
     this.#console = out;
   }
 
+  /** Ends the --console-output stream, if any, once everything written to it is flushed. */
+  async closeConsole(): Promise<void> {
+    const out = this.#console;
+    this.#console = undefined;
+    if (out !== undefined) await new Promise<void>((resolve) => out.end(resolve));
+  }
+
   /** Reports what the current second suppressed. */
   flush(): void {
     for (const [key, n] of this.#seen)
