@@ -6,6 +6,7 @@ import type { Writable } from 'node:stream';
 import {
   ExternalAbortError,
   InvalidConfigError,
+  LifecycleTimeoutError,
   LoadgenError,
   ScriptError,
   TestAbortedError,
@@ -63,14 +64,29 @@ export interface TestResult {
 const THRESHOLD_TICK_MS = 1000;
 const GAUGE_TICK_MS = 1000;
 
-function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+function withTimeout<T>(p: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    p,
-    new Promise<T>(
-      (_, reject) => (timer = setTimeout(() => reject(new Error(`${what} exceeded its timeout of ${ms}ms`)), ms)),
-    ),
-  ]).finally(() => clearTimeout(timer));
+  return Promise.race([p, new Promise<T>((_, reject) => (timer = setTimeout(() => reject(onTimeout()), ms)))]).finally(
+    () => clearTimeout(timer),
+  );
+}
+
+/**
+ * Calls `fn` from a microtask of its own, once the caller has gone on to await the result. Should
+ * the watchdog end it (an endless loop), only that microtask's stack goes: the engine's frames
+ * awaiting the result live on and its timeout fires. (A microtask, not a timer or an immediate:
+ * ending JavaScript inside one of Node's timer callbacks would corrupt its async-context stack.)
+ */
+function detached<T>(fn: () => T): Promise<Awaited<T>> {
+  return new Promise<Awaited<T>>((resolve, reject) => {
+    queueMicrotask(() => {
+      try {
+        Promise.resolve(fn()).then(resolve, reject);
+      } catch (err) {
+        reject(err);
+      }
+    });
+  });
 }
 
 export async function runTest(opts: RunTestOptions): Promise<TestResult> {
@@ -346,9 +362,14 @@ async function execute(run: PreparedRun): Promise<TestResult> {
     special.state.groupPath = '';
     watchdog?.limit(special, timeout);
     try {
-      return await withTimeout(Promise.resolve((fn as (d: unknown) => unknown)(arg)), timeout, `${name}()`);
+      return await withTimeout(
+        detached(() => (fn as (d: unknown) => unknown)(arg)),
+        timeout,
+        () => new LifecycleTimeoutError(name, timeout),
+      );
     } catch (err) {
       if (abortError() !== undefined) throw abortError();
+      if (err instanceof LifecycleTimeoutError) throw err;
       throw new ScriptError(`${errorText(err)} (in ${name}())`, script.locate(err));
     } finally {
       watchdog?.limit(special, undefined);

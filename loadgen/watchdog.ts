@@ -14,7 +14,6 @@ import { isMainThread, Worker } from 'node:worker_threads';
 
 const DEADLINE = 0;
 const BEAT = 1;
-const KILLED_AT_BEAT = 2;
 
 /** Heartbeat period; a stall is a heartbeat older than STALL_MS. */
 const BEAT_MS = 50;
@@ -26,13 +25,15 @@ const { Session } = require('node:inspector');
 const { parentPort, workerData } = require('node:worker_threads');
 const slots = new Int32Array(workerData.shared);
 const base = workerData.base;
+let lastKill = -Infinity;
 setInterval(() => {
   const deadline = Atomics.load(slots, ${DEADLINE});
   if (deadline === 0) return;
   const now = Date.now() - base;
   const beat = Atomics.load(slots, ${BEAT});
-  if (now < deadline || now - beat < ${STALL_MS} || Atomics.load(slots, ${KILLED_AT_BEAT}) === beat) return;
-  Atomics.store(slots, ${KILLED_AT_BEAT}, beat);
+  // A stall that outlasts STALL_MS after the last kill is another one (or one the kill missed).
+  if (now < deadline || now - beat < ${STALL_MS} || now - lastKill < ${STALL_MS}) return;
+  lastKill = now;
   const session = new Session();
   session.connectToMainThread();
   session.post('Runtime.terminateExecution', {}, (err) => {
@@ -52,7 +53,7 @@ export class Watchdog {
   kills = 0;
 
   private constructor(onKill: (stuckMs: number) => void) {
-    this.#slots = new Int32Array(new SharedArrayBuffer(3 * Int32Array.BYTES_PER_ELEMENT));
+    this.#slots = new Int32Array(new SharedArrayBuffer(2 * Int32Array.BYTES_PER_ELEMENT));
     this.#base = Date.now();
     this.#onKill = onKill;
     this.#worker = new Worker(WORKER_SOURCE, {

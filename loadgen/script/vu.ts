@@ -144,6 +144,10 @@ export class VU {
     const start = performance.now();
     let outcome: IterationOutcome = 'completed';
     try {
+      // The script runs from a microtask, never inside one of Node's timer or immediate callbacks
+      // (the arrival-rate schedule starts iterations from timers): the watchdog can end an endless
+      // loop there without corrupting Node's async-context stack.
+      await undefined;
       await (fn as (d: unknown) => unknown)(data);
     } catch (err) {
       if (err instanceof IterationInterruptedError || s.interrupted) outcome = 'interrupted';

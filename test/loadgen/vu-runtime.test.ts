@@ -94,4 +94,26 @@ export function teardown() { console.log('teardown ran'); }
     expect(r.stderr).toContain('teardown ran');
     expect(r.stdout).toMatch(/iterations\.+: \d+/);
   });
+
+  it('interrupts an endless loop in an arrival-rate iteration (started from a timer) and in setup() (exit 100)', async () => {
+    const arrival = tmp.write(
+      'endless-arrival.js',
+      `export const options = { scenarios: { a: { executor: 'constant-arrival-rate', rate: 20, timeUnit: '1s', duration: '1s', preAllocatedVUs: 2, maxVUs: 2, gracefulStop: '500ms' } } };
+let n = 0;
+export default function () { n++; if (n === 2) for (;;) {} }
+export function teardown() { console.log('teardown ran'); }
+`,
+    );
+    const r = await runCli([arrival, '--quiet']);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/was interrupted/);
+    expect(r.stderr).toContain('teardown ran');
+    const setup = tmp.write(
+      'endless-setup.js',
+      "export const options = { iterations: 1, setupTimeout: '1s' };\nexport function setup() { for (;;) {} }\nexport default function () {}\n",
+    );
+    const s = await runCli([setup, '--quiet']);
+    expect(s.code).toBe(100);
+    expect(s.stderr).toContain('setup() execution timed out after 1 seconds');
+  });
 });
