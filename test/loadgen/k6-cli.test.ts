@@ -3,6 +3,7 @@
 // k6's answers to unknown flags (255), unknown options (a warning) and unknown scenario fields (104),
 // and the summary as k6 prints it (group sections, trend counts, threshold values).
 import * as fs from 'node:fs';
+import * as http from 'node:http';
 import { describe, expect, it } from 'vitest';
 import { fixturePerFile, runCli } from './helpers.js';
 
@@ -127,6 +128,45 @@ export default function () { console.log('hello console'); const r = http.get(__
     expect(debug.stderr).toContain('source=http-debug');
     expect(debug.stderr).not.toContain('hello console');
     expect(fs.readFileSync(consoleFile, 'utf8')).toContain('hello console');
+  });
+
+  it('--batch and --batch-per-host bound how many requests of one http.batch() are in flight', async () => {
+    // The server holds each response 200 ms and records how many requests were in flight at once.
+    let inFlight = 0;
+    let most = 0;
+    const holder = http.createServer((_req, res) => {
+      inFlight++;
+      most = Math.max(most, inFlight);
+      const release = (): void => {
+        inFlight--;
+        res.end('ok');
+      };
+      setTimeout(release, 200);
+    });
+    await new Promise<void>((r) => holder.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(holder.address() as { port: number }).port}/`;
+    try {
+      const script = tmp.write(
+        'batch.js',
+        `import http from 'k6/http';
+export default function () { http.batch([__ENV.URL, __ENV.URL, __ENV.URL, __ENV.URL, __ENV.URL]); }
+`,
+      );
+      const bounded = await runCli([script, '--quiet', '-i', '1', '-e', `URL=${url}`, '--batch', '2']);
+      expect(bounded.code).toBe(0);
+      expect(most).toBe(2);
+      most = 0;
+      const perHost = await runCli([script, '--quiet', '-i', '1', '-e', `URL=${url}`, '--batch-per-host', '3']);
+      expect(perHost.code).toBe(0);
+      expect(most).toBe(3);
+      most = 0;
+      const open = await runCli([script, '--quiet', '-i', '1', '-e', `URL=${url}`]);
+      expect(open.code).toBe(0);
+      expect(most).toBe(5);
+    } finally {
+      holder.closeAllConnections();
+      await new Promise((r) => holder.close(r));
+    }
   });
 
   it('prints the summary as k6 does: group sections with their metrics, trend count without unit, threshold stats outside summaryTrendStats', async () => {
