@@ -9,6 +9,14 @@
 //   npm run bench:loadgen                  10 s per tool and round, memory 10 s vs 60 s
 //   npm run bench:loadgen -- --quick       4 s per tool, one round, memory 4 s vs 16 s
 //   npm run bench:loadgen -- --duration 6 --rounds 3 --memory 5,30
+//
+// Comparing two builds of meshscope (a change's cost): --baseline DIR runs DIR/dist/cli/main.js
+// before this build in every round (interleaved, so both see the same machine), and prints
+// meshscope_vs_baseline_rps from their medians. --peers none skips autocannon and wrk, --memory 0
+// the memory runs. --vus-start N starts N VUs (one empty iteration each) and reports the start
+// time and the RSS each VU adds over a 1-VU run, for both builds.
+//
+//   npm run bench:loadgen -- --baseline /tmp/base --peers none --memory 0 --duration 4 --rounds 3 --vus-start 1000
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
@@ -29,6 +37,10 @@ const [MEM_SHORT_S, MEM_LONG_S] = (argValue('--memory') ?? (quick ? '4,16' : '10
   number,
 ];
 const ROUNDS = Number(argValue('--rounds') ?? (quick ? 1 : 2));
+const BASELINE = argValue('--baseline');
+const PEERS = argValue('--peers') !== 'none';
+const VUS_START = Number(argValue('--vus-start') ?? 0);
+const CLI = path.join(root, 'dist/cli/main.js');
 const CONNECTIONS = 50;
 const CLK_TCK = 100;
 
@@ -144,6 +156,7 @@ async function runMeshscope(
   dir: string,
   url: string,
   seconds: number,
+  cli = CLI,
 ): Promise<{ rps: number; p50: number; p99: number; stats: ProcStats; requests: number }> {
   const script = path.join(dir, 'get.js');
   fs.writeFileSync(
@@ -156,16 +169,7 @@ export default function () { http.get(__ENV.URL); }
   const exportFile = path.join(dir, `summary-${seconds}.json`);
   const r = await measure(
     process.execPath,
-    [
-      path.join(root, 'dist/cli/main.js'),
-      'load',
-      script,
-      '--quiet',
-      '-e',
-      `URL=${url}`,
-      '--summary-export',
-      exportFile,
-    ],
+    [cli, 'load', script, '--quiet', '-e', `URL=${url}`, '--summary-export', exportFile],
     seconds + 60,
   );
   if (r.code !== 0) throw new Error(`meshscope load exited ${r.code}: ${r.stderr.slice(0, 2000)}`);
@@ -210,16 +214,60 @@ async function runWrk(
 
 const round = (n: number, d = 2): number => Number(n.toFixed(d));
 
+/** Wall time and peak RSS of a run with `vus` VUs, one empty iteration each. */
+async function runVuStart(dir: string, vus: number, cli: string): Promise<{ wallS: number; peakRssMB: number }> {
+  const script = path.join(dir, 'empty.js');
+  fs.writeFileSync(
+    script,
+    `export const options = { scenarios: { s: { executor: 'per-vu-iterations', vus: ${vus}, iterations: 1 } } };
+export default function () {}
+`,
+  );
+  const t0 = performance.now();
+  const r = await measure(process.execPath, [cli, 'load', script, '--quiet'], 300);
+  if (r.code !== 0) throw new Error(`meshscope load exited ${r.code}: ${r.stderr.slice(0, 2000)}`);
+  return { wallS: (performance.now() - t0) / 1000, peakRssMB: r.stats.peakRssMB };
+}
+
+/** Start time and RSS per VU of `n` VUs against a 1-VU run of the same build. */
+async function vuStart(dir: string, n: number, cli: string): Promise<Record<string, number>> {
+  const one = await runVuStart(dir, 1, cli);
+  const many = await runVuStart(dir, n, cli);
+  return {
+    vus: n,
+    start_s: round(many.wallS - one.wallS),
+    wall_s: round(many.wallS),
+    peak_rss_mb: round(many.peakRssMB, 1),
+    rss_per_vu_kb: round(((many.peakRssMB - one.peakRssMB) * 1024) / (n - 1), 0),
+  };
+}
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+
 async function main(): Promise<void> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ms-bench-loadgen-'));
   const nginx = await startNginx(dir);
   try {
     type Run = Awaited<ReturnType<typeof runWrk>>;
     const rounds: Array<{ ms: Run; ac: Run; wrk: Run }> = [];
+    const baselineRuns: Run[] = [];
+    const baselineCli = BASELINE === undefined ? undefined : path.join(path.resolve(BASELINE), 'dist/cli/main.js');
+    const skipped: Run = {
+      rps: NaN,
+      p50: NaN,
+      p99: NaN,
+      requests: 0,
+      stats: { cpuSeconds: NaN, peakRssMB: NaN, lastRssMB: NaN },
+    };
     for (let i = 0; i < ROUNDS; i++) {
+      if (baselineCli !== undefined) baselineRuns.push(await runMeshscope(dir, nginx.url, DURATION_S, baselineCli));
       const ms = await runMeshscope(dir, nginx.url, DURATION_S);
-      const ac = await runAutocannon(nginx.url, DURATION_S);
-      const wrk = await runWrk(nginx.url, DURATION_S);
+      const ac = PEERS ? await runAutocannon(nginx.url, DURATION_S) : skipped;
+      const wrk = PEERS ? await runWrk(nginx.url, DURATION_S) : skipped;
       rounds.push({ ms, ac, wrk });
     }
     const best = (pick: (r: { ms: Run; ac: Run; wrk: Run }) => Run): Run =>
@@ -236,8 +284,35 @@ async function main(): Promise<void> {
       p99_ms: round(r.p99, 3),
       peak_rss_mb: round(r.stats.peakRssMB, 1),
     });
-    const memShort = await runMeshscope(dir, nginx.url, MEM_SHORT_S);
-    const memLong = await runMeshscope(dir, nginx.url, MEM_LONG_S);
+    const memory = MEM_SHORT_S > 0;
+    const memShort = memory ? await runMeshscope(dir, nginx.url, MEM_SHORT_S) : skipped;
+    const memLong = memory ? await runMeshscope(dir, nginx.url, MEM_LONG_S) : skipped;
+    const currentRps = rounds.map((r) => r.ms.rps);
+    const baselineRps = baselineRuns.map((r) => r.rps);
+    const perCpu = (r: Run): number => r.requests / Math.max(r.stats.cpuSeconds, 0.01);
+    const comparison =
+      baselineCli === undefined
+        ? undefined
+        : {
+            baseline: BASELINE,
+            baseline_requests_per_s_by_round: baselineRps.map((r) => round(r, 0)),
+            current_requests_per_s_by_round: currentRps.map((r) => round(r, 0)),
+            meshscope_vs_baseline_rps: round(median(currentRps) / median(baselineRps), 3),
+            // Requests per CPU second is steadier than requests/s on a shared machine.
+            baseline_requests_per_cpu_s_by_round: baselineRuns.map((r) => round(perCpu(r), 0)),
+            current_requests_per_cpu_s_by_round: rounds.map((r) => round(perCpu(r.ms), 0)),
+            meshscope_vs_baseline_per_cpu: round(
+              median(rounds.map((r) => perCpu(r.ms))) / median(baselineRuns.map(perCpu)),
+              3,
+            ),
+          };
+    const start =
+      VUS_START > 1
+        ? {
+            current: await vuStart(dir, VUS_START, CLI),
+            ...(baselineCli === undefined ? {} : { baseline: await vuStart(dir, VUS_START, baselineCli) }),
+          }
+        : undefined;
     const result = {
       bench: 'loadgen',
       target: 'nginx return 200, 1 worker',
@@ -263,6 +338,8 @@ async function main(): Promise<void> {
         p99_vs_wrk: round(ms.p99 / wrk.p99),
       },
       goals: { vs_autocannon: '>= 1.0', vs_wrk: '>= 0.6', latency_vs_wrk: 'within 10%' },
+      ...(comparison === undefined ? {} : { comparison }),
+      ...(start === undefined ? {} : { vu_start: start }),
       memory: {
         short_run_s: MEM_SHORT_S,
         long_run_s: MEM_LONG_S,

@@ -6,6 +6,7 @@ import type { Writable } from 'node:stream';
 import {
   ExternalAbortError,
   InvalidConfigError,
+  LifecycleTimeoutError,
   LoadgenError,
   ScriptError,
   TestAbortedError,
@@ -16,7 +17,7 @@ import { MetricRegistry, MetricNameError } from './metrics/registry.js';
 import { registerBuiltinMetrics } from './metrics/builtin.js';
 import { loadScript, type LoadedScript } from './script/loader.js';
 import { GroupTree } from './script/groups.js';
-import type { TestContext } from './script/context.js';
+import type { HttpRunOptions, TestContext } from './script/context.js';
 import { VU, errorText, type VuOptions } from './script/vu.js';
 import { SlowestRequests } from './tracing.js';
 import { consolidateOptions, type CliOverrides, type TestOptions } from './options.js';
@@ -24,12 +25,22 @@ import { executorFactory, type Executor, type ExecutionHooks } from './executors
 import { buildThresholds, evaluateThresholds, type Threshold } from './thresholds/index.js';
 import { outputFactory, outputNames, type Output } from './outputs/index.js';
 import { buildSummaryData, summaryExport, type SummaryData } from './summary/data.js';
-import { renderSummary, SCENARIO_METRICS, type SummaryMode } from './summary/text.js';
+import { GROUP_METRICS, renderSummary, SCENARIO_METRICS, type SummaryMode } from './summary/text.js';
 import { ProgressLine } from './summary/progress.js';
-import { Logger } from './log.js';
+import { Logger, type LogFormat } from './log.js';
+import { RequestRate } from './http/rate.js';
+import { Watchdog } from './watchdog.js';
 
 export interface RunTestOptions extends CliOverrides {
   script: string;
+  /** --no-thresholds: thresholds are neither evaluated nor shown. */
+  noThresholds?: boolean;
+  /** --no-summary: no end-of-test summary and no handleSummary() (--summary-export still written). */
+  noSummary?: boolean;
+  /** --log-format. */
+  logFormat?: LogFormat;
+  /** --log-output: where log lines (and errors) go; `stderr` when unset. The progress line stays on stderr. */
+  logOut?: Writable;
   env?: Record<string, string>;
   outputs?: Array<{ name: string; arg: string }>;
   summaryExport?: string;
@@ -53,23 +64,39 @@ export interface TestResult {
 const THRESHOLD_TICK_MS = 1000;
 const GAUGE_TICK_MS = 1000;
 
-function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+function withTimeout<T>(p: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    p,
-    new Promise<T>(
-      (_, reject) => (timer = setTimeout(() => reject(new Error(`${what} exceeded its timeout of ${ms}ms`)), ms)),
-    ),
-  ]).finally(() => clearTimeout(timer));
+  return Promise.race([p, new Promise<T>((_, reject) => (timer = setTimeout(() => reject(onTimeout()), ms)))]).finally(
+    () => clearTimeout(timer),
+  );
+}
+
+/**
+ * Calls `fn` from a microtask of its own, once the caller has gone on to await the result. Should
+ * the watchdog end it (an endless loop), only that microtask's stack goes: the engine's frames
+ * awaiting the result live on and its timeout fires. (A microtask, not a timer or an immediate:
+ * ending JavaScript inside one of Node's timer callbacks would corrupt its async-context stack.)
+ */
+function detached<T>(fn: () => T): Promise<Awaited<T>> {
+  return new Promise<Awaited<T>>((resolve, reject) => {
+    queueMicrotask(() => {
+      try {
+        Promise.resolve(fn()).then(resolve, reject);
+      } catch (err) {
+        reject(err);
+      }
+    });
+  });
 }
 
 export async function runTest(opts: RunTestOptions): Promise<TestResult> {
   const stdout = opts.stdout ?? process.stdout;
   const stderr = opts.stderr ?? process.stderr;
-  const logger = new Logger(stderr);
+  const logOut = opts.logOut ?? stderr;
+  const logger = new Logger(logOut, undefined, opts.logFormat);
   const log = logger.log;
   const fail = (error: LoadgenError): TestResult => {
-    stderr.write(`ERROR ${error.message}\n`);
+    logOut.write(`ERROR ${error.message}\n`);
     return { exitCode: error.exitCode, summary: undefined, error, iterationErrors: 0 };
   };
 
@@ -99,6 +126,7 @@ export async function runTest(opts: RunTestOptions): Promise<TestResult> {
     userAgent: '' as string,
     maxRedirects: 10,
     discardResponseBodies: false as boolean,
+    httpOptions: { throw: false, debug: '', batch: 20, batchPerHost: 6, rateLimit: null } as HttpRunOptions,
     scriptOptions: {} as Record<string, unknown>,
     sharedArrays: new Map<string, readonly unknown[]>(),
     startedAt: performance.now(),
@@ -125,12 +153,12 @@ export async function runTest(opts: RunTestOptions): Promise<TestResult> {
   probe.close();
   const scriptOptions = (probe.exports.options ?? {}) as Record<string, unknown>;
   ctx.scriptOptions = scriptOptions;
-  const { options, errors } = consolidateOptions(scriptOptions, opts, (m) => log('warn', m));
+  const { options, errors } = consolidateOptions(scriptOptions, opts, (m, f) => log('warn', m, f));
   if (options === undefined) return fail(new InvalidConfigError(errors));
   const configErrors: string[] = [];
   let thresholds: Threshold[] = [];
   try {
-    const t = buildThresholds(options.thresholds, registry);
+    const t = buildThresholds(opts.noThresholds === true ? undefined : options.thresholds, registry);
     thresholds = t.thresholds;
     configErrors.push(...t.errors);
   } catch (err) {
@@ -142,6 +170,12 @@ export async function runTest(opts: RunTestOptions): Promise<TestResult> {
       configErrors.push(`scenarios.${s.name}.exec: function '${s.config.exec}' is not exported by the script`);
   }
   const outputs: Output[] = [];
+  const thresholdSources = new Map<string, string[]>();
+  for (const t of thresholds) {
+    const list = thresholdSources.get(t.metric.name) ?? [];
+    list.push(t.source);
+    thresholdSources.set(t.metric.name, list);
+  }
   for (const o of opts.outputs ?? []) {
     const factory = outputFactory(o.name);
     if (factory === undefined) {
@@ -149,7 +183,7 @@ export async function runTest(opts: RunTestOptions): Promise<TestResult> {
       continue;
     }
     try {
-      outputs.push(await factory(o.arg));
+      outputs.push(await factory(o.arg, { thresholds: thresholdSources, env: process.env }));
     } catch (err) {
       configErrors.push(`--out ${o.name}: ${err instanceof Error ? err.message : String(err)}`);
     }
@@ -169,6 +203,20 @@ export async function runTest(opts: RunTestOptions): Promise<TestResult> {
   ctx.userAgent = options.userAgent;
   ctx.maxRedirects = options.maxRedirects;
   ctx.discardResponseBodies = options.discardResponseBodies;
+  ctx.httpOptions = {
+    throw: options.throw,
+    debug: options.httpDebug,
+    batch: options.batch,
+    batchPerHost: options.batchPerHost,
+    rateLimit: options.rps > 0 ? new RequestRate(options.rps).acquire : null,
+  };
+  if (options.consoleOutput !== '') {
+    try {
+      logger.consoleTo(fs.createWriteStream(options.consoleOutput, { flags: 'a' }));
+    } catch (err) {
+      return fail(new InvalidConfigError([`consoleOutput: ${err instanceof Error ? err.message : String(err)}`]));
+    }
+  }
   return execute({ opts, options, ctx, script, thresholds, outputs, instance, abort, stdout, stderr, logger });
 }
 
@@ -232,14 +280,25 @@ async function execute(run: PreparedRun): Promise<TestResult> {
     instance.vusInitialized++;
     return vu;
   };
+  let onKilled: () => void = () => undefined;
+  const killed = new Promise<void>((r) => (onKilled = r));
+  const watchdog = Watchdog.start((stuckMs) => {
+    log(
+      'warn',
+      `a VU's JavaScript ran ${Math.round(stuckMs)}ms without yielding, past its scenario's gracefulStop (or setup/teardown timeout), and was interrupted`,
+    );
+    onKilled();
+  });
   const cleanup = async (): Promise<void> => {
+    await watchdog?.stop();
+    await logger.closeConsole();
     for (const vu of everyVU) vu.close();
     for (const o of outputs) await o.stop();
   };
   const scriptFailure = async (err: unknown): Promise<TestResult> => {
     await cleanup();
     const e = err instanceof LoadgenError ? err : new ScriptError(String(err), undefined);
-    stderr.write(`ERROR ${e.message}\n`);
+    (opts.logOut ?? stderr).write(`ERROR ${e.message}\n`);
     return { exitCode: e.exitCode, summary: undefined, error: e, iterationErrors };
   };
   let setupData: unknown;
@@ -262,6 +321,7 @@ async function execute(run: PreparedRun): Promise<TestResult> {
     onActiveChange: (d) => {
       instance.vusActive += d;
     },
+    killed,
   };
   const executors: Executor[] = options.scenarios.map((s) =>
     executorFactory(s.config.executor)!.create(s.name, s.config, hooks),
@@ -271,6 +331,11 @@ async function execute(run: PreparedRun): Promise<TestResult> {
     for (const e of executors)
       for (const name of SCENARIO_METRICS) ctx.registry.find(name)?.submetric([['scenario', e.name]]);
   }
+  // ... and each group on its own, as k6's full summary does.
+  if (opts.summaryMode === 'full')
+    ctx.groups.onGroup = (path) => {
+      for (const name of GROUP_METRICS) ctx.registry.find(name)?.submetric([['group', path]]);
+    };
 
   // Initialize the VUs every scenario needs up front, as k6 does, so init errors stop the test before setup.
   const preAllocate = executors.reduce((a, e) => a + e.preAllocatedVUs(), 0);
@@ -292,13 +357,23 @@ async function execute(run: PreparedRun): Promise<TestResult> {
   const lifecycle = async (name: 'setup' | 'teardown', arg: unknown, timeout: number): Promise<unknown> => {
     const fn = special.exports[name];
     if (typeof fn !== 'function') return undefined;
+    if ((name === 'setup' && options.noSetup) || (name === 'teardown' && options.noTeardown)) return undefined;
     special.state.tags = { ...options.tags, group: `::${name}` };
     special.state.groupPath = '';
+    watchdog?.limit(special, timeout);
     try {
-      return await withTimeout(Promise.resolve((fn as (d: unknown) => unknown)(arg)), timeout, `${name}()`);
+      return await withTimeout(
+        detached(() => (fn as (d: unknown) => unknown)(arg)),
+        timeout,
+        () => new LifecycleTimeoutError(name, timeout),
+      );
     } catch (err) {
       if (abortError() !== undefined) throw abortError();
+      if (err instanceof LifecycleTimeoutError) throw err;
       throw new ScriptError(`${errorText(err)} (in ${name}())`, script.locate(err));
+    } finally {
+      watchdog?.limit(special, undefined);
+      special.flushNetwork(special.state.tags);
     }
   };
 
@@ -319,7 +394,10 @@ async function execute(run: PreparedRun): Promise<TestResult> {
         totalMs,
       }));
   const onSignal = (): void => abort.abort(new ExternalAbortError());
-  opts.signal?.addEventListener('abort', onSignal, { once: true });
+  if (opts.signal?.aborted === true) onSignal();
+  else opts.signal?.addEventListener('abort', onSignal, { once: true });
+  // Once aborted, VUs are interrupted at once; JavaScript that still does not yield is ended.
+  void aborted.then(() => watchdog?.limit(abort, 0));
 
   try {
     const raw = await lifecycle('setup', undefined, options.setupTimeout);
@@ -350,9 +428,12 @@ async function execute(run: PreparedRun): Promise<TestResult> {
         clearTimeout(timer);
         if (abortError() !== undefined) return;
       }
+      watchdog?.limit(e, e.hardLimit());
       await e.run();
+      watchdog?.limit(e, undefined);
     }),
   );
+  watchdog?.limit(abort, undefined);
   progress?.stop();
   clearInterval(gaugeTimer);
   clearInterval(thresholdTimer);
@@ -374,11 +455,12 @@ async function execute(run: PreparedRun): Promise<TestResult> {
     ctx.slowest.list(),
     options.summaryTrendStats,
     elapsed,
+    options.summaryTimeUnit,
   );
   logger.flush();
   if (iterationErrors > 0) log('warn', `${iterationErrors} iteration(s) ended with an uncaught exception`);
   for (const o of outputs)
-    if (o.dropped > 0) log('warn', `output ${o.name} dropped ${o.dropped} samples (buffer full)`);
+    if (o.dropped > 0) log('warn', `output ${o.name} dropped ${o.dropped} samples (buffer full or not delivered)`);
 
   // A broken handleSummary or an unwritable file costs the custom report, never the results:
   // the error is logged and the default summary printed instead.
@@ -391,7 +473,8 @@ async function execute(run: PreparedRun): Promise<TestResult> {
   };
   let printDefault = true;
   const handleSummary = special.exports.handleSummary;
-  if (typeof handleSummary === 'function') {
+  if (opts.noSummary === true) printDefault = false;
+  else if (typeof handleSummary === 'function') {
     try {
       const result = (await (handleSummary as (d: SummaryData) => unknown)(data)) as
         | Record<string, unknown>

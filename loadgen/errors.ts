@@ -50,6 +50,17 @@ export class ThresholdAbortError extends LoadgenError {
   }
 }
 
+/** setup() or teardown() ran past setupTimeout/teardownTimeout: k6 exits 100 and 101. */
+export class LifecycleTimeoutError extends LoadgenError {
+  constructor(fn: 'setup' | 'teardown', timeoutMs: number) {
+    super(
+      fn === 'setup' ? 'MS_ERR_LOADGEN_SETUP_TIMEOUT' : 'MS_ERR_LOADGEN_TEARDOWN_TIMEOUT',
+      fn === 'setup' ? 100 : 101,
+      `${fn}() execution timed out after ${timeoutMs / 1000} seconds`,
+    );
+  }
+}
+
 /** Thrown into a VU's iteration when the executor stops it (gracefulStop ran out); never user-visible. */
 export class IterationInterruptedError extends LoadgenError {
   constructor() {

@@ -11,3 +11,5 @@ export {
 } from './errors.js';
 export type { SummaryData, SummaryMetric } from './summary/data.js';
 export type { SummaryMode } from './summary/text.js';
+export { optionsFromEnv, parseStages, envName, type RuntimeFromEnv } from './env-options.js';
+export { LOG_FORMATS, type LogFormat } from './log.js';

@@ -1,7 +1,10 @@
-// Consolidates the script's `options` with CLI overrides into validated scenarios and test-wide
-// settings, reporting every problem at once with its path (k6 exit code 104). As in k6, the
-// shortcuts iterations / duration+vus / stages become one scenario named "default", CLI shortcuts
-// replace the script's scenarios, and unknown top-level options are warned about, not fatal.
+// Consolidates the script's `options` with the layers k6 puts around it into validated scenarios
+// and test-wide settings, reporting every problem at once with its path (k6 exit code 104). k6's
+// order, lowest first: a config file (-c), the script's options, K6_* environment variables, CLI
+// flags. As in k6, the shortcuts iterations / duration+vus / stages become one scenario named
+// "default", shortcuts from the environment or the CLI replace the script's scenarios, option keys
+// k6 does not know get k6's warning and are ignored, and unknown fields inside a scenario are
+// refused (104).
 import { z } from 'zod';
 import { stage, stringMap } from './executors/config.js';
 import { executorFactory, executorNames } from './executors/index.js';
@@ -13,15 +16,26 @@ export interface CliOverrides {
   vus?: number;
   duration?: string;
   iterations?: number;
-  stages?: Array<{ duration: string; target: number }>;
+  stages?: Array<{ duration: string | number; target: number }>;
   tags?: Record<string, string>;
+  /**
+   * Options set by K6_* environment variables and CLI flags, by k6's option names (CLI already
+   * merged over the environment): they win over the script's options.
+   */
+  options?: Record<string, unknown>;
+  /** Options from a config file (-c): below the script's options. */
+  config?: Record<string, unknown>;
 }
+
+export type SummaryTimeUnit = '' | 's' | 'ms' | 'us';
+export type HttpDebug = '' | 'headers' | 'full';
 
 export interface TestOptions {
   scenarios: Array<{ name: string; config: BaseConfig }>;
   thresholds: unknown;
   tags: Record<string, string>;
   summaryTrendStats: string[];
+  summaryTimeUnit: SummaryTimeUnit;
   noConnectionReuse: boolean;
   noCookiesReset: boolean;
   insecureSkipTLSVerify: boolean;
@@ -31,7 +45,38 @@ export interface TestOptions {
   tracing: { propagator: 'w3c' | 'b3' | 'none'; sampling: number };
   setupTimeout: number;
   teardownTimeout: number;
+  noSetup: boolean;
+  noTeardown: boolean;
+  /** Failed requests throw instead of returning a Response with `error` set. */
+  throw: boolean;
+  /** Requests per second across all VUs; 0 is unlimited. */
+  rps: number;
+  batch: number;
+  batchPerHost: number;
+  httpDebug: HttpDebug;
+  consoleOutput: string;
 }
+
+/** k6's own option names that meshscope does not implement: warned about as unsupported, not unknown. */
+const K6_UNSUPPORTED = new Set([
+  'paused',
+  'executionSegment',
+  'executionSegmentSequence',
+  'dns',
+  'hosts',
+  'tlsCipherSuites',
+  'tlsVersion',
+  'tlsAuth',
+  'blacklistIPs',
+  'blockHostnames',
+  'minIterationDuration',
+  'systemTags',
+  'metricSamplesBufferSize',
+  'noUsageReport',
+  'localIPs',
+  'cloud',
+  'ext',
+]);
 
 const KNOWN = new Set([
   'vus',
@@ -52,6 +97,15 @@ const KNOWN = new Set([
   'tracing',
   'setupTimeout',
   'teardownTimeout',
+  'summaryTimeUnit',
+  'noSetup',
+  'noTeardown',
+  'throw',
+  'rps',
+  'batch',
+  'batchPerHost',
+  'httpDebug',
+  'consoleOutput',
 ]);
 
 const topLevel = z.object({
@@ -84,6 +138,15 @@ const topLevel = z.object({
     .optional(),
   setupTimeout: z.union([z.string(), z.number()]).optional(),
   teardownTimeout: z.union([z.string(), z.number()]).optional(),
+  summaryTimeUnit: z.enum(['s', 'ms', 'us'], { error: "use 's', 'ms' or 'us'" }).optional(),
+  noSetup: z.boolean().optional(),
+  noTeardown: z.boolean().optional(),
+  throw: z.boolean().optional(),
+  rps: z.number().int().nonnegative().optional(),
+  batch: z.number().int().positive().optional(),
+  batchPerHost: z.number().int().nonnegative().optional(),
+  httpDebug: z.enum(['', 'headers', 'full']).optional(),
+  consoleOutput: z.string().optional(),
 });
 
 function issuePath(prefix: string, path: ReadonlyArray<PropertyKey>): string {
@@ -92,20 +155,38 @@ function issuePath(prefix: string, path: ReadonlyArray<PropertyKey>): string {
 
 export function consolidateOptions(
   scriptOptions: unknown,
-  cli: CliOverrides,
-  warn: (m: string) => void,
+  cliOverrides: CliOverrides,
+  warn: (m: string, fields?: Record<string, string>) => void,
 ): { options?: TestOptions; errors: string[] } {
+  let cli = cliOverrides;
   const errors: string[] = [];
-  const raw = scriptOptions === undefined ? {} : scriptOptions;
-  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return { errors: ['options: must be an object'] };
-  for (const k of Object.keys(raw))
-    if (!KNOWN.has(k)) warn(`option '${k}' is not supported by meshscope and is ignored`);
-  const parsed = topLevel.safeParse(raw);
-  if (!parsed.success) {
-    for (const i of parsed.error.issues) errors.push(`options.${issuePath('', i.path)}: ${i.message}`);
-    return { errors };
+  const script = scriptOptions === undefined ? {} : scriptOptions;
+  if (script === null || typeof script !== 'object' || Array.isArray(script))
+    return { errors: ['options: must be an object'] };
+  const config = cli.config ?? {};
+  const raw: Record<string, unknown> = { ...config, ...(script as Record<string, unknown>) };
+  for (const k of Object.keys(raw)) {
+    if (KNOWN.has(k)) continue;
+    if (K6_UNSUPPORTED.has(k)) warn(`option '${k}' is not supported by meshscope and is ignored`);
+    else
+      warn('There were unknown fields in the options exported in the script', { error: `json: unknown field "${k}"` });
   }
-  const o = parsed.data;
+  const parsed = topLevel.safeParse(raw);
+  const overlay = topLevel.safeParse(cli.options ?? {});
+  if (!parsed.success)
+    for (const i of parsed.error.issues) errors.push(`options.${issuePath('', i.path)}: ${i.message}`);
+  if (!overlay.success) for (const i of overlay.error.issues) errors.push(`${issuePath('', i.path)}: ${i.message}`);
+  if (!parsed.success || !overlay.success) return { errors };
+  const over = overlay.data;
+  // Shortcuts from the environment or the CLI replace the script's; other options override one by one.
+  const o = { ...parsed.data, ...Object.fromEntries(Object.entries(over).filter(([, v]) => v !== undefined)) };
+  const layered: CliOverrides = {
+    vus: cli.vus ?? over.vus,
+    iterations: cli.iterations ?? over.iterations,
+    duration: cli.duration ?? (over.duration === undefined ? undefined : String(over.duration)),
+    stages: cli.stages ?? over.stages,
+  };
+  cli = { ...cli, ...layered };
   const durationOf = (v: string | number | undefined, name: string, fallback: number): number => {
     if (v === undefined) return fallback;
     const ms = parseDuration(typeof v === 'number' ? v : v);
@@ -156,10 +237,10 @@ export function consolidateOptions(
   }
   if (scenarios.length === 0 && errors.length === 0) errors.push('scenarios: at least one scenario is needed');
 
-  const tags = { ...(o.tags ?? {}), ...(cli.tags ?? {}) };
+  const tags = { ...(parsed.data.tags ?? {}), ...(over.tags ?? {}), ...(cli.tags ?? {}) };
   const options: TestOptions = {
     scenarios,
-    thresholds: (raw as Record<string, unknown>).thresholds,
+    thresholds: raw.thresholds,
     tags,
     summaryTrendStats: o.summaryTrendStats ?? DEFAULT_TREND_STATS,
     noConnectionReuse: o.noConnectionReuse ?? o.noVUConnectionReuse ?? false,
@@ -171,6 +252,15 @@ export function consolidateOptions(
     tracing: o.tracing ?? { propagator: 'w3c', sampling: 1 },
     setupTimeout: durationOf(o.setupTimeout, 'options.setupTimeout', 60_000),
     teardownTimeout: durationOf(o.teardownTimeout, 'options.teardownTimeout', 60_000),
+    summaryTimeUnit: o.summaryTimeUnit ?? '',
+    noSetup: o.noSetup ?? false,
+    noTeardown: o.noTeardown ?? false,
+    throw: o.throw ?? false,
+    rps: o.rps ?? 0,
+    batch: o.batch ?? 20,
+    batchPerHost: o.batchPerHost ?? 6,
+    httpDebug: o.httpDebug ?? '',
+    consoleOutput: o.consoleOutput ?? '',
   };
   return errors.length > 0 ? { errors } : { options, errors };
 }

@@ -12,6 +12,7 @@
 import { Executor } from './base.js';
 import type { BaseConfig } from './config.js';
 import type { VU } from '../script/vu.js';
+import { turnOverdue } from './turns.js';
 
 export interface RateSegment {
   /** ms */
@@ -96,8 +97,14 @@ export abstract class ArrivalRateExecutor<C extends ArrivalConfig> extends Execu
           const next = backlog[head]!;
           head = (head + 1) % capacity;
           size--;
-          inFlight--;
-          run(vu, next);
+          // A backlog served by iterations that never wait would otherwise hold the loop; the
+          // VU stays in flight until it runs again.
+          const again = (): void => {
+            inFlight--;
+            run(vu, next);
+          };
+          if (turnOverdue()) setImmediate(again);
+          else again();
           return;
         }
         free.push(vu);
@@ -149,7 +156,7 @@ export abstract class ArrivalRateExecutor<C extends ArrivalConfig> extends Execu
       if (inFlight === 0) r();
       else settle = r;
     });
-    await this.finish(allDone, this.config.gracefulStop);
+    owned -= await this.finish(allDone, this.config.gracefulStop);
     // VUs still initializing when the schedule ended arrive later; wait for them to come home.
     while (free.length < owned && !this.hooks.isAborted()) await new Promise((r) => setTimeout(r, 5));
     for (const vu of free) this.giveBack(vu);

@@ -4,6 +4,7 @@
 import type { VU, IterationOutcome } from '../script/vu.js';
 import type { ScenarioInfo } from '../script/context.js';
 import type { BaseConfig } from './config.js';
+import { nextTurn, turnOverdue } from './turns.js';
 
 export interface ExecutionHooks {
   /** A VU ready to run (idle in the pool, or freshly initialized). */
@@ -16,7 +17,15 @@ export interface ExecutionHooks {
   onIteration(outcome: IterationOutcome): void;
   onDropped(count: number, tags: Readonly<Record<string, string>>): void;
   onActiveChange(delta: number): void;
+  /**
+   * Resolves once the watchdog has ended JavaScript stuck past a deadline (never when it did not):
+   * from then on an interrupted VU that does not come back is taken for dead.
+   */
+  readonly killed: Promise<void>;
 }
+
+/** After a kill, how long interrupted VUs get to come back before they are taken for dead. */
+const KILLED_SETTLE_MS = 1000;
 
 /** A timer that can be cancelled, so a finished scenario leaves nothing holding the event loop. */
 function timer(ms: number): { promise: Promise<'timeout'>; cancel: () => void } {
@@ -34,6 +43,8 @@ export abstract class Executor<C extends BaseConfig = BaseConfig> {
   readonly info: ScenarioInfo;
   protected stopping = false;
   protected readonly running = new Set<VU>();
+  /** VUs inside an iteration right now. */
+  readonly #busy = new Set<VU>();
   readonly #tags: Readonly<Record<string, string>>;
 
   constructor(name: string, config: C, hooks: ExecutionHooks, openModel = false) {
@@ -55,6 +66,10 @@ export abstract class Executor<C extends BaseConfig = BaseConfig> {
   abstract preAllocatedVUs(): number;
   /** Planned duration without gracefulStop (for progress); 0 when iteration-bound. */
   abstract plannedDuration(): number;
+  /** How long after its start the scenario must be over, gracefulStop included. */
+  hardLimit(): number {
+    return this.plannedDuration() + this.config.gracefulStop;
+  }
   /** Drives the scenario; resolves once every VU is back in the pool. */
   protected abstract execute(): Promise<void>;
 
@@ -98,7 +113,10 @@ export abstract class Executor<C extends BaseConfig = BaseConfig> {
   }
 
   protected async iteration(vu: VU, startLag: number): Promise<IterationOutcome> {
-    return this.#counted(await vu.iterate(this.config.exec, this.hooks.setupData, startLag));
+    this.#busy.add(vu);
+    const outcome = await vu.iterate(this.config.exec, this.hooks.setupData, startLag);
+    this.#busy.delete(vu);
+    return this.#counted(outcome);
   }
 
   #counted(outcome: IterationOutcome): IterationOutcome {
@@ -113,8 +131,11 @@ export abstract class Executor<C extends BaseConfig = BaseConfig> {
     while (!this.stopping && !vu.state.interrupted && more()) {
       // vu.iterate awaited here directly (not through iteration()): one async frame and one
       // promise hop less per iteration of a closed-model loop.
+      this.#busy.add(vu);
       const outcome = this.#counted(await vu.iterate(exec, this.hooks.setupData, 0));
+      this.#busy.delete(vu);
       if (outcome === 'aborted' || outcome === 'interrupted') break;
+      if (turnOverdue()) await nextTurn();
     }
   }
 
@@ -122,7 +143,7 @@ export abstract class Executor<C extends BaseConfig = BaseConfig> {
    * Ends a time-bound scenario: no new iterations; running ones get `grace` ms, then are
    * interrupted. `loops` settle once each VU is done.
    */
-  protected async finish(loops: Promise<unknown>, grace: number): Promise<void> {
+  protected async finish(loops: Promise<unknown>, grace: number): Promise<number> {
     this.stopping = true;
     let timer: NodeJS.Timeout | undefined;
     const graceOver = new Promise<'grace'>((r) => {
@@ -130,8 +151,29 @@ export abstract class Executor<C extends BaseConfig = BaseConfig> {
     });
     const first = await Promise.race([loops.then(() => 'done' as const), graceOver]);
     clearTimeout(timer);
-    if (first === 'grace') for (const vu of this.running) vu.interrupt();
-    await loops;
+    if (first === 'done') return 0;
+    for (const vu of this.running) vu.interrupt();
+    const settled = await Promise.race([
+      loops.then(() => true),
+      this.hooks.killed.then(() => new Promise<false>((r) => setTimeout(() => r(false), KILLED_SETTLE_MS))),
+    ]);
+    return settled ? 0 : this.#buryStuck();
+  }
+
+  /**
+   * VUs whose iteration the watchdog ended never settle: count the iteration as interrupted and
+   * drop the VU (its runtime is in an unknown state), as its loop will never give it back.
+   */
+  #buryStuck(): number {
+    const stuck = [...this.#busy];
+    this.#busy.clear();
+    for (const vu of stuck) {
+      this.running.delete(vu);
+      vu.close();
+      this.hooks.onActiveChange(-1);
+      this.#counted('interrupted');
+    }
+    return stuck.length;
   }
 
   /**
@@ -152,9 +194,7 @@ export abstract class Executor<C extends BaseConfig = BaseConfig> {
       this.hooks.aborted.then(() => 'aborted' as const),
     ]);
     limit.cancel();
-    if (first !== 'done') {
-      await this.finish(loops, this.config.gracefulStop);
-    }
+    if (first !== 'done') await this.finish(loops, this.config.gracefulStop);
     const dropped = planned - started();
     if (dropped > 0 && !this.hooks.isAborted()) this.hooks.onDropped(dropped, this.scenarioTags);
   }

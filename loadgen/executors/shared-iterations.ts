@@ -25,6 +25,9 @@ class SharedIterations extends Executor<Config> {
   plannedDuration(): number {
     return 0;
   }
+  override hardLimit(): number {
+    return this.config.maxDuration + this.config.gracefulStop;
+  }
   override progress(): number {
     return this.info.iterations / this.config.iterations;
   }

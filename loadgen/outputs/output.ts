@@ -11,8 +11,16 @@ export interface Output extends SampleObserver {
   readonly dropped: number;
 }
 
+/** What an output may need beyond its argument. */
+export interface OutputParams {
+  /** Threshold sources by metric name (k6's JSON output lists them on each metric). */
+  readonly thresholds: ReadonlyMap<string, readonly string[]>;
+  /** The process environment, for outputs configured by K6_* variables as in k6. */
+  readonly env: Readonly<Record<string, string | undefined>>;
+}
+
 /** Async so heavy outputs (the OpenTelemetry SDK) load only when asked for. */
-export type OutputFactory = (arg: string) => Promise<Output>;
+export type OutputFactory = (arg: string, params: OutputParams) => Promise<Output>;
 
 const factories = new Map<string, OutputFactory>();
 

@@ -22,6 +22,8 @@ export interface TestContext {
   readonly userAgent: string;
   readonly maxRedirects: number;
   readonly discardResponseBodies: boolean;
+  /** k6's `throw`, `httpDebug`, `batch`, `batchPerHost` and `rps` options, as k6/http applies them. */
+  readonly httpOptions: HttpRunOptions;
   /** Options as the script exported them, for exec.test.options. */
   readonly scriptOptions: Readonly<Record<string, unknown>>;
   readonly sharedArrays: Map<string, readonly unknown[]>;
@@ -30,6 +32,18 @@ export interface TestContext {
   abort(reason: string): void;
   log(level: 'info' | 'warn' | 'error' | 'debug', message: string, fields?: Record<string, string>): void;
   instance(): { vusActive: number; vusInitialized: number; iterationsCompleted: number; iterationsInterrupted: number };
+}
+
+export interface HttpRunOptions {
+  /** A failed request throws instead of returning a Response with `error` set. */
+  readonly throw: boolean;
+  /** Log each request and response: their heads ('headers') or heads and bodies ('full'). */
+  readonly debug: '' | 'headers' | 'full';
+  /** Requests of one http.batch() in flight at once, in all and per host. */
+  readonly batch: number;
+  readonly batchPerHost: number;
+  /** Resolves when the test-wide request rate (--rps) lets the next request go; null when unlimited. */
+  readonly rateLimit: (() => Promise<void> | undefined) | null;
 }
 
 export interface ScenarioInfo {
@@ -63,4 +77,9 @@ export interface VuState {
   /** Pending sleep to cut short on interruption. */
   sleepCancel: (() => void) | null;
   responseCallback: ((status: number) => boolean) | null;
+  /**
+   * Bytes this VU sent and received since the last flush. Modules add to it; the VU emits it as
+   * data_sent/data_received once per iteration (and after setup/teardown), as k6 does.
+   */
+  readonly network: { sent: number; received: number };
 }

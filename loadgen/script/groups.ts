@@ -18,6 +18,8 @@ export interface GroupNode {
 export class GroupTree {
   readonly root: GroupNode = { name: '', path: '', groups: new Map(), checks: new Map() };
   readonly #byPath = new Map<string, GroupNode>([['', this.root]]);
+  /** Called once per new group (the full summary gives each group its own metric views). */
+  onGroup: ((path: string) => void) | null = null;
 
   group(parentPath: string, name: string): GroupNode {
     const path = `${parentPath}::${name}`;
@@ -27,6 +29,7 @@ export class GroupTree {
     const node: GroupNode = { name, path, groups: new Map(), checks: new Map() };
     parent.groups.set(name, node);
     this.#byPath.set(path, node);
+    this.onGroup?.(path);
     return node;
   }
 

@@ -1,11 +1,14 @@
 // Loads a k6 script: esbuild bundles it (TypeScript, relative imports; k6 modules stay external),
 // transformScript makes blocking calls awaitable, and the result is compiled once with vm. Each
-// VU then calls the compiled function to run its own init code. Errors are reported at
-// file:line:column of the user's source through both source maps.
+// VU instantiates it in its own vm context (its own globals, only k6's visible: no process,
+// require or Buffer, as in k6 where each VU has its own runtime) and runs its own init code there.
+// V8 shares the compiled code between contexts, so a VU costs a context, not a compile. Errors
+// are reported at file:line:column of the user's source through both source maps.
 import * as path from 'node:path';
 import * as vm from 'node:vm';
 import { SourceMap } from 'node:module';
 import { pathToFileURL } from 'node:url';
+import { types } from 'node:util';
 import * as esbuild from 'esbuild';
 import { ScriptError } from '../errors.js';
 import { transformScript, TransformError, K6_MODULES } from './transform.js';
@@ -19,34 +22,20 @@ export interface ArrayHelpers {
   find(xs: unknown[], cb: (x: unknown, i: number, a: unknown[]) => unknown): Promise<unknown>;
 }
 
-/** Sequential versions of the array methods whose callbacks the transform made async. */
-export const arrayHelpers: ArrayHelpers = {
-  async forEach(xs, cb) {
-    for (let i = 0; i < xs.length; i++) await cb(xs[i], i, xs);
-  },
-  async map(xs, cb) {
-    const out: unknown[] = [];
-    for (let i = 0; i < xs.length; i++) out.push(await cb(xs[i], i, xs));
-    return out;
-  },
-  async filter(xs, cb) {
-    const out: unknown[] = [];
-    for (let i = 0; i < xs.length; i++) if (await cb(xs[i], i, xs)) out.push(xs[i]);
-    return out;
-  },
-  async some(xs, cb) {
-    for (let i = 0; i < xs.length; i++) if (await cb(xs[i], i, xs)) return true;
-    return false;
-  },
-  async every(xs, cb) {
-    for (let i = 0; i < xs.length; i++) if (!(await cb(xs[i], i, xs))) return false;
-    return true;
-  },
-  async find(xs, cb) {
-    for (let i = 0; i < xs.length; i++) if (await cb(xs[i], i, xs)) return xs[i];
-    return undefined;
-  },
-};
+/**
+ * Sequential versions of the array methods whose callbacks the transform made async. Evaluated
+ * inside each VU's context, so `map` and `filter` hand back the VU's own Arrays (`instanceof
+ * Array` holds in the script).
+ */
+const ARRAY_HELPERS_SOURCE = `({
+  async forEach(xs, cb) { for (let i = 0; i < xs.length; i++) await cb(xs[i], i, xs); },
+  async map(xs, cb) { const out = []; for (let i = 0; i < xs.length; i++) out.push(await cb(xs[i], i, xs)); return out; },
+  async filter(xs, cb) { const out = []; for (let i = 0; i < xs.length; i++) if (await cb(xs[i], i, xs)) out.push(xs[i]); return out; },
+  async some(xs, cb) { for (let i = 0; i < xs.length; i++) if (await cb(xs[i], i, xs)) return true; return false; },
+  async every(xs, cb) { for (let i = 0; i < xs.length; i++) if (!(await cb(xs[i], i, xs))) return false; return true; },
+  async find(xs, cb) { for (let i = 0; i < xs.length; i++) if (await cb(xs[i], i, xs)) return xs[i]; return undefined; },
+})`;
+const arrayHelpersScript = new vm.Script(ARRAY_HELPERS_SOURCE, { filename: 'meshscope:array-helpers' });
 
 export type ScriptFunction = (
   require: (name: string) => unknown,
@@ -57,10 +46,20 @@ export type ScriptFunction = (
   console: Record<string, (...args: unknown[]) => void>,
 ) => Promise<void>;
 
+/** A VU's instance of the script: the wrapper function and the helpers, both of the VU's realm. */
+export interface ScriptInstance {
+  readonly fn: ScriptFunction;
+  readonly array: ArrayHelpers;
+}
+
 export interface LoadedScript {
   readonly path: string;
   readonly dir: string;
-  readonly fn: ScriptFunction;
+  /**
+   * The script in a new vm context whose global object is `globals` (k6's globals for one VU).
+   * Nothing of Node's is visible there; JavaScript's builtins are the context's own.
+   */
+  instantiate(globals: object): ScriptInstance;
   /** Maps an error's stack to `file:line:column` in the user's source. */
   locate(err: unknown): string | undefined;
 }
@@ -147,9 +146,9 @@ export async function loadScript(scriptPath: string): Promise<LoadedScript> {
   }
   const genMap = new SourceMap(transformed.map);
   const vmFile = `${pathToFileURL(abs).href}#meshscope`;
-  let fn: ScriptFunction;
+  let compiled: vm.Script;
   try {
-    fn = new vm.Script(transformed.code, { filename: vmFile }).runInThisContext() as ScriptFunction;
+    compiled = new vm.Script(transformed.code, { filename: vmFile });
   } catch (err) {
     throw new ScriptError(
       `internal transform produced invalid code: ${err instanceof Error ? err.message : String(err)}`,
@@ -159,8 +158,9 @@ export async function loadScript(scriptPath: string): Promise<LoadedScript> {
 
   const frame = new RegExp(`${vmFile.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:(\\d+):(\\d+)`);
   const locate = (err: unknown): string | undefined => {
-    const stack = err instanceof Error ? err.stack : undefined;
-    if (stack === undefined) return undefined;
+    // Errors thrown by the script come from the VU's realm: `instanceof Error` would not see them.
+    const stack = isErrorLike(err) ? err.stack : undefined;
+    if (typeof stack !== 'string') return undefined;
     const m = frame.exec(stack);
     if (m === null) return undefined;
     const e = genMap.findEntry(Number(m[1]) - 1, Number(m[2]) - 1) as {
@@ -170,5 +170,23 @@ export async function loadScript(scriptPath: string): Promise<LoadedScript> {
     if (e.originalLine === undefined) return undefined;
     return toOriginal(e.originalLine + 1, e.originalColumn ?? 0);
   };
-  return { path: abs, dir, fn, locate };
+  const instantiate = (globals: object): ScriptInstance => {
+    const context = vm.createContext(globals, { name: display, codeGeneration: { strings: true, wasm: true } });
+    return {
+      fn: compiled.runInContext(context) as ScriptFunction,
+      array: arrayHelpersScript.runInContext(context) as ArrayHelpers,
+    };
+  };
+  return { path: abs, dir, instantiate, locate };
+}
+
+/** An Error of any realm (a VU's errors are not `instanceof` this realm's Error). */
+export function isErrorLike(err: unknown): err is { name: string; message: string; stack?: unknown } {
+  return (
+    types.isNativeError(err) ||
+    (typeof err === 'object' &&
+      err !== null &&
+      typeof (err as { message?: unknown }).message === 'string' &&
+      typeof (err as { name?: unknown }).name === 'string')
+  );
 }

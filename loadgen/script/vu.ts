@@ -1,13 +1,15 @@
-// A virtual user: its own instance of the script (init code run once per VU, as k6 gives each VU
-// its own runtime), its own k6 modules and HTTP connections, and the per-iteration bookkeeping
-// (__ITER, tags, open-model start lag, errors logged with file:line and counted, interruption).
+// A virtual user: its own instance of the script in its own vm context (init code run once per VU,
+// its own globals, as k6 gives each VU its own runtime), its own k6 modules and HTTP connections,
+// and the per-iteration bookkeeping (__ITER, tags, open-model start lag, errors logged with
+// file:line and counted, interruption).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { HttpTransport } from '../http/client.js';
 import { CookieJar } from '../http/cookies.js';
 import { IterationInterruptedError, ScriptError } from '../errors.js';
 import type { Tags } from '../metrics/registry.js';
-import { arrayHelpers, type LoadedScript } from './loader.js';
+import { isErrorLike, type LoadedScript } from './loader.js';
+import { buildVuGlobals } from './globals.js';
 import type { ScenarioInfo, TestContext, VuState } from './context.js';
 import { createK6Module } from './modules/k6.js';
 import { createHttpModule } from './modules/http.js';
@@ -29,7 +31,7 @@ export type IterationOutcome = 'completed' | 'failed' | 'interrupted' | 'aborted
 function consoleFor(test: TestContext): Record<string, (...args: unknown[]) => void> {
   const fmt = (args: unknown[]): string =>
     args
-      .map((a) => (typeof a === 'string' ? a : a instanceof Error ? String(a) : (JSON.stringify(a) ?? String(a))))
+      .map((a) => (typeof a === 'string' ? a : isErrorLike(a) ? String(a) : (JSON.stringify(a) ?? String(a))))
       .join(' ');
   return {
     log: (...a) => test.log('info', fmt(a), { source: 'console' }),
@@ -72,6 +74,7 @@ export class VU {
       }),
       sleepCancel: null,
       responseCallback: null,
+      network: { sent: 0, received: 0 },
     };
     this.#ctx = { env, iter: 0, vu: id };
   }
@@ -106,8 +109,10 @@ export class VU {
         ? (buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.length) as ArrayBuffer)
         : buf.toString('utf8');
     };
+    const console = consoleFor(test);
     try {
-      await this.#script.fn(require, this.exports, this.#ctx, arrayHelpers, open, consoleFor(test));
+      const { fn, array } = this.#script.instantiate(buildVuGlobals({ console, open, ctx: this.#ctx, require }));
+      await fn(require, this.exports, this.#ctx, array, open, console);
     } catch (err) {
       throw new ScriptError(`${errorText(err)} (in init code)`, this.#script.locate(err));
     }
@@ -139,6 +144,10 @@ export class VU {
     const start = performance.now();
     let outcome: IterationOutcome = 'completed';
     try {
+      // The script runs from a microtask, never inside one of Node's timer or immediate callbacks
+      // (the arrival-rate schedule starts iterations from timers): the watchdog can end an endless
+      // loop there without corrupting Node's async-context stack.
+      await undefined;
       await (fn as (d: unknown) => unknown)(data);
     } catch (err) {
       if (err instanceof IterationInterruptedError || s.interrupted) outcome = 'interrupted';
@@ -159,12 +168,23 @@ export class VU {
     }
     s.iteration++;
     s.iterationInInstance++;
+    this.flushNetwork(baseTags);
     if (outcome !== 'interrupted') {
       const tags = baseTags;
       m.iterationDuration.add(performance.now() - start, tags);
       m.iterations.add(1, tags);
     }
     return outcome;
+  }
+
+  /** Emits the bytes moved since the last flush as data_sent/data_received with `tags`. */
+  flushNetwork(tags: Tags): void {
+    const n = this.state.network;
+    const m = this.#test.metrics;
+    if (n.sent > 0) m.dataSent.add(n.sent, tags);
+    if (n.received > 0) m.dataReceived.add(n.received, tags);
+    n.sent = 0;
+    n.received = 0;
   }
 
   /** Stops the current iteration at its next await (sleep or request) and drops its connections. */
@@ -186,6 +206,6 @@ export class VU {
 }
 
 export function errorText(err: unknown): string {
-  if (err instanceof Error) return `${err.name === 'Error' ? 'Error' : err.name}: ${err.message}`;
+  if (isErrorLike(err)) return `${err.name === 'Error' ? 'Error' : err.name}: ${err.message}`;
   return `Uncaught (in promise) ${typeof err === 'string' ? err : JSON.stringify(err)}`;
 }

@@ -44,6 +44,13 @@ function sinkValues(sink: Sink, trendStats: readonly string[], elapsedMs: number
   return v;
 }
 
+function sinkIsEmpty(sink: Sink): boolean {
+  if (sink instanceof CounterSink) return sink.count === 0;
+  if (sink instanceof RateSink) return sink.total === 0;
+  if (sink instanceof GaugeSink) return !sink.seen;
+  return sink.count === 0;
+}
+
 function groupData(g: GroupNode): SummaryGroup {
   const id = g.path === '' ? 'd41d8cd98f00b204e9800998ecf8427e' : g.path;
   return {
@@ -68,15 +75,33 @@ export function buildSummaryData(
   slowest: SlowRequest[],
   trendStats: readonly string[],
   elapsedMs: number,
+  summaryTimeUnit = '',
 ): SummaryData {
   const metrics: Record<string, SummaryMetric> = {};
+  // A threshold's statistic is reported even when summaryTrendStats leaves it out, so the summary
+  // shows the value the threshold was judged on.
+  const thresholdStats = new Map<string, Set<string>>();
+  for (const t of thresholds) {
+    const agg = /^\s*(avg|min|max|med|p\(\s*[\d.]+\s*\))/.exec(t.source)?.[1]?.replace(/\s+/g, '');
+    if (agg !== undefined && !trendStats.includes(agg)) {
+      const set = thresholdStats.get(t.key) ?? new Set<string>();
+      set.add(agg);
+      thresholdStats.set(t.key, set);
+    }
+  }
   const add = (name: string, m: Metric, sink: Sink): void => {
-    metrics[name] = { type: m.type, contains: m.contains, values: sinkValues(sink, trendStats, elapsedMs) };
+    const extra = thresholdStats.get(name);
+    const stats = extra === undefined ? trendStats : [...trendStats, ...extra];
+    metrics[name] = { type: m.type, contains: m.contains, values: sinkValues(sink, stats, elapsedMs) };
   };
   for (const m of registry.all()) {
     if (!m.observed && !thresholds.some((t) => t.metric === m)) continue;
     add(m.name, m, m.sink);
-    for (const sub of m.submetrics) add(sub.name, m, sub.sink);
+    for (const sub of m.submetrics) {
+      // Per-group views exist for every group of the full summary; one without samples says nothing.
+      if (sub.name.includes('{group:') && sinkIsEmpty(sub.sink)) continue;
+      add(sub.name, m, sub.sink);
+    }
   }
   for (const t of thresholds) {
     const entry = metrics[t.key] ?? metrics[t.metric.name];
@@ -85,7 +110,7 @@ export function buildSummaryData(
   }
   return {
     root_group: groupData(root),
-    options: { summaryTrendStats: [...trendStats], summaryTimeUnit: '', noColor: false },
+    options: { summaryTrendStats: [...trendStats], summaryTimeUnit, noColor: false },
     state: {
       isStdOutTTY: Boolean(process.stdout.isTTY),
       isStdErrTTY: Boolean(process.stderr.isTTY),

@@ -23,6 +23,9 @@ const HTTP_FULL = [
 const EXECUTION = ['dropped_iterations', 'iteration_duration', 'iterations', 'vus', 'vus_max'];
 const EXECUTION_FULL = ['dropped_iterations', 'group_duration', 'iteration_duration', 'iterations', 'vus', 'vus_max'];
 const NETWORK = ['data_received', 'data_sent'];
+const GROUP_EXECUTION = ['group_duration'];
+/** Metrics the full summary breaks down per group, as submetrics tagged with the group's path. */
+export const GROUP_METRICS = [...HTTP_FULL, ...GROUP_EXECUTION, ...NETWORK];
 /** Metrics the full summary breaks down per scenario. */
 export const SCENARIO_METRICS = [
   'checks',
@@ -52,10 +55,21 @@ function percent(r: number): string {
   return `${(r * 100).toFixed(2)}%`;
 }
 
+/** --summary-time-unit: every duration in one unit, two decimals, as k6 prints them. */
+const TIME_UNITS: Readonly<Record<string, { unit: string; perMs: number }>> = {
+  s: { unit: 's', perMs: 0.001 },
+  ms: { unit: 'ms', perMs: 1 },
+  us: { unit: 'µs', perMs: 1000 },
+};
+
+let timeUnit: { unit: string; perMs: number } | undefined;
+
 function value(m: SummaryMetric, stat: string, v: number): string {
-  if (m.contains === 'time') return formatDuration(v);
+  // A trend's count is a number of samples, whatever the trend measures.
+  if (stat === 'count') return num(v);
+  if (m.contains === 'time')
+    return timeUnit === undefined ? formatDuration(v) : `${(v * timeUnit.perMs).toFixed(2)}${timeUnit.unit}`;
   if (m.contains === 'data') return bytes(v);
-  void stat;
   return num(v);
 }
 
@@ -80,6 +94,12 @@ function metricColumns(m: SummaryMetric, stats: readonly string[]): string {
   }
 }
 
+function isEmpty(m: SummaryMetric): boolean {
+  if (m.type === 'rate') return m.values.passes! + m.values.fails! === 0;
+  if (m.type === 'counter') return m.values.count === 0;
+  return false;
+}
+
 function line(indent: string, name: string, width: number, text: string): string {
   return `${indent}${name.padEnd(width, '.')}: ${text}`;
 }
@@ -102,6 +122,7 @@ function allChecks(g: SummaryGroup): Array<{ passes: number; fails: number }> {
 }
 
 export function renderSummary(data: SummaryData, mode: SummaryMode): string {
+  timeUnit = TIME_UNITS[data.options.summaryTimeUnit];
   const out: string[] = [''];
   const stats = data.options.summaryTrendStats;
   const metrics = data.metrics;
@@ -166,17 +187,19 @@ export function renderSummary(data: SummaryData, mode: SummaryMode): string {
     out.push('');
   }
 
-  const section = (title: string, names: readonly string[]): void => {
+  // `tag` selects a per-group view (`{group:::g1}` submetrics) instead of the totals.
+  const section = (title: string, names: readonly string[], indent = '    ', tag?: string): void => {
     const rows: string[] = [];
     for (const name of names) {
-      const m = metrics[name];
-      if (m === undefined) continue;
-      rows.push(line('    ', name, width, metricColumns(m, stats)));
+      const m = metrics[tag === undefined ? name : `${name}{${tag}}`];
+      if (m === undefined || (tag !== undefined && isEmpty(m))) continue;
+      rows.push(line(indent, name, width, metricColumns(m, stats)));
+      if (tag !== undefined) continue;
       for (const [subName, sub] of Object.entries(metrics)) {
-        if (subName.startsWith(`${name}{`) && !subName.startsWith(`${name}{scenario:`))
+        if (subName.startsWith(`${name}{`) && !/^[^{]+\{(scenario|group):/.test(subName))
           rows.push(
             line(
-              '      ',
+              `${indent}  `,
               `{ ${subName.slice(name.length + 1, -1).replace(/,/g, ', ')} }`,
               width - 2,
               metricColumns(sub, stats),
@@ -184,7 +207,7 @@ export function renderSummary(data: SummaryData, mode: SummaryMode): string {
           );
       }
     }
-    if (rows.length > 0) out.push(`    ${title}`, ...rows, '');
+    if (rows.length > 0) out.push(`${indent}${title}`, ...rows, '');
   };
   const custom = Object.keys(metrics)
     .filter((n) => !n.includes('{') && !BUILTIN.has(n))
@@ -195,14 +218,22 @@ export function renderSummary(data: SummaryData, mode: SummaryMode): string {
   section('NETWORK', NETWORK);
 
   if (mode === 'full') {
-    const groups = (g: SummaryGroup): void => {
-      for (const child of g.groups) {
-        out.push('', `  █ GROUP [${child.path.replace(/^::/, '').replace(/::/g, ' / ')}]`, '');
-        checksBlock(child, '    ', out);
-        groups(child);
+    // As k6: a section per top-level group (`█ GROUP: name`) with its checks and its own metrics,
+    // nested groups inside it (`↳ GROUP: name`), one level deeper each.
+    const groups = (g: SummaryGroup, depth: number): void => {
+      for (const child of [...g.groups].sort((a, b) => a.name.localeCompare(b.name))) {
+        const indent = '  '.repeat(depth + 1);
+        out.push('', `${indent}${depth === 0 ? '█' : '↳'} GROUP: ${child.name}`, '');
+        checksBlock(child, `${indent}  `, out);
+        if (child.checks.length > 0) out.push('');
+        const tag = `group:${child.path}`;
+        section('HTTP', HTTP_FULL, `${indent}  `, tag);
+        section('EXECUTION', GROUP_EXECUTION, `${indent}  `, tag);
+        section('NETWORK', NETWORK, `${indent}  `, tag);
+        groups(child, depth + 1);
       }
     };
-    groups(data.root_group);
+    groups(data.root_group, 0);
     const scenarios = new Set(Object.keys(metrics).flatMap((n) => /\{scenario:([^},]+)\}$/.exec(n)?.slice(1) ?? []));
     for (const scenario of scenarios) {
       out.push('', `  █ SCENARIO: ${scenario}`, '');

@@ -41,7 +41,7 @@ describe('meshscope load flags', () => {
     expect(s.metrics.iterations!.count).toBeGreaterThan(3);
     expect(r.stdout).toContain('http_req_waiting');
     expect(r.stdout).toContain('http_req_blocked');
-    expect(r.stdout).toContain('█ GROUP [home]');
+    expect(r.stdout).toContain('█ GROUP: home');
     expect(r.stdout).toContain('{ expected_response:true }');
   });
 

@@ -1,8 +1,9 @@
-// --out json=FILE: k6's JSON lines (a "Metric" line the first time a metric is seen, then one
-// "Point" line per sample), built by concatenation into a bounded buffer flushed every 200 ms.
+// --out json=FILE: k6's JSON lines (a "Metric" line the first time a metric is seen, with the
+// sources of its thresholds, then one "Point" line per sample), built by concatenation into a
+// bounded buffer flushed every 200 ms.
 import * as fs from 'node:fs';
 import type { Metric, Tags } from '../../metrics/registry.js';
-import { registerOutput, type Output } from '../output.js';
+import { registerOutput, type Output, type OutputParams } from '../output.js';
 
 const MAX_BUFFERED_LINES = 200_000;
 const FLUSH_MS = 200;
@@ -16,9 +17,12 @@ class JsonOutput implements Output {
   #timer: NodeJS.Timeout | undefined;
   dropped = 0;
 
-  constructor(path: string) {
+  readonly #thresholds: ReadonlyMap<string, readonly string[]>;
+
+  constructor(path: string, params: OutputParams) {
     if (path === '') throw new Error('--out json needs a file: json=FILE');
     this.#path = path;
+    this.#thresholds = params.thresholds;
   }
 
   async start(): Promise<void> {
@@ -41,7 +45,7 @@ class JsonOutput implements Output {
     if (!this.#seen.has(metric.name)) {
       this.#seen.add(metric.name);
       this.#lines.push(
-        `{"type":"Metric","data":{"name":${JSON.stringify(metric.name)},"type":"${metric.type}","contains":"${metric.contains}","thresholds":[],"submetrics":null},"metric":${JSON.stringify(metric.name)}}`,
+        `{"type":"Metric","data":{"name":${JSON.stringify(metric.name)},"type":"${metric.type}","contains":"${metric.contains}","thresholds":${JSON.stringify(this.#thresholds.get(metric.name) ?? [])},"submetrics":null},"metric":${JSON.stringify(metric.name)}}`,
       );
     }
     const metadata = traceId === undefined ? '' : `,"metadata":{"trace_id":"${traceId}"}`;
@@ -65,4 +69,4 @@ class JsonOutput implements Output {
   }
 }
 
-registerOutput('json', async (arg) => new JsonOutput(arg));
+registerOutput('json', async (arg, params) => new JsonOutput(arg, params));

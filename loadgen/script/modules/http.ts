@@ -2,6 +2,7 @@
 // timeout, responseType, redirects), Response objects, and the per-request samples k6 emits. For
 // open-model scenarios http_req_duration counts from the iteration's scheduled start (the VU's
 // startLag is added) and http_req_duration_uncorrected keeps the time from the actual send.
+import { types } from 'node:util';
 import { parseDuration } from '../../duration.js';
 import { InvalidUrlError, type ParsedTarget } from '../../http/client.js';
 import type { RawResponse } from '../../http/connection.js';
@@ -197,7 +198,7 @@ const NO_BODY: { buf: Buffer | null; text: string } = { buf: null, text: '' };
 function bodyBuffer(body: Body, headers: Record<string, string>): { buf: Buffer | null; text: string } {
   if (body === null || body === undefined) return NO_BODY;
   if (typeof body === 'string') return { buf: Buffer.from(body, 'utf8'), text: body };
-  if (body instanceof ArrayBuffer) return { buf: Buffer.from(body), text: '' };
+  if (types.isAnyArrayBuffer(body)) return { buf: Buffer.from(body), text: '' };
   if (ArrayBuffer.isView(body)) return { buf: Buffer.from(body.buffer, body.byteOffset, body.byteLength), text: '' };
   // k6 sends a plain object as an urlencoded form.
   const form = new URLSearchParams();
@@ -209,6 +210,83 @@ function bodyBuffer(body: Body, headers: Record<string, string>): { buf: Buffer 
 }
 
 const REDIRECT = new Set([301, 302, 303, 307, 308]);
+
+/** k6's --http-debug: the request and response heads (and bodies with 'full') in the log. */
+function httpDebug(
+  test: TestContext,
+  mode: 'headers' | 'full',
+  head: string,
+  body: Buffer | null,
+  raw: RawResponse,
+): void {
+  const reqBody = mode === 'full' && body !== null ? body.toString('utf8') : '';
+  test.log('info', `Request:\n${head.replace(/\r\n/g, '\n')}${reqBody}`, { source: 'http-debug' });
+  if (raw.errorCode !== 0) return;
+  const resBody = mode === 'full' && raw.body !== null ? raw.body.toString('utf8') : '';
+  const status = `${raw.proto === '' ? 'HTTP/1.1' : raw.proto} ${raw.status} ${raw.statusText}`;
+  test.log('info', `Response:\n${status}\n${raw.rawHeaders.replace(/\r\n/g, '\n')}\n${resBody}`, {
+    source: 'http-debug',
+  });
+}
+
+function hostOf(url: string): string {
+  try {
+    return new URL(url).host;
+  } catch {
+    return '';
+  }
+}
+
+/**
+ * http.batch() with k6's `batch` (requests in flight at once) and `batchPerHost` (per host; 0 is
+ * unlimited) limits; results keep the order of the items.
+ */
+async function inBatches<T>(
+  items: readonly T[],
+  limit: number,
+  perHost: number,
+  host: (item: T, i: number) => string,
+  run: (item: T, i: number) => Promise<Response>,
+): Promise<Response[]> {
+  if (items.length <= limit && perHost === 0) return Promise.all(items.map(run));
+  const out = new Array<Response>(items.length);
+  const hosts = items.map(host);
+  const active = new Map<string, number>();
+  const waiting = items.map((_, i) => i);
+  let inFlight = 0;
+  let failed: { err: unknown } | undefined;
+  await new Promise<void>((resolve) => {
+    const pump = (): void => {
+      if (failed !== undefined || (waiting.length === 0 && inFlight === 0)) return resolve();
+      for (let w = 0; w < waiting.length && inFlight < limit; ) {
+        const i = waiting[w]!;
+        const h = hosts[i]!;
+        if (perHost > 0 && (active.get(h) ?? 0) >= perHost) {
+          w++;
+          continue;
+        }
+        waiting.splice(w, 1);
+        inFlight++;
+        active.set(h, (active.get(h) ?? 0) + 1);
+        run(items[i]!, i).then(
+          (r) => {
+            out[i] = r;
+            inFlight--;
+            active.set(h, active.get(h)! - 1);
+            pump();
+          },
+          (err: unknown) => {
+            failed ??= { err };
+            pump();
+          },
+        );
+      }
+    };
+    pump();
+  });
+  if (failed !== undefined) throw failed.err;
+  return out;
+}
 
 export function createHttpModule(test: TestContext, vu: VuState): Record<string, unknown> {
   const m = test.metrics;
@@ -322,6 +400,9 @@ export function createHttpModule(test: TestContext, vu: VuState): Record<string,
       else if (currentMethod === 'POST' || currentMethod === 'PUT' || currentMethod === 'PATCH')
         head += 'Content-Length: 0\r\n\r\n';
       else head += '\r\n';
+      const httpOptions = test.httpOptions;
+      const slot = httpOptions.rateLimit?.();
+      if (slot !== undefined) await slot;
       const raw = await vu.transport.request(
         target,
         head,
@@ -384,8 +465,9 @@ export function createHttpModule(test: TestContext, vu: VuState): Record<string,
       m.httpReqWaiting.add(raw.waiting, tags);
       m.httpReqReceiving.add(raw.receiving, tags);
       m.httpReqFailed.add(ok ? 0 : 1, tags);
-      m.dataSent.add(raw.bytesSent, tags);
-      m.dataReceived.add(raw.bytesReceived, tags);
+      // data_sent/data_received are the VU's, summed over the iteration (k6 emits them per iteration).
+      vu.network.sent += raw.bytesSent;
+      vu.network.received += raw.bytesReceived;
       if (ids !== null && corrected > 0 && test.slowest.wants(corrected)) {
         test.slowest.offer({
           duration: corrected,
@@ -404,8 +486,11 @@ export function createHttpModule(test: TestContext, vu: VuState): Record<string,
         const setCookies = setCookieLines(raw.rawHeaders);
         if (setCookies.length > 0) vu.cookies.store(new URL(currentUrl), setCookies);
       }
-      if (raw.errorCode !== 0)
+      if (httpOptions.debug !== '') httpDebug(test, httpOptions.debug, head, currentBody, raw);
+      if (raw.errorCode !== 0) {
+        if (httpOptions.throw) throw new Error(`${currentMethod} ${currentUrl}: ${raw.error}`);
         test.log('warn', 'Request Failed', { error: `${currentMethod} ${currentUrl}: ${raw.error}` });
+      }
       if (REDIRECT.has(raw.status) && maxRedirects > 0) {
         const location = parseHeaders(raw.rawHeaders).Location;
         if (location !== undefined) {
@@ -500,9 +585,16 @@ export function createHttpModule(test: TestContext, vu: VuState): Record<string,
       const n = norm(r);
       return one(n.method, n.url, n.body, n.params, i > 0);
     };
-    if (Array.isArray(reqs)) return Promise.all(reqs.map(run));
+    const { batch: limit, batchPerHost } = test.httpOptions;
+    if (Array.isArray(reqs)) return inBatches(reqs, limit, batchPerHost, (r) => hostOf(norm(r).url), run);
     const keys = Object.keys(reqs);
-    const res = await Promise.all(keys.map((k, i) => run(reqs[k]!, i)));
+    const res = await inBatches(
+      keys,
+      limit,
+      batchPerHost,
+      (k) => hostOf(norm(reqs[k]!).url),
+      (k, i) => run(reqs[k]!, i),
+    );
     return Object.fromEntries(keys.map((k, i) => [k, res[i]!]));
   };
 

@@ -1,0 +1,102 @@
+// Interrupts JavaScript stuck on the engine's thread past the point where k6 would have
+// interrupted it: an iteration in an endless loop after its scenario's gracefulStop, a setup()
+// past setupTimeout. k6 interrupts its VU's runtime from another goroutine; here VUs share the
+// engine's thread, so when one never returns no timer of ours can fire. A worker thread watches
+// instead: the engine publishes a deadline and a heartbeat in shared memory, and when the deadline
+// has passed while the heartbeat stands still, the worker asks V8, through an inspector session
+// on the main thread (Runtime.terminateExecution), to end the running JavaScript. V8 ends the
+// current call and the microtasks queued with it, then the engine's thread carries on: the stuck
+// iteration never settles and the executors count its VU as interrupted and drop it.
+//
+// The session is opened only at that moment (an inspector session costs nothing until then) and
+// closed right after. Only the main thread can be reached this way: elsewhere no watchdog runs.
+import { isMainThread, Worker } from 'node:worker_threads';
+
+const DEADLINE = 0;
+const BEAT = 1;
+
+/** Heartbeat period; a stall is a heartbeat older than STALL_MS. */
+const BEAT_MS = 50;
+const STALL_MS = 300;
+const CHECK_MS = 25;
+
+const WORKER_SOURCE = `
+const { Session } = require('node:inspector');
+const { parentPort, workerData } = require('node:worker_threads');
+const slots = new Int32Array(workerData.shared);
+const base = workerData.base;
+let lastKill = -Infinity;
+setInterval(() => {
+  const deadline = Atomics.load(slots, ${DEADLINE});
+  if (deadline === 0) return;
+  const now = Date.now() - base;
+  const beat = Atomics.load(slots, ${BEAT});
+  // A stall that outlasts STALL_MS after the last kill is another one (or one the kill missed).
+  if (now < deadline || now - beat < ${STALL_MS} || now - lastKill < ${STALL_MS}) return;
+  lastKill = now;
+  const session = new Session();
+  session.connectToMainThread();
+  session.post('Runtime.terminateExecution', {}, (err) => {
+    session.disconnect();
+    parentPort.postMessage({ stuckMs: now - beat, error: err ? String(err) : '' });
+  });
+}, ${CHECK_MS});
+`;
+
+export class Watchdog {
+  readonly #slots: Int32Array;
+  readonly #base: number;
+  readonly #worker: Worker;
+  readonly #beat: NodeJS.Timeout;
+  readonly #deadlines = new Map<object, number>();
+  #onKill: ((stuckMs: number) => void) | undefined;
+  kills = 0;
+
+  private constructor(onKill: (stuckMs: number) => void) {
+    this.#slots = new Int32Array(new SharedArrayBuffer(2 * Int32Array.BYTES_PER_ELEMENT));
+    this.#base = Date.now();
+    this.#onKill = onKill;
+    this.#worker = new Worker(WORKER_SOURCE, {
+      eval: true,
+      workerData: { shared: this.#slots.buffer, base: this.#base },
+      stdout: false,
+      stderr: false,
+    });
+    this.#worker.unref();
+    this.#worker.on('message', (m: { stuckMs: number; error: string }) => {
+      if (m.error !== '') return;
+      this.kills++;
+      this.#onKill?.(m.stuckMs);
+    });
+    this.#beat = setInterval(() => this.#heartbeat(), BEAT_MS);
+    this.#beat.unref();
+    this.#heartbeat();
+  }
+
+  /** A watchdog for the engine's thread; undefined off the main thread, where none can reach it. */
+  static start(onKill: (stuckMs: number) => void): Watchdog | undefined {
+    return isMainThread ? new Watchdog(onKill) : undefined;
+  }
+
+  /** Sets (or, with undefined, clears) the hard limit `owner` needs, in ms from now. */
+  limit(owner: object, ms: number | undefined): void {
+    if (ms === undefined) this.#deadlines.delete(owner);
+    else this.#deadlines.set(owner, Date.now() - this.#base + Math.max(0, Math.ceil(ms)));
+    let earliest = 0;
+    for (const d of this.#deadlines.values()) if (earliest === 0 || d < earliest) earliest = d;
+    // 0 means no deadline; a deadline at the very start is 1.
+    Atomics.store(this.#slots, DEADLINE, earliest === 0 ? 0 : Math.max(1, earliest));
+    this.#heartbeat();
+  }
+
+  #heartbeat(): void {
+    Atomics.store(this.#slots, BEAT, Date.now() - this.#base);
+  }
+
+  async stop(): Promise<void> {
+    this.#onKill = undefined;
+    clearInterval(this.#beat);
+    Atomics.store(this.#slots, DEADLINE, 0);
+    await this.#worker.terminate();
+  }
+}
