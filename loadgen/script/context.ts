@@ -7,6 +7,7 @@ import type { HttpTransport } from '../http/client.js';
 import type { CookieJar } from '../http/cookies.js';
 import type { SlowestRequests } from '../tracing.js';
 import type { GroupTree } from './groups.js';
+import type { VuEventLoop } from './event-loop.js';
 
 export interface TracingOptions {
   readonly propagator: 'w3c' | 'b3' | 'none';
@@ -63,4 +64,16 @@ export interface VuState {
   /** Pending sleep to cut short on interruption. */
   sleepCancel: (() => void) | null;
   responseCallback: ((status: number) => boolean) | null;
+  /** Callback work (timers, sockets, streams) the current iteration waits for. */
+  readonly loop: VuEventLoop;
+}
+
+/** What a k6 module's factory receives when a VU first imports it. */
+export interface ModuleContext {
+  readonly test: TestContext;
+  readonly vu: VuState;
+  /** The script's directory: relative paths in init-context calls resolve against it. */
+  readonly scriptDir: string;
+  /** True while the VU runs its init code (k6 allows some calls only there). */
+  readonly inInit: () => boolean;
 }

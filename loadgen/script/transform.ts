@@ -16,13 +16,14 @@
 // (each VU has its own module state, as each k6 VU has its own JS runtime).
 import * as acorn from 'acorn';
 import MagicString from 'magic-string';
+import { MODULE_NAMES, MODULES, resolveModule } from './modules/catalog.js';
 
-export const K6_MODULES = ['k6', 'k6/http', 'k6/metrics', 'k6/execution', 'k6/data', 'k6/encoding'] as const;
+/** Module names a script imports; the bundler keeps them external. */
+export const K6_MODULES: readonly string[] = MODULE_NAMES;
 
-const BLOCKING: Readonly<Record<string, ReadonlySet<string>>> = {
-  k6: new Set(['sleep', 'group']),
-  'k6/http': new Set(['get', 'post', 'put', 'patch', 'del', 'head', 'options', 'request', 'batch']),
-};
+const BLOCKING: Readonly<Record<string, ReadonlySet<string>>> = Object.fromEntries(
+  MODULES.map((m) => [m.name, new Set(m.blocking ?? [])]),
+);
 
 /** Free identifiers k6 provides per VU / per iteration; rewritten to reads of the VU context. */
 const CONTEXT_GLOBALS: Readonly<Record<string, string>> = {
@@ -121,17 +122,22 @@ export function transformScript(source: string, filename: string): TransformResu
   const fns: FnInfo[] = [];
   const topCalls: CallInfo[] = [];
   const exportsTail: string[] = [];
+  /** Method names that block because a module handing out such objects is imported. */
+  const blockingMethods = new Set<string>();
 
   // Pass 1: imports and exports (top level only in ESM).
   for (const stmt of ast.body) {
     if (stmt.type === 'ImportDeclaration') {
-      const mod = String(stmt.source.value);
-      if (!(K6_MODULES as readonly string[]).includes(mod)) {
+      const specifier = String(stmt.source.value);
+      const entry = resolveModule(specifier);
+      if (entry === undefined) {
         throw new TransformError(
-          `unsupported module '${mod}': meshscope provides ${K6_MODULES.join(', ')} and bundles relative imports`,
+          `unsupported module '${specifier}': meshscope provides ${K6_MODULES.join(', ')}, the jslib.k6.io modules k6-utils, httpx, k6-summary, k6-testing and url, and bundles relative imports`,
           stmt.start,
         );
       }
+      const mod = entry.name;
+      for (const m of entry.blockingMethods ?? []) blockingMethods.add(m);
       const parts: string[] = [];
       const named: string[] = [];
       for (const spec of stmt.specifiers) {
@@ -224,6 +230,7 @@ export function transformScript(source: string, filename: string): TransformResu
         const obj = callee.object.type === 'Identifier' ? imports.get(callee.object.name) : undefined;
         if (obj !== undefined && (obj.imported === '*' || obj.imported === 'default'))
           seed = prop !== undefined && (BLOCKING[obj.module]?.has(prop) ?? false);
+        else if (prop !== undefined && blockingMethods.has(prop)) seed = true;
         else if ((prop === 'call' || prop === 'apply') && callee.object.type === 'Identifier')
           name = callee.object.name;
         else if ((prop === 'call' || prop === 'apply') && callee.object.type === 'MemberExpression')

@@ -9,12 +9,9 @@ import { IterationInterruptedError, ScriptError } from '../errors.js';
 import type { Tags } from '../metrics/registry.js';
 import { arrayHelpers, type LoadedScript } from './loader.js';
 import type { ScenarioInfo, TestContext, VuState } from './context.js';
-import { createK6Module } from './modules/k6.js';
-import { createHttpModule } from './modules/http.js';
-import { createMetricsModule } from './modules/metrics.js';
-import { AbortSignalError, createExecutionModule } from './modules/execution.js';
-import { createDataModule } from './modules/data.js';
-import { createEncodingModule } from './modules/encoding.js';
+import { AbortSignalError } from './modules/execution.js';
+import { MODULE_FACTORIES } from './modules/index.js';
+import { VuEventLoop } from './event-loop.js';
 
 export interface VuOptions {
   readonly noConnectionReuse: boolean;
@@ -72,6 +69,7 @@ export class VU {
       }),
       sleepCancel: null,
       responseCallback: null,
+      loop: new VuEventLoop(),
     };
     this.#ctx = { env, iter: 0, vu: id };
   }
@@ -79,21 +77,15 @@ export class VU {
   /** Runs the script's init code for this VU. Throws ScriptError (exit 107) on failure. */
   async init(): Promise<void> {
     const test = this.#test;
-    const modules: Record<string, () => unknown> = {
-      k6: () => createK6Module(test, this.state),
-      'k6/http': () => createHttpModule(test, this.state),
-      'k6/metrics': () => createMetricsModule(test, this.state),
-      'k6/execution': () => createExecutionModule(test, this.state),
-      'k6/data': () => createDataModule(test),
-      'k6/encoding': () => createEncodingModule(),
-    };
+    let inInit = true;
+    const moduleCtx = { test, vu: this.state, scriptDir: this.#script.dir, inInit: () => inInit };
     const cache = new Map<string, unknown>();
     const require = (name: string): unknown => {
       let m = cache.get(name);
       if (m === undefined) {
-        const make = modules[name];
+        const make = MODULE_FACTORIES[name];
         if (make === undefined) throw new Error(`unknown module '${name}'`);
-        m = make();
+        m = make(moduleCtx);
         cache.set(name, m);
       }
       return m;
@@ -108,8 +100,11 @@ export class VU {
     };
     try {
       await this.#script.fn(require, this.exports, this.#ctx, arrayHelpers, open, consoleFor(test));
+      await this.state.loop.drain();
     } catch (err) {
       throw new ScriptError(`${errorText(err)} (in init code)`, this.#script.locate(err));
+    } finally {
+      inInit = false;
     }
   }
 
@@ -140,7 +135,11 @@ export class VU {
     let outcome: IterationOutcome = 'completed';
     try {
       await (fn as (d: unknown) => unknown)(data);
+      await s.loop.drain();
+      if (s.interrupted) throw new IterationInterruptedError();
     } catch (err) {
+      s.loop.cancelAll();
+      s.loop.reset();
       if (err instanceof IterationInterruptedError || s.interrupted) outcome = 'interrupted';
       else if (err instanceof AbortSignalError) outcome = 'aborted';
       else {
@@ -172,6 +171,7 @@ export class VU {
     const s = this.state;
     s.interrupted = true;
     s.sleepCancel?.();
+    s.loop.cancelAll();
     s.transport.closeAll();
   }
 
@@ -181,6 +181,7 @@ export class VU {
   }
 
   close(): void {
+    this.state.loop.cancelAll();
     this.state.transport.closeAll();
   }
 }

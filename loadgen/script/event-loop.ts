@@ -1,0 +1,90 @@
+// A VU's event loop, as k6 keeps one per VU: an iteration ends when its function has returned
+// AND the work it started with callbacks has finished (timers from k6/timers, open WebSockets,
+// gRPC streams). A callback that throws ends the iteration with that error and cancels the
+// rest, as in k6. Interrupting the VU cancels everything pending.
+
+/** Outstanding work registered by a module; `done()` when it completes by itself. */
+export interface LoopTask {
+  done(): void;
+}
+
+interface Entry extends LoopTask {
+  readonly cancel: () => void;
+}
+
+export class VuEventLoop {
+  readonly #pending = new Set<Entry>();
+  #error: { err: unknown } | null = null;
+  #wake: (() => void) | null = null;
+
+  /** Registers outstanding work; `cancel` stops it when the iteration is cut short. */
+  add(cancel: () => void): LoopTask {
+    const entry: Entry = {
+      cancel,
+      done: () => {
+        if (this.#pending.delete(entry) && this.#pending.size === 0) this.#notify();
+      },
+    };
+    this.#pending.add(entry);
+    return entry;
+  }
+
+  get pending(): number {
+    return this.#pending.size;
+  }
+
+  /** Runs a script callback; a throw or a rejected promise ends the iteration with that error. */
+  call(fn: unknown, thisArg: unknown, ...args: unknown[]): void {
+    if (typeof fn !== 'function') return;
+    try {
+      const r: unknown = fn.apply(thisArg, args);
+      if (r instanceof Promise) r.catch((err: unknown) => this.fail(err));
+    } catch (err) {
+      this.fail(err);
+    }
+  }
+
+  /** Records a callback's error (the first one wins) and cancels the remaining work. */
+  fail(err: unknown): void {
+    if (this.#error === null) this.#error = { err };
+    this.cancelAll();
+    this.#notify();
+  }
+
+  /** Waits until nothing is pending; throws the first callback error. */
+  async drain(): Promise<void> {
+    while (this.#error === null && this.#pending.size > 0) {
+      await new Promise<void>((resolve) => {
+        this.#wake = resolve;
+      });
+    }
+    const e = this.#error;
+    this.#error = null;
+    if (e !== null) throw e.err;
+  }
+
+  /** Cancels every pending task (an interrupted or failed iteration). */
+  cancelAll(): void {
+    const entries = [...this.#pending];
+    this.#pending.clear();
+    for (const e of entries) {
+      try {
+        e.cancel();
+      } catch {
+        // A cancel that fails leaves nothing to wait for: the task is already dropped.
+      }
+    }
+    this.#notify();
+  }
+
+  /** Forgets a recorded error (the iteration that owned it ended another way). */
+  reset(): void {
+    this.#error = null;
+  }
+
+  #notify(): void {
+    const w = this.#wake;
+    this.#wake = null;
+    w?.();
+  }
+}

@@ -1,0 +1,20 @@
+// The factories that build each k6 module for a VU, by the names in ./catalog.ts. A VU builds a
+// module the first time its script imports it, so per-VU state lives in the module instance.
+import type { ModuleContext } from '../context.js';
+import { createK6Module } from './k6.js';
+import { createHttpModule } from './http.js';
+import { createMetricsModule } from './metrics.js';
+import { createExecutionModule } from './execution.js';
+import { createDataModule } from './data.js';
+import { createEncodingModule } from './encoding.js';
+
+export type ModuleFactory = (ctx: ModuleContext) => Record<string, unknown>;
+
+export const MODULE_FACTORIES: Readonly<Record<string, ModuleFactory>> = {
+  k6: (c) => createK6Module(c.test, c.vu),
+  'k6/http': (c) => createHttpModule(c.test, c.vu),
+  'k6/metrics': (c) => createMetricsModule(c.test, c.vu),
+  'k6/execution': (c) => createExecutionModule(c.test, c.vu),
+  'k6/data': (c) => createDataModule(c.test),
+  'k6/encoding': () => createEncodingModule(),
+};
