@@ -10,6 +10,7 @@ import { parseSetCookie, setCookieLines, type ResponseCookie } from '../../http/
 import { newTraceIds, traceHeader } from '../../tracing.js';
 import type { TestContext, VuState } from '../context.js';
 import { IterationInterruptedError } from '../../errors.js';
+import { parseHTML, type Selection } from './html.js';
 
 type Body = string | ArrayBuffer | ArrayBufferView | Record<string, unknown> | null | undefined;
 
@@ -22,6 +23,9 @@ export interface RequestParams {
   responseCallback?: ((status: number) => boolean) | null;
   cookies?: Record<string, string | { value: string; replace?: boolean }>;
 }
+
+/** Sends a follow-up request for a Response (submitForm, clickLink) through the VU's http module. */
+type Requester = (method: string, url: string, body: Body, params: RequestParams | undefined) => Promise<Response>;
 
 export interface ResponseTimings {
   blocked: number;
@@ -49,6 +53,7 @@ export class Response {
   readonly #raw: RawResponse;
   readonly #duration: number;
   readonly #responseType: string;
+  readonly #send: Requester;
   #headers: Record<string, string> | undefined;
   #body: string | ArrayBuffer | null | undefined;
   #timings: ResponseTimings | undefined;
@@ -62,6 +67,7 @@ export class Response {
     reqBody: string,
     responseType: string,
     duration: number,
+    send: Requester,
   ) {
     this.status = raw.status;
     this.proto = raw.proto;
@@ -74,6 +80,56 @@ export class Response {
     this.#raw = raw;
     this.#duration = duration;
     this.#responseType = responseType;
+    this.#send = send;
+  }
+
+  /** The body as an HTML document (k6/html's Selection); with a selector, the matching elements. */
+  html(selector?: string): Selection {
+    const body = this.body;
+    if (typeof body !== 'string')
+      throw new Error('the body is not text: cannot parse HTML (responseType is not "text")');
+    const doc = parseHTML(body, this.url);
+    return selector === undefined ? doc : doc.find(selector);
+  }
+
+  /**
+   * Fills and submits a form of this page, as a browser would: the form's method and action
+   * (resolved against this response's URL), its successful fields, `fields` on top, and the
+   * submit button's name and value when it has them.
+   */
+  submitForm(args?: {
+    formSelector?: string;
+    fields?: Record<string, string | number>;
+    submitSelector?: string;
+    params?: RequestParams;
+  }): Promise<Response> {
+    const form = this.html()
+      .find(args?.formSelector ?? 'form')
+      .first();
+    if (form.size() === 0) throw new Error(`submitForm: no form matches '${args?.formSelector ?? 'form'}'`);
+    const method = (form.attr('method') ?? 'GET').toUpperCase();
+    const action = new URL(form.attr('action') ?? '', this.url);
+    const values = new URLSearchParams(form.serializeArray().map((f): [string, string] => [f.name, f.value]));
+    for (const [k, v] of Object.entries(args?.fields ?? {})) values.set(k, String(v));
+    const submit = form.find(args?.submitSelector ?? '[type="submit"]').first();
+    const submitName = submit.attr('name');
+    if (submitName !== undefined && submitName !== '') values.set(submitName, submit.attr('value') ?? '');
+    if (method === 'GET') {
+      action.search = values.toString();
+      return this.#send('GET', action.href, null, args?.params);
+    }
+    const params: RequestParams = { ...args?.params, headers: { ...args?.params?.headers } };
+    if (!Object.keys(params.headers!).some((h) => h.toLowerCase() === 'content-type'))
+      params.headers!['Content-Type'] = 'application/x-www-form-urlencoded';
+    return this.#send(method, action.href, values.toString(), params);
+  }
+
+  /** Follows a link of this page: the first element matching `selector` (default a[href]). */
+  clickLink(args?: { selector?: string; params?: RequestParams }): Promise<Response> {
+    const selector = args?.selector ?? 'a[href]';
+    const href = this.html().find(selector).first().attr('href');
+    if (href === undefined) throw new Error(`clickLink: no link matches '${selector}'`);
+    return this.#send('GET', new URL(href, this.url).href, null, args?.params);
   }
 
   /** "200 OK"; built on read, as most scripts never look at it. */
@@ -418,7 +474,7 @@ export function createHttpModule(test: TestContext, vu: VuState): Record<string,
           continue;
         }
       }
-      return new Response(raw, currentUrl, currentMethod, reqHeaders, text, responseType, duration);
+      return new Response(raw, currentUrl, currentMethod, reqHeaders, text, responseType, duration, follow);
     }
   };
 
@@ -483,6 +539,7 @@ export function createHttpModule(test: TestContext, vu: VuState): Record<string,
 
   const request = (method: string, url: string | TaggedURL, body?: Body, params?: RequestParams): Promise<Response> =>
     one(String(method).toUpperCase(), url, body, params, false);
+  const follow: Requester = (method, url, body, params) => one(method, url, body, params, false);
 
   type BatchItem =
     | string

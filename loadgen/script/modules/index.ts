@@ -7,6 +7,8 @@ import { createMetricsModule } from './metrics.js';
 import { createExecutionModule } from './execution.js';
 import { createDataModule } from './data.js';
 import { createEncodingModule } from './encoding.js';
+import { createHtmlModule } from './html.js';
+import { createCryptoModule } from './crypto.js';
 
 export type ModuleFactory = (ctx: ModuleContext) => Record<string, unknown>;
 
@@ -17,4 +19,6 @@ export const MODULE_FACTORIES: Readonly<Record<string, ModuleFactory>> = {
   'k6/execution': (c) => createExecutionModule(c.test, c.vu),
   'k6/data': (c) => createDataModule(c.test),
   'k6/encoding': () => createEncodingModule(),
+  'k6/html': () => createHtmlModule(),
+  'k6/crypto': () => createCryptoModule(),
 };
