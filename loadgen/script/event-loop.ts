@@ -14,6 +14,8 @@ interface Entry extends LoopTask {
 
 export class VuEventLoop {
   readonly #pending = new Set<Entry>();
+  /** Things a module opened that outlive iterations (gRPC connections): closed with the VU. */
+  readonly #resources = new Set<() => void>();
   #error: { err: unknown } | null = null;
   #wake: (() => void) | null = null;
 
@@ -75,6 +77,25 @@ export class VuEventLoop {
       }
     }
     this.#notify();
+  }
+
+  /** Registers a resource to close with the VU; returns the function that forgets it. */
+  hold(close: () => void): () => void {
+    this.#resources.add(close);
+    return () => this.#resources.delete(close);
+  }
+
+  /** Closes every held resource (the VU is done). */
+  closeResources(): void {
+    const all = [...this.#resources];
+    this.#resources.clear();
+    for (const close of all) {
+      try {
+        close();
+      } catch {
+        // Closing is best effort: the VU is going away either way.
+      }
+    }
   }
 
   /** Forgets a recorded error (the iteration that owned it ended another way). */

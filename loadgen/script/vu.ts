@@ -182,6 +182,7 @@ export class VU {
 
   close(): void {
     this.state.loop.cancelAll();
+    this.state.loop.closeResources();
     this.state.transport.closeAll();
   }
 }

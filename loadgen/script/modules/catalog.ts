@@ -34,7 +34,7 @@ export const MODULES: readonly ModuleEntry[] = [
   { name: 'k6/encoding' },
   { name: 'k6/html' },
   { name: 'k6/crypto' },
-  { name: 'k6/net/grpc', blockingMethods: ['connect', 'invoke'] },
+  { name: 'k6/net/grpc', blockingMethods: ['connect', 'invoke', 'healthCheck'] },
   { name: 'k6/ws', blocking: ['connect'] },
   { name: 'k6/websockets' },
   { name: 'k6/experimental/websockets' },

@@ -9,6 +9,7 @@ import { createDataModule } from './data.js';
 import { createEncodingModule } from './encoding.js';
 import { createHtmlModule } from './html.js';
 import { createCryptoModule } from './crypto.js';
+import { createGrpcModule } from './grpc/index.js';
 
 export type ModuleFactory = (ctx: ModuleContext) => Record<string, unknown>;
 
@@ -21,4 +22,5 @@ export const MODULE_FACTORIES: Readonly<Record<string, ModuleFactory>> = {
   'k6/encoding': () => createEncodingModule(),
   'k6/html': () => createHtmlModule(),
   'k6/crypto': () => createCryptoModule(),
+  'k6/net/grpc': createGrpcModule,
 };

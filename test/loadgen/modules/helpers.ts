@@ -17,6 +17,7 @@ export function scriptDir(): { dir: string; write(name: string, text: string | B
     dir,
     write: (name, text) => {
       const p = path.join(dir, name);
+      fs.mkdirSync(path.dirname(p), { recursive: true });
       fs.writeFileSync(p, text);
       return p;
     },
