@@ -328,8 +328,10 @@ export function transformScript(source: string, filename: string): TransformResu
   for (const c of topCalls) wrap(c);
   for (const f of fns) if (f.made) for (const c of f.calls) wrap(c);
 
-  s.prepend(`(async function (${WRAPPER_PARAMS}) { "use strict"; `);
-  s.append(`\n${exportsTail.join(' ')}\n})`);
+  // The script runs in a block inside the wrapper, so its own declarations may shadow the
+  // wrapper's parameters (k6/experimental/fs exports an `open` beside k6's global one).
+  s.prepend(`(async function (${WRAPPER_PARAMS}) { "use strict"; { `);
+  s.append(`\n${exportsTail.join(' ')}\n}})`);
   const map = s.generateMap({ hires: true, source: filename, includeContent: false });
   return {
     code: s.toString(),

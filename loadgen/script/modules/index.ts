@@ -10,6 +10,10 @@ import { createEncodingModule } from './encoding.js';
 import { createHtmlModule } from './html.js';
 import { createCryptoModule } from './crypto.js';
 import { createGrpcModule } from './grpc/index.js';
+import { createWsModule } from './ws.js';
+import { createWebSocketsModule } from './websockets.js';
+import { createTimersModule } from './timers.js';
+import { createFsModule } from './fs.js';
 
 export type ModuleFactory = (ctx: ModuleContext) => Record<string, unknown>;
 
@@ -23,4 +27,9 @@ export const MODULE_FACTORIES: Readonly<Record<string, ModuleFactory>> = {
   'k6/html': () => createHtmlModule(),
   'k6/crypto': () => createCryptoModule(),
   'k6/net/grpc': createGrpcModule,
+  'k6/ws': createWsModule,
+  'k6/websockets': createWebSocketsModule,
+  'k6/experimental/websockets': createWebSocketsModule,
+  'k6/timers': createTimersModule,
+  'k6/experimental/fs': createFsModule,
 };

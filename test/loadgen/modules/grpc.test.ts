@@ -76,6 +76,7 @@ export default function () {
 `,
     );
     const r = await run({ script, env: { ADDR: plain.address } });
+    expect(r.exitCode).toBe(0);
     expect(r.stderr).not.toMatch(/level=error/);
     expect(failedChecks(r)).toEqual([]);
     expect(Object.keys(checks(r)).length).toBe(9);
@@ -103,6 +104,7 @@ export default function () {
 `,
     );
     const r = await run({ script, env: { ADDR: reflecting.address } });
+    expect(r.exitCode).toBe(0);
     expect(r.stderr).not.toMatch(/level=error/);
     expect(failedChecks(r)).toEqual([]);
     expect(Object.keys(checks(r)).length).toBe(9);

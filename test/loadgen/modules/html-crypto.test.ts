@@ -109,6 +109,7 @@ export default function () {
 `,
     );
     const r = await run({ script, env: { BASE: base } });
+    expect(r.exitCode).toBe(0);
     expect(r.stderr).not.toMatch(/level=error/);
     expect(failedChecks(r)).toEqual([]);
     expect(Object.keys(checks(r)).length).toBe(22);
@@ -151,6 +152,7 @@ export default function () {
 `,
     );
     const r = await run({ script });
+    expect(r.exitCode).toBe(0);
     expect(r.stderr).not.toMatch(/level=error/);
     expect(failedChecks(r)).toEqual([]);
     expect(Object.keys(checks(r)).length).toBe(17);
