@@ -76,4 +76,6 @@ export interface ModuleContext {
   readonly scriptDir: string;
   /** True while the VU runs its init code (k6 allows some calls only there). */
   readonly inInit: () => boolean;
+  /** This VU's instance of another module (jslib modules build on k6/http and k6). */
+  readonly require: (name: string) => unknown;
 }

@@ -78,8 +78,14 @@ export class VU {
   async init(): Promise<void> {
     const test = this.#test;
     let inInit = true;
-    const moduleCtx = { test, vu: this.state, scriptDir: this.#script.dir, inInit: () => inInit };
     const cache = new Map<string, unknown>();
+    const moduleCtx = {
+      test,
+      vu: this.state,
+      scriptDir: this.#script.dir,
+      inInit: () => inInit,
+      require: (name: string) => require(name),
+    };
     const require = (name: string): unknown => {
       let m = cache.get(name);
       if (m === undefined) {

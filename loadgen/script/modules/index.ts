@@ -14,6 +14,10 @@ import { createWsModule } from './ws.js';
 import { createWebSocketsModule } from './websockets.js';
 import { createTimersModule } from './timers.js';
 import { createFsModule } from './fs.js';
+import { createK6UtilsModule } from './jslib/k6-utils.js';
+import { createHttpxModule } from './jslib/httpx.js';
+import { createK6SummaryModule } from './jslib/k6-summary.js';
+import { createK6TestingModule } from './jslib/k6-testing.js';
 
 export type ModuleFactory = (ctx: ModuleContext) => Record<string, unknown>;
 
@@ -32,4 +36,13 @@ export const MODULE_FACTORIES: Readonly<Record<string, ModuleFactory>> = {
   'k6/experimental/websockets': createWebSocketsModule,
   'k6/timers': createTimersModule,
   'k6/experimental/fs': createFsModule,
+  'jslib/k6-utils': createK6UtilsModule,
+  'jslib/httpx': createHttpxModule,
+  'jslib/k6-summary': () => createK6SummaryModule(),
+  'jslib/k6-testing': createK6TestingModule,
+  'jslib/url': () => {
+    const mod: Record<string, unknown> = { URL, URLSearchParams };
+    mod.default = mod;
+    return mod;
+  },
 };

@@ -1,0 +1,90 @@
+// The jslib.k6.io modules scripts import by URL, served built in and offline: k6-utils, httpx,
+// k6-testing's expect, k6-summary's textSummary and jUnit, url. Against the fixture server.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { fixturePerFile } from '../helpers.js';
+import { checks, failedChecks, run } from './helpers.js';
+
+const { server, tmp } = fixturePerFile();
+
+describe('jslib.k6.io modules', () => {
+  it('resolves k6-utils, httpx, k6-testing, k6-summary and url by URL, any version', async () => {
+    const junit = path.join(tmp.dir, 'junit.xml');
+    const script = tmp.write(
+      'jslib.js',
+      `import { check, sleep } from 'k6';
+import { randomIntBetween, randomItem, randomString, uuidv4, findBetween, normalDistributionStages, getCurrentStageIndex, tagWithCurrentStageIndex } from 'https://jslib.k6.io/k6-utils/1.4.0/index.js';
+import { Httpx } from 'https://jslib.k6.io/httpx/0.1.0/index.js';
+import { expect } from 'https://jslib.k6.io/k6-testing/0.5.0/index.js';
+import { textSummary, jUnit } from 'https://jslib.k6.io/k6-summary/0.0.2/index.js';
+import { URLSearchParams } from 'https://jslib.k6.io/url/1.0.0/index.js';
+
+export const options = {
+  scenarios: { ramp: { executor: 'ramping-vus', startVUs: 1, stages: [{ duration: '1s', target: 1 }], gracefulRampDown: '0s' } },
+  thresholds: { checks: ['rate>0.99'], http_req_failed: ['rate<0.01'], 'http_reqs{stage:0}': ['count>=2'] },
+};
+const session = new Httpx({ baseURL: __ENV.BASE, headers: { 'X-From': 'httpx' }, tags: { api: 'demo' } });
+
+export default function () {
+  if (__ITER > 0) {
+    sleep(0.25);
+    return;
+  }
+  const n = randomIntBetween(3, 5);
+  const stages = normalDistributionStages(10, 60, 5);
+  check(null, {
+    randomIntBetween: () => n >= 3 && n <= 5,
+    randomItem: () => ['a', 'b'].includes(randomItem(['a', 'b'])),
+    randomString: () => /^[xy]{8}$/.test(randomString(8, 'xy')) && randomString(4).length === 4,
+    uuidv4: () => /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/.test(uuidv4()),
+    findBetween: () => findBetween('<b>1</b><b>2</b>', '<b>', '</b>') === '1' && findBetween('<b>1</b><b>2</b>', '<b>', '</b>', true).join() === '1,2',
+    normalDistributionStages: () => stages.length === 7 && stages[0].duration === '10s' && stages[3].target === 10 && stages[6].target === 0,
+    getCurrentStageIndex: () => getCurrentStageIndex() === 0,
+    url: () => new URLSearchParams({ a: '1' }).toString() === 'a=1',
+  });
+  tagWithCurrentStageIndex();
+  const res = session.get('/headers');
+  check(res.json(), { 'httpx base URL and headers': (h) => h['x-from'] === 'httpx' });
+  const posted = session.post('/echo', 'body', { headers: { 'Content-Type': 'text/plain' } });
+  expect(posted.status).toBe(200);
+  expect(posted.body).toContain('POST body');
+  expect(posted.json ? [1, 2] : []).toHaveLength(2);
+  expect({ a: { b: 1 } }).toHaveProperty('a.b', 1);
+  expect(posted.status).not.toBe(500);
+  expect.soft(1).toBe(2);
+  let hard = '';
+  try { expect(posted.status, 'status check').toBeGreaterThan(300); } catch (e) { hard = String(e); }
+  check(hard, { 'a failed expect throws': (h) => h.includes('status check') && h.includes('Expected: > 300') && h.includes('Received: 200') });
+}
+
+export function handleSummary(data) {
+  return { stdout: textSummary(data, { indent: ' ', enableColors: false }), [__ENV.JUNIT]: jUnit(data) };
+}
+`,
+    );
+    const r = await run({ script, env: { BASE: server.base, JUNIT: junit } });
+    expect(r.exitCode).toBe(0);
+    expect(failedChecks(r)).toEqual([]);
+    expect(Object.keys(checks(r)).length).toBe(10);
+    // The soft assertion logged its failure and the iteration went on.
+    expect(r.stderr).toMatch(/level=error msg="expect\(received\)\.toBe\(expected\)/);
+    expect(r.stdout).toContain('http_reqs');
+    const xml = fs.readFileSync(junit, 'utf8');
+    expect(xml).toContain('<testsuites tests="3" failures="0">');
+    expect(xml).toContain('name="checks - rate&gt;0.99"');
+    // Tags set by tagWithCurrentStageIndex reach the samples.
+    expect(r.summary!.metrics['http_reqs{stage:0}']!.values.count).toBe(2);
+  });
+
+  it('names the supported modules for an unknown jslib URL', async () => {
+    const script = tmp.write(
+      'unknown.js',
+      `import { x } from 'https://jslib.k6.io/nope/1.0.0/index.js';\nexport default function () {}\n`,
+    );
+    const r = await run({ script });
+    expect(r.exitCode).toBe(107);
+    expect(r.stderr).toContain("unsupported module 'https://jslib.k6.io/nope/1.0.0/index.js'");
+    expect(r.stderr).toContain('k6-utils');
+  });
+});
