@@ -2,6 +2,7 @@
 // AND the work it started with callbacks has finished (timers from k6/timers, open WebSockets,
 // gRPC streams). A callback that throws ends the iteration with that error and cancels the
 // rest, as in k6. Interrupting the VU cancels everything pending.
+import { types } from 'node:util';
 
 /** Outstanding work registered by a module; `done()` when it completes by itself. */
 export interface LoopTask {
@@ -40,7 +41,8 @@ export class VuEventLoop {
     if (typeof fn !== 'function') return;
     try {
       const r: unknown = fn.apply(thisArg, args);
-      if (r instanceof Promise) r.catch((err: unknown) => this.fail(err));
+      // A script's promise comes from its VU's realm: not an instance of this realm's Promise.
+      if (types.isPromise(r)) r.catch((err: unknown) => this.fail(err));
     } catch (err) {
       this.fail(err);
     }

@@ -1,5 +1,6 @@
 // k6/crypto: hashes, HMAC, incremental hashers and random bytes over node:crypto. MD4 is written
 // out here (RFC 1320): OpenSSL 3 moved it to the legacy provider, which Node does not load.
+import { types } from 'node:util';
 import * as nodeCrypto from 'node:crypto';
 
 const ALGORITHMS: Readonly<Record<string, string>> = {
@@ -18,7 +19,7 @@ type Input = string | ArrayBuffer | ArrayBufferView;
 
 function bytes(input: Input): Buffer {
   if (typeof input === 'string') return Buffer.from(input, 'utf8');
-  if (input instanceof ArrayBuffer) return Buffer.from(input);
+  if (types.isAnyArrayBuffer(input)) return Buffer.from(input);
   if (ArrayBuffer.isView(input)) return Buffer.from(input.buffer, input.byteOffset, input.byteLength);
   throw new TypeError('k6/crypto: input must be a string or an ArrayBuffer');
 }

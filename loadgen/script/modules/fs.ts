@@ -1,6 +1,7 @@
 // k6/experimental/fs: open() a file in the init context and read it from iterations with
 // read/seek/stat, each File with its own offset. As in k6, a file's bytes are read once per
 // test and shared by every VU (read-only), which open() of a large file in each VU would not be.
+import { types } from 'node:util';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { ModuleContext, TestContext } from '../context.js';
@@ -22,7 +23,7 @@ class File {
 
   /** Fills `buffer` from the offset; resolves with the bytes read, or null at the end of the file. */
   async read(buffer: Uint8Array): Promise<number | null> {
-    if (!(buffer instanceof Uint8Array)) throw new TypeError('fs: read() needs a Uint8Array');
+    if (!types.isUint8Array(buffer)) throw new TypeError('fs: read() needs a Uint8Array');
     if (this.#offset >= this.#data.length) return null;
     const n = this.#data.copy(buffer, 0, this.#offset, Math.min(this.#data.length, this.#offset + buffer.length));
     this.#offset += n;

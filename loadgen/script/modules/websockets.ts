@@ -2,6 +2,7 @@
 // onerror/onping/onpong and addEventListener, send, close, ping, binaryType). Nothing blocks:
 // an open socket is work on the VU's event loop, so the iteration ends once every socket it
 // opened has closed, as in k6. Listeners run as event-loop callbacks (a throw fails the iteration).
+import { types } from 'node:util';
 import type * as WsModule from 'ws';
 import type { ModuleContext } from '../context.js';
 import type { LoopTask } from '../event-loop.js';
@@ -83,7 +84,7 @@ export function createWebSocketsModule(ctx: ModuleContext): Record<string, unkno
     send(data: string | ArrayBuffer | ArrayBufferView | Blob): void {
       if (this.#ws.readyState !== this.#ws.OPEN) throw new Error('websockets: send() on a socket that is not open');
       if (typeof data === 'string') this.#ws.send(data);
-      else if (data instanceof ArrayBuffer) this.#ws.send(Buffer.from(data));
+      else if (types.isAnyArrayBuffer(data)) this.#ws.send(Buffer.from(data));
       else if (ArrayBuffer.isView(data)) this.#ws.send(Buffer.from(data.buffer, data.byteOffset, data.byteLength));
       else if (data instanceof Blob) {
         // A Blob's bytes arrive asynchronously; the message leaves once they have.

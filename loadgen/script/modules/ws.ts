@@ -2,6 +2,7 @@
 // handshake, then callback(socket) to set handlers, the 'open' event, and events until the
 // socket closes. A handler that throws closes the socket and connect() throws its error.
 // socket.setTimeout/setInterval timers live as long as the session.
+import { types } from 'node:util';
 import type * as WsModule from 'ws';
 import { IterationInterruptedError } from '../../errors.js';
 import type { ModuleContext } from '../context.js';
@@ -46,10 +47,10 @@ class Socket {
   }
 
   sendBinary(data: ArrayBuffer | ArrayBufferView): void {
-    if (!(data instanceof ArrayBuffer) && !ArrayBuffer.isView(data))
+    if (!types.isAnyArrayBuffer(data) && !ArrayBuffer.isView(data))
       throw new Error('ws: sendBinary needs an ArrayBuffer');
     this.#ws.send(
-      data instanceof ArrayBuffer ? Buffer.from(data) : Buffer.from(data.buffer, data.byteOffset, data.byteLength),
+      types.isAnyArrayBuffer(data) ? Buffer.from(data) : Buffer.from(data.buffer, data.byteOffset, data.byteLength),
     );
     this.#metrics.msgsSent.add(1, this.#tags);
   }
@@ -87,7 +88,7 @@ class Socket {
     for (const h of list) {
       try {
         const r = h.apply(this, args);
-        if (r instanceof Promise) r.catch(this.#onError);
+        if (types.isPromise(r)) r.catch(this.#onError);
       } catch (err) {
         this.#onError(err);
         return;

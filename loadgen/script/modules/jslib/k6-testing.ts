@@ -1,7 +1,7 @@
 // jslib.k6.io/k6-testing, served built in: expect(value) with the matchers scripts use most,
 // `.not`, and expect.soft (a failed soft assertion is logged as an error and the iteration goes
 // on; a failed hard one throws and fails the iteration, as in k6-testing).
-import { isDeepStrictEqual, inspect } from 'node:util';
+import { isDeepStrictEqual, inspect, types } from 'node:util';
 import type { ModuleContext } from '../../context.js';
 
 export class AssertionFailedError extends Error {
@@ -73,7 +73,7 @@ const MATCHERS: Record<string, Matcher> = {
     return { pass, expected: `property ${show(path)}${value.length > 0 ? ` = ${show(value[0])}` : ''}` };
   },
   toMatch: (r, e) => ({
-    pass: typeof r === 'string' && (e instanceof RegExp ? e.test(r) : r.includes(String(e))),
+    pass: typeof r === 'string' && (types.isRegExp(e) ? e.test(r) : r.includes(String(e))),
     expected: `to match ${show(e)}`,
   }),
 };
