@@ -11,6 +11,16 @@ import { newTraceIds, traceHeader } from '../../tracing.js';
 import type { TestContext, VuState } from '../context.js';
 import { IterationInterruptedError } from '../../errors.js';
 import { parseHTML, type Selection } from './html.js';
+import {
+  basicAuthLine,
+  CookieJar,
+  digestAuthLine,
+  FileData,
+  formBody,
+  HTTP_CONSTANTS,
+  STORE,
+  urlCredentials,
+} from './http-extras.js';
 
 type Body = string | ArrayBuffer | ArrayBufferView | Record<string, unknown> | null | undefined;
 
@@ -22,6 +32,10 @@ export interface RequestParams {
   redirects?: number;
   responseCallback?: ((status: number) => boolean) | null;
   cookies?: Record<string, string | { value: string; replace?: boolean }>;
+  /** A jar other than the VU's (k6's `jar` param). */
+  jar?: CookieJar;
+  /** With credentials in the URL: 'basic' (the default) or 'digest'. */
+  auth?: 'basic' | 'digest' | 'ntlm';
 }
 
 /** Sends a follow-up request for a Response (submitForm, clickLink) through the VU's http module. */
@@ -255,13 +269,8 @@ function bodyBuffer(body: Body, headers: Record<string, string>): { buf: Buffer 
   if (typeof body === 'string') return { buf: Buffer.from(body, 'utf8'), text: body };
   if (body instanceof ArrayBuffer) return { buf: Buffer.from(body), text: '' };
   if (ArrayBuffer.isView(body)) return { buf: Buffer.from(body.buffer, body.byteOffset, body.byteLength), text: '' };
-  // k6 sends a plain object as an urlencoded form.
-  const form = new URLSearchParams();
-  for (const [k, v] of Object.entries(body)) form.append(k, String(v));
-  if (!Object.keys(headers).some((h) => h.toLowerCase() === 'content-type'))
-    headers['Content-Type'] = 'application/x-www-form-urlencoded';
-  const text = form.toString();
-  return { buf: Buffer.from(text, 'utf8'), text };
+  // k6 sends a plain object as a form: urlencoded, or multipart when it holds an http.file().
+  return formBody(body, headers);
 }
 
 const REDIRECT = new Set([301, 302, 303, 307, 308]);
@@ -325,6 +334,11 @@ export function createHttpModule(test: TestContext, vu: VuState): Record<string,
       }
       if (!hasUa) extraLines += userAgentLine;
     } else extraLines = userAgentLine;
+    // Credentials in the URL: basic auth at once, digest after the server's challenge.
+    const credentials = urlCredentials(String(url));
+    if (credentials !== null && (params?.auth ?? 'basic') === 'basic') extraLines += basicAuthLine(credentials);
+    let digestLine = '';
+    const jar = params?.jar?.[STORE] ?? vu.cookies;
     const { buf, text } = bodyBuffer(body, reqHeaders);
     if (reqHeaders['Content-Type'] !== undefined && params?.headers?.['Content-Type'] === undefined)
       extraLines += `Content-Type: ${reqHeaders['Content-Type']}\r\n`;
@@ -372,8 +386,8 @@ export function createHttpModule(test: TestContext, vu: VuState): Record<string,
       const ids = tracing.propagator === 'none' ? null : newTraceIds();
       const sampled = ids !== null && (tracing.sampling >= 1 || Math.random() < tracing.sampling);
       if (ids !== null) head += traceHeader(tracing.propagator as 'w3c' | 'b3', ids, sampled);
-      if (vu.cookies.size > 0 || params?.cookies !== undefined)
-        head += cookieLine(new URL(currentUrl), params?.cookies);
+      if (digestLine !== '') head += digestLine;
+      if (jar.size > 0 || params?.cookies !== undefined) head += cookieLine(jar, new URL(currentUrl), params?.cookies);
       if (currentBody !== null) head += `Content-Length: ${currentBody.length}\r\n\r\n`;
       else if (currentMethod === 'POST' || currentMethod === 'PUT' || currentMethod === 'PATCH')
         head += 'Content-Length: 0\r\n\r\n';
@@ -458,10 +472,17 @@ export function createHttpModule(test: TestContext, vu: VuState): Record<string,
       }
       if (raw.setCookie) {
         const setCookies = setCookieLines(raw.rawHeaders);
-        if (setCookies.length > 0) vu.cookies.store(new URL(currentUrl), setCookies);
+        if (setCookies.length > 0) jar.store(new URL(currentUrl), setCookies);
       }
       if (raw.errorCode !== 0)
         test.log('warn', 'Request Failed', { error: `${currentMethod} ${currentUrl}: ${raw.error}` });
+      if (raw.status === 401 && credentials !== null && params?.auth === 'digest' && digestLine === '') {
+        const challenge = Object.entries(parseHeaders(raw.rawHeaders)).find(
+          ([k]) => k.toLowerCase() === 'www-authenticate',
+        );
+        digestLine = digestAuthLine(challenge?.[1], currentMethod, target.path, credentials) ?? '';
+        if (digestLine !== '') continue;
+      }
       if (REDIRECT.has(raw.status) && maxRedirects > 0) {
         const location = parseHeaders(raw.rawHeaders).Location;
         if (location !== undefined) {
@@ -479,9 +500,9 @@ export function createHttpModule(test: TestContext, vu: VuState): Record<string,
   };
 
   /** The Cookie header: the jar's cookies for the URL, overridden or extended by params.cookies. */
-  const cookieLine = (url: URL, extra: RequestParams['cookies']): string => {
+  const cookieLine = (jar: VuState['cookies'], url: URL, extra: RequestParams['cookies']): string => {
     const pairs = new Map<string, string>();
-    for (const c of vu.cookies.forUrl(url)) if (!pairs.has(c.name)) pairs.set(c.name, c.value);
+    for (const c of jar.forUrl(url)) if (!pairs.has(c.name)) pairs.set(c.name, c.value);
     if (extra !== undefined) {
       for (const [name, v] of Object.entries(extra)) {
         if (typeof v === 'string') {
@@ -493,49 +514,7 @@ export function createHttpModule(test: TestContext, vu: VuState): Record<string,
     return `Cookie: ${[...pairs].map(([k, v]) => `${k}=${v}`).join('; ')}\r\n`;
   };
 
-  const cookieJar = {
-    set: (
-      url: string,
-      name: string,
-      value: string,
-      opts?: {
-        domain?: string;
-        path?: string;
-        expires?: string;
-        max_age?: number;
-        secure?: boolean;
-        http_only?: boolean;
-      },
-    ): void => {
-      const u = new URL(url);
-      const maxAge = opts?.max_age;
-      vu.cookies.set({
-        name,
-        value: String(value),
-        domain: opts?.domain?.replace(/^\./, '') ?? u.hostname,
-        hostOnly: opts?.domain === undefined,
-        path: opts?.path ?? '/',
-        secure: opts?.secure ?? false,
-        httpOnly: opts?.http_only ?? false,
-        expires:
-          maxAge !== undefined
-            ? Date.now() + maxAge * 1000
-            : opts?.expires !== undefined
-              ? Date.parse(opts.expires)
-              : Infinity,
-      });
-    },
-    cookiesForURL: (url: string): Record<string, string[]> => {
-      const out: Record<string, string[]> = {};
-      for (const c of vu.cookies.forUrl(new URL(url))) (out[c.name] ??= []).push(c.value);
-      return out;
-    },
-    clear: (url: string): void => {
-      const u = new URL(url);
-      for (const c of vu.cookies.forUrl(u)) vu.cookies.delete(u, c.name);
-    },
-    delete: (url: string, name: string): void => vu.cookies.delete(new URL(url), name),
-  };
+  const cookieJar = new CookieJar(vu.cookies);
 
   const request = (method: string, url: string | TaggedURL, body?: Body, params?: RequestParams): Promise<Response> =>
     one(String(method).toUpperCase(), url, body, params, false);
@@ -577,6 +556,11 @@ export function createHttpModule(test: TestContext, vu: VuState): Record<string,
     batch,
     expectedStatuses,
     cookieJar: () => cookieJar,
+    CookieJar,
+    file: (data: string | ArrayBuffer | ArrayBufferView, filename?: string, contentType?: string) =>
+      new FileData(data, filename, contentType),
+    FileData,
+    ...HTTP_CONSTANTS,
     setResponseCallback: (cb: ((status: number) => boolean) | null) => {
       vu.responseCallback = cb;
     },
