@@ -27,6 +27,7 @@ import { buildSummaryData, summaryExport, type SummaryData } from './summary/dat
 import { renderSummary, SCENARIO_METRICS, type SummaryMode } from './summary/text.js';
 import { ProgressLine } from './summary/progress.js';
 import { Logger } from './log.js';
+import { parseSecretSources, type SecretSource, SecretSourceError } from './script/modules/secrets.js';
 
 export interface RunTestOptions extends CliOverrides {
   script: string;
@@ -41,6 +42,8 @@ export interface RunTestOptions extends CliOverrides {
   stderr?: Writable & { isTTY?: boolean };
   /** How many slowest requests to keep with their trace ids. */
   slowestCount?: number;
+  /** `--secret-source` values (k6/secrets): mock=key=value,… or file=path. */
+  secretSources?: string[];
 }
 
 export interface TestResult {
@@ -73,6 +76,14 @@ export async function runTest(opts: RunTestOptions): Promise<TestResult> {
     return { exitCode: error.exitCode, summary: undefined, error, iterationErrors: 0 };
   };
 
+  let secretSources: SecretSource[];
+  try {
+    secretSources = parseSecretSources(opts.secretSources ?? [], process.cwd());
+  } catch (err) {
+    if (err instanceof SecretSourceError) return fail(new InvalidConfigError([err.message]));
+    throw err;
+  }
+
   let script: LoadedScript;
   try {
     script = await loadScript(opts.script);
@@ -101,6 +112,7 @@ export async function runTest(opts: RunTestOptions): Promise<TestResult> {
     discardResponseBodies: false as boolean,
     scriptOptions: {} as Record<string, unknown>,
     sharedArrays: new Map<string, readonly unknown[]>(),
+    secretSources,
     startedAt: performance.now(),
     abort: (reason: string) => abort.abort(new TestAbortedError(reason)),
     log,

@@ -8,6 +8,7 @@ import type { CookieJar } from '../http/cookies.js';
 import type { SlowestRequests } from '../tracing.js';
 import type { GroupTree } from './groups.js';
 import type { VuEventLoop } from './event-loop.js';
+import type { SecretSource } from './modules/secrets.js';
 
 export interface TracingOptions {
   readonly propagator: 'w3c' | 'b3' | 'none';
@@ -26,6 +27,8 @@ export interface TestContext {
   /** Options as the script exported them, for exec.test.options. */
   readonly scriptOptions: Readonly<Record<string, unknown>>;
   readonly sharedArrays: Map<string, readonly unknown[]>;
+  /** Secret sources from `--secret-source`, parsed and read before the test starts (k6/secrets). */
+  readonly secretSources?: readonly SecretSource[];
   /** Test start, performance.now() clock. */
   readonly startedAt: number;
   abort(reason: string): void;

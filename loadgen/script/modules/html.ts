@@ -556,6 +556,7 @@ export function createHtmlModule(): Record<string, unknown> {
   const mod: Record<string, unknown> = {
     parseHTML: (src: string) => parseHTML(src),
     Selection,
+    NodeType: Object.freeze({ ElementNode: 1, TextNode: 3, CommentNode: 8, DocumentNode: 9, DoctypeNode: 10 }),
   };
   mod.default = mod;
   return mod;

@@ -188,6 +188,7 @@ export class CookieJar {
 
 /** k6/http's TLS and OCSP constants. */
 export const HTTP_CONSTANTS: Readonly<Record<string, string>> = {
+  SSL_3_0: 'ssl3.0',
   TLS_1_0: 'tls1.0',
   TLS_1_1: 'tls1.1',
   TLS_1_2: 'tls1.2',

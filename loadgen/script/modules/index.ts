@@ -14,6 +14,7 @@ import { createWsModule } from './ws.js';
 import { createWebSocketsModule } from './websockets.js';
 import { createTimersModule } from './timers.js';
 import { createFsModule } from './fs.js';
+import { createSecretsModule } from './secrets.js';
 import { createK6UtilsModule } from './jslib/k6-utils.js';
 import { createHttpxModule } from './jslib/httpx.js';
 import { createK6SummaryModule } from './jslib/k6-summary.js';
@@ -36,6 +37,7 @@ export const MODULE_FACTORIES: Readonly<Record<string, ModuleFactory>> = {
   'k6/experimental/websockets': createWebSocketsModule,
   'k6/timers': createTimersModule,
   'k6/experimental/fs': createFsModule,
+  'k6/secrets': createSecretsModule,
   'jslib/k6-utils': createK6UtilsModule,
   'jslib/httpx': createHttpxModule,
   'jslib/k6-summary': () => createK6SummaryModule(),
