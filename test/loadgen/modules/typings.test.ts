@@ -41,7 +41,14 @@ describe('k6 typings coverage', () => {
     const table = ['| module | exports implemented |', '|---|---|', ...rows, `| all | ${have} of ${total} |`].join(
       '\n',
     );
-    const readme = fs.readFileSync(path.join(repoRoot, 'README.md'), 'utf8');
-    expect(readme, `README.md should carry this table:\n${table}\n`).toContain(table);
+    // Compared cell by cell: the formatter pads README's table columns.
+    const cells = (text: string): string =>
+      text
+        .split('\n')
+        .filter((l) => l.startsWith('|'))
+        .map((l) => l.replace(/\s*\|\s*/g, '|').replace(/\|-+/g, '|-'))
+        .join('\n');
+    const readme = cells(fs.readFileSync(path.join(repoRoot, 'README.md'), 'utf8'));
+    expect(readme, `README.md should carry this table:\n${table}\n`).toContain(cells(table));
   });
 });
