@@ -40,6 +40,8 @@ export const MODULES: readonly ModuleEntry[] = [
   { name: 'k6/experimental/websockets' },
   { name: 'k6/timers' },
   { name: 'k6/experimental/fs' },
+  { name: 'k6/experimental/csv' },
+  { name: 'k6/experimental/streams' },
   { name: 'k6/secrets' },
   { name: 'jslib/k6-utils', urls: jslib('k6-utils') },
   {

@@ -11,7 +11,10 @@ const SeekMode = Object.freeze({ Start: 0, Current: 1, End: 2 });
 /** File contents by absolute path, per test. */
 const contents = new WeakMap<TestContext, Map<string, Buffer>>();
 
-class File {
+/** A File's whole contents, for modules that read files opened with k6/experimental/fs (csv). */
+export const FILE_BYTES = Symbol('file bytes');
+
+export class File {
   readonly path: string;
   readonly #data: Buffer;
   #offset = 0;
@@ -19,6 +22,10 @@ class File {
   constructor(p: string, data: Buffer) {
     this.path = p;
     this.#data = data;
+  }
+
+  get [FILE_BYTES](): Buffer {
+    return this.#data;
   }
 
   /** Fills `buffer` from the offset; resolves with the bytes read, or null at the end of the file. */

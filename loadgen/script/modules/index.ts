@@ -15,6 +15,8 @@ import { createWebSocketsModule } from './websockets.js';
 import { createTimersModule } from './timers.js';
 import { createFsModule } from './fs.js';
 import { createSecretsModule } from './secrets.js';
+import { createCsvModule } from './csv.js';
+import { createStreamsModule } from './streams.js';
 import { createK6UtilsModule } from './jslib/k6-utils.js';
 import { createHttpxModule } from './jslib/httpx.js';
 import { createK6SummaryModule } from './jslib/k6-summary.js';
@@ -38,6 +40,8 @@ export const MODULE_FACTORIES: Readonly<Record<string, ModuleFactory>> = {
   'k6/timers': createTimersModule,
   'k6/experimental/fs': createFsModule,
   'k6/secrets': createSecretsModule,
+  'k6/experimental/csv': createCsvModule,
+  'k6/experimental/streams': () => createStreamsModule(),
   'jslib/k6-utils': createK6UtilsModule,
   'jslib/httpx': createHttpxModule,
   'jslib/k6-summary': () => createK6SummaryModule(),

@@ -176,4 +176,41 @@ export default async function () {
     expect(checks(r)['timers ran, the cleared one not']!.passes).toBe(2);
     expect(checks(r)['fs read']!.passes).toBe(2);
   });
+
+  it('parses CSV files into shared arrays and record by record; streams are WHATWG streams', async () => {
+    tmp.write('users.csv', 'name,city\r\nann,"Paris, FR"\r\nbob,"say ""hi"""\r\ncy,Rome\r\n');
+    const script = tmp.write(
+      'csv.js',
+      `import { open } from 'k6/experimental/fs';
+import csv from 'k6/experimental/csv';
+import { ReadableStream } from 'k6/experimental/streams';
+import { check } from 'k6';
+export const options = { iterations: 2, vus: 2 };
+const file = await open('users.csv');
+const objects = await csv.parse(file, { asObjects: true });
+const rows = await csv.parse(file, { skipFirstLine: true, fromLine: 1, toLine: 2 });
+export default async function () {
+  const parser = new csv.Parser(file, { skipFirstLine: true });
+  const seen = [];
+  for (let r = await parser.next(); !r.done; r = await parser.next()) seen.push(r.value[0]);
+  const stream = new ReadableStream({ start(c) { c.enqueue('a'); c.enqueue('b'); c.close(); } });
+  const reader = stream.getReader();
+  let text = '';
+  for (let r = await reader.read(); !r.done; r = await reader.read()) text += r.value;
+  check(null, {
+    'csv objects': () => objects.length === 3 && objects[0].city === 'Paris, FR' && objects[1].city === 'say "hi"',
+    'csv rows, skipFirstLine, fromLine/toLine': () => rows.length === 2 && rows[0][0] === 'bob' && rows[1][1] === 'Rome',
+    'csv shared arrays are frozen': () => Object.isFrozen(objects),
+    'csv Parser': () => seen.join() === 'ann,bob,cy',
+    'streams': () => text === 'ab',
+  });
+}
+`,
+    );
+    const r = await run({ script });
+    expect(r.exitCode).toBe(0);
+    expect(failedChecks(r)).toEqual([]);
+    expect(checks(r)['csv Parser']!.passes).toBe(2);
+    expect(Object.keys(checks(r)).length).toBe(5);
+  });
 });
