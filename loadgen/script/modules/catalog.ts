@@ -52,6 +52,8 @@ export const MODULES: readonly ModuleEntry[] = [
   { name: 'jslib/k6-summary', urls: jslib('k6-summary') },
   { name: 'jslib/k6-testing', urls: jslib('k6-testing') },
   { name: 'jslib/url', urls: jslib('url') },
+  // describe() runs its callback as a group, which may block.
+  { name: 'jslib/k6chaijs', urls: jslib('k6chaijs'), blocking: ['describe'] },
 ];
 
 const byName = new Map(MODULES.map((m) => [m.name, m]));

@@ -21,6 +21,7 @@ import { createK6UtilsModule } from './jslib/k6-utils.js';
 import { createHttpxModule } from './jslib/httpx.js';
 import { createK6SummaryModule } from './jslib/k6-summary.js';
 import { createK6TestingModule } from './jslib/k6-testing.js';
+import { createK6ChaiModule } from './jslib/k6chaijs.js';
 
 export type ModuleFactory = (ctx: ModuleContext) => Record<string, unknown>;
 
@@ -46,6 +47,7 @@ export const MODULE_FACTORIES: Readonly<Record<string, ModuleFactory>> = {
   'jslib/httpx': createHttpxModule,
   'jslib/k6-summary': () => createK6SummaryModule(),
   'jslib/k6-testing': createK6TestingModule,
+  'jslib/k6chaijs': createK6ChaiModule,
   'jslib/url': () => {
     const mod: Record<string, unknown> = { URL, URLSearchParams };
     mod.default = mod;

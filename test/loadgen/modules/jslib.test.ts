@@ -87,4 +87,45 @@ export function handleSummary(data) {
     expect(r.stderr).toContain("unsupported module 'https://jslib.k6.io/nope/1.0.0/index.js'");
     expect(r.stderr).toContain('k6-utils');
   });
+
+  it('runs k6chaijs: describe blocks as groups, every assertion a check, the first failure ends its block', async () => {
+    const script = tmp.write(
+      'chai.js',
+      `import http from 'k6/http';
+import { describe, expect } from 'https://jslib.k6.io/k6chaijs/4.3.4.3/index.js';
+export const options = { iterations: 1 };
+export default function () {
+  const passed = describe('fetch json', () => {
+    const res = http.get(__ENV.BASE + '/json');
+    expect(res.status, 'response status').to.equal(200);
+    expect(res.json(), 'body').to.have.property('items').that.is.an('array').with.lengthOf(3);
+    expect(res.json().items).to.deep.equal([1, 2, 3]);
+    expect(res.json().name).to.be.a('string').and.not.be.empty;
+    expect(res.timings.duration).to.be.above(0);
+    expect(res.body).to.include('meshscope');
+  });
+  const failed = describe('a failing block', () => {
+    expect(404, 'status').to.equal(200);
+    expect(1).to.equal(1);
+  });
+  describe('results', () => {
+    expect(passed, 'first block').to.be.true;
+    expect(failed, 'second block').to.be.false;
+  });
+}
+`,
+    );
+    const r = await run({ script, env: { BASE: server.base } });
+    expect(r.exitCode).toBe(0);
+    const c = checks(r);
+    expect(c['expected response status to equal 200']).toEqual({ passes: 1, fails: 0 });
+    expect(c["expected body to have property 'items'"]).toEqual({ passes: 1, fails: 0 });
+    expect(c['expected status to equal 200']).toEqual({ passes: 0, fails: 1 });
+    // The failed assertion ended its block: the one after it never ran.
+    expect(c['expected 1 to equal 1']).toBeUndefined();
+    expect(c['expected first block to be true']).toEqual({ passes: 1, fails: 0 });
+    expect(c['expected second block to be false']).toEqual({ passes: 1, fails: 0 });
+    expect(r.summary!.root_group.groups.map((g) => g.name)).toEqual(['fetch json', 'a failing block', 'results']);
+    expect(failedChecks(r)).toEqual(['expected status to equal 200']);
+  });
 });
