@@ -73,6 +73,8 @@ export async function startGreeter(protoDir: string, withReflection: boolean): P
   server.addService(greeter, {
     SayHello: (call: grpc.ServerUnaryCall<Msg, Msg>, cb: grpc.sendUnaryData<Msg>) => {
       const name = String(call.request.name);
+      // Never answered: the client has to give up (its deadline, or an interrupted VU).
+      if (name === 'hang') return;
       if (name === '') {
         cb({ code: grpc.status.INVALID_ARGUMENT, details: 'name is required' });
         return;

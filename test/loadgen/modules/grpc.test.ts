@@ -128,4 +128,37 @@ export default function () {
     const refused = await run({ script, env: { MODE: 'refused' } });
     expect(refused.stderr).toContain('failed to connect to 127.0.0.1:1');
   });
+
+  it('cancels a call in flight when the VU is interrupted at the end of the duration', async () => {
+    const script = tmp.write(
+      'grpc-hang.js',
+      `import grpc from 'k6/net/grpc';
+const client = new grpc.Client();
+client.load([], 'greeter.proto');
+export const options = { scenarios: { s: { executor: 'constant-vus', vus: 1, duration: '300ms', gracefulStop: '0s' } } };
+export default function () {
+  client.connect(__ENV.ADDR, { plaintext: true });
+  client.invoke('demo.Greeter/SayHello', { name: 'hang' }, { timeout: '10m' });
+}
+`,
+    );
+    const r = await run({ script, env: { ADDR: plain.address } });
+    expect(r.exitCode).toBe(0);
+    // Interrupted, not timed out: no sample and no error for the cancelled call.
+    expect(r.summary!.metrics.grpc_req_duration).toBeUndefined();
+    expect(r.stderr).not.toMatch(/level=error/);
+  });
+
+  it('refuses unknown connect params', async () => {
+    const script = tmp.write(
+      'grpc-param.js',
+      `import grpc from 'k6/net/grpc';
+const client = new grpc.Client();
+export const options = { iterations: 1 };
+export default function () { client.connect(__ENV.ADDR, { plaintext: true, reflekt: true }); }
+`,
+    );
+    const r = await run({ script, env: { ADDR: plain.address } });
+    expect(r.stderr).toContain("unknown connect param 'reflekt'");
+  });
 });

@@ -102,6 +102,29 @@ export function durationMs(v: string | number | undefined, what: string, dflt: n
   return ms;
 }
 
+interface ConnectParams {
+  plaintext?: boolean;
+  reflect?: boolean;
+  reflectMetadata?: GrpcParams['metadata'];
+  timeout?: string | number;
+  maxReceiveSize?: number;
+  maxSendSize?: number;
+  authority?: string;
+  /** PEM strings (as open() reads them): a client certificate and key, and the CAs to trust. */
+  tls?: { cert?: string; key?: string; password?: string; cacerts?: string | string[] };
+}
+
+const CONNECT_PARAMS = new Set([
+  'plaintext',
+  'reflect',
+  'reflectMetadata',
+  'timeout',
+  'maxReceiveSize',
+  'maxSendSize',
+  'authority',
+  'tls',
+]);
+
 export function createGrpcClientClass(ctx: ModuleContext, metrics: GrpcMetrics) {
   const { test, vu } = ctx;
 
@@ -153,31 +176,41 @@ export function createGrpcClientClass(ctx: ModuleContext, metrics: GrpcMetrics) 
       for (const [p, m] of methods) this.#methods.set(p, m);
     }
 
-    async connect(
-      address: string,
-      params?: {
-        plaintext?: boolean;
-        reflect?: boolean;
-        reflectMetadata?: GrpcParams['metadata'];
-        timeout?: string | number;
-      },
-    ): Promise<boolean> {
+    async connect(address: string, params?: ConnectParams): Promise<boolean> {
       if (ctx.inInit()) throw new Error('grpc: connect() is not allowed in the init context');
       if (typeof address !== 'string' || address === '')
         throw new Error('grpc: connect() needs an address (host:port)');
+      for (const k of Object.keys(params ?? {}))
+        if (!CONNECT_PARAMS.has(k))
+          throw new Error(`grpc: unknown connect param '${k}' (${[...CONNECT_PARAMS].join(', ')})`);
       const { grpc: g } = grpcDeps();
       this.close();
-      const creds = params?.plaintext ? g.credentials.createInsecure() : g.credentials.createSsl();
-      const client = new g.Client(address, creds);
+      const tls = params?.tls;
+      const pem = (v: string | string[] | undefined): Buffer | undefined =>
+        v === undefined ? undefined : Buffer.from(Array.isArray(v) ? v.join('\n') : v);
+      const creds = params?.plaintext
+        ? g.credentials.createInsecure()
+        : g.credentials.createSsl(pem(tls?.cacerts) ?? null, pem(tls?.key) ?? null, pem(tls?.cert) ?? null);
+      const options: grpc.ChannelOptions = {};
+      if (params?.maxReceiveSize !== undefined) options['grpc.max_receive_message_length'] = params.maxReceiveSize;
+      if (params?.maxSendSize !== undefined) options['grpc.max_send_message_length'] = params.maxSendSize;
+      if (params?.authority !== undefined) options['grpc.default_authority'] = params.authority;
+      const client = new g.Client(address, creds, options);
       this.#client = client;
       this.#address = address;
       this.#release = vu.loop.hold(() => client.close());
       const deadline = new Date(Date.now() + durationMs(params?.timeout, 'timeout', 60_000));
-      await new Promise<void>((resolve, reject) =>
-        client.waitForReady(deadline, (err) =>
-          err ? reject(new Error(`grpc: failed to connect to ${address}: ${err.message}`)) : resolve(),
-        ),
-      );
+      // An interrupted VU closes the channel, which ends the wait.
+      const waiting = vu.loop.add(() => client.close());
+      try {
+        await new Promise<void>((resolve, reject) =>
+          client.waitForReady(deadline, (err) =>
+            err ? reject(new Error(`grpc: failed to connect to ${address}: ${err.message}`)) : resolve(),
+          ),
+        );
+      } finally {
+        waiting.done();
+      }
       if (vu.interrupted) throw new IterationInterruptedError();
       if (params?.reflect) {
         const set = await reflect(client, toMetadata(params.reflectMetadata), deadline);
@@ -245,10 +278,16 @@ export function createGrpcClientClass(ctx: ModuleContext, metrics: GrpcMetrics) 
           resolve({ value: undefined, status: { code: 13, details, metadata: new (grpcDeps().grpc.Metadata)() } });
           return;
         }
+        // In flight, the call is event-loop work: asyncInvoke's promise keeps the iteration
+        // going, and an interrupted VU cancels it instead of waiting out its deadline.
+        const task = vu.loop.add(() => call.cancel());
         call.on('metadata', (md) => {
           headers = md;
         });
-        call.on('status', (status) => resolve({ value, status, headers }));
+        call.on('status', (status) => {
+          task.done();
+          resolve({ value, status, headers });
+        });
       });
       if (vu.interrupted) throw new IterationInterruptedError();
       const duration = performance.now() - start;
