@@ -64,11 +64,11 @@ export interface VuState {
   interrupted: boolean;
   readonly transport: HttpTransport;
   readonly cookies: CookieJar;
+  /** Callback work (timers, sockets, streams) the current iteration waits for. */
+  readonly loop: VuEventLoop;
   /** Pending sleep to cut short on interruption. */
   sleepCancel: (() => void) | null;
   responseCallback: ((status: number) => boolean) | null;
-  /** Callback work (timers, sockets, streams) the current iteration waits for. */
-  readonly loop: VuEventLoop;
 }
 
 /** What a k6 module's factory receives when a VU first imports it. */
