@@ -62,6 +62,7 @@ export class VU {
       startLag: 0,
       interrupted: false,
       cookies: new CookieJar(),
+      loop: new VuEventLoop(),
       transport: new HttpTransport({
         noConnectionReuse: opts.noConnectionReuse,
         insecureSkipTLSVerify: opts.insecureSkipTLSVerify,
@@ -69,7 +70,6 @@ export class VU {
       }),
       sleepCancel: null,
       responseCallback: null,
-      loop: new VuEventLoop(),
     };
     this.#ctx = { env, iter: 0, vu: id };
   }
