@@ -307,7 +307,13 @@ async function execute(run: PreparedRun): Promise<TestResult> {
     special.state.tags = { ...options.tags, group: `::${name}` };
     special.state.groupPath = '';
     try {
-      return await withTimeout(Promise.resolve((fn as (d: unknown) => unknown)(arg)), timeout, `${name}()`);
+      // As an iteration, setup() and teardown() end once the callback work they started is done.
+      const run = async (): Promise<unknown> => {
+        const value = await (fn as (d: unknown) => unknown)(arg);
+        await special.state.loop.drain();
+        return value;
+      };
+      return await withTimeout(run(), timeout, `${name}()`);
     } catch (err) {
       if (abortError() !== undefined) throw abortError();
       throw new ScriptError(`${errorText(err)} (in ${name}())`, script.locate(err));

@@ -141,6 +141,9 @@ import { open, SeekMode } from 'k6/experimental/fs';
 import { check } from 'k6';
 export const options = { iterations: 2 };
 const file = await open('data.txt');
+export function teardown() {
+  setTimeout(() => check(null, { 'teardown waits for its timers': () => true }), 30);
+}
 export default async function () {
   const order = [];
   setTimeout((x) => order.push('timeout:' + x), 30, 'a');
@@ -175,6 +178,7 @@ export default async function () {
     expect(failedChecks(r)).toEqual([]);
     expect(checks(r)['timers ran, the cleared one not']!.passes).toBe(2);
     expect(checks(r)['fs read']!.passes).toBe(2);
+    expect(checks(r)['teardown waits for its timers']!.passes).toBe(1);
   });
 
   it('parses CSV files into shared arrays and record by record; streams are WHATWG streams', async () => {
