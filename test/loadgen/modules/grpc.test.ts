@@ -1,6 +1,8 @@
 // k6/net/grpc against real @grpc/grpc-js servers: protos from files (with an import), or from
 // server reflection (v1alpha, after the v1 attempt is refused); unary calls with metadata,
 // trailers, errors and enums; the three kinds of streams; health checks; gRPC metrics.
+import * as protoLoader from '@grpc/proto-loader';
+import * as protobuf from 'protobufjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { COMMON_PROTO, GREETER_PROTO, type GreeterServer, startGreeter } from './grpc-server.js';
 import { checks, failedChecks, run, scriptDir } from './helpers.js';
@@ -160,5 +162,36 @@ export default function () { client.connect(__ENV.ADDR, { plaintext: true, refle
     );
     const r = await run({ script, env: { ADDR: plain.address } });
     expect(r.stderr).toContain("unknown connect param 'reflekt'");
+  });
+
+  it('loads a protoset and calls asynchronously', async () => {
+    // A protoset as protoc --descriptor_set_out writes it: FileDescriptorSet { repeated file = 1 }.
+    const def = protoLoader.loadSync('greeter.proto', { includeDirs: [tmp.dir] });
+    const files = new Map<string, Buffer>();
+    for (const t of ['demo.HelloRequest', 'demo.common.Number'])
+      for (const b of (def[t] as protoLoader.MessageTypeDefinition<object, object>).fileDescriptorProtos)
+        files.set(b.toString('latin1'), b);
+    const w = protobuf.Writer.create();
+    for (const b of files.values()) w.uint32(10).bytes(b);
+    tmp.write('greeter.protoset', Buffer.from(w.finish()));
+    const script = tmp.write(
+      'grpc-protoset.js',
+      `import grpc from 'k6/net/grpc';
+import { check } from 'k6';
+const client = new grpc.Client();
+client.loadProtoset('greeter.protoset');
+export const options = { iterations: 1 };
+export default function () {
+  client.connect(__ENV.ADDR, { plaintext: true });
+  client.asyncInvoke('demo.Greeter/SayHello', { name: 'async' }).then((r) => {
+    check(r, { 'asyncInvoke resolves with the response': (x) => x.status === grpc.StatusOK && x.message.message === 'hello async' });
+    client.close();
+  });
+}
+`,
+    );
+    const r = await run({ script, env: { ADDR: plain.address } });
+    expect(r.exitCode).toBe(0);
+    expect(checks(r)['asyncInvoke resolves with the response']).toEqual({ passes: 1, fails: 0 });
   });
 });
