@@ -44,7 +44,7 @@ export function createWebSocketsModule(ctx: ModuleContext): Record<string, unkno
       this.url = url;
       metrics ??= wsMetrics(ctx.test);
       this.#metrics = metrics;
-      this.#ws = openSocket(url, params, protocols ?? undefined);
+      this.#ws = openSocket(vu, url, params, protocols ?? undefined);
       this.#tags = sessionTags(vu, url, params);
       this.#task = vu.loop.add(() => this.#ws.terminate());
       const started = performance.now();

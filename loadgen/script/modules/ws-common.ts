@@ -5,6 +5,7 @@ import { createRequire } from 'node:module';
 import type * as WsModule from 'ws';
 import type { Metric } from '../../metrics/registry.js';
 import type { TestContext, VuState } from '../context.js';
+import { type CookieJar, STORE } from './http-extras.js';
 
 let wsModule: typeof WsModule | undefined;
 
@@ -38,6 +39,16 @@ export interface WsParams {
   headers?: Record<string, string>;
   compression?: string;
   tags?: Record<string, string | number | boolean>;
+  /** The jar whose cookies go with the handshake (default: the VU's). */
+  jar?: CookieJar;
+}
+
+/** The Cookie header for a handshake: the jar's cookies for the URL as http(s), as k6 sends them. */
+function cookieHeader(vu: VuState, url: string, params: WsParams | null | undefined): string | undefined {
+  const jar = params?.jar?.[STORE] ?? vu.cookies;
+  if (jar.size === 0) return undefined;
+  const cookies = jar.forUrl(new URL(url.replace(/^ws/, 'http')));
+  return cookies.length === 0 ? undefined : cookies.map((c) => `${c.name}=${c.value}`).join('; ');
 }
 
 export interface Handshake {
@@ -56,6 +67,7 @@ export function sessionTags(vu: VuState, url: string, params: WsParams | null | 
 
 /** Opens a WebSocket with the params k6 takes; the socket is returned before its handshake completes. */
 export function openSocket(
+  vu: VuState,
   url: string,
   params: WsParams | null | undefined,
   protocols?: string | string[],
@@ -65,8 +77,10 @@ export function openSocket(
   if (params?.compression !== undefined && params.compression !== '' && params.compression !== 'deflate')
     throw new Error(`websocket: unsupported compression '${params.compression}' (deflate)`);
   const Ws = wsPackage().WebSocket;
+  const cookie = cookieHeader(vu, url, params);
+  const headers = cookie === undefined ? params?.headers : { Cookie: cookie, ...params?.headers };
   return new Ws(url, protocols ?? [], {
-    headers: params?.headers,
+    headers,
     perMessageDeflate: params?.compression === 'deflate',
   });
 }

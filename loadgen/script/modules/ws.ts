@@ -135,7 +135,7 @@ export function createWsModule(ctx: ModuleContext): Record<string, unknown> {
     const params = typeof paramsOrCallback === 'function' ? undefined : paramsOrCallback;
     if (typeof callback !== 'function') throw new Error('ws: connect() needs a callback function');
     if (vu.interrupted) throw new IterationInterruptedError();
-    const ws = openSocket(url, params);
+    const ws = openSocket(vu, url, params);
     const tags = sessionTags(vu, url, params);
     const task = vu.loop.add(() => ws.terminate());
     const started = performance.now();

@@ -9,12 +9,14 @@ import { checks, failedChecks, run, scriptDir } from './helpers.js';
 let wss: WebSocketServer;
 let url = '';
 const seenHeaders: string[] = [];
+const seenCookies: string[] = [];
 beforeAll(async () => {
   wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
   await new Promise<void>((r) => wss.once('listening', () => r()));
   url = `ws://127.0.0.1:${(wss.address() as AddressInfo).port}`;
   wss.on('connection', (socket, req) => {
     seenHeaders.push(String(req.headers['x-token'] ?? ''));
+    seenCookies.push(String(req.headers.cookie ?? ''));
     socket.on('message', (data, isBinary) => {
       const text = data.toString();
       if (!isBinary && text === 'bye') socket.close(4000, 'asked');
@@ -32,9 +34,11 @@ describe('k6/ws', () => {
     const script = tmp.write(
       'ws.js',
       `import ws from 'k6/ws';
+import http from 'k6/http';
 import { check } from 'k6';
 export const options = { vus: 2, iterations: 4 };
 export default function () {
+  http.cookieJar().set(__ENV.URL.replace('ws', 'http'), 'sid', 'vu' + __VU);
   const got = [];
   let pong = false;
   let closeCode = 0;
@@ -73,6 +77,9 @@ export default function () {
     expect(failedChecks(r)).toEqual([]);
     expect(checks(r)['handshake 101']!.passes).toBe(4);
     expect(seenHeaders).toContain('abc');
+    // The VU's cookie jar goes with the handshake, as k6 sends it.
+    expect(seenCookies).toContain('sid=vu1');
+    expect(seenCookies).toContain('sid=vu2');
     const m = r.summary!.metrics;
     expect(m.ws_sessions!.values.count).toBe(8);
     expect(m.ws_msgs_sent!.values.count).toBe(12);
