@@ -98,6 +98,7 @@ export default function () {
   const passed = describe('fetch json', () => {
     const res = http.get(__ENV.BASE + '/json');
     expect(res.status, 'response status').to.equal(200);
+    expect(res, 'response').to.have.validJsonBody();
     expect(res.json(), 'body').to.have.property('items').that.is.an('array').with.lengthOf(3);
     expect(res.json().items).to.deep.equal([1, 2, 3]);
     expect(res.json().name).to.be.a('string').and.not.be.empty;
@@ -120,6 +121,7 @@ export default function () {
     const c = checks(r);
     expect(c['expected response status to equal 200']).toEqual({ passes: 1, fails: 0 });
     expect(c["expected body to have property 'items'"]).toEqual({ passes: 1, fails: 0 });
+    expect(c['expected response to have a valid JSON body']).toEqual({ passes: 1, fails: 0 });
     expect(c['expected status to equal 200']).toEqual({ passes: 0, fails: 1 });
     // The failed assertion ended its block: the one after it never ran.
     expect(c['expected 1 to equal 1']).toBeUndefined();

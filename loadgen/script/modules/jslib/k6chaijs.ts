@@ -229,6 +229,17 @@ export function createK6ChaiModule(ctx: ModuleContext): Record<string, unknown> 
         `to have keys ${want.map((k) => `'${k}'`).join(', ')}`,
       );
     }
+    /** k6chaijs: the value (a k6 Response) has a body that parses as JSON. */
+    validJsonBody(): this {
+      let pass = false;
+      try {
+        JSON.parse(String((this.#actual as { body?: unknown })?.body));
+        pass = true;
+      } catch {
+        pass = false;
+      }
+      return this.#assert(pass, 'to have a valid JSON body');
+    }
     members(list: unknown[]): this {
       const a = this.#actual;
       const pass = Array.isArray(a) && a.length === list.length && list.every((x) => includes(a, x, this.#deep));
