@@ -124,6 +124,7 @@ export function transformScript(source: string, filename: string): TransformResu
   const exportsTail: string[] = [];
   /** Method names that block because a module handing out such objects is imported. */
   const blockingMethods = new Set<string>();
+  let withInstanceMethods = false;
 
   // Pass 1: imports and exports (top level only in ESM).
   for (const stmt of ast.body) {
@@ -138,6 +139,7 @@ export function transformScript(source: string, filename: string): TransformResu
       }
       const mod = entry.name;
       for (const m of entry.blockingMethods ?? []) blockingMethods.add(m);
+      if (entry.blockingInstanceMethods !== undefined) withInstanceMethods = true;
       const parts: string[] = [];
       const named: string[] = [];
       for (const spec of stmt.specifiers) {
@@ -185,6 +187,42 @@ export function transformScript(source: string, filename: string): TransformResu
     }
   }
 
+  // Pass 1b: variables holding instances of module classes with blocking methods
+  // (`const client = new grpc.Client()`), anywhere in the script.
+  const instances = new Map<string, ReadonlySet<string>>();
+  const classMethods = (callee: acorn.AnyNode): ReadonlySet<string> | undefined => {
+    let module: string | undefined;
+    let cls: string | undefined;
+    if (callee.type === 'Identifier') {
+      const b = imports.get(callee.name);
+      if (b !== undefined && b.imported !== '*' && b.imported !== 'default') [module, cls] = [b.module, b.imported];
+    } else if (callee.type === 'MemberExpression' && callee.object.type === 'Identifier') {
+      const b = imports.get(callee.object.name);
+      if (b !== undefined && (b.imported === '*' || b.imported === 'default'))
+        [module, cls] = [b.module, propName(callee.property, callee.computed)];
+    }
+    const methods =
+      module === undefined || cls === undefined ? undefined : resolveModule(module)?.blockingInstanceMethods?.[cls];
+    return methods === undefined ? undefined : new Set(methods);
+  };
+  const findInstances = (node: acorn.AnyNode): void => {
+    let target: acorn.AnyNode | null | undefined;
+    let value: acorn.AnyNode | null | undefined;
+    if (node.type === 'VariableDeclarator') [target, value] = [node.id, node.init];
+    else if (node.type === 'AssignmentExpression') [target, value] = [node.left, node.right];
+    if (target?.type === 'Identifier' && value?.type === 'NewExpression') {
+      const methods = classMethods(value.callee);
+      if (methods !== undefined) instances.set(target.name, methods);
+    }
+    for (const key of Object.keys(node)) {
+      const v = (node as unknown as Record<string, unknown>)[key];
+      if (Array.isArray(v)) {
+        for (const c of v) if (isNode(c)) findInstances(c);
+      } else if (isNode(v)) findInstances(v);
+    }
+  };
+  if (withInstanceMethods) findInstances(ast);
+
   // Pass 2: functions, their names, and the calls each one makes directly.
   const walk = (node: acorn.AnyNode, parent: acorn.AnyNode | null, owner: FnInfo | null): void => {
     let inner = owner;
@@ -231,6 +269,12 @@ export function transformScript(source: string, filename: string): TransformResu
         if (obj !== undefined && (obj.imported === '*' || obj.imported === 'default'))
           seed = prop !== undefined && (BLOCKING[obj.module]?.has(prop) ?? false);
         else if (prop !== undefined && blockingMethods.has(prop)) seed = true;
+        else if (
+          prop !== undefined &&
+          callee.object.type === 'Identifier' &&
+          instances.get(callee.object.name)?.has(prop)
+        )
+          seed = true;
         else if ((prop === 'call' || prop === 'apply') && callee.object.type === 'Identifier')
           name = callee.object.name;
         else if ((prop === 'call' || prop === 'apply') && callee.object.type === 'MemberExpression')

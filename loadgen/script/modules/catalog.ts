@@ -11,11 +11,17 @@ export interface ModuleEntry {
   /** Exported functions that block in k6: `http.get(...)`, `get(...)` after a named import. */
   readonly blocking?: readonly string[];
   /**
-   * Methods of objects this module hands out that block in k6 (`client.invoke(...)`,
-   * `res.submitForm()`): when a script imports the module, any call of a method by that name is
-   * awaited. Awaiting a method that turns out not to block only costs a microtask.
+   * Methods of objects this module hands out that block in k6, by names no other object is likely
+   * to have (`res.submitForm()`): when a script imports the module, any call of a method by that
+   * name is awaited. Awaiting a method that turns out not to block only costs a microtask.
    */
   readonly blockingMethods?: readonly string[];
+  /**
+   * Blocking methods of the module's classes, by class: awaited on variables the script assigns
+   * `new Class(...)` to (`const client = new grpc.Client(); client.invoke(...)`). Common names
+   * (`get`, `connect`) stay bound to those variables, so `map.get(k)` elsewhere is untouched.
+   */
+  readonly blockingInstanceMethods?: Readonly<Record<string, readonly string[]>>;
 }
 
 const jslib = (path: string): RegExp =>
@@ -34,7 +40,7 @@ export const MODULES: readonly ModuleEntry[] = [
   { name: 'k6/encoding' },
   { name: 'k6/html' },
   { name: 'k6/crypto' },
-  { name: 'k6/net/grpc', blockingMethods: ['connect', 'invoke', 'healthCheck'] },
+  { name: 'k6/net/grpc', blockingInstanceMethods: { Client: ['connect', 'invoke', 'healthCheck'] } },
   { name: 'k6/ws', blocking: ['connect'] },
   { name: 'k6/websockets' },
   { name: 'k6/experimental/websockets' },
@@ -47,7 +53,9 @@ export const MODULES: readonly ModuleEntry[] = [
   {
     name: 'jslib/httpx',
     urls: jslib('httpx'),
-    blockingMethods: ['get', 'post', 'put', 'patch', 'delete', 'head', 'options', 'request', 'batch'],
+    blockingInstanceMethods: {
+      Httpx: ['get', 'post', 'put', 'patch', 'delete', 'head', 'options', 'request', 'batch'],
+    },
   },
   { name: 'jslib/k6-summary', urls: jslib('k6-summary') },
   { name: 'jslib/k6-testing', urls: jslib('k6-testing') },
