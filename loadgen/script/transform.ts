@@ -133,7 +133,7 @@ export function transformScript(source: string, filename: string): TransformResu
       const entry = resolveModule(specifier);
       if (entry === undefined) {
         throw new TransformError(
-          `unsupported module '${specifier}': meshscope provides ${K6_MODULES.join(', ')}, the jslib.k6.io modules k6-utils, httpx, k6-summary, k6-testing, k6chaijs and url, and bundles relative imports`,
+          `unsupported module '${specifier}': meshscope provides ${K6_MODULES.join(', ')}, the jslib.k6.io modules k6-utils, httpx, k6-summary, k6-testing, k6chaijs, papaparse, formdata and url, and bundles relative imports`,
           stmt.start,
         );
       }

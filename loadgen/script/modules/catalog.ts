@@ -60,6 +60,8 @@ export const MODULES: readonly ModuleEntry[] = [
   { name: 'jslib/k6-summary', urls: jslib('k6-summary') },
   { name: 'jslib/k6-testing', urls: jslib('k6-testing') },
   { name: 'jslib/url', urls: jslib('url') },
+  { name: 'jslib/papaparse', urls: jslib('papaparse') },
+  { name: 'jslib/formdata', urls: jslib('formdata') },
   // describe() runs its callback as a group, which may block.
   { name: 'jslib/k6chaijs', urls: jslib('k6chaijs'), blocking: ['describe'] },
 ];

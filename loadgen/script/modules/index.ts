@@ -22,6 +22,8 @@ import { createHttpxModule } from './jslib/httpx.js';
 import { createK6SummaryModule } from './jslib/k6-summary.js';
 import { createK6TestingModule } from './jslib/k6-testing.js';
 import { createK6ChaiModule } from './jslib/k6chaijs.js';
+import { createPapaparseModule } from './jslib/papaparse.js';
+import { createFormDataModule } from './jslib/formdata.js';
 
 export type ModuleFactory = (ctx: ModuleContext) => Record<string, unknown>;
 
@@ -48,6 +50,8 @@ export const MODULE_FACTORIES: Readonly<Record<string, ModuleFactory>> = {
   'jslib/k6-summary': () => createK6SummaryModule(),
   'jslib/k6-testing': createK6TestingModule,
   'jslib/k6chaijs': createK6ChaiModule,
+  'jslib/papaparse': () => createPapaparseModule(),
+  'jslib/formdata': () => createFormDataModule(),
   'jslib/url': () => {
     const mod: Record<string, unknown> = { URL, URLSearchParams };
     mod.default = mod;

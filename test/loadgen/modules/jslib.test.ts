@@ -130,4 +130,32 @@ export default function () {
     expect(r.summary!.root_group.groups.map((g) => g.name)).toEqual(['fetch json', 'a failing block', 'results']);
     expect(failedChecks(r)).toEqual(['expected status to equal 200']);
   });
+
+  it('serves papaparse and formdata', async () => {
+    tmp.write('people.csv', 'name;age;admin\nann;31;true\n\nbob;42;false\n');
+    const script = tmp.write(
+      'papa.js',
+      `import http from 'k6/http';
+import { check } from 'k6';
+import papaparse from 'https://jslib.k6.io/papaparse/5.1.1/index.js';
+import { FormData } from 'https://jslib.k6.io/formdata/0.0.2/index.js';
+export const options = { iterations: 1 };
+const people = papaparse.parse(open('./people.csv'), { header: true, skipEmptyLines: true, dynamicTyping: true }).data;
+export default function () {
+  const fd = new FormData();
+  fd.append('who', people[0].name);
+  fd.append('doc', http.file('abc', 'a.txt', 'text/plain'));
+  const res = http.post(__ENV.BASE + '/echo', fd.body(), { headers: { 'Content-Type': 'multipart/form-data; boundary=' + fd.boundary } });
+  check(people, { 'papaparse header rows, guessed delimiter, types': (p) => p.length === 2 && p[1].name === 'bob' && p[1].age === 42 && p[0].admin === true });
+  check(res, {
+    'formdata multipart body': (r) => r.body.includes('name="who"\\r\\n\\r\\nann\\r\\n') && r.body.includes('filename="a.txt"\\r\\nContent-Type: text/plain\\r\\n\\r\\nabc\\r\\n') && r.body.includes('--' + fd.boundary + '--'),
+  });
+}
+`,
+    );
+    const r = await run({ script, env: { BASE: server.base } });
+    expect(r.exitCode).toBe(0);
+    expect(failedChecks(r)).toEqual([]);
+    expect(Object.keys(checks(r)).length).toBe(2);
+  });
 });
