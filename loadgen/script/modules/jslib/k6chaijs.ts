@@ -264,7 +264,9 @@ export function createK6ChaiModule(ctx: ModuleContext): Record<string, unknown> 
     return ok;
   };
 
-  const mod: Record<string, unknown> = { describe, expect, chai: { expect } };
+  // chai.config as k6chaijs reads it; scripts set these flags (logFailures, exitOnError...).
+  const config = { logFailures: false, aggregateChecks: false, exitOnError: false, truncateMsgThreshold: 300 };
+  const mod: Record<string, unknown> = { describe, expect, config, chai: { expect, config } };
   mod.default = mod;
   return mod;
 }
