@@ -247,6 +247,8 @@ export function createK6ChaiModule(ctx: ModuleContext): Record<string, unknown> 
     }
   }
 
+  // chai.config as k6chaijs reads it; scripts set these flags (logFailures, exitOnError...).
+  const config = { logFailures: false, aggregateChecks: false, exitOnError: false, truncateMsgThreshold: 300 };
   const expect = (actual: unknown, message?: string): Assertion => new Assertion(actual, message);
 
   /** A k6 group that ends at the first failed assertion or exception and returns whether none failed. */
@@ -259,13 +261,13 @@ export function createK6ChaiModule(ctx: ModuleContext): Record<string, unknown> 
         ok = false;
         // A failed assertion is already a failed check; anything else becomes one.
         if (!(err instanceof ChaiAssertionError)) k6.check(null, { [`Exception raised "${String(err)}"`]: false });
+        else if (config.logFailures) ctx.test.log('error', err.message, { source: 'k6chaijs' });
+        if (config.exitOnError) throw err;
       }
     });
     return ok;
   };
 
-  // chai.config as k6chaijs reads it; scripts set these flags (logFailures, exitOnError...).
-  const config = { logFailures: false, aggregateChecks: false, exitOnError: false, truncateMsgThreshold: 300 };
   const mod: Record<string, unknown> = { describe, expect, config, chai: { expect, config } };
   mod.default = mod;
   return mod;
