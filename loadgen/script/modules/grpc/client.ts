@@ -251,7 +251,7 @@ export function createGrpcClientClass(ctx: ModuleContext, metrics: GrpcMetrics) 
       params: GrpcParams | undefined,
     ): Promise<GrpcResponse> {
       if (vu.interrupted) throw new IterationInterruptedError();
-      const deadline = new Date(Date.now() + durationMs(params?.timeout, 'timeout', 120_000));
+      const deadline = new Date(Date.now() + durationMs(params?.timeout, 'timeout', 60_000));
       const start = performance.now();
       const result = await new Promise<{
         value: object | undefined;
