@@ -88,7 +88,11 @@ export function createWebSocketsModule(ctx: ModuleContext): Record<string, unkno
       else if (ArrayBuffer.isView(data)) this.#ws.send(Buffer.from(data.buffer, data.byteOffset, data.byteLength));
       else if (data instanceof Blob) {
         // A Blob's bytes arrive asynchronously; the message leaves once they have.
-        data.arrayBuffer().then((b) => this.#ws.send(Buffer.from(b)));
+        // A socket closed meanwhile is the script's error, not an unhandled rejection.
+        data.arrayBuffer().then(
+          (b) => vu.loop.call(() => this.#ws.send(Buffer.from(b)), this),
+          (err: unknown) => vu.loop.fail(err),
+        );
       } else this.#ws.send(String(data));
       this.#metrics.msgsSent.add(1, this.#tags);
     }
