@@ -135,6 +135,8 @@ export class VU {
     this.#ctx.iter = s.iteration;
     s.startLag = startLag;
     if (!this.#opts.noCookiesReset) s.cookies.clear();
+    // A callback error from after the last iteration ended belongs to no iteration.
+    s.loop.reset();
     const baseTags = s.tags;
     const m = this.#test.metrics;
     const start = performance.now();
