@@ -30,6 +30,7 @@ import { ProgressLine } from './summary/progress.js';
 import { Logger, type LogFormat } from './log.js';
 import { RequestRate } from './http/rate.js';
 import { Watchdog } from './watchdog.js';
+import { parseSecretSources, type SecretSource, SecretSourceError } from './script/modules/secrets.js';
 
 export interface RunTestOptions extends CliOverrides {
   script: string;
@@ -52,6 +53,8 @@ export interface RunTestOptions extends CliOverrides {
   stderr?: Writable & { isTTY?: boolean };
   /** How many slowest requests to keep with their trace ids. */
   slowestCount?: number;
+  /** `--secret-source` values (k6/secrets): mock=key=value,… or file=path. */
+  secretSources?: string[];
 }
 
 export interface TestResult {
@@ -100,6 +103,14 @@ export async function runTest(opts: RunTestOptions): Promise<TestResult> {
     return { exitCode: error.exitCode, summary: undefined, error, iterationErrors: 0 };
   };
 
+  let secretSources: SecretSource[];
+  try {
+    secretSources = parseSecretSources(opts.secretSources ?? [], process.cwd());
+  } catch (err) {
+    if (err instanceof SecretSourceError) return fail(new InvalidConfigError([err.message]));
+    throw err;
+  }
+
   let script: LoadedScript;
   try {
     script = await loadScript(opts.script);
@@ -129,6 +140,7 @@ export async function runTest(opts: RunTestOptions): Promise<TestResult> {
     httpOptions: { throw: false, debug: '', batch: 20, batchPerHost: 6, rateLimit: null } as HttpRunOptions,
     scriptOptions: {} as Record<string, unknown>,
     sharedArrays: new Map<string, readonly unknown[]>(),
+    secretSources,
     startedAt: performance.now(),
     abort: (reason: string) => abort.abort(new TestAbortedError(reason)),
     log,
@@ -362,8 +374,13 @@ async function execute(run: PreparedRun): Promise<TestResult> {
     special.state.groupPath = '';
     watchdog?.limit(special, timeout);
     try {
+      // As an iteration, setup() and teardown() end once the callback work they started is done.
       return await withTimeout(
-        detached(() => (fn as (d: unknown) => unknown)(arg)),
+        detached(async () => {
+          const value = await (fn as (d: unknown) => unknown)(arg);
+          await special.state.loop.drain();
+          return value;
+        }),
         timeout,
         () => new LifecycleTimeoutError(name, timeout),
       );

@@ -7,6 +7,8 @@ import type { HttpTransport } from '../http/client.js';
 import type { CookieJar } from '../http/cookies.js';
 import type { SlowestRequests } from '../tracing.js';
 import type { GroupTree } from './groups.js';
+import type { VuEventLoop } from './event-loop.js';
+import type { SecretSource } from './modules/secrets.js';
 
 export interface TracingOptions {
   readonly propagator: 'w3c' | 'b3' | 'none';
@@ -27,6 +29,8 @@ export interface TestContext {
   /** Options as the script exported them, for exec.test.options. */
   readonly scriptOptions: Readonly<Record<string, unknown>>;
   readonly sharedArrays: Map<string, readonly unknown[]>;
+  /** Secret sources from `--secret-source`, parsed and read before the test starts (k6/secrets). */
+  readonly secretSources?: readonly SecretSource[];
   /** Test start, performance.now() clock. */
   readonly startedAt: number;
   abort(reason: string): void;
@@ -74,6 +78,8 @@ export interface VuState {
   interrupted: boolean;
   readonly transport: HttpTransport;
   readonly cookies: CookieJar;
+  /** Callback work (timers, sockets, streams) the current iteration waits for. */
+  readonly loop: VuEventLoop;
   /** Pending sleep to cut short on interruption. */
   sleepCancel: (() => void) | null;
   responseCallback: ((status: number) => boolean) | null;
@@ -82,4 +88,16 @@ export interface VuState {
    * data_sent/data_received once per iteration (and after setup/teardown), as k6 does.
    */
   readonly network: { sent: number; received: number };
+}
+
+/** What a k6 module's factory receives when a VU first imports it. */
+export interface ModuleContext {
+  readonly test: TestContext;
+  readonly vu: VuState;
+  /** The script's directory: relative paths in init-context calls resolve against it. */
+  readonly scriptDir: string;
+  /** True while the VU runs its init code (k6 allows some calls only there). */
+  readonly inInit: () => boolean;
+  /** This VU's instance of another module (jslib modules build on k6/http and k6). */
+  readonly require: (name: string) => unknown;
 }

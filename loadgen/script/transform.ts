@@ -16,13 +16,14 @@
 // (each VU has its own module state, as each k6 VU has its own JS runtime).
 import * as acorn from 'acorn';
 import MagicString from 'magic-string';
+import { MODULE_NAMES, MODULES, resolveModule } from './modules/catalog.js';
 
-export const K6_MODULES = ['k6', 'k6/http', 'k6/metrics', 'k6/execution', 'k6/data', 'k6/encoding'] as const;
+/** Module names a script imports; the bundler keeps them external. */
+export const K6_MODULES: readonly string[] = MODULE_NAMES;
 
-const BLOCKING: Readonly<Record<string, ReadonlySet<string>>> = {
-  k6: new Set(['sleep', 'group']),
-  'k6/http': new Set(['get', 'post', 'put', 'patch', 'del', 'head', 'options', 'request', 'batch']),
-};
+const BLOCKING: Readonly<Record<string, ReadonlySet<string>>> = Object.fromEntries(
+  MODULES.map((m) => [m.name, new Set(m.blocking ?? [])]),
+);
 
 /** Free identifiers k6 provides per VU / per iteration; rewritten to reads of the VU context. */
 const CONTEXT_GLOBALS: Readonly<Record<string, string>> = {
@@ -121,17 +122,24 @@ export function transformScript(source: string, filename: string): TransformResu
   const fns: FnInfo[] = [];
   const topCalls: CallInfo[] = [];
   const exportsTail: string[] = [];
+  /** Method names that block because a module handing out such objects is imported. */
+  const blockingMethods = new Set<string>();
+  let withInstanceMethods = false;
 
   // Pass 1: imports and exports (top level only in ESM).
   for (const stmt of ast.body) {
     if (stmt.type === 'ImportDeclaration') {
-      const mod = String(stmt.source.value);
-      if (!(K6_MODULES as readonly string[]).includes(mod)) {
+      const specifier = String(stmt.source.value);
+      const entry = resolveModule(specifier);
+      if (entry === undefined) {
         throw new TransformError(
-          `unsupported module '${mod}': meshscope provides ${K6_MODULES.join(', ')} and bundles relative imports`,
+          `unsupported module '${specifier}': meshscope provides ${K6_MODULES.join(', ')}, the jslib.k6.io modules k6-utils, httpx, k6-summary, k6-testing, k6chaijs, papaparse, formdata and url, and bundles relative imports`,
           stmt.start,
         );
       }
+      const mod = entry.name;
+      for (const m of entry.blockingMethods ?? []) blockingMethods.add(m);
+      if (entry.blockingInstanceMethods !== undefined) withInstanceMethods = true;
       const parts: string[] = [];
       const named: string[] = [];
       for (const spec of stmt.specifiers) {
@@ -179,6 +187,42 @@ export function transformScript(source: string, filename: string): TransformResu
     }
   }
 
+  // Pass 1b: variables holding instances of module classes with blocking methods
+  // (`const client = new grpc.Client()`), anywhere in the script.
+  const instances = new Map<string, ReadonlySet<string>>();
+  const classMethods = (callee: acorn.AnyNode): ReadonlySet<string> | undefined => {
+    let module: string | undefined;
+    let cls: string | undefined;
+    if (callee.type === 'Identifier') {
+      const b = imports.get(callee.name);
+      if (b !== undefined && b.imported !== '*' && b.imported !== 'default') [module, cls] = [b.module, b.imported];
+    } else if (callee.type === 'MemberExpression' && callee.object.type === 'Identifier') {
+      const b = imports.get(callee.object.name);
+      if (b !== undefined && (b.imported === '*' || b.imported === 'default'))
+        [module, cls] = [b.module, propName(callee.property, callee.computed)];
+    }
+    const methods =
+      module === undefined || cls === undefined ? undefined : resolveModule(module)?.blockingInstanceMethods?.[cls];
+    return methods === undefined ? undefined : new Set(methods);
+  };
+  const findInstances = (node: acorn.AnyNode): void => {
+    let target: acorn.AnyNode | null | undefined;
+    let value: acorn.AnyNode | null | undefined;
+    if (node.type === 'VariableDeclarator') [target, value] = [node.id, node.init];
+    else if (node.type === 'AssignmentExpression') [target, value] = [node.left, node.right];
+    if (target?.type === 'Identifier' && value?.type === 'NewExpression') {
+      const methods = classMethods(value.callee);
+      if (methods !== undefined) instances.set(target.name, methods);
+    }
+    for (const key of Object.keys(node)) {
+      const v = (node as unknown as Record<string, unknown>)[key];
+      if (Array.isArray(v)) {
+        for (const c of v) if (isNode(c)) findInstances(c);
+      } else if (isNode(v)) findInstances(v);
+    }
+  };
+  if (withInstanceMethods) findInstances(ast);
+
   // Pass 2: functions, their names, and the calls each one makes directly.
   const walk = (node: acorn.AnyNode, parent: acorn.AnyNode | null, owner: FnInfo | null): void => {
     let inner = owner;
@@ -224,6 +268,13 @@ export function transformScript(source: string, filename: string): TransformResu
         const obj = callee.object.type === 'Identifier' ? imports.get(callee.object.name) : undefined;
         if (obj !== undefined && (obj.imported === '*' || obj.imported === 'default'))
           seed = prop !== undefined && (BLOCKING[obj.module]?.has(prop) ?? false);
+        else if (prop !== undefined && blockingMethods.has(prop)) seed = true;
+        else if (
+          prop !== undefined &&
+          callee.object.type === 'Identifier' &&
+          instances.get(callee.object.name)?.has(prop)
+        )
+          seed = true;
         else if ((prop === 'call' || prop === 'apply') && callee.object.type === 'Identifier')
           name = callee.object.name;
         else if ((prop === 'call' || prop === 'apply') && callee.object.type === 'MemberExpression')
@@ -321,8 +372,10 @@ export function transformScript(source: string, filename: string): TransformResu
   for (const c of topCalls) wrap(c);
   for (const f of fns) if (f.made) for (const c of f.calls) wrap(c);
 
-  s.prepend(`(async function (${WRAPPER_PARAMS}) { "use strict"; `);
-  s.append(`\n${exportsTail.join(' ')}\n})`);
+  // The script runs in a block inside the wrapper, so its own declarations may shadow the
+  // wrapper's parameters (k6/experimental/fs exports an `open` beside k6's global one).
+  s.prepend(`(async function (${WRAPPER_PARAMS}) { "use strict"; { `);
+  s.append(`\n${exportsTail.join(' ')}\n}})`);
   const map = s.generateMap({ hires: true, source: filename, includeContent: false });
   return {
     code: s.toString(),

@@ -11,12 +11,9 @@ import type { Tags } from '../metrics/registry.js';
 import { isErrorLike, type LoadedScript } from './loader.js';
 import { buildVuGlobals } from './globals.js';
 import type { ScenarioInfo, TestContext, VuState } from './context.js';
-import { createK6Module } from './modules/k6.js';
-import { createHttpModule } from './modules/http.js';
-import { createMetricsModule } from './modules/metrics.js';
-import { AbortSignalError, createExecutionModule } from './modules/execution.js';
-import { createDataModule } from './modules/data.js';
-import { createEncodingModule } from './modules/encoding.js';
+import { AbortSignalError } from './modules/execution.js';
+import { MODULE_FACTORIES } from './modules/index.js';
+import { VuEventLoop } from './event-loop.js';
 
 export interface VuOptions {
   readonly noConnectionReuse: boolean;
@@ -67,6 +64,7 @@ export class VU {
       startLag: 0,
       interrupted: false,
       cookies: new CookieJar(),
+      loop: new VuEventLoop(),
       transport: new HttpTransport({
         noConnectionReuse: opts.noConnectionReuse,
         insecureSkipTLSVerify: opts.insecureSkipTLSVerify,
@@ -82,21 +80,21 @@ export class VU {
   /** Runs the script's init code for this VU. Throws ScriptError (exit 107) on failure. */
   async init(): Promise<void> {
     const test = this.#test;
-    const modules: Record<string, () => unknown> = {
-      k6: () => createK6Module(test, this.state),
-      'k6/http': () => createHttpModule(test, this.state),
-      'k6/metrics': () => createMetricsModule(test, this.state),
-      'k6/execution': () => createExecutionModule(test, this.state),
-      'k6/data': () => createDataModule(test),
-      'k6/encoding': () => createEncodingModule(),
-    };
+    let inInit = true;
     const cache = new Map<string, unknown>();
+    const moduleCtx = {
+      test,
+      vu: this.state,
+      scriptDir: this.#script.dir,
+      inInit: () => inInit,
+      require: (name: string) => require(name),
+    };
     const require = (name: string): unknown => {
       let m = cache.get(name);
       if (m === undefined) {
-        const make = modules[name];
+        const make = MODULE_FACTORIES[name];
         if (make === undefined) throw new Error(`unknown module '${name}'`);
-        m = make();
+        m = make(moduleCtx);
         cache.set(name, m);
       }
       return m;
@@ -113,8 +111,11 @@ export class VU {
     try {
       const { fn, array } = this.#script.instantiate(buildVuGlobals({ console, open, ctx: this.#ctx, require }));
       await fn(require, this.exports, this.#ctx, array, open, console);
+      await this.state.loop.drain();
     } catch (err) {
       throw new ScriptError(`${errorText(err)} (in init code)`, this.#script.locate(err));
+    } finally {
+      inInit = false;
     }
   }
 
@@ -139,6 +140,8 @@ export class VU {
     this.#ctx.iter = s.iteration;
     s.startLag = startLag;
     if (!this.#opts.noCookiesReset) s.cookies.clear();
+    // A callback error from after the last iteration ended belongs to no iteration.
+    s.loop.reset();
     const baseTags = s.tags;
     const m = this.#test.metrics;
     const start = performance.now();
@@ -149,7 +152,11 @@ export class VU {
       // loop there without corrupting Node's async-context stack.
       await undefined;
       await (fn as (d: unknown) => unknown)(data);
+      await s.loop.drain();
+      if (s.interrupted) throw new IterationInterruptedError();
     } catch (err) {
+      s.loop.cancelAll();
+      s.loop.reset();
       if (err instanceof IterationInterruptedError || s.interrupted) outcome = 'interrupted';
       else if (err instanceof AbortSignalError) outcome = 'aborted';
       else {
@@ -192,6 +199,7 @@ export class VU {
     const s = this.state;
     s.interrupted = true;
     s.sleepCancel?.();
+    s.loop.cancelAll();
     s.transport.closeAll();
   }
 
@@ -201,6 +209,8 @@ export class VU {
   }
 
   close(): void {
+    this.state.loop.cancelAll();
+    this.state.loop.closeResources();
     this.state.transport.closeAll();
   }
 }

@@ -11,6 +11,17 @@ import { parseSetCookie, setCookieLines, type ResponseCookie } from '../../http/
 import { newTraceIds, traceHeader } from '../../tracing.js';
 import type { TestContext, VuState } from '../context.js';
 import { IterationInterruptedError } from '../../errors.js';
+import { parseHTML, type Selection } from './html.js';
+import {
+  basicAuthLine,
+  CookieJar,
+  digestAuthLine,
+  FileData,
+  formBody,
+  HTTP_CONSTANTS,
+  STORE,
+  urlCredentials,
+} from './http-extras.js';
 
 type Body = string | ArrayBuffer | ArrayBufferView | Record<string, unknown> | null | undefined;
 
@@ -22,7 +33,14 @@ export interface RequestParams {
   redirects?: number;
   responseCallback?: ((status: number) => boolean) | null;
   cookies?: Record<string, string | { value: string; replace?: boolean }>;
+  /** A jar other than the VU's (k6's `jar` param). */
+  jar?: CookieJar;
+  /** With credentials in the URL: 'basic' (the default) or 'digest'. */
+  auth?: 'basic' | 'digest' | 'ntlm';
 }
+
+/** Sends a follow-up request for a Response (submitForm, clickLink) through the VU's http module. */
+type Requester = (method: string, url: string, body: Body, params: RequestParams | undefined) => Promise<Response>;
 
 export interface ResponseTimings {
   blocked: number;
@@ -50,6 +68,7 @@ export class Response {
   readonly #raw: RawResponse;
   readonly #duration: number;
   readonly #responseType: string;
+  readonly #send: Requester;
   #headers: Record<string, string> | undefined;
   #body: string | ArrayBuffer | null | undefined;
   #timings: ResponseTimings | undefined;
@@ -63,6 +82,7 @@ export class Response {
     reqBody: string,
     responseType: string,
     duration: number,
+    send: Requester,
   ) {
     this.status = raw.status;
     this.proto = raw.proto;
@@ -75,6 +95,56 @@ export class Response {
     this.#raw = raw;
     this.#duration = duration;
     this.#responseType = responseType;
+    this.#send = send;
+  }
+
+  /** The body as an HTML document (k6/html's Selection); with a selector, the matching elements. */
+  html(selector?: string): Selection {
+    const body = this.body;
+    if (typeof body !== 'string')
+      throw new Error('the body is not text: cannot parse HTML (responseType is not "text")');
+    const doc = parseHTML(body, this.url);
+    return selector === undefined ? doc : doc.find(selector);
+  }
+
+  /**
+   * Fills and submits a form of this page, as a browser would: the form's method and action
+   * (resolved against this response's URL), its successful fields, `fields` on top, and the
+   * submit button's name and value when it has them.
+   */
+  submitForm(args?: {
+    formSelector?: string;
+    fields?: Record<string, string | number>;
+    submitSelector?: string;
+    params?: RequestParams;
+  }): Promise<Response> {
+    const form = this.html()
+      .find(args?.formSelector ?? 'form')
+      .first();
+    if (form.size() === 0) throw new Error(`submitForm: no form matches '${args?.formSelector ?? 'form'}'`);
+    const method = (form.attr('method') ?? 'GET').toUpperCase();
+    const action = new URL(form.attr('action') ?? '', this.url);
+    const values = new URLSearchParams(form.serializeArray().map((f): [string, string] => [f.name, f.value]));
+    for (const [k, v] of Object.entries(args?.fields ?? {})) values.set(k, String(v));
+    const submit = form.find(args?.submitSelector ?? '[type="submit"]').first();
+    const submitName = submit.attr('name');
+    if (submitName !== undefined && submitName !== '') values.set(submitName, submit.attr('value') ?? '');
+    if (method === 'GET') {
+      action.search = values.toString();
+      return this.#send('GET', action.href, null, args?.params);
+    }
+    const params: RequestParams = { ...args?.params, headers: { ...args?.params?.headers } };
+    if (!Object.keys(params.headers!).some((h) => h.toLowerCase() === 'content-type'))
+      params.headers!['Content-Type'] = 'application/x-www-form-urlencoded';
+    return this.#send(method, action.href, values.toString(), params);
+  }
+
+  /** Follows a link of this page: the first element matching `selector` (default a[href]). */
+  clickLink(args?: { selector?: string; params?: RequestParams }): Promise<Response> {
+    const selector = args?.selector ?? 'a[href]';
+    const href = this.html().find(selector).first().attr('href');
+    if (href === undefined) throw new Error(`clickLink: no link matches '${selector}'`);
+    return this.#send('GET', new URL(href, this.url).href, null, args?.params);
   }
 
   /** "200 OK"; built on read, as most scripts never look at it. */
@@ -200,13 +270,8 @@ function bodyBuffer(body: Body, headers: Record<string, string>): { buf: Buffer 
   if (typeof body === 'string') return { buf: Buffer.from(body, 'utf8'), text: body };
   if (types.isAnyArrayBuffer(body)) return { buf: Buffer.from(body), text: '' };
   if (ArrayBuffer.isView(body)) return { buf: Buffer.from(body.buffer, body.byteOffset, body.byteLength), text: '' };
-  // k6 sends a plain object as an urlencoded form.
-  const form = new URLSearchParams();
-  for (const [k, v] of Object.entries(body)) form.append(k, String(v));
-  if (!Object.keys(headers).some((h) => h.toLowerCase() === 'content-type'))
-    headers['Content-Type'] = 'application/x-www-form-urlencoded';
-  const text = form.toString();
-  return { buf: Buffer.from(text, 'utf8'), text };
+  // k6 sends a plain object as a form: urlencoded, or multipart when it holds an http.file().
+  return formBody(body, headers);
 }
 
 const REDIRECT = new Set([301, 302, 303, 307, 308]);
@@ -347,6 +412,11 @@ export function createHttpModule(test: TestContext, vu: VuState): Record<string,
       }
       if (!hasUa) extraLines += userAgentLine;
     } else extraLines = userAgentLine;
+    // Credentials in the URL: basic auth at once, digest after the server's challenge.
+    const credentials = urlCredentials(String(url));
+    if (credentials !== null && (params?.auth ?? 'basic') === 'basic') extraLines += basicAuthLine(credentials);
+    let digestLine = '';
+    const jar = params?.jar?.[STORE] ?? vu.cookies;
     const { buf, text } = bodyBuffer(body, reqHeaders);
     if (reqHeaders['Content-Type'] !== undefined && params?.headers?.['Content-Type'] === undefined)
       extraLines += `Content-Type: ${reqHeaders['Content-Type']}\r\n`;
@@ -394,8 +464,8 @@ export function createHttpModule(test: TestContext, vu: VuState): Record<string,
       const ids = tracing.propagator === 'none' ? null : newTraceIds();
       const sampled = ids !== null && (tracing.sampling >= 1 || Math.random() < tracing.sampling);
       if (ids !== null) head += traceHeader(tracing.propagator as 'w3c' | 'b3', ids, sampled);
-      if (vu.cookies.size > 0 || params?.cookies !== undefined)
-        head += cookieLine(new URL(currentUrl), params?.cookies);
+      if (digestLine !== '') head += digestLine;
+      if (jar.size > 0 || params?.cookies !== undefined) head += cookieLine(jar, new URL(currentUrl), params?.cookies);
       if (currentBody !== null) head += `Content-Length: ${currentBody.length}\r\n\r\n`;
       else if (currentMethod === 'POST' || currentMethod === 'PUT' || currentMethod === 'PATCH')
         head += 'Content-Length: 0\r\n\r\n';
@@ -484,12 +554,19 @@ export function createHttpModule(test: TestContext, vu: VuState): Record<string,
       }
       if (raw.setCookie) {
         const setCookies = setCookieLines(raw.rawHeaders);
-        if (setCookies.length > 0) vu.cookies.store(new URL(currentUrl), setCookies);
+        if (setCookies.length > 0) jar.store(new URL(currentUrl), setCookies);
       }
       if (httpOptions.debug !== '') httpDebug(test, httpOptions.debug, head, currentBody, raw);
       if (raw.errorCode !== 0) {
         if (httpOptions.throw) throw new Error(`${currentMethod} ${currentUrl}: ${raw.error}`);
         test.log('warn', 'Request Failed', { error: `${currentMethod} ${currentUrl}: ${raw.error}` });
+      }
+      if (raw.status === 401 && credentials !== null && params?.auth === 'digest' && digestLine === '') {
+        const challenge = Object.entries(parseHeaders(raw.rawHeaders)).find(
+          ([k]) => k.toLowerCase() === 'www-authenticate',
+        );
+        digestLine = digestAuthLine(challenge?.[1], currentMethod, target.path, credentials) ?? '';
+        if (digestLine !== '') continue;
       }
       if (REDIRECT.has(raw.status) && maxRedirects > 0) {
         const location = parseHeaders(raw.rawHeaders).Location;
@@ -503,14 +580,14 @@ export function createHttpModule(test: TestContext, vu: VuState): Record<string,
           continue;
         }
       }
-      return new Response(raw, currentUrl, currentMethod, reqHeaders, text, responseType, duration);
+      return new Response(raw, currentUrl, currentMethod, reqHeaders, text, responseType, duration, follow);
     }
   };
 
   /** The Cookie header: the jar's cookies for the URL, overridden or extended by params.cookies. */
-  const cookieLine = (url: URL, extra: RequestParams['cookies']): string => {
+  const cookieLine = (jar: VuState['cookies'], url: URL, extra: RequestParams['cookies']): string => {
     const pairs = new Map<string, string>();
-    for (const c of vu.cookies.forUrl(url)) if (!pairs.has(c.name)) pairs.set(c.name, c.value);
+    for (const c of jar.forUrl(url)) if (!pairs.has(c.name)) pairs.set(c.name, c.value);
     if (extra !== undefined) {
       for (const [name, v] of Object.entries(extra)) {
         if (typeof v === 'string') {
@@ -522,52 +599,11 @@ export function createHttpModule(test: TestContext, vu: VuState): Record<string,
     return `Cookie: ${[...pairs].map(([k, v]) => `${k}=${v}`).join('; ')}\r\n`;
   };
 
-  const cookieJar = {
-    set: (
-      url: string,
-      name: string,
-      value: string,
-      opts?: {
-        domain?: string;
-        path?: string;
-        expires?: string;
-        max_age?: number;
-        secure?: boolean;
-        http_only?: boolean;
-      },
-    ): void => {
-      const u = new URL(url);
-      const maxAge = opts?.max_age;
-      vu.cookies.set({
-        name,
-        value: String(value),
-        domain: opts?.domain?.replace(/^\./, '') ?? u.hostname,
-        hostOnly: opts?.domain === undefined,
-        path: opts?.path ?? '/',
-        secure: opts?.secure ?? false,
-        httpOnly: opts?.http_only ?? false,
-        expires:
-          maxAge !== undefined
-            ? Date.now() + maxAge * 1000
-            : opts?.expires !== undefined
-              ? Date.parse(opts.expires)
-              : Infinity,
-      });
-    },
-    cookiesForURL: (url: string): Record<string, string[]> => {
-      const out: Record<string, string[]> = {};
-      for (const c of vu.cookies.forUrl(new URL(url))) (out[c.name] ??= []).push(c.value);
-      return out;
-    },
-    clear: (url: string): void => {
-      const u = new URL(url);
-      for (const c of vu.cookies.forUrl(u)) vu.cookies.delete(u, c.name);
-    },
-    delete: (url: string, name: string): void => vu.cookies.delete(new URL(url), name),
-  };
+  const cookieJar = new CookieJar(vu.cookies);
 
   const request = (method: string, url: string | TaggedURL, body?: Body, params?: RequestParams): Promise<Response> =>
     one(String(method).toUpperCase(), url, body, params, false);
+  const follow: Requester = (method, url, body, params) => one(method, url, body, params, false);
 
   type BatchItem =
     | string
@@ -612,6 +648,11 @@ export function createHttpModule(test: TestContext, vu: VuState): Record<string,
     batch,
     expectedStatuses,
     cookieJar: () => cookieJar,
+    CookieJar,
+    file: (data: string | ArrayBuffer | ArrayBufferView, filename?: string, contentType?: string) =>
+      new FileData(data, filename, contentType),
+    FileData,
+    ...HTTP_CONSTANTS,
     setResponseCallback: (cb: ((status: number) => boolean) | null) => {
       vu.responseCallback = cb;
     },

@@ -97,3 +97,30 @@ export { main as default };
     expect(code).toContain('async function main()');
   });
 });
+
+describe('blocking methods of module classes', () => {
+  const code = transformScript(
+    `import { Httpx } from "https://jslib.k6.io/httpx/0.1.0/index.js";
+import grpc from "k6/net/grpc";
+const session = new Httpx({ baseURL: "http://x" });
+const client = new grpc.Client();
+const ranks = new Map([["a", 1]]);
+function fetchAll() { return session.get("/a"); }
+function call() { client.connect("x:1"); return client.invoke("s/M", {}); }
+function order(xs) { return xs.sort((a, b) => ranks.get(a) - ranks.get(b)); }
+export { fetchAll, call, order };
+`,
+    'c.js',
+  ).code;
+
+  it('awaits them on variables holding `new Class()` of the module', () => {
+    expect(code).toContain('async function fetchAll() { return (await session.get("/a")); }');
+    expect(code).toContain('(await client.connect("x:1"))');
+    expect(code).toContain('(await client.invoke("s/M", {}))');
+  });
+
+  it('leaves methods of the same name on other objects alone', () => {
+    expect(code).toContain('function order(xs) { return xs.sort((a, b) => ranks.get(a) - ranks.get(b)); }');
+    expect(code).not.toContain('async function order');
+  });
+});
