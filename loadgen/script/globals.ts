@@ -14,6 +14,22 @@ interface GlobalExports {
 }
 
 const registered: GlobalExports[] = [];
+
+const BINARY_CONSTRUCTORS = [
+  'ArrayBuffer',
+  'DataView',
+  'Int8Array',
+  'Uint8Array',
+  'Uint8ClampedArray',
+  'Int16Array',
+  'Uint16Array',
+  'Int32Array',
+  'Uint32Array',
+  'Float32Array',
+  'Float64Array',
+  'BigInt64Array',
+  'BigUint64Array',
+] as const;
 const taken = new Set<string>(['console', 'open', '__ENV', '__VU', '__ITER', 'global', 'globalThis']);
 
 /** Makes exports of `module` globals in every VU; refuses a name already taken. */
@@ -42,6 +58,11 @@ export function buildVuGlobals(src: VuGlobalsSource): object {
   };
   data('console', src.console);
   data('open', src.open);
+  // Binary values cross between the script and its modules (crypto digests, binary response
+  // bodies, open(f, 'b')): the VU sees this realm's ArrayBuffer, typed arrays and DataView, so
+  // `x instanceof ArrayBuffer` holds on either side. No syntax creates them, so nothing else
+  // of the VU's realm needs its own.
+  for (const name of BINARY_CONSTRUCTORS) data(name, (globalThis as Record<string, unknown>)[name]);
   const ctx = src.ctx;
   Object.defineProperty(g, '__ENV', { get: () => ctx.env, configurable: true });
   Object.defineProperty(g, '__VU', { get: () => ctx.vu, configurable: true });

@@ -1,7 +1,8 @@
 // jslib.k6.io/k6-testing, served built in: expect(value) with the matchers scripts use most,
 // `.not`, and expect.soft (a failed soft assertion is logged as an error and the iteration goes
 // on; a failed hard one throws and fails the iteration, as in k6-testing).
-import { isDeepStrictEqual, inspect, types } from 'node:util';
+import { inspect, types } from 'node:util';
+import { deepEqualAcrossRealms } from '../../realm-equal.js';
 import type { ModuleContext } from '../../context.js';
 
 export class AssertionFailedError extends Error {
@@ -39,7 +40,7 @@ type Matcher = (received: unknown, ...args: unknown[]) => { pass: boolean; expec
 const MATCHERS: Record<string, Matcher> = {
   toBe: (r, e) => ({ pass: Object.is(r, e), expected: show(e) }),
   toEqual: (r, e) => ({ pass: looseEqual(r, e), expected: show(e) }),
-  toStrictEqual: (r, e) => ({ pass: isDeepStrictEqual(r, e), expected: show(e) }),
+  toStrictEqual: (r, e) => ({ pass: deepEqualAcrossRealms(r, e), expected: show(e) }),
   toBeTruthy: (r) => ({ pass: Boolean(r), expected: 'truthy' }),
   toBeFalsy: (r) => ({ pass: !r, expected: 'falsy' }),
   toBeDefined: (r) => ({ pass: r !== undefined, expected: 'defined' }),

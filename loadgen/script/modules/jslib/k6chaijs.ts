@@ -2,7 +2,8 @@
 // the first failed assertion (describe then returns false; the iteration goes on), and a
 // chai-style BDD expect whose every assertion is recorded as a k6 check named as chai words it
 // ("expected response status to equal 200"). The common chains and assertions, written here.
-import { inspect, isDeepStrictEqual, types } from 'node:util';
+import { inspect, types } from 'node:util';
+import { deepEqualAcrossRealms } from '../../realm-equal.js';
 import type { ModuleContext } from '../../context.js';
 
 export class ChaiAssertionError extends Error {
@@ -44,12 +45,12 @@ function typeName(v: unknown): string {
 
 function includes(container: unknown, item: unknown, deep: boolean): boolean {
   if (typeof container === 'string') return container.includes(String(item));
-  if (Array.isArray(container)) return container.some((x) => (deep ? isDeepStrictEqual(x, item) : x === item));
+  if (Array.isArray(container)) return container.some((x) => (deep ? deepEqualAcrossRealms(x, item) : x === item));
   if (container instanceof Set || container instanceof Map) return container.has(item);
   if (container !== null && typeof container === 'object' && item !== null && typeof item === 'object')
     return Object.entries(item).every(([k, v]) => {
       const c = (container as Record<string, unknown>)[k];
-      return deep ? isDeepStrictEqual(c, v) : c === v;
+      return deep ? deepEqualAcrossRealms(c, v) : c === v;
     });
   return false;
 }
@@ -123,7 +124,7 @@ export function createK6ChaiModule(ctx: ModuleContext): Record<string, unknown> 
       return this.#assert(n === 0, 'to be empty');
     }
     equal(expected: unknown): this {
-      const pass = this.#deep ? isDeepStrictEqual(this.#actual, expected) : this.#actual === expected;
+      const pass = this.#deep ? deepEqualAcrossRealms(this.#actual, expected) : this.#actual === expected;
       return this.#assert(pass, `to ${this.#deep ? 'deeply ' : ''}equal ${show(expected)}`);
     }
     equals(expected: unknown): this {
@@ -133,7 +134,7 @@ export function createK6ChaiModule(ctx: ModuleContext): Record<string, unknown> 
       return this.equal(expected);
     }
     eql(expected: unknown): this {
-      return this.#assert(isDeepStrictEqual(this.#actual, expected), `to deeply equal ${show(expected)}`);
+      return this.#assert(deepEqualAcrossRealms(this.#actual, expected), `to deeply equal ${show(expected)}`);
     }
     above(n: number): this {
       return this.#assert((this.#actual as number) > n, `to be above ${n}`);
@@ -214,7 +215,7 @@ export function createK6ChaiModule(ctx: ModuleContext): Record<string, unknown> 
       const has = obj !== null && obj !== undefined && name in Object(obj);
       const v = has ? (obj as Record<string, unknown>)[name] : undefined;
       if (value.length > 0) {
-        const pass = has && (this.#deep ? isDeepStrictEqual(v, value[0]) : v === value[0]);
+        const pass = has && (this.#deep ? deepEqualAcrossRealms(v, value[0]) : v === value[0]);
         return this.#assert(pass, `to have ${this.#deep ? 'deep ' : ''}property '${name}' of ${show(value[0])}`);
       }
       this.#assert(has, `to have property '${name}'`);
