@@ -392,6 +392,25 @@ export const routeConfigurationSchema = z
   });
 export type RouteConfiguration = z.output<typeof routeConfigurationSchema>;
 
+/** A UInt32Value within [min, max], bare or as `{ value }`. */
+function u32Range(min: number, max: number) {
+  const n = z.preprocess(numericString, z.number().int().min(min).max(max));
+  return z.union([n, z.object({ value: n }).strict()]);
+}
+
+/**
+ * Envoy's config.core.v3.Http2ProtocolOptions, the fields meshscope acts on (ranges as Envoy
+ * validates them); anything else is refused rather than ignored.
+ */
+export const http2ProtocolOptionsSchema = z
+  .object({
+    max_concurrent_streams: u32Range(1, 2147483647).optional(),
+    initial_stream_window_size: u32Range(65535, 2147483647).optional(),
+    initial_connection_window_size: u32Range(65535, 2147483647).optional(),
+  })
+  .strict();
+export type Http2ProtocolOptions = z.output<typeof http2ProtocolOptionsSchema>;
+
 export const HCM_TYPE_URL =
   'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
 
@@ -399,7 +418,7 @@ export const httpConnectionManagerSchema = z
   .object({
     '@type': z.literal(HCM_TYPE_URL),
     stat_prefix: z.string().min(1),
-    codec_type: envoyEnum(['AUTO', 'HTTP1']).optional(),
+    codec_type: envoyEnum(['AUTO', 'HTTP1', 'HTTP2']).optional(),
     route_config: routeConfigurationSchema.optional(),
     http_filters: z
       .array(extensionRef(registries.httpFilters as ExtensionRegistry<unknown, never>, true))
@@ -420,6 +439,7 @@ export const httpConnectionManagerSchema = z
       .object({ accept_http_10: z.boolean().optional(), default_host_for_http_10: z.string().optional() })
       .strict()
       .optional(),
+    http2_protocol_options: http2ProtocolOptionsSchema.optional(),
     request_headers_timeout: durationSchema.optional(),
     stream_idle_timeout: durationSchema.optional(),
     request_timeout: durationSchema.optional(),
