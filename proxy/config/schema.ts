@@ -584,6 +584,40 @@ export const clusterLoadAssignmentSchema = z
   .strict();
 export type ClusterLoadAssignment = z.output<typeof clusterLoadAssignmentSchema>;
 
+export const HTTP_PROTOCOL_OPTIONS_NAME = 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions';
+const HTTP_PROTOCOL_OPTIONS_TYPE_URL = `type.googleapis.com/${HTTP_PROTOCOL_OPTIONS_NAME}`;
+
+/** Envoy's HttpProtocolOptions for a cluster's upstream connections: which protocol, and its options. */
+export const upstreamHttpProtocolOptionsSchema = z
+  .object({
+    '@type': z.literal(HTTP_PROTOCOL_OPTIONS_TYPE_URL),
+    common_http_protocol_options: z
+      .object({ idle_timeout: durationSchema.optional(), max_requests_per_connection: u32Wrapped.optional() })
+      .strict()
+      .optional(),
+    explicit_http_config: z
+      .object({
+        http_protocol_options: z.object({}).strict().optional(),
+        http2_protocol_options: http2ProtocolOptionsSchema.optional(),
+      })
+      .strict()
+      .superRefine((v, ctx) => {
+        const n = Number(v.http_protocol_options !== undefined) + Number(v.http2_protocol_options !== undefined);
+        if (n !== 1)
+          ctx.addIssue({ code: 'custom', message: 'exactly one of http_protocol_options, http2_protocol_options' });
+      })
+      .optional(),
+  })
+  .strict()
+  .superRefine((v, ctx) => {
+    if (v.explicit_http_config === undefined)
+      ctx.addIssue({
+        code: 'custom',
+        message: 'explicit_http_config is required (use_downstream_protocol_config and auto_config are not supported)',
+      });
+  });
+export type UpstreamHttpProtocolOptions = z.output<typeof upstreamHttpProtocolOptionsSchema>;
+
 export const clusterSchema = z
   .object({
     name: z.string().min(1),
@@ -597,6 +631,10 @@ export const clusterSchema = z
     max_requests_per_connection: u32Wrapped.optional(),
     common_http_protocol_options: z
       .object({ idle_timeout: durationSchema.optional(), max_requests_per_connection: u32Wrapped.optional() })
+      .strict()
+      .optional(),
+    typed_extension_protocol_options: z
+      .object({ [HTTP_PROTOCOL_OPTIONS_NAME]: upstreamHttpProtocolOptionsSchema.optional() })
       .strict()
       .optional(),
     circuit_breakers: z

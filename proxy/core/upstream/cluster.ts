@@ -3,12 +3,14 @@
 // DNS refresh or an EDS push), and the load balancer rebuilt whenever membership or health
 // changes.
 import type { ClusterConfig } from '../../config/schema.js';
-import { unwrap } from '../../config/schema.js';
+import { HTTP_PROTOCOL_OPTIONS_NAME, unwrap } from '../../config/schema.js';
 import { durationMs } from '../../config/duration.js';
 import type { Counter, Gauge, Histogram, Scope } from '../../stats/types.js';
 import type { ClusterDiscovery } from '../extension-points.js';
 import { Host, type HostDescription } from './host.js';
 import { Http1ConnPool } from './http1-conn-pool.js';
+import { Http2ConnPool } from './http2-conn-pool.js';
+import type { Http2ClientSettings } from '../http/codec/http2/client-connection.js';
 import { LoadBalancer, type LbSettings } from './load-balancer.js';
 import type { ClusterResilience } from './cluster-resilience.js';
 import { ZoneRoutingPlan, type ZoneAwareContext } from './zone-aware.js';
@@ -130,6 +132,8 @@ export class ClusterInfo {
   readonly bufferLimitBytes: number;
   readonly lb: LbSettings;
   readonly addedViaApi: boolean;
+  /** HTTP/2 to the hosts (HttpProtocolOptions' explicit http2_protocol_options); null is HTTP/1.1. */
+  readonly http2: Http2ClientSettings | null;
 
   constructor(cfg: ClusterConfig, stats: Scope, addedViaApi: boolean) {
     this.name = cfg.name;
@@ -139,11 +143,20 @@ export class ClusterInfo {
     this.resources = new ResourceManager(cfg);
     this.highResources = new ResourceManager(cfg, 'HIGH');
     this.connectTimeoutMs = durationMs(cfg.connect_timeout, 5000);
-    this.maxRequestsPerConnection = unwrap(
-      cfg.common_http_protocol_options?.max_requests_per_connection ?? cfg.max_requests_per_connection,
-      0,
-    );
-    this.idleTimeoutMs = durationMs(cfg.common_http_protocol_options?.idle_timeout, 0);
+    const protocolOptions = cfg.typed_extension_protocol_options?.[HTTP_PROTOCOL_OPTIONS_NAME];
+    const common = protocolOptions?.common_http_protocol_options ?? cfg.common_http_protocol_options;
+    this.maxRequestsPerConnection = unwrap(common?.max_requests_per_connection ?? cfg.max_requests_per_connection, 0);
+    this.idleTimeoutMs = durationMs(common?.idle_timeout, 0);
+    const h2 = protocolOptions?.explicit_http_config?.http2_protocol_options;
+    this.http2 =
+      h2 === undefined
+        ? null
+        : {
+            // Envoy's defaults: 2^31-1 streams (the peer's SETTINGS lower it), 256 MiB windows.
+            maxConcurrentStreams: unwrap(h2.max_concurrent_streams, 2147483647),
+            initialStreamWindowSize: unwrap(h2.initial_stream_window_size, 268435456),
+            initialConnectionWindowSize: unwrap(h2.initial_connection_window_size, 268435456),
+          };
     this.bufferLimitBytes = unwrap(cfg.per_connection_buffer_limit_bytes, 1024 * 1024);
     this.lb = {
       policy: cfg.lb_policy ?? 'ROUND_ROBIN',
@@ -220,7 +233,10 @@ export class Cluster {
         continue;
       }
       const host = new Host(d, () => this.#rebuild());
-      host.pool = new Http1ConnPool(host, this.info);
+      host.pool =
+        this.info.http2 === null
+          ? new Http1ConnPool(host, this.info)
+          : new Http2ConnPool(host, this.info, this.info.http2);
       next.push(host);
     }
     for (const removed of old.values()) removed.pool.drain();

@@ -1,0 +1,155 @@
+// HTTP/2 to upstreams: a cluster whose typed_extension_protocol_options say
+// explicit_http_config.http2_protocol_options gets a multiplexed HTTP/2 pool. An HTTP/1.1
+// client and an HTTP/2 client reach a node:http2 server through the proxy; many concurrent
+// requests share one upstream connection; a large request body crosses the windows.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import http2 from 'node:http2';
+import { execFile } from 'node:child_process';
+import type { AddressInfo } from 'node:net';
+import { clusterSchema } from '../../proxy/config/schema.js';
+import { bootstrap, request, startTestProxy, staticCluster, type RunningProxy } from './helpers.js';
+
+const HTTP_PROTOCOL_OPTIONS = 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions';
+
+let upstream: http2.Http2Server;
+let upstreamPort: number;
+/** Remote ports of the sessions the upstream accepted (one per proxy connection). */
+const sessions = new Set<number>();
+let proxy: RunningProxy;
+
+beforeAll(async () => {
+  upstream = http2.createServer();
+  upstream.on('session', (s) => sessions.add(s.socket.remotePort ?? 0));
+  upstream.on('stream', (stream, headers) => {
+    let bytes = 0;
+    stream.on('data', (d: Buffer) => {
+      bytes += d.length;
+    });
+    stream.on('end', () => {
+      stream.respond({
+        ':status': 200,
+        'content-type': 'application/json',
+        'x-upstream-protocol': 'h2',
+      });
+      stream.end(
+        JSON.stringify({
+          method: headers[':method'],
+          path: headers[':path'],
+          authority: headers[':authority'],
+          host: headers.host ?? null,
+          connection: headers.connection ?? null,
+          bodyBytes: bytes,
+        }),
+      );
+    });
+  });
+  await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
+  upstreamPort = (upstream.address() as AddressInfo).port;
+  proxy = await startTestProxy(
+    bootstrap({
+      virtualHosts: [{ name: 'all', domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster: 'h2' } }] }],
+      clusters: [
+        staticCluster({
+          name: 'h2',
+          ports: [upstreamPort],
+          extra: {
+            typed_extension_protocol_options: {
+              [HTTP_PROTOCOL_OPTIONS]: {
+                '@type': `type.googleapis.com/${HTTP_PROTOCOL_OPTIONS}`,
+                explicit_http_config: { http2_protocol_options: { max_concurrent_streams: 100 } },
+              },
+            },
+          },
+        }),
+      ],
+    }),
+  );
+});
+
+afterAll(async () => {
+  await proxy?.close();
+  await new Promise<void>((r) => upstream?.close(() => r()));
+});
+
+describe('HTTP/2 upstreams (explicit_http_config.http2_protocol_options)', () => {
+  it('an HTTP/1.1 client reaches an HTTP/2 server: Host becomes :authority, connection headers stay behind', async () => {
+    const r = await request(proxy.port, '/h1?q=1', {
+      method: 'POST',
+      headers: { host: 'shop.example', connection: 'keep-alive', 'content-type': 'text/plain' },
+      body: 'x'.repeat(300_000),
+    });
+    expect(r.status).toBe(200);
+    expect(r.headers['x-upstream-protocol']).toBe('h2');
+    const body = r.json<{
+      method: string;
+      path: string;
+      authority: string;
+      host: null;
+      connection: null;
+      bodyBytes: number;
+    }>();
+    expect(body).toEqual({
+      method: 'POST',
+      path: '/h1?q=1',
+      authority: 'shop.example',
+      host: null,
+      connection: null,
+      bodyBytes: 300_000,
+    });
+  });
+
+  it('h2 → h2: 200 concurrent streams (h2load) ride few upstream connections', async () => {
+    sessions.clear();
+    const r = await new Promise<string>((resolve) =>
+      execFile('h2load', ['-n', '200', '-c', '2', '-m', '50', `http://127.0.0.1:${proxy.port}/load`], (_e, out) =>
+        resolve(out),
+      ),
+    );
+    expect(r).toMatch(/status codes: 200 2xx/);
+    // At most one upstream connection per 100 concurrent streams (max_concurrent_streams 100).
+    expect(sessions.size).toBeLessThanOrEqual(2);
+  });
+
+  it('h2 → h2 with Node’s client: a POST body larger than the windows arrives whole', async () => {
+    const session = http2.connect(`http://127.0.0.1:${proxy.port}`);
+    const req = session.request({ ':method': 'POST', ':path': '/big' });
+    req.end(Buffer.alloc(5 * 1024 * 1024, 1));
+    const chunks: Buffer[] = [];
+    let status = 0;
+    req.on('response', (h) => {
+      status = Number(h[':status']);
+    });
+    req.on('data', (d: Buffer) => chunks.push(d));
+    await new Promise<void>((resolve) => req.on('end', () => resolve()));
+    session.close();
+    expect(status).toBe(200);
+    expect(JSON.parse(Buffer.concat(chunks).toString()).bodyBytes).toBe(5 * 1024 * 1024);
+  });
+
+  it('a protocol choice meshscope cannot honour is refused, naming the field', () => {
+    const cluster = (options: Record<string, unknown>) =>
+      staticCluster({
+        name: 'c',
+        ports: [1],
+        extra: {
+          typed_extension_protocol_options: {
+            [HTTP_PROTOCOL_OPTIONS]: { '@type': `type.googleapis.com/${HTTP_PROTOCOL_OPTIONS}`, ...options },
+          },
+        },
+      });
+    const downstream = clusterSchema.safeParse(cluster({ use_downstream_protocol_config: {} }));
+    expect(downstream.success).toBe(false);
+    expect(JSON.stringify(downstream.error?.issues)).toContain('use_downstream_protocol_config');
+    const both = clusterSchema.safeParse(
+      cluster({ explicit_http_config: { http_protocol_options: {}, http2_protocol_options: {} } }),
+    );
+    expect(both.success).toBe(false);
+    expect(JSON.stringify(both.error?.issues)).toContain(
+      'exactly one of http_protocol_options, http2_protocol_options',
+    );
+    const window = clusterSchema.safeParse(
+      cluster({ explicit_http_config: { http2_protocol_options: { initial_stream_window_size: 100 } } }),
+    );
+    expect(JSON.stringify(window.error?.issues)).toContain('initial_stream_window_size');
+  });
+});
