@@ -387,6 +387,7 @@ describe('HTTP/1.1 client codec through ClientConnection / RequestEncoder / Resp
         }
       },
       onResetStream: () => r.events.push('reset'),
+      decodeTrailers: () => {},
       onProtocolError: () => {
         r.events.push('protocolError');
         done();

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import http2 from 'node:http2';
 import { execFile } from 'node:child_process';
 import type { AddressInfo } from 'node:net';
+import * as grpc from '@grpc/grpc-js';
 import { clusterSchema } from '../../proxy/config/schema.js';
 import { bootstrap, request, startTestProxy, staticCluster, type RunningProxy } from './helpers.js';
 
@@ -16,6 +17,21 @@ let upstreamPort: number;
 /** Remote ports of the sessions the upstream accepted (one per proxy connection). */
 const sessions = new Set<number>();
 let proxy: RunningProxy;
+let grpcServer: grpc.Server;
+
+const identity = (b: Buffer): Buffer => b;
+/** A unary method with raw bytes for messages (no protobuf needed to prove the transport). */
+const ECHO_SERVICE = {
+  echo: {
+    path: '/test.Echo/Echo',
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: identity,
+    requestDeserialize: identity,
+    responseSerialize: identity,
+    responseDeserialize: identity,
+  },
+} satisfies grpc.ServiceDefinition;
 
 beforeAll(async () => {
   upstream = http2.createServer();
@@ -45,10 +61,49 @@ beforeAll(async () => {
   });
   await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
   upstreamPort = (upstream.address() as AddressInfo).port;
+  grpcServer = new grpc.Server();
+  grpcServer.addService(ECHO_SERVICE, {
+    echo: (call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) => {
+      const header = new grpc.Metadata();
+      header.set('x-initial', 'h1');
+      call.sendMetadata(header);
+      const trailer = new grpc.Metadata();
+      trailer.set('x-trailer', 't1');
+      const text = call.request.toString();
+      if (text === 'missing') callback({ code: grpc.status.NOT_FOUND, details: 'no such thing', metadata: trailer });
+      else callback(null, Buffer.from(`echo:${text}:${call.metadata.get('x-client')[0]}`), trailer);
+    },
+  });
+  const grpcPort = await new Promise<number>((resolve, reject) =>
+    grpcServer.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) =>
+      e === null ? resolve(p) : reject(e),
+    ),
+  );
   proxy = await startTestProxy(
     bootstrap({
-      virtualHosts: [{ name: 'all', domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster: 'h2' } }] }],
+      virtualHosts: [
+        {
+          name: 'all',
+          domains: ['*'],
+          routes: [
+            { match: { prefix: '/test.Echo/' }, route: { cluster: 'grpc' } },
+            { match: { prefix: '/' }, route: { cluster: 'h2' } },
+          ],
+        },
+      ],
       clusters: [
+        staticCluster({
+          name: 'grpc',
+          ports: [grpcPort],
+          extra: {
+            typed_extension_protocol_options: {
+              [HTTP_PROTOCOL_OPTIONS]: {
+                '@type': `type.googleapis.com/${HTTP_PROTOCOL_OPTIONS}`,
+                explicit_http_config: { http2_protocol_options: {} },
+              },
+            },
+          },
+        }),
         staticCluster({
           name: 'h2',
           ports: [upstreamPort],
@@ -69,6 +124,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await proxy?.close();
   await new Promise<void>((r) => upstream?.close(() => r()));
+  grpcServer?.forceShutdown();
 });
 
 describe('HTTP/2 upstreams (explicit_http_config.http2_protocol_options)', () => {
@@ -151,5 +207,41 @@ describe('HTTP/2 upstreams (explicit_http_config.http2_protocol_options)', () =>
       cluster({ explicit_http_config: { http2_protocol_options: { initial_stream_window_size: 100 } } }),
     );
     expect(JSON.stringify(window.error?.issues)).toContain('initial_stream_window_size');
+  });
+
+  it('gRPC unary (@grpc/grpc-js) through the proxy, h2 both sides: message, headers, trailers and status', async () => {
+    const Client = grpc.makeGenericClientConstructor(ECHO_SERVICE, 'Echo');
+    const client = new Client(`127.0.0.1:${proxy.port}`, grpc.credentials.createInsecure());
+    const call = (text: string) =>
+      new Promise<{
+        error: grpc.ServiceError | null;
+        value?: Buffer;
+        header: grpc.Metadata;
+        status: grpc.StatusObject;
+      }>((resolve) => {
+        const md = new grpc.Metadata();
+        md.set('x-client', 'c1');
+        let header = new grpc.Metadata();
+        let result: { error: grpc.ServiceError | null; value?: Buffer } = { error: null };
+        const c = client.echo(Buffer.from(text), md, (error: grpc.ServiceError | null, value?: Buffer) => {
+          result = { error, value };
+        });
+        c.on('metadata', (m: grpc.Metadata) => {
+          header = m;
+        });
+        c.on('status', (status: grpc.StatusObject) => setImmediate(() => resolve({ ...result, header, status })));
+      });
+    const ok = await call('hello');
+    expect(ok.error).toBeNull();
+    expect(ok.value?.toString()).toBe('echo:hello:c1');
+    expect(ok.header.get('x-initial')).toEqual(['h1']);
+    expect(ok.status.code).toBe(grpc.status.OK);
+    expect(ok.status.metadata.get('x-trailer')).toEqual(['t1']);
+
+    const missing = await call('missing');
+    expect(missing.status.code).toBe(grpc.status.NOT_FOUND);
+    expect(missing.status.details).toBe('no such thing');
+    expect(missing.status.metadata.get('x-trailer')).toEqual(['t1']);
+    client.close();
   });
 });

@@ -346,6 +346,19 @@ export class ActiveStream implements RequestDecoder, StreamFilterCallbacks, Filt
     if (endStream) this.#endResponse();
   }
 
+  encodeTrailers(trailers: HeaderMap): void {
+    if (this.#done) return;
+    this.#filterManager.encodeTrailers(trailers);
+  }
+
+  /** FilterManagerCallbacks: the trailers leave through the codec and end the response. */
+  encodeTrailersToCodec(trailers: HeaderMap): void {
+    if (!this.responseStarted || this.#responseComplete) return;
+    this.#lastActivity = performance.now();
+    this.encoder.encodeTrailers(trailers);
+    this.#endResponse();
+  }
+
   #endResponse(): void {
     if (this.#responseComplete) return;
     this.#responseComplete = true;

@@ -530,7 +530,7 @@ export class RouterFilter implements StreamDecoderFilter, AttemptOwner {
     this.#cb.encodeData(data, false);
   }
 
-  onAttemptComplete(attempt: UpstreamRequest): void {
+  onAttemptComplete(attempt: UpstreamRequest, trailers: HeaderMap | null): void {
     if (attempt !== this.#upstream) return;
     if (this.#timer !== null) {
       clearTimeout(this.#timer);
@@ -545,7 +545,8 @@ export class RouterFilter implements StreamDecoderFilter, AttemptOwner {
     } else {
       this.#upstream = null;
     }
-    this.#cb.encodeData(EMPTY, true);
+    if (trailers === null) this.#cb.encodeData(EMPTY, true);
+    else this.#cb.encodeTrailers(trailers);
   }
 
   onAttemptReset(attempt: UpstreamRequest, protocolError: boolean): void {

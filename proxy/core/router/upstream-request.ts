@@ -16,7 +16,8 @@ export interface AttemptOwner {
   /** The response head; `headers` holds no pseudo-headers. */
   onAttemptHeaders(attempt: UpstreamRequest, status: number, headers: HeaderMap): void;
   onAttemptData(attempt: UpstreamRequest, data: Buffer): void;
-  onAttemptComplete(attempt: UpstreamRequest): void;
+  /** The response ended, with its trailers when it had some. */
+  onAttemptComplete(attempt: UpstreamRequest, trailers: HeaderMap | null): void;
   /** The connection failed mid-request: closed early, reset, or sent a malformed response. */
   onAttemptReset(attempt: UpstreamRequest, protocolError: boolean): void;
   /** The upstream write buffer drained (flow control). */
@@ -112,12 +113,16 @@ export class UpstreamRequest implements PoolCallbacks, ResponseDecoder, Upstream
     if (endStream) this.#onComplete();
   }
 
-  #onComplete(): void {
+  decodeTrailers(trailers: HeaderMap): void {
+    this.#onComplete(trailers);
+  }
+
+  #onComplete(trailers: HeaderMap | null = null): void {
     this.responseEnded = true;
     // Once both directions are done the pool may already have handed the connection to another request.
     if (this.requestEnded || this.raw) this.encoder = null;
     this.#finish();
-    this.#owner.onAttemptComplete(this);
+    this.#owner.onAttemptComplete(this, trailers);
   }
 
   onResetStream(): void {

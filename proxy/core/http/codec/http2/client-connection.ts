@@ -96,6 +96,11 @@ class Http2RequestEncoder implements RequestEncoder {
       decoder.decodeHeaders(Number(h[':status']), responseHeaderMap(h), end);
     });
     stream.on('data', (chunk: Buffer) => decoder.decodeData(chunk, false));
+    stream.on('trailers', (t: IncomingHttpHeaders) => {
+      if (this.#responseEnded) return;
+      this.#responseEnded = true;
+      decoder.decodeTrailers(responseHeaderMap(t));
+    });
     stream.on('end', () => {
       if (this.#responseEnded) return;
       this.#responseEnded = true;

@@ -108,6 +108,9 @@ class Http2ResponseEncoder implements ResponseEncoder {
   bodyless = false;
   /** The proxy reset the stream (not the peer). */
   localReset = false;
+  /** The client said it takes trailers (`te: trailers`, as gRPC does): the response may end with them. */
+  acceptsTrailers = false;
+  #trailers: OutgoingHttpHeaders = {};
   #readDisabled = 0;
   #aboveWatermark = false;
 
@@ -133,7 +136,9 @@ class Http2ResponseEncoder implements ResponseEncoder {
     this.bodyless = endStream || status === 204 || status === 304;
     if (s.destroyed) return;
     try {
-      s.respond(toHttp2Headers(headers), { endStream: this.bodyless });
+      const waitForTrailers = this.acceptsTrailers && !this.bodyless;
+      s.respond(toHttp2Headers(headers), { endStream: this.bodyless, waitForTrailers });
+      if (waitForTrailers) s.once('wantTrailers', () => s.sendTrailers(this.#trailers));
     } catch {
       // A header node:http2 refuses (an invalid value from upstream): the stream cannot be answered.
       this.resetStream();
@@ -168,6 +173,15 @@ class Http2ResponseEncoder implements ResponseEncoder {
       });
     }
     return ok;
+  }
+
+  encodeTrailers(trailers: HeaderMap): void {
+    if (!this.responseStarted || this.responseComplete) return;
+    const s = this.#stream;
+    if (s.destroyed) return;
+    if (this.acceptsTrailers && !this.bodyless) this.#trailers = toHttp2Headers(trailers);
+    if (!this.bodyless) s.end();
+    this.#endResponse();
   }
 
   #endResponse(): void {
@@ -318,6 +332,8 @@ export class Http2ServerConnection implements ServerConnection {
       if (!encoder.localReset && stream.rstCode !== NGHTTP2_NO_ERROR) this.#stats.rx_reset.inc();
       if (!encoder.requestEnded || !encoder.responseComplete) decoder.onResetStream();
     });
+    const te = headers.te;
+    encoder.acceptsTrailers = te === 'trailers';
     const endStream = (flags & END_STREAM_FLAG) !== 0;
     if (endStream) encoder.requestEnded = true;
     else {
