@@ -607,13 +607,23 @@ export const upstreamHttpProtocolOptionsSchema = z
           ctx.addIssue({ code: 'custom', message: 'exactly one of http_protocol_options, http2_protocol_options' });
       })
       .optional(),
+    /** Each request goes upstream in the protocol it arrived in; the options apply to theirs. */
+    use_downstream_protocol_config: z
+      .object({
+        http_protocol_options: z.object({}).strict().optional(),
+        http2_protocol_options: http2ProtocolOptionsSchema.optional(),
+      })
+      .strict()
+      .optional(),
   })
   .strict()
   .superRefine((v, ctx) => {
-    if (v.explicit_http_config === undefined)
+    const n = Number(v.explicit_http_config !== undefined) + Number(v.use_downstream_protocol_config !== undefined);
+    if (n !== 1)
       ctx.addIssue({
         code: 'custom',
-        message: 'explicit_http_config is required (use_downstream_protocol_config and auto_config are not supported)',
+        message:
+          'exactly one of explicit_http_config, use_downstream_protocol_config is required (auto_config needs ALPN, not supported)',
       });
   });
 export type UpstreamHttpProtocolOptions = z.output<typeof upstreamHttpProtocolOptionsSchema>;

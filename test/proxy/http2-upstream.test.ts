@@ -5,7 +5,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import http2 from 'node:http2';
 import { execFile } from 'node:child_process';
-import type { AddressInfo } from 'node:net';
+import http from 'node:http';
+import net, { type AddressInfo } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { clusterSchema } from '../../proxy/config/schema.js';
 import { bootstrap, request, startTestProxy, staticCluster, type RunningProxy } from './helpers.js';
@@ -18,6 +19,8 @@ let upstreamPort: number;
 const sessions = new Set<number>();
 let proxy: RunningProxy;
 let grpcServer: grpc.Server;
+/** Answers with the protocol it was spoken to in: HTTP/1.1 and h2c on one port, told apart by the preface. */
+let dual: net.Server;
 
 const identity = (b: Buffer): Buffer => b;
 /** A unary method with raw bytes for messages (no protobuf needed to prove the transport). */
@@ -61,6 +64,20 @@ beforeAll(async () => {
   });
   await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
   upstreamPort = (upstream.address() as AddressInfo).port;
+  const h1 = http.createServer((_req, res) => res.end('HTTP/1.1'));
+  const h2 = http2.createServer((_req, res) => res.end('HTTP/2'));
+  dual = net.createServer((socket) =>
+    socket.once('data', (first: Buffer) => {
+      socket.pause();
+      socket.unshift(first);
+      if (first.toString('latin1').startsWith('PRI * HTTP/2.0')) h2.emit('connection', socket);
+      else {
+        h1.emit('connection', socket);
+        socket.resume();
+      }
+    }),
+  );
+  await new Promise<void>((r) => dual.listen(0, '127.0.0.1', r));
   grpcServer = new grpc.Server();
   grpcServer.addService(ECHO_SERVICE, {
     echo: (call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) => {
@@ -87,11 +104,24 @@ beforeAll(async () => {
           domains: ['*'],
           routes: [
             { match: { prefix: '/test.Echo/' }, route: { cluster: 'grpc' } },
+            { match: { prefix: '/dual' }, route: { cluster: 'dual' } },
             { match: { prefix: '/' }, route: { cluster: 'h2' } },
           ],
         },
       ],
       clusters: [
+        staticCluster({
+          name: 'dual',
+          ports: [(dual.address() as AddressInfo).port],
+          extra: {
+            typed_extension_protocol_options: {
+              [HTTP_PROTOCOL_OPTIONS]: {
+                '@type': `type.googleapis.com/${HTTP_PROTOCOL_OPTIONS}`,
+                use_downstream_protocol_config: { http_protocol_options: {}, http2_protocol_options: {} },
+              },
+            },
+          },
+        }),
         staticCluster({
           name: 'grpc',
           ports: [grpcPort],
@@ -125,6 +155,7 @@ afterAll(async () => {
   await proxy?.close();
   await new Promise<void>((r) => upstream?.close(() => r()));
   grpcServer?.forceShutdown();
+  dual?.close();
 });
 
 describe('HTTP/2 upstreams (explicit_http_config.http2_protocol_options)', () => {
@@ -193,9 +224,9 @@ describe('HTTP/2 upstreams (explicit_http_config.http2_protocol_options)', () =>
           },
         },
       });
-    const downstream = clusterSchema.safeParse(cluster({ use_downstream_protocol_config: {} }));
-    expect(downstream.success).toBe(false);
-    expect(JSON.stringify(downstream.error?.issues)).toContain('use_downstream_protocol_config');
+    const auto = clusterSchema.safeParse(cluster({ auto_config: {} }));
+    expect(auto.success).toBe(false);
+    expect(JSON.stringify(auto.error?.issues)).toContain('auto_config');
     const both = clusterSchema.safeParse(
       cluster({ explicit_http_config: { http_protocol_options: {}, http2_protocol_options: {} } }),
     );
@@ -243,5 +274,18 @@ describe('HTTP/2 upstreams (explicit_http_config.http2_protocol_options)', () =>
     expect(missing.status.details).toBe('no such thing');
     expect(missing.status.metadata.get('x-trailer')).toEqual(['t1']);
     client.close();
+  });
+
+  it('use_downstream_protocol_config: each request goes upstream in the protocol it arrived in', async () => {
+    expect((await request(proxy.port, '/dual')).body).toBe('HTTP/1.1');
+    const session = http2.connect(`http://127.0.0.1:${proxy.port}`);
+    const req = session.request({ ':path': '/dual' });
+    let body = '';
+    req.on('data', (d: Buffer) => {
+      body += d.toString();
+    });
+    await new Promise<void>((resolve) => req.on('end', () => resolve()));
+    session.close();
+    expect(body).toBe('HTTP/2');
   });
 });

@@ -192,6 +192,7 @@ export class RouterFilter implements StreamDecoderFilter, AttemptOwner {
       cb.requestHeaders.set('x-envoy-attempt-count', String(this.#attempts));
     this.#retryState?.onHostAttempted(host);
     const attempt = new UpstreamRequest(this, this.#attempts, this.#cluster!.name, host);
+    attempt.downstreamHttp2 = info.protocol === 'HTTP/2';
     this.#upstream = attempt;
     if (this.#perTryTimeoutMs > 0) this.#perTryTimer = setTimeout(() => this.#perTryTimeout(), this.#perTryTimeoutMs);
     attempt.start();

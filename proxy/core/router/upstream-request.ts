@@ -42,6 +42,8 @@ export class UpstreamRequest implements PoolCallbacks, ResponseDecoder, Upstream
   requestEnded = false;
   responseEnded = false;
   span: Span | null = null;
+  /** The downstream request is HTTP/2: a use_downstream_protocol_config cluster sends it over HTTP/2. */
+  downstreamHttp2 = false;
   #finished = false;
 
   constructor(owner: AttemptOwner, attempt: number, cluster: string, host: Host) {
@@ -61,7 +63,9 @@ export class UpstreamRequest implements PoolCallbacks, ResponseDecoder, Upstream
   start(): void {
     this.host.stats.rq_total++;
     this.host.stats.rq_active++;
-    this.#cancel = this.host.pool.newStream(this, this);
+    const host = this.host;
+    const pool = this.downstreamHttp2 && host.http2Pool !== null ? host.http2Pool : host.pool;
+    this.#cancel = pool.newStream(this, this);
   }
 
   onPoolReady(encoder: RequestEncoder): void {

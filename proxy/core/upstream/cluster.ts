@@ -132,8 +132,13 @@ export class ClusterInfo {
   readonly bufferLimitBytes: number;
   readonly lb: LbSettings;
   readonly addedViaApi: boolean;
-  /** HTTP/2 to the hosts (HttpProtocolOptions' explicit http2_protocol_options); null is HTTP/1.1. */
+  /**
+   * HTTP/2 to the hosts (HttpProtocolOptions' http2_protocol_options); null is HTTP/1.1. With
+   * useDownstreamProtocol, only requests that arrived over HTTP/2 use it.
+   */
   readonly http2: Http2ClientSettings | null;
+  /** use_downstream_protocol_config: upstream requests keep the downstream's protocol. */
+  readonly useDownstreamProtocol: boolean;
 
   constructor(cfg: ClusterConfig, stats: Scope, addedViaApi: boolean) {
     this.name = cfg.name;
@@ -147,7 +152,9 @@ export class ClusterInfo {
     const common = protocolOptions?.common_http_protocol_options ?? cfg.common_http_protocol_options;
     this.maxRequestsPerConnection = unwrap(common?.max_requests_per_connection ?? cfg.max_requests_per_connection, 0);
     this.idleTimeoutMs = durationMs(common?.idle_timeout, 0);
-    const h2 = protocolOptions?.explicit_http_config?.http2_protocol_options;
+    const downstream = protocolOptions?.use_downstream_protocol_config;
+    this.useDownstreamProtocol = downstream !== undefined;
+    const h2 = (downstream ?? protocolOptions?.explicit_http_config)?.http2_protocol_options;
     this.http2 =
       h2 === undefined
         ? null
@@ -233,13 +240,13 @@ export class Cluster {
         continue;
       }
       const host = new Host(d, () => this.#rebuild());
-      host.pool =
-        this.info.http2 === null
-          ? new Http1ConnPool(host, this.info)
-          : new Http2ConnPool(host, this.info, this.info.http2);
+      const h2 = this.info.http2;
+      if (h2 === null || this.info.useDownstreamProtocol) host.pool = new Http1ConnPool(host, this.info);
+      else host.pool = new Http2ConnPool(host, this.info, h2);
+      if (h2 !== null && this.info.useDownstreamProtocol) host.http2Pool = new Http2ConnPool(host, this.info, h2);
       next.push(host);
     }
-    for (const removed of old.values()) removed.pool.drain();
+    for (const removed of old.values()) removed.drainPools();
     this.#hosts = next;
     this.#rebuild();
     if (!this.#initialized) {
@@ -279,12 +286,12 @@ export class Cluster {
   drain(): void {
     this.#discovery.stop();
     this.resilience?.close();
-    for (const h of this.#hosts) h.pool.drain();
+    for (const h of this.#hosts) h.drainPools();
   }
 
   destroy(): void {
     this.#discovery.stop();
     this.resilience?.close();
-    for (const h of this.#hosts) h.pool.destroy();
+    for (const h of this.#hosts) h.destroyPools();
   }
 }
