@@ -3,7 +3,9 @@
 // HTTP/1.1 client on the same AUTO listener; codec_type HTTP2 and HTTP1; flow control with a
 // slow reader; GOAWAY on drain; a client's RST_STREAM as Envoy's DC; stats and %PROTOCOL%.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import http from 'node:http';
 import http2 from 'node:http2';
+import type { AddressInfo } from 'node:net';
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -23,6 +25,11 @@ const MB = 1024 * 1024;
 
 let echo: Upstream;
 let streamer: Upstream;
+/** Reads request bodies only once `releaseSink` is called. */
+let sink: http.Server;
+let sinkPort = 0;
+let releaseSink: () => void = () => {};
+let sinkReceived = 0;
 /** Bytes the streamer upstream managed to write for the current slow-reader test. */
 let streamed = 0;
 let proxy: RunningProxy;
@@ -83,11 +90,26 @@ beforeAll(async () => {
     };
     pump();
   });
+  sink = http.createServer((req, res) => {
+    req.pause();
+    releaseSink = () => {
+      req.on('data', (d: Buffer) => {
+        sinkReceived += d.length;
+      });
+      req.on('end', () => res.end(String(sinkReceived)));
+      req.resume();
+    };
+  });
+  await new Promise<void>((r) => sink.listen(0, '127.0.0.1', r));
+  sinkPort = (sink.address() as AddressInfo).port;
   const clusters = [
+    staticCluster({ name: 'sink', ports: [sinkPort] }),
     staticCluster({ name: 'echo', ports: [echo.port] }),
     staticCluster({ name: 'streamer', ports: [streamer.port] }),
   ];
-  const virtualHosts = [{ name: 'all', domains: ['*'], routes: [route('streamer', '/stream'), route('echo')] }];
+  const virtualHosts = [
+    { name: 'all', domains: ['*'], routes: [route('streamer', '/stream'), route('sink', '/sink'), route('echo')] },
+  ];
   proxy = await startTestProxy(
     bootstrap({
       virtualHosts,
@@ -118,6 +140,8 @@ afterAll(async () => {
   await h2only?.close();
   await echo?.close();
   await streamer?.close();
+  sink?.closeAllConnections();
+  await new Promise<void>((r) => (sink === undefined ? r() : sink.close(() => r())));
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -224,6 +248,39 @@ describe('HTTP/2 downstream (h2c prior knowledge) to HTTP/1.1 upstreams', () => 
         .update(Buffer.alloc(64 * MB, 97))
         .digest('hex'),
     );
+    session.close();
+  });
+
+  it('an upload to an upstream that does not read: the client is held back by its window, then all arrives', async () => {
+    const session = http2.connect(`http://127.0.0.1:${proxy.port}`);
+    const req = session.request({ ':method': 'POST', ':path': '/sink' });
+    const total = 64 * MB;
+    const block = Buffer.alloc(64 * 1024, 98);
+    let written = 0;
+    const pump = () => {
+      while (written < total) {
+        written += block.length;
+        if (written >= total) req.end(block);
+        else if (!req.write(block)) return void req.once('drain', pump);
+      }
+    };
+    pump();
+    // Wait until what the client got onto the wire stops growing: the proxy stopped reading.
+    let sent = -1;
+    const onWire = () => written - req.writableLength;
+    while (onWire() !== sent) {
+      sent = onWire();
+      await new Promise((r) => setTimeout(r, 300));
+    }
+    expect(sent).toBeLessThan(16 * MB);
+    let body = '';
+    req.on('data', (d: Buffer) => {
+      body += d.toString();
+    });
+    const ended = new Promise<void>((resolve) => req.on('end', () => resolve()));
+    releaseSink();
+    await ended;
+    expect(Number(body)).toBe(total);
     session.close();
   });
 
