@@ -17,6 +17,11 @@ let upstream: http2.Http2Server;
 let upstreamPort: number;
 /** Remote ports of the sessions the upstream accepted (one per proxy connection). */
 const sessions = new Set<number>();
+/** Called with each upstream session that closes. */
+let onUpstreamSessionClose: () => void = () => {};
+/** Called with the RST_STREAM code of a `/hang` stream the upstream never answered. */
+let onHangClosed: (rstCode: number) => void = () => {};
+let onHangOpened: () => void = () => {};
 let proxy: RunningProxy;
 let grpcServer: grpc.Server;
 /** Answers with the protocol it was spoken to in: HTTP/1.1 and h2c on one port, told apart by the preface. */
@@ -38,8 +43,16 @@ const ECHO_SERVICE = {
 
 beforeAll(async () => {
   upstream = http2.createServer();
-  upstream.on('session', (s) => sessions.add(s.socket.remotePort ?? 0));
+  upstream.on('session', (s) => {
+    sessions.add(s.socket.remotePort ?? 0);
+    s.on('close', () => onUpstreamSessionClose());
+  });
   upstream.on('stream', (stream, headers) => {
+    if (headers[':path'] === '/hang') {
+      stream.on('close', () => onHangClosed(stream.rstCode));
+      onHangOpened();
+      return;
+    }
     let bytes = 0;
     stream.on('data', (d: Buffer) => {
       bytes += d.length;
@@ -105,11 +118,25 @@ beforeAll(async () => {
           routes: [
             { match: { prefix: '/test.Echo/' }, route: { cluster: 'grpc' } },
             { match: { prefix: '/dual' }, route: { cluster: 'dual' } },
+            { match: { prefix: '/idle' }, route: { cluster: 'h2-idle' } },
             { match: { prefix: '/' }, route: { cluster: 'h2' } },
           ],
         },
       ],
       clusters: [
+        staticCluster({
+          name: 'h2-idle',
+          ports: [upstreamPort],
+          extra: {
+            typed_extension_protocol_options: {
+              [HTTP_PROTOCOL_OPTIONS]: {
+                '@type': `type.googleapis.com/${HTTP_PROTOCOL_OPTIONS}`,
+                common_http_protocol_options: { idle_timeout: '0.2s' },
+                explicit_http_config: { http2_protocol_options: {} },
+              },
+            },
+          },
+        }),
         staticCluster({
           name: 'dual',
           ports: [(dual.address() as AddressInfo).port],
@@ -287,5 +314,34 @@ describe('HTTP/2 upstreams (explicit_http_config.http2_protocol_options)', () =>
     await new Promise<void>((resolve) => req.on('end', () => resolve()));
     session.close();
     expect(body).toBe('HTTP/2');
+  });
+
+  it('a downstream RST_STREAM resets the upstream stream (CANCEL); the upstream connection stays up', async () => {
+    const closed = new Promise<number>((resolve) => {
+      onHangClosed = resolve;
+    });
+    const opened = new Promise<void>((resolve) => {
+      onHangOpened = resolve;
+    });
+    const session = http2.connect(`http://127.0.0.1:${proxy.port}`);
+    const req = session.request({ ':path': '/hang' });
+    req.on('error', () => {});
+    // Cancel once the proxy forwarded the request and the upstream stream exists.
+    await opened;
+    req.close(http2.constants.NGHTTP2_CANCEL);
+    expect(await closed).toBe(http2.constants.NGHTTP2_CANCEL);
+    const after = session.request({ ':path': '/after' });
+    after.resume();
+    const status = await new Promise<number>((resolve) => after.on('response', (h) => resolve(Number(h[':status']))));
+    expect(status).toBe(200);
+    session.close();
+  });
+
+  it('common_http_protocol_options.idle_timeout closes an idle HTTP/2 upstream connection', async () => {
+    const upstreamClosed = new Promise<void>((resolve) => {
+      onUpstreamSessionClose = resolve;
+    });
+    expect((await request(proxy.port, '/idle')).status).toBe(200);
+    await upstreamClosed;
   });
 });

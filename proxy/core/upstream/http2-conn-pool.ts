@@ -19,6 +19,8 @@ class ActiveClient implements ClientConnectionCallbacks {
   /** Streams this connection carried (max_requests_per_connection). */
   streams = 0;
   connectTimer: NodeJS.Timeout | null = null;
+  /** Armed while the connection carries no stream (the cluster's idle_timeout). */
+  idleTimer: NodeJS.Timeout | null = null;
 
   constructor(pool: Http2ConnPool, factory: UpstreamTransportSocketFactory, settings: Http2ClientSettings) {
     this.#pool = pool;
@@ -110,6 +112,10 @@ export class Http2ConnPool implements ConnectionPool {
   }
 
   #attach(c: ActiveClient, decoder: ResponseDecoder, cb: PoolCallbacks): void {
+    if (c.idleTimer !== null) {
+      clearTimeout(c.idleTimer);
+      c.idleTimer = null;
+    }
     c.streams++;
     const limit = this.cluster.maxRequestsPerConnection;
     // Its last stream: no other starts on it, and it closes (GOAWAY) once the streams finish.
@@ -136,7 +142,19 @@ export class Http2ConnPool implements ConnectionPool {
       clearTimeout(client.connectTimer!);
       client.connectTimer = null;
       this.#assignPending();
+      if (client.codec.activeStreams === 0) this.#armIdleTimer(client);
     });
+  }
+
+  /** An idle connection closes after the cluster's idle_timeout (GOAWAY), unless a stream comes first. */
+  #armIdleTimer(client: ActiveClient): void {
+    const ms = this.cluster.idleTimeoutMs;
+    if (ms <= 0 || client.idleTimer !== null) return;
+    client.idleTimer = setTimeout(() => {
+      client.idleTimer = null;
+      if (client.codec.activeStreams === 0) client.codec.close();
+    }, ms);
+    client.idleTimer.unref();
   }
 
   #assignPending(): void {
@@ -164,6 +182,7 @@ export class Http2ConnPool implements ConnectionPool {
       return;
     }
     this.#assignPending();
+    if (client.codec.activeStreams === 0) this.#armIdleTimer(client);
   }
 
   onClose(client: ActiveClient): void {
@@ -175,6 +194,10 @@ export class Http2ConnPool implements ConnectionPool {
     if (client.connectTimer !== null) {
       clearTimeout(client.connectTimer);
       client.connectTimer = null;
+    }
+    if (client.idleTimer !== null) {
+      clearTimeout(client.idleTimer);
+      client.idleTimer = null;
     }
     if (!client.connected) {
       cluster.stats.upstream_cx_connect_fail.inc();
