@@ -284,6 +284,21 @@ describe('HTTP/2 downstream (h2c prior knowledge) to HTTP/1.1 upstreams', () => 
     session.close();
   });
 
+  it('request headers past max_request_headers_kb reset the stream (http2.header_overflow); the connection serves on', async () => {
+    const session = http2.connect(`http://127.0.0.1:${h2only.port}`);
+    // 62 KiB: past the default max_request_headers_kb (60) but within node:http2's own 64 KiB
+    // cap, which refuses larger lists itself (REFUSED_STREAM) before the codec sees them.
+    const big = session.request({ ':path': '/big-headers', 'x-big': 'a'.repeat(62 * 1024) });
+    big.on('error', () => {});
+    big.resume();
+    await new Promise<void>((resolve) => big.on('close', () => resolve()));
+    expect(big.rstCode).toBe(http2.constants.NGHTTP2_INTERNAL_ERROR);
+    const ok = await h2request(session, { ':path': '/fine' });
+    expect(ok.status).toBe(200);
+    session.close();
+    expect(await counter(h2only, 'http2.header_overflow')).toBe(1);
+  });
+
   it('a client RST_STREAM is the stream’s DC and http2.rx_reset; the connection serves on', async () => {
     const session = http2.connect(`http://127.0.0.1:${proxy.port}`);
     const req = session.request({ ':path': '/stream?mb=64' });

@@ -257,6 +257,7 @@ export class Http2ServerConnection implements ServerConnection {
   readonly #session: ServerHttp2Session;
   readonly #callbacks: ServerConnectionCallbacks;
   readonly #stats: Http2CodecStats;
+  readonly #settings: Http2Settings;
   #activeStreams = 0;
   #goawaySent = false;
   #closed = false;
@@ -270,6 +271,7 @@ export class Http2ServerConnection implements ServerConnection {
     this.transport = transport;
     this.#callbacks = callbacks;
     this.#stats = stats;
+    this.#settings = settings;
     transport.stream.setNoDelay(true);
     const session = sessionOn(settings, transport);
     this.#session = session;
@@ -319,7 +321,29 @@ export class Http2ServerConnection implements ServerConnection {
     if (!this.#session.destroyed) this.#session.destroy();
   }
 
+  /**
+   * Envoy's header limits (max_request_headers_kb, max_headers_count), which a client may
+   * ignore in our SETTINGS: past them the stream is reset and counted (http2.header_overflow),
+   * as Envoy's HTTP/2 codec does, before it reaches the connection manager.
+   */
+  #headersOverflow(raw: readonly string[]): boolean {
+    const s = this.#settings;
+    let bytes = 0;
+    let count = 0;
+    for (let i = 0; i < raw.length; i += 2) {
+      bytes += raw[i]!.length + raw[i + 1]!.length;
+      if (raw[i]!.charCodeAt(0) !== 58) count++;
+    }
+    return bytes > s.maxRequestHeadersBytes || count > s.maxHeadersCount;
+  }
+
   #onStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number, raw: string[]): void {
+    if (this.#headersOverflow(raw)) {
+      this.#stats.header_overflow.inc();
+      stream.on('error', () => {});
+      stream.close(NGHTTP2_INTERNAL_ERROR);
+      return;
+    }
     this.#activeStreams++;
     const encoder = new Http2ResponseEncoder(stream, this.#stats);
     const decoder = this.#callbacks.newStream(encoder);
