@@ -280,7 +280,7 @@ export class Http2ServerConnection implements ServerConnection {
     session.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number, raw: string[]) =>
       this.#onStream(stream, headers, flags, raw),
     );
-    session.on('frameError', () => this.#stats.rx_messaging_error.inc());
+    // nghttp2 reports a malformed peer as a session error (it answers with GOAWAY itself).
     session.on('error', (err: NodeJS.ErrnoException) => {
       if (err.code === 'ERR_HTTP2_ERROR' || err.code === 'ERR_HTTP2_SESSION_ERROR')
         this.#stats.rx_messaging_error.inc();
