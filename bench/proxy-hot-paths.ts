@@ -89,6 +89,14 @@ const hcmSettings: HcmSettings = {
   bufferLimitBytes: 1024 * 1024,
   streamIdleTimeoutMs: 0,
   requestTimeoutMs: 0,
+  codecType: 'HTTP1',
+  http2: {
+    maxConcurrentStreams: 100,
+    initialStreamWindowSize: 65535,
+    initialConnectionWindowSize: 65535,
+    maxRequestHeadersBytes: 8192,
+    maxHeadersCount: 50,
+  },
 };
 const responseBody = Buffer.from('{"id":42,"name":"item"}');
 /** The terminal filter: routes, then answers as an upstream would (a sized JSON body). */

@@ -4,21 +4,27 @@
 // nginx; then the telemetry rows (bench/lib/telemetry.ts): requests/s with telemetry on
 // against off, and the latency two sidecars add at 1000 req/s open loop, beside nginx's two.
 // Rows run interleaved for BENCH_ROUNDS rounds and report medians (see main).
+// The h2c rows: h2load (prior knowledge, 10 connections × 10 streams) through meshscope
+// --concurrency 1 against nginx `listen … http2` with one worker, same HTTP/1.1 upstream, in the
+// same interleaved rounds (goal ≥ 0.6× nginx's requests/s).
 // Knobs: BENCH_SECONDS (default 10), BENCH_CONNECTIONS (default 50), BENCH_ROUNDS (default 3),
-// and the telemetry rows' LAT_RATE (1000), LAT_SECONDS (10), WARM_SECONDS (3); BENCH_TELEMETRY=0
-// skips those. BENCH_BASELINE=<checkout with dist/ built> adds that build's meshscope-c1 row (A/B in one run).
+// H2_CLIENTS (10), H2_STREAMS (10), BENCH_H2=0 skips the h2c rows, and the telemetry rows'
+// LAT_RATE (1000), LAT_SECONDS (10), WARM_SECONDS (3); BENCH_TELEMETRY=0 skips those.
+// BENCH_BASELINE=<checkout with dist/ built> adds that build's meshscope-c1 row (A/B in one run).
 import {
   baselineCli,
   freePort,
   proxyBootstrap,
   startHaproxy,
   startMeshscope,
+  startNginxH2cProxy,
   startNginxProxy,
   startNginxUpstream,
   stopAll,
   type Peer,
 } from './lib/peers.js';
 import { runWrk, type WrkResult } from './lib/wrk.js';
+import { runH2load, type H2loadResult } from './lib/h2load.js';
 import { median } from './lib/median.js';
 import { peakRssMb } from './lib/rss.js';
 import { stealMeter } from './lib/steal.js';
@@ -27,6 +33,9 @@ import { measureTelemetry, telemetryBenchOptions } from './lib/telemetry.js';
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const H2_CLIENTS = Number(process.env.H2_CLIENTS ?? 10);
+const H2_STREAMS = Number(process.env.H2_STREAMS ?? 10);
+const H2 = process.env.BENCH_H2 !== '0';
 
 interface Row {
   name: string;
@@ -78,6 +87,18 @@ function baselineRows(): Row[] {
   ];
 }
 
+/** h2c rows: h2load through each proxy to the same HTTP/1.1 upstream. */
+const h2Rows: Row[] = [
+  {
+    name: 'h2c-meshscope-c1',
+    start: async (up) => {
+      const port = await freePort();
+      return startMeshscope('h2c-meshscope-c1', proxyBootstrap(port, up), port, ['--concurrency', '1']);
+    },
+  },
+  { name: 'h2c-nginx-1-worker', start: startNginxH2cProxy },
+];
+
 interface Measured extends WrkResult {
   name: string;
   peakRssMb: number | null;
@@ -88,7 +109,9 @@ const round2 = (x: number): number => Math.round(x * 100) / 100;
 async function main(): Promise<void> {
   const upstream = await startNginxUpstream();
   const perRound: Array<Map<string, WrkResult>> = [];
+  const h2PerRound: Array<Map<string, H2loadResult>> = [];
   const peers: Array<{ row: Row; peer: Peer | null; url: string }> = [];
+  const h2Peers: Array<{ row: Row; peer: Peer; url: string }> = [];
   let cpuStealPercent = 0;
   try {
     // Every system under test stays up for the whole run; the rounds interleave them so a
@@ -98,14 +121,25 @@ async function main(): Promise<void> {
       const peer = row.start === null ? null : await row.start(upstream.port);
       peers.push({ row, peer, url: `http://127.0.0.1:${peer === null ? upstream.port : peer.port}/` });
     }
+    if (H2) {
+      for (const row of h2Rows) {
+        const peer = await row.start!(upstream.port);
+        h2Peers.push({ row, peer, url: `http://127.0.0.1:${peer.port}/` });
+      }
+    }
+    const h2Opts = { clients: H2_CLIENTS, streams: H2_STREAMS };
     // Warm-up so JIT and connection pools are settled before the measured runs.
     for (const { url } of peers) runWrk(url, { connections: CONNECTIONS, seconds: 3 });
+    for (const { url } of h2Peers) runH2load(url, { ...h2Opts, seconds: 3 });
     const steal = stealMeter();
     for (let round = 0; round < ROUNDS; round++) {
       const results = new Map<string, WrkResult>();
       for (const { row, url } of peers)
         results.set(row.name, runWrk(url, { connections: CONNECTIONS, seconds: SECONDS }));
       perRound.push(results);
+      const h2Results = new Map<string, H2loadResult>();
+      for (const { row, url } of h2Peers) h2Results.set(row.name, runH2load(url, { ...h2Opts, seconds: SECONDS }));
+      h2PerRound.push(h2Results);
     }
     cpuStealPercent = steal();
   } catch (err) {
@@ -113,7 +147,8 @@ async function main(): Promise<void> {
     throw err;
   }
   const peakRss = new Map(peers.map(({ row, peer }) => [row.name, peer === null ? null : peakRssMb(peer.pid)]));
-  await Promise.all(peers.map(({ peer }) => peer?.stop()));
+  for (const { row, peer } of h2Peers) peakRss.set(row.name, peakRssMb(peer.pid));
+  await Promise.all([...peers, ...h2Peers].map(({ peer }) => peer?.stop()));
   // The telemetry rows run after, against the same upstream, with their own rounds.
   const telemetry =
     process.env.BENCH_TELEMETRY === '0'
@@ -146,6 +181,26 @@ async function main(): Promise<void> {
       rounds: runs.map((r) => ({ requestsPerSecond: Math.round(r.requestsPerSecond), p50Ms: r.p50Ms, p99Ms: r.p99Ms })),
     };
   });
+  const h2Out = h2Peers.map(({ row }) => {
+    const runs = h2PerRound.map((r) => r.get(row.name)!);
+    return {
+      name: row.name,
+      clients: H2_CLIENTS,
+      streamsPerClient: H2_STREAMS,
+      requestsPerSecond: Math.round(median(runs.map((r) => r.requestsPerSecond))),
+      meanMs: median(runs.map((r) => r.meanMs)),
+      requests: runs.reduce((a, r) => a + r.requests, 0),
+      errors: runs.reduce((a, r) => a + r.errors, 0),
+      peakRssMb: peakRss.get(row.name) ?? null,
+      rpsRatioToNginx: round2(
+        median(
+          h2PerRound.map((r) => r.get(row.name)!.requestsPerSecond / r.get('h2c-nginx-1-worker')!.requestsPerSecond),
+        ),
+      ),
+      rounds: runs.map((r) => ({ requestsPerSecond: Math.round(r.requestsPerSecond), meanMs: r.meanMs })),
+    };
+  });
+  const h2Mesh = h2Out.find((r) => r.name === 'h2c-meshscope-c1');
   const mesh = rowsOut.find((r) => r.name === 'meshscope-c1')!;
   // This build against the baseline build, ratios within each round (1.0 = no change).
   const againstBaseline = rows.some((r) => r.name === 'meshscope-c1-baseline')
@@ -171,11 +226,13 @@ async function main(): Promise<void> {
     cpuStealPercent,
     rows: rowsOut,
     againstBaseline,
+    h2cRows: h2Out,
     telemetry,
     goals: {
       rpsAtLeastHalfOfNginx: mesh.rpsRatioToNginx >= 0.5,
       p99AtMostTwiceNginx: mesh.p99RatioToNginx <= 2,
       peakRssAtMost80Mb: (mesh.peakRssMb ?? Infinity) <= 80,
+      ...(h2Mesh === undefined ? {} : { h2cRpsAtLeast06OfNginx: h2Mesh.rpsRatioToNginx >= 0.6 }),
       ...(telemetry === null ? {} : (telemetry['goals'] as object)),
     },
   };

@@ -125,6 +125,24 @@ export async function startNginxProxy(upstreamPort: number): Promise<Peer> {
   return launch('nginx-proxy', '/usr/sbin/nginx', ['-p', dir, '-c', join(dir, 'nginx.conf')], port);
 }
 
+/** nginx as an h2c reverse proxy (`listen … http2`, prior knowledge): one worker, HTTP/1.1 keep-alive upstream. */
+export async function startNginxH2cProxy(upstreamPort: number): Promise<Peer> {
+  const port = await freePort();
+  const dir = mkdtempSync(join(workDir, 'nginx-h2c-'));
+  writeFileSync(
+    join(dir, 'nginx.conf'),
+    nginxConf(
+      dir,
+      `  upstream up { server 127.0.0.1:${upstreamPort}; keepalive 256; keepalive_requests 1000000; }
+  server {
+    listen 127.0.0.1:${port} http2;
+    location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection ""; }
+  }`,
+    ),
+  );
+  return launch('nginx-h2c', '/usr/sbin/nginx', ['-p', dir, '-c', join(dir, 'nginx.conf')], port);
+}
+
 /** haproxy with one thread, reusing server connections. */
 export async function startHaproxy(upstreamPort: number): Promise<Peer> {
   const port = await freePort();

@@ -435,6 +435,25 @@ export const routeConfigurationSchema = z
   });
 export type RouteConfiguration = z.output<typeof routeConfigurationSchema>;
 
+/** A UInt32Value within [min, max], bare or as `{ value }`. */
+function u32Range(min: number, max: number) {
+  const n = z.preprocess(numericString, z.number().int().min(min).max(max));
+  return z.union([n, z.object({ value: n }).strict()]);
+}
+
+/**
+ * Envoy's config.core.v3.Http2ProtocolOptions, the fields meshscope acts on (ranges as Envoy
+ * validates them); anything else is refused rather than ignored.
+ */
+export const http2ProtocolOptionsSchema = z
+  .object({
+    max_concurrent_streams: u32Range(1, 2147483647).optional(),
+    initial_stream_window_size: u32Range(65535, 2147483647).optional(),
+    initial_connection_window_size: u32Range(65535, 2147483647).optional(),
+  })
+  .strict();
+export type Http2ProtocolOptions = z.output<typeof http2ProtocolOptionsSchema>;
+
 export const HCM_TYPE_URL =
   'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
 
@@ -442,7 +461,7 @@ export const httpConnectionManagerSchema = z
   .object({
     '@type': z.literal(HCM_TYPE_URL),
     stat_prefix: z.string().min(1),
-    codec_type: envoyEnum(['AUTO', 'HTTP1']).optional(),
+    codec_type: envoyEnum(['AUTO', 'HTTP1', 'HTTP2']).optional(),
     route_config: routeConfigurationSchema.optional(),
     http_filters: z.array(httpFilterRef()).min(1).optional(),
     generate_request_id: z.boolean().optional(),
@@ -462,6 +481,7 @@ export const httpConnectionManagerSchema = z
       .object({ accept_http_10: z.boolean().optional(), default_host_for_http_10: z.string().optional() })
       .strict()
       .optional(),
+    http2_protocol_options: http2ProtocolOptionsSchema.optional(),
     request_headers_timeout: durationSchema.optional(),
     stream_idle_timeout: durationSchema.optional(),
     request_timeout: durationSchema.optional(),
@@ -666,6 +686,50 @@ export const clusterLoadAssignmentSchema = z
   .strict();
 export type ClusterLoadAssignment = z.output<typeof clusterLoadAssignmentSchema>;
 
+export const HTTP_PROTOCOL_OPTIONS_NAME = 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions';
+const HTTP_PROTOCOL_OPTIONS_TYPE_URL = `type.googleapis.com/${HTTP_PROTOCOL_OPTIONS_NAME}`;
+
+/** Envoy's HttpProtocolOptions for a cluster's upstream connections: which protocol, and its options. */
+export const upstreamHttpProtocolOptionsSchema = z
+  .object({
+    '@type': z.literal(HTTP_PROTOCOL_OPTIONS_TYPE_URL),
+    common_http_protocol_options: z
+      .object({ idle_timeout: durationSchema.optional(), max_requests_per_connection: u32Wrapped.optional() })
+      .strict()
+      .optional(),
+    explicit_http_config: z
+      .object({
+        http_protocol_options: z.object({}).strict().optional(),
+        http2_protocol_options: http2ProtocolOptionsSchema.optional(),
+      })
+      .strict()
+      .superRefine((v, ctx) => {
+        const n = Number(v.http_protocol_options !== undefined) + Number(v.http2_protocol_options !== undefined);
+        if (n !== 1)
+          ctx.addIssue({ code: 'custom', message: 'exactly one of http_protocol_options, http2_protocol_options' });
+      })
+      .optional(),
+    /** Each request goes upstream in the protocol it arrived in; the options apply to theirs. */
+    use_downstream_protocol_config: z
+      .object({
+        http_protocol_options: z.object({}).strict().optional(),
+        http2_protocol_options: http2ProtocolOptionsSchema.optional(),
+      })
+      .strict()
+      .optional(),
+  })
+  .strict()
+  .superRefine((v, ctx) => {
+    const n = Number(v.explicit_http_config !== undefined) + Number(v.use_downstream_protocol_config !== undefined);
+    if (n !== 1)
+      ctx.addIssue({
+        code: 'custom',
+        message:
+          'exactly one of explicit_http_config, use_downstream_protocol_config is required (auto_config needs ALPN, not supported)',
+      });
+  });
+export type UpstreamHttpProtocolOptions = z.output<typeof upstreamHttpProtocolOptionsSchema>;
+
 export const clusterSchema = z
   .object({
     name: z.string().min(1),
@@ -679,6 +743,10 @@ export const clusterSchema = z
     max_requests_per_connection: u32Wrapped.optional(),
     common_http_protocol_options: z
       .object({ idle_timeout: durationSchema.optional(), max_requests_per_connection: u32Wrapped.optional() })
+      .strict()
+      .optional(),
+    typed_extension_protocol_options: z
+      .object({ [HTTP_PROTOCOL_OPTIONS_NAME]: upstreamHttpProtocolOptionsSchema.optional() })
       .strict()
       .optional(),
     circuit_breakers: z

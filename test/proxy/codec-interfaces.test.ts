@@ -291,6 +291,14 @@ const HCM_SETTINGS: HcmSettings = {
   bufferLimitBytes: 65536,
   streamIdleTimeoutMs: 0,
   requestTimeoutMs: 0,
+  codecType: 'HTTP1',
+  http2: {
+    maxConcurrentStreams: 100,
+    initialStreamWindowSize: 65535,
+    initialConnectionWindowSize: 65535,
+    maxRequestHeadersBytes: 8192,
+    maxHeadersCount: 50,
+  },
 };
 
 /** A terminal filter that answers with the request headers it was given, one `name: value` a line. */
@@ -380,6 +388,7 @@ describe('HTTP/1.1 client codec through ClientConnection / RequestEncoder / Resp
         }
       },
       onResetStream: () => r.events.push('reset'),
+      decodeTrailers: () => {},
       onProtocolError: () => {
         r.events.push('protocolError');
         done();

@@ -91,6 +91,7 @@ function get(pool: ConnectionPool, path: string, events: string[]): Promise<Resu
         }
       },
       onResetStream: () => resolve('connection_failure'),
+      decodeTrailers: () => {},
       onProtocolError: () => resolve('connection_failure'),
       onWriteBufferWatermark: () => {},
     };

@@ -25,9 +25,10 @@ export interface StreamConnection {
   readonly remotePort: number;
   readonly localAddress: string;
   readonly localPort: number;
-  readDisable(disable: boolean): void;
-  /** Closes the connection now, as the proxy's decision (a local reset). */
-  destroy(): void;
+  /** The proxy resets `stream` (a local reset): HTTP/1 closes the connection, HTTP/2 sends RST_STREAM. */
+  resetStream(stream: ActiveStream): void;
+  /** The downstream reset `stream`: HTTP/1 closes the connection; an HTTP/2 stream is gone already. */
+  onDownstreamReset(stream: ActiveStream): void;
   /** The stream finished both ways. */
   onStreamComplete(stream: ActiveStream): void;
 }
@@ -208,7 +209,8 @@ export class ActiveStream implements RequestDecoder, StreamFilterCallbacks, Filt
   }
 
   readDisable(disable: boolean): void {
-    this.conn.readDisable(disable);
+    // HTTP/1: the connection's reading; HTTP/2: this stream's (its window stays closed).
+    this.encoder.readDisable(disable);
   }
 
   onWriteBufferWatermark(above: boolean): void {
@@ -344,6 +346,19 @@ export class ActiveStream implements RequestDecoder, StreamFilterCallbacks, Filt
     if (endStream) this.#endResponse();
   }
 
+  encodeTrailers(trailers: HeaderMap): void {
+    if (this.#done) return;
+    this.#filterManager.encodeTrailers(trailers);
+  }
+
+  /** FilterManagerCallbacks: the trailers leave through the codec and end the response. */
+  encodeTrailersToCodec(trailers: HeaderMap): void {
+    if (!this.responseStarted || this.#responseComplete) return;
+    this.#lastActivity = performance.now();
+    this.encoder.encodeTrailers(trailers);
+    this.#endResponse();
+  }
+
   #endResponse(): void {
     if (this.#responseComplete) return;
     this.#responseComplete = true;
@@ -357,7 +372,7 @@ export class ActiveStream implements RequestDecoder, StreamFilterCallbacks, Filt
     this.conn.hcm.stats.downstream_rq_tx_reset.inc();
     this.streamInfo.setResponseFlag(ResponseFlag.LocalReset);
     this.#complete();
-    this.conn.destroy();
+    this.conn.resetStream(this);
   }
 
   /** RequestDecoder: the downstream went away before the stream finished (Envoy's DC). */
@@ -366,7 +381,7 @@ export class ActiveStream implements RequestDecoder, StreamFilterCallbacks, Filt
     this.conn.hcm.stats.downstream_rq_rx_reset.inc();
     this.streamInfo.setResponseFlag(ResponseFlag.DownstreamConnectionTermination);
     this.#complete();
-    this.conn.codec.destroy();
+    this.conn.onDownstreamReset(this);
   }
 
   #complete(): void {

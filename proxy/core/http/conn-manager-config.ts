@@ -5,6 +5,10 @@ import type { StreamFilterFactory } from './filter.js';
 import type { HcmStats } from './hcm-stats.js';
 import type { RouteTable } from '../router/route-table.js';
 import type { AccessLogger, Tracer } from '../extension-points.js';
+import type { Http2Settings } from './codec/http2/server-connection.js';
+
+/** The HCM's `codec_type`: AUTO tells HTTP/2 by its client preface, HTTP1 and HTTP2 force one. */
+export type CodecType = 'AUTO' | 'HTTP1' | 'HTTP2';
 
 export interface HcmSettings {
   readonly statPrefix: string;
@@ -37,6 +41,9 @@ export interface HcmSettings {
   readonly streamIdleTimeoutMs: number;
   /** `request_timeout`: the whole request must arrive within it. 0 = disabled. */
   readonly requestTimeoutMs: number;
+  readonly codecType: CodecType;
+  /** `http2_protocol_options` (Envoy's defaults when absent). */
+  readonly http2: Http2Settings;
 }
 
 export interface ConnectionManagerConfig {

@@ -1,10 +1,13 @@
 // Envoy's HTTP connection manager (HCM) as a network filter: HttpConnectionManager is built once
 // per listener filter chain per worker; each downstream connection gets an HcmConnection, which
-// owns the connection's server codec (HTTP/1.1 today; codec/types.ts is what an HTTP/2 codec
-// implements) and creates one ActiveStream (active-stream.ts) per request. Connection stats,
+// owns the connection's server codec (HTTP/1.1, or HTTP/2 by codec_type or, under AUTO, by the
+// client's preface) and creates one ActiveStream (active-stream.ts) per request; an HTTP/2
+// connection's streams run through Http2Streams, so the HTTP/1 path keeps its single stream. Connection stats,
 // idle / request-header timeouts and draining live here; framing is the codec's alone.
 import type { TransportSocket } from '../network/transport-socket.js';
 import { Http1ServerConnection } from './codec/http1/server-connection.js';
+import { Http2ServerConnection } from './codec/http2/server-connection.js';
+import { PrefaceDetector } from './codec/preface-detector.js';
 import type {
   CodecError,
   RequestDecoder,
@@ -18,20 +21,9 @@ import type { ConnectionManagerConfig, HcmSettings } from './conn-manager-config
 import { ActiveStream, type StreamConnection } from './active-stream.js';
 import type { RouteTable } from '../router/route-table.js';
 import type { AccessLogger, DownstreamConnection, ListenerInfo, NetworkFilter, Tracer } from '../extension-points.js';
+import type { Gauge } from '../../stats/types.js';
 
 export type { HcmSettings } from './conn-manager-config.js';
-
-/**
- * The server codec of a new downstream connection: HTTP/1.1 today. Where the HCM's codec_type
- * (AUTO, HTTP2) and the transport's negotiated ALPN will choose.
- */
-function createServerCodec(
-  transport: TransportSocket,
-  callbacks: ServerConnectionCallbacks,
-  settings: HcmSettings,
-): ServerConnection {
-  return new Http1ServerConnection(transport, callbacks, settings);
-}
 
 /** One HCM per listener filter chain per worker; immutable after construction but for the route table RDS replaces. */
 export class HttpConnectionManager implements NetworkFilter, ConnectionManagerConfig {
@@ -109,7 +101,12 @@ export class HcmConnection implements ServerConnectionCallbacks, DownstreamConne
   readonly hcm: HttpConnectionManager;
   readonly transport: TransportSocket;
   readonly listener: ListenerInfo;
-  readonly codec: ServerConnection;
+  /** A PrefaceDetector until an AUTO connection's first bytes tell its protocol. */
+  codec: ServerConnection;
+  /** The HTTP/2 connection's streams; null over HTTP/1. */
+  #h2: Http2Streams | null = null;
+  /** downstream_cx_http1_active or downstream_cx_http2_active, once the protocol is known. */
+  #protocolActive: Gauge | null = null;
   readonly remoteAddress: string;
   readonly remotePort: number;
   readonly localAddress: string;
@@ -135,10 +132,38 @@ export class HcmConnection implements ServerConnectionCallbacks, DownstreamConne
     this.localPort = transport.localPort;
     this.#idleSince = performance.now();
     hcm.stats.downstream_cx_total.inc();
-    hcm.stats.downstream_cx_http1_total.inc();
     hcm.stats.downstream_cx_active.inc();
-    hcm.stats.downstream_cx_http1_active.inc();
-    this.codec = createServerCodec(transport, this, hcm.settings);
+    // The one protocol branch of a connection: after it, neither codec pays for the other.
+    const codecType = hcm.settings.codecType;
+    if (codecType === 'HTTP1') this.codec = this.#http1Codec();
+    else if (codecType === 'HTTP2') this.codec = this.#http2Codec();
+    else this.codec = new PrefaceDetector(transport, this, (h2) => this.#onPreface(h2));
+  }
+
+  #http1Codec(): ServerConnection {
+    const stats = this.hcm.stats;
+    stats.downstream_cx_http1_total.inc();
+    stats.downstream_cx_http1_active.inc();
+    this.#protocolActive = stats.downstream_cx_http1_active;
+    return new Http1ServerConnection(this.transport, this, this.hcm.settings);
+  }
+
+  #http2Codec(): ServerConnection {
+    const stats = this.hcm.stats;
+    stats.downstream_cx_http2_total.inc();
+    stats.downstream_cx_http2_active.inc();
+    this.#protocolActive = stats.downstream_cx_http2_active;
+    const streams = new Http2Streams(this);
+    this.#h2 = streams;
+    return new Http2ServerConnection(this.transport, streams, this.hcm.settings.http2, stats.http2);
+  }
+
+  /** AUTO: the first bytes were read (and put back); the protocol's codec takes the socket. */
+  #onPreface(http2: boolean): void {
+    const draining = this.#draining;
+    this.codec = http2 ? this.#http2Codec() : this.#http1Codec();
+    if (draining) this.codec.shutdownNotice();
+    if (!http2) this.transport.stream.resume();
   }
 
   onClose(fn: () => void): void {
@@ -175,6 +200,25 @@ export class HcmConnection implements ServerConnectionCallbacks, DownstreamConne
     this.codec.destroy();
   }
 
+  resetStream(_stream: ActiveStream): void {
+    this.destroy();
+  }
+
+  onDownstreamReset(_stream: ActiveStream): void {
+    this.codec.destroy();
+  }
+
+  /** An HTTP/2 stream began: the connection is not idle. */
+  onStreamsBusy(): void {
+    this.#idleSince = -1;
+  }
+
+  /** The last HTTP/2 stream finished: the idle timeout runs again, a draining connection closes. */
+  onStreamsIdle(): void {
+    this.#idleSince = performance.now();
+    if (this.#draining) this.#closeIfIdle();
+  }
+
   checkTimeouts(now: number): void {
     const s = this.hcm.settings;
     if (this.#headStart >= 0 && s.requestHeadersTimeoutMs > 0 && now - this.#headStart >= s.requestHeadersTimeoutMs) {
@@ -195,10 +239,7 @@ export class HcmConnection implements ServerConnectionCallbacks, DownstreamConne
       this.codec.close();
     }
     this.stream?.checkTimeouts(now);
-  }
-
-  readDisable(disable: boolean): void {
-    this.codec.readDisable(disable);
+    if (this.#h2 !== null) for (const stream of this.#h2.streams) stream.checkTimeouts(now);
   }
 
   // --- ServerConnectionCallbacks ---
@@ -231,11 +272,12 @@ export class HcmConnection implements ServerConnectionCallbacks, DownstreamConne
     this.#closed = true;
     const stats = this.hcm.stats;
     stats.downstream_cx_active.dec();
-    stats.downstream_cx_http1_active.dec();
+    this.#protocolActive?.dec();
     stats.downstream_cx_destroy.inc();
     if (this.closedLocally) stats.downstream_cx_destroy_local.inc();
     else stats.downstream_cx_destroy_remote.inc();
     if (this.stream !== null) this.stream.onResetStream();
+    if (this.#h2 !== null) for (const stream of this.#h2.streams) stream.onResetStream();
     this.hcm.onConnectionClosed(this);
     for (const fn of this.#closeCallbacks.splice(0)) fn();
   }
@@ -251,5 +293,72 @@ export class HcmConnection implements ServerConnectionCallbacks, DownstreamConne
       return;
     }
     this.#idleSince = performance.now();
+  }
+}
+
+/**
+ * An HTTP/2 connection's streams, many at once: the codec's ServerConnectionCallbacks and each
+ * stream's StreamConnection, so resets and completions address one stream, never the connection.
+ */
+class Http2Streams implements ServerConnectionCallbacks, StreamConnection {
+  readonly conn: HcmConnection;
+  readonly hcm: HttpConnectionManager;
+  readonly listener: ListenerInfo;
+  readonly transport: TransportSocket;
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  readonly localAddress: string;
+  readonly localPort: number;
+  readonly streams = new Set<ActiveStream>();
+
+  constructor(conn: HcmConnection) {
+    this.conn = conn;
+    this.hcm = conn.hcm;
+    this.listener = conn.listener;
+    this.transport = conn.transport;
+    this.remoteAddress = conn.remoteAddress;
+    this.remotePort = conn.remotePort;
+    this.localAddress = conn.localAddress;
+    this.localPort = conn.localPort;
+  }
+
+  get codec(): ServerConnection {
+    return this.conn.codec;
+  }
+
+  newStream(encoder: ResponseEncoder): RequestDecoder {
+    const stream = new ActiveStream(this, encoder);
+    if (this.streams.size === 0) this.conn.onStreamsBusy();
+    this.streams.add(stream);
+    const stats = this.hcm.stats;
+    stats.downstream_rq_total.inc();
+    stats.downstream_rq_http2_total.inc();
+    stats.downstream_rq_active.inc();
+    return stream;
+  }
+
+  onRead(bytes: number): void {
+    this.conn.onRead(bytes);
+  }
+
+  onCodecError(error: CodecError): void {
+    this.conn.onCodecError(error);
+  }
+
+  onConnectionClose(): void {
+    this.conn.onConnectionClose();
+  }
+
+  resetStream(stream: ActiveStream): void {
+    stream.encoder.resetStream();
+  }
+
+  onDownstreamReset(stream: ActiveStream): void {
+    stream.encoder.resetStream();
+  }
+
+  onStreamComplete(stream: ActiveStream): void {
+    if (!this.streams.delete(stream)) return;
+    if (this.streams.size === 0) this.conn.onStreamsIdle();
   }
 }

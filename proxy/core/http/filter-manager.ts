@@ -26,9 +26,13 @@ export interface FilterManagerCallbacks {
   encodeHeadersToCodec(headers: HeaderMap, endStream: boolean, local: boolean): void;
   /** The encoder filters let body bytes through. */
   encodeDataToCodec(data: Buffer, endStream: boolean): void;
+  /** The encoder filters let the trailers through; they end the response. */
+  encodeTrailersToCodec(trailers: HeaderMap): void;
   /** Stops (true) or resumes (false) reading downstream; counted, calls must pair. */
   readDisable(disable: boolean): void;
 }
+
+const EMPTY = Buffer.alloc(0);
 
 export class FilterManager {
   readonly #stream: FilterManagerCallbacks;
@@ -45,6 +49,8 @@ export class FilterManager {
   #pendingResponseHeaders: HeaderMap | null = null;
   #pendingResponseBody: Buffer[] = [];
   #pendingResponseEnd = false;
+  /** Trailers that arrived while an encoder filter held the response. */
+  #pendingResponseTrailers: HeaderMap | null = null;
   #readDisabledByStream = 0;
 
   constructor(stream: FilterManagerCallbacks, bufferLimitBytes: number) {
@@ -174,11 +180,14 @@ export class FilterManager {
       }
     }
     const stream = this.#stream;
-    stream.encodeHeadersToCodec(headers, this.#pendingResponseEnd && this.#pendingResponseBody.length === 0, false);
+    const trailers = this.#pendingResponseTrailers;
+    this.#pendingResponseTrailers = null;
+    const end = this.#pendingResponseEnd && trailers === null;
+    stream.encodeHeadersToCodec(headers, end && this.#pendingResponseBody.length === 0, false);
     const body = this.#pendingResponseBody;
     this.#pendingResponseBody = [];
-    for (let i = 0; i < body.length; i++)
-      stream.encodeDataToCodec(body[i]!, this.#pendingResponseEnd && i === body.length - 1);
+    for (let i = 0; i < body.length; i++) stream.encodeDataToCodec(body[i]!, end && i === body.length - 1);
+    if (trailers !== null) stream.encodeTrailersToCodec(trailers);
   }
 
   encodeData(data: Buffer, endStream: boolean): void {
@@ -193,6 +202,22 @@ export class FilterManager {
       if (e !== undefined) e.encodeData(data, endStream);
     }
     this.#stream.encodeDataToCodec(data, endStream);
+  }
+
+  encodeTrailers(trailers: HeaderMap): void {
+    if (this.#encoderStoppedAt !== -1) {
+      this.#pendingResponseTrailers = trailers;
+      this.#pendingResponseEnd = true;
+      return;
+    }
+    const filters = this.filters;
+    for (let i = filters.length - 1; i >= 0; i--) {
+      const e = filters[i]!.encoder;
+      if (e === undefined) continue;
+      if (e.encodeTrailers !== undefined) e.encodeTrailers(trailers);
+      else e.encodeData(EMPTY, true);
+    }
+    this.#stream.encodeTrailersToCodec(trailers);
   }
 
   /**

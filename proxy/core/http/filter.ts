@@ -24,6 +24,8 @@ export interface StreamDecoderFilter {
 export interface StreamEncoderFilter {
   encodeHeaders(headers: HeaderMap, endStream: boolean): FilterHeadersStatus;
   encodeData(data: Buffer, endStream: boolean): FilterDataStatus;
+  /** The response's trailers end it; a filter without this sees the end as encodeData(empty, true). */
+  encodeTrailers?(trailers: HeaderMap): void;
   onDestroy(): void;
 }
 
@@ -66,6 +68,8 @@ export interface StreamFilterCallbacks {
   encode1xxHeaders(headers: HeaderMap): void;
   encodeHeaders(headers: HeaderMap, endStream: boolean): void;
   encodeData(data: Buffer, endStream: boolean): void;
+  /** The response's trailers, which end it. */
+  encodeTrailers(trailers: HeaderMap): void;
   /** Stops (true) or resumes (false) reading from downstream; counted, so calls must pair. */
   readDisable(disable: boolean): void;
   /** Resets the stream: closes the downstream connection without a response (or mid-response). */

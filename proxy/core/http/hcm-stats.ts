@@ -1,11 +1,14 @@
 // `http.<stat_prefix>.*` stats of one connection manager, looked up once at config time.
 import type { Counter, Gauge, Histogram, Scope } from '../../stats/types.js';
+import { Http2CodecStats } from './codec/http2/server-connection.js';
 
 export class HcmStats {
   readonly downstream_cx_total: Counter;
   readonly downstream_cx_http1_total: Counter;
   readonly downstream_cx_active: Gauge;
   readonly downstream_cx_http1_active: Gauge;
+  readonly downstream_cx_http2_total: Counter;
+  readonly downstream_cx_http2_active: Gauge;
   readonly downstream_cx_destroy: Counter;
   readonly downstream_cx_destroy_remote: Counter;
   readonly downstream_cx_destroy_local: Counter;
@@ -18,6 +21,9 @@ export class HcmStats {
   readonly downstream_cx_tx_bytes_total: Counter;
   readonly downstream_rq_total: Counter;
   readonly downstream_rq_http1_total: Counter;
+  readonly downstream_rq_http2_total: Counter;
+  /** The HTTP/2 codec's `http2.*` stats (at the root, as Envoy's listener-scoped codec stats are). */
+  readonly http2: Http2CodecStats;
   readonly downstream_rq_active: Gauge;
   readonly downstream_rq_completed: Counter;
   readonly downstream_rq_rx_reset: Counter;
@@ -35,6 +41,8 @@ export class HcmStats {
     this.downstream_cx_http1_total = s.counter('downstream_cx_http1_total');
     this.downstream_cx_active = s.gauge('downstream_cx_active');
     this.downstream_cx_http1_active = s.gauge('downstream_cx_http1_active');
+    this.downstream_cx_http2_total = s.counter('downstream_cx_http2_total');
+    this.downstream_cx_http2_active = s.gauge('downstream_cx_http2_active');
     this.downstream_cx_destroy = s.counter('downstream_cx_destroy');
     this.downstream_cx_destroy_remote = s.counter('downstream_cx_destroy_remote');
     this.downstream_cx_destroy_local = s.counter('downstream_cx_destroy_local');
@@ -47,6 +55,8 @@ export class HcmStats {
     this.downstream_cx_tx_bytes_total = s.counter('downstream_cx_tx_bytes_total');
     this.downstream_rq_total = s.counter('downstream_rq_total');
     this.downstream_rq_http1_total = s.counter('downstream_rq_http1_total');
+    this.downstream_rq_http2_total = s.counter('downstream_rq_http2_total');
+    this.http2 = new Http2CodecStats(root);
     this.downstream_rq_active = s.gauge('downstream_rq_active');
     this.downstream_rq_completed = s.counter('downstream_rq_completed');
     this.downstream_rq_rx_reset = s.counter('downstream_rq_rx_reset');

@@ -10,15 +10,7 @@ import { randomRequestId } from './request-id.js';
  * Request header names the HCM never forwards: connection-specific ones (RFC 9110 §7.6.1) and
  * `expect`, which the HCM answers itself (Envoy's proxy_100_continue off).
  */
-const HOP_BY_HOP_REQUEST = [
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'transfer-encoding',
-  'te',
-  'upgrade',
-  'expect',
-];
+const HOP_BY_HOP_REQUEST = ['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'expect'];
 
 /** Response header names never forwarded from upstream (hop-by-hop). */
 const HOP_BY_HOP_RESPONSE = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade']);
@@ -34,7 +26,8 @@ export function isHopByHopResponseHeaderBut101Upgrade(name: string): boolean {
 
 /**
  * Drops the request's connection-specific headers and `expect`; returns whether the request
- * asked for `100-continue`, which the HCM then answers itself.
+ * asked for `100-continue`, which the HCM then answers itself. `te` survives only as
+ * `te: trailers`, as Envoy keeps it (gRPC requires it end to end).
  */
 export function removeHopByHopRequestHeaders(h: HeaderMap): boolean {
   const expect = h.get('expect');
@@ -42,6 +35,11 @@ export function removeHopByHopRequestHeaders(h: HeaderMap): boolean {
   if (h.has('http2-settings') && /(?:^|,)\s*http2-settings\s*(?:,|$)/i.test(h.get('connection') ?? ''))
     h.remove('http2-settings');
   for (let i = 0; i < HOP_BY_HOP_REQUEST.length; i++) h.remove(HOP_BY_HOP_REQUEST[i]!);
+  const te = h.get('te');
+  if (te !== undefined) {
+    h.remove('te');
+    if (/(^|[\s,])trailers([\s,;]|$)/i.test(te)) h.add('te', 'trailers');
+  }
   return expect !== undefined && expect.toLowerCase() === '100-continue';
 }
 

@@ -61,7 +61,8 @@ export const rawBufferDownstreamFactory: DownstreamTransportSocketFactory = {
 
 export const rawBufferUpstreamFactory: UpstreamTransportSocketFactory = {
   transportProtocol: 'raw_buffer',
-  connect(address: string, port: number, onRead: (data: Buffer) => void): TransportSocket {
+  connect(address: string, port: number, onRead: ((data: Buffer) => void) | null): TransportSocket {
+    if (onRead === null) return new RawBufferSocket(connect({ host: address, port, noDelay: true }), { address, port });
     const socket = connect({
       host: address,
       port,

@@ -54,8 +54,9 @@ export interface DownstreamTransportSocketFactory {
  * The upstream side of a cluster's `transport_socket`: opens a connection to a host. Each read
  * is handed to `onRead` as a view of a buffer the factory reuses, valid only during the call
  * (no allocation per read, no readable-stream machinery); whoever keeps bytes copies them.
+ * With `onRead` null the codec reads the native stream itself (node:http2 consumes its handle).
  */
 export interface UpstreamTransportSocketFactory {
   readonly transportProtocol: TransportProtocol;
-  connect(address: string, port: number, onRead: (data: Buffer) => void): TransportSocket;
+  connect(address: string, port: number, onRead: ((data: Buffer) => void) | null): TransportSocket;
 }

@@ -193,6 +193,7 @@ export class RouterFilter implements StreamDecoderFilter, AttemptOwner {
       cb.requestHeaders.set('x-envoy-attempt-count', String(this.#attempts));
     this.#retryState?.onHostAttempted(host);
     const attempt = new UpstreamRequest(this, this.#attempts, this.#cluster!.name, host);
+    attempt.downstreamHttp2 = info.protocol === 'HTTP/2';
     this.#upstream = attempt;
     if (this.#perTryTimeoutMs > 0) this.#perTryTimer = setTimeout(() => this.#perTryTimeout(), this.#perTryTimeoutMs);
     attempt.start();
@@ -537,7 +538,7 @@ export class RouterFilter implements StreamDecoderFilter, AttemptOwner {
     this.#cb.encodeData(data, false);
   }
 
-  onAttemptComplete(attempt: UpstreamRequest): void {
+  onAttemptComplete(attempt: UpstreamRequest, trailers: HeaderMap | null): void {
     if (attempt !== this.#upstream) return;
     if (this.#timer !== null) {
       clearTimeout(this.#timer);
@@ -552,7 +553,8 @@ export class RouterFilter implements StreamDecoderFilter, AttemptOwner {
     } else {
       this.#upstream = null;
     }
-    this.#cb.encodeData(EMPTY, true);
+    if (trailers === null) this.#cb.encodeData(EMPTY, true);
+    else this.#cb.encodeTrailers(trailers);
   }
 
   onAttemptReset(attempt: UpstreamRequest, protocolError: boolean): void {

@@ -16,7 +16,8 @@ export interface AttemptOwner {
   /** The response head; `headers` holds no pseudo-headers. */
   onAttemptHeaders(attempt: UpstreamRequest, status: number, headers: HeaderMap): void;
   onAttemptData(attempt: UpstreamRequest, data: Buffer): void;
-  onAttemptComplete(attempt: UpstreamRequest): void;
+  /** The response ended, with its trailers when it had some. */
+  onAttemptComplete(attempt: UpstreamRequest, trailers: HeaderMap | null): void;
   /** The connection failed mid-request: closed early, reset, or sent a malformed response. */
   onAttemptReset(attempt: UpstreamRequest, protocolError: boolean): void;
   /** The upstream write buffer drained (flow control). */
@@ -41,6 +42,8 @@ export class UpstreamRequest implements PoolCallbacks, ResponseDecoder, Upstream
   requestEnded = false;
   responseEnded = false;
   span: Span | null = null;
+  /** The downstream request is HTTP/2: a use_downstream_protocol_config cluster sends it over HTTP/2. */
+  downstreamHttp2 = false;
   #finished = false;
 
   constructor(owner: AttemptOwner, attempt: number, cluster: string, host: Host) {
@@ -60,7 +63,9 @@ export class UpstreamRequest implements PoolCallbacks, ResponseDecoder, Upstream
   start(): void {
     this.host.stats.rq_total++;
     this.host.stats.rq_active++;
-    this.#cancel = this.host.pool.newStream(this, this);
+    const host = this.host;
+    const pool = this.downstreamHttp2 && host.http2Pool !== null ? host.http2Pool : host.pool;
+    this.#cancel = pool.newStream(this, this);
   }
 
   onPoolReady(encoder: RequestEncoder): void {
@@ -112,12 +117,16 @@ export class UpstreamRequest implements PoolCallbacks, ResponseDecoder, Upstream
     if (endStream) this.#onComplete();
   }
 
-  #onComplete(): void {
+  decodeTrailers(trailers: HeaderMap): void {
+    this.#onComplete(trailers);
+  }
+
+  #onComplete(trailers: HeaderMap | null = null): void {
     this.responseEnded = true;
     // Once both directions are done the pool may already have handed the connection to another request.
     if (this.requestEnded || this.raw) this.encoder = null;
     this.#finish();
-    this.#owner.onAttemptComplete(this);
+    this.#owner.onAttemptComplete(this, trailers);
   }
 
   onResetStream(): void {

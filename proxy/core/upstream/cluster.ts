@@ -3,12 +3,14 @@
 // DNS refresh or an EDS push), and the load balancer rebuilt whenever membership or health
 // changes.
 import type { ClusterConfig } from '../../api/schema.js';
-import { unwrap } from '../../api/schema.js';
+import { HTTP_PROTOCOL_OPTIONS_NAME, unwrap } from '../../api/schema.js';
 import { durationMs } from '../../api/duration.js';
 import type { Counter, Gauge, Histogram, Scope } from '../../stats/types.js';
 import type { ClusterDiscovery } from './cluster-discovery.js';
 import { Host, type HostDescription } from './host.js';
 import { Http1ConnPool } from './http1-conn-pool.js';
+import { Http2ConnPool } from './http2-conn-pool.js';
+import type { Http2ClientSettings } from '../http/codec/http2/client-connection.js';
 import { LoadBalancer, type LbSettings } from './load-balancer.js';
 import type { ClusterResilience } from './cluster-resilience.js';
 import { ZoneRoutingPlan, type ZoneAwareContext } from './zone-aware.js';
@@ -138,6 +140,13 @@ export class ClusterInfo {
   readonly bufferLimitBytes: number;
   readonly lb: LbSettings;
   readonly addedViaApi: boolean;
+  /**
+   * HTTP/2 to the hosts (HttpProtocolOptions' http2_protocol_options); null is HTTP/1.1. With
+   * useDownstreamProtocol, only requests that arrived over HTTP/2 use it.
+   */
+  readonly http2: Http2ClientSettings | null;
+  /** use_downstream_protocol_config: upstream requests keep the downstream's protocol. */
+  readonly useDownstreamProtocol: boolean;
 
   constructor(cfg: ClusterConfig, stats: Scope, addedViaApi: boolean) {
     this.name = cfg.name;
@@ -147,11 +156,22 @@ export class ClusterInfo {
     this.resources = new ResourceManager(cfg);
     this.highResources = new ResourceManager(cfg, 'HIGH');
     this.connectTimeoutMs = durationMs(cfg.connect_timeout, 5000);
-    this.maxRequestsPerConnection = unwrap(
-      cfg.common_http_protocol_options?.max_requests_per_connection ?? cfg.max_requests_per_connection,
-      0,
-    );
-    this.idleTimeoutMs = durationMs(cfg.common_http_protocol_options?.idle_timeout, 0);
+    const protocolOptions = cfg.typed_extension_protocol_options?.[HTTP_PROTOCOL_OPTIONS_NAME];
+    const common = protocolOptions?.common_http_protocol_options ?? cfg.common_http_protocol_options;
+    this.maxRequestsPerConnection = unwrap(common?.max_requests_per_connection ?? cfg.max_requests_per_connection, 0);
+    this.idleTimeoutMs = durationMs(common?.idle_timeout, 0);
+    const downstream = protocolOptions?.use_downstream_protocol_config;
+    this.useDownstreamProtocol = downstream !== undefined;
+    const h2 = (downstream ?? protocolOptions?.explicit_http_config)?.http2_protocol_options;
+    this.http2 =
+      h2 === undefined
+        ? null
+        : {
+            // Envoy's defaults: 2^31-1 streams (the peer's SETTINGS lower it), 256 MiB windows.
+            maxConcurrentStreams: unwrap(h2.max_concurrent_streams, 2147483647),
+            initialStreamWindowSize: unwrap(h2.initial_stream_window_size, 268435456),
+            initialConnectionWindowSize: unwrap(h2.initial_connection_window_size, 268435456),
+          };
     this.bufferLimitBytes = unwrap(cfg.per_connection_buffer_limit_bytes, 1024 * 1024);
     this.lb = {
       policy: cfg.lb_policy ?? 'ROUND_ROBIN',
@@ -228,10 +248,13 @@ export class Cluster {
         continue;
       }
       const host = new Host(d, () => this.#rebuild());
-      host.pool = new Http1ConnPool(host, this.info);
+      const h2 = this.info.http2;
+      if (h2 === null || this.info.useDownstreamProtocol) host.pool = new Http1ConnPool(host, this.info);
+      else host.pool = new Http2ConnPool(host, this.info, h2);
+      if (h2 !== null && this.info.useDownstreamProtocol) host.http2Pool = new Http2ConnPool(host, this.info, h2);
       next.push(host);
     }
-    for (const removed of old.values()) removed.pool.drain();
+    for (const removed of old.values()) removed.drainPools();
     this.#hosts = next;
     this.#rebuild();
     if (!this.#initialized) {
@@ -271,12 +294,12 @@ export class Cluster {
   drain(): void {
     this.#discovery.stop();
     this.resilience?.close();
-    for (const h of this.#hosts) h.pool.drain();
+    for (const h of this.#hosts) h.drainPools();
   }
 
   destroy(): void {
     this.#discovery.stop();
     this.resilience?.close();
-    for (const h of this.#hosts) h.pool.destroy();
+    for (const h of this.#hosts) h.destroyPools();
   }
 }

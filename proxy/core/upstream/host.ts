@@ -68,6 +68,22 @@ export class Host {
   #onHealthChange: (host: Host) => void;
   /** Set by the cluster once the pool exists. */
   pool!: ConnectionPool;
+  /**
+   * use_downstream_protocol_config: the HTTP/2 pool HTTP/2 downstream requests take (`pool`
+   * is then the HTTP/1.1 one); null otherwise.
+   */
+  http2Pool: ConnectionPool | null = null;
+
+  /** Drains every pool of the host (removed, or its cluster drains). */
+  drainPools(): void {
+    this.pool.drain();
+    this.http2Pool?.drain();
+  }
+
+  destroyPools(): void {
+    this.pool.destroy();
+    this.http2Pool?.destroy();
+  }
 
   constructor(description: HostDescription, onHealthChange: (host: Host) => void) {
     this.description = description;

@@ -46,6 +46,8 @@ export interface ResponseEncoder extends StreamEncoder {
   encode1xxHeaders(headers: HeaderMap): void;
   /** The response headers; `:status` first. */
   encodeHeaders(headers: HeaderMap, endStream: boolean): void;
+  /** The response's trailers, which end it (HTTP/2 trailing HEADERS; HTTP/1.1 chunked trailers). */
+  encodeTrailers(trailers: HeaderMap): void;
   /**
    * No further request may follow this response on the connection (HTTP/1: `connection: close`
    * and a close once written; an HTTP/2 stream has nothing to do).
@@ -112,6 +114,8 @@ export interface ResponseDecoder extends StreamCallbacks {
   /** The response head: `status` apart, the map holds no pseudo-headers. */
   decodeHeaders(status: number, headers: HeaderMap, endStream: boolean): void;
   decodeData(data: Buffer, endStream: boolean): void;
+  /** The response's trailers (gRPC's status), which end it. */
+  decodeTrailers(trailers: HeaderMap): void;
   /** The response could not be read (a malformed response): the stream is reset. */
   onProtocolError(): void;
 }

@@ -119,6 +119,11 @@ class Http1ResponseEncoder implements ResponseEncoder {
     if (endStream) this.#endResponse(false);
   }
 
+  /** HTTP/1.1 drops trailers, as Envoy does unless http_protocol_options.enable_trailers. */
+  encodeTrailers(_trailers: HeaderMap): void {
+    if (this.responseStarted) this.#endResponse(false);
+  }
+
   encodeData(data: Buffer, endStream: boolean): boolean {
     if (!this.responseStarted || this.responseComplete) return true;
     const conn = this.#conn;

@@ -54,6 +54,15 @@ registries.networkFilters.register(
         bufferLimitBytes: ctx.bufferLimitBytes,
         streamIdleTimeoutMs: durationMs(cfg.stream_idle_timeout, 300_000),
         requestTimeoutMs: durationMs(cfg.request_timeout, 0),
+        codecType: cfg.codec_type ?? 'AUTO',
+        http2: {
+          // Envoy's defaults: 2^31-1 streams, 256 MiB windows.
+          maxConcurrentStreams: unwrap(cfg.http2_protocol_options?.max_concurrent_streams, 2147483647),
+          initialStreamWindowSize: unwrap(cfg.http2_protocol_options?.initial_stream_window_size, 268435456),
+          initialConnectionWindowSize: unwrap(cfg.http2_protocol_options?.initial_connection_window_size, 268435456),
+          maxRequestHeadersBytes: unwrap(cfg.max_request_headers_kb, 60) * 1024,
+          maxHeadersCount: unwrap(cfg.common_http_protocol_options?.max_headers_count, 100),
+        },
       };
       const routeTable = new RouteTable(
         cfg.route_config!,

@@ -1,0 +1,379 @@
+// The HTTP/2 server codec (Envoy's Http2::ServerConnectionImpl) over Node's node:http2, which
+// frames with nghttp2 on the transport's native handle. Each HTTP/2 stream becomes a stream of
+// the connection manager: its request head a header map with Envoy's pseudo-headers, its body
+// slices with flow control left to nghttp2 (a read-disabled stream is paused, so its window is
+// not reopened and the client stops sending), its response written with the HTTP/1-only
+// connection headers removed. GOAWAY on shutdownNotice; a peer's RST_STREAM resets the stream.
+import http2, {
+  type Http2Server,
+  type IncomingHttpHeaders,
+  type OutgoingHttpHeaders,
+  type ServerHttp2Session,
+  type ServerHttp2Stream,
+} from 'node:http2';
+import { HeaderMap } from '../../headers.js';
+import type { TransportSocket } from '../../../network/transport-socket.js';
+import type { Counter, Scope } from '../../../../stats/types.js';
+import type { RequestDecoder, ResponseEncoder, ServerConnection, ServerConnectionCallbacks } from '../types.js';
+
+/** Envoy's Http2ProtocolOptions as the HCM's `http2_protocol_options` sets them. */
+export interface Http2Settings {
+  readonly maxConcurrentStreams: number;
+  readonly initialStreamWindowSize: number;
+  readonly initialConnectionWindowSize: number;
+  /** The HCM's max_request_headers_kb, in bytes (SETTINGS_MAX_HEADER_LIST_SIZE). */
+  readonly maxRequestHeadersBytes: number;
+  /** The HCM's common_http_protocol_options.max_headers_count. */
+  readonly maxHeadersCount: number;
+}
+
+/** Envoy's `http2.*` codec stats (rooted at `http2.`, as Envoy's downstream codec stats are). */
+export class Http2CodecStats {
+  readonly rx_reset: Counter;
+  readonly tx_reset: Counter;
+  readonly header_overflow: Counter;
+  readonly rx_messaging_error: Counter;
+  readonly goaway_sent: Counter;
+
+  constructor(root: Scope) {
+    const s = root.scope('http2');
+    this.rx_reset = s.counter('rx_reset');
+    this.tx_reset = s.counter('tx_reset');
+    this.header_overflow = s.counter('header_overflow');
+    this.rx_messaging_error = s.counter('rx_messaging_error');
+    this.goaway_sent = s.counter('goaway_sent');
+  }
+}
+
+const EMPTY = Buffer.alloc(0);
+const END_STREAM_FLAG = http2.constants.NGHTTP2_FLAG_END_STREAM;
+const { NGHTTP2_NO_ERROR, NGHTTP2_INTERNAL_ERROR } = http2.constants;
+
+/** Request and response headers HTTP/2 forbids (RFC 9113 §8.2.2); an HTTP/1 upstream may send them. */
+const CONNECTION_SPECIFIC = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'transfer-encoding',
+  'upgrade',
+  'http2-settings',
+]);
+
+/**
+ * One node:http2 server per HCM settings object, used only to build sessions on sockets the
+ * listener accepted (it never listens). `session` is emitted synchronously by emit('connection').
+ */
+const servers = new WeakMap<Http2Settings, { server: Http2Server; last: ServerHttp2Session | null }>();
+
+function sessionOn(settings: Http2Settings, transport: TransportSocket): ServerHttp2Session {
+  let entry = servers.get(settings);
+  if (entry === undefined) {
+    const server = http2.createServer({
+      settings: {
+        maxConcurrentStreams: settings.maxConcurrentStreams,
+        initialWindowSize: settings.initialStreamWindowSize,
+        maxHeaderListSize: settings.maxRequestHeadersBytes,
+      },
+      // Pseudo-headers count as pairs for nghttp2; Envoy's max_headers_count does not.
+      maxHeaderListPairs: settings.maxHeadersCount + 4,
+    });
+    const e = { server, last: null as ServerHttp2Session | null };
+    server.on('session', (s: ServerHttp2Session) => {
+      e.last = s;
+    });
+    entry = e;
+    servers.set(settings, entry);
+  }
+  entry.last = null;
+  entry.server.emit('connection', transport.stream);
+  const session = entry.last as ServerHttp2Session | null;
+  entry.last = null;
+  if (session === null) throw new Error('node:http2 did not create a session');
+  return session;
+}
+
+/** The response side of one HTTP/2 stream. */
+class Http2ResponseEncoder implements ResponseEncoder {
+  readonly protocol = 'HTTP/2' as const;
+  /** Extended CONNECT (RFC 8441) is not offered: no HTTP/2 stream is an upgrade. */
+  readonly upgradeType = '';
+  readonly upgraded = false;
+  readonly closingConnection = false;
+  readonly #stream: ServerHttp2Stream;
+  readonly #stats: Http2CodecStats;
+  decoder: RequestDecoder | null = null;
+  requestEnded = false;
+  responseStarted = false;
+  responseComplete = false;
+  bodyless = false;
+  /** The proxy reset the stream (not the peer). */
+  localReset = false;
+  /** The client said it takes trailers (`te: trailers`, as gRPC does): the response may end with them. */
+  acceptsTrailers = false;
+  #trailers: OutgoingHttpHeaders = {};
+  #readDisabled = 0;
+  #aboveWatermark = false;
+
+  constructor(stream: ServerHttp2Stream, stats: Http2CodecStats) {
+    this.#stream = stream;
+    this.#stats = stats;
+  }
+
+  closeConnectionAfterResponse(): void {
+    // One stream's end says nothing about the connection's others.
+  }
+
+  encode1xxHeaders(headers: HeaderMap): void {
+    const s = this.#stream;
+    if (s.destroyed || s.headersSent) return;
+    s.additionalHeaders(toHttp2Headers(headers));
+  }
+
+  encodeHeaders(headers: HeaderMap, endStream: boolean): void {
+    const s = this.#stream;
+    this.responseStarted = true;
+    const status = Number(headers.get(':status') ?? 200);
+    this.bodyless = endStream || status === 204 || status === 304;
+    if (s.destroyed) return;
+    try {
+      const waitForTrailers = this.acceptsTrailers && !this.bodyless;
+      s.respond(toHttp2Headers(headers), { endStream: this.bodyless, waitForTrailers });
+      if (waitForTrailers) s.once('wantTrailers', () => s.sendTrailers(this.#trailers));
+    } catch {
+      // A header node:http2 refuses (an invalid value from upstream): the stream cannot be answered.
+      this.resetStream();
+      return;
+    }
+    if (this.bodyless) this.#endResponse();
+  }
+
+  encodeData(data: Buffer, endStream: boolean): boolean {
+    if (!this.responseStarted || this.responseComplete) return true;
+    const s = this.#stream;
+    if (s.destroyed) return true;
+    if (this.bodyless) {
+      if (endStream) this.#endResponse();
+      return true;
+    }
+    if (endStream) {
+      s.end(data.length > 0 ? data : undefined);
+      this.#endResponse();
+      return true;
+    }
+    if (data.length === 0) return true;
+    const ok = s.write(data);
+    if (!ok && !this.#aboveWatermark) {
+      // Above the stream's write buffer limit (the peer's window is closed or it reads slowly):
+      // the filter manager stops reading upstream until 'drain'.
+      this.#aboveWatermark = true;
+      this.decoder?.onWriteBufferWatermark(true);
+      s.once('drain', () => {
+        this.#aboveWatermark = false;
+        this.decoder?.onWriteBufferWatermark(false);
+      });
+    }
+    return ok;
+  }
+
+  encodeTrailers(trailers: HeaderMap): void {
+    if (!this.responseStarted || this.responseComplete) return;
+    const s = this.#stream;
+    if (s.destroyed) return;
+    if (this.acceptsTrailers && !this.bodyless) this.#trailers = toHttp2Headers(trailers);
+    if (!this.bodyless) s.end();
+    this.#endResponse();
+  }
+
+  #endResponse(): void {
+    this.responseComplete = true;
+    // The response ended before the request: refuse the rest of it (Envoy resets with NO_ERROR).
+    if (!this.requestEnded && !this.#stream.destroyed) this.#stream.close(NGHTTP2_NO_ERROR);
+  }
+
+  readDisable(disable: boolean): void {
+    if (disable) {
+      if (this.#readDisabled++ === 0) this.#stream.pause();
+    } else if (this.#readDisabled > 0 && --this.#readDisabled === 0) {
+      this.#stream.resume();
+    }
+  }
+
+  resetStream(): void {
+    const s = this.#stream;
+    if (s.destroyed || s.closed) return;
+    this.localReset = true;
+    this.#stats.tx_reset.inc();
+    s.close(NGHTTP2_INTERNAL_ERROR);
+  }
+}
+
+/** A header map to node:http2's object form: repeated names become arrays, HTTP/1-only headers are dropped. */
+function toHttp2Headers(h: HeaderMap): OutgoingHttpHeaders {
+  const out: OutgoingHttpHeaders = {};
+  const names = h.names;
+  const values = h.values;
+  for (let i = 0; i < names.length; i++) {
+    const n = names[i]!;
+    if (CONNECTION_SPECIFIC.has(n)) continue;
+    // `te` may only say `trailers` in HTTP/2 (gRPC sends it).
+    if (n === 'te' && values[i] !== 'trailers') continue;
+    const prev = out[n];
+    if (prev === undefined) out[n] = values[i]!;
+    else if (Array.isArray(prev)) prev.push(values[i]!);
+    else out[n] = [String(prev), values[i]!];
+  }
+  return out;
+}
+
+/**
+ * An HTTP/2 request head as Envoy's header map: `:authority`, `:path`, `:method`, `:scheme`
+ * first (as the HTTP/1 codec orders them), then the regular headers as received, with the
+ * cookie crumbs HTTP/2 allows joined back into one header (RFC 9113 §8.2.3).
+ */
+function requestHeaderMap(headers: IncomingHttpHeaders, raw: readonly string[], scheme: string): HeaderMap {
+  const h = new HeaderMap();
+  const authority = headers[':authority'] ?? headers.host ?? '';
+  h.add(':authority', authority);
+  h.add(':path', headers[':path'] ?? '');
+  h.add(':method', headers[':method'] ?? '');
+  h.add(':scheme', headers[':scheme'] ?? scheme);
+  let cookie: string | null = null;
+  for (let i = 0; i < raw.length; i += 2) {
+    const n = raw[i]!;
+    if (n.charCodeAt(0) === 58 || n === 'host') continue;
+    if (n === 'cookie') {
+      cookie = cookie === null ? raw[i + 1]! : `${cookie}; ${raw[i + 1]}`;
+      continue;
+    }
+    h.add(n, raw[i + 1]!);
+  }
+  if (cookie !== null) h.add('cookie', cookie);
+  return h;
+}
+
+export class Http2ServerConnection implements ServerConnection {
+  readonly protocol = 'HTTP/2' as const;
+  readonly transport: TransportSocket;
+  readonly #session: ServerHttp2Session;
+  readonly #callbacks: ServerConnectionCallbacks;
+  readonly #stats: Http2CodecStats;
+  readonly #settings: Http2Settings;
+  #activeStreams = 0;
+  #goawaySent = false;
+  #closed = false;
+
+  constructor(
+    transport: TransportSocket,
+    callbacks: ServerConnectionCallbacks,
+    settings: Http2Settings,
+    stats: Http2CodecStats,
+  ) {
+    this.transport = transport;
+    this.#callbacks = callbacks;
+    this.#stats = stats;
+    this.#settings = settings;
+    transport.stream.setNoDelay(true);
+    const session = sessionOn(settings, transport);
+    this.#session = session;
+    const extra = settings.initialConnectionWindowSize - 65_535;
+    if (extra > 0) session.setLocalWindowSize(settings.initialConnectionWindowSize);
+    session.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number, raw: string[]) =>
+      this.#onStream(stream, headers, flags, raw),
+    );
+    // nghttp2 reports a malformed peer as a session error (it answers with GOAWAY itself).
+    session.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'ERR_HTTP2_ERROR' || err.code === 'ERR_HTTP2_SESSION_ERROR')
+        this.#stats.rx_messaging_error.inc();
+    });
+    session.on('close', () => this.#onClose());
+  }
+
+  get idle(): boolean {
+    return this.#activeStreams === 0;
+  }
+
+  readDisable(_disable: boolean): void {
+    // Streams are read-disabled one by one (their windows close); the connection reads on.
+  }
+
+  /** Drain: GOAWAY with the last stream id; streams already open finish, no new one starts. */
+  shutdownNotice(): void {
+    if (this.#goawaySent || this.#closed) return;
+    this.#goawaySent = true;
+    this.#stats.goaway_sent.inc();
+    this.#session.close();
+  }
+
+  onStreamComplete(): boolean {
+    return false;
+  }
+
+  sendProtocolError(_status: number, _details: string, _responseFlag: number): void {
+    // HTTP/2 errors are connection-level (GOAWAY) and nghttp2 sends them itself.
+    this.destroy();
+  }
+
+  close(): void {
+    this.shutdownNotice();
+  }
+
+  destroy(): void {
+    if (!this.#session.destroyed) this.#session.destroy();
+  }
+
+  /**
+   * Envoy's header limits (max_request_headers_kb, max_headers_count), which a client may
+   * ignore in our SETTINGS: past them the stream is reset and counted (http2.header_overflow),
+   * as Envoy's HTTP/2 codec does, before it reaches the connection manager.
+   */
+  #headersOverflow(raw: readonly string[]): boolean {
+    const s = this.#settings;
+    let bytes = 0;
+    let count = 0;
+    for (let i = 0; i < raw.length; i += 2) {
+      bytes += raw[i]!.length + raw[i + 1]!.length;
+      if (raw[i]!.charCodeAt(0) !== 58) count++;
+    }
+    return bytes > s.maxRequestHeadersBytes || count > s.maxHeadersCount;
+  }
+
+  #onStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number, raw: string[]): void {
+    if (this.#headersOverflow(raw)) {
+      this.#stats.header_overflow.inc();
+      stream.on('error', () => {});
+      stream.close(NGHTTP2_INTERNAL_ERROR);
+      return;
+    }
+    this.#activeStreams++;
+    const encoder = new Http2ResponseEncoder(stream, this.#stats);
+    const decoder = this.#callbacks.newStream(encoder);
+    encoder.decoder = decoder;
+    stream.on('error', () => {
+      // 'close' follows with the stream's rstCode; accounted there.
+    });
+    stream.on('close', () => {
+      this.#activeStreams--;
+      if (!encoder.localReset && stream.rstCode !== NGHTTP2_NO_ERROR) this.#stats.rx_reset.inc();
+      if (!encoder.requestEnded || !encoder.responseComplete) decoder.onResetStream();
+    });
+    const te = headers.te;
+    encoder.acceptsTrailers = te === 'trailers';
+    const endStream = (flags & END_STREAM_FLAG) !== 0;
+    if (endStream) encoder.requestEnded = true;
+    else {
+      stream.on('data', (chunk: Buffer) => decoder.decodeData(chunk, false));
+      stream.on('end', () => {
+        if (encoder.requestEnded) return;
+        encoder.requestEnded = true;
+        decoder.decodeData(EMPTY, true);
+      });
+    }
+    decoder.decodeHeaders(requestHeaderMap(headers, raw, this.transport.scheme), endStream);
+  }
+
+  #onClose(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#callbacks.onConnectionClose();
+  }
+}

@@ -1,0 +1,228 @@
+// HTTP/2 upstream connection pool, one per host per worker (Envoy's Http2::ConnPoolImpl):
+// streams are multiplexed over as few connections as the peer's concurrent-stream limit allows;
+// a new connection opens only when every open one is full. Pending streams wait in a bounded
+// FIFO; the cluster's circuit breakers (max_connections, max_pending_requests) and
+// max_requests_per_connection bound everything, as for HTTP/1.1. Connections are opened through
+// the cluster's transport socket and framed by the HTTP/2 client codec.
+import { Http2ClientConnection, type Http2ClientSettings } from '../http/codec/http2/client-connection.js';
+import type { ClientConnectionCallbacks, ResponseDecoder } from '../http/codec/types.js';
+import type { UpstreamTransportSocketFactory } from '../network/transport-socket.js';
+import { rawBufferUpstreamFactory } from '../network/raw-buffer-socket.js';
+import type { Cancellable, ConnectionPool, PoolCallbacks, PoolClusterInfo } from './conn-pool.js';
+import type { Host } from './host.js';
+
+/** One connection of the pool and the streams it carried. */
+class ActiveClient implements ClientConnectionCallbacks {
+  readonly codec: Http2ClientConnection;
+  readonly #pool: Http2ConnPool;
+  connected = false;
+  /** Streams this connection carried (max_requests_per_connection). */
+  streams = 0;
+  connectTimer: NodeJS.Timeout | null = null;
+  /** Armed while the connection carries no stream (the cluster's idle_timeout). */
+  idleTimer: NodeJS.Timeout | null = null;
+
+  constructor(pool: Http2ConnPool, factory: UpstreamTransportSocketFactory, settings: Http2ClientSettings) {
+    this.#pool = pool;
+    const host = pool.host.description;
+    // node:http2 reads the socket's handle itself: no per-read callback.
+    const transport = factory.connect(host.address, host.port, null);
+    this.codec = new Http2ClientConnection(transport, this, settings);
+  }
+
+  onStreamComplete(): void {
+    this.#pool.onStreamComplete(this);
+  }
+
+  onConnectionClose(): void {
+    this.#pool.onClose(this);
+  }
+}
+
+interface PendingStream {
+  readonly decoder: ResponseDecoder;
+  readonly callbacks: PoolCallbacks;
+}
+
+export class Http2ConnPool implements ConnectionPool {
+  readonly protocol = 'HTTP/2' as const;
+  readonly host: Host;
+  readonly cluster: PoolClusterInfo;
+  readonly #settings: Http2ClientSettings;
+  readonly #transportFactory: UpstreamTransportSocketFactory;
+  readonly #clients = new Set<ActiveClient>();
+  /** Bounded by the cluster's max_pending_requests. */
+  readonly #pending: PendingStream[] = [];
+  #draining = false;
+
+  constructor(
+    host: Host,
+    cluster: PoolClusterInfo,
+    settings: Http2ClientSettings,
+    transportFactory: UpstreamTransportSocketFactory = rawBufferUpstreamFactory,
+  ) {
+    this.host = host;
+    this.cluster = cluster;
+    this.#settings = settings;
+    this.#transportFactory = transportFactory;
+  }
+
+  newStream(decoder: ResponseDecoder, cb: PoolCallbacks): Cancellable | null {
+    for (const c of this.#clients) {
+      if (c.connected && this.#usable(c)) {
+        this.#attach(c, decoder, cb);
+        return null;
+      }
+    }
+    const resources = this.cluster.resources;
+    const stats = this.cluster.stats;
+    if (resources.pendingRequests >= resources.maxPendingRequests) {
+      stats.upstream_rq_pending_overflow.inc();
+      cb.onPoolFailure('overflow');
+      return null;
+    }
+    // A connection still connecting takes as many streams as the peer will likely allow.
+    let room = 0;
+    for (const c of this.#clients) if (!c.connected) room += c.codec.maxConcurrentStreams;
+    if (room <= this.#pending.length) {
+      if (resources.connections < resources.maxConnections) this.#connect();
+      else if (this.#clients.size === 0) {
+        stats.upstream_cx_overflow.inc();
+        cb.onPoolFailure('overflow');
+        return null;
+      } else stats.upstream_cx_overflow.inc();
+    }
+    const pending: PendingStream = { decoder, callbacks: cb };
+    this.#pending.push(pending);
+    resources.pendingRequests++;
+    stats.upstream_rq_pending_active.inc();
+    stats.upstream_rq_pending_total.inc();
+    return () => {
+      const i = this.#pending.indexOf(pending);
+      if (i === -1) return;
+      this.#pending.splice(i, 1);
+      resources.pendingRequests--;
+      stats.upstream_rq_pending_active.dec();
+    };
+  }
+
+  #usable(c: ActiveClient): boolean {
+    const limit = this.cluster.maxRequestsPerConnection;
+    return c.codec.hasCapacity && (limit === 0 || c.streams < limit);
+  }
+
+  #attach(c: ActiveClient, decoder: ResponseDecoder, cb: PoolCallbacks): void {
+    if (c.idleTimer !== null) {
+      clearTimeout(c.idleTimer);
+      c.idleTimer = null;
+    }
+    c.streams++;
+    const limit = this.cluster.maxRequestsPerConnection;
+    // Its last stream: no other starts on it, and it closes (GOAWAY) once the streams finish.
+    if (limit > 0 && c.streams >= limit) c.codec.goingAway = true;
+    cb.onPoolReady(c.codec.newStream(decoder));
+  }
+
+  #connect(): void {
+    const cluster = this.cluster;
+    const host = this.host;
+    cluster.resources.connections++;
+    cluster.stats.upstream_cx_total.inc();
+    cluster.stats.upstream_cx_active.inc();
+    host.stats.cx_total++;
+    host.stats.cx_active++;
+    const client = new ActiveClient(this, this.#transportFactory, this.#settings);
+    this.#clients.add(client);
+    client.connectTimer = setTimeout(() => {
+      cluster.stats.upstream_cx_connect_timeout.inc();
+      client.codec.destroy();
+    }, cluster.connectTimeoutMs);
+    client.codec.transport.onConnected(() => {
+      client.connected = true;
+      clearTimeout(client.connectTimer!);
+      client.connectTimer = null;
+      this.#assignPending();
+      if (client.codec.activeStreams === 0) this.#armIdleTimer(client);
+    });
+  }
+
+  /** An idle connection closes after the cluster's idle_timeout (GOAWAY), unless a stream comes first. */
+  #armIdleTimer(client: ActiveClient): void {
+    const ms = this.cluster.idleTimeoutMs;
+    if (ms <= 0 || client.idleTimer !== null) return;
+    client.idleTimer = setTimeout(() => {
+      client.idleTimer = null;
+      if (client.codec.activeStreams === 0) client.codec.close();
+    }, ms);
+    client.idleTimer.unref();
+  }
+
+  #assignPending(): void {
+    const resources = this.cluster.resources;
+    const stats = this.cluster.stats;
+    for (const c of this.#clients) {
+      while (this.#pending.length > 0 && c.connected && this.#usable(c)) {
+        const p = this.#pending.shift()!;
+        resources.pendingRequests--;
+        stats.upstream_rq_pending_active.dec();
+        this.#attach(c, p.decoder, p.callbacks);
+      }
+    }
+    // Full connections and streams still waiting: open another if the breakers allow.
+    if (this.#pending.length > 0 && !this.#draining) {
+      let room = 0;
+      for (const c of this.#clients) if (!c.connected) room += c.codec.maxConcurrentStreams;
+      if (room < this.#pending.length && resources.connections < resources.maxConnections) this.#connect();
+    }
+  }
+
+  onStreamComplete(client: ActiveClient): void {
+    if (client.codec.activeStreams === 0 && (client.codec.goingAway || this.#draining)) {
+      client.codec.close();
+      return;
+    }
+    this.#assignPending();
+    if (client.codec.activeStreams === 0) this.#armIdleTimer(client);
+  }
+
+  onClose(client: ActiveClient): void {
+    this.#clients.delete(client);
+    const cluster = this.cluster;
+    cluster.resources.connections--;
+    cluster.stats.upstream_cx_active.dec();
+    this.host.stats.cx_active--;
+    if (client.connectTimer !== null) {
+      clearTimeout(client.connectTimer);
+      client.connectTimer = null;
+    }
+    if (client.idleTimer !== null) {
+      clearTimeout(client.idleTimer);
+      client.idleTimer = null;
+    }
+    if (!client.connected) {
+      cluster.stats.upstream_cx_connect_fail.inc();
+      this.host.stats.cx_connect_fail++;
+      // Streams no remaining connection attempt can carry fail now (Envoy's UF).
+      let room = 0;
+      for (const c of this.#clients) room += c.connected ? 0 : c.codec.maxConcurrentStreams;
+      while (this.#pending.length > room) {
+        const p = this.#pending.pop()!;
+        cluster.resources.pendingRequests--;
+        cluster.stats.upstream_rq_pending_active.dec();
+        p.callbacks.onPoolFailure('connection_failure');
+      }
+      return;
+    }
+    if (!this.#draining) this.#assignPending();
+  }
+
+  drain(): void {
+    this.#draining = true;
+    for (const c of this.#clients) if (c.codec.activeStreams === 0) c.codec.close();
+  }
+
+  destroy(): void {
+    this.#draining = true;
+    for (const c of [...this.#clients]) c.codec.destroy();
+  }
+}
