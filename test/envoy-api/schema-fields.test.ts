@@ -16,6 +16,8 @@ import { BOOTSTRAP_FILE, ENVOY_API_FILES, loadProtoRoot } from '../../proxy/xds/
 const KNOWN: Record<string, string> = {
   'istio.stats: histogram_bucket_settings':
     "Istio sets histogram buckets in the bootstrap's stats_config (annotation sidecar.istio.io/statsHistogramBuckets), not in stats.PluginConfig",
+  'istio.stats: tcp_reporting_duration':
+    "Istio's stats.PluginConfig has it, but its field number could not be checked here, so the overlay proto leaves it out (the control plane does not send it)",
 };
 
 type Def = { type: string; [k: string]: unknown };

@@ -28,7 +28,10 @@ const positiveU32 = z.union([u32, z.object({ value: u32 }).strict()]).transform(
   return n;
 });
 
-const clusterWeightSchema = z.object({ name: z.string().min(1), weight: positiveU32 }).strict();
+// TcpProxy.WeightedCluster.ClusterWeight.weight is a plain uint32 in Envoy's API (no wrapper), at least 1.
+const clusterWeightSchema = z
+  .object({ name: z.string().min(1), weight: z.number().int().min(1).max(4294967295) })
+  .strict();
 
 export const tcpProxySchema = z
   .object({
