@@ -246,12 +246,15 @@ export function renderSummary(data: SummaryData, mode: SummaryMode): string {
   }
 
   if (data.slowest_requests.length > 0) {
-    out.push('', '  █ SLOWEST REQUESTS', '');
+    // Each sampled trace opens in the collector's UI (meshscope up's by default).
+    const ui = (process.env.MESHSCOPE_TRACE_UI ?? 'http://127.0.0.1:16686').replace(/\/+$/, '');
+    out.push('', `  █ SLOWEST REQUESTS (open a trace: ${ui}/trace/<trace_id>)`, '');
     for (const r of data.slowest_requests) {
       const corrected = r.duration !== r.uncorrected ? ` (uncorrected ${formatDuration(r.uncorrected)})` : '';
       out.push(
         `    ${formatDuration(r.duration).padEnd(9)} ${r.method} ${r.name} ${r.status} trace_id=${r.traceId}${r.sampled ? '' : ' (not sampled)'}${corrected}`,
       );
+      if (r.sampled) out.push(`      ↳ ${ui}/trace/${r.traceId}`);
     }
   }
   out.push('', '');

@@ -190,6 +190,8 @@ export default function () {
     expect(ids.length).toBe(3);
     for (const id of ids) expect(h.map((x) => x.tp!.slice(3, 35))).toContain(id);
     expect(r.stdout).toContain('SLOWEST REQUESTS');
+    // Each sampled slow request links to its trace in the collector's UI (/trace/<id>).
+    for (const id of ids) expect(r.stdout).toContain(`↳ http://127.0.0.1:16686/trace/${id}`);
   });
 
   it("uses B3 when options.tracing.propagator is 'b3', and honours sampling", async () => {
