@@ -89,10 +89,7 @@ describe('proxy import graph', () => {
     expect(outside).toEqual([]);
   });
 
-  it('has no import circle, except inside proxy/core/upstream (hosts and their connection pools)', () => {
-    // The pool knot (host ↔ conn-pool ↔ cluster) goes with the connection-pool interface of the
-    // codec half of this redesign; every other folder is circle-free and stays so.
-    const offending = cycles(graph).filter((c) => !c.every((f) => f.startsWith('proxy/core/upstream/')));
-    expect(offending).toEqual([]);
+  it('has no import circle', () => {
+    expect(cycles(graph)).toEqual([]);
   });
 });

@@ -2,16 +2,27 @@
 // cluster manager. Both follow the cluster's membership (hosts added or removed by DNS or
 // EDS) and flip host health flags, which rebuild the cluster's load balancer. Like every
 // other per-worker structure they run on each worker: ejections and checks are per worker.
+import type { ClusterConfig } from '../../api/schema.js';
 import type { ExtensionContext } from '../extension-context.js';
-import type { Cluster } from './cluster.js';
+import type { Host } from './host.js';
 import { OutlierDetector } from './outlier-detection.js';
 import { HealthChecker } from './health-checker.js';
+
+/** What resilience reads of its cluster; structural, so a Cluster can hold its ClusterResilience without an import circle. */
+export interface ResilientCluster {
+  readonly name: string;
+  readonly info: {
+    readonly config: ClusterConfig;
+    readonly stats: { readonly upstream_rq_total: { value(): number } };
+  };
+  onMembershipChange(fn: (hosts: readonly Host[]) => void): void;
+}
 
 export class ClusterResilience {
   readonly outlier: OutlierDetector | null;
   readonly healthChecker: HealthChecker | null;
 
-  constructor(cluster: Cluster, context: ExtensionContext) {
+  constructor(cluster: ResilientCluster, context: ExtensionContext) {
     const config = cluster.info.config;
     const scope = context.stats.scope(`cluster.${cluster.name}`);
     this.outlier =
