@@ -462,18 +462,9 @@ export class XdsClient {
       for (const e of errs) problems.push(`${name}: ${e}`);
       if (problems.length > before) refused.add(name);
     }
-    if (refused.size > 0 && refused.size === all.size)
-      return this.#nack('clusters', r, problems.join('; '), [...all.values()]);
-    // As Envoy's CDS does, the valid clusters go ahead and the refused ones are NACKed; a refused
-    // cluster that is active keeps its last good version (it is not removed).
-    const resources = this.#withLastGood(all, refused, this.#clusters);
-    if (refused.size > 0)
-      this.#nack(
-        'clusters',
-        r,
-        problems.join('; '),
-        [...refused].map((n) => all.get(n) as JsonMap),
-      );
+    // As Envoy's CDS does, the valid clusters go ahead and the refused ones are NACKed.
+    const resources = this.#acceptValid('clusters', r, all, refused, problems, this.#clusters);
+    if (resources === null) return;
 
     const needed = new Set<string>();
     for (const c of resources.values()) {
@@ -674,18 +665,9 @@ export class XdsClient {
       for (const e of this.#o.validator.listener(this.#inlined(l, undefined))) problems.push(`${name}: ${e}`);
       if (problems.length > before) refused.add(name);
     }
-    if (refused.size > 0 && refused.size === all.size)
-      return this.#nack('listeners', r, problems.join('; '), [...all.values()]);
-    // As Envoy's LDS does, the valid listeners go ahead and the refused ones are NACKed; a
-    // refused listener that is active keeps its last good version (it is not removed).
-    const resources = this.#withLastGood(all, refused, this.#listeners);
-    if (refused.size > 0)
-      this.#nack(
-        'listeners',
-        r,
-        problems.join('; '),
-        [...refused].map((n) => all.get(n) as JsonMap),
-      );
+    // As Envoy's LDS does, the valid listeners go ahead and the refused ones are NACKed.
+    const resources = this.#acceptValid('listeners', r, all, refused, problems, this.#listeners);
+    if (resources === null) return;
     const needed = new Set<string>();
     for (const name of resources.keys()) {
       const routeName = refused.has(name) ? this.#routeNameOf(resources.get(name) as JsonMap) : neededBy.get(name);
@@ -855,6 +837,34 @@ export class XdsClient {
   }
 
   /** The response's valid resources, plus the active version of each refused one (kept, not removed). */
+  /**
+   * A state-of-the-world update with some resources refused: NACKs the refused ones (all of them:
+   * the update is NACKed whole and null returned) and returns the set to apply, in which a
+   * refused resource that is active keeps its last good version rather than being removed.
+   */
+  #acceptValid(
+    kind: XdsKind,
+    r: DiscoveryResponseJson,
+    all: Map<string, JsonMap>,
+    refused: Set<string>,
+    problems: string[],
+    active: Map<string, Active>,
+  ): Map<string, JsonMap> | null {
+    if (refused.size > 0 && refused.size === all.size) {
+      this.#nack(kind, r, problems.join('; '), [...all.values()]);
+      return null;
+    }
+    const resources = this.#withLastGood(all, refused, active);
+    if (refused.size > 0)
+      this.#nack(
+        kind,
+        r,
+        problems.join('; '),
+        [...refused].map((n) => all.get(n) as JsonMap),
+      );
+    return resources;
+  }
+
   #withLastGood(all: Map<string, JsonMap>, refused: Set<string>, active: Map<string, Active>): Map<string, JsonMap> {
     const out = new Map<string, JsonMap>();
     for (const [name, res] of all) {
