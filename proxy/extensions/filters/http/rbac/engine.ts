@@ -2,7 +2,8 @@
 // predicates over what a request shows (headers, path, addresses, ports, the peer's identity).
 // ALLOW admits a request some policy matches, DENY refuses one, LOG admits all and names the
 // policy that matched; the first matching policy, in config order, is the one reported.
-import { BlockList, isIPv4, isIPv6 } from 'node:net';
+import { isIPv4 } from 'node:net';
+import { cidrContains, parseCidr, parseIp } from '../../../../api/cidr.js';
 import { compileHeaderMatcher, compileStringMatcher, headerMatches } from '../../../../core/router/route-table.js';
 import type { HeaderMap } from '../../../../core/http/headers.js';
 import type { CidrRange, PermissionConfig, PrincipalConfig, RbacRules } from './config.js';
@@ -26,25 +27,20 @@ export interface RbacRequest {
 
 type Predicate = (r: RbacRequest) => boolean;
 
-const ipFamily = (ip: string): 'ipv4' | 'ipv6' | undefined => (isIPv4(ip) ? 'ipv4' : isIPv6(ip) ? 'ipv6' : undefined);
-
 function compileCidr(range: CidrRange, pick: (r: RbacRequest) => string): Predicate {
-  const family = ipFamily(range.address_prefix);
-  if (family === undefined) throw new Error(`address_prefix '${range.address_prefix}' is not an IP address`);
   const len =
     range.prefix_len === undefined
       ? undefined
       : typeof range.prefix_len === 'number'
         ? range.prefix_len
         : range.prefix_len.value;
-  const list = new BlockList();
-  list.addSubnet(range.address_prefix, len ?? (family === 'ipv4' ? 32 : 128), family);
+  // Without prefix_len the range is the one address.
+  const cidr = parseCidr(range.address_prefix, len ?? (isIPv4(range.address_prefix) ? 32 : 128));
+  if (typeof cidr === 'string') throw new Error(cidr);
   return (r) => {
-    let ip = pick(r);
-    // An IPv4 client on a dual-stack socket shows as ::ffff:a.b.c.d.
-    if (family === 'ipv4' && ip.startsWith('::ffff:')) ip = ip.slice(7);
-    const f = ipFamily(ip);
-    return f !== undefined && list.check(ip, f);
+    // parseIp reads an IPv4 client on a dual-stack socket (::ffff:a.b.c.d) as IPv4.
+    const ip = parseIp(pick(r));
+    return ip !== null && cidrContains(cidr, ip);
   };
 }
 
