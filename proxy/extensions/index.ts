@@ -4,6 +4,7 @@ import './filters/network/http_connection_manager/index.js';
 import './filters/network/connection_limit/index.js';
 import './filters/network/direct_response/index.js';
 import './filters/network/tcp_proxy/config.js';
+import './filters/network/rbac/index.js';
 import './filters/listener/tls_inspector/index.js';
 import './filters/listener/http_inspector/index.js';
 import './filters/http/router/config.js';

@@ -69,7 +69,8 @@ registries.networkFilters.register(
       const intervalMs = configured > 0 ? configured : DEFAULT_TCP_REPORTING_MS;
       return {
         terminal: false,
-        onNewConnection(socket, listener) {
+        onNewConnection(transport, listener) {
+          const socket = transport.stream;
           new TcpConnectionReporter(metrics, socket, connectionStreamInfo(socket, listener.name), intervalMs);
           return 'continue';
         },
