@@ -13,6 +13,7 @@ import type {
   Workload,
 } from '../mesh/schema.js';
 import { outboundTcpTarget, resolveService, serviceKey, subsetWorkloads } from '../mesh/validate.js';
+import { httpRbacFilters, networkRbacFilters } from './authorization.js';
 import { tcpProxyListener, usesTcpProxy } from './tcp.js';
 import {
   FAULT_TYPE,
@@ -242,6 +243,8 @@ interface HcmOptions {
   telemetry: Telemetry | undefined;
   serviceName: string;
   nodeId: string;
+  /** Inbound: the RBAC filters the mesh's authorization policies compile to. */
+  authorization?: JsonObject[];
 }
 
 function httpConnectionManager(o: HcmOptions): JsonObject {
@@ -251,6 +254,9 @@ function httpConnectionManager(o: HcmOptions): JsonObject {
   // Optional, as Istio marks it: an Envoy built without Istio's extensions skips the filter
   // instead of refusing the listener.
   httpFilters.push({ name: 'istio.stats', is_optional: true, typed_config: { '@type': ISTIO_STATS_TYPE } });
+  // After istio.stats, which reads the caller's peer metadata (Istio's metadata exchange runs
+  // before its RBAC filters too): a denied request is still counted with its source workload.
+  if (o.authorization !== undefined) httpFilters.push(...o.authorization);
   httpFilters.push({ name: 'envoy.filters.http.router', typed_config: { '@type': ROUTER_TYPE } });
   const hcm: JsonObject = {
     '@type': HCM_TYPE,
@@ -494,7 +500,8 @@ export function nodeResources(mesh: Mesh, nodeId: string, source: ConfigSourceSt
     const name = `inbound|${listenPort}`;
     if (usesTcpProxy(port)) {
       const logs = t === undefined ? [] : accessLogs(t, nodeId);
-      out.listeners.set(name, tcpProxyListener(name, listenPort, 'INBOUND', clusterName, logs));
+      const rbac = networkRbacFilters(mesh, service, port);
+      out.listeners.set(name, tcpProxyListener(name, listenPort, 'INBOUND', clusterName, logs, rbac));
       continue;
     }
     const hcm = httpConnectionManager({
@@ -521,6 +528,7 @@ export function nodeResources(mesh: Mesh, nodeId: string, source: ConfigSourceSt
       telemetry: t,
       serviceName: service.name,
       nodeId,
+      authorization: httpRbacFilters(mesh, service, port),
     });
     out.listeners.set(name, listener(name, listenPort, 'INBOUND', hcm));
   }
