@@ -13,7 +13,6 @@ import { stringify } from 'yaml';
 import {
   type ControlPlane,
   type JsonObject,
-  MeshValidationError,
   nodeResources,
   parseMesh,
   renderDynamicBootstrap,
