@@ -165,6 +165,8 @@ const workload = z.strictObject({
 const service = z.strictObject({
   name: dnsLabel,
   namespace: dnsLabel.default('default'),
+  /** Istio's PeerAuthentication for this service's inbound traffic; the mesh's `mtls` when absent. */
+  mtls: z.enum(['STRICT', 'PERMISSIVE', 'DISABLE']).optional(),
   /** The identity its workloads' certificates carry (spiffe://<trust_domain>/ns/<namespace>/sa/<this>); the service name by default. */
   service_account: dnsLabel.optional(),
   ports: z.array(servicePort).min(1),
@@ -199,6 +201,12 @@ export const mesh = z.strictObject({
     .string()
     .regex(/^[a-z0-9._-]+$/, 'a trust domain is lowercase letters, digits, ., - and _')
     .default('cluster.local'),
+  /**
+   * Mesh-wide PeerAuthentication: STRICT (mutual TLS only), PERMISSIVE (mutual TLS and
+   * plaintext on the same port), DISABLE (plaintext). Callers use mutual TLS to every service
+   * that accepts it. Certificates come from the control plane's CA over SDS.
+   */
+  mtls: z.enum(['STRICT', 'PERMISSIVE', 'DISABLE']).default('DISABLE'),
   /** Istio-style AuthorizationPolicy resources (see authorization.ts). */
   authorization_policies: z.array(authorizationPolicy).optional(),
   telemetry: telemetry.optional(),

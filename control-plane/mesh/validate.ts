@@ -120,6 +120,16 @@ function checkCrossReferences(m: Mesh): MeshIssue[] {
       }
     });
 
+    if ((svc.mtls ?? m.mtls) === 'STRICT') {
+      svc.workloads.forEach((w, wi) => {
+        if (w.sidecar === undefined)
+          issues.push({
+            path: `${base}.workloads[${wi}]`,
+            message: `mtls STRICT: workload '${w.name}' has no sidecar to terminate mutual TLS (set the service's mtls to PERMISSIVE or DISABLE)`,
+          });
+      });
+    }
+
     const subsetNames = new Set<string>();
     svc.policy?.subsets?.forEach((s, i) => {
       if (subsetNames.has(s.name))
