@@ -106,7 +106,8 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Control
       : { rootCertificatePem: certs.ca.rootCertificatePem, secrets: (nodeId) => certs.secrets(nodeId) };
   /** Certificates for every node of `mesh` (a new CA when its trust domain changed), before its config is served. */
   const secure = async (mesh: Mesh): Promise<WorkloadCertificates | undefined> => {
-    if (!usesMtls(mesh)) return certificates;
+    // An operator's root is loaded (and checked) at start even before the mesh turns mTLS on.
+    if (!usesMtls(mesh) && o.caCertificatePath === undefined) return certificates;
     let certs = certificates;
     if (certs === undefined || certs.ca.trustDomain !== mesh.trust_domain) {
       const ca = await meshCa(o, mesh.trust_domain);
