@@ -1,0 +1,66 @@
+// What Istio's connection_security_policy, source_principal and destination_principal report,
+// read from the connection's TLS facts (Envoy's Ssl::ConnectionInfo, the transport's
+// `SslConnectionInfo`): on the server side (reporter=destination) `mutual_tls` when the client
+// presented a certificate that validated, its URI SAN as source_principal and this side's as
+// destination_principal; on the client side (reporter=source) the policy is `unknown`, as in
+// Istio, and the principals are this side's certificate and the server's. Plaintext keeps the
+// policy `none` (server) / `unknown` (client) and the principals metadata exchange learned.
+import type { StreamInfo } from '../../core/stream-info.js';
+import type { Reporter } from './metrics.js';
+
+/** The fields of a connection's SslConnectionInfo istio.stats reads. */
+export interface CertificateFacts {
+  readonly peerCertificatePresented: boolean;
+  readonly peerCertificateValidated: boolean;
+  readonly uriSanPeerCertificate: readonly string[];
+  readonly uriSanLocalCertificate: readonly string[];
+}
+
+export interface ConnectionSecurity {
+  /** Distinguishes label sets: '' for plaintext. */
+  readonly key: string;
+  readonly policy: string;
+  /** From the certificates, when TLS told them; undefined keeps the metadata's principal. */
+  readonly sourcePrincipal: string | undefined;
+  readonly destinationPrincipal: string | undefined;
+}
+
+const PLAINTEXT: Record<Reporter, ConnectionSecurity> = {
+  destination: { key: '', policy: 'none', sourcePrincipal: undefined, destinationPrincipal: undefined },
+  source: { key: '', policy: 'unknown', sourcePrincipal: undefined, destinationPrincipal: undefined },
+};
+
+/** The policy and principals of a connection, given the TLS facts of the side `reporter` looks at. */
+export function securityOf(reporter: Reporter, ssl: CertificateFacts | null | undefined): ConnectionSecurity {
+  if (ssl === null || ssl === undefined) return PLAINTEXT[reporter];
+  const peer = ssl.peerCertificatePresented ? ssl.uriSanPeerCertificate[0] : undefined;
+  const local = ssl.uriSanLocalCertificate[0];
+  if (reporter === 'destination') {
+    const policy = ssl.peerCertificatePresented && ssl.peerCertificateValidated ? 'mutual_tls' : 'none';
+    return {
+      key: `${policy}\0${peer ?? ''}\0${local ?? ''}`,
+      policy,
+      sourcePrincipal: peer,
+      destinationPrincipal: local,
+    };
+  }
+  return {
+    key: `unknown\0${local ?? ''}\0${peer ?? ''}`,
+    policy: 'unknown',
+    sourcePrincipal: local,
+    destinationPrincipal: peer,
+  };
+}
+
+/**
+ * The TLS facts of the connection a reporter looks at: the downstream one on the server side,
+ * the upstream one on the client side (null over plaintext, or before TLS transport sockets
+ * record them on the stream).
+ */
+export function connectionSecurity(reporter: Reporter, info: StreamInfo): ConnectionSecurity {
+  const facts = info as {
+    readonly downstreamSsl?: CertificateFacts | null;
+    readonly upstreamSsl?: CertificateFacts | null;
+  };
+  return securityOf(reporter, reporter === 'destination' ? facts.downstreamSsl : facts.upstreamSsl);
+}
