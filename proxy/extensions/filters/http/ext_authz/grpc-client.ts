@@ -27,6 +27,18 @@ const CHECK_RESPONSE = 'envoy.service.auth.v3.CheckResponse';
 /** Envoy's default grpc_service timeout is none; a check that never answers would hold the request for ever. */
 const DEFAULT_TIMEOUT_MS = 200;
 
+/** The fields of the downstream connection's SslConnectionInfo a CheckRequest carries. */
+interface TlsFacts {
+  readonly peerCertificatePresented: boolean;
+  readonly uriSanPeerCertificate: readonly string[];
+  readonly dnsSansPeerCertificate: readonly string[];
+  readonly subjectPeerCertificate: string;
+  readonly uriSanLocalCertificate: readonly string[];
+  readonly dnsSansLocalCertificate: readonly string[];
+  readonly subjectLocalCertificate: string;
+  readonly urlEncodedPemEncodedPeerCertificate: string;
+}
+
 function socketAddress(address: string, port: number): JsonMap {
   return { socket_address: { address, port_value: port } };
 }
@@ -36,6 +48,7 @@ export function checkRequestJson(
   input: CheckInput,
   allowed: NamePredicate | null,
   disallowed: NamePredicate | null,
+  includePeerCertificate: boolean,
 ): JsonMap {
   const h = input.headers;
   const info = input.info;
@@ -53,10 +66,22 @@ export function checkRequestJson(
     protocol: info.protocol,
   };
   if (input.body !== null) http.body = input.body.toString('utf8');
+  const source: JsonMap = { address: socketAddress(info.downstreamRemoteAddress, info.downstreamRemotePort) };
+  const destination: JsonMap = { address: socketAddress(info.downstreamLocalAddress, info.downstreamLocalPort) };
+  // Over TLS, the peers' identities as Envoy names them: URI SAN, else DNS SAN, else subject.
+  const ssl = (info as { readonly downstreamSsl?: TlsFacts | null }).downstreamSsl;
+  if (ssl !== null && ssl !== undefined) {
+    if (ssl.peerCertificatePresented) {
+      source.principal = ssl.uriSanPeerCertificate[0] ?? ssl.dnsSansPeerCertificate[0] ?? ssl.subjectPeerCertificate;
+      if (includePeerCertificate) source.certificate = ssl.urlEncodedPemEncodedPeerCertificate;
+    }
+    destination.principal =
+      ssl.uriSanLocalCertificate[0] ?? ssl.dnsSansLocalCertificate[0] ?? ssl.subjectLocalCertificate;
+  }
   return {
     attributes: {
-      source: { address: socketAddress(info.downstreamRemoteAddress, info.downstreamRemotePort) },
-      destination: { address: socketAddress(info.downstreamLocalAddress, info.downstreamLocalPort) },
+      source,
+      destination,
       request: { time: new Date(info.startTime).toISOString(), http },
       context_extensions: { ...input.contextExtensions },
     },
@@ -113,9 +138,11 @@ export class GrpcAuthzClient implements AuthzClient {
   readonly #clusters: ClusterManager;
   readonly #allowed: NamePredicate | null;
   readonly #disallowed: NamePredicate | null;
+  readonly #includePeerCertificate: boolean;
 
   constructor(config: ExtAuthzConfig, clusters: ClusterManager) {
     const service = config.grpc_service!;
+    this.#includePeerCertificate = config.include_peer_certificate;
     this.#cluster = service.envoy_grpc.cluster_name;
     this.#authority = service.envoy_grpc.authority ?? service.envoy_grpc.cluster_name;
     this.#timeoutMs = durationMs(service.timeout, DEFAULT_TIMEOUT_MS);
@@ -133,7 +160,12 @@ export class GrpcAuthzClient implements AuthzClient {
     }
     let body: Buffer;
     try {
-      body = grpcFrame(encodeMessage(CHECK_REQUEST, checkRequestJson(input, this.#allowed, this.#disallowed)));
+      body = grpcFrame(
+        encodeMessage(
+          CHECK_REQUEST,
+          checkRequestJson(input, this.#allowed, this.#disallowed, this.#includePeerCertificate),
+        ),
+      );
     } catch (err) {
       done({ kind: 'error', reason: `CheckRequest: ${(err as Error).message}` });
       return () => {};

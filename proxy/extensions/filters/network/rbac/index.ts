@@ -32,10 +32,22 @@ export const networkRbacSchema = z.strictObject({
 
 const NO_HEADERS = new HeaderMap();
 
-/** The peer's identity as RBAC's `authenticated` principal reads it; undefined in plaintext. */
+/** The fields of the transport's SslConnectionInfo the `authenticated` principal reads. */
+interface PeerCertificateFacts {
+  readonly peerCertificatePresented: boolean;
+  readonly uriSanPeerCertificate: readonly string[];
+  readonly dnsSansPeerCertificate: readonly string[];
+  readonly subjectPeerCertificate: string;
+}
+
+/**
+ * The peer's identity as Envoy's `authenticated` principal reads it: the certificate's URI SAN,
+ * else its DNS SAN, else its subject; undefined in plaintext or without a client certificate.
+ */
 function peerPrincipalOf(transport: TransportSocket): string | undefined {
-  const peer = (transport as { readonly peerPrincipal?: string }).peerPrincipal;
-  return peer === undefined || peer === '' ? undefined : peer;
+  const ssl = (transport as { readonly ssl?: PeerCertificateFacts | null }).ssl;
+  if (ssl === null || ssl === undefined || !ssl.peerCertificatePresented) return undefined;
+  return ssl.uriSanPeerCertificate[0] ?? ssl.dnsSansPeerCertificate[0] ?? ssl.subjectPeerCertificate;
 }
 
 function connectionRequest(transport: TransportSocket): RbacRequest {
