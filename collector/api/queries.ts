@@ -319,62 +319,122 @@ ORDER BY StartNs DESC`,
   }));
 }
 
-export interface Topology {
-  nodes: Array<{ id: string; requests: number; errors: number; p50Ms: number; p95Ms: number; p99Ms: number }>;
-  edges: Array<{
-    source: string;
-    target: string;
-    connectionType: string;
-    requests: number;
-    errors: number;
-    p50Ms: number;
-    p95Ms: number;
-    p99Ms: number;
-  }>;
+/** Requests, errors and server-side latency (merged quantiles) of a node, an edge or a version of either. */
+export interface RedFigures {
+  requests: number;
+  errors: number;
+  p50Ms: number;
+  p95Ms: number;
+  p99Ms: number;
 }
+
+export interface Topology {
+  /**
+   * Services (and virtual nodes), with what each served. `versions`: each workload version of
+   * the service seen on either end of an edge (service.version), with what it served; empty for
+   * virtual nodes and unversioned workloads.
+   */
+  nodes: Array<{ id: string; versions: Array<{ version: string } & RedFigures> } & RedFigures>;
+  /**
+   * Calls between services. `versions`: the same calls by the caller's and the server's
+   * version ('' where a side has none: a virtual node, an unversioned workload, a lost half),
+   * summing to the edge; empty when neither side of any call had a version.
+   */
+  edges: Array<
+    {
+      source: string;
+      target: string;
+      connectionType: string;
+      versions: Array<{ sourceVersion: string; targetVersion: string } & RedFigures>;
+    } & RedFigures
+  >;
+}
+
+interface RedRow {
+  Requests: string;
+  Failures: string;
+  Q: number[];
+}
+
+const red = (r: RedRow): RedFigures => ({
+  requests: Number(r.Requests),
+  errors: Number(r.Failures),
+  p50Ms: r.Q[0] ?? 0,
+  p95Ms: r.Q[1] ?? 0,
+  p99Ms: r.Q[2] ?? 0,
+});
+
+const RED_COLUMNS = `sum(Requests) AS Requests, sum(Failures) AS Failures,
+  quantilesMerge(0.5, 0.95, 0.99)(ServerDurationMs) AS Q`;
 
 export async function topology(client: ClickHouseClient, startMs: number, endMs: number): Promise<Topology> {
   const params = { startMs, endMs };
-  const edges = await rows<{
-    Client: string;
-    Server: string;
-    ConnectionType: string;
-    Requests: string;
-    Failures: string;
-    Q: number[];
-  }>(
+  // Four small GROUP BYs of the per-minute table (quantile states merge only within a group):
+  // edges, edges by version, what each service served, and what each version served.
+  const edges = await rows<{ Client: string; Server: string; ConnectionType: string } & RedRow>(
     client,
-    `SELECT Client, Server, ConnectionType, sum(Requests) AS Requests, sum(Failures) AS Failures,
-  quantilesMerge(0.5, 0.95, 0.99)(ServerDurationMs) AS Q
+    `SELECT Client, Server, ConnectionType, ${RED_COLUMNS}
 FROM otel_service_graph_1m WHERE ${MINUTE_RANGE}
 GROUP BY Client, Server, ConnectionType ORDER BY Client, Server, ConnectionType`,
     params,
   );
-  // A node's own figures are what it served: every edge into it, merged.
-  const served = await rows<{ Server: string; Requests: string; Failures: string; Q: number[] }>(
+  const edgeVersions = await rows<
+    { Client: string; Server: string; ConnectionType: string; ClientVersion: string; ServerVersion: string } & RedRow
+  >(
     client,
-    `SELECT Server, sum(Requests) AS Requests, sum(Failures) AS Failures, quantilesMerge(0.5, 0.95, 0.99)(ServerDurationMs) AS Q
-FROM otel_service_graph_1m WHERE ${MINUTE_RANGE} GROUP BY Server`,
+    `SELECT Client, Server, ConnectionType, ClientVersion, ServerVersion, ${RED_COLUMNS}
+FROM otel_service_graph_1m WHERE ${MINUTE_RANGE}
+GROUP BY Client, Server, ConnectionType, ClientVersion, ServerVersion
+ORDER BY Client, Server, ConnectionType, ClientVersion, ServerVersion`,
     params,
   );
+  // A node's own figures are what it served: every edge into it, merged.
+  const served = await rows<{ Server: string } & RedRow>(
+    client,
+    `SELECT Server, ${RED_COLUMNS} FROM otel_service_graph_1m WHERE ${MINUTE_RANGE} GROUP BY Server`,
+    params,
+  );
+  const servedVersions = await rows<{ Server: string; ServerVersion: string } & RedRow>(
+    client,
+    `SELECT Server, ServerVersion, ${RED_COLUMNS} FROM otel_service_graph_1m
+WHERE ${MINUTE_RANGE} AND ServerVersion != '' GROUP BY Server, ServerVersion`,
+    params,
+  );
+  const zero = (): RedFigures => ({ requests: 0, errors: 0, p50Ms: 0, p95Ms: 0, p99Ms: 0 });
   const nodes = new Map<string, Topology['nodes'][number]>();
   const node = (id: string) => {
     let n = nodes.get(id);
     if (n === undefined) {
-      n = { id, requests: 0, errors: 0, p50Ms: 0, p95Ms: 0, p99Ms: 0 };
+      n = { id, ...zero(), versions: [] };
       nodes.set(id, n);
     }
     return n;
+  };
+  const version = (id: string, v: string) => {
+    const n = node(id);
+    let entry = n.versions.find((x) => x.version === v);
+    if (entry === undefined) n.versions.push((entry = { version: v, ...zero() }));
+    return entry;
   };
   for (const e of edges) {
     node(e.Client);
     node(e.Server);
   }
-  for (const s of served) {
-    const n = node(s.Server);
-    n.requests = Number(s.Requests);
-    n.errors = Number(s.Failures);
-    [n.p50Ms, n.p95Ms, n.p99Ms] = [s.Q[0] ?? 0, s.Q[1] ?? 0, s.Q[2] ?? 0];
+  for (const s of served) Object.assign(node(s.Server), red(s));
+  for (const s of servedVersions) Object.assign(version(s.Server, s.ServerVersion), red(s));
+  const byEdge = new Map<string, Topology['edges'][number]['versions']>();
+  for (const e of edgeVersions) {
+    // A version that only calls (never served in the range) is still drawn.
+    if (e.ClientVersion !== '') version(e.Client, e.ClientVersion);
+    const key = `${e.Client}\n${e.Server}\n${e.ConnectionType}`;
+    let list = byEdge.get(key);
+    if (list === undefined) byEdge.set(key, (list = []));
+    list.push({ sourceVersion: e.ClientVersion, targetVersion: e.ServerVersion, ...red(e) });
+  }
+  for (const n of nodes.values()) n.versions.sort((a, b) => a.version.localeCompare(b.version));
+  // An edge with no version on either side has no breakdown to give.
+  for (const [key, list] of byEdge) {
+    if (list.every((v) => v.sourceVersion === '' && v.targetVersion === '')) byEdge.delete(key);
   }
   return {
     nodes: [...nodes.values()].sort((a, b) => a.id.localeCompare(b.id)),
@@ -382,11 +442,8 @@ FROM otel_service_graph_1m WHERE ${MINUTE_RANGE} GROUP BY Server`,
       source: e.Client,
       target: e.Server,
       connectionType: e.ConnectionType,
-      requests: Number(e.Requests),
-      errors: Number(e.Failures),
-      p50Ms: e.Q[0] ?? 0,
-      p95Ms: e.Q[1] ?? 0,
-      p99Ms: e.Q[2] ?? 0,
+      ...red(e),
+      versions: byEdge.get(`${e.Client}\n${e.Server}\n${e.ConnectionType}`) ?? [],
     })),
   };
 }
