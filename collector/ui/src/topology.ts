@@ -206,7 +206,7 @@ export async function renderTopology(view: View): Promise<void> {
   const cy = cytoscape({
     container: graph,
     elements,
-    layout: { name: 'breadthfirst', directed: true, roots: roots.length > 0 ? roots : undefined, spacingFactor: 1.1 },
+    layout: { name: 'breadthfirst', directed: true, roots: roots.length > 0 ? roots : undefined, spacingFactor: 1.4 },
     style: [
       {
         selector: 'node',
