@@ -60,7 +60,9 @@ SELECT
 FROM numbers(${TRACES * 8})`,
     });
     await sql.command({
-      query: `INSERT INTO otel_service_graph_edges
+      // Every workload is v1 but catalog, split 90/10 between v1 and v2 (the shop's canary).
+      query: `INSERT INTO otel_service_graph_edges (Timestamp, Client, Server, ConnectionType, Failed,
+  ServerDurationMs, ClientDurationMs, ClientVersion, ServerVersion)
 SELECT
   fromUnixTimestamp64Milli(toInt64((${now} - number % ${TRACES} % 1800) * 1000)) AS Timestamp,
   arrayElement(['user','front-proxy','frontend','frontend','catalog'], intDiv(number, ${TRACES}) + 1) AS Client,
@@ -68,7 +70,9 @@ SELECT
   if(intDiv(number, ${TRACES}) = 0, 'virtual_node', '') AS ConnectionType,
   toUInt8(sipHash64(number) % 100 = 0) AS Failed,
   toFloat64(sipHash64(number) % 50) AS ServerDurationMs,
-  toFloat64(sipHash64(number) % 60) AS ClientDurationMs
+  toFloat64(sipHash64(number) % 60) AS ClientDurationMs,
+  multiIf(Client IN ('user', 'front-proxy'), '', Client = 'catalog' AND number % ${TRACES} % 10 = 0, 'v2', 'v1') AS ClientVersion,
+  multiIf(Server = 'front-proxy', '', Server = 'catalog' AND number % ${TRACES} % 10 = 0, 'v2', 'v1') AS ServerVersion
 FROM numbers(${TRACES * 5})`,
     });
     const insertSeconds = (performance.now() - insertStart) / 1000;

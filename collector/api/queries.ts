@@ -367,38 +367,31 @@ const red = (r: RedRow): RedFigures => ({
 const RED_COLUMNS = `sum(Requests) AS Requests, sum(Failures) AS Failures,
   quantilesMerge(0.5, 0.95, 0.99)(ServerDurationMs) AS Q`;
 
+/** One row of the topology's grouping sets; NULL marks a column the row's set does not group by. */
+interface TopologyRow extends RedRow {
+  Client: string | null;
+  Server: string;
+  ConnectionType: string | null;
+  ClientVersion: string | null;
+  ServerVersion: string | null;
+}
+
 export async function topology(client: ClickHouseClient, startMs: number, endMs: number): Promise<Topology> {
-  const params = { startMs, endMs };
-  // Four small GROUP BYs of the per-minute table (quantile states merge only within a group):
-  // edges, edges by version, what each service served, and what each version served.
-  const edges = await rows<{ Client: string; Server: string; ConnectionType: string } & RedRow>(
-    client,
-    `SELECT Client, Server, ConnectionType, ${RED_COLUMNS}
-FROM otel_service_graph_1m WHERE ${MINUTE_RANGE}
-GROUP BY Client, Server, ConnectionType ORDER BY Client, Server, ConnectionType`,
-    params,
-  );
-  const edgeVersions = await rows<
-    { Client: string; Server: string; ConnectionType: string; ClientVersion: string; ServerVersion: string } & RedRow
-  >(
+  // One read of the per-minute table, four groupings (quantile states merge only within a
+  // group): edges, edges by version, what each service served, what each version served.
+  // group_by_use_nulls tells the sets apart: a column outside a row's set is NULL, never ''.
+  const rs = await rows<TopologyRow>(
     client,
     `SELECT Client, Server, ConnectionType, ClientVersion, ServerVersion, ${RED_COLUMNS}
 FROM otel_service_graph_1m WHERE ${MINUTE_RANGE}
-GROUP BY Client, Server, ConnectionType, ClientVersion, ServerVersion
-ORDER BY Client, Server, ConnectionType, ClientVersion, ServerVersion`,
-    params,
-  );
-  // A node's own figures are what it served: every edge into it, merged.
-  const served = await rows<{ Server: string } & RedRow>(
-    client,
-    `SELECT Server, ${RED_COLUMNS} FROM otel_service_graph_1m WHERE ${MINUTE_RANGE} GROUP BY Server`,
-    params,
-  );
-  const servedVersions = await rows<{ Server: string; ServerVersion: string } & RedRow>(
-    client,
-    `SELECT Server, ServerVersion, ${RED_COLUMNS} FROM otel_service_graph_1m
-WHERE ${MINUTE_RANGE} AND ServerVersion != '' GROUP BY Server, ServerVersion`,
-    params,
+GROUP BY GROUPING SETS (
+  (Client, Server, ConnectionType),
+  (Client, Server, ConnectionType, ClientVersion, ServerVersion),
+  (Server),
+  (Server, ServerVersion))
+ORDER BY Client, Server, ConnectionType, ClientVersion, ServerVersion
+SETTINGS group_by_use_nulls = 1`,
+    { startMs, endMs },
   );
   const zero = (): RedFigures => ({ requests: 0, errors: 0, p50Ms: 0, p95Ms: 0, p99Ms: 0 });
   const nodes = new Map<string, Topology['nodes'][number]>();
@@ -416,36 +409,39 @@ WHERE ${MINUTE_RANGE} AND ServerVersion != '' GROUP BY Server, ServerVersion`,
     if (entry === undefined) n.versions.push((entry = { version: v, ...zero() }));
     return entry;
   };
-  for (const e of edges) {
-    node(e.Client);
-    node(e.Server);
-  }
-  for (const s of served) Object.assign(node(s.Server), red(s));
-  for (const s of servedVersions) Object.assign(version(s.Server, s.ServerVersion), red(s));
+  const edges: Topology['edges'] = [];
   const byEdge = new Map<string, Topology['edges'][number]['versions']>();
-  for (const e of edgeVersions) {
-    // A version that only calls (never served in the range) is still drawn.
-    if (e.ClientVersion !== '') version(e.Client, e.ClientVersion);
-    const key = `${e.Client}\n${e.Server}\n${e.ConnectionType}`;
-    let list = byEdge.get(key);
-    if (list === undefined) byEdge.set(key, (list = []));
-    list.push({ sourceVersion: e.ClientVersion, targetVersion: e.ServerVersion, ...red(e) });
+  const edgeKey = (r: TopologyRow) => `${r.Client}\n${r.Server}\n${r.ConnectionType}`;
+  for (const r of rs) {
+    if (r.Client === null) {
+      // A node's own figures are what it served: every edge into it, merged.
+      if (r.ServerVersion === null) Object.assign(node(r.Server), red(r));
+      else if (r.ServerVersion !== '') Object.assign(version(r.Server, r.ServerVersion), red(r));
+    } else if (r.ClientVersion === null || r.ServerVersion === null) {
+      node(r.Client);
+      node(r.Server);
+      edges.push({
+        source: r.Client,
+        target: r.Server,
+        connectionType: r.ConnectionType ?? '',
+        ...red(r),
+        versions: [],
+      });
+    } else {
+      // A version that only calls (never served in the range) is still drawn.
+      if (r.ClientVersion !== '') version(r.Client, r.ClientVersion);
+      let list = byEdge.get(edgeKey(r));
+      if (list === undefined) byEdge.set(edgeKey(r), (list = []));
+      list.push({ sourceVersion: r.ClientVersion, targetVersion: r.ServerVersion, ...red(r) });
+    }
   }
   for (const n of nodes.values()) n.versions.sort((a, b) => a.version.localeCompare(b.version));
-  // An edge with no version on either side has no breakdown to give.
-  for (const [key, list] of byEdge) {
-    if (list.every((v) => v.sourceVersion === '' && v.targetVersion === '')) byEdge.delete(key);
+  for (const e of edges) {
+    const list = byEdge.get(`${e.source}\n${e.target}\n${e.connectionType}`) ?? [];
+    // An edge with no version on either side has no breakdown to give.
+    if (list.some((v) => v.sourceVersion !== '' || v.targetVersion !== '')) e.versions = list;
   }
-  return {
-    nodes: [...nodes.values()].sort((a, b) => a.id.localeCompare(b.id)),
-    edges: edges.map((e) => ({
-      source: e.Client,
-      target: e.Server,
-      connectionType: e.ConnectionType,
-      ...red(e),
-      versions: byEdge.get(`${e.Client}\n${e.Server}\n${e.ConnectionType}`) ?? [],
-    })),
-  };
+  return { nodes: [...nodes.values()].sort((a, b) => a.id.localeCompare(b.id)), edges };
 }
 
 export interface LatencyPoint {
