@@ -345,6 +345,8 @@ export interface Topology {
       source: string;
       target: string;
       connectionType: string;
+      /** What the servers received these calls on (Istio's request_protocol: http, grpc), sorted. */
+      protocols: string[];
       versions: Array<{ sourceVersion: string; targetVersion: string } & RedFigures>;
     } & RedFigures
   >;
@@ -369,6 +371,7 @@ const RED_COLUMNS = `sum(Requests) AS Requests, sum(Failures) AS Failures,
 
 /** One row of the topology's grouping sets; NULL marks a column the row's set does not group by. */
 interface TopologyRow extends RedRow {
+  Protocols: string[];
   Client: string | null;
   Server: string;
   ConnectionType: string | null;
@@ -382,7 +385,8 @@ export async function topology(client: ClickHouseClient, startMs: number, endMs:
   // group_by_use_nulls tells the sets apart: a column outside a row's set is NULL, never ''.
   const rs = await rows<TopologyRow>(
     client,
-    `SELECT Client, Server, ConnectionType, ClientVersion, ServerVersion, ${RED_COLUMNS}
+    `SELECT Client, Server, ConnectionType, ClientVersion, ServerVersion, ${RED_COLUMNS},
+  arraySort(groupUniqArrayIf(Protocol, Protocol != '')) AS Protocols
 FROM otel_service_graph_1m WHERE ${MINUTE_RANGE}
 GROUP BY GROUPING SETS (
   (Client, Server, ConnectionType),
@@ -424,6 +428,7 @@ SETTINGS group_by_use_nulls = 1`,
         source: r.Client,
         target: r.Server,
         connectionType: r.ConnectionType ?? '',
+        protocols: r.Protocols,
         ...red(r),
         versions: [],
       });

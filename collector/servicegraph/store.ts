@@ -22,6 +22,9 @@
 // - Versions: each side's `service.version` (resource; the proxies set it from the workload's
 //   version label) rides on the edge, so the graph can draw a service's versions as Kiali
 //   does. Virtual nodes and unversioned workloads have none ('').
+// - Protocol: each edge is marked with the protocol its server received the call on, in
+//   Istio's request_protocol words: `grpc` (rpc.system), else `http` (network.protocol.name,
+//   or an HTTP method on the span); '' when the server half is missing or says nothing.
 
 import {
   findAttribute,
@@ -53,6 +56,7 @@ export interface Edge {
   clientDurationMs: number;
   clientVersion: string;
   serverVersion: string;
+  protocol: string;
 }
 
 export interface EdgeSink {
@@ -150,6 +154,7 @@ export const EDGE_COLUMNS = [
   'ClientDurationMs',
   'ClientVersion',
   'ServerVersion',
+  'Protocol',
 ] as const;
 
 /** One otel_service_graph_edges row (EDGE_COLUMNS) in RowBinary. */
@@ -163,6 +168,7 @@ export function writeEdgeRow(w: RowBinaryWriter, e: Edge): void {
   w.f64(e.clientDurationMs);
   w.string(e.clientVersion);
   w.string(e.serverVersion);
+  w.string(e.protocol);
 }
 
 function edge(
@@ -175,6 +181,7 @@ function edge(
   clientDurationMs: number,
   clientVersion: string,
   serverVersion: string,
+  protocol: string,
 ): Edge {
   return {
     timestampNs,
@@ -186,7 +193,21 @@ function edge(
     clientDurationMs,
     clientVersion,
     serverVersion,
+    protocol,
   };
+}
+
+/** The protocol a SERVER span received its call on, in one pass over its attributes. */
+function protocolOf(attributes: Attributes | undefined): string {
+  if (attributes === undefined) return '';
+  let protocol = '';
+  for (let i = 0; i < attributes.length; i += 2) {
+    const k = attributes[i];
+    if (k === 'rpc.system') {
+      if (attributes[i + 1] === 'grpc') return 'grpc';
+    } else if (k === 'network.protocol.name' || k === 'http.request.method' || k === 'http.method') protocol = 'http';
+  }
+  return protocol;
 }
 
 export class ServiceGraph {
@@ -320,13 +341,25 @@ export class ServiceGraph {
         c.durationMs,
         c.version,
         s.version,
+        protocolOf(s.attributes),
       ),
     );
   }
 
   #emitUser(h: Half): void {
     this.#sink.edge(
-      edge(h.startNs, 'user', h.service, 'virtual_node', h.failed, h.durationMs, h.durationMs, '', h.version),
+      edge(
+        h.startNs,
+        'user',
+        h.service,
+        'virtual_node',
+        h.failed,
+        h.durationMs,
+        h.durationMs,
+        '',
+        h.version,
+        protocolOf(h.attributes),
+      ),
     );
   }
 
@@ -355,7 +388,18 @@ export class ServiceGraph {
         const server = virtualServer(c);
         if (server.name !== '') {
           this.#sink.edge(
-            edge(c.startNs, c.service, server.name, server.type, c.failed, c.durationMs, c.durationMs, c.version, ''),
+            edge(
+              c.startNs,
+              c.service,
+              server.name,
+              server.type,
+              c.failed,
+              c.durationMs,
+              c.durationMs,
+              c.version,
+              '',
+              '',
+            ),
           );
         } else this.#sink.unpaired('client');
       } else {

@@ -2,7 +2,8 @@
 // directory migrated to schema version 5 with edges in the old shape is opened by the
 // collector (which migrates it in place), spans from versioned workloads (resource
 // service.version, as the proxies write it) arrive over OTLP/HTTP, and the topology keeps the
-// old edges' figures while breaking the new calls down by caller and server version.
+// old edges' figures while breaking the new calls down by caller and server version, and marks
+// each edge with the protocols its servers received calls on.
 
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -25,12 +26,16 @@ const SERVER = 2;
 const CLIENT = 3;
 const attr = (key: string, value: string) => ({ key, value: { stringValue: value } });
 const hex = (n: number, width: number): string => n.toString(16).padStart(width, '0');
+const HTTP = attr('network.protocol.name', 'http');
 
-/** One frontend → catalog call (a root SERVER span on frontend, its CLIENT span, catalog's SERVER span). */
-function call(i: number, catalogVersion: string, failed: boolean) {
+/**
+ * One frontend → catalog call (a root SERVER span on frontend, its CLIENT span, catalog's SERVER
+ * span), over HTTP or, when `grpc`, as a gRPC call.
+ */
+function call(i: number, catalogVersion: string, failed: boolean, grpc = false) {
   const traceId = hex(0xabc000 + i, 32);
   const startNs = BigInt(Date.now() - 5_000) * 1_000_000n + BigInt(i) * 1_000_000n;
-  const span = (id: number, parent: number, kind: number, ms: number, code = 0) => ({
+  const span = (id: number, parent: number, kind: number, ms: number, code = 0, attributes = [HTTP]) => ({
     traceId,
     spanId: hex(i * 16 + id, 16),
     parentSpanId: parent === 0 ? '' : hex(i * 16 + parent, 16),
@@ -38,11 +43,15 @@ function call(i: number, catalogVersion: string, failed: boolean) {
     kind,
     startTimeUnixNano: String(startNs),
     endTimeUnixNano: String(startNs + BigInt(ms * 1_000_000)),
+    attributes,
     status: { code },
   });
   return {
     frontend: [span(1, 0, SERVER, 5), span(2, 1, CLIENT, 4)],
-    catalog: { version: catalogVersion, spans: [span(3, 2, SERVER, 3, failed ? 2 : 0)] },
+    catalog: {
+      version: catalogVersion,
+      spans: [span(3, 2, SERVER, 3, failed ? 2 : 0, grpc ? [HTTP, attr('rpc.system', 'grpc')] : [HTTP])],
+    },
   };
 }
 
@@ -86,8 +95,8 @@ ENGINE = ReplacingMergeTree ORDER BY Version`,
       batchMaxDelayMs: 20,
       serviceGraph: { maxItems: 1000, ttlMs: 60_000 },
     });
-    // catalog v1 answers three calls, v2 one (which fails).
-    const calls = [call(1, 'v1', false), call(2, 'v1', false), call(3, 'v1', false), call(4, 'v2', true)];
+    // catalog v1 answers three HTTP calls, v2 one gRPC call (which fails).
+    const calls = [call(1, 'v1', false), call(2, 'v1', false), call(3, 'v1', false), call(4, 'v2', true, true)];
     const res = await fetch(`${collector.otlpUrl}/v1/traces`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
@@ -111,13 +120,14 @@ ENGINE = ReplacingMergeTree ORDER BY Version`,
     ).json()) as Topology;
     const edge = topo.edges.find((e) => e.source === 'frontend' && e.target === 'catalog');
     // The old rows still count, without a version; the new calls by version.
-    expect(edge).toMatchObject({ requests: 6, errors: 2 });
+    expect(edge).toMatchObject({ requests: 6, errors: 2, protocols: ['grpc', 'http'] });
     expect(edge!.versions.map((v) => [v.sourceVersion, v.targetVersion, v.requests, v.errors])).toEqual([
       ['', '', 2, 1],
       ['v1', 'v1', 3, 0],
       ['v1', 'v2', 1, 1],
     ]);
     const user = topo.edges.find((e) => e.source === 'user' && e.target === 'frontend');
+    expect(user!.protocols).toEqual(['http']);
     expect(user!.versions.map((v) => [v.sourceVersion, v.targetVersion, v.requests])).toEqual([['', 'v1', 4]]);
     const catalog = topo.nodes.find((n) => n.id === 'catalog')!;
     expect(catalog).toMatchObject({ requests: 6, errors: 2 });

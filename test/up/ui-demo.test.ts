@@ -209,8 +209,9 @@ describe('the web UI in Chromium, against the running demo', () => {
     const { page, errors } = await open('/');
     await page.waitForSelector('.graph canvas');
     for (const s of SERVICES) expect(await page.getByLabel(`service ${s}`, { exact: true }).count(), s).toBe(1);
+    // Every call of the shop is HTTP, and says so.
     for (const [a, b] of EDGES) {
-      expect(await page.locator(`[aria-label^="edge ${a} to ${b}: "]`).count(), `${a} -> ${b}`).toBe(1);
+      expect(await page.locator(`[aria-label^="edge ${a} to ${b}: HTTP · "]`).count(), `${a} -> ${b}`).toBe(1);
     }
     for (const [s, versions] of VERSIONS) {
       for (const v of versions) {
@@ -218,7 +219,7 @@ describe('the web UI in Chromium, against the running demo', () => {
       }
     }
     for (const [a, b] of VERSION_CALLS) {
-      expect(await page.locator(`[aria-label^="edge ${a} to ${b}: "]`).count(), `${a} -> ${b}`).toBe(1);
+      expect(await page.locator(`[aria-label^="edge ${a} to ${b}: HTTP · "]`).count(), `${a} -> ${b}`).toBe(1);
     }
     const graph = await page.locator('.graph').getAttribute('aria-label');
     for (const [a, b] of EDGES) expect(graph).toContain(`${a} → ${b}`);

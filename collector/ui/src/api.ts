@@ -42,6 +42,8 @@ export interface Topology {
       source: string;
       target: string;
       connectionType: string;
+      /** What the servers received these calls on: http, grpc. */
+      protocols: string[];
       versions: Array<{ sourceVersion: string; targetVersion: string } & RedFigures>;
     } & RedFigures
   >;

@@ -20,8 +20,14 @@ const rate = (requests: number, seconds: number): string => {
 const edgeLatencyPath = (source: string, target: string): string =>
   `/latency?${new URLSearchParams({ source, target })}`;
 
-export function edgeLabel(e: RedFigures, seconds: number): string {
-  return `${rate(e.requests, seconds)} req/s · ${pct(e.errors, e.requests)} errors · p95 ${ms(e.p95Ms)} ms`;
+/** Istio's request_protocol words as people write them: HTTP, gRPC. */
+const protocolNames = (protocols: readonly string[]): string =>
+  protocols.map((p) => (p === 'grpc' ? 'gRPC' : p.toUpperCase())).join('+');
+
+/** An edge's figures as text, led by its protocol when known: `HTTP · 2.1 req/s · 0.0% errors · p95 12 ms`. */
+export function edgeLabel(e: RedFigures & { protocols: readonly string[] }, seconds: number): string {
+  const figures = `${rate(e.requests, seconds)} req/s · ${pct(e.errors, e.requests)} errors · p95 ${ms(e.p95Ms)} ms`;
+  return e.protocols.length === 0 ? figures : `${protocolNames(e.protocols)} · ${figures}`;
 }
 
 /** A service and, when known, its version, as text: `catalog v2`. */
@@ -38,13 +44,20 @@ interface DrawnCall extends RedFigures {
   sourceVersion: string;
   targetVersion: string;
   connectionType: string;
+  protocols: readonly string[];
 }
 
 function drawnCalls(edges: readonly Edge[]): DrawnCall[] {
   return edges.flatMap((e) =>
     e.versions.length === 0
       ? [{ ...e, sourceVersion: '', targetVersion: '' }]
-      : e.versions.map((v) => ({ ...v, source: e.source, target: e.target, connectionType: e.connectionType })),
+      : e.versions.map((v) => ({
+          ...v,
+          source: e.source,
+          target: e.target,
+          connectionType: e.connectionType,
+          protocols: e.protocols,
+        })),
   );
 }
 
@@ -102,7 +115,7 @@ function tables(topo: Topology, calls: readonly DrawnCall[], seconds: number): H
   return [
     h('h2', {}, 'Calls'),
     table(
-      ['From', 'To', 'Requests/s', 'Errors', 'p50 ms', 'p95 ms', 'p99 ms', ''],
+      ['From', 'To', 'Protocol', 'Requests/s', 'Errors', 'p50 ms', 'p95 ms', 'p99 ms', ''],
       topo.edges.map((e) => [
         link(`/traces?service=${encodeURIComponent(e.source)}`, e.source),
         link(
@@ -110,6 +123,7 @@ function tables(topo: Topology, calls: readonly DrawnCall[], seconds: number): H
           e.target,
           `edge ${e.source} to ${e.target}: ${edgeLabel(e, seconds)}`,
         ),
+        protocolNames(e.protocols),
         rate(e.requests, seconds),
         pct(e.errors, e.requests),
         ms(e.p50Ms),
@@ -117,7 +131,7 @@ function tables(topo: Topology, calls: readonly DrawnCall[], seconds: number): H
         ms(e.p99Ms),
         link(edgeLatencyPath(e.source, e.target), 'latency', `latency of ${e.source} to ${e.target}`),
       ]),
-      [2, 3, 4, 5, 6],
+      [3, 4, 5, 6, 7],
     ),
     h('h2', {}, 'Services'),
     table(
