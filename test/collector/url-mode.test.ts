@@ -15,6 +15,7 @@ import { Session } from 'chdb';
 import { startCollector, type Collector } from '../../collector/index.js';
 import { migrate } from '../../collector/storage/clickhouse/migrate.js';
 import { ClickHouseHttpEmulator } from './clickhouse-http-emulator.js';
+import { freePort } from '../helpers/ports.js';
 
 const SPANS = 20;
 let dir: string;
@@ -23,15 +24,6 @@ let collector: Collector | undefined;
 let emulator: ClickHouseHttpEmulator | undefined;
 let port: number;
 const inserted: number[] = [];
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'collector-url-'));
