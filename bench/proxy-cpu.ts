@@ -6,9 +6,10 @@
 // connection count, bounded duration) against each in turn, and the medians over rounds are
 // reported with each build's ratio to the first one's within each round.
 // Builds: this checkout's dist/ ("this"), BENCH_BASELINE=<checkout with dist/> ("baseline"), and
-// BENCH_BUILDS=name=dir[@node flags],… for more (bisecting; an empty dir is this checkout). Knobs: BENCH_SECONDS (default 4),
-// BENCH_CONNECTIONS (default 50), BENCH_ROUNDS (default 5), BENCH_PARALLEL (below). Peak RSS is the process's VmHWM at the
-// end (its whole life, warm-up included).
+// BENCH_BUILDS=name=dir[@node flags],… for more (bisecting; an empty dir is this checkout).
+// Knobs: BENCH_SECONDS (default 4), BENCH_CONNECTIONS (default 50), BENCH_ROUNDS (default 5),
+// BENCH_PARALLEL and BENCH_TELEMETRY (below). Peak RSS is the process's VmHWM at the end (its
+// whole life, warm-up included); mainThreadCpuUsPerRequest is the request thread's part of the CPU.
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import {
@@ -24,6 +25,7 @@ import { median } from './lib/median.js';
 import { peakRssMb } from './lib/rss.js';
 import { stealMeter } from './lib/steal.js';
 import { runWrk, runWrkAsync, type WrkResult } from './lib/wrk.js';
+import { bootstrapFor, startSink } from './lib/telemetry.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 4);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
@@ -31,17 +33,24 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 // BENCH_PARALLEL=1 loads every build at once (one wrk each): the builds then share whatever the
 // host's other tenants leave in the same seconds, which pairs them better than taking turns.
 const PARALLEL = process.env.BENCH_PARALLEL === '1';
+// BENCH_TELEMETRY=1 adds each build again with telemetry on (100% sampling, access log,
+// istio.stats, spans to a local sink): the request thread's share of what telemetry costs.
+const TELEMETRY = process.env.BENCH_TELEMETRY === '1';
 
 interface Build {
   name: string;
   cli: string;
   nodeArgs: string[];
+  /** 100% sampled tracing, istio.stats and a file access log (bench/lib/telemetry.ts's sidecar). */
+  telemetry: boolean;
 }
 
 function builds(): Build[] {
-  const out: Build[] = [{ name: 'this', cli: resolve(process.cwd(), 'dist/cli/main.js'), nodeArgs: [] }];
+  const out: Build[] = [
+    { name: 'this', cli: resolve(process.cwd(), 'dist/cli/main.js'), nodeArgs: [], telemetry: false },
+  ];
   const baseline = baselineCli();
-  if (baseline !== null) out.push({ name: 'baseline', cli: baseline, nodeArgs: [] });
+  if (baseline !== null) out.push({ name: 'baseline', cli: baseline, nodeArgs: [], telemetry: false });
   for (const spec of (process.env.BENCH_BUILDS ?? '').split(',').filter((s) => s !== '')) {
     const m = /^([^=]+)=([^@]*)(?:@(.*))?$/.exec(spec);
     if (m === null) throw new Error(`BENCH_BUILDS: '${spec}' is not name=dir[@node flags]`);
@@ -49,28 +58,48 @@ function builds(): Build[] {
     out.push({
       name: m[1]!,
       cli: join(dir, 'dist', 'cli', 'main.js'),
+      telemetry: false,
       nodeArgs: (m[3] ?? '').split(' ').filter((a) => a !== ''),
     });
   }
+  if (TELEMETRY) for (const b of [...out]) out.push({ ...b, name: `${b.name}+telemetry`, telemetry: true });
   return out;
 }
 
-/** CPU seconds (user + system, all threads) the process has used so far. */
-function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+function ticks(statFile: string): number {
+  const stat = readFileSync(statFile, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   // Fields 14 and 15 of proc(5) (utime, stime), counted from after the command name.
-  return (Number(fields[11]) + Number(fields[12])) / 100;
+  return Number(fields[11]) + Number(fields[12]);
+}
+
+/**
+ * CPU seconds (user + system) the process has used so far: all its threads, and its main
+ * thread alone (the request thread of --concurrency 1; the others are telemetry export
+ * threads, V8's and libuv's).
+ */
+function cpuSeconds(pid: number): { all: number; main: number } {
+  return { all: ticks(`/proc/${pid}/stat`) / 100, main: ticks(`/proc/${pid}/task/${pid}/stat`) / 100 };
 }
 
 interface RoundResult {
   cpuUsPerRequest: number;
+  mainThreadCpuUsPerRequest: number;
   requestsPerSecond: number;
   p99Ms: number;
 }
 
-function perRequest(cpuSeconds: number, r: WrkResult): RoundResult {
-  return { cpuUsPerRequest: (cpuSeconds * 1e6) / r.requests, requestsPerSecond: r.requestsPerSecond, p99Ms: r.p99Ms };
+function perRequest(
+  before: { all: number; main: number },
+  after: { all: number; main: number },
+  r: WrkResult,
+): RoundResult {
+  return {
+    cpuUsPerRequest: ((after.all - before.all) * 1e6) / r.requests,
+    mainThreadCpuUsPerRequest: ((after.main - before.main) * 1e6) / r.requests,
+    requestsPerSecond: r.requestsPerSecond,
+    p99Ms: r.p99Ms,
+  };
 }
 
 const round1 = (x: number): number => Math.round(x * 10) / 10;
@@ -79,15 +108,28 @@ const round3 = (x: number): number => Math.round(x * 1000) / 1000;
 async function main(): Promise<void> {
   const upstream = await startNginxUpstream();
   const list = builds();
+  const sink = TELEMETRY ? await startSink() : null;
   const peers: Array<{ build: Build; peer: Peer; url: string }> = [];
   const perRound: Array<Map<string, RoundResult>> = [];
   let steal = 0;
   try {
     for (const build of list) {
-      const port = await freePort();
+      const [port, admin] = await Promise.all([freePort(), freePort()]);
+      const name = `bench_${build.name.replace(/\W/g, '_')}`;
+      const bootstrap = build.telemetry
+        ? bootstrapFor({
+            name,
+            port,
+            admin,
+            direction: 'INBOUND',
+            upstream: upstream.port,
+            telemetry: true,
+            sink: sink!.port,
+          })
+        : proxyBootstrap(port, upstream.port);
       const peer = await startMeshscope(
         `meshscope-${build.name}`,
-        proxyBootstrap(port, upstream.port),
+        bootstrap,
         port,
         ['--concurrency', '1'],
         build.nodeArgs,
@@ -105,13 +147,13 @@ async function main(): Promise<void> {
           peers.map(({ url }) => runWrkAsync(url, { connections: CONNECTIONS, seconds: SECONDS })),
         );
         peers.forEach(({ build, peer }, i) =>
-          results.set(build.name, perRequest(cpuSeconds(peer.pid) - before[i]!, runs[i]!)),
+          results.set(build.name, perRequest(before[i]!, cpuSeconds(peer.pid), runs[i]!)),
         );
       } else {
         for (const { build, peer, url } of peers) {
           const before = cpuSeconds(peer.pid);
           const r = runWrk(url, { connections: CONNECTIONS, seconds: SECONDS });
-          results.set(build.name, perRequest(cpuSeconds(peer.pid) - before, r));
+          results.set(build.name, perRequest(before, cpuSeconds(peer.pid), r));
         }
       }
       perRound.push(results);
@@ -120,6 +162,7 @@ async function main(): Promise<void> {
   } finally {
     const rss = new Map(peers.map(({ build, peer }) => [build.name, peakRssMb(peer.pid)]));
     await stopAll();
+    sink?.process.kill('SIGTERM');
     if (perRound.length === ROUNDS) {
       const first = list[0]!.name;
       const rows = list.map(({ name }) => {
@@ -127,6 +170,7 @@ async function main(): Promise<void> {
         return {
           name,
           cpuUsPerRequest: round1(median(runs.map((r) => r.cpuUsPerRequest))),
+          mainThreadCpuUsPerRequest: round1(median(runs.map((r) => r.mainThreadCpuUsPerRequest))),
           requestsPerSecond: Math.round(median(runs.map((r) => r.requestsPerSecond))),
           p99Ms: median(runs.map((r) => r.p99Ms)),
           peakRssMb: rss.get(name) ?? null,
@@ -138,10 +182,44 @@ async function main(): Promise<void> {
           ),
           rounds: runs.map((r) => ({
             cpuUsPerRequest: round1(r.cpuUsPerRequest),
+            mainThreadCpuUsPerRequest: round1(r.mainThreadCpuUsPerRequest),
             requestsPerSecond: Math.round(r.requestsPerSecond),
           })),
         };
       });
+      // Telemetry on against off for each build, within each round (CPU: off / on, 1 = free).
+      const telemetry = TELEMETRY
+        ? Object.fromEntries(
+            list
+              .filter((b) => !b.telemetry)
+              .map(({ name }) => [
+                name,
+                {
+                  cpuOffOverOn: round3(
+                    median(
+                      perRound.map((r) => r.get(name)!.cpuUsPerRequest / r.get(`${name}+telemetry`)!.cpuUsPerRequest),
+                    ),
+                  ),
+                  mainThreadCpuOffOverOn: round3(
+                    median(
+                      perRound.map(
+                        (r) =>
+                          r.get(name)!.mainThreadCpuUsPerRequest /
+                          r.get(`${name}+telemetry`)!.mainThreadCpuUsPerRequest,
+                      ),
+                    ),
+                  ),
+                  rpsOnOverOff: round3(
+                    median(
+                      perRound.map(
+                        (r) => r.get(`${name}+telemetry`)!.requestsPerSecond / r.get(name)!.requestsPerSecond,
+                      ),
+                    ),
+                  ),
+                },
+              ]),
+          )
+        : null;
       const out = {
         benchmark: 'proxy-cpu',
         connections: CONNECTIONS,
@@ -149,6 +227,7 @@ async function main(): Promise<void> {
         rounds: ROUNDS,
         cpuStealPercent: steal,
         rows,
+        telemetry,
       };
       process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
     }
