@@ -56,13 +56,18 @@ export interface StreamFilterCallbacks {
   continueDecoding(): void;
   /** Resumes encoding after an encoder filter returned StopIteration. */
   continueEncoding(): void;
-  /** Answers the stream locally (Envoy's sendLocalReply); sets the response flag and details. */
+  /**
+   * Answers the stream locally (Envoy's sendLocalReply); sets the response flag and details. A
+   * gRPC request gets a trailers-only gRPC response instead: HTTP 200, `grpcStatus` (else the
+   * HTTP status mapped to one) and the body as `grpc-message`.
+   */
   sendLocalReply(
     status: number,
     body: string,
     responseFlag: number,
     details: string,
     modifyHeaders?: (headers: HeaderMap) => void,
+    grpcStatus?: number,
   ): void;
   /** Response path, used by the terminal filter. */
   encode1xxHeaders(headers: HeaderMap): void;
