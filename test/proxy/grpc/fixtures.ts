@@ -102,7 +102,10 @@ export async function startEchoServer(): Promise<EchoServer> {
         trailer.set('x-sent', String(count));
         call.end(trailer);
       };
-      if (count < 0) return; // stream forever until cancelled: only a head
+      if (count < 0) {
+        call.sendMetadata(new grpc.Metadata()); // stream forever until cancelled: only a head
+        return;
+      }
       writeMore();
     },
     upload: (call: grpc.ServerReadableStream<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => {
@@ -179,3 +182,94 @@ export const H2_UPSTREAM = {
     },
   },
 };
+
+function cluster(name: string, port: number, extra: Record<string, unknown>): Record<string, unknown> {
+  return {
+    name,
+    type: 'STATIC',
+    connect_timeout: '1s',
+    load_assignment: {
+      cluster_name: name,
+      endpoints: [
+        { lb_endpoints: [{ endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: port } } } }] },
+      ],
+    },
+    ...extra,
+  };
+}
+
+const HCM = 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
+
+/**
+ * A sidecar's bootstrap: one h2c/HTTP/1.1 (AUTO) listener routing gRPC to `upstreamPort` over
+ * HTTP/2, traced to an OTLP receiver, with Istio's stats filter (port 0 = ephemeral).
+ */
+export function sidecarBootstrap(
+  name: string,
+  direction: 'INBOUND' | 'OUTBOUND',
+  upstreamPort: number,
+  collectorPort: number,
+  ports: { listener: number; admin: number } = { listener: 0, admin: 0 },
+): Record<string, unknown> {
+  return {
+    node: {
+      id: `${name}~127.0.0.1~${name}.default~default.svc.cluster.local`,
+      cluster: name,
+      metadata: { NAME: `${name}-0`, NAMESPACE: 'default', WORKLOAD_NAME: name, LABELS: { app: name } },
+    },
+    admin: { address: { socket_address: { address: '127.0.0.1', port_value: ports.admin } } },
+    static_resources: {
+      listeners: [
+        {
+          name,
+          address: { socket_address: { address: '127.0.0.1', port_value: ports.listener } },
+          traffic_direction: direction,
+          filter_chains: [
+            {
+              filters: [
+                {
+                  name: 'envoy.filters.network.http_connection_manager',
+                  typed_config: {
+                    '@type': HCM,
+                    stat_prefix: name,
+                    codec_type: 'AUTO',
+                    route_config: {
+                      virtual_hosts: [
+                        {
+                          name,
+                          domains: ['*'],
+                          routes: [{ match: { prefix: '/', grpc: {} }, route: { cluster: 'next', timeout: '0s' } }],
+                        },
+                      ],
+                    },
+                    tracing: {
+                      provider: {
+                        name: 'envoy.tracers.opentelemetry',
+                        typed_config: {
+                          '@type': 'type.googleapis.com/envoy.config.trace.v3.OpenTelemetryConfig',
+                          service_name: name,
+                          http_service: {
+                            http_uri: { uri: 'http://collector/v1/traces', cluster: 'collector', timeout: '1s' },
+                          },
+                        },
+                      },
+                      random_sampling: { value: 100 },
+                    },
+                    http_filters: [
+                      { name: 'istio.stats', typed_config: { '@type': 'type.googleapis.com/stats.PluginConfig' } },
+                      {
+                        name: 'envoy.filters.http.router',
+                        typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router' },
+                      },
+                    ],
+                  },
+                },
+              ],
+            },
+          ],
+        },
+      ],
+      clusters: [cluster('next', upstreamPort, H2_UPSTREAM), cluster('collector', collectorPort, {})],
+    },
+  };
+}
