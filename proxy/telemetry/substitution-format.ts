@@ -173,6 +173,30 @@ function grpcStatusOperator(arg: string, whole: string): FieldWriter {
   };
 }
 
+/** A filter state object that can be printed (Envoy's serializeAsString / serializeAsProto). */
+interface SerializableFilterState {
+  serializeAsString?(): string;
+  serializeAsJson?(): unknown;
+}
+
+/**
+ * `%FILTER_STATE(KEY)%` (the object's JSON form) and `%FILTER_STATE(KEY:PLAIN)%` (its string
+ * form); `-` when absent or the object has no such form.
+ */
+function filterStateOperator(arg: string, whole: string): FieldWriter {
+  const colon = arg.lastIndexOf(':');
+  const mode = colon === -1 ? 'TYPED' : arg.slice(colon + 1);
+  const key = colon === -1 ? arg : arg.slice(0, colon);
+  if (mode !== 'PLAIN' && mode !== 'TYPED')
+    throw new FormatError(`'${whole}': FILTER_STATE takes KEY, KEY:PLAIN or KEY:TYPED`);
+  return (info) => {
+    const v = info.filterState.get(key) as SerializableFilterState | undefined;
+    if (v === undefined || v === null || typeof v !== 'object') return null;
+    if (mode === 'PLAIN') return typeof v.serializeAsString === 'function' ? v.serializeAsString() : null;
+    return typeof v.serializeAsJson === 'function' ? JSON.stringify(v.serializeAsJson()) : null;
+  };
+}
+
 const orNull = <T>(v: T | null | undefined): T | null => (v === undefined ? null : v);
 
 function simpleOperator(name: string): FieldWriter | null {
@@ -247,6 +271,9 @@ export function compileFormat(format: string): FormatPart[] {
     if (name === 'REQ' || name === 'RESP') {
       if (arg === undefined) throw new FormatError(`'${whole}' needs a header name: %${name}(X?Y):Z%`);
       writer = headerOperator(name === 'REQ' ? 'request' : 'response', arg, maxLen);
+    } else if (name === 'FILTER_STATE') {
+      if (arg === undefined || arg === '') throw new FormatError(`'${whole}' needs a key: %FILTER_STATE(KEY:PLAIN)%`);
+      writer = filterStateOperator(arg, whole);
     } else if (name === 'GRPC_STATUS' || name === 'GRPC_STATUS_NUMBER') {
       writer = grpcStatusOperator(name === 'GRPC_STATUS_NUMBER' ? 'NUMBER' : (arg ?? ''), whole);
     } else if (name === 'START_TIME' && arg !== undefined && arg !== '') {
