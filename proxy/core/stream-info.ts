@@ -117,6 +117,8 @@ export class StreamInfo {
   connectionTerminationDetails: string | null = null;
   requestHeaders: HeaderMap | null = null;
   responseHeaders: HeaderMap | null = null;
+  /** The response's trailers as the router produced them (gRPC's status lives there). */
+  responseTrailers: HeaderMap | null = null;
   /** 0 until a response (upstream or local) started. */
   responseCode = 0;
   /** Envoy's response code details, e.g. `via_upstream`, `route_not_found`. */

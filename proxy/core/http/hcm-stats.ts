@@ -30,6 +30,7 @@ export class HcmStats {
   readonly downstream_rq_tx_reset: Counter;
   readonly downstream_rq_header_timeout: Counter;
   readonly downstream_rq_idle_timeout: Counter;
+  readonly downstream_rq_max_duration_reached: Counter;
   readonly downstream_rq_timeout: Counter;
   readonly downstream_rq_ws_on_non_ws_route: Counter;
   readonly downstream_rq_time: Histogram;
@@ -63,6 +64,7 @@ export class HcmStats {
     this.downstream_rq_tx_reset = s.counter('downstream_rq_tx_reset');
     this.downstream_rq_header_timeout = s.counter('downstream_rq_header_timeout');
     this.downstream_rq_idle_timeout = s.counter('downstream_rq_idle_timeout');
+    this.downstream_rq_max_duration_reached = s.counter('downstream_rq_max_duration_reached');
     this.downstream_rq_timeout = s.counter('downstream_rq_timeout');
     this.downstream_rq_ws_on_non_ws_route = s.counter('downstream_rq_ws_on_non_ws_route');
     this.downstream_rq_time = s.histogram('downstream_rq_time', 'milliseconds');

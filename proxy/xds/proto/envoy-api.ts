@@ -27,6 +27,8 @@ export const ENVOY_API_FILES: readonly string[] = [
   'envoy/extensions/filters/http/local_ratelimit/v3/local_rate_limit.proto',
   'envoy/extensions/filters/http/health_check/v3/health_check.proto',
   'envoy/extensions/filters/http/rbac/v3/rbac.proto',
+  'envoy/extensions/filters/http/grpc_stats/v3/config.proto',
+  'envoy/extensions/filters/http/grpc_web/v3/grpc_web.proto',
   'envoy/extensions/filters/listener/tls_inspector/v3/tls_inspector.proto',
   'envoy/extensions/filters/listener/http_inspector/v3/http_inspector.proto',
   'envoy/extensions/filters/network/connection_limit/v3/connection_limit.proto',
