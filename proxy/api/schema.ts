@@ -461,6 +461,8 @@ export const http2ProtocolOptionsSchema = z
     max_concurrent_streams: u32Range(1, 2147483647).optional(),
     initial_stream_window_size: u32Range(65535, 2147483647).optional(),
     initial_connection_window_size: u32Range(65535, 2147483647).optional(),
+    max_consecutive_inbound_frames_with_empty_payload: u32Range(0, 4294967295).optional(),
+    max_inbound_priority_frames_per_stream: u32Range(0, 4294967295).optional(),
   })
   .strict();
 export type Http2ProtocolOptions = z.output<typeof http2ProtocolOptionsSchema>;
