@@ -110,6 +110,7 @@ export class ActiveStream implements RequestDecoder, StreamFilterCallbacks, Filt
       conn.localPort,
     );
     this.streamInfo.protocol = encoder.protocol;
+    this.streamInfo.downstreamSsl = conn.transport.ssl;
     this.upgradeType = encoder.upgradeType;
     this.#filterManager = new FilterManager(this, conn.hcm.settings.bufferLimitBytes);
   }
