@@ -22,6 +22,7 @@ import { endpointSpecs } from './upstream/endpoints.js';
 import { unwrap } from '../api/schema.js';
 import type { Runtime } from '../runtime/index.js';
 import type { WorkerCall } from './ipc.js';
+import { SecretManager } from './network/tls/secret-manager.js';
 
 export interface WorkerOptions {
   readonly node: NodeInfo;
@@ -54,6 +55,8 @@ export class Worker {
   readonly serverState = { healthCheckFailed: false, draining: false };
   readonly stats: StatsStore;
   readonly clusterManager: ClusterManager;
+  /** SDS secrets of this worker's TLS contexts: static, file-watched, or pushed over ADS. */
+  readonly secrets: SecretManager;
   readonly #options: WorkerOptions;
   readonly #context: ExtensionContext;
   readonly #listeners = new Map<string, ActiveListener>();
@@ -62,7 +65,9 @@ export class Worker {
   constructor(options: WorkerOptions) {
     this.#options = options;
     this.stats = createStatsStore();
+    this.secrets = new SecretManager();
     this.#context = {
+      secrets: this.secrets,
       node: options.node,
       stats: this.stats,
       runtime: options.runtime,
@@ -74,6 +79,7 @@ export class Worker {
 
   /** Builds clusters then listeners (clusters first, as Envoy initialises them). */
   async start(bootstrap: Bootstrap): Promise<void> {
+    this.secrets.addStatic(bootstrap.static_resources?.secrets ?? []);
     this.clusterManager.setLocalClusterName(bootstrap.cluster_manager?.local_cluster_name);
     for (const c of bootstrap.static_resources?.clusters ?? []) this.clusterManager.addOrUpdateCluster(c);
     await this.clusterManager.whenInitialized(5000);
@@ -196,6 +202,7 @@ export class Worker {
     await Promise.all([...this.#listeners.values()].map((l) => l.waitForConnections(drainMs)));
     this.#listeners.clear();
     this.clusterManager.destroy();
+    this.secrets.close();
     const hooks = this.#shutdownHooks.splice(0).map(async (fn) => fn());
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([

@@ -45,23 +45,26 @@ export interface SslConnectionInfo {
 /** A TLSSocket's view, either side: `getPeerCertificate` is the other end's, `getCertificate` this end's. */
 export class TlsSocketConnectionInfo implements SslConnectionInfo {
   readonly #socket: TLSSocket;
-  readonly #validated: boolean;
+  #validated = false;
   #peer: PeerCertificate | null | undefined;
   #local: PeerCertificate | null | undefined;
   #peerSans: SanLists | undefined;
   #localSans: SanLists | undefined;
 
-  /** `validated`: the handshake verified the peer (chain and SAN matchers); read once after it. */
-  constructor(socket: TLSSocket, validated: boolean) {
+  constructor(socket: TLSSocket) {
     this.#socket = socket;
-    this.#validated = validated;
+  }
+
+  /** The handshake verified the peer's certificate (chain and SAN matchers). */
+  markValidated(): void {
+    this.#validated = true;
   }
 
   get tlsVersion(): string {
     return this.#socket.getProtocol() ?? '';
   }
   get ciphersuiteString(): string {
-    return this.#socket.getCipher()?.standardName ?? '';
+    return this.#socket.getCipher()?.name ?? '';
   }
   get alpn(): string {
     const p = this.#socket.alpnProtocol;
