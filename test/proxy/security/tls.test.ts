@@ -49,6 +49,7 @@ interface ListenerSpec {
   cluster?: Record<string, unknown>;
   secrets?: unknown[];
   hcm?: Record<string, unknown>;
+  httpFilters?: unknown[];
 }
 
 function bootstrap(spec: ListenerSpec, logPath: string): Record<string, unknown> {
@@ -86,6 +87,7 @@ function bootstrap(spec: ListenerSpec, logPath: string): Record<string, unknown>
                       ],
                     },
                     http_filters: [
+                      ...(spec.httpFilters ?? []),
                       {
                         name: 'envoy.filters.http.router',
                         typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router' },
@@ -279,6 +281,35 @@ describe('envoy.transport_sockets.tls downstream', () => {
       .join('\n');
     expect(stats).toMatch(/listener\.127\.0\.0\.1_0\.ssl\.no_certificate: [1-9]/);
     expect(stats).toMatch(/listener\.127\.0\.0\.1_0\.ssl\.fail_verify_error: [1-9]/);
+  });
+
+  it('rbac authenticated.principal_name admits the SPIFFE identity it names, 403 for another mesh identity', async () => {
+    const p = await proxyWith({
+      downstream: mtls(),
+      httpFilters: [
+        {
+          name: 'envoy.filters.http.rbac',
+          typed_config: {
+            '@type': 'type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC',
+            rules: {
+              action: 'ALLOW',
+              policies: {
+                client: {
+                  permissions: [{ any: true }],
+                  principals: [{ authenticated: { principal_name: { exact: fx.clientId } } }],
+                },
+              },
+            },
+          },
+        },
+      ],
+    });
+    const url = `https://localhost:${p.port}/`;
+    const curl = (cert: string, key: string) =>
+      run('curl', ['-sS', '-w', ' %{http_code}', '--cacert', fx.caCert, '--cert', cert, '--key', key, url]);
+    expect((await curl(fx.clientCert, fx.clientKey)).stdout).toMatch(/ 200$/);
+    const other = fx.issueServer('other-identity');
+    expect((await curl(other.cert, other.key)).stdout).toBe('RBAC: access denied 403');
   });
 
   it('resumes a session by ticket (openssl s_client -sess_out / -sess_in)', async () => {
