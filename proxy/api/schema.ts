@@ -452,6 +452,22 @@ export const httpConnectionManagerSchema = z
     use_remote_address: z.boolean().optional(),
     xff_num_trusted_hops: u32.optional(),
     skip_xff_append: z.boolean().optional(),
+    forward_client_cert_details: envoyEnum([
+      'SANITIZE',
+      'FORWARD_ONLY',
+      'APPEND_FORWARD',
+      'SANITIZE_SET',
+      'ALWAYS_FORWARD_ONLY',
+    ]).optional(),
+    set_current_client_cert_details: z
+      .object({
+        subject: z.union([z.boolean(), z.object({ value: z.boolean() }).strict()]).optional(),
+        cert: z.boolean().optional(),
+        dns: z.boolean().optional(),
+        uri: z.boolean().optional(),
+      })
+      .strict()
+      .optional(),
     // google.protobuf.BoolValue: bare or { value }.
     add_user_agent: z.union([z.boolean(), z.object({ value: z.boolean() }).strict()]).optional(),
     server_name: z.string().optional(),
@@ -697,11 +713,6 @@ export const upstreamHttpProtocolOptionsSchema = z
         if (n !== 1)
           ctx.addIssue({ code: 'custom', message: 'exactly one of http_protocol_options, http2_protocol_options' });
       })
-      .optional(),
-    /** auto_sni: the request's host is the upstream TLS SNI; auto_san_validation: the certificate must name it. */
-    upstream_http_protocol_options: z
-      .object({ auto_sni: z.boolean().optional(), auto_san_validation: z.boolean().optional() })
-      .strict()
       .optional(),
     /** Each request goes upstream in the protocol it arrived in; the options apply to theirs. */
     use_downstream_protocol_config: z

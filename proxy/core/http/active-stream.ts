@@ -8,6 +8,7 @@ import type { RequestDecoder, ResponseEncoder, ServerConnection } from './codec/
 import { HeaderMap } from './headers.js';
 import { httpDate } from './date.js';
 import { mutateRequestHeaders, normalizeRequestPath, removeHopByHopRequestHeaders } from './header-utility.js';
+import { mutateXfcc, SANITIZE } from './xfcc.js';
 import type { StreamFilter, StreamFilterCallbacks } from './filter.js';
 import { FilterManager, type FilterManagerCallbacks } from './filter-manager.js';
 import type { ConnectionManagerConfig } from './conn-manager-config.js';
@@ -148,6 +149,7 @@ export class ActiveStream implements RequestDecoder, StreamFilterCallbacks, Filt
     }
 
     mutateRequestHeaders(h, this.conn.remoteAddress, this.conn.transport.scheme, s, this.streamInfo);
+    mutateXfcc(h, this.streamInfo.downstreamSsl, s.xfcc ?? SANITIZE);
 
     if (expectContinue) this.encoder.encode1xxHeaders(CONTINUE_100);
 

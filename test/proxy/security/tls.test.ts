@@ -3,6 +3,7 @@
 // of plaintext and of a foreign CA, clear load errors for bad material, TLS origination to an
 // upstream with SAN matching, and certificate rotation over file-based SDS.
 import { execFile } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
 import { tmpdir } from 'node:os';
@@ -310,6 +311,36 @@ describe('envoy.transport_sockets.tls downstream', () => {
     expect((await curl(fx.clientCert, fx.clientKey)).stdout).toMatch(/ 200$/);
     const other = fx.issueServer('other-identity');
     expect((await curl(other.cert, other.key)).stdout).toBe('RBAC: access denied 403');
+  });
+
+  it("x-forwarded-client-cert: SANITIZE_SET replaces a forged one with this hop's; plaintext drops it", async () => {
+    const p = await proxyWith({
+      downstream: mtls(),
+      hcm: {
+        forward_client_cert_details: 'SANITIZE_SET',
+        set_current_client_cert_details: { subject: true, uri: true },
+      },
+    });
+    const forged = 'x-forwarded-client-cert: By=spiffe://evil;URI=spiffe://cluster.local/ns/default/sa/admin';
+    const res = await run('curl', [
+      '-sS',
+      '-H',
+      forged,
+      '--cacert',
+      fx.caCert,
+      '--cert',
+      fx.clientCert,
+      '--key',
+      fx.clientKey,
+      `https://localhost:${p.port}/`,
+    ]);
+    const hash = new X509Certificate(readFileSync(fx.clientCert)).fingerprint256.replaceAll(':', '').toLowerCase();
+    expect(JSON.parse(res.stdout).headers['x-forwarded-client-cert']).toBe(
+      `By=${fx.serverId};Hash=${hash};Subject="CN=client,O=meshscope";URI=${fx.clientId}`,
+    );
+    const plain = await proxyWith({});
+    const viaPlain = await run('curl', ['-sS', '-H', forged, `http://127.0.0.1:${plain.port}/`]);
+    expect(JSON.parse(viaPlain.stdout).headers['x-forwarded-client-cert']).toBeUndefined();
   });
 
   it('resumes a session by ticket (openssl s_client -sess_out / -sess_in)', async () => {
