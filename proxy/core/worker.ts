@@ -253,5 +253,8 @@ export async function handleWorkerCall(w: Worker, req: WorkerOperation): Promise
       return w.updateListenerRoutes(req.name, req.routeConfig);
     case 'update_hosts':
       return w.updateClusterHosts(req.name, req.assignment);
+    case 'update_secrets':
+      for (const s of req.secrets) w.secrets.updateDynamic(s);
+      return null;
   }
 }

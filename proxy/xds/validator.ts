@@ -12,7 +12,8 @@ import {
   type RouteConfiguration,
 } from '../api/schema.js';
 import { formatIssues } from '../config/load.js';
-import { resourceTlsProblems } from '../core/network/tls/check.js';
+import { resourceTlsProblems, secretProblems } from '../core/network/tls/check.js';
+import { type SecretConfig, secretSchema } from '../api/tls.js';
 import type { ResourceValidator } from './client.js';
 import type { JsonMap } from './proto/codec.js';
 import { XdsClientError } from './errors.js';
@@ -40,6 +41,7 @@ export const proxyResourceValidator: ResourceValidator & {
   parseAssignment(a: JsonMap): ClusterLoadAssignment;
   parseListener(l: JsonMap): ListenerConfig;
   parseRouteConfiguration(rc: JsonMap): RouteConfiguration;
+  parseSecret(s: JsonMap): SecretConfig;
 } = {
   cluster: (c) => checkWithTls(clusterSchema, 'cluster', c),
   assignment: (a) => check(clusterLoadAssignmentSchema, a),
@@ -49,4 +51,9 @@ export const proxyResourceValidator: ResourceValidator & {
   parseAssignment: (a) => parse(clusterLoadAssignmentSchema, a),
   parseListener: (l) => parse(listenerSchema, l),
   parseRouteConfiguration: (rc) => parse(routeConfigurationSchema, rc),
+  secret: (s) => {
+    const r = secretSchema.safeParse(s);
+    return r.success ? secretProblems(r.data) : formatIssues(r.error.issues);
+  },
+  parseSecret: (s) => parse(secretSchema, s),
 };
