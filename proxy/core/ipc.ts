@@ -22,6 +22,7 @@ export type WorkerRequest =
   | { id: number; op: 'runtime'; snapshot: RuntimeSnapshotWire }
   | { id: number; op: 'stats' }
   | { id: number; op: 'clusters' }
+  | { id: number; op: 'certs' }
   | { id: number; op: 'listeners' }
   | { id: number; op: 'reset_counters' }
   | { id: number; op: 'drain_listeners'; inboundOnly: boolean }

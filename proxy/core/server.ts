@@ -334,6 +334,12 @@ export class ProxyServer implements AdminTarget {
     await Promise.all(this.#workers.map((w) => w.call({ op: 'reset_counters' })));
   }
 
+  /** Admin /certs: the TLS contexts of the first worker (every worker builds the same ones). */
+  async certs(): Promise<{ certificates: unknown[] }> {
+    const w = this.#workers[0];
+    return { certificates: w === undefined ? [] : ((await w.call({ op: 'certs' })) as unknown[]) };
+  }
+
   async clusters(): Promise<ClusterStatus[]> {
     const perWorker = (await Promise.all(this.#workers.map((w) => w.call({ op: 'clusters' })))) as ClusterStatus[][];
     const first = perWorker[0] ?? [];

@@ -23,6 +23,8 @@ import { unwrap } from '../api/schema.js';
 import type { Runtime } from '../runtime/index.js';
 import type { WorkerCall } from './ipc.js';
 import { SecretManager } from './network/tls/secret-manager.js';
+import { type CertsEntry, certsEntry } from './network/tls/certs.js';
+import { TlsDownstreamFactory } from './network/tls/tls-socket.js';
 
 export interface WorkerOptions {
   readonly node: NodeInfo;
@@ -171,6 +173,20 @@ export class Worker {
     return true;
   }
 
+  /** Admin /certs: every TLS context of the listeners' filter chains, then of the clusters. */
+  certs(): CertsEntry[] {
+    const out: CertsEntry[] = [];
+    for (const l of this.#listeners.values())
+      for (const chain of l.filterChains) {
+        const f = chain.transportSocketFactory;
+        if (f instanceof TlsDownstreamFactory) out.push(certsEntry(f.context));
+      }
+    for (const name of this.clusterManager.names())
+      for (const ctx of this.clusterManager.get(name)?.info.transportSockets.tlsContexts ?? [])
+        out.push(certsEntry(ctx));
+    return out;
+  }
+
   listeners(): ListenerStatus[] {
     return [...this.#listeners.values()].map((l) => ({ name: l.name, localAddress: l.address }));
   }
@@ -253,6 +269,8 @@ export async function handleWorkerCall(w: Worker, req: WorkerOperation): Promise
       return w.updateListenerRoutes(req.name, req.routeConfig);
     case 'update_hosts':
       return w.updateClusterHosts(req.name, req.assignment);
+    case 'certs':
+      return w.certs();
     case 'update_secrets':
       for (const s of req.secrets) w.secrets.updateDynamic(s);
       return null;

@@ -282,6 +282,18 @@ describe('envoy.transport_sockets.tls downstream', () => {
       .join('\n');
     expect(stats).toMatch(/listener\.127\.0\.0\.1_0\.ssl\.no_certificate: [1-9]/);
     expect(stats).toMatch(/listener\.127\.0\.0\.1_0\.ssl\.fail_verify_error: [1-9]/);
+    // Admin /certs as Envoy prints it: the context's CA and served certificate.
+    const certs = JSON.parse((await run('curl', ['-sS', `http://127.0.0.1:${p.adminPort}/certs`])).stdout) as {
+      certificates: Array<{ ca_cert: Array<Record<string, unknown>>; cert_chain: Array<Record<string, unknown>> }>;
+    };
+    expect(certs.certificates).toHaveLength(1);
+    expect(certs.certificates[0]!.ca_cert[0]).toMatchObject({ path: fx.caCert, subject_alt_names: [] });
+    expect(certs.certificates[0]!.cert_chain[0]).toMatchObject({
+      path: fx.serverCert,
+      subject_alt_names: [{ dns: 'localhost' }, { ip_address: '127.0.0.1' }, { uri: fx.serverId }],
+      days_until_expiration: '0',
+    });
+    expect(certs.certificates[0]!.cert_chain[0]!.expiration_time).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
   });
 
   it('rbac authenticated.principal_name admits the SPIFFE identity it names, 403 for another mesh identity', async () => {

@@ -20,6 +20,8 @@ export interface CertificateMaterial {
   readonly passphrase: string | undefined;
   readonly leaf: X509Certificate;
   readonly chain: readonly X509Certificate[];
+  /** The chain's file, or `<inline>` (admin /certs `path`). */
+  readonly source: string;
 }
 
 export interface ValidationMaterial {
@@ -27,6 +29,8 @@ export interface ValidationMaterial {
   readonly caPem: Buffer | null;
   readonly caCerts: readonly X509Certificate[];
   readonly sanMatchers: readonly SubjectAltNameMatcher[];
+  /** The CA bundle's file, or `<inline>`. */
+  readonly source: string;
 }
 
 /** Where a DataSource's bytes come from, as error messages name it. */
@@ -94,7 +98,7 @@ export function loadCertificate(cfg: TlsCertificateConfig, field: string, now = 
       `does not match the certificate in certificate_chain (${leaf.subject.replaceAll('\n', ',')})`,
     );
   checkValidity(leaf, chainField, now);
-  return { certChainPem, keyPem, passphrase, leaf, chain };
+  return { certChainPem, keyPem, passphrase, leaf, chain, source: cfg.certificate_chain.filename ?? '<inline>' };
 }
 
 function checkValidity(cert: X509Certificate, field: string, now: number): void {
@@ -107,9 +111,14 @@ function checkValidity(cert: X509Certificate, field: string, now: number): void 
 /** A validation context's trusted CA bundle (parsed) and SAN matchers. */
 export function loadValidation(cfg: CertificateValidationContextConfig, field: string): ValidationMaterial {
   if (cfg.trusted_ca === undefined)
-    return { caPem: null, caCerts: [], sanMatchers: cfg.match_typed_subject_alt_names ?? [] };
+    return { caPem: null, caCerts: [], sanMatchers: cfg.match_typed_subject_alt_names ?? [], source: '' };
   const caField = `${field}.trusted_ca`;
   const caPem = readDataSource(cfg.trusted_ca, caField);
   const caCerts = parseCertificates(caPem, caField, describeSource(cfg.trusted_ca));
-  return { caPem, caCerts, sanMatchers: cfg.match_typed_subject_alt_names ?? [] };
+  return {
+    caPem,
+    caCerts,
+    sanMatchers: cfg.match_typed_subject_alt_names ?? [],
+    source: cfg.trusted_ca.filename ?? '<inline>',
+  };
 }

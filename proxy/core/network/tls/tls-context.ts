@@ -67,8 +67,14 @@ export interface TlsContextStats {
   readonly onRejectedUpdate: (field: string, reason: string) => void;
 }
 
+/** What admin /certs reads of a context. */
+export interface TlsContextView {
+  readonly certificate: CertificateMaterial | null;
+  readonly validation: ValidationMaterial | null;
+}
+
 /** The shared part of server and client contexts: certificates, validation, the SecureContext. */
-abstract class TlsContextBase {
+abstract class TlsContextBase implements TlsContextView {
   /** Where this context's config sits, for error messages (`...transport_socket.typed_config`). */
   readonly field: string;
   readonly #common: CommonTlsContextConfig;
