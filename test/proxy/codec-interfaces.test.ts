@@ -250,6 +250,7 @@ class SecureLookingTransport implements TransportSocket {
   readonly scheme = 'https' as const;
   readonly applicationProtocol = 'http/1.1';
   readonly requestedServerName = 'svc.local';
+  readonly ssl = null;
   readonly stream: Socket;
   readonly remoteAddress: string;
   readonly remotePort: number;
