@@ -6,11 +6,12 @@
 import { createHash } from 'node:crypto';
 import type { Mesh } from '../mesh/schema.js';
 import { findNode, nodeResources } from '../translate/resources.js';
+import type { MeshSecurity } from '../translate/mtls.js';
 import type { ConfigSourceStyle, JsonObject, ResourceKind } from '../translate/envoy.js';
 
 const KINDS: readonly ResourceKind[] = ['clusters', 'endpoints', 'listeners', 'routes', 'secrets', 'runtime'] as const;
-/** Make before break: clusters and their endpoints exist before listeners and routes point at them. */
-export const PUSH_ORDER: readonly ResourceKind[] = ['clusters', 'endpoints', 'listeners', 'routes'];
+/** Make before break: certificates, then clusters and their endpoints, exist before listeners and routes point at them. */
+export const PUSH_ORDER: readonly ResourceKind[] = ['secrets', 'clusters', 'endpoints', 'listeners', 'routes'];
 
 export interface TypeSnapshot {
   version: string;
@@ -24,6 +25,11 @@ export interface NodeSnapshot {
 }
 
 type Watcher = (changed: ReadonlySet<ResourceKind>) => void;
+
+/** The mesh CA as the cache sees it: the root the resources trust and each node's SDS secrets. */
+export interface CacheSecurity extends MeshSecurity {
+  secrets(nodeId: string): ReadonlyMap<string, JsonObject>;
+}
 
 interface Entry {
   nodeId: string;
@@ -82,9 +88,11 @@ export class SnapshotCache {
   #entries = new Map<string, Entry>();
   /** Identical resources (same content digest) share one object across nodes, so protobuf encoding is done once per push. */
   #interned = new Map<string, JsonObject>();
+  #security: CacheSecurity | undefined;
 
-  constructor(mesh: Mesh) {
+  constructor(mesh: Mesh, security?: CacheSecurity) {
     this.#mesh = mesh;
+    this.#security = security;
   }
 
   get mesh(): Mesh {
@@ -103,13 +111,14 @@ export class SnapshotCache {
       for (const k of KINDS) types[k] = { version: versionOf(EMPTY), resources: EMPTY };
       return { known, types };
     }
-    const res = nodeResources(this.#mesh, nodeId, style);
+    const security = this.#security;
+    const res = nodeResources(this.#mesh, nodeId, style, security);
     const byKind: Record<ResourceKind, ReadonlyMap<string, JsonObject>> = {
       listeners: res.listeners,
       routes: res.routes,
       clusters: res.clusters,
       endpoints: res.endpoints,
-      secrets: EMPTY,
+      secrets: security?.secrets(nodeId) ?? EMPTY,
       runtime: EMPTY,
     };
     for (const k of KINDS) {
@@ -151,9 +160,14 @@ export class SnapshotCache {
     };
   }
 
-  /** Installs a new (validated) mesh and notifies the watchers of every node whose resources changed. */
-  setMesh(mesh: Mesh): void {
+  /**
+   * Installs a new (validated) mesh — and a new CA view when the CA changed — and notifies the
+   * watchers of every node whose resources changed. With the same mesh, re-reads the secrets
+   * (a rotated certificate).
+   */
+  setMesh(mesh: Mesh, security: CacheSecurity | undefined = this.#security): void {
     this.#mesh = mesh;
+    this.#security = security;
     const interned = new Map<string, JsonObject>();
     const notify: Array<[Entry, Set<ResourceKind>]> = [];
     for (const [key, e] of this.#entries) {
