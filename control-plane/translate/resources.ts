@@ -74,13 +74,24 @@ export function nodeIdentities(
   return nodeNames(mesh).map((nodeId) => ({ nodeId, identity: nodeIdentity(mesh, findNode(mesh, nodeId)) }));
 }
 
+// Node ids indexed once per mesh: the cache looks every connected node up on each edit, and a
+// scan per lookup made an edit quadratic in the number of sidecars.
+const nodesByMesh = new WeakMap<Mesh, Map<string, MeshNode>>();
+
 export function findNode(mesh: Mesh, nodeId: string): MeshNode {
-  if (mesh.ingress?.name === nodeId) return { kind: 'ingress' };
-  for (const service of mesh.services) {
-    const workload = service.workloads.find((w) => w.name === nodeId && w.sidecar !== undefined);
-    if (workload !== undefined) return { kind: 'sidecar', service, workload };
+  let nodes = nodesByMesh.get(mesh);
+  if (nodes === undefined) {
+    nodes = new Map();
+    for (const service of mesh.services)
+      for (const workload of service.workloads)
+        if (workload.sidecar !== undefined && !nodes.has(workload.name))
+          nodes.set(workload.name, { kind: 'sidecar', service, workload });
+    if (mesh.ingress !== undefined) nodes.set(mesh.ingress.name, { kind: 'ingress' });
+    nodesByMesh.set(mesh, nodes);
   }
-  throw new UnknownNodeError(nodeId, nodeNames(mesh));
+  const node = nodes.get(nodeId);
+  if (node === undefined) throw new UnknownNodeError(nodeId, nodeNames(mesh));
+  return node;
 }
 
 /** `outbound|8080|v1|shop/catalog`: Istio's cluster naming, without dots (Envoy's stat tag extraction splits on them). */

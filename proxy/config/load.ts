@@ -8,6 +8,7 @@ import { bootstrapSchema, type Bootstrap } from '../api/schema.js';
 import { normalizeProtoJson } from './proto-json.js';
 import { ConfigInvalidError, ConfigReadError } from '../errors.js';
 import '../extensions/index.js';
+import { bootstrapTlsProblems } from '../core/network/tls/check.js';
 
 export function formatPath(path: ReadonlyArray<PropertyKey>): string {
   let out = '';
@@ -83,6 +84,9 @@ export function parseConfigText(text: string, source: string): unknown {
 export function validateBootstrap(raw: unknown, source = '(inline)'): Bootstrap {
   const result = parseProtoJson(bootstrapSchema, raw ?? {});
   if (!result.ok) throw new ConfigInvalidError(source, result.errors);
+  // Certificates, keys and CA bundles must load now, not at the first connection.
+  const tls = bootstrapTlsProblems(result.data);
+  if (tls.length > 0) throw new ConfigInvalidError(source, tls);
   return result.data;
 }
 

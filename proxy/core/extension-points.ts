@@ -78,9 +78,9 @@ export type NetworkFilterStatus = 'continue' | 'stop';
 
 /**
  * A network filter before the chain's terminal one (connection_limit, rbac, istio.stats): sees
- * each new connection first, in the chain's order, behind the chain's transport socket (whose
- * handshake may still be running: `transport.onConnected` waits for it). `stop` means it closed
- * the connection or will close it.
+ * each new connection first, in the chain's order, already behind its transport socket (so it
+ * can wait for `transport.onConnected` and read `transport.ssl`, the peer's identity). `stop`
+ * means it closed `transport.stream` or will close it.
  */
 export interface NetworkReadFilter {
   readonly terminal: false;

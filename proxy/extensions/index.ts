@@ -12,6 +12,8 @@ import './filters/http/health_check/config.js';
 import './filters/http/fault/index.js';
 import './filters/http/local_ratelimit/index.js';
 import './filters/http/rbac/index.js';
+import './filters/http/grpc_stats/index.js';
+import './filters/http/grpc_web/index.js';
 import './filters/http/ext_authz/index.js';
 import './clusters/static/index.js';
 import './clusters/strict_dns/index.js';

@@ -11,7 +11,7 @@ export class FilterChain {
   readonly name: string;
   readonly readFilters: readonly NetworkReadFilter[];
   readonly terminal: NetworkFilter;
-  /** The chain's `transport_socket` (raw TCP until TLS transport sockets exist). */
+  /** The chain's `transport_socket`: raw TCP, or TLS. */
   readonly transportSocketFactory: DownstreamTransportSocketFactory;
 
   constructor(

@@ -75,8 +75,12 @@ registries.networkFilters.register(
       return {
         terminal: false,
         onNewConnection(transport, listener) {
-          const socket = transport.stream;
-          new TcpConnectionReporter(metrics, socket, connectionStreamInfo(socket, listener.name), intervalMs);
+          new TcpConnectionReporter(
+            metrics,
+            transport.stream,
+            connectionStreamInfo(transport, listener.name),
+            intervalMs,
+          );
           return 'continue';
         },
       };

@@ -9,6 +9,7 @@ import {
   type StreamFilterCallbacks,
 } from '../../../../core/http/filter.js';
 import type { HeaderMap } from '../../../../core/http/headers.js';
+import type { SslConnectionInfo } from '../../../../core/network/ssl-connection-info.js';
 import { ResponseFlag } from '../../../../core/stream-info.js';
 import type { Counter, Scope } from '../../../../stats/types.js';
 import type { RbacConfig } from './config.js';
@@ -84,10 +85,18 @@ function requestOf(callbacks: StreamFilterCallbacks, headers: HeaderMap): RbacRe
     directRemoteIp: info.downstreamDirectRemoteAddress,
     localIp: info.downstreamLocalAddress,
     localPort: info.downstreamLocalPort,
-    // Plaintext connections carry no peer identity; TLS transport sockets will fill these in.
-    peerPrincipal: undefined,
-    requestedServerName: '',
+    peerPrincipal: peerPrincipal(info.downstreamSsl),
+    requestedServerName: info.downstreamSsl?.sni ?? '',
   };
+}
+
+/**
+ * Envoy's authenticated principal: the peer certificate's URI SAN, else its DNS SAN, else its
+ * subject; none in plaintext or without a client certificate.
+ */
+function peerPrincipal(ssl: SslConnectionInfo | null): string | undefined {
+  if (ssl === null || !ssl.peerCertificatePresented) return undefined;
+  return ssl.uriSanPeerCertificate[0] ?? ssl.dnsSansPeerCertificate[0] ?? ssl.subjectPeerCertificate;
 }
 
 export class RbacFilter implements StreamFilter, StreamDecoderFilter {
