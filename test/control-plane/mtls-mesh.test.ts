@@ -11,8 +11,8 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { type ControlPlane, renderDynamicBootstrap, startControlPlane } from '../../control-plane/index.js';
-import { type ProxyServer, startProxy } from '../../proxy/index.js';
 import { freePort, request, startUpstream, type Upstream } from '../proxy/helpers.js';
+import { type Sidecar, startSidecar, TelemetryReceiver } from '../proxy/telemetry/helpers.js';
 import { waitFor } from './helpers.js';
 
 const execFileAsync = promisify(execFile);
@@ -26,10 +26,11 @@ interface Ports {
   payAdmin: number;
 }
 
-function meshYaml(p: Ports, apps: { web: number; pay: number }, mtls: string): string {
+function meshYaml(p: Ports, apps: { web: number; pay: number; collector: number }, mtls: string): string {
   return stringify({
     name: 'mtls-e2e',
     mtls,
+    telemetry: { collector: `127.0.0.1:${apps.collector}`, access_log: 'none' },
     services: [
       {
         name: 'web',
@@ -77,12 +78,14 @@ describe('mtls STRICT between sidecars served by the control plane', () => {
   let ports: Ports;
   let meshFile: string;
   let cp: ControlPlane;
-  const proxies: ProxyServer[] = [];
+  const receiver = new TelemetryReceiver();
+  const proxies: Sidecar[] = [];
   const viaWeb = (path: string) => request(ports.webOut, path, { headers: { host: 'payment' } });
 
   beforeAll(async () => {
     web = await startUpstream('web');
     pay = await startUpstream('payment');
+    await receiver.start();
     ports = {
       webIn: await freePort(),
       webOut: await freePort(),
@@ -92,19 +95,21 @@ describe('mtls STRICT between sidecars served by the control plane', () => {
       payAdmin: await freePort(),
     };
     meshFile = join(mkdtempSync(join(tmpdir(), 'ms-mtls-e2e-')), 'mesh.yaml');
-    writeFileSync(meshFile, meshYaml(ports, { web: web.port, pay: pay.port }, 'STRICT'));
+    writeFileSync(meshFile, meshYaml(ports, { web: web.port, pay: pay.port, collector: receiver.port }, 'STRICT'));
     cp = await startControlPlane({ meshPath: meshFile, port: 0, log: () => undefined });
     for (const node of ['web-1', 'payment-1']) {
       const config = renderDynamicBootstrap(cp.mesh, node, { xds: `127.0.0.1:${cp.port}`, api: 'GRPC' });
-      proxies.push(await startProxy({ config, concurrency: 1, logLevel: 'off', drainTimeSeconds: 1 }));
+      // The CLI, as `meshscope up` runs sidecars: spans leave through the export thread.
+      proxies.push(await startSidecar(node, config));
     }
   });
 
   afterAll(async () => {
-    for (const p of proxies) await p.close(1000);
+    for (const p of proxies) await p.stop();
     await cp?.close();
     await web?.close();
     await pay?.close();
+    await receiver.stop();
   });
 
   it('carries a request over mutual TLS, reported as mutual_tls with both SPIFFE principals', async () => {
@@ -117,6 +122,30 @@ describe('mtls STRICT between sidecars served by the control plane', () => {
     expect(line).toContain('source_principal="spiffe://cluster.local/ns/default/sa/web"');
     expect(line).toContain('destination_principal="spiffe://cluster.local/ns/default/sa/payment-sa"');
     expect(line).toContain('source_workload="web-1"');
+    // The server's span names both identities and the TLS it arrived over.
+    const attrs = await waitFor(
+      () => {
+        for (const span of receiver.spans) {
+          const a = span.attributes;
+          const at = (k: string) => {
+            const i = a.indexOf(k);
+            return i === -1 ? undefined : a[i + 1];
+          };
+          if (span.resource.serviceName === 'payment' && at('source.principal') !== undefined)
+            return {
+              source: at('source.principal'),
+              destination: at('destination.principal'),
+              tls: at('tls.protocol.version'),
+            };
+        }
+        return undefined;
+      },
+      'a span with the peer identity',
+      20_000,
+    );
+    expect(attrs.source).toBe('spiffe://cluster.local/ns/default/sa/web');
+    expect(attrs.destination).toBe('spiffe://cluster.local/ns/default/sa/payment-sa');
+    expect(attrs.tls).toMatch(/^1\.[23]$/);
   });
 
   it('enforces an authorization policy on the caller’s SPIFFE principal', async () => {
@@ -154,7 +183,7 @@ describe('mtls STRICT between sidecars served by the control plane', () => {
 
   it('PERMISSIVE admits plaintext on the same port, and mTLS still flows', async () => {
     const tmp = `${meshFile}.tmp`;
-    writeFileSync(tmp, meshYaml(ports, { web: web.port, pay: pay.port }, 'PERMISSIVE'));
+    writeFileSync(tmp, meshYaml(ports, { web: web.port, pay: pay.port, collector: receiver.port }, 'PERMISSIVE'));
     renameSync(tmp, meshFile);
     await waitFor(
       async () => {

@@ -5,16 +5,9 @@
 // destination_principal; on the client side (reporter=source) the policy is `unknown`, as in
 // Istio, and the principals are this side's certificate and the server's. Plaintext keeps the
 // policy `none` (server) / `unknown` (client) and the principals metadata exchange learned.
+import type { SslConnectionInfo } from '../../core/network/ssl-connection-info.js';
 import type { StreamInfo } from '../../core/stream-info.js';
 import type { Reporter } from './metrics.js';
-
-/** The fields of a connection's SslConnectionInfo istio.stats reads. */
-export interface CertificateFacts {
-  readonly peerCertificatePresented: boolean;
-  readonly peerCertificateValidated: boolean;
-  readonly uriSanPeerCertificate: readonly string[];
-  readonly uriSanLocalCertificate: readonly string[];
-}
 
 export interface ConnectionSecurity {
   /** Distinguishes label sets: '' for plaintext. */
@@ -31,8 +24,8 @@ const PLAINTEXT: Record<Reporter, ConnectionSecurity> = {
 };
 
 /** The policy and principals of a connection, given the TLS facts of the side `reporter` looks at. */
-export function securityOf(reporter: Reporter, ssl: CertificateFacts | null | undefined): ConnectionSecurity {
-  if (ssl === null || ssl === undefined) return PLAINTEXT[reporter];
+export function securityOf(reporter: Reporter, ssl: SslConnectionInfo | null): ConnectionSecurity {
+  if (ssl === null) return PLAINTEXT[reporter];
   const peer = ssl.peerCertificatePresented ? ssl.uriSanPeerCertificate[0] : undefined;
   const local = ssl.uriSanLocalCertificate[0];
   if (reporter === 'destination') {
@@ -54,13 +47,8 @@ export function securityOf(reporter: Reporter, ssl: CertificateFacts | null | un
 
 /**
  * The TLS facts of the connection a reporter looks at: the downstream one on the server side,
- * the upstream one on the client side (null over plaintext, or before TLS transport sockets
- * record them on the stream).
+ * the upstream one on the client side (null over plaintext).
  */
 export function connectionSecurity(reporter: Reporter, info: StreamInfo): ConnectionSecurity {
-  const facts = info as {
-    readonly downstreamSsl?: CertificateFacts | null;
-    readonly upstreamSsl?: CertificateFacts | null;
-  };
-  return securityOf(reporter, reporter === 'destination' ? facts.downstreamSsl : facts.upstreamSsl);
+  return securityOf(reporter, reporter === 'destination' ? info.downstreamSsl : info.upstreamSsl);
 }

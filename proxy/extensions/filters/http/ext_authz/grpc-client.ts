@@ -27,18 +27,6 @@ const CHECK_RESPONSE = 'envoy.service.auth.v3.CheckResponse';
 /** Envoy's default grpc_service timeout is none; a check that never answers would hold the request for ever. */
 const DEFAULT_TIMEOUT_MS = 200;
 
-/** The fields of the downstream connection's SslConnectionInfo a CheckRequest carries. */
-interface TlsFacts {
-  readonly peerCertificatePresented: boolean;
-  readonly uriSanPeerCertificate: readonly string[];
-  readonly dnsSansPeerCertificate: readonly string[];
-  readonly subjectPeerCertificate: string;
-  readonly uriSanLocalCertificate: readonly string[];
-  readonly dnsSansLocalCertificate: readonly string[];
-  readonly subjectLocalCertificate: string;
-  readonly urlEncodedPemEncodedPeerCertificate: string;
-}
-
 function socketAddress(address: string, port: number): JsonMap {
   return { socket_address: { address, port_value: port } };
 }
@@ -69,8 +57,8 @@ export function checkRequestJson(
   const source: JsonMap = { address: socketAddress(info.downstreamRemoteAddress, info.downstreamRemotePort) };
   const destination: JsonMap = { address: socketAddress(info.downstreamLocalAddress, info.downstreamLocalPort) };
   // Over TLS, the peers' identities as Envoy names them: URI SAN, else DNS SAN, else subject.
-  const ssl = (info as { readonly downstreamSsl?: TlsFacts | null }).downstreamSsl;
-  if (ssl !== null && ssl !== undefined) {
+  const ssl = info.downstreamSsl;
+  if (ssl !== null) {
     if (ssl.peerCertificatePresented) {
       source.principal = ssl.uriSanPeerCertificate[0] ?? ssl.dnsSansPeerCertificate[0] ?? ssl.subjectPeerCertificate;
       if (includePeerCertificate) source.certificate = ssl.urlEncodedPemEncodedPeerCertificate;

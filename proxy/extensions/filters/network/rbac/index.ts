@@ -32,21 +32,13 @@ export const networkRbacSchema = z.strictObject({
 
 const NO_HEADERS = new HeaderMap();
 
-/** The fields of the transport's SslConnectionInfo the `authenticated` principal reads. */
-interface PeerCertificateFacts {
-  readonly peerCertificatePresented: boolean;
-  readonly uriSanPeerCertificate: readonly string[];
-  readonly dnsSansPeerCertificate: readonly string[];
-  readonly subjectPeerCertificate: string;
-}
-
 /**
  * The peer's identity as Envoy's `authenticated` principal reads it: the certificate's URI SAN,
  * else its DNS SAN, else its subject; undefined in plaintext or without a client certificate.
  */
 function peerPrincipalOf(transport: TransportSocket): string | undefined {
-  const ssl = (transport as { readonly ssl?: PeerCertificateFacts | null }).ssl;
-  if (ssl === null || ssl === undefined || !ssl.peerCertificatePresented) return undefined;
+  const ssl = transport.ssl;
+  if (ssl === null || !ssl.peerCertificatePresented) return undefined;
   return ssl.uriSanPeerCertificate[0] ?? ssl.dnsSansPeerCertificate[0] ?? ssl.subjectPeerCertificate;
 }
 
