@@ -95,6 +95,7 @@ function complete(t: JaegerTrace): boolean {
 
 beforeAll(async () => {
   mkdirSync(REPORTS, { recursive: true });
+  const began = Date.now();
   up = spawn(
     process.execPath,
     [
@@ -125,6 +126,7 @@ beforeAll(async () => {
     },
     90_000,
   );
+  const readyMs = Date.now() - began;
 
   const script = join(dir, 'load.js');
   writeFileSync(
@@ -132,8 +134,10 @@ beforeAll(async () => {
     `import http from 'k6/http';
 import { check } from 'k6';
 export const options = {
+  // Every request carries a sampled traceparent, so each slow one is linked to its trace.
+  tracing: { propagator: 'w3c', sampling: 1 },
   scenarios: {
-    browse: { executor: 'shared-iterations', vus: 4, iterations: ${BROWSE}, exec: 'browse' },
+    browse: { executor: 'shared-iterations', vus: 8, iterations: ${BROWSE}, exec: 'browse' },
     checkout: { executor: 'shared-iterations', vus: 2, iterations: ${CHECKOUT}, exec: 'checkout' },
   },
 };
@@ -147,6 +151,7 @@ export function checkout() { check(http.post('${mesh.frontProxy}/checkout', '{}'
   const link = new RegExp(`↳ ${collectorHttp.replace(/[.]/g, '\\.')}/trace/([0-9a-f]{32})`).exec(load.stdout);
   if (link === null) throw new Error(`no trace link in the load summary:\n${load.stdout}`);
   slowestTraceId = link[1]!;
+  process.stdout.write(`ui-demo: mesh ready in ${readyMs} ms, load done ${Date.now() - began - readyMs} ms later\n`);
 
   browser = await chromium.launch({
     executablePath: '/usr/bin/chromium',
