@@ -1,7 +1,8 @@
 // The HTTP/2 codecs load when a connection first needs them, not at start-up: a proxy that
 // serves HTTP/1.1 (under codec_type AUTO, Envoy's default, too) never loads node:http2 (with
 // what it brings, about 5 MB of RSS), and the first h2c client, whose connection waits for the
-// codec with its socket paused, is served all the same. The proxy runs in a fresh node process so
+// codec with its socket paused, is served all the same. Nor does such a proxy load protobufjs
+// (Envoy's protos for xDS and a gRPC ext_authz). The proxy runs in a fresh node process so
 // that its module list is its own; curl is the client.
 import { spawnSync } from 'node:child_process';
 import { resolve } from 'node:path';
@@ -12,6 +13,7 @@ const PROXY = resolve(import.meta.dirname, '../../dist/proxy/index.js');
 const SCRIPT = `
 import { createServer } from 'node:http';
 import { execFile } from 'node:child_process';
+import { createRequire } from 'node:module';
 import { startProxy } from ${JSON.stringify(PROXY)};
 
 const upstream = createServer((req, res) => res.end('ok'));
@@ -41,13 +43,16 @@ const url = 'http://127.0.0.1:' + addr.slice(addr.lastIndexOf(':') + 1) + '/';
 const loaded = () => process.moduleLoadList.includes('NativeModule http2');
 const curl = (...args) =>
   new Promise((res) => execFile('curl', ['-s', '-w', ' %{http_code} %{http_version}', ...args, url], (err, out) => res(err ? String(err) : out)));
-const out = { atStart: loaded() };
+// CommonJS packages imported by the proxy's ES modules land in the CommonJS loader's cache.
+const protobufLoaded = () => Object.keys(createRequire(import.meta.url).cache).some((k) => k.includes('/protobufjs/'));
+const out = { atStart: loaded(), protobufAtStart: protobufLoaded() };
 if (hcm.codec_type !== 'HTTP2') {
   out.http1 = await curl();
   out.afterHttp1 = loaded();
 }
 out.h2c = await curl('--http2-prior-knowledge');
 out.afterH2c = loaded();
+out.protobufAfter = protobufLoaded();
 await server.close(1000);
 upstream.close();
 process.stdout.write(JSON.stringify(out));
@@ -70,6 +75,9 @@ describe('HTTP/2 codecs load on first use', () => {
     expect(out['afterHttp1']).toBe(false);
     expect(out['h2c']).toBe('ok 200 2');
     expect(out['afterH2c']).toBe(true);
+    // Nor does it load Envoy's protos (protobufjs), which only xDS and a gRPC ext_authz use.
+    expect(out['protobufAtStart']).toBe(false);
+    expect(out['protobufAfter']).toBe(false);
   });
 
   it('codec_type HTTP2: the codec loads with the configuration and the first client is served', () => {
