@@ -12,6 +12,7 @@ import { newTraceIds, traceHeader } from '../../tracing.js';
 import type { TestContext, VuState } from '../context.js';
 import { IterationInterruptedError } from '../../errors.js';
 import { parseHTML, type Selection } from './html.js';
+import { ntlmAuthenticateLine, ntlmChallenge, ntlmNegotiateLine } from './ntlm.js';
 import {
   basicAuthLine,
   CookieJar,
@@ -413,10 +414,14 @@ export function createHttpModule(test: TestContext, vu: VuState): Record<string,
       }
       if (!hasUa) extraLines += userAgentLine;
     } else extraLines = userAgentLine;
-    // Credentials in the URL: basic auth at once, digest after the server's challenge.
+    // Credentials in the URL: basic auth at once, digest after the server's challenge, NTLM as a
+    // Negotiate now and an Authenticate after the challenge (same connection).
     const credentials = urlCredentials(String(url));
     if (credentials !== null && (params?.auth ?? 'basic') === 'basic') extraLines += basicAuthLine(credentials);
-    let digestLine = '';
+    const ntlm = credentials !== null && params?.auth === 'ntlm';
+    // The Authorization line of the next attempt (digest or NTLM); '' once none is due.
+    let digestLine = ntlm ? ntlmNegotiateLine() : '';
+    let challenged = false;
     const jar = params?.jar?.[STORE] ?? vu.cookies;
     const { buf, text } = bodyBuffer(body, reqHeaders);
     if (reqHeaders['Content-Type'] !== undefined && params?.headers?.['Content-Type'] === undefined)
@@ -561,6 +566,12 @@ export function createHttpModule(test: TestContext, vu: VuState): Record<string,
       if (raw.errorCode !== 0) {
         if (httpOptions.throw) throw new Error(`${currentMethod} ${currentUrl}: ${raw.error}`);
         test.log('warn', 'Request Failed', { error: `${currentMethod} ${currentUrl}: ${raw.error}` });
+      }
+      if (raw.status === 401 && ntlm && !challenged) {
+        challenged = true;
+        const challenge = ntlmChallenge(raw.rawHeaders);
+        digestLine = challenge === null ? '' : ntlmAuthenticateLine(challenge, credentials);
+        if (digestLine !== '') continue;
       }
       if (raw.status === 401 && credentials !== null && params?.auth === 'digest' && digestLine === '') {
         const challenge = Object.entries(parseHeaders(raw.rawHeaders)).find(
