@@ -17,6 +17,7 @@
 // time and the RSS each VU adds over a 1-VU run, for both builds.
 //
 //   npm run bench:loadgen -- --baseline /tmp/base --peers none --memory 0 --duration 4 --rounds 3 --vus-start 1000
+//   npm run bench:loadgen -- --baseline /tmp/base --side-by-side --peers none --memory 0 --open-rate 0
 //
 // Open model (bench/loadgen-open.ts): --open-rate R (default 1000 req/s; 0 skips) runs meshscope's
 // constant-arrival-rate and bench/open-loop-client.ts at R for --open-seconds (default --duration)
@@ -43,6 +44,10 @@ const [MEM_SHORT_S, MEM_LONG_S] = (argValue('--memory') ?? (quick ? '4,16' : '10
 ];
 const ROUNDS = Number(argValue('--rounds') ?? (quick ? 1 : 2));
 const BASELINE = argValue('--baseline');
+// --side-by-side runs the baseline and this build at the same time in each round: both see the same
+// host, so their CPU per request compares even when the machine's load swings between rounds
+// (their requests/s do not: they share nginx and the cores).
+const SIDE_BY_SIDE = args.includes('--side-by-side');
 const PEERS = argValue('--peers') !== 'none';
 const VUS_START = Number(argValue('--vus-start') ?? 0);
 // Open model: meshscope's constant-arrival-rate beside bench/open-loop-client.ts (0 skips it).
@@ -165,6 +170,7 @@ async function runMeshscope(
   url: string,
   seconds: number,
   cli = CLI,
+  tag = 'current',
 ): Promise<{ rps: number; p50: number; p99: number; stats: ProcStats; requests: number }> {
   const script = path.join(dir, 'get.js');
   fs.writeFileSync(
@@ -174,7 +180,7 @@ export const options = { scenarios: { get: { executor: 'constant-vus', vus: ${CO
 export default function () { http.get(__ENV.URL); }
 `,
   );
-  const exportFile = path.join(dir, `summary-${seconds}.json`);
+  const exportFile = path.join(dir, `summary-${tag}-${seconds}.json`);
   const r = await measure(
     process.execPath,
     [cli, 'load', script, '--quiet', '-e', `URL=${url}`, '--summary-export', exportFile],
@@ -280,8 +286,19 @@ async function main(): Promise<void> {
       stats: { cpuSeconds: NaN, peakRssMB: NaN, lastRssMB: NaN },
     };
     for (let i = 0; i < ROUNDS; i++) {
-      if (baselineCli !== undefined) baselineRuns.push(await runMeshscope(dir, nginx.url, DURATION_S, baselineCli));
-      const ms = await runMeshscope(dir, nginx.url, DURATION_S);
+      let ms: Run;
+      if (baselineCli !== undefined && SIDE_BY_SIDE) {
+        const [b, c] = await Promise.all([
+          runMeshscope(dir, nginx.url, DURATION_S, baselineCli, 'baseline'),
+          runMeshscope(dir, nginx.url, DURATION_S),
+        ]);
+        baselineRuns.push(b);
+        ms = c;
+      } else {
+        if (baselineCli !== undefined)
+          baselineRuns.push(await runMeshscope(dir, nginx.url, DURATION_S, baselineCli, 'baseline'));
+        ms = await runMeshscope(dir, nginx.url, DURATION_S);
+      }
       const ac = PEERS ? await runAutocannon(nginx.url, DURATION_S) : skipped;
       const wrk = PEERS ? await runWrk(nginx.url, DURATION_S) : skipped;
       rounds.push({ ms, ac, wrk });
@@ -321,6 +338,12 @@ async function main(): Promise<void> {
               median(rounds.map((r) => perCpu(r.ms))) / median(baselineRuns.map(perCpu)),
               3,
             ),
+            // Round by round (paired): with --side-by-side the pair ran at the same time.
+            meshscope_vs_baseline_per_cpu_paired: round(
+              median(rounds.map((r, i) => perCpu(r.ms) / perCpu(baselineRuns[i]!))),
+              3,
+            ),
+            side_by_side: SIDE_BY_SIDE,
           };
     const start =
       VUS_START > 1
