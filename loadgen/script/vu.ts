@@ -76,6 +76,7 @@ export class VU {
       network: { sent: 0, received: 0 },
       seedRandom: () => {},
       tracing: null,
+      span: null,
     };
     this.#ctx = { env, iter: 0, vu: id };
   }
