@@ -154,7 +154,8 @@ class Reader {
       if (same) return internString[slot]!;
     }
     const str = buf.toString('utf8', start, e);
-    internBytes.set(buf.subarray(start, e), base);
+    // By hand: at these sizes a loop beats a subarray view plus a native copy.
+    for (let i = 0; i < n; i++) internBytes[base + i] = buf[start + i]!;
     internLength[slot] = n;
     internString[slot] = str;
     return str;
