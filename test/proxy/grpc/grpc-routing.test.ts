@@ -24,6 +24,7 @@ let proxy: RunningProxy;
 let client: EchoClient;
 let logPath: string;
 
+const RL_TYPE = 'type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit';
 const byHeader = (value: string) => ({ prefix: '/', headers: [{ name: 'x-route', exact_match: value }] });
 
 beforeAll(async () => {
@@ -49,6 +50,10 @@ beforeAll(async () => {
                 },
               },
             },
+          },
+          {
+            name: 'envoy.filters.http.local_ratelimit',
+            typed_config: { '@type': RL_TYPE, stat_prefix: 'http_local' },
           },
           ROUTER,
         ],
@@ -84,6 +89,19 @@ beforeAll(async () => {
             },
             { match: { ...byHeader('timeout'), grpc: {} }, route: { cluster: 'echo', timeout: '0.3s' } },
             { match: byHeader('dead'), route: { cluster: 'dead' } },
+            {
+              match: byHeader('limited'),
+              route: { cluster: 'echo' },
+              typed_per_filter_config: {
+                'envoy.filters.http.local_ratelimit': {
+                  '@type': RL_TYPE,
+                  stat_prefix: 'route_local',
+                  token_bucket: { max_tokens: 1, fill_interval: '60s' },
+                  filter_enabled: { default_value: { numerator: 100, denominator: 'HUNDRED' } },
+                  filter_enforced: { default_value: { numerator: 100, denominator: 'HUNDRED' } },
+                },
+              },
+            },
             { match: byHeader('empty'), route: { cluster: 'empty' } },
             {
               match: { ...byHeader('retry'), grpc: {} },
@@ -151,6 +169,14 @@ describe('local replies to gRPC requests are gRPC', () => {
     const r = await unary(client, 'ok', { 'x-route': 'forbidden' });
     expect(r.error?.code).toBe(grpc.status.PERMISSION_DENIED);
     expect(r.error?.details).toBe('RBAC: access denied');
+  });
+
+  it('a local rate limit (429) is UNAVAILABLE, as Envoy maps it by default', async () => {
+    const first = await unary(client, 'ok', { 'x-route': 'limited' });
+    expect(first.error).toBeNull();
+    const limited = await unary(client, 'ok', { 'x-route': 'limited' });
+    expect(limited.error?.code).toBe(grpc.status.UNAVAILABLE);
+    expect(limited.error?.details).toBe('local_rate_limited');
   });
 
   it('an HTTP client still gets plain HTTP local replies', async () => {
