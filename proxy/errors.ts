@@ -40,3 +40,12 @@ export class WorkerError extends ProxyError {
     super('MS_ERR_WORKER', reason);
   }
 }
+
+/** TLS material (a certificate, key or CA bundle) that cannot serve: names the field and why. */
+export class TlsMaterialError extends ProxyError {
+  readonly field: string;
+  constructor(field: string, reason: string) {
+    super('MS_ERR_TLS_MATERIAL', `${field}: ${reason}`);
+    this.field = field;
+  }
+}

@@ -259,6 +259,9 @@ class AdminServerImpl implements AdminServer {
         ? json(renderClustersJson(clusters))
         : text(200, renderClustersText(clusters));
     });
+    this.addHandler('/certs', 'print certs on machine', false, async () =>
+      json(JSON.stringify((await t.certs?.()) ?? { certificates: [] }, null, 1)),
+    );
     this.addHandler('/listeners', 'print listener info', false, (r) => {
       const listeners = t.listeners();
       return r.query.get('format') === 'json'

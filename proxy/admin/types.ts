@@ -57,6 +57,8 @@ export interface AdminTarget {
   stats(): Promise<StatsSnapshot>;
   resetCounters(): Promise<void>;
   clusters(): Promise<ClusterStatus[]>;
+  /** `/certs`: Envoy's `{ certificates: [ { ca_cert, cert_chain } ] }` (absent: not served). */
+  certs?(): Promise<{ certificates: unknown[] }>;
   listeners(): ListenerStatus[];
   /** Envoy's `/config_dump` object (`{ configs: [ { "@type": …BootstrapConfigDump, … }, … ] }`). */
   configDump(): unknown;

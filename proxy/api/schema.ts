@@ -15,6 +15,16 @@ import { outlierDetectionSchema } from './outlier-detection.js';
 import { healthCheckSchema } from './health-check.js';
 import { parseHeaderFormat } from './header-format.js';
 import { duplicateFilterChainMatches, filterChainMatchSchema } from './filter-chain-match.js';
+import { atMostOne, exactlyOne } from './refine.js';
+import {
+  downstreamTransportSocketSchema,
+  secretSchema,
+  transportSocketMatchSchema,
+  upstreamTransportSocketSchema,
+} from './tls.js';
+import { regexMatcherSchema, stringMatcherSchema } from './string-matcher.js';
+
+export { type RegexMatcher, regexMatcherSchema, type StringMatcher, stringMatcherSchema } from './string-matcher.js';
 
 /** Read a wrapped number with its default where the config is built. */
 export { unwrap };
@@ -154,33 +164,6 @@ const headerMutations = {
   response_headers_to_add: z.array(headerValueOptionSchema).optional(),
   response_headers_to_remove: z.array(z.string().min(1)).optional(),
 };
-
-export const regexMatcherSchema = z
-  .object({
-    google_re2: z.object({ max_program_size: u32Wrapped.optional() }).strict().optional(),
-    regex: z.string().superRefine((source, ctx) => {
-      try {
-        new RegExp(source);
-      } catch (err) {
-        ctx.addIssue({ code: 'custom', message: `invalid regex: ${(err as Error).message}` });
-      }
-    }),
-  })
-  .strict();
-export type RegexMatcher = z.output<typeof regexMatcherSchema>;
-
-export const stringMatcherSchema = z
-  .object({
-    exact: z.string().optional(),
-    prefix: z.string().min(1).optional(),
-    suffix: z.string().min(1).optional(),
-    contains: z.string().min(1).optional(),
-    safe_regex: regexMatcherSchema.optional(),
-    ignore_case: z.boolean().optional(),
-  })
-  .strict()
-  .superRefine(exactlyOne(['exact', 'prefix', 'suffix', 'contains', 'safe_regex']));
-export type StringMatcher = z.output<typeof stringMatcherSchema>;
 
 export const headerMatcherSchema = z
   .object({
@@ -461,6 +444,8 @@ export const http2ProtocolOptionsSchema = z
     max_concurrent_streams: u32Range(1, 2147483647).optional(),
     initial_stream_window_size: u32Range(65535, 2147483647).optional(),
     initial_connection_window_size: u32Range(65535, 2147483647).optional(),
+    max_consecutive_inbound_frames_with_empty_payload: u32Range(0, 4294967295).optional(),
+    max_inbound_priority_frames_per_stream: u32Range(0, 4294967295).optional(),
   })
   .strict();
 export type Http2ProtocolOptions = z.output<typeof http2ProtocolOptionsSchema>;
@@ -480,6 +465,22 @@ export const httpConnectionManagerSchema = z
     use_remote_address: z.boolean().optional(),
     xff_num_trusted_hops: u32.optional(),
     skip_xff_append: z.boolean().optional(),
+    forward_client_cert_details: envoyEnum([
+      'SANITIZE',
+      'FORWARD_ONLY',
+      'APPEND_FORWARD',
+      'SANITIZE_SET',
+      'ALWAYS_FORWARD_ONLY',
+    ]).optional(),
+    set_current_client_cert_details: z
+      .object({
+        subject: z.union([z.boolean(), z.object({ value: z.boolean() }).strict()]).optional(),
+        cert: z.boolean().optional(),
+        dns: z.boolean().optional(),
+        uri: z.boolean().optional(),
+      })
+      .strict()
+      .optional(),
     // google.protobuf.BoolValue: bare or { value }.
     add_user_agent: z.union([z.boolean(), z.object({ value: z.boolean() }).strict()]).optional(),
     server_name: z.string().optional(),
@@ -604,6 +605,7 @@ const filterChainSchema = z
     name: z.string().optional(),
     filter_chain_match: filterChainMatchSchema.optional(),
     filters: networkFiltersSchema(),
+    transport_socket: downstreamTransportSocketSchema.optional(),
   })
   .strict();
 
@@ -674,6 +676,11 @@ const lbEndpointSchema = z
       .strict(),
     load_balancing_weight: u32Wrapped.optional(),
     health_status: envoyEnum(['UNKNOWN', 'HEALTHY', 'UNHEALTHY', 'DRAINING', 'TIMEOUT', 'DEGRADED']).optional(),
+    // Read for `envoy.transport_socket_match` (the cluster's transport_socket_matches).
+    metadata: z
+      .object({ filter_metadata: z.record(z.string(), z.record(z.string(), z.unknown())).optional() })
+      .strict()
+      .optional(),
   })
   .strict();
 
@@ -790,6 +797,8 @@ export const clusterSchema = z
       .strict()
       .optional(),
     maglev_lb_config: z.object({ table_size: u32Wrapped.optional() }).strict().optional(),
+    transport_socket: upstreamTransportSocketSchema.optional(),
+    transport_socket_matches: z.array(transportSocketMatchSchema).optional(),
   })
   .strict()
   .superRefine((c, ctx) => {
@@ -866,7 +875,11 @@ export const bootstrapSchema = z
       .strict()
       .optional(),
     static_resources: z
-      .object({ listeners: z.array(listenerSchema).optional(), clusters: z.array(clusterSchema).optional() })
+      .object({
+        listeners: z.array(listenerSchema).optional(),
+        clusters: z.array(clusterSchema).optional(),
+        secrets: z.array(secretSchema).optional(),
+      })
       .strict()
       .optional(),
   })
@@ -895,6 +908,7 @@ export const bootstrapSchema = z
         });
       names.add(c.name);
     });
+    validateStaticSecretRefs(b, ctx);
     const listenerNames = new Set<string>();
     b.static_resources?.listeners?.forEach((l, i) => {
       if (l.name === undefined) return;
@@ -977,6 +991,82 @@ function validateRouteClusters(
   );
 }
 
+/**
+ * A secret named without `sds_config` is a static one: it must be in static_resources.secrets
+ * (Envoy: "Unknown static secret"). Names must be unique there.
+ */
+function validateStaticSecretRefs(
+  b: {
+    static_resources?: { listeners?: ListenerConfig[]; clusters?: ClusterConfig[]; secrets?: Array<{ name: string }> };
+  },
+  ctx: z.RefinementCtx,
+): void {
+  const names = new Set<string>();
+  b.static_resources?.secrets?.forEach((s, i) => {
+    if (names.has(s.name))
+      ctx.addIssue({
+        code: 'custom',
+        path: ['static_resources', 'secrets', i, 'name'],
+        message: `duplicate secret name '${s.name}'`,
+      });
+    names.add(s.name);
+  });
+  const check = (common: unknown, path: Array<string | number>): void => {
+    const c = common as
+      | {
+          tls_certificate_sds_secret_configs?: Array<{ name: string; sds_config?: unknown }>;
+          validation_context_sds_secret_config?: { name: string; sds_config?: unknown };
+        }
+      | undefined;
+    c?.tls_certificate_sds_secret_configs?.forEach((r, i) => {
+      if (r.sds_config === undefined && !names.has(r.name))
+        ctx.addIssue({
+          code: 'custom',
+          path: [...path, 'tls_certificate_sds_secret_configs', i, 'name'],
+          message: `unknown static secret '${r.name}' (not in static_resources.secrets)`,
+        });
+    });
+    const v = c?.validation_context_sds_secret_config;
+    if (v !== undefined && v.sds_config === undefined && !names.has(v.name))
+      ctx.addIssue({
+        code: 'custom',
+        path: [...path, 'validation_context_sds_secret_config', 'name'],
+        message: `unknown static secret '${v.name}' (not in static_resources.secrets)`,
+      });
+  };
+  const contextOf = (t: { typed_config?: object } | undefined): unknown =>
+    t?.typed_config !== undefined && 'common_tls_context' in t.typed_config
+      ? t.typed_config.common_tls_context
+      : undefined;
+  b.static_resources?.listeners?.forEach((l, li) =>
+    chainsWithPaths(l).forEach(([chainPath, fc]) =>
+      check(contextOf(fc.transport_socket), [
+        'static_resources',
+        'listeners',
+        li,
+        ...chainPath,
+        'transport_socket',
+        'typed_config',
+        'common_tls_context',
+      ]),
+    ),
+  );
+  b.static_resources?.clusters?.forEach((c, ci) => {
+    const base = ['static_resources', 'clusters', ci];
+    check(contextOf(c.transport_socket), [...base, 'transport_socket', 'typed_config', 'common_tls_context']);
+    c.transport_socket_matches?.forEach((m, mi) =>
+      check(contextOf(m.transport_socket), [
+        ...base,
+        'transport_socket_matches',
+        mi,
+        'transport_socket',
+        'typed_config',
+        'common_tls_context',
+      ]),
+    );
+  });
+}
+
 /** A listener's filter chains with their paths, `default_filter_chain` last. */
 function chainsWithPaths(l: ListenerConfig): Array<[Array<string | number>, ListenerConfig['filter_chains'][number]]> {
   const out: Array<[Array<string | number>, ListenerConfig['filter_chains'][number]]> = l.filter_chains.map((fc, i) => [
@@ -991,28 +1081,6 @@ function isPrime(n: number): boolean {
   if (n < 2) return false;
   for (let d = 2; d * d <= n; d++) if (n % d === 0) return false;
   return true;
-}
-
-function exactlyOne(keys: readonly string[]) {
-  return (value: Record<string, unknown>, ctx: z.RefinementCtx) => {
-    const present = keys.filter((k) => value[k] !== undefined);
-    if (present.length !== 1) {
-      ctx.addIssue({
-        code: 'custom',
-        message:
-          present.length === 0
-            ? `one of ${keys.join(', ')} is required`
-            : `only one of ${present.join(', ')} may be set`,
-      });
-    }
-  };
-}
-
-function atMostOne(keys: readonly string[]) {
-  return (value: Record<string, unknown>, ctx: z.RefinementCtx) => {
-    const present = keys.filter((k) => value[k] !== undefined);
-    if (present.length > 1) ctx.addIssue({ code: 'custom', message: `only one of ${present.join(', ')} may be set` });
-  };
 }
 
 /** An `access_log` entry, resolved through the access-logger registry as the HCM's are (tcp_proxy's). */

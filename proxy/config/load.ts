@@ -8,6 +8,7 @@ import { bootstrapSchema, type Bootstrap } from '../api/schema.js';
 import { normalizeProtoJson } from './proto-json.js';
 import { ConfigInvalidError, ConfigReadError } from '../errors.js';
 import '../extensions/index.js';
+import { bootstrapTlsProblems } from '../core/network/tls/check.js';
 
 export function formatPath(path: ReadonlyArray<PropertyKey>): string {
   let out = '';
@@ -31,7 +32,13 @@ export function formatIssues(issues: readonly z.core.$ZodIssue[], original: Path
     if (issue.code === 'unrecognized_keys') {
       for (const key of issue.keys) lines.push(`${at([...issue.path, key])}: unknown field`);
     } else if (issue.code === 'invalid_union') {
-      lines.push(`${at(issue.path)}: ${unionMessage(issue)}`);
+      // A config and its per-route form (RBAC | RBACPerRoute) are told apart by `@type`: when
+      // exactly one member accepts the `@type` given, its own problems are the ones to report.
+      const meant = issue.errors.filter((errors) => !errors.some((e) => e.path[0] === '@type'));
+      if (meant.length === 1 && meant[0]!.length > 0) {
+        const prefixed = meant[0]!.map((e) => ({ ...e, path: [...issue.path, ...e.path] }));
+        lines.push(...formatIssues(prefixed, original));
+      } else lines.push(`${at(issue.path)}: ${unionMessage(issue)}`);
     } else {
       lines.push(`${at(issue.path)}: ${issue.message}`);
     }
@@ -77,6 +84,9 @@ export function parseConfigText(text: string, source: string): unknown {
 export function validateBootstrap(raw: unknown, source = '(inline)'): Bootstrap {
   const result = parseProtoJson(bootstrapSchema, raw ?? {});
   if (!result.ok) throw new ConfigInvalidError(source, result.errors);
+  // Certificates, keys and CA bundles must load now, not at the first connection.
+  const tls = bootstrapTlsProblems(result.data);
+  if (tls.length > 0) throw new ConfigInvalidError(source, tls);
   return result.data;
 }
 

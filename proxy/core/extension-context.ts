@@ -3,6 +3,7 @@
 // importing the registries, which import them.
 import type { Scope } from '../stats/types.js';
 import type { Runtime } from '../runtime/index.js';
+import type { SecretManager } from './network/tls/secret-manager.js';
 
 export interface NodeInfo {
   readonly id: string;
@@ -22,6 +23,8 @@ export interface ExtensionContext {
   onShutdown(fn: () => Promise<void> | void): void;
   /** The listener's `traffic_direction`, for listener-scoped extensions (tracers pick span kinds by it). */
   readonly trafficDirection?: 'UNSPECIFIED' | 'INBOUND' | 'OUTBOUND';
+  /** Where TLS contexts get their SDS secrets (absent in bare test contexts: then only inline material). */
+  readonly secrets?: SecretManager;
   /** The server's health as `/healthcheck/fail|ok` and draining set it (absent in bare test contexts). */
   readonly serverState?: ServerStateView;
 }

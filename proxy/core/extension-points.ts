@@ -77,12 +77,14 @@ export interface NetworkFilter {
 export type NetworkFilterStatus = 'continue' | 'stop';
 
 /**
- * A network filter before the chain's terminal one (connection_limit; rbac later): sees each new
- * connection first, in the chain's order. `stop` means it closed the socket or will close it.
+ * A network filter before the chain's terminal one (connection_limit, rbac, istio.stats): sees
+ * each new connection first, in the chain's order, already behind its transport socket (so it
+ * can wait for `transport.onConnected` and read `transport.ssl`, the peer's identity). `stop`
+ * means it closed `transport.stream` or will close it.
  */
 export interface NetworkReadFilter {
   readonly terminal: false;
-  onNewConnection(socket: Socket, listener: ListenerInfo): NetworkFilterStatus;
+  onNewConnection(transport: TransportSocket, listener: ListenerInfo): NetworkFilterStatus;
 }
 
 export function isNetworkReadFilter(f: NetworkFilter | NetworkReadFilter): f is NetworkReadFilter {

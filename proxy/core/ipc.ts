@@ -7,6 +7,7 @@ import type {
   RouteConfiguration,
 } from '../api/schema.js';
 import type { NodeInfo } from './extension-points.js';
+import type { SecretConfig } from '../api/tls.js';
 import type { RuntimeSnapshotWire } from '../runtime/index.js';
 
 export type WorkerRequest =
@@ -21,6 +22,7 @@ export type WorkerRequest =
   | { id: number; op: 'runtime'; snapshot: RuntimeSnapshotWire }
   | { id: number; op: 'stats' }
   | { id: number; op: 'clusters' }
+  | { id: number; op: 'certs' }
   | { id: number; op: 'listeners' }
   | { id: number; op: 'reset_counters' }
   | { id: number; op: 'drain_listeners'; inboundOnly: boolean }
@@ -32,7 +34,8 @@ export type WorkerRequest =
   | { id: number; op: 'add_listener'; listener: ListenerConfig }
   | { id: number; op: 'remove_listener'; name: string }
   | { id: number; op: 'update_routes'; name: string; routeConfig: RouteConfiguration }
-  | { id: number; op: 'update_hosts'; name: string; assignment: ClusterLoadAssignment };
+  | { id: number; op: 'update_hosts'; name: string; assignment: ClusterLoadAssignment }
+  | { id: number; op: 'update_secrets'; secrets: SecretConfig[] };
 
 export type WorkerResponse = { id: number; ok: true; result: unknown } | { id: number; ok: false; error: string };
 

@@ -4,6 +4,7 @@
 // thread plus one worker thread, and half the memory); N > 1 forks N node:cluster workers
 // that accept from the shared listening sockets themselves (SCHED_NONE).
 import cluster from 'node:cluster';
+import type { SecretConfig } from '../api/tls.js';
 import { fileURLToPath } from 'node:url';
 import type {
   Bootstrap,
@@ -333,6 +334,12 @@ export class ProxyServer implements AdminTarget {
     await Promise.all(this.#workers.map((w) => w.call({ op: 'reset_counters' })));
   }
 
+  /** Admin /certs: the TLS contexts of the first worker (every worker builds the same ones). */
+  async certs(): Promise<{ certificates: unknown[] }> {
+    const w = this.#workers[0];
+    return { certificates: w === undefined ? [] : ((await w.call({ op: 'certs' })) as unknown[]) };
+  }
+
   async clusters(): Promise<ClusterStatus[]> {
     const perWorker = (await Promise.all(this.#workers.map((w) => w.call({ op: 'clusters' })))) as ClusterStatus[][];
     const first = perWorker[0] ?? [];
@@ -408,6 +415,11 @@ export class ProxyServer implements AdminTarget {
 
   async updateClusterHosts(name: string, assignment: ClusterLoadAssignment): Promise<void> {
     await Promise.all(this.#workers.map((w) => w.call({ op: 'update_hosts', name, assignment })));
+  }
+
+  /** SDS over ADS: every worker's TLS contexts that subscribed to these secrets rebuild with them. */
+  async updateSecrets(secrets: SecretConfig[]): Promise<void> {
+    await Promise.all(this.#workers.map((w) => w.call({ op: 'update_secrets', secrets })));
   }
 
   /** Drains (stop accepting, finish in-flight, close idle) for up to `drainMs`, then stops. */

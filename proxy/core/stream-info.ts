@@ -2,6 +2,7 @@
 // stream is done. One plain object per stream with fixed fields (a stable hidden class); the
 // hot path only assigns fields, formatting happens in the consumers.
 import type { HeaderMap } from './http/headers.js';
+import type { SslConnectionInfo } from './network/ssl-connection-info.js';
 
 /**
  * Envoy's response flags, in Envoy's rendering order (`%RESPONSE_FLAGS%` prints the short
@@ -28,6 +29,8 @@ export const ResponseFlag = {
   NoClusterFound: 1 << 17,
   DurationTimeout: 1 << 18,
   DnsResolutionFailed: 1 << 19,
+  UnauthorizedExternalService: 1 << 20,
+  RbacAccessDenied: 1 << 21,
 } as const;
 export type ResponseFlagBit = (typeof ResponseFlag)[keyof typeof ResponseFlag];
 
@@ -52,6 +55,8 @@ const FLAG_SHORT_NAMES: ReadonlyArray<readonly [number, string]> = [
   [ResponseFlag.NoClusterFound, 'NC'],
   [ResponseFlag.DurationTimeout, 'DT'],
   [ResponseFlag.DnsResolutionFailed, 'DF'],
+  [ResponseFlag.UnauthorizedExternalService, 'UAEX'],
+  [ResponseFlag.RbacAccessDenied, 'RBAC'],
 ];
 
 /** `%RESPONSE_FLAGS%`: short names joined by commas, `-` when none. */
@@ -139,6 +144,10 @@ export class StreamInfo {
   requestId: string | null = null;
   /** Number of upstream tries made (Envoy's `%UPSTREAM_REQUEST_ATTEMPT_COUNT%`). */
   attemptCount = 0;
+  /** The downstream connection's TLS facts (peer identity...); null over raw TCP. */
+  downstreamSsl: SslConnectionInfo | null = null;
+  /** The upstream connection's TLS facts once one carried the request; null over raw TCP. */
+  upstreamSsl: SslConnectionInfo | null = null;
   /** The stream's SERVER span when a tracer sampled it. */
   activeSpan: Span | null = null;
   #filterState: Map<string, unknown> | null = null;
@@ -185,6 +194,8 @@ interface ConnectionAddressSource {
   readonly remotePort?: number | undefined;
   readonly localAddress?: string | undefined;
   readonly localPort?: number | undefined;
+  /** A TransportSocket's TLS facts. */
+  readonly ssl?: SslConnectionInfo | null;
 }
 
 const connectionInfos = new WeakMap<ConnectionAddressSource, StreamInfo>();
@@ -192,7 +203,7 @@ const connectionInfos = new WeakMap<ConnectionAddressSource, StreamInfo>();
 /**
  * The StreamInfo of a whole downstream connection (Envoy's connection StreamInfo), shared by the
  * network filters of its chain: tcp_proxy fills in the upstream side and the flags, istio.stats
- * reads them. Created by the first filter that asks; keyed by the accepted socket.
+ * reads them. Created by the first filter that asks; keyed by the connection's TransportSocket.
  */
 export function connectionStreamInfo(socket: ConnectionAddressSource, listenerName: string): StreamInfo {
   let info = connectionInfos.get(socket);
@@ -205,6 +216,7 @@ export function connectionStreamInfo(socket: ConnectionAddressSource, listenerNa
       socket.localPort ?? 0,
     );
     info.hasHttpProtocol = false;
+    info.downstreamSsl = socket.ssl ?? null;
     connectionInfos.set(socket, info);
   }
   return info;

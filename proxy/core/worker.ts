@@ -22,6 +22,9 @@ import { endpointSpecs } from './upstream/endpoints.js';
 import { unwrap } from '../api/schema.js';
 import type { Runtime } from '../runtime/index.js';
 import type { WorkerCall } from './ipc.js';
+import { SecretManager } from './network/tls/secret-manager.js';
+import { type CertsEntry, certsEntry } from './network/tls/certs.js';
+import { TlsDownstreamFactory } from './network/tls/tls-socket.js';
 
 export interface WorkerOptions {
   readonly node: NodeInfo;
@@ -54,6 +57,8 @@ export class Worker {
   readonly serverState = { healthCheckFailed: false, draining: false };
   readonly stats: StatsStore;
   readonly clusterManager: ClusterManager;
+  /** SDS secrets of this worker's TLS contexts: static, file-watched, or pushed over ADS. */
+  readonly secrets: SecretManager;
   readonly #options: WorkerOptions;
   readonly #context: ExtensionContext;
   readonly #listeners = new Map<string, ActiveListener>();
@@ -62,7 +67,9 @@ export class Worker {
   constructor(options: WorkerOptions) {
     this.#options = options;
     this.stats = createStatsStore();
+    this.secrets = new SecretManager();
     this.#context = {
+      secrets: this.secrets,
       node: options.node,
       stats: this.stats,
       runtime: options.runtime,
@@ -74,6 +81,7 @@ export class Worker {
 
   /** Builds clusters then listeners (clusters first, as Envoy initialises them). */
   async start(bootstrap: Bootstrap): Promise<void> {
+    this.secrets.addStatic(bootstrap.static_resources?.secrets ?? []);
     this.clusterManager.setLocalClusterName(bootstrap.cluster_manager?.local_cluster_name);
     for (const c of bootstrap.static_resources?.clusters ?? []) this.clusterManager.addOrUpdateCluster(c);
     await this.clusterManager.whenInitialized(5000);
@@ -165,6 +173,20 @@ export class Worker {
     return true;
   }
 
+  /** Admin /certs: every TLS context of the listeners' filter chains, then of the clusters. */
+  certs(): CertsEntry[] {
+    const out: CertsEntry[] = [];
+    for (const l of this.#listeners.values())
+      for (const chain of l.filterChains) {
+        const f = chain.transportSocketFactory;
+        if (f instanceof TlsDownstreamFactory) out.push(certsEntry(f.context));
+      }
+    for (const name of this.clusterManager.names())
+      for (const ctx of this.clusterManager.get(name)?.info.transportSockets.tlsContexts ?? [])
+        out.push(certsEntry(ctx));
+    return out;
+  }
+
   listeners(): ListenerStatus[] {
     return [...this.#listeners.values()].map((l) => ({ name: l.name, localAddress: l.address }));
   }
@@ -196,6 +218,7 @@ export class Worker {
     await Promise.all([...this.#listeners.values()].map((l) => l.waitForConnections(drainMs)));
     this.#listeners.clear();
     this.clusterManager.destroy();
+    this.secrets.close();
     const hooks = this.#shutdownHooks.splice(0).map(async (fn) => fn());
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
@@ -246,5 +269,10 @@ export async function handleWorkerCall(w: Worker, req: WorkerOperation): Promise
       return w.updateListenerRoutes(req.name, req.routeConfig);
     case 'update_hosts':
       return w.updateClusterHosts(req.name, req.assignment);
+    case 'certs':
+      return w.certs();
+    case 'update_secrets':
+      for (const s of req.secrets) w.secrets.updateDynamic(s);
+      return null;
   }
 }

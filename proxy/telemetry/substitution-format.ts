@@ -252,6 +252,57 @@ function simpleOperator(name: string): FieldWriter | null {
     case 'START_TIME':
       return isoStart;
     default:
+      return tlsOperator(name);
+  }
+}
+
+/** Joined as Envoy prints a list (`a,b`), null (`-`) when empty or not TLS. */
+const list = (v: readonly string[] | undefined): string | null =>
+  v === undefined || v.length === 0 ? null : v.join(',');
+const text = (v: string | undefined): string | null => (v === undefined || v === '' ? null : v);
+
+/** The TLS operators: `-` over raw TCP, read from the connection's SslConnectionInfo otherwise. */
+function tlsOperator(name: string): FieldWriter | null {
+  switch (name) {
+    case 'DOWNSTREAM_PEER_URI_SAN':
+      return (i) => list(i.downstreamSsl?.uriSanPeerCertificate);
+    case 'DOWNSTREAM_LOCAL_URI_SAN':
+      return (i) => list(i.downstreamSsl?.uriSanLocalCertificate);
+    case 'DOWNSTREAM_PEER_DNS_SAN':
+      return (i) => list(i.downstreamSsl?.dnsSansPeerCertificate);
+    case 'DOWNSTREAM_LOCAL_DNS_SAN':
+      return (i) => list(i.downstreamSsl?.dnsSansLocalCertificate);
+    case 'DOWNSTREAM_PEER_SUBJECT':
+      return (i) => text(i.downstreamSsl?.subjectPeerCertificate);
+    case 'DOWNSTREAM_LOCAL_SUBJECT':
+      return (i) => text(i.downstreamSsl?.subjectLocalCertificate);
+    case 'DOWNSTREAM_PEER_ISSUER':
+      return (i) => text(i.downstreamSsl?.issuerPeerCertificate);
+    case 'DOWNSTREAM_PEER_SERIAL':
+      return (i) => text(i.downstreamSsl?.serialNumberPeerCertificate);
+    case 'DOWNSTREAM_PEER_FINGERPRINT_256':
+      return (i) => text(i.downstreamSsl?.sha256PeerCertificateDigest);
+    case 'DOWNSTREAM_PEER_CERT':
+      return (i) => text(i.downstreamSsl?.urlEncodedPemEncodedPeerCertificate);
+    case 'DOWNSTREAM_TLS_VERSION':
+      return (i) => text(i.downstreamSsl?.tlsVersion);
+    case 'DOWNSTREAM_TLS_CIPHER':
+      return (i) => text(i.downstreamSsl?.ciphersuiteString);
+    case 'REQUESTED_SERVER_NAME':
+      return (i) => text(i.downstreamSsl?.sni);
+    case 'UPSTREAM_TLS_VERSION':
+      return (i) => text(i.upstreamSsl?.tlsVersion);
+    case 'UPSTREAM_TLS_CIPHER':
+      return (i) => text(i.upstreamSsl?.ciphersuiteString);
+    case 'UPSTREAM_PEER_URI_SAN':
+      return (i) => list(i.upstreamSsl?.uriSanPeerCertificate);
+    case 'UPSTREAM_PEER_SUBJECT':
+      return (i) => text(i.upstreamSsl?.subjectPeerCertificate);
+    case 'UPSTREAM_PEER_ISSUER':
+      return (i) => text(i.upstreamSsl?.issuerPeerCertificate);
+    case 'UPSTREAM_LOCAL_URI_SAN':
+      return (i) => list(i.upstreamSsl?.uriSanLocalCertificate);
+    default:
       return null;
   }
 }

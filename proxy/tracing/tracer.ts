@@ -6,7 +6,7 @@
 // propagated downstream instead of being lost. Attribute values are only read at finish,
 // from StreamInfo, straight into the export batch as OTLP protobuf (no attribute object).
 import type { SpanKind } from '@opentelemetry/api';
-import type { Span, StreamInfo, UpstreamAttemptInfo } from '../core/stream-info.js';
+import type { HttpProtocol, Span, StreamInfo, UpstreamAttemptInfo } from '../core/stream-info.js';
 import { formatResponseFlags } from '../core/stream-info.js';
 import { grpcServiceMethod, isGrpcRequest, streamGrpcStatus } from '../core/grpc/common.js';
 import { newSpanId, newTraceId } from './ids.js';
@@ -91,6 +91,22 @@ const K_RPC_GRPC_STATUS = attributeKey('rpc.grpc.status_code');
  * UNAVAILABLE, DATA_LOSS), not on the caller's mistakes.
  */
 const GRPC_SERVER_ERRORS: ReadonlySet<number> = new Set([2, 4, 12, 13, 14, 15]);
+
+// The protocol the request arrived on (OpenTelemetry's network.protocol.*; rpc.system for
+// gRPC), encoded once: the service graph marks each edge with its server's protocol.
+const PROTOCOL_ATTRIBUTES: Record<HttpProtocol, Uint8Array> = {
+  'HTTP/1.0': protocolAttributes('1.0'),
+  'HTTP/1.1': protocolAttributes('1.1'),
+  'HTTP/2': protocolAttributes('2'),
+};
+const GRPC_ATTRIBUTE = constantStringAttribute(attributeKey('rpc.system'), 'grpc');
+
+function protocolAttributes(version: string): Uint8Array {
+  return Buffer.concat([
+    constantStringAttribute(attributeKey('network.protocol.name'), 'http'),
+    constantStringAttribute(attributeKey('network.protocol.version'), version),
+  ]);
+}
 
 // Span times in microseconds (and below): Date.now() and StreamInfo.startTime are whole
 // milliseconds, so spans are timed on the monotonic clock from the same origin as the wall
@@ -228,6 +244,7 @@ class StreamSpan implements Span {
       if (authority !== undefined) stringAttribute(w, K_SERVER_ADDRESS, hostOf(authority));
       const ua = req.get('user-agent');
       if (ua !== undefined) stringAttribute(w, K_USER_AGENT, ua);
+      if (req.get('content-type')?.startsWith('application/grpc') === true) w.append(GRPC_ATTRIBUTE);
       for (const t of shared.customTags) {
         if (t.kind === 'literal') w.append(t.attribute);
         else stringAttribute(w, t.key, req.get(t.name) ?? t.defaultValue);
@@ -246,6 +263,7 @@ class StreamSpan implements Span {
       }
     }
     if (code > 0) numberAttribute(w, K_STATUS_CODE, code);
+    w.append(PROTOCOL_ATTRIBUTES[info.protocol]);
     stringAttribute(w, K_PEER_ADDRESS, info.downstreamRemoteAddress);
     const cluster = attempt !== null ? attempt.cluster : info.upstreamCluster;
     if (cluster !== null && cluster !== '') {

@@ -3,6 +3,7 @@
 // worker or N forked ones), validated with the same schemas as a static bootstrap.
 import type { ClusterConfig, ClusterLoadAssignment, ListenerConfig, RouteConfiguration } from '../api/schema.js';
 import type { Scope } from '../stats/types.js';
+import type { SecretConfig } from '../api/tls.js';
 import { XdsClient } from './client.js';
 import type { DynamicResources } from '../api/config-source.js';
 import type { JsonMap } from './proto/codec.js';
@@ -16,6 +17,7 @@ export interface XdsTarget {
   applyListener(config: ListenerConfig): Promise<void>;
   removeListener(name: string): Promise<void>;
   updateListenerRoutes(listenerName: string, routeConfig: RouteConfiguration): Promise<void>;
+  updateSecrets(secrets: SecretConfig[]): Promise<void>;
 }
 
 export interface AttachXdsOptions {
@@ -64,6 +66,9 @@ export function attachXds(o: AttachXdsOptions): XdsClient {
       async applyListeners(upserts, removals) {
         for (const l of upserts) await o.target.applyListener(proxyResourceValidator.parseListener(l));
         for (const n of removals) await o.target.removeListener(n);
+      },
+      async applySecrets(secrets) {
+        await o.target.updateSecrets(secrets.map((s) => proxyResourceValidator.parseSecret(s)));
       },
       async applyRoutes(updates) {
         for (const u of updates)

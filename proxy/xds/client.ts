@@ -27,6 +27,7 @@ export const TYPE_URLS = {
   routes: 'type.googleapis.com/envoy.config.route.v3.RouteConfiguration',
   clusters: 'type.googleapis.com/envoy.config.cluster.v3.Cluster',
   endpoints: 'type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment',
+  secrets: 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret',
 } as const;
 export type XdsKind = keyof typeof TYPE_URLS;
 
@@ -43,6 +44,8 @@ export interface ResourceValidator {
   /** A listener with its RDS reference replaced by an inline route_config. */
   listener(inlinedForm: JsonMap): string[];
   routeConfiguration(rc: JsonMap): string[];
+  /** An SDS Secret: its schema and its material (certificate and key load and match, CA parses). */
+  secret?(s: JsonMap): string[];
 }
 
 /** Receives complete, validated, warmed changes. A thrown error rejects the update (NACK). */
@@ -53,6 +56,8 @@ export interface XdsApplier {
   applyListeners(upserts: JsonMap[], removals: string[]): Promise<void>;
   /** A route configuration changed for listeners already active. */
   applyRoutes(updates: Array<{ listenerName: string; routeConfig: JsonMap }>): Promise<void>;
+  /** SDS secrets (already checked) for the TLS contexts that subscribed to them over ADS. */
+  applySecrets?(secrets: JsonMap[]): Promise<void>;
 }
 
 export interface XdsClientOptions {
@@ -138,6 +143,26 @@ function serialized(resources: Map<string, JsonMap>): Map<string, string> {
   return out;
 }
 
+/** Names of `*_sds_secret_config` entries with `sds_config.ads`, anywhere in a resource. */
+function collectAdsSecretNames(v: unknown, out: Set<string>): void {
+  if (Array.isArray(v)) {
+    for (const x of v) collectAdsSecretNames(x, out);
+    return;
+  }
+  if (!isObject(v)) return;
+  for (const [k, x] of Object.entries(v)) {
+    if (k === 'tls_certificate_sds_secret_configs' && Array.isArray(x)) {
+      for (const ref of x) if (isObject(ref) && isAdsRef(ref)) out.add(ref.name as string);
+    } else if (k === 'validation_context_sds_secret_config' && isObject(x) && isAdsRef(x)) {
+      out.add(x.name as string);
+    } else collectAdsSecretNames(x, out);
+  }
+}
+
+function isAdsRef(ref: JsonMap): boolean {
+  return typeof ref.name === 'string' && isObject(ref.sds_config) && ref.sds_config.ads !== undefined;
+}
+
 function withoutType(r: JsonMap): JsonMap {
   const { '@type': _t, ...rest } = r;
   return rest;
@@ -207,6 +232,7 @@ export class XdsClient {
       endpoints: kindState('cluster_manager.eds'),
       listeners: kindState('listener_manager.lds'),
       routes: kindState('listener_manager.rds'),
+      secrets: kindState('sds'),
     };
   }
 
@@ -303,7 +329,7 @@ export class XdsClient {
     return {
       onResponse: (r) => this.#enqueue(() => this.#onResponse(r)),
       onStreamStart: () => {
-        for (const kind of ['clusters', 'endpoints', 'listeners', 'routes'] as const) {
+        for (const kind of ['clusters', 'endpoints', 'listeners', 'routes', 'secrets'] as const) {
           const st = this.#kinds[kind];
           if (!st.subscribed || st.transport !== this.#transports.get(key)) continue;
           // Nonces belong to a stream: a new stream starts with none, and the version held.
@@ -368,6 +394,8 @@ export class XdsClient {
     st.lastNonce = r.nonce;
     const parsed = this.#parse(kind, r);
     if (typeof parsed === 'string') return this.#nack(kind, r, parsed, r.resources);
+    if (kind === 'secrets') return this.#onSecrets(r, parsed);
+    if (kind === 'clusters' || kind === 'listeners') this.#subscribeSecrets(kind, parsed);
     if (kind === 'clusters') return this.#onClusters(r, parsed);
     if (kind === 'endpoints') return this.#onEndpoints(r, parsed);
     if (kind === 'listeners') return this.#onListeners(r, parsed);
@@ -414,6 +442,48 @@ export class XdsClient {
     st.error = undefined;
     st.success.inc();
     this.#request(kind, { nonce });
+  }
+
+  // ---- SDS --------------------------------------------------------------------------
+
+  /** ADS secret names each of the latest LDS and CDS responses refers to. */
+  readonly #secretRefs = { clusters: new Set<string>(), listeners: new Set<string>() };
+
+  /**
+   * Subscribes to the secrets listeners and clusters name with `sds_config: { ads: {} }` (as
+   * Envoy's SDS subscriptions follow the TLS contexts that use them). Not part of warming: a TLS
+   * context without its secret refuses connections until it arrives.
+   */
+  #subscribeSecrets(kind: 'clusters' | 'listeners', resources: Map<string, JsonMap>): void {
+    const names = new Set<string>();
+    for (const r of resources.values()) collectAdsSecretNames(r, names);
+    this.#secretRefs[kind] = names;
+    const all = [...new Set([...this.#secretRefs.clusters, ...this.#secretRefs.listeners])].sort();
+    const st = this.#kinds.secrets;
+    if (all.length === 0 && !st.subscribed) return;
+    if (st.subscribed && same(all, st.names)) return;
+    if (this.#o.dynamicResources.ads_config === undefined) return;
+    this.#subscribe('secrets', { ads: {} }, all);
+  }
+
+  async #onSecrets(r: DiscoveryResponseJson, all: Map<string, JsonMap>): Promise<void> {
+    const problems: string[] = [];
+    const good: JsonMap[] = [];
+    const refused: JsonMap[] = [];
+    for (const [name, s] of all) {
+      const errs = this.#o.validator.secret?.(s) ?? [];
+      for (const e of errs) problems.push(`${name}: ${e}`);
+      if (errs.length > 0) refused.push(s);
+      else good.push(s);
+    }
+    try {
+      if (good.length > 0) await this.#o.applier.applySecrets?.(good);
+    } catch (err) {
+      return this.#nack('secrets', r, (err as Error).message, good);
+    }
+    // A refused secret is NACKed with what is wrong; its last good version stays in use.
+    if (refused.length > 0) this.#nack('secrets', r, problems.join('; '), refused);
+    else this.#ack('secrets', r.version_info, r.nonce);
   }
 
   // ---- CDS / EDS --------------------------------------------------------------------
@@ -893,6 +963,7 @@ export class XdsClient {
       endpoints: this.#kinds.endpoints.acceptedVersion,
       listeners: this.#kinds.listeners.acceptedVersion,
       routes: this.#kinds.routes.acceptedVersion,
+      secrets: this.#kinds.secrets.acceptedVersion,
     };
   }
 

@@ -7,6 +7,7 @@
 import protobuf from 'protobufjs';
 import { describe, expect, it } from 'vitest';
 import { bootstrapSchema } from '../../proxy/api/schema.js';
+import { downstreamTlsContextSchema, upstreamTlsContextSchema } from '../../proxy/api/tls.js';
 import { registries } from '../../proxy/core/extension-points.js';
 import '../../proxy/extensions/index.js';
 import '../../proxy/telemetry/index.js';
@@ -207,6 +208,15 @@ describe('meshscope’s config schemas against Envoy’s real messages', () => {
           walk(ext?.configSchema, type, `${name}: `, w);
         }
       }
+    }
+    // Transport sockets' typed_config (an Any in the bootstrap walk) against their own messages.
+    const tlsSchemas: Array<[string, unknown]> = [
+      ['envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext', downstreamTlsContextSchema],
+      ['envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext', upstreamTlsContextSchema],
+    ];
+    for (const [typeName, schema] of tlsSchemas) {
+      w.seen.clear();
+      walk(schema, root.lookupType(typeName), `${typeName}: `, w);
     }
     const unexpected = w.out.filter((p) => !Object.keys(KNOWN).some((k) => p.startsWith(k)));
     expect(unexpected).toEqual([]);

@@ -250,6 +250,7 @@ class SecureLookingTransport implements TransportSocket {
   readonly scheme = 'https' as const;
   readonly applicationProtocol = 'http/1.1';
   readonly requestedServerName = 'svc.local';
+  readonly ssl = null;
   readonly stream: Socket;
   readonly remoteAddress: string;
   readonly remotePort: number;
@@ -298,6 +299,8 @@ const HCM_SETTINGS: HcmSettings = {
     initialConnectionWindowSize: 65535,
     maxRequestHeadersBytes: 8192,
     maxHeadersCount: 50,
+    maxConsecutiveInboundFramesWithEmptyPayload: 1,
+    maxInboundPriorityFramesPerStream: 100,
   },
 };
 

@@ -8,6 +8,7 @@ import type { RequestDecoder, ResponseEncoder, ServerConnection } from './codec/
 import { HeaderMap } from './headers.js';
 import { httpDate } from './date.js';
 import { mutateRequestHeaders, normalizeRequestPath, removeHopByHopRequestHeaders } from './header-utility.js';
+import { mutateXfcc, SANITIZE } from './xfcc.js';
 import type { StreamFilter, StreamFilterCallbacks } from './filter.js';
 import { FilterManager, type FilterManagerCallbacks } from './filter-manager.js';
 import type { ConnectionManagerConfig } from './conn-manager-config.js';
@@ -140,6 +141,7 @@ export class ActiveStream implements RequestDecoder, StreamFilterCallbacks, Filt
       conn.localPort,
     );
     this.streamInfo.protocol = encoder.protocol;
+    this.streamInfo.downstreamSsl = conn.transport.ssl;
     this.upgradeType = encoder.upgradeType;
     this.#filterManager = new FilterManager(this, conn.hcm.settings.bufferLimitBytes);
   }
@@ -177,6 +179,7 @@ export class ActiveStream implements RequestDecoder, StreamFilterCallbacks, Filt
     }
 
     mutateRequestHeaders(h, this.conn.remoteAddress, this.conn.transport.scheme, s, this.streamInfo);
+    mutateXfcc(h, this.streamInfo.downstreamSsl, s.xfcc ?? SANITIZE);
     // Routes are resolved as the headers arrive only where some route limits stream duration.
     if (hcm.routeTable.hasStreamDuration) this.route();
 

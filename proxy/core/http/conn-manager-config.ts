@@ -6,6 +6,7 @@ import type { HcmStats } from './hcm-stats.js';
 import type { RouteTable } from '../router/route-table.js';
 import type { AccessLogger, Tracer } from '../extension-points.js';
 import type { Http2Settings } from './codec/http2/server-connection.js';
+import type { XfccSettings } from './xfcc.js';
 
 /** The HCM's `codec_type`: AUTO tells HTTP/2 by its client preface, HTTP1 and HTTP2 force one. */
 export type CodecType = 'AUTO' | 'HTTP1' | 'HTTP2';
@@ -17,6 +18,8 @@ export interface HcmSettings {
   readonly useRemoteAddress: boolean;
   readonly xffNumTrustedHops: number;
   readonly skipXffAppend: boolean;
+  /** `forward_client_cert_details` and `set_current_client_cert_details` (x-forwarded-client-cert); absent = SANITIZE. */
+  readonly xfcc?: XfccSettings;
   /** `add_user_agent`: the local service cluster and node, told to the upstream; null when off. */
   readonly userAgent: { readonly cluster: string; readonly node: string } | null;
   readonly serverName: string;

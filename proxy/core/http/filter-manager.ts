@@ -86,9 +86,14 @@ export class FilterManager {
 
   decodeData(data: Buffer, endStream: boolean): void {
     if (this.#decoderStoppedAt !== -1) {
+      const stopped = this.filters[this.#decoderStoppedAt]!.decoder;
       (this.#bufferedBody ??= []).push(data);
       this.#bufferedBytes += data.length;
       if (endStream) this.#bufferedEnd = true;
+      if (!this.#decodedHeaders && stopped?.onBufferedData !== undefined) {
+        stopped.onBufferedData(data, endStream);
+        if (this.#decoderStoppedAt === -1 || this.#stream.destroyed) return;
+      }
       if (this.#bufferedBytes > this.#bufferLimitBytes && this.#readDisabledByStream === 0) {
         this.#readDisabledByStream++;
         this.#stream.readDisable(true);

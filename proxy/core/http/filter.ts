@@ -21,6 +21,13 @@ export type FilterDataResult = FilterDataStatus | Buffer;
 export interface StreamDecoderFilter {
   decodeHeaders(headers: HeaderMap, endStream: boolean): FilterHeadersStatus;
   decodeData(data: Buffer, endStream: boolean): FilterDataResult;
+  /**
+   * Body bytes that arrived while this filter holds iteration from its decodeHeaders: the
+   * manager buffers them for the filters after it and shows them here, so a filter that decides
+   * on the body (ext_authz's with_request_body) can wait for it; it may continueDecoding() from
+   * here. (Envoy calls the stopped filter's decodeData; here that stays for resumed iteration.)
+   */
+  onBufferedData?(data: Buffer, endStream: boolean): void;
   /** The downstream connection's write buffer went above (true) or back below (false) its limit. */
   onDownstreamWatermark?(above: boolean): void;
   /** The stream ended (completed or reset); release timers and upstream resources. */

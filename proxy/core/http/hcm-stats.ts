@@ -1,6 +1,6 @@
 // `http.<stat_prefix>.*` stats of one connection manager, looked up once at config time.
 import type { Counter, Gauge, Histogram, Scope } from '../../stats/types.js';
-import { Http2CodecStats } from './codec/http2/server-connection.js';
+import { Http2CodecStats } from './codec/http2/protocol-constraints.js';
 
 export class HcmStats {
   readonly downstream_cx_total: Counter;
@@ -57,7 +57,7 @@ export class HcmStats {
     this.downstream_rq_total = s.counter('downstream_rq_total');
     this.downstream_rq_http1_total = s.counter('downstream_rq_http1_total');
     this.downstream_rq_http2_total = s.counter('downstream_rq_http2_total');
-    this.http2 = new Http2CodecStats(root);
+    this.http2 = new Http2CodecStats(root, s);
     this.downstream_rq_active = s.gauge('downstream_rq_active');
     this.downstream_rq_completed = s.counter('downstream_rq_completed');
     this.downstream_rq_rx_reset = s.counter('downstream_rq_rx_reset');

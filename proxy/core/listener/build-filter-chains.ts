@@ -2,6 +2,7 @@
 // validated config: every network filter of every chain in order (the schema has checked that
 // exactly the last one is terminal), `default_filter_chain` as the fallback.
 import type { ListenerConfig } from '../../api/schema.js';
+import type { Scope } from '../../stats/types.js';
 import { durationMs } from '../../api/duration.js';
 import {
   type ExtensionContext,
@@ -13,6 +14,8 @@ import {
   registries,
 } from '../extension-points.js';
 import { FilterChain } from './filter-chain.js';
+import { downstreamTransportSocketFactory } from '../network/transport-socket-factories.js';
+import { listenerName } from './listener.js';
 import { FilterChainMatcher } from './filter-chain-matcher.js';
 import type { ListenerFilterChains } from './listener.js';
 
@@ -26,8 +29,12 @@ export function buildFilterChains(
   networkContext: NetworkFilterContext,
   listenerContext: ExtensionContext,
 ): ListenerFilterChains {
+  const where = `listener '${listenerName(config)}'`;
+  // Envoy's listener.<address>.ssl.* (the configured port: an ephemeral one is known only once bound).
+  const a = config.address.socket_address;
+  const scope = networkContext.stats.scope(`listener.${config.stat_prefix ?? `${a.address}_${a.port_value}`}`);
   const entries = config.filter_chains.map((c, i) => ({
-    chain: buildChain(c, c.name ?? `filter_chains[${i}]`, networkContext),
+    chain: buildChain(c, c.name ?? `filter_chains[${i}]`, `${where}.filter_chains[${i}]`, networkContext, scope),
     match: c.filter_chain_match,
   }));
   const fallback =
@@ -36,7 +43,9 @@ export function buildFilterChains(
       : buildChain(
           config.default_filter_chain,
           config.default_filter_chain.name ?? 'default_filter_chain',
+          `${where}.default_filter_chain`,
           networkContext,
+          scope,
         );
   const listenerFilters: ListenerFilter[] = (config.listener_filters ?? []).map((f) =>
     registries.listenerFilters
@@ -57,7 +66,13 @@ export function buildFilterChains(
   };
 }
 
-function buildChain(chain: ChainConfig, name: string, context: NetworkFilterContext): FilterChain {
+function buildChain(
+  chain: ChainConfig,
+  name: string,
+  field: string,
+  context: NetworkFilterContext,
+  scope: Scope,
+): FilterChain {
   const readFilters: NetworkReadFilter[] = [];
   let terminal: NetworkFilter | null = null;
   for (const f of chain.filters) {
@@ -68,5 +83,11 @@ function buildChain(chain: ChainConfig, name: string, context: NetworkFilterCont
     else terminal = product;
   }
   // The schema refuses a chain whose last filter is not terminal, or with a terminal one earlier.
-  return new FilterChain(name, readFilters, terminal!);
+  const transport = downstreamTransportSocketFactory(
+    chain.transport_socket,
+    `${field}.transport_socket`,
+    context,
+    scope,
+  );
+  return new FilterChain(name, readFilters, terminal!, transport);
 }

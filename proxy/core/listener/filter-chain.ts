@@ -11,7 +11,7 @@ export class FilterChain {
   readonly name: string;
   readonly readFilters: readonly NetworkReadFilter[];
   readonly terminal: NetworkFilter;
-  /** The chain's `transport_socket` (raw TCP until TLS transport sockets exist). */
+  /** The chain's `transport_socket`: raw TCP, or TLS. */
   readonly transportSocketFactory: DownstreamTransportSocketFactory;
 
   constructor(
@@ -31,10 +31,11 @@ export class FilterChain {
    * terminal filter is the seam between the listener and the HTTP connection manager.
    */
   newConnection(socket: Socket, listener: ListenerInfo): DownstreamConnection {
+    const transport = this.transportSocketFactory.createTransportSocket(socket);
     for (const filter of this.readFilters) {
-      if (filter.onNewConnection(socket, listener) === 'stop') return new RefusedConnection(socket);
+      if (filter.onNewConnection(transport, listener) === 'stop') return new RefusedConnection(transport.stream);
     }
-    return this.terminal.onNewConnection(this.transportSocketFactory.createTransportSocket(socket), listener);
+    return this.terminal.onNewConnection(transport, listener);
   }
 }
 

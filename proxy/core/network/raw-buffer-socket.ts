@@ -21,6 +21,7 @@ export class RawBufferSocket implements TransportSocket {
   readonly scheme = 'http' as const;
   readonly applicationProtocol = '';
   readonly requestedServerName = '';
+  readonly ssl = null;
   readonly stream: Socket;
   remoteAddress: string;
   remotePort: number;

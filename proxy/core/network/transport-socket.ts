@@ -1,6 +1,6 @@
 // Envoy's transport socket: the layer between a connection's bytes on the wire and what runs on
-// it (an HTTP codec, later tcp_proxy). Raw TCP now (`envoy.transport_sockets.raw_buffer`), TLS
-// later; this is the only place that creates or wraps net/tls sockets.
+// it (an HTTP codec, tcp_proxy): raw TCP (`envoy.transport_sockets.raw_buffer`) or TLS
+// (`envoy.transport_sockets.tls`); this is the only place that creates or wraps net/tls sockets.
 //
 // What it hands upward is the native stream itself (a net.Socket, or a tls.TLSSocket, which
 // extends it), never a JavaScript Duplex around it: node:http2 and the HTTP/1 codec read and
@@ -8,6 +8,9 @@
 // that copies every chunk through JavaScript. Codecs and pools type the stream as
 // `NativeStream`, take it from a TransportSocket and never create one themselves.
 import type { Socket } from 'node:net';
+import type { SslConnectionInfo } from './ssl-connection-info.js';
+
+export type { SslConnectionInfo } from './ssl-connection-info.js';
 
 /** The stream codecs read and write: a net.Socket, or a tls.TLSSocket (a subclass). */
 export type NativeStream = Socket;
@@ -32,6 +35,11 @@ export interface TransportSocket extends ConnectionAddresses {
   readonly applicationProtocol: string;
   /** The TLS server name (SNI) the peer asked for, '' when none. */
   readonly requestedServerName: string;
+  /**
+   * The TLS facts of the connection (peer identity, version, cipher), valid once `onConnected`
+   * has fired; null over raw TCP. RBAC, access logs, XFCC and istio.stats read identity here.
+   */
+  readonly ssl: SslConnectionInfo | null;
   /** The native stream the codec reads and writes. */
   readonly stream: NativeStream;
   /**

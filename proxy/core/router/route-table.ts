@@ -7,10 +7,8 @@ import type {
   HashPolicy,
   HeaderMatcher,
   HeaderValueOption,
-  RegexMatcher,
   RouteConfiguration,
   RouteConfigEntry,
-  StringMatcher,
   VirtualHostConfig,
 } from '../../api/schema.js';
 import { unwrap } from '../../api/schema.js';
@@ -24,33 +22,9 @@ import { compileMirrorPolicies, type RequestMirrorPolicy } from '../upstream/req
 import type { Runtime, RuntimeFractionalPercent } from '../../runtime/index.js';
 
 /** Envoy wraps RE2 patterns as full matches. */
-export function compileRegex(m: RegexMatcher, flags = ''): RegExp {
-  return new RegExp(`^(?:${m.regex})$`, flags);
-}
+import { compileRegex, compileStringMatcher, type StringPredicate } from '../matchers/string-matcher.js';
 
-type StringPredicate = (value: string) => boolean;
-
-export function compileStringMatcher(m: StringMatcher): StringPredicate {
-  const ic = m.ignore_case === true;
-  if (m.safe_regex !== undefined) {
-    const re = compileRegex(m.safe_regex);
-    return (v) => re.test(v);
-  }
-  if (m.exact !== undefined) {
-    const e = ic ? m.exact.toLowerCase() : m.exact;
-    return ic ? (v) => v.toLowerCase() === e : (v) => v === e;
-  }
-  if (m.prefix !== undefined) {
-    const p = ic ? m.prefix.toLowerCase() : m.prefix;
-    return ic ? (v) => v.toLowerCase().startsWith(p) : (v) => v.startsWith(p);
-  }
-  if (m.suffix !== undefined) {
-    const s = ic ? m.suffix.toLowerCase() : m.suffix;
-    return ic ? (v) => v.toLowerCase().endsWith(s) : (v) => v.endsWith(s);
-  }
-  const c = ic ? m.contains!.toLowerCase() : m.contains!;
-  return ic ? (v) => v.toLowerCase().includes(c) : (v) => v.includes(c);
-}
+export { compileRegex, compileStringMatcher };
 
 export interface CompiledHeaderMatcher {
   readonly name: string;

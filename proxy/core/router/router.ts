@@ -428,6 +428,7 @@ export class RouterFilter implements StreamDecoderFilter, AttemptOwner {
     // With split_external_local_origin_errors, a connection that works resets the local-origin streak.
     this.#cluster!.resilience?.outlier?.putResult(attempt.host, 'local_origin_connect_success');
     const cb = this.#cb;
+    cb.streamInfo.upstreamSsl = attempt.encoder?.transport?.ssl ?? null;
     const headers = cb.requestHeaders;
     const span = cb.streamInfo.activeSpan;
     if (span !== null) {

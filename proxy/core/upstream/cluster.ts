@@ -14,6 +14,8 @@ import type { Http2ClientSettings } from '../http/codec/http2/client-connection.
 import { LoadBalancer, type LbSettings } from './load-balancer.js';
 import type { ClusterResilience } from './cluster-resilience.js';
 import { ZoneRoutingPlan, type ZoneAwareContext } from './zone-aware.js';
+import type { SecretManager } from '../network/tls/secret-manager.js';
+import { UpstreamTransportSockets } from '../network/transport-socket-factories.js';
 
 export class ClusterStats {
   readonly upstream_rq_total: Counter;
@@ -148,11 +150,22 @@ export class ClusterInfo {
   /** use_downstream_protocol_config: upstream requests keep the downstream's protocol. */
   readonly useDownstreamProtocol: boolean;
 
-  constructor(cfg: ClusterConfig, stats: Scope, addedViaApi: boolean) {
+  /** The cluster's transport sockets (raw TCP, or TLS per transport_socket / transport_socket_matches). */
+  readonly transportSockets: UpstreamTransportSockets;
+
+  constructor(cfg: ClusterConfig, stats: Scope, addedViaApi: boolean, secrets?: SecretManager) {
     this.name = cfg.name;
     this.config = cfg;
     this.addedViaApi = addedViaApi;
-    this.stats = new ClusterStats(stats.scope(`cluster.${cfg.name}`));
+    const scope = stats.scope(`cluster.${cfg.name}`);
+    this.stats = new ClusterStats(scope);
+    this.transportSockets = new UpstreamTransportSockets(
+      cfg.transport_socket,
+      cfg.transport_socket_matches,
+      `cluster '${cfg.name}'`,
+      secrets,
+      scope,
+    );
     this.resources = new ResourceManager(cfg);
     this.highResources = new ResourceManager(cfg, 'HIGH');
     this.connectTimeoutMs = durationMs(cfg.connect_timeout, 5000);
@@ -249,9 +262,13 @@ export class Cluster {
       }
       const host = new Host(d, () => this.#rebuild());
       const h2 = this.info.http2;
-      if (h2 === null || this.info.useDownstreamProtocol) host.pool = new Http1ConnPool(host, this.info);
-      else host.pool = new Http2ConnPool(host, this.info, h2);
-      if (h2 !== null && this.info.useDownstreamProtocol) host.http2Pool = new Http2ConnPool(host, this.info, h2);
+      const sockets = this.info.transportSockets;
+      const match = d.transportSocketMatch;
+      if (h2 === null || this.info.useDownstreamProtocol)
+        host.pool = new Http1ConnPool(host, this.info, sockets.factoryFor(match, false));
+      else host.pool = new Http2ConnPool(host, this.info, h2, sockets.factoryFor(match, true));
+      if (h2 !== null && this.info.useDownstreamProtocol)
+        host.http2Pool = new Http2ConnPool(host, this.info, h2, sockets.factoryFor(match, true));
       next.push(host);
     }
     for (const removed of old.values()) removed.drainPools();

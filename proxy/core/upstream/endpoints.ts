@@ -32,6 +32,7 @@ export function endpointSpecs(la: ClusterLoadAssignment | undefined): EndpointSp
           locality,
           localityWeight: unwrap(group.load_balancing_weight, 1),
           healthStatus: e.health_status ?? 'UNKNOWN',
+          transportSocketMatch: e.metadata?.filter_metadata?.['envoy.transport_socket_match'],
           healthCheck:
             hc === undefined
               ? undefined

@@ -14,6 +14,8 @@ export interface HostDescription {
   readonly localityWeight: number;
   /** EDS-style health status from the config. */
   readonly healthStatus: 'UNKNOWN' | 'HEALTHY' | 'UNHEALTHY' | 'DRAINING' | 'TIMEOUT' | 'DEGRADED';
+  /** The endpoint's `envoy.transport_socket_match` metadata: which of the cluster's transport_socket_matches it takes. */
+  readonly transportSocketMatch?: Readonly<Record<string, unknown>>;
   /** `endpoint.health_check_config`: another port (0: the serving one), a Host header, or none at all. */
   readonly healthCheck?: { readonly port: number; readonly hostname: string; readonly disabled: boolean };
 }

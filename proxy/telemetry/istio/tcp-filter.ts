@@ -69,8 +69,13 @@ registries.networkFilters.register(
       const intervalMs = configured > 0 ? configured : DEFAULT_TCP_REPORTING_MS;
       return {
         terminal: false,
-        onNewConnection(socket, listener) {
-          new TcpConnectionReporter(metrics, socket, connectionStreamInfo(socket, listener.name), intervalMs);
+        onNewConnection(transport, listener) {
+          new TcpConnectionReporter(
+            metrics,
+            transport.stream,
+            connectionStreamInfo(transport, listener.name),
+            intervalMs,
+          );
           return 'continue';
         },
       };

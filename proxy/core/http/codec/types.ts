@@ -6,6 +6,7 @@
 // these interfaces only; the connection manager, filters, router and pools see header maps with
 // pseudo-headers (`:method`, `:path`, `:authority`, `:scheme`, `:status`) and body slices.
 import type { HeaderMap } from '../headers.js';
+import type { TransportSocket } from '../../network/transport-socket.js';
 import type { HttpProtocol } from '../../stream-info.js';
 
 /** Why a codec refused a message; `status` is what a downstream client gets. */
@@ -122,6 +123,8 @@ export interface ResponseDecoder extends StreamCallbacks {
 
 /** The client side of a stream: writes the request (Envoy's RequestEncoder). */
 export interface RequestEncoder extends StreamEncoder {
+  /** The upstream connection the request goes out on (its TLS facts become %UPSTREAM_TLS_VERSION%...). */
+  readonly transport?: TransportSocket;
   /**
    * The request head from `:method`, `:path`, `:authority` and the other headers; an `upgrade`
    * header makes the body a raw tunnel. Returns false when the write buffer is above its limit.

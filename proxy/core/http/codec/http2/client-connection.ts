@@ -74,6 +74,10 @@ class Http2RequestEncoder implements RequestEncoder {
     this.#decoder = decoder;
   }
 
+  get transport(): TransportSocket {
+    return this.#conn.transport;
+  }
+
   encodeHeaders(headers: HeaderMap, endStream: boolean): boolean {
     let stream: ClientHttp2Stream;
     try {

@@ -9,6 +9,8 @@ import {
   type StreamFilterCallbacks,
 } from '../../../../core/http/filter.js';
 import type { HeaderMap } from '../../../../core/http/headers.js';
+import type { SslConnectionInfo } from '../../../../core/network/ssl-connection-info.js';
+import { ResponseFlag } from '../../../../core/stream-info.js';
 import type { Counter, Scope } from '../../../../stats/types.js';
 import type { RbacConfig } from './config.js';
 import { RbacEngine, type RbacRequest } from './engine.js';
@@ -83,10 +85,18 @@ function requestOf(callbacks: StreamFilterCallbacks, headers: HeaderMap): RbacRe
     directRemoteIp: info.downstreamDirectRemoteAddress,
     localIp: info.downstreamLocalAddress,
     localPort: info.downstreamLocalPort,
-    // Plaintext connections carry no peer identity; TLS transport sockets will fill these in.
-    peerPrincipal: undefined,
-    requestedServerName: '',
+    peerPrincipal: peerPrincipal(info.downstreamSsl),
+    requestedServerName: info.downstreamSsl?.sni ?? '',
   };
+}
+
+/**
+ * Envoy's authenticated principal: the peer certificate's URI SAN, else its DNS SAN, else its
+ * subject; none in plaintext or without a client certificate.
+ */
+function peerPrincipal(ssl: SslConnectionInfo | null): string | undefined {
+  if (ssl === null || !ssl.peerCertificatePresented) return undefined;
+  return ssl.uriSanPeerCertificate[0] ?? ssl.dnsSansPeerCertificate[0] ?? ssl.subjectPeerCertificate;
 }
 
 export class RbacFilter implements StreamFilter, StreamDecoderFilter {
@@ -123,7 +133,7 @@ export class RbacFilter implements StreamFilter, StreamDecoderFilter {
     this.#callbacks.sendLocalReply(
       403,
       'RBAC: access denied',
-      0,
+      ResponseFlag.RbacAccessDenied,
       `rbac_access_denied_matched_policy[${verdict.policy ?? 'none'}]`,
     );
     return FilterHeadersStatus.StopIteration;

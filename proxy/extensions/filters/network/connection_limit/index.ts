@@ -42,7 +42,8 @@ registries.networkFilters.register(
       let count = 0;
       return {
         terminal: false,
-        onNewConnection(socket) {
+        onNewConnection(transport) {
+          const socket = transport.stream;
           if (count >= max) {
             limited.inc();
             if (delayMs > 0) setTimeout(() => socket.destroy(), delayMs).unref();

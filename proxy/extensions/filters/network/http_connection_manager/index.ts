@@ -11,6 +11,7 @@ import {
 } from '../../../../core/extension-points.js';
 import { HCM_TYPE_URL, httpConnectionManagerSchema, unwrap } from '../../../../api/schema.js';
 import { durationMs } from '../../../../api/duration.js';
+import { boolOf } from '../../../../api/tls.js';
 import { HttpConnectionManager, type HcmSettings } from '../../../../core/http/conn-manager.js';
 import { HcmStats } from '../../../../core/http/hcm-stats.js';
 import { RouteTable } from '../../../../core/router/route-table.js';
@@ -36,6 +37,13 @@ registries.networkFilters.register(
         useRemoteAddress: cfg.use_remote_address === true,
         xffNumTrustedHops: cfg.xff_num_trusted_hops ?? 0,
         skipXffAppend: cfg.skip_xff_append === true,
+        xfcc: {
+          mode: cfg.forward_client_cert_details ?? 'SANITIZE',
+          subject: boolOf(cfg.set_current_client_cert_details?.subject, false),
+          cert: cfg.set_current_client_cert_details?.cert === true,
+          dns: cfg.set_current_client_cert_details?.dns === true,
+          uri: cfg.set_current_client_cert_details?.uri === true,
+        },
         userAgent:
           (typeof cfg.add_user_agent === 'object' ? cfg.add_user_agent.value : cfg.add_user_agent) === true
             ? { cluster: context.node.cluster, node: context.node.id }
@@ -62,6 +70,14 @@ registries.networkFilters.register(
           initialConnectionWindowSize: unwrap(cfg.http2_protocol_options?.initial_connection_window_size, 268435456),
           maxRequestHeadersBytes: unwrap(cfg.max_request_headers_kb, 60) * 1024,
           maxHeadersCount: unwrap(cfg.common_http_protocol_options?.max_headers_count, 100),
+          maxConsecutiveInboundFramesWithEmptyPayload: unwrap(
+            cfg.http2_protocol_options?.max_consecutive_inbound_frames_with_empty_payload,
+            1,
+          ),
+          maxInboundPriorityFramesPerStream: unwrap(
+            cfg.http2_protocol_options?.max_inbound_priority_frames_per_stream,
+            100,
+          ),
         },
       };
       const routeTable = new RouteTable(

@@ -2,7 +2,8 @@
 // to a host of an upstream cluster, both ways, with backpressure (filter.ts, one per connection).
 // This module validates the config and builds, once per listener per worker, what every
 // connection shares: the cluster choice, the timeouts, the stats handles and the access loggers.
-import { Socket } from 'node:net';
+import type { Socket } from 'node:net';
+import type { TransportSocket } from '../../../../core/network/transport-socket.js';
 import { z } from 'zod';
 import { defineExtension } from '../../../../core/registry.js';
 import {
@@ -81,10 +82,6 @@ function clusterPicker(config: z.output<typeof tcpProxySchema>): () => string {
  * (proxy/core/network/transport-socket.ts), its native `stream`. The one place tcp_proxy meets
  * that seam; accepting both keeps it working on either side of it.
  */
-function downstreamStream(connection: Socket | { readonly stream: Socket }): Socket {
-  return connection instanceof Socket ? connection : connection.stream;
-}
-
 registries.networkFilters.register(
   defineExtension({
     name: 'envoy.filters.network.tcp_proxy',
@@ -108,8 +105,8 @@ registries.networkFilters.register(
         loggers,
       };
       return {
-        onNewConnection: (connection: Socket | { readonly stream: Socket }, listener) =>
-          new TcpProxySession(shared, downstreamStream(connection), listener),
+        onNewConnection: (connection: Socket | TransportSocket, listener) =>
+          new TcpProxySession(shared, connection, listener),
       };
     },
   }),

@@ -8,7 +8,8 @@
 // both sockets are closed. Then the access loggers get one line with the connection's facts.
 // Node reads nothing from a paused socket, so a client that leaves while paused is noticed when
 // reading resumes (its host drained) or at idle_timeout, not at once as Envoy's epoll would.
-import type { Socket } from 'node:net';
+import { Socket } from 'node:net';
+import type { TransportSocket } from '../../../../core/network/transport-socket.js';
 import type { AccessLogger, DownstreamConnection, ListenerInfo } from '../../../../core/extension-points.js';
 import { connectionStreamInfo, ResponseFlag, type StreamInfo } from '../../../../core/stream-info.js';
 import type { ClusterManager } from '../../../../core/upstream/cluster-manager.js';
@@ -173,10 +174,12 @@ export class TcpProxySession implements DownstreamConnection {
     this.#maybeFinish();
   };
 
-  constructor(config: TcpProxyConfig, downstream: Socket, listener: ListenerInfo) {
+  /** `connection`: the chain's transport socket (its StreamInfo is the connection's), or a bare socket. */
+  constructor(config: TcpProxyConfig, connection: Socket | TransportSocket, listener: ListenerInfo) {
+    const downstream = connection instanceof Socket ? connection : connection.stream;
     this.#config = config;
     this.#downstream = downstream;
-    this.info = connectionStreamInfo(downstream, listener.name);
+    this.info = connectionStreamInfo(connection, listener.name);
     config.stats.downstream_cx_total.inc();
     downstream.on('data', this.#onDownstreamData);
     downstream.on('end', this.#onDownstreamEnd);

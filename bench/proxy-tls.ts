@@ -1,0 +1,174 @@
+// `npm run bench:proxy-tls`: TLS termination, meshscope against nginx, side by side in one run.
+// Same certificate (EC P-256, made with openssl), same upstream (nginx `return 200`), one worker
+// each. Rows: wrk over HTTPS keep-alive through each proxy (goal ≥ 0.5× nginx's requests/s), and
+// new full handshakes per second with `openssl s_time -new` and the same cipher (TLS 1.2
+// ECDHE-ECDSA-AES128-GCM-SHA256; goal ≥ 0.5× nginx). Prints JSON.
+// Knobs: BENCH_SECONDS (default 10), BENCH_CONNECTIONS (50), BENCH_ROUNDS (3).
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  freePort,
+  launch,
+  type Peer,
+  proxyBootstrap,
+  startMeshscope,
+  startNginxUpstream,
+  stopAll,
+  workDir,
+} from './lib/peers.js';
+import { median } from './lib/median.js';
+import { runWrk } from './lib/wrk.js';
+
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const CIPHER = 'ECDHE-ECDSA-AES128-GCM-SHA256';
+
+function makeCertificate(): { cert: string; key: string } {
+  const dir = mkdtempSync(join(workDir, 'tls-'));
+  const cert = join(dir, 'server.crt');
+  const key = join(dir, 'server.key');
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-days',
+      '1',
+      '-keyout',
+      key,
+      '-out',
+      cert,
+      '-subj',
+      '/CN=localhost',
+      '-addext',
+      'subjectAltName=DNS:localhost,IP:127.0.0.1',
+    ],
+    { stdio: 'ignore' },
+  );
+  return { cert, key };
+}
+
+async function startMeshscopeTls(upstreamPort: number, cert: string, key: string): Promise<Peer> {
+  const port = await freePort();
+  const b = proxyBootstrap(port, upstreamPort) as {
+    static_resources: { listeners: Array<{ filter_chains: Array<Record<string, unknown>> }> };
+  };
+  b.static_resources.listeners[0]!.filter_chains[0]!.transport_socket = {
+    name: 'envoy.transport_sockets.tls',
+    typed_config: {
+      '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext',
+      common_tls_context: {
+        tls_certificates: [{ certificate_chain: { filename: cert }, private_key: { filename: key } }],
+        alpn_protocols: ['http/1.1'],
+      },
+    },
+  };
+  return startMeshscope('meshscope-tls-c1', b, port, ['--concurrency', '1']);
+}
+
+async function startNginxTls(upstreamPort: number, cert: string, key: string): Promise<Peer> {
+  const port = await freePort();
+  const dir = mkdtempSync(join(workDir, 'nginx-tls-'));
+  writeFileSync(
+    join(dir, 'nginx.conf'),
+    `daemon off;
+master_process on;
+worker_processes 1;
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log error;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path ${dir}/body; proxy_temp_path ${dir}/proxy;
+  fastcgi_temp_path ${dir}/fcgi; uwsgi_temp_path ${dir}/uwsgi; scgi_temp_path ${dir}/scgi;
+  upstream up { server 127.0.0.1:${upstreamPort}; keepalive 256; keepalive_requests 1000000; }
+  server {
+    listen 127.0.0.1:${port} ssl;
+    ssl_certificate ${cert};
+    ssl_certificate_key ${key};
+    ssl_protocols TLSv1.2 TLSv1.3;
+    keepalive_requests 1000000;
+    location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection ""; }
+  }
+}
+`,
+  );
+  return launch('nginx-tls', '/usr/sbin/nginx', ['-p', dir, '-c', join(dir, 'nginx.conf')], port);
+}
+
+/** `openssl s_time -new`: full handshakes (no resumption) per second for `seconds`. */
+function handshakesPerSecond(port: number, seconds: number): number {
+  const r = spawnSync(
+    'openssl',
+    ['s_time', '-connect', `127.0.0.1:${port}`, '-new', '-time', String(seconds), '-cipher', CIPHER, '-tls1_2'],
+    { encoding: 'utf8', timeout: (seconds + 30) * 1000 },
+  );
+  const m = /(\d+) connections in ([\d.]+)s/.exec(r.stdout ?? '');
+  if (m === null) throw new Error(`openssl s_time printed no result: ${r.stdout}${r.stderr}`);
+  return Number(m[1]) / Number(m[2]);
+}
+
+const round2 = (x: number): number => Math.round(x * 100) / 100;
+
+async function main(): Promise<void> {
+  const { cert, key } = makeCertificate();
+  const upstream = await startNginxUpstream();
+  const peers = [
+    { name: 'meshscope-tls-c1', start: () => startMeshscopeTls(upstream.port, cert, key) },
+    { name: 'nginx-tls-1-worker', start: () => startNginxTls(upstream.port, cert, key) },
+  ];
+  const rps = new Map<string, number[]>();
+  const handshakes = new Map<string, number[]>();
+  try {
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const p of peers) {
+        const peer = await p.start();
+        try {
+          const w = runWrk(`https://127.0.0.1:${peer.port}/`, { connections: CONNECTIONS, seconds: SECONDS });
+          (rps.get(p.name) ?? rps.set(p.name, []).get(p.name)!).push(w.requestsPerSecond);
+          const h = handshakesPerSecond(peer.port, Math.max(2, Math.round(SECONDS / 2)));
+          (handshakes.get(p.name) ?? handshakes.set(p.name, []).get(p.name)!).push(h);
+        } finally {
+          await peer.stop();
+        }
+      }
+    }
+  } finally {
+    await stopAll();
+  }
+  const ms = (m: Map<string, number[]>) => median(m.get('meshscope-tls-c1')!);
+  const ng = (m: Map<string, number[]>) => median(m.get('nginx-tls-1-worker')!);
+  console.log(
+    JSON.stringify(
+      {
+        seconds: SECONDS,
+        connections: CONNECTIONS,
+        rounds: ROUNDS,
+        cipher: CIPHER,
+        wrkHttps: {
+          meshscopeRequestsPerSecond: Math.round(ms(rps)),
+          nginxRequestsPerSecond: Math.round(ng(rps)),
+          ratioToNginx: round2(ms(rps) / ng(rps)),
+          goal: 0.5,
+        },
+        newHandshakes: {
+          meshscopePerSecond: Math.round(ms(handshakes)),
+          nginxPerSecond: Math.round(ng(handshakes)),
+          ratioToNginx: round2(ms(handshakes) / ng(handshakes)),
+          goal: 0.5,
+        },
+      },
+      null,
+      2,
+    ),
+  );
+}
+
+await main();

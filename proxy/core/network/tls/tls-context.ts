@@ -1,0 +1,305 @@
+// A TLS transport socket's shared config (Envoy's ServerContextImpl / ClientContextImpl), built
+// once per filter chain or cluster per worker: the OpenSSL SecureContext its connections use,
+// rebuilt when an SDS secret changes. A connection takes the context current when it starts and
+// keeps it, so a rotated certificate serves new connections while open ones carry on; material
+// that does not load leaves the last good context in place.
+import { constants, randomBytes } from 'node:crypto';
+import { createSecureContext, type SecureContext, type SecureContextOptions } from 'node:tls';
+import { durationMs } from '../../../api/duration.js';
+import {
+  boolOf,
+  type CommonTlsContextConfig,
+  type DownstreamTlsContextConfig,
+  type SecretConfig,
+  type SubjectAltNameMatcher,
+  type TlsVersionName,
+  type UpstreamTlsContextConfig,
+} from '../../../api/tls.js';
+import { TlsMaterialError } from '../../../errors.js';
+import { compileStringMatcher } from '../../matchers/string-matcher.js';
+import type { SslConnectionInfo } from '../ssl-connection-info.js';
+import { type CertificateMaterial, loadCertificate, loadValidation, type ValidationMaterial } from './material.js';
+import type { SecretHandle, SecretManager } from './secret-manager.js';
+
+const TLS_VERSION: Record<TlsVersionName, 'TLSv1' | 'TLSv1.1' | 'TLSv1.2' | 'TLSv1.3' | null> = {
+  TLS_AUTO: null,
+  TLSv1_0: 'TLSv1',
+  TLSv1_1: 'TLSv1.1',
+  TLSv1_2: 'TLSv1.2',
+  TLSv1_3: 'TLSv1.3',
+};
+
+/**
+ * Envoy's default TLS 1.2 suites: forward-secret AEAD only (`[a|b]` is BoringSSL's equal-preference
+ * group; OpenSSL takes them in order). TLS 1.3 suites are not configurable in Envoy: always all.
+ */
+const DEFAULT_CIPHERS = [
+  'ECDHE-ECDSA-AES128-GCM-SHA256',
+  'ECDHE-ECDSA-CHACHA20-POLY1305',
+  'ECDHE-RSA-AES128-GCM-SHA256',
+  'ECDHE-RSA-CHACHA20-POLY1305',
+  'ECDHE-ECDSA-AES256-GCM-SHA384',
+  'ECDHE-RSA-AES256-GCM-SHA384',
+];
+const TLS13_SUITES = ['TLS_AES_128_GCM_SHA256', 'TLS_AES_256_GCM_SHA384', 'TLS_CHACHA20_POLY1305_SHA256'];
+
+/** Envoy's cipher list syntax (`[A|B]` groups) as OpenSSL's, with TLS 1.3 suites always on. */
+function cipherList(suites: readonly string[] | undefined): string {
+  const flat = (suites ?? DEFAULT_CIPHERS).flatMap((s) => s.replace(/^\[|\]$/g, '').split('|'));
+  return [...TLS13_SUITES, ...flat].join(':');
+}
+
+/** What checks a peer certificate's subject alternative names against `match_typed_subject_alt_names`. */
+export type SanCheck = (info: SslConnectionInfo) => boolean;
+
+function compileSanMatchers(matchers: readonly SubjectAltNameMatcher[]): SanCheck | null {
+  if (matchers.length === 0) return null;
+  const compiled = matchers.map((m) => ({ type: m.san_type, match: compileStringMatcher(m.matcher) }));
+  return (info) =>
+    compiled.some(({ type, match }) => {
+      const sans =
+        type === 'URI' ? info.uriSanPeerCertificate : type === 'DNS' ? info.dnsSansPeerCertificate : ([] as string[]);
+      return sans.some((s) => match(s));
+    });
+}
+
+export interface TlsContextStats {
+  readonly onRejectedUpdate: (field: string, reason: string) => void;
+}
+
+/** What admin /certs reads of a context. */
+export interface TlsContextView {
+  readonly certificate: CertificateMaterial | null;
+  readonly validation: ValidationMaterial | null;
+}
+
+/** The shared part of server and client contexts: certificates, validation, the SecureContext. */
+abstract class TlsContextBase implements TlsContextView {
+  /** Where this context's config sits, for error messages (`...transport_socket.typed_config`). */
+  readonly field: string;
+  readonly #common: CommonTlsContextConfig;
+  readonly #base: SecureContextOptions;
+  readonly #onRejected: (field: string, reason: string) => void;
+  #cert: CertificateMaterial | null = null;
+  #validation: ValidationMaterial | null = null;
+  #sanCheck: SanCheck | null = null;
+  #secureContext: SecureContext | null = null;
+  readonly #handles: SecretHandle[] = [];
+  readonly #certField: string;
+  readonly #validationField: string;
+
+  constructor(
+    common: CommonTlsContextConfig,
+    field: string,
+    secrets: SecretManager,
+    base: SecureContextOptions,
+    onRejected: (field: string, reason: string) => void,
+  ) {
+    this.field = field;
+    this.#common = common;
+    this.#base = base;
+    this.#onRejected = onRejected;
+    const cfield = `${field}.common_tls_context`;
+    this.#certField = `${cfield}.tls_certificates[0]`;
+    this.#validationField = `${cfield}.validation_context`;
+    // Static material: a TlsMaterialError here is a config error (checked at load already).
+    const certs = common.tls_certificates ?? [];
+    if (certs.length > 0) this.#cert = loadCertificate(certs[0]!, this.#certField);
+    if (common.validation_context !== undefined) {
+      this.#validation = loadValidation(common.validation_context, this.#validationField);
+      this.#sanCheck = compileSanMatchers(this.#validation.sanMatchers);
+    }
+    const certRef = common.tls_certificate_sds_secret_configs?.[0];
+    if (certRef !== undefined) {
+      const f = `${cfield}.tls_certificate_sds_secret_configs[0]`;
+      const h = secrets.subscribe(certRef, (s) => this.#onCertSecret(s, f, true));
+      this.#handles.push(h);
+      const now = h.current();
+      if (now !== null) this.#onCertSecret(now, f, false);
+    }
+    const valRef = common.validation_context_sds_secret_config;
+    if (valRef !== undefined) {
+      const f = `${cfield}.validation_context_sds_secret_config`;
+      const h = secrets.subscribe(valRef, (s) => this.#onValidationSecret(s, f, true));
+      this.#handles.push(h);
+      const now = h.current();
+      if (now !== null) this.#onValidationSecret(now, f, false);
+    }
+    this.#rebuild(false);
+  }
+
+  /** The SecureContext new connections use; null while an SDS secret has not arrived. */
+  get secureContext(): SecureContext | null {
+    return this.#secureContext;
+  }
+
+  /** Whether peer certificates are verified (a trusted CA is configured). */
+  get validatesPeer(): boolean {
+    return (this.#validation?.caPem ?? null) !== null;
+  }
+
+  get sanCheck(): SanCheck | null {
+    return this.#sanCheck;
+  }
+
+  /** The leaf certificate served now (admin /certs). */
+  get certificate(): CertificateMaterial | null {
+    return this.#cert;
+  }
+
+  get validation(): ValidationMaterial | null {
+    return this.#validation;
+  }
+
+  get alpnProtocols(): readonly string[] {
+    return this.#common.alpn_protocols ?? [];
+  }
+
+  #onCertSecret(secret: SecretConfig, field: string, live: boolean): void {
+    if (secret.tls_certificate === undefined) {
+      this.#reject(`${field}.name`, `secret '${secret.name}' holds no tls_certificate`, live);
+      return;
+    }
+    let material: CertificateMaterial;
+    try {
+      material = loadCertificate(secret.tls_certificate, `secret '${secret.name}'.tls_certificate`);
+    } catch (err) {
+      this.#reject(field, (err as Error).message, live);
+      return;
+    }
+    const old = this.#cert;
+    if (old?.certChainPem.equals(material.certChainPem) && old.keyPem.equals(material.keyPem)) return;
+    this.#cert = material;
+    if (live) this.#rebuild(true);
+  }
+
+  #onValidationSecret(secret: SecretConfig, field: string, live: boolean): void {
+    if (secret.validation_context === undefined) {
+      this.#reject(`${field}.name`, `secret '${secret.name}' holds no validation_context`, live);
+      return;
+    }
+    let material: ValidationMaterial;
+    try {
+      material = loadValidation(secret.validation_context, `secret '${secret.name}'.validation_context`);
+    } catch (err) {
+      this.#reject(field, (err as Error).message, live);
+      return;
+    }
+    const old = this.#validation;
+    if (old?.caPem !== null && old?.caPem !== undefined && material.caPem !== null && old.caPem.equals(material.caPem))
+      return;
+    this.#validation = material;
+    this.#sanCheck = compileSanMatchers(material.sanMatchers);
+    if (live) this.#rebuild(true);
+  }
+
+  #reject(field: string, reason: string, live: boolean): void {
+    if (!live) throw new TlsMaterialError(field, reason);
+    this.#onRejected(field, reason);
+  }
+
+  #rebuild(live: boolean): void {
+    if (this.requiresCertificate && this.#cert === null) return;
+    const opts: SecureContextOptions = { ...this.#base };
+    if (this.#cert !== null) {
+      opts.cert = this.#cert.certChainPem;
+      opts.key = this.#cert.keyPem;
+      if (this.#cert.passphrase !== undefined) opts.passphrase = this.#cert.passphrase;
+    }
+    if (this.#validation?.caPem != null) opts.ca = this.#validation.caPem;
+    try {
+      this.#secureContext = createSecureContext(opts);
+    } catch (err) {
+      const reason = (err as Error).message;
+      const field = /cipher/i.test(reason)
+        ? `${this.field}.common_tls_context.tls_params.cipher_suites`
+        : `${this.field}.common_tls_context`;
+      if (!live) throw new TlsMaterialError(field, reason);
+      this.#onRejected(field, reason);
+    }
+  }
+
+  /** A server cannot serve without a certificate; a client may go without one. */
+  protected abstract get requiresCertificate(): boolean;
+
+  close(): void {
+    for (const h of this.#handles) h.cancel();
+  }
+}
+
+function versionOptions(common: CommonTlsContextConfig): Pick<SecureContextOptions, 'minVersion' | 'maxVersion'> {
+  const p = common.tls_params;
+  return {
+    minVersion: TLS_VERSION[p?.tls_minimum_protocol_version ?? 'TLS_AUTO'] ?? 'TLSv1.2',
+    maxVersion: TLS_VERSION[p?.tls_maximum_protocol_version ?? 'TLS_AUTO'] ?? 'TLSv1.3',
+  };
+}
+
+function baseOptions(common: CommonTlsContextConfig): SecureContextOptions {
+  const p = common.tls_params;
+  return {
+    ...versionOptions(common),
+    ciphers: cipherList(p?.cipher_suites),
+    ...(p?.ecdh_curves === undefined ? {} : { ecdhCurve: p.ecdh_curves.join(':') }),
+    // Renegotiation is off (Envoy's default; a client-initiated one is a DoS vector).
+    secureOptions: constants.SSL_OP_NO_RENEGOTIATION,
+  };
+}
+
+/** A filter chain's DownstreamTlsContext. */
+export class ServerTlsContext extends TlsContextBase {
+  readonly requireClientCertificate: boolean;
+  /** Client certificates are requested when there is something to verify them against. */
+  readonly requestClientCertificate: boolean;
+  readonly alpn: string[] | undefined;
+
+  constructor(
+    cfg: DownstreamTlsContextConfig,
+    field: string,
+    secrets: SecretManager,
+    onRejected: (field: string, reason: string) => void,
+  ) {
+    const common = cfg.common_tls_context ?? {};
+    const base = baseOptions(common);
+    if (cfg.disable_stateless_session_resumption === true)
+      base.secureOptions = (base.secureOptions ?? 0) | constants.SSL_OP_NO_TICKET;
+    // One set of ticket keys for the context's life: a certificate rotation keeps resumption working.
+    else base.ticketKeys = randomBytes(48);
+    if (cfg.session_timeout !== undefined)
+      base.sessionTimeout = Math.max(1, Math.round(durationMs(cfg.session_timeout, 0) / 1000));
+    // The server's cipher order wins (Envoy's), so the client cannot pick a weaker suite first.
+    base.honorCipherOrder = true;
+    // Needed for resumption with client certificates; one per context.
+    base.sessionIdContext = randomBytes(16).toString('hex');
+    super(common, field, secrets, base, onRejected);
+    this.requireClientCertificate = boolOf(cfg.require_client_certificate, false);
+    this.requestClientCertificate =
+      this.requireClientCertificate ||
+      common.validation_context !== undefined ||
+      common.validation_context_sds_secret_config !== undefined;
+    this.alpn = common.alpn_protocols === undefined ? undefined : [...common.alpn_protocols];
+  }
+
+  protected get requiresCertificate(): boolean {
+    return true;
+  }
+}
+
+/** A cluster's UpstreamTlsContext. */
+export class ClientTlsContext extends TlsContextBase {
+  readonly sni: string;
+  constructor(
+    cfg: UpstreamTlsContextConfig,
+    field: string,
+    secrets: SecretManager,
+    onRejected: (field: string, reason: string) => void,
+  ) {
+    const common = cfg.common_tls_context ?? {};
+    super(common, field, secrets, baseOptions(common), onRejected);
+    this.sni = cfg.sni ?? '';
+  }
+
+  protected get requiresCertificate(): boolean {
+    return false;
+  }
+}

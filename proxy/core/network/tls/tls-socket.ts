@@ -1,0 +1,229 @@
+// envoy.transport_sockets.tls: the accepted (or connected) TCP socket wrapped by node:tls into a
+// TLSSocket, which is what the codecs get: a native TLSWrap over the TCP handle, so HTTP/1 and
+// node:http2 read decrypted bytes straight from it and nothing in JavaScript sits in between.
+// The peer is verified once the handshake is done (chain against the trusted CA, then
+// match_typed_subject_alt_names), before any application byte is handed up.
+import type { Socket } from 'node:net';
+import { connect as tlsConnect, TLSSocket } from 'node:tls';
+import type { Counter, Scope } from '../../../stats/types.js';
+import { TlsSocketConnectionInfo } from '../ssl-connection-info.js';
+import type {
+  DownstreamTransportSocketFactory,
+  TransportSocket,
+  UpstreamTransportSocketFactory,
+} from '../transport-socket.js';
+import type { ClientTlsContext, ServerTlsContext } from './tls-context.js';
+
+/** Envoy's `ssl.*` counters of a listener or cluster. */
+export class TlsStats {
+  readonly handshake: Counter;
+  readonly connectionError: Counter;
+  readonly failVerifyError: Counter;
+  readonly failVerifySan: Counter;
+  readonly noCertificate: Counter;
+  constructor(scope: Scope) {
+    const s = scope.scope('ssl');
+    this.handshake = s.counter('handshake');
+    this.connectionError = s.counter('connection_error');
+    this.failVerifyError = s.counter('fail_verify_error');
+    this.failVerifySan = s.counter('fail_verify_san');
+    this.noCertificate = s.counter('no_certificate');
+  }
+}
+
+const ignoreError = (): void => {
+  // 'close' follows; the counters say what failed.
+};
+
+interface VerifyHandle {
+  verifyError(): (Error & { code?: string }) | null | undefined;
+}
+
+export class TlsSocket implements TransportSocket {
+  readonly transportProtocol = 'tls' as const;
+  readonly scheme = 'https' as const;
+  readonly stream: TLSSocket;
+  readonly ssl: TlsSocketConnectionInfo;
+  remoteAddress: string;
+  remotePort: number;
+  localAddress: string;
+  localPort: number;
+  #connected = false;
+  #waiting: Array<() => void> | null = null;
+
+  constructor(stream: TLSSocket, remote: { address: string; port: number }, local: Socket | null) {
+    this.stream = stream;
+    this.ssl = new TlsSocketConnectionInfo(stream);
+    this.remoteAddress = remote.address;
+    this.remotePort = remote.port;
+    this.localAddress = local?.localAddress ?? '';
+    this.localPort = local?.localPort ?? 0;
+  }
+
+  get applicationProtocol(): string {
+    const p = this.stream.alpnProtocol;
+    return typeof p === 'string' ? p : '';
+  }
+
+  get requestedServerName(): string {
+    return this.ssl.sni;
+  }
+
+  onConnected(fn: () => void): void {
+    if (this.#connected) fn();
+    else (this.#waiting ??= []).push(fn);
+  }
+
+  /** The handshake is done and the peer accepted: application bytes may flow. */
+  established(): void {
+    this.#connected = true;
+    this.localAddress = this.stream.localAddress ?? this.localAddress;
+    this.localPort = this.stream.localPort ?? this.localPort;
+    const waiting = this.#waiting;
+    this.#waiting = null;
+    if (waiting !== null) for (const fn of waiting) fn();
+  }
+}
+
+/**
+ * Checks a finished handshake's peer: returns the counter to bump and false when it must be
+ * refused. `required`: a missing certificate is a failure (a server with
+ * require_client_certificate; a client always, when it validates).
+ */
+function verifyPeer(
+  t: TlsSocket,
+  ctx: ServerTlsContext | ClientTlsContext,
+  stats: TlsStats,
+  required: boolean,
+  chainError: string | null,
+): boolean {
+  if (!t.ssl.peerCertificatePresented) {
+    if (!required) return true;
+    stats.noCertificate.inc();
+    return false;
+  }
+  if (!ctx.validatesPeer) return true;
+  if (chainError !== null) {
+    stats.failVerifyError.inc();
+    return false;
+  }
+  const san = ctx.sanCheck;
+  if (san !== null && !san(t.ssl)) {
+    stats.failVerifySan.inc();
+    return false;
+  }
+  t.ssl.markValidated();
+  return true;
+}
+
+export class TlsDownstreamFactory implements DownstreamTransportSocketFactory {
+  readonly transportProtocol = 'tls' as const;
+  readonly context: ServerTlsContext;
+  readonly #stats: TlsStats;
+
+  constructor(context: ServerTlsContext, stats: TlsStats) {
+    this.context = context;
+    this.#stats = stats;
+  }
+
+  createTransportSocket(accepted: Socket): TransportSocket {
+    const ctx = this.context;
+    const secureContext = ctx.secureContext;
+    const remote = { address: accepted.remoteAddress ?? '', port: accepted.remotePort ?? 0 };
+    const stream = new TLSSocket(accepted, {
+      isServer: true,
+      ...(secureContext === null ? {} : { secureContext }),
+      requestCert: ctx.requestClientCertificate,
+      // Only makes OpenSSL fail a handshake without a client certificate; chains are checked below.
+      rejectUnauthorized: ctx.requireClientCertificate,
+      ...(ctx.alpn === undefined ? {} : { ALPNProtocols: ctx.alpn }),
+    });
+    const t = new TlsSocket(stream, remote, accepted);
+    const stats = this.#stats;
+    let counted = false;
+    stream.on('error', (err: Error & { code?: string }) => {
+      // OpenSSL itself refuses a handshake without the required client certificate.
+      if (err.code === 'ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE') {
+        counted = true;
+        stats.noCertificate.inc();
+      }
+    });
+    if (secureContext === null) {
+      // The SDS secret has not arrived: Envoy's listener would still be warming.
+      stats.connectionError.inc();
+      stream.destroy();
+      return t;
+    }
+    let secured = false;
+    stream.once('secure', () => {
+      secured = true;
+      // A bare server-side TLSSocket (no tls.Server) keeps this true; node:http2 would then wait
+      // for a 'secureConnect' that never comes before it reads the session's first bytes.
+      (stream as TLSSocket & { secureConnecting: boolean }).secureConnecting = false;
+      const err = ctx.requestClientCertificate
+        ? ((stream as unknown as { _handle: VerifyHandle | null })._handle?.verifyError() ?? null)
+        : null;
+      if (!verifyPeer(t, ctx, stats, ctx.requireClientCertificate, err === null ? null : (err.code ?? err.message))) {
+        stream.destroy();
+        return;
+      }
+      stats.handshake.inc();
+      t.established();
+    });
+    stream.once('close', () => {
+      // Plaintext to a TLS port, a refused protocol version, a peer that hung up mid-handshake.
+      if (!secured && !counted) stats.connectionError.inc();
+    });
+    return t;
+  }
+}
+
+export class TlsUpstreamFactory implements UpstreamTransportSocketFactory {
+  readonly transportProtocol = 'tls' as const;
+  readonly context: ClientTlsContext;
+  readonly #stats: TlsStats;
+  readonly #alpn: string[];
+
+  /** `defaultAlpn`: what the cluster's protocol offers when alpn_protocols is not configured. */
+  constructor(context: ClientTlsContext, stats: TlsStats, defaultAlpn: readonly string[]) {
+    this.context = context;
+    this.#stats = stats;
+    this.#alpn = [...(context.alpnProtocols.length > 0 ? context.alpnProtocols : defaultAlpn)];
+  }
+
+  connect(address: string, port: number, onRead: ((data: Buffer) => void) | null): TransportSocket {
+    const ctx = this.context;
+    const secureContext = ctx.secureContext;
+    const stream = tlsConnect({
+      host: address,
+      port,
+      ...(secureContext === null ? {} : { secureContext }),
+      ...(ctx.sni === '' ? {} : { servername: ctx.sni }),
+      ALPNProtocols: this.#alpn,
+      // Envoy checks the chain against trusted_ca and names against the SAN matchers, never
+      // the host name by itself: both are done below, on 'secureConnect'.
+      rejectUnauthorized: false,
+      checkServerIdentity: () => undefined,
+    });
+    stream.setNoDelay(true);
+    stream.disableRenegotiation();
+    const t = new TlsSocket(stream, { address, port }, null);
+    const stats = this.#stats;
+    stream.on('error', ignoreError);
+    stream.once('secureConnect', () => {
+      const chainError = stream.authorized ? null : String(stream.authorizationError ?? 'unverified');
+      if (!verifyPeer(t, ctx, stats, ctx.validatesPeer, chainError)) {
+        stream.destroy(new Error(`upstream TLS peer verification failed (${chainError ?? 'SAN mismatch'})`));
+        return;
+      }
+      stats.handshake.inc();
+      t.established();
+    });
+    if (secureContext === null) {
+      stats.connectionError.inc();
+      stream.destroy(new Error('the upstream TLS context has no certificate yet (SDS)'));
+    }
+    if (onRead !== null) stream.on('data', onRead);
+    return t;
+  }
+}

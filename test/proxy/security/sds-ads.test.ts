@@ -1,0 +1,167 @@
+// SDS over ADS (type envoy.extensions.transport_sockets.tls.v3.Secret) from a management server
+// written here with @grpc/grpc-js: a TLS listener names its certificate with `sds_config: { ads:
+// {} }`, the proxy subscribes to that secret, serves with it, takes a rotated one for new
+// connections, and NACKs a secret whose key is not its certificate's, with error_detail naming
+// the field, while the last good certificate keeps serving.
+import { readFileSync } from 'node:fs';
+import tls from 'node:tls';
+import * as grpc from '@grpc/grpc-js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ProxyServer } from '../../../proxy/index.js';
+import { decodeMessage, encodeMessage, type JsonMap, type JsonValue } from '../../../proxy/xds/index.js';
+import { freePorts, waitFor } from '../../control-plane/helpers.js';
+import { startUpstream, type Upstream } from '../helpers.js';
+import { httpListenerResource, startXdsProxy, staticClusterResource } from '../xds/helpers.js';
+import { makeTlsFixtures, type TlsFixtures } from './tls-fixtures.js';
+
+const LDS = 'type.googleapis.com/envoy.config.listener.v3.Listener';
+const CDS = 'type.googleapis.com/envoy.config.cluster.v3.Cluster';
+const SDS = 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret';
+
+interface Req {
+  version_info?: string;
+  type_url?: string;
+  resource_names?: string[];
+  response_nonce?: string;
+  error_detail?: { code?: number; message?: string };
+}
+
+let fx: TlsFixtures;
+let up: Upstream;
+let server: grpc.Server;
+let proxy: ProxyServer;
+let port: number;
+const received: Req[] = [];
+let push: ((typeUrl: string, version: string, resources: JsonMap[]) => void) | undefined;
+
+function secret(cert: string, key: string): JsonMap {
+  return {
+    '@type': SDS,
+    name: 'server_cert',
+    tls_certificate: {
+      certificate_chain: { inline_string: readFileSync(cert, 'utf8') },
+      private_key: { inline_string: readFileSync(key, 'utf8') },
+    },
+  };
+}
+
+function listener(): JsonMap {
+  const l = httpListenerResource('ingress', port, {
+    route_config: {
+      name: 'local',
+      virtual_hosts: [
+        { name: 'all', domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster: 'backend' } }] },
+      ],
+    },
+  }) as { filter_chains: JsonMap[] } & JsonMap;
+  l.filter_chains[0]!.transport_socket = {
+    name: 'envoy.transport_sockets.tls',
+    typed_config: {
+      '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext',
+      common_tls_context: {
+        tls_certificate_sds_secret_configs: [
+          { name: 'server_cert', sds_config: { ads: {}, resource_api_version: 'V3' } },
+        ],
+      },
+    },
+  };
+  return l;
+}
+
+beforeAll(async () => {
+  fx = makeTlsFixtures();
+  up = await startUpstream('backend');
+  const [listenerPort, admin] = await freePorts(2);
+  port = listenerPort!;
+  server = new grpc.Server();
+  server.addService(
+    {
+      StreamAggregatedResources: {
+        path: '/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources',
+        requestStream: true,
+        responseStream: true,
+        requestSerialize: (m: Req) =>
+          Buffer.from(encodeMessage('envoy.service.discovery.v3.DiscoveryRequest', m as JsonValue)),
+        requestDeserialize: (buf: Buffer) => decodeMessage('envoy.service.discovery.v3.DiscoveryRequest', buf) as Req,
+        responseSerialize: (m: JsonMap) =>
+          Buffer.from(encodeMessage('envoy.service.discovery.v3.DiscoveryResponse', m)),
+        responseDeserialize: (buf: Buffer) => decodeMessage('envoy.service.discovery.v3.DiscoveryResponse', buf),
+      },
+    },
+    {
+      StreamAggregatedResources: (stream: grpc.ServerDuplexStream<Req, JsonMap>) => {
+        let nonce = 0;
+        const send = (typeUrl: string, version: string, resources: JsonMap[]): void => {
+          nonce += 1;
+          stream.write({ version_info: version, type_url: typeUrl, nonce: `n${nonce}`, resources });
+        };
+        push = send;
+        stream.on('data', (req: Req) => {
+          received.push(req);
+          if (req.response_nonce !== undefined && req.response_nonce !== '') return;
+          if (req.type_url === CDS) send(CDS, 'c1', [staticClusterResource('backend', up.port) as JsonMap]);
+          if (req.type_url === LDS) send(LDS, 'l1', [listener()]);
+          if (req.type_url === SDS) send(SDS, 's1', [secret(fx.serverCert, fx.serverKey)]);
+        });
+        stream.on('error', () => undefined);
+      },
+    },
+  );
+  const xdsPort = await new Promise<number>((resolve, reject) =>
+    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) =>
+      err ? reject(err) : resolve(p),
+    ),
+  );
+  proxy = await startXdsProxy({ id: 'sds-node', cluster: 'test' }, admin!, xdsPort, {
+    ads_config: {
+      api_type: 'GRPC',
+      transport_api_version: 'V3',
+      grpc_services: [{ envoy_grpc: { cluster_name: 'xds_cluster' } }],
+    },
+    cds_config: { ads: {}, resource_api_version: 'V3' },
+    lds_config: { ads: {}, resource_api_version: 'V3' },
+  });
+});
+
+afterAll(async () => {
+  await proxy?.close(500);
+  server?.forceShutdown();
+  await up?.close();
+});
+
+/** The subject CN of the certificate a new TLS connection gets, or the error it failed with. */
+function served(): Promise<string> {
+  return new Promise((resolve) => {
+    const s = tls.connect({ host: '127.0.0.1', port, ca: readFileSync(fx.caCert), servername: 'localhost' }, () => {
+      resolve(String(s.getPeerCertificate().subject.CN));
+      s.end();
+    });
+    s.on('error', (err) => resolve(`error: ${err.message}`));
+  });
+}
+
+describe('SDS over ADS', () => {
+  it('subscribes to the secret a listener names, serves it, rotates, NACKs bad material and keeps the last good', async () => {
+    await waitFor(async () => (await served()) === 'localhost', 'TLS served with the SDS certificate');
+    const sub = received.find((r) => r.type_url === SDS);
+    expect(sub?.resource_names).toEqual(['server_cert']);
+    await waitFor(
+      () => received.some((r) => r.type_url === SDS && r.version_info === 's1' && r.response_nonce !== ''),
+      'SDS ACK',
+    );
+
+    const next = fx.issueServer('ads');
+    push!(SDS, 's2', [secret(next.cert, next.key)]);
+    await waitFor(async () => (await served()) === 'localhost-ads', 'rotated certificate on new connections');
+
+    const bad = fx.issueServer('ads-bad');
+    push!(SDS, 's3', [secret(bad.cert, fx.clientKey)]);
+    await waitFor(() => received.some((r) => r.type_url === SDS && r.error_detail !== undefined), 'SDS NACK');
+    const nack = received.find((r) => r.type_url === SDS && r.error_detail !== undefined)!;
+    expect(nack.version_info).toBe('s2');
+    expect(nack.error_detail?.message).toContain(
+      "server_cert: secret 'server_cert'.tls_certificate.private_key: does not match the certificate in certificate_chain",
+    );
+    expect(await served()).toBe('localhost-ads');
+  });
+});

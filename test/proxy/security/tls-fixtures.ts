@@ -1,0 +1,123 @@
+// Certificates for the TLS tests, made with the openssl command line (EC P-256, fast): a mesh CA
+// with a server certificate (DNS:localhost, IP:127.0.0.1, a SPIFFE URI) and a client SVID, a
+// foreign CA with its own client certificate, and bad material (a key that is not the
+// certificate's, a CA bundle that does not parse).
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export interface TlsFixtures {
+  readonly dir: string;
+  readonly caCert: string;
+  readonly serverCert: string;
+  readonly serverKey: string;
+  readonly clientCert: string;
+  readonly clientKey: string;
+  /** The client's SPIFFE ID (URI SAN). */
+  readonly clientId: string;
+  readonly serverId: string;
+  readonly foreignClientCert: string;
+  readonly foreignClientKey: string;
+  readonly garbageCa: string;
+  /** Issues another certificate for the server (same CA, new key): rotation. */
+  issueServer(tag: string): { cert: string; key: string };
+}
+
+function ssl(dir: string, args: string[]): void {
+  execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' });
+}
+
+function makeCa(dir: string, name: string): void {
+  ssl(dir, [
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:P-256',
+    '-nodes',
+    '-days',
+    '2',
+    '-keyout',
+    `${name}.key`,
+    '-out',
+    `${name}.crt`,
+    '-subj',
+    `/O=${name}/CN=${name} root`,
+  ]);
+}
+
+function makeLeaf(dir: string, ca: string, name: string, subject: string, sans: string): void {
+  ssl(dir, [
+    'req',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:P-256',
+    '-nodes',
+    '-keyout',
+    `${name}.key`,
+    '-out',
+    `${name}.csr`,
+    '-subj',
+    subject,
+  ]);
+  writeFileSync(join(dir, `${name}.ext`), `subjectAltName=${sans}\n`);
+  ssl(dir, [
+    'x509',
+    '-req',
+    '-in',
+    `${name}.csr`,
+    '-CA',
+    `${ca}.crt`,
+    '-CAkey',
+    `${ca}.key`,
+    '-CAcreateserial',
+    '-days',
+    '1',
+    '-out',
+    `${name}.crt`,
+    '-extfile',
+    `${name}.ext`,
+  ]);
+}
+
+export function makeTlsFixtures(): TlsFixtures {
+  const dir = mkdtempSync(join(tmpdir(), 'ms-tls-'));
+  makeCa(dir, 'mesh');
+  makeCa(dir, 'foreign');
+  const serverId = 'spiffe://cluster.local/ns/default/sa/server';
+  const clientId = 'spiffe://cluster.local/ns/default/sa/client';
+  makeLeaf(dir, 'mesh', 'server', '/O=meshscope/CN=localhost', `DNS:localhost,IP:127.0.0.1,URI:${serverId}`);
+  makeLeaf(dir, 'mesh', 'client', '/O=meshscope/CN=client', `URI:${clientId}`);
+  makeLeaf(dir, 'foreign', 'intruder', '/O=foreign/CN=intruder', 'URI:spiffe://cluster.local/ns/default/sa/client');
+  writeFileSync(
+    join(dir, 'garbage.crt'),
+    '-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n',
+  );
+  const p = (f: string) => join(dir, f);
+  return {
+    dir,
+    caCert: p('mesh.crt'),
+    serverCert: p('server.crt'),
+    serverKey: p('server.key'),
+    clientCert: p('client.crt'),
+    clientKey: p('client.key'),
+    clientId,
+    serverId,
+    foreignClientCert: p('intruder.crt'),
+    foreignClientKey: p('intruder.key'),
+    garbageCa: p('garbage.crt'),
+    issueServer(tag: string) {
+      makeLeaf(
+        dir,
+        'mesh',
+        `server-${tag}`,
+        `/O=meshscope/CN=localhost-${tag}`,
+        `DNS:localhost,IP:127.0.0.1,URI:${serverId}`,
+      );
+      return { cert: p(`server-${tag}.crt`), key: p(`server-${tag}.key`) };
+    },
+  };
+}
