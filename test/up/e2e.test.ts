@@ -253,7 +253,8 @@ describe('meshscope up, end to end', () => {
         `http://${prometheusHttp}/api/v1/query?query=${encodeURIComponent(q)}`,
       );
       series = r.data.result;
-      if (series.length >= 2) break;
+      // Prometheus sees the sidecars at its scrape interval: wait for both to have counted every call.
+      if (series.length >= 2 && series.every((x) => Number(x.value[1]) >= CHECKOUT)) break;
       await new Promise((res) => setTimeout(res, 1000));
     }
     const byReporter = Object.fromEntries(series.map((s) => [s.metric['reporter'], s]));
