@@ -6,6 +6,7 @@
 import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import http from 'node:http';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bootstrap, freePort, request, ROUTER, startTestProxy, staticCluster, type RunningProxy } from '../helpers.js';
@@ -35,6 +36,7 @@ beforeAll(async () => {
     bootstrap({
       admin: true,
       hcm: {
+        http_protocol_options: { enable_trailers: true },
         http_filters: [
           {
             name: 'envoy.filters.http.rbac',
@@ -184,6 +186,44 @@ describe('local replies to gRPC requests are gRPC', () => {
     expect(r.status).toBe(503);
     expect(r.headers['grpc-status']).toBeUndefined();
     expect(r.body).toBe('no healthy upstream');
+  });
+});
+
+/** A gRPC call made by hand over HTTP/1.1 (node:http), trailers read from the chunked end. */
+function http1Call(text: string): Promise<{ status: number; body: Buffer; trailers: NodeJS.Dict<string> }> {
+  const msg = Buffer.from(text);
+  const frame = Buffer.concat([Buffer.from([0, 0, 0, 0, msg.length]), msg]);
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      {
+        host: '127.0.0.1',
+        port: proxy.port,
+        path: '/test.Echo/Echo',
+        method: 'POST',
+        headers: { 'content-type': 'application/grpc', te: 'trailers' },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (d: Buffer) => chunks.push(d));
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks), trailers: res.trailers }),
+        );
+      },
+    );
+    req.on('error', reject);
+    req.end(frame);
+  });
+}
+
+describe('an HTTP/1.1 client with enable_trailers', () => {
+  it('gets the status and trailing metadata in chunked trailers, failures included', async () => {
+    const ok = await http1Call('h1');
+    expect(ok.status).toBe(200);
+    expect(ok.body.subarray(5).toString()).toBe('echo:h1:');
+    expect(ok.trailers).toMatchObject({ 'grpc-status': '0', 'x-trailer': 't1' });
+    const late = await http1Call('trailer-unavailable:h1');
+    expect(late.trailers['grpc-status']).toBe('14');
+    expect(late.trailers['grpc-message']).toBe('late%20failure');
   });
 });
 
