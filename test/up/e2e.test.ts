@@ -20,14 +20,14 @@ import { createStorageClient } from '../../collector/storage/clickhouse/client.j
 import { shopCallGraph } from '../../examples/shop/shop.js';
 import { clickhouseQueries, frameProblems, loadGeneratedBoards } from '../dashboards/dashboard-queries.js';
 import { expandQuery, type ExpandContext } from '../dashboards/plugin-macros.js';
-import { randomOffset, writeShiftedMesh } from './shifted-mesh.js';
+import { writeMeshOnFreePorts } from './mesh-on-free-ports.js';
 
 const BROWSE = 60;
 const CHECKOUT = 30;
 
 const dir = mkdtempSync(join(tmpdir(), 'meshscope-e2e-'));
 const stateDir = join(dir, 'state');
-const mesh = writeShiftedMesh(dir, randomOffset());
+const mesh = await writeMeshOnFreePorts(dir);
 const { shift, frontProxy } = mesh;
 const collectorHttp = shift('127.0.0.1:16686');
 const prometheusHttp = shift('127.0.0.1:9090');

@@ -17,7 +17,7 @@ import { parse } from 'yaml';
 import type { JaegerResponse, JaegerSpan, JaegerTrace } from '../../collector/api/jaeger-model.js';
 import type { Topology } from '../../collector/api/queries.js';
 import { shopCallGraph } from '../../examples/shop/shop.js';
-import { writeMeshOnFreePorts, type MappedMesh } from './shifted-mesh.js';
+import { writeMeshOnFreePorts, type MappedMesh } from './mesh-on-free-ports.js';
 
 const REPORTS = join(import.meta.dirname, '../../reports');
 // Enough browsing that catalog v2 (10% of catalog's traffic) is all but sure to be hit: 0.9^120.

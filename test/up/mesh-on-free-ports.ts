@@ -1,5 +1,5 @@
 // The shop mesh with every port moved, so a test's mesh never collides with a developer's running
-// `meshscope up` (default ports) or with another test's: by an offset, or onto free ports.
+// `meshscope up` (default ports) or with another test's: every port taken from the test port allocator.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
@@ -16,25 +16,6 @@ interface Mesh {
   }>;
 }
 
-export interface ShiftedMesh {
-  file: string;
-  offset: number;
-  shift(address: string): string;
-  frontProxy: string;
-}
-
-/**
- * Keeps every shifted port below Linux's ephemeral range (32768+, where other tests' client
- * sockets live) and, by ending in 37, off every default port of the mesh.
- */
-export function randomOffset(): number {
-  return 100 * (10 + Math.floor(Math.random() * 130)) + 37;
-}
-
-export function writeShiftedMesh(dir: string, offset: number): ShiftedMesh {
-  return { ...writeMappedMesh(dir, (port) => port + offset), offset };
-}
-
 /** A mesh written with every port mapped, and `shift` mapping an address's port the same way. */
 export interface MappedMesh {
   file: string;
@@ -48,7 +29,7 @@ const UP_PORTS = [16686, 18000, 9090];
 /**
  * The shop mesh with every port (and `meshscope up`'s own, UP_PORTS) taken from the test port
  * allocator (test/helpers/ports.ts: below the ephemeral range, a slice per vitest worker, bind
- * checked), so meshes of tests running at once never share a port, as shifted ones can.
+ * checked), so meshes of tests running at once never share a port.
  */
 export async function writeMeshOnFreePorts(dir: string): Promise<MappedMesh> {
   const mapped = new Map<number, number>();
