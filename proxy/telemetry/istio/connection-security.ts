@@ -7,7 +7,9 @@
 // policy `none` (server) / `unknown` (client) and the principals metadata exchange learned.
 import type { SslConnectionInfo } from '../../core/network/ssl-connection-info.js';
 import type { StreamInfo } from '../../core/stream-info.js';
-import type { Reporter } from './metrics.js';
+
+/** Istio's `reporter` label (metrics.ts's Reporter; spelled here so the two modules do not import each other). */
+type Reporter = 'source' | 'destination';
 
 export interface ConnectionSecurity {
   /** Distinguishes label sets: '' for plaintext. */
