@@ -130,6 +130,9 @@ export class TlsDownstreamFactory implements DownstreamTransportSocketFactory {
     const ctx = this.context;
     const secureContext = ctx.secureContext;
     const remote = { address: accepted.remoteAddress ?? '', port: accepted.remotePort ?? 0 };
+    // Bytes a listener filter (tls_inspector) read and pushed back sit in the socket's JS buffer,
+    // which the native TLS layer never sees: take them out and feed them to it below.
+    const peeked = accepted.readableLength > 0 ? (accepted.read() as Buffer | null) : null;
     const stream = new TLSSocket(accepted, {
       isServer: true,
       ...(secureContext === null ? {} : { secureContext }),
@@ -138,6 +141,7 @@ export class TlsDownstreamFactory implements DownstreamTransportSocketFactory {
       rejectUnauthorized: ctx.requireClientCertificate,
       ...(ctx.alpn === undefined ? {} : { ALPNProtocols: ctx.alpn }),
     });
+    if (peeked !== null) (stream as unknown as { _handle: { receive(b: Buffer): void } })._handle.receive(peeked);
     const t = new TlsSocket(stream, remote, accepted);
     const stats = this.#stats;
     let counted = false;
