@@ -151,6 +151,8 @@ class Normalizer {
   value(v: unknown, field: string | undefined, parentField: string | undefined): unknown {
     if (field !== undefined && OPAQUE.has(field)) return v;
     if (field === 'metadata' && parentField === 'node') return v; // Node.metadata is a Struct
+    // A transport socket match is a Struct compared with endpoint metadata: its keys are data.
+    if (field === 'match' && parentField === 'transport_socket_matches') return v;
     if (typeof v === 'number' && field !== undefined && Number.isInteger(v)) {
       const name = enumValues(field, parentField)?.[v];
       if (name !== undefined) return name;

@@ -5,6 +5,7 @@
 import { execFile } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import http2 from 'node:http2';
 import https from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -500,6 +501,67 @@ describe('envoy.transport_sockets.tls upstream', () => {
       expect(refused.stdout).toBe('503');
       const stats = (await run('curl', ['-sS', `http://127.0.0.1:${wrong.adminPort}/stats`])).stdout;
       expect(stats).toMatch(/cluster\.backend\.ssl\.fail_verify_san: [1-9]/);
+    } finally {
+      server.close();
+    }
+  });
+});
+
+describe('transport_socket_matches and HTTP/2 over TLS upstream', () => {
+  it('an endpoint whose envoy.transport_socket_match metadata matches gets TLS with ALPN h2', async () => {
+    const alpns: string[] = [];
+    const server = http2.createSecureServer(
+      { cert: readFileSync(fx.serverCert), key: readFileSync(fx.serverKey) },
+      (req, res) => {
+        alpns.push(String(req.stream.session?.alpnProtocol));
+        res.end(`h2 over tls ${req.httpVersion}`);
+      },
+    );
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as { port: number }).port;
+    try {
+      const p = await proxyWith({
+        cluster: {
+          typed_extension_protocol_options: {
+            'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': {
+              '@type': 'type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions',
+              explicit_http_config: { http2_protocol_options: {} },
+            },
+          },
+          transport_socket_matches: [
+            {
+              name: 'mtls-endpoints',
+              match: { tlsMode: 'istio' },
+              transport_socket: {
+                name: 'envoy.transport_sockets.tls',
+                typed_config: {
+                  '@type': UPSTREAM,
+                  sni: 'localhost',
+                  common_tls_context: { validation_context: { trusted_ca: file(fx.caCert) } },
+                },
+              },
+            },
+          ],
+          load_assignment: {
+            cluster_name: 'backend',
+            endpoints: [
+              {
+                lb_endpoints: [
+                  {
+                    endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: port } } },
+                    metadata: { filter_metadata: { 'envoy.transport_socket_match': { tlsMode: 'istio' } } },
+                  },
+                ],
+              },
+            ],
+          },
+        },
+      });
+      for (let i = 0; i < 2; i++)
+        expect((await run('curl', ['-sS', `http://127.0.0.1:${p.port}/`])).stdout).toBe('h2 over tls 2.0');
+      expect(alpns).toEqual(['h2', 'h2']);
+      const [line] = await logLines(p.logPath, 1);
+      expect(line).toMatch(/ TLSv1\.3$/);
     } finally {
       server.close();
     }

@@ -6,6 +6,7 @@
 import { constants, randomBytes } from 'node:crypto';
 import { createSecureContext, type SecureContext, type SecureContextOptions } from 'node:tls';
 import { durationMs } from '../../../api/duration.js';
+import { unwrap } from '../../../api/wrappers.js';
 import {
   boolOf,
   type CommonTlsContextConfig,
@@ -288,6 +289,8 @@ export class ServerTlsContext extends TlsContextBase {
 /** A cluster's UpstreamTlsContext. */
 export class ClientTlsContext extends TlsContextBase {
   readonly sni: string;
+  /** `max_session_keys` (Envoy default 1): sessions kept to resume upstream handshakes; 0 turns it off. */
+  readonly maxSessionKeys: number;
   constructor(
     cfg: UpstreamTlsContextConfig,
     field: string,
@@ -297,6 +300,7 @@ export class ClientTlsContext extends TlsContextBase {
     const common = cfg.common_tls_context ?? {};
     super(common, field, secrets, baseOptions(common), onRejected);
     this.sni = cfg.sni ?? '';
+    this.maxSessionKeys = unwrap(cfg.max_session_keys, 1);
   }
 
   protected get requiresCertificate(): boolean {

@@ -187,6 +187,8 @@ export class TlsUpstreamFactory implements UpstreamTransportSocketFactory {
   readonly context: ClientTlsContext;
   readonly #stats: TlsStats;
   readonly #alpn: string[];
+  /** The newest sessions the upstream gave (TLS tickets), reused to resume: max_session_keys of them. */
+  readonly #sessions: Buffer[] = [];
 
   /** `defaultAlpn`: what the cluster's protocol offers when alpn_protocols is not configured. */
   constructor(context: ClientTlsContext, stats: TlsStats, defaultAlpn: readonly string[]) {
@@ -198,9 +200,11 @@ export class TlsUpstreamFactory implements UpstreamTransportSocketFactory {
   connect(address: string, port: number, onRead: ((data: Buffer) => void) | null): TransportSocket {
     const ctx = this.context;
     const secureContext = ctx.secureContext;
+    const session = this.#sessions.length > 0 ? this.#sessions[this.#sessions.length - 1] : undefined;
     const stream = tlsConnect({
       host: address,
       port,
+      ...(session === undefined ? {} : { session }),
       ...(secureContext === null ? {} : { secureContext }),
       ...(ctx.sni === '' ? {} : { servername: ctx.sni }),
       ALPNProtocols: this.#alpn,
@@ -211,6 +215,11 @@ export class TlsUpstreamFactory implements UpstreamTransportSocketFactory {
     });
     stream.setNoDelay(true);
     stream.disableRenegotiation();
+    if (ctx.maxSessionKeys > 0)
+      stream.on('session', (s: Buffer) => {
+        this.#sessions.push(s);
+        if (this.#sessions.length > ctx.maxSessionKeys) this.#sessions.shift();
+      });
     const t = new TlsSocket(stream, { address, port }, null);
     const stats = this.#stats;
     stream.on('error', ignoreError);
