@@ -373,6 +373,51 @@ describe('envoy.transport_sockets.tls downstream', () => {
   });
 });
 
+describe('PERMISSIVE: plaintext and mutual TLS on one port', () => {
+  it('tls_inspector picks the mTLS chain for a ClientHello and the plaintext chain otherwise', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ms-tls-permissive-'));
+    const config = bootstrap({ downstream: mtls() }, join(dir, 'access.log')) as {
+      static_resources: {
+        listeners: Array<Record<string, unknown> & { filter_chains: Array<Record<string, unknown>> }>;
+      };
+    };
+    const l = config.static_resources.listeners[0]!;
+    const tlsChain = l.filter_chains[0]!;
+    const { transport_socket: _t, ...plainChain } = tlsChain;
+    l.listener_filters = [
+      {
+        name: 'envoy.filters.listener.tls_inspector',
+        typed_config: {
+          '@type': 'type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector',
+        },
+      },
+    ];
+    l.filter_chains = [
+      { ...tlsChain, name: 'mtls', filter_chain_match: { transport_protocol: 'tls' } },
+      { ...plainChain, name: 'plaintext' },
+    ];
+    const p = await startProxy({ config, concurrency: 1, logLevel: 'off', drainTimeSeconds: 1 });
+    proxies.push(p);
+    const addr = p.listeners()[0]!.localAddress;
+    const port = Number(addr.slice(addr.lastIndexOf(':') + 1));
+    const plain = await run('curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code}', `http://127.0.0.1:${port}/`]);
+    expect(plain.stdout).toBe('200');
+    const mutual = await run('curl', [
+      '-sS',
+      '--cacert',
+      fx.caCert,
+      '--cert',
+      fx.clientCert,
+      '--key',
+      fx.clientKey,
+      `https://localhost:${port}/`,
+    ]);
+    expect(JSON.parse(mutual.stdout).headers['x-forwarded-proto']).toBe('https');
+    const noCert = await run('curl', ['-sS', '--cacert', fx.caCert, `https://localhost:${port}/`]);
+    expect(noCert.code).not.toBe(0);
+  });
+});
+
 describe('bad TLS material is a load error naming the field', () => {
   const problemsOf = (spec: ListenerSpec): string => {
     try {
