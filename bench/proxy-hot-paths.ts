@@ -96,6 +96,8 @@ const hcmSettings: HcmSettings = {
     initialConnectionWindowSize: 65535,
     maxRequestHeadersBytes: 8192,
     maxHeadersCount: 50,
+    maxConsecutiveInboundFramesWithEmptyPayload: 1,
+    maxInboundPriorityFramesPerStream: 100,
   },
 };
 const responseBody = Buffer.from('{"id":42,"name":"item"}');

@@ -17,6 +17,8 @@ const SPANS = Number(process.env.BENCH_SPANS ?? 1_000_000);
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const GOAL_MS = 1000;
 const TRACES = Math.max(1, Math.floor(SPANS / 8));
+/** Spans per seeding INSERT (whole traces). */
+const SEED_CHUNK = 8 * 16_384;
 
 // One trace: front-proxy SERVER → CLIENT → frontend SERVER → CLIENTs to catalog and cart → their
 // SERVER spans; catalog's SERVER span parents inventory's. Index i's parent is PARENT[i].
@@ -42,8 +44,11 @@ async function main(): Promise<void> {
     const insertStart = performance.now();
     const now = Math.floor(Date.now() / 1000);
     const spanId = (n: string) => `leftPad(lower(hex(sipHash64(${n}))), 16, '0')`;
-    await sql.command({
-      query: `INSERT INTO otel_traces (Timestamp, TraceId, SpanId, ParentSpanId, SpanName, SpanKind, ServiceName,
+    // In chunks of whole traces, so one INSERT's working set stays well inside the collector's
+    // chDB memory budget whatever the total.
+    for (let from = 0; from < TRACES * 8; from += SEED_CHUNK) {
+      await sql.command({
+        query: `INSERT INTO otel_traces (Timestamp, TraceId, SpanId, ParentSpanId, SpanName, SpanKind, ServiceName,
   ResourceAttributes, SpanAttributes, Duration, StatusCode)
 SELECT
   fromUnixTimestamp64Milli(toInt64((${now} - intDiv(number, 8) % 1800) * 1000 + number % 8)) AS Timestamp,
@@ -57,10 +62,13 @@ SELECT
   map('http.request.method', 'GET', 'component', 'proxy') AS SpanAttributes,
   toUInt64((100 - number % 8 * 10) * 1000000 + sipHash64(number) % 5000000) AS Duration,
   if(sipHash64(intDiv(number, 8)) % 100 = 0 AND number % 8 = 6, 'Error', 'Unset') AS StatusCode
-FROM numbers(${TRACES * 8})`,
-    });
+FROM numbers(${from}, ${Math.min(SEED_CHUNK, TRACES * 8 - from)})`,
+      });
+    }
     await sql.command({
-      query: `INSERT INTO otel_service_graph_edges
+      // Every workload is v1 but catalog, split 90/10 between v1 and v2 (the shop's canary).
+      query: `INSERT INTO otel_service_graph_edges (Timestamp, Client, Server, ConnectionType, Failed,
+  ServerDurationMs, ClientDurationMs, ClientVersion, ServerVersion, Protocol)
 SELECT
   fromUnixTimestamp64Milli(toInt64((${now} - number % ${TRACES} % 1800) * 1000)) AS Timestamp,
   arrayElement(['user','front-proxy','frontend','frontend','catalog'], intDiv(number, ${TRACES}) + 1) AS Client,
@@ -68,7 +76,10 @@ SELECT
   if(intDiv(number, ${TRACES}) = 0, 'virtual_node', '') AS ConnectionType,
   toUInt8(sipHash64(number) % 100 = 0) AS Failed,
   toFloat64(sipHash64(number) % 50) AS ServerDurationMs,
-  toFloat64(sipHash64(number) % 60) AS ClientDurationMs
+  toFloat64(sipHash64(number) % 60) AS ClientDurationMs,
+  multiIf(Client IN ('user', 'front-proxy'), '', Client = 'catalog' AND number % ${TRACES} % 10 = 0, 'v2', 'v1') AS ClientVersion,
+  multiIf(Server = 'front-proxy', '', Server = 'catalog' AND number % ${TRACES} % 10 = 0, 'v2', 'v1') AS ServerVersion,
+  'http' AS Protocol
 FROM numbers(${TRACES * 5})`,
     });
     const insertSeconds = (performance.now() - insertStart) / 1000;

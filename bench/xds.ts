@@ -146,10 +146,20 @@ async function main(): Promise<void> {
     );
   }
   const allReady = (): boolean => nodes.every((n) => (acked.get(n.name)?.size ?? 0) >= 4);
-  const startDeadline = Date.now() + 30_000;
+  // Connecting a thousand clients takes a while on a loaded host: allow 30 s plus 60 ms a node.
+  const startDeadline = Date.now() + 30_000 + 60 * total;
   while (!allReady() && Date.now() < startDeadline) await new Promise((r) => setTimeout(r, 20));
-  if (!allReady())
-    throw new Error(`only ${[...acked.values()].filter((m) => m.size >= 4).length}/${total} nodes initialised`);
+  const stop = async (): Promise<void> => {
+    for (const p of procs) p.kill('SIGTERM');
+    await Promise.all(procs.map((p) => new Promise((r) => (p.exitCode !== null ? r(null) : p.on('exit', r)))));
+    await cp.close();
+    rmSync(dir, { recursive: true, force: true });
+  };
+  if (!allReady()) {
+    const ready = [...acked.values()].filter((m) => m.size >= 4).length;
+    await stop();
+    throw new Error(`only ${ready}/${total} nodes initialised`);
+  }
 
   const perNode: number[] = [];
   const perNodeReal: Record<string, number[]> = { 'real-grpc': [], 'real-delta': [], 'real-rest': [] };
@@ -186,10 +196,7 @@ async function main(): Promise<void> {
     await new Promise((r) => setTimeout(r, 150));
   }
 
-  for (const p of procs) p.kill('SIGTERM');
-  await Promise.all(procs.map((p) => new Promise((r) => (p.exitCode !== null ? r(null) : p.on('exit', r)))));
-  await cp.close();
-  rmSync(dir, { recursive: true, force: true });
+  await stop();
 
   const sorted = [...perNode].sort((a, b) => a - b);
   const round = (x: number): number => Math.round(x * 10) / 10;
@@ -250,7 +257,9 @@ function runClients(file: string): void {
       validator: accept,
       applier: noop,
       stats: createStatsStore(),
-      log: () => undefined,
+      log: process.env.BENCH_XDS_DEBUG
+        ? (line: string) => process.stderr.write(`[clients] ${line}\n`)
+        : () => undefined,
     });
     c.start();
     return c;

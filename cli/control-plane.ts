@@ -10,14 +10,16 @@ import {
   type JsonObject,
 } from '../control-plane/index.js';
 
-const USAGE = `usage: meshscope control-plane --mesh mesh.yaml [--xds 127.0.0.1:18000]
+const USAGE = `usage: meshscope control-plane --mesh mesh.yaml [--xds 127.0.0.1:18000] [--ca-cert root.pem --ca-key root.key] [--svid-ttl 1h]
        meshscope control-plane render --mesh mesh.yaml --node NAME [--format yaml|json]
        meshscope control-plane bootstrap --mesh mesh.yaml --node NAME [--xds 127.0.0.1:18000] [--api GRPC|DELTA_GRPC|REST] [--format yaml|json]
        meshscope control-plane validate --mesh mesh.yaml
 
   (serve)     compile the mesh per sidecar and serve it over gRPC ADS (state of the world and
               delta) and REST-JSON xDS;
-              the file is watched and changes are pushed
+              the file is watched and changes are pushed; with mtls on, it is the mesh CA
+              (a generated root, or --ca-cert/--ca-key) issuing each sidecar's certificate
+              over SDS, valid for --svid-ttl (1h) and renewed at half of it
   render      print NODE's whole configuration as a static Envoy bootstrap
   bootstrap   print the dynamic bootstrap NODE starts with to fetch its config over xDS
   validate    check the mesh file and print every problem with its path
@@ -47,6 +49,9 @@ export async function run(argv: string[]): Promise<number> {
     node: { type: 'string' },
     api: { type: 'string' },
     format: { type: 'string' },
+    'ca-cert': { type: 'string' },
+    'ca-key': { type: 'string' },
+    'svid-ttl': { type: 'string' },
   });
   if (typeof values === 'number') return values;
   const fail = (message: string): number => {
@@ -62,6 +67,12 @@ export async function run(argv: string[]): Promise<number> {
   if (api !== 'GRPC' && api !== 'DELTA_GRPC' && api !== 'REST')
     return fail(`--api: expected GRPC, DELTA_GRPC or REST, got '${api}'`);
   if ((sub === 'render' || sub === 'bootstrap') && values.node === undefined) return fail(`${sub} needs --node NAME`);
+  if ((values['ca-cert'] === undefined) !== (values['ca-key'] === undefined))
+    return fail('--ca-cert and --ca-key go together (the root certificate and its private key)');
+  const ttl = /^(\d+)(s|m|h)$/.exec(values['svid-ttl'] ?? '1h');
+  if (ttl === null || Number(ttl[1]) === 0)
+    return fail(`--svid-ttl: expected a duration such as 30m or 1h, got '${values['svid-ttl']}'`);
+  const svidTtlMs = Number(ttl[1]) * (ttl[2] === 's' ? 1000 : ttl[2] === 'm' ? 60_000 : 3_600_000);
 
   try {
     if (sub === 'validate') {
@@ -83,7 +94,13 @@ export async function run(argv: string[]): Promise<number> {
       );
       return 0;
     }
-    const cp = await startControlPlane({ meshPath: values.mesh, host: xds.host, port: xds.port });
+    const cp = await startControlPlane({
+      meshPath: values.mesh,
+      host: xds.host,
+      port: xds.port,
+      svidTtlMs,
+      ...(values['ca-cert'] === undefined ? {} : { caCertificatePath: values['ca-cert'], caKeyPath: values['ca-key'] }),
+    });
     process.stdout.write(
       `meshscope control-plane: mesh '${cp.mesh.name}' served over xDS (gRPC ADS and REST-JSON) on ${cp.host}:${cp.port}\n`,
     );

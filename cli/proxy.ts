@@ -2,19 +2,27 @@
 // does the rest. Resolves with the exit code after a clean shutdown on SIGTERM/SIGINT.
 import { parseArgs } from 'node:util';
 import { availableParallelism } from 'node:os';
-import { boundYoungGeneration, startProxy, LOG_LEVELS, ProxyError, type LogLevel } from '../proxy/index.js';
+import type { LogLevel } from '../proxy/index.js';
+// The one import from inside the proxy component: it must run before the component's modules
+// load, so it cannot come through proxy/index.ts (see proxy/core/young-generation.ts).
+import { holdYoungGenerationWhileLoading } from '../proxy/core/young-generation.js';
 
-const USAGE = `usage: meshscope proxy -c FILE [--concurrency N] [--drain-time-s S] [--service-cluster NAME] [--service-node ID] [-l LEVEL]
+const usage = (
+  levels: readonly string[],
+): string => `usage: meshscope proxy -c FILE [--concurrency N] [--drain-time-s S] [--service-cluster NAME] [--service-node ID] [-l LEVEL]
   -c, --config-path FILE   Envoy v3 bootstrap (YAML or JSON)
   --concurrency N          worker count (default: number of cores)
   --drain-time-s S         seconds to drain connections on SIGTERM (default 600)
   --service-cluster NAME   overrides node.cluster
   --service-node ID        overrides node.id
-  -l, --log-level LEVEL    ${LOG_LEVELS.join('|')} (default info)
+  -l, --log-level LEVEL    ${levels.join('|')} (default info)
   --mode validate          validate the configuration and exit
 `;
 
 export async function run(argv: string[]): Promise<number> {
+  holdYoungGenerationWhileLoading();
+  const { boundYoungGeneration, startProxy, LOG_LEVELS, ProxyError } = await import('../proxy/index.js');
+  const USAGE = usage(LOG_LEVELS);
   let values;
   try {
     ({ values } = parseArgs({

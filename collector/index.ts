@@ -12,6 +12,7 @@ import { Pipeline } from './pipeline/pipeline.js';
 import { WriteAheadLog } from './pipeline/wal.js';
 import { OtlpHttpReceiver } from './receivers/otlp/receiver.js';
 import { createDatabase, createStorageClient, type ClickHouseTarget } from './storage/clickhouse/client.js';
+import { tuneEmbeddedTables } from './storage/clickhouse/embedded.js';
 import { migrate } from './storage/clickhouse/migrate.js';
 import { createRowWriter } from './storage/clickhouse/writer.js';
 import { CollectorMetrics } from './telemetry.js';
@@ -75,6 +76,7 @@ export async function startCollector(options: CollectorOptions = {}): Promise<Co
   const applySchema = async (): Promise<void> => {
     if (target.kind === 'url' && target.database !== 'default') await createDatabase(target);
     await migrate(client, { ttlDays: config.ttlDays });
+    if (target.kind === 'embedded') await tuneEmbeddedTables(client);
     schemaError = undefined;
   };
   let schemaReady: Promise<void>;

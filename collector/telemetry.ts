@@ -51,6 +51,12 @@ export class CollectorMetrics {
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: [this.registry],
   });
+  readonly insertSplits = new Counter({
+    name: 'meshscope_collector_insert_splits_total',
+    help: 'Batch inserts ClickHouse refused whole and that were split (reason: data or memory)',
+    labelNames: ['table', 'reason'] as const,
+    registers: [this.registry],
+  });
   readonly storageErrors = new Counter({
     name: 'meshscope_collector_storage_errors_total',
     help: 'Failed ClickHouse inserts (each retried in order)',

@@ -50,3 +50,13 @@ export class DiscoveryRequestError extends ControlPlaneError {
     super('MS_ERR_XDS_BAD_REQUEST', message);
   }
 }
+
+/** A mesh with mutual TLS rendered without the mesh CA (a static bootstrap): certificates come from the control plane. */
+export class MtlsNeedsCaError extends ControlPlaneError {
+  constructor(what: string) {
+    super(
+      'MS_ERR_MTLS_NEEDS_CA',
+      `${what}: mtls is on, and certificates come from the control plane's CA over SDS; use a dynamic bootstrap (control-plane bootstrap) or set mtls: DISABLE`,
+    );
+  }
+}

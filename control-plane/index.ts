@@ -1,6 +1,13 @@
 // The control plane's public face: load and watch a mesh description, compile it per node,
 // serve it over xDS; and the one-shot renderers used by `control-plane render|bootstrap`.
+import { readFile } from 'node:fs/promises';
+import { CaMaterialError } from './ca/errors.js';
+import { MeshCA } from './ca/ca.js';
+import { WorkloadCertificates } from './ca/certificates.js';
 import { loadMeshFile } from './mesh/validate.js';
+import { nodeIdentities } from './translate/resources.js';
+import { usesMtls } from './translate/mtls.js';
+import type { CacheSecurity } from './xds/cache.js';
 import type { Mesh } from './mesh/schema.js';
 import { MeshWatcher } from './watch.js';
 import { SnapshotCache } from './xds/cache.js';
@@ -15,8 +22,13 @@ export {
   MeshReadError,
   UnknownNodeError,
   DiscoveryRequestError,
+  MtlsNeedsCaError,
   type MeshIssue,
 } from './errors.js';
+export { MeshCA, WorkloadCertificates, parseSpiffeId, spiffeId } from './ca/index.js';
+export { nodeIdentities } from './translate/resources.js';
+export type { CacheSecurity } from './xds/cache.js';
+export { type MeshSecurity, type MtlsMode, mtlsMode } from './translate/mtls.js';
 export {
   nodeResources,
   nodeNames,
@@ -46,19 +58,72 @@ export interface ControlPlaneOptions {
   onMeshApplied?: (mesh: Mesh) => void;
   /** Called when a changed mesh file was rejected; the previous mesh stays in force. */
   onMeshRejected?: (err: Error) => void;
+  /** The operator's root CA (certificate and key PEM files); a root is generated when absent. */
+  caCertificatePath?: string;
+  caKeyPath?: string;
+  /** Workload certificate lifetime (1 h, Istio's default); each is re-issued at half of it. */
+  svidTtlMs?: number;
 }
 
 export interface ControlPlane {
   readonly host: string;
   readonly port: number;
   readonly mesh: Mesh;
+  /** The mesh CA and the certificates it issued; undefined while the mesh has no mutual TLS. */
+  readonly certificates: WorkloadCertificates | undefined;
   stats(): XdsServerStats;
   close(): Promise<void>;
 }
 
+/** The mesh CA for `trustDomain`: the operator's root when configured, else a new one. */
+async function meshCa(o: ControlPlaneOptions, trustDomain: string): Promise<MeshCA> {
+  if (o.caCertificatePath === undefined && o.caKeyPath === undefined) return MeshCA.generate({ trustDomain });
+  if (o.caCertificatePath === undefined || o.caKeyPath === undefined)
+    throw new CaMaterialError('an operator root needs both caCertificatePath and caKeyPath');
+  const read = async (path: string): Promise<string> => {
+    try {
+      return await readFile(path, 'utf8');
+    } catch (err) {
+      throw new CaMaterialError(`${path}: ${(err as Error).message}`, { cause: err });
+    }
+  };
+  return MeshCA.fromPem({
+    trustDomain,
+    certificatePem: await read(o.caCertificatePath),
+    privateKeyPem: await read(o.caKeyPath),
+    source: o.caCertificatePath,
+  });
+}
+
 export async function startControlPlane(o: ControlPlaneOptions): Promise<ControlPlane> {
   const log = o.log ?? ((line: string) => process.stderr.write(`[control-plane] ${line}\n`));
-  const cache = new SnapshotCache(await loadMeshFile(o.meshPath));
+  const initial = await loadMeshFile(o.meshPath);
+  let certificates: WorkloadCertificates | undefined;
+  let cache: SnapshotCache | undefined;
+  const securityOf = (certs: WorkloadCertificates | undefined): CacheSecurity | undefined =>
+    certs === undefined
+      ? undefined
+      : { rootCertificatePem: certs.ca.rootCertificatePem, secrets: (nodeId) => certs.secrets(nodeId) };
+  /** Certificates for every node of `mesh` (a new CA when its trust domain changed), before its config is served. */
+  const secure = async (mesh: Mesh): Promise<WorkloadCertificates | undefined> => {
+    // An operator's root is loaded (and checked) at start even before the mesh turns mTLS on.
+    if (!usesMtls(mesh) && o.caCertificatePath === undefined) return certificates;
+    let certs = certificates;
+    if (certs === undefined || certs.ca.trustDomain !== mesh.trust_domain) {
+      const ca = await meshCa(o, mesh.trust_domain);
+      certs = new WorkloadCertificates(ca, {
+        ...(o.svidTtlMs === undefined ? {} : { ttlMs: o.svidTtlMs }),
+        // A rotated certificate: the same mesh, re-read secrets, push what changed.
+        onRotate: () => cache?.setMesh(cache.mesh),
+        onError: (nodeId, err) => log(`certificate for ${nodeId} not renewed: ${err.message}`),
+      });
+    }
+    await certs.ensure(nodeIdentities(mesh));
+    if (certs !== certificates) certificates?.close();
+    certificates = certs;
+    return certs;
+  };
+  cache = new SnapshotCache(initial, securityOf(await secure(initial)));
   const events: XdsEvents = { log };
   if (o.onAck !== undefined) events.ack = o.onAck;
   if (o.onNack !== undefined) events.nack = o.onNack;
@@ -75,9 +140,17 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Control
     path: o.meshPath,
     debounceMs: o.debounceMs ?? 50,
     onMesh: (mesh) => {
-      cache.setMesh(mesh);
-      log(`mesh '${mesh.name}' reloaded from ${o.meshPath}`);
-      o.onMeshApplied?.(mesh);
+      secure(mesh).then(
+        (certs) => {
+          cache.setMesh(mesh, securityOf(certs));
+          log(`mesh '${mesh.name}' reloaded from ${o.meshPath}`);
+          o.onMeshApplied?.(mesh);
+        },
+        (err: Error) => {
+          log(`${err.message}\n  keeping the last good mesh`);
+          o.onMeshRejected?.(err);
+        },
+      );
     },
     onError: (err) => {
       log(`${err.message}\n  keeping the last good mesh`);
@@ -90,9 +163,13 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Control
     get mesh() {
       return cache.mesh;
     },
+    get certificates() {
+      return certificates;
+    },
     stats: () => server.stats(),
     close: async () => {
       watcher.close();
+      certificates?.close();
       await server.close();
     },
   };

@@ -3,7 +3,7 @@
 // 1. Throughput (wrk, closed loop, same connection count): meshscope --concurrency 1 with
 //    telemetry off, and with telemetry on (100% sampling OpenTelemetry tracer exporting OTLP to
 //    a local receiver, istio.stats, file access log), plus the upstream alone as a yardstick of
-//    how quiet the machine was. Goal: on ≥ 0.75 × off.
+//    how quiet the machine was. Goal: on ≥ 0.85 × off (issue 21; it was 0.75).
 // 2. Two-sidecar latency (open loop, 1000 req/s; bench/open-loop-client.ts in its own process):
 //    client → upstream directly, then through two sidecars (outbound → inbound) of nginx (the
 //    peer: what two proxy hops cost on this machine), of meshscope with telemetry off, and of
@@ -64,7 +64,7 @@ s.listen(0, '127.0.0.1', () => process.stdout.write(s.address().port + '\\n'));
 process.on('SIGTERM', () => process.exit(0));
 `;
 
-function startSink(): Promise<{ port: number; process: ChildProcess }> {
+export function startSink(): Promise<{ port: number; process: ChildProcess }> {
   const p = spawn('nice', ['-n', '10', process.execPath, '-e', SINK_SCRIPT], { stdio: ['ignore', 'pipe', 'ignore'] });
   return new Promise((res, rej) => {
     let out = '';
@@ -90,7 +90,7 @@ function cluster(name: string, port: number): object {
   };
 }
 
-interface SidecarSpec {
+export interface SidecarSpec {
   name: string;
   port: number;
   admin: number;
@@ -100,7 +100,8 @@ interface SidecarSpec {
   sink: number;
 }
 
-function bootstrapFor(s: SidecarSpec): Record<string, unknown> {
+/** A sidecar's bootstrap; with `telemetry`, 100% sampled OTLP tracing to `sink`, istio.stats and a file access log. */
+export function bootstrapFor(s: SidecarSpec): Record<string, unknown> {
   const hcm: Record<string, unknown> = {
     '@type': 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager',
     stat_prefix: s.name,
@@ -298,7 +299,7 @@ export async function measureTelemetry(upstream: Peer, o: TelemetryBenchOptions)
         rows: throughput,
         telemetryOnOverOffRps: ratio,
         telemetryOnOverOffRpsPerRound: ratios.map(round3),
-        goalOnOverOffRpsAtLeast: 0.75,
+        goalOnOverOffRpsAtLeast: 0.85,
         cpuStealPercent: throughputStealPercent,
       },
       twoSidecarLatency: {
@@ -311,7 +312,7 @@ export async function measureTelemetry(upstream: Peer, o: TelemetryBenchOptions)
         istioPublishedAddedP99Ms: 2.7,
         cpuStealPercent: latencySteal(),
       },
-      goals: { telemetryOnAtLeast75PercentOfOff: ratio >= 0.75, twoSidecarsAddAtMost1MsP99: addedOn <= 1 },
+      goals: { telemetryOnAtLeast85PercentOfOff: ratio >= 0.85, twoSidecarsAddAtMost1MsP99: addedOn <= 1 },
     };
   } finally {
     sink.process.kill('SIGTERM');

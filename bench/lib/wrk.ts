@@ -1,5 +1,5 @@
 // Runs wrk (closed loop, fixed connection count, bounded duration) and parses its summary.
-import { spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 
 export interface WrkResult {
   requestsPerSecond: number;
@@ -16,17 +16,38 @@ function toMs(value: string): number {
   return m[2] === 'us' ? n / 1000 : m[2] === 'ms' ? n : m[2] === 's' ? n * 1000 : n * 60_000;
 }
 
-export function runWrk(url: string, opts: { connections: number; seconds: number; threads?: number }): WrkResult {
-  const r = spawnSync(
-    'wrk',
-    [`-t${opts.threads ?? 1}`, `-c${opts.connections}`, `-d${opts.seconds}s`, '--latency', url],
-    {
-      encoding: 'utf8',
-      timeout: (opts.seconds + 30) * 1000,
-    },
-  );
+function wrkArgs(url: string, opts: WrkOptions): string[] {
+  return [`-t${opts.threads ?? 1}`, `-c${opts.connections}`, `-d${opts.seconds}s`, '--latency', url];
+}
+
+export interface WrkOptions {
+  connections: number;
+  seconds: number;
+  threads?: number;
+}
+
+export function runWrk(url: string, opts: WrkOptions): WrkResult {
+  const r = spawnSync('wrk', wrkArgs(url, opts), { encoding: 'utf8', timeout: (opts.seconds + 30) * 1000 });
   if (r.status !== 0) throw new Error(`wrk failed: ${r.stderr || r.stdout}`);
-  const out = r.stdout;
+  return parseWrk(r.stdout);
+}
+
+/** runWrk without blocking the event loop, so several can run at once. */
+export function runWrkAsync(url: string, opts: WrkOptions): Promise<WrkResult> {
+  return new Promise((res, rej) => {
+    execFile(
+      'wrk',
+      wrkArgs(url, opts),
+      { encoding: 'utf8', timeout: (opts.seconds + 30) * 1000 },
+      (err, stdout, stderr) => {
+        if (err !== null) rej(new Error(`wrk failed: ${stderr || stdout || err.message}`));
+        else res(parseWrk(stdout));
+      },
+    );
+  });
+}
+
+function parseWrk(out: string): WrkResult {
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? NaN);
   const p50 = toMs(/\s50%\s+(\S+)/.exec(out)?.[1] ?? '');
   const p99 = toMs(/\s99%\s+(\S+)/.exec(out)?.[1] ?? '');

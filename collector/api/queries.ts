@@ -319,76 +319,134 @@ ORDER BY StartNs DESC`,
   }));
 }
 
+/** Requests, errors and server-side latency (merged quantiles) of a node, an edge or a version of either. */
+export interface RedFigures {
+  requests: number;
+  errors: number;
+  p50Ms: number;
+  p95Ms: number;
+  p99Ms: number;
+}
+
 export interface Topology {
-  nodes: Array<{ id: string; requests: number; errors: number; p50Ms: number; p95Ms: number; p99Ms: number }>;
-  edges: Array<{
-    source: string;
-    target: string;
-    connectionType: string;
-    requests: number;
-    errors: number;
-    p50Ms: number;
-    p95Ms: number;
-    p99Ms: number;
-  }>;
+  /**
+   * Services (and virtual nodes), with what each served. `versions`: each workload version of
+   * the service seen on either end of an edge (service.version), with what it served; empty for
+   * virtual nodes and unversioned workloads.
+   */
+  nodes: Array<{ id: string; versions: Array<{ version: string } & RedFigures> } & RedFigures>;
+  /**
+   * Calls between services. `versions`: the same calls by the caller's and the server's
+   * version ('' where a side has none: a virtual node, an unversioned workload, a lost half),
+   * summing to the edge; empty when neither side of any call had a version.
+   */
+  edges: Array<
+    {
+      source: string;
+      target: string;
+      connectionType: string;
+      /** What the servers received these calls on (Istio's request_protocol: http, grpc), sorted. */
+      protocols: string[];
+      versions: Array<{ sourceVersion: string; targetVersion: string } & RedFigures>;
+    } & RedFigures
+  >;
+}
+
+interface RedRow {
+  Requests: string;
+  Failures: string;
+  Q: number[];
+}
+
+const red = (r: RedRow): RedFigures => ({
+  requests: Number(r.Requests),
+  errors: Number(r.Failures),
+  p50Ms: r.Q[0] ?? 0,
+  p95Ms: r.Q[1] ?? 0,
+  p99Ms: r.Q[2] ?? 0,
+});
+
+const RED_COLUMNS = `sum(Requests) AS Requests, sum(Failures) AS Failures,
+  quantilesMerge(0.5, 0.95, 0.99)(ServerDurationMs) AS Q`;
+
+/** One row of the topology's grouping sets; NULL marks a column the row's set does not group by. */
+interface TopologyRow extends RedRow {
+  Protocols: string[];
+  Client: string | null;
+  Server: string;
+  ConnectionType: string | null;
+  ClientVersion: string | null;
+  ServerVersion: string | null;
 }
 
 export async function topology(client: ClickHouseClient, startMs: number, endMs: number): Promise<Topology> {
-  const params = { startMs, endMs };
-  const edges = await rows<{
-    Client: string;
-    Server: string;
-    ConnectionType: string;
-    Requests: string;
-    Failures: string;
-    Q: number[];
-  }>(
+  // One read of the per-minute table, four groupings (quantile states merge only within a
+  // group): edges, edges by version, what each service served, what each version served.
+  // group_by_use_nulls tells the sets apart: a column outside a row's set is NULL, never ''.
+  const rs = await rows<TopologyRow>(
     client,
-    `SELECT Client, Server, ConnectionType, sum(Requests) AS Requests, sum(Failures) AS Failures,
-  quantilesMerge(0.5, 0.95, 0.99)(ServerDurationMs) AS Q
+    `SELECT Client, Server, ConnectionType, ClientVersion, ServerVersion, ${RED_COLUMNS},
+  arraySort(groupUniqArrayIf(Protocol, Protocol != '')) AS Protocols
 FROM otel_service_graph_1m WHERE ${MINUTE_RANGE}
-GROUP BY Client, Server, ConnectionType ORDER BY Client, Server, ConnectionType`,
-    params,
+GROUP BY GROUPING SETS (
+  (Client, Server, ConnectionType),
+  (Client, Server, ConnectionType, ClientVersion, ServerVersion),
+  (Server),
+  (Server, ServerVersion))
+ORDER BY Client, Server, ConnectionType, ClientVersion, ServerVersion
+SETTINGS group_by_use_nulls = 1`,
+    { startMs, endMs },
   );
-  // A node's own figures are what it served: every edge into it, merged.
-  const served = await rows<{ Server: string; Requests: string; Failures: string; Q: number[] }>(
-    client,
-    `SELECT Server, sum(Requests) AS Requests, sum(Failures) AS Failures, quantilesMerge(0.5, 0.95, 0.99)(ServerDurationMs) AS Q
-FROM otel_service_graph_1m WHERE ${MINUTE_RANGE} GROUP BY Server`,
-    params,
-  );
+  const zero = (): RedFigures => ({ requests: 0, errors: 0, p50Ms: 0, p95Ms: 0, p99Ms: 0 });
   const nodes = new Map<string, Topology['nodes'][number]>();
   const node = (id: string) => {
     let n = nodes.get(id);
     if (n === undefined) {
-      n = { id, requests: 0, errors: 0, p50Ms: 0, p95Ms: 0, p99Ms: 0 };
+      n = { id, ...zero(), versions: [] };
       nodes.set(id, n);
     }
     return n;
   };
-  for (const e of edges) {
-    node(e.Client);
-    node(e.Server);
-  }
-  for (const s of served) {
-    const n = node(s.Server);
-    n.requests = Number(s.Requests);
-    n.errors = Number(s.Failures);
-    [n.p50Ms, n.p95Ms, n.p99Ms] = [s.Q[0] ?? 0, s.Q[1] ?? 0, s.Q[2] ?? 0];
-  }
-  return {
-    nodes: [...nodes.values()].sort((a, b) => a.id.localeCompare(b.id)),
-    edges: edges.map((e) => ({
-      source: e.Client,
-      target: e.Server,
-      connectionType: e.ConnectionType,
-      requests: Number(e.Requests),
-      errors: Number(e.Failures),
-      p50Ms: e.Q[0] ?? 0,
-      p95Ms: e.Q[1] ?? 0,
-      p99Ms: e.Q[2] ?? 0,
-    })),
+  const version = (id: string, v: string) => {
+    const n = node(id);
+    let entry = n.versions.find((x) => x.version === v);
+    if (entry === undefined) n.versions.push((entry = { version: v, ...zero() }));
+    return entry;
   };
+  const edges: Topology['edges'] = [];
+  const byEdge = new Map<string, Topology['edges'][number]['versions']>();
+  const edgeKey = (r: TopologyRow) => `${r.Client}\n${r.Server}\n${r.ConnectionType}`;
+  for (const r of rs) {
+    if (r.Client === null) {
+      // A node's own figures are what it served: every edge into it, merged.
+      if (r.ServerVersion === null) Object.assign(node(r.Server), red(r));
+      else if (r.ServerVersion !== '') Object.assign(version(r.Server, r.ServerVersion), red(r));
+    } else if (r.ClientVersion === null || r.ServerVersion === null) {
+      node(r.Client);
+      node(r.Server);
+      edges.push({
+        source: r.Client,
+        target: r.Server,
+        connectionType: r.ConnectionType ?? '',
+        protocols: r.Protocols,
+        ...red(r),
+        versions: [],
+      });
+    } else {
+      // A version that only calls (never served in the range) is still drawn.
+      if (r.ClientVersion !== '') version(r.Client, r.ClientVersion);
+      let list = byEdge.get(edgeKey(r));
+      if (list === undefined) byEdge.set(edgeKey(r), (list = []));
+      list.push({ sourceVersion: r.ClientVersion, targetVersion: r.ServerVersion, ...red(r) });
+    }
+  }
+  for (const n of nodes.values()) n.versions.sort((a, b) => a.version.localeCompare(b.version));
+  for (const e of edges) {
+    const list = byEdge.get(`${e.source}\n${e.target}\n${e.connectionType}`) ?? [];
+    // An edge with no version on either side has no breakdown to give.
+    if (list.some((v) => v.sourceVersion !== '' || v.targetVersion !== '')) e.versions = list;
+  }
+  return { nodes: [...nodes.values()].sort((a, b) => a.id.localeCompare(b.id)), edges };
 }
 
 export interface LatencyPoint {

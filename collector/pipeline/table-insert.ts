@@ -54,7 +54,9 @@ export class TableInserter {
         batch.token,
       );
     } catch (err) {
-      if (!isDataError(err) && !isMemoryError(err)) throw err;
+      const reason = isDataError(err) ? 'data' : isMemoryError(err) ? 'memory' : undefined;
+      if (reason === undefined) throw err;
+      this.#metrics.insertSplits.inc({ table, reason });
       batch.intent = { ...batch.intent, split: [...(batch.intent.split ?? []), table] };
       await this.#wal.commitBatch(batch.intent);
       await this.#insertGroups(batch, table, parts);

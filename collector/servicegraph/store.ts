@@ -19,6 +19,12 @@
 // - Mesh cluster names: a proxy's CLIENT span names its upstream cluster (peer.service =
 //   `outbound|8080|v1|default/catalog`); when its server half is lost (a restart of the
 //   server's sidecar), the virtual server is the service of that cluster, never the cluster.
+// - Versions: each side's `service.version` (resource; the proxies set it from the workload's
+//   version label) rides on the edge, so the graph can draw a service's versions as Kiali
+//   does. Virtual nodes and unversioned workloads have none ('').
+// - Protocol: each edge is marked with the protocol its server received the call on, in
+//   Istio's request_protocol words: `grpc` (rpc.system), else `http` (network.protocol.name,
+//   or an HTTP method on the span); '' when the server half is missing or says nothing.
 
 import {
   findAttribute,
@@ -48,6 +54,9 @@ export interface Edge {
   failed: boolean;
   serverDurationMs: number;
   clientDurationMs: number;
+  clientVersion: string;
+  serverVersion: string;
+  protocol: string;
 }
 
 export interface EdgeSink {
@@ -58,6 +67,7 @@ export interface EdgeSink {
 
 interface Half {
   service: string;
+  version: string;
   startNs: bigint;
   durationMs: number;
   failed: boolean;
@@ -104,6 +114,7 @@ function half(s: SpanRecord): Half {
   const duration = s.endNs > s.startNs ? s.endNs - s.startNs : 0n;
   return {
     service: s.resource.serviceName,
+    version: findAttribute(s.resource.attributes, 'service.version') ?? '',
     startNs: s.startNs,
     durationMs: Number(duration) / 1e6,
     failed: s.statusCode === STATUS_CODE_ERROR,
@@ -141,6 +152,9 @@ export const EDGE_COLUMNS = [
   'Failed',
   'ServerDurationMs',
   'ClientDurationMs',
+  'ClientVersion',
+  'ServerVersion',
+  'Protocol',
 ] as const;
 
 /** One otel_service_graph_edges row (EDGE_COLUMNS) in RowBinary. */
@@ -152,6 +166,9 @@ export function writeEdgeRow(w: RowBinaryWriter, e: Edge): void {
   w.u8(e.failed ? 1 : 0);
   w.f64(e.serverDurationMs);
   w.f64(e.clientDurationMs);
+  w.string(e.clientVersion);
+  w.string(e.serverVersion);
+  w.string(e.protocol);
 }
 
 function edge(
@@ -162,8 +179,35 @@ function edge(
   failed: boolean,
   serverDurationMs: number,
   clientDurationMs: number,
+  clientVersion: string,
+  serverVersion: string,
+  protocol: string,
 ): Edge {
-  return { timestampNs, client, server, connectionType, failed, serverDurationMs, clientDurationMs };
+  return {
+    timestampNs,
+    client,
+    server,
+    connectionType,
+    failed,
+    serverDurationMs,
+    clientDurationMs,
+    clientVersion,
+    serverVersion,
+    protocol,
+  };
+}
+
+/** The protocol a SERVER span received its call on, in one pass over its attributes. */
+function protocolOf(attributes: Attributes | undefined): string {
+  if (attributes === undefined) return '';
+  let protocol = '';
+  for (let i = 0; i < attributes.length; i += 2) {
+    const k = attributes[i];
+    if (k === 'rpc.system') {
+      if (attributes[i + 1] === 'grpc') return 'grpc';
+    } else if (k === 'network.protocol.name' || k === 'http.request.method' || k === 'http.method') protocol = 'http';
+  }
+  return protocol;
 }
 
 export class ServiceGraph {
@@ -295,12 +339,28 @@ export class ServiceGraph {
         clientFailed || s.failed,
         s.durationMs,
         c.durationMs,
+        c.version,
+        s.version,
+        protocolOf(s.attributes),
       ),
     );
   }
 
   #emitUser(h: Half): void {
-    this.#sink.edge(edge(h.startNs, 'user', h.service, 'virtual_node', h.failed, h.durationMs, h.durationMs));
+    this.#sink.edge(
+      edge(
+        h.startNs,
+        'user',
+        h.service,
+        'virtual_node',
+        h.failed,
+        h.durationMs,
+        h.durationMs,
+        '',
+        h.version,
+        protocolOf(h.attributes),
+      ),
+    );
   }
 
   /** Keeps a paired client for late attempts; bounded like the store (the oldest goes first). */
@@ -327,7 +387,20 @@ export class ServiceGraph {
         const c = e.client;
         const server = virtualServer(c);
         if (server.name !== '') {
-          this.#sink.edge(edge(c.startNs, c.service, server.name, server.type, c.failed, c.durationMs, c.durationMs));
+          this.#sink.edge(
+            edge(
+              c.startNs,
+              c.service,
+              server.name,
+              server.type,
+              c.failed,
+              c.durationMs,
+              c.durationMs,
+              c.version,
+              '',
+              '',
+            ),
+          );
         } else this.#sink.unpaired('client');
       } else {
         for (const s of e.retries === undefined ? [e.server!] : [e.server!, ...e.retries]) this.#expireServer(s);

@@ -9,3 +9,4 @@ export {
   workloadSecrets,
 } from './sds.js';
 export { parseSpiffeId, spiffeId, type WorkloadIdentity } from './spiffe.js';
+export { WorkloadCertificates, type WorkloadCertificatesOptions } from './certificates.js';

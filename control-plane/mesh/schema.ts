@@ -3,6 +3,7 @@
 // like the Envoy configuration the rest of meshscope reads. Cross-references (destinations,
 // subsets, port collisions) are checked in `validate.ts` after the shapes parse.
 import { z } from 'zod';
+import { authorizationPolicy } from './authorization.js';
 
 const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m)$/;
 
@@ -164,6 +165,10 @@ const workload = z.strictObject({
 const service = z.strictObject({
   name: dnsLabel,
   namespace: dnsLabel.default('default'),
+  /** Istio's PeerAuthentication for this service's inbound traffic; the mesh's `mtls` when absent. */
+  mtls: z.enum(['STRICT', 'PERMISSIVE', 'DISABLE']).optional(),
+  /** The identity its workloads' certificates carry (spiffe://<trust_domain>/ns/<namespace>/sa/<this>); the service name by default. */
+  service_account: dnsLabel.optional(),
   ports: z.array(servicePort).min(1),
   workloads: z.array(workload),
   routes: z.array(routeRule).optional(),
@@ -191,6 +196,19 @@ const telemetry = z.strictObject({
 
 export const mesh = z.strictObject({
   name: z.string().min(1).default('mesh'),
+  /** The SPIFFE trust domain of the mesh's identities (Istio's default, cluster.local). */
+  trust_domain: z
+    .string()
+    .regex(/^[a-z0-9._-]+$/, 'a trust domain is lowercase letters, digits, ., - and _')
+    .default('cluster.local'),
+  /**
+   * Mesh-wide PeerAuthentication: STRICT (mutual TLS only), PERMISSIVE (mutual TLS and
+   * plaintext on the same port), DISABLE (plaintext). Callers use mutual TLS to every service
+   * that accepts it. Certificates come from the control plane's CA over SDS.
+   */
+  mtls: z.enum(['STRICT', 'PERMISSIVE', 'DISABLE']).default('DISABLE'),
+  /** Istio-style AuthorizationPolicy resources (see authorization.ts). */
+  authorization_policies: z.array(authorizationPolicy).optional(),
   telemetry: telemetry.optional(),
   services: z.array(service).min(1),
   ingress: ingress.optional(),

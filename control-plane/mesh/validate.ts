@@ -4,6 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { MeshReadError, MeshValidationError, type MeshIssue } from '../errors.js';
+import { type AuthorizationPolicy, checkPolicyValues } from './authorization.js';
 import {
   mesh as meshSchema,
   type Destination,
@@ -119,6 +120,16 @@ function checkCrossReferences(m: Mesh): MeshIssue[] {
       }
     });
 
+    if ((svc.mtls ?? m.mtls) === 'STRICT') {
+      svc.workloads.forEach((w, wi) => {
+        if (w.sidecar === undefined)
+          issues.push({
+            path: `${base}.workloads[${wi}]`,
+            message: `mtls STRICT: workload '${w.name}' has no sidecar to terminate mutual TLS (set the service's mtls to PERMISSIVE or DISABLE)`,
+          });
+      });
+    }
+
     const subsetNames = new Set<string>();
     svc.policy?.subsets?.forEach((s, i) => {
       if (subsetNames.has(s.name))
@@ -135,7 +146,51 @@ function checkCrossReferences(m: Mesh): MeshIssue[] {
     claimPort(m.ingress.admin_port, 'ingress.admin_port');
     m.ingress.routes.forEach((rule, ri) => checkRule(m, rule, undefined, `ingress.routes[${ri}]`, issues));
   }
+  m.authorization_policies?.forEach((p, pi) => checkPolicy(m, p, `authorization_policies[${pi}]`, issues));
   return issues;
+}
+
+/** The services an authorization policy guards: its `services`, else every one (of its namespace, when given). */
+export function policyServices(m: Mesh, p: AuthorizationPolicy): Service[] {
+  if (p.services !== undefined)
+    return p.services.map((ref) => resolveService(m, ref)).filter((s) => typeof s !== 'string');
+  return m.services.filter((s) => p.namespace === undefined || s.namespace === p.namespace);
+}
+
+function checkPolicy(m: Mesh, p: AuthorizationPolicy, base: string, issues: MeshIssue[]): void {
+  const seen = m.authorization_policies?.findIndex((q) => q.name === p.name && q.namespace === p.namespace);
+  if (seen !== undefined && `authorization_policies[${seen}]` !== base)
+    issues.push({
+      path: `${base}.name`,
+      message: `duplicate policy '${p.name}' (also authorization_policies[${seen}])`,
+    });
+  p.services?.forEach((ref, i) => {
+    const found = resolveService(m, ref);
+    if (typeof found === 'string') issues.push({ path: `${base}.services[${i}]`, message: found });
+    else if (p.namespace !== undefined && found.namespace !== p.namespace)
+      issues.push({
+        path: `${base}.services[${i}]`,
+        message: `service ${serviceKey(found)} is not in namespace ${p.namespace}`,
+      });
+  });
+  const guarded = policyServices(m, p);
+  if (p.services === undefined && guarded.length === 0)
+    issues.push({ path: `${base}.namespace`, message: `no service in namespace '${p.namespace}'` });
+  const known = new Set(guarded.flatMap((s) => s.ports.map((port) => port.port)));
+  p.rules?.forEach((r, ri) =>
+    r.to?.forEach(({ operation }, ti) => {
+      for (const field of ['ports', 'not_ports'] as const) {
+        operation[field]?.forEach((port, i) => {
+          if (!known.has(port))
+            issues.push({
+              path: `${base}.rules[${ri}].to[${ti}].operation.${field}[${i}]`,
+              message: `port ${port} is not a port of ${guarded.map(serviceKey).join(', ') || 'any guarded service'}`,
+            });
+        });
+      }
+    }),
+  );
+  checkPolicyValues(p, base, issues);
 }
 
 /**

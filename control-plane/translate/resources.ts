@@ -1,7 +1,7 @@
 // Mesh → Envoy v3 resources for one node (a workload's sidecar or the ingress). Resources are
 // built as plain JSON in Envoy's shapes; the xDS server serves them as they are and
 // `render` inlines them into a static bootstrap.
-import { MeshValidationError, UnknownNodeError } from '../errors.js';
+import { MeshValidationError, MtlsNeedsCaError, UnknownNodeError } from '../errors.js';
 import type {
   Destination,
   HttpMatch,
@@ -13,6 +13,15 @@ import type {
   Workload,
 } from '../mesh/schema.js';
 import { outboundTcpTarget, resolveService, serviceKey, subsetWorkloads } from '../mesh/validate.js';
+import { httpRbacFilters, networkRbacFilters } from './authorization.js';
+import {
+  type MeshSecurity,
+  originatesMtls,
+  secureInboundListener,
+  serviceIdentity,
+  upstreamTransportSocket,
+  usesMtls,
+} from './mtls.js';
 import { tcpProxyListener, usesTcpProxy } from './tcp.js';
 import {
   FAULT_TYPE,
@@ -51,13 +60,38 @@ export function nodeNames(mesh: Mesh): string[] {
   return names;
 }
 
+/** The identity a node's certificate names: its service's account, or the ingress's own name. */
+export function nodeIdentity(mesh: Mesh, node: MeshNode): { namespace: string; serviceAccount: string } {
+  return node.kind === 'ingress'
+    ? { namespace: 'default', serviceAccount: mesh.ingress!.name }
+    : serviceIdentity(node.service);
+}
+
+/** Every node of the mesh with the identity its certificate names. */
+export function nodeIdentities(
+  mesh: Mesh,
+): Array<{ nodeId: string; identity: { namespace: string; serviceAccount: string } }> {
+  return nodeNames(mesh).map((nodeId) => ({ nodeId, identity: nodeIdentity(mesh, findNode(mesh, nodeId)) }));
+}
+
+// Node ids indexed once per mesh: the cache looks every connected node up on each edit, and a
+// scan per lookup made an edit quadratic in the number of sidecars.
+const nodesByMesh = new WeakMap<Mesh, Map<string, MeshNode>>();
+
 export function findNode(mesh: Mesh, nodeId: string): MeshNode {
-  if (mesh.ingress?.name === nodeId) return { kind: 'ingress' };
-  for (const service of mesh.services) {
-    const workload = service.workloads.find((w) => w.name === nodeId && w.sidecar !== undefined);
-    if (workload !== undefined) return { kind: 'sidecar', service, workload };
+  let nodes = nodesByMesh.get(mesh);
+  if (nodes === undefined) {
+    nodes = new Map();
+    for (const service of mesh.services)
+      for (const workload of service.workloads)
+        if (workload.sidecar !== undefined && !nodes.has(workload.name))
+          nodes.set(workload.name, { kind: 'sidecar', service, workload });
+    if (mesh.ingress !== undefined) nodes.set(mesh.ingress.name, { kind: 'ingress' });
+    nodesByMesh.set(mesh, nodes);
   }
-  throw new UnknownNodeError(nodeId, nodeNames(mesh));
+  const node = nodes.get(nodeId);
+  if (node === undefined) throw new UnknownNodeError(nodeId, nodeNames(mesh));
+  return node;
 }
 
 /** `outbound|8080|v1|shop/catalog`: Istio's cluster naming, without dots (Envoy's stat tag extraction splits on them). */
@@ -112,7 +146,20 @@ function loadAssignment(clusterName: string, workloads: readonly Workload[], por
   };
 }
 
-function outboundCluster(svc: Service, port: ServicePort, name: string, source: ConfigSourceStyle): JsonObject {
+/** Istio's SNI for an outbound cluster: `outbound_.<port>_.<subset>_.<fqdn>` (a cluster name is no hostname). */
+function outboundSni(svc: Service, port: ServicePort, subset: string | undefined): string {
+  return `outbound_.${port.port}_.${subset ?? ''}_.${svc.name}.${svc.namespace}.svc.cluster.local`;
+}
+
+function outboundCluster(
+  mesh: Mesh,
+  svc: Service,
+  port: ServicePort,
+  subset: string | undefined,
+  source: ConfigSourceStyle,
+  security: MeshSecurity | undefined,
+): JsonObject {
+  const name = outboundClusterName(svc, port, subset);
   const policy = svc.policy;
   const cluster: JsonObject = {
     name,
@@ -140,6 +187,10 @@ function outboundCluster(svc: Service, port: ServicePort, name: string, source: 
     cluster.outlier_detection = outlier;
   }
   if (usesHttp2(port)) cluster.typed_extension_protocol_options = http2Options();
+  if (originatesMtls(mesh, svc)) {
+    if (security === undefined) throw new MtlsNeedsCaError(`cluster ${name}`);
+    cluster.transport_socket = upstreamTransportSocket(mesh, security, svc, outboundSni(svc, port, subset));
+  }
   return cluster;
 }
 
@@ -160,10 +211,15 @@ function http2Options(): JsonObject {
 // per mesh and config-source style, and the same objects are shared by all nodes.
 const outboundByMesh = new WeakMap<Mesh, Map<string, Pick<NodeResources, 'clusters' | 'endpoints'>>>();
 
-function addOutboundClusters(mesh: Mesh, out: NodeResources, source: ConfigSourceStyle): void {
+function addOutboundClusters(
+  mesh: Mesh,
+  out: NodeResources,
+  source: ConfigSourceStyle,
+  security: MeshSecurity | undefined,
+): void {
   let byStyle = outboundByMesh.get(mesh);
   if (byStyle === undefined) outboundByMesh.set(mesh, (byStyle = new Map()));
-  const key = JSON.stringify(source);
+  const key = `${JSON.stringify(source)}\0${security?.rootCertificatePem ?? ''}`;
   let shared = byStyle.get(key);
   if (shared === undefined) {
     shared = { clusters: new Map(), endpoints: new Map() };
@@ -171,7 +227,7 @@ function addOutboundClusters(mesh: Mesh, out: NodeResources, source: ConfigSourc
       for (const port of svc.ports) {
         for (const subset of [undefined, ...subsetsOf(svc)]) {
           const name = outboundClusterName(svc, port, subset);
-          shared.clusters.set(name, outboundCluster(svc, port, name, source));
+          shared.clusters.set(name, outboundCluster(mesh, svc, port, subset, source, security));
           shared.endpoints.set(name, loadAssignment(name, subsetWorkloads(svc, subset), port));
         }
       }
@@ -242,6 +298,8 @@ interface HcmOptions {
   telemetry: Telemetry | undefined;
   serviceName: string;
   nodeId: string;
+  /** Inbound: the RBAC filters the mesh's authorization policies compile to. */
+  authorization?: JsonObject[];
 }
 
 function httpConnectionManager(o: HcmOptions): JsonObject {
@@ -251,6 +309,9 @@ function httpConnectionManager(o: HcmOptions): JsonObject {
   // Optional, as Istio marks it: an Envoy built without Istio's extensions skips the filter
   // instead of refusing the listener.
   httpFilters.push({ name: 'istio.stats', is_optional: true, typed_config: { '@type': ISTIO_STATS_TYPE } });
+  // After istio.stats, which reads the caller's peer metadata (Istio's metadata exchange runs
+  // before its RBAC filters too): a denied request is still counted with its source workload.
+  if (o.authorization !== undefined) httpFilters.push(...o.authorization);
   httpFilters.push({ name: 'envoy.filters.http.router', typed_config: { '@type': ROUTER_TYPE } });
   const hcm: JsonObject = {
     '@type': HCM_TYPE,
@@ -443,13 +504,22 @@ function sharedOutboundRoutes(mesh: Mesh): JsonObject {
   return rc;
 }
 
-/** Builds one node's resources; `source` says how its RDS/EDS subscriptions are fetched. */
-export function nodeResources(mesh: Mesh, nodeId: string, source: ConfigSourceStyle): NodeResources {
+/**
+ * Builds one node's resources; `source` says how its RDS/EDS subscriptions are fetched, and
+ * `security` (the mesh CA's root) is required once the mesh uses mutual TLS.
+ */
+export function nodeResources(
+  mesh: Mesh,
+  nodeId: string,
+  source: ConfigSourceStyle,
+  security?: MeshSecurity,
+): NodeResources {
   const node = findNode(mesh, nodeId);
+  if (security === undefined && usesMtls(mesh)) throw new MtlsNeedsCaError(`node ${nodeId}`);
   const out: NodeResources = { listeners: new Map(), routes: new Map(), clusters: new Map(), endpoints: new Map() };
   const t = mesh.telemetry;
   if (t !== undefined) out.clusters.set(OTEL_COLLECTOR_CLUSTER, telemetryCluster(t));
-  addOutboundClusters(mesh, out, source);
+  addOutboundClusters(mesh, out, source, security);
 
   if (node.kind === 'ingress') {
     const ingress = mesh.ingress as NonNullable<Mesh['ingress']>;
@@ -494,7 +564,9 @@ export function nodeResources(mesh: Mesh, nodeId: string, source: ConfigSourceSt
     const name = `inbound|${listenPort}`;
     if (usesTcpProxy(port)) {
       const logs = t === undefined ? [] : accessLogs(t, nodeId);
-      out.listeners.set(name, tcpProxyListener(name, listenPort, 'INBOUND', clusterName, logs));
+      const rbac = networkRbacFilters(mesh, service, port);
+      const tcp = tcpProxyListener(name, listenPort, 'INBOUND', clusterName, logs, rbac);
+      out.listeners.set(name, secureInboundListener(mesh, security, service, tcp, false));
       continue;
     }
     const hcm = httpConnectionManager({
@@ -521,8 +593,12 @@ export function nodeResources(mesh: Mesh, nodeId: string, source: ConfigSourceSt
       telemetry: t,
       serviceName: service.name,
       nodeId,
+      authorization: httpRbacFilters(mesh, service, port),
     });
-    out.listeners.set(name, listener(name, listenPort, 'INBOUND', hcm));
+    out.listeners.set(
+      name,
+      secureInboundListener(mesh, security, service, listener(name, listenPort, 'INBOUND', hcm), true),
+    );
   }
   const outName = `outbound|${sidecar.outbound_port}`;
   out.routes.set(OUTBOUND_ROUTE_CONFIG, sharedOutboundRoutes(mesh));

@@ -10,13 +10,17 @@ export function usesTcpProxy(port: { protocol: string }): boolean {
   return port.protocol === 'TCP';
 }
 
-/** A listener whose one filter chain is istio.stats → tcp_proxy to `cluster` (also its stat_prefix, as Istio's). */
+/**
+ * A listener whose one filter chain is [network RBAC →] istio.stats → tcp_proxy to `cluster`
+ * (also its stat_prefix, as Istio's); `rbac` are the authorization policies' filters, inbound.
+ */
 export function tcpProxyListener(
   name: string,
   port: number,
   direction: 'INBOUND' | 'OUTBOUND',
   cluster: string,
   accessLogs: JsonObject[],
+  rbac: JsonObject[] = [],
 ): JsonObject {
   const tcpProxy: JsonObject = { '@type': TCP_PROXY_TYPE, stat_prefix: cluster, cluster };
   if (accessLogs.length > 0) tcpProxy.access_log = accessLogs;
@@ -27,6 +31,7 @@ export function tcpProxyListener(
     filter_chains: [
       {
         filters: [
+          ...rbac,
           { name: 'istio.stats', typed_config: { '@type': ISTIO_STATS_TYPE } },
           { name: 'envoy.filters.network.tcp_proxy', typed_config: tcpProxy },
         ],

@@ -6,11 +6,12 @@
 import { createHash } from 'node:crypto';
 import type { Mesh } from '../mesh/schema.js';
 import { findNode, nodeResources } from '../translate/resources.js';
+import type { MeshSecurity } from '../translate/mtls.js';
 import type { ConfigSourceStyle, JsonObject, ResourceKind } from '../translate/envoy.js';
 
 const KINDS: readonly ResourceKind[] = ['clusters', 'endpoints', 'listeners', 'routes', 'secrets', 'runtime'] as const;
-/** Make before break: clusters and their endpoints exist before listeners and routes point at them. */
-export const PUSH_ORDER: readonly ResourceKind[] = ['clusters', 'endpoints', 'listeners', 'routes'];
+/** Make before break: certificates, then clusters and their endpoints, exist before listeners and routes point at them. */
+export const PUSH_ORDER: readonly ResourceKind[] = ['secrets', 'clusters', 'endpoints', 'listeners', 'routes'];
 
 export interface TypeSnapshot {
   version: string;
@@ -25,6 +26,11 @@ export interface NodeSnapshot {
 
 type Watcher = (changed: ReadonlySet<ResourceKind>) => void;
 
+/** The mesh CA as the cache sees it: the root the resources trust and each node's SDS secrets. */
+export interface CacheSecurity extends MeshSecurity {
+  secrets(nodeId: string): ReadonlyMap<string, JsonObject>;
+}
+
 interface Entry {
   nodeId: string;
   style: ConfigSourceStyle;
@@ -36,21 +42,10 @@ function styleKey(style: ConfigSourceStyle): string {
   return style.kind === 'ads' ? 'ads' : `rest:${style.cluster}:${style.refreshDelayMs}`;
 }
 
-/** Hash of a type's content from each resource's serialized JSON (computed once per resource). */
-function hashSerialized(entries: ReadonlyArray<readonly [string, string]>): string {
-  const h = createHash('sha256');
-  for (const [name, json] of [...entries].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))) {
-    h.update(name);
-    h.update('\0');
-    h.update(json);
-    h.update('\0');
-  }
-  return h.digest('hex').slice(0, 16);
-}
-
 const EMPTY: ReadonlyMap<string, JsonObject> = new Map();
-/** Resources shared by many nodes are serialized once. */
+/** Resources shared by many nodes are serialized and digested once, not once per node. */
 const serializedOf = new WeakMap<JsonObject, string>();
+const digestOf = new WeakMap<JsonObject, string>();
 
 /** A resource's JSON text, computed once per resource object. */
 export function serializedJson(r: JsonObject): string {
@@ -62,14 +57,42 @@ export function serializedJson(r: JsonObject): string {
   return json;
 }
 
+function digest(r: JsonObject): string {
+  let d = digestOf.get(r);
+  if (d === undefined) {
+    d = createHash('sha256').update(serializedJson(r)).digest('hex').slice(0, 32);
+    digestOf.set(r, d);
+  }
+  return d;
+}
+
+/**
+ * A type's version: a hash over its resources' names and content digests, in name order. Each
+ * digest is computed once per resource object, so a node whose resources are mostly shared
+ * (outbound clusters, endpoints, routes) costs a few map lookups, not a hash of the whole mesh:
+ * at a thousand sidecars, hashing every node's full content made each edit quadratic.
+ */
+function versionOf(resources: ReadonlyMap<string, JsonObject>): string {
+  const names = [...resources.keys()].sort();
+  const h = createHash('sha256');
+  for (const name of names) {
+    h.update(name);
+    h.update('\0');
+    h.update(digest(resources.get(name) as JsonObject));
+  }
+  return h.digest('hex').slice(0, 16);
+}
+
 export class SnapshotCache {
   #mesh: Mesh;
   #entries = new Map<string, Entry>();
-  /** Identical resources (same JSON) share one object across nodes, so protobuf encoding is done once per push. */
+  /** Identical resources (same content digest) share one object across nodes, so protobuf encoding is done once per push. */
   #interned = new Map<string, JsonObject>();
+  #security: CacheSecurity | undefined;
 
-  constructor(mesh: Mesh) {
+  constructor(mesh: Mesh, security?: CacheSecurity) {
     this.#mesh = mesh;
+    this.#security = security;
   }
 
   get mesh(): Mesh {
@@ -85,32 +108,31 @@ export class SnapshotCache {
     }
     const types = {} as Record<ResourceKind, TypeSnapshot>;
     if (!known) {
-      for (const k of KINDS) types[k] = { version: hashSerialized([]), resources: EMPTY };
+      for (const k of KINDS) types[k] = { version: versionOf(EMPTY), resources: EMPTY };
       return { known, types };
     }
-    const res = nodeResources(this.#mesh, nodeId, style);
+    const security = this.#security;
+    const res = nodeResources(this.#mesh, nodeId, style, security);
     const byKind: Record<ResourceKind, ReadonlyMap<string, JsonObject>> = {
       listeners: res.listeners,
       routes: res.routes,
       clusters: res.clusters,
       endpoints: res.endpoints,
-      secrets: EMPTY,
+      secrets: security?.secrets(nodeId) ?? EMPTY,
       runtime: EMPTY,
     };
     for (const k of KINDS) {
       const shared = new Map<string, JsonObject>();
-      const serialized: Array<[string, string]> = [];
       for (const [name, r] of byKind[k]) {
-        const key = serializedJson(r);
+        const key = digest(r);
         let obj = interned.get(key);
         if (obj === undefined) {
           obj = r;
           interned.set(key, r);
         }
         shared.set(name, obj);
-        serialized.push([name, key]);
       }
-      types[k] = { version: hashSerialized(serialized), resources: shared };
+      types[k] = { version: versionOf(shared), resources: shared };
     }
     return { known, types };
   }
@@ -138,9 +160,14 @@ export class SnapshotCache {
     };
   }
 
-  /** Installs a new (validated) mesh and notifies the watchers of every node whose resources changed. */
-  setMesh(mesh: Mesh): void {
+  /**
+   * Installs a new (validated) mesh — and a new CA view when the CA changed — and notifies the
+   * watchers of every node whose resources changed. With the same mesh, re-reads the secrets
+   * (a rotated certificate).
+   */
+  setMesh(mesh: Mesh, security: CacheSecurity | undefined = this.#security): void {
     this.#mesh = mesh;
+    this.#security = security;
     const interned = new Map<string, JsonObject>();
     const notify: Array<[Entry, Set<ResourceKind>]> = [];
     for (const [key, e] of this.#entries) {

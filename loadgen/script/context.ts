@@ -88,6 +88,10 @@ export interface VuState {
    * data_sent/data_received once per iteration (and after setup/teardown), as k6 does.
    */
   readonly network: { sent: number; received: number };
+  /** Trace-context propagation for this VU's requests (k6/experimental/tracing); null: the test's. */
+  tracing: TracingOptions | null;
+  /** randomSeed(n): makes this VU's Math.random the deterministic sequence of n. */
+  seedRandom: (seed: number) => void;
 }
 
 /** What a k6 module's factory receives when a VU first imports it. */

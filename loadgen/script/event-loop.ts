@@ -36,6 +36,11 @@ export class VuEventLoop {
     return this.#pending.size;
   }
 
+  /** Nothing pending and no error: drain() would return at once (callers skip its promise). */
+  get settled(): boolean {
+    return this.#pending.size === 0 && this.#error === null;
+  }
+
   /** Runs a script callback; a throw or a rejected promise ends the iteration with that error. */
   call(fn: unknown, thisArg: unknown, ...args: unknown[]): void {
     if (typeof fn !== 'function') return;

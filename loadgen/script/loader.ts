@@ -36,6 +36,7 @@ const ARRAY_HELPERS_SOURCE = `({
   async find(xs, cb) { for (let i = 0; i < xs.length; i++) if (await cb(xs[i], i, xs)) return xs[i]; return undefined; },
 })`;
 const arrayHelpersScript = new vm.Script(ARRAY_HELPERS_SOURCE, { filename: 'meshscope:array-helpers' });
+const mathScript = new vm.Script('Math', { filename: 'meshscope:math' });
 
 export type ScriptFunction = (
   require: (name: string) => unknown,
@@ -50,6 +51,8 @@ export type ScriptFunction = (
 export interface ScriptInstance {
   readonly fn: ScriptFunction;
   readonly array: ArrayHelpers;
+  /** The VU realm's own Math (randomSeed replaces its random). */
+  readonly math: { random: () => number };
 }
 
 export interface LoadedScript {
@@ -175,6 +178,7 @@ export async function loadScript(scriptPath: string): Promise<LoadedScript> {
     return {
       fn: compiled.runInContext(context) as ScriptFunction,
       array: arrayHelpersScript.runInContext(context) as ArrayHelpers,
+      math: mathScript.runInContext(context) as { random: () => number },
     };
   };
   return { path: abs, dir, instantiate, locate };

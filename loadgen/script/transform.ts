@@ -20,6 +20,7 @@ import { MODULE_NAMES, MODULES, resolveModule } from './modules/catalog.js';
 
 /** Module names a script imports; the bundler keeps them external. */
 export const K6_MODULES: readonly string[] = MODULE_NAMES;
+const JSLIB_NAMES = MODULES.filter((m) => m.name.startsWith('jslib/')).map((m) => m.name.slice('jslib/'.length));
 
 const BLOCKING: Readonly<Record<string, ReadonlySet<string>>> = Object.fromEntries(
   MODULES.map((m) => [m.name, new Set(m.blocking ?? [])]),
@@ -133,7 +134,7 @@ export function transformScript(source: string, filename: string): TransformResu
       const entry = resolveModule(specifier);
       if (entry === undefined) {
         throw new TransformError(
-          `unsupported module '${specifier}': meshscope provides ${K6_MODULES.join(', ')}, the jslib.k6.io modules k6-utils, httpx, k6-summary, k6-testing, k6chaijs, papaparse, formdata and url, and bundles relative imports`,
+          `unsupported module '${specifier}': meshscope provides ${K6_MODULES.join(', ')}, the jslib.k6.io modules ${JSLIB_NAMES.join(', ')}, and bundles relative imports`,
           stmt.start,
         );
       }

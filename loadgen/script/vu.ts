@@ -14,6 +14,7 @@ import type { ScenarioInfo, TestContext, VuState } from './context.js';
 import { AbortSignalError } from './modules/execution.js';
 import { MODULE_FACTORIES } from './modules/index.js';
 import { VuEventLoop } from './event-loop.js';
+import { seededRandom } from './random-seed.js';
 
 export interface VuOptions {
   readonly noConnectionReuse: boolean;
@@ -73,6 +74,8 @@ export class VU {
       sleepCancel: null,
       responseCallback: null,
       network: { sent: 0, received: 0 },
+      seedRandom: () => {},
+      tracing: null,
     };
     this.#ctx = { env, iter: 0, vu: id };
   }
@@ -109,7 +112,10 @@ export class VU {
     };
     const console = consoleFor(test);
     try {
-      const { fn, array } = this.#script.instantiate(buildVuGlobals({ console, open, ctx: this.#ctx, require }));
+      const { fn, array, math } = this.#script.instantiate(buildVuGlobals({ console, open, ctx: this.#ctx, require }));
+      this.state.seedRandom = (seed) => {
+        math.random = seededRandom(seed);
+      };
       await fn(require, this.exports, this.#ctx, array, open, console);
       await this.state.loop.drain();
     } catch (err) {
@@ -152,7 +158,8 @@ export class VU {
       // loop there without corrupting Node's async-context stack.
       await undefined;
       await (fn as (d: unknown) => unknown)(data);
-      await s.loop.drain();
+      // Most iterations start no callback work: no drain() promise for them.
+      if (!s.loop.settled) await s.loop.drain();
       if (s.interrupted) throw new IterationInterruptedError();
     } catch (err) {
       s.loop.cancelAll();

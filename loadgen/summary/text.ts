@@ -41,14 +41,17 @@ function num(n: number): string {
   return String(Number(n.toFixed(6)));
 }
 
-function bytes(n: number): string {
-  const units = ['B', 'kB', 'MB', 'GB', 'TB'];
-  let i = 0;
-  while (n >= 1000 && i < units.length - 1) {
-    n /= 1000;
-    i++;
-  }
-  return `${i === 0 ? n : Number(n.toFixed(1))} ${units[i]}`;
+/**
+ * Bytes as k6 prints them (go-humanize's Bytes of the value as an unsigned integer): "147 B",
+ * "1.5 kB", "17 kB"; a rate of 816.34 B/s is "816 B/s", not the float.
+ */
+function bytes(value: number): string {
+  const n = Math.max(0, Math.floor(value));
+  if (n < 10) return `${n} B`;
+  const units = ['B', 'kB', 'MB', 'GB', 'TB', 'PB', 'EB'];
+  const e = Math.min(units.length - 1, Math.floor(Math.log(n) / Math.log(1000)));
+  const v = Math.floor((n / 1000 ** e) * 10 + 0.5) / 10;
+  return `${v < 10 ? v.toFixed(1) : v.toFixed(0)} ${units[e]}`;
 }
 
 function percent(r: number): string {

@@ -13,7 +13,21 @@ export const RetryOn = {
   RetriableStatusCodes: 1 << 5,
   Reset: 1 << 6,
   EnvoyRateLimited: 1 << 7,
+  // gRPC statuses (x-envoy-retry-grpc-on names), read from a response's grpc-status.
+  GrpcCancelled: 1 << 8,
+  GrpcDeadlineExceeded: 1 << 9,
+  GrpcInternal: 1 << 10,
+  GrpcResourceExhausted: 1 << 11,
+  GrpcUnavailable: 1 << 12,
 } as const;
+
+/** The retry_on bits that name gRPC statuses. */
+export const RETRY_ON_GRPC =
+  RetryOn.GrpcCancelled |
+  RetryOn.GrpcDeadlineExceeded |
+  RetryOn.GrpcInternal |
+  RetryOn.GrpcResourceExhausted |
+  RetryOn.GrpcUnavailable;
 
 const RETRY_ON_NAMES: Record<string, number> = {
   '5xx': RetryOn.FiveXx,
@@ -24,6 +38,11 @@ const RETRY_ON_NAMES: Record<string, number> = {
   'retriable-status-codes': RetryOn.RetriableStatusCodes,
   reset: RetryOn.Reset,
   'envoy-ratelimited': RetryOn.EnvoyRateLimited,
+  cancelled: RetryOn.GrpcCancelled,
+  'deadline-exceeded': RetryOn.GrpcDeadlineExceeded,
+  internal: RetryOn.GrpcInternal,
+  'resource-exhausted': RetryOn.GrpcResourceExhausted,
+  unavailable: RetryOn.GrpcUnavailable,
 };
 
 /** Parses a comma-separated `retry_on`; unknown names are returned so config can reject them. */

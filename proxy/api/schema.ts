@@ -216,6 +216,8 @@ const routeMatchSchema = z
     headers: z.array(headerMatcherSchema).optional(),
     query_parameters: z.array(queryParameterMatcherSchema).optional(),
     runtime_fraction: runtimeFractionalPercentSchema.optional(),
+    // RouteMatch.GrpcRouteMatchOptions: matches gRPC requests only (content-type application/grpc[+...]).
+    grpc: z.strictObject({}).optional(),
   })
   .strict()
   .superRefine(exactlyOne(['prefix', 'path', 'safe_regex', 'path_separated_prefix']));
@@ -315,6 +317,15 @@ export const routeActionSchema = z
     retry_policy: retryPolicySchema.optional(),
     request_mirror_policies: z.array(requestMirrorPolicySchema).optional(),
     priority: envoyEnum(['DEFAULT', 'HIGH']).optional(),
+    // RouteAction.MaxStreamDuration: the stream's whole lifetime, or for gRPC the client's
+    // `grpc-timeout` capped by grpc_timeout_header_max (0: uncapped) less grpc_timeout_header_offset.
+    max_stream_duration: z
+      .strictObject({
+        max_stream_duration: durationSchema.optional(),
+        grpc_timeout_header_max: durationSchema.optional(),
+        grpc_timeout_header_offset: durationSchema.optional(),
+      })
+      .optional(),
   })
   .strict()
   .superRefine(exactlyOne(['cluster', 'cluster_header', 'weighted_clusters']))
@@ -433,6 +444,8 @@ export const http2ProtocolOptionsSchema = z
     max_concurrent_streams: u32Range(1, 2147483647).optional(),
     initial_stream_window_size: u32Range(65535, 2147483647).optional(),
     initial_connection_window_size: u32Range(65535, 2147483647).optional(),
+    max_consecutive_inbound_frames_with_empty_payload: u32Range(0, 4294967295).optional(),
+    max_inbound_priority_frames_per_stream: u32Range(0, 4294967295).optional(),
   })
   .strict();
 export type Http2ProtocolOptions = z.output<typeof http2ProtocolOptionsSchema>;

@@ -32,7 +32,13 @@ export function formatIssues(issues: readonly z.core.$ZodIssue[], original: Path
     if (issue.code === 'unrecognized_keys') {
       for (const key of issue.keys) lines.push(`${at([...issue.path, key])}: unknown field`);
     } else if (issue.code === 'invalid_union') {
-      lines.push(`${at(issue.path)}: ${unionMessage(issue)}`);
+      // A config and its per-route form (RBAC | RBACPerRoute) are told apart by `@type`: when
+      // exactly one member accepts the `@type` given, its own problems are the ones to report.
+      const meant = issue.errors.filter((errors) => !errors.some((e) => e.path[0] === '@type'));
+      if (meant.length === 1 && meant[0]!.length > 0) {
+        const prefixed = meant[0]!.map((e) => ({ ...e, path: [...issue.path, ...e.path] }));
+        lines.push(...formatIssues(prefixed, original));
+      } else lines.push(`${at(issue.path)}: ${unionMessage(issue)}`);
     } else {
       lines.push(`${at(issue.path)}: ${issue.message}`);
     }

@@ -29,6 +29,8 @@ export const ResponseFlag = {
   NoClusterFound: 1 << 17,
   DurationTimeout: 1 << 18,
   DnsResolutionFailed: 1 << 19,
+  UnauthorizedExternalService: 1 << 20,
+  RbacAccessDenied: 1 << 21,
 } as const;
 export type ResponseFlagBit = (typeof ResponseFlag)[keyof typeof ResponseFlag];
 
@@ -53,6 +55,8 @@ const FLAG_SHORT_NAMES: ReadonlyArray<readonly [number, string]> = [
   [ResponseFlag.NoClusterFound, 'NC'],
   [ResponseFlag.DurationTimeout, 'DT'],
   [ResponseFlag.DnsResolutionFailed, 'DF'],
+  [ResponseFlag.UnauthorizedExternalService, 'UAEX'],
+  [ResponseFlag.RbacAccessDenied, 'RBAC'],
 ];
 
 /** `%RESPONSE_FLAGS%`: short names joined by commas, `-` when none. */
@@ -118,6 +122,8 @@ export class StreamInfo {
   connectionTerminationDetails: string | null = null;
   requestHeaders: HeaderMap | null = null;
   responseHeaders: HeaderMap | null = null;
+  /** The response's trailers as the router produced them (gRPC's status lives there). */
+  responseTrailers: HeaderMap | null = null;
   /** 0 until a response (upstream or local) started. */
   responseCode = 0;
   /** Envoy's response code details, e.g. `via_upstream`, `route_not_found`. */

@@ -7,13 +7,18 @@
 // took 1.5% of CPU at 16 MB and 2.6% at 4 MB, the same requests/s within noise.
 //
 // Node only takes `--max-semi-space-size` before V8 starts. The semi-space growth factor is read
-// at every growth, though, so setting it to 1 holds the young generation at the size module
-// loading left it (4 MB semi-spaces for the proxy on Node 20). V8 also shrinks the young
+// at every growth, though, so setting it to 1 holds the young generation where it is. The proxy
+// holds it at 4 MB semi-spaces (PROXY_SEMI_SPACE_BYTES). That used to be "the size module loading
+// left it", which was 4 MB until the codec seams, the HTTP/2 codec and the xDS protos made
+// loading allocate more: V8 then grew it to 8 MB while the modules loaded and the bound held it
+// there, 8 MB more peak RSS under wrk (84 MB against 76 MB) for nothing a benchmark could see.
+// So the CLI stops growth before the proxy's modules load (holdYoungGenerationWhileLoading)
+// and the bound is a size, not an accident of the import graph. V8 also shrinks the young
 // generation of a process that has been idle for a while, to its minimum (1 MB semi-spaces),
 // and with growth held at 1 it would stay there: after an idle spell the proxy scavenged four
 // times as often (about 10 times a second at only 1000 req/s) and served fewer requests/s under
 // full load (median 25.6k against 30.2k in an interleaved A/B). So after every GC the factor is
-// set to what grows the young generation back to its start-up size in one step, and back to 1
+// set to what grows the young generation back to its held size in one step, and back to 1
 // once it is there. Starting a worker thread (the telemetry export threads) puts the
 // process-wide factor back to V8's default of 2, and the proxy's young generation then doubled
 // to 16 MB semi-spaces within a few scavenges (peak RSS 131 MB against 77 MB without telemetry
@@ -76,16 +81,26 @@ export function holdYoungGenerationAt(targetBytes: number): void {
   );
 }
 
+/** The semi-space size a proxy process holds its young generation at (see the header). */
+export const PROXY_SEMI_SPACE_BYTES = 4 * MB;
+
 /**
- * Stops the young generation of this process from growing beyond its start-up size (and lets
- * it grow back to that size after V8 shrank it). Returns the node flags a forked worker
- * process needs for the same bound (empty when the operator sized it).
+ * Stops V8 growing the young generation while the proxy's modules load (it stays at the 1 MB
+ * a process starts with), so that boundYoungGeneration, not how much loading allocated, sets
+ * its size. Call before importing the proxy; a no-op when the operator sized it.
+ */
+export function holdYoungGenerationWhileLoading(): void {
+  if (!operatorSized()) setFlagsFromString('--semi-space-growth-factor=1');
+}
+
+/**
+ * Holds the young generation of this process at PROXY_SEMI_SPACE_BYTES (or at its size now,
+ * when it grew past that before this call). Returns the node flags a forked worker process
+ * needs for the same bound (empty when the operator sized it).
  */
 export function boundYoungGeneration(): string[] {
   if (operatorSized()) return [];
-  const startUp = semiSpaceBytes();
-  holdYoungGenerationAt(startUp);
-  // A worker process gets the same semi-space, at least 1 MB.
-  const semiSpaceMb = Math.max(1, startUp / MB);
-  return [`--max-semi-space-size=${semiSpaceMb}`];
+  const target = Math.max(PROXY_SEMI_SPACE_BYTES, semiSpaceBytes());
+  holdYoungGenerationAt(target);
+  return [`--max-semi-space-size=${target / MB}`];
 }

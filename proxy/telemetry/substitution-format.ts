@@ -5,6 +5,7 @@
 import { formatResponseFlags, type StreamInfo } from '../core/stream-info.js';
 import type { ProtoWriter } from './proto-writer.js';
 import { ProxyError } from '../errors.js';
+import { formatGrpcStatus, isGrpcRequest, streamGrpcStatus } from '../core/grpc/common.js';
 
 /** A compiled operator: returns the value, or null when not available. */
 export type FieldWriter = (info: StreamInfo) => string | number | null;
@@ -155,6 +156,47 @@ function headerOperator(which: 'request' | 'response', arg: string, maxLen: numb
   };
 }
 
+/**
+ * `%GRPC_STATUS(CAMEL_STRING|SNAKE_STRING|NUMBER)%` (CAMEL_STRING by default; NUMBER is a number
+ * in JSON) and `%GRPC_STATUS_NUMBER%`: the status of a gRPC request's response, from its
+ * trailers, a trailers-only head, or its HTTP status mapped; `-` for a request that is not gRPC.
+ */
+function grpcStatusOperator(arg: string, whole: string): FieldWriter {
+  const format = arg === '' ? 'CAMEL_STRING' : arg;
+  if (format !== 'CAMEL_STRING' && format !== 'SNAKE_STRING' && format !== 'NUMBER')
+    throw new FormatError(`'${whole}': GRPC_STATUS takes CAMEL_STRING, SNAKE_STRING or NUMBER`);
+  return (info) => {
+    if (!isGrpcRequest(info.requestHeaders)) return null;
+    const code = streamGrpcStatus(info);
+    if (code === -1) return null;
+    return format === 'NUMBER' ? code : formatGrpcStatus(code, format);
+  };
+}
+
+/** A filter state object that can be printed (Envoy's serializeAsString / serializeAsProto). */
+interface SerializableFilterState {
+  serializeAsString?(): string;
+  serializeAsJson?(): unknown;
+}
+
+/**
+ * `%FILTER_STATE(KEY)%` (the object's JSON form) and `%FILTER_STATE(KEY:PLAIN)%` (its string
+ * form); `-` when absent or the object has no such form.
+ */
+function filterStateOperator(arg: string, whole: string): FieldWriter {
+  const colon = arg.lastIndexOf(':');
+  const mode = colon === -1 ? 'TYPED' : arg.slice(colon + 1);
+  const key = colon === -1 ? arg : arg.slice(0, colon);
+  if (mode !== 'PLAIN' && mode !== 'TYPED')
+    throw new FormatError(`'${whole}': FILTER_STATE takes KEY, KEY:PLAIN or KEY:TYPED`);
+  return (info) => {
+    const v = info.filterState.get(key) as SerializableFilterState | undefined;
+    if (v === undefined || v === null || typeof v !== 'object') return null;
+    if (mode === 'PLAIN') return typeof v.serializeAsString === 'function' ? v.serializeAsString() : null;
+    return typeof v.serializeAsJson === 'function' ? JSON.stringify(v.serializeAsJson()) : null;
+  };
+}
+
 const orNull = <T>(v: T | null | undefined): T | null => (v === undefined ? null : v);
 
 function simpleOperator(name: string): FieldWriter | null {
@@ -280,6 +322,11 @@ export function compileFormat(format: string): FormatPart[] {
     if (name === 'REQ' || name === 'RESP') {
       if (arg === undefined) throw new FormatError(`'${whole}' needs a header name: %${name}(X?Y):Z%`);
       writer = headerOperator(name === 'REQ' ? 'request' : 'response', arg, maxLen);
+    } else if (name === 'FILTER_STATE') {
+      if (arg === undefined || arg === '') throw new FormatError(`'${whole}' needs a key: %FILTER_STATE(KEY:PLAIN)%`);
+      writer = filterStateOperator(arg, whole);
+    } else if (name === 'GRPC_STATUS' || name === 'GRPC_STATUS_NUMBER') {
+      writer = grpcStatusOperator(name === 'GRPC_STATUS_NUMBER' ? 'NUMBER' : (arg ?? ''), whole);
     } else if (name === 'START_TIME' && arg !== undefined && arg !== '') {
       const fmt = compileTimeFormat(arg);
       writer = (i) => fmt(i.startTime);

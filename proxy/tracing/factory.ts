@@ -1,6 +1,7 @@
 // What both tracer extensions share: turning the HCM's tracing settings and the extension's
 // exporter into a MeshTracer, wiring stats and shutdown, and `%TRACE_ID%` for access logs.
 import type { TracerContext } from '../core/extension-points.js';
+import { localIdentity } from '../telemetry/istio/peer-metadata.js';
 import { setTraceIdReader } from '../telemetry/substitution-format.js';
 import type { ClusterLookup } from '../telemetry/collector.js';
 import type { SamplingRuntime } from './sampling.js';
@@ -24,11 +25,12 @@ export function buildMeshTracer(
 ): MeshTracer {
   const stats = spanPipelineStats(context.stats.scope(`tracing.${provider}`));
   const service = serviceName !== undefined && serviceName !== '' ? serviceName : context.node.cluster || 'meshscope';
-  const pipeline = sharedSpanPipeline(
-    exporter,
-    { 'service.name': service, 'service.instance.id': context.node.id },
-    stats,
-  );
+  // The workload's version (Istio's canonical revision or `version` label) is the resource's
+  // service.version, so the service graph can draw each version of a service (as Kiali does).
+  const { version } = localIdentity(context.node);
+  const resource: Record<string, string> = { 'service.name': service, 'service.instance.id': context.node.id };
+  if (version !== 'unknown') resource['service.version'] = version;
+  const pipeline = sharedSpanPipeline(exporter, resource, stats);
   context.onShutdown(() => pipeline.shutdown());
   const t = context.tracing;
   const sampling =

@@ -6,8 +6,9 @@
 // propagated downstream instead of being lost. Attribute values are only read at finish,
 // from StreamInfo, straight into the export batch as OTLP protobuf (no attribute object).
 import type { SpanKind } from '@opentelemetry/api';
-import type { Span, StreamInfo, UpstreamAttemptInfo } from '../core/stream-info.js';
+import type { HttpProtocol, Span, StreamInfo, UpstreamAttemptInfo } from '../core/stream-info.js';
 import { formatResponseFlags } from '../core/stream-info.js';
+import { grpcServiceMethod, isGrpcRequest, streamGrpcStatus } from '../core/grpc/common.js';
 import { newSpanId, newTraceId } from './ids.js';
 import { decideSampling, SamplingReason, type SamplingPolicy } from './sampling.js';
 import type { SpanPipeline } from './span-pipeline.js';
@@ -79,6 +80,33 @@ const K_PEER_SERVICE = attributeKey('peer.service');
 const K_UPSTREAM_ADDRESS = attributeKey('upstream.address');
 const K_RESPONSE_FLAGS = attributeKey('response_flags');
 const K_REQUEST_ID = attributeKey('guid:x-request-id');
+const K_RPC_SYSTEM = attributeKey('rpc.system');
+const K_RPC_SERVICE = attributeKey('rpc.service');
+const K_RPC_METHOD = attributeKey('rpc.method');
+const K_RPC_GRPC_STATUS = attributeKey('rpc.grpc.status_code');
+
+/**
+ * OpenTelemetry's RPC conventions: a CLIENT span errs on any status but OK, a SERVER span only on
+ * the ones that mean the server failed (UNKNOWN, DEADLINE_EXCEEDED, UNIMPLEMENTED, INTERNAL,
+ * UNAVAILABLE, DATA_LOSS), not on the caller's mistakes.
+ */
+const GRPC_SERVER_ERRORS: ReadonlySet<number> = new Set([2, 4, 12, 13, 14, 15]);
+
+// The protocol the request arrived on (OpenTelemetry's network.protocol.*; rpc.system for
+// gRPC), encoded once: the service graph marks each edge with its server's protocol.
+const PROTOCOL_ATTRIBUTES: Record<HttpProtocol, Uint8Array> = {
+  'HTTP/1.0': protocolAttributes('1.0'),
+  'HTTP/1.1': protocolAttributes('1.1'),
+  'HTTP/2': protocolAttributes('2'),
+};
+const GRPC_ATTRIBUTE = constantStringAttribute(attributeKey('rpc.system'), 'grpc');
+
+function protocolAttributes(version: string): Uint8Array {
+  return Buffer.concat([
+    constantStringAttribute(attributeKey('network.protocol.name'), 'http'),
+    constantStringAttribute(attributeKey('network.protocol.version'), version),
+  ]);
+}
 
 // Span times in microseconds (and below): Date.now() and StreamInfo.startTime are whole
 // milliseconds, so spans are timed on the monotonic clock from the same origin as the wall
@@ -205,6 +233,7 @@ class StreamSpan implements Span {
     });
     // Attributes are written field by field: no attribute object, no key lookups.
     const req = info.requestHeaders;
+    let grpcStatus = -1;
     if (req !== null) {
       const method = req.get(':method');
       if (method !== undefined) stringAttribute(w, K_METHOD, method);
@@ -215,12 +244,26 @@ class StreamSpan implements Span {
       if (authority !== undefined) stringAttribute(w, K_SERVER_ADDRESS, hostOf(authority));
       const ua = req.get('user-agent');
       if (ua !== undefined) stringAttribute(w, K_USER_AGENT, ua);
+      if (req.get('content-type')?.startsWith('application/grpc') === true) w.append(GRPC_ATTRIBUTE);
       for (const t of shared.customTags) {
         if (t.kind === 'literal') w.append(t.attribute);
         else stringAttribute(w, t.key, req.get(t.name) ?? t.defaultValue);
       }
+      // OpenTelemetry's RPC conventions for a gRPC call: service and method from the path, the
+      // status from the trailers (or a trailers-only head, or the HTTP status mapped).
+      if (path !== undefined && isGrpcRequest(req)) {
+        stringAttribute(w, K_RPC_SYSTEM, 'grpc');
+        const sm = grpcServiceMethod(path);
+        if (sm !== null) {
+          stringAttribute(w, K_RPC_SERVICE, sm.service);
+          stringAttribute(w, K_RPC_METHOD, sm.method);
+        }
+        grpcStatus = streamGrpcStatus(info);
+        if (grpcStatus !== -1) numberAttribute(w, K_RPC_GRPC_STATUS, grpcStatus);
+      }
     }
     if (code > 0) numberAttribute(w, K_STATUS_CODE, code);
+    w.append(PROTOCOL_ATTRIBUTES[info.protocol]);
     stringAttribute(w, K_PEER_ADDRESS, info.downstreamRemoteAddress);
     const cluster = attempt !== null ? attempt.cluster : info.upstreamCluster;
     if (cluster !== null && cluster !== '') {
@@ -233,7 +276,8 @@ class StreamSpan implements Span {
     w.append(shared.nodeAndComponent);
     if (info.requestId !== null) stringAttribute(w, K_REQUEST_ID, info.requestId);
     if (this.#tags !== null) for (const [k, v] of this.#tags) stringAttribute(w, attributeKey(k), v);
-    endSpan(w, lengthAt, code >= 500 || code === 0 || flags !== 0, isRoot && this.parentSpanId !== '');
+    const grpcError = grpcStatus > 0 && (this.#kind === CLIENT_KIND || GRPC_SERVER_ERRORS.has(grpcStatus));
+    endSpan(w, lengthAt, code >= 500 || code === 0 || flags !== 0 || grpcError, isRoot && this.parentSpanId !== '');
     pipeline.endRecord();
   }
 }

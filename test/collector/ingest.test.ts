@@ -338,6 +338,59 @@ describe('partial success', () => {
   });
 });
 
+describe('deeply nested attribute values', () => {
+  it('stores an AnyValue nested 33 deep, protobuf and JSON, as the OpenTelemetry Collector does', async () => {
+    const DEPTH = 33;
+    // AnyValue{array_value{values: …}} 33 times around string_value "x".
+    let inner = Buffer.from([0x0a, 0x01, 0x78]);
+    for (let i = 0; i < DEPTH; i++) {
+      const arrayValue = Buffer.concat([Buffer.from([0x0a]), varint(inner.length), inner]);
+      inner = Buffer.concat([Buffer.from([0x2a]), varint(arrayValue.length), arrayValue]);
+    }
+    const field = (n: number, b: Buffer) => Buffer.concat([Buffer.from([(n << 3) | 2]), varint(b.length), b]);
+    const kv = Buffer.concat([field(1, Buffer.from('deep')), field(2, inner)]);
+    const serviceAttr = Buffer.concat([
+      field(1, Buffer.from('service.name')),
+      field(2, field(1, Buffer.from('deep-attrs'))),
+    ]);
+    const fixed64 = (tag: number, v: bigint) => {
+      const b = Buffer.alloc(9);
+      b[0] = tag;
+      b.writeBigUInt64LE(v, 1);
+      return b;
+    };
+    const span = Buffer.concat([
+      field(1, Buffer.alloc(16, 0x31)),
+      field(2, Buffer.alloc(8, 0x32)),
+      field(5, Buffer.from('proto')),
+      fixed64(0x39, 1_700_000_000_000_000_000n),
+      fixed64(0x41, 1_700_000_000_500_000_000n),
+      field(9, kv),
+    ]);
+    const protoBody = field(1, Buffer.concat([field(1, field(1, serviceAttr)), field(2, field(2, span))]));
+    let deepJson = '{"stringValue":"x"}';
+    for (let i = 0; i < DEPTH; i++) deepJson = `{"arrayValue":{"values":[${deepJson}]}}`;
+    const jsonBody = `{"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"deep-attrs"}}]},"scopeSpans":[{"spans":[{"traceId":"${'31'.repeat(16)}","spanId":"${'33'.repeat(8)}","name":"json","startTimeUnixNano":"1700000000000000000","endTimeUnixNano":"1700000000500000000","attributes":[{"key":"deep","value":${deepJson}}]}]}]}]}`;
+
+    const viaProto = await post('/v1/traces', protoBody, { 'content-type': 'application/x-protobuf' });
+    expect(viaProto.status).toBe(200);
+    expect((await viaProto.arrayBuffer()).byteLength).toBe(0);
+    const viaJson = await post('/v1/traces', jsonBody, { 'content-type': 'application/json' });
+    expect(viaJson.status).toBe(200);
+    expect(await viaJson.json()).toEqual({});
+    expect(await collector.flush(30_000)).toBe(true);
+    const rows = await query<{ SpanName: string; deep: string }>(
+      `SELECT SpanName, SpanAttributes['deep'] AS deep FROM otel_traces WHERE ServiceName = 'deep-attrs' ORDER BY SpanName`,
+    );
+    // The exporter renders arrays as JSON (AsString).
+    const rendered = `${'['.repeat(DEPTH)}"x"${']'.repeat(DEPTH)}`;
+    expect(rows).toEqual([
+      { SpanName: 'json', deep: rendered },
+      { SpanName: 'proto', deep: rendered },
+    ]);
+  });
+});
+
 describe('malformed and hostile payloads', () => {
   const proto = { 'content-type': 'application/x-protobuf' };
 

@@ -3,8 +3,8 @@
 // queried back over its HTTP API.
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../helpers/ports.js';
 import { fixturePerFile, runCli } from './helpers.js';
 
 const { server, tmp } = fixturePerFile();
@@ -17,14 +17,6 @@ export default function () {
   http.get(__ENV.BASE + '/json', { tags: { kind: 'api' } });
 }
 `;
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 describe('csv output', () => {
   it("writes k6's columns, one row per sample, and data_sent once per iteration", async () => {

@@ -299,6 +299,8 @@ const HCM_SETTINGS: HcmSettings = {
     initialConnectionWindowSize: 65535,
     maxRequestHeadersBytes: 8192,
     maxHeadersCount: 50,
+    maxConsecutiveInboundFramesWithEmptyPayload: 1,
+    maxInboundPriorityFramesPerStream: 100,
   },
 };
 

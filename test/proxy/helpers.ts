@@ -4,18 +4,7 @@ import http from 'node:http';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { startProxy, type ProxyServer } from '../../proxy/index.js';
-
-/** A port nothing listens on right now (bound to 127.0.0.1, then closed), for configs that need a fixed port. */
-export function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = net.createServer();
-    s.once('error', rej);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as AddressInfo;
-      s.close(() => res(port));
-    });
-  });
-}
+export { freePort } from '../helpers/ports.js';
 
 export interface Upstream {
   readonly name: string;

@@ -15,6 +15,7 @@ import {
   type ComponentSpec,
   type RunningMesh,
 } from '../../up/index.js';
+import { freePort } from '../helpers/ports.js';
 
 const running: RunningMesh[] = [];
 const dirs: string[] = [];
@@ -28,14 +29,6 @@ function stateDir(): string {
   const d = mkdtempSync(join(tmpdir(), 'meshscope-up-'));
   dirs.push(d);
   return d;
-}
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => server.close(() => r()));
-  return port;
 }
 
 /** A component: an HTTP server answering 200 on /ready after `delayMs`, logging when it starts. */

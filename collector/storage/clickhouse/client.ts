@@ -7,6 +7,7 @@ import { resolve } from 'node:path';
 import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client';
 import { Session } from 'chdb';
 import { createChdbConnection, type ChdbConnection } from 'chdb/connection';
+import { EMBEDDED_QUERY_SETTINGS, engineArgs } from './embedded.js';
 
 type EmbeddedConnection = NonNullable<NonNullable<Parameters<typeof createClient>[0]>['connection']>;
 
@@ -24,23 +25,6 @@ export interface StorageClient {
 }
 
 /**
- * Engine arguments capping embedded ClickHouse's memory inside the collector's budget: its
- * memory tracker's ceiling (queries, inserts, merges) and its caches, which it otherwise
- * sizes from the machine's RAM.
- */
-function engineArgs(memoryBytes: number): string[] {
-  return [
-    `--max_server_memory_usage=${memoryBytes}`,
-    `--mark_cache_size=${Math.floor(memoryBytes / 16)}`,
-    `--primary_index_cache_size=${Math.floor(memoryBytes / 16)}`,
-    '--uncompressed_cache_size=0',
-    '--index_mark_cache_size=0',
-    '--index_uncompressed_cache_size=0',
-    '--mmap_cache_size=0',
-  ];
-}
-
-/**
  * `memoryBytes`, embedded only: the engine's memory ceiling. The engine is one per process and
  * takes its arguments from the first session, so this must run before any other at the path.
  */
@@ -55,7 +39,7 @@ export function createStorageClient(target: ClickHouseTarget, memoryBytes?: numb
       // chdb ships its own copy of @clickhouse/client-common's types; the runtime contract is
       // the same, the declarations differ only in which package they were emitted from.
       connection: connection as unknown as EmbeddedConnection,
-      clickhouse_settings: { output_format_json_quote_64bit_integers: 1 },
+      clickhouse_settings: { output_format_json_quote_64bit_integers: 1, ...EMBEDDED_QUERY_SETTINGS },
     });
     return {
       client,

@@ -198,4 +198,70 @@ GROUP BY Timestamp, Client, Server, ConnectionType`,
         (t) => `ALTER TABLE ${t} MODIFY SETTING non_replicated_deduplication_window = ${DEDUPLICATION_WINDOW}`,
       ),
   },
+  {
+    version: 6,
+    name: 'otel_service_graph_versions',
+    // Each side's workload version (service.version) on the service graph, for version
+    // sub-nodes. Additive and in place: two columns ('' on rows written before), appended to
+    // the per-minute table's sorting key (so rows of different versions never merge; the
+    // primary key stays as it was, and a query that ignores versions sums over them), and the
+    // view that folds edges into it replaced by one that groups by them too. The view is
+    // dropped and created again under its name (every server version takes that; MODIFY QUERY
+    // was behind an experimental setting in older ones); migrations run before any insert.
+    statements: () => [
+      `ALTER TABLE otel_service_graph_edges
+    ADD COLUMN IF NOT EXISTS ClientVersion LowCardinality(String),
+    ADD COLUMN IF NOT EXISTS ServerVersion LowCardinality(String)`,
+      `ALTER TABLE otel_service_graph_1m
+    ADD COLUMN IF NOT EXISTS ClientVersion LowCardinality(String),
+    ADD COLUMN IF NOT EXISTS ServerVersion LowCardinality(String),
+    MODIFY ORDER BY (Client, Server, ConnectionType, Timestamp, ClientVersion, ServerVersion)`,
+      'DROP VIEW IF EXISTS otel_service_graph_1m_mv',
+      `CREATE MATERIALIZED VIEW IF NOT EXISTS otel_service_graph_1m_mv
+TO otel_service_graph_1m
+AS SELECT
+    toStartOfMinute(toDateTime(e.Timestamp)) AS Timestamp,
+    e.Client AS Client,
+    e.Server AS Server,
+    e.ConnectionType AS ConnectionType,
+    e.ClientVersion AS ClientVersion,
+    e.ServerVersion AS ServerVersion,
+    toUInt64(count()) AS Requests,
+    toUInt64(sum(e.Failed)) AS Failures,
+    quantilesState(0.5, 0.95, 0.99)(e.ServerDurationMs) AS ServerDurationMs,
+    quantilesState(0.5, 0.95, 0.99)(e.ClientDurationMs) AS ClientDurationMs
+FROM otel_service_graph_edges AS e
+GROUP BY Timestamp, Client, Server, ConnectionType, ClientVersion, ServerVersion`,
+    ],
+  },
+  {
+    version: 7,
+    name: 'otel_service_graph_protocol',
+    // The protocol each edge's server received its calls on (http, grpc; '' on rows written
+    // before), the same way as version 6: a column appended to the per-minute table's sorting
+    // key and the view recreated to group by it.
+    statements: () => [
+      'ALTER TABLE otel_service_graph_edges ADD COLUMN IF NOT EXISTS Protocol LowCardinality(String)',
+      `ALTER TABLE otel_service_graph_1m
+    ADD COLUMN IF NOT EXISTS Protocol LowCardinality(String),
+    MODIFY ORDER BY (Client, Server, ConnectionType, Timestamp, ClientVersion, ServerVersion, Protocol)`,
+      'DROP VIEW IF EXISTS otel_service_graph_1m_mv',
+      `CREATE MATERIALIZED VIEW IF NOT EXISTS otel_service_graph_1m_mv
+TO otel_service_graph_1m
+AS SELECT
+    toStartOfMinute(toDateTime(e.Timestamp)) AS Timestamp,
+    e.Client AS Client,
+    e.Server AS Server,
+    e.ConnectionType AS ConnectionType,
+    e.ClientVersion AS ClientVersion,
+    e.ServerVersion AS ServerVersion,
+    e.Protocol AS Protocol,
+    toUInt64(count()) AS Requests,
+    toUInt64(sum(e.Failed)) AS Failures,
+    quantilesState(0.5, 0.95, 0.99)(e.ServerDurationMs) AS ServerDurationMs,
+    quantilesState(0.5, 0.95, 0.99)(e.ClientDurationMs) AS ClientDurationMs
+FROM otel_service_graph_edges AS e
+GROUP BY Timestamp, Client, Server, ConnectionType, ClientVersion, ServerVersion, Protocol`,
+    ],
+  },
 ];

@@ -25,18 +25,28 @@ export interface JaegerTrace {
   processes: Record<string, { serviceName: string; tags: JaegerKeyValue[] }>;
 }
 
+export interface RedFigures {
+  requests: number;
+  errors: number;
+  p50Ms: number;
+  p95Ms: number;
+  p99Ms: number;
+}
+
 export interface Topology {
-  nodes: Array<{ id: string; requests: number; errors: number; p50Ms: number; p95Ms: number; p99Ms: number }>;
-  edges: Array<{
-    source: string;
-    target: string;
-    connectionType: string;
-    requests: number;
-    errors: number;
-    p50Ms: number;
-    p95Ms: number;
-    p99Ms: number;
-  }>;
+  /** Services with what they served; `versions`: each workload version and what it served. */
+  nodes: Array<{ id: string; versions: Array<{ version: string } & RedFigures> } & RedFigures>;
+  /** Calls between services; `versions`: the same calls by caller and server version ('' = none). */
+  edges: Array<
+    {
+      source: string;
+      target: string;
+      connectionType: string;
+      /** What the servers received these calls on: http, grpc. */
+      protocols: string[];
+      versions: Array<{ sourceVersion: string; targetVersion: string } & RedFigures>;
+    } & RedFigures
+  >;
 }
 
 export interface LatencyPoint {

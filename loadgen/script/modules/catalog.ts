@@ -48,6 +48,14 @@ export const MODULES: readonly ModuleEntry[] = [
   { name: 'k6/experimental/fs' },
   { name: 'k6/experimental/csv' },
   { name: 'k6/experimental/streams' },
+  { name: 'k6/experimental/webcrypto' },
+  { name: 'k6/experimental/encoding' },
+  {
+    name: 'k6/experimental/tracing',
+    blockingInstanceMethods: {
+      Client: ['get', 'head', 'options', 'post', 'put', 'patch', 'del', 'request', 'batch'],
+    },
+  },
   { name: 'k6/secrets' },
   { name: 'jslib/k6-utils', urls: jslib('k6-utils') },
   {
@@ -62,6 +70,7 @@ export const MODULES: readonly ModuleEntry[] = [
   { name: 'jslib/url', urls: jslib('url') },
   { name: 'jslib/papaparse', urls: jslib('papaparse') },
   { name: 'jslib/formdata', urls: jslib('formdata') },
+  { name: 'jslib/totp', urls: jslib('totp') },
   // describe() runs its callback as a group, which may block.
   { name: 'jslib/k6chaijs', urls: jslib('k6chaijs'), blocking: ['describe'] },
 ];

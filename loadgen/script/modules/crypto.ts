@@ -125,21 +125,26 @@ function digester(name: string, secret?: Input): Digester {
   return nodeCrypto.createHmac(alg, bytes(secret));
 }
 
-/** k6's Hasher: update() any number of times, digest() once. */
+/**
+ * k6's Hasher: update() and digest() in any order and number. k6's digest() is Go's Sum, which
+ * does not reset the hash: a second digest() gives the same value in another encoding, and an
+ * update() after it extends the same message. Node's digest() ends its hash, so each digest()
+ * hashes the message so far in a fresh one.
+ */
 class Hasher {
-  readonly #d: Digester;
-  #done = false;
-  constructor(d: Digester) {
-    this.#d = d;
+  readonly #make: () => Digester;
+  readonly #chunks: Buffer[] = [];
+  constructor(make: () => Digester) {
+    this.#make = make;
+    make(); // an unknown algorithm fails at createHash(), not at the first digest()
   }
   update(input: Input): void {
-    if (this.#done) throw new Error('k6/crypto: update() after digest()');
-    this.#d.update(bytes(input));
+    this.#chunks.push(bytes(input));
   }
   digest(encoding?: string): string | ArrayBuffer {
-    if (this.#done) throw new Error('k6/crypto: digest() called twice');
-    this.#done = true;
-    return encode(this.#d.digest(), encoding);
+    const d = this.#make();
+    for (const c of this.#chunks) d.update(c);
+    return encode(d.digest(), encoding);
   }
 }
 
@@ -151,8 +156,8 @@ export function createCryptoModule(): Record<string, unknown> {
     return d.digest();
   };
   const mod: Record<string, unknown> = {
-    createHash: (name: string) => new Hasher(digester(name)),
-    createHMAC: (name: string, secret: Input) => new Hasher(digester(name, secret)),
+    createHash: (name: string) => new Hasher(() => digester(name)),
+    createHMAC: (name: string, secret: Input) => new Hasher(() => digester(name, secret)),
     hmac: (name: string, secret: Input, input: Input, encoding?: string) => {
       const d = digester(name, secret);
       d.update(bytes(input));

@@ -1,7 +1,9 @@
 // k6/experimental/csv: parse(file, options) reads a whole CSV file opened with
 // k6/experimental/fs into a frozen array shared by every VU (as a SharedArray), and Parser reads
-// it record by record. Records follow RFC 4180 (quoted fields, doubled quotes, CRLF or LF);
+// it record by record, StreamingParser from a path. Records follow RFC 4180 (quoted fields, doubled quotes, CRLF or LF);
 // options as k6's: delimiter, skipFirstLine, fromLine, toLine, asObjects (the header names keys).
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import type { ModuleContext } from '../context.js';
 import { File, FILE_BYTES } from './fs.js';
 
@@ -106,7 +108,37 @@ export function createCsvModule(ctx: ModuleContext): Record<string, unknown> {
     }
   }
 
-  const mod: Record<string, unknown> = { parse, Parser };
+  // StreamingParser takes a path instead of an fs File (k6 reads it as it goes, for files too
+  // large to hold); here the file is read at construction, in the init context, and parsed as
+  // Parser does: the same records, from a path.
+  class StreamingParser {
+    readonly #rows: Array<string[] | Record<string, string>>;
+    #next = 0;
+    constructor(file: string, opts?: CsvOptions) {
+      if (!ctx.inInit()) throw new Error('csv: StreamingParser is only available in the init context');
+      if (typeof file !== 'string' || file === '') throw new TypeError('csv: StreamingParser needs a file path');
+      const abs = path.resolve(ctx.scriptDir, file);
+      let text: string;
+      try {
+        text = fs.readFileSync(abs, 'utf8');
+      } catch {
+        throw new Error(`csv: no such file: ${file}`);
+      }
+      const delimiter = opts?.delimiter ?? ',';
+      if (typeof delimiter !== 'string' || delimiter.length !== 1)
+        throw new Error(`csv: delimiter must be one character, got '${String(delimiter)}'`);
+      this.#rows = select(parseCsv(text, delimiter), opts);
+    }
+    async next(): Promise<{ done: boolean; value: unknown }> {
+      if (this.#next >= this.#rows.length) return { done: true, value: undefined };
+      return { done: false, value: this.#rows[this.#next++] };
+    }
+    close(): void {
+      this.#next = this.#rows.length;
+    }
+  }
+
+  const mod: Record<string, unknown> = { parse, Parser, StreamingParser };
   mod.default = mod;
   return mod;
 }

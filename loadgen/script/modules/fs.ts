@@ -55,6 +55,14 @@ export class File {
     return next;
   }
 
+  /** The rest of the file from the offset, as an ArrayBuffer; the offset moves to the end. */
+  async readAll(): Promise<ArrayBuffer> {
+    const start = Math.min(this.#offset, this.#data.length);
+    this.#offset = this.#data.length;
+    const rest = this.#data.subarray(start);
+    return rest.buffer.slice(rest.byteOffset, rest.byteOffset + rest.length) as ArrayBuffer;
+  }
+
   async stat(): Promise<{ name: string; size: number }> {
     return { name: path.basename(this.path), size: this.#data.length };
   }

@@ -355,7 +355,6 @@ async function inBatches<T>(
 
 export function createHttpModule(test: TestContext, vu: VuState): Record<string, unknown> {
   const m = test.metrics;
-  const tracing = test.tracing;
   const userAgentLine = test.userAgent === '' ? '' : `User-Agent: ${test.userAgent}\r\n`;
 
   const expectedStatuses = (...specs: Array<number | { min: number; max: number }>): ((status: number) => boolean) => {
@@ -396,6 +395,8 @@ export function createHttpModule(test: TestContext, vu: VuState): Record<string,
     exclusive: boolean,
   ): Promise<Response> => {
     if (vu.interrupted) throw new IterationInterruptedError();
+    // Read before the first await: k6/experimental/tracing's Client sets it around the call.
+    const tracing = vu.tracing ?? test.tracing;
     const reqHeaders: Record<string, string> = {};
     let extraLines = '';
     let hostOverride: string | undefined;

@@ -17,6 +17,9 @@ import { createFsModule } from './fs.js';
 import { createSecretsModule } from './secrets.js';
 import { createCsvModule } from './csv.js';
 import { createStreamsModule } from './streams.js';
+import { createWebCryptoModule } from './webcrypto.js';
+import { createTextEncodingModule } from './text-encoding.js';
+import { createTracingModule } from './experimental-tracing.js';
 import { createK6UtilsModule } from './jslib/k6-utils.js';
 import { createHttpxModule } from './jslib/httpx.js';
 import { createK6SummaryModule } from './jslib/k6-summary.js';
@@ -24,6 +27,7 @@ import { createK6TestingModule } from './jslib/k6-testing.js';
 import { createK6ChaiModule } from './jslib/k6chaijs.js';
 import { createPapaparseModule } from './jslib/papaparse.js';
 import { createFormDataModule } from './jslib/formdata.js';
+import { createTotpModule } from './jslib/totp.js';
 
 export type ModuleFactory = (ctx: ModuleContext) => Record<string, unknown>;
 
@@ -45,6 +49,9 @@ export const MODULE_FACTORIES: Readonly<Record<string, ModuleFactory>> = {
   'k6/secrets': createSecretsModule,
   'k6/experimental/csv': createCsvModule,
   'k6/experimental/streams': () => createStreamsModule(),
+  'k6/experimental/webcrypto': () => createWebCryptoModule(),
+  'k6/experimental/encoding': () => createTextEncodingModule(),
+  'k6/experimental/tracing': createTracingModule,
   'jslib/k6-utils': createK6UtilsModule,
   'jslib/httpx': createHttpxModule,
   'jslib/k6-summary': () => createK6SummaryModule(),
@@ -52,6 +59,7 @@ export const MODULE_FACTORIES: Readonly<Record<string, ModuleFactory>> = {
   'jslib/k6chaijs': createK6ChaiModule,
   'jslib/papaparse': () => createPapaparseModule(),
   'jslib/formdata': () => createFormDataModule(),
+  'jslib/totp': () => createTotpModule(),
   'jslib/url': () => {
     const mod: Record<string, unknown> = { URL, URLSearchParams };
     mod.default = mod;

@@ -1,4 +1,4 @@
-// The `k6` module for one VU: check, group, sleep, fail.
+// The `k6` module for one VU: check, group, sleep, fail, randomSeed.
 import { IterationInterruptedError } from '../../errors.js';
 import type { TestContext, VuState } from '../context.js';
 
@@ -71,7 +71,9 @@ export function createK6Module(test: TestContext, vu: VuState): Record<string, u
     throw new Error(message ?? 'fail() called');
   };
 
-  const mod: Record<string, unknown> = { check, group, sleep, fail };
+  const randomSeed = (seed: number): void => vu.seedRandom(Number(seed));
+
+  const mod: Record<string, unknown> = { check, group, sleep, fail, randomSeed };
   mod.default = mod;
   return mod;
 }

@@ -15,6 +15,13 @@ import type { ConnectionManagerConfig } from './conn-manager-config.js';
 import { ResponseFlag, StreamInfo } from '../stream-info.js';
 import type { Route } from '../router/route-table.js';
 import type { AccessLogger, ListenerInfo } from '../extension-points.js';
+import {
+  GrpcStatus,
+  httpToGrpcStatus,
+  isGrpcRequest,
+  parseGrpcTimeout,
+  percentEncodeGrpcMessage,
+} from '../grpc/common.js';
 
 /** What a stream needs of the downstream connection it runs on (the HCM's HcmConnection). */
 export interface StreamConnection {
@@ -39,6 +46,27 @@ const NO_HEADERS = new HeaderMap();
 /** Envoy answers Expect: 100-continue itself (proxy_100_continue off). */
 const CONTINUE_100 = new HeaderMap();
 CONTINUE_100.add(':status', '100');
+
+/**
+ * Envoy's local reply to a gRPC request: a trailers-only response (HTTP 200, the whole status
+ * in the head) that any gRPC client reads as a status, `grpc-status` the one given or the HTTP
+ * status mapped (503 → UNAVAILABLE, 404 → UNIMPLEMENTED …), the body as `grpc-message`.
+ */
+function grpcLocalReply(
+  status: number,
+  body: string,
+  grpcStatus: number | undefined,
+  modifyHeaders: ((headers: HeaderMap) => void) | undefined,
+): HeaderMap {
+  const headers = new HeaderMap();
+  headers.add(':status', '200');
+  headers.add('content-type', 'application/grpc');
+  headers.add('grpc-status', String(grpcStatus ?? httpToGrpcStatus(status)));
+  if (body !== '') headers.add('grpc-message', percentEncodeGrpcMessage(body));
+  headers.add('content-length', '0');
+  modifyHeaders?.(headers);
+  return headers;
+}
 
 /**
  * A finished stream's span, filter log handlers and access logs run after the turn's socket writes (one
@@ -90,6 +118,8 @@ export class ActiveStream implements RequestDecoder, StreamFilterCallbacks, Filt
   #done = false;
   /** performance.now() of the last request or response bytes (stream idle timeout). */
   #lastActivity = performance.now();
+  /** The route's max_stream_duration (or the gRPC deadline it honours), when one is armed. */
+  #durationTimer: NodeJS.Timeout | null = null;
 
   get upgradeEnabledByDefault(): boolean {
     return this.conn.hcm.settings.upgrades.get(this.upgradeType) === true;
@@ -150,6 +180,8 @@ export class ActiveStream implements RequestDecoder, StreamFilterCallbacks, Filt
 
     mutateRequestHeaders(h, this.conn.remoteAddress, this.conn.transport.scheme, s, this.streamInfo);
     mutateXfcc(h, this.streamInfo.downstreamSsl, s.xfcc ?? SANITIZE);
+    // Routes are resolved as the headers arrive only where some route limits stream duration.
+    if (hcm.routeTable.hasStreamDuration) this.route();
 
     if (expectContinue) this.encoder.encode1xxHeaders(CONTINUE_100);
 
@@ -202,8 +234,52 @@ export class ActiveStream implements RequestDecoder, StreamFilterCallbacks, Filt
         this.streamInfo.routeName = this.#route.name;
         this.streamInfo.virtualHostName = this.#route.virtualHost.name;
       }
+      if (this.#durationTimer !== null || this.#route?.streamDuration != null) this.#refreshDurationTimeout();
     }
     return this.#route;
+  }
+
+  /**
+   * Envoy's refreshDurationTimeout: a route's max_stream_duration bounds the stream's life; for a
+   * request with `grpc-timeout` and grpc_timeout_header_max set, the client's deadline does (capped
+   * by the max unless it is 0, less grpc_timeout_header_offset), so the proxy answers
+   * DEADLINE_EXCEEDED itself rather than leave the upstream working for a caller that gave up.
+   */
+  #refreshDurationTimeout(): void {
+    if (this.#durationTimer !== null) {
+      clearTimeout(this.#durationTimer);
+      this.#durationTimer = null;
+    }
+    const d = this.#route?.streamDuration;
+    if (d == null || this.#done) return;
+    const grpcTimeout = d.grpcHeaderMaxMs >= 0 ? parseGrpcTimeout(this.requestHeaders) : null;
+    let timeout: number;
+    if (grpcTimeout === null) {
+      if (d.maxMs <= 0) return;
+      timeout = d.maxMs;
+    } else {
+      timeout = grpcTimeout;
+      if (d.grpcHeaderMaxMs > 0 && timeout > d.grpcHeaderMaxMs) timeout = d.grpcHeaderMaxMs;
+      // An offset that eats the whole deadline leaves none: the stream times out at once.
+      if (timeout !== 0 && d.grpcHeaderOffsetMs > 0)
+        timeout = d.grpcHeaderOffsetMs < timeout ? timeout - d.grpcHeaderOffsetMs : 0;
+      else if (timeout === 0) return; // grpc-timeout 0 with no cap: no deadline
+    }
+    const remaining = Math.max(0, timeout - this.streamInfo.elapsedMs());
+    this.#durationTimer = setTimeout(() => this.#onStreamMaxDurationReached(), remaining);
+  }
+
+  #onStreamMaxDurationReached(): void {
+    this.#durationTimer = null;
+    this.conn.hcm.stats.downstream_rq_max_duration_reached.inc();
+    this.sendLocalReply(
+      this.requestComplete ? 504 : 408,
+      'downstream duration timeout',
+      ResponseFlag.DurationTimeout,
+      'max_duration_timeout',
+      undefined,
+      GrpcStatus.DeadlineExceeded,
+    );
   }
 
   clearRouteCache(): void {
@@ -259,6 +335,7 @@ export class ActiveStream implements RequestDecoder, StreamFilterCallbacks, Filt
     responseFlag: number,
     details: string,
     modifyHeaders?: (headers: HeaderMap) => void,
+    grpcStatus?: number,
   ): void {
     if (this.#done) return;
     if (this.responseStarted) {
@@ -268,6 +345,12 @@ export class ActiveStream implements RequestDecoder, StreamFilterCallbacks, Filt
     }
     this.streamInfo.setResponseFlag(responseFlag);
     this.streamInfo.responseCodeDetails = details;
+    // A local reply ends the exchange even if the request body is still arriving.
+    if (!this.requestComplete) this.encoder.closeConnectionAfterResponse();
+    if (isGrpcRequest(this.requestHeaders)) {
+      this.#encodeHeadersInternal(grpcLocalReply(status, body, grpcStatus, modifyHeaders), true, true);
+      return;
+    }
     const headers = new HeaderMap();
     headers.add(':status', String(status));
     if (body !== '') {
@@ -277,8 +360,6 @@ export class ActiveStream implements RequestDecoder, StreamFilterCallbacks, Filt
       headers.add('content-length', '0');
     }
     modifyHeaders?.(headers);
-    // A local reply ends the exchange even if the request body is still arriving.
-    if (!this.requestComplete) this.encoder.closeConnectionAfterResponse();
     this.#encodeHeadersInternal(headers, body === '', true);
     if (body !== '') this.encodeData(Buffer.from(body), true);
   }
@@ -351,6 +432,7 @@ export class ActiveStream implements RequestDecoder, StreamFilterCallbacks, Filt
 
   encodeTrailers(trailers: HeaderMap): void {
     if (this.#done) return;
+    this.streamInfo.responseTrailers = trailers;
     this.#filterManager.encodeTrailers(trailers);
   }
 
@@ -390,6 +472,10 @@ export class ActiveStream implements RequestDecoder, StreamFilterCallbacks, Filt
   #complete(): void {
     if (this.#done) return;
     this.#done = true;
+    if (this.#durationTimer !== null) {
+      clearTimeout(this.#durationTimer);
+      this.#durationTimer = null;
+    }
     const info = this.streamInfo;
     const hcm = this.conn.hcm;
     info.durationMs = info.elapsedMs();

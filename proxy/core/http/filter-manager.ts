@@ -86,9 +86,14 @@ export class FilterManager {
 
   decodeData(data: Buffer, endStream: boolean): void {
     if (this.#decoderStoppedAt !== -1) {
+      const stopped = this.filters[this.#decoderStoppedAt]!.decoder;
       (this.#bufferedBody ??= []).push(data);
       this.#bufferedBytes += data.length;
       if (endStream) this.#bufferedEnd = true;
+      if (!this.#decodedHeaders && stopped?.onBufferedData !== undefined) {
+        stopped.onBufferedData(data, endStream);
+        if (this.#decoderStoppedAt === -1 || this.#stream.destroyed) return;
+      }
       if (this.#bufferedBytes > this.#bufferLimitBytes && this.#readDisabledByStream === 0) {
         this.#readDisabledByStream++;
         this.#stream.readDisable(true);
@@ -109,7 +114,13 @@ export class FilterManager {
       const d = filters[i]!.decoder;
       if (d === undefined) continue;
       if (this.#stream.destroyed) return;
-      if (d.decodeData(data, endStream) === FilterDataStatus.StopIterationAndBuffer && i < filters.length - 1) {
+      const r = d.decodeData(data, endStream);
+      if (r === FilterDataStatus.Continue) continue;
+      if (r !== FilterDataStatus.StopIterationAndBuffer) {
+        data = r; // the filter re-encoded the body
+        continue;
+      }
+      if (i < filters.length - 1) {
         this.#decoderStoppedAt = i;
         (this.#bufferedBody ??= []).push(data);
         if (endStream) this.#bufferedEnd = true;
@@ -199,7 +210,9 @@ export class FilterManager {
     const filters = this.filters;
     for (let i = filters.length - 1; i >= 0; i--) {
       const e = filters[i]!.encoder;
-      if (e !== undefined) e.encodeData(data, endStream);
+      if (e === undefined) continue;
+      const r = e.encodeData(data, endStream);
+      if (typeof r !== 'number') data = r; // the filter re-encoded the body
     }
     this.#stream.encodeDataToCodec(data, endStream);
   }
@@ -214,10 +227,24 @@ export class FilterManager {
     for (let i = filters.length - 1; i >= 0; i--) {
       const e = filters[i]!.encoder;
       if (e === undefined) continue;
-      if (e.encodeTrailers !== undefined) e.encodeTrailers(trailers);
-      else e.encodeData(EMPTY, true);
+      if (e.encodeTrailers === undefined) {
+        e.encodeData(EMPTY, true);
+        continue;
+      }
+      const replacement = e.encodeTrailers(trailers);
+      if (replacement !== undefined) return this.#endWithData(i - 1, replacement);
     }
     this.#stream.encodeTrailersToCodec(trailers);
+  }
+
+  /** A filter turned the trailers into body bytes: they end the response from filter `from` down. */
+  #endWithData(from: number, data: Buffer): void {
+    const filters = this.filters;
+    for (let i = from; i >= 0; i--) {
+      const r = filters[i]!.encoder?.encodeData(data, true);
+      if (r !== undefined && typeof r !== 'number') data = r;
+    }
+    this.#stream.encodeDataToCodec(data, true);
   }
 
   /**

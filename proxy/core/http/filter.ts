@@ -12,9 +12,22 @@ export type FilterHeadersStatus = (typeof FilterHeadersStatus)[keyof typeof Filt
 export const FilterDataStatus = { Continue: 0, StopIterationAndBuffer: 1 } as const;
 export type FilterDataStatus = (typeof FilterDataStatus)[keyof typeof FilterDataStatus];
 
+/**
+ * What decodeData/encodeData return: a status, or the bytes that replace `data` for the filters
+ * after this one and the codec (a filter that re-encodes the body, e.g. gRPC-Web's base64 text).
+ */
+export type FilterDataResult = FilterDataStatus | Buffer;
+
 export interface StreamDecoderFilter {
   decodeHeaders(headers: HeaderMap, endStream: boolean): FilterHeadersStatus;
-  decodeData(data: Buffer, endStream: boolean): FilterDataStatus;
+  decodeData(data: Buffer, endStream: boolean): FilterDataResult;
+  /**
+   * Body bytes that arrived while this filter holds iteration from its decodeHeaders: the
+   * manager buffers them for the filters after it and shows them here, so a filter that decides
+   * on the body (ext_authz's with_request_body) can wait for it; it may continueDecoding() from
+   * here. (Envoy calls the stopped filter's decodeData; here that stays for resumed iteration.)
+   */
+  onBufferedData?(data: Buffer, endStream: boolean): void;
   /** The downstream connection's write buffer went above (true) or back below (false) its limit. */
   onDownstreamWatermark?(above: boolean): void;
   /** The stream ended (completed or reset); release timers and upstream resources. */
@@ -23,9 +36,13 @@ export interface StreamDecoderFilter {
 
 export interface StreamEncoderFilter {
   encodeHeaders(headers: HeaderMap, endStream: boolean): FilterHeadersStatus;
-  encodeData(data: Buffer, endStream: boolean): FilterDataStatus;
-  /** The response's trailers end it; a filter without this sees the end as encodeData(empty, true). */
-  encodeTrailers?(trailers: HeaderMap): void;
+  encodeData(data: Buffer, endStream: boolean): FilterDataResult;
+  /**
+   * The response's trailers end it; a filter without this sees the end as encodeData(empty, true).
+   * A filter may return body bytes that end the response in the trailers' place (gRPC-Web's
+   * trailer frame): the filters before it then see them as encodeData(bytes, true).
+   */
+  encodeTrailers?(trailers: HeaderMap): Buffer | undefined;
   onDestroy(): void;
 }
 
@@ -56,13 +73,18 @@ export interface StreamFilterCallbacks {
   continueDecoding(): void;
   /** Resumes encoding after an encoder filter returned StopIteration. */
   continueEncoding(): void;
-  /** Answers the stream locally (Envoy's sendLocalReply); sets the response flag and details. */
+  /**
+   * Answers the stream locally (Envoy's sendLocalReply); sets the response flag and details. A
+   * gRPC request gets a trailers-only gRPC response instead: HTTP 200, `grpcStatus` (else the
+   * HTTP status mapped to one) and the body as `grpc-message`.
+   */
   sendLocalReply(
     status: number,
     body: string,
     responseFlag: number,
     details: string,
     modifyHeaders?: (headers: HeaderMap) => void,
+    grpcStatus?: number,
   ): void;
   /** Response path, used by the terminal filter. */
   encode1xxHeaders(headers: HeaderMap): void;

@@ -1,6 +1,6 @@
 // `http.<stat_prefix>.*` stats of one connection manager, looked up once at config time.
 import type { Counter, Gauge, Histogram, Scope } from '../../stats/types.js';
-import { Http2CodecStats } from './codec/http2/server-connection.js';
+import { Http2CodecStats } from './codec/http2/protocol-constraints.js';
 
 export class HcmStats {
   readonly downstream_cx_total: Counter;
@@ -30,6 +30,7 @@ export class HcmStats {
   readonly downstream_rq_tx_reset: Counter;
   readonly downstream_rq_header_timeout: Counter;
   readonly downstream_rq_idle_timeout: Counter;
+  readonly downstream_rq_max_duration_reached: Counter;
   readonly downstream_rq_timeout: Counter;
   readonly downstream_rq_ws_on_non_ws_route: Counter;
   readonly downstream_rq_time: Histogram;
@@ -56,13 +57,14 @@ export class HcmStats {
     this.downstream_rq_total = s.counter('downstream_rq_total');
     this.downstream_rq_http1_total = s.counter('downstream_rq_http1_total');
     this.downstream_rq_http2_total = s.counter('downstream_rq_http2_total');
-    this.http2 = new Http2CodecStats(root);
+    this.http2 = new Http2CodecStats(root, s);
     this.downstream_rq_active = s.gauge('downstream_rq_active');
     this.downstream_rq_completed = s.counter('downstream_rq_completed');
     this.downstream_rq_rx_reset = s.counter('downstream_rq_rx_reset');
     this.downstream_rq_tx_reset = s.counter('downstream_rq_tx_reset');
     this.downstream_rq_header_timeout = s.counter('downstream_rq_header_timeout');
     this.downstream_rq_idle_timeout = s.counter('downstream_rq_idle_timeout');
+    this.downstream_rq_max_duration_reached = s.counter('downstream_rq_max_duration_reached');
     this.downstream_rq_timeout = s.counter('downstream_rq_timeout');
     this.downstream_rq_ws_on_non_ws_route = s.counter('downstream_rq_ws_on_non_ws_route');
     this.downstream_rq_time = s.histogram('downstream_rq_time', 'milliseconds');

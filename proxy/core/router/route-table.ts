@@ -15,6 +15,7 @@ import { unwrap } from '../../api/schema.js';
 import { durationMs } from '../../api/duration.js';
 import { compileHeaderFormat, renderHeaderFormat, type FormatPart } from '../http/header-format.js';
 import type { HeaderMap } from '../http/headers.js';
+import { isGrpcRequest } from '../grpc/common.js';
 import type { StreamInfo } from '../stream-info.js';
 import { RetryPolicy } from '../upstream/retry-policy.js';
 import { compileMirrorPolicies, type RequestMirrorPolicy } from '../upstream/request-mirror.js';
@@ -183,6 +184,13 @@ function jsSubstitution(s: string): string {
   return s.replace(/\$/g, '$$$$').replace(/\\(\d)/g, '$$$1');
 }
 
+/** A route's `max_stream_duration` (milliseconds; -1 unset, 0 no limit). */
+export interface StreamDuration {
+  readonly maxMs: number;
+  readonly grpcHeaderMaxMs: number;
+  readonly grpcHeaderOffsetMs: number;
+}
+
 export class Route {
   readonly name: string;
   readonly virtualHost: VirtualHost;
@@ -196,6 +204,8 @@ export class Route {
   readonly #query: ReadonlyArray<{ name: string; test: StringPredicate | null }>;
   readonly #runtimeFraction: RuntimeFractionalPercent | null;
   readonly #runtime: Runtime | null;
+  /** `match.grpc`: only requests with a gRPC content type. */
+  readonly #grpcOnly: boolean;
   // --- route action ---
   readonly clusterName: string | null;
   readonly clusterHeader: string | null;
@@ -224,6 +234,8 @@ export class Route {
   readonly priority: 'DEFAULT' | 'HIGH';
   /** Body bytes kept for retries (`per_request_buffer_limit_bytes`); -1 when unset. */
   readonly perRequestBufferLimitBytes: number;
+  /** `max_stream_duration`, null when unset (the connection manager then arms no duration timer). */
+  readonly streamDuration: StreamDuration | null;
   /** `typed_per_filter_config` by filter name, route entries over virtual-host ones (raw, validated). */
   readonly perFilterConfig: ReadonlyMap<string, Readonly<Record<string, unknown>>>;
   // --- redirect / direct response ---
@@ -271,6 +283,7 @@ export class Route {
     }));
     this.#runtimeFraction = m.runtime_fraction ?? null;
     this.#runtime = table.runtime;
+    this.#grpcOnly = m.grpc !== undefined;
 
     const r = cfg.route;
     this.kind = r !== undefined ? 'route' : cfg.redirect !== undefined ? 'redirect' : 'direct_response';
@@ -314,6 +327,15 @@ export class Route {
     this.priority = r?.priority ?? 'DEFAULT';
     this.perRequestBufferLimitBytes =
       cfg.per_request_buffer_limit_bytes === undefined ? -1 : unwrap(cfg.per_request_buffer_limit_bytes, 0);
+    const d = r?.max_stream_duration;
+    this.streamDuration =
+      d === undefined
+        ? null
+        : {
+            maxMs: d.max_stream_duration === undefined ? -1 : durationMs(d.max_stream_duration, 0),
+            grpcHeaderMaxMs: d.grpc_timeout_header_max === undefined ? -1 : durationMs(d.grpc_timeout_header_max, 0),
+            grpcHeaderOffsetMs: durationMs(d.grpc_timeout_header_offset, 0),
+          };
     this.perFilterConfig = new Map([...vh.perFilterConfig, ...Object.entries(cfg.typed_per_filter_config ?? {})]);
 
     const rd = cfg.redirect;
@@ -379,6 +401,7 @@ export class Route {
         break;
     }
     for (let i = 0; i < this.#headers.length; i++) if (!headerMatches(this.#headers[i]!, headers)) return false;
+    if (this.#grpcOnly && !isGrpcRequest(headers)) return false;
     if (
       this.#runtimeFraction !== null &&
       this.#runtime !== null &&
@@ -500,6 +523,8 @@ export class RouteTable {
   readonly runtime: Runtime | null;
   /** Shortest positive route `idle_timeout`, so the HCM sweeps often enough; 0 when none. */
   readonly minRouteIdleTimeoutMs: number;
+  /** Some route sets max_stream_duration: the connection manager resolves routes as headers arrive. */
+  readonly hasStreamDuration: boolean;
 
   constructor(cfg: RouteConfiguration, hostPort: HostPortOptions, runtime: Runtime | null = null) {
     this.name = cfg.name ?? '';
@@ -520,16 +545,20 @@ export class RouteTable {
     this.#suffix.sort((a, b) => b[0].length - a[0].length);
     this.#prefix.sort((a, b) => b[0].length - a[0].length);
     let minIdle = 0;
+    let duration = false;
     for (const vh of new Set([
       ...this.#exact.values(),
       ...this.#suffix.map((e) => e[1]),
       ...this.#prefix.map((e) => e[1]),
       ...(this.#default === null ? [] : [this.#default]),
     ])) {
-      for (const r of vh.routes)
+      for (const r of vh.routes) {
         if (r.idleTimeoutMs > 0 && (minIdle === 0 || r.idleTimeoutMs < minIdle)) minIdle = r.idleTimeoutMs;
+        if (r.streamDuration !== null) duration = true;
+      }
     }
     this.minRouteIdleTimeoutMs = minIdle;
+    this.hasStreamDuration = duration;
   }
 
   findVirtualHost(authority: string): VirtualHost | null {

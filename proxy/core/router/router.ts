@@ -23,6 +23,7 @@ import type { Host } from '../upstream/host.js';
 import type { Runtime } from '../../runtime/index.js';
 import { RetryState, finalTimeouts } from '../upstream/retry-policy.js';
 import { mirrorClusterName, ShadowRequest, shouldMirror } from '../upstream/request-mirror.js';
+import { grpcStatusOf, isGrpcRequest } from '../grpc/common.js';
 
 /** `http.<stat_prefix>.*` counters the router owns. */
 export interface RouterStats {
@@ -77,6 +78,13 @@ export class RouterFilter implements StreamDecoderFilter, AttemptOwner {
   #perTryTimer: NodeJS.Timeout | null = null;
   #hashKeyValue = -1;
   #shadows: ShadowRequest[] | null = null;
+  /** The request is gRPC and the retry policy names gRPC statuses: grpc-status decides retries. */
+  #grpcRetry = false;
+  /**
+   * A gRPC response head held back while a retry may still follow: its status is in the
+   * trailers, so the head leaves only with the first message (or the trailers, if not retried).
+   */
+  #heldHeaders: HeaderMap | null = null;
 
   constructor(config: RouterConfig, callbacks: StreamFilterCallbacks) {
     this.#config = config;
@@ -173,6 +181,7 @@ export class RouterFilter implements StreamDecoderFilter, AttemptOwner {
       this.#perTryTimeoutMs = timeouts.perTryMs;
       this.#retryState = RetryState.create(route.retryPolicy, headers, resources, stats);
       if (this.#retryState !== null) {
+        this.#grpcRetry = this.#retryState.retriesGrpc && isGrpcRequest(headers);
         this.#retryBody = [];
         this.#retryBufferLimit =
           route.perRequestBufferLimitBytes >= 0 ? route.perRequestBufferLimitBytes : cluster.info.bufferLimitBytes;
@@ -493,8 +502,31 @@ export class RouterFilter implements StreamDecoderFilter, AttemptOwner {
     this.#cb.encode1xxHeaders(headers);
   }
 
-  onAttemptHeaders(attempt: UpstreamRequest, status: number, headers: HeaderMap): void {
+  onAttemptHeaders(attempt: UpstreamRequest, status: number, headers: HeaderMap, endStream: boolean): void {
     if (attempt !== this.#upstream) return;
+    if (
+      !endStream &&
+      this.#grpcRetry &&
+      status === 200 &&
+      this.#requestEnded &&
+      this.#retryBody !== null &&
+      grpcStatusOf(headers) === -1
+    ) {
+      this.#clearPerTryTimer();
+      this.#heldHeaders = headers;
+      return;
+    }
+    this.#forwardHeaders(attempt, status, headers, endStream);
+  }
+
+  /** Sends the held gRPC response head on (a message or non-retried trailers followed it). */
+  #releaseHeldHeaders(attempt: UpstreamRequest): void {
+    const held = this.#heldHeaders!;
+    this.#heldHeaders = null;
+    this.#forwardHeaders(attempt, 200, held, false);
+  }
+
+  #forwardHeaders(attempt: UpstreamRequest, status: number, headers: HeaderMap, endStream: boolean): void {
     if (this.#retryOnHeaders(attempt, status, headers)) return;
     const cluster = this.#cluster!;
     const route = this.#route!;
@@ -514,7 +546,10 @@ export class RouterFilter implements StreamDecoderFilter, AttemptOwner {
     if (this.#weightedIndex >= 0)
       applyHeaderMutation(route.weightedClusters![this.#weightedIndex]!.responseMutation, headers, info);
     for (const m of route.responseMutations) applyHeaderMutation(m, headers, info);
-    cb.encodeHeaders(headers, false);
+    // A head that ends the response (gRPC's trailers-only) must leave as one: a gRPC client reads
+    // a head followed by an empty end as a call without status.
+    if (endStream) this.#completeAttempt(attempt);
+    cb.encodeHeaders(headers, endStream);
   }
 
   /** Outlier accounting for a response; true when it is discarded for a retry. */
@@ -523,12 +558,16 @@ export class RouterFilter implements StreamDecoderFilter, AttemptOwner {
     const cluster = this.#cluster!;
     cluster.resilience?.outlier?.putHttpResponseCode(attempt.host, status);
     const state = this.#retryState;
-    if (state?.wouldRetryFromHeaders(status, headers) && this.#tryRetry(attempt, true)) {
+    const retriable =
+      state !== null &&
+      (state.wouldRetryFromHeaders(status, headers) ||
+        (this.#grpcRetry && status === 200 && state.wouldRetryFromGrpcStatus(grpcStatusOf(headers))));
+    if (retriable && this.#tryRetry(attempt, true)) {
       cluster.info.stats.recordResponseCode(status);
       attempt.host.stats.rq_error++;
       return true;
     }
-    if (state !== null && !state.wouldRetryFromHeaders(status, headers)) state.shouldRetry(false);
+    if (state !== null && !retriable) state.shouldRetry(false);
     if (this.#route!.virtualHost.includeAttemptCountInResponse)
       headers.add('x-envoy-attempt-count', String(this.#attempts));
     return false;
@@ -536,30 +575,52 @@ export class RouterFilter implements StreamDecoderFilter, AttemptOwner {
 
   onAttemptData(attempt: UpstreamRequest, data: Buffer): void {
     if (attempt !== this.#upstream) return;
+    if (this.#heldHeaders !== null) {
+      this.#releaseHeldHeaders(attempt);
+      if (attempt !== this.#upstream) return;
+    }
     this.#cb.encodeData(data, false);
   }
 
   onAttemptComplete(attempt: UpstreamRequest, trailers: HeaderMap | null): void {
     if (attempt !== this.#upstream) return;
+    if (this.#heldHeaders !== null) {
+      // The status came in the trailers: a retriable one discards this try's whole response.
+      if (trailers !== null && this.#retryState!.wouldRetryFromGrpcStatus(grpcStatusOf(trailers))) {
+        if (this.#tryRetry(attempt, true)) {
+          this.#heldHeaders = null;
+          this.#cluster!.resilience?.outlier?.putHttpResponseCode(attempt.host, 200);
+          this.#cluster!.info.stats.recordResponseCode(200);
+          attempt.host.stats.rq_error++;
+          return;
+        }
+      }
+      this.#releaseHeldHeaders(attempt);
+      if (attempt !== this.#upstream) return;
+    }
+    // The attempt's CLIENT span, finished just below, reads the status from the trailers too.
+    if (trailers !== null) this.#cb.streamInfo.responseTrailers = trailers;
+    this.#completeAttempt(attempt);
+    if (trailers === null) this.#cb.encodeData(EMPTY, true);
+    else this.#cb.encodeTrailers(trailers);
+  }
+
+  /** The current attempt's response is complete: timers off, the try counted and forgotten. */
+  #completeAttempt(attempt: UpstreamRequest): void {
     if (this.#timer !== null) {
       clearTimeout(this.#timer);
       this.#timer = null;
     }
     this.#finishAttempt(attempt);
-    if (!this.#requestEnded && !attempt.raw) {
-      // The upstream answered before the request body was complete: the downstream connection
-      // cannot be reused; the attempt's socket is not reusable either.
-      this.#upstream = null;
-      attempt.reset();
-    } else {
-      this.#upstream = null;
-    }
-    if (trailers === null) this.#cb.encodeData(EMPTY, true);
-    else this.#cb.encodeTrailers(trailers);
+    this.#upstream = null;
+    // The upstream answered before the request body was complete: the downstream connection
+    // cannot be reused; the attempt's socket is not reusable either.
+    if (!this.#requestEnded && !attempt.raw) attempt.reset();
   }
 
   onAttemptReset(attempt: UpstreamRequest, protocolError: boolean): void {
     if (attempt !== this.#upstream) return;
+    this.#heldHeaders = null;
     this.#clearPerTryTimer();
     const cluster = this.#cluster!;
     cluster.info.stats.upstream_rq_rx_reset.inc();
@@ -601,6 +662,7 @@ export class RouterFilter implements StreamDecoderFilter, AttemptOwner {
 
   #onTimeout(): void {
     this.#timer = null;
+    this.#heldHeaders = null;
     this.#clearPerTryTimer();
     if (this.#retryTimer !== null) {
       clearTimeout(this.#retryTimer);

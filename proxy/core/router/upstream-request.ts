@@ -13,10 +13,14 @@ export interface AttemptOwner {
   onAttemptPoolFailure(attempt: UpstreamRequest, reason: PoolFailureReason): void;
   /** An interim 1xx response other than 101. */
   onAttemptInformational(attempt: UpstreamRequest, status: number, headers: HeaderMap): void;
-  /** The response head; `headers` holds no pseudo-headers. */
-  onAttemptHeaders(attempt: UpstreamRequest, status: number, headers: HeaderMap): void;
+  /**
+   * The response head; `headers` holds no pseudo-headers. `endStream`: the head is the whole
+   * response (HTTP/2 HEADERS with END_STREAM, e.g. gRPC's trailers-only), and no
+   * onAttemptComplete follows.
+   */
+  onAttemptHeaders(attempt: UpstreamRequest, status: number, headers: HeaderMap, endStream: boolean): void;
   onAttemptData(attempt: UpstreamRequest, data: Buffer): void;
-  /** The response ended, with its trailers when it had some. */
+  /** The response ended after its head, with its trailers when it had some. */
   onAttemptComplete(attempt: UpstreamRequest, trailers: HeaderMap | null): void;
   /** The connection failed mid-request: closed early, reset, or sent a malformed response. */
   onAttemptReset(attempt: UpstreamRequest, protocolError: boolean): void;
@@ -108,8 +112,12 @@ export class UpstreamRequest implements PoolCallbacks, ResponseDecoder, Upstream
 
   decodeHeaders(status: number, headers: HeaderMap, endStream: boolean): void {
     this.responseCode = status;
-    this.#owner.onAttemptHeaders(this, status, headers);
-    if (endStream) this.#onComplete();
+    if (endStream) {
+      this.responseEnded = true;
+      if (this.requestEnded || this.raw) this.encoder = null;
+      this.#finish();
+    }
+    this.#owner.onAttemptHeaders(this, status, headers, endStream);
   }
 
   decodeData(data: Buffer, endStream: boolean): void {

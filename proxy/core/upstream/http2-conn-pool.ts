@@ -4,12 +4,30 @@
 // FIFO; the cluster's circuit breakers (max_connections, max_pending_requests) and
 // max_requests_per_connection bound everything, as for HTTP/1.1. Connections are opened through
 // the cluster's transport socket and framed by the HTTP/2 client codec.
-import { Http2ClientConnection, type Http2ClientSettings } from '../http/codec/http2/client-connection.js';
+import type { Http2ClientConnection, Http2ClientSettings } from '../http/codec/http2/client-connection.js';
 import type { ClientConnectionCallbacks, ResponseDecoder } from '../http/codec/types.js';
 import type { UpstreamTransportSocketFactory } from '../network/transport-socket.js';
 import { rawBufferUpstreamFactory } from '../network/raw-buffer-socket.js';
 import type { Cancellable, ConnectionPool, PoolCallbacks, PoolClusterInfo } from './conn-pool.js';
 import type { Host } from './host.js';
+
+type Http2CodecModule = typeof import('../http/codec/http2/client-connection.js');
+
+/**
+ * The HTTP/2 client codec's module, imported by the first HTTP/2 pool (built with its cluster's
+ * configuration, so before any request): it brings node:http2 and node:tls, about 5 MB of RSS
+ * that a proxy with only HTTP/1.1 upstreams never needs.
+ */
+let http2Codec: Http2CodecModule | null = null;
+let http2CodecLoading: Promise<Http2CodecModule> | null = null;
+
+function loadHttp2Codec(): Promise<Http2CodecModule> {
+  http2CodecLoading ??= import('../http/codec/http2/client-connection.js').then((m) => {
+    http2Codec = m;
+    return m;
+  });
+  return http2CodecLoading;
+}
 
 /** One connection of the pool and the streams it carried. */
 class ActiveClient implements ClientConnectionCallbacks {
@@ -22,12 +40,17 @@ class ActiveClient implements ClientConnectionCallbacks {
   /** Armed while the connection carries no stream (the cluster's idle_timeout). */
   idleTimer: NodeJS.Timeout | null = null;
 
-  constructor(pool: Http2ConnPool, factory: UpstreamTransportSocketFactory, settings: Http2ClientSettings) {
+  constructor(
+    pool: Http2ConnPool,
+    codec: Http2CodecModule,
+    factory: UpstreamTransportSocketFactory,
+    settings: Http2ClientSettings,
+  ) {
     this.#pool = pool;
     const host = pool.host.description;
     // node:http2 reads the socket's handle itself: no per-read callback.
     const transport = factory.connect(host.address, host.port, null);
-    this.codec = new Http2ClientConnection(transport, this, settings);
+    this.codec = new codec.Http2ClientConnection(transport, this, settings);
   }
 
   onStreamComplete(): void {
@@ -65,6 +88,12 @@ export class Http2ConnPool implements ConnectionPool {
     this.cluster = cluster;
     this.#settings = settings;
     this.#transportFactory = transportFactory;
+    if (http2Codec === null) {
+      // Streams asked for before the codec loaded wait as pending ones; connect for them now.
+      loadHttp2Codec().then(() => {
+        if (!this.#draining) this.#assignPending();
+      });
+    }
   }
 
   newStream(decoder: ResponseDecoder, cb: PoolCallbacks): Cancellable | null {
@@ -84,7 +113,8 @@ export class Http2ConnPool implements ConnectionPool {
     // A connection still connecting takes as many streams as the peer will likely allow.
     let room = 0;
     for (const c of this.#clients) if (!c.connected) room += c.codec.maxConcurrentStreams;
-    if (room <= this.#pending.length) {
+    // While the codec is still loading (see the constructor) the stream waits with the pending ones.
+    if (http2Codec !== null && room <= this.#pending.length) {
       if (resources.connections < resources.maxConnections) this.#connect();
       else if (this.#clients.size === 0) {
         stats.upstream_cx_overflow.inc();
@@ -131,7 +161,7 @@ export class Http2ConnPool implements ConnectionPool {
     cluster.stats.upstream_cx_active.inc();
     host.stats.cx_total++;
     host.stats.cx_active++;
-    const client = new ActiveClient(this, this.#transportFactory, this.#settings);
+    const client = new ActiveClient(this, http2Codec!, this.#transportFactory, this.#settings);
     this.#clients.add(client);
     client.connectTimer = setTimeout(() => {
       cluster.stats.upstream_cx_connect_timeout.inc();
@@ -169,7 +199,7 @@ export class Http2ConnPool implements ConnectionPool {
       }
     }
     // Full connections and streams still waiting: open another if the breakers allow.
-    if (this.#pending.length > 0 && !this.#draining) {
+    if (this.#pending.length > 0 && !this.#draining && http2Codec !== null) {
       let room = 0;
       for (const c of this.#clients) if (!c.connected) room += c.codec.maxConcurrentStreams;
       if (room < this.#pending.length && resources.connections < resources.maxConnections) this.#connect();

@@ -128,8 +128,9 @@ export class ShadowRequest implements AttemptOwner {
 
   onAttemptInformational(): void {}
 
-  onAttemptHeaders(_attempt: UpstreamRequest, status: number): void {
+  onAttemptHeaders(attempt: UpstreamRequest, status: number, _headers: unknown, endStream: boolean): void {
     this.#cluster.info.stats.recordResponseCode(status);
+    if (endStream) this.onAttemptComplete(attempt);
   }
 
   onAttemptData(): void {}

@@ -4,7 +4,7 @@
 // reset is retriable, enforces num_retries and the cluster's retry circuit breaker (or retry
 // budget), and computes Envoy's fully jittered exponential back-off.
 import { durationMs } from '../../api/duration.js';
-import { parseRetryOn, RetryOn, type RetryPolicyConfig } from '../../api/retry-policy.js';
+import { parseRetryOn, RETRY_ON_GRPC, RetryOn, type RetryPolicyConfig } from '../../api/retry-policy.js';
 import type { HeaderMap } from '../http/headers.js';
 import type { Counter } from '../../stats/types.js';
 
@@ -104,6 +104,8 @@ export class RetryState {
     let retryOn = p.retryOn;
     const headerOn = headers.get('x-envoy-retry-on');
     if (headerOn !== undefined) retryOn |= parseRetryOn(headerOn).flags;
+    const headerGrpcOn = headers.get('x-envoy-retry-grpc-on');
+    if (headerGrpcOn !== undefined) retryOn |= parseRetryOn(headerGrpcOn).flags & RETRY_ON_GRPC;
     if (retryOn === 0) return null;
     let remaining = p.numRetries;
     const headerMax = parseUint(headers.get('x-envoy-max-retries'));
@@ -136,6 +138,30 @@ export class RetryState {
     if ((on & RetryOn.RetriableStatusCodes) !== 0 && this.#statusCodes.has(status)) return true;
     if ((on & RetryOn.EnvoyRateLimited) !== 0 && headers.has('x-envoy-ratelimited')) return true;
     return false;
+  }
+
+  /** Whether the policy names any gRPC status (the router then reads grpc-status). */
+  get retriesGrpc(): boolean {
+    return (this.#retryOn & RETRY_ON_GRPC) !== 0;
+  }
+
+  /** Whether a gRPC status (from a trailers-only head or the trailers) is one the policy retries. */
+  wouldRetryFromGrpcStatus(status: number): boolean {
+    const on = this.#retryOn;
+    switch (status) {
+      case 1:
+        return (on & RetryOn.GrpcCancelled) !== 0;
+      case 4:
+        return (on & RetryOn.GrpcDeadlineExceeded) !== 0;
+      case 8:
+        return (on & RetryOn.GrpcResourceExhausted) !== 0;
+      case 13:
+        return (on & RetryOn.GrpcInternal) !== 0;
+      case 14:
+        return (on & RetryOn.GrpcUnavailable) !== 0;
+      default:
+        return false;
+    }
   }
 
   /** Whether a try that ended without a response is retriable. */

@@ -6,6 +6,7 @@
 // validated peer metadata, config (cluster names) or small closed sets (codes, flags), never
 // from raw request data.
 import { formatResponseFlags, type StreamInfo } from '../../core/stream-info.js';
+import { streamGrpcStatus } from '../../core/grpc/common.js';
 import type { Counter, Histogram, Scope } from '../../stats/types.js';
 import type { WorkloadIdentity } from './peer-metadata.js';
 
@@ -66,8 +67,12 @@ export class IstioMetrics {
     if (byCluster === undefined) this.#handles.set(peer, (byCluster = new Map()));
     let byOutcome = byCluster.get(cluster);
     if (byOutcome === undefined) byCluster.set(cluster, (byOutcome = new Map()));
-    // Flags use 20 bits, codes stay below 1024: the number is exact and unique.
-    const outcome = (flags * 1024 + responseCode) * 2 + (grpc ? 1 : 0);
+    // Istio's grpc_response_status: the gRPC status of a gRPC request ('' for HTTP), as its
+    // stats plugin reads it (trailers, a trailers-only head, else the HTTP status mapped).
+    const grpcStatus = grpc ? streamGrpcStatus(info) : -1;
+    // Flags use 20 bits, codes stay below 1024, statuses below 64 (-1 none; larger ones share
+    // 63, a label set per status is all Istio's dashboards need): the number is exact and unique.
+    const outcome = (flags * 1024 + responseCode) * 66 + (grpc ? 2 + Math.min(grpcStatus, 63) : 0);
     let h = byOutcome.get(outcome);
     if (h === undefined) {
       if (this.#labelSets >= MAX_LABEL_SETS) {
@@ -75,7 +80,7 @@ export class IstioMetrics {
         return;
       }
       this.#labelSets++;
-      h = this.#create(peer, cluster, String(responseCode), formatResponseFlags(flags), grpc);
+      h = this.#create(peer, cluster, String(responseCode), formatResponseFlags(flags), grpc, grpcStatus);
       byOutcome.set(outcome, h);
     }
     h.requests.inc();
@@ -85,12 +90,19 @@ export class IstioMetrics {
     h.responseBytes.record(info.bytesSent);
   }
 
-  #create(peer: WorkloadIdentity | null, cluster: string, responseCode: string, flags: string, grpc: boolean): Handles {
+  #create(
+    peer: WorkloadIdentity | null,
+    cluster: string,
+    responseCode: string,
+    flags: string,
+    grpc: boolean,
+    grpcStatus: number,
+  ): Handles {
     const tags = workloadLabels(this.#reporter, this.#local, peer, cluster);
     tags.push(
       ['request_protocol', grpc ? 'grpc' : 'http'],
       ['response_code', responseCode],
-      ['grpc_response_status', ''],
+      ['grpc_response_status', grpcStatus === -1 ? '' : String(grpcStatus)],
       ['response_flags', flags],
       ['connection_security_policy', securityPolicy(this.#reporter)],
     );

@@ -2,17 +2,9 @@
 import { describe, expect, it } from 'vitest';
 import { createServer } from 'node:net';
 import { testFixtures, cluster, request, routeTo } from './harness.js';
+import { freePort as deadPort } from '../../helpers/ports.js';
 
 const { cleanups, proxy, upstreams } = testFixtures();
-
-/** A port nothing listens on (bound, then closed). */
-async function deadPort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 describe('retries', () => {
   it('rides out a 503 burst: retried tries are counted and the attempt count is reported', async () => {

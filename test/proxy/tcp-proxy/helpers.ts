@@ -4,6 +4,7 @@ import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { readFileSync, existsSync } from 'node:fs';
 import { request, staticCluster } from '../helpers.js';
+export { freePort as deadPort } from '../../helpers/ports.js';
 
 export const TCP_PROXY_TYPE = 'type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy';
 export const FILE_LOG_TYPE = 'type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog';
@@ -69,17 +70,6 @@ export function exchange(port: number, data: Buffer | string): Promise<{ data: B
     s.on('close', () => resolve({ data: Buffer.concat(chunks), ended }));
     s.once('connect', () => s.end(data));
     s.setTimeout(20_000, () => reject(new Error('exchange timed out')));
-  });
-}
-
-/** A port that refuses connections (bound, then closed). */
-export function deadPort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as AddressInfo;
-      s.close(() => resolve(port));
-    });
   });
 }
 

@@ -280,6 +280,9 @@ describe('W3C world: OTLP tracers, W3C-instrumented app', () => {
     expect(attr(b, 'upstream_cluster')).toBe('inbound|80||');
     expect(attr(b, 'node_id')).toBe('app1-1');
     expect(attr(b, 'response_flags')).toBe('-');
+    // The protocol the request arrived on (the service graph marks edges with it).
+    expect([attr(b, 'network.protocol.name'), attr(b, 'network.protocol.version')]).toEqual(['http', '1.1']);
+    expect(attr(b, 'rpc.system')).toBeUndefined();
     expect(attr(b, 'guid:x-request-id')).toBe(received['x-request-id']);
     expect(attr(a, 'peer.service')).toBe('outbound|80||app1.default.svc.cluster.local');
     // custom_tags on B: literal, request header, environment.

@@ -9,6 +9,7 @@ import { defineExtension } from '../../../core/registry.js';
 import type { StreamInfo } from '../../../core/stream-info.js';
 import { streamSpanContext } from '../../../tracing/tracer.js';
 import { collectorUrl, uriPath, type ClusterLookup } from '../../../telemetry/collector.js';
+import { localIdentity } from '../../../telemetry/istio/peer-metadata.js';
 import type { LogExporterSpec } from '../../../telemetry/otlp-logs/export-thread.js';
 import { sharedLogPipeline, submitLog } from '../../../telemetry/otlp-logs/pipeline.js';
 import {
@@ -145,6 +146,9 @@ registries.accessLoggers.register(
         'service.name': context.node.cluster || 'meshscope',
         'node.id': context.node.id,
       };
+      // As on the proxy's spans: the workload's version, when its labels give one.
+      const { version } = localIdentity(context.node);
+      if (version !== 'unknown') resourceAttributes['service.version'] = version;
       for (const kv of config.resource_attributes?.values ?? []) resourceAttributes[kv.key] = kv.value.string_value;
       const pipeline = sharedLogPipeline(
         { exporter, resourceAttributes, logName, maxQueueSize: MAX_QUEUE },

@@ -113,6 +113,10 @@ class Http1ResponseEncoder implements ResponseEncoder {
     }
     if (this.upgraded) out += `connection: upgrade\r\nupgrade: ${headers.get('upgrade') ?? this.upgradeType}\r\n`;
     else if (this.#chunked) out += 'transfer-encoding: chunked\r\n';
+    // A head that ends the response (an HTTP/2 upstream's HEADERS with END_STREAM) says so, as
+    // Envoy's codec does: otherwise the client would read until the connection closes.
+    else if (endStream && !hasLength && status !== 204 && status !== 304 && !this.#headRequest)
+      out += 'content-length: 0\r\n';
     if (this.#closeAfterResponse && !this.upgraded) out += 'connection: close\r\n';
     else if (this.#http10) out += 'connection: keep-alive\r\n'; // HTTP/1.0 closes unless told otherwise
     this.#conn.write(`${out}\r\n`);

@@ -100,15 +100,17 @@ class Http2RequestEncoder implements RequestEncoder {
       decoder.decodeHeaders(Number(h[':status']), responseHeaderMap(h), end);
     });
     stream.on('data', (chunk: Buffer) => decoder.decodeData(chunk, false));
+    // node:http2 emits 'trailers' as the frame arrives, ahead of DATA still queued in a paused
+    // stream (a slow downstream): they end the response only at 'end', after the last byte.
+    let trailers: HeaderMap | null = null;
     stream.on('trailers', (t: IncomingHttpHeaders) => {
-      if (this.#responseEnded) return;
-      this.#responseEnded = true;
-      decoder.decodeTrailers(responseHeaderMap(t));
+      trailers = responseHeaderMap(t);
     });
     stream.on('end', () => {
       if (this.#responseEnded) return;
       this.#responseEnded = true;
-      decoder.decodeData(EMPTY, true);
+      if (trailers !== null) decoder.decodeTrailers(trailers);
+      else decoder.decodeData(EMPTY, true);
     });
     stream.on('drain', () => decoder.onWriteBufferWatermark(false));
     stream.on('error', () => {

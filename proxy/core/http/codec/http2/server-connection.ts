@@ -13,7 +13,13 @@ import http2, {
 } from 'node:http2';
 import { HeaderMap } from '../../headers.js';
 import type { TransportSocket } from '../../../network/transport-socket.js';
-import type { Counter, Scope } from '../../../../stats/types.js';
+import {
+  classifySessionError,
+  type Http2CodecStats,
+  NGHTTP2_ERR_BAD_CLIENT_MAGIC,
+  PREMATURE_RESET_MIN_STREAM_LIFETIME_MS,
+  ProtocolConstraints,
+} from './protocol-constraints.js';
 import type { RequestDecoder, ResponseEncoder, ServerConnection, ServerConnectionCallbacks } from '../types.js';
 
 /** Envoy's Http2ProtocolOptions as the HCM's `http2_protocol_options` sets them. */
@@ -25,29 +31,21 @@ export interface Http2Settings {
   readonly maxRequestHeadersBytes: number;
   /** The HCM's common_http_protocol_options.max_headers_count. */
   readonly maxHeadersCount: number;
-}
-
-/** Envoy's `http2.*` codec stats (rooted at `http2.`, as Envoy's downstream codec stats are). */
-export class Http2CodecStats {
-  readonly rx_reset: Counter;
-  readonly tx_reset: Counter;
-  readonly header_overflow: Counter;
-  readonly rx_messaging_error: Counter;
-  readonly goaway_sent: Counter;
-
-  constructor(root: Scope) {
-    const s = root.scope('http2');
-    this.rx_reset = s.counter('rx_reset');
-    this.tx_reset = s.counter('tx_reset');
-    this.header_overflow = s.counter('header_overflow');
-    this.rx_messaging_error = s.counter('rx_messaging_error');
-    this.goaway_sent = s.counter('goaway_sent');
-  }
+  /**
+   * Empty DATA frames without END_STREAM a client may send before its connection is closed as a
+   * flood. node:http2 counts them (with frames nghttp2 finds invalid) over the connection's life,
+   * where Envoy counts consecutive ones; at Envoy's default of 1 a second one closes it in both.
+   */
+  readonly maxConsecutiveInboundFramesWithEmptyPayload: number;
+  /** PRIORITY frames allowed per stream opened (plus one stream's worth on a connection without any). */
+  readonly maxInboundPriorityFramesPerStream: number;
 }
 
 const EMPTY = Buffer.alloc(0);
 const END_STREAM_FLAG = http2.constants.NGHTTP2_FLAG_END_STREAM;
-const { NGHTTP2_NO_ERROR, NGHTTP2_INTERNAL_ERROR } = http2.constants;
+const { NGHTTP2_NO_ERROR, NGHTTP2_INTERNAL_ERROR, NGHTTP2_ENHANCE_YOUR_CALM } = http2.constants;
+/** RFC 7541 §4.1 counts 32 octets per field on top of its name and value; Envoy's limit counts the octets only. */
+const HPACK_FIELD_OVERHEAD = 32;
 
 /** Request and response headers HTTP/2 forbids (RFC 9113 §8.2.2); an HTTP/1 upstream may send them. */
 const CONNECTION_SPECIFIC = new Set([
@@ -68,14 +66,20 @@ const servers = new WeakMap<Http2Settings, { server: Http2Server; last: ServerHt
 function sessionOn(settings: Http2Settings, transport: TransportSocket): ServerHttp2Session {
   let entry = servers.get(settings);
   if (entry === undefined) {
+    // Pseudo-headers count as pairs for nghttp2; Envoy's max_headers_count does not.
+    const pairs = settings.maxHeadersCount + 4;
     const server = http2.createServer({
       settings: {
         maxConcurrentStreams: settings.maxConcurrentStreams,
         initialWindowSize: settings.initialStreamWindowSize,
-        maxHeaderListSize: settings.maxRequestHeadersBytes,
+        // node:http2 refuses a list past this (with the RFC's 32 octets per field) before the
+        // proxy sees it; with the overhead added, every list within max_request_headers_kb and
+        // max_headers_count reaches #headersOverflow, which decides as Envoy does.
+        maxHeaderListSize: settings.maxRequestHeadersBytes + HPACK_FIELD_OVERHEAD * pairs,
       },
-      // Pseudo-headers count as pairs for nghttp2; Envoy's max_headers_count does not.
-      maxHeaderListPairs: settings.maxHeadersCount + 4,
+      maxHeaderListPairs: pairs,
+      // node:http2 closes on the frame after `maxSessionInvalidFrames` more; Envoy on the one past its limit.
+      maxSessionInvalidFrames: Math.max(0, settings.maxConsecutiveInboundFramesWithEmptyPayload - 1),
     });
     const e = { server, last: null as ServerHttp2Session | null };
     server.on('session', (s: ServerHttp2Session) => {
@@ -258,9 +262,19 @@ export class Http2ServerConnection implements ServerConnection {
   readonly #callbacks: ServerConnectionCallbacks;
   readonly #stats: Http2CodecStats;
   readonly #settings: Http2Settings;
+  readonly #constraints: ProtocolConstraints;
   #activeStreams = 0;
+  /** The id of the last stream node:http2 handed over: a gap after it is streams it refused. */
+  #lastStreamId = -1;
   #goawaySent = false;
+  /** The proxy is closing the connection for an attack; the session error it raises is its own. */
+  #terminating = false;
   #closed = false;
+  readonly #onPriority = (): void => {
+    if (!this.#constraints.onPriorityFrame() || this.#goawaySent) return;
+    this.#stats.inbound_priority_frames_flood.inc();
+    this.#terminate();
+  };
 
   constructor(
     transport: TransportSocket,
@@ -272,6 +286,7 @@ export class Http2ServerConnection implements ServerConnection {
     this.#callbacks = callbacks;
     this.#stats = stats;
     this.#settings = settings;
+    this.#constraints = new ProtocolConstraints(settings.maxInboundPriorityFramesPerStream);
     transport.stream.setNoDelay(true);
     const session = sessionOn(settings, transport);
     this.#session = session;
@@ -280,11 +295,10 @@ export class Http2ServerConnection implements ServerConnection {
     session.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number, raw: string[]) =>
       this.#onStream(stream, headers, flags, raw),
     );
-    // nghttp2 reports a malformed peer as a session error (it answers with GOAWAY itself).
-    session.on('error', (err: NodeJS.ErrnoException) => {
-      if (err.code === 'ERR_HTTP2_ERROR' || err.code === 'ERR_HTTP2_SESSION_ERROR')
-        this.#stats.rx_messaging_error.inc();
-    });
+    // node:http2 tells PRIORITY frames only to a listener: on a stream it knows, to the stream's.
+    session.on('priority', this.#onPriority);
+    // nghttp2 reports a malformed or flooding peer as a session error (node:http2 then closes).
+    session.on('error', (err: NodeJS.ErrnoException) => this.#onSessionError(err));
     session.on('close', () => this.#onClose());
   }
 
@@ -321,6 +335,27 @@ export class Http2ServerConnection implements ServerConnection {
     if (!this.#session.destroyed) this.#session.destroy();
   }
 
+  /** An attack: GOAWAY ENHANCE_YOUR_CALM, then the connection closes with its streams. */
+  #terminate(): void {
+    if (this.#closed || this.#session.destroyed) return;
+    if (!this.#goawaySent) {
+      this.#goawaySent = true;
+      this.#stats.goaway_sent.inc();
+    }
+    this.#terminating = true;
+    // node:http2 sends the GOAWAY code only with an error (which it emits on the session).
+    this.#session.destroy(new Error('HTTP/2 flood'), NGHTTP2_ENHANCE_YOUR_CALM);
+  }
+
+  #onSessionError(err: NodeJS.ErrnoException): void {
+    if (this.#terminating) return;
+    const flood = classifySessionError(err, this.#stats);
+    if (flood !== null) return;
+    if (err.code === 'ERR_HTTP2_ERROR' || err.errno === NGHTTP2_ERR_BAD_CLIENT_MAGIC) {
+      this.#callbacks.onCodecError({ status: 400, details: 'http2.protocol_error' });
+    }
+  }
+
   /**
    * Envoy's header limits (max_request_headers_kb, max_headers_count), which a client may
    * ignore in our SETTINGS: past them the stream is reset and counted (http2.header_overflow),
@@ -337,7 +372,22 @@ export class Http2ServerConnection implements ServerConnection {
     return bytes > s.maxRequestHeadersBytes || count > s.maxHeadersCount;
   }
 
+  /**
+   * Client stream ids rise by two; node:http2 hands over every stream but those it refused
+   * itself: past maxHeaderListPairs or maxHeaderListSize (an HPACK bomb, which expands a few
+   * octets into megabytes) it resets the stream with ENHANCE_YOUR_CALM before any callback.
+   * Those are header overflows; a gap while all stream slots are taken is REFUSED_STREAM.
+   */
+  #countRefused(id: number): void {
+    const skipped = this.#lastStreamId < 0 ? (id - 1) / 2 : (id - this.#lastStreamId) / 2 - 1;
+    this.#lastStreamId = id;
+    if (skipped > 0 && this.#activeStreams < this.#settings.maxConcurrentStreams) {
+      this.#stats.header_overflow.add(skipped);
+    }
+  }
+
   #onStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number, raw: string[]): void {
+    this.#countRefused(stream.id ?? 0);
     if (this.#headersOverflow(raw)) {
       this.#stats.header_overflow.inc();
       stream.on('error', () => {});
@@ -345,16 +395,26 @@ export class Http2ServerConnection implements ServerConnection {
       return;
     }
     this.#activeStreams++;
+    this.#constraints.onStreamOpened();
     const encoder = new Http2ResponseEncoder(stream, this.#stats);
     const decoder = this.#callbacks.newStream(encoder);
     encoder.decoder = decoder;
     stream.on('error', () => {
       // 'close' follows with the stream's rstCode; accounted there.
     });
+    stream.on('priority', this.#onPriority);
+    const openedAt = performance.now();
     stream.on('close', () => {
       this.#activeStreams--;
-      if (!encoder.localReset && stream.rstCode !== NGHTTP2_NO_ERROR) this.#stats.rx_reset.inc();
-      if (!encoder.requestEnded || !encoder.responseComplete) decoder.onResetStream();
+      const unfinished = !encoder.requestEnded || !encoder.responseComplete;
+      const rxReset = !encoder.localReset && stream.rstCode !== NGHTTP2_NO_ERROR;
+      if (rxReset) this.#stats.rx_reset.inc();
+      if (unfinished) decoder.onResetStream();
+      const premature = rxReset && unfinished && performance.now() - openedAt < PREMATURE_RESET_MIN_STREAM_LIFETIME_MS;
+      if (this.#constraints.onStreamClosed(premature) && !this.#closed) {
+        this.#stats.downstream_rq_too_many_premature_resets.inc();
+        this.#terminate();
+      }
     });
     const te = headers.te;
     encoder.acceptsTrailers = te === 'trailers';

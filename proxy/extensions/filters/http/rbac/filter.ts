@@ -10,6 +10,7 @@ import {
 } from '../../../../core/http/filter.js';
 import type { HeaderMap } from '../../../../core/http/headers.js';
 import type { SslConnectionInfo } from '../../../../core/network/ssl-connection-info.js';
+import { ResponseFlag } from '../../../../core/stream-info.js';
 import type { Counter, Scope } from '../../../../stats/types.js';
 import type { RbacConfig } from './config.js';
 import { RbacEngine, type RbacRequest } from './engine.js';
@@ -132,7 +133,7 @@ export class RbacFilter implements StreamFilter, StreamDecoderFilter {
     this.#callbacks.sendLocalReply(
       403,
       'RBAC: access denied',
-      0,
+      ResponseFlag.RbacAccessDenied,
       `rbac_access_denied_matched_policy[${verdict.policy ?? 'none'}]`,
     );
     return FilterHeadersStatus.StopIteration;

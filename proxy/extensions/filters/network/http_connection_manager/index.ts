@@ -70,6 +70,14 @@ registries.networkFilters.register(
           initialConnectionWindowSize: unwrap(cfg.http2_protocol_options?.initial_connection_window_size, 268435456),
           maxRequestHeadersBytes: unwrap(cfg.max_request_headers_kb, 60) * 1024,
           maxHeadersCount: unwrap(cfg.common_http_protocol_options?.max_headers_count, 100),
+          maxConsecutiveInboundFramesWithEmptyPayload: unwrap(
+            cfg.http2_protocol_options?.max_consecutive_inbound_frames_with_empty_payload,
+            1,
+          ),
+          maxInboundPriorityFramesPerStream: unwrap(
+            cfg.http2_protocol_options?.max_inbound_priority_frames_per_stream,
+            100,
+          ),
         },
       };
       const routeTable = new RouteTable(

@@ -1,0 +1,53 @@
+// Embedded ClickHouse (chDB) inside the collector's memory budget, by ClickHouse's own
+// settings. Its memory tracker counts only the engine's allocations (never V8's heap or
+// Node's Buffers); its ceiling is max_server_memory_usage, for queries, inserts and merges
+// together. Measured on chDB 26.7 (the tracker's peak while one INSERT ran, merges stopped):
+// - writing a wide part costs a fixed ~130 MiB on otel_traces whatever its row count: every
+//   column stream (about 40 with the maps' and Nested's sub-streams, plus the skip indexes)
+//   holds a compression buffer and a file buffer of max_compress_block_size (1 MiB). At 64 KiB
+//   the same insert of 300k rows peaked at 205 MiB instead of 323 MiB, and the parts were as
+//   small on disk. Merges write wide parts the same way.
+// - INSERT … SELECT squashes its blocks up to min_insert_block_size_bytes (256 MiB) before
+//   writing: a million generated spans needed more than the engine's whole share.
+
+import type { ClickHouseClient } from '@clickhouse/client';
+
+const KiB = 1024;
+
+/**
+ * Engine arguments (clickhouse-local's command line): the memory tracker's ceiling, caches it
+ * would otherwise size from the machine's RAM, merges and INSERT … SELECT blocks inside it.
+ */
+export function engineArgs(memoryBytes: number): string[] {
+  return [
+    `--max_server_memory_usage=${memoryBytes}`,
+    `--mark_cache_size=${Math.floor(memoryBytes / 16)}`,
+    `--primary_index_cache_size=${Math.floor(memoryBytes / 16)}`,
+    '--uncompressed_cache_size=0',
+    '--index_mark_cache_size=0',
+    '--index_uncompressed_cache_size=0',
+    '--mmap_cache_size=0',
+    // No new merge starts while running ones hold this much; inserts keep the rest.
+    `--merges_mutations_memory_usage_soft_limit=${Math.floor(memoryBytes / 2)}`,
+  ];
+}
+
+/**
+ * Query settings of every statement on an embedded connection (engine arguments only reach the
+ * connection they open with, so they go on each client): an INSERT … SELECT (the UI bench's
+ * seed, a backfill) writes its rows in blocks of this size, not 256 MiB ones. A million
+ * generated spans peaked at 131 MiB of the tracker with 8 MiB blocks, 568 MiB by default.
+ */
+export const EMBEDDED_QUERY_SETTINGS = { min_insert_block_size_bytes: String(8 * 1024 * KiB) } as const;
+
+/** MergeTree settings of the collector's wide tables, embedded only (a server has the memory). */
+const TABLE_SETTINGS = `max_compress_block_size = ${64 * KiB}, min_compress_block_size = ${16 * KiB}`;
+
+/** Tables with many column streams: the ones whose part writers the settings shrink. */
+const WIDE_TABLES = ['otel_traces', 'otel_logs'] as const;
+
+/** Applies the embedded table settings (idempotent; after the migrations, at every start). */
+export async function tuneEmbeddedTables(client: ClickHouseClient): Promise<void> {
+  for (const table of WIDE_TABLES)
+    await client.command({ query: `ALTER TABLE ${table} MODIFY SETTING ${TABLE_SETTINGS}` });
+}
