@@ -107,6 +107,14 @@ const REPEATED = new Set([
   'upgrade_configs',
   'custom_tags',
   'expected_statuses',
+  'tls_certificates',
+  'tls_certificate_sds_secret_configs',
+  'match_typed_subject_alt_names',
+  'match_subject_alt_names',
+  'alpn_protocols',
+  'cipher_suites',
+  'ecdh_curves',
+  'transport_socket_matches',
 ]);
 
 /** Fields holding a google.protobuf.Struct (or a map of them): user keys, left as written. */

@@ -41,16 +41,19 @@ export function downstreamTransportSocketFactory(
   return new TlsDownstreamFactory(ctx, new TlsStats(scope));
 }
 
+interface ByProtocol {
+  readonly h1: UpstreamTransportSocketFactory;
+  readonly h2: UpstreamTransportSocketFactory;
+  readonly tcp: UpstreamTransportSocketFactory;
+}
+
+const RAW: ByProtocol = { h1: rawBufferUpstreamFactory, h2: rawBufferUpstreamFactory, tcp: rawBufferUpstreamFactory };
+
 /** A cluster's transport sockets: per endpoint metadata, and per protocol (ALPN h2 or http/1.1). */
 export class UpstreamTransportSockets {
-  readonly #matches: ReadonlyArray<{
-    match: Record<string, unknown>;
-    h1: UpstreamTransportSocketFactory;
-    h2: UpstreamTransportSocketFactory;
-  }>;
-  readonly #h1: UpstreamTransportSocketFactory;
-  readonly #h2: UpstreamTransportSocketFactory;
-  /** True when any of them is TLS (admin /certs lists the cluster). */
+  readonly #matches: ReadonlyArray<{ match: Record<string, unknown> } & ByProtocol>;
+  readonly #main: ByProtocol;
+  /** The TLS contexts among them (admin /certs lists them). */
   readonly tlsContexts: readonly ClientTlsContext[];
 
   constructor(
@@ -66,14 +69,16 @@ export class UpstreamTransportSockets {
     const secrets = secretManager ?? new SecretManager();
     const build = (cfg: UpstreamTransportSocketConfig | undefined, f: string) => {
       const tls = upstreamTlsContextOf(cfg);
-      if (tls === null) return { h1: rawBufferUpstreamFactory, h2: rawBufferUpstreamFactory };
+      if (tls === null) return RAW;
       const ctx = new ClientTlsContext(tls, `${f}.typed_config`, secrets, onRejected);
       contexts.push(ctx);
-      return { h1: new TlsUpstreamFactory(ctx, stats, ['http/1.1']), h2: new TlsUpstreamFactory(ctx, stats, ['h2']) };
+      return {
+        h1: new TlsUpstreamFactory(ctx, stats, ['http/1.1']),
+        h2: new TlsUpstreamFactory(ctx, stats, ['h2']),
+        tcp: new TlsUpstreamFactory(ctx, stats, []),
+      };
     };
-    const main = build(socket, `${field}.transport_socket`);
-    this.#h1 = main.h1;
-    this.#h2 = main.h2;
+    this.#main = build(socket, `${field}.transport_socket`);
     this.#matches = (matches ?? []).map((m, i) => ({
       match: m.match ?? {},
       ...build(m.transport_socket, `${field}.transport_socket_matches[${i}].transport_socket`),
@@ -81,12 +86,17 @@ export class UpstreamTransportSockets {
     this.tlsContexts = contexts;
   }
 
-  /** The factory for an endpoint with `metadata` (its `envoy.transport_socket_match` filter metadata). */
-  factoryFor(metadata: Readonly<Record<string, unknown>> | undefined, http2: boolean): UpstreamTransportSocketFactory {
+  /**
+   * The factory for an endpoint with `metadata` (its `envoy.transport_socket_match` filter
+   * metadata) and what runs over it: ALPN offers `http/1.1` or `h2`, none for tcp_proxy.
+   */
+  factoryFor(
+    metadata: Readonly<Record<string, unknown>> | undefined,
+    protocol: 'h1' | 'h2' | 'tcp',
+  ): UpstreamTransportSocketFactory {
     for (const m of this.#matches) {
-      if (Object.entries(m.match).every(([k, v]) => metadata !== undefined && metadata[k] === v))
-        return http2 ? m.h2 : m.h1;
+      if (Object.entries(m.match).every(([k, v]) => metadata !== undefined && metadata[k] === v)) return m[protocol];
     }
-    return http2 ? this.#h2 : this.#h1;
+    return this.#main[protocol];
   }
 }

@@ -80,6 +80,44 @@ describe('envoyproxy/examples TLS shapes', () => {
     expect(await get('other.example.com')).toMatch(/curl: \(\d+\)/);
   });
 
+  it('double-proxy: a frontend tunnels to the backend proxy over mutual TLS with SAN matching both ways', async () => {
+    const app = await startUpstream('app');
+    cleanups.push(() => app.close());
+    const frontendId = fx.issueFor('proxy-frontend.example.com');
+    const backendId = fx.issueFor('proxy-backend.example.com');
+    const backend = await proxyFor(
+      fixture('double-proxy-tls-backend.yaml', {
+        SERVER_CERT: backendId.cert,
+        SERVER_KEY: backendId.key,
+        CA_CERT: fx.caCert,
+        APP_PORT: app.port,
+      }),
+    );
+    const frontend = await proxyFor(
+      fixture('double-proxy-tls-frontend.yaml', {
+        BACKEND_PROXY_PORT: backend.port,
+        CLIENT_CERT: frontendId.cert,
+        CLIENT_KEY: frontendId.key,
+        CA_CERT: fx.caCert,
+      }),
+    );
+    expect(JSON.parse(await curl([`http://127.0.0.1:${frontend.port}/through`])).upstream).toBe('app');
+    // The backend refuses a client whose certificate names someone else.
+    const other = fx.issueFor('proxy-other.example.com');
+    const refused = await curl([
+      '--cacert',
+      fx.caCert,
+      '--cert',
+      other.cert,
+      '--key',
+      other.key,
+      '--connect-to',
+      `proxy-backend.example.com:${backend.port}:127.0.0.1:${backend.port}`,
+      `https://proxy-backend.example.com:${backend.port}/`,
+    ]);
+    expect(refused).toMatch(/curl: \(\d+\)/);
+  });
+
   it('tls https-https: terminates TLS and originates TLS to the upstream (UpstreamTlsContext with no options)', async () => {
     const server = fx.issueServer('examples');
     const p = await proxyFor(
