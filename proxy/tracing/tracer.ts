@@ -7,6 +7,8 @@
 // from StreamInfo, straight into the export batch as OTLP protobuf (no attribute object).
 import type { SpanKind } from '@opentelemetry/api';
 import type { HttpProtocol, Span, StreamInfo, UpstreamAttemptInfo } from '../core/stream-info.js';
+import type { SslConnectionInfo } from '../core/network/ssl-connection-info.js';
+import type { ProtoWriter } from '../telemetry/proto-writer.js';
 import { formatResponseFlags } from '../core/stream-info.js';
 import { grpcServiceMethod, isGrpcRequest, streamGrpcStatus } from '../core/grpc/common.js';
 import { newSpanId, newTraceId } from './ids.js';
@@ -84,6 +86,27 @@ const K_RPC_SYSTEM = attributeKey('rpc.system');
 const K_RPC_SERVICE = attributeKey('rpc.service');
 const K_RPC_METHOD = attributeKey('rpc.method');
 const K_RPC_GRPC_STATUS = attributeKey('rpc.grpc.status_code');
+const K_TLS_VERSION = attributeKey('tls.protocol.version');
+const K_TLS_CIPHER = attributeKey('tls.cipher');
+const K_TLS_CLIENT_SUBJECT = attributeKey('tls.client.subject');
+const K_TLS_SERVER_SUBJECT = attributeKey('tls.server.subject');
+// OpenTelemetry has no attribute for a SPIFFE ID; Envoy and Istio call the peer's URI SAN its principal.
+const K_TLS_CLIENT_PRINCIPAL = attributeKey('tls.client.principal');
+const K_TLS_SERVER_PRINCIPAL = attributeKey('tls.server.principal');
+const TLS_NAME_ATTRIBUTE = constantStringAttribute(attributeKey('tls.protocol.name'), 'tls');
+
+/** OpenTelemetry's tls.* attributes, and the peer's identity, from a connection's SslConnectionInfo. */
+function tlsAttributes(w: ProtoWriter, ssl: SslConnectionInfo, peerIsServer: boolean): void {
+  w.append(TLS_NAME_ATTRIBUTE);
+  // `TLSv1.3` → `1.3`, as the semantic conventions write it.
+  stringAttribute(w, K_TLS_VERSION, ssl.tlsVersion.replace(/^TLSv/, ''));
+  stringAttribute(w, K_TLS_CIPHER, ssl.ciphersuiteString);
+  if (!ssl.peerCertificatePresented) return;
+  stringAttribute(w, peerIsServer ? K_TLS_SERVER_SUBJECT : K_TLS_CLIENT_SUBJECT, ssl.subjectPeerCertificate);
+  const principal = ssl.uriSanPeerCertificate[0];
+  if (principal !== undefined)
+    stringAttribute(w, peerIsServer ? K_TLS_SERVER_PRINCIPAL : K_TLS_CLIENT_PRINCIPAL, principal);
+}
 
 /**
  * OpenTelemetry's RPC conventions: a CLIENT span errs on any status but OK, a SERVER span only on
@@ -265,6 +288,9 @@ class StreamSpan implements Span {
     if (code > 0) numberAttribute(w, K_STATUS_CODE, code);
     w.append(PROTOCOL_ATTRIBUTES[info.protocol]);
     stringAttribute(w, K_PEER_ADDRESS, info.downstreamRemoteAddress);
+    // The TLS hop this span stands for: downstream for a SERVER span, upstream for a CLIENT one.
+    const ssl = this.#kind === CLIENT_KIND ? info.upstreamSsl : info.downstreamSsl;
+    if (ssl !== null) tlsAttributes(w, ssl, this.#kind === CLIENT_KIND);
     const cluster = attempt !== null ? attempt.cluster : info.upstreamCluster;
     if (cluster !== null && cluster !== '') {
       stringAttribute(w, K_UPSTREAM_CLUSTER, cluster);

@@ -14,6 +14,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ProxyServer, startProxy, validateBootstrap } from '../../../proxy/index.js';
 import { startUpstream, type Upstream } from '../helpers.js';
 import { makeTlsFixtures, type TlsFixtures } from './tls-fixtures.js';
+import {
+  freePort,
+  otelTracing,
+  startSidecar,
+  staticCluster,
+  TelemetryReceiver,
+  waitFor,
+} from '../telemetry/helpers.js';
 
 const HCM = 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
 const DOWNSTREAM = 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext';
@@ -52,6 +60,7 @@ interface ListenerSpec {
   secrets?: unknown[];
   hcm?: Record<string, unknown>;
   httpFilters?: unknown[];
+  extraClusters?: unknown[];
 }
 
 function bootstrap(spec: ListenerSpec, logPath: string): Record<string, unknown> {
@@ -129,6 +138,7 @@ function bootstrap(spec: ListenerSpec, logPath: string): Record<string, unknown>
           },
           ...spec.cluster,
         },
+        ...(spec.extraClusters ?? []),
       ],
     },
   };
@@ -354,6 +364,56 @@ describe('envoy.transport_sockets.tls downstream', () => {
     const plain = await proxyWith({});
     const viaPlain = await run('curl', ['-sS', '-H', forged, `http://127.0.0.1:${plain.port}/`]);
     expect(JSON.parse(viaPlain.stdout).headers['x-forwarded-client-cert']).toBeUndefined();
+  });
+
+  it("the SERVER span carries the TLS version, cipher and the client's subject and SPIFFE ID", async () => {
+    const receiver = new TelemetryReceiver();
+    await receiver.start();
+    try {
+      // The CLI (dist/) as a sidecar runs it: spans leave through its export thread.
+      const config = bootstrap(
+        {
+          downstream: mtls(),
+          hcm: { tracing: otelTracing('edge') },
+          extraClusters: [staticCluster('collector', receiver.port)],
+        },
+        '/dev/null',
+      ) as { admin: { address: { socket_address: { port_value: number } } } };
+      config.admin.address.socket_address.port_value = await freePort();
+      const sidecar = await startSidecar('tls-span', config);
+      const listeners = JSON.parse(await sidecar.admin('/listeners?format=json')) as {
+        listener_statuses: Array<{ local_address: { socket_address: { port_value: number } } }>;
+      };
+      const port = listeners.listener_statuses[0]!.local_address.socket_address.port_value;
+      const ok = await run('curl', [
+        '-sS',
+        '-o',
+        '/dev/null',
+        '-w',
+        '%{http_code}',
+        '--cacert',
+        fx.caCert,
+        '--cert',
+        fx.clientCert,
+        '--key',
+        fx.clientKey,
+        `https://localhost:${port}/traced`,
+      ]);
+      await sidecar.stop();
+      expect(ok.stdout).toBe('200');
+      // OTLP's SPAN_KIND_SERVER is 2 (the CLIENT span of the upstream attempt is 3).
+      const span = await waitFor('the SERVER span', () => receiver.spans.find((s) => s.kind === 2));
+      const attrs = span.attributes;
+      const get = (k: string) => attrs[attrs.indexOf(k) + 1];
+      expect(get('url.scheme')).toBe('https');
+      expect(get('tls.protocol.name')).toBe('tls');
+      expect(get('tls.protocol.version')).toBe('1.3');
+      expect(get('tls.cipher')).toMatch(/^TLS_/);
+      expect(get('tls.client.subject')).toBe('CN=client,O=meshscope');
+      expect(get('tls.client.principal')).toBe(fx.clientId);
+    } finally {
+      await receiver.stop();
+    }
   });
 
   it('resumes a session by ticket (openssl s_client -sess_out / -sess_in)', async () => {
