@@ -13,6 +13,8 @@ import { ActiveTcpSocket, type ListenerFilterSettings } from './active-tcp-socke
 
 /** A listener's filter chains and listener filters, built for one worker. */
 export interface ListenerFilterChains {
+  /** The listener's stats scope, renamed after the bound address once it listens (TLS counters read it then). */
+  readonly statsScope: { current: Scope };
   readonly chains: readonly FilterChain[];
   readonly matcher: FilterChainMatcher<FilterChain>;
   readonly listenerFilters: ListenerFilterSettings;
@@ -96,6 +98,7 @@ export class ActiveListener {
     // Envoy names listener stats after the bound address: listener.127.0.0.1_10000.*
     const a = this.config.address.socket_address;
     const scope = this.#statsScope.scope(`listener.${this.config.stat_prefix ?? `${a.address}_${this.#port}`}`);
+    this.#filterChains.statsScope.current = scope;
     this.#cxTotal = scope.counter('downstream_cx_total');
     this.#cxActive = scope.gauge('downstream_cx_active');
     this.#noFilterChainMatch = scope.counter('no_filter_chain_match');

@@ -20,10 +20,9 @@ import { TlsDownstreamFactory, TlsStats, TlsUpstreamFactory } from './tls/tls-so
 import type { DownstreamTransportSocketFactory, UpstreamTransportSocketFactory } from './transport-socket.js';
 
 /** Reports an SDS update whose material did not load: the last good stays; counted and logged. */
-function rejectionReporter(scope: Scope): (field: string, reason: string) => void {
-  const rejected = scope.counter('sds.update_rejected');
+function rejectionReporter(scope: () => Scope): (field: string, reason: string) => void {
   return (field, reason) => {
-    rejected.inc();
+    scope().counter('sds.update_rejected').inc();
     process.stderr.write(`[warning] TLS secret update rejected, keeping the last good one: ${field}: ${reason}\n`);
   };
 }
@@ -32,7 +31,7 @@ export function downstreamTransportSocketFactory(
   config: DownstreamTransportSocketConfig | undefined,
   field: string,
   context: ExtensionContext,
-  scope: Scope,
+  scope: () => Scope,
 ): DownstreamTransportSocketFactory {
   const tls = downstreamTlsContextOf(config);
   if (tls === null) return rawBufferDownstreamFactory;
@@ -65,7 +64,7 @@ export class UpstreamTransportSockets {
   ) {
     const contexts: ClientTlsContext[] = [];
     const stats = new TlsStats(scope);
-    const onRejected = rejectionReporter(scope);
+    const onRejected = rejectionReporter(() => scope);
     const secrets = secretManager ?? new SecretManager();
     const build = (cfg: UpstreamTransportSocketConfig | undefined, f: string) => {
       const tls = upstreamTlsContextOf(cfg);

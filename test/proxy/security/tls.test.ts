@@ -291,8 +291,9 @@ describe('envoy.transport_sockets.tls downstream', () => {
       .split('\n')
       .filter((l) => l.includes('ssl'))
       .join('\n');
-    expect(stats).toMatch(/listener\.127\.0\.0\.1_0\.ssl\.no_certificate: [1-9]/);
-    expect(stats).toMatch(/listener\.127\.0\.0\.1_0\.ssl\.fail_verify_error: [1-9]/);
+    // Named after the bound address, as Envoy's listener stats are.
+    expect(stats).toMatch(new RegExp(`listener\\.127\\.0\\.0\\.1_${p.port}\\.ssl\\.no_certificate: [1-9]`));
+    expect(stats).toMatch(new RegExp(`listener\\.127\\.0\\.0\\.1_${p.port}\\.ssl\\.fail_verify_error: [1-9]`));
     // Admin /certs as Envoy prints it: the context's CA and served certificate.
     const certs = JSON.parse((await run('curl', ['-sS', `http://127.0.0.1:${p.adminPort}/certs`])).stdout) as {
       certificates: Array<{ ca_cert: Array<Record<string, unknown>>; cert_chain: Array<Record<string, unknown>> }>;

@@ -14,20 +14,52 @@ import type {
 } from '../transport-socket.js';
 import type { ClientTlsContext, ServerTlsContext } from './tls-context.js';
 
+type SslCounters = Record<
+  'handshake' | 'connection_error' | 'fail_verify_error' | 'fail_verify_san' | 'no_certificate',
+  Counter
+>;
+
 /** Envoy's `ssl.*` counters of a listener or cluster. */
 export class TlsStats {
-  readonly handshake: Counter;
-  readonly connectionError: Counter;
-  readonly failVerifyError: Counter;
-  readonly failVerifySan: Counter;
-  readonly noCertificate: Counter;
-  constructor(scope: Scope) {
-    const s = scope.scope('ssl');
-    this.handshake = s.counter('handshake');
-    this.connectionError = s.counter('connection_error');
-    this.failVerifyError = s.counter('fail_verify_error');
-    this.failVerifySan = s.counter('fail_verify_san');
-    this.noCertificate = s.counter('no_certificate');
+  readonly #scope: () => Scope;
+  #counters: SslCounters | null = null;
+
+  /**
+   * `scope` is asked on first use: a listener's is named after its bound address, known only
+   * once it listens (`listener.127.0.0.1_10000.ssl.*`, an ephemeral port included).
+   */
+  constructor(scope: Scope | (() => Scope)) {
+    this.#scope = typeof scope === 'function' ? scope : () => scope;
+  }
+
+  #get(): SslCounters {
+    if (this.#counters === null) {
+      const s = this.#scope().scope('ssl');
+      this.#counters = {
+        handshake: s.counter('handshake'),
+        connection_error: s.counter('connection_error'),
+        fail_verify_error: s.counter('fail_verify_error'),
+        fail_verify_san: s.counter('fail_verify_san'),
+        no_certificate: s.counter('no_certificate'),
+      };
+    }
+    return this.#counters;
+  }
+
+  get handshake(): Counter {
+    return this.#get().handshake;
+  }
+  get connectionError(): Counter {
+    return this.#get().connection_error;
+  }
+  get failVerifyError(): Counter {
+    return this.#get().fail_verify_error;
+  }
+  get failVerifySan(): Counter {
+    return this.#get().fail_verify_san;
+  }
+  get noCertificate(): Counter {
+    return this.#get().no_certificate;
   }
 }
 
