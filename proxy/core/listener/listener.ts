@@ -123,6 +123,7 @@ export class ActiveListener {
     this.#onBound();
     previous.#listening = false;
     previous.#draining = true;
+    previous.#releaseTransportSockets();
     for (const c of previous.#connections) c.drain(LISTENER_UPDATE_IDLE_GRACE_MS);
     // Connections still in the old listener's filters finish there, under its chains.
   }
@@ -176,6 +177,11 @@ export class ActiveListener {
     if (this.#draining) conn.drain(LISTENER_UPDATE_IDLE_GRACE_MS);
   }
 
+  /** Open connections keep their TLS sockets; the chains' SDS subscriptions end with the listener. */
+  #releaseTransportSockets(): void {
+    for (const chain of this.#filterChains.chains) chain.transportSocketFactory.close?.();
+  }
+
   /** Stops accepting new connections. */
   stopListening(): Promise<void> {
     if (!this.#listening) return Promise.resolve();
@@ -186,6 +192,7 @@ export class ActiveListener {
   /** Stops accepting and asks every connection to finish its stream and close. */
   async drain(): Promise<void> {
     this.#draining = true;
+    this.#releaseTransportSockets();
     const closing = this.stopListening();
     for (const p of this.#pending) p.close();
     for (const c of this.#connections) c.drain();

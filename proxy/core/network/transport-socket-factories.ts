@@ -85,6 +85,11 @@ export class UpstreamTransportSockets {
     this.tlsContexts = contexts;
   }
 
+  /** Ends the TLS contexts' SDS subscriptions (the cluster was removed or replaced). */
+  close(): void {
+    for (const c of this.tlsContexts) c.close();
+  }
+
   /**
    * The factory for an endpoint with `metadata` (its `envoy.transport_socket_match` filter
    * metadata) and what runs over it: ALPN offers `http/1.1` or `h2`, none for tcp_proxy.

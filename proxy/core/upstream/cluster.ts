@@ -311,12 +311,15 @@ export class Cluster {
   drain(): void {
     this.#discovery.stop();
     this.resilience?.close();
+    // Open connections keep their TLS sockets; only the SDS subscriptions end.
+    this.info.transportSockets.close();
     for (const h of this.#hosts) h.drainPools();
   }
 
   destroy(): void {
     this.#discovery.stop();
     this.resilience?.close();
+    this.info.transportSockets.close();
     for (const h of this.#hosts) h.destroyPools();
   }
 }

@@ -158,6 +158,10 @@ export class TlsDownstreamFactory implements DownstreamTransportSocketFactory {
     this.#stats = stats;
   }
 
+  close(): void {
+    this.context.close();
+  }
+
   createTransportSocket(accepted: Socket): TransportSocket {
     const ctx = this.context;
     const secureContext = ctx.secureContext;
