@@ -519,6 +519,19 @@ describe('bad TLS material is a load error naming the field', () => {
     expect(unknown).toContain(`${at}.tls_certificate_sds_secret_configs[0].name: unknown static secret 'nope'`);
   });
 
+  it('tls_params: an unknown cipher suite names the field; a maximum below the minimum is refused', () => {
+    const ciphers = problemsOf({ downstream: serverTls({}, { tls_params: { cipher_suites: ['NOT-A-CIPHER'] } }) });
+    expect(ciphers).toContain(`${at}.tls_params.cipher_suites: `);
+    expect(ciphers).toMatch(/no cipher match/i);
+    const range = problemsOf({
+      downstream: serverTls(
+        {},
+        { tls_params: { tls_minimum_protocol_version: 'TLSv1_3', tls_maximum_protocol_version: 'TLSv1_2' } },
+      ),
+    });
+    expect(range).toContain(`${at}.tls_params.tls_maximum_protocol_version: is below tls_minimum_protocol_version`);
+  });
+
   it('an expired and a not-yet-valid certificate', async () => {
     const { MeshCA } = await import('../../../control-plane/ca/index.js');
     const ca = await MeshCA.generate({ trustDomain: 'cluster.local' });
