@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startCollector, type Collector } from '../../collector/index.js';
 import type { Topology } from '../../collector/api/queries.js';
+import { renderTop } from '../../collector/client/index.js';
 import { createStorageClient } from '../../collector/storage/clickhouse/client.js';
 import { MIGRATIONS_TABLE, migrations } from '../../collector/storage/clickhouse/schema.js';
 
@@ -139,5 +140,12 @@ ENGINE = ReplacingMergeTree ORDER BY Version`,
       ['v1', 4],
     ]);
     expect(topo.nodes.find((n) => n.id === 'user')!.versions).toEqual([]);
+    // meshscope top: a row per version under its service.
+    const top = renderTop(topo, 600, new Date()).split('\n');
+    const at = top.findIndex((l) => l.startsWith('catalog '));
+    expect(top.slice(at + 1, at + 3).map((l) => l.trim().split(/\s+/))).toEqual([
+      ['v1', '0.0', '0.0', expect.any(String), expect.any(String), expect.any(String), '3'],
+      ['v2', '0.0', '100.0', expect.any(String), expect.any(String), expect.any(String), '1'],
+    ]);
   });
 });

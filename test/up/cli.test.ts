@@ -11,7 +11,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { loadMeshFile } from '../../control-plane/mesh/validate.js';
 import { planMesh, prometheusConfig } from '../../up/plan.js';
 import { readState } from '../../up/state.js';
-import { randomOffset, writeShiftedMesh } from './shifted-mesh.js';
+import { writeMeshOnFreePorts } from './mesh-on-free-ports.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'meshscope-up-cli-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -93,7 +93,7 @@ describe('meshscope up / status command line', () => {
 
   it('refuses to start when a port of the mesh is taken, naming port and component', async () => {
     const sub = mkdtempSync(join(dir, 'busy-'));
-    const mesh = writeShiftedMesh(sub, randomOffset());
+    const mesh = await writeMeshOnFreePorts(sub);
     const taken = Number(new URL(mesh.frontProxy).port);
     const holder = net.createServer();
     await new Promise<void>((r) => holder.listen(taken, '127.0.0.1', () => r()));
@@ -121,7 +121,7 @@ describe('meshscope up / status command line', () => {
 
   it('stops what already started when SIGTERM arrives before the mesh is ready', async () => {
     const sub = mkdtempSync(join(dir, 'abort-'));
-    const mesh = writeShiftedMesh(sub, randomOffset());
+    const mesh = await writeMeshOnFreePorts(sub);
     const state = join(sub, 'state');
     const up = spawn(
       process.execPath,

@@ -1,5 +1,5 @@
 // The web UI in real Chromium against the running demo: `meshscope up` runs the shop mesh (as
-// `npm start` does, ports shifted so it cannot collide with a developer's mesh), the real
+// `npm start` does, on free ports so it cannot collide with a developer's mesh), the real
 // `meshscope load` sends a bounded load through the front proxy, and then:
 //   - the topology page names every service, every call and every workload version of the shop
 //     (mesh.yaml's versions, drawn as sub-nodes) and every call between versions;
@@ -17,7 +17,7 @@ import { parse } from 'yaml';
 import type { JaegerResponse, JaegerSpan, JaegerTrace } from '../../collector/api/jaeger-model.js';
 import type { Topology } from '../../collector/api/queries.js';
 import { shopCallGraph } from '../../examples/shop/shop.js';
-import { randomOffset, writeShiftedMesh } from './shifted-mesh.js';
+import { writeMeshOnFreePorts, type MappedMesh } from './mesh-on-free-ports.js';
 
 const REPORTS = join(import.meta.dirname, '../../reports');
 // Enough browsing that catalog v2 (10% of catalog's traffic) is all but sure to be hit: 0.9^120.
@@ -25,8 +25,8 @@ const BROWSE = 120;
 const CHECKOUT = 20;
 
 const dir = mkdtempSync(join(tmpdir(), 'meshscope-ui-demo-'));
-const mesh = writeShiftedMesh(dir, randomOffset());
-const collectorHttp = `http://${mesh.shift('127.0.0.1:16686')}`;
+let mesh: MappedMesh;
+let collectorHttp = '';
 let up: ChildProcess | undefined;
 let upExit: Promise<number | null> | undefined;
 let upOutput = '';
@@ -95,6 +95,9 @@ function complete(t: JaegerTrace): boolean {
 
 beforeAll(async () => {
   mkdirSync(REPORTS, { recursive: true });
+  mesh = await writeMeshOnFreePorts(dir);
+  collectorHttp = `http://${mesh.shift('127.0.0.1:16686')}`;
+  const began = Date.now();
   up = spawn(
     process.execPath,
     [
@@ -125,6 +128,7 @@ beforeAll(async () => {
     },
     90_000,
   );
+  const readyMs = Date.now() - began;
 
   const script = join(dir, 'load.js');
   writeFileSync(
@@ -132,8 +136,10 @@ beforeAll(async () => {
     `import http from 'k6/http';
 import { check } from 'k6';
 export const options = {
+  // Every request carries a sampled traceparent, so each slow one is linked to its trace.
+  tracing: { propagator: 'w3c', sampling: 1 },
   scenarios: {
-    browse: { executor: 'shared-iterations', vus: 4, iterations: ${BROWSE}, exec: 'browse' },
+    browse: { executor: 'shared-iterations', vus: 8, iterations: ${BROWSE}, exec: 'browse' },
     checkout: { executor: 'shared-iterations', vus: 2, iterations: ${CHECKOUT}, exec: 'checkout' },
   },
 };
@@ -147,6 +153,7 @@ export function checkout() { check(http.post('${mesh.frontProxy}/checkout', '{}'
   const link = new RegExp(`↳ ${collectorHttp.replace(/[.]/g, '\\.')}/trace/([0-9a-f]{32})`).exec(load.stdout);
   if (link === null) throw new Error(`no trace link in the load summary:\n${load.stdout}`);
   slowestTraceId = link[1]!;
+  process.stdout.write(`ui-demo: mesh ready in ${readyMs} ms, load done ${Date.now() - began - readyMs} ms later\n`);
 
   browser = await chromium.launch({
     executablePath: '/usr/bin/chromium',

@@ -96,7 +96,8 @@ function graphElements(topo: Topology, calls: readonly DrawnCall[], seconds: num
     const target = end(c.target, c.targetVersion);
     elements.push({
       data: {
-        id: `${source}->${target}->${c.connectionType}`,
+        // Unique even if two calls land on the same ends (cytoscape refuses a repeated id).
+        id: `${source}->${target}->${c.connectionType}#${elements.length}`,
         source,
         target,
         service: c.source,
