@@ -3,6 +3,7 @@
 // flood, a reset stream on a connection that serves on for an oversized header list). RSS over a
 // 10 s attack is measured by bench/http2-attacks.ts, not here.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import net, { type AddressInfo } from 'node:net';
 import {
   bootstrap,
   rawExchange,
@@ -33,8 +34,14 @@ import {
 let echo: Upstream;
 let streamer: Upstream;
 let proxy: RunningProxy;
+let deadPort = 0;
 
 beforeAll(async () => {
+  // A port nothing listens on: requests routed there get the proxy's local 503 reply.
+  const closed = net.createServer();
+  await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
+  deadPort = (closed.address() as AddressInfo).port;
+  await new Promise<void>((r) => closed.close(() => r()));
   echo = await startUpstream('echo');
   streamer = await startUpstream('streamer', (_req, res) => {
     const block = Buffer.alloc(64 * 1024, 97);
@@ -53,6 +60,7 @@ beforeAll(async () => {
           domains: ['*'],
           routes: [
             { match: { prefix: '/stream' }, route: { cluster: 'streamer' } },
+            { match: { prefix: '/dead' }, route: { cluster: 'dead' } },
             { match: { prefix: '/' }, route: { cluster: 'echo' } },
           ],
         },
@@ -60,6 +68,7 @@ beforeAll(async () => {
       clusters: [
         staticCluster({ name: 'echo', ports: [echo.port] }),
         staticCluster({ name: 'streamer', ports: [streamer.port] }),
+        staticCluster({ name: 'dead', ports: [deadPort] }),
       ],
       // HTTP2 only, so a client without the preface is a protocol error; a short stream idle
       // timeout so a zero-window stall ends within the test.
@@ -232,6 +241,17 @@ describe('HTTP/2 attacks are cut off and counted', () => {
     expect(c.frames.some((f) => f.type === FrameType.DATA && f.streamId === 1 && f.payload.length > 0)).toBe(false);
     c.send(settings([[Setting.INITIAL_WINDOW_SIZE, 65_535]]), headers(3, hpack(GET('/')), { endStream: true }));
     expect(await c.waitFor(isResponseHeaders(3))).not.toBeNull();
+    c.destroy();
+  });
+
+  it('zero-window stall of a local reply: the 503 body cannot leave, the stream is reset by stream_idle_timeout instead of held open', async () => {
+    const c = await RawH2.connect(proxy.port, { settings: [[Setting.INITIAL_WINDOW_SIZE, 0]] });
+    const d = await delta(['http2.tx_reset'], async () => {
+      for (let i = 0; i < 20; i++) c.send(headers(1 + 2 * i, hpack(GET('/dead')), { endStream: true }));
+      for (let i = 0; i < 20; i++) expect(await c.rstCode(1 + 2 * i)).toBe(ErrorCode.INTERNAL_ERROR);
+    });
+    expect(d['http2.tx_reset']).toBe(20);
+    expect(c.frames.filter(isResponseHeaders(1)).length).toBe(1);
     c.destroy();
   });
 
