@@ -46,6 +46,8 @@ export interface Http2Settings {
 const EMPTY = Buffer.alloc(0);
 const END_STREAM_FLAG = http2.constants.NGHTTP2_FLAG_END_STREAM;
 const { NGHTTP2_NO_ERROR, NGHTTP2_INTERNAL_ERROR, NGHTTP2_ENHANCE_YOUR_CALM } = http2.constants;
+/** How long a socket whose session node:http2 destroyed may take to send its GOAWAY. */
+const SOCKET_CLOSE_GRACE_MS = 1000;
 /** RFC 7541 §4.1 counts 32 octets per field on top of its name and value; Envoy's limit counts the octets only. */
 const HPACK_FIELD_OVERHEAD = 32;
 
@@ -80,8 +82,10 @@ function sessionOn(settings: Http2Settings, transport: TransportSocket): ServerH
         maxHeaderListSize: settings.maxRequestHeadersBytes + HPACK_FIELD_OVERHEAD * pairs,
       },
       maxHeaderListPairs: pairs,
-      // node:http2 closes on the frame after `maxSessionInvalidFrames` more; Envoy on the one past its limit.
-      maxSessionInvalidFrames: Math.max(0, settings.maxConsecutiveInboundFramesWithEmptyPayload - 1),
+      // Both close on the frame past the limit. node:http2 also counts frames nghttp2 finds
+      // invalid here: at 0 the first protocol error would end in its INTERNAL_ERROR instead of
+      // nghttp2's GOAWAY with the error's own code, so a limit of 0 is read as 1.
+      maxSessionInvalidFrames: Math.max(1, settings.maxConsecutiveInboundFramesWithEmptyPayload),
     });
     const e = { server, last: null as ServerHttp2Session | null };
     server.on('session', (s: ServerHttp2Session) => {
@@ -420,12 +424,26 @@ export class Http2ServerConnection implements ServerConnection {
     this.destroy();
   }
 
+  /** The connection manager closes an idle connection (idle timeout, drain): GOAWAY, then the socket. */
   close(): void {
     this.shutdownNotice();
+    if (this.#activeStreams === 0) this.#closeSoon();
   }
 
   destroy(): void {
     if (!this.#session.destroyed) this.#session.destroy();
+    // node:http2 only ends the socket it owned, and an ended socket whose reading nghttp2 stopped
+    // (after a connection error) never sees the peer's FIN: without this it stays open for ever.
+    this.transport.stream.destroy();
+  }
+
+  /**
+   * node:http2 destroyed the session (a connection error, a flood): its GOAWAY is on the way
+   * and the socket is ended, but nghttp2 stopped reading it, so the peer's close would never be
+   * seen. The socket is destroyed after a grace for the GOAWAY to leave.
+   */
+  #closeSoon(): void {
+    setTimeout(() => this.transport.stream.destroy(), SOCKET_CLOSE_GRACE_MS).unref();
   }
 
   /** An attack: GOAWAY ENHANCE_YOUR_CALM, then the connection closes with its streams. */
@@ -441,6 +459,7 @@ export class Http2ServerConnection implements ServerConnection {
   }
 
   #onSessionError(err: NodeJS.ErrnoException): void {
+    this.#closeSoon();
     if (this.#terminating) return;
     const flood = classifySessionError(err, this.#stats);
     if (flood !== null) return;
