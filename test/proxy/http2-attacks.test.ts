@@ -269,3 +269,44 @@ describe('HTTP/2 attacks are cut off and counted', () => {
     expect(bytes.readUInt32BE(at + 13)).not.toBe(ErrorCode.NO_ERROR);
   });
 });
+
+describe('http2_protocol_options for the flood limits', () => {
+  it('max_consecutive_inbound_frames_with_empty_payload raised to 5: four empty DATA frames pass, the request is answered', async () => {
+    const tolerant = await startTestProxy(
+      bootstrap({
+        virtualHosts: [
+          { name: 'all', domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster: 'echo' } }] },
+        ],
+        clusters: [staticCluster({ name: 'echo', ports: [echo.port] })],
+        hcm: { http2_protocol_options: { max_consecutive_inbound_frames_with_empty_payload: 5 } },
+      }),
+    );
+    try {
+      const c = await RawH2.connect(tolerant.port);
+      c.send(headers(1, hpack(POST('/'))));
+      for (let i = 0; i < 4; i++) c.send(data(1, ''));
+      c.send(data(1, 'x', true));
+      expect(await c.waitFor(isResponseHeaders(1))).not.toBeNull();
+      expect(c.frames.some((f) => f.type === FrameType.GOAWAY)).toBe(false);
+      c.destroy();
+    } finally {
+      await tolerant.close();
+    }
+  });
+
+  it('a limit meshscope cannot keep (max_outbound_frames) is refused with its path, not ignored', async () => {
+    await expect(
+      startTestProxy(
+        bootstrap({
+          virtualHosts: [
+            { name: 'all', domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster: 'echo' } }] },
+          ],
+          clusters: [staticCluster({ name: 'echo', ports: [echo.port] })],
+          hcm: { http2_protocol_options: { max_outbound_frames: 10000 } },
+        }),
+      ),
+    ).rejects.toThrow(
+      /http2_protocol_options[\s\S]*max_outbound_frames|max_outbound_frames[\s\S]*http2_protocol_options/,
+    );
+  });
+});
