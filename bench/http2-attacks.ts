@@ -256,10 +256,6 @@ async function main(): Promise<void> {
               continue;
             }
             await attack.run(c, until);
-            if (process.env.ATTACK_DEBUG)
-              process.stderr.write(
-                `conn: ${JSON.stringify(c.frames.reduce((m: Record<number, number>, f) => ((m[f.type] = (m[f.type] ?? 0) + 1), m), {}))} closed=${c.closed}\n`,
-              );
             c.destroy();
           }
         }),
