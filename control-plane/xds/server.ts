@@ -7,7 +7,6 @@ import http from 'node:http';
 import http2 from 'node:http2';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import net, { type AddressInfo, type Socket } from 'node:net';
-import { Duplex } from 'node:stream';
 import { encodeMessage, decodeMessage } from '../../proxy/xds/index.js';
 import { ControlPlaneError, DiscoveryRequestError } from '../errors.js';
 import { XDS_CLUSTER } from '../translate/bootstrap.js';
@@ -40,32 +39,6 @@ function subsetVersion(version: string, names: readonly string[]): string {
     .update([...names].sort().join('\0'))
     .digest('hex')
     .slice(0, 8)}`;
-}
-
-function replaying(socket: Socket, head: Buffer): Duplex {
-  const duplex = new Duplex({
-    read() {
-      socket.resume();
-    },
-    write(chunk: Buffer, _enc, cb) {
-      socket.write(chunk, cb);
-    },
-    final(cb) {
-      socket.end();
-      cb();
-    },
-    destroy(err, cb) {
-      socket.destroy();
-      cb(err);
-    },
-  });
-  duplex.push(head);
-  socket.on('data', (d: Buffer) => {
-    if (!duplex.push(d)) socket.pause();
-  });
-  socket.on('end', () => duplex.push(null));
-  socket.on('close', () => duplex.destroy());
-  return duplex;
 }
 
 export interface XdsServerOptions {
@@ -130,9 +103,13 @@ export class XdsServer {
         socket.resume();
         return;
       }
-      // nghttp2 reads the socket's native handle directly and would miss bytes already read
-      // into JavaScript, so the h2 session gets a stream that replays them first.
-      this.#h2.emit('connection', replaying(socket, seen));
+      // The bytes already read go back into the socket's buffer, and the h2 session feeds
+      // what is buffered to nghttp2 before it reads the native handle. A JS stream replaying
+      // them instead (as before) put every byte of every ADS stream through JSStreamSocket:
+      // at a thousand sidecars its writes were the control plane's largest CPU cost.
+      socket.pause();
+      socket.unshift(seen);
+      this.#h2.emit('connection', socket);
     };
     socket.on('data', onData);
   }
