@@ -14,6 +14,7 @@ import { TYPE_URL, type ConfigSourceStyle, type ResourceKind } from '../translat
 import { AdsSession, type XdsEvents } from './ads.js';
 import { DeltaAdsSession, type DeltaDiscoveryRequest, type DeltaDiscoveryResponse } from './delta.js';
 import type { SnapshotCache } from './cache.js';
+import { discoveryResponseFrame } from './response-frame.js';
 import { FrameDecoder, GRPC_STATUS, frame } from './grpc-framing.js';
 import {
   REST_PATHS,
@@ -27,7 +28,6 @@ import {
 const ADS_PATH = '/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources';
 const DELTA_ADS_PATH = '/envoy.service.discovery.v3.AggregatedDiscoveryService/DeltaAggregatedResources';
 const REQUEST_TYPE = 'envoy.service.discovery.v3.DiscoveryRequest';
-const RESPONSE_TYPE = 'envoy.service.discovery.v3.DiscoveryResponse';
 const DELTA_REQUEST_TYPE = 'envoy.service.discovery.v3.DeltaDiscoveryRequest';
 const DELTA_RESPONSE_TYPE = 'envoy.service.discovery.v3.DeltaDiscoveryResponse';
 const MAX_REST_BODY = 1024 * 1024;
@@ -297,18 +297,17 @@ export class XdsServer {
     };
     const send = (r: DiscoveryResponse | DeltaDiscoveryResponse): void => {
       if (stream.closed || stream.writableEnded) return;
-      let bytes: Uint8Array;
+      let bytes: Buffer;
       try {
-        bytes = encodeMessage(
-          delta ? DELTA_RESPONSE_TYPE : RESPONSE_TYPE,
-          r as unknown as Parameters<typeof encodeMessage>[1],
-        );
+        bytes = delta
+          ? frame(encodeMessage(DELTA_RESPONSE_TYPE, r as unknown as Parameters<typeof encodeMessage>[1]))
+          : discoveryResponseFrame(r as DiscoveryResponse);
       } catch (err) {
         this.#o.events.log(`cannot encode ${r.type_url} for ${entry.session.nodeId ?? '?'}: ${(err as Error).message}`);
         end(GRPC_STATUS.INTERNAL, (err as Error).message);
         return;
       }
-      stream.write(frame(bytes));
+      stream.write(bytes);
     };
     const entry = {
       session: delta
