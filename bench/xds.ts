@@ -221,8 +221,8 @@ async function runScale(total: number): Promise<ScaleResult> {
   }
   const pids = procs.map((p) => p.pid as number);
   const allReady = (): boolean => nodes.every((n) => (acked.get(n.name)?.size ?? 0) >= 4);
-  // Connecting a thousand clients takes a while on a loaded host: allow 30 s plus 60 ms a node.
-  const startDeadline = Date.now() + 30_000 + 60 * total;
+  // Connecting a thousand clients takes a while on a loaded host: allow 30 s plus 150 ms a node.
+  const startDeadline = Date.now() + 30_000 + 150 * total;
   while (!allReady() && Date.now() < startDeadline) await new Promise((r) => setTimeout(r, 20));
   const initMs = performance.now() - initStart;
   const stop = async (): Promise<void> => {
