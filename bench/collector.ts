@@ -144,6 +144,12 @@ function procStat(pid: number): { cpuSeconds: number; peakRssMb: number } {
   return { cpuSeconds: ticks / 100, peakRssMb: Math.round(Number(hwm?.[1] ?? 0) / 1024) };
 }
 
+function rssParts(pid: number): { anonMb: number; fileMb: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (key: string): number => Number(new RegExp(`${key}:\\s+(\\d+) kB`).exec(status)?.[1] ?? 0);
+  return { anonMb: Math.round(kb('RssAnon') / 1024), fileMb: Math.round(kb('RssFile') / 1024) };
+}
+
 /**
  * CPU seconds per thread name of a live process (threads that already exited are only in the
  * process total): shows how the work splits between the event loop, V8's GC helpers, libuv's
@@ -340,6 +346,10 @@ async function runScenario(bodies: Buffer[]): Promise<Record<string, unknown>> {
     // The collector's event-loop delay, sampled once a second (prom-client resets it per scrape).
     const loopP99: number[] = [];
     const loopMax: number[] = [];
+    // The resident set's parts, sampled with the loop delay: file-backed pages are mostly chDB's
+    // library (about 200 MB of its code once loaded), anonymous ones are the heaps.
+    let peakAnonMb = 0;
+    let fileMb = 0;
     const sampleLoop = async (): Promise<void> => {
       while (Date.now() < deadline) {
         await new Promise((r) => setTimeout(r, 1000));
@@ -347,6 +357,9 @@ async function runScenario(bodies: Buffer[]): Promise<Record<string, unknown>> {
         const ms = (name: string): number => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? 0) * 1000;
         loopP99.push(Number(ms('nodejs_eventloop_lag_p99_seconds').toFixed(1)));
         loopMax.push(Number(ms('nodejs_eventloop_lag_max_seconds').toFixed(1)));
+        const rss = rssParts(child.pid!);
+        peakAnonMb = Math.max(peakAnonMb, rss.anonMb);
+        fileMb = Math.max(fileMb, rss.fileMb);
       }
     };
     await Promise.all([...Array.from({ length: CLIENTS }, (_, c) => client(c)), probe(), sampleLoop()]);
@@ -369,6 +382,12 @@ async function runScenario(bodies: Buffer[]): Promise<Record<string, unknown>> {
         .sort((a, b) => b[1] - a[1]),
     );
     const cpu = cpuSeconds - cpu0;
+    // Inserts ClickHouse refused whole (memory or data) and that were split: each costs parts and merges.
+    const metricsText = await (await request(`${api}/metrics`, { dispatcher })).body.text();
+    const insertSplits = [...metricsText.matchAll(/^meshscope_collector_insert_splits_total\{[^}]*\} (\d+)$/gm)].reduce(
+      (n, m) => n + Number(m[1]),
+      0,
+    );
     acks.sort((a, b) => a - b);
     queryable.sort((a, b) => a - b);
     const spansPerSecStored = Math.round(storedSpans / storedSeconds);
@@ -385,6 +404,7 @@ async function runScenario(bodies: Buffer[]): Promise<Record<string, unknown>> {
       spansAcked: ackedSpans,
       spansStored: storedSpans,
       requestsRefused: refused,
+      insertSplits,
       loadSeconds: Number(loadSeconds.toFixed(2)),
       secondsUntilAllStored: Number(storedSeconds.toFixed(2)),
       spansPerSecAcked: Math.round(ackedSpans / loadSeconds),
@@ -397,6 +417,7 @@ async function runScenario(bodies: Buffer[]): Promise<Record<string, unknown>> {
       spansPerCpuSecondCollectorThreads: spansPerCpuSecondOwn,
       threadCpuSeconds,
       peakRssMb,
+      rssSampledMb: { peakAnonymous: peakAnonMb, fileBacked: fileMb },
       ackLatencyMs: {
         p50: percentile(acks, 0.5),
         p90: percentile(acks, 0.9),

@@ -17,12 +17,18 @@
 // time and the RSS each VU adds over a 1-VU run, for both builds.
 //
 //   npm run bench:loadgen -- --baseline /tmp/base --peers none --memory 0 --duration 4 --rounds 3 --vus-start 1000
+//   npm run bench:loadgen -- --baseline /tmp/base --side-by-side --peers none --memory 0 --open-rate 0
+//
+// Open model (bench/loadgen-open.ts): --open-rate R (default 1000 req/s; 0 skips) runs meshscope's
+// constant-arrival-rate and bench/open-loop-client.ts at R for --open-seconds (default --duration)
+// and prints each one's p50/p90/p99 and their ratios.
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { openModelComparison } from './loadgen-open.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const args = process.argv.slice(2);
@@ -38,8 +44,15 @@ const [MEM_SHORT_S, MEM_LONG_S] = (argValue('--memory') ?? (quick ? '4,16' : '10
 ];
 const ROUNDS = Number(argValue('--rounds') ?? (quick ? 1 : 2));
 const BASELINE = argValue('--baseline');
+// --side-by-side runs the baseline and this build at the same time in each round: both see the same
+// host, so their CPU per request compares even when the machine's load swings between rounds
+// (their requests/s do not: they share nginx and the cores).
+const SIDE_BY_SIDE = args.includes('--side-by-side');
 const PEERS = argValue('--peers') !== 'none';
 const VUS_START = Number(argValue('--vus-start') ?? 0);
+// Open model: meshscope's constant-arrival-rate beside bench/open-loop-client.ts (0 skips it).
+const OPEN_RATE = Number(argValue('--open-rate') ?? 1000);
+const OPEN_SECONDS = Number(argValue('--open-seconds') ?? DURATION_S);
 const CLI = path.join(root, 'dist/cli/main.js');
 const CONNECTIONS = 50;
 const CLK_TCK = 100;
@@ -157,6 +170,7 @@ async function runMeshscope(
   url: string,
   seconds: number,
   cli = CLI,
+  tag = 'current',
 ): Promise<{ rps: number; p50: number; p99: number; stats: ProcStats; requests: number }> {
   const script = path.join(dir, 'get.js');
   fs.writeFileSync(
@@ -166,7 +180,7 @@ export const options = { scenarios: { get: { executor: 'constant-vus', vus: ${CO
 export default function () { http.get(__ENV.URL); }
 `,
   );
-  const exportFile = path.join(dir, `summary-${seconds}.json`);
+  const exportFile = path.join(dir, `summary-${tag}-${seconds}.json`);
   const r = await measure(
     process.execPath,
     [cli, 'load', script, '--quiet', '-e', `URL=${url}`, '--summary-export', exportFile],
@@ -215,7 +229,11 @@ async function runWrk(
 const round = (n: number, d = 2): number => Number(n.toFixed(d));
 
 /** Wall time and peak RSS of a run with `vus` VUs, one empty iteration each. */
-async function runVuStart(dir: string, vus: number, cli: string): Promise<{ wallS: number; peakRssMB: number }> {
+async function runVuStart(
+  dir: string,
+  vus: number,
+  cli: string,
+): Promise<{ wallS: number; cpuS: number; peakRssMB: number }> {
   const script = path.join(dir, 'empty.js');
   fs.writeFileSync(
     script,
@@ -226,7 +244,7 @@ export default function () {}
   const t0 = performance.now();
   const r = await measure(process.execPath, [cli, 'load', script, '--quiet'], 300);
   if (r.code !== 0) throw new Error(`meshscope load exited ${r.code}: ${r.stderr.slice(0, 2000)}`);
-  return { wallS: (performance.now() - t0) / 1000, peakRssMB: r.stats.peakRssMB };
+  return { wallS: (performance.now() - t0) / 1000, cpuS: r.stats.cpuSeconds, peakRssMB: r.stats.peakRssMB };
 }
 
 /** Start time and RSS per VU of `n` VUs against a 1-VU run of the same build. */
@@ -235,7 +253,11 @@ async function vuStart(dir: string, n: number, cli: string): Promise<Record<stri
   const many = await runVuStart(dir, n, cli);
   return {
     vus: n,
+    // Wall time moves with the host's load (it can even come out negative on a shared host); the
+    // CPU seconds the extra VUs cost are the steadier figure.
     start_s: round(many.wallS - one.wallS),
+    start_cpu_s: round(many.cpuS - one.cpuS),
+    cpu_ms_per_vu: round(((many.cpuS - one.cpuS) * 1000) / (n - 1), 3),
     wall_s: round(many.wallS),
     peak_rss_mb: round(many.peakRssMB, 1),
     rss_per_vu_kb: round(((many.peakRssMB - one.peakRssMB) * 1024) / (n - 1), 0),
@@ -264,8 +286,19 @@ async function main(): Promise<void> {
       stats: { cpuSeconds: NaN, peakRssMB: NaN, lastRssMB: NaN },
     };
     for (let i = 0; i < ROUNDS; i++) {
-      if (baselineCli !== undefined) baselineRuns.push(await runMeshscope(dir, nginx.url, DURATION_S, baselineCli));
-      const ms = await runMeshscope(dir, nginx.url, DURATION_S);
+      let ms: Run;
+      if (baselineCli !== undefined && SIDE_BY_SIDE) {
+        const [b, c] = await Promise.all([
+          runMeshscope(dir, nginx.url, DURATION_S, baselineCli, 'baseline'),
+          runMeshscope(dir, nginx.url, DURATION_S),
+        ]);
+        baselineRuns.push(b);
+        ms = c;
+      } else {
+        if (baselineCli !== undefined)
+          baselineRuns.push(await runMeshscope(dir, nginx.url, DURATION_S, baselineCli, 'baseline'));
+        ms = await runMeshscope(dir, nginx.url, DURATION_S);
+      }
       const ac = PEERS ? await runAutocannon(nginx.url, DURATION_S) : skipped;
       const wrk = PEERS ? await runWrk(nginx.url, DURATION_S) : skipped;
       rounds.push({ ms, ac, wrk });
@@ -305,6 +338,12 @@ async function main(): Promise<void> {
               median(rounds.map((r) => perCpu(r.ms))) / median(baselineRuns.map(perCpu)),
               3,
             ),
+            // Round by round (paired): with --side-by-side the pair ran at the same time.
+            meshscope_vs_baseline_per_cpu_paired: round(
+              median(rounds.map((r, i) => perCpu(r.ms) / perCpu(baselineRuns[i]!))),
+              3,
+            ),
+            side_by_side: SIDE_BY_SIDE,
           };
     const start =
       VUS_START > 1
@@ -312,6 +351,23 @@ async function main(): Promise<void> {
             current: await vuStart(dir, VUS_START, CLI),
             ...(baselineCli === undefined ? {} : { baseline: await vuStart(dir, VUS_START, baselineCli) }),
           }
+        : undefined;
+    const open =
+      OPEN_RATE > 0
+        ? await openModelComparison({
+            root,
+            dir,
+            url: nginx.url,
+            rate: OPEN_RATE,
+            seconds: OPEN_SECONDS,
+            warmSeconds: 2,
+            rounds: ROUNDS,
+            cli: CLI,
+            run: async (argv, timeoutS) => {
+              const r = await measure(process.execPath, argv, timeoutS);
+              return { exitCode: r.code, stderr: r.stderr, cpuSeconds: r.stats.cpuSeconds };
+            },
+          })
         : undefined;
     const result = {
       bench: 'loadgen',
@@ -337,9 +393,10 @@ async function main(): Promise<void> {
         p50_vs_wrk: round(ms.p50 / wrk.p50),
         p99_vs_wrk: round(ms.p99 / wrk.p99),
       },
-      goals: { vs_autocannon: '>= 1.0', vs_wrk: '>= 0.6', latency_vs_wrk: 'within 10%' },
+      goals: { vs_autocannon: '>= 1.3', vs_wrk: '>= 0.7', open_model_latency_vs_open_loop_client: 'within 10%' },
       ...(comparison === undefined ? {} : { comparison }),
       ...(start === undefined ? {} : { vu_start: start }),
+      ...(open === undefined ? {} : { open_model: open }),
       memory: {
         short_run_s: MEM_SHORT_S,
         long_run_s: MEM_LONG_S,

@@ -277,6 +277,7 @@ async function execute(run: PreparedRun): Promise<TestResult> {
   const vuOptions: VuOptions = {
     noConnectionReuse: options.noConnectionReuse,
     insecureSkipTLSVerify: options.insecureSkipTLSVerify,
+    hosts: options.hosts,
     noCookiesReset: options.noCookiesReset,
     env: opts.env ?? {},
     tags: options.tags,

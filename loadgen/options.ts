@@ -55,6 +55,8 @@ export interface TestOptions {
   batchPerHost: number;
   httpDebug: HttpDebug;
   consoleOutput: string;
+  /** k6's hosts option: host name (or *.domain) to 'address[:port]'. */
+  hosts: Readonly<Record<string, string>>;
 }
 
 /** k6's own option names that meshscope does not implement: warned about as unsupported, not unknown. */
@@ -63,7 +65,6 @@ const K6_UNSUPPORTED = new Set([
   'executionSegment',
   'executionSegmentSequence',
   'dns',
-  'hosts',
   'tlsCipherSuites',
   'tlsVersion',
   'tlsAuth',
@@ -106,6 +107,7 @@ const KNOWN = new Set([
   'batchPerHost',
   'httpDebug',
   'consoleOutput',
+  'hosts',
 ]);
 
 const topLevel = z.object({
@@ -147,6 +149,13 @@ const topLevel = z.object({
   batchPerHost: z.number().int().nonnegative().optional(),
   httpDebug: z.enum(['', 'headers', 'full']).optional(),
   consoleOutput: z.string().optional(),
+  // k6's hosts: a name (or *.suffix) answered by another address, 'ip' or 'ip:port' (or a name).
+  hosts: z
+    .record(
+      z.string().regex(/^(\*\.)?[A-Za-z0-9.-]+$/, 'use a host name or *.domain'),
+      z.string().regex(/^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?$/, "use 'ip', 'ip:port' or 'host:port'"),
+    )
+    .optional(),
 });
 
 function issuePath(prefix: string, path: ReadonlyArray<PropertyKey>): string {
@@ -261,6 +270,7 @@ export function consolidateOptions(
     batchPerHost: o.batchPerHost ?? 6,
     httpDebug: o.httpDebug ?? '',
     consoleOutput: o.consoleOutput ?? '',
+    hosts: o.hosts ?? {},
   };
   return errors.length > 0 ? { errors } : { options, errors };
 }

@@ -16,6 +16,32 @@ export interface TransportOptions {
   readonly noConnectionReuse: boolean;
   readonly insecureSkipTLSVerify: boolean;
   readonly connectTimeoutMs: number;
+  /** k6's hosts option: host name (or *.domain) to 'address[:port]'; the Host header and SNI keep the name. */
+  readonly hosts?: Readonly<Record<string, string>>;
+}
+
+/** Where `hosts` sends `host:port`: an exact name first, then the longest matching *.domain. */
+export function mapHost(
+  hosts: Readonly<Record<string, string>> | undefined,
+  host: string,
+  port: number,
+): { host: string; port: number } {
+  if (hosts === undefined) return { host, port };
+  let to = hosts[host];
+  if (to === undefined) {
+    let best = -1;
+    for (const k of Object.keys(hosts)) {
+      if (k.startsWith('*.') && host.endsWith(k.slice(1)) && k.length > best) {
+        best = k.length;
+        to = hosts[k];
+      }
+    }
+  }
+  if (to === undefined) return { host, port };
+  const m = /^(\[[^\]]+\]|[^:]+)(?::(\d+))?$/.exec(to);
+  if (m === null) return { host, port };
+  const addr = m[1]!.startsWith('[') ? m[1]!.slice(1, -1) : m[1]!;
+  return { host: addr, port: m[2] === undefined ? port : Number(m[2]) };
 }
 
 const TARGET_CACHE_MAX = 1024;
@@ -52,11 +78,12 @@ export class HttpTransport {
     const isTls = u.protocol === 'https:';
     const port = u.port === '' ? (isTls ? 443 : 80) : Number(u.port);
     const host = u.hostname.startsWith('[') ? u.hostname.slice(1, -1) : u.hostname;
+    const to = mapHost(this.#opts.hosts, host, port);
     const t: ParsedTarget = {
       origin: {
         key: `${u.protocol}//${u.host}`,
-        host,
-        port,
+        host: to.host,
+        port: to.port,
         tls: isTls,
         servername: host,
         insecureSkipTLSVerify: this.#opts.insecureSkipTLSVerify,

@@ -10,6 +10,13 @@ import type { GroupTree } from './groups.js';
 import type { VuEventLoop } from './event-loop.js';
 import type { SecretSource } from './modules/secrets.js';
 
+export interface IterationSpan {
+  readonly iteration: number;
+  readonly traceId: string;
+  readonly spanId: string;
+  readonly sampled: boolean;
+}
+
 export interface TracingOptions {
   readonly propagator: 'w3c' | 'b3' | 'none';
   readonly sampling: number;
@@ -90,6 +97,11 @@ export interface VuState {
   readonly network: { sent: number; received: number };
   /** Trace-context propagation for this VU's requests (k6/experimental/tracing); null: the test's. */
   tracing: TracingOptions | null;
+  /**
+   * The current iteration's span (k6/experimental/tracing's currentSpan()), made on first use;
+   * the iteration's requests carry its trace id. `iteration` tells a stale one from the current.
+   */
+  span: IterationSpan | null;
   /** randomSeed(n): makes this VU's Math.random the deterministic sequence of n. */
   seedRandom: (seed: number) => void;
 }

@@ -19,6 +19,8 @@ import { seededRandom } from './random-seed.js';
 export interface VuOptions {
   readonly noConnectionReuse: boolean;
   readonly insecureSkipTLSVerify: boolean;
+  /** k6's hosts option (k6/http): host name or *.domain to 'address[:port]'. */
+  readonly hosts?: Readonly<Record<string, string>>;
   readonly noCookiesReset: boolean;
   readonly env: Readonly<Record<string, string>>;
   readonly tags: Tags;
@@ -69,6 +71,7 @@ export class VU {
       transport: new HttpTransport({
         noConnectionReuse: opts.noConnectionReuse,
         insecureSkipTLSVerify: opts.insecureSkipTLSVerify,
+        hosts: opts.hosts,
         connectTimeoutMs: 60_000,
       }),
       sleepCancel: null,
@@ -76,6 +79,7 @@ export class VU {
       network: { sent: 0, received: 0 },
       seedRandom: () => {},
       tracing: null,
+      span: null,
     };
     this.#ctx = { env, iter: 0, vu: id };
   }

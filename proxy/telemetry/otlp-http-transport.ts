@@ -8,9 +8,8 @@
 // from the request thread at full load. Semantics follow the SDK's HTTP transport: 2xx succeeds,
 // 429/502/503/504 and network errors and timeouts are retryable (Retry-After honoured), any
 // other status fails with the response body in the error, and a response body is bounded.
+import { createRequire } from 'node:module';
 import { connect as netConnect, isIP, type Socket } from 'node:net';
-import { connect as tlsConnect } from 'node:tls';
-import { gzip } from 'node:zlib';
 import { OTLPExporterError, type ExportResponse, type IExporterTransport } from '@opentelemetry/otlp-exporter-base';
 import {
   Http1Parser,
@@ -31,6 +30,14 @@ export interface OtlpHttpTransportOptions {
 }
 
 const USER_AGENT = 'meshscope-proxy OTLP/HTTP';
+
+// node:tls (with node:crypto under it) and node:zlib are loaded by the first https endpoint and
+// the first gzip export: every export thread loads this module, and a plaintext, uncompressed
+// exporter (a collector on the node, the common case) would otherwise carry them in each
+// thread's isolate (about 0.6 MB of RSS per thread).
+const require = createRequire(import.meta.url);
+let tls: typeof import('node:tls') | null = null;
+let zlib: typeof import('node:zlib') | null = null;
 
 /** The SDK's bound on a response body: larger is a non-retryable failure. */
 const MAX_RESPONSE_BODY_BYTES = 4 * 1024 * 1024;
@@ -76,7 +83,11 @@ class ExportConnection implements ParserHandler {
     const host = url.hostname.replace(/^\[|\]$/g, '');
     this.socket =
       url.protocol === 'https:'
-        ? tlsConnect({ host, port, servername: isIP(host) === 0 ? host : undefined })
+        ? (tls ??= require('node:tls') as typeof import('node:tls')).connect({
+            host,
+            port,
+            servername: isIP(host) === 0 ? host : undefined,
+          })
         : netConnect({ host, port });
     this.socket.setNoDelay(true);
     this.#parser = new Http1Parser(false, this, PARSER_LIMITS);
@@ -193,7 +204,9 @@ export class OtlpHttpTransport implements IExporterTransport {
     const gzipped = this.#options.compression === 'gzip';
     const body = gzipped
       ? await new Promise<Uint8Array>((resolve, reject) =>
-          gzip(data, (err, out) => (err === null ? resolve(out) : reject(err))),
+          (zlib ??= require('node:zlib') as typeof import('node:zlib')).gzip(data, (err, out) =>
+            err === null ? resolve(out) : reject(err),
+          ),
         )
       : data;
     this.#head ??= await this.#headPrefix();

@@ -46,9 +46,12 @@ const smallInts: string[] = [];
 
 class Reader {
   readonly buf: Buffer;
+  /** The body as a DataView: fixed-width reads are builtins (Buffer's 64-bit reads go through BigInt arithmetic). */
+  readonly view: DataView;
   pos: number;
   constructor(buf: Buffer) {
     this.buf = buf;
+    this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
     this.pos = 0;
   }
 
@@ -101,21 +104,21 @@ class Reader {
 
   fixed64(end: number): bigint {
     if (this.pos + 8 > end) this.fail('truncated fixed64');
-    const v = this.buf.readBigUInt64LE(this.pos);
+    const v = this.view.getBigUint64(this.pos, true);
     this.pos += 8;
     return v;
   }
 
   fixed32(end: number): number {
     if (this.pos + 4 > end) this.fail('truncated fixed32');
-    const v = this.buf.readUInt32LE(this.pos);
+    const v = this.view.getUint32(this.pos, true);
     this.pos += 4;
     return v;
   }
 
   double(end: number): number {
     if (this.pos + 8 > end) this.fail('truncated double');
-    const v = this.buf.readDoubleLE(this.pos);
+    const v = this.view.getFloat64(this.pos, true);
     this.pos += 8;
     return v;
   }
@@ -151,7 +154,8 @@ class Reader {
       if (same) return internString[slot]!;
     }
     const str = buf.toString('utf8', start, e);
-    internBytes.set(buf.subarray(start, e), base);
+    // By hand: at these sizes a loop beats a subarray view plus a native copy.
+    for (let i = 0; i < n; i++) internBytes[base + i] = buf[start + i]!;
     internLength[slot] = n;
     internString[slot] = str;
     return str;
@@ -526,6 +530,11 @@ function link(r: Reader, end: number): SpanLink {
   return l;
 }
 
+// Most spans have neither: one shared empty list each, replaced by its own list at the first
+// event or link (two fewer allocations per span).
+const NO_EVENTS: SpanEvent[] = [];
+const NO_LINKS: SpanLink[] = [];
+
 function span(
   r: Reader,
   end: number,
@@ -545,8 +554,8 @@ function span(
     startNs: 0n,
     endNs: 0n,
     attributes: [],
-    events: [],
-    links: [],
+    events: NO_EVENTS,
+    links: NO_LINKS,
     statusCode: 0,
     statusMessage: '',
   };
@@ -592,6 +601,7 @@ function span(
       case 11: {
         r.expect(wt, WT_LEN, 'Span.events');
         const e = r.len(end);
+        if (s.events === NO_EVENTS) s.events = [];
         s.events.push(event(r, e));
         r.pos = e;
         break;
@@ -599,6 +609,7 @@ function span(
       case 13: {
         r.expect(wt, WT_LEN, 'Span.links');
         const e = r.len(end);
+        if (s.links === NO_LINKS) s.links = [];
         s.links.push(link(r, e));
         r.pos = e;
         break;

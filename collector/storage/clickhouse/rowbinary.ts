@@ -13,6 +13,8 @@
 export class RowBinaryWriter {
   readonly #slabBytes: number;
   #buf: Buffer;
+  /** The slab as a DataView: its 64-bit writes are builtins, where Buffer's go through BigInt arithmetic. */
+  #view: DataView;
   /** Where the bytes not yet taken begin. */
   #start = 0;
   #pos = 0;
@@ -20,6 +22,7 @@ export class RowBinaryWriter {
   constructor(slabBytes = 1 << 22) {
     this.#slabBytes = slabBytes;
     this.#buf = Buffer.allocUnsafe(slabBytes);
+    this.#view = viewOf(this.#buf);
   }
 
   /** Room for `n` more bytes. */
@@ -29,6 +32,7 @@ export class RowBinaryWriter {
       const next = Buffer.allocUnsafe(Math.max(this.#slabBytes, (pending + n) * 2));
       this.#buf.copy(next, 0, this.#start, this.#pos);
       this.#buf = next;
+      this.#view = viewOf(next);
       this.#start = 0;
       this.#pos = pending;
     }
@@ -75,14 +79,16 @@ export class RowBinaryWriter {
     this.#ensure(1)[this.#pos++] = v & 0xff;
   }
 
-  /** Int64 or UInt64 from a bigint (DateTime64(9) nanoseconds, durations). */
+  /** Int64 or UInt64 from a bigint (DateTime64(9) nanoseconds, durations), modulo 2^64. */
   i64(v: bigint): void {
-    this.#ensure(8).writeBigInt64LE(BigInt.asIntN(64, v), this.#pos);
+    this.#ensure(8);
+    this.#view.setBigInt64(this.#pos, v, true);
     this.#pos += 8;
   }
 
   f64(v: number): void {
-    this.#ensure(8).writeDoubleLE(v, this.#pos);
+    this.#ensure(8);
+    this.#view.setFloat64(this.#pos, v, true);
     this.#pos += 8;
   }
 
@@ -112,3 +118,5 @@ export class RowBinaryWriter {
     return w.take();
   }
 }
+
+const viewOf = (b: Buffer): DataView => new DataView(b.buffer, b.byteOffset, b.byteLength);

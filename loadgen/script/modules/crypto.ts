@@ -71,7 +71,7 @@ class Md4 implements Digester {
 }
 
 /** MD4 (RFC 1320) of a whole message. */
-function md4(msg: Buffer): Buffer {
+export function md4(msg: Buffer): Buffer {
   const bitLen = msg.length * 8;
   const padded = Buffer.alloc((((msg.length + 8) >> 6) + 1) << 6);
   msg.copy(padded);

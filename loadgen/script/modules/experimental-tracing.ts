@@ -2,7 +2,9 @@
 // sets this VU's propagation for every request (k6 allows it in the init context only);
 // new Client(options) is an http-like object whose requests use its own options while plain
 // k6/http keeps the VU's. Propagators as meshscope's --tracing has them: w3c and b3 (k6's
-// 'jaeger' is refused by name).
+// 'jaeger' is refused by name). currentSpan() is the iteration's span, whose trace id the
+// iteration's requests carry (newer k6, with http.enableTracing() and params.tracing).
+import { newTraceIds } from '../../tracing.js';
 import type { ModuleContext, TracingOptions } from '../context.js';
 
 interface TracingInput {
@@ -60,7 +62,42 @@ export function createTracingModule(ctx: ModuleContext): Record<string, unknown>
     }
   }
 
-  const mod: Record<string, unknown> = { instrumentHTTP, Client };
+  // The iteration's span: made on first use in an iteration, shared by its later calls and by the
+  // iteration's requests (their trace id). Attributes and events are kept on the object; with no
+  // tracer exporting spans they go nowhere else.
+  const currentSpan = (): Record<string, unknown> => {
+    const vu = ctx.vu;
+    let span = vu.span;
+    if (span === null || span.iteration !== vu.iterationInInstance) {
+      const ids = newTraceIds();
+      const t = vu.tracing ?? ctx.test.tracing;
+      span = {
+        iteration: vu.iterationInInstance,
+        traceId: ids.traceId,
+        spanId: ids.spanId,
+        sampled: t.sampling >= 1 || Math.random() < t.sampling,
+      };
+      vu.span = span;
+    }
+    const attributes: Record<string, unknown> = {};
+    const events: Array<{ name: string; attributes?: unknown }> = [];
+    return {
+      traceId: span.traceId,
+      spanId: span.spanId,
+      sampled: span.sampled,
+      isRecording: () => span.sampled,
+      setAttribute: (key: string, value: unknown) => {
+        attributes[String(key)] = value;
+      },
+      addEvent: (name: string, attrs?: unknown) => {
+        events.push({ name: String(name), attributes: attrs });
+      },
+      attributes,
+      events,
+    };
+  };
+
+  const mod: Record<string, unknown> = { instrumentHTTP, Client, currentSpan };
   mod.default = mod;
   return mod;
 }

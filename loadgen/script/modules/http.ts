@@ -12,6 +12,7 @@ import { newTraceIds, traceHeader } from '../../tracing.js';
 import type { TestContext, VuState } from '../context.js';
 import { IterationInterruptedError } from '../../errors.js';
 import { parseHTML, type Selection } from './html.js';
+import { ntlmAuthenticateLine, ntlmChallenge, ntlmNegotiateLine } from './ntlm.js';
 import {
   basicAuthLine,
   CookieJar,
@@ -26,6 +27,8 @@ import {
 type Body = string | ArrayBuffer | ArrayBufferView | Record<string, unknown> | null | undefined;
 
 export interface RequestParams {
+  /** k6/experimental/tracing: false sends no trace context with this request, true sends it. */
+  tracing?: boolean;
   headers?: Record<string, string | number>;
   tags?: Record<string, string | number | boolean>;
   timeout?: string | number;
@@ -413,10 +416,14 @@ export function createHttpModule(test: TestContext, vu: VuState): Record<string,
       }
       if (!hasUa) extraLines += userAgentLine;
     } else extraLines = userAgentLine;
-    // Credentials in the URL: basic auth at once, digest after the server's challenge.
+    // Credentials in the URL: basic auth at once, digest after the server's challenge, NTLM as a
+    // Negotiate now and an Authenticate after the challenge (same connection).
     const credentials = urlCredentials(String(url));
     if (credentials !== null && (params?.auth ?? 'basic') === 'basic') extraLines += basicAuthLine(credentials);
-    let digestLine = '';
+    const ntlm = credentials !== null && params?.auth === 'ntlm';
+    // The Authorization line of the next attempt (digest or NTLM); '' once none is due.
+    let digestLine = ntlm ? ntlmNegotiateLine() : '';
+    let challenged = false;
     const jar = params?.jar?.[STORE] ?? vu.cookies;
     const { buf, text } = bodyBuffer(body, reqHeaders);
     if (reqHeaders['Content-Type'] !== undefined && params?.headers?.['Content-Type'] === undefined)
@@ -462,9 +469,23 @@ export function createHttpModule(test: TestContext, vu: VuState): Record<string,
           memoMethod = currentMethod;
         }
       }
-      const ids = tracing.propagator === 'none' ? null : newTraceIds();
-      const sampled = ids !== null && (tracing.sampling >= 1 || Math.random() < tracing.sampling);
-      if (ids !== null) head += traceHeader(tracing.propagator as 'w3c' | 'b3', ids, sampled);
+      const propagator =
+        params?.tracing === undefined
+          ? tracing.propagator
+          : params.tracing
+            ? tracing.propagator === 'none'
+              ? 'w3c'
+              : tracing.propagator
+            : 'none';
+      let ids = propagator === 'none' ? null : newTraceIds();
+      let sampled = ids !== null && (tracing.sampling >= 1 || Math.random() < tracing.sampling);
+      // Inside an iteration whose span the script asked for, requests are that trace's spans.
+      const span = vu.span;
+      if (ids !== null && span !== null && span.iteration === vu.iterationInInstance) {
+        ids = { traceId: span.traceId, spanId: ids.spanId };
+        sampled = span.sampled;
+      }
+      if (ids !== null) head += traceHeader(propagator as 'w3c' | 'b3', ids, sampled);
       if (digestLine !== '') head += digestLine;
       if (jar.size > 0 || params?.cookies !== undefined) head += cookieLine(jar, new URL(currentUrl), params?.cookies);
       if (currentBody !== null) head += `Content-Length: ${currentBody.length}\r\n\r\n`;
@@ -562,6 +583,12 @@ export function createHttpModule(test: TestContext, vu: VuState): Record<string,
         if (httpOptions.throw) throw new Error(`${currentMethod} ${currentUrl}: ${raw.error}`);
         test.log('warn', 'Request Failed', { error: `${currentMethod} ${currentUrl}: ${raw.error}` });
       }
+      if (raw.status === 401 && ntlm && !challenged) {
+        challenged = true;
+        const challenge = ntlmChallenge(raw.rawHeaders);
+        digestLine = challenge === null ? '' : ntlmAuthenticateLine(challenge, credentials);
+        if (digestLine !== '') continue;
+      }
       if (raw.status === 401 && credentials !== null && params?.auth === 'digest' && digestLine === '') {
         const challenge = Object.entries(parseHeaders(raw.rawHeaders)).find(
           ([k]) => k.toLowerCase() === 'www-authenticate',
@@ -654,6 +681,17 @@ export function createHttpModule(test: TestContext, vu: VuState): Record<string,
       new FileData(data, filename, contentType),
     FileData,
     ...HTTP_CONSTANTS,
+    // Newer k6 spelling of k6/experimental/tracing's instrumentHTTP: this VU's requests carry
+    // trace context (w3c unless the options say b3), sampled at options.sampling (default all).
+    enableTracing: (options?: { propagator?: string; sampling?: number }) => {
+      const propagator = options?.propagator ?? 'w3c';
+      if (propagator !== 'w3c' && propagator !== 'b3')
+        throw new Error(`enableTracing: propagator must be 'w3c' or 'b3', got ${JSON.stringify(propagator)}`);
+      const sampling = options?.sampling ?? 1;
+      if (typeof sampling !== 'number' || !(sampling >= 0 && sampling <= 1))
+        throw new Error(`enableTracing: sampling must be a number from 0 to 1, got ${JSON.stringify(sampling)}`);
+      vu.tracing = { propagator, sampling };
+    },
     setResponseCallback: (cb: ((status: number) => boolean) | null) => {
       vu.responseCallback = cb;
     },

@@ -13,10 +13,43 @@
 // array and no per-chunk write requests (about 1 KB less garbage per proxied request, measured
 // with allocation sampling). Larger writes cork behind the joined text and go out in one
 // writev. Shared by the downstream connection and the upstream connection pool.
+// Every writer with bytes queued in a turn is flushed by one setImmediate for the whole turn (the
+// turn's first write queues it), not one per writer: a proxied request writes on two sockets,
+// and under load a turn serves many requests, so this saves an Immediate and its run per socket
+// written (two per proxied request) while the bytes leave in the same order, at the same point
+// of the turn, in the same syscalls.
 import type { NativeStream } from '../network/transport-socket.js';
 
 /** Writes of one turn up to this many bytes are joined into one string. */
 const JOIN_MAX = 4096;
+
+/** Writers to flush at the end of this turn, in the order of their first write; and a spare list. */
+let due: DeferredWriter[] = [];
+let spare: DeferredWriter[] = [];
+
+function flushDueWriters(): void {
+  // Writes made while flushing (none today) go to the other list and a new turn's flush.
+  const writers = due;
+  due = spare;
+  // One writer's failure must not leave the others' bytes queued: each is flushed, then the
+  // first error is thrown as its own Immediate would have thrown it.
+  let failure: unknown = null;
+  for (let i = 0; i < writers.length; i++) {
+    try {
+      writers[i]!.endTurn();
+    } catch (err) {
+      failure ??= err;
+    }
+  }
+  writers.length = 0;
+  spare = writers;
+  if (failure !== null) throw failure;
+}
+
+function flushAtEndOfTurn(writer: DeferredWriter): void {
+  if (due.length === 0) setImmediate(flushDueWriters);
+  due.push(writer);
+}
 
 export class DeferredWriter {
   readonly #socket: NativeStream;
@@ -24,13 +57,6 @@ export class DeferredWriter {
   readonly #onAboveWatermark: () => void;
   #pendingText: string | null = null;
   #corked = false;
-  readonly #flushTurn = (): void => {
-    this.flush();
-    if (this.#corked) {
-      this.#corked = false;
-      this.#socket.uncork();
-    }
-  };
 
   constructor(socket: NativeStream, onAboveWatermark: () => void = () => {}) {
     this.#socket = socket;
@@ -49,7 +75,7 @@ export class DeferredWriter {
       const text = typeof data === 'string' ? data : data.toString('latin1');
       if (pending === null) {
         this.#pendingText = text;
-        setImmediate(this.#flushTurn);
+        flushAtEndOfTurn(this);
       } else this.#pendingText = pending + text;
       if (socket.writableNeedDrain) {
         this.#onAboveWatermark();
@@ -60,12 +86,21 @@ export class DeferredWriter {
     if (!this.#corked) {
       this.#corked = true;
       socket.cork();
-      if (pending === null) setImmediate(this.#flushTurn);
+      if (pending === null) flushAtEndOfTurn(this);
       else this.flush();
     }
     const ok = typeof data === 'string' ? socket.write(data, 'latin1') : socket.write(data);
     if (!ok) this.#onAboveWatermark();
     return ok;
+  }
+
+  /** The turn is over: what it queued leaves now. */
+  endTurn(): void {
+    this.flush();
+    if (this.#corked) {
+      this.#corked = false;
+      this.#socket.uncork();
+    }
   }
 
   /** Writes the joined text now (before an end(), or when a large write must follow it). */

@@ -1,7 +1,8 @@
 // APIs k6's own example scripts use that meshscope lacked: the WebCrypto `crypto` global (and
 // k6/experimental/webcrypto), k6/experimental/encoding, WritableStream and TransformStream,
 // fs File.readAll, csv StreamingParser, k6/crypto digests taken twice, jslib totp,
-// k6/experimental/tracing against a real server reading the propagated headers, and randomSeed.
+// k6/experimental/tracing (and http.enableTracing/currentSpan) against a real server reading the
+// propagated headers, and randomSeed.
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -155,6 +156,36 @@ export default function () {
   let err = '';
   try { new tracing.Client({ propagator: 'jaeger' }); } catch (e) { err = String(e); }
   check(err, { 'unsupported propagator named': (e) => e.includes("propagator must be 'w3c' or 'b3'") });
+}
+`.replaceAll('${__ENV.BASE}', base),
+      4,
+    );
+  });
+
+  it('http.enableTracing and currentSpan: the iteration span trace id on its requests; tracing: false sends none', async () => {
+    await allPass(
+      'span.js',
+      `import http from 'k6/http';
+import { currentSpan } from 'k6/experimental/tracing';
+import { check } from 'k6';
+export const options = { iterations: 2 };
+http.enableTracing({ propagator: 'w3c' });
+const seen = [];
+export default function () {
+  const span = currentSpan();
+  span.setAttribute('example.user', 'registered');
+  span.addEvent('started');
+  const a = http.get('${'$'}{__ENV.BASE}/').json();
+  const b = http.get('${'$'}{__ENV.BASE}/').json();
+  const off = http.get('${'$'}{__ENV.BASE}/', { tracing: false }).json();
+  const trace = (h) => h.split('-')[1];
+  seen.push(span.traceId);
+  check(null, {
+    'requests carry the span trace id': () => trace(a.traceparent) === span.traceId && trace(b.traceparent) === span.traceId,
+    'each request its own span id': () => a.traceparent.split('-')[2] !== b.traceparent.split('-')[2],
+    'tracing: false sends no context': () => off.traceparent === '' && off.b3 === '',
+    'one span per iteration': () => currentSpan().traceId === span.traceId && (seen.length < 2 || seen[0] !== seen[1]),
+  });
 }
 `.replaceAll('${__ENV.BASE}', base),
       4,

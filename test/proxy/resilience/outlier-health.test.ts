@@ -32,7 +32,8 @@ describe('outlier detection', () => {
           outlier_detection: {
             consecutive_5xx: 3,
             interval: '0.1s',
-            base_ejection_time: '0.4s',
+            // Long enough that the ten requests below finish inside it on a loaded host.
+            base_ejection_time: '2s',
             max_ejection_percent: 50,
           },
         }),
@@ -91,13 +92,21 @@ describe('outlier detection', () => {
       }
     };
     const loops = Array.from({ length: 8 }, () => loop());
-    await sleep(500);
+    // Phases end on what happened, not on the clock, so a slow host only makes them longer.
+    await until(() => results.length >= 100, 'steady load', 20_000);
     const failAt = Date.now() - start;
     c!.mode = { kind: 'status', status: 503 };
-    await sleep(1200);
+    await until(
+      async () =>
+        results.filter((r) => r.t > failAt + 200).length >= 250 &&
+        (await p.stat('cluster.backend.outlier_detection.ejections_enforced_total')) >= 1,
+      'ejection under load',
+      30_000,
+    );
     const recoverAt = Date.now() - start;
     c!.mode = { kind: 'ok' };
-    await sleep(1500);
+    const recovered = results.length;
+    await until(() => results.length >= recovered + 250, 'load after recovery', 30_000);
     stop = true;
     await Promise.all(loops);
 

@@ -1,0 +1,164 @@
+// The open-model half of bench:loadgen: meshscope load with a constant-arrival-rate scenario
+// beside bench/open-loop-client.ts at the same rate against the same nginx, both with a warm-up
+// left out of the figures. Compared pairwise: meshscope's http_req_duration (measured from the
+// scheduled start, k6's coordinated-omission view) with the client's time from schedule, and
+// http_req_duration_uncorrected (from the actual send) with the client's service time. The goal
+// (issue 21): each percentile within 10% of the client's.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { build } from 'esbuild';
+import { openLoop, type LatencySummary } from './lib/open-loop.js';
+
+export interface OpenModelRun {
+  readonly exitCode: number | null;
+  readonly stderr: string;
+  readonly cpuSeconds: number;
+}
+
+type Runner = (argv: string[], timeoutS: number) => Promise<OpenModelRun>;
+
+const round = (n: number): number => Math.round(n * 1000) / 1000;
+
+function pick(metric: Record<string, number> | undefined): LatencySummary {
+  return {
+    p50Ms: metric?.med ?? NaN,
+    p90Ms: metric?.['p(90)'] ?? NaN,
+    p99Ms: metric?.['p(99)'] ?? NaN,
+    p999Ms: NaN,
+    maxMs: metric?.max ?? NaN,
+  };
+}
+
+const ratios = (a: LatencySummary, b: LatencySummary): Record<string, number> => ({
+  p50: round(a.p50Ms / b.p50Ms),
+  p90: round(a.p90Ms / b.p90Ms),
+  p99: round(a.p99Ms / b.p99Ms),
+});
+
+const summary = (s: LatencySummary): Record<string, number> => ({
+  p50_ms: s.p50Ms,
+  p90_ms: s.p90Ms,
+  p99_ms: s.p99Ms,
+});
+
+/** Builds bench/open-loop-client.ts where bench/lib/open-loop.ts runs it from (dist/bench/). */
+async function ensureClient(root: string): Promise<void> {
+  await build({
+    entryPoints: [path.join(root, 'bench/open-loop-client.ts')],
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    packages: 'external',
+    logLevel: 'warning',
+    outfile: path.join(root, 'dist/bench/open-loop-client.js'),
+  });
+}
+
+export async function openModelComparison(opts: {
+  root: string;
+  dir: string;
+  url: string;
+  rate: number;
+  seconds: number;
+  warmSeconds: number;
+  cli: string;
+  run: Runner;
+  rounds: number;
+}): Promise<Record<string, unknown>> {
+  await ensureClient(opts.root);
+  // Alternating rounds, medians of each percentile: the two see the same host over the run.
+  const rounds: Array<{
+    ms: LatencySummary;
+    msService: LatencySummary;
+    cl: LatencySummary;
+    clService: LatencySummary;
+    cpu: number;
+  }> = [];
+  for (let i = 0; i < opts.rounds; i++) rounds.push(await oneRound(opts));
+  const med = (xs: number[]): number => {
+    const s = [...xs].sort((a, b) => a - b);
+    const m = Math.floor(s.length / 2);
+    return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+  };
+  const medianOf = (get: (r: (typeof rounds)[number]) => LatencySummary): LatencySummary => ({
+    p50Ms: med(rounds.map((r) => get(r).p50Ms)),
+    p90Ms: med(rounds.map((r) => get(r).p90Ms)),
+    p99Ms: med(rounds.map((r) => get(r).p99Ms)),
+    p999Ms: NaN,
+    maxMs: NaN,
+  });
+  const fromSchedule = medianOf((r) => r.ms);
+  const service = medianOf((r) => r.msService);
+  const clientFromSchedule = medianOf((r) => r.cl);
+  const clientService = medianOf((r) => r.clService);
+  return {
+    rate_per_s: opts.rate,
+    seconds: opts.seconds,
+    rounds: opts.rounds,
+    meshscope: {
+      from_schedule: summary(fromSchedule),
+      service: summary(service),
+      cpu_s_by_round: rounds.map((r) => round(r.cpu)),
+    },
+    open_loop_client: { from_schedule: summary(clientFromSchedule), service: summary(clientService) },
+    meshscope_vs_client: {
+      from_schedule: ratios(fromSchedule, clientFromSchedule),
+      service: ratios(service, clientService),
+    },
+    p99_ms_by_round: rounds.map((r) => ({ meshscope: r.msService.p99Ms, client: r.clService.p99Ms })),
+    goal: 'each ratio within 0.9-1.1',
+  };
+}
+
+async function oneRound(opts: {
+  dir: string;
+  url: string;
+  rate: number;
+  seconds: number;
+  warmSeconds: number;
+  cli: string;
+  run: Runner;
+}): Promise<{
+  ms: LatencySummary;
+  msService: LatencySummary;
+  cl: LatencySummary;
+  clService: LatencySummary;
+  cpu: number;
+}> {
+  const port = Number(new URL(opts.url).port);
+  const script = path.join(opts.dir, 'open.js');
+  const scenario = (startTime: number, duration: number) =>
+    `{ executor: 'constant-arrival-rate', rate: ${opts.rate}, timeUnit: '1s', duration: '${duration}s', startTime: '${startTime}s', preAllocatedVUs: 20, maxVUs: 200, gracefulStop: '2s' }`;
+  fs.writeFileSync(
+    script,
+    `import http from 'k6/http';
+export const options = {
+  scenarios: { warm: ${scenario(0, opts.warmSeconds)}, open: ${scenario(opts.warmSeconds, opts.seconds)} },
+  summaryTrendStats: ['med', 'p(90)', 'p(99)', 'max'],
+  // Thresholds that always pass: they make the summary export carry the measured scenario alone.
+  thresholds: { 'http_req_duration{scenario:open}': ['max>=0'], 'http_req_duration_uncorrected{scenario:open}': ['max>=0'] },
+};
+export default function () { http.get(__ENV.URL); }
+`,
+  );
+  const exportFile = path.join(opts.dir, 'open-summary.json');
+  const r = await opts.run(
+    [opts.cli, 'load', script, '--quiet', '-e', `URL=${opts.url}`, '--summary-export', exportFile],
+    opts.seconds + opts.warmSeconds + 60,
+  );
+  if (r.exitCode !== 0) throw new Error(`meshscope load (open model) exited ${r.exitCode}: ${r.stderr.slice(0, 2000)}`);
+  const metrics = (
+    JSON.parse(fs.readFileSync(exportFile, 'utf8')) as { metrics: Record<string, Record<string, number>> }
+  ).metrics;
+  const fromSchedule = pick(metrics['http_req_duration{scenario:open}']);
+  const service = pick(metrics['http_req_duration_uncorrected{scenario:open}']);
+  const client = await openLoop(port, opts.rate, opts.seconds, opts.warmSeconds);
+  if (client.errors > 0) throw new Error(`open-loop client: ${client.errors} errors`);
+  return {
+    ms: fromSchedule,
+    msService: service,
+    cl: client.fromSchedule,
+    clService: client.service,
+    cpu: r.cpuSeconds,
+  };
+}
