@@ -333,7 +333,7 @@ async function main(): Promise<void> {
             smallest.control_plane_cpu_ms_per_change.p50_ms,
             largest.control_plane_cpu_ms_per_change.p50_ms,
           ],
-          ratio: round(cpuRatio * 100) / 100,
+          ratio: Math.round(cpuRatio * 100) / 100,
           goal_ratio: GOAL_CPU_RATIO,
           goal_met: cpuRatio <= GOAL_CPU_RATIO,
         },
