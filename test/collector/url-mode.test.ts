@@ -265,7 +265,7 @@ describe('URL mode with an unreachable, then reachable ClickHouse', () => {
       const versions = await sqlRows<{ Version: number }>(
         `SELECT DISTINCT Version FROM meshscope_schema_migrations ORDER BY Version`,
       );
-      expect(versions.map((v) => v.Version)).toEqual([1, 2, 3, 4, 5, 6, 7]);
+      expect(versions.map((v) => v.Version)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
       const tables = await sqlRows<{ name: string }>(
         `SELECT name FROM system.tables WHERE database = currentDatabase() AND name LIKE 'otel_%' ORDER BY name`,
       );
