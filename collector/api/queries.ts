@@ -347,6 +347,8 @@ export interface Topology {
       connectionType: string;
       /** What the servers received these calls on (Istio's request_protocol: http, grpc), sorted. */
       protocols: string[];
+      /** Every call in the range arrived over mutual TLS (the server's sidecar saw a client certificate). */
+      mtls: boolean;
       versions: Array<{ sourceVersion: string; targetVersion: string } & RedFigures>;
     } & RedFigures
   >;
@@ -372,6 +374,7 @@ const RED_COLUMNS = `sum(Requests) AS Requests, sum(Failures) AS Failures,
 /** One row of the topology's grouping sets; NULL marks a column the row's set does not group by. */
 interface TopologyRow extends RedRow {
   Protocols: string[];
+  Mtls: number;
   Client: string | null;
   Server: string;
   ConnectionType: string | null;
@@ -386,7 +389,7 @@ export async function topology(client: ClickHouseClient, startMs: number, endMs:
   const rs = await rows<TopologyRow>(
     client,
     `SELECT Client, Server, ConnectionType, ClientVersion, ServerVersion, ${RED_COLUMNS},
-  arraySort(groupUniqArrayIf(Protocol, Protocol != '')) AS Protocols
+  arraySort(groupUniqArrayIf(Protocol, Protocol != '')) AS Protocols, min(Mtls) AS Mtls
 FROM otel_service_graph_1m WHERE ${MINUTE_RANGE}
 GROUP BY GROUPING SETS (
   (Client, Server, ConnectionType),
@@ -429,6 +432,7 @@ SETTINGS group_by_use_nulls = 1`,
         target: r.Server,
         connectionType: r.ConnectionType ?? '',
         protocols: r.Protocols,
+        mtls: r.Mtls === 1,
         ...red(r),
         versions: [],
       });

@@ -25,6 +25,10 @@
 // - Protocol: each edge is marked with the protocol its server received the call on, in
 //   Istio's request_protocol words: `grpc` (rpc.system), else `http` (network.protocol.name,
 //   or an HTTP method on the span); '' when the server half is missing or says nothing.
+// - mTLS: an edge is mutual TLS when its server span says the call arrived over TLS
+//   (`tls.established`) or names the caller's identity (`source.principal`, the client
+//   certificate's SPIFFE URI SAN), as a sidecar's inbound span does under mtls STRICT or
+//   PERMISSIVE; false when the server half is missing or the call came in plaintext.
 
 import {
   findAttribute,
@@ -57,6 +61,7 @@ export interface Edge {
   clientVersion: string;
   serverVersion: string;
   protocol: string;
+  mtls: boolean;
 }
 
 export interface EdgeSink {
@@ -155,6 +160,7 @@ export const EDGE_COLUMNS = [
   'ClientVersion',
   'ServerVersion',
   'Protocol',
+  'Mtls',
 ] as const;
 
 /** One otel_service_graph_edges row (EDGE_COLUMNS) in RowBinary. */
@@ -169,6 +175,7 @@ export function writeEdgeRow(w: RowBinaryWriter, e: Edge): void {
   w.string(e.clientVersion);
   w.string(e.serverVersion);
   w.string(e.protocol);
+  w.u8(e.mtls ? 1 : 0);
 }
 
 function edge(
@@ -182,6 +189,7 @@ function edge(
   clientVersion: string,
   serverVersion: string,
   protocol: string,
+  mtls: boolean,
 ): Edge {
   return {
     timestampNs,
@@ -194,6 +202,7 @@ function edge(
     clientVersion,
     serverVersion,
     protocol,
+    mtls,
   };
 }
 
@@ -208,6 +217,17 @@ function protocolOf(attributes: Attributes | undefined): string {
     } else if (k === 'network.protocol.name' || k === 'http.request.method' || k === 'http.method') protocol = 'http';
   }
   return protocol;
+}
+
+/** Whether a SERVER span's call arrived over mutual TLS (see the header). */
+function mtlsOf(attributes: Attributes | undefined): boolean {
+  if (attributes === undefined) return false;
+  for (let i = 0; i < attributes.length; i += 2) {
+    const k = attributes[i];
+    if ((k === 'tls.established' && attributes[i + 1] === 'true') || (k === 'source.principal' && attributes[i + 1]))
+      return true;
+  }
+  return false;
 }
 
 export class ServiceGraph {
@@ -342,6 +362,7 @@ export class ServiceGraph {
         c.version,
         s.version,
         protocolOf(s.attributes),
+        mtlsOf(s.attributes),
       ),
     );
   }
@@ -359,6 +380,7 @@ export class ServiceGraph {
         '',
         h.version,
         protocolOf(h.attributes),
+        mtlsOf(h.attributes),
       ),
     );
   }
@@ -399,6 +421,7 @@ export class ServiceGraph {
               c.version,
               '',
               '',
+              false,
             ),
           );
         } else this.#sink.unpaired('client');

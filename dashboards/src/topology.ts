@@ -1,5 +1,7 @@
 // "Mesh topology": a Node Graph of services and edges from the collector's per-minute
-// service-graph table, plus the same edges as a table.
+// service-graph table, plus the same edges as a table. An edge is mTLS when every call on it
+// in the range arrived over mutual TLS (the table's Mtls column; min over the range): drawn
+// solid and named mTLS in its details, plaintext edges dashed.
 import { DashboardBuilder, DashboardCursorSync } from '@grafana/grafana-foundation-sdk/dashboard';
 import type { Dashboard } from '@grafana/grafana-foundation-sdk/dashboard';
 import { PanelBuilder as NodeGraphPanel } from '@grafana/grafana-foundation-sdk/nodegraph';
@@ -15,7 +17,8 @@ const EDGES = `
   SELECT Client, Server, ConnectionType,
     sum(Requests) AS requests,
     sum(Failures) AS failures,
-    quantilesMerge(0.5, 0.95, 0.99)(ServerDurationMs) AS q
+    quantilesMerge(0.5, 0.95, 0.99)(ServerDurationMs) AS q,
+    min(Mtls) AS mtls
   FROM ${SERVICE_GRAPH}
   WHERE $__timeFilter(Timestamp)
   GROUP BY Client, Server, ConnectionType`;
@@ -57,7 +60,9 @@ const EDGES_SQL = `
     round(100 * failures / requests, 2) AS detail__error_percent,
     round(q[1], 2) AS detail__p50_ms,
     round(q[3], 2) AS detail__p99_ms,
-    requests AS detail__requests
+    requests AS detail__requests,
+    if(mtls = 1, 'mTLS', 'plaintext') AS detail__security,
+    if(mtls = 1, 'none', '5 3') AS strokeDasharray
   FROM (${EDGES})
   ORDER BY source, target`;
 
@@ -66,6 +71,7 @@ const EDGE_TABLE_SQL = `
     Client AS client,
     Server AS server,
     ConnectionType AS connection_type,
+    if(mtls = 1, 'mTLS', 'plaintext') AS security,
     requests,
     round(requests / ${RANGE_SECONDS}, 3) AS rps,
     failures,
@@ -88,7 +94,7 @@ export function topologyDashboard(): Dashboard {
       new NodeGraphPanel()
         .title('Service graph')
         .description(
-          'Nodes: requests/s received, p95 ms, success/error arc. Edges: requests/s, p95 ms; error % and p50/p99 in details.',
+          'Nodes: requests/s received, p95 ms, success/error arc. Edges: requests/s, p95 ms; error %, p50/p99 and security (mTLS or plaintext) in details; plaintext edges dashed.',
         )
         .gridPos({ x: 0, y: 0, w: 24, h: 16 })
         .withTarget(new ClickHouseQueryBuilder('nodes', 'table', NODES_SQL))

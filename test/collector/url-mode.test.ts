@@ -259,12 +259,12 @@ describe('URL mode with an unreachable, then reachable ClickHouse', () => {
     const b = createClient({ url: `http://127.0.0.1:${port}` });
     try {
       const [ra, rb] = await Promise.all([migrate(a, { ttlDays: 7 }), migrate(b, { ttlDays: 7 })]);
-      expect(ra.current).toBe(7);
-      expect(rb.current).toBe(7);
+      expect(ra.current).toBe(8);
+      expect(rb.current).toBe(8);
       const versions = await sqlRows<{ Version: number }>(
         `SELECT DISTINCT Version FROM meshscope_schema_migrations ORDER BY Version`,
       );
-      expect(versions.map((v) => v.Version)).toEqual([1, 2, 3, 4, 5, 6, 7]);
+      expect(versions.map((v) => v.Version)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
       const tables = await sqlRows<{ name: string }>(
         `SELECT name FROM system.tables WHERE database = currentDatabase() AND name LIKE 'otel_%' ORDER BY name`,
       );

@@ -1,12 +1,26 @@
 // Everything the control plane generates must load in meshscope's proxy (same schemas as a
 // static bootstrap) and cross a gRPC stream (every field in the protobuf schema): checked
-// for every node of the demo shop's mesh and of the documented example.
+// for every node of the demo shop's mesh and of the documented example. The shop runs mtls
+// STRICT, so its resources are rendered as the control plane serves them: with the mesh CA's root.
 import { describe, expect, it } from 'vitest';
 import { fileURLToPath } from 'node:url';
-import { loadMeshFile, nodeNames, nodeResources, type JsonObject } from '../../control-plane/index.js';
+import {
+  loadMeshFile,
+  type Mesh,
+  MeshCA,
+  type MeshSecurity,
+  nodeNames,
+  nodeResources,
+  type JsonObject,
+} from '../../control-plane/index.js';
 import { proxyResourceValidator as validator } from '../../proxy/xds/validator.js';
 import { decodeMessage, encodeMessage, type JsonValue } from '../../proxy/xds/index.js';
 import '../../proxy/extensions/index.js';
+
+/** What the control plane passes once it is the mesh's CA (the shop uses mutual TLS). */
+async function meshSecurity(mesh: Mesh): Promise<MeshSecurity> {
+  return { rootCertificatePem: (await MeshCA.generate({ trustDomain: mesh.trust_domain })).rootCertificatePem };
+}
 
 const MESSAGE = {
   listeners: 'envoy.config.listener.v3.Listener',
@@ -37,9 +51,10 @@ describe.each([
 ])('resources generated for %s', (_name, rel) => {
   it('pass the proxy validation and round-trip through protobuf for every node', async () => {
     const mesh = await loadMeshFile(fileURLToPath(new URL(rel, import.meta.url)));
+    const security = await meshSecurity(mesh);
     const problems: string[] = [];
     for (const node of nodeNames(mesh)) {
-      const res = nodeResources(mesh, node, { kind: 'ads' });
+      const res = nodeResources(mesh, node, { kind: 'ads' }, security);
       for (const kind of Object.keys(MESSAGE) as Array<keyof typeof MESSAGE>) {
         for (const [name, r] of res[kind]) {
           try {
@@ -69,9 +84,10 @@ describe.each([
 describe('route decorators', () => {
   it("give every route an operation, so spans say what happened (the shop's front proxy: GET /, POST /checkout)", async () => {
     const mesh = await loadMeshFile(fileURLToPath(new URL('../../examples/shop/mesh.yaml', import.meta.url)));
+    const security = await meshSecurity(mesh);
     type Routes = { virtual_hosts: Array<{ routes: Array<{ decorator?: { operation: string } }> }> };
     const operations = (node: string): string[] => {
-      const res = nodeResources(mesh, node, { kind: 'ads' });
+      const res = nodeResources(mesh, node, { kind: 'ads' }, security);
       const inline = [...res.listeners.values()].flatMap((l) =>
         (l as { filter_chains: Array<{ filters: Array<{ typed_config: { route_config?: Routes } }> }> }).filter_chains
           .flatMap((c) => c.filters)

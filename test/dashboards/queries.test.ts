@@ -112,6 +112,8 @@ describe('generated dashboards on ClickHouse', () => {
       SHOP_CALLS.map(([a, b]) => `${a}->${b}`).sort(),
     );
     for (const r of edgeFrame.rows) expect(Number(r['detail__requests'])).toBe(120);
+    // Every shop call is sidecar to sidecar under mtls STRICT: drawn solid, named mTLS.
+    for (const r of edgeFrame.rows) expect([r['detail__security'], r['strokeDasharray']]).toEqual(['mTLS', 'none']);
     const payment = nodeFrame.rows.find((r) => r['id'] === 'payment')!;
     expect(Number(payment['arc__errors'])).toBeCloseTo(5 / 120, 6);
   });

@@ -68,6 +68,8 @@ export async function writeShopTelemetry(
           Failed: server === 'payment' && t % 25 === 0 ? 1 : 0,
           ServerDurationMs: childDuration,
           ClientDurationMs: childDuration + 1,
+          // Sidecar to sidecar, as the shop runs it (mtls STRICT).
+          Mtls: 1,
         });
         edgeCounts.set(`${service}->${server}`, (edgeCounts.get(`${service}->${server}`) ?? 0) + 1);
         duration += childDuration + 1;

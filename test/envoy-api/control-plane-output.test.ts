@@ -4,12 +4,17 @@
 // Checked for every node of the demo shop, of the documented example, and of the shop with
 // HTTP2 and GRPC ports: the static bootstrap (`render`), the dynamic bootstraps (`bootstrap`
 // for GRPC, DELTA_GRPC and REST), and every listener, route, cluster and endpoint assignment
-// served over ADS and REST. The same output must also load in meshscope's own proxy
+// served over ADS and REST (with the mesh CA's root, as the control plane serves a mesh with
+// mutual TLS: the shop runs mtls STRICT; a static bootstrap carries no certificates, so it is
+// rendered from the mesh's plaintext form, and the mTLS form is refused with
+// MS_ERR_MTLS_NEEDS_CA as mtls-output.test.ts shows). The same output must also load in meshscope's own proxy
 // (test/control-plane/generated-resources.test.ts and cli.test.ts run it).
 import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
+  type MeshSecurity,
+  MeshCA,
   nodeNames,
   nodeResources,
   parseMesh,
@@ -81,17 +86,26 @@ function problemsOf(typeName: string, what: string, json: JsonObject): string[] 
   return [...out, ...extra.map((p) => `${what}: ${p}`)];
 }
 
+/** The mesh without mutual TLS: what a static bootstrap (no SDS, no CA) can carry. */
+const plaintext = (mesh: Mesh): Mesh => ({
+  ...mesh,
+  mtls: 'DISABLE',
+  services: mesh.services.map((s) => ({ ...s, mtls: undefined })),
+});
+
 describe.each(MESHES)('what the control plane produces for %s', (_name, yaml) => {
   let mesh: Mesh;
-  beforeAll(() => {
+  let security: MeshSecurity;
+  beforeAll(async () => {
     mesh = parseMesh(yaml());
+    security = { rootCertificatePem: (await MeshCA.generate({ trustDomain: mesh.trust_domain })).rootCertificatePem };
   });
 
   it('bootstraps (render; bootstrap for GRPC, DELTA_GRPC, REST) pass Envoy’s Bootstrap and its validate rules', () => {
     const problems: string[] = [];
     for (const node of nodeNames(mesh)) {
       const B = 'envoy.config.bootstrap.v3.Bootstrap';
-      problems.push(...problemsOf(B, `${node} render`, renderStaticBootstrap(mesh, node)));
+      problems.push(...problemsOf(B, `${node} render`, renderStaticBootstrap(plaintext(mesh), node)));
       for (const api of ['GRPC', 'DELTA_GRPC', 'REST'] as const) {
         const b = renderDynamicBootstrap(mesh, node, { xds: '127.0.0.1:18000', api });
         problems.push(...problemsOf(B, `${node} bootstrap ${api}`, b));
@@ -104,7 +118,7 @@ describe.each(MESHES)('what the control plane produces for %s', (_name, yaml) =>
     const problems: string[] = [];
     for (const node of nodeNames(mesh)) {
       for (const source of [{ kind: 'ads' }, { kind: 'rest', cluster: 'xds_cluster', refreshDelayMs: 200 }] as const) {
-        const res = nodeResources(mesh, node, source);
+        const res = nodeResources(mesh, node, source, security);
         for (const kind of Object.keys(MESSAGE) as Array<keyof typeof MESSAGE>) {
           for (const [name, r] of res[kind])
             problems.push(...problemsOf(MESSAGE[kind], `${node} ${source.kind} ${kind} ${name}`, r));

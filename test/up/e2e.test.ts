@@ -264,6 +264,29 @@ describe('meshscope up, end to end', () => {
     }
   }, 60_000);
 
+  it("enforces the shop's deny rule: cart calling payment directly gets 403 from payment's sidecar", async () => {
+    // cart's app would send this through its own sidecar's outbound listener (mtls STRICT, so
+    // the call reaches payment's sidecar with cart's SPIFFE identity, which the DENY matches).
+    const curl = (args: string[]) =>
+      new Promise<string>((res, rej) =>
+        execFile('curl', ['-s', '-w', '\n%{http_code}', ...args], (err, out) => (err ? rej(err) : res(out))),
+      );
+    const denied = await curl([
+      '-X',
+      'POST',
+      '-H',
+      'host: payment:8080',
+      '-d',
+      '{}',
+      `http://${shift('127.0.0.1:15202')}/charge`,
+    ]);
+    expect(denied.split('\n').at(-1), denied).toBe('403');
+    expect(denied).toContain('RBAC: access denied');
+    // checkout still charges payment (POST /checkout goes frontend → checkout → payment).
+    const ok = await curl(['-X', 'POST', '-H', 'content-type: application/json', '-d', '{}', `${frontProxy}/checkout`]);
+    expect(ok.split('\n').at(-1), ok).toBe('200');
+  }, 30_000);
+
   it('prints progress while starting, and tells a refused mesh edit from an applied one, here and in status', async () => {
     const ready = upOutput.indexOf('ready in');
     for (const name of ['collector', 'control-plane', 'front-proxy'])

@@ -216,20 +216,27 @@ describe('the web UI in Chromium, against the running demo', () => {
     const { page, errors } = await open('/');
     await page.waitForSelector('.graph canvas');
     for (const s of SERVICES) expect(await page.getByLabel(`service ${s}`, { exact: true }).count(), s).toBe(1);
-    // Every call of the shop is HTTP, and says so.
+    // Every call says its protocol (checkout charges payment over gRPC, the rest is HTTP), and
+    // every call inside the mesh says mTLS (the shop runs mtls STRICT); the load's calls into the
+    // front proxy are plaintext.
+    const lead = (a: string, b: string): string =>
+      `${b.startsWith('payment') ? 'gRPC' : 'HTTP'} · ${a === 'user' ? '' : 'mTLS · '}`;
     for (const [a, b] of EDGES) {
-      expect(await page.locator(`[aria-label^="edge ${a} to ${b}: HTTP · "]`).count(), `${a} -> ${b}`).toBe(1);
+      expect(await page.locator(`[aria-label^="edge ${a} to ${b}: ${lead(a, b)}"]`).count(), `${a} -> ${b}`).toBe(1);
     }
+    expect(await page.locator('[aria-label^="edge user to front-proxy: HTTP · mTLS"]').count()).toBe(0);
     for (const [s, versions] of VERSIONS) {
       for (const v of versions) {
         expect(await page.getByLabel(`service ${s} version ${v}`, { exact: true }).count(), `${s} ${v}`).toBe(1);
       }
     }
     for (const [a, b] of VERSION_CALLS) {
-      expect(await page.locator(`[aria-label^="edge ${a} to ${b}: HTTP · "]`).count(), `${a} -> ${b}`).toBe(1);
+      expect(await page.locator(`[aria-label^="edge ${a} to ${b}: ${lead(a, b)}"]`).count(), `${a} -> ${b}`).toBe(1);
     }
     const graph = await page.locator('.graph').getAttribute('aria-label');
     for (const [a, b] of EDGES) expect(graph).toContain(`${a} → ${b}`);
+    const mtls = graph!.slice(graph!.indexOf('; mutual TLS on '));
+    for (const [a, b] of EDGES) if (a !== 'user') expect(mtls).toContain(`${a} → ${b}`);
     for (const [a, b] of VERSION_CALLS) expect(graph).toContain(`${a} → ${b}`);
     expect(graph).toContain(`catalog (versions ${VERSIONS.get('catalog')!.join(', ')})`);
     await page.screenshot({ path: join(REPORTS, 'ui-demo-topology.png'), fullPage: true });

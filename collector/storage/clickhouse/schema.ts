@@ -264,4 +264,35 @@ FROM otel_service_graph_edges AS e
 GROUP BY Timestamp, Client, Server, ConnectionType, ClientVersion, ServerVersion, Protocol`,
     ],
   },
+  {
+    version: 8,
+    name: 'otel_service_graph_mtls',
+    // Whether each edge's calls arrived over mutual TLS (1; 0 for plaintext and on rows written
+    // before), the same way as versions 6 and 7: a column appended to the per-minute table's
+    // sorting key and the view recreated to group by it.
+    statements: () => [
+      'ALTER TABLE otel_service_graph_edges ADD COLUMN IF NOT EXISTS Mtls UInt8',
+      `ALTER TABLE otel_service_graph_1m
+    ADD COLUMN IF NOT EXISTS Mtls UInt8,
+    MODIFY ORDER BY (Client, Server, ConnectionType, Timestamp, ClientVersion, ServerVersion, Protocol, Mtls)`,
+      'DROP VIEW IF EXISTS otel_service_graph_1m_mv',
+      `CREATE MATERIALIZED VIEW IF NOT EXISTS otel_service_graph_1m_mv
+TO otel_service_graph_1m
+AS SELECT
+    toStartOfMinute(toDateTime(e.Timestamp)) AS Timestamp,
+    e.Client AS Client,
+    e.Server AS Server,
+    e.ConnectionType AS ConnectionType,
+    e.ClientVersion AS ClientVersion,
+    e.ServerVersion AS ServerVersion,
+    e.Protocol AS Protocol,
+    e.Mtls AS Mtls,
+    toUInt64(count()) AS Requests,
+    toUInt64(sum(e.Failed)) AS Failures,
+    quantilesState(0.5, 0.95, 0.99)(e.ServerDurationMs) AS ServerDurationMs,
+    quantilesState(0.5, 0.95, 0.99)(e.ClientDurationMs) AS ClientDurationMs
+FROM otel_service_graph_edges AS e
+GROUP BY Timestamp, Client, Server, ConnectionType, ClientVersion, ServerVersion, Protocol, Mtls`,
+    ],
+  },
 ];

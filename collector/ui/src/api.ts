@@ -44,6 +44,8 @@ export interface Topology {
       connectionType: string;
       /** What the servers received these calls on: http, grpc. */
       protocols: string[];
+      /** Every call arrived over mutual TLS. */
+      mtls: boolean;
       versions: Array<{ sourceVersion: string; targetVersion: string } & RedFigures>;
     } & RedFigures
   >;

@@ -24,10 +24,14 @@ const edgeLatencyPath = (source: string, target: string): string =>
 const protocolNames = (protocols: readonly string[]): string =>
   protocols.map((p) => (p === 'grpc' ? 'gRPC' : p.toUpperCase())).join('+');
 
-/** An edge's figures as text, led by its protocol when known: `HTTP · 2.1 req/s · 0.0% errors · p95 12 ms`. */
-export function edgeLabel(e: RedFigures & { protocols: readonly string[] }, seconds: number): string {
+/**
+ * An edge's figures as text, led by its protocol when known and `mTLS` when every call was
+ * mutual TLS (Kiali's padlock, in words): `HTTP · mTLS · 2.1 req/s · 0.0% errors · p95 12 ms`.
+ */
+export function edgeLabel(e: RedFigures & { protocols: readonly string[]; mtls: boolean }, seconds: number): string {
   const figures = `${rate(e.requests, seconds)} req/s · ${pct(e.errors, e.requests)} errors · p95 ${ms(e.p95Ms)} ms`;
-  return e.protocols.length === 0 ? figures : `${protocolNames(e.protocols)} · ${figures}`;
+  const lead = [...(e.protocols.length === 0 ? [] : [protocolNames(e.protocols)]), ...(e.mtls ? ['mTLS'] : [])];
+  return lead.length === 0 ? figures : `${lead.join(' · ')} · ${figures}`;
 }
 
 /** A service and, when known, its version, as text: `catalog v2`. */
@@ -45,6 +49,7 @@ interface DrawnCall extends RedFigures {
   targetVersion: string;
   connectionType: string;
   protocols: readonly string[];
+  mtls: boolean;
 }
 
 function drawnCalls(edges: readonly Edge[]): DrawnCall[] {
@@ -57,6 +62,7 @@ function drawnCalls(edges: readonly Edge[]): DrawnCall[] {
           target: e.target,
           connectionType: e.connectionType,
           protocols: e.protocols,
+          mtls: e.mtls,
         })),
   );
 }
@@ -104,6 +110,7 @@ function graphElements(topo: Topology, calls: readonly DrawnCall[], seconds: num
         server: c.target,
         label: edgeLabel(c, seconds),
         errors: c.errors > 0 ? 1 : 0,
+        mtls: c.mtls ? 1 : 0,
       },
     });
   }
@@ -116,7 +123,7 @@ function tables(topo: Topology, calls: readonly DrawnCall[], seconds: number): H
   return [
     h('h2', {}, 'Calls'),
     table(
-      ['From', 'To', 'Protocol', 'Requests/s', 'Errors', 'p50 ms', 'p95 ms', 'p99 ms', ''],
+      ['From', 'To', 'Protocol', 'mTLS', 'Requests/s', 'Errors', 'p50 ms', 'p95 ms', 'p99 ms', ''],
       topo.edges.map((e) => [
         link(`/traces?service=${encodeURIComponent(e.source)}`, e.source),
         link(
@@ -125,6 +132,7 @@ function tables(topo: Topology, calls: readonly DrawnCall[], seconds: number): H
           `edge ${e.source} to ${e.target}: ${edgeLabel(e, seconds)}`,
         ),
         protocolNames(e.protocols),
+        e.mtls ? 'yes' : 'no',
         rate(e.requests, seconds),
         pct(e.errors, e.requests),
         ms(e.p50Ms),
@@ -132,7 +140,7 @@ function tables(topo: Topology, calls: readonly DrawnCall[], seconds: number): H
         ms(e.p99Ms),
         link(edgeLatencyPath(e.source, e.target), 'latency', `latency of ${e.source} to ${e.target}`),
       ]),
-      [3, 4, 5, 6, 7],
+      [4, 5, 6, 7, 8],
     ),
     h('h2', {}, 'Services'),
     table(
@@ -192,6 +200,7 @@ export async function renderTopology(view: View): Promise<void> {
     n.versions.length === 0 ? n.id : `${n.id} (versions ${n.versions.map((v) => v.version).join(', ')})`,
   );
   const callNames = topo.edges.map((e) => `${e.source} → ${e.target}`);
+  const mtlsNames = topo.edges.filter((e) => e.mtls).map((e) => `${e.source} → ${e.target}`);
   const versionCallNames = calls
     .filter((c) => c.sourceVersion !== '' || c.targetVersion !== '')
     .map((c) => `${named(c.source, c.sourceVersion)} → ${named(c.target, c.targetVersion)}`);
@@ -200,7 +209,8 @@ export async function renderTopology(view: View): Promise<void> {
     role: 'img',
     'aria-label':
       `Service graph: services ${names.join(', ') || 'none'}; calls ${callNames.join(', ') || 'none'}` +
-      (versionCallNames.length === 0 ? '' : `; calls by version ${versionCallNames.join(', ')}`),
+      (versionCallNames.length === 0 ? '' : `; calls by version ${versionCallNames.join(', ')}`) +
+      (mtlsNames.length === 0 ? '' : `; mutual TLS on ${mtlsNames.join(', ')}`),
   });
   view.root.append(
     h('h1', {}, 'Topology'),
@@ -264,6 +274,9 @@ export async function renderTopology(view: View): Promise<void> {
         },
       },
       { selector: 'edge[errors = 1]', style: { 'line-color': '#d64545', 'target-arrow-color': '#d64545' } },
+      // Plaintext calls dashed, mutual TLS solid and heavier (the label also says mTLS).
+      { selector: 'edge[mtls = 0]', style: { 'line-style': 'dashed' } },
+      { selector: 'edge[mtls = 1]', style: { width: 3 } },
     ],
     userZoomingEnabled: true,
     wheelSensitivity: 0.3,
