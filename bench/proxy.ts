@@ -10,6 +10,8 @@
 // Knobs: BENCH_SECONDS (default 10), BENCH_CONNECTIONS (default 50), BENCH_ROUNDS (default 3),
 // H2_CLIENTS (10), H2_STREAMS (10), BENCH_H2=0 skips the h2c rows, and the telemetry rows'
 // LAT_RATE (1000), LAT_SECONDS (10), WARM_SECONDS (3); BENCH_TELEMETRY=0 skips those.
+// The gRPC rows (bench/lib/grpc.ts): unary calls through two sidecars at GRPC_RATE (LAT_RATE)
+// for GRPC_SECONDS (LAT_SECONDS), beside two nginx grpc_pass hops; BENCH_GRPC=0 skips them.
 // BENCH_BASELINE=<checkout with dist/ built> adds that build's meshscope-c1 row (A/B in one run).
 import {
   baselineCli,
@@ -29,6 +31,7 @@ import { median } from './lib/median.js';
 import { peakRssMb } from './lib/rss.js';
 import { stealMeter } from './lib/steal.js';
 import { measureTelemetry, telemetryBenchOptions } from './lib/telemetry.js';
+import { grpcBenchOptions, measureGrpc } from './lib/grpc.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
@@ -159,6 +162,7 @@ async function main(): Promise<void> {
           connections: CONNECTIONS,
           rounds: ROUNDS,
         });
+  const grpc = process.env.BENCH_GRPC === '0' ? null : await measureGrpc({ ...grpcBenchOptions(), rounds: ROUNDS });
   await stopAll();
 
   const rowsOut = rows.map((row) => {
@@ -228,6 +232,7 @@ async function main(): Promise<void> {
     againstBaseline,
     h2cRows: h2Out,
     telemetry,
+    grpc,
     // Issue 21's goals (they were 0.5× and 2× nginx); with a baseline, issue 15's within 3% of it.
     goals: {
       rpsAtLeast07OfNginx: mesh.rpsRatioToNginx >= 0.7,
@@ -236,6 +241,7 @@ async function main(): Promise<void> {
       ...(againstBaseline === null ? {} : { rpsWithin3PercentOfBaseline: againstBaseline.rpsRatio >= 0.97 }),
       ...(h2Mesh === undefined ? {} : { h2cRpsAtLeast06OfNginx: h2Mesh.rpsRatioToNginx >= 0.6 }),
       ...(telemetry === null ? {} : (telemetry['goals'] as object)),
+      ...(grpc === null ? {} : (grpc['goals'] as object)),
     },
   };
   process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);

@@ -136,10 +136,22 @@ export function planMesh(o: PlanOptions): ComponentSpec[] {
           SHOP_INSTANCE: w.name,
           SHOP_LISTEN: endpoint,
           SHOP_EGRESS: `127.0.0.1:${w.sidecar.outbound_port}`,
+          // A workload with a `grpc` endpoint serves its gRPC methods there (payment's Charge).
+          ...(w.endpoints['grpc'] === undefined ? {} : { SHOP_GRPC_LISTEN: w.endpoints['grpc'] }),
           OTEL_EXPORTER_OTLP_ENDPOINT: `http://${mesh.telemetry.collector}`,
           ...EXPORT_ENV,
         },
-        ports: [{ name: 'http', port: listen.port }],
+        ports: [
+          { name: 'http', port: listen.port },
+          ...(w.endpoints['grpc'] === undefined
+            ? []
+            : [
+                {
+                  name: 'grpc',
+                  port: split(w.endpoints['grpc'], `${o.meshPath}: workload '${w.name}' endpoints.grpc`).port,
+                },
+              ]),
+        ],
         urls: [`http://${endpoint}/`],
         probe: { kind: 'tcp', host: listen.host, port: listen.port },
         after: [],

@@ -36,10 +36,19 @@ function summarise(us: number[]): LatencySummary {
   return { p50Ms: ms(50), p90Ms: ms(90), p99Ms: ms(99), p999Ms: ms(99.9), maxMs: Math.round(h.maxValue) / 1000 };
 }
 
-/** `rate` requests/s to 127.0.0.1:`port` for `seconds`, after `warmSeconds` of the same load unrecorded. */
-export function openLoop(port: number, rate: number, seconds: number, warmSeconds: number): Promise<OpenLoopResult> {
+/**
+ * `rate` requests/s to 127.0.0.1:`port` for `seconds`, after `warmSeconds` of the same load
+ * unrecorded; `client` is the bundled client script (HTTP/1.1 by default, or the gRPC one).
+ */
+export function openLoop(
+  port: number,
+  rate: number,
+  seconds: number,
+  warmSeconds: number,
+  client: string = CLIENT,
+): Promise<OpenLoopResult> {
   return new Promise((res, rej) => {
-    const child = spawn(process.execPath, [CLIENT, String(port), String(rate), String(seconds), String(warmSeconds)], {
+    const child = spawn(process.execPath, [client, String(port), String(rate), String(seconds), String(warmSeconds)], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';

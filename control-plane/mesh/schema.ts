@@ -62,6 +62,22 @@ const destination = z.strictObject({
   weight: z.number().int().min(0).max(100).optional(),
 });
 
+/** Envoy's retry_on conditions a mesh rule may name: HTTP ones, then gRPC statuses (for GRPC ports). */
+const RETRY_ON = [
+  '5xx',
+  'gateway-error',
+  'reset',
+  'connect-failure',
+  'retriable-4xx',
+  'refused-stream',
+  'retriable-status-codes',
+  'cancelled',
+  'deadline-exceeded',
+  'internal',
+  'resource-exhausted',
+  'unavailable',
+];
+
 const retries = z.strictObject({
   attempts: z.number().int().min(0).max(10),
   per_try_timeout: duration.optional(),
@@ -69,8 +85,8 @@ const retries = z.strictObject({
   retry_on: z
     .string()
     .regex(
-      /^(5xx|gateway-error|reset|connect-failure|retriable-4xx|refused-stream|retriable-status-codes)(,(5xx|gateway-error|reset|connect-failure|retriable-4xx|refused-stream|retriable-status-codes))*$/,
-      'expected comma-separated Envoy retry_on conditions (5xx, gateway-error, reset, connect-failure, retriable-4xx, refused-stream, retriable-status-codes)',
+      new RegExp(`^(${RETRY_ON.join('|')})(,(${RETRY_ON.join('|')}))*$`),
+      `expected comma-separated Envoy retry_on conditions (${RETRY_ON.join(', ')})`,
     )
     .default('5xx,connect-failure,reset'),
 });

@@ -205,5 +205,22 @@ export function latencyDashboard(): Dashboard {
           ),
         ),
     )
+    .withPanel(
+      new TimeseriesPanel()
+        .title('gRPC calls/s by destination and status')
+        .description(
+          "gRPC answers failures with HTTP 200: the status is Istio's grpc_response_status (0 OK, 14 UNAVAILABLE, …).",
+        )
+        .unit('reqps')
+        .gridPos({ x: 0, y: 28, w: 24, h: 8 })
+        .withTarget(
+          new PromQuery()
+            .datasource(prometheus)
+            .expr(
+              `sum by (destination_service_name, grpc_response_status) (rate(istio_requests_total{${DESTINATION}, request_protocol="grpc"}[$__rate_interval]))`,
+            )
+            .legendFormat('{{destination_service_name}} grpc-status {{grpc_response_status}}'),
+        ),
+    )
     .build();
 }

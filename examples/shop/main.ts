@@ -3,6 +3,7 @@
 //   SHOP_SERVICE    frontend | catalog | cart | checkout | payment | inventory
 //   SHOP_LISTEN     ip:port the app listens on (the workload's endpoint in the mesh)
 //   SHOP_EGRESS     ip:port of the local sidecar's outbound listener
+//   SHOP_GRPC_LISTEN  ip:port for the service's gRPC methods (payment's Charge); none when unset
 //   SHOP_VERSION    version label (default v1); SHOP_INSTANCE workload name (default service-version)
 //   OTEL_EXPORTER_OTLP_ENDPOINT   collector base URL (default http://127.0.0.1:4318)
 //   SHOP_LATENCY_MS, SHOP_JITTER_MS, SHOP_ERROR_PERCENT, SHOP_BEHAVIOR   see behavior.ts
@@ -24,6 +25,10 @@ async function main(env: NodeJS.ProcessEnv): Promise<void> {
     throw new ShopError('MS_ERR_SHOP_SERVICE', `SHOP_SERVICE=${service}: expected one of ${SHOP_SERVICES.join(', ')}`);
   const listen = hostPort('SHOP_LISTEN', env['SHOP_LISTEN']);
   const egress = hostPort('SHOP_EGRESS', env['SHOP_EGRESS']);
+  const grpcListen =
+    env['SHOP_GRPC_LISTEN'] === undefined || env['SHOP_GRPC_LISTEN'] === ''
+      ? undefined
+      : hostPort('SHOP_GRPC_LISTEN', env['SHOP_GRPC_LISTEN']);
   const endpoints = applyBehavior(SHOP[service], env);
   const version = env['SHOP_VERSION'] ?? 'v1';
   const telemetry = startTelemetry({
@@ -34,9 +39,19 @@ async function main(env: NodeJS.ProcessEnv): Promise<void> {
   });
   // After the SDK patched http, so the service's server and client calls are instrumented.
   const { startShopService } = await import('./service.js');
-  const running = await startShopService({ service, version, listen, egress, endpoints, tracer: telemetry.tracer });
+  const running = await startShopService({
+    service,
+    version,
+    listen,
+    egress,
+    endpoints,
+    tracer: telemetry.tracer,
+    ...(grpcListen === undefined ? {} : { grpcListen }),
+  });
+  const grpcNote =
+    running.grpcAddress === null ? '' : `, gRPC on ${running.grpcAddress.host}:${running.grpcAddress.port}`;
   process.stdout.write(
-    `shop ${service} ${version} listening on ${running.address.host}:${running.address.port}, egress ${egress.host}:${egress.port}\n`,
+    `shop ${service} ${version} listening on ${running.address.host}:${running.address.port}, egress ${egress.host}:${egress.port}${grpcNote}\n`,
   );
 
   const stop = (): void => {

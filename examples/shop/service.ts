@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { context, propagation, SpanStatusCode, type Tracer } from '@opentelemetry/api';
 import type { Call, Endpoint } from './shop.js';
+import { GrpcCaller, startGrpcServer, type RunningGrpcServer } from './grpc.js';
 
 export interface HostPort {
   host: string;
@@ -21,10 +22,14 @@ export interface ShopServiceOptions {
   egress: HostPort;
   endpoints: readonly Endpoint[];
   tracer: Tracer;
+  /** Where the endpoints with a grpcMethod are served over gRPC; none without it. */
+  grpcListen?: HostPort;
 }
 
 export interface RunningShopService {
   address: HostPort;
+  /** The gRPC server's address, when the service serves gRPC. */
+  grpcAddress: HostPort | null;
   close(): Promise<void>;
 }
 
@@ -40,9 +45,12 @@ export async function startShopService(o: ShopServiceOptions): Promise<RunningSh
   const byRoute = new Map(o.endpoints.map((e) => [`${e.method} ${e.path}`, e]));
   // Keep-alive to the sidecar, as a real client library would; bounded like the proxy's pools.
   const agent = new http.Agent({ keepAlive: true, maxSockets: 128 });
+  const grpcCaller = new GrpcCaller(o.egress);
 
-  const call = (c: Call): Promise<CallResult> =>
-    new Promise((resolve) => {
+  const call = (c: Call): Promise<CallResult> => {
+    if (c.grpcMethod !== undefined)
+      return grpcCaller.call(c, o.service).then((status) => ({ service: c.service, path: c.path, status }));
+    return new Promise((resolve) => {
       const body = c.method === 'POST' ? JSON.stringify({ from: o.service }) : undefined;
       const headers: Record<string, string | number> = { host: c.service };
       if (body !== undefined) {
@@ -69,6 +77,7 @@ export async function startShopService(o: ShopServiceOptions): Promise<RunningSh
       req.on('error', () => resolve({ service: c.service, path: c.path, status: 0 }));
       req.end(body);
     });
+  };
 
   const handle = async (e: Endpoint): Promise<{ status: number; calls: CallResult[] }> =>
     o.tracer.startActiveSpan(`${o.service} ${e.method} ${e.path}`, async (span) => {
@@ -133,13 +142,25 @@ export async function startShopService(o: ShopServiceOptions): Promise<RunningSh
     server.listen(o.listen.port, o.listen.host, () => resolve());
   });
   const addr = server.address() as AddressInfo;
+  let grpcServer: RunningGrpcServer | null = null;
+  if (o.grpcListen !== undefined && o.endpoints.some((e) => e.grpcMethod !== undefined)) {
+    grpcServer = await startGrpcServer(o.grpcListen, o.endpoints, o.tracer, async (e) => {
+      const { status, calls } = await handle(e);
+      return {
+        status,
+        body: JSON.stringify({ service: o.service, version: o.version, endpoint: e.grpcMethod, calls }),
+      };
+    });
+  }
   return {
     address: { host: addr.address, port: addr.port },
+    grpcAddress: grpcServer === null ? null : { host: o.grpcListen!.host, port: grpcServer.port },
     close: () =>
       new Promise<void>((resolve) => {
         agent.destroy();
+        grpcCaller.close();
         server.close(() => resolve());
         server.closeIdleConnections();
-      }),
+      }).then(() => grpcServer?.close()),
   };
 }

@@ -1,11 +1,13 @@
 // The demo shop: which service serves which endpoints, whom each endpoint calls, and how slow
 // and how flaky each endpoint is by default. A call graph with fan-out (frontend, checkout)
-// and depth (front proxy → frontend → checkout → payment).
+// and depth (front proxy → frontend → checkout → payment), one hop of it gRPC (checkout → payment).
 
 export interface Call {
   service: string;
   method: 'GET' | 'POST';
   path: string;
+  /** Call the endpoint's gRPC method (`/package.Service/Method`) instead of HTTP. */
+  grpcMethod?: string;
 }
 
 export interface Endpoint {
@@ -16,9 +18,14 @@ export interface Endpoint {
   /** Own work, milliseconds: a fixed part plus uniform jitter. */
   latencyMs: number;
   jitterMs: number;
-  /** Percent of requests answered 503 by the service itself. */
+  /** Percent of requests answered 503 by the service itself (UNAVAILABLE over gRPC). */
   errorPercent: number;
+  /** Also served as this unary gRPC method, on the service's gRPC port. */
+  grpcMethod?: string;
 }
+
+/** payment's charge as a gRPC method (raw JSON bytes for messages). */
+export const PAYMENT_CHARGE = '/shop.Payment/Charge';
 
 export type ShopService = 'frontend' | 'catalog' | 'cart' | 'checkout' | 'payment' | 'inventory';
 
@@ -64,14 +71,25 @@ export const SHOP: Readonly<Record<ShopService, readonly Endpoint[]>> = {
       path: '/orders',
       calls: [
         { service: 'inventory', method: 'POST', path: '/reserve' },
-        { service: 'payment', method: 'POST', path: '/charge' },
+        // The shop's gRPC hop: checkout charges through payment's gRPC port.
+        { service: 'payment', method: 'POST', path: '/charge', grpcMethod: PAYMENT_CHARGE },
       ],
       latencyMs: 5,
       jitterMs: 3,
       errorPercent: 0,
     },
   ],
-  payment: [{ method: 'POST', path: '/charge', calls: [], latencyMs: 25, jitterMs: 20, errorPercent: 3 }],
+  payment: [
+    {
+      method: 'POST',
+      path: '/charge',
+      calls: [],
+      latencyMs: 25,
+      jitterMs: 20,
+      errorPercent: 3,
+      grpcMethod: PAYMENT_CHARGE,
+    },
+  ],
   inventory: [
     { method: 'GET', path: '/stock', calls: [], latencyMs: 3, jitterMs: 2, errorPercent: 0 },
     { method: 'POST', path: '/reserve', calls: [], latencyMs: 6, jitterMs: 4, errorPercent: 0 },

@@ -490,7 +490,12 @@ export const httpConnectionManagerSchema = z
       .strict()
       .optional(),
     http_protocol_options: z
-      .object({ accept_http_10: z.boolean().optional(), default_host_for_http_10: z.string().optional() })
+      .object({
+        accept_http_10: z.boolean().optional(),
+        default_host_for_http_10: z.string().optional(),
+        // Chunked responses end with the upstream's trailers (a gRPC status to an HTTP/1.1 client).
+        enable_trailers: z.boolean().optional(),
+      })
       .strict()
       .optional(),
     http2_protocol_options: http2ProtocolOptionsSchema.optional(),

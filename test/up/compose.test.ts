@@ -42,6 +42,7 @@ describe('docker-compose.yml', () => {
         expect(app?.environment?.['SHOP_SERVICE'], w.name).toBe(svc.name);
         expect(app?.environment?.['SHOP_LISTEN']).toBe(w.endpoints['http']);
         expect(app?.environment?.['SHOP_EGRESS']).toBe(`127.0.0.1:${w.sidecar?.outbound_port}`);
+        expect(app?.environment?.['SHOP_GRPC_LISTEN']).toBe(w.endpoints['grpc']);
         expect(sidecar?.network_mode).toBe(app?.network_mode);
         expect(String(sidecar?.command)).toContain(`--node ${w.name} `);
         expect(sidecar?.depends_on?.[w.name]?.condition).toBe('service_healthy');

@@ -243,6 +243,27 @@ describe('meshscope up, end to end', () => {
     }
   }, 60_000);
 
+  it('the checkout → payment hop is gRPC: both sidecars report it with grpc_response_status', async () => {
+    const q =
+      'sum by (reporter, grpc_response_status) (istio_requests_total{request_protocol="grpc",destination_service_name="payment"})';
+    const deadline = Date.now() + 30_000;
+    let series: Array<{ metric: Record<string, string>; value: [number, string] }> = [];
+    while (Date.now() < deadline) {
+      const r = await getJson<{ data: { result: typeof series } }>(
+        `http://${prometheusHttp}/api/v1/query?query=${encodeURIComponent(q)}`,
+      );
+      series = r.data.result;
+      // Prometheus sees the sidecars at its scrape interval: wait for both to have counted every call.
+      if (series.length >= 2 && series.every((x) => Number(x.value[1]) >= CHECKOUT)) break;
+      await new Promise((res) => setTimeout(res, 1000));
+    }
+    const byReporter = Object.fromEntries(series.map((s) => [s.metric['reporter'], s]));
+    for (const reporter of ['source', 'destination']) {
+      expect(byReporter[reporter]?.metric['grpc_response_status'], reporter).toBe('0');
+      expect(Number(byReporter[reporter]?.value[1]), reporter).toBe(CHECKOUT);
+    }
+  }, 60_000);
+
   it('prints progress while starting, and tells a refused mesh edit from an applied one, here and in status', async () => {
     const ready = upOutput.indexOf('ready in');
     for (const name of ['collector', 'control-plane', 'front-proxy'])
@@ -300,6 +321,20 @@ describe('meshscope up, end to end', () => {
           `${q.board} / ${q.panel} [${q.refId}]`,
         ).toEqual([]);
       }
+      // The gRPC hop's spans: the calling and the called sidecar, and payment's own SERVER span,
+      // each with OpenTelemetry's rpc.* attributes and status OK.
+      const rpc = await client.query({
+        query: `SELECT ServiceName, SpanKind, count() AS n FROM otel_traces
+                WHERE SpanAttributes['rpc.system'] = 'grpc' AND SpanAttributes['rpc.service'] = 'shop.Payment'
+                  AND SpanAttributes['rpc.method'] = 'Charge' AND SpanAttributes['rpc.grpc.status_code'] = '0'
+                GROUP BY ServiceName, SpanKind ORDER BY ServiceName, SpanKind`,
+        format: 'JSONEachRow',
+      });
+      const rows = await rpc.json<{ ServiceName: string; SpanKind: string; n: string }>();
+      expect(rows.map((r) => `${r.ServiceName} ${r.SpanKind}`)).toEqual(
+        expect.arrayContaining(['checkout Client', 'payment Server']),
+      );
+      for (const r of rows) expect(Number(r.n), `${r.ServiceName} ${r.SpanKind}`).toBeGreaterThanOrEqual(CHECKOUT);
     } finally {
       await client.close();
     }

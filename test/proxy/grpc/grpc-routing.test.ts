@@ -6,6 +6,7 @@
 import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import http from 'node:http';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bootstrap, freePort, request, ROUTER, startTestProxy, staticCluster, type RunningProxy } from '../helpers.js';
@@ -24,6 +25,7 @@ let proxy: RunningProxy;
 let client: EchoClient;
 let logPath: string;
 
+const RL_TYPE = 'type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit';
 const byHeader = (value: string) => ({ prefix: '/', headers: [{ name: 'x-route', exact_match: value }] });
 
 beforeAll(async () => {
@@ -34,6 +36,7 @@ beforeAll(async () => {
     bootstrap({
       admin: true,
       hcm: {
+        http_protocol_options: { enable_trailers: true },
         http_filters: [
           {
             name: 'envoy.filters.http.rbac',
@@ -49,6 +52,10 @@ beforeAll(async () => {
                 },
               },
             },
+          },
+          {
+            name: 'envoy.filters.http.local_ratelimit',
+            typed_config: { '@type': RL_TYPE, stat_prefix: 'http_local' },
           },
           ROUTER,
         ],
@@ -84,6 +91,19 @@ beforeAll(async () => {
             },
             { match: { ...byHeader('timeout'), grpc: {} }, route: { cluster: 'echo', timeout: '0.3s' } },
             { match: byHeader('dead'), route: { cluster: 'dead' } },
+            {
+              match: byHeader('limited'),
+              route: { cluster: 'echo' },
+              typed_per_filter_config: {
+                'envoy.filters.http.local_ratelimit': {
+                  '@type': RL_TYPE,
+                  stat_prefix: 'route_local',
+                  token_bucket: { max_tokens: 1, fill_interval: '60s' },
+                  filter_enabled: { default_value: { numerator: 100, denominator: 'HUNDRED' } },
+                  filter_enforced: { default_value: { numerator: 100, denominator: 'HUNDRED' } },
+                },
+              },
+            },
             { match: byHeader('empty'), route: { cluster: 'empty' } },
             {
               match: { ...byHeader('retry'), grpc: {} },
@@ -153,11 +173,57 @@ describe('local replies to gRPC requests are gRPC', () => {
     expect(r.error?.details).toBe('RBAC: access denied');
   });
 
+  it('a local rate limit (429) is UNAVAILABLE, as Envoy maps it by default', async () => {
+    const first = await unary(client, 'ok', { 'x-route': 'limited' });
+    expect(first.error).toBeNull();
+    const limited = await unary(client, 'ok', { 'x-route': 'limited' });
+    expect(limited.error?.code).toBe(grpc.status.UNAVAILABLE);
+    expect(limited.error?.details).toBe('local_rate_limited');
+  });
+
   it('an HTTP client still gets plain HTTP local replies', async () => {
     const r = await request(proxy.port, '/nowhere', { headers: { 'x-route': 'empty' } });
     expect(r.status).toBe(503);
     expect(r.headers['grpc-status']).toBeUndefined();
     expect(r.body).toBe('no healthy upstream');
+  });
+});
+
+/** A gRPC call made by hand over HTTP/1.1 (node:http), trailers read from the chunked end. */
+function http1Call(text: string): Promise<{ status: number; body: Buffer; trailers: NodeJS.Dict<string> }> {
+  const msg = Buffer.from(text);
+  const frame = Buffer.concat([Buffer.from([0, 0, 0, 0, msg.length]), msg]);
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      {
+        host: '127.0.0.1',
+        port: proxy.port,
+        path: '/test.Echo/Echo',
+        method: 'POST',
+        headers: { 'content-type': 'application/grpc', te: 'trailers' },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (d: Buffer) => chunks.push(d));
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks), trailers: res.trailers }),
+        );
+      },
+    );
+    req.on('error', reject);
+    req.end(frame);
+  });
+}
+
+describe('an HTTP/1.1 client with enable_trailers', () => {
+  it('gets the status and trailing metadata in chunked trailers, failures included', async () => {
+    const ok = await http1Call('h1');
+    expect(ok.status).toBe(200);
+    expect(ok.body.subarray(5).toString()).toBe('echo:h1:');
+    expect(ok.trailers).toMatchObject({ 'grpc-status': '0', 'x-trailer': 't1' });
+    const late = await http1Call('trailer-unavailable:h1');
+    expect(late.trailers['grpc-status']).toBe('14');
+    expect(late.trailers['grpc-message']).toBe('late%20failure');
   });
 });
 

@@ -24,6 +24,8 @@ export interface Http1ServerSettings {
   readonly maxHeadersCount: number;
   readonly acceptHttp10: boolean;
   readonly defaultHostForHttp10: string;
+  /** Chunked responses end with their trailers instead of dropping them. */
+  readonly enableTrailers?: boolean;
 }
 
 const EMPTY = Buffer.alloc(0);
@@ -64,8 +66,11 @@ class Http1ResponseEncoder implements ResponseEncoder {
   /** With accept_http_10 an HTTP/1.0 request is answered in HTTP/1.0, as Envoy's codec does. */
   readonly #http10: boolean;
 
-  constructor(conn: Http1ServerConnection, head: MessageHead, acceptHttp10: boolean) {
+  readonly #enableTrailers: boolean;
+
+  constructor(conn: Http1ServerConnection, head: MessageHead, acceptHttp10: boolean, enableTrailers: boolean) {
     this.#conn = conn;
+    this.#enableTrailers = enableTrailers;
     this.#versionMinor = head.versionMinor;
     this.#http10 = head.versionMinor === 0 && acceptHttp10;
     this.protocol = head.versionMinor === 0 ? 'HTTP/1.0' : 'HTTP/1.1';
@@ -123,9 +128,20 @@ class Http1ResponseEncoder implements ResponseEncoder {
     if (endStream) this.#endResponse(false);
   }
 
-  /** HTTP/1.1 drops trailers, as Envoy does unless http_protocol_options.enable_trailers. */
-  encodeTrailers(_trailers: HeaderMap): void {
-    if (this.responseStarted) this.#endResponse(false);
+  /**
+   * HTTP/1.1 drops trailers, as Envoy does, unless http_protocol_options.enable_trailers: then a
+   * chunked response ends with them after its last chunk (RFC 9112 §7.1.2).
+   */
+  encodeTrailers(trailers: HeaderMap): void {
+    if (!this.responseStarted) return;
+    if (this.#enableTrailers && this.#chunked && !this.responseComplete) {
+      let out = '0\r\n';
+      for (let i = 0; i < trailers.names.length; i++) out += `${trailers.names[i]}: ${trailers.values[i]}\r\n`;
+      this.#conn.write(`${out}\r\n`);
+      this.#endResponse(true);
+      return;
+    }
+    this.#endResponse(false);
   }
 
   encodeData(data: Buffer, endStream: boolean): boolean {
@@ -270,7 +286,12 @@ export class Http1ServerConnection implements ServerConnection, ParserHandler {
   }
 
   #beginStream(head: MessageHead): Http1ResponseEncoder {
-    const encoder = new Http1ResponseEncoder(this, head, this.#settings.acceptHttp10);
+    const encoder = new Http1ResponseEncoder(
+      this,
+      head,
+      this.#settings.acceptHttp10,
+      this.#settings.enableTrailers === true,
+    );
     this.#active = encoder;
     encoder.decoder = this.#callbacks.newStream(encoder);
     return encoder;

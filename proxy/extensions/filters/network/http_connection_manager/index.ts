@@ -55,6 +55,7 @@ registries.networkFilters.register(
         maxRequestHeadersBytes: unwrap(cfg.max_request_headers_kb, 60) * 1024,
         maxHeadersCount: unwrap(cfg.common_http_protocol_options?.max_headers_count, 100),
         acceptHttp10: cfg.http_protocol_options?.accept_http_10 === true,
+        enableTrailers: cfg.http_protocol_options?.enable_trailers === true,
         defaultHostForHttp10: cfg.http_protocol_options?.default_host_for_http_10 ?? '',
         upgrades: new Map((cfg.upgrade_configs ?? []).map((u) => [u.upgrade_type.toLowerCase(), u.enabled !== false])),
         normalizePath: cfg.normalize_path === true,

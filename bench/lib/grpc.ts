@@ -1,0 +1,219 @@
+// The gRPC rows of bench:proxy: unary calls through two sidecars at a fixed rate (open loop,
+// bench/grpc-open-loop-client.ts in its own process, one @grpc/grpc-js channel) to a grpc-js
+// echo server, against the same calls made directly and through two nginx hops (`listen …
+// http2` + `grpc_pass`, one worker each): the latency the two sidecars add at p99. meshscope's
+// sidecars are what the control plane makes of a GRPC port: an AUTO (h2c-detecting) listener,
+// a `match.grpc` route, an HTTP/2 cluster. Goal: ≤ 1.5 ms added at p99. Rows interleave for
+// the given rounds and the medians of per-round differences are reported.
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { median } from './median.js';
+import { openLoop, type OpenLoopResult } from './open-loop.js';
+import { freePort, launch, startMeshscope, workDir, type Peer } from './peers.js';
+import { stealMeter } from './steal.js';
+
+export interface GrpcBenchOptions {
+  rate: number;
+  seconds: number;
+  warmSeconds: number;
+  rounds: number;
+}
+
+export function grpcBenchOptions(): GrpcBenchOptions {
+  return {
+    rate: Number(process.env.GRPC_RATE ?? process.env.LAT_RATE ?? 1000),
+    seconds: Number(process.env.GRPC_SECONDS ?? process.env.LAT_SECONDS ?? 10),
+    warmSeconds: Number(process.env.WARM_SECONDS ?? 3),
+    rounds: Number(process.env.BENCH_ROUNDS ?? 3),
+  };
+}
+
+// npm scripts bundle each bench entry into dist/bench/.
+const CLIENT = resolve(process.cwd(), 'dist/bench/grpc-open-loop-client.js');
+const SERVER = resolve(process.cwd(), 'dist/bench/grpc-echo-server.js');
+const round3 = (x: number): number => Math.round(x * 1000) / 1000;
+
+async function startEchoServer(): Promise<Peer> {
+  const port = await freePort();
+  return launch('grpc-echo', process.execPath, [SERVER, String(port)], port);
+}
+
+function sidecarBootstrap(name: string, port: number, upstream: number, direction: string): Record<string, unknown> {
+  return {
+    node: { id: `${name}-1`, cluster: name },
+    static_resources: {
+      listeners: [
+        {
+          name,
+          address: { socket_address: { address: '127.0.0.1', port_value: port } },
+          traffic_direction: direction,
+          filter_chains: [
+            {
+              filters: [
+                {
+                  name: 'envoy.filters.network.http_connection_manager',
+                  typed_config: {
+                    '@type':
+                      'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager',
+                    stat_prefix: name,
+                    codec_type: 'AUTO',
+                    route_config: {
+                      virtual_hosts: [
+                        {
+                          name: 'all',
+                          domains: ['*'],
+                          routes: [{ match: { prefix: '/', grpc: {} }, route: { cluster: 'upstream' } }],
+                        },
+                      ],
+                    },
+                    http_filters: [
+                      {
+                        name: 'envoy.filters.http.router',
+                        typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router' },
+                      },
+                    ],
+                  },
+                },
+              ],
+            },
+          ],
+        },
+      ],
+      clusters: [
+        {
+          name: 'upstream',
+          type: 'STATIC',
+          load_assignment: {
+            cluster_name: 'upstream',
+            endpoints: [
+              {
+                lb_endpoints: [
+                  { endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: upstream } } } },
+                ],
+              },
+            ],
+          },
+          typed_extension_protocol_options: {
+            'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': {
+              '@type': 'type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions',
+              explicit_http_config: { http2_protocol_options: {} },
+            },
+          },
+        },
+      ],
+    },
+  };
+}
+
+async function meshscopeSidecars(upstream: number): Promise<{ port: number; peers: Peer[] }> {
+  const [inPort, outPort] = await Promise.all([freePort(), freePort()]);
+  const args = ['--concurrency', '1', '--drain-time-s', '1'];
+  const inbound = await startMeshscope(
+    'grpc_inbound',
+    sidecarBootstrap('grpc_inbound', inPort, upstream, 'INBOUND'),
+    inPort,
+    args,
+  );
+  const outbound = await startMeshscope(
+    'grpc_outbound',
+    sidecarBootstrap('grpc_outbound', outPort, inPort, 'OUTBOUND'),
+    outPort,
+    args,
+  );
+  return { port: outbound.port, peers: [outbound, inbound] };
+}
+
+/** nginx as a gRPC hop: h2c in, grpc_pass (HTTP/2, kept alive) out, one worker. */
+async function nginxGrpcHop(upstream: number): Promise<Peer> {
+  const port = await freePort();
+  const dir = mkdtempSync(join(workDir, 'nginx-grpc-'));
+  writeFileSync(
+    join(dir, 'nginx.conf'),
+    `daemon off;
+master_process on;
+worker_processes 1;
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log error;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path ${dir}/body;
+  proxy_temp_path ${dir}/proxy;
+  fastcgi_temp_path ${dir}/fastcgi;
+  uwsgi_temp_path ${dir}/uwsgi;
+  scgi_temp_path ${dir}/scgi;
+  upstream up { server 127.0.0.1:${upstream}; keepalive 64; keepalive_requests 1000000; }
+  server {
+    listen 127.0.0.1:${port} http2;
+    http2_max_requests 1000000;
+    location / { grpc_pass grpc://up; }
+  }
+}
+`,
+  );
+  return launch('nginx-grpc', '/usr/sbin/nginx', ['-p', dir, '-c', join(dir, 'nginx.conf')], port);
+}
+
+function row(runs: OpenLoopResult[], direct: OpenLoopResult[]): Record<string, unknown> {
+  const med = (f: (r: OpenLoopResult) => number): number => round3(median(runs.map(f)));
+  return {
+    service: {
+      p50Ms: med((r) => r.service.p50Ms),
+      p90Ms: med((r) => r.service.p90Ms),
+      p99Ms: med((r) => r.service.p99Ms),
+      p999Ms: med((r) => r.service.p999Ms),
+      maxMs: med((r) => r.service.maxMs),
+    },
+    addedP99Ms: round3(median(runs.map((r, i) => r.service.p99Ms - direct[i]!.service.p99Ms))),
+    addedP99MsPerRound: runs.map((r, i) => round3(r.service.p99Ms - direct[i]!.service.p99Ms)),
+    addedP50Ms: round3(median(runs.map((r, i) => r.service.p50Ms - direct[i]!.service.p50Ms))),
+    sent: runs.reduce((a, r) => a + r.sent, 0),
+    errors: runs.reduce((a, r) => a + r.errors, 0),
+  };
+}
+
+/** Runs the gRPC rows and returns their figures and goal. */
+export async function measureGrpc(o: GrpcBenchOptions): Promise<Record<string, unknown>> {
+  const started: Peer[] = [];
+  try {
+    const server = await startEchoServer();
+    started.push(server);
+    const mesh = await meshscopeSidecars(server.port);
+    started.push(...mesh.peers);
+    const nginxIn = await nginxGrpcHop(server.port);
+    const nginxOut = await nginxGrpcHop(nginxIn.port);
+    started.push(nginxIn, nginxOut);
+    const chains = [
+      { name: 'nginx_two_grpc_hops', port: nginxOut.port },
+      { name: 'meshscope_two_sidecars', port: mesh.port },
+    ];
+    const steal = stealMeter();
+    const direct: OpenLoopResult[] = [];
+    const via = new Map<string, OpenLoopResult[]>(chains.map((c) => [c.name, []]));
+    for (let round = 0; round < o.rounds; round++) {
+      direct.push(await openLoop(server.port, o.rate, o.seconds, o.warmSeconds, CLIENT));
+      for (const c of chains) via.get(c.name)!.push(await openLoop(c.port, o.rate, o.seconds, o.warmSeconds, CLIENT));
+    }
+    const rows: Record<string, unknown> = { upstream_direct: row(direct, direct) };
+    for (const [name, rs] of via) rows[name] = row(rs, direct);
+    const added = (rows['meshscope_two_sidecars'] as { addedP99Ms: number }).addedP99Ms;
+    // A client (or echo server) starved of CPU queues calls for seconds and makes every row's
+    // p99 its own backlog: then the difference says nothing and the goal is not judged.
+    const directP50 = median(direct.map((r) => r.service.p50Ms));
+    const measurementValid = directP50 < 20 && [direct, ...via.values()].every((rs) => rs.every((r) => r.errors === 0));
+    return {
+      call: 'unary /bench.Echo/Echo, 64-byte messages, one @grpc/grpc-js channel',
+      ratePerSecond: o.rate,
+      secondsPerRow: o.seconds,
+      warmUpSecondsUnrecorded: o.warmSeconds,
+      rounds: o.rounds,
+      rows,
+      goalAddedP99MsAtMost: 1.5,
+      cpuStealPercent: steal(),
+      measurementValid,
+      goals: { grpcTwoSidecarsAddAtMost1_5MsP99: measurementValid && added <= 1.5 },
+    };
+  } finally {
+    await Promise.all(started.map((p) => p.stop()));
+  }
+}
