@@ -7,6 +7,7 @@
 // from StreamInfo, straight into the export batch as OTLP protobuf (no attribute object).
 import type { SpanKind } from '@opentelemetry/api';
 import type { HttpProtocol, Span, StreamInfo, UpstreamAttemptInfo } from '../core/stream-info.js';
+import type { SslConnectionInfo } from '../core/network/ssl-connection-info.js';
 import { formatResponseFlags } from '../core/stream-info.js';
 import { grpcServiceMethod, isGrpcRequest, streamGrpcStatus } from '../core/grpc/common.js';
 import { newSpanId, newTraceId } from './ids.js';
@@ -16,6 +17,7 @@ import { extractTraceContext, injectTraceContext, TraceFormat, type TraceHeaders
 import {
   attributeKey,
   beginSpan,
+  boolAttribute,
   constantStringAttribute,
   endSpan,
   numberAttribute,
@@ -84,6 +86,12 @@ const K_RPC_SYSTEM = attributeKey('rpc.system');
 const K_RPC_SERVICE = attributeKey('rpc.service');
 const K_RPC_METHOD = attributeKey('rpc.method');
 const K_RPC_GRPC_STATUS = attributeKey('rpc.grpc.status_code');
+// OpenTelemetry's tls.* conventions, and the peers' mesh identities in Istio's attribute names.
+const K_TLS_ESTABLISHED = attributeKey('tls.established');
+const K_TLS_VERSION = attributeKey('tls.protocol.version');
+const K_TLS_CIPHER = attributeKey('tls.cipher');
+const K_SOURCE_PRINCIPAL = attributeKey('source.principal');
+const K_DESTINATION_PRINCIPAL = attributeKey('destination.principal');
 
 /**
  * OpenTelemetry's RPC conventions: a CLIENT span errs on any status but OK, a SERVER span only on
@@ -273,6 +281,10 @@ class StreamSpan implements Span {
     const host = attempt !== null ? attempt.upstreamHost : info.upstreamHost;
     if (host !== null) stringAttribute(w, K_UPSTREAM_ADDRESS, host);
     stringAttribute(w, K_RESPONSE_FLAGS, formatResponseFlags(flags));
+    // The hop's TLS: the connection the request came in on (SERVER), or went out on (CLIENT).
+    const client = this.#kind === CLIENT_KIND;
+    const ssl = client ? info.upstreamSsl : info.downstreamSsl;
+    if (ssl !== null) tlsAttributes(w, ssl, client);
     w.append(shared.nodeAndComponent);
     if (info.requestId !== null) stringAttribute(w, K_REQUEST_ID, info.requestId);
     if (this.#tags !== null) for (const [k, v] of this.#tags) stringAttribute(w, attributeKey(k), v);
@@ -280,6 +292,23 @@ class StreamSpan implements Span {
     endSpan(w, lengthAt, code >= 500 || code === 0 || flags !== 0 || grpcError, isRoot && this.parentSpanId !== '');
     pipeline.endRecord();
   }
+}
+
+/**
+ * tls.established, tls.protocol.version (`1.3`), tls.cipher, and the SPIFFE identities:
+ * source.principal is the client's certificate's URI SAN, destination.principal the server's.
+ */
+function tlsAttributes(w: Parameters<typeof stringAttribute>[0], ssl: SslConnectionInfo, client: boolean): void {
+  boolAttribute(w, K_TLS_ESTABLISHED, true);
+  const version = ssl.tlsVersion.startsWith('TLSv') ? ssl.tlsVersion.slice(4) : ssl.tlsVersion;
+  if (version !== '') stringAttribute(w, K_TLS_VERSION, version);
+  if (ssl.ciphersuiteString !== '') stringAttribute(w, K_TLS_CIPHER, ssl.ciphersuiteString);
+  const peer = ssl.peerCertificatePresented ? ssl.uriSanPeerCertificate[0] : undefined;
+  const local = ssl.uriSanLocalCertificate[0];
+  const source = client ? local : peer;
+  const destination = client ? peer : local;
+  if (source !== undefined) stringAttribute(w, K_SOURCE_PRINCIPAL, source);
+  if (destination !== undefined) stringAttribute(w, K_DESTINATION_PRINCIPAL, destination);
 }
 
 /**

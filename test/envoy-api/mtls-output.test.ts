@@ -45,10 +45,7 @@ describe('mutual TLS as the control plane renders it', () => {
   let certs: WorkloadCertificates;
 
   beforeAll(async () => {
-    // tls.proto defines the TLS contexts; the proxy's xDS codec loads it once TLS transport sockets land.
-    checker = new EnvoyApiChecker(
-      loadProtoRoot([...ENVOY_API_FILES, 'envoy/extensions/transport_sockets/tls/v3/tls.proto']),
-    );
+    checker = new EnvoyApiChecker(loadProtoRoot(ENVOY_API_FILES));
     mesh = parseMesh(strictBookshop());
     certs = new WorkloadCertificates(await MeshCA.generate({ trustDomain: mesh.trust_domain }), { onRotate: () => {} });
     await certs.ensure(nodeIdentities(mesh));

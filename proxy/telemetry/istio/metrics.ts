@@ -9,6 +9,7 @@ import { formatResponseFlags, type StreamInfo } from '../../core/stream-info.js'
 import { streamGrpcStatus } from '../../core/grpc/common.js';
 import type { Counter, Histogram, Scope } from '../../stats/types.js';
 import type { WorkloadIdentity } from './peer-metadata.js';
+import { type ConnectionSecurity, connectionSecurity } from './connection-security.js';
 
 export type Reporter = 'source' | 'destination';
 
@@ -45,7 +46,8 @@ export class IstioMetrics {
   readonly #reporter: Reporter;
   readonly #local: WorkloadIdentity;
   readonly #buckets: IstioMetricBuckets;
-  readonly #handles = new Map<WorkloadIdentity | null, Map<string, Map<number, Handles>>>();
+  /** By the connection's security ('' for plaintext), the peer, the cluster and the outcome. */
+  readonly #handles = new Map<string, Map<WorkloadIdentity | null, Map<string, Map<number, Handles>>>>();
   #labelSets = 0;
   readonly #overflow: Counter;
 
@@ -63,8 +65,11 @@ export class IstioMetrics {
     const responseCode = code >= 100 && code <= 599 ? code : 0;
     const flags = info.responseFlags;
     const cluster = info.upstreamCluster ?? '';
-    let byCluster = this.#handles.get(peer);
-    if (byCluster === undefined) this.#handles.set(peer, (byCluster = new Map()));
+    const security = connectionSecurity(this.#reporter, info);
+    let byPeer = this.#handles.get(security.key);
+    if (byPeer === undefined) this.#handles.set(security.key, (byPeer = new Map()));
+    let byCluster = byPeer.get(peer);
+    if (byCluster === undefined) byPeer.set(peer, (byCluster = new Map()));
     let byOutcome = byCluster.get(cluster);
     if (byOutcome === undefined) byCluster.set(cluster, (byOutcome = new Map()));
     // Istio's grpc_response_status: the gRPC status of a gRPC request ('' for HTTP), as its
@@ -80,7 +85,7 @@ export class IstioMetrics {
         return;
       }
       this.#labelSets++;
-      h = this.#create(peer, cluster, String(responseCode), formatResponseFlags(flags), grpc, grpcStatus);
+      h = this.#create(peer, security, cluster, String(responseCode), formatResponseFlags(flags), grpc, grpcStatus);
       byOutcome.set(outcome, h);
     }
     h.requests.inc();
@@ -92,19 +97,20 @@ export class IstioMetrics {
 
   #create(
     peer: WorkloadIdentity | null,
+    security: ConnectionSecurity,
     cluster: string,
     responseCode: string,
     flags: string,
     grpc: boolean,
     grpcStatus: number,
   ): Handles {
-    const tags = workloadLabels(this.#reporter, this.#local, peer, cluster);
+    const tags = workloadLabels(this.#reporter, this.#local, peer, cluster, security);
     tags.push(
       ['request_protocol', grpc ? 'grpc' : 'http'],
       ['response_code', responseCode],
       ['grpc_response_status', grpcStatus === -1 ? '' : String(grpcStatus)],
       ['response_flags', flags],
-      ['connection_security_policy', securityPolicy(this.#reporter)],
+      ['connection_security_policy', security.policy],
     );
     const s = this.#scope;
     return {
@@ -119,13 +125,15 @@ export class IstioMetrics {
 /**
  * Istio's source_* and destination_* labels (through destination_cluster, in Istio's order),
  * shared by the request and the TCP metrics: the reporter's own side from node settings, the
- * peer's from metadata exchange, the destination service from the peer or the cluster name.
+ * peer's from metadata exchange, the destination service from the peer or the cluster name;
+ * the principals from the connection's certificates when it is TLS.
  */
 export function workloadLabels(
   reporter: Reporter,
   local: WorkloadIdentity,
   peer: WorkloadIdentity | null,
   cluster: string,
+  security?: ConnectionSecurity,
 ): Array<[string, string]> {
   const u = 'unknown';
   const source = reporter === 'source' ? local : peer;
@@ -143,13 +151,13 @@ export function workloadLabels(
     ['reporter', reporter],
     ['source_workload', source?.workload ?? u],
     ['source_workload_namespace', source?.namespace ?? u],
-    ['source_principal', source?.principal ?? u],
+    ['source_principal', security?.sourcePrincipal ?? source?.principal ?? u],
     ['source_app', source?.app ?? u],
     ['source_version', source?.version ?? u],
     ['source_cluster', source?.cluster ?? u],
     ['destination_workload', dest?.workload ?? u],
     ['destination_workload_namespace', dest?.namespace ?? u],
-    ['destination_principal', dest?.principal ?? u],
+    ['destination_principal', security?.destinationPrincipal ?? dest?.principal ?? u],
     ['destination_app', dest?.app ?? u],
     ['destination_version', dest?.version ?? u],
     ['destination_service', service],
@@ -157,9 +165,4 @@ export function workloadLabels(
     ['destination_service_namespace', serviceNamespace],
     ['destination_cluster', dest?.cluster ?? u],
   ];
-}
-
-/** No mTLS between sidecars: Istio reports `none` on the server side, `unknown` on the client. */
-export function securityPolicy(reporter: Reporter): string {
-  return reporter === 'destination' ? 'none' : 'unknown';
 }

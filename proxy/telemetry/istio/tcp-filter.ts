@@ -12,6 +12,7 @@ import { configSchema, TYPE_URL } from './filter.js';
 import type { Reporter } from './metrics.js';
 import { localIdentity } from './peer-metadata.js';
 import { IstioTcpMetrics } from './tcp-metrics.js';
+import { connectionSecurity } from './connection-security.js';
 
 /** Istio's default `tcp_reporting_duration`. */
 const DEFAULT_TCP_REPORTING_MS = 15_000;
@@ -38,7 +39,11 @@ class TcpConnectionReporter {
   }
 
   #report(final: boolean): void {
-    const h = this.#metrics.handles(this.#info.upstreamCluster ?? '', this.#info.responseFlags);
+    const h = this.#metrics.handles(
+      this.#info.upstreamCluster ?? '',
+      this.#info.responseFlags,
+      connectionSecurity(this.#metrics.reporter, this.#info),
+    );
     const sent = this.#socket.bytesWritten;
     const received = this.#socket.bytesRead;
     if (h === null) return;

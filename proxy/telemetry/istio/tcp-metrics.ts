@@ -5,7 +5,8 @@
 // names) or the closed set of flags.
 import { formatResponseFlags } from '../../core/stream-info.js';
 import type { Counter, Scope } from '../../stats/types.js';
-import { securityPolicy, workloadLabels, type Reporter } from './metrics.js';
+import type { ConnectionSecurity } from './connection-security.js';
+import { workloadLabels, type Reporter } from './metrics.js';
 import type { WorkloadIdentity } from './peer-metadata.js';
 
 export interface TcpHandles {
@@ -19,7 +20,7 @@ const MAX_LABEL_SETS = 10_000;
 
 export class IstioTcpMetrics {
   readonly #scope: Scope;
-  readonly #reporter: Reporter;
+  readonly reporter: Reporter;
   readonly #local: WorkloadIdentity;
   readonly #handles = new Map<string, Map<number, TcpHandles>>();
   readonly #overflow: Counter;
@@ -27,18 +28,20 @@ export class IstioTcpMetrics {
 
   constructor(scope: Scope, reporter: Reporter, local: WorkloadIdentity) {
     this.#scope = scope;
-    this.#reporter = reporter;
+    this.reporter = reporter;
     this.#local = local;
     this.#overflow = scope.counter('istio_stats.label_sets_overflow');
   }
 
   /**
-   * The counters for a connection to `cluster` ('' before one was chosen) with `flags`; null
-   * once the label-set bound is reached (counted in istio_stats.label_sets_overflow).
+   * The counters for a connection to `cluster` ('' before one was chosen) with `flags` and its
+   * TLS `security`; null once the label-set bound is reached (counted in
+   * istio_stats.label_sets_overflow).
    */
-  handles(cluster: string, flags: number): TcpHandles | null {
-    let byFlags = this.#handles.get(cluster);
-    if (byFlags === undefined) this.#handles.set(cluster, (byFlags = new Map()));
+  handles(cluster: string, flags: number, security: ConnectionSecurity): TcpHandles | null {
+    const key = security.key === '' ? cluster : `${cluster}\0${security.key}`;
+    let byFlags = this.#handles.get(key);
+    if (byFlags === undefined) this.#handles.set(key, (byFlags = new Map()));
     let h = byFlags.get(flags);
     if (h === undefined) {
       if (this.#labelSets >= MAX_LABEL_SETS) {
@@ -47,11 +50,11 @@ export class IstioTcpMetrics {
       }
       this.#labelSets++;
       // No metadata exchange on plain TCP (Istio's needs mTLS ALPN): the peer is unknown.
-      const tags = workloadLabels(this.#reporter, this.#local, null, cluster);
+      const tags = workloadLabels(this.reporter, this.#local, null, cluster, security);
       tags.push(
         ['request_protocol', 'tcp'],
         ['response_flags', formatResponseFlags(flags)],
-        ['connection_security_policy', securityPolicy(this.#reporter)],
+        ['connection_security_policy', security.policy],
       );
       const s = this.#scope;
       h = {

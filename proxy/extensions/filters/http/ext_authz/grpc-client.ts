@@ -54,6 +54,7 @@ export function checkRequestJson(
   input: CheckInput,
   allowed: NamePredicate | null,
   disallowed: NamePredicate | null,
+  includePeerCertificate: boolean,
 ): JsonMap {
   const h = input.headers;
   const info = input.info;
@@ -71,10 +72,22 @@ export function checkRequestJson(
     protocol: info.protocol,
   };
   if (input.body !== null) http.body = input.body.toString('utf8');
+  const source: JsonMap = { address: socketAddress(info.downstreamRemoteAddress, info.downstreamRemotePort) };
+  const destination: JsonMap = { address: socketAddress(info.downstreamLocalAddress, info.downstreamLocalPort) };
+  // Over TLS, the peers' identities as Envoy names them: URI SAN, else DNS SAN, else subject.
+  const ssl = info.downstreamSsl;
+  if (ssl !== null) {
+    if (ssl.peerCertificatePresented) {
+      source.principal = ssl.uriSanPeerCertificate[0] ?? ssl.dnsSansPeerCertificate[0] ?? ssl.subjectPeerCertificate;
+      if (includePeerCertificate) source.certificate = ssl.urlEncodedPemEncodedPeerCertificate;
+    }
+    destination.principal =
+      ssl.uriSanLocalCertificate[0] ?? ssl.dnsSansLocalCertificate[0] ?? ssl.subjectLocalCertificate;
+  }
   return {
     attributes: {
-      source: { address: socketAddress(info.downstreamRemoteAddress, info.downstreamRemotePort) },
-      destination: { address: socketAddress(info.downstreamLocalAddress, info.downstreamLocalPort) },
+      source,
+      destination,
       request: { time: new Date(info.startTime).toISOString(), http },
       context_extensions: { ...input.contextExtensions },
     },
@@ -131,9 +144,11 @@ export class GrpcAuthzClient implements AuthzClient {
   readonly #clusters: ClusterManager;
   readonly #allowed: NamePredicate | null;
   readonly #disallowed: NamePredicate | null;
+  readonly #includePeerCertificate: boolean;
 
   constructor(config: ExtAuthzConfig, clusters: ClusterManager) {
     const service = config.grpc_service!;
+    this.#includePeerCertificate = config.include_peer_certificate;
     this.#cluster = service.envoy_grpc.cluster_name;
     this.#authority = service.envoy_grpc.authority ?? service.envoy_grpc.cluster_name;
     this.#timeoutMs = durationMs(service.timeout, DEFAULT_TIMEOUT_MS);
@@ -170,7 +185,12 @@ export class GrpcAuthzClient implements AuthzClient {
     }
     let body: Buffer;
     try {
-      body = grpcFrame(c.encodeMessage(CHECK_REQUEST, checkRequestJson(input, this.#allowed, this.#disallowed)));
+      body = grpcFrame(
+        c.encodeMessage(
+          CHECK_REQUEST,
+          checkRequestJson(input, this.#allowed, this.#disallowed, this.#includePeerCertificate),
+        ),
+      );
     } catch (err) {
       done({ kind: 'error', reason: `CheckRequest: ${(err as Error).message}` });
       return () => {};

@@ -32,10 +32,14 @@ export const networkRbacSchema = z.strictObject({
 
 const NO_HEADERS = new HeaderMap();
 
-/** The peer's identity as RBAC's `authenticated` principal reads it; undefined in plaintext. */
+/**
+ * The peer's identity as Envoy's `authenticated` principal reads it: the certificate's URI SAN,
+ * else its DNS SAN, else its subject; undefined in plaintext or without a client certificate.
+ */
 function peerPrincipalOf(transport: TransportSocket): string | undefined {
-  const peer = (transport as { readonly peerPrincipal?: string }).peerPrincipal;
-  return peer === undefined || peer === '' ? undefined : peer;
+  const ssl = transport.ssl;
+  if (ssl === null || !ssl.peerCertificatePresented) return undefined;
+  return ssl.uriSanPeerCertificate[0] ?? ssl.dnsSansPeerCertificate[0] ?? ssl.subjectPeerCertificate;
 }
 
 function connectionRequest(transport: TransportSocket): RbacRequest {
