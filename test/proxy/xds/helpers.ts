@@ -1,6 +1,7 @@
 // Helpers for xDS tests: a small mesh with real app servers, and proxies started in-process
 // from the dynamic bootstrap `meshscope control-plane bootstrap` prints.
 import http from 'node:http';
+import * as grpc from '@grpc/grpc-js';
 import { parseMesh, renderDynamicBootstrap } from '../../../control-plane/index.js';
 import { startProxy, type ProxyServer } from '../../../proxy/index.js';
 import { freePorts } from '../../control-plane/helpers.js';
@@ -226,5 +227,30 @@ export function startXdsProxy(
       dynamic_resources: dynamicResources,
       static_resources: { clusters: [xdsCluster] },
     },
+  });
+}
+
+/**
+ * Binds `server`, a gRPC ADS management server a test wrote, on 127.0.0.1:0 and starts a proxy
+ * that takes its listeners and clusters from it (state of the world, `ads: {}` for CDS and LDS).
+ */
+export async function startAdsProxy(
+  node: { id: string; cluster: string },
+  adminPort: number,
+  server: grpc.Server,
+): Promise<ProxyServer> {
+  const xdsPort = await new Promise<number>((resolve, reject) =>
+    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) =>
+      err ? reject(err) : resolve(p),
+    ),
+  );
+  return startXdsProxy(node, adminPort, xdsPort, {
+    ads_config: {
+      api_type: 'GRPC',
+      transport_api_version: 'V3',
+      grpc_services: [{ envoy_grpc: { cluster_name: 'xds_cluster' } }],
+    },
+    cds_config: { ads: {}, resource_api_version: 'V3' },
+    lds_config: { ads: {}, resource_api_version: 'V3' },
   });
 }
