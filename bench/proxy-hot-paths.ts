@@ -98,6 +98,7 @@ const hcmSettings: HcmSettings = {
     maxHeadersCount: 50,
     maxConsecutiveInboundFramesWithEmptyPayload: 1,
     maxInboundPriorityFramesPerStream: 100,
+    streamIdleTimeoutMs: 0,
   },
 };
 const responseBody = Buffer.from('{"id":42,"name":"item"}');

@@ -69,6 +69,8 @@ export const certificateValidationContextSchema = z
   .object({
     trusted_ca: dataSourceSchema.optional(),
     match_typed_subject_alt_names: z.array(subjectAltNameMatcherSchema).optional(),
+    /** Deprecated in Envoy (still in its examples): matches a SAN of any type. */
+    match_subject_alt_names: z.array(stringMatcherSchema).optional(),
   })
   .strict();
 export type CertificateValidationContextConfig = z.output<typeof certificateValidationContextSchema>;

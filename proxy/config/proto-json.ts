@@ -107,6 +107,14 @@ const REPEATED = new Set([
   'upgrade_configs',
   'custom_tags',
   'expected_statuses',
+  'tls_certificates',
+  'tls_certificate_sds_secret_configs',
+  'match_typed_subject_alt_names',
+  'match_subject_alt_names',
+  'alpn_protocols',
+  'cipher_suites',
+  'ecdh_curves',
+  'transport_socket_matches',
 ]);
 
 /** Fields holding a google.protobuf.Struct (or a map of them): user keys, left as written. */
@@ -151,6 +159,8 @@ class Normalizer {
   value(v: unknown, field: string | undefined, parentField: string | undefined): unknown {
     if (field !== undefined && OPAQUE.has(field)) return v;
     if (field === 'metadata' && parentField === 'node') return v; // Node.metadata is a Struct
+    // A transport socket match is a Struct compared with endpoint metadata: its keys are data.
+    if (field === 'match' && parentField === 'transport_socket_matches') return v;
     if (typeof v === 'number' && field !== undefined && Number.isInteger(v)) {
       const name = enumValues(field, parentField)?.[v];
       if (name !== undefined) return name;

@@ -8,6 +8,7 @@
 import type { SpanKind } from '@opentelemetry/api';
 import type { HttpProtocol, Span, StreamInfo, UpstreamAttemptInfo } from '../core/stream-info.js';
 import type { SslConnectionInfo } from '../core/network/ssl-connection-info.js';
+import type { ProtoWriter } from '../telemetry/proto-writer.js';
 import { formatResponseFlags } from '../core/stream-info.js';
 import { grpcServiceMethod, isGrpcRequest, streamGrpcStatus } from '../core/grpc/common.js';
 import { newSpanId, newTraceId } from './ids.js';
@@ -86,12 +87,38 @@ const K_RPC_SYSTEM = attributeKey('rpc.system');
 const K_RPC_SERVICE = attributeKey('rpc.service');
 const K_RPC_METHOD = attributeKey('rpc.method');
 const K_RPC_GRPC_STATUS = attributeKey('rpc.grpc.status_code');
-// OpenTelemetry's tls.* conventions, and the peers' mesh identities in Istio's attribute names.
+// OpenTelemetry's tls.* conventions, and the peers' mesh identities in Istio's attribute names:
+// OpenTelemetry has no attribute for a SPIFFE ID, and Istio calls a peer's URI SAN its principal.
 const K_TLS_ESTABLISHED = attributeKey('tls.established');
 const K_TLS_VERSION = attributeKey('tls.protocol.version');
 const K_TLS_CIPHER = attributeKey('tls.cipher');
+const K_TLS_CLIENT_SUBJECT = attributeKey('tls.client.subject');
+const K_TLS_SERVER_SUBJECT = attributeKey('tls.server.subject');
 const K_SOURCE_PRINCIPAL = attributeKey('source.principal');
 const K_DESTINATION_PRINCIPAL = attributeKey('destination.principal');
+const TLS_NAME_ATTRIBUTE = constantStringAttribute(attributeKey('tls.protocol.name'), 'tls');
+
+/**
+ * The hop's TLS from a connection's SslConnectionInfo: tls.established, tls.protocol.name and
+ * version (`1.3`), tls.cipher, the peer certificate's subject (tls.client.subject on a SERVER
+ * span, tls.server.subject on a CLIENT one), and the SPIFFE identities: source.principal is the
+ * client's certificate's URI SAN, destination.principal the server's.
+ */
+function tlsAttributes(w: ProtoWriter, ssl: SslConnectionInfo, client: boolean): void {
+  boolAttribute(w, K_TLS_ESTABLISHED, true);
+  w.append(TLS_NAME_ATTRIBUTE);
+  const version = ssl.tlsVersion.startsWith('TLSv') ? ssl.tlsVersion.slice(4) : ssl.tlsVersion;
+  if (version !== '') stringAttribute(w, K_TLS_VERSION, version);
+  if (ssl.ciphersuiteString !== '') stringAttribute(w, K_TLS_CIPHER, ssl.ciphersuiteString);
+  if (ssl.peerCertificatePresented)
+    stringAttribute(w, client ? K_TLS_SERVER_SUBJECT : K_TLS_CLIENT_SUBJECT, ssl.subjectPeerCertificate);
+  const peer = ssl.peerCertificatePresented ? ssl.uriSanPeerCertificate[0] : undefined;
+  const local = ssl.uriSanLocalCertificate[0];
+  const source = client ? local : peer;
+  const destination = client ? peer : local;
+  if (source !== undefined) stringAttribute(w, K_SOURCE_PRINCIPAL, source);
+  if (destination !== undefined) stringAttribute(w, K_DESTINATION_PRINCIPAL, destination);
+}
 
 /**
  * OpenTelemetry's RPC conventions: a CLIENT span errs on any status but OK, a SERVER span only on
@@ -292,23 +319,6 @@ class StreamSpan implements Span {
     endSpan(w, lengthAt, code >= 500 || code === 0 || flags !== 0 || grpcError, isRoot && this.parentSpanId !== '');
     pipeline.endRecord();
   }
-}
-
-/**
- * tls.established, tls.protocol.version (`1.3`), tls.cipher, and the SPIFFE identities:
- * source.principal is the client's certificate's URI SAN, destination.principal the server's.
- */
-function tlsAttributes(w: Parameters<typeof stringAttribute>[0], ssl: SslConnectionInfo, client: boolean): void {
-  boolAttribute(w, K_TLS_ESTABLISHED, true);
-  const version = ssl.tlsVersion.startsWith('TLSv') ? ssl.tlsVersion.slice(4) : ssl.tlsVersion;
-  if (version !== '') stringAttribute(w, K_TLS_VERSION, version);
-  if (ssl.ciphersuiteString !== '') stringAttribute(w, K_TLS_CIPHER, ssl.ciphersuiteString);
-  const peer = ssl.peerCertificatePresented ? ssl.uriSanPeerCertificate[0] : undefined;
-  const local = ssl.uriSanLocalCertificate[0];
-  const source = client ? local : peer;
-  const destination = client ? peer : local;
-  if (source !== undefined) stringAttribute(w, K_SOURCE_PRINCIPAL, source);
-  if (destination !== undefined) stringAttribute(w, K_DESTINATION_PRINCIPAL, destination);
 }
 
 /**

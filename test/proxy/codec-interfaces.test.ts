@@ -301,6 +301,7 @@ const HCM_SETTINGS: HcmSettings = {
     maxHeadersCount: 50,
     maxConsecutiveInboundFramesWithEmptyPayload: 1,
     maxInboundPriorityFramesPerStream: 100,
+    streamIdleTimeoutMs: 0,
   },
 };
 

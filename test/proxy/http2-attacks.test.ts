@@ -3,6 +3,7 @@
 // flood, a reset stream on a connection that serves on for an oversized header list). RSS over a
 // 10 s attack is measured by bench/http2-attacks.ts, not here.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import net, { type AddressInfo } from 'node:net';
 import {
   bootstrap,
   rawExchange,
@@ -33,8 +34,14 @@ import {
 let echo: Upstream;
 let streamer: Upstream;
 let proxy: RunningProxy;
+let deadPort = 0;
 
 beforeAll(async () => {
+  // A port nothing listens on: requests routed there get the proxy's local 503 reply.
+  const closed = net.createServer();
+  await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
+  deadPort = (closed.address() as AddressInfo).port;
+  await new Promise<void>((r) => closed.close(() => r()));
   echo = await startUpstream('echo');
   streamer = await startUpstream('streamer', (_req, res) => {
     const block = Buffer.alloc(64 * 1024, 97);
@@ -53,6 +60,7 @@ beforeAll(async () => {
           domains: ['*'],
           routes: [
             { match: { prefix: '/stream' }, route: { cluster: 'streamer' } },
+            { match: { prefix: '/dead' }, route: { cluster: 'dead' } },
             { match: { prefix: '/' }, route: { cluster: 'echo' } },
           ],
         },
@@ -60,6 +68,7 @@ beforeAll(async () => {
       clusters: [
         staticCluster({ name: 'echo', ports: [echo.port] }),
         staticCluster({ name: 'streamer', ports: [streamer.port] }),
+        staticCluster({ name: 'dead', ports: [deadPort] }),
       ],
       // HTTP2 only, so a client without the preface is a protocol error; a short stream idle
       // timeout so a zero-window stall ends within the test.
@@ -235,6 +244,17 @@ describe('HTTP/2 attacks are cut off and counted', () => {
     c.destroy();
   });
 
+  it('zero-window stall of a local reply: the 503 body cannot leave, the stream is reset by stream_idle_timeout instead of held open', async () => {
+    const c = await RawH2.connect(proxy.port, { settings: [[Setting.INITIAL_WINDOW_SIZE, 0]] });
+    const d = await delta(['http2.tx_reset'], async () => {
+      for (let i = 0; i < 20; i++) c.send(headers(1 + 2 * i, hpack(GET('/dead')), { endStream: true }));
+      for (let i = 0; i < 20; i++) expect(await c.rstCode(1 + 2 * i)).toBe(ErrorCode.INTERNAL_ERROR);
+    });
+    expect(d['http2.tx_reset']).toBe(20);
+    expect(c.frames.filter(isResponseHeaders(1)).length).toBe(1);
+    c.destroy();
+  });
+
   it('no client preface on an HTTP2 listener: downstream_cx_protocol_error, GOAWAY and close', async () => {
     let raw = '';
     const d = await delta(['http.ingress_http.downstream_cx_protocol_error'], async () => {
@@ -247,5 +267,46 @@ describe('HTTP/2 attacks are cut off and counted', () => {
     const at = bytes.indexOf(Buffer.from([0x00, 0x00, 0x08, 0x07, 0x00, 0x00, 0x00, 0x00, 0x00]));
     expect(at).toBeGreaterThan(0);
     expect(bytes.readUInt32BE(at + 13)).not.toBe(ErrorCode.NO_ERROR);
+  });
+});
+
+describe('http2_protocol_options for the flood limits', () => {
+  it('max_consecutive_inbound_frames_with_empty_payload raised to 5: four empty DATA frames pass, the request is answered', async () => {
+    const tolerant = await startTestProxy(
+      bootstrap({
+        virtualHosts: [
+          { name: 'all', domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster: 'echo' } }] },
+        ],
+        clusters: [staticCluster({ name: 'echo', ports: [echo.port] })],
+        hcm: { http2_protocol_options: { max_consecutive_inbound_frames_with_empty_payload: 5 } },
+      }),
+    );
+    try {
+      const c = await RawH2.connect(tolerant.port);
+      c.send(headers(1, hpack(POST('/'))));
+      for (let i = 0; i < 4; i++) c.send(data(1, ''));
+      c.send(data(1, 'x', true));
+      expect(await c.waitFor(isResponseHeaders(1))).not.toBeNull();
+      expect(c.frames.some((f) => f.type === FrameType.GOAWAY)).toBe(false);
+      c.destroy();
+    } finally {
+      await tolerant.close();
+    }
+  });
+
+  it('a limit meshscope cannot keep (max_outbound_frames) is refused with its path, not ignored', async () => {
+    await expect(
+      startTestProxy(
+        bootstrap({
+          virtualHosts: [
+            { name: 'all', domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster: 'echo' } }] },
+          ],
+          clusters: [staticCluster({ name: 'echo', ports: [echo.port] })],
+          hcm: { http2_protocol_options: { max_outbound_frames: 10000 } },
+        }),
+      ),
+    ).rejects.toThrow(
+      /http2_protocol_options[\s\S]*max_outbound_frames|max_outbound_frames[\s\S]*http2_protocol_options/,
+    );
   });
 });

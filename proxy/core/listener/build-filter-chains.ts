@@ -32,7 +32,10 @@ export function buildFilterChains(
   const where = `listener '${listenerName(config)}'`;
   // Envoy's listener.<address>.ssl.* (the configured port: an ephemeral one is known only once bound).
   const a = config.address.socket_address;
-  const scope = networkContext.stats.scope(`listener.${config.stat_prefix ?? `${a.address}_${a.port_value}`}`);
+  const statsScope = {
+    current: networkContext.stats.scope(`listener.${config.stat_prefix ?? `${a.address}_${a.port_value}`}`),
+  };
+  const scope = (): Scope => statsScope.current;
   const entries = config.filter_chains.map((c, i) => ({
     chain: buildChain(c, c.name ?? `filter_chains[${i}]`, `${where}.filter_chains[${i}]`, networkContext, scope),
     match: c.filter_chain_match,
@@ -55,6 +58,7 @@ export function buildFilterChains(
   const chains = entries.map((e) => e.chain);
   if (fallback !== null) chains.push(fallback);
   return {
+    statsScope,
     chains,
     matcher: new FilterChainMatcher(entries, fallback),
     listenerFilters: {
@@ -71,7 +75,7 @@ function buildChain(
   name: string,
   field: string,
   context: NetworkFilterContext,
-  scope: Scope,
+  scope: () => Scope,
 ): FilterChain {
   const readFilters: NetworkReadFilter[] = [];
   let terminal: NetworkFilter | null = null;

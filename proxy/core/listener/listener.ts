@@ -13,6 +13,8 @@ import { ActiveTcpSocket, type ListenerFilterSettings } from './active-tcp-socke
 
 /** A listener's filter chains and listener filters, built for one worker. */
 export interface ListenerFilterChains {
+  /** The listener's stats scope, renamed after the bound address once it listens (TLS counters read it then). */
+  readonly statsScope: { current: Scope };
   readonly chains: readonly FilterChain[];
   readonly matcher: FilterChainMatcher<FilterChain>;
   readonly listenerFilters: ListenerFilterSettings;
@@ -96,6 +98,7 @@ export class ActiveListener {
     // Envoy names listener stats after the bound address: listener.127.0.0.1_10000.*
     const a = this.config.address.socket_address;
     const scope = this.#statsScope.scope(`listener.${this.config.stat_prefix ?? `${a.address}_${this.#port}`}`);
+    this.#filterChains.statsScope.current = scope;
     this.#cxTotal = scope.counter('downstream_cx_total');
     this.#cxActive = scope.gauge('downstream_cx_active');
     this.#noFilterChainMatch = scope.counter('no_filter_chain_match');
@@ -120,6 +123,7 @@ export class ActiveListener {
     this.#onBound();
     previous.#listening = false;
     previous.#draining = true;
+    previous.#releaseTransportSockets();
     for (const c of previous.#connections) c.drain(LISTENER_UPDATE_IDLE_GRACE_MS);
     // Connections still in the old listener's filters finish there, under its chains.
   }
@@ -173,6 +177,11 @@ export class ActiveListener {
     if (this.#draining) conn.drain(LISTENER_UPDATE_IDLE_GRACE_MS);
   }
 
+  /** Open connections keep their TLS sockets; the chains' SDS subscriptions end with the listener. */
+  #releaseTransportSockets(): void {
+    for (const chain of this.#filterChains.chains) chain.transportSocketFactory.close?.();
+  }
+
   /** Stops accepting new connections. */
   stopListening(): Promise<void> {
     if (!this.#listening) return Promise.resolve();
@@ -183,6 +192,7 @@ export class ActiveListener {
   /** Stops accepting and asks every connection to finish its stream and close. */
   async drain(): Promise<void> {
     this.#draining = true;
+    this.#releaseTransportSockets();
     const closing = this.stopListening();
     for (const p of this.#pending) p.close();
     for (const c of this.#connections) c.drain();

@@ -20,10 +20,9 @@ import { TlsDownstreamFactory, TlsStats, TlsUpstreamFactory } from './tls/tls-so
 import type { DownstreamTransportSocketFactory, UpstreamTransportSocketFactory } from './transport-socket.js';
 
 /** Reports an SDS update whose material did not load: the last good stays; counted and logged. */
-function rejectionReporter(scope: Scope): (field: string, reason: string) => void {
-  const rejected = scope.counter('sds.update_rejected');
+function rejectionReporter(scope: () => Scope): (field: string, reason: string) => void {
   return (field, reason) => {
-    rejected.inc();
+    scope().counter('sds.update_rejected').inc();
     process.stderr.write(`[warning] TLS secret update rejected, keeping the last good one: ${field}: ${reason}\n`);
   };
 }
@@ -32,7 +31,7 @@ export function downstreamTransportSocketFactory(
   config: DownstreamTransportSocketConfig | undefined,
   field: string,
   context: ExtensionContext,
-  scope: Scope,
+  scope: () => Scope,
 ): DownstreamTransportSocketFactory {
   const tls = downstreamTlsContextOf(config);
   if (tls === null) return rawBufferDownstreamFactory;
@@ -41,16 +40,19 @@ export function downstreamTransportSocketFactory(
   return new TlsDownstreamFactory(ctx, new TlsStats(scope));
 }
 
+interface ByProtocol {
+  readonly h1: UpstreamTransportSocketFactory;
+  readonly h2: UpstreamTransportSocketFactory;
+  readonly tcp: UpstreamTransportSocketFactory;
+}
+
+const RAW: ByProtocol = { h1: rawBufferUpstreamFactory, h2: rawBufferUpstreamFactory, tcp: rawBufferUpstreamFactory };
+
 /** A cluster's transport sockets: per endpoint metadata, and per protocol (ALPN h2 or http/1.1). */
 export class UpstreamTransportSockets {
-  readonly #matches: ReadonlyArray<{
-    match: Record<string, unknown>;
-    h1: UpstreamTransportSocketFactory;
-    h2: UpstreamTransportSocketFactory;
-  }>;
-  readonly #h1: UpstreamTransportSocketFactory;
-  readonly #h2: UpstreamTransportSocketFactory;
-  /** True when any of them is TLS (admin /certs lists the cluster). */
+  readonly #matches: ReadonlyArray<{ match: Record<string, unknown> } & ByProtocol>;
+  readonly #main: ByProtocol;
+  /** The TLS contexts among them (admin /certs lists them). */
   readonly tlsContexts: readonly ClientTlsContext[];
 
   constructor(
@@ -62,18 +64,20 @@ export class UpstreamTransportSockets {
   ) {
     const contexts: ClientTlsContext[] = [];
     const stats = new TlsStats(scope);
-    const onRejected = rejectionReporter(scope);
+    const onRejected = rejectionReporter(() => scope);
     const secrets = secretManager ?? new SecretManager();
     const build = (cfg: UpstreamTransportSocketConfig | undefined, f: string) => {
       const tls = upstreamTlsContextOf(cfg);
-      if (tls === null) return { h1: rawBufferUpstreamFactory, h2: rawBufferUpstreamFactory };
+      if (tls === null) return RAW;
       const ctx = new ClientTlsContext(tls, `${f}.typed_config`, secrets, onRejected);
       contexts.push(ctx);
-      return { h1: new TlsUpstreamFactory(ctx, stats, ['http/1.1']), h2: new TlsUpstreamFactory(ctx, stats, ['h2']) };
+      return {
+        h1: new TlsUpstreamFactory(ctx, stats, ['http/1.1']),
+        h2: new TlsUpstreamFactory(ctx, stats, ['h2']),
+        tcp: new TlsUpstreamFactory(ctx, stats, []),
+      };
     };
-    const main = build(socket, `${field}.transport_socket`);
-    this.#h1 = main.h1;
-    this.#h2 = main.h2;
+    this.#main = build(socket, `${field}.transport_socket`);
     this.#matches = (matches ?? []).map((m, i) => ({
       match: m.match ?? {},
       ...build(m.transport_socket, `${field}.transport_socket_matches[${i}].transport_socket`),
@@ -81,12 +85,22 @@ export class UpstreamTransportSockets {
     this.tlsContexts = contexts;
   }
 
-  /** The factory for an endpoint with `metadata` (its `envoy.transport_socket_match` filter metadata). */
-  factoryFor(metadata: Readonly<Record<string, unknown>> | undefined, http2: boolean): UpstreamTransportSocketFactory {
+  /** Ends the TLS contexts' SDS subscriptions (the cluster was removed or replaced). */
+  close(): void {
+    for (const c of this.tlsContexts) c.close();
+  }
+
+  /**
+   * The factory for an endpoint with `metadata` (its `envoy.transport_socket_match` filter
+   * metadata) and what runs over it: ALPN offers `http/1.1` or `h2`, none for tcp_proxy.
+   */
+  factoryFor(
+    metadata: Readonly<Record<string, unknown>> | undefined,
+    protocol: 'h1' | 'h2' | 'tcp',
+  ): UpstreamTransportSocketFactory {
     for (const m of this.#matches) {
-      if (Object.entries(m.match).every(([k, v]) => metadata !== undefined && metadata[k] === v))
-        return http2 ? m.h2 : m.h1;
+      if (Object.entries(m.match).every(([k, v]) => metadata !== undefined && metadata[k] === v)) return m[protocol];
     }
-    return http2 ? this.#h2 : this.#h1;
+    return this.#main[protocol];
   }
 }

@@ -56,6 +56,8 @@ export interface TransportSocket extends ConnectionAddresses {
 export interface DownstreamTransportSocketFactory {
   readonly transportProtocol: TransportProtocol;
   createTransportSocket(accepted: Socket): TransportSocket;
+  /** The filter chain is gone (listener removed or replaced): release what the factory holds (SDS subscriptions). */
+  close?(): void;
 }
 
 /**

@@ -265,10 +265,10 @@ export class Cluster {
       const sockets = this.info.transportSockets;
       const match = d.transportSocketMatch;
       if (h2 === null || this.info.useDownstreamProtocol)
-        host.pool = new Http1ConnPool(host, this.info, sockets.factoryFor(match, false));
-      else host.pool = new Http2ConnPool(host, this.info, h2, sockets.factoryFor(match, true));
+        host.pool = new Http1ConnPool(host, this.info, sockets.factoryFor(match, 'h1'));
+      else host.pool = new Http2ConnPool(host, this.info, h2, sockets.factoryFor(match, 'h2'));
       if (h2 !== null && this.info.useDownstreamProtocol)
-        host.http2Pool = new Http2ConnPool(host, this.info, h2, sockets.factoryFor(match, true));
+        host.http2Pool = new Http2ConnPool(host, this.info, h2, sockets.factoryFor(match, 'h2'));
       next.push(host);
     }
     for (const removed of old.values()) removed.drainPools();
@@ -311,12 +311,15 @@ export class Cluster {
   drain(): void {
     this.#discovery.stop();
     this.resilience?.close();
+    // Open connections keep their TLS sockets; only the SDS subscriptions end.
+    this.info.transportSockets.close();
     for (const h of this.#hosts) h.drainPools();
   }
 
   destroy(): void {
     this.#discovery.stop();
     this.resilience?.close();
+    this.info.transportSockets.close();
     for (const h of this.#hosts) h.destroyPools();
   }
 }

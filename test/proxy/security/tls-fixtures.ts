@@ -23,6 +23,8 @@ export interface TlsFixtures {
   readonly garbageCa: string;
   /** Issues another certificate for the server (same CA, new key): rotation. */
   issueServer(tag: string): { cert: string; key: string };
+  /** A certificate from the mesh CA for one DNS name. */
+  issueFor(dns: string): { cert: string; key: string };
 }
 
 function ssl(dir: string, args: string[]): void {
@@ -99,6 +101,10 @@ export function makeTlsFixtures(): TlsFixtures {
     foreignClientCert: p('intruder.crt'),
     foreignClientKey: p('intruder.key'),
     garbageCa: p('garbage.crt'),
+    issueFor(dns: string) {
+      makeLeaf(dir, 'mesh', dns, `/CN=${dns}`, `DNS:${dns}`);
+      return { cert: p(`${dns}.crt`), key: p(`${dns}.key`) };
+    },
     issueServer(tag: string) {
       makeLeaf(
         dir,

@@ -5,6 +5,7 @@
 import { execFile } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import http2 from 'node:http2';
 import https from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,6 +14,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ProxyServer, startProxy, validateBootstrap } from '../../../proxy/index.js';
 import { startUpstream, type Upstream } from '../helpers.js';
 import { makeTlsFixtures, type TlsFixtures } from './tls-fixtures.js';
+import {
+  freePort,
+  otelTracing,
+  startSidecar,
+  staticCluster,
+  TelemetryReceiver,
+  waitFor,
+} from '../telemetry/helpers.js';
 
 const HCM = 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
 const DOWNSTREAM = 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext';
@@ -51,6 +60,7 @@ interface ListenerSpec {
   secrets?: unknown[];
   hcm?: Record<string, unknown>;
   httpFilters?: unknown[];
+  extraClusters?: unknown[];
 }
 
 function bootstrap(spec: ListenerSpec, logPath: string): Record<string, unknown> {
@@ -128,6 +138,7 @@ function bootstrap(spec: ListenerSpec, logPath: string): Record<string, unknown>
           },
           ...spec.cluster,
         },
+        ...(spec.extraClusters ?? []),
       ],
     },
   };
@@ -280,8 +291,9 @@ describe('envoy.transport_sockets.tls downstream', () => {
       .split('\n')
       .filter((l) => l.includes('ssl'))
       .join('\n');
-    expect(stats).toMatch(/listener\.127\.0\.0\.1_0\.ssl\.no_certificate: [1-9]/);
-    expect(stats).toMatch(/listener\.127\.0\.0\.1_0\.ssl\.fail_verify_error: [1-9]/);
+    // Named after the bound address, as Envoy's listener stats are.
+    expect(stats).toMatch(new RegExp(`listener\\.127\\.0\\.0\\.1_${p.port}\\.ssl\\.no_certificate: [1-9]`));
+    expect(stats).toMatch(new RegExp(`listener\\.127\\.0\\.0\\.1_${p.port}\\.ssl\\.fail_verify_error: [1-9]`));
     // Admin /certs as Envoy prints it: the context's CA and served certificate.
     const certs = JSON.parse((await run('curl', ['-sS', `http://127.0.0.1:${p.adminPort}/certs`])).stdout) as {
       certificates: Array<{ ca_cert: Array<Record<string, unknown>>; cert_chain: Array<Record<string, unknown>> }>;
@@ -355,6 +367,56 @@ describe('envoy.transport_sockets.tls downstream', () => {
     expect(JSON.parse(viaPlain.stdout).headers['x-forwarded-client-cert']).toBeUndefined();
   });
 
+  it("the SERVER span carries the TLS version, cipher and the client's subject and SPIFFE ID", async () => {
+    const receiver = new TelemetryReceiver();
+    await receiver.start();
+    try {
+      // The CLI (dist/) as a sidecar runs it: spans leave through its export thread.
+      const config = bootstrap(
+        {
+          downstream: mtls(),
+          hcm: { tracing: otelTracing('edge') },
+          extraClusters: [staticCluster('collector', receiver.port)],
+        },
+        '/dev/null',
+      ) as { admin: { address: { socket_address: { port_value: number } } } };
+      config.admin.address.socket_address.port_value = await freePort();
+      const sidecar = await startSidecar('tls-span', config);
+      const listeners = JSON.parse(await sidecar.admin('/listeners?format=json')) as {
+        listener_statuses: Array<{ local_address: { socket_address: { port_value: number } } }>;
+      };
+      const port = listeners.listener_statuses[0]!.local_address.socket_address.port_value;
+      const ok = await run('curl', [
+        '-sS',
+        '-o',
+        '/dev/null',
+        '-w',
+        '%{http_code}',
+        '--cacert',
+        fx.caCert,
+        '--cert',
+        fx.clientCert,
+        '--key',
+        fx.clientKey,
+        `https://localhost:${port}/traced`,
+      ]);
+      await sidecar.stop();
+      expect(ok.stdout).toBe('200');
+      // OTLP's SPAN_KIND_SERVER is 2 (the CLIENT span of the upstream attempt is 3).
+      const span = await waitFor('the SERVER span', () => receiver.spans.find((s) => s.kind === 2));
+      const attrs = span.attributes;
+      const get = (k: string) => attrs[attrs.indexOf(k) + 1];
+      expect(get('url.scheme')).toBe('https');
+      expect(get('tls.protocol.name')).toBe('tls');
+      expect(get('tls.protocol.version')).toBe('1.3');
+      expect(get('tls.cipher')).toMatch(/^TLS_/);
+      expect(get('tls.client.subject')).toBe('CN=client,O=meshscope');
+      expect(get('source.principal')).toBe(fx.clientId);
+    } finally {
+      await receiver.stop();
+    }
+  });
+
   it('resumes a session by ticket (openssl s_client -sess_out / -sess_in)', async () => {
     const p = await proxyWith({ downstream: serverTls() });
     const sess = join(fx.dir, `sess-${p.port}.pem`);
@@ -369,6 +431,51 @@ describe('envoy.transport_sockets.tls downstream', () => {
       'Q\n',
     );
     expect(again.stdout).toMatch(/^Reused, TLSv1\.2/m);
+  });
+});
+
+describe('PERMISSIVE: plaintext and mutual TLS on one port', () => {
+  it('tls_inspector picks the mTLS chain for a ClientHello and the plaintext chain otherwise', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ms-tls-permissive-'));
+    const config = bootstrap({ downstream: mtls() }, join(dir, 'access.log')) as {
+      static_resources: {
+        listeners: Array<Record<string, unknown> & { filter_chains: Array<Record<string, unknown>> }>;
+      };
+    };
+    const l = config.static_resources.listeners[0]!;
+    const tlsChain = l.filter_chains[0]!;
+    const { transport_socket: _t, ...plainChain } = tlsChain;
+    l.listener_filters = [
+      {
+        name: 'envoy.filters.listener.tls_inspector',
+        typed_config: {
+          '@type': 'type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector',
+        },
+      },
+    ];
+    l.filter_chains = [
+      { ...tlsChain, name: 'mtls', filter_chain_match: { transport_protocol: 'tls' } },
+      { ...plainChain, name: 'plaintext' },
+    ];
+    const p = await startProxy({ config, concurrency: 1, logLevel: 'off', drainTimeSeconds: 1 });
+    proxies.push(p);
+    const addr = p.listeners()[0]!.localAddress;
+    const port = Number(addr.slice(addr.lastIndexOf(':') + 1));
+    const plain = await run('curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code}', `http://127.0.0.1:${port}/`]);
+    expect(plain.stdout).toBe('200');
+    const mutual = await run('curl', [
+      '-sS',
+      '--cacert',
+      fx.caCert,
+      '--cert',
+      fx.clientCert,
+      '--key',
+      fx.clientKey,
+      `https://localhost:${port}/`,
+    ]);
+    expect(JSON.parse(mutual.stdout).headers['x-forwarded-proto']).toBe('https');
+    const noCert = await run('curl', ['-sS', '--cacert', fx.caCert, `https://localhost:${port}/`]);
+    expect(noCert.code).not.toBe(0);
   });
 });
 
@@ -410,6 +517,19 @@ describe('bad TLS material is a load error naming the field', () => {
       downstream: { common_tls_context: { tls_certificate_sds_secret_configs: [{ name: 'nope' }] } },
     });
     expect(unknown).toContain(`${at}.tls_certificate_sds_secret_configs[0].name: unknown static secret 'nope'`);
+  });
+
+  it('tls_params: an unknown cipher suite names the field; a maximum below the minimum is refused', () => {
+    const ciphers = problemsOf({ downstream: serverTls({}, { tls_params: { cipher_suites: ['NOT-A-CIPHER'] } }) });
+    expect(ciphers).toContain(`${at}.tls_params.cipher_suites: `);
+    expect(ciphers).toMatch(/no cipher match/i);
+    const range = problemsOf({
+      downstream: serverTls(
+        {},
+        { tls_params: { tls_minimum_protocol_version: 'TLSv1_3', tls_maximum_protocol_version: 'TLSv1_2' } },
+      ),
+    });
+    expect(range).toContain(`${at}.tls_params.tls_maximum_protocol_version: is below tls_minimum_protocol_version`);
   });
 
   it('an expired and a not-yet-valid certificate', async () => {
@@ -500,6 +620,67 @@ describe('envoy.transport_sockets.tls upstream', () => {
       expect(refused.stdout).toBe('503');
       const stats = (await run('curl', ['-sS', `http://127.0.0.1:${wrong.adminPort}/stats`])).stdout;
       expect(stats).toMatch(/cluster\.backend\.ssl\.fail_verify_san: [1-9]/);
+    } finally {
+      server.close();
+    }
+  });
+});
+
+describe('transport_socket_matches and HTTP/2 over TLS upstream', () => {
+  it('an endpoint whose envoy.transport_socket_match metadata matches gets TLS with ALPN h2', async () => {
+    const alpns: string[] = [];
+    const server = http2.createSecureServer(
+      { cert: readFileSync(fx.serverCert), key: readFileSync(fx.serverKey) },
+      (req, res) => {
+        alpns.push(String(req.stream.session?.alpnProtocol));
+        res.end(`h2 over tls ${req.httpVersion}`);
+      },
+    );
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as { port: number }).port;
+    try {
+      const p = await proxyWith({
+        cluster: {
+          typed_extension_protocol_options: {
+            'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': {
+              '@type': 'type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions',
+              explicit_http_config: { http2_protocol_options: {} },
+            },
+          },
+          transport_socket_matches: [
+            {
+              name: 'mtls-endpoints',
+              match: { tlsMode: 'istio' },
+              transport_socket: {
+                name: 'envoy.transport_sockets.tls',
+                typed_config: {
+                  '@type': UPSTREAM,
+                  sni: 'localhost',
+                  common_tls_context: { validation_context: { trusted_ca: file(fx.caCert) } },
+                },
+              },
+            },
+          ],
+          load_assignment: {
+            cluster_name: 'backend',
+            endpoints: [
+              {
+                lb_endpoints: [
+                  {
+                    endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: port } } },
+                    metadata: { filter_metadata: { 'envoy.transport_socket_match': { tlsMode: 'istio' } } },
+                  },
+                ],
+              },
+            ],
+          },
+        },
+      });
+      for (let i = 0; i < 2; i++)
+        expect((await run('curl', ['-sS', `http://127.0.0.1:${p.port}/`])).stdout).toBe('h2 over tls 2.0');
+      expect(alpns).toEqual(['h2', 'h2']);
+      const [line] = await logLines(p.logPath, 1);
+      expect(line).toMatch(/ TLSv1\.3$/);
     } finally {
       server.close();
     }

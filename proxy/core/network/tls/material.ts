@@ -11,6 +11,7 @@ import type {
   SubjectAltNameMatcher,
   TlsCertificateConfig,
 } from '../../../api/tls.js';
+import type { StringMatcher } from '../../../api/string-matcher.js';
 import { TlsMaterialError } from '../../../errors.js';
 
 export interface CertificateMaterial {
@@ -29,6 +30,8 @@ export interface ValidationMaterial {
   readonly caPem: Buffer | null;
   readonly caCerts: readonly X509Certificate[];
   readonly sanMatchers: readonly SubjectAltNameMatcher[];
+  /** `match_subject_alt_names`: a SAN of any type. */
+  readonly anySanMatchers: readonly StringMatcher[];
   /** The CA bundle's file, or `<inline>`. */
   readonly source: string;
 }
@@ -111,7 +114,13 @@ function checkValidity(cert: X509Certificate, field: string, now: number): void 
 /** A validation context's trusted CA bundle (parsed) and SAN matchers. */
 export function loadValidation(cfg: CertificateValidationContextConfig, field: string): ValidationMaterial {
   if (cfg.trusted_ca === undefined)
-    return { caPem: null, caCerts: [], sanMatchers: cfg.match_typed_subject_alt_names ?? [], source: '' };
+    return {
+      caPem: null,
+      caCerts: [],
+      sanMatchers: cfg.match_typed_subject_alt_names ?? [],
+      anySanMatchers: cfg.match_subject_alt_names ?? [],
+      source: '',
+    };
   const caField = `${field}.trusted_ca`;
   const caPem = readDataSource(cfg.trusted_ca, caField);
   const caCerts = parseCertificates(caPem, caField, describeSource(cfg.trusted_ca));
@@ -119,6 +128,7 @@ export function loadValidation(cfg: CertificateValidationContextConfig, field: s
     caPem,
     caCerts,
     sanMatchers: cfg.match_typed_subject_alt_names ?? [],
+    anySanMatchers: cfg.match_subject_alt_names ?? [],
     source: cfg.trusted_ca.filename ?? '<inline>',
   };
 }

@@ -6,12 +6,12 @@
 import { constants, randomBytes } from 'node:crypto';
 import { createSecureContext, type SecureContext, type SecureContextOptions } from 'node:tls';
 import { durationMs } from '../../../api/duration.js';
+import { unwrap } from '../../../api/wrappers.js';
 import {
   boolOf,
   type CommonTlsContextConfig,
   type DownstreamTlsContextConfig,
   type SecretConfig,
-  type SubjectAltNameMatcher,
   type TlsVersionName,
   type UpstreamTlsContextConfig,
 } from '../../../api/tls.js';
@@ -52,15 +52,16 @@ function cipherList(suites: readonly string[] | undefined): string {
 /** What checks a peer certificate's subject alternative names against `match_typed_subject_alt_names`. */
 export type SanCheck = (info: SslConnectionInfo) => boolean;
 
-function compileSanMatchers(matchers: readonly SubjectAltNameMatcher[]): SanCheck | null {
-  if (matchers.length === 0) return null;
-  const compiled = matchers.map((m) => ({ type: m.san_type, match: compileStringMatcher(m.matcher) }));
+function compileSanMatchers(v: ValidationMaterial): SanCheck | null {
+  const typed = v.sanMatchers.map((m) => ({ type: m.san_type, match: compileStringMatcher(m.matcher) }));
+  const any = v.anySanMatchers.map(compileStringMatcher);
+  if (typed.length === 0 && any.length === 0) return null;
   return (info) =>
-    compiled.some(({ type, match }) => {
+    typed.some(({ type, match }) => {
       const sans =
         type === 'URI' ? info.uriSanPeerCertificate : type === 'DNS' ? info.dnsSansPeerCertificate : ([] as string[]);
       return sans.some((s) => match(s));
-    });
+    }) || any.some((match) => info.uriSanPeerCertificate.some(match) || info.dnsSansPeerCertificate.some(match));
 }
 
 export interface TlsContextStats {
@@ -107,7 +108,7 @@ abstract class TlsContextBase implements TlsContextView {
     if (certs.length > 0) this.#cert = loadCertificate(certs[0]!, this.#certField);
     if (common.validation_context !== undefined) {
       this.#validation = loadValidation(common.validation_context, this.#validationField);
-      this.#sanCheck = compileSanMatchers(this.#validation.sanMatchers);
+      this.#sanCheck = compileSanMatchers(this.#validation);
     }
     const certRef = common.tls_certificate_sds_secret_configs?.[0];
     if (certRef !== undefined) {
@@ -189,7 +190,7 @@ abstract class TlsContextBase implements TlsContextView {
     if (old?.caPem !== null && old?.caPem !== undefined && material.caPem !== null && old.caPem.equals(material.caPem))
       return;
     this.#validation = material;
-    this.#sanCheck = compileSanMatchers(material.sanMatchers);
+    this.#sanCheck = compileSanMatchers(material);
     if (live) this.#rebuild(true);
   }
 
@@ -288,6 +289,8 @@ export class ServerTlsContext extends TlsContextBase {
 /** A cluster's UpstreamTlsContext. */
 export class ClientTlsContext extends TlsContextBase {
   readonly sni: string;
+  /** `max_session_keys` (Envoy default 1): sessions kept to resume upstream handshakes; 0 turns it off. */
+  readonly maxSessionKeys: number;
   constructor(
     cfg: UpstreamTlsContextConfig,
     field: string,
@@ -297,6 +300,7 @@ export class ClientTlsContext extends TlsContextBase {
     const common = cfg.common_tls_context ?? {};
     super(common, field, secrets, baseOptions(common), onRejected);
     this.sni = cfg.sni ?? '';
+    this.maxSessionKeys = unwrap(cfg.max_session_keys, 1);
   }
 
   protected get requiresCertificate(): boolean {

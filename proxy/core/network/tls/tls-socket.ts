@@ -14,20 +14,52 @@ import type {
 } from '../transport-socket.js';
 import type { ClientTlsContext, ServerTlsContext } from './tls-context.js';
 
+type SslCounters = Record<
+  'handshake' | 'connection_error' | 'fail_verify_error' | 'fail_verify_san' | 'no_certificate',
+  Counter
+>;
+
 /** Envoy's `ssl.*` counters of a listener or cluster. */
 export class TlsStats {
-  readonly handshake: Counter;
-  readonly connectionError: Counter;
-  readonly failVerifyError: Counter;
-  readonly failVerifySan: Counter;
-  readonly noCertificate: Counter;
-  constructor(scope: Scope) {
-    const s = scope.scope('ssl');
-    this.handshake = s.counter('handshake');
-    this.connectionError = s.counter('connection_error');
-    this.failVerifyError = s.counter('fail_verify_error');
-    this.failVerifySan = s.counter('fail_verify_san');
-    this.noCertificate = s.counter('no_certificate');
+  readonly #scope: () => Scope;
+  #counters: SslCounters | null = null;
+
+  /**
+   * `scope` is asked on first use: a listener's is named after its bound address, known only
+   * once it listens (`listener.127.0.0.1_10000.ssl.*`, an ephemeral port included).
+   */
+  constructor(scope: Scope | (() => Scope)) {
+    this.#scope = typeof scope === 'function' ? scope : () => scope;
+  }
+
+  #get(): SslCounters {
+    if (this.#counters === null) {
+      const s = this.#scope().scope('ssl');
+      this.#counters = {
+        handshake: s.counter('handshake'),
+        connection_error: s.counter('connection_error'),
+        fail_verify_error: s.counter('fail_verify_error'),
+        fail_verify_san: s.counter('fail_verify_san'),
+        no_certificate: s.counter('no_certificate'),
+      };
+    }
+    return this.#counters;
+  }
+
+  get handshake(): Counter {
+    return this.#get().handshake;
+  }
+  get connectionError(): Counter {
+    return this.#get().connection_error;
+  }
+  get failVerifyError(): Counter {
+    return this.#get().fail_verify_error;
+  }
+  get failVerifySan(): Counter {
+    return this.#get().fail_verify_san;
+  }
+  get noCertificate(): Counter {
+    return this.#get().no_certificate;
   }
 }
 
@@ -126,10 +158,17 @@ export class TlsDownstreamFactory implements DownstreamTransportSocketFactory {
     this.#stats = stats;
   }
 
+  close(): void {
+    this.context.close();
+  }
+
   createTransportSocket(accepted: Socket): TransportSocket {
     const ctx = this.context;
     const secureContext = ctx.secureContext;
     const remote = { address: accepted.remoteAddress ?? '', port: accepted.remotePort ?? 0 };
+    // Bytes a listener filter (tls_inspector) read and pushed back sit in the socket's JS buffer,
+    // which the native TLS layer never sees: take them out and feed them to it below.
+    const peeked = accepted.readableLength > 0 ? (accepted.read() as Buffer | null) : null;
     const stream = new TLSSocket(accepted, {
       isServer: true,
       ...(secureContext === null ? {} : { secureContext }),
@@ -138,6 +177,7 @@ export class TlsDownstreamFactory implements DownstreamTransportSocketFactory {
       rejectUnauthorized: ctx.requireClientCertificate,
       ...(ctx.alpn === undefined ? {} : { ALPNProtocols: ctx.alpn }),
     });
+    if (peeked !== null) (stream as unknown as { _handle: { receive(b: Buffer): void } })._handle.receive(peeked);
     const t = new TlsSocket(stream, remote, accepted);
     const stats = this.#stats;
     let counted = false;
@@ -183,6 +223,8 @@ export class TlsUpstreamFactory implements UpstreamTransportSocketFactory {
   readonly context: ClientTlsContext;
   readonly #stats: TlsStats;
   readonly #alpn: string[];
+  /** The newest sessions the upstream gave (TLS tickets), reused to resume: max_session_keys of them. */
+  readonly #sessions: Buffer[] = [];
 
   /** `defaultAlpn`: what the cluster's protocol offers when alpn_protocols is not configured. */
   constructor(context: ClientTlsContext, stats: TlsStats, defaultAlpn: readonly string[]) {
@@ -194,9 +236,11 @@ export class TlsUpstreamFactory implements UpstreamTransportSocketFactory {
   connect(address: string, port: number, onRead: ((data: Buffer) => void) | null): TransportSocket {
     const ctx = this.context;
     const secureContext = ctx.secureContext;
+    const session = this.#sessions.length > 0 ? this.#sessions[this.#sessions.length - 1] : undefined;
     const stream = tlsConnect({
       host: address,
       port,
+      ...(session === undefined ? {} : { session }),
       ...(secureContext === null ? {} : { secureContext }),
       ...(ctx.sni === '' ? {} : { servername: ctx.sni }),
       ALPNProtocols: this.#alpn,
@@ -207,6 +251,11 @@ export class TlsUpstreamFactory implements UpstreamTransportSocketFactory {
     });
     stream.setNoDelay(true);
     stream.disableRenegotiation();
+    if (ctx.maxSessionKeys > 0)
+      stream.on('session', (s: Buffer) => {
+        this.#sessions.push(s);
+        if (this.#sessions.length > ctx.maxSessionKeys) this.#sessions.shift();
+      });
     const t = new TlsSocket(stream, { address, port }, null);
     const stats = this.#stats;
     stream.on('error', ignoreError);

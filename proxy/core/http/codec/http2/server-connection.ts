@@ -39,11 +39,15 @@ export interface Http2Settings {
   readonly maxConsecutiveInboundFramesWithEmptyPayload: number;
   /** PRIORITY frames allowed per stream opened (plus one stream's worth on a connection without any). */
   readonly maxInboundPriorityFramesPerStream: number;
+  /** The HCM's stream_idle_timeout: also bounds a finished response stuck behind a closed window. */
+  readonly streamIdleTimeoutMs: number;
 }
 
 const EMPTY = Buffer.alloc(0);
 const END_STREAM_FLAG = http2.constants.NGHTTP2_FLAG_END_STREAM;
 const { NGHTTP2_NO_ERROR, NGHTTP2_INTERNAL_ERROR, NGHTTP2_ENHANCE_YOUR_CALM } = http2.constants;
+/** How long a socket whose session node:http2 destroyed may take to send its GOAWAY. */
+const SOCKET_CLOSE_GRACE_MS = 1000;
 /** RFC 7541 §4.1 counts 32 octets per field on top of its name and value; Envoy's limit counts the octets only. */
 const HPACK_FIELD_OVERHEAD = 32;
 
@@ -78,8 +82,10 @@ function sessionOn(settings: Http2Settings, transport: TransportSocket): ServerH
         maxHeaderListSize: settings.maxRequestHeadersBytes + HPACK_FIELD_OVERHEAD * pairs,
       },
       maxHeaderListPairs: pairs,
-      // node:http2 closes on the frame after `maxSessionInvalidFrames` more; Envoy on the one past its limit.
-      maxSessionInvalidFrames: Math.max(0, settings.maxConsecutiveInboundFramesWithEmptyPayload - 1),
+      // Both close on the frame past the limit. node:http2 also counts frames nghttp2 finds
+      // invalid here: at 0 the first protocol error would end in its INTERNAL_ERROR instead of
+      // nghttp2's GOAWAY with the error's own code, so a limit of 0 is read as 1.
+      maxSessionInvalidFrames: Math.max(1, settings.maxConsecutiveInboundFramesWithEmptyPayload),
     });
     const e = { server, last: null as ServerHttp2Session | null };
     server.on('session', (s: ServerHttp2Session) => {
@@ -94,6 +100,13 @@ function sessionOn(settings: Http2Settings, transport: TransportSocket): ServerH
   entry.last = null;
   if (session === null) throw new Error('node:http2 did not create a session');
   return session;
+}
+
+/** What every stream's encoder shares with its connection. */
+interface EncoderContext {
+  readonly stats: Http2CodecStats;
+  /** Watches a finished response until its last bytes leave (see FlushWatch). */
+  watchFlush(encoder: Http2ResponseEncoder): void;
 }
 
 /** The response side of one HTTP/2 stream. */
@@ -118,9 +131,12 @@ class Http2ResponseEncoder implements ResponseEncoder {
   #readDisabled = 0;
   #aboveWatermark = false;
 
-  constructor(stream: ServerHttp2Stream, stats: Http2CodecStats) {
+  readonly #conn: EncoderContext;
+
+  constructor(stream: ServerHttp2Stream, conn: EncoderContext) {
     this.#stream = stream;
-    this.#stats = stats;
+    this.#stats = conn.stats;
+    this.#conn = conn;
   }
 
   closeConnectionAfterResponse(): void {
@@ -190,8 +206,27 @@ class Http2ResponseEncoder implements ResponseEncoder {
 
   #endResponse(): void {
     this.responseComplete = true;
+    // The connection manager is done with the stream, but its last bytes may wait on a window
+    // the client never opens (a local reply to a zero-window client): the stream idle timeout
+    // still applies, as in Envoy, and resets the stream rather than holding it open for ever.
+    if (!this.bodyless && !this.#stream.writableFinished) this.#conn.watchFlush(this);
     // The response ended before the request: refuse the rest of it (Envoy resets with NO_ERROR).
     if (!this.requestEnded && !this.#stream.destroyed) this.#stream.close(NGHTTP2_NO_ERROR);
+  }
+
+  /** Bytes still queued on the stream, and since when that number has not moved (FlushWatch). */
+  unsent = -1;
+  unsentSince = 0;
+
+  /** True once the stream is gone or its bytes all left. */
+  get flushed(): boolean {
+    const s = this.#stream;
+    return s.destroyed || s.closed || s.writableFinished;
+  }
+
+  /** The bytes the stream still holds (a write completes as the peer's window takes it). */
+  get queuedBytes(): number {
+    return this.#stream.writableLength;
   }
 
   readDisable(disable: boolean): void {
@@ -255,6 +290,63 @@ function requestHeaderMap(headers: IncomingHttpHeaders, raw: readonly string[], 
   return h;
 }
 
+/**
+ * The connection manager is done with a stream once its response ended, but the response's last
+ * bytes may wait on a window the client never opens (a local reply to a zero-window client). As
+ * in Envoy, the stream idle timeout still applies: a finished response whose queued bytes have
+ * not moved for that long is reset rather than held open for ever. One timer per connection,
+ * running only while some response is still flushing.
+ */
+class FlushWatch {
+  readonly #idleMs: number;
+  readonly #encoders = new Set<Http2ResponseEncoder>();
+  #timer: NodeJS.Timeout | null = null;
+
+  constructor(idleMs: number) {
+    this.#idleMs = idleMs;
+  }
+
+  add(encoder: Http2ResponseEncoder): void {
+    if (this.#idleMs <= 0) return;
+    encoder.unsent = encoder.queuedBytes;
+    encoder.unsentSince = performance.now();
+    this.#encoders.add(encoder);
+    if (this.#timer === null) {
+      this.#timer = setInterval(() => this.#sweep(), Math.min(this.#idleMs, 1000));
+      this.#timer.unref();
+    }
+  }
+
+  #sweep(): void {
+    const now = performance.now();
+    for (const e of this.#encoders) {
+      if (e.flushed) {
+        this.#encoders.delete(e);
+        continue;
+      }
+      const queued = e.queuedBytes;
+      if (queued !== e.unsent) {
+        e.unsent = queued;
+        e.unsentSince = now;
+      } else if (now - e.unsentSince >= this.#idleMs) {
+        this.#encoders.delete(e);
+        e.resetStream();
+      }
+    }
+    if (this.#encoders.size === 0) this.stop();
+  }
+
+  delete(encoder: Http2ResponseEncoder): void {
+    this.#encoders.delete(encoder);
+  }
+
+  stop(): void {
+    if (this.#timer !== null) clearInterval(this.#timer);
+    this.#timer = null;
+    this.#encoders.clear();
+  }
+}
+
 export class Http2ServerConnection implements ServerConnection {
   readonly protocol = 'HTTP/2' as const;
   readonly transport: TransportSocket;
@@ -263,6 +355,8 @@ export class Http2ServerConnection implements ServerConnection {
   readonly #stats: Http2CodecStats;
   readonly #settings: Http2Settings;
   readonly #constraints: ProtocolConstraints;
+  readonly #encoderContext: EncoderContext;
+  readonly #flushWatch: FlushWatch;
   #activeStreams = 0;
   /** The id of the last stream node:http2 handed over: a gap after it is streams it refused. */
   #lastStreamId = -1;
@@ -287,6 +381,9 @@ export class Http2ServerConnection implements ServerConnection {
     this.#stats = stats;
     this.#settings = settings;
     this.#constraints = new ProtocolConstraints(settings.maxInboundPriorityFramesPerStream);
+    const flushWatch = new FlushWatch(settings.streamIdleTimeoutMs);
+    this.#flushWatch = flushWatch;
+    this.#encoderContext = { stats, watchFlush: (e) => flushWatch.add(e) };
     transport.stream.setNoDelay(true);
     const session = sessionOn(settings, transport);
     this.#session = session;
@@ -327,12 +424,26 @@ export class Http2ServerConnection implements ServerConnection {
     this.destroy();
   }
 
+  /** The connection manager closes an idle connection (idle timeout, drain): GOAWAY, then the socket. */
   close(): void {
     this.shutdownNotice();
+    if (this.#activeStreams === 0) this.#closeSoon();
   }
 
   destroy(): void {
     if (!this.#session.destroyed) this.#session.destroy();
+    // node:http2 only ends the socket it owned, and an ended socket whose reading nghttp2 stopped
+    // (after a connection error) never sees the peer's FIN: without this it stays open for ever.
+    this.transport.stream.destroy();
+  }
+
+  /**
+   * node:http2 destroyed the session (a connection error, a flood): its GOAWAY is on the way
+   * and the socket is ended, but nghttp2 stopped reading it, so the peer's close would never be
+   * seen. The socket is destroyed after a grace for the GOAWAY to leave.
+   */
+  #closeSoon(): void {
+    setTimeout(() => this.transport.stream.destroy(), SOCKET_CLOSE_GRACE_MS).unref();
   }
 
   /** An attack: GOAWAY ENHANCE_YOUR_CALM, then the connection closes with its streams. */
@@ -348,6 +459,7 @@ export class Http2ServerConnection implements ServerConnection {
   }
 
   #onSessionError(err: NodeJS.ErrnoException): void {
+    this.#closeSoon();
     if (this.#terminating) return;
     const flood = classifySessionError(err, this.#stats);
     if (flood !== null) return;
@@ -396,7 +508,7 @@ export class Http2ServerConnection implements ServerConnection {
     }
     this.#activeStreams++;
     this.#constraints.onStreamOpened();
-    const encoder = new Http2ResponseEncoder(stream, this.#stats);
+    const encoder = new Http2ResponseEncoder(stream, this.#encoderContext);
     const decoder = this.#callbacks.newStream(encoder);
     encoder.decoder = decoder;
     stream.on('error', () => {
@@ -406,6 +518,7 @@ export class Http2ServerConnection implements ServerConnection {
     const openedAt = performance.now();
     stream.on('close', () => {
       this.#activeStreams--;
+      this.#flushWatch.delete(encoder);
       const unfinished = !encoder.requestEnded || !encoder.responseComplete;
       const rxReset = !encoder.localReset && stream.rstCode !== NGHTTP2_NO_ERROR;
       if (rxReset) this.#stats.rx_reset.inc();
@@ -434,6 +547,7 @@ export class Http2ServerConnection implements ServerConnection {
   #onClose(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#flushWatch.stop();
     this.#callbacks.onConnectionClose();
   }
 }

@@ -75,6 +75,7 @@ registries.networkFilters.register(
             cfg.http2_protocol_options?.max_consecutive_inbound_frames_with_empty_payload,
             1,
           ),
+          streamIdleTimeoutMs: durationMs(cfg.stream_idle_timeout, 300_000),
           maxInboundPriorityFramesPerStream: unwrap(
             cfg.http2_protocol_options?.max_inbound_priority_frames_per_stream,
             100,

@@ -227,9 +227,10 @@ export class TcpProxySession implements DownstreamConnection {
     host.stats.cx_active++;
     this.#connectTimedOut = false;
     this.#upstreamClosed = false;
-    const up = connectUpstream(host);
+    const connection = connectUpstream(host, cluster);
+    const up = connection.stream;
     this.#upstream = up;
-    up.once('connect', this.#onUpstreamConnect);
+    connection.onConnected(this.#onUpstreamConnect);
     up.on('data', this.#onUpstreamData);
     up.on('end', this.#onUpstreamEnd);
     up.on('drain', this.#onUpstreamDrain);

@@ -1,0 +1,288 @@
+// `npm run bench:http2-attacks`: each HTTP/2 attack of issue 16, sent at meshscope (`--concurrency
+// 1`, a child process) for ATTACK_SECONDS (default 10) by ATTACK_CONNECTIONS (default 4) raw-frame
+// clients that reconnect whenever the proxy cuts them off. Prints JSON per attack: the proxy's
+// resident memory before, at its highest during the attack (sampled every 100 ms over its
+// process tree) and once a second, how many connections the attack needed, and the counters that named it on
+// /stats (ATTACK_ONLY=name,… runs some). The goal: RSS grows ≤ 20 MB over a 10 s attack, the counter moves.
+import http from 'node:http';
+import { readdirSync, readFileSync } from 'node:fs';
+import { freePort, proxyBootstrap, startMeshscope, stopAll } from './lib/peers.js';
+import {
+  continuation,
+  data,
+  ErrorCode,
+  GET,
+  headers,
+  hpack,
+  hpackIndexed,
+  ping,
+  priority,
+  RawH2,
+  rstStream,
+  Setting,
+  settings,
+} from '../test/proxy/h2-frames.js';
+
+const SECONDS = Number(process.env.ATTACK_SECONDS ?? 10);
+const CONNECTIONS = Number(process.env.ATTACK_CONNECTIONS ?? 4);
+const GOAL_MB = 20;
+/** Stalled streams per connection at a time (the listener's max_concurrent_streams is 100). */
+const STALL_STREAMS = Number(process.env.STALL_STREAMS ?? 100);
+
+interface Attack {
+  readonly name: string;
+  readonly counters: readonly string[];
+  /** The client's SETTINGS (the stall opens no stream window). */
+  readonly settings?: ReadonlyArray<readonly [number, number]>;
+  /** One connection's worth of attack; returns when the connection is closed or the time is up. */
+  run(c: RawH2, until: number): Promise<void>;
+}
+
+const POST: Array<[string, string]> = [
+  [':method', 'POST'],
+  [':scheme', 'http'],
+  [':path', '/'],
+  [':authority', 'bench'],
+];
+const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
+
+/** Until the socket drains, closes, or the attack's time is up. */
+function writable(c: RawH2, until: number): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      c.socket.off('drain', done);
+      c.socket.off('close', done);
+      resolve();
+    };
+    const timer = setTimeout(done, Math.max(0, until - Date.now()));
+    c.socket.once('drain', done);
+    c.socket.once('close', done);
+  });
+}
+
+/** Writes `next()` frames while the socket takes them, waiting when it pushes back. */
+async function flood(c: RawH2, until: number, next: (i: number) => Buffer): Promise<void> {
+  for (let i = 0; !c.closed && Date.now() < until; i++) {
+    if (!c.send(next(i))) await writable(c, until);
+    if (i % 256 === 0) await tick();
+  }
+}
+
+const attacks: Attack[] = [
+  {
+    // Not an attack: the same connections making ordinary requests, for the RSS a busy proxy
+    // reaches anyway (V8 grows its heap with the allocation rate, then holds it).
+    name: 'control_ordinary_requests',
+    counters: ['http.bench.downstream_rq_2xx'],
+    run: async (c, until) => {
+      for (let id = 1; !c.closed && Date.now() < until; id += 200) {
+        for (let i = 0; i < 100; i++) c.send(headers(id + 2 * i, hpack(GET('/')), { endStream: true }));
+        await c.waitFor((f) => f.type === 0 && f.streamId === id + 198 && (f.flags & 1) === 1);
+        c.frames.length = 0;
+      }
+    },
+  },
+  {
+    name: 'rapid_reset',
+    counters: ['http2.rx_reset', 'http.bench.downstream_rq_too_many_premature_resets'],
+    run: (c, until) =>
+      flood(c, until, (i) =>
+        Buffer.concat([
+          headers(1 + 2 * i, hpack(GET('/')), { endStream: true }),
+          rstStream(1 + 2 * i, ErrorCode.CANCEL),
+        ]),
+      ),
+  },
+  {
+    name: 'continuation_flood',
+    counters: ['http2.header_overflow'],
+    run: async (c, until) => {
+      c.send(headers(1, hpack(GET('/')), { endHeaders: false }));
+      await flood(c, until, (i) => continuation(1, hpack([[`x-c${i}`, 'v']]), false));
+    },
+  },
+  {
+    name: 'ping_flood',
+    counters: ['http2.outbound_control_flood'],
+    run: async (c, until) => {
+      c.socket.pause();
+      await flood(c, until, () => ping());
+    },
+  },
+  {
+    name: 'settings_flood',
+    counters: ['http2.outbound_control_flood'],
+    run: async (c, until) => {
+      c.socket.pause();
+      await flood(c, until, () => settings([[Setting.ENABLE_PUSH, 0]]));
+    },
+  },
+  {
+    name: 'empty_frames_flood',
+    counters: ['http2.inbound_empty_frames_flood'],
+    run: async (c, until) => {
+      c.send(headers(1, hpack(POST)));
+      await flood(c, until, () => data(1, ''));
+    },
+  },
+  {
+    name: 'priority_flood',
+    counters: ['http2.inbound_priority_frames_flood'],
+    run: (c, until) => flood(c, until, (i) => priority(1 + 2 * (i % 1000), 0)),
+  },
+  {
+    name: 'hpack_bomb',
+    counters: ['http2.header_overflow', 'http2.rx_messaging_error', 'http.bench.downstream_cx_protocol_error'],
+    run: async (c, until) => {
+      // The entry goes into the dynamic table once; each later block references it 100 times.
+      c.send(
+        headers(1, Buffer.concat([hpack(GET('/')), hpackIndexed('x-bomb', 'a'.repeat(4000))]), { endStream: true }),
+      );
+      const refs = Buffer.alloc(100, 0xbe);
+      await flood(c, until, (i) => headers(3 + 2 * i, Buffer.concat([hpack(GET('/')), refs]), { endStream: true }));
+    },
+  },
+  {
+    name: 'zero_window_stall',
+    counters: ['http.bench.downstream_rq_idle_timeout'],
+    settings: [[Setting.INITIAL_WINDOW_SIZE, 0]],
+    run: async (c, until) => {
+      // STALL_STREAMS streams at a time that ask for a large response and never open a window
+      // for it; each batch is reset by stream_idle_timeout, then the next opens.
+      let id = 1;
+      while (!c.closed && Date.now() < until) {
+        const last = id + 2 * (STALL_STREAMS - 1);
+        for (; id <= last; id += 2) c.send(headers(id, hpack(GET('/big')), { endStream: true }));
+        await Promise.race([c.rstCode(last), new Promise((r) => setTimeout(r, Math.max(0, until - Date.now())))]);
+      }
+    },
+  },
+];
+
+function treeRssMb(pid: number): number {
+  const pids = [pid];
+  for (let i = 0; i < pids.length; i++) {
+    for (const e of readdirSync('/proc')) {
+      if (!/^\d+$/.test(e)) continue;
+      try {
+        const stat = readFileSync(`/proc/${e}/stat`, 'utf8');
+        if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pids[i]) pids.push(Number(e));
+      } catch {
+        // Gone while we looked.
+      }
+    }
+  }
+  let kb = 0;
+  for (const p of pids) {
+    try {
+      kb += Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${p}/status`, 'utf8'))?.[1] ?? 0);
+    } catch {
+      // Gone.
+    }
+  }
+  return Math.round((kb / 1024) * 10) / 10;
+}
+
+function statsOf(adminPort: number): Promise<Map<string, number>> {
+  return new Promise((resolve, reject) => {
+    http
+      .get(`http://127.0.0.1:${adminPort}/stats?format=json`, (res) => {
+        let body = '';
+        res.on('data', (d) => (body += d));
+        res.on('end', () => {
+          const out = new Map<string, number>();
+          const parsed = JSON.parse(body) as { stats: Array<{ name?: string; value?: number }> };
+          for (const s of parsed.stats)
+            if (s.name !== undefined && typeof s.value === 'number') out.set(s.name, s.value);
+          resolve(out);
+        });
+      })
+      .on('error', reject);
+  });
+}
+
+async function main(): Promise<void> {
+  // The upstream answers / with 3 bytes and /big with an endless-enough body for the stall.
+  const big = http.createServer((req, res) => {
+    if (req.url !== '/big') return void res.end('ok\n');
+    const block = Buffer.alloc(64 * 1024, 97);
+    let left = 256;
+    const pump = (): void => {
+      while (left-- > 0) if (!res.write(block)) return void res.once('drain', pump);
+      res.end();
+    };
+    pump();
+  });
+  await new Promise<void>((r) => big.listen(0, '127.0.0.1', r));
+  const upstreamPort = (big.address() as { port: number }).port;
+  const port = await freePort();
+  const adminPort = await freePort();
+  const boot = {
+    ...proxyBootstrap(port, upstreamPort, {
+      codec_type: 'HTTP2',
+      stream_idle_timeout: '1s',
+      // Envoy's recommended edge value; its default is unbounded.
+      http2_protocol_options: { max_concurrent_streams: 100 },
+    }),
+    admin: { address: { socket_address: { address: '127.0.0.1', port_value: adminPort } } },
+  };
+  const proxy = await startMeshscope('meshscope-c1', boot, port, ['--concurrency', '1']);
+  const results: Array<Record<string, unknown>> = [];
+  try {
+    const only = process.env.ATTACK_ONLY;
+    for (const attack of attacks.filter((a) => only === undefined || only.split(',').includes(a.name))) {
+      await new Promise((r) => setTimeout(r, 500));
+      const before = await statsOf(adminPort);
+      const rssBefore = treeRssMb(proxy.pid);
+      let rssMax = rssBefore;
+      const timeline: number[] = [];
+      let samples = 0;
+      const sampler = setInterval(() => {
+        const rss = treeRssMb(proxy.pid);
+        rssMax = Math.max(rssMax, rss);
+        if (++samples % 10 === 0) timeline.push(rss);
+      }, 100);
+      const until = Date.now() + SECONDS * 1000;
+      let connections = 0;
+      await Promise.all(
+        Array.from({ length: CONNECTIONS }, async () => {
+          while (Date.now() < until) {
+            connections++;
+            let c: RawH2;
+            try {
+              c = await RawH2.connect(port, { settings: attack.settings ?? [] });
+            } catch {
+              continue;
+            }
+            await attack.run(c, until);
+            c.destroy();
+          }
+        }),
+      );
+      clearInterval(sampler);
+      process.stderr.write(`${attack.name}: ${connections} connections\n`);
+      const after = await statsOf(adminPort);
+      const counters = Object.fromEntries(attack.counters.map((n) => [n, (after.get(n) ?? 0) - (before.get(n) ?? 0)]));
+      const growth = Math.round((rssMax - rssBefore) * 10) / 10;
+      results.push({
+        attack: attack.name,
+        seconds: SECONDS,
+        connections,
+        rssBeforeMb: rssBefore,
+        rssMaxMb: rssMax,
+        rssGrowthMb: growth,
+        rssEverySecondMb: timeline,
+        counters,
+        withinGoal: growth <= GOAL_MB && Object.values(counters).some((v) => v > 0),
+      });
+    }
+  } finally {
+    await stopAll();
+    big.closeAllConnections();
+    await new Promise<void>((r) => big.close(() => r()));
+  }
+  console.log(JSON.stringify({ bench: 'http2-attacks', goalRssGrowthMb: GOAL_MB, results }, null, 2));
+}
+
+await main();
