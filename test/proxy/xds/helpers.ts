@@ -5,7 +5,7 @@ import * as grpc from '@grpc/grpc-js';
 import { parseMesh, renderDynamicBootstrap } from '../../../control-plane/index.js';
 import { startProxy, type ProxyServer } from '../../../proxy/index.js';
 import { freePorts } from '../../control-plane/helpers.js';
-import { startUpstream, type Upstream } from '../helpers.js';
+import { startUpstream, staticCluster, type Upstream } from '../helpers.js';
 
 export interface Sidecar {
   inbound: number;
@@ -159,16 +159,7 @@ export function staticClusterResource(
 ): Record<string, unknown> {
   return {
     '@type': 'type.googleapis.com/envoy.config.cluster.v3.Cluster',
-    name,
-    type: 'STATIC',
-    connect_timeout: '1s',
-    load_assignment: {
-      cluster_name: name,
-      endpoints: [
-        { lb_endpoints: [{ endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: port } } } }] },
-      ],
-    },
-    ...extra,
+    ...staticCluster({ name, ports: [port], extra }),
   };
 }
 
