@@ -1,10 +1,16 @@
-// `npm run bench:xds`: how fast a mesh edit reaches every sidecar. One control plane (in
-// this process) serves 50 sidecars' worth of meshscope xDS clients (gRPC ADS, all in one
-// child process, applying into no-op appliers) plus real `meshscope proxy` processes (over
-// gRPC ADS, delta gRPC ADS and REST-JSON long polling). The mesh file is edited N times (route
-// weights, then endpoint weights, alternating); for each edit and each node the time from
-// the file's rename to the node's ACK of the changed type is recorded — an ACK is sent
-// only after the change is applied. Prints JSON with p50/p99/max against the 1 s goal.
+// `npm run bench:xds`: how fast a mesh edit reaches every sidecar, and what it costs the
+// control plane, at each scale of BENCH_XDS_SCALES (default 53 and 1,000 sidecars, in one run).
+// One control plane (in this process) serves meshscope xDS clients (gRPC ADS, applying into
+// no-op appliers) spread over child processes of BENCH_XDS_CLIENTS_PER_PROCESS each — real
+// sidecars decode in their own processes, and one process decoding a thousand clients' pushes
+// would measure that process, not the control plane — plus three real `meshscope proxy`
+// processes (over gRPC ADS, delta gRPC ADS and REST-JSON long polling). The mesh file is edited
+// BENCH_XDS_CHANGES times (one service's route weights, then one workload's endpoint weight,
+// alternating); for each edit and each node the time from the file's rename to the node's ACK
+// of the changed type is recorded — an ACK is sent only after the change is applied. Per edit,
+// the control plane's CPU (this process, the mesh text prepared beforehand) is counted apart
+// from the sidecars' (the child processes, from /proc). Prints JSON with p50/p99/max against
+// the 1 s goal and the largest scale's control-plane CPU per edit against the smallest's (≤ 2×).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -17,11 +23,22 @@ import { XdsClient } from '../proxy/xds/client.js';
 import type { DynamicResources } from '../proxy/api/config-source.js';
 import type { JsonMap } from '../proxy/xds/index.js';
 import { createStatsStore } from '../proxy/stats/index.js';
+import { stealMeter } from './lib/steal.js';
 
-const CLIENTS = Number(process.env.BENCH_XDS_CLIENTS ?? 50);
-const CHANGES = Number(process.env.BENCH_XDS_CHANGES ?? 30);
 const SERVICES = 10;
+/** Sidecars per scale, each including the three real proxies. */
+const SCALES = (process.env.BENCH_XDS_SCALES ?? '53,1000').split(',').map((s) => {
+  const n = Number(s);
+  // Each of the 10 services needs a v1 and a v2 workload for its split route.
+  if (!Number.isInteger(n) || n < 2 * SERVICES)
+    throw new Error(`BENCH_XDS_SCALES: '${s}' is not a sidecar count of at least ${2 * SERVICES}`);
+  return n;
+});
+const CLIENTS_PER_PROCESS = Number(process.env.BENCH_XDS_CLIENTS_PER_PROCESS ?? 125);
+const CHANGES = Number(process.env.BENCH_XDS_CHANGES ?? 30);
 const GOAL_P99_MS = 1000;
+/** The largest scale's control-plane CPU per edit against the smallest's. */
+const GOAL_CPU_RATIO = 2;
 const CLI = new URL('../cli/main.js', import.meta.url).pathname;
 
 async function freePorts(n: number): Promise<number[]> {
@@ -84,15 +101,67 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 }
 
-async function main(): Promise<void> {
+/** CPU time (ms) of child processes from /proc/<pid>/stat (utime + stime, in clock ticks of 10 ms). */
+function childCpuMs(pids: number[]): number {
+  let ticks = 0;
+  for (const pid of pids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(fields[11]) + Number(fields[12]);
+    } catch {
+      // An exited child counts nothing more.
+    }
+  }
+  return ticks * 10;
+}
+
+function ownCpuMs(since: NodeJS.CpuUsage): number {
+  const cpu = process.cpuUsage(since);
+  return (cpu.user + cpu.system) / 1000;
+}
+
+const round = (x: number): number => Math.round(x * 10) / 10;
+
+function summary(xs: number[]) {
+  const s = [...xs].sort((a, b) => a - b);
+  return {
+    samples: s.length,
+    p50_ms: round(percentile(s, 50)),
+    p99_ms: round(percentile(s, 99)),
+    max_ms: round(s[s.length - 1] ?? Number.NaN),
+  };
+}
+
+interface ScaleResult {
+  sidecars: number;
+  in_process_grpc_clients: number;
+  client_processes: number;
+  real_proxies: string[];
+  changes: number;
+  init_ms: number;
+  control_plane_reload_and_push: ReturnType<typeof summary>;
+  control_plane_cpu_ms_per_change: ReturnType<typeof summary>;
+  sidecars_cpu_ms_per_change: ReturnType<typeof summary>;
+  all_nodes: ReturnType<typeof summary> & { timeouts: number };
+  real_proxy_grpc: ReturnType<typeof summary>;
+  real_proxy_delta_grpc: ReturnType<typeof summary>;
+  real_proxy_rest: ReturnType<typeof summary>;
+  slowest_node_per_change: ReturnType<typeof summary>;
+  goal_p99_ms: number;
+  goal_met: boolean;
+  p99_to_goal_ratio: number;
+}
+
+async function runScale(total: number): Promise<ScaleResult> {
   const dir = mkdtempSync(join(tmpdir(), 'meshscope-bench-xds-'));
   const meshPath = join(dir, 'mesh.yaml');
   const realNames = ['real-grpc', 'real-delta', 'real-rest'];
-  const total = CLIENTS + realNames.length;
+  const clientCount = total - realNames.length;
   const ports = await freePorts(total * 3);
   // Apps never receive traffic here, so the endpoint addresses can be the sidecar ports themselves.
   const nodes: NodeSpec[] = Array.from({ length: total }, (_, i) => ({
-    name: i < CLIENTS ? `sidecar-${i}` : realNames[i - CLIENTS]!,
+    name: i < clientCount ? `sidecar-${i}` : realNames[i - clientCount]!,
     service: i % SERVICES,
     version: Math.floor(i / SERVICES) % 2 === 0 ? 'v1' : 'v2',
     ports: [ports[3 * i]!, ports[3 * i + 1]!, ports[3 * i + 2]!],
@@ -125,16 +194,21 @@ async function main(): Promise<void> {
   });
 
   const mesh = parseMesh(meshYaml(nodes, -1));
-  // The 50 in-process clients live in one child process, as sidecars live apart from the control plane.
-  const clientNodes = nodes
-    .slice(0, CLIENTS)
-    .map((n) => renderDynamicBootstrap(mesh, n.name, { xds: `127.0.0.1:${cp.port}`, api: 'GRPC' }));
-  const bootstrapsFile = join(dir, 'clients.json');
-  writeFileSync(bootstrapsFile, JSON.stringify(clientNodes));
-  const clientsProc = spawn(process.execPath, [fileURLToPath(import.meta.url), '--clients', bootstrapsFile], {
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
-  const procs: ChildProcess[] = [clientsProc];
+  const procs: ChildProcess[] = [];
+  const initStart = performance.now();
+  for (let first = 0; first < clientCount; first += CLIENTS_PER_PROCESS) {
+    const bootstraps = nodes
+      .slice(first, Math.min(clientCount, first + CLIENTS_PER_PROCESS))
+      .map((n) => renderDynamicBootstrap(mesh, n.name, { xds: `127.0.0.1:${cp.port}`, api: 'GRPC' }));
+    const file = join(dir, `clients-${first}.json`);
+    writeFileSync(file, JSON.stringify(bootstraps));
+    procs.push(
+      spawn(process.execPath, [fileURLToPath(import.meta.url), '--clients', file], {
+        stdio: ['ignore', 'ignore', 'inherit'],
+      }),
+    );
+  }
+  const clientProcesses = procs.length;
   for (const [i, api] of (['GRPC', 'DELTA_GRPC', 'REST'] as const).entries()) {
     const b = renderDynamicBootstrap(mesh, realNames[i]!, { xds: `127.0.0.1:${cp.port}`, api, refreshDelayMs: 100 });
     const file = join(dir, `${realNames[i]}.json`);
@@ -145,10 +219,12 @@ async function main(): Promise<void> {
       }),
     );
   }
+  const pids = procs.map((p) => p.pid as number);
   const allReady = (): boolean => nodes.every((n) => (acked.get(n.name)?.size ?? 0) >= 4);
-  // Connecting a thousand clients takes a while on a loaded host: allow 30 s plus 60 ms a node.
-  const startDeadline = Date.now() + 30_000 + 60 * total;
+  // Connecting a thousand clients takes a while on a loaded host: allow 30 s plus 150 ms a node.
+  const startDeadline = Date.now() + 30_000 + 150 * total;
   while (!allReady() && Date.now() < startDeadline) await new Promise((r) => setTimeout(r, 20));
+  const initMs = performance.now() - initStart;
   const stop = async (): Promise<void> => {
     for (const p of procs) p.kill('SIGTERM');
     await Promise.all(procs.map((p) => new Promise((r) => (p.exitCode !== null ? r(null) : p.on('exit', r)))));
@@ -157,9 +233,15 @@ async function main(): Promise<void> {
   };
   if (!allReady()) {
     const ready = [...acked.values()].filter((m) => m.size >= 4).length;
+    const exited = procs.filter((p) => p.exitCode !== null).map((p) => `pid ${p.pid} exit ${p.exitCode}`);
     await stop();
-    throw new Error(`only ${ready}/${total} nodes initialised`);
+    throw new Error(
+      `${total} sidecars: only ${ready}/${total} nodes initialised in ${Math.round(initMs)} ms` +
+        (exited.length > 0 ? ` (exited early: ${exited.join(', ')})` : ''),
+    );
   }
+  // Let the last initial pushes and ACKs drain before the first edit.
+  await new Promise((r) => setTimeout(r, 500));
 
   const perNode: number[] = [];
   const perNodeReal: Record<string, number[]> = { 'real-grpc': [], 'real-delta': [], 'real-rest': [] };
@@ -168,10 +250,13 @@ async function main(): Promise<void> {
   const reload: number[] = [];
   /** CPU the control plane's process spent per edit (load, compile, encode, serve ACKs): unaffected by other load on the machine. */
   const cpuPerChange: number[] = [];
+  /** CPU all sidecar processes spent on the same edit (decode, validate, ACK). */
+  const sidecarCpuPerChange: number[] = [];
   let timeouts = 0;
   for (let change = 0; change < CHANGES; change++) {
     const typeUrl = change % 2 === 0 ? TYPE_URL.routes : TYPE_URL.endpoints;
     const pending = new Set(nodes.map((n) => n.name));
+    const text = meshYaml(nodes, change);
     let t0 = 0;
     const done = new Promise<void>((resolve) => {
       onAck = (node, url) => {
@@ -184,50 +269,75 @@ async function main(): Promise<void> {
       };
     });
     onApplied = () => reload.push(performance.now() - t0);
+    const children0 = childCpuMs(pids);
     const cpu0 = process.cpuUsage();
-    t0 = write(meshYaml(nodes, change));
+    t0 = write(text);
     const timer = new Promise<void>((r) => setTimeout(r, 10_000));
     await Promise.race([done, timer]);
     timeouts += pending.size;
     perChangeMax.push(performance.now() - t0);
-    const cpu = process.cpuUsage(cpu0);
-    cpuPerChange.push((cpu.user + cpu.system) / 1000);
+    cpuPerChange.push(ownCpuMs(cpu0));
+    sidecarCpuPerChange.push(childCpuMs(pids) - children0);
     onAck = undefined;
     await new Promise((r) => setTimeout(r, 150));
   }
 
   await stop();
 
-  const sorted = [...perNode].sort((a, b) => a - b);
-  const round = (x: number): number => Math.round(x * 10) / 10;
-  const summary = (xs: number[]) => {
-    const s = [...xs].sort((a, b) => a - b);
-    return {
-      samples: s.length,
-      p50_ms: round(percentile(s, 50)),
-      p99_ms: round(percentile(s, 99)),
-      max_ms: round(s[s.length - 1] ?? Number.NaN),
-    };
+  const p99 = percentile(
+    [...perNode].sort((a, b) => a - b),
+    99,
+  );
+  return {
+    sidecars: total,
+    in_process_grpc_clients: clientCount,
+    client_processes: clientProcesses,
+    real_proxies: realNames,
+    changes: CHANGES,
+    init_ms: Math.round(initMs),
+    control_plane_reload_and_push: summary(reload),
+    control_plane_cpu_ms_per_change: summary(cpuPerChange),
+    sidecars_cpu_ms_per_change: summary(sidecarCpuPerChange),
+    all_nodes: { ...summary(perNode), timeouts },
+    real_proxy_grpc: summary(perNodeReal['real-grpc']!),
+    real_proxy_delta_grpc: summary(perNodeReal['real-delta']!),
+    real_proxy_rest: summary(perNodeReal['real-rest']!),
+    slowest_node_per_change: summary(perChangeMax),
+    goal_p99_ms: GOAL_P99_MS,
+    goal_met: timeouts === 0 && p99 <= GOAL_P99_MS,
+    p99_to_goal_ratio: round(p99 / GOAL_P99_MS),
   };
-  const p99 = percentile(sorted, 99);
+}
+
+async function main(): Promise<void> {
+  const steal = stealMeter();
+  const scales: ScaleResult[] = [];
+  for (const n of SCALES) scales.push(await runScale(n));
+  const smallest = scales[0]!;
+  const largest = scales[scales.length - 1]!;
+  const cpuRatio = largest.control_plane_cpu_ms_per_change.p50_ms / smallest.control_plane_cpu_ms_per_change.p50_ms;
   process.stdout.write(
     `${JSON.stringify(
       {
-        scenario: 'mesh file edit → every sidecar ACKed the changed type (applied)',
-        nodes: { in_process_grpc_clients: CLIENTS, real_proxies: realNames },
-        changes: CHANGES,
-        kinds: 'alternating RDS (route weights) and EDS (endpoint weights) edits, each touching every node',
+        scenario: 'mesh file edit → every sidecar ACKed the changed type (applied), at each scale',
+        kinds:
+          'alternating RDS (route weights) and EDS (endpoint weights) edits of one service, each reaching every node',
         file_watch_debounce_ms: 20,
-        control_plane_reload_and_push: summary(reload),
-        control_plane_cpu_ms_per_change: summary(cpuPerChange),
-        all_nodes: { ...summary(perNode), timeouts },
-        real_proxy_grpc: summary(perNodeReal['real-grpc']!),
-        real_proxy_delta_grpc: summary(perNodeReal['real-delta']!),
-        real_proxy_rest: summary(perNodeReal['real-rest']!),
-        slowest_node_per_change: summary(perChangeMax),
-        goal_p99_ms: GOAL_P99_MS,
-        goal_met: timeouts === 0 && p99 <= GOAL_P99_MS,
-        p99_to_goal_ratio: round(p99 / GOAL_P99_MS),
+        clients_per_process: CLIENTS_PER_PROCESS,
+        cpu_steal_pct: steal(),
+        scales,
+        control_plane_cpu_scaling: {
+          from_sidecars: smallest.sidecars,
+          to_sidecars: largest.sidecars,
+          p50_ms_per_change: [
+            smallest.control_plane_cpu_ms_per_change.p50_ms,
+            largest.control_plane_cpu_ms_per_change.p50_ms,
+          ],
+          ratio: Math.round(cpuRatio * 100) / 100,
+          goal_ratio: GOAL_CPU_RATIO,
+          goal_met: cpuRatio <= GOAL_CPU_RATIO,
+        },
+        goal_met: scales.every((s) => s.goal_met) && cpuRatio <= GOAL_CPU_RATIO,
       },
       null,
       2,

@@ -62,7 +62,7 @@ export class MeshCA {
   ) {
     this.trustDomain = trustDomain;
     this.#root = root;
-    this.rootCertificatePem = root.toString('pem').trimEnd() + '\n';
+    this.rootCertificatePem = `${root.toString('pem').trimEnd()}\n`;
     this.#signingKey = signingKey;
     this.#signingAlgorithm = algorithm;
   }
@@ -167,7 +167,7 @@ export class MeshCA {
     const pkcs8 = await webcrypto.subtle.exportKey('pkcs8', keys.privateKey);
     return {
       spiffeId: id,
-      certificatePem: cert.toString('pem').trimEnd() + '\n',
+      certificatePem: `${cert.toString('pem').trimEnd()}\n`,
       privateKeyPem: pem('PRIVATE KEY', pkcs8),
       notBefore,
       notAfter,

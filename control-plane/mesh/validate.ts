@@ -14,6 +14,7 @@ import {
   type ServicePort,
   type Workload,
 } from './schema.js';
+import { parseBySections } from './yaml-sections.js';
 
 /** `a.b[2].c` from zod's path segments. */
 function formatPath(path: ReadonlyArray<PropertyKey>): string {
@@ -273,8 +274,7 @@ function checkRule(m: Mesh, rule: RouteRule, owner: Service | undefined, path: s
   if (rule.mirror !== undefined) checkDestination(m, rule.mirror, owner, `${path}.mirror`, issues);
 }
 
-/** Parses and validates mesh YAML; `source` names it in errors (a path or `<inline>`). */
-export function parseMesh(text: string, source = '<inline>'): Mesh {
+function parseWhole(text: string, source: string): unknown {
   const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
   if (doc.errors.length > 0) {
     throw new MeshValidationError(
@@ -285,7 +285,12 @@ export function parseMesh(text: string, source = '<inline>'): Mesh {
       })),
     );
   }
-  const parsed = meshSchema.safeParse(doc.toJS());
+  return doc.toJS();
+}
+
+/** Parses and validates mesh YAML; `source` names it in errors (a path or `<inline>`). */
+export function parseMesh(text: string, source = '<inline>'): Mesh {
+  const parsed = meshSchema.safeParse(parseBySections(text) ?? parseWhole(text, source));
   if (!parsed.success) throw new MeshValidationError(source, zodIssues(parsed.error));
   const issues = checkCrossReferences(parsed.data);
   if (issues.length > 0) throw new MeshValidationError(source, issues);

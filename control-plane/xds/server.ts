@@ -7,7 +7,6 @@ import http from 'node:http';
 import http2 from 'node:http2';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import net, { type AddressInfo, type Socket } from 'node:net';
-import { Duplex } from 'node:stream';
 import { encodeMessage, decodeMessage } from '../../proxy/xds/index.js';
 import { ControlPlaneError, DiscoveryRequestError } from '../errors.js';
 import { XDS_CLUSTER } from '../translate/bootstrap.js';
@@ -15,6 +14,7 @@ import { TYPE_URL, type ConfigSourceStyle, type ResourceKind } from '../translat
 import { AdsSession, type XdsEvents } from './ads.js';
 import { DeltaAdsSession, type DeltaDiscoveryRequest, type DeltaDiscoveryResponse } from './delta.js';
 import type { SnapshotCache } from './cache.js';
+import { discoveryResponseFrame } from './response-frame.js';
 import { FrameDecoder, GRPC_STATUS, frame } from './grpc-framing.js';
 import {
   REST_PATHS,
@@ -28,7 +28,6 @@ import {
 const ADS_PATH = '/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources';
 const DELTA_ADS_PATH = '/envoy.service.discovery.v3.AggregatedDiscoveryService/DeltaAggregatedResources';
 const REQUEST_TYPE = 'envoy.service.discovery.v3.DiscoveryRequest';
-const RESPONSE_TYPE = 'envoy.service.discovery.v3.DiscoveryResponse';
 const DELTA_REQUEST_TYPE = 'envoy.service.discovery.v3.DeltaDiscoveryRequest';
 const DELTA_RESPONSE_TYPE = 'envoy.service.discovery.v3.DeltaDiscoveryResponse';
 const MAX_REST_BODY = 1024 * 1024;
@@ -40,32 +39,6 @@ function subsetVersion(version: string, names: readonly string[]): string {
     .update([...names].sort().join('\0'))
     .digest('hex')
     .slice(0, 8)}`;
-}
-
-function replaying(socket: Socket, head: Buffer): Duplex {
-  const duplex = new Duplex({
-    read() {
-      socket.resume();
-    },
-    write(chunk: Buffer, _enc, cb) {
-      socket.write(chunk, cb);
-    },
-    final(cb) {
-      socket.end();
-      cb();
-    },
-    destroy(err, cb) {
-      socket.destroy();
-      cb(err);
-    },
-  });
-  duplex.push(head);
-  socket.on('data', (d: Buffer) => {
-    if (!duplex.push(d)) socket.pause();
-  });
-  socket.on('end', () => duplex.push(null));
-  socket.on('close', () => duplex.destroy());
-  return duplex;
 }
 
 export interface XdsServerOptions {
@@ -130,9 +103,13 @@ export class XdsServer {
         socket.resume();
         return;
       }
-      // nghttp2 reads the socket's native handle directly and would miss bytes already read
-      // into JavaScript, so the h2 session gets a stream that replays them first.
-      this.#h2.emit('connection', replaying(socket, seen));
+      // The bytes already read go back into the socket's buffer, and the h2 session feeds
+      // what is buffered to nghttp2 before it reads the native handle. A JS stream replaying
+      // them instead (as before) put every byte of every ADS stream through JSStreamSocket:
+      // at a thousand sidecars its writes were the control plane's largest CPU cost.
+      socket.pause();
+      socket.unshift(seen);
+      this.#h2.emit('connection', socket);
     };
     socket.on('data', onData);
   }
@@ -320,18 +297,17 @@ export class XdsServer {
     };
     const send = (r: DiscoveryResponse | DeltaDiscoveryResponse): void => {
       if (stream.closed || stream.writableEnded) return;
-      let bytes: Uint8Array;
+      let bytes: Buffer;
       try {
-        bytes = encodeMessage(
-          delta ? DELTA_RESPONSE_TYPE : RESPONSE_TYPE,
-          r as unknown as Parameters<typeof encodeMessage>[1],
-        );
+        bytes = delta
+          ? frame(encodeMessage(DELTA_RESPONSE_TYPE, r as unknown as Parameters<typeof encodeMessage>[1]))
+          : discoveryResponseFrame(r as DiscoveryResponse);
       } catch (err) {
         this.#o.events.log(`cannot encode ${r.type_url} for ${entry.session.nodeId ?? '?'}: ${(err as Error).message}`);
         end(GRPC_STATUS.INTERNAL, (err as Error).message);
         return;
       }
-      stream.write(frame(bytes));
+      stream.write(bytes);
     };
     const entry = {
       session: delta

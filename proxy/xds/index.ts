@@ -2,6 +2,7 @@
 // that subscribes to a management server (gRPC ADS, REST-JSON polling or watched files).
 export {
   encodeMessage,
+  encodeAnyMessage,
   decodeMessage,
   decodeAny,
   knowsTypeUrl,

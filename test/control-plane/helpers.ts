@@ -2,7 +2,6 @@
 // cleanup), free loopback ports, polling waits, and mesh files in temporary directories.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync, renameSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 export { freePort, freePorts } from '../helpers/ports.js';

@@ -210,6 +210,22 @@ function anyToProto(value: JsonValue, path: string): Record<string, unknown> {
   return { type_url: typeUrl, value: bytes };
 }
 
+// An Any's own bytes (type_url and value fields), cached per resource object like its value:
+// a server writing the same resource to many streams concatenates these instead of encoding
+// a response message per stream.
+const anyMessageCache = new WeakMap<object, Uint8Array>();
+
+/** The `google.protobuf.Any` message for an "@type"-tagged resource, encoded once per object. */
+export function encodeAnyMessage(value: JsonMap): Uint8Array {
+  let bytes = anyMessageCache.get(value);
+  if (bytes === undefined) {
+    const any = lookupType('google.protobuf.Any');
+    bytes = any.encode(any.fromObject(anyToProto(value, ''))).finish();
+    anyMessageCache.set(value, bytes);
+  }
+  return bytes;
+}
+
 /** Encodes Envoy JSON as the named message (`envoy.config.cluster.v3.Cluster`). */
 export function encodeMessage(fullName: string, json: JsonValue, path = ''): Uint8Array {
   const type = lookupType(fullName);

@@ -37,6 +37,9 @@ export class GrpcAdsStream<Req extends { node?: JsonMap }, Res> {
       'grpc.max_reconnect_backoff_ms': 2000,
       'grpc.keepalive_time_ms': 10_000,
       'grpc.keepalive_timeout_ms': 5_000,
+      // One connection per client, as each sidecar has its own: grpc-js would otherwise share one
+      // HTTP/2 connection among every client of a process (the bench's hundreds of clients).
+      'grpc.use_local_subchannel_pool': 1,
     });
     this.#open();
   }

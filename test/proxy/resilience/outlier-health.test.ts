@@ -9,7 +9,6 @@ import {
   keepAliveAgent,
   request,
   routeTo,
-  sleep,
   until,
   type ResilienceProxy,
 } from './harness.js';

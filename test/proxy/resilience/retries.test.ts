@@ -1,6 +1,5 @@
 // Retries and timeouts through the real proxy against misbehaving upstreams on 127.0.0.1.
 import { describe, expect, it } from 'vitest';
-import { createServer } from 'node:net';
 import { testFixtures, cluster, request, routeTo } from './harness.js';
 import { freePort as deadPort } from '../../helpers/ports.js';
 

@@ -1,0 +1,83 @@
+// Parsing the mesh YAML by sections (each `services` item reused while its text is unchanged)
+// gives exactly what parsing the whole document gives, or declines and leaves it to the whole
+// parse; an edited service is re-read, not served from the previous parse.
+import { describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { parseDocument, stringify } from 'yaml';
+import { parseMesh } from '../../control-plane/index.js';
+import { parseBySections } from '../../control-plane/mesh/yaml-sections.js';
+
+const examples = ['../../control-plane/mesh/examples/bookshop.yaml', '../../examples/shop/mesh.yaml'].map((p) =>
+  readFileSync(new URL(p, import.meta.url), 'utf8'),
+);
+
+const whole = (text: string): unknown => parseDocument(text, { uniqueKeys: true }).toJS();
+
+describe('mesh YAML by sections', () => {
+  it('reads the example meshes exactly as the whole-document parse does', () => {
+    for (const text of examples) {
+      expect(parseBySections(text)).toBeDefined();
+      expect(parseBySections(text)).toEqual(whole(text));
+    }
+  });
+
+  it('reads items at the left margin, comments, block scalars and key order as the whole parse does', () => {
+    const text = [
+      '# a mesh',
+      'name: m',
+      'services:',
+      '- name: a # first',
+      '  namespace: x',
+      '  note: |',
+      '    two',
+      '    lines',
+      '# between',
+      '- name: b',
+      '  ports: [{name: http, port: 80}]',
+      'telemetry:',
+      '  collector: 127.0.0.1:4317',
+      '',
+    ].join('\n');
+    const value = parseBySections(text);
+    expect(value).toEqual(whole(text));
+    expect(Object.keys(value as object)).toEqual(['name', 'services', 'telemetry']);
+  });
+
+  it('declines what it cannot cut safely: aliases across sections, document markers, a repeated services key', () => {
+    const alias = 'services:\n  - &svc\n    name: a\n  - *svc\n';
+    expect(whole(alias)).toEqual({ services: [{ name: 'a' }, { name: 'a' }] });
+    expect(parseBySections(alias)).toBeUndefined();
+    expect(parseBySections('---\nname: m\nservices:\n  - name: a\n')).toBeUndefined();
+    expect(parseBySections('services:\n  - name: a\nservices:\n  - name: b\n')).toBeUndefined();
+    expect(parseBySections('services:\n    - name: a\n  - name: b\n')).toBeUndefined();
+  });
+
+  it('re-reads an edited service and gives the same mesh as a fresh parse', () => {
+    const mesh = (weight: number): string =>
+      stringify({
+        name: 'edit',
+        services: ['a', 'b'].map((name, s) => ({
+          name,
+          namespace: 'ns',
+          ports: [{ name: 'http', port: 8080 }],
+          workloads: [
+            {
+              name: `${name}-1`,
+              endpoints: { http: `127.0.0.1:${9000 + s}` },
+              weight: s === 1 ? weight : 1,
+              sidecar: { inbound: { http: 19000 + s }, outbound_port: 19100 + s, admin_port: 19200 + s },
+            },
+          ],
+        })),
+      });
+    const first = parseMesh(mesh(1));
+    const edited = parseMesh(mesh(7));
+    expect(edited.services[1]?.workloads[0]?.weight).toBe(7);
+    // A document marker makes the whole document parse: the reference.
+    expect(edited).toEqual(parseMesh(`---\n${mesh(7)}`));
+    expect(first.services[1]?.workloads[0]?.weight).toBe(1);
+    // Values reused from the previous parse are not the mesh's own objects: the schema copies them.
+    expect(edited.services[0]).not.toBe(first.services[0]);
+    expect(edited.services[0]).toEqual(first.services[0]);
+  });
+});
