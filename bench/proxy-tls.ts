@@ -4,7 +4,7 @@
 // new full handshakes per second with `openssl s_time -new` and the same cipher (TLS 1.2
 // ECDHE-ECDSA-AES128-GCM-SHA256; goal ≥ 0.5× nginx). Prints JSON.
 // Knobs: BENCH_SECONDS (default 10), BENCH_CONNECTIONS (50), BENCH_ROUNDS (3).
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
@@ -19,6 +19,7 @@ import {
 } from './lib/peers.js';
 import { median } from './lib/median.js';
 import { runWrk } from './lib/wrk.js';
+import { selfSignedP256 } from '../test/helpers/openssl.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
@@ -29,29 +30,13 @@ function makeCertificate(): { cert: string; key: string } {
   const dir = mkdtempSync(join(workDir, 'tls-'));
   const cert = join(dir, 'server.crt');
   const key = join(dir, 'server.key');
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:P-256',
-      '-nodes',
-      '-days',
-      '1',
-      '-keyout',
-      key,
-      '-out',
-      cert,
-      '-subj',
-      '/CN=localhost',
-      '-addext',
-      'subjectAltName=DNS:localhost,IP:127.0.0.1',
-    ],
-    { stdio: 'ignore' },
-  );
+  selfSignedP256({
+    key,
+    cert,
+    subject: '/CN=localhost',
+    days: 1,
+    extensions: ['subjectAltName=DNS:localhost,IP:127.0.0.1'],
+  });
   return { cert, key };
 }
 

@@ -9,7 +9,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
+import { launchChromium } from '../test/helpers/chromium.js';
 import { startCollector } from '../collector/index.js';
 import { createStorageClient } from '../collector/storage/clickhouse/client.js';
 
@@ -84,18 +84,7 @@ FROM numbers(${TRACES * 5})`,
     });
     const insertSeconds = (performance.now() - insertStart) / 1000;
 
-    const browser = await chromium.launch({
-      executablePath: '/usr/bin/chromium',
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--no-first-run',
-      ],
-    });
+    const browser = await launchChromium();
     const timeView = async (path: string, ready: string): Promise<number> => {
       const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
       const t0 = performance.now();

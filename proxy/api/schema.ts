@@ -15,7 +15,7 @@ import { outlierDetectionSchema } from './outlier-detection.js';
 import { healthCheckSchema } from './health-check.js';
 import { parseHeaderFormat } from './header-format.js';
 import { duplicateFilterChainMatches, filterChainMatchSchema } from './filter-chain-match.js';
-import { atMostOne, exactlyOne } from './refine.js';
+import { atMostOne, exactlyOne, refuseDuplicateNames } from './refine.js';
 import {
   downstreamTransportSocketSchema,
   secretSchema,
@@ -903,28 +903,9 @@ export const bootstrapSchema = z
         message: `local cluster '${local}' must be defined`,
       });
     }
-    const names = new Set<string>();
-    b.static_resources?.clusters?.forEach((c, i) => {
-      if (names.has(c.name))
-        ctx.addIssue({
-          code: 'custom',
-          path: ['static_resources', 'clusters', i, 'name'],
-          message: `duplicate cluster name '${c.name}'`,
-        });
-      names.add(c.name);
-    });
+    refuseDuplicateNames(b.static_resources?.clusters, ['static_resources', 'clusters'], 'cluster', ctx);
     validateStaticSecretRefs(b, ctx);
-    const listenerNames = new Set<string>();
-    b.static_resources?.listeners?.forEach((l, i) => {
-      if (l.name === undefined) return;
-      if (listenerNames.has(l.name))
-        ctx.addIssue({
-          code: 'custom',
-          path: ['static_resources', 'listeners', i, 'name'],
-          message: `duplicate listener name '${l.name}'`,
-        });
-      listenerNames.add(l.name);
-    });
+    refuseDuplicateNames(b.static_resources?.listeners, ['static_resources', 'listeners'], 'listener', ctx);
   });
 export type Bootstrap = z.output<typeof bootstrapSchema>;
 
@@ -1006,16 +987,8 @@ function validateStaticSecretRefs(
   },
   ctx: z.RefinementCtx,
 ): void {
-  const names = new Set<string>();
-  b.static_resources?.secrets?.forEach((s, i) => {
-    if (names.has(s.name))
-      ctx.addIssue({
-        code: 'custom',
-        path: ['static_resources', 'secrets', i, 'name'],
-        message: `duplicate secret name '${s.name}'`,
-      });
-    names.add(s.name);
-  });
+  refuseDuplicateNames(b.static_resources?.secrets, ['static_resources', 'secrets'], 'secret', ctx);
+  const names = new Set((b.static_resources?.secrets ?? []).map((s) => s.name));
   const check = (common: unknown, path: Array<string | number>): void => {
     const c = common as
       | {

@@ -9,10 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { context, SpanKind, SpanStatusCode, trace, type HrTime } from '@opentelemetry/api';
-import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
-import { resourceFromAttributes } from '@opentelemetry/resources';
-import { BasicTracerProvider, RandomIdGenerator, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
-import { startCollector, type Collector } from '../../collector/index.js';
+import { type BasicTracerProvider, RandomIdGenerator } from '@opentelemetry/sdk-trace-base';
+import type { Collector } from '../../collector/index.js';
+import { otlpTracerProvider, startTestCollector } from '../helpers/collector.js';
 import type { JaegerResponse, JaegerTrace } from '../../collector/api/jaeger-model.js';
 import type { TracesData } from '../../collector/api/otlp-json.js';
 
@@ -33,11 +32,11 @@ async function get<T>(path: string): Promise<{ status: number; body: T }> {
 }
 
 function provider(service: string, idGenerator?: RandomIdGenerator): BasicTracerProvider {
-  return new BasicTracerProvider({
-    resource: resourceFromAttributes({ 'service.name': service, 'service.version': 'v2', 'host.name': 'node-a' }),
-    spanProcessors: [new SimpleSpanProcessor(new OTLPTraceExporter({ url: `${collector.otlpUrl}/v1/traces` }))],
-    ...(idGenerator === undefined ? {} : { idGenerator }),
-  });
+  return otlpTracerProvider(
+    collector,
+    { 'service.name': service, 'service.version': 'v2', 'host.name': 'node-a' },
+    idGenerator,
+  );
 }
 
 /** A 64-bit trace id generator, as a Zipkin/B3 client produces: the high 64 bits are zero. */
@@ -47,13 +46,7 @@ class SixtyFourBitIds extends RandomIdGenerator {
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'collector-jaeger-'));
-  collector = await startCollector({
-    otlpHttp: '127.0.0.1:0',
-    http: '127.0.0.1:0',
-    dataDir: dir,
-    batchMaxDelayMs: 20,
-    serviceGraph: { maxItems: 1000, ttlMs: 60_000 },
-  });
+  collector = await startTestCollector(dir);
   const frontend = provider('frontend');
   const payment = provider('payment');
   const ft = frontend.getTracer('shop', '1.0.0');

@@ -6,11 +6,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { context, type HrTime, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
-import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
-import { resourceFromAttributes } from '@opentelemetry/resources';
-import { BasicTracerProvider, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
+import type { BasicTracerProvider } from '@opentelemetry/sdk-trace-base';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Collector, startCollector } from '../../collector/index.js';
+import type { Collector } from '../../collector/index.js';
+import { otlpTracerProvider, startTestCollector } from '../helpers/collector.js';
 
 let dir: string;
 let collector: Collector;
@@ -28,18 +27,8 @@ function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: st
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'collector-cli-views-'));
-  collector = await startCollector({
-    otlpHttp: '127.0.0.1:0',
-    http: '127.0.0.1:0',
-    dataDir: dir,
-    batchMaxDelayMs: 20,
-    serviceGraph: { maxItems: 1000, ttlMs: 60_000 },
-  });
-  const provider = (service: string): BasicTracerProvider =>
-    new BasicTracerProvider({
-      resource: resourceFromAttributes({ 'service.name': service }),
-      spanProcessors: [new SimpleSpanProcessor(new OTLPTraceExporter({ url: `${collector.otlpUrl}/v1/traces` }))],
-    });
+  collector = await startTestCollector(dir);
+  const provider = (service: string): BasicTracerProvider => otlpTracerProvider(collector, { 'service.name': service });
   const [frontend, payment, cart] = ['frontend', 'payment', 'cart'].map(provider) as [
     BasicTracerProvider,
     BasicTracerProvider,

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { type ControlPlane, startControlPlane } from '../../control-plane/index.js';
+import { selfSignedP256 } from '../helpers/openssl.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ms-mtls-'));
 const running: ControlPlane[] = [];
@@ -116,31 +117,13 @@ describe('the control plane as the mesh CA', () => {
   it("signs with the operator's root, and refuses a key that does not match it, naming the file", async () => {
     const cert = join(dir, 'root.pem');
     const key = join(dir, 'root.key');
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:P-256',
-        '-nodes',
-        '-keyout',
-        key,
-        '-out',
-        cert,
-        '-days',
-        '2',
-        '-subj',
-        '/O=operator/CN=operator root',
-        '-addext',
-        'basicConstraints=critical,CA:TRUE',
-        '-addext',
-        'keyUsage=critical,keyCertSign,cRLSign',
-      ],
-      { stdio: 'ignore' },
-    );
+    selfSignedP256({
+      key,
+      cert,
+      subject: '/O=operator/CN=operator root',
+      days: 2,
+      extensions: ['basicConstraints=critical,CA:TRUE', 'keyUsage=critical,keyCertSign,cRLSign'],
+    });
     const cp = await startControlPlane({
       meshPath: meshFile('op.yaml'),
       port: 0,

@@ -6,18 +6,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { validateBootstrap, ConfigInvalidError } from '../../proxy/index.js';
-import { bootstrap, staticCluster } from './helpers.js';
-
-function problems(config: unknown): string[] {
-  try {
-    validateBootstrap(config);
-  } catch (err) {
-    if (err instanceof ConfigInvalidError) return [...err.problems];
-    throw err;
-  }
-  return [];
-}
+import { validateBootstrap } from '../../proxy/index.js';
+import { bootstrap, configProblems as problems, staticCluster } from './helpers.js';
 
 const routes = [
   { match: { prefix: '/a' }, route: { cluster: 'c' } },

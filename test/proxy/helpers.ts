@@ -3,7 +3,7 @@
 import http from 'node:http';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { startProxy, type ProxyServer } from '../../proxy/index.js';
+import { ConfigInvalidError, startProxy, type ProxyServer, validateBootstrap } from '../../proxy/index.js';
 export { freePort } from '../helpers/ports.js';
 
 export interface Upstream {
@@ -207,4 +207,15 @@ export function rawExchange(port: number, data: string | Buffer, waitMs = 1500):
 export function statusOf(raw: string): number {
   const m = /^HTTP\/1\.[01] (\d{3})/.exec(raw);
   return m === null ? 0 : Number(m[1]);
+}
+
+/** Every problem validateBootstrap reports for `config` (each with its path), [] when it is valid. */
+export function configProblems(config: unknown): string[] {
+  try {
+    validateBootstrap(config);
+  } catch (err) {
+    if (err instanceof ConfigInvalidError) return [...err.problems];
+    throw err;
+  }
+  return [];
 }

@@ -8,24 +8,14 @@
 // lds.yaml) writes `filters:` as one object, which Envoy's C++ parser reads as a one-item list
 // (xDS files: test/proxy/xds/dynamic-config-fs.test.ts; here the same form in a bootstrap).
 import { afterAll, describe, expect, it } from 'vitest';
-import { ConfigInvalidError, parseConfigText, validateBootstrap } from '../../proxy/index.js';
+import { parseConfigText, validateBootstrap } from '../../proxy/index.js';
 import { freePorts } from '../control-plane/helpers.js';
-import { request, startTestProxy, startUpstream } from './helpers.js';
+import { configProblems as errorsOf, request, startTestProxy, startUpstream } from './helpers.js';
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterAll(async () => {
   for (const c of cleanups.reverse()) await c();
 });
-
-function errorsOf(config: unknown): string[] {
-  try {
-    validateBootstrap(config);
-  } catch (err) {
-    if (err instanceof ConfigInvalidError) return [...err.problems];
-    throw err;
-  }
-  return [];
-}
 
 const HCM = 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
 const ROUTER = 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router';

@@ -11,7 +11,8 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { launchChromium } from '../helpers/chromium.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import type { JaegerResponse, JaegerSpan, JaegerTrace } from '../../collector/api/jaeger-model.js';
@@ -155,18 +156,7 @@ export function checkout() { check(http.post('${mesh.frontProxy}/checkout', '{}'
   slowestTraceId = link[1]!;
   process.stdout.write(`ui-demo: mesh ready in ${readyMs} ms, load done ${Date.now() - began - readyMs} ms later\n`);
 
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-    ],
-  });
+  browser = await launchChromium();
 }, 180_000);
 
 afterAll(async () => {

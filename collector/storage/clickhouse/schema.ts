@@ -30,6 +30,25 @@ const DEDUPLICATION_WINDOW = 1000;
 
 const ttl = (expr: string, days: number): string => (days > 0 ? `TTL ${expr} + toIntervalDay(${days})` : '');
 
+/**
+ * The view that folds each block inserted into otel_service_graph_edges into the per-minute
+ * table, grouped by the edge's identity plus `dimensions` (the columns later migrations added
+ * to both tables' keys). Versions 4, 6 and 7 each create it with the dimensions known then.
+ */
+const serviceGraphMinuteView = (dimensions: readonly string[]): string => {
+  const keys = ['Client', 'Server', 'ConnectionType', ...dimensions];
+  return `CREATE MATERIALIZED VIEW IF NOT EXISTS otel_service_graph_1m_mv
+TO otel_service_graph_1m
+AS SELECT
+    toStartOfMinute(toDateTime(e.Timestamp)) AS Timestamp,
+${keys.map((k) => `    e.${k} AS ${k},\n`).join('')}    toUInt64(count()) AS Requests,
+    toUInt64(sum(e.Failed)) AS Failures,
+    quantilesState(0.5, 0.95, 0.99)(e.ServerDurationMs) AS ServerDurationMs,
+    quantilesState(0.5, 0.95, 0.99)(e.ClientDurationMs) AS ClientDurationMs
+FROM otel_service_graph_edges AS e
+GROUP BY Timestamp, ${keys.join(', ')}`;
+};
+
 export const migrations: readonly Migration[] = [
   {
     version: 1,
@@ -169,19 +188,7 @@ SETTINGS ttl_only_drop_parts = 1`,
     ServerDurationMs Float64,
     ClientDurationMs Float64
 ) ENGINE = Null`,
-      `CREATE MATERIALIZED VIEW IF NOT EXISTS otel_service_graph_1m_mv
-TO otel_service_graph_1m
-AS SELECT
-    toStartOfMinute(toDateTime(e.Timestamp)) AS Timestamp,
-    e.Client AS Client,
-    e.Server AS Server,
-    e.ConnectionType AS ConnectionType,
-    toUInt64(count()) AS Requests,
-    toUInt64(sum(e.Failed)) AS Failures,
-    quantilesState(0.5, 0.95, 0.99)(e.ServerDurationMs) AS ServerDurationMs,
-    quantilesState(0.5, 0.95, 0.99)(e.ClientDurationMs) AS ClientDurationMs
-FROM otel_service_graph_edges AS e
-GROUP BY Timestamp, Client, Server, ConnectionType`,
+      serviceGraphMinuteView([]),
     ],
   },
   {
@@ -217,21 +224,7 @@ GROUP BY Timestamp, Client, Server, ConnectionType`,
     ADD COLUMN IF NOT EXISTS ServerVersion LowCardinality(String),
     MODIFY ORDER BY (Client, Server, ConnectionType, Timestamp, ClientVersion, ServerVersion)`,
       'DROP VIEW IF EXISTS otel_service_graph_1m_mv',
-      `CREATE MATERIALIZED VIEW IF NOT EXISTS otel_service_graph_1m_mv
-TO otel_service_graph_1m
-AS SELECT
-    toStartOfMinute(toDateTime(e.Timestamp)) AS Timestamp,
-    e.Client AS Client,
-    e.Server AS Server,
-    e.ConnectionType AS ConnectionType,
-    e.ClientVersion AS ClientVersion,
-    e.ServerVersion AS ServerVersion,
-    toUInt64(count()) AS Requests,
-    toUInt64(sum(e.Failed)) AS Failures,
-    quantilesState(0.5, 0.95, 0.99)(e.ServerDurationMs) AS ServerDurationMs,
-    quantilesState(0.5, 0.95, 0.99)(e.ClientDurationMs) AS ClientDurationMs
-FROM otel_service_graph_edges AS e
-GROUP BY Timestamp, Client, Server, ConnectionType, ClientVersion, ServerVersion`,
+      serviceGraphMinuteView(['ClientVersion', 'ServerVersion']),
     ],
   },
   {
@@ -246,22 +239,7 @@ GROUP BY Timestamp, Client, Server, ConnectionType, ClientVersion, ServerVersion
     ADD COLUMN IF NOT EXISTS Protocol LowCardinality(String),
     MODIFY ORDER BY (Client, Server, ConnectionType, Timestamp, ClientVersion, ServerVersion, Protocol)`,
       'DROP VIEW IF EXISTS otel_service_graph_1m_mv',
-      `CREATE MATERIALIZED VIEW IF NOT EXISTS otel_service_graph_1m_mv
-TO otel_service_graph_1m
-AS SELECT
-    toStartOfMinute(toDateTime(e.Timestamp)) AS Timestamp,
-    e.Client AS Client,
-    e.Server AS Server,
-    e.ConnectionType AS ConnectionType,
-    e.ClientVersion AS ClientVersion,
-    e.ServerVersion AS ServerVersion,
-    e.Protocol AS Protocol,
-    toUInt64(count()) AS Requests,
-    toUInt64(sum(e.Failed)) AS Failures,
-    quantilesState(0.5, 0.95, 0.99)(e.ServerDurationMs) AS ServerDurationMs,
-    quantilesState(0.5, 0.95, 0.99)(e.ClientDurationMs) AS ClientDurationMs
-FROM otel_service_graph_edges AS e
-GROUP BY Timestamp, Client, Server, ConnectionType, ClientVersion, ServerVersion, Protocol`,
+      serviceGraphMinuteView(['ClientVersion', 'ServerVersion', 'Protocol']),
     ],
   },
   {

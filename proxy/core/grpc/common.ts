@@ -5,6 +5,7 @@
 // knows it deals with a gRPC stream or a local reply.
 import type { HeaderMap } from '../http/headers.js';
 import type { StreamInfo } from '../stream-info.js';
+import { GRPC_STATUS_CAMEL_NAMES } from '../../../shared/grpc-status.js';
 
 /** google.rpc.Code, as gRPC's status codes. */
 export const GrpcStatus = {
@@ -26,27 +27,6 @@ export const GrpcStatus = {
   DataLoss: 15,
   Unauthenticated: 16,
 } as const;
-
-/** Envoy's CAMEL_STRING names (`%GRPC_STATUS%`'s default), by code. */
-const CAMEL_NAMES: readonly string[] = [
-  'OK',
-  'Canceled',
-  'Unknown',
-  'InvalidArgument',
-  'DeadlineExceeded',
-  'NotFound',
-  'AlreadyExists',
-  'PermissionDenied',
-  'ResourceExhausted',
-  'FailedPrecondition',
-  'Aborted',
-  'OutOfRange',
-  'Unimplemented',
-  'Internal',
-  'Unavailable',
-  'DataLoss',
-  'Unauthenticated',
-];
 
 /** `%GRPC_STATUS(SNAKE_STRING)%` names, by code (gRPC's own spelling). */
 const SNAKE_NAMES: readonly string[] = [
@@ -74,7 +54,7 @@ export type GrpcStatusFormat = 'CAMEL_STRING' | 'SNAKE_STRING' | 'NUMBER';
 /** A code as `%GRPC_STATUS(format)%` prints it; codes past 16 print as numbers in every format. */
 export function formatGrpcStatus(code: number, format: GrpcStatusFormat): string {
   if (format === 'NUMBER') return String(code);
-  const names = format === 'SNAKE_STRING' ? SNAKE_NAMES : CAMEL_NAMES;
+  const names = format === 'SNAKE_STRING' ? SNAKE_NAMES : GRPC_STATUS_CAMEL_NAMES;
   return names[code] ?? String(code);
 }
 

@@ -11,6 +11,7 @@ import type { UpstreamTransportSocketFactory } from '../network/transport-socket
 import { rawBufferUpstreamFactory } from '../network/raw-buffer-socket.js';
 import type { Cancellable, ConnectionPool, PoolCallbacks, PoolClusterInfo } from './conn-pool.js';
 import type { Host } from './host.js';
+import { type PendingStream, PendingQueue } from './pending-queue.js';
 
 /** One connection of the pool (Envoy's ActiveClient): its codec and what the pool tracks about it. */
 class ActiveClient implements ClientConnectionCallbacks {
@@ -43,48 +44,6 @@ class ActiveClient implements ClientConnectionCallbacks {
 
   onConnectionClose(): void {
     this.#pool.onClose(this);
-  }
-}
-
-/** A stream waiting for a connection. */
-interface PendingStream {
-  readonly decoder: ResponseDecoder;
-  readonly callbacks: PoolCallbacks;
-}
-
-/** FIFO of waiting requests without shifting arrays. */
-class PendingQueue {
-  #items: Array<PendingStream | null> = [];
-  #head = 0;
-  size = 0;
-
-  push(cb: PendingStream): void {
-    this.#items.push(cb);
-    this.size++;
-  }
-
-  shift(): PendingStream | null {
-    while (this.#head < this.#items.length) {
-      const cb = this.#items[this.#head]!;
-      this.#items[this.#head++] = null;
-      if (this.#head > 64 && this.#head * 2 > this.#items.length) {
-        this.#items = this.#items.slice(this.#head);
-        this.#head = 0;
-      }
-      if (cb !== null) {
-        this.size--;
-        return cb;
-      }
-    }
-    return null;
-  }
-
-  remove(cb: PendingStream): boolean {
-    const i = this.#items.indexOf(cb, this.#head);
-    if (i === -1) return false;
-    this.#items[i] = null;
-    this.size--;
-    return true;
   }
 }
 

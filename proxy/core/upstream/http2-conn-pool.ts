@@ -10,6 +10,7 @@ import type { UpstreamTransportSocketFactory } from '../network/transport-socket
 import { rawBufferUpstreamFactory } from '../network/raw-buffer-socket.js';
 import type { Cancellable, ConnectionPool, PoolCallbacks, PoolClusterInfo } from './conn-pool.js';
 import type { Host } from './host.js';
+import { type PendingStream, PendingQueue } from './pending-queue.js';
 
 type Http2CodecModule = typeof import('../http/codec/http2/client-connection.js');
 
@@ -62,11 +63,6 @@ class ActiveClient implements ClientConnectionCallbacks {
   }
 }
 
-interface PendingStream {
-  readonly decoder: ResponseDecoder;
-  readonly callbacks: PoolCallbacks;
-}
-
 export class Http2ConnPool implements ConnectionPool {
   readonly protocol = 'HTTP/2' as const;
   readonly host: Host;
@@ -75,7 +71,7 @@ export class Http2ConnPool implements ConnectionPool {
   readonly #transportFactory: UpstreamTransportSocketFactory;
   readonly #clients = new Set<ActiveClient>();
   /** Bounded by the cluster's max_pending_requests. */
-  readonly #pending: PendingStream[] = [];
+  readonly #pending = new PendingQueue();
   #draining = false;
 
   constructor(
@@ -114,7 +110,7 @@ export class Http2ConnPool implements ConnectionPool {
     let room = 0;
     for (const c of this.#clients) if (!c.connected) room += c.codec.maxConcurrentStreams;
     // While the codec is still loading (see the constructor) the stream waits with the pending ones.
-    if (http2Codec !== null && room <= this.#pending.length) {
+    if (http2Codec !== null && room <= this.#pending.size) {
       if (resources.connections < resources.maxConnections) this.#connect();
       else if (this.#clients.size === 0) {
         stats.upstream_cx_overflow.inc();
@@ -128,9 +124,7 @@ export class Http2ConnPool implements ConnectionPool {
     stats.upstream_rq_pending_active.inc();
     stats.upstream_rq_pending_total.inc();
     return () => {
-      const i = this.#pending.indexOf(pending);
-      if (i === -1) return;
-      this.#pending.splice(i, 1);
+      if (!this.#pending.remove(pending)) return;
       resources.pendingRequests--;
       stats.upstream_rq_pending_active.dec();
     };
@@ -191,7 +185,7 @@ export class Http2ConnPool implements ConnectionPool {
     const resources = this.cluster.resources;
     const stats = this.cluster.stats;
     for (const c of this.#clients) {
-      while (this.#pending.length > 0 && c.connected && this.#usable(c)) {
+      while (this.#pending.size > 0 && c.connected && this.#usable(c)) {
         const p = this.#pending.shift()!;
         resources.pendingRequests--;
         stats.upstream_rq_pending_active.dec();
@@ -199,10 +193,10 @@ export class Http2ConnPool implements ConnectionPool {
       }
     }
     // Full connections and streams still waiting: open another if the breakers allow.
-    if (this.#pending.length > 0 && !this.#draining && http2Codec !== null) {
+    if (this.#pending.size > 0 && !this.#draining && http2Codec !== null) {
       let room = 0;
       for (const c of this.#clients) if (!c.connected) room += c.codec.maxConcurrentStreams;
-      if (room < this.#pending.length && resources.connections < resources.maxConnections) this.#connect();
+      if (room < this.#pending.size && resources.connections < resources.maxConnections) this.#connect();
     }
   }
 
@@ -235,7 +229,7 @@ export class Http2ConnPool implements ConnectionPool {
       // Streams no remaining connection attempt can carry fail now (Envoy's UF).
       let room = 0;
       for (const c of this.#clients) room += c.connected ? 0 : c.codec.maxConcurrentStreams;
-      while (this.#pending.length > room) {
+      while (this.#pending.size > room) {
         const p = this.#pending.pop()!;
         cluster.resources.pendingRequests--;
         cluster.stats.upstream_rq_pending_active.dec();

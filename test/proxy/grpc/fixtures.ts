@@ -2,6 +2,7 @@
 // protobuf needed to prove the transport), one method per call shape, and request texts that
 // pick a behaviour (hang, fail once, fail in the trailers, a given status).
 import * as grpc from '@grpc/grpc-js';
+import { staticCluster } from '../helpers.js';
 
 const identity = (b: Buffer): Buffer => b;
 const method = (name: string, requestStream: boolean, responseStream: boolean) => ({
@@ -184,18 +185,7 @@ export const H2_UPSTREAM = {
 };
 
 function cluster(name: string, port: number, extra: Record<string, unknown>): Record<string, unknown> {
-  return {
-    name,
-    type: 'STATIC',
-    connect_timeout: '1s',
-    load_assignment: {
-      cluster_name: name,
-      endpoints: [
-        { lb_endpoints: [{ endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: port } } } }] },
-      ],
-    },
-    ...extra,
-  };
+  return staticCluster({ name, ports: [port], extra });
 }
 
 const HCM = 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';

@@ -9,7 +9,7 @@ import http2 from 'node:http2';
 import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
+import { launchChromium } from '../../helpers/chromium.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bootstrap, ROUTER, startTestProxy, staticCluster, type RunningProxy } from '../helpers.js';
 import {
@@ -323,18 +323,7 @@ describe('envoy.filters.http.grpc_web', () => {
   });
 
   it('Chromium: a fetch from a page gets the message and the trailer frame', async () => {
-    const browser = await chromium.launch({
-      executablePath: '/usr/bin/chromium',
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--no-first-run',
-      ],
-    });
+    const browser = await launchChromium();
     try {
       const page = await browser.newPage();
       await page.goto(`http://127.0.0.1:${proxy.port}/`);

@@ -1,25 +1,15 @@
 // Config validation of everything resilience adds, with the full field path, and route
 // matching by runtime_fraction.
 import { describe, expect, it } from 'vitest';
-import { validateBootstrap, ConfigInvalidError } from '../../../proxy/index.js';
 import { testFixtures, bootstrapFor, cluster, request, startResilienceProxy, withinBinomialBounds } from './harness.js';
 import { startUpstreams } from './upstreams.js';
+import { configProblems as problems } from '../helpers.js';
 
 const { cleanups } = testFixtures();
 
 const FAULT_TYPE = 'type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault';
 const RL_TYPE = 'type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit';
 const HCM = 'static_resources.listeners[0].filter_chains[0].filters[0].typed_config';
-
-function problems(config: unknown): string[] {
-  try {
-    validateBootstrap(config);
-  } catch (err) {
-    if (err instanceof ConfigInvalidError) return [...err.problems];
-    throw err;
-  }
-  return [];
-}
 
 describe('resilience config validation', () => {
   it('reports every bad resilience field at once with its full path', () => {

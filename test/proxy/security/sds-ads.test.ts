@@ -11,7 +11,7 @@ import type { ProxyServer } from '../../../proxy/index.js';
 import { decodeMessage, encodeMessage, type JsonMap, type JsonValue } from '../../../proxy/xds/index.js';
 import { freePorts, waitFor } from '../../control-plane/helpers.js';
 import { startUpstream, type Upstream } from '../helpers.js';
-import { httpListenerResource, startXdsProxy, staticClusterResource } from '../xds/helpers.js';
+import { httpListenerResource, startAdsProxy, staticClusterResource } from '../xds/helpers.js';
 import { makeTlsFixtures, type TlsFixtures } from './tls-fixtures.js';
 
 const LDS = 'type.googleapis.com/envoy.config.listener.v3.Listener';
@@ -107,20 +107,7 @@ beforeAll(async () => {
       },
     },
   );
-  const xdsPort = await new Promise<number>((resolve, reject) =>
-    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) =>
-      err ? reject(err) : resolve(p),
-    ),
-  );
-  proxy = await startXdsProxy({ id: 'sds-node', cluster: 'test' }, admin!, xdsPort, {
-    ads_config: {
-      api_type: 'GRPC',
-      transport_api_version: 'V3',
-      grpc_services: [{ envoy_grpc: { cluster_name: 'xds_cluster' } }],
-    },
-    cds_config: { ads: {}, resource_api_version: 'V3' },
-    lds_config: { ads: {}, resource_api_version: 'V3' },
-  });
+  proxy = await startAdsProxy({ id: 'sds-node', cluster: 'test' }, admin!, server);
 });
 
 afterAll(async () => {

@@ -6,6 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { selfSignedP256 } from '../../helpers/openssl.js';
 
 export interface TlsFixtures {
   readonly dir: string;
@@ -31,23 +32,12 @@ function ssl(dir: string, args: string[]): void {
 }
 
 function makeCa(dir: string, name: string): void {
-  ssl(dir, [
-    'req',
-    '-x509',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:P-256',
-    '-nodes',
-    '-days',
-    '2',
-    '-keyout',
-    `${name}.key`,
-    '-out',
-    `${name}.crt`,
-    '-subj',
-    `/O=${name}/CN=${name} root`,
-  ]);
+  selfSignedP256({
+    key: join(dir, `${name}.key`),
+    cert: join(dir, `${name}.crt`),
+    subject: `/O=${name}/CN=${name} root`,
+    days: 2,
+  });
 }
 
 function makeLeaf(dir: string, ca: string, name: string, subject: string, sans: string): void {

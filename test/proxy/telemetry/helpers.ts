@@ -14,6 +14,7 @@ import { decodeLogsProto, decodeTracesProto } from '../../../collector/receivers
 
 export const CLI = resolve(import.meta.dirname, '../../../dist/cli/main.js');
 
+import { staticCluster as staticClusterOf } from '../helpers.js';
 export { freePort } from '../helpers.js';
 
 export function listen(server: Server): Promise<number> {
@@ -173,17 +174,7 @@ export async function startSidecar(
 }
 
 export function staticCluster(name: string, port: number): object {
-  return {
-    name,
-    type: 'STATIC',
-    connect_timeout: '1s',
-    load_assignment: {
-      cluster_name: name,
-      endpoints: [
-        { lb_endpoints: [{ endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: port } } } }] },
-      ],
-    },
-  };
+  return staticClusterOf({ name, ports: [port] });
 }
 
 export interface ListenerSpec {

@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
 import type { ProxyServer } from '../../../proxy/index.js';
 import { freePorts, waitFor } from '../../control-plane/helpers.js';
-import { configDump, startXdsProxy } from './helpers.js';
+import { configDump, startAdsProxy } from './helpers.js';
 
 const require = createRequire(import.meta.url);
 const DEPS = path.join(path.dirname(require.resolve('@grpc/grpc-js-xds/package.json')), 'deps');
@@ -153,20 +153,7 @@ beforeAll(async () => {
       stream.on('error', () => undefined);
     },
   });
-  const xdsPort = await new Promise<number>((resolve, reject) =>
-    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) =>
-      err ? reject(err) : resolve(p),
-    ),
-  );
-  proxy = await startXdsProxy({ id: 'envoy-protos', cluster: 'test' }, admin, xdsPort, {
-    ads_config: {
-      api_type: 'GRPC',
-      transport_api_version: 'V3',
-      grpc_services: [{ envoy_grpc: { cluster_name: 'xds_cluster' } }],
-    },
-    cds_config: { ads: {}, resource_api_version: 'V3' },
-    lds_config: { ads: {}, resource_api_version: 'V3' },
-  });
+  proxy = await startAdsProxy({ id: 'envoy-protos', cluster: 'test' }, admin, server);
 });
 
 afterAll(async () => {

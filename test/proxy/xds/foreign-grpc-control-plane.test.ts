@@ -9,7 +9,7 @@ import type { ProxyServer } from '../../../proxy/index.js';
 import { decodeMessage, encodeMessage, type JsonMap, type JsonValue } from '../../../proxy/xds/index.js';
 import { freePorts, waitFor } from '../../control-plane/helpers.js';
 import { startUpstream, type Upstream } from '../helpers.js';
-import { call, httpListenerResource, startXdsProxy, staticClusterResource, stat } from './helpers.js';
+import { call, httpListenerResource, startAdsProxy, staticClusterResource, stat } from './helpers.js';
 
 const LDS = 'type.googleapis.com/envoy.config.listener.v3.Listener';
 const CDS = 'type.googleapis.com/envoy.config.cluster.v3.Cluster';
@@ -87,20 +87,7 @@ beforeAll(async () => {
       },
     },
   );
-  const xdsPort = await new Promise<number>((resolve, reject) =>
-    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) =>
-      err ? reject(err) : resolve(p),
-    ),
-  );
-  proxy = await startXdsProxy({ id: 'grpc-node', cluster: 'test' }, admin, xdsPort, {
-    ads_config: {
-      api_type: 'GRPC',
-      transport_api_version: 'V3',
-      grpc_services: [{ envoy_grpc: { cluster_name: 'xds_cluster' } }],
-    },
-    cds_config: { ads: {}, resource_api_version: 'V3' },
-    lds_config: { ads: {}, resource_api_version: 'V3' },
-  });
+  proxy = await startAdsProxy({ id: 'grpc-node', cluster: 'test' }, admin, server);
 });
 
 afterAll(async () => {

@@ -1,10 +1,11 @@
 // Helpers for xDS tests: a small mesh with real app servers, and proxies started in-process
 // from the dynamic bootstrap `meshscope control-plane bootstrap` prints.
 import http from 'node:http';
+import * as grpc from '@grpc/grpc-js';
 import { parseMesh, renderDynamicBootstrap } from '../../../control-plane/index.js';
 import { startProxy, type ProxyServer } from '../../../proxy/index.js';
 import { freePorts } from '../../control-plane/helpers.js';
-import { startUpstream, type Upstream } from '../helpers.js';
+import { startUpstream, staticCluster, type Upstream } from '../helpers.js';
 
 export interface Sidecar {
   inbound: number;
@@ -158,16 +159,7 @@ export function staticClusterResource(
 ): Record<string, unknown> {
   return {
     '@type': 'type.googleapis.com/envoy.config.cluster.v3.Cluster',
-    name,
-    type: 'STATIC',
-    connect_timeout: '1s',
-    load_assignment: {
-      cluster_name: name,
-      endpoints: [
-        { lb_endpoints: [{ endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: port } } } }] },
-      ],
-    },
-    ...extra,
+    ...staticCluster({ name, ports: [port], extra }),
   };
 }
 
@@ -226,5 +218,30 @@ export function startXdsProxy(
       dynamic_resources: dynamicResources,
       static_resources: { clusters: [xdsCluster] },
     },
+  });
+}
+
+/**
+ * Binds `server`, a gRPC ADS management server a test wrote, on 127.0.0.1:0 and starts a proxy
+ * that takes its listeners and clusters from it (state of the world, `ads: {}` for CDS and LDS).
+ */
+export async function startAdsProxy(
+  node: { id: string; cluster: string },
+  adminPort: number,
+  server: grpc.Server,
+): Promise<ProxyServer> {
+  const xdsPort = await new Promise<number>((resolve, reject) =>
+    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) =>
+      err ? reject(err) : resolve(p),
+    ),
+  );
+  return startXdsProxy(node, adminPort, xdsPort, {
+    ads_config: {
+      api_type: 'GRPC',
+      transport_api_version: 'V3',
+      grpc_services: [{ envoy_grpc: { cluster_name: 'xds_cluster' } }],
+    },
+    cds_config: { ads: {}, resource_api_version: 'V3' },
+    lds_config: { ads: {}, resource_api_version: 'V3' },
   });
 }

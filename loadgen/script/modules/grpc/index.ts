@@ -2,26 +2,7 @@
 import type { ModuleContext } from '../../context.js';
 import { createGrpcClientClass, type GrpcMetrics } from './client.js';
 import { createGrpcStreamClass } from './stream.js';
-
-const STATUS_NAMES = [
-  'OK',
-  'Canceled',
-  'Unknown',
-  'InvalidArgument',
-  'DeadlineExceeded',
-  'NotFound',
-  'AlreadyExists',
-  'PermissionDenied',
-  'ResourceExhausted',
-  'FailedPrecondition',
-  'Aborted',
-  'OutOfRange',
-  'Unimplemented',
-  'Internal',
-  'Unavailable',
-  'DataLoss',
-  'Unauthenticated',
-];
+import { GRPC_STATUS_CAMEL_NAMES } from '../../../../shared/grpc-status.js';
 
 export function createGrpcModule(ctx: ModuleContext): Record<string, unknown> {
   const r = ctx.test.registry;
@@ -39,7 +20,7 @@ export function createGrpcModule(ctx: ModuleContext): Record<string, unknown> {
     HealthCheckUnknown: 'UNKNOWN',
     HealthCheckServiceUnkown: 'SERVICE_UNKNOWN',
   };
-  STATUS_NAMES.forEach((name, code) => {
+  GRPC_STATUS_CAMEL_NAMES.forEach((name, code) => {
     mod[`Status${name}`] = code;
   });
   mod.default = mod;

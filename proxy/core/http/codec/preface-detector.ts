@@ -3,40 +3,25 @@
 // from HTTP/1.x. Until they arrive this stands in for the codec; then it puts the bytes back on
 // the socket and hands over, so the chosen codec reads the connection from its first byte and
 // nothing stays between it and the socket.
-import type { NativeStream, TransportSocket } from '../../network/transport-socket.js';
-import type { ServerConnection, ServerConnectionCallbacks } from './types.js';
+import type { TransportSocket } from '../../network/transport-socket.js';
+import { StandInCodec } from './stand-in-codec.js';
+import type { ServerConnectionCallbacks } from './types.js';
 
 const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
 
-export class PrefaceDetector implements ServerConnection {
+export class PrefaceDetector extends StandInCodec {
   readonly protocol = 'HTTP/1.1' as const;
-  readonly idle = true;
-  readonly #socket: NativeStream;
-  readonly #callbacks: ServerConnectionCallbacks;
   readonly #onDetected: (http2: boolean) => void;
   /** Bytes read so far: less than the preface's length, each matching it. */
   #head: Buffer | null = null;
-  #closed = false;
   readonly #onData = (chunk: Buffer): void => this.#read(chunk);
   readonly #onEnd = (): void => this.close();
-  readonly #onClose = (): void => {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.#callbacks.onConnectionClose();
-  };
-  readonly #onError = (): void => {
-    // 'close' follows.
-  };
 
   constructor(transport: TransportSocket, callbacks: ServerConnectionCallbacks, onDetected: (http2: boolean) => void) {
-    this.#socket = transport.stream;
-    this.#callbacks = callbacks;
+    super(transport.stream, callbacks);
     this.#onDetected = onDetected;
-    const s = this.#socket;
-    s.on('data', this.#onData);
-    s.on('end', this.#onEnd);
-    s.on('close', this.#onClose);
-    s.on('error', this.#onError);
+    transport.stream.on('data', this.#onData);
+    transport.stream.on('end', this.#onEnd);
   }
 
   #read(chunk: Buffer): void {
@@ -47,38 +32,21 @@ export class PrefaceDetector implements ServerConnection {
       this.#head = head;
       return;
     }
-    const s = this.#socket;
+    const s = this.socket;
     s.off('data', this.#onData);
     s.off('end', this.#onEnd);
-    s.off('close', this.#onClose);
-    s.off('error', this.#onError);
+    this.release();
     s.pause();
     s.unshift(head);
     this.#onDetected(matches);
   }
 
   readDisable(disable: boolean): void {
-    if (disable) this.#socket.pause();
-    else this.#socket.resume();
-  }
-
-  shutdownNotice(): void {
-    // Nothing was read yet: the connection manager closes an idle connection itself.
-  }
-
-  onStreamComplete(): boolean {
-    return false;
-  }
-
-  sendProtocolError(_status: number, _details: string, _responseFlag: number): void {
-    this.destroy();
+    if (disable) this.socket.pause();
+    else this.socket.resume();
   }
 
   close(): void {
-    this.#socket.end();
-  }
-
-  destroy(): void {
-    this.#socket.destroy();
+    this.socket.end();
   }
 }
