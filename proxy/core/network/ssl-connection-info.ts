@@ -60,6 +60,21 @@ export class TlsSocketConnectionInfo implements SslConnectionInfo {
     this.#validated = true;
   }
 
+  /** The peer's certificate as presented in the handshake whose session this connection resumed. */
+  get peerCertificate(): PeerCertificate | null {
+    return this.#peerCert();
+  }
+
+  /**
+   * A resumed session carries no certificate on the wire and Node's TLSSocket then reports
+   * none, while the session stands for the peer verified when it was issued (as OpenSSL and
+   * BoringSSL keep a session's peer): that certificate, verified then, is this connection's peer.
+   */
+  resumedWith(peer: PeerCertificate): void {
+    this.#peer = peer;
+    this.#peerSans = undefined;
+  }
+
   get tlsVersion(): string {
     return this.#socket.getProtocol() ?? '';
   }

@@ -624,6 +624,65 @@ describe('envoy.transport_sockets.tls upstream', () => {
       server.close();
     }
   });
+
+  it('a connection that resumes a TLS session keeps the peer verified when the session was issued', async () => {
+    const resumed: boolean[] = [];
+    const server = https.createServer(
+      {
+        cert: readFileSync(fx.serverCert),
+        key: readFileSync(fx.serverKey),
+        ca: readFileSync(fx.caCert),
+        requestCert: true,
+        rejectUnauthorized: true,
+      },
+      (req, res) => {
+        resumed.push((req.socket as tls.TLSSocket).isSessionReused());
+        // Each request on a new upstream connection: the second one resumes the first's session.
+        res.setHeader('connection', 'close');
+        res.end('secure upstream');
+      },
+    );
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as { port: number }).port;
+    try {
+      const p = await proxyWith({
+        cluster: {
+          transport_socket: {
+            name: 'envoy.transport_sockets.tls',
+            typed_config: {
+              '@type': UPSTREAM,
+              common_tls_context: {
+                tls_certificates: [{ certificate_chain: file(fx.clientCert), private_key: file(fx.clientKey) }],
+                validation_context: {
+                  trusted_ca: file(fx.caCert),
+                  match_typed_subject_alt_names: [{ san_type: 'URI', matcher: { exact: fx.serverId } }],
+                },
+              },
+            },
+          },
+          load_assignment: {
+            cluster_name: 'backend',
+            endpoints: [
+              {
+                lb_endpoints: [
+                  { endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: port } } } },
+                ],
+              },
+            ],
+          },
+        },
+      });
+      for (let i = 0; i < 4; i++) {
+        const r = await run('curl', ['-sS', `http://127.0.0.1:${p.port}/`]);
+        expect(r.stdout, `request ${i}`).toBe('secure upstream');
+      }
+      expect(resumed).toContain(true);
+      const stats = (await run('curl', ['-sS', `http://127.0.0.1:${p.adminPort}/stats`])).stdout;
+      expect(stats).toMatch(/cluster\.backend\.ssl\.no_certificate: 0/);
+    } finally {
+      server.close();
+    }
+  });
 });
 
 describe('transport_socket_matches and HTTP/2 over TLS upstream', () => {

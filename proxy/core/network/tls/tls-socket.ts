@@ -4,7 +4,7 @@
 // The peer is verified once the handshake is done (chain against the trusted CA, then
 // match_typed_subject_alt_names), before any application byte is handed up.
 import type { Socket } from 'node:net';
-import { connect as tlsConnect, TLSSocket } from 'node:tls';
+import { connect as tlsConnect, type PeerCertificate, TLSSocket } from 'node:tls';
 import type { Counter, Scope } from '../../../stats/types.js';
 import { TlsSocketConnectionInfo } from '../ssl-connection-info.js';
 import type {
@@ -225,6 +225,8 @@ export class TlsUpstreamFactory implements UpstreamTransportSocketFactory {
   readonly #alpn: string[];
   /** The newest sessions the upstream gave (TLS tickets), reused to resume: max_session_keys of them. */
   readonly #sessions: Buffer[] = [];
+  /** The verified peer each session was issued over, for the connections that resume it. */
+  readonly #sessionPeers = new WeakMap<Buffer, PeerCertificate>();
 
   /** `defaultAlpn`: what the cluster's protocol offers when alpn_protocols is not configured. */
   constructor(context: ClientTlsContext, stats: TlsStats, defaultAlpn: readonly string[]) {
@@ -251,20 +253,32 @@ export class TlsUpstreamFactory implements UpstreamTransportSocketFactory {
     });
     stream.setNoDelay(true);
     stream.disableRenegotiation();
+    const t = new TlsSocket(stream, { address, port }, null);
+    // Only a session issued over a verified peer is kept: a resumption is not verified again.
+    let verified = false;
     if (ctx.maxSessionKeys > 0)
       stream.on('session', (s: Buffer) => {
+        const peer = t.ssl.peerCertificate;
+        if (!verified || (ctx.validatesPeer && peer === null)) return;
+        if (peer !== null) this.#sessionPeers.set(s, peer);
         this.#sessions.push(s);
         if (this.#sessions.length > ctx.maxSessionKeys) this.#sessions.shift();
       });
-    const t = new TlsSocket(stream, { address, port }, null);
     const stats = this.#stats;
     stream.on('error', ignoreError);
     stream.once('secureConnect', () => {
-      const chainError = stream.authorized ? null : String(stream.authorizationError ?? 'unverified');
+      let chainError = stream.authorized ? null : String(stream.authorizationError ?? 'unverified');
+      const resumedPeer =
+        session !== undefined && stream.isSessionReused() ? this.#sessionPeers.get(session) : undefined;
+      if (resumedPeer !== undefined && !t.ssl.peerCertificatePresented) {
+        t.ssl.resumedWith(resumedPeer);
+        chainError = null;
+      }
       if (!verifyPeer(t, ctx, stats, ctx.validatesPeer, chainError)) {
         stream.destroy(new Error(`upstream TLS peer verification failed (${chainError ?? 'SAN mismatch'})`));
         return;
       }
+      verified = true;
       stats.handshake.inc();
       t.established();
     });
