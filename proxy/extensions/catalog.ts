@@ -14,7 +14,7 @@ import './clusters/logical_dns/index.js';
 
 type Category = 'listenerFilters' | 'networkFilters' | 'httpFilters' | 'accessLoggers' | 'tracers';
 
-interface CatalogEntry {
+export interface CatalogEntry {
   readonly category: Category;
   readonly name: string;
   readonly typeUrls: readonly string[];
@@ -27,7 +27,7 @@ const LF = `${T}envoy.extensions.filters.listener.`;
 const HF = `${T}envoy.extensions.filters.http.`;
 const AL = `${T}envoy.extensions.access_loggers.`;
 
-const CATALOG: readonly CatalogEntry[] = [
+export const CATALOG: readonly CatalogEntry[] = [
   {
     category: 'networkFilters',
     name: 'envoy.filters.network.http_connection_manager',
