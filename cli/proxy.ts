@@ -75,8 +75,8 @@ export async function run(argv: string[]): Promise<number> {
   }
   try {
     if (values.mode === 'validate') {
-      const { loadBootstrapFile } = await import('../proxy/index.js');
-      loadBootstrapFile(configPath);
+      const { loadBootstrap } = await import('../proxy/index.js');
+      await loadBootstrap({ path: configPath });
       process.stdout.write(`configuration '${configPath}' OK\n`);
       return 0;
     }

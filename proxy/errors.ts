@@ -27,6 +27,19 @@ export class DuplicateExtensionError extends ProxyError {
   }
 }
 
+/**
+ * A configuration named an extension whose module was not loaded first: the caller validated or
+ * built it without awaiting `loadExtensionsFor` (proxy/extensions/catalog.ts).
+ */
+export class ExtensionNotLoadedError extends ProxyError {
+  constructor(category: string, key: string) {
+    super(
+      'MS_ERR_EXTENSION_NOT_LOADED',
+      `${category} extension '${key}' is declared but its module is not loaded: await loadExtensionsFor(config) before validating`,
+    );
+  }
+}
+
 /** A listener or admin address could not be bound. */
 export class ListenerBindError extends ProxyError {
   constructor(listener: string, address: string, reason: string) {

@@ -1,13 +1,20 @@
 // The proxy component's public face: load and validate an Envoy v3 bootstrap, start a proxy
 // (main process + workers + admin), and the extension points other components plug into.
-import './extensions/index.js';
 import { availableParallelism } from 'node:os';
-import { loadBootstrapFile, validateBootstrap } from './config/load.js';
+import { loadBootstrap } from './config/load.js';
 import { ProxyServer, type ProxyOptions } from './core/server.js';
 import { createLogger, type LogLevel } from './core/logger.js';
 import type { Bootstrap } from './api/schema.js';
 
-export { loadBootstrapFile, validateBootstrap, parseConfigText, formatIssues, formatPath } from './config/load.js';
+export {
+  loadBootstrap,
+  loadBootstrapFile,
+  validateBootstrap,
+  parseConfigText,
+  formatIssues,
+  formatPath,
+} from './config/load.js';
+export { loadAllExtensions, loadExtensionsFor } from './extensions/catalog.js';
 export type {
   Bootstrap,
   ClusterConfig,
@@ -95,8 +102,9 @@ export interface StartProxyOptions {
 
 /** Validates the configuration and starts the proxy; resolves once listeners are bound. */
 export async function startProxy(options: StartProxyOptions): Promise<ProxyServer> {
-  const bootstrap: Bootstrap =
-    options.configPath !== undefined ? loadBootstrapFile(options.configPath) : validateBootstrap(options.config);
+  const bootstrap: Bootstrap = await loadBootstrap(
+    options.configPath !== undefined ? { path: options.configPath } : { config: options.config },
+  );
   const opts: ProxyOptions = {
     bootstrap,
     concurrency: options.concurrency ?? availableParallelism(),

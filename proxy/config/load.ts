@@ -7,7 +7,7 @@ import type { z } from 'zod';
 import { bootstrapSchema, type Bootstrap } from '../api/schema.js';
 import { normalizeProtoJson } from './proto-json.js';
 import { ConfigInvalidError, ConfigReadError } from '../errors.js';
-import '../extensions/index.js';
+import { loadExtensionsFor } from '../extensions/catalog.js';
 import { bootstrapTlsProblems } from '../core/network/tls/check.js';
 
 export function formatPath(path: ReadonlyArray<PropertyKey>): string {
@@ -90,12 +90,31 @@ export function validateBootstrap(raw: unknown, source = '(inline)'): Bootstrap 
   return result.data;
 }
 
-export function loadBootstrapFile(path: string): Bootstrap {
+/** Reads and parses (not validates) a bootstrap file. */
+export function readConfigFile(path: string): unknown {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
   } catch (err) {
     throw new ConfigReadError(path, (err as Error).message);
   }
-  return validateBootstrap(parseConfigText(text, path), path);
+  return parseConfigText(text, path);
+}
+
+/**
+ * Validates a bootstrap file with the extensions loaded so far: the proxy's own paths call
+ * `loadBootstrap`, which first loads the extensions the file names.
+ */
+export function loadBootstrapFile(path: string): Bootstrap {
+  return validateBootstrap(readConfigFile(path), path);
+}
+
+/**
+ * Loads the modules of the extensions a bootstrap names (proxy/extensions/catalog.ts), then
+ * validates it: a file path, or an already parsed object.
+ */
+export async function loadBootstrap(source: { path: string } | { config: unknown }): Promise<Bootstrap> {
+  const raw = 'path' in source ? readConfigFile(source.path) : source.config;
+  await loadExtensionsFor(raw);
+  return 'path' in source ? validateBootstrap(raw, source.path) : validateBootstrap(raw);
 }

@@ -1,5 +1,5 @@
 // The extension categories the core resolves by Envoy name, and the context each factory gets.
-// Extensions register themselves from their own module (see proxy/extensions/index.ts); the
+// Extensions register themselves from their own module (see proxy/extensions/catalog.ts); the
 // core never names a concrete extension except the HCM and the router it requires.
 import type { Socket } from 'node:net';
 import { ExtensionRegistry } from './registry.js';

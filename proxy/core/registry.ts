@@ -3,7 +3,7 @@
 // schema for that config and a factory. The config loader validates `typed_config` against the
 // schema before any factory runs; unknown names are load errors. Duplicates are refused.
 import type { z } from 'zod';
-import { DuplicateExtensionError } from '../errors.js';
+import { DuplicateExtensionError, ExtensionNotLoadedError } from '../errors.js';
 import type { ExtensionSchema, ExtensionSchemaLookup } from '../api/extension-schemas.js';
 
 export interface Extension<Product, Context> extends ExtensionSchema {
@@ -38,9 +38,24 @@ export class ExtensionRegistry<Product, Context> implements ExtensionSchemaLooku
   readonly category: string;
   #byName = new Map<string, Extension<Product, Context>>();
   #byTypeUrl = new Map<string, Extension<Product, Context>>();
+  /** Declared and registered names, in declaration order (error messages list them). */
+  #names = new Set<string>();
+  /** Names and type URLs declared but whose module has not registered them yet. */
+  #pending = new Set<string>();
 
   constructor(category: string) {
     this.category = category;
+  }
+
+  /**
+   * Makes a name and its type URLs known before the module that registers them is loaded (see
+   * proxy/extensions/catalog.ts): it is listed as supported, and looking it up before its
+   * module loaded is a programming error, not an unsupported extension.
+   */
+  declare(name: string, typeUrls: readonly string[]): void {
+    this.#names.add(name);
+    if (!this.#byName.has(name)) this.#pending.add(name);
+    for (const url of typeUrls) if (!this.#byTypeUrl.has(url)) this.#pending.add(url);
   }
 
   register(extension: Extension<Product, Context>): void {
@@ -49,16 +64,23 @@ export class ExtensionRegistry<Product, Context> implements ExtensionSchemaLooku
       if (this.#byTypeUrl.has(url)) throw new DuplicateExtensionError(this.category, url);
     }
     this.#byName.set(extension.name, extension);
-    for (const url of extension.typeUrls) this.#byTypeUrl.set(url, extension);
+    this.#names.add(extension.name);
+    this.#pending.delete(extension.name);
+    for (const url of extension.typeUrls) {
+      this.#byTypeUrl.set(url, extension);
+      this.#pending.delete(url);
+    }
   }
 
   /** Envoy resolves by the `@type` of `typed_config` when present, else by name. */
   lookup(name: string | undefined, typeUrl: string | undefined): Extension<Product, Context> | undefined {
-    if (typeUrl !== undefined) return this.#byTypeUrl.get(typeUrl);
-    return name === undefined ? undefined : this.#byName.get(name);
+    const key = typeUrl ?? name;
+    if (key === undefined) return undefined;
+    if (this.#pending.has(key)) throw new ExtensionNotLoadedError(this.category, key);
+    return typeUrl !== undefined ? this.#byTypeUrl.get(typeUrl) : this.#byName.get(key);
   }
 
   names(): string[] {
-    return [...this.#byName.keys()];
+    return [...this.#names];
   }
 }

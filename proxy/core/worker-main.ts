@@ -4,7 +4,7 @@
 import { Worker, handleWorkerCall } from './worker.js';
 import type { WorkerRequest, WorkerResponse } from './ipc.js';
 import { RuntimeReplica } from '../runtime/index.js';
-import '../extensions/index.js';
+import { loadExtensionsFor } from '../extensions/catalog.js';
 
 let worker: Worker | null = null;
 const runtime = new RuntimeReplica();
@@ -12,6 +12,8 @@ const runtime = new RuntimeReplica();
 async function handle(req: WorkerRequest): Promise<unknown> {
   if (req.op === 'init') {
     runtime.apply(req.runtime);
+    // The main process validated this bootstrap; this process loads the extensions it names.
+    await loadExtensionsFor(req.bootstrap);
     worker = new Worker({ node: req.node, shutdownTimeoutMs: req.shutdownTimeoutMs, runtime });
     await worker.start(req.bootstrap);
     return worker.listeners();

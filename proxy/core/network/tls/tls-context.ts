@@ -4,7 +4,8 @@
 // keeps it, so a rotated certificate serves new connections while open ones carry on; material
 // that does not load leaves the last good context in place.
 import { constants, randomBytes } from 'node:crypto';
-import { createSecureContext, type SecureContext, type SecureContextOptions } from 'node:tls';
+import type { SecureContext, SecureContextOptions } from 'node:tls';
+import { nodeTls } from './node-tls.js';
 import { durationMs } from '../../../api/duration.js';
 import { unwrap } from '../../../api/wrappers.js';
 import {
@@ -209,7 +210,7 @@ abstract class TlsContextBase implements TlsContextView {
     }
     if (this.#validation?.caPem != null) opts.ca = this.#validation.caPem;
     try {
-      this.#secureContext = createSecureContext(opts);
+      this.#secureContext = nodeTls().createSecureContext(opts);
     } catch (err) {
       const reason = (err as Error).message;
       const field = /cipher/i.test(reason)

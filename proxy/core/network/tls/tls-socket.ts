@@ -4,7 +4,8 @@
 // The peer is verified once the handshake is done (chain against the trusted CA, then
 // match_typed_subject_alt_names), before any application byte is handed up.
 import type { Socket } from 'node:net';
-import { connect as tlsConnect, type PeerCertificate, TLSSocket } from 'node:tls';
+import type { PeerCertificate, TLSSocket } from 'node:tls';
+import { nodeTls } from './node-tls.js';
 import type { Counter, Scope } from '../../../stats/types.js';
 import { TlsSocketConnectionInfo } from '../ssl-connection-info.js';
 import type {
@@ -169,7 +170,7 @@ export class TlsDownstreamFactory implements DownstreamTransportSocketFactory {
     // Bytes a listener filter (tls_inspector) read and pushed back sit in the socket's JS buffer,
     // which the native TLS layer never sees: take them out and feed them to it below.
     const peeked = accepted.readableLength > 0 ? (accepted.read() as Buffer | null) : null;
-    const stream = new TLSSocket(accepted, {
+    const stream = new (nodeTls().TLSSocket)(accepted, {
       isServer: true,
       ...(secureContext === null ? {} : { secureContext }),
       requestCert: ctx.requestClientCertificate,
@@ -239,7 +240,7 @@ export class TlsUpstreamFactory implements UpstreamTransportSocketFactory {
     const ctx = this.context;
     const secureContext = ctx.secureContext;
     const session = this.#sessions.length > 0 ? this.#sessions[this.#sessions.length - 1] : undefined;
-    const stream = tlsConnect({
+    const stream = nodeTls().connect({
       host: address,
       port,
       ...(session === undefined ? {} : { session }),
