@@ -168,15 +168,21 @@ export async function renderTraces(view: View): Promise<void> {
   });
   const results = h('section', { 'aria-label': 'search results' });
   view.root.append(h('h1', {}, 'Traces'), form, results);
-  void fillOperations(
-    service,
-    searched?.then(() => api.operations(service)),
-  ).catch(() => undefined);
   if (service === '') {
+    void fillOperations(service);
     results.append(h('p', { className: 'muted' }, 'No services have sent spans yet.'));
     return;
   }
-  const traces = await (early ?? search(q, service, startMs, endMs));
+  const found = early ?? search(q, service, startMs, endMs);
+  // The operations, too, after the search (the first service's when none was asked).
+  void fillOperations(
+    service,
+    found.then(
+      () => api.operations(service),
+      () => api.operations(service),
+    ),
+  ).catch(() => undefined);
+  const traces = await found;
   if (!view.current()) return;
   const rows = traces.map(summarize).sort((a, b) => b.startUs - a.startUs);
   results.append(h('p', {}, `${rows.length} traces`));
