@@ -193,10 +193,6 @@ function tables(topo: Topology, calls: readonly DrawnCall[], seconds: number): H
 
 export async function renderTopology(view: View): Promise<void> {
   const { startMs, endMs, seconds } = view.range();
-  // The graph library (most of the bundle, so the other views do not parse it) loads while the
-  // query runs, not after it: on a loaded host the two in a row cost 100–200 ms more.
-  const library = import('cytoscape');
-  library.catch(() => undefined);
   const topo = await api.topology(startMs, endMs);
   if (!view.current()) return;
   const calls = drawnCalls(topo.edges);
@@ -229,7 +225,8 @@ export async function renderTopology(view: View): Promise<void> {
   const roots = elements
     .filter((e) => e.data.source === undefined && e.data['compound'] !== 1 && !targets.has(String(e.data.id)))
     .map((e) => String(e.data.id));
-  const { default: cytoscape } = await library;
+  // Loaded with the graph (most of the bundle), so the other views do not parse it.
+  const { default: cytoscape } = await import('cytoscape');
   if (!view.current()) return;
   const cy = cytoscape({
     container: graph,
