@@ -10,8 +10,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startCollector, type Collector } from '../../collector/index.js';
 import type { Topology } from '../../collector/api/queries.js';
-import { createStorageClient } from '../../collector/storage/clickhouse/client.js';
-import { MIGRATIONS_TABLE, migrations } from '../../collector/storage/clickhouse/schema.js';
+import { storeAtSchemaVersion } from '../helpers/store-at-version.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'collector-mtls-'));
 let collector: Collector | undefined;
@@ -60,20 +59,7 @@ const resourceSpans = (service: string, spans: object[]) => ({
 
 describe('mTLS in the service graph', () => {
   it('migrates a store written before mTLS in place and marks the edges whose calls were mutual TLS', async () => {
-    const old = createStorageClient({ kind: 'embedded', path: join(dir, 'clickhouse') });
-    await old.client.command({
-      query: `CREATE TABLE ${MIGRATIONS_TABLE} (Version UInt32, Name String, AppliedAt DateTime DEFAULT now())
-ENGINE = ReplacingMergeTree ORDER BY Version`,
-    });
-    for (const m of migrations.filter((x) => x.version <= 7)) {
-      for (const statement of m.statements({ ttlDays: 7 })) await old.client.command({ query: statement });
-      await old.client.insert({
-        table: MIGRATIONS_TABLE,
-        values: [{ Version: m.version, Name: m.name }],
-        format: 'JSONEachRow',
-        columns: ['Version', 'Name'],
-      });
-    }
+    const old = await storeAtSchemaVersion(join(dir, 'clickhouse'), 7);
     const ts = new Date(Date.now() - 60_000).toISOString().replace('T', ' ').replace('Z', '');
     await old.client.insert({
       table: 'otel_service_graph_edges',

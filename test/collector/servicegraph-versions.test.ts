@@ -12,8 +12,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { startCollector, type Collector } from '../../collector/index.js';
 import type { Topology } from '../../collector/api/queries.js';
 import { renderTop } from '../../collector/client/index.js';
-import { createStorageClient } from '../../collector/storage/clickhouse/client.js';
-import { MIGRATIONS_TABLE, migrations } from '../../collector/storage/clickhouse/schema.js';
+import { storeAtSchemaVersion } from '../helpers/store-at-version.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'collector-versions-'));
 let collector: Collector | undefined;
@@ -64,20 +63,7 @@ const resourceSpans = (service: string, version: string, spans: object[]) => ({
 describe('workload versions in the service graph', () => {
   it('migrates a store written before versions in place and breaks new calls down by version', async () => {
     // The store as schema version 5 left it, with two frontend → catalog calls (one failed).
-    const old = createStorageClient({ kind: 'embedded', path: join(dir, 'clickhouse') });
-    await old.client.command({
-      query: `CREATE TABLE ${MIGRATIONS_TABLE} (Version UInt32, Name String, AppliedAt DateTime DEFAULT now())
-ENGINE = ReplacingMergeTree ORDER BY Version`,
-    });
-    for (const m of migrations.filter((x) => x.version <= 5)) {
-      for (const statement of m.statements({ ttlDays: 7 })) await old.client.command({ query: statement });
-      await old.client.insert({
-        table: MIGRATIONS_TABLE,
-        values: [{ Version: m.version, Name: m.name }],
-        format: 'JSONEachRow',
-        columns: ['Version', 'Name'],
-      });
-    }
+    const old = await storeAtSchemaVersion(join(dir, 'clickhouse'), 5);
     const ts = new Date(Date.now() - 60_000).toISOString().replace('T', ' ').replace('Z', '');
     await old.client.insert({
       table: 'otel_service_graph_edges',
