@@ -8,23 +8,21 @@ import tls from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ProxyServer } from '../../../proxy/index.js';
-import { decodeMessage, encodeMessage, type JsonMap, type JsonValue } from '../../../proxy/xds/index.js';
+import type { JsonMap } from '../../../proxy/xds/index.js';
 import { freePorts, waitFor } from '../../control-plane/helpers.js';
 import { startUpstream, type Upstream } from '../helpers.js';
-import { httpListenerResource, startAdsProxy, staticClusterResource } from '../xds/helpers.js';
+import {
+  ADS_SERVICE,
+  type DiscoveryRequestJson as Req,
+  httpListenerResource,
+  startAdsProxy,
+  staticClusterResource,
+} from '../xds/helpers.js';
 import { makeTlsFixtures, type TlsFixtures } from './tls-fixtures.js';
 
 const LDS = 'type.googleapis.com/envoy.config.listener.v3.Listener';
 const CDS = 'type.googleapis.com/envoy.config.cluster.v3.Cluster';
 const SDS = 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret';
-
-interface Req {
-  version_info?: string;
-  type_url?: string;
-  resource_names?: string[];
-  response_nonce?: string;
-  error_detail?: { code?: number; message?: string };
-}
 
 let fx: TlsFixtures;
 let up: Upstream;
@@ -74,39 +72,24 @@ beforeAll(async () => {
   const [listenerPort, admin] = await freePorts(2);
   port = listenerPort!;
   server = new grpc.Server();
-  server.addService(
-    {
-      StreamAggregatedResources: {
-        path: '/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources',
-        requestStream: true,
-        responseStream: true,
-        requestSerialize: (m: Req) =>
-          Buffer.from(encodeMessage('envoy.service.discovery.v3.DiscoveryRequest', m as JsonValue)),
-        requestDeserialize: (buf: Buffer) => decodeMessage('envoy.service.discovery.v3.DiscoveryRequest', buf) as Req,
-        responseSerialize: (m: JsonMap) =>
-          Buffer.from(encodeMessage('envoy.service.discovery.v3.DiscoveryResponse', m)),
-        responseDeserialize: (buf: Buffer) => decodeMessage('envoy.service.discovery.v3.DiscoveryResponse', buf),
-      },
+  server.addService(ADS_SERVICE, {
+    StreamAggregatedResources: (stream: grpc.ServerDuplexStream<Req, JsonMap>) => {
+      let nonce = 0;
+      const send = (typeUrl: string, version: string, resources: JsonMap[]): void => {
+        nonce += 1;
+        stream.write({ version_info: version, type_url: typeUrl, nonce: `n${nonce}`, resources });
+      };
+      push = send;
+      stream.on('data', (req: Req) => {
+        received.push(req);
+        if (req.response_nonce !== undefined && req.response_nonce !== '') return;
+        if (req.type_url === CDS) send(CDS, 'c1', [staticClusterResource('backend', up.port) as JsonMap]);
+        if (req.type_url === LDS) send(LDS, 'l1', [listener()]);
+        if (req.type_url === SDS) send(SDS, 's1', [secret(fx.serverCert, fx.serverKey)]);
+      });
+      stream.on('error', () => undefined);
     },
-    {
-      StreamAggregatedResources: (stream: grpc.ServerDuplexStream<Req, JsonMap>) => {
-        let nonce = 0;
-        const send = (typeUrl: string, version: string, resources: JsonMap[]): void => {
-          nonce += 1;
-          stream.write({ version_info: version, type_url: typeUrl, nonce: `n${nonce}`, resources });
-        };
-        push = send;
-        stream.on('data', (req: Req) => {
-          received.push(req);
-          if (req.response_nonce !== undefined && req.response_nonce !== '') return;
-          if (req.type_url === CDS) send(CDS, 'c1', [staticClusterResource('backend', up.port) as JsonMap]);
-          if (req.type_url === LDS) send(LDS, 'l1', [listener()]);
-          if (req.type_url === SDS) send(SDS, 's1', [secret(fx.serverCert, fx.serverKey)]);
-        });
-        stream.on('error', () => undefined);
-      },
-    },
-  );
+  });
   proxy = await startAdsProxy({ id: 'sds-node', cluster: 'test' }, admin!, server);
 });
 

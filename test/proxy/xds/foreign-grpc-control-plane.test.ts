@@ -6,21 +6,21 @@ import * as grpc from '@grpc/grpc-js';
 import protobuf from 'protobufjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ProxyServer } from '../../../proxy/index.js';
-import { decodeMessage, encodeMessage, type JsonMap, type JsonValue } from '../../../proxy/xds/index.js';
+import { encodeMessage, type JsonMap } from '../../../proxy/xds/index.js';
 import { freePorts, waitFor } from '../../control-plane/helpers.js';
 import { startUpstream, type Upstream } from '../helpers.js';
-import { call, httpListenerResource, startAdsProxy, staticClusterResource, stat } from './helpers.js';
+import {
+  ADS_SERVICE,
+  type DiscoveryRequestJson as Req,
+  call,
+  httpListenerResource,
+  startAdsProxy,
+  staticClusterResource,
+  stat,
+} from './helpers.js';
 
 const LDS = 'type.googleapis.com/envoy.config.listener.v3.Listener';
 const CDS = 'type.googleapis.com/envoy.config.cluster.v3.Cluster';
-
-interface Req {
-  version_info?: string;
-  node?: { id?: string };
-  type_url?: string;
-  response_nonce?: string;
-  error_detail?: { code?: number; message?: string };
-}
 
 let a: Upstream;
 let b: Upstream;
@@ -51,42 +51,26 @@ beforeAll(async () => {
   [a, b] = await Promise.all([startUpstream('a'), startUpstream('b')]);
   [port, admin] = await freePorts(2);
   server = new grpc.Server();
-  server.addService(
-    {
-      StreamAggregatedResources: {
-        path: '/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources',
-        requestStream: true,
-        responseStream: true,
-        requestSerialize: (m: Req) =>
-          Buffer.from(encodeMessage('envoy.service.discovery.v3.DiscoveryRequest', m as JsonValue)),
-        requestDeserialize: (buf: Buffer) => decodeMessage('envoy.service.discovery.v3.DiscoveryRequest', buf) as Req,
-        // A pre-encoded Buffer goes out as is: how a server newer than meshscope's schema looks.
-        responseSerialize: (m: JsonMap | Buffer) =>
-          Buffer.isBuffer(m) ? m : Buffer.from(encodeMessage('envoy.service.discovery.v3.DiscoveryResponse', m)),
-        responseDeserialize: (buf: Buffer) => decodeMessage('envoy.service.discovery.v3.DiscoveryResponse', buf),
-      },
+  server.addService(ADS_SERVICE, {
+    StreamAggregatedResources: (stream: grpc.ServerDuplexStream<Req, JsonMap | Buffer>) => {
+      let nonce = 0;
+      const send = (typeUrl: string, version: string, resources: JsonMap[]): void => {
+        nonce += 1;
+        stream.write({ version_info: version, type_url: typeUrl, nonce: `n${nonce}`, resources });
+      };
+      push = send;
+      pushRaw = (bytes) => stream.write(bytes);
+      stream.on('data', (req: Req) => {
+        received.push(req);
+        // The first request per type subscribes; answer it with version 1.
+        if (req.response_nonce === undefined || req.response_nonce === '') {
+          if (req.type_url === CDS) send(CDS, 'c1', [cluster(a.port)]);
+          if (req.type_url === LDS) send(LDS, 'l1', [listener()]);
+        }
+      });
+      stream.on('error', () => undefined);
     },
-    {
-      StreamAggregatedResources: (stream: grpc.ServerDuplexStream<Req, JsonMap | Buffer>) => {
-        let nonce = 0;
-        const send = (typeUrl: string, version: string, resources: JsonMap[]): void => {
-          nonce += 1;
-          stream.write({ version_info: version, type_url: typeUrl, nonce: `n${nonce}`, resources });
-        };
-        push = send;
-        pushRaw = (bytes) => stream.write(bytes);
-        stream.on('data', (req: Req) => {
-          received.push(req);
-          // The first request per type subscribes; answer it with version 1.
-          if (req.response_nonce === undefined || req.response_nonce === '') {
-            if (req.type_url === CDS) send(CDS, 'c1', [cluster(a.port)]);
-            if (req.type_url === LDS) send(LDS, 'l1', [listener()]);
-          }
-        });
-        stream.on('error', () => undefined);
-      },
-    },
-  );
+  });
   proxy = await startAdsProxy({ id: 'grpc-node', cluster: 'test' }, admin, server);
 });
 

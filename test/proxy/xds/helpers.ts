@@ -4,6 +4,7 @@ import http from 'node:http';
 import * as grpc from '@grpc/grpc-js';
 import { parseMesh, renderDynamicBootstrap } from '../../../control-plane/index.js';
 import { startProxy, type ProxyServer } from '../../../proxy/index.js';
+import { decodeMessage, encodeMessage, type JsonMap, type JsonValue } from '../../../proxy/xds/index.js';
 import { freePorts } from '../../control-plane/helpers.js';
 import { startUpstream, staticCluster, type Upstream } from '../helpers.js';
 
@@ -245,3 +246,33 @@ export async function startAdsProxy(
     lds_config: { ads: {}, resource_api_version: 'V3' },
   });
 }
+
+/** A DiscoveryRequest as the proxy's xDS client sends it, decoded to proto3 JSON names. */
+export interface DiscoveryRequestJson {
+  version_info?: string;
+  node?: { id?: string };
+  type_url?: string;
+  resource_names?: string[];
+  response_nonce?: string;
+  error_detail?: { code?: number; message?: string };
+}
+
+/**
+ * Envoy's StreamAggregatedResources for a @grpc/grpc-js server written in a test: requests
+ * decoded, responses encoded with Envoy's protos; a Buffer response goes out as it is (how a
+ * server newer than meshscope's schema looks).
+ */
+export const ADS_SERVICE: grpc.ServiceDefinition = {
+  StreamAggregatedResources: {
+    path: '/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources',
+    requestStream: true,
+    responseStream: true,
+    requestSerialize: (m: DiscoveryRequestJson) =>
+      Buffer.from(encodeMessage('envoy.service.discovery.v3.DiscoveryRequest', m as JsonValue)),
+    requestDeserialize: (buf: Buffer) =>
+      decodeMessage('envoy.service.discovery.v3.DiscoveryRequest', buf) as DiscoveryRequestJson,
+    responseSerialize: (m: JsonMap | Buffer) =>
+      Buffer.isBuffer(m) ? m : Buffer.from(encodeMessage('envoy.service.discovery.v3.DiscoveryResponse', m)),
+    responseDeserialize: (buf: Buffer) => decodeMessage('envoy.service.discovery.v3.DiscoveryResponse', buf),
+  },
+};

@@ -8,22 +8,21 @@ import * as grpc from '@grpc/grpc-js';
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startProxy, type ProxyServer } from '../../../proxy/index.js';
-import { decodeMessage, encodeMessage, type JsonMap, type JsonValue } from '../../../proxy/xds/index.js';
+import type { JsonMap } from '../../../proxy/xds/index.js';
 import { freePorts, waitFor } from '../../control-plane/helpers.js';
 import { startUpstream, type Upstream } from '../helpers.js';
-import { call, httpListenerResource, stat, staticClusterResource } from './helpers.js';
+import {
+  ADS_SERVICE,
+  type DiscoveryRequestJson as Req,
+  call,
+  httpListenerResource,
+  stat,
+  staticClusterResource,
+} from './helpers.js';
 
 const LDS = 'type.googleapis.com/envoy.config.listener.v3.Listener';
 const RDS = 'type.googleapis.com/envoy.config.route.v3.RouteConfiguration';
 const CDS = 'type.googleapis.com/envoy.config.cluster.v3.Cluster';
-
-interface Req {
-  version_info?: string;
-  type_url?: string;
-  resource_names?: string[];
-  response_nonce?: string;
-  error_detail?: { message?: string };
-}
 
 let upstream: Upstream;
 let server: grpc.Server;
@@ -65,74 +64,59 @@ beforeAll(async () => {
     bad: routeConfig('bad', { safe_regex: { regex: '(' } }),
   };
   server = new grpc.Server();
-  server.addService(
-    {
-      StreamAggregatedResources: {
-        path: '/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources',
-        requestStream: true,
-        responseStream: true,
-        requestSerialize: (m: Req) =>
-          Buffer.from(encodeMessage('envoy.service.discovery.v3.DiscoveryRequest', m as JsonValue)),
-        requestDeserialize: (buf: Buffer) => decodeMessage('envoy.service.discovery.v3.DiscoveryRequest', buf) as Req,
-        responseSerialize: (m: JsonMap) =>
-          Buffer.from(encodeMessage('envoy.service.discovery.v3.DiscoveryResponse', m)),
-        responseDeserialize: (buf: Buffer) => decodeMessage('envoy.service.discovery.v3.DiscoveryResponse', buf),
-      },
+  server.addService(ADS_SERVICE, {
+    StreamAggregatedResources: (stream: grpc.ServerDuplexStream<Req, JsonMap>) => {
+      let nonce = 0;
+      const send = (type_url: string, version_info: string, resources: JsonMap[]): void => {
+        nonce += 1;
+        stream.write({ version_info, type_url, nonce: `n${nonce}`, resources });
+      };
+      let rdsNames = '';
+      let rdsVersion = 0;
+      pushListeners = () =>
+        send(LDS, 'l2', [
+          httpListenerResource('good', goodPort, rds('good')) as JsonMap,
+          httpListenerResource('other', otherPort, rds('other')) as JsonMap,
+          httpListenerResource('bad', badPort, rds('bad')) as JsonMap,
+        ]);
+      // 'good' changed to an empty stat_prefix (Envoy's min_len 1 refuses it) and 'more' added.
+      pushBrokenListener = () =>
+        send(LDS, 'l3', [
+          httpListenerResource('good', goodPort, { ...rds('good'), stat_prefix: '' }) as JsonMap,
+          httpListenerResource('other', otherPort, rds('other')) as JsonMap,
+          httpListenerResource('bad', badPort, rds('bad')) as JsonMap,
+          httpListenerResource('more', morePort, rds('other')) as JsonMap,
+        ]);
+      // 'extra' is new and valid; 'broken' is refused (a Maglev table size must be prime).
+      pushClusters = () =>
+        send(CDS, 'c2', [
+          staticClusterResource('backend', upstream.port) as JsonMap,
+          staticClusterResource('extra', upstream.port) as JsonMap,
+          staticClusterResource('broken', upstream.port, {
+            lb_policy: 'MAGLEV',
+            maglev_lb_config: { table_size: 100 },
+          }) as JsonMap,
+        ]);
+      stream.on('data', (req: Req) => {
+        received.push(req);
+        // RDS: answer every change of the subscribed names with those route configurations.
+        const names = [...(req.resource_names ?? [])].sort().join(',');
+        if (req.type_url === RDS && names !== rdsNames) {
+          rdsNames = names;
+          rdsVersion += 1;
+          send(
+            RDS,
+            `r${rdsVersion}`,
+            (req.resource_names ?? []).map((n) => routes[n] as JsonMap),
+          );
+        }
+        if (req.response_nonce !== undefined && req.response_nonce !== '') return;
+        if (req.type_url === CDS) send(CDS, 'c1', [staticClusterResource('backend', upstream.port) as JsonMap]);
+        if (req.type_url === LDS) send(LDS, 'l1', [httpListenerResource('good', goodPort, rds('good')) as JsonMap]);
+      });
+      stream.on('error', () => undefined);
     },
-    {
-      StreamAggregatedResources: (stream: grpc.ServerDuplexStream<Req, JsonMap>) => {
-        let nonce = 0;
-        const send = (type_url: string, version_info: string, resources: JsonMap[]): void => {
-          nonce += 1;
-          stream.write({ version_info, type_url, nonce: `n${nonce}`, resources });
-        };
-        let rdsNames = '';
-        let rdsVersion = 0;
-        pushListeners = () =>
-          send(LDS, 'l2', [
-            httpListenerResource('good', goodPort, rds('good')) as JsonMap,
-            httpListenerResource('other', otherPort, rds('other')) as JsonMap,
-            httpListenerResource('bad', badPort, rds('bad')) as JsonMap,
-          ]);
-        // 'good' changed to an empty stat_prefix (Envoy's min_len 1 refuses it) and 'more' added.
-        pushBrokenListener = () =>
-          send(LDS, 'l3', [
-            httpListenerResource('good', goodPort, { ...rds('good'), stat_prefix: '' }) as JsonMap,
-            httpListenerResource('other', otherPort, rds('other')) as JsonMap,
-            httpListenerResource('bad', badPort, rds('bad')) as JsonMap,
-            httpListenerResource('more', morePort, rds('other')) as JsonMap,
-          ]);
-        // 'extra' is new and valid; 'broken' is refused (a Maglev table size must be prime).
-        pushClusters = () =>
-          send(CDS, 'c2', [
-            staticClusterResource('backend', upstream.port) as JsonMap,
-            staticClusterResource('extra', upstream.port) as JsonMap,
-            staticClusterResource('broken', upstream.port, {
-              lb_policy: 'MAGLEV',
-              maglev_lb_config: { table_size: 100 },
-            }) as JsonMap,
-          ]);
-        stream.on('data', (req: Req) => {
-          received.push(req);
-          // RDS: answer every change of the subscribed names with those route configurations.
-          const names = [...(req.resource_names ?? [])].sort().join(',');
-          if (req.type_url === RDS && names !== rdsNames) {
-            rdsNames = names;
-            rdsVersion += 1;
-            send(
-              RDS,
-              `r${rdsVersion}`,
-              (req.resource_names ?? []).map((n) => routes[n] as JsonMap),
-            );
-          }
-          if (req.response_nonce !== undefined && req.response_nonce !== '') return;
-          if (req.type_url === CDS) send(CDS, 'c1', [staticClusterResource('backend', upstream.port) as JsonMap]);
-          if (req.type_url === LDS) send(LDS, 'l1', [httpListenerResource('good', goodPort, rds('good')) as JsonMap]);
-        });
-        stream.on('error', () => undefined);
-      },
-    },
-  );
+  });
   const xdsPort = await new Promise<number>((resolve, reject) =>
     server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) =>
       err ? reject(err) : resolve(p),
