@@ -9,7 +9,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { median } from './median.js';
 import { openLoop, type OpenLoopResult } from './open-loop.js';
-import { freePort, launch, startMeshscope, workDir, type Peer } from './peers.js';
+import { freePort, launch, nginxConf, startMeshscope, workDir, type Peer } from './peers.js';
 import { stealMeter } from './steal.js';
 
 export interface GrpcBenchOptions {
@@ -129,27 +129,15 @@ async function nginxGrpcHop(upstream: number): Promise<Peer> {
   const dir = mkdtempSync(join(workDir, 'nginx-grpc-'));
   writeFileSync(
     join(dir, 'nginx.conf'),
-    `daemon off;
-master_process on;
-worker_processes 1;
-pid ${dir}/nginx.pid;
-error_log ${dir}/error.log error;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path ${dir}/body;
-  proxy_temp_path ${dir}/proxy;
-  fastcgi_temp_path ${dir}/fastcgi;
-  uwsgi_temp_path ${dir}/uwsgi;
-  scgi_temp_path ${dir}/scgi;
-  upstream up { server 127.0.0.1:${upstream}; keepalive 64; keepalive_requests 1000000; }
+    nginxConf(
+      dir,
+      `  upstream up { server 127.0.0.1:${upstream}; keepalive 64; keepalive_requests 1000000; }
   server {
     listen 127.0.0.1:${port} http2;
     http2_max_requests 1000000;
     location / { grpc_pass grpc://up; }
-  }
-}
-`,
+  }`,
+    ),
   );
   return launch('nginx-grpc', '/usr/sbin/nginx', ['-p', dir, '-c', join(dir, 'nginx.conf')], port);
 }

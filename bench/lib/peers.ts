@@ -76,7 +76,8 @@ export function launch(name: string, cmd: string, args: string[], port: number):
   );
 }
 
-function nginxConf(dir: string, body: string): string {
+/** nginx.conf for a one-worker peer under `dir`: the shared settings, then `body` inside `http`. */
+export function nginxConf(dir: string, body: string): string {
   return `daemon off;
 master_process on;
 worker_processes 1;
