@@ -63,22 +63,17 @@ export function semiSpaceBytes(): number {
  * enough has survived, and by the factor at that moment), or 1 once the target is reached.
  */
 export function holdYoungGenerationAt(targetBytes: number): void {
-  let factor = 0;
+  // The factor is set after every GC, not only when it changes: V8's flag is process-wide and a
+  // worker thread's start puts it back to 2, at a moment this thread does not see ('online' may
+  // come before it), so a remembered "already 1" could go stale and let the next growth double.
   const apply = (): void => {
     const size = semiSpaceBytes();
     const wanted = size >= targetBytes || size === 0 ? 1 : Math.max(2, Math.floor(targetBytes / size));
-    if (wanted === factor) return;
-    factor = wanted;
     setFlagsFromString(`--semi-space-growth-factor=${wanted}`);
   };
   apply();
   new PerformanceObserver(apply).observe({ entryTypes: ['gc'] });
-  process.on('worker', (worker) =>
-    worker.once('online', () => {
-      factor = 0;
-      apply();
-    }),
-  );
+  process.on('worker', (worker) => worker.once('online', apply));
 }
 
 /** The semi-space size a proxy process holds its young generation at (see the header). */
