@@ -102,7 +102,8 @@ class TimerWheel {
     const from = Math.max(this.#tick + 1, target - MASK);
     const due = this.#due;
     for (let tick = from; tick <= target; tick++) {
-      for (let t: WheelTimer | null = this.#heads[tick & MASK]!; t !== null; t = t.next) if (t.deadline <= now) due.push(t);
+      for (let t: WheelTimer | null = this.#heads[tick & MASK]!; t !== null; t = t.next)
+        if (t.deadline <= now) due.push(t);
     }
     this.#tick = target;
     // Fired one by one, each unlinked first: a callback may cancel or re-arm timers (its own or
