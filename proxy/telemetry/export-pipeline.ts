@@ -12,7 +12,7 @@
 // bounded: records posted but not yet settled by the thread (sent, failed or dropped) never
 // exceed `maxOutstanding`, beyond which records are dropped here and counted. The request
 // path never waits on any of it.
-import { Worker } from 'node:worker_threads';
+import { Worker, type ResourceLimits } from 'node:worker_threads';
 import type { Counter } from '../stats/types.js';
 import { ProtoWriter } from './proto-writer.js';
 
@@ -21,12 +21,16 @@ import { ProtoWriter } from './proto-writer.js';
  * own transferred buffer from byte `reserve` (ExportPipelineOptions.reserve) on; the thread
  * returns the buffer with a `recycle` message once done with it.
  */
-export type ToExportThread = { type: 'records'; records: Uint8Array; count: number } | { type: 'shutdown' };
+export type ToExportThread =
+  | { type: 'records'; records: Uint8Array; count: number }
+  | { type: 'shutdown' }
+  | { type: 'control'; body: unknown };
 /** Messages from an export thread: outcome counts since the last report, a batch buffer given back, or closed. */
 export type FromExportThread =
   | { type: 'outcomes'; sent: number; failed: number; dropped: number }
   | { type: 'recycle'; buffer: ArrayBuffer }
-  | { type: 'closed' };
+  | { type: 'closed' }
+  | { type: 'control'; body: unknown };
 
 export interface ExportOutcomeCounters {
   /** Records the collector accepted. */
@@ -49,6 +53,10 @@ export interface ExportPipelineOptions {
   readonly counters: ExportOutcomeCounters;
   /** Bytes left free at the front of each batch buffer, for the thread to frame the batch in place. */
   readonly reserve?: number;
+  /** The thread's V8 heap limits (a thread that makes little garbage needs a small young generation). */
+  readonly resourceLimits?: ResourceLimits;
+  /** Messages of the thread's own protocol (`control`), for a thread that has one. */
+  readonly onControl?: (body: unknown) => void;
 }
 
 /** The batch buffer: room for a batch of 512 usual spans (about 200 KB) with margin. */
@@ -99,11 +107,18 @@ export class ExportPipeline {
     this.#postEveryMs = options.postEveryMs;
     this.#reserve = options.reserve ?? 0;
     this.#batch.pos = this.#reserve;
-    this.#worker = new Worker(options.thread, { workerData: options.workerData });
+    this.#worker = new Worker(options.thread, {
+      workerData: options.workerData,
+      ...(options.resourceLimits === undefined ? {} : { resourceLimits: options.resourceLimits }),
+    });
     this.#worker.unref();
     this.#worker.on('message', (msg: FromExportThread) => {
       if (msg.type === 'closed') {
         this.#onClosed?.();
+        return;
+      }
+      if (msg.type === 'control') {
+        options.onControl?.(msg.body);
         return;
       }
       if (msg.type === 'recycle') {
@@ -151,6 +166,19 @@ export class ExportPipeline {
     if (batch === null) return;
     batch.text(record);
     this.endRecord();
+  }
+
+  /**
+   * A message of the thread's own protocol; it reaches the thread after every record posted
+   * before it, so `postPending()` first makes it follow every record admitted so far.
+   */
+  postControl(body: unknown): void {
+    if (!this.#closed) this.#worker.postMessage({ type: 'control', body } satisfies ToExportThread);
+  }
+
+  /** Hands over the records admitted so far now, rather than at the next batch boundary. */
+  postPending(): void {
+    this.#post();
   }
 
   readonly #onTimer = (): void => {

@@ -18,5 +18,5 @@ export {
   FormatError,
   type LineFormatter,
 } from './substitution-format.js';
-export { acquireSink, closeAllSinks, LogSink, logSinkStats } from './log-sink.js';
+export { LogSink, logSinkStats } from './log-sink.js';
 export { collectorUrl, CollectorClusterError, type ClusterLookup } from './collector.js';

@@ -1,4 +1,4 @@
-// Buffered, non-blocking log output (Envoy's AccessLogFile): the request path copies the line's
+// Buffered, non-blocking log output (Envoy's AccessLogFile): the access-log thread copies each line's
 // bytes (formatted straight to UTF-8, substitution-format.ts) into a byte buffer at once; a
 // timer (or a full buffer) hands the filled buffers to one asynchronous fs.writev at a time.
 // Nothing of a line is kept as strings until the flush: a second's worth of formatted lines
@@ -6,8 +6,9 @@
 // and copying them made those pauses several times longer, delaying whichever requests were
 // in flight. The buffers are bounded:
 // when the disk cannot keep up, lines are dropped and counted, never queued without limit
-// and never waited for. SIGUSR1 reopens every file, for logrotate.
-import { close, open, openSync, writev } from 'node:fs';
+// and never waited for. requestReopen() (SIGUSR1) reopens the file, for logrotate. The file and
+// stdout loggers run their sinks on the access-log thread (access_loggers/log-printer.ts).
+import { close, open, writev } from 'node:fs';
 import type { Counter, Gauge, Scope } from '../stats/types.js';
 
 export interface LogSinkStats {
@@ -64,10 +65,9 @@ export class LogSink {
     this.#fd = fixedFd;
   }
 
-  /** Opens the file in append mode; runs at config time, so a bad path fails the load. */
-  open(): void {
-    if (this.#fixedFd !== null) return;
-    this.#fd = openSync(this.target, 'a', 0o644);
+  /** Writes to `fd`, opened in append mode at config time (so a bad path failed the load). */
+  adopt(fd: number): void {
+    if (this.#fixedFd === null) this.#fd = fd;
   }
 
   /** Hot path: copy the line (its first `n` bytes) into the buffer, arm the flush timer. Never blocks. */
@@ -206,36 +206,4 @@ export class LogSink {
       await new Promise<void>((resolve) => close(fd, () => resolve()));
     }
   }
-}
-
-/** One sink per path per process, shared by every logger writing there (Envoy's AccessLogManager). */
-const sinks = new Map<string, LogSink>();
-let signalInstalled = false;
-
-function installReopenSignal(): void {
-  if (signalInstalled) return;
-  signalInstalled = true;
-  process.on('SIGUSR1', () => {
-    for (const sink of sinks.values()) sink.requestReopen();
-  });
-}
-
-/** The shared sink for a path (`/dev/stdout` and `/dev/stderr` map onto the process streams). */
-export function acquireSink(path: string, stats: LogSinkStats): LogSink {
-  let sink = sinks.get(path);
-  if (sink === undefined) {
-    const fixed = path === '/dev/stdout' ? 1 : path === '/dev/stderr' ? 2 : null;
-    sink = new LogSink(path, stats, fixed);
-    sink.open();
-    sinks.set(path, sink);
-    if (fixed === null) installReopenSignal();
-  }
-  return sink;
-}
-
-/** Flushes and closes every sink (shutdown). */
-export async function closeAllSinks(): Promise<void> {
-  const all = [...sinks.values()];
-  sinks.clear();
-  await Promise.all(all.map((sink) => sink.close()));
 }

@@ -2,8 +2,15 @@
 // once at config time into a list of field writers; per stream the logger only calls them.
 // Missing values print `-` in text formats and `null` in JSON, numbers stay numbers in JSON
 // (as Envoy's typed JSON output does).
+// A formatter runs whole on one thread (format/formatInto), or split across two: the request
+// thread records each operator's raw value per stream (recordInto, stream-record.ts) and the
+// access-log thread prints the line from the record (formatRecordInto). Operators whose printed
+// form is derived (a date from the start time, flag letters from the bitmask, a gRPC status name
+// from its code) record the raw input and print it on the thread, so the request thread formats
+// nothing.
 import { formatResponseFlags, type StreamInfo } from '../core/stream-info.js';
 import type { ProtoWriter } from './proto-writer.js';
+import { writeRecordValue, type RecordReader, type RecordValue } from './stream-record.js';
 import { ProxyError } from '../errors.js';
 import { formatGrpcStatus, isGrpcRequest, streamGrpcStatus } from '../core/grpc/common.js';
 
@@ -11,6 +18,38 @@ import { formatGrpcStatus, isGrpcRequest, streamGrpcStatus } from '../core/grpc/
 export type FieldWriter = (info: StreamInfo) => string | number | null;
 
 export type FormatPart = string | FieldWriter;
+
+/** How an operator's raw value becomes the printed one (null: printed as missing). */
+type Render = (v: string | number) => RecordValue;
+
+/**
+ * The two stages of an operator whose printed value is derived: `extract` (request thread) and
+ * `render` (wherever the line is printed). The whole writer composes them.
+ */
+const stages = new WeakMap<FieldWriter, { readonly extract: FieldWriter; readonly render: Render }>();
+
+function staged(extract: FieldWriter, render: Render): FieldWriter {
+  const whole: FieldWriter = (info) => {
+    const v = extract(info);
+    return v === null ? null : render(v);
+  };
+  stages.set(whole, { extract, render });
+  return whole;
+}
+
+/** What the request thread records for an operator. */
+function extractorOf(w: FieldWriter): FieldWriter {
+  return stages.get(w)?.extract ?? w;
+}
+
+/** What prints an operator's recorded value (null: printed as recorded). */
+function renderOf(w: FieldWriter): Render | null {
+  return stages.get(w)?.render ?? null;
+}
+
+function renderValue(v: RecordValue, render: Render | null): RecordValue {
+  return v === null || render === null ? v : render(v);
+}
 
 export class FormatError extends ProxyError {
   constructor(message: string) {
@@ -44,13 +83,15 @@ let lastStartMs = -1;
 let lastStartIso = '';
 
 /** Envoy's default START_TIME: ISO 8601 UTC with milliseconds. */
-function isoStart(info: StreamInfo): string {
-  if (info.startTime !== lastStartMs) {
-    lastStartMs = info.startTime;
-    lastStartIso = new Date(info.startTime).toISOString();
+function isoStart(startTime: number): string {
+  if (startTime !== lastStartMs) {
+    lastStartMs = startTime;
+    lastStartIso = new Date(startTime).toISOString();
   }
   return lastStartIso;
 }
+
+const startTimeOf: FieldWriter = (i) => i.startTime;
 
 /** Compiles a strftime-style pattern (the subset Envoy users write) into a formatter. */
 function compileTimeFormat(pattern: string): (ms: number) => string {
@@ -165,12 +206,12 @@ function grpcStatusOperator(arg: string, whole: string): FieldWriter {
   const format = arg === '' ? 'CAMEL_STRING' : arg;
   if (format !== 'CAMEL_STRING' && format !== 'SNAKE_STRING' && format !== 'NUMBER')
     throw new FormatError(`'${whole}': GRPC_STATUS takes CAMEL_STRING, SNAKE_STRING or NUMBER`);
-  return (info) => {
+  const code: FieldWriter = (info) => {
     if (!isGrpcRequest(info.requestHeaders)) return null;
-    const code = streamGrpcStatus(info);
-    if (code === -1) return null;
-    return format === 'NUMBER' ? code : formatGrpcStatus(code, format);
+    const c = streamGrpcStatus(info);
+    return c === -1 ? null : c;
   };
+  return format === 'NUMBER' ? code : staged(code, (c) => formatGrpcStatus(c as number, format));
 }
 
 /** A filter state object that can be printed (Envoy's serializeAsString / serializeAsProto). */
@@ -210,7 +251,10 @@ function simpleOperator(name: string): FieldWriter | null {
     case 'RESPONSE_CODE_DETAILS':
       return (i) => (i.responseCodeDetails === '' ? null : i.responseCodeDetails);
     case 'RESPONSE_FLAGS':
-      return (i) => formatResponseFlags(i.responseFlags);
+      return staged(
+        (i) => i.responseFlags,
+        (f) => formatResponseFlags(f as number),
+      );
     case 'BYTES_RECEIVED':
       return (i) => i.bytesReceived;
     case 'BYTES_SENT':
@@ -250,7 +294,7 @@ function simpleOperator(name: string): FieldWriter | null {
       return () => host;
     }
     case 'START_TIME':
-      return isoStart;
+      return staged(startTimeOf, (ms) => isoStart(ms as number));
     default:
       return tlsOperator(name);
   }
@@ -329,16 +373,16 @@ export function compileFormat(format: string): FormatPart[] {
       writer = grpcStatusOperator(name === 'GRPC_STATUS_NUMBER' ? 'NUMBER' : (arg ?? ''), whole);
     } else if (name === 'START_TIME' && arg !== undefined && arg !== '') {
       const fmt = compileTimeFormat(arg);
-      writer = (i) => fmt(i.startTime);
+      writer = staged(startTimeOf, (ms) => fmt(ms as number));
     } else {
       writer = simpleOperator(name);
       if (writer === null) throw new FormatError(`unsupported command operator '%${name}%'`);
       if (maxLen !== null) {
+        const truncate = (v: RecordValue): RecordValue =>
+          typeof v === 'string' && v.length > maxLen ? v.slice(0, maxLen) : v;
         const inner = writer;
-        writer = (i) => {
-          const v = inner(i);
-          return typeof v === 'string' && v.length > maxLen ? v.slice(0, maxLen) : v;
-        };
+        const render = renderOf(inner);
+        writer = render === null ? (i) => truncate(inner(i)) : staged(extractorOf(inner), (v) => truncate(render(v)));
       }
     }
     if (m.index > last) parts.push(text.slice(last, m.index).replaceAll('\u0000', '%'));
@@ -374,10 +418,56 @@ export class TextFormatter {
   readonly #parts: readonly FormatPart[];
   /** The parts with literals as their UTF-8 bytes, for formatInto. */
   readonly #byteParts: ReadonlyArray<Uint8Array | FieldWriter>;
+  /** Per operator, in order: what the request thread records, and what prints the record. */
+  readonly #extractors: readonly FieldWriter[];
+  readonly #renderers: ReadonlyArray<Render | null>;
 
   constructor(format: string) {
     this.#parts = compileFormat(format);
     this.#byteParts = this.#parts.map((p) => (typeof p === 'string' ? Buffer.from(p) : p));
+    const operators = this.#parts.filter((p): p is FieldWriter => typeof p !== 'string');
+    this.#extractors = operators.map(extractorOf);
+    this.#renderers = operators.map(renderOf);
+  }
+
+  /** Request thread: the stream's raw operator values, appended to the record being written. */
+  recordInto(info: StreamInfo, w: ProtoWriter): void {
+    const x = this.#extractors;
+    for (let i = 0; i < x.length; i++) writeRecordValue(w, x[i]!(info));
+  }
+
+  /** The line recordInto's values make, as UTF-8 into `out` (the bytes formatInto writes). */
+  formatRecordInto(r: RecordReader, out: ProtoWriter): void {
+    let k = 0;
+    for (const p of this.#byteParts) {
+      if (p instanceof Uint8Array) {
+        out.append(p);
+        continue;
+      }
+      const render = this.#renderers[k++]!;
+      // A string printed as recorded is copied as the bytes it already is.
+      if (render === null && r.copyStringInto(out)) continue;
+      const v = renderValue(r.value(), render);
+      if (v === null) {
+        out.ensure(1);
+        out.byte(DASH);
+      } else writeValue(out, v);
+    }
+  }
+
+  /** The line recordInto's values make, as a string (format's result). */
+  formatRecord(r: RecordReader): string {
+    let out = '';
+    let k = 0;
+    for (const p of this.#parts) {
+      if (typeof p === 'string') {
+        out += p;
+        continue;
+      }
+      const v = renderValue(r.value(), this.#renderers[k++]!);
+      out += v === null ? '-' : v;
+    }
+    return out;
   }
 
   /** The line's UTF-8 bytes straight into `out`: no string pieces to join, flatten or collect. */
@@ -477,6 +567,30 @@ export class CompiledJson {
   formatInto(info: StreamInfo, out: ProtoWriter): void {
     out.text(this.format(info));
   }
+
+  /** Request thread: the raw operator values, fields depth first (as buildFromRecord reads them). */
+  recordInto(info: StreamInfo, w: ProtoWriter): void {
+    for (const f of this.#fields) {
+      if (f.single !== null) writeRecordValue(w, extractorOf(f.single)(info));
+      else if (f.text !== null) f.text.recordInto(info, w);
+      else if (f.nested !== null) f.nested.recordInto(info, w);
+    }
+  }
+
+  buildFromRecord(r: RecordReader): Record<string, unknown> {
+    const out: Record<string, unknown> = {};
+    for (const f of this.#fields) {
+      if (f.single !== null) out[f.key] = renderValue(r.value(), renderOf(f.single));
+      else if (f.text !== null) out[f.key] = f.text.formatRecord(r);
+      else if (f.nested !== null) out[f.key] = f.nested.buildFromRecord(r);
+      else out[f.key] = f.literal;
+    }
+    return out;
+  }
+
+  formatRecordInto(r: RecordReader, out: ProtoWriter): void {
+    out.text(`${JSON.stringify(this.buildFromRecord(r))}\n`);
+  }
 }
 
 /** What loggers format a stream with: a text or a JSON formatter. */
@@ -484,4 +598,8 @@ export interface LineFormatter {
   format(info: StreamInfo): string;
   /** The same line as UTF-8 bytes, appended to `out`. */
   formatInto(info: StreamInfo, out: ProtoWriter): void;
+  /** Request thread: the stream's raw operator values, appended to a record (stream-record.ts). */
+  recordInto(info: StreamInfo, w: ProtoWriter): void;
+  /** Telemetry thread: the same line as formatInto's, from the values recordInto wrote. */
+  formatRecordInto(r: RecordReader, out: ProtoWriter): void;
 }

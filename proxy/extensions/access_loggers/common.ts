@@ -1,14 +1,7 @@
 // Shared by the access loggers: Envoy's SubstitutionFormatString (`log_format`), validated and
 // compiled at config load, so a bad operator fails the load with its path.
-import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import {
-  CompiledJson,
-  DEFAULT_ACCESS_LOG_FORMAT,
-  FormatError,
-  TextFormatter,
-  type LineFormatter,
-} from '../../telemetry/substitution-format.js';
+import { CompiledJson, FormatError, TextFormatter } from '../../telemetry/substitution-format.js';
 
 const dataSource = z
   .object({ inline_string: z.string().optional(), filename: z.string().min(1).optional() })
@@ -54,14 +47,3 @@ export const logFormatSchema = z
     }
   });
 export type LogFormatConfig = z.output<typeof logFormatSchema>;
-
-/** Builds the formatter for a validated `log_format` (Envoy's default format when absent). */
-export function buildFormatter(config: LogFormatConfig | undefined): LineFormatter {
-  if (config === undefined) return new TextFormatter(DEFAULT_ACCESS_LOG_FORMAT);
-  if (config.json_format !== undefined) return new CompiledJson(config.json_format);
-  if (config.text_format !== undefined) return new TextFormatter(config.text_format);
-  const src = config.text_format_source;
-  if (src?.inline_string !== undefined) return new TextFormatter(src.inline_string);
-  if (src?.filename !== undefined) return new TextFormatter(readFileSync(src.filename, 'utf8'));
-  return new TextFormatter(DEFAULT_ACCESS_LOG_FORMAT);
-}

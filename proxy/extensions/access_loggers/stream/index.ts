@@ -1,11 +1,10 @@
-// envoy.access_loggers.stdout / envoy.access_loggers.stderr: the file logger's buffered sink
-// on the process's standard streams.
+// envoy.access_loggers.stdout / envoy.access_loggers.stderr: the file logger (its access-log
+// thread and buffered sink) on the process's standard streams.
 import { z } from 'zod';
 import { registries, type AccessLogger, type AccessLoggerContext } from '../../../core/extension-points.js';
 import { defineExtension } from '../../../core/registry.js';
-import { acquireSink, logSinkStats } from '../../../telemetry/log-sink.js';
-import { buildFormatter, logFormatSchema } from '../common.js';
-import { SinkAccessLogger } from '../file/index.js';
+import { logFormatSchema } from '../common.js';
+import { logThread, ThreadedAccessLogger } from '../threaded-logger.js';
 
 for (const [name, typeName, path] of [
   ['envoy.access_loggers.stdout', 'StdoutAccessLog', '/dev/stdout'],
@@ -20,9 +19,9 @@ for (const [name, typeName, path] of [
         .object({ '@type': z.literal(typeUrl).optional(), log_format: logFormatSchema.optional() })
         .strict(),
       create(config, context: AccessLoggerContext): AccessLogger {
-        const sink = acquireSink(path, logSinkStats(context.stats));
-        context.onShutdown(() => sink.flush());
-        return new SinkAccessLogger(buildFormatter(config.log_format), sink);
+        const logger = new ThreadedAccessLogger(path, config.log_format, context.stats);
+        context.onShutdown(() => logThread().flush());
+        return logger;
       },
     }),
   );

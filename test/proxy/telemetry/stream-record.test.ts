@@ -1,0 +1,84 @@
+// File and stdout access logs are printed on the access-log thread from each stream's raw
+// record: the request thread records the operators' raw values (recordInto), the thread prints
+// the line (formatRecordInto). The line must be byte for byte the one formatting on the request
+// thread gives, for every kind of operator, several streams in one batch.
+import { describe, expect, it } from 'vitest';
+import { HeaderMap } from '../../../proxy/core/http/headers.js';
+import { ResponseFlag, StreamInfo } from '../../../proxy/core/stream-info.js';
+import { ProtoWriter } from '../../../proxy/telemetry/proto-writer.js';
+import { RecordReader } from '../../../proxy/telemetry/stream-record.js';
+import {
+  CompiledJson,
+  DEFAULT_ACCESS_LOG_FORMAT,
+  TextFormatter,
+  type LineFormatter,
+} from '../../../proxy/telemetry/substitution-format.js';
+
+function stream(n: number): StreamInfo {
+  const info = new StreamInfo('ingress', '10.1.2.3', 40000 + n, '127.0.0.1', 10000);
+  const req = new HeaderMap();
+  req.add(':method', n % 2 === 0 ? 'POST' : 'GET');
+  req.add(':path', `/orders/${n}?x=1`);
+  req.add(':authority', 'shop.local');
+  req.add('user-agent', n === 1 ? `curl/8 é ü ${'x'.repeat(300)}` : 'curl/8');
+  req.add('x-request-id', `req-${n}`);
+  if (n === 2) {
+    req.add('content-type', 'application/grpc');
+    req.add('x-envoy-original-path', '/api/orders/2');
+  }
+  const resp = new HeaderMap();
+  resp.add(':status', '201');
+  if (n !== 1) resp.add('x-envoy-upstream-service-time', String(n));
+  info.requestHeaders = req;
+  info.responseHeaders = resp;
+  info.responseCode = n === 2 ? 503 : 201;
+  info.bytesReceived = 12 * n;
+  info.bytesSent = 1_234_567_890 + n;
+  info.durationMs = 9.7 + n;
+  info.upstreamHost = n === 3 ? null : '127.0.0.1:8080';
+  info.upstreamCluster = 'orders';
+  if (n > 0) info.setResponseFlag(n === 2 ? ResponseFlag.NoHealthyUpstream : ResponseFlag.UpstreamRetryLimitExceeded);
+  return info;
+}
+
+const FORMATS: Array<[string, LineFormatter]> = [
+  ['default', new TextFormatter(DEFAULT_ACCESS_LOG_FORMAT)],
+  [
+    'derived operators',
+    new TextFormatter(
+      '%START_TIME(%Y-%m-%dT%H:%M:%S.%3f %s)% %RESPONSE_FLAGS% %RESPONSE_FLAGS:1% %GRPC_STATUS% %GRPC_STATUS(NUMBER)% ' +
+        '%GRPC_STATUS(SNAKE_STRING)% %DURATION% %REQ(USER-AGENT):10% %UPSTREAM_HOST% %DOWNSTREAM_REMOTE_ADDRESS% 100%%\n',
+    ),
+  ],
+  [
+    'json',
+    new CompiledJson({
+      start: '%START_TIME%',
+      code: '%RESPONSE_CODE%',
+      flags: '%RESPONSE_FLAGS%',
+      grpc: '%GRPC_STATUS%',
+      line: '%REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% took %DURATION%ms',
+      nested: { ua: '%REQ(USER-AGENT)%', host: '%UPSTREAM_HOST%', fixed: 7 },
+    }),
+  ],
+];
+
+describe('access-log records', () => {
+  for (const [name, f] of FORMATS) {
+    it(`print the same lines as formatting in place (${name})`, () => {
+      const streams = [0, 1, 2, 3].map(stream);
+      const batch = new ProtoWriter(16);
+      for (const info of streams) f.recordInto(info, batch);
+      const reader = new RecordReader(new Uint8Array(batch.buf.buffer, batch.buf.byteOffset, batch.pos));
+      for (const info of streams) {
+        const expected = new ProtoWriter(16);
+        f.formatInto(info, expected);
+        const printed = new ProtoWriter(16);
+        f.formatRecordInto(reader, printed);
+        expect(printed.buf.subarray(0, printed.pos).toString('utf8')).toBe(
+          expected.buf.subarray(0, expected.pos).toString('utf8'),
+        );
+      }
+    });
+  }
+});
