@@ -2,7 +2,8 @@
 // each run for a fixed number of iterations after a warm-up: the HTTP/1.1 request parser on a
 // browser-like head, a 50-route table lookup, header map building, and one keep-alive request
 // through the connection manager (server codec, header rules, filter manager, response
-// framing) on a stream that discards writes. Prints JSON (ops/s).
+// framing) on a stream that discards writes; a route timeout armed and cancelled (the router's
+// per-request timer) on the timer wheel and, for comparison, with setTimeout. Prints JSON (ops/s).
 import { Http1Parser, type MessageHead, type ParserHandler } from '../proxy/core/http/codec/http1/parser.js';
 import { HeaderMap } from '../proxy/core/http/headers.js';
 import { RouteTable } from '../proxy/core/router/route-table.js';
@@ -11,6 +12,7 @@ import { HcmStats } from '../proxy/core/http/hcm-stats.js';
 import { FilterHeadersStatus, FilterDataStatus, type StreamFilterFactory } from '../proxy/core/http/filter.js';
 import { RawBufferSocket } from '../proxy/core/network/raw-buffer-socket.js';
 import { createStatsStore } from '../proxy/stats/index.js';
+import { WheelTimer } from '../proxy/core/timer-wheel.js';
 import { DiscardStream } from './lib/hcm-stub-stream.js';
 
 const ITERATIONS = Number(process.env.BENCH_ITERATIONS ?? 300_000);
@@ -130,6 +132,8 @@ const hcm = new HttpConnectionManager(
 const downstream = new DiscardStream();
 hcm.onNewConnection(new RawBufferSocket(downstream.asSocket()), { name: 'bench', port: 10000, direction: 'INBOUND' });
 
+const timerOwner = { onWheelTimer: (): void => {} };
+
 const results = [
   measure('parse request head (9 headers)', () => parser.execute(head)),
   measure('route lookup (50 routes, last matches)', () => {
@@ -144,6 +148,14 @@ const results = [
     m.has('x-h3');
   }),
   measure('request through the connection manager (keep-alive, 200 + 23 B body)', () => downstream.emit('data', head)),
+  measure('route timeout (15 s) armed and cancelled on the timer wheel', () => {
+    const t = new WheelTimer(timerOwner, 0);
+    t.arm(15_000);
+    t.cancel();
+  }),
+  measure('route timeout (15 s) armed and cancelled with setTimeout', () =>
+    clearTimeout(setTimeout(() => timerOwner.onWheelTimer(), 15_000)),
+  ),
 ];
 if (downstream.bytesWritten === 0) throw new Error('the connection manager wrote nothing');
 if (lastHead === null) throw new Error('parser produced nothing');
