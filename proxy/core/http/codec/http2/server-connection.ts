@@ -397,6 +397,13 @@ export class Http2ServerConnection implements ServerConnection {
     // nghttp2 reports a malformed or flooding peer as a session error (node:http2 then closes).
     session.on('error', (err: NodeJS.ErrnoException) => this.#onSessionError(err));
     session.on('close', () => this.#onClose());
+    // HTTP/2 has no half-closed connection: a client's FIN means it is gone. node:http2 would keep
+    // a session with a stream still open (the listener allows half-open sockets), so a stream
+    // waiting on its upstream would hold the connection, and a drain, for as long as it waits.
+    // As in Envoy (a remote close), the connection closes and its streams are reset.
+    transport.stream.once('end', () => {
+      if (!this.#closed) this.destroy();
+    });
   }
 
   get idle(): boolean {
