@@ -8,9 +8,9 @@
 // Builds: this checkout's dist/ ("this"), BENCH_BASELINE=<checkout with dist/> ("baseline"), and
 // BENCH_BUILDS=name=dir[@node flags],… for more (bisecting; an empty dir is this checkout).
 // Knobs: BENCH_SECONDS (default 4), BENCH_CONNECTIONS (default 50), BENCH_ROUNDS (default 5),
-// BENCH_PARALLEL, BENCH_TELEMETRY and BENCH_H2 (below). Peak RSS is the process's VmHWM at the end (its
+// BENCH_PARALLEL, BENCH_TELEMETRY, BENCH_TLS and BENCH_H2 (below). Peak RSS is the process's VmHWM at the end (its
 // whole life, warm-up included); mainThreadCpuUsPerRequest is the request thread's part of the CPU.
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import {
   baselineCli,
@@ -22,7 +22,9 @@ import {
   startNodeHttp2Plain,
   stopAll,
   type Peer,
+  workDir,
 } from './lib/peers.js';
+import { selfSignedP256 } from '../test/helpers/openssl.js';
 import { median } from './lib/median.js';
 import { peakRssMb } from './lib/rss.js';
 import { stealMeter } from './lib/steal.js';
@@ -39,6 +41,27 @@ const PARALLEL = process.env.BENCH_PARALLEL === '1';
 // BENCH_TELEMETRY=1 adds each build again with telemetry on (100% sampling, access log,
 // istio.stats, spans to a local sink): the request thread's share of what telemetry costs.
 const TELEMETRY = process.env.BENCH_TELEMETRY === '1';
+// BENCH_TLS=1 terminates TLS on the listener (EC P-256 certificate, our DownstreamTlsContext
+// defaults, ALPN http/1.1) and drives it with wrk over HTTPS: the TLS data path's cost per request.
+const TLS = process.env.BENCH_TLS === '1';
+
+/** The listener's DownstreamTlsContext for BENCH_TLS=1, with a certificate made for this run. */
+function tlsTransportSocket(): Record<string, unknown> {
+  const dir = mkdtempSync(join(workDir, 'cpu-tls-'));
+  const cert = join(dir, 'server.crt');
+  const key = join(dir, 'server.key');
+  selfSignedP256({ key, cert, subject: '/CN=localhost', days: 1, extensions: ['subjectAltName=IP:127.0.0.1'] });
+  return {
+    name: 'envoy.transport_sockets.tls',
+    typed_config: {
+      '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext',
+      common_tls_context: {
+        tls_certificates: [{ certificate_chain: { filename: cert }, private_key: { filename: key } }],
+        alpn_protocols: ['http/1.1'],
+      },
+    },
+  };
+}
 // BENCH_H2=1 loads with h2load instead (h2c prior knowledge, H2_CLIENTS (10) connections ×
 // H2_STREAMS (10) streams, issue 16's check) and adds two reference rows measured the same way:
 // nginx `listen … http2` with one worker (its worker's CPU) and a plain node:http2 proxy with no
@@ -172,6 +195,7 @@ async function main(): Promise<void> {
   const list = builds();
   const sink = TELEMETRY ? await startSink() : null;
   const peers: Array<{ build: Build; peer: Peer; url: string; cpuPid: number }> = [];
+  const transportSocket = TLS ? tlsTransportSocket() : null;
   const perRound: Array<Map<string, RoundResult>> = [];
   let steal = 0;
   try {
@@ -189,6 +213,9 @@ async function main(): Promise<void> {
             sink: sink!.port,
           })
         : proxyBootstrap(port, upstream.port);
+      if (transportSocket !== null)
+        (bootstrap as { static_resources: { listeners: Array<{ filter_chains: Array<Record<string, unknown>> }> } })
+          .static_resources.listeners[0]!.filter_chains[0]!.transport_socket = transportSocket;
       const peer = await startMeshscope(
         `meshscope-${build.name}`,
         bootstrap,
@@ -197,7 +224,7 @@ async function main(): Promise<void> {
         build.nodeArgs,
         build.cli,
       );
-      peers.push({ build, peer, url: `http://127.0.0.1:${port}/`, cpuPid: peer.pid });
+      peers.push({ build, peer, url: `${TLS ? 'https' : 'http'}://127.0.0.1:${port}/`, cpuPid: peer.pid });
     }
     if (H2) {
       for (const ref of references) {
@@ -290,6 +317,7 @@ async function main(): Promise<void> {
         : null;
       const out = {
         benchmark: 'proxy-cpu',
+        tls: TLS,
         load: H2 ? `h2load -c ${H2_OPTS.clients} -m ${H2_OPTS.streams}` : `wrk -c ${CONNECTIONS}`,
         secondsPerRun: SECONDS,
         rounds: ROUNDS,

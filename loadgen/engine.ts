@@ -93,10 +93,33 @@ function detached<T>(fn: () => T): Promise<Awaited<T>> {
 }
 
 export async function runTest(opts: RunTestOptions): Promise<TestResult> {
+  const logger = new Logger(opts.logOut ?? opts.stderr ?? process.stderr, undefined, opts.logFormat);
+  const stopReporting = reportUnhandledRejections(logger.log);
+  try {
+    return await runWith(opts, logger);
+  } finally {
+    stopReporting();
+  }
+}
+
+/**
+ * A rejected promise nobody handles (a module's promise the script never awaited, as in
+ * `secrets.get(k)` without `await`): k6 logs it as "Uncaught (in promise)" and the test goes
+ * on; Node would end the process with exit code 1.
+ */
+function reportUnhandledRejections(log: Logger['log']): () => void {
+  const report = (reason: unknown): void => {
+    const text = errorText(reason);
+    log('error', text.startsWith('Uncaught') ? text : `Uncaught (in promise) ${text}`, { source: 'stacktrace' });
+  };
+  process.on('unhandledRejection', report);
+  return () => process.off('unhandledRejection', report);
+}
+
+async function runWith(opts: RunTestOptions, logger: Logger): Promise<TestResult> {
   const stdout = opts.stdout ?? process.stdout;
   const stderr = opts.stderr ?? process.stderr;
   const logOut = opts.logOut ?? stderr;
-  const logger = new Logger(logOut, undefined, opts.logFormat);
   const log = logger.log;
   const fail = (error: LoadgenError): TestResult => {
     logOut.write(`ERROR ${error.message}\n`);
