@@ -15,11 +15,11 @@ import { join, resolve } from 'node:path';
 import {
   baselineCli,
   freePort,
-  launch,
   proxyBootstrap,
   startMeshscope,
   startNginxH2cProxy,
   startNginxUpstream,
+  startNodeHttp2Plain,
   stopAll,
   type Peer,
   workDir,
@@ -114,9 +114,7 @@ const references: Reference[] = [
   {
     name: 'node-http2-plain',
     start: async (up) => {
-      const port = await freePort();
-      const script = resolve(process.cwd(), 'dist/bench/h2-plain-proxy.js');
-      const peer = await launch('node-http2-plain', process.execPath, [script, String(port), String(up)], port);
+      const peer = await startNodeHttp2Plain(up);
       return { peer, cpuPid: peer.pid };
     },
   },
