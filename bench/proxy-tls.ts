@@ -136,6 +136,9 @@ async function main(): Promise<void> {
         for (const p of peers) {
           const peer = await p.start();
           try {
+            // Steady state, as the other rows measure it: meshscope's JIT warms up, both peers'
+            // upstream keep-alive pools fill (discarded).
+            if (ROWS.has('wrk')) runWrk(`https://127.0.0.1:${peer.port}/`, { connections: CONNECTIONS, seconds: 2 });
             if (ROWS.has('wrk'))
               push(
                 rps,
