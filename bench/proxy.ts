@@ -13,7 +13,8 @@
 // H2_CLIENTS (10), H2_STREAMS (10), BENCH_H2=0 skips the h2c rows, and the telemetry rows'
 // LAT_RATE (1000), LAT_SECONDS (10), WARM_SECONDS (3); BENCH_TELEMETRY=0 skips those.
 // The gRPC rows (bench/lib/grpc.ts): unary calls through two sidecars at GRPC_RATE (LAT_RATE)
-// for GRPC_SECONDS (LAT_SECONDS), beside two nginx grpc_pass hops; BENCH_GRPC=0 skips them.
+// for GRPC_SECONDS (LAT_SECONDS), beside two nginx grpc_pass hops; BENCH_GRPC=0 skips them and
+// BENCH_ONLY=grpc runs only them (e.g. BENCH_ONLY=grpc BENCH_ROUNDS=1 GRPC_SECONDS=3).
 // BENCH_BASELINE=<checkout with dist/ built> adds that build's meshscope-c1 row (A/B in one run).
 import {
   baselineCli,
@@ -114,6 +115,13 @@ interface Measured extends WrkResult {
 const round2 = (x: number): number => Math.round(x * 100) / 100;
 
 async function main(): Promise<void> {
+  if (process.env.BENCH_ONLY === 'grpc') {
+    const grpc = await measureGrpc({ ...grpcBenchOptions(), rounds: ROUNDS });
+    process.stdout.write(
+      `${JSON.stringify({ benchmark: 'proxy', rounds: ROUNDS, grpc, goals: grpc['goals'] }, null, 2)}\n`,
+    );
+    return;
+  }
   const upstream = await startNginxUpstream();
   const perRound: Array<Map<string, WrkResult>> = [];
   const h2PerRound: Array<Map<string, H2loadResult>> = [];
