@@ -19,6 +19,7 @@ import { loadScript, type LoadedScript } from './script/loader.js';
 import { GroupTree } from './script/groups.js';
 import type { HttpRunOptions, TestContext } from './script/context.js';
 import { VU, errorText, type VuOptions } from './script/vu.js';
+import { inMicrotask } from './script/event-loop.js';
 import { SlowestRequests } from './tracing.js';
 import { consolidateOptions, type CliOverrides, type TestOptions } from './options.js';
 import { executorFactory, type Executor, type ExecutionHooks } from './executors/index.js';
@@ -77,12 +78,12 @@ function withTimeout<T>(p: Promise<T>, ms: number, onTimeout: () => Error): Prom
 /**
  * Calls `fn` from a microtask of its own, once the caller has gone on to await the result. Should
  * the watchdog end it (an endless loop), only that microtask's stack goes: the engine's frames
- * awaiting the result live on and its timeout fires. (A microtask, not a timer or an immediate:
- * ending JavaScript inside one of Node's timer callbacks would corrupt its async-context stack.)
+ * awaiting the result live on and its timeout fires. (A V8 microtask, not a timer, an immediate or
+ * queueMicrotask: ending JavaScript inside one of those would corrupt Node's async-context stack.)
  */
 function detached<T>(fn: () => T): Promise<Awaited<T>> {
   return new Promise<Awaited<T>>((resolve, reject) => {
-    queueMicrotask(() => {
+    inMicrotask(() => {
       try {
         Promise.resolve(fn()).then(resolve, reject);
       } catch (err) {
@@ -93,10 +94,33 @@ function detached<T>(fn: () => T): Promise<Awaited<T>> {
 }
 
 export async function runTest(opts: RunTestOptions): Promise<TestResult> {
+  const logger = new Logger(opts.logOut ?? opts.stderr ?? process.stderr, undefined, opts.logFormat);
+  const stopReporting = reportUnhandledRejections(logger.log);
+  try {
+    return await runWith(opts, logger);
+  } finally {
+    stopReporting();
+  }
+}
+
+/**
+ * A rejected promise nobody handles (a module's promise the script never awaited, as in
+ * `secrets.get(k)` without `await`): k6 logs it as "Uncaught (in promise)" and the test goes
+ * on; Node would end the process with exit code 1.
+ */
+function reportUnhandledRejections(log: Logger['log']): () => void {
+  const report = (reason: unknown): void => {
+    const text = errorText(reason);
+    log('error', text.startsWith('Uncaught') ? text : `Uncaught (in promise) ${text}`, { source: 'stacktrace' });
+  };
+  process.on('unhandledRejection', report);
+  return () => process.off('unhandledRejection', report);
+}
+
+async function runWith(opts: RunTestOptions, logger: Logger): Promise<TestResult> {
   const stdout = opts.stdout ?? process.stdout;
   const stderr = opts.stderr ?? process.stderr;
   const logOut = opts.logOut ?? stderr;
-  const logger = new Logger(logOut, undefined, opts.logFormat);
   const log = logger.log;
   const fail = (error: LoadgenError): TestResult => {
     logOut.write(`ERROR ${error.message}\n`);
