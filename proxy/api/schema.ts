@@ -626,6 +626,8 @@ export const listenerSchema = z
     continue_on_listener_filters_timeout: z.boolean().optional(),
     filter_chains: z.array(filterChainSchema).default([]),
     default_filter_chain: filterChainSchema.optional(),
+    /** One line per connection when it closes, whatever its chain did with it (Envoy's listener access log). */
+    access_log: z.array(extensionRef('accessLoggers')).optional(),
   })
   .strict()
   .superRefine((l, ctx) => {

@@ -1,7 +1,9 @@
 // A connection envoy.filters.network.rbac refuses still gets its line in the chain's tcp_proxy
 // access log, as in Envoy (every filter of the chain exists for every connection): the matched
 // policy in %CONNECTION_TERMINATION_DETAILS%, the cluster it would have gone to, and over mTLS
-// the refused peer's identity. Real clients: a plain TCP socket and `openssl s_client` with a
+// the refused peer's identity. The listener's own access_log (Envoy's Listener.access_log) logs
+// every connection when it closes, an HTTP one refused before any request included, and one no
+// filter chain matched (flag NR). Real clients: a plain TCP socket and `openssl s_client` with a
 // client certificate of another mesh identity; in plaintext the upstream is never dialled.
 import { execFile } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
@@ -23,6 +25,36 @@ import { makeTlsFixtures, type TlsFixtures } from './tls-fixtures.js';
 const NETWORK_RBAC_TYPE = 'type.googleapis.com/envoy.extensions.filters.network.rbac.v3.RBAC';
 const DOWNSTREAM = 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext';
 const FORMAT = '%CONNECTION_TERMINATION_DETAILS% %UPSTREAM_CLUSTER% [%DOWNSTREAM_PEER_URI_SAN%] %UPSTREAM_HOST%\n';
+const HCM = 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
+const LISTENER_FORMAT = '%CONNECTION_TERMINATION_DETAILS% %RESPONSE_FLAGS% %RESPONSE_CODE_DETAILS%\n';
+
+function listenerLog(file: string): unknown[] {
+  return [
+    {
+      name: 'envoy.access_loggers.file',
+      typed_config: { '@type': FILE_LOG_TYPE, path: join(dir, file), log_format: { text_format: LISTENER_FORMAT } },
+    },
+  ];
+}
+
+const hcm = {
+  name: 'envoy.filters.network.http_connection_manager',
+  typed_config: {
+    '@type': HCM,
+    stat_prefix: 'guarded',
+    route_config: {
+      virtual_hosts: [
+        { name: 'all', domains: ['*'], routes: [{ match: { prefix: '/' }, direct_response: { status: 200 } }] },
+      ],
+    },
+    http_filters: [
+      {
+        name: 'envoy.filters.http.router',
+        typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router' },
+      },
+    ],
+  },
+};
 
 let fx: TlsFixtures;
 let echo: TcpServer;
@@ -108,6 +140,23 @@ beforeAll(async () => {
           },
         ],
       },
+      {
+        name: 'http-guarded',
+        address: { socket_address: { address: '127.0.0.1', port_value: 0 } },
+        access_log: listenerLog('http-guarded.log'),
+        filter_chains: [{ filters: [denyLoopback, hcm] }],
+      },
+      {
+        name: 'only-ten-net',
+        address: { socket_address: { address: '127.0.0.1', port_value: 0 } },
+        access_log: listenerLog('only-ten-net.log'),
+        filter_chains: [
+          {
+            filter_chain_match: { source_prefix_ranges: [{ address_prefix: '10.0.0.0', prefix_len: 8 }] },
+            filters: [hcm],
+          },
+        ],
+      },
     ],
     [{ name: 'echo', ports: [echo.port] }],
   );
@@ -154,5 +203,18 @@ describe('a connection network rbac refuses is access-logged', () => {
     expect(r).not.toContain('ping');
     const [line] = await waitForLines(join(dir, 'mtls.log'), 1);
     expect(line).toMatch(new RegExp(`^rbac_access_denied_matched_policy\\[none\\] echo \\[${fx.clientId}\\] `));
+  });
+
+  it("in the listener's access log: an HTTP connection refused before any request", async () => {
+    const r = await exchange(ports.get('http-guarded')!, 'GET / HTTP/1.1\r\nhost: x\r\n\r\n');
+    expect(r.data.length).toBe(0);
+    const [line] = await waitForLines(join(dir, 'http-guarded.log'), 1);
+    expect(line).toBe('rbac_access_denied_matched_policy[no_loopback] - -');
+  });
+
+  it("in the listener's access log: a connection no filter chain matched, flag NR", async () => {
+    await exchange(ports.get('only-ten-net')!, 'GET / HTTP/1.1\r\nhost: x\r\n\r\n');
+    const [line] = await waitForLines(join(dir, 'only-ten-net.log'), 1);
+    expect(line).toBe('- NR filter_chain_not_found');
   });
 });

@@ -16,7 +16,7 @@ import type {
 import { type ClientTlsContext, type SanCheck, sanOverrideCheck, type ServerTlsContext } from './tls-context.js';
 
 type SslCounters = Record<
-  'handshake' | 'connection_error' | 'fail_verify_error' | 'fail_verify_san' | 'no_certificate',
+  'handshake' | 'connection_error' | 'fail_verify_error' | 'fail_verify_san' | 'no_certificate' | 'session_reused',
   Counter
 >;
 
@@ -42,6 +42,7 @@ export class TlsStats {
         fail_verify_error: s.counter('fail_verify_error'),
         fail_verify_san: s.counter('fail_verify_san'),
         no_certificate: s.counter('no_certificate'),
+        session_reused: s.counter('session_reused'),
       };
     }
     return this.#counters;
@@ -61,6 +62,10 @@ export class TlsStats {
   }
   get noCertificate(): Counter {
     return this.#get().no_certificate;
+  }
+  /** Handshakes that resumed a session (abbreviated: no certificate sent or verified). */
+  get sessionReused(): Counter {
+    return this.#get().session_reused;
   }
 }
 
@@ -210,6 +215,7 @@ export class TlsDownstreamFactory implements DownstreamTransportSocketFactory {
         return;
       }
       stats.handshake.inc();
+      if (stream.isSessionReused()) stats.sessionReused.inc();
       t.established();
     });
     stream.once('close', () => {
@@ -310,6 +316,7 @@ export class TlsUpstreamFactory implements UpstreamTransportSocketFactory {
       }
       verified = true;
       stats.handshake.inc();
+      if (session !== undefined && stream.isSessionReused()) stats.sessionReused.inc();
       t.established();
     });
     if (secureContext === null) {
