@@ -104,6 +104,12 @@ export interface VuState {
   span: IterationSpan | null;
   /** randomSeed(n): makes this VU's Math.random the deterministic sequence of n. */
   seedRandom: (seed: number) => void;
+  /**
+   * The VU realm's Promise (set when its context is made). Promises a module hands the script on a
+   * hot path should be of this realm: one of another realm, awaited by the script, takes V8's
+   * foreign-thenable path (two more microtasks and a `then` call).
+   */
+  promise: PromiseConstructor;
 }
 
 /** What a k6 module's factory receives when a VU first imports it. */

@@ -88,6 +88,7 @@ export class VU {
       responseCallback: null,
       network: { sent: 0, received: 0 },
       seedRandom: () => {},
+      promise: Promise,
       tracing: null,
       span: null,
     };
@@ -126,10 +127,15 @@ export class VU {
     };
     const console = consoleFor(test);
     try {
-      const { fn, array, math, promiseThen } = this.#script.instantiate(
-        buildVuGlobals({ console, open, ctx: this.#ctx, require }),
-      );
+      const {
+        fn,
+        array,
+        math,
+        promiseThen,
+        Promise: VuPromise,
+      } = this.#script.instantiate(buildVuGlobals({ console, open, ctx: this.#ctx, require }));
       this.#then = promiseThen;
+      this.state.promise = VuPromise;
       this.state.seedRandom = (seed) => {
         math.random = seededRandom(seed);
       };
