@@ -11,8 +11,8 @@
 //     node dist/bench/loadgen-examples.js --dir /tmp/k6-examples [--timeout 60] [--jobs 2] [--only name] [--cli path/to/main.js]
 //
 // Browser scripts (importing k6/browser, k6/experimental/browser or k6/x/browser) are listed
-// apart, not run. Prints one
-// JSON object: per-script results and totals (exit 0, hung, other codes).
+// apart, not run. Prints one JSON object: per-script results and totals (exit 0, hung, other
+// codes).
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
