@@ -20,6 +20,7 @@ import { loadScript, type LoadedScript } from './script/loader.js';
 import { GroupTree } from './script/groups.js';
 import type { HttpRunOptions, TestContext } from './script/context.js';
 import { VU, errorText, type VuOptions } from './script/vu.js';
+import { inMicrotask } from './script/event-loop.js';
 import { SlowestRequests } from './tracing.js';
 import { consolidateOptions, type CliOverrides, type TestOptions } from './options.js';
 import { executorFactory, type Executor, type ExecutionHooks } from './executors/index.js';
@@ -78,12 +79,12 @@ function withTimeout<T>(p: Promise<T>, ms: number, onTimeout: () => Error): Prom
 /**
  * Calls `fn` from a microtask of its own, once the caller has gone on to await the result. Should
  * the watchdog end it (an endless loop), only that microtask's stack goes: the engine's frames
- * awaiting the result live on and its timeout fires. (A microtask, not a timer or an immediate:
- * ending JavaScript inside one of Node's timer callbacks would corrupt its async-context stack.)
+ * awaiting the result live on and its timeout fires. (A V8 microtask, not a timer, an immediate or
+ * queueMicrotask: ending JavaScript inside one of those would corrupt Node's async-context stack.)
  */
 function detached<T>(fn: () => T): Promise<Awaited<T>> {
   return new Promise<Awaited<T>>((resolve, reject) => {
-    queueMicrotask(() => {
+    inMicrotask(() => {
       try {
         Promise.resolve(fn()).then(resolve, reject);
       } catch (err) {

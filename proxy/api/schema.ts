@@ -732,6 +732,21 @@ export const upstreamHttpProtocolOptionsSchema = z
           ctx.addIssue({ code: 'custom', message: 'exactly one of http_protocol_options, http2_protocol_options' });
       })
       .optional(),
+    /**
+     * auto_sni: new upstream TLS connections send the request's host (or override_auto_sni_header's
+     * value) as SNI; auto_san_validation: the upstream certificate must carry it as a SAN.
+     */
+    upstream_http_protocol_options: z
+      .object({
+        auto_sni: z.boolean().optional(),
+        auto_san_validation: z.boolean().optional(),
+        override_auto_sni_header: z
+          .string()
+          .regex(/^:?[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/, { message: 'invalid header name' })
+          .optional(),
+      })
+      .strict()
+      .optional(),
     /** Each request goes upstream in the protocol it arrived in; the options apply to theirs. */
     use_downstream_protocol_config: z
       .object({

@@ -33,7 +33,10 @@ export class FilterChain {
   newConnection(socket: Socket, listener: ListenerInfo): DownstreamConnection {
     const transport = this.transportSocketFactory.createTransportSocket(socket);
     for (const filter of this.readFilters) {
-      if (filter.onNewConnection(transport, listener) === 'stop') return new RefusedConnection(transport.stream);
+      if (filter.onNewConnection(transport, listener) === 'stop') {
+        this.terminal.onRefusedConnection?.(transport, listener);
+        return new RefusedConnection(transport.stream);
+      }
     }
     return this.terminal.onNewConnection(transport, listener);
   }
