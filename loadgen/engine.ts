@@ -11,6 +11,7 @@ import {
   ScriptError,
   TestAbortedError,
   ThresholdAbortError,
+  EXIT_MARKED_AS_FAILED,
   EXIT_THRESHOLDS_FAILED,
 } from './errors.js';
 import { MetricRegistry, MetricNameError } from './metrics/registry.js';
@@ -145,6 +146,7 @@ async function runWith(opts: RunTestOptions, logger: Logger): Promise<TestResult
 
   const registry = new MetricRegistry();
   const metrics = registerBuiltinMetrics(registry);
+  let markedFailed = false;
   const abort = new AbortState();
   const instance: InstanceCounters = {
     vusActive: 0,
@@ -167,6 +169,9 @@ async function runWith(opts: RunTestOptions, logger: Logger): Promise<TestResult
     secretSources,
     startedAt: performance.now(),
     abort: (reason: string) => abort.abort(new TestAbortedError(reason)),
+    markFailed: () => {
+      markedFailed = true;
+    },
     log,
     instance: () => instance,
   } satisfies TestContext;
@@ -253,7 +258,20 @@ async function runWith(opts: RunTestOptions, logger: Logger): Promise<TestResult
       return fail(new InvalidConfigError([`consoleOutput: ${err instanceof Error ? err.message : String(err)}`]));
     }
   }
-  return execute({ opts, options, ctx, script, thresholds, outputs, instance, abort, stdout, stderr, logger });
+  return execute({
+    opts,
+    options,
+    ctx,
+    script,
+    thresholds,
+    outputs,
+    instance,
+    abort,
+    stdout,
+    stderr,
+    logger,
+    markedFailed: () => markedFailed,
+  });
 }
 
 /** Why and when the test stops early: test.abort(), an abortOnFail threshold, a signal. First one wins. */
@@ -291,6 +309,8 @@ interface PreparedRun {
   stdout: Writable;
   stderr: Writable & { isTTY?: boolean };
   logger: Logger;
+  /** exec.test.fail() was called: the run ends with exit code 110 unless it failed otherwise. */
+  markedFailed: () => boolean;
 }
 
 async function execute(run: PreparedRun): Promise<TestResult> {
@@ -551,6 +571,10 @@ async function execute(run: PreparedRun): Promise<TestResult> {
   if (failed.length > 0) {
     log('error', `thresholds on metrics '${[...new Set(failed.map((t) => t.key))].join("', '")}' have been crossed`);
     return { exitCode: EXIT_THRESHOLDS_FAILED, summary: data, error: undefined, iterationErrors };
+  }
+  if (run.markedFailed()) {
+    log('error', 'test run was marked as failed');
+    return { exitCode: EXIT_MARKED_AS_FAILED, summary: data, error: undefined, iterationErrors };
   }
   return { exitCode: 0, summary: data, error: undefined, iterationErrors };
 }
