@@ -520,19 +520,25 @@ function ownContext(mesh: Mesh): string {
   return context;
 }
 
+/** The mesh-wide part of the inputs (the same string for every node of a mesh) and the node's own. */
+export interface OwnKey {
+  context: string;
+  own: string;
+}
+
 /**
  * The inputs of a node's own resources, as text: two meshes giving a node the same key give it
  * the same ownResources (for the same style and CA root), so a control plane rebuilds, after an
  * edit, only the nodes whose inputs changed. A one-service edit of routes, policies or other
  * workloads leaves every key as it was.
  */
-export function ownResourcesKey(mesh: Mesh, nodeId: string): string {
+export function ownResourcesKey(mesh: Mesh, nodeId: string): OwnKey {
   const node = findNode(mesh, nodeId);
   const own =
     node.kind === 'ingress'
       ? `ingress\0${JSON.stringify(mesh.ingress)}`
       : `${serviceKey(node.service)}\0${JSON.stringify(node.workload)}`;
-  return `${ownContext(mesh)}\0${own}`;
+  return { context: ownContext(mesh), own };
 }
 
 /**

@@ -13,6 +13,7 @@ import { createHash } from 'node:crypto';
 import type { Mesh } from '../mesh/schema.js';
 import {
   type NodeResources,
+  type OwnKey,
   type SharedResources,
   findNode,
   ownResources,
@@ -46,7 +47,7 @@ export interface CacheSecurity extends MeshSecurity {
 
 /** A node's own resources and the inputs they were built from. */
 interface Own {
-  key: string;
+  key: OwnKey;
   root: string | undefined;
   listeners: TypeSnapshot;
   clusters: TypeSnapshot;
@@ -132,7 +133,7 @@ function reuse(previous: TypeSnapshot | undefined, next: ReadonlyMap<string, Jso
   let same = previous.resources.size === next.size;
   for (const [name, r] of next) {
     const before = previous.resources.get(name);
-    if (before !== undefined && (before === r || digest(before) === digest(r))) out.set(name, before);
+    if (before !== undefined && (before === r || serializedJson(before) === serializedJson(r))) out.set(name, before);
     else {
       out.set(name, r);
       same = false;
@@ -188,7 +189,14 @@ export class SnapshotCache {
   #own(e: Pick<Entry, 'nodeId' | 'style' | 'own'>): Own {
     const key = ownResourcesKey(this.#mesh, e.nodeId);
     const root = this.#security?.rootCertificatePem;
-    if (e.own !== undefined && e.own.key === key && e.own.root === root) return e.own;
+    const before = e.own;
+    if (
+      before !== undefined &&
+      before.key.context === key.context &&
+      before.key.own === key.own &&
+      before.root === root
+    )
+      return before;
     const res: NodeResources = ownResources(this.#mesh, e.nodeId, e.style, this.#security);
     return {
       key,
@@ -233,6 +241,26 @@ export class SnapshotCache {
 
   snapshot(nodeId: string, style: ConfigSourceStyle): NodeSnapshot {
     return this.#entry(nodeId, style).snapshot;
+  }
+
+  /**
+   * Watches a node like watch(), and returns with the unsubscribe a view whose `snapshot` is
+   * always the node's current one: a session reads it per request and per push without looking
+   * the node up by name.
+   */
+  watchView(
+    nodeId: string,
+    style: ConfigSourceStyle,
+    fn: Watcher,
+  ): { view: { readonly snapshot: NodeSnapshot }; unwatch: () => void } {
+    const e = this.#entry(nodeId, style);
+    e.watchers.add(fn);
+    return {
+      view: e,
+      unwatch: () => {
+        e.watchers.delete(fn);
+      },
+    };
   }
 
   #entry(nodeId: string, style: ConfigSourceStyle): Entry {
