@@ -3,7 +3,8 @@
 // verifying the other's URI SAN) → inbound sidecar → upstream (plaintext). Open loop at
 // LAT_RATE (1000) req/s with bench/open-loop-client.ts in its own process, the upstream alone
 // first in each round, then the meshscope pair and the nginx pair (nginx's proxy_ssl client
-// certificate to an `ssl_verify_client on` nginx: what two TLS hops cost on this machine).
+// certificate to an `ssl_verify_client on` nginx: what two TLS hops cost on this machine), and
+// meshscope's pair in plaintext (what the proxies cost without TLS).
 // Goal: ≤ 1.5 ms added at p99 (service time; Istio publishes 2.7 ms). Every chain stays up
 // for all rounds; added latencies are taken within a round and their medians reported, with the
 // CPU steal of each round beside them.
@@ -141,32 +142,41 @@ interface Chain {
   stop(): Promise<void>;
 }
 
-export async function meshscopeChain(upstreamPort: number, s: Svids): Promise<Chain> {
+/** meshscope's two sidecars, with mTLS between them, or (`s` null) in plaintext: the yardstick for what TLS adds. */
+export async function meshscopeChain(upstreamPort: number, s: Svids | null): Promise<Chain> {
   const [inPort, outPort, inAdmin, outAdmin] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
+  const tag = s === null ? 'plain' : 'mtls';
   const inbound = await startMeshscope(
-    'meshscope-mtls-inbound',
+    `meshscope-${tag}-inbound`,
     sidecar(
       'inbound',
       inPort,
       inAdmin,
       upstreamPort,
-      {
-        '@type': DOWNSTREAM,
-        require_client_certificate: true,
-        common_tls_context: commonTls(s.server, s.ca, CLIENT_ID),
-      },
+      s === null
+        ? null
+        : {
+            '@type': DOWNSTREAM,
+            require_client_certificate: true,
+            common_tls_context: commonTls(s.server, s.ca, CLIENT_ID),
+          },
       null,
     ),
     inPort,
     ['--concurrency', '1'],
   );
   const outbound = await startMeshscope(
-    'meshscope-mtls-outbound',
-    sidecar('outbound', outPort, outAdmin, inPort, null, {
-      '@type': UPSTREAM,
-      sni: 'localhost',
-      common_tls_context: commonTls(s.client, s.ca, SERVER_ID),
-    }),
+    `meshscope-${tag}-outbound`,
+    sidecar(
+      'outbound',
+      outPort,
+      outAdmin,
+      inPort,
+      null,
+      s === null
+        ? null
+        : { '@type': UPSTREAM, sni: 'localhost', common_tls_context: commonTls(s.client, s.ca, SERVER_ID) },
+    ),
     outPort,
     ['--concurrency', '1'],
   );
@@ -249,6 +259,7 @@ export async function measureMtlsSidecars(upstreamPort: number, o: MtlsBenchOpti
   const chains = [
     { name: 'meshscope_two_sidecars_mtls', ...(await meshscopeChain(upstreamPort, svids)) },
     { name: 'nginx_two_sidecars_mtls', ...(await nginxChain(upstreamPort, svids)) },
+    { name: 'meshscope_two_sidecars_plaintext', ...(await meshscopeChain(upstreamPort, null)) },
   ];
   const rounds: RoundFigures[] = [];
   const counted = new Map<string, Record<string, number>>();
