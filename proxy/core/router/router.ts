@@ -18,6 +18,7 @@ import type { PoolFailureReason } from '../upstream/conn-pool.js';
 import type { ClusterManager } from '../upstream/cluster-manager.js';
 import { ResponseFlag } from '../stream-info.js';
 import { UpstreamRequest, type AttemptOwner } from './upstream-request.js';
+import { autoServerName } from './auto-server-name.js';
 import type { Counter } from '../../stats/types.js';
 import type { Host } from '../upstream/host.js';
 import type { Runtime } from '../../runtime/index.js';
@@ -209,6 +210,7 @@ export class RouterFilter implements StreamDecoderFilter, AttemptOwner, WheelTim
     this.#retryState?.onHostAttempted(host);
     const attempt = new UpstreamRequest(this, this.#attempts, this.#cluster!.name, host);
     attempt.downstreamHttp2 = info.protocol === 'HTTP/2';
+    if (host.poolsForServerName !== null) attempt.serverName = autoServerName(this.#cluster!.info, cb.requestHeaders);
     this.#upstream = attempt;
     if (this.#perTryTimeoutMs > 0)
       (this.#perTryTimer ??= new WheelTimer(this, PER_TRY_TIMEOUT)).arm(this.#perTryTimeoutMs);
