@@ -8,7 +8,7 @@
 // when the disk cannot keep up, lines are dropped and counted, never queued without limit
 // and never waited for. requestReopen() (SIGUSR1) reopens the file, for logrotate. The file and
 // stdout loggers run their sinks on the access-log thread (access_loggers/log-printer.ts).
-import { close, open, writev } from 'node:fs';
+import { close, open, openSync, writev } from 'node:fs';
 import type { Counter, Gauge, Scope } from '../stats/types.js';
 
 export interface LogSinkStats {
@@ -65,9 +65,9 @@ export class LogSink {
     this.#fd = fixedFd;
   }
 
-  /** Writes to `fd`, opened in append mode at config time (so a bad path failed the load). */
-  adopt(fd: number): void {
-    if (this.#fixedFd === null) this.#fd = fd;
+  /** Opens the file in append mode (the thread that writes it opens it, and closes it). */
+  open(): void {
+    if (this.#fixedFd === null) this.#fd = openSync(this.target, 'a', 0o644);
   }
 
   /** Hot path: copy the line (its first `n` bytes) into the buffer, arm the flush timer. Never blocks. */

@@ -81,8 +81,13 @@ export class LogPrinter {
           linesDropped: new Tally(),
           writeTotalBuffered: new Tally(),
         };
-        const sink = new LogSink(msg.path, stats, msg.fixed ? msg.fd : null);
-        sink.adopt(msg.fd);
+        const sink = new LogSink(msg.path, stats, msg.fixedFd);
+        try {
+          sink.open();
+        } catch {
+          // Openable at config time, gone since: its lines pile up to the bound, then are dropped and counted.
+          stats.writeFailed.inc();
+        }
         this.#sinks.set(msg.id, { sink, stats });
         return;
       }

@@ -5,7 +5,7 @@ import type { LogFormatConfig } from './common.js';
 
 /** Messages of the access-log thread's protocol (ExportPipeline `control` bodies). */
 export type ToLogThread =
-  | { kind: 'sink'; id: number; path: string; fd: number; fixed: boolean }
+  | { kind: 'sink'; id: number; path: string; fixedFd: number | null }
   | { kind: 'logger'; id: number; sink: number; format: LogFormatConfig | undefined }
   | { kind: 'reopen' }
   | { kind: 'flush'; seq: number };

@@ -4,14 +4,14 @@
 // (log-thread.ts) prints the lines and writes the files. Formatting a line (the date, flag
 // letters, digits, literals) and the file writes' completions had cost the request thread
 // about as much as encoding the stream's span. One thread per worker serves every such logger;
-// the files are opened here, at config time, so a bad path still fails the load. Where no worker
+// each file is opened here once, at config time, so a bad path still fails the load. Where no worker
 // can start (the proxy run from its TypeScript sources, as the tests do in-process) the same
 // printer runs inline, once per event-loop turn, after the turn's responses.
 // Bounded as every export: beyond MAX_OUTSTANDING records the thread has not printed yet, lines
 // are dropped and counted in access_log.lines_dropped, as a full sink's are.
-import { existsSync, openSync } from 'node:fs';
+import { closeSync, existsSync, openSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import type { AccessLogger } from '../../core/extension-points.js';
+import type { AccessLogger, AccessLoggerContext } from '../../core/extension-points.js';
 import type { StreamInfo } from '../../core/stream-info.js';
 import type { Counter } from '../../stats/types.js';
 import { ExportPipeline } from '../../telemetry/export-pipeline.js';
@@ -53,6 +53,8 @@ interface RecordChannel {
   endRecord(): void;
   postControl(body: unknown): void;
   postPending(): void;
+  /** Writes what is pending, closes the files and stops. */
+  shutdown(): Promise<void>;
 }
 
 /** The printer on this thread: records pile up for the turn and are printed after it. */
@@ -78,6 +80,11 @@ class InlineChannel implements RecordChannel {
     this.#printer.control(body as ToLogThread);
   }
 
+  shutdown(): Promise<void> {
+    this.postPending();
+    return this.#printer.close();
+  }
+
   postPending(): void {
     if (this.#count === 0) return;
     const b = this.#batch;
@@ -101,6 +108,8 @@ class LogThread {
   #nextId = 1;
   #flushSeq = 0;
   #reopenOnSignal = false;
+  /** Loggers whose worker has not shut down yet; the last one to go stops the thread. */
+  #users = 0;
 
   constructor() {
     const thread = new URL('./log-thread.js', import.meta.url);
@@ -132,7 +141,8 @@ class LogThread {
     let sink = this.#sinks.get(path);
     if (sink === undefined) {
       const fixed = path === '/dev/stdout' ? 1 : path === '/dev/stderr' ? 2 : null;
-      const fd = fixed ?? openSync(path, 'a', 0o644);
+      // Opened (created) here to fail the load on a bad path; the thread opens it for itself.
+      if (fixed === null) closeSync(openSync(path, 'a', 0o644));
       // Envoy reopens its access log files on SIGUSR1 (logrotate); the standard streams never.
       if (fixed === null && !this.#reopenOnSignal) {
         this.#reopenOnSignal = true;
@@ -141,7 +151,7 @@ class LogThread {
       sink = { id: this.#nextId++, stats: logSinkStats(scope) };
       this.#sinks.set(path, sink);
       this.#sinkStats.set(sink.id, sink.stats);
-      this.#post({ kind: 'sink', id: sink.id, path, fd, fixed: fixed !== null });
+      this.#post({ kind: 'sink', id: sink.id, path, fixedFd: fixed });
     }
     return sink;
   }
@@ -156,6 +166,20 @@ class LogThread {
       this.#post({ kind: 'logger', id, sink: sink.id, format });
     }
     return id;
+  }
+
+  acquire(): void {
+    this.#users++;
+  }
+
+  /**
+   * A logger's worker shuts down: its lines are written; the last logger to go also closes the
+   * files and stops the thread (a running thread would keep the process from exiting).
+   */
+  release(): Promise<void> {
+    if (--this.#users > 0) return this.flush();
+    if (thread === this) thread = null;
+    return this.#pipeline.shutdown();
   }
 
   /** Hands everything logged so far to the thread and resolves once it is written. */
@@ -201,7 +225,7 @@ class LogThread {
 let thread: LogThread | null = null;
 
 /** The worker's access-log thread, started with its first logger. */
-export function logThread(): LogThread {
+function logThread(): LogThread {
   thread ??= new LogThread();
   return thread;
 }
@@ -213,9 +237,12 @@ export class ThreadedAccessLogger implements AccessLogger {
   readonly #pipeline: RecordChannel;
   readonly #dropped: Counter;
 
-  constructor(path: string, format: LogFormatConfig | undefined, scope: Scope) {
+  /** Registers with the worker's access-log thread until `context`'s worker shuts down. */
+  constructor(path: string, format: LogFormatConfig | undefined, context: AccessLoggerContext) {
     const t = logThread();
-    const sink = t.sink(path, scope);
+    const sink = t.sink(path, context.stats);
+    t.acquire();
+    context.onShutdown(() => t.release());
     this.#formatter = buildFormatter(format);
     this.#id = t.logger(sink, format);
     this.#pipeline = t.pipeline;

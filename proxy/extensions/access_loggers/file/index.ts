@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { registries, type AccessLogger, type AccessLoggerContext } from '../../../core/extension-points.js';
 import { defineExtension } from '../../../core/registry.js';
 import { logFormatSchema } from '../common.js';
-import { logThread, ThreadedAccessLogger } from '../threaded-logger.js';
+import { ThreadedAccessLogger } from '../threaded-logger.js';
 
 const TYPE_URL = 'type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog';
 
@@ -21,9 +21,7 @@ registries.accessLoggers.register(
       })
       .strict(),
     create(config, context: AccessLoggerContext): AccessLogger {
-      const logger = new ThreadedAccessLogger(config.path, config.log_format, context.stats);
-      context.onShutdown(() => logThread().flush());
-      return logger;
+      return new ThreadedAccessLogger(config.path, config.log_format, context);
     },
   }),
 );

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { registries, type AccessLogger, type AccessLoggerContext } from '../../../core/extension-points.js';
 import { defineExtension } from '../../../core/registry.js';
 import { logFormatSchema } from '../common.js';
-import { logThread, ThreadedAccessLogger } from '../threaded-logger.js';
+import { ThreadedAccessLogger } from '../threaded-logger.js';
 
 for (const [name, typeName, path] of [
   ['envoy.access_loggers.stdout', 'StdoutAccessLog', '/dev/stdout'],
@@ -19,9 +19,7 @@ for (const [name, typeName, path] of [
         .object({ '@type': z.literal(typeUrl).optional(), log_format: logFormatSchema.optional() })
         .strict(),
       create(config, context: AccessLoggerContext): AccessLogger {
-        const logger = new ThreadedAccessLogger(path, config.log_format, context.stats);
-        context.onShutdown(() => logThread().flush());
-        return logger;
+        return new ThreadedAccessLogger(path, config.log_format, context);
       },
     }),
   );
