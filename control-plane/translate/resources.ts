@@ -189,7 +189,7 @@ function outboundCluster(
   if (usesHttp2(port)) cluster.typed_extension_protocol_options = http2Options();
   if (originatesMtls(mesh, svc)) {
     if (security === undefined) throw new MtlsNeedsCaError(`cluster ${name}`);
-    cluster.transport_socket = upstreamTransportSocket(mesh, security, svc, outboundSni(svc, port, subset));
+    cluster.transport_socket = upstreamTransportSocket(mesh, security, svc, outboundSni(svc, port, subset), source);
   }
   return cluster;
 }
@@ -657,7 +657,7 @@ export function ownResources(
       const logs = t === undefined ? [] : accessLogs(t, nodeId);
       const rbac = networkRbacFilters(mesh, service, port);
       const tcp = tcpProxyListener(name, listenPort, 'INBOUND', clusterName, logs, rbac);
-      out.listeners.set(name, secureInboundListener(mesh, security, service, tcp, false));
+      out.listeners.set(name, secureInboundListener(mesh, security, service, tcp, false, source));
       continue;
     }
     const hcm = httpConnectionManager({
@@ -688,7 +688,7 @@ export function ownResources(
     });
     out.listeners.set(
       name,
-      secureInboundListener(mesh, security, service, listener(name, listenPort, 'INBOUND', hcm), true),
+      secureInboundListener(mesh, security, service, listener(name, listenPort, 'INBOUND', hcm), true, source),
     );
   }
   const outName = `outbound|${sidecar.outbound_port}`;
