@@ -104,8 +104,16 @@ function runOne(file: string, port: number, work: string): Promise<Result> {
 const all = scripts(DIR).filter((f) => ONLY === undefined || f.includes(ONLY));
 const browser = all.filter((f) => /from\s+['"]k6\/(?:x\/|experimental\/)?browser['"]/.test(fs.readFileSync(f, 'utf8')));
 const toRun = all.filter((f) => !browser.includes(f));
-const work = fs.mkdtempSync(path.join(os.tmpdir(), 'meshscope-k6-examples-'));
+// The copies live in work/<DIR's name>, and DIR's siblings are linked beside it: a script that
+// reaches out of its folder (k6's gRPC examples load ../internal/lib/testutils/…/route_guide.proto
+// in a k6 checkout) finds the same files as in place.
+const workRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'meshscope-k6-examples-'));
+const work = path.join(workRoot, path.basename(path.resolve(DIR)));
 fs.cpSync(DIR, work, { recursive: true });
+const parent = path.dirname(path.resolve(DIR));
+for (const sibling of fs.readdirSync(parent)) {
+  if (sibling !== path.basename(work)) fs.symlinkSync(path.join(parent, sibling), path.join(workRoot, sibling));
+}
 const lookalike = await startLookalike();
 const results: Result[] = [];
 let next = 0;
@@ -120,7 +128,7 @@ await Promise.all(
   }),
 );
 await lookalike.close();
-fs.rmSync(work, { recursive: true, force: true });
+fs.rmSync(workRoot, { recursive: true, force: true });
 results.sort((a, b) => a.script.localeCompare(b.script));
 const byCode: Record<string, number> = {};
 for (const r of results) {

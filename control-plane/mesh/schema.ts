@@ -150,7 +150,7 @@ const servicePort = z.strictObject({
   protocol: z.enum(['HTTP', 'HTTP2', 'GRPC', 'TCP']).default('HTTP'),
 });
 
-const workload = z.strictObject({
+export const workload = z.strictObject({
   /** Unique in the mesh: the sidecar's node id. */
   name: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, _ . -'),
   /** Istio-style labels; `version` names the implicit subset the workload belongs to. */
@@ -228,6 +228,14 @@ export const mesh = z.strictObject({
   telemetry: telemetry.optional(),
   services: z.array(service).min(1),
   ingress: ingress.optional(),
+});
+
+/**
+ * The mesh with each workload left unchecked: validate.ts checks workloads one by one, so an
+ * unchanged workload (the same parsed YAML object) is checked once, not on every edit.
+ */
+export const meshWithUncheckedWorkloads = mesh.extend({
+  services: z.array(service.extend({ workloads: z.array(z.unknown()) })).min(1),
 });
 
 export type Mesh = z.output<typeof mesh>;

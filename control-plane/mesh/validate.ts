@@ -7,6 +7,8 @@ import { MeshReadError, MeshValidationError, type MeshIssue } from '../errors.js
 import { type AuthorizationPolicy, checkPolicyValues } from './authorization.js';
 import {
   mesh as meshSchema,
+  meshWithUncheckedWorkloads,
+  workload as workloadSchema,
   type Destination,
   type Mesh,
   type RouteRule,
@@ -288,9 +290,39 @@ function parseWhole(text: string, source: string): unknown {
   return doc.toJS();
 }
 
+/** Each workload's checked value by its parsed YAML object (reused by yaml-sections while its text is unchanged). */
+const checkedWorkloads = new WeakMap<object, Workload>();
+
+/**
+ * The schema's parse, workload by workload: a thousand-workload mesh re-checked every workload
+ * on every edit. Any problem sends the whole value through the mesh schema, for its paths.
+ */
+function checkSchema(raw: unknown): ReturnType<typeof meshSchema.safeParse> {
+  const shell = meshWithUncheckedWorkloads.safeParse(raw);
+  if (shell.success) {
+    let ok = true;
+    const services = shell.data.services.map((svc) => ({
+      ...svc,
+      workloads: svc.workloads.map((w) => {
+        const cached = w !== null && typeof w === 'object' ? checkedWorkloads.get(w) : undefined;
+        if (cached !== undefined) return cached;
+        const checked = workloadSchema.safeParse(w);
+        if (!checked.success) {
+          ok = false;
+          return undefined as unknown as Workload;
+        }
+        if (w !== null && typeof w === 'object') checkedWorkloads.set(w, checked.data);
+        return checked.data;
+      }),
+    }));
+    if (ok) return { success: true, data: { ...shell.data, services } };
+  }
+  return meshSchema.safeParse(raw);
+}
+
 /** Parses and validates mesh YAML; `source` names it in errors (a path or `<inline>`). */
 export function parseMesh(text: string, source = '<inline>'): Mesh {
-  const parsed = meshSchema.safeParse(parseBySections(text) ?? parseWhole(text, source));
+  const parsed = checkSchema(parseBySections(text) ?? parseWhole(text, source));
   if (!parsed.success) throw new MeshValidationError(source, zodIssues(parsed.error));
   const issues = checkCrossReferences(parsed.data);
   if (issues.length > 0) throw new MeshValidationError(source, issues);

@@ -474,10 +474,58 @@ export interface SharedResources {
 
 const sharedByMesh = new WeakMap<Mesh, Map<string, SharedResources>>();
 
+export interface ServiceOutbound {
+  /** What they were built from: the service without workloads and routes, the mesh's mTLS settings, the style. */
+  inputs: string;
+  workloads: readonly Workload[];
+  clusters: Map<string, JsonObject>;
+  endpoints: Map<string, JsonObject>;
+}
+
+/**
+ * Each service's outbound clusters and endpoints as last built, per style, kept by a control
+ * plane from one mesh to the next: a one-service edit rebuilds that service's only.
+ */
+export type OutboundMemo = Map<string, ServiceOutbound>;
+
+function serviceOutbound(
+  mesh: Mesh,
+  svc: Service,
+  source: ConfigSourceStyle,
+  security: MeshSecurity | undefined,
+  styleKey: string,
+  lastOutbound: OutboundMemo,
+): ServiceOutbound {
+  const { workloads, routes: _routes, ...header } = svc;
+  const inputs = JSON.stringify([header, mesh.mtls, mesh.trust_domain]);
+  const memoKey = `${styleKey}\0${serviceKey(svc)}`;
+  const last = lastOutbound.get(memoKey);
+  if (
+    last !== undefined &&
+    last.inputs === inputs &&
+    last.workloads.length === workloads.length &&
+    last.workloads.every((w, i) => w === workloads[i])
+  )
+    return last;
+  const built: ServiceOutbound = { inputs, workloads, clusters: new Map(), endpoints: new Map() };
+  for (const port of svc.ports) {
+    for (const subset of [undefined, ...subsetsOf(svc)]) {
+      const name = outboundClusterName(svc, port, subset);
+      built.clusters.set(name, outboundCluster(mesh, svc, port, subset, source, security));
+      built.endpoints.set(name, loadAssignment(name, subsetWorkloads(svc, subset), port));
+    }
+  }
+  // Bounded by the services and styles in use; a renamed or removed service's entry is replaced on a rebuild of everything.
+  if (lastOutbound.size > 4 * mesh.services.length + 64) lastOutbound.clear();
+  lastOutbound.set(memoKey, built);
+  return built;
+}
+
 export function sharedResources(
   mesh: Mesh,
   source: ConfigSourceStyle,
   security: MeshSecurity | undefined,
+  memo: OutboundMemo = new Map(),
 ): SharedResources {
   let byStyle = sharedByMesh.get(mesh);
   if (byStyle === undefined) sharedByMesh.set(mesh, (byStyle = new Map()));
@@ -487,13 +535,9 @@ export function sharedResources(
     shared = { clusters: new Map(), endpoints: new Map(), sidecarRoutes: new Map() };
     if (mesh.telemetry !== undefined) shared.clusters.set(OTEL_COLLECTOR_CLUSTER, telemetryCluster(mesh.telemetry));
     for (const svc of mesh.services) {
-      for (const port of svc.ports) {
-        for (const subset of [undefined, ...subsetsOf(svc)]) {
-          const name = outboundClusterName(svc, port, subset);
-          shared.clusters.set(name, outboundCluster(mesh, svc, port, subset, source, security));
-          shared.endpoints.set(name, loadAssignment(name, subsetWorkloads(svc, subset), port));
-        }
-      }
+      const outbound = serviceOutbound(mesh, svc, source, security, key, memo);
+      for (const [name, c] of outbound.clusters) shared.clusters.set(name, c);
+      for (const [name, e] of outbound.endpoints) shared.endpoints.set(name, e);
     }
     shared.sidecarRoutes.set(OUTBOUND_ROUTE_CONFIG, outboundRouteConfig(mesh, OUTBOUND_ROUTE_CONFIG));
     byStyle.set(key, shared);
@@ -520,6 +564,18 @@ function ownContext(mesh: Mesh): string {
   return context;
 }
 
+/** A workload's JSON, once per object: parseMesh keeps an unchanged workload's object from one mesh to the next. */
+const jsonOfWorkload = new WeakMap<Workload, string>();
+
+function workloadJson(w: Workload): string {
+  let json = jsonOfWorkload.get(w);
+  if (json === undefined) {
+    json = JSON.stringify(w);
+    jsonOfWorkload.set(w, json);
+  }
+  return json;
+}
+
 /** The mesh-wide part of the inputs (the same string for every node of a mesh) and the node's own. */
 export interface OwnKey {
   context: string;
@@ -537,7 +593,7 @@ export function ownResourcesKey(mesh: Mesh, nodeId: string): OwnKey {
   const own =
     node.kind === 'ingress'
       ? `ingress\0${JSON.stringify(mesh.ingress)}`
-      : `${serviceKey(node.service)}\0${JSON.stringify(node.workload)}`;
+      : `${serviceKey(node.service)}\0${workloadJson(node.workload)}`;
   return { context: ownContext(mesh), own };
 }
 

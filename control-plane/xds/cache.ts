@@ -13,6 +13,7 @@ import { createHash } from 'node:crypto';
 import type { Mesh } from '../mesh/schema.js';
 import {
   type NodeResources,
+  type OutboundMemo,
   type OwnKey,
   type SharedResources,
   findNode,
@@ -160,6 +161,7 @@ export class SnapshotCache {
   /** The shared resources per style, for the current mesh. */
   #shared = new Map<string, Shared>();
   #security: CacheSecurity | undefined;
+  readonly #outboundMemo: OutboundMemo = new Map();
 
   constructor(mesh: Mesh, security?: CacheSecurity) {
     this.#mesh = mesh;
@@ -174,7 +176,7 @@ export class SnapshotCache {
     const key = styleKey(style);
     let shared = this.#shared.get(key);
     if (shared === undefined) {
-      const built: SharedResources = sharedResources(this.#mesh, style, this.#security);
+      const built: SharedResources = sharedResources(this.#mesh, style, this.#security, this.#outboundMemo);
       const before = previous.get(key);
       shared = {
         clusters: reuse(before?.clusters, built.clusters),

@@ -41,6 +41,8 @@ export const MODULE_FACTORIES: Readonly<Record<string, ModuleFactory>> = {
   'k6/html': () => createHtmlModule(),
   'k6/crypto': () => createCryptoModule(),
   'k6/net/grpc': createGrpcModule,
+  // k6's name for k6/net/grpc with streams before they moved there (deprecated, same API).
+  'k6/experimental/grpc': createGrpcModule,
   'k6/ws': createWsModule,
   'k6/websockets': createWebSocketsModule,
   'k6/experimental/websockets': createWebSocketsModule,

@@ -93,6 +93,28 @@ export default function () {
     expect(m.grpc_streams_msgs_received!.values.count).toBe(28);
   });
 
+  it('answers to k6/experimental/grpc, the name k6 gave it before streams moved to k6/net/grpc', async () => {
+    const script = tmp.write(
+      'grpc-experimental.js',
+      `import grpc from 'k6/experimental/grpc';
+import { Client, Stream } from 'k6/experimental/grpc';
+import { check } from 'k6';
+export const options = { iterations: 1 };
+const client = new Client();
+client.load(['protos'], 'greeter.proto');
+export default function () {
+  check(Stream, { 'named exports': (s) => s === grpc.Stream && Client === grpc.Client });
+  client.connect(__ENV.ADDR, { plaintext: true });
+  ${CALLS}
+}
+`,
+    );
+    const r = await run({ script, env: { ADDR: plain.address } });
+    expect(r.exitCode).toBe(0);
+    expect(failedChecks(r)).toEqual([]);
+    expect(Object.keys(checks(r)).length).toBe(10);
+  });
+
   it('discovers the services by server reflection', async () => {
     const script = tmp.write(
       'grpc-reflect.js',
