@@ -7,8 +7,12 @@
 // meshscope's pair in plaintext (what the proxies cost without TLS).
 // Goal: ≤ 1.5 ms added at p99 (service time; Istio publishes 2.7 ms). Every chain stays up
 // for all rounds; added latencies are taken within a round and their medians reported, with the
-// CPU steal of each round beside them.
-import { mkdtempSync, writeFileSync } from 'node:fs';
+// CPU steal of each round beside them. Per round and chain: the client's connection count and
+// meshscope's CPU per request (both sidecars). A chain whose CPU per request times the rate
+// exceeds the CPU the shared machine gives it falls behind; the client then opens a connection
+// per request left waiting, each one a new upstream connection (an mTLS handshake on both
+// sidecars) that the backlog pays for too: a tail, then a collapse, in plaintext as over mTLS.
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { selfSignedP256, signedP256Leaf } from '../../test/helpers/openssl.js';
 import { median } from './median.js';
@@ -137,6 +141,8 @@ function commonTls(own: { cert: string; key: string }, ca: string, peerId: strin
 
 interface Chain {
   port: number;
+  /** The chain's proxy processes, whose CPU time is read around each run (meshscope's; one process each). */
+  pids?: number[];
   /** What the chain's proxies counted (connections, handshakes, errors), read after the rounds. */
   stats?: () => Promise<Record<string, number>>;
   stop(): Promise<void>;
@@ -182,6 +188,7 @@ export async function meshscopeChain(upstreamPort: number, s: Svids | null): Pro
   );
   return {
     port: outPort,
+    pids: [outbound.pid, inbound.pid],
     stats: async () => ({ ...(await counters('inbound', inAdmin)), ...(await counters('outbound', outAdmin)) }),
     stop: async () => void (await Promise.all([outbound.stop(), inbound.stop()])),
   };
@@ -247,9 +254,24 @@ async function nginxChain(upstreamPort: number, s: Svids): Promise<Chain> {
 
 const round3 = (x: number): number => Math.round(x * 1000) / 1000;
 
+/**
+ * CPU time (user + system, ms) the processes have used, from /proc (clock ticks of 10 ms, Linux's
+ * USER_HZ): what the proxies cost per request, next to what the machine could give them.
+ */
+function cpuMs(pids: readonly number[]): number {
+  let ticks = 0;
+  for (const pid of pids) {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    ticks += Number(fields[11]) + Number(fields[12]);
+  }
+  return ticks * 10;
+}
+
 interface RoundFigures {
   direct: OpenLoopResult;
   via: Map<string, OpenLoopResult>;
+  /** The chain's proxies' CPU per request sent (warm-up included), µs; absent for chains without pids. */
+  cpuUsPerRequest: Map<string, number>;
   stealPercent: number;
 }
 
@@ -268,8 +290,15 @@ export async function measureMtlsSidecars(upstreamPort: number, o: MtlsBenchOpti
       const steal = stealMeter();
       const direct = await openLoop(upstreamPort, o.rate, o.seconds, o.warmSeconds);
       const via = new Map<string, OpenLoopResult>();
-      for (const c of chains) via.set(c.name, await openLoop(c.port, o.rate, o.seconds, o.warmSeconds));
-      rounds.push({ direct, via, stealPercent: steal() });
+      const cpuUsPerRequest = new Map<string, number>();
+      for (const c of chains) {
+        const before = c.pids === undefined ? 0 : cpuMs(c.pids);
+        const result = await openLoop(c.port, o.rate, o.seconds, o.warmSeconds);
+        via.set(c.name, result);
+        if (c.pids !== undefined)
+          cpuUsPerRequest.set(c.name, Math.round(((cpuMs(c.pids) - before) * 1000) / result.sent));
+      }
+      rounds.push({ direct, via, cpuUsPerRequest, stealPercent: steal() });
     }
     for (const c of chains) if (c.stats !== undefined) counted.set(c.name, await c.stats());
   } finally {
@@ -284,6 +313,10 @@ export async function measureMtlsSidecars(upstreamPort: number, o: MtlsBenchOpti
         addedP99Ms: round3(v.service.p99Ms - r.direct.service.p99Ms),
         p99Ms: v.service.p99Ms,
         errors: v.errors,
+        // The open-loop client opens a connection whenever all of its connections wait on a
+        // response: more than its initial 16 means responses fell behind the send rate.
+        clientConnections: v.connections,
+        ...(r.cpuUsPerRequest.has(c.name) ? { proxiesCpuUsPerRequest: r.cpuUsPerRequest.get(c.name) } : {}),
       };
     });
     rows[c.name] = {
