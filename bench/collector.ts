@@ -5,19 +5,24 @@
 // (embedded ClickHouse included), peak RSS, ack latency percentiles, time from ack to queryable,
 // for two span shapes (BENCH_SHAPES=synthetic,sidecar), with the published anchors and goals.
 // Knobs: BENCH_SECONDS (15), BENCH_CLIENTS (8), BENCH_SHAPES, BENCH_NODE_ARGS.
-// Also measures the hand-written protobuf decoder against protobufjs on the same body.
+// Also measures the hand-written protobuf decoders (to objects then rows, and straight to rows,
+// the ingest path) against protobufjs on the same body, for both shapes.
 
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import protobuf from 'protobufjs';
 import { Agent, request } from 'undici';
+import { windowBounds, windowRefusal } from '../collector/pipeline/time-window.js';
 import { decodeTracesProto } from '../collector/receivers/otlp/protobuf.js';
+import { decodeTracesToRows } from '../collector/receivers/otlp/protobuf-rows.js';
+import { GRAPH_ATTRIBUTE_KEYS } from '../collector/servicegraph/store.js';
 import { SPAN_COLUMNS, writeSpanRow } from '../collector/receivers/otlp/model.js';
 import { RowBinaryWriter } from '../collector/storage/clickhouse/rowbinary.js';
 import { createStorageClient } from '../collector/storage/clickhouse/client.js';
+import { EMBEDDED_INSERT_SETTINGS, tuneEmbeddedTables } from '../collector/storage/clickhouse/embedded.js';
 import { migrate } from '../collector/storage/clickhouse/migrate.js';
 import { createRowWriter } from '../collector/storage/clickhouse/writer.js';
 import { makeSidecarBodies, makeSyntheticBodies, SPANS_PER_BATCH } from './lib/span-shapes.js';
@@ -68,13 +73,80 @@ function decoderBench(body: Buffer): Record<string, number> {
     if (w.take().length === 0) throw new Error('nothing decoded');
   });
   const handDecodeOnly = time(() => decodeTracesProto(body));
+  // The ingest path: straight to rows, strings only for what the service graph reads.
+  const window = { maxAgeDays: 7, maxFutureMs: 3_600_000 };
+  const { min, max } = windowBounds(window, Date.now());
+  const direct = time(() => {
+    decodeTracesToRows(body, w, {
+      graphKeys: GRAPH_ATTRIBUTE_KEYS,
+      minNs: min,
+      maxNs: max,
+      outside: (t) => windowRefusal('span', t, min, window),
+    });
+    if (w.take().length === 0) throw new Error('nothing decoded');
+  });
   const pbjs = time(() => type.toObject(type.decode(body), { longs: String, bytes: String, defaults: false }));
   return {
     handDecodeSpansPerSec: Math.round(SPANS_PER_BATCH / handDecodeOnly),
     handDecodeAndRowsSpansPerSec: Math.round(SPANS_PER_BATCH / hand),
+    directToRowsSpansPerSec: Math.round(SPANS_PER_BATCH / direct),
     protobufjsDecodeToObjectSpansPerSec: Math.round(SPANS_PER_BATCH / pbjs),
     handDecodeSpeedupVsProtobufjs: Number((pbjs / handDecodeOnly).toFixed(2)),
   };
+}
+
+const INSERTS = 16;
+
+/**
+ * chDB's cost of a stream of inserts including the merges they cause: INSERTS inserts of the
+ * same 10 240 rows into an emptied otel_traces (and its trace-id view), then process CPU until
+ * no merge has run for a second, per 100k rows; with ClickHouse's defaults, or with the embedded
+ * tuning (skip indexes built at merge, merges of at least 8 parts: storage/clickhouse/embedded.ts).
+ * The parts left show what merging is still owed (the tuning leaves up to 7 unmerged).
+ */
+async function insertAndMerges(
+  storage: ReturnType<typeof createStorageClient>,
+  dir: string,
+  rowBinary: Buffer,
+  rows: number,
+  tuned: boolean,
+): Promise<{ inserts: number; total: number; parts: number }> {
+  const chdb = storage.embedded!.chdb;
+  const staged = join(dir, 'merges.RowBinary');
+  writeFileSync(staged, rowBinary);
+  for (const table of ['otel_traces', 'otel_traces_trace_id_ts']) {
+    await chdb.queryAsync(`TRUNCATE TABLE ${table}`);
+    if (!tuned) await chdb.queryAsync(`ALTER TABLE ${table} RESET SETTING min_parts_to_merge_at_once`);
+  }
+  if (tuned) await tuneEmbeddedTables(storage.client);
+  const settings = Object.entries(tuned ? EMBEDDED_INSERT_SETTINGS : { materialize_skip_indexes_on_insert: 1 })
+    .map(([k, v]) => `, ${k} = ${v}`)
+    .join('');
+  const cpu = (c: NodeJS.CpuUsage): number => (c.user + c.system) / 1e6;
+  const c0 = process.cpuUsage();
+  for (let i = 0; i < INSERTS; i++)
+    await chdb.queryAsync(
+      `INSERT INTO otel_traces (${SPAN_COLUMNS.join(', ')}) FROM INFILE '${staged}' SETTINGS insert_deduplication_token = '${randomUUID()}'${settings} FORMAT RowBinary`,
+    );
+  const inserts = cpu(process.cpuUsage(c0));
+  const deadline = Date.now() + 60_000;
+  for (let idle = 0; idle < 4 && Date.now() < deadline; ) {
+    await new Promise((r) => setTimeout(r, 250));
+    const running = (await chdb.queryAsync('SELECT count() FROM system.merges', { format: 'CSV' })).text().trim();
+    idle = running === '0' ? idle + 1 : 0;
+  }
+  const total = cpu(process.cpuUsage(c0));
+  const parts = Number(
+    (
+      await chdb.queryAsync("SELECT count() FROM system.parts WHERE active AND table = 'otel_traces'", {
+        format: 'CSV',
+      })
+    )
+      .text()
+      .trim(),
+  );
+  const per100k = (s: number): number => Number(((s / (rows * INSERTS)) * 100_000).toFixed(3));
+  return { inserts: per100k(inserts), total: per100k(total), parts };
 }
 
 /**
@@ -98,6 +170,8 @@ async function insertFormatBench(bodies: Buffer[]): Promise<Record<string, numbe
       }
     }
     const rowBinary = w.take();
+    const chdb = storage.embedded!.chdb;
+    const staged = join(dir, 'staged.RowBinary');
     await writer.insert('otel_traces', [rowBinary], randomUUID());
     const compact = Buffer.from(
       (
@@ -106,10 +180,17 @@ async function insertFormatBench(bodies: Buffer[]): Promise<Record<string, numbe
         )
       ).bytes(),
     );
+    // Both formats build the skip indexes on insert here (the writer defers them on embedded).
+    const insertRowBinary = async (): Promise<void> => {
+      writeFileSync(staged, rowBinary);
+      await chdb.queryAsync(
+        `INSERT INTO otel_traces (${SPAN_COLUMNS.join(', ')}) FROM INFILE '${staged}' SETTINGS insert_deduplication_token = '${randomUUID()}' FORMAT RowBinary`,
+      );
+    };
     const best = { RowBinary: Number.POSITIVE_INFINITY, JSONCompactEachRow: Number.POSITIVE_INFINITY };
     for (let round = 0; round < 3; round++) {
       let c0 = process.cpuUsage();
-      await writer.insert('otel_traces', [rowBinary], randomUUID());
+      await insertRowBinary();
       let c = process.cpuUsage(c0);
       best.RowBinary = Math.min(best.RowBinary, (c.user + c.system) / 1e6);
       c0 = process.cpuUsage();
@@ -123,12 +204,30 @@ async function insertFormatBench(bodies: Buffer[]): Promise<Record<string, numbe
       best.JSONCompactEachRow = Math.min(best.JSONCompactEachRow, (c.user + c.system) / 1e6);
     }
     const per100k = (cpu: number): number => Number(((cpu / rows) * 100_000).toFixed(3));
+    const quarter = new RowBinaryWriter();
+    let quarterRows = 0;
+    for (let i = 0; i < 20; i++) {
+      for (const span of decodeTracesProto(bodies[i % bodies.length]!).items) {
+        writeSpanRow(quarter, span);
+        quarterRows++;
+      }
+    }
+    const chunk = quarter.take();
+    const defaults = await insertAndMerges(storage, dir, chunk, quarterRows, false);
+    const tuned = await insertAndMerges(storage, dir, chunk, quarterRows, true);
     return {
       rows,
       rowBinaryCpuSecondsPer100kRows: per100k(best.RowBinary),
       jsonCompactEachRowCpuSecondsPer100kRows: per100k(best.JSONCompactEachRow),
       rowBinaryBytesPerRow: Math.round(rowBinary.length / rows),
       jsonCompactEachRowBytesPerRow: Math.round(compact.length / rows),
+      insertsAndMergesRows: INSERTS * quarterRows,
+      insertsCpuSecondsPer100kRowsDefaults: defaults.inserts,
+      insertsAndMergesCpuSecondsPer100kRowsDefaults: defaults.total,
+      partsLeftDefaults: defaults.parts,
+      insertsCpuSecondsPer100kRowsEmbeddedTuning: tuned.inserts,
+      insertsAndMergesCpuSecondsPer100kRowsEmbeddedTuning: tuned.total,
+      partsLeftEmbeddedTuning: tuned.parts,
     };
   } finally {
     await storage.client.close();
@@ -184,7 +283,7 @@ function percentile(sorted: number[], q: number): number {
 async function main(): Promise<void> {
   const shapes: Record<string, Buffer[]> = { synthetic: makeSyntheticBodies(), sidecar: makeSidecarBodies() };
   const wanted = (process.env.BENCH_SHAPES ?? 'synthetic,sidecar').split(',').filter((n) => n in shapes);
-  const decoder = decoderBench(shapes.synthetic![0]!);
+  const decoder = { synthetic: decoderBench(shapes.synthetic![0]!), sidecar: decoderBench(shapes.sidecar![0]!) };
   const insertFormat = await insertFormatBench(shapes.synthetic!);
   const scenarios: Record<string, unknown> = {};
   for (const name of wanted) scenarios[name] = await runScenario(shapes[name]!);

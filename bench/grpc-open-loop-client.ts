@@ -5,7 +5,8 @@
 // and the time from its scheduled send; paced by 1 ms timer ticks, no busy-waiting.
 //
 // Usage: node grpc-open-loop-client.js PORT RATE SECONDS WARM_SECONDS
-// Prints one JSON line: { sent, errors, connections, serviceUs: [...], scheduledUs: [...] }.
+// Prints one JSON line: { sent, errors, errorsByStatus, connections, serviceUs: [...], scheduledUs: [...] },
+// errorsByStatus counting the failed calls by "<grpc status> <details>" (which sidecar refused them, and why).
 import * as grpc from '@grpc/grpc-js';
 
 const [port, rate, seconds, warmSeconds] = process.argv.slice(2).map(Number) as [number, number, number, number];
@@ -17,7 +18,7 @@ const scheduledUs: number[] = [];
 let errors = 0;
 let sent = 0;
 let outstanding = 0;
-let firstError = '';
+const errorsByStatus: Record<string, number> = {};
 
 function callOnce(scheduled: bigint, recorded: boolean): void {
   const written = process.hrtime.bigint();
@@ -28,7 +29,8 @@ function callOnce(scheduled: bigint, recorded: boolean): void {
     const now = process.hrtime.bigint();
     if (err !== null) {
       errors++;
-      if (firstError === '') firstError = `${err.code} ${err.details}`;
+      const key = `${err.code} ${err.details}`;
+      errorsByStatus[key] = (errorsByStatus[key] ?? 0) + 1;
     }
     if (recorded) {
       serviceUs.push(Number(now - written) / 1000);
@@ -58,6 +60,5 @@ await new Promise<void>((resolve, reject) =>
 );
 await paced(warmSeconds, false);
 await paced(seconds, true);
-if (errors > 0) process.stderr.write(`grpc open-loop client: ${errors} errors, first: ${firstError}\n`);
-process.stdout.write(`${JSON.stringify({ sent, errors, connections: 1, serviceUs, scheduledUs })}\n`);
+process.stdout.write(`${JSON.stringify({ sent, errors, errorsByStatus, connections: 1, serviceUs, scheduledUs })}\n`);
 client.close();

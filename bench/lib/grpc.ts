@@ -38,9 +38,16 @@ async function startEchoServer(): Promise<Peer> {
   return launch('grpc-echo', process.execPath, [SERVER, String(port)], port);
 }
 
-function sidecarBootstrap(name: string, port: number, upstream: number, direction: string): Record<string, unknown> {
+function sidecarBootstrap(
+  name: string,
+  port: number,
+  adminPort: number,
+  upstream: number,
+  direction: string,
+): Record<string, unknown> {
   return {
     node: { id: `${name}-1`, cluster: name },
+    admin: { address: { socket_address: { address: '127.0.0.1', port_value: adminPort } } },
     static_resources: {
       listeners: [
         {
@@ -105,22 +112,54 @@ function sidecarBootstrap(name: string, port: number, upstream: number, directio
   };
 }
 
-async function meshscopeSidecars(upstream: number): Promise<{ port: number; peers: Peer[] }> {
-  const [inPort, outPort] = await Promise.all([freePort(), freePort()]);
+interface Sidecars {
+  port: number;
+  peers: Peer[];
+  /** Each sidecar's admin port, by name (for the counters that explain failed calls). */
+  admins: Array<[string, number]>;
+}
+
+async function meshscopeSidecars(upstream: number): Promise<Sidecars> {
+  const [inPort, outPort, inAdmin, outAdmin] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
   const args = ['--concurrency', '1', '--drain-time-s', '1'];
   const inbound = await startMeshscope(
     'grpc_inbound',
-    sidecarBootstrap('grpc_inbound', inPort, upstream, 'INBOUND'),
+    sidecarBootstrap('grpc_inbound', inPort, inAdmin, upstream, 'INBOUND'),
     inPort,
     args,
   );
   const outbound = await startMeshscope(
     'grpc_outbound',
-    sidecarBootstrap('grpc_outbound', outPort, inPort, 'OUTBOUND'),
+    sidecarBootstrap('grpc_outbound', outPort, outAdmin, inPort, 'OUTBOUND'),
     outPort,
     args,
   );
-  return { port: outbound.port, peers: [outbound, inbound] };
+  return {
+    port: outbound.port,
+    peers: [outbound, inbound],
+    admins: [
+      ['grpc_outbound', outAdmin],
+      ['grpc_inbound', inAdmin],
+    ],
+  };
+}
+
+/**
+ * A sidecar's counters that say why calls failed or waited: Envoy's names for overflowing the
+ * circuit breakers (max_requests: upstream_rq_pending_overflow), connections opened and lost,
+ * stream resets both ways, GOAWAYs, 5xx answered. Only those that moved are kept.
+ */
+const EXPLAINING =
+  /upstream_rq_pending_overflow|upstream_cx_total|upstream_cx_destroy|upstream_cx_connect_fail|upstream_rq_pending_total|_reset|goaway|downstream_rq_5xx|upstream_rq_timeout|downstream_cx_total|premature/;
+
+async function explainingCounters(adminPort: number): Promise<Record<string, number>> {
+  const res = await fetch(`http://127.0.0.1:${adminPort}/stats?format=json`);
+  const body = (await res.json()) as { stats: Array<{ name?: string; value?: number }> };
+  const out: Record<string, number> = {};
+  for (const s of body.stats)
+    if (s.name !== undefined && typeof s.value === 'number' && s.value !== 0 && EXPLAINING.test(s.name))
+      out[s.name] = s.value;
+  return out;
 }
 
 /** nginx as a gRPC hop: h2c in, grpc_pass (HTTP/2, kept alive) out, one worker. */
@@ -157,7 +196,14 @@ function row(runs: OpenLoopResult[], direct: OpenLoopResult[]): Record<string, u
     addedP50Ms: round3(median(runs.map((r, i) => r.service.p50Ms - direct[i]!.service.p50Ms))),
     sent: runs.reduce((a, r) => a + r.sent, 0),
     errors: runs.reduce((a, r) => a + r.errors, 0),
+    errorsByStatus: mergeCounts(runs.map((r) => r.errorsByStatus)),
   };
+}
+
+function mergeCounts(all: Array<Record<string, number>>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const counts of all) for (const [k, v] of Object.entries(counts)) out[k] = (out[k] ?? 0) + v;
+  return out;
 }
 
 /** Runs the gRPC rows and returns their figures and goal. */
@@ -184,6 +230,8 @@ export async function measureGrpc(o: GrpcBenchOptions): Promise<Record<string, u
     }
     const rows: Record<string, unknown> = { upstream_direct: row(direct, direct) };
     for (const [name, rs] of via) rows[name] = row(rs, direct);
+    const sidecarCounters: Record<string, Record<string, number>> = {};
+    for (const [name, admin] of mesh.admins) sidecarCounters[name] = await explainingCounters(admin);
     const added = (rows['meshscope_two_sidecars'] as { addedP99Ms: number }).addedP99Ms;
     // A client (or echo server) starved of CPU queues calls for seconds and makes every row's
     // p99 its own backlog: then the difference says nothing and the goal is not judged.
@@ -196,6 +244,7 @@ export async function measureGrpc(o: GrpcBenchOptions): Promise<Record<string, u
       warmUpSecondsUnrecorded: o.warmSeconds,
       rounds: o.rounds,
       rows,
+      sidecarCounters,
       goalAddedP99MsAtMost: 1.5,
       cpuStealPercent: steal(),
       measurementValid,

@@ -15,6 +15,8 @@ export interface LatencySummary {
 export interface OpenLoopResult {
   sent: number;
   errors: number;
+  /** Failed calls by status and details, when the client reports them (the gRPC client does). */
+  errorsByStatus: Record<string, number>;
   connections: number;
   /** From writing the request to the response's last byte (fortio's measure, Istio's published one). */
   service: LatencySummary;
@@ -63,6 +65,7 @@ export function openLoop(
       const r = JSON.parse(out) as {
         sent: number;
         errors: number;
+        errorsByStatus?: Record<string, number>;
         connections: number;
         serviceUs: number[];
         scheduledUs: number[];
@@ -70,6 +73,7 @@ export function openLoop(
       res({
         sent: r.sent,
         errors: r.errors,
+        errorsByStatus: r.errorsByStatus ?? {},
         connections: r.connections,
         service: summarise(r.serviceUs),
         fromSchedule: summarise(r.scheduledUs),

@@ -42,6 +42,8 @@ export interface TestContext {
   /** Test start, performance.now() clock. */
   readonly startedAt: number;
   abort(reason: string): void;
+  /** exec.test.fail(): the run goes on and ends with exit code 110 (k6's MarkedAsFailed). */
+  markFailed(): void;
   log(level: 'info' | 'warn' | 'error' | 'debug', message: string, fields?: Record<string, string>): void;
   instance(): { vusActive: number; vusInitialized: number; iterationsCompleted: number; iterationsInterrupted: number };
 }

@@ -214,8 +214,11 @@ export class Worker {
 
   /** Drains, waits up to `drainMs` for connections, then closes everything. */
   async shutdown(drainMs: number): Promise<void> {
-    await this.drainListeners();
+    // A listener's own close waits for every connection to end, which a stream that never
+    // finishes would put off for ever: the drain time bounds that wait, so it starts with the drain.
+    const drained = this.drainListeners();
     await Promise.all([...this.#listeners.values()].map((l) => l.waitForConnections(drainMs)));
+    await drained;
     this.#listeners.clear();
     this.clusterManager.destroy();
     this.secrets.close();
