@@ -10,13 +10,16 @@
 //   npm run bench:loadgen -- --quick       4 s per tool, one round, memory 4 s vs 16 s
 //   npm run bench:loadgen -- --duration 6 --rounds 3 --memory 5,30
 //
-// Comparing two builds of meshscope (a change's cost): --baseline DIR runs DIR/dist/cli/main.js
-// before this build in every round (interleaved, so both see the same machine), and prints
-// meshscope_vs_baseline_rps from their medians. --peers none skips autocannon and wrk, --memory 0
-// the memory runs. --vus-start N starts N VUs (one empty iteration each) and reports the start
-// time and the RSS each VU adds over a 1-VU run, for both builds.
+// Comparing two builds of meshscope (a change's cost): --baseline DIR (or BENCH_BASELINE=DIR) runs
+// DIR/dist/cli/main.js before this build in every round (interleaved, so both see the same
+// machine), and prints meshscope_vs_baseline_rps from their medians. With the build before VU
+// isolation as the baseline (2ea2115, /work/baseline), `isolation` states issue 20's check: this
+// build's requests/s (and requests per CPU second) over that build's, goal >= 0.95.
+// --peers none skips autocannon and wrk, --memory 0 the memory runs. --vus-start N (default
+// 1000, 0 skips) starts N VUs (one empty iteration each) and reports the start time and the RSS
+// each VU adds over a 1-VU run, for both builds.
 //
-//   npm run bench:loadgen -- --baseline /tmp/base --peers none --memory 0 --duration 4 --rounds 3 --vus-start 1000
+//   BENCH_BASELINE=/work/baseline npm run bench:loadgen -- --peers none --memory 0 --duration 4 --rounds 3
 //   npm run bench:loadgen -- --baseline /tmp/base --side-by-side --peers none --memory 0 --open-rate 0
 //
 // Open model (bench/loadgen-open.ts): --open-rate R (default 1000 req/s; 0 skips) runs meshscope's
@@ -43,13 +46,13 @@ const [MEM_SHORT_S, MEM_LONG_S] = (argValue('--memory') ?? (quick ? '4,16' : '10
   number,
 ];
 const ROUNDS = Number(argValue('--rounds') ?? (quick ? 1 : 2));
-const BASELINE = argValue('--baseline');
+const BASELINE = argValue('--baseline') ?? (process.env.BENCH_BASELINE || undefined);
 // --side-by-side runs the baseline and this build at the same time in each round: both see the same
 // host, so their CPU per request compares even when the machine's load swings between rounds
 // (their requests/s do not: they share nginx and the cores).
 const SIDE_BY_SIDE = args.includes('--side-by-side');
 const PEERS = argValue('--peers') !== 'none';
-const VUS_START = Number(argValue('--vus-start') ?? 0);
+const VUS_START = Number(argValue('--vus-start') ?? 1000);
 // Open model: meshscope's constant-arrival-rate beside bench/open-loop-client.ts (0 skips it).
 const OPEN_RATE = Number(argValue('--open-rate') ?? 1000);
 const OPEN_SECONDS = Number(argValue('--open-seconds') ?? DURATION_S);
@@ -345,6 +348,16 @@ async function main(): Promise<void> {
             ),
             side_by_side: SIDE_BY_SIDE,
           };
+    // Issue 20's check when the baseline is the build before VU isolation: what isolation costs.
+    const isolation =
+      comparison === undefined
+        ? undefined
+        : {
+            vs_pre_isolation_rps: comparison.meshscope_vs_baseline_rps,
+            vs_pre_isolation_per_cpu: comparison.meshscope_vs_baseline_per_cpu,
+            vs_pre_isolation_per_cpu_paired: comparison.meshscope_vs_baseline_per_cpu_paired,
+            goal: '>= 0.95 (isolation costs at most 5% requests/s)',
+          };
     const start =
       VUS_START > 1
         ? {
@@ -394,7 +407,7 @@ async function main(): Promise<void> {
         p99_vs_wrk: round(ms.p99 / wrk.p99),
       },
       goals: { vs_autocannon: '>= 1.3', vs_wrk: '>= 0.7', open_model_latency_vs_open_loop_client: 'within 10%' },
-      ...(comparison === undefined ? {} : { comparison }),
+      ...(comparison === undefined ? {} : { comparison, isolation }),
       ...(start === undefined ? {} : { vu_start: start }),
       ...(open === undefined ? {} : { open_model: open }),
       memory: {

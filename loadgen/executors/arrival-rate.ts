@@ -12,7 +12,7 @@
 import { Executor } from './base.js';
 import type { BaseConfig } from './config.js';
 import type { VU } from '../script/vu.js';
-import { turnOverdue } from './turns.js';
+import { currentTurn, turnOverdue } from './turns.js';
 
 export interface RateSegment {
   /** ms */
@@ -92,6 +92,7 @@ export abstract class ArrivalRateExecutor<C extends ArrivalConfig> extends Execu
     const run = (vu: VU, due: number): void => {
       inFlight++;
       const lag = Math.max(0, performance.now() - start - due);
+      const since = currentTurn();
       void this.iteration(vu, lag).then(() => {
         if (size > 0 && !this.stopping && !vu.state.interrupted) {
           const next = backlog[head]!;
@@ -103,7 +104,7 @@ export abstract class ArrivalRateExecutor<C extends ArrivalConfig> extends Execu
             inFlight--;
             run(vu, next);
           };
-          if (turnOverdue()) setImmediate(again);
+          if (turnOverdue(since)) setImmediate(again);
           else again();
           return;
         }

@@ -5,7 +5,7 @@ import type { VU, IterationOutcome } from '../script/vu.js';
 import type { ScenarioInfo } from '../script/context.js';
 import type { BaseConfig } from './config.js';
 import { inMicrotask } from '../script/event-loop.js';
-import { turnOverdue } from './turns.js';
+import { currentTurn, turnOverdue } from './turns.js';
 
 export interface ExecutionHooks {
   /** A VU ready to run (idle in the pool, or freshly initialized). */
@@ -133,16 +133,18 @@ export abstract class Executor<C extends BaseConfig = BaseConfig> {
       let starting = false;
       let completedInStart = false;
       let ended = false;
+      let since = 0;
       const next = (): void => {
         try {
           while (!this.stopping && !vu.state.interrupted && more()) {
             starting = true;
             completedInStart = false;
+            since = currentTurn();
             vu.start(exec, data, 0, onDone);
             starting = false;
             // Not done yet (it waits), or done and ended the loop (interrupted, aborted).
             if (!completedInStart || ended) return;
-            if (turnOverdue()) return yieldTurn();
+            if (turnOverdue(since)) return yieldTurn();
           }
           resolve();
         } catch (err) {
@@ -158,7 +160,7 @@ export abstract class Executor<C extends BaseConfig = BaseConfig> {
           return;
         }
         if (starting) completedInStart = true;
-        else if (turnOverdue()) yieldTurn();
+        else if (turnOverdue(since)) yieldTurn();
         else next();
       };
       // The next iteration starts from a microtask after timers and I/O had their turn.

@@ -37,9 +37,27 @@ export class Submetric {
     this.name = `${parent.name}{${filter.map(([k, v]) => `${k}:${v}`).join(',')}}`;
     this.sink = newSink(parent.type);
   }
+  // The last tag set asked about and the answer. Tag sets are never mutated once samples carry
+  // them (VuState.tags is replaced, k6/http reuses one set per URL and status), so a loop of
+  // requests asks about the same object each time: one comparison instead of a megamorphic keyed
+  // load per filter entry and sample.
+  #lastTags: Tags | null = null;
+  #lastMatch = false;
+
   matches(tags: Tags): boolean {
-    for (const [k, v] of this.filter) if (tags[k] !== v) return false;
-    return true;
+    if (tags === this.#lastTags) return this.#lastMatch;
+    let match = true;
+    const filter = this.filter;
+    for (let i = 0; i < filter.length; i++) {
+      const entry = filter[i]!;
+      if (tags[entry[0]] !== entry[1]) {
+        match = false;
+        break;
+      }
+    }
+    this.#lastTags = tags;
+    this.#lastMatch = match;
+    return match;
   }
 }
 

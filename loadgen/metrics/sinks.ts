@@ -4,8 +4,12 @@
 import * as hdr from 'hdr-histogram-js';
 
 const TREND_SCALE = 1000;
-/** With 3 significant digits an HDR histogram records 0..2047 exactly (its first sub-bucket range). */
-const EXACT_RANGE = 2048;
+/**
+ * Values below this (in thousandths: 32.768 ms for millisecond trends) are counted in a flat array
+ * and folded into the histogram when a percentile is read. 256 KiB of address space per trend,
+ * resident only where values land.
+ */
+const EXACT_RANGE = 32768;
 
 export class CounterSink {
   count = 0;
@@ -45,11 +49,12 @@ export class TrendSink {
   min = Infinity;
   max = -Infinity;
   readonly #histogram = hdr.build({ numberOfSignificantValueDigits: 3, autoResize: true, bitBucketSize: 32 });
-  // Values below EXACT_RANGE (2.048 ms for millisecond trends), which the histogram stores at unit
-  // resolution anyway, are counted in a flat array and folded into the histogram only when a
-  // percentile is read: most HTTP samples (blocked, connecting, sending, waiting, receiving, and
-  // the whole duration against a fast server) land there, and an increment costs far less than a
-  // histogram record. Percentiles come out identical.
+  // Values below EXACT_RANGE are counted in a flat array and folded into the histogram only when
+  // a percentile is read: most HTTP samples (blocked, connecting, sending, waiting, receiving, and
+  // the whole duration against a nearby server, also on a loaded host) land there, and an
+  // increment costs far less than a histogram record (hdr-histogram-js computes each index with a
+  // Math.pow: ~1.5% of the CPU per request when durations passed 2 ms). Folding records the same
+  // values with their counts, so percentiles come out identical.
   readonly #exact = new Float64Array(EXACT_RANGE);
   #exactCount = 0;
 

@@ -7,6 +7,7 @@ import type { HttpTransport } from '../http/client.js';
 import type { CookieJar } from '../http/cookies.js';
 import type { SlowestRequests } from '../tracing.js';
 import type { GroupTree } from './groups.js';
+import type { Settle } from './loader.js';
 import type { VuEventLoop } from './event-loop.js';
 import type { SecretSource } from './modules/secrets.js';
 
@@ -107,11 +108,12 @@ export interface VuState {
   /** randomSeed(n): makes this VU's Math.random the deterministic sequence of n. */
   seedRandom: (seed: number) => void;
   /**
-   * The VU realm's Promise (set when its context is made). Promises a module hands the script on a
-   * hot path should be of this realm: one of another realm, awaited by the script, takes V8's
-   * foreign-thenable path (two more microtasks and a `then` call).
+   * A promise of the VU's realm that `job.start(resolve, reject)` settles (set when its context is
+   * made). What a module hands the script on a hot path should be of that realm: a promise of
+   * another realm, awaited by the script, takes V8's foreign-thenable path (two more microtasks
+   * and a `then` call).
    */
-  promise: PromiseConstructor;
+  settle: Settle;
 }
 
 /** What a k6 module's factory receives when a VU first imports it. */

@@ -38,6 +38,22 @@ const ARRAY_HELPERS_SOURCE = `({
 const arrayHelpersScript = new vm.Script(ARRAY_HELPERS_SOURCE, { filename: 'meshscope:array-helpers' });
 const mathScript = new vm.Script('Math', { filename: 'meshscope:math' });
 const promiseScript = new vm.Script('Promise', { filename: 'meshscope:promise' });
+/**
+ * settle(job): a promise of the VU's realm whose executor (also of that realm) hands its resolving
+ * functions to job.start. `new VuPromise(executor)` with an executor of the engine's realm would
+ * cost V8's access check of the two realms (a runtime call) on every promise.
+ */
+const settleScript = new vm.Script(
+  '(function (P) { return function settle(job) { return new P(function (resolve, reject) { job.start(resolve, reject); }); }; })',
+  { filename: 'meshscope:settle' },
+);
+
+/** Work that settles a promise: start() gets its resolving functions (and may throw to reject it). */
+export interface SettleJob<T> {
+  start(resolve: (value: T) => void, reject: (err: unknown) => void): void;
+}
+
+export type Settle = <T>(job: SettleJob<T>) => Promise<T>;
 
 export type ScriptFunction = (
   require: (name: string) => unknown,
@@ -59,8 +75,8 @@ export interface ScriptInstance {
    * it: a promise of another realm awaited here would take V8's foreign-thenable path.
    */
   readonly promiseThen: (this: unknown, ok: () => void, fail: (err: unknown) => void) => unknown;
-  /** The VU realm's Promise: modules hand the script promises of its own realm (see http's fast path). */
-  readonly Promise: PromiseConstructor;
+  /** A promise of the VU's realm settled by `job` (modules hand the script promises of its own realm). */
+  readonly settle: Settle;
 }
 
 export interface LoadedScript {
@@ -189,7 +205,7 @@ export async function loadScript(scriptPath: string): Promise<LoadedScript> {
       array: arrayHelpersScript.runInContext(context) as ArrayHelpers,
       math: mathScript.runInContext(context) as { random: () => number },
       promiseThen: VuPromise.prototype.then as ScriptInstance['promiseThen'],
-      Promise: VuPromise,
+      settle: (settleScript.runInContext(context) as (p: PromiseConstructor) => Settle)(VuPromise),
     };
   };
   return { path: abs, dir, instantiate, locate };

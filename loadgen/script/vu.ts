@@ -27,6 +27,16 @@ export interface VuOptions {
   readonly tags: Tags;
 }
 
+type ThenFn = (this: unknown, ok: () => void, fail: (err: unknown) => void) => unknown;
+
+function bindThen(then: ThenFn): (promise: unknown, ok: () => void, fail: (err: unknown) => void) => unknown {
+  return Function.prototype.call.bind(then) as (
+    promise: unknown,
+    ok: () => void,
+    fail: (err: unknown) => void,
+  ) => unknown;
+}
+
 /** #finish's "no error" (a script may throw undefined). */
 const NO_ERROR: unique symbol = Symbol('no error');
 
@@ -54,7 +64,12 @@ export class VU {
   readonly #opts: VuOptions;
   readonly #ctx: { env: Record<string, string>; iter: number; vu: number };
   /** The VU realm's Promise.prototype.then, taken before the script could replace it. */
-  #then: (this: unknown, ok: () => void, fail: (err: unknown) => void) => unknown = Promise.prototype.then;
+  /**
+   * then(promise, ok, fail): the VU realm's Promise.prototype.then (taken before the script could
+   * replace it), bound to Function.prototype.call once: `vuThen.call(...)` per iteration would be a
+   * megamorphic load of `call` (each VU's then is a function of its own realm's map).
+   */
+  #then: (promise: unknown, ok: () => void, fail: (err: unknown) => void) => unknown = bindThen(Promise.prototype.then);
   // The running iteration (a VU runs one at a time).
   #done: ((outcome: IterationOutcome) => void) | null = null;
   #start = 0;
@@ -88,7 +103,7 @@ export class VU {
       responseCallback: null,
       network: { sent: 0, received: 0 },
       seedRandom: () => {},
-      promise: Promise,
+      settle: (job) => new Promise((resolve, reject) => job.start(resolve, reject)),
       tracing: null,
       span: null,
     };
@@ -127,15 +142,11 @@ export class VU {
     };
     const console = consoleFor(test);
     try {
-      const {
-        fn,
-        array,
-        math,
-        promiseThen,
-        Promise: VuPromise,
-      } = this.#script.instantiate(buildVuGlobals({ console, open, ctx: this.#ctx, require }));
-      this.#then = promiseThen;
-      this.state.promise = VuPromise;
+      const { fn, array, math, promiseThen, settle } = this.#script.instantiate(
+        buildVuGlobals({ console, open, ctx: this.#ctx, require }),
+      );
+      this.#then = bindThen(promiseThen);
+      this.state.settle = settle;
       this.state.seedRandom = (seed) => {
         math.random = seededRandom(seed);
       };
@@ -209,7 +220,7 @@ export class VU {
       this.#finish(err);
       return;
     }
-    if (types.isPromise(r)) this.#then.call(r, this.#onFulfilled, this.#onRejected);
+    if (types.isPromise(r)) this.#then(r, this.#onFulfilled, this.#onRejected);
     else this.#fulfilled();
   }
 

@@ -52,6 +52,9 @@ export type MakeResponse<R> = (
   duration: number,
 ) => R;
 
+const noop = (): void => {};
+const NO_TRACING = { propagator: 'none', sampling: 0 } as const;
+
 /** Response callbacks made by http.expectedStatuses(): engine code, safe to call from I/O callbacks. */
 const OWN_CALLBACKS = new WeakSet<object>();
 
@@ -153,37 +156,40 @@ export class HttpRequester<R> {
     params: RequestParams | undefined,
     exclusive: boolean,
   ): Promise<R> {
-    return new this.vu.promise<R>((resolve, reject) => {
-      if (this.vu.interrupted) throw new IterationInterruptedError();
-      new Exchange(this, method, url, nameTag, body, params, exclusive, resolve, reject).attempt();
-    });
+    return this.vu.settle(new Exchange(this, method, url, nameTag, body, params, exclusive));
   }
 }
 
+/**
+ * One request: built when the script calls, started (start(), the SettleJob) inside the VU realm's
+ * promise, so that whatever throws while preparing it rejects that promise.
+ */
 class Exchange<R> {
   readonly #req: HttpRequester<R>;
   readonly #params: RequestParams | undefined;
   readonly #exclusive: boolean;
-  readonly #resolve: (r: R) => void;
-  readonly #reject: (err: unknown) => void;
-  readonly #tracing: { propagator: 'w3c' | 'b3' | 'none'; sampling: number };
-  readonly #reqHeaders: Record<string, string> = {};
-  readonly #extraLines: string;
-  readonly #hostOverride: string | undefined;
-  readonly #credentials: { user: string; pass: string } | null;
-  readonly #ntlm: boolean;
-  readonly #jar: VuState['cookies'];
-  readonly #text: string;
-  readonly #timeoutMs: number;
-  readonly #responseType: 'text' | 'binary' | 'none';
   readonly #nameTag: string | undefined;
+  readonly #reqHeaders: Record<string, string> = {};
+  #requestBody: Body;
+  // Set by start().
+  #resolve: (r: R) => void = noop;
+  #reject: (err: unknown) => void = noop;
+  #tracing: { propagator: 'w3c' | 'b3' | 'none'; sampling: number } = NO_TRACING;
+  #extraLines = '';
+  #hostOverride: string | undefined;
+  #credentials: { user: string; pass: string } | null = null;
+  #ntlm = false;
+  #jar: VuState['cookies'] | null = null;
+  #text = '';
+  #timeoutMs = 60_000;
+  #responseType: 'text' | 'binary' | 'none' = 'text';
   /** The Authorization line of the next attempt (digest or NTLM); '' once none is due. */
-  #digestLine: string;
+  #digestLine = '';
   #challenged = false;
-  #maxRedirects: number;
+  #maxRedirects = 0;
   #url: string;
   #method: string;
-  #body: Buffer | null;
+  #body: Buffer | null = null;
   // The attempt in flight.
   #target: ParsedTarget | null = null;
   #head = '';
@@ -199,15 +205,25 @@ class Exchange<R> {
     body: Body,
     params: RequestParams | undefined,
     exclusive: boolean,
-    resolve: (r: R) => void,
-    reject: (err: unknown) => void,
   ) {
-    const { test, vu } = req;
     this.#req = req;
     this.#params = params;
     this.#exclusive = exclusive;
+    this.#url = url;
+    this.#method = method;
+    this.#nameTag = nameTag;
+    this.#requestBody = body;
+  }
+
+  /** Prepares the request and sends its first attempt (called at once, inside the promise's executor). */
+  start(resolve: (r: R) => void, reject: (err: unknown) => void): void {
+    const req = this.#req;
+    const { test, vu } = req;
+    const params = this.#params;
+    const url = this.#url;
     this.#resolve = resolve;
     this.#reject = reject;
+    if (vu.interrupted) throw new IterationInterruptedError();
     // Read before anything waits: k6/experimental/tracing's Client sets it around the call.
     this.#tracing = vu.tracing ?? test.tracing;
     const reqHeaders = this.#reqHeaders;
@@ -234,7 +250,8 @@ class Exchange<R> {
     this.#ntlm = credentials !== null && params?.auth === 'ntlm';
     this.#digestLine = this.#ntlm ? ntlmNegotiateLine() : '';
     this.#jar = params?.jar?.[STORE] ?? vu.cookies;
-    const { buf, text } = bodyBuffer(body, reqHeaders);
+    const { buf, text } = bodyBuffer(this.#requestBody, reqHeaders);
+    this.#requestBody = null;
     if (reqHeaders['Content-Type'] !== undefined && params?.headers?.['Content-Type'] === undefined)
       extraLines += `Content-Type: ${reqHeaders['Content-Type']}\r\n`;
     this.#extraLines = extraLines;
@@ -243,10 +260,8 @@ class Exchange<R> {
     this.#timeoutMs = params?.timeout === undefined ? 60_000 : (parseDuration(params.timeout) ?? 60_000);
     this.#responseType = params?.responseType ?? (test.discardResponseBodies ? 'none' : 'text');
     this.#maxRedirects = params?.redirects ?? test.maxRedirects;
-    this.#url = url;
-    this.#method = method;
     this.#body = buf;
-    this.#nameTag = nameTag;
+    this.attempt();
   }
 
   /** Builds this attempt's head and sends it (after the --rps slot, if any). Throws before sending. */
@@ -306,7 +321,7 @@ class Exchange<R> {
     }
     if (ids !== null) head += traceHeader(propagator as 'w3c' | 'b3', ids, sampled);
     if (this.#digestLine !== '') head += this.#digestLine;
-    const jar = this.#jar;
+    const jar = this.#jar!;
     if (jar.size > 0 || params?.cookies !== undefined) head += cookieLine(jar, new URL(url), params?.cookies);
     const body = this.#body;
     if (body !== null) head += `Content-Length: ${body.length}\r\n\r\n`;
@@ -439,7 +454,7 @@ class Exchange<R> {
     }
     if (raw.setCookie) {
       const setCookies = setCookieLines(raw.rawHeaders);
-      if (setCookies.length > 0) this.#jar.store(new URL(url), setCookies);
+      if (setCookies.length > 0) this.#jar!.store(new URL(url), setCookies);
     }
     const httpOptions = test.httpOptions;
     if (httpOptions.debug !== '') httpDebug(test, httpOptions.debug, this.#head, this.#body, raw);

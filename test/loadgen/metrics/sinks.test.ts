@@ -1,4 +1,4 @@
-// Trend percentiles: sub-2.048 ms samples are counted in a flat array before they reach the HDR
+// Trend percentiles: sub-32.768 ms samples are counted in a flat array before they reach the HDR
 // histogram; the figures must be the ones a plain 3-digit HDR histogram gives.
 import { describe, expect, it } from 'vitest';
 import * as hdr from 'hdr-histogram-js';
