@@ -212,6 +212,8 @@ export class H2Session {
     };
     const fail = (message: string, code: number): void => {
       if (settled) return;
+      // As on HTTP/1.1: a request without a response carries no protocol.
+      res.proto = '';
       res.status = 0;
       res.error = message;
       res.errorCode = code;
@@ -248,7 +250,7 @@ export class H2Session {
     s.on('end', () => {
       if (settled) return;
       res.receiving = performance.now() - (firstByte === 0 ? written : firstByte);
-      if (keepBody && !isHead) res.body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+      if (keepBody) res.body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
       finish();
     });
     s.on('error', (err: NodeJS.ErrnoException) => {
