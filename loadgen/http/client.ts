@@ -183,7 +183,7 @@ export class HttpTransport {
     if (target.origin.tls && this.#h2.size !== 0) {
       const session = this.#h2.get(target.origin.key);
       if (session?.usable) {
-        session.request(head, body, isHead, keepBody, timeoutMs, blockedSince, (res) => {
+        session.request(head, body, keepBody, timeoutMs, blockedSince, (res) => {
           if (this.#opts.noConnectionReuse) session.close();
           resolve(res);
         });

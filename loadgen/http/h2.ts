@@ -163,7 +163,6 @@ export class H2Session {
   request(
     head: string,
     body: Buffer | null,
-    isHead: boolean,
     keepBody: boolean,
     timeoutMs: number,
     blockedSince: number,
