@@ -1,7 +1,8 @@
 // A VU's HTTP transport: one keep-alive connection per origin (k6 VUs reuse theirs unless
 // noConnectionReuse), a transparent retry when a reused connection turns out to have been closed
 // by the server before it read anything (the keep-alive race every client handles), and extra
-// short-lived connections for concurrent requests (http.batch).
+// short-lived connections for concurrent requests (http.batch). A TLS origin whose server picks h2
+// gets one multiplexed HTTP/2 session instead (h2.ts), as in k6.
 import {
   Connection,
   failedResponse,
@@ -183,10 +184,13 @@ export class HttpTransport {
     if (target.origin.tls && this.#h2.size !== 0) {
       const session = this.#h2.get(target.origin.key);
       if (session?.usable) {
-        session.request(head, body, keepBody, timeoutMs, blockedSince, (res) => {
-          if (this.#opts.noConnectionReuse) session.close();
-          resolve(res);
-        });
+        const done = this.#opts.noConnectionReuse
+          ? (res: RawResponse): void => {
+              session.close();
+              resolve(res);
+            }
+          : resolve;
+        session.request(head, body, keepBody, timeoutMs, blockedSince, done);
         return;
       }
     }
@@ -199,14 +203,25 @@ export class HttpTransport {
     }
     const reused = conn.served > 0;
     conn.request(head, body, isHead, keepBody, timeoutMs, blockedSince, (res) => {
-      if (res.errorCode === H2_HANDED_OVER) {
-        // The server picked h2: the session adopted the socket; send there.
-        this.#send(target, head, body, isHead, keepBody, timeoutMs, exclusive, retry, blockedSince, resolve);
-        return;
-      }
-      if (res.errorCode !== 0 && reused && !retry && conn.receivedNothing) {
-        this.#send(target, head, body, isHead, keepBody, timeoutMs, exclusive, true, blockedSince, resolve);
-        return;
+      if (res.errorCode !== 0) {
+        // The server picked h2 (the session adopted the socket), or a reused connection was
+        // closed before it read anything: send again.
+        const handedOver = res.errorCode === H2_HANDED_OVER;
+        if (handedOver || (reused && !retry && conn.receivedNothing)) {
+          this.#send(
+            target,
+            head,
+            body,
+            isHead,
+            keepBody,
+            timeoutMs,
+            exclusive,
+            !handedOver || retry,
+            blockedSince,
+            resolve,
+          );
+          return;
+        }
       }
       if (this.#opts.noConnectionReuse || exclusive) conn.close();
       else if (!conn.closed) {

@@ -144,6 +144,23 @@ export default function () {
     expect(used.size).toBe(2);
   });
 
+  it('opens a session per request with noConnectionReuse', async () => {
+    used.clear();
+    const script = write(
+      'h2-no-reuse.js',
+      `import http from 'k6/http';
+import { check } from 'k6';
+export const options = { hosts: { localhost: '127.0.0.1' }, insecureSkipTLSVerify: true, noConnectionReuse: true };
+export default function () {
+  for (let i = 0; i < 3; i++) check(http.get(__ENV.BASE + '/hello'), { h2: (x) => x.proto === 'HTTP/2.0' });
+}
+`,
+    );
+    const r = await run({ script, env: { BASE: h2Base }, vus: 1, iterations: 1 });
+    expect(metricValue(r, 'checks', 'passes')).toBe(3);
+    expect(used.size).toBe(3);
+  });
+
   it('keeps HTTP/1.1 with a server that offers only HTTP/1.1', async () => {
     const script = write(
       'h1.js',
