@@ -123,7 +123,8 @@ export class H2Session {
     this.origin = origin;
     this.#socket = socket;
     this.#handshake = handshake;
-    this.#session = lazyHttp2().connect(`https://${origin.servername}:${origin.port}`, {
+    const host = origin.servername.includes(':') ? `[${origin.servername}]` : origin.servername;
+    this.#session = lazyHttp2().connect(`https://${host}:${origin.port}`, {
       createConnection: () => socket,
     });
     this.#session.on('goaway', (code: number) => {
