@@ -190,7 +190,12 @@ export class HttpTransport {
               resolve(res);
             }
           : resolve;
-        session.request(head, body, keepBody, timeoutMs, blockedSince, done);
+        // A stream the server refused unprocessed (REFUSED_STREAM, or cut by its GOAWAY) is sent
+        // once more: on this session if it is still usable, else on a new connection.
+        const again = retry
+          ? null
+          : () => this.#send(target, head, body, isHead, keepBody, timeoutMs, exclusive, true, blockedSince, resolve);
+        session.request(head, body, keepBody, timeoutMs, blockedSince, done, again);
         return;
       }
     }

@@ -29,6 +29,7 @@ const ERR_REQUEST_TIMEOUT = 1050;
 const ERR_HTTP2_GOAWAY = 1610;
 const ERR_HTTP2_STREAM = 1630;
 const ERR_HTTP2_CONNECTION = 1650;
+const REFUSED_STREAM = 7;
 
 // RFC 9113 §7 names, as Go prints them in its errors.
 const H2_CODE_NAMES = [
@@ -118,6 +119,8 @@ export class H2Session {
   #closed = false;
   /** A GOAWAY's error code (0 for a graceful one), reported by requests it ends. */
   #goaway = -1;
+  /** The last stream a GOAWAY said the server processed (streams above it never reached it). */
+  #lastStreamId = 0;
 
   constructor(origin: Origin, socket: tls.TLSSocket, handshake: HandshakeTiming, onClose: (s: H2Session) => void) {
     this.origin = origin;
@@ -127,8 +130,9 @@ export class H2Session {
     this.#session = lazyHttp2().connect(`https://${host}:${origin.port}`, {
       createConnection: () => socket,
     });
-    this.#session.on('goaway', (code: number) => {
+    this.#session.on('goaway', (code: number, lastStreamId: number) => {
       this.#goaway = code;
+      this.#lastStreamId = lastStreamId;
       this.#closed = true;
       onClose(this);
     });
@@ -160,7 +164,11 @@ export class H2Session {
     for (const fail of [...this.#inFlight]) fail(message, code);
   }
 
-  /** Sends one request; `done` is called exactly once, with an error response on failure. */
+  /**
+   * Sends one request; `done` is called exactly once, with an error response on failure, unless
+   * the server refused the stream unprocessed (REFUSED_STREAM, or above a GOAWAY's last stream):
+   * then `unprocessed`, when given, is called instead, to send it again elsewhere (as Go does).
+   */
   request(
     head: string,
     body: Buffer | null,
@@ -168,6 +176,7 @@ export class H2Session {
     timeoutMs: number,
     blockedSince: number,
     done: (res: RawResponse) => void,
+    unprocessed: (() => void) | null = null,
   ): void {
     const start = performance.now();
     const hs = this.#handshake;
@@ -220,6 +229,16 @@ export class H2Session {
       stream?.close(lazyHttp2().constants.NGHTTP2_CANCEL);
       finish();
     };
+    /** Ends a request the server never processed: sent again when the caller allows it. */
+    const refused = (message: string, code: number): void => {
+      if (settled) return;
+      if (unprocessed === null || firstByte !== 0) return fail(message, code);
+      settled = true;
+      clearTimeout(timer);
+      this.#inFlight.delete(fail);
+      stream?.close(lazyHttp2().constants.NGHTTP2_CANCEL);
+      unprocessed();
+    };
     const timer = setTimeout(() => fail('request timeout', ERR_REQUEST_TIMEOUT), timeoutMs);
     this.#inFlight.add(fail);
     const bodyless = body === null || body.length === 0;
@@ -256,9 +275,12 @@ export class H2Session {
     s.on('error', (err: NodeJS.ErrnoException) => {
       if (err.code === 'ERR_HTTP2_STREAM_ERROR') {
         const code = s.rstCode;
-        fail(`stream error: stream ID ${s.id}; ${codeName(code)}`, familyCode(ERR_HTTP2_STREAM, code));
+        (code === REFUSED_STREAM ? refused : fail)(
+          `stream error: stream ID ${s.id}; ${codeName(code)}`,
+          familyCode(ERR_HTTP2_STREAM, code),
+        );
       } else if (err.code === 'ERR_HTTP2_GOAWAY_SESSION' || this.#goaway > 0)
-        fail(
+        (this.#aboveGoaway(s) ? refused : fail)(
           `http2: server sent GOAWAY and closed the connection; ErrCode=${codeName(Math.max(0, this.#goaway))}`,
           familyCode(ERR_HTTP2_GOAWAY, this.#goaway),
         );
@@ -268,12 +290,16 @@ export class H2Session {
       if (settled) return;
       const code = s.rstCode;
       if (this.#goaway >= 0)
-        fail(
+        (this.#aboveGoaway(s) ? refused : fail)(
           `http2: server sent GOAWAY and closed the connection; ErrCode=${codeName(this.#goaway)}`,
           familyCode(ERR_HTTP2_GOAWAY, this.#goaway),
         );
       else fail(`stream error: stream ID ${s.id}; ${codeName(code)}`, familyCode(ERR_HTTP2_STREAM, code));
     });
+  }
+
+  #aboveGoaway(s: Http2.ClientHttp2Stream): boolean {
+    return this.#goaway >= 0 && (s.id === undefined || s.id > this.#lastStreamId);
   }
 
   /** Closes once in-flight streams end. */

@@ -23,6 +23,7 @@ let h1Base = '';
 const sessions = new Set<http2.ServerHttp2Session>();
 /** Sessions that carried a request (a duplicate dial the client drops at once carries none). */
 const used = new Set<http2.ServerHttp2Session>();
+let refusedHits = 0;
 
 function handler(
   req: http2.Http2ServerRequest | import('node:http').IncomingMessage,
@@ -43,7 +44,14 @@ function handler(
     else if (url === '/cookie/get') send(200, String(req.headers.cookie ?? ''));
     else if (url === '/bytes') send(200, 'x'.repeat(70_000));
     else if (url === '/reset' && 'stream' in res) res.stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
-    else if (url !== '/stall') send(404, 'not found'); // /stall never answers: the client's timeout ends it
+    else if (url === '/refuse' && 'stream' in res) {
+      refusedHits++;
+      res.stream.close(http2.constants.NGHTTP2_REFUSED_STREAM);
+    } else if (url === '/bye' && 'stream' in res) {
+      // Answers, then ends the session with a graceful GOAWAY (a server's idle or max-requests close).
+      send(200, 'bye');
+      res.stream.session?.close();
+    } else if (url !== '/stall') send(404, 'not found'); // /stall never answers: the client's timeout ends it
   });
 }
 
@@ -142,6 +150,46 @@ export default function () {
     const r = await run({ script, env: { BASE: h2Base }, vus: 2, iterations: 4 });
     expect(metricValue(r, 'checks', 'passes')).toBe(4);
     expect(used.size).toBe(2);
+  });
+
+  it('opens a new session after the server closed the last one with GOAWAY', async () => {
+    used.clear();
+    const script = write(
+      'h2-goaway.js',
+      `import http from 'k6/http';
+import { check } from 'k6';
+export const options = { hosts: { localhost: '127.0.0.1' }, insecureSkipTLSVerify: true };
+export default function () {
+  check(http.get(__ENV.BASE + '/bye'), { bye: (x) => x.status === 200 && x.body === 'bye' });
+  check(http.get(__ENV.BASE + '/hello'), { 'new session': (x) => x.status === 200 && x.proto === 'HTTP/2.0' });
+}
+`,
+    );
+    const r = await run({ script, env: { BASE: h2Base }, vus: 1, iterations: 2 });
+    expect(metricValue(r, 'checks', 'fails')).toBe(0);
+    expect(metricValue(r, 'checks', 'passes')).toBe(4);
+    // /bye, /hello on session 1 then 2; /bye on 2, /hello on 3.
+    expect(used.size).toBe(3);
+  });
+
+  it('sends a refused stream once more, then reports k6 error 1638', async () => {
+    used.clear();
+    refusedHits = 0;
+    const script = write(
+      'h2-refused.js',
+      `import http from 'k6/http';
+import { check } from 'k6';
+export const options = { hosts: { localhost: '127.0.0.1' }, insecureSkipTLSVerify: true };
+export default function () {
+  check(http.get(__ENV.BASE + '/refuse'), { refused: (x) => x.status === 0 && x.error_code === 1638 });
+}
+`,
+    );
+    const r = await run({ script, env: { BASE: h2Base }, vus: 1, iterations: 1 });
+    expect(metricValue(r, 'checks', 'passes')).toBe(1);
+    // Sent twice, both times on the one session (a refused stream leaves the session usable).
+    expect(refusedHits).toBe(2);
+    expect(used.size).toBe(1);
   });
 
   it('opens a session per request with noConnectionReuse', async () => {
