@@ -53,6 +53,10 @@ function codeName(code: number): string {
   return H2_CODE_NAMES[code] ?? `unknown error code 0x${code.toString(16)}`;
 }
 
+function goawayMessage(code: number): string {
+  return `http2: server sent GOAWAY and closed the connection; ErrCode=${codeName(Math.max(0, code))}`;
+}
+
 /** base + the HTTP/2 code (k6 keeps 19 slots per family); the base alone for codes past them. */
 function familyCode(base: number, h2Code: number): number {
   return h2Code >= 0 && h2Code < 19 ? base + 1 + h2Code : base;
@@ -138,11 +142,17 @@ export class H2Session {
     });
     this.#session.on('error', (err: NodeJS.ErrnoException) => {
       this.#closed = true;
-      const code = (err as { errno?: number }).errno;
+      if (this.#goaway > 0) {
+        // A GOAWAY with an error code destroys the session: k6 reports the GOAWAY.
+        this.#failAll(goawayMessage(this.#goaway), familyCode(ERR_HTTP2_GOAWAY, this.#goaway));
+        return;
+      }
+      // ERR_HTTP2_SESSION_ERROR says "Session closed with error code N".
+      const h2Code = err.code === 'ERR_HTTP2_SESSION_ERROR' ? /(\d+)\s*$/.exec(err.message) : null;
       this.#failAll(
         err.message,
-        err.code === 'ERR_HTTP2_SESSION_ERROR' && typeof code === 'number'
-          ? familyCode(ERR_HTTP2_CONNECTION, code)
+        h2Code !== null
+          ? familyCode(ERR_HTTP2_CONNECTION, Number(h2Code[1]))
           : err.code?.startsWith('ERR_HTTP2') === true
             ? ERR_HTTP2_CONNECTION
             : errorCodeOf(err),
@@ -281,7 +291,7 @@ export class H2Session {
         );
       } else if (err.code === 'ERR_HTTP2_GOAWAY_SESSION' || this.#goaway > 0)
         (this.#aboveGoaway(s) ? refused : fail)(
-          `http2: server sent GOAWAY and closed the connection; ErrCode=${codeName(Math.max(0, this.#goaway))}`,
+          goawayMessage(this.#goaway),
           familyCode(ERR_HTTP2_GOAWAY, this.#goaway),
         );
       else fail(err.message, errorCodeOf(err));
@@ -291,7 +301,7 @@ export class H2Session {
       const code = s.rstCode;
       if (this.#goaway >= 0)
         (this.#aboveGoaway(s) ? refused : fail)(
-          `http2: server sent GOAWAY and closed the connection; ErrCode=${codeName(this.#goaway)}`,
+          goawayMessage(this.#goaway),
           familyCode(ERR_HTTP2_GOAWAY, this.#goaway),
         );
       else fail(`stream error: stream ID ${s.id}; ${codeName(code)}`, familyCode(ERR_HTTP2_STREAM, code));

@@ -44,6 +44,7 @@ function handler(
     else if (url === '/cookie/get') send(200, String(req.headers.cookie ?? ''));
     else if (url === '/bytes') send(200, 'x'.repeat(70_000));
     else if (url === '/reset' && 'stream' in res) res.stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
+    else if (url === '/calm' && 'stream' in res) res.stream.session?.goaway(http2.constants.NGHTTP2_ENHANCE_YOUR_CALM);
     else if (url === '/refuse' && 'stream' in res) {
       refusedHits++;
       res.stream.close(http2.constants.NGHTTP2_REFUSED_STREAM);
@@ -172,7 +173,7 @@ export default function () {
     expect(used.size).toBe(3);
   });
 
-  it('sends a refused stream once more, then reports k6 error 1638', async () => {
+  it('sends a refused stream once more, then reports 1638; a GOAWAY with an error code, 1611 + code', async () => {
     used.clear();
     refusedHits = 0;
     const script = write(
@@ -182,14 +183,19 @@ import { check } from 'k6';
 export const options = { hosts: { localhost: '127.0.0.1' }, insecureSkipTLSVerify: true };
 export default function () {
   check(http.get(__ENV.BASE + '/refuse'), { refused: (x) => x.status === 0 && x.error_code === 1638 });
+  // GOAWAY(ENHANCE_YOUR_CALM = 11) after the server took the stream: k6's GOAWAY family, 1611 + 11.
+  const calm = http.get(__ENV.BASE + '/calm');
+  check(calm, { goaway: (x) => x.status === 0 && x.error_code === 1622 });
+  check(http.get(__ENV.BASE + '/hello'), { 'after GOAWAY': (x) => x.status === 200 && x.proto === 'HTTP/2.0' });
 }
 `,
     );
     const r = await run({ script, env: { BASE: h2Base }, vus: 1, iterations: 1 });
-    expect(metricValue(r, 'checks', 'passes')).toBe(1);
-    // Sent twice, both times on the one session (a refused stream leaves the session usable).
+    expect(metricValue(r, 'checks', 'passes')).toBe(3);
+    // Sent twice, both times on the one session (a refused stream leaves the session usable);
+    // the request after the GOAWAY on a second one.
     expect(refusedHits).toBe(2);
-    expect(used.size).toBe(1);
+    expect(used.size).toBe(2);
   });
 
   it('opens a session per request with noConnectionReuse', async () => {
