@@ -4,7 +4,9 @@
 // and whether it hung (still running after --timeout seconds, then killed). The public test
 // hosts those scripts call (quickpizza.grafana.com, httpbin.org, test.k6.io, test-api.k6.io, the
 // WebSocket echoes) are pointed at the lookalike in a copy of each script (credentials in the URL
-// kept); nothing else changes.
+// kept): http:// and ws:// at its plain port, https:// at its TLS port (h2 and http/1.1 by ALPN,
+// as the real hosts; its self-signed certificate is trusted through NODE_EXTRA_CA_CERTS, so
+// certificate checks stay on); nothing else changes.
 //
 //   npm run build && npx esbuild bench/loadgen-examples.ts --bundle --platform=node --format=esm \
 //     --packages=external --outfile=dist/bench/loadgen-examples.js && \
@@ -18,6 +20,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { selfSignedP256 } from '../test/helpers/openssl.js';
 import { startLookalike } from './loadgen-lookalike.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -57,23 +60,24 @@ interface Result {
   readonly lastError: string;
 }
 
-function runOne(file: string, port: number, work: string): Promise<Result> {
+function runOne(file: string, port: number, tlsPort: number, caFile: string, work: string): Promise<Result> {
   const rel = path.relative(DIR as string, file);
   // The copy sits at the same relative place, so relative imports and open() of the script's
   // neighbours (copied along) still resolve.
   const copy = path.join(work, rel);
   const text = fs
     .readFileSync(file, 'utf8')
-    .replace(
-      HOSTS,
-      (_m, scheme: string, userinfo: string | undefined) =>
-        `${scheme.startsWith('ws') ? 'ws' : 'http'}://${userinfo ?? ''}127.0.0.1:${port}`,
+    .replace(HOSTS, (_m, scheme: string, userinfo: string | undefined) =>
+      scheme === 'https'
+        ? `https://${userinfo ?? ''}127.0.0.1:${tlsPort}`
+        : `${scheme.startsWith('ws') ? 'ws' : 'http'}://${userinfo ?? ''}127.0.0.1:${port}`,
     );
   fs.writeFileSync(copy, text);
   const t0 = performance.now();
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [CLI, 'load', 'run', copy, '--duration', '3s', '--vus', '2'], {
       cwd: path.dirname(copy),
+      env: { ...process.env, NODE_EXTRA_CA_CERTS: caFile },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let tail = '';
@@ -114,14 +118,26 @@ const parent = path.dirname(path.resolve(DIR));
 for (const sibling of fs.readdirSync(parent)) {
   if (sibling !== path.basename(work)) fs.symlinkSync(path.join(parent, sibling), path.join(workRoot, sibling));
 }
-const lookalike = await startLookalike();
+const certDir = fs.mkdtempSync(path.join(os.tmpdir(), 'meshscope-lookalike-tls-'));
+const caFile = path.join(certDir, 'cert.pem');
+selfSignedP256({
+  key: path.join(certDir, 'key.pem'),
+  cert: caFile,
+  subject: '/CN=127.0.0.1',
+  days: 2,
+  extensions: ['subjectAltName=IP:127.0.0.1,DNS:localhost'],
+});
+const lookalike = await startLookalike({
+  key: fs.readFileSync(path.join(certDir, 'key.pem')),
+  cert: fs.readFileSync(caFile),
+});
 const results: Result[] = [];
 let next = 0;
 await Promise.all(
   Array.from({ length: JOBS }, async () => {
     while (next < toRun.length) {
       const file = toRun[next++] as string;
-      const r = await runOne(file, lookalike.port, work);
+      const r = await runOne(file, lookalike.port, lookalike.tlsPort, caFile, work);
       process.stderr.write(`${r.hung ? 'HUNG' : `exit ${r.exitCode}`}\t${r.seconds}s\t${r.script}\t${r.lastError}\n`);
       results.push(r);
     }
@@ -129,6 +145,7 @@ await Promise.all(
 );
 await lookalike.close();
 fs.rmSync(workRoot, { recursive: true, force: true });
+fs.rmSync(certDir, { recursive: true, force: true });
 results.sort((a, b) => a.script.localeCompare(b.script));
 const byCode: Record<string, number> = {};
 for (const r of results) {

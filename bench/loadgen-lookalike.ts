@@ -3,8 +3,12 @@
 // the paths those scripts use, answered the way the scripts check them, on 127.0.0.1. Anything
 // else is answered as httpbin's /anything does (the request echoed as JSON), so an unknown path
 // still gives a script a 200 and a body to parse. For bench/loadgen-examples.ts only.
+//
+// With a certificate it also terminates TLS on a second port, offering h2 and http/1.1 by ALPN as
+// the real hosts do (k6's http_2.js checks that HTTPS requests use HTTP/2).
 import * as crypto from 'node:crypto';
 import * as http from 'node:http';
+import * as http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer } from 'ws';
 
@@ -44,6 +48,11 @@ function echo(r: Req): Record<string, unknown> {
   }
   const headers: Record<string, string> = {};
   for (const [k, v] of Object.entries(r.headers)) {
+    // HTTP/2 pseudo-headers: httpbin shows :authority as Host and the rest not at all.
+    if (k.startsWith(':')) {
+      if (k === ':authority') headers.Host = String(v);
+      continue;
+    }
     headers[k.replace(/(^|-)([a-z])/g, (_m, a: string, b: string) => a + b.toUpperCase())] = String(v);
   }
   return {
@@ -197,44 +206,78 @@ function route(r: Req): Reply {
 
 export interface Lookalike {
   readonly port: number;
+  /** The TLS port (h2 and http/1.1), 0 when started without a certificate. */
+  readonly tlsPort: number;
   close(): Promise<void>;
 }
 
-/** Starts the stand-in on an ephemeral port of 127.0.0.1; HTTP and WebSocket (an echo) on one port. */
-export async function startLookalike(): Promise<Lookalike> {
-  const server = http.createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const r: Req = {
-        method: req.method ?? 'GET',
-        url: new URL(req.url ?? '/', `http://${req.headers.host ?? '127.0.0.1'}`),
-        headers: req.headers,
-        body: Buffer.concat(chunks),
-      };
-      const reply = route(r);
-      const send = (): void => {
-        res.writeHead(reply.status, { ...(reply.type ? { 'content-type': reply.type } : {}), ...reply.headers });
-        res.end(r.method === 'HEAD' ? undefined : reply.body);
-      };
-      const delay = r.url.pathname.match(/\/delay\/(\d+(?:\.\d+)?)/);
-      if (delay) setTimeout(send, Math.min(Number(delay[1]) * 1000, 2000));
-      else send();
-    });
+export interface LookalikeTls {
+  /** PEM. */
+  readonly key: Buffer;
+  readonly cert: Buffer;
+}
+
+/** Answers one request, over HTTP/1.1 or (through node:http2's compatibility API) HTTP/2. */
+function serve(
+  scheme: 'http' | 'https',
+  req: http.IncomingMessage | http2.Http2ServerRequest,
+  res: http.ServerResponse | http2.Http2ServerResponse,
+): void {
+  const chunks: Buffer[] = [];
+  req.on('data', (c: Buffer) => chunks.push(c));
+  req.on('end', () => {
+    const host = req.headers.host ?? req.headers[':authority'] ?? '127.0.0.1';
+    const r: Req = {
+      method: req.method ?? 'GET',
+      url: new URL(req.url ?? '/', `${scheme}://${host}`),
+      headers: req.headers,
+      body: Buffer.concat(chunks),
+    };
+    const reply = route(r);
+    const send = (): void => {
+      res.writeHead(reply.status, { ...(reply.type ? { 'content-type': reply.type } : {}), ...reply.headers });
+      if (r.method === 'HEAD' || reply.body === undefined) res.end();
+      else res.end(reply.body);
+    };
+    const delay = r.url.pathname.match(/\/delay\/(\d+(?:\.\d+)?)/);
+    if (delay) setTimeout(send, Math.min(Number(delay[1]) * 1000, 2000));
+    else send();
+  });
+}
+
+/**
+ * Starts the stand-in on ephemeral ports of 127.0.0.1: HTTP and WebSocket (an echo) on one port,
+ * and with `tls` HTTPS (h2 preferred, HTTP/1.1 allowed) on another.
+ */
+export async function startLookalike(tls?: LookalikeTls): Promise<Lookalike> {
+  const server = http.createServer((req, res) => serve('http', req, res));
+  const secure =
+    tls === undefined
+      ? null
+      : http2.createSecureServer({ ...tls, allowHTTP1: true }, (req, res) => serve('https', req, res));
+  const sessions = new Set<http2.ServerHttp2Session>();
+  secure?.on('session', (s: http2.ServerHttp2Session) => {
+    sessions.add(s);
+    s.on('close', () => sessions.delete(s));
   });
   const wss = new WebSocketServer({ server });
   wss.on('connection', (ws) => {
     ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary }));
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  if (secure !== null) await new Promise<void>((resolve) => secure.listen(0, '127.0.0.1', resolve));
   return {
     port: (server.address() as AddressInfo).port,
-    close: () =>
-      new Promise<void>((resolve) => {
+    tlsPort: secure === null ? 0 : (secure.address() as AddressInfo).port,
+    close: async () => {
+      for (const s of sessions) s.destroy();
+      if (secure !== null) await new Promise<void>((resolve) => secure.close(() => resolve()));
+      await new Promise<void>((resolve) => {
         for (const c of wss.clients) c.terminate();
         wss.close();
         server.closeAllConnections();
         server.close(() => resolve());
-      }),
+      });
+    },
   };
 }

@@ -1,8 +1,18 @@
 // A VU's HTTP transport: one keep-alive connection per origin (k6 VUs reuse theirs unless
 // noConnectionReuse), a transparent retry when a reused connection turns out to have been closed
 // by the server before it read anything (the keep-alive race every client handles), and extra
-// short-lived connections for concurrent requests (http.batch).
-import { Connection, failedResponse, ERR_GENERIC, type Origin, type RawResponse } from './connection.js';
+// short-lived connections for concurrent requests (http.batch). A TLS origin whose server picks h2
+// gets one multiplexed HTTP/2 session instead (h2.ts), as in k6.
+import {
+  Connection,
+  failedResponse,
+  ERR_GENERIC,
+  H2_HANDED_OVER,
+  type H2Handover,
+  type Origin,
+  type RawResponse,
+} from './connection.js';
+import { H2Session } from './h2.js';
 
 export interface ParsedTarget {
   readonly origin: Origin;
@@ -54,9 +64,24 @@ export class HttpTransport {
   readonly #all = new Set<Connection>();
   readonly #targets = new Map<string, ParsedTarget>();
   readonly #forget: (c: Connection) => void;
+  /** HTTP/2 sessions by origin: the TLS origins whose server picked h2 (multiplexed, so one each). */
+  readonly #h2 = new Map<string, H2Session>();
+  readonly #adoptH2: H2Handover;
 
   constructor(opts: TransportOptions) {
     this.#opts = opts;
+    this.#adoptH2 = (origin, socket, timing) => {
+      const have = this.#h2.get(origin.key);
+      // Concurrent first requests (http.batch) each dialled; the first session serves them all.
+      if (have?.usable) {
+        socket.destroy();
+        return;
+      }
+      const session = new H2Session(origin, socket, timing, (gone) => {
+        if (this.#h2.get(gone.origin.key) === gone) this.#h2.delete(gone.origin.key);
+      });
+      this.#h2.set(origin.key, session);
+    };
     this.#forget = (c) => {
       this.#all.delete(c);
       if (this.#idle.get(c.origin.key) === c) this.#idle.delete(c.origin.key);
@@ -101,7 +126,7 @@ export class HttpTransport {
       const idle = this.#idle.get(origin.key);
       if (idle !== undefined && !idle.closed && !idle.busy) return idle;
     }
-    const c = new Connection(origin, this.#opts.connectTimeoutMs, this.#forget);
+    const c = new Connection(origin, this.#opts.connectTimeoutMs, this.#forget, origin.tls ? this.#adoptH2 : null);
     this.#all.add(c);
     if (!exclusive && !this.#opts.noConnectionReuse) this.#idle.set(origin.key, c);
     return c;
@@ -156,6 +181,24 @@ export class HttpTransport {
     blockedSince: number,
     resolve: (res: RawResponse) => void,
   ): void {
+    if (target.origin.tls && this.#h2.size !== 0) {
+      const session = this.#h2.get(target.origin.key);
+      if (session?.usable) {
+        const done = this.#opts.noConnectionReuse
+          ? (res: RawResponse): void => {
+              session.close();
+              resolve(res);
+            }
+          : resolve;
+        // A stream the server refused unprocessed (REFUSED_STREAM, or cut by its GOAWAY) is sent
+        // once more: on this session if it is still usable, else on a new connection.
+        const again = retry
+          ? null
+          : () => this.#send(target, head, body, isHead, keepBody, timeoutMs, exclusive, true, blockedSince, resolve);
+        session.request(head, body, keepBody, timeoutMs, blockedSince, done, again);
+        return;
+      }
+    }
     let conn: Connection;
     try {
       conn = this.#connection(target.origin, exclusive || retry);
@@ -165,9 +208,25 @@ export class HttpTransport {
     }
     const reused = conn.served > 0;
     conn.request(head, body, isHead, keepBody, timeoutMs, blockedSince, (res) => {
-      if (res.errorCode !== 0 && reused && !retry && conn.receivedNothing) {
-        this.#send(target, head, body, isHead, keepBody, timeoutMs, exclusive, true, blockedSince, resolve);
-        return;
+      if (res.errorCode !== 0) {
+        // The server picked h2 (the session adopted the socket), or a reused connection was
+        // closed before it read anything: send again.
+        const handedOver = res.errorCode === H2_HANDED_OVER;
+        if (handedOver || (reused && !retry && conn.receivedNothing)) {
+          this.#send(
+            target,
+            head,
+            body,
+            isHead,
+            keepBody,
+            timeoutMs,
+            exclusive,
+            !handedOver || retry,
+            blockedSince,
+            resolve,
+          );
+          return;
+        }
       }
       if (this.#opts.noConnectionReuse || exclusive) conn.close();
       else if (!conn.closed) {
@@ -186,5 +245,7 @@ export class HttpTransport {
     for (const c of this.#all) c.destroy();
     this.#all.clear();
     this.#idle.clear();
+    for (const s of this.#h2.values()) s.destroy();
+    this.#h2.clear();
   }
 }

@@ -50,6 +50,21 @@ const ERR_HTTP_PROTOCOL = 1600;
 
 type Done = (res: RawResponse) => void;
 
+/** When a TLS connection's phases ended (performance.now()), handed to the HTTP/2 path with the socket. */
+export interface HandshakeTiming {
+  readonly connectStart: number;
+  readonly tcpConnected: number;
+  readonly secured: number;
+}
+
+/**
+ * Takes over a TLS socket whose server picked h2 by ALPN (loadgen/http/h2.ts). The request that
+ * opened the connection then completes with errorCode H2_HANDED_OVER, and the transport re-sends it
+ * over HTTP/2.
+ */
+export type H2Handover = (origin: Origin, socket: tls.TLSSocket, timing: HandshakeTiming) => void;
+export const H2_HANDED_OVER = -2;
+
 export function failedResponse(error: string, errorCode: number, start: number): RawResponse {
   return {
     status: 0,
@@ -72,7 +87,7 @@ export function failedResponse(error: string, errorCode: number, start: number):
   };
 }
 
-function errorCodeOf(err: NodeJS.ErrnoException): number {
+export function errorCodeOf(err: NodeJS.ErrnoException): number {
   switch (err.code) {
     case 'ECONNREFUSED':
       return ERR_CONNECTION_REFUSED;
@@ -145,7 +160,16 @@ export class Connection implements ParserHandler {
   #pendingBody: Buffer | null = null;
   #onIdleClose: ((c: Connection) => void) | null;
 
-  constructor(origin: Origin, connectTimeout: number, onIdleClose: (c: Connection) => void) {
+  /**
+   * With `onH2` (TLS origins), offers h2 before http/1.1 as k6 (Go's net/http) does, and hands the
+   * socket over when the server picks it.
+   */
+  constructor(
+    origin: Origin,
+    connectTimeout: number,
+    onIdleClose: (c: Connection) => void,
+    onH2: H2Handover | null = null,
+  ) {
     this.origin = origin;
     this.#onIdleClose = onIdleClose;
     this.#parser = new ResponseParser(this);
@@ -156,24 +180,52 @@ export class Connection implements ParserHandler {
           port: origin.port,
           servername: origin.servername,
           rejectUnauthorized: !origin.insecureSkipTLSVerify,
-          ALPNProtocols: ['http/1.1'],
+          ALPNProtocols: onH2 === null ? ['http/1.1'] : ['h2', 'http/1.1'],
         })
       : net.connect({ host: origin.host, port: origin.port, onread: { buffer: readBuffer, callback: this.#onRead } });
     socket.setNoDelay(true);
     this.#socket = socket;
     this.#deadline = this.#connectStart + connectTimeout;
     watch(this);
+    const onError = (e: NodeJS.ErrnoException): void => this.#onError(e.message, errorCodeOf(e));
+    const onClose = (): void => this.#onClose();
     if (origin.tls) {
+      const secure = socket as tls.TLSSocket;
       socket.once('connect', () => {
         this.#tcpConnected = performance.now();
       });
-      socket.on('secureConnect', () => this.#onConnect());
+      secure.on('secureConnect', () => {
+        if (onH2 !== null && secure.alpnProtocol === 'h2') {
+          secure.off('error', onError);
+          secure.off('close', onClose);
+          this.#handOver(secure, onH2);
+          return;
+        }
+        // Plain TCP reads land in the shared buffer through `onread` (no per-read Buffer, no
+        // stream machinery); TLS sockets do not support it and use 'data', from here on (an h2
+        // socket is handed over unread).
+        secure.on('data', (d: Buffer) => this.#onData(d));
+        this.#onConnect();
+      });
     } else socket.on('connect', () => this.#onConnect());
-    // Plain TCP reads land in the shared buffer through `onread` (no per-read Buffer, no stream
-    // machinery); TLS sockets do not support it and use 'data'.
-    if (origin.tls) socket.on('data', (d: Buffer) => this.#onData(d));
-    socket.on('error', (e: NodeJS.ErrnoException) => this.#onError(e.message, errorCodeOf(e)));
-    socket.on('close', () => this.#onClose());
+    socket.on('error', onError);
+    socket.on('close', onClose);
+  }
+
+  #handOver(socket: tls.TLSSocket, onH2: H2Handover): void {
+    this.#closed = true;
+    unwatch(this);
+    onH2(this.origin, socket, {
+      connectStart: this.#connectStart,
+      tcpConnected: this.#tcpConnected,
+      secured: performance.now(),
+    });
+    const forget = this.#onIdleClose;
+    this.#onIdleClose = null;
+    forget?.(this);
+    this.#pendingWrite = null;
+    this.#pendingBody = null;
+    this.#fail('handed over to HTTP/2', H2_HANDED_OVER);
   }
 
   get closed(): boolean {

@@ -407,7 +407,7 @@ class Exchange<R> {
         url,
         name: nameTag ?? url,
         expected_response: ok ? 'true' : 'false',
-        proto: raw.proto === '' ? '' : 'HTTP/1.1',
+        proto: raw.proto === '' || raw.proto === 'HTTP/2.0' ? raw.proto : 'HTTP/1.1',
       };
       if (userTags !== undefined) for (const k of Object.keys(userTags)) tags[k] = String(userTags[k]);
       if (raw.errorCode !== 0) {
