@@ -5,7 +5,8 @@
 // (embedded ClickHouse included), peak RSS, ack latency percentiles, time from ack to queryable,
 // for two span shapes (BENCH_SHAPES=synthetic,sidecar), with the published anchors and goals.
 // Knobs: BENCH_SECONDS (15), BENCH_CLIENTS (8), BENCH_SHAPES, BENCH_NODE_ARGS.
-// Also measures the hand-written protobuf decoder against protobufjs on the same body.
+// Also measures the hand-written protobuf decoders (to objects then rows, and straight to rows,
+// the ingest path) against protobufjs on the same body, for both shapes.
 
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -14,7 +15,10 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import protobuf from 'protobufjs';
 import { Agent, request } from 'undici';
+import { windowBounds, windowRefusal } from '../collector/pipeline/time-window.js';
 import { decodeTracesProto } from '../collector/receivers/otlp/protobuf.js';
+import { decodeTracesToRows } from '../collector/receivers/otlp/protobuf-rows.js';
+import { GRAPH_ATTRIBUTE_KEYS } from '../collector/servicegraph/store.js';
 import { SPAN_COLUMNS, writeSpanRow } from '../collector/receivers/otlp/model.js';
 import { RowBinaryWriter } from '../collector/storage/clickhouse/rowbinary.js';
 import { createStorageClient } from '../collector/storage/clickhouse/client.js';
@@ -68,10 +72,23 @@ function decoderBench(body: Buffer): Record<string, number> {
     if (w.take().length === 0) throw new Error('nothing decoded');
   });
   const handDecodeOnly = time(() => decodeTracesProto(body));
+  // The ingest path: straight to rows, strings only for what the service graph reads.
+  const window = { maxAgeDays: 7, maxFutureMs: 3_600_000 };
+  const { min, max } = windowBounds(window, Date.now());
+  const direct = time(() => {
+    decodeTracesToRows(body, w, {
+      graphKeys: GRAPH_ATTRIBUTE_KEYS,
+      minNs: min,
+      maxNs: max,
+      outside: (t) => windowRefusal('span', t, min, window),
+    });
+    if (w.take().length === 0) throw new Error('nothing decoded');
+  });
   const pbjs = time(() => type.toObject(type.decode(body), { longs: String, bytes: String, defaults: false }));
   return {
     handDecodeSpansPerSec: Math.round(SPANS_PER_BATCH / handDecodeOnly),
     handDecodeAndRowsSpansPerSec: Math.round(SPANS_PER_BATCH / hand),
+    directToRowsSpansPerSec: Math.round(SPANS_PER_BATCH / direct),
     protobufjsDecodeToObjectSpansPerSec: Math.round(SPANS_PER_BATCH / pbjs),
     handDecodeSpeedupVsProtobufjs: Number((pbjs / handDecodeOnly).toFixed(2)),
   };
@@ -184,7 +201,7 @@ function percentile(sorted: number[], q: number): number {
 async function main(): Promise<void> {
   const shapes: Record<string, Buffer[]> = { synthetic: makeSyntheticBodies(), sidecar: makeSidecarBodies() };
   const wanted = (process.env.BENCH_SHAPES ?? 'synthetic,sidecar').split(',').filter((n) => n in shapes);
-  const decoder = decoderBench(shapes.synthetic![0]!);
+  const decoder = { synthetic: decoderBench(shapes.synthetic![0]!), sidecar: decoderBench(shapes.sidecar![0]!) };
   const insertFormat = await insertFormatBench(shapes.synthetic!);
   const scenarios: Record<string, unknown> = {};
   for (const name of wanted) scenarios[name] = await runScenario(shapes[name]!);

@@ -3,14 +3,16 @@
 // 3s --vus 2` against bench/loadgen-lookalike.ts, and reports each script's exit code, wall time
 // and whether it hung (still running after --timeout seconds, then killed). The public test
 // hosts those scripts call (quickpizza.grafana.com, httpbin.org, test.k6.io, test-api.k6.io, the
-// WebSocket echoes) are pointed at the lookalike in a copy of each script; nothing else changes.
+// WebSocket echoes) are pointed at the lookalike in a copy of each script (credentials in the URL
+// kept); nothing else changes.
 //
 //   npm run build && npx esbuild bench/loadgen-examples.ts --bundle --platform=node --format=esm \
 //     --packages=external --outfile=dist/bench/loadgen-examples.js && \
 //     node dist/bench/loadgen-examples.js --dir /tmp/k6-examples [--timeout 60] [--jobs 2] [--only name] [--cli path/to/main.js]
 //
-// Browser scripts (importing k6/browser or k6/x/browser) are listed apart, not run. Prints one
-// JSON object: per-script results and totals (exit 0, hung, other codes).
+// Browser scripts (importing k6/browser, k6/experimental/browser or k6/x/browser) are listed
+// apart, not run. Prints one JSON object: per-script results and totals (exit 0, hung, other
+// codes).
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -36,7 +38,7 @@ if (DIR === undefined) {
 }
 
 const HOSTS =
-  /\b(https?|wss?):\/\/(?:quickpizza\.grafana\.com|test\.k6\.io|test-api\.k6\.io|httpbin\.test\.k6\.io|httpbin\.org|pizza\.grafana\.fun|echo\.websocket\.org|ws\.ifelse\.io|test-ws\.k6\.io)(?::\d+)?/g;
+  /\b(https?|wss?):\/\/([^\s/@'"`]+@)?(?:quickpizza\.grafana\.com|test\.k6\.io|test-api\.k6\.io|httpbin\.test\.k6\.io|httpbin\.org|pizza\.grafana\.fun|echo\.websocket\.org|ws\.ifelse\.io|test-ws\.k6\.io)(?::\d+)?/g;
 
 function scripts(dir: string): string[] {
   const out: string[] = [];
@@ -62,7 +64,11 @@ function runOne(file: string, port: number, work: string): Promise<Result> {
   const copy = path.join(work, rel);
   const text = fs
     .readFileSync(file, 'utf8')
-    .replace(HOSTS, (_m, scheme: string) => `${scheme.startsWith('ws') ? 'ws' : 'http'}://127.0.0.1:${port}`);
+    .replace(
+      HOSTS,
+      (_m, scheme: string, userinfo: string | undefined) =>
+        `${scheme.startsWith('ws') ? 'ws' : 'http'}://${userinfo ?? ''}127.0.0.1:${port}`,
+    );
   fs.writeFileSync(copy, text);
   const t0 = performance.now();
   return new Promise((resolve) => {
@@ -96,10 +102,18 @@ function runOne(file: string, port: number, work: string): Promise<Result> {
 }
 
 const all = scripts(DIR).filter((f) => ONLY === undefined || f.includes(ONLY));
-const browser = all.filter((f) => /from\s+['"]k6\/(?:x\/)?browser['"]/.test(fs.readFileSync(f, 'utf8')));
+const browser = all.filter((f) => /from\s+['"]k6\/(?:x\/|experimental\/)?browser['"]/.test(fs.readFileSync(f, 'utf8')));
 const toRun = all.filter((f) => !browser.includes(f));
-const work = fs.mkdtempSync(path.join(os.tmpdir(), 'meshscope-k6-examples-'));
+// The copies live in work/<DIR's name>, and DIR's siblings are linked beside it: a script that
+// reaches out of its folder (k6's gRPC examples load ../internal/lib/testutils/…/route_guide.proto
+// in a k6 checkout) finds the same files as in place.
+const workRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'meshscope-k6-examples-'));
+const work = path.join(workRoot, path.basename(path.resolve(DIR)));
 fs.cpSync(DIR, work, { recursive: true });
+const parent = path.dirname(path.resolve(DIR));
+for (const sibling of fs.readdirSync(parent)) {
+  if (sibling !== path.basename(work)) fs.symlinkSync(path.join(parent, sibling), path.join(workRoot, sibling));
+}
 const lookalike = await startLookalike();
 const results: Result[] = [];
 let next = 0;
@@ -114,7 +128,7 @@ await Promise.all(
   }),
 );
 await lookalike.close();
-fs.rmSync(work, { recursive: true, force: true });
+fs.rmSync(workRoot, { recursive: true, force: true });
 results.sort((a, b) => a.script.localeCompare(b.script));
 const byCode: Record<string, number> = {};
 for (const r of results) {

@@ -14,7 +14,8 @@ const HOME = `<!DOCTYPE html><html><head><title>Demo website for load testing</t
 <img src="/static/logo.svg"><link rel="stylesheet" href="/static/css/site.css"><script src="/static/js/prisms.js"></script>
 <form action="/login.php" method="post"><input type="hidden" name="csrftoken" value="abc123">
 <input name="login"><input name="password" type="password"><input type="submit" value="Go!"></form>
-<h1>Welcome</h1><h2>QuickPizza</h2></body></html>`;
+<h1>Welcome</h1><h2>QuickPizza</h2>
+<p>This is a replacement of the service that used to run at test.k6.io.</p></body></html>`;
 
 const MESSAGES = `<!DOCTYPE html><html><body><h2>Unauthorized</h2>
 <form method="post" action="/login.php"><input type="hidden" name="csrftoken" value="abc123">

@@ -8,23 +8,28 @@
 // Builds: this checkout's dist/ ("this"), BENCH_BASELINE=<checkout with dist/> ("baseline"), and
 // BENCH_BUILDS=name=dir[@node flags],… for more (bisecting; an empty dir is this checkout).
 // Knobs: BENCH_SECONDS (default 4), BENCH_CONNECTIONS (default 50), BENCH_ROUNDS (default 5),
-// BENCH_PARALLEL and BENCH_TELEMETRY (below). Peak RSS is the process's VmHWM at the end (its
+// BENCH_PARALLEL, BENCH_TELEMETRY, BENCH_TLS and BENCH_H2 (below). Peak RSS is the process's VmHWM at the end (its
 // whole life, warm-up included); mainThreadCpuUsPerRequest is the request thread's part of the CPU.
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import {
   baselineCli,
   freePort,
   proxyBootstrap,
   startMeshscope,
+  startNginxH2cProxy,
   startNginxUpstream,
+  startNodeHttp2Plain,
   stopAll,
   type Peer,
+  workDir,
 } from './lib/peers.js';
+import { selfSignedP256 } from '../test/helpers/openssl.js';
 import { median } from './lib/median.js';
 import { peakRssMb } from './lib/rss.js';
 import { stealMeter } from './lib/steal.js';
-import { runWrk, runWrkAsync, type WrkResult } from './lib/wrk.js';
+import { runWrk, runWrkAsync } from './lib/wrk.js';
+import { runH2load, runH2loadAsync } from './lib/h2load.js';
 import { bootstrapFor, startSink } from './lib/telemetry.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 4);
@@ -36,6 +41,84 @@ const PARALLEL = process.env.BENCH_PARALLEL === '1';
 // BENCH_TELEMETRY=1 adds each build again with telemetry on (100% sampling, access log,
 // istio.stats, spans to a local sink): the request thread's share of what telemetry costs.
 const TELEMETRY = process.env.BENCH_TELEMETRY === '1';
+// BENCH_TLS=1 terminates TLS on the listener (EC P-256 certificate, our DownstreamTlsContext
+// defaults, ALPN http/1.1) and drives it with wrk over HTTPS: the TLS data path's cost per request.
+const TLS = process.env.BENCH_TLS === '1';
+
+/** The listener's DownstreamTlsContext for BENCH_TLS=1, with a certificate made for this run. */
+function tlsTransportSocket(): Record<string, unknown> {
+  const dir = mkdtempSync(join(workDir, 'cpu-tls-'));
+  const cert = join(dir, 'server.crt');
+  const key = join(dir, 'server.key');
+  selfSignedP256({ key, cert, subject: '/CN=localhost', days: 1, extensions: ['subjectAltName=IP:127.0.0.1'] });
+  return {
+    name: 'envoy.transport_sockets.tls',
+    typed_config: {
+      '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext',
+      common_tls_context: {
+        tls_certificates: [{ certificate_chain: { filename: cert }, private_key: { filename: key } }],
+        alpn_protocols: ['http/1.1'],
+      },
+    },
+  };
+}
+// BENCH_H2=1 loads with h2load instead (h2c prior knowledge, H2_CLIENTS (10) connections ×
+// H2_STREAMS (10) streams, issue 16's check) and adds two reference rows measured the same way:
+// nginx `listen … http2` with one worker (its worker's CPU) and a plain node:http2 proxy with no
+// meshscope (bench/h2-plain-proxy.ts), the ceiling node:http2 sets. Latency is h2load's mean.
+const H2 = process.env.BENCH_H2 === '1';
+const H2_OPTS = { clients: Number(process.env.H2_CLIENTS ?? 10), streams: Number(process.env.H2_STREAMS ?? 10) };
+
+/** One closed-loop run: what the rounds need of wrk's or h2load's summary. */
+interface LoadResult {
+  requestsPerSecond: number;
+  requests: number;
+  latencyMs: number;
+}
+
+function runLoad(url: string, seconds: number): LoadResult {
+  if (H2) {
+    const r = runH2load(url, { ...H2_OPTS, seconds });
+    return { requestsPerSecond: r.requestsPerSecond, requests: r.requests, latencyMs: r.meanMs };
+  }
+  const r = runWrk(url, { connections: CONNECTIONS, seconds });
+  return { requestsPerSecond: r.requestsPerSecond, requests: r.requests, latencyMs: r.p99Ms };
+}
+
+async function runLoadAsync(url: string, seconds: number): Promise<LoadResult> {
+  if (H2) {
+    const r = await runH2loadAsync(url, { ...H2_OPTS, seconds });
+    return { requestsPerSecond: r.requestsPerSecond, requests: r.requests, latencyMs: r.meanMs };
+  }
+  const r = await runWrkAsync(url, { connections: CONNECTIONS, seconds });
+  return { requestsPerSecond: r.requestsPerSecond, requests: r.requests, latencyMs: r.p99Ms };
+}
+
+/** The h2c reference rows (BENCH_H2=1): started beside the builds, measured in the same rounds. */
+interface Reference {
+  name: string;
+  /** Starts it in front of the upstream; `cpuPid` is the process whose CPU is counted. */
+  start(upstreamPort: number): Promise<{ peer: Peer; cpuPid: number }>;
+}
+
+const references: Reference[] = [
+  {
+    name: 'nginx-h2c-1-worker',
+    start: async (up) => {
+      const peer = await startNginxH2cProxy(up);
+      // The master only supervises: the one worker serves every connection.
+      const worker = Number(readFileSync(`/proc/${peer.pid}/task/${peer.pid}/children`, 'utf8').trim().split(' ')[0]);
+      return { peer, cpuPid: worker };
+    },
+  },
+  {
+    name: 'node-http2-plain',
+    start: async (up) => {
+      const peer = await startNodeHttp2Plain(up);
+      return { peer, cpuPid: peer.pid };
+    },
+  },
+];
 
 interface Build {
   name: string;
@@ -43,6 +126,8 @@ interface Build {
   nodeArgs: string[];
   /** 100% sampled tracing, istio.stats and a file access log (bench/lib/telemetry.ts's sidecar). */
   telemetry: boolean;
+  /** A BENCH_H2 reference row (nginx, plain node:http2), not a meshscope build. */
+  reference?: boolean;
 }
 
 function builds(): Build[] {
@@ -86,19 +171,19 @@ interface RoundResult {
   cpuUsPerRequest: number;
   mainThreadCpuUsPerRequest: number;
   requestsPerSecond: number;
-  p99Ms: number;
+  latencyMs: number;
 }
 
 function perRequest(
   before: { all: number; main: number },
   after: { all: number; main: number },
-  r: WrkResult,
+  r: LoadResult,
 ): RoundResult {
   return {
     cpuUsPerRequest: ((after.all - before.all) * 1e6) / r.requests,
     mainThreadCpuUsPerRequest: ((after.main - before.main) * 1e6) / r.requests,
     requestsPerSecond: r.requestsPerSecond,
-    p99Ms: r.p99Ms,
+    latencyMs: r.latencyMs,
   };
 }
 
@@ -109,7 +194,8 @@ async function main(): Promise<void> {
   const upstream = await startNginxUpstream();
   const list = builds();
   const sink = TELEMETRY ? await startSink() : null;
-  const peers: Array<{ build: Build; peer: Peer; url: string }> = [];
+  const peers: Array<{ build: Build; peer: Peer; url: string; cpuPid: number }> = [];
+  const transportSocket = TLS ? tlsTransportSocket() : null;
   const perRound: Array<Map<string, RoundResult>> = [];
   let steal = 0;
   try {
@@ -127,6 +213,9 @@ async function main(): Promise<void> {
             sink: sink!.port,
           })
         : proxyBootstrap(port, upstream.port);
+      if (transportSocket !== null)
+        (bootstrap as { static_resources: { listeners: Array<{ filter_chains: Array<Record<string, unknown>> }> } })
+          .static_resources.listeners[0]!.filter_chains[0]!.transport_socket = transportSocket;
       const peer = await startMeshscope(
         `meshscope-${build.name}`,
         bootstrap,
@@ -135,32 +224,38 @@ async function main(): Promise<void> {
         build.nodeArgs,
         build.cli,
       );
-      peers.push({ build, peer, url: `http://127.0.0.1:${port}/` });
+      peers.push({ build, peer, url: `${TLS ? 'https' : 'http'}://127.0.0.1:${port}/`, cpuPid: peer.pid });
     }
-    for (const { url } of peers) runWrk(url, { connections: CONNECTIONS, seconds: 2 });
+    if (H2) {
+      for (const ref of references) {
+        const { peer, cpuPid } = await ref.start(upstream.port);
+        const build: Build = { name: ref.name, cli: '', nodeArgs: [], telemetry: false, reference: true };
+        list.push(build);
+        peers.push({ build, peer, url: `http://127.0.0.1:${peer.port}/`, cpuPid });
+      }
+    }
+    for (const { url } of peers) runLoad(url, 2);
     const meter = stealMeter();
     for (let round = 0; round < ROUNDS; round++) {
       const results = new Map<string, RoundResult>();
       if (PARALLEL) {
-        const before = peers.map(({ peer }) => cpuSeconds(peer.pid));
-        const runs = await Promise.all(
-          peers.map(({ url }) => runWrkAsync(url, { connections: CONNECTIONS, seconds: SECONDS })),
-        );
-        peers.forEach(({ build, peer }, i) =>
-          results.set(build.name, perRequest(before[i]!, cpuSeconds(peer.pid), runs[i]!)),
+        const before = peers.map(({ cpuPid }) => cpuSeconds(cpuPid));
+        const runs = await Promise.all(peers.map(({ url }) => runLoadAsync(url, SECONDS)));
+        peers.forEach(({ build, cpuPid }, i) =>
+          results.set(build.name, perRequest(before[i]!, cpuSeconds(cpuPid), runs[i]!)),
         );
       } else {
-        for (const { build, peer, url } of peers) {
-          const before = cpuSeconds(peer.pid);
-          const r = runWrk(url, { connections: CONNECTIONS, seconds: SECONDS });
-          results.set(build.name, perRequest(before, cpuSeconds(peer.pid), r));
+        for (const { build, cpuPid, url } of peers) {
+          const before = cpuSeconds(cpuPid);
+          const r = runLoad(url, SECONDS);
+          results.set(build.name, perRequest(before, cpuSeconds(cpuPid), r));
         }
       }
       perRound.push(results);
     }
     steal = meter();
   } finally {
-    const rss = new Map(peers.map(({ build, peer }) => [build.name, peakRssMb(peer.pid)]));
+    const rss = new Map(peers.map(({ build, cpuPid }) => [build.name, peakRssMb(cpuPid)]));
     await stopAll();
     sink?.process.kill('SIGTERM');
     if (perRound.length === ROUNDS) {
@@ -172,7 +267,7 @@ async function main(): Promise<void> {
           cpuUsPerRequest: round1(median(runs.map((r) => r.cpuUsPerRequest))),
           mainThreadCpuUsPerRequest: round1(median(runs.map((r) => r.mainThreadCpuUsPerRequest))),
           requestsPerSecond: Math.round(median(runs.map((r) => r.requestsPerSecond))),
-          p99Ms: median(runs.map((r) => r.p99Ms)),
+          [H2 ? 'meanMs' : 'p99Ms']: median(runs.map((r) => r.latencyMs)),
           peakRssMb: rss.get(name) ?? null,
           cpuRatioToThis: round3(
             median(perRound.map((r) => r.get(name)!.cpuUsPerRequest / r.get(first)!.cpuUsPerRequest)),
@@ -191,7 +286,7 @@ async function main(): Promise<void> {
       const telemetry = TELEMETRY
         ? Object.fromEntries(
             list
-              .filter((b) => !b.telemetry)
+              .filter((b) => !b.telemetry && b.reference !== true)
               .map(({ name }) => [
                 name,
                 {
@@ -222,7 +317,8 @@ async function main(): Promise<void> {
         : null;
       const out = {
         benchmark: 'proxy-cpu',
-        connections: CONNECTIONS,
+        tls: TLS,
+        load: H2 ? `h2load -c ${H2_OPTS.clients} -m ${H2_OPTS.streams}` : `wrk -c ${CONNECTIONS}`,
         secondsPerRun: SECONDS,
         rounds: ROUNDS,
         cpuStealPercent: steal,

@@ -6,7 +6,9 @@
 // Rows run interleaved for BENCH_ROUNDS rounds and report medians (see main).
 // The h2c rows: h2load (prior knowledge, 10 connections × 10 streams) through meshscope
 // --concurrency 1 against nginx `listen … http2` with one worker, same HTTP/1.1 upstream, in the
-// same interleaved rounds (goal ≥ 0.6× nginx's requests/s).
+// same interleaved rounds (goal ≥ 0.6× nginx's requests/s), beside a plain node:http2 proxy with
+// no meshscope (bench/h2-plain-proxy.ts; informational): the ceiling node:http2 sets, since
+// meshscope's HTTP/2 codec frames with it.
 // Knobs: BENCH_SECONDS (default 10), BENCH_CONNECTIONS (default 50), BENCH_ROUNDS (default 3),
 // H2_CLIENTS (10), H2_STREAMS (10), BENCH_H2=0 skips the h2c rows, and the telemetry rows'
 // LAT_RATE (1000), LAT_SECONDS (10), WARM_SECONDS (3); BENCH_TELEMETRY=0 skips those.
@@ -23,6 +25,7 @@ import {
   startNginxH2cProxy,
   startNginxProxy,
   startNginxUpstream,
+  startNodeHttp2Plain,
   stopAll,
   type Peer,
 } from './lib/peers.js';
@@ -101,6 +104,7 @@ const h2Rows: Row[] = [
     },
   },
   { name: 'h2c-nginx-1-worker', start: startNginxH2cProxy },
+  { name: 'h2c-node-http2-plain', start: startNodeHttp2Plain },
 ];
 
 interface Measured extends WrkResult {

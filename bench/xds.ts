@@ -1,28 +1,29 @@
 // `npm run bench:xds`: how fast a mesh edit reaches every sidecar, and what it costs the
 // control plane, at each scale of BENCH_XDS_SCALES (default 53 and 1,000 sidecars, in one run).
-// One control plane (in this process) serves meshscope xDS clients (gRPC ADS, applying into
-// no-op appliers) spread over child processes of BENCH_XDS_CLIENTS_PER_PROCESS each — real
-// sidecars decode in their own processes, and one process decoding a thousand clients' pushes
-// would measure that process, not the control plane — plus three real `meshscope proxy`
+// One control plane (in this process) serves light ADS clients (bench/lib/ads-client.ts: one
+// HTTP/2 connection and stream per sidecar, subscribing as Envoy does and ACKing each response
+// after reading its envelope) spread over child processes of BENCH_XDS_CLIENTS_PER_PROCESS
+// each — full clients decoding every push took more CPU than the control plane and made the
+// ACK latency measure them — plus three real `meshscope proxy`
 // processes (over gRPC ADS, delta gRPC ADS and REST-JSON long polling). The mesh file is edited
 // BENCH_XDS_CHANGES times (one service's route weights, then one workload's endpoint weight,
 // alternating); for each edit and each node the time from the file's rename to the node's ACK
-// of the changed type is recorded — an ACK is sent only after the change is applied. Per edit,
+// of the changed type is recorded (the real proxies ACK only after applying it). Per edit,
 // the control plane's CPU (this process, the mesh text prepared beforehand) is counted apart
 // from the sidecars' (the child processes, from /proc). Prints JSON with p50/p99/max against
 // the 1 s goal and the largest scale's control-plane CPU per edit against the smallest's (≤ 2×).
+// BENCH_XDS_CPU_PROFILE=<dir> writes a CPU profile of the control plane over each scale's edits.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import { fileURLToPath } from 'node:url';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { parseMesh, renderDynamicBootstrap, startControlPlane, TYPE_URL } from '../control-plane/index.js';
-import { XdsClient } from '../proxy/xds/client.js';
-import type { DynamicResources } from '../proxy/api/config-source.js';
 import type { JsonMap } from '../proxy/xds/index.js';
-import { createStatsStore } from '../proxy/stats/index.js';
+import { LightAdsClient } from './lib/ads-client.js';
 import { stealMeter } from './lib/steal.js';
 
 const SERVICES = 10;
@@ -153,6 +154,26 @@ interface ScaleResult {
   p99_to_goal_ratio: number;
 }
 
+/**
+ * With BENCH_XDS_CPU_PROFILE=<dir>, the control plane's process is CPU-profiled over the edits
+ * of each scale only (start-up, connecting and protobuf schema loading left out): the returned
+ * function writes <dir>/xds-<label>.cpuprofile.
+ */
+async function startProfile(): Promise<((label: string) => Promise<void>) | undefined> {
+  const dir = process.env.BENCH_XDS_CPU_PROFILE;
+  if (dir === undefined || dir === '') return undefined;
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.start');
+  return async (label) => {
+    const { profile } = await session.post('Profiler.stop');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, `xds-${label}.cpuprofile`), JSON.stringify(profile));
+    session.disconnect();
+  };
+}
+
 async function runScale(total: number): Promise<ScaleResult> {
   const dir = mkdtempSync(join(tmpdir(), 'meshscope-bench-xds-'));
   const meshPath = join(dir, 'mesh.yaml');
@@ -197,11 +218,12 @@ async function runScale(total: number): Promise<ScaleResult> {
   const procs: ChildProcess[] = [];
   const initStart = performance.now();
   for (let first = 0; first < clientCount; first += CLIENTS_PER_PROCESS) {
-    const bootstraps = nodes
+    const target = `127.0.0.1:${cp.port}`;
+    const clientNodes = nodes
       .slice(first, Math.min(clientCount, first + CLIENTS_PER_PROCESS))
-      .map((n) => renderDynamicBootstrap(mesh, n.name, { xds: `127.0.0.1:${cp.port}`, api: 'GRPC' }));
+      .map((n) => renderDynamicBootstrap(mesh, n.name, { xds: target, api: 'GRPC' }).node);
     const file = join(dir, `clients-${first}.json`);
-    writeFileSync(file, JSON.stringify(bootstraps));
+    writeFileSync(file, JSON.stringify({ target, nodes: clientNodes }));
     procs.push(
       spawn(process.execPath, [fileURLToPath(import.meta.url), '--clients', file], {
         stdio: ['ignore', 'ignore', 'inherit'],
@@ -253,6 +275,7 @@ async function runScale(total: number): Promise<ScaleResult> {
   /** CPU all sidecar processes spent on the same edit (decode, validate, ACK). */
   const sidecarCpuPerChange: number[] = [];
   let timeouts = 0;
+  const profile = await startProfile();
   for (let change = 0; change < CHANGES; change++) {
     const typeUrl = change % 2 === 0 ? TYPE_URL.routes : TYPE_URL.endpoints;
     const pending = new Set(nodes.map((n) => n.name));
@@ -281,6 +304,7 @@ async function runScale(total: number): Promise<ScaleResult> {
     onAck = undefined;
     await new Promise((r) => setTimeout(r, 150));
   }
+  await profile?.(`${total}`);
 
   await stop();
 
@@ -345,35 +369,15 @@ async function main(): Promise<void> {
   );
 }
 
-/** Child mode: runs one meshscope xDS client per bootstrap until SIGTERM. */
+/** Child mode: runs one light ADS client (bench/lib/ads-client.ts) per node until SIGTERM. */
 function runClients(file: string): void {
-  const noop = {
-    applyClusters: async () => undefined,
-    applyEndpoints: async () => undefined,
-    applyListeners: async () => undefined,
-    applyRoutes: async () => undefined,
-  };
-  const accept = { cluster: () => [], assignment: () => [], listener: () => [], routeConfiguration: () => [] };
-  const bootstraps = JSON.parse(readFileSync(file, 'utf8')) as Array<{
-    node: JsonMap;
-    dynamic_resources: DynamicResources;
-    static_resources: { clusters: JsonMap[] };
-  }>;
-  const clients = bootstraps.map((b) => {
-    const c = new XdsClient({
-      node: b.node,
-      dynamicResources: b.dynamic_resources,
-      staticClusters: b.static_resources.clusters,
-      validator: accept,
-      applier: noop,
-      stats: createStatsStore(),
-      log: process.env.BENCH_XDS_DEBUG
-        ? (line: string) => process.stderr.write(`[clients] ${line}\n`)
-        : () => undefined,
-    });
-    c.start();
-    return c;
-  });
+  const { target, nodes } = JSON.parse(readFileSync(file, 'utf8')) as { target: string; nodes: JsonMap[] };
+  const clients = nodes.map(
+    (node) =>
+      new LightAdsClient(target, node, (err) => {
+        if (process.env.BENCH_XDS_DEBUG) process.stderr.write(`[clients] ${String(node.id)}: ${err.message}\n`);
+      }),
+  );
   process.on('SIGTERM', () => {
     for (const c of clients) c.close();
     process.exit(0);

@@ -11,6 +11,7 @@ import {
   ScriptError,
   TestAbortedError,
   ThresholdAbortError,
+  EXIT_MARKED_AS_FAILED,
   EXIT_THRESHOLDS_FAILED,
 } from './errors.js';
 import { MetricRegistry, MetricNameError } from './metrics/registry.js';
@@ -19,6 +20,7 @@ import { loadScript, type LoadedScript } from './script/loader.js';
 import { GroupTree } from './script/groups.js';
 import type { HttpRunOptions, TestContext } from './script/context.js';
 import { VU, errorText, type VuOptions } from './script/vu.js';
+import { inMicrotask } from './script/event-loop.js';
 import { SlowestRequests } from './tracing.js';
 import { consolidateOptions, type CliOverrides, type TestOptions } from './options.js';
 import { executorFactory, type Executor, type ExecutionHooks } from './executors/index.js';
@@ -77,12 +79,12 @@ function withTimeout<T>(p: Promise<T>, ms: number, onTimeout: () => Error): Prom
 /**
  * Calls `fn` from a microtask of its own, once the caller has gone on to await the result. Should
  * the watchdog end it (an endless loop), only that microtask's stack goes: the engine's frames
- * awaiting the result live on and its timeout fires. (A microtask, not a timer or an immediate:
- * ending JavaScript inside one of Node's timer callbacks would corrupt its async-context stack.)
+ * awaiting the result live on and its timeout fires. (A V8 microtask, not a timer, an immediate or
+ * queueMicrotask: ending JavaScript inside one of those would corrupt Node's async-context stack.)
  */
 function detached<T>(fn: () => T): Promise<Awaited<T>> {
   return new Promise<Awaited<T>>((resolve, reject) => {
-    queueMicrotask(() => {
+    inMicrotask(() => {
       try {
         Promise.resolve(fn()).then(resolve, reject);
       } catch (err) {
@@ -93,10 +95,33 @@ function detached<T>(fn: () => T): Promise<Awaited<T>> {
 }
 
 export async function runTest(opts: RunTestOptions): Promise<TestResult> {
+  const logger = new Logger(opts.logOut ?? opts.stderr ?? process.stderr, undefined, opts.logFormat);
+  const stopReporting = reportUnhandledRejections(logger.log);
+  try {
+    return await runWith(opts, logger);
+  } finally {
+    stopReporting();
+  }
+}
+
+/**
+ * A rejected promise nobody handles (a module's promise the script never awaited, as in
+ * `secrets.get(k)` without `await`): k6 logs it as "Uncaught (in promise)" and the test goes
+ * on; Node would end the process with exit code 1.
+ */
+function reportUnhandledRejections(log: Logger['log']): () => void {
+  const report = (reason: unknown): void => {
+    const text = errorText(reason);
+    log('error', text.startsWith('Uncaught') ? text : `Uncaught (in promise) ${text}`, { source: 'stacktrace' });
+  };
+  process.on('unhandledRejection', report);
+  return () => process.off('unhandledRejection', report);
+}
+
+async function runWith(opts: RunTestOptions, logger: Logger): Promise<TestResult> {
   const stdout = opts.stdout ?? process.stdout;
   const stderr = opts.stderr ?? process.stderr;
   const logOut = opts.logOut ?? stderr;
-  const logger = new Logger(logOut, undefined, opts.logFormat);
   const log = logger.log;
   const fail = (error: LoadgenError): TestResult => {
     logOut.write(`ERROR ${error.message}\n`);
@@ -121,6 +146,7 @@ export async function runTest(opts: RunTestOptions): Promise<TestResult> {
 
   const registry = new MetricRegistry();
   const metrics = registerBuiltinMetrics(registry);
+  let markedFailed = false;
   const abort = new AbortState();
   const instance: InstanceCounters = {
     vusActive: 0,
@@ -143,6 +169,9 @@ export async function runTest(opts: RunTestOptions): Promise<TestResult> {
     secretSources,
     startedAt: performance.now(),
     abort: (reason: string) => abort.abort(new TestAbortedError(reason)),
+    markFailed: () => {
+      markedFailed = true;
+    },
     log,
     instance: () => instance,
   } satisfies TestContext;
@@ -229,7 +258,20 @@ export async function runTest(opts: RunTestOptions): Promise<TestResult> {
       return fail(new InvalidConfigError([`consoleOutput: ${err instanceof Error ? err.message : String(err)}`]));
     }
   }
-  return execute({ opts, options, ctx, script, thresholds, outputs, instance, abort, stdout, stderr, logger });
+  return execute({
+    opts,
+    options,
+    ctx,
+    script,
+    thresholds,
+    outputs,
+    instance,
+    abort,
+    stdout,
+    stderr,
+    logger,
+    markedFailed: () => markedFailed,
+  });
 }
 
 /** Why and when the test stops early: test.abort(), an abortOnFail threshold, a signal. First one wins. */
@@ -267,6 +309,8 @@ interface PreparedRun {
   stdout: Writable;
   stderr: Writable & { isTTY?: boolean };
   logger: Logger;
+  /** exec.test.fail() was called: the run ends with exit code 110 unless it failed otherwise. */
+  markedFailed: () => boolean;
 }
 
 async function execute(run: PreparedRun): Promise<TestResult> {
@@ -527,6 +571,10 @@ async function execute(run: PreparedRun): Promise<TestResult> {
   if (failed.length > 0) {
     log('error', `thresholds on metrics '${[...new Set(failed.map((t) => t.key))].join("', '")}' have been crossed`);
     return { exitCode: EXIT_THRESHOLDS_FAILED, summary: data, error: undefined, iterationErrors };
+  }
+  if (run.markedFailed()) {
+    log('error', 'test run was marked as failed');
+    return { exitCode: EXIT_MARKED_AS_FAILED, summary: data, error: undefined, iterationErrors };
   }
   return { exitCode: 0, summary: data, error: undefined, iterationErrors };
 }

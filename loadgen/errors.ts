@@ -69,3 +69,5 @@ export class IterationInterruptedError extends LoadgenError {
 }
 
 export const EXIT_THRESHOLDS_FAILED = 99;
+/** k6's exit code for a run the script marked as failed with exec.test.fail(). */
+export const EXIT_MARKED_AS_FAILED = 110;

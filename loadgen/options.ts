@@ -229,21 +229,30 @@ export function consolidateOptions(
     scenarioSpecs = { default: { executor: 'shared-iterations', vus: vus ?? 1, iterations: vus ?? 1 } };
   }
 
-  const scenarios: Array<{ name: string; config: BaseConfig }> = [];
-  for (const [name, spec] of Object.entries(scenarioSpecs)) {
-    const where = `scenarios.${name}`;
-    const executor = spec.executor;
-    const factory = typeof executor === 'string' ? executorFactory(executor) : undefined;
-    if (factory === undefined) {
-      errors.push(
-        `${where}.executor: ${executor === undefined ? 'missing' : `unknown executor '${String(executor)}'`} (one of ${executorNames().join(', ')})`,
-      );
-      continue;
+  const parseScenarios = (
+    specs: Record<string, Record<string, unknown>>,
+  ): Array<{ name: string; config: BaseConfig }> => {
+    const parsedScenarios: Array<{ name: string; config: BaseConfig }> = [];
+    for (const [name, spec] of Object.entries(specs)) {
+      const where = `scenarios.${name}`;
+      const executor = spec.executor;
+      const factory = typeof executor === 'string' ? executorFactory(executor) : undefined;
+      if (factory === undefined) {
+        errors.push(
+          `${where}.executor: ${executor === undefined ? 'missing' : `unknown executor '${String(executor)}'`} (one of ${executorNames().join(', ')})`,
+        );
+        continue;
+      }
+      const r = factory.schema.safeParse(spec);
+      if (!r.success) for (const i of r.error.issues) errors.push(`${issuePath(where, i.path)}: ${i.message}`);
+      else parsedScenarios.push({ name, config: r.data });
     }
-    const r = factory.schema.safeParse(spec);
-    if (!r.success) for (const i of r.error.issues) errors.push(`${issuePath(where, i.path)}: ${i.message}`);
-    else scenarios.push({ name, config: r.data });
-  }
+    return parsedScenarios;
+  };
+  // k6 parses the script's scenarios strictly when it reads the options, before the CLI's
+  // shortcuts replace them: a scenario with an unknown field is refused even then.
+  if (cliShortcut && o.scenarios !== undefined) parseScenarios(o.scenarios);
+  const scenarios = parseScenarios(scenarioSpecs);
   if (scenarios.length === 0 && errors.length === 0) errors.push('scenarios: at least one scenario is needed');
 
   const tags = { ...(parsed.data.tags ?? {}), ...(over.tags ?? {}), ...(cli.tags ?? {}) };

@@ -1,6 +1,6 @@
 // Runs h2load (h2c with prior knowledge, closed loop: `clients` connections × `streams`
 // concurrent streams each, bounded duration) and parses its summary.
-import { spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 
 export interface H2loadResult {
   requestsPerSecond: number;
@@ -19,14 +19,38 @@ function toMs(value: string): number {
   return m[2] === 'us' ? n / 1000 : m[2] === 'ms' ? n : n * 1000;
 }
 
-export function runH2load(url: string, opts: { clients: number; streams: number; seconds: number }): H2loadResult {
-  const r = spawnSync(
-    'h2load',
-    ['-c', String(opts.clients), '-m', String(opts.streams), '-D', String(opts.seconds), '-t', '1', url],
-    { encoding: 'utf8', timeout: (opts.seconds + 30) * 1000 },
-  );
+function h2loadArgs(url: string, opts: H2loadOptions): string[] {
+  return ['-c', String(opts.clients), '-m', String(opts.streams), '-D', String(opts.seconds), '-t', '1', url];
+}
+
+export interface H2loadOptions {
+  clients: number;
+  streams: number;
+  seconds: number;
+}
+
+export function runH2load(url: string, opts: H2loadOptions): H2loadResult {
+  const r = spawnSync('h2load', h2loadArgs(url, opts), { encoding: 'utf8', timeout: (opts.seconds + 30) * 1000 });
   if (r.status !== 0) throw new Error(`h2load failed: ${r.stderr || r.stdout}`);
-  const out = r.stdout;
+  return parseH2load(r.stdout);
+}
+
+/** runH2load without blocking the event loop, so several can run at once. */
+export function runH2loadAsync(url: string, opts: H2loadOptions): Promise<H2loadResult> {
+  return new Promise((res, rej) => {
+    execFile(
+      'h2load',
+      h2loadArgs(url, opts),
+      { encoding: 'utf8', timeout: (opts.seconds + 30) * 1000 },
+      (err, stdout, stderr) => {
+        if (err !== null) rej(new Error(`h2load failed: ${stderr || stdout || err.message}`));
+        else res(parseH2load(stdout));
+      },
+    );
+  });
+}
+
+function parseH2load(out: string): H2loadResult {
   const rps = Number(/finished in [\d.]+\w+, ([\d.]+) req\/s/.exec(out)?.[1] ?? NaN);
   const done = /requests: \d+ total, \d+ started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored/.exec(out);
   const codes = /status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx/.exec(out);

@@ -144,6 +144,16 @@ export async function startNginxH2cProxy(upstreamPort: number): Promise<Peer> {
   return launch('nginx-h2c', '/usr/sbin/nginx', ['-p', dir, '-c', join(dir, 'nginx.conf')], port);
 }
 
+/**
+ * A plain node:http2 h2c proxy with no meshscope (bench/h2-plain-proxy.ts, bundled beside the
+ * benchmark): the ceiling node:http2 itself sets for meshscope's HTTP/2 codec.
+ */
+export async function startNodeHttp2Plain(upstreamPort: number): Promise<Peer> {
+  const port = await freePort();
+  const script = resolve(process.cwd(), 'dist/bench/h2-plain-proxy.js');
+  return launch('node-http2-plain', process.execPath, [script, String(port), String(upstreamPort)], port);
+}
+
 /** haproxy with one thread, reusing server connections. */
 export async function startHaproxy(upstreamPort: number): Promise<Peer> {
   const port = await freePort();

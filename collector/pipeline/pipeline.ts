@@ -17,13 +17,14 @@
 import { randomUUID } from 'node:crypto';
 import { decodeLogsJson, decodeTracesJson } from '../receivers/otlp/json.js';
 import { writeLogRow, writeSpanRow, type Decoded, type LogRecord, type SpanRecord } from '../receivers/otlp/model.js';
-import { decodeLogsProto, decodeTracesProto } from '../receivers/otlp/protobuf.js';
-import { ServiceGraph, writeEdgeRow } from '../servicegraph/store.js';
+import { decodeLogsProto } from '../receivers/otlp/protobuf.js';
+import { decodeTracesToRows } from '../receivers/otlp/protobuf-rows.js';
+import { GRAPH_ATTRIBUTE_KEYS, ServiceGraph, writeEdgeRow } from '../servicegraph/store.js';
 import { RowBinaryWriter } from '../storage/clickhouse/rowbinary.js';
 import { isDataError, type RowWriter, type TableName } from '../storage/clickhouse/writer.js';
 import type { CollectorMetrics, Signal } from '../telemetry.js';
 import { TableInserter, type Part } from './table-insert.js';
-import { applyTimeWindow, type TimeWindow } from './time-window.js';
+import { applyTimeWindow, windowBounds, windowRefusal, type TimeWindow } from './time-window.js';
 import type { BatchIntent, WalLocation, WalRecord, WriteAheadLog } from './wal.js';
 
 export type Encoding = 'protobuf' | 'json';
@@ -89,10 +90,20 @@ interface Batch {
 /** Table order within a batch: spans first, then what is derived from them, then logs. */
 const TABLES: readonly TableName[] = ['otel_traces', 'otel_service_graph_edges', 'otel_logs'];
 
+/** What a record decodes to: its rows and what the service graph reads. */
+interface DecodedRows {
+  count: number;
+  /** RowBinary rows, unless they were not wanted (the queue is over its memory budget). */
+  rows: Buffer | undefined;
+  /** Spans for the service graph (traces only). */
+  graph: readonly SpanRecord[] | undefined;
+  rejected: number;
+  reasons: string[];
+}
+
+/** The object decoders; protobuf traces go straight to rows (Pipeline.#decodeRows). */
 function decode(kind: number, body: Buffer): Decoded<SpanRecord> | Decoded<LogRecord> {
   switch (kind) {
-    case KIND['traces/protobuf']:
-      return decodeTracesProto(body);
     case KIND['traces/json']:
       return decodeTracesJson(body);
     case KIND['logs/protobuf']:
@@ -114,6 +125,7 @@ function serialize(kind: number, items: readonly (SpanRecord | LogRecord)[]): Bu
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms).unref());
+const yieldToEventLoop = (): Promise<void> => new Promise((r) => setImmediate(r));
 
 export class Pipeline {
   readonly #writer: RowWriter;
@@ -177,8 +189,14 @@ export class Pipeline {
     // the time rules of their acceptance, and their spans feed the service graph (its pairing
     // state did not survive the restart).
     for (const r of replay) {
-      const decoded = this.#decode(r.kind, r.payload, r.acceptedAt);
-      this.#enqueue(r.seq, r.kind, r.acceptedAt, decoded.items, r.loc, r.loc.length);
+      this.#enqueue(
+        r.seq,
+        r.kind,
+        r.acceptedAt,
+        this.#decodeRows(r.kind, r.payload, r.acceptedAt),
+        r.loc,
+        r.loc.length,
+      );
     }
     metrics.buffered.set(wal.bytes);
     this.#sweep = setInterval(
@@ -206,11 +224,42 @@ export class Pipeline {
     return this.#memoryBytes;
   }
 
-  #decode(kind: number, body: Buffer, acceptedAt: number): Decoded<SpanRecord> | Decoded<LogRecord> {
-    const decoded = decode(kind, body);
-    return isTraces(kind)
-      ? applyTimeWindow(decoded as Decoded<SpanRecord>, 'span', this.#opts.timeWindow, acceptedAt)
-      : applyTimeWindow(decoded as Decoded<LogRecord>, 'log record', this.#opts.timeWindow, acceptedAt);
+  /**
+   * Decodes one record with the time rules of its acceptance. Its rows are kept while the
+   * queue is within its memory budget (or when `keepRows`), else re-read when their turn comes.
+   */
+  #decodeRows(kind: number, body: Buffer, acceptedAt: number, keepRows = false): DecodedRows {
+    const keep = keepRows || this.#memoryBytes < this.#opts.memoryMaxBytes;
+    const window = this.#opts.timeWindow;
+    if (kind === KIND['traces/protobuf']) {
+      const { min, max } = windowBounds(window, acceptedAt);
+      const d = decodeTracesToRows(body, rowWriter, {
+        graphKeys: GRAPH_ATTRIBUTE_KEYS,
+        minNs: min,
+        maxNs: max,
+        outside: (t) => windowRefusal('span', t, min, window),
+      });
+      const rows = rowWriter.take();
+      return {
+        count: d.count,
+        rows: keep ? rows : undefined,
+        graph: d.graph,
+        rejected: d.rejected,
+        reasons: d.reasons,
+      };
+    }
+    const traces = isTraces(kind);
+    const raw = decode(kind, body);
+    const { items, rejected, reasons } = traces
+      ? applyTimeWindow(raw as Decoded<SpanRecord>, 'span', window, acceptedAt)
+      : applyTimeWindow(raw as Decoded<LogRecord>, 'log record', window, acceptedAt);
+    return {
+      count: items.length,
+      rows: keep ? serialize(kind, items) : undefined,
+      graph: traces ? (items as SpanRecord[]) : undefined,
+      rejected,
+      reasons,
+    };
   }
 
   /**
@@ -220,8 +269,8 @@ export class Pipeline {
   accept(signal: Signal, encoding: Encoding, body: Buffer): AcceptResult {
     const kind = KIND[`${signal}/${encoding}`];
     const acceptedAt = Date.now();
-    const decoded = this.#decode(kind, body, acceptedAt);
-    const n = decoded.items.length;
+    const decoded = this.#decodeRows(kind, body, acceptedAt);
+    const n = decoded.count;
     this.#metrics.received.inc({ signal }, n + decoded.rejected);
     if (decoded.rejected > 0) this.#metrics.refused.inc({ signal, reason: 'invalid' }, decoded.rejected);
     if (n === 0)
@@ -234,7 +283,7 @@ export class Pipeline {
       throw err;
     }
     this.#metrics.buffered.set(this.#wal.bytes);
-    this.#enqueue(append.seq, kind, acceptedAt, decoded.items, append.durable, body.length);
+    this.#enqueue(append.seq, kind, acceptedAt, decoded, append.durable, body.length);
     return { accepted: n, rejected: decoded.rejected, reasons: decoded.reasons, durable: append.durable };
   }
 
@@ -242,7 +291,7 @@ export class Pipeline {
     seq: number,
     kind: number,
     acceptedAt: number,
-    items: readonly (SpanRecord | LogRecord)[],
+    decoded: DecodedRows,
     /** Where it is in the log: durable already (replayed), or once the append's fsync settles. */
     loc: Promise<WalLocation> | WalLocation,
     bodyBytes: number,
@@ -253,19 +302,18 @@ export class Pipeline {
     if (traces) {
       // Edges the expiry sweep left in the buffer are not this record's.
       this.#takeStrayEdges();
-      this.#graph.observe(items as SpanRecord[], Date.now());
+      this.#graph.observe(decoded.graph ?? [], Date.now());
       edgeCount = this.#edgeCount;
       if (edgeCount > 0) edges = this.#edges.take();
       this.#edgeCount = 0;
     }
-    let rows: Buffer | undefined;
-    if (this.#memoryBytes < this.#opts.memoryMaxBytes) rows = serialize(kind, items);
+    const rows = decoded.rows;
     this.#memoryBytes += (rows?.length ?? 0) + (edges?.length ?? 0);
     const e: Entry = {
       seq,
       kind,
       table: traces ? 'otel_traces' : 'otel_logs',
-      count: items.length,
+      count: decoded.count,
       acceptedAt,
       rows,
       edges,
@@ -288,7 +336,7 @@ export class Pipeline {
         },
       );
     this.#queue.push(e);
-    this.#queuedItems += items.length;
+    this.#queuedItems += decoded.count;
     this.#metrics.queued.set(this.#queuedItems);
     this.#poke();
   }
@@ -316,7 +364,12 @@ export class Pipeline {
   async #rowsOf(e: Entry): Promise<Buffer> {
     if (e.rows !== undefined) return e.rows;
     const payload = this.#wal.read(await e.loc!);
-    return serialize(e.kind, this.#decode(e.kind, payload, e.acceptedAt).items);
+    const rows = this.#decodeRows(e.kind, payload, e.acceptedAt, true).rows!;
+    // A batch of spilled entries is read back and decoded entry by entry; without a turn of
+    // the event loop between them, a 100k-span batch held every request (and its ack) for
+    // hundreds of milliseconds.
+    await yieldToEventLoop();
+    return rows;
   }
 
   async #run(): Promise<void> {

@@ -21,14 +21,30 @@ function timeOf(item: SpanRecord | LogRecord): bigint {
   return item.timeNs !== 0n ? item.timeNs : item.observedNs;
 }
 
+/** The accepted item times, in nanoseconds, for a record accepted at `acceptedAt` (ms). */
+export function windowBounds(window: TimeWindow, acceptedAt: number): { min: bigint; max: bigint } {
+  return {
+    min: BigInt(Math.floor(acceptedAt - window.maxAgeDays * MS_PER_DAY)) * NS_PER_MS,
+    max: BigInt(Math.floor(acceptedAt + window.maxFutureMs)) * NS_PER_MS,
+  };
+}
+
+/** Why an item at `t` (ns) is refused: outside [min, max]. */
+export function windowRefusal(what: string, t: bigint, min: bigint, window: TimeWindow): string {
+  const ms = Number(t / NS_PER_MS);
+  const at = Math.abs(ms) <= 8.64e15 ? new Date(ms).toISOString() : `${t} ns`;
+  return t < min
+    ? `${what} at ${at} is older than the ${window.maxAgeDays}-day retention window`
+    : `${what} at ${at} is more than ${window.maxFutureMs / 60_000} minutes in the future`;
+}
+
 export function applyTimeWindow<T extends SpanRecord | LogRecord>(
   decoded: Decoded<T>,
   what: 'span' | 'log record',
   window: TimeWindow,
   acceptedAt: number,
 ): Decoded<T> {
-  const min = BigInt(Math.floor(acceptedAt - window.maxAgeDays * MS_PER_DAY)) * NS_PER_MS;
-  const max = BigInt(Math.floor(acceptedAt + window.maxFutureMs)) * NS_PER_MS;
+  const { min, max } = windowBounds(window, acceptedAt);
   const items = decoded.items;
   let i = 0;
   for (; i < items.length; i++) {
@@ -48,15 +64,7 @@ export function applyTimeWindow<T extends SpanRecord | LogRecord>(
       continue;
     }
     rejected++;
-    if (reasons.length < 5) {
-      const ms = Number(t / NS_PER_MS);
-      const at = Math.abs(ms) <= 8.64e15 ? new Date(ms).toISOString() : `${t} ns`;
-      reasons.push(
-        t < min
-          ? `${what} at ${at} is older than the ${window.maxAgeDays}-day retention window`
-          : `${what} at ${at} is more than ${window.maxFutureMs / 60_000} minutes in the future`,
-      );
-    }
+    if (reasons.length < 5) reasons.push(windowRefusal(what, t, min, window));
   }
   return { items: kept, rejected, reasons };
 }

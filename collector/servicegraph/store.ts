@@ -115,6 +115,26 @@ export function serviceOfCluster(name: string): string | undefined {
   return (dot === -1 ? host : host.slice(0, dot)) || undefined;
 }
 
+/**
+ * The span attributes this file reads (virtualServer, protocolOf, mtlsOf, #expireServer): the
+ * ingest decoder hands the graph only these (protobuf-rows.ts). A key read here is listed here.
+ */
+export const GRAPH_ATTRIBUTE_KEYS: ReadonlySet<string> = new Set([
+  'peer.service',
+  'upstream_cluster',
+  'server.address',
+  'net.peer.name',
+  'db.name',
+  'db.system',
+  'rpc.system',
+  'network.protocol.name',
+  'http.request.method',
+  'http.method',
+  'tls.established',
+  'source.principal',
+  'component',
+]);
+
 function half(s: SpanRecord): Half {
   const duration = s.endNs > s.startNs ? s.endNs - s.startNs : 0n;
   return {

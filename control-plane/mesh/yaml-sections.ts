@@ -2,17 +2,23 @@
 // thousand workloads the file is ~250 KB and the yaml library's parse of it took ~190 ms of
 // CPU per edit — most of an edit's cost — although an edit usually touches one service.
 // The document is cut, without parsing, into the top-level keys other than `services` (parsed
-// together) and one section per `services` item; a section whose exact text was in the
-// previous document reuses that parse. Anything this cutting cannot vouch for — document
-// markers, directives, a section that fails to parse alone (an alias to another section's
-// anchor, a scalar continued at the left margin), a repeated `services` key — returns
-// undefined, and the caller parses the whole text as before, with its exact error positions.
+// together) and one section per `services` item; each item is cut again into its `workloads`
+// items and the rest of the item, so an edit of one workload or of one service's routes
+// re-reads that text only (a service can hold hundreds of workloads). A section whose exact
+// text was in the previous document reuses that parse. Anything this cutting cannot vouch for
+// — document markers, directives, a section that fails to parse alone (an alias to another
+// section's anchor, a scalar continued at the left margin), a repeated `services` key —
+// returns undefined, and the caller parses the whole text as before, with its exact error
+// positions; an item whose workloads cannot be cut is parsed whole.
 import { parseDocument } from 'yaml';
 
 const SERVICES_KEY = /^services:[ \t]*(#.*)?$/;
+const WORKLOADS_KEY = /^workloads:[ \t]*(#.*)?$/;
+/** A sequence item's first line with a key after the dash: `  - name: a`. */
+const ITEM_WITH_KEY = /^( *)-( +)(?=[^\s#])/;
 const OPTIONS = { uniqueKeys: true } as const;
 
-/** Each `services` item's text → its parsed value, from the last document parsed by sections. */
+/** Each section's text (a `services` item, its rest without workloads, a workload) → its parsed value, from the last document parsed by sections. */
 let previousItems = new Map<string, unknown>();
 
 function parseSection(text: string): unknown | undefined {
@@ -35,6 +41,62 @@ function indentOf(line: string): number {
 function isBlankOrComment(line: string): boolean {
   const t = line.trimStart();
   return t === '' || t.startsWith('#');
+}
+
+/** The one value of a sequence item's text (`- …`), from `known` or parsed; undefined when it does not parse alone. */
+function itemValue(text: string, known: Map<string, unknown>, next: Map<string, unknown>): unknown | undefined {
+  let value = next.get(text) ?? known.get(text);
+  if (value === undefined) {
+    const parsed = parseSection(text);
+    if (!Array.isArray(parsed) || parsed.length !== 1) return undefined;
+    value = parsed[0];
+  }
+  next.set(text, value);
+  return value;
+}
+
+/** A `services` item cut into its workloads and the rest; undefined when it cannot be cut (it is then parsed whole). */
+function serviceItem(lines: string[], known: Map<string, unknown>, next: Map<string, unknown>): unknown | undefined {
+  const head = ITEM_WITH_KEY.exec(lines[0] as string);
+  if (head === null) return undefined;
+  const keyIndent = head[0].length;
+  const keyPrefix = ' '.repeat(keyIndent);
+  let at = -1;
+  for (let i = 1; i < lines.length; i++) {
+    const line = lines[i] as string;
+    if (line.startsWith(keyPrefix) && line[keyIndent] !== ' ' && WORKLOADS_KEY.test(line.slice(keyIndent))) {
+      if (at !== -1) return undefined;
+      at = i;
+    }
+  }
+  if (at === -1) return undefined;
+  const workloads: string[][] = [];
+  let itemIndent = -1;
+  let end = at + 1;
+  for (; end < lines.length; end++) {
+    const line = lines[end] as string;
+    if (isBlankOrComment(line)) {
+      workloads[workloads.length - 1]?.push(line);
+      continue;
+    }
+    const indent = indentOf(line);
+    // A block sequence may sit at its key's own indent; anything else there ends the value.
+    if (indent < keyIndent || (indent === keyIndent && line[indent] !== '-')) break;
+    if (itemIndent === -1) itemIndent = indent;
+    if (indent === itemIndent && line[indent] === '-') workloads.push([line]);
+    else if (indent > itemIndent && workloads.length > 0) workloads[workloads.length - 1]?.push(line);
+    else return undefined;
+  }
+  const rest = itemValue([...lines.slice(0, at + 1), ...lines.slice(end)].join('\n'), known, next);
+  if (rest === null || typeof rest !== 'object' || Array.isArray(rest)) return undefined;
+  if ((rest as Record<string, unknown>).workloads !== null) return undefined;
+  const values: unknown[] = [];
+  for (const w of workloads) {
+    const value = itemValue(w.join('\n'), known, next);
+    if (value === undefined) return undefined;
+    values.push(value);
+  }
+  return { ...(rest as Record<string, unknown>), workloads: workloads.length === 0 ? null : values };
 }
 
 /**
@@ -85,14 +147,8 @@ export function parseBySections(text: string): Record<string, unknown> | undefin
   const next = new Map<string, unknown>();
   const services: unknown[] = [];
   for (const item of items) {
-    const itemText = item.join('\n');
-    let value = next.get(itemText) ?? known.get(itemText);
-    if (value === undefined) {
-      const parsed = parseSection(itemText);
-      if (!Array.isArray(parsed) || parsed.length !== 1) return undefined;
-      value = parsed[0];
-    }
-    next.set(itemText, value);
+    const value = serviceItem(item, known, next) ?? itemValue(item.join('\n'), known, next);
+    if (value === undefined) return undefined;
     services.push(value);
   }
   previousItems = next;

@@ -6,13 +6,14 @@
 //   DISABLE     plaintext, as before.
 // Callers originate mTLS to every destination whose mode is STRICT or PERMISSIVE (and whose
 // workloads all have sidecars), checking that the server's URI SAN is the destination's own
-// SPIFFE ID. Each sidecar's certificate and key come over SDS (ADS, secret `default`, issued
-// and rotated by the control plane's CA); the mesh root is written inline as the trusted CA, so
+// SPIFFE ID. Each sidecar's certificate and key come over SDS (secret `default`, issued and
+// rotated by the control plane's CA) the way its other config comes: ADS, or REST polls of
+// /v3/discovery:secrets for a REST sidecar; the mesh root is written inline as the trusted CA, so
 // validation and SAN matching sit in one validation_context.
 import { spiffeId } from '../ca/spiffe.js';
 import { WORKLOAD_SECRET } from '../ca/sds.js';
 import type { Mesh, Service } from '../mesh/schema.js';
-import type { JsonObject } from './envoy.js';
+import { type ConfigSourceStyle, configSource, type JsonObject } from './envoy.js';
 
 export type MtlsMode = 'STRICT' | 'PERMISSIVE' | 'DISABLE';
 
@@ -48,14 +49,19 @@ export function originatesMtls(mesh: Mesh, svc: Service): boolean {
   return mtlsMode(mesh, svc) !== 'DISABLE' && svc.workloads.every((w) => w.sidecar !== undefined);
 }
 
-function sdsCertificate(): JsonObject {
-  return { name: WORKLOAD_SECRET, sds_config: { ads: {}, resource_api_version: 'V3' } };
+function sdsCertificate(source: ConfigSourceStyle): JsonObject {
+  return { name: WORKLOAD_SECRET, sds_config: configSource(source) };
 }
 
-function downstreamTransportSocket(mesh: Mesh, security: MeshSecurity, http: boolean): JsonObject {
+function downstreamTransportSocket(
+  mesh: Mesh,
+  security: MeshSecurity,
+  http: boolean,
+  source: ConfigSourceStyle,
+): JsonObject {
   const common: JsonObject = {
     tls_params: { tls_minimum_protocol_version: 'TLSv1_2' },
-    tls_certificate_sds_secret_configs: [sdsCertificate()],
+    tls_certificate_sds_secret_configs: [sdsCertificate(source)],
     validation_context: {
       trusted_ca: { inline_string: security.rootCertificatePem },
       match_typed_subject_alt_names: [{ san_type: 'URI', matcher: { prefix: `spiffe://${mesh.trust_domain}/` } }],
@@ -73,7 +79,13 @@ function downstreamTransportSocket(mesh: Mesh, security: MeshSecurity, http: boo
 }
 
 /** A caller's transport socket to `dest`: its own SVID, the destination's SPIFFE ID required of the server. */
-export function upstreamTransportSocket(mesh: Mesh, security: MeshSecurity, dest: Service, sni: string): JsonObject {
+export function upstreamTransportSocket(
+  mesh: Mesh,
+  security: MeshSecurity,
+  dest: Service,
+  sni: string,
+  source: ConfigSourceStyle,
+): JsonObject {
   return {
     name: TLS_TRANSPORT_SOCKET,
     typed_config: {
@@ -81,7 +93,7 @@ export function upstreamTransportSocket(mesh: Mesh, security: MeshSecurity, dest
       sni,
       common_tls_context: {
         tls_params: { tls_minimum_protocol_version: 'TLSv1_2' },
-        tls_certificate_sds_secret_configs: [sdsCertificate()],
+        tls_certificate_sds_secret_configs: [sdsCertificate(source)],
         validation_context: {
           trusted_ca: { inline_string: security.rootCertificatePem },
           match_typed_subject_alt_names: [
@@ -103,12 +115,13 @@ export function secureInboundListener(
   svc: Service,
   listener: JsonObject,
   http: boolean,
+  source: ConfigSourceStyle,
 ): JsonObject {
   const mode = mtlsMode(mesh, svc);
   if (mode === 'DISABLE') return listener;
   if (security === undefined) throw new Error(`mtls ${mode} for service ${svc.name} needs the mesh CA`);
   const [chain] = listener.filter_chains as JsonObject[];
-  const tls: JsonObject = { ...chain, transport_socket: downstreamTransportSocket(mesh, security, http) };
+  const tls: JsonObject = { ...chain, transport_socket: downstreamTransportSocket(mesh, security, http, source) };
   if (mode === 'STRICT') return { ...listener, filter_chains: [{ name: 'mtls', ...tls }] };
   return {
     ...listener,

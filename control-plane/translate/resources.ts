@@ -189,7 +189,7 @@ function outboundCluster(
   if (usesHttp2(port)) cluster.typed_extension_protocol_options = http2Options();
   if (originatesMtls(mesh, svc)) {
     if (security === undefined) throw new MtlsNeedsCaError(`cluster ${name}`);
-    cluster.transport_socket = upstreamTransportSocket(mesh, security, svc, outboundSni(svc, port, subset));
+    cluster.transport_socket = upstreamTransportSocket(mesh, security, svc, outboundSni(svc, port, subset), source);
   }
   return cluster;
 }
@@ -205,37 +205,6 @@ function http2Options(): JsonObject {
       explicit_http_config: { http2_protocol_options: {} },
     },
   };
-}
-
-// Every node of a mesh gets the same outbound clusters and endpoints: they are built once
-// per mesh and config-source style, and the same objects are shared by all nodes.
-const outboundByMesh = new WeakMap<Mesh, Map<string, Pick<NodeResources, 'clusters' | 'endpoints'>>>();
-
-function addOutboundClusters(
-  mesh: Mesh,
-  out: NodeResources,
-  source: ConfigSourceStyle,
-  security: MeshSecurity | undefined,
-): void {
-  let byStyle = outboundByMesh.get(mesh);
-  if (byStyle === undefined) outboundByMesh.set(mesh, (byStyle = new Map()));
-  const key = `${JSON.stringify(source)}\0${security?.rootCertificatePem ?? ''}`;
-  let shared = byStyle.get(key);
-  if (shared === undefined) {
-    shared = { clusters: new Map(), endpoints: new Map() };
-    for (const svc of mesh.services) {
-      for (const port of svc.ports) {
-        for (const subset of [undefined, ...subsetsOf(svc)]) {
-          const name = outboundClusterName(svc, port, subset);
-          shared.clusters.set(name, outboundCluster(mesh, svc, port, subset, source, security));
-          shared.endpoints.set(name, loadAssignment(name, subsetWorkloads(svc, subset), port));
-        }
-      }
-    }
-    byStyle.set(key, shared);
-  }
-  for (const [name, c] of shared.clusters) out.clusters.set(name, c);
-  for (const [name, e] of shared.endpoints) out.endpoints.set(name, e);
 }
 
 function telemetryCluster(t: Telemetry): JsonObject {
@@ -488,38 +457,104 @@ function outboundRouteConfig(mesh: Mesh, name: string): JsonObject {
   return { name, virtual_hosts: virtualHosts };
 }
 
-/**
- * Every sidecar routes to the same services the same way, so they share one route
- * configuration (as Istio's sidecars share theirs per port): built and sent once per edit.
- */
+/** Every sidecar routes to the same services the same way, so they share one route configuration (as Istio's sidecars share theirs per port). */
 const OUTBOUND_ROUTE_CONFIG = 'outbound';
-const outboundRoutesByMesh = new WeakMap<Mesh, JsonObject>();
 
-function sharedOutboundRoutes(mesh: Mesh): JsonObject {
-  let rc = outboundRoutesByMesh.get(mesh);
-  if (rc === undefined) {
-    rc = outboundRouteConfig(mesh, OUTBOUND_ROUTE_CONFIG);
-    outboundRoutesByMesh.set(mesh, rc);
+/**
+ * What every node of a mesh gets alike, for one config-source style and CA root: the collector's
+ * cluster, every service's outbound clusters and endpoints, and the sidecars' outbound route
+ * configuration. Built once per mesh and style; the same objects go to every node.
+ */
+export interface SharedResources {
+  clusters: Map<string, JsonObject>;
+  endpoints: Map<string, JsonObject>;
+  /** The sidecars' routes (the ingress has its own). */
+  sidecarRoutes: Map<string, JsonObject>;
+}
+
+const sharedByMesh = new WeakMap<Mesh, Map<string, SharedResources>>();
+
+export function sharedResources(
+  mesh: Mesh,
+  source: ConfigSourceStyle,
+  security: MeshSecurity | undefined,
+): SharedResources {
+  let byStyle = sharedByMesh.get(mesh);
+  if (byStyle === undefined) sharedByMesh.set(mesh, (byStyle = new Map()));
+  const key = `${JSON.stringify(source)}\0${security?.rootCertificatePem ?? ''}`;
+  let shared = byStyle.get(key);
+  if (shared === undefined) {
+    shared = { clusters: new Map(), endpoints: new Map(), sidecarRoutes: new Map() };
+    if (mesh.telemetry !== undefined) shared.clusters.set(OTEL_COLLECTOR_CLUSTER, telemetryCluster(mesh.telemetry));
+    for (const svc of mesh.services) {
+      for (const port of svc.ports) {
+        for (const subset of [undefined, ...subsetsOf(svc)]) {
+          const name = outboundClusterName(svc, port, subset);
+          shared.clusters.set(name, outboundCluster(mesh, svc, port, subset, source, security));
+          shared.endpoints.set(name, loadAssignment(name, subsetWorkloads(svc, subset), port));
+        }
+      }
+    }
+    shared.sidecarRoutes.set(OUTBOUND_ROUTE_CONFIG, outboundRouteConfig(mesh, OUTBOUND_ROUTE_CONFIG));
+    byStyle.set(key, shared);
   }
-  return rc;
+  return shared;
+}
+
+const contextByMesh = new WeakMap<Mesh, string>();
+
+/**
+ * What a node's own resources (see ownResources) may read of the mesh besides its own workload:
+ * everything but the ingress and the services' workloads, routes and destination policies.
+ */
+function ownContext(mesh: Mesh): string {
+  let context = contextByMesh.get(mesh);
+  if (context === undefined) {
+    const { ingress: _ingress, services, ...rest } = mesh;
+    context = JSON.stringify({
+      ...rest,
+      services: services.map(({ workloads: _w, routes: _r, policy: _p, ...header }) => header),
+    });
+    contextByMesh.set(mesh, context);
+  }
+  return context;
+}
+
+/** The mesh-wide part of the inputs (the same string for every node of a mesh) and the node's own. */
+export interface OwnKey {
+  context: string;
+  own: string;
 }
 
 /**
- * Builds one node's resources; `source` says how its RDS/EDS subscriptions are fetched, and
- * `security` (the mesh CA's root) is required once the mesh uses mutual TLS.
+ * The inputs of a node's own resources, as text: two meshes giving a node the same key give it
+ * the same ownResources (for the same style and CA root), so a control plane rebuilds, after an
+ * edit, only the nodes whose inputs changed. A one-service edit of routes, policies or other
+ * workloads leaves every key as it was.
  */
-export function nodeResources(
+export function ownResourcesKey(mesh: Mesh, nodeId: string): OwnKey {
+  const node = findNode(mesh, nodeId);
+  const own =
+    node.kind === 'ingress'
+      ? `ingress\0${JSON.stringify(mesh.ingress)}`
+      : `${serviceKey(node.service)}\0${JSON.stringify(node.workload)}`;
+  return { context: ownContext(mesh), own };
+}
+
+/**
+ * What is a node's own: its listeners, the clusters of its local app (sidecars) and the
+ * ingress's route configuration. Reads only what ownResourcesKey names.
+ */
+export function ownResources(
   mesh: Mesh,
   nodeId: string,
   source: ConfigSourceStyle,
-  security?: MeshSecurity,
+  security: MeshSecurity | undefined,
 ): NodeResources {
   const node = findNode(mesh, nodeId);
   if (security === undefined && usesMtls(mesh)) throw new MtlsNeedsCaError(`node ${nodeId}`);
   const out: NodeResources = { listeners: new Map(), routes: new Map(), clusters: new Map(), endpoints: new Map() };
   const t = mesh.telemetry;
-  if (t !== undefined) out.clusters.set(OTEL_COLLECTOR_CLUSTER, telemetryCluster(t));
-  addOutboundClusters(mesh, out, source, security);
 
   if (node.kind === 'ingress') {
     const ingress = mesh.ingress as NonNullable<Mesh['ingress']>;
@@ -566,7 +601,7 @@ export function nodeResources(
       const logs = t === undefined ? [] : accessLogs(t, nodeId);
       const rbac = networkRbacFilters(mesh, service, port);
       const tcp = tcpProxyListener(name, listenPort, 'INBOUND', clusterName, logs, rbac);
-      out.listeners.set(name, secureInboundListener(mesh, security, service, tcp, false));
+      out.listeners.set(name, secureInboundListener(mesh, security, service, tcp, false, source));
       continue;
     }
     const hcm = httpConnectionManager({
@@ -597,11 +632,10 @@ export function nodeResources(
     });
     out.listeners.set(
       name,
-      secureInboundListener(mesh, security, service, listener(name, listenPort, 'INBOUND', hcm), true),
+      secureInboundListener(mesh, security, service, listener(name, listenPort, 'INBOUND', hcm), true, source),
     );
   }
   const outName = `outbound|${sidecar.outbound_port}`;
-  out.routes.set(OUTBOUND_ROUTE_CONFIG, sharedOutboundRoutes(mesh));
   const hcm = httpConnectionManager({
     statPrefix: `outbound_${sidecar.outbound_port}`,
     routes: { rds: OUTBOUND_ROUTE_CONFIG, source },
@@ -622,4 +656,24 @@ export function nodeResources(
     out.listeners.set(name, tcpProxyListener(name, localPort, 'OUTBOUND', cluster, logs));
   }
   return out;
+}
+
+/**
+ * Builds one node's resources; `source` says how its RDS/EDS subscriptions are fetched, and
+ * `security` (the mesh CA's root) is required once the mesh uses mutual TLS.
+ */
+export function nodeResources(
+  mesh: Mesh,
+  nodeId: string,
+  source: ConfigSourceStyle,
+  security?: MeshSecurity,
+): NodeResources {
+  const own = ownResources(mesh, nodeId, source, security);
+  const shared = sharedResources(mesh, source, security);
+  return {
+    listeners: own.listeners,
+    routes: findNode(mesh, nodeId).kind === 'ingress' ? own.routes : new Map(shared.sidecarRoutes),
+    clusters: new Map([...shared.clusters, ...own.clusters]),
+    endpoints: new Map(shared.endpoints),
+  };
 }

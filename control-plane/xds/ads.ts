@@ -2,9 +2,9 @@
 // sent (version, nonce), what the client ACKed or NACKed, and which names it subscribes to.
 // Pushes happen only when a type's version changed for this node or its subscription did,
 // in make-before-break order; a NACKed version is not re-sent until the mesh changes again.
-import type { ConfigSourceStyle, ResourceKind } from '../translate/envoy.js';
+import type { ConfigSourceStyle, JsonObject, ResourceKind } from '../translate/envoy.js';
 import { TYPE_URL } from '../translate/envoy.js';
-import { PUSH_ORDER, serializedJson, type SnapshotCache } from './cache.js';
+import { type NodeSnapshot, PUSH_ORDER, serializedJson, type SnapshotCache } from './cache.js';
 import { kindOf, nextNonce, withType, type DiscoveryRequest, type DiscoveryResponse } from './protocol.js';
 
 export interface XdsEvents {
@@ -15,6 +15,10 @@ export interface XdsEvents {
 
 interface TypeState {
   names: string[];
+  /** The subscription as last requested (unsorted): an ACK repeating it is not re-read. */
+  requested: readonly string[] | undefined;
+  /** `names` as a set; undefined for a wildcard subscription. */
+  want: Set<string> | undefined;
   /** What the client was last sent of each named resource (RDS/EDS pushes carry only changes). */
   sentJson: Map<string, string>;
   sentVersion: string | undefined;
@@ -24,11 +28,39 @@ interface TypeState {
 
 const ADS: ConfigSourceStyle = { kind: 'ads' };
 
+/**
+ * The last response built per type. A push after an edit sends the same version and resources
+ * to every node sharing them, so they get the same response object — nonce included, as a nonce
+ * only has to tell a stream's responses apart — and the server encodes its frame once.
+ */
+const lastResponse = new Map<ResourceKind, { resources: JsonObject[]; response: DiscoveryResponse }>();
+
+function sharedResponse(kind: ResourceKind, version: string, resources: JsonObject[]): DiscoveryResponse {
+  const last = lastResponse.get(kind);
+  if (
+    last !== undefined &&
+    last.response.version_info === version &&
+    last.resources.length === resources.length &&
+    last.resources.every((r, i) => r === resources[i])
+  )
+    return last.response;
+  const typeUrl = TYPE_URL[kind];
+  const response: DiscoveryResponse = {
+    version_info: version,
+    resources: withType(typeUrl, resources, undefined),
+    type_url: typeUrl,
+    nonce: nextNonce(),
+  };
+  lastResponse.set(kind, { resources, response });
+  return response;
+}
+
 export class AdsSession {
   readonly #cache: SnapshotCache;
   readonly #send: (r: DiscoveryResponse) => void;
   readonly #events: XdsEvents;
   #nodeId: string | undefined;
+  #view: { readonly snapshot: NodeSnapshot } | undefined;
   #unwatch: (() => void) | undefined;
   #types = new Map<ResourceKind, TypeState>();
 
@@ -48,9 +80,10 @@ export class AdsSession {
       const id = req.node?.id;
       if (typeof id !== 'string' || id === '') return 'the first DiscoveryRequest on a stream must carry node.id';
       this.#nodeId = id;
-      if (!this.#cache.snapshot(id, ADS).known)
-        this.#events.log(`node '${id}' is not in the mesh: serving it empty resource sets`);
-      this.#unwatch = this.#cache.watch(id, ADS, (changed) => this.#onChange(changed));
+      const { view, unwatch } = this.#cache.watchView(id, ADS, (changed) => this.#onChange(changed));
+      this.#view = view;
+      this.#unwatch = unwatch;
+      if (!view.snapshot.known) this.#events.log(`node '${id}' is not in the mesh: serving it empty resource sets`);
     }
     const typeUrl = req.type_url ?? '';
     const kind = kindOf(typeUrl);
@@ -58,7 +91,15 @@ export class AdsSession {
     let st = this.#types.get(kind);
     const first = st === undefined;
     if (st === undefined) {
-      st = { names: [], sentJson: new Map(), sentVersion: undefined, sentNonce: undefined, nackedVersion: undefined };
+      st = {
+        names: [],
+        requested: undefined,
+        want: undefined,
+        sentJson: new Map(),
+        sentVersion: undefined,
+        sentNonce: undefined,
+        nackedVersion: undefined,
+      };
       this.#types.set(kind, st);
     }
     const nonce = req.response_nonce ?? '';
@@ -73,10 +114,17 @@ export class AdsSession {
     } else if (nonce !== '') {
       this.#events.ack?.(this.#nodeId, typeUrl, req.version_info ?? '');
     }
-    const names = [...(req.resource_names ?? [])].sort();
-    const namesChanged = names.length !== st.names.length || names.some((n, i) => n !== st.names[i]);
-    st.names = names;
-    const current = this.#cache.snapshot(this.#nodeId, ADS).types[kind].version;
+    let namesChanged = false;
+    const requested = req.resource_names ?? [];
+    if (requested !== st.requested) {
+      const names = [...requested].sort();
+      namesChanged = names.length !== st.names.length || names.some((n, i) => n !== st.names[i]);
+      st.names = names;
+      st.want = names.length > 0 ? new Set(names) : undefined;
+      // The reader hands a repeated subscription back as the same frozen array.
+      st.requested = Object.isFrozen(requested) ? requested : undefined;
+    }
+    const current = (this.#view as { snapshot: NodeSnapshot }).snapshot.types[kind].version;
     if (first && req.version_info === current && !namesChanged) {
       // A reconnecting client that already holds this version: nothing to send until it changes.
       st.sentVersion = current;
@@ -92,9 +140,9 @@ export class AdsSession {
 
   #maybeSend(kind: ResourceKind, force: boolean): void {
     const st = this.#types.get(kind) as TypeState;
-    const snap = this.#cache.snapshot(this.#nodeId as string, ADS).types[kind];
+    const snap = (this.#view as { snapshot: NodeSnapshot }).snapshot.types[kind];
     if (!force && (snap.version === st.sentVersion || snap.version === st.nackedVersion)) return;
-    const want = st.names.length > 0 ? new Set(st.names) : undefined;
+    const want = st.want;
     // LDS and CDS responses are the full set (absent means removed); RDS and EDS responses
     // may carry only what changed, so a push after a mesh edit sends just those.
     const incremental = !force && (kind === 'endpoints' || kind === 'routes');
@@ -108,15 +156,9 @@ export class AdsSession {
     }
     st.sentVersion = snap.version;
     if (incremental && selected.length === 0) return;
-    const nonce = nextNonce();
-    st.sentNonce = nonce;
-    const typeUrl = TYPE_URL[kind];
-    this.#send({
-      version_info: snap.version,
-      resources: withType(typeUrl, selected, undefined),
-      type_url: typeUrl,
-      nonce,
-    });
+    const response = sharedResponse(kind, snap.version, selected);
+    st.sentNonce = response.nonce;
+    this.#send(response);
   }
 
   close(): void {

@@ -3,9 +3,23 @@
 // versions mean equal content, across control-plane restarts too, so a reconnecting proxy
 // that already holds the current version gets nothing re-pushed. Watchers learn which
 // types changed for their node, so a push carries only what changed.
+//
+// An edit costs what it changed, not the number of nodes: what every node gets alike (outbound
+// clusters, endpoints and routes) is built once per style and shared as one object, whose
+// unchanged resources keep their previous objects (and encodings); a node's own resources
+// (listeners, its app's clusters) are rebuilt only when their inputs (ownResourcesKey) changed.
+// A node's type whose parts are the same objects as before keeps its snapshot as it was.
 import { createHash } from 'node:crypto';
 import type { Mesh } from '../mesh/schema.js';
-import { findNode, nodeResources } from '../translate/resources.js';
+import {
+  type NodeResources,
+  type OwnKey,
+  type SharedResources,
+  findNode,
+  ownResources,
+  ownResourcesKey,
+  sharedResources,
+} from '../translate/resources.js';
 import type { MeshSecurity } from '../translate/mtls.js';
 import type { ConfigSourceStyle, JsonObject, ResourceKind } from '../translate/envoy.js';
 
@@ -31,11 +45,31 @@ export interface CacheSecurity extends MeshSecurity {
   secrets(nodeId: string): ReadonlyMap<string, JsonObject>;
 }
 
+/** A node's own resources and the inputs they were built from. */
+interface Own {
+  key: OwnKey;
+  root: string | undefined;
+  listeners: TypeSnapshot;
+  clusters: TypeSnapshot;
+  routes: TypeSnapshot;
+}
+
 interface Entry {
   nodeId: string;
   style: ConfigSourceStyle;
   snapshot: NodeSnapshot;
   watchers: Set<Watcher>;
+  own: Own | undefined;
+  /** The node's clusters: the shared and own parts they were merged from. */
+  clusters: { shared: TypeSnapshot; own: TypeSnapshot; merged: TypeSnapshot } | undefined;
+  secrets: { from: ReadonlyMap<string, JsonObject>; snapshot: TypeSnapshot } | undefined;
+}
+
+/** The shared resources of one style as type snapshots, each kept as the same object while unchanged. */
+interface Shared {
+  clusters: TypeSnapshot;
+  endpoints: TypeSnapshot;
+  sidecarRoutes: TypeSnapshot;
 }
 
 function styleKey(style: ConfigSourceStyle): string {
@@ -83,11 +117,48 @@ function versionOf(resources: ReadonlyMap<string, JsonObject>): string {
   return h.digest('hex').slice(0, 16);
 }
 
+const EMPTY_TYPE: TypeSnapshot = { version: versionOf(EMPTY), resources: EMPTY };
+
+function typeSnapshot(resources: ReadonlyMap<string, JsonObject>): TypeSnapshot {
+  return resources.size === 0 ? EMPTY_TYPE : { version: versionOf(resources), resources };
+}
+
+/**
+ * `next` as a snapshot whose resources equal to `previous`'s keep their previous objects; when
+ * all of them do (and no name came or went) it is `previous` itself.
+ */
+function reuse(previous: TypeSnapshot | undefined, next: ReadonlyMap<string, JsonObject>): TypeSnapshot {
+  if (previous === undefined) return typeSnapshot(next);
+  const out = new Map<string, JsonObject>();
+  let same = previous.resources.size === next.size;
+  for (const [name, r] of next) {
+    const before = previous.resources.get(name);
+    if (before !== undefined && (before === r || serializedJson(before) === serializedJson(r))) out.set(name, before);
+    else {
+      out.set(name, r);
+      same = false;
+    }
+  }
+  return same ? previous : typeSnapshot(out);
+}
+
+/** The union of two disjoint snapshots (a node's shared and own clusters). */
+function merged(a: TypeSnapshot, b: TypeSnapshot): TypeSnapshot {
+  if (b.resources.size === 0) return a;
+  if (a.resources.size === 0) return b;
+  const resources = new Map(a.resources);
+  for (const [name, r] of b.resources) resources.set(name, r);
+  return {
+    version: createHash('sha256').update(`${a.version}\0${b.version}`).digest('hex').slice(0, 16),
+    resources,
+  };
+}
+
 export class SnapshotCache {
   #mesh: Mesh;
   #entries = new Map<string, Entry>();
-  /** Identical resources (same content digest) share one object across nodes, so protobuf encoding is done once per push. */
-  #interned = new Map<string, JsonObject>();
+  /** The shared resources per style, for the current mesh. */
+  #shared = new Map<string, Shared>();
   #security: CacheSecurity | undefined;
 
   constructor(mesh: Mesh, security?: CacheSecurity) {
@@ -99,54 +170,115 @@ export class SnapshotCache {
     return this.#mesh;
   }
 
-  #build(nodeId: string, style: ConfigSourceStyle, interned: Map<string, JsonObject>): NodeSnapshot {
-    let known = true;
-    try {
-      findNode(this.#mesh, nodeId);
-    } catch {
-      known = false;
+  #sharedFor(style: ConfigSourceStyle, previous: Map<string, Shared>): Shared {
+    const key = styleKey(style);
+    let shared = this.#shared.get(key);
+    if (shared === undefined) {
+      const built: SharedResources = sharedResources(this.#mesh, style, this.#security);
+      const before = previous.get(key);
+      shared = {
+        clusters: reuse(before?.clusters, built.clusters),
+        endpoints: reuse(before?.endpoints, built.endpoints),
+        sidecarRoutes: reuse(before?.sidecarRoutes, built.sidecarRoutes),
+      };
+      this.#shared.set(key, shared);
     }
-    const types = {} as Record<ResourceKind, TypeSnapshot>;
-    if (!known) {
-      for (const k of KINDS) types[k] = { version: versionOf(EMPTY), resources: EMPTY };
-      return { known, types };
-    }
-    const security = this.#security;
-    const res = nodeResources(this.#mesh, nodeId, style, security);
-    const byKind: Record<ResourceKind, ReadonlyMap<string, JsonObject>> = {
-      listeners: res.listeners,
-      routes: res.routes,
-      clusters: res.clusters,
-      endpoints: res.endpoints,
-      secrets: security?.secrets(nodeId) ?? EMPTY,
-      runtime: EMPTY,
+    return shared;
+  }
+
+  #own(e: Pick<Entry, 'nodeId' | 'style' | 'own'>): Own {
+    const key = ownResourcesKey(this.#mesh, e.nodeId);
+    const root = this.#security?.rootCertificatePem;
+    const before = e.own;
+    if (
+      before !== undefined &&
+      before.key.context === key.context &&
+      before.key.own === key.own &&
+      before.root === root
+    )
+      return before;
+    const res: NodeResources = ownResources(this.#mesh, e.nodeId, e.style, this.#security);
+    return {
+      key,
+      root,
+      listeners: reuse(e.own?.listeners, res.listeners),
+      clusters: reuse(e.own?.clusters, res.clusters),
+      routes: reuse(e.own?.routes, res.routes),
     };
-    for (const k of KINDS) {
-      const shared = new Map<string, JsonObject>();
-      for (const [name, r] of byKind[k]) {
-        const key = digest(r);
-        let obj = interned.get(key);
-        if (obj === undefined) {
-          obj = r;
-          interned.set(key, r);
-        }
-        shared.set(name, obj);
-      }
-      types[k] = { version: versionOf(shared), resources: shared };
+  }
+
+  /** Brings `e` up to the current mesh: its snapshot, and the parts it was built from. */
+  #build(e: Entry, previousShared: Map<string, Shared>): NodeSnapshot {
+    let node: ReturnType<typeof findNode>;
+    try {
+      node = findNode(this.#mesh, e.nodeId);
+    } catch {
+      const types = {} as Record<ResourceKind, TypeSnapshot>;
+      for (const k of KINDS) types[k] = EMPTY_TYPE;
+      return { known: false, types };
     }
-    return { known, types };
+    const shared = this.#sharedFor(e.style, previousShared);
+    const own = this.#own(e);
+    e.own = own;
+    const c = e.clusters;
+    if (c === undefined || c.shared !== shared.clusters || c.own !== own.clusters)
+      e.clusters = { shared: shared.clusters, own: own.clusters, merged: merged(shared.clusters, own.clusters) };
+    const secrets = this.#security?.secrets(e.nodeId) ?? EMPTY;
+    if (e.secrets === undefined || e.secrets.from !== secrets)
+      e.secrets = { from: secrets, snapshot: reuse(e.secrets?.snapshot, secrets) };
+    return {
+      known: true,
+      types: {
+        listeners: own.listeners,
+        routes: node.kind === 'ingress' ? own.routes : shared.sidecarRoutes,
+        clusters: (e.clusters as NonNullable<Entry['clusters']>).merged,
+        endpoints: shared.endpoints,
+        secrets: e.secrets.snapshot,
+        runtime: EMPTY_TYPE,
+      },
+    };
   }
 
   snapshot(nodeId: string, style: ConfigSourceStyle): NodeSnapshot {
     return this.#entry(nodeId, style).snapshot;
   }
 
+  /**
+   * Watches a node like watch(), and returns with the unsubscribe a view whose `snapshot` is
+   * always the node's current one: a session reads it per request and per push without looking
+   * the node up by name.
+   */
+  watchView(
+    nodeId: string,
+    style: ConfigSourceStyle,
+    fn: Watcher,
+  ): { view: { readonly snapshot: NodeSnapshot }; unwatch: () => void } {
+    const e = this.#entry(nodeId, style);
+    e.watchers.add(fn);
+    return {
+      view: e,
+      unwatch: () => {
+        e.watchers.delete(fn);
+      },
+    };
+  }
+
   #entry(nodeId: string, style: ConfigSourceStyle): Entry {
     const key = `${nodeId}\0${styleKey(style)}`;
     let e = this.#entries.get(key);
     if (e === undefined) {
-      e = { nodeId, style, snapshot: this.#build(nodeId, style, this.#interned), watchers: new Set() };
-      this.#entries.set(key, e);
+      const fresh: Entry = {
+        nodeId,
+        style,
+        snapshot: undefined as unknown as NodeSnapshot,
+        watchers: new Set(),
+        own: undefined,
+        clusters: undefined,
+        secrets: undefined,
+      };
+      fresh.snapshot = this.#build(fresh, this.#shared);
+      this.#entries.set(key, fresh);
+      e = fresh;
     }
     return e;
   }
@@ -168,10 +300,11 @@ export class SnapshotCache {
   setMesh(mesh: Mesh, security: CacheSecurity | undefined = this.#security): void {
     this.#mesh = mesh;
     this.#security = security;
-    const interned = new Map<string, JsonObject>();
+    const previousShared = this.#shared;
+    this.#shared = new Map();
     const notify: Array<[Entry, Set<ResourceKind>]> = [];
     for (const [key, e] of this.#entries) {
-      const next = this.#build(e.nodeId, e.style, interned);
+      const next = this.#build(e, previousShared);
       if (!next.known && e.snapshot.known && e.watchers.size > 0) {
         // A workload removed from the mesh keeps its last configuration: callers stop sending
         // to it (their endpoints changed), while its own in-flight traffic finishes undisturbed.
@@ -184,7 +317,6 @@ export class SnapshotCache {
       if (e.watchers.size === 0) this.#entries.delete(key);
       else if (changed.size > 0) notify.push([e, changed]);
     }
-    this.#interned = interned;
     for (const [e, changed] of notify) for (const w of [...e.watchers]) w(changed);
   }
 }

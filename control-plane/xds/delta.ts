@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import type { ConfigSourceStyle, JsonObject, ResourceKind } from '../translate/envoy.js';
 import { TYPE_URL } from '../translate/envoy.js';
 import type { XdsEvents } from './ads.js';
-import { PUSH_ORDER, serializedJson, type SnapshotCache } from './cache.js';
+import { type NodeSnapshot, PUSH_ORDER, serializedJson, type SnapshotCache } from './cache.js';
 import { kindOf, nextNonce, withType, type NodeJson } from './protocol.js';
 
 export interface DeltaDiscoveryRequest {
@@ -53,6 +53,7 @@ export class DeltaAdsSession {
   readonly #send: (r: DeltaDiscoveryResponse) => void;
   readonly #events: XdsEvents;
   #nodeId: string | undefined;
+  #view: { readonly snapshot: NodeSnapshot } | undefined;
   #unwatch: (() => void) | undefined;
   #types = new Map<ResourceKind, DeltaTypeState>();
 
@@ -72,9 +73,11 @@ export class DeltaAdsSession {
       const id = req.node?.id;
       if (typeof id !== 'string' || id === '') return 'the first DeltaDiscoveryRequest on a stream must carry node.id';
       this.#nodeId = id;
-      this.#unwatch = this.#cache.watch(id, ADS, (changed) => {
+      const { view, unwatch } = this.#cache.watchView(id, ADS, (changed) => {
         for (const kind of PUSH_ORDER) if (changed.has(kind) && this.#types.has(kind)) this.#push(kind);
       });
+      this.#view = view;
+      this.#unwatch = unwatch;
     }
     const typeUrl = req.type_url ?? '';
     const kind = kindOf(typeUrl);
@@ -105,7 +108,11 @@ export class DeltaAdsSession {
           message,
         );
       } else {
-        this.#events.ack?.(this.#nodeId, typeUrl, this.#cache.snapshot(this.#nodeId, ADS).types[kind].version);
+        this.#events.ack?.(
+          this.#nodeId,
+          typeUrl,
+          (this.#view as { snapshot: NodeSnapshot }).snapshot.types[kind].version,
+        );
       }
     }
     for (const name of subscribe) {
@@ -129,7 +136,7 @@ export class DeltaAdsSession {
 
   #push(kind: ResourceKind): void {
     const st = this.#types.get(kind) as DeltaTypeState;
-    const snap = this.#cache.snapshot(this.#nodeId as string, ADS).types[kind];
+    const snap = (this.#view as { snapshot: NodeSnapshot }).snapshot.types[kind];
     const resources: DeltaDiscoveryResponse['resources'] = [];
     const typeUrl = TYPE_URL[kind];
     for (const [name, r] of snap.resources) {

@@ -40,7 +40,9 @@ export class FrameDecoder {
       if (size > MAX_MESSAGE_BYTES)
         throw new FrameDecoderError(`gRPC message of ${size} bytes exceeds ${MAX_MESSAGE_BYTES}`);
       if (this.#length < 5 + size) break;
-      const all = Buffer.concat(this.#buffered, this.#length);
+      // One chunk holding the message (an ACK's usual case) is sliced, not copied.
+      const all =
+        this.#buffered.length === 1 ? (this.#buffered[0] as Buffer) : Buffer.concat(this.#buffered, this.#length);
       out.push(all.subarray(5, 5 + size));
       const rest = all.subarray(5 + size);
       this.#buffered = rest.length > 0 ? [rest] : [];

@@ -59,6 +59,18 @@ class Writer {
 
 /** The gRPC frame (flag, length, message) of a DiscoveryResponse whose resources carry "@type". */
 export function discoveryResponseFrame(r: DiscoveryResponse): Buffer {
+  let f = frames.get(r);
+  if (f === undefined) {
+    f = encodeFrame(r);
+    frames.set(r, f);
+  }
+  return f;
+}
+
+/** A response object sent to many streams (see ads.ts's sharedResponse) is encoded once. */
+const frames = new WeakMap<DiscoveryResponse, Buffer>();
+
+function encodeFrame(r: DiscoveryResponse): Buffer {
   const anys = r.resources.map((res) => encodeAnyMessage(res as JsonMap));
   const versionLength = Buffer.byteLength(r.version_info, 'utf8');
   const typeUrlLength = Buffer.byteLength(r.type_url, 'utf8');

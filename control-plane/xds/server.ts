@@ -15,6 +15,7 @@ import { AdsSession, type XdsEvents } from './ads.js';
 import { DeltaAdsSession, type DeltaDiscoveryRequest, type DeltaDiscoveryResponse } from './delta.js';
 import type { SnapshotCache } from './cache.js';
 import { discoveryResponseFrame } from './response-frame.js';
+import { DiscoveryRequestReader } from './request-decode.js';
 import { FrameDecoder, GRPC_STATUS, frame } from './grpc-framing.js';
 import {
   REST_PATHS,
@@ -317,6 +318,7 @@ export class XdsServer {
     };
     this.#sessions.add(entry);
     const decoder = new FrameDecoder();
+    const reader = new DiscoveryRequestReader();
     stream.on('data', (chunk: Buffer) => {
       let messages: Buffer[];
       try {
@@ -328,7 +330,8 @@ export class XdsServer {
       for (const m of messages) {
         let error: string | undefined;
         try {
-          const decoded = decodeMessage(delta ? DELTA_REQUEST_TYPE : REQUEST_TYPE, m);
+          const decoded =
+            (delta ? undefined : reader.read(m)) ?? decodeMessage(delta ? DELTA_REQUEST_TYPE : REQUEST_TYPE, m);
           error =
             entry.session instanceof DeltaAdsSession
               ? entry.session.onRequest(decoded as DeltaDiscoveryRequest)

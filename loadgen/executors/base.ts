@@ -4,7 +4,8 @@
 import type { VU, IterationOutcome } from '../script/vu.js';
 import type { ScenarioInfo } from '../script/context.js';
 import type { BaseConfig } from './config.js';
-import { nextTurn, turnOverdue } from './turns.js';
+import { inMicrotask } from '../script/event-loop.js';
+import { turnOverdue } from './turns.js';
 
 export interface ExecutionHooks {
   /** A VU ready to run (idle in the pool, or freshly initialized). */
@@ -43,8 +44,6 @@ export abstract class Executor<C extends BaseConfig = BaseConfig> {
   readonly info: ScenarioInfo;
   protected stopping = false;
   protected readonly running = new Set<VU>();
-  /** VUs inside an iteration right now. */
-  readonly #busy = new Set<VU>();
   readonly #tags: Readonly<Record<string, string>>;
 
   constructor(name: string, config: C, hooks: ExecutionHooks, openModel = false) {
@@ -113,10 +112,7 @@ export abstract class Executor<C extends BaseConfig = BaseConfig> {
   }
 
   protected async iteration(vu: VU, startLag: number): Promise<IterationOutcome> {
-    this.#busy.add(vu);
-    const outcome = await vu.iterate(this.config.exec, this.hooks.setupData, startLag);
-    this.#busy.delete(vu);
-    return this.#counted(outcome);
+    return this.#counted(await vu.iterate(this.config.exec, this.hooks.setupData, startLag));
   }
 
   #counted(outcome: IterationOutcome): IterationOutcome {
@@ -125,18 +121,51 @@ export abstract class Executor<C extends BaseConfig = BaseConfig> {
     return outcome;
   }
 
-  /** Closed model: run iterations back to back while `more()` allows. */
-  protected async loop(vu: VU, more: () => boolean): Promise<void> {
+  /**
+   * Closed model: run iterations back to back while `more()` allows. Driven by the VU's
+   * completion callback rather than an async loop (no promise or await per iteration); an
+   * iteration that completes without waiting continues the loop in place, not by recursion.
+   */
+  protected loop(vu: VU, more: () => boolean): Promise<void> {
     const exec = this.config.exec;
-    while (!this.stopping && !vu.state.interrupted && more()) {
-      // vu.iterate awaited here directly (not through iteration()): one async frame and one
-      // promise hop less per iteration of a closed-model loop.
-      this.#busy.add(vu);
-      const outcome = this.#counted(await vu.iterate(exec, this.hooks.setupData, 0));
-      this.#busy.delete(vu);
-      if (outcome === 'aborted' || outcome === 'interrupted') break;
-      if (turnOverdue()) await nextTurn();
-    }
+    const data = this.hooks.setupData;
+    return new Promise<void>((resolve, reject) => {
+      let starting = false;
+      let completedInStart = false;
+      let ended = false;
+      const next = (): void => {
+        try {
+          while (!this.stopping && !vu.state.interrupted && more()) {
+            starting = true;
+            completedInStart = false;
+            vu.start(exec, data, 0, onDone);
+            starting = false;
+            // Not done yet (it waits), or done and ended the loop (interrupted, aborted).
+            if (!completedInStart || ended) return;
+            if (turnOverdue()) return yieldTurn();
+          }
+          resolve();
+        } catch (err) {
+          starting = false;
+          reject(err);
+        }
+      };
+      const onDone = (outcome: IterationOutcome): void => {
+        this.#counted(outcome);
+        if (outcome === 'aborted' || outcome === 'interrupted') {
+          ended = true;
+          resolve();
+          return;
+        }
+        if (starting) completedInStart = true;
+        else if (turnOverdue()) yieldTurn();
+        else next();
+      };
+      // The next iteration starts from a microtask after timers and I/O had their turn.
+      const fromMicrotask = (): void => inMicrotask(next);
+      const yieldTurn = (): void => void setImmediate(fromMicrotask);
+      inMicrotask(next);
+    });
   }
 
   /**
@@ -165,8 +194,7 @@ export abstract class Executor<C extends BaseConfig = BaseConfig> {
    * drop the VU (its runtime is in an unknown state), as its loop will never give it back.
    */
   #buryStuck(): number {
-    const stuck = [...this.#busy];
-    this.#busy.clear();
+    const stuck = [...this.running].filter((vu) => vu.busy);
     for (const vu of stuck) {
       this.running.delete(vu);
       vu.close();

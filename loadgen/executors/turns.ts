@@ -19,16 +19,11 @@ function stamp(): void {
   lastTurn = performance.now();
 }
 
-/** True when the loop has not turned for a slice: the caller should `await nextTurn()`. */
+/** True when the loop has not turned for a slice: the caller should wait for the next turn (setImmediate). */
 export function turnOverdue(): boolean {
   if (!armed) {
     armed = true;
     setImmediate(stamp);
   }
   return performance.now() - lastTurn >= TURN_SLICE_MS;
-}
-
-/** Resolves on the event loop's next check phase, after timers and I/O had their turn. */
-export function nextTurn(): Promise<void> {
-  return new Promise<void>((resolve) => setImmediate(resolve));
 }

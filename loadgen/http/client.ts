@@ -125,6 +125,24 @@ export class HttpTransport {
     );
   }
 
+  /**
+   * request() with a completion callback instead of a promise (k6/http settles a promise of the
+   * VU's realm from it). `done` is called once, from an I/O callback or, for a failure before
+   * sending, at once.
+   */
+  send(
+    target: ParsedTarget,
+    head: string,
+    body: Buffer | null,
+    isHead: boolean,
+    keepBody: boolean,
+    timeoutMs: number,
+    exclusive: boolean,
+    done: (res: RawResponse) => void,
+  ): void {
+    this.#send(target, head, body, isHead, keepBody, timeoutMs, exclusive, false, performance.now(), done);
+  }
+
   // One closure per attempt (the connection's completion callback); the retry re-enters here.
   #send(
     target: ParsedTarget,

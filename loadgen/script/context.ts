@@ -41,6 +41,8 @@ export interface TestContext {
   /** Test start, performance.now() clock. */
   readonly startedAt: number;
   abort(reason: string): void;
+  /** exec.test.fail(): the run goes on and ends with exit code 110 (k6's MarkedAsFailed). */
+  markFailed(): void;
   log(level: 'info' | 'warn' | 'error' | 'debug', message: string, fields?: Record<string, string>): void;
   instance(): { vusActive: number; vusInitialized: number; iterationsCompleted: number; iterationsInterrupted: number };
 }
@@ -104,6 +106,12 @@ export interface VuState {
   span: IterationSpan | null;
   /** randomSeed(n): makes this VU's Math.random the deterministic sequence of n. */
   seedRandom: (seed: number) => void;
+  /**
+   * The VU realm's Promise (set when its context is made). Promises a module hands the script on a
+   * hot path should be of this realm: one of another realm, awaited by the script, takes V8's
+   * foreign-thenable path (two more microtasks and a `then` call).
+   */
+  promise: PromiseConstructor;
 }
 
 /** What a k6 module's factory receives when a VU first imports it. */

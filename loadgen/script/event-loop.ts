@@ -4,6 +4,19 @@
 // rest, as in k6. Interrupting the VU cancels everything pending.
 import { types } from 'node:util';
 
+const RESOLVED = Promise.resolve();
+
+/**
+ * Runs `fn` from a microtask of V8's own (a reaction to a settled promise). Node's queueMicrotask
+ * runs its callback inside an async resource scope (an async-context push and pop around it): when
+ * the watchdog terminates an endless loop in there, the pop never happens and Node aborts with
+ * "async hook stack has become corrupted". It also costs an AsyncResource per call. `fn` must not
+ * throw (its error would become an unhandled rejection).
+ */
+export function inMicrotask(fn: () => void): void {
+  void RESOLVED.then(fn);
+}
+
 /** Outstanding work registered by a module; `done()` when it completes by itself. */
 export interface LoopTask {
   done(): void;
@@ -47,7 +60,7 @@ export class VuEventLoop {
     // Script code runs from a microtask, never inside one of Node's timer or socket callbacks, so
     // the watchdog can end an endless loop in it without corrupting Node's async-context stack.
     // Queued before any drain() continuation the same callback's done() wakes, so it runs first.
-    queueMicrotask(() => {
+    inMicrotask(() => {
       try {
         const r: unknown = fn.apply(thisArg, args);
         // A script's promise comes from its VU's realm: not an instance of this realm's Promise.

@@ -37,6 +37,7 @@ const ARRAY_HELPERS_SOURCE = `({
 })`;
 const arrayHelpersScript = new vm.Script(ARRAY_HELPERS_SOURCE, { filename: 'meshscope:array-helpers' });
 const mathScript = new vm.Script('Math', { filename: 'meshscope:math' });
+const promiseScript = new vm.Script('Promise', { filename: 'meshscope:promise' });
 
 export type ScriptFunction = (
   require: (name: string) => unknown,
@@ -53,6 +54,13 @@ export interface ScriptInstance {
   readonly array: ArrayHelpers;
   /** The VU realm's own Math (randomSeed replaces its random). */
   readonly math: { random: () => number };
+  /**
+   * The VU realm's Promise.prototype.then. The engine subscribes to the script's promises with
+   * it: a promise of another realm awaited here would take V8's foreign-thenable path.
+   */
+  readonly promiseThen: (this: unknown, ok: () => void, fail: (err: unknown) => void) => unknown;
+  /** The VU realm's Promise: modules hand the script promises of its own realm (see http's fast path). */
+  readonly Promise: PromiseConstructor;
 }
 
 export interface LoadedScript {
@@ -175,10 +183,13 @@ export async function loadScript(scriptPath: string): Promise<LoadedScript> {
   };
   const instantiate = (globals: object): ScriptInstance => {
     const context = vm.createContext(globals, { name: display, codeGeneration: { strings: true, wasm: true } });
+    const VuPromise = promiseScript.runInContext(context) as PromiseConstructor;
     return {
       fn: compiled.runInContext(context) as ScriptFunction,
       array: arrayHelpersScript.runInContext(context) as ArrayHelpers,
       math: mathScript.runInContext(context) as { random: () => number },
+      promiseThen: VuPromise.prototype.then as ScriptInstance['promiseThen'],
+      Promise: VuPromise,
     };
   };
   return { path: abs, dir, instantiate, locate };

@@ -4,6 +4,7 @@
 // file:line and counted, interruption).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { types } from 'node:util';
 import { HttpTransport } from '../http/client.js';
 import { CookieJar } from '../http/cookies.js';
 import { IterationInterruptedError, ScriptError } from '../errors.js';
@@ -13,7 +14,7 @@ import { buildVuGlobals } from './globals.js';
 import type { ScenarioInfo, TestContext, VuState } from './context.js';
 import { AbortSignalError } from './modules/execution.js';
 import { MODULE_FACTORIES } from './modules/index.js';
-import { VuEventLoop } from './event-loop.js';
+import { inMicrotask, VuEventLoop } from './event-loop.js';
 import { seededRandom } from './random-seed.js';
 
 export interface VuOptions {
@@ -25,6 +26,9 @@ export interface VuOptions {
   readonly env: Readonly<Record<string, string>>;
   readonly tags: Tags;
 }
+
+/** #finish's "no error" (a script may throw undefined). */
+const NO_ERROR: unique symbol = Symbol('no error');
 
 export type IterationOutcome = 'completed' | 'failed' | 'interrupted' | 'aborted';
 
@@ -49,6 +53,12 @@ export class VU {
   readonly #script: LoadedScript;
   readonly #opts: VuOptions;
   readonly #ctx: { env: Record<string, string>; iter: number; vu: number };
+  /** The VU realm's Promise.prototype.then, taken before the script could replace it. */
+  #then: (this: unknown, ok: () => void, fail: (err: unknown) => void) => unknown = Promise.prototype.then;
+  // The running iteration (a VU runs one at a time).
+  #done: ((outcome: IterationOutcome) => void) | null = null;
+  #start = 0;
+  #baseTags: Tags = {};
 
   constructor(id: number, test: TestContext, script: LoadedScript, opts: VuOptions) {
     this.#test = test;
@@ -78,6 +88,7 @@ export class VU {
       responseCallback: null,
       network: { sent: 0, received: 0 },
       seedRandom: () => {},
+      promise: Promise,
       tracing: null,
       span: null,
     };
@@ -116,7 +127,15 @@ export class VU {
     };
     const console = consoleFor(test);
     try {
-      const { fn, array, math } = this.#script.instantiate(buildVuGlobals({ console, open, ctx: this.#ctx, require }));
+      const {
+        fn,
+        array,
+        math,
+        promiseThen,
+        Promise: VuPromise,
+      } = this.#script.instantiate(buildVuGlobals({ console, open, ctx: this.#ctx, require }));
+      this.#then = promiseThen;
+      this.state.promise = VuPromise;
       this.state.seedRandom = (seed) => {
         math.random = seededRandom(seed);
       };
@@ -142,8 +161,36 @@ export class VU {
     s.groupPath = '';
   }
 
-  /** One iteration of `exec`; never throws. */
-  async iterate(exec: string, data: unknown, startLag: number): Promise<IterationOutcome> {
+  /** One iteration of `exec`, started from a microtask; never rejects but for a missing function. */
+  iterate(exec: string, data: unknown, startLag: number): Promise<IterationOutcome> {
+    return new Promise<IterationOutcome>((resolve, reject) =>
+      inMicrotask(() => {
+        try {
+          this.start(exec, data, startLag, resolve);
+        } catch (err) {
+          reject(err);
+        }
+      }),
+    );
+  }
+
+  /** Inside an iteration (started and not yet done). */
+  get busy(): boolean {
+    return this.#done !== null;
+  }
+
+  /**
+   * Starts one iteration of `exec`; `done` receives its outcome, possibly before start() returns
+   * (a function that completes without waiting). Call it from a microtask, never from one of
+   * Node's timer or I/O callbacks: the watchdog can end an endless loop there without corrupting
+   * Node's async-context stack. Throws ScriptError when the script does not export `exec`.
+   *
+   * Callbacks rather than an async function: the script's promise belongs to the VU's realm, and
+   * awaiting it here would take V8's foreign-thenable path (a PromiseResolveThenableJob, a `then`
+   * call and two more microtasks per iteration). Its own realm's `then` with callbacks bound once
+   * per VU costs one reaction job.
+   */
+  start(exec: string, data: unknown, startLag: number, done: (outcome: IterationOutcome) => void): void {
     const s = this.state;
     const fn = this.exports[exec];
     if (typeof fn !== 'function') throw new ScriptError(`function '${exec}' is not exported by the script`, undefined);
@@ -152,20 +199,38 @@ export class VU {
     if (!this.#opts.noCookiesReset) s.cookies.clear();
     // A callback error from after the last iteration ended belongs to no iteration.
     s.loop.reset();
-    const baseTags = s.tags;
-    const m = this.#test.metrics;
-    const start = performance.now();
-    let outcome: IterationOutcome = 'completed';
+    this.#baseTags = s.tags;
+    this.#done = done;
+    this.#start = performance.now();
+    let r: unknown;
     try {
-      // The script runs from a microtask, never inside one of Node's timer or immediate callbacks
-      // (the arrival-rate schedule starts iterations from timers): the watchdog can end an endless
-      // loop there without corrupting Node's async-context stack.
-      await undefined;
-      await (fn as (d: unknown) => unknown)(data);
-      // Most iterations start no callback work: no drain() promise for them.
-      if (!s.loop.settled) await s.loop.drain();
-      if (s.interrupted) throw new IterationInterruptedError();
+      r = (fn as (d: unknown) => unknown)(data);
     } catch (err) {
+      this.#finish(err);
+      return;
+    }
+    if (types.isPromise(r)) this.#then.call(r, this.#onFulfilled, this.#onRejected);
+    else this.#fulfilled();
+  }
+
+  readonly #onFulfilled = (): void => this.#fulfilled();
+  readonly #onRejected = (err: unknown): void => this.#finish(err);
+  readonly #onDrained = (): void => this.#finish(NO_ERROR);
+
+  #fulfilled(): void {
+    // Most iterations start no callback work: no drain() promise for them.
+    const loop = this.state.loop;
+    if (loop.settled) this.#finish(NO_ERROR);
+    else loop.drain().then(this.#onDrained, this.#onRejected);
+  }
+
+  /** Ends the iteration: outcome, error log, per-iteration metrics; then hands the outcome over. */
+  #finish(err: unknown): void {
+    const s = this.state;
+    const baseTags = this.#baseTags;
+    let outcome: IterationOutcome = 'completed';
+    if (err === NO_ERROR && s.interrupted) err = new IterationInterruptedError();
+    if (err !== NO_ERROR) {
       s.loop.cancelAll();
       s.loop.reset();
       if (err instanceof IterationInterruptedError || s.interrupted) outcome = 'interrupted';
@@ -179,20 +244,21 @@ export class VU {
           source: 'stacktrace',
         });
       }
-    } finally {
-      s.groupPath = '';
-      s.tags = baseTags;
-      s.startLag = 0;
     }
+    s.groupPath = '';
+    s.tags = baseTags;
+    s.startLag = 0;
     s.iteration++;
     s.iterationInInstance++;
     this.flushNetwork(baseTags);
     if (outcome !== 'interrupted') {
-      const tags = baseTags;
-      m.iterationDuration.add(performance.now() - start, tags);
-      m.iterations.add(1, tags);
+      const m = this.#test.metrics;
+      m.iterationDuration.add(performance.now() - this.#start, baseTags);
+      m.iterations.add(1, baseTags);
     }
-    return outcome;
+    const done = this.#done!;
+    this.#done = null;
+    done(outcome);
   }
 
   /** Emits the bytes moved since the last flush as data_sent/data_received with `tags`. */

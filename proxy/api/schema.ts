@@ -626,6 +626,8 @@ export const listenerSchema = z
     continue_on_listener_filters_timeout: z.boolean().optional(),
     filter_chains: z.array(filterChainSchema).default([]),
     default_filter_chain: filterChainSchema.optional(),
+    /** One line per connection when it closes, whatever its chain did with it (Envoy's listener access log). */
+    access_log: z.array(extensionRef('accessLoggers')).optional(),
   })
   .strict()
   .superRefine((l, ctx) => {
@@ -731,6 +733,21 @@ export const upstreamHttpProtocolOptionsSchema = z
         if (n !== 1)
           ctx.addIssue({ code: 'custom', message: 'exactly one of http_protocol_options, http2_protocol_options' });
       })
+      .optional(),
+    /**
+     * auto_sni: new upstream TLS connections send the request's host (or override_auto_sni_header's
+     * value) as SNI; auto_san_validation: the upstream certificate must carry it as a SAN.
+     */
+    upstream_http_protocol_options: z
+      .object({
+        auto_sni: z.boolean().optional(),
+        auto_san_validation: z.boolean().optional(),
+        override_auto_sni_header: z
+          .string()
+          .regex(/^:?[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/, { message: 'invalid header name' })
+          .optional(),
+      })
+      .strict()
       .optional(),
     /** Each request goes upstream in the protocol it arrived in; the options apply to theirs. */
     use_downstream_protocol_config: z

@@ -75,18 +75,13 @@ export const certificateValidationContextSchema = z
   .strict();
 export type CertificateValidationContextConfig = z.output<typeof certificateValidationContextSchema>;
 
-/** A reference to a secret by name: static (no sds_config), a watched file, or ADS. */
+/**
+ * A reference to a secret by name: static (no sds_config), a watched file, ADS, or REST polls of
+ * the management server (`api_config_source` REST naming the xDS cluster; an xDS-fed proxy only).
+ */
 export const sdsSecretConfigSchema = z
   .object({ name: z.string().min(1), sds_config: configSourceSchema.optional() })
-  .strict()
-  .superRefine((s, ctx) => {
-    if (s.sds_config?.api_config_source !== undefined)
-      ctx.addIssue({
-        code: 'custom',
-        path: ['sds_config', 'api_config_source'],
-        message: 'SDS is served from static_resources.secrets, a file (path_config_source) or ads',
-      });
-  });
+  .strict();
 export type SdsSecretConfig = z.output<typeof sdsSecretConfigSchema>;
 
 export const commonTlsContextSchema = z

@@ -71,6 +71,13 @@ export interface NetworkFilter {
    * TLS): the filter reads and writes `transport.stream` and takes `:scheme` from the transport.
    */
   onNewConnection(transport: TransportSocket, listener: ListenerInfo): DownstreamConnection;
+  /**
+   * A filter before this one refused the connection (network rbac) before this one saw it: Envoy
+   * creates every filter of the chain for every connection, so tcp_proxy still writes its access
+   * log line for it (CONNECTION_TERMINATION_DETAILS says why). Optional: the HCM logs requests,
+   * and a refused connection carried none.
+   */
+  onRefusedConnection?(transport: TransportSocket, listener: ListenerInfo): void;
 }
 
 /** What a non-terminal network filter decides about a new connection. */

@@ -143,24 +143,28 @@ function serialized(resources: Map<string, JsonMap>): Map<string, string> {
   return out;
 }
 
-/** Names of `*_sds_secret_config` entries with `sds_config.ads`, anywhere in a resource. */
-function collectAdsSecretNames(v: unknown, out: Set<string>): void {
+/**
+ * `*_sds_secret_config` entries served by the management server (`sds_config.ads`, or a REST
+ * `api_config_source`), anywhere in a resource: name → its config source.
+ */
+function collectXdsSecretRefs(v: unknown, out: Map<string, ConfigSource>): void {
   if (Array.isArray(v)) {
-    for (const x of v) collectAdsSecretNames(x, out);
+    for (const x of v) collectXdsSecretRefs(x, out);
     return;
   }
   if (!isObject(v)) return;
   for (const [k, x] of Object.entries(v)) {
     if (k === 'tls_certificate_sds_secret_configs' && Array.isArray(x)) {
-      for (const ref of x) if (isObject(ref) && isAdsRef(ref)) out.add(ref.name as string);
-    } else if (k === 'validation_context_sds_secret_config' && isObject(x) && isAdsRef(x)) {
-      out.add(x.name as string);
-    } else collectAdsSecretNames(x, out);
+      for (const ref of x) if (isObject(ref)) addXdsRef(ref, out);
+    } else if (k === 'validation_context_sds_secret_config' && isObject(x)) addXdsRef(x, out);
+    else collectXdsSecretRefs(x, out);
   }
 }
 
-function isAdsRef(ref: JsonMap): boolean {
-  return typeof ref.name === 'string' && isObject(ref.sds_config) && ref.sds_config.ads !== undefined;
+function addXdsRef(ref: JsonMap, out: Map<string, ConfigSource>): void {
+  const sds = ref.sds_config;
+  if (typeof ref.name !== 'string' || !isObject(sds)) return;
+  if (sds.ads !== undefined || sds.api_config_source !== undefined) out.set(ref.name, sds as ConfigSource);
 }
 
 function withoutType(r: JsonMap): JsonMap {
@@ -446,24 +450,33 @@ export class XdsClient {
 
   // ---- SDS --------------------------------------------------------------------------
 
-  /** ADS secret names each of the latest LDS and CDS responses refers to. */
-  readonly #secretRefs = { clusters: new Set<string>(), listeners: new Set<string>() };
+  /** Management-server secrets each of the latest LDS and CDS responses refers to, with their config sources. */
+  readonly #secretRefs = { clusters: new Map<string, ConfigSource>(), listeners: new Map<string, ConfigSource>() };
 
   /**
-   * Subscribes to the secrets listeners and clusters name with `sds_config: { ads: {} }` (as
-   * Envoy's SDS subscriptions follow the TLS contexts that use them). Not part of warming: a TLS
-   * context without its secret refuses connections until it arrives.
+   * Subscribes to the secrets listeners and clusters name with `sds_config: { ads: {} }` or a
+   * REST `api_config_source` (as Envoy's SDS subscriptions follow the TLS contexts that use
+   * them). One SDS subscription per proxy: ADS when the bootstrap has ads_config, else the REST
+   * source the references name (a REST sidecar's secrets come by polls of /v3/discovery:secrets).
+   * Not part of warming: a TLS context without its secret refuses connections until it arrives.
    */
   #subscribeSecrets(kind: 'clusters' | 'listeners', resources: Map<string, JsonMap>): void {
-    const names = new Set<string>();
-    for (const r of resources.values()) collectAdsSecretNames(r, names);
-    this.#secretRefs[kind] = names;
-    const all = [...new Set([...this.#secretRefs.clusters, ...this.#secretRefs.listeners])].sort();
+    const refs = new Map<string, ConfigSource>();
+    for (const r of resources.values()) collectXdsSecretRefs(r, refs);
+    this.#secretRefs[kind] = refs;
+    const sources = new Map([...this.#secretRefs.clusters, ...this.#secretRefs.listeners]);
+    const hasAds = this.#o.dynamicResources.ads_config !== undefined;
+    const source = hasAds ? ({ ads: {} } as ConfigSource) : [...sources.values()].find((s) => s.ads === undefined);
+    if (source === undefined) return;
+    const key = sourceKeyOf(source);
+    const all = [...sources]
+      .filter(([, s]) => sourceKeyOf(s) === key)
+      .map(([name]) => name)
+      .sort();
     const st = this.#kinds.secrets;
     if (all.length === 0 && !st.subscribed) return;
-    if (st.subscribed && same(all, st.names)) return;
-    if (this.#o.dynamicResources.ads_config === undefined) return;
-    this.#subscribe('secrets', { ads: {} }, all);
+    if (st.subscribed && st.sourceKey === key && same(all, st.names)) return;
+    this.#subscribe('secrets', source, all);
   }
 
   async #onSecrets(r: DiscoveryResponseJson, all: Map<string, JsonMap>): Promise<void> {

@@ -80,4 +80,52 @@ describe('mesh YAML by sections', () => {
     expect(edited.services[0]).not.toBe(first.services[0]);
     expect(edited.services[0]).toEqual(first.services[0]);
   });
+
+  it('cuts a service into its workloads and the rest, as the whole parse reads them, and re-reads an edited one', () => {
+    const text = (weight: number, timeout: string): string =>
+      [
+        'name: m',
+        'services:',
+        '  - name: a',
+        '    ports: [{ name: http, port: 80 }]',
+        '    workloads: # the instances',
+        '      - name: a-1',
+        '        endpoints: { http: 127.0.0.1:9001 }',
+        '',
+        '        # a comment inside an item',
+        `        weight: ${weight}`,
+        '      - name: a-2',
+        '        note: |',
+        '          kept',
+        '',
+        '          as written',
+        '        endpoints: { http: 127.0.0.1:9002 }',
+        '    routes:',
+        `      - route: [{ subset: v1 }]`,
+        `        timeout: ${timeout}`,
+        '  - name: b',
+        '    workloads:',
+        '    - name: b-1',
+        '      endpoints: { http: 127.0.0.1:9003 }',
+        '    ports: [{ name: http, port: 80 }]',
+        '  - name: c',
+        '    workloads: []',
+        '    ports: [{ name: http, port: 80 }]',
+        '',
+      ].join('\n');
+    for (const [weight, timeout] of [
+      [1, '1s'],
+      [2, '1s'],
+      [2, '3s'],
+    ] as const) {
+      const value = parseBySections(text(weight, timeout));
+      expect(value).toEqual(whole(text(weight, timeout)));
+      expect(Object.keys((value as { services: object[] }).services[0] as object)).toEqual([
+        'name',
+        'ports',
+        'workloads',
+        'routes',
+      ]);
+    }
+  });
 });

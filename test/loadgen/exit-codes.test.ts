@@ -1,6 +1,6 @@
 // k6's exit codes through the real CLI (node dist/cli/main.js load …): 0, 99 (thresholds),
 // 104 (invalid options, every problem named), 107 (syntax error / exception in init, setup,
-// teardown, with file:line), 108 (test.abort()); an exception inside an iteration is logged with
+// teardown, with file:line), 108 (test.abort()), 110 (test.fail()); an exception inside an iteration is logged with
 // file:line and the run goes on.
 import { describe, expect, it } from 'vitest';
 import { fixturePerFile, run, runCli } from './helpers.js';
@@ -111,6 +111,34 @@ export default function () {
     const r = await runCli([script, '--quiet', '-e', `BASE=${server.base}`]);
     expect(r.code).toBe(108);
     expect(r.stderr).toContain('backend is down');
+  });
+
+  it('110 when the script calls exec.test.fail(): the run goes on to its end; 99 still wins', async () => {
+    const script = tmp.write(
+      'fail.js',
+      `import http from 'k6/http';
+import exec from 'k6/execution';
+export const options = { iterations: 3, thresholds: { http_reqs: [__ENV.LIMIT || 'count>0'] } };
+export default function () {
+  const r = http.get(__ENV.BASE + '/status/503');
+  if (r.status === 503) exec.test.fail('backend is down');
+  http.get(__ENV.BASE + '/hello');
+}
+`,
+    );
+    const r = await runCli([script, '-e', `BASE=${server.base}`]);
+    expect(r.code).toBe(110);
+    expect(r.stderr).toContain('test marked as failed: backend is down');
+    // Every iteration went on after fail(): 3 × 2 requests.
+    expect(r.stdout).toMatch(/http_reqs\.+: 6\b/);
+    const crossed = await runCli([script, '--quiet', '-e', `BASE=${server.base}`, '-e', 'LIMIT=count<1']);
+    expect(crossed.code).toBe(99);
+    const inInit = await runCli([
+      tmp.write('fail-init.js', "import exec from 'k6/execution';\nexec.test.fail();\nexport default function () {}\n"),
+      '--quiet',
+    ]);
+    expect(inInit.code).toBe(107);
+    expect(inInit.stderr).toContain('outside of VU context');
   });
 
   it('an exception inside an iteration is logged with file:line, counted, and the run goes on', async () => {

@@ -69,6 +69,10 @@ export default function () {}
     expect(refused.code).toBe(104);
     expect(refused.stderr).toContain('scenarios.s');
     expect(refused.stderr).toContain('vu');
+    // --duration replaces the script's scenarios, but k6 has parsed them strictly by then.
+    const overridden = await runCli([unknownField, '--quiet', '--duration', '1s', '--vus', '1']);
+    expect(overridden.code).toBe(104);
+    expect(overridden.stderr).toContain('scenarios.s');
   });
 
   it('--no-setup/--no-teardown skip them, --no-thresholds keeps a crossed threshold from failing the run, --no-summary prints none', async () => {

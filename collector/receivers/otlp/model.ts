@@ -206,6 +206,11 @@ function logScopeColumns(w: RowBinaryWriter, sc: ScopeContext): void {
   writeAttributes(w, sc.attributes);
 }
 
+/** ServiceName and ResourceAttributes of an otel_traces row, encoded once per resource. */
+export const spanResourceBytes = (r: ResourceContext): Buffer => cached(spanResource, r, spanResourceColumns);
+/** ScopeName and ScopeVersion of an otel_traces row, encoded once per scope. */
+export const spanScopeBytes = (sc: ScopeContext): Buffer => cached(spanScope, sc, spanScopeColumns);
+
 /** One otel_traces row (SPAN_COLUMNS) in RowBinary. */
 export function writeSpanRow(w: RowBinaryWriter, s: SpanRecord): void {
   w.i64(s.startNs);
@@ -215,20 +220,27 @@ export function writeSpanRow(w: RowBinaryWriter, s: SpanRecord): void {
   w.string(s.traceState);
   w.string(s.name);
   w.string(spanKindName(s.kind));
-  w.bytes(cached(spanResource, s.resource, spanResourceColumns));
-  w.bytes(cached(spanScope, s.scope, spanScopeColumns));
+  w.bytes(spanResourceBytes(s.resource));
+  w.bytes(spanScopeBytes(s.scope));
   writeAttributes(w, s.attributes);
   w.i64(s.endNs > s.startNs ? s.endNs - s.startNs : 0n);
   w.string(statusCodeName(s.statusCode));
   w.string(s.statusMessage);
-  const events = s.events;
+  writeEventsAndLinks(w, s.events, s.links);
+}
+
+/** The Events.* and Links.* columns of an otel_traces row, the last ones (SPAN_COLUMNS). */
+export function writeEventsAndLinks(
+  w: RowBinaryWriter,
+  events: readonly SpanEvent[],
+  links: readonly SpanLink[],
+): void {
   w.varint(events.length);
   for (let i = 0; i < events.length; i++) w.i64(events[i]!.timeNs);
   w.varint(events.length);
   for (let i = 0; i < events.length; i++) w.string(events[i]!.name);
   w.varint(events.length);
   for (let i = 0; i < events.length; i++) writeAttributes(w, events[i]!.attributes);
-  const links = s.links;
   w.varint(links.length);
   for (let i = 0; i < links.length; i++) w.string(links[i]!.traceId);
   w.varint(links.length);

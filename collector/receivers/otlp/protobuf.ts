@@ -20,10 +20,10 @@ import {
   type SpanRecord,
 } from './model.js';
 
-const WT_VARINT = 0;
-const WT_I64 = 1;
-const WT_LEN = 2;
-const WT_I32 = 5;
+export const WT_VARINT = 0;
+export const WT_I64 = 1;
+export const WT_LEN = 2;
+export const WT_I32 = 5;
 /**
  * AnyValue arrays/kvlists nested up to this deep are stored in full (the OpenTelemetry
  * Collector stores them: protobuf-go's recursion limit is 10,000); deeper ones are refused
@@ -44,7 +44,7 @@ const internString: string[] = new Array<string>(INTERN_SLOTS).fill('');
 const SMALL_INT_MAX = 65_536;
 const smallInts: string[] = [];
 
-class Reader {
+export class Reader {
   readonly buf: Buffer;
   /** The body as a DataView: fixed-width reads are builtins (Buffer's 64-bit reads go through BigInt arithmetic). */
   readonly view: DataView;
@@ -198,49 +198,57 @@ class Reader {
 type AnyJson = string | number | boolean | null | AnyJson[] | { [k: string]: AnyJson };
 
 /** AnyValue as the exporter's AsString renders it: scalars as text, arrays/maps as JSON. */
-function anyValueString(r: Reader, end: number): string {
+export function anyValueString(r: Reader, end: number): string {
   let out = '';
   while (r.pos < end) {
     const tag = r.varint(end);
     const field = tag >>> 3;
     const wt = tag & 7;
-    switch (field) {
-      case 1:
-        r.expect(wt, WT_LEN, 'AnyValue.string_value');
-        out = r.string(end);
-        break;
-      case 2:
-        r.expect(wt, WT_VARINT, 'AnyValue.bool_value');
-        out = r.varint(end) !== 0 ? 'true' : 'false';
-        break;
-      case 3:
-        r.expect(wt, WT_VARINT, 'AnyValue.int_value');
-        out = r.int64(end);
-        break;
-      case 4:
-        r.expect(wt, WT_I64, 'AnyValue.double_value');
-        out = String(r.double(end));
-        break;
-      case 5:
-      case 6: {
-        r.expect(wt, WT_LEN, field === 5 ? 'AnyValue.array_value' : 'AnyValue.kvlist_value');
-        const e = r.len(end);
-        out = JSON.stringify(field === 5 ? arrayValue(r, e, 1) : kvlistValue(r, e, 1));
-        r.pos = e;
-        break;
-      }
-      case 7: {
-        r.expect(wt, WT_LEN, 'AnyValue.bytes_value');
-        const e = r.len(end);
-        out = r.buf.toString('base64', r.pos, e);
-        r.pos = e;
-        break;
-      }
-      default:
-        r.skip(wt, end);
+    if (field === 1) {
+      r.expect(wt, WT_LEN, 'AnyValue.string_value');
+      out = r.string(end);
+    } else {
+      const v = anyValueOther(r, field, wt, end);
+      if (v !== undefined) out = v;
     }
   }
   return out;
+}
+
+/**
+ * AnyValue's fields other than string_value, rendered as AsString does; undefined for an
+ * unknown field (skipped).
+ */
+export function anyValueOther(r: Reader, field: number, wt: number, end: number): string | undefined {
+  switch (field) {
+    case 2:
+      r.expect(wt, WT_VARINT, 'AnyValue.bool_value');
+      return r.varint(end) !== 0 ? 'true' : 'false';
+    case 3:
+      r.expect(wt, WT_VARINT, 'AnyValue.int_value');
+      return r.int64(end);
+    case 4:
+      r.expect(wt, WT_I64, 'AnyValue.double_value');
+      return String(r.double(end));
+    case 5:
+    case 6: {
+      r.expect(wt, WT_LEN, field === 5 ? 'AnyValue.array_value' : 'AnyValue.kvlist_value');
+      const e = r.len(end);
+      const out = JSON.stringify(field === 5 ? arrayValue(r, e, 1) : kvlistValue(r, e, 1));
+      r.pos = e;
+      return out;
+    }
+    case 7: {
+      r.expect(wt, WT_LEN, 'AnyValue.bytes_value');
+      const e = r.len(end);
+      const out = r.buf.toString('base64', r.pos, e);
+      r.pos = e;
+      return out;
+    }
+    default:
+      r.skip(wt, end);
+      return undefined;
+  }
 }
 
 function anyValueJson(r: Reader, end: number, depth: number): AnyJson {
@@ -335,7 +343,7 @@ function kvlistValue(r: Reader, end: number, depth: number): { [k: string]: AnyJ
   return out;
 }
 
-function keyValue(r: Reader, end: number, into: Attributes): void {
+export function keyValue(r: Reader, end: number, into: Attributes): void {
   let key = '';
   let value = '';
   while (r.pos < end) {
@@ -361,7 +369,7 @@ function attributeField(r: Reader, wt: number, end: number, into: Attributes, na
   r.pos = e;
 }
 
-function resource(r: Reader, end: number, schemaUrl: string): ResourceContext {
+export function resource(r: Reader, end: number, schemaUrl: string): ResourceContext {
   const attrs: Attributes = [];
   while (r.pos < end) {
     const tag = r.varint(end);
@@ -371,7 +379,7 @@ function resource(r: Reader, end: number, schemaUrl: string): ResourceContext {
   return { serviceName: serviceNameOf(attrs), schemaUrl, attributes: attrs };
 }
 
-function scope(r: Reader, end: number, schemaUrl: string): ScopeContext {
+export function scope(r: Reader, end: number, schemaUrl: string): ScopeContext {
   let name = '';
   let version = '';
   const attrs: Attributes = [];
@@ -396,8 +404,8 @@ function scope(r: Reader, end: number, schemaUrl: string): ScopeContext {
   return { name, version, schemaUrl, attributes: attrs };
 }
 
-const EMPTY_RESOURCE: ResourceContext = { serviceName: '', schemaUrl: '', attributes: [] };
-const EMPTY_SCOPE: ScopeContext = { name: '', version: '', schemaUrl: '', attributes: [] };
+export const EMPTY_RESOURCE: ResourceContext = { serviceName: '', schemaUrl: '', attributes: [] };
+export const EMPTY_SCOPE: ScopeContext = { name: '', version: '', schemaUrl: '', attributes: [] };
 
 /**
  * The fields of one envelope level: ResourceX{resource=1, scope_x=2, schema_url=3} and
@@ -413,7 +421,7 @@ interface EnvelopeLevel {
   children: number[];
 }
 
-function readEnvelopeLevel(r: Reader, end: number, contextName: string, childrenName: string): EnvelopeLevel {
+export function readEnvelopeLevel(r: Reader, end: number, contextName: string, childrenName: string): EnvelopeLevel {
   const level: EnvelopeLevel = { contextStart: -1, contextEnd: -1, schemaUrl: '', children: [] };
   while (r.pos < end) {
     const t = r.varint(end);
@@ -437,7 +445,7 @@ function readEnvelopeLevel(r: Reader, end: number, contextName: string, children
 }
 
 /** Walks Resource{X} → Scope{X} → items, decoding each item with its resource and scope context. */
-function walkEnvelope<T>(
+export function walkEnvelope<T>(
   body: Buffer,
   decodeItem: (r: Reader, end: number, res: ResourceContext, sc: ScopeContext, refusals: Refusals) => T | undefined,
 ): Decoded<T> {
@@ -480,7 +488,7 @@ function walkEnvelope<T>(
   return { items, rejected: refusals.count, reasons: refusals.reasons };
 }
 
-function event(r: Reader, end: number): SpanEvent {
+export function event(r: Reader, end: number): SpanEvent {
   const ev: SpanEvent = { timeNs: 0n, name: '', attributes: [] };
   while (r.pos < end) {
     const tag = r.varint(end);
@@ -503,7 +511,7 @@ function event(r: Reader, end: number): SpanEvent {
   return ev;
 }
 
-function link(r: Reader, end: number): SpanLink {
+export function link(r: Reader, end: number): SpanLink {
   const l: SpanLink = { traceId: '', spanId: '', traceState: '', attributes: [] };
   while (r.pos < end) {
     const tag = r.varint(end);

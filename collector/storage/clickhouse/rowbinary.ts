@@ -98,9 +98,68 @@ export class RowBinaryWriter {
     this.#pos += src.length;
   }
 
+  /** `src[start, end)` as they are (a fixed-width value already in little-endian order). */
+  raw(src: Uint8Array, start: number, end: number): void {
+    const n = end - start;
+    const b = this.#ensure(n);
+    for (let i = 0; i < n; i++) b[this.#pos + i] = src[start + i]!;
+    this.#pos += n;
+  }
+
+  /** UInt32 little-endian. */
+  u32(v: number): void {
+    this.#ensure(4);
+    this.#view.setUint32(this.#pos, v, true);
+    this.#pos += 4;
+  }
+
+  /**
+   * A String column from UTF-8 bytes in `src[start, end)` (a protobuf string field): ASCII is
+   * copied as it is; anything else goes through a JS string, so invalid sequences become U+FFFD
+   * exactly as string() stores a decoded field.
+   */
+  utf8(src: Buffer, start: number, end: number): void {
+    const n = end - start;
+    if (n >= 128) {
+      this.string(src.toString('utf8', start, end));
+      return;
+    }
+    const b = this.#ensure(n + 1);
+    let p = this.#pos + 1;
+    for (let i = start; i < end; i++) {
+      const c = src[i]!;
+      if (c >= 0x80) {
+        this.string(src.toString('utf8', start, end));
+        return;
+      }
+      b[p++] = c;
+    }
+    b[this.#pos] = n;
+    this.#pos = p;
+  }
+
+  /** A String column holding `src[start, end)` as lower-case hex (trace and span ids). */
+  hex(src: Uint8Array, start: number, end: number): void {
+    const n = (end - start) * 2;
+    this.varint(n);
+    const b = this.#ensure(n);
+    let p = this.#pos;
+    for (let i = start; i < end; i++) {
+      const v = src[i]!;
+      b[p++] = HEX_DIGITS[v >>> 4]!;
+      b[p++] = HEX_DIGITS[v & 15]!;
+    }
+    this.#pos = p;
+  }
+
   /** Bytes written since the last take. */
   get length(): number {
     return this.#pos - this.#start;
+  }
+
+  /** Drops what was written after the first `length` bytes since the last take (a failed decode's partial rows). */
+  truncate(length: number): void {
+    this.#pos = this.#start + length;
   }
 
   /** What was written since the last take, as a view of the slab (valid for good). */
@@ -118,5 +177,8 @@ export class RowBinaryWriter {
     return w.take();
   }
 }
+
+/** '0'-'9', 'a'-'f' as bytes. */
+const HEX_DIGITS = Uint8Array.from('0123456789abcdef', (c) => c.charCodeAt(0));
 
 const viewOf = (b: Buffer): DataView => new DataView(b.buffer, b.byteOffset, b.byteLength);

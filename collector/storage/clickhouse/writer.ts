@@ -13,6 +13,7 @@ import { StorageError } from '../../errors.js';
 import { LOG_COLUMNS, SPAN_COLUMNS } from '../../receivers/otlp/model.js';
 import { EDGE_COLUMNS } from '../../servicegraph/store.js';
 import type { StorageClient } from './client.js';
+import { EMBEDDED_INSERT_SETTINGS } from './embedded.js';
 
 export type TableName = 'otel_traces' | 'otel_logs' | 'otel_service_graph_edges';
 
@@ -143,10 +144,11 @@ export function createRowWriter(storage: StorageClient, opts: RowWriterOptions):
       try {
         if (embedded !== undefined) {
           const file = join(staging, `${table}.RowBinary`);
+          const embeddedSettings = settingsSql({ ...settings, ...EMBEDDED_INSERT_SETTINGS });
           await stage(file, chunks);
           try {
             await embedded.chdb.queryAsync(
-              `INSERT INTO ${table} (${columns}) FROM INFILE ${sqlString(file)} SETTINGS ${settingsSql(settings)} FORMAT RowBinary`,
+              `INSERT INTO ${table} (${columns}) FROM INFILE ${sqlString(file)} SETTINGS ${embeddedSettings} FORMAT RowBinary`,
             );
           } finally {
             await unlink(file).catch(() => undefined);

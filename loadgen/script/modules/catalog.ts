@@ -41,6 +41,7 @@ export const MODULES: readonly ModuleEntry[] = [
   { name: 'k6/html' },
   { name: 'k6/crypto' },
   { name: 'k6/net/grpc', blockingInstanceMethods: { Client: ['connect', 'invoke', 'healthCheck'] } },
+  { name: 'k6/experimental/grpc', blockingInstanceMethods: { Client: ['connect', 'invoke', 'healthCheck'] } },
   { name: 'k6/ws', blocking: ['connect'] },
   { name: 'k6/websockets' },
   { name: 'k6/experimental/websockets' },

@@ -1,9 +1,10 @@
-// k6/execution: read-only views of the VU, its scenario and the instance, plus test.abort().
+// k6/execution: read-only views of the VU, its scenario and the instance, plus test.abort() and
+// test.fail().
 import type { TestContext, VuState } from '../context.js';
 
 export class AbortSignalError extends Error {}
 
-export function createExecutionModule(test: TestContext, vu: VuState): Record<string, unknown> {
+export function createExecutionModule(test: TestContext, vu: VuState, inInit: () => boolean): Record<string, unknown> {
   const tags = new Proxy(vu.customTags, {
     get: (target, key) => (typeof key === 'string' ? (vu.tags[key] ?? target[key]) : undefined),
     set: (target, key, value) => {
@@ -72,6 +73,17 @@ export function createExecutionModule(test: TestContext, vu: VuState): Record<st
         const r = reason ?? 'test aborted by the script';
         test.abort(r);
         throw new AbortSignalError(r);
+      },
+      /** Marks the run as failed (exit code 110) and lets it go on, as k6 does. */
+      fail: (reason?: string): void => {
+        if (inInit()) throw new Error('execution.test.fail() called outside of VU context');
+        test.log(
+          'error',
+          reason === undefined || reason === null
+            ? 'test marked as failed'
+            : `test marked as failed: ${String(reason)}`,
+        );
+        test.markFailed();
       },
       get options() {
         return test.scriptOptions;

@@ -1,46 +1,17 @@
 // k6/http for one VU: get/post/put/patch/del/head/options/request/batch, params (headers, tags,
-// timeout, responseType, redirects), Response objects, and the per-request samples k6 emits. For
-// open-model scenarios http_req_duration counts from the iteration's scheduled start (the VU's
-// startLag is added) and http_req_duration_uncorrected keeps the time from the actual send.
-import { types } from 'node:util';
-import { parseDuration } from '../../duration.js';
-import { InvalidUrlError, type ParsedTarget } from '../../http/client.js';
+// timeout, responseType, redirects) and Response objects. The request itself, its follow-ups and
+// the per-request samples k6 emits are http-exchange.ts's. For open-model scenarios
+// http_req_duration counts from the iteration's scheduled start (the VU's startLag is added) and
+// http_req_duration_uncorrected keeps the time from the actual send.
 import type { RawResponse } from '../../http/connection.js';
 import { parseHeaders } from '../../http/parser.js';
 import { parseSetCookie, setCookieLines, type ResponseCookie } from '../../http/cookies.js';
-import { newTraceIds, traceHeader } from '../../tracing.js';
 import type { TestContext, VuState } from '../context.js';
-import { IterationInterruptedError } from '../../errors.js';
 import { parseHTML, type Selection } from './html.js';
-import { ntlmAuthenticateLine, ntlmChallenge, ntlmNegotiateLine } from './ntlm.js';
-import {
-  basicAuthLine,
-  CookieJar,
-  digestAuthLine,
-  FileData,
-  formBody,
-  HTTP_CONSTANTS,
-  STORE,
-  urlCredentials,
-} from './http-extras.js';
+import { CookieJar, FileData, HTTP_CONSTANTS } from './http-extras.js';
+import { type Body, HttpRequester, ownResponseCallback, type RequestParams } from './http-exchange.js';
 
-type Body = string | ArrayBuffer | ArrayBufferView | Record<string, unknown> | null | undefined;
-
-export interface RequestParams {
-  /** k6/experimental/tracing: false sends no trace context with this request, true sends it. */
-  tracing?: boolean;
-  headers?: Record<string, string | number>;
-  tags?: Record<string, string | number | boolean>;
-  timeout?: string | number;
-  responseType?: 'text' | 'binary' | 'none';
-  redirects?: number;
-  responseCallback?: ((status: number) => boolean) | null;
-  cookies?: Record<string, string | { value: string; replace?: boolean }>;
-  /** A jar other than the VU's (k6's `jar` param). */
-  jar?: CookieJar;
-  /** With credentials in the URL: 'basic' (the default) or 'digest'. */
-  auth?: 'basic' | 'digest' | 'ntlm';
-}
+export type { RequestParams } from './http-exchange.js';
 
 /** Sends a follow-up request for a Response (submitForm, clickLink) through the VU's http module. */
 type Requester = (method: string, url: string, body: Body, params: RequestParams | undefined) => Promise<Response>;
@@ -262,41 +233,6 @@ export class TaggedURL {
   }
 }
 
-function defaultExpected(status: number): boolean {
-  return status >= 200 && status < 400;
-}
-
-const NO_BODY: { buf: Buffer | null; text: string } = { buf: null, text: '' };
-
-function bodyBuffer(body: Body, headers: Record<string, string>): { buf: Buffer | null; text: string } {
-  if (body === null || body === undefined) return NO_BODY;
-  if (typeof body === 'string') return { buf: Buffer.from(body, 'utf8'), text: body };
-  if (types.isAnyArrayBuffer(body)) return { buf: Buffer.from(body), text: '' };
-  if (ArrayBuffer.isView(body)) return { buf: Buffer.from(body.buffer, body.byteOffset, body.byteLength), text: '' };
-  // k6 sends a plain object as a form: urlencoded, or multipart when it holds an http.file().
-  return formBody(body, headers);
-}
-
-const REDIRECT = new Set([301, 302, 303, 307, 308]);
-
-/** k6's --http-debug: the request and response heads (and bodies with 'full') in the log. */
-function httpDebug(
-  test: TestContext,
-  mode: 'headers' | 'full',
-  head: string,
-  body: Buffer | null,
-  raw: RawResponse,
-): void {
-  const reqBody = mode === 'full' && body !== null ? body.toString('utf8') : '';
-  test.log('info', `Request:\n${head.replace(/\r\n/g, '\n')}${reqBody}`, { source: 'http-debug' });
-  if (raw.errorCode !== 0) return;
-  const resBody = mode === 'full' && raw.body !== null ? raw.body.toString('utf8') : '';
-  const status = `${raw.proto === '' ? 'HTTP/1.1' : raw.proto} ${raw.status} ${raw.statusText}`;
-  test.log('info', `Response:\n${status}\n${raw.rawHeaders.replace(/\r\n/g, '\n')}\n${resBody}`, {
-    source: 'http-debug',
-  });
-}
-
 function hostOf(url: string): string {
   try {
     return new URL(url).host;
@@ -357,9 +293,6 @@ async function inBatches<T>(
 }
 
 export function createHttpModule(test: TestContext, vu: VuState): Record<string, unknown> {
-  const m = test.metrics;
-  const userAgentLine = test.userAgent === '' ? '' : `User-Agent: ${test.userAgent}\r\n`;
-
   const expectedStatuses = (...specs: Array<number | { min: number; max: number }>): ((status: number) => boolean) => {
     const singles = new Set<number>();
     const ranges: Array<{ min: number; max: number }> = [];
@@ -369,262 +302,27 @@ export function createHttpModule(test: TestContext, vu: VuState): Record<string,
         ranges.push(s);
       else throw new Error('expectedStatuses takes status codes and {min, max} ranges');
     }
-    return (status) => singles.has(status) || ranges.some((r) => status >= r.min && status <= r.max);
+    return ownResponseCallback(
+      (status) => singles.has(status) || ranges.some((r) => status >= r.min && status <= r.max),
+    );
   };
 
-  // The last request's tag set, reused while nothing that feeds it changes: a GET loop then
-  // allocates no tag object per request.
-  let lastTags: Record<string, string> | null = null;
-  let lastBase: unknown = null;
-  let lastMethod = '';
-  let lastUrl = '';
-  let lastStatus = -1;
-  let lastOk = false;
-  let lastName: string | undefined;
-  // Request heads without per-request parts, by method then URL, for requests without params
-  // (two lookups keyed by strings the script reuses, whose hashes V8 has cached: no key to build).
-  const heads = new Map<string, Map<string, string>>();
-  let headCount = 0;
-  let memoTarget: ParsedTarget | null = null;
-  let memoHead = '';
-  let memoUrl = '';
-  let memoMethod = '';
-
-  const one = async (
+  const requester = new HttpRequester<Response>(
+    test,
+    vu,
+    (raw, url, method, reqHeaders, reqBody, responseType, duration) =>
+      new Response(raw, url, method, reqHeaders, reqBody, responseType, duration, follow),
+  );
+  const one = (
     method: string,
     url: string | TaggedURL,
     body: Body,
     params: RequestParams | undefined,
     exclusive: boolean,
   ): Promise<Response> => {
-    if (vu.interrupted) throw new IterationInterruptedError();
-    // Read before the first await: k6/experimental/tracing's Client sets it around the call.
-    const tracing = vu.tracing ?? test.tracing;
-    const reqHeaders: Record<string, string> = {};
-    let extraLines = '';
-    let hostOverride: string | undefined;
-    if (params?.headers) {
-      let hasUa = false;
-      for (const k of Object.keys(params.headers)) {
-        const v = String(params.headers[k]);
-        reqHeaders[k] = v;
-        const lower = k.toLowerCase();
-        if (lower === 'host') hostOverride = v;
-        if (lower === 'host' || lower === 'content-length') continue;
-        if (lower === 'user-agent') hasUa = true;
-        extraLines += `${k}: ${v}\r\n`;
-      }
-      if (!hasUa) extraLines += userAgentLine;
-    } else extraLines = userAgentLine;
-    // Credentials in the URL: basic auth at once, digest after the server's challenge, NTLM as a
-    // Negotiate now and an Authenticate after the challenge (same connection).
-    const credentials = urlCredentials(String(url));
-    if (credentials !== null && (params?.auth ?? 'basic') === 'basic') extraLines += basicAuthLine(credentials);
-    const ntlm = credentials !== null && params?.auth === 'ntlm';
-    // The Authorization line of the next attempt (digest or NTLM); '' once none is due.
-    let digestLine = ntlm ? ntlmNegotiateLine() : '';
-    let challenged = false;
-    const jar = params?.jar?.[STORE] ?? vu.cookies;
-    const { buf, text } = bodyBuffer(body, reqHeaders);
-    if (reqHeaders['Content-Type'] !== undefined && params?.headers?.['Content-Type'] === undefined)
-      extraLines += `Content-Type: ${reqHeaders['Content-Type']}\r\n`;
-    const timeoutMs = params?.timeout === undefined ? 60_000 : (parseDuration(params.timeout) ?? 60_000);
-    const responseType = params?.responseType ?? (test.discardResponseBodies ? 'none' : 'text');
-    const userTags = params?.tags;
-    let maxRedirects = params?.redirects ?? test.maxRedirects;
-    let currentUrl = String(url);
-    let currentMethod = method;
-    let currentBody = buf;
     const nameTag =
-      userTags?.name !== undefined ? String(userTags.name) : url instanceof TaggedURL ? url.name : undefined;
-    for (;;) {
-      const cacheable = params === undefined && currentBody === null;
-      let target: ParsedTarget;
-      let head: string | undefined;
-      if (cacheable && memoTarget !== null && currentUrl === memoUrl && currentMethod === memoMethod) {
-        // A loop hitting one URL: the last request's target and head, no map lookup.
-        target = memoTarget;
-        head = memoHead;
-      } else {
-        try {
-          target = vu.transport.target(currentUrl);
-        } catch (err) {
-          if (err instanceof InvalidUrlError) throw new Error(err.message);
-          throw err;
-        }
-        const byUrl = cacheable ? heads.get(currentMethod) : undefined;
-        head = byUrl?.get(currentUrl);
-        if (head === undefined) {
-          head = `${currentMethod} ${target.path} HTTP/1.1\r\nHost: ${hostOverride ?? target.hostHeader}\r\n${extraLines}`;
-          if (cacheable && headCount < 256) {
-            if (byUrl === undefined) heads.set(currentMethod, new Map([[currentUrl, head]]));
-            else byUrl.set(currentUrl, head);
-            headCount++;
-          }
-        }
-        if (cacheable) {
-          memoTarget = target;
-          memoHead = head;
-          memoUrl = currentUrl;
-          memoMethod = currentMethod;
-        }
-      }
-      const propagator =
-        params?.tracing === undefined
-          ? tracing.propagator
-          : params.tracing
-            ? tracing.propagator === 'none'
-              ? 'w3c'
-              : tracing.propagator
-            : 'none';
-      let ids = propagator === 'none' ? null : newTraceIds();
-      let sampled = ids !== null && (tracing.sampling >= 1 || Math.random() < tracing.sampling);
-      // Inside an iteration whose span the script asked for, requests are that trace's spans.
-      const span = vu.span;
-      if (ids !== null && span !== null && span.iteration === vu.iterationInInstance) {
-        ids = { traceId: span.traceId, spanId: ids.spanId };
-        sampled = span.sampled;
-      }
-      if (ids !== null) head += traceHeader(propagator as 'w3c' | 'b3', ids, sampled);
-      if (digestLine !== '') head += digestLine;
-      if (jar.size > 0 || params?.cookies !== undefined) head += cookieLine(jar, new URL(currentUrl), params?.cookies);
-      if (currentBody !== null) head += `Content-Length: ${currentBody.length}\r\n\r\n`;
-      else if (currentMethod === 'POST' || currentMethod === 'PUT' || currentMethod === 'PATCH')
-        head += 'Content-Length: 0\r\n\r\n';
-      else head += '\r\n';
-      const httpOptions = test.httpOptions;
-      const slot = httpOptions.rateLimit?.();
-      if (slot !== undefined) await slot;
-      const raw = await vu.transport.request(
-        target,
-        head,
-        currentBody,
-        currentMethod === 'HEAD',
-        responseType !== 'none',
-        timeoutMs,
-        exclusive,
-      );
-      if (vu.interrupted) throw new IterationInterruptedError();
-      const duration = raw.sending + raw.waiting + raw.receiving;
-      const callback = params?.responseCallback !== undefined ? params.responseCallback : vu.responseCallback;
-      const ok = callback === null ? defaultExpected(raw.status) : callback(raw.status);
-      let tags: Record<string, string>;
-      if (
-        userTags === undefined &&
-        raw.errorCode === 0 &&
-        lastTags !== null &&
-        lastBase === vu.tags &&
-        lastStatus === raw.status &&
-        lastOk === ok &&
-        lastUrl === currentUrl &&
-        lastMethod === currentMethod &&
-        lastName === nameTag
-      )
-        tags = lastTags;
-      else {
-        tags = {
-          ...vu.tags,
-          method: currentMethod,
-          status: String(raw.status),
-          url: currentUrl,
-          name: nameTag ?? currentUrl,
-          expected_response: ok ? 'true' : 'false',
-          proto: raw.proto === '' ? '' : 'HTTP/1.1',
-        };
-        if (userTags !== undefined) for (const k of Object.keys(userTags)) tags[k] = String(userTags[k]);
-        if (raw.errorCode !== 0) {
-          tags.error_code = String(raw.errorCode);
-          tags.error = raw.error;
-        } else if (userTags === undefined) {
-          lastTags = tags;
-          lastBase = vu.tags;
-          lastMethod = currentMethod;
-          lastUrl = currentUrl;
-          lastStatus = raw.status;
-          lastOk = ok;
-          lastName = nameTag;
-        }
-      }
-      const corrected = duration + vu.startLag;
-      const traceId = ids?.traceId;
-      m.httpReqs.add(1, tags, traceId);
-      m.httpReqDuration.add(corrected, tags, traceId);
-      if (vu.scenario?.openModel) m.httpReqDurationUncorrected.add(duration, tags, traceId);
-      m.httpReqBlocked.add(raw.blocked, tags);
-      m.httpReqConnecting.add(raw.connecting, tags);
-      m.httpReqTlsHandshaking.add(raw.tlsHandshaking, tags);
-      m.httpReqSending.add(raw.sending, tags);
-      m.httpReqWaiting.add(raw.waiting, tags);
-      m.httpReqReceiving.add(raw.receiving, tags);
-      m.httpReqFailed.add(ok ? 0 : 1, tags);
-      // data_sent/data_received are the VU's, summed over the iteration (k6 emits them per iteration).
-      vu.network.sent += raw.bytesSent;
-      vu.network.received += raw.bytesReceived;
-      if (ids !== null && corrected > 0 && test.slowest.wants(corrected)) {
-        test.slowest.offer({
-          duration: corrected,
-          uncorrected: duration,
-          method: currentMethod,
-          url: currentUrl,
-          name: tags.name!,
-          status: raw.status,
-          scenario: vu.scenario?.name ?? '',
-          traceId: ids.traceId,
-          sampled,
-          time: Date.now(),
-        });
-      }
-      if (raw.setCookie) {
-        const setCookies = setCookieLines(raw.rawHeaders);
-        if (setCookies.length > 0) jar.store(new URL(currentUrl), setCookies);
-      }
-      if (httpOptions.debug !== '') httpDebug(test, httpOptions.debug, head, currentBody, raw);
-      if (raw.errorCode !== 0) {
-        if (httpOptions.throw) throw new Error(`${currentMethod} ${currentUrl}: ${raw.error}`);
-        test.log('warn', 'Request Failed', { error: `${currentMethod} ${currentUrl}: ${raw.error}` });
-      }
-      if (raw.status === 401 && ntlm && !challenged) {
-        challenged = true;
-        const challenge = ntlmChallenge(raw.rawHeaders);
-        digestLine = challenge === null ? '' : ntlmAuthenticateLine(challenge, credentials);
-        if (digestLine !== '') continue;
-      }
-      if (raw.status === 401 && credentials !== null && params?.auth === 'digest' && digestLine === '') {
-        const challenge = Object.entries(parseHeaders(raw.rawHeaders)).find(
-          ([k]) => k.toLowerCase() === 'www-authenticate',
-        );
-        digestLine = digestAuthLine(challenge?.[1], currentMethod, target.path, credentials) ?? '';
-        if (digestLine !== '') continue;
-      }
-      if (REDIRECT.has(raw.status) && maxRedirects > 0) {
-        const location = parseHeaders(raw.rawHeaders).Location;
-        if (location !== undefined) {
-          maxRedirects--;
-          currentUrl = new URL(location, currentUrl).href;
-          if (raw.status === 303 || ((raw.status === 301 || raw.status === 302) && currentMethod === 'POST')) {
-            currentMethod = 'GET';
-            currentBody = null;
-          }
-          continue;
-        }
-      }
-      return new Response(raw, currentUrl, currentMethod, reqHeaders, text, responseType, duration, follow);
-    }
-  };
-
-  /** The Cookie header: the jar's cookies for the URL, overridden or extended by params.cookies. */
-  const cookieLine = (jar: VuState['cookies'], url: URL, extra: RequestParams['cookies']): string => {
-    const pairs = new Map<string, string>();
-    for (const c of jar.forUrl(url)) if (!pairs.has(c.name)) pairs.set(c.name, c.value);
-    if (extra !== undefined) {
-      for (const [name, v] of Object.entries(extra)) {
-        if (typeof v === 'string') {
-          if (!pairs.has(name)) pairs.set(name, v);
-        } else if (v.replace === true || !pairs.has(name)) pairs.set(name, v.value);
-      }
-    }
-    if (pairs.size === 0) return '';
-    return `Cookie: ${[...pairs].map(([k, v]) => `${k}=${v}`).join('; ')}\r\n`;
+      params?.tags?.name !== undefined ? String(params.tags.name) : url instanceof TaggedURL ? url.name : undefined;
+    return requester.send(method, String(url), nameTag, body, params, exclusive);
   };
 
   const cookieJar = new CookieJar(vu.cookies);

@@ -5,6 +5,7 @@ import type { ListenerConfig } from '../../api/schema.js';
 import type { Scope } from '../../stats/types.js';
 import { durationMs } from '../../api/duration.js';
 import {
+  type AccessLogger,
   type ExtensionContext,
   isNetworkReadFilter,
   type ListenerFilter,
@@ -36,8 +37,21 @@ export function buildFilterChains(
     current: networkContext.stats.scope(`listener.${config.stat_prefix ?? `${a.address}_${a.port_value}`}`),
   };
   const scope = (): Scope => statsScope.current;
+  const statPrefix = config.stat_prefix ?? listenerName(config);
+  const accessLoggers: AccessLogger[] = (config.access_log ?? []).map((l) =>
+    registries.accessLoggers
+      .lookup(l.name, l.typed_config?.['@type'] as string | undefined)!
+      .create(l.typed_config, { ...networkContext, statPrefix }),
+  );
   const entries = config.filter_chains.map((c, i) => ({
-    chain: buildChain(c, c.name ?? `filter_chains[${i}]`, `${where}.filter_chains[${i}]`, networkContext, scope),
+    chain: buildChain(
+      c,
+      c.name ?? `filter_chains[${i}]`,
+      `${where}.filter_chains[${i}]`,
+      networkContext,
+      scope,
+      accessLoggers,
+    ),
     match: c.filter_chain_match,
   }));
   const fallback =
@@ -49,6 +63,7 @@ export function buildFilterChains(
           `${where}.default_filter_chain`,
           networkContext,
           scope,
+          accessLoggers,
         );
   const listenerFilters: ListenerFilter[] = (config.listener_filters ?? []).map((f) =>
     registries.listenerFilters
@@ -59,6 +74,7 @@ export function buildFilterChains(
   if (fallback !== null) chains.push(fallback);
   return {
     statsScope,
+    accessLoggers,
     chains,
     matcher: new FilterChainMatcher(entries, fallback),
     listenerFilters: {
@@ -76,6 +92,7 @@ function buildChain(
   field: string,
   context: NetworkFilterContext,
   scope: () => Scope,
+  accessLoggers: readonly AccessLogger[],
 ): FilterChain {
   const readFilters: NetworkReadFilter[] = [];
   let terminal: NetworkFilter | null = null;
@@ -93,5 +110,5 @@ function buildChain(
     context,
     scope,
   );
-  return new FilterChain(name, readFilters, terminal!, transport);
+  return new FilterChain(name, readFilters, terminal!, transport, accessLoggers);
 }

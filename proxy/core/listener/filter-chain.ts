@@ -2,7 +2,14 @@
 // non-terminal ones first and the terminal one (the HCM, direct_response) last. The chain's
 // `filter_chain_match` lives in the listener's FilterChainMatcher, not here.
 import type { Socket } from 'node:net';
-import type { DownstreamConnection, ListenerInfo, NetworkFilter, NetworkReadFilter } from '../extension-points.js';
+import type {
+  AccessLogger,
+  DownstreamConnection,
+  ListenerInfo,
+  NetworkFilter,
+  NetworkReadFilter,
+} from '../extension-points.js';
+import { connectionStreamInfo } from '../stream-info.js';
 import type { DownstreamTransportSocketFactory } from '../network/transport-socket.js';
 import { rawBufferDownstreamFactory } from '../network/raw-buffer-socket.js';
 
@@ -14,16 +21,21 @@ export class FilterChain {
   /** The chain's `transport_socket`: raw TCP, or TLS. */
   readonly transportSocketFactory: DownstreamTransportSocketFactory;
 
+  /** The listener's `access_log`: a line per connection of the chain when it closes. */
+  readonly #accessLoggers: readonly AccessLogger[];
+
   constructor(
     name: string,
     readFilters: readonly NetworkReadFilter[],
     terminal: NetworkFilter,
     transportSocketFactory: DownstreamTransportSocketFactory = rawBufferDownstreamFactory,
+    accessLoggers: readonly AccessLogger[] = [],
   ) {
     this.name = name;
     this.readFilters = readFilters;
     this.terminal = terminal;
     this.transportSocketFactory = transportSocketFactory;
+    this.#accessLoggers = accessLoggers;
   }
 
   /**
@@ -32,8 +44,20 @@ export class FilterChain {
    */
   newConnection(socket: Socket, listener: ListenerInfo): DownstreamConnection {
     const transport = this.transportSocketFactory.createTransportSocket(socket);
+    if (this.#accessLoggers.length > 0) {
+      // The connection's own StreamInfo, which its filters (rbac, tcp_proxy) write into.
+      const info = connectionStreamInfo(transport, listener.name);
+      const loggers = this.#accessLoggers;
+      transport.stream.once('close', () => {
+        info.durationMs = info.elapsedMs();
+        for (const l of loggers) l.log(info);
+      });
+    }
     for (const filter of this.readFilters) {
-      if (filter.onNewConnection(transport, listener) === 'stop') return new RefusedConnection(transport.stream);
+      if (filter.onNewConnection(transport, listener) === 'stop') {
+        this.terminal.onRefusedConnection?.(transport, listener);
+        return new RefusedConnection(transport.stream);
+      }
     }
     return this.terminal.onNewConnection(transport, listener);
   }

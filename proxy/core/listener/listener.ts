@@ -5,7 +5,8 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import type { ListenerConfig } from '../../api/schema.js';
 import type { Counter, Gauge, Scope } from '../../stats/types.js';
-import type { DownstreamConnection, ListenerInfo } from '../extension-points.js';
+import type { AccessLogger, DownstreamConnection, ListenerInfo } from '../extension-points.js';
+import { connectionStreamInfo, ResponseFlag } from '../stream-info.js';
 import { ListenerBindError } from '../../errors.js';
 import type { FilterChain } from './filter-chain.js';
 import type { FilterChainMatcher, InspectedConnection } from './filter-chain-matcher.js';
@@ -15,6 +16,8 @@ import { ActiveTcpSocket, type ListenerFilterSettings } from './active-tcp-socke
 export interface ListenerFilterChains {
   /** The listener's stats scope, renamed after the bound address once it listens (TLS counters read it then). */
   readonly statsScope: { current: Scope };
+  /** The listener's `access_log` (the chains log their connections; the listener those no chain took). */
+  readonly accessLoggers: readonly AccessLogger[];
   readonly chains: readonly FilterChain[];
   readonly matcher: FilterChainMatcher<FilterChain>;
   readonly listenerFilters: ListenerFilterSettings;
@@ -161,6 +164,15 @@ export class ActiveListener {
     const chain = this.#filterChains.matcher.select(socket, inspected);
     if (chain === null) {
       this.#noFilterChainMatch?.inc();
+      const loggers = this.#filterChains.accessLoggers;
+      if (loggers.length > 0) {
+        // Envoy's listener access log line for it: flag NR, no filter chain found.
+        const info = connectionStreamInfo(socket, this.name);
+        info.setResponseFlag(ResponseFlag.NoRouteFound);
+        info.responseCodeDetails = 'filter_chain_not_found';
+        info.durationMs = info.elapsedMs();
+        for (const l of loggers) l.log(info);
+      }
       socket.destroy();
       return;
     }

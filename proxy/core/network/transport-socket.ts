@@ -69,4 +69,9 @@ export interface DownstreamTransportSocketFactory {
 export interface UpstreamTransportSocketFactory {
   readonly transportProtocol: TransportProtocol;
   connect(address: string, port: number, onRead: ((data: Buffer) => void) | null): TransportSocket;
+  /**
+   * auto_sni / auto_san_validation: a factory whose connections send `name` as SNI (`sni`) and/or
+   * require it as the peer's SAN (`san`). Absent on raw TCP, which has neither.
+   */
+  withServerName?(name: string, sni: boolean, san: boolean): UpstreamTransportSocketFactory;
 }

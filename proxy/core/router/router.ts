@@ -18,12 +18,18 @@ import type { PoolFailureReason } from '../upstream/conn-pool.js';
 import type { ClusterManager } from '../upstream/cluster-manager.js';
 import { ResponseFlag } from '../stream-info.js';
 import { UpstreamRequest, type AttemptOwner } from './upstream-request.js';
+import { autoServerName } from './auto-server-name.js';
 import type { Counter } from '../../stats/types.js';
 import type { Host } from '../upstream/host.js';
 import type { Runtime } from '../../runtime/index.js';
 import { RetryState, finalTimeouts } from '../upstream/retry-policy.js';
 import { mirrorClusterName, ShadowRequest, shouldMirror } from '../upstream/request-mirror.js';
 import { grpcStatusOf, isGrpcRequest } from '../grpc/common.js';
+import { WheelTimer, type WheelTimerOwner } from '../timer-wheel.js';
+
+/** The router's timers on the wheel (WheelTimerOwner kinds). */
+const GLOBAL_TIMEOUT = 0;
+const PER_TRY_TIMEOUT = 1;
 
 /** `http.<stat_prefix>.*` counters the router owns. */
 export interface RouterStats {
@@ -47,7 +53,7 @@ const EMPTY = Buffer.alloc(0);
 /** Envoy marks its circuit-breaker replies so a downstream Envoy does not retry them. */
 const markOverloaded = (headers: HeaderMap): void => headers.set('x-envoy-overloaded', 'true');
 
-export class RouterFilter implements StreamDecoderFilter, AttemptOwner {
+export class RouterFilter implements StreamDecoderFilter, AttemptOwner, WheelTimerOwner {
   readonly #config: RouterConfig;
   readonly #cb: StreamFilterCallbacks;
   #route: Route | null = null;
@@ -59,7 +65,8 @@ export class RouterFilter implements StreamDecoderFilter, AttemptOwner {
   #bufferedBytes = 0;
   #bufferedEnd = false;
   #requestEnded = false;
-  #timer: NodeJS.Timeout | null = null;
+  /** The route timeout (created when first armed). */
+  #timer: WheelTimer | null = null;
   #responseStarted = false;
   #downstreamBackedUp = false;
   #upstreamBackedUp = false;
@@ -75,7 +82,7 @@ export class RouterFilter implements StreamDecoderFilter, AttemptOwner {
   #retryBufferLimit = 0;
   #retryTimer: NodeJS.Timeout | null = null;
   #perTryTimeoutMs = 0;
-  #perTryTimer: NodeJS.Timeout | null = null;
+  #perTryTimer: WheelTimer | null = null;
   #hashKeyValue = -1;
   #shadows: ShadowRequest[] | null = null;
   /** The request is gRPC and the retry policy names gRPC statuses: grpc-status decides retries. */
@@ -175,7 +182,7 @@ export class RouterFilter implements StreamDecoderFilter, AttemptOwner {
     this.#requestEnded = endStream;
     const timeouts = finalTimeouts(route.timeoutMs, route.retryPolicy?.perTryTimeoutMs ?? 0, headers);
     if (timeouts.globalMs > 0 && cb.upgradeType === '') {
-      this.#timer = setTimeout(() => this.#onTimeout(), timeouts.globalMs);
+      (this.#timer ??= new WheelTimer(this, GLOBAL_TIMEOUT)).arm(timeouts.globalMs);
     }
     if (cb.upgradeType === '') {
       this.#perTryTimeoutMs = timeouts.perTryMs;
@@ -203,8 +210,10 @@ export class RouterFilter implements StreamDecoderFilter, AttemptOwner {
     this.#retryState?.onHostAttempted(host);
     const attempt = new UpstreamRequest(this, this.#attempts, this.#cluster!.name, host);
     attempt.downstreamHttp2 = info.protocol === 'HTTP/2';
+    if (host.poolsForServerName !== null) attempt.serverName = autoServerName(this.#cluster!.info, cb.requestHeaders);
     this.#upstream = attempt;
-    if (this.#perTryTimeoutMs > 0) this.#perTryTimer = setTimeout(() => this.#perTryTimeout(), this.#perTryTimeoutMs);
+    if (this.#perTryTimeoutMs > 0)
+      (this.#perTryTimer ??= new WheelTimer(this, PER_TRY_TIMEOUT)).arm(this.#perTryTimeoutMs);
     attempt.start();
   }
 
@@ -247,10 +256,12 @@ export class RouterFilter implements StreamDecoderFilter, AttemptOwner {
   }
 
   #clearPerTryTimer(): void {
-    if (this.#perTryTimer !== null) {
-      clearTimeout(this.#perTryTimer);
-      this.#perTryTimer = null;
-    }
+    this.#perTryTimer?.cancel();
+  }
+
+  onWheelTimer(kind: number): void {
+    if (kind === GLOBAL_TIMEOUT) this.#onTimeout();
+    else this.#perTryTimeout();
   }
 
   /**
@@ -297,7 +308,6 @@ export class RouterFilter implements StreamDecoderFilter, AttemptOwner {
   }
 
   #perTryTimeout(): void {
-    this.#perTryTimer = null;
     const up = this.#upstream;
     if (up === null) return;
     const cluster = this.#cluster!;
@@ -393,10 +403,7 @@ export class RouterFilter implements StreamDecoderFilter, AttemptOwner {
   }
 
   onDestroy(): void {
-    if (this.#timer !== null) {
-      clearTimeout(this.#timer);
-      this.#timer = null;
-    }
+    this.#timer?.cancel();
     this.#clearPerTryTimer();
     if (this.#retryTimer !== null) {
       clearTimeout(this.#retryTimer);
@@ -607,10 +614,7 @@ export class RouterFilter implements StreamDecoderFilter, AttemptOwner {
 
   /** The current attempt's response is complete: timers off, the try counted and forgotten. */
   #completeAttempt(attempt: UpstreamRequest): void {
-    if (this.#timer !== null) {
-      clearTimeout(this.#timer);
-      this.#timer = null;
-    }
+    this.#timer?.cancel();
     this.#finishAttempt(attempt);
     this.#upstream = null;
     // The upstream answered before the request body was complete: the downstream connection
@@ -662,7 +666,6 @@ export class RouterFilter implements StreamDecoderFilter, AttemptOwner {
   }
 
   #onTimeout(): void {
-    this.#timer = null;
     this.#heldHeaders = null;
     this.#clearPerTryTimer();
     if (this.#retryTimer !== null) {

@@ -51,6 +51,8 @@ export class UpstreamRequest implements PoolCallbacks, ResponseDecoder, Upstream
   span: Span | null = null;
   /** The downstream request is HTTP/2: a use_downstream_protocol_config cluster sends it over HTTP/2. */
   downstreamHttp2 = false;
+  /** auto_sni / auto_san_validation: the request's host name, whose pools the attempt takes; null for the host's own. */
+  serverName: string | null = null;
   #finished = false;
 
   constructor(owner: AttemptOwner, attempt: number, cluster: string, host: Host) {
@@ -70,8 +72,8 @@ export class UpstreamRequest implements PoolCallbacks, ResponseDecoder, Upstream
   start(): void {
     this.host.stats.rq_total++;
     this.host.stats.rq_active++;
-    const host = this.host;
-    const pool = this.downstreamHttp2 && host.http2Pool !== null ? host.http2Pool : host.pool;
+    const pools = this.serverName === null ? this.host : this.host.poolsFor(this.serverName);
+    const pool = this.downstreamHttp2 && pools.http2Pool !== null ? pools.http2Pool : pools.pool;
     this.#cancel = pool.newStream(this, this);
   }
 

@@ -7,7 +7,7 @@ import { HTTP_PROTOCOL_OPTIONS_NAME, unwrap } from '../../api/schema.js';
 import { durationMs } from '../../api/duration.js';
 import type { Counter, Gauge, Histogram, Scope } from '../../stats/types.js';
 import type { ClusterDiscovery } from './cluster-discovery.js';
-import { Host, type HostDescription } from './host.js';
+import { Host, type HostDescription, type HostPools } from './host.js';
 import { Http1ConnPool } from './http1-conn-pool.js';
 import { Http2ConnPool } from './http2-conn-pool.js';
 import type { Http2ClientSettings } from '../http/codec/http2/client-connection.js';
@@ -16,6 +16,7 @@ import type { ClusterResilience } from './cluster-resilience.js';
 import { ZoneRoutingPlan, type ZoneAwareContext } from './zone-aware.js';
 import type { SecretManager } from '../network/tls/secret-manager.js';
 import { UpstreamTransportSockets } from '../network/transport-socket-factories.js';
+import type { UpstreamTransportSocketFactory } from '../network/transport-socket.js';
 
 export class ClusterStats {
   readonly upstream_rq_total: Counter;
@@ -127,6 +128,14 @@ export class ResourceManager {
   }
 }
 
+/** Where auto_sni / auto_san_validation take the upstream server name from, and what they do with it. */
+export interface AutoServerName {
+  readonly sni: boolean;
+  readonly san: boolean;
+  /** `:authority`, or override_auto_sni_header (lower-cased). */
+  readonly header: string;
+}
+
 export class ClusterInfo {
   readonly name: string;
   readonly config: ClusterConfig;
@@ -149,6 +158,8 @@ export class ClusterInfo {
   readonly http2: Http2ClientSettings | null;
   /** use_downstream_protocol_config: upstream requests keep the downstream's protocol. */
   readonly useDownstreamProtocol: boolean;
+  /** upstream_http_protocol_options' auto_sni / auto_san_validation; null when neither is on. */
+  readonly autoServerName: AutoServerName | null;
 
   /** The cluster's transport sockets (raw TCP, or TLS per transport_socket / transport_socket_matches). */
   readonly transportSockets: UpstreamTransportSockets;
@@ -185,6 +196,15 @@ export class ClusterInfo {
             initialStreamWindowSize: unwrap(h2.initial_stream_window_size, 268435456),
             initialConnectionWindowSize: unwrap(h2.initial_connection_window_size, 268435456),
           };
+    const upstreamOptions = protocolOptions?.upstream_http_protocol_options;
+    this.autoServerName =
+      upstreamOptions?.auto_sni === true || upstreamOptions?.auto_san_validation === true
+        ? {
+            sni: upstreamOptions.auto_sni === true,
+            san: upstreamOptions.auto_san_validation === true,
+            header: upstreamOptions.override_auto_sni_header?.toLowerCase() ?? ':authority',
+          }
+        : null;
     this.bufferLimitBytes = unwrap(cfg.per_connection_buffer_limit_bytes, 1024 * 1024);
     this.lb = {
       policy: cfg.lb_policy ?? 'ROUND_ROBIN',
@@ -264,11 +284,26 @@ export class Cluster {
       const h2 = this.info.http2;
       const sockets = this.info.transportSockets;
       const match = d.transportSocketMatch;
-      if (h2 === null || this.info.useDownstreamProtocol)
-        host.pool = new Http1ConnPool(host, this.info, sockets.factoryFor(match, 'h1'));
-      else host.pool = new Http2ConnPool(host, this.info, h2, sockets.factoryFor(match, 'h2'));
-      if (h2 !== null && this.info.useDownstreamProtocol)
-        host.http2Pool = new Http2ConnPool(host, this.info, h2, sockets.factoryFor(match, 'h2'));
+      const h1Factory = sockets.factoryFor(match, 'h1');
+      const h2Factory = sockets.factoryFor(match, 'h2');
+      const pools = (h1: UpstreamTransportSocketFactory, h2f: UpstreamTransportSocketFactory): HostPools => ({
+        pool:
+          h2 === null || this.info.useDownstreamProtocol
+            ? new Http1ConnPool(host, this.info, h1)
+            : new Http2ConnPool(host, this.info, h2, h2f),
+        http2Pool: h2 !== null && this.info.useDownstreamProtocol ? new Http2ConnPool(host, this.info, h2, h2f) : null,
+      });
+      const main = pools(h1Factory, h2Factory);
+      host.pool = main.pool;
+      host.http2Pool = main.http2Pool;
+      // auto_sni / auto_san_validation: connections are made per request host, as Envoy keys its
+      // pools by the transport socket options (raw TCP has no server name: one pool serves all).
+      const auto = this.info.autoServerName;
+      if (auto !== null && h1Factory.withServerName !== undefined && h2Factory.withServerName !== undefined) {
+        const w1 = h1Factory.withServerName.bind(h1Factory);
+        const w2 = h2Factory.withServerName.bind(h2Factory);
+        host.poolsForServerName = (name) => pools(w1(name, auto.sni, auto.san), w2(name, auto.sni, auto.san));
+      }
       next.push(host);
     }
     for (const removed of old.values()) removed.drainPools();

@@ -61,6 +61,18 @@ export class HostStats {
   rq_total = 0;
 }
 
+/** A host's connection pools for one set of transport socket options. */
+export interface HostPools {
+  readonly pool: ConnectionPool;
+  readonly http2Pool: ConnectionPool | null;
+}
+
+/**
+ * Request hosts a host keeps auto_sni pools for: the request's Host header picks them, so
+ * without a bound any client could make the proxy hold a pool (and its connections) per name it sends.
+ */
+const MAX_SERVER_NAME_POOLS = 64;
+
 export class Host {
   readonly description: HostDescription;
   /** `ip:port`, precomputed for logs and headers. */
@@ -76,15 +88,53 @@ export class Host {
    */
   http2Pool: ConnectionPool | null = null;
 
+  /**
+   * auto_sni / auto_san_validation: builds the pools for connections made for one request host
+   * (set by the cluster when its TLS transport socket takes a server name); null otherwise.
+   */
+  poolsForServerName: ((name: string) => HostPools) | null = null;
+  /** Those pools by server name, least recently used first; at most MAX_SERVER_NAME_POOLS. */
+  #byServerName: Map<string, HostPools> | null = null;
+
+  /** The pools for requests to `name` (auto_sni): made on first use, the least recently used drained past the bound. */
+  poolsFor(name: string): HostPools {
+    const byName = (this.#byServerName ??= new Map());
+    let pools = byName.get(name);
+    if (pools !== undefined) {
+      byName.delete(name);
+      byName.set(name, pools);
+      return pools;
+    }
+    pools = this.poolsForServerName!(name);
+    byName.set(name, pools);
+    if (byName.size > MAX_SERVER_NAME_POOLS) {
+      const [oldest, old] = byName.entries().next().value as [string, HostPools];
+      byName.delete(oldest);
+      old.pool.drain();
+      old.http2Pool?.drain();
+    }
+    return pools;
+  }
+
   /** Drains every pool of the host (removed, or its cluster drains). */
   drainPools(): void {
     this.pool.drain();
     this.http2Pool?.drain();
+    if (this.#byServerName !== null)
+      for (const p of this.#byServerName.values()) {
+        p.pool.drain();
+        p.http2Pool?.drain();
+      }
   }
 
   destroyPools(): void {
     this.pool.destroy();
     this.http2Pool?.destroy();
+    if (this.#byServerName !== null)
+      for (const p of this.#byServerName.values()) {
+        p.pool.destroy();
+        p.http2Pool?.destroy();
+      }
   }
 
   constructor(description: HostDescription, onHealthChange: (host: Host) => void) {

@@ -18,6 +18,7 @@ const PATH_BY_TYPE: Record<string, string> = {
   'type.googleapis.com/envoy.config.route.v3.RouteConfiguration': '/v3/discovery:routes',
   'type.googleapis.com/envoy.config.cluster.v3.Cluster': '/v3/discovery:clusters',
   'type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment': '/v3/discovery:endpoints',
+  'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret': '/v3/discovery:secrets',
 };
 
 interface Poller {

@@ -1,6 +1,7 @@
 // k6/net/grpc against real @grpc/grpc-js servers: protos from files (with an import), or from
 // server reflection (v1alpha, after the v1 attempt is refused); unary calls with metadata,
 // trailers, errors and enums; the three kinds of streams; health checks; gRPC metrics.
+import * as net from 'node:net';
 import * as protoLoader from '@grpc/proto-loader';
 import * as protobuf from 'protobufjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -92,6 +93,28 @@ export default function () {
     expect(m.grpc_streams_msgs_received!.values.count).toBe(28);
   });
 
+  it('answers to k6/experimental/grpc, the name k6 gave it before streams moved to k6/net/grpc', async () => {
+    const script = tmp.write(
+      'grpc-experimental.js',
+      `import grpc from 'k6/experimental/grpc';
+import { Client, Stream } from 'k6/experimental/grpc';
+import { check } from 'k6';
+export const options = { iterations: 1 };
+const client = new Client();
+client.load(['protos'], 'greeter.proto');
+export default function () {
+  check(Stream, { 'named exports': (s) => s === grpc.Stream && Client === grpc.Client });
+  client.connect(__ENV.ADDR, { plaintext: true });
+  ${CALLS}
+}
+`,
+    );
+    const r = await run({ script, env: { ADDR: plain.address } });
+    expect(r.exitCode).toBe(0);
+    expect(failedChecks(r)).toEqual([]);
+    expect(Object.keys(checks(r)).length).toBe(10);
+  });
+
   it('discovers the services by server reflection', async () => {
     const script = tmp.write(
       'grpc-reflect.js',
@@ -129,6 +152,47 @@ export default function () {
     expect(noConnect.stderr).toContain('no gRPC connection, you must call connect first');
     const refused = await run({ script, env: { MODE: 'refused' } });
     expect(refused.stderr).toContain('failed to connect to 127.0.0.1:1');
+  });
+
+  it('fails connect() at the first refused attempt, as k6 does, instead of retrying until the 60s timeout', async () => {
+    const script = tmp.write(
+      'grpc-refused.js',
+      `import grpc from 'k6/net/grpc';
+const client = new grpc.Client();
+export const options = { iterations: 2 };
+export default function () { client.connect(__ENV.ADDR, { plaintext: true, reflect: true }); }
+`,
+    );
+    // A port that was just listened on and closed: nothing accepts there.
+    const closed = net.createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const port = (closed.address() as net.AddressInfo).port;
+    await new Promise<void>((resolve) => closed.close(() => resolve()));
+    const r = await run({ script, env: { ADDR: `127.0.0.1:${port}` } });
+    expect(r.exitCode).toBe(0);
+    expect(r.stderr).toContain(`failed to connect to 127.0.0.1:${port}`);
+    expect(r.summary!.metrics.iterations?.values.count).toBe(2);
+  });
+
+  it('interrupts a connect() still waiting at the end of the duration', async () => {
+    // A TCP server that accepts and never answers the HTTP/2 preface: the channel stays connecting.
+    const silent = net.createServer(() => {});
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const script = tmp.write(
+      'grpc-silent.js',
+      `import grpc from 'k6/net/grpc';
+const client = new grpc.Client();
+export const options = { scenarios: { s: { executor: 'constant-vus', vus: 1, duration: '300ms', gracefulStop: '0s' } } };
+export default function () { client.connect(__ENV.ADDR, { plaintext: true }); }
+`,
+    );
+    try {
+      const r = await run({ script, env: { ADDR: `127.0.0.1:${(silent.address() as net.AddressInfo).port}` } });
+      expect(r.exitCode).toBe(0);
+      expect(r.stderr).not.toMatch(/level=error/);
+    } finally {
+      silent.close();
+    }
   });
 
   it('cancels a call in flight when the VU is interrupted at the end of the duration', async () => {

@@ -1,6 +1,7 @@
 // k6/secrets with sources as --secret-source gives them: a mock source inline, a named file
 // source, the default one; a bad source refused before the test with k6's exit code 104.
 import { describe, expect, it } from 'vitest';
+import { runCli } from '../helpers.js';
 import { failedChecks, run, scriptDir } from './helpers.js';
 
 const tmp = scriptDir();
@@ -33,6 +34,21 @@ export default async function () {
     expect(r.exitCode).toBe(0);
     expect(failedChecks(r)).toEqual([]);
     expect(r.summary!.metrics.checks!.values.passes).toBe(3);
+  });
+
+  it('logs a rejection the script never awaits as k6 does and carries on (needs dist/)', async () => {
+    // secrets.get() without await, and no source: the promise rejects with nobody handling it.
+    const script = tmp.write(
+      'unawaited.js',
+      `import secrets from 'k6/secrets';
+export const options = { iterations: 3 };
+export default function () { secrets.get('cool'); }
+`,
+    );
+    const r = await runCli(['run', script, '--quiet']);
+    expect(r.stderr).toContain('Uncaught (in promise) Error: secrets: no default secret source');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/iterations\.+: 3\b/);
   });
 
   it('refuses an unknown source type with exit 104', async () => {

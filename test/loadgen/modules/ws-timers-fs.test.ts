@@ -188,6 +188,36 @@ export default async function () {
     expect(checks(r)['teardown waits for its timers']!.passes).toBe(1);
   });
 
+  it('opens a file synchronously with openSync(); a closed File refuses reads', async () => {
+    tmp.write('sync.txt', 'abcdef');
+    const script = tmp.write(
+      'opensync.js',
+      `import { openSync, open } from 'k6/experimental/fs';
+import { check } from 'k6';
+export const options = { iterations: 1 };
+const file = openSync('sync.txt');
+const other = await open('sync.txt');
+export default async function () {
+  const info = await file.stat();
+  await other.seek(0);
+  const all = new Uint8Array(await other.readAll());
+  other.close();
+  let closedErr = '';
+  try { await other.read(new Uint8Array(2)); } catch (e) { closedErr = String(e); }
+  check(null, {
+    'openSync stat': () => info.name === 'sync.txt' && info.size === 6,
+    'readAll': () => String.fromCharCode(...all) === 'abcdef',
+    'read after close fails': () => closedErr.includes('read() on a closed file'),
+  });
+}
+`,
+    );
+    const r = await run({ script });
+    expect(r.exitCode).toBe(0);
+    expect(failedChecks(r)).toEqual([]);
+    expect(checks(r)['read after close fails']!.passes).toBe(1);
+  });
+
   it('parses CSV files into shared arrays and record by record; streams are WHATWG streams', async () => {
     tmp.write('users.csv', 'name,city\r\nann,"Paris, FR"\r\nbob,"say ""hi"""\r\ncy,Rome\r\n');
     const script = tmp.write(

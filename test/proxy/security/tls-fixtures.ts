@@ -2,11 +2,10 @@
 // with a server certificate (DNS:localhost, IP:127.0.0.1, a SPIFFE URI) and a client SVID, a
 // foreign CA with its own client certificate, and bad material (a key that is not the
 // certificate's, a CA bundle that does not parse).
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { selfSignedP256 } from '../../helpers/openssl.js';
+import { selfSignedP256, signedP256Leaf } from '../../helpers/openssl.js';
 
 export interface TlsFixtures {
   readonly dir: string;
@@ -27,10 +26,6 @@ export interface TlsFixtures {
   issueFor(dns: string): { cert: string; key: string };
 }
 
-function ssl(dir: string, args: string[]): void {
-  execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' });
-}
-
 function makeCa(dir: string, name: string): void {
   selfSignedP256({
     key: join(dir, `${name}.key`),
@@ -41,38 +36,7 @@ function makeCa(dir: string, name: string): void {
 }
 
 function makeLeaf(dir: string, ca: string, name: string, subject: string, sans: string): void {
-  ssl(dir, [
-    'req',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:P-256',
-    '-nodes',
-    '-keyout',
-    `${name}.key`,
-    '-out',
-    `${name}.csr`,
-    '-subj',
-    subject,
-  ]);
-  writeFileSync(join(dir, `${name}.ext`), `subjectAltName=${sans}\n`);
-  ssl(dir, [
-    'x509',
-    '-req',
-    '-in',
-    `${name}.csr`,
-    '-CA',
-    `${ca}.crt`,
-    '-CAkey',
-    `${ca}.key`,
-    '-CAcreateserial',
-    '-days',
-    '1',
-    '-out',
-    `${name}.crt`,
-    '-extfile',
-    `${name}.ext`,
-  ]);
+  signedP256Leaf({ dir, ca, name, subject, sans });
 }
 
 export function makeTlsFixtures(): TlsFixtures {

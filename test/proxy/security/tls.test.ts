@@ -679,6 +679,7 @@ describe('envoy.transport_sockets.tls upstream', () => {
       expect(resumed).toContain(true);
       const stats = (await run('curl', ['-sS', `http://127.0.0.1:${p.adminPort}/stats`])).stdout;
       expect(stats).toMatch(/cluster\.backend\.ssl\.no_certificate: 0/);
+      expect(stats).toMatch(/cluster\.backend\.ssl\.session_reused: [1-9]/);
     } finally {
       server.close();
     }

@@ -125,6 +125,25 @@ const CONNECT_PARAMS = new Set([
   'tls',
 ]);
 
+/**
+ * Waits for the channel to connect, failing at its first failed attempt as k6 does (its dial
+ * blocks with FailOnNonTempDialError): a refused connection or an unknown host fails the
+ * connect() at once rather than retrying with backoff until the timeout.
+ */
+function waitUntilReady(client: grpc.Client, deadline: Date, done: (err: Error | null) => void): void {
+  const { connectivityState: State } = grpcDeps().grpc;
+  const channel = client.getChannel();
+  const check = (): void => {
+    const state = channel.getConnectivityState(true);
+    if (state === State.READY) return done(null);
+    if (state === State.TRANSIENT_FAILURE)
+      return done(new Error('the connection attempt failed (refused, unreachable or a TLS handshake error)'));
+    if (state === State.SHUTDOWN) return done(new Error('the connection was closed'));
+    channel.watchConnectivityState(state, deadline, (err) => (err ? done(err) : check()));
+  };
+  check();
+}
+
 export function createGrpcClientClass(ctx: ModuleContext, metrics: GrpcMetrics) {
   const { test, vu } = ctx;
 
@@ -200,17 +219,19 @@ export function createGrpcClientClass(ctx: ModuleContext, metrics: GrpcMetrics) 
       this.#address = address;
       this.#release = vu.loop.hold(() => client.close());
       const deadline = new Date(Date.now() + durationMs(params?.timeout, 'timeout', 60_000));
-      // An interrupted VU closes the channel, which ends the wait.
-      const waiting = vu.loop.add(() => client.close());
-      try {
-        await new Promise<void>((resolve, reject) =>
-          client.waitForReady(deadline, (err) =>
-            err ? reject(new Error(`grpc: failed to connect to ${address}: ${err.message}`)) : resolve(),
-          ),
-        );
-      } finally {
-        waiting.done();
-      }
+      await new Promise<void>((resolve, reject) => {
+        // An interrupted VU closes the channel and ends the wait (grpc-js never calls back on close).
+        const waiting = vu.loop.add(() => {
+          client.close();
+          reject(new IterationInterruptedError());
+        });
+        const settle = (err: Error | null): void => {
+          waiting.done();
+          if (err === null) resolve();
+          else reject(new Error(`grpc: failed to connect to ${address}: ${err.message}`));
+        };
+        waitUntilReady(client, deadline, settle);
+      });
       if (vu.interrupted) throw new IterationInterruptedError();
       if (params?.reflect) {
         const set = await reflect(client, toMetadata(params.reflectMetadata), deadline);

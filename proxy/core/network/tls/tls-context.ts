@@ -65,6 +65,26 @@ function compileSanMatchers(v: ValidationMaterial): SanCheck | null {
     }) || any.some((match) => info.uriSanPeerCertificate.some(match) || info.dnsSansPeerCertificate.some(match));
 }
 
+/** Envoy's dnsNameMatch: case-insensitive; `*.example.com` covers exactly one more label. */
+function dnsNameMatch(name: string, pattern: string): boolean {
+  const n = name.toLowerCase();
+  const p = pattern.toLowerCase();
+  if (n === p) return true;
+  if (!p.startsWith('*.')) return false;
+  const dot = n.indexOf('.');
+  return dot > 0 && n.slice(dot) === p.slice(1);
+}
+
+/**
+ * auto_san_validation's check (Envoy's verifySubjectAltNameListOverride): the peer certificate
+ * must carry `name`, as a DNS SAN (wildcards as certificates use them) or a URI SAN. It replaces
+ * the context's match_typed_subject_alt_names for the connection, as in Envoy.
+ */
+export function sanOverrideCheck(name: string): SanCheck {
+  return (info) =>
+    info.dnsSansPeerCertificate.some((d) => dnsNameMatch(name, d)) || info.uriSanPeerCertificate.includes(name);
+}
+
 export interface TlsContextStats {
   readonly onRejectedUpdate: (field: string, reason: string) => void;
 }

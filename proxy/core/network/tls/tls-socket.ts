@@ -13,10 +13,10 @@ import type {
   TransportSocket,
   UpstreamTransportSocketFactory,
 } from '../transport-socket.js';
-import type { ClientTlsContext, ServerTlsContext } from './tls-context.js';
+import { type ClientTlsContext, type SanCheck, sanOverrideCheck, type ServerTlsContext } from './tls-context.js';
 
 type SslCounters = Record<
-  'handshake' | 'connection_error' | 'fail_verify_error' | 'fail_verify_san' | 'no_certificate',
+  'handshake' | 'connection_error' | 'fail_verify_error' | 'fail_verify_san' | 'no_certificate' | 'session_reused',
   Counter
 >;
 
@@ -42,6 +42,7 @@ export class TlsStats {
         fail_verify_error: s.counter('fail_verify_error'),
         fail_verify_san: s.counter('fail_verify_san'),
         no_certificate: s.counter('no_certificate'),
+        session_reused: s.counter('session_reused'),
       };
     }
     return this.#counters;
@@ -61,6 +62,10 @@ export class TlsStats {
   }
   get noCertificate(): Counter {
     return this.#get().no_certificate;
+  }
+  /** Handshakes that resumed a session (abbreviated: no certificate sent or verified). */
+  get sessionReused(): Counter {
+    return this.#get().session_reused;
   }
 }
 
@@ -129,6 +134,7 @@ function verifyPeer(
   stats: TlsStats,
   required: boolean,
   chainError: string | null,
+  san: SanCheck | null,
 ): boolean {
   if (!t.ssl.peerCertificatePresented) {
     if (!required) return true;
@@ -140,7 +146,6 @@ function verifyPeer(
     stats.failVerifyError.inc();
     return false;
   }
-  const san = ctx.sanCheck;
   if (san !== null && !san(t.ssl)) {
     stats.failVerifySan.inc();
     return false;
@@ -204,11 +209,13 @@ export class TlsDownstreamFactory implements DownstreamTransportSocketFactory {
       const err = ctx.requestClientCertificate
         ? ((stream as unknown as { _handle: VerifyHandle | null })._handle?.verifyError() ?? null)
         : null;
-      if (!verifyPeer(t, ctx, stats, ctx.requireClientCertificate, err === null ? null : (err.code ?? err.message))) {
+      const chainError = err === null ? null : (err.code ?? err.message);
+      if (!verifyPeer(t, ctx, stats, ctx.requireClientCertificate, chainError, ctx.sanCheck)) {
         stream.destroy();
         return;
       }
       stats.handshake.inc();
+      if (stream.isSessionReused()) stats.sessionReused.inc();
       t.established();
     });
     stream.once('close', () => {
@@ -229,23 +236,51 @@ export class TlsUpstreamFactory implements UpstreamTransportSocketFactory {
   /** The verified peer each session was issued over, for the connections that resume it. */
   readonly #sessionPeers = new WeakMap<Buffer, PeerCertificate>();
 
+  /** auto_sni: the SNI sent instead of the context's `sni`; null keeps it. */
+  readonly #serverName: string | null;
+  /** auto_san_validation: the SAN required instead of match_typed_subject_alt_names; null keeps them. */
+  readonly #sanOverride: SanCheck | null;
+
   /** `defaultAlpn`: what the cluster's protocol offers when alpn_protocols is not configured. */
-  constructor(context: ClientTlsContext, stats: TlsStats, defaultAlpn: readonly string[]) {
+  constructor(
+    context: ClientTlsContext,
+    stats: TlsStats,
+    defaultAlpn: readonly string[],
+    serverName: string | null = null,
+    sanOverride: SanCheck | null = null,
+  ) {
     this.context = context;
     this.#stats = stats;
     this.#alpn = [...(context.alpnProtocols.length > 0 ? context.alpnProtocols : defaultAlpn)];
+    this.#serverName = serverName;
+    this.#sanOverride = sanOverride;
+  }
+
+  /**
+   * The same context for connections made for one request host (auto_sni / auto_san_validation):
+   * its own session cache, as a session is bound to the server name it was made for.
+   */
+  withServerName(name: string, sni: boolean, san: boolean): UpstreamTransportSocketFactory {
+    return new TlsUpstreamFactory(
+      this.context,
+      this.#stats,
+      this.#alpn,
+      sni ? name : this.#serverName,
+      san ? sanOverrideCheck(name) : this.#sanOverride,
+    );
   }
 
   connect(address: string, port: number, onRead: ((data: Buffer) => void) | null): TransportSocket {
     const ctx = this.context;
     const secureContext = ctx.secureContext;
     const session = this.#sessions.length > 0 ? this.#sessions[this.#sessions.length - 1] : undefined;
+    const serverName = this.#serverName ?? ctx.sni;
     const stream = nodeTls().connect({
       host: address,
       port,
       ...(session === undefined ? {} : { session }),
       ...(secureContext === null ? {} : { secureContext }),
-      ...(ctx.sni === '' ? {} : { servername: ctx.sni }),
+      ...(serverName === '' ? {} : { servername: serverName }),
       ALPNProtocols: this.#alpn,
       // Envoy checks the chain against trusted_ca and names against the SAN matchers, never
       // the host name by itself: both are done below, on 'secureConnect'.
@@ -275,12 +310,13 @@ export class TlsUpstreamFactory implements UpstreamTransportSocketFactory {
         t.ssl.resumedWith(resumedPeer);
         chainError = null;
       }
-      if (!verifyPeer(t, ctx, stats, ctx.validatesPeer, chainError)) {
+      if (!verifyPeer(t, ctx, stats, ctx.validatesPeer, chainError, this.#sanOverride ?? ctx.sanCheck)) {
         stream.destroy(new Error(`upstream TLS peer verification failed (${chainError ?? 'SAN mismatch'})`));
         return;
       }
       verified = true;
       stats.handshake.inc();
+      if (session !== undefined && stream.isSessionReused()) stats.sessionReused.inc();
       t.established();
     });
     if (secureContext === null) {

@@ -107,6 +107,35 @@ interface EncoderContext {
   readonly stats: Http2CodecStats;
   /** Watches a finished response until its last bytes leave (see FlushWatch). */
   watchFlush(encoder: Http2ResponseEncoder): void;
+  /** node:http2 closed the encoder's stream (either side, finished or not). */
+  onStreamClose(encoder: Http2ResponseEncoder): void;
+}
+
+/**
+ * A stream's encoder, in a slot on node:http2's stream object: the per-stream listeners are
+ * the module's functions below, shared by every stream, so a stream costs no closures.
+ */
+const ENCODER = Symbol('http2ResponseEncoder');
+type EncodedStream = ServerHttp2Stream & { [ENCODER]: Http2ResponseEncoder };
+
+function onStreamClose(this: EncodedStream): void {
+  const encoder = this[ENCODER];
+  encoder.context.onStreamClose(encoder);
+}
+
+function onStreamData(this: EncodedStream, chunk: Buffer): void {
+  this[ENCODER].decoder!.decodeData(chunk, false);
+}
+
+function onStreamEnd(this: EncodedStream): void {
+  const encoder = this[ENCODER];
+  if (encoder.requestEnded) return;
+  encoder.requestEnded = true;
+  encoder.decoder!.decodeData(EMPTY, true);
+}
+
+function ignoreStreamError(): void {
+  // 'close' follows with the stream's rstCode; accounted there.
 }
 
 /** The response side of one HTTP/2 stream. */
@@ -118,7 +147,10 @@ class Http2ResponseEncoder implements ResponseEncoder {
   readonly closingConnection = false;
   readonly #stream: ServerHttp2Stream;
   readonly #stats: Http2CodecStats;
+  readonly context: EncoderContext;
   decoder: RequestDecoder | null = null;
+  /** performance.now() when the stream opened (a reset soon after is premature). */
+  readonly openedAt: number;
   requestEnded = false;
   responseStarted = false;
   responseComplete = false;
@@ -131,12 +163,16 @@ class Http2ResponseEncoder implements ResponseEncoder {
   #readDisabled = 0;
   #aboveWatermark = false;
 
-  readonly #conn: EncoderContext;
-
-  constructor(stream: ServerHttp2Stream, conn: EncoderContext) {
+  constructor(stream: ServerHttp2Stream, context: EncoderContext, openedAt: number) {
     this.#stream = stream;
-    this.#stats = conn.stats;
-    this.#conn = conn;
+    this.#stats = context.stats;
+    this.context = context;
+    this.openedAt = openedAt;
+  }
+
+  /** The stream's rst code once closed (NGHTTP2_NO_ERROR for a clean close). */
+  get rstCode(): number {
+    return this.#stream.rstCode;
   }
 
   closeConnectionAfterResponse(): void {
@@ -209,7 +245,7 @@ class Http2ResponseEncoder implements ResponseEncoder {
     // The connection manager is done with the stream, but its last bytes may wait on a window
     // the client never opens (a local reply to a zero-window client): the stream idle timeout
     // still applies, as in Envoy, and resets the stream rather than holding it open for ever.
-    if (!this.bodyless && !this.#stream.writableFinished) this.#conn.watchFlush(this);
+    if (!this.bodyless && !this.#stream.writableFinished) this.context.watchFlush(this);
     // The response ended before the request: refuse the rest of it (Envoy resets with NO_ERROR).
     if (!this.requestEnded && !this.#stream.destroyed) this.#stream.close(NGHTTP2_NO_ERROR);
   }
@@ -383,7 +419,11 @@ export class Http2ServerConnection implements ServerConnection {
     this.#constraints = new ProtocolConstraints(settings.maxInboundPriorityFramesPerStream);
     const flushWatch = new FlushWatch(settings.streamIdleTimeoutMs);
     this.#flushWatch = flushWatch;
-    this.#encoderContext = { stats, watchFlush: (e) => flushWatch.add(e) };
+    this.#encoderContext = {
+      stats,
+      watchFlush: (e) => flushWatch.add(e),
+      onStreamClose: (e) => this.#onStreamClose(e),
+    };
     transport.stream.setNoDelay(true);
     const session = sessionOn(settings, transport);
     this.#session = session;
@@ -509,46 +549,42 @@ export class Http2ServerConnection implements ServerConnection {
     this.#countRefused(stream.id ?? 0);
     if (this.#headersOverflow(raw)) {
       this.#stats.header_overflow.inc();
-      stream.on('error', () => {});
+      stream.on('error', ignoreStreamError);
       stream.close(NGHTTP2_INTERNAL_ERROR);
       return;
     }
     this.#activeStreams++;
     this.#constraints.onStreamOpened();
-    const encoder = new Http2ResponseEncoder(stream, this.#encoderContext);
+    const encoder = new Http2ResponseEncoder(stream, this.#encoderContext, performance.now());
     const decoder = this.#callbacks.newStream(encoder);
     encoder.decoder = decoder;
-    stream.on('error', () => {
-      // 'close' follows with the stream's rstCode; accounted there.
-    });
+    (stream as EncodedStream)[ENCODER] = encoder;
+    stream.on('error', ignoreStreamError);
     stream.on('priority', this.#onPriority);
-    const openedAt = performance.now();
-    stream.on('close', () => {
-      this.#activeStreams--;
-      this.#flushWatch.delete(encoder);
-      const unfinished = !encoder.requestEnded || !encoder.responseComplete;
-      const rxReset = !encoder.localReset && stream.rstCode !== NGHTTP2_NO_ERROR;
-      if (rxReset) this.#stats.rx_reset.inc();
-      if (unfinished) decoder.onResetStream();
-      const premature = rxReset && unfinished && performance.now() - openedAt < PREMATURE_RESET_MIN_STREAM_LIFETIME_MS;
-      if (this.#constraints.onStreamClosed(premature) && !this.#closed) {
-        this.#stats.downstream_rq_too_many_premature_resets.inc();
-        this.#terminate();
-      }
-    });
-    const te = headers.te;
-    encoder.acceptsTrailers = te === 'trailers';
+    stream.on('close', onStreamClose);
+    encoder.acceptsTrailers = headers.te === 'trailers';
     const endStream = (flags & END_STREAM_FLAG) !== 0;
     if (endStream) encoder.requestEnded = true;
     else {
-      stream.on('data', (chunk: Buffer) => decoder.decodeData(chunk, false));
-      stream.on('end', () => {
-        if (encoder.requestEnded) return;
-        encoder.requestEnded = true;
-        decoder.decodeData(EMPTY, true);
-      });
+      stream.on('data', onStreamData);
+      stream.on('end', onStreamEnd);
     }
     decoder.decodeHeaders(requestHeaderMap(headers, raw, this.transport.scheme), endStream);
+  }
+
+  #onStreamClose(encoder: Http2ResponseEncoder): void {
+    this.#activeStreams--;
+    this.#flushWatch.delete(encoder);
+    const unfinished = !encoder.requestEnded || !encoder.responseComplete;
+    const rxReset = !encoder.localReset && encoder.rstCode !== NGHTTP2_NO_ERROR;
+    if (rxReset) this.#stats.rx_reset.inc();
+    if (unfinished) encoder.decoder!.onResetStream();
+    const premature =
+      rxReset && unfinished && performance.now() - encoder.openedAt < PREMATURE_RESET_MIN_STREAM_LIFETIME_MS;
+    if (this.#constraints.onStreamClosed(premature) && !this.#closed) {
+      this.#stats.downstream_rq_too_many_premature_resets.inc();
+      this.#terminate();
+    }
   }
 
   #onClose(): void {

@@ -8,12 +8,14 @@
 // at accept in plaintext), and none changes later, so meshscope decides there, once, for both
 // types: the verdict is the one Envoy reaches, reached before any byte flows, so a refused
 // client of a server-first protocol (MySQL, SMTP) does not see the upstream's greeting either.
-// A refusal closes the connection; CONNECTION_TERMINATION_DETAILS names the matched policy.
+// A refusal closes the connection; CONNECTION_TERMINATION_DETAILS names the matched policy in the
+// line the chain's tcp_proxy logs for it (it logs refused connections as Envoy's does).
 import { z } from 'zod';
 import { defineExtension } from '../../../../core/registry.js';
 import { type NetworkReadFilter, registries } from '../../../../core/extension-points.js';
 import { HeaderMap } from '../../../../core/http/headers.js';
 import type { TransportSocket } from '../../../../core/network/transport-socket.js';
+import { connectionStreamInfo } from '../../../../core/stream-info.js';
 import { rbacRulesSchema } from '../../http/rbac/config.js';
 import type { RbacRequest } from '../../http/rbac/engine.js';
 import { RbacFilterConfig } from '../../http/rbac/filter.js';
@@ -80,7 +82,7 @@ registries.networkFilters.register(
       );
       return {
         terminal: false,
-        onNewConnection(transport) {
+        onNewConnection(transport, listener) {
           let refused = false;
           const decide = (): void => {
             const request = connectionRequest(transport);
@@ -90,6 +92,9 @@ registries.networkFilters.register(
             rbac.count(verdict.allowed, verdict.policy);
             if (verdict.allowed) return;
             refused = true;
+            // What the connection's access log lines (tcp_proxy's) say about its end, as Envoy's filter sets it.
+            connectionStreamInfo(transport, listener.name).connectionTerminationDetails =
+              `rbac_access_denied_matched_policy[${(verdict.policy ?? 'none').replace(/\s/g, '_')}]`;
             transport.stream.destroy();
           };
           transport.onConnected(decide);

@@ -16,7 +16,7 @@ import { accessLogRefSchema } from '../../../../api/schema.js';
 import { durationMs, durationSchema } from '../../../../api/duration.js';
 import { u32 } from '../../../../api/wrappers.js';
 import { TcpProxyStats } from './stats.js';
-import { TcpProxySession, type TcpProxyConfig } from './filter.js';
+import { logRefusedConnection, TcpProxySession, type TcpProxyConfig } from './filter.js';
 
 export const TCP_PROXY_TYPE_URL = 'type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy';
 
@@ -107,6 +107,7 @@ registries.networkFilters.register(
       return {
         onNewConnection: (connection: Socket | TransportSocket, listener) =>
           new TcpProxySession(shared, connection, listener),
+        onRefusedConnection: (connection, listener) => logRefusedConnection(shared, connection, listener),
       };
     },
   }),

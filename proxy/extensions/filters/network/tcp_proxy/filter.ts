@@ -322,3 +322,24 @@ export class TcpProxySession implements DownstreamConnection {
     else this.#downstream.once('close', fn);
   }
 }
+
+/**
+ * A connection a filter before tcp_proxy refused (network rbac): never relayed, but logged once
+ * it closes, as Envoy's tcp_proxy (created for every connection of its chain) logs it, with the
+ * cluster it would have used and the refusing filter's CONNECTION_TERMINATION_DETAILS.
+ */
+export function logRefusedConnection(
+  config: TcpProxyConfig,
+  connection: TransportSocket,
+  listener: ListenerInfo,
+): void {
+  if (config.loggers.length === 0) return;
+  const info = connectionStreamInfo(connection, listener.name);
+  info.upstreamCluster = config.pickCluster();
+  const log = (): void => {
+    info.durationMs = info.elapsedMs();
+    for (const logger of config.loggers) logger.log(info);
+  };
+  if (connection.stream.destroyed) queueMicrotask(log);
+  else connection.stream.once('close', log);
+}

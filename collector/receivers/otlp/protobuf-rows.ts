@@ -1,0 +1,471 @@
+// ExportTraceServiceRequest straight to otel_traces rows (RowBinary), the ingest path's
+// decoder. decodeTracesProto builds a SpanRecord per span (a string for every id, name and
+// attribute) that writeSpanRow then encodes; this walks each span once to find its fields and
+// writes its row from the wire bytes: ids hex-encoded into the row, ASCII copied, timestamps'
+// bytes as they are. JS strings are made only for the spans the service graph pairs (SERVER,
+// CLIENT, PRODUCER, CONSUMER) and, of their attributes, only for the keys it reads. The rows
+// are byte for byte what writeSpanRow writes for decodeTracesProto's records, and the same
+// spans are refused for the same reasons (test/collector/protobuf-rows.test.ts holds both).
+
+import type { RowBinaryWriter } from '../../storage/clickhouse/rowbinary.js';
+import {
+  type Refusals,
+  SPAN_KIND_CLIENT,
+  SPAN_KIND_CONSUMER,
+  SPAN_KIND_PRODUCER,
+  SPAN_KIND_SERVER,
+  spanKindName,
+  spanResourceBytes,
+  spanScopeBytes,
+  statusCodeName,
+  writeEventsAndLinks,
+  type Attributes,
+  type ResourceContext,
+  type ScopeContext,
+  type SpanEvent,
+  type SpanLink,
+  type SpanRecord,
+} from './model.js';
+import {
+  anyValueOther,
+  anyValueString,
+  event,
+  keyValue,
+  link,
+  type Reader,
+  walkEnvelope,
+  WT_I64,
+  WT_LEN,
+  WT_VARINT,
+} from './protobuf.js';
+
+export interface SpanRowsOptions {
+  /** Span attributes the service graph reads: the only ones made into JS strings. */
+  graphKeys: ReadonlySet<string>;
+  /** Accepted start times, nanoseconds, inclusive. */
+  minNs: bigint;
+  maxNs: bigint;
+  /** The refusal reason for a start time outside [minNs, maxNs]. */
+  outside(startNs: bigint): string;
+}
+
+export interface SpanRows {
+  /** Rows written: the accepted spans. */
+  count: number;
+  /** The accepted spans the service graph pairs, with only the attributes it reads. */
+  graph: SpanRecord[];
+  rejected: number;
+  /** First few refusal reasons, for the partial-success error_message. */
+  reasons: string[];
+}
+
+const NO_EVENTS: SpanEvent[] = [];
+const NO_LINKS: SpanLink[] = [];
+const TWO_32 = 4294967296;
+/** DateTime64(9) ends at Int64's top: the high word of a later time has its top bit set. */
+const MAX_HIGH_WORD = 0x7fffffff;
+const MAX_NANOS = 2n ** 63n - 1n;
+
+/** Where one span's fields sit in the body (the last occurrence of each, as a decoder keeps). */
+class SpanFields {
+  traceId = -1;
+  traceIdEnd = -1;
+  spanId = -1;
+  spanIdEnd = -1;
+  traceState = 0;
+  traceStateEnd = 0;
+  parent = 0;
+  parentEnd = 0;
+  name = 0;
+  nameEnd = 0;
+  kind = 0;
+  /** Offsets of the 8 bytes of start/end_time_unix_nano, or -1. */
+  start = -1;
+  end = -1;
+  statusCode = 0;
+  statusMessage = 0;
+  statusMessageEnd = 0;
+  /** [start, end) of each KeyValue of Span.attributes, flattened. */
+  attributes: number[] = [];
+  events: SpanEvent[] = NO_EVENTS;
+  links: SpanLink[] = NO_LINKS;
+
+  reset(): void {
+    this.traceId = this.traceIdEnd = this.spanId = this.spanIdEnd = -1;
+    this.traceState = this.traceStateEnd = this.parent = this.parentEnd = this.name = this.nameEnd = 0;
+    this.kind = this.statusCode = this.statusMessage = this.statusMessageEnd = 0;
+    this.start = this.end = -1;
+    this.attributes.length = 0;
+    this.events = NO_EVENTS;
+    this.links = NO_LINKS;
+  }
+}
+
+// One decode at a time on the event loop: the field table is reused for every span.
+const f = new SpanFields();
+
+/** A length-delimited field's [start, end): returns its end, leaves r.pos at its start. */
+function delimited(r: Reader, wt: number, end: number, name: string): number {
+  r.expect(wt, WT_LEN, name);
+  return r.len(end);
+}
+
+function scanSpan(r: Reader, end: number): void {
+  f.reset();
+  while (r.pos < end) {
+    const tag = r.varint(end);
+    const wt = tag & 7;
+    switch (tag >>> 3) {
+      case 1:
+        f.traceIdEnd = delimited(r, wt, end, 'Span.trace_id');
+        f.traceId = r.pos;
+        r.pos = f.traceIdEnd;
+        break;
+      case 2:
+        f.spanIdEnd = delimited(r, wt, end, 'Span.span_id');
+        f.spanId = r.pos;
+        r.pos = f.spanIdEnd;
+        break;
+      case 3:
+        f.traceStateEnd = delimited(r, wt, end, 'Span.trace_state');
+        f.traceState = r.pos;
+        r.pos = f.traceStateEnd;
+        break;
+      case 4:
+        f.parentEnd = delimited(r, wt, end, 'Span.parent_span_id');
+        f.parent = r.pos;
+        r.pos = f.parentEnd;
+        break;
+      case 5:
+        f.nameEnd = delimited(r, wt, end, 'Span.name');
+        f.name = r.pos;
+        r.pos = f.nameEnd;
+        break;
+      case 6:
+        r.expect(wt, WT_VARINT, 'Span.kind');
+        f.kind = r.varint(end);
+        break;
+      case 7:
+        r.expect(wt, WT_I64, 'Span.start_time_unix_nano');
+        if (r.pos + 8 > end) r.fail('truncated fixed64');
+        f.start = r.pos;
+        r.pos += 8;
+        break;
+      case 8:
+        r.expect(wt, WT_I64, 'Span.end_time_unix_nano');
+        if (r.pos + 8 > end) r.fail('truncated fixed64');
+        f.end = r.pos;
+        r.pos += 8;
+        break;
+      case 9: {
+        const e = delimited(r, wt, end, 'Span.attributes');
+        f.attributes.push(r.pos, e);
+        r.pos = e;
+        break;
+      }
+      case 11: {
+        const e = delimited(r, wt, end, 'Span.events');
+        if (f.events === NO_EVENTS) f.events = [];
+        f.events.push(event(r, e));
+        r.pos = e;
+        break;
+      }
+      case 13: {
+        const e = delimited(r, wt, end, 'Span.links');
+        if (f.links === NO_LINKS) f.links = [];
+        f.links.push(link(r, e));
+        r.pos = e;
+        break;
+      }
+      case 15:
+        scanStatus(r, delimited(r, wt, end, 'Span.status'));
+        break;
+      default:
+        r.skip(wt, end);
+    }
+  }
+}
+
+function scanStatus(r: Reader, end: number): void {
+  while (r.pos < end) {
+    const t = r.varint(end);
+    if (t >>> 3 === 2) {
+      f.statusMessageEnd = delimited(r, t & 7, end, 'Status.message');
+      f.statusMessage = r.pos;
+      r.pos = f.statusMessageEnd;
+    } else if (t >>> 3 === 3) {
+      r.expect(t & 7, WT_VARINT, 'Status.code');
+      f.statusCode = r.varint(end);
+    } else r.skip(t & 7, end);
+  }
+}
+
+const high = (r: Reader, at: number): number => (at < 0 ? 0 : r.view.getUint32(at + 4, true));
+const low = (r: Reader, at: number): number => (at < 0 ? 0 : r.view.getUint32(at, true));
+const nanos = (r: Reader, at: number): bigint => (at < 0 ? 0n : r.view.getBigUint64(at, true));
+
+function allZero(buf: Buffer, start: number, end: number): boolean {
+  for (let i = start; i < end; i++) if (buf[i] !== 0) return false;
+  return true;
+}
+
+function eventAfterMax(events: readonly SpanEvent[]): boolean {
+  for (let i = 0; i < events.length; i++) if (events[i]!.timeNs > MAX_NANOS) return true;
+  return false;
+}
+
+/** checkSpan's rules and the time window, on the scanned fields: the refusal reason, or undefined. */
+function refusal(
+  r: Reader,
+  opts: SpanRowsOptions,
+  minHi: number,
+  minLo: number,
+  maxHi: number,
+  maxLo: number,
+): string | undefined {
+  const buf = r.buf;
+  const sHi = high(r, f.start);
+  if (sHi > MAX_HIGH_WORD || high(r, f.end) > MAX_HIGH_WORD || eventAfterMax(f.events))
+    return `span '${nameOf(buf)}': timestamps must be before 2262-04-11 (DateTime64(9))`;
+  if (f.traceIdEnd - f.traceId !== 16 || allZero(buf, f.traceId, f.traceIdEnd))
+    return `span '${nameOf(buf)}': trace_id must be 16 non-zero bytes`;
+  if (f.spanIdEnd - f.spanId !== 8 || allZero(buf, f.spanId, f.spanIdEnd))
+    return `span '${nameOf(buf)}' of trace ${hexOf(buf, f.traceId, f.traceIdEnd)}: span_id must be 8 non-zero bytes`;
+  const parentBytes = f.parentEnd - f.parent;
+  if (parentBytes !== 0 && parentBytes !== 8)
+    return `span ${hexOf(buf, f.spanId, f.spanIdEnd)} of trace ${hexOf(buf, f.traceId, f.traceIdEnd)}: parent_span_id must be empty or 8 bytes`;
+  const sLo = low(r, f.start);
+  if (sHi < minHi || (sHi === minHi && sLo < minLo) || sHi > maxHi || (sHi === maxHi && sLo > maxLo))
+    return opts.outside(nanos(r, f.start));
+  return undefined;
+}
+
+const discarded: Attributes = [];
+
+function checkAttributes(r: Reader): void {
+  const kvs = f.attributes;
+  for (let i = 0; i < kvs.length; i += 2) {
+    r.pos = kvs[i]!;
+    keyValue(r, kvs[i + 1]!, discarded);
+  }
+  discarded.length = 0;
+}
+
+const nameOf = (buf: Buffer): string => buf.toString('utf8', f.name, f.nameEnd).slice(0, 64);
+const hexOf = (buf: Buffer, s: number, e: number): string => (s < 0 ? '' : buf.toString('hex', s, e));
+
+/**
+ * An AnyValue as the exporter's AsString renders it, as a String column: a string_value's
+ * bytes copied, the other kinds rendered as anyValueString renders them.
+ */
+function writeAnyValue(r: Reader, end: number, w: RowBinaryWriter): void {
+  let text = '';
+  let bytes = -1;
+  let bytesEnd = -1;
+  while (r.pos < end) {
+    const tag = r.varint(end);
+    const field = tag >>> 3;
+    if (field === 1) {
+      bytesEnd = delimited(r, tag & 7, end, 'AnyValue.string_value');
+      bytes = r.pos;
+      r.pos = bytesEnd;
+    } else {
+      const v = anyValueOther(r, field, tag & 7, end);
+      if (v !== undefined) {
+        text = v;
+        bytes = -1;
+      }
+    }
+  }
+  if (bytes >= 0) w.utf8(r.buf, bytes, bytesEnd);
+  else w.string(text);
+}
+
+/** Span.attributes as a Map column; the graph's keys (and values) also into `graph` when given. */
+function writeSpanAttributes(
+  r: Reader,
+  w: RowBinaryWriter,
+  graph: Attributes | undefined,
+  graphKeys: KeyMatcher,
+): void {
+  const kvs = f.attributes;
+  w.varint(kvs.length >>> 1);
+  for (let i = 0; i < kvs.length; i += 2) {
+    const kvEnd = kvs[i + 1]!;
+    r.pos = kvs[i]!;
+    let keyAt = -1;
+    let key = 0;
+    let keyEnd = 0;
+    let value = -1;
+    let valueEnd = -1;
+    while (r.pos < kvEnd) {
+      const tag = r.varint(kvEnd);
+      const field = tag >>> 3;
+      if (field === 1) {
+        keyAt = r.pos;
+        keyEnd = delimited(r, tag & 7, kvEnd, 'KeyValue.key');
+        key = r.pos;
+        r.pos = keyEnd;
+      } else if (field === 2) {
+        valueEnd = delimited(r, tag & 7, kvEnd, 'KeyValue.value');
+        value = r.pos;
+        r.pos = valueEnd;
+      } else r.skip(tag & 7, kvEnd);
+    }
+    w.utf8(r.buf, key, keyEnd);
+    if (value < 0) w.varint(0);
+    else {
+      r.pos = value;
+      writeAnyValue(r, valueEnd, w);
+    }
+    if (graph !== undefined && keyAt >= 0) {
+      const k = graphKeys.at(r.buf, key, keyEnd);
+      if (k !== undefined) {
+        let v = '';
+        if (value >= 0) {
+          r.pos = value;
+          v = anyValueString(r, valueEnd);
+        }
+        graph.push(k, v);
+      }
+    }
+    r.pos = kvEnd;
+  }
+}
+
+/** Finds a key of a set by its UTF-8 bytes, without making a string of every key it is asked about. */
+class KeyMatcher {
+  /** By byte length: the keys of that length and their bytes. */
+  readonly #byLength: { bytes: Buffer; key: string }[][] = [];
+
+  constructor(keys: ReadonlySet<string>) {
+    for (const key of keys) {
+      const bytes = Buffer.from(key, 'utf8');
+      (this.#byLength[bytes.length] ??= []).push({ bytes, key });
+    }
+  }
+
+  at(buf: Buffer, start: number, end: number): string | undefined {
+    const candidates = this.#byLength[end - start];
+    if (candidates === undefined) return undefined;
+    for (const c of candidates) {
+      const b = c.bytes;
+      let i = 0;
+      while (i < b.length && b[i] === buf[start + i]) i++;
+      if (i === b.length) return c.key;
+    }
+    return undefined;
+  }
+}
+
+const matchers = new WeakMap<ReadonlySet<string>, KeyMatcher>();
+
+function matcherOf(keys: ReadonlySet<string>): KeyMatcher {
+  let m = matchers.get(keys);
+  if (m === undefined) matchers.set(keys, (m = new KeyMatcher(keys)));
+  return m;
+}
+
+const isGraphKind = (k: number): boolean =>
+  k === SPAN_KIND_SERVER || k === SPAN_KIND_CLIENT || k === SPAN_KIND_PRODUCER || k === SPAN_KIND_CONSUMER;
+
+/** One otel_traces row (SPAN_COLUMNS) from the scanned fields. */
+function writeRow(
+  r: Reader,
+  w: RowBinaryWriter,
+  res: ResourceContext,
+  sc: ScopeContext,
+  graph: Attributes | undefined,
+  graphKeys: KeyMatcher,
+): void {
+  const buf = r.buf;
+  const sHi = high(r, f.start);
+  const sLo = low(r, f.start);
+  w.u32(sLo);
+  w.u32(sHi);
+  w.hex(buf, f.traceId, f.traceIdEnd);
+  w.hex(buf, f.spanId, f.spanIdEnd);
+  w.hex(buf, f.parent, f.parentEnd);
+  w.utf8(buf, f.traceState, f.traceStateEnd);
+  w.utf8(buf, f.name, f.nameEnd);
+  w.string(spanKindName(f.kind));
+  w.bytes(spanResourceBytes(res));
+  w.bytes(spanScopeBytes(sc));
+  writeSpanAttributes(r, w, graph, graphKeys);
+  // Duration: end - start when end is later, in 32-bit halves (no BigInt per span).
+  const eHi = high(r, f.end);
+  const eLo = low(r, f.end);
+  if (eHi > sHi || (eHi === sHi && eLo > sLo)) {
+    const borrow = eLo < sLo ? 1 : 0;
+    w.u32((eLo - sLo + (borrow ? TWO_32 : 0)) >>> 0);
+    w.u32(eHi - sHi - borrow);
+  } else {
+    w.u32(0);
+    w.u32(0);
+  }
+  w.string(statusCodeName(f.statusCode));
+  w.utf8(buf, f.statusMessage, f.statusMessageEnd);
+  writeEventsAndLinks(w, f.events, f.links);
+}
+
+/**
+ * Decodes an ExportTraceServiceRequest into otel_traces rows appended to `w`. Throws
+ * OtlpDecodeError for an undecodable body, with nothing appended.
+ */
+export function decodeTracesToRows(body: Buffer, w: RowBinaryWriter, opts: SpanRowsOptions): SpanRows {
+  const graphKeys = matcherOf(opts.graphKeys);
+  const minHi = Number(opts.minNs >> 32n);
+  const minLo = Number(opts.minNs & 0xffffffffn);
+  const maxHi = Number(opts.maxNs >> 32n);
+  const maxLo = Number(opts.maxNs & 0xffffffffn);
+  const before = w.length;
+  let count = 0;
+  let rejected = 0;
+  const reasons: string[] = [];
+  try {
+    const decoded = walkEnvelope(
+      body,
+      (r: Reader, end: number, res: ResourceContext, sc: ScopeContext, refusals: Refusals): SpanRecord | undefined => {
+        scanSpan(r, end);
+        const why = refusal(r, opts, minHi, minLo, maxHi, maxLo);
+        if (why !== undefined) {
+          // A refused span's attributes are still decoded: an undecodable one refuses the whole
+          // body (400), as with every other decoder.
+          checkAttributes(r);
+          refusals.add(why);
+          return undefined;
+        }
+        count++;
+        if (!isGraphKind(f.kind)) {
+          writeRow(r, w, res, sc, undefined, graphKeys);
+          return undefined;
+        }
+        const attributes: Attributes = [];
+        writeRow(r, w, res, sc, attributes, graphKeys);
+        return {
+          resource: res,
+          scope: sc,
+          traceId: r.buf.toString('hex', f.traceId, f.traceIdEnd),
+          spanId: r.buf.toString('hex', f.spanId, f.spanIdEnd),
+          parentSpanId: f.parentEnd > f.parent ? r.buf.toString('hex', f.parent, f.parentEnd) : '',
+          traceState: '',
+          name: '',
+          kind: f.kind,
+          startNs: nanos(r, f.start),
+          endNs: nanos(r, f.end),
+          attributes,
+          events: NO_EVENTS,
+          links: NO_LINKS,
+          statusCode: f.statusCode,
+          statusMessage: '',
+        };
+      },
+    );
+    rejected = decoded.rejected;
+    for (const reason of decoded.reasons) reasons.push(reason);
+    return { count, graph: decoded.items, rejected, reasons };
+  } catch (err) {
+    w.truncate(before);
+    throw err;
+  }
+}

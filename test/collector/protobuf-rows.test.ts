@@ -1,0 +1,192 @@
+// The ingest decoder (protobuf straight to RowBinary rows) against the object decoder plus
+// writeSpanRow it replaces: the same bytes for every row, the same spans refused, and the
+// service graph handed the same spans with the attributes it reads. Bodies are encoded by
+// protobufjs from opentelemetry-proto's messages, hostile ones included.
+
+import protobuf from 'protobufjs';
+import { describe, expect, it } from 'vitest';
+import { applyTimeWindow, windowBounds, windowRefusal } from '../../collector/pipeline/time-window.js';
+import {
+  SPAN_KIND_CLIENT,
+  SPAN_KIND_SERVER,
+  writeSpanRow,
+  type SpanRecord,
+} from '../../collector/receivers/otlp/model.js';
+import { decodeTracesProto } from '../../collector/receivers/otlp/protobuf.js';
+import { decodeTracesToRows } from '../../collector/receivers/otlp/protobuf-rows.js';
+import { GRAPH_ATTRIBUTE_KEYS } from '../../collector/servicegraph/store.js';
+import { RowBinaryWriter } from '../../collector/storage/clickhouse/rowbinary.js';
+import { OtlpDecodeError } from '../../collector/errors.js';
+
+const OTLP_PROTO = `syntax = "proto3";
+message AnyValue { oneof value { string string_value = 1; bool bool_value = 2; int64 int_value = 3; double double_value = 4; ArrayValue array_value = 5; KeyValueList kvlist_value = 6; bytes bytes_value = 7; } }
+message ArrayValue { repeated AnyValue values = 1; }
+message KeyValueList { repeated KeyValue values = 1; }
+message KeyValue { string key = 1; AnyValue value = 2; }
+message InstrumentationScope { string name = 1; string version = 2; repeated KeyValue attributes = 3; }
+message Resource { repeated KeyValue attributes = 1; }
+message Status { string message = 2; int32 code = 3; }
+message Event { fixed64 time_unix_nano = 1; string name = 2; repeated KeyValue attributes = 3; }
+message Link { bytes trace_id = 1; bytes span_id = 2; string trace_state = 3; repeated KeyValue attributes = 4; }
+message Span { bytes trace_id = 1; bytes span_id = 2; string trace_state = 3; bytes parent_span_id = 4; string name = 5; int32 kind = 6; fixed64 start_time_unix_nano = 7; fixed64 end_time_unix_nano = 8; repeated KeyValue attributes = 9; repeated Event events = 11; repeated Link links = 13; Status status = 15; }
+message ScopeSpans { InstrumentationScope scope = 1; repeated Span spans = 2; string schema_url = 3; }
+message ResourceSpans { Resource resource = 1; repeated ScopeSpans scope_spans = 2; string schema_url = 3; }
+message ExportTraceServiceRequest { repeated ResourceSpans resource_spans = 1; }`;
+
+const Request = protobuf.parse(OTLP_PROTO).root.lookupType('ExportTraceServiceRequest');
+const encode = (req: object): Buffer => Buffer.from(Request.encode(Request.fromObject(req)).finish());
+
+const ACCEPTED_AT = Date.UTC(2026, 5, 1, 12);
+const WINDOW = { maxAgeDays: 7, maxFutureMs: 3_600_000 };
+const NOW_NS = BigInt(ACCEPTED_AT) * 1_000_000n;
+const ns = (offsetMs: number): string => String(NOW_NS + BigInt(offsetMs) * 1_000_000n + 123n);
+const id = (bytes: number, seed: number): Buffer => Buffer.alloc(bytes, seed);
+const str = (s: string): object => ({ stringValue: s });
+const kv = (key: string, value: object): object => ({ key, value });
+
+function span(n: number, extra: Record<string, unknown> = {}): object {
+  return {
+    traceId: id(16, n + 1),
+    spanId: id(8, n + 2),
+    parentSpanId: n % 2 === 0 ? Buffer.alloc(0) : id(8, n + 3),
+    name: `GET /product/${n}`,
+    kind: [0, 1, 2, 3, 4, 5][n % 6],
+    startTimeUnixNano: ns(-n * 1000),
+    endTimeUnixNano: ns(-n * 1000 + 5),
+    attributes: [
+      kv('http.request.method', str('GET')),
+      kv('peer.service', str(`svc-${n}`)),
+      kv('http.response.status_code', { intValue: 200 + n }),
+      kv('upstream_cluster', str('outbound|8080||catalog.default.svc.cluster.local')),
+      kv('tls.established', { boolValue: n % 3 === 0 }),
+      kv('ratio', { doubleValue: n / 7 }),
+      kv('tags', { arrayValue: { values: [str('a'), { intValue: -5 }, { boolValue: true }] } }),
+      kv('nested', { kvlistValue: { values: [kv('k', { arrayValue: { values: [str('x')] } })] } }),
+      kv('blob', { bytesValue: Buffer.from([0, 1, 2, 255]) }),
+      kv('unicode', str('caf\u00e9 \u{1f680} \u4e2d')),
+      kv('long', str('x'.repeat(300))),
+      kv('empty', {}),
+      kv('db.system', str('postgresql')),
+    ],
+    status: { code: n % 3, message: n % 3 === 2 ? 'upstream reset' : '' },
+    ...extra,
+  };
+}
+
+const resource = (service: string): object => ({
+  attributes: [kv('service.name', str(service)), kv('service.version', str('1.4.2')), kv('host.name', str('h'))],
+});
+
+function bothWays(body: Buffer) {
+  const expected = applyTimeWindow(decodeTracesProto(body), 'span', WINDOW, ACCEPTED_AT);
+  const ew = new RowBinaryWriter(256);
+  for (const s of expected.items) writeSpanRow(ew, s);
+  const { min, max } = windowBounds(WINDOW, ACCEPTED_AT);
+  const w = new RowBinaryWriter(256);
+  const actual = decodeTracesToRows(body, w, {
+    graphKeys: GRAPH_ATTRIBUTE_KEYS,
+    minNs: min,
+    maxNs: max,
+    outside: (t) => windowRefusal('span', t, min, WINDOW),
+  });
+  return { expected, expectedRows: ew.take(), actual, rows: w.take() };
+}
+
+/** What the graph is handed: its span kinds, with only the attributes it reads. */
+function forGraph(spans: SpanRecord[]): SpanRecord[] {
+  return spans
+    .filter((s) => s.kind >= SPAN_KIND_SERVER)
+    .map((s) => ({
+      ...s,
+      name: '',
+      traceState: '',
+      statusMessage: '',
+      events: [],
+      links: [],
+      attributes: s.attributes.flatMap((v, i, a) => (i % 2 === 0 && GRAPH_ATTRIBUTE_KEYS.has(v) ? [v, a[i + 1]!] : [])),
+    }));
+}
+
+describe('protobuf straight to rows', () => {
+  it('writes the same rows as the object decoder and writeSpanRow, and hands the graph the same spans', () => {
+    const body = encode({
+      resourceSpans: [
+        {
+          resource: resource('frontend'),
+          schemaUrl: 'https://opentelemetry.io/schemas/1.26.0',
+          scopeSpans: [
+            { scope: { name: 'meshscope', version: '1.0.0' }, spans: Array.from({ length: 12 }, (_, n) => span(n)) },
+            {
+              spans: [
+                span(20, {
+                  events: [{ timeUnixNano: ns(-1), name: 'retry', attributes: [kv('attempt', { intValue: 2 })] }],
+                  links: [{ traceId: id(16, 9), spanId: id(8, 9), traceState: 'a=b', attributes: [kv('l', str('v'))] }],
+                  traceState: 'vendor=1',
+                }),
+                span(21, { name: '', attributes: [], status: undefined, kind: SPAN_KIND_CLIENT }),
+              ],
+            },
+          ],
+        },
+        { resource: resource('catalog'), scopeSpans: [{ spans: [span(30), span(31)] }] },
+        { scopeSpans: [{ spans: [span(40)] }] },
+      ],
+    });
+    const { expected, expectedRows, actual, rows } = bothWays(body);
+    expect(expected.items.length).toBe(17);
+    expect(actual.count).toBe(17);
+    expect(actual.rejected).toBe(0);
+    expect(rows.equals(expectedRows)).toBe(true);
+    expect(actual.graph).toEqual(forGraph(expected.items));
+  });
+
+  it('refuses the same spans for the same reasons, and writes the others', () => {
+    // Five refusals at most per body: the reasons list keeps the first five.
+    const bodies = [
+      [
+        span(1),
+        span(2, { traceId: Buffer.alloc(16) }),
+        span(3, { traceId: id(15, 1) }),
+        span(4, { spanId: Buffer.alloc(8) }),
+        span(5, { parentSpanId: id(4, 1) }),
+        span(11, { spanId: undefined }),
+      ],
+      [
+        span(1),
+        span(6, { startTimeUnixNano: ns(-8 * 86_400_000) }),
+        span(7, { startTimeUnixNano: ns(2 * 3_600_000) }),
+        span(8, { startTimeUnixNano: '18446744073709551615' }),
+        span(9, { startTimeUnixNano: undefined }),
+        span(10, { endTimeUnixNano: ns(-1_000_000) }),
+      ],
+    ];
+    for (const spans of bodies) {
+      const body = encode({ resourceSpans: [{ resource: resource('frontend'), scopeSpans: [{ spans }] }] });
+      const { expected, expectedRows, actual, rows } = bothWays(body);
+      expect(actual.count).toBe(expected.items.length);
+      expect(actual.rejected).toBe(expected.rejected);
+      expect(actual.rejected).toBe(spans.length - actual.count);
+      expect(actual.count).toBeGreaterThan(0);
+      expect([...actual.reasons].sort()).toEqual([...expected.reasons].sort());
+      expect(rows.equals(expectedRows)).toBe(true);
+      expect(actual.graph).toEqual(forGraph(expected.items));
+    }
+  });
+
+  it('leaves nothing in the writer when the body is undecodable', () => {
+    const good = encode({ resourceSpans: [{ resource: resource('a'), scopeSpans: [{ spans: [span(1), span(2)] }] }] });
+    // The last attribute's value claims more bytes than its message holds.
+    const bad = Buffer.from(good);
+    const at = bad.lastIndexOf(Buffer.from('postgresql'));
+    bad[at - 1] = 0x7f;
+    const w = new RowBinaryWriter(256);
+    w.string('earlier row');
+    const { min, max } = windowBounds(WINDOW, ACCEPTED_AT);
+    const opts = { graphKeys: GRAPH_ATTRIBUTE_KEYS, minNs: min, maxNs: max, outside: () => 'outside' };
+    expect(() => decodeTracesProto(bad)).toThrow(OtlpDecodeError);
+    expect(() => decodeTracesToRows(bad, w, opts)).toThrow(OtlpDecodeError);
+    expect(w.take().toString('latin1')).toBe('\x0bearlier row');
+    expect(() => decodeTracesToRows(good.subarray(0, good.length - 3), w, opts)).toThrow(OtlpDecodeError);
+    expect(w.length).toBe(0);
+  });
+});
