@@ -3,9 +3,11 @@
 import { parseArgs } from 'node:util';
 import { availableParallelism } from 'node:os';
 import type { LogLevel } from '../proxy/index.js';
-// The one import from inside the proxy component: it must run before the component's modules
-// load, so it cannot come through proxy/index.ts (see proxy/core/young-generation.ts).
+// The imports from inside the proxy component: they must run before the component's modules
+// load, so they cannot come through proxy/index.ts (see proxy/core/young-generation.ts and
+// proxy/core/old-generation.ts).
 import { holdYoungGenerationWhileLoading } from '../proxy/core/young-generation.js';
+import { boundOldGenerationGrowth } from '../proxy/core/old-generation.js';
 
 const usage = (
   levels: readonly string[],
@@ -21,6 +23,7 @@ const usage = (
 
 export async function run(argv: string[]): Promise<number> {
   holdYoungGenerationWhileLoading();
+  const oldGenerationFlags = boundOldGenerationGrowth();
   const { boundYoungGeneration, startProxy, LOG_LEVELS, ProxyError } = await import('../proxy/index.js');
   const USAGE = usage(LOG_LEVELS);
   let values;
@@ -82,7 +85,7 @@ export async function run(argv: string[]): Promise<number> {
     }
     // This process is the proxy's: hold V8's young generation at its start-up size (see
     // proxy/core/young-generation.ts), before the configuration's objects are built.
-    const workerExecArgv = boundYoungGeneration();
+    const workerExecArgv = [...boundYoungGeneration(), ...oldGenerationFlags];
     const server = await startProxy({
       config: undefined,
       workerExecArgv,

@@ -622,7 +622,7 @@ export class RouterFilter implements StreamDecoderFilter, AttemptOwner, WheelTim
     if (!this.#requestEnded && !attempt.raw) attempt.reset();
   }
 
-  onAttemptReset(attempt: UpstreamRequest, protocolError: boolean): void {
+  onAttemptReset(attempt: UpstreamRequest, protocolError: boolean, refused = false): void {
     if (attempt !== this.#upstream) return;
     this.#heldHeaders = null;
     this.#clearPerTryTimer();
@@ -633,7 +633,8 @@ export class RouterFilter implements StreamDecoderFilter, AttemptOwner, WheelTim
     const flag = protocolError ? ResponseFlag.UpstreamProtocolError : ResponseFlag.UpstreamConnectionTermination;
     attempt.responseFlags |= flag;
     cluster.resilience?.outlier?.putResult(attempt.host, 'local_origin_connect_failed');
-    if (!this.#responseStarted && this.#tryRetry(attempt, this.#retryState?.wouldRetryFromFailure('reset') ?? false))
+    const failure = refused ? 'refused_stream' : 'reset';
+    if (!this.#responseStarted && this.#tryRetry(attempt, this.#retryState?.wouldRetryFromFailure(failure) ?? false))
       return;
     this.#upstream = null;
     this.#finishAttempt(attempt);

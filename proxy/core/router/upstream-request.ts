@@ -3,7 +3,7 @@
 // response events to the router tagged with itself, so a router that retries can tell a stale
 // attempt from the current one. Owns its CLIENT span when the stream is traced.
 import type { HeaderMap } from '../http/headers.js';
-import type { RequestEncoder, ResponseDecoder } from '../http/codec/types.js';
+import type { RequestEncoder, ResponseDecoder, StreamResetReason } from '../http/codec/types.js';
 import type { Host } from '../upstream/host.js';
 import type { Cancellable, PoolCallbacks, PoolFailureReason } from '../upstream/conn-pool.js';
 import type { Span, UpstreamAttemptInfo } from '../stream-info.js';
@@ -22,8 +22,11 @@ export interface AttemptOwner {
   onAttemptData(attempt: UpstreamRequest, data: Buffer): void;
   /** The response ended after its head, with its trailers when it had some. */
   onAttemptComplete(attempt: UpstreamRequest, trailers: HeaderMap | null): void;
-  /** The connection failed mid-request: closed early, reset, or sent a malformed response. */
-  onAttemptReset(attempt: UpstreamRequest, protocolError: boolean): void;
+  /**
+   * The connection failed mid-request: closed early, reset, or sent a malformed response;
+   * `refused`: the upstream refused the stream unprocessed (safe to retry on refused-stream).
+   */
+  onAttemptReset(attempt: UpstreamRequest, protocolError: boolean, refused?: boolean): void;
   /** The upstream write buffer drained (flow control). */
   onAttemptDrain(attempt: UpstreamRequest): void;
 }
@@ -139,18 +142,18 @@ export class UpstreamRequest implements PoolCallbacks, ResponseDecoder, Upstream
     this.#owner.onAttemptComplete(this, trailers);
   }
 
-  onResetStream(): void {
-    this.#reset(false);
+  onResetStream(reason: StreamResetReason = 'reset'): void {
+    this.#reset(false, reason === 'refused_stream');
   }
 
   onProtocolError(): void {
     this.#reset(true);
   }
 
-  #reset(protocolError: boolean): void {
+  #reset(protocolError: boolean, refused = false): void {
     this.encoder = null;
     this.#finish();
-    this.#owner.onAttemptReset(this, protocolError);
+    this.#owner.onAttemptReset(this, protocolError, refused);
   }
 
   onWriteBufferWatermark(above: boolean): void {

@@ -158,8 +158,15 @@ export class Http2ConnPool implements ConnectionPool {
     const client = new ActiveClient(this, http2Codec!, this.#transportFactory, this.#settings);
     this.#clients.add(client);
     client.connectTimer = setTimeout(() => {
-      cluster.stats.upstream_cx_connect_timeout.inc();
-      client.codec.destroy();
+      // A loop kept busy past the timeout (a burst of streams arriving at once) runs timers
+      // before it reads the sockets: the connect may be done and its event waiting in this
+      // very iteration. Judged after that read (setImmediate runs after the poll phase), a
+      // connection that made it is kept, not destroyed with every stream waiting on it.
+      setImmediate(() => {
+        if (client.connected || client.codec.destroyed) return;
+        cluster.stats.upstream_cx_connect_timeout.inc();
+        client.codec.destroy();
+      });
     }, cluster.connectTimeoutMs);
     client.codec.transport.onConnected(() => {
       client.connected = true;

@@ -16,10 +16,17 @@ export interface CodecError {
   readonly details: string;
 }
 
+/**
+ * Why a stream was reset, where it changes what may follow: `refused_stream` is a stream the
+ * upstream refused unprocessed (RST_STREAM REFUSED_STREAM, or above a GOAWAY's last stream id)
+ * or that never left the proxy, which Envoy's `retry_on: refused-stream` retries.
+ */
+export type StreamResetReason = 'reset' | 'refused_stream';
+
 /** Stream events every decoder gets (Envoy's StreamCallbacks). */
 export interface StreamCallbacks {
   /** The peer went away (or the codec reset the stream) before the stream finished. */
-  onResetStream(): void;
+  onResetStream(reason?: StreamResetReason): void;
   /** The connection's write buffer went above (true) or back below (false) its limit. */
   onWriteBufferWatermark(above: boolean): void;
 }

@@ -15,7 +15,7 @@ import type { TransportSocket } from '../../../network/transport-socket.js';
 import type { ClientConnection, ClientConnectionCallbacks, RequestEncoder, ResponseDecoder } from '../types.js';
 
 const EMPTY = Buffer.alloc(0);
-const { NGHTTP2_CANCEL, NGHTTP2_FLAG_END_STREAM } = http2.constants;
+const { NGHTTP2_CANCEL, NGHTTP2_FLAG_END_STREAM, NGHTTP2_REFUSED_STREAM } = http2.constants;
 
 /** Request headers HTTP/2 forbids (RFC 9113 §8.2.2), and Host, which `:authority` replaces. */
 const NOT_FORWARDED = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'host']);
@@ -83,9 +83,10 @@ class Http2RequestEncoder implements RequestEncoder {
     try {
       stream = this.#conn.session.request(requestHeaders(headers), { endStream });
     } catch {
-      // The session is closing (GOAWAY) or a header was refused: the stream never started.
+      // The session is closing (GOAWAY) or a header was refused: the stream never started, so
+      // nothing of it reached the upstream.
       this.#conn.onStreamClosed();
-      queueMicrotask(() => this.#decoder.onResetStream());
+      queueMicrotask(() => this.#decoder.onResetStream('refused_stream'));
       return true;
     }
     this.#stream = stream;
@@ -118,7 +119,10 @@ class Http2RequestEncoder implements RequestEncoder {
     });
     stream.on('close', () => {
       this.#conn.onStreamClosed();
-      if (!this.#responseEnded && !this.#reset) decoder.onResetStream();
+      // nghttp2 closes a stream above a GOAWAY's last stream id with REFUSED_STREAM too (a server
+      // draining its connection: grpc-js at max_connection_age, Envoy on drain): unprocessed.
+      if (!this.#responseEnded && !this.#reset)
+        decoder.onResetStream(stream.rstCode === NGHTTP2_REFUSED_STREAM ? 'refused_stream' : 'reset');
     });
     return true;
   }
