@@ -123,8 +123,14 @@ export class Http1ConnPool implements ConnectionPool {
     const client = new ActiveClient(this, this.#transportFactory);
     this.#all.add(client);
     client.connectTimer = setTimeout(() => {
-      cluster.stats.upstream_cx_connect_timeout.inc();
-      client.codec.destroy();
+      // Node runs timers before it reads sockets: a loop kept busy past the timeout may have
+      // this connect done and its event waiting in this very iteration. Judged after the poll
+      // phase (setImmediate), a connection that made it is kept (the HTTP/2 pool does the same).
+      setImmediate(() => {
+        if (client.connected || client.codec.destroyed) return;
+        cluster.stats.upstream_cx_connect_timeout.inc();
+        client.codec.destroy();
+      });
     }, cluster.connectTimeoutMs);
     client.codec.transport.onConnected(() => {
       client.connected = true;
