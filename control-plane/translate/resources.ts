@@ -168,15 +168,7 @@ function outboundCluster(
     connect_timeout: durationJson(policy?.connect_timeout ?? 1000),
     lb_policy: policy?.load_balancer ?? 'ROUND_ROBIN',
   };
-  const cb = policy?.circuit_breaker;
-  if (cb !== undefined) {
-    const threshold: JsonObject = { priority: 'DEFAULT' };
-    if (cb.max_connections !== undefined) threshold.max_connections = cb.max_connections;
-    if (cb.max_pending_requests !== undefined) threshold.max_pending_requests = cb.max_pending_requests;
-    if (cb.max_requests !== undefined) threshold.max_requests = cb.max_requests;
-    if (cb.max_retries !== undefined) threshold.max_retries = cb.max_retries;
-    cluster.circuit_breakers = { thresholds: [threshold] };
-  }
+  cluster.circuit_breakers = circuitBreakers(policy?.circuit_breaker);
   const od = policy?.outlier_detection;
   if (od !== undefined) {
     const outlier: JsonObject = {};
@@ -192,6 +184,26 @@ function outboundCluster(
     cluster.transport_socket = upstreamTransportSocket(mesh, security, svc, outboundSni(svc, port, subset), source);
   }
   return cluster;
+}
+
+// Istio's thresholds for the clusters it generates when no DestinationRule limits them
+// (pilot's default circuit breaker thresholds): uint32's maximum, so a sidecar that falls behind
+// queues as the application would without a mesh rather than answering UO at Envoy's defaults
+// (1024 requests, 3 retries). A mesh policy's circuit_breaker fields replace them one by one.
+const UNLIMITED = 4294967295;
+
+function circuitBreakers(cb: NonNullable<Service['policy']>['circuit_breaker'] | undefined): JsonObject {
+  return {
+    thresholds: [
+      {
+        priority: 'DEFAULT',
+        max_connections: cb?.max_connections ?? UNLIMITED,
+        max_pending_requests: cb?.max_pending_requests ?? UNLIMITED,
+        max_requests: cb?.max_requests ?? UNLIMITED,
+        max_retries: cb?.max_retries ?? UNLIMITED,
+      },
+    ],
+  };
 }
 
 function usesHttp2(port: ServicePort): boolean {
@@ -643,6 +655,7 @@ export function ownResources(
       type: 'STATIC',
       connect_timeout: '1s',
       lb_policy: 'ROUND_ROBIN',
+      circuit_breakers: circuitBreakers(undefined),
       load_assignment: {
         cluster_name: clusterName,
         endpoints: [

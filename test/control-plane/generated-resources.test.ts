@@ -103,3 +103,42 @@ describe('route decorators', () => {
     expect(operations(catalog)).toContain('catalog.default.svc.cluster.local:8080/*');
   });
 });
+
+describe('circuit breakers', () => {
+  type Thresholds = { circuit_breakers?: { thresholds: Array<Record<string, unknown>> } };
+  const thresholdsOf = (c: unknown): Record<string, unknown> | undefined =>
+    (c as Thresholds).circuit_breakers?.thresholds[0];
+
+  it("are Istio's (uint32's maximum) where the mesh sets none, and a policy's fields replace them", async () => {
+    const mesh = await loadMeshFile(
+      fileURLToPath(new URL('../../control-plane/mesh/examples/bookshop.yaml', import.meta.url)),
+    );
+    const security = await meshSecurity(mesh);
+    const unlimited = 4294967295;
+    const seen = { limited: 0, unlimited: 0 };
+    for (const node of nodeNames(mesh)) {
+      const res = nodeResources(mesh, node, { kind: 'ads' }, security);
+      for (const [name, c] of res.clusters) {
+        // The telemetry cluster is the collector's, not a mesh service's.
+        if (name === 'opentelemetry_collector') continue;
+        const t = thresholdsOf(c);
+        expect(t, `${node} ${name}`).toBeDefined();
+        if (t!.max_requests === 1024) {
+          // bookshop.yaml's policy: all four fields set.
+          expect(t).toMatchObject({ max_connections: 1024, max_pending_requests: 1024, max_retries: 3 });
+          seen.limited++;
+        } else {
+          expect(t, `${node} ${name}`).toMatchObject({
+            max_connections: unlimited,
+            max_pending_requests: unlimited,
+            max_requests: unlimited,
+            max_retries: unlimited,
+          });
+          seen.unlimited++;
+        }
+      }
+    }
+    expect(seen.limited).toBeGreaterThan(0);
+    expect(seen.unlimited).toBeGreaterThan(0);
+  });
+});
