@@ -22,6 +22,7 @@ import {
   startNodeHttp2Plain,
   stopAll,
   type Peer,
+  withDownstreamTls,
   workDir,
 } from './lib/peers.js';
 import { selfSignedP256 } from '../test/helpers/openssl.js';
@@ -45,22 +46,13 @@ const TELEMETRY = process.env.BENCH_TELEMETRY === '1';
 // defaults, ALPN http/1.1) and drives it with wrk over HTTPS: the TLS data path's cost per request.
 const TLS = process.env.BENCH_TLS === '1';
 
-/** The listener's DownstreamTlsContext for BENCH_TLS=1, with a certificate made for this run. */
-function tlsTransportSocket(): Record<string, unknown> {
+/** A certificate made for this run's BENCH_TLS=1 listeners. */
+function tlsCertificate(): { cert: string; key: string } {
   const dir = mkdtempSync(join(workDir, 'cpu-tls-'));
   const cert = join(dir, 'server.crt');
   const key = join(dir, 'server.key');
   selfSignedP256({ key, cert, subject: '/CN=localhost', days: 1, extensions: ['subjectAltName=IP:127.0.0.1'] });
-  return {
-    name: 'envoy.transport_sockets.tls',
-    typed_config: {
-      '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext',
-      common_tls_context: {
-        tls_certificates: [{ certificate_chain: { filename: cert }, private_key: { filename: key } }],
-        alpn_protocols: ['http/1.1'],
-      },
-    },
-  };
+  return { cert, key };
 }
 // BENCH_H2=1 loads with h2load instead (h2c prior knowledge, H2_CLIENTS (10) connections ×
 // H2_STREAMS (10) streams, issue 16's check) and adds two reference rows measured the same way:
@@ -195,7 +187,7 @@ async function main(): Promise<void> {
   const list = builds();
   const sink = TELEMETRY ? await startSink() : null;
   const peers: Array<{ build: Build; peer: Peer; url: string; cpuPid: number }> = [];
-  const transportSocket = TLS ? tlsTransportSocket() : null;
+  const certificate = TLS ? tlsCertificate() : null;
   const perRound: Array<Map<string, RoundResult>> = [];
   let steal = 0;
   try {
@@ -213,9 +205,7 @@ async function main(): Promise<void> {
             sink: sink!.port,
           })
         : proxyBootstrap(port, upstream.port);
-      if (transportSocket !== null)
-        (bootstrap as { static_resources: { listeners: Array<{ filter_chains: Array<Record<string, unknown>> }> } })
-          .static_resources.listeners[0]!.filter_chains[0]!.transport_socket = transportSocket;
+      if (certificate !== null) withDownstreamTls(bootstrap, { ...certificate, alpn: ['http/1.1'] });
       const peer = await startMeshscope(
         `meshscope-${build.name}`,
         bootstrap,

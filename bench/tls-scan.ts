@@ -18,6 +18,7 @@ import {
   startNginxUpstream,
   stopAll,
   workDir,
+  withDownstreamTls,
 } from './lib/peers.js';
 import { selfSignedP256 } from '../test/helpers/openssl.js';
 
@@ -76,19 +77,7 @@ function makeCertificate(key: KeyType): { cert: string; key: string } {
 
 async function startListener(upstreamPort: number, cert: string, key: string): Promise<Peer> {
   const port = await freePort();
-  const b = proxyBootstrap(port, upstreamPort) as {
-    static_resources: { listeners: Array<{ filter_chains: Array<Record<string, unknown>> }> };
-  };
-  b.static_resources.listeners[0]!.filter_chains[0]!.transport_socket = {
-    name: 'envoy.transport_sockets.tls',
-    typed_config: {
-      '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext',
-      common_tls_context: {
-        tls_certificates: [{ certificate_chain: { filename: cert }, private_key: { filename: key } }],
-        alpn_protocols: ['h2', 'http/1.1'],
-      },
-    },
-  };
+  const b = withDownstreamTls(proxyBootstrap(port, upstreamPort), { cert, key, alpn: ['h2', 'http/1.1'] });
   return startMeshscope('meshscope-tls-scan', b, port, ['--concurrency', '1']);
 }
 

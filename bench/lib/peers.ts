@@ -181,6 +181,28 @@ backend be
   return launch('haproxy', '/usr/sbin/haproxy', ['-f', cfg, '-db'], port);
 }
 
+/**
+ * Terminates TLS on a bootstrap's first listener (proxyBootstrap's): our DownstreamTlsContext with
+ * its defaults, this certificate and key, and these ALPN protocols. Returns the same bootstrap.
+ */
+export function withDownstreamTls(
+  bootstrap: Record<string, unknown>,
+  tls: { cert: string; key: string; alpn: string[] },
+): Record<string, unknown> {
+  const b = bootstrap as { static_resources: { listeners: Array<{ filter_chains: Array<Record<string, unknown>> }> } };
+  b.static_resources.listeners[0]!.filter_chains[0]!.transport_socket = {
+    name: 'envoy.transport_sockets.tls',
+    typed_config: {
+      '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext',
+      common_tls_context: {
+        tls_certificates: [{ certificate_chain: { filename: tls.cert }, private_key: { filename: tls.key } }],
+        alpn_protocols: tls.alpn,
+      },
+    },
+  };
+  return bootstrap;
+}
+
 /** A minimal Envoy bootstrap: one listener, one route to one STATIC cluster. */
 export function proxyBootstrap(
   listenPort: number,
