@@ -7,6 +7,26 @@ import type { RequestEncoder, ResponseDecoder } from '../http/codec/types.js';
 import type { HttpProtocol } from '../stream-info.js';
 import type { Counter, Gauge } from '../../stats/types.js';
 
+/**
+ * Arms a new upstream connection's connect timeout (the cluster's connect_timeout). Node runs timers
+ * before it reads sockets: a loop kept busy past the timeout by a burst may have this connect done
+ * and its event waiting in this very iteration. Judged after the poll phase (setImmediate), a
+ * connection that made it is kept, not destroyed with every stream waiting on it.
+ */
+export function armConnectTimeout(
+  client: { readonly connected: boolean; readonly codec: { readonly destroyed: boolean; destroy(): void } },
+  timeoutMs: number,
+  timedOut: Counter,
+): NodeJS.Timeout {
+  return setTimeout(() => {
+    setImmediate(() => {
+      if (client.connected || client.codec.destroyed) return;
+      timedOut.inc();
+      client.codec.destroy();
+    });
+  }, timeoutMs);
+}
+
 /** The circuit-breaker counts pools share per cluster and priority (the cluster's ResourceManager). */
 export interface PoolResources {
   connections: number;

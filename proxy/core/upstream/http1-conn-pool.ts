@@ -9,7 +9,13 @@ import { Http1ClientConnection } from '../http/codec/http1/client-connection.js'
 import type { ClientConnectionCallbacks, ResponseDecoder } from '../http/codec/types.js';
 import type { UpstreamTransportSocketFactory } from '../network/transport-socket.js';
 import { rawBufferUpstreamFactory } from '../network/raw-buffer-socket.js';
-import type { Cancellable, ConnectionPool, PoolCallbacks, PoolClusterInfo } from './conn-pool.js';
+import {
+  armConnectTimeout,
+  type Cancellable,
+  type ConnectionPool,
+  type PoolCallbacks,
+  type PoolClusterInfo,
+} from './conn-pool.js';
 import type { Host } from './host.js';
 import { type PendingStream, PendingQueue } from './pending-queue.js';
 
@@ -122,16 +128,11 @@ export class Http1ConnPool implements ConnectionPool {
     host.stats.cx_active++;
     const client = new ActiveClient(this, this.#transportFactory);
     this.#all.add(client);
-    client.connectTimer = setTimeout(() => {
-      // Node runs timers before it reads sockets: a loop kept busy past the timeout may have
-      // this connect done and its event waiting in this very iteration. Judged after the poll
-      // phase (setImmediate), a connection that made it is kept (the HTTP/2 pool does the same).
-      setImmediate(() => {
-        if (client.connected || client.codec.destroyed) return;
-        cluster.stats.upstream_cx_connect_timeout.inc();
-        client.codec.destroy();
-      });
-    }, cluster.connectTimeoutMs);
+    client.connectTimer = armConnectTimeout(
+      client,
+      cluster.connectTimeoutMs,
+      cluster.stats.upstream_cx_connect_timeout,
+    );
     client.codec.transport.onConnected(() => {
       client.connected = true;
       clearTimeout(client.connectTimer!);

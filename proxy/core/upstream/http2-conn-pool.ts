@@ -8,7 +8,13 @@ import type { Http2ClientConnection, Http2ClientSettings } from '../http/codec/h
 import type { ClientConnectionCallbacks, ResponseDecoder } from '../http/codec/types.js';
 import type { UpstreamTransportSocketFactory } from '../network/transport-socket.js';
 import { rawBufferUpstreamFactory } from '../network/raw-buffer-socket.js';
-import type { Cancellable, ConnectionPool, PoolCallbacks, PoolClusterInfo } from './conn-pool.js';
+import {
+  armConnectTimeout,
+  type Cancellable,
+  type ConnectionPool,
+  type PoolCallbacks,
+  type PoolClusterInfo,
+} from './conn-pool.js';
 import type { Host } from './host.js';
 import { type PendingStream, PendingQueue } from './pending-queue.js';
 
@@ -157,17 +163,11 @@ export class Http2ConnPool implements ConnectionPool {
     host.stats.cx_active++;
     const client = new ActiveClient(this, http2Codec!, this.#transportFactory, this.#settings);
     this.#clients.add(client);
-    client.connectTimer = setTimeout(() => {
-      // A loop kept busy past the timeout (a burst of streams arriving at once) runs timers
-      // before it reads the sockets: the connect may be done and its event waiting in this
-      // very iteration. Judged after that read (setImmediate runs after the poll phase), a
-      // connection that made it is kept, not destroyed with every stream waiting on it.
-      setImmediate(() => {
-        if (client.connected || client.codec.destroyed) return;
-        cluster.stats.upstream_cx_connect_timeout.inc();
-        client.codec.destroy();
-      });
-    }, cluster.connectTimeoutMs);
+    client.connectTimer = armConnectTimeout(
+      client,
+      cluster.connectTimeoutMs,
+      cluster.stats.upstream_cx_connect_timeout,
+    );
     client.codec.transport.onConnected(() => {
       client.connected = true;
       clearTimeout(client.connectTimer!);
