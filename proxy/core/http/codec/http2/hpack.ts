@@ -1,0 +1,285 @@
+// HPACK (RFC 7541): the header compression both HTTP/2 peers keep in step. The decoder keeps
+// the dynamic table (a ring of names and values), applies size updates and decodes Huffman
+// strings; past the header list limits it keeps decoding, so the table stays in step, but stops
+// collecting fields, so a bomb (a few octets naming a large entry again and again) costs
+// nothing. The encoder writes static-table hits and literals without indexing: it never adds
+// to the peer's table, so the peer's SETTINGS_HEADER_TABLE_SIZE never constrains it. Neither
+// side knows about frames or streams, so a client codec and an ADS server can use them as is.
+import { huffmanDecode } from './huffman.js';
+
+/** RFC 7541 Appendix A: index 1..61. */
+// biome-ignore format: one entry per line would run the table past a screen for no gain
+export const STATIC_TABLE: ReadonlyArray<readonly [string, string]> = [
+  [':authority', ''], [':method', 'GET'], [':method', 'POST'], [':path', '/'], [':path', '/index.html'],
+  [':scheme', 'http'], [':scheme', 'https'], [':status', '200'], [':status', '204'], [':status', '206'],
+  [':status', '304'], [':status', '400'], [':status', '404'], [':status', '500'], ['accept-charset', ''],
+  ['accept-encoding', 'gzip, deflate'], ['accept-language', ''], ['accept-ranges', ''], ['accept', ''],
+  ['access-control-allow-origin', ''], ['age', ''], ['allow', ''], ['authorization', ''], ['cache-control', ''],
+  ['content-disposition', ''], ['content-encoding', ''], ['content-language', ''], ['content-length', ''],
+  ['content-location', ''], ['content-range', ''], ['content-type', ''], ['cookie', ''], ['date', ''], ['etag', ''],
+  ['expect', ''], ['expires', ''], ['from', ''], ['host', ''], ['if-match', ''], ['if-modified-since', ''],
+  ['if-none-match', ''], ['if-range', ''], ['if-unmodified-since', ''], ['last-modified', ''], ['link', ''],
+  ['location', ''], ['max-forwards', ''], ['proxy-authenticate', ''], ['proxy-authorization', ''], ['range', ''],
+  ['referer', ''], ['refresh', ''], ['retry-after', ''], ['server', ''], ['set-cookie', ''],
+  ['strict-transport-security', ''], ['transfer-encoding', ''], ['user-agent', ''], ['vary', ''], ['via', ''],
+  ['www-authenticate', ''],
+];
+
+const STATIC_COUNT = STATIC_TABLE.length;
+/** RFC 7541 §4.1: each entry costs 32 octets on top of its name and value. */
+export const ENTRY_OVERHEAD = 32;
+/** SETTINGS_HEADER_TABLE_SIZE's initial value (RFC 9113 §6.5.2). */
+export const DEFAULT_TABLE_SIZE = 4096;
+
+/** Why a header block was not decoded. */
+export const HpackStatus = {
+  OK: 0,
+  /** The block is not valid HPACK: a connection error (COMPRESSION_ERROR). */
+  COMPRESSION_ERROR: 1,
+  /** Valid, but past the header list limits: the table is in step, the stream is refused. */
+  OVERFLOW: 2,
+} as const;
+export type HpackStatus = (typeof HpackStatus)[keyof typeof HpackStatus];
+
+/** Limits on one decoded header list (Envoy's max_request_headers_kb and max_headers_count). */
+export interface HeaderListLimits {
+  /** Octets of names and values, summed. */
+  readonly maxBytes: number;
+  /** Fields, pseudo-headers included. */
+  readonly maxFields: number;
+}
+
+export class HpackDecoder {
+  /** The size our SETTINGS_HEADER_TABLE_SIZE allows; a size update may not exceed it. */
+  readonly #limit: number;
+  #maxSize: number;
+  #size = 0;
+  readonly #names: string[];
+  readonly #values: string[];
+  readonly #mask: number;
+  /** Ring position of the newest entry's successor; the newest is index 62. */
+  #head = 0;
+  #count = 0;
+  #pos = 0;
+
+  constructor(maxTableSize = DEFAULT_TABLE_SIZE) {
+    this.#limit = maxTableSize;
+    this.#maxSize = maxTableSize;
+    let cap = 1;
+    while (cap < Math.floor(maxTableSize / ENTRY_OVERHEAD) + 1) cap *= 2;
+    this.#names = new Array<string>(cap).fill('');
+    this.#values = new Array<string>(cap).fill('');
+    this.#mask = cap - 1;
+  }
+
+  /** Entries in the dynamic table (tests). */
+  get dynamicTableSize(): number {
+    return this.#size;
+  }
+
+  /**
+   * Decodes one complete header block into `out` as name, value, name, value... The fields are
+   * collected within `limits`; past them decoding goes on (the table must stay in step) and the
+   * block's status is OVERFLOW.
+   */
+  decode(block: Buffer, out: string[], limits: HeaderListLimits): HpackStatus {
+    this.#pos = 0;
+    const end = block.length;
+    let bytes = 0;
+    let fields = 0;
+    let overflow = false;
+    let first = true;
+    while (this.#pos < end) {
+      const b = block[this.#pos]!;
+      let name: string;
+      let value: string;
+      if (b >= 0x80) {
+        const index = this.#int(block, 7);
+        if (index <= 0) return HpackStatus.COMPRESSION_ERROR;
+        if (index <= STATIC_COUNT) {
+          const e = STATIC_TABLE[index - 1]!;
+          name = e[0];
+          value = e[1];
+        } else {
+          const d = index - STATIC_COUNT;
+          if (d > this.#count) return HpackStatus.COMPRESSION_ERROR;
+          const slot = (this.#head - d) & this.#mask;
+          name = this.#names[slot]!;
+          value = this.#values[slot]!;
+        }
+      } else if (b >= 0x40 || b < 0x20) {
+        // 01xxxxxx: with incremental indexing; 0000xxxx / 0001xxxx: without / never indexed.
+        const indexing = b >= 0x40;
+        const index = this.#int(block, indexing ? 6 : 4);
+        if (index < 0) return HpackStatus.COMPRESSION_ERROR;
+        if (index === 0) {
+          const n = this.#string(block);
+          if (n === null) return HpackStatus.COMPRESSION_ERROR;
+          name = n;
+        } else if (index <= STATIC_COUNT) {
+          name = STATIC_TABLE[index - 1]![0];
+        } else {
+          const d = index - STATIC_COUNT;
+          if (d > this.#count) return HpackStatus.COMPRESSION_ERROR;
+          name = this.#names[(this.#head - d) & this.#mask]!;
+        }
+        const v = this.#string(block);
+        if (v === null) return HpackStatus.COMPRESSION_ERROR;
+        value = v;
+        if (indexing) this.#insert(name, value);
+      } else {
+        // 001xxxxx: a dynamic table size update, allowed only before the block's first field.
+        if (!first) return HpackStatus.COMPRESSION_ERROR;
+        const size = this.#int(block, 5);
+        if (size < 0 || size > this.#limit) return HpackStatus.COMPRESSION_ERROR;
+        this.#maxSize = size;
+        this.#evict(0);
+        continue;
+      }
+      first = false;
+      bytes += name.length + value.length;
+      if (overflow || ++fields > limits.maxFields || bytes > limits.maxBytes) {
+        overflow = true;
+        continue;
+      }
+      out.push(name, value);
+    }
+    return overflow ? HpackStatus.OVERFLOW : HpackStatus.OK;
+  }
+
+  /** An integer with an N-bit prefix (§5.1); -1 when truncated or past 2^28. */
+  #int(block: Buffer, prefixBits: number): number {
+    const mask = (1 << prefixBits) - 1;
+    let pos = this.#pos;
+    let value = block[pos++]! & mask;
+    if (value === mask) {
+      let shift = 0;
+      for (;;) {
+        if (pos >= block.length || shift > 21) return -1;
+        const b = block[pos++]!;
+        value += (b & 0x7f) << shift;
+        shift += 7;
+        if (b < 0x80) break;
+      }
+    }
+    this.#pos = pos;
+    return value;
+  }
+
+  /** A string literal (§5.2); null when truncated or a bad Huffman string. */
+  #string(block: Buffer): string | null {
+    if (this.#pos >= block.length) return null;
+    const huffman = block[this.#pos]! >= 0x80;
+    const len = this.#int(block, 7);
+    if (len < 0) return null;
+    const start = this.#pos;
+    const end = start + len;
+    if (end > block.length) return null;
+    this.#pos = end;
+    if (huffman) return huffmanDecode(block, start, end);
+    return block.toString('latin1', start, end);
+  }
+
+  #insert(name: string, value: string): void {
+    const size = name.length + value.length + ENTRY_OVERHEAD;
+    if (size > this.#maxSize) {
+      // §4.4: an entry larger than the table empties it and is not added.
+      this.#count = 0;
+      this.#size = 0;
+      return;
+    }
+    this.#evict(size);
+    this.#names[this.#head] = name;
+    this.#values[this.#head] = value;
+    this.#head = (this.#head + 1) & this.#mask;
+    this.#count++;
+    this.#size += size;
+  }
+
+  /** Evicts the oldest entries until `room` more octets fit. */
+  #evict(room: number): void {
+    while (this.#count > 0 && this.#size + room > this.#maxSize) {
+      const slot = (this.#head - this.#count) & this.#mask;
+      this.#size -= this.#names[slot]!.length + this.#values[slot]!.length + ENTRY_OVERHEAD;
+      this.#names[slot] = '';
+      this.#values[slot] = '';
+      this.#count--;
+    }
+  }
+}
+
+/** Static index of each name (its first entry), for literals with an indexed name. */
+const STATIC_NAME_INDEX = new Map<string, number>();
+/** Static index of each full (name, value) entry with a value. */
+const STATIC_FIELD_INDEX = new Map<string, Map<string, number>>();
+for (let i = STATIC_COUNT - 1; i >= 0; i--) {
+  const [name, value] = STATIC_TABLE[i]!;
+  STATIC_NAME_INDEX.set(name, i + 1);
+  if (value === '') continue;
+  let byValue = STATIC_FIELD_INDEX.get(name);
+  if (byValue === undefined) STATIC_FIELD_INDEX.set(name, (byValue = new Map()));
+  byValue.set(value, i + 1);
+}
+
+/** Writes `value` with an N-bit prefix and `first`'s high bits at `dst[pos]`; returns the next position. */
+export function writeInt(dst: Buffer, pos: number, value: number, prefixBits: number, first: number): number {
+  const mask = (1 << prefixBits) - 1;
+  if (value < mask) {
+    dst[pos++] = first | value;
+    return pos;
+  }
+  dst[pos++] = first | mask;
+  let rest = value - mask;
+  while (rest >= 0x80) {
+    dst[pos++] = (rest & 0x7f) | 0x80;
+    rest >>>= 7;
+  }
+  dst[pos++] = rest;
+  return pos;
+}
+
+function writeString(dst: Buffer, pos: number, s: string): number {
+  pos = writeInt(dst, pos, s.length, 7, 0);
+  return pos + dst.write(s, pos, 'latin1');
+}
+
+export class HpackEncoder {
+  /** A size update owed at the next block's start (-1: none). */
+  #sizeUpdate = -1;
+
+  /** The peer's SETTINGS_HEADER_TABLE_SIZE changed: our table (always empty) says size 0 once. */
+  onPeerTableSize(_size: number): void {
+    this.#sizeUpdate = 0;
+  }
+
+  /** Octets a block with these fields may take at most (for sizing its buffer). */
+  static bound(names: readonly string[], values: readonly string[]): number {
+    let n = 8;
+    for (let i = 0; i < names.length; i++) n += names[i]!.length + values[i]!.length + 12;
+    return n;
+  }
+
+  /** Starts a block at `dst[pos]`: the owed size update, if any. */
+  begin(dst: Buffer, pos: number): number {
+    if (this.#sizeUpdate < 0) return pos;
+    pos = writeInt(dst, pos, this.#sizeUpdate, 5, 0x20);
+    this.#sizeUpdate = -1;
+    return pos;
+  }
+
+  /** Writes one field (name lower-case) at `dst[pos]`; returns the next position. */
+  field(dst: Buffer, pos: number, name: string, value: string): number {
+    const byValue = STATIC_FIELD_INDEX.get(name);
+    if (byValue !== undefined) {
+      const full = byValue.get(value);
+      if (full !== undefined) return writeInt(dst, pos, full, 7, 0x80);
+    }
+    const index = STATIC_NAME_INDEX.get(name);
+    if (index !== undefined) pos = writeInt(dst, pos, index, 4, 0);
+    else {
+      dst[pos++] = 0;
+      pos = writeString(dst, pos, name);
+    }
+    return writeString(dst, pos, value);
+  }
+}
