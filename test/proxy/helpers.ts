@@ -104,8 +104,13 @@ export function bootstrap(opts: {
   clusters: unknown[];
   hcm?: Record<string, unknown>;
   admin?: boolean;
+  /** A static runtime layer (Envoy's layered_runtime), e.g. a reloadable feature's key. */
+  runtime?: Record<string, unknown>;
 }): Record<string, unknown> {
   return {
+    ...(opts.runtime !== undefined
+      ? { layered_runtime: { layers: [{ name: 'static', static_layer: opts.runtime }] } }
+      : {}),
     ...(opts.admin === true ? { admin: { address: { socket_address: { address: '127.0.0.1', port_value: 0 } } } } : {}),
     static_resources: {
       listeners: [
@@ -219,3 +224,9 @@ export function configProblems(config: unknown): string[] {
   }
   return [];
 }
+
+/** The two HTTP/2 server codecs, as Envoy's runtime key chooses them (codec-factory.ts): node:http2's and our own. */
+export const H2_CODECS = [
+  { codec: 'nghttp2', runtime: { 'envoy.reloadable_features.http2_use_oghttp2': false } },
+  { codec: 'oghttp2', runtime: { 'envoy.reloadable_features.http2_use_oghttp2': true } },
+] as const;

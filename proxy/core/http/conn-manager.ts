@@ -25,7 +25,7 @@ import type { Gauge } from '../../stats/types.js';
 
 export type { HcmSettings } from './conn-manager-config.js';
 
-type Http2CodecModule = typeof import('./codec/http2/server-connection.js');
+type Http2CodecModule = typeof import('./codec/http2/codec-factory.js');
 
 /**
  * The HTTP/2 server codec's module, imported when the first connection needs it (or when an HCM
@@ -36,7 +36,7 @@ let http2Codec: Http2CodecModule | null = null;
 let http2CodecLoading: Promise<Http2CodecModule> | null = null;
 
 function loadHttp2Codec(): Promise<Http2CodecModule> {
-  http2CodecLoading ??= import('./codec/http2/server-connection.js').then((m) => {
+  http2CodecLoading ??= import('./codec/http2/codec-factory.js').then((m) => {
     http2Codec = m;
     return m;
   });
@@ -193,7 +193,7 @@ export class HcmConnection implements ServerConnectionCallbacks, DownstreamConne
   }
 
   #newHttp2Codec(m: Http2CodecModule, streams: Http2Streams): ServerConnection {
-    return new m.Http2ServerConnection(this.transport, streams, this.hcm.settings.http2, this.hcm.stats.http2);
+    return m.createHttp2ServerConnection(this.transport, streams, this.hcm.settings.http2, this.hcm.stats.http2);
   }
 
   /** AUTO: the first bytes were read (and put back); the protocol's codec takes the socket. */

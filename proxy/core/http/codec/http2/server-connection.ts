@@ -13,6 +13,7 @@ import http2, {
 } from 'node:http2';
 import { HeaderMap } from '../../headers.js';
 import type { TransportSocket } from '../../../network/transport-socket.js';
+import type { Runtime } from '../../../../runtime/index.js';
 import {
   classifySessionError,
   type Http2CodecStats,
@@ -41,6 +42,8 @@ export interface Http2Settings {
   readonly maxInboundPriorityFramesPerStream: number;
   /** The HCM's stream_idle_timeout: also bounds a finished response stuck behind a closed window. */
   readonly streamIdleTimeoutMs: number;
+  /** The layered runtime, read per connection for the codec's choice (codec-factory.ts). */
+  readonly runtime?: Runtime;
 }
 
 const EMPTY = Buffer.alloc(0);

@@ -76,6 +76,7 @@ registries.networkFilters.register(
             1,
           ),
           streamIdleTimeoutMs: durationMs(cfg.stream_idle_timeout, 300_000),
+          runtime: context.runtime,
           maxInboundPriorityFramesPerStream: unwrap(
             cfg.http2_protocol_options?.max_inbound_priority_frames_per_stream,
             100,

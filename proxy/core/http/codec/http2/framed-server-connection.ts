@@ -1,0 +1,1110 @@
+// The HTTP/2 server codec of our own (Envoy's oghttp2 counterpart to the nghttp2 one in
+// server-connection.ts, chosen by the same runtime key): frames are read straight off the
+// transport's socket in one parse loop per read and written in one batch per event-loop turn,
+// with HPACK (hpack.ts) and flow control both ways kept here. An HTTP/2 stream is a small
+// object (no Node stream, no per-stream closure) that is both the connection manager's
+// ResponseEncoder and the codec's stream state. Every connection and stream error answers with
+// the code RFC 9113 gives it, and the abuse limits of protocol-constraints.ts are kept as
+// Envoy keeps them, each bumping its counter.
+import { HeaderMap } from '../../headers.js';
+import type { TransportSocket } from '../../../network/transport-socket.js';
+import {
+  CLIENT_PREFACE,
+  DEFAULT_MAX_FRAME_SIZE,
+  DEFAULT_WINDOW_SIZE,
+  ErrorCode,
+  FRAME_HEADER_SIZE,
+  FrameFlag,
+  FrameType,
+  frameHeader,
+  goawayFrame,
+  headerFrames,
+  MAX_ALLOWED_FRAME_SIZE,
+  MAX_WINDOW_SIZE,
+  pingAck,
+  rstStreamFrame,
+  SETTINGS_ACK,
+  SettingId,
+  settingsFrame,
+  windowUpdateFrame,
+} from './frame.js';
+import { type HeaderListLimits, HpackDecoder, HpackEncoder, HpackStatus } from './hpack.js';
+import {
+  type Http2CodecStats,
+  PREMATURE_RESET_MIN_STREAM_LIFETIME_MS,
+  ProtocolConstraints,
+} from './protocol-constraints.js';
+import type { Http2Settings } from './server-connection.js';
+import type { RequestDecoder, ResponseEncoder, ServerConnection, ServerConnectionCallbacks } from '../types.js';
+
+const EMPTY = Buffer.alloc(0);
+/** Envoy's max_outbound_control_frames default: SETTINGS/PING ACKs and RST_STREAMs a peer that does not read may have queued. */
+const MAX_OUTBOUND_CONTROL_FRAMES = 1000;
+/** How long a connection we ended may take to send its GOAWAY before the socket is destroyed. */
+const SOCKET_CLOSE_GRACE_MS = 1000;
+/** Bytes a stream may hold behind a closed window before it asks the filter chain to stop. */
+const STREAM_WRITE_BUFFER_LIMIT = 64 * 1024;
+/** A header block may span this many CONTINUATION frames (CVE-2024-27316). */
+const MAX_CONTINUATIONS = 16;
+/** Below this many queued octets a batch is joined into one Buffer; above, written as is. */
+const CONCAT_LIMIT = 16 * 1024;
+
+/** Request headers HTTP/2 forbids (RFC 9113 §8.2.2), and response ones an HTTP/1 upstream may send. */
+const CONNECTION_SPECIFIC = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade']);
+const RESPONSE_DROPPED = new Set([...CONNECTION_SPECIFIC, 'http2-settings']);
+/** RFC 9110 token characters, lower-case only (an upper-case name is malformed in HTTP/2). */
+const NAME_CHAR = new Uint8Array(256);
+for (const c of "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyz") NAME_CHAR[c.charCodeAt(0)] = 1;
+/** A field value may not carry NUL, CR or LF (RFC 9113 §8.2.1). */
+const BAD_VALUE = /[\0\r\n]/;
+
+/** One HTTP/2 stream: its state both ways, and the connection manager's ResponseEncoder. */
+class Http2Stream implements ResponseEncoder {
+  readonly protocol = 'HTTP/2' as const;
+  readonly upgradeType = '';
+  readonly upgraded = false;
+  readonly closingConnection = false;
+  readonly id: number;
+  readonly conn: FramedHttp2ServerConnection;
+  readonly openedAt: number;
+  decoder: RequestDecoder | null = null;
+  /** END_STREAM arrived (half-closed remote). */
+  remoteClosed = false;
+  /** END_STREAM went out (half-closed local). */
+  localClosed = false;
+  responseStarted = false;
+  /** The connection manager is done with the response (it may still wait on a window). */
+  responseComplete = false;
+  bodyless = false;
+  closed = false;
+  localReset = false;
+  rstCode: number = ErrorCode.NO_ERROR;
+  /** content-length of the request, -1 when absent; the octets of DATA so far. */
+  contentLength = -1;
+  received = 0;
+  recvWindow: number;
+  /** Octets consumed but not yet given back with WINDOW_UPDATE. */
+  recvUnacked = 0;
+  readDisabled = 0;
+  sendWindow: number;
+  /** Body held behind a closed window, and what ends it. */
+  pending: Buffer[] | null = null;
+  pendingBytes = 0;
+  pendingEnd = false;
+  pendingTrailers: HeaderMap | null = null;
+  aboveWatermark = false;
+  /** What the filter chain was last told (the stream's or the connection's buffer above its limit). */
+  notifiedAbove = false;
+  /** The response ended before the request: RST_STREAM NO_ERROR once it is out. */
+  resetAfterFlush = false;
+  /** Stream idle watch of a finished response still behind a window (see #sweepStalled). */
+  unsent = -1;
+  unsentSince = 0;
+
+  constructor(id: number, conn: FramedHttp2ServerConnection, recvWindow: number, sendWindow: number) {
+    this.id = id;
+    this.conn = conn;
+    this.recvWindow = recvWindow;
+    this.sendWindow = sendWindow;
+    this.openedAt = performance.now();
+  }
+
+  closeConnectionAfterResponse(): void {
+    // One stream's end says nothing about the connection's others.
+  }
+
+  encode1xxHeaders(headers: HeaderMap): void {
+    if (this.closed || this.responseStarted) return;
+    this.conn.sendHeaders(this, headers, false, false);
+  }
+
+  encodeHeaders(headers: HeaderMap, endStream: boolean): void {
+    this.responseStarted = true;
+    const status = headers.get(':status');
+    this.bodyless = endStream || status === '204' || status === '304';
+    if (this.closed) return;
+    // Complete before the frame goes: a stream it closes is closed finished, not reset.
+    if (this.bodyless) this.responseComplete = true;
+    this.conn.sendHeaders(this, headers, this.bodyless, false);
+    if (this.bodyless) this.#endResponse();
+  }
+
+  encodeData(data: Buffer, endStream: boolean): boolean {
+    if (!this.responseStarted || this.responseComplete || this.closed) return true;
+    if (this.bodyless) {
+      if (endStream) this.#endResponse();
+      return true;
+    }
+    if (data.length === 0 && !endStream) return true;
+    if (endStream) this.responseComplete = true;
+    this.conn.sendData(this, data, endStream);
+    if (endStream) this.#endResponse();
+    return !this.aboveWatermark && !this.conn.aboveWatermark;
+  }
+
+  encodeTrailers(trailers: HeaderMap): void {
+    if (!this.responseStarted || this.responseComplete || this.closed) return;
+    // Sent whether or not the request said `te: trailers`, as Envoy does (gRPC's status rides on them).
+    this.responseComplete = true;
+    if (!this.bodyless) this.conn.sendTrailers(this, trailers);
+    this.#endResponse();
+  }
+
+  #endResponse(): void {
+    this.responseComplete = true;
+    if (this.closed) return;
+    if (this.pending !== null) this.conn.watchStalled(this);
+    // The response ended before the request: refuse the rest of it (Envoy resets with NO_ERROR).
+    if (!this.remoteClosed) {
+      if (this.pending === null) this.conn.resetStream(this, ErrorCode.NO_ERROR, false);
+      else this.resetAfterFlush = true;
+    }
+  }
+
+  readDisable(disable: boolean): void {
+    if (disable) this.readDisabled++;
+    else if (this.readDisabled > 0 && --this.readDisabled === 0 && !this.closed) this.conn.reopenWindow(this);
+  }
+
+  resetStream(): void {
+    if (this.closed) return;
+    this.conn.resetStream(this, ErrorCode.INTERNAL_ERROR, true);
+  }
+}
+
+export class FramedHttp2ServerConnection implements ServerConnection {
+  readonly protocol = 'HTTP/2' as const;
+  readonly transport: TransportSocket;
+  readonly #socket: TransportSocket['stream'];
+  readonly #callbacks: ServerConnectionCallbacks;
+  readonly #settings: Http2Settings;
+  readonly #stats: Http2CodecStats;
+  readonly #constraints: ProtocolConstraints;
+  readonly #decoder = new HpackDecoder();
+  readonly #encoder = new HpackEncoder();
+  readonly #limits: HeaderListLimits;
+  readonly #streams = new Map<number, Http2Stream>();
+  /** Streams with body held behind a closed window, in the order they blocked. */
+  readonly #blocked = new Set<Http2Stream>();
+  /** Finished responses still behind a window, watched against the stream idle timeout. */
+  readonly #stalled = new Set<Http2Stream>();
+  #stallTimer: NodeJS.Timeout | null = null;
+  #activeStreams = 0;
+  /** The highest client stream id seen: lower ids not in #streams are closed. */
+  #lastStreamId = 0;
+  #prefaceLeft = CLIENT_PREFACE.length;
+  #settingsSeen = false;
+  #input: Buffer | null = null;
+  /** A header block under way (HEADERS without END_HEADERS): its stream, flags and fragments. */
+  #blockStream = 0;
+  #blockFlags = 0;
+  #blockFragments: Buffer[] = [];
+  #blockBytes = 0;
+  readonly #maxBlockBytes: number;
+  #consecutiveEmpty = 0;
+  /**
+   * Until the client acknowledges our SETTINGS it may still count on the default stream window:
+   * a smaller configured one is not enforced before then.
+   */
+  #recvSlack: number;
+  // Flow control: the peer's windows for what we send, ours for what it sends.
+  #peerInitialWindow = DEFAULT_WINDOW_SIZE;
+  #peerMaxFrameSize = DEFAULT_MAX_FRAME_SIZE;
+  #connSendWindow = DEFAULT_WINDOW_SIZE;
+  readonly #localInitialWindow: number;
+  #connRecvWindow: number;
+  readonly #connWindowSize: number;
+  #connRecvUnacked = 0;
+  // Output: frames queued this turn, written in one batch.
+  #out: Buffer[] = [];
+  #outBytes = 0;
+  #flushScheduled = false;
+  #controlQueued = 0;
+  aboveWatermark = false;
+  #goawaySent = false;
+  /** No more frames are read: a connection error was answered, or the socket closed. */
+  #dead = false;
+  #closed = false;
+  readonly #flush = (): void => this.#flushOut();
+
+  constructor(
+    transport: TransportSocket,
+    callbacks: ServerConnectionCallbacks,
+    settings: Http2Settings,
+    stats: Http2CodecStats,
+  ) {
+    this.transport = transport;
+    this.#socket = transport.stream;
+    this.#callbacks = callbacks;
+    this.#settings = settings;
+    this.#stats = stats;
+    this.#constraints = new ProtocolConstraints(settings.maxInboundPriorityFramesPerStream);
+    // Envoy's limits, which a client may ignore in our SETTINGS (pseudo-headers count as fields
+    // for the list but not for max_headers_count, hence the four more).
+    this.#limits = { maxBytes: settings.maxRequestHeadersBytes, maxFields: settings.maxHeadersCount + 4 };
+    this.#maxBlockBytes = 2 * settings.maxRequestHeadersBytes + DEFAULT_MAX_FRAME_SIZE;
+    this.#localInitialWindow = settings.initialStreamWindowSize;
+    this.#recvSlack = Math.max(0, DEFAULT_WINDOW_SIZE - settings.initialStreamWindowSize);
+    this.#connWindowSize = Math.max(settings.initialConnectionWindowSize, DEFAULT_WINDOW_SIZE);
+    this.#connRecvWindow = this.#connWindowSize;
+    const entries: Array<[number, number]> = [
+      [SettingId.MAX_CONCURRENT_STREAMS, settings.maxConcurrentStreams],
+      [SettingId.INITIAL_WINDOW_SIZE, settings.initialStreamWindowSize],
+      [SettingId.MAX_HEADER_LIST_SIZE, settings.maxRequestHeadersBytes + 32 * (settings.maxHeadersCount + 4)],
+    ];
+    this.#queue(settingsFrame(entries), false);
+    if (this.#connWindowSize > DEFAULT_WINDOW_SIZE) {
+      this.#queue(windowUpdateFrame(0, this.#connWindowSize - DEFAULT_WINDOW_SIZE), false);
+    }
+    const s = this.#socket;
+    s.setNoDelay(true);
+    s.on('data', (chunk: Buffer) => this.#onData(chunk));
+    s.on('drain', () => this.#onDrain());
+    // HTTP/2 has no half-closed connection: a client's FIN means it is gone (Envoy's remote close).
+    s.on('end', () => this.destroy());
+    s.on('error', () => {
+      // 'close' follows.
+    });
+    s.on('close', () => this.#onClose());
+    s.resume();
+  }
+
+  get idle(): boolean {
+    return this.#activeStreams === 0;
+  }
+
+  readDisable(_disable: boolean): void {
+    // Streams are read-disabled one by one (their windows stay closed); the connection reads on.
+  }
+
+  /** Drain: GOAWAY with the last stream id; streams already open finish, no new one starts. */
+  shutdownNotice(): void {
+    if (this.#goawaySent || this.#closed) return;
+    this.#sendGoaway(ErrorCode.NO_ERROR);
+    if (this.#activeStreams === 0) this.#endSoon();
+  }
+
+  onStreamComplete(): boolean {
+    return false;
+  }
+
+  sendProtocolError(_status: number, _details: string, _responseFlag: number): void {
+    // The connection manager counted it; HTTP/2 has no stream to answer a connection's error on.
+    if (this.#dead) return;
+    this.#sendGoaway(ErrorCode.PROTOCOL_ERROR);
+    this.#endNow();
+  }
+
+  close(): void {
+    this.shutdownNotice();
+    if (this.#activeStreams === 0) this.#endSoon();
+  }
+
+  destroy(): void {
+    this.#dead = true;
+    this.#socket.destroy();
+  }
+
+  // --- reading ---
+
+  #onData(chunk: Buffer): void {
+    if (this.#dead) return;
+    let buf = chunk;
+    if (this.#input !== null) {
+      buf = Buffer.concat([this.#input, chunk]);
+      this.#input = null;
+    }
+    let pos = 0;
+    const end = buf.length;
+    if (this.#prefaceLeft > 0) {
+      const offset = CLIENT_PREFACE.length - this.#prefaceLeft;
+      const n = Math.min(this.#prefaceLeft, end);
+      if (buf.compare(CLIENT_PREFACE, offset, offset + n, 0, n) !== 0) {
+        this.#connectionError(ErrorCode.PROTOCOL_ERROR);
+        return;
+      }
+      this.#prefaceLeft -= n;
+      pos = n;
+    }
+    while (end - pos >= FRAME_HEADER_SIZE) {
+      const len = (buf[pos]! << 16) | (buf[pos + 1]! << 8) | buf[pos + 2]!;
+      const type = buf[pos + 3]!;
+      if (len > DEFAULT_MAX_FRAME_SIZE) {
+        this.#connectionError(ErrorCode.FRAME_SIZE_ERROR);
+        return;
+      }
+      if (end - pos - FRAME_HEADER_SIZE < len) break;
+      const flags = buf[pos + 4]!;
+      const id = buf.readUInt32BE(pos + 5) & 0x7fffffff;
+      const start = pos + FRAME_HEADER_SIZE;
+      pos = start + len;
+      this.#onFrame(type, flags, id, buf, start, pos);
+      if (this.#dead) return;
+    }
+    if (pos < end) this.#input = buf.subarray(pos);
+  }
+
+  #onFrame(type: number, flags: number, id: number, buf: Buffer, start: number, end: number): void {
+    if (!this.#settingsSeen) {
+      // The preface's SETTINGS must come first (RFC 9113 §3.4).
+      if (type !== FrameType.SETTINGS || (flags & FrameFlag.ACK) !== 0) {
+        this.#connectionError(ErrorCode.PROTOCOL_ERROR);
+        return;
+      }
+      this.#settingsSeen = true;
+    }
+    if (this.#blockStream !== 0 && (type !== FrameType.CONTINUATION || id !== this.#blockStream)) {
+      this.#connectionError(ErrorCode.PROTOCOL_ERROR);
+      return;
+    }
+    switch (type) {
+      case FrameType.DATA:
+        this.#onDataFrame(flags, id, buf, start, end);
+        return;
+      case FrameType.HEADERS:
+        this.#onHeadersFrame(flags, id, buf, start, end);
+        return;
+      case FrameType.CONTINUATION:
+        this.#onContinuation(flags, id, buf, start, end);
+        return;
+      case FrameType.PRIORITY:
+        this.#onPriorityFrame(id, end - start);
+        return;
+      case FrameType.RST_STREAM:
+        this.#onRstStream(id, buf, start, end);
+        return;
+      case FrameType.SETTINGS:
+        this.#onSettings(flags, id, buf, start, end);
+        return;
+      case FrameType.PING:
+        if (id !== 0) this.#connectionError(ErrorCode.PROTOCOL_ERROR);
+        else if (end - start !== 8) this.#connectionError(ErrorCode.FRAME_SIZE_ERROR);
+        else if ((flags & FrameFlag.ACK) === 0) this.#queue(pingAck(buf, start), true);
+        return;
+      case FrameType.GOAWAY:
+        if (id !== 0) this.#connectionError(ErrorCode.PROTOCOL_ERROR);
+        else if (end - start < 8) this.#connectionError(ErrorCode.FRAME_SIZE_ERROR);
+        return;
+      case FrameType.WINDOW_UPDATE:
+        this.#onWindowUpdate(id, buf, start, end);
+        return;
+      case FrameType.PUSH_PROMISE:
+        // A client never pushes (RFC 9113 §8.4).
+        this.#connectionError(ErrorCode.PROTOCOL_ERROR);
+        return;
+      default:
+      // Unknown frame types are ignored (§5.5).
+    }
+  }
+
+  /** The payload after a PADDED frame's pad length octet, or -1 when the padding does not fit. */
+  #unpad(flags: number, buf: Buffer, start: number, end: number): number {
+    if ((flags & FrameFlag.PADDED) === 0) return end;
+    if (end - start < 1) return -1;
+    const padded = end - buf[start]!;
+    return padded < start + 1 ? -1 : padded;
+  }
+
+  #onDataFrame(flags: number, id: number, buf: Buffer, start: number, end: number): void {
+    if (id === 0) {
+      this.#connectionError(ErrorCode.PROTOCOL_ERROR);
+      return;
+    }
+    const length = end - start;
+    const s = this.#streams.get(id);
+    if (s === undefined && id > this.#lastStreamId) {
+      this.#connectionError(ErrorCode.PROTOCOL_ERROR);
+      return;
+    }
+    const dataEnd = this.#unpad(flags, buf, start, end);
+    if (dataEnd < 0) {
+      this.#connectionError(ErrorCode.PROTOCOL_ERROR);
+      return;
+    }
+    // The connection's window takes every DATA frame, whatever its stream's state.
+    if (length > this.#connRecvWindow) {
+      this.#connectionError(ErrorCode.FLOW_CONTROL_ERROR);
+      return;
+    }
+    this.#connRecvWindow -= length;
+    this.#connRecvUnacked += length;
+    if (this.#connRecvUnacked >= this.#connWindowSize / 2) {
+      this.#queue(windowUpdateFrame(0, this.#connRecvUnacked), false);
+      this.#connRecvWindow += this.#connRecvUnacked;
+      this.#connRecvUnacked = 0;
+    }
+    const endStream = (flags & FrameFlag.END_STREAM) !== 0;
+    if (length === 0 && !endStream) {
+      if (++this.#consecutiveEmpty > this.#settings.maxConsecutiveInboundFramesWithEmptyPayload) {
+        this.#stats.inbound_empty_frames_flood.inc();
+        this.#terminate();
+        return;
+      }
+    } else this.#consecutiveEmpty = 0;
+    if (s === undefined || s.remoteClosed) {
+      if (s !== undefined) this.#streamError(s, ErrorCode.STREAM_CLOSED);
+      else this.#queue(rstStreamFrame(id, ErrorCode.STREAM_CLOSED), true);
+      return;
+    }
+    if (length > s.recvWindow + this.#recvSlack) {
+      this.#streamError(s, ErrorCode.FLOW_CONTROL_ERROR);
+      return;
+    }
+    s.recvWindow -= length;
+    const dataStart = (flags & FrameFlag.PADDED) === 0 ? start : start + 1;
+    const n = dataEnd - dataStart;
+    s.received += n;
+    if (s.contentLength >= 0 && (s.received > s.contentLength || (endStream && s.received !== s.contentLength))) {
+      this.#streamError(s, ErrorCode.PROTOCOL_ERROR);
+      return;
+    }
+    // Padding is consumed at once; the body when the stream reads on (a read-disabled stream's
+    // window stays closed, so a slow upstream never makes the proxy buffer without bound).
+    s.recvUnacked += length;
+    if (s.readDisabled === 0) this.#maybeReopen(s);
+    if (endStream) s.remoteClosed = true;
+    if (s.responseComplete) {
+      if (endStream) this.#maybeClose(s);
+      return;
+    }
+    if (n > 0 || endStream) s.decoder!.decodeData(n > 0 ? buf.subarray(dataStart, dataEnd) : EMPTY, endStream);
+    if (endStream) this.#maybeClose(s);
+  }
+
+  #maybeReopen(s: Http2Stream): void {
+    if (s.recvUnacked < this.#localInitialWindow / 2 || s.remoteClosed) return;
+    this.#queue(windowUpdateFrame(s.id, s.recvUnacked), false);
+    s.recvWindow += s.recvUnacked;
+    s.recvUnacked = 0;
+  }
+
+  /** A stream's reading resumed: the window it held closed reopens. */
+  reopenWindow(s: Http2Stream): void {
+    this.#maybeReopen(s);
+  }
+
+  #onHeadersFrame(flags: number, id: number, buf: Buffer, start: number, end: number): void {
+    if (id === 0) {
+      this.#connectionError(ErrorCode.PROTOCOL_ERROR);
+      return;
+    }
+    const blockEnd = this.#unpad(flags, buf, start, end);
+    let blockStart = (flags & FrameFlag.PADDED) === 0 ? start : start + 1;
+    if ((flags & FrameFlag.PRIORITY) !== 0) blockStart += 5;
+    if (blockEnd < 0 || blockStart > blockEnd) {
+      this.#connectionError(ErrorCode.PROTOCOL_ERROR);
+      return;
+    }
+    const fragment = buf.subarray(blockStart, blockEnd);
+    if (blockEnd - blockStart > 0) this.#consecutiveEmpty = 0;
+    if ((flags & FrameFlag.END_HEADERS) !== 0) {
+      this.#onHeaderBlock(id, flags, fragment);
+      return;
+    }
+    this.#blockStream = id;
+    this.#blockFlags = flags;
+    // The fragment may point into a read buffer that is reused: keep a copy.
+    this.#blockFragments = [Buffer.from(fragment)];
+    this.#blockBytes = fragment.length;
+  }
+
+  #onContinuation(flags: number, id: number, buf: Buffer, start: number, end: number): void {
+    if (this.#blockStream === 0 || id !== this.#blockStream) {
+      this.#connectionError(ErrorCode.PROTOCOL_ERROR);
+      return;
+    }
+    this.#blockBytes += end - start;
+    this.#blockFragments.push(Buffer.from(buf.subarray(start, end)));
+    if (this.#blockBytes > this.#maxBlockBytes || this.#blockFragments.length > MAX_CONTINUATIONS + 1) {
+      // A header block that never ends (CVE-2024-27316).
+      this.#stats.header_overflow.inc();
+      this.#terminate();
+      return;
+    }
+    if ((flags & FrameFlag.END_HEADERS) === 0) return;
+    const block = Buffer.concat(this.#blockFragments);
+    this.#blockStream = 0;
+    this.#blockFragments = [];
+    this.#onHeaderBlock(id, this.#blockFlags, block);
+  }
+
+  #onHeaderBlock(id: number, flags: number, block: Buffer): void {
+    const endStream = (flags & FrameFlag.END_STREAM) !== 0;
+    const fields: string[] = [];
+    const status = this.#decoder.decode(block, fields, this.#limits);
+    if (status === HpackStatus.COMPRESSION_ERROR) {
+      this.#connectionError(ErrorCode.COMPRESSION_ERROR);
+      return;
+    }
+    const s = this.#streams.get(id);
+    if (s !== undefined) {
+      this.#onTrailers(s, endStream, fields, status);
+      return;
+    }
+    if (id <= this.#lastStreamId) {
+      this.#connectionError(ErrorCode.STREAM_CLOSED);
+      return;
+    }
+    if ((id & 1) === 0) {
+      this.#connectionError(ErrorCode.PROTOCOL_ERROR);
+      return;
+    }
+    this.#lastStreamId = id;
+    // After our GOAWAY no stream starts; the client learns from it which ones to retry.
+    if (this.#goawaySent) return;
+    if (status === HpackStatus.OVERFLOW) {
+      this.#stats.header_overflow.inc();
+      this.#queue(rstStreamFrame(id, ErrorCode.INTERNAL_ERROR), true);
+      return;
+    }
+    if (this.#activeStreams >= this.#settings.maxConcurrentStreams) {
+      this.#queue(rstStreamFrame(id, ErrorCode.REFUSED_STREAM), true);
+      return;
+    }
+    const s2 = new Http2Stream(id, this, this.#localInitialWindow, this.#peerInitialWindow);
+    const headers = this.#requestHeaders(s2, fields);
+    if (headers === null) {
+      this.#stats.rx_messaging_error.inc();
+      this.#queue(rstStreamFrame(id, ErrorCode.PROTOCOL_ERROR), true);
+      return;
+    }
+    if (endStream && s2.contentLength > 0) {
+      this.#stats.rx_messaging_error.inc();
+      this.#queue(rstStreamFrame(id, ErrorCode.PROTOCOL_ERROR), true);
+      return;
+    }
+    this.#streams.set(id, s2);
+    this.#activeStreams++;
+    this.#constraints.onStreamOpened();
+    s2.remoteClosed = endStream;
+    s2.decoder = this.#callbacks.newStream(s2);
+    s2.decoder.decodeHeaders(headers, endStream);
+  }
+
+  #onTrailers(s: Http2Stream, endStream: boolean, fields: string[], status: HpackStatus): void {
+    if (s.remoteClosed) {
+      this.#streamError(s, ErrorCode.STREAM_CLOSED);
+      return;
+    }
+    if (!endStream || status !== HpackStatus.OK) {
+      this.#streamError(s, ErrorCode.PROTOCOL_ERROR);
+      return;
+    }
+    for (let i = 0; i < fields.length; i += 2) {
+      if (fields[i]!.charCodeAt(0) === 58) {
+        this.#streamError(s, ErrorCode.PROTOCOL_ERROR);
+        return;
+      }
+    }
+    if (s.contentLength >= 0 && s.received !== s.contentLength) {
+      this.#streamError(s, ErrorCode.PROTOCOL_ERROR);
+      return;
+    }
+    // The connection manager takes no request trailers (as with node:http2): the body ends here.
+    s.remoteClosed = true;
+    if (!s.responseComplete) s.decoder!.decodeData(EMPTY, true);
+    this.#maybeClose(s);
+  }
+
+  /**
+   * A request head as Envoy's header map (`:authority`, `:path`, `:method`, `:scheme` first, as
+   * the HTTP/1 codec orders them, cookie crumbs joined), or null when it is malformed (RFC 9113
+   * §8.1.1): pseudo-headers after regular ones, unknown, duplicated or missing; upper-case or
+   * connection-specific names; `te` other than trailers; a bad value or content-length.
+   */
+  #requestHeaders(s: Http2Stream, fields: string[]): HeaderMap | null {
+    let method: string | undefined;
+    let path: string | undefined;
+    let scheme: string | undefined;
+    let authority: string | undefined;
+    let regular = -1;
+    for (let i = 0; i < fields.length; i += 2) {
+      const n = fields[i]!;
+      const v = fields[i + 1]!;
+      if (BAD_VALUE.test(v)) return null;
+      if (n.charCodeAt(0) !== 58) {
+        if (regular < 0) regular = i;
+        continue;
+      }
+      if (regular >= 0) return null;
+      if (n === ':method' && method === undefined) method = v;
+      else if (n === ':path' && path === undefined) path = v;
+      else if (n === ':scheme' && scheme === undefined) scheme = v;
+      else if (n === ':authority' && authority === undefined) authority = v;
+      else return null;
+    }
+    if (method === undefined) return null;
+    if (method === 'CONNECT') {
+      if (authority === undefined || path !== undefined || scheme !== undefined) return null;
+    } else if (path === undefined || path === '' || scheme === undefined) return null;
+    const h = new HeaderMap();
+    h.add(':authority', authority ?? '');
+    h.add(':path', path ?? '');
+    h.add(':method', method);
+    h.add(':scheme', scheme ?? this.transport.scheme);
+    let cookie: string | null = null;
+    let host: string | undefined;
+    if (regular >= 0) {
+      for (let i = regular; i < fields.length; i += 2) {
+        const n = fields[i]!;
+        const v = fields[i + 1]!;
+        for (let j = 0; j < n.length; j++) if (NAME_CHAR[n.charCodeAt(j)] !== 1) return null;
+        if (n.length === 0 || CONNECTION_SPECIFIC.has(n)) return null;
+        if (n === 'te') {
+          if (v !== 'trailers') return null;
+        } else if (n === 'content-length') {
+          if (!/^[0-9]{1,15}$/.test(v) || (s.contentLength >= 0 && s.contentLength !== Number(v))) return null;
+          s.contentLength = Number(v);
+        } else if (n === 'cookie') {
+          cookie = cookie === null ? v : `${cookie}; ${v}`;
+          continue;
+        } else if (n === 'host') {
+          host ??= v;
+          continue;
+        }
+        h.add(n, v);
+      }
+    }
+    if (authority === undefined && host !== undefined) h.values[0] = host;
+    if (cookie !== null) h.add('cookie', cookie);
+    return h;
+  }
+
+  #onPriorityFrame(id: number, length: number): void {
+    if (id === 0) {
+      this.#connectionError(ErrorCode.PROTOCOL_ERROR);
+      return;
+    }
+    if (length !== 5) {
+      this.#connectionError(ErrorCode.FRAME_SIZE_ERROR);
+      return;
+    }
+    // Parsed and ignored (RFC 9113 deprecates the scheme), but bounded as Envoy bounds it.
+    if (this.#constraints.onPriorityFrame() && !this.#goawaySent) {
+      this.#stats.inbound_priority_frames_flood.inc();
+      this.#terminate();
+    }
+  }
+
+  #onRstStream(id: number, buf: Buffer, start: number, end: number): void {
+    if (id === 0) {
+      this.#connectionError(ErrorCode.PROTOCOL_ERROR);
+      return;
+    }
+    if (end - start !== 4) {
+      this.#connectionError(ErrorCode.FRAME_SIZE_ERROR);
+      return;
+    }
+    const s = this.#streams.get(id);
+    if (s === undefined) {
+      if (id > this.#lastStreamId) this.#connectionError(ErrorCode.PROTOCOL_ERROR);
+      return;
+    }
+    s.rstCode = buf.readUInt32BE(start);
+    this.#closeStream(s);
+  }
+
+  #onSettings(flags: number, id: number, buf: Buffer, start: number, end: number): void {
+    if (id !== 0) {
+      this.#connectionError(ErrorCode.PROTOCOL_ERROR);
+      return;
+    }
+    const length = end - start;
+    if ((flags & FrameFlag.ACK) !== 0) {
+      if (length !== 0) this.#connectionError(ErrorCode.FRAME_SIZE_ERROR);
+      else this.#recvSlack = 0;
+      return;
+    }
+    if (length % 6 !== 0) {
+      this.#connectionError(ErrorCode.FRAME_SIZE_ERROR);
+      return;
+    }
+    for (let p = start; p < end; p += 6) {
+      const key = buf.readUInt16BE(p);
+      const value = buf.readUInt32BE(p + 2);
+      switch (key) {
+        case SettingId.HEADER_TABLE_SIZE:
+          this.#encoder.onPeerTableSize(value);
+          break;
+        case SettingId.ENABLE_PUSH:
+          if (value > 1) return this.#connectionError(ErrorCode.PROTOCOL_ERROR);
+          break;
+        case SettingId.INITIAL_WINDOW_SIZE: {
+          if (value > MAX_WINDOW_SIZE) return this.#connectionError(ErrorCode.FLOW_CONTROL_ERROR);
+          const delta = value - this.#peerInitialWindow;
+          this.#peerInitialWindow = value;
+          for (const s of this.#streams.values()) {
+            s.sendWindow += delta;
+            if (s.sendWindow > MAX_WINDOW_SIZE) return this.#connectionError(ErrorCode.FLOW_CONTROL_ERROR);
+          }
+          break;
+        }
+        case SettingId.MAX_FRAME_SIZE:
+          if (value < DEFAULT_MAX_FRAME_SIZE || value > MAX_ALLOWED_FRAME_SIZE) {
+            return this.#connectionError(ErrorCode.PROTOCOL_ERROR);
+          }
+          this.#peerMaxFrameSize = value;
+          break;
+        default:
+        // MAX_CONCURRENT_STREAMS (we never push), MAX_HEADER_LIST_SIZE and unknown ids: ignored.
+      }
+    }
+    this.#queue(SETTINGS_ACK, true);
+    if (this.#blocked.size > 0) this.#resumeBlocked();
+  }
+
+  #onWindowUpdate(id: number, buf: Buffer, start: number, end: number): void {
+    if (end - start !== 4) {
+      this.#connectionError(ErrorCode.FRAME_SIZE_ERROR);
+      return;
+    }
+    const increment = buf.readUInt32BE(start) & 0x7fffffff;
+    if (id === 0) {
+      if (increment === 0) return this.#connectionError(ErrorCode.PROTOCOL_ERROR);
+      this.#connSendWindow += increment;
+      if (this.#connSendWindow > MAX_WINDOW_SIZE) return this.#connectionError(ErrorCode.FLOW_CONTROL_ERROR);
+      if (this.#blocked.size > 0) this.#resumeBlocked();
+      return;
+    }
+    const s = this.#streams.get(id);
+    if (s === undefined) {
+      if (id > this.#lastStreamId) this.#connectionError(ErrorCode.PROTOCOL_ERROR);
+      return;
+    }
+    if (increment === 0) return this.#streamError(s, ErrorCode.PROTOCOL_ERROR);
+    s.sendWindow += increment;
+    if (s.sendWindow > MAX_WINDOW_SIZE) return this.#streamError(s, ErrorCode.FLOW_CONTROL_ERROR);
+    if (s.pending !== null && this.#connSendWindow > 0) this.#sendPending(s);
+  }
+
+  // --- writing ---
+
+  /** Writes a HEADERS frame (response head, interim head or trailers) for `s`. */
+  sendHeaders(s: Http2Stream, headers: HeaderMap, endStream: boolean, trailers: boolean): void {
+    const names = headers.names;
+    const values = headers.values;
+    const block = Buffer.allocUnsafe(FRAME_HEADER_SIZE + HpackEncoder.bound(names, values) + 16);
+    const enc = this.#encoder;
+    let pos = enc.begin(block, FRAME_HEADER_SIZE);
+    if (!trailers) pos = enc.field(block, pos, ':status', headers.get(':status') ?? '200');
+    for (let i = 0; i < names.length; i++) {
+      const n = names[i]!;
+      if (n.charCodeAt(0) === 58 || RESPONSE_DROPPED.has(n)) continue;
+      // `te` may only say `trailers` in HTTP/2.
+      if (n === 'te' && values[i] !== 'trailers') continue;
+      pos = enc.field(block, pos, n, values[i]!);
+    }
+    const frames = headerFrames(block, pos, s.id, endStream, this.#peerMaxFrameSize);
+    if (Array.isArray(frames)) for (const f of frames) this.#queue(f, false);
+    else this.#queue(frames, false);
+    if (endStream) this.#onLocalEnd(s);
+  }
+
+  sendTrailers(s: Http2Stream, trailers: HeaderMap): void {
+    if (s.pending !== null) {
+      s.pendingTrailers = trailers;
+      s.pendingEnd = true;
+      return;
+    }
+    this.sendHeaders(s, trailers, true, true);
+  }
+
+  /** Writes body bytes within the peer's windows; the rest waits for WINDOW_UPDATE. */
+  sendData(s: Http2Stream, data: Buffer, endStream: boolean): void {
+    if (s.pending !== null) {
+      if (data.length > 0) {
+        s.pending.push(data);
+        s.pendingBytes += data.length;
+      }
+      if (endStream) s.pendingEnd = true;
+      this.#checkStreamWatermark(s);
+      return;
+    }
+    const sent = this.#writeData(s, data, 0, endStream);
+    if (sent < data.length) {
+      s.pending = [sent === 0 ? data : data.subarray(sent)];
+      s.pendingBytes = data.length - sent;
+      s.pendingEnd = endStream;
+      this.#blocked.add(s);
+      this.#checkStreamWatermark(s);
+    }
+  }
+
+  /** DATA frames for `data[from..]` as far as the windows allow; returns the offset reached. */
+  #writeData(s: Http2Stream, data: Buffer, from: number, endStream: boolean): number {
+    const total = data.length;
+    if (from === total) {
+      if (endStream) {
+        this.#queue(frameHeader(0, FrameType.DATA, FrameFlag.END_STREAM, s.id), false);
+        this.#onLocalEnd(s);
+      }
+      return total;
+    }
+    let off = from;
+    while (off < total) {
+      const n = Math.min(total - off, this.#peerMaxFrameSize, s.sendWindow, this.#connSendWindow);
+      if (n <= 0) break;
+      const last = off + n === total;
+      const flags = last && endStream ? FrameFlag.END_STREAM : 0;
+      this.#queue(frameHeader(n, FrameType.DATA, flags, s.id), false);
+      this.#queue(off === 0 && last ? data : data.subarray(off, off + n), false);
+      s.sendWindow -= n;
+      this.#connSendWindow -= n;
+      off += n;
+    }
+    if (off === total && endStream) this.#onLocalEnd(s);
+    return off;
+  }
+
+  /** Sends what `s` holds as far as the windows allow. */
+  #sendPending(s: Http2Stream): void {
+    const pending = s.pending!;
+    while (pending.length > 0) {
+      const chunk = pending[0]!;
+      const last = pending.length === 1;
+      const end = last && s.pendingEnd && s.pendingTrailers === null;
+      const sent = this.#writeData(s, chunk, 0, end);
+      s.pendingBytes -= sent;
+      if (sent < chunk.length) {
+        pending[0] = chunk.subarray(sent);
+        this.#checkStreamWatermark(s);
+        return;
+      }
+      pending.shift();
+    }
+    s.pending = null;
+    s.pendingBytes = 0;
+    this.#blocked.delete(s);
+    this.#stalled.delete(s);
+    if (s.pendingTrailers !== null) {
+      const t = s.pendingTrailers;
+      s.pendingTrailers = null;
+      this.sendHeaders(s, t, true, true);
+    } else if (s.pendingEnd && !s.localClosed) {
+      this.#writeData(s, EMPTY, 0, true);
+    }
+    this.#checkStreamWatermark(s);
+    if (s.resetAfterFlush && !s.closed) this.resetStream(s, ErrorCode.NO_ERROR, false);
+  }
+
+  #resumeBlocked(): void {
+    for (const s of this.#blocked) {
+      if (this.#connSendWindow <= 0) return;
+      if (s.sendWindow > 0) this.#sendPending(s);
+    }
+  }
+
+  #checkStreamWatermark(s: Http2Stream): void {
+    const above = s.pendingBytes > STREAM_WRITE_BUFFER_LIMIT;
+    if (above === s.aboveWatermark) return;
+    if (!above && s.pendingBytes > STREAM_WRITE_BUFFER_LIMIT / 2) return;
+    s.aboveWatermark = above;
+    this.#notifyWatermark(s);
+  }
+
+  /** Tells the stream's filter chain when its own buffer or the connection's is above its limit, or both went below. */
+  #notifyWatermark(s: Http2Stream): void {
+    const above = s.aboveWatermark || this.aboveWatermark;
+    if (above === s.notifiedAbove || s.responseComplete) return;
+    s.notifiedAbove = above;
+    s.decoder?.onWriteBufferWatermark(above);
+  }
+
+  /** END_STREAM went out on `s`. */
+  #onLocalEnd(s: Http2Stream): void {
+    s.localClosed = true;
+    this.#maybeClose(s);
+  }
+
+  #maybeClose(s: Http2Stream): void {
+    if (s.localClosed && s.remoteClosed && !s.closed) this.#closeStream(s);
+  }
+
+  /** Resets `s` (RST_STREAM with `code`) and closes it; `local` counts it as the proxy's reset. */
+  resetStream(s: Http2Stream, code: number, local: boolean): void {
+    if (s.closed) return;
+    if (local) {
+      s.localReset = true;
+      this.#stats.tx_reset.inc();
+    }
+    this.#queue(rstStreamFrame(s.id, code), true);
+    this.#closeStream(s);
+  }
+
+  /** A stream error (RFC 9113 §5.4.2): RST_STREAM with the code; the peer's fault. */
+  #streamError(s: Http2Stream, code: number): void {
+    this.#stats.rx_messaging_error.inc();
+    s.localReset = true;
+    this.#queue(rstStreamFrame(s.id, code), true);
+    this.#closeStream(s);
+  }
+
+  #closeStream(s: Http2Stream): void {
+    if (s.closed) return;
+    s.closed = true;
+    this.#streams.delete(s.id);
+    this.#blocked.delete(s);
+    this.#stalled.delete(s);
+    s.pending = null;
+    this.#activeStreams--;
+    const unfinished = !s.remoteClosed || !s.responseComplete;
+    const rxReset = !s.localReset && s.rstCode !== ErrorCode.NO_ERROR;
+    if (rxReset) this.#stats.rx_reset.inc();
+    // The connection manager is done with a stream once its response ended; before, it learns
+    // of the reset (synchronously: every caller is the read loop or the manager's own reset).
+    if (!s.responseComplete) s.decoder!.onResetStream();
+    const premature = rxReset && unfinished && performance.now() - s.openedAt < PREMATURE_RESET_MIN_STREAM_LIFETIME_MS;
+    if (this.#constraints.onStreamClosed(premature) && !this.#dead) {
+      this.#stats.downstream_rq_too_many_premature_resets.inc();
+      this.#terminate();
+      return;
+    }
+    if (this.#goawaySent && this.#activeStreams === 0) this.#endSoon();
+  }
+
+  /** Queues a frame for this turn's batch; `control` counts it against the outbound control flood limit. */
+  #queue(frame: Buffer, control: boolean): void {
+    this.#out.push(frame);
+    this.#outBytes += frame.length;
+    if (control && ++this.#controlQueued > MAX_OUTBOUND_CONTROL_FRAMES && !this.#dead) {
+      // A peer that sends PINGs or SETTINGS but never reads their ACKs (CVE-2019-9512/9515).
+      this.#stats.outbound_control_flood.inc();
+      this.#out = [];
+      this.#outBytes = 0;
+      this.#terminate();
+      return;
+    }
+    if (!this.#flushScheduled) {
+      this.#flushScheduled = true;
+      setImmediate(this.#flush);
+    }
+  }
+
+  #flushOut(): void {
+    this.#flushScheduled = false;
+    const out = this.#out;
+    if (out.length === 0) return;
+    this.#out = [];
+    const bytes = this.#outBytes;
+    this.#outBytes = 0;
+    const s = this.#socket;
+    if (s.destroyed || s.writableEnded) return;
+    let ok: boolean;
+    if (out.length === 1) ok = s.write(out[0]!);
+    else if (bytes <= CONCAT_LIMIT) ok = s.write(Buffer.concat(out, bytes));
+    else {
+      s.cork();
+      for (let i = 0; i < out.length - 1; i++) s.write(out[i]!);
+      ok = s.write(out[out.length - 1]!);
+      s.uncork();
+    }
+    // Control frames count as queued until the socket takes them all.
+    if (ok) this.#controlQueued = 0;
+    else if (!this.aboveWatermark) {
+      this.aboveWatermark = true;
+      for (const st of this.#streams.values()) this.#notifyWatermark(st);
+    }
+  }
+
+  #onDrain(): void {
+    this.#controlQueued = 0;
+    if (!this.aboveWatermark) return;
+    this.aboveWatermark = false;
+    for (const st of this.#streams.values()) this.#notifyWatermark(st);
+  }
+
+  // --- the connection's end ---
+
+  #sendGoaway(code: number): void {
+    this.#goawaySent = true;
+    this.#stats.goaway_sent.inc();
+    this.#queue(goawayFrame(this.#lastStreamId, code), false);
+  }
+
+  /** A connection error (RFC 9113 §5.4.1): GOAWAY with the code, then close. */
+  #connectionError(code: number): void {
+    if (this.#dead) return;
+    this.#stats.rx_messaging_error.inc();
+    this.#callbacks.onCodecError({ status: 400, details: 'http2.protocol_error' });
+    this.#sendGoaway(code);
+    this.#endNow();
+  }
+
+  /** An attack: GOAWAY ENHANCE_YOUR_CALM, then the connection closes with its streams. */
+  #terminate(): void {
+    if (this.#dead) return;
+    this.#sendGoaway(ErrorCode.ENHANCE_YOUR_CALM);
+    this.#endNow();
+  }
+
+  /** Stops reading, writes what is queued (the GOAWAY), ends the socket; destroys it after a grace. */
+  #endNow(): void {
+    this.#dead = true;
+    this.#flushOut();
+    this.#socket.end();
+    setTimeout(() => this.#socket.destroy(), SOCKET_CLOSE_GRACE_MS).unref();
+  }
+
+  /** The last stream after a GOAWAY finished: the connection closes once its frames are out. */
+  #endSoon(): void {
+    if (this.#closed) return;
+    setImmediate(() => {
+      if (this.#closed || this.#activeStreams > 0) return;
+      this.#endNow();
+    });
+  }
+
+  #onClose(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#dead = true;
+    if (this.#stallTimer !== null) clearInterval(this.#stallTimer);
+    this.#stallTimer = null;
+    for (const s of this.#streams.values()) s.closed = true;
+    this.#streams.clear();
+    this.#blocked.clear();
+    this.#stalled.clear();
+    this.#activeStreams = 0;
+    this.#callbacks.onConnectionClose();
+  }
+
+  /**
+   * The connection manager is done with a stream once its response ended, but the response's last
+   * bytes may wait on a window the client never opens (a local reply to a zero-window client). As
+   * in Envoy, the stream idle timeout still applies: a finished response whose held bytes have
+   * not moved for that long is reset. One timer per connection, running only while one waits.
+   */
+  watchStalled(s: Http2Stream): void {
+    const idleMs = this.#settings.streamIdleTimeoutMs;
+    if (idleMs <= 0) return;
+    s.unsent = s.pendingBytes;
+    s.unsentSince = performance.now();
+    this.#stalled.add(s);
+    if (this.#stallTimer === null) {
+      this.#stallTimer = setInterval(() => this.#sweepStalled(), Math.min(idleMs, 1000));
+      this.#stallTimer.unref();
+    }
+  }
+
+  #sweepStalled(): void {
+    const now = performance.now();
+    const idleMs = this.#settings.streamIdleTimeoutMs;
+    for (const s of this.#stalled) {
+      if (s.closed || s.pending === null) {
+        this.#stalled.delete(s);
+        continue;
+      }
+      if (s.pendingBytes !== s.unsent) {
+        s.unsent = s.pendingBytes;
+        s.unsentSince = now;
+      } else if (now - s.unsentSince >= idleMs) {
+        this.#stalled.delete(s);
+        this.resetStream(s, ErrorCode.INTERNAL_ERROR, true);
+      }
+    }
+    if (this.#stalled.size === 0 && this.#stallTimer !== null) {
+      clearInterval(this.#stallTimer);
+      this.#stallTimer = null;
+    }
+  }
+}
