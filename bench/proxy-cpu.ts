@@ -58,6 +58,8 @@ function tlsCertificate(): { cert: string; key: string } {
 // H2_STREAMS (10) streams, issue 16's check) and adds two reference rows measured the same way:
 // nginx `listen … http2` with one worker (its worker's CPU) and a plain node:http2 proxy with no
 // meshscope (bench/h2-plain-proxy.ts), the ceiling node:http2 sets. Latency is h2load's mean.
+// This build then runs twice, once per HTTP/2 server codec as Envoy's runtime key chooses it:
+// "this" on node:http2 (nghttp2) and "this+oghttp2" on our own framing.
 const H2 = process.env.BENCH_H2 === '1';
 const H2_OPTS = { clients: Number(process.env.H2_CLIENTS ?? 10), streams: Number(process.env.H2_STREAMS ?? 10) };
 
@@ -120,7 +122,11 @@ interface Build {
   telemetry: boolean;
   /** A BENCH_H2 reference row (nginx, plain node:http2), not a meshscope build. */
   reference?: boolean;
+  /** A static runtime layer for the build's bootstrap (the HTTP/2 codec's key). */
+  runtime?: Record<string, boolean>;
 }
+
+const HTTP2_USE_OGHTTP2 = 'envoy.reloadable_features.http2_use_oghttp2';
 
 function builds(): Build[] {
   const out: Build[] = [
@@ -140,6 +146,11 @@ function builds(): Build[] {
     });
   }
   if (TELEMETRY) for (const b of [...out]) out.push({ ...b, name: `${b.name}+telemetry`, telemetry: true });
+  if (H2) {
+    const self = out[0]!;
+    out[0] = { ...self, runtime: { [HTTP2_USE_OGHTTP2]: false } };
+    out.splice(1, 0, { ...self, name: 'this+oghttp2', runtime: { [HTTP2_USE_OGHTTP2]: true } });
+  }
   return out;
 }
 
@@ -206,6 +217,9 @@ async function main(): Promise<void> {
           })
         : proxyBootstrap(port, upstream.port);
       if (certificate !== null) withDownstreamTls(bootstrap, { ...certificate, alpn: ['http/1.1'] });
+      if (build.runtime !== undefined) {
+        bootstrap.layered_runtime = { layers: [{ name: 'bench', static_layer: build.runtime }] };
+      }
       const peer = await startMeshscope(
         `meshscope-${build.name}`,
         bootstrap,

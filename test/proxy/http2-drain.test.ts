@@ -7,6 +7,7 @@ import type http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   bootstrap,
+  H2_CODECS,
   startTestProxy,
   startUpstream,
   staticCluster,
@@ -33,9 +34,10 @@ afterAll(async () => {
   await upstream?.close();
 });
 
-function startProxy(): Promise<RunningProxy> {
+function startProxy(runtime: Record<string, unknown>): Promise<RunningProxy> {
   return startTestProxy(
     bootstrap({
+      runtime,
       virtualHosts: [
         // No route timeout: the stream waits on its upstream for as long as it takes.
         {
@@ -71,37 +73,39 @@ async function streamWaitingOnUpstream(p: RunningProxy): Promise<{ c: RawH2; req
   return { c, request: held[held.length - 1]! };
 }
 
-describe('HTTP/2 connections ending with a stream open', () => {
-  for (const [title, end] of [
-    ["the client's FIN", (c: RawH2) => c.socket.end()],
-    ["the client's GOAWAY, then its FIN", (c: RawH2) => c.socket.end(goaway(0, ErrorCode.NO_ERROR))],
-  ] as const) {
-    it(`${title} closes the connection and resets the stream upstream`, async () => {
-      const p = await startProxy();
-      try {
-        const { c, request } = await streamWaitingOnUpstream(p);
-        end(c);
-        await c.closedByPeer();
-        await until('the upstream request to be given up', () => request.aborted);
-        await until(
-          'no active connection',
-          async () => (await stat(p, 'gauges', 'http.ingress_http.downstream_cx_active')) === 0,
-        );
-        expect(await stat(p, 'counters', 'http.ingress_http.downstream_cx_destroy_remote')).toBe(1);
-      } finally {
-        await p.close();
-      }
-    });
-  }
+describe.each(H2_CODECS)('$codec codec', ({ runtime }) => {
+  describe('HTTP/2 connections ending with a stream open', () => {
+    for (const [title, end] of [
+      ["the client's FIN", (c: RawH2) => c.socket.end()],
+      ["the client's GOAWAY, then its FIN", (c: RawH2) => c.socket.end(goaway(0, ErrorCode.NO_ERROR))],
+    ] as const) {
+      it(`${title} closes the connection and resets the stream upstream`, async () => {
+        const p = await startProxy(runtime);
+        try {
+          const { c, request } = await streamWaitingOnUpstream(p);
+          end(c);
+          await c.closedByPeer();
+          await until('the upstream request to be given up', () => request.aborted);
+          await until(
+            'no active connection',
+            async () => (await stat(p, 'gauges', 'http.ingress_http.downstream_cx_active')) === 0,
+          );
+          expect(await stat(p, 'counters', 'http.ingress_http.downstream_cx_destroy_remote')).toBe(1);
+        } finally {
+          await p.close();
+        }
+      });
+    }
 
-  it('a connection nghttp2 ended itself (GOAWAY PROTOCOL_ERROR) does not hold the graceful shutdown', async () => {
-    const p = await startProxy();
-    const { c } = await streamWaitingOnUpstream(p);
-    c.send(data(0, 'x')); // DATA on stream 0: a connection error nghttp2 answers itself
-    expect(await c.goaway()).toMatchObject({ code: ErrorCode.PROTOCOL_ERROR });
-    // The drain time (1 s here) bounds the wait: the shutdown completes and the connection is closed.
-    await p.close();
-    await c.closedByPeer();
-    expect(c.closed).toBe(true);
+    it('a connection nghttp2 ended itself (GOAWAY PROTOCOL_ERROR) does not hold the graceful shutdown', async () => {
+      const p = await startProxy(runtime);
+      const { c } = await streamWaitingOnUpstream(p);
+      c.send(data(0, 'x')); // DATA on stream 0: a connection error nghttp2 answers itself
+      expect(await c.goaway()).toMatchObject({ code: ErrorCode.PROTOCOL_ERROR });
+      // The drain time (1 s here) bounds the wait: the shutdown completes and the connection is closed.
+      await p.close();
+      await c.closedByPeer();
+      expect(c.closed).toBe(true);
+    });
   });
 });
