@@ -224,6 +224,8 @@ export class FramedHttp2ServerConnection implements ServerConnection {
   #goawaySent = false;
   /** No more frames are read: a connection error was answered, or the socket closed. */
   #dead = false;
+  /** The socket was ended (our FIN is queued); it is destroyed after a grace. */
+  #ended = false;
   #closed = false;
   readonly #flush = (): void => this.#flushOut();
 
@@ -1039,6 +1041,8 @@ export class FramedHttp2ServerConnection implements ServerConnection {
 
   /** Stops reading, writes what is queued (the GOAWAY), ends the socket; destroys it after a grace. */
   #endNow(): void {
+    if (this.#ended) return;
+    this.#ended = true;
     this.#dead = true;
     this.#flushOut();
     this.#socket.end();
