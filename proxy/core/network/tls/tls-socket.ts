@@ -3,8 +3,11 @@
 // node:http2 read decrypted bytes straight from it and nothing in JavaScript sits in between.
 // The peer is verified once the handshake is done (chain against the trusted CA, then
 // match_typed_subject_alt_names), before any application byte is handed up.
-import type { Socket } from 'node:net';
-import type { PeerCertificate, TLSSocket } from 'node:tls';
+import { createHash, X509Certificate } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import type { Server, Socket } from 'node:net';
+import type { PeerCertificate, SecureContext, TLSSocket } from 'node:tls';
+import type { OcspStaplePolicy } from '../../../api/tls.js';
 import { nodeTls } from './node-tls.js';
 import type { Counter, Scope } from '../../../stats/types.js';
 import { TlsSocketConnectionInfo } from '../ssl-connection-info.js';
@@ -13,12 +16,29 @@ import type {
   TransportSocket,
   UpstreamTransportSocketFactory,
 } from '../transport-socket.js';
-import { type ClientTlsContext, type SanCheck, sanOverrideCheck, type ServerTlsContext } from './tls-context.js';
+import type { CertificateMaterial, ValidationMaterial } from './material.js';
+import {
+  type ClientTlsContext,
+  ocspStapleAction,
+  type SanCheck,
+  sanOverrideCheck,
+  type ServerTlsContext,
+} from './tls-context.js';
 
-type SslCounters = Record<
-  'handshake' | 'connection_error' | 'fail_verify_error' | 'fail_verify_san' | 'no_certificate' | 'session_reused',
-  Counter
->;
+const SSL_COUNTERS = [
+  'handshake',
+  'connection_error',
+  'fail_verify_error',
+  'fail_verify_san',
+  'fail_verify_cert_hash',
+  'no_certificate',
+  'session_reused',
+  'ocsp_staple_requests',
+  'ocsp_staple_responses',
+  'ocsp_staple_omitted',
+  'ocsp_staple_failed',
+] as const;
+type SslCounters = Record<(typeof SSL_COUNTERS)[number], Counter>;
 
 /** Envoy's `ssl.*` counters of a listener or cluster. */
 export class TlsStats {
@@ -36,14 +56,7 @@ export class TlsStats {
   #get(): SslCounters {
     if (this.#counters === null) {
       const s = this.#scope().scope('ssl');
-      this.#counters = {
-        handshake: s.counter('handshake'),
-        connection_error: s.counter('connection_error'),
-        fail_verify_error: s.counter('fail_verify_error'),
-        fail_verify_san: s.counter('fail_verify_san'),
-        no_certificate: s.counter('no_certificate'),
-        session_reused: s.counter('session_reused'),
-      };
+      this.#counters = Object.fromEntries(SSL_COUNTERS.map((n) => [n, s.counter(n)])) as SslCounters;
     }
     return this.#counters;
   }
@@ -59,6 +72,16 @@ export class TlsStats {
   }
   get failVerifySan(): Counter {
     return this.#get().fail_verify_san;
+  }
+  /** The peer's certificate matched none of verify_certificate_hash / verify_certificate_spki. */
+  get failVerifyCertHash(): Counter {
+    return this.#get().fail_verify_cert_hash;
+  }
+  /** `ocsp_staple_*`: handshakes whose client asked for a staple, and what each got. */
+  counter(
+    name: 'ocsp_staple_requests' | 'ocsp_staple_responses' | 'ocsp_staple_omitted' | 'ocsp_staple_failed',
+  ): Counter {
+    return this.#get()[name];
   }
   get noCertificate(): Counter {
     return this.#get().no_certificate;
@@ -142,7 +165,8 @@ function verifyPeer(
     return false;
   }
   if (!ctx.validatesPeer) return true;
-  if (chainError !== null) {
+  // Envoy's order: the chain (trusted_ca, CRLs), then SANs, then pins.
+  if (ctx.verifiesChain && chainError !== null) {
     stats.failVerifyError.inc();
     return false;
   }
@@ -150,14 +174,81 @@ function verifyPeer(
     stats.failVerifySan.inc();
     return false;
   }
+  const v = ctx.validation;
+  if (v !== null && (v.hashPins.length > 0 || v.spkiPins.length > 0) && !pinned(t.ssl.peerCertificate, v)) {
+    stats.failVerifyCertHash.inc();
+    return false;
+  }
   t.ssl.markValidated();
   return true;
+}
+
+/** The peer certificate matches one pin of either list (SHA-256 of its DER, or of its SubjectPublicKeyInfo). */
+function pinned(peer: PeerCertificate | null, v: ValidationMaterial): boolean {
+  if (peer === null) return false;
+  if (v.hashPins.length > 0) {
+    const digest = createHash('sha256').update(peer.raw).digest();
+    if (v.hashPins.some((p) => p.equals(digest))) return true;
+  }
+  if (v.spkiPins.length > 0) {
+    // Node's `pubkey` is the bare EC point for EC keys, not the SubjectPublicKeyInfo the pin hashes.
+    const spki = new X509Certificate(peer.raw).publicKey.export({ type: 'spki', format: 'der' });
+    const digest = createHash('sha256').update(spki).digest();
+    if (v.spkiPins.some((p) => p.equals(digest))) return true;
+  }
+  return false;
+}
+
+/**
+ * What node:tls asks for a staple: a server-side TLSSocket emits 'OCSPRequest' on its `server`
+ * (only for a client that sent status_request), with `_sharedCreds` as the context. One per
+ * SecureContext, deciding with the certificate that context serves.
+ */
+function ocspResponder(
+  secureContext: SecureContext,
+  cert: CertificateMaterial,
+  policy: OcspStaplePolicy,
+  stats: TlsStats,
+): EventEmitter {
+  const server = Object.assign(new EventEmitter(), { _sharedCreds: secureContext });
+  server.on('OCSPRequest', (_cert: Buffer, _issuer: Buffer, done: (err: Error | null, resp?: Buffer) => void) => {
+    stats.counter('ocsp_staple_requests').inc();
+    const action = ocspStapleAction(policy, cert);
+    if (action === 'staple') {
+      stats.counter('ocsp_staple_responses').inc();
+      done(null, cert.ocspStaple?.der);
+    } else if (action === 'no_staple') {
+      stats.counter('ocsp_staple_omitted').inc();
+      done(null);
+    } else {
+      stats.counter('ocsp_staple_failed').inc();
+      done(new Error('OCSP staple required by ocsp_staple_policy and none valid'));
+    }
+  });
+  return server;
 }
 
 export class TlsDownstreamFactory implements DownstreamTransportSocketFactory {
   readonly transportProtocol = 'tls' as const;
   readonly context: ServerTlsContext;
   readonly #stats: TlsStats;
+  /** The OCSP responder of each SecureContext that staples (or must). */
+  readonly #ocsp = new WeakMap<SecureContext, EventEmitter>();
+
+  /**
+   * Only a context with a staple (or a must-staple certificate) gets a responder: asking OpenSSL
+   * for the certificate callback costs every handshake a trip into JavaScript.
+   */
+  #ocspServer(secureContext: SecureContext): EventEmitter | undefined {
+    const cert = this.context.activeCertificate;
+    if (cert === null || (cert.ocspStaple === null && !cert.mustStaple)) return undefined;
+    let server = this.#ocsp.get(secureContext);
+    if (server === undefined) {
+      server = ocspResponder(secureContext, cert, this.context.ocspStaplePolicy, this.#stats);
+      this.#ocsp.set(secureContext, server);
+    }
+    return server;
+  }
 
   constructor(context: ServerTlsContext, stats: TlsStats) {
     this.context = context;
@@ -175,9 +266,11 @@ export class TlsDownstreamFactory implements DownstreamTransportSocketFactory {
     // Bytes a listener filter (tls_inspector) read and pushed back sit in the socket's JS buffer,
     // which the native TLS layer never sees: take them out and feed them to it below.
     const peeked = accepted.readableLength > 0 ? (accepted.read() as Buffer | null) : null;
+    const ocspServer = secureContext === null ? undefined : this.#ocspServer(secureContext);
     const stream = new (nodeTls().TLSSocket)(accepted, {
       isServer: true,
       ...(secureContext === null ? {} : { secureContext }),
+      ...(ocspServer === undefined ? {} : { server: ocspServer as unknown as Server }),
       requestCert: ctx.requestClientCertificate,
       // Only makes OpenSSL fail a handshake without a client certificate; chains are checked below.
       rejectUnauthorized: ctx.requireClientCertificate,
