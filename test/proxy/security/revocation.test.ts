@@ -8,7 +8,7 @@
 //   - bad material named by field at load.
 import { execFile } from 'node:child_process';
 import { createHash, X509Certificate } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -66,7 +66,18 @@ function run(cmd: string, args: string[], input = ''): Promise<{ code: number; s
 
 const file = (path: string) => ({ filename: path });
 
-function bootstrap(downstream: Record<string, unknown> | null, cluster: Record<string, unknown> = {}) {
+const FILE_LOG = 'type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog';
+const fileLog = (path: string, format: string) => [
+  { name: 'envoy.access_loggers.file', typed_config: { '@type': FILE_LOG, path, log_format: { text_format: format } } },
+];
+
+/** Access logs: the listener's (one line per connection) and the HCM's (one per request), when asked. */
+interface Logs {
+  listener?: { path: string; format: string };
+  requests?: { path: string; format: string };
+}
+
+function bootstrap(downstream: Record<string, unknown> | null, cluster: Record<string, unknown> = {}, logs: Logs = {}) {
   return {
     admin: { address: { socket_address: { address: '127.0.0.1', port_value: 0 } } },
     static_resources: {
@@ -74,6 +85,7 @@ function bootstrap(downstream: Record<string, unknown> | null, cluster: Record<s
         {
           name: 'l',
           address: { socket_address: { address: '127.0.0.1', port_value: 0 } },
+          ...(logs.listener === undefined ? {} : { access_log: fileLog(logs.listener.path, logs.listener.format) }),
           filter_chains: [
             {
               ...(downstream === null
@@ -90,6 +102,9 @@ function bootstrap(downstream: Record<string, unknown> | null, cluster: Record<s
                   typed_config: {
                     '@type': HCM,
                     stat_prefix: 'in',
+                    ...(logs.requests === undefined
+                      ? {}
+                      : { access_log: fileLog(logs.requests.path, logs.requests.format) }),
                     route_config: {
                       virtual_hosts: [
                         {
@@ -136,9 +151,10 @@ function endpoint(port: number) {
 async function proxyWith(
   downstream: Record<string, unknown> | null,
   cluster: Record<string, unknown> = {},
+  logs: Logs = {},
 ): Promise<{ port: number; stats: () => Promise<string> }> {
   const p = await startProxy({
-    config: bootstrap(downstream, cluster),
+    config: bootstrap(downstream, cluster, logs),
     concurrency: 1,
     logLevel: 'off',
     drainTimeSeconds: 1,
@@ -377,5 +393,79 @@ describe('certificate pinning', () => {
     expect(spki).toContain(`${AT}.validation_context.verify_certificate_spki[0]: '${'!'.repeat(44)}' is not a base64`);
     const hash = problemsOf(validating({ verify_certificate_hash: ['zz'.repeat(32)] }));
     expect(hash).toContain(`${AT}.validation_context.verify_certificate_hash[0]: '${'zz'.repeat(32)}' is not a hex`);
+  });
+});
+
+async function lines(path: string, n: number): Promise<string[]> {
+  for (let i = 0; i < 100; i++) {
+    const text = existsSync(path) ? readFileSync(path, 'utf8').trim() : '';
+    const got = text === '' ? [] : text.split('\n');
+    if (got.length >= n) return got;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`${path} has fewer than ${n} lines`);
+}
+
+describe('why a handshake failed', () => {
+  it('the listener log names it: %DOWNSTREAM_TRANSPORT_FAILURE_REASON%, with ssl.connection_error', async () => {
+    const log = join(ca.dir, 'listener.log');
+    const p = await proxyWith(
+      validating({ trusted_ca: file(ca.caCert), crl: file(crl) }),
+      {},
+      { listener: { path: log, format: '%DOWNSTREAM_TRANSPORT_FAILURE_REASON%\n' } },
+    );
+    expect(await curlWith(p.port, revokedClient)).toMatch(/^refused/);
+    await lines(log, 1);
+    // Plaintext to the TLS port: OpenSSL's own error.
+    await run('curl', ['-sS', '-m', '5', `http://127.0.0.1:${p.port}/`]);
+    await lines(log, 2);
+    expect(await curlWith(p.port, goodClient)).toBe('200');
+    const got = await lines(log, 3);
+    expect(got[0]).toBe(
+      'TLS_error:|SSL_routines:OPENSSL_internal:CERTIFICATE_VERIFY_FAILED:X509_verify_cert:_certificate_verification_error:_CERT_REVOKED:TLS_error_end',
+    );
+    expect(got[1]).toMatch(/^TLS_error:\|SSL_routines:OPENSSL_internal:[A-Z_]+:TLS_error_end$/);
+    expect(got[2]).toBe('-');
+    expect(await p.stats()).toMatch(/\.ssl\.connection_error: 1$/m);
+  });
+
+  it('a request that failed upstream says so: %UPSTREAM_TRANSPORT_FAILURE_REASON% and the 503 body, as Envoy', async () => {
+    const s = https.createServer({ cert: readFileSync(server.cert), key: readFileSync(server.key) }, (_q, res) =>
+      res.end('x'),
+    );
+    await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+    const log = join(ca.dir, 'requests.log');
+    try {
+      const p = await proxyWith(
+        null,
+        {
+          transport_socket: {
+            name: 'envoy.transport_sockets.tls',
+            typed_config: {
+              '@type': UPSTREAM,
+              common_tls_context: {
+                validation_context: {
+                  trusted_ca: file(ca.caCert),
+                  match_typed_subject_alt_names: [{ san_type: 'DNS', matcher: { exact: 'elsewhere.example' } }],
+                },
+              },
+            },
+          },
+          load_assignment: endpoint((s.address() as { port: number }).port),
+        },
+        { requests: { path: log, format: '%RESPONSE_FLAGS% %UPSTREAM_TRANSPORT_FAILURE_REASON%\n' } },
+      );
+      const r = await run('curl', ['-sS', `http://127.0.0.1:${p.port}/`]);
+      expect(r.stdout).toBe(
+        'upstream connect error or disconnect/reset before headers. reset reason: connection failure, ' +
+          'transport failure reason: TLS_error:|SSL routines:OPENSSL_internal:CERTIFICATE_VERIFY_FAILED:verify cert failed: SAN matcher:TLS_error_end',
+      );
+      const [line] = await lines(log, 1);
+      expect(line).toBe(
+        'UF TLS_error:|SSL_routines:OPENSSL_internal:CERTIFICATE_VERIFY_FAILED:verify_cert_failed:_SAN_matcher:TLS_error_end',
+      );
+    } finally {
+      s.close();
+    }
   });
 });

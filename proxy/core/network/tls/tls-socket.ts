@@ -111,6 +111,13 @@ export class TlsSocket implements TransportSocket {
   localPort: number;
   #connected = false;
   #waiting: Array<() => void> | null = null;
+  /** The first reason the handshake or the peer's verification failed (Envoy's TLS_error:|...:TLS_error_end). */
+  failureReason: string | null = null;
+
+  /** Records why the transport failed; the first reason wins (a close that follows says nothing new). */
+  fail(reason: string): void {
+    this.failureReason ??= `TLS_error:|${reason}:TLS_error_end`;
+  }
 
   constructor(stream: TLSSocket, remote: { address: string; port: number }, local: Socket | null) {
     this.stream = stream;
@@ -130,6 +137,11 @@ export class TlsSocket implements TransportSocket {
     return this.ssl.sni;
   }
 
+  /** The handshake finished and the peer passed verification. */
+  get isEstablished(): boolean {
+    return this.#connected;
+  }
+
   onConnected(fn: () => void): void {
     if (this.#connected) fn();
     else (this.#waiting ??= []).push(fn);
@@ -146,10 +158,22 @@ export class TlsSocket implements TransportSocket {
   }
 }
 
+/** OpenSSL's names for what failed, in the shape Envoy's transport failure reasons take. */
+const VERIFY_FAILED = 'SSL routines:OPENSSL_internal:CERTIFICATE_VERIFY_FAILED';
+const NO_PEER_CERTIFICATE = 'SSL routines:OPENSSL_internal:PEER_DID_NOT_RETURN_A_CERTIFICATE';
+
+/** A node:tls error as a transport failure reason: OpenSSL's library and reason, else Node's message. */
+function handshakeFailure(err: Error & { code?: string; library?: string; reason?: string }): string {
+  if (err.library !== undefined && err.reason !== undefined)
+    return `${err.library}:OPENSSL_internal:${(err.code ?? '').replace(/^ERR_SSL_/, '') || err.reason}`;
+  return err.message;
+}
+
 /**
- * Checks a finished handshake's peer: returns the counter to bump and false when it must be
- * refused. `required`: a missing certificate is a failure (a server with
- * require_client_certificate; a client always, when it validates).
+ * Checks a finished handshake's peer: bumps the counter of what failed and records it as the
+ * transport's failure reason, returning false when it must be refused. `required`: a missing
+ * certificate is a failure (a server with require_client_certificate; a client always, when it
+ * validates).
  */
 function verifyPeer(
   t: TlsSocket,
@@ -162,21 +186,25 @@ function verifyPeer(
   if (!t.ssl.peerCertificatePresented) {
     if (!required) return true;
     stats.noCertificate.inc();
+    t.fail(NO_PEER_CERTIFICATE);
     return false;
   }
   if (!ctx.validatesPeer) return true;
   // Envoy's order: the chain (trusted_ca, CRLs), then SANs, then pins.
   if (ctx.verifiesChain && chainError !== null) {
     stats.failVerifyError.inc();
+    t.fail(`${VERIFY_FAILED}:X509_verify_cert: certificate verification error: ${chainError}`);
     return false;
   }
   if (san !== null && !san(t.ssl)) {
     stats.failVerifySan.inc();
+    t.fail(`${VERIFY_FAILED}:verify cert failed: SAN matcher`);
     return false;
   }
   const v = ctx.validation;
   if (v !== null && (v.hashPins.length > 0 || v.spkiPins.length > 0) && !pinned(t.ssl.peerCertificate, v)) {
     stats.failVerifyCertHash.inc();
+    t.fail(`${VERIFY_FAILED}:verify cert failed: cert hash and spki`);
     return false;
   }
   t.ssl.markValidated();
@@ -281,6 +309,7 @@ export class TlsDownstreamFactory implements DownstreamTransportSocketFactory {
     const stats = this.#stats;
     let counted = false;
     stream.on('error', (err: Error & { code?: string }) => {
+      if (!t.isEstablished) t.fail(handshakeFailure(err));
       // OpenSSL itself refuses a handshake without the required client certificate.
       if (err.code === 'ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE') {
         counted = true;
@@ -290,6 +319,7 @@ export class TlsDownstreamFactory implements DownstreamTransportSocketFactory {
     if (secureContext === null) {
       // The SDS secret has not arrived: Envoy's listener would still be warming.
       stats.connectionError.inc();
+      t.fail('no certificate to serve: the SDS secret has not arrived');
       stream.destroy();
       return t;
     }
@@ -314,6 +344,7 @@ export class TlsDownstreamFactory implements DownstreamTransportSocketFactory {
     stream.once('close', () => {
       // Plaintext to a TLS port, a refused protocol version, a peer that hung up mid-handshake.
       if (!secured && !counted) stats.connectionError.inc();
+      if (!secured) t.fail('connection closed during the handshake');
     });
     return t;
   }
@@ -394,7 +425,9 @@ export class TlsUpstreamFactory implements UpstreamTransportSocketFactory {
         if (this.#sessions.length > ctx.maxSessionKeys) this.#sessions.shift();
       });
     const stats = this.#stats;
-    stream.on('error', ignoreError);
+    stream.on('error', (err: Error) => {
+      if (!t.isEstablished) t.fail(handshakeFailure(err));
+    });
     stream.once('secureConnect', () => {
       let chainError = stream.authorized ? null : String(stream.authorizationError ?? 'unverified');
       const resumedPeer =
@@ -414,6 +447,7 @@ export class TlsUpstreamFactory implements UpstreamTransportSocketFactory {
     });
     if (secureContext === null) {
       stats.connectionError.inc();
+      t.fail('no client certificate: the SDS secret has not arrived');
       stream.destroy(new Error('the upstream TLS context has no certificate yet (SDS)'));
     }
     if (onRead !== null) stream.on('data', onRead);
