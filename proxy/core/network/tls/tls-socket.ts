@@ -92,10 +92,6 @@ export class TlsStats {
   }
 }
 
-const ignoreError = (): void => {
-  // 'close' follows; the counters say what failed.
-};
-
 interface VerifyHandle {
   verifyError(): (Error & { code?: string }) | null | undefined;
 }
