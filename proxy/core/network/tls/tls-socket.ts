@@ -32,6 +32,7 @@ const SSL_COUNTERS = [
   'fail_verify_san',
   'fail_verify_cert_hash',
   'no_certificate',
+  'fail_verify_no_cert',
   'session_reused',
   'ocsp_staple_requests',
   'ocsp_staple_responses',
@@ -83,8 +84,13 @@ export class TlsStats {
   ): Counter {
     return this.#get()[name];
   }
+  /** Handshakes that succeeded with no peer certificate (Envoy's: a server without mTLS counts every one). */
   get noCertificate(): Counter {
     return this.#get().no_certificate;
+  }
+  /** Handshakes refused for want of a peer certificate that was required. */
+  get failVerifyNoCert(): Counter {
+    return this.#get().fail_verify_no_cert;
   }
   /** Handshakes that resumed a session (abbreviated: no certificate sent or verified). */
   get sessionReused(): Counter {
@@ -181,7 +187,7 @@ function verifyPeer(
 ): boolean {
   if (!t.ssl.peerCertificatePresented) {
     if (!required) return true;
-    stats.noCertificate.inc();
+    stats.failVerifyNoCert.inc();
     t.fail(NO_PEER_CERTIFICATE);
     return false;
   }
@@ -309,7 +315,7 @@ export class TlsDownstreamFactory implements DownstreamTransportSocketFactory {
       // OpenSSL itself refuses a handshake without the required client certificate.
       if (err.code === 'ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE') {
         counted = true;
-        stats.noCertificate.inc();
+        stats.failVerifyNoCert.inc();
       }
     });
     if (secureContext === null) {
@@ -334,6 +340,7 @@ export class TlsDownstreamFactory implements DownstreamTransportSocketFactory {
         return;
       }
       stats.handshake.inc();
+      if (!t.ssl.peerCertificatePresented) stats.noCertificate.inc();
       if (stream.isSessionReused()) stats.sessionReused.inc();
       t.established();
     });
@@ -438,6 +445,7 @@ export class TlsUpstreamFactory implements UpstreamTransportSocketFactory {
       }
       verified = true;
       stats.handshake.inc();
+      if (!t.ssl.peerCertificatePresented) stats.noCertificate.inc();
       if (session !== undefined && stream.isSessionReused()) stats.sessionReused.inc();
       t.established();
     });
