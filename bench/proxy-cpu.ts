@@ -289,6 +289,7 @@ async function main(): Promise<void> {
             cpuUsPerRequest: round1(r.cpuUsPerRequest),
             mainThreadCpuUsPerRequest: round1(r.mainThreadCpuUsPerRequest),
             requestsPerSecond: Math.round(r.requestsPerSecond),
+            [H2 ? 'meanMs' : 'p99Ms']: r.latencyMs,
           })),
         };
       });
