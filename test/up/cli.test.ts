@@ -78,8 +78,10 @@ describe('meshscope up / status command line', () => {
     const front = specs.find((s) => s.kind === 'front-proxy')!;
     expect(front.ports).toEqual([
       { name: 'http', port: 10000 },
+      { name: 'https', port: 10443 },
       { name: 'admin', port: 9901 },
     ]);
+    expect(front.urls).toEqual(['http://127.0.0.1:10000/', 'https://127.0.0.1:10443/']);
     // Nothing waits: proxies retry xDS and answer 503 until their peers listen.
     expect(specs.every((s) => s.after.length === 0)).toBe(true);
 
