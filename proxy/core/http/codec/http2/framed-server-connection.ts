@@ -328,9 +328,12 @@ export class FramedHttp2ServerConnection implements ServerConnection, StreamOwne
         return;
       }
     } else this.#consecutiveEmpty = 0;
-    if (s === undefined || s.remoteClosed) {
-      if (s !== undefined) this.#streamError(s, ErrorCode.STREAM_CLOSED);
-      else this.#queue(rstStreamFrame(id, ErrorCode.STREAM_CLOSED), true);
+    // A closed stream's DATA is ignored (RFC 9113 §5.1): after a response that ended before its
+    // request (RST_STREAM NO_ERROR) a client may have a window's worth in flight, and a reset
+    // for each frame would count as a control-frame flood. Half-closed (remote) is the peer's error.
+    if (s === undefined) return;
+    if (s.remoteClosed) {
+      this.#streamError(s, ErrorCode.STREAM_CLOSED);
       return;
     }
     if (length > s.recvWindow + this.#recvSlack) {
@@ -429,7 +432,10 @@ export class FramedHttp2ServerConnection implements ServerConnection, StreamOwne
       return;
     }
     if (id <= this.#lastStreamId) {
-      this.#connectionError(ErrorCode.STREAM_CLOSED);
+      // A closed stream (its HPACK block is decoded above, the table stays in step): trailers
+      // that crossed our RST_STREAM, or an id reused. Only that stream is refused.
+      if ((id & 1) === 0) this.#connectionError(ErrorCode.PROTOCOL_ERROR);
+      else this.#queue(rstStreamFrame(id, ErrorCode.STREAM_CLOSED), true);
       return;
     }
     if ((id & 1) === 0) {
