@@ -394,7 +394,13 @@ export class ClientTlsContext extends TlsContextBase {
     onRejected: (field: string, reason: string) => void,
   ) {
     const common = cfg.common_tls_context ?? {};
-    super(common, field, secrets, baseOptions(common), onRejected);
+    super(common, field, secrets, baseOptions(common), onRejected, (m, f) => {
+      if (m.ocspStaple !== null)
+        throw new TlsMaterialError(
+          `${f}.ocsp_staple`,
+          'a client does not staple: only a DownstreamTlsContext serves one',
+        );
+    });
     this.sni = cfg.sni ?? '';
     this.maxSessionKeys = unwrap(cfg.max_session_keys, 1);
   }
