@@ -358,9 +358,31 @@ describe('certificate revocation lists', () => {
       },
     });
     expect(problemsOf(withoutCa)).toContain(`${AT}.validation_context.crl: needs trusted_ca`);
-    expect(
-      problemsOf(validating({ trusted_ca: file(ca.caCert), crl: file(crl), only_verify_leaf_cert_crl: true })),
-    ).toMatch(/validation_context\.only_verify_leaf_cert_crl: true is not supported/);
+  });
+
+  it('only_verify_leaf_cert_crl: under an intermediate, only the leaf is checked, against its issuer CRL', async () => {
+    const inter = makeRevocationCa('inter', ca);
+    const good = inter.issue('inter-good');
+    const bad = inter.issue('inter-bad');
+    inter.revoke(bad.cert);
+    // The intermediate's CRL only: none from the root covering the intermediate itself.
+    const interCrl = inter.crl('inter-crl');
+    const chain = (c: { chain: string; key: string }) => ({ cert: c.chain, key: c.key });
+    const leafOnly = await proxyWith(
+      validating({ trusted_ca: file(ca.caCert), crl: file(interCrl), only_verify_leaf_cert_crl: true }),
+    );
+    expect(await curlWith(leafOnly.port, chain(good))).toBe('200');
+    expect(await curlWith(leafOnly.port, chain(bad))).toMatch(/^refused/);
+    expect(await leafOnly.stats()).toMatch(/\.ssl\.fail_verify_error: 1$/m);
+    // Without it every certificate of the chain needs its issuer's CRL, and the root's is missing.
+    const wholeChain = await proxyWith(validating({ trusted_ca: file(ca.caCert), crl: file(interCrl) }));
+    expect(await curlWith(wholeChain.port, chain(good))).toMatch(/^refused/);
+    // A leaf whose issuer published no CRL here is refused too (OpenSSL's UNABLE_TO_GET_CRL).
+    const rootOnly = await proxyWith(
+      validating({ trusted_ca: file(ca.caCert), crl: file(crl), only_verify_leaf_cert_crl: true }),
+    );
+    expect(await curlWith(rootOnly.port, chain(good))).toMatch(/^refused/);
+    expect(await curlWith(rootOnly.port, goodClient)).toBe('200');
   });
 });
 

@@ -248,7 +248,9 @@ abstract class TlsContextBase implements TlsContextView {
       old?.caPem !== undefined &&
       material.caPem !== null &&
       old.caPem.equals(material.caPem) &&
-      sameBytes(old.crlPem, material.crlPem)
+      sameBytes(old.crlPem, material.crlPem) &&
+      old.leafCrls === null &&
+      material.leafCrls === null
     )
       return;
     this.#validation = material;
