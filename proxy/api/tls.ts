@@ -78,13 +78,8 @@ export const certificateValidationContextSchema = z
     match_subject_alt_names: z.array(stringMatcherSchema).optional(),
     /** PEM certificate revocation lists: a peer certificate they revoke is refused. */
     crl: dataSourceSchema.optional(),
-    /**
-     * Only the peer's own certificate checked against `crl`: not supported, as Node gives OpenSSL
-     * CRL_CHECK_ALL (every certificate of the chain needs its issuer's CRL, Envoy's default).
-     */
-    only_verify_leaf_cert_crl: z
-      .literal(false, { message: 'true is not supported: every certificate of the chain is checked against crl' })
-      .optional(),
+    /** Only the peer's own certificate is checked against `crl`, not the intermediates above it. */
+    only_verify_leaf_cert_crl: z.boolean().optional(),
     /** Pins: base64 SHA-256 of the peer certificate's SubjectPublicKeyInfo (44 characters, Envoy's length). */
     verify_certificate_spki: z.array(z.string().length(44)).optional(),
     /** Pins: hex SHA-256 of the peer certificate's DER, colons allowed (Envoy's 64 to 95 characters). */

@@ -3,7 +3,7 @@
 // from `openssl ca -revoke` / `-gencrl`, and OCSP responses from `openssl ocsp` answering a
 // request for one certificate (fresh, or without nextUpdate: what Envoy treats as expired).
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { selfSignedP256 } from '../../helpers/openssl.js';
@@ -12,8 +12,11 @@ export interface RevocationCa {
   readonly dir: string;
   readonly caCert: string;
   readonly caKey: string;
-  /** A leaf for localhost/127.0.0.1 (`extra` is more extension lines, e.g. `tlsfeature=status_request`). */
-  issue(name: string, extra?: string): { cert: string; key: string };
+  /**
+   * A leaf for localhost/127.0.0.1 (`extra` is more extension lines, e.g. `tlsfeature=status_request`);
+   * `chain` is the leaf then this CA's certificate (what a peer under an intermediate presents).
+   */
+  issue(name: string, extra?: string): { cert: string; key: string; chain: string };
   revoke(cert: string): void;
   /** A PEM CRL of everything revoked so far. */
   crl(name: string): string;
@@ -21,10 +24,17 @@ export interface RevocationCa {
   ocsp(cert: string, name: string, days: number): string;
 }
 
-export function makeRevocationCa(tag: string): RevocationCa {
+/** A root CA, or with `parent` an intermediate CA that `parent` signs. */
+export function makeRevocationCa(tag: string, parent?: RevocationCa): RevocationCa {
   const dir = mkdtempSync(join(tmpdir(), `ms-revocation-${tag}-`));
   const p = (f: string) => join(dir, f);
-  selfSignedP256({ key: p('ca.key'), cert: p('ca.crt'), subject: `/O=${tag}/CN=${tag} root`, days: 2 });
+  if (parent === undefined)
+    selfSignedP256({ key: p('ca.key'), cert: p('ca.crt'), subject: `/O=${tag}/CN=${tag} root`, days: 2 });
+  else {
+    const sub = parent.issue(`${tag}-ca`, 'basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign');
+    copyFileSync(sub.cert, p('ca.crt'));
+    copyFileSync(sub.key, p('ca.key'));
+  }
   writeFileSync(
     p('ca.cnf'),
     '[ca]\ndefault_ca = d\n[d]\ndatabase = index.txt\ndefault_md = sha256\ndefault_crl_days = 1\n',
@@ -71,7 +81,8 @@ export function makeRevocationCa(tag: string): RevocationCa {
       ]);
       // In the CA's database as valid, so `openssl ocsp` answers "good" for it.
       openssl(['ca', ...ca, '-valid', `${name}.crt`]);
-      return { cert: p(`${name}.crt`), key: p(`${name}.key`) };
+      writeFileSync(p(`${name}.chain`), readFileSync(p(`${name}.crt`), 'utf8') + readFileSync(p('ca.crt'), 'utf8'));
+      return { cert: p(`${name}.crt`), key: p(`${name}.key`), chain: p(`${name}.chain`) };
     },
     revoke(cert) {
       openssl(['ca', ...ca, '-revoke', cert]);

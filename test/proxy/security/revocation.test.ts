@@ -152,7 +152,7 @@ async function proxyWith(
   downstream: Record<string, unknown> | null,
   cluster: Record<string, unknown> = {},
   logs: Logs = {},
-): Promise<{ port: number; stats: () => Promise<string> }> {
+): Promise<{ port: number; adminPort: number; stats: () => Promise<string> }> {
   const p = await startProxy({
     config: bootstrap(downstream, cluster, logs),
     concurrency: 1,
@@ -164,6 +164,7 @@ async function proxyWith(
   const admin = p.adminAddress()!.port;
   return {
     port: Number(addr.slice(addr.lastIndexOf(':') + 1)),
+    adminPort: admin,
     stats: async () => (await run('curl', ['-sS', `http://127.0.0.1:${admin}/stats`])).stdout,
   };
 }
@@ -213,6 +214,13 @@ describe('OCSP stapling', () => {
     expect(plain.ok, plain.out).toBe(true);
     expect(plain.out).not.toContain('OCSP Response Status');
     const stats = await p.stats();
+    // Admin /certs shows the staple's validity beside the certificate's, as Envoy's ocsp_details.
+    const certs = JSON.parse((await run('curl', ['-sS', `http://127.0.0.1:${p.adminPort}/certs`])).stdout) as {
+      certificates: Array<{ cert_chain: Array<{ ocsp_details?: { valid_from: string; expiration: string } }> }>;
+    };
+    const ocsp = certs.certificates[0]?.cert_chain[0]?.ocsp_details;
+    expect(ocsp).toBeDefined();
+    expect(Date.parse(ocsp!.expiration) - Date.parse(ocsp!.valid_from)).toBe(86_400_000);
     expect(stats).toMatch(/\.ssl\.ocsp_staple_requests: 1$/m);
     expect(stats).toMatch(/\.ssl\.ocsp_staple_responses: 1$/m);
   });
@@ -241,6 +249,22 @@ describe('OCSP stapling', () => {
     );
     expect(problemsOf(serving(server, undefined, { ocsp_staple_policy: 'MUST_STAPLE' }))).toContain(
       `${AT}.tls_certificates[0].ocsp_staple: required by ocsp_staple_policy MUST_STAPLE`,
+    );
+    const upstreamStaple = {
+      transport_socket: {
+        name: 'envoy.transport_sockets.tls',
+        typed_config: {
+          '@type': UPSTREAM,
+          common_tls_context: {
+            tls_certificates: [
+              { certificate_chain: file(server.cert), private_key: file(server.key), ocsp_staple: file(goodStaple) },
+            ],
+          },
+        },
+      },
+    };
+    expect(problemsOf(null, upstreamStaple)).toContain(
+      'static_resources.clusters[0].transport_socket.typed_config.common_tls_context.tls_certificates[0].ocsp_staple: a client does not staple',
     );
     expect(problemsOf(serving(server, otherStaple))).toContain(
       `${AT}.tls_certificates[0].ocsp_staple: OCSP response does not match its TLS certificate`,
@@ -334,9 +358,31 @@ describe('certificate revocation lists', () => {
       },
     });
     expect(problemsOf(withoutCa)).toContain(`${AT}.validation_context.crl: needs trusted_ca`);
-    expect(
-      problemsOf(validating({ trusted_ca: file(ca.caCert), crl: file(crl), only_verify_leaf_cert_crl: true })),
-    ).toMatch(/validation_context\.only_verify_leaf_cert_crl: true is not supported/);
+  });
+
+  it('only_verify_leaf_cert_crl: under an intermediate, only the leaf is checked, against its issuer CRL', async () => {
+    const inter = makeRevocationCa('inter', ca);
+    const good = inter.issue('inter-good');
+    const bad = inter.issue('inter-bad');
+    inter.revoke(bad.cert);
+    // The intermediate's CRL only: none from the root covering the intermediate itself.
+    const interCrl = inter.crl('inter-crl');
+    const chain = (c: { chain: string; key: string }) => ({ cert: c.chain, key: c.key });
+    const leafOnly = await proxyWith(
+      validating({ trusted_ca: file(ca.caCert), crl: file(interCrl), only_verify_leaf_cert_crl: true }),
+    );
+    expect(await curlWith(leafOnly.port, chain(good))).toBe('200');
+    expect(await curlWith(leafOnly.port, chain(bad))).toMatch(/^refused/);
+    expect(await leafOnly.stats()).toMatch(/\.ssl\.fail_verify_error: 1$/m);
+    // Without it every certificate of the chain needs its issuer's CRL, and the root's is missing.
+    const wholeChain = await proxyWith(validating({ trusted_ca: file(ca.caCert), crl: file(interCrl) }));
+    expect(await curlWith(wholeChain.port, chain(good))).toMatch(/^refused/);
+    // A leaf whose issuer published no CRL here is refused too (OpenSSL's UNABLE_TO_GET_CRL).
+    const rootOnly = await proxyWith(
+      validating({ trusted_ca: file(ca.caCert), crl: file(crl), only_verify_leaf_cert_crl: true }),
+    );
+    expect(await curlWith(rootOnly.port, chain(good))).toMatch(/^refused/);
+    expect(await curlWith(rootOnly.port, goodClient)).toBe('200');
   });
 });
 

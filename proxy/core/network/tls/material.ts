@@ -13,6 +13,7 @@ import type {
 } from '../../../api/tls.js';
 import type { StringMatcher } from '../../../api/string-matcher.js';
 import { TlsMaterialError } from '../../../errors.js';
+import { type LeafCrl, parseCrl } from './crl.js';
 import { DerParseError } from './der.js';
 import { isMustStaple, type OcspStaple, parseOcspResponse } from './ocsp.js';
 
@@ -40,8 +41,10 @@ export interface ValidationMaterial {
   readonly anySanMatchers: readonly StringMatcher[];
   /** The CA bundle's file, or `<inline>`. */
   readonly source: string;
-  /** `crl`: PEM revocation lists OpenSSL checks the peer's chain against; null when none. */
+  /** `crl`: PEM revocation lists OpenSSL checks the peer's whole chain against; null when none (or leaf only). */
   readonly crlPem: Buffer | null;
+  /** `crl` with only_verify_leaf_cert_crl: parsed, checked against the leaf only (crl.ts); null otherwise. */
+  readonly leafCrls: readonly LeafCrl[] | null;
   /** `verify_certificate_spki` and `verify_certificate_hash`, decoded to their 32 bytes. */
   readonly spkiPins: readonly Buffer[];
   readonly hashPins: readonly Buffer[];
@@ -142,26 +145,20 @@ export function loadCertificate(cfg: TlsCertificateConfig, field: string, now = 
 
 const PEM_CRL = /-----BEGIN X509 CRL-----([\s\S]+?)-----END X509 CRL-----/g;
 
-/** `crl`: every block must be a PEM X509 CRL whose body is one DER SEQUENCE (OpenSSL reads it later). */
-function loadCrl(ds: DataSource, field: string): Buffer {
+/** `crl`: every block must be a PEM X509 CRL that parses; the PEM (for OpenSSL) and the parsed lists. */
+function loadCrl(ds: DataSource, field: string): { pem: Buffer; crls: LeafCrl[] } {
   const pem = readDataSource(ds, field);
   const blocks = [...pem.toString('latin1').matchAll(PEM_CRL)];
   if (blocks.length === 0) throw new TlsMaterialError(field, `no PEM X509 CRL in ${describeSource(ds)}`);
-  blocks.forEach((m, i) => {
-    const der = Buffer.from(m[1]!.replace(/\s+/g, ''), 'base64');
-    if (der.length < 2 || der[0] !== 0x30 || der.length !== derLength(der))
+  const crls = blocks.map((m, i) => {
+    try {
+      return parseCrl(Buffer.from(m[1]!.replace(/\s+/g, ''), 'base64'));
+    } catch (err) {
+      if (!(err instanceof DerParseError)) throw err;
       throw new TlsMaterialError(field, `CRL ${i + 1} in ${describeSource(ds)} does not parse`);
+    }
   });
-  return pem;
-}
-
-function derLength(der: Buffer): number {
-  const first = der[1]!;
-  if ((first & 0x80) === 0) return 2 + first;
-  const n = first & 0x7f;
-  let len = 0;
-  for (let i = 0; i < n; i++) len = len * 256 + (der[2 + i] ?? 0);
-  return 2 + n + len;
+  return { pem, crls };
 }
 
 /** Base64 (spki) or hex with optional colons (hash) of a SHA-256, as Envoy accepts pins. */
@@ -188,17 +185,19 @@ function checkValidity(cert: X509Certificate, field: string, now: number): void 
 
 /** A validation context's trusted CA bundle (parsed) and SAN matchers. */
 export function loadValidation(cfg: CertificateValidationContextConfig, field: string): ValidationMaterial {
+  const crl = cfg.crl === undefined ? null : loadCrl(cfg.crl, `${field}.crl`);
+  const leafOnly = cfg.only_verify_leaf_cert_crl === true;
   const checks = {
     sanMatchers: cfg.match_typed_subject_alt_names ?? [],
     anySanMatchers: cfg.match_subject_alt_names ?? [],
-    crlPem: cfg.crl === undefined ? null : loadCrl(cfg.crl, `${field}.crl`),
+    crlPem: crl === null || leafOnly ? null : crl.pem,
+    leafCrls: crl === null || !leafOnly ? null : crl.crls,
     spkiPins: decodePins(cfg.verify_certificate_spki, `${field}.verify_certificate_spki`, 'base64'),
     hashPins: decodePins(cfg.verify_certificate_hash, `${field}.verify_certificate_hash`, 'hex'),
   };
   if (cfg.trusted_ca === undefined) {
     // Envoy checks a CRL as part of the chain, which needs the CA it chains to.
-    if (checks.crlPem !== null)
-      throw new TlsMaterialError(`${field}.crl`, 'needs trusted_ca to check the chain against');
+    if (crl !== null) throw new TlsMaterialError(`${field}.crl`, 'needs trusted_ca to check the chain against');
     return { caPem: null, caCerts: [], source: '', ...checks };
   }
   const caField = `${field}.trusted_ca`;

@@ -248,7 +248,9 @@ abstract class TlsContextBase implements TlsContextView {
       old?.caPem !== undefined &&
       material.caPem !== null &&
       old.caPem.equals(material.caPem) &&
-      sameBytes(old.crlPem, material.crlPem)
+      sameBytes(old.crlPem, material.crlPem) &&
+      old.leafCrls === null &&
+      material.leafCrls === null
     )
       return;
     this.#validation = material;
@@ -394,7 +396,13 @@ export class ClientTlsContext extends TlsContextBase {
     onRejected: (field: string, reason: string) => void,
   ) {
     const common = cfg.common_tls_context ?? {};
-    super(common, field, secrets, baseOptions(common), onRejected);
+    super(common, field, secrets, baseOptions(common), onRejected, (m, f) => {
+      if (m.ocspStaple !== null)
+        throw new TlsMaterialError(
+          `${f}.ocsp_staple`,
+          'a client does not staple: only a DownstreamTlsContext serves one',
+        );
+    });
     this.sni = cfg.sni ?? '';
     this.maxSessionKeys = unwrap(cfg.max_session_keys, 1);
   }

@@ -6,7 +6,7 @@
 import { createHash, X509Certificate } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { Server, Socket } from 'node:net';
-import type { PeerCertificate, SecureContext, TLSSocket } from 'node:tls';
+import type { DetailedPeerCertificate, PeerCertificate, SecureContext, TLSSocket } from 'node:tls';
 import type { OcspStaplePolicy } from '../../../api/tls.js';
 import { nodeTls } from './node-tls.js';
 import type { Counter, Scope } from '../../../stats/types.js';
@@ -16,6 +16,7 @@ import type {
   TransportSocket,
   UpstreamTransportSocketFactory,
 } from '../transport-socket.js';
+import { checkLeafCrl } from './crl.js';
 import type { CertificateMaterial, ValidationMaterial } from './material.js';
 import {
   type ClientTlsContext,
@@ -193,9 +194,11 @@ function verifyPeer(
   }
   if (!ctx.validatesPeer) return true;
   // Envoy's order: the chain (trusted_ca, CRLs), then SANs, then pins.
-  if (ctx.verifiesChain && chainError !== null) {
+  const v = ctx.validation;
+  const crlError = ctx.verifiesChain && chainError === null && v?.leafCrls != null ? leafCrlError(t, v) : null;
+  if (ctx.verifiesChain && (chainError !== null || crlError !== null)) {
     stats.failVerifyError.inc();
-    t.fail(`${VERIFY_FAILED}:X509_verify_cert: certificate verification error: ${chainError}`);
+    t.fail(`${VERIFY_FAILED}:X509_verify_cert: certificate verification error: ${chainError ?? crlError}`);
     return false;
   }
   if (san !== null && !san(t.ssl)) {
@@ -203,7 +206,6 @@ function verifyPeer(
     t.fail(`${VERIFY_FAILED}:verify cert failed: SAN matcher`);
     return false;
   }
-  const v = ctx.validation;
   if (v !== null && (v.hashPins.length > 0 || v.spkiPins.length > 0) && !pinned(t.ssl.peerCertificate, v)) {
     stats.failVerifyCertHash.inc();
     t.fail(`${VERIFY_FAILED}:verify cert failed: cert hash and spki`);
@@ -211,6 +213,20 @@ function verifyPeer(
   }
   t.ssl.markValidated();
   return true;
+}
+
+/** only_verify_leaf_cert_crl: the leaf against its issuer's CRL; the issuer from the peer's chain or the trusted CAs. */
+function leafCrlError(t: TlsSocket, v: ValidationMaterial): string | null {
+  const leaf = t.ssl.peerCertificate;
+  if (leaf === null) return null;
+  const issuers: Buffer[] = [];
+  const full = t.stream.getPeerCertificate(true) as DetailedPeerCertificate | null;
+  for (let c = full?.issuerCertificate; c?.raw !== undefined && issuers.length < 10; c = c.issuerCertificate) {
+    issuers.push(c.raw);
+    if (c.issuerCertificate === c) break;
+  }
+  for (const ca of v.caCerts) issuers.push(ca.raw);
+  return checkLeafCrl(leaf.raw, leaf.serialNumber, issuers, v.leafCrls ?? []);
 }
 
 /** The peer certificate matches one pin of either list (SHA-256 of its DER, or of its SubjectPublicKeyInfo). */
