@@ -356,7 +356,8 @@ export class TlsDownstreamFactory implements DownstreamTransportSocketFactory {
         return;
       }
       stats.handshake.inc();
-      if (!t.ssl.peerCertificatePresented) stats.noCertificate.inc();
+      // A server that asks for no client certificate gets none: no need to ask OpenSSL.
+      if (!ctx.requestClientCertificate || !t.ssl.peerCertificatePresented) stats.noCertificate.inc();
       if (stream.isSessionReused()) stats.sessionReused.inc();
       t.established();
     });
