@@ -3,7 +3,7 @@
 // certificate of the chain needs its issuer's CRL), so this one check is done here, as OpenSSL's
 // CRL_CHECK alone would: a CRL from the leaf's issuer must be there, signed by that issuer and
 // current, and must not list the leaf's serial number. Failures read as OpenSSL names them.
-import { createPublicKey, type KeyObject, verify, X509Certificate } from 'node:crypto';
+import { type KeyObject, verify, X509Certificate } from 'node:crypto';
 import { children, DerParseError, expectTag, readTlv, type Tlv } from './der.js';
 
 export interface LeafCrl {
@@ -96,6 +96,7 @@ function names(cert: Buffer): { issuer: Buffer; subject: Buffer } {
   return { issuer: whole(f[i + 2]!, tbs.body, at(i + 2)), subject: whole(f[i + 4]!, tbs.body, at(i + 4)) };
 }
 
+/** Signature checks done, per CRL and issuer (by fingerprint): each is made once. */
 const verified = new WeakMap<LeafCrl, Map<string, boolean>>();
 
 function signedBy(crl: LeafCrl, issuerKey: KeyObject, keyId: string): boolean {
@@ -138,9 +139,10 @@ export function checkLeafCrl(
     }
   });
   if (issuer === undefined) return 'UNABLE_TO_GET_CRL_ISSUER';
-  const key = createPublicKey(new X509Certificate(issuer).publicKey.export({ type: 'spki', format: 'pem' }));
-  const keyId = issuer.toString('base64').slice(-64);
-  const crl = crls.find((c) => c.issuer.equals(issuerName) && signedBy(c, key, keyId));
+  const issuerCert = new X509Certificate(issuer);
+  const crl = crls.find(
+    (c) => c.issuer.equals(issuerName) && signedBy(c, issuerCert.publicKey, issuerCert.fingerprint256),
+  );
   if (crl === undefined) return 'UNABLE_TO_GET_CRL';
   if (crl.nextUpdate !== null && crl.nextUpdate < now) return 'CRL_HAS_EXPIRED';
   return crl.revoked.has(serialNumber.toUpperCase()) ? 'CERT_REVOKED' : null;

@@ -21,7 +21,6 @@ import { TlsMaterialError } from '../../../errors.js';
 import { compileStringMatcher } from '../../matchers/string-matcher.js';
 import type { SslConnectionInfo } from '../ssl-connection-info.js';
 import { type CertificateMaterial, loadCertificate, loadValidation, type ValidationMaterial } from './material.js';
-import { ocspExpired } from './ocsp.js';
 import type { SecretHandle, SecretManager } from './secret-manager.js';
 
 const TLS_VERSION: Record<TlsVersionName, 'TLSv1' | 'TLSv1.1' | 'TLSv1.2' | 'TLSv1.3' | null> = {
@@ -315,24 +314,6 @@ function baseOptions(common: CommonTlsContextConfig): SecureContextOptions {
     // Renegotiation is off (Envoy's default; a client-initiated one is a DoS vector).
     secureOptions: constants.SSL_OP_NO_RENEGOTIATION,
   };
-}
-
-/** What a handshake whose client asked for a staple (status_request) does: Envoy's OcspStapleAction. */
-export type OcspStapleAction = 'staple' | 'no_staple' | 'fail';
-
-/** Envoy's ocspStapleAction: a must-staple certificate upgrades the policy to MUST_STAPLE. */
-export function ocspStapleAction(
-  policy: OcspStaplePolicy,
-  cert: CertificateMaterial,
-  now = Date.now(),
-): OcspStapleAction {
-  const staple = cert.ocspStaple;
-  const effective = cert.mustStaple ? 'MUST_STAPLE' : policy;
-  const valid = staple !== null && !ocspExpired(staple, now);
-  if (valid) return 'staple';
-  if (effective === 'LENIENT_STAPLING') return 'no_staple';
-  if (effective === 'STRICT_STAPLING') return staple === null ? 'no_staple' : 'fail';
-  return 'fail';
 }
 
 /** A filter chain's DownstreamTlsContext. */

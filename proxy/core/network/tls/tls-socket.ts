@@ -1,103 +1,25 @@
 // envoy.transport_sockets.tls: the accepted (or connected) TCP socket wrapped by node:tls into a
 // TLSSocket, which is what the codecs get: a native TLSWrap over the TCP handle, so HTTP/1 and
 // node:http2 read decrypted bytes straight from it and nothing in JavaScript sits in between.
-// The peer is verified once the handshake is done (chain against the trusted CA, then
-// match_typed_subject_alt_names), before any application byte is handed up.
-import { createHash, X509Certificate } from 'node:crypto';
-import { EventEmitter } from 'node:events';
+// The peer is verified once the handshake is done (peer-verification.ts: the chain against the
+// trusted CA and CRLs, the SAN matchers, the pins), before any application byte is handed up;
+// a context that staples answers node:tls' OCSP request (ocsp-responder.ts).
+import type { EventEmitter } from 'node:events';
 import type { Server, Socket } from 'node:net';
-import type { DetailedPeerCertificate, PeerCertificate, SecureContext, TLSSocket } from 'node:tls';
-import type { OcspStaplePolicy } from '../../../api/tls.js';
+import type { PeerCertificate, SecureContext, TLSSocket } from 'node:tls';
 import { nodeTls } from './node-tls.js';
-import type { Counter, Scope } from '../../../stats/types.js';
 import { TlsSocketConnectionInfo } from '../ssl-connection-info.js';
 import type {
   DownstreamTransportSocketFactory,
   TransportSocket,
   UpstreamTransportSocketFactory,
 } from '../transport-socket.js';
-import { checkLeafCrl } from './crl.js';
-import type { CertificateMaterial, ValidationMaterial } from './material.js';
-import {
-  type ClientTlsContext,
-  ocspStapleAction,
-  type SanCheck,
-  sanOverrideCheck,
-  type ServerTlsContext,
-} from './tls-context.js';
+import { ocspResponder } from './ocsp-responder.js';
+import { handshakeFailure, verifyPeer } from './peer-verification.js';
+import { type ClientTlsContext, type SanCheck, sanOverrideCheck, type ServerTlsContext } from './tls-context.js';
+import type { TlsStats } from './tls-stats.js';
 
-const SSL_COUNTERS = [
-  'handshake',
-  'connection_error',
-  'fail_verify_error',
-  'fail_verify_san',
-  'fail_verify_cert_hash',
-  'no_certificate',
-  'fail_verify_no_cert',
-  'session_reused',
-  'ocsp_staple_requests',
-  'ocsp_staple_responses',
-  'ocsp_staple_omitted',
-  'ocsp_staple_failed',
-] as const;
-type SslCounters = Record<(typeof SSL_COUNTERS)[number], Counter>;
-
-/** Envoy's `ssl.*` counters of a listener or cluster. */
-export class TlsStats {
-  readonly #scope: () => Scope;
-  #counters: SslCounters | null = null;
-
-  /**
-   * `scope` is asked on first use: a listener's is named after its bound address, known only
-   * once it listens (`listener.127.0.0.1_10000.ssl.*`, an ephemeral port included).
-   */
-  constructor(scope: Scope | (() => Scope)) {
-    this.#scope = typeof scope === 'function' ? scope : () => scope;
-  }
-
-  #get(): SslCounters {
-    if (this.#counters === null) {
-      const s = this.#scope().scope('ssl');
-      this.#counters = Object.fromEntries(SSL_COUNTERS.map((n) => [n, s.counter(n)])) as SslCounters;
-    }
-    return this.#counters;
-  }
-
-  get handshake(): Counter {
-    return this.#get().handshake;
-  }
-  get connectionError(): Counter {
-    return this.#get().connection_error;
-  }
-  get failVerifyError(): Counter {
-    return this.#get().fail_verify_error;
-  }
-  get failVerifySan(): Counter {
-    return this.#get().fail_verify_san;
-  }
-  /** The peer's certificate matched none of verify_certificate_hash / verify_certificate_spki. */
-  get failVerifyCertHash(): Counter {
-    return this.#get().fail_verify_cert_hash;
-  }
-  /** `ocsp_staple_*`: handshakes whose client asked for a staple, and what each got. */
-  counter(
-    name: 'ocsp_staple_requests' | 'ocsp_staple_responses' | 'ocsp_staple_omitted' | 'ocsp_staple_failed',
-  ): Counter {
-    return this.#get()[name];
-  }
-  /** Handshakes that succeeded with no peer certificate (Envoy's: a server without mTLS counts every one). */
-  get noCertificate(): Counter {
-    return this.#get().no_certificate;
-  }
-  /** Handshakes refused for want of a peer certificate that was required. */
-  get failVerifyNoCert(): Counter {
-    return this.#get().fail_verify_no_cert;
-  }
-  /** Handshakes that resumed a session (abbreviated: no certificate sent or verified). */
-  get sessionReused(): Counter {
-    return this.#get().session_reused;
-  }
-}
+export { TlsStats } from './tls-stats.js';
 
 interface VerifyHandle {
   verifyError(): (Error & { code?: string }) | null | undefined;
@@ -159,119 +81,6 @@ export class TlsSocket implements TransportSocket {
     this.#waiting = null;
     if (waiting !== null) for (const fn of waiting) fn();
   }
-}
-
-/** OpenSSL's names for what failed, in the shape Envoy's transport failure reasons take. */
-const VERIFY_FAILED = 'SSL routines:OPENSSL_internal:CERTIFICATE_VERIFY_FAILED';
-const NO_PEER_CERTIFICATE = 'SSL routines:OPENSSL_internal:PEER_DID_NOT_RETURN_A_CERTIFICATE';
-
-/** A node:tls error as a transport failure reason: OpenSSL's library and reason, else Node's message. */
-function handshakeFailure(err: Error & { code?: string; library?: string; reason?: string }): string {
-  if (err.library !== undefined && err.reason !== undefined)
-    return `${err.library}:OPENSSL_internal:${(err.code ?? '').replace(/^ERR_SSL_/, '') || err.reason}`;
-  return err.message;
-}
-
-/**
- * Checks a finished handshake's peer: bumps the counter of what failed and records it as the
- * transport's failure reason, returning false when it must be refused. `required`: a missing
- * certificate is a failure (a server with require_client_certificate; a client always, when it
- * validates).
- */
-function verifyPeer(
-  t: TlsSocket,
-  ctx: ServerTlsContext | ClientTlsContext,
-  stats: TlsStats,
-  required: boolean,
-  chainError: string | null,
-  san: SanCheck | null,
-): boolean {
-  if (!t.ssl.peerCertificatePresented) {
-    if (!required) return true;
-    stats.failVerifyNoCert.inc();
-    t.fail(NO_PEER_CERTIFICATE);
-    return false;
-  }
-  if (!ctx.validatesPeer) return true;
-  // Envoy's order: the chain (trusted_ca, CRLs), then SANs, then pins.
-  const v = ctx.validation;
-  const crlError = ctx.verifiesChain && chainError === null && v?.leafCrls != null ? leafCrlError(t, v) : null;
-  if (ctx.verifiesChain && (chainError !== null || crlError !== null)) {
-    stats.failVerifyError.inc();
-    t.fail(`${VERIFY_FAILED}:X509_verify_cert: certificate verification error: ${chainError ?? crlError}`);
-    return false;
-  }
-  if (san !== null && !san(t.ssl)) {
-    stats.failVerifySan.inc();
-    t.fail(`${VERIFY_FAILED}:verify cert failed: SAN matcher`);
-    return false;
-  }
-  if (v !== null && (v.hashPins.length > 0 || v.spkiPins.length > 0) && !pinned(t.ssl.peerCertificate, v)) {
-    stats.failVerifyCertHash.inc();
-    t.fail(`${VERIFY_FAILED}:verify cert failed: cert hash and spki`);
-    return false;
-  }
-  t.ssl.markValidated();
-  return true;
-}
-
-/** only_verify_leaf_cert_crl: the leaf against its issuer's CRL; the issuer from the peer's chain or the trusted CAs. */
-function leafCrlError(t: TlsSocket, v: ValidationMaterial): string | null {
-  const leaf = t.ssl.peerCertificate;
-  if (leaf === null) return null;
-  const issuers: Buffer[] = [];
-  const full = t.stream.getPeerCertificate(true) as DetailedPeerCertificate | null;
-  for (let c = full?.issuerCertificate; c?.raw !== undefined && issuers.length < 10; c = c.issuerCertificate) {
-    issuers.push(c.raw);
-    if (c.issuerCertificate === c) break;
-  }
-  for (const ca of v.caCerts) issuers.push(ca.raw);
-  return checkLeafCrl(leaf.raw, leaf.serialNumber, issuers, v.leafCrls ?? []);
-}
-
-/** The peer certificate matches one pin of either list (SHA-256 of its DER, or of its SubjectPublicKeyInfo). */
-function pinned(peer: PeerCertificate | null, v: ValidationMaterial): boolean {
-  if (peer === null) return false;
-  if (v.hashPins.length > 0) {
-    const digest = createHash('sha256').update(peer.raw).digest();
-    if (v.hashPins.some((p) => p.equals(digest))) return true;
-  }
-  if (v.spkiPins.length > 0) {
-    // Node's `pubkey` is the bare EC point for EC keys, not the SubjectPublicKeyInfo the pin hashes.
-    const spki = new X509Certificate(peer.raw).publicKey.export({ type: 'spki', format: 'der' });
-    const digest = createHash('sha256').update(spki).digest();
-    if (v.spkiPins.some((p) => p.equals(digest))) return true;
-  }
-  return false;
-}
-
-/**
- * What node:tls asks for a staple: a server-side TLSSocket emits 'OCSPRequest' on its `server`
- * (only for a client that sent status_request), with `_sharedCreds` as the context. One per
- * SecureContext, deciding with the certificate that context serves.
- */
-function ocspResponder(
-  secureContext: SecureContext,
-  cert: CertificateMaterial,
-  policy: OcspStaplePolicy,
-  stats: TlsStats,
-): EventEmitter {
-  const server = Object.assign(new EventEmitter(), { _sharedCreds: secureContext });
-  server.on('OCSPRequest', (_cert: Buffer, _issuer: Buffer, done: (err: Error | null, resp?: Buffer) => void) => {
-    stats.counter('ocsp_staple_requests').inc();
-    const action = ocspStapleAction(policy, cert);
-    if (action === 'staple') {
-      stats.counter('ocsp_staple_responses').inc();
-      done(null, cert.ocspStaple?.der);
-    } else if (action === 'no_staple') {
-      stats.counter('ocsp_staple_omitted').inc();
-      done(null);
-    } else {
-      stats.counter('ocsp_staple_failed').inc();
-      done(new Error('OCSP staple required by ocsp_staple_policy and none valid'));
-    }
-  });
-  return server;
 }
 
 export class TlsDownstreamFactory implements DownstreamTransportSocketFactory {
@@ -356,7 +165,8 @@ export class TlsDownstreamFactory implements DownstreamTransportSocketFactory {
         return;
       }
       stats.handshake.inc();
-      if (!t.ssl.peerCertificatePresented) stats.noCertificate.inc();
+      // A server that asks for no client certificate gets none: no need to ask OpenSSL.
+      if (!ctx.requestClientCertificate || !t.ssl.peerCertificatePresented) stats.noCertificate.inc();
       if (stream.isSessionReused()) stats.sessionReused.inc();
       t.established();
     });
