@@ -19,10 +19,10 @@ RUN npm ci --no-audit --no-fund && npm prune --omit=dev --no-audit --no-fund
 # Only now: with NODE_ENV=production during `npm ci`, the TypeScript compiler would be skipped.
 ENV NODE_ENV=production
 
-# Run as the image's unprivileged `node` user; the collector's write-ahead buffer (a named
-# volume in docker-compose.yml) is the only place it writes besides /tmp, and a fresh named
-# volume takes this directory's owner.
-RUN mkdir -p /var/lib/meshscope/collector && chown -R node:node /var/lib/meshscope
+# Run as the image's unprivileged `node` user; the collector's write-ahead buffer and the front
+# proxy's HTTPS certificate (named volumes in docker-compose.yml) are the only places it writes
+# besides /tmp, and a fresh named volume takes its directory's owner.
+RUN mkdir -p /var/lib/meshscope/collector /var/lib/meshscope/ingress && chown -R node:node /var/lib/meshscope
 USER node
 
 ENTRYPOINT ["node", "/app/dist/cli/main.js"]

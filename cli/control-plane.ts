@@ -2,17 +2,18 @@
 import { parseFlags, untilStopSignal } from './flags.js';
 import { stringify } from 'yaml';
 import {
-  ControlPlaneError,
   loadMeshFile,
   renderDynamicBootstrap,
   renderStaticBootstrap,
   startControlPlane,
   type JsonObject,
 } from '../control-plane/index.js';
+import { MeshscopeError } from '../shared/errors.js';
 
 const USAGE = `usage: meshscope control-plane --mesh mesh.yaml [--xds 127.0.0.1:18000] [--ca-cert root.pem --ca-key root.key] [--svid-ttl 1h]
        meshscope control-plane render --mesh mesh.yaml --node NAME [--format yaml|json]
        meshscope control-plane bootstrap --mesh mesh.yaml --node NAME [--xds 127.0.0.1:18000] [--api GRPC|DELTA_GRPC|REST] [--format yaml|json]
+                 [--tls-cert FILE --tls-key FILE | --tls-dir DIR]
        meshscope control-plane validate --mesh mesh.yaml
 
   (serve)     compile the mesh per sidecar and serve it over gRPC ADS (state of the world and
@@ -21,7 +22,9 @@ const USAGE = `usage: meshscope control-plane --mesh mesh.yaml [--xds 127.0.0.1:
               (a generated root, or --ca-cert/--ca-key) issuing each sidecar's certificate
               over SDS, valid for --svid-ttl (1h) and renewed at half of it
   render      print NODE's whole configuration as a static Envoy bootstrap
-  bootstrap   print the dynamic bootstrap NODE starts with to fetch its config over xDS
+  bootstrap   print the dynamic bootstrap NODE starts with to fetch its config over xDS; an
+              ingress with an https_port serves --tls-cert/--tls-key, or a certificate for
+              localhost made under --tls-dir (with the CA that signed it, kept while valid)
   validate    check the mesh file and print every problem with its path
 `;
 
@@ -52,6 +55,9 @@ export async function run(argv: string[]): Promise<number> {
     'ca-cert': { type: 'string' },
     'ca-key': { type: 'string' },
     'svid-ttl': { type: 'string' },
+    'tls-cert': { type: 'string' },
+    'tls-key': { type: 'string' },
+    'tls-dir': { type: 'string' },
   });
   if (typeof values === 'number') return values;
   const fail = (message: string): number => {
@@ -69,6 +75,15 @@ export async function run(argv: string[]): Promise<number> {
   if ((sub === 'render' || sub === 'bootstrap') && values.node === undefined) return fail(`${sub} needs --node NAME`);
   if ((values['ca-cert'] === undefined) !== (values['ca-key'] === undefined))
     return fail('--ca-cert and --ca-key go together (the root certificate and its private key)');
+  const tlsCert = values['tls-cert'];
+  const tlsKey = values['tls-key'];
+  const tlsDir = values['tls-dir'];
+  if ((tlsCert === undefined) !== (tlsKey === undefined))
+    return fail('--tls-cert and --tls-key go together (the ingress certificate and its private key)');
+  if (tlsDir !== undefined && tlsCert !== undefined)
+    return fail('--tls-dir makes a certificate; --tls-cert gives one: pick one');
+  if ((tlsDir !== undefined || tlsCert !== undefined) && sub !== 'bootstrap')
+    return fail('--tls-cert, --tls-key and --tls-dir belong to the bootstrap subcommand');
   const ttl = /^(\d+)(s|m|h)$/.exec(values['svid-ttl'] ?? '1h');
   if (ttl === null || Number(ttl[1]) === 0)
     return fail(`--svid-ttl: expected a duration such as 30m or 1h, got '${values['svid-ttl']}'`);
@@ -85,10 +100,22 @@ export async function run(argv: string[]): Promise<number> {
       return 0;
     }
     if (sub === 'bootstrap') {
+      const mesh = await loadMeshFile(values.mesh);
+      // Only an ingress with an HTTPS port serves a certificate; other nodes ignore the flags.
+      const ingress =
+        mesh.ingress?.https_port !== undefined && (tlsDir !== undefined || tlsCert !== undefined)
+          ? await (await import('../up/index.js')).ingressCertificate(
+              tlsDir ?? '.',
+              tlsCert !== undefined && tlsKey !== undefined ? { cert: tlsCert, key: tlsKey } : undefined,
+            )
+          : undefined;
       print(
-        renderDynamicBootstrap(await loadMeshFile(values.mesh), values.node as string, {
+        renderDynamicBootstrap(mesh, values.node as string, {
           xds: `${xds.host}:${xds.port}`,
           api,
+          ...(ingress === undefined
+            ? {}
+            : { ingressCertificate: { certificateChain: ingress.certificateChain, privateKey: ingress.privateKey } }),
         }),
         format,
       );
@@ -108,7 +135,7 @@ export async function run(argv: string[]): Promise<number> {
     await cp.close();
     return 0;
   } catch (err) {
-    if (err instanceof ControlPlaneError) {
+    if (err instanceof MeshscopeError) {
       process.stderr.write(`meshscope control-plane: ${err.message}\n`);
       return 1;
     }

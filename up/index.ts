@@ -30,7 +30,7 @@ export {
 export { readState, type MeshState, type StateComponent, type UpEvent } from './state.js';
 export { renderTable } from './table.js';
 export type { ComponentKind, ComponentSpec } from './plan.js';
-export type { IngressCertificate } from './tls.js';
+export { ingressCertificate, type IngressCertificate } from './tls.js';
 export type { ComponentExit, ComponentStatus } from './supervisor.js';
 
 export interface UpOptions {

@@ -1,5 +1,8 @@
 // `meshscope control-plane validate|render|bootstrap`: exit codes, messages naming the
 // field, and a rendered static bootstrap that the real proxy CLI loads and routes with.
+import { createPrivateKey, X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { startUpstream, request, type Upstream } from '../proxy/helpers.js';
@@ -118,6 +121,73 @@ describe('meshscope control-plane CLI', () => {
     expect(
       b.static_resources.clusters[0]!.load_assignment.endpoints[0]!.lb_endpoints[0]!.endpoint.address.socket_address,
     ).toEqual({ address: '127.0.0.1', port_value: 18123 });
+  });
+
+  it("bootstrap gives an ingress with an https_port its certificate: made under --tls-dir and kept, or the operator's", async () => {
+    const meshFile = dir.write(
+      'ingress-mesh.yaml',
+      `name: north-south
+services:
+  - name: web
+    ports: [{ name: http, port: 8080 }]
+    workloads: [{ name: web-1, endpoints: { http: 127.0.0.1:${web.port} } }]
+ingress:
+  name: edge
+  port: ${ports[0]}
+  https_port: ${ports[1]}
+  admin_port: ${ports[2]}
+  routes: [{ route: [{ service: web }] }]
+`,
+    );
+    const tlsDir = dir.file('edge-state');
+    const bootstrap = async (...extra: string[]) => {
+      const res = await cli(['control-plane', 'bootstrap', '--mesh', meshFile, '--node', 'edge', ...extra]);
+      expect(res.stderr).toBe('');
+      expect(res.code).toBe(0);
+      type Secret = {
+        name: string;
+        tls_certificate: { certificate_chain: { filename: string }; private_key: { filename: string } };
+      };
+      return (parseYaml(res.stdout) as { static_resources: { secrets?: Secret[] } }).static_resources.secrets;
+    };
+    const [secret] = (await bootstrap('--tls-dir', tlsDir)) ?? [];
+    expect(secret?.name).toBe('ingress-cert');
+    const chain = secret!.tls_certificate.certificate_chain.filename;
+    const leaf = new X509Certificate(readFileSync(chain));
+    const ca = new X509Certificate(readFileSync(join(tlsDir, 'tls', 'ca.pem')));
+    expect(leaf.verify(ca.publicKey)).toBe(true);
+    expect(leaf.subjectAltName).toBe('DNS:localhost, IP Address:127.0.0.1');
+    expect(leaf.checkPrivateKey(createPrivateKey(readFileSync(secret!.tls_certificate.private_key.filename)))).toBe(
+      true,
+    );
+    // A second bootstrap keeps the certificate a user may already trust.
+    const [again] = (await bootstrap('--tls-dir', tlsDir)) ?? [];
+    expect(new X509Certificate(readFileSync(again!.tls_certificate.certificate_chain.filename)).serialNumber).toBe(
+      leaf.serialNumber,
+    );
+    // The operator's own files are named as given; without any flag there is no secret.
+    const key = secret!.tls_certificate.private_key.filename;
+    const [given] = (await bootstrap('--tls-cert', chain, '--tls-key', key)) ?? [];
+    expect(given?.tls_certificate).toEqual({ certificate_chain: { filename: chain }, private_key: { filename: key } });
+    expect(await bootstrap()).toBeUndefined();
+
+    const missing = await cli([
+      'control-plane',
+      'bootstrap',
+      '--mesh',
+      meshFile,
+      '--node',
+      'edge',
+      '--tls-cert',
+      dir.file('none.pem'),
+      '--tls-key',
+      key,
+    ]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/--tls-cert .*none\.pem: not a readable PEM certificate/);
+    const lonely = await cli(['control-plane', 'bootstrap', '--mesh', meshFile, '--node', 'edge', '--tls-cert', chain]);
+    expect(lonely.code).toBe(2);
+    expect(lonely.stderr).toMatch(/--tls-cert and --tls-key go together/);
   });
 
   it('render output loads in the proxy CLI and routes inbound and outbound traffic', async () => {

@@ -2,7 +2,9 @@
 // Debian's docker-compose accepts it, every workload has its app and sidecar, health gates
 // point at services that have healthchecks, and Prometheus scrapes every proxy's admin port.
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { loadMeshFile } from '../../control-plane/mesh/validate.js';
@@ -20,6 +22,7 @@ interface ComposeService {
   healthcheck?: { test: string[] };
   profiles?: string[];
   volumes?: string[];
+  ports?: string[];
 }
 
 const compose = parse(readFileSync('docker-compose.yml', 'utf8'), { merge: true }) as {
@@ -122,6 +125,38 @@ describe('docker-compose.yml', () => {
     expect(wal).toBeDefined();
     const command = collector.command as string[];
     expect(command[command.indexOf('--data') + 1]).toBe(wal);
+  });
+
+  it('serves the front proxy over HTTPS with a certificate kept in a named volume, published on 10443', () => {
+    const front = services['front-proxy']!;
+    const command = (front.command as string[]).join(' ');
+    const tlsDir = /--tls-dir (\S+)/.exec(command)?.[1];
+    expect(tlsDir).toBeDefined();
+    expect(front.volumes).toContain(`ingress-tls:${tlsDir}`);
+    expect(readFileSync('Dockerfile', 'utf8')).toMatch(new RegExp(`mkdir -p [^\\n]*${tlsDir}`));
+    expect(services['mesh']?.ports).toContain('10443:10444');
+    // The service's own bootstrap command, run here with the paths moved: the ingress's HTTPS
+    // listener gets its static secret (without it the listener would refuse every handshake).
+    const bootstrap = /node (dist\/cli\/main\.js control-plane bootstrap [^>]*)>/.exec(command)?.[1];
+    expect(bootstrap).toBeDefined();
+    const dir = mkdtempSync(join(tmpdir(), 'meshscope-compose-'));
+    try {
+      const args = bootstrap!
+        .trim()
+        .split(/\s+/)
+        .map((a) => (a === '/etc/meshscope/mesh.yaml' ? 'examples/shop/mesh.yaml' : a === tlsDir ? dir : a));
+      const out = parse(execFileSync(process.execPath, args, { encoding: 'utf8' })) as {
+        static_resources: {
+          secrets?: Array<{ name: string; tls_certificate: { certificate_chain: { filename: string } } }>;
+        };
+      };
+      expect(out.static_resources.secrets?.map((x) => x.name)).toEqual(['ingress-cert']);
+      expect(out.static_resources.secrets?.[0]?.tls_certificate.certificate_chain.filename).toBe(
+        join(dir, 'tls', 'ingress.pem'),
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('restarts every long-running service, the namespace-owning mesh container always', () => {
