@@ -484,8 +484,9 @@ async function runScenario(bodies: Buffer[]): Promise<Record<string, unknown>> {
     // library (about 200 MB of its code once loaded), anonymous ones are the heaps.
     let peakAnonMb = 0;
     let fileMb = 0;
-    // What the runtime held when the anonymous part peaked (the rest of it is chDB's and libc's).
-    let atPeak = { v8HeapTotal: 0, v8HeapUsed: 0, external: 0 };
+    // What the runtime and chDB's memory tracker held when the anonymous part peaked (the rest
+    // is thread stacks, allocator slack and what neither counts).
+    let atPeak = { v8HeapTotal: 0, v8HeapUsed: 0, external: 0, clickhouseTracked: 0 };
     const sampleLoop = async (): Promise<void> => {
       while (Date.now() < deadline) {
         await new Promise((r) => setTimeout(r, 1000));
@@ -501,6 +502,7 @@ async function runScenario(bodies: Buffer[]): Promise<Record<string, unknown>> {
             v8HeapTotal: mb('nodejs_heap_size_total_bytes'),
             v8HeapUsed: mb('nodejs_heap_size_used_bytes'),
             external: mb('nodejs_external_memory_bytes'),
+            clickhouseTracked: mb('meshscope_collector_clickhouse_memory_bytes'),
           };
         }
         peakAnonMb = Math.max(peakAnonMb, rss.anonMb);
