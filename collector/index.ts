@@ -67,6 +67,14 @@ export async function startCollector(options: CollectorOptions = {}): Promise<Co
   const budget = memoryBudget(config.memoryLimitMiB);
   const storage = createStorageClient(target, budget.clickhouseBytes);
   const { client } = storage;
+  if (target.kind === 'embedded')
+    metrics.observeEmbeddedClickHouse(async () => {
+      const rs = await client.query({
+        query: "SELECT value FROM system.metrics WHERE metric = 'MemoryTracking'",
+        format: 'JSONEachRow',
+      });
+      return Number((await rs.json<{ value: string }>())[0]?.value ?? 0);
+    });
 
   // Migrations must succeed before the first insert. Embedded, a failure is fatal at start; a
   // server that is down at start must not stop the collector from accepting into the log, so

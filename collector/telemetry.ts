@@ -93,4 +93,25 @@ export class CollectorMetrics {
     help: 'Spans not tracked because the service-graph store was full',
     registers: [this.registry],
   });
+
+  /**
+   * Embedded only: the engine's own memory as its tracker counts it (caches, inserts, merges;
+   * capped by max_server_memory_usage), read at each scrape by `read`. Beside the runtime's heap
+   * and external memory it shows where the process's anonymous memory goes. A failed read keeps
+   * the last value.
+   */
+  observeEmbeddedClickHouse(read: () => Promise<number>): void {
+    new Gauge({
+      name: 'meshscope_collector_clickhouse_memory_bytes',
+      help: "Embedded ClickHouse's tracked memory (its MemoryTracking metric)",
+      registers: [this.registry],
+      async collect() {
+        try {
+          this.set(await read());
+        } catch {
+          // The engine is closing or busy failing: the last value stands.
+        }
+      },
+    });
+  }
 }

@@ -562,6 +562,9 @@ describe('query API', () => {
     expect(text).toMatch(/meshscope_collector_refused_items_total\{signal="traces",reason="invalid"\} 3/);
     expect(text).toMatch(/meshscope_collector_stored_items_total\{table="otel_traces"\} \d+/);
     expect(text).toMatch(/meshscope_collector_batch_latency_seconds_count \d+/);
+    // Embedded ClickHouse's own tracked memory, beside the runtime's (a live engine holds some).
+    const engine = /^meshscope_collector_clickhouse_memory_bytes (\d+)$/m.exec(text);
+    expect(Number(engine?.[1])).toBeGreaterThan(0);
     expect((await fetch(`${collector.apiUrl}/readyz`)).status).toBe(200);
   });
 });
