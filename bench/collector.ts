@@ -4,7 +4,8 @@
 // spans/s stored, spans per CPU-second of the collector's own threads and of the whole process
 // (embedded ClickHouse included), peak RSS, ack latency percentiles, time from ack to queryable,
 // for two span shapes (BENCH_SHAPES=synthetic,sidecar), with the published anchors and goals.
-// Knobs: BENCH_SECONDS (15), BENCH_CLIENTS (8), BENCH_SHAPES, BENCH_NODE_ARGS.
+// Knobs: BENCH_SECONDS (15), BENCH_CLIENTS (8), BENCH_SHAPES, BENCH_NODE_ARGS, BENCH_MICRO (1; 0
+// skips the decoder and insert-format sections, for quick interleaved A/B runs of the scenarios).
 // Also measures the hand-written protobuf decoders (to objects then rows, and straight to rows,
 // the ingest path) against protobufjs on the same body, for both shapes.
 
@@ -150,10 +151,10 @@ async function insertAndMerges(
 }
 
 /**
- * The insert format, measured: the same 40 960 spans as RowBinary (what the writer sends,
- * through FROM INFILE) and as JSONCompactEachRow (the previous format, rendered by chDB from
- * the stored rows) through chDB's raw insert; CPU of this process (chDB's threads included)
- * per 100k rows, best of 3 rounds.
+ * The insert format, measured: the same 40 960 spans as RowBinary through FROM INFILE, as the
+ * writer inserts them (read without LowCardinality, skip indexes deferred: writer.ts), and as
+ * JSONCompactEachRow (the previous format, rendered by chDB from the stored rows) through
+ * chDB's raw insert; CPU of this process (chDB's threads included) per 100k rows, best of 3.
  */
 async function insertFormatBench(bodies: Buffer[]): Promise<Record<string, number>> {
   const dir = mkdtempSync(join(tmpdir(), 'bench-format-'));
@@ -187,7 +188,11 @@ async function insertFormatBench(bodies: Buffer[]): Promise<Record<string, numbe
         `INSERT INTO otel_traces (${SPAN_COLUMNS.join(', ')}) FROM INFILE '${staged}' SETTINGS insert_deduplication_token = '${randomUUID()}' FORMAT RowBinary`,
       );
     };
-    const best = { RowBinary: Number.POSITIVE_INFINITY, JSONCompactEachRow: Number.POSITIVE_INFINITY };
+    const best = {
+      RowBinary: Number.POSITIVE_INFINITY,
+      JSONCompactEachRow: Number.POSITIVE_INFINITY,
+      ingestPath: Number.POSITIVE_INFINITY,
+    };
     for (let round = 0; round < 3; round++) {
       let c0 = process.cpuUsage();
       await insertRowBinary();
@@ -202,6 +207,11 @@ async function insertFormatBench(bodies: Buffer[]): Promise<Record<string, numbe
       });
       c = process.cpuUsage(c0);
       best.JSONCompactEachRow = Math.min(best.JSONCompactEachRow, (c.user + c.system) / 1e6);
+      // The writer's own path: the staged rows read without LowCardinality, cast column-wise.
+      c0 = process.cpuUsage();
+      await writer.insert('otel_traces', [rowBinary], randomUUID());
+      c = process.cpuUsage(c0);
+      best.ingestPath = Math.min(best.ingestPath, (c.user + c.system) / 1e6);
     }
     const per100k = (cpu: number): number => Number(((cpu / rows) * 100_000).toFixed(3));
     const quarter = new RowBinaryWriter();
@@ -219,6 +229,7 @@ async function insertFormatBench(bodies: Buffer[]): Promise<Record<string, numbe
       rows,
       rowBinaryCpuSecondsPer100kRows: per100k(best.RowBinary),
       jsonCompactEachRowCpuSecondsPer100kRows: per100k(best.JSONCompactEachRow),
+      ingestPathCpuSecondsPer100kRows: per100k(best.ingestPath),
       rowBinaryBytesPerRow: Math.round(rowBinary.length / rows),
       jsonCompactEachRowBytesPerRow: Math.round(compact.length / rows),
       insertsAndMergesRows: INSERTS * quarterRows,
@@ -252,25 +263,40 @@ function rssParts(pid: number): { anonMb: number; fileMb: number } {
 /**
  * CPU seconds per thread name of a live process (threads that already exited are only in the
  * process total): shows how the work splits between the event loop, V8's GC helpers, libuv's
- * pool and chDB's threads.
+ * pool and chDB's threads. Node names none of its threads: its platform workers (V8's GC and
+ * compiler helpers) start with the process, libuv's pool at the first piece of work queued to
+ * it, later (10-14 clock ticks later here), and the pool runs the WAL's and the staging file's
+ * I/O and every chDB statement's calling thread (a statement's pipeline runs on it beside
+ * chDB's own threads). So an unnamed thread that started after the first unnamed worker is
+ * counted as libuv's pool; when both start in the same tick, as V8's (the conservative side).
  */
 function threadCpu(pid: number): Record<string, number> {
   const out: Record<string, number> = {};
+  const unnamed: { cpu: number; start: number }[] = [];
   for (const tid of readdirSync(`/proc/${pid}/task`)) {
     try {
       const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-      const name =
-        tid === String(pid)
-          ? 'main (event loop)'
-          : stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')).replace(/[0-9]+$/, '');
+      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const name = tid === String(pid) ? 'main (event loop)' : comm.replace(/[0-9]+$/, '');
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      out[name] = (out[name] ?? 0) + (Number(fields[11]) + Number(fields[12])) / 100;
+      const cpu = (Number(fields[11]) + Number(fields[12])) / 100;
+      if (name === 'node')
+        unnamed.push({ cpu, start: Number(fields[19]) }); // starttime (field 22)
+      else out[name] = (out[name] ?? 0) + cpu;
     } catch {
       // The thread exited between listing and reading.
     }
   }
+  const first = Math.min(...unnamed.map((t) => t.start));
+  for (const t of unnamed) {
+    const name = t.start === first ? NODE_PLATFORM : LIBUV_POOL;
+    out[name] = (out[name] ?? 0) + t.cpu;
+  }
   return out;
 }
+
+const NODE_PLATFORM = 'node (V8 platform workers: GC, compiler)';
+const LIBUV_POOL = 'node (libuv pool: WAL and staging I/O, chDB statements)';
 
 /** Threads of Node itself (event loop, V8's helpers, libuv's pool); every other one is chDB's. */
 const NODE_THREAD = /^(main \(event loop\)|node|V8 |libuv|uv|SignalInspector|DelayedTaskSch|inspector)/;
@@ -283,8 +309,11 @@ function percentile(sorted: number[], q: number): number {
 async function main(): Promise<void> {
   const shapes: Record<string, Buffer[]> = { synthetic: makeSyntheticBodies(), sidecar: makeSidecarBodies() };
   const wanted = (process.env.BENCH_SHAPES ?? 'synthetic,sidecar').split(',').filter((n) => n in shapes);
-  const decoder = { synthetic: decoderBench(shapes.synthetic![0]!), sidecar: decoderBench(shapes.sidecar![0]!) };
-  const insertFormat = await insertFormatBench(shapes.synthetic!);
+  const micro = process.env.BENCH_MICRO !== '0';
+  const decoder = micro
+    ? { synthetic: decoderBench(shapes.synthetic![0]!), sidecar: decoderBench(shapes.sidecar![0]!) }
+    : undefined;
+  const insertFormat = micro ? await insertFormatBench(shapes.synthetic!) : undefined;
   const scenarios: Record<string, unknown> = {};
   for (const name of wanted) scenarios[name] = await runScenario(shapes[name]!);
   process.stdout.write(
@@ -449,6 +478,8 @@ async function runScenario(bodies: Buffer[]): Promise<Record<string, unknown>> {
     // library (about 200 MB of its code once loaded), anonymous ones are the heaps.
     let peakAnonMb = 0;
     let fileMb = 0;
+    // What the runtime held when the anonymous part peaked (the rest of it is chDB's and libc's).
+    let atPeak = { v8HeapTotal: 0, v8HeapUsed: 0, external: 0 };
     const sampleLoop = async (): Promise<void> => {
       while (Date.now() < deadline) {
         await new Promise((r) => setTimeout(r, 1000));
@@ -457,6 +488,15 @@ async function runScenario(bodies: Buffer[]): Promise<Record<string, unknown>> {
         loopP99.push(Number(ms('nodejs_eventloop_lag_p99_seconds').toFixed(1)));
         loopMax.push(Number(ms('nodejs_eventloop_lag_max_seconds').toFixed(1)));
         const rss = rssParts(child.pid!);
+        if (rss.anonMb > peakAnonMb) {
+          const mb = (name: string): number =>
+            Math.round(Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? 0) / 1024 / 1024);
+          atPeak = {
+            v8HeapTotal: mb('nodejs_heap_size_total_bytes'),
+            v8HeapUsed: mb('nodejs_heap_size_used_bytes'),
+            external: mb('nodejs_external_memory_bytes'),
+          };
+        }
         peakAnonMb = Math.max(peakAnonMb, rss.anonMb);
         fileMb = Math.max(fileMb, rss.fileMb);
       }
@@ -487,6 +527,9 @@ async function runScenario(bodies: Buffer[]): Promise<Record<string, unknown>> {
       (n, m) => n + Number(m[1]),
       0,
     );
+    // One batch is one insert per table (spans, then their edges): its rows per insert set the
+    // part sizes chDB writes and merges.
+    const inserts = Number(/^meshscope_collector_batch_latency_seconds_count (\d+)$/m.exec(metricsText)?.[1] ?? 0);
     acks.sort((a, b) => a - b);
     queryable.sort((a, b) => a - b);
     const spansPerSecStored = Math.round(storedSpans / storedSeconds);
@@ -495,6 +538,9 @@ async function runScenario(bodies: Buffer[]): Promise<Record<string, unknown>> {
       .filter(([name]) => NODE_THREAD.test(name))
       .reduce((n, [, v]) => n + v, 0);
     const spansPerCpuSecondOwn = Math.round(storedSpans / Math.max(ownCpu, 0.01));
+    // Without libuv's pool, whose CPU is mostly chDB's statements (see threadCpu): the event
+    // loop and V8's helpers, what the collector's JavaScript costs.
+    const jsCpu = ownCpu - (threadCpuSeconds[LIBUV_POOL] ?? 0);
     const ackP99 = percentile(acks, 0.99);
     const queryableMax = queryable[queryable.length - 1] ?? 0;
     await dispatcher.close();
@@ -504,19 +550,23 @@ async function runScenario(bodies: Buffer[]): Promise<Record<string, unknown>> {
       spansStored: storedSpans,
       requestsRefused: refused,
       insertSplits,
+      batches: inserts,
+      spansPerBatch: Math.round(storedSpans / Math.max(1, inserts)),
       loadSeconds: Number(loadSeconds.toFixed(2)),
       secondsUntilAllStored: Number(storedSeconds.toFixed(2)),
       spansPerSecAcked: Math.round(ackedSpans / loadSeconds),
       spansPerSecStored,
       collectorCpuSeconds: Number(cpu.toFixed(2)),
       collectorOwnThreadsCpuSeconds: Number(ownCpu.toFixed(2)),
+      collectorJsThreadsCpuSeconds: Number(jsCpu.toFixed(2)),
       collectorCoresUsed: Number((cpu / storedSeconds).toFixed(2)),
       cpuSecondsPer100kSpans: Number(((cpu / storedSpans) * 100_000).toFixed(3)),
       spansPerCpuSecondWholeProcess: spansPerCpuSecond,
       spansPerCpuSecondCollectorThreads: spansPerCpuSecondOwn,
+      spansPerCpuSecondEventLoopAndV8Threads: Math.round(storedSpans / Math.max(jsCpu, 0.01)),
       threadCpuSeconds,
       peakRssMb,
-      rssSampledMb: { peakAnonymous: peakAnonMb, fileBacked: fileMb },
+      rssSampledMb: { peakAnonymous: peakAnonMb, fileBacked: fileMb, runtimeAtAnonymousPeak: atPeak },
       ackLatencyMs: {
         p50: percentile(acks, 0.5),
         p90: percentile(acks, 0.9),

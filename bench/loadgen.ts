@@ -22,6 +22,13 @@
 //   BENCH_BASELINE=/work/baseline npm run bench:loadgen -- --peers none --memory 0 --duration 4 --rounds 3
 //   npm run bench:loadgen -- --baseline /tmp/base --side-by-side --peers none --memory 0 --open-rate 0
 //
+// Same work (--work N, default 3000 with a baseline; 0 skips): the baseline and this build each
+// run 50 VUs x N iterations of http.get at the same time, in every round, and the whole-process CPU
+// each spent on those identical requests is compared round by round (fixed_work). Unlike the
+// timed rounds, neither build's figure depends on how many requests the host let it make that
+// minute (a starved closed-loop client does more work per request), so the ratio holds steady on
+// a loaded host; it counts start-up (contexts, compiles) as part of the cost.
+//
 // Open model (bench/loadgen-open.ts): --open-rate R (default 1000 req/s; 0 skips) runs meshscope's
 // constant-arrival-rate and bench/open-loop-client.ts at R for --open-seconds (default --duration)
 // and prints each one's p50/p90/p99 and their ratios.
@@ -53,6 +60,7 @@ const BASELINE = argValue('--baseline') ?? (process.env.BENCH_BASELINE || undefi
 const SIDE_BY_SIDE = args.includes('--side-by-side');
 const PEERS = argValue('--peers') !== 'none';
 const VUS_START = Number(argValue('--vus-start') ?? 1000);
+const WORK = Number(argValue('--work') ?? (BASELINE === undefined ? 0 : 3000));
 // Open model: meshscope's constant-arrival-rate beside bench/open-loop-client.ts (0 skips it).
 const OPEN_RATE = Number(argValue('--open-rate') ?? 1000);
 const OPEN_SECONDS = Number(argValue('--open-seconds') ?? DURATION_S);
@@ -231,6 +239,33 @@ async function runWrk(
 
 const round = (n: number, d = 2): number => Number(n.toFixed(d));
 
+/** `vus` x `iterations` of http.get (per-vu-iterations): whole-process CPU and requests made. */
+async function runFixedWork(
+  dir: string,
+  url: string,
+  iterations: number,
+  cli: string,
+  tag: string,
+): Promise<{ requests: number; cpuSeconds: number }> {
+  const script = path.join(dir, 'fixed-work.js');
+  fs.writeFileSync(
+    script,
+    `import http from 'k6/http';
+export const options = { scenarios: { get: { executor: 'per-vu-iterations', vus: ${CONNECTIONS}, iterations: ${iterations}, maxDuration: '10m' } } };
+export default function () { http.get(__ENV.URL); }
+`,
+  );
+  const exportFile = path.join(dir, `fixed-${tag}.json`);
+  const r = await measure(
+    process.execPath,
+    [cli, 'load', script, '--quiet', '-e', `URL=${url}`, '--summary-export', exportFile],
+    600,
+  );
+  if (r.code !== 0) throw new Error(`meshscope load exited ${r.code}: ${r.stderr.slice(0, 2000)}`);
+  const s = JSON.parse(fs.readFileSync(exportFile, 'utf8')) as { metrics: Record<string, Record<string, number>> };
+  return { requests: s.metrics.http_reqs!.count!, cpuSeconds: r.stats.cpuSeconds };
+}
+
 /** Wall time and peak RSS of a run with `vus` VUs, one empty iteration each. */
 async function runVuStart(
   dir: string,
@@ -306,6 +341,28 @@ async function main(): Promise<void> {
       const wrk = PEERS ? await runWrk(nginx.url, DURATION_S) : skipped;
       rounds.push({ ms, ac, wrk });
     }
+    // Same work, both builds at once (the order they start in alternates).
+    const fixed: Array<{
+      baseline: { requests: number; cpuSeconds: number };
+      current: { requests: number; cpuSeconds: number };
+    }> = [];
+    if (baselineCli !== undefined && WORK > 0) {
+      for (let i = 0; i < ROUNDS; i++) {
+        const runB = () => runFixedWork(dir, nginx.url, WORK, baselineCli, 'baseline');
+        const runC = () => runFixedWork(dir, nginx.url, WORK, CLI, 'current');
+        let b: ReturnType<typeof runB>;
+        let c: ReturnType<typeof runC>;
+        if (i % 2 === 0) {
+          b = runB();
+          c = runC();
+        } else {
+          c = runC();
+          b = runB();
+        }
+        const [baseline, current] = await Promise.all([b, c]);
+        fixed.push({ baseline, current });
+      }
+    }
     const best = (pick: (r: { ms: Run; ac: Run; wrk: Run }) => Run): Run =>
       rounds.map(pick).reduce((a, b) => (b.rps > a.rps ? b : a));
     const ms = best((r) => r.ms);
@@ -325,7 +382,9 @@ async function main(): Promise<void> {
     const memLong = memory ? await runMeshscope(dir, nginx.url, MEM_LONG_S) : skipped;
     const currentRps = rounds.map((r) => r.ms.rps);
     const baselineRps = baselineRuns.map((r) => r.rps);
-    const perCpu = (r: Run): number => r.requests / Math.max(r.stats.cpuSeconds, 0.01);
+    const perCpu = (
+      r: { requests: number; stats: { cpuSeconds: number } } | { requests: number; cpuSeconds: number },
+    ): number => r.requests / Math.max('stats' in r ? r.stats.cpuSeconds : r.cpuSeconds, 0.01);
     const comparison =
       baselineCli === undefined
         ? undefined
@@ -348,6 +407,21 @@ async function main(): Promise<void> {
             ),
             side_by_side: SIDE_BY_SIDE,
           };
+    const fixedWork =
+      fixed.length === 0
+        ? undefined
+        : {
+            vus: CONNECTIONS,
+            iterations_per_vu: WORK,
+            requests: fixed[0]!.current.requests,
+            baseline_cpu_s_by_round: fixed.map((f) => round(f.baseline.cpuSeconds)),
+            current_cpu_s_by_round: fixed.map((f) => round(f.current.cpuSeconds)),
+            // Requests per CPU second, this build over the baseline, round by round (both ran at once).
+            meshscope_vs_baseline_per_cpu_paired: round(
+              median(fixed.map((f) => perCpu(f.current) / perCpu(f.baseline))),
+              3,
+            ),
+          };
     // Issue 20's check when the baseline is the build before VU isolation: what isolation costs.
     const isolation =
       comparison === undefined
@@ -356,6 +430,9 @@ async function main(): Promise<void> {
             vs_pre_isolation_rps: comparison.meshscope_vs_baseline_rps,
             vs_pre_isolation_per_cpu: comparison.meshscope_vs_baseline_per_cpu,
             vs_pre_isolation_per_cpu_paired: comparison.meshscope_vs_baseline_per_cpu_paired,
+            ...(fixedWork === undefined
+              ? {}
+              : { vs_pre_isolation_per_cpu_same_work: fixedWork.meshscope_vs_baseline_per_cpu_paired }),
             goal: '>= 0.95 (isolation costs at most 5% requests/s)',
           };
     const start =
@@ -408,6 +485,7 @@ async function main(): Promise<void> {
       },
       goals: { vs_autocannon: '>= 1.3', vs_wrk: '>= 0.7', open_model_latency_vs_open_loop_client: 'within 10%' },
       ...(comparison === undefined ? {} : { comparison, isolation }),
+      ...(fixedWork === undefined ? {} : { fixed_work: fixedWork }),
       ...(start === undefined ? {} : { vu_start: start }),
       ...(open === undefined ? {} : { open_model: open }),
       memory: {

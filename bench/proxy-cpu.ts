@@ -100,8 +100,14 @@ const references: Reference[] = [
     name: 'nginx-h2c-1-worker',
     start: async (up) => {
       const peer = await startNginxH2cProxy(up);
-      // The master only supervises: the one worker serves every connection.
-      const worker = Number(readFileSync(`/proc/${peer.pid}/task/${peer.pid}/children`, 'utf8').trim().split(' ')[0]);
+      // The master only supervises: the one worker serves every connection. On a loaded host the
+      // master may not have forked it yet when the port answers.
+      const children = `/proc/${peer.pid}/task/${peer.pid}/children`;
+      for (let i = 0; i < 100 && readFileSync(children, 'utf8').trim() === ''; i++) {
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      const worker = Number(readFileSync(children, 'utf8').trim().split(' ')[0]);
+      if (!(worker > 0)) throw new Error(`nginx (pid ${peer.pid}) started no worker`);
       return { peer, cpuPid: worker };
     },
   },
@@ -283,6 +289,7 @@ async function main(): Promise<void> {
             cpuUsPerRequest: round1(r.cpuUsPerRequest),
             mainThreadCpuUsPerRequest: round1(r.mainThreadCpuUsPerRequest),
             requestsPerSecond: Math.round(r.requestsPerSecond),
+            [H2 ? 'meanMs' : 'p99Ms']: r.latencyMs,
           })),
         };
       });

@@ -5,6 +5,7 @@ import { findPrometheus, startMesh, UpError } from '../up/index.js';
 const USAGE = `usage: meshscope up [--mesh examples/shop/mesh.yaml] [--state-dir .meshscope] [--data DIR]
          [--xds 127.0.0.1:18000] [--xds-api GRPC|REST] [--collector-http 127.0.0.1:16686]
          [--prometheus 127.0.0.1:9090 | --no-prometheus] [--ready-timeout 60]
+         [--tls-cert FILE --tls-key FILE]   the front proxy's HTTPS certificate (one is generated otherwise)
 `;
 
 export async function run(argv: string[]): Promise<number> {
@@ -18,8 +19,16 @@ export async function run(argv: string[]): Promise<number> {
     prometheus: { type: 'string', default: '127.0.0.1:9090' },
     'no-prometheus': { type: 'boolean', default: false },
     'ready-timeout': { type: 'string', default: '60' },
+    'tls-cert': { type: 'string' },
+    'tls-key': { type: 'string' },
   });
   if (typeof values === 'number') return values;
+  const tlsCert = values['tls-cert'];
+  const tlsKey = values['tls-key'];
+  if ((tlsCert === undefined) !== (tlsKey === undefined)) {
+    process.stderr.write('meshscope up: --tls-cert and --tls-key go together\n');
+    return 2;
+  }
   const xdsApi = values['xds-api'].toUpperCase();
   if (xdsApi !== 'GRPC' && xdsApi !== 'REST') {
     process.stderr.write(`meshscope up: --xds-api must be GRPC or REST, got '${values['xds-api']}'\n`);
@@ -64,6 +73,7 @@ export async function run(argv: string[]): Promise<number> {
         collectorHttp: values['collector-http'],
         prometheus: values['no-prometheus'] ? null : values.prometheus,
         readyTimeoutMs: timeoutS * 1000,
+        ...(tlsCert !== undefined && tlsKey !== undefined ? { ingressTls: { cert: tlsCert, key: tlsKey } } : {}),
         // Progress while starting, then crashes, recoveries and mesh edits as they happen.
         onEvent: (e) => {
           const bad = e.kind === 'crash' || e.kind === 'mesh-edit-refused';
@@ -81,9 +91,17 @@ export async function run(argv: string[]): Promise<number> {
       }
       throw err;
     }
-    const front = mesh.components().find((c) => c.kind === 'front-proxy')?.urls[0];
+    const frontUrls = mesh.components().find((c) => c.kind === 'front-proxy')?.urls ?? [];
+    const front = frontUrls[0];
+    const https = frontUrls.find((u) => u.startsWith('https:'));
+    const tls = mesh.ingressTls;
+    const httpsHint =
+      https === undefined || tls === null
+        ? ''
+        : `HTTPS (h2 or HTTP/1.1): curl ${tls.ca === null ? '' : `--cacert ${tls.ca} `}${https} ` +
+          `(certificate ${tls.certificateChain}${tls.ca === null ? '' : `, CA ${tls.ca}`})\n`;
     process.stdout.write(
-      `\n${mesh.table()}\nready in ${((Date.now() - began) / 1000).toFixed(1)} s. ` +
+      `\n${mesh.table()}\n${httpsHint}ready in ${((Date.now() - began) / 1000).toFixed(1)} s. ` +
         `Try: ${front !== undefined ? `curl ${front} · ` : ''}npm run load · npx meshscope status. ` +
         'Ctrl-C (or npx meshscope down) stops everything.\n',
     );

@@ -14,6 +14,7 @@ import { planMesh, prometheusConfig, type ComponentSpec } from './plan.js';
 import { assertPortsFree } from './ports.js';
 import { probeOnce } from './probes.js';
 import { terminateGroups } from './reap.js';
+import { type IngressCertificate, ingressCertificate } from './tls.js';
 import { processAlive, readState, removeState, writeState, type MeshState, type UpEvent } from './state.js';
 import { Supervisor, type ComponentStatus } from './supervisor.js';
 import { renderTable } from './table.js';
@@ -29,6 +30,7 @@ export {
 export { readState, type MeshState, type StateComponent, type UpEvent } from './state.js';
 export { renderTable } from './table.js';
 export type { ComponentKind, ComponentSpec } from './plan.js';
+export type { IngressCertificate } from './tls.js';
 export type { ComponentExit, ComponentStatus } from './supervisor.js';
 
 export interface UpOptions {
@@ -48,6 +50,8 @@ export interface UpOptions {
   onEvent?: (event: UpEvent) => void;
   /** Aborting before ready stops whatever started and rejects with UpAbortedError. */
   signal?: AbortSignal;
+  /** The operator's certificate and key (PEM files) for the front proxy's HTTPS port; one is generated otherwise. */
+  ingressTls?: { cert: string; key: string };
 }
 
 export interface RunningMesh {
@@ -72,7 +76,13 @@ export function findPrometheus(): string | null {
   return null;
 }
 
-export async function startMesh(o: UpOptions): Promise<RunningMesh> {
+/** A mesh `meshscope up` started from a mesh file. */
+export interface StartedMesh extends RunningMesh {
+  /** What the front proxy's HTTPS port serves, null when the mesh has no ingress https_port. */
+  readonly ingressTls: IngressCertificate | null;
+}
+
+export async function startMesh(o: UpOptions): Promise<StartedMesh> {
   const stateDir = resolve(o.stateDir);
   const previous = readState(stateDir);
   // Checked before writing bootstraps so a second `up` changes nothing of the running one.
@@ -97,13 +107,16 @@ export async function startMesh(o: UpOptions): Promise<RunningMesh> {
 
   await assertPortsFree(specs);
   mkdirSync(stateDir, { recursive: true });
+  const ingressTls = mesh.ingress?.https_port === undefined ? null : await ingressCertificate(stateDir, o.ingressTls);
+  const certificate =
+    ingressTls === null
+      ? {}
+      : { ingressCertificate: { certificateChain: ingressTls.certificateChain, privateKey: ingressTls.privateKey } };
   for (const s of specs) {
     if (s.bootstrap === undefined) continue;
     mkdirSync(dirname(s.bootstrap.path), { recursive: true });
-    writeFileSync(
-      s.bootstrap.path,
-      `${JSON.stringify(renderDynamicBootstrap(mesh, s.bootstrap.nodeId, { xds: o.xds, api: o.xdsApi }), null, 2)}\n`,
-    );
+    const bootstrap = renderDynamicBootstrap(mesh, s.bootstrap.nodeId, { xds: o.xds, api: o.xdsApi, ...certificate });
+    writeFileSync(s.bootstrap.path, `${JSON.stringify(bootstrap, null, 2)}\n`);
   }
   writeFileSync(join(stateDir, 'prometheus.yml'), prometheusConfig(specs, o.collectorHttp));
 
@@ -134,6 +147,7 @@ export async function startMesh(o: UpOptions): Promise<RunningMesh> {
     get ready() {
       return running.ready;
     },
+    ingressTls,
     stop: async () => {
       watcher.close();
       await running.stop();

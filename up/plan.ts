@@ -227,14 +227,19 @@ export function planMesh(o: PlanOptions): ComponentSpec[] {
       env: EXPORT_ENV,
       ports: [
         { name: 'http', port: ing.port },
+        ...(ing.https_port === undefined ? [] : [{ name: 'https', port: ing.https_port }]),
         { name: 'admin', port: ing.admin_port },
       ],
-      urls: [`http://127.0.0.1:${ing.port}/`],
+      urls: [
+        `http://127.0.0.1:${ing.port}/`,
+        ...(ing.https_port === undefined ? [] : [`https://127.0.0.1:${ing.https_port}/`]),
+      ],
       probe: {
         kind: 'all',
         probes: [
           { kind: 'http', url: `http://127.0.0.1:${ing.admin_port}/ready` },
           { kind: 'tcp', host: '127.0.0.1', port: ing.port },
+          ...(ing.https_port === undefined ? [] : [{ kind: 'tcp', host: '127.0.0.1', port: ing.https_port } as const]),
         ],
       },
       // Like the sidecars, started at once.

@@ -9,6 +9,8 @@
 //   allocator keeps mapped would otherwise hold the limiter shut for good. Embedded
 //   ClickHouse's share is capped by its own memory tracker (engine arguments).
 
+import { getHeapStatistics } from 'node:v8';
+
 const MiB = 1024 * 1024;
 
 export interface MemoryBudget {
@@ -102,7 +104,13 @@ export class MemoryLimiter {
 
 const mib = (n: number): string => (n / MiB).toFixed(0);
 
+/**
+ * V8's heap in use plus external memory (Buffers), from V8's heap statistics: the same two
+ * figures process.memoryUsage() reports, without the resident set it also reads. Under
+ * bench:collector's load, process.memoryUsage() took about 5% of the event loop's profile at ten
+ * calls a second; in a process with a 100 MB heap being churned, 585 µs a call against 12 µs.
+ */
 function live(): number {
-  const m = process.memoryUsage();
-  return m.heapUsed + m.external;
+  const h = getHeapStatistics();
+  return h.used_heap_size + h.external_memory;
 }

@@ -195,6 +195,11 @@ const ingress = z.strictObject({
   /** The front proxy's node id. */
   name: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, _ . -'),
   port,
+  /**
+   * An HTTPS listener beside `port`: TLS terminated with the operator's certificate (the
+   * bootstrap's static secret `ingress-cert`; `meshscope up` generates one), h2 and http/1.1 by ALPN.
+   */
+  https_port: port.optional(),
   admin_port: port.optional(),
   /** Domains the front proxy answers for; `*` by default. */
   domains: z.array(z.string().min(1)).min(1).default(['*']),

@@ -146,6 +146,7 @@ function checkCrossReferences(m: Mesh): MeshIssue[] {
   if (m.ingress !== undefined) {
     claimNode(m.ingress.name, 'ingress.name');
     claimPort(m.ingress.port, 'ingress.port');
+    claimPort(m.ingress.https_port, 'ingress.https_port');
     claimPort(m.ingress.admin_port, 'ingress.admin_port');
     m.ingress.routes.forEach((rule, ri) => checkRule(m, rule, undefined, `ingress.routes[${ri}]`, issues));
   }

@@ -2,6 +2,7 @@
 // xDS) and the dynamic one (`bootstrap`, which points the proxy at the control plane).
 import type { Mesh } from '../mesh/schema.js';
 import { configSource, loopback, socketAddress, type ConfigSourceStyle, type JsonObject } from './envoy.js';
+import { INGRESS_CERT_SECRET } from './mtls.js';
 import { findNode, nodeResources } from './resources.js';
 
 export const XDS_CLUSTER = 'xds_cluster';
@@ -86,6 +87,11 @@ export interface DynamicBootstrapOptions {
   api: 'GRPC' | 'DELTA_GRPC' | 'REST';
   /** REST polling interval (the server long-polls, so this is only the floor between polls). */
   refreshDelayMs?: number;
+  /**
+   * The ingress's HTTPS certificate and key files (PEM), served as the static secret
+   * INGRESS_CERT_SECRET its HTTPS listener names; without them that listener refuses handshakes.
+   */
+  ingressCertificate?: { certificateChain: string; privateKey: string };
 }
 
 /** A bootstrap that fetches listeners and clusters (and through them routes and endpoints) from the control plane. */
@@ -117,9 +123,21 @@ export function renderDynamicBootstrap(mesh: Mesh, nodeId: string, o: DynamicBoo
     const rest: ConfigSourceStyle = { kind: 'rest', cluster: XDS_CLUSTER, refreshDelayMs: o.refreshDelayMs ?? 200 };
     dynamic = { lds_config: configSource(rest), cds_config: configSource(rest) };
   }
+  const statics: JsonObject = { clusters: [xdsCluster] };
+  const cert = o.ingressCertificate;
+  if (cert !== undefined && findNode(mesh, nodeId).kind === 'ingress')
+    statics.secrets = [
+      {
+        name: INGRESS_CERT_SECRET,
+        tls_certificate: {
+          certificate_chain: { filename: cert.certificateChain },
+          private_key: { filename: cert.privateKey },
+        },
+      },
+    ];
   return withAdmin(mesh, nodeId, {
     node: nodeSection(mesh, nodeId),
     dynamic_resources: dynamic,
-    static_resources: { clusters: [xdsCluster] },
+    static_resources: statics,
   });
 }

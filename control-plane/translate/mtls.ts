@@ -24,6 +24,30 @@ export const UPSTREAM_TLS_CONTEXT_TYPE =
   'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext';
 export const TLS_INSPECTOR_TYPE = 'type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector';
 
+/**
+ * The static secret (static_resources.secrets of the front proxy's bootstrap) holding the
+ * certificate the ingress serves on its HTTPS port: the operator's, not a mesh identity.
+ */
+export const INGRESS_CERT_SECRET = 'ingress-cert';
+
+/**
+ * The ingress's HTTPS filter chain's transport socket: the operator's certificate, h2 preferred
+ * by ALPN, no client certificate (north-south clients are browsers and curl, not workloads).
+ */
+export function ingressTransportSocket(): JsonObject {
+  return {
+    name: TLS_TRANSPORT_SOCKET,
+    typed_config: {
+      '@type': DOWNSTREAM_TLS_CONTEXT_TYPE,
+      common_tls_context: {
+        tls_params: { tls_minimum_protocol_version: 'TLSv1_2' },
+        tls_certificate_sds_secret_configs: [{ name: INGRESS_CERT_SECRET }],
+        alpn_protocols: ['h2', 'http/1.1'],
+      },
+    },
+  };
+}
+
 /** What the translators need from the mesh CA. */
 export interface MeshSecurity {
   /** The mesh's root certificate (PEM), trusted by every sidecar. */

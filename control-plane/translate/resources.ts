@@ -15,6 +15,7 @@ import type {
 import { outboundTcpTarget, resolveService, serviceKey, subsetWorkloads } from '../mesh/validate.js';
 import { httpRbacFilters, networkRbacFilters } from './authorization.js';
 import {
+  ingressTransportSocket,
   type MeshSecurity,
   originatesMtls,
   secureInboundListener,
@@ -642,6 +643,16 @@ export function ownResources(
       nodeId,
     });
     out.listeners.set(routeName, listener(routeName, ingress.port, undefined, hcm));
+    if (ingress.https_port !== undefined) {
+      // The same routes over TLS; its own stat prefix, as Envoy's per-listener HCM stats are.
+      const name = `ingress|${ingress.https_port}`;
+      const https = listener(name, ingress.https_port, undefined, {
+        ...hcm,
+        stat_prefix: `ingress_${ingress.https_port}`,
+      });
+      const [chain] = https.filter_chains as JsonObject[];
+      out.listeners.set(name, { ...https, filter_chains: [{ ...chain, transport_socket: ingressTransportSocket() }] });
+    }
     return out;
   }
 

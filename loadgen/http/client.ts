@@ -232,9 +232,12 @@ export class HttpTransport {
       else if (!conn.closed) {
         // Keep one idle keep-alive connection per origin; one opened beside a busy one
         // (concurrent asyncRequest calls) is closed rather than left open until the VU ends.
+        // Already the idle one (every request of a VU's keep-alive loop): nothing to store again.
         const idle = this.#idle.get(target.origin.key);
-        if (idle === undefined || idle === conn || idle.closed || idle.busy) this.#idle.set(target.origin.key, conn);
-        else conn.close();
+        if (idle !== conn) {
+          if (idle === undefined || idle.closed || idle.busy) this.#idle.set(target.origin.key, conn);
+          else conn.close();
+        }
       }
       resolve(res);
     });

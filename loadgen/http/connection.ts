@@ -274,17 +274,18 @@ export class Connection implements ParserHandler {
       errorCode: 0,
     };
     this.#deadline = now + timeoutMs;
-    if (this.#connected) this.#write(head, body);
+    // Written at once: the write starts now (one clock read less per request).
+    if (this.#connected) this.#write(head, body, now);
     else {
       this.#pendingWrite = head;
       this.#pendingBody = body;
     }
   }
 
-  #write(head: string, body: Buffer | null): void {
+  #write(head: string, body: Buffer | null, start: number): void {
     const res = this.#res!;
-    this.#writeStart = performance.now();
-    res.sentAt = this.#writeStart;
+    this.#writeStart = start;
+    res.sentAt = start;
     if (body === null || body.length === 0) {
       res.bytesSent = head.length;
       this.#socket.write(head, 'latin1');
@@ -309,7 +310,7 @@ export class Connection implements ParserHandler {
         const body = this.#pendingBody;
         this.#pendingWrite = null;
         this.#pendingBody = null;
-        this.#write(head, body);
+        this.#write(head, body, now);
       }
     }
   }

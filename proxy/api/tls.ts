@@ -38,6 +38,9 @@ export const dataSourceSchema = z
   .superRefine(exactlyOne(['filename', 'inline_string', 'inline_bytes', 'environment_variable']));
 export type DataSource = z.output<typeof dataSourceSchema>;
 
+export const OCSP_STAPLE_POLICIES = ['LENIENT_STAPLING', 'STRICT_STAPLING', 'MUST_STAPLE'] as const;
+export type OcspStaplePolicy = (typeof OCSP_STAPLE_POLICIES)[number];
+
 const TLS_VERSIONS = ['TLS_AUTO', 'TLSv1_0', 'TLSv1_1', 'TLSv1_2', 'TLSv1_3'] as const;
 export type TlsVersionName = (typeof TLS_VERSIONS)[number];
 
@@ -55,6 +58,8 @@ export const tlsCertificateSchema = z
     certificate_chain: dataSourceSchema,
     private_key: dataSourceSchema,
     password: dataSourceSchema.optional(),
+    /** A DER OCSP response for this certificate, stapled when a client asks (status_request). */
+    ocsp_staple: dataSourceSchema.optional(),
   })
   .strict();
 export type TlsCertificateConfig = z.output<typeof tlsCertificateSchema>;
@@ -71,6 +76,14 @@ export const certificateValidationContextSchema = z
     match_typed_subject_alt_names: z.array(subjectAltNameMatcherSchema).optional(),
     /** Deprecated in Envoy (still in its examples): matches a SAN of any type. */
     match_subject_alt_names: z.array(stringMatcherSchema).optional(),
+    /** PEM certificate revocation lists: a peer certificate they revoke is refused. */
+    crl: dataSourceSchema.optional(),
+    /** Only the peer's own certificate is checked against `crl`, not the intermediates above it. */
+    only_verify_leaf_cert_crl: z.boolean().optional(),
+    /** Pins: base64 SHA-256 of the peer certificate's SubjectPublicKeyInfo (44 characters, Envoy's length). */
+    verify_certificate_spki: z.array(z.string().length(44)).optional(),
+    /** Pins: hex SHA-256 of the peer certificate's DER, colons allowed (Envoy's 64 to 95 characters). */
+    verify_certificate_hash: z.array(z.string().min(64).max(95)).optional(),
   })
   .strict();
 export type CertificateValidationContextConfig = z.output<typeof certificateValidationContextSchema>;
@@ -130,6 +143,10 @@ export const downstreamTlsContextSchema = z
     require_client_certificate: boolValue.optional(),
     /** Stateless resumption (session tickets) is on unless this is set. */
     disable_stateless_session_resumption: z.boolean().optional(),
+    /** When a staple is served, omitted or the handshake refused (Envoy accepts the names in any case). */
+    ocsp_staple_policy: z
+      .preprocess((v) => (typeof v === 'string' ? v.toUpperCase() : v), z.enum(OCSP_STAPLE_POLICIES))
+      .optional(),
     session_timeout: durationSchema.optional(),
   })
   .strict()
@@ -141,15 +158,19 @@ export const downstreamTlsContextSchema = z
         path: ['common_tls_context'],
         message: 'a server needs tls_certificates or tls_certificate_sds_secret_configs',
       });
+    const v = c?.validation_context;
     if (
       boolOf(d.require_client_certificate, false) &&
-      c?.validation_context?.trusted_ca === undefined &&
+      v?.trusted_ca === undefined &&
+      (v?.verify_certificate_hash?.length ?? 0) === 0 &&
+      (v?.verify_certificate_spki?.length ?? 0) === 0 &&
       c?.validation_context_sds_secret_config === undefined
     )
       ctx.addIssue({
         code: 'custom',
         path: ['require_client_certificate'],
-        message: 'needs a validation context with trusted_ca to verify client certificates against',
+        message:
+          'needs a validation context with trusted_ca (or certificate pins) to verify client certificates against',
       });
   });
 export type DownstreamTlsContextConfig = z.output<typeof downstreamTlsContextSchema>;

@@ -72,6 +72,7 @@ const ENUMS: Readonly<Record<string, ReadonlyArray<string | undefined>>> = {
   resource_api_version: ['AUTO', 'V2', 'V3'],
   enable_x_ratelimit_headers: ['OFF', 'DRAFT_VERSION_03'],
   collector_endpoint_version: ['DEPRECATED_AND_UNAVAILABLE_DO_NOT_USE', 'HTTP_JSON', 'HTTP_PROTO', 'GRPC'],
+  ocsp_staple_policy: ['LENIENT_STAPLING', 'STRICT_STAPLING', 'MUST_STAPLE'],
 };
 const CLUSTER_TYPES = ['STATIC', 'STRICT_DNS', 'LOGICAL_DNS', 'EDS', 'ORIGINAL_DST'];
 const SOCKET_PROTOCOLS = ['TCP', 'UDP'];
@@ -111,6 +112,8 @@ const REPEATED = new Set([
   'tls_certificate_sds_secret_configs',
   'match_typed_subject_alt_names',
   'match_subject_alt_names',
+  'verify_certificate_spki',
+  'verify_certificate_hash',
   'alpn_protocols',
   'cipher_suites',
   'ecdh_curves',

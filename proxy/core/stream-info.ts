@@ -120,6 +120,10 @@ export class StreamInfo {
   hasHttpProtocol = true;
   /** Why the proxy closed the connection (`%CONNECTION_TERMINATION_DETAILS%`), null when it did not. */
   connectionTerminationDetails: string | null = null;
+  /** Why the downstream transport (TLS handshake, peer verification) failed; null when it did not. */
+  downstreamTransportFailureReason: string | null = null;
+  /** Why the last upstream connection's transport failed (UF over TLS); null when none did. */
+  upstreamTransportFailureReason: string | null = null;
   requestHeaders: HeaderMap | null = null;
   responseHeaders: HeaderMap | null = null;
   /** The response's trailers as the router produced them (gRPC's status lives there). */

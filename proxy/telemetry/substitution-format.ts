@@ -246,6 +246,11 @@ function simpleOperator(name: string): FieldWriter | null {
       return (i) => (i.hasHttpProtocol ? i.protocol : null);
     case 'CONNECTION_TERMINATION_DETAILS':
       return (i) => i.connectionTerminationDetails;
+    // Envoy writes spaces of the transport's text as underscores.
+    case 'DOWNSTREAM_TRANSPORT_FAILURE_REASON':
+      return (i) => i.downstreamTransportFailureReason?.replaceAll(' ', '_') ?? null;
+    case 'UPSTREAM_TRANSPORT_FAILURE_REASON':
+      return (i) => i.upstreamTransportFailureReason?.replaceAll(' ', '_') ?? null;
     case 'RESPONSE_CODE':
       return (i) => i.responseCode;
     case 'RESPONSE_CODE_DETAILS':

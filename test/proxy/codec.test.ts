@@ -109,6 +109,41 @@ describe('Http1Parser', () => {
     }
   });
 
+  it('judges start lines and Content-Length by their characters, and lower-cases any name', () => {
+    const cases: Array<[boolean, string, string]> = [
+      [true, 'GET / HTTP/1.2\r\nhost: x\r\n\r\n', '400 http1.invalid_version'],
+      [true, 'GET / HTTP/1.10\r\nhost: x\r\n\r\n', '400 http1.invalid_version'],
+      [true, 'GET / http/1.1\r\nhost: x\r\n\r\n', '400 http1.invalid_version'],
+      [true, 'G@T / HTTP/1.1\r\nhost: x\r\n\r\n', '400 http1.invalid_request_line'],
+      [true, 'GET /a#b HTTP/1.1\r\nhost: x\r\n\r\n', '400 http1.invalid_url'],
+      [true, 'POST / HTTP/1.1\r\nContent-Length: 1x\r\n\r\n', '400 http1.invalid_content_length'],
+      [true, 'POST / HTTP/1.1\r\ncontent-length: \r\n\r\n', '400 http1.invalid_content_length'],
+      [true, 'POST / HTTP/1.1\r\ncontent-length: 1234567890123456\r\n\r\n', '400 http1.invalid_content_length'],
+      [false, 'HTTP/1.2 200 OK\r\ncontent-length: 0\r\n\r\n', '502 http1.invalid_status_line'],
+      [false, 'HTTP/1.1 20x OK\r\ncontent-length: 0\r\n\r\n', '502 http1.invalid_status_line'],
+      [false, 'HTTP/1.1 2000 OK\r\ncontent-length: 0\r\n\r\n', '502 http1.invalid_status_line'],
+      [false, 'HTTP/1.1 200\r\nx\x02y: 1\r\n\r\n', '502 http1.invalid_header_name'],
+    ];
+    for (const [isRequest, wire, expected] of cases) {
+      const ev = run(isRequest, [Buffer.from(wire, 'latin1')]);
+      expect(
+        ev.filter((e) => e.kind === 'error').map((e) => e.value),
+        JSON.stringify(wire),
+      ).toEqual([expected]);
+    }
+    // Known names in any case, unknown ones, custom methods and a bare status line.
+    expect(
+      run(true, [Buffer.from('PURGE /x HTTP/1.0\r\nHOST: a\r\nX-My-Header: b\r\nContent-LENGTH: 0\r\n\r\n')]),
+    ).toEqual([
+      { kind: 'head', value: 'PURGE/x0 host,x-my-header,content-length=a,b,0 cl=0 chunked=false' },
+      { kind: 'complete', value: '' },
+    ]);
+    expect(run(false, [Buffer.from('HTTP/1.0 204\r\nServer: n\r\n\r\n')])).toEqual([
+      { kind: 'head', value: '204 server=n cl=-1 chunked=false' },
+      { kind: 'complete', value: '' },
+    ]);
+  });
+
   it('refuses bare CR/LF and control characters anywhere in a head, requests and responses alike', () => {
     const cases: Array<[boolean, string, string]> = [
       [true, 'GET / HTTP/1.1\r\nhost: x\r\nx: a\nb\r\n\r\n', '400 http1.invalid_characters'],

@@ -257,6 +257,19 @@ describe.each(H2_CODECS)('$codec codec', ({ runtime }) => {
       c.destroy();
     });
 
+    it('a body still in flight after its response ended (RST_STREAM NO_ERROR) is ignored, not answered frame by frame: the connection serves on', async () => {
+      const c = await RawH2.connect(proxy.port);
+      c.send(headers(1, hpack(POST('/dead'))));
+      // The local 503 ends the response before the request: the stream is reset with NO_ERROR.
+      expect(await c.rstCode(1)).toBe(ErrorCode.NO_ERROR);
+      // More DATA frames than the 1000 control frames a flood may queue, were each answered.
+      for (let i = 0; i < 1500; i++) c.send(data(1, 'x'));
+      c.send(headers(3, hpack(GET('/')), { endStream: true }));
+      expect(await c.waitFor(isResponseHeaders(3))).not.toBeNull();
+      expect(c.frames.some((f) => f.type === FrameType.GOAWAY)).toBe(false);
+      c.destroy();
+    });
+
     it('zero-window stall of a local reply: the 503 body cannot leave, the stream is reset by stream_idle_timeout instead of held open', async () => {
       const c = await RawH2.connect(proxy.port, { settings: [[Setting.INITIAL_WINDOW_SIZE, 0]] });
       const d = await delta(['http2.tx_reset'], async () => {

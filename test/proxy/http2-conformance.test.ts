@@ -3,8 +3,10 @@
 // case opens its own connection, completes the handshake, sends its frames and checks the
 // answer h2spec expects: a connection error (GOAWAY with the code), a stream error (RST_STREAM,
 // or GOAWAY, with the code), a response, or nothing at all, proved by a PING answered after it.
-// As in h2spec, a connection the server closes also passes an error case: node:http2 answers
-// many connection errors with GOAWAY INTERNAL_ERROR and a close, not the error's own code (README).
+// Both server codecs run every case (Envoy's runtime key envoy.reloadable_features.http2_use_oghttp2):
+// our own must answer an error case with the frame and the code; for node:http2, as in h2spec, a
+// connection the server closes also passes, since it answers many connection errors with GOAWAY
+// INTERNAL_ERROR and a close, not the error's own code (README).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   bootstrap,
@@ -803,6 +805,20 @@ describe.each(H2_CODECS)('$codec codec', ({ codec, runtime }) => {
     // again (README); the drain time (1 s) bounds how long it holds the close.
     await proxy?.close();
     await echo?.close();
+  });
+
+  // Proves which codec the runtime key chose: node:http2 closes a connection that sends an
+  // unsolicited PING ACK (README, divergences); RFC 9113 §6.7 and our own codec ignore it.
+  it(`the runtime key chose ${codec}: an unsolicited PING ACK is ${codec === 'oghttp2' ? 'ignored' : 'a close'}`, async () => {
+    const c = await RawH2.connect(proxy.port);
+    try {
+      c.send(ping(Buffer.from('unsolicited'.slice(0, 8)), true), ping(PING_DATA));
+      const answer = await c.waitFor(answered);
+      if (codec === 'oghttp2') expect(answer).not.toBeNull();
+      else expect(answer === null && c.closed).toBe(true);
+    } finally {
+      c.destroy();
+    }
   });
 
   for (const [section, cases] of Object.entries(sections)) {

@@ -11,6 +11,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { loadMeshFile } from '../../control-plane/mesh/validate.js';
 import { planMesh, prometheusConfig } from '../../up/plan.js';
 import { readState } from '../../up/state.js';
+import { selfSignedP256 } from '../helpers/openssl.js';
 import { writeMeshOnFreePorts } from './mesh-on-free-ports.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'meshscope-up-cli-'));
@@ -78,8 +79,10 @@ describe('meshscope up / status command line', () => {
     const front = specs.find((s) => s.kind === 'front-proxy')!;
     expect(front.ports).toEqual([
       { name: 'http', port: 10000 },
+      { name: 'https', port: 10443 },
       { name: 'admin', port: 9901 },
     ]);
+    expect(front.urls).toEqual(['http://127.0.0.1:10000/', 'https://127.0.0.1:10443/']);
     // Nothing waits: proxies retry xDS and answer 503 until their peers listen.
     expect(specs.every((s) => s.after.length === 0)).toBe(true);
 
@@ -117,6 +120,38 @@ describe('meshscope up / status command line', () => {
     } finally {
       holder.close();
     }
+  });
+
+  it("refuses the operator's HTTPS certificate when its flags or its key are wrong, naming the flag, and starts nothing", async () => {
+    const half = await meshscope(['up', '--tls-cert', 'cert.pem']);
+    expect(half.code).toBe(2);
+    expect(half.stderr).toContain('--tls-cert and --tls-key go together');
+    const sub = mkdtempSync(join(dir, 'tls-'));
+    const mesh = await writeMeshOnFreePorts(sub);
+    for (const n of ['a', 'b'])
+      selfSignedP256({ key: join(sub, `${n}.key`), cert: join(sub, `${n}.crt`), subject: `/CN=${n}`, days: 1 });
+    const state = join(sub, 'state');
+    const r = await meshscope([
+      'up',
+      '--mesh',
+      mesh.file,
+      '--state-dir',
+      state,
+      '--no-prometheus',
+      '--xds',
+      mesh.shift('127.0.0.1:18000'),
+      '--collector-http',
+      mesh.shift('127.0.0.1:16686'),
+      '--tls-cert',
+      join(sub, 'a.crt'),
+      '--tls-key',
+      join(sub, 'b.key'),
+    ]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(
+      `MS_ERR_UP_PLAN: --tls-key ${join(sub, 'b.key')}: does not match the certificate in --tls-cert`,
+    );
+    expect(existsSync(join(state, 'state.json'))).toBe(false);
   });
 
   it('stops what already started when SIGTERM arrives before the mesh is ready', async () => {

@@ -287,6 +287,26 @@ describe('meshscope up, end to end', () => {
     expect(ok.split('\n').at(-1), ok).toBe('200');
   }, 30_000);
 
+  it('serves HTTPS on the front proxy with the certificate it prints, h2 and HTTP/1.1 by ALPN', async () => {
+    // The line up prints is the user's instructions: take the command from it as they would.
+    const hint = /HTTPS \(h2 or HTTP\/1\.1\): curl --cacert (\S+) (https:\/\/\S+)/.exec(upOutput);
+    expect(hint, upOutput).not.toBeNull();
+    const [, ca, url] = hint as unknown as [string, string, string];
+    expect(url).toBe(`${mesh.frontProxyHttps}/`);
+    const curl = (args: string[]) =>
+      new Promise<string>((res, rej) =>
+        execFile('curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code} %{http_version}', ...args], (err, out, e) =>
+          err ? rej(new Error(`${err.message}: ${e}`)) : res(out),
+        ),
+      );
+    expect(await curl(['--cacert', ca, url])).toBe('200 2');
+    expect(await curl(['--http1.1', '--cacert', ca, url])).toBe('200 1.1');
+    // Without the CA, the chain does not verify: curl refuses (exit 60), nothing is served.
+    await expect(curl([url])).rejects.toThrow(/certificate/i);
+    // The plaintext port is still there.
+    expect(await curl([`${frontProxy}/`])).toBe('200 1.1');
+  }, 30_000);
+
   it('prints progress while starting, and tells a refused mesh edit from an applied one, here and in status', async () => {
     const ready = upOutput.indexOf('ready in');
     for (const name of ['collector', 'control-plane', 'front-proxy'])

@@ -7,7 +7,7 @@ import { freePort } from '../helpers/ports.js';
 
 interface Mesh {
   telemetry: { collector: string };
-  ingress: { name: string; port: number; admin_port: number };
+  ingress: { name: string; port: number; https_port?: number; admin_port: number };
   services: Array<{
     workloads: Array<{
       endpoints: Record<string, string>;
@@ -21,6 +21,8 @@ export interface MappedMesh {
   file: string;
   shift(address: string): string;
   frontProxy: string;
+  /** The front proxy's HTTPS base URL. */
+  frontProxyHttps: string;
 }
 
 /** Ports `meshscope up` listens on beside the mesh's own: collector HTTP, xDS, Prometheus. */
@@ -50,6 +52,7 @@ const portOf = (address: string): number => Number(/:(\d+)$/.exec(address)?.[1])
 
 function meshPorts(mesh: Mesh): number[] {
   const ports = [portOf(mesh.telemetry.collector), mesh.ingress.port, mesh.ingress.admin_port];
+  if (mesh.ingress.https_port !== undefined) ports.push(mesh.ingress.https_port);
   for (const s of mesh.services) {
     for (const w of s.workloads) {
       ports.push(...Object.values(w.endpoints).map(portOf), ...Object.values(w.sidecar.inbound));
@@ -65,6 +68,7 @@ function writeMappedMesh(dir: string, map: (port: number) => number): MappedMesh
   mesh.telemetry.collector = shift(mesh.telemetry.collector);
   mesh.ingress.port = map(mesh.ingress.port);
   mesh.ingress.admin_port = map(mesh.ingress.admin_port);
+  if (mesh.ingress.https_port !== undefined) mesh.ingress.https_port = map(mesh.ingress.https_port);
   for (const s of mesh.services) {
     for (const w of s.workloads) {
       for (const k of Object.keys(w.endpoints)) w.endpoints[k] = shift(w.endpoints[k]!);
@@ -75,5 +79,10 @@ function writeMappedMesh(dir: string, map: (port: number) => number): MappedMesh
   }
   const file = join(dir, 'mesh.yaml');
   writeFileSync(file, stringify(mesh));
-  return { file, shift, frontProxy: `http://127.0.0.1:${mesh.ingress.port}` };
+  return {
+    file,
+    shift,
+    frontProxy: `http://127.0.0.1:${mesh.ingress.port}`,
+    frontProxyHttps: `https://127.0.0.1:${mesh.ingress.https_port}`,
+  };
 }

@@ -139,6 +139,10 @@ export class HttpRequester<R> {
   memoHead = '';
   memoUrl = '';
   memoMethod = '';
+  // The credentials of the last URL asked about (urlCredentials scans the URL for '@'): a loop
+  // hitting one URL checks it once.
+  credentialsUrl = '';
+  credentials: { user: string; pass: string } | null = null;
 
   constructor(test: TestContext, vu: VuState, makeResponse: MakeResponse<R>) {
     this.test = test;
@@ -244,7 +248,12 @@ class Exchange<R> {
     } else extraLines = req.userAgentLine;
     // Credentials in the URL: basic auth at once, digest after the server's challenge, NTLM as a
     // Negotiate now and an Authenticate after the challenge (same connection).
-    const credentials = urlCredentials(url);
+    let credentials = req.credentials;
+    if (url !== req.credentialsUrl) {
+      credentials = urlCredentials(url);
+      req.credentials = credentials;
+      req.credentialsUrl = url;
+    }
     if (credentials !== null && (params?.auth ?? 'basic') === 'basic') extraLines += basicAuthLine(credentials);
     this.#credentials = credentials;
     this.#ntlm = credentials !== null && params?.auth === 'ntlm';

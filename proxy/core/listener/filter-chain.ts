@@ -50,6 +50,7 @@ export class FilterChain {
       const loggers = this.#accessLoggers;
       transport.stream.once('close', () => {
         info.durationMs = info.elapsedMs();
+        info.downstreamTransportFailureReason = transport.failureReason ?? null;
         for (const l of loggers) l.log(info);
       });
     }

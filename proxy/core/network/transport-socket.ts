@@ -43,6 +43,12 @@ export interface TransportSocket extends ConnectionAddresses {
   /** The native stream the codec reads and writes. */
   readonly stream: NativeStream;
   /**
+   * Why the transport failed before it carried bytes (Envoy's transport failure reason, the TLS
+   * handshake's or the peer verification's): `%DOWNSTREAM_TRANSPORT_FAILURE_REASON%`,
+   * `%UPSTREAM_TRANSPORT_FAILURE_REASON%`. Null while none; raw TCP has none.
+   */
+  readonly failureReason?: string | null;
+  /**
    * Calls `fn` once the transport carries application bytes: at once for an accepted raw
    * socket, on TCP connect for an upstream one, after the handshake for TLS.
    */

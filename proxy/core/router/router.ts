@@ -469,7 +469,11 @@ export class RouterFilter implements StreamDecoderFilter, AttemptOwner, WheelTim
     if (this.#downstreamBackedUp) attempt.pauseResponse(true);
   }
 
-  onAttemptPoolFailure(attempt: UpstreamRequest, reason: PoolFailureReason): void {
+  onAttemptPoolFailure(
+    attempt: UpstreamRequest,
+    reason: PoolFailureReason,
+    transportFailureReason: string | null,
+  ): void {
     if (attempt !== this.#upstream) return;
     this.#clearPerTryTimer();
     if (reason === 'overflow') {
@@ -487,15 +491,17 @@ export class RouterFilter implements StreamDecoderFilter, AttemptOwner, WheelTim
       return;
     }
     attempt.responseFlags |= ResponseFlag.UpstreamConnectionFailure;
+    if (transportFailureReason !== null) this.#cb.streamInfo.upstreamTransportFailureReason = transportFailureReason;
     attempt.host.stats.rq_error++;
     this.#cluster!.resilience?.outlier?.putResult(attempt.host, 'local_origin_connect_failed');
     if (this.#tryRetry(attempt, this.#retryState?.wouldRetryFromFailure('connect_failure') ?? false)) return;
     this.#upstream = null;
     attempt.reset();
     this.#finishAttempt(attempt);
+    // Envoy names the transport's failure (a TLS handshake or verification) in the body too.
     this.#cb.sendLocalReply(
       503,
-      `${UPSTREAM_RESET_PREFIX}connection failure`,
+      `${UPSTREAM_RESET_PREFIX}connection failure${transportFailureReason === null ? '' : `, transport failure reason: ${transportFailureReason}`}`,
       ResponseFlag.UpstreamConnectionFailure,
       'upstream_reset_before_response_started{connection_failure}',
     );

@@ -10,7 +10,11 @@ import type { Span, UpstreamAttemptInfo } from '../stream-info.js';
 
 export interface AttemptOwner {
   onAttemptPoolReady(attempt: UpstreamRequest): void;
-  onAttemptPoolFailure(attempt: UpstreamRequest, reason: PoolFailureReason): void;
+  onAttemptPoolFailure(
+    attempt: UpstreamRequest,
+    reason: PoolFailureReason,
+    transportFailureReason: string | null,
+  ): void;
   /** An interim 1xx response other than 101. */
   onAttemptInformational(attempt: UpstreamRequest, status: number, headers: HeaderMap): void;
   /**
@@ -83,9 +87,9 @@ export class UpstreamRequest implements PoolCallbacks, ResponseDecoder, Upstream
     this.#owner.onAttemptPoolReady(this);
   }
 
-  onPoolFailure(reason: PoolFailureReason): void {
+  onPoolFailure(reason: PoolFailureReason, transportFailureReason?: string | null): void {
     this.#cancel = null;
-    this.#owner.onAttemptPoolFailure(this, reason);
+    this.#owner.onAttemptPoolFailure(this, reason, transportFailureReason ?? null);
   }
 
   /**

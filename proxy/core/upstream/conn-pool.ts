@@ -63,7 +63,8 @@ export type PoolFailureReason = 'overflow' | 'connection_failure' | 'timeout';
 export interface PoolCallbacks {
   /** A connection has room: write the request with `encoder`; the response goes to the stream's decoder. */
   onPoolReady(encoder: RequestEncoder): void;
-  onPoolFailure(reason: PoolFailureReason): void;
+  /** `transportFailureReason`: why the connection's transport (TLS) failed, when it says. */
+  onPoolFailure(reason: PoolFailureReason, transportFailureReason?: string | null): void;
 }
 
 /** Withdraws a stream still waiting for a connection. */

@@ -156,7 +156,7 @@ export class Http1ConnPool implements ConnectionPool {
       if (p === null) break;
       cluster.resources.pendingRequests--;
       cluster.stats.upstream_rq_pending_active.dec();
-      p.callbacks.onPoolFailure('connection_failure');
+      p.callbacks.onPoolFailure('connection_failure', client.codec.transport.failureReason);
     }
   }
 

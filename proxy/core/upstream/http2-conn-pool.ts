@@ -240,7 +240,7 @@ export class Http2ConnPool implements ConnectionPool {
         const p = this.#pending.pop()!;
         cluster.resources.pendingRequests--;
         cluster.stats.upstream_rq_pending_active.dec();
-        p.callbacks.onPoolFailure('connection_failure');
+        p.callbacks.onPoolFailure('connection_failure', client.codec.transport.failureReason);
       }
       return;
     }

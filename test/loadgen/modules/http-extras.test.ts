@@ -87,6 +87,8 @@ export default function () {
   check(http.post(B + '/form', { tag: ['a', 'b'], n: 1 }).json(), { 'form arrays repeat the key': (j) => j.body === 'tag=a&tag=b&n=1' });
 
   check(http.get(__ENV.CREDS + '/basic').json(), { 'URL credentials send basic auth': (j) => j.auth === 'Basic ' + 'YW5uOnMzY3JldA==' });
+  check(http.get(__ENV.CREDS + '/basic').json(), { 'the same URL again sends them again': (j) => j.auth === 'Basic ' + 'YW5uOnMzY3JldA==' });
+  check(http.get(B + '/basic').json(), { 'a URL without credentials sends none': (j) => j.auth === '' });
   const digest = http.get(__ENV.CREDS + '/digest', { auth: 'digest' });
   check(digest, { 'digest auth answers the challenge': (r) => r.status === 200 && r.json().ok === true });
   check(http.get(B + '/digest'), { 'without credentials the challenge stands': (r) => r.status === 401 });
@@ -97,6 +99,6 @@ export default function () {
     const r = await run({ script, env: { BASE: base, CREDS: baseWithCreds } });
     expect(r.exitCode).toBe(0);
     expect(failedChecks(r)).toEqual([]);
-    expect(Object.keys(checks(r)).length).toBe(11);
+    expect(Object.keys(checks(r)).length).toBe(13);
   });
 });

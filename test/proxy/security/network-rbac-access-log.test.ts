@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startProxy, type ProxyServer } from '../../../proxy/index.js';
 import {
   exchange,
+  statsOf,
   FILE_LOG_TYPE,
   startTcpServer,
   tcpBootstrap,
@@ -180,7 +181,8 @@ describe('a connection network rbac refuses is access-logged', () => {
     expect(echo.accepted).toBe(before);
   });
 
-  it('over mTLS: the refused peer identity with no policy matched', async () => {
+  it('over mTLS: the refused peer identity with no policy matched, and no upstream connection opened', async () => {
+    const before = echo.accepted;
     const r = await new Promise<string>((resolve) =>
       execFile(
         'openssl',
@@ -202,7 +204,11 @@ describe('a connection network rbac refuses is access-logged', () => {
     );
     expect(r).not.toContain('ping');
     const [line] = await waitForLines(join(dir, 'mtls.log'), 1);
-    expect(line).toMatch(new RegExp(`^rbac_access_denied_matched_policy\\[none\\] echo \\[${fx.clientId}\\] `));
+    expect(line).toMatch(new RegExp(`^rbac_access_denied_matched_policy\\[none\\] echo \\[${fx.clientId}\\] -$`));
+    // RBAC decided after the handshake, before tcp_proxy dialled: the upstream saw nothing.
+    const stats = await statsOf(proxy.adminAddress()!.port);
+    expect(stats.get('cluster.echo.upstream_cx_total') ?? 0).toBe(0);
+    expect(echo.accepted).toBe(before);
   });
 
   it("in the listener's access log: an HTTP connection refused before any request", async () => {

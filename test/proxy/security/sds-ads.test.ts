@@ -1,8 +1,9 @@
 // SDS over ADS (type envoy.extensions.transport_sockets.tls.v3.Secret) from a management server
 // written here with @grpc/grpc-js: a TLS listener names its certificate with `sds_config: { ads:
 // {} }`, the proxy subscribes to that secret, serves with it, takes a rotated one for new
-// connections, and NACKs a secret whose key is not its certificate's, with error_detail naming
-// the field, while the last good certificate keeps serving.
+// connections, and NACKs a secret whose key is not its certificate's (or whose OCSP staple does
+// not parse), and a listener whose pin is not base64, with error_detail naming the field, while
+// the last good certificate keeps serving.
 import { readFileSync } from 'node:fs';
 import tls from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
@@ -132,6 +133,33 @@ describe('SDS over ADS', () => {
     expect(nack.error_detail?.message).toContain(
       "server_cert: secret 'server_cert'.tls_certificate.private_key: does not match the certificate in certificate_chain",
     );
+    expect(await served()).toBe('localhost-ads');
+  });
+
+  it('NACKs a staple that does not parse (SDS) and a pin that is not base64 (LDS), naming the field', async () => {
+    const withStaple = secret(fx.serverCert, fx.serverKey) as JsonMap & { tls_certificate: JsonMap };
+    withStaple.tls_certificate.ocsp_staple = { inline_bytes: Buffer.from('not OCSP').toString('base64') };
+    push!(SDS, 's4', [withStaple]);
+    const sdsNack = () =>
+      received.find(
+        (r) => r.type_url === SDS && r.error_detail?.message?.includes('tls_certificate.ocsp_staple') === true,
+      );
+    await waitFor(() => sdsNack() !== undefined, 'SDS NACK for the staple');
+    expect(sdsNack()!.error_detail?.message).toContain(
+      "secret 'server_cert'.tls_certificate.ocsp_staple: not a usable DER OCSP response in inline data",
+    );
+
+    const pinned = listener() as { filter_chains: Array<{ transport_socket: { typed_config: JsonMap } }> } & JsonMap;
+    const common = pinned.filter_chains[0]!.transport_socket.typed_config.common_tls_context as JsonMap;
+    common.validation_context = { verify_certificate_spki: ['!'.repeat(44)] };
+    push!(LDS, 'l2', [pinned]);
+    const ldsNack = () => received.find((r) => r.type_url === LDS && r.error_detail !== undefined);
+    await waitFor(() => ldsNack() !== undefined, 'LDS NACK for the pin');
+    expect(ldsNack()!.version_info).toBe('l1');
+    expect(ldsNack()!.error_detail?.message).toContain(
+      `validation_context.verify_certificate_spki[0]: '${'!'.repeat(44)}' is not a base64-encoded SHA-256`,
+    );
+    // The last good listener and certificate keep serving.
     expect(await served()).toBe('localhost-ads');
   });
 });

@@ -292,7 +292,9 @@ describe('envoy.transport_sockets.tls downstream', () => {
       .filter((l) => l.includes('ssl'))
       .join('\n');
     // Named after the bound address, as Envoy's listener stats are.
-    expect(stats).toMatch(new RegExp(`listener\\.127\\.0\\.0\\.1_${p.port}\\.ssl\\.no_certificate: [1-9]`));
+    // Envoy's names: fail_verify_no_cert refused it; no_certificate counts handshakes that succeeded without one.
+    expect(stats).toMatch(new RegExp(`listener\\.127\\.0\\.0\\.1_${p.port}\\.ssl\\.fail_verify_no_cert: [1-9]`));
+    expect(stats).toMatch(new RegExp(`listener\\.127\\.0\\.0\\.1_${p.port}\\.ssl\\.no_certificate: 0`));
     expect(stats).toMatch(new RegExp(`listener\\.127\\.0\\.0\\.1_${p.port}\\.ssl\\.fail_verify_error: [1-9]`));
     // Admin /certs as Envoy prints it: the context's CA and served certificate.
     const certs = JSON.parse((await run('curl', ['-sS', `http://127.0.0.1:${p.adminPort}/certs`])).stdout) as {

@@ -11,6 +11,8 @@ interface CertificateDetails {
   days_until_expiration: string;
   valid_from: string;
   expiration_time: string;
+  /** The OCSP response stapled with this certificate: its thisUpdate and nextUpdate. */
+  ocsp_details?: { valid_from: string; expiration: string };
 }
 
 export interface CertsEntry {
@@ -19,6 +21,8 @@ export interface CertsEntry {
 }
 
 const DAY_MS = 86_400_000;
+
+const iso = (ms: number): string => new Date(ms).toISOString().replace('.000Z', 'Z');
 
 function sans(cert: X509Certificate): Array<Record<string, string>> {
   const out: Array<Record<string, string>> = [];
@@ -53,6 +57,20 @@ export function certsEntry(ctx: TlsContextView, now = Date.now()): CertsEntry {
   return {
     ca_cert: v === null ? [] : v.caCerts.map((x) => details(x, v.source, now)),
     // Envoy lists the leaf of each certificate chain.
-    cert_chain: c === null ? [] : [details(c.leaf, c.source, now)],
+    cert_chain:
+      c === null
+        ? []
+        : [
+            c.ocspStaple === null
+              ? details(c.leaf, c.source, now)
+              : {
+                  ...details(c.leaf, c.source, now),
+                  // Envoy's OcspResponseWrapper: no nextUpdate reads as expiring now.
+                  ocsp_details: {
+                    valid_from: iso(c.ocspStaple.thisUpdate),
+                    expiration: iso(c.ocspStaple.nextUpdate ?? now),
+                  },
+                },
+          ],
   };
 }

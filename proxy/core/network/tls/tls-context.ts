@@ -12,6 +12,7 @@ import {
   boolOf,
   type CommonTlsContextConfig,
   type DownstreamTlsContextConfig,
+  type OcspStaplePolicy,
   type SecretConfig,
   type TlsVersionName,
   type UpstreamTlsContextConfig,
@@ -20,6 +21,7 @@ import { TlsMaterialError } from '../../../errors.js';
 import { compileStringMatcher } from '../../matchers/string-matcher.js';
 import type { SslConnectionInfo } from '../ssl-connection-info.js';
 import { type CertificateMaterial, loadCertificate, loadValidation, type ValidationMaterial } from './material.js';
+import { ocspExpired } from './ocsp.js';
 import type { SecretHandle, SecretManager } from './secret-manager.js';
 
 const TLS_VERSION: Record<TlsVersionName, 'TLSv1' | 'TLSv1.1' | 'TLSv1.2' | 'TLSv1.3' | null> = {
@@ -85,6 +87,13 @@ export function sanOverrideCheck(name: string): SanCheck {
     info.dnsSansPeerCertificate.some((d) => dnsNameMatch(name, d)) || info.uriSanPeerCertificate.includes(name);
 }
 
+/** A check of a certificate beyond its own validity (the server's OCSP policy); throws TlsMaterialError. */
+type CertificateCheck = (material: CertificateMaterial, field: string) => void;
+
+function sameBytes(a: Buffer | null, b: Buffer | null): boolean {
+  return a === null || b === null ? a === b : a.equals(b);
+}
+
 export interface TlsContextStats {
   readonly onRejectedUpdate: (field: string, reason: string) => void;
 }
@@ -110,14 +119,19 @@ abstract class TlsContextBase implements TlsContextView {
   readonly #certField: string;
   readonly #validationField: string;
 
+  readonly #checkCertificate: CertificateCheck;
+  #activeCert: CertificateMaterial | null = null;
+
   constructor(
     common: CommonTlsContextConfig,
     field: string,
     secrets: SecretManager,
     base: SecureContextOptions,
     onRejected: (field: string, reason: string) => void,
+    checkCertificate: CertificateCheck = () => {},
   ) {
     this.field = field;
+    this.#checkCertificate = checkCertificate;
     this.#common = common;
     this.#base = base;
     this.#onRejected = onRejected;
@@ -126,7 +140,10 @@ abstract class TlsContextBase implements TlsContextView {
     this.#validationField = `${cfield}.validation_context`;
     // Static material: a TlsMaterialError here is a config error (checked at load already).
     const certs = common.tls_certificates ?? [];
-    if (certs.length > 0) this.#cert = loadCertificate(certs[0]!, this.#certField);
+    if (certs.length > 0) {
+      this.#cert = loadCertificate(certs[0]!, this.#certField);
+      checkCertificate(this.#cert, this.#certField);
+    }
     if (common.validation_context !== undefined) {
       this.#validation = loadValidation(common.validation_context, this.#validationField);
       this.#sanCheck = compileSanMatchers(this.#validation);
@@ -155,9 +172,20 @@ abstract class TlsContextBase implements TlsContextView {
     return this.#secureContext;
   }
 
-  /** Whether peer certificates are verified (a trusted CA is configured). */
+  /** Whether peer certificates are verified (a trusted CA or certificate pins are configured). */
   get validatesPeer(): boolean {
+    const v = this.#validation;
+    return v !== null && (v.caPem !== null || v.spkiPins.length > 0 || v.hashPins.length > 0);
+  }
+
+  /** Whether the peer's chain is checked (against trusted_ca, and its CRLs). */
+  get verifiesChain(): boolean {
     return (this.#validation?.caPem ?? null) !== null;
+  }
+
+  /** The certificate of the SecureContext new connections get (its OCSP staple is served with it). */
+  get activeCertificate(): CertificateMaterial | null {
+    return this.#activeCert;
   }
 
   get sanCheck(): SanCheck | null {
@@ -184,13 +212,20 @@ abstract class TlsContextBase implements TlsContextView {
     }
     let material: CertificateMaterial;
     try {
-      material = loadCertificate(secret.tls_certificate, `secret '${secret.name}'.tls_certificate`);
+      const f = `secret '${secret.name}'.tls_certificate`;
+      material = loadCertificate(secret.tls_certificate, f);
+      this.#checkCertificate(material, f);
     } catch (err) {
       this.#reject(field, (err as Error).message, live);
       return;
     }
     const old = this.#cert;
-    if (old?.certChainPem.equals(material.certChainPem) && old.keyPem.equals(material.keyPem)) return;
+    if (
+      old?.certChainPem.equals(material.certChainPem) &&
+      old.keyPem.equals(material.keyPem) &&
+      sameBytes(old.ocspStaple?.der ?? null, material.ocspStaple?.der ?? null)
+    )
+      return;
     this.#cert = material;
     if (live) this.#rebuild(true);
   }
@@ -208,7 +243,15 @@ abstract class TlsContextBase implements TlsContextView {
       return;
     }
     const old = this.#validation;
-    if (old?.caPem !== null && old?.caPem !== undefined && material.caPem !== null && old.caPem.equals(material.caPem))
+    if (
+      old?.caPem !== null &&
+      old?.caPem !== undefined &&
+      material.caPem !== null &&
+      old.caPem.equals(material.caPem) &&
+      sameBytes(old.crlPem, material.crlPem) &&
+      old.leafCrls === null &&
+      material.leafCrls === null
+    )
       return;
     this.#validation = material;
     this.#sanCheck = compileSanMatchers(material);
@@ -229,13 +272,19 @@ abstract class TlsContextBase implements TlsContextView {
       if (this.#cert.passphrase !== undefined) opts.passphrase = this.#cert.passphrase;
     }
     if (this.#validation?.caPem != null) opts.ca = this.#validation.caPem;
+    // OpenSSL checks the chain against the CRLs (Node sets CRL_CHECK and CRL_CHECK_ALL: every
+    // certificate of the chain needs its issuer's CRL, as Envoy without only_verify_leaf_cert_crl).
+    if (this.#validation?.crlPem != null) opts.crl = this.#validation.crlPem;
     try {
       this.#secureContext = nodeTls().createSecureContext(opts);
+      this.#activeCert = this.#cert;
     } catch (err) {
       const reason = (err as Error).message;
       const field = /cipher/i.test(reason)
         ? `${this.field}.common_tls_context.tls_params.cipher_suites`
-        : `${this.field}.common_tls_context`;
+        : /crl/i.test(reason)
+          ? `${this.#validationField}.crl`
+          : `${this.field}.common_tls_context`;
       if (!live) throw new TlsMaterialError(field, reason);
       this.#onRejected(field, reason);
     }
@@ -268,8 +317,27 @@ function baseOptions(common: CommonTlsContextConfig): SecureContextOptions {
   };
 }
 
+/** What a handshake whose client asked for a staple (status_request) does: Envoy's OcspStapleAction. */
+export type OcspStapleAction = 'staple' | 'no_staple' | 'fail';
+
+/** Envoy's ocspStapleAction: a must-staple certificate upgrades the policy to MUST_STAPLE. */
+export function ocspStapleAction(
+  policy: OcspStaplePolicy,
+  cert: CertificateMaterial,
+  now = Date.now(),
+): OcspStapleAction {
+  const staple = cert.ocspStaple;
+  const effective = cert.mustStaple ? 'MUST_STAPLE' : policy;
+  const valid = staple !== null && !ocspExpired(staple, now);
+  if (valid) return 'staple';
+  if (effective === 'LENIENT_STAPLING') return 'no_staple';
+  if (effective === 'STRICT_STAPLING') return staple === null ? 'no_staple' : 'fail';
+  return 'fail';
+}
+
 /** A filter chain's DownstreamTlsContext. */
 export class ServerTlsContext extends TlsContextBase {
+  readonly ocspStaplePolicy: OcspStaplePolicy;
   readonly requireClientCertificate: boolean;
   /** Client certificates are requested when there is something to verify them against. */
   readonly requestClientCertificate: boolean;
@@ -293,7 +361,16 @@ export class ServerTlsContext extends TlsContextBase {
     base.honorCipherOrder = true;
     // Needed for resumption with client certificates; one per context.
     base.sessionIdContext = randomBytes(16).toString('hex');
-    super(common, field, secrets, base, onRejected);
+    const policy = cfg.ocsp_staple_policy ?? 'LENIENT_STAPLING';
+    super(common, field, secrets, base, onRejected, (m, f) => {
+      // Envoy's load-time checks: a staple the certificate or the policy makes mandatory must be there.
+      if (m.ocspStaple !== null) return;
+      if (m.mustStaple)
+        throw new TlsMaterialError(`${f}.ocsp_staple`, 'OCSP response is required for must-staple certificate');
+      if (policy === 'MUST_STAPLE')
+        throw new TlsMaterialError(`${f}.ocsp_staple`, 'required by ocsp_staple_policy MUST_STAPLE, and missing');
+    });
+    this.ocspStaplePolicy = policy;
     this.requireClientCertificate = boolOf(cfg.require_client_certificate, false);
     this.requestClientCertificate =
       this.requireClientCertificate ||
@@ -319,7 +396,13 @@ export class ClientTlsContext extends TlsContextBase {
     onRejected: (field: string, reason: string) => void,
   ) {
     const common = cfg.common_tls_context ?? {};
-    super(common, field, secrets, baseOptions(common), onRejected);
+    super(common, field, secrets, baseOptions(common), onRejected, (m, f) => {
+      if (m.ocspStaple !== null)
+        throw new TlsMaterialError(
+          `${f}.ocsp_staple`,
+          'a client does not staple: only a DownstreamTlsContext serves one',
+        );
+    });
     this.sni = cfg.sni ?? '';
     this.maxSessionKeys = unwrap(cfg.max_session_keys, 1);
   }

@@ -3,8 +3,11 @@
 // node:http2 read decrypted bytes straight from it and nothing in JavaScript sits in between.
 // The peer is verified once the handshake is done (chain against the trusted CA, then
 // match_typed_subject_alt_names), before any application byte is handed up.
-import type { Socket } from 'node:net';
-import type { PeerCertificate, TLSSocket } from 'node:tls';
+import { createHash, X509Certificate } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import type { Server, Socket } from 'node:net';
+import type { DetailedPeerCertificate, PeerCertificate, SecureContext, TLSSocket } from 'node:tls';
+import type { OcspStaplePolicy } from '../../../api/tls.js';
 import { nodeTls } from './node-tls.js';
 import type { Counter, Scope } from '../../../stats/types.js';
 import { TlsSocketConnectionInfo } from '../ssl-connection-info.js';
@@ -13,12 +16,31 @@ import type {
   TransportSocket,
   UpstreamTransportSocketFactory,
 } from '../transport-socket.js';
-import { type ClientTlsContext, type SanCheck, sanOverrideCheck, type ServerTlsContext } from './tls-context.js';
+import { checkLeafCrl } from './crl.js';
+import type { CertificateMaterial, ValidationMaterial } from './material.js';
+import {
+  type ClientTlsContext,
+  ocspStapleAction,
+  type SanCheck,
+  sanOverrideCheck,
+  type ServerTlsContext,
+} from './tls-context.js';
 
-type SslCounters = Record<
-  'handshake' | 'connection_error' | 'fail_verify_error' | 'fail_verify_san' | 'no_certificate' | 'session_reused',
-  Counter
->;
+const SSL_COUNTERS = [
+  'handshake',
+  'connection_error',
+  'fail_verify_error',
+  'fail_verify_san',
+  'fail_verify_cert_hash',
+  'no_certificate',
+  'fail_verify_no_cert',
+  'session_reused',
+  'ocsp_staple_requests',
+  'ocsp_staple_responses',
+  'ocsp_staple_omitted',
+  'ocsp_staple_failed',
+] as const;
+type SslCounters = Record<(typeof SSL_COUNTERS)[number], Counter>;
 
 /** Envoy's `ssl.*` counters of a listener or cluster. */
 export class TlsStats {
@@ -36,14 +58,7 @@ export class TlsStats {
   #get(): SslCounters {
     if (this.#counters === null) {
       const s = this.#scope().scope('ssl');
-      this.#counters = {
-        handshake: s.counter('handshake'),
-        connection_error: s.counter('connection_error'),
-        fail_verify_error: s.counter('fail_verify_error'),
-        fail_verify_san: s.counter('fail_verify_san'),
-        no_certificate: s.counter('no_certificate'),
-        session_reused: s.counter('session_reused'),
-      };
+      this.#counters = Object.fromEntries(SSL_COUNTERS.map((n) => [n, s.counter(n)])) as SslCounters;
     }
     return this.#counters;
   }
@@ -60,18 +75,29 @@ export class TlsStats {
   get failVerifySan(): Counter {
     return this.#get().fail_verify_san;
   }
+  /** The peer's certificate matched none of verify_certificate_hash / verify_certificate_spki. */
+  get failVerifyCertHash(): Counter {
+    return this.#get().fail_verify_cert_hash;
+  }
+  /** `ocsp_staple_*`: handshakes whose client asked for a staple, and what each got. */
+  counter(
+    name: 'ocsp_staple_requests' | 'ocsp_staple_responses' | 'ocsp_staple_omitted' | 'ocsp_staple_failed',
+  ): Counter {
+    return this.#get()[name];
+  }
+  /** Handshakes that succeeded with no peer certificate (Envoy's: a server without mTLS counts every one). */
   get noCertificate(): Counter {
     return this.#get().no_certificate;
+  }
+  /** Handshakes refused for want of a peer certificate that was required. */
+  get failVerifyNoCert(): Counter {
+    return this.#get().fail_verify_no_cert;
   }
   /** Handshakes that resumed a session (abbreviated: no certificate sent or verified). */
   get sessionReused(): Counter {
     return this.#get().session_reused;
   }
 }
-
-const ignoreError = (): void => {
-  // 'close' follows; the counters say what failed.
-};
 
 interface VerifyHandle {
   verifyError(): (Error & { code?: string }) | null | undefined;
@@ -88,6 +114,13 @@ export class TlsSocket implements TransportSocket {
   localPort: number;
   #connected = false;
   #waiting: Array<() => void> | null = null;
+  /** The first reason the handshake or the peer's verification failed (Envoy's TLS_error:|...:TLS_error_end). */
+  failureReason: string | null = null;
+
+  /** Records why the transport failed; the first reason wins (a close that follows says nothing new). */
+  fail(reason: string): void {
+    this.failureReason ??= `TLS_error:|${reason}:TLS_error_end`;
+  }
 
   constructor(stream: TLSSocket, remote: { address: string; port: number }, local: Socket | null) {
     this.stream = stream;
@@ -107,6 +140,11 @@ export class TlsSocket implements TransportSocket {
     return this.ssl.sni;
   }
 
+  /** The handshake finished and the peer passed verification. */
+  get isEstablished(): boolean {
+    return this.#connected;
+  }
+
   onConnected(fn: () => void): void {
     if (this.#connected) fn();
     else (this.#waiting ??= []).push(fn);
@@ -123,10 +161,22 @@ export class TlsSocket implements TransportSocket {
   }
 }
 
+/** OpenSSL's names for what failed, in the shape Envoy's transport failure reasons take. */
+const VERIFY_FAILED = 'SSL routines:OPENSSL_internal:CERTIFICATE_VERIFY_FAILED';
+const NO_PEER_CERTIFICATE = 'SSL routines:OPENSSL_internal:PEER_DID_NOT_RETURN_A_CERTIFICATE';
+
+/** A node:tls error as a transport failure reason: OpenSSL's library and reason, else Node's message. */
+function handshakeFailure(err: Error & { code?: string; library?: string; reason?: string }): string {
+  if (err.library !== undefined && err.reason !== undefined)
+    return `${err.library}:OPENSSL_internal:${(err.code ?? '').replace(/^ERR_SSL_/, '') || err.reason}`;
+  return err.message;
+}
+
 /**
- * Checks a finished handshake's peer: returns the counter to bump and false when it must be
- * refused. `required`: a missing certificate is a failure (a server with
- * require_client_certificate; a client always, when it validates).
+ * Checks a finished handshake's peer: bumps the counter of what failed and records it as the
+ * transport's failure reason, returning false when it must be refused. `required`: a missing
+ * certificate is a failure (a server with require_client_certificate; a client always, when it
+ * validates).
  */
 function verifyPeer(
   t: TlsSocket,
@@ -138,26 +188,113 @@ function verifyPeer(
 ): boolean {
   if (!t.ssl.peerCertificatePresented) {
     if (!required) return true;
-    stats.noCertificate.inc();
+    stats.failVerifyNoCert.inc();
+    t.fail(NO_PEER_CERTIFICATE);
     return false;
   }
   if (!ctx.validatesPeer) return true;
-  if (chainError !== null) {
+  // Envoy's order: the chain (trusted_ca, CRLs), then SANs, then pins.
+  const v = ctx.validation;
+  const crlError = ctx.verifiesChain && chainError === null && v?.leafCrls != null ? leafCrlError(t, v) : null;
+  if (ctx.verifiesChain && (chainError !== null || crlError !== null)) {
     stats.failVerifyError.inc();
+    t.fail(`${VERIFY_FAILED}:X509_verify_cert: certificate verification error: ${chainError ?? crlError}`);
     return false;
   }
   if (san !== null && !san(t.ssl)) {
     stats.failVerifySan.inc();
+    t.fail(`${VERIFY_FAILED}:verify cert failed: SAN matcher`);
+    return false;
+  }
+  if (v !== null && (v.hashPins.length > 0 || v.spkiPins.length > 0) && !pinned(t.ssl.peerCertificate, v)) {
+    stats.failVerifyCertHash.inc();
+    t.fail(`${VERIFY_FAILED}:verify cert failed: cert hash and spki`);
     return false;
   }
   t.ssl.markValidated();
   return true;
 }
 
+/** only_verify_leaf_cert_crl: the leaf against its issuer's CRL; the issuer from the peer's chain or the trusted CAs. */
+function leafCrlError(t: TlsSocket, v: ValidationMaterial): string | null {
+  const leaf = t.ssl.peerCertificate;
+  if (leaf === null) return null;
+  const issuers: Buffer[] = [];
+  const full = t.stream.getPeerCertificate(true) as DetailedPeerCertificate | null;
+  for (let c = full?.issuerCertificate; c?.raw !== undefined && issuers.length < 10; c = c.issuerCertificate) {
+    issuers.push(c.raw);
+    if (c.issuerCertificate === c) break;
+  }
+  for (const ca of v.caCerts) issuers.push(ca.raw);
+  return checkLeafCrl(leaf.raw, leaf.serialNumber, issuers, v.leafCrls ?? []);
+}
+
+/** The peer certificate matches one pin of either list (SHA-256 of its DER, or of its SubjectPublicKeyInfo). */
+function pinned(peer: PeerCertificate | null, v: ValidationMaterial): boolean {
+  if (peer === null) return false;
+  if (v.hashPins.length > 0) {
+    const digest = createHash('sha256').update(peer.raw).digest();
+    if (v.hashPins.some((p) => p.equals(digest))) return true;
+  }
+  if (v.spkiPins.length > 0) {
+    // Node's `pubkey` is the bare EC point for EC keys, not the SubjectPublicKeyInfo the pin hashes.
+    const spki = new X509Certificate(peer.raw).publicKey.export({ type: 'spki', format: 'der' });
+    const digest = createHash('sha256').update(spki).digest();
+    if (v.spkiPins.some((p) => p.equals(digest))) return true;
+  }
+  return false;
+}
+
+/**
+ * What node:tls asks for a staple: a server-side TLSSocket emits 'OCSPRequest' on its `server`
+ * (only for a client that sent status_request), with `_sharedCreds` as the context. One per
+ * SecureContext, deciding with the certificate that context serves.
+ */
+function ocspResponder(
+  secureContext: SecureContext,
+  cert: CertificateMaterial,
+  policy: OcspStaplePolicy,
+  stats: TlsStats,
+): EventEmitter {
+  const server = Object.assign(new EventEmitter(), { _sharedCreds: secureContext });
+  server.on('OCSPRequest', (_cert: Buffer, _issuer: Buffer, done: (err: Error | null, resp?: Buffer) => void) => {
+    stats.counter('ocsp_staple_requests').inc();
+    const action = ocspStapleAction(policy, cert);
+    if (action === 'staple') {
+      stats.counter('ocsp_staple_responses').inc();
+      done(null, cert.ocspStaple?.der);
+    } else if (action === 'no_staple') {
+      stats.counter('ocsp_staple_omitted').inc();
+      done(null);
+    } else {
+      stats.counter('ocsp_staple_failed').inc();
+      done(new Error('OCSP staple required by ocsp_staple_policy and none valid'));
+    }
+  });
+  return server;
+}
+
 export class TlsDownstreamFactory implements DownstreamTransportSocketFactory {
   readonly transportProtocol = 'tls' as const;
   readonly context: ServerTlsContext;
   readonly #stats: TlsStats;
+  /** The OCSP responder of each SecureContext that staples (or must). */
+  readonly #ocsp = new WeakMap<SecureContext, EventEmitter>();
+
+  /**
+   * Only a context with a staple (or a must-staple certificate) gets a responder: asking OpenSSL
+   * for the certificate callback costs every handshake a trip into JavaScript.
+   */
+  #ocspServer(secureContext: SecureContext): EventEmitter | undefined {
+    const cert = this.context.activeCertificate;
+    if (cert === null || (cert.ocspStaple === null && !cert.mustStaple)) return undefined;
+    let server = this.#ocsp.get(secureContext);
+    if (server === undefined) {
+      server = ocspResponder(secureContext, cert, this.context.ocspStaplePolicy, this.#stats);
+      this.#ocsp.set(secureContext, server);
+    }
+    return server;
+  }
 
   constructor(context: ServerTlsContext, stats: TlsStats) {
     this.context = context;
@@ -175,9 +312,11 @@ export class TlsDownstreamFactory implements DownstreamTransportSocketFactory {
     // Bytes a listener filter (tls_inspector) read and pushed back sit in the socket's JS buffer,
     // which the native TLS layer never sees: take them out and feed them to it below.
     const peeked = accepted.readableLength > 0 ? (accepted.read() as Buffer | null) : null;
+    const ocspServer = secureContext === null ? undefined : this.#ocspServer(secureContext);
     const stream = new (nodeTls().TLSSocket)(accepted, {
       isServer: true,
       ...(secureContext === null ? {} : { secureContext }),
+      ...(ocspServer === undefined ? {} : { server: ocspServer as unknown as Server }),
       requestCert: ctx.requestClientCertificate,
       // Only makes OpenSSL fail a handshake without a client certificate; chains are checked below.
       rejectUnauthorized: ctx.requireClientCertificate,
@@ -188,15 +327,17 @@ export class TlsDownstreamFactory implements DownstreamTransportSocketFactory {
     const stats = this.#stats;
     let counted = false;
     stream.on('error', (err: Error & { code?: string }) => {
+      if (!t.isEstablished) t.fail(handshakeFailure(err));
       // OpenSSL itself refuses a handshake without the required client certificate.
       if (err.code === 'ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE') {
         counted = true;
-        stats.noCertificate.inc();
+        stats.failVerifyNoCert.inc();
       }
     });
     if (secureContext === null) {
       // The SDS secret has not arrived: Envoy's listener would still be warming.
       stats.connectionError.inc();
+      t.fail('no certificate to serve: the SDS secret has not arrived');
       stream.destroy();
       return t;
     }
@@ -215,12 +356,14 @@ export class TlsDownstreamFactory implements DownstreamTransportSocketFactory {
         return;
       }
       stats.handshake.inc();
+      if (!t.ssl.peerCertificatePresented) stats.noCertificate.inc();
       if (stream.isSessionReused()) stats.sessionReused.inc();
       t.established();
     });
     stream.once('close', () => {
       // Plaintext to a TLS port, a refused protocol version, a peer that hung up mid-handshake.
       if (!secured && !counted) stats.connectionError.inc();
+      if (!secured) t.fail('connection closed during the handshake');
     });
     return t;
   }
@@ -301,7 +444,9 @@ export class TlsUpstreamFactory implements UpstreamTransportSocketFactory {
         if (this.#sessions.length > ctx.maxSessionKeys) this.#sessions.shift();
       });
     const stats = this.#stats;
-    stream.on('error', ignoreError);
+    stream.on('error', (err: Error) => {
+      if (!t.isEstablished) t.fail(handshakeFailure(err));
+    });
     stream.once('secureConnect', () => {
       let chainError = stream.authorized ? null : String(stream.authorizationError ?? 'unverified');
       const resumedPeer =
@@ -316,11 +461,13 @@ export class TlsUpstreamFactory implements UpstreamTransportSocketFactory {
       }
       verified = true;
       stats.handshake.inc();
+      if (!t.ssl.peerCertificatePresented) stats.noCertificate.inc();
       if (session !== undefined && stream.isSessionReused()) stats.sessionReused.inc();
       t.established();
     });
     if (secureContext === null) {
       stats.connectionError.inc();
+      t.fail('no client certificate: the SDS secret has not arrived');
       stream.destroy(new Error('the upstream TLS context has no certificate yet (SDS)'));
     }
     if (onRead !== null) stream.on('data', onRead);

@@ -7,6 +7,7 @@
 // as its bytes show it (a bare LF, a request line that does not start with a method token, as
 // a TLS ClientHello on a plaintext port), not when it completes, which such a head never does.
 import { HeaderMap } from '../../headers.js';
+import { knownHeaderName } from './known-header-names.js';
 
 export const ParserState = {
   Head: 0,
@@ -59,7 +60,6 @@ export interface ParserHandler {
   onError(error: CodecError): void;
 }
 
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 /** tchar lookup (RFC 9110 token characters), for header names without a regex call each. */
 const TOKEN_CHARS = new Uint8Array(128);
 for (const c of "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
@@ -86,6 +86,61 @@ function isToken(s: string, start: number, end: number): boolean {
   }
   return true;
 }
+/** The methods most requests use, as constants (no slice; compared by pointer downstream). */
+const METHODS = ['GET', 'POST', 'PUT', 'HEAD', 'DELETE', 'PATCH', 'OPTIONS', 'CONNECT', 'TRACE'] as const;
+
+/** The known method that is line[0, end) exactly, or null. */
+function knownMethod(line: string, end: number): string | null {
+  for (let k = 0; k < METHODS.length; k++) {
+    const m = METHODS[k]!;
+    if (m.length === end && line.startsWith(m)) return m;
+  }
+  return null;
+}
+
+/**
+ * Why line[start, end) is not a request-target, or null: empty, a control character or space,
+ * or a fragment, which is no part of a request-target (RFC 9112 §3.2) and which Envoy refuses
+ * by default (runtime envoy.reloadable_features.http_reject_path_with_fragment).
+ */
+function invalidTarget(line: string, start: number, end: number): CodecError | null {
+  if (end <= start) return err(400, 'http1.invalid_request_line');
+  let fragment = false;
+  for (let i = start; i < end; i++) {
+    const c = line.charCodeAt(i);
+    if (c <= 32 || c === 127) return err(400, 'http1.invalid_request_line');
+    if (c === 35) fragment = true;
+  }
+  return fragment ? err(400, 'http1.invalid_url') : null;
+}
+
+/** The status of a status line `HTTP/1.x NNN[ reason]`, or -1 when it is not one. */
+function statusOf(line: string): number {
+  if (line.length < 12 || !line.startsWith('HTTP/1.')) return -1;
+  const minor = line.charCodeAt(7);
+  if ((minor !== 48 && minor !== 49) || line.charCodeAt(8) !== 32) return -1;
+  if (line.length > 12 && line.charCodeAt(12) !== 32) return -1;
+  let status = 0;
+  for (let i = 9; i < 12; i++) {
+    const d = line.charCodeAt(i) - 48;
+    if (d < 0 || d > 9) return -1;
+    status = status * 10 + d;
+  }
+  return status;
+}
+
+/** A Content-Length value: 1 to 15 decimal digits and nothing else; -1 otherwise. */
+function decimalOf(value: string): number {
+  if (value.length === 0 || value.length > 15) return -1;
+  let n = 0;
+  for (let i = 0; i < value.length; i++) {
+    const d = value.charCodeAt(i) - 48;
+    if (d < 0 || d > 9) return -1;
+    n = n * 10 + d;
+  }
+  return n;
+}
+
 const CRLFCRLF = Buffer.from('\r\n\r\n');
 const MAX_CHUNK_LINE = 1024;
 
@@ -355,23 +410,24 @@ export class Http1Parser {
       const sp2 = startLine.indexOf(' ', sp1 + 1);
       if (sp1 <= 0 || sp2 === -1 || startLine.indexOf(' ', sp2 + 1) !== -1)
         return this.#failNull(err(400, 'http1.invalid_request_line'));
-      head.method = startLine.slice(0, sp1);
+      const method = knownMethod(startLine, sp1);
+      if (method === null && !isToken(startLine, 0, sp1)) return this.#failNull(err(400, 'http1.invalid_request_line'));
+      head.method = method ?? startLine.slice(0, sp1);
+      const target = invalidTarget(startLine, sp1 + 1, sp2);
+      if (target !== null) return this.#failNull(target);
       head.target = startLine.slice(sp1 + 1, sp2);
-      const version = startLine.slice(sp2 + 1);
-      if (!TOKEN.test(head.method) || head.target === '' || /[\x00-\x20\x7f]/.test(head.target)) {
-        return this.#failNull(err(400, 'http1.invalid_request_line'));
-      }
-      // A fragment is no part of a request-target (RFC 9112 §3.2); Envoy refuses it by default
-      // (runtime envoy.reloadable_features.http_reject_path_with_fragment).
-      if (head.target.includes('#')) return this.#failNull(err(400, 'http1.invalid_url'));
-      if (version === 'HTTP/1.1') head.versionMinor = 1;
-      else if (version === 'HTTP/1.0') head.versionMinor = 0;
+      if (sp2 + 9 !== startLine.length || !startLine.startsWith('HTTP/1.', sp2 + 1))
+        return this.#failNull(err(400, 'http1.invalid_version'));
+      const minor = startLine.charCodeAt(sp2 + 8);
+      if (minor === 49) head.versionMinor = 1;
+      else if (minor === 48) head.versionMinor = 0;
       else return this.#failNull(err(400, 'http1.invalid_version'));
     } else {
-      if (!/^HTTP\/1\.[01] \d{3}( |$)/.test(startLine)) return this.#failNull(err(502, 'http1.invalid_status_line'));
+      const status = statusOf(startLine);
+      if (status === -1) return this.#failNull(err(502, 'http1.invalid_status_line'));
       if (hasControlChar(startLine, 12, startLine.length)) return this.#failNull(err(502, 'http1.invalid_characters'));
       head.versionMinor = startLine.charCodeAt(7) - 48;
-      head.status = Number(startLine.slice(9, 12));
+      head.status = status;
     }
     let clCount = 0;
     let teCount = 0;
@@ -388,22 +444,24 @@ export class Http1Parser {
       if (c0 === 32 || c0 === 9) return this.#failNull(err(400, 'http1.obs_fold_not_allowed'));
       const colon = text.indexOf(':', pos);
       if (colon === -1 || colon >= eol) return this.#failNull(err(bad, 'http1.invalid_header_line'));
-      if (!isToken(text, pos, colon)) return this.#failNull(err(bad, 'http1.invalid_header_name'));
+      let name = knownHeaderName(text, pos, colon);
+      if (name === null) {
+        if (!isToken(text, pos, colon)) return this.#failNull(err(bad, 'http1.invalid_header_name'));
+        name = text.slice(pos, colon).toLowerCase();
+      }
       if (hasControlChar(text, colon + 1, eol)) return this.#failNull(err(bad, 'http1.invalid_characters'));
-      const rawName = text.slice(pos, colon);
       let vs = colon + 1;
       let ve = eol;
       while (vs < ve && (text.charCodeAt(vs) === 32 || text.charCodeAt(vs) === 9)) vs++;
       while (ve > vs && (text.charCodeAt(ve - 1) === 32 || text.charCodeAt(ve - 1) === 9)) ve--;
       const value = text.slice(vs, ve);
       if (++count > this.#limits.maxHeaders) return this.#failNull(err(431, 'http1.too_many_headers'));
-      const name = rawName.toLowerCase();
       pos = eol + 2;
       switch (name) {
         case 'content-length':
           clCount++;
-          if (!/^\d{1,15}$/.test(value)) return this.#failNull(err(400, 'http1.invalid_content_length'));
-          head.contentLength = Number(value);
+          head.contentLength = decimalOf(value);
+          if (head.contentLength === -1) return this.#failNull(err(400, 'http1.invalid_content_length'));
           break;
         case 'transfer-encoding':
           teCount++;
@@ -435,7 +493,10 @@ export class Http1Parser {
     if (clCount > 0 && teCount > 0) return this.#failNull(err(bad, 'http1.content_length_and_chunked_not_allowed'));
     if (teCount > 0 && head.versionMinor === 0)
       return this.#failNull(err(bad, 'http1.transfer_encoding_not_allowed_http10'));
-    if (connectionHeader !== '') {
+    // `keep-alive` alone (what most clients and upstreams send) asks for nothing: no split.
+    if (connectionHeader === 'keep-alive') {
+      // Keep-alive is HTTP/1.1's default and what keeps an HTTP/1.0 connection open.
+    } else if (connectionHeader !== '') {
       for (const token of connectionHeader.split(',')) {
         const t = token.trim();
         if (t === 'close') head.connectionClose = true;

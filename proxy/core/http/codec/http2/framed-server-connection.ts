@@ -6,7 +6,7 @@
 // ResponseEncoder and the codec's stream state. Every connection and stream error answers with
 // the code RFC 9113 gives it, and the abuse limits of protocol-constraints.ts are kept as
 // Envoy keeps them, each bumping its counter.
-import { HeaderMap } from '../../headers.js';
+import type { HeaderMap } from '../../headers.js';
 import type { TransportSocket } from '../../../network/transport-socket.js';
 import {
   CLIENT_PREFACE,
@@ -35,7 +35,9 @@ import {
   ProtocolConstraints,
 } from './protocol-constraints.js';
 import type { Http2Settings } from './server-connection.js';
-import type { RequestDecoder, ResponseEncoder, ServerConnection, ServerConnectionCallbacks } from '../types.js';
+import type { ServerConnection, ServerConnectionCallbacks } from '../types.js';
+import { CONNECTION_SPECIFIC, requestHeaderMap } from './request-headers.js';
+import { Http2Stream, type StreamOwner } from './server-stream.js';
 
 const EMPTY = Buffer.alloc(0);
 /** Envoy's max_outbound_control_frames default: SETTINGS/PING ACKs and RST_STREAMs a peer that does not read may have queued. */
@@ -46,133 +48,14 @@ const SOCKET_CLOSE_GRACE_MS = 1000;
 const STREAM_WRITE_BUFFER_LIMIT = 64 * 1024;
 /** A header block may span this many CONTINUATION frames (CVE-2024-27316). */
 const MAX_CONTINUATIONS = 16;
+/** Envoy's default per_connection_buffer_limit_bytes. */
+const DEFAULT_CONNECTION_BUFFER_LIMIT = 1024 * 1024;
 /** Below this many queued octets a batch is joined into one Buffer; above, written as is. */
 const CONCAT_LIMIT = 16 * 1024;
-
-/** Request headers HTTP/2 forbids (RFC 9113 §8.2.2), and response ones an HTTP/1 upstream may send. */
-const CONNECTION_SPECIFIC = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade']);
+/** Response headers HTTP/2 forbids (RFC 9113 §8.2.2), which an HTTP/1 upstream may send. */
 const RESPONSE_DROPPED = new Set([...CONNECTION_SPECIFIC, 'http2-settings']);
-/** RFC 9110 token characters, lower-case only (an upper-case name is malformed in HTTP/2). */
-const NAME_CHAR = new Uint8Array(256);
-for (const c of "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyz") NAME_CHAR[c.charCodeAt(0)] = 1;
-/** A field value may not carry NUL, CR or LF (RFC 9113 §8.2.1). */
-const BAD_VALUE = /[\0\r\n]/;
 
-/** One HTTP/2 stream: its state both ways, and the connection manager's ResponseEncoder. */
-class Http2Stream implements ResponseEncoder {
-  readonly protocol = 'HTTP/2' as const;
-  readonly upgradeType = '';
-  readonly upgraded = false;
-  readonly closingConnection = false;
-  readonly id: number;
-  readonly conn: FramedHttp2ServerConnection;
-  readonly openedAt: number;
-  decoder: RequestDecoder | null = null;
-  /** END_STREAM arrived (half-closed remote). */
-  remoteClosed = false;
-  /** END_STREAM went out (half-closed local). */
-  localClosed = false;
-  responseStarted = false;
-  /** The connection manager is done with the response (it may still wait on a window). */
-  responseComplete = false;
-  bodyless = false;
-  closed = false;
-  localReset = false;
-  rstCode: number = ErrorCode.NO_ERROR;
-  /** content-length of the request, -1 when absent; the octets of DATA so far. */
-  contentLength = -1;
-  received = 0;
-  recvWindow: number;
-  /** Octets consumed but not yet given back with WINDOW_UPDATE. */
-  recvUnacked = 0;
-  readDisabled = 0;
-  sendWindow: number;
-  /** Body held behind a closed window, and what ends it. */
-  pending: Buffer[] | null = null;
-  pendingBytes = 0;
-  pendingEnd = false;
-  pendingTrailers: HeaderMap | null = null;
-  aboveWatermark = false;
-  /** What the filter chain was last told (the stream's or the connection's buffer above its limit). */
-  notifiedAbove = false;
-  /** The response ended before the request: RST_STREAM NO_ERROR once it is out. */
-  resetAfterFlush = false;
-  /** Stream idle watch of a finished response still behind a window (see #sweepStalled). */
-  unsent = -1;
-  unsentSince = 0;
-
-  constructor(id: number, conn: FramedHttp2ServerConnection, recvWindow: number, sendWindow: number) {
-    this.id = id;
-    this.conn = conn;
-    this.recvWindow = recvWindow;
-    this.sendWindow = sendWindow;
-    this.openedAt = performance.now();
-  }
-
-  closeConnectionAfterResponse(): void {
-    // One stream's end says nothing about the connection's others.
-  }
-
-  encode1xxHeaders(headers: HeaderMap): void {
-    if (this.closed || this.responseStarted) return;
-    this.conn.sendHeaders(this, headers, false, false);
-  }
-
-  encodeHeaders(headers: HeaderMap, endStream: boolean): void {
-    this.responseStarted = true;
-    const status = headers.get(':status');
-    this.bodyless = endStream || status === '204' || status === '304';
-    if (this.closed) return;
-    // Complete before the frame goes: a stream it closes is closed finished, not reset.
-    if (this.bodyless) this.responseComplete = true;
-    this.conn.sendHeaders(this, headers, this.bodyless, false);
-    if (this.bodyless) this.#endResponse();
-  }
-
-  encodeData(data: Buffer, endStream: boolean): boolean {
-    if (!this.responseStarted || this.responseComplete || this.closed) return true;
-    if (this.bodyless) {
-      if (endStream) this.#endResponse();
-      return true;
-    }
-    if (data.length === 0 && !endStream) return true;
-    if (endStream) this.responseComplete = true;
-    this.conn.sendData(this, data, endStream);
-    if (endStream) this.#endResponse();
-    return !this.aboveWatermark && !this.conn.aboveWatermark;
-  }
-
-  encodeTrailers(trailers: HeaderMap): void {
-    if (!this.responseStarted || this.responseComplete || this.closed) return;
-    // Sent whether or not the request said `te: trailers`, as Envoy does (gRPC's status rides on them).
-    this.responseComplete = true;
-    if (!this.bodyless) this.conn.sendTrailers(this, trailers);
-    this.#endResponse();
-  }
-
-  #endResponse(): void {
-    this.responseComplete = true;
-    if (this.closed) return;
-    if (this.pending !== null) this.conn.watchStalled(this);
-    // The response ended before the request: refuse the rest of it (Envoy resets with NO_ERROR).
-    if (!this.remoteClosed) {
-      if (this.pending === null) this.conn.resetStream(this, ErrorCode.NO_ERROR, false);
-      else this.resetAfterFlush = true;
-    }
-  }
-
-  readDisable(disable: boolean): void {
-    if (disable) this.readDisabled++;
-    else if (this.readDisabled > 0 && --this.readDisabled === 0 && !this.closed) this.conn.reopenWindow(this);
-  }
-
-  resetStream(): void {
-    if (this.closed) return;
-    this.conn.resetStream(this, ErrorCode.INTERNAL_ERROR, true);
-  }
-}
-
-export class FramedHttp2ServerConnection implements ServerConnection {
+export class FramedHttp2ServerConnection implements ServerConnection, StreamOwner {
   readonly protocol = 'HTTP/2' as const;
   readonly transport: TransportSocket;
   readonly #socket: TransportSocket['stream'];
@@ -201,6 +84,7 @@ export class FramedHttp2ServerConnection implements ServerConnection {
   #blockFragments: Buffer[] = [];
   #blockBytes = 0;
   readonly #maxBlockBytes: number;
+  readonly #connectionBufferLimit: number;
   #consecutiveEmpty = 0;
   /**
    * Until the client acknowledges our SETTINGS it may still count on the default stream window:
@@ -224,6 +108,8 @@ export class FramedHttp2ServerConnection implements ServerConnection {
   #goawaySent = false;
   /** No more frames are read: a connection error was answered, or the socket closed. */
   #dead = false;
+  /** The socket was ended (our FIN is queued); it is destroyed after a grace. */
+  #ended = false;
   #closed = false;
   readonly #flush = (): void => this.#flushOut();
 
@@ -243,6 +129,7 @@ export class FramedHttp2ServerConnection implements ServerConnection {
     // for the list but not for max_headers_count, hence the four more).
     this.#limits = { maxBytes: settings.maxRequestHeadersBytes, maxFields: settings.maxHeadersCount + 4 };
     this.#maxBlockBytes = 2 * settings.maxRequestHeadersBytes + DEFAULT_MAX_FRAME_SIZE;
+    this.#connectionBufferLimit = settings.connectionBufferLimitBytes ?? DEFAULT_CONNECTION_BUFFER_LIMIT;
     this.#localInitialWindow = settings.initialStreamWindowSize;
     this.#recvSlack = Math.max(0, DEFAULT_WINDOW_SIZE - settings.initialStreamWindowSize);
     this.#connWindowSize = Math.max(settings.initialConnectionWindowSize, DEFAULT_WINDOW_SIZE);
@@ -441,9 +328,12 @@ export class FramedHttp2ServerConnection implements ServerConnection {
         return;
       }
     } else this.#consecutiveEmpty = 0;
-    if (s === undefined || s.remoteClosed) {
-      if (s !== undefined) this.#streamError(s, ErrorCode.STREAM_CLOSED);
-      else this.#queue(rstStreamFrame(id, ErrorCode.STREAM_CLOSED), true);
+    // A closed stream's DATA is ignored (RFC 9113 §5.1): after a response that ended before its
+    // request (RST_STREAM NO_ERROR) a client may have a window's worth in flight, and a reset
+    // for each frame would count as a control-frame flood. Half-closed (remote) is the peer's error.
+    if (s === undefined) return;
+    if (s.remoteClosed) {
+      this.#streamError(s, ErrorCode.STREAM_CLOSED);
       return;
     }
     if (length > s.recvWindow + this.#recvSlack) {
@@ -542,7 +432,10 @@ export class FramedHttp2ServerConnection implements ServerConnection {
       return;
     }
     if (id <= this.#lastStreamId) {
-      this.#connectionError(ErrorCode.STREAM_CLOSED);
+      // A closed stream (its HPACK block is decoded above, the table stays in step): trailers
+      // that crossed our RST_STREAM, or an id reused. Only that stream is refused.
+      if ((id & 1) === 0) this.#connectionError(ErrorCode.PROTOCOL_ERROR);
+      else this.#queue(rstStreamFrame(id, ErrorCode.STREAM_CLOSED), true);
       return;
     }
     if ((id & 1) === 0) {
@@ -562,7 +455,7 @@ export class FramedHttp2ServerConnection implements ServerConnection {
       return;
     }
     const s2 = new Http2Stream(id, this, this.#localInitialWindow, this.#peerInitialWindow);
-    const headers = this.#requestHeaders(s2, fields);
+    const headers = requestHeaderMap(fields, this.transport.scheme, s2);
     if (headers === null) {
       this.#stats.rx_messaging_error.inc();
       this.#queue(rstStreamFrame(id, ErrorCode.PROTOCOL_ERROR), true);
@@ -604,70 +497,6 @@ export class FramedHttp2ServerConnection implements ServerConnection {
     s.remoteClosed = true;
     if (!s.responseComplete) s.decoder!.decodeData(EMPTY, true);
     this.#maybeClose(s);
-  }
-
-  /**
-   * A request head as Envoy's header map (`:authority`, `:path`, `:method`, `:scheme` first, as
-   * the HTTP/1 codec orders them, cookie crumbs joined), or null when it is malformed (RFC 9113
-   * §8.1.1): pseudo-headers after regular ones, unknown, duplicated or missing; upper-case or
-   * connection-specific names; `te` other than trailers; a bad value or content-length.
-   */
-  #requestHeaders(s: Http2Stream, fields: string[]): HeaderMap | null {
-    let method: string | undefined;
-    let path: string | undefined;
-    let scheme: string | undefined;
-    let authority: string | undefined;
-    let regular = -1;
-    for (let i = 0; i < fields.length; i += 2) {
-      const n = fields[i]!;
-      const v = fields[i + 1]!;
-      if (BAD_VALUE.test(v)) return null;
-      if (n.charCodeAt(0) !== 58) {
-        if (regular < 0) regular = i;
-        continue;
-      }
-      if (regular >= 0) return null;
-      if (n === ':method' && method === undefined) method = v;
-      else if (n === ':path' && path === undefined) path = v;
-      else if (n === ':scheme' && scheme === undefined) scheme = v;
-      else if (n === ':authority' && authority === undefined) authority = v;
-      else return null;
-    }
-    if (method === undefined) return null;
-    if (method === 'CONNECT') {
-      if (authority === undefined || path !== undefined || scheme !== undefined) return null;
-    } else if (path === undefined || path === '' || scheme === undefined) return null;
-    const h = new HeaderMap();
-    h.add(':authority', authority ?? '');
-    h.add(':path', path ?? '');
-    h.add(':method', method);
-    h.add(':scheme', scheme ?? this.transport.scheme);
-    let cookie: string | null = null;
-    let host: string | undefined;
-    if (regular >= 0) {
-      for (let i = regular; i < fields.length; i += 2) {
-        const n = fields[i]!;
-        const v = fields[i + 1]!;
-        for (let j = 0; j < n.length; j++) if (NAME_CHAR[n.charCodeAt(j)] !== 1) return null;
-        if (n.length === 0 || CONNECTION_SPECIFIC.has(n)) return null;
-        if (n === 'te') {
-          if (v !== 'trailers') return null;
-        } else if (n === 'content-length') {
-          if (!/^[0-9]{1,15}$/.test(v) || (s.contentLength >= 0 && s.contentLength !== Number(v))) return null;
-          s.contentLength = Number(v);
-        } else if (n === 'cookie') {
-          cookie = cookie === null ? v : `${cookie}; ${v}`;
-          continue;
-        } else if (n === 'host') {
-          host ??= v;
-          continue;
-        }
-        h.add(n, v);
-      }
-    }
-    if (authority === undefined && host !== undefined) h.values[0] = host;
-    if (cookie !== null) h.add('cookie', cookie);
-    return h;
   }
 
   #onPriorityFrame(id: number, length: number): void {
@@ -998,9 +827,13 @@ export class FramedHttp2ServerConnection implements ServerConnection {
       ok = s.write(out[out.length - 1]!);
       s.uncork();
     }
-    // Control frames count as queued until the socket takes them all.
-    if (ok) this.#controlQueued = 0;
-    else if (!this.aboveWatermark) {
+    // Control frames count as queued while the socket holds more than a batch: a peer that
+    // reads keeps it near empty. Node's own write() says false past 16 KiB, which a single
+    // large batch exceeds at once; the streams are told to stop only past the connection's
+    // buffer limit, so a fast reader does not pause and resume every upstream each turn.
+    const held = s.writableLength;
+    if (ok || held <= bytes) this.#controlQueued = 0;
+    if (held > this.#connectionBufferLimit && !this.aboveWatermark) {
       this.aboveWatermark = true;
       for (const st of this.#streams.values()) this.#notifyWatermark(st);
     }
@@ -1039,6 +872,8 @@ export class FramedHttp2ServerConnection implements ServerConnection {
 
   /** Stops reading, writes what is queued (the GOAWAY), ends the socket; destroys it after a grace. */
   #endNow(): void {
+    if (this.#ended) return;
+    this.#ended = true;
     this.#dead = true;
     this.#flushOut();
     this.#socket.end();

@@ -238,9 +238,15 @@ export function writeInt(dst: Buffer, pos: number, value: number, prefixBits: nu
   return pos;
 }
 
+/** Below this length a string is copied octet by octet: cheaper than a call into Buffer.write. */
+const SHORT_STRING = 64;
+
 function writeString(dst: Buffer, pos: number, s: string): number {
-  pos = writeInt(dst, pos, s.length, 7, 0);
-  return pos + dst.write(s, pos, 'latin1');
+  const n = s.length;
+  pos = writeInt(dst, pos, n, 7, 0);
+  if (n >= SHORT_STRING) return pos + dst.write(s, pos, 'latin1');
+  for (let i = 0; i < n; i++) dst[pos + i] = s.charCodeAt(i);
+  return pos + n;
 }
 
 export class HpackEncoder {

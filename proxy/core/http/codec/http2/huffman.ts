@@ -110,7 +110,7 @@ let scratch = Buffer.allocUnsafe(4096);
 /** Decodes `src[start, end)`; null when the input is not a valid Huffman string (EOS, bad padding). */
 export function huffmanDecode(src: Buffer, start: number, end: number): string | null {
   // Each octet yields at most 8/5 symbols.
-  const max = ((end - start) * 8) / 5 + 1;
+  const max = Math.ceil(((end - start) * 8) / 5) + 1;
   if (scratch.length < max) scratch = Buffer.allocUnsafe(Math.max(max, scratch.length * 2));
   const out = scratch;
   let n = 0;

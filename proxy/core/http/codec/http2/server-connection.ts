@@ -44,6 +44,8 @@ export interface Http2Settings {
   readonly streamIdleTimeoutMs: number;
   /** The layered runtime, read per connection for the codec's choice (codec-factory.ts). */
   readonly runtime?: Runtime;
+  /** The listener's per_connection_buffer_limit_bytes: bytes the socket may hold before streams are told to stop (1 MiB). */
+  readonly connectionBufferLimitBytes?: number;
 }
 
 const EMPTY = Buffer.alloc(0);

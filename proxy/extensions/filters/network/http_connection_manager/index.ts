@@ -77,6 +77,7 @@ registries.networkFilters.register(
           ),
           streamIdleTimeoutMs: durationMs(cfg.stream_idle_timeout, 300_000),
           runtime: context.runtime,
+          connectionBufferLimitBytes: ctx.bufferLimitBytes,
           maxInboundPriorityFramesPerStream: unwrap(
             cfg.http2_protocol_options?.max_inbound_priority_frames_per_stream,
             100,

@@ -197,8 +197,17 @@ export class TcpProxySession implements DownstreamConnection {
       return;
     }
     this.#cluster = cluster;
-    this.#connect();
+    if (connection instanceof Socket) this.#connect();
+    // Over TLS the chain's read filters before this one (network rbac) decide once the handshake
+    // names the peer; they registered first, so they have run when this does, and a connection
+    // one refused is already destroyed: it never opens an upstream connection. Raw TCP is
+    // connected at accept, so this runs at once.
+    else connection.onConnected(this.#connectIfOpen);
   }
+
+  readonly #connectIfOpen = (): void => {
+    if (!this.#downstream.destroyed) this.#connect();
+  };
 
   /** One connect attempt to a host the cluster's load balancer picks. */
   #connect(): void {
