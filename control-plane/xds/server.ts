@@ -47,6 +47,9 @@ const XDS_HTTP2: Http2Settings = {
   maxInboundPriorityFramesPerStream: 100,
   // ADS streams live as long as their sidecar; a finished response is never held behind a window.
   streamIdleTimeoutMs: 0,
+  // What a sidecar that does not read may leave in its socket before its mesh pushes are held
+  // (grpc-stream.ts); behind a closed window a stream holds at most the codec's 64 KiB.
+  connectionBufferLimitBytes: 1024 * 1024,
 };
 
 function subsetVersion(version: string, names: readonly string[]): string {
