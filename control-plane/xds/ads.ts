@@ -63,6 +63,8 @@ export class AdsSession {
   #view: { readonly snapshot: NodeSnapshot } | undefined;
   #unwatch: (() => void) | undefined;
   #types = new Map<ResourceKind, TypeState>();
+  /** Types whose mesh pushes wait while the stream's write buffer is full (see holdPushes). */
+  #held: Set<ResourceKind> | null = null;
 
   constructor(cache: SnapshotCache, send: (r: DiscoveryResponse) => void, events: XdsEvents) {
     this.#cache = cache;
@@ -134,7 +136,26 @@ export class AdsSession {
     return undefined;
   }
 
+  /**
+   * While held, mesh changes only mark their types; on release each marked type gets one push of
+   * its current state, diffed against what was last sent: a client that fell behind gets the
+   * newest version, not every one in between.
+   */
+  holdPushes(hold: boolean): void {
+    if (hold) {
+      this.#held ??= new Set();
+      return;
+    }
+    const held = this.#held;
+    this.#held = null;
+    if (held !== null && held.size > 0) this.#onChange(held);
+  }
+
   #onChange(changed: ReadonlySet<ResourceKind>): void {
+    if (this.#held !== null) {
+      for (const kind of changed) this.#held.add(kind);
+      return;
+    }
     for (const kind of PUSH_ORDER) if (changed.has(kind) && this.#types.has(kind)) this.#maybeSend(kind, false);
   }
 

@@ -56,6 +56,8 @@ export class DeltaAdsSession {
   #view: { readonly snapshot: NodeSnapshot } | undefined;
   #unwatch: (() => void) | undefined;
   #types = new Map<ResourceKind, DeltaTypeState>();
+  /** Types whose mesh pushes wait while the stream's write buffer is full (see holdPushes). */
+  #held: Set<ResourceKind> | null = null;
 
   constructor(cache: SnapshotCache, send: (r: DeltaDiscoveryResponse) => void, events: XdsEvents) {
     this.#cache = cache;
@@ -73,9 +75,7 @@ export class DeltaAdsSession {
       const id = req.node?.id;
       if (typeof id !== 'string' || id === '') return 'the first DeltaDiscoveryRequest on a stream must carry node.id';
       this.#nodeId = id;
-      const { view, unwatch } = this.#cache.watchView(id, ADS, (changed) => {
-        for (const kind of PUSH_ORDER) if (changed.has(kind) && this.#types.has(kind)) this.#push(kind);
-      });
+      const { view, unwatch } = this.#cache.watchView(id, ADS, (changed) => this.#onChange(changed));
       this.#view = view;
       this.#unwatch = unwatch;
     }
@@ -132,6 +132,25 @@ export class DeltaAdsSession {
     }
     this.#push(kind);
     return undefined;
+  }
+
+  /** As AdsSession.holdPushes: held changes become one push per type of what differs on release. */
+  holdPushes(hold: boolean): void {
+    if (hold) {
+      this.#held ??= new Set();
+      return;
+    }
+    const held = this.#held;
+    this.#held = null;
+    if (held !== null && held.size > 0) this.#onChange(held);
+  }
+
+  #onChange(changed: ReadonlySet<ResourceKind>): void {
+    if (this.#held !== null) {
+      for (const kind of changed) this.#held.add(kind);
+      return;
+    }
+    for (const kind of PUSH_ORDER) if (changed.has(kind) && this.#types.has(kind)) this.#push(kind);
   }
 
   #push(kind: ResourceKind): void {

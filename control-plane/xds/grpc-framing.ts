@@ -1,6 +1,6 @@
 // gRPC's length-prefixed message framing over an HTTP/2 stream (PROTOCOL-HTTP2.md):
 // 1 byte compressed flag, 4 bytes big-endian length, then the message. The xDS server
-// speaks it directly on node:http2 so gRPC and REST-JSON share one port.
+// speaks it directly on its HTTP/2 streams (grpc-stream.ts) so gRPC and REST-JSON share one port.
 import { ControlPlaneError } from '../errors.js';
 
 export const GRPC_STATUS = { OK: 0, INVALID_ARGUMENT: 3, UNIMPLEMENTED: 12, INTERNAL: 13, UNAVAILABLE: 14 } as const;

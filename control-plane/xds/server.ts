@@ -1,22 +1,25 @@
-// The xDS management server: gRPC ADS (state of the world) and REST-JSON on one port.
+// The xDS management server: gRPC ADS (state of the world and delta) and REST-JSON on one port.
 // A plaintext listener cannot negotiate the protocol by ALPN, so each connection's first
-// bytes decide: the HTTP/2 preface goes to the h2 server (gRPC, or REST over h2c), anything
-// else to the HTTP/1.1 server (REST polls).
+// bytes decide: the HTTP/2 preface goes to the proxy's own HTTP/2 codec
+// (framed-server-connection.ts), whose streams are ADS calls (grpc-stream.ts), anything else
+// to the HTTP/1.1 server (REST polls). The control plane serves no TLS, so node:http2 is not
+// used at all: its per-stream JS machinery was the largest per-sidecar cost of an edit.
 import { createHash } from 'node:crypto';
 import http from 'node:http';
-import http2 from 'node:http2';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import net, { type AddressInfo, type Socket } from 'node:net';
-import { encodeMessage, decodeMessage } from '../../proxy/xds/index.js';
+import { FramedHttp2ServerConnection } from '../../proxy/core/http/codec/http2/framed-server-connection.js';
+import { Http2CodecStats } from '../../proxy/core/http/codec/http2/protocol-constraints.js';
+import type { Http2Settings } from '../../proxy/core/http/codec/http2/server-connection.js';
+import type { ServerConnectionCallbacks } from '../../proxy/core/http/codec/types.js';
+import { RawBufferSocket } from '../../proxy/core/network/raw-buffer-socket.js';
+import { createStatsStore } from '../../proxy/stats/index.js';
 import { ControlPlaneError, DiscoveryRequestError } from '../errors.js';
 import { XDS_CLUSTER } from '../translate/bootstrap.js';
 import { TYPE_URL, type ConfigSourceStyle, type ResourceKind } from '../translate/envoy.js';
-import { AdsSession, type XdsEvents } from './ads.js';
-import { DeltaAdsSession, type DeltaDiscoveryRequest, type DeltaDiscoveryResponse } from './delta.js';
+import type { XdsEvents } from './ads.js';
 import type { SnapshotCache } from './cache.js';
-import { discoveryResponseFrame } from './response-frame.js';
-import { DiscoveryRequestReader } from './request-decode.js';
-import { FrameDecoder, GRPC_STATUS, frame } from './grpc-framing.js';
+import { type AdsCall, type GrpcStreamContext, XdsHttp2Stream } from './grpc-stream.js';
 import {
   REST_PATHS,
   checkRequest,
@@ -26,13 +29,28 @@ import {
   type DiscoveryResponse,
 } from './protocol.js';
 
-const ADS_PATH = '/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources';
-const DELTA_ADS_PATH = '/envoy.service.discovery.v3.AggregatedDiscoveryService/DeltaAggregatedResources';
-const REQUEST_TYPE = 'envoy.service.discovery.v3.DiscoveryRequest';
-const DELTA_REQUEST_TYPE = 'envoy.service.discovery.v3.DeltaDiscoveryRequest';
-const DELTA_RESPONSE_TYPE = 'envoy.service.discovery.v3.DeltaDiscoveryResponse';
 const MAX_REST_BODY = 1024 * 1024;
 const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
+
+/**
+ * The control plane's HTTP/2 settings. An ADS client opens one long-lived stream and sends small
+ * requests, so the receive windows stay at the protocol's default (a client can have at most
+ * that much unread on us); what the client's windows allow us to send is its choice.
+ */
+const XDS_HTTP2: Http2Settings = {
+  maxConcurrentStreams: 100,
+  initialStreamWindowSize: 65_535,
+  initialConnectionWindowSize: 1024 * 1024,
+  maxRequestHeadersBytes: 60 * 1024,
+  maxHeadersCount: 100,
+  maxConsecutiveInboundFramesWithEmptyPayload: 1,
+  maxInboundPriorityFramesPerStream: 100,
+  // ADS streams live as long as their sidecar; a finished response is never held behind a window.
+  streamIdleTimeoutMs: 0,
+  // What a sidecar that does not read may leave in its socket before its mesh pushes are held
+  // (grpc-stream.ts); behind a closed window a stream holds at most the codec's 64 KiB.
+  connectionBufferLimitBytes: 1024 * 1024,
+};
 
 function subsetVersion(version: string, names: readonly string[]): string {
   if (names.length === 0) return version;
@@ -67,10 +85,12 @@ export interface XdsServerStats {
 export class XdsServer {
   readonly #o: XdsServerOptions;
   readonly #server: net.Server;
-  readonly #h2: http2.Http2Server;
   readonly #h1: http.Server;
   readonly #sockets = new Set<Socket>();
-  readonly #sessions = new Set<{ session: AdsSession | DeltaAdsSession; stream: http2.ServerHttp2Stream }>();
+  readonly #calls = new Set<AdsCall>();
+  readonly #grpc: GrpcStreamContext;
+  /** The HTTP/2 codec's `http2.*` counters (resets, floods), kept per server. */
+  readonly #h2stats: Http2CodecStats;
   readonly #held = new Set<() => void>();
   /** REST NACKs per node and type: the rejected version is not served again until the mesh changes. */
   readonly #restNacked = new Map<string, string>();
@@ -79,9 +99,9 @@ export class XdsServer {
   constructor(o: XdsServerOptions) {
     this.#o = o;
     this.#restStyle = { kind: 'rest', cluster: XDS_CLUSTER, refreshDelayMs: o.restRefreshMs };
-    // Raw streams, not the compatibility API: gRPC needs to own the trailers.
-    this.#h2 = http2.createServer();
-    this.#h2.on('stream', (stream, headers) => this.#onH2Stream(stream, headers));
+    this.#grpc = { cache: o.cache, events: o.events, calls: this.#calls };
+    const store = createStatsStore();
+    this.#h2stats = new Http2CodecStats(store, store.scope('xds'));
     this.#h1 = http.createServer((req, res) => this.#onRequest(req, res));
     this.#server = net.createServer((socket) => this.#onConnection(socket));
   }
@@ -104,15 +124,26 @@ export class XdsServer {
         socket.resume();
         return;
       }
-      // The bytes already read go back into the socket's buffer, and the h2 session feeds
-      // what is buffered to nghttp2 before it reads the native handle. A JS stream replaying
-      // them instead (as before) put every byte of every ADS stream through JSStreamSocket:
-      // at a thousand sidecars its writes were the control plane's largest CPU cost.
+      // The bytes already read go back into the socket's buffer, which the codec reads first.
       socket.pause();
       socket.unshift(seen);
-      this.#h2.emit('connection', socket);
+      this.#onHttp2(socket);
     };
     socket.on('data', onData);
+  }
+
+  #onHttp2(socket: Socket): void {
+    const open = new Set<XdsHttp2Stream>();
+    const callbacks: ServerConnectionCallbacks = {
+      newStream: (encoder) => new XdsHttp2Stream(encoder, this.#grpc, open),
+      onRead: () => undefined,
+      onCodecError: () => undefined,
+      // The codec leaves a closed connection's streams to its owner: their sessions stop here.
+      onConnectionClose: () => {
+        for (const s of [...open]) s.onResetStream();
+      },
+    };
+    new FramedHttp2ServerConnection(new RawBufferSocket(socket), callbacks, XDS_HTTP2, this.#h2stats);
   }
 
   listen(): Promise<AddressInfo> {
@@ -128,35 +159,17 @@ export class XdsServer {
   }
 
   stats(): XdsServerStats {
-    return { adsStreams: this.#sessions.size, restPollsHeld: this.#held.size };
+    return { adsStreams: this.#calls.size, restPollsHeld: this.#held.size };
   }
 
   close(): Promise<void> {
     for (const release of [...this.#held]) release();
-    for (const { session, stream } of this.#sessions) {
-      session.close();
-      if (!stream.destroyed) stream.close(http2.constants.NGHTTP2_CANCEL);
-    }
-    this.#sessions.clear();
+    for (const call of [...this.#calls]) call.cancel();
     return new Promise((resolve) => {
       this.#server.close(() => resolve());
       // Open keep-alive and HTTP/2 connections would hold close() forever.
       for (const socket of this.#sockets) socket.destroy();
     });
-  }
-
-  #onH2Stream(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): void {
-    stream.on('error', () => {
-      // A reset by the client is the normal end of a stream when it reconnects or exits.
-    });
-    if (!String(headers['content-type'] ?? '').startsWith('application/grpc')) {
-      stream.respond({ ':status': 505, 'content-type': 'application/json' });
-      stream.end(
-        JSON.stringify({ code: 505, message: 'REST-JSON xDS is served over HTTP/1.1; HTTP/2 carries gRPC only' }),
-      );
-      return;
-    }
-    this.#onGrpc(stream, headers);
   }
 
   #onRequest(req: IncomingMessage, res: ServerResponse): void {
@@ -268,91 +281,5 @@ export class XdsServer {
     }, this.#o.restHoldMs);
     this.#held.add(finish);
     res.on('close', finish);
-  }
-
-  #onGrpc(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): void {
-    const path = headers[':path'];
-    if (path !== ADS_PATH && path !== DELTA_ADS_PATH) {
-      stream.respond(
-        {
-          ':status': 200,
-          'content-type': 'application/grpc',
-          'grpc-status': String(GRPC_STATUS.UNIMPLEMENTED),
-          'grpc-message': encodeURIComponent(`unknown method ${String(path)}`),
-        },
-        { endStream: true },
-      );
-      return;
-    }
-    const delta = path === DELTA_ADS_PATH;
-    stream.respond({ ':status': 200, 'content-type': 'application/grpc+proto' }, { waitForTrailers: true });
-    let trailerStatus: number = GRPC_STATUS.OK;
-    let trailerMessage = '';
-    stream.on('wantTrailers', () => {
-      stream.sendTrailers({ 'grpc-status': String(trailerStatus), 'grpc-message': encodeURIComponent(trailerMessage) });
-    });
-    const end = (status: number, message: string): void => {
-      trailerStatus = status;
-      trailerMessage = message;
-      if (!stream.closed && !stream.writableEnded) stream.end();
-    };
-    const send = (r: DiscoveryResponse | DeltaDiscoveryResponse): void => {
-      if (stream.closed || stream.writableEnded) return;
-      let bytes: Buffer;
-      try {
-        bytes = delta
-          ? frame(encodeMessage(DELTA_RESPONSE_TYPE, r as unknown as Parameters<typeof encodeMessage>[1]))
-          : discoveryResponseFrame(r as DiscoveryResponse);
-      } catch (err) {
-        this.#o.events.log(`cannot encode ${r.type_url} for ${entry.session.nodeId ?? '?'}: ${(err as Error).message}`);
-        end(GRPC_STATUS.INTERNAL, (err as Error).message);
-        return;
-      }
-      stream.write(bytes);
-    };
-    const entry = {
-      session: delta
-        ? new DeltaAdsSession(this.#o.cache, send, this.#o.events)
-        : new AdsSession(this.#o.cache, send, this.#o.events),
-      stream,
-    };
-    this.#sessions.add(entry);
-    const decoder = new FrameDecoder();
-    const reader = new DiscoveryRequestReader();
-    stream.on('data', (chunk: Buffer) => {
-      let messages: Buffer[];
-      try {
-        messages = decoder.push(chunk);
-      } catch (err) {
-        end(GRPC_STATUS.INVALID_ARGUMENT, (err as Error).message);
-        return;
-      }
-      for (const m of messages) {
-        let error: string | undefined;
-        try {
-          const decoded =
-            (delta ? undefined : reader.read(m)) ?? decodeMessage(delta ? DELTA_REQUEST_TYPE : REQUEST_TYPE, m);
-          error =
-            entry.session instanceof DeltaAdsSession
-              ? entry.session.onRequest(decoded as DeltaDiscoveryRequest)
-              : entry.session.onRequest(decoded as DiscoveryRequest);
-        } catch (err) {
-          end(
-            GRPC_STATUS.INVALID_ARGUMENT,
-            `malformed ${delta ? 'DeltaDiscoveryRequest' : 'DiscoveryRequest'}: ${(err as Error).message}`,
-          );
-          return;
-        }
-        if (error !== undefined) {
-          end(GRPC_STATUS.INVALID_ARGUMENT, error);
-          return;
-        }
-      }
-    });
-    stream.on('end', () => end(GRPC_STATUS.OK, ''));
-    stream.on('close', () => {
-      entry.session.close();
-      this.#sessions.delete(entry);
-    });
   }
 }
