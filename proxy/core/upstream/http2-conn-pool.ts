@@ -9,7 +9,7 @@ import type {
   Http2PoolConnection,
   Http2PoolConnectionClass,
 } from '../http/codec/http2/client-settings.js';
-import { HTTP2_UPSTREAM_USE_OGHTTP2_DEFAULT, HTTP2_USE_OGHTTP2 } from '../http/codec/http2/codec-flag.js';
+import { HTTP2_USE_OGHTTP2, HTTP2_USE_OGHTTP2_DEFAULT } from '../http/codec/http2/codec-flag.js';
 import type { ClientConnectionCallbacks, ResponseDecoder } from '../http/codec/types.js';
 import type { UpstreamTransportSocketFactory } from '../network/transport-socket.js';
 import { rawBufferUpstreamFactory } from '../network/raw-buffer-socket.js';
@@ -37,8 +37,8 @@ const loading: { own: Promise<unknown> | null; nghttp2: Promise<unknown> | null 
 
 /** Which codec a new connection gets: Envoy's runtime key, read per connection as on the server side. */
 function codecKind(settings: Http2ClientSettings): 'own' | 'nghttp2' {
-  const own = settings.runtime?.snapshot().getBoolean(HTTP2_USE_OGHTTP2, HTTP2_UPSTREAM_USE_OGHTTP2_DEFAULT);
-  return (own ?? HTTP2_UPSTREAM_USE_OGHTTP2_DEFAULT) ? 'own' : 'nghttp2';
+  const own = settings.runtime?.snapshot().getBoolean(HTTP2_USE_OGHTTP2, HTTP2_USE_OGHTTP2_DEFAULT);
+  return (own ?? HTTP2_USE_OGHTTP2_DEFAULT) ? 'own' : 'nghttp2';
 }
 
 function loadCodec(kind: 'own' | 'nghttp2'): Promise<unknown> {

@@ -4,12 +4,9 @@
 
 export const HTTP2_USE_OGHTTP2 = 'envoy.reloadable_features.http2_use_oghttp2';
 /**
- * The runtime key's default: our own codecs, which pass every HTTP/2 test node:http2 passes
- * and cost about a third of its CPU per h2c request (bench:proxy-cpu with BENCH_H2=1).
+ * The runtime key's default: our own codecs, which pass every HTTP/2 test node:http2 passes.
+ * Downstream ours costs about a third of node:http2's CPU per h2c request (bench:proxy-cpu with
+ * BENCH_H2=1); both ways, two sidecars spend about 30% of node:http2's CPU per gRPC call
+ * (bench:proxy's gRPC rows).
  */
 export const HTTP2_USE_OGHTTP2_DEFAULT = true;
-/**
- * Upstream, until our client codec is measured cheaper and passes the upstream tests both codecs
- * run, an unset key keeps node:http2 (an explicit `true` chooses ours).
- */
-export const HTTP2_UPSTREAM_USE_OGHTTP2_DEFAULT = false;
