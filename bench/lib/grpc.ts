@@ -5,7 +5,11 @@
 // sidecars are what the control plane makes of a GRPC port: an AUTO (h2c-detecting) listener,
 // a `match.grpc` route, an HTTP/2 cluster. Goal: ≤ 1.5 ms added at p99. Rows interleave for
 // the given rounds and the medians of per-round differences are reported.
-import { mkdtempSync, writeFileSync } from 'node:fs';
+// The sidecars run twice, once per HTTP/2 codec as Envoy's runtime key
+// envoy.reloadable_features.http2_use_oghttp2 chooses them both ways: `meshscope_two_sidecars` on
+// our own framing, `meshscope_two_sidecars_nghttp2` on node:http2's, each row with the CPU the two
+// sidecar processes spent per call (utime + stime, /proc/<pid>/stat), a paired A/B on a shared host.
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { median } from './median.js';
 import { openLoop, type OpenLoopResult } from './open-loop.js';
@@ -44,8 +48,12 @@ function sidecarBootstrap(
   adminPort: number,
   upstream: number,
   direction: string,
+  ownCodec: boolean,
 ): Record<string, unknown> {
   return {
+    layered_runtime: {
+      layers: [{ name: 'static', static_layer: { 'envoy.reloadable_features.http2_use_oghttp2': ownCodec } }],
+    },
     node: { id: `${name}-1`, cluster: name },
     admin: { address: { socket_address: { address: '127.0.0.1', port_value: adminPort } } },
     static_resources: {
@@ -119,18 +127,18 @@ interface Sidecars {
   admins: Array<[string, number]>;
 }
 
-async function meshscopeSidecars(upstream: number): Promise<Sidecars> {
+async function meshscopeSidecars(upstream: number, ownCodec: boolean): Promise<Sidecars> {
   const [inPort, outPort, inAdmin, outAdmin] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
   const args = ['--concurrency', '1', '--drain-time-s', '1'];
   const inbound = await startMeshscope(
     'grpc_inbound',
-    sidecarBootstrap('grpc_inbound', inPort, inAdmin, upstream, 'INBOUND'),
+    sidecarBootstrap('grpc_inbound', inPort, inAdmin, upstream, 'INBOUND', ownCodec),
     inPort,
     args,
   );
   const outbound = await startMeshscope(
     'grpc_outbound',
-    sidecarBootstrap('grpc_outbound', outPort, outAdmin, inPort, 'OUTBOUND'),
+    sidecarBootstrap('grpc_outbound', outPort, outAdmin, inPort, 'OUTBOUND', ownCodec),
     outPort,
     args,
   );
@@ -181,9 +189,28 @@ async function nginxGrpcHop(upstream: number): Promise<Peer> {
   return launch('nginx-grpc', '/usr/sbin/nginx', ['-p', dir, '-c', join(dir, 'nginx.conf')], port);
 }
 
-function row(runs: OpenLoopResult[], direct: OpenLoopResult[]): Record<string, unknown> {
+/** CPU seconds (utime + stime, all threads) the processes have spent so far. */
+function cpuSeconds(pids: readonly number[]): number {
+  let ticks = 0;
+  for (const pid of pids) {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    ticks += Number(f[11]) + Number(f[12]);
+  }
+  return ticks / 100;
+}
+
+/** A chain's peer processes, whose CPU per call is reported (none for the direct row). */
+interface Chain {
+  name: string;
+  port: number;
+  pids: number[];
+}
+
+function row(runs: OpenLoopResult[], direct: OpenLoopResult[], cpuUs: number[] = []): Record<string, unknown> {
   const med = (f: (r: OpenLoopResult) => number): number => round3(median(runs.map(f)));
   return {
+    ...(cpuUs.length > 0 ? { cpuUsPerCall: Math.round(median(cpuUs)), cpuUsPerCallPerRound: cpuUs } : {}),
     service: {
       p50Ms: med((r) => r.service.p50Ms),
       p90Ms: med((r) => r.service.p90Ms),
@@ -212,26 +239,39 @@ export async function measureGrpc(o: GrpcBenchOptions): Promise<Record<string, u
   try {
     const server = await startEchoServer();
     started.push(server);
-    const mesh = await meshscopeSidecars(server.port);
+    const mesh = await meshscopeSidecars(server.port, true);
     started.push(...mesh.peers);
+    const meshNghttp2 = await meshscopeSidecars(server.port, false);
+    started.push(...meshNghttp2.peers);
     const nginxIn = await nginxGrpcHop(server.port);
     const nginxOut = await nginxGrpcHop(nginxIn.port);
     started.push(nginxIn, nginxOut);
-    const chains = [
-      { name: 'nginx_two_grpc_hops', port: nginxOut.port },
-      { name: 'meshscope_two_sidecars', port: mesh.port },
+    const chains: Chain[] = [
+      // nginx's CPU is its workers' (children of the pids launched): not counted here.
+      { name: 'nginx_two_grpc_hops', port: nginxOut.port, pids: [] },
+      { name: 'meshscope_two_sidecars', port: mesh.port, pids: mesh.peers.map((p) => p.pid) },
+      { name: 'meshscope_two_sidecars_nghttp2', port: meshNghttp2.port, pids: meshNghttp2.peers.map((p) => p.pid) },
     ];
     const steal = stealMeter();
     const direct: OpenLoopResult[] = [];
     const via = new Map<string, OpenLoopResult[]>(chains.map((c) => [c.name, []]));
+    const cpu = new Map<string, number[]>(chains.map((c) => [c.name, []]));
     for (let round = 0; round < o.rounds; round++) {
       direct.push(await openLoop(server.port, o.rate, o.seconds, o.warmSeconds, CLIENT));
-      for (const c of chains) via.get(c.name)!.push(await openLoop(c.port, o.rate, o.seconds, o.warmSeconds, CLIENT));
+      for (const c of chains) {
+        const before = cpuSeconds(c.pids);
+        const r = await openLoop(c.port, o.rate, o.seconds, o.warmSeconds, CLIENT);
+        // `sent` counts the warm-up's (unrecorded) calls too: the CPU is divided over every call made.
+        if (c.pids.length > 0) cpu.get(c.name)!.push(Math.round(((cpuSeconds(c.pids) - before) * 1e6) / r.sent));
+        via.get(c.name)!.push(r);
+      }
     }
     const rows: Record<string, unknown> = { upstream_direct: row(direct, direct) };
-    for (const [name, rs] of via) rows[name] = row(rs, direct);
+    for (const [name, rs] of via) rows[name] = row(rs, direct, cpu.get(name));
     const sidecarCounters: Record<string, Record<string, number>> = {};
     for (const [name, admin] of mesh.admins) sidecarCounters[name] = await explainingCounters(admin);
+    for (const [name, admin] of meshNghttp2.admins)
+      sidecarCounters[`${name}_nghttp2`] = await explainingCounters(admin);
     const added = (rows['meshscope_two_sidecars'] as { addedP99Ms: number }).addedP99Ms;
     // A client (or echo server) starved of CPU queues calls for seconds and makes every row's
     // p99 its own backlog: then the difference says nothing and the goal is not judged.

@@ -9,7 +9,7 @@ import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { clusterSchema } from '../../proxy/api/schema.js';
-import { bootstrap, request, startTestProxy, staticCluster, type RunningProxy } from './helpers.js';
+import { bootstrap, H2_CODECS, request, startTestProxy, staticCluster, type RunningProxy } from './helpers.js';
 
 const HTTP_PROTOCOL_OPTIONS = 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions';
 
@@ -23,6 +23,7 @@ let onUpstreamSessionClose: () => void = () => {};
 let onHangClosed: (rstCode: number) => void = () => {};
 let onHangOpened: () => void = () => {};
 let proxy: RunningProxy;
+let grpcPortValue: number;
 let grpcServer: grpc.Server;
 /** Answers with the protocol it was spoken to in: HTTP/1.1 and h2c on one port, told apart by the preface. */
 let dual: net.Server;
@@ -109,239 +110,251 @@ beforeAll(async () => {
       e === null ? resolve(p) : reject(e),
     ),
   );
-  proxy = await startTestProxy(
-    bootstrap({
-      virtualHosts: [
-        {
-          name: 'all',
-          domains: ['*'],
-          routes: [
-            { match: { prefix: '/test.Echo/' }, route: { cluster: 'grpc' } },
-            { match: { prefix: '/dual' }, route: { cluster: 'dual' } },
-            { match: { prefix: '/idle' }, route: { cluster: 'h2-idle' } },
-            { match: { prefix: '/' }, route: { cluster: 'h2' } },
-          ],
-        },
-      ],
-      clusters: [
-        staticCluster({
-          name: 'h2-idle',
-          ports: [upstreamPort],
-          extra: {
-            typed_extension_protocol_options: {
-              [HTTP_PROTOCOL_OPTIONS]: {
-                '@type': `type.googleapis.com/${HTTP_PROTOCOL_OPTIONS}`,
-                common_http_protocol_options: { idle_timeout: '0.2s' },
-                explicit_http_config: { http2_protocol_options: {} },
-              },
-            },
-          },
-        }),
-        staticCluster({
-          name: 'dual',
-          ports: [(dual.address() as AddressInfo).port],
-          extra: {
-            typed_extension_protocol_options: {
-              [HTTP_PROTOCOL_OPTIONS]: {
-                '@type': `type.googleapis.com/${HTTP_PROTOCOL_OPTIONS}`,
-                use_downstream_protocol_config: { http_protocol_options: {}, http2_protocol_options: {} },
-              },
-            },
-          },
-        }),
-        staticCluster({
-          name: 'grpc',
-          ports: [grpcPort],
-          extra: {
-            typed_extension_protocol_options: {
-              [HTTP_PROTOCOL_OPTIONS]: {
-                '@type': `type.googleapis.com/${HTTP_PROTOCOL_OPTIONS}`,
-                explicit_http_config: { http2_protocol_options: {} },
-              },
-            },
-          },
-        }),
-        staticCluster({
-          name: 'h2',
-          ports: [upstreamPort],
-          extra: {
-            typed_extension_protocol_options: {
-              [HTTP_PROTOCOL_OPTIONS]: {
-                '@type': `type.googleapis.com/${HTTP_PROTOCOL_OPTIONS}`,
-                explicit_http_config: { http2_protocol_options: { max_concurrent_streams: 100 } },
-              },
-            },
-          },
-        }),
-      ],
-    }),
-  );
+  grpcPortValue = grpcPort;
 });
 
 afterAll(async () => {
-  await proxy?.close();
   await new Promise<void>((r) => upstream?.close(() => r()));
   grpcServer?.forceShutdown();
   dual?.close();
 });
 
-describe('HTTP/2 upstreams (explicit_http_config.http2_protocol_options)', () => {
-  it('an HTTP/1.1 client reaches an HTTP/2 server: Host becomes :authority, connection headers stay behind', async () => {
-    const r = await request(proxy.port, '/h1?q=1', {
-      method: 'POST',
-      headers: { host: 'shop.example', connection: 'keep-alive', 'content-type': 'text/plain' },
-      body: 'x'.repeat(300_000),
+// Both HTTP/2 client codecs, as Envoy's runtime key chooses them (node:http2's and our own).
+describe.each(H2_CODECS)(
+  'HTTP/2 upstreams (explicit_http_config.http2_protocol_options), $codec codec',
+  ({ runtime }) => {
+    beforeAll(async () => {
+      proxy = await startTestProxy(
+        bootstrap({
+          runtime,
+          virtualHosts: [
+            {
+              name: 'all',
+              domains: ['*'],
+              routes: [
+                { match: { prefix: '/test.Echo/' }, route: { cluster: 'grpc' } },
+                { match: { prefix: '/dual' }, route: { cluster: 'dual' } },
+                { match: { prefix: '/idle' }, route: { cluster: 'h2-idle' } },
+                { match: { prefix: '/' }, route: { cluster: 'h2' } },
+              ],
+            },
+          ],
+          clusters: [
+            staticCluster({
+              name: 'h2-idle',
+              ports: [upstreamPort],
+              extra: {
+                typed_extension_protocol_options: {
+                  [HTTP_PROTOCOL_OPTIONS]: {
+                    '@type': `type.googleapis.com/${HTTP_PROTOCOL_OPTIONS}`,
+                    common_http_protocol_options: { idle_timeout: '0.2s' },
+                    explicit_http_config: { http2_protocol_options: {} },
+                  },
+                },
+              },
+            }),
+            staticCluster({
+              name: 'dual',
+              ports: [(dual.address() as AddressInfo).port],
+              extra: {
+                typed_extension_protocol_options: {
+                  [HTTP_PROTOCOL_OPTIONS]: {
+                    '@type': `type.googleapis.com/${HTTP_PROTOCOL_OPTIONS}`,
+                    use_downstream_protocol_config: { http_protocol_options: {}, http2_protocol_options: {} },
+                  },
+                },
+              },
+            }),
+            staticCluster({
+              name: 'grpc',
+              ports: [grpcPortValue],
+              extra: {
+                typed_extension_protocol_options: {
+                  [HTTP_PROTOCOL_OPTIONS]: {
+                    '@type': `type.googleapis.com/${HTTP_PROTOCOL_OPTIONS}`,
+                    explicit_http_config: { http2_protocol_options: {} },
+                  },
+                },
+              },
+            }),
+            staticCluster({
+              name: 'h2',
+              ports: [upstreamPort],
+              extra: {
+                typed_extension_protocol_options: {
+                  [HTTP_PROTOCOL_OPTIONS]: {
+                    '@type': `type.googleapis.com/${HTTP_PROTOCOL_OPTIONS}`,
+                    explicit_http_config: { http2_protocol_options: { max_concurrent_streams: 100 } },
+                  },
+                },
+              },
+            }),
+          ],
+        }),
+      );
     });
-    expect(r.status).toBe(200);
-    expect(r.headers['x-upstream-protocol']).toBe('h2');
-    const body = r.json<{
-      method: string;
-      path: string;
-      authority: string;
-      host: null;
-      connection: null;
-      bodyBytes: number;
-    }>();
-    expect(body).toEqual({
-      method: 'POST',
-      path: '/h1?q=1',
-      authority: 'shop.example',
-      host: null,
-      connection: null,
-      bodyBytes: 300_000,
+
+    afterAll(async () => {
+      await proxy?.close();
     });
-  });
 
-  it('h2 → h2: 200 concurrent streams (h2load) ride few upstream connections', async () => {
-    sessions.clear();
-    const r = await new Promise<string>((resolve) =>
-      execFile('h2load', ['-n', '200', '-c', '2', '-m', '50', `http://127.0.0.1:${proxy.port}/load`], (_e, out) =>
-        resolve(out),
-      ),
-    );
-    expect(r).toMatch(/status codes: 200 2xx/);
-    // At most one upstream connection per 100 concurrent streams (max_concurrent_streams 100).
-    expect(sessions.size).toBeLessThanOrEqual(2);
-  });
-
-  it('h2 → h2 with Node’s client: a POST body larger than the windows arrives whole', async () => {
-    const session = http2.connect(`http://127.0.0.1:${proxy.port}`);
-    const req = session.request({ ':method': 'POST', ':path': '/big' });
-    req.end(Buffer.alloc(5 * 1024 * 1024, 1));
-    const chunks: Buffer[] = [];
-    let status = 0;
-    req.on('response', (h) => {
-      status = Number(h[':status']);
+    it('an HTTP/1.1 client reaches an HTTP/2 server: Host becomes :authority, connection headers stay behind', async () => {
+      const r = await request(proxy.port, '/h1?q=1', {
+        method: 'POST',
+        headers: { host: 'shop.example', connection: 'keep-alive', 'content-type': 'text/plain' },
+        body: 'x'.repeat(300_000),
+      });
+      expect(r.status).toBe(200);
+      expect(r.headers['x-upstream-protocol']).toBe('h2');
+      const body = r.json<{
+        method: string;
+        path: string;
+        authority: string;
+        host: null;
+        connection: null;
+        bodyBytes: number;
+      }>();
+      expect(body).toEqual({
+        method: 'POST',
+        path: '/h1?q=1',
+        authority: 'shop.example',
+        host: null,
+        connection: null,
+        bodyBytes: 300_000,
+      });
     });
-    req.on('data', (d: Buffer) => chunks.push(d));
-    await new Promise<void>((resolve) => req.on('end', () => resolve()));
-    session.close();
-    expect(status).toBe(200);
-    expect(JSON.parse(Buffer.concat(chunks).toString()).bodyBytes).toBe(5 * 1024 * 1024);
-  });
 
-  it('a protocol choice meshscope cannot honour is refused, naming the field', () => {
-    const cluster = (options: Record<string, unknown>) =>
-      staticCluster({
-        name: 'c',
-        ports: [1],
-        extra: {
-          typed_extension_protocol_options: {
-            [HTTP_PROTOCOL_OPTIONS]: { '@type': `type.googleapis.com/${HTTP_PROTOCOL_OPTIONS}`, ...options },
+    it('h2 → h2: 200 concurrent streams (h2load) ride few upstream connections', async () => {
+      sessions.clear();
+      const r = await new Promise<string>((resolve) =>
+        execFile('h2load', ['-n', '200', '-c', '2', '-m', '50', `http://127.0.0.1:${proxy.port}/load`], (_e, out) =>
+          resolve(out),
+        ),
+      );
+      expect(r).toMatch(/status codes: 200 2xx/);
+      // At most one upstream connection per 100 concurrent streams (max_concurrent_streams 100).
+      expect(sessions.size).toBeLessThanOrEqual(2);
+    });
+
+    it('h2 → h2 with Node’s client: a POST body larger than the windows arrives whole', async () => {
+      const session = http2.connect(`http://127.0.0.1:${proxy.port}`);
+      const req = session.request({ ':method': 'POST', ':path': '/big' });
+      req.end(Buffer.alloc(5 * 1024 * 1024, 1));
+      const chunks: Buffer[] = [];
+      let status = 0;
+      req.on('response', (h) => {
+        status = Number(h[':status']);
+      });
+      req.on('data', (d: Buffer) => chunks.push(d));
+      await new Promise<void>((resolve) => req.on('end', () => resolve()));
+      session.close();
+      expect(status).toBe(200);
+      expect(JSON.parse(Buffer.concat(chunks).toString()).bodyBytes).toBe(5 * 1024 * 1024);
+    });
+
+    it('a protocol choice meshscope cannot honour is refused, naming the field', () => {
+      const cluster = (options: Record<string, unknown>) =>
+        staticCluster({
+          name: 'c',
+          ports: [1],
+          extra: {
+            typed_extension_protocol_options: {
+              [HTTP_PROTOCOL_OPTIONS]: { '@type': `type.googleapis.com/${HTTP_PROTOCOL_OPTIONS}`, ...options },
+            },
           },
-        },
-      });
-    const auto = clusterSchema.safeParse(cluster({ auto_config: {} }));
-    expect(auto.success).toBe(false);
-    expect(JSON.stringify(auto.error?.issues)).toContain('auto_config');
-    const both = clusterSchema.safeParse(
-      cluster({ explicit_http_config: { http_protocol_options: {}, http2_protocol_options: {} } }),
-    );
-    expect(both.success).toBe(false);
-    expect(JSON.stringify(both.error?.issues)).toContain(
-      'exactly one of http_protocol_options, http2_protocol_options',
-    );
-    const window = clusterSchema.safeParse(
-      cluster({ explicit_http_config: { http2_protocol_options: { initial_stream_window_size: 100 } } }),
-    );
-    expect(JSON.stringify(window.error?.issues)).toContain('initial_stream_window_size');
-  });
-
-  it('gRPC unary (@grpc/grpc-js) through the proxy, h2 both sides: message, headers, trailers and status', async () => {
-    const Client = grpc.makeGenericClientConstructor(ECHO_SERVICE, 'Echo');
-    const client = new Client(`127.0.0.1:${proxy.port}`, grpc.credentials.createInsecure());
-    const call = (text: string) =>
-      new Promise<{
-        error: grpc.ServiceError | null;
-        value?: Buffer;
-        header: grpc.Metadata;
-        status: grpc.StatusObject;
-      }>((resolve) => {
-        const md = new grpc.Metadata();
-        md.set('x-client', 'c1');
-        let header = new grpc.Metadata();
-        let result: { error: grpc.ServiceError | null; value?: Buffer } = { error: null };
-        const c = client.echo(Buffer.from(text), md, (error: grpc.ServiceError | null, value?: Buffer) => {
-          result = { error, value };
         });
-        c.on('metadata', (m: grpc.Metadata) => {
-          header = m;
+      const auto = clusterSchema.safeParse(cluster({ auto_config: {} }));
+      expect(auto.success).toBe(false);
+      expect(JSON.stringify(auto.error?.issues)).toContain('auto_config');
+      const both = clusterSchema.safeParse(
+        cluster({ explicit_http_config: { http_protocol_options: {}, http2_protocol_options: {} } }),
+      );
+      expect(both.success).toBe(false);
+      expect(JSON.stringify(both.error?.issues)).toContain(
+        'exactly one of http_protocol_options, http2_protocol_options',
+      );
+      const window = clusterSchema.safeParse(
+        cluster({ explicit_http_config: { http2_protocol_options: { initial_stream_window_size: 100 } } }),
+      );
+      expect(JSON.stringify(window.error?.issues)).toContain('initial_stream_window_size');
+    });
+
+    it('gRPC unary (@grpc/grpc-js) through the proxy, h2 both sides: message, headers, trailers and status', async () => {
+      const Client = grpc.makeGenericClientConstructor(ECHO_SERVICE, 'Echo');
+      const client = new Client(`127.0.0.1:${proxy.port}`, grpc.credentials.createInsecure());
+      const call = (text: string) =>
+        new Promise<{
+          error: grpc.ServiceError | null;
+          value?: Buffer;
+          header: grpc.Metadata;
+          status: grpc.StatusObject;
+        }>((resolve) => {
+          const md = new grpc.Metadata();
+          md.set('x-client', 'c1');
+          let header = new grpc.Metadata();
+          let result: { error: grpc.ServiceError | null; value?: Buffer } = { error: null };
+          const c = client.echo(Buffer.from(text), md, (error: grpc.ServiceError | null, value?: Buffer) => {
+            result = { error, value };
+          });
+          c.on('metadata', (m: grpc.Metadata) => {
+            header = m;
+          });
+          c.on('status', (status: grpc.StatusObject) => setImmediate(() => resolve({ ...result, header, status })));
         });
-        c.on('status', (status: grpc.StatusObject) => setImmediate(() => resolve({ ...result, header, status })));
+      const ok = await call('hello');
+      expect(ok.error).toBeNull();
+      expect(ok.value?.toString()).toBe('echo:hello:c1');
+      expect(ok.header.get('x-initial')).toEqual(['h1']);
+      expect(ok.status.code).toBe(grpc.status.OK);
+      expect(ok.status.metadata.get('x-trailer')).toEqual(['t1']);
+
+      const missing = await call('missing');
+      expect(missing.status.code).toBe(grpc.status.NOT_FOUND);
+      expect(missing.status.details).toBe('no such thing');
+      expect(missing.status.metadata.get('x-trailer')).toEqual(['t1']);
+      client.close();
+    });
+
+    it('use_downstream_protocol_config: each request goes upstream in the protocol it arrived in', async () => {
+      expect((await request(proxy.port, '/dual')).body).toBe('HTTP/1.1');
+      const session = http2.connect(`http://127.0.0.1:${proxy.port}`);
+      const req = session.request({ ':path': '/dual' });
+      let body = '';
+      req.on('data', (d: Buffer) => {
+        body += d.toString();
       });
-    const ok = await call('hello');
-    expect(ok.error).toBeNull();
-    expect(ok.value?.toString()).toBe('echo:hello:c1');
-    expect(ok.header.get('x-initial')).toEqual(['h1']);
-    expect(ok.status.code).toBe(grpc.status.OK);
-    expect(ok.status.metadata.get('x-trailer')).toEqual(['t1']);
-
-    const missing = await call('missing');
-    expect(missing.status.code).toBe(grpc.status.NOT_FOUND);
-    expect(missing.status.details).toBe('no such thing');
-    expect(missing.status.metadata.get('x-trailer')).toEqual(['t1']);
-    client.close();
-  });
-
-  it('use_downstream_protocol_config: each request goes upstream in the protocol it arrived in', async () => {
-    expect((await request(proxy.port, '/dual')).body).toBe('HTTP/1.1');
-    const session = http2.connect(`http://127.0.0.1:${proxy.port}`);
-    const req = session.request({ ':path': '/dual' });
-    let body = '';
-    req.on('data', (d: Buffer) => {
-      body += d.toString();
+      await new Promise<void>((resolve) => req.on('end', () => resolve()));
+      session.close();
+      expect(body).toBe('HTTP/2');
     });
-    await new Promise<void>((resolve) => req.on('end', () => resolve()));
-    session.close();
-    expect(body).toBe('HTTP/2');
-  });
 
-  it('a downstream RST_STREAM resets the upstream stream (CANCEL); the upstream connection stays up', async () => {
-    const closed = new Promise<number>((resolve) => {
-      onHangClosed = resolve;
+    it('a downstream RST_STREAM resets the upstream stream (CANCEL); the upstream connection stays up', async () => {
+      const closed = new Promise<number>((resolve) => {
+        onHangClosed = resolve;
+      });
+      const opened = new Promise<void>((resolve) => {
+        onHangOpened = resolve;
+      });
+      const session = http2.connect(`http://127.0.0.1:${proxy.port}`);
+      const req = session.request({ ':path': '/hang' });
+      req.on('error', () => {});
+      // Cancel once the proxy forwarded the request and the upstream stream exists.
+      await opened;
+      req.close(http2.constants.NGHTTP2_CANCEL);
+      expect(await closed).toBe(http2.constants.NGHTTP2_CANCEL);
+      const after = session.request({ ':path': '/after' });
+      after.resume();
+      const status = await new Promise<number>((resolve) => after.on('response', (h) => resolve(Number(h[':status']))));
+      expect(status).toBe(200);
+      session.close();
     });
-    const opened = new Promise<void>((resolve) => {
-      onHangOpened = resolve;
-    });
-    const session = http2.connect(`http://127.0.0.1:${proxy.port}`);
-    const req = session.request({ ':path': '/hang' });
-    req.on('error', () => {});
-    // Cancel once the proxy forwarded the request and the upstream stream exists.
-    await opened;
-    req.close(http2.constants.NGHTTP2_CANCEL);
-    expect(await closed).toBe(http2.constants.NGHTTP2_CANCEL);
-    const after = session.request({ ':path': '/after' });
-    after.resume();
-    const status = await new Promise<number>((resolve) => after.on('response', (h) => resolve(Number(h[':status']))));
-    expect(status).toBe(200);
-    session.close();
-  });
 
-  it('common_http_protocol_options.idle_timeout closes an idle HTTP/2 upstream connection', async () => {
-    const upstreamClosed = new Promise<void>((resolve) => {
-      onUpstreamSessionClose = resolve;
+    it('common_http_protocol_options.idle_timeout closes an idle HTTP/2 upstream connection', async () => {
+      const upstreamClosed = new Promise<void>((resolve) => {
+        onUpstreamSessionClose = resolve;
+      });
+      expect((await request(proxy.port, '/idle')).status).toBe(200);
+      await upstreamClosed;
     });
-    expect((await request(proxy.port, '/idle')).status).toBe(200);
-    await upstreamClosed;
-  });
-});
+  },
+);

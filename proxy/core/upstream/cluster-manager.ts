@@ -43,7 +43,13 @@ export class ClusterManager {
     const type = config.type ?? 'STATIC';
     const ext = this.#clusterTypes.lookup(TYPE_TO_EXTENSION[type], undefined);
     if (ext === undefined) throw new Error(`cluster type ${type} is not registered`);
-    const info = new ClusterInfo(config, this.#context.stats, addedViaApi, this.#context.secrets);
+    const info = new ClusterInfo(
+      config,
+      this.#context.stats,
+      addedViaApi,
+      this.#context.secrets,
+      this.#context.runtime,
+    );
     const cluster = new Cluster(info, ext.create(undefined, { ...this.#context, cluster: config }));
     cluster.resilience = new ClusterResilience(cluster, this.#context);
     this.#setUpZoneAwareRouting(cluster, config);

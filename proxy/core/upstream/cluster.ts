@@ -10,11 +10,12 @@ import type { ClusterDiscovery } from './cluster-discovery.js';
 import { Host, type HostDescription, type HostPools } from './host.js';
 import { Http1ConnPool } from './http1-conn-pool.js';
 import { Http2ConnPool } from './http2-conn-pool.js';
-import type { Http2ClientSettings } from '../http/codec/http2/client-connection.js';
+import type { Http2ClientSettings } from '../http/codec/http2/client-settings.js';
 import { LoadBalancer, type LbSettings } from './load-balancer.js';
 import type { ClusterResilience } from './cluster-resilience.js';
 import { ZoneRoutingPlan, type ZoneAwareContext } from './zone-aware.js';
 import type { SecretManager } from '../network/tls/secret-manager.js';
+import type { Runtime } from '../../runtime/index.js';
 import { UpstreamTransportSockets } from '../network/transport-socket-factories.js';
 import type { UpstreamTransportSocketFactory } from '../network/transport-socket.js';
 
@@ -164,7 +165,7 @@ export class ClusterInfo {
   /** The cluster's transport sockets (raw TCP, or TLS per transport_socket / transport_socket_matches). */
   readonly transportSockets: UpstreamTransportSockets;
 
-  constructor(cfg: ClusterConfig, stats: Scope, addedViaApi: boolean, secrets?: SecretManager) {
+  constructor(cfg: ClusterConfig, stats: Scope, addedViaApi: boolean, secrets?: SecretManager, runtime?: Runtime) {
     this.name = cfg.name;
     this.config = cfg;
     this.addedViaApi = addedViaApi;
@@ -195,6 +196,7 @@ export class ClusterInfo {
             maxConcurrentStreams: unwrap(h2.max_concurrent_streams, 2147483647),
             initialStreamWindowSize: unwrap(h2.initial_stream_window_size, 268435456),
             initialConnectionWindowSize: unwrap(h2.initial_connection_window_size, 268435456),
+            runtime,
           };
     const upstreamOptions = protocolOptions?.upstream_http_protocol_options;
     this.autoServerName =

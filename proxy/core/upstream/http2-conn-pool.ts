@@ -4,7 +4,12 @@
 // FIFO; the cluster's circuit breakers (max_connections, max_pending_requests) and
 // max_requests_per_connection bound everything, as for HTTP/1.1. Connections are opened through
 // the cluster's transport socket and framed by the HTTP/2 client codec.
-import type { Http2ClientConnection, Http2ClientSettings } from '../http/codec/http2/client-connection.js';
+import type {
+  Http2ClientSettings,
+  Http2PoolConnection,
+  Http2PoolConnectionClass,
+} from '../http/codec/http2/client-settings.js';
+import { HTTP2_USE_OGHTTP2, HTTP2_USE_OGHTTP2_DEFAULT } from '../http/codec/http2/codec-flag.js';
 import type { ClientConnectionCallbacks, ResponseDecoder } from '../http/codec/types.js';
 import type { UpstreamTransportSocketFactory } from '../network/transport-socket.js';
 import { rawBufferUpstreamFactory } from '../network/raw-buffer-socket.js';
@@ -18,27 +23,40 @@ import {
 import type { Host } from './host.js';
 import { type PendingStream, PendingQueue } from './pending-queue.js';
 
-type Http2CodecModule = typeof import('../http/codec/http2/client-connection.js');
-
 /**
- * The HTTP/2 client codec's module, imported by the first HTTP/2 pool (built with its cluster's
- * configuration, so before any request): it brings node:http2 and node:tls, about 5 MB of RSS
- * that a proxy with only HTTP/1.1 upstreams never needs.
+ * The two HTTP/2 client codecs, each imported by the first pool that wants it (built with its
+ * cluster's configuration, so before any request): ours (framed-client-connection.ts), or
+ * node:http2's, which brings node:http2 and node:tls, about 5 MB of RSS that a proxy with
+ * only HTTP/1.1 upstreams, or only our codec, never needs.
  */
-let http2Codec: Http2CodecModule | null = null;
-let http2CodecLoading: Promise<Http2CodecModule> | null = null;
+const codecs: { own: Http2PoolConnectionClass | null; nghttp2: Http2PoolConnectionClass | null } = {
+  own: null,
+  nghttp2: null,
+};
+const loading: { own: Promise<unknown> | null; nghttp2: Promise<unknown> | null } = { own: null, nghttp2: null };
 
-function loadHttp2Codec(): Promise<Http2CodecModule> {
-  http2CodecLoading ??= import('../http/codec/http2/client-connection.js').then((m) => {
-    http2Codec = m;
-    return m;
+/** Which codec a new connection gets: Envoy's runtime key, read per connection as on the server side. */
+function codecKind(settings: Http2ClientSettings): 'own' | 'nghttp2' {
+  const own = settings.runtime?.snapshot().getBoolean(HTTP2_USE_OGHTTP2, HTTP2_USE_OGHTTP2_DEFAULT);
+  return (own ?? HTTP2_USE_OGHTTP2_DEFAULT) ? 'own' : 'nghttp2';
+}
+
+function loadCodec(kind: 'own' | 'nghttp2'): Promise<unknown> {
+  if (kind === 'own') {
+    loading.own ??= import('../http/codec/http2/framed-client-connection.js').then((m) => {
+      codecs.own = m.FramedHttp2ClientConnection;
+    });
+    return loading.own;
+  }
+  loading.nghttp2 ??= import('../http/codec/http2/client-connection.js').then((m) => {
+    codecs.nghttp2 = m.Http2ClientConnection;
   });
-  return http2CodecLoading;
+  return loading.nghttp2;
 }
 
 /** One connection of the pool and the streams it carried. */
 class ActiveClient implements ClientConnectionCallbacks {
-  readonly codec: Http2ClientConnection;
+  readonly codec: Http2PoolConnection;
   readonly #pool: Http2ConnPool;
   connected = false;
   /** Streams this connection carried (max_requests_per_connection). */
@@ -49,15 +67,15 @@ class ActiveClient implements ClientConnectionCallbacks {
 
   constructor(
     pool: Http2ConnPool,
-    codec: Http2CodecModule,
+    Codec: Http2PoolConnectionClass,
     factory: UpstreamTransportSocketFactory,
     settings: Http2ClientSettings,
   ) {
     this.#pool = pool;
     const host = pool.host.description;
-    // node:http2 reads the socket's handle itself: no per-read callback.
+    // Both codecs read the socket themselves: no per-read callback.
     const transport = factory.connect(host.address, host.port, null);
-    this.codec = new codec.Http2ClientConnection(transport, this, settings);
+    this.codec = new Codec(transport, this, settings);
   }
 
   onStreamComplete(): void {
@@ -90,12 +108,24 @@ export class Http2ConnPool implements ConnectionPool {
     this.cluster = cluster;
     this.#settings = settings;
     this.#transportFactory = transportFactory;
-    if (http2Codec === null) {
+    if (this.#codec() === null) {
       // Streams asked for before the codec loaded wait as pending ones; connect for them now.
-      loadHttp2Codec().then(() => {
+      loadCodec(codecKind(settings)).then(() => {
         if (!this.#draining) this.#assignPending();
       });
     }
+  }
+
+  /** The codec a new connection gets, null while it loads (a runtime change loads the other one). */
+  #codec(): Http2PoolConnectionClass | null {
+    const kind = codecKind(this.#settings);
+    const codec = codecs[kind];
+    if (codec === null) {
+      loadCodec(kind).then(() => {
+        if (!this.#draining) this.#assignPending();
+      });
+    }
+    return codec;
   }
 
   newStream(decoder: ResponseDecoder, cb: PoolCallbacks): Cancellable | null {
@@ -116,8 +146,9 @@ export class Http2ConnPool implements ConnectionPool {
     let room = 0;
     for (const c of this.#clients) if (!c.connected) room += c.codec.maxConcurrentStreams;
     // While the codec is still loading (see the constructor) the stream waits with the pending ones.
-    if (http2Codec !== null && room <= this.#pending.size) {
-      if (resources.connections < resources.maxConnections) this.#connect();
+    const codec = this.#codec();
+    if (codec !== null && room <= this.#pending.size) {
+      if (resources.connections < resources.maxConnections) this.#connect(codec);
       else if (this.#clients.size === 0) {
         stats.upstream_cx_overflow.inc();
         cb.onPoolFailure('overflow');
@@ -153,7 +184,7 @@ export class Http2ConnPool implements ConnectionPool {
     cb.onPoolReady(c.codec.newStream(decoder));
   }
 
-  #connect(): void {
+  #connect(Codec: Http2PoolConnectionClass): void {
     const cluster = this.cluster;
     const host = this.host;
     cluster.resources.connections++;
@@ -161,7 +192,7 @@ export class Http2ConnPool implements ConnectionPool {
     cluster.stats.upstream_cx_active.inc();
     host.stats.cx_total++;
     host.stats.cx_active++;
-    const client = new ActiveClient(this, http2Codec!, this.#transportFactory, this.#settings);
+    const client = new ActiveClient(this, Codec, this.#transportFactory, this.#settings);
     this.#clients.add(client);
     client.connectTimer = armConnectTimeout(
       client,
@@ -200,10 +231,11 @@ export class Http2ConnPool implements ConnectionPool {
       }
     }
     // Full connections and streams still waiting: open another if the breakers allow.
-    if (this.#pending.size > 0 && !this.#draining && http2Codec !== null) {
+    const codec = this.#pending.size > 0 && !this.#draining ? this.#codec() : null;
+    if (codec !== null) {
       let room = 0;
       for (const c of this.#clients) if (!c.connected) room += c.codec.maxConcurrentStreams;
-      if (room < this.#pending.size && resources.connections < resources.maxConnections) this.#connect();
+      if (room < this.#pending.size && resources.connections < resources.maxConnections) this.#connect(codec);
     }
   }
 

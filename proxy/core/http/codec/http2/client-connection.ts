@@ -12,20 +12,14 @@ import http2, {
 } from 'node:http2';
 import { HeaderMap } from '../../headers.js';
 import type { TransportSocket } from '../../../network/transport-socket.js';
-import type { ClientConnection, ClientConnectionCallbacks, RequestEncoder, ResponseDecoder } from '../types.js';
+import type { ClientConnectionCallbacks, RequestEncoder, ResponseDecoder } from '../types.js';
+import type { Http2ClientSettings, Http2PoolConnection } from './client-settings.js';
 
 const EMPTY = Buffer.alloc(0);
 const { NGHTTP2_CANCEL, NGHTTP2_FLAG_END_STREAM, NGHTTP2_REFUSED_STREAM } = http2.constants;
 
 /** Request headers HTTP/2 forbids (RFC 9113 §8.2.2), and Host, which `:authority` replaces. */
 const NOT_FORWARDED = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'host']);
-
-/** Envoy's Http2ProtocolOptions for an upstream connection. */
-export interface Http2ClientSettings {
-  readonly maxConcurrentStreams: number;
-  readonly initialStreamWindowSize: number;
-  readonly initialConnectionWindowSize: number;
-}
 
 function requestHeaders(h: HeaderMap): OutgoingHttpHeaders {
   const out: OutgoingHttpHeaders = {
@@ -156,7 +150,7 @@ class Http2RequestEncoder implements RequestEncoder {
   }
 }
 
-export class Http2ClientConnection implements ClientConnection {
+export class Http2ClientConnection implements Http2PoolConnection {
   readonly protocol = 'HTTP/2' as const;
   readonly transport: TransportSocket;
   readonly session: ClientHttp2Session;

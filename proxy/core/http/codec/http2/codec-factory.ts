@@ -2,18 +2,14 @@
 // the connection is created, as Envoy reads `envoy.reloadable_features.http2_use_oghttp2` to
 // choose its in-house codec (oghttp2) over nghttp2: here, our own framing
 // (framed-server-connection.ts) over node:http2's (server-connection.ts).
+import { HTTP2_USE_OGHTTP2, HTTP2_USE_OGHTTP2_DEFAULT } from './codec-flag.js';
 import type { TransportSocket } from '../../../network/transport-socket.js';
 import type { ServerConnection, ServerConnectionCallbacks } from '../types.js';
 import { FramedHttp2ServerConnection } from './framed-server-connection.js';
 import type { Http2CodecStats } from './protocol-constraints.js';
 import { type Http2Settings, Http2ServerConnection } from './server-connection.js';
 
-export const HTTP2_USE_OGHTTP2 = 'envoy.reloadable_features.http2_use_oghttp2';
-/**
- * The runtime key's default: our own codec, which passes every HTTP/2 test node:http2 passes
- * and costs about a third of its CPU per h2c request (bench:proxy-cpu with BENCH_H2=1).
- */
-export const HTTP2_USE_OGHTTP2_DEFAULT = true;
+export { HTTP2_USE_OGHTTP2, HTTP2_USE_OGHTTP2_DEFAULT };
 
 export function createHttp2ServerConnection(
   transport: TransportSocket,
