@@ -70,19 +70,23 @@ const CLK_TCK = 100;
 
 interface ProcStats {
   cpuSeconds: number;
+  /** User-mode share of cpuSeconds: the client's own code. The kernel share (sys) is mostly the
+   * loopback TCP path and wakeups, which both builds pay alike per request. */
+  userSeconds: number;
   peakRssMB: number;
   lastRssMB: number;
 }
 
-function readProc(pid: number): { ticks: number; rssKB: number; hwmKB: number } | undefined {
+function readProc(pid: number): { ticks: number; userTicks: number; rssKB: number; hwmKB: number } | undefined {
   try {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const ticks = Number(fields[11]) + Number(fields[12]);
+    const userTicks = Number(fields[11]);
+    const ticks = userTicks + Number(fields[12]);
     const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
     const rssKB = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
     const hwmKB = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0);
-    return { ticks, rssKB, hwmKB };
+    return { ticks, userTicks, rssKB, hwmKB };
   } catch {
     return undefined;
   }
@@ -100,11 +104,11 @@ function measure(
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    let last = { ticks: 0, rssKB: 0, hwmKB: 0 };
+    let last = { ticks: 0, userTicks: 0, rssKB: 0, hwmKB: 0 };
     const poll = setInterval(() => {
       const p = readProc(child.pid!);
       // An exited (zombie) process still has CPU times but no memory lines: keep the last RSS.
-      if (p !== undefined) last = p.hwmKB === 0 ? { ...last, ticks: p.ticks } : p;
+      if (p !== undefined) last = p.hwmKB === 0 ? { ...last, ticks: p.ticks, userTicks: p.userTicks } : p;
     }, 100);
     const kill = setTimeout(() => child.kill('SIGKILL'), timeoutS * 1000);
     child.on('error', reject);
@@ -115,7 +119,12 @@ function measure(
         stdout,
         stderr,
         code: code ?? -1,
-        stats: { cpuSeconds: last.ticks / CLK_TCK, peakRssMB: last.hwmKB / 1024, lastRssMB: last.rssKB / 1024 },
+        stats: {
+          cpuSeconds: last.ticks / CLK_TCK,
+          userSeconds: last.userTicks / CLK_TCK,
+          peakRssMB: last.hwmKB / 1024,
+          lastRssMB: last.rssKB / 1024,
+        },
       });
     });
   });
@@ -239,6 +248,12 @@ async function runWrk(
 
 const round = (n: number, d = 2): number => Number(n.toFixed(d));
 
+interface FixedWork {
+  requests: number;
+  cpuSeconds: number;
+  userSeconds: number;
+}
+
 /** `vus` x `iterations` of http.get (per-vu-iterations): whole-process CPU and requests made. */
 async function runFixedWork(
   dir: string,
@@ -246,7 +261,7 @@ async function runFixedWork(
   iterations: number,
   cli: string,
   tag: string,
-): Promise<{ requests: number; cpuSeconds: number }> {
+): Promise<FixedWork> {
   const script = path.join(dir, 'fixed-work.js');
   fs.writeFileSync(
     script,
@@ -263,7 +278,7 @@ export default function () { http.get(__ENV.URL); }
   );
   if (r.code !== 0) throw new Error(`meshscope load exited ${r.code}: ${r.stderr.slice(0, 2000)}`);
   const s = JSON.parse(fs.readFileSync(exportFile, 'utf8')) as { metrics: Record<string, Record<string, number>> };
-  return { requests: s.metrics.http_reqs!.count!, cpuSeconds: r.stats.cpuSeconds };
+  return { requests: s.metrics.http_reqs!.count!, cpuSeconds: r.stats.cpuSeconds, userSeconds: r.stats.userSeconds };
 }
 
 /** Wall time and peak RSS of a run with `vus` VUs, one empty iteration each. */
@@ -321,7 +336,7 @@ async function main(): Promise<void> {
       p50: NaN,
       p99: NaN,
       requests: 0,
-      stats: { cpuSeconds: NaN, peakRssMB: NaN, lastRssMB: NaN },
+      stats: { cpuSeconds: NaN, userSeconds: NaN, peakRssMB: NaN, lastRssMB: NaN },
     };
     for (let i = 0; i < ROUNDS; i++) {
       let ms: Run;
@@ -342,10 +357,7 @@ async function main(): Promise<void> {
       rounds.push({ ms, ac, wrk });
     }
     // Same work, both builds at once (the order they start in alternates).
-    const fixed: Array<{
-      baseline: { requests: number; cpuSeconds: number };
-      current: { requests: number; cpuSeconds: number };
-    }> = [];
+    const fixed: Array<{ baseline: FixedWork; current: FixedWork }> = [];
     if (baselineCli !== undefined && WORK > 0) {
       for (let i = 0; i < ROUNDS; i++) {
         const runB = () => runFixedWork(dir, nginx.url, WORK, baselineCli, 'baseline');
@@ -416,9 +428,24 @@ async function main(): Promise<void> {
             requests: fixed[0]!.current.requests,
             baseline_cpu_s_by_round: fixed.map((f) => round(f.baseline.cpuSeconds)),
             current_cpu_s_by_round: fixed.map((f) => round(f.current.cpuSeconds)),
+            baseline_user_cpu_s_by_round: fixed.map((f) => round(f.baseline.userSeconds)),
+            current_user_cpu_s_by_round: fixed.map((f) => round(f.current.userSeconds)),
             // Requests per CPU second, this build over the baseline, round by round (both ran at once).
             meshscope_vs_baseline_per_cpu_paired: round(
               median(fixed.map((f) => perCpu(f.current) / perCpu(f.baseline))),
+              3,
+            ),
+            // The same in user-mode CPU only: what the builds' own code costs, without the kernel's
+            // loopback and wakeup time that moves with how busy the host is.
+            meshscope_vs_baseline_per_user_cpu_paired: round(
+              median(
+                fixed.map(
+                  (f) =>
+                    f.current.requests /
+                    Math.max(f.current.userSeconds, 0.01) /
+                    (f.baseline.requests / Math.max(f.baseline.userSeconds, 0.01)),
+                ),
+              ),
               3,
             ),
           };
@@ -432,7 +459,10 @@ async function main(): Promise<void> {
             vs_pre_isolation_per_cpu_paired: comparison.meshscope_vs_baseline_per_cpu_paired,
             ...(fixedWork === undefined
               ? {}
-              : { vs_pre_isolation_per_cpu_same_work: fixedWork.meshscope_vs_baseline_per_cpu_paired }),
+              : {
+                  vs_pre_isolation_per_cpu_same_work: fixedWork.meshscope_vs_baseline_per_cpu_paired,
+                  vs_pre_isolation_per_user_cpu_same_work: fixedWork.meshscope_vs_baseline_per_user_cpu_paired,
+                }),
             goal: '>= 0.95 (isolation costs at most 5% requests/s)',
           };
     const start =
