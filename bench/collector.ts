@@ -307,6 +307,35 @@ const LIBUV_POOL = 'node (libuv pool: WAL and staging I/O, chDB statements)';
 /** Threads of Node itself (event loop, V8's helpers, libuv's pool); every other one is chDB's. */
 const NODE_THREAD = /^(main \(event loop\)|node|V8 |libuv|uv|SignalInspector|DelayedTaskSch|inspector)/;
 
+/**
+ * The write-ahead log's group commits over the whole run, from the collector's histogram:
+ * count, mean, and the bucket bounds p50 and p99 fall under (the ack's floor under this load).
+ */
+function walSyncFigures(metricsText: string): {
+  syncs: number;
+  meanMs: number;
+  p50AtMostMs: number;
+  p99AtMostMs: number;
+} {
+  const name = 'meshscope_collector_wal_sync_duration_seconds';
+  const count = Number(new RegExp(`^${name}_count (\\S+)$`, 'm').exec(metricsText)?.[1] ?? 0);
+  const sum = Number(new RegExp(`^${name}_sum (\\S+)$`, 'm').exec(metricsText)?.[1] ?? 0);
+  const buckets = [...metricsText.matchAll(new RegExp(`^${name}_bucket\\{le="([^"]+)"\\} (\\S+)$`, 'gm'))].map((m) => ({
+    le: m[1] === '+Inf' ? Number.POSITIVE_INFINITY : Number(m[1]),
+    n: Number(m[2]),
+  }));
+  const atMost = (q: number): number => {
+    const b = buckets.find((x) => x.n >= q * count);
+    return b === undefined || !Number.isFinite(b.le) ? -1 : b.le * 1000;
+  };
+  return {
+    syncs: count,
+    meanMs: Number(((sum / Math.max(1, count)) * 1000).toFixed(1)),
+    p50AtMostMs: atMost(0.5),
+    p99AtMostMs: atMost(0.99),
+  };
+}
+
 function percentile(sorted: number[], q: number): number {
   if (sorted.length === 0) return 0;
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
@@ -538,6 +567,7 @@ async function runScenario(bodies: Buffer[]): Promise<Record<string, unknown>> {
     // One batch is one insert per table (spans, then their edges): its rows per insert set the
     // part sizes chDB writes and merges.
     const inserts = Number(/^meshscope_collector_batch_latency_seconds_count (\d+)$/m.exec(metricsText)?.[1] ?? 0);
+    const walSync = walSyncFigures(metricsText);
     acks.sort((a, b) => a - b);
     queryable.sort((a, b) => a - b);
     const spansPerSecStored = Math.round(storedSpans / storedSeconds);
@@ -581,6 +611,8 @@ async function runScenario(bodies: Buffer[]): Promise<Record<string, unknown>> {
         p99: ackP99,
         max: acks[acks.length - 1] ?? 0,
       },
+      // What every ack waits for at least: its group commit's write and fdatasync.
+      walSyncMs: walSync,
       eventLoopDelayMs: { worstP99PerSecond: Math.max(0, ...loopP99), max: Math.max(0, ...loopMax) },
       timeToQueryableMs: { probes, p50: percentile(queryable, 0.5), max: queryableMax },
       ratios: {

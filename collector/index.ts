@@ -119,8 +119,9 @@ export async function startCollector(options: CollectorOptions = {}): Promise<Co
     dir: join(config.dataDir, 'wal'),
     maxBytes: config.walMaxBytes,
     segmentBytes: Math.min(config.walSegmentBytes, Math.max(1, Math.floor(config.walMaxBytes / 4))),
-    onSync: (records) => {
+    onSync: (records, seconds) => {
       metrics.walSyncs.inc();
+      metrics.walSyncDuration.observe(seconds);
       metrics.walRecords.inc(records);
     },
   });

@@ -77,6 +77,12 @@ export class CollectorMetrics {
     help: 'fsyncs of the write-ahead log (group commit: one per batch of concurrent appends)',
     registers: [this.registry],
   });
+  readonly walSyncDuration = new Histogram({
+    name: 'meshscope_collector_wal_sync_duration_seconds',
+    help: 'Write and fdatasync of one group commit of the write-ahead log (an ack waits for its own)',
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+    registers: [this.registry],
+  });
   readonly walRecords = new Counter({
     name: 'meshscope_collector_wal_records_total',
     help: 'Records made durable in the write-ahead log',

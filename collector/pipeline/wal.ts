@@ -83,8 +83,11 @@ export interface WalOptions {
   maxBytes: number;
   /** A new segment starts once the current one reaches this size. */
   segmentBytes: number;
-  /** Called after each fsync with the number of records it made durable (group commit). */
-  onSync?: (records: number) => void;
+  /**
+   * Called after each fsync with the number of records it made durable (group commit) and the
+   * seconds its write and fdatasync took: what every ack in the group waited for at least.
+   */
+  onSync?: (records: number, seconds: number) => void;
 }
 
 export interface WalLocation {
@@ -299,13 +302,14 @@ export class WriteAheadLog {
       this.#pending = [];
       try {
         const fh = await this.#segmentFor();
+        const started = process.hrtime.bigint();
         const iovecs: Buffer[] = [];
         for (const p of batch) iovecs.push(p.header, p.time, p.payload);
         const expected = batch.reduce((n, p) => n + p.size, 0);
         const { bytesWritten } = await fh.writev(iovecs);
         if (bytesWritten !== expected) throw new Error(`short write: ${bytesWritten} of ${expected} bytes`);
         await fh.datasync();
-        this.#opts.onSync?.(batch.length);
+        this.#opts.onSync?.(batch.length, Number(process.hrtime.bigint() - started) / 1e9);
         const seg = this.#current!;
         const locs: WalLocation[] = [];
         for (const p of batch) {
