@@ -2,7 +2,9 @@
 // client codec, both of them (node:http2's and ours, as envoy.reloadable_features.http2_use_oghttp2
 // chooses), must retry what the server refused, keep to the server's SETTINGS and windows, and
 // answer a broken frame with GOAWAY and an upstream protocol error. An HTTP/1.1 client (node:http)
-// sends through the proxy; each upstream is a raw TCP server with its own script.
+// sends through the proxy; each upstream is a raw TCP server with its own script. A client that
+// stops reading a large response must leave the upstream windows closed (both codecs).
+import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -174,7 +176,47 @@ const badFrameUpstream = new RawUpstream([], (c, f) => {
   if (f.type === FrameType.HEADERS) c.socket.write(frame(FrameType.DATA, 0, 0, Buffer.from('oops')));
 });
 
+// A large response sent as fast as the proxy's windows allow (64 KiB per stream, 1 MiB for the
+// connection): while the downstream client does not read, the windows must stay closed.
+const SLOW_READER_BODY = 32 * 1024 * 1024;
+const CHUNK = Buffer.alloc(16_384, 's');
+const slowReader = { sent: 0, streamWindow: 0, connWindow: 0, id: 0, conn: null as RawConn | null, lastUpdate: 0 };
+/** Each connection's send window (the proxy may open it before its first request). */
+const slowConnWindows = new Map<RawConn, number>();
+function pumpSlowReader(): void {
+  const st = slowReader;
+  const c = st.conn;
+  if (c === null) return;
+  const frames: Buffer[] = [];
+  while (st.sent < SLOW_READER_BODY && st.streamWindow > 0 && st.connWindow > 0) {
+    const n = Math.min(CHUNK.length, st.streamWindow, st.connWindow, SLOW_READER_BODY - st.sent);
+    st.sent += n;
+    st.streamWindow -= n;
+    st.connWindow -= n;
+    frames.push(data(st.id, CHUNK.subarray(0, n), st.sent === SLOW_READER_BODY));
+  }
+  if (frames.length > 0) c.socket.write(Buffer.concat(frames));
+}
+const slowReaderUpstream = new RawUpstream([], (c, f) => {
+  if (f.type === FrameType.HEADERS) {
+    const connWindow = slowConnWindows.get(c) ?? 65_535;
+    Object.assign(slowReader, { sent: 0, streamWindow: 65_535, connWindow, id: f.streamId, conn: c });
+    c.socket.write(headers(f.streamId, hpack([[':status', '200']]), { endStream: false }));
+    pumpSlowReader();
+    return;
+  }
+  if (f.type !== FrameType.WINDOW_UPDATE) return;
+  const increment = f.payload.readUInt32BE(0);
+  if (f.streamId === 0) {
+    slowConnWindows.set(c, (slowConnWindows.get(c) ?? 65_535) + increment);
+    if (c === slowReader.conn) slowReader.connWindow += increment;
+  } else if (f.streamId === slowReader.id) slowReader.streamWindow += increment;
+  slowReader.lastUpdate = performance.now();
+  pumpSlowReader();
+});
+
 const UPSTREAMS = {
+  slow: slowReaderUpstream,
   goaway: goawayUpstream,
   refused: refusedUpstream,
   one: oneStreamUpstream,
@@ -199,7 +241,10 @@ function h2Cluster(name: string): Record<string, unknown> {
       typed_extension_protocol_options: {
         [HTTP_PROTOCOL_OPTIONS]: {
           '@type': `type.googleapis.com/${HTTP_PROTOCOL_OPTIONS}`,
-          explicit_http_config: { http2_protocol_options: {} },
+          explicit_http_config: {
+            http2_protocol_options:
+              name === 'slow' ? { initial_stream_window_size: 65_535, initial_connection_window_size: 1_048_576 } : {},
+          },
         },
       },
       // One connection, whose SETTINGS are known once the first request is answered: before a
@@ -290,4 +335,36 @@ describe.each(H2_CODECS)('$codec client codec', ({ codec, runtime }) => {
       expect(stats).toContain(`${filter}: 1`);
     },
   );
+
+  it('a downstream that stops reading closes the upstream windows; the whole body arrives once it reads', async () => {
+    let sentWhilePaused = 0;
+    let resolve: (n: number) => void = () => {};
+    let reject: (e: Error) => void = () => {};
+    const promise = new Promise<number>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    const req = http.get({ host: '127.0.0.1', port: proxy.port, path: '/slow' }, (res) => {
+      res.pause();
+      // Wait for the upstream to stall: its windows used up and no WINDOW_UPDATE for a while.
+      const poll = setInterval(() => {
+        const st = slowReader;
+        const stalled = (st.streamWindow <= 0 || st.connWindow <= 0) && performance.now() - st.lastUpdate > 500;
+        if (!stalled && st.sent < SLOW_READER_BODY) return;
+        clearInterval(poll);
+        sentWhilePaused = st.sent;
+        let received = 0;
+        res.on('data', (d: Buffer) => {
+          received += d.length;
+        });
+        res.on('end', () => resolve(received));
+        res.resume();
+      }, 100);
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    expect(await promise).toBe(SLOW_READER_BODY);
+    // While it did not read, the proxy held a bounded amount, far from the whole body.
+    expect(sentWhilePaused).toBeLessThan(SLOW_READER_BODY / 2);
+  }, 30_000);
 });

@@ -97,6 +97,7 @@ export class Http2ConnPool implements ConnectionPool {
   /** Bounded by the cluster's max_pending_requests. */
   readonly #pending = new PendingQueue();
   #draining = false;
+  #awaitingCodec = false;
 
   constructor(
     host: Host,
@@ -108,20 +109,21 @@ export class Http2ConnPool implements ConnectionPool {
     this.cluster = cluster;
     this.#settings = settings;
     this.#transportFactory = transportFactory;
-    if (this.#codec() === null) {
-      // Streams asked for before the codec loaded wait as pending ones; connect for them now.
-      loadCodec(codecKind(settings)).then(() => {
-        if (!this.#draining) this.#assignPending();
-      });
-    }
+    // Loads the codec now, before any request.
+    this.#codec();
   }
 
-  /** The codec a new connection gets, null while it loads (a runtime change loads the other one). */
+  /**
+   * The codec a new connection gets, null while it loads (at first, or after a runtime change to
+   * the other one); streams asked for meanwhile wait as pending ones and connect once it is in.
+   */
   #codec(): Http2PoolConnectionClass | null {
     const kind = codecKind(this.#settings);
     const codec = codecs[kind];
-    if (codec === null) {
+    if (codec === null && !this.#awaitingCodec) {
+      this.#awaitingCodec = true;
       loadCodec(kind).then(() => {
+        this.#awaitingCodec = false;
         if (!this.#draining) this.#assignPending();
       });
     }
