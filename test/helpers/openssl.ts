@@ -50,6 +50,8 @@ export interface LeafOptions {
   /** The subjectAltName value: `DNS:localhost,URI:spiffe://…`. */
   readonly sans: string;
   readonly days?: number;
+  /** More extension lines for the leaf, e.g. `tlsfeature=status_request` (must-staple). */
+  readonly extensions?: readonly string[];
 }
 
 /** An EC P-256 leaf signed by the CA `ca` in `dir` (the mesh's SVIDs are this shape). */
@@ -70,7 +72,7 @@ export function signedP256Leaf(o: LeafOptions): { cert: string; key: string } {
     '-subj',
     o.subject,
   ]);
-  writeFileSync(join(o.dir, `${n}.ext`), `subjectAltName=${o.sans}\n`);
+  writeFileSync(join(o.dir, `${n}.ext`), [`subjectAltName=${o.sans}`, ...(o.extensions ?? [])].join('\n') + '\n');
   run([
     'x509',
     '-req',

@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { selfSignedP256 } from '../../helpers/openssl.js';
+import { selfSignedP256, signedP256Leaf } from '../../helpers/openssl.js';
 
 export interface RevocationCa {
   readonly dir: string;
@@ -47,38 +47,14 @@ export function makeRevocationCa(tag: string, parent?: RevocationCa): Revocation
     caCert: p('ca.crt'),
     caKey: p('ca.key'),
     issue(name, extra = '') {
-      openssl([
-        'req',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:P-256',
-        '-nodes',
-        '-keyout',
-        `${name}.key`,
-        '-out',
-        `${name}.csr`,
-        '-subj',
-        `/O=${tag}/CN=${name}`,
-      ]);
-      writeFileSync(p(`${name}.ext`), `subjectAltName=DNS:localhost,IP:127.0.0.1\n${extra}\n`);
-      openssl([
-        'x509',
-        '-req',
-        '-in',
-        `${name}.csr`,
-        '-CA',
-        'ca.crt',
-        '-CAkey',
-        'ca.key',
-        '-CAcreateserial',
-        '-days',
-        '1',
-        '-extfile',
-        `${name}.ext`,
-        '-out',
-        `${name}.crt`,
-      ]);
+      signedP256Leaf({
+        dir,
+        ca: 'ca',
+        name,
+        subject: `/O=${tag}/CN=${name}`,
+        sans: 'DNS:localhost,IP:127.0.0.1',
+        extensions: extra.split('\n'),
+      });
       // In the CA's database as valid, so `openssl ocsp` answers "good" for it.
       openssl(['ca', ...ca, '-valid', `${name}.crt`]);
       writeFileSync(p(`${name}.chain`), readFileSync(p(`${name}.crt`), 'utf8') + readFileSync(p('ca.crt'), 'utf8'));
