@@ -611,7 +611,7 @@ async function runScenario(bodies: Buffer[]): Promise<Record<string, unknown>> {
         p99: ackP99,
         max: acks[acks.length - 1] ?? 0,
       },
-      // What every ack waits for at least: its group commit's write and fdatasync.
+      // What every ack waits for at least: its group commit's durable write.
       walSyncMs: walSync,
       eventLoopDelayMs: { worstP99PerSecond: Math.max(0, ...loopP99), max: Math.max(0, ...loopMax) },
       timeToQueryableMs: { probes, p50: percentile(queryable, 0.5), max: queryableMax },

@@ -79,7 +79,7 @@ export class CollectorMetrics {
   });
   readonly walSyncDuration = new Histogram({
     name: 'meshscope_collector_wal_sync_duration_seconds',
-    help: 'Write and fdatasync of one group commit of the write-ahead log (an ack waits for its own)',
+    help: 'The durable (O_DSYNC) write of one group commit of the write-ahead log (an ack waits for its own)',
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
     registers: [this.registry],
   });

@@ -141,6 +141,9 @@ export class Pipeline {
   /** Edges the service graph emits, taken per entry right after its spans are observed. */
   readonly #edges = new RowBinaryWriter(1 << 20);
   #edgeCount = 0;
+  /** Queued trace entries whose spans the service graph has not seen yet, oldest first. */
+  #unobserved: { e: Entry; spans: readonly SpanRecord[] }[] = [];
+  #observeQueued = false;
   /** Edges emitted by expiry (virtual nodes), not tied to a record: inserted on their own. */
   #stray: Buffer[] = [];
   #strayCount = 0;
@@ -297,18 +300,8 @@ export class Pipeline {
     bodyBytes: number,
   ): void {
     const traces = isTraces(kind);
-    let edges: Buffer | undefined;
-    let edgeCount = 0;
-    if (traces) {
-      // Edges the expiry sweep left in the buffer are not this record's.
-      this.#takeStrayEdges();
-      this.#graph.observe(decoded.graph ?? [], Date.now());
-      edgeCount = this.#edgeCount;
-      if (edgeCount > 0) edges = this.#edges.take();
-      this.#edgeCount = 0;
-    }
     const rows = decoded.rows;
-    this.#memoryBytes += (rows?.length ?? 0) + (edges?.length ?? 0);
+    this.#memoryBytes += rows?.length ?? 0;
     const e: Entry = {
       seq,
       kind,
@@ -316,8 +309,8 @@ export class Pipeline {
       count: decoded.count,
       acceptedAt,
       rows,
-      edges,
-      edgeCount,
+      edges: undefined,
+      edgeCount: 0,
       size: rows?.length ?? bodyBytes,
       loc: loc instanceof Promise ? loc : Promise.resolve(loc),
       durable: !(loc instanceof Promise),
@@ -335,10 +328,39 @@ export class Pipeline {
           this.#poke();
         },
       );
+    if (traces && decoded.graph !== undefined && decoded.graph.length > 0) {
+      // Paired after the log's write is under way (the flush was queued first by the append),
+      // not before: the pairing is a good part of the event loop's work per span, and the ack
+      // waits for the fsync, not for the service graph.
+      this.#unobserved.push({ e, spans: decoded.graph });
+      if (!this.#observeQueued) {
+        this.#observeQueued = true;
+        setImmediate(() => this.#observePending());
+      }
+    }
     this.#queue.push(e);
     this.#queuedItems += decoded.count;
     this.#metrics.queued.set(this.#queuedItems);
     this.#poke();
+  }
+
+  /** The service graph sees the spans of queued entries in order; each entry keeps its edges. */
+  #observePending(): void {
+    this.#observeQueued = false;
+    if (this.#unobserved.length === 0) return;
+    const pending = this.#unobserved;
+    this.#unobserved = [];
+    // Edges the expiry sweep left in the buffer are not these entries'.
+    this.#takeStrayEdges();
+    const now = Date.now();
+    for (const { e, spans } of pending) {
+      this.#graph.observe(spans, now);
+      if (this.#edgeCount === 0) continue;
+      e.edges = this.#edges.take();
+      e.edgeCount = this.#edgeCount;
+      this.#edgeCount = 0;
+      this.#memoryBytes += e.edges.length;
+    }
   }
 
   #poke(): void {
@@ -436,6 +458,8 @@ export class Pipeline {
    * restart, exactly the bounds the last run was inserting). Waits for the head's fsync.
    */
   async #buildBatch(): Promise<Batch | undefined> {
+    // A batch carries its entries' edges: every queued entry has been through the graph first.
+    this.#observePending();
     const forced = this.#replayIntent;
     this.#replayIntent = undefined;
     if (forced !== undefined && this.#queue[this.#head]?.seq !== forced.from) {
@@ -462,6 +486,8 @@ export class Pipeline {
         if (entries.length > 0 || forced !== undefined) break;
         // The head is being fsync'ed: its turn comes when that settles.
         await e.loc!.catch(() => undefined);
+        // Entries accepted meanwhile may join the batch: their edges first.
+        this.#observePending();
       }
       if (e.failed) {
         if (entries.length > 0) break;
@@ -591,6 +617,7 @@ export class Pipeline {
 
   /** Emits edges for every unpaired span now (virtual nodes) instead of waiting for the TTL. */
   flushServiceGraph(): void {
+    this.#observePending();
     this.#graph.expire(Date.now(), true);
     this.#takeStrayEdges();
   }

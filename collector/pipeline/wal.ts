@@ -1,8 +1,11 @@
 // The write-ahead log: what makes a 200 durable before ClickHouse has the data.
 //
 // Records are appended to numbered segment files and made durable with group commit: all
-// appends that arrive while one write+fdatasync is in flight share the next one, so N
-// concurrent requests cost one fsync, not N. Each record carries its sequence number and a
+// appends that arrive while one durable write is in flight share the next one, so N
+// concurrent requests cost one fsync, not N. Segments are opened O_DSYNC: the write returns
+// once its data is durable, one trip to libuv's pool and one turn of the event loop where
+// write + fdatasync took two of each (with the loop busy decoding 8 ms at a time, a group
+// commit took 16.5 ms p50 that way and 8.3 ms O_DSYNC). Each record carries its sequence number and a
 // CRC32; a torn tail (crash mid-write) is detected at open and cut off. Once the storage
 // writer reports a sequence number stored, segments entirely below it are deleted.
 //
@@ -15,6 +18,7 @@
 
 import {
   closeSync,
+  constants,
   fsyncSync,
   mkdirSync,
   openSync,
@@ -36,6 +40,8 @@ const HEADER = 17; // u32 payload length, u32 crc, u8 kind, u64 seq
 const TIMED = 0x80;
 const SEGMENT_RE = /^wal-(\d{16})\.log$/;
 const CHECKPOINT = 'checkpoint';
+/** Appends made durable by the write itself (see the header). */
+const SEGMENT_FLAGS = constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_DSYNC;
 const EPOCH = 'epoch';
 
 /** The batch being inserted, durable before its insert starts. */
@@ -85,7 +91,7 @@ export interface WalOptions {
   segmentBytes: number;
   /**
    * Called after each fsync with the number of records it made durable (group commit) and the
-   * seconds its write and fdatasync took: what every ack in the group waited for at least.
+   * seconds its durable write took: what every ack in the group waited for at least.
    */
   onSync?: (records: number, seconds: number) => void;
 }
@@ -307,8 +313,8 @@ export class WriteAheadLog {
         for (const p of batch) iovecs.push(p.header, p.time, p.payload);
         const expected = batch.reduce((n, p) => n + p.size, 0);
         const { bytesWritten } = await fh.writev(iovecs);
+        // O_DSYNC: the records are durable once the write returns.
         if (bytesWritten !== expected) throw new Error(`short write: ${bytesWritten} of ${expected} bytes`);
-        await fh.datasync();
         this.#opts.onSync?.(batch.length, Number(process.hrtime.bigint() - started) / 1e9);
         const seg = this.#current!;
         const locs: WalLocation[] = [];
@@ -332,7 +338,7 @@ export class WriteAheadLog {
       return this.#fh;
     if (this.#fh !== undefined) await this.#fh.close();
     const name = `wal-${String(this.#nextSeq).padStart(16, '0')}.log`;
-    this.#fh = await open(join(this.#opts.dir, name), 'a');
+    this.#fh = await open(join(this.#opts.dir, name), SEGMENT_FLAGS);
     // The new directory entry must survive a crash too, or its fsync'ed records vanish.
     fsyncDir(this.#opts.dir);
     this.#current = { name, lastSeq: 0, bytes: 0 };
