@@ -72,7 +72,7 @@ export function signedP256Leaf(o: LeafOptions): { cert: string; key: string } {
     '-subj',
     o.subject,
   ]);
-  writeFileSync(join(o.dir, `${n}.ext`), [`subjectAltName=${o.sans}`, ...(o.extensions ?? [])].join('\n') + '\n');
+  writeFileSync(join(o.dir, `${n}.ext`), `${[`subjectAltName=${o.sans}`, ...(o.extensions ?? [])].join('\n')}\n`);
   run([
     'x509',
     '-req',
