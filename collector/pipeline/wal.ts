@@ -44,6 +44,13 @@ const CHECKPOINT = 'checkpoint';
 const SEGMENT_FLAGS = constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_DSYNC;
 const EPOCH = 'epoch';
 
+/** What is left of `iovecs` once their first `n` bytes are written. */
+function unwritten(iovecs: Buffer[], n: number): Buffer[] {
+  let i = 0;
+  while (n >= iovecs[i]!.length) n -= iovecs[i++]!.length;
+  return [iovecs[i]!.subarray(n), ...iovecs.slice(i + 1)];
+}
+
 /** The batch being inserted, durable before its insert starts. */
 export interface BatchIntent {
   from: number;
@@ -146,6 +153,8 @@ export class WriteAheadLog {
   readonly #segments: Segment[] = [];
   #fh: FileHandle | undefined;
   #current: Segment | undefined;
+  /** The current segment holds bytes of a failed write it could not cut off: the next append starts a new one. */
+  #segmentTorn = false;
   #nextSeq: number;
   #stored: number;
   #bytes = 0;
@@ -306,15 +315,23 @@ export class WriteAheadLog {
     while (this.#pending.length > 0) {
       const batch = this.#pending;
       this.#pending = [];
+      let fh: FileHandle | undefined;
+      let written = 0;
       try {
-        const fh = await this.#segmentFor();
+        fh = await this.#segmentFor();
         const started = process.hrtime.bigint();
-        const iovecs: Buffer[] = [];
+        let iovecs: Buffer[] = [];
         for (const p of batch) iovecs.push(p.header, p.time, p.payload);
         const expected = batch.reduce((n, p) => n + p.size, 0);
-        const { bytesWritten } = await fh.writev(iovecs);
-        // O_DSYNC: the records are durable once the write returns.
-        if (bytesWritten !== expected) throw new Error(`short write: ${bytesWritten} of ${expected} bytes`);
+        // O_DSYNC: the records are durable once the write returns. A short write (a full disk,
+        // a file size limit) goes on with the rest, and fails with the error the next try gives.
+        for (;;) {
+          const { bytesWritten } = await fh.writev(iovecs);
+          written += bytesWritten;
+          if (written >= expected) break;
+          if (bytesWritten === 0) throw new Error(`short write: ${written} of ${expected} bytes`);
+          iovecs = unwritten(iovecs, bytesWritten);
+        }
         this.#opts.onSync?.(batch.length, Number(process.hrtime.bigint() - started) / 1e9);
         const seg = this.#current!;
         const locs: WalLocation[] = [];
@@ -325,6 +342,7 @@ export class WriteAheadLog {
         }
         for (let i = 0; i < batch.length; i++) batch[i]!.resolve(locs[i]!);
       } catch (err) {
+        if (written > 0 && fh !== undefined) await this.#cutPartialWrite(fh);
         for (const p of batch) this.#bytes -= p.size;
         const e = new WalError(`write-ahead log append failed: ${(err as Error).message}`, err);
         for (const p of batch) p.reject(e);
@@ -333,9 +351,33 @@ export class WriteAheadLog {
     this.#flushing = false;
   }
 
+  /**
+   * A failed group commit may have left part of its records in the segment. They were never
+   * acknowledged, but left there they would sit between acknowledged records: later appends
+   * would be read back at the wrong offsets, and a restart would cut the log at them as a torn
+   * tail, losing every record after. So the segment goes back to its last complete record (the
+   * file is O_APPEND: the next write lands there); if even that fails, the next append starts
+   * a new segment and the torn bytes are that segment's tail, which the restart cuts off alone.
+   */
+  async #cutPartialWrite(fh: FileHandle): Promise<void> {
+    const seg = this.#current!;
+    try {
+      await fh.truncate(seg.bytes);
+      await fh.datasync();
+    } catch {
+      this.#segmentTorn = true;
+    }
+  }
+
   async #segmentFor(): Promise<FileHandle> {
-    if (this.#fh !== undefined && this.#current !== undefined && this.#current.bytes < this.#opts.segmentBytes)
+    if (
+      this.#fh !== undefined &&
+      this.#current !== undefined &&
+      !this.#segmentTorn &&
+      this.#current.bytes < this.#opts.segmentBytes
+    )
       return this.#fh;
+    this.#segmentTorn = false;
     if (this.#fh !== undefined) await this.#fh.close();
     const name = `wal-${String(this.#nextSeq).padStart(16, '0')}.log`;
     this.#fh = await open(join(this.#opts.dir, name), SEGMENT_FLAGS);

@@ -1,9 +1,10 @@
 // The write-ahead log on its own: group commit, replay in order, a torn tail cut off, stored
 // records not replayed, segments released once stored.
 
+import { spawnSync } from 'node:child_process';
 import { appendFileSync, mkdtempSync, readdirSync, rmSync, statSync, truncateSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CollectorOverloadedError } from '../../collector/errors.js';
 import { WriteAheadLog } from '../../collector/pipeline/wal.js';
@@ -65,6 +66,43 @@ describe('write-ahead log', () => {
     // New records continue after the last intact one.
     expect(again.append(1, Buffer.from('next')).seq).toBe(4);
     await again.close();
+  });
+
+  it('a write cut short (the file size limit) is refused and cut off: the acknowledged records around it all replay', async () => {
+    const dir = tempDir();
+    // The log in a child process whose files may not grow past 8 KiB (bash's ulimit -f): the
+    // kernel writes part of the second record, then refuses (EFBIG), as a full disk would.
+    const wal = resolve('dist/collector/pipeline/wal.js');
+    const script = `
+      const { WriteAheadLog } = await import(${JSON.stringify(wal)});
+      const { wal } = await WriteAheadLog.open({ dir: ${JSON.stringify(dir)}, maxBytes: 1 << 20, segmentBytes: 1 << 20 });
+      const outcome = async (a) => a.durable.then((loc) => wal.read(loc).toString(), (e) => 'refused: ' + e.message);
+      const first = await outcome(wal.append(1, Buffer.alloc(3000, 'a')));
+      const second = await outcome(wal.append(1, Buffer.alloc(6000, 'b')));
+      const third = await outcome(wal.append(1, Buffer.alloc(1000, 'c')));
+      await wal.close();
+      console.log(JSON.stringify([first.length, second, third.length]));
+    `;
+    const child = spawnSync(
+      'bash',
+      ['-c', 'ulimit -f 8; exec "$0" --input-type=module -e "$1"', process.execPath, script],
+      {
+        encoding: 'utf8',
+      },
+    );
+    expect(child.stderr).toBe('');
+    const [first, second, third] = JSON.parse(child.stdout) as [number, string, number];
+    expect(first).toBe(3000);
+    expect(second).toMatch(/^refused: write-ahead log append failed: .*EFBIG/);
+    // Only possible because the refused record's partial bytes were cut off again.
+    expect(third).toBe(1000);
+
+    const reopened = await WriteAheadLog.open({ dir, maxBytes: 1 << 20, segmentBytes: 1 << 20 });
+    expect(reopened.replay.map((r) => [r.seq, r.payload.length, r.payload[0]])).toEqual([
+      [1, 3000, 0x61],
+      [3, 1000, 0x63],
+    ]);
+    await reopened.wal.close();
   });
 
   it('does not replay stored records, releases stored segments, and refuses appends beyond its limit', async () => {
