@@ -24,7 +24,6 @@ import {
   headerFrames,
   MAX_ALLOWED_FRAME_SIZE,
   MAX_WINDOW_SIZE,
-  pingAck,
   rstStreamFrame,
   SETTINGS_ACK,
   SettingId,
@@ -32,6 +31,7 @@ import {
   windowUpdateFrame,
 } from './frame.js';
 import { type HeaderListLimits, HpackDecoder, HpackEncoder, HpackStatus } from './hpack.js';
+import { FramedHttp2Connection } from './framed-connection.js';
 
 const EMPTY = Buffer.alloc(0);
 /** Request headers HTTP/2 forbids (RFC 9113 §8.2.2), and Host, which `:authority` replaces. */
@@ -102,7 +102,7 @@ class UpstreamStream implements RequestEncoder {
   }
 }
 
-export class FramedHttp2ClientConnection implements Http2PoolConnection {
+export class FramedHttp2ClientConnection extends FramedHttp2Connection implements Http2PoolConnection {
   readonly protocol = 'HTTP/2' as const;
   readonly transport: TransportSocket;
   readonly #socket: TransportSocket['stream'];
@@ -119,9 +119,6 @@ export class FramedHttp2ClientConnection implements Http2PoolConnection {
   #nextStreamId = 1;
   /** A GOAWAY's last stream id: streams above it were refused unprocessed. */
   #goawayLastId = 2 ** 31 - 1;
-  #settingsSeen = false;
-  #input: Buffer | null = null;
-  #blockStream = 0;
   #blockFlags = 0;
   #blockFragments: Buffer[] = [];
   /** Until the server acknowledges our SETTINGS it may count on the default stream window. */
@@ -139,12 +136,12 @@ export class FramedHttp2ClientConnection implements Http2PoolConnection {
   #connected = false;
   #socketAbove = false;
   /** No more frames are read: a connection error was sent, or the socket closed. */
-  #dead = false;
   #ended = false;
   #closed = false;
   readonly #flush = (): void => this.#flushOut();
 
   constructor(transport: TransportSocket, callbacks: ClientConnectionCallbacks, settings: Http2ClientSettings) {
+    super(false);
     this.transport = transport;
     this.#socket = transport.stream;
     this.#callbacks = callbacks;
@@ -170,7 +167,7 @@ export class FramedHttp2ClientConnection implements Http2PoolConnection {
     }
     const s = this.#socket;
     s.setNoDelay(true);
-    s.on('data', (chunk: Buffer) => this.#onData(chunk));
+    s.on('data', (chunk: Buffer) => this.onData(chunk));
     s.on('drain', () => this.#onDrain());
     s.on('end', () => this.destroy());
     s.on('error', () => {
@@ -188,7 +185,7 @@ export class FramedHttp2ClientConnection implements Http2PoolConnection {
   }
 
   get hasCapacity(): boolean {
-    return !this.goingAway && !this.#dead && this.activeStreams < this.maxConcurrentStreams;
+    return !this.goingAway && !this.dead && this.activeStreams < this.maxConcurrentStreams;
   }
 
   newStream(decoder: ResponseDecoder): RequestEncoder {
@@ -198,20 +195,20 @@ export class FramedHttp2ClientConnection implements Http2PoolConnection {
 
   close(): void {
     this.goingAway = true;
-    if (this.#dead) return;
+    if (this.dead) return;
     this.#queue(goawayFrame(0, ErrorCode.NO_ERROR));
     if (this.#streams.size === 0) this.#endNow();
   }
 
   destroy(): void {
-    this.#dead = true;
+    this.dead = true;
     this.#socket.destroy();
   }
 
   // --- writing ---
 
   sendRequestHeaders(s: UpstreamStream, h: HeaderMap, endStream: boolean): boolean {
-    if (this.#dead || this.#nextStreamId > this.#goawayLastId || this.#nextStreamId > MAX_WINDOW_SIZE) {
+    if (this.dead || this.#nextStreamId > this.#goawayLastId || this.#nextStreamId > MAX_WINDOW_SIZE) {
       // The connection went away before the stream started: nothing of it reached the upstream.
       s.closed = true;
       this.activeStreams--;
@@ -350,7 +347,7 @@ export class FramedHttp2ClientConnection implements Http2PoolConnection {
 
   cancelStream(s: UpstreamStream): void {
     if (s.closed) return;
-    if (s.id !== 0 && !this.#dead) this.#queue(rstStreamFrame(s.id, ErrorCode.CANCEL));
+    if (s.id !== 0 && !this.dead) this.#queue(rstStreamFrame(s.id, ErrorCode.CANCEL));
     this.#closeStream(s, null);
   }
 
@@ -372,7 +369,7 @@ export class FramedHttp2ClientConnection implements Http2PoolConnection {
     if (reset === 'protocol') s.decoder.onProtocolError();
     else if (reset !== null) s.decoder.onResetStream(reset);
     this.#callbacks.onStreamComplete();
-    if (this.goingAway && this.#streams.size === 0 && !this.#dead) this.#endNow();
+    if (this.goingAway && this.#streams.size === 0 && !this.dead) this.#endNow();
   }
 
   #queue(frame: Buffer): void {
@@ -411,111 +408,24 @@ export class FramedHttp2ClientConnection implements Http2PoolConnection {
 
   // --- reading ---
 
-  #onData(chunk: Buffer): void {
-    if (this.#dead) return;
-    let buf = chunk;
-    if (this.#input !== null) {
-      buf = Buffer.concat([this.#input, chunk]);
-      this.#input = null;
-    }
-    let pos = 0;
-    const end = buf.length;
-    while (end - pos >= FRAME_HEADER_SIZE) {
-      const len = (buf[pos]! << 16) | (buf[pos + 1]! << 8) | buf[pos + 2]!;
-      if (len > DEFAULT_MAX_FRAME_SIZE) {
-        this.#connectionError(ErrorCode.FRAME_SIZE_ERROR);
-        return;
-      }
-      if (end - pos - FRAME_HEADER_SIZE < len) break;
-      const type = buf[pos + 3]!;
-      const flags = buf[pos + 4]!;
-      const id = buf.readUInt32BE(pos + 5) & 0x7fffffff;
-      const start = pos + FRAME_HEADER_SIZE;
-      pos = start + len;
-      this.#onFrame(type, flags, id, buf, start, pos);
-      if (this.#dead) return;
-    }
-    if (pos < end) this.#input = buf.subarray(pos);
-  }
-
-  #onFrame(type: number, flags: number, id: number, buf: Buffer, start: number, end: number): void {
-    if (!this.#settingsSeen) {
-      // The server's preface is a SETTINGS frame (RFC 9113 §3.4).
-      if (type !== FrameType.SETTINGS || (flags & FrameFlag.ACK) !== 0) {
-        this.#connectionError(ErrorCode.PROTOCOL_ERROR);
-        return;
-      }
-      this.#settingsSeen = true;
-    }
-    if (this.#blockStream !== 0 && (type !== FrameType.CONTINUATION || id !== this.#blockStream)) {
-      this.#connectionError(ErrorCode.PROTOCOL_ERROR);
-      return;
-    }
-    switch (type) {
-      case FrameType.DATA:
-        this.#onDataFrame(flags, id, buf, start, end);
-        return;
-      case FrameType.HEADERS:
-        this.#onHeadersFrame(flags, id, buf, start, end);
-        return;
-      case FrameType.CONTINUATION:
-        this.#onContinuation(flags, id, buf, start, end);
-        return;
-      case FrameType.PRIORITY:
-        if (id === 0) this.#connectionError(ErrorCode.PROTOCOL_ERROR);
-        else if (end - start !== 5) this.#connectionError(ErrorCode.FRAME_SIZE_ERROR);
-        return;
-      case FrameType.RST_STREAM:
-        this.#onRstStream(id, buf, start, end);
-        return;
-      case FrameType.SETTINGS:
-        this.#onSettings(flags, id, buf, start, end);
-        return;
-      case FrameType.PING:
-        if (id !== 0) this.#connectionError(ErrorCode.PROTOCOL_ERROR);
-        else if (end - start !== 8) this.#connectionError(ErrorCode.FRAME_SIZE_ERROR);
-        else if ((flags & FrameFlag.ACK) === 0) this.#queue(pingAck(buf, start));
-        return;
-      case FrameType.GOAWAY:
-        this.#onGoaway(id, buf, start, end);
-        return;
-      case FrameType.WINDOW_UPDATE:
-        this.#onWindowUpdate(id, buf, start, end);
-        return;
-      case FrameType.PUSH_PROMISE:
-        // Our SETTINGS_ENABLE_PUSH is 0 (RFC 9113 §8.4).
-        this.#connectionError(ErrorCode.PROTOCOL_ERROR);
-        return;
-      default:
-      // Unknown frame types are ignored (§5.5).
-    }
-  }
-
   /** A frame on a stream id we never opened (even: a server-initiated stream; above ours: not yet opened). */
   #unknownStream(id: number): boolean {
     return (id & 1) === 0 || id >= this.#nextStreamId;
   }
 
-  #unpad(flags: number, buf: Buffer, start: number, end: number): number {
-    if ((flags & FrameFlag.PADDED) === 0) return end;
-    if (end - start < 1) return -1;
-    const padded = end - buf[start]!;
-    return padded < start + 1 ? -1 : padded;
-  }
-
-  #onDataFrame(flags: number, id: number, buf: Buffer, start: number, end: number): void {
+  protected onDataFrame(flags: number, id: number, buf: Buffer, start: number, end: number): void {
     if (id === 0 || this.#unknownStream(id)) {
-      this.#connectionError(ErrorCode.PROTOCOL_ERROR);
+      this.connectionError(ErrorCode.PROTOCOL_ERROR);
       return;
     }
-    const dataEnd = this.#unpad(flags, buf, start, end);
+    const dataEnd = this.unpad(flags, buf, start, end);
     if (dataEnd < 0) {
-      this.#connectionError(ErrorCode.PROTOCOL_ERROR);
+      this.connectionError(ErrorCode.PROTOCOL_ERROR);
       return;
     }
     const length = end - start;
     if (length > this.#connRecvWindow) {
-      this.#connectionError(ErrorCode.FLOW_CONTROL_ERROR);
+      this.connectionError(ErrorCode.FLOW_CONTROL_ERROR);
       return;
     }
     this.#connRecvWindow -= length;
@@ -548,16 +458,16 @@ export class FramedHttp2ClientConnection implements Http2PoolConnection {
     if (endStream) this.#maybeClose(s);
   }
 
-  #onHeadersFrame(flags: number, id: number, buf: Buffer, start: number, end: number): void {
+  protected onHeadersFrame(flags: number, id: number, buf: Buffer, start: number, end: number): void {
     if (id === 0 || this.#unknownStream(id)) {
-      this.#connectionError(ErrorCode.PROTOCOL_ERROR);
+      this.connectionError(ErrorCode.PROTOCOL_ERROR);
       return;
     }
-    const blockEnd = this.#unpad(flags, buf, start, end);
+    const blockEnd = this.unpad(flags, buf, start, end);
     let blockStart = (flags & FrameFlag.PADDED) === 0 ? start : start + 1;
     if ((flags & FrameFlag.PRIORITY) !== 0) blockStart += 5;
     if (blockEnd < 0 || blockStart > blockEnd) {
-      this.#connectionError(ErrorCode.PROTOCOL_ERROR);
+      this.connectionError(ErrorCode.PROTOCOL_ERROR);
       return;
     }
     const fragment = buf.subarray(blockStart, blockEnd);
@@ -565,24 +475,24 @@ export class FramedHttp2ClientConnection implements Http2PoolConnection {
       this.#onHeaderBlock(id, flags, fragment);
       return;
     }
-    this.#blockStream = id;
+    this.blockStream = id;
     this.#blockFlags = flags;
     this.#blockFragments = [fragment];
   }
 
-  #onContinuation(flags: number, id: number, buf: Buffer, start: number, end: number): void {
-    if (this.#blockStream === 0 || id !== this.#blockStream) {
-      this.#connectionError(ErrorCode.PROTOCOL_ERROR);
+  protected onContinuation(flags: number, id: number, buf: Buffer, start: number, end: number): void {
+    if (this.blockStream === 0 || id !== this.blockStream) {
+      this.connectionError(ErrorCode.PROTOCOL_ERROR);
       return;
     }
     this.#blockFragments.push(buf.subarray(start, end));
     if (this.#blockFragments.length > MAX_CONTINUATIONS + 1) {
-      this.#connectionError(ErrorCode.ENHANCE_YOUR_CALM);
+      this.connectionError(ErrorCode.ENHANCE_YOUR_CALM);
       return;
     }
     if ((flags & FrameFlag.END_HEADERS) === 0) return;
     const block = Buffer.concat(this.#blockFragments);
-    this.#blockStream = 0;
+    this.blockStream = 0;
     this.#blockFragments = [];
     this.#onHeaderBlock(id, this.#blockFlags, block);
   }
@@ -592,7 +502,7 @@ export class FramedHttp2ClientConnection implements Http2PoolConnection {
     const fields: string[] = [];
     const status = this.#decoder.decode(block, fields, RESPONSE_HEADER_LIMITS);
     if (status === HpackStatus.COMPRESSION_ERROR) {
-      this.#connectionError(ErrorCode.COMPRESSION_ERROR);
+      this.connectionError(ErrorCode.COMPRESSION_ERROR);
       return;
     }
     const s = this.#streams.get(id);
@@ -651,13 +561,13 @@ export class FramedHttp2ClientConnection implements Http2PoolConnection {
     if (endStream) this.#maybeClose(s);
   }
 
-  #onRstStream(id: number, buf: Buffer, start: number, end: number): void {
+  protected onRstStream(id: number, buf: Buffer, start: number, end: number): void {
     if (id === 0 || this.#unknownStream(id)) {
-      this.#connectionError(ErrorCode.PROTOCOL_ERROR);
+      this.connectionError(ErrorCode.PROTOCOL_ERROR);
       return;
     }
     if (end - start !== 4) {
-      this.#connectionError(ErrorCode.FRAME_SIZE_ERROR);
+      this.connectionError(ErrorCode.FRAME_SIZE_ERROR);
       return;
     }
     const s = this.#streams.get(id);
@@ -671,19 +581,19 @@ export class FramedHttp2ClientConnection implements Http2PoolConnection {
     this.#closeStream(s, code === ErrorCode.REFUSED_STREAM ? 'refused_stream' : 'reset');
   }
 
-  #onSettings(flags: number, id: number, buf: Buffer, start: number, end: number): void {
+  protected onSettings(flags: number, id: number, buf: Buffer, start: number, end: number): void {
     if (id !== 0) {
-      this.#connectionError(ErrorCode.PROTOCOL_ERROR);
+      this.connectionError(ErrorCode.PROTOCOL_ERROR);
       return;
     }
     const length = end - start;
     if ((flags & FrameFlag.ACK) !== 0) {
-      if (length !== 0) this.#connectionError(ErrorCode.FRAME_SIZE_ERROR);
+      if (length !== 0) this.connectionError(ErrorCode.FRAME_SIZE_ERROR);
       else this.#recvSlack = 0;
       return;
     }
     if (length % 6 !== 0) {
-      this.#connectionError(ErrorCode.FRAME_SIZE_ERROR);
+      this.connectionError(ErrorCode.FRAME_SIZE_ERROR);
       return;
     }
     let moreStreams = false;
@@ -696,7 +606,7 @@ export class FramedHttp2ClientConnection implements Http2PoolConnection {
           break;
         case SettingId.ENABLE_PUSH:
           // A server may not send it other than 0 (RFC 9113 §6.5.2).
-          if (value !== 0) return this.#connectionError(ErrorCode.PROTOCOL_ERROR);
+          if (value !== 0) return this.connectionError(ErrorCode.PROTOCOL_ERROR);
           break;
         case SettingId.MAX_CONCURRENT_STREAMS: {
           const next = Math.min(this.#ourMaxStreams, value);
@@ -705,18 +615,18 @@ export class FramedHttp2ClientConnection implements Http2PoolConnection {
           break;
         }
         case SettingId.INITIAL_WINDOW_SIZE: {
-          if (value > MAX_WINDOW_SIZE) return this.#connectionError(ErrorCode.FLOW_CONTROL_ERROR);
+          if (value > MAX_WINDOW_SIZE) return this.connectionError(ErrorCode.FLOW_CONTROL_ERROR);
           const delta = value - this.#peerInitialWindow;
           this.#peerInitialWindow = value;
           for (const s of this.#streams.values()) {
             s.sendWindow += delta;
-            if (s.sendWindow > MAX_WINDOW_SIZE) return this.#connectionError(ErrorCode.FLOW_CONTROL_ERROR);
+            if (s.sendWindow > MAX_WINDOW_SIZE) return this.connectionError(ErrorCode.FLOW_CONTROL_ERROR);
           }
           break;
         }
         case SettingId.MAX_FRAME_SIZE:
           if (value < DEFAULT_MAX_FRAME_SIZE || value > MAX_ALLOWED_FRAME_SIZE) {
-            return this.#connectionError(ErrorCode.PROTOCOL_ERROR);
+            return this.connectionError(ErrorCode.PROTOCOL_ERROR);
           }
           this.#peerMaxFrameSize = value;
           break;
@@ -730,37 +640,37 @@ export class FramedHttp2ClientConnection implements Http2PoolConnection {
     if (moreStreams) this.#callbacks.onStreamComplete();
   }
 
-  #onGoaway(id: number, buf: Buffer, start: number, end: number): void {
-    if (id !== 0) {
-      this.#connectionError(ErrorCode.PROTOCOL_ERROR);
-      return;
-    }
-    if (end - start < 8) {
-      this.#connectionError(ErrorCode.FRAME_SIZE_ERROR);
-      return;
-    }
+  protected onGoaway(buf: Buffer, start: number): void {
     const lastId = buf.readUInt32BE(start) & 0x7fffffff;
     this.goingAway = true;
     this.#goawayLastId = Math.min(this.#goawayLastId, lastId);
     // Streams above the last id were never processed: the router may retry them elsewhere.
     for (const s of [...this.#streams.values()]) if (s.id > lastId) this.#closeStream(s, 'refused_stream');
-    if (this.#streams.size === 0 && !this.#dead) this.#endNow();
+    if (this.#streams.size === 0 && !this.dead) this.#endNow();
   }
 
-  #onWindowUpdate(id: number, buf: Buffer, start: number, end: number): void {
+  protected onPriorityFrame(): void {
+    // Ignored: a server's priorities mean nothing to us.
+  }
+
+  protected queueControl(frame: Buffer): void {
+    this.#queue(frame);
+  }
+
+  protected onWindowUpdate(id: number, buf: Buffer, start: number, end: number): void {
     if (end - start !== 4) {
-      this.#connectionError(ErrorCode.FRAME_SIZE_ERROR);
+      this.connectionError(ErrorCode.FRAME_SIZE_ERROR);
       return;
     }
     const increment = buf.readUInt32BE(start) & 0x7fffffff;
     if (id === 0) {
-      if (increment === 0) return this.#connectionError(ErrorCode.PROTOCOL_ERROR);
+      if (increment === 0) return this.connectionError(ErrorCode.PROTOCOL_ERROR);
       this.#connSendWindow += increment;
-      if (this.#connSendWindow > MAX_WINDOW_SIZE) return this.#connectionError(ErrorCode.FLOW_CONTROL_ERROR);
+      if (this.#connSendWindow > MAX_WINDOW_SIZE) return this.connectionError(ErrorCode.FLOW_CONTROL_ERROR);
       if (this.#blocked.size > 0) this.#resumeBlocked();
       return;
     }
-    if (this.#unknownStream(id)) return this.#connectionError(ErrorCode.PROTOCOL_ERROR);
+    if (this.#unknownStream(id)) return this.connectionError(ErrorCode.PROTOCOL_ERROR);
     const s = this.#streams.get(id);
     if (s === undefined) return;
     if (increment === 0) return this.#streamError(s, ErrorCode.PROTOCOL_ERROR);
@@ -778,12 +688,12 @@ export class FramedHttp2ClientConnection implements Http2PoolConnection {
   }
 
   /** A connection error (RFC 9113 §5.4.1): GOAWAY with the code; every stream ends as a protocol error. */
-  #connectionError(code: number): void {
-    if (this.#dead) return;
+  protected connectionError(code: number): void {
+    if (this.dead) return;
     this.goingAway = true;
     // A client processes no server-initiated stream: the last stream id is 0.
     this.#queue(goawayFrame(0, code));
-    this.#dead = true;
+    this.dead = true;
     for (const s of [...this.#streams.values()]) this.#closeStream(s, 'protocol');
     this.#endNow();
   }
@@ -792,7 +702,7 @@ export class FramedHttp2ClientConnection implements Http2PoolConnection {
   #endNow(): void {
     if (this.#ended) return;
     this.#ended = true;
-    this.#dead = true;
+    this.dead = true;
     this.#flushOut();
     this.#socket.end();
     setTimeout(() => this.#socket.destroy(), SOCKET_CLOSE_GRACE_MS).unref();
@@ -801,7 +711,7 @@ export class FramedHttp2ClientConnection implements Http2PoolConnection {
   #onClose(): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#dead = true;
+    this.dead = true;
     this.goingAway = true;
     // Streams still open when the connection went: reset (UC), never refused, since the
     // upstream may have processed them.

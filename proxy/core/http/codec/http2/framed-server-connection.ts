@@ -9,7 +9,6 @@
 import type { HeaderMap } from '../../headers.js';
 import type { TransportSocket } from '../../../network/transport-socket.js';
 import {
-  CLIENT_PREFACE,
   DEFAULT_MAX_FRAME_SIZE,
   DEFAULT_WINDOW_SIZE,
   ErrorCode,
@@ -21,7 +20,6 @@ import {
   headerFrames,
   MAX_ALLOWED_FRAME_SIZE,
   MAX_WINDOW_SIZE,
-  pingAck,
   rstStreamFrame,
   SETTINGS_ACK,
   SettingId,
@@ -36,6 +34,7 @@ import {
 } from './protocol-constraints.js';
 import type { Http2Settings } from './server-connection.js';
 import type { ServerConnection, ServerConnectionCallbacks } from '../types.js';
+import { FramedHttp2Connection } from './framed-connection.js';
 import { CONNECTION_SPECIFIC, requestHeaderMap } from './request-headers.js';
 import { Http2Stream, type StreamOwner } from './server-stream.js';
 
@@ -55,7 +54,7 @@ const CONCAT_LIMIT = 16 * 1024;
 /** Response headers HTTP/2 forbids (RFC 9113 §8.2.2), which an HTTP/1 upstream may send. */
 const RESPONSE_DROPPED = new Set([...CONNECTION_SPECIFIC, 'http2-settings']);
 
-export class FramedHttp2ServerConnection implements ServerConnection, StreamOwner {
+export class FramedHttp2ServerConnection extends FramedHttp2Connection implements ServerConnection, StreamOwner {
   readonly protocol = 'HTTP/2' as const;
   readonly transport: TransportSocket;
   readonly #socket: TransportSocket['stream'];
@@ -75,11 +74,7 @@ export class FramedHttp2ServerConnection implements ServerConnection, StreamOwne
   #activeStreams = 0;
   /** The highest client stream id seen: lower ids not in #streams are closed. */
   #lastStreamId = 0;
-  #prefaceLeft = CLIENT_PREFACE.length;
-  #settingsSeen = false;
-  #input: Buffer | null = null;
   /** A header block under way (HEADERS without END_HEADERS): its stream, flags and fragments. */
-  #blockStream = 0;
   #blockFlags = 0;
   #blockFragments: Buffer[] = [];
   #blockBytes = 0;
@@ -107,7 +102,6 @@ export class FramedHttp2ServerConnection implements ServerConnection, StreamOwne
   aboveWatermark = false;
   #goawaySent = false;
   /** No more frames are read: a connection error was answered, or the socket closed. */
-  #dead = false;
   /** The socket was ended (our FIN is queued); it is destroyed after a grace. */
   #ended = false;
   #closed = false;
@@ -119,6 +113,8 @@ export class FramedHttp2ServerConnection implements ServerConnection, StreamOwne
     settings: Http2Settings,
     stats: Http2CodecStats,
   ) {
+    // The client's connection preface comes first (RFC 9113 §3.4).
+    super(true);
     this.transport = transport;
     this.#socket = transport.stream;
     this.#callbacks = callbacks;
@@ -145,7 +141,7 @@ export class FramedHttp2ServerConnection implements ServerConnection, StreamOwne
     }
     const s = this.#socket;
     s.setNoDelay(true);
-    s.on('data', (chunk: Buffer) => this.#onData(chunk));
+    s.on('data', (chunk: Buffer) => this.onData(chunk));
     s.on('drain', () => this.#onDrain());
     // HTTP/2 has no half-closed connection: a client's FIN means it is gone (Envoy's remote close).
     s.on('end', () => this.destroy());
@@ -177,7 +173,7 @@ export class FramedHttp2ServerConnection implements ServerConnection, StreamOwne
 
   sendProtocolError(_status: number, _details: string, _responseFlag: number): void {
     // The connection manager counted it; HTTP/2 has no stream to answer a connection's error on.
-    if (this.#dead) return;
+    if (this.dead) return;
     this.#sendGoaway(ErrorCode.PROTOCOL_ERROR);
     this.#endNow();
   }
@@ -188,129 +184,31 @@ export class FramedHttp2ServerConnection implements ServerConnection, StreamOwne
   }
 
   destroy(): void {
-    this.#dead = true;
+    this.dead = true;
     this.#socket.destroy();
   }
 
   // --- reading ---
 
-  #onData(chunk: Buffer): void {
-    if (this.#dead) return;
-    let buf = chunk;
-    if (this.#input !== null) {
-      buf = Buffer.concat([this.#input, chunk]);
-      this.#input = null;
-    }
-    let pos = 0;
-    const end = buf.length;
-    if (this.#prefaceLeft > 0) {
-      const offset = CLIENT_PREFACE.length - this.#prefaceLeft;
-      const n = Math.min(this.#prefaceLeft, end);
-      if (buf.compare(CLIENT_PREFACE, offset, offset + n, 0, n) !== 0) {
-        this.#connectionError(ErrorCode.PROTOCOL_ERROR);
-        return;
-      }
-      this.#prefaceLeft -= n;
-      pos = n;
-    }
-    while (end - pos >= FRAME_HEADER_SIZE) {
-      const len = (buf[pos]! << 16) | (buf[pos + 1]! << 8) | buf[pos + 2]!;
-      const type = buf[pos + 3]!;
-      if (len > DEFAULT_MAX_FRAME_SIZE) {
-        this.#connectionError(ErrorCode.FRAME_SIZE_ERROR);
-        return;
-      }
-      if (end - pos - FRAME_HEADER_SIZE < len) break;
-      const flags = buf[pos + 4]!;
-      const id = buf.readUInt32BE(pos + 5) & 0x7fffffff;
-      const start = pos + FRAME_HEADER_SIZE;
-      pos = start + len;
-      this.#onFrame(type, flags, id, buf, start, pos);
-      if (this.#dead) return;
-    }
-    if (pos < end) this.#input = buf.subarray(pos);
-  }
-
-  #onFrame(type: number, flags: number, id: number, buf: Buffer, start: number, end: number): void {
-    if (!this.#settingsSeen) {
-      // The preface's SETTINGS must come first (RFC 9113 §3.4).
-      if (type !== FrameType.SETTINGS || (flags & FrameFlag.ACK) !== 0) {
-        this.#connectionError(ErrorCode.PROTOCOL_ERROR);
-        return;
-      }
-      this.#settingsSeen = true;
-    }
-    if (this.#blockStream !== 0 && (type !== FrameType.CONTINUATION || id !== this.#blockStream)) {
-      this.#connectionError(ErrorCode.PROTOCOL_ERROR);
-      return;
-    }
-    switch (type) {
-      case FrameType.DATA:
-        this.#onDataFrame(flags, id, buf, start, end);
-        return;
-      case FrameType.HEADERS:
-        this.#onHeadersFrame(flags, id, buf, start, end);
-        return;
-      case FrameType.CONTINUATION:
-        this.#onContinuation(flags, id, buf, start, end);
-        return;
-      case FrameType.PRIORITY:
-        this.#onPriorityFrame(id, end - start);
-        return;
-      case FrameType.RST_STREAM:
-        this.#onRstStream(id, buf, start, end);
-        return;
-      case FrameType.SETTINGS:
-        this.#onSettings(flags, id, buf, start, end);
-        return;
-      case FrameType.PING:
-        if (id !== 0) this.#connectionError(ErrorCode.PROTOCOL_ERROR);
-        else if (end - start !== 8) this.#connectionError(ErrorCode.FRAME_SIZE_ERROR);
-        else if ((flags & FrameFlag.ACK) === 0) this.#queue(pingAck(buf, start), true);
-        return;
-      case FrameType.GOAWAY:
-        if (id !== 0) this.#connectionError(ErrorCode.PROTOCOL_ERROR);
-        else if (end - start < 8) this.#connectionError(ErrorCode.FRAME_SIZE_ERROR);
-        return;
-      case FrameType.WINDOW_UPDATE:
-        this.#onWindowUpdate(id, buf, start, end);
-        return;
-      case FrameType.PUSH_PROMISE:
-        // A client never pushes (RFC 9113 §8.4).
-        this.#connectionError(ErrorCode.PROTOCOL_ERROR);
-        return;
-      default:
-      // Unknown frame types are ignored (§5.5).
-    }
-  }
-
-  /** The payload after a PADDED frame's pad length octet, or -1 when the padding does not fit. */
-  #unpad(flags: number, buf: Buffer, start: number, end: number): number {
-    if ((flags & FrameFlag.PADDED) === 0) return end;
-    if (end - start < 1) return -1;
-    const padded = end - buf[start]!;
-    return padded < start + 1 ? -1 : padded;
-  }
-
-  #onDataFrame(flags: number, id: number, buf: Buffer, start: number, end: number): void {
+  protected onDataFrame(flags: number, id: number, buf: Buffer, start: number, end: number): void {
     if (id === 0) {
-      this.#connectionError(ErrorCode.PROTOCOL_ERROR);
+      this.connectionError(ErrorCode.PROTOCOL_ERROR);
       return;
     }
     const length = end - start;
     const s = this.#streams.get(id);
     if (s === undefined && id > this.#lastStreamId) {
-      this.#connectionError(ErrorCode.PROTOCOL_ERROR);
+      this.connectionError(ErrorCode.PROTOCOL_ERROR);
       return;
     }
-    const dataEnd = this.#unpad(flags, buf, start, end);
+    const dataEnd = this.unpad(flags, buf, start, end);
     if (dataEnd < 0) {
-      this.#connectionError(ErrorCode.PROTOCOL_ERROR);
+      this.connectionError(ErrorCode.PROTOCOL_ERROR);
       return;
     }
     // The connection's window takes every DATA frame, whatever its stream's state.
     if (length > this.#connRecvWindow) {
-      this.#connectionError(ErrorCode.FLOW_CONTROL_ERROR);
+      this.connectionError(ErrorCode.FLOW_CONTROL_ERROR);
       return;
     }
     this.#connRecvWindow -= length;
@@ -373,16 +271,16 @@ export class FramedHttp2ServerConnection implements ServerConnection, StreamOwne
     this.#maybeReopen(s);
   }
 
-  #onHeadersFrame(flags: number, id: number, buf: Buffer, start: number, end: number): void {
+  protected onHeadersFrame(flags: number, id: number, buf: Buffer, start: number, end: number): void {
     if (id === 0) {
-      this.#connectionError(ErrorCode.PROTOCOL_ERROR);
+      this.connectionError(ErrorCode.PROTOCOL_ERROR);
       return;
     }
-    const blockEnd = this.#unpad(flags, buf, start, end);
+    const blockEnd = this.unpad(flags, buf, start, end);
     let blockStart = (flags & FrameFlag.PADDED) === 0 ? start : start + 1;
     if ((flags & FrameFlag.PRIORITY) !== 0) blockStart += 5;
     if (blockEnd < 0 || blockStart > blockEnd) {
-      this.#connectionError(ErrorCode.PROTOCOL_ERROR);
+      this.connectionError(ErrorCode.PROTOCOL_ERROR);
       return;
     }
     const fragment = buf.subarray(blockStart, blockEnd);
@@ -391,16 +289,16 @@ export class FramedHttp2ServerConnection implements ServerConnection, StreamOwne
       this.#onHeaderBlock(id, flags, fragment);
       return;
     }
-    this.#blockStream = id;
+    this.blockStream = id;
     this.#blockFlags = flags;
     // The fragment may point into a read buffer that is reused: keep a copy.
     this.#blockFragments = [Buffer.from(fragment)];
     this.#blockBytes = fragment.length;
   }
 
-  #onContinuation(flags: number, id: number, buf: Buffer, start: number, end: number): void {
-    if (this.#blockStream === 0 || id !== this.#blockStream) {
-      this.#connectionError(ErrorCode.PROTOCOL_ERROR);
+  protected onContinuation(flags: number, id: number, buf: Buffer, start: number, end: number): void {
+    if (this.blockStream === 0 || id !== this.blockStream) {
+      this.connectionError(ErrorCode.PROTOCOL_ERROR);
       return;
     }
     this.#blockBytes += end - start;
@@ -413,7 +311,7 @@ export class FramedHttp2ServerConnection implements ServerConnection, StreamOwne
     }
     if ((flags & FrameFlag.END_HEADERS) === 0) return;
     const block = Buffer.concat(this.#blockFragments);
-    this.#blockStream = 0;
+    this.blockStream = 0;
     this.#blockFragments = [];
     this.#onHeaderBlock(id, this.#blockFlags, block);
   }
@@ -423,7 +321,7 @@ export class FramedHttp2ServerConnection implements ServerConnection, StreamOwne
     const fields: string[] = [];
     const status = this.#decoder.decode(block, fields, this.#limits);
     if (status === HpackStatus.COMPRESSION_ERROR) {
-      this.#connectionError(ErrorCode.COMPRESSION_ERROR);
+      this.connectionError(ErrorCode.COMPRESSION_ERROR);
       return;
     }
     const s = this.#streams.get(id);
@@ -434,12 +332,12 @@ export class FramedHttp2ServerConnection implements ServerConnection, StreamOwne
     if (id <= this.#lastStreamId) {
       // A closed stream (its HPACK block is decoded above, the table stays in step): trailers
       // that crossed our RST_STREAM, or an id reused. Only that stream is refused.
-      if ((id & 1) === 0) this.#connectionError(ErrorCode.PROTOCOL_ERROR);
+      if ((id & 1) === 0) this.connectionError(ErrorCode.PROTOCOL_ERROR);
       else this.#queue(rstStreamFrame(id, ErrorCode.STREAM_CLOSED), true);
       return;
     }
     if ((id & 1) === 0) {
-      this.#connectionError(ErrorCode.PROTOCOL_ERROR);
+      this.connectionError(ErrorCode.PROTOCOL_ERROR);
       return;
     }
     this.#lastStreamId = id;
@@ -499,53 +397,53 @@ export class FramedHttp2ServerConnection implements ServerConnection, StreamOwne
     this.#maybeClose(s);
   }
 
-  #onPriorityFrame(id: number, length: number): void {
-    if (id === 0) {
-      this.#connectionError(ErrorCode.PROTOCOL_ERROR);
-      return;
-    }
-    if (length !== 5) {
-      this.#connectionError(ErrorCode.FRAME_SIZE_ERROR);
-      return;
-    }
-    // Parsed and ignored (RFC 9113 deprecates the scheme), but bounded as Envoy bounds it.
+  protected onPriorityFrame(): void {
+    // Ignored, but bounded as Envoy bounds it.
     if (this.#constraints.onPriorityFrame() && !this.#goawaySent) {
       this.#stats.inbound_priority_frames_flood.inc();
       this.#terminate();
     }
   }
 
-  #onRstStream(id: number, buf: Buffer, start: number, end: number): void {
+  protected onGoaway(_buf: Buffer, _start: number): void {
+    // A client's GOAWAY changes nothing here: it opens no more streams, and the ones it has run on.
+  }
+
+  protected queueControl(frame: Buffer): void {
+    this.#queue(frame, true);
+  }
+
+  protected onRstStream(id: number, buf: Buffer, start: number, end: number): void {
     if (id === 0) {
-      this.#connectionError(ErrorCode.PROTOCOL_ERROR);
+      this.connectionError(ErrorCode.PROTOCOL_ERROR);
       return;
     }
     if (end - start !== 4) {
-      this.#connectionError(ErrorCode.FRAME_SIZE_ERROR);
+      this.connectionError(ErrorCode.FRAME_SIZE_ERROR);
       return;
     }
     const s = this.#streams.get(id);
     if (s === undefined) {
-      if (id > this.#lastStreamId) this.#connectionError(ErrorCode.PROTOCOL_ERROR);
+      if (id > this.#lastStreamId) this.connectionError(ErrorCode.PROTOCOL_ERROR);
       return;
     }
     s.rstCode = buf.readUInt32BE(start);
     this.#closeStream(s);
   }
 
-  #onSettings(flags: number, id: number, buf: Buffer, start: number, end: number): void {
+  protected onSettings(flags: number, id: number, buf: Buffer, start: number, end: number): void {
     if (id !== 0) {
-      this.#connectionError(ErrorCode.PROTOCOL_ERROR);
+      this.connectionError(ErrorCode.PROTOCOL_ERROR);
       return;
     }
     const length = end - start;
     if ((flags & FrameFlag.ACK) !== 0) {
-      if (length !== 0) this.#connectionError(ErrorCode.FRAME_SIZE_ERROR);
+      if (length !== 0) this.connectionError(ErrorCode.FRAME_SIZE_ERROR);
       else this.#recvSlack = 0;
       return;
     }
     if (length % 6 !== 0) {
-      this.#connectionError(ErrorCode.FRAME_SIZE_ERROR);
+      this.connectionError(ErrorCode.FRAME_SIZE_ERROR);
       return;
     }
     for (let p = start; p < end; p += 6) {
@@ -556,21 +454,21 @@ export class FramedHttp2ServerConnection implements ServerConnection, StreamOwne
           this.#encoder.onPeerTableSize(value);
           break;
         case SettingId.ENABLE_PUSH:
-          if (value > 1) return this.#connectionError(ErrorCode.PROTOCOL_ERROR);
+          if (value > 1) return this.connectionError(ErrorCode.PROTOCOL_ERROR);
           break;
         case SettingId.INITIAL_WINDOW_SIZE: {
-          if (value > MAX_WINDOW_SIZE) return this.#connectionError(ErrorCode.FLOW_CONTROL_ERROR);
+          if (value > MAX_WINDOW_SIZE) return this.connectionError(ErrorCode.FLOW_CONTROL_ERROR);
           const delta = value - this.#peerInitialWindow;
           this.#peerInitialWindow = value;
           for (const s of this.#streams.values()) {
             s.sendWindow += delta;
-            if (s.sendWindow > MAX_WINDOW_SIZE) return this.#connectionError(ErrorCode.FLOW_CONTROL_ERROR);
+            if (s.sendWindow > MAX_WINDOW_SIZE) return this.connectionError(ErrorCode.FLOW_CONTROL_ERROR);
           }
           break;
         }
         case SettingId.MAX_FRAME_SIZE:
           if (value < DEFAULT_MAX_FRAME_SIZE || value > MAX_ALLOWED_FRAME_SIZE) {
-            return this.#connectionError(ErrorCode.PROTOCOL_ERROR);
+            return this.connectionError(ErrorCode.PROTOCOL_ERROR);
           }
           this.#peerMaxFrameSize = value;
           break;
@@ -582,22 +480,22 @@ export class FramedHttp2ServerConnection implements ServerConnection, StreamOwne
     if (this.#blocked.size > 0) this.#resumeBlocked();
   }
 
-  #onWindowUpdate(id: number, buf: Buffer, start: number, end: number): void {
+  protected onWindowUpdate(id: number, buf: Buffer, start: number, end: number): void {
     if (end - start !== 4) {
-      this.#connectionError(ErrorCode.FRAME_SIZE_ERROR);
+      this.connectionError(ErrorCode.FRAME_SIZE_ERROR);
       return;
     }
     const increment = buf.readUInt32BE(start) & 0x7fffffff;
     if (id === 0) {
-      if (increment === 0) return this.#connectionError(ErrorCode.PROTOCOL_ERROR);
+      if (increment === 0) return this.connectionError(ErrorCode.PROTOCOL_ERROR);
       this.#connSendWindow += increment;
-      if (this.#connSendWindow > MAX_WINDOW_SIZE) return this.#connectionError(ErrorCode.FLOW_CONTROL_ERROR);
+      if (this.#connSendWindow > MAX_WINDOW_SIZE) return this.connectionError(ErrorCode.FLOW_CONTROL_ERROR);
       if (this.#blocked.size > 0) this.#resumeBlocked();
       return;
     }
     const s = this.#streams.get(id);
     if (s === undefined) {
-      if (id > this.#lastStreamId) this.#connectionError(ErrorCode.PROTOCOL_ERROR);
+      if (id > this.#lastStreamId) this.connectionError(ErrorCode.PROTOCOL_ERROR);
       return;
     }
     if (increment === 0) return this.#streamError(s, ErrorCode.PROTOCOL_ERROR);
@@ -783,7 +681,7 @@ export class FramedHttp2ServerConnection implements ServerConnection, StreamOwne
     // of the reset (synchronously: every caller is the read loop or the manager's own reset).
     if (!s.responseComplete) s.decoder!.onResetStream();
     const premature = rxReset && unfinished && performance.now() - s.openedAt < PREMATURE_RESET_MIN_STREAM_LIFETIME_MS;
-    if (this.#constraints.onStreamClosed(premature) && !this.#dead) {
+    if (this.#constraints.onStreamClosed(premature) && !this.dead) {
       this.#stats.downstream_rq_too_many_premature_resets.inc();
       this.#terminate();
       return;
@@ -795,7 +693,7 @@ export class FramedHttp2ServerConnection implements ServerConnection, StreamOwne
   #queue(frame: Buffer, control: boolean): void {
     this.#out.push(frame);
     this.#outBytes += frame.length;
-    if (control && ++this.#controlQueued > MAX_OUTBOUND_CONTROL_FRAMES && !this.#dead) {
+    if (control && ++this.#controlQueued > MAX_OUTBOUND_CONTROL_FRAMES && !this.dead) {
       // A peer that sends PINGs or SETTINGS but never reads their ACKs (CVE-2019-9512/9515).
       this.#stats.outbound_control_flood.inc();
       this.#out = [];
@@ -855,8 +753,8 @@ export class FramedHttp2ServerConnection implements ServerConnection, StreamOwne
   }
 
   /** A connection error (RFC 9113 §5.4.1): GOAWAY with the code, then close. */
-  #connectionError(code: number): void {
-    if (this.#dead) return;
+  protected connectionError(code: number): void {
+    if (this.dead) return;
     this.#stats.rx_messaging_error.inc();
     this.#callbacks.onCodecError({ status: 400, details: 'http2.protocol_error' });
     this.#sendGoaway(code);
@@ -865,7 +763,7 @@ export class FramedHttp2ServerConnection implements ServerConnection, StreamOwne
 
   /** An attack: GOAWAY ENHANCE_YOUR_CALM, then the connection closes with its streams. */
   #terminate(): void {
-    if (this.#dead) return;
+    if (this.dead) return;
     this.#sendGoaway(ErrorCode.ENHANCE_YOUR_CALM);
     this.#endNow();
   }
@@ -874,7 +772,7 @@ export class FramedHttp2ServerConnection implements ServerConnection, StreamOwne
   #endNow(): void {
     if (this.#ended) return;
     this.#ended = true;
-    this.#dead = true;
+    this.dead = true;
     this.#flushOut();
     this.#socket.end();
     setTimeout(() => this.#socket.destroy(), SOCKET_CLOSE_GRACE_MS).unref();
@@ -892,7 +790,7 @@ export class FramedHttp2ServerConnection implements ServerConnection, StreamOwne
   #onClose(): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#dead = true;
+    this.dead = true;
     if (this.#stallTimer !== null) clearInterval(this.#stallTimer);
     this.#stallTimer = null;
     for (const s of this.#streams.values()) s.closed = true;
