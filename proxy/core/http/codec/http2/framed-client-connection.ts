@@ -13,7 +13,6 @@ import type { ClientConnectionCallbacks, RequestEncoder, ResponseDecoder } from 
 import type { Http2ClientSettings, Http2PoolConnection } from './client-settings.js';
 import {
   CLIENT_PREFACE,
-  DEFAULT_MAX_FRAME_SIZE,
   DEFAULT_WINDOW_SIZE,
   ErrorCode,
   FRAME_HEADER_SIZE,
@@ -22,10 +21,8 @@ import {
   frameHeader,
   goawayFrame,
   headerFrames,
-  MAX_ALLOWED_FRAME_SIZE,
   MAX_WINDOW_SIZE,
   rstStreamFrame,
-  SETTINGS_ACK,
   SettingId,
   settingsFrame,
   windowUpdateFrame,
@@ -102,16 +99,12 @@ class UpstreamStream implements RequestEncoder {
   }
 }
 
-export class FramedHttp2ClientConnection extends FramedHttp2Connection implements Http2PoolConnection {
+export class FramedHttp2ClientConnection extends FramedHttp2Connection<UpstreamStream> implements Http2PoolConnection {
   readonly protocol = 'HTTP/2' as const;
   readonly transport: TransportSocket;
   readonly #socket: TransportSocket['stream'];
   readonly #callbacks: ClientConnectionCallbacks;
   readonly #decoder = new HpackDecoder();
-  readonly #encoder = new HpackEncoder();
-  readonly #streams = new Map<number, UpstreamStream>();
-  /** Streams with request body held behind a closed window, in the order they blocked. */
-  readonly #blocked = new Set<UpstreamStream>();
   readonly #ourMaxStreams: number;
   maxConcurrentStreams: number;
   activeStreams = 0;
@@ -121,11 +114,6 @@ export class FramedHttp2ClientConnection extends FramedHttp2Connection implement
   #goawayLastId = 2 ** 31 - 1;
   #blockFlags = 0;
   #blockFragments: Buffer[] = [];
-  /** Until the server acknowledges our SETTINGS it may count on the default stream window. */
-  #recvSlack: number;
-  #peerInitialWindow = DEFAULT_WINDOW_SIZE;
-  #peerMaxFrameSize = DEFAULT_MAX_FRAME_SIZE;
-  #connSendWindow = DEFAULT_WINDOW_SIZE;
   readonly #localInitialWindow: number;
   readonly #connWindowSize: number;
   #connRecvWindow: number;
@@ -135,7 +123,6 @@ export class FramedHttp2ClientConnection extends FramedHttp2Connection implement
   #flushScheduled = false;
   #connected = false;
   #socketAbove = false;
-  /** No more frames are read: a connection error was sent, or the socket closed. */
   #ended = false;
   #closed = false;
   readonly #flush = (): void => this.#flushOut();
@@ -149,7 +136,7 @@ export class FramedHttp2ClientConnection extends FramedHttp2Connection implement
     // Until the server's SETTINGS say otherwise, as many as we would allow (RFC 9113 §6.5.2: unlimited).
     this.maxConcurrentStreams = settings.maxConcurrentStreams;
     this.#localInitialWindow = Math.min(settings.initialStreamWindowSize, MAX_WINDOW_SIZE);
-    this.#recvSlack = Math.max(0, DEFAULT_WINDOW_SIZE - this.#localInitialWindow);
+    this.recvSlack = Math.max(0, DEFAULT_WINDOW_SIZE - this.#localInitialWindow);
     this.#connWindowSize = Math.min(
       Math.max(settings.initialConnectionWindowSize, DEFAULT_WINDOW_SIZE),
       MAX_WINDOW_SIZE,
@@ -197,7 +184,7 @@ export class FramedHttp2ClientConnection extends FramedHttp2Connection implement
     this.goingAway = true;
     if (this.dead) return;
     this.#queue(goawayFrame(0, ErrorCode.NO_ERROR));
-    if (this.#streams.size === 0) this.#endNow();
+    if (this.streams.size === 0) this.#endNow();
   }
 
   destroy(): void {
@@ -221,13 +208,13 @@ export class FramedHttp2ClientConnection extends FramedHttp2Connection implement
     const id = this.#nextStreamId;
     this.#nextStreamId += 2;
     s.id = id;
-    s.sendWindow = this.#peerInitialWindow;
+    s.sendWindow = this.peerInitialWindow;
     s.recvWindow = this.#localInitialWindow;
-    this.#streams.set(id, s);
+    this.streams.set(id, s);
     const names = h.names;
     const values = h.values;
     const block = Buffer.allocUnsafe(FRAME_HEADER_SIZE + HpackEncoder.bound(names, values) + 64);
-    const enc = this.#encoder;
+    const enc = this.encoder;
     let pos = enc.begin(block, FRAME_HEADER_SIZE);
     pos = enc.field(block, pos, ':method', h.get(':method') ?? 'GET');
     pos = enc.field(block, pos, ':scheme', h.get(':scheme') ?? 'http');
@@ -239,7 +226,7 @@ export class FramedHttp2ClientConnection extends FramedHttp2Connection implement
       if (n === 'te' && values[i] !== 'trailers') continue;
       pos = enc.field(block, pos, n, values[i]!);
     }
-    const frames = headerFrames(block, pos, id, endStream, this.#peerMaxFrameSize);
+    const frames = headerFrames(block, pos, id, endStream, this.peerMaxFrameSize);
     if (Array.isArray(frames)) for (const f of frames) this.#queue(f);
     else this.#queue(frames);
     if (endStream) s.localClosed = true;
@@ -263,7 +250,7 @@ export class FramedHttp2ClientConnection extends FramedHttp2Connection implement
       s.pending = [sent === 0 ? data : data.subarray(sent)];
       s.pendingBytes = data.length - sent;
       s.pendingEnd = endStream;
-      this.#blocked.add(s);
+      this.blocked.add(s);
     }
     this.#checkWatermark(s);
   }
@@ -281,13 +268,13 @@ export class FramedHttp2ClientConnection extends FramedHttp2Connection implement
     }
     let off = 0;
     while (off < total) {
-      const n = Math.min(total - off, this.#peerMaxFrameSize, s.sendWindow, this.#connSendWindow);
+      const n = Math.min(total - off, this.peerMaxFrameSize, s.sendWindow, this.connSendWindow);
       if (n <= 0) break;
       const last = off + n === total;
       this.#queue(frameHeader(n, FrameType.DATA, last && endStream ? FrameFlag.END_STREAM : 0, s.id));
       this.#queue(off === 0 && last ? data : data.subarray(off, off + n));
       s.sendWindow -= n;
-      this.#connSendWindow -= n;
+      this.connSendWindow -= n;
       off += n;
     }
     if (off === total && endStream) {
@@ -297,7 +284,7 @@ export class FramedHttp2ClientConnection extends FramedHttp2Connection implement
     return off;
   }
 
-  #sendPending(s: UpstreamStream): void {
+  protected sendPending(s: UpstreamStream): void {
     const pending = s.pending!;
     while (pending.length > 0) {
       const chunk = pending[0]!;
@@ -313,15 +300,8 @@ export class FramedHttp2ClientConnection extends FramedHttp2Connection implement
     }
     s.pending = null;
     s.pendingBytes = 0;
-    this.#blocked.delete(s);
+    this.blocked.delete(s);
     this.#checkWatermark(s);
-  }
-
-  #resumeBlocked(): void {
-    for (const s of this.#blocked) {
-      if (this.#connSendWindow <= 0) return;
-      if (s.sendWindow > 0) this.#sendPending(s);
-    }
   }
 
   /** Above the stream's limit (or the socket's), the router stops reading the request body. */
@@ -362,14 +342,14 @@ export class FramedHttp2ClientConnection extends FramedHttp2Connection implement
   #closeStream(s: UpstreamStream, reset: 'reset' | 'refused_stream' | 'protocol' | null): void {
     if (s.closed) return;
     s.closed = true;
-    this.#streams.delete(s.id);
-    this.#blocked.delete(s);
+    this.streams.delete(s.id);
+    this.blocked.delete(s);
     s.pending = null;
     this.activeStreams--;
     if (reset === 'protocol') s.decoder.onProtocolError();
     else if (reset !== null) s.decoder.onResetStream(reset);
     this.#callbacks.onStreamComplete();
-    if (this.goingAway && this.#streams.size === 0 && !this.dead) this.#endNow();
+    if (this.goingAway && this.streams.size === 0 && !this.dead) this.#endNow();
   }
 
   #queue(frame: Buffer): void {
@@ -403,18 +383,18 @@ export class FramedHttp2ClientConnection extends FramedHttp2Connection implement
   #onDrain(): void {
     if (!this.#socketAbove) return;
     this.#socketAbove = false;
-    for (const st of this.#streams.values()) this.#checkWatermark(st);
+    for (const st of this.streams.values()) this.#checkWatermark(st);
   }
 
   // --- reading ---
 
   /** A frame on a stream id we never opened (even: a server-initiated stream; above ours: not yet opened). */
-  #unknownStream(id: number): boolean {
+  protected unopenedStream(id: number): boolean {
     return (id & 1) === 0 || id >= this.#nextStreamId;
   }
 
   protected onDataFrame(flags: number, id: number, buf: Buffer, start: number, end: number): void {
-    if (id === 0 || this.#unknownStream(id)) {
+    if (id === 0 || this.unopenedStream(id)) {
       this.connectionError(ErrorCode.PROTOCOL_ERROR);
       return;
     }
@@ -435,15 +415,15 @@ export class FramedHttp2ClientConnection extends FramedHttp2Connection implement
       this.#connRecvWindow += this.#connRecvUnacked;
       this.#connRecvUnacked = 0;
     }
-    const s = this.#streams.get(id);
+    const s = this.streams.get(id);
     // A stream we reset may still have DATA in flight (RFC 9113 §5.1): ignored.
     if (s === undefined) return;
     if (!s.responseStarted || s.remoteClosed) {
-      this.#streamError(s, ErrorCode.PROTOCOL_ERROR);
+      this.streamError(s, ErrorCode.PROTOCOL_ERROR);
       return;
     }
-    if (length > s.recvWindow + this.#recvSlack) {
-      this.#streamError(s, ErrorCode.FLOW_CONTROL_ERROR);
+    if (length > s.recvWindow + this.recvSlack) {
+      this.streamError(s, ErrorCode.FLOW_CONTROL_ERROR);
       return;
     }
     s.recvWindow -= length;
@@ -459,7 +439,7 @@ export class FramedHttp2ClientConnection extends FramedHttp2Connection implement
   }
 
   protected onHeadersFrame(flags: number, id: number, buf: Buffer, start: number, end: number): void {
-    if (id === 0 || this.#unknownStream(id)) {
+    if (id === 0 || this.unopenedStream(id)) {
       this.connectionError(ErrorCode.PROTOCOL_ERROR);
       return;
     }
@@ -505,15 +485,15 @@ export class FramedHttp2ClientConnection extends FramedHttp2Connection implement
       this.connectionError(ErrorCode.COMPRESSION_ERROR);
       return;
     }
-    const s = this.#streams.get(id);
+    const s = this.streams.get(id);
     // A stream we reset: its block is decoded above (the table stays in step) and dropped.
     if (s === undefined) return;
     if (s.remoteClosed) {
-      this.#streamError(s, ErrorCode.STREAM_CLOSED);
+      this.streamError(s, ErrorCode.STREAM_CLOSED);
       return;
     }
     if (status === HpackStatus.OVERFLOW) {
-      this.#streamError(s, ErrorCode.INTERNAL_ERROR);
+      this.streamError(s, ErrorCode.INTERNAL_ERROR);
       return;
     }
     const headers = new HeaderMap();
@@ -526,20 +506,20 @@ export class FramedHttp2ClientConnection extends FramedHttp2Connection implement
       }
       // Pseudo-headers: only a response head's `:status`, before any other field (RFC 9113 §8.3).
       if (name !== ':status' || s.responseStarted || headers.size > 0 || code !== -1) {
-        this.#streamError(s, ErrorCode.PROTOCOL_ERROR);
+        this.streamError(s, ErrorCode.PROTOCOL_ERROR);
         return;
       }
       const v = fields[i + 1]!;
       code = v.length === 3 ? Number(v) : Number.NaN;
       if (!(code >= 100 && code <= 999)) {
-        this.#streamError(s, ErrorCode.PROTOCOL_ERROR);
+        this.streamError(s, ErrorCode.PROTOCOL_ERROR);
         return;
       }
     }
     if (s.responseStarted) {
       // Trailers end the response (gRPC's status).
       if (!endStream) {
-        this.#streamError(s, ErrorCode.PROTOCOL_ERROR);
+        this.streamError(s, ErrorCode.PROTOCOL_ERROR);
         return;
       }
       s.remoteClosed = true;
@@ -548,7 +528,7 @@ export class FramedHttp2ClientConnection extends FramedHttp2Connection implement
       return;
     }
     if (code === -1 || (code < 200 && endStream)) {
-      this.#streamError(s, ErrorCode.PROTOCOL_ERROR);
+      this.streamError(s, ErrorCode.PROTOCOL_ERROR);
       return;
     }
     if (code < 200) {
@@ -562,7 +542,7 @@ export class FramedHttp2ClientConnection extends FramedHttp2Connection implement
   }
 
   protected onRstStream(id: number, buf: Buffer, start: number, end: number): void {
-    if (id === 0 || this.#unknownStream(id)) {
+    if (id === 0 || this.unopenedStream(id)) {
       this.connectionError(ErrorCode.PROTOCOL_ERROR);
       return;
     }
@@ -570,7 +550,7 @@ export class FramedHttp2ClientConnection extends FramedHttp2Connection implement
       this.connectionError(ErrorCode.FRAME_SIZE_ERROR);
       return;
     }
-    const s = this.#streams.get(id);
+    const s = this.streams.get(id);
     if (s === undefined) return;
     const code = buf.readUInt32BE(start);
     // A response that ended before its request: NO_ERROR asks only that the request stop (RFC 9113 §8.1).
@@ -581,72 +561,25 @@ export class FramedHttp2ClientConnection extends FramedHttp2Connection implement
     this.#closeStream(s, code === ErrorCode.REFUSED_STREAM ? 'refused_stream' : 'reset');
   }
 
-  protected onSettings(flags: number, id: number, buf: Buffer, start: number, end: number): void {
-    if (id !== 0) {
-      this.connectionError(ErrorCode.PROTOCOL_ERROR);
-      return;
-    }
-    const length = end - start;
-    if ((flags & FrameFlag.ACK) !== 0) {
-      if (length !== 0) this.connectionError(ErrorCode.FRAME_SIZE_ERROR);
-      else this.#recvSlack = 0;
-      return;
-    }
-    if (length % 6 !== 0) {
-      this.connectionError(ErrorCode.FRAME_SIZE_ERROR);
-      return;
-    }
-    let moreStreams = false;
-    for (let p = start; p < end; p += 6) {
-      const key = buf.readUInt16BE(p);
-      const value = buf.readUInt32BE(p + 2);
-      switch (key) {
-        case SettingId.HEADER_TABLE_SIZE:
-          this.#encoder.onPeerTableSize(value);
-          break;
-        case SettingId.ENABLE_PUSH:
-          // A server may not send it other than 0 (RFC 9113 §6.5.2).
-          if (value !== 0) return this.connectionError(ErrorCode.PROTOCOL_ERROR);
-          break;
-        case SettingId.MAX_CONCURRENT_STREAMS: {
-          const next = Math.min(this.#ourMaxStreams, value);
-          moreStreams = next > this.maxConcurrentStreams;
-          this.maxConcurrentStreams = next;
-          break;
-        }
-        case SettingId.INITIAL_WINDOW_SIZE: {
-          if (value > MAX_WINDOW_SIZE) return this.connectionError(ErrorCode.FLOW_CONTROL_ERROR);
-          const delta = value - this.#peerInitialWindow;
-          this.#peerInitialWindow = value;
-          for (const s of this.#streams.values()) {
-            s.sendWindow += delta;
-            if (s.sendWindow > MAX_WINDOW_SIZE) return this.connectionError(ErrorCode.FLOW_CONTROL_ERROR);
-          }
-          break;
-        }
-        case SettingId.MAX_FRAME_SIZE:
-          if (value < DEFAULT_MAX_FRAME_SIZE || value > MAX_ALLOWED_FRAME_SIZE) {
-            return this.connectionError(ErrorCode.PROTOCOL_ERROR);
-          }
-          this.#peerMaxFrameSize = value;
-          break;
-        default:
-        // MAX_HEADER_LIST_SIZE (advisory) and unknown ids: ignored.
-      }
-    }
-    this.#queue(SETTINGS_ACK);
-    if (this.#blocked.size > 0) this.#resumeBlocked();
-    // The pool may put its waiting streams on the room the server now allows.
-    if (moreStreams) this.#callbacks.onStreamComplete();
-  }
-
   protected onGoaway(buf: Buffer, start: number): void {
     const lastId = buf.readUInt32BE(start) & 0x7fffffff;
     this.goingAway = true;
     this.#goawayLastId = Math.min(this.#goawayLastId, lastId);
     // Streams above the last id were never processed: the router may retry them elsewhere.
-    for (const s of [...this.#streams.values()]) if (s.id > lastId) this.#closeStream(s, 'refused_stream');
-    if (this.#streams.size === 0 && !this.dead) this.#endNow();
+    for (const s of [...this.streams.values()]) if (s.id > lastId) this.#closeStream(s, 'refused_stream');
+    if (this.streams.size === 0 && !this.dead) this.#endNow();
+  }
+
+  protected onPeerMaxConcurrentStreams(value: number): boolean {
+    const next = Math.min(this.#ourMaxStreams, value);
+    const more = next > this.maxConcurrentStreams;
+    this.maxConcurrentStreams = next;
+    return more;
+  }
+
+  protected onMoreStreamsAllowed(): void {
+    // The pool may put its waiting streams on the room the server now allows.
+    this.#callbacks.onStreamComplete();
   }
 
   protected onPriorityFrame(): void {
@@ -657,32 +590,10 @@ export class FramedHttp2ClientConnection extends FramedHttp2Connection implement
     this.#queue(frame);
   }
 
-  protected onWindowUpdate(id: number, buf: Buffer, start: number, end: number): void {
-    if (end - start !== 4) {
-      this.connectionError(ErrorCode.FRAME_SIZE_ERROR);
-      return;
-    }
-    const increment = buf.readUInt32BE(start) & 0x7fffffff;
-    if (id === 0) {
-      if (increment === 0) return this.connectionError(ErrorCode.PROTOCOL_ERROR);
-      this.#connSendWindow += increment;
-      if (this.#connSendWindow > MAX_WINDOW_SIZE) return this.connectionError(ErrorCode.FLOW_CONTROL_ERROR);
-      if (this.#blocked.size > 0) this.#resumeBlocked();
-      return;
-    }
-    if (this.#unknownStream(id)) return this.connectionError(ErrorCode.PROTOCOL_ERROR);
-    const s = this.#streams.get(id);
-    if (s === undefined) return;
-    if (increment === 0) return this.#streamError(s, ErrorCode.PROTOCOL_ERROR);
-    s.sendWindow += increment;
-    if (s.sendWindow > MAX_WINDOW_SIZE) return this.#streamError(s, ErrorCode.FLOW_CONTROL_ERROR);
-    if (s.pending !== null && this.#connSendWindow > 0) this.#sendPending(s);
-  }
-
   // --- errors and the connection's end ---
 
   /** A malformed response (RFC 9113 §8.1.1): RST_STREAM; the router counts a protocol error (UPE). */
-  #streamError(s: UpstreamStream, code: number): void {
+  protected streamError(s: UpstreamStream, code: number): void {
     this.#queue(rstStreamFrame(s.id, code));
     this.#closeStream(s, 'protocol');
   }
@@ -694,7 +605,7 @@ export class FramedHttp2ClientConnection extends FramedHttp2Connection implement
     // A client processes no server-initiated stream: the last stream id is 0.
     this.#queue(goawayFrame(0, code));
     this.dead = true;
-    for (const s of [...this.#streams.values()]) this.#closeStream(s, 'protocol');
+    for (const s of [...this.streams.values()]) this.#closeStream(s, 'protocol');
     this.#endNow();
   }
 
@@ -715,8 +626,8 @@ export class FramedHttp2ClientConnection extends FramedHttp2Connection implement
     this.goingAway = true;
     // Streams still open when the connection went: reset (UC), never refused, since the
     // upstream may have processed them.
-    for (const s of [...this.#streams.values()]) this.#closeStream(s, 'reset');
-    this.#blocked.clear();
+    for (const s of [...this.streams.values()]) this.#closeStream(s, 'reset');
+    this.blocked.clear();
     this.#callbacks.onConnectionClose();
   }
 }

@@ -1,20 +1,47 @@
 // What our two HTTP/2 codecs share, as Envoy's ConnectionImpl under its server and client
-// connections: the read side of a connection. One parse loop per socket read cuts the bytes
-// into frames (a partial frame waits for the next read), checks what RFC 9113 asks of every
-// connection whichever end it is (the peer's SETTINGS first, a header block's CONTINUATIONs
-// back to back, frame sizes, PING), and hands each frame to the side's handler. What a frame
-// means on each side (a request or a response, which settings apply, GOAWAY) stays with it.
+// connections. One parse loop per socket read cuts the bytes into frames (a partial frame waits
+// for the next read), checks what RFC 9113 asks of every connection whichever end it is (the
+// peer's SETTINGS first, a header block's CONTINUATIONs back to back, frame sizes, PING), applies
+// the peer's SETTINGS and WINDOW_UPDATEs to the send windows, and hands the rest to the side's
+// handler. What a frame means on each side (a request or a response, GOAWAY, which stream ids
+// are valid) and how frames are written stay with it.
 import {
   CLIENT_PREFACE,
   DEFAULT_MAX_FRAME_SIZE,
+  DEFAULT_WINDOW_SIZE,
   ErrorCode,
   FRAME_HEADER_SIZE,
   FrameFlag,
   FrameType,
+  MAX_ALLOWED_FRAME_SIZE,
+  MAX_WINDOW_SIZE,
   pingAck,
+  SETTINGS_ACK,
+  SettingId,
 } from './frame.js';
+import { HpackEncoder } from './hpack.js';
 
-export abstract class FramedHttp2Connection {
+/** What the connection's flow control needs of a stream of either side. */
+export interface FlowControlledStream {
+  /** What the peer lets us send on the stream; negative after a smaller SETTINGS_INITIAL_WINDOW_SIZE. */
+  sendWindow: number;
+  /** DATA held back by a window, in order; null when none waits. */
+  pending: Buffer[] | null;
+}
+
+export abstract class FramedHttp2Connection<S extends FlowControlledStream> {
+  protected readonly encoder = new HpackEncoder();
+  protected readonly streams = new Map<number, S>();
+  /** Streams with DATA waiting on a window. */
+  protected readonly blocked = new Set<S>();
+  /**
+   * What a peer may send beyond a stream's window until it ACKs our SETTINGS: it starts on the
+   * default window, ours may be smaller.
+   */
+  protected recvSlack = 0;
+  protected peerInitialWindow = DEFAULT_WINDOW_SIZE;
+  protected peerMaxFrameSize = DEFAULT_MAX_FRAME_SIZE;
+  protected connSendWindow = DEFAULT_WINDOW_SIZE;
   /** Set on a connection error or the connection's end: no frame is read after it. */
   protected dead = false;
   /** The stream whose header block awaits CONTINUATION frames; 0 when none does. */
@@ -24,8 +51,12 @@ export abstract class FramedHttp2Connection {
   #settingsSeen = false;
   #input: Buffer | null = null;
 
-  constructor(expectPreface: boolean) {
-    this.#prefaceLeft = expectPreface ? CLIENT_PREFACE.length : 0;
+  readonly #server: boolean;
+
+  /** `server`: the peer is a client, whose connection preface comes first (RFC 9113 §3.4). */
+  constructor(server: boolean) {
+    this.#server = server;
+    this.#prefaceLeft = server ? CLIENT_PREFACE.length : 0;
   }
 
   protected onData(chunk: Buffer): void {
@@ -97,7 +128,7 @@ export abstract class FramedHttp2Connection {
         this.onRstStream(id, buf, start, end);
         return;
       case FrameType.SETTINGS:
-        this.onSettings(flags, id, buf, start, end);
+        this.#onSettings(flags, id, buf, start, end);
         return;
       case FrameType.PING:
         if (id !== 0) this.connectionError(ErrorCode.PROTOCOL_ERROR);
@@ -110,7 +141,7 @@ export abstract class FramedHttp2Connection {
         else this.onGoaway(buf, start);
         return;
       case FrameType.WINDOW_UPDATE:
-        this.onWindowUpdate(id, buf, start, end);
+        this.#onWindowUpdate(id, buf, start, end);
         return;
       case FrameType.PUSH_PROMISE:
         // A client never pushes, and a server may not while our SETTINGS_ENABLE_PUSH is 0 (RFC 9113 §8.4).
@@ -118,6 +149,94 @@ export abstract class FramedHttp2Connection {
         return;
       default:
       // Unknown frame types are ignored (§5.5).
+    }
+  }
+
+  #onSettings(flags: number, id: number, buf: Buffer, start: number, end: number): void {
+    if (id !== 0) {
+      this.connectionError(ErrorCode.PROTOCOL_ERROR);
+      return;
+    }
+    const length = end - start;
+    if ((flags & FrameFlag.ACK) !== 0) {
+      if (length !== 0) this.connectionError(ErrorCode.FRAME_SIZE_ERROR);
+      else this.recvSlack = 0;
+      return;
+    }
+    if (length % 6 !== 0) {
+      this.connectionError(ErrorCode.FRAME_SIZE_ERROR);
+      return;
+    }
+    let moreStreams = false;
+    for (let p = start; p < end; p += 6) {
+      const key = buf.readUInt16BE(p);
+      const value = buf.readUInt32BE(p + 2);
+      switch (key) {
+        case SettingId.HEADER_TABLE_SIZE:
+          this.encoder.onPeerTableSize(value);
+          break;
+        case SettingId.ENABLE_PUSH:
+          // 0 or 1 from a client; a server may not send it other than 0 (RFC 9113 §6.5.2).
+          if (value > (this.#server ? 1 : 0)) return this.connectionError(ErrorCode.PROTOCOL_ERROR);
+          break;
+        case SettingId.MAX_CONCURRENT_STREAMS:
+          moreStreams = this.onPeerMaxConcurrentStreams(value);
+          break;
+        case SettingId.INITIAL_WINDOW_SIZE: {
+          if (value > MAX_WINDOW_SIZE) return this.connectionError(ErrorCode.FLOW_CONTROL_ERROR);
+          const delta = value - this.peerInitialWindow;
+          this.peerInitialWindow = value;
+          for (const s of this.streams.values()) {
+            s.sendWindow += delta;
+            if (s.sendWindow > MAX_WINDOW_SIZE) return this.connectionError(ErrorCode.FLOW_CONTROL_ERROR);
+          }
+          break;
+        }
+        case SettingId.MAX_FRAME_SIZE:
+          if (value < DEFAULT_MAX_FRAME_SIZE || value > MAX_ALLOWED_FRAME_SIZE) {
+            return this.connectionError(ErrorCode.PROTOCOL_ERROR);
+          }
+          this.peerMaxFrameSize = value;
+          break;
+        default:
+        // MAX_HEADER_LIST_SIZE (advisory) and unknown ids: ignored.
+      }
+    }
+    this.queueControl(SETTINGS_ACK);
+    if (this.blocked.size > 0) this.#resumeBlocked();
+    if (moreStreams) this.onMoreStreamsAllowed();
+  }
+
+  #onWindowUpdate(id: number, buf: Buffer, start: number, end: number): void {
+    if (end - start !== 4) {
+      this.connectionError(ErrorCode.FRAME_SIZE_ERROR);
+      return;
+    }
+    const increment = buf.readUInt32BE(start) & 0x7fffffff;
+    if (id === 0) {
+      if (increment === 0) return this.connectionError(ErrorCode.PROTOCOL_ERROR);
+      this.connSendWindow += increment;
+      if (this.connSendWindow > MAX_WINDOW_SIZE) return this.connectionError(ErrorCode.FLOW_CONTROL_ERROR);
+      if (this.blocked.size > 0) this.#resumeBlocked();
+      return;
+    }
+    const s = this.streams.get(id);
+    if (s === undefined) {
+      // A stream already closed may still get one; one never opened may not.
+      if (this.unopenedStream(id)) this.connectionError(ErrorCode.PROTOCOL_ERROR);
+      return;
+    }
+    if (increment === 0) return this.streamError(s, ErrorCode.PROTOCOL_ERROR);
+    s.sendWindow += increment;
+    if (s.sendWindow > MAX_WINDOW_SIZE) return this.streamError(s, ErrorCode.FLOW_CONTROL_ERROR);
+    if (s.pending !== null && this.connSendWindow > 0) this.sendPending(s);
+  }
+
+  /** Windows opened: the blocked streams send what they hold, in the order they blocked. */
+  #resumeBlocked(): void {
+    for (const s of this.blocked) {
+      if (this.connSendWindow <= 0) return;
+      if (s.sendWindow > 0) this.sendPending(s);
     }
   }
 
@@ -139,8 +258,16 @@ export abstract class FramedHttp2Connection {
   /** A well-formed PRIORITY frame: parsed and ignored (RFC 9113 deprecates the scheme). */
   protected abstract onPriorityFrame(): void;
   protected abstract onRstStream(id: number, buf: Buffer, start: number, end: number): void;
-  protected abstract onSettings(flags: number, id: number, buf: Buffer, start: number, end: number): void;
+  /** The peer's SETTINGS_MAX_CONCURRENT_STREAMS; true when it lets us open more than before. */
+  protected abstract onPeerMaxConcurrentStreams(value: number): boolean;
+  /** After the SETTINGS ACK went out: the peer allows more streams than before. */
+  protected abstract onMoreStreamsAllowed(): void;
+  /** A stream id the peer names that no stream of ours ever had (RFC 9113 §5.1: a connection error). */
+  protected abstract unopenedStream(id: number): boolean;
+  /** A stream error (RFC 9113 §5.4.2): RST_STREAM with the code. */
+  protected abstract streamError(s: S, code: number): void;
+  /** Sends as much of `s.pending` as the windows allow. */
+  protected abstract sendPending(s: S): void;
   /** A well-formed GOAWAY frame; its payload starts at `start`. */
   protected abstract onGoaway(buf: Buffer, start: number): void;
-  protected abstract onWindowUpdate(id: number, buf: Buffer, start: number, end: number): void;
 }

@@ -18,10 +18,7 @@ import {
   frameHeader,
   goawayFrame,
   headerFrames,
-  MAX_ALLOWED_FRAME_SIZE,
-  MAX_WINDOW_SIZE,
   rstStreamFrame,
-  SETTINGS_ACK,
   SettingId,
   settingsFrame,
   windowUpdateFrame,
@@ -54,7 +51,10 @@ const CONCAT_LIMIT = 16 * 1024;
 /** Response headers HTTP/2 forbids (RFC 9113 §8.2.2), which an HTTP/1 upstream may send. */
 const RESPONSE_DROPPED = new Set([...CONNECTION_SPECIFIC, 'http2-settings']);
 
-export class FramedHttp2ServerConnection extends FramedHttp2Connection implements ServerConnection, StreamOwner {
+export class FramedHttp2ServerConnection
+  extends FramedHttp2Connection<Http2Stream>
+  implements ServerConnection, StreamOwner
+{
   readonly protocol = 'HTTP/2' as const;
   readonly transport: TransportSocket;
   readonly #socket: TransportSocket['stream'];
@@ -63,33 +63,21 @@ export class FramedHttp2ServerConnection extends FramedHttp2Connection implement
   readonly #stats: Http2CodecStats;
   readonly #constraints: ProtocolConstraints;
   readonly #decoder = new HpackDecoder();
-  readonly #encoder = new HpackEncoder();
   readonly #limits: HeaderListLimits;
-  readonly #streams = new Map<number, Http2Stream>();
-  /** Streams with body held behind a closed window, in the order they blocked. */
-  readonly #blocked = new Set<Http2Stream>();
   /** Finished responses still behind a window, watched against the stream idle timeout. */
   readonly #stalled = new Set<Http2Stream>();
   #stallTimer: NodeJS.Timeout | null = null;
   #activeStreams = 0;
   /** The highest client stream id seen: lower ids not in #streams are closed. */
   #lastStreamId = 0;
-  /** A header block under way (HEADERS without END_HEADERS): its stream, flags and fragments. */
+  /** A header block under way (HEADERS without END_HEADERS, its stream in blockStream): flags and fragments. */
   #blockFlags = 0;
   #blockFragments: Buffer[] = [];
   #blockBytes = 0;
   readonly #maxBlockBytes: number;
   readonly #connectionBufferLimit: number;
   #consecutiveEmpty = 0;
-  /**
-   * Until the client acknowledges our SETTINGS it may still count on the default stream window:
-   * a smaller configured one is not enforced before then.
-   */
-  #recvSlack: number;
-  // Flow control: the peer's windows for what we send, ours for what it sends.
-  #peerInitialWindow = DEFAULT_WINDOW_SIZE;
-  #peerMaxFrameSize = DEFAULT_MAX_FRAME_SIZE;
-  #connSendWindow = DEFAULT_WINDOW_SIZE;
+  // Flow control, ours for what the client sends (its windows for what we send are the base's).
   readonly #localInitialWindow: number;
   #connRecvWindow: number;
   readonly #connWindowSize: number;
@@ -101,7 +89,6 @@ export class FramedHttp2ServerConnection extends FramedHttp2Connection implement
   #controlQueued = 0;
   aboveWatermark = false;
   #goawaySent = false;
-  /** No more frames are read: a connection error was answered, or the socket closed. */
   /** The socket was ended (our FIN is queued); it is destroyed after a grace. */
   #ended = false;
   #closed = false;
@@ -127,7 +114,7 @@ export class FramedHttp2ServerConnection extends FramedHttp2Connection implement
     this.#maxBlockBytes = 2 * settings.maxRequestHeadersBytes + DEFAULT_MAX_FRAME_SIZE;
     this.#connectionBufferLimit = settings.connectionBufferLimitBytes ?? DEFAULT_CONNECTION_BUFFER_LIMIT;
     this.#localInitialWindow = settings.initialStreamWindowSize;
-    this.#recvSlack = Math.max(0, DEFAULT_WINDOW_SIZE - settings.initialStreamWindowSize);
+    this.recvSlack = Math.max(0, DEFAULT_WINDOW_SIZE - settings.initialStreamWindowSize);
     this.#connWindowSize = Math.max(settings.initialConnectionWindowSize, DEFAULT_WINDOW_SIZE);
     this.#connRecvWindow = this.#connWindowSize;
     const entries: Array<[number, number]> = [
@@ -196,7 +183,7 @@ export class FramedHttp2ServerConnection extends FramedHttp2Connection implement
       return;
     }
     const length = end - start;
-    const s = this.#streams.get(id);
+    const s = this.streams.get(id);
     if (s === undefined && id > this.#lastStreamId) {
       this.connectionError(ErrorCode.PROTOCOL_ERROR);
       return;
@@ -231,11 +218,11 @@ export class FramedHttp2ServerConnection extends FramedHttp2Connection implement
     // for each frame would count as a control-frame flood. Half-closed (remote) is the peer's error.
     if (s === undefined) return;
     if (s.remoteClosed) {
-      this.#streamError(s, ErrorCode.STREAM_CLOSED);
+      this.streamError(s, ErrorCode.STREAM_CLOSED);
       return;
     }
-    if (length > s.recvWindow + this.#recvSlack) {
-      this.#streamError(s, ErrorCode.FLOW_CONTROL_ERROR);
+    if (length > s.recvWindow + this.recvSlack) {
+      this.streamError(s, ErrorCode.FLOW_CONTROL_ERROR);
       return;
     }
     s.recvWindow -= length;
@@ -243,7 +230,7 @@ export class FramedHttp2ServerConnection extends FramedHttp2Connection implement
     const n = dataEnd - dataStart;
     s.received += n;
     if (s.contentLength >= 0 && (s.received > s.contentLength || (endStream && s.received !== s.contentLength))) {
-      this.#streamError(s, ErrorCode.PROTOCOL_ERROR);
+      this.streamError(s, ErrorCode.PROTOCOL_ERROR);
       return;
     }
     // Padding is consumed at once; the body when the stream reads on (a read-disabled stream's
@@ -324,7 +311,7 @@ export class FramedHttp2ServerConnection extends FramedHttp2Connection implement
       this.connectionError(ErrorCode.COMPRESSION_ERROR);
       return;
     }
-    const s = this.#streams.get(id);
+    const s = this.streams.get(id);
     if (s !== undefined) {
       this.#onTrailers(s, endStream, fields, status);
       return;
@@ -352,7 +339,7 @@ export class FramedHttp2ServerConnection extends FramedHttp2Connection implement
       this.#queue(rstStreamFrame(id, ErrorCode.REFUSED_STREAM), true);
       return;
     }
-    const s2 = new Http2Stream(id, this, this.#localInitialWindow, this.#peerInitialWindow);
+    const s2 = new Http2Stream(id, this, this.#localInitialWindow, this.peerInitialWindow);
     const headers = requestHeaderMap(fields, this.transport.scheme, s2);
     if (headers === null) {
       this.#stats.rx_messaging_error.inc();
@@ -364,7 +351,7 @@ export class FramedHttp2ServerConnection extends FramedHttp2Connection implement
       this.#queue(rstStreamFrame(id, ErrorCode.PROTOCOL_ERROR), true);
       return;
     }
-    this.#streams.set(id, s2);
+    this.streams.set(id, s2);
     this.#activeStreams++;
     this.#constraints.onStreamOpened();
     s2.remoteClosed = endStream;
@@ -374,27 +361,39 @@ export class FramedHttp2ServerConnection extends FramedHttp2Connection implement
 
   #onTrailers(s: Http2Stream, endStream: boolean, fields: string[], status: HpackStatus): void {
     if (s.remoteClosed) {
-      this.#streamError(s, ErrorCode.STREAM_CLOSED);
+      this.streamError(s, ErrorCode.STREAM_CLOSED);
       return;
     }
     if (!endStream || status !== HpackStatus.OK) {
-      this.#streamError(s, ErrorCode.PROTOCOL_ERROR);
+      this.streamError(s, ErrorCode.PROTOCOL_ERROR);
       return;
     }
     for (let i = 0; i < fields.length; i += 2) {
       if (fields[i]!.charCodeAt(0) === 58) {
-        this.#streamError(s, ErrorCode.PROTOCOL_ERROR);
+        this.streamError(s, ErrorCode.PROTOCOL_ERROR);
         return;
       }
     }
     if (s.contentLength >= 0 && s.received !== s.contentLength) {
-      this.#streamError(s, ErrorCode.PROTOCOL_ERROR);
+      this.streamError(s, ErrorCode.PROTOCOL_ERROR);
       return;
     }
     // The connection manager takes no request trailers (as with node:http2): the body ends here.
     s.remoteClosed = true;
     if (!s.responseComplete) s.decoder!.decodeData(EMPTY, true);
     this.#maybeClose(s);
+  }
+
+  /** A client never pushes to us (RFC 9113 §8.4): the stream limit it sets us is moot. */
+  protected onPeerMaxConcurrentStreams(_value: number): boolean {
+    return false;
+  }
+
+  protected onMoreStreamsAllowed(): void {}
+
+  /** A stream id above every one the client opened. */
+  protected unopenedStream(id: number): boolean {
+    return id > this.#lastStreamId;
   }
 
   protected onPriorityFrame(): void {
@@ -422,86 +421,13 @@ export class FramedHttp2ServerConnection extends FramedHttp2Connection implement
       this.connectionError(ErrorCode.FRAME_SIZE_ERROR);
       return;
     }
-    const s = this.#streams.get(id);
+    const s = this.streams.get(id);
     if (s === undefined) {
       if (id > this.#lastStreamId) this.connectionError(ErrorCode.PROTOCOL_ERROR);
       return;
     }
     s.rstCode = buf.readUInt32BE(start);
     this.#closeStream(s);
-  }
-
-  protected onSettings(flags: number, id: number, buf: Buffer, start: number, end: number): void {
-    if (id !== 0) {
-      this.connectionError(ErrorCode.PROTOCOL_ERROR);
-      return;
-    }
-    const length = end - start;
-    if ((flags & FrameFlag.ACK) !== 0) {
-      if (length !== 0) this.connectionError(ErrorCode.FRAME_SIZE_ERROR);
-      else this.#recvSlack = 0;
-      return;
-    }
-    if (length % 6 !== 0) {
-      this.connectionError(ErrorCode.FRAME_SIZE_ERROR);
-      return;
-    }
-    for (let p = start; p < end; p += 6) {
-      const key = buf.readUInt16BE(p);
-      const value = buf.readUInt32BE(p + 2);
-      switch (key) {
-        case SettingId.HEADER_TABLE_SIZE:
-          this.#encoder.onPeerTableSize(value);
-          break;
-        case SettingId.ENABLE_PUSH:
-          if (value > 1) return this.connectionError(ErrorCode.PROTOCOL_ERROR);
-          break;
-        case SettingId.INITIAL_WINDOW_SIZE: {
-          if (value > MAX_WINDOW_SIZE) return this.connectionError(ErrorCode.FLOW_CONTROL_ERROR);
-          const delta = value - this.#peerInitialWindow;
-          this.#peerInitialWindow = value;
-          for (const s of this.#streams.values()) {
-            s.sendWindow += delta;
-            if (s.sendWindow > MAX_WINDOW_SIZE) return this.connectionError(ErrorCode.FLOW_CONTROL_ERROR);
-          }
-          break;
-        }
-        case SettingId.MAX_FRAME_SIZE:
-          if (value < DEFAULT_MAX_FRAME_SIZE || value > MAX_ALLOWED_FRAME_SIZE) {
-            return this.connectionError(ErrorCode.PROTOCOL_ERROR);
-          }
-          this.#peerMaxFrameSize = value;
-          break;
-        default:
-        // MAX_CONCURRENT_STREAMS (we never push), MAX_HEADER_LIST_SIZE and unknown ids: ignored.
-      }
-    }
-    this.#queue(SETTINGS_ACK, true);
-    if (this.#blocked.size > 0) this.#resumeBlocked();
-  }
-
-  protected onWindowUpdate(id: number, buf: Buffer, start: number, end: number): void {
-    if (end - start !== 4) {
-      this.connectionError(ErrorCode.FRAME_SIZE_ERROR);
-      return;
-    }
-    const increment = buf.readUInt32BE(start) & 0x7fffffff;
-    if (id === 0) {
-      if (increment === 0) return this.connectionError(ErrorCode.PROTOCOL_ERROR);
-      this.#connSendWindow += increment;
-      if (this.#connSendWindow > MAX_WINDOW_SIZE) return this.connectionError(ErrorCode.FLOW_CONTROL_ERROR);
-      if (this.#blocked.size > 0) this.#resumeBlocked();
-      return;
-    }
-    const s = this.#streams.get(id);
-    if (s === undefined) {
-      if (id > this.#lastStreamId) this.connectionError(ErrorCode.PROTOCOL_ERROR);
-      return;
-    }
-    if (increment === 0) return this.#streamError(s, ErrorCode.PROTOCOL_ERROR);
-    s.sendWindow += increment;
-    if (s.sendWindow > MAX_WINDOW_SIZE) return this.#streamError(s, ErrorCode.FLOW_CONTROL_ERROR);
-    if (s.pending !== null && this.#connSendWindow > 0) this.#sendPending(s);
   }
 
   // --- writing ---
@@ -511,7 +437,7 @@ export class FramedHttp2ServerConnection extends FramedHttp2Connection implement
     const names = headers.names;
     const values = headers.values;
     const block = Buffer.allocUnsafe(FRAME_HEADER_SIZE + HpackEncoder.bound(names, values) + 16);
-    const enc = this.#encoder;
+    const enc = this.encoder;
     let pos = enc.begin(block, FRAME_HEADER_SIZE);
     if (!trailers) pos = enc.field(block, pos, ':status', headers.get(':status') ?? '200');
     for (let i = 0; i < names.length; i++) {
@@ -521,7 +447,7 @@ export class FramedHttp2ServerConnection extends FramedHttp2Connection implement
       if (n === 'te' && values[i] !== 'trailers') continue;
       pos = enc.field(block, pos, n, values[i]!);
     }
-    const frames = headerFrames(block, pos, s.id, endStream, this.#peerMaxFrameSize);
+    const frames = headerFrames(block, pos, s.id, endStream, this.peerMaxFrameSize);
     if (Array.isArray(frames)) for (const f of frames) this.#queue(f, false);
     else this.#queue(frames, false);
     if (endStream) this.#onLocalEnd(s);
@@ -552,7 +478,7 @@ export class FramedHttp2ServerConnection extends FramedHttp2Connection implement
       s.pending = [sent === 0 ? data : data.subarray(sent)];
       s.pendingBytes = data.length - sent;
       s.pendingEnd = endStream;
-      this.#blocked.add(s);
+      this.blocked.add(s);
       this.#checkStreamWatermark(s);
     }
   }
@@ -569,14 +495,14 @@ export class FramedHttp2ServerConnection extends FramedHttp2Connection implement
     }
     let off = from;
     while (off < total) {
-      const n = Math.min(total - off, this.#peerMaxFrameSize, s.sendWindow, this.#connSendWindow);
+      const n = Math.min(total - off, this.peerMaxFrameSize, s.sendWindow, this.connSendWindow);
       if (n <= 0) break;
       const last = off + n === total;
       const flags = last && endStream ? FrameFlag.END_STREAM : 0;
       this.#queue(frameHeader(n, FrameType.DATA, flags, s.id), false);
       this.#queue(off === 0 && last ? data : data.subarray(off, off + n), false);
       s.sendWindow -= n;
-      this.#connSendWindow -= n;
+      this.connSendWindow -= n;
       off += n;
     }
     if (off === total && endStream) this.#onLocalEnd(s);
@@ -584,7 +510,7 @@ export class FramedHttp2ServerConnection extends FramedHttp2Connection implement
   }
 
   /** Sends what `s` holds as far as the windows allow. */
-  #sendPending(s: Http2Stream): void {
+  protected sendPending(s: Http2Stream): void {
     const pending = s.pending!;
     while (pending.length > 0) {
       const chunk = pending[0]!;
@@ -601,7 +527,7 @@ export class FramedHttp2ServerConnection extends FramedHttp2Connection implement
     }
     s.pending = null;
     s.pendingBytes = 0;
-    this.#blocked.delete(s);
+    this.blocked.delete(s);
     this.#stalled.delete(s);
     if (s.pendingTrailers !== null) {
       const t = s.pendingTrailers;
@@ -612,13 +538,6 @@ export class FramedHttp2ServerConnection extends FramedHttp2Connection implement
     }
     this.#checkStreamWatermark(s);
     if (s.resetAfterFlush && !s.closed) this.resetStream(s, ErrorCode.NO_ERROR, false);
-  }
-
-  #resumeBlocked(): void {
-    for (const s of this.#blocked) {
-      if (this.#connSendWindow <= 0) return;
-      if (s.sendWindow > 0) this.#sendPending(s);
-    }
   }
 
   #checkStreamWatermark(s: Http2Stream): void {
@@ -659,7 +578,7 @@ export class FramedHttp2ServerConnection extends FramedHttp2Connection implement
   }
 
   /** A stream error (RFC 9113 §5.4.2): RST_STREAM with the code; the peer's fault. */
-  #streamError(s: Http2Stream, code: number): void {
+  protected streamError(s: Http2Stream, code: number): void {
     this.#stats.rx_messaging_error.inc();
     s.localReset = true;
     this.#queue(rstStreamFrame(s.id, code), true);
@@ -669,8 +588,8 @@ export class FramedHttp2ServerConnection extends FramedHttp2Connection implement
   #closeStream(s: Http2Stream): void {
     if (s.closed) return;
     s.closed = true;
-    this.#streams.delete(s.id);
-    this.#blocked.delete(s);
+    this.streams.delete(s.id);
+    this.blocked.delete(s);
     this.#stalled.delete(s);
     s.pending = null;
     this.#activeStreams--;
@@ -733,7 +652,7 @@ export class FramedHttp2ServerConnection extends FramedHttp2Connection implement
     if (ok || held <= bytes) this.#controlQueued = 0;
     if (held > this.#connectionBufferLimit && !this.aboveWatermark) {
       this.aboveWatermark = true;
-      for (const st of this.#streams.values()) this.#notifyWatermark(st);
+      for (const st of this.streams.values()) this.#notifyWatermark(st);
     }
   }
 
@@ -741,7 +660,7 @@ export class FramedHttp2ServerConnection extends FramedHttp2Connection implement
     this.#controlQueued = 0;
     if (!this.aboveWatermark) return;
     this.aboveWatermark = false;
-    for (const st of this.#streams.values()) this.#notifyWatermark(st);
+    for (const st of this.streams.values()) this.#notifyWatermark(st);
   }
 
   // --- the connection's end ---
@@ -793,9 +712,9 @@ export class FramedHttp2ServerConnection extends FramedHttp2Connection implement
     this.dead = true;
     if (this.#stallTimer !== null) clearInterval(this.#stallTimer);
     this.#stallTimer = null;
-    for (const s of this.#streams.values()) s.closed = true;
-    this.#streams.clear();
-    this.#blocked.clear();
+    for (const s of this.streams.values()) s.closed = true;
+    this.streams.clear();
+    this.blocked.clear();
     this.#stalled.clear();
     this.#activeStreams = 0;
     this.#callbacks.onConnectionClose();
