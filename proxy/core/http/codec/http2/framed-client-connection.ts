@@ -115,9 +115,6 @@ export class FramedHttp2ClientConnection extends FramedHttp2Connection<UpstreamS
   #blockFlags = 0;
   #blockFragments: Buffer[] = [];
   readonly #localInitialWindow: number;
-  readonly #connWindowSize: number;
-  #connRecvWindow: number;
-  #connRecvUnacked = 0;
   #out: Buffer[] = [];
   #outBytes = 0;
   #flushScheduled = false;
@@ -137,11 +134,6 @@ export class FramedHttp2ClientConnection extends FramedHttp2Connection<UpstreamS
     this.maxConcurrentStreams = settings.maxConcurrentStreams;
     this.#localInitialWindow = Math.min(settings.initialStreamWindowSize, MAX_WINDOW_SIZE);
     this.recvSlack = Math.max(0, DEFAULT_WINDOW_SIZE - this.#localInitialWindow);
-    this.#connWindowSize = Math.min(
-      Math.max(settings.initialConnectionWindowSize, DEFAULT_WINDOW_SIZE),
-      MAX_WINDOW_SIZE,
-    );
-    this.#connRecvWindow = this.#connWindowSize;
     this.#queue(CLIENT_PREFACE);
     this.#queue(
       settingsFrame([
@@ -149,9 +141,9 @@ export class FramedHttp2ClientConnection extends FramedHttp2Connection<UpstreamS
         [SettingId.INITIAL_WINDOW_SIZE, this.#localInitialWindow],
       ]),
     );
-    if (this.#connWindowSize > DEFAULT_WINDOW_SIZE) {
-      this.#queue(windowUpdateFrame(0, this.#connWindowSize - DEFAULT_WINDOW_SIZE));
-    }
+    this.openConnectionWindow(
+      Math.min(Math.max(settings.initialConnectionWindowSize, DEFAULT_WINDOW_SIZE), MAX_WINDOW_SIZE),
+    );
     const s = this.#socket;
     s.setNoDelay(true);
     s.on('data', (chunk: Buffer) => this.onData(chunk));
@@ -404,17 +396,7 @@ export class FramedHttp2ClientConnection extends FramedHttp2Connection<UpstreamS
       return;
     }
     const length = end - start;
-    if (length > this.#connRecvWindow) {
-      this.connectionError(ErrorCode.FLOW_CONTROL_ERROR);
-      return;
-    }
-    this.#connRecvWindow -= length;
-    this.#connRecvUnacked += length;
-    if (this.#connRecvUnacked >= this.#connWindowSize / 2) {
-      this.#queue(windowUpdateFrame(0, this.#connRecvUnacked));
-      this.#connRecvWindow += this.#connRecvUnacked;
-      this.#connRecvUnacked = 0;
-    }
+    if (!this.consumeConnectionWindow(length)) return;
     const s = this.streams.get(id);
     // A stream we reset may still have DATA in flight (RFC 9113 §5.1): ignored.
     if (s === undefined) return;
@@ -584,6 +566,10 @@ export class FramedHttp2ClientConnection extends FramedHttp2Connection<UpstreamS
 
   protected onPriorityFrame(): void {
     // Ignored: a server's priorities mean nothing to us.
+  }
+
+  protected queueFrame(frame: Buffer): void {
+    this.#queue(frame);
   }
 
   protected queueControl(frame: Buffer): void {

@@ -18,6 +18,7 @@ import {
   pingAck,
   SETTINGS_ACK,
   SettingId,
+  windowUpdateFrame,
 } from './frame.js';
 import { HpackEncoder } from './hpack.js';
 
@@ -42,6 +43,10 @@ export abstract class FramedHttp2Connection<S extends FlowControlledStream> {
   protected peerInitialWindow = DEFAULT_WINDOW_SIZE;
   protected peerMaxFrameSize = DEFAULT_MAX_FRAME_SIZE;
   protected connSendWindow = DEFAULT_WINDOW_SIZE;
+  /** Our connection window for what the peer sends, and what it used since our last WINDOW_UPDATE. */
+  #connWindowSize = DEFAULT_WINDOW_SIZE;
+  #connRecvWindow = DEFAULT_WINDOW_SIZE;
+  #connRecvUnacked = 0;
   /** Set on a connection error or the connection's end: no frame is read after it. */
   protected dead = false;
   /** The stream whose header block awaits CONTINUATION frames; 0 when none does. */
@@ -240,6 +245,32 @@ export abstract class FramedHttp2Connection<S extends FlowControlledStream> {
     }
   }
 
+  /** Sets our connection window for what the peer sends; a WINDOW_UPDATE announces what it adds to the default. */
+  protected openConnectionWindow(size: number): void {
+    this.#connWindowSize = size;
+    this.#connRecvWindow = size;
+    if (size > DEFAULT_WINDOW_SIZE) this.queueFrame(windowUpdateFrame(0, size - DEFAULT_WINDOW_SIZE));
+  }
+
+  /**
+   * A DATA frame's `length` octets (padding included) against our connection window, reopened in
+   * one WINDOW_UPDATE once half is used; false after the FLOW_CONTROL_ERROR of a peer that overran it.
+   */
+  protected consumeConnectionWindow(length: number): boolean {
+    if (length > this.#connRecvWindow) {
+      this.connectionError(ErrorCode.FLOW_CONTROL_ERROR);
+      return false;
+    }
+    this.#connRecvWindow -= length;
+    this.#connRecvUnacked += length;
+    if (this.#connRecvUnacked >= this.#connWindowSize / 2) {
+      this.queueFrame(windowUpdateFrame(0, this.#connRecvUnacked));
+      this.#connRecvWindow += this.#connRecvUnacked;
+      this.#connRecvUnacked = 0;
+    }
+    return true;
+  }
+
   /** The payload after a PADDED frame's pad length octet, or -1 when the padding does not fit. */
   protected unpad(flags: number, buf: Buffer, start: number, end: number): number {
     if ((flags & FrameFlag.PADDED) === 0) return end;
@@ -250,6 +281,8 @@ export abstract class FramedHttp2Connection<S extends FlowControlledStream> {
 
   /** A connection error (RFC 9113 §5.4.1): GOAWAY with the code, then the connection ends. */
   protected abstract connectionError(code: number): void;
+  /** Queues a frame for this loop turn's write. */
+  protected abstract queueFrame(frame: Buffer): void;
   /** Queues a frame answering the peer's (a PING ACK) for this loop turn's write. */
   protected abstract queueControl(frame: Buffer): void;
   protected abstract onDataFrame(flags: number, id: number, buf: Buffer, start: number, end: number): void;

@@ -79,9 +79,6 @@ export class FramedHttp2ServerConnection
   #consecutiveEmpty = 0;
   // Flow control, ours for what the client sends (its windows for what we send are the base's).
   readonly #localInitialWindow: number;
-  #connRecvWindow: number;
-  readonly #connWindowSize: number;
-  #connRecvUnacked = 0;
   // Output: frames queued this turn, written in one batch.
   #out: Buffer[] = [];
   #outBytes = 0;
@@ -115,17 +112,13 @@ export class FramedHttp2ServerConnection
     this.#connectionBufferLimit = settings.connectionBufferLimitBytes ?? DEFAULT_CONNECTION_BUFFER_LIMIT;
     this.#localInitialWindow = settings.initialStreamWindowSize;
     this.recvSlack = Math.max(0, DEFAULT_WINDOW_SIZE - settings.initialStreamWindowSize);
-    this.#connWindowSize = Math.max(settings.initialConnectionWindowSize, DEFAULT_WINDOW_SIZE);
-    this.#connRecvWindow = this.#connWindowSize;
     const entries: Array<[number, number]> = [
       [SettingId.MAX_CONCURRENT_STREAMS, settings.maxConcurrentStreams],
       [SettingId.INITIAL_WINDOW_SIZE, settings.initialStreamWindowSize],
       [SettingId.MAX_HEADER_LIST_SIZE, settings.maxRequestHeadersBytes + 32 * (settings.maxHeadersCount + 4)],
     ];
     this.#queue(settingsFrame(entries), false);
-    if (this.#connWindowSize > DEFAULT_WINDOW_SIZE) {
-      this.#queue(windowUpdateFrame(0, this.#connWindowSize - DEFAULT_WINDOW_SIZE), false);
-    }
+    this.openConnectionWindow(Math.max(settings.initialConnectionWindowSize, DEFAULT_WINDOW_SIZE));
     const s = this.#socket;
     s.setNoDelay(true);
     s.on('data', (chunk: Buffer) => this.onData(chunk));
@@ -194,17 +187,7 @@ export class FramedHttp2ServerConnection
       return;
     }
     // The connection's window takes every DATA frame, whatever its stream's state.
-    if (length > this.#connRecvWindow) {
-      this.connectionError(ErrorCode.FLOW_CONTROL_ERROR);
-      return;
-    }
-    this.#connRecvWindow -= length;
-    this.#connRecvUnacked += length;
-    if (this.#connRecvUnacked >= this.#connWindowSize / 2) {
-      this.#queue(windowUpdateFrame(0, this.#connRecvUnacked), false);
-      this.#connRecvWindow += this.#connRecvUnacked;
-      this.#connRecvUnacked = 0;
-    }
+    if (!this.consumeConnectionWindow(length)) return;
     const endStream = (flags & FrameFlag.END_STREAM) !== 0;
     if (length === 0 && !endStream) {
       if (++this.#consecutiveEmpty > this.#settings.maxConsecutiveInboundFramesWithEmptyPayload) {
@@ -406,6 +389,10 @@ export class FramedHttp2ServerConnection
 
   protected onGoaway(_buf: Buffer, _start: number): void {
     // A client's GOAWAY changes nothing here: it opens no more streams, and the ones it has run on.
+  }
+
+  protected queueFrame(frame: Buffer): void {
+    this.#queue(frame, false);
   }
 
   protected queueControl(frame: Buffer): void {
