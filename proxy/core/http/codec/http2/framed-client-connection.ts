@@ -43,8 +43,6 @@ const CONNECTION_BUFFER_LIMIT = 1024 * 1024;
 const MAX_CONTINUATIONS = 16;
 /** Below this many queued octets a batch is joined into one Buffer; above, written as is. */
 const CONCAT_LIMIT = 16 * 1024;
-/** How long a connection we ended may take to send its GOAWAY before the socket is destroyed. */
-const SOCKET_CLOSE_GRACE_MS = 1000;
 
 /** One upstream stream: its state both ways, and the router's RequestEncoder. */
 class UpstreamStream implements RequestEncoder {
@@ -120,12 +118,11 @@ export class FramedHttp2ClientConnection extends FramedHttp2Connection<UpstreamS
   #flushScheduled = false;
   #connected = false;
   #socketAbove = false;
-  #ended = false;
   #closed = false;
-  readonly #flush = (): void => this.#flushOut();
+  readonly #flush = (): void => this.flushOut();
 
   constructor(transport: TransportSocket, callbacks: ClientConnectionCallbacks, settings: Http2ClientSettings) {
-    super(false);
+    super(false, transport.stream);
     this.transport = transport;
     this.#socket = transport.stream;
     this.#callbacks = callbacks;
@@ -155,7 +152,7 @@ export class FramedHttp2ClientConnection extends FramedHttp2Connection<UpstreamS
     s.on('close', () => this.#onClose());
     transport.onConnected(() => {
       this.#connected = true;
-      this.#flushOut();
+      this.flushOut();
     });
   }
 
@@ -176,7 +173,7 @@ export class FramedHttp2ClientConnection extends FramedHttp2Connection<UpstreamS
     this.goingAway = true;
     if (this.dead) return;
     this.#queue(goawayFrame(0, ErrorCode.NO_ERROR));
-    if (this.streams.size === 0) this.#endNow();
+    if (this.streams.size === 0) this.endNow();
   }
 
   destroy(): void {
@@ -341,7 +338,7 @@ export class FramedHttp2ClientConnection extends FramedHttp2Connection<UpstreamS
     if (reset === 'protocol') s.decoder.onProtocolError();
     else if (reset !== null) s.decoder.onResetStream(reset);
     this.#callbacks.onStreamComplete();
-    if (this.goingAway && this.streams.size === 0 && !this.dead) this.#endNow();
+    if (this.goingAway && this.streams.size === 0 && !this.dead) this.endNow();
   }
 
   #queue(frame: Buffer): void {
@@ -353,7 +350,7 @@ export class FramedHttp2ClientConnection extends FramedHttp2Connection<UpstreamS
     }
   }
 
-  #flushOut(): void {
+  protected flushOut(): void {
     this.#flushScheduled = false;
     const out = this.#out;
     if (out.length === 0 || !this.#connected) return;
@@ -549,7 +546,7 @@ export class FramedHttp2ClientConnection extends FramedHttp2Connection<UpstreamS
     this.#goawayLastId = Math.min(this.#goawayLastId, lastId);
     // Streams above the last id were never processed: the router may retry them elsewhere.
     for (const s of [...this.streams.values()]) if (s.id > lastId) this.#closeStream(s, 'refused_stream');
-    if (this.streams.size === 0 && !this.dead) this.#endNow();
+    if (this.streams.size === 0 && !this.dead) this.endNow();
   }
 
   protected onPeerMaxConcurrentStreams(value: number): boolean {
@@ -592,17 +589,7 @@ export class FramedHttp2ClientConnection extends FramedHttp2Connection<UpstreamS
     this.#queue(goawayFrame(0, code));
     this.dead = true;
     for (const s of [...this.streams.values()]) this.#closeStream(s, 'protocol');
-    this.#endNow();
-  }
-
-  /** Writes what is queued (the GOAWAY), ends the socket; destroys it after a grace. */
-  #endNow(): void {
-    if (this.#ended) return;
-    this.#ended = true;
-    this.dead = true;
-    this.#flushOut();
-    this.#socket.end();
-    setTimeout(() => this.#socket.destroy(), SOCKET_CLOSE_GRACE_MS).unref();
+    this.endNow();
   }
 
   #onClose(): void {

@@ -20,7 +20,11 @@ import {
   SettingId,
   windowUpdateFrame,
 } from './frame.js';
+import type { TransportSocket } from '../../../network/transport-socket.js';
 import { HpackEncoder } from './hpack.js';
+
+/** How long a connection we ended may take to send its GOAWAY before the socket is destroyed. */
+const SOCKET_CLOSE_GRACE_MS = 1000;
 
 /** What the connection's flow control needs of a stream of either side. */
 export interface FlowControlledStream {
@@ -57,10 +61,14 @@ export abstract class FramedHttp2Connection<S extends FlowControlledStream> {
   #input: Buffer | null = null;
 
   readonly #server: boolean;
+  readonly #socket: TransportSocket['stream'];
+  /** The socket was ended (our FIN is queued); it is destroyed after a grace. */
+  #ended = false;
 
   /** `server`: the peer is a client, whose connection preface comes first (RFC 9113 §3.4). */
-  constructor(server: boolean) {
+  constructor(server: boolean, socket: TransportSocket['stream']) {
     this.#server = server;
+    this.#socket = socket;
     this.#prefaceLeft = server ? CLIENT_PREFACE.length : 0;
   }
 
@@ -271,6 +279,16 @@ export abstract class FramedHttp2Connection<S extends FlowControlledStream> {
     return true;
   }
 
+  /** Stops reading, writes what is queued (a GOAWAY), ends the socket; destroys it after a grace. */
+  protected endNow(): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    this.dead = true;
+    this.flushOut();
+    this.#socket.end();
+    setTimeout(() => this.#socket.destroy(), SOCKET_CLOSE_GRACE_MS).unref();
+  }
+
   /** The payload after a PADDED frame's pad length octet, or -1 when the padding does not fit. */
   protected unpad(flags: number, buf: Buffer, start: number, end: number): number {
     if ((flags & FrameFlag.PADDED) === 0) return end;
@@ -281,6 +299,8 @@ export abstract class FramedHttp2Connection<S extends FlowControlledStream> {
 
   /** A connection error (RFC 9113 §5.4.1): GOAWAY with the code, then the connection ends. */
   protected abstract connectionError(code: number): void;
+  /** Writes the frames queued this loop turn. */
+  protected abstract flushOut(): void;
   /** Queues a frame for this loop turn's write. */
   protected abstract queueFrame(frame: Buffer): void;
   /** Queues a frame answering the peer's (a PING ACK) for this loop turn's write. */

@@ -38,8 +38,6 @@ import { Http2Stream, type StreamOwner } from './server-stream.js';
 const EMPTY = Buffer.alloc(0);
 /** Envoy's max_outbound_control_frames default: SETTINGS/PING ACKs and RST_STREAMs a peer that does not read may have queued. */
 const MAX_OUTBOUND_CONTROL_FRAMES = 1000;
-/** How long a connection we ended may take to send its GOAWAY before the socket is destroyed. */
-const SOCKET_CLOSE_GRACE_MS = 1000;
 /** Bytes a stream may hold behind a closed window before it asks the filter chain to stop. */
 const STREAM_WRITE_BUFFER_LIMIT = 64 * 1024;
 /** A header block may span this many CONTINUATION frames (CVE-2024-27316). */
@@ -86,10 +84,8 @@ export class FramedHttp2ServerConnection
   #controlQueued = 0;
   aboveWatermark = false;
   #goawaySent = false;
-  /** The socket was ended (our FIN is queued); it is destroyed after a grace. */
-  #ended = false;
   #closed = false;
-  readonly #flush = (): void => this.#flushOut();
+  readonly #flush = (): void => this.flushOut();
 
   constructor(
     transport: TransportSocket,
@@ -98,7 +94,7 @@ export class FramedHttp2ServerConnection
     stats: Http2CodecStats,
   ) {
     // The client's connection preface comes first (RFC 9113 §3.4).
-    super(true);
+    super(true, transport.stream);
     this.transport = transport;
     this.#socket = transport.stream;
     this.#callbacks = callbacks;
@@ -155,7 +151,7 @@ export class FramedHttp2ServerConnection
     // The connection manager counted it; HTTP/2 has no stream to answer a connection's error on.
     if (this.dead) return;
     this.#sendGoaway(ErrorCode.PROTOCOL_ERROR);
-    this.#endNow();
+    this.endNow();
   }
 
   close(): void {
@@ -613,7 +609,7 @@ export class FramedHttp2ServerConnection
     }
   }
 
-  #flushOut(): void {
+  protected flushOut(): void {
     this.#flushScheduled = false;
     const out = this.#out;
     if (out.length === 0) return;
@@ -664,24 +660,14 @@ export class FramedHttp2ServerConnection
     this.#stats.rx_messaging_error.inc();
     this.#callbacks.onCodecError({ status: 400, details: 'http2.protocol_error' });
     this.#sendGoaway(code);
-    this.#endNow();
+    this.endNow();
   }
 
   /** An attack: GOAWAY ENHANCE_YOUR_CALM, then the connection closes with its streams. */
   #terminate(): void {
     if (this.dead) return;
     this.#sendGoaway(ErrorCode.ENHANCE_YOUR_CALM);
-    this.#endNow();
-  }
-
-  /** Stops reading, writes what is queued (the GOAWAY), ends the socket; destroys it after a grace. */
-  #endNow(): void {
-    if (this.#ended) return;
-    this.#ended = true;
-    this.dead = true;
-    this.#flushOut();
-    this.#socket.end();
-    setTimeout(() => this.#socket.destroy(), SOCKET_CLOSE_GRACE_MS).unref();
+    this.endNow();
   }
 
   /** The last stream after a GOAWAY finished: the connection closes once its frames are out. */
@@ -689,7 +675,7 @@ export class FramedHttp2ServerConnection
     if (this.#closed) return;
     setImmediate(() => {
       if (this.#closed || this.#activeStreams > 0) return;
-      this.#endNow();
+      this.endNow();
     });
   }
 
