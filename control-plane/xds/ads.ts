@@ -5,6 +5,7 @@
 import type { ConfigSourceStyle, JsonObject, ResourceKind } from '../translate/envoy.js';
 import { TYPE_URL } from '../translate/envoy.js';
 import { type NodeSnapshot, PUSH_ORDER, serializedJson, type SnapshotCache } from './cache.js';
+import { PushHold } from './push-hold.js';
 import { kindOf, nextNonce, withType, type DiscoveryRequest, type DiscoveryResponse } from './protocol.js';
 
 export interface XdsEvents {
@@ -64,7 +65,7 @@ export class AdsSession {
   #unwatch: (() => void) | undefined;
   #types = new Map<ResourceKind, TypeState>();
   /** Types whose mesh pushes wait while the stream's write buffer is full (see holdPushes). */
-  #held: Set<ResourceKind> | null = null;
+  readonly #hold = new PushHold();
 
   constructor(cache: SnapshotCache, send: (r: DiscoveryResponse) => void, events: XdsEvents) {
     this.#cache = cache;
@@ -142,20 +143,12 @@ export class AdsSession {
    * newest version, not every one in between.
    */
   holdPushes(hold: boolean): void {
-    if (hold) {
-      this.#held ??= new Set();
-      return;
-    }
-    const held = this.#held;
-    this.#held = null;
-    if (held !== null && held.size > 0) this.#onChange(held);
+    const released = this.#hold.set(hold);
+    if (released !== null) this.#onChange(released);
   }
 
   #onChange(changed: ReadonlySet<ResourceKind>): void {
-    if (this.#held !== null) {
-      for (const kind of changed) this.#held.add(kind);
-      return;
-    }
+    if (this.#hold.absorb(changed)) return;
     for (const kind of PUSH_ORDER) if (changed.has(kind) && this.#types.has(kind)) this.#maybeSend(kind, false);
   }
 

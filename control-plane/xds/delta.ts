@@ -7,6 +7,7 @@ import type { ConfigSourceStyle, JsonObject, ResourceKind } from '../translate/e
 import { TYPE_URL } from '../translate/envoy.js';
 import type { XdsEvents } from './ads.js';
 import { type NodeSnapshot, PUSH_ORDER, serializedJson, type SnapshotCache } from './cache.js';
+import { PushHold } from './push-hold.js';
 import { kindOf, nextNonce, withType, type NodeJson } from './protocol.js';
 
 export interface DeltaDiscoveryRequest {
@@ -57,7 +58,7 @@ export class DeltaAdsSession {
   #unwatch: (() => void) | undefined;
   #types = new Map<ResourceKind, DeltaTypeState>();
   /** Types whose mesh pushes wait while the stream's write buffer is full (see holdPushes). */
-  #held: Set<ResourceKind> | null = null;
+  readonly #hold = new PushHold();
 
   constructor(cache: SnapshotCache, send: (r: DeltaDiscoveryResponse) => void, events: XdsEvents) {
     this.#cache = cache;
@@ -136,20 +137,12 @@ export class DeltaAdsSession {
 
   /** As AdsSession.holdPushes: held changes become one push per type of what differs on release. */
   holdPushes(hold: boolean): void {
-    if (hold) {
-      this.#held ??= new Set();
-      return;
-    }
-    const held = this.#held;
-    this.#held = null;
-    if (held !== null && held.size > 0) this.#onChange(held);
+    const released = this.#hold.set(hold);
+    if (released !== null) this.#onChange(released);
   }
 
   #onChange(changed: ReadonlySet<ResourceKind>): void {
-    if (this.#held !== null) {
-      for (const kind of changed) this.#held.add(kind);
-      return;
-    }
+    if (this.#hold.absorb(changed)) return;
     for (const kind of PUSH_ORDER) if (changed.has(kind) && this.#types.has(kind)) this.#push(kind);
   }
 

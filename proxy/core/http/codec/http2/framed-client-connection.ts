@@ -13,7 +13,6 @@ import type { ClientConnectionCallbacks, RequestEncoder, ResponseDecoder } from 
 import type { Http2ClientSettings, Http2PoolConnection } from './client-settings.js';
 import {
   CLIENT_PREFACE,
-  DEFAULT_MAX_FRAME_SIZE,
   DEFAULT_WINDOW_SIZE,
   ErrorCode,
   FRAME_HEADER_SIZE,
@@ -22,16 +21,14 @@ import {
   frameHeader,
   goawayFrame,
   headerFrames,
-  MAX_ALLOWED_FRAME_SIZE,
   MAX_WINDOW_SIZE,
-  pingAck,
   rstStreamFrame,
-  SETTINGS_ACK,
   SettingId,
   settingsFrame,
   windowUpdateFrame,
 } from './frame.js';
 import { type HeaderListLimits, HpackDecoder, HpackEncoder, HpackStatus } from './hpack.js';
+import { FramedHttp2Connection } from './framed-connection.js';
 
 const EMPTY = Buffer.alloc(0);
 /** Request headers HTTP/2 forbids (RFC 9113 §8.2.2), and Host, which `:authority` replaces. */
@@ -46,8 +43,6 @@ const CONNECTION_BUFFER_LIMIT = 1024 * 1024;
 const MAX_CONTINUATIONS = 16;
 /** Below this many queued octets a batch is joined into one Buffer; above, written as is. */
 const CONCAT_LIMIT = 16 * 1024;
-/** How long a connection we ended may take to send its GOAWAY before the socket is destroyed. */
-const SOCKET_CLOSE_GRACE_MS = 1000;
 
 /** One upstream stream: its state both ways, and the router's RequestEncoder. */
 class UpstreamStream implements RequestEncoder {
@@ -102,16 +97,12 @@ class UpstreamStream implements RequestEncoder {
   }
 }
 
-export class FramedHttp2ClientConnection implements Http2PoolConnection {
+export class FramedHttp2ClientConnection extends FramedHttp2Connection<UpstreamStream> implements Http2PoolConnection {
   readonly protocol = 'HTTP/2' as const;
   readonly transport: TransportSocket;
   readonly #socket: TransportSocket['stream'];
   readonly #callbacks: ClientConnectionCallbacks;
   readonly #decoder = new HpackDecoder();
-  readonly #encoder = new HpackEncoder();
-  readonly #streams = new Map<number, UpstreamStream>();
-  /** Streams with request body held behind a closed window, in the order they blocked. */
-  readonly #blocked = new Set<UpstreamStream>();
   readonly #ourMaxStreams: number;
   maxConcurrentStreams: number;
   activeStreams = 0;
@@ -119,32 +110,19 @@ export class FramedHttp2ClientConnection implements Http2PoolConnection {
   #nextStreamId = 1;
   /** A GOAWAY's last stream id: streams above it were refused unprocessed. */
   #goawayLastId = 2 ** 31 - 1;
-  #settingsSeen = false;
-  #input: Buffer | null = null;
-  #blockStream = 0;
   #blockFlags = 0;
   #blockFragments: Buffer[] = [];
-  /** Until the server acknowledges our SETTINGS it may count on the default stream window. */
-  #recvSlack: number;
-  #peerInitialWindow = DEFAULT_WINDOW_SIZE;
-  #peerMaxFrameSize = DEFAULT_MAX_FRAME_SIZE;
-  #connSendWindow = DEFAULT_WINDOW_SIZE;
   readonly #localInitialWindow: number;
-  readonly #connWindowSize: number;
-  #connRecvWindow: number;
-  #connRecvUnacked = 0;
   #out: Buffer[] = [];
   #outBytes = 0;
   #flushScheduled = false;
   #connected = false;
   #socketAbove = false;
-  /** No more frames are read: a connection error was sent, or the socket closed. */
-  #dead = false;
-  #ended = false;
   #closed = false;
-  readonly #flush = (): void => this.#flushOut();
+  readonly #flush = (): void => this.flushOut();
 
   constructor(transport: TransportSocket, callbacks: ClientConnectionCallbacks, settings: Http2ClientSettings) {
+    super(false, transport.stream);
     this.transport = transport;
     this.#socket = transport.stream;
     this.#callbacks = callbacks;
@@ -152,12 +130,7 @@ export class FramedHttp2ClientConnection implements Http2PoolConnection {
     // Until the server's SETTINGS say otherwise, as many as we would allow (RFC 9113 §6.5.2: unlimited).
     this.maxConcurrentStreams = settings.maxConcurrentStreams;
     this.#localInitialWindow = Math.min(settings.initialStreamWindowSize, MAX_WINDOW_SIZE);
-    this.#recvSlack = Math.max(0, DEFAULT_WINDOW_SIZE - this.#localInitialWindow);
-    this.#connWindowSize = Math.min(
-      Math.max(settings.initialConnectionWindowSize, DEFAULT_WINDOW_SIZE),
-      MAX_WINDOW_SIZE,
-    );
-    this.#connRecvWindow = this.#connWindowSize;
+    this.recvSlack = Math.max(0, DEFAULT_WINDOW_SIZE - this.#localInitialWindow);
     this.#queue(CLIENT_PREFACE);
     this.#queue(
       settingsFrame([
@@ -165,12 +138,12 @@ export class FramedHttp2ClientConnection implements Http2PoolConnection {
         [SettingId.INITIAL_WINDOW_SIZE, this.#localInitialWindow],
       ]),
     );
-    if (this.#connWindowSize > DEFAULT_WINDOW_SIZE) {
-      this.#queue(windowUpdateFrame(0, this.#connWindowSize - DEFAULT_WINDOW_SIZE));
-    }
+    this.openConnectionWindow(
+      Math.min(Math.max(settings.initialConnectionWindowSize, DEFAULT_WINDOW_SIZE), MAX_WINDOW_SIZE),
+    );
     const s = this.#socket;
     s.setNoDelay(true);
-    s.on('data', (chunk: Buffer) => this.#onData(chunk));
+    s.on('data', (chunk: Buffer) => this.onData(chunk));
     s.on('drain', () => this.#onDrain());
     s.on('end', () => this.destroy());
     s.on('error', () => {
@@ -179,7 +152,7 @@ export class FramedHttp2ClientConnection implements Http2PoolConnection {
     s.on('close', () => this.#onClose());
     transport.onConnected(() => {
       this.#connected = true;
-      this.#flushOut();
+      this.flushOut();
     });
   }
 
@@ -188,7 +161,7 @@ export class FramedHttp2ClientConnection implements Http2PoolConnection {
   }
 
   get hasCapacity(): boolean {
-    return !this.goingAway && !this.#dead && this.activeStreams < this.maxConcurrentStreams;
+    return !this.goingAway && !this.dead && this.activeStreams < this.maxConcurrentStreams;
   }
 
   newStream(decoder: ResponseDecoder): RequestEncoder {
@@ -198,20 +171,20 @@ export class FramedHttp2ClientConnection implements Http2PoolConnection {
 
   close(): void {
     this.goingAway = true;
-    if (this.#dead) return;
+    if (this.dead) return;
     this.#queue(goawayFrame(0, ErrorCode.NO_ERROR));
-    if (this.#streams.size === 0) this.#endNow();
+    if (this.streams.size === 0) this.endNow();
   }
 
   destroy(): void {
-    this.#dead = true;
+    this.dead = true;
     this.#socket.destroy();
   }
 
   // --- writing ---
 
   sendRequestHeaders(s: UpstreamStream, h: HeaderMap, endStream: boolean): boolean {
-    if (this.#dead || this.#nextStreamId > this.#goawayLastId || this.#nextStreamId > MAX_WINDOW_SIZE) {
+    if (this.dead || this.#nextStreamId > this.#goawayLastId || this.#nextStreamId > MAX_WINDOW_SIZE) {
       // The connection went away before the stream started: nothing of it reached the upstream.
       s.closed = true;
       this.activeStreams--;
@@ -224,13 +197,13 @@ export class FramedHttp2ClientConnection implements Http2PoolConnection {
     const id = this.#nextStreamId;
     this.#nextStreamId += 2;
     s.id = id;
-    s.sendWindow = this.#peerInitialWindow;
+    s.sendWindow = this.peerInitialWindow;
     s.recvWindow = this.#localInitialWindow;
-    this.#streams.set(id, s);
+    this.streams.set(id, s);
     const names = h.names;
     const values = h.values;
     const block = Buffer.allocUnsafe(FRAME_HEADER_SIZE + HpackEncoder.bound(names, values) + 64);
-    const enc = this.#encoder;
+    const enc = this.encoder;
     let pos = enc.begin(block, FRAME_HEADER_SIZE);
     pos = enc.field(block, pos, ':method', h.get(':method') ?? 'GET');
     pos = enc.field(block, pos, ':scheme', h.get(':scheme') ?? 'http');
@@ -242,7 +215,7 @@ export class FramedHttp2ClientConnection implements Http2PoolConnection {
       if (n === 'te' && values[i] !== 'trailers') continue;
       pos = enc.field(block, pos, n, values[i]!);
     }
-    const frames = headerFrames(block, pos, id, endStream, this.#peerMaxFrameSize);
+    const frames = headerFrames(block, pos, id, endStream, this.peerMaxFrameSize);
     if (Array.isArray(frames)) for (const f of frames) this.#queue(f);
     else this.#queue(frames);
     if (endStream) s.localClosed = true;
@@ -266,7 +239,7 @@ export class FramedHttp2ClientConnection implements Http2PoolConnection {
       s.pending = [sent === 0 ? data : data.subarray(sent)];
       s.pendingBytes = data.length - sent;
       s.pendingEnd = endStream;
-      this.#blocked.add(s);
+      this.blocked.add(s);
     }
     this.#checkWatermark(s);
   }
@@ -284,13 +257,13 @@ export class FramedHttp2ClientConnection implements Http2PoolConnection {
     }
     let off = 0;
     while (off < total) {
-      const n = Math.min(total - off, this.#peerMaxFrameSize, s.sendWindow, this.#connSendWindow);
+      const n = Math.min(total - off, this.peerMaxFrameSize, s.sendWindow, this.connSendWindow);
       if (n <= 0) break;
       const last = off + n === total;
       this.#queue(frameHeader(n, FrameType.DATA, last && endStream ? FrameFlag.END_STREAM : 0, s.id));
       this.#queue(off === 0 && last ? data : data.subarray(off, off + n));
       s.sendWindow -= n;
-      this.#connSendWindow -= n;
+      this.connSendWindow -= n;
       off += n;
     }
     if (off === total && endStream) {
@@ -300,7 +273,7 @@ export class FramedHttp2ClientConnection implements Http2PoolConnection {
     return off;
   }
 
-  #sendPending(s: UpstreamStream): void {
+  protected sendPending(s: UpstreamStream): void {
     const pending = s.pending!;
     while (pending.length > 0) {
       const chunk = pending[0]!;
@@ -316,15 +289,8 @@ export class FramedHttp2ClientConnection implements Http2PoolConnection {
     }
     s.pending = null;
     s.pendingBytes = 0;
-    this.#blocked.delete(s);
+    this.blocked.delete(s);
     this.#checkWatermark(s);
-  }
-
-  #resumeBlocked(): void {
-    for (const s of this.#blocked) {
-      if (this.#connSendWindow <= 0) return;
-      if (s.sendWindow > 0) this.#sendPending(s);
-    }
   }
 
   /** Above the stream's limit (or the socket's), the router stops reading the request body. */
@@ -350,7 +316,7 @@ export class FramedHttp2ClientConnection implements Http2PoolConnection {
 
   cancelStream(s: UpstreamStream): void {
     if (s.closed) return;
-    if (s.id !== 0 && !this.#dead) this.#queue(rstStreamFrame(s.id, ErrorCode.CANCEL));
+    if (s.id !== 0 && !this.dead) this.#queue(rstStreamFrame(s.id, ErrorCode.CANCEL));
     this.#closeStream(s, null);
   }
 
@@ -365,14 +331,14 @@ export class FramedHttp2ClientConnection implements Http2PoolConnection {
   #closeStream(s: UpstreamStream, reset: 'reset' | 'refused_stream' | 'protocol' | null): void {
     if (s.closed) return;
     s.closed = true;
-    this.#streams.delete(s.id);
-    this.#blocked.delete(s);
+    this.streams.delete(s.id);
+    this.blocked.delete(s);
     s.pending = null;
     this.activeStreams--;
     if (reset === 'protocol') s.decoder.onProtocolError();
     else if (reset !== null) s.decoder.onResetStream(reset);
     this.#callbacks.onStreamComplete();
-    if (this.goingAway && this.#streams.size === 0 && !this.#dead) this.#endNow();
+    if (this.goingAway && this.streams.size === 0 && !this.dead) this.endNow();
   }
 
   #queue(frame: Buffer): void {
@@ -384,7 +350,7 @@ export class FramedHttp2ClientConnection implements Http2PoolConnection {
     }
   }
 
-  #flushOut(): void {
+  protected flushOut(): void {
     this.#flushScheduled = false;
     const out = this.#out;
     if (out.length === 0 || !this.#connected) return;
@@ -406,134 +372,37 @@ export class FramedHttp2ClientConnection implements Http2PoolConnection {
   #onDrain(): void {
     if (!this.#socketAbove) return;
     this.#socketAbove = false;
-    for (const st of this.#streams.values()) this.#checkWatermark(st);
+    for (const st of this.streams.values()) this.#checkWatermark(st);
   }
 
   // --- reading ---
 
-  #onData(chunk: Buffer): void {
-    if (this.#dead) return;
-    let buf = chunk;
-    if (this.#input !== null) {
-      buf = Buffer.concat([this.#input, chunk]);
-      this.#input = null;
-    }
-    let pos = 0;
-    const end = buf.length;
-    while (end - pos >= FRAME_HEADER_SIZE) {
-      const len = (buf[pos]! << 16) | (buf[pos + 1]! << 8) | buf[pos + 2]!;
-      if (len > DEFAULT_MAX_FRAME_SIZE) {
-        this.#connectionError(ErrorCode.FRAME_SIZE_ERROR);
-        return;
-      }
-      if (end - pos - FRAME_HEADER_SIZE < len) break;
-      const type = buf[pos + 3]!;
-      const flags = buf[pos + 4]!;
-      const id = buf.readUInt32BE(pos + 5) & 0x7fffffff;
-      const start = pos + FRAME_HEADER_SIZE;
-      pos = start + len;
-      this.#onFrame(type, flags, id, buf, start, pos);
-      if (this.#dead) return;
-    }
-    if (pos < end) this.#input = buf.subarray(pos);
-  }
-
-  #onFrame(type: number, flags: number, id: number, buf: Buffer, start: number, end: number): void {
-    if (!this.#settingsSeen) {
-      // The server's preface is a SETTINGS frame (RFC 9113 §3.4).
-      if (type !== FrameType.SETTINGS || (flags & FrameFlag.ACK) !== 0) {
-        this.#connectionError(ErrorCode.PROTOCOL_ERROR);
-        return;
-      }
-      this.#settingsSeen = true;
-    }
-    if (this.#blockStream !== 0 && (type !== FrameType.CONTINUATION || id !== this.#blockStream)) {
-      this.#connectionError(ErrorCode.PROTOCOL_ERROR);
-      return;
-    }
-    switch (type) {
-      case FrameType.DATA:
-        this.#onDataFrame(flags, id, buf, start, end);
-        return;
-      case FrameType.HEADERS:
-        this.#onHeadersFrame(flags, id, buf, start, end);
-        return;
-      case FrameType.CONTINUATION:
-        this.#onContinuation(flags, id, buf, start, end);
-        return;
-      case FrameType.PRIORITY:
-        if (id === 0) this.#connectionError(ErrorCode.PROTOCOL_ERROR);
-        else if (end - start !== 5) this.#connectionError(ErrorCode.FRAME_SIZE_ERROR);
-        return;
-      case FrameType.RST_STREAM:
-        this.#onRstStream(id, buf, start, end);
-        return;
-      case FrameType.SETTINGS:
-        this.#onSettings(flags, id, buf, start, end);
-        return;
-      case FrameType.PING:
-        if (id !== 0) this.#connectionError(ErrorCode.PROTOCOL_ERROR);
-        else if (end - start !== 8) this.#connectionError(ErrorCode.FRAME_SIZE_ERROR);
-        else if ((flags & FrameFlag.ACK) === 0) this.#queue(pingAck(buf, start));
-        return;
-      case FrameType.GOAWAY:
-        this.#onGoaway(id, buf, start, end);
-        return;
-      case FrameType.WINDOW_UPDATE:
-        this.#onWindowUpdate(id, buf, start, end);
-        return;
-      case FrameType.PUSH_PROMISE:
-        // Our SETTINGS_ENABLE_PUSH is 0 (RFC 9113 §8.4).
-        this.#connectionError(ErrorCode.PROTOCOL_ERROR);
-        return;
-      default:
-      // Unknown frame types are ignored (§5.5).
-    }
-  }
-
   /** A frame on a stream id we never opened (even: a server-initiated stream; above ours: not yet opened). */
-  #unknownStream(id: number): boolean {
+  protected unopenedStream(id: number): boolean {
     return (id & 1) === 0 || id >= this.#nextStreamId;
   }
 
-  #unpad(flags: number, buf: Buffer, start: number, end: number): number {
-    if ((flags & FrameFlag.PADDED) === 0) return end;
-    if (end - start < 1) return -1;
-    const padded = end - buf[start]!;
-    return padded < start + 1 ? -1 : padded;
-  }
-
-  #onDataFrame(flags: number, id: number, buf: Buffer, start: number, end: number): void {
-    if (id === 0 || this.#unknownStream(id)) {
-      this.#connectionError(ErrorCode.PROTOCOL_ERROR);
+  protected onDataFrame(flags: number, id: number, buf: Buffer, start: number, end: number): void {
+    if (id === 0 || this.unopenedStream(id)) {
+      this.connectionError(ErrorCode.PROTOCOL_ERROR);
       return;
     }
-    const dataEnd = this.#unpad(flags, buf, start, end);
+    const dataEnd = this.unpad(flags, buf, start, end);
     if (dataEnd < 0) {
-      this.#connectionError(ErrorCode.PROTOCOL_ERROR);
+      this.connectionError(ErrorCode.PROTOCOL_ERROR);
       return;
     }
     const length = end - start;
-    if (length > this.#connRecvWindow) {
-      this.#connectionError(ErrorCode.FLOW_CONTROL_ERROR);
-      return;
-    }
-    this.#connRecvWindow -= length;
-    this.#connRecvUnacked += length;
-    if (this.#connRecvUnacked >= this.#connWindowSize / 2) {
-      this.#queue(windowUpdateFrame(0, this.#connRecvUnacked));
-      this.#connRecvWindow += this.#connRecvUnacked;
-      this.#connRecvUnacked = 0;
-    }
-    const s = this.#streams.get(id);
+    if (!this.consumeConnectionWindow(length)) return;
+    const s = this.streams.get(id);
     // A stream we reset may still have DATA in flight (RFC 9113 §5.1): ignored.
     if (s === undefined) return;
     if (!s.responseStarted || s.remoteClosed) {
-      this.#streamError(s, ErrorCode.PROTOCOL_ERROR);
+      this.streamError(s, ErrorCode.PROTOCOL_ERROR);
       return;
     }
-    if (length > s.recvWindow + this.#recvSlack) {
-      this.#streamError(s, ErrorCode.FLOW_CONTROL_ERROR);
+    if (length > s.recvWindow + this.recvSlack) {
+      this.streamError(s, ErrorCode.FLOW_CONTROL_ERROR);
       return;
     }
     s.recvWindow -= length;
@@ -548,16 +417,16 @@ export class FramedHttp2ClientConnection implements Http2PoolConnection {
     if (endStream) this.#maybeClose(s);
   }
 
-  #onHeadersFrame(flags: number, id: number, buf: Buffer, start: number, end: number): void {
-    if (id === 0 || this.#unknownStream(id)) {
-      this.#connectionError(ErrorCode.PROTOCOL_ERROR);
+  protected onHeadersFrame(flags: number, id: number, buf: Buffer, start: number, end: number): void {
+    if (id === 0 || this.unopenedStream(id)) {
+      this.connectionError(ErrorCode.PROTOCOL_ERROR);
       return;
     }
-    const blockEnd = this.#unpad(flags, buf, start, end);
+    const blockEnd = this.unpad(flags, buf, start, end);
     let blockStart = (flags & FrameFlag.PADDED) === 0 ? start : start + 1;
     if ((flags & FrameFlag.PRIORITY) !== 0) blockStart += 5;
     if (blockEnd < 0 || blockStart > blockEnd) {
-      this.#connectionError(ErrorCode.PROTOCOL_ERROR);
+      this.connectionError(ErrorCode.PROTOCOL_ERROR);
       return;
     }
     const fragment = buf.subarray(blockStart, blockEnd);
@@ -565,24 +434,24 @@ export class FramedHttp2ClientConnection implements Http2PoolConnection {
       this.#onHeaderBlock(id, flags, fragment);
       return;
     }
-    this.#blockStream = id;
+    this.blockStream = id;
     this.#blockFlags = flags;
     this.#blockFragments = [fragment];
   }
 
-  #onContinuation(flags: number, id: number, buf: Buffer, start: number, end: number): void {
-    if (this.#blockStream === 0 || id !== this.#blockStream) {
-      this.#connectionError(ErrorCode.PROTOCOL_ERROR);
+  protected onContinuation(flags: number, id: number, buf: Buffer, start: number, end: number): void {
+    if (this.blockStream === 0 || id !== this.blockStream) {
+      this.connectionError(ErrorCode.PROTOCOL_ERROR);
       return;
     }
     this.#blockFragments.push(buf.subarray(start, end));
     if (this.#blockFragments.length > MAX_CONTINUATIONS + 1) {
-      this.#connectionError(ErrorCode.ENHANCE_YOUR_CALM);
+      this.connectionError(ErrorCode.ENHANCE_YOUR_CALM);
       return;
     }
     if ((flags & FrameFlag.END_HEADERS) === 0) return;
     const block = Buffer.concat(this.#blockFragments);
-    this.#blockStream = 0;
+    this.blockStream = 0;
     this.#blockFragments = [];
     this.#onHeaderBlock(id, this.#blockFlags, block);
   }
@@ -592,18 +461,18 @@ export class FramedHttp2ClientConnection implements Http2PoolConnection {
     const fields: string[] = [];
     const status = this.#decoder.decode(block, fields, RESPONSE_HEADER_LIMITS);
     if (status === HpackStatus.COMPRESSION_ERROR) {
-      this.#connectionError(ErrorCode.COMPRESSION_ERROR);
+      this.connectionError(ErrorCode.COMPRESSION_ERROR);
       return;
     }
-    const s = this.#streams.get(id);
+    const s = this.streams.get(id);
     // A stream we reset: its block is decoded above (the table stays in step) and dropped.
     if (s === undefined) return;
     if (s.remoteClosed) {
-      this.#streamError(s, ErrorCode.STREAM_CLOSED);
+      this.streamError(s, ErrorCode.STREAM_CLOSED);
       return;
     }
     if (status === HpackStatus.OVERFLOW) {
-      this.#streamError(s, ErrorCode.INTERNAL_ERROR);
+      this.streamError(s, ErrorCode.INTERNAL_ERROR);
       return;
     }
     const headers = new HeaderMap();
@@ -616,20 +485,20 @@ export class FramedHttp2ClientConnection implements Http2PoolConnection {
       }
       // Pseudo-headers: only a response head's `:status`, before any other field (RFC 9113 §8.3).
       if (name !== ':status' || s.responseStarted || headers.size > 0 || code !== -1) {
-        this.#streamError(s, ErrorCode.PROTOCOL_ERROR);
+        this.streamError(s, ErrorCode.PROTOCOL_ERROR);
         return;
       }
       const v = fields[i + 1]!;
       code = v.length === 3 ? Number(v) : Number.NaN;
       if (!(code >= 100 && code <= 999)) {
-        this.#streamError(s, ErrorCode.PROTOCOL_ERROR);
+        this.streamError(s, ErrorCode.PROTOCOL_ERROR);
         return;
       }
     }
     if (s.responseStarted) {
       // Trailers end the response (gRPC's status).
       if (!endStream) {
-        this.#streamError(s, ErrorCode.PROTOCOL_ERROR);
+        this.streamError(s, ErrorCode.PROTOCOL_ERROR);
         return;
       }
       s.remoteClosed = true;
@@ -638,7 +507,7 @@ export class FramedHttp2ClientConnection implements Http2PoolConnection {
       return;
     }
     if (code === -1 || (code < 200 && endStream)) {
-      this.#streamError(s, ErrorCode.PROTOCOL_ERROR);
+      this.streamError(s, ErrorCode.PROTOCOL_ERROR);
       return;
     }
     if (code < 200) {
@@ -651,16 +520,16 @@ export class FramedHttp2ClientConnection implements Http2PoolConnection {
     if (endStream) this.#maybeClose(s);
   }
 
-  #onRstStream(id: number, buf: Buffer, start: number, end: number): void {
-    if (id === 0 || this.#unknownStream(id)) {
-      this.#connectionError(ErrorCode.PROTOCOL_ERROR);
+  protected onRstStream(id: number, buf: Buffer, start: number, end: number): void {
+    if (id === 0 || this.unopenedStream(id)) {
+      this.connectionError(ErrorCode.PROTOCOL_ERROR);
       return;
     }
     if (end - start !== 4) {
-      this.#connectionError(ErrorCode.FRAME_SIZE_ERROR);
+      this.connectionError(ErrorCode.FRAME_SIZE_ERROR);
       return;
     }
-    const s = this.#streams.get(id);
+    const s = this.streams.get(id);
     if (s === undefined) return;
     const code = buf.readUInt32BE(start);
     // A response that ended before its request: NO_ERROR asks only that the request stop (RFC 9113 §8.1).
@@ -671,142 +540,67 @@ export class FramedHttp2ClientConnection implements Http2PoolConnection {
     this.#closeStream(s, code === ErrorCode.REFUSED_STREAM ? 'refused_stream' : 'reset');
   }
 
-  #onSettings(flags: number, id: number, buf: Buffer, start: number, end: number): void {
-    if (id !== 0) {
-      this.#connectionError(ErrorCode.PROTOCOL_ERROR);
-      return;
-    }
-    const length = end - start;
-    if ((flags & FrameFlag.ACK) !== 0) {
-      if (length !== 0) this.#connectionError(ErrorCode.FRAME_SIZE_ERROR);
-      else this.#recvSlack = 0;
-      return;
-    }
-    if (length % 6 !== 0) {
-      this.#connectionError(ErrorCode.FRAME_SIZE_ERROR);
-      return;
-    }
-    let moreStreams = false;
-    for (let p = start; p < end; p += 6) {
-      const key = buf.readUInt16BE(p);
-      const value = buf.readUInt32BE(p + 2);
-      switch (key) {
-        case SettingId.HEADER_TABLE_SIZE:
-          this.#encoder.onPeerTableSize(value);
-          break;
-        case SettingId.ENABLE_PUSH:
-          // A server may not send it other than 0 (RFC 9113 §6.5.2).
-          if (value !== 0) return this.#connectionError(ErrorCode.PROTOCOL_ERROR);
-          break;
-        case SettingId.MAX_CONCURRENT_STREAMS: {
-          const next = Math.min(this.#ourMaxStreams, value);
-          moreStreams = next > this.maxConcurrentStreams;
-          this.maxConcurrentStreams = next;
-          break;
-        }
-        case SettingId.INITIAL_WINDOW_SIZE: {
-          if (value > MAX_WINDOW_SIZE) return this.#connectionError(ErrorCode.FLOW_CONTROL_ERROR);
-          const delta = value - this.#peerInitialWindow;
-          this.#peerInitialWindow = value;
-          for (const s of this.#streams.values()) {
-            s.sendWindow += delta;
-            if (s.sendWindow > MAX_WINDOW_SIZE) return this.#connectionError(ErrorCode.FLOW_CONTROL_ERROR);
-          }
-          break;
-        }
-        case SettingId.MAX_FRAME_SIZE:
-          if (value < DEFAULT_MAX_FRAME_SIZE || value > MAX_ALLOWED_FRAME_SIZE) {
-            return this.#connectionError(ErrorCode.PROTOCOL_ERROR);
-          }
-          this.#peerMaxFrameSize = value;
-          break;
-        default:
-        // MAX_HEADER_LIST_SIZE (advisory) and unknown ids: ignored.
-      }
-    }
-    this.#queue(SETTINGS_ACK);
-    if (this.#blocked.size > 0) this.#resumeBlocked();
-    // The pool may put its waiting streams on the room the server now allows.
-    if (moreStreams) this.#callbacks.onStreamComplete();
-  }
-
-  #onGoaway(id: number, buf: Buffer, start: number, end: number): void {
-    if (id !== 0) {
-      this.#connectionError(ErrorCode.PROTOCOL_ERROR);
-      return;
-    }
-    if (end - start < 8) {
-      this.#connectionError(ErrorCode.FRAME_SIZE_ERROR);
-      return;
-    }
+  protected onGoaway(buf: Buffer, start: number): void {
     const lastId = buf.readUInt32BE(start) & 0x7fffffff;
     this.goingAway = true;
     this.#goawayLastId = Math.min(this.#goawayLastId, lastId);
     // Streams above the last id were never processed: the router may retry them elsewhere.
-    for (const s of [...this.#streams.values()]) if (s.id > lastId) this.#closeStream(s, 'refused_stream');
-    if (this.#streams.size === 0 && !this.#dead) this.#endNow();
+    for (const s of [...this.streams.values()]) if (s.id > lastId) this.#closeStream(s, 'refused_stream');
+    if (this.streams.size === 0 && !this.dead) this.endNow();
   }
 
-  #onWindowUpdate(id: number, buf: Buffer, start: number, end: number): void {
-    if (end - start !== 4) {
-      this.#connectionError(ErrorCode.FRAME_SIZE_ERROR);
-      return;
-    }
-    const increment = buf.readUInt32BE(start) & 0x7fffffff;
-    if (id === 0) {
-      if (increment === 0) return this.#connectionError(ErrorCode.PROTOCOL_ERROR);
-      this.#connSendWindow += increment;
-      if (this.#connSendWindow > MAX_WINDOW_SIZE) return this.#connectionError(ErrorCode.FLOW_CONTROL_ERROR);
-      if (this.#blocked.size > 0) this.#resumeBlocked();
-      return;
-    }
-    if (this.#unknownStream(id)) return this.#connectionError(ErrorCode.PROTOCOL_ERROR);
-    const s = this.#streams.get(id);
-    if (s === undefined) return;
-    if (increment === 0) return this.#streamError(s, ErrorCode.PROTOCOL_ERROR);
-    s.sendWindow += increment;
-    if (s.sendWindow > MAX_WINDOW_SIZE) return this.#streamError(s, ErrorCode.FLOW_CONTROL_ERROR);
-    if (s.pending !== null && this.#connSendWindow > 0) this.#sendPending(s);
+  protected onPeerMaxConcurrentStreams(value: number): boolean {
+    const next = Math.min(this.#ourMaxStreams, value);
+    const more = next > this.maxConcurrentStreams;
+    this.maxConcurrentStreams = next;
+    return more;
+  }
+
+  protected onMoreStreamsAllowed(): void {
+    // The pool may put its waiting streams on the room the server now allows.
+    this.#callbacks.onStreamComplete();
+  }
+
+  protected onPriorityFrame(): void {
+    // Ignored: a server's priorities mean nothing to us.
+  }
+
+  protected queueFrame(frame: Buffer): void {
+    this.#queue(frame);
+  }
+
+  protected queueControl(frame: Buffer): void {
+    this.#queue(frame);
   }
 
   // --- errors and the connection's end ---
 
   /** A malformed response (RFC 9113 §8.1.1): RST_STREAM; the router counts a protocol error (UPE). */
-  #streamError(s: UpstreamStream, code: number): void {
+  protected streamError(s: UpstreamStream, code: number): void {
     this.#queue(rstStreamFrame(s.id, code));
     this.#closeStream(s, 'protocol');
   }
 
   /** A connection error (RFC 9113 §5.4.1): GOAWAY with the code; every stream ends as a protocol error. */
-  #connectionError(code: number): void {
-    if (this.#dead) return;
+  protected connectionError(code: number): void {
+    if (this.dead) return;
     this.goingAway = true;
     // A client processes no server-initiated stream: the last stream id is 0.
     this.#queue(goawayFrame(0, code));
-    this.#dead = true;
-    for (const s of [...this.#streams.values()]) this.#closeStream(s, 'protocol');
-    this.#endNow();
-  }
-
-  /** Writes what is queued (the GOAWAY), ends the socket; destroys it after a grace. */
-  #endNow(): void {
-    if (this.#ended) return;
-    this.#ended = true;
-    this.#dead = true;
-    this.#flushOut();
-    this.#socket.end();
-    setTimeout(() => this.#socket.destroy(), SOCKET_CLOSE_GRACE_MS).unref();
+    this.dead = true;
+    for (const s of [...this.streams.values()]) this.#closeStream(s, 'protocol');
+    this.endNow();
   }
 
   #onClose(): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#dead = true;
+    this.dead = true;
     this.goingAway = true;
     // Streams still open when the connection went: reset (UC), never refused, since the
     // upstream may have processed them.
-    for (const s of [...this.#streams.values()]) this.#closeStream(s, 'reset');
-    this.#blocked.clear();
+    for (const s of [...this.streams.values()]) this.#closeStream(s, 'reset');
+    this.blocked.clear();
     this.#callbacks.onConnectionClose();
   }
 }

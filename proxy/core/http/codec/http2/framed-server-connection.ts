@@ -9,7 +9,6 @@
 import type { HeaderMap } from '../../headers.js';
 import type { TransportSocket } from '../../../network/transport-socket.js';
 import {
-  CLIENT_PREFACE,
   DEFAULT_MAX_FRAME_SIZE,
   DEFAULT_WINDOW_SIZE,
   ErrorCode,
@@ -19,11 +18,7 @@ import {
   frameHeader,
   goawayFrame,
   headerFrames,
-  MAX_ALLOWED_FRAME_SIZE,
-  MAX_WINDOW_SIZE,
-  pingAck,
   rstStreamFrame,
-  SETTINGS_ACK,
   SettingId,
   settingsFrame,
   windowUpdateFrame,
@@ -36,14 +31,13 @@ import {
 } from './protocol-constraints.js';
 import type { Http2Settings } from './server-connection.js';
 import type { ServerConnection, ServerConnectionCallbacks } from '../types.js';
+import { FramedHttp2Connection } from './framed-connection.js';
 import { CONNECTION_SPECIFIC, requestHeaderMap } from './request-headers.js';
 import { Http2Stream, type StreamOwner } from './server-stream.js';
 
 const EMPTY = Buffer.alloc(0);
 /** Envoy's max_outbound_control_frames default: SETTINGS/PING ACKs and RST_STREAMs a peer that does not read may have queued. */
 const MAX_OUTBOUND_CONTROL_FRAMES = 1000;
-/** How long a connection we ended may take to send its GOAWAY before the socket is destroyed. */
-const SOCKET_CLOSE_GRACE_MS = 1000;
 /** Bytes a stream may hold behind a closed window before it asks the filter chain to stop. */
 const STREAM_WRITE_BUFFER_LIMIT = 64 * 1024;
 /** A header block may span this many CONTINUATION frames (CVE-2024-27316). */
@@ -55,7 +49,10 @@ const CONCAT_LIMIT = 16 * 1024;
 /** Response headers HTTP/2 forbids (RFC 9113 §8.2.2), which an HTTP/1 upstream may send. */
 const RESPONSE_DROPPED = new Set([...CONNECTION_SPECIFIC, 'http2-settings']);
 
-export class FramedHttp2ServerConnection implements ServerConnection, StreamOwner {
+export class FramedHttp2ServerConnection
+  extends FramedHttp2Connection<Http2Stream>
+  implements ServerConnection, StreamOwner
+{
   readonly protocol = 'HTTP/2' as const;
   readonly transport: TransportSocket;
   readonly #socket: TransportSocket['stream'];
@@ -64,41 +61,22 @@ export class FramedHttp2ServerConnection implements ServerConnection, StreamOwne
   readonly #stats: Http2CodecStats;
   readonly #constraints: ProtocolConstraints;
   readonly #decoder = new HpackDecoder();
-  readonly #encoder = new HpackEncoder();
   readonly #limits: HeaderListLimits;
-  readonly #streams = new Map<number, Http2Stream>();
-  /** Streams with body held behind a closed window, in the order they blocked. */
-  readonly #blocked = new Set<Http2Stream>();
   /** Finished responses still behind a window, watched against the stream idle timeout. */
   readonly #stalled = new Set<Http2Stream>();
   #stallTimer: NodeJS.Timeout | null = null;
   #activeStreams = 0;
   /** The highest client stream id seen: lower ids not in #streams are closed. */
   #lastStreamId = 0;
-  #prefaceLeft = CLIENT_PREFACE.length;
-  #settingsSeen = false;
-  #input: Buffer | null = null;
-  /** A header block under way (HEADERS without END_HEADERS): its stream, flags and fragments. */
-  #blockStream = 0;
+  /** A header block under way (HEADERS without END_HEADERS, its stream in blockStream): flags and fragments. */
   #blockFlags = 0;
   #blockFragments: Buffer[] = [];
   #blockBytes = 0;
   readonly #maxBlockBytes: number;
   readonly #connectionBufferLimit: number;
   #consecutiveEmpty = 0;
-  /**
-   * Until the client acknowledges our SETTINGS it may still count on the default stream window:
-   * a smaller configured one is not enforced before then.
-   */
-  #recvSlack: number;
-  // Flow control: the peer's windows for what we send, ours for what it sends.
-  #peerInitialWindow = DEFAULT_WINDOW_SIZE;
-  #peerMaxFrameSize = DEFAULT_MAX_FRAME_SIZE;
-  #connSendWindow = DEFAULT_WINDOW_SIZE;
+  // Flow control, ours for what the client sends (its windows for what we send are the base's).
   readonly #localInitialWindow: number;
-  #connRecvWindow: number;
-  readonly #connWindowSize: number;
-  #connRecvUnacked = 0;
   // Output: frames queued this turn, written in one batch.
   #out: Buffer[] = [];
   #outBytes = 0;
@@ -106,12 +84,8 @@ export class FramedHttp2ServerConnection implements ServerConnection, StreamOwne
   #controlQueued = 0;
   aboveWatermark = false;
   #goawaySent = false;
-  /** No more frames are read: a connection error was answered, or the socket closed. */
-  #dead = false;
-  /** The socket was ended (our FIN is queued); it is destroyed after a grace. */
-  #ended = false;
   #closed = false;
-  readonly #flush = (): void => this.#flushOut();
+  readonly #flush = (): void => this.flushOut();
 
   constructor(
     transport: TransportSocket,
@@ -119,6 +93,8 @@ export class FramedHttp2ServerConnection implements ServerConnection, StreamOwne
     settings: Http2Settings,
     stats: Http2CodecStats,
   ) {
+    // The client's connection preface comes first (RFC 9113 §3.4).
+    super(true, transport.stream);
     this.transport = transport;
     this.#socket = transport.stream;
     this.#callbacks = callbacks;
@@ -131,21 +107,17 @@ export class FramedHttp2ServerConnection implements ServerConnection, StreamOwne
     this.#maxBlockBytes = 2 * settings.maxRequestHeadersBytes + DEFAULT_MAX_FRAME_SIZE;
     this.#connectionBufferLimit = settings.connectionBufferLimitBytes ?? DEFAULT_CONNECTION_BUFFER_LIMIT;
     this.#localInitialWindow = settings.initialStreamWindowSize;
-    this.#recvSlack = Math.max(0, DEFAULT_WINDOW_SIZE - settings.initialStreamWindowSize);
-    this.#connWindowSize = Math.max(settings.initialConnectionWindowSize, DEFAULT_WINDOW_SIZE);
-    this.#connRecvWindow = this.#connWindowSize;
+    this.recvSlack = Math.max(0, DEFAULT_WINDOW_SIZE - settings.initialStreamWindowSize);
     const entries: Array<[number, number]> = [
       [SettingId.MAX_CONCURRENT_STREAMS, settings.maxConcurrentStreams],
       [SettingId.INITIAL_WINDOW_SIZE, settings.initialStreamWindowSize],
       [SettingId.MAX_HEADER_LIST_SIZE, settings.maxRequestHeadersBytes + 32 * (settings.maxHeadersCount + 4)],
     ];
     this.#queue(settingsFrame(entries), false);
-    if (this.#connWindowSize > DEFAULT_WINDOW_SIZE) {
-      this.#queue(windowUpdateFrame(0, this.#connWindowSize - DEFAULT_WINDOW_SIZE), false);
-    }
+    this.openConnectionWindow(Math.max(settings.initialConnectionWindowSize, DEFAULT_WINDOW_SIZE));
     const s = this.#socket;
     s.setNoDelay(true);
-    s.on('data', (chunk: Buffer) => this.#onData(chunk));
+    s.on('data', (chunk: Buffer) => this.onData(chunk));
     s.on('drain', () => this.#onDrain());
     // HTTP/2 has no half-closed connection: a client's FIN means it is gone (Envoy's remote close).
     s.on('end', () => this.destroy());
@@ -177,9 +149,9 @@ export class FramedHttp2ServerConnection implements ServerConnection, StreamOwne
 
   sendProtocolError(_status: number, _details: string, _responseFlag: number): void {
     // The connection manager counted it; HTTP/2 has no stream to answer a connection's error on.
-    if (this.#dead) return;
+    if (this.dead) return;
     this.#sendGoaway(ErrorCode.PROTOCOL_ERROR);
-    this.#endNow();
+    this.endNow();
   }
 
   close(): void {
@@ -188,138 +160,30 @@ export class FramedHttp2ServerConnection implements ServerConnection, StreamOwne
   }
 
   destroy(): void {
-    this.#dead = true;
+    this.dead = true;
     this.#socket.destroy();
   }
 
   // --- reading ---
 
-  #onData(chunk: Buffer): void {
-    if (this.#dead) return;
-    let buf = chunk;
-    if (this.#input !== null) {
-      buf = Buffer.concat([this.#input, chunk]);
-      this.#input = null;
-    }
-    let pos = 0;
-    const end = buf.length;
-    if (this.#prefaceLeft > 0) {
-      const offset = CLIENT_PREFACE.length - this.#prefaceLeft;
-      const n = Math.min(this.#prefaceLeft, end);
-      if (buf.compare(CLIENT_PREFACE, offset, offset + n, 0, n) !== 0) {
-        this.#connectionError(ErrorCode.PROTOCOL_ERROR);
-        return;
-      }
-      this.#prefaceLeft -= n;
-      pos = n;
-    }
-    while (end - pos >= FRAME_HEADER_SIZE) {
-      const len = (buf[pos]! << 16) | (buf[pos + 1]! << 8) | buf[pos + 2]!;
-      const type = buf[pos + 3]!;
-      if (len > DEFAULT_MAX_FRAME_SIZE) {
-        this.#connectionError(ErrorCode.FRAME_SIZE_ERROR);
-        return;
-      }
-      if (end - pos - FRAME_HEADER_SIZE < len) break;
-      const flags = buf[pos + 4]!;
-      const id = buf.readUInt32BE(pos + 5) & 0x7fffffff;
-      const start = pos + FRAME_HEADER_SIZE;
-      pos = start + len;
-      this.#onFrame(type, flags, id, buf, start, pos);
-      if (this.#dead) return;
-    }
-    if (pos < end) this.#input = buf.subarray(pos);
-  }
-
-  #onFrame(type: number, flags: number, id: number, buf: Buffer, start: number, end: number): void {
-    if (!this.#settingsSeen) {
-      // The preface's SETTINGS must come first (RFC 9113 §3.4).
-      if (type !== FrameType.SETTINGS || (flags & FrameFlag.ACK) !== 0) {
-        this.#connectionError(ErrorCode.PROTOCOL_ERROR);
-        return;
-      }
-      this.#settingsSeen = true;
-    }
-    if (this.#blockStream !== 0 && (type !== FrameType.CONTINUATION || id !== this.#blockStream)) {
-      this.#connectionError(ErrorCode.PROTOCOL_ERROR);
-      return;
-    }
-    switch (type) {
-      case FrameType.DATA:
-        this.#onDataFrame(flags, id, buf, start, end);
-        return;
-      case FrameType.HEADERS:
-        this.#onHeadersFrame(flags, id, buf, start, end);
-        return;
-      case FrameType.CONTINUATION:
-        this.#onContinuation(flags, id, buf, start, end);
-        return;
-      case FrameType.PRIORITY:
-        this.#onPriorityFrame(id, end - start);
-        return;
-      case FrameType.RST_STREAM:
-        this.#onRstStream(id, buf, start, end);
-        return;
-      case FrameType.SETTINGS:
-        this.#onSettings(flags, id, buf, start, end);
-        return;
-      case FrameType.PING:
-        if (id !== 0) this.#connectionError(ErrorCode.PROTOCOL_ERROR);
-        else if (end - start !== 8) this.#connectionError(ErrorCode.FRAME_SIZE_ERROR);
-        else if ((flags & FrameFlag.ACK) === 0) this.#queue(pingAck(buf, start), true);
-        return;
-      case FrameType.GOAWAY:
-        if (id !== 0) this.#connectionError(ErrorCode.PROTOCOL_ERROR);
-        else if (end - start < 8) this.#connectionError(ErrorCode.FRAME_SIZE_ERROR);
-        return;
-      case FrameType.WINDOW_UPDATE:
-        this.#onWindowUpdate(id, buf, start, end);
-        return;
-      case FrameType.PUSH_PROMISE:
-        // A client never pushes (RFC 9113 §8.4).
-        this.#connectionError(ErrorCode.PROTOCOL_ERROR);
-        return;
-      default:
-      // Unknown frame types are ignored (§5.5).
-    }
-  }
-
-  /** The payload after a PADDED frame's pad length octet, or -1 when the padding does not fit. */
-  #unpad(flags: number, buf: Buffer, start: number, end: number): number {
-    if ((flags & FrameFlag.PADDED) === 0) return end;
-    if (end - start < 1) return -1;
-    const padded = end - buf[start]!;
-    return padded < start + 1 ? -1 : padded;
-  }
-
-  #onDataFrame(flags: number, id: number, buf: Buffer, start: number, end: number): void {
+  protected onDataFrame(flags: number, id: number, buf: Buffer, start: number, end: number): void {
     if (id === 0) {
-      this.#connectionError(ErrorCode.PROTOCOL_ERROR);
+      this.connectionError(ErrorCode.PROTOCOL_ERROR);
       return;
     }
     const length = end - start;
-    const s = this.#streams.get(id);
+    const s = this.streams.get(id);
     if (s === undefined && id > this.#lastStreamId) {
-      this.#connectionError(ErrorCode.PROTOCOL_ERROR);
+      this.connectionError(ErrorCode.PROTOCOL_ERROR);
       return;
     }
-    const dataEnd = this.#unpad(flags, buf, start, end);
+    const dataEnd = this.unpad(flags, buf, start, end);
     if (dataEnd < 0) {
-      this.#connectionError(ErrorCode.PROTOCOL_ERROR);
+      this.connectionError(ErrorCode.PROTOCOL_ERROR);
       return;
     }
     // The connection's window takes every DATA frame, whatever its stream's state.
-    if (length > this.#connRecvWindow) {
-      this.#connectionError(ErrorCode.FLOW_CONTROL_ERROR);
-      return;
-    }
-    this.#connRecvWindow -= length;
-    this.#connRecvUnacked += length;
-    if (this.#connRecvUnacked >= this.#connWindowSize / 2) {
-      this.#queue(windowUpdateFrame(0, this.#connRecvUnacked), false);
-      this.#connRecvWindow += this.#connRecvUnacked;
-      this.#connRecvUnacked = 0;
-    }
+    if (!this.consumeConnectionWindow(length)) return;
     const endStream = (flags & FrameFlag.END_STREAM) !== 0;
     if (length === 0 && !endStream) {
       if (++this.#consecutiveEmpty > this.#settings.maxConsecutiveInboundFramesWithEmptyPayload) {
@@ -333,11 +197,11 @@ export class FramedHttp2ServerConnection implements ServerConnection, StreamOwne
     // for each frame would count as a control-frame flood. Half-closed (remote) is the peer's error.
     if (s === undefined) return;
     if (s.remoteClosed) {
-      this.#streamError(s, ErrorCode.STREAM_CLOSED);
+      this.streamError(s, ErrorCode.STREAM_CLOSED);
       return;
     }
-    if (length > s.recvWindow + this.#recvSlack) {
-      this.#streamError(s, ErrorCode.FLOW_CONTROL_ERROR);
+    if (length > s.recvWindow + this.recvSlack) {
+      this.streamError(s, ErrorCode.FLOW_CONTROL_ERROR);
       return;
     }
     s.recvWindow -= length;
@@ -345,7 +209,7 @@ export class FramedHttp2ServerConnection implements ServerConnection, StreamOwne
     const n = dataEnd - dataStart;
     s.received += n;
     if (s.contentLength >= 0 && (s.received > s.contentLength || (endStream && s.received !== s.contentLength))) {
-      this.#streamError(s, ErrorCode.PROTOCOL_ERROR);
+      this.streamError(s, ErrorCode.PROTOCOL_ERROR);
       return;
     }
     // Padding is consumed at once; the body when the stream reads on (a read-disabled stream's
@@ -373,16 +237,16 @@ export class FramedHttp2ServerConnection implements ServerConnection, StreamOwne
     this.#maybeReopen(s);
   }
 
-  #onHeadersFrame(flags: number, id: number, buf: Buffer, start: number, end: number): void {
+  protected onHeadersFrame(flags: number, id: number, buf: Buffer, start: number, end: number): void {
     if (id === 0) {
-      this.#connectionError(ErrorCode.PROTOCOL_ERROR);
+      this.connectionError(ErrorCode.PROTOCOL_ERROR);
       return;
     }
-    const blockEnd = this.#unpad(flags, buf, start, end);
+    const blockEnd = this.unpad(flags, buf, start, end);
     let blockStart = (flags & FrameFlag.PADDED) === 0 ? start : start + 1;
     if ((flags & FrameFlag.PRIORITY) !== 0) blockStart += 5;
     if (blockEnd < 0 || blockStart > blockEnd) {
-      this.#connectionError(ErrorCode.PROTOCOL_ERROR);
+      this.connectionError(ErrorCode.PROTOCOL_ERROR);
       return;
     }
     const fragment = buf.subarray(blockStart, blockEnd);
@@ -391,16 +255,16 @@ export class FramedHttp2ServerConnection implements ServerConnection, StreamOwne
       this.#onHeaderBlock(id, flags, fragment);
       return;
     }
-    this.#blockStream = id;
+    this.blockStream = id;
     this.#blockFlags = flags;
     // The fragment may point into a read buffer that is reused: keep a copy.
     this.#blockFragments = [Buffer.from(fragment)];
     this.#blockBytes = fragment.length;
   }
 
-  #onContinuation(flags: number, id: number, buf: Buffer, start: number, end: number): void {
-    if (this.#blockStream === 0 || id !== this.#blockStream) {
-      this.#connectionError(ErrorCode.PROTOCOL_ERROR);
+  protected onContinuation(flags: number, id: number, buf: Buffer, start: number, end: number): void {
+    if (this.blockStream === 0 || id !== this.blockStream) {
+      this.connectionError(ErrorCode.PROTOCOL_ERROR);
       return;
     }
     this.#blockBytes += end - start;
@@ -413,7 +277,7 @@ export class FramedHttp2ServerConnection implements ServerConnection, StreamOwne
     }
     if ((flags & FrameFlag.END_HEADERS) === 0) return;
     const block = Buffer.concat(this.#blockFragments);
-    this.#blockStream = 0;
+    this.blockStream = 0;
     this.#blockFragments = [];
     this.#onHeaderBlock(id, this.#blockFlags, block);
   }
@@ -423,10 +287,10 @@ export class FramedHttp2ServerConnection implements ServerConnection, StreamOwne
     const fields: string[] = [];
     const status = this.#decoder.decode(block, fields, this.#limits);
     if (status === HpackStatus.COMPRESSION_ERROR) {
-      this.#connectionError(ErrorCode.COMPRESSION_ERROR);
+      this.connectionError(ErrorCode.COMPRESSION_ERROR);
       return;
     }
-    const s = this.#streams.get(id);
+    const s = this.streams.get(id);
     if (s !== undefined) {
       this.#onTrailers(s, endStream, fields, status);
       return;
@@ -434,12 +298,12 @@ export class FramedHttp2ServerConnection implements ServerConnection, StreamOwne
     if (id <= this.#lastStreamId) {
       // A closed stream (its HPACK block is decoded above, the table stays in step): trailers
       // that crossed our RST_STREAM, or an id reused. Only that stream is refused.
-      if ((id & 1) === 0) this.#connectionError(ErrorCode.PROTOCOL_ERROR);
+      if ((id & 1) === 0) this.connectionError(ErrorCode.PROTOCOL_ERROR);
       else this.#queue(rstStreamFrame(id, ErrorCode.STREAM_CLOSED), true);
       return;
     }
     if ((id & 1) === 0) {
-      this.#connectionError(ErrorCode.PROTOCOL_ERROR);
+      this.connectionError(ErrorCode.PROTOCOL_ERROR);
       return;
     }
     this.#lastStreamId = id;
@@ -454,7 +318,7 @@ export class FramedHttp2ServerConnection implements ServerConnection, StreamOwne
       this.#queue(rstStreamFrame(id, ErrorCode.REFUSED_STREAM), true);
       return;
     }
-    const s2 = new Http2Stream(id, this, this.#localInitialWindow, this.#peerInitialWindow);
+    const s2 = new Http2Stream(id, this, this.#localInitialWindow, this.peerInitialWindow);
     const headers = requestHeaderMap(fields, this.transport.scheme, s2);
     if (headers === null) {
       this.#stats.rx_messaging_error.inc();
@@ -466,7 +330,7 @@ export class FramedHttp2ServerConnection implements ServerConnection, StreamOwne
       this.#queue(rstStreamFrame(id, ErrorCode.PROTOCOL_ERROR), true);
       return;
     }
-    this.#streams.set(id, s2);
+    this.streams.set(id, s2);
     this.#activeStreams++;
     this.#constraints.onStreamOpened();
     s2.remoteClosed = endStream;
@@ -476,21 +340,21 @@ export class FramedHttp2ServerConnection implements ServerConnection, StreamOwne
 
   #onTrailers(s: Http2Stream, endStream: boolean, fields: string[], status: HpackStatus): void {
     if (s.remoteClosed) {
-      this.#streamError(s, ErrorCode.STREAM_CLOSED);
+      this.streamError(s, ErrorCode.STREAM_CLOSED);
       return;
     }
     if (!endStream || status !== HpackStatus.OK) {
-      this.#streamError(s, ErrorCode.PROTOCOL_ERROR);
+      this.streamError(s, ErrorCode.PROTOCOL_ERROR);
       return;
     }
     for (let i = 0; i < fields.length; i += 2) {
       if (fields[i]!.charCodeAt(0) === 58) {
-        this.#streamError(s, ErrorCode.PROTOCOL_ERROR);
+        this.streamError(s, ErrorCode.PROTOCOL_ERROR);
         return;
       }
     }
     if (s.contentLength >= 0 && s.received !== s.contentLength) {
-      this.#streamError(s, ErrorCode.PROTOCOL_ERROR);
+      this.streamError(s, ErrorCode.PROTOCOL_ERROR);
       return;
     }
     // The connection manager takes no request trailers (as with node:http2): the body ends here.
@@ -499,111 +363,54 @@ export class FramedHttp2ServerConnection implements ServerConnection, StreamOwne
     this.#maybeClose(s);
   }
 
-  #onPriorityFrame(id: number, length: number): void {
-    if (id === 0) {
-      this.#connectionError(ErrorCode.PROTOCOL_ERROR);
-      return;
-    }
-    if (length !== 5) {
-      this.#connectionError(ErrorCode.FRAME_SIZE_ERROR);
-      return;
-    }
-    // Parsed and ignored (RFC 9113 deprecates the scheme), but bounded as Envoy bounds it.
+  /** A client never pushes to us (RFC 9113 §8.4): the stream limit it sets us is moot. */
+  protected onPeerMaxConcurrentStreams(_value: number): boolean {
+    return false;
+  }
+
+  protected onMoreStreamsAllowed(): void {}
+
+  /** A stream id above every one the client opened. */
+  protected unopenedStream(id: number): boolean {
+    return id > this.#lastStreamId;
+  }
+
+  protected onPriorityFrame(): void {
+    // Ignored, but bounded as Envoy bounds it.
     if (this.#constraints.onPriorityFrame() && !this.#goawaySent) {
       this.#stats.inbound_priority_frames_flood.inc();
       this.#terminate();
     }
   }
 
-  #onRstStream(id: number, buf: Buffer, start: number, end: number): void {
+  protected onGoaway(_buf: Buffer, _start: number): void {
+    // A client's GOAWAY changes nothing here: it opens no more streams, and the ones it has run on.
+  }
+
+  protected queueFrame(frame: Buffer): void {
+    this.#queue(frame, false);
+  }
+
+  protected queueControl(frame: Buffer): void {
+    this.#queue(frame, true);
+  }
+
+  protected onRstStream(id: number, buf: Buffer, start: number, end: number): void {
     if (id === 0) {
-      this.#connectionError(ErrorCode.PROTOCOL_ERROR);
+      this.connectionError(ErrorCode.PROTOCOL_ERROR);
       return;
     }
     if (end - start !== 4) {
-      this.#connectionError(ErrorCode.FRAME_SIZE_ERROR);
+      this.connectionError(ErrorCode.FRAME_SIZE_ERROR);
       return;
     }
-    const s = this.#streams.get(id);
+    const s = this.streams.get(id);
     if (s === undefined) {
-      if (id > this.#lastStreamId) this.#connectionError(ErrorCode.PROTOCOL_ERROR);
+      if (id > this.#lastStreamId) this.connectionError(ErrorCode.PROTOCOL_ERROR);
       return;
     }
     s.rstCode = buf.readUInt32BE(start);
     this.#closeStream(s);
-  }
-
-  #onSettings(flags: number, id: number, buf: Buffer, start: number, end: number): void {
-    if (id !== 0) {
-      this.#connectionError(ErrorCode.PROTOCOL_ERROR);
-      return;
-    }
-    const length = end - start;
-    if ((flags & FrameFlag.ACK) !== 0) {
-      if (length !== 0) this.#connectionError(ErrorCode.FRAME_SIZE_ERROR);
-      else this.#recvSlack = 0;
-      return;
-    }
-    if (length % 6 !== 0) {
-      this.#connectionError(ErrorCode.FRAME_SIZE_ERROR);
-      return;
-    }
-    for (let p = start; p < end; p += 6) {
-      const key = buf.readUInt16BE(p);
-      const value = buf.readUInt32BE(p + 2);
-      switch (key) {
-        case SettingId.HEADER_TABLE_SIZE:
-          this.#encoder.onPeerTableSize(value);
-          break;
-        case SettingId.ENABLE_PUSH:
-          if (value > 1) return this.#connectionError(ErrorCode.PROTOCOL_ERROR);
-          break;
-        case SettingId.INITIAL_WINDOW_SIZE: {
-          if (value > MAX_WINDOW_SIZE) return this.#connectionError(ErrorCode.FLOW_CONTROL_ERROR);
-          const delta = value - this.#peerInitialWindow;
-          this.#peerInitialWindow = value;
-          for (const s of this.#streams.values()) {
-            s.sendWindow += delta;
-            if (s.sendWindow > MAX_WINDOW_SIZE) return this.#connectionError(ErrorCode.FLOW_CONTROL_ERROR);
-          }
-          break;
-        }
-        case SettingId.MAX_FRAME_SIZE:
-          if (value < DEFAULT_MAX_FRAME_SIZE || value > MAX_ALLOWED_FRAME_SIZE) {
-            return this.#connectionError(ErrorCode.PROTOCOL_ERROR);
-          }
-          this.#peerMaxFrameSize = value;
-          break;
-        default:
-        // MAX_CONCURRENT_STREAMS (we never push), MAX_HEADER_LIST_SIZE and unknown ids: ignored.
-      }
-    }
-    this.#queue(SETTINGS_ACK, true);
-    if (this.#blocked.size > 0) this.#resumeBlocked();
-  }
-
-  #onWindowUpdate(id: number, buf: Buffer, start: number, end: number): void {
-    if (end - start !== 4) {
-      this.#connectionError(ErrorCode.FRAME_SIZE_ERROR);
-      return;
-    }
-    const increment = buf.readUInt32BE(start) & 0x7fffffff;
-    if (id === 0) {
-      if (increment === 0) return this.#connectionError(ErrorCode.PROTOCOL_ERROR);
-      this.#connSendWindow += increment;
-      if (this.#connSendWindow > MAX_WINDOW_SIZE) return this.#connectionError(ErrorCode.FLOW_CONTROL_ERROR);
-      if (this.#blocked.size > 0) this.#resumeBlocked();
-      return;
-    }
-    const s = this.#streams.get(id);
-    if (s === undefined) {
-      if (id > this.#lastStreamId) this.#connectionError(ErrorCode.PROTOCOL_ERROR);
-      return;
-    }
-    if (increment === 0) return this.#streamError(s, ErrorCode.PROTOCOL_ERROR);
-    s.sendWindow += increment;
-    if (s.sendWindow > MAX_WINDOW_SIZE) return this.#streamError(s, ErrorCode.FLOW_CONTROL_ERROR);
-    if (s.pending !== null && this.#connSendWindow > 0) this.#sendPending(s);
   }
 
   // --- writing ---
@@ -613,7 +420,7 @@ export class FramedHttp2ServerConnection implements ServerConnection, StreamOwne
     const names = headers.names;
     const values = headers.values;
     const block = Buffer.allocUnsafe(FRAME_HEADER_SIZE + HpackEncoder.bound(names, values) + 16);
-    const enc = this.#encoder;
+    const enc = this.encoder;
     let pos = enc.begin(block, FRAME_HEADER_SIZE);
     if (!trailers) pos = enc.field(block, pos, ':status', headers.get(':status') ?? '200');
     for (let i = 0; i < names.length; i++) {
@@ -623,7 +430,7 @@ export class FramedHttp2ServerConnection implements ServerConnection, StreamOwne
       if (n === 'te' && values[i] !== 'trailers') continue;
       pos = enc.field(block, pos, n, values[i]!);
     }
-    const frames = headerFrames(block, pos, s.id, endStream, this.#peerMaxFrameSize);
+    const frames = headerFrames(block, pos, s.id, endStream, this.peerMaxFrameSize);
     if (Array.isArray(frames)) for (const f of frames) this.#queue(f, false);
     else this.#queue(frames, false);
     if (endStream) this.#onLocalEnd(s);
@@ -654,7 +461,7 @@ export class FramedHttp2ServerConnection implements ServerConnection, StreamOwne
       s.pending = [sent === 0 ? data : data.subarray(sent)];
       s.pendingBytes = data.length - sent;
       s.pendingEnd = endStream;
-      this.#blocked.add(s);
+      this.blocked.add(s);
       this.#checkStreamWatermark(s);
     }
   }
@@ -671,14 +478,14 @@ export class FramedHttp2ServerConnection implements ServerConnection, StreamOwne
     }
     let off = from;
     while (off < total) {
-      const n = Math.min(total - off, this.#peerMaxFrameSize, s.sendWindow, this.#connSendWindow);
+      const n = Math.min(total - off, this.peerMaxFrameSize, s.sendWindow, this.connSendWindow);
       if (n <= 0) break;
       const last = off + n === total;
       const flags = last && endStream ? FrameFlag.END_STREAM : 0;
       this.#queue(frameHeader(n, FrameType.DATA, flags, s.id), false);
       this.#queue(off === 0 && last ? data : data.subarray(off, off + n), false);
       s.sendWindow -= n;
-      this.#connSendWindow -= n;
+      this.connSendWindow -= n;
       off += n;
     }
     if (off === total && endStream) this.#onLocalEnd(s);
@@ -686,7 +493,7 @@ export class FramedHttp2ServerConnection implements ServerConnection, StreamOwne
   }
 
   /** Sends what `s` holds as far as the windows allow. */
-  #sendPending(s: Http2Stream): void {
+  protected sendPending(s: Http2Stream): void {
     const pending = s.pending!;
     while (pending.length > 0) {
       const chunk = pending[0]!;
@@ -703,7 +510,7 @@ export class FramedHttp2ServerConnection implements ServerConnection, StreamOwne
     }
     s.pending = null;
     s.pendingBytes = 0;
-    this.#blocked.delete(s);
+    this.blocked.delete(s);
     this.#stalled.delete(s);
     if (s.pendingTrailers !== null) {
       const t = s.pendingTrailers;
@@ -714,13 +521,6 @@ export class FramedHttp2ServerConnection implements ServerConnection, StreamOwne
     }
     this.#checkStreamWatermark(s);
     if (s.resetAfterFlush && !s.closed) this.resetStream(s, ErrorCode.NO_ERROR, false);
-  }
-
-  #resumeBlocked(): void {
-    for (const s of this.#blocked) {
-      if (this.#connSendWindow <= 0) return;
-      if (s.sendWindow > 0) this.#sendPending(s);
-    }
   }
 
   #checkStreamWatermark(s: Http2Stream): void {
@@ -761,7 +561,7 @@ export class FramedHttp2ServerConnection implements ServerConnection, StreamOwne
   }
 
   /** A stream error (RFC 9113 §5.4.2): RST_STREAM with the code; the peer's fault. */
-  #streamError(s: Http2Stream, code: number): void {
+  protected streamError(s: Http2Stream, code: number): void {
     this.#stats.rx_messaging_error.inc();
     s.localReset = true;
     this.#queue(rstStreamFrame(s.id, code), true);
@@ -771,8 +571,8 @@ export class FramedHttp2ServerConnection implements ServerConnection, StreamOwne
   #closeStream(s: Http2Stream): void {
     if (s.closed) return;
     s.closed = true;
-    this.#streams.delete(s.id);
-    this.#blocked.delete(s);
+    this.streams.delete(s.id);
+    this.blocked.delete(s);
     this.#stalled.delete(s);
     s.pending = null;
     this.#activeStreams--;
@@ -783,7 +583,7 @@ export class FramedHttp2ServerConnection implements ServerConnection, StreamOwne
     // of the reset (synchronously: every caller is the read loop or the manager's own reset).
     if (!s.responseComplete) s.decoder!.onResetStream();
     const premature = rxReset && unfinished && performance.now() - s.openedAt < PREMATURE_RESET_MIN_STREAM_LIFETIME_MS;
-    if (this.#constraints.onStreamClosed(premature) && !this.#dead) {
+    if (this.#constraints.onStreamClosed(premature) && !this.dead) {
       this.#stats.downstream_rq_too_many_premature_resets.inc();
       this.#terminate();
       return;
@@ -795,7 +595,7 @@ export class FramedHttp2ServerConnection implements ServerConnection, StreamOwne
   #queue(frame: Buffer, control: boolean): void {
     this.#out.push(frame);
     this.#outBytes += frame.length;
-    if (control && ++this.#controlQueued > MAX_OUTBOUND_CONTROL_FRAMES && !this.#dead) {
+    if (control && ++this.#controlQueued > MAX_OUTBOUND_CONTROL_FRAMES && !this.dead) {
       // A peer that sends PINGs or SETTINGS but never reads their ACKs (CVE-2019-9512/9515).
       this.#stats.outbound_control_flood.inc();
       this.#out = [];
@@ -809,7 +609,7 @@ export class FramedHttp2ServerConnection implements ServerConnection, StreamOwne
     }
   }
 
-  #flushOut(): void {
+  protected flushOut(): void {
     this.#flushScheduled = false;
     const out = this.#out;
     if (out.length === 0) return;
@@ -835,7 +635,7 @@ export class FramedHttp2ServerConnection implements ServerConnection, StreamOwne
     if (ok || held <= bytes) this.#controlQueued = 0;
     if (held > this.#connectionBufferLimit && !this.aboveWatermark) {
       this.aboveWatermark = true;
-      for (const st of this.#streams.values()) this.#notifyWatermark(st);
+      for (const st of this.streams.values()) this.#notifyWatermark(st);
     }
   }
 
@@ -843,7 +643,7 @@ export class FramedHttp2ServerConnection implements ServerConnection, StreamOwne
     this.#controlQueued = 0;
     if (!this.aboveWatermark) return;
     this.aboveWatermark = false;
-    for (const st of this.#streams.values()) this.#notifyWatermark(st);
+    for (const st of this.streams.values()) this.#notifyWatermark(st);
   }
 
   // --- the connection's end ---
@@ -855,29 +655,19 @@ export class FramedHttp2ServerConnection implements ServerConnection, StreamOwne
   }
 
   /** A connection error (RFC 9113 §5.4.1): GOAWAY with the code, then close. */
-  #connectionError(code: number): void {
-    if (this.#dead) return;
+  protected connectionError(code: number): void {
+    if (this.dead) return;
     this.#stats.rx_messaging_error.inc();
     this.#callbacks.onCodecError({ status: 400, details: 'http2.protocol_error' });
     this.#sendGoaway(code);
-    this.#endNow();
+    this.endNow();
   }
 
   /** An attack: GOAWAY ENHANCE_YOUR_CALM, then the connection closes with its streams. */
   #terminate(): void {
-    if (this.#dead) return;
+    if (this.dead) return;
     this.#sendGoaway(ErrorCode.ENHANCE_YOUR_CALM);
-    this.#endNow();
-  }
-
-  /** Stops reading, writes what is queued (the GOAWAY), ends the socket; destroys it after a grace. */
-  #endNow(): void {
-    if (this.#ended) return;
-    this.#ended = true;
-    this.#dead = true;
-    this.#flushOut();
-    this.#socket.end();
-    setTimeout(() => this.#socket.destroy(), SOCKET_CLOSE_GRACE_MS).unref();
+    this.endNow();
   }
 
   /** The last stream after a GOAWAY finished: the connection closes once its frames are out. */
@@ -885,19 +675,19 @@ export class FramedHttp2ServerConnection implements ServerConnection, StreamOwne
     if (this.#closed) return;
     setImmediate(() => {
       if (this.#closed || this.#activeStreams > 0) return;
-      this.#endNow();
+      this.endNow();
     });
   }
 
   #onClose(): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#dead = true;
+    this.dead = true;
     if (this.#stallTimer !== null) clearInterval(this.#stallTimer);
     this.#stallTimer = null;
-    for (const s of this.#streams.values()) s.closed = true;
-    this.#streams.clear();
-    this.#blocked.clear();
+    for (const s of this.streams.values()) s.closed = true;
+    this.streams.clear();
+    this.blocked.clear();
     this.#stalled.clear();
     this.#activeStreams = 0;
     this.#callbacks.onConnectionClose();

@@ -1,0 +1,326 @@
+// What our two HTTP/2 codecs share, as Envoy's ConnectionImpl under its server and client
+// connections. One parse loop per socket read cuts the bytes into frames (a partial frame waits
+// for the next read), checks what RFC 9113 asks of every connection whichever end it is (the
+// peer's SETTINGS first, a header block's CONTINUATIONs back to back, frame sizes, PING), applies
+// the peer's SETTINGS and WINDOW_UPDATEs to the send windows, and hands the rest to the side's
+// handler. What a frame means on each side (a request or a response, GOAWAY, which stream ids
+// are valid) and how frames are written stay with it.
+import {
+  CLIENT_PREFACE,
+  DEFAULT_MAX_FRAME_SIZE,
+  DEFAULT_WINDOW_SIZE,
+  ErrorCode,
+  FRAME_HEADER_SIZE,
+  FrameFlag,
+  FrameType,
+  MAX_ALLOWED_FRAME_SIZE,
+  MAX_WINDOW_SIZE,
+  pingAck,
+  SETTINGS_ACK,
+  SettingId,
+  windowUpdateFrame,
+} from './frame.js';
+import type { TransportSocket } from '../../../network/transport-socket.js';
+import { HpackEncoder } from './hpack.js';
+
+/** How long a connection we ended may take to send its GOAWAY before the socket is destroyed. */
+const SOCKET_CLOSE_GRACE_MS = 1000;
+
+/** What the connection's flow control needs of a stream of either side. */
+export interface FlowControlledStream {
+  /** What the peer lets us send on the stream; negative after a smaller SETTINGS_INITIAL_WINDOW_SIZE. */
+  sendWindow: number;
+  /** DATA held back by a window, in order; null when none waits. */
+  pending: Buffer[] | null;
+}
+
+export abstract class FramedHttp2Connection<S extends FlowControlledStream> {
+  protected readonly encoder = new HpackEncoder();
+  protected readonly streams = new Map<number, S>();
+  /** Streams with DATA waiting on a window. */
+  protected readonly blocked = new Set<S>();
+  /**
+   * What a peer may send beyond a stream's window until it ACKs our SETTINGS: it starts on the
+   * default window, ours may be smaller.
+   */
+  protected recvSlack = 0;
+  protected peerInitialWindow = DEFAULT_WINDOW_SIZE;
+  protected peerMaxFrameSize = DEFAULT_MAX_FRAME_SIZE;
+  protected connSendWindow = DEFAULT_WINDOW_SIZE;
+  /** Our connection window for what the peer sends, and what it used since our last WINDOW_UPDATE. */
+  #connWindowSize = DEFAULT_WINDOW_SIZE;
+  #connRecvWindow = DEFAULT_WINDOW_SIZE;
+  #connRecvUnacked = 0;
+  /** Set on a connection error or the connection's end: no frame is read after it. */
+  protected dead = false;
+  /** The stream whose header block awaits CONTINUATION frames; 0 when none does. */
+  protected blockStream = 0;
+  /** Octets of the client's connection preface still to come (a server's only). */
+  #prefaceLeft: number;
+  #settingsSeen = false;
+  #input: Buffer | null = null;
+
+  readonly #server: boolean;
+  readonly #socket: TransportSocket['stream'];
+  /** The socket was ended (our FIN is queued); it is destroyed after a grace. */
+  #ended = false;
+
+  /** `server`: the peer is a client, whose connection preface comes first (RFC 9113 §3.4). */
+  constructor(server: boolean, socket: TransportSocket['stream']) {
+    this.#server = server;
+    this.#socket = socket;
+    this.#prefaceLeft = server ? CLIENT_PREFACE.length : 0;
+  }
+
+  protected onData(chunk: Buffer): void {
+    if (this.dead) return;
+    let buf = chunk;
+    if (this.#input !== null) {
+      buf = Buffer.concat([this.#input, chunk]);
+      this.#input = null;
+    }
+    let pos = 0;
+    const end = buf.length;
+    if (this.#prefaceLeft > 0) {
+      const offset = CLIENT_PREFACE.length - this.#prefaceLeft;
+      const n = Math.min(this.#prefaceLeft, end);
+      if (buf.compare(CLIENT_PREFACE, offset, offset + n, 0, n) !== 0) {
+        this.connectionError(ErrorCode.PROTOCOL_ERROR);
+        return;
+      }
+      this.#prefaceLeft -= n;
+      pos = n;
+    }
+    while (end - pos >= FRAME_HEADER_SIZE) {
+      const len = (buf[pos]! << 16) | (buf[pos + 1]! << 8) | buf[pos + 2]!;
+      if (len > DEFAULT_MAX_FRAME_SIZE) {
+        this.connectionError(ErrorCode.FRAME_SIZE_ERROR);
+        return;
+      }
+      if (end - pos - FRAME_HEADER_SIZE < len) break;
+      const type = buf[pos + 3]!;
+      const flags = buf[pos + 4]!;
+      const id = buf.readUInt32BE(pos + 5) & 0x7fffffff;
+      const start = pos + FRAME_HEADER_SIZE;
+      pos = start + len;
+      this.#onFrame(type, flags, id, buf, start, pos);
+      if (this.dead) return;
+    }
+    if (pos < end) this.#input = buf.subarray(pos);
+  }
+
+  #onFrame(type: number, flags: number, id: number, buf: Buffer, start: number, end: number): void {
+    if (!this.#settingsSeen) {
+      // Either end's preface is a SETTINGS frame, and it comes first (RFC 9113 §3.4).
+      if (type !== FrameType.SETTINGS || (flags & FrameFlag.ACK) !== 0) {
+        this.connectionError(ErrorCode.PROTOCOL_ERROR);
+        return;
+      }
+      this.#settingsSeen = true;
+    }
+    if (this.blockStream !== 0 && (type !== FrameType.CONTINUATION || id !== this.blockStream)) {
+      this.connectionError(ErrorCode.PROTOCOL_ERROR);
+      return;
+    }
+    switch (type) {
+      case FrameType.DATA:
+        this.onDataFrame(flags, id, buf, start, end);
+        return;
+      case FrameType.HEADERS:
+        this.onHeadersFrame(flags, id, buf, start, end);
+        return;
+      case FrameType.CONTINUATION:
+        this.onContinuation(flags, id, buf, start, end);
+        return;
+      case FrameType.PRIORITY:
+        if (id === 0) this.connectionError(ErrorCode.PROTOCOL_ERROR);
+        else if (end - start !== 5) this.connectionError(ErrorCode.FRAME_SIZE_ERROR);
+        else this.onPriorityFrame();
+        return;
+      case FrameType.RST_STREAM:
+        this.onRstStream(id, buf, start, end);
+        return;
+      case FrameType.SETTINGS:
+        this.#onSettings(flags, id, buf, start, end);
+        return;
+      case FrameType.PING:
+        if (id !== 0) this.connectionError(ErrorCode.PROTOCOL_ERROR);
+        else if (end - start !== 8) this.connectionError(ErrorCode.FRAME_SIZE_ERROR);
+        else if ((flags & FrameFlag.ACK) === 0) this.queueControl(pingAck(buf, start));
+        return;
+      case FrameType.GOAWAY:
+        if (id !== 0) this.connectionError(ErrorCode.PROTOCOL_ERROR);
+        else if (end - start < 8) this.connectionError(ErrorCode.FRAME_SIZE_ERROR);
+        else this.onGoaway(buf, start);
+        return;
+      case FrameType.WINDOW_UPDATE:
+        this.#onWindowUpdate(id, buf, start, end);
+        return;
+      case FrameType.PUSH_PROMISE:
+        // A client never pushes, and a server may not while our SETTINGS_ENABLE_PUSH is 0 (RFC 9113 §8.4).
+        this.connectionError(ErrorCode.PROTOCOL_ERROR);
+        return;
+      default:
+      // Unknown frame types are ignored (§5.5).
+    }
+  }
+
+  #onSettings(flags: number, id: number, buf: Buffer, start: number, end: number): void {
+    if (id !== 0) {
+      this.connectionError(ErrorCode.PROTOCOL_ERROR);
+      return;
+    }
+    const length = end - start;
+    if ((flags & FrameFlag.ACK) !== 0) {
+      if (length !== 0) this.connectionError(ErrorCode.FRAME_SIZE_ERROR);
+      else this.recvSlack = 0;
+      return;
+    }
+    if (length % 6 !== 0) {
+      this.connectionError(ErrorCode.FRAME_SIZE_ERROR);
+      return;
+    }
+    let moreStreams = false;
+    for (let p = start; p < end; p += 6) {
+      const key = buf.readUInt16BE(p);
+      const value = buf.readUInt32BE(p + 2);
+      switch (key) {
+        case SettingId.HEADER_TABLE_SIZE:
+          this.encoder.onPeerTableSize(value);
+          break;
+        case SettingId.ENABLE_PUSH:
+          // 0 or 1 from a client; a server may not send it other than 0 (RFC 9113 §6.5.2).
+          if (value > (this.#server ? 1 : 0)) return this.connectionError(ErrorCode.PROTOCOL_ERROR);
+          break;
+        case SettingId.MAX_CONCURRENT_STREAMS:
+          moreStreams = this.onPeerMaxConcurrentStreams(value);
+          break;
+        case SettingId.INITIAL_WINDOW_SIZE: {
+          if (value > MAX_WINDOW_SIZE) return this.connectionError(ErrorCode.FLOW_CONTROL_ERROR);
+          const delta = value - this.peerInitialWindow;
+          this.peerInitialWindow = value;
+          for (const s of this.streams.values()) {
+            s.sendWindow += delta;
+            if (s.sendWindow > MAX_WINDOW_SIZE) return this.connectionError(ErrorCode.FLOW_CONTROL_ERROR);
+          }
+          break;
+        }
+        case SettingId.MAX_FRAME_SIZE:
+          if (value < DEFAULT_MAX_FRAME_SIZE || value > MAX_ALLOWED_FRAME_SIZE) {
+            return this.connectionError(ErrorCode.PROTOCOL_ERROR);
+          }
+          this.peerMaxFrameSize = value;
+          break;
+        default:
+        // MAX_HEADER_LIST_SIZE (advisory) and unknown ids: ignored.
+      }
+    }
+    this.queueControl(SETTINGS_ACK);
+    if (this.blocked.size > 0) this.#resumeBlocked();
+    if (moreStreams) this.onMoreStreamsAllowed();
+  }
+
+  #onWindowUpdate(id: number, buf: Buffer, start: number, end: number): void {
+    if (end - start !== 4) {
+      this.connectionError(ErrorCode.FRAME_SIZE_ERROR);
+      return;
+    }
+    const increment = buf.readUInt32BE(start) & 0x7fffffff;
+    if (id === 0) {
+      if (increment === 0) return this.connectionError(ErrorCode.PROTOCOL_ERROR);
+      this.connSendWindow += increment;
+      if (this.connSendWindow > MAX_WINDOW_SIZE) return this.connectionError(ErrorCode.FLOW_CONTROL_ERROR);
+      if (this.blocked.size > 0) this.#resumeBlocked();
+      return;
+    }
+    const s = this.streams.get(id);
+    if (s === undefined) {
+      // A stream already closed may still get one; one never opened may not.
+      if (this.unopenedStream(id)) this.connectionError(ErrorCode.PROTOCOL_ERROR);
+      return;
+    }
+    if (increment === 0) return this.streamError(s, ErrorCode.PROTOCOL_ERROR);
+    s.sendWindow += increment;
+    if (s.sendWindow > MAX_WINDOW_SIZE) return this.streamError(s, ErrorCode.FLOW_CONTROL_ERROR);
+    if (s.pending !== null && this.connSendWindow > 0) this.sendPending(s);
+  }
+
+  /** Windows opened: the blocked streams send what they hold, in the order they blocked. */
+  #resumeBlocked(): void {
+    for (const s of this.blocked) {
+      if (this.connSendWindow <= 0) return;
+      if (s.sendWindow > 0) this.sendPending(s);
+    }
+  }
+
+  /** Sets our connection window for what the peer sends; a WINDOW_UPDATE announces what it adds to the default. */
+  protected openConnectionWindow(size: number): void {
+    this.#connWindowSize = size;
+    this.#connRecvWindow = size;
+    if (size > DEFAULT_WINDOW_SIZE) this.queueFrame(windowUpdateFrame(0, size - DEFAULT_WINDOW_SIZE));
+  }
+
+  /**
+   * A DATA frame's `length` octets (padding included) against our connection window, reopened in
+   * one WINDOW_UPDATE once half is used; false after the FLOW_CONTROL_ERROR of a peer that overran it.
+   */
+  protected consumeConnectionWindow(length: number): boolean {
+    if (length > this.#connRecvWindow) {
+      this.connectionError(ErrorCode.FLOW_CONTROL_ERROR);
+      return false;
+    }
+    this.#connRecvWindow -= length;
+    this.#connRecvUnacked += length;
+    if (this.#connRecvUnacked >= this.#connWindowSize / 2) {
+      this.queueFrame(windowUpdateFrame(0, this.#connRecvUnacked));
+      this.#connRecvWindow += this.#connRecvUnacked;
+      this.#connRecvUnacked = 0;
+    }
+    return true;
+  }
+
+  /** Stops reading, writes what is queued (a GOAWAY), ends the socket; destroys it after a grace. */
+  protected endNow(): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    this.dead = true;
+    this.flushOut();
+    this.#socket.end();
+    setTimeout(() => this.#socket.destroy(), SOCKET_CLOSE_GRACE_MS).unref();
+  }
+
+  /** The payload after a PADDED frame's pad length octet, or -1 when the padding does not fit. */
+  protected unpad(flags: number, buf: Buffer, start: number, end: number): number {
+    if ((flags & FrameFlag.PADDED) === 0) return end;
+    if (end - start < 1) return -1;
+    const padded = end - buf[start]!;
+    return padded < start + 1 ? -1 : padded;
+  }
+
+  /** A connection error (RFC 9113 §5.4.1): GOAWAY with the code, then the connection ends. */
+  protected abstract connectionError(code: number): void;
+  /** Writes the frames queued this loop turn. */
+  protected abstract flushOut(): void;
+  /** Queues a frame for this loop turn's write. */
+  protected abstract queueFrame(frame: Buffer): void;
+  /** Queues a frame answering the peer's (a PING ACK) for this loop turn's write. */
+  protected abstract queueControl(frame: Buffer): void;
+  protected abstract onDataFrame(flags: number, id: number, buf: Buffer, start: number, end: number): void;
+  protected abstract onHeadersFrame(flags: number, id: number, buf: Buffer, start: number, end: number): void;
+  protected abstract onContinuation(flags: number, id: number, buf: Buffer, start: number, end: number): void;
+  /** A well-formed PRIORITY frame: parsed and ignored (RFC 9113 deprecates the scheme). */
+  protected abstract onPriorityFrame(): void;
+  protected abstract onRstStream(id: number, buf: Buffer, start: number, end: number): void;
+  /** The peer's SETTINGS_MAX_CONCURRENT_STREAMS; true when it lets us open more than before. */
+  protected abstract onPeerMaxConcurrentStreams(value: number): boolean;
+  /** After the SETTINGS ACK went out: the peer allows more streams than before. */
+  protected abstract onMoreStreamsAllowed(): void;
+  /** A stream id the peer names that no stream of ours ever had (RFC 9113 §5.1: a connection error). */
+  protected abstract unopenedStream(id: number): boolean;
+  /** A stream error (RFC 9113 §5.4.2): RST_STREAM with the code. */
+  protected abstract streamError(s: S, code: number): void;
+  /** Sends as much of `s.pending` as the windows allow. */
+  protected abstract sendPending(s: S): void;
+  /** A well-formed GOAWAY frame; its payload starts at `start`. */
+  protected abstract onGoaway(buf: Buffer, start: number): void;
+}
