@@ -5,26 +5,7 @@
 // as the codec writes it. Prints JSON (ops/s, ns and CPU ns per op).
 import { HpackDecoder, HpackEncoder, writeInt } from '../proxy/core/http/codec/http2/hpack.js';
 import { huffmanDecode, huffmanEncode, huffmanLength } from '../proxy/core/http/codec/http2/huffman.js';
-
-const ITERATIONS = Number(process.env.BENCH_ITERATIONS ?? 300_000);
-
-function measure(
-  name: string,
-  fn: () => void,
-): { name: string; opsPerSecond: number; nsPerOp: number; cpuNsPerOp: number } {
-  for (let i = 0; i < 20_000; i++) fn();
-  const cpu = process.cpuUsage();
-  const start = process.hrtime.bigint();
-  for (let i = 0; i < ITERATIONS; i++) fn();
-  const ns = Number(process.hrtime.bigint() - start);
-  const used = process.cpuUsage(cpu);
-  return {
-    name,
-    opsPerSecond: Math.round((ITERATIONS / ns) * 1e9),
-    nsPerOp: Math.round(ns / ITERATIONS),
-    cpuNsPerOp: Math.round(((used.user + used.system) * 1000) / ITERATIONS),
-  };
-}
+import { ITERATIONS, measure } from './lib/micro.js';
 
 /** A literal with incremental indexing and a Huffman value, with the name from the static table or literal. */
 function literal(nameIndex: number, name: string, value: string): Buffer {

@@ -14,30 +14,7 @@ import { RawBufferSocket } from '../proxy/core/network/raw-buffer-socket.js';
 import { createStatsStore } from '../proxy/stats/index.js';
 import { WheelTimer } from '../proxy/core/timer-wheel.js';
 import { DiscardStream } from './lib/hcm-stub-stream.js';
-
-const ITERATIONS = Number(process.env.BENCH_ITERATIONS ?? 300_000);
-
-/**
- * Wall time per op, and CPU time per op (process.cpuUsage: user + system), which on a shared
- * host moves less with the other tenants' load than wall time does.
- */
-function measure(
-  name: string,
-  fn: () => void,
-): { name: string; opsPerSecond: number; nsPerOp: number; cpuNsPerOp: number } {
-  for (let i = 0; i < 20_000; i++) fn();
-  const cpu = process.cpuUsage();
-  const start = process.hrtime.bigint();
-  for (let i = 0; i < ITERATIONS; i++) fn();
-  const ns = Number(process.hrtime.bigint() - start);
-  const used = process.cpuUsage(cpu);
-  return {
-    name,
-    opsPerSecond: Math.round((ITERATIONS / ns) * 1e9),
-    nsPerOp: Math.round(ns / ITERATIONS),
-    cpuNsPerOp: Math.round(((used.user + used.system) * 1000) / ITERATIONS),
-  };
-}
+import { ITERATIONS, measure } from './lib/micro.js';
 
 const head = Buffer.from(
   'GET /api/v1/items/42?expand=true HTTP/1.1\r\nHost: shop.example.com\r\nUser-Agent: Mozilla/5.0 (X11; Linux x86_64)\r\n' +
