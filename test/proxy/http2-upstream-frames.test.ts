@@ -321,10 +321,10 @@ describe.each(H2_CODECS)('$codec client codec', ({ codec, runtime }) => {
     expect(dataBeforeWindow).toBe(0);
   });
 
-  // node:http2 leaves the stream hanging until the route timeout (504): ours only.
-  it.skipIf(codec === 'nghttp2')(
-    'a DATA frame on stream 0: GOAWAY PROTOCOL_ERROR to the upstream, 502 (UPE) downstream, counted',
-    async () => {
+  // node:http2 leaves the stream hanging until the route timeout (504): ours only, so the case
+  // is declared for our codec alone rather than skipped for the other.
+  if (codec !== 'nghttp2')
+    it('a DATA frame on stream 0: GOAWAY PROTOCOL_ERROR to the upstream, 502 (UPE) downstream, counted', async () => {
       const r = await request(proxy.port, '/bad');
       expect(r.status).toBe(502);
       expect(r.body).toContain('upstream protocol error');
@@ -333,8 +333,7 @@ describe.each(H2_CODECS)('$codec client codec', ({ codec, runtime }) => {
       const filter = 'cluster.bad.upstream_cx_protocol_error';
       const stats = await (await fetch(`http://127.0.0.1:${admin.port}/stats?filter=${filter}`)).text();
       expect(stats).toContain(`${filter}: 1`);
-    },
-  );
+    });
 
   it('a downstream that stops reading closes the upstream windows; the whole body arrives once it reads', async () => {
     let sentWhilePaused = 0;
