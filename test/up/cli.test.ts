@@ -12,7 +12,7 @@ import { loadMeshFile } from '../../control-plane/mesh/validate.js';
 import { planMesh, prometheusConfig } from '../../up/plan.js';
 import { readState } from '../../up/state.js';
 import { selfSignedP256 } from '../helpers/openssl.js';
-import { writeMeshOnFreePorts } from './mesh-on-free-ports.js';
+import { type MappedMesh, writeMeshOnFreePorts } from './mesh-on-free-ports.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'meshscope-up-cli-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -23,6 +23,22 @@ function meshscope(args: string[]): Promise<{ code: number; stdout: string; stde
       resolve({ code: err === null ? 0 : Number((err as { code?: number }).code), stdout, stderr });
     });
   });
+}
+
+/** `up` of a mesh written on free ports, with its own state directory and the control plane's and collector's ports moved too. */
+function upOnFreePorts(mesh: MappedMesh, state: string): string[] {
+  return [
+    'up',
+    '--mesh',
+    mesh.file,
+    '--state-dir',
+    state,
+    '--no-prometheus',
+    '--xds',
+    mesh.shift('127.0.0.1:18000'),
+    '--collector-http',
+    mesh.shift('127.0.0.1:16686'),
+  ];
 }
 
 describe('meshscope up / status command line', () => {
@@ -102,18 +118,7 @@ describe('meshscope up / status command line', () => {
     await new Promise<void>((r) => holder.listen(taken, '127.0.0.1', () => r()));
     try {
       const state = join(sub, 'state');
-      const r = await meshscope([
-        'up',
-        '--mesh',
-        mesh.file,
-        '--state-dir',
-        state,
-        '--no-prometheus',
-        '--xds',
-        mesh.shift('127.0.0.1:18000'),
-        '--collector-http',
-        mesh.shift('127.0.0.1:16686'),
-      ]);
+      const r = await meshscope([...upOnFreePorts(mesh, state)]);
       expect(r.code).toBe(1);
       expect(r.stderr).toContain(`MS_ERR_UP_PORT_IN_USE: ports already in use: ${taken} (front-proxy http)`);
       expect(existsSync(join(state, 'state.json'))).toBe(false);
@@ -132,16 +137,7 @@ describe('meshscope up / status command line', () => {
       selfSignedP256({ key: join(sub, `${n}.key`), cert: join(sub, `${n}.crt`), subject: `/CN=${n}`, days: 1 });
     const state = join(sub, 'state');
     const r = await meshscope([
-      'up',
-      '--mesh',
-      mesh.file,
-      '--state-dir',
-      state,
-      '--no-prometheus',
-      '--xds',
-      mesh.shift('127.0.0.1:18000'),
-      '--collector-http',
-      mesh.shift('127.0.0.1:16686'),
+      ...upOnFreePorts(mesh, state),
       '--tls-cert',
       join(sub, 'a.crt'),
       '--tls-key',
@@ -158,23 +154,9 @@ describe('meshscope up / status command line', () => {
     const sub = mkdtempSync(join(dir, 'abort-'));
     const mesh = await writeMeshOnFreePorts(sub);
     const state = join(sub, 'state');
-    const up = spawn(
-      process.execPath,
-      [
-        'dist/cli/main.js',
-        'up',
-        '--mesh',
-        mesh.file,
-        '--state-dir',
-        state,
-        '--no-prometheus',
-        '--xds',
-        mesh.shift('127.0.0.1:18000'),
-        '--collector-http',
-        mesh.shift('127.0.0.1:16686'),
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
+    const up = spawn(process.execPath, ['dist/cli/main.js', ...upOnFreePorts(mesh, state)], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stderr = '';
     up.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     const exited = new Promise<number | null>((r) => up.once('exit', (code) => r(code)));
