@@ -8,7 +8,7 @@
 // Builds: this checkout's dist/ ("this"), BENCH_BASELINE=<checkout with dist/> ("baseline"), and
 // BENCH_BUILDS=name=dir[@node flags],… for more (bisecting; an empty dir is this checkout).
 // Knobs: BENCH_SECONDS (default 4), BENCH_CONNECTIONS (default 50), BENCH_ROUNDS (default 5),
-// BENCH_PARALLEL, BENCH_TELEMETRY, BENCH_TLS and BENCH_H2 (below). Peak RSS is the process's VmHWM at the end (its
+// BENCH_PARALLEL, BENCH_TELEMETRY, BENCH_TLS, BENCH_H2 and BENCH_RATE (below). Peak RSS is the process's VmHWM at the end (its
 // whole life, warm-up included); mainThreadCpuUsPerRequest is the request thread's part of the CPU.
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -31,6 +31,7 @@ import { peakRssMb } from './lib/rss.js';
 import { stealMeter } from './lib/steal.js';
 import { runWrk, runWrkAsync } from './lib/wrk.js';
 import { runH2load, runH2loadAsync } from './lib/h2load.js';
+import { openLoop } from './lib/open-loop.js';
 import { bootstrapFor, startSink } from './lib/telemetry.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 4);
@@ -62,6 +63,11 @@ function tlsCertificate(): { cert: string; key: string } {
 // "this" on node:http2 (nghttp2) and "this+oghttp2" on our own framing.
 const H2 = process.env.BENCH_H2 === '1';
 const H2_OPTS = { clients: Number(process.env.H2_CLIENTS ?? 10), streams: Number(process.env.H2_STREAMS ?? 10) };
+// BENCH_RATE=<req/s> loads each build in open loop at that rate instead (bench/open-loop-client.ts
+// in its own process, HTTP/1.1, after 1 s unrecorded): at 1000 req/s, the two-sidecar latency
+// rows' rate, each request is its own event-loop wake-up, and what one costs is the CPU per
+// request that sets those rows' tail. Latency is then the client's service-time p99.
+const RATE = Number(process.env.BENCH_RATE ?? 0);
 
 /** One closed-loop run: what the rounds need of wrk's or h2load's summary. */
 interface LoadResult {
@@ -71,6 +77,7 @@ interface LoadResult {
 }
 
 function runLoad(url: string, seconds: number): LoadResult {
+  if (RATE > 0) throw new Error('BENCH_RATE runs through runLoadAsync');
   if (H2) {
     const r = runH2load(url, { ...H2_OPTS, seconds });
     return { requestsPerSecond: r.requestsPerSecond, requests: r.requests, latencyMs: r.meanMs };
@@ -80,6 +87,11 @@ function runLoad(url: string, seconds: number): LoadResult {
 }
 
 async function runLoadAsync(url: string, seconds: number): Promise<LoadResult> {
+  if (RATE > 0) {
+    const r = await openLoop(Number(new URL(url).port), RATE, seconds, 1);
+    if (r.errors > 0) throw new Error(`${url}: ${r.errors} of ${r.sent} requests failed`);
+    return { requestsPerSecond: RATE, requests: r.sent, latencyMs: r.service.p99Ms };
+  }
   if (H2) {
     const r = await runH2loadAsync(url, { ...H2_OPTS, seconds });
     return { requestsPerSecond: r.requestsPerSecond, requests: r.requests, latencyMs: r.meanMs };
@@ -244,7 +256,10 @@ async function main(): Promise<void> {
         peers.push({ build, peer, url: `http://127.0.0.1:${peer.port}/`, cpuPid });
       }
     }
-    for (const { url } of peers) runLoad(url, 2);
+    for (const { url } of peers) {
+      if (RATE > 0) await runLoadAsync(url, 2);
+      else runLoad(url, 2);
+    }
     const meter = stealMeter();
     for (let round = 0; round < ROUNDS; round++) {
       const results = new Map<string, RoundResult>();
@@ -257,7 +272,7 @@ async function main(): Promise<void> {
       } else {
         for (const { build, cpuPid, url } of peers) {
           const before = cpuSeconds(cpuPid);
-          const r = runLoad(url, SECONDS);
+          const r = RATE > 0 ? await runLoadAsync(url, SECONDS) : runLoad(url, SECONDS);
           results.set(build.name, perRequest(before, cpuSeconds(cpuPid), r));
         }
       }
@@ -329,7 +344,12 @@ async function main(): Promise<void> {
       const out = {
         benchmark: 'proxy-cpu',
         tls: TLS,
-        load: H2 ? `h2load -c ${H2_OPTS.clients} -m ${H2_OPTS.streams}` : `wrk -c ${CONNECTIONS}`,
+        load:
+          RATE > 0
+            ? `open loop ${RATE} req/s`
+            : H2
+              ? `h2load -c ${H2_OPTS.clients} -m ${H2_OPTS.streams}`
+              : `wrk -c ${CONNECTIONS}`,
         secondsPerRun: SECONDS,
         rounds: ROUNDS,
         cpuStealPercent: steal,
