@@ -263,7 +263,7 @@ export async function measureGrpc(o: GrpcBenchOptions): Promise<Record<string, u
       { name: 'meshscope_two_sidecars_nghttp2', port: meshNghttp2.port, pids: meshNghttp2.peers.map((p) => p.pid) },
     ];
     const steal = stealMeter();
-    const rounds = await runTailRounds(tailRoundsOptions(o.rounds), async () => {
+    const { measured: rounds, failed } = await runTailRounds(tailRoundsOptions(o.rounds), async () => {
       const direct = await openLoop(server.port, o.rate, o.seconds, o.warmSeconds, CLIENT);
       const via = new Map<string, OpenLoopResult>();
       const cpuUs = new Map<string, number>();
@@ -306,7 +306,8 @@ export async function measureGrpc(o: GrpcBenchOptions): Promise<Record<string, u
       secondsPerRow: o.seconds,
       warmUpSecondsUnrecorded: o.warmSeconds,
       rounds: o.rounds,
-      roundsRun: rounds.length,
+      roundsRun: rounds.length + failed.length,
+      failedRounds: failed,
       qualifyingStealPercentBelow: QUALIFYING_STEAL_PERCENT,
       rows,
       sidecarCounters,

@@ -22,6 +22,7 @@ import { freePort, launch, nginxConf, type Peer, startMeshscope, workDir } from 
 import {
   type AddedP99Verdict,
   addedP99Verdict,
+  type FailedRound,
   type MeasuredRound,
   QUALIFYING_STEAL_PERCENT,
   runTailRounds,
@@ -293,9 +294,10 @@ export async function measureMtlsSidecars(upstreamPort: number, o: MtlsBenchOpti
     { name: 'meshscope_two_sidecars_plaintext', ...(await meshscopeChain(upstreamPort, null)) },
   ];
   let rounds: MeasuredRound<RoundFigures>[] = [];
+  let failed: FailedRound[] = [];
   const counted = new Map<string, Record<string, number>>();
   try {
-    rounds = await runTailRounds(tailRoundsOptions(o.rounds), async () => {
+    ({ measured: rounds, failed } = await runTailRounds(tailRoundsOptions(o.rounds), async () => {
       const direct = await openLoop(upstreamPort, o.rate, o.seconds, o.warmSeconds);
       const via = new Map<string, OpenLoopResult>();
       const cpuUsPerRequest = new Map<string, number>();
@@ -307,7 +309,7 @@ export async function measureMtlsSidecars(upstreamPort: number, o: MtlsBenchOpti
           cpuUsPerRequest.set(c.name, Math.round(((cpuMs(c.pids) - before) * 1000) / result.sent));
       }
       return { direct, via, cpuUsPerRequest };
-    });
+    }));
     for (const c of chains) if (c.stats !== undefined) counted.set(c.name, await c.stats());
   } finally {
     await Promise.all(chains.map((c) => c.stop()));
@@ -349,7 +351,8 @@ export async function measureMtlsSidecars(upstreamPort: number, o: MtlsBenchOpti
     secondsPerRow: o.seconds,
     warmUpSecondsUnrecorded: o.warmSeconds,
     rounds: o.rounds,
-    roundsRun: rounds.length,
+    roundsRun: rounds.length + failed.length,
+    failedRounds: failed,
     qualifyingStealPercentBelow: QUALIFYING_STEAL_PERCENT,
     upstreamDirectPerRound: rounds.map(({ result: r }) => ({
       p50Ms: r.direct.service.p50Ms,

@@ -37,23 +37,49 @@ function cpuTimes(): number[] {
 const round1 = (x: number): number => Math.round(x * 10) / 10;
 const round3 = (x: number): number => Math.round(x * 1000) / 1000;
 
-/** Runs `round` until `rounds` rounds qualified or `rounds + reruns` ran, each with its CPU shares. */
-export async function runTailRounds<T>(o: TailRoundsOptions, round: () => Promise<T>): Promise<MeasuredRound<T>[]> {
-  const out: MeasuredRound<T>[] = [];
+/** A round that failed (a client starved past its deadline, say): reported, never judged, rerun. */
+export interface FailedRound {
+  error: string;
+  cpuStealPercent: number;
+  cpuBusyPercent: number;
+}
+
+/**
+ * Runs `round` until `rounds` rounds qualified or `rounds + reruns` ran, each with its CPU
+ * shares. A round that throws is kept aside with its error and counts as run: on a starved host
+ * one client timing out no longer throws away every round measured before it. Throws only when
+ * no round succeeded.
+ */
+export async function runTailRounds<T>(
+  o: TailRoundsOptions,
+  round: () => Promise<T>,
+): Promise<{ measured: MeasuredRound<T>[]; failed: FailedRound[] }> {
+  const measured: MeasuredRound<T>[] = [];
+  const failed: FailedRound[] = [];
   let qualifying = 0;
   for (let i = 0; qualifying < o.rounds && i < o.rounds + o.reruns; i++) {
     const start = cpuTimes();
-    const result = await round();
+    let result: { ok: true; value: T } | { ok: false; error: string };
+    try {
+      result = { ok: true, value: await round() };
+    } catch (err) {
+      result = { ok: false, error: err instanceof Error ? err.message : String(err) };
+    }
     // user nice system idle iowait irq softirq steal (proc(5)).
     const d = cpuTimes().map((v, j) => v - start[j]!);
     const total = d.reduce((a, b) => a + b, 0);
-    const steal = total === 0 ? 0 : round1((100 * d[7]!) / total);
-    const busy = total === 0 ? 0 : round1((100 * (total - d[3]! - d[4]! - d[7]!)) / total);
-    const qualifies = steal < QUALIFYING_STEAL_PERCENT;
+    const cpuStealPercent = total === 0 ? 0 : round1((100 * d[7]!) / total);
+    const cpuBusyPercent = total === 0 ? 0 : round1((100 * (total - d[3]! - d[4]! - d[7]!)) / total);
+    if (!result.ok) {
+      failed.push({ error: result.error, cpuStealPercent, cpuBusyPercent });
+      continue;
+    }
+    const qualifies = cpuStealPercent < QUALIFYING_STEAL_PERCENT;
     if (qualifies) qualifying++;
-    out.push({ result, cpuStealPercent: steal, cpuBusyPercent: busy, qualifies });
+    measured.push({ result: result.value, cpuStealPercent, cpuBusyPercent, qualifies });
   }
-  return out;
+  if (measured.length === 0) throw new Error(`every round failed: ${failed.map((f) => f.error).join('; ')}`);
+  return { measured, failed };
 }
 
 export interface AddedP99Verdict {

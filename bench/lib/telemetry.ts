@@ -290,7 +290,7 @@ export async function measureTelemetry(upstream: Peer, o: TelemetryBenchOptions)
       },
     ];
     const latencySteal = stealMeter();
-    const rounds = await runTailRounds(tailRoundsOptions(o.rounds), async () => {
+    const { measured: rounds, failed } = await runTailRounds(tailRoundsOptions(o.rounds), async () => {
       const direct = await openLoop(upstream.port, o.rate, o.latencySeconds, o.warmSeconds);
       const via = new Map<string, OpenLoopResult>();
       for (const c of chains) via.set(c.name, await openLoop(c.port, o.rate, o.latencySeconds, o.warmSeconds));
@@ -327,7 +327,8 @@ export async function measureTelemetry(upstream: Peer, o: TelemetryBenchOptions)
         secondsPerRow: o.latencySeconds,
         warmUpSecondsUnrecorded: o.warmSeconds,
         rounds: o.rounds,
-        roundsRun: rounds.length,
+        roundsRun: rounds.length + failed.length,
+        failedRounds: failed,
         qualifyingStealPercentBelow: QUALIFYING_STEAL_PERCENT,
         rows: latency,
         goalAddedP99MsAtMost: 1,
