@@ -1,5 +1,6 @@
 // The `k6` module for one VU: check, group, sleep, fail, randomSeed.
 import { IterationInterruptedError } from '../../errors.js';
+import { internTags } from '../../metrics/registry.js';
 import type { TestContext, VuState } from '../context.js';
 
 export function createK6Module(test: TestContext, vu: VuState): Record<string, unknown> {
@@ -35,7 +36,7 @@ export function createK6Module(test: TestContext, vu: VuState): Record<string, u
     const parentTags = vu.tags;
     const node = test.groups.group(parentPath, name);
     vu.groupPath = node.path;
-    vu.tags = { ...parentTags, group: node.path };
+    vu.tags = internTags({ ...parentTags, group: node.path });
     const start = performance.now();
     try {
       return await fn();
