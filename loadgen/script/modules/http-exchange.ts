@@ -18,6 +18,7 @@ import type { RawResponse } from '../../http/connection.js';
 import { setCookieLines } from '../../http/cookies.js';
 import { parseHeaders } from '../../http/parser.js';
 import { newTraceIds, traceHeader } from '../../tracing.js';
+import { internTags } from '../../metrics/registry.js';
 import type { TestContext, VuState } from '../context.js';
 import { inMicrotask } from '../event-loop.js';
 import { basicAuthLine, type CookieJar, digestAuthLine, formBody, STORE, urlCredentials } from './http-extras.js';
@@ -423,6 +424,7 @@ class Exchange<R> {
         tags.error_code = String(raw.errorCode);
         tags.error = raw.error;
       } else if (userTags === undefined) {
+        tags = internTags(tags);
         req.lastTags = tags;
         req.lastBase = vu.tags;
         req.lastMethod = method;
