@@ -640,7 +640,6 @@ export class RouterFilter implements StreamDecoderFilter, AttemptOwner, WheelTim
     const cluster = this.#cluster!;
     cluster.info.stats.upstream_rq_rx_reset.inc();
     attempt.host.stats.rq_error++;
-    if (protocolError) cluster.info.stats.upstream_cx_protocol_error.inc();
     const flag = protocolError ? ResponseFlag.UpstreamProtocolError : ResponseFlag.UpstreamConnectionTermination;
     attempt.responseFlags |= flag;
     cluster.resilience?.outlier?.putResult(attempt.host, 'local_origin_connect_failed');

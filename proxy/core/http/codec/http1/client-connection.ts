@@ -204,6 +204,7 @@ export class Http1ClientConnection implements ClientConnection, RequestEncoder, 
     const d = this.#decoder;
     this.#decoder = null;
     this.#socket.destroy();
+    this.#callbacks.onProtocolError?.();
     d?.onProtocolError();
   }
 
