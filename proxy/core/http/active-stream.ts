@@ -43,6 +43,7 @@ export interface StreamConnection {
 
 /** Request headers of a stream the codec refused before its headers were decoded (never mutated). */
 const NO_HEADERS = new HeaderMap();
+const EMPTY_BODY = Buffer.alloc(0);
 /** Envoy answers Expect: 100-continue itself (proxy_100_continue off). */
 const CONTINUE_100 = new HeaderMap();
 CONTINUE_100.add(':status', '100');
@@ -201,6 +202,16 @@ export class ActiveStream implements RequestDecoder, StreamFilterCallbacks, Filt
     this.encoder.closeConnectionAfterResponse();
     this.conn.hcm.stats.downstream_cx_protocol_error.inc();
     this.sendLocalReply(400, '', ResponseFlag.DownstreamProtocolError, details);
+  }
+
+  /**
+   * The request's trailers: kept on the stream info for the router, which forwards them; the
+   * filters see the request end as decodeData(empty, true), as they see a response's trailers.
+   */
+  decodeTrailers(trailers: HeaderMap): void {
+    if (this.#done) return;
+    this.streamInfo.requestTrailers = trailers;
+    this.decodeData(EMPTY_BODY, true);
   }
 
   decodeData(data: Buffer, endStream: boolean): void {

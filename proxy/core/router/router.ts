@@ -386,8 +386,17 @@ export class RouterFilter implements StreamDecoderFilter, AttemptOwner, WheelTim
       if (this.#bufferedBytes > this.#cluster!.info.bufferLimitBytes && !this.#upstreamBackedUp) this.#backedUp(true);
       return FilterDataStatus.Continue;
     }
-    if (!up.writeBody(data, endStream) && !this.#upstreamBackedUp) this.#backedUp(true);
+    if (!this.#writeBody(up, data, endStream) && !this.#upstreamBackedUp) this.#backedUp(true);
     return FilterDataStatus.Continue;
+  }
+
+  /** Body bytes to the attempt; a request that ends with trailers ends with them (HTTP/2 upstreams take them). */
+  #writeBody(up: UpstreamRequest, data: Buffer, endStream: boolean): boolean {
+    const trailers = endStream ? this.#cb.streamInfo.requestTrailers : null;
+    if (trailers === null) return up.writeBody(data, endStream);
+    const ok = data.length === 0 || up.writeBody(data, false);
+    up.writeTrailers(trailers);
+    return ok;
   }
 
   /** The upstream took more than it can send (or drained): reading the request downstream stops (resumes). */
@@ -463,13 +472,18 @@ export class RouterFilter implements StreamDecoderFilter, AttemptOwner, WheelTim
     // A request that already ended with nothing buffered ends with its head (a tunnel's too:
     // the client half-closed before the upstream connected).
     const buffered = this.#buffered;
-    let ok = attempt.writeHead(headers, this.#requestEnded && buffered === null, cb.upgradeType !== '');
+    const trailers = this.#requestEnded ? cb.streamInfo.requestTrailers : null;
+    let ok = attempt.writeHead(
+      headers,
+      this.#requestEnded && buffered === null && trailers === null,
+      cb.upgradeType !== '',
+    );
     this.#buffered = null;
     this.#bufferedBytes = 0;
     if (buffered !== null) {
       const data = buffered.length === 1 ? buffered[0]! : Buffer.concat(buffered);
-      ok = attempt.writeBody(data, this.#bufferedEnd);
-    }
+      ok = this.#writeBody(attempt, data, this.#bufferedEnd);
+    } else if (trailers !== null) attempt.writeTrailers(trailers);
     if (ok === this.#upstreamBackedUp) this.#backedUp(!ok);
     if (this.#downstreamBackedUp) this.#pauseResponse(attempt, true);
   }

@@ -146,6 +146,11 @@ export class Http1ClientConnection implements ClientConnection, RequestEncoder, 
     return ok;
   }
 
+  /** HTTP/1.1 upstreams get no request trailers (Envoy's enable_trailers is off by default): the body ends. */
+  encodeTrailers(_trailers: HeaderMap): void {
+    this.encodeData(EMPTY, true);
+  }
+
   /**
    * Pauses (true) or resumes (false) reading the response: the downstream is backed up. The
    * upstream socket reads into the transport's own buffer (net's `onread`), so a pause stops

@@ -32,7 +32,7 @@ import {
 import type { Http2Settings } from './server-connection.js';
 import type { ServerConnection, ServerConnectionCallbacks } from '../types.js';
 import { FramedHttp2Connection } from './framed-connection.js';
-import { CONNECTION_SPECIFIC, requestHeaderMap } from './request-headers.js';
+import { CONNECTION_SPECIFIC, requestHeaderMap, trailerMap } from './request-headers.js';
 import { Http2Stream, type StreamOwner } from './server-stream.js';
 
 const EMPTY = Buffer.alloc(0);
@@ -366,13 +366,17 @@ export class FramedHttp2ServerConnection
         return;
       }
     }
-    if (s.contentLength >= 0 && s.received !== s.contentLength) {
+    const trailers = trailerMap(fields);
+    if (trailers === null || (s.contentLength >= 0 && s.received !== s.contentLength)) {
       this.streamError(s, ErrorCode.PROTOCOL_ERROR);
       return;
     }
-    // The connection manager takes no request trailers (as with node:http2): the body ends here.
     s.remoteClosed = true;
-    if (!s.responseComplete) s.decoder!.decodeData(EMPTY, true);
+    if (!s.responseComplete) {
+      const d = s.decoder!;
+      if (d.decodeTrailers !== undefined) d.decodeTrailers(trailers);
+      else d.decodeData(EMPTY, true);
+    }
     this.#maybeClose(s);
   }
 
