@@ -8,6 +8,7 @@ import type { LogLevel } from '../proxy/index.js';
 // proxy/core/old-generation.ts).
 import { holdYoungGenerationWhileLoading } from '../proxy/core/young-generation.js';
 import { boundOldGenerationGrowth } from '../proxy/core/old-generation.js';
+import { scavengeOnRequestThread } from '../proxy/core/scavenge-threads.js';
 
 const usage = (
   levels: readonly string[],
@@ -24,6 +25,7 @@ const usage = (
 export async function run(argv: string[]): Promise<number> {
   holdYoungGenerationWhileLoading();
   const oldGenerationFlags = boundOldGenerationGrowth();
+  const scavengeFlags = scavengeOnRequestThread();
   const { boundYoungGeneration, startProxy, LOG_LEVELS, ProxyError } = await import('../proxy/index.js');
   const USAGE = usage(LOG_LEVELS);
   let values;
@@ -85,7 +87,7 @@ export async function run(argv: string[]): Promise<number> {
     }
     // This process is the proxy's: hold V8's young generation at its start-up size (see
     // proxy/core/young-generation.ts), before the configuration's objects are built.
-    const workerExecArgv = [...boundYoungGeneration(), ...oldGenerationFlags];
+    const workerExecArgv = [...boundYoungGeneration(), ...oldGenerationFlags, ...scavengeFlags];
     const server = await startProxy({
       config: undefined,
       workerExecArgv,
