@@ -8,8 +8,9 @@
 // Builds: this checkout's dist/ ("this"), BENCH_BASELINE=<checkout with dist/> ("baseline"), and
 // BENCH_BUILDS=name=dir[@node flags],… for more (bisecting; an empty dir is this checkout).
 // Knobs: BENCH_SECONDS (default 4), BENCH_CONNECTIONS (default 50), BENCH_ROUNDS (default 5),
-// BENCH_PARALLEL, BENCH_TELEMETRY, BENCH_TLS and BENCH_H2 (below). Peak RSS is the process's VmHWM at the end (its
-// whole life, warm-up included); mainThreadCpuUsPerRequest is the request thread's part of the CPU.
+// BENCH_PARALLEL, BENCH_TELEMETRY, BENCH_TLS, BENCH_H2 and BENCH_RATE (below). Peak RSS is the process's VmHWM at the end (its
+// whole life, warm-up included); mainThreadCpuUsPerRequest is the request thread's part of the CPU,
+// wakeUpsPerRequest its voluntary context switches (sleeps in epoll_wait ended by a wake-up).
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import {
@@ -18,6 +19,7 @@ import {
   proxyBootstrap,
   startMeshscope,
   startNginxH2cProxy,
+  startNginxProxy,
   startNginxUpstream,
   startNodeHttp2Plain,
   stopAll,
@@ -31,6 +33,7 @@ import { peakRssMb } from './lib/rss.js';
 import { stealMeter } from './lib/steal.js';
 import { runWrk, runWrkAsync } from './lib/wrk.js';
 import { runH2load, runH2loadAsync } from './lib/h2load.js';
+import { openLoop } from './lib/open-loop.js';
 import { bootstrapFor, startSink } from './lib/telemetry.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 4);
@@ -62,6 +65,12 @@ function tlsCertificate(): { cert: string; key: string } {
 // "this" on node:http2 (nghttp2) and "this+oghttp2" on our own framing.
 const H2 = process.env.BENCH_H2 === '1';
 const H2_OPTS = { clients: Number(process.env.H2_CLIENTS ?? 10), streams: Number(process.env.H2_STREAMS ?? 10) };
+// BENCH_RATE=<req/s> loads each build in open loop at that rate instead (bench/open-loop-client.ts
+// in its own process, HTTP/1.1, after 1 s unrecorded): at 1000 req/s, the two-sidecar latency
+// rows' rate, each request is its own event-loop wake-up, and what one costs is the CPU per
+// request that sets those rows' tail. Latency is then the client's service-time p99. A reference row
+// beside the builds: nginx proxying HTTP/1.1 with one worker (its worker's CPU and wake-ups).
+const RATE = Number(process.env.BENCH_RATE ?? 0);
 
 /** One closed-loop run: what the rounds need of wrk's or h2load's summary. */
 interface LoadResult {
@@ -71,6 +80,7 @@ interface LoadResult {
 }
 
 function runLoad(url: string, seconds: number): LoadResult {
+  if (RATE > 0) throw new Error('BENCH_RATE runs through runLoadAsync');
   if (H2) {
     const r = runH2load(url, { ...H2_OPTS, seconds });
     return { requestsPerSecond: r.requestsPerSecond, requests: r.requests, latencyMs: r.meanMs };
@@ -80,6 +90,11 @@ function runLoad(url: string, seconds: number): LoadResult {
 }
 
 async function runLoadAsync(url: string, seconds: number): Promise<LoadResult> {
+  if (RATE > 0) {
+    const r = await openLoop(Number(new URL(url).port), RATE, seconds, 1);
+    if (r.errors > 0) throw new Error(`${url}: ${r.errors} of ${r.sent} requests failed`);
+    return { requestsPerSecond: RATE, requests: r.sent, latencyMs: r.service.p99Ms };
+  }
   if (H2) {
     const r = await runH2loadAsync(url, { ...H2_OPTS, seconds });
     return { requestsPerSecond: r.requestsPerSecond, requests: r.requests, latencyMs: r.meanMs };
@@ -95,20 +110,24 @@ interface Reference {
   start(upstreamPort: number): Promise<{ peer: Peer; cpuPid: number }>;
 }
 
-const references: Reference[] = [
+/** An nginx master's one worker, the process that serves every connection. */
+async function nginxWorker(peer: Peer): Promise<number> {
+  // On a loaded host the master may not have forked it yet when the port answers.
+  const children = `/proc/${peer.pid}/task/${peer.pid}/children`;
+  for (let i = 0; i < 100 && readFileSync(children, 'utf8').trim() === ''; i++) {
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const worker = Number(readFileSync(children, 'utf8').trim().split(' ')[0]);
+  if (!(worker > 0)) throw new Error(`nginx (pid ${peer.pid}) started no worker`);
+  return worker;
+}
+
+const h2References: Reference[] = [
   {
     name: 'nginx-h2c-1-worker',
     start: async (up) => {
       const peer = await startNginxH2cProxy(up);
-      // The master only supervises: the one worker serves every connection. On a loaded host the
-      // master may not have forked it yet when the port answers.
-      const children = `/proc/${peer.pid}/task/${peer.pid}/children`;
-      for (let i = 0; i < 100 && readFileSync(children, 'utf8').trim() === ''; i++) {
-        await new Promise((r) => setTimeout(r, 50));
-      }
-      const worker = Number(readFileSync(children, 'utf8').trim().split(' ')[0]);
-      if (!(worker > 0)) throw new Error(`nginx (pid ${peer.pid}) started no worker`);
-      return { peer, cpuPid: worker };
+      return { peer, cpuPid: await nginxWorker(peer) };
     },
   },
   {
@@ -120,13 +139,26 @@ const references: Reference[] = [
   },
 ];
 
+/** BENCH_RATE's reference row: nginx proxying HTTP/1.1 with one worker, what a wake-up costs C. */
+const rateReferences: Reference[] = [
+  {
+    name: 'nginx-1-worker',
+    start: async (up) => {
+      const peer = await startNginxProxy(up);
+      return { peer, cpuPid: await nginxWorker(peer) };
+    },
+  },
+];
+
+const references: Reference[] = H2 ? h2References : RATE > 0 ? rateReferences : [];
+
 interface Build {
   name: string;
   cli: string;
   nodeArgs: string[];
   /** 100% sampled tracing, istio.stats and a file access log (bench/lib/telemetry.ts's sidecar). */
   telemetry: boolean;
-  /** A BENCH_H2 reference row (nginx, plain node:http2), not a meshscope build. */
+  /** A reference row (nginx; plain node:http2 with BENCH_H2), not a meshscope build. */
   reference?: boolean;
   /** A static runtime layer for the build's bootstrap (the HTTP/2 codec's key). */
   runtime?: Record<string, boolean>;
@@ -172,25 +204,41 @@ function ticks(statFile: string): number {
  * thread alone (the request thread of --concurrency 1; the others are telemetry export
  * threads, V8's and libuv's).
  */
-function cpuSeconds(pid: number): { all: number; main: number } {
-  return { all: ticks(`/proc/${pid}/stat`) / 100, main: ticks(`/proc/${pid}/task/${pid}/stat`) / 100 };
+function cpuSeconds(pid: number): { all: number; main: number; wakeUps: number } {
+  return {
+    all: ticks(`/proc/${pid}/stat`) / 100,
+    main: ticks(`/proc/${pid}/task/${pid}/stat`) / 100,
+    wakeUps: wakeUps(pid),
+  };
+}
+
+/**
+ * The main thread's voluntary context switches so far: each is a sleep in epoll_wait that a
+ * wake-up ends, the count that CPU per request at a low rate follows (a wake-up costs a context
+ * switch and a turn of the event loop, more in a VM), and one the host's other load hardly moves.
+ */
+function wakeUps(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/task/${pid}/status`, 'utf8');
+  return Number(/^voluntary_ctxt_switches:\s+(\d+)/m.exec(status)?.[1] ?? 0);
 }
 
 interface RoundResult {
   cpuUsPerRequest: number;
   mainThreadCpuUsPerRequest: number;
+  wakeUpsPerRequest: number;
   requestsPerSecond: number;
   latencyMs: number;
 }
 
 function perRequest(
-  before: { all: number; main: number },
-  after: { all: number; main: number },
+  before: { all: number; main: number; wakeUps: number },
+  after: { all: number; main: number; wakeUps: number },
   r: LoadResult,
 ): RoundResult {
   return {
     cpuUsPerRequest: ((after.all - before.all) * 1e6) / r.requests,
     mainThreadCpuUsPerRequest: ((after.main - before.main) * 1e6) / r.requests,
+    wakeUpsPerRequest: (after.wakeUps - before.wakeUps) / r.requests,
     requestsPerSecond: r.requestsPerSecond,
     latencyMs: r.latencyMs,
   };
@@ -236,15 +284,16 @@ async function main(): Promise<void> {
       );
       peers.push({ build, peer, url: `${TLS ? 'https' : 'http'}://127.0.0.1:${port}/`, cpuPid: peer.pid });
     }
-    if (H2) {
-      for (const ref of references) {
-        const { peer, cpuPid } = await ref.start(upstream.port);
-        const build: Build = { name: ref.name, cli: '', nodeArgs: [], telemetry: false, reference: true };
-        list.push(build);
-        peers.push({ build, peer, url: `http://127.0.0.1:${peer.port}/`, cpuPid });
-      }
+    for (const ref of references) {
+      const { peer, cpuPid } = await ref.start(upstream.port);
+      const build: Build = { name: ref.name, cli: '', nodeArgs: [], telemetry: false, reference: true };
+      list.push(build);
+      peers.push({ build, peer, url: `http://127.0.0.1:${peer.port}/`, cpuPid });
     }
-    for (const { url } of peers) runLoad(url, 2);
+    for (const { url } of peers) {
+      if (RATE > 0) await runLoadAsync(url, 2);
+      else runLoad(url, 2);
+    }
     const meter = stealMeter();
     for (let round = 0; round < ROUNDS; round++) {
       const results = new Map<string, RoundResult>();
@@ -257,7 +306,7 @@ async function main(): Promise<void> {
       } else {
         for (const { build, cpuPid, url } of peers) {
           const before = cpuSeconds(cpuPid);
-          const r = runLoad(url, SECONDS);
+          const r = RATE > 0 ? await runLoadAsync(url, SECONDS) : runLoad(url, SECONDS);
           results.set(build.name, perRequest(before, cpuSeconds(cpuPid), r));
         }
       }
@@ -276,6 +325,7 @@ async function main(): Promise<void> {
           name,
           cpuUsPerRequest: round1(median(runs.map((r) => r.cpuUsPerRequest))),
           mainThreadCpuUsPerRequest: round1(median(runs.map((r) => r.mainThreadCpuUsPerRequest))),
+          wakeUpsPerRequest: round3(median(runs.map((r) => r.wakeUpsPerRequest))),
           requestsPerSecond: Math.round(median(runs.map((r) => r.requestsPerSecond))),
           [H2 ? 'meanMs' : 'p99Ms']: median(runs.map((r) => r.latencyMs)),
           peakRssMb: rss.get(name) ?? null,
@@ -288,6 +338,7 @@ async function main(): Promise<void> {
           rounds: runs.map((r) => ({
             cpuUsPerRequest: round1(r.cpuUsPerRequest),
             mainThreadCpuUsPerRequest: round1(r.mainThreadCpuUsPerRequest),
+            wakeUpsPerRequest: round3(r.wakeUpsPerRequest),
             requestsPerSecond: Math.round(r.requestsPerSecond),
             [H2 ? 'meanMs' : 'p99Ms']: r.latencyMs,
           })),
@@ -329,7 +380,12 @@ async function main(): Promise<void> {
       const out = {
         benchmark: 'proxy-cpu',
         tls: TLS,
-        load: H2 ? `h2load -c ${H2_OPTS.clients} -m ${H2_OPTS.streams}` : `wrk -c ${CONNECTIONS}`,
+        load:
+          RATE > 0
+            ? `open loop ${RATE} req/s`
+            : H2
+              ? `h2load -c ${H2_OPTS.clients} -m ${H2_OPTS.streams}`
+              : `wrk -c ${CONNECTIONS}`,
         secondsPerRun: SECONDS,
         rounds: ROUNDS,
         cpuStealPercent: steal,

@@ -11,7 +11,9 @@
 //    service time at 1000 req/s), judged on service time with telemetry on.
 // Rows run interleaved for BENCH_ROUNDS rounds and every system under test stays up meanwhile,
 // so a burst of other load on the shared machine hits every row alike; ratios and added
-// latencies are taken within each round and their medians reported.
+// latencies are taken within each round and their medians reported. The latency goal is judged
+// in every round whose CPU steal was under 2%, the others printed beside them and rerun
+// (bench/lib/tail-rounds.ts).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { openLoop, type OpenLoopResult } from './open-loop.js';
@@ -19,6 +21,13 @@ import { freePort, startMeshscope, startNginxProxy, workDir, type Peer } from '.
 import { median } from './median.js';
 import { peakRssMb } from './rss.js';
 import { stealMeter } from './steal.js';
+import {
+  type AddedP99Verdict,
+  addedP99Verdict,
+  QUALIFYING_STEAL_PERCENT,
+  runTailRounds,
+  tailRoundsOptions,
+} from './tail-rounds.js';
 import { runWrk, type WrkResult } from './wrk.js';
 import { threadCpuMeter } from './cpu.js';
 
@@ -307,18 +316,29 @@ export async function measureTelemetry(upstream: Peer, o: TelemetryBenchOptions)
       },
     ];
     const latencySteal = stealMeter();
-    const direct: OpenLoopResult[] = [];
-    const via = new Map<string, OpenLoopResult[]>(chains.map((c) => [c.name, []]));
-    for (let round = 0; round < o.rounds; round++) {
-      direct.push(await openLoop(upstream.port, o.rate, o.latencySeconds, o.warmSeconds));
-      for (const c of chains) via.get(c.name)!.push(await openLoop(c.port, o.rate, o.latencySeconds, o.warmSeconds));
-    }
+    const rounds = await runTailRounds(tailRoundsOptions(o.rounds), async () => {
+      const direct = await openLoop(upstream.port, o.rate, o.latencySeconds, o.warmSeconds);
+      const via = new Map<string, OpenLoopResult>();
+      for (const c of chains) via.set(c.name, await openLoop(c.port, o.rate, o.latencySeconds, o.warmSeconds));
+      return { direct, via };
+    });
     await Promise.all(chains.map((c) => c.stop()));
+    const direct = rounds.map((r) => r.result.direct);
     const latency: Record<string, unknown> = { upstream_direct: latencyRow(direct, direct) };
-    for (const [name, rs] of via) latency[name] = latencyRow(rs, direct);
+    const verdicts = new Map<string, AddedP99Verdict>();
+    for (const c of chains) {
+      const runs = rounds.map((r) => r.result.via.get(c.name)!);
+      const verdict = addedP99Verdict(
+        rounds,
+        runs.map((r, i) => r.service.p99Ms - direct[i]!.service.p99Ms),
+        1,
+      );
+      verdicts.set(c.name, verdict);
+      latency[c.name] = { ...latencyRow(runs, direct), tail: verdict };
+    }
 
     const ratio = round3(median(ratios));
-    const addedOn = (latency['meshscope_two_sidecars_telemetry_on'] as { addedP99Ms: number }).addedP99Ms;
+    const tailOn = verdicts.get('meshscope_two_sidecars_telemetry_on')!;
     return {
       throughput: {
         wrk: { threads: 1, connections: o.connections, seconds: o.seconds, rounds: o.rounds },
@@ -335,12 +355,18 @@ export async function measureTelemetry(upstream: Peer, o: TelemetryBenchOptions)
         secondsPerRow: o.latencySeconds,
         warmUpSecondsUnrecorded: o.warmSeconds,
         rounds: o.rounds,
+        roundsRun: rounds.length,
+        qualifyingStealPercentBelow: QUALIFYING_STEAL_PERCENT,
         rows: latency,
         goalAddedP99MsAtMost: 1,
         istioPublishedAddedP99Ms: 2.7,
         cpuStealPercent: latencySteal(),
       },
-      goals: { telemetryOnAtLeast85PercentOfOff: ratio >= 0.85, twoSidecarsAddAtMost1MsP99: addedOn <= 1 },
+      goals: {
+        telemetryOnAtLeast85PercentOfOff: ratio >= 0.85,
+        // In every round with steal under 2% (null: no round qualified, not judged).
+        twoSidecarsAddAtMost1MsP99: tailOn.goalMetInEveryQualifyingRound,
+      },
     };
   } finally {
     sink.process.kill('SIGTERM');

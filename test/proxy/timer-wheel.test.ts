@@ -1,6 +1,8 @@
 // The router's per-request timeouts run on one coarse timer wheel: a timer never fires before
 // its deadline, a cancelled one never fires, one re-armed from another's callback fires at its
-// new deadline only, and timers longer than a turn of the wheel wait for their own turn.
+// new deadline only, and timers longer than a turn of the wheel wait for their own turn. The wheel
+// sleeps until its earliest armed slot: a shorter timer armed after a long one still fires on
+// time, and one armed after every other was cancelled (the wheel asleep) fires.
 import { describe, expect, it } from 'vitest';
 import { WheelTimer, type WheelTimerOwner } from '../../proxy/core/timer-wheel.js';
 
@@ -74,5 +76,35 @@ describe('timer wheel', () => {
     long.arm(4500);
     const fired = await owner.next();
     expect(fired.at - start).toBeGreaterThanOrEqual(4500);
+  });
+
+  it('fires a short timer armed after a long one without waiting for the long one', async () => {
+    const owner = recorder();
+    const start = performance.now();
+    const long = new WheelTimer(owner, 1);
+    const short = new WheelTimer(owner, 2);
+    long.arm(60_000);
+    short.arm(30);
+    const fired = await owner.next();
+    expect(fired.kind).toBe(2);
+    expect(fired.at - start).toBeGreaterThanOrEqual(30);
+    expect(long.armed).toBe(true);
+    long.cancel();
+  });
+
+  it('fires a timer armed after every other was cancelled', async () => {
+    const owner = recorder();
+    const gone = new WheelTimer(owner, 1);
+    gone.arm(20);
+    gone.cancel();
+    // Past the cancelled timer's slot: the wheel has woken, found nothing, and gone to sleep.
+    await new Promise((r) => setTimeout(r, 60));
+    const start = performance.now();
+    const again = new WheelTimer(owner, 2);
+    again.arm(20);
+    const fired = await owner.next();
+    expect(fired.kind).toBe(2);
+    expect(fired.at - start).toBeGreaterThanOrEqual(20);
+    expect(owner.fired.map((f) => f.kind)).toEqual([2]);
   });
 });

@@ -18,6 +18,7 @@ import type { RawResponse } from '../../http/connection.js';
 import { setCookieLines } from '../../http/cookies.js';
 import { parseHeaders } from '../../http/parser.js';
 import { newTraceIds, traceHeader } from '../../tracing.js';
+import { internTags } from '../../metrics/registry.js';
 import type { TestContext, VuState } from '../context.js';
 import { inMicrotask } from '../event-loop.js';
 import { basicAuthLine, type CookieJar, digestAuthLine, formBody, STORE, urlCredentials } from './http-extras.js';
@@ -61,6 +62,20 @@ const OWN_CALLBACKS = new WeakSet<object>();
 export function ownResponseCallback(cb: (status: number) => boolean): (status: number) => boolean {
   OWN_CALLBACKS.add(cb);
   return cb;
+}
+
+/**
+ * The script's params.tags still holds `entries` (name, value, name, value … in Object.keys order).
+ * for-in (no array) also walks inherited keys: an object that has any never matches, and is read
+ * again each time, as before.
+ */
+function sameEntries(tags: Readonly<Record<string, unknown>>, entries: readonly string[]): boolean {
+  let i = 0;
+  for (const k in tags) {
+    if (entries[i] !== k || entries[i + 1] !== String(tags[k])) return false;
+    i += 2;
+  }
+  return i === entries.length;
 }
 
 function defaultExpected(status: number): boolean {
@@ -123,9 +138,12 @@ export class HttpRequester<R> {
   readonly makeResponse: MakeResponse<R>;
   readonly userAgentLine: string;
   // The last request's tag set, reused while nothing that feeds it changes: a GET loop then
-  // allocates no tag object per request.
+  // allocates no tag object per request, with or without params.tags (the script's tags object,
+  // compared by identity and by the entries it had, as a script may change it between requests).
   lastTags: Record<string, string> | null = null;
   lastBase: unknown = null;
+  lastUserTags: object | undefined;
+  lastUserEntries: readonly string[] = [];
   lastMethod = '';
   lastUrl = '';
   lastStatus = -1;
@@ -397,9 +415,10 @@ class Exchange<R> {
     const ok = callback === null ? defaultExpected(raw.status) : callback(raw.status);
     let tags: Record<string, string>;
     if (
-      userTags === undefined &&
       raw.errorCode === 0 &&
       req.lastTags !== null &&
+      req.lastUserTags === userTags &&
+      (userTags === undefined || sameEntries(userTags, req.lastUserEntries)) &&
       req.lastBase === vu.tags &&
       req.lastStatus === raw.status &&
       req.lastOk === ok &&
@@ -418,12 +437,21 @@ class Exchange<R> {
         expected_response: ok ? 'true' : 'false',
         proto: raw.proto === '' || raw.proto === 'HTTP/2.0' ? raw.proto : 'HTTP/1.1',
       };
-      if (userTags !== undefined) for (const k of Object.keys(userTags)) tags[k] = String(userTags[k]);
+      const entries: string[] = [];
+      if (userTags !== undefined)
+        for (const k of Object.keys(userTags)) {
+          const v = String(userTags[k]);
+          tags[k] = v;
+          entries.push(k, v);
+        }
       if (raw.errorCode !== 0) {
         tags.error_code = String(raw.errorCode);
         tags.error = raw.error;
-      } else if (userTags === undefined) {
+      } else {
+        tags = internTags(tags);
         req.lastTags = tags;
+        req.lastUserTags = userTags;
+        req.lastUserEntries = entries;
         req.lastBase = vu.tags;
         req.lastMethod = method;
         req.lastUrl = url;

@@ -289,6 +289,9 @@ export class ActiveStream implements RequestDecoder, StreamFilterCallbacks, Filt
 
   readDisable(disable: boolean): void {
     // HTTP/1: the connection's reading; HTTP/2: this stream's (its window stays closed).
+    const stats = this.conn.hcm.stats;
+    if (disable) stats.downstream_flow_control_paused_reading_total.inc();
+    else stats.downstream_flow_control_resumed_reading_total.inc();
     this.encoder.readDisable(disable);
   }
 

@@ -147,6 +147,11 @@ export interface ClientConnectionCallbacks {
   onStreamComplete(): void;
   /** The connection closed (either side); a bound stream is reset after this. */
   onConnectionClose(): void;
+  /**
+   * The peer broke the protocol and the connection ends (Envoy's codec exception): counted once as
+   * `upstream_cx_protocol_error` however many streams it carried; each stream still gets onProtocolError.
+   */
+  onProtocolError?(): void;
 }
 
 /** An upstream connection's codec (Envoy's ClientConnection). */

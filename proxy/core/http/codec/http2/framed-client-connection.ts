@@ -575,7 +575,7 @@ export class FramedHttp2ClientConnection extends FramedHttp2Connection<UpstreamS
 
   // --- errors and the connection's end ---
 
-  /** A malformed response (RFC 9113 §8.1.1): RST_STREAM; the router counts a protocol error (UPE). */
+  /** A malformed response (RFC 9113 §8.1.1): RST_STREAM; the stream's a protocol error (UPE), the connection serves on. */
   protected streamError(s: UpstreamStream, code: number): void {
     this.#queue(rstStreamFrame(s.id, code));
     this.#closeStream(s, 'protocol');
@@ -588,6 +588,7 @@ export class FramedHttp2ClientConnection extends FramedHttp2Connection<UpstreamS
     // A client processes no server-initiated stream: the last stream id is 0.
     this.#queue(goawayFrame(0, code));
     this.dead = true;
+    this.#callbacks.onProtocolError?.();
     for (const s of [...this.streams.values()]) this.#closeStream(s, 'protocol');
     this.endNow();
   }
