@@ -177,14 +177,17 @@ export function constantStringAttribute(key: AttributeKey, v: string): Uint8Arra
 
 /** Values a StringAttributeCache encodes once, per key; past it, a value is encoded per call. */
 const CACHED_VALUES_PER_KEY = 256;
+/** Longer values are not cached (a client's method token can be long): ~40 KB per key at most. */
+const CACHED_VALUE_MAX_LENGTH = 128;
 
 /**
  * Whole string attributes of one key, encoded on first use and appended after: for values that
  * repeat from span to span (the method, the scheme, the upstream cluster and host). Appending
  * the bytes costs about half of encoding them again (~150 against ~280 ns per attribute in a
- * micro-benchmark). A key holds at most CACHED_VALUES_PER_KEY values, so a client choosing
- * values (a method token) cannot grow it without bound; a value beyond that is written as
- * before. The bytes are those stringAttribute writes.
+ * micro-benchmark). A key holds at most CACHED_VALUES_PER_KEY values of at most
+ * CACHED_VALUE_MAX_LENGTH characters, so a client choosing values (a method token) cannot grow
+ * it without bound; other values are written as before. The bytes are those stringAttribute
+ * writes.
  */
 export class StringAttributeCache {
   readonly #key: AttributeKey;
@@ -197,7 +200,8 @@ export class StringAttributeCache {
   write(w: ProtoWriter, v: string): void {
     const encoded = this.#encoded.get(v);
     if (encoded !== undefined) return w.append(encoded);
-    if (this.#encoded.size >= CACHED_VALUES_PER_KEY) return stringAttribute(w, this.#key, v);
+    if (this.#encoded.size >= CACHED_VALUES_PER_KEY || v.length > CACHED_VALUE_MAX_LENGTH)
+      return stringAttribute(w, this.#key, v);
     const bytes = constantStringAttribute(this.#key, v);
     this.#encoded.set(v, bytes);
     w.append(bytes);
