@@ -153,10 +153,20 @@ export class HttpRequester<R> {
   // (two lookups keyed by strings the script reuses, whose hashes V8 has cached: no key to build).
   readonly heads = new Map<string, Map<string, string>>();
   headCount = 0;
+  // The last bodiless request's target and head, for the same method, URL and header lines.
   memoTarget: ParsedTarget | null = null;
   memoHead = '';
   memoUrl = '';
   memoMethod = '';
+  memoLines = '';
+  memoHost: string | undefined;
+  // The header lines made of the last params.headers (the script's object, compared by identity
+  // and by the entries it had, as for params.tags): a loop passing one params object builds them
+  // once, and the same lines string lets the head above be reused too.
+  lastHeaders: object | undefined;
+  lastHeaderEntries: readonly string[] = [];
+  lastHeaderLines = '';
+  lastHostOverride: string | undefined;
   // The credentials of the last URL asked about (urlCredentials scans the URL for '@'): a loop
   // hitting one URL checks it once.
   credentialsUrl = '';
@@ -251,18 +261,32 @@ class Exchange<R> {
     const reqHeaders = this.#reqHeaders;
     let extraLines = '';
     let hostOverride: string | undefined;
-    if (params?.headers) {
-      let hasUa = false;
-      for (const k of Object.keys(params.headers)) {
-        const v = String(params.headers[k]);
-        reqHeaders[k] = v;
-        const lower = k.toLowerCase();
-        if (lower === 'host') hostOverride = v;
-        if (lower === 'host' || lower === 'content-length') continue;
-        if (lower === 'user-agent') hasUa = true;
-        extraLines += `${k}: ${v}\r\n`;
+    const headers = params?.headers;
+    if (headers) {
+      let entries = req.lastHeaderEntries;
+      if (headers === req.lastHeaders && sameEntries(headers, entries)) {
+        extraLines = req.lastHeaderLines;
+        hostOverride = req.lastHostOverride;
+      } else {
+        const built: string[] = [];
+        let hasUa = false;
+        for (const k of Object.keys(headers)) {
+          const v = String(headers[k]);
+          built.push(k, v);
+          const lower = k.toLowerCase();
+          if (lower === 'host') hostOverride = v;
+          if (lower === 'host' || lower === 'content-length') continue;
+          if (lower === 'user-agent') hasUa = true;
+          extraLines += `${k}: ${v}\r\n`;
+        }
+        if (!hasUa) extraLines += req.userAgentLine;
+        entries = built;
+        req.lastHeaders = headers;
+        req.lastHeaderEntries = built;
+        req.lastHeaderLines = extraLines;
+        req.lastHostOverride = hostOverride;
       }
-      if (!hasUa) extraLines += req.userAgentLine;
+      for (let i = 0; i < entries.length; i += 2) reqHeaders[entries[i]!] = entries[i + 1]!;
     } else extraLines = req.userAgentLine;
     // Credentials in the URL: basic auth at once, digest after the server's challenge, NTLM as a
     // Negotiate now and an Authenticate after the challenge (same connection).
@@ -298,10 +322,19 @@ class Exchange<R> {
     const params = this.#params;
     const url = this.#url;
     const method = this.#method;
-    const cacheable = params === undefined && this.#body === null;
+    const cacheable = this.#body === null;
+    const lines = this.#extraLines;
+    const host = this.#hostOverride;
     let target: ParsedTarget;
     let head: string | undefined;
-    if (cacheable && req.memoTarget !== null && url === req.memoUrl && method === req.memoMethod) {
+    if (
+      cacheable &&
+      req.memoTarget !== null &&
+      url === req.memoUrl &&
+      method === req.memoMethod &&
+      lines === req.memoLines &&
+      host === req.memoHost
+    ) {
       // A loop hitting one URL: the last request's target and head, no map lookup.
       target = req.memoTarget;
       head = req.memoHead;
@@ -312,11 +345,12 @@ class Exchange<R> {
         if (err instanceof InvalidUrlError) throw new Error(err.message);
         throw err;
       }
-      const byUrl = cacheable ? req.heads.get(method) : undefined;
+      // The per-URL heads hold requests without params only (their lines depend on the URL alone).
+      const byUrl = cacheable && params === undefined ? req.heads.get(method) : undefined;
       head = byUrl?.get(url);
       if (head === undefined) {
-        head = `${method} ${target.path} HTTP/1.1\r\nHost: ${this.#hostOverride ?? target.hostHeader}\r\n${this.#extraLines}`;
-        if (cacheable && req.headCount < 256) {
+        head = `${method} ${target.path} HTTP/1.1\r\nHost: ${host ?? target.hostHeader}\r\n${lines}`;
+        if (cacheable && params === undefined && req.headCount < 256) {
           if (byUrl === undefined) req.heads.set(method, new Map([[url, head]]));
           else byUrl.set(url, head);
           req.headCount++;
@@ -327,6 +361,8 @@ class Exchange<R> {
         req.memoHead = head;
         req.memoUrl = url;
         req.memoMethod = method;
+        req.memoLines = lines;
+        req.memoHost = host;
       }
     }
     const tracing = this.#tracing;
