@@ -4,8 +4,9 @@
 // spans/s stored, spans per CPU-second of the collector's own threads and of the whole process
 // (embedded ClickHouse included), peak RSS, ack latency percentiles, time from ack to queryable,
 // for two span shapes (BENCH_SHAPES=synthetic,sidecar), with the published anchors and goals.
-// Knobs: BENCH_SECONDS (15), BENCH_CLIENTS (8), BENCH_SHAPES, BENCH_NODE_ARGS, BENCH_MICRO (1; 0
-// skips the decoder and insert-format sections, for quick interleaved A/B runs of the scenarios).
+// Knobs: BENCH_SECONDS (15), BENCH_CLIENTS (8), BENCH_SHAPES, BENCH_NODE_ARGS, BENCH_COLLECTOR_ARGS
+// (extra `meshscope collector` flags, e.g. --memory-limit 256), BENCH_MICRO (1; 0 skips the
+// decoder and insert-format sections, for quick interleaved A/B runs of the scenarios).
 // Also measures the hand-written protobuf decoders (to objects then rows, and straight to rows,
 // the ingest path) against protobufjs on the same body, for both shapes.
 
@@ -388,6 +389,7 @@ async function runScenario(bodies: Buffer[]): Promise<Record<string, unknown>> {
   const dir = mkdtempSync(join(tmpdir(), 'bench-collector-'));
   // BENCH_NODE_ARGS passes flags to the collector's node (e.g. --cpu-prof to profile it).
   const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
+  const collectorArgs = (process.env.BENCH_COLLECTOR_ARGS ?? '').split(' ').filter((a) => a !== '');
   const child = spawn(
     process.execPath,
     [
@@ -400,6 +402,7 @@ async function runScenario(bodies: Buffer[]): Promise<Record<string, unknown>> {
       '127.0.0.1:0',
       '--data',
       dir,
+      ...collectorArgs,
     ],
     {
       stdio: ['ignore', 'pipe', 'inherit'],

@@ -16,6 +16,8 @@
 // for GRPC_SECONDS (LAT_SECONDS), beside two nginx grpc_pass hops; BENCH_GRPC=0 skips them and
 // BENCH_ONLY=grpc runs only them (e.g. BENCH_ONLY=grpc BENCH_ROUNDS=1 GRPC_SECONDS=3).
 // BENCH_BASELINE=<checkout with dist/ built> adds that build's meshscope-c1 row (A/B in one run).
+// meshscope rows also report their CPU per request (request thread and other threads, from
+// /proc), and the baseline comparison its ratio: on a shared host it moves less than requests/s.
 import {
   baselineCli,
   freePort,
@@ -34,6 +36,7 @@ import { runH2load, type H2loadResult } from './lib/h2load.js';
 import { median } from './lib/median.js';
 import { peakRssMb } from './lib/rss.js';
 import { stealMeter } from './lib/steal.js';
+import { threadCpuMeter } from './lib/cpu.js';
 import { measureTelemetry, telemetryBenchOptions } from './lib/telemetry.js';
 import { grpcBenchOptions, measureGrpc } from './lib/grpc.js';
 
@@ -112,6 +115,14 @@ interface Measured extends WrkResult {
   peakRssMb: number | null;
 }
 
+/** CPU per request of a meshscope row (its process is the proxy): request thread and the others, us. */
+interface CpuPerRequest {
+  requestThread: number;
+  otherThreads: number;
+}
+
+const isMeshscope = (name: string): boolean => name.startsWith('meshscope');
+
 const round2 = (x: number): number => Math.round(x * 100) / 100;
 
 async function main(): Promise<void> {
@@ -124,6 +135,7 @@ async function main(): Promise<void> {
   }
   const upstream = await startNginxUpstream();
   const perRound: Array<Map<string, WrkResult>> = [];
+  const cpuPerRound: Array<Map<string, CpuPerRequest>> = [];
   const h2PerRound: Array<Map<string, H2loadResult>> = [];
   const peers: Array<{ row: Row; peer: Peer | null; url: string }> = [];
   const h2Peers: Array<{ row: Row; peer: Peer; url: string }> = [];
@@ -149,9 +161,20 @@ async function main(): Promise<void> {
     const steal = stealMeter();
     for (let round = 0; round < ROUNDS; round++) {
       const results = new Map<string, WrkResult>();
-      for (const { row, url } of peers)
-        results.set(row.name, runWrk(url, { connections: CONNECTIONS, seconds: SECONDS }));
+      const cpu = new Map<string, CpuPerRequest>();
+      for (const { row, peer, url } of peers) {
+        const meter = peer !== null && isMeshscope(row.name) ? threadCpuMeter(peer.pid) : null;
+        const result = runWrk(url, { connections: CONNECTIONS, seconds: SECONDS });
+        results.set(row.name, result);
+        if (meter === null) continue;
+        const used = meter();
+        cpu.set(row.name, {
+          requestThread: used.mainUs / result.requests,
+          otherThreads: used.othersUs / result.requests,
+        });
+      }
       perRound.push(results);
+      cpuPerRound.push(cpu);
       const h2Results = new Map<string, H2loadResult>();
       for (const { row, url } of h2Peers) h2Results.set(row.name, runH2load(url, { ...h2Opts, seconds: SECONDS }));
       h2PerRound.push(h2Results);
@@ -188,8 +211,17 @@ async function main(): Promise<void> {
       errors: runs.reduce((a, r) => a + r.errors, 0),
       peakRssMb: peakRss.get(row.name) ?? null,
     };
+    const cpu = cpuPerRound.map((r) => r.get(row.name)).filter((c) => c !== undefined);
     return {
       ...measured,
+      ...(cpu.length === 0
+        ? {}
+        : {
+            cpuUsPerRequest: {
+              requestThread: round2(median(cpu.map((c) => c.requestThread))),
+              otherThreads: round2(median(cpu.map((c) => c.otherThreads))),
+            },
+          }),
       rpsRatioToNginx: round2(
         median(perRound.map((r) => r.get(row.name)!.requestsPerSecond / r.get('nginx-1-worker')!.requestsPerSecond)),
       ),
@@ -230,6 +262,15 @@ async function main(): Promise<void> {
         ),
         p99Ratio: round2(
           median(perRound.map((r) => r.get('meshscope-c1')!.p99Ms / r.get('meshscope-c1-baseline')!.p99Ms)),
+        ),
+        // CPU per request (all threads), this build over the baseline's: steadier than requests/s.
+        cpuPerRequestRatio: round2(
+          median(
+            cpuPerRound.map((r) => {
+              const total = (c: CpuPerRequest): number => c.requestThread + c.otherThreads;
+              return total(r.get('meshscope-c1')!) / total(r.get('meshscope-c1-baseline')!);
+            }),
+          ),
         ),
         peakRssMb: { this: mesh.peakRssMb, baseline: peakRss.get('meshscope-c1-baseline') ?? null },
       }

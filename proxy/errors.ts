@@ -54,6 +54,15 @@ export class WorkerError extends ProxyError {
   }
 }
 
+/** An SDS update a TLS context refused (it keeps its last good secret): each `<field>: <why>`. */
+export class SecretRefusedError extends ProxyError {
+  readonly reasons: readonly string[];
+  constructor(reasons: readonly string[]) {
+    super('MS_ERR_SECRET_REFUSED', reasons.join('; '));
+    this.reasons = reasons;
+  }
+}
+
 /** TLS material (a certificate, key or CA bundle) that cannot serve: names the field and why. */
 export class TlsMaterialError extends ProxyError {
   readonly field: string;

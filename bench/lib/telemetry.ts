@@ -29,6 +29,7 @@ import {
   tailRoundsOptions,
 } from './tail-rounds.js';
 import { runWrk, type WrkResult } from './wrk.js';
+import { threadCpuMeter } from './cpu.js';
 
 export interface TelemetryBenchOptions {
   /** Seconds per wrk run. */
@@ -239,20 +240,37 @@ export async function measureTelemetry(upstream: Peer, o: TelemetryBenchOptions)
     // 1. Throughput.
     const off = await startSidecar('telemetry_off', 'INBOUND', upstream.port, false, sink.port);
     const on = await startSidecar('telemetry_on', 'INBOUND', upstream.port, true, sink.port);
-    const wrkRows: Array<{ name: string; port: number }> = [
-      { name: 'upstream_direct', port: upstream.port },
-      { name: 'meshscope_telemetry_off', port: off.port },
-      { name: 'meshscope_telemetry_on', port: on.port },
+    const wrkRows: Array<{ name: string; port: number; pid: number | null }> = [
+      { name: 'upstream_direct', port: upstream.port, pid: null },
+      { name: 'meshscope_telemetry_off', port: off.port, pid: off.pid },
+      { name: 'meshscope_telemetry_on', port: on.port, pid: on.pid },
     ];
     for (const r of wrkRows.slice(1)) runWrk(`http://127.0.0.1:${r.port}/`, { connections: o.connections, seconds: 3 }); // warm-up, discarded
     const throughputSteal = stealMeter();
     const runs = new Map<string, WrkResult[]>(wrkRows.map((r) => [r.name, []]));
+    // The proxies' CPU per request, request thread and the others (export threads, GC helpers):
+    // steadier than requests/s on a busy host, and it says which thread telemetry costs.
+    const cpu = new Map<string, Array<{ requestThreadUs: number; otherThreadsUs: number }>>();
     const ratios: number[] = [];
+    const cpuRatios: number[] = [];
     for (let round = 0; round < o.rounds; round++) {
-      for (const r of wrkRows)
-        runs
-          .get(r.name)!
-          .push(runWrk(`http://127.0.0.1:${r.port}/`, { connections: o.connections, seconds: o.seconds }));
+      for (const r of wrkRows) {
+        const meter = r.pid === null ? null : threadCpuMeter(r.pid);
+        const result = runWrk(`http://127.0.0.1:${r.port}/`, { connections: o.connections, seconds: o.seconds });
+        runs.get(r.name)!.push(result);
+        if (meter === null) continue;
+        const used = meter();
+        const perRequest = {
+          requestThreadUs: used.mainUs / result.requests,
+          otherThreadsUs: used.othersUs / result.requests,
+        };
+        cpu.set(r.name, [...(cpu.get(r.name) ?? []), perRequest]);
+      }
+      const cpuOf = (name: string): number => {
+        const c = cpu.get(name)![round]!;
+        return c.requestThreadUs + c.otherThreadsUs;
+      };
+      cpuRatios.push(cpuOf('meshscope_telemetry_on') / cpuOf('meshscope_telemetry_off'));
       ratios.push(
         runs.get('meshscope_telemetry_on')![round]!.requestsPerSecond /
           runs.get('meshscope_telemetry_off')![round]!.requestsPerSecond,
@@ -267,6 +285,14 @@ export async function measureTelemetry(upstream: Peer, o: TelemetryBenchOptions)
         errors: rs.reduce((a, r) => a + r.errors, 0),
         requestsPerSecondPerRound: rs.map((r) => Math.round(r.requestsPerSecond)),
       };
+      const c = cpu.get(name);
+      if (c !== undefined)
+        Object.assign(throughput[name] as object, {
+          cpuUsPerRequest: {
+            requestThread: round3(median(c.map((x) => x.requestThreadUs))),
+            otherThreads: round3(median(c.map((x) => x.otherThreadsUs))),
+          },
+        });
     }
     Object.assign(throughput['meshscope_telemetry_off'] as object, { peakRssMb: peakRssMb(off.pid) });
     Object.assign(
@@ -319,6 +345,8 @@ export async function measureTelemetry(upstream: Peer, o: TelemetryBenchOptions)
         rows: throughput,
         telemetryOnOverOffRps: ratio,
         telemetryOnOverOffRpsPerRound: ratios.map(round3),
+        // CPU per request (all threads), on over off: what telemetry costs, less the host's mood.
+        telemetryOnOverOffCpuPerRequest: round3(median(cpuRatios)),
         goalOnOverOffRpsAtLeast: 0.85,
         cpuStealPercent: throughputStealPercent,
       },

@@ -559,6 +559,8 @@ export function sharedResources(
 }
 
 const contextByMesh = new WeakMap<Mesh, string>();
+/** The last context built: an equal one is this same string, so comparing keys is a pointer check. */
+let lastContext = '';
 
 /**
  * What a node's own resources (see ownResources) may read of the mesh besides its own workload:
@@ -572,6 +574,8 @@ function ownContext(mesh: Mesh): string {
       ...rest,
       services: services.map(({ workloads: _w, routes: _r, policy: _p, ...header }) => header),
     });
+    if (context === lastContext) context = lastContext;
+    else lastContext = context;
     contextByMesh.set(mesh, context);
   }
   return context;
@@ -589,25 +593,46 @@ function workloadJson(w: Workload): string {
   return json;
 }
 
-/** The mesh-wide part of the inputs (the same string for every node of a mesh) and the node's own. */
+/**
+ * The inputs of a node's own resources: two meshes giving a node equal keys (sameOwnResourcesKey)
+ * give it the same ownResources (for the same style and CA root), so a control plane rebuilds,
+ * after an edit, only the nodes whose inputs changed. A one-service edit of routes, policies or
+ * other workloads leaves every key as it was.
+ */
 export interface OwnKey {
+  /** The mesh-wide part: one string per mesh, the very same string while it is unchanged. */
   context: string;
-  own: string;
+  /** The node's own part: the ingress, or its workload and its service's name and namespace. */
+  own:
+    | { kind: 'ingress'; ingress: Mesh['ingress'] }
+    | { kind: 'sidecar'; name: string; namespace: string; workload: Workload };
+}
+
+export function ownResourcesKey(mesh: Mesh, nodeId: string): OwnKey {
+  const node = findNode(mesh, nodeId);
+  return {
+    context: ownContext(mesh),
+    own:
+      node.kind === 'ingress'
+        ? { kind: 'ingress', ingress: mesh.ingress }
+        : { kind: 'sidecar', name: node.service.name, namespace: node.service.namespace, workload: node.workload },
+  };
 }
 
 /**
- * The inputs of a node's own resources, as text: two meshes giving a node the same key give it
- * the same ownResources (for the same style and CA root), so a control plane rebuilds, after an
- * edit, only the nodes whose inputs changed. A one-service edit of routes, policies or other
- * workloads leaves every key as it was.
+ * Whether two keys name the same inputs. An unchanged workload is the same object in both
+ * meshes, so at a thousand sidecars an edit compares pointers, not each node's text.
  */
-export function ownResourcesKey(mesh: Mesh, nodeId: string): OwnKey {
-  const node = findNode(mesh, nodeId);
-  const own =
-    node.kind === 'ingress'
-      ? `ingress\0${JSON.stringify(mesh.ingress)}`
-      : `${serviceKey(node.service)}\0${workloadJson(node.workload)}`;
-  return { context: ownContext(mesh), own };
+export function sameOwnResourcesKey(a: OwnKey, b: OwnKey): boolean {
+  if (a.context !== b.context) return false;
+  const x = a.own;
+  const y = b.own;
+  if (x.kind === 'ingress' || y.kind === 'ingress') return x.kind === y.kind && JSON.stringify(x) === JSON.stringify(y);
+  return (
+    x.name === y.name &&
+    x.namespace === y.namespace &&
+    (x.workload === y.workload || workloadJson(x.workload) === workloadJson(y.workload))
+  );
 }
 
 /**

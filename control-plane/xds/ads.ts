@@ -4,7 +4,7 @@
 // in make-before-break order; a NACKed version is not re-sent until the mesh changes again.
 import type { ConfigSourceStyle, JsonObject, ResourceKind } from '../translate/envoy.js';
 import { TYPE_URL } from '../translate/envoy.js';
-import { type NodeSnapshot, PUSH_ORDER, serializedJson, type SnapshotCache } from './cache.js';
+import { type NodeSnapshot, PUSH_ORDER, serializedJson, type SnapshotCache, type TypeSnapshot } from './cache.js';
 import { PushHold } from './push-hold.js';
 import { kindOf, nextNonce, withType, type DiscoveryRequest, type DiscoveryResponse } from './protocol.js';
 
@@ -14,14 +14,41 @@ export interface XdsEvents {
   nack?(nodeId: string, typeUrl: string, version: string, message: string): void;
 }
 
+/**
+ * A subscription (the sorted resource names of a type, or none for a wildcard) interned: streams
+ * asking for the same names share one object, whose id keys the pushes they share.
+ */
+interface Subscription {
+  readonly id: number;
+  readonly names: readonly string[];
+  /** `names` as a set; undefined for a wildcard subscription. */
+  readonly want: ReadonlySet<string> | undefined;
+}
+
+/** Interned subscriptions; cleared past the bound (streams keep theirs, later ones get new ids). */
+const subscriptions = new Map<string, Subscription>();
+const MAX_SUBSCRIPTIONS = 4096;
+let nextSubscriptionId = 0;
+
+function subscription(sorted: readonly string[]): Subscription {
+  const key = sorted.join('\0');
+  let sub = subscriptions.get(key);
+  if (sub === undefined) {
+    if (subscriptions.size >= MAX_SUBSCRIPTIONS) subscriptions.clear();
+    sub = { id: nextSubscriptionId++, names: sorted, want: sorted.length > 0 ? new Set(sorted) : undefined };
+    subscriptions.set(key, sub);
+  }
+  return sub;
+}
+
+const WILDCARD = subscription([]);
+
 interface TypeState {
-  names: string[];
+  sub: Subscription;
   /** The subscription as last requested (unsorted): an ACK repeating it is not re-read. */
   requested: readonly string[] | undefined;
-  /** `names` as a set; undefined for a wildcard subscription. */
-  want: Set<string> | undefined;
-  /** What the client was last sent of each named resource (RDS/EDS pushes carry only changes). */
-  sentJson: Map<string, string>;
+  /** The snapshot the client was last sent (in full, or the changes from the one before). */
+  sent: TypeSnapshot | undefined;
   sentVersion: string | undefined;
   sentNonce: string | undefined;
   nackedVersion: string | undefined;
@@ -30,30 +57,74 @@ interface TypeState {
 const ADS: ConfigSourceStyle = { kind: 'ads' };
 
 /**
- * The last response built per type. A push after an edit sends the same version and resources
- * to every node sharing them, so they get the same response object — nonce included, as a nonce
- * only has to tell a stream's responses apart — and the server encodes its frame once.
+ * The responses built per snapshot: after an edit every node holding the same version and
+ * subscription moves to the same snapshot, so the first node's push — which resources, the
+ * response object, its nonce (a nonce only tells one stream's responses apart) and the frame
+ * the server encodes once — serves them all, and a node's push costs a lookup. Keyed by type,
+ * the version the client held ('' for a full push) and the subscription; null when nothing changed.
  */
-const lastResponse = new Map<ResourceKind, { resources: JsonObject[]; response: DiscoveryResponse }>();
+const pushes = new WeakMap<TypeSnapshot, Map<string, DiscoveryResponse | null>>();
+/** Distinct (type, from, subscription) keys kept per snapshot; nodes rarely hold more than a few. */
+const MAX_PUSHES_PER_SNAPSHOT = 256;
 
-function sharedResponse(kind: ResourceKind, version: string, resources: JsonObject[]): DiscoveryResponse {
-  const last = lastResponse.get(kind);
-  if (
-    last !== undefined &&
-    last.response.version_info === version &&
-    last.resources.length === resources.length &&
-    last.resources.every((r, i) => r === resources[i])
-  )
-    return last.response;
+interface LastPush {
+  from: string;
+  snap: TypeSnapshot;
+  sub: Subscription;
+  response: DiscoveryResponse | null;
+}
+
+/** The last push per type: the nodes of one fan-out ask for the same one back to back. */
+const lastPush = new Map<ResourceKind, LastPush>();
+
+/**
+ * What a client holding `from` (undefined: nothing, the push is full) with subscription `sub`
+ * is sent of `snap`: RDS and EDS pushes may carry only the resources that changed.
+ */
+function push(
+  kind: ResourceKind,
+  from: TypeSnapshot | undefined,
+  snap: TypeSnapshot,
+  sub: Subscription,
+): DiscoveryResponse | null {
+  const fromVersion = from?.version ?? '';
+  const last = lastPush.get(kind);
+  if (last !== undefined && last.snap === snap && last.sub === sub && last.from === fromVersion) return last.response;
+  let byKey = pushes.get(snap);
+  if (byKey === undefined) pushes.set(snap, (byKey = new Map()));
+  const key = `${kind}\0${fromVersion}\0${sub.id}`;
+  let response = byKey.get(key);
+  if (response === undefined) {
+    response = diff(kind, from, snap, sub);
+    if (byKey.size >= MAX_PUSHES_PER_SNAPSHOT) byKey.clear();
+    byKey.set(key, response);
+  }
+  lastPush.set(kind, { from: fromVersion, snap, sub, response });
+  return response;
+}
+
+function diff(
+  kind: ResourceKind,
+  from: TypeSnapshot | undefined,
+  snap: TypeSnapshot,
+  sub: Subscription,
+): DiscoveryResponse | null {
+  const want = sub.want;
+  const selected: JsonObject[] = [];
+  for (const [name, r] of snap.resources) {
+    if (want !== undefined && !want.has(name)) continue;
+    const before = from?.resources.get(name);
+    if (before !== undefined && (before === r || serializedJson(before) === serializedJson(r))) continue;
+    selected.push(r);
+  }
+  if (from !== undefined && selected.length === 0) return null;
   const typeUrl = TYPE_URL[kind];
-  const response: DiscoveryResponse = {
-    version_info: version,
-    resources: withType(typeUrl, resources, undefined),
+  return {
+    version_info: snap.version,
+    resources: withType(typeUrl, selected, undefined),
     type_url: typeUrl,
     nonce: nextNonce(),
   };
-  lastResponse.set(kind, { resources, response });
-  return response;
 }
 
 export class AdsSession {
@@ -95,10 +166,9 @@ export class AdsSession {
     const first = st === undefined;
     if (st === undefined) {
       st = {
-        names: [],
+        sub: WILDCARD,
         requested: undefined,
-        want: undefined,
-        sentJson: new Map(),
+        sent: undefined,
         sentVersion: undefined,
         sentNonce: undefined,
         nackedVersion: undefined,
@@ -120,17 +190,17 @@ export class AdsSession {
     let namesChanged = false;
     const requested = req.resource_names ?? [];
     if (requested !== st.requested) {
-      const names = [...requested].sort();
-      namesChanged = names.length !== st.names.length || names.some((n, i) => n !== st.names[i]);
-      st.names = names;
-      st.want = names.length > 0 ? new Set(names) : undefined;
+      const sub = subscription([...requested].sort());
+      namesChanged = sub !== st.sub;
+      st.sub = sub;
       // The reader hands a repeated subscription back as the same frozen array.
       st.requested = Object.isFrozen(requested) ? requested : undefined;
     }
-    const current = (this.#view as { snapshot: NodeSnapshot }).snapshot.types[kind].version;
-    if (first && req.version_info === current && !namesChanged) {
+    const current = (this.#view as { snapshot: NodeSnapshot }).snapshot.types[kind];
+    if (first && req.version_info === current.version && !namesChanged) {
       // A reconnecting client that already holds this version: nothing to send until it changes.
-      st.sentVersion = current;
+      st.sent = current;
+      st.sentVersion = current.version;
       return undefined;
     }
     this.#maybeSend(kind, first || namesChanged);
@@ -156,21 +226,13 @@ export class AdsSession {
     const st = this.#types.get(kind) as TypeState;
     const snap = (this.#view as { snapshot: NodeSnapshot }).snapshot.types[kind];
     if (!force && (snap.version === st.sentVersion || snap.version === st.nackedVersion)) return;
-    const want = st.want;
     // LDS and CDS responses are the full set (absent means removed); RDS and EDS responses
     // may carry only what changed, so a push after a mesh edit sends just those.
     const incremental = !force && (kind === 'endpoints' || kind === 'routes');
-    const selected = [];
-    for (const [name, r] of snap.resources) {
-      if (want !== undefined && !want.has(name)) continue;
-      const json = serializedJson(r);
-      if (incremental && st.sentJson.get(name) === json) continue;
-      st.sentJson.set(name, json);
-      selected.push(r);
-    }
+    const response = push(kind, incremental ? st.sent : undefined, snap, st.sub);
+    st.sent = snap;
     st.sentVersion = snap.version;
-    if (incremental && selected.length === 0) return;
-    const response = sharedResponse(kind, snap.version, selected);
+    if (response === null) return;
     st.sentNonce = response.nonce;
     this.#send(response);
   }

@@ -19,6 +19,7 @@ import {
   findNode,
   ownResources,
   ownResourcesKey,
+  sameOwnResourcesKey,
   sharedResources,
 } from '../translate/resources.js';
 import type { MeshSecurity } from '../translate/mtls.js';
@@ -120,6 +121,18 @@ function versionOf(resources: ReadonlyMap<string, JsonObject>): string {
 
 const EMPTY_TYPE: TypeSnapshot = { version: versionOf(EMPTY), resources: EMPTY };
 
+/** The set of changed kinds per bit mask over KINDS: nodes that changed alike share one (read-only) set. */
+const changedByMask = new Map<number, ReadonlySet<ResourceKind>>();
+
+function changedKinds(mask: number): ReadonlySet<ResourceKind> {
+  let set = changedByMask.get(mask);
+  if (set === undefined) {
+    set = new Set(KINDS.filter((_, i) => (mask & (1 << i)) !== 0));
+    changedByMask.set(mask, set);
+  }
+  return set;
+}
+
 function typeSnapshot(resources: ReadonlyMap<string, JsonObject>): TypeSnapshot {
   return resources.size === 0 ? EMPTY_TYPE : { version: versionOf(resources), resources };
 }
@@ -192,13 +205,7 @@ export class SnapshotCache {
     const key = ownResourcesKey(this.#mesh, e.nodeId);
     const root = this.#security?.rootCertificatePem;
     const before = e.own;
-    if (
-      before !== undefined &&
-      before.key.context === key.context &&
-      before.key.own === key.own &&
-      before.root === root
-    )
-      return before;
+    if (before !== undefined && before.root === root && sameOwnResourcesKey(before.key, key)) return before;
     const res: NodeResources = ownResources(this.#mesh, e.nodeId, e.style, this.#security);
     return {
       key,
@@ -228,14 +235,29 @@ export class SnapshotCache {
     const secrets = this.#security?.secrets(e.nodeId) ?? EMPTY;
     if (e.secrets === undefined || e.secrets.from !== secrets)
       e.secrets = { from: secrets, snapshot: reuse(e.secrets?.snapshot, secrets) };
+    const routes = node.kind === 'ingress' ? own.routes : shared.sidecarRoutes;
+    const clusters = (e.clusters as NonNullable<Entry['clusters']>).merged;
+    const secretsType = e.secrets.snapshot;
+    // Parts that are the same objects as before make the same snapshot: an edit leaves most
+    // nodes' snapshots as they were, and their sessions are not called at all.
+    const t = e.snapshot?.known === true ? e.snapshot.types : undefined;
+    if (
+      t !== undefined &&
+      t.listeners === own.listeners &&
+      t.routes === routes &&
+      t.clusters === clusters &&
+      t.endpoints === shared.endpoints &&
+      t.secrets === secretsType
+    )
+      return e.snapshot;
     return {
       known: true,
       types: {
         listeners: own.listeners,
-        routes: node.kind === 'ingress' ? own.routes : shared.sidecarRoutes,
-        clusters: (e.clusters as NonNullable<Entry['clusters']>).merged,
+        routes,
+        clusters,
         endpoints: shared.endpoints,
-        secrets: e.secrets.snapshot,
+        secrets: secretsType,
         runtime: EMPTY_TYPE,
       },
     };
@@ -304,20 +326,27 @@ export class SnapshotCache {
     this.#security = security;
     const previousShared = this.#shared;
     this.#shared = new Map();
-    const notify: Array<[Entry, Set<ResourceKind>]> = [];
+    const notify: Array<[Entry, ReadonlySet<ResourceKind>]> = [];
     for (const [key, e] of this.#entries) {
       const next = this.#build(e, previousShared);
+      if (next === e.snapshot) {
+        if (e.watchers.size === 0) this.#entries.delete(key);
+        continue;
+      }
       if (!next.known && e.snapshot.known && e.watchers.size > 0) {
         // A workload removed from the mesh keeps its last configuration: callers stop sending
         // to it (their endpoints changed), while its own in-flight traffic finishes undisturbed.
         continue;
       }
-      const changed = new Set<ResourceKind>();
-      for (const k of KINDS) if (next.types[k].version !== e.snapshot.types[k].version) changed.add(k);
+      let mask = 0;
+      for (let i = 0; i < KINDS.length; i++) {
+        const k = KINDS[i] as ResourceKind;
+        if (next.types[k].version !== e.snapshot.types[k].version) mask |= 1 << i;
+      }
       e.snapshot = next;
       // Nodes nobody watches any more are dropped so the cache tracks live proxies only.
       if (e.watchers.size === 0) this.#entries.delete(key);
-      else if (changed.size > 0) notify.push([e, changed]);
+      else if (mask !== 0) notify.push([e, changedKinds(mask)]);
     }
     for (const [e, changed] of notify) for (const w of [...e.watchers]) w(changed);
   }

@@ -6,6 +6,7 @@
 // envoy.service.discovery.v3.DiscoveryRequest's: version_info 1, node 2, resource_names 3,
 // type_url 4, response_nonce 5, error_detail 6 (google.rpc.Status: code 1, message 2).
 import { ControlPlaneError } from '../errors.js';
+import { TYPE_URL } from '../translate/envoy.js';
 import type { DiscoveryRequest } from './protocol.js';
 
 export class RequestDecodeError extends ControlPlaneError {
@@ -26,6 +27,8 @@ class Reader {
   }
 
   varint(): number {
+    // One byte (keys, short lengths) is the usual case.
+    if (this.pos < this.end && (this.#b[this.pos] as number) < 0x80) return this.#b[this.pos++] as number;
     let n = 0;
     let mul = 1;
     for (let i = 0; i < 10; i++) {
@@ -38,18 +41,18 @@ class Reader {
     throw new RequestDecodeError('varint longer than 10 bytes');
   }
 
-  /** The bounds of a length-delimited field's bytes. */
-  span(): [number, number] {
+  /** Steps over a length-delimited field's bytes and returns where they start (they end at `pos`). */
+  span(): number {
     const len = this.varint();
     const start = this.pos;
     if (start + len > this.end) throw new RequestDecodeError(`field of ${len} bytes runs past the message`);
     this.pos = start + len;
-    return [start, start + len];
+    return start;
   }
 
   string(): string {
-    const [start, end] = this.span();
-    return this.#b.toString('utf8', start, end);
+    const start = this.span();
+    return this.#b.toString('utf8', start, this.pos);
   }
 
   skip(wire: number): void {
@@ -78,14 +81,31 @@ function readStatus(b: Buffer, start: number, end: number): { code?: number; mes
 
 /** Subscriptions remembered by their encoded bytes, per stream. */
 const MAX_REMEMBERED = 16;
+/** The key byte of a resource_names field (3, length-delimited). */
+const NAMES_KEY = (3 << 3) | 2;
+
+/** The type URLs as bytes: an ACK's type_url is matched, not decoded, and comes back as the same string. */
+const KNOWN_TYPE_URLS: ReadonlyArray<readonly [Buffer, string]> = Object.values(TYPE_URL).map((u) => [
+  Buffer.from(u, 'latin1'),
+  u,
+]);
+
+function typeUrlAt(b: Buffer, start: number, end: number): string {
+  const length = end - start;
+  for (const [bytes, url] of KNOWN_TYPE_URLS)
+    if (bytes.length === length && b.compare(bytes, 0, length, start, end) === 0) return url;
+  return b.toString('utf8', start, end);
+}
 
 /**
  * Reads one stream's requests. An ACK repeats its subscription — a sidecar's EDS ACK names
- * every cluster — so the names are decoded once per distinct encoding, and a repeated one
- * comes back as the same (frozen) array.
+ * every cluster — so a repeated subscription is recognised by comparing its encoded bytes with
+ * the ones seen before (no decoding, no text built to look it up) and comes back as the same
+ * (frozen) array.
  */
 export class DiscoveryRequestReader {
-  readonly #names = new Map<string, readonly string[]>();
+  /** Recent subscriptions: a copy of their encoded resource_names fields, and the names. */
+  #names: Array<{ bytes: Buffer; names: readonly string[] }> = [];
 
   /** The request, or undefined when it needs the full codec (see the header). */
   read(b: Buffer): DiscoveryRequest | undefined {
@@ -101,16 +121,26 @@ export class DiscoveryRequestReader {
       const wire = key & 7;
       if (wire !== 2 || field < 1 || field > 6 || field === 2) return undefined;
       if (field === 3) {
-        if (namesStart === -1) namesStart = fieldStart;
-        else if (namesEnd !== fieldStart) contiguous = false;
+        if (namesStart === -1) {
+          namesStart = fieldStart;
+          const seen = this.#seen(b, fieldStart);
+          if (seen !== undefined) {
+            // The whole subscription as before: stepped over at once, not name by name.
+            req.resource_names = seen.names as string[];
+            r.pos = namesEnd = fieldStart + seen.bytes.length;
+            continue;
+          }
+        } else if (namesEnd !== fieldStart) contiguous = false;
         r.span();
         namesEnd = r.pos;
       } else if (field === 1) req.version_info = r.string();
-      else if (field === 4) req.type_url = r.string();
-      else if (field === 5) req.response_nonce = r.string();
+      else if (field === 4) {
+        const start = r.span();
+        req.type_url = typeUrlAt(b, start, r.pos);
+      } else if (field === 5) req.response_nonce = r.string();
       else {
-        const [start, end] = r.span();
-        req.error_detail = readStatus(b, start, end);
+        const start = r.span();
+        req.error_detail = readStatus(b, start, r.pos);
       }
     }
     if (namesStart === -1) return req;
@@ -118,15 +148,25 @@ export class DiscoveryRequestReader {
       req.resource_names = readNames(b, 0, b.length);
       return req;
     }
-    const encoded = b.toString('latin1', namesStart, namesEnd);
-    let names = this.#names.get(encoded);
-    if (names === undefined) {
-      names = Object.freeze(readNames(b, namesStart, namesEnd));
-      if (this.#names.size >= MAX_REMEMBERED) this.#names.clear();
-      this.#names.set(encoded, names);
-    }
+    if (req.resource_names !== undefined) return req;
+    const names = Object.freeze(readNames(b, namesStart, namesEnd));
+    if (this.#names.length >= MAX_REMEMBERED) this.#names.shift();
+    this.#names.push({ bytes: Buffer.from(b.subarray(namesStart, namesEnd)), names });
     req.resource_names = names as string[];
     return req;
+  }
+
+  /**
+   * A remembered subscription whose encoded fields are the bytes at `start`, up to the end of
+   * the message or a field other than resource_names.
+   */
+  #seen(b: Buffer, start: number): { bytes: Buffer; names: readonly string[] } | undefined {
+    for (const seen of this.#names) {
+      const end = start + seen.bytes.length;
+      if (end > b.length || (end < b.length && b[end] === NAMES_KEY)) continue;
+      if (b.compare(seen.bytes, 0, seen.bytes.length, start, end) === 0) return seen;
+    }
+    return undefined;
   }
 }
 
@@ -136,7 +176,7 @@ function readNames(b: Buffer, start: number, end: number): string[] {
   const names: string[] = [];
   while (r.pos < r.end) {
     const key = r.varint();
-    if (key === (3 << 3) + 2) names.push(r.string());
+    if (key === NAMES_KEY) names.push(r.string());
     else r.skip(key & 7);
   }
   return names;

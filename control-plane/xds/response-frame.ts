@@ -67,7 +67,7 @@ export function discoveryResponseFrame(r: DiscoveryResponse): Buffer {
   return f;
 }
 
-/** A response object sent to many streams (see ads.ts's sharedResponse) is encoded once. */
+/** A response object sent to many streams (see ads.ts's push) is encoded once. */
 const frames = new WeakMap<DiscoveryResponse, Buffer>();
 
 function encodeFrame(r: DiscoveryResponse): Buffer {

@@ -8,7 +8,7 @@ import { types } from 'node:util';
 import { HttpTransport } from '../http/client.js';
 import { CookieJar } from '../http/cookies.js';
 import { IterationInterruptedError, ScriptError } from '../errors.js';
-import type { Tags } from '../metrics/registry.js';
+import { internTags, type Tags } from '../metrics/registry.js';
 import { isErrorLike, type LoadedScript } from './loader.js';
 import { buildVuGlobals } from './globals.js';
 import type { ScenarioInfo, TestContext, VuState } from './context.js';
@@ -168,7 +168,7 @@ export class VU {
     const merged = { ...this.#opts.env, ...env };
     s.env = merged;
     this.#ctx.env = merged;
-    s.tags = { ...this.#opts.tags, ...tags, ...s.customTags, scenario: scenario.name, group: '' };
+    s.tags = internTags({ ...this.#opts.tags, ...tags, ...s.customTags, scenario: scenario.name, group: '' });
     s.groupPath = '';
   }
 

@@ -21,7 +21,7 @@ import { Worker, handleWorkerCall, nodeInfo } from './worker.js';
 import type { NodeInfo } from './extension-points.js';
 import type { WorkerCall, WorkerResponse } from './ipc.js';
 import { LOG_LEVELS, type Logger } from './logger.js';
-import { WorkerError } from '../errors.js';
+import { SecretRefusedError, WorkerError } from '../errors.js';
 import type { XdsClient } from '../xds/client.js';
 import {
   DEFAULT_LAYERED_RUNTIME,
@@ -417,9 +417,16 @@ export class ProxyServer implements AdminTarget {
     await Promise.all(this.#workers.map((w) => w.call({ op: 'update_hosts', name, assignment })));
   }
 
-  /** SDS over ADS: every worker's TLS contexts that subscribed to these secrets rebuild with them. */
+  /**
+   * SDS over ADS: every worker's TLS contexts that subscribed to these secrets rebuild with them.
+   * A context that refuses one (it keeps its last good secret) makes this throw, so the update is
+   * NACKed with the reason, as Envoy's SdsApi does when an update callback throws.
+   */
   async updateSecrets(secrets: SecretConfig[]): Promise<void> {
-    await Promise.all(this.#workers.map((w) => w.call({ op: 'update_secrets', secrets })));
+    const refused = await Promise.all(this.#workers.map((w) => w.call({ op: 'update_secrets', secrets })));
+    // Every worker holds the same contexts: each reason once.
+    const reasons = [...new Set((refused as string[][]).flat())];
+    if (reasons.length > 0) throw new SecretRefusedError(reasons);
   }
 
   /** Drains (stop accepting, finish in-flight, close idle) for up to `drainMs`, then stops. */

@@ -126,6 +126,8 @@ export class StreamInfo {
   upstreamTransportFailureReason: string | null = null;
   requestHeaders: HeaderMap | null = null;
   responseHeaders: HeaderMap | null = null;
+  /** The request's trailers (HTTP/2), which the router forwards where the upstream takes them. */
+  requestTrailers: HeaderMap | null = null;
   /** The response's trailers as the router produced them (gRPC's status lives there). */
   responseTrailers: HeaderMap | null = null;
   /** 0 until a response (upstream or local) started. */

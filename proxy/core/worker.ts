@@ -275,7 +275,6 @@ export async function handleWorkerCall(w: Worker, req: WorkerOperation): Promise
     case 'certs':
       return w.certs();
     case 'update_secrets':
-      for (const s of req.secrets) w.secrets.updateDynamic(s);
-      return null;
+      return req.secrets.flatMap((s) => w.secrets.updateDynamic(s));
   }
 }

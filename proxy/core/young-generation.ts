@@ -26,6 +26,22 @@
 // processes and get the real flag. An operator's own setting (NODE_OPTIONS or node flags)
 // always wins.
 //
+// Why 4 MB, measured (issue 21; `npm run bench:proxy-young-generation`, wrk -c50, sizes fixed
+// with --min/--max-semi-space-size, interleaved): a proxied request allocates ~7.5 kB and
+// ~50-60 kB survive each scavenge at every size, so a scavenge costs about the same whatever the
+// size (median pause 0.4 ms at 1 MB to 0.9 ms at 8 MB and 1.25 ms at 16 MB) and the count per
+// request halves with each doubling: 789, 404, 204, 105 and 52 scavenges per 100k requests for 1,
+// 2, 4, 8 and 16 MB, i.e. ~3.2, 2.0, 1.2, 0.95 and 0.65 us of scavenging per request (medians)
+// against 40-50 us of CPU per request. Peak RSS: 70, 71, 74, 82 and 96 MB. 8 MB would buy ~0.3
+// us per request (<1%) for 8 MB over issue 21's 80 MB bound; nothing else in the process frees
+// that much cheaply (of the ~75 MB, ~42 MB are the node binary's file pages, 34 MB in a bare
+// node; the old space holds ~12 MB after start-up, ~3 MB of it zod and ~2 MB the config schemas,
+// which the running proxy keeps for xDS and runtime updates). So 4 MB stays.
+// What the hold costs: after an idle spell V8 shrinks the young generation to 1 MB at the first
+// scavenge, and grows it back only once a semi-space's worth has survived since (about 15
+// scavenges, ~8k requests at 1 MB); bench rows that sit idle between rounds show it (369
+// scavenges per 100k requests held against 204 fixed at 4 MB).
+//
 // The size is the semi-space's capacity, not new space's committed size (`space_size`): V8
 // uncommits the idle from-space now and then, which halves `space_size` while the capacity, and
 // so the next growth, is unchanged. Read as a shrink, that set a factor of 2 and the next

@@ -22,6 +22,7 @@ import {
   constantStringAttribute,
   endSpan,
   numberAttribute,
+  StringAttributeCache,
   stringAttribute,
   type AttributeKey,
 } from './otlp-span.js';
@@ -59,6 +60,12 @@ interface TracerShared {
   /** `node_id` and `component`, the same for every span, encoded once. */
   readonly nodeAndComponent: Uint8Array;
   readonly customTags: readonly EncodedCustomTag[];
+  /** Attributes whose values repeat from span to span, each encoded once (per tracer). */
+  readonly method: StringAttributeCache;
+  readonly scheme: StringAttributeCache;
+  readonly upstreamCluster: StringAttributeCache;
+  readonly peerService: StringAttributeCache;
+  readonly upstreamAddress: StringAttributeCache;
 }
 
 /** A custom tag encoded at config time: a whole attribute (literal), or its key (header). */
@@ -97,6 +104,8 @@ const K_TLS_SERVER_SUBJECT = attributeKey('tls.server.subject');
 const K_SOURCE_PRINCIPAL = attributeKey('source.principal');
 const K_DESTINATION_PRINCIPAL = attributeKey('destination.principal');
 const TLS_NAME_ATTRIBUTE = constantStringAttribute(attributeKey('tls.protocol.name'), 'tls');
+/** response_flags of a stream that had none (most of them), encoded once. */
+const NO_RESPONSE_FLAGS_ATTRIBUTE = constantStringAttribute(K_RESPONSE_FLAGS, formatResponseFlags(0));
 
 /**
  * The hop's TLS from a connection's SslConnectionInfo: tls.established, tls.protocol.name and
@@ -271,10 +280,10 @@ class StreamSpan implements Span {
     let grpcStatus = -1;
     if (req !== null) {
       const method = req.get(':method');
-      if (method !== undefined) stringAttribute(w, K_METHOD, method);
+      if (method !== undefined) shared.method.write(w, method);
       const path = req.get(':path');
       if (path !== undefined) stringAttribute(w, K_PATH, pathTag(path, options.maxPathTagLength));
-      stringAttribute(w, K_SCHEME, req.get(':scheme') ?? req.get('x-forwarded-proto') ?? 'http');
+      shared.scheme.write(w, req.get(':scheme') ?? req.get('x-forwarded-proto') ?? 'http');
       const authority = req.get(':authority');
       if (authority !== undefined) stringAttribute(w, K_SERVER_ADDRESS, hostOf(authority));
       const ua = req.get('user-agent');
@@ -302,12 +311,13 @@ class StreamSpan implements Span {
     stringAttribute(w, K_PEER_ADDRESS, info.downstreamRemoteAddress);
     const cluster = attempt !== null ? attempt.cluster : info.upstreamCluster;
     if (cluster !== null && cluster !== '') {
-      stringAttribute(w, K_UPSTREAM_CLUSTER, cluster);
-      if (this.#kind === CLIENT_KIND) stringAttribute(w, K_PEER_SERVICE, cluster);
+      shared.upstreamCluster.write(w, cluster);
+      if (this.#kind === CLIENT_KIND) shared.peerService.write(w, cluster);
     }
     const host = attempt !== null ? attempt.upstreamHost : info.upstreamHost;
-    if (host !== null) stringAttribute(w, K_UPSTREAM_ADDRESS, host);
-    stringAttribute(w, K_RESPONSE_FLAGS, formatResponseFlags(flags));
+    if (host !== null) shared.upstreamAddress.write(w, host);
+    if (flags === 0) w.append(NO_RESPONSE_FLAGS_ATTRIBUTE);
+    else stringAttribute(w, K_RESPONSE_FLAGS, formatResponseFlags(flags));
     // The hop's TLS: the connection the request came in on (SERVER), or went out on (CLIENT).
     const client = this.#kind === CLIENT_KIND;
     const ssl = client ? info.upstreamSsl : info.downstreamSsl;
@@ -369,6 +379,11 @@ export class MeshTracer {
             ? { kind: 'literal', attribute: constantStringAttribute(attributeKey(t.tag), t.value) }
             : { kind: 'request_header', key: attributeKey(t.tag), name: t.name, defaultValue: t.defaultValue },
       ),
+      method: new StringAttributeCache(K_METHOD),
+      scheme: new StringAttributeCache(K_SCHEME),
+      upstreamCluster: new StringAttributeCache(K_UPSTREAM_CLUSTER),
+      peerService: new StringAttributeCache(K_PEER_SERVICE),
+      upstreamAddress: new StringAttributeCache(K_UPSTREAM_ADDRESS),
     };
   }
 

@@ -173,6 +173,41 @@ describe('protobuf straight to rows', () => {
     }
   });
 
+  it('copies names, keys and values with non-ASCII or invalid UTF-8 at any offset as the object decoder stores them', () => {
+    // Strings are copied four bytes at a time: a multi-byte character (or a byte that is not
+    // UTF-8) in the first, a middle or the trailing partial word must still be found.
+    const texts = Array.from({ length: 14 }, (_, n) => `${'k'.repeat(n)}\u00e9${'v'.repeat(13 - n)}`);
+    const marker = (n: number): string => String.fromCharCode(65 + n).repeat(3 + n);
+    const body = encode({
+      resourceSpans: [
+        {
+          resource: resource('frontend'),
+          scopeSpans: [
+            {
+              spans: texts.map((t, n) =>
+                span(n, {
+                  name: t,
+                  kind: SPAN_KIND_SERVER,
+                  attributes: [kv(t, str(t)), kv('peer.service', str(marker(n))), kv(`k${marker(n)}`, str('ok'))],
+                }),
+              ),
+            },
+          ],
+        },
+      ],
+    });
+    // A byte that is never UTF-8 in place of one letter of each marker (same length, same framing).
+    for (let n = 0; n < texts.length; n++) {
+      const m = Buffer.from(marker(n));
+      for (let at = body.indexOf(m); at >= 0; at = body.indexOf(m, at + m.length)) body[at + (n % m.length)] = 0xff;
+    }
+    const { expected, expectedRows, actual, rows } = bothWays(body);
+    expect(actual.count).toBe(texts.length);
+    expect(expected.items[3]!.attributes).toContain('DDD\ufffdDD');
+    expect(rows.equals(expectedRows)).toBe(true);
+    expect(actual.graph).toEqual(forGraph(expected.items));
+  });
+
   it('leaves nothing in the writer when the body is undecodable', () => {
     const good = encode({ resourceSpans: [{ resource: resource('a'), scopeSpans: [{ spans: [span(1), span(2)] }] }] });
     // The last attribute's value claims more bytes than its message holds.

@@ -40,5 +40,15 @@ describe('DiscoveryRequest read from its bytes', () => {
     expect(first).toEqual(['a', 'b']);
     expect(ack(['a', 'b'], 'n2')?.resource_names).toBe(first);
     expect(ack(['a', 'c'], 'n3')?.resource_names).toEqual(['a', 'c']);
+    // A remembered subscription that is only the start of this one is not taken for it.
+    expect(ack(['a', 'b', 'd'], 'n4')?.resource_names).toEqual(['a', 'b', 'd']);
+    expect(ack(['a', 'b'], 'n5')?.resource_names).toBe(first);
+    // Names on both sides of another field (protobuf merges them) are all read.
+    const split = Buffer.concat([
+      bytes({ resource_names: ['a', 'b'], type_url: 't' }),
+      bytes({ resource_names: ['e'], response_nonce: 'n6' }),
+    ]);
+    expect(reader.read(split)).toEqual(decodeMessage(REQUEST, split));
+    expect(reader.read(split)?.resource_names).toEqual(['a', 'b', 'e']);
   });
 });

@@ -5,6 +5,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import * as grpc from '@grpc/grpc-js';
 import { startControlPlane, TYPE_URL, type ControlPlane } from '../../control-plane/index.js';
 import { decodeMessage, encodeMessage, type JsonMap, type JsonValue } from '../../proxy/xds/index.js';
+import { AdsClient } from './ads-client.js';
 import { tempDir, waitFor, type TempDir } from './helpers.js';
 
 const meshText = (weightV1: number): string => `
@@ -26,45 +27,6 @@ services:
           - { subset: v1, weight: ${weightV1} }
           - { subset: v2, weight: ${100 - weightV1} }
 `;
-
-interface Resp {
-  version_info: string;
-  type_url: string;
-  nonce: string;
-  resources: JsonMap[];
-}
-
-class AdsClient {
-  readonly responses: Resp[] = [];
-  readonly status: Promise<grpc.StatusObject>;
-  readonly #client: grpc.Client;
-  readonly #call: grpc.ClientDuplexStream<JsonMap, Resp>;
-
-  constructor(port: number) {
-    this.#client = new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
-    this.#call = this.#client.makeBidiStreamRequest<JsonMap, Resp>(
-      '/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources',
-      (m) => Buffer.from(encodeMessage('envoy.service.discovery.v3.DiscoveryRequest', m as JsonValue)),
-      (b) => decodeMessage('envoy.service.discovery.v3.DiscoveryResponse', b) as unknown as Resp,
-    );
-    this.#call.on('data', (r: Resp) => this.responses.push(r));
-    this.#call.on('error', () => undefined);
-    this.status = new Promise((resolve) => this.#call.on('status', resolve));
-  }
-
-  send(m: JsonMap): void {
-    this.#call.write(m);
-  }
-
-  of(typeUrl: string): Resp[] {
-    return this.responses.filter((r) => r.type_url === typeUrl);
-  }
-
-  close(): void {
-    this.#call.end();
-    this.#client.close();
-  }
-}
 
 let dir: TempDir;
 let cp: ControlPlane;

@@ -72,6 +72,58 @@ describe('outputs', () => {
     expect(checks[0]!.data.tags).toMatchObject({ check: 'is 200', group: '::front' });
   });
 
+  it('tags follow a params object the script changes between requests, and groups and checks nested in each other', async () => {
+    // k6/http and check() reuse a tag set while nothing that feeds it changes: changing the same
+    // params.tags object, or entering another group, must show in the next samples.
+    const out = `${tmp.dir}/retag.json`;
+    const script = `import http from 'k6/http';
+import { check, group } from 'k6';
+export const options = { iterations: 1 };
+const params = { tags: { name: 'first' } };
+export default function () {
+  http.get(__ENV.BASE + '/hello', params);
+  params.tags.name = 'second';
+  http.get(__ENV.BASE + '/hello', params);
+  params.tags.kind = 'extra';
+  http.get(__ENV.BASE + '/hello', params);
+  delete params.tags.kind;
+  http.get(__ENV.BASE + '/hello', params);
+  group('outer', () => {
+    check(null, { 'c': () => true });
+    group('inner', () => {
+      check(null, { 'c': () => true });
+    });
+    check(null, { 'c': () => true });
+  });
+  check(null, { 'c': () => true });
+}
+`;
+    const r = await runCli([
+      tmp.write('retag.js', script),
+      '--quiet',
+      '-e',
+      `BASE=${server.base}`,
+      '--out',
+      `json=${out}`,
+    ]);
+    expect(r.code).toBe(0);
+    const points = fs
+      .readFileSync(out, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { type: string; metric: string; data: { tags?: Record<string, string> } })
+      .filter((l) => l.type === 'Point');
+    const reqs = points.filter((l) => l.metric === 'http_reqs').map((l) => l.data.tags!);
+    expect(reqs.map((t) => [t.name, t.kind])).toEqual([
+      ['first', undefined],
+      ['second', undefined],
+      ['second', 'extra'],
+      ['second', undefined],
+    ]);
+    const checks = points.filter((l) => l.metric === 'checks').map((l) => l.data.tags!.group);
+    expect(checks).toEqual(['::outer', '::outer::inner', '::outer', '']);
+  });
+
   it('--summary-export writes k6 summary JSON', async () => {
     const file = `${tmp.dir}/summary.json`;
     const r = await run({ script: tmp.write('export.js', basic), env: { BASE: server.base }, summaryExport: file });

@@ -100,6 +100,39 @@ export default function () {
     expect(metricValue(r, 'http_req_failed', 'passes')).toBe(2);
   });
 
+  it('one params object whose headers the script changes between requests sends what it holds each time', async () => {
+    // k6/http keeps the header lines (and the head) of the last params.headers while the object
+    // holds the same entries: a change, an added and a deleted header must reach the server.
+    const script = tmp.write(
+      'reheader.js',
+      `import http from 'k6/http';
+import { check } from 'k6';
+const params = { headers: { 'X-Step': 'one' } };
+export default function () {
+  const url = __ENV.BASE + '/headers';
+  const seen = [];
+  for (let i = 0; i < 2; i++) seen.push(http.get(url, params).json());
+  params.headers['X-Step'] = 'two';
+  seen.push(http.get(url, params).json());
+  params.headers['X-Extra'] = 'yes';
+  seen.push(http.get(url, params).json());
+  delete params.headers['X-Extra'];
+  params.headers.Host = 'example.test';
+  seen.push(http.get(url, params).json());
+  check(seen, {
+    'steps': (s) => s.map((h) => h['x-step']).join() === 'one,one,two,two,two',
+    'extra': (s) => s.map((h) => h['x-extra'] ?? '-').join() === '-,-,-,yes,-',
+    'host': (s) => s[3].host !== 'example.test' && s[4].host === 'example.test',
+  });
+}
+`,
+    );
+    const r = await run({ script, env: { BASE: server.base } });
+    const failed = r.summary!.root_group.checks.filter((c) => c.fails > 0).map((c) => c.name);
+    expect(failed).toEqual([]);
+    expect(metricValue(r, 'checks', 'passes')).toBe(3);
+  });
+
   it('runs a TypeScript script with a relative import, open(), and SharedArray', async () => {
     tmp.write('users.json', JSON.stringify([{ name: 'ann' }, { name: 'bob' }]));
     tmp.write(

@@ -19,7 +19,9 @@ import { startProxy } from ${JSON.stringify(PROXY)};
 const upstream = createServer((req, res) => res.end('ok'));
 await new Promise((r) => upstream.listen(0, '127.0.0.1', r));
 const hcm = JSON.parse(process.argv[1]);
+const runtime = JSON.parse(process.argv[2]);
 const config = {
+  ...(Object.keys(runtime).length > 0 ? { layered_runtime: { layers: [{ name: 'static', static_layer: runtime }] } } : {}),
   static_resources: {
     listeners: [{
       name: 'l',
@@ -58,31 +60,44 @@ upstream.close();
 process.stdout.write(JSON.stringify(out));
 `;
 
-function run(hcm: Record<string, unknown>): Record<string, unknown> {
-  const r = spawnSync(process.execPath, ['--input-type=module', '-e', SCRIPT, JSON.stringify(hcm)], {
-    encoding: 'utf8',
-    timeout: 60_000,
-  });
+function run(hcm: Record<string, unknown>, runtime: Record<string, unknown> = {}): Record<string, unknown> {
+  const r = spawnSync(
+    process.execPath,
+    ['--input-type=module', '-e', SCRIPT, JSON.stringify(hcm), JSON.stringify(runtime)],
+    {
+      encoding: 'utf8',
+      timeout: 60_000,
+    },
+  );
   expect(r.status, r.stderr).toBe(0);
   return JSON.parse(r.stdout) as Record<string, unknown>;
 }
 
 describe('HTTP/2 codecs load on first use', () => {
-  it('codec_type AUTO: HTTP/1.1 requests never load node:http2; the first h2c client loads it and is served', () => {
+  it('codec_type AUTO: HTTP/1.1 requests never load node:http2, nor does h2c on our codec (the default)', () => {
     const out = run({});
     expect(out['atStart']).toBe(false);
     expect(out['http1']).toBe('ok 200 1.1');
     expect(out['afterHttp1']).toBe(false);
     expect(out['h2c']).toBe('ok 200 2');
-    expect(out['afterH2c']).toBe(true);
+    expect(out['afterH2c']).toBe(false);
     // Nor does it load Envoy's protos (protobufjs), which only xDS and a gRPC ext_authz use.
     expect(out['protobufAtStart']).toBe(false);
     expect(out['protobufAfter']).toBe(false);
   });
 
-  it('codec_type HTTP2: the codec loads with the configuration and the first client is served', () => {
-    const out = run({ codec_type: 'HTTP2' });
+  it('with the runtime key choosing node:http2, the first h2c client loads it and is served', () => {
+    const out = run({}, { 'envoy.reloadable_features.http2_use_oghttp2': false });
+    expect(out['afterHttp1']).toBe(false);
     expect(out['h2c']).toBe('ok 200 2');
     expect(out['afterH2c']).toBe(true);
+  });
+
+  it('codec_type HTTP2: the codec loads with the configuration and the first client is served', () => {
+    for (const own of [true, false]) {
+      const out = run({ codec_type: 'HTTP2' }, { 'envoy.reloadable_features.http2_use_oghttp2': own });
+      expect(out['h2c']).toBe('ok 200 2');
+      expect(out['afterH2c']).toBe(!own);
+    }
   });
 });

@@ -14,9 +14,11 @@ import {
   FrameType,
   Flag,
   frame,
+  GET,
   goaway,
   headers,
   hpack,
+  RawH2,
   rstStream,
   Setting,
   settings,
@@ -176,6 +178,12 @@ const badFrameUpstream = new RawUpstream([], (c, f) => {
   if (f.type === FrameType.HEADERS) c.socket.write(frame(FrameType.DATA, 0, 0, Buffer.from('oops')));
 });
 
+// The same broken frame, once three streams are open on the connection: one connection error.
+const brokenUpstream = new RawUpstream([], (c, f) => {
+  if (f.type === FrameType.HEADERS && c.open.size === 3)
+    c.socket.write(frame(FrameType.DATA, 0, 0, Buffer.from('oops')));
+});
+
 // A large response sent as fast as the proxy's windows allow (64 KiB per stream, 1 MiB for the
 // connection): while the downstream client does not read, the windows must stay closed.
 const SLOW_READER_BODY = 32 * 1024 * 1024;
@@ -222,6 +230,7 @@ const UPSTREAMS = {
   one: oneStreamUpstream,
   window: zeroWindowUpstream,
   bad: badFrameUpstream,
+  broken: brokenUpstream,
 };
 const ports: Record<string, number> = {};
 
@@ -249,7 +258,7 @@ function h2Cluster(name: string): Record<string, unknown> {
       },
       // One connection, whose SETTINGS are known once the first request is answered: before a
       // server's SETTINGS arrive a client may open more streams than it allows (they are refused).
-      ...(name === 'one' ? { circuit_breakers: { thresholds: [{ max_connections: 1 }] } } : {}),
+      ...(name === 'one' || name === 'broken' ? { circuit_breakers: { thresholds: [{ max_connections: 1 }] } } : {}),
     },
   });
 }
@@ -331,6 +340,20 @@ describe.each(H2_CODECS)('$codec client codec', ({ codec, runtime }) => {
       await expect.poll(() => badFrameUpstream.goaways).toContain(ErrorCode.PROTOCOL_ERROR);
       const admin = proxy.server.adminAddress()!;
       const filter = 'cluster.bad.upstream_cx_protocol_error';
+      const stats = await (await fetch(`http://127.0.0.1:${admin.port}/stats?filter=${filter}`)).text();
+      expect(stats).toContain(`${filter}: 1`);
+    });
+
+  if (codec !== 'nghttp2')
+    it('a connection error under three streams counts one upstream_cx_protocol_error (a connection stat), each stream answered', async () => {
+      const c = await RawH2.connect(proxy.port);
+      for (const id of [1, 3, 5]) c.send(headers(id, hpack(GET(`/broken/${id}`)), { endStream: true }));
+      for (const id of [1, 3, 5])
+        expect(await c.waitFor((f) => f.type === FrameType.HEADERS && f.streamId === id)).not.toBeNull();
+      c.destroy();
+      expect(brokenUpstream.conns.length).toBe(1);
+      const admin = proxy.server.adminAddress()!;
+      const filter = 'cluster.broken.upstream_cx_protocol_error';
       const stats = await (await fetch(`http://127.0.0.1:${admin.port}/stats?filter=${filter}`)).text();
       expect(stats).toContain(`${filter}: 1`);
     });

@@ -118,7 +118,7 @@ export class RowBinaryWriter {
    * copied as it is; anything else goes through a JS string, so invalid sequences become U+FFFD
    * exactly as string() stores a decoded field.
    */
-  utf8(src: Buffer, start: number, end: number): void {
+  utf8(src: Buffer, start: number, end: number, view?: DataView): void {
     const n = end - start;
     if (n >= 128) {
       this.string(src.toString('utf8', start, end));
@@ -126,7 +126,21 @@ export class RowBinaryWriter {
     }
     const b = this.#ensure(n + 1);
     let p = this.#pos + 1;
-    for (let i = start; i < end; i++) {
+    let i = start;
+    // With the source's DataView, four bytes per step (checked for ASCII together): the
+    // byte-at-a-time copy was the decoder's largest self time on sidecar-shaped spans.
+    if (view !== undefined) {
+      const out = this.#view;
+      for (; i + 4 <= end; i += 4, p += 4) {
+        const word = view.getUint32(i);
+        if ((word & 0x80808080) !== 0) {
+          this.string(src.toString('utf8', start, end));
+          return;
+        }
+        out.setUint32(p, word);
+      }
+    }
+    for (; i < end; i++) {
       const c = src[i]!;
       if (c >= 0x80) {
         this.string(src.toString('utf8', start, end));
@@ -150,6 +164,11 @@ export class RowBinaryWriter {
       b[p++] = HEX_DIGITS[v & 15]!;
     }
     this.#pos = p;
+  }
+
+  /** Bytes `[from, to)` written since the last take, as a one-byte string (hex ids read back from a row). */
+  latin1(from: number, to: number): string {
+    return this.#buf.toString('latin1', this.#start + from, this.#start + to);
   }
 
   /** Bytes written since the last take. */

@@ -18,6 +18,7 @@ import type { RawResponse } from '../../http/connection.js';
 import { setCookieLines } from '../../http/cookies.js';
 import { parseHeaders } from '../../http/parser.js';
 import { newTraceIds, traceHeader } from '../../tracing.js';
+import { internTags } from '../../metrics/registry.js';
 import type { TestContext, VuState } from '../context.js';
 import { inMicrotask } from '../event-loop.js';
 import { basicAuthLine, type CookieJar, digestAuthLine, formBody, STORE, urlCredentials } from './http-extras.js';
@@ -61,6 +62,20 @@ const OWN_CALLBACKS = new WeakSet<object>();
 export function ownResponseCallback(cb: (status: number) => boolean): (status: number) => boolean {
   OWN_CALLBACKS.add(cb);
   return cb;
+}
+
+/**
+ * The script's params.tags still holds `entries` (name, value, name, value … in Object.keys order).
+ * for-in (no array) also walks inherited keys: an object that has any never matches, and is read
+ * again each time, as before.
+ */
+function sameEntries(tags: Readonly<Record<string, unknown>>, entries: readonly string[]): boolean {
+  let i = 0;
+  for (const k in tags) {
+    if (entries[i] !== k || entries[i + 1] !== String(tags[k])) return false;
+    i += 2;
+  }
+  return i === entries.length;
 }
 
 function defaultExpected(status: number): boolean {
@@ -123,9 +138,12 @@ export class HttpRequester<R> {
   readonly makeResponse: MakeResponse<R>;
   readonly userAgentLine: string;
   // The last request's tag set, reused while nothing that feeds it changes: a GET loop then
-  // allocates no tag object per request.
+  // allocates no tag object per request, with or without params.tags (the script's tags object,
+  // compared by identity and by the entries it had, as a script may change it between requests).
   lastTags: Record<string, string> | null = null;
   lastBase: unknown = null;
+  lastUserTags: object | undefined;
+  lastUserEntries: readonly string[] = [];
   lastMethod = '';
   lastUrl = '';
   lastStatus = -1;
@@ -135,10 +153,20 @@ export class HttpRequester<R> {
   // (two lookups keyed by strings the script reuses, whose hashes V8 has cached: no key to build).
   readonly heads = new Map<string, Map<string, string>>();
   headCount = 0;
+  // The last bodiless request's target and head, for the same method, URL and header lines.
   memoTarget: ParsedTarget | null = null;
   memoHead = '';
   memoUrl = '';
   memoMethod = '';
+  memoLines = '';
+  memoHost: string | undefined;
+  // The header lines made of the last params.headers (the script's object, compared by identity
+  // and by the entries it had, as for params.tags): a loop passing one params object builds them
+  // once, and the same lines string lets the head above be reused too.
+  lastHeaders: object | undefined;
+  lastHeaderEntries: readonly string[] = [];
+  lastHeaderLines = '';
+  lastHostOverride: string | undefined;
   // The credentials of the last URL asked about (urlCredentials scans the URL for '@'): a loop
   // hitting one URL checks it once.
   credentialsUrl = '';
@@ -233,18 +261,32 @@ class Exchange<R> {
     const reqHeaders = this.#reqHeaders;
     let extraLines = '';
     let hostOverride: string | undefined;
-    if (params?.headers) {
-      let hasUa = false;
-      for (const k of Object.keys(params.headers)) {
-        const v = String(params.headers[k]);
-        reqHeaders[k] = v;
-        const lower = k.toLowerCase();
-        if (lower === 'host') hostOverride = v;
-        if (lower === 'host' || lower === 'content-length') continue;
-        if (lower === 'user-agent') hasUa = true;
-        extraLines += `${k}: ${v}\r\n`;
+    const headers = params?.headers;
+    if (headers) {
+      let entries = req.lastHeaderEntries;
+      if (headers === req.lastHeaders && sameEntries(headers, entries)) {
+        extraLines = req.lastHeaderLines;
+        hostOverride = req.lastHostOverride;
+      } else {
+        const built: string[] = [];
+        let hasUa = false;
+        for (const k of Object.keys(headers)) {
+          const v = String(headers[k]);
+          built.push(k, v);
+          const lower = k.toLowerCase();
+          if (lower === 'host') hostOverride = v;
+          if (lower === 'host' || lower === 'content-length') continue;
+          if (lower === 'user-agent') hasUa = true;
+          extraLines += `${k}: ${v}\r\n`;
+        }
+        if (!hasUa) extraLines += req.userAgentLine;
+        entries = built;
+        req.lastHeaders = headers;
+        req.lastHeaderEntries = built;
+        req.lastHeaderLines = extraLines;
+        req.lastHostOverride = hostOverride;
       }
-      if (!hasUa) extraLines += req.userAgentLine;
+      for (let i = 0; i < entries.length; i += 2) reqHeaders[entries[i]!] = entries[i + 1]!;
     } else extraLines = req.userAgentLine;
     // Credentials in the URL: basic auth at once, digest after the server's challenge, NTLM as a
     // Negotiate now and an Authenticate after the challenge (same connection).
@@ -280,10 +322,19 @@ class Exchange<R> {
     const params = this.#params;
     const url = this.#url;
     const method = this.#method;
-    const cacheable = params === undefined && this.#body === null;
+    const cacheable = this.#body === null;
+    const lines = this.#extraLines;
+    const host = this.#hostOverride;
     let target: ParsedTarget;
     let head: string | undefined;
-    if (cacheable && req.memoTarget !== null && url === req.memoUrl && method === req.memoMethod) {
+    if (
+      cacheable &&
+      req.memoTarget !== null &&
+      url === req.memoUrl &&
+      method === req.memoMethod &&
+      lines === req.memoLines &&
+      host === req.memoHost
+    ) {
       // A loop hitting one URL: the last request's target and head, no map lookup.
       target = req.memoTarget;
       head = req.memoHead;
@@ -294,11 +345,12 @@ class Exchange<R> {
         if (err instanceof InvalidUrlError) throw new Error(err.message);
         throw err;
       }
-      const byUrl = cacheable ? req.heads.get(method) : undefined;
+      // The per-URL heads hold requests without params only (their lines depend on the URL alone).
+      const byUrl = cacheable && params === undefined ? req.heads.get(method) : undefined;
       head = byUrl?.get(url);
       if (head === undefined) {
-        head = `${method} ${target.path} HTTP/1.1\r\nHost: ${this.#hostOverride ?? target.hostHeader}\r\n${this.#extraLines}`;
-        if (cacheable && req.headCount < 256) {
+        head = `${method} ${target.path} HTTP/1.1\r\nHost: ${host ?? target.hostHeader}\r\n${lines}`;
+        if (cacheable && params === undefined && req.headCount < 256) {
           if (byUrl === undefined) req.heads.set(method, new Map([[url, head]]));
           else byUrl.set(url, head);
           req.headCount++;
@@ -309,6 +361,8 @@ class Exchange<R> {
         req.memoHead = head;
         req.memoUrl = url;
         req.memoMethod = method;
+        req.memoLines = lines;
+        req.memoHost = host;
       }
     }
     const tracing = this.#tracing;
@@ -397,9 +451,10 @@ class Exchange<R> {
     const ok = callback === null ? defaultExpected(raw.status) : callback(raw.status);
     let tags: Record<string, string>;
     if (
-      userTags === undefined &&
       raw.errorCode === 0 &&
       req.lastTags !== null &&
+      req.lastUserTags === userTags &&
+      (userTags === undefined || sameEntries(userTags, req.lastUserEntries)) &&
       req.lastBase === vu.tags &&
       req.lastStatus === raw.status &&
       req.lastOk === ok &&
@@ -418,12 +473,21 @@ class Exchange<R> {
         expected_response: ok ? 'true' : 'false',
         proto: raw.proto === '' || raw.proto === 'HTTP/2.0' ? raw.proto : 'HTTP/1.1',
       };
-      if (userTags !== undefined) for (const k of Object.keys(userTags)) tags[k] = String(userTags[k]);
+      const entries: string[] = [];
+      if (userTags !== undefined)
+        for (const k of Object.keys(userTags)) {
+          const v = String(userTags[k]);
+          tags[k] = v;
+          entries.push(k, v);
+        }
       if (raw.errorCode !== 0) {
         tags.error_code = String(raw.errorCode);
         tags.error = raw.error;
-      } else if (userTags === undefined) {
+      } else {
+        tags = internTags(tags);
         req.lastTags = tags;
+        req.lastUserTags = userTags;
+        req.lastUserEntries = entries;
         req.lastBase = vu.tags;
         req.lastMethod = method;
         req.lastUrl = url;

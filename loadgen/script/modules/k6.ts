@@ -1,9 +1,29 @@
 // The `k6` module for one VU: check, group, sleep, fail, randomSeed.
 import { IterationInterruptedError } from '../../errors.js';
+import { internTags } from '../../metrics/registry.js';
 import type { TestContext, VuState } from '../context.js';
 
 export function createK6Module(test: TestContext, vu: VuState): Record<string, unknown> {
   const m = test.metrics;
+  // The tag sets a VU's checks and groups repeat, by check name or group path, for the tag set they
+  // were derived from (vu.tags when called): a check in a loop neither copies vu.tags nor interns
+  // a new object per call, and its samples carry the set the other VUs' carry (see internTags).
+  const checkTags = new Map<string, { base: VuState['tags']; tags: Record<string, string> }>();
+  const groupTags = new Map<string, { base: VuState['tags']; tags: Record<string, string> }>();
+  const derived = (
+    memo: Map<string, { base: VuState['tags']; tags: Record<string, string> }>,
+    key: string,
+    tag: 'check' | 'group',
+  ): Record<string, string> => {
+    const base = vu.tags;
+    let hit = memo.get(key);
+    if (hit === undefined || hit.base !== base) {
+      if (memo.size >= 256) memo.clear();
+      hit = { base, tags: internTags({ ...base, [tag]: key }) };
+      memo.set(key, hit);
+    }
+    return hit.tags;
+  };
 
   const check = (
     value: unknown,
@@ -14,8 +34,11 @@ export function createK6Module(test: TestContext, vu: VuState): Record<string, u
     for (const name of Object.keys(sets)) {
       const predicate = sets[name];
       const ok = Boolean(typeof predicate === 'function' ? (predicate as (v: unknown) => unknown)(value) : predicate);
-      const t: Record<string, string> = { ...vu.tags, check: name };
-      if (tags) for (const [k, v] of Object.entries(tags)) t[k] = String(v);
+      let t: Record<string, string>;
+      if (tags) {
+        t = { ...vu.tags, check: name };
+        for (const [k, v] of Object.entries(tags)) t[k] = String(v);
+      } else t = derived(checkTags, name, 'check');
       m.checks.add(ok ? 1 : 0, t);
       const counts = test.groups.check(vu.groupPath, name);
       if (ok) counts.passes++;
@@ -35,7 +58,7 @@ export function createK6Module(test: TestContext, vu: VuState): Record<string, u
     const parentTags = vu.tags;
     const node = test.groups.group(parentPath, name);
     vu.groupPath = node.path;
-    vu.tags = { ...parentTags, group: node.path };
+    vu.tags = derived(groupTags, node.path, 'group');
     const start = performance.now();
     try {
       return await fn();

@@ -43,6 +43,7 @@ export interface StreamConnection {
 
 /** Request headers of a stream the codec refused before its headers were decoded (never mutated). */
 const NO_HEADERS = new HeaderMap();
+const EMPTY_BODY = Buffer.alloc(0);
 /** Envoy answers Expect: 100-continue itself (proxy_100_continue off). */
 const CONTINUE_100 = new HeaderMap();
 CONTINUE_100.add(':status', '100');
@@ -203,6 +204,16 @@ export class ActiveStream implements RequestDecoder, StreamFilterCallbacks, Filt
     this.sendLocalReply(400, '', ResponseFlag.DownstreamProtocolError, details);
   }
 
+  /**
+   * The request's trailers: kept on the stream info for the router, which forwards them; the
+   * filters see the request end as decodeData(empty, true), as they see a response's trailers.
+   */
+  decodeTrailers(trailers: HeaderMap): void {
+    if (this.#done) return;
+    this.streamInfo.requestTrailers = trailers;
+    this.decodeData(EMPTY_BODY, true);
+  }
+
   decodeData(data: Buffer, endStream: boolean): void {
     if (this.#done) return;
     if (endStream && this.encoder.upgraded) {
@@ -289,6 +300,9 @@ export class ActiveStream implements RequestDecoder, StreamFilterCallbacks, Filt
 
   readDisable(disable: boolean): void {
     // HTTP/1: the connection's reading; HTTP/2: this stream's (its window stays closed).
+    const stats = this.conn.hcm.stats;
+    if (disable) stats.downstream_flow_control_paused_reading_total.inc();
+    else stats.downstream_flow_control_resumed_reading_total.inc();
     this.encoder.readDisable(disable);
   }
 

@@ -8,6 +8,7 @@ import type { TransportSocket } from '../network/transport-socket.js';
 import { Http1ServerConnection } from './codec/http1/server-connection.js';
 import { PrefaceDetector } from './codec/preface-detector.js';
 import { PendingCodec } from './codec/pending-codec.js';
+import { type Http2ServerCodec, http2ServerCodec, preloadHttp2ServerCodec } from './codec/http2/codec-factory.js';
 import type {
   CodecError,
   RequestDecoder,
@@ -24,24 +25,6 @@ import type { AccessLogger, DownstreamConnection, ListenerInfo, NetworkFilter, T
 import type { Gauge } from '../../stats/types.js';
 
 export type { HcmSettings } from './conn-manager-config.js';
-
-type Http2CodecModule = typeof import('./codec/http2/codec-factory.js');
-
-/**
- * The HTTP/2 server codec's module, imported when the first connection needs it (or when an HCM
- * speaks HTTP/2 only): it brings node:http2 and node:tls, about 5 MB of RSS that a proxy serving
- * HTTP/1.1 (under codec_type AUTO too, Envoy's default) never needs.
- */
-let http2Codec: Http2CodecModule | null = null;
-let http2CodecLoading: Promise<Http2CodecModule> | null = null;
-
-function loadHttp2Codec(): Promise<Http2CodecModule> {
-  http2CodecLoading ??= import('./codec/http2/codec-factory.js').then((m) => {
-    http2Codec = m;
-    return m;
-  });
-  return http2CodecLoading;
-}
 
 /** One HCM per listener filter chain per worker; immutable after construction but for the route table RDS replaces. */
 export class HttpConnectionManager implements NetworkFilter, ConnectionManagerConfig {
@@ -70,7 +53,7 @@ export class HttpConnectionManager implements NetworkFilter, ConnectionManagerCo
     this.accessLoggers = accessLoggers;
     this.tracer = tracer;
     // Every connection of an HTTP/2-only HCM needs the codec: load it with the configuration.
-    if (settings.codecType === 'HTTP2') void loadHttp2Codec();
+    if (settings.codecType === 'HTTP2') preloadHttp2ServerCodec(settings.http2);
   }
 
   /**
@@ -175,13 +158,14 @@ export class HcmConnection implements ServerConnectionCallbacks, DownstreamConne
     this.#protocolActive = stats.downstream_cx_http2_active;
     const streams = new Http2Streams(this);
     this.#h2 = streams;
-    if (http2Codec !== null) return this.#newHttp2Codec(http2Codec, streams);
-    // The process's first HTTP/2 connection waits, paused, for the codec's module.
+    const codec = http2ServerCodec(this.hcm.settings.http2);
+    if (!(codec instanceof Promise)) return this.#newHttp2Codec(codec, streams);
+    // The process's first connection on this codec waits, paused, for the codec's module.
     const pending = new PendingCodec('HTTP/2', this.transport.stream, this);
-    loadHttp2Codec().then(
-      (m) => {
+    codec.then(
+      (c) => {
         if (!pending.handOver()) return;
-        this.codec = this.#newHttp2Codec(m, streams);
+        this.codec = this.#newHttp2Codec(c, streams);
         if (this.#draining) this.codec.shutdownNotice();
       },
       (err: unknown) => {
@@ -192,8 +176,8 @@ export class HcmConnection implements ServerConnectionCallbacks, DownstreamConne
     return pending;
   }
 
-  #newHttp2Codec(m: Http2CodecModule, streams: Http2Streams): ServerConnection {
-    return m.createHttp2ServerConnection(this.transport, streams, this.hcm.settings.http2, this.hcm.stats.http2);
+  #newHttp2Codec(Codec: Http2ServerCodec, streams: Http2Streams): ServerConnection {
+    return new Codec(this.transport, streams, this.hcm.settings.http2, this.hcm.stats.http2);
   }
 
   /** AUTO: the first bytes were read (and put back); the protocol's codec takes the socket. */

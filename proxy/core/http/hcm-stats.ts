@@ -34,6 +34,9 @@ export class HcmStats {
   readonly downstream_rq_timeout: Counter;
   readonly downstream_rq_ws_on_non_ws_route: Counter;
   readonly downstream_rq_time: Histogram;
+  /** A filter (the router, for an upstream that is backed up) stopped (resumed) reading a request. */
+  readonly downstream_flow_control_paused_reading_total: Counter;
+  readonly downstream_flow_control_resumed_reading_total: Counter;
   readonly #byClass: Counter[];
 
   constructor(root: Scope, statPrefix: string) {
@@ -68,6 +71,8 @@ export class HcmStats {
     this.downstream_rq_timeout = s.counter('downstream_rq_timeout');
     this.downstream_rq_ws_on_non_ws_route = s.counter('downstream_rq_ws_on_non_ws_route');
     this.downstream_rq_time = s.histogram('downstream_rq_time', 'milliseconds');
+    this.downstream_flow_control_paused_reading_total = s.counter('downstream_flow_control_paused_reading_total');
+    this.downstream_flow_control_resumed_reading_total = s.counter('downstream_flow_control_resumed_reading_total');
     this.#byClass = [1, 2, 3, 4, 5].map((c) => s.counter(`downstream_rq_${c}xx`));
   }
 

@@ -383,23 +383,48 @@ export class RouterFilter implements StreamDecoderFilter, AttemptOwner, WheelTim
       this.#bufferedBytes += data.length;
       if (endStream) this.#bufferedEnd = true;
       // Waiting for a connection: stop reading downstream past the cluster's buffer limit.
-      if (this.#bufferedBytes > this.#cluster!.info.bufferLimitBytes && !this.#upstreamBackedUp) {
-        this.#upstreamBackedUp = true;
-        this.#cb.readDisable(true);
-      }
+      if (this.#bufferedBytes > this.#cluster!.info.bufferLimitBytes && !this.#upstreamBackedUp) this.#backedUp(true);
       return FilterDataStatus.Continue;
     }
-    if (!up.writeBody(data, endStream) && !this.#upstreamBackedUp) {
-      this.#upstreamBackedUp = true;
-      this.#cb.readDisable(true);
-    }
+    if (!this.#writeBody(up, data, endStream) && !this.#upstreamBackedUp) this.#backedUp(true);
     return FilterDataStatus.Continue;
   }
 
+  /** Body bytes to the attempt; a request that ends with trailers ends with them (HTTP/2 upstreams take them). */
+  #writeBody(up: UpstreamRequest, data: Buffer, endStream: boolean): boolean {
+    const trailers = endStream ? this.#cb.streamInfo.requestTrailers : null;
+    if (trailers === null) return up.writeBody(data, endStream);
+    const ok = data.length === 0 || up.writeBody(data, false);
+    up.writeTrailers(trailers);
+    return ok;
+  }
+
+  /** The upstream took more than it can send (or drained): reading the request downstream stops (resumes). */
+  #backedUp(above: boolean): void {
+    this.#upstreamBackedUp = above;
+    const stats = this.#cluster!.info.stats;
+    if (above) stats.upstream_flow_control_backed_up_total.inc();
+    else stats.upstream_flow_control_drained_total.inc();
+    this.#cb.readDisable(above);
+  }
+
+  /**
+   * The downstream holds more than its buffer limit (or drained): reading the response stops
+   * (resumes), so its bytes wait in the upstream's socket or HTTP/2 window, not here.
+   */
   onDownstreamWatermark(above: boolean): void {
     if (above === this.#downstreamBackedUp) return;
     this.#downstreamBackedUp = above;
-    this.#upstream?.pauseResponse(above);
+    const up = this.#upstream;
+    // Before the upstream stream exists, onAttemptPoolReady pauses it.
+    if (up !== null && up.encoder !== null) this.#pauseResponse(up, above);
+  }
+
+  #pauseResponse(up: UpstreamRequest, pause: boolean): void {
+    const stats = this.#cluster!.info.stats;
+    if (pause) stats.upstream_flow_control_paused_reading_total.inc();
+    else stats.upstream_flow_control_resumed_reading_total.inc();
+    up.pauseResponse(pause);
   }
 
   onDestroy(): void {
@@ -422,10 +447,7 @@ export class RouterFilter implements StreamDecoderFilter, AttemptOwner, WheelTim
       // Ended without a finished try (no healthy host, downstream reset during a retry back-off).
       this.#releaseRequest();
     }
-    if (this.#upstreamBackedUp) {
-      this.#upstreamBackedUp = false;
-      this.#cb.readDisable(false);
-    }
+    if (this.#upstreamBackedUp) this.#backedUp(false);
   }
 
   // --- attempt events ---
@@ -450,23 +472,20 @@ export class RouterFilter implements StreamDecoderFilter, AttemptOwner, WheelTim
     // A request that already ended with nothing buffered ends with its head (a tunnel's too:
     // the client half-closed before the upstream connected).
     const buffered = this.#buffered;
-    let ok = attempt.writeHead(headers, this.#requestEnded && buffered === null, cb.upgradeType !== '');
+    const trailers = this.#requestEnded ? cb.streamInfo.requestTrailers : null;
+    let ok = attempt.writeHead(
+      headers,
+      this.#requestEnded && buffered === null && trailers === null,
+      cb.upgradeType !== '',
+    );
     this.#buffered = null;
     this.#bufferedBytes = 0;
     if (buffered !== null) {
       const data = buffered.length === 1 ? buffered[0]! : Buffer.concat(buffered);
-      ok = attempt.writeBody(data, this.#bufferedEnd);
-    }
-    if (!ok) {
-      if (!this.#upstreamBackedUp) {
-        this.#upstreamBackedUp = true;
-        cb.readDisable(true);
-      }
-    } else if (this.#upstreamBackedUp) {
-      this.#upstreamBackedUp = false;
-      cb.readDisable(false);
-    }
-    if (this.#downstreamBackedUp) attempt.pauseResponse(true);
+      ok = this.#writeBody(attempt, data, this.#bufferedEnd);
+    } else if (trailers !== null) attempt.writeTrailers(trailers);
+    if (ok === this.#upstreamBackedUp) this.#backedUp(!ok);
+    if (this.#downstreamBackedUp) this.#pauseResponse(attempt, true);
   }
 
   onAttemptPoolFailure(
@@ -635,7 +654,6 @@ export class RouterFilter implements StreamDecoderFilter, AttemptOwner, WheelTim
     const cluster = this.#cluster!;
     cluster.info.stats.upstream_rq_rx_reset.inc();
     attempt.host.stats.rq_error++;
-    if (protocolError) cluster.info.stats.upstream_cx_protocol_error.inc();
     const flag = protocolError ? ResponseFlag.UpstreamProtocolError : ResponseFlag.UpstreamConnectionTermination;
     attempt.responseFlags |= flag;
     cluster.resilience?.outlier?.putResult(attempt.host, 'local_origin_connect_failed');
@@ -667,8 +685,7 @@ export class RouterFilter implements StreamDecoderFilter, AttemptOwner, WheelTim
 
   onAttemptDrain(attempt: UpstreamRequest): void {
     if (attempt !== this.#upstream || !this.#upstreamBackedUp) return;
-    this.#upstreamBackedUp = false;
-    this.#cb.readDisable(false);
+    this.#backedUp(false);
   }
 
   #onTimeout(): void {

@@ -109,6 +109,13 @@ export class UpstreamRequest implements PoolCallbacks, ResponseDecoder, Upstream
     return this.encoder!.encodeData(data, end);
   }
 
+  /** Ends the request with its trailers (after any body written). */
+  writeTrailers(trailers: HeaderMap): void {
+    if (this.requestEnded) return;
+    this.requestEnded = true;
+    this.encoder!.encodeTrailers(trailers);
+  }
+
   pauseResponse(pause: boolean): void {
     this.encoder?.readDisable(pause);
   }

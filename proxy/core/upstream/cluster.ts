@@ -47,6 +47,12 @@ export class ClusterStats {
   readonly upstream_rq_retry_limit_exceeded: Counter;
   readonly upstream_rq_retry_backoff_exponential: Counter;
   readonly upstream_rq_per_try_timeout: Counter;
+  /** The router stopped (resumed) reading a response because the downstream was backed up (drained). */
+  readonly upstream_flow_control_paused_reading_total: Counter;
+  readonly upstream_flow_control_resumed_reading_total: Counter;
+  /** The upstream was backed up (drained) and the router stopped (resumed) reading the request downstream. */
+  readonly upstream_flow_control_backed_up_total: Counter;
+  readonly upstream_flow_control_drained_total: Counter;
   readonly membership_total: Gauge;
   readonly membership_healthy: Gauge;
   readonly #scope: Scope;
@@ -83,6 +89,10 @@ export class ClusterStats {
     this.upstream_rq_retry_limit_exceeded = scope.counter('upstream_rq_retry_limit_exceeded');
     this.upstream_rq_retry_backoff_exponential = scope.counter('upstream_rq_retry_backoff_exponential');
     this.upstream_rq_per_try_timeout = scope.counter('upstream_rq_per_try_timeout');
+    this.upstream_flow_control_paused_reading_total = scope.counter('upstream_flow_control_paused_reading_total');
+    this.upstream_flow_control_resumed_reading_total = scope.counter('upstream_flow_control_resumed_reading_total');
+    this.upstream_flow_control_backed_up_total = scope.counter('upstream_flow_control_backed_up_total');
+    this.upstream_flow_control_drained_total = scope.counter('upstream_flow_control_drained_total');
   }
 
   /** `upstream_rq_<code>` and `upstream_rq_<N>xx`; handles created on first use per code. */

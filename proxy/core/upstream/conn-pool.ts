@@ -42,6 +42,7 @@ export interface PoolStats {
   readonly upstream_cx_connect_fail: Counter;
   readonly upstream_cx_connect_timeout: Counter;
   readonly upstream_cx_overflow: Counter;
+  readonly upstream_cx_protocol_error: Counter;
   readonly upstream_rq_pending_total: Counter;
   readonly upstream_rq_pending_active: Gauge;
   readonly upstream_rq_pending_overflow: Counter;

@@ -51,6 +51,10 @@ class ActiveClient implements ClientConnectionCallbacks {
   onConnectionClose(): void {
     this.#pool.onClose(this);
   }
+
+  onProtocolError(): void {
+    this.#pool.cluster.stats.upstream_cx_protocol_error.inc();
+  }
 }
 
 export class Http1ConnPool implements ConnectionPool {

@@ -9,7 +9,7 @@ import type {
   Http2PoolConnection,
   Http2PoolConnectionClass,
 } from '../http/codec/http2/client-settings.js';
-import { HTTP2_USE_OGHTTP2, HTTP2_USE_OGHTTP2_DEFAULT } from '../http/codec/http2/codec-flag.js';
+import { type Http2CodecKind, http2CodecKind } from '../http/codec/http2/codec-flag.js';
 import type { ClientConnectionCallbacks, ResponseDecoder } from '../http/codec/types.js';
 import type { UpstreamTransportSocketFactory } from '../network/transport-socket.js';
 import { rawBufferUpstreamFactory } from '../network/raw-buffer-socket.js';
@@ -35,13 +35,7 @@ const codecs: { own: Http2PoolConnectionClass | null; nghttp2: Http2PoolConnecti
 };
 const loading: { own: Promise<unknown> | null; nghttp2: Promise<unknown> | null } = { own: null, nghttp2: null };
 
-/** Which codec a new connection gets: Envoy's runtime key, read per connection as on the server side. */
-function codecKind(settings: Http2ClientSettings): 'own' | 'nghttp2' {
-  const own = settings.runtime?.snapshot().getBoolean(HTTP2_USE_OGHTTP2, HTTP2_USE_OGHTTP2_DEFAULT);
-  return (own ?? HTTP2_USE_OGHTTP2_DEFAULT) ? 'own' : 'nghttp2';
-}
-
-function loadCodec(kind: 'own' | 'nghttp2'): Promise<unknown> {
+function loadCodec(kind: Http2CodecKind): Promise<unknown> {
   if (kind === 'own') {
     loading.own ??= import('../http/codec/http2/framed-client-connection.js').then((m) => {
       codecs.own = m.FramedHttp2ClientConnection;
@@ -85,6 +79,10 @@ class ActiveClient implements ClientConnectionCallbacks {
   onConnectionClose(): void {
     this.#pool.onClose(this);
   }
+
+  onProtocolError(): void {
+    this.#pool.cluster.stats.upstream_cx_protocol_error.inc();
+  }
 }
 
 export class Http2ConnPool implements ConnectionPool {
@@ -118,7 +116,7 @@ export class Http2ConnPool implements ConnectionPool {
    * the other one); streams asked for meanwhile wait as pending ones and connect once it is in.
    */
   #codec(): Http2PoolConnectionClass | null {
-    const kind = codecKind(this.#settings);
+    const kind = http2CodecKind(this.#settings.runtime);
     const codec = codecs[kind];
     if (codec === null && !this.#awaitingCodec) {
       this.#awaitingCodec = true;

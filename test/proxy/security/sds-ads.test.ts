@@ -162,4 +162,18 @@ describe('SDS over ADS', () => {
     // The last good listener and certificate keep serving.
     expect(await served()).toBe('localhost-ads');
   });
+
+  it('NACKs a must-staple certificate that comes without a staple (Envoy refuses to serve it) and keeps the last good', async () => {
+    const before = received.filter((r) => r.type_url === SDS && r.error_detail !== undefined).length;
+    const mustStaple = fx.issueServer('must-staple', ['tlsfeature=status_request']);
+    push!(SDS, 's5', [secret(mustStaple.cert, mustStaple.key)]);
+    const nacks = () => received.filter((r) => r.type_url === SDS && r.error_detail !== undefined);
+    await waitFor(() => nacks().length > before, 'SDS NACK for the must-staple certificate');
+    const nack = nacks().at(-1)!;
+    expect(nack.version_info).not.toBe('s5');
+    expect(nack.error_detail?.message).toContain(
+      "tls_certificate_sds_secret_configs[0]: secret 'server_cert'.tls_certificate.ocsp_staple: OCSP response is required for must-staple certificate",
+    );
+    expect(await served()).toBe('localhost-ads');
+  });
 });

@@ -21,7 +21,8 @@ export interface TlsFixtures {
   readonly foreignClientKey: string;
   readonly garbageCa: string;
   /** Issues another certificate for the server (same CA, new key): rotation. */
-  issueServer(tag: string): { cert: string; key: string };
+  /** A server certificate from the mesh CA; `extensions` are more extension lines (`tlsfeature=status_request`). */
+  issueServer(tag: string, extensions?: readonly string[]): { cert: string; key: string };
   /** A certificate from the mesh CA for one DNS name. */
   issueFor(dns: string): { cert: string; key: string };
 }
@@ -35,8 +36,15 @@ function makeCa(dir: string, name: string): void {
   });
 }
 
-function makeLeaf(dir: string, ca: string, name: string, subject: string, sans: string): void {
-  signedP256Leaf({ dir, ca, name, subject, sans });
+function makeLeaf(
+  dir: string,
+  ca: string,
+  name: string,
+  subject: string,
+  sans: string,
+  extensions: readonly string[] = [],
+): void {
+  signedP256Leaf({ dir, ca, name, subject, sans, extensions });
 }
 
 export function makeTlsFixtures(): TlsFixtures {
@@ -69,13 +77,14 @@ export function makeTlsFixtures(): TlsFixtures {
       makeLeaf(dir, 'mesh', dns, `/CN=${dns}`, `DNS:${dns}`);
       return { cert: p(`${dns}.crt`), key: p(`${dns}.key`) };
     },
-    issueServer(tag: string) {
+    issueServer(tag: string, extensions: readonly string[] = []) {
       makeLeaf(
         dir,
         'mesh',
         `server-${tag}`,
         `/O=meshscope/CN=localhost-${tag}`,
         `DNS:localhost,IP:127.0.0.1,URI:${serverId}`,
+        extensions,
       );
       return { cert: p(`server-${tag}.crt`), key: p(`server-${tag}.key`) };
     },

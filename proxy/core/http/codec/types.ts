@@ -72,6 +72,11 @@ export interface RequestDecoder extends StreamCallbacks {
   decodeHeaders(headers: HeaderMap, endStream: boolean): void;
   decodeData(data: Buffer, endStream: boolean): void;
   /**
+   * The request's trailers (HTTP/2 trailing HEADERS), which end it. Optional: a decoder without it
+   * gets the end as decodeData(empty, true).
+   */
+  decodeTrailers?(trailers: HeaderMap): void;
+  /**
    * The codec refuses the request it began (a version it does not accept, a malformed target
    * or Host): the stream answers locally, logs and counts it like any other.
    */
@@ -137,6 +142,11 @@ export interface RequestEncoder extends StreamEncoder {
    * header makes the body a raw tunnel. Returns false when the write buffer is above its limit.
    */
   encodeHeaders(headers: HeaderMap, endStream: boolean): boolean;
+  /**
+   * The request's trailers, which end it: HTTP/2 trailing HEADERS; an HTTP/1.1 upstream ends the
+   * body without them (as Envoy does unless http_protocol_options.enable_trailers).
+   */
+  encodeTrailers(trailers: HeaderMap): void;
   /** Abandons the request: the connection is closed, never reused. */
   resetStream(): void;
 }
@@ -147,6 +157,11 @@ export interface ClientConnectionCallbacks {
   onStreamComplete(): void;
   /** The connection closed (either side); a bound stream is reset after this. */
   onConnectionClose(): void;
+  /**
+   * The peer broke the protocol and the connection ends (Envoy's codec exception): counted once as
+   * `upstream_cx_protocol_error` however many streams it carried; each stream still gets onProtocolError.
+   */
+  onProtocolError?(): void;
 }
 
 /** An upstream connection's codec (Envoy's ClientConnection). */

@@ -4,13 +4,16 @@
 // directory (or `watched_directory`), so a certificate replaced by an atomic rename is picked up;
 // one with `ads` gets what the xDS client pushes (after the main process checked it: a bad one
 // is NACKed there and never arrives). Subscribers are called on every change and keep the last
-// good secret themselves when a new one does not load.
+// good secret themselves when a new one does not load; they return why they refused it (a
+// must-staple certificate without a staple is fine as material, wrong for a server that serves
+// it), so an ADS update a subscriber refused is NACKed too.
 import { type FSWatcher, readFileSync, watch } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import { type SdsSecretConfig, type SecretConfig, secretSchema } from '../../../api/tls.js';
 
-export type SecretListener = (secret: SecretConfig) => void;
+/** Called with each new version of a secret; returns why it was refused, undefined when taken. */
+export type SecretListener = (secret: SecretConfig) => string | undefined;
 
 export interface SecretHandle {
   /** The secret as last received, null while none arrived (a file not there yet, ADS not yet pushed). */
@@ -65,12 +68,17 @@ export class SecretManager {
     return { current: () => e.secret, cancel: () => e.listeners.delete(onUpdate) };
   }
 
-  /** An ADS update (already validated by the main process). */
-  updateDynamic(secret: SecretConfig): void {
+  /** An ADS update (its material already checked by the main process); returns what subscribers refused. */
+  updateDynamic(secret: SecretConfig): string[] {
     let entry = this.#dynamic.get(secret.name);
     if (entry === undefined) this.#dynamic.set(secret.name, (entry = { secret: null, listeners: new Set() }));
     entry.secret = secret;
-    for (const fn of entry.listeners) fn(secret);
+    const refused: string[] = [];
+    for (const fn of entry.listeners) {
+      const why = fn(secret);
+      if (why !== undefined) refused.push(why);
+    }
+    return refused;
   }
 
   /** Stops watching files (worker shutdown). */

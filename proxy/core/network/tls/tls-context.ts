@@ -204,19 +204,18 @@ abstract class TlsContextBase implements TlsContextView {
     return this.#common.alpn_protocols ?? [];
   }
 
-  #onCertSecret(secret: SecretConfig, field: string, live: boolean): void {
-    if (secret.tls_certificate === undefined) {
-      this.#reject(`${field}.name`, `secret '${secret.name}' holds no tls_certificate`, live);
-      return;
-    }
+  // Each returns why a live update was refused (undefined when taken or unchanged): the SDS
+  // subscription NACKs with it, as Envoy's secret-update callbacks throwing makes SdsApi NACK.
+  #onCertSecret(secret: SecretConfig, field: string, live: boolean): string | undefined {
+    if (secret.tls_certificate === undefined)
+      return this.#reject(`${field}.name`, `secret '${secret.name}' holds no tls_certificate`, live);
     let material: CertificateMaterial;
     try {
       const f = `secret '${secret.name}'.tls_certificate`;
       material = loadCertificate(secret.tls_certificate, f);
       this.#checkCertificate(material, f);
     } catch (err) {
-      this.#reject(field, (err as Error).message, live);
-      return;
+      return this.#reject(field, (err as Error).message, live);
     }
     const old = this.#cert;
     if (
@@ -224,22 +223,19 @@ abstract class TlsContextBase implements TlsContextView {
       old.keyPem.equals(material.keyPem) &&
       sameBytes(old.ocspStaple?.der ?? null, material.ocspStaple?.der ?? null)
     )
-      return;
+      return undefined;
     this.#cert = material;
-    if (live) this.#rebuild(true);
+    return live ? this.#rebuild(true) : undefined;
   }
 
-  #onValidationSecret(secret: SecretConfig, field: string, live: boolean): void {
-    if (secret.validation_context === undefined) {
-      this.#reject(`${field}.name`, `secret '${secret.name}' holds no validation_context`, live);
-      return;
-    }
+  #onValidationSecret(secret: SecretConfig, field: string, live: boolean): string | undefined {
+    if (secret.validation_context === undefined)
+      return this.#reject(`${field}.name`, `secret '${secret.name}' holds no validation_context`, live);
     let material: ValidationMaterial;
     try {
       material = loadValidation(secret.validation_context, `secret '${secret.name}'.validation_context`);
     } catch (err) {
-      this.#reject(field, (err as Error).message, live);
-      return;
+      return this.#reject(field, (err as Error).message, live);
     }
     const old = this.#validation;
     if (
@@ -251,19 +247,21 @@ abstract class TlsContextBase implements TlsContextView {
       old.leafCrls === null &&
       material.leafCrls === null
     )
-      return;
+      return undefined;
     this.#validation = material;
     this.#sanCheck = compileSanMatchers(material);
-    if (live) this.#rebuild(true);
+    return live ? this.#rebuild(true) : undefined;
   }
 
-  #reject(field: string, reason: string, live: boolean): void {
+  /** At load a refusal is a config error; live, it is counted and returned as `<field>: <reason>`. */
+  #reject(field: string, reason: string, live: boolean): string {
     if (!live) throw new TlsMaterialError(field, reason);
     this.#onRejected(field, reason);
+    return `${field}: ${reason}`;
   }
 
-  #rebuild(live: boolean): void {
-    if (this.requiresCertificate && this.#cert === null) return;
+  #rebuild(live: boolean): string | undefined {
+    if (this.requiresCertificate && this.#cert === null) return undefined;
     const opts: SecureContextOptions = { ...this.#base };
     if (this.#cert !== null) {
       opts.cert = this.#cert.certChainPem;
@@ -277,6 +275,7 @@ abstract class TlsContextBase implements TlsContextView {
     try {
       this.#secureContext = nodeTls().createSecureContext(opts);
       this.#activeCert = this.#cert;
+      return undefined;
     } catch (err) {
       const reason = (err as Error).message;
       const field = /cipher/i.test(reason)
@@ -284,8 +283,7 @@ abstract class TlsContextBase implements TlsContextView {
         : /crl/i.test(reason)
           ? `${this.#validationField}.crl`
           : `${this.field}.common_tls_context`;
-      if (!live) throw new TlsMaterialError(field, reason);
-      this.#onRejected(field, reason);
+      return this.#reject(field, reason, live);
     }
   }
 

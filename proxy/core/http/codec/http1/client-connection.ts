@@ -33,6 +33,8 @@ export class Http1ClientConnection implements ClientConnection, RequestEncoder, 
   #tunnelRequest = false;
   #chunked = false;
   #closed = false;
+  /** The router paused reading the response (readDisable). */
+  #readDisabled = false;
   /** Upgraded (WebSocket): the socket is a raw tunnel now and never serves another request. */
   #tunneled = false;
 
@@ -144,8 +146,18 @@ export class Http1ClientConnection implements ClientConnection, RequestEncoder, 
     return ok;
   }
 
-  /** Pauses (true) or resumes (false) reading the response: the downstream is backed up. */
+  /** HTTP/1.1 upstreams get no request trailers (Envoy's enable_trailers is off by default): the body ends. */
+  encodeTrailers(_trailers: HeaderMap): void {
+    this.encodeData(EMPTY, true);
+  }
+
+  /**
+   * Pauses (true) or resumes (false) reading the response: the downstream is backed up. The
+   * upstream socket reads into the transport's own buffer (net's `onread`), so a pause stops
+   * its reads at once and what the upstream sends next stays in the kernel.
+   */
   readDisable(disable: boolean): void {
+    this.#readDisabled = disable;
     if (disable) this.#socket.pause();
     else this.#socket.resume();
   }
@@ -197,12 +209,15 @@ export class Http1ClientConnection implements ClientConnection, RequestEncoder, 
     const d = this.#decoder;
     this.#decoder = null;
     this.#socket.destroy();
+    this.#callbacks.onProtocolError?.();
     d?.onProtocolError();
   }
 
   /** Both halves are done: the decoder is unbound and the owner may reuse the connection. */
   #release(): void {
     this.#decoder = null;
+    // Paused as the response's last bytes went downstream: the next request reads its own.
+    if (this.#readDisabled) this.readDisable(false);
     this.#callbacks.onStreamComplete();
   }
 

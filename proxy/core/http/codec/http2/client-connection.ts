@@ -132,6 +132,14 @@ class Http2RequestEncoder implements RequestEncoder {
     return s.write(data);
   }
 
+  /**
+   * node:http2 sends trailers only on a stream opened with waitForTrailers, which would hold
+   * every request's end for them: this codec ends the body without them.
+   */
+  encodeTrailers(_trailers: HeaderMap): void {
+    this.encodeData(EMPTY, true);
+  }
+
   readDisable(disable: boolean): void {
     const s = this.#stream;
     if (s === null) return;

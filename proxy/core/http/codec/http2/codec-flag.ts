@@ -1,6 +1,7 @@
 // Envoy's runtime key choosing its in-house HTTP/2 codec (oghttp2) over nghttp2, both ways: here,
 // our own framing (framed-server-connection.ts, framed-client-connection.ts) over node:http2's.
 // Its own module so that an upstream pool reads it without loading either server codec.
+import type { Runtime } from '../../../../runtime/index.js';
 
 export const HTTP2_USE_OGHTTP2 = 'envoy.reloadable_features.http2_use_oghttp2';
 /**
@@ -10,3 +11,12 @@ export const HTTP2_USE_OGHTTP2 = 'envoy.reloadable_features.http2_use_oghttp2';
  * (bench:proxy's gRPC rows).
  */
 export const HTTP2_USE_OGHTTP2_DEFAULT = true;
+
+/** The two HTTP/2 codecs the runtime key chooses between. */
+export type Http2CodecKind = 'own' | 'nghttp2';
+
+/** Which codec a new connection gets, read when it is made (server and client side alike). */
+export function http2CodecKind(runtime: Runtime | undefined): Http2CodecKind {
+  const own = runtime?.snapshot().getBoolean(HTTP2_USE_OGHTTP2, HTTP2_USE_OGHTTP2_DEFAULT);
+  return (own ?? HTTP2_USE_OGHTTP2_DEFAULT) ? 'own' : 'nghttp2';
+}

@@ -59,6 +59,8 @@ class UpstreamStream implements RequestEncoder {
   pending: Buffer[] | null = null;
   pendingBytes = 0;
   pendingEnd = false;
+  /** The request's trailers, held behind the body that waits on a window. */
+  pendingTrailers: HeaderMap | null = null;
   /** encodeData said false: the router waits for onWriteBufferWatermark(false). */
   aboveWatermark = false;
   localClosed = false;
@@ -84,6 +86,11 @@ class UpstreamStream implements RequestEncoder {
     if (this.closed || this.localClosed) return true;
     this.#conn.sendData(this, data, endStream);
     return !this.aboveWatermark;
+  }
+
+  encodeTrailers(trailers: HeaderMap): void {
+    if (this.closed || this.localClosed) return;
+    this.#conn.sendTrailers(this, trailers);
   }
 
   readDisable(disable: boolean): void {
@@ -244,6 +251,34 @@ export class FramedHttp2ClientConnection extends FramedHttp2Connection<UpstreamS
     this.#checkWatermark(s);
   }
 
+  /** The request's trailers: a HEADERS block with END_STREAM, after the body still behind a window. */
+  sendTrailers(s: UpstreamStream, trailers: HeaderMap): void {
+    if (s.pending !== null) {
+      s.pendingTrailers = trailers;
+      s.pendingEnd = true;
+      return;
+    }
+    this.#writeTrailers(s, trailers);
+  }
+
+  #writeTrailers(s: UpstreamStream, t: HeaderMap): void {
+    const names = t.names;
+    const values = t.values;
+    const block = Buffer.allocUnsafe(FRAME_HEADER_SIZE + HpackEncoder.bound(names, values) + 16);
+    const enc = this.encoder;
+    let pos = enc.begin(block, FRAME_HEADER_SIZE);
+    for (let i = 0; i < names.length; i++) {
+      const n = names[i]!;
+      if (n.charCodeAt(0) === 58 || NOT_FORWARDED.has(n)) continue;
+      pos = enc.field(block, pos, n, values[i]!);
+    }
+    const frames = headerFrames(block, pos, s.id, true, this.peerMaxFrameSize);
+    if (Array.isArray(frames)) for (const f of frames) this.#queue(f);
+    else this.#queue(frames);
+    s.localClosed = true;
+    this.#maybeClose(s);
+  }
+
   /** DATA frames for `data` as far as the windows allow; returns the octets sent. */
   #writeData(s: UpstreamStream, data: Buffer, endStream: boolean): number {
     const total = data.length;
@@ -277,7 +312,7 @@ export class FramedHttp2ClientConnection extends FramedHttp2Connection<UpstreamS
     const pending = s.pending!;
     while (pending.length > 0) {
       const chunk = pending[0]!;
-      const end = pending.length === 1 && s.pendingEnd;
+      const end = pending.length === 1 && s.pendingEnd && s.pendingTrailers === null;
       const sent = this.#writeData(s, chunk, end);
       s.pendingBytes -= sent;
       if (sent < chunk.length) {
@@ -290,6 +325,11 @@ export class FramedHttp2ClientConnection extends FramedHttp2Connection<UpstreamS
     s.pending = null;
     s.pendingBytes = 0;
     this.blocked.delete(s);
+    if (s.pendingTrailers !== null) {
+      const t = s.pendingTrailers;
+      s.pendingTrailers = null;
+      this.#writeTrailers(s, t);
+    }
     this.#checkWatermark(s);
   }
 
@@ -575,7 +615,7 @@ export class FramedHttp2ClientConnection extends FramedHttp2Connection<UpstreamS
 
   // --- errors and the connection's end ---
 
-  /** A malformed response (RFC 9113 §8.1.1): RST_STREAM; the router counts a protocol error (UPE). */
+  /** A malformed response (RFC 9113 §8.1.1): RST_STREAM; the stream's a protocol error (UPE), the connection serves on. */
   protected streamError(s: UpstreamStream, code: number): void {
     this.#queue(rstStreamFrame(s.id, code));
     this.#closeStream(s, 'protocol');
@@ -588,6 +628,7 @@ export class FramedHttp2ClientConnection extends FramedHttp2Connection<UpstreamS
     // A client processes no server-initiated stream: the last stream id is 0.
     this.#queue(goawayFrame(0, code));
     this.dead = true;
+    this.#callbacks.onProtocolError?.();
     for (const s of [...this.streams.values()]) this.#closeStream(s, 'protocol');
     this.endNow();
   }

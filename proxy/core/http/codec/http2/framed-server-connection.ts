@@ -32,7 +32,7 @@ import {
 import type { Http2Settings } from './server-connection.js';
 import type { ServerConnection, ServerConnectionCallbacks } from '../types.js';
 import { FramedHttp2Connection } from './framed-connection.js';
-import { CONNECTION_SPECIFIC, requestHeaderMap } from './request-headers.js';
+import { CONNECTION_SPECIFIC, requestHeaderMap, trailerMap } from './request-headers.js';
 import { Http2Stream, type StreamOwner } from './server-stream.js';
 
 const EMPTY = Buffer.alloc(0);
@@ -40,6 +40,11 @@ const EMPTY = Buffer.alloc(0);
 const MAX_OUTBOUND_CONTROL_FRAMES = 1000;
 /** Bytes a stream may hold behind a closed window before it asks the filter chain to stop. */
 const STREAM_WRITE_BUFFER_LIMIT = 64 * 1024;
+// Streams' held bytes also count together against the connection's buffer limit (Envoy keeps
+// per-stream limits only, sized by the window): a client that opens many streams and no window
+// (the zero-window stall) would otherwise make the proxy hold max_concurrent_streams × the
+// stream limit, plus the read each paused upstream was in. Past the limit every stream of the
+// connection is told to stop, so responses not yet read stay in the upstreams' sockets.
 /** A header block may span this many CONTINUATION frames (CVE-2024-27316). */
 const MAX_CONTINUATIONS = 16;
 /** Envoy's default per_connection_buffer_limit_bytes. */
@@ -82,7 +87,12 @@ export class FramedHttp2ServerConnection
   #outBytes = 0;
   #flushScheduled = false;
   #controlQueued = 0;
+  /** The socket or the streams' held bytes are above the connection's limit (what streams see). */
   aboveWatermark = false;
+  #socketAbove = false;
+  /** Bytes all streams hold behind closed windows, and whether that passed the limit (until half of it). */
+  #pendingTotal = 0;
+  #pendingAbove = false;
   #goawaySent = false;
   #closed = false;
   readonly #flush = (): void => this.flushOut();
@@ -336,6 +346,9 @@ export class FramedHttp2ServerConnection
     s2.remoteClosed = endStream;
     s2.decoder = this.#callbacks.newStream(s2);
     s2.decoder.decodeHeaders(headers, endStream);
+    // A stream that opens while the connection is backed up starts paused (its router has just
+    // asked for a response, which then waits in the upstream).
+    if (this.aboveWatermark && !s2.closed) this.#notifyWatermark(s2);
   }
 
   #onTrailers(s: Http2Stream, endStream: boolean, fields: string[], status: HpackStatus): void {
@@ -353,13 +366,17 @@ export class FramedHttp2ServerConnection
         return;
       }
     }
-    if (s.contentLength >= 0 && s.received !== s.contentLength) {
+    const trailers = trailerMap(fields);
+    if (trailers === null || (s.contentLength >= 0 && s.received !== s.contentLength)) {
       this.streamError(s, ErrorCode.PROTOCOL_ERROR);
       return;
     }
-    // The connection manager takes no request trailers (as with node:http2): the body ends here.
     s.remoteClosed = true;
-    if (!s.responseComplete) s.decoder!.decodeData(EMPTY, true);
+    if (!s.responseComplete) {
+      const d = s.decoder!;
+      if (d.decodeTrailers !== undefined) d.decodeTrailers(trailers);
+      else d.decodeData(EMPTY, true);
+    }
     this.#maybeClose(s);
   }
 
@@ -451,6 +468,7 @@ export class FramedHttp2ServerConnection
       if (data.length > 0) {
         s.pending.push(data);
         s.pendingBytes += data.length;
+        this.#addPending(data.length);
       }
       if (endStream) s.pendingEnd = true;
       this.#checkStreamWatermark(s);
@@ -462,6 +480,7 @@ export class FramedHttp2ServerConnection
       s.pendingBytes = data.length - sent;
       s.pendingEnd = endStream;
       this.blocked.add(s);
+      this.#addPending(s.pendingBytes);
       this.#checkStreamWatermark(s);
     }
   }
@@ -501,6 +520,7 @@ export class FramedHttp2ServerConnection
       const end = last && s.pendingEnd && s.pendingTrailers === null;
       const sent = this.#writeData(s, chunk, 0, end);
       s.pendingBytes -= sent;
+      this.#addPending(-sent);
       if (sent < chunk.length) {
         pending[0] = chunk.subarray(sent);
         this.#checkStreamWatermark(s);
@@ -509,7 +529,6 @@ export class FramedHttp2ServerConnection
       pending.shift();
     }
     s.pending = null;
-    s.pendingBytes = 0;
     this.blocked.delete(s);
     this.#stalled.delete(s);
     if (s.pendingTrailers !== null) {
@@ -529,6 +548,21 @@ export class FramedHttp2ServerConnection
     if (!above && s.pendingBytes > STREAM_WRITE_BUFFER_LIMIT / 2) return;
     s.aboveWatermark = above;
     this.#notifyWatermark(s);
+  }
+
+  /** Adds `delta` to the bytes the connection's streams hold; past the buffer limit they all stop, below half they resume. */
+  #addPending(delta: number): void {
+    const total = (this.#pendingTotal += delta);
+    const limit = this.#connectionBufferLimit;
+    if (this.#pendingAbove ? total > limit / 2 : total <= limit) return;
+    this.#pendingAbove = !this.#pendingAbove;
+    this.#setAbove(this.#socketAbove || this.#pendingAbove);
+  }
+
+  #setAbove(above: boolean): void {
+    if (above === this.aboveWatermark) return;
+    this.aboveWatermark = above;
+    for (const st of this.streams.values()) this.#notifyWatermark(st);
   }
 
   /** Tells the stream's filter chain when its own buffer or the connection's is above its limit, or both went below. */
@@ -575,6 +609,11 @@ export class FramedHttp2ServerConnection
     this.blocked.delete(s);
     this.#stalled.delete(s);
     s.pending = null;
+    if (s.pendingBytes > 0) {
+      const held = s.pendingBytes;
+      s.pendingBytes = 0;
+      this.#addPending(-held);
+    }
     this.#activeStreams--;
     const unfinished = !s.remoteClosed || !s.responseComplete;
     const rxReset = !s.localReset && s.rstCode !== ErrorCode.NO_ERROR;
@@ -633,17 +672,17 @@ export class FramedHttp2ServerConnection
     // buffer limit, so a fast reader does not pause and resume every upstream each turn.
     const held = s.writableLength;
     if (ok || held <= bytes) this.#controlQueued = 0;
-    if (held > this.#connectionBufferLimit && !this.aboveWatermark) {
-      this.aboveWatermark = true;
-      for (const st of this.streams.values()) this.#notifyWatermark(st);
+    if (held > this.#connectionBufferLimit && !this.#socketAbove) {
+      this.#socketAbove = true;
+      this.#setAbove(true);
     }
   }
 
   #onDrain(): void {
     this.#controlQueued = 0;
-    if (!this.aboveWatermark) return;
-    this.aboveWatermark = false;
-    for (const st of this.streams.values()) this.#notifyWatermark(st);
+    if (!this.#socketAbove) return;
+    this.#socketAbove = false;
+    this.#setAbove(this.#pendingAbove);
   }
 
   // --- the connection's end ---
@@ -690,6 +729,7 @@ export class FramedHttp2ServerConnection
     this.blocked.clear();
     this.#stalled.clear();
     this.#activeStreams = 0;
+    this.#pendingTotal = 0;
     this.#callbacks.onConnectionClose();
   }
 

@@ -91,3 +91,19 @@ export function requestHeaderMap(
   if (cookie !== null) h.add('cookie', cookie);
   return h;
 }
+
+/**
+ * A request's trailers (a trailing HEADERS block, pseudo-headers already refused), or null when
+ * malformed (RFC 9113 §8.1): an upper-case or connection-specific name, a bad value.
+ */
+export function trailerMap(fields: readonly string[]): HeaderMap | null {
+  const h = new HeaderMap();
+  for (let i = 0; i < fields.length; i += 2) {
+    const n = fields[i]!;
+    const v = fields[i + 1]!;
+    if (n.length === 0 || CONNECTION_SPECIFIC.has(n) || BAD_VALUE.test(v)) return null;
+    for (let j = 0; j < n.length; j++) if (NAME_CHAR[n.charCodeAt(j)] !== 1) return null;
+    h.add(n, v);
+  }
+  return h;
+}

@@ -1,0 +1,135 @@
+// Request trailers (a trailing HEADERS block after the body, as RFC 9113 §8.1 allows) go from an
+// HTTP/2 client through the proxy to an HTTP/2 upstream, after the whole body even when it waits
+// on the upstream's windows; an HTTP/1.1 upstream gets the body ended without them, as Envoy
+// sends none unless http_protocol_options.enable_trailers. Our own codecs both ways (node:http2's
+// client sends trailers only on streams opened to wait for them). Raw frames for the client,
+// real node:http2 and node:http servers upstream.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import http2 from 'node:http2';
+import type { AddressInfo } from 'node:net';
+import {
+  bootstrap,
+  H2_CODECS,
+  startTestProxy,
+  startUpstream,
+  staticCluster,
+  type RunningProxy,
+  type Upstream,
+} from './helpers.js';
+import { data, Flag, FrameType, headers, hpack, RawH2 } from './h2-frames.js';
+
+const HTTP_PROTOCOL_OPTIONS = 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions';
+const OURS = H2_CODECS.find((c) => c.codec === 'oghttp2')!;
+
+let h2: http2.Http2Server;
+let h1: Upstream;
+let proxy: RunningProxy;
+
+beforeAll(async () => {
+  h2 = http2.createServer();
+  // Answers with what it received: the body's length and the trailers it saw.
+  h2.on('stream', (stream) => {
+    let bytes = 0;
+    let trailers: http2.IncomingHttpHeaders | null = null;
+    stream.on('data', (d: Buffer) => {
+      bytes += d.length;
+    });
+    stream.on('trailers', (t: http2.IncomingHttpHeaders) => {
+      trailers = t;
+    });
+    stream.on('end', () => {
+      stream.respond({ ':status': 200, 'content-type': 'application/json' });
+      stream.end(JSON.stringify({ bytes, trailers }));
+    });
+  });
+  await new Promise<void>((r) => h2.listen(0, '127.0.0.1', r));
+  h1 = await startUpstream('h1');
+  proxy = await startTestProxy(
+    bootstrap({
+      runtime: OURS.runtime,
+      virtualHosts: [
+        {
+          name: 'all',
+          domains: ['*'],
+          routes: [
+            { match: { prefix: '/h1' }, route: { cluster: 'h1' } },
+            { match: { prefix: '/' }, route: { cluster: 'h2' } },
+          ],
+        },
+      ],
+      clusters: [
+        staticCluster({ name: 'h1', ports: [h1.port] }),
+        staticCluster({
+          name: 'h2',
+          ports: [(h2.address() as AddressInfo).port],
+          extra: {
+            typed_extension_protocol_options: {
+              [HTTP_PROTOCOL_OPTIONS]: {
+                '@type': `type.googleapis.com/${HTTP_PROTOCOL_OPTIONS}`,
+                explicit_http_config: { http2_protocol_options: {} },
+              },
+            },
+          },
+        }),
+      ],
+      hcm: { codec_type: 'HTTP2' },
+    }),
+  );
+});
+
+afterAll(async () => {
+  await proxy?.close();
+  await h1?.close();
+  await new Promise<void>((r) => h2?.close(() => r()));
+});
+
+const POST = (path: string): Array<[string, string]> => [
+  [':method', 'POST'],
+  [':scheme', 'http'],
+  [':path', path],
+  [':authority', 'h2.test'],
+];
+
+/** Sends a POST with `body` (none when empty) and `trailers`; returns the JSON the upstream answered. */
+async function post(path: string, body: Buffer, trailers: Array<[string, string]>): Promise<Record<string, unknown>> {
+  const c = await RawH2.connect(proxy.port);
+  const frames = [headers(1, hpack(POST(path)))];
+  for (let off = 0; off < body.length; off += 16_384) frames.push(data(1, body.subarray(off, off + 16_384)));
+  frames.push(headers(1, hpack(trailers), { endStream: true }));
+  c.send(...frames);
+  const end = await c.waitFor(
+    (f) => f.streamId === 1 && f.type === FrameType.DATA && (f.flags & Flag.END_STREAM) !== 0,
+  );
+  expect(end).not.toBeNull();
+  const answer = Buffer.concat(
+    c.frames.filter((f) => f.streamId === 1 && f.type === FrameType.DATA).map((f) => f.payload),
+  );
+  c.destroy();
+  return JSON.parse(answer.toString()) as Record<string, unknown>;
+}
+
+describe('request trailers, HTTP/2 client → our codecs', () => {
+  it('to an HTTP/2 upstream: the body, then the trailers', async () => {
+    const r = await post('/small', Buffer.from('hello'), [['x-checksum', 'abc']]);
+    expect(r).toMatchObject({ bytes: 5, trailers: { 'x-checksum': 'abc' } });
+  });
+
+  it('to an HTTP/2 upstream: trailers with no body at all', async () => {
+    const r = await post('/empty', Buffer.alloc(0), [['x-checksum', 'none']]);
+    expect(r).toMatchObject({ bytes: 0, trailers: { 'x-checksum': 'none' } });
+  });
+
+  it('to an HTTP/2 upstream: a body larger than its windows, the trailers held until the last byte left', async () => {
+    const r = await post('/large', Buffer.alloc(200 * 1024, 'b'), [
+      ['x-checksum', 'large'],
+      ['x-count', '2'],
+    ]);
+    expect(r).toMatchObject({ bytes: 200 * 1024, trailers: { 'x-checksum': 'large', 'x-count': '2' } });
+  });
+
+  it('to an HTTP/1.1 upstream: the body ends without them', async () => {
+    const r = await post('/h1', Buffer.from('hello'), [['x-checksum', 'abc']]);
+    expect(r).toMatchObject({ upstream: 'h1', bodyBytes: 5 });
+    expect(h1.seen.at(-1)?.headers['x-checksum']).toBeUndefined();
+  });
+});
