@@ -9,7 +9,7 @@ import http from 'node:http';
 import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { bootstrap, H2_CODECS, startTestProxy, staticCluster, type RunningProxy } from './helpers.js';
-import { Flag, FrameType, GET, headers, hpack, RawH2, Setting, windowUpdate } from './h2-frames.js';
+import { data, Flag, FrameType, GET, headers, hpack, RawH2, Setting, windowUpdate } from './h2-frames.js';
 
 const HTTP_PROTOCOL_OPTIONS = 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions';
 /** Far more than the kernel's socket buffers on loopback take before the upstream blocks. */
@@ -19,6 +19,9 @@ const BODY_SHA256 = createHash('sha256').update(BODY).digest('hex');
 const SMALL = randomBytes(60 * 1024);
 const SMALL_SHA256 = createHash('sha256').update(SMALL).digest('hex');
 const BLOCK = 64 * 1024;
+/** An upload past the ~4.4 MB the kernel's socket buffers take on loopback before the upstream's reading matters. */
+const UPLOAD = BODY.subarray(0, 10 * 1024 * 1024);
+const UPLOAD_SHA256 = createHash('sha256').update(UPLOAD).digest('hex');
 const MAX_WINDOW = 2 ** 31 - 1;
 
 /** What an upstream managed to send: bytes whose write completed, and writes still waiting. */
@@ -57,9 +60,26 @@ function pump(
 
 let h1: http.Server;
 let h2: http2.Http2Server;
+/** The upload upstream reads nothing until `readUploads()`; then it answers the body's size and hash. */
+let readUploads: () => void = () => {};
+const uploadsHeld: Array<() => void> = [];
 
 beforeAll(async () => {
   h1 = http.createServer((req, res) => {
+    if (req.url === '/upload') {
+      req.pause();
+      uploadsHeld.push(() => {
+        const hash = createHash('sha256');
+        let bytes = 0;
+        req.on('data', (d: Buffer) => {
+          hash.update(d);
+          bytes += d.length;
+        });
+        req.on('end', () => res.end(JSON.stringify({ bytes, sha256: hash.digest('hex') })));
+        req.resume();
+      });
+      return;
+    }
     const body = req.url === '/big' ? BODY : SMALL;
     res.setHeader('content-length', body.length);
     pump(
@@ -86,6 +106,9 @@ beforeAll(async () => {
       () => stream.end(),
     );
   });
+  readUploads = () => {
+    for (const f of uploadsHeld.splice(0)) f();
+  };
   await new Promise<void>((r) => h1.listen(0, '127.0.0.1', r));
   await new Promise<void>((r) => h2.listen(0, '127.0.0.1', r));
 });
@@ -153,7 +176,9 @@ describe.each(H2_CODECS)('$codec codecs', ({ runtime }) => {
             },
           }),
         ],
-        hcm: { codec_type: 'HTTP2' },
+        // The client's stream window is what it may send past a stream whose reading stopped (as
+        // in Envoy, whose default of 256 MiB would let a whole upload in).
+        hcm: { codec_type: 'HTTP2', http2_protocol_options: { initial_stream_window_size: 65_535 } },
       }),
     );
   });
@@ -198,6 +223,71 @@ describe.each(H2_CODECS)('$codec codecs', ({ runtime }) => {
       expect(await counter(resumed)).toBeGreaterThan(resumedBefore);
       c.destroy();
     });
+  });
+
+  it('an upload to an upstream that does not read: the router stops reading it (no WINDOW_UPDATE); once the upstream reads, the whole body arrives', async () => {
+    const names = [
+      'cluster.h1.upstream_flow_control_backed_up_total',
+      'cluster.h1.upstream_flow_control_drained_total',
+      'http.ingress_http.downstream_flow_control_paused_reading_total',
+      'http.ingress_http.downstream_flow_control_resumed_reading_total',
+    ];
+    const before = await Promise.all(names.map(counter));
+    const grown = async (i: number): Promise<boolean> => (await counter(names[i]!)) > before[i]!;
+    const c = await RawH2.connect(proxy.port);
+    c.send(
+      headers(
+        1,
+        hpack([
+          [':method', 'POST'],
+          [':scheme', 'http'],
+          [':path', '/upload'],
+          [':authority', 'h2.test'],
+          ['content-length', String(UPLOAD.length)],
+        ]),
+      ),
+    );
+    // A client that keeps to its stream window (the proxy's 65,535) and sends as it reopens.
+    let window = 65_535;
+    let seen = 0;
+    let off = 0;
+    const upload = (async () => {
+      while (off < UPLOAD.length && !c.closed) {
+        if (window > 0) {
+          const n = Math.min(16_384, window, UPLOAD.length - off);
+          c.send(data(1, UPLOAD.subarray(off, off + n), off + n === UPLOAD.length));
+          off += n;
+          window -= n;
+          continue;
+        }
+        const f = await c.waitFor((x) => x.type === FrameType.WINDOW_UPDATE && x.streamId === 1, seen);
+        if (f === null) return;
+        seen = c.frames.indexOf(f) + 1;
+        window += f.payload.readUInt32BE(0) & 0x7fffffff;
+      }
+    })();
+    await until(async () => (await grown(0)) && (await grown(2)));
+    // Stuck: its window is spent and no WINDOW_UPDATE comes while we look.
+    await until(async () => {
+      const at = off;
+      await sleep(300);
+      return window === 0 && off === at;
+    });
+    // What left the client is what the sockets hold, not the upload.
+    expect(off).toBeLessThan(UPLOAD.length * 0.75);
+    readUploads();
+    await upload;
+    const end = await c.waitFor(
+      (f) => f.streamId === 1 && f.type === FrameType.DATA && (f.flags & Flag.END_STREAM) !== 0,
+    );
+    expect(end).not.toBeNull();
+    const answer = Buffer.concat(
+      c.frames.filter((f) => f.streamId === 1 && f.type === FrameType.DATA).map((f) => f.payload),
+    );
+    expect(JSON.parse(answer.toString())).toEqual({ bytes: UPLOAD.length, sha256: UPLOAD_SHA256 });
+    expect(await grown(1)).toBe(true);
+    expect(await grown(3)).toBe(true);
+    c.destroy();
   });
 
   it('40 streams with no window on one connection, each under its own limit: past the connection buffer limit the rest are paused; opened, each body arrives whole', async () => {
