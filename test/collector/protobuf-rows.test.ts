@@ -174,8 +174,9 @@ describe('protobuf straight to rows', () => {
   });
 
   it('copies names, keys and values with non-ASCII or invalid UTF-8 at any offset as the object decoder stores them', () => {
-    // Strings are copied four bytes at a time: a multi-byte character (or a byte that is not
-    // UTF-8) in the first, a middle or the trailing partial word must still be found.
+    // Strings are copied (and keys matched) four bytes at a time: a multi-byte character (or a
+    // byte that is not UTF-8, or a byte that differs) in the first, a middle or the trailing
+    // partial word must still be found.
     const texts = Array.from({ length: 14 }, (_, n) => `${'k'.repeat(n)}\u00e9${'v'.repeat(13 - n)}`);
     const marker = (n: number): string => String.fromCharCode(65 + n).repeat(3 + n);
     const body = encode({
@@ -188,7 +189,15 @@ describe('protobuf straight to rows', () => {
                 span(n, {
                   name: t,
                   kind: SPAN_KIND_SERVER,
-                  attributes: [kv(t, str(t)), kv('peer.service', str(marker(n))), kv(`k${marker(n)}`, str('ok'))],
+                  attributes: [
+                    kv(t, str(t)),
+                    kv('peer.service', str(marker(n))),
+                    kv(`k${marker(n)}`, str('ok')),
+                    // Graph keys but for the last word, or the last byte after the words.
+                    kv('peer.servicf', str('no')),
+                    kv('db.systen', str('no')),
+                    kv('db.system', str('yes')),
+                  ],
                 }),
               ),
             },

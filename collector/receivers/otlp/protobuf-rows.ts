@@ -319,7 +319,7 @@ function writeSpanAttributes(
       writeAnyValue(r, valueEnd, w);
     }
     if (graph !== undefined && keyAt >= 0) {
-      const k = graphKeys.at(r.buf, key, keyEnd);
+      const k = graphKeys.at(r.buf, r.view, key, keyEnd);
       if (k !== undefined) {
         let v = '';
         if (value >= 0) {
@@ -336,23 +336,30 @@ function writeSpanAttributes(
 /** Finds a key of a set by its UTF-8 bytes, without making a string of every key it is asked about. */
 class KeyMatcher {
   /** By byte length: the keys of that length and their bytes. */
-  readonly #byLength: { bytes: Buffer; key: string }[][] = [];
+  readonly #byLength: { bytes: Buffer; words: Uint32Array; key: string }[][] = [];
 
   constructor(keys: ReadonlySet<string>) {
     for (const key of keys) {
       const bytes = Buffer.from(key, 'utf8');
-      (this.#byLength[bytes.length] ??= []).push({ bytes, key });
+      const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
+      const words = Uint32Array.from({ length: bytes.length >>> 2 }, (_, i) => view.getUint32(i * 4));
+      (this.#byLength[bytes.length] ??= []).push({ bytes, words, key });
     }
   }
 
-  at(buf: Buffer, start: number, end: number): string | undefined {
+  /** The key whose bytes are `buf[start, end)` (`view` is buf's DataView), compared four bytes at a time. */
+  at(buf: Buffer, view: DataView, start: number, end: number): string | undefined {
     const candidates = this.#byLength[end - start];
     if (candidates === undefined) return undefined;
     for (const c of candidates) {
-      const b = c.bytes;
+      const words = c.words;
       let i = 0;
-      while (i < b.length && b[i] === buf[start + i]) i++;
-      if (i === b.length) return c.key;
+      while (i < words.length && words[i] === view.getUint32(start + i * 4)) i++;
+      if (i < words.length) continue;
+      const b = c.bytes;
+      let j = i * 4;
+      while (j < b.length && b[j] === buf[start + j]) j++;
+      if (j === b.length) return c.key;
     }
     return undefined;
   }
