@@ -24,7 +24,10 @@
 //
 // Same work (--work N, default 3000 with a baseline; 0 skips): the baseline and this build each
 // run 50 VUs x N iterations of http.get at the same time, in every round, and the whole-process CPU
-// each spent on those identical requests is compared round by round (fixed_work). Unlike the
+// each spent on those identical requests is compared round by round (fixed_work). The same again
+// with a script in the style of k6's documentation (fixed_work_docs_style: group(), http.get with
+// one params object of headers and a name tag, check()), as scripts are written; --work-docs 0
+// skips it. Unlike the
 // timed rounds, neither build's figure depends on how many requests the host let it make that
 // minute (a starved closed-loop client does more work per request), so the ratio holds steady on
 // a loaded host; it counts start-up (contexts, compiles) as part of the cost.
@@ -61,6 +64,7 @@ const SIDE_BY_SIDE = args.includes('--side-by-side');
 const PEERS = argValue('--peers') !== 'none';
 const VUS_START = Number(argValue('--vus-start') ?? 1000);
 const WORK = Number(argValue('--work') ?? (BASELINE === undefined ? 0 : 3000));
+const WORK_DOCS = argValue('--work-docs') !== '0';
 // Open model: meshscope's constant-arrival-rate beside bench/open-loop-client.ts (0 skips it).
 const OPEN_RATE = Number(argValue('--open-rate') ?? 1000);
 const OPEN_SECONDS = Number(argValue('--open-seconds') ?? DURATION_S);
@@ -254,23 +258,39 @@ interface FixedWork {
   userSeconds: number;
 }
 
-/** `vus` x `iterations` of http.get (per-vu-iterations): whole-process CPU and requests made. */
+type WorkStyle = 'plain' | 'docs';
+
+/** The default function of each same-work script. */
+const WORK_BODY: Record<WorkStyle, string> = {
+  plain: `export default function () { http.get(__ENV.URL); }`,
+  docs: `const params = { headers: { Accept: 'application/json' }, tags: { name: 'home' } };
+export default function () {
+  group('home', () => {
+    const res = http.get(__ENV.URL, params);
+    check(res, { 'status is 200': (r) => r.status === 200 });
+  });
+}`,
+};
+
+/** `vus` x `iterations` of the style's script (per-vu-iterations): whole-process CPU and requests made. */
 async function runFixedWork(
   dir: string,
   url: string,
   iterations: number,
   cli: string,
   tag: string,
+  style: WorkStyle,
 ): Promise<FixedWork> {
-  const script = path.join(dir, 'fixed-work.js');
+  const script = path.join(dir, `fixed-work-${style}.js`);
   fs.writeFileSync(
     script,
     `import http from 'k6/http';
+import { check, group } from 'k6';
 export const options = { scenarios: { get: { executor: 'per-vu-iterations', vus: ${CONNECTIONS}, iterations: ${iterations}, maxDuration: '10m' } } };
-export default function () { http.get(__ENV.URL); }
+${WORK_BODY[style]}
 `,
   );
-  const exportFile = path.join(dir, `fixed-${tag}.json`);
+  const exportFile = path.join(dir, `fixed-${style}-${tag}.json`);
   const r = await measure(
     process.execPath,
     [cli, 'load', script, '--quiet', '-e', `URL=${url}`, '--summary-export', exportFile],
@@ -323,6 +343,60 @@ const median = (xs: number[]): number => {
   return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 };
 
+interface WorkPair {
+  baseline: FixedWork;
+  current: FixedWork;
+}
+
+/** Same work, both builds at once, every round (the order they start in alternates). */
+async function pairedWork(dir: string, url: string, baselineCli: string, style: WorkStyle): Promise<WorkPair[]> {
+  const pairs: WorkPair[] = [];
+  for (let i = 0; i < ROUNDS; i++) {
+    const runB = () => runFixedWork(dir, url, WORK, baselineCli, 'baseline', style);
+    const runC = () => runFixedWork(dir, url, WORK, CLI, 'current', style);
+    let b: ReturnType<typeof runB>;
+    let c: ReturnType<typeof runC>;
+    if (i % 2 === 0) {
+      b = runB();
+      c = runC();
+    } else {
+      c = runC();
+      b = runB();
+    }
+    const [baseline, current] = await Promise.all([b, c]);
+    pairs.push({ baseline, current });
+  }
+  return pairs;
+}
+
+function workSummary(fixed: WorkPair[]): {
+  meshscope_vs_baseline_per_cpu_paired: number;
+  meshscope_vs_baseline_per_user_cpu_paired: number;
+  [k: string]: unknown;
+} {
+  const perCpu = (w: FixedWork, seconds: number): number => w.requests / Math.max(seconds, 0.01);
+  return {
+    vus: CONNECTIONS,
+    iterations_per_vu: WORK,
+    requests: fixed[0]!.current.requests,
+    baseline_cpu_s_by_round: fixed.map((f) => round(f.baseline.cpuSeconds)),
+    current_cpu_s_by_round: fixed.map((f) => round(f.current.cpuSeconds)),
+    baseline_user_cpu_s_by_round: fixed.map((f) => round(f.baseline.userSeconds)),
+    current_user_cpu_s_by_round: fixed.map((f) => round(f.current.userSeconds)),
+    // Requests per CPU second, this build over the baseline, round by round (both ran at once).
+    meshscope_vs_baseline_per_cpu_paired: round(
+      median(fixed.map((f) => perCpu(f.current, f.current.cpuSeconds) / perCpu(f.baseline, f.baseline.cpuSeconds))),
+      3,
+    ),
+    // The same in user-mode CPU only: what the builds' own code costs, without the kernel's
+    // loopback and wakeup time that moves with how busy the host is.
+    meshscope_vs_baseline_per_user_cpu_paired: round(
+      median(fixed.map((f) => perCpu(f.current, f.current.userSeconds) / perCpu(f.baseline, f.baseline.userSeconds))),
+      3,
+    ),
+  };
+}
+
 async function main(): Promise<void> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ms-bench-loadgen-'));
   const nginx = await startNginx(dir);
@@ -356,25 +430,10 @@ async function main(): Promise<void> {
       const wrk = PEERS ? await runWrk(nginx.url, DURATION_S) : skipped;
       rounds.push({ ms, ac, wrk });
     }
-    // Same work, both builds at once (the order they start in alternates).
-    const fixed: Array<{ baseline: FixedWork; current: FixedWork }> = [];
-    if (baselineCli !== undefined && WORK > 0) {
-      for (let i = 0; i < ROUNDS; i++) {
-        const runB = () => runFixedWork(dir, nginx.url, WORK, baselineCli, 'baseline');
-        const runC = () => runFixedWork(dir, nginx.url, WORK, CLI, 'current');
-        let b: ReturnType<typeof runB>;
-        let c: ReturnType<typeof runC>;
-        if (i % 2 === 0) {
-          b = runB();
-          c = runC();
-        } else {
-          c = runC();
-          b = runB();
-        }
-        const [baseline, current] = await Promise.all([b, c]);
-        fixed.push({ baseline, current });
-      }
-    }
+    // Same work, both builds at once.
+    const runWork = baselineCli !== undefined && WORK > 0;
+    const fixed = runWork ? await pairedWork(dir, nginx.url, baselineCli, 'plain') : [];
+    const fixedDocs = runWork && WORK_DOCS ? await pairedWork(dir, nginx.url, baselineCli, 'docs') : [];
     const best = (pick: (r: { ms: Run; ac: Run; wrk: Run }) => Run): Run =>
       rounds.map(pick).reduce((a, b) => (b.rps > a.rps ? b : a));
     const ms = best((r) => r.ms);
@@ -419,36 +478,8 @@ async function main(): Promise<void> {
             ),
             side_by_side: SIDE_BY_SIDE,
           };
-    const fixedWork =
-      fixed.length === 0
-        ? undefined
-        : {
-            vus: CONNECTIONS,
-            iterations_per_vu: WORK,
-            requests: fixed[0]!.current.requests,
-            baseline_cpu_s_by_round: fixed.map((f) => round(f.baseline.cpuSeconds)),
-            current_cpu_s_by_round: fixed.map((f) => round(f.current.cpuSeconds)),
-            baseline_user_cpu_s_by_round: fixed.map((f) => round(f.baseline.userSeconds)),
-            current_user_cpu_s_by_round: fixed.map((f) => round(f.current.userSeconds)),
-            // Requests per CPU second, this build over the baseline, round by round (both ran at once).
-            meshscope_vs_baseline_per_cpu_paired: round(
-              median(fixed.map((f) => perCpu(f.current) / perCpu(f.baseline))),
-              3,
-            ),
-            // The same in user-mode CPU only: what the builds' own code costs, without the kernel's
-            // loopback and wakeup time that moves with how busy the host is.
-            meshscope_vs_baseline_per_user_cpu_paired: round(
-              median(
-                fixed.map(
-                  (f) =>
-                    f.current.requests /
-                    Math.max(f.current.userSeconds, 0.01) /
-                    (f.baseline.requests / Math.max(f.baseline.userSeconds, 0.01)),
-                ),
-              ),
-              3,
-            ),
-          };
+    const fixedWork = fixed.length === 0 ? undefined : workSummary(fixed);
+    const fixedWorkDocs = fixedDocs.length === 0 ? undefined : workSummary(fixedDocs);
     // Issue 20's check when the baseline is the build before VU isolation: what isolation costs.
     const isolation =
       comparison === undefined
@@ -462,6 +493,13 @@ async function main(): Promise<void> {
               : {
                   vs_pre_isolation_per_cpu_same_work: fixedWork.meshscope_vs_baseline_per_cpu_paired,
                   vs_pre_isolation_per_user_cpu_same_work: fixedWork.meshscope_vs_baseline_per_user_cpu_paired,
+                }),
+            ...(fixedWorkDocs === undefined
+              ? {}
+              : {
+                  vs_pre_isolation_per_cpu_same_work_docs_style: fixedWorkDocs.meshscope_vs_baseline_per_cpu_paired,
+                  vs_pre_isolation_per_user_cpu_same_work_docs_style:
+                    fixedWorkDocs.meshscope_vs_baseline_per_user_cpu_paired,
                 }),
             goal: '>= 0.95 (isolation costs at most 5% requests/s)',
           };
@@ -516,6 +554,7 @@ async function main(): Promise<void> {
       goals: { vs_autocannon: '>= 1.3', vs_wrk: '>= 0.7', open_model_latency_vs_open_loop_client: 'within 10%' },
       ...(comparison === undefined ? {} : { comparison, isolation }),
       ...(fixedWork === undefined ? {} : { fixed_work: fixedWork }),
+      ...(fixedWorkDocs === undefined ? {} : { fixed_work_docs_style: fixedWorkDocs }),
       ...(start === undefined ? {} : { vu_start: start }),
       ...(open === undefined ? {} : { open_model: open }),
       memory: {

@@ -22,10 +22,12 @@ export class GroupTree {
   onGroup: ((path: string) => void) | null = null;
 
   group(parentPath: string, name: string): GroupNode {
-    const path = `${parentPath}::${name}`;
-    const found = this.#byPath.get(path);
-    if (found !== undefined) return found;
+    // Found through the parent's children by name: a group() in a loop builds no path string
+    // (whose hash V8 would compute anew for each lookup).
     const parent = this.#byPath.get(parentPath) ?? this.root;
+    const found = parent.groups.get(name);
+    if (found !== undefined) return found;
+    const path = `${parentPath}::${name}`;
     const node: GroupNode = { name, path, groups: new Map(), checks: new Map() };
     parent.groups.set(name, node);
     this.#byPath.set(path, node);
