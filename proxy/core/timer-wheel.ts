@@ -99,6 +99,10 @@ class TimerWheel {
     // Node's timers count whole milliseconds of a loop time that may lag performance.now(): a
     // wake-up a little early finds the slot not yet due and waits for it again.
     this.#driver = setTimeout(this.#turn, Math.max(1, Math.ceil(tick * TICK_MS - performance.now())));
+    // The driver may outlive every timer it was set for (a cancel leaves it in place, and a 15 s
+    // route timeout sets it 15 s out): held, it kept a proxy that had shut down alive until then.
+    // What a wheel timer guards (a stream, its sockets) keeps the process alive by itself.
+    this.#driver.unref();
   }
 
   readonly #turn = (): void => {

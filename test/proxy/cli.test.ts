@@ -122,6 +122,19 @@ describe('meshscope proxy (CLI)', () => {
     await expect(request(p.port, '/again')).rejects.toThrow();
   });
 
+  it('SIGTERM after traffic exits once drained, not when the 30 s route timeouts its requests armed would have fired', async () => {
+    const up = await startUpstream('up');
+    cleanups.push(() => up.close());
+    const p = await spawnProxy(up, ['--concurrency', '1', '--drain-time-s', '1']);
+    // Each request armed a 30 s route timeout and cancelled it when its response came.
+    for (let i = 0; i < 5; i++) expect((await request(p.port, `/r${i}`)).status).toBe(200);
+    p.child.kill('SIGTERM');
+    const lingering = new Promise<string>((r) =>
+      setTimeout(() => r('still running 20 s after SIGTERM'), 20_000).unref(),
+    );
+    expect(await Promise.race([p.exited, lingering])).toBe(0);
+  }, 30_000);
+
   it('--concurrency 2: two workers accept, admin stats are merged across them', async () => {
     const up = await startUpstream('up');
     cleanups.push(() => up.close());
