@@ -32,16 +32,83 @@ function parseSection(text: string): unknown | undefined {
   }
 }
 
-function indentOf(line: string): number {
-  let i = 0;
-  while (i < line.length && line[i] === ' ') i++;
-  return i;
+/**
+ * The document's lines as offsets into its text (as `text.split('\n')` cuts them): the cutting
+ * reads characters in place, and a section is one slice of the text, not its lines joined.
+ * At a thousand workloads (~11,000 lines) splitting, trimming and re-joining every line was
+ * most of an edit's parse.
+ */
+class Lines {
+  readonly text: string;
+  readonly starts: number[] = [];
+  readonly ends: number[] = [];
+
+  constructor(text: string) {
+    this.text = text;
+    let start = 0;
+    for (;;) {
+      const nl = text.indexOf('\n', start);
+      this.starts.push(start);
+      this.ends.push(nl === -1 ? text.length : nl);
+      if (nl === -1) break;
+      start = nl + 1;
+    }
+  }
+
+  get count(): number {
+    return this.starts.length;
+  }
+
+  line(i: number): string {
+    return this.text.slice(this.starts[i], this.ends[i]);
+  }
+
+  /** Leading spaces. */
+  indent(i: number): number {
+    const start = this.starts[i] as number;
+    const end = this.ends[i] as number;
+    let p = start;
+    while (p < end && this.text.charCodeAt(p) === SPACE) p++;
+    return p - start;
+  }
+
+  /** Whether the line starts with more than `n` spaces: inside an item at indent `n`, whatever it holds. */
+  deeper(i: number, n: number): boolean {
+    const start = this.starts[i] as number;
+    if (start + n >= (this.ends[i] as number)) return false;
+    for (let p = start + n; p >= start; p--) if (this.text.charCodeAt(p) !== SPACE) return false;
+    return true;
+  }
+
+  /** Whether the line is blank or a comment once leading whitespace is trimmed. */
+  blankOrComment(i: number): boolean {
+    const end = this.ends[i] as number;
+    let p = this.starts[i] as number;
+    while (p < end && this.text.charCodeAt(p) === SPACE) p++;
+    if (p === end) return true;
+    const c = this.text.charCodeAt(p);
+    if (c === HASH) return true;
+    // Other whitespace (tabs, non-ASCII spaces): as String.prototype.trimStart sees it.
+    if (c < 0x21 || c > 0x7e) {
+      const t = this.line(i).trimStart();
+      return t === '' || t.startsWith('#');
+    }
+    return false;
+  }
+
+  /** Lines [from, to) as one text, as joining them with '\n' would give. */
+  range(from: number, to: number): string {
+    return this.text.slice(this.starts[from], this.ends[to - 1]);
+  }
 }
 
-function isBlankOrComment(line: string): boolean {
-  const t = line.trimStart();
-  return t === '' || t.startsWith('#');
-}
+const SPACE = 0x20;
+const HASH = 0x23;
+const DASH = 0x2d;
+const DOT = 0x2e;
+const TAB = 0x09;
+const PERCENT = 0x25;
+const LOWER_W = 0x77;
 
 /** The one value of a sequence item's text (`- …`), from `known` or parsed; undefined when it does not parse alone. */
 function itemValue(text: string, known: Map<string, unknown>, next: Map<string, unknown>): unknown | undefined {
@@ -55,44 +122,57 @@ function itemValue(text: string, known: Map<string, unknown>, next: Map<string, 
   return value;
 }
 
-/** A `services` item cut into its workloads and the rest; undefined when it cannot be cut (it is then parsed whole). */
-function serviceItem(lines: string[], known: Map<string, unknown>, next: Map<string, unknown>): unknown | undefined {
-  const head = ITEM_WITH_KEY.exec(lines[0] as string);
+/** A `services` item (lines [from, to)) cut into its workloads and the rest; undefined when it cannot be cut (it is then parsed whole). */
+function serviceItem(
+  lines: Lines,
+  from: number,
+  to: number,
+  known: Map<string, unknown>,
+  next: Map<string, unknown>,
+): unknown | undefined {
+  const head = ITEM_WITH_KEY.exec(lines.line(from));
   if (head === null) return undefined;
   const keyIndent = head[0].length;
-  const keyPrefix = ' '.repeat(keyIndent);
+  const text = lines.text;
   let at = -1;
-  for (let i = 1; i < lines.length; i++) {
-    const line = lines[i] as string;
-    if (line.startsWith(keyPrefix) && line[keyIndent] !== ' ' && WORKLOADS_KEY.test(line.slice(keyIndent))) {
-      if (at !== -1) return undefined;
-      at = i;
-    }
+  for (let i = from + 1; i < to; i++) {
+    const start = (lines.starts[i] as number) + keyIndent;
+    if (text.charCodeAt(start) !== LOWER_W || lines.indent(i) !== keyIndent) continue;
+    if (!text.startsWith('workloads:', start) || !WORKLOADS_KEY.test(text.slice(start, lines.ends[i]))) continue;
+    if (at !== -1) return undefined;
+    at = i;
   }
   if (at === -1) return undefined;
-  const workloads: string[][] = [];
+  /** Each workload item's first line and the line after it. */
+  const workloads: Array<[number, number]> = [];
   let itemIndent = -1;
   let end = at + 1;
-  for (; end < lines.length; end++) {
-    const line = lines[end] as string;
-    if (isBlankOrComment(line)) {
-      workloads[workloads.length - 1]?.push(line);
+  for (; end < to; end++) {
+    const last = workloads[workloads.length - 1];
+    if (last !== undefined && lines.deeper(end, itemIndent)) {
+      last[1] = end + 1;
       continue;
     }
-    const indent = indentOf(line);
+    if (lines.blankOrComment(end)) {
+      if (last !== undefined) last[1] = end + 1;
+      continue;
+    }
+    const indent = lines.indent(end);
+    const dash = text.charCodeAt((lines.starts[end] as number) + indent) === DASH;
     // A block sequence may sit at its key's own indent; anything else there ends the value.
-    if (indent < keyIndent || (indent === keyIndent && line[indent] !== '-')) break;
+    if (indent < keyIndent || (indent === keyIndent && !dash)) break;
     if (itemIndent === -1) itemIndent = indent;
-    if (indent === itemIndent && line[indent] === '-') workloads.push([line]);
-    else if (indent > itemIndent && workloads.length > 0) workloads[workloads.length - 1]?.push(line);
+    if (indent === itemIndent && dash) workloads.push([end, end + 1]);
+    else if (indent > itemIndent && last !== undefined) last[1] = end + 1;
     else return undefined;
   }
-  const rest = itemValue([...lines.slice(0, at + 1), ...lines.slice(end)].join('\n'), known, next);
+  const restText = end < to ? `${lines.range(from, at + 1)}\n${lines.range(end, to)}` : lines.range(from, at + 1);
+  const rest = itemValue(restText, known, next);
   if (rest === null || typeof rest !== 'object' || Array.isArray(rest)) return undefined;
   if ((rest as Record<string, unknown>).workloads !== null) return undefined;
   const values: unknown[] = [];
-  for (const w of workloads) {
-    const value = itemValue(w.join('\n'), known, next);
+  for (const [first, after] of workloads) {
+    const value = itemValue(lines.range(first, after), known, next);
     if (value === undefined) return undefined;
     values.push(value);
   }
@@ -105,18 +185,26 @@ function serviceItem(lines: string[], known: Map<string, unknown>, next: Map<str
  * mesh schema's parse copies them into fresh objects).
  */
 export function parseBySections(text: string): Record<string, unknown> | undefined {
-  const lines = text.split('\n');
+  const lines = new Lines(text);
   const rest: string[] = [];
-  const items: string[][] = [];
+  /** Each `services` item's first line and the line after it. */
+  const items: Array<[number, number]> = [];
   let inServices = false;
   let seenServices = false;
   let itemIndent = -1;
-  for (const line of lines) {
-    if (line.startsWith('---') || line.startsWith('...') || line.startsWith('%') || line.startsWith('\t'))
+  for (let i = 0; i < lines.count; i++) {
+    const start = lines.starts[i] as number;
+    const c = text.charCodeAt(start);
+    const last = items[items.length - 1];
+    if (inServices && last !== undefined && c === SPACE && lines.deeper(i, itemIndent)) {
+      last[1] = i + 1;
+      continue;
+    }
+    if (c === TAB || c === PERCENT || ((c === DASH || c === DOT) && text.startsWith(c === DASH ? '---' : '...', start)))
       return undefined;
-    const topLevel = line.length > 0 && line[0] !== ' ' && line[0] !== '#' && line[0] !== '-';
+    const topLevel = start < (lines.ends[i] as number) && c !== SPACE && c !== HASH && c !== DASH;
     if (topLevel) {
-      inServices = SERVICES_KEY.test(line);
+      inServices = SERVICES_KEY.test(lines.line(i));
       if (inServices) {
         if (seenServices) return undefined;
         seenServices = true;
@@ -126,17 +214,17 @@ export function parseBySections(text: string): Record<string, unknown> | undefin
       }
     }
     if (!inServices) {
-      rest.push(line);
+      rest.push(lines.line(i));
       continue;
     }
-    if (isBlankOrComment(line)) {
-      if (items.length > 0) items[items.length - 1]?.push(line);
+    if (lines.blankOrComment(i)) {
+      if (last !== undefined) last[1] = i + 1;
       continue;
     }
-    const indent = indentOf(line);
+    const indent = lines.indent(i);
     if (itemIndent === -1) itemIndent = indent;
-    if (indent === itemIndent && line[indent] === '-') items.push([line]);
-    else if (indent > itemIndent && items.length > 0) items[items.length - 1]?.push(line);
+    if (indent === itemIndent && text.charCodeAt(start + indent) === DASH) items.push([i, i + 1]);
+    else if (indent > itemIndent && last !== undefined) last[1] = i + 1;
     else return undefined;
   }
   const restValue = parseSection(rest.join('\n'));
@@ -146,8 +234,8 @@ export function parseBySections(text: string): Record<string, unknown> | undefin
   const known = previousItems;
   const next = new Map<string, unknown>();
   const services: unknown[] = [];
-  for (const item of items) {
-    const value = serviceItem(item, known, next) ?? itemValue(item.join('\n'), known, next);
+  for (const [from, to] of items) {
+    const value = serviceItem(lines, from, to, known, next) ?? itemValue(lines.range(from, to), known, next);
     if (value === undefined) return undefined;
     services.push(value);
   }

@@ -94,6 +94,8 @@ describe('mesh YAML by sections', () => {
         '',
         '        # a comment inside an item',
         `        weight: ${weight}`,
+        '              ',
+        '# a comment at the margin',
         '      - name: a-2',
         '        note: |',
         '          kept',
