@@ -91,6 +91,22 @@ export function staticCluster(spec: ClusterSpec): Record<string, unknown> {
   };
 }
 
+/** The cluster extension that sets its upstream protocol (Envoy's HttpProtocolOptions). */
+export const HTTP_PROTOCOL_OPTIONS = 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions';
+
+/**
+ * A cluster's `typed_extension_protocol_options` holding HttpProtocolOptions with `options`
+ * (`explicit_http_config`, `use_downstream_protocol_config`, `common_http_protocol_options`): the
+ * `extra` of staticCluster() for a cluster that speaks HTTP/2 to its endpoints.
+ */
+export function httpProtocolOptions(options: Record<string, unknown>): Record<string, unknown> {
+  return {
+    typed_extension_protocol_options: {
+      [HTTP_PROTOCOL_OPTIONS]: { '@type': `type.googleapis.com/${HTTP_PROTOCOL_OPTIONS}`, ...options },
+    },
+  };
+}
+
 export const HCM_TYPE =
   'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
 export const ROUTER = {

@@ -8,10 +8,16 @@ import { createHash, randomBytes } from 'node:crypto';
 import http from 'node:http';
 import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
-import { bootstrap, H2_CODECS, startTestProxy, staticCluster, type RunningProxy } from './helpers.js';
+import {
+  bootstrap,
+  H2_CODECS,
+  startTestProxy,
+  staticCluster,
+  type RunningProxy,
+  httpProtocolOptions,
+} from './helpers.js';
 import { data, Flag, FrameType, GET, headers, hpack, RawH2, Setting, windowUpdate } from './h2-frames.js';
 
-const HTTP_PROTOCOL_OPTIONS = 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions';
 /** Far more than the kernel's socket buffers on loopback take before the upstream blocks. */
 const BODY = randomBytes(24 * 1024 * 1024);
 const BODY_SHA256 = createHash('sha256').update(BODY).digest('hex');
@@ -164,16 +170,11 @@ describe.each(H2_CODECS)('$codec codecs', ({ runtime }) => {
           staticCluster({
             name: 'h2',
             ports: [(h2.address() as AddressInfo).port],
-            extra: {
-              typed_extension_protocol_options: {
-                [HTTP_PROTOCOL_OPTIONS]: {
-                  '@type': `type.googleapis.com/${HTTP_PROTOCOL_OPTIONS}`,
-                  // As Envoy documents it, the stream window is what an HTTP/2 upstream may send
-                  // past a paused stream (its default, 256 MiB, would let the whole body in).
-                  explicit_http_config: { http2_protocol_options: { initial_stream_window_size: 65_536 } },
-                },
-              },
-            },
+            extra: httpProtocolOptions({
+              // As Envoy documents it, the stream window is what an HTTP/2 upstream may send
+              // past a paused stream (its default, 256 MiB, would let the whole body in).
+              explicit_http_config: { http2_protocol_options: { initial_stream_window_size: 65_536 } },
+            }),
           }),
         ],
         // The client's stream window is what it may send past a stream whose reading stopped (as

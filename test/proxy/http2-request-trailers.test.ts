@@ -15,10 +15,10 @@ import {
   staticCluster,
   type RunningProxy,
   type Upstream,
+  httpProtocolOptions,
 } from './helpers.js';
 import { data, Flag, FrameType, headers, hpack, RawH2 } from './h2-frames.js';
 
-const HTTP_PROTOCOL_OPTIONS = 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions';
 const OURS = H2_CODECS.find((c) => c.codec === 'oghttp2')!;
 
 let h2: http2.Http2Server;
@@ -62,14 +62,9 @@ beforeAll(async () => {
         staticCluster({
           name: 'h2',
           ports: [(h2.address() as AddressInfo).port],
-          extra: {
-            typed_extension_protocol_options: {
-              [HTTP_PROTOCOL_OPTIONS]: {
-                '@type': `type.googleapis.com/${HTTP_PROTOCOL_OPTIONS}`,
-                explicit_http_config: { http2_protocol_options: {} },
-              },
-            },
-          },
+          extra: httpProtocolOptions({
+            explicit_http_config: { http2_protocol_options: {} },
+          }),
         }),
       ],
       hcm: { codec_type: 'HTTP2' },

@@ -25,9 +25,16 @@ import {
   settingsAck,
   windowUpdate,
 } from './h2-frames.js';
-import { bootstrap, H2_CODECS, request, type RunningProxy, startTestProxy, staticCluster } from './helpers.js';
+import {
+  bootstrap,
+  H2_CODECS,
+  request,
+  type RunningProxy,
+  startTestProxy,
+  staticCluster,
+  httpProtocolOptions,
+} from './helpers.js';
 
-const HTTP_PROTOCOL_OPTIONS = 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions';
 const PREFACE_LENGTH = 24;
 
 /** One accepted upstream connection: the client's frames as they arrive, and a way to answer. */
@@ -247,15 +254,12 @@ function h2Cluster(name: string): Record<string, unknown> {
     name,
     ports: [ports[name]!],
     extra: {
-      typed_extension_protocol_options: {
-        [HTTP_PROTOCOL_OPTIONS]: {
-          '@type': `type.googleapis.com/${HTTP_PROTOCOL_OPTIONS}`,
-          explicit_http_config: {
-            http2_protocol_options:
-              name === 'slow' ? { initial_stream_window_size: 65_535, initial_connection_window_size: 1_048_576 } : {},
-          },
+      ...httpProtocolOptions({
+        explicit_http_config: {
+          http2_protocol_options:
+            name === 'slow' ? { initial_stream_window_size: 65_535, initial_connection_window_size: 1_048_576 } : {},
         },
-      },
+      }),
       // One connection, whose SETTINGS are known once the first request is answered: before a
       // server's SETTINGS arrive a client may open more streams than it allows (they are refused).
       ...(name === 'one' || name === 'broken' ? { circuit_breakers: { thresholds: [{ max_connections: 1 }] } } : {}),

@@ -9,9 +9,15 @@ import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { clusterSchema } from '../../proxy/api/schema.js';
-import { bootstrap, H2_CODECS, request, startTestProxy, staticCluster, type RunningProxy } from './helpers.js';
-
-const HTTP_PROTOCOL_OPTIONS = 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions';
+import {
+  bootstrap,
+  H2_CODECS,
+  request,
+  startTestProxy,
+  staticCluster,
+  type RunningProxy,
+  httpProtocolOptions,
+} from './helpers.js';
 
 let upstream: http2.Http2Server;
 let upstreamPort: number;
@@ -143,51 +149,31 @@ describe.each(H2_CODECS)(
             staticCluster({
               name: 'h2-idle',
               ports: [upstreamPort],
-              extra: {
-                typed_extension_protocol_options: {
-                  [HTTP_PROTOCOL_OPTIONS]: {
-                    '@type': `type.googleapis.com/${HTTP_PROTOCOL_OPTIONS}`,
-                    common_http_protocol_options: { idle_timeout: '0.2s' },
-                    explicit_http_config: { http2_protocol_options: {} },
-                  },
-                },
-              },
+              extra: httpProtocolOptions({
+                common_http_protocol_options: { idle_timeout: '0.2s' },
+                explicit_http_config: { http2_protocol_options: {} },
+              }),
             }),
             staticCluster({
               name: 'dual',
               ports: [(dual.address() as AddressInfo).port],
-              extra: {
-                typed_extension_protocol_options: {
-                  [HTTP_PROTOCOL_OPTIONS]: {
-                    '@type': `type.googleapis.com/${HTTP_PROTOCOL_OPTIONS}`,
-                    use_downstream_protocol_config: { http_protocol_options: {}, http2_protocol_options: {} },
-                  },
-                },
-              },
+              extra: httpProtocolOptions({
+                use_downstream_protocol_config: { http_protocol_options: {}, http2_protocol_options: {} },
+              }),
             }),
             staticCluster({
               name: 'grpc',
               ports: [grpcPortValue],
-              extra: {
-                typed_extension_protocol_options: {
-                  [HTTP_PROTOCOL_OPTIONS]: {
-                    '@type': `type.googleapis.com/${HTTP_PROTOCOL_OPTIONS}`,
-                    explicit_http_config: { http2_protocol_options: {} },
-                  },
-                },
-              },
+              extra: httpProtocolOptions({
+                explicit_http_config: { http2_protocol_options: {} },
+              }),
             }),
             staticCluster({
               name: 'h2',
               ports: [upstreamPort],
-              extra: {
-                typed_extension_protocol_options: {
-                  [HTTP_PROTOCOL_OPTIONS]: {
-                    '@type': `type.googleapis.com/${HTTP_PROTOCOL_OPTIONS}`,
-                    explicit_http_config: { http2_protocol_options: { max_concurrent_streams: 100 } },
-                  },
-                },
-              },
+              extra: httpProtocolOptions({
+                explicit_http_config: { http2_protocol_options: { max_concurrent_streams: 100 } },
+              }),
             }),
           ],
         }),
@@ -257,11 +243,7 @@ describe.each(H2_CODECS)(
         staticCluster({
           name: 'c',
           ports: [1],
-          extra: {
-            typed_extension_protocol_options: {
-              [HTTP_PROTOCOL_OPTIONS]: { '@type': `type.googleapis.com/${HTTP_PROTOCOL_OPTIONS}`, ...options },
-            },
-          },
+          extra: httpProtocolOptions(options),
         });
       const auto = clusterSchema.safeParse(cluster({ auto_config: {} }));
       expect(auto.success).toBe(false);

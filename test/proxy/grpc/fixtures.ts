@@ -2,7 +2,7 @@
 // protobuf needed to prove the transport), one method per call shape, and request texts that
 // pick a behaviour (hang, fail once, fail in the trailers, a given status).
 import * as grpc from '@grpc/grpc-js';
-import { staticCluster } from '../helpers.js';
+import { staticCluster, httpProtocolOptions } from '../helpers.js';
 
 const identity = (b: Buffer): Buffer => b;
 const method = (name: string, requestStream: boolean, responseStream: boolean) => ({
@@ -172,17 +172,8 @@ export async function waitFor<T>(what: string, probe: () => T | undefined | Prom
   }
 }
 
-export const HTTP_PROTOCOL_OPTIONS = 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions';
-
 /** typed_extension_protocol_options that make a cluster speak HTTP/2 to its endpoints. */
-export const H2_UPSTREAM = {
-  typed_extension_protocol_options: {
-    [HTTP_PROTOCOL_OPTIONS]: {
-      '@type': `type.googleapis.com/${HTTP_PROTOCOL_OPTIONS}`,
-      explicit_http_config: { http2_protocol_options: {} },
-    },
-  },
-};
+export const H2_UPSTREAM = httpProtocolOptions({ explicit_http_config: { http2_protocol_options: {} } });
 
 function cluster(name: string, port: number, extra: Record<string, unknown>): Record<string, unknown> {
   return staticCluster({ name, ports: [port], extra });
