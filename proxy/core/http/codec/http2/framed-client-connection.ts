@@ -41,8 +41,6 @@ const STREAM_WRITE_BUFFER_LIMIT = 64 * 1024;
 const CONNECTION_BUFFER_LIMIT = 1024 * 1024;
 /** A header block may span this many CONTINUATION frames (CVE-2024-27316). */
 const MAX_CONTINUATIONS = 16;
-/** Below this many queued octets a batch is joined into one Buffer; above, written as is. */
-const CONCAT_LIMIT = 16 * 1024;
 
 /** One upstream stream: its state both ways, and the router's RequestEncoder. */
 class UpstreamStream implements RequestEncoder {
@@ -120,13 +118,9 @@ export class FramedHttp2ClientConnection extends FramedHttp2Connection<UpstreamS
   #blockFlags = 0;
   #blockFragments: Buffer[] = [];
   readonly #localInitialWindow: number;
-  #out: Buffer[] = [];
-  #outBytes = 0;
-  #flushScheduled = false;
   #connected = false;
   #socketAbove = false;
   #closed = false;
-  readonly #flush = (): void => this.flushOut();
 
   constructor(transport: TransportSocket, callbacks: ClientConnectionCallbacks, settings: Http2ClientSettings) {
     super(false, transport.stream);
@@ -382,31 +376,14 @@ export class FramedHttp2ClientConnection extends FramedHttp2Connection<UpstreamS
   }
 
   #queue(frame: Buffer): void {
-    this.#out.push(frame);
-    this.#outBytes += frame.length;
-    if (!this.#flushScheduled && this.#connected) {
-      this.#flushScheduled = true;
-      setImmediate(this.#flush);
-    }
+    this.enqueueFrame(frame);
+    // Before the connection is up the batch waits: connecting writes it.
+    if (this.#connected) this.scheduleFlush();
   }
 
   protected flushOut(): void {
-    this.#flushScheduled = false;
-    const out = this.#out;
-    if (out.length === 0 || !this.#connected) return;
-    this.#out = [];
-    const bytes = this.#outBytes;
-    this.#outBytes = 0;
-    const s = this.#socket;
-    if (s.destroyed || s.writableEnded) return;
-    if (out.length === 1) s.write(out[0]!);
-    else if (bytes <= CONCAT_LIMIT) s.write(Buffer.concat(out, bytes));
-    else {
-      s.cork();
-      for (const b of out) s.write(b);
-      s.uncork();
-    }
-    if (s.writableLength > CONNECTION_BUFFER_LIMIT) this.#socketAbove = true;
+    if (!this.#connected || this.writeQueued() === null) return;
+    if (this.#socket.writableLength > CONNECTION_BUFFER_LIMIT) this.#socketAbove = true;
   }
 
   #onDrain(): void {

@@ -25,6 +25,8 @@ import { HpackEncoder } from './hpack.js';
 
 /** How long a connection we ended may take to send its GOAWAY before the socket is destroyed. */
 const SOCKET_CLOSE_GRACE_MS = 1000;
+/** Below this many queued octets a batch is joined into one Buffer; above, written as is. */
+const CONCAT_LIMIT = 16 * 1024;
 
 /** What the connection's flow control needs of a stream of either side. */
 export interface FlowControlledStream {
@@ -279,6 +281,60 @@ export abstract class FramedHttp2Connection<S extends FlowControlledStream> {
     return true;
   }
 
+  // --- the write batch: the frames a loop turn queues go out together at its end ---
+
+  #out: Buffer[] = [];
+  #outBytes = 0;
+  #flushScheduled = false;
+  readonly #flush = (): void => this.flushOut();
+
+  /** Adds a frame to this loop turn's batch (scheduleFlush() has it written). */
+  protected enqueueFrame(frame: Buffer): void {
+    this.#out.push(frame);
+    this.#outBytes += frame.length;
+  }
+
+  /** Has flushOut() run at the end of this loop turn, once however many frames are queued. */
+  protected scheduleFlush(): void {
+    if (this.#flushScheduled) return;
+    this.#flushScheduled = true;
+    setImmediate(this.#flush);
+  }
+
+  /** Forgets the batch (a peer that does not read is cut off instead). */
+  protected discardQueued(): void {
+    this.#out = [];
+    this.#outBytes = 0;
+  }
+
+  /** Octets queued and not yet written. */
+  protected get queuedBytes(): number {
+    return this.#outBytes;
+  }
+
+  /**
+   * Writes the batch: a small one joined into one write (cheaper than a syscall per frame), a
+   * large one corked (no copy of large DATA payloads). Returns write()'s verdict for the last
+   * write, or null when nothing was written (an empty batch, a socket already ended).
+   */
+  protected writeQueued(): boolean | null {
+    this.#flushScheduled = false;
+    const out = this.#out;
+    if (out.length === 0) return null;
+    this.#out = [];
+    const bytes = this.#outBytes;
+    this.#outBytes = 0;
+    const s = this.#socket;
+    if (s.destroyed || s.writableEnded) return null;
+    if (out.length === 1) return s.write(out[0]!);
+    if (bytes <= CONCAT_LIMIT) return s.write(Buffer.concat(out, bytes));
+    s.cork();
+    for (let i = 0; i < out.length - 1; i++) s.write(out[i]!);
+    const ok = s.write(out[out.length - 1]!);
+    s.uncork();
+    return ok;
+  }
+
   /** Stops reading, writes what is queued (a GOAWAY), ends the socket; destroys it after a grace. */
   protected endNow(): void {
     if (this.#ended) return;
@@ -299,7 +355,7 @@ export abstract class FramedHttp2Connection<S extends FlowControlledStream> {
 
   /** A connection error (RFC 9113 §5.4.1): GOAWAY with the code, then the connection ends. */
   protected abstract connectionError(code: number): void;
-  /** Writes the frames queued this loop turn. */
+  /** Writes the frames queued this loop turn (writeQueued(), and what the side checks after it). */
   protected abstract flushOut(): void;
   /** Queues a frame for this loop turn's write. */
   protected abstract queueFrame(frame: Buffer): void;

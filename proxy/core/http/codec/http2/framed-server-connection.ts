@@ -40,17 +40,15 @@ const EMPTY = Buffer.alloc(0);
 const MAX_OUTBOUND_CONTROL_FRAMES = 1000;
 /** Bytes a stream may hold behind a closed window before it asks the filter chain to stop. */
 const STREAM_WRITE_BUFFER_LIMIT = 64 * 1024;
+/** A header block may span this many CONTINUATION frames (CVE-2024-27316). */
+const MAX_CONTINUATIONS = 16;
 // Streams' held bytes also count together against the connection's buffer limit (Envoy keeps
 // per-stream limits only, sized by the window): a client that opens many streams and no window
 // (the zero-window stall) would otherwise make the proxy hold max_concurrent_streams × the
 // stream limit, plus the read each paused upstream was in. Past the limit every stream of the
 // connection is told to stop, so responses not yet read stay in the upstreams' sockets.
-/** A header block may span this many CONTINUATION frames (CVE-2024-27316). */
-const MAX_CONTINUATIONS = 16;
 /** Envoy's default per_connection_buffer_limit_bytes. */
 const DEFAULT_CONNECTION_BUFFER_LIMIT = 1024 * 1024;
-/** Below this many queued octets a batch is joined into one Buffer; above, written as is. */
-const CONCAT_LIMIT = 16 * 1024;
 /** Response headers HTTP/2 forbids (RFC 9113 §8.2.2), which an HTTP/1 upstream may send. */
 const RESPONSE_DROPPED = new Set([...CONNECTION_SPECIFIC, 'http2-settings']);
 
@@ -83,9 +81,6 @@ export class FramedHttp2ServerConnection
   // Flow control, ours for what the client sends (its windows for what we send are the base's).
   readonly #localInitialWindow: number;
   // Output: frames queued this turn, written in one batch.
-  #out: Buffer[] = [];
-  #outBytes = 0;
-  #flushScheduled = false;
   #controlQueued = 0;
   /** The socket or the streams' held bytes are above the connection's limit (what streams see). */
   aboveWatermark = false;
@@ -95,7 +90,6 @@ export class FramedHttp2ServerConnection
   #pendingAbove = false;
   #goawaySent = false;
   #closed = false;
-  readonly #flush = (): void => this.flushOut();
 
   constructor(
     transport: TransportSocket,
@@ -632,40 +626,22 @@ export class FramedHttp2ServerConnection
 
   /** Queues a frame for this turn's batch; `control` counts it against the outbound control flood limit. */
   #queue(frame: Buffer, control: boolean): void {
-    this.#out.push(frame);
-    this.#outBytes += frame.length;
+    this.enqueueFrame(frame);
     if (control && ++this.#controlQueued > MAX_OUTBOUND_CONTROL_FRAMES && !this.dead) {
       // A peer that sends PINGs or SETTINGS but never reads their ACKs (CVE-2019-9512/9515).
       this.#stats.outbound_control_flood.inc();
-      this.#out = [];
-      this.#outBytes = 0;
+      this.discardQueued();
       this.#terminate();
       return;
     }
-    if (!this.#flushScheduled) {
-      this.#flushScheduled = true;
-      setImmediate(this.#flush);
-    }
+    this.scheduleFlush();
   }
 
   protected flushOut(): void {
-    this.#flushScheduled = false;
-    const out = this.#out;
-    if (out.length === 0) return;
-    this.#out = [];
-    const bytes = this.#outBytes;
-    this.#outBytes = 0;
+    const bytes = this.queuedBytes;
+    const ok = this.writeQueued();
+    if (ok === null) return;
     const s = this.#socket;
-    if (s.destroyed || s.writableEnded) return;
-    let ok: boolean;
-    if (out.length === 1) ok = s.write(out[0]!);
-    else if (bytes <= CONCAT_LIMIT) ok = s.write(Buffer.concat(out, bytes));
-    else {
-      s.cork();
-      for (let i = 0; i < out.length - 1; i++) s.write(out[i]!);
-      ok = s.write(out[out.length - 1]!);
-      s.uncork();
-    }
     // Control frames count as queued while the socket holds more than a batch: a peer that
     // reads keeps it near empty. Node's own write() says false past 16 KiB, which a single
     // large batch exceeds at once; the streams are told to stop only past the connection's
