@@ -34,9 +34,17 @@
 // 2, 4, 8 and 16 MB, i.e. ~3.2, 2.0, 1.2, 0.95 and 0.65 us of scavenging per request (medians)
 // against 40-50 us of CPU per request. Peak RSS: 70, 71, 74, 82 and 96 MB. 8 MB would buy ~0.3
 // us per request (<1%) for 8 MB over issue 21's 80 MB bound; nothing else in the process frees
-// that much cheaply (of the ~75 MB, ~42 MB are the node binary's file pages, 34 MB in a bare
-// node; the old space holds ~12 MB after start-up, ~3 MB of it zod and ~2 MB the config schemas,
-// which the running proxy keeps for xDS and runtime updates). So 4 MB stays.
+// that much cheaply. Of the ~75 MB, ~42 MB are the node binary's file pages (34 MB in a bare
+// node) and ~9 MB malloc's. The old space holds ~11 MB after start-up with the bench's YAML
+// bootstrap, measured module by module (gc'd, old space used after each import): a bare node
+// 2.7 MB, yaml 0.95, zod 2.3, the config schemas (api/schema) 2.2, config loading 0.7, the
+// proxy's core 1.4, loading the bootstrap 0.8 (bytecode of the load path), starting 0.4. The
+// running proxy keeps zod and the schemas (listener, cluster, runtime and xDS updates validate
+// through them) and ES modules cannot be unloaded; what a plain HTTP/1.1 configuration loads
+// without using is small: node:http (0.2 MB, now loaded by the first HTTP health checker), our
+// TLS modules (0.45 MB), yaml once parsed (0.5 MB, freed only by a full collection, which an
+// HTTP/1.1 proxy under load does not run). Together ~1 MB, not the ~7 MB that 8 MB
+// semi-spaces add. So 4 MB stays.
 // What the hold costs: after an idle spell V8 shrinks the young generation to 1 MB at the first
 // scavenge, and grows it back only once a semi-space's worth has survived since (about 15
 // scavenges, ~8k requests at 1 MB); bench rows that sit idle between rounds show it (369

@@ -5,11 +5,19 @@
 // marks the host unhealthy at once, as Envoy does. The interval is `no_traffic_interval` until
 // the cluster has seen traffic, with optional jitter.
 import { connect, type Socket } from 'node:net';
-import { request, Agent } from 'node:http';
+import { createRequire } from 'node:module';
+import type { Agent } from 'node:http';
 import { durationMs } from '../../api/duration.js';
 import type { HealthCheckConfig } from '../../api/health-check.js';
 import type { Counter, Gauge, Scope } from '../../stats/types.js';
 import { HealthFlag, type Host } from './host.js';
+
+// node:http (its client, agent, parser and server modules: ~0.3 MB of heap for the life of the
+// process) is loaded by the first HTTP health checker, not by every proxy: a configuration
+// without one (TCP checks or none, as most) never needs it on the request path.
+let nodeHttp: typeof import('node:http') | null = null;
+const requireHttp = (): typeof import('node:http') =>
+  (nodeHttp ??= createRequire(import.meta.url)('node:http') as typeof import('node:http'));
 
 interface HealthCheckStats {
   attempt: Counter;
@@ -145,7 +153,8 @@ export class HealthChecker {
   readonly options: HealthCheckerOptions;
   readonly #config: HealthCheckConfig;
   readonly #sessions = new Map<Host, Session>();
-  readonly #agent: Agent;
+  /** The HTTP checks' keep-alive agent; null for TCP checks. */
+  readonly #agent: Agent | null;
   readonly #expected: ReadonlyArray<{ start: number; end: number }>;
   readonly #tcpSend: Buffer | undefined;
   readonly #tcpReceive: readonly Buffer[];
@@ -179,7 +188,10 @@ export class HealthChecker {
       verify_cluster: scope.counter('verify_cluster'),
       healthy: scope.gauge('healthy', 'never_import'),
     };
-    this.#agent = new Agent({ keepAlive: config.reuse_connection !== false, maxSockets: 1 });
+    this.#agent =
+      config.http_health_check === undefined
+        ? null
+        : new (requireHttp().Agent)({ keepAlive: config.reuse_connection !== false, maxSockets: 1 });
     this.#expected = config.http_health_check?.expected_statuses ?? [{ start: 200, end: 201 }];
     const send = config.tcp_health_check?.send?.text;
     this.#tcpSend = send === undefined || send === '' ? undefined : Buffer.from(send, 'hex');
@@ -215,7 +227,7 @@ export class HealthChecker {
     this.#started = false;
     for (const session of this.#sessions.values()) session.close();
     this.#sessions.clear();
-    this.#agent.destroy();
+    this.#agent?.destroy();
   }
 
   updateHealthyGauge(): void {
@@ -273,14 +285,14 @@ export class HealthChecker {
     };
     for (const h of http.request_headers_to_add ?? []) headers[h.header.key.toLowerCase()] = h.header.value;
     for (const name of http.request_headers_to_remove ?? []) delete headers[name.toLowerCase()];
-    const req = request(
+    const req = requireHttp().request(
       {
         host: host.description.address,
         port: checkPort(host),
         path: http.path,
         method: 'GET',
         headers,
-        agent: this.#agent,
+        agent: this.#agent!,
       },
       (res) => {
         const status = res.statusCode ?? 0;
