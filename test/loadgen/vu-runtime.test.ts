@@ -1,5 +1,5 @@
-// The VU runtime as k6 users rely on it: each VU in its own context (its own globals, none of
-// Node's), VUs that never wait still stop at the duration and on SIGINT, and an endless loop inside
+// The VU runtime as k6 users rely on it: each VU its own instance of the script (its own globals,
+// none of Node's), VUs that never wait still stop at the duration and on SIGINT, and an endless loop inside
 // an iteration is interrupted after gracefulStop. The stopping tests run the real CLI in a child
 // process: a hang fails them by the test timeout.
 import { spawn } from 'node:child_process';
