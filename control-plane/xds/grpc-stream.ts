@@ -13,6 +13,7 @@
 // a sidecar that never reads cannot grow the control plane's memory without bound.
 import { HeaderMap } from '../../proxy/core/http/headers.js';
 import type { RequestDecoder, ResponseEncoder } from '../../proxy/core/http/codec/types.js';
+import { Http2Stream } from '../../proxy/core/http/codec/http2/server-stream.js';
 import { decodeMessage, encodeMessage } from '../../proxy/xds/index.js';
 import { AdsSession, type XdsEvents } from './ads.js';
 import type { SnapshotCache } from './cache.js';
@@ -216,7 +217,11 @@ export class AdsCall {
         return;
       }
     }
-    this.#encoder.encodeData(bytes, false);
+    // A state-of-the-world push is one buffer shared by every stream sent it: the codec frames it
+    // once per stream id, not once per stream (see response-frame.ts).
+    const e = this.#encoder;
+    if (!this.#delta && e instanceof Http2Stream) e.encodeSharedData(bytes);
+    else e.encodeData(bytes, false);
   }
 
   onWatermark(above: boolean): void {
