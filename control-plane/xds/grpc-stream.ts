@@ -164,35 +164,34 @@ export class AdsCall {
 
   /** Decodes and handles the whole messages `chunk` completes; false once the call ended. */
   #onMessages(chunk: Buffer): boolean {
-    let messages: Buffer[];
     try {
-      messages = this.#decoder.push(chunk);
+      this.#decoder.push(chunk, this.#onMessage);
     } catch (err) {
+      // The framing's errors: a message's own end the call in #onMessage.
       this.end(GRPC_STATUS.INVALID_ARGUMENT, (err as Error).message);
       return false;
     }
-    const delta = this.#delta;
-    for (const m of messages) {
-      let error: string | undefined;
-      try {
-        const session = this.session;
-        error =
-          session instanceof DeltaAdsSession
-            ? session.onRequest(decodeMessage(DELTA_REQUEST_TYPE, m) as unknown as DeltaDiscoveryRequest)
-            : session.onRequest(
-                this.#reader.read(m) ?? (decodeMessage(REQUEST_TYPE, m) as unknown as DiscoveryRequest),
-              );
-      } catch (err) {
-        error = `malformed ${delta ? 'DeltaDiscoveryRequest' : 'DiscoveryRequest'}: ${(err as Error).message}`;
-      }
-      if (error !== undefined) {
-        this.end(GRPC_STATUS.INVALID_ARGUMENT, error);
-        return false;
-      }
-      if (this.#closed) return false;
-    }
-    return true;
+    return !this.#closed;
   }
+
+  /** Handles one request; false once the call ended. */
+  readonly #onMessage = (m: Buffer): boolean => {
+    let error: string | undefined;
+    try {
+      const session = this.session;
+      error =
+        session instanceof DeltaAdsSession
+          ? session.onRequest(decodeMessage(DELTA_REQUEST_TYPE, m) as unknown as DeltaDiscoveryRequest)
+          : session.onRequest(this.#reader.read(m) ?? (decodeMessage(REQUEST_TYPE, m) as unknown as DiscoveryRequest));
+    } catch (err) {
+      error = `malformed ${this.#delta ? 'DeltaDiscoveryRequest' : 'DiscoveryRequest'}: ${(err as Error).message}`;
+    }
+    if (error !== undefined) {
+      this.end(GRPC_STATUS.INVALID_ARGUMENT, error);
+      return false;
+    }
+    return !this.#closed;
+  };
 
   #send(r: DiscoveryResponse | DeltaDiscoveryResponse): void {
     if (this.#closed) return;
