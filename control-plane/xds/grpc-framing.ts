@@ -22,38 +22,41 @@ export class FrameDecoderError extends ControlPlaneError {
   }
 }
 
-/** Accumulates DATA chunks and yields whole messages. */
+/**
+ * Accumulates DATA chunks and hands over whole messages. A chunk that starts on a message
+ * boundary with nothing held (an ACK's usual case) is read in place: each message is a slice of
+ * it, with no array or copy per chunk — after an edit every sidecar's ACK comes through here.
+ */
 export class FrameDecoder {
-  #buffered: Buffer[] = [];
-  #length = 0;
+  #held: Buffer | undefined;
 
-  push(chunk: Buffer): Buffer[] {
-    this.#buffered.push(chunk);
-    this.#length += chunk.length;
-    const out: Buffer[] = [];
-    for (;;) {
-      if (this.#length < 5) break;
-      const head = this.#peek(5);
-      if (head[0] !== 0)
+  /**
+   * Calls `onMessage` with each whole message `chunk` completes, in order, until it returns
+   * false; keeps what is left of a message for the next chunk. Throws FrameDecoderError on a
+   * compressed or oversized message (the messages before it were handed over).
+   */
+  push(chunk: Buffer, onMessage: (message: Buffer) => boolean): void {
+    let buf = chunk;
+    if (this.#held !== undefined) {
+      buf = Buffer.concat([this.#held, chunk]);
+      this.#held = undefined;
+    }
+    let pos = 0;
+    const end = buf.length;
+    while (end - pos >= 5) {
+      if (buf[pos] !== 0)
         throw new FrameDecoderError('compressed gRPC messages are not supported (grpc-encoding identity only)');
-      const size = head.readUInt32BE(1);
+      const size = buf.readUInt32BE(pos + 1);
       if (size > MAX_MESSAGE_BYTES)
         throw new FrameDecoderError(`gRPC message of ${size} bytes exceeds ${MAX_MESSAGE_BYTES}`);
-      if (this.#length < 5 + size) break;
-      // One chunk holding the message (an ACK's usual case) is sliced, not copied.
-      const all =
-        this.#buffered.length === 1 ? (this.#buffered[0] as Buffer) : Buffer.concat(this.#buffered, this.#length);
-      out.push(all.subarray(5, 5 + size));
-      const rest = all.subarray(5 + size);
-      this.#buffered = rest.length > 0 ? [rest] : [];
-      this.#length = rest.length;
+      if (end - pos - 5 < size) break;
+      const message = buf.subarray(pos + 5, pos + 5 + size);
+      pos += 5 + size;
+      if (!onMessage(message)) {
+        if (pos < end) this.#held = buf.subarray(pos);
+        return;
+      }
     }
-    return out;
-  }
-
-  #peek(n: number): Buffer {
-    const first = this.#buffered[0] as Buffer;
-    if (first.length >= n) return first;
-    return Buffer.concat(this.#buffered, this.#length).subarray(0, n);
+    if (pos < end) this.#held = buf.subarray(pos);
   }
 }

@@ -13,6 +13,7 @@
 // a sidecar that never reads cannot grow the control plane's memory without bound.
 import { HeaderMap } from '../../proxy/core/http/headers.js';
 import type { RequestDecoder, ResponseEncoder } from '../../proxy/core/http/codec/types.js';
+import { Http2Stream } from '../../proxy/core/http/codec/http2/server-stream.js';
 import { decodeMessage, encodeMessage } from '../../proxy/xds/index.js';
 import { AdsSession, type XdsEvents } from './ads.js';
 import type { SnapshotCache } from './cache.js';
@@ -163,35 +164,34 @@ export class AdsCall {
 
   /** Decodes and handles the whole messages `chunk` completes; false once the call ended. */
   #onMessages(chunk: Buffer): boolean {
-    let messages: Buffer[];
     try {
-      messages = this.#decoder.push(chunk);
+      this.#decoder.push(chunk, this.#onMessage);
     } catch (err) {
+      // The framing's errors: a message's own end the call in #onMessage.
       this.end(GRPC_STATUS.INVALID_ARGUMENT, (err as Error).message);
       return false;
     }
-    const delta = this.#delta;
-    for (const m of messages) {
-      let error: string | undefined;
-      try {
-        const session = this.session;
-        error =
-          session instanceof DeltaAdsSession
-            ? session.onRequest(decodeMessage(DELTA_REQUEST_TYPE, m) as unknown as DeltaDiscoveryRequest)
-            : session.onRequest(
-                this.#reader.read(m) ?? (decodeMessage(REQUEST_TYPE, m) as unknown as DiscoveryRequest),
-              );
-      } catch (err) {
-        error = `malformed ${delta ? 'DeltaDiscoveryRequest' : 'DiscoveryRequest'}: ${(err as Error).message}`;
-      }
-      if (error !== undefined) {
-        this.end(GRPC_STATUS.INVALID_ARGUMENT, error);
-        return false;
-      }
-      if (this.#closed) return false;
-    }
-    return true;
+    return !this.#closed;
   }
+
+  /** Handles one request; false once the call ended. */
+  readonly #onMessage = (m: Buffer): boolean => {
+    let error: string | undefined;
+    try {
+      const session = this.session;
+      error =
+        session instanceof DeltaAdsSession
+          ? session.onRequest(decodeMessage(DELTA_REQUEST_TYPE, m) as unknown as DeltaDiscoveryRequest)
+          : session.onRequest(this.#reader.read(m) ?? (decodeMessage(REQUEST_TYPE, m) as unknown as DiscoveryRequest));
+    } catch (err) {
+      error = `malformed ${this.#delta ? 'DeltaDiscoveryRequest' : 'DiscoveryRequest'}: ${(err as Error).message}`;
+    }
+    if (error !== undefined) {
+      this.end(GRPC_STATUS.INVALID_ARGUMENT, error);
+      return false;
+    }
+    return !this.#closed;
+  };
 
   #send(r: DiscoveryResponse | DeltaDiscoveryResponse): void {
     if (this.#closed) return;
@@ -216,7 +216,11 @@ export class AdsCall {
         return;
       }
     }
-    this.#encoder.encodeData(bytes, false);
+    // A state-of-the-world push is one buffer shared by every stream sent it: the codec frames it
+    // once per stream id, not once per stream (see response-frame.ts).
+    const e = this.#encoder;
+    if (!this.#delta && e instanceof Http2Stream) e.encodeSharedData(bytes);
+    else e.encodeData(bytes, false);
   }
 
   onWatermark(above: boolean): void {

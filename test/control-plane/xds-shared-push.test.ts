@@ -1,9 +1,12 @@
 // After a mesh edit the control plane builds one push per (snapshot, version the client held,
 // subscription) and hands it to every stream in that place. Real @grpc/grpc-js ADS streams check
 // that each still gets exactly the changes within its own subscription (RDS and EDS pushes carry
-// only what changed), and that a stream with nothing changed in its names gets nothing.
+// only what changed), and that a stream with nothing changed in its names gets nothing; the
+// push's DATA frame, built once per stream id, reaches several streams of one connection intact.
+import http2 from 'node:http2';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startControlPlane, TYPE_URL, type ControlPlane } from '../../control-plane/index.js';
+import { decodeMessage, encodeMessage, type JsonValue } from '../../proxy/xds/index.js';
 import { AdsClient, type Resp } from './ads-client.js';
 import { tempDir, waitFor, type TempDir } from './helpers.js';
 
@@ -107,5 +110,62 @@ describe('shared ADS pushes', () => {
     expect(b2.version_info).toBe(a3.version_info);
     // b was sent nothing for the first edit: its second response is the second edit's.
     expect(b.of(TYPE_URL.endpoints)).toHaveLength(2);
+  });
+
+  it('reach several ADS streams of one HTTP/2 connection, each framed for its own stream', async () => {
+    // node:http2 rather than grpc-js: the streams share one connection, so they are streams 1, 3 and 5.
+    const session = http2.connect(`http://127.0.0.1:${cp.port}`);
+    try {
+      const streams = ['web-1', 'web-2', 'web-1'].map((node) => {
+        const stream = session.request({
+          ':method': 'POST',
+          ':path': '/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources',
+          'content-type': 'application/grpc',
+          te: 'trailers',
+        });
+        const got: Resp[] = [];
+        let pending = Buffer.alloc(0);
+        stream.on('data', (chunk: Buffer) => {
+          pending = Buffer.concat([pending, chunk]);
+          while (pending.length >= 5 && pending.length >= 5 + pending.readUInt32BE(1)) {
+            const length = pending.readUInt32BE(1);
+            const message = pending.subarray(5, 5 + length);
+            got.push(decodeMessage('envoy.service.discovery.v3.DiscoveryResponse', message) as unknown as Resp);
+            pending = pending.subarray(5 + length);
+          }
+        });
+        const send = (m: Record<string, JsonValue>): void => {
+          const body = encodeMessage('envoy.service.discovery.v3.DiscoveryRequest', m);
+          const frame = Buffer.alloc(5 + body.length);
+          frame.writeUInt32BE(body.length, 1);
+          frame.set(body, 5);
+          stream.write(frame);
+        };
+        send({ node: { id: node }, type_url: TYPE_URL.endpoints, resource_names: [ALL] });
+        return { stream, got, send };
+      });
+      const first = await Promise.all(streams.map((s) => waitFor(() => s.got[0], 'the first EDS response')));
+      expect(streams.map((s) => s.stream.id)).toEqual([1, 3, 5]);
+      for (const [i, s] of streams.entries())
+        s.send({
+          type_url: TYPE_URL.endpoints,
+          resource_names: [ALL],
+          version_info: first[i]!.version_info,
+          response_nonce: first[i]!.nonce,
+        });
+
+      dir.write('mesh.yaml', meshText(3, 4));
+      const pushed = await Promise.all(streams.map((s) => waitFor(() => s.got[1], 'the EDS push after the edit')));
+      for (const r of pushed) {
+        expect(r.type_url).toBe(TYPE_URL.endpoints);
+        expect(weights(r)).toEqual({ [ALL]: [3, 4] });
+        expect(r.version_info).not.toBe(first[0]!.version_info);
+      }
+      // One push for all three: the same version and nonce, whole on every stream.
+      expect(new Set(pushed.map((r) => r.version_info)).size).toBe(1);
+      expect(new Set(pushed.map((r) => r.nonce)).size).toBe(1);
+    } finally {
+      session.destroy();
+    }
   });
 });

@@ -22,6 +22,7 @@ import {
   SettingId,
   settingsFrame,
   windowUpdateFrame,
+  writeFrameHeader,
 } from './frame.js';
 import { type HeaderListLimits, HpackDecoder, HpackEncoder, HpackStatus } from './hpack.js';
 import {
@@ -51,6 +52,22 @@ const MAX_CONTINUATIONS = 16;
 const DEFAULT_CONNECTION_BUFFER_LIMIT = 1024 * 1024;
 /** Response headers HTTP/2 forbids (RFC 9113 §8.2.2), which an HTTP/1 upstream may send. */
 const RESPONSE_DROPPED = new Set([...CONNECTION_SPECIFIC, 'http2-settings']);
+
+/** Each shared payload's DATA frame (END_STREAM unset) per stream id; most ADS streams are their connection's stream 1. */
+const sharedFrames = new WeakMap<Buffer, Map<number, Buffer>>();
+
+function sharedDataFrame(data: Buffer, id: number): Buffer {
+  let byId = sharedFrames.get(data);
+  if (byId === undefined) sharedFrames.set(data, (byId = new Map()));
+  let frame = byId.get(id);
+  if (frame === undefined) {
+    frame = Buffer.allocUnsafe(FRAME_HEADER_SIZE + data.length);
+    writeFrameHeader(frame, 0, data.length, FrameType.DATA, 0, id);
+    data.copy(frame, FRAME_HEADER_SIZE);
+    byId.set(id, frame);
+  }
+  return frame;
+}
 
 export class FramedHttp2ServerConnection
   extends FramedHttp2Connection<Http2Stream>
@@ -477,6 +494,24 @@ export class FramedHttp2ServerConnection
       this.#addPending(s.pendingBytes);
       this.#checkStreamWatermark(s);
     }
+  }
+
+  /**
+   * Like sendData(s, data, false) for a payload many streams are sent alike (an xDS push after a
+   * mesh edit): when it fits one frame and the windows, its DATA frame (header and payload in one
+   * buffer) is built once per stream id and queued as is, so a fan-out to a thousand streams
+   * neither allocates a header nor joins it to the payload per stream. Anything else frames it
+   * as sendData does. The payload must not change once sent.
+   */
+  sendSharedData(s: Http2Stream, data: Buffer): void {
+    const n = data.length;
+    if (s.pending !== null || n === 0 || n > this.peerMaxFrameSize || n > s.sendWindow || n > this.connSendWindow) {
+      this.sendData(s, data, false);
+      return;
+    }
+    this.#queue(sharedDataFrame(data, s.id), false);
+    s.sendWindow -= n;
+    this.connSendWindow -= n;
   }
 
   /** DATA frames for `data[from..]` as far as the windows allow; returns the offset reached. */

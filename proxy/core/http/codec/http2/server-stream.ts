@@ -11,6 +11,8 @@ export interface StreamOwner {
   readonly aboveWatermark: boolean;
   sendHeaders(s: Http2Stream, headers: HeaderMap, endStream: boolean, trailers: boolean): void;
   sendData(s: Http2Stream, data: Buffer, endStream: boolean): void;
+  /** sendData(s, data, false) for a payload sent to many streams alike: framed once per stream id. */
+  sendSharedData(s: Http2Stream, data: Buffer): void;
   sendTrailers(s: Http2Stream, trailers: HeaderMap): void;
   resetStream(s: Http2Stream, code: number, local: boolean): void;
   /** The stream reads again: the window it held closed reopens. */
@@ -100,6 +102,17 @@ export class Http2Stream implements ResponseEncoder {
     if (endStream) this.responseComplete = true;
     this.conn.sendData(this, data, endStream);
     if (endStream) this.#endResponse();
+    return !this.aboveWatermark && !this.conn.aboveWatermark;
+  }
+
+  /**
+   * encodeData(data, false) for bytes sent to many streams alike (the xDS server's pushes): the
+   * connection frames them once per stream id instead of once per stream. `data` must not change.
+   */
+  encodeSharedData(data: Buffer): boolean {
+    if (!this.responseStarted || this.responseComplete || this.closed || this.bodyless) return true;
+    if (data.length === 0) return true;
+    this.conn.sendSharedData(this, data);
     return !this.aboveWatermark && !this.conn.aboveWatermark;
   }
 
