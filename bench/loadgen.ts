@@ -33,8 +33,9 @@
 // a loaded host; it counts start-up (contexts, compiles) as part of the cost.
 //
 // Open model (bench/loadgen-open.ts): --open-rate R (default 1000 req/s; 0 skips) runs meshscope's
-// constant-arrival-rate and bench/open-loop-client.ts at R for --open-seconds (default --duration)
-// and prints each one's p50/p90/p99 and their ratios.
+// constant-arrival-rate and bench/open-loop-client.ts at R for --open-seconds (default --duration),
+// both at the same time in each round (--open-apart: one after the other), and prints each one's
+// p50/p90/p99 and their ratios, paired by round.
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
@@ -520,6 +521,7 @@ async function main(): Promise<void> {
             seconds: OPEN_SECONDS,
             warmSeconds: 2,
             rounds: ROUNDS,
+            apart: args.includes('--open-apart'),
             cli: CLI,
             run: async (argv, timeoutS) => {
               const r = await measure(process.execPath, argv, timeoutS);

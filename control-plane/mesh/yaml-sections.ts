@@ -5,7 +5,8 @@
 // together) and one section per `services` item; each item is cut again into its `workloads`
 // items and the rest of the item, so an edit of one workload or of one service's routes
 // re-reads that text only (a service can hold hundreds of workloads). A section whose exact
-// text was in the previous document reuses that parse. Anything this cutting cannot vouch for
+// text was in the previous document reuses that parse; a `services` item whose text is the
+// previous document's is not cut again at all (its value is the previous one). Anything this cutting cannot vouch for
 // — document markers, directives, a section that fails to parse alone (an alias to another
 // section's anchor, a scalar continued at the left margin), a repeated `services` key —
 // returns undefined, and the caller parses the whole text as before, with its exact error
@@ -17,9 +18,6 @@ const WORKLOADS_KEY = /^workloads:[ \t]*(#.*)?$/;
 /** A sequence item's first line with a key after the dash: `  - name: a`. */
 const ITEM_WITH_KEY = /^( *)-( +)(?=[^\s#])/;
 const OPTIONS = { uniqueKeys: true } as const;
-
-/** Each section's text (a `services` item, its rest without workloads, a workload) → its parsed value, from the last document parsed by sections. */
-let previousItems = new Map<string, unknown>();
 
 function parseSection(text: string): unknown | undefined {
   const doc = parseDocument(text, OPTIONS);
@@ -109,6 +107,7 @@ const DOT = 0x2e;
 const TAB = 0x09;
 const PERCENT = 0x25;
 const LOWER_W = 0x77;
+const NEWLINE = 0x0a;
 
 /** The one value of a sequence item's text (`- …`), from `known` or parsed; undefined when it does not parse alone. */
 function itemValue(text: string, known: Map<string, unknown>, next: Map<string, unknown>): unknown | undefined {
@@ -179,67 +178,171 @@ function serviceItem(
   return { ...(rest as Record<string, unknown>), workloads: workloads.length === 0 ? null : values };
 }
 
+/** A `services` item as last read: its text, its value and its sections' values (a workload's text → its value). */
+interface ItemRecord {
+  readonly text: string;
+  /** Its first line, which names the service: an edited item is cut against its previous sections. */
+  readonly head: string;
+  readonly value: unknown;
+  readonly parts: Map<string, unknown>;
+}
+
+/** The `services` items of the last document parsed by sections, in order and by first line; and its other keys. */
+let previous: { items: ItemRecord[]; byHead: Map<string, ItemRecord>; restText: string; rest: unknown } = {
+  items: [],
+  byHead: new Map(),
+  restText: '',
+  rest: undefined,
+};
+const NO_PARTS: Map<string, unknown> = new Map();
+
+/** Leading spaces of the line [start, end) of `text`. */
+function indentAt(text: string, start: number, end: number): number {
+  let p = start;
+  while (p < end && text.charCodeAt(p) === SPACE) p++;
+  return p - start;
+}
+
+/** Whether the line [start, end) starts with more than `n` spaces (see Lines.deeper). */
+function deeperAt(text: string, start: number, end: number, n: number): boolean {
+  if (start + n >= end) return false;
+  for (let p = start + n; p >= start; p--) if (text.charCodeAt(p) !== SPACE) return false;
+  return true;
+}
+
+/** Whether the line [start, end) is blank or a comment (see Lines.blankOrComment). */
+function blankOrCommentAt(text: string, start: number, end: number): boolean {
+  let p = start;
+  while (p < end && text.charCodeAt(p) === SPACE) p++;
+  if (p === end) return true;
+  const c = text.charCodeAt(p);
+  if (c === HASH) return true;
+  if (c < 0x21 || c > 0x7e) {
+    const t = text.slice(start, end).trimStart();
+    return t === '' || t.startsWith('#');
+  }
+  return false;
+}
+
+/** The end of the line starting at `start`. */
+function lineEnd(text: string, start: number): number {
+  const nl = text.indexOf('\n', start);
+  return nl === -1 ? text.length : nl;
+}
+
+/**
+ * The `services` item [start, end) of `text`: the previous document's record when the text is
+ * the same, else cut (or parsed whole) against the sections of the previous item with its first line.
+ */
+function itemRecord(text: string, start: number, end: number): ItemRecord | undefined {
+  const itemText = text.slice(start, end);
+  const head = text.slice(start, lineEnd(text, start));
+  const before = previous.byHead.get(head);
+  if (before !== undefined && before.text === itemText) return before;
+  const known = before?.parts ?? NO_PARTS;
+  const parts = new Map<string, unknown>();
+  const lines = new Lines(itemText);
+  const value = serviceItem(lines, 0, lines.count, known, parts) ?? itemValue(itemText, known, parts);
+  if (value === undefined) return undefined;
+  return { text: itemText, head, value, parts };
+}
+
 /**
  * The document's value, or undefined when it must be parsed whole (see the header). Values of
  * unchanged sections are shared with the previous result: callers must not mutate them (the
  * mesh schema's parse copies them into fresh objects).
+ *
+ * The text is read line by line as offsets into it, except that a `services` item whose text is
+ * the previous document's item at the same place, and whose next line does not continue it, is
+ * stepped over with one comparison: at a thousand workloads an edit re-reads one service's lines,
+ * not the file's ~11,000.
  */
 export function parseBySections(text: string): Record<string, unknown> | undefined {
-  const lines = new Lines(text);
   const rest: string[] = [];
-  /** Each `services` item's first line and the line after it. */
+  /** Each `services` item's first offset and the end of its last line. */
   const items: Array<[number, number]> = [];
+  /** Items known to be the previous document's, by their index in `items`. */
+  const same = new Map<number, ItemRecord>();
   let inServices = false;
   let seenServices = false;
   let itemIndent = -1;
-  for (let i = 0; i < lines.count; i++) {
-    const start = lines.starts[i] as number;
-    const c = text.charCodeAt(start);
+  const length = text.length;
+  for (let start = 0; start <= length; ) {
+    const end = lineEnd(text, start);
+    const nextStart = end + 1;
+    const c = start < length ? text.charCodeAt(start) : -1;
     const last = items[items.length - 1];
-    if (inServices && last !== undefined && c === SPACE && lines.deeper(i, itemIndent)) {
-      last[1] = i + 1;
+    if (inServices && last !== undefined && c === SPACE && deeperAt(text, start, end, itemIndent)) {
+      last[1] = end;
+      start = nextStart;
       continue;
     }
     if (c === TAB || c === PERCENT || ((c === DASH || c === DOT) && text.startsWith(c === DASH ? '---' : '...', start)))
       return undefined;
-    const topLevel = start < (lines.ends[i] as number) && c !== SPACE && c !== HASH && c !== DASH;
+    const topLevel = start < end && c !== SPACE && c !== HASH && c !== DASH;
     if (topLevel) {
-      inServices = SERVICES_KEY.test(lines.line(i));
+      inServices = SERVICES_KEY.test(text.slice(start, end));
       if (inServices) {
         if (seenServices) return undefined;
         seenServices = true;
         // The key stays in the rest, so the document keeps its key order; its value is set below.
         rest.push('services:');
+        start = nextStart;
         continue;
       }
     }
     if (!inServices) {
-      rest.push(lines.line(i));
+      rest.push(text.slice(start, end));
+      start = nextStart;
       continue;
     }
-    if (lines.blankOrComment(i)) {
-      if (last !== undefined) last[1] = i + 1;
+    if (blankOrCommentAt(text, start, end)) {
+      if (last !== undefined) last[1] = end;
+      start = nextStart;
       continue;
     }
-    const indent = lines.indent(i);
+    const indent = indentAt(text, start, end);
     if (itemIndent === -1) itemIndent = indent;
-    if (indent === itemIndent && text.charCodeAt(start + indent) === DASH) items.push([i, i + 1]);
-    else if (indent > itemIndent && last !== undefined) last[1] = i + 1;
+    if (indent === itemIndent && text.charCodeAt(start + indent) === DASH) {
+      const before = previous.items[items.length];
+      const after = before === undefined ? -1 : start + before.text.length;
+      if (
+        before !== undefined &&
+        (after === length || text.charCodeAt(after) === NEWLINE) &&
+        text.startsWith(before.text, start) &&
+        (after === length || endsItem(text, after + 1, lineEnd(text, after + 1), itemIndent))
+      ) {
+        // The same lines as before (so the same value), and the next line starts something else.
+        same.set(items.length, before);
+        items.push([start, after]);
+        start = after + 1;
+        continue;
+      }
+      items.push([start, end]);
+    } else if (indent > itemIndent && last !== undefined) last[1] = end;
     else return undefined;
+    start = nextStart;
   }
-  const restValue = parseSection(rest.join('\n'));
+  const restText = rest.join('\n');
+  const restValue = restText === previous.restText ? previous.rest : parseSection(restText);
   if (restValue === null || typeof restValue !== 'object' || Array.isArray(restValue)) return undefined;
-  const doc = restValue as Record<string, unknown>;
+  // The cached value is shared: the document is a copy of it.
+  const doc = { ...(restValue as Record<string, unknown>) };
   if (!seenServices) return doc;
-  const known = previousItems;
-  const next = new Map<string, unknown>();
-  const services: unknown[] = [];
-  for (const [from, to] of items) {
-    const value = serviceItem(lines, from, to, known, next) ?? itemValue(lines.range(from, to), known, next);
-    if (value === undefined) return undefined;
-    services.push(value);
+  const records: ItemRecord[] = [];
+  for (const [i, [from, to]] of items.entries()) {
+    const record = same.get(i) ?? itemRecord(text, from, to);
+    if (record === undefined) return undefined;
+    records.push(record);
   }
-  previousItems = next;
-  doc.services = items.length === 0 ? null : services;
+  const byHead = new Map<string, ItemRecord>();
+  for (const r of records) byHead.set(r.head, r);
+  previous = { items: records, byHead, restText, rest: restValue };
+  doc.services = records.length === 0 ? null : records.map((r) => r.value);
   return doc;
+}
+
+/** Whether the line [start, end), after an item, ends it: neither deeper than the item nor blank or a comment. */
+function endsItem(text: string, start: number, end: number, itemIndent: number): boolean {
+  return !deeperAt(text, start, end, itemIndent) && !blankOrCommentAt(text, start, end);
 }

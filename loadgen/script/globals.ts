@@ -1,12 +1,13 @@
-// The global object of a VU's context: k6's globals and nothing of Node's (no process, require,
-// Buffer, setTimeout unless a module provides it). Modules that k6 also exposes as globals (the
-// timers of k6/timers, for instance) register them here by name, from their own file:
+// A VU's globals: k6's and nothing of Node's (no process, require, Buffer, setTimeout unless a
+// module provides it). Every VU runs in one realm (loader.ts says why); what must be the VU's own
+// reaches the script as parameters of its wrapper that shadow the realm's globals: its global
+// object, its Math, and the exports of modules that k6 also exposes as globals (the timers of
+// k6/timers, for instance), which register here by name, from their own file:
 //
 //   registerVuGlobals('k6/timers', ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval']);
 //
-// Each such global is a lazy getter that reads the export from the VU's instance of the module (the
-// same object `import { setTimeout } from 'k6/timers'` gives), so a VU that never touches it never
-// builds the module. The script can still assign over it, as any global.
+// Such a global is the export of the VU's instance of the module (the same function `import {
+// setTimeout } from 'k6/timers'` gives). The script can still assign over it, as any global.
 
 interface GlobalExports {
   readonly module: string;
@@ -30,7 +31,7 @@ const BINARY_CONSTRUCTORS = [
   'BigInt64Array',
   'BigUint64Array',
 ] as const;
-const taken = new Set<string>(['console', 'open', '__ENV', '__VU', '__ITER', 'global', 'globalThis']);
+const taken = new Set<string>(['console', 'open', '__ENV', '__VU', '__ITER', 'global', 'globalThis', 'Math']);
 
 /** Makes exports of `module` globals in every VU; refuses a name already taken. */
 export function registerVuGlobals(module: string, names: readonly string[]): void {
@@ -50,36 +51,69 @@ export interface VuGlobalsSource {
   readonly require: (name: string) => unknown;
 }
 
-/** A fresh global object for one VU's context. */
-export function buildVuGlobals(src: VuGlobalsSource): object {
+/**
+ * Free names of the script that must be the VU's own although every VU runs in one realm: the
+ * script's wrapper takes them as parameters, which shadow the realm's globals (and which the
+ * script's own declarations shadow in turn). `globalThis` is the VU's global object, `Math` the
+ * VU's (randomSeed replaces its random), then the registered module globals.
+ */
+export function vuGlobalNames(): readonly string[] {
+  return ['globalThis', 'Math', ...registered.flatMap((r) => r.names)];
+}
+
+/**
+ * The global object of the realm all VUs share: only what every VU sees alike. Binary values
+ * cross between the script and its modules (crypto digests, binary response bodies, open(f,
+ * 'b')): the script sees this realm's ArrayBuffer, typed arrays and DataView, so `x instanceof
+ * ArrayBuffer` holds on either side. No syntax creates them, so nothing else of the script's
+ * realm needs replacing.
+ */
+export function buildRealmGlobals(): object {
   const g: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
+  for (const name of BINARY_CONSTRUCTORS)
+    Object.defineProperty(g, name, {
+      value: (globalThis as Record<string, unknown>)[name],
+      writable: true,
+      configurable: true,
+      enumerable: false,
+    });
+  return g;
+}
+
+export interface VuGlobals {
+  /** The VU's global object (the script's `globalThis`). */
+  readonly global: object;
+  /** The VU's Math: the realm's through its prototype, until randomSeed gives it a random of its own. */
+  readonly math: { random: () => number };
+  /** The wrapper's arguments for `names`, in that order. */
+  readonly values: unknown[];
+}
+
+/**
+ * One VU's globals over the shared realm's: its global object inherits the realm's builtins
+ * (`globalThis.JSON`) and holds k6's globals and whatever the script puts there, so a value one
+ * VU stores on globalThis is not another's. `names` are the wrapper parameters the script was
+ * compiled with (vuGlobalNames() when it was loaded).
+ */
+export function buildVuGlobals(
+  src: VuGlobalsSource,
+  realm: { global: object; math: object },
+  names: readonly string[],
+): VuGlobals {
+  const g: Record<string, unknown> = Object.create(realm.global) as Record<string, unknown>;
+  const math = Object.create(realm.math) as { random: () => number };
   const data = (name: string, value: unknown): void => {
     Object.defineProperty(g, name, { value, writable: true, configurable: true, enumerable: false });
   };
+  data('globalThis', g);
+  data('Math', math);
   data('console', src.console);
   data('open', src.open);
-  // Binary values cross between the script and its modules (crypto digests, binary response
-  // bodies, open(f, 'b')): the VU sees this realm's ArrayBuffer, typed arrays and DataView, so
-  // `x instanceof ArrayBuffer` holds on either side. No syntax creates them, so nothing else
-  // of the VU's realm needs its own.
-  for (const name of BINARY_CONSTRUCTORS) data(name, (globalThis as Record<string, unknown>)[name]);
   const ctx = src.ctx;
   Object.defineProperty(g, '__ENV', { get: () => ctx.env, configurable: true });
   Object.defineProperty(g, '__VU', { get: () => ctx.vu, configurable: true });
   Object.defineProperty(g, '__ITER', { get: () => ctx.iter, configurable: true });
-  for (const { module, names } of registered) {
-    for (const name of names) {
-      Object.defineProperty(g, name, {
-        configurable: true,
-        enumerable: false,
-        get: () => {
-          const value = (src.require(module) as Record<string, unknown>)[name];
-          data(name, value);
-          return value;
-        },
-        set: (value: unknown) => data(name, value),
-      });
-    }
-  }
-  return g;
+  for (const { module, names: exported } of registered)
+    for (const name of exported) data(name, (src.require(module) as Record<string, unknown>)[name]);
+  return { global: g, math, values: names.map((n) => g[n]) };
 }

@@ -1,15 +1,21 @@
 // Loads a k6 script: esbuild bundles it (TypeScript, relative imports; k6 modules stay external),
-// transformScript makes blocking calls awaitable, and the result is compiled once with vm. Each
-// VU instantiates it in its own vm context (its own globals, only k6's visible: no process,
-// require or Buffer, as in k6 where each VU has its own runtime) and runs its own init code there.
-// V8 shares the bytecode (and Sparkplug's baseline code) between contexts, so a VU costs a context
-// (~0.5 ms of CPU), not a parse. What V8 cannot share across contexts is type feedback and
-// optimized code: each VU's copy of the script's functions (and of `settle`) warms up and is
-// TurboFan-compiled on its own, and TurboFan never inlines across the realm boundary. That, not
-// the realm switch, is most of what isolation costs per request: with 50 VUs the same build run
-// in the engine's realm with one instance per VU cost what it costs isolated, while one instance
-// shared by all VUs cost 7-26% less CPU per request over an in-memory transport. Errors are
-// reported at file:line:column of the user's source through both source maps.
+// transformScript makes blocking calls awaitable and wraps the script in a function, and the
+// result is compiled and evaluated once, in a vm context of its own (the script's realm: no
+// process, require or Buffer, as in k6 where only k6's globals exist). Each VU calls that one
+// wrapper: a call is the VU's instance of the script, with its own top-level bindings, exports
+// and init code run, and with its own global object and Math passed in as parameters that
+// shadow the realm's (globals.ts), so a value one VU stores on globalThis is not another's.
+//
+// Why one realm and not a context per VU (as from 2ea2115 until this change): V8 keeps type
+// feedback and optimized code per closure-creation site of a function instance, never across
+// contexts. With a context per VU, each VU's copy of the script's functions (and of `settle`)
+// warmed up on its own and stayed in the baseline tier for most of a run (perf: AsyncFunctionEnter,
+// BaselineOutOfLinePrologue and generic calls 8-60x the pre-isolation build's samples), and each
+// VU cost a context (~0.5 ms of CPU, ~200 kB). Closures that one wrapper function creates share
+// their feedback, so the hot code warms once for all VUs. What VUs still share is the realm's
+// builtins: a script that changes Array.prototype or JSON changes them for every VU.
+//
+// Errors are reported at file:line:column of the user's source through both source maps.
 import * as path from 'node:path';
 import * as vm from 'node:vm';
 import { SourceMap } from 'node:module';
@@ -18,6 +24,7 @@ import { types } from 'node:util';
 import * as esbuild from 'esbuild';
 import { ScriptError } from '../errors.js';
 import { transformScript, TransformError, K6_MODULES } from './transform.js';
+import { buildRealmGlobals, vuGlobalNames } from './globals.js';
 
 export interface ArrayHelpers {
   forEach(xs: unknown[], cb: (x: unknown, i: number, a: unknown[]) => unknown): Promise<void>;
@@ -30,7 +37,7 @@ export interface ArrayHelpers {
 
 /**
  * Sequential versions of the array methods whose callbacks the transform made async. Evaluated
- * inside each VU's context, so `map` and `filter` hand back the VU's own Arrays (`instanceof
+ * inside the script's realm, so `map` and `filter` hand back the VU's own Arrays (`instanceof
  * Array` holds in the script).
  */
 const ARRAY_HELPERS_SOURCE = `({
@@ -43,11 +50,12 @@ const ARRAY_HELPERS_SOURCE = `({
 })`;
 const arrayHelpersScript = new vm.Script(ARRAY_HELPERS_SOURCE, { filename: 'meshscope:array-helpers' });
 const mathScript = new vm.Script('Math', { filename: 'meshscope:math' });
+const globalScript = new vm.Script('globalThis', { filename: 'meshscope:global' });
 const promiseScript = new vm.Script('Promise', { filename: 'meshscope:promise' });
 /**
- * settle(job): a promise of the VU's realm whose executor (also of that realm) hands its resolving
- * functions to job.start. `new VuPromise(executor)` with an executor of the engine's realm would
- * cost V8's access check of the two realms (a runtime call) on every promise.
+ * settle(job): a promise of the script's realm whose executor (also of that realm) hands its
+ * resolving functions to job.start. `new RealmPromise(executor)` with an executor of the engine's
+ * realm would cost V8's access check of the two realms (a runtime call) on every promise.
  */
 const settleScript = new vm.Script(
   '(function (P) { return function settle(job) { return new P(function (resolve, reject) { job.start(resolve, reject); }); }; })',
@@ -68,31 +76,37 @@ export type ScriptFunction = (
   array: ArrayHelpers,
   open: (file: string, mode?: string) => string | ArrayBuffer,
   console: Record<string, (...args: unknown[]) => void>,
+  /** The VU's values for ScriptRealm.globalNames. */
+  ...globals: unknown[]
 ) => Promise<void>;
 
-/** A VU's instance of the script: the wrapper function and the helpers, both of the VU's realm. */
-export interface ScriptInstance {
+/**
+ * The realm every VU's instance of the script runs in, with the script compiled there once. Its
+ * global object holds only what all VUs see alike (globals.ts, buildRealmGlobals); what is a VU's
+ * own reaches its instance as arguments of the wrapper (`globalNames`).
+ */
+export interface ScriptRealm {
+  /** The script's wrapper: each call is one VU's instance (its own top-level bindings and exports). */
   readonly fn: ScriptFunction;
+  /** The wrapper's parameters after the fixed ones (globals.ts, vuGlobalNames()), in order. */
+  readonly globalNames: readonly string[];
+  /** The realm's global object and Math: a VU's own inherit from them. */
+  readonly global: object;
+  readonly math: object;
   readonly array: ArrayHelpers;
-  /** The VU realm's own Math (randomSeed replaces its random). */
-  readonly math: { random: () => number };
   /**
-   * The VU realm's Promise.prototype.then. The engine subscribes to the script's promises with
-   * it: a promise of another realm awaited here would take V8's foreign-thenable path.
+   * The realm's Promise.prototype.then. The engine subscribes to the script's promises with it: a
+   * promise of another realm awaited here would take V8's foreign-thenable path.
    */
   readonly promiseThen: (this: unknown, ok: () => void, fail: (err: unknown) => void) => unknown;
-  /** A promise of the VU's realm settled by `job` (modules hand the script promises of its own realm). */
+  /** A promise of the script's realm settled by `job` (modules hand the script promises of its own realm). */
   readonly settle: Settle;
 }
 
 export interface LoadedScript {
   readonly path: string;
   readonly dir: string;
-  /**
-   * The script in a new vm context whose global object is `globals` (k6's globals for one VU).
-   * Nothing of Node's is visible there; JavaScript's builtins are the context's own.
-   */
-  instantiate(globals: object): ScriptInstance;
+  readonly realm: ScriptRealm;
   /** Maps an error's stack to `file:line:column` in the user's source. */
   locate(err: unknown): string | undefined;
 }
@@ -167,9 +181,10 @@ export async function loadScript(scriptPath: string): Promise<LoadedScript> {
     return `${shortPath(src)}:${e.originalLine + 1}:${(e.originalColumn ?? 0) + 1}`;
   };
 
+  const globalNames = vuGlobalNames();
   let transformed: ReturnType<typeof transformScript>;
   try {
-    transformed = transformScript(bundle, 'bundle.js');
+    transformed = transformScript(bundle, 'bundle.js', globalNames);
   } catch (err) {
     if (err instanceof TransformError) {
       const { line, column } = lineStart(bundle, err.pos);
@@ -203,18 +218,21 @@ export async function loadScript(scriptPath: string): Promise<LoadedScript> {
     if (e.originalLine === undefined) return undefined;
     return toOriginal(e.originalLine + 1, e.originalColumn ?? 0);
   };
-  const instantiate = (globals: object): ScriptInstance => {
-    const context = vm.createContext(globals, { name: display, codeGeneration: { strings: true, wasm: true } });
-    const VuPromise = promiseScript.runInContext(context) as PromiseConstructor;
-    return {
-      fn: compiled.runInContext(context) as ScriptFunction,
-      array: arrayHelpersScript.runInContext(context) as ArrayHelpers,
-      math: mathScript.runInContext(context) as { random: () => number },
-      promiseThen: VuPromise.prototype.then as ScriptInstance['promiseThen'],
-      settle: (settleScript.runInContext(context) as (p: PromiseConstructor) => Settle)(VuPromise),
-    };
+  const context = vm.createContext(buildRealmGlobals(), {
+    name: display,
+    codeGeneration: { strings: true, wasm: true },
+  });
+  const RealmPromise = promiseScript.runInContext(context) as PromiseConstructor;
+  const realm: ScriptRealm = {
+    fn: compiled.runInContext(context) as ScriptFunction,
+    globalNames,
+    global: globalScript.runInContext(context) as object,
+    math: mathScript.runInContext(context) as object,
+    array: arrayHelpersScript.runInContext(context) as ArrayHelpers,
+    promiseThen: RealmPromise.prototype.then as ScriptRealm['promiseThen'],
+    settle: (settleScript.runInContext(context) as (p: PromiseConstructor) => Settle)(RealmPromise),
   };
-  return { path: abs, dir, instantiate, locate };
+  return { path: abs, dir, realm, locate };
 }
 
 /** An Error of any realm (a VU's errors are not `instanceof` this realm's Error). */

@@ -1,4 +1,4 @@
-// Deep equality for values that cross realms. A VU's script runs in its own context, so an
+// Deep equality for values that cross realms. The VUs' script runs in a context of its own, so an
 // array it writes and an array a module hands it (parsed JSON, a response) have different
 // Array.prototypes, and node:util's isDeepStrictEqual, which compares prototypes, calls them
 // unequal. Here two values are alike when their kinds (Object.prototype.toString's tag) and

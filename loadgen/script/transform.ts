@@ -110,7 +110,15 @@ function isFunction(n: acorn.AnyNode): n is Fn {
   return n.type === 'FunctionDeclaration' || n.type === 'FunctionExpression' || n.type === 'ArrowFunctionExpression';
 }
 
-export function transformScript(source: string, filename: string): TransformResult {
+/**
+ * `globalParams` are more wrapper parameters after the fixed ones: names whose free uses in the
+ * script must read the VU's own value, not the realm's global (globals.ts, vuGlobalNames()).
+ */
+export function transformScript(
+  source: string,
+  filename: string,
+  globalParams: readonly string[] = [],
+): TransformResult {
   let ast: acorn.Program;
   try {
     ast = acorn.parse(source, { ecmaVersion: 'latest', sourceType: 'module' });
@@ -374,8 +382,9 @@ export function transformScript(source: string, filename: string): TransformResu
   for (const f of fns) if (f.made) for (const c of f.calls) wrap(c);
 
   // The script runs in a block inside the wrapper, so its own declarations may shadow the
-  // wrapper's parameters (k6/experimental/fs exports an `open` beside k6's global one).
-  s.prepend(`(async function (${WRAPPER_PARAMS}) { "use strict"; { `);
+  // wrapper's parameters (k6/experimental/fs exports an `open` beside k6's global one; `import
+  // crypto from 'k6/crypto'` shadows the WebCrypto global).
+  s.prepend(`(async function (${[WRAPPER_PARAMS, ...globalParams].join(', ')}) { "use strict"; { `);
   s.append(`\n${exportsTail.join(' ')}\n}})`);
   const map = s.generateMap({ hires: true, source: filename, includeContent: false });
   return {

@@ -1,6 +1,6 @@
-// A virtual user: its own instance of the script in its own vm context (init code run once per VU,
-// its own globals, as k6 gives each VU its own runtime), its own k6 modules and HTTP connections,
-// and the per-iteration bookkeeping (__ITER, tags, open-model start lag, errors logged with
+// A virtual user: its own instance of the script (init code run once per VU, its own top-level
+// bindings and global object, as k6 gives each VU its own runtime; loader.ts), its own k6
+// modules and HTTP connections, and the per-iteration bookkeeping (__ITER, tags, open-model start lag, errors logged with
 // file:line and counted, interruption).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -63,11 +63,10 @@ export class VU {
   readonly #script: LoadedScript;
   readonly #opts: VuOptions;
   readonly #ctx: { env: Record<string, string>; iter: number; vu: number };
-  /** The VU realm's Promise.prototype.then, taken before the script could replace it. */
   /**
-   * then(promise, ok, fail): the VU realm's Promise.prototype.then (taken before the script could
-   * replace it), bound to Function.prototype.call once: `vuThen.call(...)` per iteration would be a
-   * megamorphic load of `call` (each VU's then is a function of its own realm's map).
+   * then(promise, ok, fail): the script realm's Promise.prototype.then (taken before the script
+   * could replace it), bound to Function.prototype.call once: `then.call(...)` per iteration
+   * would load `call` from a function of another realm's map.
    */
   #then: (promise: unknown, ok: () => void, fail: (err: unknown) => void) => unknown = bindThen(Promise.prototype.then);
   // The running iteration (a VU runs one at a time).
@@ -142,15 +141,15 @@ export class VU {
     };
     const console = consoleFor(test);
     try {
-      const { fn, array, math, promiseThen, settle } = this.#script.instantiate(
-        buildVuGlobals({ console, open, ctx: this.#ctx, require }),
-      );
-      this.#then = bindThen(promiseThen);
-      this.state.settle = settle;
+      const realm = this.#script.realm;
+      const globals = buildVuGlobals({ console, open, ctx: this.#ctx, require }, realm, realm.globalNames);
+      const math = globals.math;
+      this.#then = bindThen(realm.promiseThen);
+      this.state.settle = realm.settle;
       this.state.seedRandom = (seed) => {
         math.random = seededRandom(seed);
       };
-      await fn(require, this.exports, this.#ctx, array, open, console);
+      await realm.fn(require, this.exports, this.#ctx, realm.array, open, console, ...globals.values);
       await this.state.loop.drain();
     } catch (err) {
       throw new ScriptError(`${errorText(err)} (in init code)`, this.#script.locate(err));
@@ -196,7 +195,7 @@ export class VU {
    * Node's timer or I/O callbacks: the watchdog can end an endless loop there without corrupting
    * Node's async-context stack. Throws ScriptError when the script does not export `exec`.
    *
-   * Callbacks rather than an async function: the script's promise belongs to the VU's realm, and
+   * Callbacks rather than an async function: the script's promise belongs to the script's realm, and
    * awaiting it here would take V8's foreign-thenable path (a PromiseResolveThenableJob, a `then`
    * call and two more microtasks per iteration). Its own realm's `then` with callbacks bound once
    * per VU costs one reaction job.

@@ -1,6 +1,7 @@
 // Parsing the mesh YAML by sections (each `services` item reused while its text is unchanged)
 // gives exactly what parsing the whole document gives, or declines and leaves it to the whole
-// parse; an edited service is re-read, not served from the previous parse.
+// parse; an edited service is re-read, not served from the previous parse, and an unchanged one
+// is the previous parse's value.
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { parseDocument, stringify } from 'yaml';
@@ -129,5 +130,48 @@ describe('mesh YAML by sections', () => {
         'routes',
       ]);
     }
+  });
+  it('steps over a service whose lines are unchanged, and re-reads one that changed, moved or grew', () => {
+    const service = (name: string, weight: number, extra = ''): string[] => [
+      `  - name: ${name}`,
+      '    ports: [{ name: http, port: 80 }]',
+      '    workloads:',
+      `      - name: ${name}-1`,
+      `        endpoints: { http: 127.0.0.1:9001 }`,
+      `        weight: ${weight}`,
+      ...(extra === '' ? [] : [extra]),
+    ];
+    const doc = (...items: string[][]): string => `${['name: m', 'services:', ...items.flat()].join('\n')}\n`;
+    const services = (text: string): unknown[] => (parseBySections(text) as { services: unknown[] }).services;
+
+    const first = services(doc(service('a', 1), service('b', 1), service('c', 1)));
+    const edited = doc(service('a', 1), service('b', 2), service('c', 1));
+    const second = services(edited);
+    expect(second).toEqual((whole(edited) as { services: unknown[] }).services);
+    // Unchanged services are the previous parse's values; the edited one is read again.
+    expect(second[0]).toBe(first[0]);
+    expect(second[2]).toBe(first[2]);
+    expect(second[1]).not.toBe(first[1]);
+    expect(second[1]).toMatchObject({ workloads: [{ weight: 2 }] });
+
+    // The same lines followed by one that continues them (a field added at the end) are not the same item.
+    const grown = doc(service('a', 1), service('b', 2, '        labels: { version: v2 }'), service('c', 1));
+    const third = services(grown);
+    expect(third).toEqual((whole(grown) as { services: unknown[] }).services);
+    expect(third[1]).toMatchObject({ workloads: [{ weight: 2, labels: { version: 'v2' } }] });
+    expect(third[0]).toBe(second[0]);
+
+    // A moved service is found by its text (c, last before, held the file's final newline: read
+    // again); a removed one is gone and an added one read.
+    const moved = doc(service('c', 1), service('a', 1), service('d', 4));
+    const fourth = services(moved);
+    expect(fourth).toEqual((whole(moved) as { services: unknown[] }).services);
+    expect(fourth[1]).toBe(third[0]);
+
+    // A last item without its trailing newline, then with it.
+    const bare = doc(service('a', 1), service('c', 1)).replace(/\n+$/, '');
+    expect(services(bare)).toEqual((whole(bare) as { services: unknown[] }).services);
+    const withNewline = `${bare}\n`;
+    expect(services(withNewline)).toEqual((whole(withNewline) as { services: unknown[] }).services);
   });
 });

@@ -1,5 +1,5 @@
-// The VU runtime as k6 users rely on it: each VU in its own context (its own globals, none of
-// Node's), VUs that never wait still stop at the duration and on SIGINT, and an endless loop inside
+// The VU runtime as k6 users rely on it: each VU its own instance of the script (its own globals,
+// none of Node's), VUs that never wait still stop at the duration and on SIGINT, and an endless loop inside
 // an iteration is interrupted after gracefulStop. The stopping tests run the real CLI in a child
 // process: a hang fails them by the test timeout.
 import { spawn } from 'node:child_process';
@@ -35,6 +35,30 @@ export default function () {
     expect(r.exitCode).toBe(0);
     expect(metricValue(r, 'checks', 'rate')).toBe(1);
     expect(metricValue(r, 'checks', 'passes')).toBe(3 * 2 * 6);
+  });
+
+  it("keeps what a VU puts on its global object, its Math and k6's globals its own", async () => {
+    const script = tmp.write(
+      'own-globals.js',
+      `import { check } from 'k6';
+globalThis.mine = __VU;
+const seeded = Math;
+Math.random = () => __VU;
+export const options = { scenarios: { s: { executor: 'per-vu-iterations', vus: 3, iterations: 1 } } };
+export default function () {
+  check(null, {
+    "globalThis holds this VU's value": () => globalThis.mine === __VU,
+    "Math is this VU's": () => Math === seeded && globalThis.Math === Math && Math.random() === __VU && Math.floor(1.5) === 1,
+    'module globals are on globalThis': () => globalThis.setTimeout === setTimeout && globalThis.crypto === crypto,
+    'builtins through globalThis': () => globalThis.JSON === JSON && globalThis.globalThis === globalThis,
+  });
+}
+`,
+    );
+    const r = await run({ script });
+    expect(r.exitCode).toBe(0);
+    expect(metricValue(r, 'checks', 'rate')).toBe(1);
+    expect(metricValue(r, 'checks', 'passes')).toBe(3 * 4);
   });
 
   it('stops a VU loop that never waits at the duration, also when every iteration throws', async () => {
