@@ -5,7 +5,7 @@
 // (`held`: PROXY_SEMI_SPACE_BYTES, held by the growth factor). Per row, from the proxy's own
 // --trace-gc-nvp lines during the measured runs: scavenges per 100k requests, their mean and
 // median pause and the bytes that survive each; the process's CPU per request (user + system,
-// every thread, from /proc) and its peak RSS (VmHWM). Scavenges per request and survivors do not
+// every thread, from /proc), wrk's p99 latency and its peak RSS (VmHWM). Scavenges per request and survivors do not
 // depend on the host's load; pauses and CPU do, so rows run interleaved for BENCH_ROUNDS rounds
 // and the medians are reported.
 // Knobs: BENCH_SECONDS (5), BENCH_CONNECTIONS (50), BENCH_ROUNDS (3), SEMI_SPACES_MB ('1,2,4,8,16'),
@@ -90,6 +90,7 @@ function cpuTicks(pid: number): number {
 interface RoundResult {
   requests: number;
   requestsPerSecond: number;
+  p99Ms: number;
   scavenges: Scavenge[];
   cpuUsPerRequest: number;
 }
@@ -104,6 +105,7 @@ async function measure(p: TracedProxy): Promise<RoundResult> {
   return {
     requests: wrk.requests,
     requestsPerSecond: wrk.requestsPerSecond,
+    p99Ms: wrk.p99Ms,
     scavenges: p.scavenges.slice(before),
     cpuUsPerRequest: cpuUs / wrk.requests,
   };
@@ -145,6 +147,7 @@ async function main(): Promise<void> {
     return {
       name: p.name,
       requestsPerSecond: Math.round(median(runs.map((r) => r.requestsPerSecond))),
+      p99Ms: round2(median(runs.map((r) => r.p99Ms))),
       cpuUsPerRequest: round2(median(runs.map((r) => r.cpuUsPerRequest))),
       scavengesPer100kRequests: Math.round((all.length * 1e5) / requests),
       scavengePauseMeanMs: round2(pauses.reduce((a, b) => a + b, 0) / Math.max(1, pauses.length)),

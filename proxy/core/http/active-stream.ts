@@ -117,8 +117,11 @@ export class ActiveStream implements RequestDecoder, StreamFilterCallbacks, Filt
   /** Requested upgrade type (lower-case) the codec saw, else ''. */
   readonly upgradeType: string;
   #done = false;
-  /** performance.now() of the last request or response bytes (stream idle timeout). */
-  #lastActivity = performance.now();
+  /**
+   * performance.now() of the last request or response bytes (stream idle timeout); the stream's
+   * start (its StreamInfo's, taken in the same constructor) until then.
+   */
+  #lastActivity: number;
   /** The route's max_stream_duration (or the gRPC deadline it honours), when one is armed. */
   #durationTimer: NodeJS.Timeout | null = null;
 
@@ -141,6 +144,7 @@ export class ActiveStream implements RequestDecoder, StreamFilterCallbacks, Filt
       conn.localAddress,
       conn.localPort,
     );
+    this.#lastActivity = this.streamInfo.startMonotonic;
     this.streamInfo.protocol = encoder.protocol;
     this.streamInfo.downstreamSsl = conn.transport.ssl;
     this.upgradeType = encoder.upgradeType;

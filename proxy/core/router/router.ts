@@ -565,7 +565,9 @@ export class RouterFilter implements StreamDecoderFilter, AttemptOwner, WheelTim
     const cb = this.#cb;
     const info = cb.streamInfo;
     this.#responseStarted = true;
-    info.upstreamFirstByteMs = info.elapsedMs();
+    // One clock read for the stream's first-byte time and the attempt's service time.
+    const now = performance.now();
+    info.upstreamFirstByteMs = now - info.startMonotonic;
     cluster.info.stats.recordResponseCode(status);
     if (status >= 500) attempt.host.stats.rq_error++;
     else attempt.host.stats.rq_success++;
@@ -573,7 +575,7 @@ export class RouterFilter implements StreamDecoderFilter, AttemptOwner, WheelTim
     headers.removeIf(status === 101 ? isHopByHopResponseHeaderBut101Upgrade : isHopByHopResponseHeader);
     headers.names.unshift(':status');
     headers.values.unshift(String(status));
-    if (!this.#config.suppressEnvoyHeaders) setUpstreamServiceTime(headers, attempt.elapsedMs());
+    if (!this.#config.suppressEnvoyHeaders) setUpstreamServiceTime(headers, attempt.elapsedMs(now));
     if (this.#setCookie !== null) headers.add('set-cookie', this.#setCookie);
     if (this.#weightedIndex >= 0)
       applyHeaderMutation(route.weightedClusters![this.#weightedIndex]!.responseMutation, headers, info);

@@ -69,8 +69,9 @@ export class UpstreamRequest implements PoolCallbacks, ResponseDecoder, Upstream
     this.#startMonotonic = performance.now();
   }
 
-  elapsedMs(): number {
-    return performance.now() - this.#startMonotonic;
+  /** Milliseconds since the attempt started, at `now` (a performance.now() the caller has). */
+  elapsedMs(now: number = performance.now()): number {
+    return now - this.#startMonotonic;
   }
 
   start(): void {
