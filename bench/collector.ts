@@ -8,7 +8,9 @@
 // (extra `meshscope collector` flags, e.g. --memory-limit 256), BENCH_MICRO (1; 0 skips the
 // decoder and insert-format sections, for quick interleaved A/B runs of the scenarios).
 // Also measures the hand-written protobuf decoders (to objects then rows, and straight to rows,
-// the ingest path) against protobufjs on the same body, for both shapes.
+// the ingest path) against protobufjs on the same body, for both shapes, and what one insert
+// costs chDB stage by stage (parse and cast, part write, trace-id view, codecs, Native rows:
+// lib/collector-insert-split.ts), for both shapes.
 
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -27,6 +29,7 @@ import { createStorageClient } from '../collector/storage/clickhouse/client.js';
 import { EMBEDDED_INSERT_SETTINGS, tuneEmbeddedTables } from '../collector/storage/clickhouse/embedded.js';
 import { migrate } from '../collector/storage/clickhouse/migrate.js';
 import { createRowWriter } from '../collector/storage/clickhouse/writer.js';
+import { insertSplitBench } from './lib/collector-insert-split.js';
 import { makeSidecarBodies, makeSyntheticBodies, SPANS_PER_BATCH } from './lib/span-shapes.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 15);
@@ -350,6 +353,9 @@ async function main(): Promise<void> {
     ? { synthetic: decoderBench(shapes.synthetic![0]!), sidecar: decoderBench(shapes.sidecar![0]!) }
     : undefined;
   const insertFormat = micro ? await insertFormatBench(shapes.synthetic!) : undefined;
+  const insertSplit = micro
+    ? { synthetic: await insertSplitBench(shapes.synthetic!), sidecar: await insertSplitBench(shapes.sidecar!) }
+    : undefined;
   const scenarios: Record<string, unknown> = {};
   for (const name of wanted) scenarios[name] = await runScenario(shapes[name]!);
   process.stdout.write(
@@ -368,6 +374,7 @@ async function main(): Promise<void> {
         ...scenarios,
         decoder,
         insertFormat,
+        insertSplit,
         anchors: ANCHORS,
         goals: GOALS,
       },
