@@ -10,6 +10,13 @@
 //
 // The session is opened only at that moment (an inspector session costs nothing until then) and
 // closed right after. Only the main thread can be reached this way: elsewhere no watchdog runs.
+//
+// A heartbeat also stands still when the host does not run the process (a loaded machine: 300 ms
+// off the CPU happens at a load average of 15 on 2 cores). Ending the JavaScript then ends
+// whatever runs next, often one of Node's timer callbacks, which Node cannot survive ("async hook
+// stack has become corrupted", seen in bench:loadgen's open-model rounds). So where /proc tells
+// the engine thread's CPU time (Linux), a stall counts only once that thread has spent SPIN_MS of
+// CPU since its last heartbeat: JavaScript that never yields spends it, a starved thread does not.
 import { isMainThread, Worker } from 'node:worker_threads';
 
 const DEADLINE = 0;
@@ -19,20 +26,44 @@ const BEAT = 1;
 const BEAT_MS = 50;
 const STALL_MS = 300;
 const CHECK_MS = 25;
+/** CPU the engine's thread must have spent since its last heartbeat for a stall to be a stuck loop. */
+const SPIN_MS = 150;
+/** Clock ticks per second of /proc's CPU times (USER_HZ, 100 on Linux). */
+const CLK_TCK = 100;
 
 const WORKER_SOURCE = `
 const { Session } = require('node:inspector');
 const { parentPort, workerData } = require('node:worker_threads');
+const { readFileSync } = require('node:fs');
 const slots = new Int32Array(workerData.shared);
 const base = workerData.base;
+// The engine's thread (the main thread: its id is the process's) CPU time in ms, -1 when unknown.
+const statPath = '/proc/' + process.pid + '/task/' + process.pid + '/stat';
+const engineCpuMs = () => {
+  try {
+    const stat = readFileSync(statPath, 'latin1');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * ${1000 / CLK_TCK};
+  } catch {
+    return -1;
+  }
+};
 let lastKill = -Infinity;
+let seenBeat = -1;
+let cpuAtBeat = -1;
 setInterval(() => {
   const deadline = Atomics.load(slots, ${DEADLINE});
   if (deadline === 0) return;
   const now = Date.now() - base;
   const beat = Atomics.load(slots, ${BEAT});
+  if (beat !== seenBeat) {
+    seenBeat = beat;
+    cpuAtBeat = engineCpuMs();
+  }
   // A stall that outlasts STALL_MS after the last kill is another one (or one the kill missed).
   if (now < deadline || now - beat < ${STALL_MS} || now - lastKill < ${STALL_MS}) return;
+  // Off the CPU rather than stuck: wait for it to run (or to spin).
+  if (cpuAtBeat >= 0 && engineCpuMs() - cpuAtBeat < ${SPIN_MS}) return;
   lastKill = now;
   const session = new Session();
   session.connectToMainThread();

@@ -9,6 +9,7 @@
 // due, as wrk2 does, so a stall shows in the percentiles instead of vanishing into requests that
 // were never sent (coordinated omission). http_req_duration_uncorrected keeps the time from the
 // actual send. The backlog holds at most max(maxVUs, one second of arrivals).
+import { performance } from 'node:perf_hooks';
 import { Executor } from './base.js';
 import type { BaseConfig } from './config.js';
 import type { VU } from '../script/vu.js';

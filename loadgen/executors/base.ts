@@ -1,6 +1,7 @@
 // The shared executor machinery: scenario bookkeeping, VU acquisition from the test-wide pool,
 // the closed-model VU loop, and the end of a scenario (stop starting iterations, wait up to
 // gracefulStop for running ones, then interrupt them). Executors only drive VUs and emit samples.
+import { performance } from 'node:perf_hooks';
 import type { VU, IterationOutcome } from '../script/vu.js';
 import type { ScenarioInfo } from '../script/context.js';
 import type { BaseConfig } from './config.js';

@@ -11,6 +11,8 @@
 // than a slice (a loaded host): a setImmediate, a microtask and a delayed request each. An idle
 // process arms nothing.
 
+import { performance } from 'node:perf_hooks';
+
 /** How long VUs may run back to back before timers and I/O get their turn. */
 export const TURN_SLICE_MS = 10;
 

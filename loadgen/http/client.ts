@@ -3,6 +3,7 @@
 // by the server before it read anything (the keep-alive race every client handles), and extra
 // short-lived connections for concurrent requests (http.batch). A TLS origin whose server picks h2
 // gets one multiplexed HTTP/2 session instead (h2.ts), as in k6.
+import { performance } from 'node:perf_hooks';
 import {
   Connection,
   failedResponse,

@@ -1,6 +1,7 @@
 // One keep-alive HTTP/1.1 connection, one request at a time (each VU owns its connections, as a k6
 // VU owns its transport). Callbacks are bound once in the constructor; per request the only
 // allocations are the request head string, the response object and the promise the script awaits.
+import { performance } from 'node:perf_hooks';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
 import { ResponseParser, type ParsedHead, type ParserHandler } from './parser.js';

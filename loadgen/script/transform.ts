@@ -110,6 +110,89 @@ function isFunction(n: acorn.AnyNode): n is Fn {
   return n.type === 'FunctionDeclaration' || n.type === 'FunctionExpression' || n.type === 'ArrowFunctionExpression';
 }
 
+function visit(
+  node: acorn.AnyNode,
+  parent: acorn.AnyNode | null,
+  fn: (n: acorn.AnyNode, p: acorn.AnyNode | null) => void,
+): void {
+  fn(node, parent);
+  for (const key of Object.keys(node)) {
+    const v = (node as unknown as Record<string, unknown>)[key];
+    if (Array.isArray(v)) {
+      for (const c of v) if (isNode(c)) visit(c, node, fn);
+    } else if (isNode(v)) visit(v, node, fn);
+  }
+}
+
+/**
+ * Names the script stores on its global object (`globalThis.x = …`) and declares nowhere. Every
+ * VU's instance runs in one realm with `globalThis` a wrapper parameter (the VU's own object), so
+ * a bare `x` would look in the realm's global and miss it; it is read as `globalThis.x` instead,
+ * as in k6, where a VU's global object is the one bare names resolve against.
+ */
+function storedGlobals(ast: acorn.Program): Set<string> {
+  const stored = new Set<string>();
+  const declared = new Set<string>();
+  const bind = (p: acorn.AnyNode | null | undefined): void => {
+    if (p === null || p === undefined) return;
+    if (p.type === 'Identifier') declared.add(p.name);
+    else if (p.type === 'ObjectPattern')
+      for (const prop of p.properties) bind(prop.type === 'RestElement' ? prop : prop.value);
+    else if (p.type === 'ArrayPattern') for (const e of p.elements) bind(e);
+    else if (p.type === 'RestElement') bind(p.argument);
+    else if (p.type === 'AssignmentPattern') bind(p.left);
+  };
+  visit(ast, null, (node) => {
+    if (node.type === 'VariableDeclarator') bind(node.id);
+    else if (isFunction(node)) {
+      if (node.type !== 'ArrowFunctionExpression' && node.id) declared.add(node.id.name);
+      for (const param of node.params) bind(param);
+    } else if ((node.type === 'ClassDeclaration' || node.type === 'ClassExpression') && node.id)
+      declared.add(node.id.name);
+    else if (node.type === 'CatchClause') bind(node.param);
+    else if (
+      node.type === 'ImportSpecifier' ||
+      node.type === 'ImportDefaultSpecifier' ||
+      node.type === 'ImportNamespaceSpecifier'
+    )
+      declared.add(node.local.name);
+    else if (
+      node.type === 'AssignmentExpression' &&
+      node.left.type === 'MemberExpression' &&
+      node.left.object.type === 'Identifier' &&
+      node.left.object.name === 'globalThis'
+    ) {
+      const name = propName(node.left.property, node.left.computed);
+      if (name !== undefined) stored.add(name);
+    }
+  });
+  for (const name of declared) stored.delete(name);
+  return stored;
+}
+
+/** An identifier that names a property, a label or a meta property rather than a binding. */
+function notAReference(node: acorn.Identifier, parent: acorn.AnyNode | null): boolean {
+  if (parent === null) return false;
+  switch (parent.type) {
+    case 'MemberExpression':
+      return parent.property === node && !parent.computed;
+    case 'Property':
+      // A shorthand property's key and value are two nodes over the same text: the value is the reference.
+      return parent.key === node && (parent.shorthand || !parent.computed);
+    case 'MethodDefinition':
+    case 'PropertyDefinition':
+      return parent.key === node && !parent.computed;
+    case 'LabeledStatement':
+    case 'BreakStatement':
+    case 'ContinueStatement':
+    case 'MetaProperty':
+    case 'ExportSpecifier':
+      return true;
+    default:
+      return false;
+  }
+}
+
 /**
  * `globalParams` are more wrapper parameters after the fixed ones: names whose free uses in the
  * script must read the VU's own value, not the realm's global (globals.ts, vuGlobalNames()).
@@ -336,6 +419,18 @@ export function transformScript(
     }
   };
   walk(ast, null, null);
+
+  if (globalParams.includes('globalThis')) {
+    const stored = storedGlobals(ast);
+    if (stored.size > 0)
+      visit(ast, null, (node, parent) => {
+        if (node.type !== 'Identifier' || !stored.has(node.name) || notAReference(node, parent)) return;
+        const read = `globalThis.${node.name}`;
+        if (parent?.type === 'Property' && parent.shorthand && parent.value === node)
+          s.overwrite(node.start, node.end, `${node.name}: ${read}`);
+        else s.overwrite(node.start, node.end, read);
+      });
+  }
 
   // Pass 3: fixpoint over "reaches a blocking call".
   const asyncNames = new Set<string>();

@@ -2,6 +2,7 @@
 // bindings and global object, as k6 gives each VU its own runtime; loader.ts), its own k6
 // modules and HTTP connections, and the per-iteration bookkeeping (__ITER, tags, open-model start lag, errors logged with
 // file:line and counted, interruption).
+import { performance } from 'node:perf_hooks';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { types } from 'node:util';

@@ -47,7 +47,7 @@ Math.random = () => __VU;
 export const options = { scenarios: { s: { executor: 'per-vu-iterations', vus: 3, iterations: 1 } } };
 export default function () {
   check(null, {
-    "globalThis holds this VU's value": () => globalThis.mine === __VU,
+    "globalThis holds this VU's value": () => globalThis.mine === __VU && mine === __VU,
     "Math is this VU's": () => Math === seeded && globalThis.Math === Math && Math.random() === __VU && Math.floor(1.5) === 1,
     'module globals are on globalThis': () => globalThis.setTimeout === setTimeout && globalThis.crypto === crypto,
     'builtins through globalThis': () => globalThis.JSON === JSON && globalThis.globalThis === globalThis,

@@ -124,3 +124,27 @@ export { fetchAll, call, order };
     expect(code).not.toContain('async function order');
   });
 });
+
+describe('names stored on globalThis', () => {
+  const code = transformScript(
+    `globalThis.count = 0;
+globalThis['label'] = "a";
+function f(obj) { count++; obj.count = count; return { count, label, n: typeof count }; }
+globalThis.other = 1;
+const used = (other) => other;
+export { f as default };
+`,
+    'g.js',
+    ['globalThis'],
+  ).code;
+
+  it("read the VU's global object where the script uses them bare", () => {
+    expect(code).toContain('globalThis.count++; obj.count = globalThis.count;');
+    expect(code).toContain('return { count: globalThis.count, label: globalThis.label, n: typeof globalThis.count }');
+  });
+
+  it('leave stores, properties and names the script declares anywhere alone', () => {
+    expect(code).toContain('globalThis.count = 0;');
+    expect(code).toContain('const used = (other) => other;');
+  });
+});
