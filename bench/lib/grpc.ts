@@ -14,6 +14,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { median } from './median.js';
 import { openLoop, type OpenLoopResult } from './open-loop.js';
+import { nginxWorkerPid, type RunQueueFigures, runQueueMeter } from './run-queue.js';
 import { freePort, launch, nginxConf, startMeshscope, workDir, type Peer } from './peers.js';
 import { stealMeter } from './steal.js';
 import {
@@ -215,6 +216,8 @@ interface Chain {
   name: string;
   port: number;
   pids: number[];
+  /** The processes whose main threads serve the calls (meshscope's sidecars, nginx's workers). */
+  requestThreadPids: () => number[];
 }
 
 function row(runs: OpenLoopResult[], direct: OpenLoopResult[], cpuUs: number[] = []): Record<string, unknown> {
@@ -258,23 +261,36 @@ export async function measureGrpc(o: GrpcBenchOptions): Promise<Record<string, u
     started.push(nginxIn, nginxOut);
     const chains: Chain[] = [
       // nginx's CPU is its workers' (children of the pids launched): not counted here.
-      { name: 'nginx_two_grpc_hops', port: nginxOut.port, pids: [] },
-      { name: 'meshscope_two_sidecars', port: mesh.port, pids: mesh.peers.map((p) => p.pid) },
-      { name: 'meshscope_two_sidecars_nghttp2', port: meshNghttp2.port, pids: meshNghttp2.peers.map((p) => p.pid) },
+      {
+        name: 'nginx_two_grpc_hops',
+        port: nginxOut.port,
+        pids: [],
+        requestThreadPids: () => [nginxWorkerPid(nginxOut.pid), nginxWorkerPid(nginxIn.pid)],
+      },
+      ...[
+        { name: 'meshscope_two_sidecars', sidecars: mesh },
+        { name: 'meshscope_two_sidecars_nghttp2', sidecars: meshNghttp2 },
+      ].map(({ name, sidecars }) => {
+        const pids = sidecars.peers.map((p) => p.pid);
+        return { name, port: sidecars.port, pids, requestThreadPids: () => pids };
+      }),
     ];
     const steal = stealMeter();
     const { measured: rounds, failed } = await runTailRounds(tailRoundsOptions(o.rounds), async () => {
       const direct = await openLoop(server.port, o.rate, o.seconds, o.warmSeconds, CLIENT);
       const via = new Map<string, OpenLoopResult>();
       const cpuUs = new Map<string, number>();
+      const requestThreads = new Map<string, RunQueueFigures | null>();
       for (const c of chains) {
         const before = cpuSeconds(c.pids);
+        const meter = runQueueMeter(c.requestThreadPids());
         const r = await openLoop(c.port, o.rate, o.seconds, o.warmSeconds, CLIENT);
+        requestThreads.set(c.name, meter(r.sent));
         // `sent` counts the warm-up's (unrecorded) calls too: the CPU is divided over every call made.
         if (c.pids.length > 0) cpuUs.set(c.name, Math.round(((cpuSeconds(c.pids) - before) * 1e6) / r.sent));
         via.set(c.name, r);
       }
-      return { direct, via, cpuUs };
+      return { direct, via, cpuUs, requestThreads };
     });
     const direct = rounds.map((r) => r.result.direct);
     const via = new Map(chains.map((c) => [c.name, rounds.map((r) => r.result.via.get(c.name)!)]));
@@ -290,7 +306,13 @@ export async function measureGrpc(o: GrpcBenchOptions): Promise<Record<string, u
         GOAL_MS,
       );
       verdicts.set(name, verdict);
-      rows[name] = { ...row(rs, direct, cpu.get(name)), tail: verdict };
+      rows[name] = {
+        ...row(rs, direct, cpu.get(name)),
+        // The two proxies' request threads, summed, per call (warm-up included): CPU used and
+        // time spent runnable waiting for a CPU (bench/lib/run-queue.ts).
+        requestThreadsPerCallPerRound: rounds.map((r) => r.result.requestThreads.get(name) ?? null),
+        tail: verdict,
+      };
     }
     const sidecarCounters: Record<string, Record<string, number>> = {};
     for (const [name, admin] of mesh.admins) sidecarCounters[name] = await explainingCounters(admin);

@@ -19,6 +19,7 @@ import { selfSignedP256, signedP256Leaf } from '../../test/helpers/openssl.js';
 import { median } from './median.js';
 import { openLoop, type OpenLoopResult } from './open-loop.js';
 import { freePort, launch, nginxConf, type Peer, startMeshscope, workDir } from './peers.js';
+import { nginxWorkerPid, type RunQueueFigures, runQueueMeter } from './run-queue.js';
 import {
   type AddedP99Verdict,
   addedP99Verdict,
@@ -154,6 +155,8 @@ interface Chain {
   port: number;
   /** The chain's proxy processes, whose CPU time is read around each run (meshscope's; one process each). */
   pids?: number[];
+  /** The processes whose main threads serve the chain's requests (meshscope's sidecars, nginx's workers). */
+  requestThreadPids: () => number[];
   /** What the chain's proxies counted (connections, handshakes, errors), read after the rounds. */
   stats?: () => Promise<Record<string, number>>;
   stop(): Promise<void>;
@@ -200,6 +203,7 @@ export async function meshscopeChain(upstreamPort: number, s: Svids | null): Pro
   return {
     port: outPort,
     pids: [outbound.pid, inbound.pid],
+    requestThreadPids: () => [outbound.pid, inbound.pid],
     stats: async () => ({ ...(await counters('inbound', inAdmin)), ...(await counters('outbound', outAdmin)) }),
     stop: async () => void (await Promise.all([outbound.stop(), inbound.stop()])),
   };
@@ -260,7 +264,11 @@ async function nginxChain(upstreamPort: number, s: Svids): Promise<Chain> {
   }`,
     outPort,
   );
-  return { port: outPort, stop: async () => void (await Promise.all([outbound.stop(), inbound.stop()])) };
+  return {
+    port: outPort,
+    requestThreadPids: () => [nginxWorkerPid(outbound.pid), nginxWorkerPid(inbound.pid)],
+    stop: async () => void (await Promise.all([outbound.stop(), inbound.stop()])),
+  };
 }
 
 const round3 = (x: number): number => Math.round(x * 1000) / 1000;
@@ -283,6 +291,8 @@ interface RoundFigures {
   via: Map<string, OpenLoopResult>;
   /** The chain's proxies' CPU per request sent (warm-up included), µs; absent for chains without pids. */
   cpuUsPerRequest: Map<string, number>;
+  /** The chain's request threads per request: CPU and run-queue wait (bench/lib/run-queue.ts). */
+  requestThreads: Map<string, RunQueueFigures | null>;
 }
 
 /** The two-sidecar mTLS row against `upstreamPort` (nginx `return 200`). */
@@ -301,14 +311,17 @@ export async function measureMtlsSidecars(upstreamPort: number, o: MtlsBenchOpti
       const direct = await openLoop(upstreamPort, o.rate, o.seconds, o.warmSeconds);
       const via = new Map<string, OpenLoopResult>();
       const cpuUsPerRequest = new Map<string, number>();
+      const requestThreads = new Map<string, RunQueueFigures | null>();
       for (const c of chains) {
         const before = c.pids === undefined ? 0 : cpuMs(c.pids);
+        const meter = runQueueMeter(c.requestThreadPids());
         const result = await openLoop(c.port, o.rate, o.seconds, o.warmSeconds);
+        requestThreads.set(c.name, meter(result.sent));
         via.set(c.name, result);
         if (c.pids !== undefined)
           cpuUsPerRequest.set(c.name, Math.round(((cpuMs(c.pids) - before) * 1000) / result.sent));
       }
-      return { direct, via, cpuUsPerRequest };
+      return { direct, via, cpuUsPerRequest, requestThreads };
     }));
     for (const c of chains) if (c.stats !== undefined) counted.set(c.name, await c.stats());
   } finally {
@@ -328,6 +341,7 @@ export async function measureMtlsSidecars(upstreamPort: number, o: MtlsBenchOpti
         // response: more than its initial 16 means responses fell behind the send rate.
         clientConnections: v.connections,
         ...(r.cpuUsPerRequest.has(c.name) ? { proxiesCpuUsPerRequest: r.cpuUsPerRequest.get(c.name) } : {}),
+        requestThreadsPerRequest: r.requestThreads.get(c.name) ?? null,
       };
     });
     const verdict = addedP99Verdict(

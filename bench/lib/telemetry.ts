@@ -29,6 +29,7 @@ import {
   tailRoundsOptions,
 } from './tail-rounds.js';
 import { runWrk, type WrkResult } from './wrk.js';
+import { nginxWorkerPid, type RunQueueFigures, runQueueMeter } from './run-queue.js';
 import { threadCpuMeter } from './cpu.js';
 
 export interface TelemetryBenchOptions {
@@ -186,22 +187,37 @@ async function startSidecar(
   return Object.assign(peer, { admin });
 }
 
-/** Two sidecars in front of `upstream`: returns the outbound one's port and a stop for both. */
+/** A two-sidecar chain: the outbound sidecar's port, the processes whose request threads serve it, a stop for both. */
+interface SidecarChain {
+  port: number;
+  requestThreadPids: () => number[];
+  stop: () => Promise<void>;
+}
+
+/** Two sidecars in front of `upstream`. */
 async function meshscopeSidecars(
   tag: string,
   upstream: number,
   telemetry: boolean,
   sink: number,
-): Promise<{ port: number; stop: () => Promise<void> }> {
+): Promise<SidecarChain> {
   const inbound = await startSidecar(`inbound_${tag}`, 'INBOUND', upstream, telemetry, sink);
   const outbound = await startSidecar(`outbound_${tag}`, 'OUTBOUND', inbound.port, telemetry, sink);
-  return { port: outbound.port, stop: async () => void (await Promise.all([outbound.stop(), inbound.stop()])) };
+  return {
+    port: outbound.port,
+    requestThreadPids: () => [outbound.pid, inbound.pid],
+    stop: async () => void (await Promise.all([outbound.stop(), inbound.stop()])),
+  };
 }
 
-async function nginxSidecars(upstream: number): Promise<{ port: number; stop: () => Promise<void> }> {
+async function nginxSidecars(upstream: number): Promise<SidecarChain> {
   const inbound = await startNginxProxy(upstream);
   const outbound = await startNginxProxy(inbound.port);
-  return { port: outbound.port, stop: async () => void (await Promise.all([outbound.stop(), inbound.stop()])) };
+  return {
+    port: outbound.port,
+    requestThreadPids: () => [nginxWorkerPid(outbound.pid), nginxWorkerPid(inbound.pid)],
+    stop: async () => void (await Promise.all([outbound.stop(), inbound.stop()])),
+  };
 }
 
 async function spansStats(admin: number): Promise<{ spansSent: number; spansDropped: number }> {
@@ -319,8 +335,14 @@ export async function measureTelemetry(upstream: Peer, o: TelemetryBenchOptions)
     const { measured: rounds, failed } = await runTailRounds(tailRoundsOptions(o.rounds), async () => {
       const direct = await openLoop(upstream.port, o.rate, o.latencySeconds, o.warmSeconds);
       const via = new Map<string, OpenLoopResult>();
-      for (const c of chains) via.set(c.name, await openLoop(c.port, o.rate, o.latencySeconds, o.warmSeconds));
-      return { direct, via };
+      const requestThreads = new Map<string, RunQueueFigures | null>();
+      for (const c of chains) {
+        const meter = runQueueMeter(c.requestThreadPids());
+        const r = await openLoop(c.port, o.rate, o.latencySeconds, o.warmSeconds);
+        requestThreads.set(c.name, meter(r.sent));
+        via.set(c.name, r);
+      }
+      return { direct, via, requestThreads };
     });
     await Promise.all(chains.map((c) => c.stop()));
     const direct = rounds.map((r) => r.result.direct);
@@ -334,7 +356,13 @@ export async function measureTelemetry(upstream: Peer, o: TelemetryBenchOptions)
         1,
       );
       verdicts.set(c.name, verdict);
-      latency[c.name] = { ...latencyRow(runs, direct), tail: verdict };
+      latency[c.name] = {
+        ...latencyRow(runs, direct),
+        // The two proxies' request threads, summed, per request (warm-up included): CPU used and
+        // time spent runnable waiting for a CPU (bench/lib/run-queue.ts).
+        requestThreadsPerRequestPerRound: rounds.map((r) => r.result.requestThreads.get(c.name) ?? null),
+        tail: verdict,
+      };
     }
 
     const ratio = round3(median(ratios));
