@@ -3,8 +3,9 @@
 // other rounds are reported, not judged, and rerun. A p99 of 10 s at 1000 req/s is 100 requests:
 // a hypervisor taking 5% of the CPU for a few milliseconds at a time lands on more than that.
 // Each round records its steal and how busy the whole machine was (this VM's other tenants: the
-// steal does not see them, a load beside the bench does), so a reader can tell a quiet round
-// from a lucky one.
+// steal does not see them, a load beside the bench does), and the load average at its end: a
+// machine 100% busy with three runnable tasks and one with fifteen leave a chain very different
+// waits for a CPU (bench/lib/run-queue.ts), so a reader can tell a quiet round from a lucky one.
 import { readFileSync } from 'node:fs';
 import { median } from './median.js';
 
@@ -27,6 +28,8 @@ export interface MeasuredRound<T> {
   cpuStealPercent: number;
   /** The machine's non-idle, non-steal share of CPU over the round, everything it ran included. */
   cpuBusyPercent: number;
+  /** The 1-minute load average when the round ended (runnable and running tasks). */
+  loadAverage1m: number;
   qualifies: boolean;
 }
 
@@ -35,6 +38,10 @@ function cpuTimes(): number[] {
 }
 
 const round1 = (x: number): number => Math.round(x * 10) / 10;
+
+function loadAverage(): number {
+  return Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]);
+}
 const round3 = (x: number): number => Math.round(x * 1000) / 1000;
 
 /** A round that failed (a client starved past its deadline, say): reported, never judged, rerun. */
@@ -42,6 +49,7 @@ export interface FailedRound {
   error: string;
   cpuStealPercent: number;
   cpuBusyPercent: number;
+  loadAverage1m: number;
 }
 
 /**
@@ -70,13 +78,14 @@ export async function runTailRounds<T>(
     const total = d.reduce((a, b) => a + b, 0);
     const cpuStealPercent = total === 0 ? 0 : round1((100 * d[7]!) / total);
     const cpuBusyPercent = total === 0 ? 0 : round1((100 * (total - d[3]! - d[4]! - d[7]!)) / total);
+    const loadAverage1m = loadAverage();
     if (!result.ok) {
-      failed.push({ error: result.error, cpuStealPercent, cpuBusyPercent });
+      failed.push({ error: result.error, cpuStealPercent, cpuBusyPercent, loadAverage1m });
       continue;
     }
     const qualifies = cpuStealPercent < QUALIFYING_STEAL_PERCENT;
     if (qualifies) qualifying++;
-    measured.push({ result: result.value, cpuStealPercent, cpuBusyPercent, qualifies });
+    measured.push({ result: result.value, cpuStealPercent, cpuBusyPercent, loadAverage1m, qualifies });
   }
   if (measured.length === 0) throw new Error(`every round failed: ${failed.map((f) => f.error).join('; ')}`);
   return { measured, failed };
@@ -88,6 +97,7 @@ export interface AddedP99Verdict {
     addedP99Ms: number;
     cpuStealPercent: number;
     cpuBusyPercent: number;
+    loadAverage1m: number;
     qualifies: boolean;
     withinGoal: boolean;
   }>;
@@ -110,6 +120,7 @@ export function addedP99Verdict(
     addedP99Ms: round3(addedP99Ms[i]!),
     cpuStealPercent: r.cpuStealPercent,
     cpuBusyPercent: r.cpuBusyPercent,
+    loadAverage1m: r.loadAverage1m,
     qualifies: r.qualifies,
     withinGoal: addedP99Ms[i]! <= goalMs,
   }));
