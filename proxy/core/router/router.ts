@@ -616,7 +616,7 @@ export class RouterFilter implements StreamDecoderFilter, AttemptOwner, WheelTim
     this.#cb.encodeData(data, false);
   }
 
-  onAttemptComplete(attempt: UpstreamRequest, trailers: HeaderMap | null): void {
+  onAttemptComplete(attempt: UpstreamRequest, trailers: HeaderMap | null, data: Buffer): void {
     if (attempt !== this.#upstream) return;
     if (this.#heldHeaders !== null) {
       // The status came in the trailers: a retriable one discards this try's whole response.
@@ -635,7 +635,9 @@ export class RouterFilter implements StreamDecoderFilter, AttemptOwner, WheelTim
     // The attempt's CLIENT span, finished just below, reads the status from the trailers too.
     if (trailers !== null) this.#cb.streamInfo.responseTrailers = trailers;
     this.#completeAttempt(attempt);
-    if (trailers === null) this.#cb.encodeData(EMPTY, true);
+    // The last body bytes leave with the end; the attempt is complete first, so the downstream
+    // backing up on them pauses nothing (the connection may already serve another request).
+    if (trailers === null) this.#cb.encodeData(data, true);
     else this.#cb.encodeTrailers(trailers);
   }
 

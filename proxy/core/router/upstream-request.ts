@@ -8,6 +8,8 @@ import type { Host } from '../upstream/host.js';
 import type { Cancellable, PoolCallbacks, PoolFailureReason } from '../upstream/conn-pool.js';
 import type { Span, UpstreamAttemptInfo } from '../stream-info.js';
 
+const EMPTY = Buffer.alloc(0);
+
 export interface AttemptOwner {
   onAttemptPoolReady(attempt: UpstreamRequest): void;
   onAttemptPoolFailure(
@@ -24,8 +26,11 @@ export interface AttemptOwner {
    */
   onAttemptHeaders(attempt: UpstreamRequest, status: number, headers: HeaderMap, endStream: boolean): void;
   onAttemptData(attempt: UpstreamRequest, data: Buffer): void;
-  /** The response ended after its head, with its trailers when it had some. */
-  onAttemptComplete(attempt: UpstreamRequest, trailers: HeaderMap | null): void;
+  /**
+   * The response ended after its head, with its trailers when it had some, or with its last body
+   * bytes (`data`, empty when none) when they came with the end (Envoy's decodeData(data, true)).
+   */
+  onAttemptComplete(attempt: UpstreamRequest, trailers: HeaderMap | null, data: Buffer): void;
   /**
    * The connection failed mid-request: closed early, reset, or sent a malformed response;
    * `refused`: the upstream refused the stream unprocessed (safe to retry on refused-stream).
@@ -138,20 +143,20 @@ export class UpstreamRequest implements PoolCallbacks, ResponseDecoder, Upstream
   }
 
   decodeData(data: Buffer, endStream: boolean): void {
-    if (data.length > 0) this.#owner.onAttemptData(this, data);
-    if (endStream) this.#onComplete();
+    if (endStream) this.#onComplete(null, data);
+    else if (data.length > 0) this.#owner.onAttemptData(this, data);
   }
 
   decodeTrailers(trailers: HeaderMap): void {
-    this.#onComplete(trailers);
+    this.#onComplete(trailers, EMPTY);
   }
 
-  #onComplete(trailers: HeaderMap | null = null): void {
+  #onComplete(trailers: HeaderMap | null, data: Buffer): void {
     this.responseEnded = true;
     // Once both directions are done the pool may already have handed the connection to another request.
     if (this.requestEnded || this.raw) this.encoder = null;
     this.#finish();
-    this.#owner.onAttemptComplete(this, trailers);
+    this.#owner.onAttemptComplete(this, trailers, data);
   }
 
   onResetStream(reason: StreamResetReason = 'reset'): void {

@@ -99,7 +99,8 @@ class AsyncRequest implements AttemptOwner {
     this.#chunks.push(Buffer.from(data));
   }
 
-  onAttemptComplete(attempt: UpstreamRequest, trailers: HeaderMap | null): void {
+  onAttemptComplete(attempt: UpstreamRequest, trailers: HeaderMap | null, data: Buffer): void {
+    if (data.length > 0) this.onAttemptData(attempt, data);
     if (!attempt.requestEnded) attempt.reset();
     this.#attempt = null;
     if (this.#done) return;

@@ -37,6 +37,13 @@ export class Http1ClientConnection implements ClientConnection, RequestEncoder, 
   #readDisabled = false;
   /** Upgraded (WebSocket): the socket is a raw tunnel now and never serves another request. */
   #tunneled = false;
+  /**
+   * Body bytes of the read being parsed, not yet handed on (a copy: reads view the shared buffer).
+   * As Envoy's codec buffers a dispatch's body, they leave at the end of the read, or with the
+   * response's end when it is in the same read: one decodeData(body, true) instead of the body
+   * and then an empty end, each a pass through the router and the filter chain.
+   */
+  #heldBody: Buffer | null = null;
 
   constructor(transport: TransportSocket, callbacks: ClientConnectionCallbacks) {
     const socket = transport.stream;
@@ -86,6 +93,13 @@ export class Http1ClientConnection implements ClientConnection, RequestEncoder, 
       return;
     }
     this.#parser.execute(data);
+    if (this.#heldBody !== null) this.#releaseHeldBody();
+  }
+
+  #releaseHeldBody(): void {
+    const body = this.#heldBody!;
+    this.#heldBody = null;
+    this.#decoder?.decodeData(body, false);
   }
 
   // --- ClientConnection ---
@@ -189,11 +203,14 @@ export class Http1ClientConnection implements ClientConnection, RequestEncoder, 
 
   onBody(data: Buffer): void {
     // `data` views the shared read buffer; whoever forwards it may hold it past this read.
-    this.#decoder?.decodeData(Buffer.from(data), false);
+    if (this.#heldBody !== null) this.#releaseHeldBody();
+    this.#heldBody = Buffer.from(data);
   }
 
   onMessageComplete(): boolean {
     const d = this.#decoder;
+    const body = this.#heldBody ?? EMPTY;
+    this.#heldBody = null;
     if (d === null) {
       // A further response in the same read as the previous one, with no request for it.
       this.#socket.destroy();
@@ -201,11 +218,13 @@ export class Http1ClientConnection implements ClientConnection, RequestEncoder, 
     }
     this.#responseDone = true;
     if (this.#requestDone) this.#release();
-    d.decodeData(EMPTY, true);
+    d.decodeData(body, true);
     return true;
   }
 
   onError(_error: CodecError): void {
+    // What was read before the error goes on first, as it did when body bytes left at once.
+    if (this.#heldBody !== null) this.#releaseHeldBody();
     const d = this.#decoder;
     this.#decoder = null;
     this.#socket.destroy();
