@@ -6,14 +6,17 @@
 // and init code run, and with its own global object and Math passed in as parameters that
 // shadow the realm's (globals.ts), so a value one VU stores on globalThis is not another's.
 //
-// Why one realm and not a context per VU (as from 2ea2115 until this change): V8 keeps type
-// feedback and optimized code per closure-creation site of a function instance, never across
-// contexts. With a context per VU, each VU's copy of the script's functions (and of `settle`)
-// warmed up on its own and stayed in the baseline tier for most of a run (perf: AsyncFunctionEnter,
-// BaselineOutOfLinePrologue and generic calls 8-60x the pre-isolation build's samples), and each
-// VU cost a context (~0.5 ms of CPU, ~200 kB). Closures that one wrapper function creates share
-// their feedback, so the hot code warms once for all VUs. What VUs still share is the realm's
-// builtins: a script that changes Array.prototype or JSON changes them for every VU.
+// Why one realm and not a vm context per VU (the design until 9874be5): V8 keeps type feedback
+// and optimized code per closure-creation site of a function instance, never across contexts.
+// With a context per VU, each VU's copy of the script's functions (and of `settle`) warmed up on
+// its own and stayed in the baseline tier for most of a run (perf: AsyncFunctionEnter,
+// BaselineOutOfLinePrologue and generic calls 8-60x the pre-isolation build's samples; at 1000
+// iterations/s over 20 VUs the script's function was never optimized in 8 s), and each VU cost a
+// context (~1 ms of CPU, ~195 kB). Closures that one wrapper function creates share their
+// feedback, so the hot code warms once for all VUs (perf: the script's function and settle in
+// TurboFan code). What VUs share in exchange is the realm's builtins: a script that changes
+// Array.prototype or JSON changes them for every VU. Names the script stores on globalThis and
+// uses bare are read from the VU's global object (transform.ts).
 //
 // Errors are reported at file:line:column of the user's source through both source maps.
 import * as path from 'node:path';
