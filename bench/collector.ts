@@ -251,7 +251,8 @@ async function insertFormatBench(bodies: Buffer[]): Promise<Record<string, numbe
       partsLeftEmbeddedTuning: tuned.parts,
     };
   } finally {
-    await storage.client.close();
+    // Every connection it opened: chDB holds one data directory per process (insertSplit opens another).
+    await storage.close();
     rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -1,0 +1,120 @@
+// Embedded tables trade the exporter's ZSTD(1) codecs for LZ4 at start (storage/clickhouse/
+// embedded.ts). What an operator upgrading a data directory would check: the columns and their
+// types stay the exporter's, and spans stored before the change read back beside the ones
+// after, also once their parts merge.
+
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { SPAN_KIND_SERVER, writeSpanRow } from '../../collector/receivers/otlp/model.js';
+import { createStorageClient, type StorageClient } from '../../collector/storage/clickhouse/client.js';
+import { lz4Codec, tuneEmbeddedTables } from '../../collector/storage/clickhouse/embedded.js';
+import { migrate } from '../../collector/storage/clickhouse/migrate.js';
+import { RowBinaryWriter } from '../../collector/storage/clickhouse/rowbinary.js';
+import { createRowWriter } from '../../collector/storage/clickhouse/writer.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'collector-embedded-codecs-'));
+let storage: StorageClient;
+
+beforeAll(async () => {
+  storage = createStorageClient({ kind: 'embedded', path: join(dir, 'clickhouse') });
+  await migrate(storage.client, { ttlDays: 0 });
+});
+
+afterAll(async () => {
+  await storage.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+interface Column {
+  table: string;
+  name: string;
+  type: string;
+  compression_codec: string;
+}
+
+async function columns(): Promise<Column[]> {
+  const rs = await storage.client.query({
+    query: `SELECT table, name, type, compression_codec FROM system.columns
+WHERE database = currentDatabase() AND table IN ('otel_traces', 'otel_traces_trace_id_ts', 'otel_logs')
+ORDER BY table, position`,
+    format: 'JSONEachRow',
+  });
+  return rs.json<Column>();
+}
+
+function span(i: number): Buffer {
+  const w = new RowBinaryWriter(1 << 12);
+  const startNs = BigInt(Date.now()) * 1_000_000n + BigInt(i);
+  writeSpanRow(w, {
+    resource: { serviceName: 'codecs', schemaUrl: '', attributes: ['service.name', 'codecs'] },
+    scope: { name: '', version: '', schemaUrl: '', attributes: [] },
+    traceId: (i + 1).toString(16).padStart(32, '0'),
+    spanId: (i + 1).toString(16).padStart(16, '0'),
+    parentSpanId: '',
+    traceState: '',
+    name: `op-${i}`,
+    kind: SPAN_KIND_SERVER,
+    startNs,
+    endNs: startNs + 1000n,
+    attributes: ['http.route', `/r/${i}`],
+    events: [],
+    links: [],
+    statusCode: 0,
+    statusMessage: '',
+  });
+  return w.take();
+}
+
+it('turns ZSTD into LZ4 and keeps every other part of a codec', () => {
+  expect(lz4Codec('CODEC(ZSTD(1))')).toBe('CODEC(LZ4)');
+  expect(lz4Codec('CODEC(Delta(8), ZSTD(1))')).toBe('CODEC(Delta(8), LZ4)');
+  expect(lz4Codec('CODEC(Delta(4), ZSTD)')).toBe('CODEC(Delta(4), LZ4)');
+  expect(lz4Codec('CODEC(T64, LZ4)')).toBe('CODEC(T64, LZ4)');
+});
+
+it('keeps the columns and their types, and spans stored before and after read back, also merged', async () => {
+  const writer = createRowWriter(storage, { maxPartitionsPerInsert: 100 });
+  const before = await columns();
+  expect(before.some((c) => c.compression_codec.includes('ZSTD'))).toBe(true);
+  await writer.insert('otel_traces', [span(0)], 'codecs-before');
+
+  await tuneEmbeddedTables(storage.client);
+  const after = await columns();
+  expect(after.map((c) => [c.table, c.name, c.type])).toEqual(before.map((c) => [c.table, c.name, c.type]));
+  expect(after.map((c) => c.compression_codec)).toEqual(before.map((c) => lz4Codec(c.compression_codec)));
+  expect(after.find((c) => c.table === 'otel_traces' && c.name === 'Timestamp')?.compression_codec).toBe(
+    'CODEC(Delta(8), LZ4)',
+  );
+  await writer.insert('otel_traces', [span(1)], 'codecs-after');
+
+  const stored = async (): Promise<{ SpanName: string; TraceId: string; route: string }[]> => {
+    const rs = await storage.client.query({
+      query: `SELECT SpanName, TraceId, SpanAttributes['http.route'] AS route FROM otel_traces ORDER BY SpanName`,
+      format: 'JSONEachRow',
+    });
+    return rs.json();
+  };
+  const expected = [0, 1].map((i) => ({
+    SpanName: `op-${i}`,
+    TraceId: (i + 1).toString(16).padStart(32, '0'),
+    route: `/r/${i}`,
+  }));
+  expect(await stored()).toEqual(expected);
+  const traceIds = await storage.client.query({
+    query: 'SELECT TraceId FROM otel_traces_trace_id_ts ORDER BY TraceId',
+    format: 'JSONEachRow',
+  });
+  expect((await traceIds.json<{ TraceId: string }>()).map((r) => r.TraceId)).toEqual(expected.map((e) => e.TraceId));
+
+  // A ZSTD part and an LZ4 part merged into one.
+  await storage.client.command({ query: 'OPTIMIZE TABLE otel_traces FINAL' });
+  const parts = await storage.client.query({
+    query:
+      "SELECT count() AS n FROM system.parts WHERE active AND database = currentDatabase() AND table = 'otel_traces'",
+    format: 'JSONEachRow',
+  });
+  expect(await parts.json()).toEqual([{ n: '1' }]);
+  expect(await stored()).toEqual(expected);
+});
