@@ -72,18 +72,22 @@ export function subsetWorkloads(svc: Service, subset: string | undefined): Workl
 function checkCrossReferences(m: Mesh): MeshIssue[] {
   const issues: MeshIssue[] = [];
   const seenServices = new Map<string, number>();
-  const nodeNames = new Map<string, string>();
-  const listenerPorts = new Map<number, string>();
-  const claimPort = (p: number | undefined, path: string): void => {
+  // Who claimed a node name or port: a path, or for a workload's claims its place, whose path is
+  // written only when a second claim conflicts (a thousand-workload mesh is re-checked per edit).
+  const nodeNames = new Map<string, Claim>();
+  const listenerPorts = new Map<number, Claim>();
+  const claimPort = (p: number | undefined, claim: Claim): void => {
     if (p === undefined) return;
     const owner = listenerPorts.get(p);
-    if (owner !== undefined) issues.push({ path, message: `port ${p} is already used by ${owner}` });
-    else listenerPorts.set(p, path);
+    if (owner !== undefined)
+      issues.push({ path: claimPath(claim), message: `port ${p} is already used by ${claimPath(owner)}` });
+    else listenerPorts.set(p, claim);
   };
-  const claimNode = (name: string, path: string): void => {
+  const claimNode = (name: string, claim: Claim): void => {
     const owner = nodeNames.get(name);
-    if (owner !== undefined) issues.push({ path, message: `node name '${name}' is already used by ${owner}` });
-    else nodeNames.set(name, path);
+    if (owner !== undefined)
+      issues.push({ path: claimPath(claim), message: `node name '${name}' is already used by ${claimPath(owner)}` });
+    else nodeNames.set(name, claim);
   };
 
   m.services.forEach((svc, si) => {
@@ -106,20 +110,22 @@ function checkCrossReferences(m: Mesh): MeshIssue[] {
     });
 
     svc.workloads.forEach((w, wi) => {
-      const wbase = `${base}.workloads[${wi}]`;
-      claimNode(w.name, `${wbase}.name`);
-      checkPortMap(w.endpoints, portNames, `${wbase}.endpoints`, 'endpoint', issues);
+      claimNode(w.name, new WorkloadClaim(si, wi, 'name'));
+      checkPortMap(w.endpoints, portNames, si, wi, 'endpoints', 'endpoint', issues);
       if (w.sidecar !== undefined) {
-        checkPortMap(w.sidecar.inbound, portNames, `${wbase}.sidecar.inbound`, 'inbound listener port', issues);
-        for (const [name, p] of Object.entries(w.sidecar.inbound)) claimPort(p, `${wbase}.sidecar.inbound.${name}`);
-        claimPort(w.sidecar.outbound_port, `${wbase}.sidecar.outbound_port`);
-        claimPort(w.sidecar.admin_port, `${wbase}.sidecar.admin_port`);
-        for (const [key, p] of Object.entries(w.sidecar.outbound_tcp ?? {})) {
-          const path = `${wbase}.sidecar.outbound_tcp.${key}`;
-          const problem = outboundTcpTarget(m, key);
-          if (typeof problem === 'string') issues.push({ path, message: problem });
-          claimPort(p, path);
-        }
+        const inbound = w.sidecar.inbound;
+        checkPortMap(inbound, portNames, si, wi, 'sidecar.inbound', 'inbound listener port', issues);
+        for (const name in inbound) claimPort(inbound[name], new WorkloadClaim(si, wi, 'sidecar.inbound', name));
+        claimPort(w.sidecar.outbound_port, new WorkloadClaim(si, wi, 'sidecar.outbound_port'));
+        claimPort(w.sidecar.admin_port, new WorkloadClaim(si, wi, 'sidecar.admin_port'));
+        const tcp = w.sidecar.outbound_tcp;
+        if (tcp !== undefined)
+          for (const key in tcp) {
+            const path = `${base}.workloads[${wi}].sidecar.outbound_tcp.${key}`;
+            const problem = outboundTcpTarget(m, key);
+            if (typeof problem === 'string') issues.push({ path, message: problem });
+            claimPort(tcp[key], path);
+          }
       }
     });
 
@@ -216,16 +222,40 @@ export function outboundTcpTarget(m: Mesh, key: string): { service: Service; por
 function checkPortMap(
   map: Record<string, unknown>,
   portNames: Set<string>,
-  path: string,
+  si: number,
+  wi: number,
+  field: string,
   what: string,
   issues: MeshIssue[],
 ): void {
-  for (const name of Object.keys(map)) {
-    if (!portNames.has(name)) issues.push({ path: `${path}.${name}`, message: `no service port named '${name}'` });
+  const path = (name: string): string => `${workloadPath(si, wi)}.${field}.${name}`;
+  for (const name in map) {
+    if (!portNames.has(name)) issues.push({ path: path(name), message: `no service port named '${name}'` });
   }
   for (const name of portNames) {
-    if (!(name in map)) issues.push({ path: `${path}.${name}`, message: `missing ${what} for service port '${name}'` });
+    if (!(name in map)) issues.push({ path: path(name), message: `missing ${what} for service port '${name}'` });
   }
+}
+
+function workloadPath(si: number, wi: number): string {
+  return `services[${si}].workloads[${wi}]`;
+}
+
+/** A workload's claim of a node name or port: its path, written when needed. */
+class WorkloadClaim {
+  constructor(
+    readonly si: number,
+    readonly wi: number,
+    readonly field: string,
+    readonly key = '',
+  ) {}
+}
+
+type Claim = string | WorkloadClaim;
+
+function claimPath(c: Claim): string {
+  if (typeof c === 'string') return c;
+  return `${workloadPath(c.si, c.wi)}.${c.field}${c.key === '' ? '' : `.${c.key}`}`;
 }
 
 function checkDestination(

@@ -636,6 +636,23 @@ export function sameOwnResourcesKey(a: OwnKey, b: OwnKey): boolean {
 }
 
 /**
+ * sameOwnResourcesKey(before, ownResourcesKey(mesh, nodeId)) without building the new key: an
+ * edit checks every connected node, and at a thousand sidecars the keys were garbage per edit.
+ */
+export function ownResourcesKeyUnchanged(mesh: Mesh, nodeId: string, before: OwnKey): boolean {
+  if (before.context !== ownContext(mesh)) return false;
+  const node = findNode(mesh, nodeId);
+  const x = before.own;
+  if (node.kind === 'ingress' || x.kind === 'ingress')
+    return sameOwnResourcesKey(before, ownResourcesKey(mesh, nodeId));
+  return (
+    x.name === node.service.name &&
+    x.namespace === node.service.namespace &&
+    (x.workload === node.workload || workloadJson(x.workload) === workloadJson(node.workload))
+  );
+}
+
+/**
  * What is a node's own: its listeners, the clusters of its local app (sidecars) and the
  * ingress's route configuration. Reads only what ownResourcesKey names.
  */

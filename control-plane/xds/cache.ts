@@ -19,7 +19,7 @@ import {
   findNode,
   ownResources,
   ownResourcesKey,
-  sameOwnResourcesKey,
+  ownResourcesKeyUnchanged,
   sharedResources,
 } from '../translate/resources.js';
 import type { MeshSecurity } from '../translate/mtls.js';
@@ -202,10 +202,11 @@ export class SnapshotCache {
   }
 
   #own(e: Pick<Entry, 'nodeId' | 'style' | 'own'>): Own {
-    const key = ownResourcesKey(this.#mesh, e.nodeId);
     const root = this.#security?.rootCertificatePem;
     const before = e.own;
-    if (before !== undefined && before.root === root && sameOwnResourcesKey(before.key, key)) return before;
+    if (before !== undefined && before.root === root && ownResourcesKeyUnchanged(this.#mesh, e.nodeId, before.key))
+      return before;
+    const key = ownResourcesKey(this.#mesh, e.nodeId);
     const res: NodeResources = ownResources(this.#mesh, e.nodeId, e.style, this.#security);
     return {
       key,

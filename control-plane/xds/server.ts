@@ -16,18 +16,11 @@ import { RawBufferSocket } from '../../proxy/core/network/raw-buffer-socket.js';
 import { createStatsStore } from '../../proxy/stats/index.js';
 import { ControlPlaneError, DiscoveryRequestError } from '../errors.js';
 import { XDS_CLUSTER } from '../translate/bootstrap.js';
-import { TYPE_URL, type ConfigSourceStyle, type ResourceKind } from '../translate/envoy.js';
+import { TYPE_URL, type ConfigSourceStyle, type JsonObject, type ResourceKind } from '../translate/envoy.js';
 import type { XdsEvents } from './ads.js';
-import type { SnapshotCache } from './cache.js';
+import { type SnapshotCache, serializedJson } from './cache.js';
 import { type AdsCall, type GrpcStreamContext, XdsHttp2Stream } from './grpc-stream.js';
-import {
-  REST_PATHS,
-  checkRequest,
-  nextNonce,
-  withType,
-  type DiscoveryRequest,
-  type DiscoveryResponse,
-} from './protocol.js';
+import { REST_PATHS, checkRequest, nextNonce, withType, type DiscoveryRequest } from './protocol.js';
 
 const MAX_REST_BODY = 1024 * 1024;
 const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
@@ -69,6 +62,18 @@ export interface XdsServerOptions {
   /** The refresh delay written into REST config sources (RDS/EDS of REST clients). */
   restRefreshMs: number;
   events: XdsEvents;
+}
+
+/**
+ * A REST DiscoveryResponse's JSON, as JSON.stringify gives it for { version_info, resources,
+ * type_url, nonce }, from each resource's JSON text computed once per (typed) resource object: a
+ * poll answers the type's whole set, which at a thousand sidecars is ~0.4 MB of endpoints
+ * stringified per edit when only one service's changed.
+ */
+function restBody(version: string, resources: JsonObject[], typeUrl: string, nonce: string): string {
+  let list = '';
+  for (let i = 0; i < resources.length; i++) list += (i === 0 ? '' : ',') + serializedJson(resources[i] as JsonObject);
+  return `{"version_info":${JSON.stringify(version)},"resources":[${list}],"type_url":${JSON.stringify(typeUrl)},"nonce":${JSON.stringify(nonce)}}`;
 }
 
 export class XdsServerError extends ControlPlaneError {
@@ -249,14 +254,8 @@ export class XdsServer {
       const version = subsetVersion(snap.version, names);
       if (version === req.version_info || version === this.#restNacked.get(key)) return false;
       this.#restNacked.delete(key);
-      const body: DiscoveryResponse = {
-        version_info: version,
-        resources: withType(typeUrl, snap.resources.values(), names),
-        type_url: typeUrl,
-        nonce: nextNonce(),
-      };
       res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify(body));
+      res.end(restBody(version, withType(typeUrl, snap.resources.values(), names), typeUrl, nextNonce()));
       return true;
     };
     if (answer()) return;

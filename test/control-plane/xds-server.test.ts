@@ -71,6 +71,11 @@ async function rest(kind: string, body: unknown): Promise<{ status: number; json
     body: typeof body === 'string' ? body : JSON.stringify(body),
   });
   const text = await res.text();
+  if (res.status === 200) {
+    // The body is written from each resource's cached JSON text: exactly what JSON.stringify gives.
+    expect(text).toBe(JSON.stringify(JSON.parse(text)));
+    expect(Object.keys(JSON.parse(text))).toEqual(['version_info', 'resources', 'type_url', 'nonce']);
+  }
   return { status: res.status, json: (text === '' ? {} : JSON.parse(text)) as RestBody };
 }
 
