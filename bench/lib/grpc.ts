@@ -9,13 +9,16 @@
 // The sidecars run twice, once per HTTP/2 codec as Envoy's runtime key
 // envoy.reloadable_features.http2_use_oghttp2 chooses them both ways: `meshscope_two_sidecars` on
 // our own framing, `meshscope_two_sidecars_nghttp2` on node:http2's, each row with the CPU the two
-// sidecar processes spent per call (utime + stime, /proc/<pid>/stat), a paired A/B on a shared host.
+// sidecar processes spent per call (utime + stime, /proc/<pid>/stat), a paired A/B on a shared host,
+// and the octets they wrote per call (wchar, /proc/<pid>/io: both hops' frames, headers and DATA).
+// BENCH_BASELINE=<checkout with dist/ built> adds `meshscope_two_sidecars_baseline`, that build's
+// sidecars on our own codec, in the same rounds: a change's A/B in CPU and octets per call.
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { median } from './median.js';
 import { openLoop, type OpenLoopResult } from './open-loop.js';
 import { nginxWorkerPid, type RunQueueFigures, runQueueMeter } from './run-queue.js';
-import { freePort, launch, nginxConf, startMeshscope, workDir, type Peer } from './peers.js';
+import { baselineCli, freePort, launch, nginxConf, startMeshscope, workDir, type Peer } from './peers.js';
 import { stealMeter } from './steal.js';
 import {
   type AddedP99Verdict,
@@ -138,7 +141,7 @@ interface Sidecars {
   admins: Array<[string, number]>;
 }
 
-async function meshscopeSidecars(upstream: number, ownCodec: boolean): Promise<Sidecars> {
+async function meshscopeSidecars(upstream: number, ownCodec: boolean, cli?: string): Promise<Sidecars> {
   const [inPort, outPort, inAdmin, outAdmin] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
   const args = ['--concurrency', '1', '--drain-time-s', '1'];
   const inbound = await startMeshscope(
@@ -146,12 +149,16 @@ async function meshscopeSidecars(upstream: number, ownCodec: boolean): Promise<S
     sidecarBootstrap('grpc_inbound', inPort, inAdmin, upstream, 'INBOUND', ownCodec),
     inPort,
     args,
+    [],
+    cli,
   );
   const outbound = await startMeshscope(
     'grpc_outbound',
     sidecarBootstrap('grpc_outbound', outPort, outAdmin, inPort, 'OUTBOUND', ownCodec),
     outPort,
     args,
+    [],
+    cli,
   );
   return {
     port: outbound.port,
@@ -211,6 +218,17 @@ function cpuSeconds(pids: readonly number[]): number {
   return ticks / 100;
 }
 
+function bytesRow(perRound: number[]): Record<string, unknown> {
+  return { bytesWrittenPerCall: Math.round(median(perRound)), bytesWrittenPerCallPerRound: perRound };
+}
+
+/** Octets the processes have written so far (wchar: sockets and any log), all threads. */
+function writtenBytes(pids: readonly number[]): number {
+  let n = 0;
+  for (const pid of pids) n += Number(/^wchar: (\d+)$/m.exec(readFileSync(`/proc/${pid}/io`, 'utf8'))?.[1] ?? 0);
+  return n;
+}
+
 /** A chain's peer processes, whose CPU per call is reported (none for the direct row). */
 interface Chain {
   name: string;
@@ -256,6 +274,9 @@ export async function measureGrpc(o: GrpcBenchOptions): Promise<Record<string, u
     started.push(...mesh.peers);
     const meshNghttp2 = await meshscopeSidecars(server.port, false);
     started.push(...meshNghttp2.peers);
+    const baseline = baselineCli();
+    const meshBaseline = baseline === null ? null : await meshscopeSidecars(server.port, true, baseline);
+    if (meshBaseline !== null) started.push(...meshBaseline.peers);
     const nginxIn = await nginxGrpcHop(server.port);
     const nginxOut = await nginxGrpcHop(nginxIn.port);
     started.push(nginxIn, nginxOut);
@@ -270,6 +291,7 @@ export async function measureGrpc(o: GrpcBenchOptions): Promise<Record<string, u
       ...[
         { name: 'meshscope_two_sidecars', sidecars: mesh },
         { name: 'meshscope_two_sidecars_nghttp2', sidecars: meshNghttp2 },
+        ...(meshBaseline === null ? [] : [{ name: 'meshscope_two_sidecars_baseline', sidecars: meshBaseline }]),
       ].map(({ name, sidecars }) => {
         const pids = sidecars.peers.map((p) => p.pid);
         return { name, port: sidecars.port, pids, requestThreadPids: () => pids };
@@ -280,17 +302,22 @@ export async function measureGrpc(o: GrpcBenchOptions): Promise<Record<string, u
       const direct = await openLoop(server.port, o.rate, o.seconds, o.warmSeconds, CLIENT);
       const via = new Map<string, OpenLoopResult>();
       const cpuUs = new Map<string, number>();
+      const bytes = new Map<string, number>();
       const requestThreads = new Map<string, RunQueueFigures | null>();
       for (const c of chains) {
         const before = cpuSeconds(c.pids);
+        const writtenBefore = writtenBytes(c.pids);
         const meter = runQueueMeter(c.requestThreadPids());
         const r = await openLoop(c.port, o.rate, o.seconds, o.warmSeconds, CLIENT);
         requestThreads.set(c.name, meter(r.sent));
         // `sent` counts the warm-up's (unrecorded) calls too: the CPU is divided over every call made.
-        if (c.pids.length > 0) cpuUs.set(c.name, Math.round(((cpuSeconds(c.pids) - before) * 1e6) / r.sent));
+        if (c.pids.length > 0) {
+          cpuUs.set(c.name, Math.round(((cpuSeconds(c.pids) - before) * 1e6) / r.sent));
+          bytes.set(c.name, Math.round((writtenBytes(c.pids) - writtenBefore) / r.sent));
+        }
         via.set(c.name, r);
       }
-      return { direct, via, cpuUs, requestThreads };
+      return { direct, via, cpuUs, bytes, requestThreads };
     });
     const direct = rounds.map((r) => r.result.direct);
     const via = new Map(chains.map((c) => [c.name, rounds.map((r) => r.result.via.get(c.name)!)]));
@@ -308,6 +335,7 @@ export async function measureGrpc(o: GrpcBenchOptions): Promise<Record<string, u
       verdicts.set(name, verdict);
       rows[name] = {
         ...row(rs, direct, cpu.get(name)),
+        ...(cpu.has(name) ? bytesRow(rounds.map((r) => r.result.bytes.get(name)!)) : {}),
         // The two proxies' request threads, summed, per call (warm-up included): CPU used and
         // time spent runnable waiting for a CPU (bench/lib/run-queue.ts).
         requestThreadsPerCallPerRound: rounds.map((r) => r.result.requestThreads.get(name) ?? null),
@@ -318,6 +346,8 @@ export async function measureGrpc(o: GrpcBenchOptions): Promise<Record<string, u
     for (const [name, admin] of mesh.admins) sidecarCounters[name] = await explainingCounters(admin);
     for (const [name, admin] of meshNghttp2.admins)
       sidecarCounters[`${name}_nghttp2`] = await explainingCounters(admin);
+    for (const [name, admin] of meshBaseline?.admins ?? [])
+      sidecarCounters[`${name}_baseline`] = await explainingCounters(admin);
     // A client (or echo server) starved of CPU queues calls for seconds and makes every row's
     // p99 its own backlog: then the difference says nothing and the goal is not judged.
     const directP50 = median(direct.map((r) => r.service.p50Ms));

@@ -190,3 +190,124 @@ describe('encoder', () => {
     expect(e.begin(b, 0)).toBe(0);
   });
 });
+
+/** Encodes each block with `e`, decodes it with `d` (checking they agree) and returns its octets. */
+function roundTrip(e: HpackEncoder, d: HpackDecoder, fields: ReadonlyArray<readonly [string, string]>): Buffer {
+  const b = Buffer.alloc(
+    HpackEncoder.bound(
+      fields.map((f) => f[0]),
+      fields.map((f) => f[1]),
+    ),
+  );
+  let pos = e.begin(b, 0);
+  for (const [n, v] of fields) pos = e.field(b, pos, n, v);
+  const block = b.subarray(0, pos);
+  expect(decode(d, block)).toEqual(fields);
+  return block;
+}
+
+const GRPC_CALL: ReadonlyArray<readonly [string, string]> = [
+  [':method', 'POST'],
+  [':scheme', 'http'],
+  [':authority', 'payment.shop.svc:50051'],
+  [':path', '/shop.Payment/Charge'],
+  ['content-type', 'application/grpc'],
+  ['te', 'trailers'],
+  ['user-agent', 'grpc-node-js/1.12.0'],
+  ['x-request-id', '7d3c1a52-5f7e-4d2b-9c41-0e6a8f2b1c90'],
+];
+
+describe('encoder: incremental indexing (RFC 7541 §6.2.1)', () => {
+  it('sends a repeated field as one indexed octet the second time', () => {
+    const e = new HpackEncoder();
+    const d = new HpackDecoder();
+    const first = roundTrip(e, d, GRPC_CALL);
+    const second = roundTrip(e, d, GRPC_CALL);
+    // content-type, te, user-agent and :authority are each one octet now; :path and
+    // x-request-id go out as literals again (never entered into the table).
+    // Six one-octet fields, :path (1 + 1 + 20) and x-request-id with a new name (1 + 13 + 37).
+    expect(second.length).toBe(6 + 22 + 51);
+    expect(first.length).toBeGreaterThan(second.length + 60);
+    const ct = roundTrip(e, d, [['content-type', 'application/grpc']]);
+    expect(ct.length).toBe(1);
+    expect(ct[0]! & 0x80).toBe(0x80);
+    expect(e.dynamicTableSize).toBe(d.dynamicTableSize);
+    const path = roundTrip(e, d, [[':path', '/shop.Payment/Charge']]);
+    expect(path[0]).toBe(0x04); // literal without indexing, static name :path (§6.2.2)
+  });
+
+  it('sends credentials and short cookies never indexed, long cookies indexed', () => {
+    const e = new HpackEncoder();
+    const d = new HpackDecoder();
+    for (let i = 0; i < 2; i++) {
+      const auth = roundTrip(e, d, [['authorization', 'Bearer abc']]);
+      expect(auth[0]! & 0xf0).toBe(0x10); // §6.2.3, static name index 23 past the 4-bit prefix
+      const cookie = roundTrip(e, d, [['cookie', 'sid=1']]);
+      expect(cookie[0]! & 0xf0).toBe(0x10);
+    }
+    expect(d.dynamicTableSize).toBe(0);
+    const long = 'session=0123456789abcdef0123';
+    roundTrip(e, d, [['cookie', long]]);
+    expect(roundTrip(e, d, [['cookie', long]]).length).toBe(1);
+  });
+
+  it('evicts the oldest entries to stay within a small peer table, in step with the decoder', () => {
+    const e = new HpackEncoder();
+    const d = new HpackDecoder(4096);
+    e.onPeerTableSize(60); // room for one entry of 42 octets at a time
+    const a: [string, string] = ['x-a', 'value-a'];
+    const b: [string, string] = ['x-b', 'value-b'];
+    const firstBlock = roundTrip(e, d, [a]);
+    expect(firstBlock.subarray(0, 2).toString('hex')).toBe('3f1d'); // the size update to 60 first (§6.3)
+    expect(roundTrip(e, d, [a]).length).toBe(1);
+    roundTrip(e, d, [b]); // evicts a
+    expect(d.dynamicTableSize).toBe(3 + 7 + 32);
+    expect(roundTrip(e, d, [b]).length).toBe(1);
+    const again = roundTrip(e, d, [a]);
+    expect(again.length).toBeGreaterThan(1); // a was evicted: a literal again
+    expect(e.dynamicTableSize).toBe(d.dynamicTableSize);
+  });
+
+  it('indexes nothing when the peer says SETTINGS_HEADER_TABLE_SIZE 0', () => {
+    const e = new HpackEncoder();
+    const d = new HpackDecoder();
+    roundTrip(e, d, GRPC_CALL);
+    e.onPeerTableSize(0);
+    const block = roundTrip(e, d, GRPC_CALL);
+    expect(block[0]).toBe(0x20);
+    expect(d.dynamicTableSize).toBe(0);
+    const again = roundTrip(e, d, [['content-type', 'application/grpc']]);
+    expect(again[0]).toBe(0x0f); // without indexing, static name index 31 (15 + 16)
+  });
+
+  it('announces the smallest size first when the bound falls and rises between blocks (§4.2)', () => {
+    const e = new HpackEncoder();
+    const d = new HpackDecoder();
+    roundTrip(e, d, [['x-a', 'value-a']]);
+    e.onPeerTableSize(0);
+    e.onPeerTableSize(4096);
+    const block = roundTrip(e, d, [['x-a', 'value-a']]);
+    expect(block.subarray(0, 4).toString('hex')).toBe('203fe11f'); // 0, then 4096
+    expect(block.length).toBeGreaterThan(4); // the entry went with the size-0 update
+  });
+
+  it('keeps its own limit under a larger peer table, and a lowered limit is announced', () => {
+    const e = new HpackEncoder(4096);
+    const d = new HpackDecoder(65536);
+    e.onPeerTableSize(65536);
+    const first = roundTrip(e, d, [['x-a', 'value-a']]);
+    expect(first[0]).toBe(0x40); // no size update: the bound stays 4096
+    e.setLimit(0);
+    expect(roundTrip(e, d, [['x-a', 'value-a']])[0]).toBe(0x20);
+    expect(d.dynamicTableSize).toBe(0);
+  });
+
+  it('stays in step with the decoder over many calls with changing values', () => {
+    const e = new HpackEncoder();
+    const d = new HpackDecoder();
+    for (let i = 0; i < 500; i++) {
+      roundTrip(e, d, [...GRPC_CALL, ['x-tenant', `tenant-${i % 37}`], ['x-large', 'v'.repeat(i % 200)]]);
+    }
+    expect(e.dynamicTableSize).toBe(d.dynamicTableSize);
+  });
+});

@@ -69,6 +69,13 @@ let h2: http2.Http2Server;
 /** The upload upstream reads nothing until `readUploads()`; then it answers the body's size and hash. */
 let readUploads: () => void = () => {};
 const uploadsHeld: Array<() => void> = [];
+/** The /small/<id> responses' last octets, held until the test says (those asked later are not held). */
+const smallEndsHeld: Array<() => void> = [];
+let holdSmallEnds = true;
+const endSmall = (): void => {
+  holdSmallEnds = false;
+  for (const f of smallEndsHeld.splice(0)) f();
+};
 
 beforeAll(async () => {
   h1 = http.createServer((req, res) => {
@@ -88,6 +95,13 @@ beforeAll(async () => {
     }
     const body = req.url === '/big' ? BODY : SMALL;
     res.setHeader('content-length', body.length);
+    if (req.url?.startsWith('/small/') === true && holdSmallEnds) {
+      // All but the last octet, which waits for `endSmall()`: a response complete in the proxy's
+      // read would end its upstream attempt at once, and a finished attempt has nothing to pause.
+      res.write(body.subarray(0, -1));
+      smallEndsHeld.push(() => res.end(body.subarray(-1)));
+      return;
+    }
     pump(
       `h1 ${req.url}`,
       body,
@@ -294,11 +308,13 @@ describe.each(H2_CODECS)('$codec codecs', ({ runtime }) => {
   it('40 streams with no window on one connection, each under its own limit: past the connection buffer limit the rest are paused; opened, each body arrives whole', async () => {
     const paused = 'cluster.h1.upstream_flow_control_paused_reading_total';
     const before = await counter(paused);
+    holdSmallEnds = true;
     const c = await RawH2.connect(proxy.port, { settings: [[Setting.INITIAL_WINDOW_SIZE, 0]] });
     const ids = Array.from({ length: 40 }, (_, i) => 1 + 2 * i);
     for (const id of ids) c.send(headers(id, hpack(GET(`/small/${id}`)), { endStream: true }));
     // No stream passes its own limit: only the bytes they hold together pause the others.
     await until(async () => (await counter(paused)) > before);
+    endSmall();
     c.send(windowUpdate(0, MAX_WINDOW - 65_535));
     for (const id of ids) c.send(windowUpdate(id, MAX_WINDOW));
     for (const id of ids) expect(await body(c, id)).toEqual({ bytes: SMALL.length, sha256: SMALL_SHA256 });

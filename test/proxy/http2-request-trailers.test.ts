@@ -1,9 +1,10 @@
 // Request trailers (a trailing HEADERS block after the body, as RFC 9113 §8.1 allows) go from an
 // HTTP/2 client through the proxy to an HTTP/2 upstream, after the whole body even when it waits
 // on the upstream's windows; an HTTP/1.1 upstream gets the body ended without them, as Envoy
-// sends none unless http_protocol_options.enable_trailers. Our own codecs both ways (node:http2's
-// client sends trailers only on streams opened to wait for them). Raw frames for the client,
-// real node:http2 and node:http servers upstream.
+// sends none unless http_protocol_options.enable_trailers. Both codec kinds, as Envoy's runtime key
+// envoy.reloadable_features.http2_use_oghttp2 chooses them: our own framing, and node:http2's
+// (whose client opens every request with a body to wait for trailers). Raw frames for the
+// client, real node:http2 and node:http servers upstream.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
@@ -19,11 +20,9 @@ import {
 } from './helpers.js';
 import { data, Flag, FrameType, headers, hpack, RawH2 } from './h2-frames.js';
 
-const OURS = H2_CODECS.find((c) => c.codec === 'oghttp2')!;
-
 let h2: http2.Http2Server;
 let h1: Upstream;
-let proxy: RunningProxy;
+const proxies = new Map<string, RunningProxy>();
 
 beforeAll(async () => {
   h2 = http2.createServer();
@@ -44,36 +43,39 @@ beforeAll(async () => {
   });
   await new Promise<void>((r) => h2.listen(0, '127.0.0.1', r));
   h1 = await startUpstream('h1');
-  proxy = await startTestProxy(
-    bootstrap({
-      runtime: OURS.runtime,
-      virtualHosts: [
-        {
-          name: 'all',
-          domains: ['*'],
-          routes: [
-            { match: { prefix: '/h1' }, route: { cluster: 'h1' } },
-            { match: { prefix: '/' }, route: { cluster: 'h2' } },
-          ],
-        },
-      ],
-      clusters: [
-        staticCluster({ name: 'h1', ports: [h1.port] }),
-        staticCluster({
-          name: 'h2',
-          ports: [(h2.address() as AddressInfo).port],
-          extra: httpProtocolOptions({
-            explicit_http_config: { http2_protocol_options: {} },
+  for (const { codec, runtime } of H2_CODECS) {
+    const proxy = await startTestProxy(
+      bootstrap({
+        runtime,
+        virtualHosts: [
+          {
+            name: 'all',
+            domains: ['*'],
+            routes: [
+              { match: { prefix: '/h1' }, route: { cluster: 'h1' } },
+              { match: { prefix: '/' }, route: { cluster: 'h2' } },
+            ],
+          },
+        ],
+        clusters: [
+          staticCluster({ name: 'h1', ports: [h1.port] }),
+          staticCluster({
+            name: 'h2',
+            ports: [(h2.address() as AddressInfo).port],
+            extra: httpProtocolOptions({
+              explicit_http_config: { http2_protocol_options: {} },
+            }),
           }),
-        }),
-      ],
-      hcm: { codec_type: 'HTTP2' },
-    }),
-  );
+        ],
+        hcm: { codec_type: 'HTTP2' },
+      }),
+    );
+    proxies.set(codec, proxy);
+  }
 });
 
 afterAll(async () => {
-  await proxy?.close();
+  for (const p of proxies.values()) await p.close();
   await h1?.close();
   await new Promise<void>((r) => h2?.close(() => r()));
 });
@@ -86,8 +88,13 @@ const POST = (path: string): Array<[string, string]> => [
 ];
 
 /** Sends a POST with `body` (none when empty) and `trailers`; returns the JSON the upstream answered. */
-async function post(path: string, body: Buffer, trailers: Array<[string, string]>): Promise<Record<string, unknown>> {
-  const c = await RawH2.connect(proxy.port);
+async function post(
+  codec: string,
+  path: string,
+  body: Buffer,
+  trailers: Array<[string, string]>,
+): Promise<Record<string, unknown>> {
+  const c = await RawH2.connect(proxies.get(codec)!.port);
   const frames = [headers(1, hpack(POST(path)))];
   for (let off = 0; off < body.length; off += 16_384) frames.push(data(1, body.subarray(off, off + 16_384)));
   frames.push(headers(1, hpack(trailers), { endStream: true }));
@@ -103,19 +110,19 @@ async function post(path: string, body: Buffer, trailers: Array<[string, string]
   return JSON.parse(answer.toString()) as Record<string, unknown>;
 }
 
-describe('request trailers, HTTP/2 client → our codecs', () => {
+describe.each(H2_CODECS)('request trailers, HTTP/2 client → $codec codecs', ({ codec }) => {
   it('to an HTTP/2 upstream: the body, then the trailers', async () => {
-    const r = await post('/small', Buffer.from('hello'), [['x-checksum', 'abc']]);
+    const r = await post(codec, '/small', Buffer.from('hello'), [['x-checksum', 'abc']]);
     expect(r).toMatchObject({ bytes: 5, trailers: { 'x-checksum': 'abc' } });
   });
 
   it('to an HTTP/2 upstream: trailers with no body at all', async () => {
-    const r = await post('/empty', Buffer.alloc(0), [['x-checksum', 'none']]);
+    const r = await post(codec, '/empty', Buffer.alloc(0), [['x-checksum', 'none']]);
     expect(r).toMatchObject({ bytes: 0, trailers: { 'x-checksum': 'none' } });
   });
 
   it('to an HTTP/2 upstream: a body larger than its windows, the trailers held until the last byte left', async () => {
-    const r = await post('/large', Buffer.alloc(200 * 1024, 'b'), [
+    const r = await post(codec, '/large', Buffer.alloc(200 * 1024, 'b'), [
       ['x-checksum', 'large'],
       ['x-count', '2'],
     ]);
@@ -123,7 +130,7 @@ describe('request trailers, HTTP/2 client → our codecs', () => {
   });
 
   it('to an HTTP/1.1 upstream: the body ends without them', async () => {
-    const r = await post('/h1', Buffer.from('hello'), [['x-checksum', 'abc']]);
+    const r = await post(codec, '/h1', Buffer.from('hello'), [['x-checksum', 'abc']]);
     expect(r).toMatchObject({ upstream: 'h1', bodyBytes: 5 });
     expect(h1.seen.at(-1)?.headers['x-checksum']).toBeUndefined();
   });

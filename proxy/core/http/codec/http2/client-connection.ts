@@ -22,12 +22,19 @@ const { NGHTTP2_CANCEL, NGHTTP2_FLAG_END_STREAM, NGHTTP2_REFUSED_STREAM } = http
 const NOT_FORWARDED = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'host']);
 
 function requestHeaders(h: HeaderMap): OutgoingHttpHeaders {
-  const out: OutgoingHttpHeaders = {
-    ':method': h.get(':method') ?? 'GET',
-    ':path': h.get(':path') ?? '/',
-    ':authority': h.get(':authority') ?? '',
-    ':scheme': h.get(':scheme') ?? 'http',
-  };
+  return addFields(
+    {
+      ':method': h.get(':method') ?? 'GET',
+      ':path': h.get(':path') ?? '/',
+      ':authority': h.get(':authority') ?? '',
+      ':scheme': h.get(':scheme') ?? 'http',
+    },
+    h,
+  );
+}
+
+/** `h`'s regular fields added to `out`, without HTTP/1's connection headers; repeated names become arrays. */
+function addFields(out: OutgoingHttpHeaders, h: HeaderMap): OutgoingHttpHeaders {
   const names = h.names;
   const values = h.values;
   for (let i = 0; i < names.length; i++) {
@@ -62,6 +69,8 @@ class Http2RequestEncoder implements RequestEncoder {
   #readDisabled = 0;
   #responseEnded = false;
   #reset = false;
+  /** The request's trailers, sent at 'wantTrailers' (every stream with a body waits for them). */
+  #trailers: OutgoingHttpHeaders | null = null;
 
   constructor(conn: Http2ClientConnection, decoder: ResponseDecoder) {
     this.#conn = conn;
@@ -74,8 +83,13 @@ class Http2RequestEncoder implements RequestEncoder {
 
   encodeHeaders(headers: HeaderMap, endStream: boolean): boolean {
     let stream: ClientHttp2Stream;
+    // node:http2 sends trailers only on a stream opened to wait for them, and nothing in a
+    // request's head says whether its body will end with some (an HTTP/2 client's, a chunked
+    // HTTP/1.1 body's): every request with a body waits, and one that ends without them costs
+    // an empty DATA frame carrying END_STREAM.
+    const waitForTrailers = !endStream;
     try {
-      stream = this.#conn.session.request(requestHeaders(headers), { endStream });
+      stream = this.#conn.session.request(requestHeaders(headers), { endStream, waitForTrailers });
     } catch {
       // The session is closing (GOAWAY) or a header was refused: the stream never started, so
       // nothing of it reached the upstream.
@@ -84,6 +98,8 @@ class Http2RequestEncoder implements RequestEncoder {
       return true;
     }
     this.#stream = stream;
+    // With none, node:http2 ends the stream with an empty DATA frame instead.
+    if (waitForTrailers) stream.once('wantTrailers', () => this.#sendTrailers(stream));
     const decoder = this.#decoder;
     stream.on('headers', (h: IncomingHttpHeaders) => {
       const status = Number(h[':status']);
@@ -121,6 +137,15 @@ class Http2RequestEncoder implements RequestEncoder {
     return true;
   }
 
+  #sendTrailers(stream: ClientHttp2Stream): void {
+    try {
+      stream.sendTrailers(this.#trailers ?? {});
+    } catch {
+      // A field node:http2 refuses (an invalid name or value): the stream cannot end as asked.
+      stream.close(NGHTTP2_CANCEL);
+    }
+  }
+
   encodeData(data: Buffer, endStream: boolean): boolean {
     const s = this.#stream;
     if (s === null || s.destroyed) return true;
@@ -132,11 +157,9 @@ class Http2RequestEncoder implements RequestEncoder {
     return s.write(data);
   }
 
-  /**
-   * node:http2 sends trailers only on a stream opened with waitForTrailers, which would hold
-   * every request's end for them: this codec ends the body without them.
-   */
-  encodeTrailers(_trailers: HeaderMap): void {
+  /** Sent after the body, at 'wantTrailers', once node:http2 has written the body's last octet. */
+  encodeTrailers(trailers: HeaderMap): void {
+    this.#trailers = addFields({}, trailers);
     this.encodeData(EMPTY, true);
   }
 

@@ -2,8 +2,8 @@
 // the dynamic table (a ring of names and values), applies size updates and decodes Huffman
 // strings; past the header list limits it keeps decoding, so the table stays in step, but stops
 // collecting fields, so a bomb (a few octets naming a large entry again and again) costs
-// nothing. The encoder writes static-table hits and literals without indexing: it never adds
-// to the peer's table, so the peer's SETTINGS_HEADER_TABLE_SIZE never constrains it. Neither
+// nothing. The encoder indexes what repeats into a dynamic table of its own, bounded by the
+// peer's SETTINGS_HEADER_TABLE_SIZE, and never indexes credentials or per-request values. Neither
 // side knows about frames or streams, so a client codec and an ADS server can use them as is.
 import { huffmanDecode } from './huffman.js';
 
@@ -249,27 +249,120 @@ function writeString(dst: Buffer, pos: number, s: string): number {
   return pos + n;
 }
 
-export class HpackEncoder {
-  /** A size update owed at the next block's start (-1: none). */
-  #sizeUpdate = -1;
+/**
+ * Names whose values are not worth a table entry: they differ on nearly every message (an entry
+ * would only push out the ones that repeat) or, like :path, would leave a request's target in the
+ * table. nghttp2 keeps the same list; the ids and trace context a mesh adds to every request are
+ * ours: each would cost ~100 octets of table per request and evict content-type within a few dozen.
+ */
+const WITHOUT_INDEXING: ReadonlySet<string> = new Set([
+  ':path',
+  'age',
+  'content-length',
+  'etag',
+  'if-modified-since',
+  'if-none-match',
+  'location',
+  'set-cookie',
+  'x-request-id',
+  'x-client-trace-id',
+  'traceparent',
+  'tracestate',
+  'b3',
+  'x-b3-traceid',
+  'x-b3-spanid',
+  'x-b3-parentspanid',
+  'x-envoy-expected-rq-timeout-ms',
+  'x-envoy-upstream-service-time',
+  'grpc-timeout',
+]);
 
-  /** The peer's SETTINGS_HEADER_TABLE_SIZE changed: our table (always empty) says size 0 once. */
-  onPeerTableSize(_size: number): void {
-    this.#sizeUpdate = 0;
+/**
+ * Names sent "never indexed" (§6.2.3, §7.1.3): credentials, and short cookies, which a table entry
+ * would expose to a guess-and-compare (CRIME-style) attack. An intermediary must forward them so.
+ */
+const NEVER_INDEXED: ReadonlySet<string> = new Set(['authorization', 'proxy-authorization']);
+/** nghttp2's bound: a cookie shorter than this is guessable, so it is never indexed. */
+const SHORT_COOKIE = 20;
+/** Our own table's size: nghttp2's default, whatever larger size the peer allows. */
+export const ENCODER_TABLE_SIZE = 4096;
+
+/**
+ * Writes header blocks and keeps a dynamic table (§2.3.2) in step with the peer's decoder: a
+ * field that repeats (content-type, te, user-agent, grpc-status ...) goes out once as a literal
+ * with incremental indexing (§6.2.1) and afterwards as one indexed octet. The table is bounded
+ * by the smaller of the peer's SETTINGS_HEADER_TABLE_SIZE and our own limit; a change of that
+ * bound is announced by a size update at the next block's start (§4.2, §6.3).
+ */
+export class HpackEncoder {
+  /** Our own limit on the table, whatever the peer allows. */
+  #limit: number;
+  /** The peer's SETTINGS_HEADER_TABLE_SIZE (RFC 9113 §6.5.2: 4096 until it says otherwise). */
+  #peerSize = DEFAULT_TABLE_SIZE;
+  #maxSize: number;
+  #size = 0;
+  /** A size update owed at the next block's start (-1: none), and the smallest the bound fell to before it. */
+  #sizeUpdate = -1;
+  #minUpdate = -1;
+  /** Entries oldest first, as name, value, sequence; `#first` is the oldest's position. */
+  readonly #names: string[] = [];
+  readonly #values: string[] = [];
+  #first = 0;
+  /** Sequence numbers: entry with sequence q has dynamic index STATIC_COUNT + 1 + (#inserted - q). */
+  #inserted = 0;
+  /** name -> value -> sequence of the entry, and name -> newest entry's sequence. */
+  readonly #byField = new Map<string, Map<string, number>>();
+  readonly #byName = new Map<string, number>();
+
+  constructor(limit = ENCODER_TABLE_SIZE) {
+    this.#limit = limit;
+    this.#maxSize = DEFAULT_TABLE_SIZE;
+    if (limit < DEFAULT_TABLE_SIZE) this.#resize();
+  }
+
+  /** Octets the dynamic table holds (tests). */
+  get dynamicTableSize(): number {
+    return this.#size;
+  }
+
+  /** The peer's SETTINGS_HEADER_TABLE_SIZE changed: the table may be no larger. */
+  onPeerTableSize(size: number): void {
+    this.#peerSize = size;
+    this.#resize();
+  }
+
+  /** Our own limit changed (0 stops indexing): announced at the next block, as the peer's is. */
+  setLimit(limit: number): void {
+    this.#limit = limit;
+    this.#resize();
+  }
+
+  #resize(): void {
+    const size = Math.min(this.#limit, this.#peerSize);
+    // The peer's decoder already holds this bound: nothing to announce (a larger SETTINGS value
+    // than our limit lands here).
+    if (size === this.#maxSize && this.#sizeUpdate < 0) return;
+    this.#maxSize = size;
+    this.#evict(0);
+    // §4.2: if the bound fell and rose again between two blocks, the smallest goes out first.
+    this.#minUpdate = this.#sizeUpdate < 0 ? size : Math.min(this.#minUpdate, size);
+    this.#sizeUpdate = size;
   }
 
   /** Octets a block with these fields may take at most (for sizing its buffer). */
   static bound(names: readonly string[], values: readonly string[]): number {
-    let n = 8;
+    let n = 16;
     for (let i = 0; i < names.length; i++) n += names[i]!.length + values[i]!.length + 12;
     return n;
   }
 
-  /** Starts a block at `dst[pos]`: the owed size update, if any. */
+  /** Starts a block at `dst[pos]`: the owed size update(s), if any. */
   begin(dst: Buffer, pos: number): number {
     if (this.#sizeUpdate < 0) return pos;
+    if (this.#minUpdate < this.#sizeUpdate) pos = writeInt(dst, pos, this.#minUpdate, 5, 0x20);
     pos = writeInt(dst, pos, this.#sizeUpdate, 5, 0x20);
     this.#sizeUpdate = -1;
+    this.#minUpdate = -1;
     return pos;
   }
 
@@ -280,12 +373,68 @@ export class HpackEncoder {
       const full = byValue.get(value);
       if (full !== undefined) return writeInt(dst, pos, full, 7, 0x80);
     }
-    const index = STATIC_NAME_INDEX.get(name);
-    if (index !== undefined) pos = writeInt(dst, pos, index, 4, 0);
+    if (NEVER_INDEXED.has(name) || (name === 'cookie' && value.length < SHORT_COOKIE)) {
+      return this.#literal(dst, pos, name, value, 4, 0x10);
+    }
+    const entry = name.length + value.length + ENTRY_OVERHEAD;
+    // An entry past three quarters of the table would evict nearly everything for one field.
+    if (WITHOUT_INDEXING.has(name) || entry > (this.#maxSize * 3) >>> 2) {
+      return this.#literal(dst, pos, name, value, 4, 0);
+    }
+    const seq = this.#byField.get(name)?.get(value);
+    if (seq !== undefined) return writeInt(dst, pos, STATIC_COUNT + 1 + this.#inserted - seq, 7, 0x80);
+    pos = this.#literal(dst, pos, name, value, 6, 0x40);
+    this.#insert(name, value, entry);
+    return pos;
+  }
+
+  /** A literal with the name indexed (static or dynamic) when it can be; looked up before any insert. */
+  #literal(dst: Buffer, pos: number, name: string, value: string, prefixBits: number, first: number): number {
+    // A static name index is never longer than a dynamic one (62 and up).
+    let index = STATIC_NAME_INDEX.get(name);
+    if (index === undefined) {
+      const seq = this.#byName.get(name);
+      if (seq !== undefined) index = STATIC_COUNT + 1 + this.#inserted - seq;
+    }
+    if (index !== undefined) pos = writeInt(dst, pos, index, prefixBits, first);
     else {
-      dst[pos++] = 0;
+      dst[pos++] = first;
       pos = writeString(dst, pos, name);
     }
     return writeString(dst, pos, value);
+  }
+
+  #insert(name: string, value: string, entry: number): void {
+    this.#evict(entry);
+    const seq = ++this.#inserted;
+    this.#names.push(name);
+    this.#values.push(value);
+    this.#size += entry;
+    let byValue = this.#byField.get(name);
+    if (byValue === undefined) this.#byField.set(name, (byValue = new Map()));
+    byValue.set(value, seq);
+    this.#byName.set(name, seq);
+  }
+
+  /** Evicts the oldest entries until `room` more octets fit (§4.4). */
+  #evict(room: number): void {
+    while (this.#size + room > this.#maxSize && this.#first < this.#names.length) {
+      const name = this.#names[this.#first]!;
+      const value = this.#values[this.#first]!;
+      // The oldest entry's sequence: the newest has #inserted, and the live ones are contiguous.
+      const seq = this.#inserted - (this.#names.length - this.#first) + 1;
+      this.#size -= name.length + value.length + ENTRY_OVERHEAD;
+      this.#first++;
+      const byValue = this.#byField.get(name)!;
+      if (byValue.get(value) === seq) byValue.delete(value);
+      if (byValue.size === 0) this.#byField.delete(name);
+      if (this.#byName.get(name) === seq) this.#byName.delete(name);
+    }
+    // Compact the arrays once the evicted head outgrows the live tail.
+    if (this.#first > 64 && this.#first * 2 > this.#names.length) {
+      this.#names.splice(0, this.#first);
+      this.#values.splice(0, this.#first);
+      this.#first = 0;
+    }
   }
 }

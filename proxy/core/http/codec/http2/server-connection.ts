@@ -132,11 +132,34 @@ function onStreamData(this: EncodedStream, chunk: Buffer): void {
   this[ENCODER].decoder!.decodeData(chunk, false);
 }
 
+/**
+ * node:http2 emits 'trailers' as the frame arrives, ahead of DATA still queued in a paused stream
+ * (an upstream that reads slowly): they end the request only at 'end', after its last byte.
+ */
+function onStreamTrailers(this: EncodedStream, trailers: IncomingHttpHeaders): void {
+  this[ENCODER].requestTrailers = trailerMap(trailers);
+}
+
 function onStreamEnd(this: EncodedStream): void {
   const encoder = this[ENCODER];
   if (encoder.requestEnded) return;
   encoder.requestEnded = true;
-  encoder.decoder!.decodeData(EMPTY, true);
+  const d = encoder.decoder!;
+  const trailers = encoder.requestTrailers;
+  if (trailers !== null && d.decodeTrailers !== undefined) d.decodeTrailers(trailers);
+  else d.decodeData(EMPTY, true);
+}
+
+/** Request trailers as a header map: pseudo-headers have no place in them (RFC 9113 §8.1). */
+function trailerMap(trailers: IncomingHttpHeaders): HeaderMap {
+  const h = new HeaderMap();
+  for (const name of Object.keys(trailers)) {
+    if (name.charCodeAt(0) === 58) continue;
+    const v = trailers[name];
+    if (Array.isArray(v)) for (const x of v) h.add(name, x);
+    else if (v !== undefined) h.add(name, String(v));
+  }
+  return h;
 }
 
 function ignoreStreamError(): void {
@@ -157,6 +180,8 @@ class Http2ResponseEncoder implements ResponseEncoder {
   /** performance.now() when the stream opened (a reset soon after is premature). */
   readonly openedAt: number;
   requestEnded = false;
+  /** The request's trailers, held until its body has been read to the end. */
+  requestTrailers: HeaderMap | null = null;
   responseStarted = false;
   responseComplete = false;
   bodyless = false;
@@ -572,6 +597,7 @@ export class Http2ServerConnection implements ServerConnection {
     if (endStream) encoder.requestEnded = true;
     else {
       stream.on('data', onStreamData);
+      stream.on('trailers', onStreamTrailers);
       stream.on('end', onStreamEnd);
     }
     decoder.decodeHeaders(requestHeaderMap(headers, raw, this.transport.scheme), endStream);
