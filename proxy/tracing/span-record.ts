@@ -50,6 +50,22 @@ const ATTRIBUTES = [
   'guid:x-request-id',
 ] as const;
 const ATTRIBUTE_KEYS: readonly AttributeKey[] = ATTRIBUTES.map(attributeKey);
+/** Key and value bytes up to which a string attribute's three lengths are one byte each (KeyValue ≤ 127). */
+const SHORT_ATTRIBUTE = 123;
+/**
+ * Per attribute, what goes before a short value (one-byte lengths): the field tag, the
+ * KeyValue's length, its key, the AnyValue's tag and length, the string's tag and length;
+ * the export thread copies it (one native copy: byte loops were most of a conversion's time)
+ * and fills in the three lengths.
+ */
+const SHORT_HEADS: readonly Uint8Array[] = ATTRIBUTE_KEYS.map((key) => {
+  const head = new Uint8Array(key.length + 6);
+  head[0] = 0x4a;
+  head.set(key, 2);
+  head[key.length + 2] = 0x12;
+  head[key.length + 4] = 0x0a;
+  return head;
+});
 
 export const SpanAttribute = {
   Method: 0,
@@ -249,10 +265,21 @@ class RecordReader {
   }
 
   /** A string attribute from the record's UTF-8 bytes. */
-  stringAttribute(w: ProtoWriter, key: AttributeKey): void {
+  stringAttribute(w: ProtoWriter, attribute: number): void {
     const n = this.varint();
-    w.ensure(key.length + 16 + n);
-    stringAttributeHead(w, key, n);
+    const head = SHORT_HEADS[attribute]!;
+    const keyLength = head.length - 6;
+    w.ensure(keyLength + 16 + n);
+    if (keyLength + n <= SHORT_ATTRIBUTE) {
+      // The bytes stringAttributeHead writes for such a value, copied and filled in.
+      const b = w.buf;
+      const p = w.pos;
+      b.set(head, p);
+      b[p + 1] = keyLength + n + 4;
+      b[p + keyLength + 3] = n + 2;
+      b[p + keyLength + 5] = n;
+      w.pos = p + head.length;
+    } else stringAttributeHead(w, ATTRIBUTE_KEYS[attribute]!, n);
     copyBytes(this.#r, this.pos, this.pos + n, w);
     this.pos += n;
   }
@@ -305,12 +332,16 @@ function writeSpan(r: RecordReader, w: ProtoWriter): void {
   writeEpochNanos(w, r.double());
   for (;;) {
     const item = r.byte();
-    if (item === STRING) r.stringAttribute(w, ATTRIBUTE_KEYS[r.byte()]!);
+    if (item === STRING) r.stringAttribute(w, r.byte());
     else if (item === INT) {
       const key = ATTRIBUTE_KEYS[r.byte()]!;
       numberAttribute(w, key, r.varint());
-    } else if (item === CONSTANT) w.append(CONSTANTS[r.byte()]!);
-    else if (item === RAW) r.raw(w);
+    } else if (item === CONSTANT) {
+      const c = CONSTANTS[r.byte()]!;
+      w.ensure(c.length);
+      w.buf.set(c, w.pos);
+      w.pos += c.length;
+    } else if (item === RAW) r.raw(w);
     else break;
   }
   const bits = r.byte();

@@ -147,6 +147,17 @@ const spans: Fixture[] = [
       ['url.scheme', ''],
     ],
   },
+  // Values either side of one-byte lengths (encoded key and value: 123 bytes) for attributes the record carries.
+  {
+    ...base,
+    spanId: 'a7ad6b7169203331',
+    attributes: [
+      ['user_agent.original', 'u'.repeat(102)],
+      ['user_agent.original', 'u'.repeat(103)],
+      ['url.path', `/${'p'.repeat(112)}`],
+      ['url.path', `/${'p'.repeat(113)}`],
+    ],
+  },
   { ...base, spanId: 'f7ad6b7169203331', name: 'i', attributes: [] },
 ];
 
