@@ -1,5 +1,5 @@
 // The request-thread side of an export thread (spans, OTLP access logs): each record is written
-// at once into a batch buffer (spans and access logs as records of raw values), and the
+// at once into a batch buffer (spans as OTLP protobuf, access logs as UTF-8 text), and the
 // buffer itself is handed over (transferred, not copied) to the thread every `postEvery`
 // records or `postEveryMs`; the thread hands it back once its batch is exported, to be filled
 // again. Writing at once leaves nothing of a record alive between posts: a pending batch of

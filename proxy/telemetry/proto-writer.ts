@@ -1,6 +1,6 @@
 // A growable byte buffer with the protobuf primitives the export pipelines need: the request
-// thread writes span records (span-record.ts) and access-log records into one, the span
-// export thread OTLP messages (otlp-span.ts). Callers reserve room with ensure() before writing raw bytes.
+// thread writes finished spans into one as OTLP messages (otlp-span.ts) and access-log
+// records as UTF-8 text. Callers reserve room with ensure() before writing raw bytes.
 
 export function varintSize(v: number): number {
   if (v < 0x80) return 1;

@@ -3,8 +3,8 @@
 // limit, response handling, exporter metrics; configuration from the SDK's options and
 // OTEL_EXPORTER_OTLP_* variables) with a serializer that passes the request bytes through, the
 // SDK's retry policy, and the proxy's own HTTP/1.1 transport (telemetry/otlp-http-transport.ts).
-// The export thread wrote the spans from the request thread's records (span-record.ts,
-// byte-identical to the SDK's protobuf serializer), so an export itself is one HTTP request.
+// The request thread wrote the spans (otlp-span.ts, byte-identical to the SDK's protobuf
+// serializer), so an export costs this thread one HTTP request and no per-span work.
 import { createOtlpNetworkExportDelegate, OTLPExporterBase } from '@opentelemetry/otlp-exporter-base';
 import { convertLegacyHttpOptions, createOtlpHttpExporterMetrics } from '@opentelemetry/otlp-exporter-base/node-http';
 import { OtlpHttpTransport } from '../telemetry/otlp-http-transport.js';

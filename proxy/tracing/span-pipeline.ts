@@ -1,13 +1,14 @@
-// The request-thread side of span export: finished spans are written as span records
-// (span-record.ts) into an ExportPipeline (bounded, batched, off the hot path) whose thread sends each batch as one
+// The request-thread side of span export: finished spans are written as OTLP protobuf into an
+// ExportPipeline (bounded, batched, off the hot path) whose thread sends each batch as one
 // export. Batching follows the SDK's batch span processor settings (OTEL_BSP_*).
 import type { Attributes } from '@opentelemetry/api';
 import type { Scope } from '../stats/types.js';
 import { ExportPipeline, sharedExportPipeline, type ExportOutcomeCounters } from '../telemetry/export-pipeline.js';
 import { batchExportOptions, type ExporterSpec } from './exporter-spec.js';
 import type { ExportThreadData } from './export-thread.js';
+import { OtlpTraceRequestFramer, SCOPE } from './otlp-span.js';
 
-/** Records are finished spans, each a span record (span-record.ts). */
+/** Records are finished spans, each one `ScopeSpans.spans` field (otlp-span.ts). */
 export type SpanPipeline = ExportPipeline;
 
 export function spanPipelineStats(scope: Scope): ExportOutcomeCounters {
@@ -42,6 +43,7 @@ export function sharedSpanPipeline(
         postEvery: batching.maxExportBatchSize,
         postEveryMs: batching.scheduledDelayMillis,
         counters,
+        reserve: new OtlpTraceRequestFramer(resourceAttributes, SCOPE).maxPrefixLength,
       }),
   );
 }

@@ -4,8 +4,7 @@
 // front proxy (or `spawn_upstream_span`) → a SERVER span plus a CLIENT span per attempt.
 // Unsampled streams still get a (non-recording) span so the "not sampled" decision is
 // propagated downstream instead of being lost. Attribute values are only read at finish,
-// from StreamInfo, straight into the export batch as a span record (span-record.ts; no
-// attribute object), which the export thread turns into OTLP.
+// from StreamInfo, straight into the export batch as OTLP protobuf (no attribute object).
 import type { SpanKind } from '@opentelemetry/api';
 import type { HttpProtocol, Span, StreamInfo, UpstreamAttemptInfo } from '../core/stream-info.js';
 import type { SslConnectionInfo } from '../core/network/ssl-connection-info.js';
@@ -18,24 +17,15 @@ import type { SpanPipeline } from './span-pipeline.js';
 import { extractTraceContext, injectTraceContext, TraceFormat, type TraceHeaders } from './trace-context.js';
 import {
   attributeKey,
+  beginSpan,
   boolAttribute,
   constantStringAttribute,
+  endSpan,
   numberAttribute,
+  StringAttributeCache,
   stringAttribute,
   type AttributeKey,
 } from './otlp-span.js';
-import {
-  beginRaw,
-  beginSpanRecord,
-  endRaw,
-  endSpanRecord,
-  recordConstant,
-  recordInt,
-  recordRaw,
-  recordString,
-  SpanAttribute,
-  SpanConstant,
-} from './span-record.js';
 
 // SpanKind's values, so the request thread never loads @opentelemetry/api (~8 MB resident)
 // for an enum: the SDK runs in the export thread only.
@@ -70,6 +60,12 @@ interface TracerShared {
   /** `node_id` and `component`, the same for every span, encoded once. */
   readonly nodeAndComponent: Uint8Array;
   readonly customTags: readonly EncodedCustomTag[];
+  /** Attributes whose values repeat from span to span, each encoded once (per tracer). */
+  readonly method: StringAttributeCache;
+  readonly scheme: StringAttributeCache;
+  readonly upstreamCluster: StringAttributeCache;
+  readonly peerService: StringAttributeCache;
+  readonly upstreamAddress: StringAttributeCache;
 }
 
 /** A custom tag encoded at config time: a whole attribute (literal), or its key (header). */
@@ -82,6 +78,18 @@ type EncodedCustomTag =
       readonly defaultValue: string;
     };
 
+const K_METHOD = attributeKey('http.request.method');
+const K_PATH = attributeKey('url.path');
+const K_SCHEME = attributeKey('url.scheme');
+const K_SERVER_ADDRESS = attributeKey('server.address');
+const K_USER_AGENT = attributeKey('user_agent.original');
+const K_STATUS_CODE = attributeKey('http.response.status_code');
+const K_PEER_ADDRESS = attributeKey('network.peer.address');
+const K_UPSTREAM_CLUSTER = attributeKey('upstream_cluster');
+const K_PEER_SERVICE = attributeKey('peer.service');
+const K_UPSTREAM_ADDRESS = attributeKey('upstream.address');
+const K_RESPONSE_FLAGS = attributeKey('response_flags');
+const K_REQUEST_ID = attributeKey('guid:x-request-id');
 const K_RPC_SYSTEM = attributeKey('rpc.system');
 const K_RPC_SERVICE = attributeKey('rpc.service');
 const K_RPC_METHOD = attributeKey('rpc.method');
@@ -96,6 +104,8 @@ const K_TLS_SERVER_SUBJECT = attributeKey('tls.server.subject');
 const K_SOURCE_PRINCIPAL = attributeKey('source.principal');
 const K_DESTINATION_PRINCIPAL = attributeKey('destination.principal');
 const TLS_NAME_ATTRIBUTE = constantStringAttribute(attributeKey('tls.protocol.name'), 'tls');
+/** response_flags of a stream that had none (most of them), encoded once. */
+const NO_RESPONSE_FLAGS_ATTRIBUTE = constantStringAttribute(K_RESPONSE_FLAGS, formatResponseFlags(0));
 
 /**
  * The hop's TLS from a connection's SslConnectionInfo: tls.established, tls.protocol.name and
@@ -127,13 +137,20 @@ function tlsAttributes(w: ProtoWriter, ssl: SslConnectionInfo, client: boolean):
 const GRPC_SERVER_ERRORS: ReadonlySet<number> = new Set([2, 4, 12, 13, 14, 15]);
 
 // The protocol the request arrived on (OpenTelemetry's network.protocol.*; rpc.system for
-// gRPC): the service graph marks each edge with its server's protocol.
-const PROTOCOL_CONSTANTS: Record<HttpProtocol, number> = {
-  'HTTP/1.0': SpanConstant.Http10,
-  'HTTP/1.1': SpanConstant.Http11,
-  'HTTP/2': SpanConstant.Http2,
+// gRPC), encoded once: the service graph marks each edge with its server's protocol.
+const PROTOCOL_ATTRIBUTES: Record<HttpProtocol, Uint8Array> = {
+  'HTTP/1.0': protocolAttributes('1.0'),
+  'HTTP/1.1': protocolAttributes('1.1'),
+  'HTTP/2': protocolAttributes('2'),
 };
 const GRPC_ATTRIBUTE = constantStringAttribute(attributeKey('rpc.system'), 'grpc');
+
+function protocolAttributes(version: string): Uint8Array {
+  return Buffer.concat([
+    constantStringAttribute(attributeKey('network.protocol.name'), 'http'),
+    constantStringAttribute(attributeKey('network.protocol.version'), version),
+  ]);
+}
 
 // Span times in microseconds (and below): Date.now() and StreamInfo.startTime are whole
 // milliseconds, so spans are timed on the monotonic clock from the same origin as the wall
@@ -248,7 +265,7 @@ class StreamSpan implements Span {
     const flags =
       attempt !== null ? attempt.responseFlags | (this.#parent === null ? info.responseFlags : 0) : info.responseFlags;
     const isRoot = this.#parent === null;
-    beginSpanRecord(w, {
+    const lengthAt = beginSpan(w, {
       name: this.#name,
       kind: this.#kind,
       traceId: this.traceId,
@@ -258,73 +275,58 @@ class StreamSpan implements Span {
       startMs: epochOf(isRoot ? info.startMonotonic : this.#startMs),
       endMs: isRoot && info.durationMs >= 0 ? epochOf(info.startMonotonic) + info.durationMs : nowEpoch(),
     });
-    // The raw values, in the order the span carries them; the export thread writes the OTLP.
+    // Attributes are written field by field: no attribute object, no key lookups.
     const req = info.requestHeaders;
     let grpcStatus = -1;
     if (req !== null) {
       const method = req.get(':method');
-      if (method !== undefined) recordString(w, SpanAttribute.Method, method);
+      if (method !== undefined) shared.method.write(w, method);
       const path = req.get(':path');
-      if (path !== undefined) recordString(w, SpanAttribute.Path, pathTag(path, options.maxPathTagLength));
-      recordString(w, SpanAttribute.Scheme, req.get(':scheme') ?? req.get('x-forwarded-proto') ?? 'http');
+      if (path !== undefined) stringAttribute(w, K_PATH, pathTag(path, options.maxPathTagLength));
+      shared.scheme.write(w, req.get(':scheme') ?? req.get('x-forwarded-proto') ?? 'http');
       const authority = req.get(':authority');
-      if (authority !== undefined) recordString(w, SpanAttribute.ServerAddress, hostOf(authority));
+      if (authority !== undefined) stringAttribute(w, K_SERVER_ADDRESS, hostOf(authority));
       const ua = req.get('user-agent');
-      if (ua !== undefined) recordString(w, SpanAttribute.UserAgent, ua);
-      // gRPC and custom tags are rare: written as OTLP here, in one raw block when present.
-      const grpcContent = req.get('content-type')?.startsWith('application/grpc') === true;
-      const grpcCall = path !== undefined && isGrpcRequest(req);
-      if (grpcContent || grpcCall || shared.customTags.length > 0) {
-        const raw = beginRaw(w);
-        if (grpcContent) w.append(GRPC_ATTRIBUTE);
-        for (const t of shared.customTags) {
-          if (t.kind === 'literal') w.append(t.attribute);
-          else stringAttribute(w, t.key, req.get(t.name) ?? t.defaultValue);
+      if (ua !== undefined) stringAttribute(w, K_USER_AGENT, ua);
+      if (req.get('content-type')?.startsWith('application/grpc') === true) w.append(GRPC_ATTRIBUTE);
+      for (const t of shared.customTags) {
+        if (t.kind === 'literal') w.append(t.attribute);
+        else stringAttribute(w, t.key, req.get(t.name) ?? t.defaultValue);
+      }
+      // OpenTelemetry's RPC conventions for a gRPC call: service and method from the path, the
+      // status from the trailers (or a trailers-only head, or the HTTP status mapped).
+      if (path !== undefined && isGrpcRequest(req)) {
+        stringAttribute(w, K_RPC_SYSTEM, 'grpc');
+        const sm = grpcServiceMethod(path);
+        if (sm !== null) {
+          stringAttribute(w, K_RPC_SERVICE, sm.service);
+          stringAttribute(w, K_RPC_METHOD, sm.method);
         }
-        // OpenTelemetry's RPC conventions for a gRPC call: service and method from the path, the
-        // status from the trailers (or a trailers-only head, or the HTTP status mapped).
-        if (grpcCall) {
-          stringAttribute(w, K_RPC_SYSTEM, 'grpc');
-          const sm = grpcServiceMethod(path);
-          if (sm !== null) {
-            stringAttribute(w, K_RPC_SERVICE, sm.service);
-            stringAttribute(w, K_RPC_METHOD, sm.method);
-          }
-          grpcStatus = streamGrpcStatus(info);
-          if (grpcStatus !== -1) numberAttribute(w, K_RPC_GRPC_STATUS, grpcStatus);
-        }
-        endRaw(w, raw);
+        grpcStatus = streamGrpcStatus(info);
+        if (grpcStatus !== -1) numberAttribute(w, K_RPC_GRPC_STATUS, grpcStatus);
       }
     }
-    if (code > 0) recordInt(w, SpanAttribute.StatusCode, code);
-    recordConstant(w, PROTOCOL_CONSTANTS[info.protocol]);
-    recordString(w, SpanAttribute.PeerAddress, info.downstreamRemoteAddress);
+    if (code > 0) numberAttribute(w, K_STATUS_CODE, code);
+    w.append(PROTOCOL_ATTRIBUTES[info.protocol]);
+    stringAttribute(w, K_PEER_ADDRESS, info.downstreamRemoteAddress);
     const cluster = attempt !== null ? attempt.cluster : info.upstreamCluster;
     if (cluster !== null && cluster !== '') {
-      recordString(w, SpanAttribute.UpstreamCluster, cluster);
-      if (this.#kind === CLIENT_KIND) recordString(w, SpanAttribute.PeerService, cluster);
+      shared.upstreamCluster.write(w, cluster);
+      if (this.#kind === CLIENT_KIND) shared.peerService.write(w, cluster);
     }
     const host = attempt !== null ? attempt.upstreamHost : info.upstreamHost;
-    if (host !== null) recordString(w, SpanAttribute.UpstreamAddress, host);
-    if (flags === 0) recordConstant(w, SpanConstant.NoResponseFlags);
-    else recordString(w, SpanAttribute.ResponseFlags, formatResponseFlags(flags));
+    if (host !== null) shared.upstreamAddress.write(w, host);
+    if (flags === 0) w.append(NO_RESPONSE_FLAGS_ATTRIBUTE);
+    else stringAttribute(w, K_RESPONSE_FLAGS, formatResponseFlags(flags));
     // The hop's TLS: the connection the request came in on (SERVER), or went out on (CLIENT).
     const client = this.#kind === CLIENT_KIND;
     const ssl = client ? info.upstreamSsl : info.downstreamSsl;
-    if (ssl !== null) {
-      const raw = beginRaw(w);
-      tlsAttributes(w, ssl, client);
-      endRaw(w, raw);
-    }
-    recordRaw(w, shared.nodeAndComponent);
-    if (info.requestId !== null) recordString(w, SpanAttribute.RequestId, info.requestId);
-    if (this.#tags !== null) {
-      const raw = beginRaw(w);
-      for (const [k, v] of this.#tags) stringAttribute(w, attributeKey(k), v);
-      endRaw(w, raw);
-    }
+    if (ssl !== null) tlsAttributes(w, ssl, client);
+    w.append(shared.nodeAndComponent);
+    if (info.requestId !== null) stringAttribute(w, K_REQUEST_ID, info.requestId);
+    if (this.#tags !== null) for (const [k, v] of this.#tags) stringAttribute(w, attributeKey(k), v);
     const grpcError = grpcStatus > 0 && (this.#kind === CLIENT_KIND || GRPC_SERVER_ERRORS.has(grpcStatus));
-    endSpanRecord(w, code >= 500 || code === 0 || flags !== 0 || grpcError, isRoot && this.parentSpanId !== '');
+    endSpan(w, lengthAt, code >= 500 || code === 0 || flags !== 0 || grpcError, isRoot && this.parentSpanId !== '');
     pipeline.endRecord();
   }
 }
@@ -377,6 +379,11 @@ export class MeshTracer {
             ? { kind: 'literal', attribute: constantStringAttribute(attributeKey(t.tag), t.value) }
             : { kind: 'request_header', key: attributeKey(t.tag), name: t.name, defaultValue: t.defaultValue },
       ),
+      method: new StringAttributeCache(K_METHOD),
+      scheme: new StringAttributeCache(K_SCHEME),
+      upstreamCluster: new StringAttributeCache(K_UPSTREAM_CLUSTER),
+      peerService: new StringAttributeCache(K_PEER_SERVICE),
+      upstreamAddress: new StringAttributeCache(K_UPSTREAM_ADDRESS),
     };
   }
 

@@ -13,6 +13,7 @@ import {
   numberAttribute,
   OtlpTraceRequestFramer,
   SCOPE,
+  StringAttributeCache,
   stringAttribute,
   type DecodedSpan,
   type SpanHead,
@@ -158,6 +159,24 @@ describe('OTLP spans written by the request thread', () => {
     expect(request.buffer).toBe(batch.buffer);
     expect(request.byteOffset + request.length).toBe(batch.byteOffset + batch.length);
     expect(Buffer.from(request).toString('hex')).toBe(copied);
+  });
+
+  it('string attributes from a cache are the bytes stringAttribute writes, first use, repeated and past its bound', () => {
+    const key = attributeKey('upstream_cluster');
+    const cache = new StringAttributeCache(key);
+    const values = ['outbound|8080||catalog', 'GET', 'héllo wörld', 'x'.repeat(200), ''];
+    // 300 distinct values: the cache keeps 256 and writes the rest the ordinary way.
+    for (let i = 0; i < 300; i++) values.push(`cluster-${i}`);
+    const cached = new ProtoWriter(8);
+    const plain = new ProtoWriter(8);
+    for (const _round of [1, 2]) {
+      for (const v of values) {
+        cache.write(cached, v);
+        stringAttribute(plain, key, v);
+      }
+    }
+    expect(cached.pos).toBe(plain.pos);
+    expect(cached.buf.subarray(0, cached.pos).equals(plain.buf.subarray(0, plain.pos))).toBe(true);
   });
 
   it('decode back to the spans written (for the gRPC and Zipkin exporters), from a buffer that grew while writing', () => {
