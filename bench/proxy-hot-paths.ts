@@ -3,7 +3,10 @@
 // browser-like head, a 50-route table lookup, header map building, and one keep-alive request
 // through the connection manager (server codec, header rules, filter manager, response
 // framing) on a stream that discards writes; a route timeout armed and cancelled (the router's
-// per-request timer) on the timer wheel and, for comparison, with setTimeout. Prints JSON (ops/s).
+// per-request timer) on the timer wheel and, for comparison, with setTimeout; and what telemetry
+// costs the request thread per request (a sampled span started and finished into its export
+// batch as OTLP, the default access-log format's record), each beside the StreamInfo they read.
+// Prints JSON (ops/s).
 import { Http1Parser, type MessageHead, type ParserHandler } from '../proxy/core/http/codec/http1/parser.js';
 import { HeaderMap } from '../proxy/core/http/headers.js';
 import { RouteTable } from '../proxy/core/router/route-table.js';
@@ -15,6 +18,11 @@ import { createStatsStore } from '../proxy/stats/index.js';
 import { WheelTimer } from '../proxy/core/timer-wheel.js';
 import { DiscardStream } from './lib/hcm-stub-stream.js';
 import { ITERATIONS, measure } from './lib/micro.js';
+import { StreamInfo } from '../proxy/core/stream-info.js';
+import { ProtoWriter } from '../proxy/telemetry/proto-writer.js';
+import { MeshTracer } from '../proxy/tracing/tracer.js';
+import type { SpanPipeline } from '../proxy/tracing/span-pipeline.js';
+import { buildFormatter } from '../proxy/extensions/access_loggers/format-builder.js';
 
 const head = Buffer.from(
   'GET /api/v1/items/42?expand=true HTTP/1.1\r\nHost: shop.example.com\r\nUser-Agent: Mozilla/5.0 (X11; Linux x86_64)\r\n' +
@@ -111,6 +119,53 @@ hcm.onNewConnection(new RawBufferSocket(downstream.asSocket()), { name: 'bench',
 
 const timerOwner = { onWheelTimer: (): void => {} };
 
+// Telemetry: records go into one batch buffer, rewound as a pipeline's is after a post.
+const batch = new ProtoWriter(1024 * 1024);
+const spanPipeline = {
+  beginRecord: () => {
+    if (batch.pos > 512 * 1024) batch.pos = 0;
+    return batch;
+  },
+  endRecord: () => {},
+} as unknown as SpanPipeline;
+const tracer = new MeshTracer({
+  nodeId: 'sidecar-1',
+  direction: 'INBOUND',
+  injectFormats: 5,
+  sampling: { randomSamplingPercent: 100, clientSamplingPercent: 100, overallSamplingPercent: 100 },
+  spawnUpstreamSpan: false,
+  maxPathTagLength: 256,
+  customTags: [],
+  pipeline: spanPipeline,
+});
+const proxied = new HeaderMap();
+for (const [k, v] of [
+  [':method', 'GET'],
+  [':path', '/api/v1/items/42?expand=true'],
+  [':scheme', 'http'],
+  [':authority', 'shop.example.com'],
+  ['user-agent', 'Mozilla/5.0 (X11; Linux x86_64)'],
+  ['x-forwarded-proto', 'http'],
+  ['x-request-id', '2f1c7f0e-5b9a-4c4e-9d3e-1f2a3b4c5d6e'],
+] as const)
+  proxied.add(k, v);
+const proxiedResponse = new HeaderMap();
+proxiedResponse.add(':status', '200');
+proxiedResponse.add('content-length', '23');
+/** A finished stream as telemetry reads it. */
+function finishedStream(): StreamInfo {
+  const info = new StreamInfo('bench', '10.0.0.7', 40000, '127.0.0.1', 10000);
+  info.requestHeaders = proxied;
+  info.responseHeaders = proxiedResponse;
+  info.requestId = '2f1c7f0e-5b9a-4c4e-9d3e-1f2a3b4c5d6e';
+  info.responseCode = 200;
+  info.upstreamCluster = 'inbound|8080||shop';
+  info.upstreamHost = '127.0.0.1:8080';
+  info.durationMs = 0.4;
+  return info;
+}
+const accessLog = buildFormatter(undefined);
+
 const results = [
   measure('parse request head (9 headers)', () => parser.execute(head)),
   measure('route lookup (50 routes, last matches)', () => {
@@ -133,6 +188,18 @@ const results = [
   measure('route timeout (15 s) armed and cancelled with setTimeout', () =>
     clearTimeout(setTimeout(() => timerOwner.onWheelTimer(), 15_000)),
   ),
+  measure('finished stream (StreamInfo), which the two telemetry rows below include', () => void finishedStream()),
+  measure('sampled span started, then finished into its export batch as OTLP', () => {
+    const info = finishedStream();
+    tracer.startSpan(info, proxied, 'ingress').finishSpan(info, null);
+  }),
+  measure('default access-log format recorded into its batch', () => {
+    const info = finishedStream();
+    const w = spanPipeline.beginRecord()!;
+    w.ensure(5);
+    w.varint(1);
+    accessLog.recordInto(info, w);
+  }),
 ];
 if (downstream.bytesWritten === 0) throw new Error('the connection manager wrote nothing');
 if (lastHead === null) throw new Error('parser produced nothing');

@@ -77,9 +77,13 @@ export class ProtoWriter {
     this.pos += 8;
   }
 
-  /** Bytes as they are. */
+  /**
+   * Bytes as they are. TypedArray#set (a V8 builtin, not a call into Node) beats a byte loop
+   * from about a dozen bytes: a span's attribute keys and pre-encoded attributes (10-40 bytes)
+   * are copied with it.
+   */
   bytes(src: Uint8Array): void {
-    if (src.length > 32) {
+    if (src.length > 8) {
       this.buf.set(src, this.pos);
       this.pos += src.length;
       return;
