@@ -308,7 +308,11 @@ class Http2ResponseEncoder implements ResponseEncoder {
     if (s.destroyed || s.closed) return;
     this.localReset = true;
     this.#stats.tx_reset.inc();
-    s.close(NGHTTP2_INTERNAL_ERROR);
+    // Not close(INTERNAL_ERROR): node:http2 ends the writable side first, so a response cut off
+    // mid-body (an upstream timeout or reset) went out as an empty DATA frame with END_STREAM
+    // before the RST_STREAM, and a client took the truncated body for the whole. destroy(error)
+    // sends the RST_STREAM (INTERNAL_ERROR) alone; the 'error' it emits is ignored.
+    s.destroy(new Error('stream reset by the proxy'));
   }
 }
 
