@@ -11,8 +11,10 @@
 // our own framing, `meshscope_two_sidecars_nghttp2` on node:http2's, each row with the CPU the two
 // sidecar processes spent per call (utime + stime, /proc/<pid>/stat), a paired A/B on a shared host,
 // and the octets they wrote per call (wchar, /proc/<pid>/io: both hops' frames, headers and DATA).
-// BENCH_BASELINE=<checkout with dist/ built> adds `meshscope_two_sidecars_baseline`, that build's
-// sidecars on our own codec, in the same rounds: a change's A/B in CPU and octets per call.
+// GRPC_BASELINE=<checkout with dist/ built> adds `meshscope_two_sidecars_baseline`, that build's
+// sidecars on our own codec, in the same rounds: a change's A/B in CPU and octets per call. Its
+// own variable, not bench:proxy's BENCH_BASELINE: that one is the pre-seams build the HTTP/1.1
+// rows are judged against, older than gRPC routing.
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { median } from './median.js';
@@ -274,7 +276,7 @@ export async function measureGrpc(o: GrpcBenchOptions): Promise<Record<string, u
     started.push(...mesh.peers);
     const meshNghttp2 = await meshscopeSidecars(server.port, false);
     started.push(...meshNghttp2.peers);
-    const baseline = baselineCli();
+    const baseline = baselineCli('GRPC_BASELINE');
     const meshBaseline = baseline === null ? null : await meshscopeSidecars(server.port, true, baseline);
     if (meshBaseline !== null) started.push(...meshBaseline.peers);
     const nginxIn = await nginxGrpcHop(server.port);

@@ -279,15 +279,16 @@ export async function startMeshscope(
 }
 
 /**
- * The CLI of another build of meshscope to measure beside this one (BENCH_BASELINE: a checkout
- * with `dist/` built, e.g. `git worktree add ../baseline <commit> && (cd ../baseline && npm run
- * build)`), so a change is judged against its parent in the same run, rounds interleaved.
+ * The CLI of another build of meshscope to measure beside this one (`variable`, BENCH_BASELINE
+ * unless a section names its own: a checkout with `dist/` built, e.g. `git worktree add
+ * ../baseline <commit> && (cd ../baseline && npm run build)`), so a change is judged against its
+ * parent in the same run, rounds interleaved.
  */
-export function baselineCli(): string | null {
-  const dir = process.env.BENCH_BASELINE;
+export function baselineCli(variable = 'BENCH_BASELINE'): string | null {
+  const dir = process.env[variable];
   if (dir === undefined || dir === '') return null;
   const cli = join(dir, 'dist', 'cli', 'main.js');
-  if (!existsSync(cli)) throw new Error(`BENCH_BASELINE=${dir}: no ${cli} (build that checkout first)`);
+  if (!existsSync(cli)) throw new Error(`${variable}=${dir}: no ${cli} (build that checkout first)`);
   return cli;
 }
 
