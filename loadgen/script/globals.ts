@@ -85,20 +85,19 @@ export interface VuGlobals {
   readonly global: object;
   /** The VU's Math: the realm's through its prototype, until randomSeed gives it a random of its own. */
   readonly math: { random: () => number };
-  /** The wrapper's arguments for `names`, in that order. */
+  /** The wrapper's arguments for `realm.globalNames`, in that order. */
   readonly values: unknown[];
 }
 
 /**
  * One VU's globals over the shared realm's: its global object inherits the realm's builtins
  * (`globalThis.JSON`) and holds k6's globals and whatever the script puts there, so a value one
- * VU stores on globalThis is not another's. `names` are the wrapper parameters the script was
- * compiled with (vuGlobalNames() when it was loaded).
+ * VU stores on globalThis is not another's. `realm.globalNames` are the wrapper parameters the
+ * script was compiled with (vuGlobalNames() when it was loaded).
  */
 export function buildVuGlobals(
   src: VuGlobalsSource,
-  realm: { global: object; math: object },
-  names: readonly string[],
+  realm: { readonly global: object; readonly math: object; readonly globalNames: readonly string[] },
 ): VuGlobals {
   const g: Record<string, unknown> = Object.create(realm.global) as Record<string, unknown>;
   const math = Object.create(realm.math) as { random: () => number };
@@ -113,7 +112,7 @@ export function buildVuGlobals(
   Object.defineProperty(g, '__ENV', { get: () => ctx.env, configurable: true });
   Object.defineProperty(g, '__VU', { get: () => ctx.vu, configurable: true });
   Object.defineProperty(g, '__ITER', { get: () => ctx.iter, configurable: true });
-  for (const { module, names: exported } of registered)
-    for (const name of exported) data(name, (src.require(module) as Record<string, unknown>)[name]);
-  return { global: g, math, values: names.map((n) => g[n]) };
+  for (const { module, names } of registered)
+    for (const name of names) data(name, (src.require(module) as Record<string, unknown>)[name]);
+  return { global: g, math, values: realm.globalNames.map((n) => g[n]) };
 }

@@ -143,7 +143,7 @@ export class VU {
     const console = consoleFor(test);
     try {
       const realm = this.#script.realm;
-      const globals = buildVuGlobals({ console, open, ctx: this.#ctx, require }, realm, realm.globalNames);
+      const globals = buildVuGlobals({ console, open, ctx: this.#ctx, require }, realm);
       const math = globals.math;
       this.#then = bindThen(realm.promiseThen);
       this.state.settle = realm.settle;
