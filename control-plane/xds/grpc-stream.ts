@@ -167,7 +167,7 @@ export class AdsCall {
     try {
       this.#decoder.push(chunk, this.#onMessage);
     } catch (err) {
-      // The framing's errors: a message's own end the call in #onMessage.
+      // The framing's errors (compressed or oversized); a message's own errors end the call in #onMessage.
       this.end(GRPC_STATUS.INVALID_ARGUMENT, (err as Error).message);
       return false;
     }
