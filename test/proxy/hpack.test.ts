@@ -225,9 +225,12 @@ describe('encoder: incremental indexing (RFC 7541 §6.2.1)', () => {
     const second = roundTrip(e, d, GRPC_CALL);
     // content-type, te, user-agent and :authority are each one octet now; :path and
     // x-request-id go out as literals again (never entered into the table).
-    // Six one-octet fields, :path (1 + 1 + 20) and x-request-id with a new name (1 + 13 + 37).
-    expect(second.length).toBe(6 + 22 + 51);
-    expect(first.length).toBeGreaterThan(second.length + 60);
+    // Six one-octet fields, :path (1 + 1 + 20 octets, Huffman-coded, §5.2) and x-request-id with
+    // a new name (1 + 1 + 12 and 1 + 36, each Huffman-coded).
+    const h = (s: string) => 1 + huffmanLength(s);
+    expect(second.length).toBe(6 + 1 + h('/shop.Payment/Charge') + 1 + h('x-request-id') + h(GRPC_CALL[7]![1]));
+    // The first carried those four as literals (54 octets more, Huffman-coded; 64 as is).
+    expect(first.length).toBeGreaterThan(second.length + 40);
     const ct = roundTrip(e, d, [['content-type', 'application/grpc']]);
     expect(ct.length).toBe(1);
     expect(ct[0]! & 0x80).toBe(0x80);
