@@ -66,6 +66,10 @@ interface TracerShared {
   readonly upstreamCluster: StringAttributeCache;
   readonly peerService: StringAttributeCache;
   readonly upstreamAddress: StringAttributeCache;
+  /** server.address by the request's authority (the host part, derived once per authority). */
+  readonly serverAddress: StringAttributeCache;
+  readonly userAgent: StringAttributeCache;
+  readonly peerAddress: StringAttributeCache;
 }
 
 /** A custom tag encoded at config time: a whole attribute (literal), or its key (header). */
@@ -285,9 +289,9 @@ class StreamSpan implements Span {
       if (path !== undefined) stringAttribute(w, K_PATH, pathTag(path, options.maxPathTagLength));
       shared.scheme.write(w, req.get(':scheme') ?? req.get('x-forwarded-proto') ?? 'http');
       const authority = req.get(':authority');
-      if (authority !== undefined) stringAttribute(w, K_SERVER_ADDRESS, hostOf(authority));
+      if (authority !== undefined) shared.serverAddress.write(w, authority);
       const ua = req.get('user-agent');
-      if (ua !== undefined) stringAttribute(w, K_USER_AGENT, ua);
+      if (ua !== undefined) shared.userAgent.write(w, ua);
       if (req.get('content-type')?.startsWith('application/grpc') === true) w.append(GRPC_ATTRIBUTE);
       for (const t of shared.customTags) {
         if (t.kind === 'literal') w.append(t.attribute);
@@ -308,7 +312,7 @@ class StreamSpan implements Span {
     }
     if (code > 0) numberAttribute(w, K_STATUS_CODE, code);
     w.append(PROTOCOL_ATTRIBUTES[info.protocol]);
-    stringAttribute(w, K_PEER_ADDRESS, info.downstreamRemoteAddress);
+    shared.peerAddress.write(w, info.downstreamRemoteAddress);
     const cluster = attempt !== null ? attempt.cluster : info.upstreamCluster;
     if (cluster !== null && cluster !== '') {
       shared.upstreamCluster.write(w, cluster);
@@ -384,6 +388,9 @@ export class MeshTracer {
       upstreamCluster: new StringAttributeCache(K_UPSTREAM_CLUSTER),
       peerService: new StringAttributeCache(K_PEER_SERVICE),
       upstreamAddress: new StringAttributeCache(K_UPSTREAM_ADDRESS),
+      serverAddress: new StringAttributeCache(K_SERVER_ADDRESS, hostOf),
+      userAgent: new StringAttributeCache(K_USER_AGENT),
+      peerAddress: new StringAttributeCache(K_PEER_ADDRESS),
     };
   }
 
