@@ -93,7 +93,10 @@ function meshYaml(nodes: NodeSpec[], change: number): string {
   // Even edits move one service's v1/v2 split (RDS everywhere); odd edits change one
   // workload's endpoint weight (EDS everywhere).
   const services = Array.from({ length: SERVICES }, (_, s) => {
-    const split = change % 2 === 0 && s === (change / 2) % SERVICES ? 10 + ((change * 7) % 80) : 50;
+    // An even edit's split is never the default 50 (edit 40's would be): that edit would change
+    // no route, and the bench would wait 10 s for ACKs that never come.
+    const moved = 10 + ((change * 7) % 80);
+    const split = change % 2 === 0 && s === (change / 2) % SERVICES ? (moved === 50 ? 51 : moved) : 50;
     return {
       name: `svc-${s}`,
       namespace: 'bench',
