@@ -162,6 +162,20 @@ function trailerMap(trailers: IncomingHttpHeaders): HeaderMap {
   return h;
 }
 
+/**
+ * The stream closed before its response ended: the peer's RST_STREAM, or the connection gone.
+ * node:http2 may still end the readable side with 'end' (always after RST_STREAM NO_ERROR, once
+ * the paused body behind a backed-up upstream is read), which would pass the request on as
+ * complete. An upload under way is reset here instead, at once: the upstream sees it cut off
+ * (RST_STREAM, or its HTTP/1.1 connection closed before the body's end), as in our own codec.
+ */
+function onStreamAborted(this: EncodedStream): void {
+  const encoder = this[ENCODER];
+  if (encoder.requestEnded || encoder.localReset) return;
+  encoder.requestEnded = true;
+  encoder.decoder!.onResetStream();
+}
+
 function ignoreStreamError(): void {
   // 'close' follows with the stream's rstCode; accounted there.
 }
@@ -603,6 +617,7 @@ export class Http2ServerConnection implements ServerConnection {
       stream.on('data', onStreamData);
       stream.on('trailers', onStreamTrailers);
       stream.on('end', onStreamEnd);
+      stream.on('aborted', onStreamAborted);
     }
     decoder.decodeHeaders(requestHeaderMap(headers, raw, this.transport.scheme), endStream);
   }
