@@ -272,6 +272,9 @@ function writeString(dst: Buffer, pos: number, s: string): number {
  * would only push out the ones that repeat) or, like :path, would leave a request's target in the
  * table. nghttp2 keeps the same list; the ids and trace context a mesh adds to every request are
  * ours: each would cost ~100 octets of table per request and evict content-type within a few dozen.
+ * One entry per such name is made all the same (its first value, when the name is not in the
+ * static table and the entry takes under a quarter of the table): later values then name it by
+ * index, as nghttp2's would, where `x-envoy-upstream-service-time` alone is 21 octets a response.
  */
 const WITHOUT_INDEXING: ReadonlySet<string> = new Set([
   ':path',
@@ -394,13 +397,17 @@ export class HpackEncoder {
     if (NEVER_INDEXED.has(name) || (name === 'cookie' && value.length < SHORT_COOKIE)) {
       return this.#literal(dst, pos, name, value, 4, 0x10);
     }
-    const entry = name.length + value.length + ENTRY_OVERHEAD;
-    // An entry past three quarters of the table would evict nearly everything for one field.
-    if (WITHOUT_INDEXING.has(name) || entry > (this.#maxSize * 3) >>> 2) {
-      return this.#literal(dst, pos, name, value, 4, 0);
-    }
     const seq = this.#byField.get(name)?.get(value);
     if (seq !== undefined) return writeInt(dst, pos, STATIC_COUNT + 1 + this.#inserted - seq, 7, 0x80);
+    const entry = name.length + value.length + ENTRY_OVERHEAD;
+    // An entry past three quarters of the table would evict nearly everything for one field.
+    if (entry > (this.#maxSize * 3) >>> 2) return this.#literal(dst, pos, name, value, 4, 0);
+    if (
+      WITHOUT_INDEXING.has(name) &&
+      (this.#byName.has(name) || STATIC_NAME_INDEX.has(name) || entry * 4 > this.#maxSize)
+    ) {
+      return this.#literal(dst, pos, name, value, 4, 0);
+    }
     pos = this.#literal(dst, pos, name, value, 6, 0x40);
     this.#insert(name, value, entry);
     return pos;
