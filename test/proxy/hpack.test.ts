@@ -311,6 +311,17 @@ describe('encoder: incremental indexing (RFC 7541 §6.2.1)', () => {
     expect(d.dynamicTableSize).toBe(0);
   });
 
+  it('keeps a table larger than the default in step: hundreds of entries, the oldest still indexed', () => {
+    const e = new HpackEncoder(65536);
+    const d = new HpackDecoder(65536);
+    e.onPeerTableSize(65536);
+    const fields = Array.from({ length: 600 }, (_, i): [string, string] => ['x-k', `v${i}`]);
+    for (let i = 0; i < fields.length; i += 50) roundTrip(e, d, fields.slice(i, i + 50));
+    // 600 entries of 36-38 octets fit in 65536: the first is index 62 + 599, two octets past the 7-bit prefix.
+    expect(roundTrip(e, d, [fields[0]!]).length).toBe(3);
+    expect(e.dynamicTableSize).toBe(d.dynamicTableSize);
+  });
+
   it('stays in step with the decoder over many calls with changing values', () => {
     const e = new HpackEncoder();
     const d = new HpackDecoder();
