@@ -74,9 +74,13 @@ const grpcValues = [
   '7d3c1a52-5f7e-4d2b-9c41-0e6a8f2b1c90',
   '15000',
 ];
+/** Each call has a request id of its own. */
+const requestIds = Array.from({ length: 64 }, (_, i) => `7d3c1a52-5f7e-4d2b-9c41-0e6a8f2b${(0x1c90 + i).toString(16)}`);
 const grpcEncoder = new HpackEncoder();
 const grpcOut = Buffer.alloc(HpackEncoder.bound(grpcNames, grpcValues));
+let call = 0;
 const encodeGrpcHead = (): number => {
+  grpcValues[9] = requestIds[call++ & 63]!;
   let pos = grpcEncoder.begin(grpcOut, 0);
   for (let i = 0; i < grpcNames.length; i++) pos = grpcEncoder.field(grpcOut, pos, grpcNames[i]!, grpcValues[i]!);
   return pos;
