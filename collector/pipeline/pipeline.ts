@@ -37,6 +37,8 @@ export interface PipelineOptions {
   /** Rows bytes per batch at most: what one insert asks of ClickHouse's memory. */
   batchMaxBytes: number;
   batchMaxDelayMs: number;
+  /** With more than a batch queued, new data waits while the oldest has waited longer than this. */
+  maxQueueDelayMs: number;
   /** Serialized rows held in memory at most; beyond it entries are re-read from the log. */
   memoryMaxBytes: number;
   serviceGraph: { maxItems: number; ttlMs: number };
@@ -137,6 +139,8 @@ export class Pipeline {
   #queue: (Entry | undefined)[] = [];
   #head = 0;
   #queuedItems = 0;
+  /** What the queued entries add to batches (Entry.size): rows, or bodies when spilled. */
+  #queuedBytes = 0;
   #memoryBytes = 0;
   /** Edges the service graph emits, taken per entry right after its spans are observed. */
   readonly #edges = new RowBinaryWriter(1 << 20);
@@ -220,6 +224,22 @@ export class Pipeline {
 
   get queuedItems(): number {
     return this.#queuedItems;
+  }
+
+  /**
+   * Why new data must wait for the store, or undefined. Refused only with more than a full
+   * batch queued (the next insert stays as big as it would be) and while inserts succeed (an
+   * outage is what the log buffers): the oldest acknowledged entry not stored yet has waited
+   * longer than maxQueueDelayMs, and whatever is accepted now would be queryable later still.
+   */
+  backlogRefusal(now = Date.now()): string | undefined {
+    if (!this.#storageHealthy || !this.#schemaReady) return undefined;
+    if (this.#queuedItems <= this.#opts.batchMaxRows && this.#queuedBytes <= this.#opts.batchMaxBytes) return undefined;
+    const head = this.#queue[this.#head];
+    if (head === undefined) return undefined;
+    const waited = now - head.acceptedAt;
+    if (waited <= this.#opts.maxQueueDelayMs) return undefined;
+    return `storage backlog: accepted data has waited ${waited} ms to be stored (at most ${this.#opts.maxQueueDelayMs} ms)`;
   }
 
   /** Bytes of rows and edges the queue holds in memory. */
@@ -340,6 +360,7 @@ export class Pipeline {
     }
     this.#queue.push(e);
     this.#queuedItems += decoded.count;
+    this.#queuedBytes += e.size;
     this.#metrics.queued.set(this.#queuedItems);
     this.#poke();
   }
@@ -508,6 +529,7 @@ export class Pipeline {
     while (this.#head < this.#queue.length && this.#queue[this.#head]!.seq <= to) {
       const e = this.#queue[this.#head]!;
       this.#queuedItems -= e.count;
+      this.#queuedBytes -= e.size;
       this.#memoryBytes -= (e.rows?.length ?? 0) + (e.edges?.length ?? 0);
       this.#queue[this.#head++] = undefined;
     }
@@ -520,6 +542,7 @@ export class Pipeline {
     const e = this.#queue[index]!;
     this.#head = index + 1;
     this.#queuedItems -= e.count;
+    this.#queuedBytes -= e.size;
     this.#memoryBytes -= (e.rows?.length ?? 0) + (e.edges?.length ?? 0);
     this.#queue[index] = undefined;
   }
@@ -576,6 +599,7 @@ export class Pipeline {
     let items = 0;
     let edges = 0;
     for (const e of batch.entries) {
+      this.#queuedBytes -= e.size;
       this.#memoryBytes -= (e.rows?.length ?? 0) + (e.edges?.length ?? 0);
       e.rows = undefined;
       e.edges = undefined;

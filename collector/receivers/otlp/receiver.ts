@@ -168,7 +168,7 @@ export class OtlpHttpReceiver {
     const why =
       this.#inflight >= this.#opts.maxConcurrentRequests
         ? `too many concurrent requests (${this.#opts.maxConcurrentRequests})`
-        : this.#limiter.refusal(declared);
+        : (this.#limiter.refusal(declared) ?? this.#pipeline.backlogRefusal());
     if (why !== undefined) {
       this.#metrics.refused.inc({ signal, reason: why.startsWith('memory') ? 'memory_limit' : 'overload' });
       this.#refuse(req, res, path, 429, encoding, `${why}; retry later`, {
