@@ -13,6 +13,13 @@ const PARSER_LIMITS = { maxHeaderBytes: 96 * 1024, maxHeaders: 200 };
 const EMPTY = Buffer.alloc(0);
 const CRLF = '\r\n';
 const LAST_CHUNK = '0\r\n\r\n';
+/**
+ * Methods whose requests carry no content by definition (RFC 9110 §9.3): a headers-only request
+ * of any other method says `content-length: 0`, as Envoy's HTTP/1 codec writes it (an HTTP/2
+ * client's POST that ends with its HEADERS would otherwise reach an HTTP/1.1 upstream with no
+ * framing at all, which some servers answer with 411 Length Required).
+ */
+const BODILESS_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE']);
 
 /**
  * Being one request at a time, the connection is its own RequestEncoder: newStream binds the
@@ -138,6 +145,14 @@ export class Http1ClientConnection implements ClientConnection, RequestEncoder, 
       out += `${n}: ${values[i]}\r\n`;
     }
     if (this.#chunked) out += 'transfer-encoding: chunked\r\n';
+    else if (
+      endStream &&
+      method !== 'GET' &&
+      !tunnel &&
+      !BODILESS_METHODS.has(method) &&
+      !headers.has('content-length')
+    )
+      out += 'content-length: 0\r\n';
     const ok = this.#write(out + CRLF);
     if (endStream) return this.encodeData(EMPTY, true) && ok;
     return ok;
