@@ -55,6 +55,8 @@ export interface ParserHandler {
   /** An interim 1xx response (not 101); responses only. */
   onInformational?(head: MessageHead): void;
   onBody(data: Buffer): void;
+  /** A chunked message's trailers, when the parser collects them (collectTrailers); onMessageComplete follows. */
+  onTrailers?(trailers: HeaderMap): void;
   /** Return false to pause before the next message (pipelining). */
   onMessageComplete(): boolean;
   onError(error: CodecError): void;
@@ -165,6 +167,14 @@ export class Http1Parser {
   expectNoBody = false;
   /** Set when the current message cannot be followed by another on this connection. */
   lastMessage = false;
+  /**
+   * Chunked trailers go to onTrailers (http_protocol_options.enable_trailers); otherwise they are
+   * read and dropped, as Envoy's HTTP/1 codec drops them by default.
+   */
+  collectTrailers = false;
+  /** The trailers read so far of the current message, and their octets (bounded as a head is). */
+  #trailers: HeaderMap | null = null;
+  #trailerBytes = 0;
 
   constructor(isRequest: boolean, handler: ParserHandler, limits: ParserLimits) {
     this.#isRequest = isRequest;
@@ -317,9 +327,19 @@ export class Http1Parser {
           }
           if (lf === offset || data[lf - 1] !== 13) return this.#fail(err(400, 'http1.invalid_trailer'));
           const empty = lf === offset + 1;
+          if (!empty && this.collectTrailers) {
+            const e = this.#addTrailer(data.toString('latin1', offset, lf - 1));
+            if (e !== null) return this.#fail(e);
+          }
           offset = lf + 1;
           if (empty) {
             this.#state = ParserState.Head;
+            const trailers = this.#trailers;
+            if (trailers !== null) {
+              this.#trailers = null;
+              this.#trailerBytes = 0;
+              this.handler.onTrailers?.(trailers);
+            }
             if (!this.handler.onMessageComplete()) return this.#pauseWith(data, offset);
           }
           break;
@@ -358,6 +378,32 @@ export class Http1Parser {
     return null;
   }
 
+  /**
+   * One trailer field line, checked as a header line is (a token name, no control characters,
+   * no obs-fold) and counted against the head's limits; an error when it is refused.
+   */
+  #addTrailer(line: string): CodecError | null {
+    const bad = this.#isRequest ? 400 : 502;
+    this.#trailerBytes += line.length + 2;
+    if (this.#trailerBytes > this.#limits.maxHeaderBytes) return err(431, 'http1.trailers_too_large');
+    const trailers = (this.#trailers ??= new HeaderMap());
+    if (trailers.size >= this.#limits.maxHeaders) return err(431, 'http1.too_many_trailers');
+    const colon = line.indexOf(':');
+    if (colon <= 0) return err(bad, 'http1.invalid_trailer');
+    let name = knownHeaderName(line, 0, colon);
+    if (name === null) {
+      if (!isToken(line, 0, colon)) return err(bad, 'http1.invalid_trailer');
+      name = line.slice(0, colon).toLowerCase();
+    }
+    if (hasControlChar(line, colon + 1, line.length)) return err(bad, 'http1.invalid_characters');
+    let vs = colon + 1;
+    let ve = line.length;
+    while (vs < ve && (line.charCodeAt(vs) === 32 || line.charCodeAt(vs) === 9)) vs++;
+    while (ve > vs && (line.charCodeAt(ve - 1) === 32 || line.charCodeAt(ve - 1) === 9)) ve--;
+    trailers.add(name, line.slice(vs, ve));
+    return null;
+  }
+
   #pauseWith(data: Buffer, offset: number): void {
     this.#state = ParserState.Paused;
     this.#pending = offset < data.length ? Buffer.from(data.subarray(offset)) : null;
@@ -366,6 +412,7 @@ export class Http1Parser {
   #fail(e: CodecError): void {
     this.#state = ParserState.Error;
     this.#pending = null;
+    this.#trailers = null;
     this.handler.onError(e);
   }
 

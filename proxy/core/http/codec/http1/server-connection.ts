@@ -24,7 +24,10 @@ export interface Http1ServerSettings {
   readonly maxHeadersCount: number;
   readonly acceptHttp10: boolean;
   readonly defaultHostForHttp10: string;
-  /** Chunked responses end with their trailers instead of dropping them. */
+  /**
+   * http_protocol_options.enable_trailers: a chunked request's trailers are read and passed on, a
+   * chunked response ends with its trailers; both are dropped otherwise, as in Envoy.
+   */
   readonly enableTrailers?: boolean;
 }
 
@@ -56,6 +59,8 @@ class Http1ResponseEncoder implements ResponseEncoder {
   decoder: RequestDecoder | null = null;
   /** The parser delivered the whole request. */
   requestEnded = false;
+  /** The chunked request's trailers (enable_trailers), passed on as its end. */
+  requestTrailers: HeaderMap | null = null;
   responseStarted = false;
   responseComplete = false;
   upgraded = false;
@@ -208,6 +213,7 @@ export class Http1ServerConnection implements ServerConnection, ParserHandler {
       maxHeaderBytes: settings.maxRequestHeadersBytes,
       maxHeaders: settings.maxHeadersCount,
     });
+    this.#parser.collectTrailers = settings.enableTrailers === true;
     this.#writer = new DeferredWriter(socket, () => this.#setAboveWatermark());
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.#onData(chunk));
@@ -397,13 +403,20 @@ export class Http1ServerConnection implements ServerConnection, ParserHandler {
     this.#active?.decoder?.decodeData(data, false);
   }
 
+  onTrailers(trailers: HeaderMap): void {
+    if (this.#active !== null) this.#active.requestTrailers = trailers;
+  }
+
   onMessageComplete(): boolean {
     const a = this.#active;
     if (a === null) return true;
     // A request without body already ended with its headers.
     if (!a.requestEnded) {
       a.requestEnded = true;
-      a.decoder!.decodeData(EMPTY, true);
+      const d = a.decoder!;
+      const trailers = a.requestTrailers;
+      if (trailers !== null && d.decodeTrailers !== undefined) d.decodeTrailers(trailers);
+      else d.decodeData(EMPTY, true);
     }
     // Pipelined requests wait until this stream's response is done.
     return this.#active === null;
