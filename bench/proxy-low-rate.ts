@@ -9,7 +9,7 @@
 // Knobs: LOWRATE_MODE (telemetry: 100% sampling, istio.stats, access log | plain | mtls between
 // the two sidecars), LOWRATE_HOPS (2; 1 for one sidecar, not with mtls), LOWRATE_ROWS
 // (this,baseline,node,nginx: the chains run, baseline only with BENCH_BASELINE), LAT_RATE (1000),
-// LAT_SECONDS (5), WARM_SECONDS (2), BENCH_ROUNDS (3). LOWRATE_HOLD=1 starts the chains, prints
+// LAT_SECONDS (5), WARM_SECONDS (2), BENCH_ROUNDS (3), LOWRATE_CONCURRENT (0). LOWRATE_HOLD=1 starts the chains, prints
 // their ports and pids and waits for SIGTERM (for perf, strace and the like).
 // What it found (issue 21, one sidecar, load average 10-22): per request, a meshscope sidecar's
 // request thread makes the same syscalls as the bare Node pipe (two reads, two writes, one
@@ -51,6 +51,11 @@ const RATE = Number(process.env.LAT_RATE ?? 1000);
 const SECONDS = Number(process.env.LAT_SECONDS ?? 5);
 const WARM = Number(process.env.WARM_SECONDS ?? 2);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+/**
+ * LOWRATE_CONCURRENT=1: every chain's client runs at once, so each pair of figures saw the same
+ * minute of a shared host (on a busy one, sequential rows meet different neighbours).
+ */
+const CONCURRENT = process.env.LOWRATE_CONCURRENT === '1';
 const THIS_CLI = resolve(process.cwd(), 'dist/cli/main.js');
 /** Extra node flags for meshscope's processes (e.g. --perf-basic-prof with LOWRATE_HOLD). */
 const NODE_ARGS = (process.env.LOWRATE_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
@@ -185,7 +190,7 @@ async function main(): Promise<void> {
     for (let round = 0; round < ROUNDS; round++) {
       const direct = await openLoop(upstream.port, RATE, SECONDS, WARM);
       const rows = new Map<string, RowRound>();
-      for (const c of chains) {
+      const measure = async (c: Chain): Promise<void> => {
         const pids = c.pids();
         const meter = runQueueMeter(pids);
         const before = processCpu(pids);
@@ -200,7 +205,9 @@ async function main(): Promise<void> {
           clientConnections: r.connections,
           errors: r.errors,
         });
-      }
+      };
+      if (CONCURRENT) await Promise.all(chains.map(measure));
+      else for (const c of chains) await measure(c);
       perRound.push(rows);
       loadAverages.push(Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]));
     }

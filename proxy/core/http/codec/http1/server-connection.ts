@@ -200,6 +200,8 @@ export class Http1ServerConnection implements ServerConnection, ParserHandler {
   #aboveWatermark = false;
   #pipelinePaused = false;
   #closed = false;
+  /** A shared-buffer read is being parsed: body views must be copied before they are handed on. */
+  #viewing = false;
   /** Set by shutdownNotice: every later response asks the client to close. */
   shuttingDown = false;
 
@@ -216,7 +218,14 @@ export class Http1ServerConnection implements ServerConnection, ParserHandler {
     this.#parser.collectTrailers = settings.enableTrailers === true;
     this.#writer = new DeferredWriter(socket, () => this.#setAboveWatermark());
     socket.setNoDelay(true);
+    // Bytes the socket already holds (pushed back by a listener filter or the AUTO codec's
+    // preface detection) come as `data`; later reads, where the transport can, straight from the
+    // handle into a shared buffer. Measured (bench:proxy-low-rate, one sidecar at 1000 req/s):
+    // the readable stream's part of a downstream read, a Buffer per read, push, `data` and a
+    // nextTick, cost 14-20 us of the request thread's ~100-190 us per request, against ~5 us
+    // for the upstream reads that already came this way.
     socket.on('data', (chunk: Buffer) => this.#onData(chunk));
+    transport.readWith?.((view) => this.#onSharedRead(view));
     socket.on('drain', () => this.#onDrain());
     socket.on('end', () => this.#onEnd());
     socket.on('close', () => this.#onClose());
@@ -301,6 +310,16 @@ export class Http1ServerConnection implements ServerConnection, ParserHandler {
     this.#active = encoder;
     encoder.decoder = this.#callbacks.newStream(encoder);
     return encoder;
+  }
+
+  /** A read viewing the transport's shared buffer: whatever outlives the call is copied (onBody). */
+  #onSharedRead(view: Buffer): void {
+    this.#viewing = true;
+    try {
+      this.#onData(view);
+    } finally {
+      this.#viewing = false;
+    }
   }
 
   #onData(chunk: Buffer): void {
@@ -400,7 +419,8 @@ export class Http1ServerConnection implements ServerConnection, ParserHandler {
   }
 
   onBody(data: Buffer): void {
-    this.#active?.decoder?.decodeData(data, false);
+    // Filters and the router may keep body bytes past this read (buffering, retries, a corked write).
+    this.#active?.decoder?.decodeData(this.#viewing ? Buffer.from(data) : data, false);
   }
 
   onTrailers(trailers: HeaderMap): void {
