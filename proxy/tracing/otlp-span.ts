@@ -205,24 +205,17 @@ const CACHED_VALUE_MAX_LENGTH = 128;
 export class StringAttributeCache {
   readonly #key: AttributeKey;
   readonly #encoded = new Map<string, Uint8Array>();
-  readonly #derive: ((v: string) => string) | null;
 
-  /**
-   * With `derive`, the attribute's value is derive(v) and the cache is keyed by v, so the
-   * derivation (a host from an authority) runs once per distinct v, not per span.
-   */
-  constructor(key: AttributeKey, derive: ((v: string) => string) | null = null) {
+  constructor(key: AttributeKey) {
     this.#key = key;
-    this.#derive = derive;
   }
 
   write(w: ProtoWriter, v: string): void {
     const encoded = this.#encoded.get(v);
     if (encoded !== undefined) return w.append(encoded);
-    const value = this.#derive === null ? v : this.#derive(v);
     if (this.#encoded.size >= CACHED_VALUES_PER_KEY || v.length > CACHED_VALUE_MAX_LENGTH)
-      return stringAttribute(w, this.#key, value);
-    const bytes = constantStringAttribute(this.#key, value);
+      return stringAttribute(w, this.#key, v);
+    const bytes = constantStringAttribute(this.#key, v);
     this.#encoded.set(v, bytes);
     w.append(bytes);
   }

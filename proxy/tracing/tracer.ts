@@ -66,10 +66,6 @@ interface TracerShared {
   readonly upstreamCluster: StringAttributeCache;
   readonly peerService: StringAttributeCache;
   readonly upstreamAddress: StringAttributeCache;
-  /** server.address by the request's authority (the host part, derived once per authority). */
-  readonly serverAddress: StringAttributeCache;
-  readonly userAgent: StringAttributeCache;
-  readonly peerAddress: StringAttributeCache;
 }
 
 /** A custom tag encoded at config time: a whole attribute (literal), or its key (header). */
@@ -316,9 +312,9 @@ class StreamSpan implements Span {
       if (path !== undefined) stringAttribute(w, K_PATH, pathTag(path, options.maxPathTagLength));
       shared.scheme.write(w, req.get(':scheme') ?? req.get('x-forwarded-proto') ?? 'http');
       const authority = req.get(':authority');
-      if (authority !== undefined) shared.serverAddress.write(w, authority);
+      if (authority !== undefined) stringAttribute(w, K_SERVER_ADDRESS, hostOf(authority));
       const ua = req.get('user-agent');
-      if (ua !== undefined) shared.userAgent.write(w, ua);
+      if (ua !== undefined) stringAttribute(w, K_USER_AGENT, ua);
       if (req.get('content-type')?.startsWith('application/grpc') === true) w.append(GRPC_ATTRIBUTE);
       for (const t of shared.customTags) {
         if (t.kind === 'literal') w.append(t.attribute);
@@ -339,7 +335,7 @@ class StreamSpan implements Span {
     }
     if (code > 0) numberAttribute(w, K_STATUS_CODE, code);
     w.append(PROTOCOL_ATTRIBUTES[info.protocol]);
-    shared.peerAddress.write(w, info.downstreamRemoteAddress);
+    stringAttribute(w, K_PEER_ADDRESS, info.downstreamRemoteAddress);
     const cluster = attempt !== null ? attempt.cluster : info.upstreamCluster;
     if (cluster !== null && cluster !== '') {
       shared.upstreamCluster.write(w, cluster);
@@ -415,9 +411,6 @@ export class MeshTracer {
       upstreamCluster: new StringAttributeCache(K_UPSTREAM_CLUSTER),
       peerService: new StringAttributeCache(K_PEER_SERVICE),
       upstreamAddress: new StringAttributeCache(K_UPSTREAM_ADDRESS),
-      serverAddress: new StringAttributeCache(K_SERVER_ADDRESS, hostOf),
-      userAgent: new StringAttributeCache(K_USER_AGENT),
-      peerAddress: new StringAttributeCache(K_PEER_ADDRESS),
     };
   }
 

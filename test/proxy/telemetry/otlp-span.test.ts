@@ -194,23 +194,6 @@ describe('OTLP spans written by the request thread', () => {
     expect(cached.buf.subarray(0, cached.pos).equals(plain.buf.subarray(0, plain.pos))).toBe(true);
   });
 
-  it('a cache keyed by one value writes the attribute of the value derived from it (server.address from the authority)', () => {
-    const key = attributeKey('server.address');
-    const host = (authority: string): string => authority.slice(0, authority.lastIndexOf(':'));
-    const cache = new StringAttributeCache(key, host);
-    const authorities = ['shop:8080', 'shop:9090', 'catalog:80', `${'h'.repeat(200)}:1`];
-    for (let i = 0; i < 300; i++) authorities.push(`svc-${i}:80`);
-    const cached = new ProtoWriter(8);
-    const plain = new ProtoWriter(8);
-    for (const _round of [1, 2]) {
-      for (const a of authorities) {
-        cache.write(cached, a);
-        stringAttribute(plain, key, host(a));
-      }
-    }
-    expect(cached.buf.subarray(0, cached.pos).equals(plain.buf.subarray(0, plain.pos))).toBe(true);
-  });
-
   it('decode back to the spans written (for the gRPC and Zipkin exporters), from a buffer that grew while writing', () => {
     // A 64-byte writer grows many times over these spans; what was written stays intact.
     expect(decodeSpans(writeBatch(spans))).toEqual(spans.map(expected));
