@@ -362,16 +362,18 @@ const LIBUV_POOL = 'node (libuv pool: WAL and staging I/O, chDB statements)';
 const NODE_THREAD = /^(main \(event loop\)|node|V8 |libuv|uv|SignalInspector|DelayedTaskSch|inspector)/;
 
 /**
- * The write-ahead log's group commits over the whole run, from the collector's histogram:
- * count, mean, and the bucket bounds p50 and p99 fall under (the ack's floor under this load).
+ * One of the collector's histograms over the whole run: count, mean, and the bucket bounds p50
+ * and p99 fall under.
  */
-function walSyncFigures(metricsText: string): {
-  syncs: number;
+function histogramFigures(
+  metricsText: string,
+  name: string,
+): {
+  count: number;
   meanMs: number;
   p50AtMostMs: number;
   p99AtMostMs: number;
 } {
-  const name = 'meshscope_collector_wal_sync_duration_seconds';
   const count = Number(new RegExp(`^${name}_count (\\S+)$`, 'm').exec(metricsText)?.[1] ?? 0);
   const sum = Number(new RegExp(`^${name}_sum (\\S+)$`, 'm').exec(metricsText)?.[1] ?? 0);
   const buckets = [...metricsText.matchAll(new RegExp(`^${name}_bucket\\{le="([^"]+)"\\} (\\S+)$`, 'gm'))].map((m) => ({
@@ -383,7 +385,7 @@ function walSyncFigures(metricsText: string): {
     return b === undefined || !Number.isFinite(b.le) ? -1 : b.le * 1000;
   };
   return {
-    syncs: count,
+    count,
     meanMs: Number(((sum / Math.max(1, count)) * 1000).toFixed(1)),
     p50AtMostMs: atMost(0.5),
     p99AtMostMs: atMost(0.99),
@@ -634,7 +636,11 @@ async function runScenario(bodies: Buffer[]): Promise<Record<string, unknown>> {
     // One batch is one insert per table (spans, then their edges): its rows per insert set the
     // part sizes chDB writes and merges.
     const inserts = Number(/^meshscope_collector_batch_latency_seconds_count (\d+)$/m.exec(metricsText)?.[1] ?? 0);
-    const walSync = walSyncFigures(metricsText);
+    // The write-ahead log's group commits (the ack's floor under this load), and how long each
+    // request waited for its record to be durable once decoded: the rest of an ack is reading,
+    // decoding and waiting for the event loop.
+    const walSync = histogramFigures(metricsText, 'meshscope_collector_wal_sync_duration_seconds');
+    const ackDurableWait = histogramFigures(metricsText, 'meshscope_collector_ack_durable_wait_seconds');
     acks.sort((a, b) => a - b);
     queryable.sort((a, b) => a - b);
     const spansPerSecStored = Math.round(storedSpans / storedSeconds);
@@ -685,6 +691,7 @@ async function runScenario(bodies: Buffer[]): Promise<Record<string, unknown>> {
       },
       // What every ack waits for at least: its group commit's durable write.
       walSyncMs: walSync,
+      ackWaitForDurableMs: ackDurableWait,
       eventLoopDelayMs: { worstP99PerSecond: Math.max(0, ...loopP99), max: Math.max(0, ...loopMax) },
       timeToQueryableMs: { probes, p50: percentile(queryable, 0.5), max: queryableMax },
       ratios: {
