@@ -83,6 +83,12 @@ export class CollectorMetrics {
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
     registers: [this.registry],
   });
+  readonly ackDurableWait = new Histogram({
+    name: 'meshscope_collector_ack_durable_wait_seconds',
+    help: 'From a request decoded and appended to the write-ahead log until its record is durable: the part of an ack after decoding (the group commit it joins, and the one in flight before it)',
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [this.registry],
+  });
   readonly walRecords = new Counter({
     name: 'meshscope_collector_wal_records_total',
     help: 'Records made durable in the write-ahead log',

@@ -312,6 +312,11 @@ export class Pipeline {
       throw err;
     }
     this.#metrics.buffered.set(this.#wal.bytes);
+    const appended = performance.now();
+    append.durable.then(
+      () => this.#metrics.ackDurableWait.observe((performance.now() - appended) / 1000),
+      () => undefined,
+    );
     this.#enqueue(append.seq, kind, acceptedAt, decoded, append.durable, body.length);
     return { accepted: n, rejected: decoded.rejected, reasons: decoded.reasons, durable: append.durable };
   }
