@@ -7,6 +7,8 @@
 // - `te` is hop-by-hop: only its `trailers` token crosses (Envoy's sanitize_te), to either protocol;
 // - `expect: 100-continue` is answered by the proxy itself and not forwarded, whatever the
 //   client's protocol and the upstream's (Envoy's proxy_100_continue off);
+// - a status from an HTTP/2 upstream (which has no reason phrase) reaches an HTTP/1.1 client with
+//   the phrase Envoy writes for it, not "Unknown";
 // - a response without `date` gets one (Envoy's HCM adds it when absent), whichever codec writes
 //   it: node:http2 added one of its own, HTTP/1.1 and our HTTP/2 codec none.
 // Both HTTP/2 codecs, as Envoy's runtime key envoy.reloadable_features.http2_use_oghttp2 chooses.
@@ -54,6 +56,12 @@ beforeAll(async () => {
   await new Promise<void>((r) => h1.listen(0, '127.0.0.1', r));
   h2 = http2.createServer();
   h2.on('stream', (stream, headers) => {
+    // `/h2/status/NNN` answers NNN with no body.
+    const status = /^\/h2\/status\/(\d{3})$/.exec(String(headers[':path']));
+    if (status !== null) {
+      stream.respond({ ':status': Number(status[1]) }, { endStream: true });
+      return;
+    }
     let bytes = 0;
     stream.on('data', (d: Buffer) => {
       bytes += d.length;
@@ -178,6 +186,28 @@ describe.each(H2_CODECS)('HTTP/1.1 ↔ HTTP/2 through the $codec codecs', ({ cod
     expect(await h2Date(port(), '/h1/no-date')).toMatch(HTTP_DATE);
     expect(await h1Date(port(), '/h1/dated')).toBe(FIXED_DATE);
     expect(await h2Date(port(), '/h1/dated')).toBe(FIXED_DATE);
+  });
+
+  it("an HTTP/2 upstream's status reaches an HTTP/1.1 client with its reason phrase", async () => {
+    const phrases: Record<number, string> = {
+      206: 'Partial Content',
+      409: 'Conflict',
+      410: 'Gone',
+      422: 'Unprocessable Entity',
+      417: 'Expectation Failed',
+      505: 'HTTP Version Not Supported',
+    };
+    for (const [code, phrase] of Object.entries(phrases)) {
+      const line = await new Promise<string>((resolve, reject) => {
+        http
+          .get({ host: '127.0.0.1', port: port(), path: `/h2/status/${code}`, agent: false }, (res) => {
+            resolve(`${res.statusCode} ${res.statusMessage}`);
+            res.resume();
+          })
+          .on('error', reject);
+      });
+      expect(line).toBe(`${code} ${phrase}`);
+    }
   });
 
   it('te: only its trailers token crosses, HTTP/1.1 → HTTP/2 and HTTP/2 → HTTP/1.1', async () => {
