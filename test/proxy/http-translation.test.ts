@@ -6,7 +6,11 @@
 //   stream, append an explicit Content-Length: 0", except for bodiless methods);
 // - `te` is hop-by-hop: only its `trailers` token crosses (Envoy's sanitize_te), to either protocol;
 // - `expect: 100-continue` is answered by the proxy itself and not forwarded, whatever the
-//   client's protocol and the upstream's (Envoy's proxy_100_continue off).
+//   client's protocol and the upstream's (Envoy's proxy_100_continue off);
+// - a status from an HTTP/2 upstream (which has no reason phrase) reaches an HTTP/1.1 client with
+//   the phrase Envoy writes for it, not "Unknown";
+// - a response without `date` gets one (Envoy's HCM adds it when absent), whichever codec writes
+//   it: node:http2 added one of its own, HTTP/1.1 and our HTTP/2 codec none.
 // Both HTTP/2 codecs, as Envoy's runtime key envoy.reloadable_features.http2_use_oghttp2 chooses.
 import { execFile } from 'node:child_process';
 import http from 'node:http';
@@ -24,6 +28,8 @@ import {
 } from './helpers.js';
 
 const run = promisify(execFile);
+const FIXED_DATE = 'Tue, 01 Jan 2030 00:00:00 GMT';
+const HTTP_DATE = /^[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} GMT$/;
 
 /** What an upstream saw: its headers and how many body octets. */
 interface Seen {
@@ -38,6 +44,9 @@ const proxies = new Map<string, RunningProxy>();
 beforeAll(async () => {
   const answer = (headers: Seen['headers'], bytes: number): string => JSON.stringify({ headers, bytes });
   h1 = http.createServer((req, res) => {
+    // `/h1/no-date` answers without a Date header, `/h1/dated` with a fixed one.
+    if (req.url === '/h1/no-date') res.sendDate = false;
+    if (req.url === '/h1/dated') res.setHeader('date', FIXED_DATE);
     let bytes = 0;
     req.on('data', (d: Buffer) => {
       bytes += d.length;
@@ -47,6 +56,12 @@ beforeAll(async () => {
   await new Promise<void>((r) => h1.listen(0, '127.0.0.1', r));
   h2 = http2.createServer();
   h2.on('stream', (stream, headers) => {
+    // `/h2/status/NNN` answers NNN with no body.
+    const status = /^\/h2\/status\/(\d{3})$/.exec(String(headers[':path']));
+    if (status !== null) {
+      stream.respond({ ':status': Number(status[1]) }, { endStream: true });
+      return;
+    }
     let bytes = 0;
     stream.on('data', (d: Buffer) => {
       bytes += d.length;
@@ -114,6 +129,33 @@ async function h2HeadersOnly(port: number, method: string, path: string): Promis
   }
 }
 
+/** The `date` response header an HTTP/2 GET of `path` gets (node:http2). */
+async function h2Date(port: number, path: string): Promise<string | undefined> {
+  const client = http2.connect(`http://127.0.0.1:${port}`);
+  try {
+    return await new Promise((resolve, reject) => {
+      const req = client.request({ ':path': path }, { endStream: true });
+      req.on('response', (h) => resolve(h.date as string | undefined));
+      req.on('error', reject);
+      req.resume();
+    });
+  } finally {
+    client.close();
+  }
+}
+
+/** The `date` response header an HTTP/1.1 GET of `path` gets (node:http). */
+function h1Date(port: number, path: string): Promise<string | undefined> {
+  return new Promise((resolve, reject) => {
+    http
+      .get({ host: '127.0.0.1', port, path, agent: false }, (res) => {
+        resolve(res.headers.date);
+        res.resume();
+      })
+      .on('error', reject);
+  });
+}
+
 /** curl's request (its own framing and headers, plus `args`); the upstream's report and curl's trace. */
 async function curl(args: string[]): Promise<{ seen: Seen; trace: string }> {
   const r = await run('curl', ['-sS', '-v', '--max-time', '10', ...args]);
@@ -136,6 +178,35 @@ describe.each(H2_CODECS)('HTTP/1.1 ↔ HTTP/2 through the $codec codecs', ({ cod
     for (const method of ['GET', 'DELETE', 'OPTIONS']) {
       const seen = await h2HeadersOnly(port(), method, '/h1');
       expect(seen.headers['content-length'], method).toBeUndefined();
+    }
+  });
+
+  it('a response without date gets one from the proxy, over HTTP/1.1 and HTTP/2; an upstream date is kept', async () => {
+    expect(await h1Date(port(), '/h1/no-date')).toMatch(HTTP_DATE);
+    expect(await h2Date(port(), '/h1/no-date')).toMatch(HTTP_DATE);
+    expect(await h1Date(port(), '/h1/dated')).toBe(FIXED_DATE);
+    expect(await h2Date(port(), '/h1/dated')).toBe(FIXED_DATE);
+  });
+
+  it("an HTTP/2 upstream's status reaches an HTTP/1.1 client with its reason phrase", async () => {
+    const phrases: Record<number, string> = {
+      206: 'Partial Content',
+      409: 'Conflict',
+      410: 'Gone',
+      422: 'Unprocessable Entity',
+      417: 'Expectation Failed',
+      505: 'HTTP Version Not Supported',
+    };
+    for (const [code, phrase] of Object.entries(phrases)) {
+      const line = await new Promise<string>((resolve, reject) => {
+        http
+          .get({ host: '127.0.0.1', port: port(), path: `/h2/status/${code}`, agent: false }, (res) => {
+            resolve(`${res.statusCode} ${res.statusMessage}`);
+            res.resume();
+          })
+          .on('error', reject);
+      });
+      expect(line).toBe(`${code} ${phrase}`);
     }
   });
 
