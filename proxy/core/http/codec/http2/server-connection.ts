@@ -201,6 +201,10 @@ class Http2ResponseEncoder implements ResponseEncoder {
   bodyless = false;
   /** The proxy reset the stream (not the peer). */
   localReset = false;
+  /** The client said it takes trailers (`te: trailers`, as gRPC does): the response may end with them. */
+  acceptsTrailers = false;
+  /** The stream was opened to end with trailers (node:http2 sends them only on such a stream). */
+  #waitsForTrailers = false;
   #trailers: OutgoingHttpHeaders = {};
   #readDisabled = 0;
   #aboveWatermark = false;
@@ -234,10 +238,13 @@ class Http2ResponseEncoder implements ResponseEncoder {
     this.bodyless = endStream || status === 204 || status === 304;
     if (s.destroyed) return;
     try {
-      // Trailers go whether or not the request said `te: trailers`, as Envoy (and our own codec)
-      // sends them: an HTTP/1.1 upstream's chunked trailers reach a client that did not ask. A
-      // response that ends without them costs an empty DATA frame carrying END_STREAM.
-      const waitForTrailers = !this.bodyless;
+      // node:http2 sends trailers only on a stream opened to wait for them, and one that ends
+      // without them then costs an empty DATA frame carrying END_STREAM (and an event): so it waits
+      // when the client asked for trailers (`te: trailers`, gRPC), or when the response's length is
+      // unknown (a chunked HTTP/1.1 response, whose trailers Envoy passes on whatever `te` said,
+      // as our own codec does). A sized response to a client that did not ask ends with its body.
+      const waitForTrailers = !this.bodyless && (this.acceptsTrailers || !headers.has('content-length'));
+      this.#waitsForTrailers = waitForTrailers;
       s.respond(toHttp2Headers(headers), { endStream: this.bodyless, waitForTrailers });
       if (waitForTrailers) s.once('wantTrailers', () => s.sendTrailers(this.#trailers));
     } catch {
@@ -280,7 +287,7 @@ class Http2ResponseEncoder implements ResponseEncoder {
     if (!this.responseStarted || this.responseComplete) return;
     const s = this.#stream;
     if (s.destroyed) return;
-    if (!this.bodyless) this.#trailers = toHttp2Headers(trailers);
+    if (this.#waitsForTrailers) this.#trailers = toHttp2Headers(trailers);
     if (!this.bodyless) s.end();
     this.#endResponse();
   }
@@ -611,6 +618,7 @@ export class Http2ServerConnection implements ServerConnection {
     stream.on('error', ignoreStreamError);
     stream.on('priority', this.#onPriority);
     stream.on('close', onStreamClose);
+    encoder.acceptsTrailers = headers.te === 'trailers';
     const endStream = (flags & END_STREAM_FLAG) !== 0;
     if (endStream) encoder.requestEnded = true;
     else {
