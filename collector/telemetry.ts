@@ -72,6 +72,11 @@ export class CollectorMetrics {
     help: 'Items accepted and awaiting insertion into ClickHouse',
     registers: [this.registry],
   });
+  readonly spilled = new Counter({
+    name: 'meshscope_collector_spilled_items_total',
+    help: 'Items queued (accepted or replayed) beyond the in-memory queue budget: their rows are dropped and decoded again from the write-ahead log when their turn comes',
+    registers: [this.registry],
+  });
   readonly walSyncs = new Counter({
     name: 'meshscope_collector_wal_fsyncs_total',
     help: 'fsyncs of the write-ahead log (group commit: one per batch of concurrent appends)',

@@ -253,6 +253,9 @@ export class Pipeline {
    */
   #decodeRows(kind: number, body: Buffer, acceptedAt: number, keepRows = false): DecodedRows {
     const keep = keepRows || this.#memoryBytes < this.#opts.memoryMaxBytes;
+    const spilled = (n: number): void => {
+      if (!keep && n > 0) this.#metrics.spilled.inc(n);
+    };
     const window = this.#opts.timeWindow;
     if (kind === KIND['traces/protobuf']) {
       const { min, max } = windowBounds(window, acceptedAt);
@@ -263,6 +266,7 @@ export class Pipeline {
         outside: (t) => windowRefusal('span', t, min, window),
       });
       const rows = rowWriter.take();
+      spilled(d.count);
       return {
         count: d.count,
         rows: keep ? rows : undefined,
@@ -276,6 +280,7 @@ export class Pipeline {
     const { items, rejected, reasons } = traces
       ? applyTimeWindow(raw as Decoded<SpanRecord>, 'span', window, acceptedAt)
       : applyTimeWindow(raw as Decoded<LogRecord>, 'log record', window, acceptedAt);
+    spilled(items.length);
     return {
       count: items.length,
       rows: keep ? serialize(kind, items) : undefined,
