@@ -23,7 +23,7 @@ export class CollectorMetrics {
   });
   readonly refused = new Counter({
     name: 'meshscope_collector_refused_items_total',
-    help: 'Items refused: invalid (partial success), undecodable body, or overload',
+    help: 'Items refused: invalid (partial success), undecodable body, memory limit, storage backlog or overload',
     labelNames: ['signal', 'reason'] as const,
     registers: [this.registry],
   });

@@ -242,6 +242,11 @@ export class Pipeline {
     return `storage backlog: accepted data has waited ${waited} ms to be stored (at most ${this.#opts.maxQueueDelayMs} ms)`;
   }
 
+  /** How long a client refused for the backlog should wait: about as long as the backlog is allowed to be. */
+  get backlogRetryAfterSeconds(): number {
+    return Math.max(1, Math.ceil(this.#opts.maxQueueDelayMs / 1000));
+  }
+
   /** Bytes of rows and edges the queue holds in memory. */
   get memoryBytes(): number {
     return this.#memoryBytes;
