@@ -16,12 +16,13 @@
 
 import { randomUUID } from 'node:crypto';
 import { decodeLogsJson, decodeTracesJson } from '../receivers/otlp/json.js';
-import { writeLogRow, writeSpanRow, type Decoded, type LogRecord, type SpanRecord } from '../receivers/otlp/model.js';
+import { writeLogRow, type Decoded, type LogRecord, type SpanRecord } from '../receivers/otlp/model.js';
 import { decodeLogsProto } from '../receivers/otlp/protobuf.js';
-import { decodeTracesToRows } from '../receivers/otlp/protobuf-rows.js';
+import { decodeTracesToColumns } from '../receivers/otlp/protobuf-rows.js';
 import { GRAPH_ATTRIBUTE_KEYS, ServiceGraph, writeEdgeRow } from '../servicegraph/store.js';
 import { RowBinaryWriter } from '../storage/clickhouse/rowbinary.js';
-import { isDataError, type RowWriter, type TableName } from '../storage/clickhouse/writer.js';
+import { SpanColumnsWriter, writeSpanColumns } from '../storage/clickhouse/span-columns.js';
+import { isDataError, type Rows, type RowWriter, type TableName } from '../storage/clickhouse/writer.js';
 import type { CollectorMetrics, Signal } from '../telemetry.js';
 import { TableInserter, type Part } from './table-insert.js';
 import { applyTimeWindow, windowBounds, windowRefusal, type TimeWindow } from './time-window.js';
@@ -65,8 +66,8 @@ interface Entry {
   table: ItemTable;
   count: number;
   acceptedAt: number;
-  /** RowBinary rows, or undefined when spilled to the log only (or released). */
-  rows: Buffer | undefined;
+  /** Its rows (otel_traces: columns; otel_logs: RowBinary), or undefined when spilled to the log only (or released). */
+  rows: Rows | undefined;
   /** Its rows' size, or its body's when spilled (what it adds to a batch). */
   size: number;
   /** The service-graph edges its spans produced, as RowBinary rows. */
@@ -95,15 +96,15 @@ const TABLES: readonly TableName[] = ['otel_traces', 'otel_service_graph_edges',
 /** What a record decodes to: its rows and what the service graph reads. */
 interface DecodedRows {
   count: number;
-  /** RowBinary rows, unless they were not wanted (the queue is over its memory budget). */
-  rows: Buffer | undefined;
+  /** Its rows, unless they were not wanted (the queue is over its memory budget). */
+  rows: Rows | undefined;
   /** Spans for the service graph (traces only). */
   graph: readonly SpanRecord[] | undefined;
   rejected: number;
   reasons: string[];
 }
 
-/** The object decoders; protobuf traces go straight to rows (Pipeline.#decodeRows). */
+/** The object decoders; protobuf traces go straight to columns (Pipeline.#decodeRows). */
 function decode(kind: number, body: Buffer): Decoded<SpanRecord> | Decoded<LogRecord> {
   switch (kind) {
     case KIND['traces/json']:
@@ -117,12 +118,17 @@ function decode(kind: number, body: Buffer): Decoded<SpanRecord> | Decoded<LogRe
 
 const isTraces = (kind: number): boolean => kind === KIND['traces/protobuf'] || kind === KIND['traces/json'];
 
-// One encoder for every entry: each entry's rows are a view of its slab, never copied.
+// One encoder per table for every entry: each entry's rows are views of the encoder's slabs,
+// never copied. Spans are written as columns (one Native block per insert), logs as rows.
 const rowWriter = new RowBinaryWriter();
+const spanColumns = new SpanColumnsWriter();
 
-function serialize(kind: number, items: readonly (SpanRecord | LogRecord)[]): Buffer {
-  if (isTraces(kind)) for (const s of items as readonly SpanRecord[]) writeSpanRow(rowWriter, s);
-  else for (const l of items as readonly LogRecord[]) writeLogRow(rowWriter, l);
+function serialize(kind: number, items: readonly (SpanRecord | LogRecord)[]): Rows {
+  if (isTraces(kind)) {
+    for (const s of items as readonly SpanRecord[]) writeSpanColumns(spanColumns, s);
+    return spanColumns.take();
+  }
+  for (const l of items as readonly LogRecord[]) writeLogRow(rowWriter, l);
   return rowWriter.take();
 }
 
@@ -264,13 +270,13 @@ export class Pipeline {
     const window = this.#opts.timeWindow;
     if (kind === KIND['traces/protobuf']) {
       const { min, max } = windowBounds(window, acceptedAt);
-      const d = decodeTracesToRows(body, rowWriter, {
+      const d = decodeTracesToColumns(body, spanColumns, {
         graphKeys: GRAPH_ATTRIBUTE_KEYS,
         minNs: min,
         maxNs: max,
         outside: (t) => windowRefusal('span', t, min, window),
       });
-      const rows = rowWriter.take();
+      const rows = spanColumns.take();
       spilled(d.count);
       return {
         count: d.count,
@@ -419,7 +425,7 @@ export class Pipeline {
     this.#edgeCount = 0;
   }
 
-  async #rowsOf(e: Entry): Promise<Buffer> {
+  async #rowsOf(e: Entry): Promise<Rows> {
     if (e.rows !== undefined) return e.rows;
     const payload = this.#wal.read(await e.loc!);
     const rows = this.#decodeRows(e.kind, payload, e.acceptedAt, true).rows!;

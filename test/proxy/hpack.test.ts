@@ -222,12 +222,21 @@ describe('encoder: incremental indexing (RFC 7541 §6.2.1)', () => {
     const e = new HpackEncoder();
     const d = new HpackDecoder();
     const first = roundTrip(e, d, GRPC_CALL);
-    const second = roundTrip(e, d, GRPC_CALL);
+    // The next call, as a client makes it: a request id of its own.
+    const requestId = '0b9e4f21-8a6c-4f3d-b2e7-5c1a9d8e7f60';
+    const second = roundTrip(
+      e,
+      d,
+      GRPC_CALL.map(([n, v]) => [n, n === 'x-request-id' ? requestId : v]),
+    );
     // content-type, te, user-agent and :authority are each one octet now; :path and
-    // x-request-id go out as literals again (never entered into the table).
-    // Six one-octet fields, :path (1 + 1 + 20) and x-request-id with a new name (1 + 13 + 37).
-    expect(second.length).toBe(6 + 22 + 51);
-    expect(first.length).toBeGreaterThan(second.length + 60);
+    // x-request-id go out as literals again (their values never stay in the table).
+    // Six one-octet fields, :path (1 + 1 + 20 octets, Huffman-coded, §5.2) and x-request-id by
+    // the dynamic index of the name its first value entered (2 + 1 + 36, Huffman-coded).
+    const h = (s: string) => 1 + huffmanLength(s);
+    expect(second.length).toBe(6 + 1 + h('/shop.Payment/Charge') + 2 + h(requestId));
+    // The first carried those four as literals, and x-request-id's name.
+    expect(first.length).toBeGreaterThan(second.length + 40);
     const ct = roundTrip(e, d, [['content-type', 'application/grpc']]);
     expect(ct.length).toBe(1);
     expect(ct[0]! & 0x80).toBe(0x80);
@@ -300,6 +309,17 @@ describe('encoder: incremental indexing (RFC 7541 §6.2.1)', () => {
     e.setLimit(0);
     expect(roundTrip(e, d, [['x-a', 'value-a']])[0]).toBe(0x20);
     expect(d.dynamicTableSize).toBe(0);
+  });
+
+  it('keeps a table larger than the default in step: hundreds of entries, the oldest still indexed', () => {
+    const e = new HpackEncoder(65536);
+    const d = new HpackDecoder(65536);
+    e.onPeerTableSize(65536);
+    const fields = Array.from({ length: 600 }, (_, i): [string, string] => ['x-k', `v${i}`]);
+    for (let i = 0; i < fields.length; i += 50) roundTrip(e, d, fields.slice(i, i + 50));
+    // 600 entries of 36-38 octets fit in 65536: the first is index 62 + 599, two octets past the 7-bit prefix.
+    expect(roundTrip(e, d, [fields[0]!]).length).toBe(3);
+    expect(e.dynamicTableSize).toBe(d.dynamicTableSize);
   });
 
   it('stays in step with the decoder over many calls with changing values', () => {

@@ -3,10 +3,11 @@
 // table size the peer's SETTINGS_HEADER_TABLE_SIZE allows (0: no indexing at all). A raw HTTP/2
 // client reads the proxy's response blocks; raw HTTP/2 upstreams record its request blocks. Each
 // block is decoded by a decoder kept in step with the connection (it fails on an index the proxy
-// did not define) and searched for the literal octets of the repeated value.
+// did not define) and searched for the literal octets of the repeated value (as is or Huffman-coded).
 import net, { type AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HpackDecoder, HpackStatus } from '../../proxy/core/http/codec/http2/hpack.js';
+import { huffmanEncode } from '../../proxy/core/http/codec/http2/huffman.js';
 import {
   type Frame,
   Flag,
@@ -44,7 +45,13 @@ function decode(d: HpackDecoder, block: Buffer): Record<string, string> {
   return fields;
 }
 
-const literal = (block: Buffer, value: string) => block.includes(Buffer.from(value, 'latin1'));
+/** The value's literal octets are in the block, as is or Huffman-coded (§5.2). */
+const literal = (block: Buffer, value: string) => {
+  const coded = Buffer.alloc(value.length);
+  return (
+    block.includes(Buffer.from(value, 'latin1')) || block.includes(coded.subarray(0, huffmanEncode(value, coded, 0)))
+  );
+};
 
 /** A raw HTTP/2 upstream: sends `serverSettings`, records each request's header block, answers 200. */
 class RecordingUpstream {

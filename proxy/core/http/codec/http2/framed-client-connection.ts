@@ -15,24 +15,26 @@ import {
   CLIENT_PREFACE,
   DEFAULT_WINDOW_SIZE,
   ErrorCode,
-  FRAME_HEADER_SIZE,
   FrameFlag,
   FrameType,
   frameHeader,
   goawayFrame,
-  headerFrames,
   MAX_WINDOW_SIZE,
   rstStreamFrame,
   SettingId,
   settingsFrame,
   windowUpdateFrame,
 } from './frame.js';
-import { type HeaderListLimits, HpackDecoder, HpackEncoder, HpackStatus } from './hpack.js';
+import { type HeaderListLimits, HpackDecoder, HpackStatus } from './hpack.js';
 import { FramedHttp2Connection } from './framed-connection.js';
 
 const EMPTY = Buffer.alloc(0);
 /** Request headers HTTP/2 forbids (RFC 9113 §8.2.2), and Host, which `:authority` replaces. */
 const NOT_FORWARDED = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'host']);
+/** A request head's pseudo-headers, in the order sent, and each one's value when the head has none. */
+const REQUEST_PSEUDO = [':method', ':scheme', ':authority', ':path'];
+const REQUEST_PSEUDO_DEFAULTS = ['GET', 'http', '', '/'];
+const NO_PSEUDO: readonly string[] = [];
 /** Envoy's max_response_headers_kb (60) and max_response_headers_count (100) defaults; pseudo-headers on top. */
 const RESPONSE_HEADER_LIMITS: HeaderListLimits = { maxBytes: 60 * 1024, maxFields: 104 };
 /** Request body bytes a stream holds behind a closed window before the router stops reading downstream. */
@@ -201,24 +203,7 @@ export class FramedHttp2ClientConnection extends FramedHttp2Connection<UpstreamS
     s.sendWindow = this.peerInitialWindow;
     s.recvWindow = this.#localInitialWindow;
     this.streams.set(id, s);
-    const names = h.names;
-    const values = h.values;
-    const block = Buffer.allocUnsafe(FRAME_HEADER_SIZE + HpackEncoder.bound(names, values) + 64);
-    const enc = this.encoder;
-    let pos = enc.begin(block, FRAME_HEADER_SIZE);
-    pos = enc.field(block, pos, ':method', h.get(':method') ?? 'GET');
-    pos = enc.field(block, pos, ':scheme', h.get(':scheme') ?? 'http');
-    pos = enc.field(block, pos, ':authority', h.get(':authority') ?? '');
-    pos = enc.field(block, pos, ':path', h.get(':path') ?? '/');
-    for (let i = 0; i < names.length; i++) {
-      const n = names[i]!;
-      if (n.charCodeAt(0) === 58 || NOT_FORWARDED.has(n)) continue;
-      if (n === 'te' && values[i] !== 'trailers') continue;
-      pos = enc.field(block, pos, n, values[i]!);
-    }
-    const frames = headerFrames(block, pos, id, endStream, this.peerMaxFrameSize);
-    if (Array.isArray(frames)) for (const f of frames) this.#queue(f);
-    else this.#queue(frames);
+    this.queueHeaderBlock(id, h, REQUEST_PSEUDO, REQUEST_PSEUDO_DEFAULTS, NOT_FORWARDED, endStream);
     if (endStream) s.localClosed = true;
     s.aboveWatermark = this.#socketAbove;
     return !s.aboveWatermark;
@@ -256,19 +241,7 @@ export class FramedHttp2ClientConnection extends FramedHttp2Connection<UpstreamS
   }
 
   #writeTrailers(s: UpstreamStream, t: HeaderMap): void {
-    const names = t.names;
-    const values = t.values;
-    const block = Buffer.allocUnsafe(FRAME_HEADER_SIZE + HpackEncoder.bound(names, values) + 16);
-    const enc = this.encoder;
-    let pos = enc.begin(block, FRAME_HEADER_SIZE);
-    for (let i = 0; i < names.length; i++) {
-      const n = names[i]!;
-      if (n.charCodeAt(0) === 58 || NOT_FORWARDED.has(n)) continue;
-      pos = enc.field(block, pos, n, values[i]!);
-    }
-    const frames = headerFrames(block, pos, s.id, true, this.peerMaxFrameSize);
-    if (Array.isArray(frames)) for (const f of frames) this.#queue(f);
-    else this.#queue(frames);
+    this.queueHeaderBlock(s.id, t, NO_PSEUDO, NO_PSEUDO, NOT_FORWARDED, true);
     s.localClosed = true;
     this.#maybeClose(s);
   }

@@ -13,6 +13,7 @@ import {
   FRAME_HEADER_SIZE,
   FrameFlag,
   FrameType,
+  headerFrames,
   MAX_ALLOWED_FRAME_SIZE,
   MAX_WINDOW_SIZE,
   pingAck,
@@ -20,6 +21,7 @@ import {
   SettingId,
   windowUpdateFrame,
 } from './frame.js';
+import type { HeaderMap } from '../../headers.js';
 import type { TransportSocket } from '../../../network/transport-socket.js';
 import { HpackEncoder } from './hpack.js';
 
@@ -333,6 +335,39 @@ export abstract class FramedHttp2Connection<S extends FlowControlledStream> {
     const ok = s.write(out[out.length - 1]!);
     s.uncork();
     return ok;
+  }
+
+  /**
+   * Encodes and queues one header block for stream `id` (a request or response head, or
+   * trailers): the pseudo-headers named in `pseudo` first, each `h`'s value or its `defaults`
+   * one, then `h`'s regular fields less those in `dropped` and a `te` other than `trailers`
+   * (RFC 9113 §8.2.2). HEADERS, with CONTINUATIONs past the peer's frame size, queued back to
+   * back (§6.10).
+   */
+  protected queueHeaderBlock(
+    id: number,
+    h: HeaderMap,
+    pseudo: readonly string[],
+    defaults: readonly string[],
+    dropped: ReadonlySet<string>,
+    endStream: boolean,
+  ): void {
+    const names = h.names;
+    const values = h.values;
+    // Room for the pseudo-headers' defaults and a size update or two besides the fields.
+    const block = Buffer.allocUnsafe(FRAME_HEADER_SIZE + HpackEncoder.bound(names, values) + 64);
+    const enc = this.encoder;
+    let pos = enc.begin(block, FRAME_HEADER_SIZE);
+    for (let i = 0; i < pseudo.length; i++) pos = enc.field(block, pos, pseudo[i]!, h.get(pseudo[i]!) ?? defaults[i]!);
+    for (let i = 0; i < names.length; i++) {
+      const n = names[i]!;
+      if (n.charCodeAt(0) === 58 || dropped.has(n)) continue;
+      if (n === 'te' && values[i] !== 'trailers') continue;
+      pos = enc.field(block, pos, n, values[i]!);
+    }
+    const frames = headerFrames(block, pos, id, endStream, this.peerMaxFrameSize);
+    if (Array.isArray(frames)) for (const f of frames) this.queueFrame(f);
+    else this.queueFrame(frames);
   }
 
   /** Stops reading, writes what is queued (a GOAWAY), ends the socket; destroys it after a grace. */

@@ -17,14 +17,13 @@ import {
   FrameType,
   frameHeader,
   goawayFrame,
-  headerFrames,
   rstStreamFrame,
   SettingId,
   settingsFrame,
   windowUpdateFrame,
   writeFrameHeader,
 } from './frame.js';
-import { type HeaderListLimits, HpackDecoder, HpackEncoder, HpackStatus } from './hpack.js';
+import { type HeaderListLimits, HpackDecoder, HpackStatus } from './hpack.js';
 import {
   type Http2CodecStats,
   PREMATURE_RESET_MIN_STREAM_LIFETIME_MS,
@@ -52,6 +51,10 @@ const MAX_CONTINUATIONS = 16;
 const DEFAULT_CONNECTION_BUFFER_LIMIT = 1024 * 1024;
 /** Response headers HTTP/2 forbids (RFC 9113 §8.2.2), which an HTTP/1 upstream may send. */
 const RESPONSE_DROPPED = new Set([...CONNECTION_SPECIFIC, 'http2-settings']);
+/** A response head's pseudo-header and its value when the head has none; trailers have none. */
+const STATUS = [':status'];
+const STATUS_DEFAULT = ['200'];
+const NO_PSEUDO: readonly string[] = [];
 
 /** Each shared payload's DATA frame (END_STREAM unset) per stream id; most ADS streams are their connection's stream 1. */
 const sharedFrames = new WeakMap<Buffer, Map<number, Buffer>>();
@@ -445,22 +448,7 @@ export class FramedHttp2ServerConnection
 
   /** Writes a HEADERS frame (response head, interim head or trailers) for `s`. */
   sendHeaders(s: Http2Stream, headers: HeaderMap, endStream: boolean, trailers: boolean): void {
-    const names = headers.names;
-    const values = headers.values;
-    const block = Buffer.allocUnsafe(FRAME_HEADER_SIZE + HpackEncoder.bound(names, values) + 16);
-    const enc = this.encoder;
-    let pos = enc.begin(block, FRAME_HEADER_SIZE);
-    if (!trailers) pos = enc.field(block, pos, ':status', headers.get(':status') ?? '200');
-    for (let i = 0; i < names.length; i++) {
-      const n = names[i]!;
-      if (n.charCodeAt(0) === 58 || RESPONSE_DROPPED.has(n)) continue;
-      // `te` may only say `trailers` in HTTP/2.
-      if (n === 'te' && values[i] !== 'trailers') continue;
-      pos = enc.field(block, pos, n, values[i]!);
-    }
-    const frames = headerFrames(block, pos, s.id, endStream, this.peerMaxFrameSize);
-    if (Array.isArray(frames)) for (const f of frames) this.#queue(f, false);
-    else this.#queue(frames, false);
+    this.queueHeaderBlock(s.id, headers, trailers ? NO_PSEUDO : STATUS, STATUS_DEFAULT, RESPONSE_DROPPED, endStream);
     if (endStream) this.#onLocalEnd(s);
   }
 

@@ -3,9 +3,10 @@
 // strings; past the header list limits it keeps decoding, so the table stays in step, but stops
 // collecting fields, so a bomb (a few octets naming a large entry again and again) costs
 // nothing. The encoder indexes what repeats into a dynamic table of its own, bounded by the
-// peer's SETTINGS_HEADER_TABLE_SIZE, and never indexes credentials or per-request values. Neither
+// peer's SETTINGS_HEADER_TABLE_SIZE, never indexes credentials or per-request values, and
+// Huffman-codes a literal when that is shorter. Neither
 // side knows about frames or streams, so a client codec and an ADS server can use them as is.
-import { huffmanDecode } from './huffman.js';
+import { huffmanDecode, huffmanEncode, huffmanLength } from './huffman.js';
 
 /** RFC 7541 Appendix A: index 1..61. */
 // biome-ignore format: one entry per line would run the table past a screen for no gain
@@ -49,32 +50,127 @@ export interface HeaderListLimits {
   readonly maxFields: number;
 }
 
-export class HpackDecoder {
-  /** The size our SETTINGS_HEADER_TABLE_SIZE allows; a size update may not exceed it. */
-  readonly #limit: number;
+/**
+ * The dynamic table (§2.3.2, §4.1-4.4) as either end keeps it: a ring of names and values, the
+ * newest at dynamic index 1 (HPACK index 62), bounded in octets, the oldest evicted to make
+ * room. Entries are numbered as inserted, so an encoder can find one again by name or value and
+ * work out its index (`inserted - seq + 1`); `onEvict` tells it which left. The ring grows as
+ * entries are added (each costs at least 32 octets, so a table holds at most size/32 of them).
+ */
+export class DynamicTable {
   #maxSize: number;
   #size = 0;
-  readonly #names: string[];
-  readonly #values: string[];
-  readonly #mask: number;
-  /** Ring position of the newest entry's successor; the newest is index 62. */
+  #names: string[];
+  #values: string[];
+  #mask: number;
+  /** Ring position of the newest entry's successor. */
   #head = 0;
   #count = 0;
-  #pos = 0;
+  #inserted = 0;
+  readonly #onEvict: ((name: string, value: string, seq: number) => void) | null;
 
-  constructor(maxTableSize = DEFAULT_TABLE_SIZE) {
-    this.#limit = maxTableSize;
-    this.#maxSize = maxTableSize;
-    let cap = 1;
-    while (cap < Math.floor(maxTableSize / ENTRY_OVERHEAD) + 1) cap *= 2;
+  constructor(maxSize: number, onEvict: ((name: string, value: string, seq: number) => void) | null = null) {
+    this.#maxSize = maxSize;
+    this.#onEvict = onEvict;
+    let cap = 8;
+    while (cap < Math.floor(maxSize / ENTRY_OVERHEAD) + 1) cap *= 2;
     this.#names = new Array<string>(cap).fill('');
     this.#values = new Array<string>(cap).fill('');
     this.#mask = cap - 1;
   }
 
-  /** Entries in the dynamic table (tests). */
-  get dynamicTableSize(): number {
+  /** Octets the entries take (§4.1). */
+  get size(): number {
     return this.#size;
+  }
+
+  get maxSize(): number {
+    return this.#maxSize;
+  }
+
+  /** Entries held: dynamic indexes 1..count are valid. */
+  get count(): number {
+    return this.#count;
+  }
+
+  /** Entries ever inserted: the newest entry's sequence number. */
+  get inserted(): number {
+    return this.#inserted;
+  }
+
+  /** The name at dynamic index `d` (1: newest); `d` within 1..count. */
+  name(d: number): string {
+    return this.#names[(this.#head - d) & this.#mask]!;
+  }
+
+  value(d: number): string {
+    return this.#values[(this.#head - d) & this.#mask]!;
+  }
+
+  /** A new bound (a size update): entries past it are evicted. */
+  setMaxSize(size: number): void {
+    this.#maxSize = size;
+    this.#evict(0);
+  }
+
+  /** Adds an entry; one larger than the table empties it and is not added (§4.4). */
+  insert(name: string, value: string): void {
+    const size = name.length + value.length + ENTRY_OVERHEAD;
+    this.#evict(size);
+    if (size > this.#maxSize) return;
+    if (this.#count === this.#names.length) this.#grow();
+    this.#names[this.#head] = name;
+    this.#values[this.#head] = value;
+    this.#head = (this.#head + 1) & this.#mask;
+    this.#count++;
+    this.#inserted++;
+    this.#size += size;
+  }
+
+  /** Evicts the oldest entries until `room` more octets fit (all of them when it cannot). */
+  #evict(room: number): void {
+    while (this.#count > 0 && this.#size + room > this.#maxSize) {
+      const slot = (this.#head - this.#count) & this.#mask;
+      const name = this.#names[slot]!;
+      const value = this.#values[slot]!;
+      this.#size -= name.length + value.length + ENTRY_OVERHEAD;
+      this.#names[slot] = '';
+      this.#values[slot] = '';
+      this.#count--;
+      this.#onEvict?.(name, value, this.#inserted - this.#count);
+    }
+  }
+
+  /** Doubles the ring, the entries kept oldest first from slot 0. */
+  #grow(): void {
+    const cap = this.#names.length * 2;
+    const names = new Array<string>(cap).fill('');
+    const values = new Array<string>(cap).fill('');
+    for (let d = this.#count; d >= 1; d--) {
+      names[this.#count - d] = this.name(d);
+      values[this.#count - d] = this.value(d);
+    }
+    this.#names = names;
+    this.#values = values;
+    this.#mask = cap - 1;
+    this.#head = this.#count;
+  }
+}
+
+export class HpackDecoder {
+  /** The size our SETTINGS_HEADER_TABLE_SIZE allows; a size update may not exceed it. */
+  readonly #limit: number;
+  readonly #table: DynamicTable;
+  #pos = 0;
+
+  constructor(maxTableSize = DEFAULT_TABLE_SIZE) {
+    this.#limit = maxTableSize;
+    this.#table = new DynamicTable(maxTableSize);
+  }
+
+  /** Octets the dynamic table holds (tests). */
+  get dynamicTableSize(): number {
+    return this.#table.size;
   }
 
   /**
@@ -102,10 +198,9 @@ export class HpackDecoder {
           value = e[1];
         } else {
           const d = index - STATIC_COUNT;
-          if (d > this.#count) return HpackStatus.COMPRESSION_ERROR;
-          const slot = (this.#head - d) & this.#mask;
-          name = this.#names[slot]!;
-          value = this.#values[slot]!;
+          if (d > this.#table.count) return HpackStatus.COMPRESSION_ERROR;
+          name = this.#table.name(d);
+          value = this.#table.value(d);
         }
       } else if (b >= 0x40 || b < 0x20) {
         // 01xxxxxx: with incremental indexing; 0000xxxx / 0001xxxx: without / never indexed.
@@ -120,20 +215,19 @@ export class HpackDecoder {
           name = STATIC_TABLE[index - 1]![0];
         } else {
           const d = index - STATIC_COUNT;
-          if (d > this.#count) return HpackStatus.COMPRESSION_ERROR;
-          name = this.#names[(this.#head - d) & this.#mask]!;
+          if (d > this.#table.count) return HpackStatus.COMPRESSION_ERROR;
+          name = this.#table.name(d);
         }
         const v = this.#string(block);
         if (v === null) return HpackStatus.COMPRESSION_ERROR;
         value = v;
-        if (indexing) this.#insert(name, value);
+        if (indexing) this.#table.insert(name, value);
       } else {
         // 001xxxxx: a dynamic table size update, allowed only before the block's first field.
         if (!first) return HpackStatus.COMPRESSION_ERROR;
         const size = this.#int(block, 5);
         if (size < 0 || size > this.#limit) return HpackStatus.COMPRESSION_ERROR;
-        this.#maxSize = size;
-        this.#evict(0);
+        this.#table.setMaxSize(size);
         continue;
       }
       first = false;
@@ -179,33 +273,6 @@ export class HpackDecoder {
     if (huffman) return huffmanDecode(block, start, end);
     return block.toString('latin1', start, end);
   }
-
-  #insert(name: string, value: string): void {
-    const size = name.length + value.length + ENTRY_OVERHEAD;
-    if (size > this.#maxSize) {
-      // §4.4: an entry larger than the table empties it and is not added.
-      this.#count = 0;
-      this.#size = 0;
-      return;
-    }
-    this.#evict(size);
-    this.#names[this.#head] = name;
-    this.#values[this.#head] = value;
-    this.#head = (this.#head + 1) & this.#mask;
-    this.#count++;
-    this.#size += size;
-  }
-
-  /** Evicts the oldest entries until `room` more octets fit. */
-  #evict(room: number): void {
-    while (this.#count > 0 && this.#size + room > this.#maxSize) {
-      const slot = (this.#head - this.#count) & this.#mask;
-      this.#size -= this.#names[slot]!.length + this.#values[slot]!.length + ENTRY_OVERHEAD;
-      this.#names[slot] = '';
-      this.#values[slot] = '';
-      this.#count--;
-    }
-  }
 }
 
 /** Static index of each name (its first entry), for literals with an indexed name. */
@@ -241,9 +308,26 @@ export function writeInt(dst: Buffer, pos: number, value: number, prefixBits: nu
 /** Below this length a string is copied octet by octet: cheaper than a call into Buffer.write. */
 const SHORT_STRING = 64;
 
+/**
+ * A string literal (§5.2), Huffman-coded when that is shorter, as nghttp2 and Envoy send them:
+ * the tokens, paths, ids and hex a mesh forwards take about three quarters of their octets so.
+ * A string under 127 octets (a one-octet length either way) is coded in one pass after its
+ * length octet, given up once the code is no shorter; a longer one is measured first.
+ */
 function writeString(dst: Buffer, pos: number, s: string): number {
   const n = s.length;
-  pos = writeInt(dst, pos, n, 7, 0);
+  if (n < 0x7f) {
+    const end = huffmanEncode(s, dst, pos + 1, pos + n);
+    if (end >= 0) {
+      dst[pos] = 0x80 | (end - pos - 1);
+      return end;
+    }
+    dst[pos++] = n;
+  } else {
+    const coded = huffmanLength(s);
+    if (coded < n) return huffmanEncode(s, dst, writeInt(dst, pos, coded, 7, 0x80));
+    pos = writeInt(dst, pos, n, 7, 0);
+  }
   if (n >= SHORT_STRING) return pos + dst.write(s, pos, 'latin1');
   for (let i = 0; i < n; i++) dst[pos + i] = s.charCodeAt(i);
   return pos + n;
@@ -254,6 +338,9 @@ function writeString(dst: Buffer, pos: number, s: string): number {
  * would only push out the ones that repeat) or, like :path, would leave a request's target in the
  * table. nghttp2 keeps the same list; the ids and trace context a mesh adds to every request are
  * ours: each would cost ~100 octets of table per request and evict content-type within a few dozen.
+ * One entry per such name is made all the same (its first value, when the name is not in the
+ * static table and the entry takes under a quarter of the table): later values then name it by
+ * index, as nghttp2's would, where `x-envoy-upstream-service-time` alone is 21 octets a response.
  */
 const WITHOUT_INDEXING: ReadonlySet<string> = new Set([
   ':path',
@@ -299,30 +386,23 @@ export class HpackEncoder {
   #limit: number;
   /** The peer's SETTINGS_HEADER_TABLE_SIZE (RFC 9113 §6.5.2: 4096 until it says otherwise). */
   #peerSize = DEFAULT_TABLE_SIZE;
-  #maxSize: number;
-  #size = 0;
   /** A size update owed at the next block's start (-1: none), and the smallest the bound fell to before it. */
   #sizeUpdate = -1;
   #minUpdate = -1;
-  /** Entries oldest first, as name, value, sequence; `#first` is the oldest's position. */
-  readonly #names: string[] = [];
-  readonly #values: string[] = [];
-  #first = 0;
-  /** Sequence numbers: entry with sequence q has dynamic index STATIC_COUNT + 1 + (#inserted - q). */
-  #inserted = 0;
+  /** The table the peer's decoder keeps in step; an entry with sequence q has HPACK index STATIC_COUNT + 1 + (inserted - q). */
+  readonly #table = new DynamicTable(DEFAULT_TABLE_SIZE, (name, value, seq) => this.#forget(name, value, seq));
   /** name -> value -> sequence of the entry, and name -> newest entry's sequence. */
   readonly #byField = new Map<string, Map<string, number>>();
   readonly #byName = new Map<string, number>();
 
   constructor(limit = ENCODER_TABLE_SIZE) {
     this.#limit = limit;
-    this.#maxSize = DEFAULT_TABLE_SIZE;
     if (limit < DEFAULT_TABLE_SIZE) this.#resize();
   }
 
   /** Octets the dynamic table holds (tests). */
   get dynamicTableSize(): number {
-    return this.#size;
+    return this.#table.size;
   }
 
   /** The peer's SETTINGS_HEADER_TABLE_SIZE changed: the table may be no larger. */
@@ -341,9 +421,8 @@ export class HpackEncoder {
     const size = Math.min(this.#limit, this.#peerSize);
     // The peer's decoder already holds this bound: nothing to announce (a larger SETTINGS value
     // than our limit lands here).
-    if (size === this.#maxSize && this.#sizeUpdate < 0) return;
-    this.#maxSize = size;
-    this.#evict(0);
+    if (size === this.#table.maxSize && this.#sizeUpdate < 0) return;
+    this.#table.setMaxSize(size);
     // §4.2: if the bound fell and rose again between two blocks, the smallest goes out first.
     this.#minUpdate = this.#sizeUpdate < 0 ? size : Math.min(this.#minUpdate, size);
     this.#sizeUpdate = size;
@@ -376,15 +455,20 @@ export class HpackEncoder {
     if (NEVER_INDEXED.has(name) || (name === 'cookie' && value.length < SHORT_COOKIE)) {
       return this.#literal(dst, pos, name, value, 4, 0x10);
     }
+    const seq = this.#byField.get(name)?.get(value);
+    const table = this.#table;
+    if (seq !== undefined) return writeInt(dst, pos, STATIC_COUNT + 1 + table.inserted - seq, 7, 0x80);
     const entry = name.length + value.length + ENTRY_OVERHEAD;
     // An entry past three quarters of the table would evict nearly everything for one field.
-    if (WITHOUT_INDEXING.has(name) || entry > (this.#maxSize * 3) >>> 2) {
+    if (entry > (table.maxSize * 3) >>> 2) return this.#literal(dst, pos, name, value, 4, 0);
+    if (
+      WITHOUT_INDEXING.has(name) &&
+      (this.#byName.has(name) || STATIC_NAME_INDEX.has(name) || entry * 4 > table.maxSize)
+    ) {
       return this.#literal(dst, pos, name, value, 4, 0);
     }
-    const seq = this.#byField.get(name)?.get(value);
-    if (seq !== undefined) return writeInt(dst, pos, STATIC_COUNT + 1 + this.#inserted - seq, 7, 0x80);
     pos = this.#literal(dst, pos, name, value, 6, 0x40);
-    this.#insert(name, value, entry);
+    this.#insert(name, value);
     return pos;
   }
 
@@ -394,7 +478,7 @@ export class HpackEncoder {
     let index = STATIC_NAME_INDEX.get(name);
     if (index === undefined) {
       const seq = this.#byName.get(name);
-      if (seq !== undefined) index = STATIC_COUNT + 1 + this.#inserted - seq;
+      if (seq !== undefined) index = STATIC_COUNT + 1 + this.#table.inserted - seq;
     }
     if (index !== undefined) pos = writeInt(dst, pos, index, prefixBits, first);
     else {
@@ -404,37 +488,20 @@ export class HpackEncoder {
     return writeString(dst, pos, value);
   }
 
-  #insert(name: string, value: string, entry: number): void {
-    this.#evict(entry);
-    const seq = ++this.#inserted;
-    this.#names.push(name);
-    this.#values.push(value);
-    this.#size += entry;
+  #insert(name: string, value: string): void {
+    this.#table.insert(name, value);
+    const seq = this.#table.inserted;
     let byValue = this.#byField.get(name);
     if (byValue === undefined) this.#byField.set(name, (byValue = new Map()));
     byValue.set(value, seq);
     this.#byName.set(name, seq);
   }
 
-  /** Evicts the oldest entries until `room` more octets fit (§4.4). */
-  #evict(room: number): void {
-    while (this.#size + room > this.#maxSize && this.#first < this.#names.length) {
-      const name = this.#names[this.#first]!;
-      const value = this.#values[this.#first]!;
-      // The oldest entry's sequence: the newest has #inserted, and the live ones are contiguous.
-      const seq = this.#inserted - (this.#names.length - this.#first) + 1;
-      this.#size -= name.length + value.length + ENTRY_OVERHEAD;
-      this.#first++;
-      const byValue = this.#byField.get(name)!;
-      if (byValue.get(value) === seq) byValue.delete(value);
-      if (byValue.size === 0) this.#byField.delete(name);
-      if (this.#byName.get(name) === seq) this.#byName.delete(name);
-    }
-    // Compact the arrays once the evicted head outgrows the live tail.
-    if (this.#first > 64 && this.#first * 2 > this.#names.length) {
-      this.#names.splice(0, this.#first);
-      this.#values.splice(0, this.#first);
-      this.#first = 0;
-    }
+  /** An entry left the table: lookups stop finding it unless a newer one took its place. */
+  #forget(name: string, value: string, seq: number): void {
+    const byValue = this.#byField.get(name)!;
+    if (byValue.get(value) === seq) byValue.delete(value);
+    if (byValue.size === 0) this.#byField.delete(name);
+    if (this.#byName.get(name) === seq) this.#byName.delete(name);
   }
 }

@@ -139,31 +139,42 @@ export function huffmanLength(s: string): number {
   return Math.ceil(bits / 8);
 }
 
-/** Writes the Huffman encoding of `s` at `dst[pos]`; returns the position after it. */
-export function huffmanEncode(s: string, dst: Buffer, pos: number): number {
+/**
+ * Writes the Huffman encoding of `s` at `dst[pos]`; returns the position after it, or -1 once
+ * it would end past `limit` (an encoder trying the code against the plain string stops there;
+ * up to four octets past `limit` may have been written). Whole octets leave the accumulator as
+ * they fill, so it holds under eight bits between symbols and a code of up to 24 bits is
+ * shifted in at once within 31; the longer ones (control and high octets, 25 to 30 bits) go in
+ * two pieces.
+ */
+export function huffmanEncode(s: string, dst: Buffer, pos: number, limit = Number.MAX_SAFE_INTEGER): number {
   let acc = 0;
   let bits = 0;
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i) & 0xff;
     const len = HUFFMAN_LENGTHS[c]!;
-    let code = HUFFMAN_CODES[c]!;
-    let left = len;
-    // Emit whole octets as they fill; codes run to 30 bits, so feed them in pieces of at most 8.
-    while (left > 0) {
-      const take = Math.min(left, 8);
-      left -= take;
-      const piece = Math.floor(code / 2 ** left) & ((1 << take) - 1);
-      code -= piece * 2 ** left;
-      acc = (acc << take) | piece;
-      bits += take;
-      if (bits >= 8) {
+    const code = HUFFMAN_CODES[c]!;
+    if (len > 24) {
+      acc = (acc << (len - 16)) | (code >>> 16);
+      bits += len - 16;
+      while (bits >= 8) {
         bits -= 8;
-        dst[pos++] = (acc >> bits) & 0xff;
-        acc &= (1 << bits) - 1;
+        dst[pos++] = (acc >>> bits) & 0xff;
       }
+      acc = ((acc & ((1 << bits) - 1)) << 16) | (code & 0xffff);
+      bits += 16;
+    } else {
+      acc = (acc << len) | code;
+      bits += len;
     }
+    while (bits >= 8) {
+      bits -= 8;
+      dst[pos++] = (acc >>> bits) & 0xff;
+    }
+    if (pos > limit) return -1;
+    acc &= (1 << bits) - 1;
   }
   // Pad with the most significant bits of EOS (all ones).
-  if (bits > 0) dst[pos++] = ((acc << (8 - bits)) | ((1 << (8 - bits)) - 1)) & 0xff;
-  return pos;
+  if (bits > 0) dst[pos++] = ((acc << (8 - bits)) | (0xff >>> bits)) & 0xff;
+  return pos > limit ? -1 : pos;
 }
