@@ -644,6 +644,8 @@ async function runScenario(bodies: Buffer[]): Promise<Record<string, unknown>> {
     );
     // One batch is one insert per table (spans, then their edges): its rows per insert set the
     // part sizes chDB writes and merges.
+    // Spans accepted beyond the in-memory queue budget: decoded again from the log at insert.
+    const spilled = Number(/^meshscope_collector_spilled_items_total (\d+)$/m.exec(metricsText)?.[1] ?? 0);
     const inserts = Number(/^meshscope_collector_batch_latency_seconds_count (\d+)$/m.exec(metricsText)?.[1] ?? 0);
     // The write-ahead log's group commits (the ack's floor under this load), and how long each
     // request waited for its record to be durable once decoded: the rest of an ack is reading,
@@ -670,6 +672,7 @@ async function runScenario(bodies: Buffer[]): Promise<Record<string, unknown>> {
       spansStored: storedSpans,
       requestsRefused: refused,
       insertSplits,
+      spansSpilled: spilled,
       batches: inserts,
       spansPerBatch: Math.round(storedSpans / Math.max(1, inserts)),
       loadSeconds: Number(loadSeconds.toFixed(2)),
