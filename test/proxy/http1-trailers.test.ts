@@ -82,6 +82,14 @@ beforeAll(async () => {
       extra: httpProtocolOptions({ explicit_http_config: { http_protocol_options: { enable_trailers: true } } }),
     }),
     staticCluster({ name: 'h1_plain', ports: [h1Port] }),
+    // The downstream's protocol upstream, with HTTP/1.1's options for HTTP/1.1 requests.
+    staticCluster({
+      name: 'h1_downstream_protocol',
+      ports: [h1Port],
+      extra: httpProtocolOptions({
+        use_downstream_protocol_config: { http_protocol_options: { enable_trailers: true } },
+      }),
+    }),
     staticCluster({
       name: 'h2',
       ports: [h2Port],
@@ -95,6 +103,7 @@ beforeAll(async () => {
       routes: [
         { match: { prefix: '/h1-trailers' }, route: { cluster: 'h1_trailers' } },
         { match: { prefix: '/h1-plain' }, route: { cluster: 'h1_plain' } },
+        { match: { prefix: '/h1-downstream-protocol' }, route: { cluster: 'h1_downstream_protocol' } },
         { match: { prefix: '/h2' }, route: { cluster: 'h2' } },
       ],
     },
@@ -185,6 +194,12 @@ describe.each(H2_CODECS)('enable_trailers on the HCM and the cluster ($codec cod
     const r = await h1Post(port(), '/h1-trailers', { 'x-checksum': 'abc', 'x-request-count': '2' });
     expect(h1Seen.at(-1)).toEqual({ body: 'hello world', trailers: { 'x-checksum': 'abc', 'x-request-count': '2' } });
     expect(r).toMatchObject({ status: 200, body: 'answer' });
+    expect(r.trailers).toEqual({ 'x-upstream-checksum': 'h1-sum', 'x-count': '1' });
+  });
+
+  it('use_downstream_protocol_config.http_protocol_options.enable_trailers does the same for HTTP/1.1 requests', async () => {
+    const r = await h1Post(port(), '/h1-downstream-protocol', { 'x-checksum': 'same-protocol' });
+    expect(h1Seen.at(-1)).toEqual({ body: 'hello world', trailers: { 'x-checksum': 'same-protocol' } });
     expect(r.trailers).toEqual({ 'x-upstream-checksum': 'h1-sum', 'x-count': '1' });
   });
 

@@ -1,10 +1,11 @@
-// An upload the HTTP/2 client gives up mid-body (RST_STREAM, or its connection closed) must reach
+// An upload the client gives up mid-body (RST_STREAM, or its connection closed) must reach
 // the upstream as given up, never as a complete request: an HTTP/2 upstream gets RST_STREAM and no
 // END_STREAM, an HTTP/1.1 upstream sees its connection close before the chunked body's last chunk
 // (or never sees a request still waiting for a connection). Also when the upload was paused
 // (the upstream backed up) with body still unread in the proxy when the reset came. Both server
-// codecs, as Envoy's runtime key envoy.reloadable_features.http2_use_oghttp2 chooses them. A
-// raw-frame client; upstreams that record what they saw: node:http (is the request complete?) and
+// codecs (both ways), as Envoy's runtime key envoy.reloadable_features.http2_use_oghttp2 chooses. A
+// raw-frame client (and a raw HTTP/1.1 one, whose upload the node:http2 client codec cuts off
+// upstream too); upstreams that record what they saw: node:http (is the request complete?) and
 // a raw TCP server reading HTTP/2 frames.
 import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
@@ -243,6 +244,25 @@ describe.each(H2_CODECS)('a cancelled upload through the $codec codecs', ({ code
         expect(await cutOffUpload(port(), path, ledger, how)).toMatchObject({ bytes: 800, end: 'reset' });
       });
     }
+  }
+
+  for (const [upstream, path, ledger] of [
+    ['HTTP/2', '/h2', h2.seen],
+    ['HTTP/1.1', '/h1', h1.seen],
+  ] as const) {
+    it(`an HTTP/1.1 client that disconnects mid-upload: the ${upstream} upstream sees it cut off`, async () => {
+      const before = ledger.length;
+      const c = net.connect(port(), '127.0.0.1');
+      c.on('error', () => {});
+      c.write(
+        `POST ${path} HTTP/1.1\r\nhost: upload.test\r\ntransfer-encoding: chunked\r\n\r\n320\r\n${'a'.repeat(800)}\r\n`,
+      );
+      await until(() => ledger.length > before && ledger[before]!.bytes === 800);
+      c.destroy();
+      const seen = ledger[before]!;
+      await until(() => seen.end !== null);
+      expect(seen).toMatchObject({ bytes: 800, end: 'reset' });
+    });
   }
 
   for (const code of ['CANCEL', 'NO_ERROR'] as const) {
