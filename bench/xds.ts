@@ -424,6 +424,17 @@ async function main(): Promise<void> {
   const smallest = scales[0]!;
   const largest = scales[scales.length - 1]!;
   const cpuRatio = largest.control_plane_cpu_ms_per_change.p50_ms / smallest.control_plane_cpu_ms_per_change.p50_ms;
+  // The edit's cost as fixed + per node (the p50s of both scales), its kernel part alike, and the
+  // per-node cost the goal allows: the largest scale's edit may add at most the smallest's whole
+  // cost, spread over the nodes it adds.
+  const addedNodes = largest.sidecars - smallest.sidecars;
+  const perNodeUs = (a: number, b: number): number =>
+    addedNodes > 0 ? Math.round(((b - a) / addedNodes) * 10_000) / 10 : Number.NaN;
+  const median = (xs: number[]): number =>
+    percentile(
+      [...xs].sort((a, b) => a - b),
+      50,
+    );
   process.stdout.write(
     `${JSON.stringify(
       {
@@ -451,6 +462,15 @@ async function main(): Promise<void> {
             Math.round(
               (largest.control_plane_cpu_ms_per_change.p75_ms / smallest.control_plane_cpu_ms_per_change.p75_ms) * 100,
             ) / 100,
+          per_node_us: perNodeUs(
+            smallest.control_plane_cpu_ms_per_change.p50_ms,
+            largest.control_plane_cpu_ms_per_change.p50_ms,
+          ),
+          per_node_system_us: perNodeUs(
+            median(smallest.control_plane_cpu_ms_per_change.system_each),
+            median(largest.control_plane_cpu_ms_per_change.system_each),
+          ),
+          per_node_us_goal: perNodeUs(0, (GOAL_CPU_RATIO - 1) * smallest.control_plane_cpu_ms_per_change.p50_ms),
           goal_ratio: GOAL_CPU_RATIO,
           goal_met: cpuRatio <= GOAL_CPU_RATIO,
         },

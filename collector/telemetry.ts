@@ -23,7 +23,7 @@ export class CollectorMetrics {
   });
   readonly refused = new Counter({
     name: 'meshscope_collector_refused_items_total',
-    help: 'Items refused: invalid (partial success), undecodable body, or overload',
+    help: 'Items refused: invalid (partial success), undecodable body, memory limit, storage backlog or overload',
     labelNames: ['signal', 'reason'] as const,
     registers: [this.registry],
   });
@@ -70,6 +70,11 @@ export class CollectorMetrics {
   readonly queued = new Gauge({
     name: 'meshscope_collector_queued_items',
     help: 'Items accepted and awaiting insertion into ClickHouse',
+    registers: [this.registry],
+  });
+  readonly spilled = new Counter({
+    name: 'meshscope_collector_spilled_items_total',
+    help: 'Items queued (accepted or replayed) beyond the in-memory queue budget: their rows are dropped and decoded again from the write-ahead log when their turn comes',
     registers: [this.registry],
   });
   readonly walSyncs = new Counter({

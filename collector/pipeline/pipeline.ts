@@ -248,6 +248,11 @@ export class Pipeline {
     return `storage backlog: accepted data has waited ${waited} ms to be stored (at most ${this.#opts.maxQueueDelayMs} ms)`;
   }
 
+  /** How long a client refused for the backlog should wait: about as long as the backlog is allowed to be. */
+  get backlogRetryAfterSeconds(): number {
+    return Math.max(1, Math.ceil(this.#opts.maxQueueDelayMs / 1000));
+  }
+
   /** Bytes of rows and edges the queue holds in memory. */
   get memoryBytes(): number {
     return this.#memoryBytes;
@@ -259,6 +264,9 @@ export class Pipeline {
    */
   #decodeRows(kind: number, body: Buffer, acceptedAt: number, keepRows = false): DecodedRows {
     const keep = keepRows || this.#memoryBytes < this.#opts.memoryMaxBytes;
+    const spilled = (n: number): void => {
+      if (!keep && n > 0) this.#metrics.spilled.inc(n);
+    };
     const window = this.#opts.timeWindow;
     if (kind === KIND['traces/protobuf']) {
       const { min, max } = windowBounds(window, acceptedAt);
@@ -269,6 +277,7 @@ export class Pipeline {
         outside: (t) => windowRefusal('span', t, min, window),
       });
       const rows = spanColumns.take();
+      spilled(d.count);
       return {
         count: d.count,
         rows: keep ? rows : undefined,
@@ -282,6 +291,7 @@ export class Pipeline {
     const { items, rejected, reasons } = traces
       ? applyTimeWindow(raw as Decoded<SpanRecord>, 'span', window, acceptedAt)
       : applyTimeWindow(raw as Decoded<LogRecord>, 'log record', window, acceptedAt);
+    spilled(items.length);
     return {
       count: items.length,
       rows: keep ? serialize(kind, items) : undefined,

@@ -23,7 +23,6 @@ beforeAll(async () => {
     // Small batches, so a flood queues many of them behind each insert.
     batchMaxRows: 400,
     maxQueueDelayMs: 100,
-    retryAfterSeconds: 1,
   });
   sql = createStorageClient({ kind: 'embedded', path: join(dir, 'clickhouse') });
 });
@@ -78,6 +77,7 @@ it('refuses a flood with 429 + Retry-After while the store is behind, and stores
     );
   }
   expect(refusals.length).toBeGreaterThan(0);
+  // Not the default 2 s: the backlog it waits for is kept under maxQueueDelayMs.
   expect(refusals[0]!.retryAfter).toBe('1');
   expect(refusals[0]!.message).toMatch(
     /storage backlog: accepted data has waited \d+ ms to be stored \(at most 100 ms\)/,
@@ -95,4 +95,8 @@ it('refuses a flood with 429 + Retry-After while the store is behind, and stores
     body: traceBody(9999, 3),
   });
   expect(after.status).toBe(200);
+  const metrics = await (await fetch(`${collector.apiUrl}/metrics`)).text();
+  expect(metrics).toMatch(
+    /^meshscope_collector_refused_items_total\{signal="traces",reason="storage_backlog"\} [1-9]/m,
+  );
 });

@@ -1,11 +1,12 @@
 // envoy.transport_sockets.raw_buffer: plaintext TCP. The accepted or connected net.Socket is the
 // native stream as it is; `:scheme` is `http`.
-import { connect, Socket, type SocketConstructorOpts } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import type {
   DownstreamTransportSocketFactory,
   TransportSocket,
   UpstreamTransportSocketFactory,
 } from './transport-socket.js';
+import { readIntoBuffer } from './user-buffer-reads.js';
 
 export const RAW_BUFFER_TRANSPORT_SOCKET = 'envoy.transport_sockets.raw_buffer';
 
@@ -16,37 +17,6 @@ export const RAW_BUFFER_TRANSPORT_SOCKET = 'envoy.transport_sockets.raw_buffer';
  * codecs hand body bytes on as copies.
  */
 const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
-
-/**
- * Where Node keeps a socket's `onread` (its buffer and callback), found once on a socket made
- * with that option. Node offers `onread` only to sockets it connects, not to the ones a server
- * accepts; setting the same two slots and pointing the handle at the buffer, as Node's own
- * constructor does, gives an accepted socket the same reads. Null when this Node keeps them
- * otherwise: accepted sockets are then read through `data` events, as before.
- */
-const USER_BUFFER_SLOTS = findUserBufferSlots();
-
-interface UserBufferSlots {
-  readonly buffer: symbol;
-  readonly callback: symbol;
-}
-
-function findUserBufferSlots(): UserBufferSlots | null {
-  const buffer = Buffer.alloc(1);
-  const callback = (): boolean => true;
-  const probe = new Socket({ onread: { buffer, callback } } as SocketConstructorOpts);
-  const slots = probe as unknown as Record<symbol, unknown>;
-  const find = (name: string, value: unknown): symbol | undefined =>
-    Object.getOwnPropertySymbols(probe).find((s) => s.description === name && slots[s] === value);
-  const b = find('kBuffer', buffer);
-  const c = find('kBufferCb', callback);
-  probe.destroy();
-  return b === undefined || c === undefined ? null : { buffer: b, callback: c };
-}
-
-interface UserBufferHandle {
-  useUserBuffer(buffer: Uint8Array): void;
-}
 
 export class RawBufferSocket implements TransportSocket {
   readonly transportProtocol = 'raw_buffer' as const;
@@ -72,16 +42,7 @@ export class RawBufferSocket implements TransportSocket {
   }
 
   readWith(onRead: (data: Buffer) => void): boolean {
-    const handle = (this.stream as unknown as { _handle?: Partial<UserBufferHandle> | null })._handle;
-    if (USER_BUFFER_SLOTS === null || typeof handle?.useUserBuffer !== 'function') return false;
-    const slots = this.stream as unknown as Record<symbol, unknown>;
-    slots[USER_BUFFER_SLOTS.buffer] = READ_BUFFER;
-    slots[USER_BUFFER_SLOTS.callback] = (nread: number): boolean => {
-      onRead(READ_BUFFER.subarray(0, nread));
-      return true;
-    };
-    handle.useUserBuffer(READ_BUFFER);
-    return true;
+    return readIntoBuffer(this.stream, READ_BUFFER, onRead);
   }
 
   onConnected(fn: () => void): void {

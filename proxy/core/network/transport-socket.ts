@@ -59,7 +59,7 @@ export interface TransportSocket extends ConnectionAddresses {
    * and no readable-stream machinery between the socket and the codec. Bytes the stream already
    * holds (pushed back by a listener filter or by codec_type AUTO's preface detection) still
    * arrive as `data` events, before any later read. False, and nothing changed, where the
-   * transport cannot (TLS, absent here): the codec reads `data` events.
+   * transport cannot: the codec reads `data` events.
    */
   readWith?(onRead: (data: Buffer) => void): boolean;
 }
