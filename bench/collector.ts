@@ -21,10 +21,11 @@ import protobuf from 'protobufjs';
 import { Agent, request } from 'undici';
 import { windowBounds, windowRefusal } from '../collector/pipeline/time-window.js';
 import { decodeTracesProto } from '../collector/receivers/otlp/protobuf.js';
-import { decodeTracesToRows } from '../collector/receivers/otlp/protobuf-rows.js';
+import { decodeTracesToColumns, decodeTracesToRows } from '../collector/receivers/otlp/protobuf-rows.js';
 import { GRAPH_ATTRIBUTE_KEYS } from '../collector/servicegraph/store.js';
 import { SPAN_COLUMNS, writeSpanRow } from '../collector/receivers/otlp/model.js';
 import { RowBinaryWriter } from '../collector/storage/clickhouse/rowbinary.js';
+import { SpanColumnsWriter } from '../collector/storage/clickhouse/span-columns.js';
 import { createStorageClient } from '../collector/storage/clickhouse/client.js';
 import { EMBEDDED_INSERT_SETTINGS, tuneEmbeddedTables } from '../collector/storage/clickhouse/embedded.js';
 import { migrate } from '../collector/storage/clickhouse/migrate.js';
@@ -78,23 +79,31 @@ function decoderBench(body: Buffer): Record<string, number> {
     if (w.take().length === 0) throw new Error('nothing decoded');
   });
   const handDecodeOnly = time(() => decodeTracesProto(body));
-  // The ingest path: straight to rows, strings only for what the service graph reads.
+  // Straight to rows, strings only for what the service graph reads; and the ingest path,
+  // straight to columns (each record's; the Native block is assembled per insert).
   const window = { maxAgeDays: 7, maxFutureMs: 3_600_000 };
   const { min, max } = windowBounds(window, Date.now());
+  const opts = {
+    graphKeys: GRAPH_ATTRIBUTE_KEYS,
+    minNs: min,
+    maxNs: max,
+    outside: (t: bigint) => windowRefusal('span', t, min, window),
+  };
   const direct = time(() => {
-    decodeTracesToRows(body, w, {
-      graphKeys: GRAPH_ATTRIBUTE_KEYS,
-      minNs: min,
-      maxNs: max,
-      outside: (t) => windowRefusal('span', t, min, window),
-    });
+    decodeTracesToRows(body, w, opts);
     if (w.take().length === 0) throw new Error('nothing decoded');
+  });
+  const c = new SpanColumnsWriter();
+  const columns = time(() => {
+    decodeTracesToColumns(body, c, opts);
+    if (c.take().rows === 0) throw new Error('nothing decoded');
   });
   const pbjs = time(() => type.toObject(type.decode(body), { longs: String, bytes: String, defaults: false }));
   return {
     handDecodeSpansPerSec: Math.round(SPANS_PER_BATCH / handDecodeOnly),
     handDecodeAndRowsSpansPerSec: Math.round(SPANS_PER_BATCH / hand),
     directToRowsSpansPerSec: Math.round(SPANS_PER_BATCH / direct),
+    directToColumnsSpansPerSec: Math.round(SPANS_PER_BATCH / columns),
     protobufjsDecodeToObjectSpansPerSec: Math.round(SPANS_PER_BATCH / pbjs),
     handDecodeSpeedupVsProtobufjs: Number((pbjs / handDecodeOnly).toFixed(2)),
   };
@@ -272,6 +281,55 @@ function rssParts(pid: number): { anonMb: number; fileMb: number } {
 }
 
 /**
+ * The resident set by what backs it, from /proc/<pid>/smaps: chDB's library (its code and read-only
+ * data: file pages, resident once touched and given back only under memory pressure), Node's own
+ * binary, other files, and anonymous memory (V8's heap, Buffers, malloc's arenas, thread stacks,
+ * and the private copies of the libraries' relocated data). All of it is RSS, the figure the goal
+ * is on.
+ */
+function rssByMapping(pid: number): {
+  totalMb: number;
+  anonymousMb: number;
+  libchdbFileMb: number;
+  nodeBinaryFileMb: number;
+  otherFileMb: number;
+} {
+  let anonymous = 0;
+  let libchdb = 0;
+  let node = 0;
+  let other = 0;
+  let path = '';
+  let rss = 0;
+  const close = (): void => {
+    if (path.endsWith('/libchdb.so')) libchdb += rss;
+    else if (path === process.execPath || path.endsWith('/bin/node')) node += rss;
+    else if (path.startsWith('/')) other += rss;
+  };
+  for (const line of readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n')) {
+    if (/^[0-9a-f]+-[0-9a-f]+ /.test(line)) {
+      close();
+      path = line.split(/\s+/)[5] ?? '';
+      rss = 0;
+    } else if (line.startsWith('Rss:')) rss += Number(line.slice(4).trim().split(' ')[0]);
+    // Anonymous pages of a file mapping (copy-on-write) count as anonymous, not as the file's.
+    else if (line.startsWith('Anonymous:')) {
+      const kb = Number(line.slice(10).trim().split(' ')[0]);
+      anonymous += kb;
+      rss -= kb;
+    }
+  }
+  close();
+  const mb = (kb: number): number => Math.round(kb / 1024);
+  return {
+    totalMb: mb(anonymous + libchdb + node + other),
+    anonymousMb: mb(anonymous),
+    libchdbFileMb: mb(libchdb),
+    nodeBinaryFileMb: mb(node),
+    otherFileMb: mb(other),
+  };
+}
+
+/**
  * CPU seconds per thread name of a live process (threads that already exited are only in the
  * process total): shows how the work splits between the event loop, V8's GC helpers, libuv's
  * pool and chDB's threads. Node names none of its threads: its platform workers (V8's GC and
@@ -313,16 +371,18 @@ const LIBUV_POOL = 'node (libuv pool: WAL and staging I/O, chDB statements)';
 const NODE_THREAD = /^(main \(event loop\)|node|V8 |libuv|uv|SignalInspector|DelayedTaskSch|inspector)/;
 
 /**
- * The write-ahead log's group commits over the whole run, from the collector's histogram:
- * count, mean, and the bucket bounds p50 and p99 fall under (the ack's floor under this load).
+ * One of the collector's histograms over the whole run: count, mean, and the bucket bounds p50
+ * and p99 fall under.
  */
-function walSyncFigures(metricsText: string): {
-  syncs: number;
+function histogramFigures(
+  metricsText: string,
+  name: string,
+): {
+  count: number;
   meanMs: number;
   p50AtMostMs: number;
   p99AtMostMs: number;
 } {
-  const name = 'meshscope_collector_wal_sync_duration_seconds';
   const count = Number(new RegExp(`^${name}_count (\\S+)$`, 'm').exec(metricsText)?.[1] ?? 0);
   const sum = Number(new RegExp(`^${name}_sum (\\S+)$`, 'm').exec(metricsText)?.[1] ?? 0);
   const buckets = [...metricsText.matchAll(new RegExp(`^${name}_bucket\\{le="([^"]+)"\\} (\\S+)$`, 'gm'))].map((m) => ({
@@ -334,7 +394,7 @@ function walSyncFigures(metricsText: string): {
     return b === undefined || !Number.isFinite(b.le) ? -1 : b.le * 1000;
   };
   return {
-    syncs: count,
+    count,
     meanMs: Number(((sum / Math.max(1, count)) * 1000).toFixed(1)),
     p50AtMostMs: atMost(0.5),
     p99AtMostMs: atMost(0.99),
@@ -527,6 +587,9 @@ async function runScenario(bodies: Buffer[]): Promise<Record<string, unknown>> {
     // What the runtime and chDB's memory tracker held when the anonymous part peaked (the rest
     // is thread stacks, allocator slack and what neither counts).
     let atPeak = { v8HeapTotal: 0, v8HeapUsed: 0, external: 0, clickhouseTracked: 0 };
+    // What backed the resident set at its sampled peak (smaps is read only when a sample beats it).
+    let peakTotalMb = 0;
+    let atTotalPeak = rssByMapping(child.pid!);
     const sampleLoop = async (): Promise<void> => {
       while (Date.now() < deadline) {
         await new Promise((r) => setTimeout(r, 1000));
@@ -544,6 +607,10 @@ async function runScenario(bodies: Buffer[]): Promise<Record<string, unknown>> {
             external: mb('nodejs_external_memory_bytes'),
             clickhouseTracked: mb('meshscope_collector_clickhouse_memory_bytes'),
           };
+        }
+        if (rss.anonMb + rss.fileMb > peakTotalMb) {
+          peakTotalMb = rss.anonMb + rss.fileMb;
+          atTotalPeak = rssByMapping(child.pid!);
         }
         peakAnonMb = Math.max(peakAnonMb, rss.anonMb);
         fileMb = Math.max(fileMb, rss.fileMb);
@@ -577,8 +644,14 @@ async function runScenario(bodies: Buffer[]): Promise<Record<string, unknown>> {
     );
     // One batch is one insert per table (spans, then their edges): its rows per insert set the
     // part sizes chDB writes and merges.
+    // Spans accepted beyond the in-memory queue budget: decoded again from the log at insert.
+    const spilled = Number(/^meshscope_collector_spilled_items_total (\d+)$/m.exec(metricsText)?.[1] ?? 0);
     const inserts = Number(/^meshscope_collector_batch_latency_seconds_count (\d+)$/m.exec(metricsText)?.[1] ?? 0);
-    const walSync = walSyncFigures(metricsText);
+    // The write-ahead log's group commits (the ack's floor under this load), and how long each
+    // request waited for its record to be durable once decoded: the rest of an ack is reading,
+    // decoding and waiting for the event loop.
+    const walSync = histogramFigures(metricsText, 'meshscope_collector_wal_sync_duration_seconds');
+    const ackDurableWait = histogramFigures(metricsText, 'meshscope_collector_ack_durable_wait_seconds');
     acks.sort((a, b) => a - b);
     queryable.sort((a, b) => a - b);
     const spansPerSecStored = Math.round(storedSpans / storedSeconds);
@@ -599,6 +672,7 @@ async function runScenario(bodies: Buffer[]): Promise<Record<string, unknown>> {
       spansStored: storedSpans,
       requestsRefused: refused,
       insertSplits,
+      spansSpilled: spilled,
       batches: inserts,
       spansPerBatch: Math.round(storedSpans / Math.max(1, inserts)),
       loadSeconds: Number(loadSeconds.toFixed(2)),
@@ -615,7 +689,12 @@ async function runScenario(bodies: Buffer[]): Promise<Record<string, unknown>> {
       spansPerCpuSecondEventLoopAndV8Threads: Math.round(storedSpans / Math.max(jsCpu, 0.01)),
       threadCpuSeconds,
       peakRssMb,
-      rssSampledMb: { peakAnonymous: peakAnonMb, fileBacked: fileMb, runtimeAtAnonymousPeak: atPeak },
+      rssSampledMb: {
+        peakAnonymous: peakAnonMb,
+        fileBacked: fileMb,
+        runtimeAtAnonymousPeak: atPeak,
+        byMappingAtPeak: atTotalPeak,
+      },
       ackLatencyMs: {
         p50: percentile(acks, 0.5),
         p90: percentile(acks, 0.9),
@@ -624,6 +703,7 @@ async function runScenario(bodies: Buffer[]): Promise<Record<string, unknown>> {
       },
       // What every ack waits for at least: its group commit's durable write.
       walSyncMs: walSync,
+      ackWaitForDurableMs: ackDurableWait,
       eventLoopDelayMs: { worstP99PerSecond: Math.max(0, ...loopP99), max: Math.max(0, ...loopMax) },
       timeToQueryableMs: { probes, p50: percentile(queryable, 0.5), max: queryableMax },
       ratios: {

@@ -60,6 +60,14 @@ export const collectorOptionsSchema = z.strictObject({
   // is one block per partition: refused whole or stored whole.
   batchMaxRows: positiveInt.max(1_000_000).default(100_000),
   batchMaxDelayMs: positiveInt.default(100),
+  /**
+   * Back-pressure on a store slower than ingest: with more than a batch queued behind the
+   * insert, requests are refused (429 + Retry-After) while the oldest acknowledged data not
+   * stored yet has waited longer than this. It bounds the time from ack to queryable (and the
+   * rows held for it) without making batches smaller. Not applied while inserts fail: then
+   * the write-ahead log is the buffer.
+   */
+  maxQueueDelayMs: positiveInt.default(1000),
   /** Rows queued in memory at most (beyond, re-read from the log); by default a quarter of the memory limit. */
   memoryMaxBytes: positiveInt.optional(),
   serviceGraph: z

@@ -138,6 +138,7 @@ export async function startCollector(options: CollectorOptions = {}): Promise<Co
       // in bench:collector, mostly in merges of the extra parts.
       batchMaxBytes: Math.floor(budget.clickhouseBytes / 8),
       batchMaxDelayMs: config.batchMaxDelayMs,
+      maxQueueDelayMs: config.maxQueueDelayMs,
       memoryMaxBytes: config.memoryMaxBytes ?? budget.queueBytes,
       serviceGraph: config.serviceGraph,
       maxEdgesBuffered: config.maxEdgesBuffered,

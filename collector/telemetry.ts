@@ -23,7 +23,7 @@ export class CollectorMetrics {
   });
   readonly refused = new Counter({
     name: 'meshscope_collector_refused_items_total',
-    help: 'Items refused: invalid (partial success), undecodable body, or overload',
+    help: 'Items refused: invalid (partial success), undecodable body, memory limit, storage backlog or overload',
     labelNames: ['signal', 'reason'] as const,
     registers: [this.registry],
   });
@@ -72,6 +72,11 @@ export class CollectorMetrics {
     help: 'Items accepted and awaiting insertion into ClickHouse',
     registers: [this.registry],
   });
+  readonly spilled = new Counter({
+    name: 'meshscope_collector_spilled_items_total',
+    help: 'Items queued (accepted or replayed) beyond the in-memory queue budget: their rows are dropped and decoded again from the write-ahead log when their turn comes',
+    registers: [this.registry],
+  });
   readonly walSyncs = new Counter({
     name: 'meshscope_collector_wal_fsyncs_total',
     help: 'fsyncs of the write-ahead log (group commit: one per batch of concurrent appends)',
@@ -81,6 +86,12 @@ export class CollectorMetrics {
     name: 'meshscope_collector_wal_sync_duration_seconds',
     help: 'The durable (O_DSYNC) write of one group commit of the write-ahead log (an ack waits for its own)',
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+    registers: [this.registry],
+  });
+  readonly ackDurableWait = new Histogram({
+    name: 'meshscope_collector_ack_durable_wait_seconds',
+    help: 'From a request decoded and appended to the write-ahead log until its record is durable: the part of an ack after decoding (the group commit it joins, and the one in flight before it)',
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
     registers: [this.registry],
   });
   readonly walRecords = new Counter({

@@ -1,6 +1,6 @@
 // bench:collector's split of what one embedded insert costs ClickHouse (chDB runs in this
 // process, so process.cpuUsage() counts its threads), per 100k spans decoded as the collector
-// decodes them (decodeTracesToRows), in inserts of INSERT_ROWS rows with merges stopped, best
+// decoded them before it wrote columns (decodeTracesToRows), in inserts of INSERT_ROWS rows with merges stopped, best
 // of ROUNDS. Each step adds one stage to the one before it:
 // - parse: the rows read as the writer reads them (RowBinary, LowCardinality taken off, then
 //   cast column-wise) into a Null table with otel_traces' columns: nothing written;
@@ -12,21 +12,23 @@
 // - zstdCodecs: the same into a copy with the exporter's ZSTD(1) codecs (embedded tables are
 //   LZ4: storage/clickhouse/embedded.ts);
 // - nativeRows: the same rows as ClickHouse's Native format with the table's own types
-//   (rendered by chDB beforehand): what an insert would cost if the collector sent columns
-//   instead of rows (no per-row parse, no cast).
+//   (rendered by chDB beforehand): what an insert of columns costs at best;
+// - ingestColumns: the collector's ingest path, the same spans decoded into columns
+//   (decodeTracesToColumns) and inserted by the writer as one Native block (assembly included).
 
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { windowBounds, windowRefusal } from '../../collector/pipeline/time-window.js';
-import { decodeTracesToRows } from '../../collector/receivers/otlp/protobuf-rows.js';
+import { decodeTracesToColumns, decodeTracesToRows } from '../../collector/receivers/otlp/protobuf-rows.js';
 import { SPAN_COLUMNS } from '../../collector/receivers/otlp/model.js';
 import { GRAPH_ATTRIBUTE_KEYS } from '../../collector/servicegraph/store.js';
 import { createStorageClient } from '../../collector/storage/clickhouse/client.js';
 import { tuneEmbeddedTables } from '../../collector/storage/clickhouse/embedded.js';
 import { migrate } from '../../collector/storage/clickhouse/migrate.js';
 import { RowBinaryWriter } from '../../collector/storage/clickhouse/rowbinary.js';
+import { type SpanColumns, SpanColumnsWriter } from '../../collector/storage/clickhouse/span-columns.js';
 import { createRowWriter, withoutLowCardinality } from '../../collector/storage/clickhouse/writer.js';
 
 const INSERT_ROWS = 16_384;
@@ -43,6 +45,7 @@ export interface InsertSplit {
     ingest: number;
     zstdCodecs: number;
     nativeRows: number;
+    ingestColumns: number;
   };
   /** Differences between steps: what each stage adds. */
   stages: {
@@ -52,6 +55,7 @@ export interface InsertSplit {
     staging: number;
     lz4VsZstd: number;
     nativeVsRows: number;
+    columnsVsRows: number;
   };
 }
 
@@ -59,19 +63,27 @@ export async function insertSplitBench(bodies: Buffer[]): Promise<InsertSplit> {
   const window = { maxAgeDays: 7, maxFutureMs: 3_600_000 };
   const { min, max } = windowBounds(window, Date.now());
   const w = new RowBinaryWriter();
+  const c = new SpanColumnsWriter();
   const batches: Buffer[] = [];
+  const columnBatches: SpanColumns[][] = [];
+  const opts = {
+    graphKeys: GRAPH_ATTRIBUTE_KEYS,
+    minNs: min,
+    maxNs: max,
+    outside: (t: bigint) => windowRefusal('span', t, min, window),
+  };
   for (let b = 0; b < INSERTS; b++) {
     let n = 0;
+    const records: SpanColumns[] = [];
     for (let i = 0; n < INSERT_ROWS; i++) {
-      n += decodeTracesToRows(bodies[(b * 7 + i) % bodies.length]!, w, {
-        graphKeys: GRAPH_ATTRIBUTE_KEYS,
-        minNs: min,
-        maxNs: max,
-        outside: (t) => windowRefusal('span', t, min, window),
-      }).count;
+      const body = bodies[(b * 7 + i) % bodies.length]!;
+      n += decodeTracesToRows(body, w, opts).count;
+      decodeTracesToColumns(body, c, opts);
+      records.push(c.take());
       if (n > INSERT_ROWS) throw new Error('bodies do not divide INSERT_ROWS');
     }
     batches.push(w.take());
+    columnBatches.push(records);
   }
   const dir = mkdtempSync(join(tmpdir(), 'bench-insert-split-'));
   const storage = createStorageClient({ kind: 'embedded', path: join(dir, 'clickhouse') });
@@ -126,6 +138,7 @@ export async function insertSplitBench(bodies: Buffer[]): Promise<InsertSplit> {
         chdb.queryAsync(
           `INSERT INTO otel_traces (${columns}) SELECT * FROM file(${sql(natives[i]!)}, Native) ${read}, insert_deduplication_token = '${randomUUID()}'`,
         ),
+      ingestColumns: (i) => writer.insert('otel_traces', columnBatches[i]!, randomUUID()),
     };
     const best = {
       parse: Infinity,
@@ -134,6 +147,7 @@ export async function insertSplitBench(bodies: Buffer[]): Promise<InsertSplit> {
       ingest: Infinity,
       zstdCodecs: Infinity,
       nativeRows: Infinity,
+      ingestColumns: Infinity,
     };
     // Interleaved rounds: load on a shared machine hits every step alike.
     for (let round = 0; round < ROUNDS; round++) {
@@ -156,6 +170,7 @@ export async function insertSplitBench(bodies: Buffer[]): Promise<InsertSplit> {
         ingest: r(best.ingest),
         zstdCodecs: r(best.zstdCodecs),
         nativeRows: r(best.nativeRows),
+        ingestColumns: r(best.ingestColumns),
       },
       stages: {
         parseAndCast: r(best.parse),
@@ -164,6 +179,7 @@ export async function insertSplitBench(bodies: Buffer[]): Promise<InsertSplit> {
         staging: r(best.ingest - best.view),
         lz4VsZstd: r(best.part - best.zstdCodecs),
         nativeVsRows: r(best.nativeRows - best.view),
+        columnsVsRows: r(best.ingestColumns - best.ingest),
       },
     };
   } finally {

@@ -163,7 +163,7 @@ interface Chain {
 }
 
 /** meshscope's two sidecars, with mTLS between them, or (`s` null) in plaintext: the yardstick for what TLS adds. */
-export async function meshscopeChain(upstreamPort: number, s: Svids | null): Promise<Chain> {
+export async function meshscopeChain(upstreamPort: number, s: Svids | null, cli?: string): Promise<Chain> {
   const [inPort, outPort, inAdmin, outAdmin] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
   const tag = s === null ? 'plain' : 'mtls';
   const inbound = await startMeshscope(
@@ -184,6 +184,8 @@ export async function meshscopeChain(upstreamPort: number, s: Svids | null): Pro
     ),
     inPort,
     ['--concurrency', '1'],
+    [],
+    cli,
   );
   const outbound = await startMeshscope(
     `meshscope-${tag}-outbound`,
@@ -199,6 +201,8 @@ export async function meshscopeChain(upstreamPort: number, s: Svids | null): Pro
     ),
     outPort,
     ['--concurrency', '1'],
+    [],
+    cli,
   );
   return {
     port: outPort,

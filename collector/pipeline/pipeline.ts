@@ -16,12 +16,13 @@
 
 import { randomUUID } from 'node:crypto';
 import { decodeLogsJson, decodeTracesJson } from '../receivers/otlp/json.js';
-import { writeLogRow, writeSpanRow, type Decoded, type LogRecord, type SpanRecord } from '../receivers/otlp/model.js';
+import { writeLogRow, type Decoded, type LogRecord, type SpanRecord } from '../receivers/otlp/model.js';
 import { decodeLogsProto } from '../receivers/otlp/protobuf.js';
-import { decodeTracesToRows } from '../receivers/otlp/protobuf-rows.js';
+import { decodeTracesToColumns } from '../receivers/otlp/protobuf-rows.js';
 import { GRAPH_ATTRIBUTE_KEYS, ServiceGraph, writeEdgeRow } from '../servicegraph/store.js';
 import { RowBinaryWriter } from '../storage/clickhouse/rowbinary.js';
-import { isDataError, type RowWriter, type TableName } from '../storage/clickhouse/writer.js';
+import { SpanColumnsWriter, writeSpanColumns } from '../storage/clickhouse/span-columns.js';
+import { isDataError, type Rows, type RowWriter, type TableName } from '../storage/clickhouse/writer.js';
 import type { CollectorMetrics, Signal } from '../telemetry.js';
 import { TableInserter, type Part } from './table-insert.js';
 import { applyTimeWindow, windowBounds, windowRefusal, type TimeWindow } from './time-window.js';
@@ -37,6 +38,8 @@ export interface PipelineOptions {
   /** Rows bytes per batch at most: what one insert asks of ClickHouse's memory. */
   batchMaxBytes: number;
   batchMaxDelayMs: number;
+  /** With more than a batch queued, new data waits while the oldest has waited longer than this. */
+  maxQueueDelayMs: number;
   /** Serialized rows held in memory at most; beyond it entries are re-read from the log. */
   memoryMaxBytes: number;
   serviceGraph: { maxItems: number; ttlMs: number };
@@ -63,8 +66,8 @@ interface Entry {
   table: ItemTable;
   count: number;
   acceptedAt: number;
-  /** RowBinary rows, or undefined when spilled to the log only (or released). */
-  rows: Buffer | undefined;
+  /** Its rows (otel_traces: columns; otel_logs: RowBinary), or undefined when spilled to the log only (or released). */
+  rows: Rows | undefined;
   /** Its rows' size, or its body's when spilled (what it adds to a batch). */
   size: number;
   /** The service-graph edges its spans produced, as RowBinary rows. */
@@ -93,15 +96,15 @@ const TABLES: readonly TableName[] = ['otel_traces', 'otel_service_graph_edges',
 /** What a record decodes to: its rows and what the service graph reads. */
 interface DecodedRows {
   count: number;
-  /** RowBinary rows, unless they were not wanted (the queue is over its memory budget). */
-  rows: Buffer | undefined;
+  /** Its rows, unless they were not wanted (the queue is over its memory budget). */
+  rows: Rows | undefined;
   /** Spans for the service graph (traces only). */
   graph: readonly SpanRecord[] | undefined;
   rejected: number;
   reasons: string[];
 }
 
-/** The object decoders; protobuf traces go straight to rows (Pipeline.#decodeRows). */
+/** The object decoders; protobuf traces go straight to columns (Pipeline.#decodeRows). */
 function decode(kind: number, body: Buffer): Decoded<SpanRecord> | Decoded<LogRecord> {
   switch (kind) {
     case KIND['traces/json']:
@@ -115,12 +118,17 @@ function decode(kind: number, body: Buffer): Decoded<SpanRecord> | Decoded<LogRe
 
 const isTraces = (kind: number): boolean => kind === KIND['traces/protobuf'] || kind === KIND['traces/json'];
 
-// One encoder for every entry: each entry's rows are a view of its slab, never copied.
+// One encoder per table for every entry: each entry's rows are views of the encoder's slabs,
+// never copied. Spans are written as columns (one Native block per insert), logs as rows.
 const rowWriter = new RowBinaryWriter();
+const spanColumns = new SpanColumnsWriter();
 
-function serialize(kind: number, items: readonly (SpanRecord | LogRecord)[]): Buffer {
-  if (isTraces(kind)) for (const s of items as readonly SpanRecord[]) writeSpanRow(rowWriter, s);
-  else for (const l of items as readonly LogRecord[]) writeLogRow(rowWriter, l);
+function serialize(kind: number, items: readonly (SpanRecord | LogRecord)[]): Rows {
+  if (isTraces(kind)) {
+    for (const s of items as readonly SpanRecord[]) writeSpanColumns(spanColumns, s);
+    return spanColumns.take();
+  }
+  for (const l of items as readonly LogRecord[]) writeLogRow(rowWriter, l);
   return rowWriter.take();
 }
 
@@ -137,6 +145,8 @@ export class Pipeline {
   #queue: (Entry | undefined)[] = [];
   #head = 0;
   #queuedItems = 0;
+  /** What the queued entries add to batches (Entry.size): rows, or bodies when spilled. */
+  #queuedBytes = 0;
   #memoryBytes = 0;
   /** Edges the service graph emits, taken per entry right after its spans are observed. */
   readonly #edges = new RowBinaryWriter(1 << 20);
@@ -222,6 +232,27 @@ export class Pipeline {
     return this.#queuedItems;
   }
 
+  /**
+   * Why new data must wait for the store, or undefined. Refused only with more than a full
+   * batch queued (the next insert stays as big as it would be) and while inserts succeed (an
+   * outage is what the log buffers): the oldest acknowledged entry not stored yet has waited
+   * longer than maxQueueDelayMs, and whatever is accepted now would be queryable later still.
+   */
+  backlogRefusal(now = Date.now()): string | undefined {
+    if (!this.#storageHealthy || !this.#schemaReady) return undefined;
+    if (this.#queuedItems <= this.#opts.batchMaxRows && this.#queuedBytes <= this.#opts.batchMaxBytes) return undefined;
+    const head = this.#queue[this.#head];
+    if (head === undefined) return undefined;
+    const waited = now - head.acceptedAt;
+    if (waited <= this.#opts.maxQueueDelayMs) return undefined;
+    return `storage backlog: accepted data has waited ${waited} ms to be stored (at most ${this.#opts.maxQueueDelayMs} ms)`;
+  }
+
+  /** How long a client refused for the backlog should wait: about as long as the backlog is allowed to be. */
+  get backlogRetryAfterSeconds(): number {
+    return Math.max(1, Math.ceil(this.#opts.maxQueueDelayMs / 1000));
+  }
+
   /** Bytes of rows and edges the queue holds in memory. */
   get memoryBytes(): number {
     return this.#memoryBytes;
@@ -233,16 +264,20 @@ export class Pipeline {
    */
   #decodeRows(kind: number, body: Buffer, acceptedAt: number, keepRows = false): DecodedRows {
     const keep = keepRows || this.#memoryBytes < this.#opts.memoryMaxBytes;
+    const spilled = (n: number): void => {
+      if (!keep && n > 0) this.#metrics.spilled.inc(n);
+    };
     const window = this.#opts.timeWindow;
     if (kind === KIND['traces/protobuf']) {
       const { min, max } = windowBounds(window, acceptedAt);
-      const d = decodeTracesToRows(body, rowWriter, {
+      const d = decodeTracesToColumns(body, spanColumns, {
         graphKeys: GRAPH_ATTRIBUTE_KEYS,
         minNs: min,
         maxNs: max,
         outside: (t) => windowRefusal('span', t, min, window),
       });
-      const rows = rowWriter.take();
+      const rows = spanColumns.take();
+      spilled(d.count);
       return {
         count: d.count,
         rows: keep ? rows : undefined,
@@ -256,6 +291,7 @@ export class Pipeline {
     const { items, rejected, reasons } = traces
       ? applyTimeWindow(raw as Decoded<SpanRecord>, 'span', window, acceptedAt)
       : applyTimeWindow(raw as Decoded<LogRecord>, 'log record', window, acceptedAt);
+    spilled(items.length);
     return {
       count: items.length,
       rows: keep ? serialize(kind, items) : undefined,
@@ -286,6 +322,11 @@ export class Pipeline {
       throw err;
     }
     this.#metrics.buffered.set(this.#wal.bytes);
+    const appended = performance.now();
+    append.durable.then(
+      () => this.#metrics.ackDurableWait.observe((performance.now() - appended) / 1000),
+      () => undefined,
+    );
     this.#enqueue(append.seq, kind, acceptedAt, decoded, append.durable, body.length);
     return { accepted: n, rejected: decoded.rejected, reasons: decoded.reasons, durable: append.durable };
   }
@@ -340,6 +381,7 @@ export class Pipeline {
     }
     this.#queue.push(e);
     this.#queuedItems += decoded.count;
+    this.#queuedBytes += e.size;
     this.#metrics.queued.set(this.#queuedItems);
     this.#poke();
   }
@@ -383,7 +425,7 @@ export class Pipeline {
     this.#edgeCount = 0;
   }
 
-  async #rowsOf(e: Entry): Promise<Buffer> {
+  async #rowsOf(e: Entry): Promise<Rows> {
     if (e.rows !== undefined) return e.rows;
     const payload = this.#wal.read(await e.loc!);
     const rows = this.#decodeRows(e.kind, payload, e.acceptedAt, true).rows!;
@@ -508,6 +550,7 @@ export class Pipeline {
     while (this.#head < this.#queue.length && this.#queue[this.#head]!.seq <= to) {
       const e = this.#queue[this.#head]!;
       this.#queuedItems -= e.count;
+      this.#queuedBytes -= e.size;
       this.#memoryBytes -= (e.rows?.length ?? 0) + (e.edges?.length ?? 0);
       this.#queue[this.#head++] = undefined;
     }
@@ -520,6 +563,7 @@ export class Pipeline {
     const e = this.#queue[index]!;
     this.#head = index + 1;
     this.#queuedItems -= e.count;
+    this.#queuedBytes -= e.size;
     this.#memoryBytes -= (e.rows?.length ?? 0) + (e.edges?.length ?? 0);
     this.#queue[index] = undefined;
   }
@@ -576,6 +620,7 @@ export class Pipeline {
     let items = 0;
     let edges = 0;
     for (const e of batch.entries) {
+      this.#queuedBytes -= e.size;
       this.#memoryBytes -= (e.rows?.length ?? 0) + (e.edges?.length ?? 0);
       e.rows = undefined;
       e.edges = undefined;

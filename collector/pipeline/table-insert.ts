@@ -9,9 +9,11 @@
 
 import { RowBinaryWriter } from '../storage/clickhouse/rowbinary.js';
 import {
+  insertData,
   isDataError,
   isMemoryError,
   TABLE_COLUMNS,
+  type Rows,
   type RowWriter,
   type TableName,
 } from '../storage/clickhouse/writer.js';
@@ -21,7 +23,7 @@ import type { BatchIntent, WriteAheadLog } from './wal.js';
 /** One record's rows of one table. */
 export interface Part {
   seq: number;
-  rows: Buffer;
+  rows: Rows;
   count: number;
 }
 
@@ -99,13 +101,20 @@ export class TableInserter {
   }
 
   /**
-   * Keeps rows ClickHouse refuses in `<data>/wal/rejected/`, one file per record and table in
-   * RowBinaryWithNames (re-insertable as is: `INSERT INTO <table> FROM INFILE '<file>' FORMAT
-   * RowBinaryWithNames`), so nothing acknowledged is lost.
+   * Keeps rows ClickHouse refuses in `<data>/wal/rejected/`, one file per record and table,
+   * re-insertable as is (`INSERT INTO <table> FROM INFILE '<file>' FORMAT <the file's
+   * extension>`): spans as a Native block, other rows in RowBinaryWithNames. Nothing
+   * acknowledged is lost.
    */
-  setAside(name: string, table: TableName, chunks: readonly Buffer[], count: number, err: unknown): void {
-    const header = RowBinaryWriter.header(TABLE_COLUMNS[table]);
-    const file = this.#wal.setAside(`${name}-${table}.RowBinaryWithNames`, [header, ...chunks]);
+  setAside(name: string, table: TableName, rows: readonly Rows[], count: number, err: unknown): void {
+    const data = insertData(rows);
+    const file =
+      data.format === 'Native'
+        ? this.#wal.setAside(`${name}-${table}.Native`, data.chunks)
+        : this.#wal.setAside(`${name}-${table}.RowBinaryWithNames`, [
+            RowBinaryWriter.header(TABLE_COLUMNS[table]),
+            ...data.chunks,
+          ]);
     this.#metrics.dropped.inc({ what: 'rejected_by_clickhouse' }, count);
     process.emitWarning(
       `collector: ClickHouse refused ${count} rows of ${table}; kept in ${file}: ${(err as Error).message}`,

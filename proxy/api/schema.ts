@@ -493,7 +493,8 @@ export const httpConnectionManagerSchema = z
       .object({
         accept_http_10: z.boolean().optional(),
         default_host_for_http_10: z.string().optional(),
-        // Chunked responses end with the upstream's trailers (a gRPC status to an HTTP/1.1 client).
+        // Chunked requests' trailers are read and passed on; chunked responses end with the
+        // upstream's trailers (a gRPC status to an HTTP/1.1 client). Both dropped otherwise.
         enable_trailers: z.boolean().optional(),
       })
       .strict()
@@ -711,6 +712,13 @@ export const clusterLoadAssignmentSchema = z
   .strict();
 export type ClusterLoadAssignment = z.output<typeof clusterLoadAssignmentSchema>;
 
+/**
+ * Envoy's Http1ProtocolOptions for a cluster's HTTP/1.1 connections: enable_trailers sends a chunked
+ * request's trailers after its last chunk and passes a chunked response's trailers on (both are
+ * dropped otherwise).
+ */
+const upstreamHttp1ProtocolOptionsSchema = z.object({ enable_trailers: z.boolean().optional() }).strict();
+
 export const HTTP_PROTOCOL_OPTIONS_NAME = 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions';
 const HTTP_PROTOCOL_OPTIONS_TYPE_URL = `type.googleapis.com/${HTTP_PROTOCOL_OPTIONS_NAME}`;
 
@@ -724,7 +732,7 @@ export const upstreamHttpProtocolOptionsSchema = z
       .optional(),
     explicit_http_config: z
       .object({
-        http_protocol_options: z.object({}).strict().optional(),
+        http_protocol_options: upstreamHttp1ProtocolOptionsSchema.optional(),
         http2_protocol_options: http2ProtocolOptionsSchema.optional(),
       })
       .strict()
@@ -752,7 +760,7 @@ export const upstreamHttpProtocolOptionsSchema = z
     /** Each request goes upstream in the protocol it arrived in; the options apply to theirs. */
     use_downstream_protocol_config: z
       .object({
-        http_protocol_options: z.object({}).strict().optional(),
+        http_protocol_options: upstreamHttp1ProtocolOptionsSchema.optional(),
         http2_protocol_options: http2ProtocolOptionsSchema.optional(),
       })
       .strict()

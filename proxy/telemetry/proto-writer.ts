@@ -146,6 +146,15 @@ export class ProtoWriter {
     this.pos = at + size + n;
   }
 
+  /** `n` bytes of `src` from `at`, as length-delimited bytes (ids kept as bytes). Needs ensure(1 + n). */
+  idBytes(src: Uint8Array, at: number, n: number): void {
+    const b = this.buf;
+    let p = this.pos;
+    b[p++] = n;
+    for (let i = 0; i < n; i++) b[p++] = src[at + i]!;
+    this.pos = p;
+  }
+
   /** An even-length hex string as length-delimited bytes (ids). Needs ensure(1 + length / 2). */
   hexBytes(hex: string): void {
     const b = this.buf;

@@ -38,6 +38,16 @@ export interface SpanHead {
   /** Epoch milliseconds, fractional. */
   startMs: number;
   endMs: number;
+  /**
+   * Where an id's bytes already are (ids.ts's pool), for ids this process made: copied as they
+   * are rather than decoded from their hex strings. Absent or null: the hex string is decoded.
+   */
+  traceIdBytes?: Uint8Array | null;
+  traceIdAt?: number;
+  spanIdBytes?: Uint8Array | null;
+  spanIdAt?: number;
+  parentSpanIdBytes?: Uint8Array | null;
+  parentSpanIdAt?: number;
 }
 
 /**
@@ -67,9 +77,11 @@ export function beginSpan(w: ProtoWriter, h: SpanHead): number {
   const lengthAt = w.pos;
   w.pos += 2;
   w.byte(0x0a); // trace_id
-  w.hexBytes(h.traceId);
+  if (h.traceIdBytes != null) w.idBytes(h.traceIdBytes, h.traceIdAt ?? 0, 16);
+  else w.hexBytes(h.traceId);
   w.byte(0x12); // span_id
-  w.hexBytes(h.spanId);
+  if (h.spanIdBytes != null) w.idBytes(h.spanIdBytes, h.spanIdAt ?? 0, 8);
+  else w.hexBytes(h.spanId);
   if (h.traceState !== '') {
     w.byte(0x1a); // trace_state
     w.string(h.traceState);
@@ -77,7 +89,8 @@ export function beginSpan(w: ProtoWriter, h: SpanHead): number {
   if (h.parentSpanId !== '') {
     w.ensure(20);
     w.byte(0x22); // parent_span_id
-    w.hexBytes(h.parentSpanId);
+    if (h.parentSpanIdBytes != null) w.idBytes(h.parentSpanIdBytes, h.parentSpanIdAt ?? 0, 8);
+    else w.hexBytes(h.parentSpanId);
   }
   w.byte(0x2a); // name
   w.string(h.name);

@@ -21,6 +21,13 @@ export interface TraceHeaders {
   getAll(name: string): readonly string[];
   set(name: string, value: string): void;
   remove(name: string): number;
+  /**
+   * The names in order and an append, when the map has them (the core's HeaderMap does): one
+   * pass over the names then tells a request that carries no propagation header at all, the
+   * usual case at the edge of a trace, instead of a full lookup per header read or replaced.
+   */
+  readonly names?: readonly string[];
+  add?(name: string, value: string): void;
 }
 
 export interface IncomingTraceContext {
@@ -70,6 +77,28 @@ export const TRACE_HEADER_NAMES: readonly string[] = [
   X_B3_SAMPLED,
   X_B3_FLAGS,
 ];
+
+const TRACE_HEADER_SET: ReadonlySet<string> = new Set(TRACE_HEADER_NAMES);
+
+/**
+ * Whether some header is one the propagators read or write: a char or two per name, and a set
+ * lookup only for names that start as one of them does (t..., b..., x-b...).
+ */
+function hasTraceHeader(names: readonly string[]): boolean {
+  for (let i = 0; i < names.length; i++) {
+    const n = names[i]!;
+    const c = n.charCodeAt(0);
+    if ((c === 0x74 || c === 0x62 || (c === 0x78 && n.charCodeAt(2) === 0x62)) && TRACE_HEADER_SET.has(n)) return true;
+  }
+  return false;
+}
+
+type AppendableTraceHeaders = TraceHeaders & Required<Pick<TraceHeaders, 'names' | 'add'>>;
+
+/** A map that lists its names and can append, with no propagation header among them. */
+function withoutTraceHeaders(headers: TraceHeaders): headers is AppendableTraceHeaders {
+  return headers.names !== undefined && headers.add !== undefined && !hasTraceHeader(headers.names);
+}
 
 const ZERO_PAD = '00000000000000000000000000000000';
 
@@ -313,6 +342,7 @@ function carriesB3Debug(headers: TraceHeaders, b3: readonly string[], traceId: s
 /** Reads whichever trace context the request carries, by precedence W3C > B3 single > B3 multi. */
 export function extractTraceContext(headers: TraceHeaders): IncomingTraceContext {
   const ctx = newContext();
+  if (headers.names !== undefined && !hasTraceHeader(headers.names)) return ctx;
   const traceparents = headers.getAll(TRACEPARENT);
   const b3 = headers.getAll(B3);
   const hasMulti =
@@ -346,6 +376,7 @@ export function extractTraceContext(headers: TraceHeaders): IncomingTraceContext
 
 /** Writes the context in every format of `formats` (bit flags of TraceFormat). */
 export function injectTraceContext(headers: TraceHeaders, ctx: OutgoingTraceContext, formats: number): void {
+  if (withoutTraceHeaders(headers)) return addTraceContext(headers, ctx, formats);
   if ((formats & TraceFormat.W3C) !== 0) {
     headers.set(TRACEPARENT, `00-${ctx.traceId}-${ctx.spanId}-${ctx.sampled ? '01' : '00'}`);
     if (ctx.traceState === '') headers.remove(TRACESTATE);
@@ -373,6 +404,33 @@ export function injectTraceContext(headers: TraceHeaders, ctx: OutgoingTraceCont
       headers.set(X_B3_SAMPLED, ctx.sampled ? '1' : '0');
       headers.remove(X_B3_FLAGS);
     }
+  }
+}
+
+/**
+ * injectTraceContext for a map with no propagation header: the same headers in the same order,
+ * appended (set would look each up first, and remove would look for each it drops).
+ */
+function addTraceContext(headers: AppendableTraceHeaders, ctx: OutgoingTraceContext, formats: number): void {
+  if ((formats & TraceFormat.W3C) !== 0) {
+    headers.add(TRACEPARENT, `00-${ctx.traceId}-${ctx.spanId}-${ctx.sampled ? '01' : '00'}`);
+    if (ctx.traceState !== '') headers.add(TRACESTATE, ctx.traceState);
+  }
+  if ((formats & TraceFormat.B3Single) !== 0) {
+    const state = ctx.debug ? 'd' : ctx.sampled ? '1' : '0';
+    headers.add(
+      B3,
+      ctx.parentSpanId === ''
+        ? `${ctx.traceId}-${ctx.spanId}-${state}`
+        : `${ctx.traceId}-${ctx.spanId}-${state}-${ctx.parentSpanId}`,
+    );
+  }
+  if ((formats & TraceFormat.B3Multi) !== 0) {
+    headers.add(X_B3_TRACE_ID, ctx.traceId);
+    headers.add(X_B3_SPAN_ID, ctx.spanId);
+    if (ctx.parentSpanId !== '') headers.add(X_B3_PARENT_SPAN_ID, ctx.parentSpanId);
+    if (ctx.debug) headers.add(X_B3_FLAGS, '1');
+    else headers.add(X_B3_SAMPLED, ctx.sampled ? '1' : '0');
   }
 }
 

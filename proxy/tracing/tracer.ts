@@ -11,7 +11,7 @@ import type { SslConnectionInfo } from '../core/network/ssl-connection-info.js';
 import type { ProtoWriter } from '../telemetry/proto-writer.js';
 import { formatResponseFlags } from '../core/stream-info.js';
 import { grpcServiceMethod, isGrpcRequest, streamGrpcStatus } from '../core/grpc/common.js';
-import { newSpanId, newTraceId } from './ids.js';
+import { lastIdAt, lastIdPool, newSpanId, newTraceId } from './ids.js';
 import { decideSampling, SamplingReason, type SamplingPolicy } from './sampling.js';
 import type { SpanPipeline } from './span-pipeline.js';
 import { extractTraceContext, injectTraceContext, TraceFormat, type TraceHeaders } from './trace-context.js';
@@ -196,6 +196,13 @@ class StreamSpan implements Span {
   readonly #kind: SpanKind;
   /** Set for a CLIENT attempt span: its stream span. */
   readonly #parent: StreamSpan | null;
+  /** Where the ids' bytes are when this process made them (ids.ts), else null: see SpanHead. */
+  readonly #traceIdBytes: Uint8Array | null;
+  readonly #traceIdAt: number;
+  readonly #spanIdBytes: Uint8Array;
+  readonly #spanIdAt: number;
+  readonly #parentIdBytes: Uint8Array | null;
+  readonly #parentIdAt: number;
   #tags: Array<[string, string]> | null = null;
   #finished = false;
 
@@ -211,12 +218,22 @@ class StreamSpan implements Span {
     formats: number,
     startMs: number,
     parent: StreamSpan | null,
+    traceIdBytes: Uint8Array | null,
+    traceIdAt: number,
+    parentIdBytes: Uint8Array | null,
+    parentIdAt: number,
   ) {
     this.#shared = shared;
     this.#name = name;
     this.#kind = kind;
     this.traceId = traceId;
     this.spanId = newSpanId();
+    this.#spanIdBytes = lastIdPool();
+    this.#spanIdAt = lastIdAt();
+    this.#traceIdBytes = traceIdBytes;
+    this.#traceIdAt = traceIdAt;
+    this.#parentIdBytes = parentIdBytes;
+    this.#parentIdAt = parentIdAt;
     this.parentSpanId = parentSpanId;
     this.sampled = sampled;
     this.debug = debug;
@@ -241,6 +258,10 @@ class StreamSpan implements Span {
       this.#formats,
       performance.now(),
       this,
+      this.#traceIdBytes,
+      this.#traceIdAt,
+      this.#spanIdBytes,
+      this.#spanIdAt,
     );
   }
 
@@ -274,6 +295,12 @@ class StreamSpan implements Span {
       traceState: this.traceState,
       startMs: epochOf(isRoot ? info.startMonotonic : this.#startMs),
       endMs: isRoot && info.durationMs >= 0 ? epochOf(info.startMonotonic) + info.durationMs : nowEpoch(),
+      traceIdBytes: this.#traceIdBytes,
+      traceIdAt: this.#traceIdAt,
+      spanIdBytes: this.#spanIdBytes,
+      spanIdAt: this.#spanIdAt,
+      parentSpanIdBytes: this.#parentIdBytes,
+      parentSpanIdAt: this.#parentIdAt,
     });
     // Attributes are written field by field: no attribute object, no key lookups.
     const req = info.requestHeaders;
@@ -393,7 +420,8 @@ export class MeshTracer {
     const incoming = extractTraceContext(requestHeaders);
     const reason = decideSampling(incoming, requestHeaders, shared.options.sampling);
     const sampled = reason !== SamplingReason.NotTraceable;
-    const traceId = incoming.traceId === '' ? newTraceId() : incoming.traceId;
+    const ours = incoming.traceId === '';
+    const traceId = ours ? newTraceId() : incoming.traceId;
     const formats = shared.options.injectFormats | incoming.presentFormats | incoming.format;
     return new StreamSpan(
       shared,
@@ -407,6 +435,10 @@ export class MeshTracer {
       formats,
       info.startMonotonic,
       null,
+      ours ? lastIdPool() : null,
+      ours ? lastIdAt() : 0,
+      null,
+      0,
     );
   }
 }

@@ -130,8 +130,9 @@ describe('URL mode with an unreachable, then reachable ClickHouse', () => {
     emulator = new ClickHouseHttpEmulator(session, {
       onInsert: (statement, data) => {
         if (!statement.includes('otel_traces ')) return;
-        // RowBinary: the attribute key "seq" (length 3), then its value's length and digits.
-        for (const m of data.toString('latin1').matchAll(/\x03seq[\s\S](\d+)/g)) inserted.push(Number(m[1]));
+        // A Native block: SpanAttributes' values in row order, each span's "seq" (its length
+        // and digits) followed by its 200-byte padding (a two-byte length, 0xc8 0x01).
+        for (const m of data.toString('latin1').matchAll(/[\x01-\x05](\d{1,5})\xc8\x01x/g)) inserted.push(Number(m[1]));
       },
     });
     await emulator.listen(port);
@@ -160,12 +161,12 @@ describe('URL mode with an unreachable, then reachable ClickHouse', () => {
     }
     expect(await storedCount()).toBe(before + 2 * SPANS);
     const rejectedDir = join(dir, 'collector', 'wal', 'rejected');
-    const files = readdirSync(rejectedDir).filter((f) => f.endsWith('-otel_traces.RowBinaryWithNames'));
+    const files = readdirSync(rejectedDir).filter((f) => f.endsWith('-otel_traces.Native'));
     expect(files).toHaveLength(1);
     const kept = join(rejectedDir, files[0]!);
     // Re-insertable as is: the operator's way back once the cause is fixed.
     expect(readFileSync(kept).includes('ServiceName')).toBe(true);
-    await session.queryAsync(`INSERT INTO otel_traces FROM INFILE '${kept}' FORMAT RowBinaryWithNames`);
+    await session.queryAsync(`INSERT INTO otel_traces FROM INFILE '${kept}' FORMAT Native`);
     const metrics = await (await fetch(`${collector!.apiUrl}/metrics`)).text();
     expect(metrics).toMatch(
       new RegExp(`meshscope_collector_dropped_items_total\\{what="rejected_by_clickhouse"\\} ${SPANS}\\b`),

@@ -10,11 +10,11 @@ import {
 } from '../../proxy/core/http/codec/http1/parser.js';
 
 interface Event {
-  kind: 'head' | 'body' | 'complete' | 'error' | 'info';
+  kind: 'head' | 'body' | 'trailers' | 'complete' | 'error' | 'info';
   value: string;
 }
 
-function run(isRequest: boolean, chunks: Buffer[], noBody = false): Event[] {
+function run(isRequest: boolean, chunks: Buffer[], noBody = false, collectTrailers = false): Event[] {
   const events: Event[] = [];
   const handler: ParserHandler = {
     onHead: (h: MessageHead) =>
@@ -28,29 +28,36 @@ function run(isRequest: boolean, chunks: Buffer[], noBody = false): Event[] {
       if (last?.kind === 'body') last.value += d.toString();
       else events.push({ kind: 'body', value: d.toString() });
     },
+    onTrailers: (t) => events.push({ kind: 'trailers', value: `${t.names.join(',')}=${t.values.join(',')}` }),
     onMessageComplete: () => (events.push({ kind: 'complete', value: '' }), true),
     onError: (e: CodecError) => events.push({ kind: 'error', value: `${e.status} ${e.details}` }),
   };
   const parser = new Http1Parser(isRequest, handler, { maxHeaderBytes: 8192, maxHeaders: 50 });
   parser.expectNoBody = noBody;
+  parser.collectTrailers = collectTrailers;
   for (const c of chunks) parser.execute(c);
   return events;
 }
 
-function everySplit(isRequest: boolean, wire: string): void {
+function everySplit(isRequest: boolean, wire: string, collectTrailers = false): Event[] {
   const bytes = Buffer.from(wire, 'latin1');
-  const whole = run(isRequest, [bytes]);
+  const whole = run(isRequest, [bytes], false, collectTrailers);
   expect(whole.some((e) => e.kind === 'error')).toBe(false);
   for (let i = 1; i < bytes.length; i++) {
-    expect(run(isRequest, [bytes.subarray(0, i), bytes.subarray(i)]), `split at ${i}`).toEqual(whole);
+    expect(run(isRequest, [bytes.subarray(0, i), bytes.subarray(i)], false, collectTrailers), `split at ${i}`).toEqual(
+      whole,
+    );
   }
   // And byte by byte.
   expect(
     run(
       isRequest,
       [...bytes].map((b) => Buffer.from([b])),
+      false,
+      collectTrailers,
     ),
   ).toEqual(whole);
+  return whole;
 }
 
 describe('Http1Parser', () => {
@@ -62,6 +69,35 @@ describe('Http1Parser', () => {
         'PUT /b HTTP/1.1\r\nhost: b\r\ncontent-length: 3\r\n\r\nxyz' +
         'GET /c HTTP/1.1\r\nhost: c\r\n\r\n',
     );
+  });
+
+  it('collects chunked trailers (enable_trailers) identically at every split point, before the message completes', () => {
+    const wire =
+      'POST /a HTTP/1.1\r\nhost: a\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n' +
+      'X-Checksum:  abc \r\ngrpc-status: 0\r\n\r\n' +
+      'POST /b HTTP/1.1\r\nhost: b\r\ntransfer-encoding: chunked\r\n\r\n0\r\n\r\n';
+    const events = everySplit(true, wire, true);
+    expect(events.map((e) => e.kind)).toEqual(['head', 'body', 'trailers', 'complete', 'head', 'complete']);
+    expect(events[2]!.value).toBe('x-checksum,grpc-status=abc,0');
+    // Off (Envoy's default), the same bytes give no trailers.
+    expect(run(true, [Buffer.from(wire, 'latin1')]).some((e) => e.kind === 'trailers')).toBe(false);
+  });
+
+  it('refuses malformed or oversized trailers when it collects them', () => {
+    const head = 'POST / HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n0\r\n';
+    const bad: Array<[string, string]> = [
+      ['400 http1.invalid_trailer', 'no colon\r\n\r\n'],
+      ['400 http1.invalid_trailer', 'bad name: v\r\n\r\n'],
+      ['400 http1.invalid_trailer', ' folded: v\r\n\r\n'],
+      ['400 http1.invalid_characters', 'x: a\x01b\r\n\r\n'],
+      ['431 http1.too_many_trailers', `${'x: 1\r\n'.repeat(51)}\r\n`],
+      ['431 http1.trailers_too_large', `x: ${'v'.repeat(4000)}\r\ny: ${'v'.repeat(4200)}\r\n\r\n`],
+    ];
+    for (const [expected, trailers] of bad) {
+      const ev = run(true, [Buffer.from(head + trailers, 'latin1')], false, true);
+      expect(ev.filter((e) => e.kind === 'error').map((e) => e.value)).toEqual([expected]);
+      expect(ev.some((e) => e.kind === 'complete')).toBe(false);
+    }
   });
 
   it('parses responses: 100-continue, chunked, content-length, and close-delimited framing', () => {

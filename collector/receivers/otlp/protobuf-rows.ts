@@ -1,13 +1,17 @@
-// ExportTraceServiceRequest straight to otel_traces rows (RowBinary), the ingest path's
-// decoder. decodeTracesProto builds a SpanRecord per span (a string for every id, name and
+// ExportTraceServiceRequest straight to otel_traces rows (RowBinary) or columns (the ingest
+// path's decoder, decodeTracesToColumns). decodeTracesProto builds a SpanRecord per span (a string for every id, name and
 // attribute) that writeSpanRow then encodes; this walks each span once to find its fields and
 // writes its row from the wire bytes: ids hex-encoded into the row, ASCII copied, timestamps'
 // bytes as they are. JS strings are made only for the spans the service graph pairs (SERVER,
 // CLIENT, PRODUCER, CONSUMER) and, of their attributes, only for the keys it reads. The rows
 // are byte for byte what writeSpanRow writes for decodeTracesProto's records, and the same
 // spans are refused for the same reasons (test/collector/protobuf-rows.test.ts holds both).
+// decodeTracesToColumns walks the spans the same way and writes each
+// field into its column's stream instead (storage/clickhouse/span-columns.ts); its rows are
+// stored exactly as these (test/collector/native-columns.test.ts).
 
 import type { RowBinaryWriter } from '../../storage/clickhouse/rowbinary.js';
+import { S, type SpanColumnsWriter } from '../../storage/clickhouse/span-columns.js';
 import {
   type Refusals,
   SPAN_KIND_CLIENT,
@@ -415,17 +419,20 @@ function writeRow(
   writeEventsAndLinks(w, f.events, f.links);
 }
 
-/**
- * Decodes an ExportTraceServiceRequest into otel_traces rows appended to `w`. Throws
- * OtlpDecodeError for an undecodable body, with nothing appended.
- */
-export function decodeTracesToRows(body: Buffer, w: RowBinaryWriter, opts: SpanRowsOptions): SpanRows {
-  const graphKeys = matcherOf(opts.graphKeys);
+/** Writes one accepted span's row; for a span the graph pairs, returns its ids as hex (trace, span, parent). */
+type RowSink = (
+  r: Reader,
+  res: ResourceContext,
+  sc: ScopeContext,
+  graph: Attributes | undefined,
+) => string[] | undefined;
+
+/** The walk both encoders share: spans scanned, refused or handed to `sink`; the graph's spans made. */
+function decodeSpans(body: Buffer, opts: SpanRowsOptions, sink: RowSink, undo: () => void): SpanRows {
   const minHi = Number(opts.minNs >> 32n);
   const minLo = Number(opts.minNs & 0xffffffffn);
   const maxHi = Number(opts.maxNs >> 32n);
   const maxLo = Number(opts.maxNs & 0xffffffffn);
-  const before = w.length;
   let count = 0;
   let rejected = 0;
   const reasons: string[] = [];
@@ -444,23 +451,17 @@ export function decodeTracesToRows(body: Buffer, w: RowBinaryWriter, opts: SpanR
         }
         count++;
         if (!isGraphKind(f.kind)) {
-          writeRow(r, w, res, sc, undefined, graphKeys);
+          sink(r, res, sc, undefined);
           return undefined;
         }
         const attributes: Attributes = [];
-        const row = w.length;
-        writeRow(r, w, res, sc, attributes, graphKeys);
-        // The ids as the row holds them in hex, read back in one string (three hex encodes
-        // were a tenth of the decode's time): past the start time, a one-byte length and 32
-        // digits, then 1 + 16, then 1 + 16 or 1 (checked lengths: 16, 8, 8 or 0 bytes).
-        const parent = f.parentEnd > f.parent;
-        const ids = w.latin1(row + 8, row + (parent ? 75 : 59));
+        const ids = sink(r, res, sc, attributes)!;
         return {
           resource: res,
           scope: sc,
-          traceId: ids.slice(1, 33),
-          spanId: ids.slice(34, 50),
-          parentSpanId: parent ? ids.slice(51, 67) : '',
+          traceId: ids[0]!,
+          spanId: ids[1]!,
+          parentSpanId: ids[2]!,
           traceState: '',
           name: '',
           kind: f.kind,
@@ -478,7 +479,200 @@ export function decodeTracesToRows(body: Buffer, w: RowBinaryWriter, opts: SpanR
     for (const reason of decoded.reasons) reasons.push(reason);
     return { count, graph: decoded.items, rejected, reasons };
   } catch (err) {
-    w.truncate(before);
+    undo();
     throw err;
   }
+}
+
+/**
+ * Decodes an ExportTraceServiceRequest into otel_traces rows appended to `w`. Throws
+ * OtlpDecodeError for an undecodable body, with nothing appended.
+ */
+export function decodeTracesToRows(body: Buffer, w: RowBinaryWriter, opts: SpanRowsOptions): SpanRows {
+  const graphKeys = matcherOf(opts.graphKeys);
+  const before = w.length;
+  return decodeSpans(
+    body,
+    opts,
+    (r, res, sc, graph) => {
+      const row = w.length;
+      writeRow(r, w, res, sc, graph, graphKeys);
+      if (graph === undefined) return undefined;
+      // The ids as the row holds them in hex, read back in one string (three hex encodes
+      // were a tenth of the decode's time): past the start time, a one-byte length and 32
+      // digits, then 1 + 16, then 1 + 16 or 1 (checked lengths: 16, 8, 8 or 0 bytes).
+      const parent = f.parentEnd > f.parent;
+      const ids = w.latin1(row + 8, row + (parent ? 75 : 59));
+      return [ids.slice(1, 33), ids.slice(34, 50), parent ? ids.slice(51, 67) : ''];
+    },
+    () => w.truncate(before),
+  );
+}
+
+/**
+ * Decodes an ExportTraceServiceRequest into otel_traces columns appended to `c` (the ingest
+ * path: the rows of the next c.take()). Throws OtlpDecodeError for an undecodable body, with
+ * nothing appended.
+ */
+export function decodeTracesToColumns(body: Buffer, c: SpanColumnsWriter, opts: SpanRowsOptions): SpanRows {
+  const graphKeys = matcherOf(opts.graphKeys);
+  const mark = c.mark();
+  return decodeSpans(
+    body,
+    opts,
+    (r, res, sc, graph) => {
+      if (graph === undefined) {
+        writeColumns(r, c, res, sc, undefined, graphKeys);
+        return undefined;
+      }
+      // The graph's ids: hex-encoded once into one scratch row and read back as one string
+      // (a string per id was a tenth of the decode), then copied into their columns.
+      const buf = r.buf;
+      let n = hexInto(buf, f.traceId, f.traceIdEnd, 0);
+      n = hexInto(buf, f.spanId, f.spanIdEnd, n);
+      n = hexInto(buf, f.parent, f.parentEnd, n);
+      writeColumns(r, c, res, sc, graph, graphKeys, n);
+      const all = idsHex.toString('latin1', 0, n);
+      return [all.slice(1, 33), all.slice(34, 50), n > 51 ? all.slice(51, 67) : ''];
+    },
+    () => c.truncate(mark),
+  );
+}
+
+/** Span.attributes as SpanAttributes' streams; the graph's keys (and values) also into `graph` when given. */
+function writeAttributeColumns(
+  r: Reader,
+  c: SpanColumnsWriter,
+  graph: Attributes | undefined,
+  graphKeys: KeyMatcher,
+): void {
+  const kvs = f.attributes;
+  const keys = c.s[S.attributeKeys]!;
+  const dict = c.d[S.attributeKeys]!;
+  const values = c.s[S.attributeValues]!;
+  if (c.firstKeyDict !== dict) {
+    c.firstKey.fill(0);
+    c.firstKeyDict = dict;
+  }
+  const kind = f.kind & 7;
+  const next = dict.next;
+  // The guessed id + 1 of this key: after the previous key, what followed it last time.
+  let guess = c.firstKey[kind]!;
+  let prev = -1;
+  c.s[S.attributeSizes]!.u32(kvs.length >>> 1);
+  for (let i = 0; i < kvs.length; i += 2) {
+    const kvEnd = kvs[i + 1]!;
+    r.pos = kvs[i]!;
+    let keyAt = -1;
+    let key = 0;
+    let keyEnd = 0;
+    let value = -1;
+    let valueEnd = -1;
+    while (r.pos < kvEnd) {
+      const tag = r.varint(kvEnd);
+      const field = tag >>> 3;
+      if (field === 1) {
+        keyAt = r.pos;
+        keyEnd = delimited(r, tag & 7, kvEnd, 'KeyValue.key');
+        key = r.pos;
+        r.pos = keyEnd;
+      } else if (field === 2) {
+        valueEnd = delimited(r, tag & 7, kvEnd, 'KeyValue.value');
+        value = r.pos;
+        r.pos = valueEnd;
+      } else r.skip(tag & 7, kvEnd);
+    }
+    let id = guess - 1;
+    if (id < 0 || !dict.is(id, r.buf, r.view, key, keyEnd)) {
+      id = dict.idOf(r.buf, r.view, key, keyEnd);
+      if (prev < 0) c.firstKey[kind] = id + 1;
+      else dict.next[prev] = id + 1;
+    }
+    keys.u32(id);
+    prev = id;
+    guess = dict.next === next ? next[id]! : dict.next[id]!;
+    if (value < 0) values.varint(0);
+    else {
+      r.pos = value;
+      writeAnyValue(r, valueEnd, values);
+    }
+    if (graph !== undefined && keyAt >= 0) {
+      const k = graphKeys.at(r.buf, r.view, key, keyEnd);
+      if (k !== undefined) {
+        let v = '';
+        if (value >= 0) {
+          r.pos = value;
+          v = anyValueString(r, valueEnd);
+        }
+        graph.push(k, v);
+      }
+    }
+    r.pos = kvEnd;
+  }
+}
+
+/** A graph span's ids as String values of hex digits: 1 + 32, 1 + 16, 1 + 16 or 1 bytes. */
+const idsHex = Buffer.alloc(67);
+const HEX = Uint8Array.from('0123456789abcdef', (ch) => ch.charCodeAt(0));
+
+/** `src[start, end)` (at most 16 bytes, checked) as a String of hex digits at `at` in idsHex; returns its end. */
+function hexInto(src: Buffer, start: number, end: number, at: number): number {
+  idsHex[at++] = (end - start) * 2;
+  for (let i = start; i < end; i++) {
+    const v = src[i]!;
+    idsHex[at++] = HEX[v >>> 4]!;
+    idsHex[at++] = HEX[v & 15]!;
+  }
+  return at;
+}
+
+/** One otel_traces row's columns from the scanned fields. */
+function writeColumns(
+  r: Reader,
+  c: SpanColumnsWriter,
+  res: ResourceContext,
+  sc: ScopeContext,
+  graph: Attributes | undefined,
+  graphKeys: KeyMatcher,
+  /** When the ids are already in idsHex as three String values (graph spans): their length. */
+  hexIds = -1,
+): void {
+  const buf = r.buf;
+  const s = c.s;
+  const sHi = high(r, f.start);
+  const sLo = low(r, f.start);
+  const ts = s[S.timestamp]!;
+  ts.u32(sLo);
+  ts.u32(sHi);
+  if (hexIds < 0) {
+    s[S.traceId]!.hex(buf, f.traceId, f.traceIdEnd);
+    s[S.spanId]!.hex(buf, f.spanId, f.spanIdEnd);
+    s[S.parentSpanId]!.hex(buf, f.parent, f.parentEnd);
+  } else {
+    // Lengths checked: 16, 8 and 8 or 0 bytes, i.e. 1 + 32, 1 + 16, 1 + 16 or 1.
+    s[S.traceId]!.raw(idsHex, 0, 33);
+    s[S.spanId]!.raw(idsHex, 33, 50);
+    s[S.parentSpanId]!.raw(idsHex, 50, hexIds);
+  }
+  s[S.traceState]!.utf8(buf, f.traceState, f.traceStateEnd, r.view);
+  s[S.spanName]!.u32(c.d[S.spanName]!.idOf(buf, r.view, f.name, f.nameEnd));
+  c.spanKind(f.kind);
+  c.resource(res);
+  c.scope(sc);
+  writeAttributeColumns(r, c, graph, graphKeys);
+  const d = s[S.duration]!;
+  const eHi = high(r, f.end);
+  const eLo = low(r, f.end);
+  if (eHi > sHi || (eHi === sHi && eLo > sLo)) {
+    const borrow = eLo < sLo ? 1 : 0;
+    d.u32((eLo - sLo + (borrow ? TWO_32 : 0)) >>> 0);
+    d.u32(eHi - sHi - borrow);
+  } else {
+    d.u32(0);
+    d.u32(0);
+  }
+  c.statusCode(f.statusCode);
+  s[S.statusMessage]!.utf8(buf, f.statusMessage, f.statusMessageEnd, r.view);
+  c.eventsAndLinks(f.events, f.links);
+  c.rows++;
 }

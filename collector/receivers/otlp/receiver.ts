@@ -168,12 +168,18 @@ export class OtlpHttpReceiver {
     const why =
       this.#inflight >= this.#opts.maxConcurrentRequests
         ? `too many concurrent requests (${this.#opts.maxConcurrentRequests})`
-        : this.#limiter.refusal(declared);
+        : (this.#limiter.refusal(declared) ?? this.#pipeline.backlogRefusal());
     if (why !== undefined) {
-      this.#metrics.refused.inc({ signal, reason: why.startsWith('memory') ? 'memory_limit' : 'overload' });
-      this.#refuse(req, res, path, 429, encoding, `${why}; retry later`, {
-        'retry-after': String(this.#opts.retryAfterSeconds),
+      const backlog = why.startsWith('storage backlog');
+      this.#metrics.refused.inc({
+        signal,
+        reason: why.startsWith('memory') ? 'memory_limit' : backlog ? 'storage_backlog' : 'overload',
       });
+      // A backlog drains within about maxQueueDelayMs: told to wait longer, clients would leave the store idle.
+      const retryAfter = backlog
+        ? Math.min(this.#opts.retryAfterSeconds, this.#pipeline.backlogRetryAfterSeconds)
+        : this.#opts.retryAfterSeconds;
+      this.#refuse(req, res, path, 429, encoding, `${why}; retry later`, { 'retry-after': String(retryAfter) });
       return;
     }
     this.#inflight++;

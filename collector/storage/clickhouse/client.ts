@@ -11,6 +11,55 @@ import { EMBEDDED_QUERY_SETTINGS, engineArgs } from './embedded.js';
 
 type EmbeddedConnection = NonNullable<NonNullable<Parameters<typeof createClient>[0]>['connection']>;
 
+/** The connection's statements (each one native call that holds a libuv pool worker). */
+const STATEMENTS = new Set<PropertyKey>(['query', 'exec', 'command', 'insert', 'ping']);
+
+/**
+ * Statements of the query connection running at once; the rest wait here, in order. A chDB
+ * statement holds one of libuv's pool workers (4 by default) until it finishes, and the pool
+ * also runs the write-ahead log's durable write (what every ack waits for), the staging file
+ * and gzip request bodies. With the query API's statements unbounded (a dashboard asks many at
+ * once), four slow queries took every worker and an append made meanwhile became durable only
+ * once the first of them finished. Two for queries and one for the writer's insert leave the
+ * log a worker whatever ClickHouse is doing.
+ */
+const QUERY_STATEMENTS_AT_ONCE = 2;
+
+/** `connection` with at most `slots` statements in flight, the others queued in order. */
+function boundedStatements(connection: ChdbConnection, slots: number): ChdbConnection {
+  let running = 0;
+  const waiting: (() => void)[] = [];
+  const acquire = (): Promise<void> | undefined => {
+    if (running < slots) {
+      running++;
+      return undefined;
+    }
+    return new Promise((resolve) => waiting.push(resolve));
+  };
+  const release = (): void => {
+    const next = waiting.shift();
+    // The slot passes straight to the next statement.
+    if (next !== undefined) next();
+    else running--;
+  };
+  return new Proxy(connection, {
+    get(target, prop) {
+      const value: unknown = Reflect.get(target, prop, target);
+      if (typeof value !== 'function') return value;
+      const method = value as (...args: unknown[]) => Promise<unknown>;
+      if (!STATEMENTS.has(prop)) return method.bind(target);
+      return async (...args: unknown[]): Promise<unknown> => {
+        await acquire();
+        try {
+          return await method.apply(target, args);
+        } finally {
+          release();
+        }
+      };
+    },
+  });
+}
+
 export type ClickHouseTarget =
   | { kind: 'embedded'; path: string }
   | { kind: 'url'; url: string; username: string; password: string; database: string };
@@ -39,7 +88,7 @@ export function createStorageClient(target: ClickHouseTarget, memoryBytes?: numb
     mkdirSync(path, { recursive: true });
     const engine =
       memoryBytes !== undefined ? new Session(path, { connectionArgs: engineArgs(memoryBytes) }) : undefined;
-    const connection = createChdbConnection({ path });
+    const connection = boundedStatements(createChdbConnection({ path }), QUERY_STATEMENTS_AT_ONCE);
     const writer = createChdbConnection({ path });
     const client = createClient({
       // chdb ships its own copy of @clickhouse/client-common's types; the runtime contract is

@@ -23,8 +23,22 @@ import { LOG_COLUMNS, SPAN_COLUMNS } from '../../receivers/otlp/model.js';
 import { EDGE_COLUMNS } from '../../servicegraph/store.js';
 import type { StorageClient } from './client.js';
 import { EMBEDDED_INSERT_SETTINGS } from './embedded.js';
+import { SpanColumns, spanBlock } from './span-columns.js';
 
 export type TableName = 'otel_traces' | 'otel_logs' | 'otel_service_graph_edges';
+
+/** A record's rows: RowBinary, or otel_traces columns (inserted as one Native block). */
+export type Rows = Buffer | SpanColumns;
+
+/** The chunks of one insert: all RowBinary, or all columns (a Native block). */
+export function insertData(chunks: readonly Rows[]): { format: 'RowBinary' | 'Native'; chunks: Buffer[] } {
+  if (chunks.length > 0 && chunks[0] instanceof SpanColumns) {
+    if (!chunks.every((c) => c instanceof SpanColumns)) throw new StorageError('an insert mixes columns and rows');
+    return { format: 'Native', chunks: spanBlock(chunks as SpanColumns[]) };
+  }
+  if (chunks.some((c) => c instanceof SpanColumns)) throw new StorageError('an insert mixes columns and rows');
+  return { format: 'RowBinary', chunks: chunks as Buffer[] };
+}
 
 export interface RowWriter {
   /**
@@ -32,7 +46,7 @@ export interface RowWriter {
    * token again (a replay after a crash) is dropped by ClickHouse, in the table and in every
    * materialized view's target.
    */
-  insert(table: TableName, chunks: readonly Buffer[], token: string): Promise<void>;
+  insert(table: TableName, chunks: readonly Rows[], token: string): Promise<void>;
 }
 
 /** Settings of every insert: deduplication by token, also in the views' targets. */
@@ -195,19 +209,26 @@ export function createRowWriter(storage: StorageClient, opts: RowWriterOptions):
     return s;
   };
   return {
-    async insert(table, chunks, token) {
-      if (chunks.length === 0) return;
+    async insert(table, rows, token) {
+      if (rows.length === 0) return;
       const columns = TABLE_COLUMNS[table].join(', ');
       const settings = insertSettings(token, opts.maxPartitionsPerInsert);
       try {
+        const { format, chunks } = insertData(rows);
         if (embedded !== undefined) {
-          const file = join(staging, `${table}.RowBinary`);
+          const file = join(staging, `${table}.${format}`);
           const embeddedSettings = settingsSql({ ...settings, ...EMBEDDED_INSERT_SETTINGS, ...STAGED_READ_SETTINGS });
-          const structure = await structureOf(table);
+          // A Native block names its columns and their types (the table's own, LowCardinality
+          // included): read as it is. RowBinary is read as the table's types without
+          // LowCardinality, then cast column-wise.
+          const source =
+            format === 'Native'
+              ? `file(${sqlString(file)}, Native)`
+              : `file(${sqlString(file)}, RowBinary, ${sqlString(await structureOf(table))})`;
           await stage(file, chunks);
           try {
             await embedded.chdb.queryAsync(
-              `INSERT INTO ${table} (${columns}) SELECT * FROM file(${sqlString(file)}, RowBinary, ${sqlString(structure)}) SETTINGS ${embeddedSettings}`,
+              `INSERT INTO ${table} (${columns}) SELECT * FROM ${source} SETTINGS ${embeddedSettings}`,
             );
           } finally {
             await unlink(file).catch(() => undefined);
@@ -215,7 +236,7 @@ export function createRowWriter(storage: StorageClient, opts: RowWriterOptions):
           return;
         }
         const result = await client.exec({
-          query: `INSERT INTO ${table} (${columns}) FORMAT RowBinary`,
+          query: `INSERT INTO ${table} (${columns}) FORMAT ${format}`,
           values: Readable.from(chunks, { objectMode: false }),
           clickhouse_settings: settings,
         });

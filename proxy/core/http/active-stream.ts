@@ -402,7 +402,7 @@ export class ActiveStream implements RequestDecoder, StreamFilterCallbacks, Filt
   }
 
   /** FilterManagerCallbacks: the response headers leave through the codec. */
-  encodeHeadersToCodec(headers: HeaderMap, endStream: boolean, local: boolean): void {
+  encodeHeadersToCodec(headers: HeaderMap, endStream: boolean, _local: boolean): void {
     this.#lastActivity = performance.now();
     const info = this.streamInfo;
     const hcm = this.conn.hcm;
@@ -410,14 +410,15 @@ export class ActiveStream implements RequestDecoder, StreamFilterCallbacks, Filt
     this.responseStarted = true;
     info.responseCode = Number(headers.get(':status') ?? 200);
     info.responseHeaders = headers;
-    // Envoy's server header rules, then a date on local replies (upstream responses carry their own).
+    // Envoy's server header rules, then a date when the response has none (local replies, and
+    // upstreams that send none), as Envoy's HCM adds one: whatever the downstream codec.
     if (s.serverHeaderTransformation === 'OVERWRITE') {
       headers.remove('server');
       headers.add('server', s.serverName);
     } else if (s.serverHeaderTransformation === 'APPEND_IF_ABSENT' && !headers.has('server')) {
       headers.add('server', s.serverName);
     }
-    if (local && !headers.has('date')) headers.add('date', httpDate());
+    if (!headers.has('date')) headers.add('date', httpDate());
     const encoder = this.encoder;
     encoder.encodeHeaders(headers, endStream);
     if (encoder.upgraded) {

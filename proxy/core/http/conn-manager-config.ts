@@ -31,7 +31,7 @@ export interface HcmSettings {
   readonly maxRequestHeadersBytes: number;
   readonly maxHeadersCount: number;
   readonly acceptHttp10: boolean;
-  /** http_protocol_options.enable_trailers: HTTP/1.1 chunked responses carry trailers. */
+  /** http_protocol_options.enable_trailers: HTTP/1.1 chunked requests and responses carry trailers. */
   readonly enableTrailers?: boolean;
   readonly defaultHostForHttp10: string;
   /** HCM-level upgrade types (lower-case) → enabled. */

@@ -6,13 +6,15 @@ import type {
   TransportSocket,
   UpstreamTransportSocketFactory,
 } from './transport-socket.js';
+import { readIntoBuffer } from './user-buffer-reads.js';
 
 export const RAW_BUFFER_TRANSPORT_SOCKET = 'envoy.transport_sockets.raw_buffer';
 
 /**
- * Every upstream socket of this worker reads into this one buffer (net's `onread`): no
- * allocation per read. Safe because a read is consumed synchronously: the HTTP/1 parser copies
- * what it holds across reads and the client codec hands the router a copy of body bytes.
+ * Every upstream socket of this worker, and every accepted one a codec reads with `readWith`,
+ * reads into this one buffer (net's `onread`): no allocation per read. Safe because a read is
+ * consumed synchronously: the HTTP/1 parser copies what it holds across reads and both HTTP/1
+ * codecs hand body bytes on as copies.
  */
 const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
 
@@ -37,6 +39,10 @@ export class RawBufferSocket implements TransportSocket {
     this.remotePort = remote?.port ?? stream.remotePort ?? 0;
     this.localAddress = stream.localAddress ?? '';
     this.localPort = stream.localPort ?? 0;
+  }
+
+  readWith(onRead: (data: Buffer) => void): boolean {
+    return readIntoBuffer(this.stream, READ_BUFFER, onRead);
   }
 
   onConnected(fn: () => void): void {

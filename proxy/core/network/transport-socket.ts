@@ -53,6 +53,15 @@ export interface TransportSocket extends ConnectionAddresses {
    * socket, on TCP connect for an upstream one, after the handshake for TLS.
    */
   onConnected(fn: () => void): void;
+  /**
+   * Hands the stream's later reads to `onRead` as views of a buffer the transport reuses, valid
+   * only during the call, as the upstream factories' `onRead` does: no buffer allocated per read
+   * and no readable-stream machinery between the socket and the codec. Bytes the stream already
+   * holds (pushed back by a listener filter or by codec_type AUTO's preface detection) still
+   * arrive as `data` events, before any later read. False, and nothing changed, where the
+   * transport cannot: the codec reads `data` events.
+   */
+  readWith?(onRead: (data: Buffer) => void): boolean;
 }
 
 /**

@@ -169,6 +169,8 @@ export class ClusterInfo {
   readonly http2: Http2ClientSettings | null;
   /** use_downstream_protocol_config: upstream requests keep the downstream's protocol. */
   readonly useDownstreamProtocol: boolean;
+  /** http_protocol_options.enable_trailers: HTTP/1.1 connections carry chunked trailers both ways. */
+  readonly http1EnableTrailers: boolean;
   /** upstream_http_protocol_options' auto_sni / auto_san_validation; null when neither is on. */
   readonly autoServerName: AutoServerName | null;
 
@@ -197,7 +199,9 @@ export class ClusterInfo {
     this.idleTimeoutMs = durationMs(common?.idle_timeout, 0);
     const downstream = protocolOptions?.use_downstream_protocol_config;
     this.useDownstreamProtocol = downstream !== undefined;
-    const h2 = (downstream ?? protocolOptions?.explicit_http_config)?.http2_protocol_options;
+    const explicitOrDownstream = downstream ?? protocolOptions?.explicit_http_config;
+    this.http1EnableTrailers = explicitOrDownstream?.http_protocol_options?.enable_trailers === true;
+    const h2 = explicitOrDownstream?.http2_protocol_options;
     this.http2 =
       h2 === undefined
         ? null

@@ -57,6 +57,8 @@ export interface PoolClusterInfo {
   readonly idleTimeoutMs: number;
   /** Streams per connection before it is closed; 0 is unlimited. */
   readonly maxRequestsPerConnection: number;
+  /** HTTP/1.1 connections carry chunked trailers both ways (http_protocol_options.enable_trailers). */
+  readonly http1EnableTrailers?: boolean;
 }
 
 export type PoolFailureReason = 'overflow' | 'connection_failure' | 'timeout';

@@ -35,7 +35,7 @@ class ActiveClient implements ClientConnectionCallbacks {
     const host = pool.host.description;
     let codec: Http1ClientConnection | null = null;
     const transport = factory.connect(host.address, host.port, (data) => codec?.onRead(data));
-    codec = new Http1ClientConnection(transport, this);
+    codec = new Http1ClientConnection(transport, this, pool.cluster.http1EnableTrailers === true);
     this.codec = codec;
   }
 

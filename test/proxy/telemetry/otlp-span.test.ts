@@ -141,6 +141,21 @@ describe('OTLP spans written by the request thread', () => {
       ).toString('hex');
     expect(Buffer.from(framer.frame(writeBatch(spans))).toString('hex')).toBe(sdk(spans));
     expect(Buffer.from(framer.frame(writeBatch(spans.slice(4)))).toString('hex')).toBe(sdk(spans.slice(4)));
+    // Ids this process made are written from their bytes where they lie (an id pool), not their hex.
+    const pool = Buffer.alloc(1024);
+    let at = 3;
+    const place = (hex: string): [Buffer, number] => {
+      const from = at;
+      at += pool.write(hex, from, 'hex') + 5;
+      return [pool, from];
+    };
+    const fromBytes = spans.map((s): Fixture => {
+      const [traceIdBytes, traceIdAt] = place(s.traceId);
+      const [spanIdBytes, spanIdAt] = place(s.spanId);
+      const [parentSpanIdBytes, parentSpanIdAt] = s.parentSpanId === '' ? [null, 0] : place(s.parentSpanId);
+      return { ...s, traceIdBytes, traceIdAt, spanIdBytes, spanIdAt, parentSpanIdBytes, parentSpanIdAt };
+    });
+    expect(Buffer.from(framer.frame(writeBatch(fromBytes))).toString('hex')).toBe(sdk(spans));
   });
 
   it('are framed in place, in the room the export pipeline leaves ahead of them, into the same bytes', () => {

@@ -18,6 +18,7 @@ import {
   TraceFormat,
   type TraceHeaders,
 } from '../../../proxy/tracing/index.js';
+import { HeaderMap } from '../../../proxy/core/http/headers.js';
 
 /** A real (tiny) multi-valued header list, lower-case names as the codec delivers them. */
 class Headers implements TraceHeaders {
@@ -352,6 +353,70 @@ describe('precedence and injection', () => {
     expect(h.get('x-b3-flags')).toBe('1');
     expect(h.get('x-b3-sampled')).toBeUndefined();
     expect(h.get('b3')).toBe(`${T32}-${S16}-d`);
+  });
+
+  it("the proxy's header map reads and writes the same headers as a map that only offers lookups", () => {
+    // HeaderMap lists its names, which lets the propagators skip their lookups when no
+    // propagation header is there; the outcome must be what the lookups give.
+    const requests: Array<Array<[string, string]>> = [
+      [
+        ['user-agent', 'curl/8'],
+        ['accept', '*/*'],
+        ['x-forwarded-proto', 'http'],
+        ['te', 'trailers'],
+      ],
+      [
+        ['b3', '1'],
+        ['user-agent', 'curl/8'],
+      ],
+      [
+        ['accept', '*/*'],
+        ['tracestate', 'rojo=00f067aa0ba902b7'],
+      ],
+      [['x-b3-sampled', '0']],
+      [
+        ['x-b3-flags', '1'],
+        ['x-b3-traceid', T32],
+        ['x-b3-spanid', S16],
+      ],
+      [
+        ['traceparent', `00-${T32}-${S16}-01`],
+        ['x-request-id', 'abc'],
+      ],
+      [['x-b3-parentspanid', S16]],
+    ];
+    const contexts = [
+      { traceId: T32, spanId: S16, parentSpanId: '', sampled: true, debug: false, traceState: '' },
+      { traceId: T32, spanId: S16, parentSpanId: '00f067aa0ba902b7', sampled: false, debug: false, traceState: 'a=1' },
+      { traceId: T32, spanId: S16, parentSpanId: '', sampled: true, debug: true, traceState: '' },
+    ];
+    const lookupsOnly = (m: HeaderMap): TraceHeaders => ({
+      get: (n) => m.get(n),
+      getAll: (n) => m.getAll(n),
+      set: (n, v) => m.set(n, v),
+      remove: (n) => m.remove(n),
+    });
+    const build = (entries: Array<[string, string]>): HeaderMap => {
+      const m = new HeaderMap();
+      for (const [k, v] of entries) m.add(k, v);
+      return m;
+    };
+    for (const entries of requests) {
+      expect(extractTraceContext(build(entries))).toEqual(extractTraceContext(lookupsOnly(build(entries))));
+      for (const ctx of contexts) {
+        for (let formats = 1; formats <= 7; formats++) {
+          const direct = build(entries);
+          const looked = build(entries);
+          injectTraceContext(direct, ctx, formats);
+          injectTraceContext(lookupsOnly(looked), ctx, formats);
+          expect([direct.names, direct.values]).toEqual([looked.names, looked.values]);
+          // A retry injects again into the same map.
+          injectTraceContext(direct, ctx, formats);
+          injectTraceContext(lookupsOnly(looked), ctx, formats);
+          expect([direct.names, direct.values]).toEqual([looked.names, looked.values]);
+        }
+      }
+    }
   });
 });
 

@@ -72,8 +72,8 @@ export interface RequestDecoder extends StreamCallbacks {
   decodeHeaders(headers: HeaderMap, endStream: boolean): void;
   decodeData(data: Buffer, endStream: boolean): void;
   /**
-   * The request's trailers (HTTP/2 trailing HEADERS), which end it. Optional: a decoder without it
-   * gets the end as decodeData(empty, true).
+   * The request's trailers (HTTP/2 trailing HEADERS; HTTP/1.1 chunked trailers with
+   * enable_trailers), which end it. Optional: a decoder without it gets the end as decodeData(empty, true).
    */
   decodeTrailers?(trailers: HeaderMap): void;
   /**
@@ -143,8 +143,9 @@ export interface RequestEncoder extends StreamEncoder {
    */
   encodeHeaders(headers: HeaderMap, endStream: boolean): boolean;
   /**
-   * The request's trailers, which end it: HTTP/2 trailing HEADERS; an HTTP/1.1 upstream ends the
-   * body without them (as Envoy does unless http_protocol_options.enable_trailers).
+   * The request's trailers, which end it: HTTP/2 trailing HEADERS; an HTTP/1.1 upstream ends a
+   * chunked body with them when the cluster's http_protocol_options.enable_trailers, else without
+   * them (Envoy's default).
    */
   encodeTrailers(trailers: HeaderMap): void;
   /** Abandons the request: the connection is closed, never reused. */

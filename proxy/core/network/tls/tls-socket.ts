@@ -18,8 +18,18 @@ import { ocspResponder } from './ocsp-responder.js';
 import { handshakeFailure, verifyPeer } from './peer-verification.js';
 import { type ClientTlsContext, type SanCheck, sanOverrideCheck, type ServerTlsContext } from './tls-context.js';
 import type { TlsStats } from './tls-stats.js';
+import { readIntoBuffer } from '../user-buffer-reads.js';
 
 export { TlsStats } from './tls-stats.js';
+
+/**
+ * Every TLS connection of this worker whose codec reads through `onRead`/`readWith` gets its
+ * decrypted bytes in this one buffer (no allocation per read, no readable stream): safe because
+ * a read is consumed synchronously and the HTTP/1 codecs copy what outlives it. Apart from the
+ * plaintext sockets' buffer, so no TLS record decrypted while a plaintext read is being parsed
+ * can overwrite it.
+ */
+const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
 
 interface VerifyHandle {
   verifyError(): (Error & { code?: string }) | null | undefined;
@@ -60,6 +70,10 @@ export class TlsSocket implements TransportSocket {
 
   get requestedServerName(): string {
     return this.ssl.sni;
+  }
+
+  readWith(onRead: (data: Buffer) => void): boolean {
+    return readIntoBuffer(this.stream, READ_BUFFER, onRead);
   }
 
   /** The handshake finished and the peer passed verification. */
@@ -239,6 +253,18 @@ export class TlsUpstreamFactory implements UpstreamTransportSocketFactory {
       // the host name by itself: both are done below, on 'secureConnect'.
       rejectUnauthorized: false,
       checkServerIdentity: () => undefined,
+      // tls.connect's own `onread`: decrypted bytes straight into the shared buffer.
+      ...(onRead === null
+        ? {}
+        : {
+            onread: {
+              buffer: READ_BUFFER,
+              callback: (nread: number): boolean => {
+                onRead(READ_BUFFER.subarray(0, nread));
+                return true;
+              },
+            },
+          }),
     });
     stream.setNoDelay(true);
     stream.disableRenegotiation();
@@ -280,7 +306,6 @@ export class TlsUpstreamFactory implements UpstreamTransportSocketFactory {
       t.fail('no client certificate: the SDS secret has not arrived');
       stream.destroy(new Error('the upstream TLS context has no certificate yet (SDS)'));
     }
-    if (onRead !== null) stream.on('data', onRead);
     return t;
   }
 }

@@ -13,6 +13,13 @@ const PARSER_LIMITS = { maxHeaderBytes: 96 * 1024, maxHeaders: 200 };
 const EMPTY = Buffer.alloc(0);
 const CRLF = '\r\n';
 const LAST_CHUNK = '0\r\n\r\n';
+/**
+ * Methods whose requests carry no content by definition (RFC 9110 §9.3): a headers-only request
+ * of any other method says `content-length: 0`, as Envoy's HTTP/1 codec writes it (an HTTP/2
+ * client's POST that ends with its HEADERS would otherwise reach an HTTP/1.1 upstream with no
+ * framing at all, which some servers answer with 411 Length Required).
+ */
+const BODILESS_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE']);
 
 /**
  * Being one request at a time, the connection is its own RequestEncoder: newStream binds the
@@ -44,13 +51,19 @@ export class Http1ClientConnection implements ClientConnection, RequestEncoder, 
    * and then an empty end, each a pass through the router and the filter chain.
    */
   #heldBody: Buffer | null = null;
+  /** The cluster's http_protocol_options.enable_trailers: chunked trailers go both ways. */
+  readonly #enableTrailers: boolean;
+  /** The response's trailers (enable_trailers), passed on as its end. */
+  #responseTrailers: HeaderMap | null = null;
 
-  constructor(transport: TransportSocket, callbacks: ClientConnectionCallbacks) {
+  constructor(transport: TransportSocket, callbacks: ClientConnectionCallbacks, enableTrailers = false) {
     const socket = transport.stream;
     this.transport = transport;
     this.#socket = socket;
     this.#callbacks = callbacks;
+    this.#enableTrailers = enableTrailers;
     this.#parser = new Http1Parser(false, this, PARSER_LIMITS);
+    this.#parser.collectTrailers = enableTrailers;
     this.#writer = new DeferredWriter(socket);
     socket.on('drain', () => this.#decoder?.onWriteBufferWatermark(false));
     // Only armed while the connection sits idle in a pool (cluster idle_timeout).
@@ -132,6 +145,14 @@ export class Http1ClientConnection implements ClientConnection, RequestEncoder, 
       out += `${n}: ${values[i]}\r\n`;
     }
     if (this.#chunked) out += 'transfer-encoding: chunked\r\n';
+    else if (
+      endStream &&
+      method !== 'GET' &&
+      !tunnel &&
+      !BODILESS_METHODS.has(method) &&
+      !headers.has('content-length')
+    )
+      out += 'content-length: 0\r\n';
     const ok = this.#write(out + CRLF);
     if (endStream) return this.encodeData(EMPTY, true) && ok;
     return ok;
@@ -160,9 +181,23 @@ export class Http1ClientConnection implements ClientConnection, RequestEncoder, 
     return ok;
   }
 
-  /** HTTP/1.1 upstreams get no request trailers (Envoy's enable_trailers is off by default): the body ends. */
-  encodeTrailers(_trailers: HeaderMap): void {
-    this.encodeData(EMPTY, true);
+  /**
+   * With enable_trailers, a chunked body ends with the trailers after its last chunk (RFC 9112
+   * §7.1.2); otherwise (Envoy's default), or on a body of known length, the body ends without them.
+   */
+  encodeTrailers(trailers: HeaderMap): void {
+    if (!this.#enableTrailers || !this.#chunked || this.#requestDone) {
+      this.encodeData(EMPTY, true);
+      return;
+    }
+    let out = '0\r\n';
+    const names = trailers.names;
+    for (let i = 0; i < names.length; i++) {
+      if (names[i]!.charCodeAt(0) !== 58) out += `${names[i]}: ${trailers.values[i]}\r\n`;
+    }
+    this.#write(out + CRLF);
+    this.#requestDone = true;
+    if (this.#responseDone) this.#release();
   }
 
   /**
@@ -207,10 +242,16 @@ export class Http1ClientConnection implements ClientConnection, RequestEncoder, 
     this.#heldBody = Buffer.from(data);
   }
 
+  onTrailers(trailers: HeaderMap): void {
+    this.#responseTrailers = trailers;
+  }
+
   onMessageComplete(): boolean {
     const d = this.#decoder;
     const body = this.#heldBody ?? EMPTY;
     this.#heldBody = null;
+    const trailers = this.#responseTrailers;
+    this.#responseTrailers = null;
     if (d === null) {
       // A further response in the same read as the previous one, with no request for it.
       this.#socket.destroy();
@@ -218,7 +259,11 @@ export class Http1ClientConnection implements ClientConnection, RequestEncoder, 
     }
     this.#responseDone = true;
     if (this.#requestDone) this.#release();
-    d.decodeData(body, true);
+    if (trailers === null) d.decodeData(body, true);
+    else {
+      if (body.length > 0) d.decodeData(body, false);
+      d.decodeTrailers(trailers);
+    }
     return true;
   }
 

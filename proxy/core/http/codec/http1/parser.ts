@@ -55,6 +55,8 @@ export interface ParserHandler {
   /** An interim 1xx response (not 101); responses only. */
   onInformational?(head: MessageHead): void;
   onBody(data: Buffer): void;
+  /** A chunked message's trailers, when the parser collects them (collectTrailers); onMessageComplete follows. */
+  onTrailers?(trailers: HeaderMap): void;
   /** Return false to pause before the next message (pipelining). */
   onMessageComplete(): boolean;
   onError(error: CodecError): void;
@@ -165,6 +167,14 @@ export class Http1Parser {
   expectNoBody = false;
   /** Set when the current message cannot be followed by another on this connection. */
   lastMessage = false;
+  /**
+   * Chunked trailers go to onTrailers (http_protocol_options.enable_trailers); otherwise they are
+   * read and dropped, as Envoy's HTTP/1 codec drops them by default.
+   */
+  collectTrailers = false;
+  /** The trailers read so far of the current message, and their octets (bounded as a head is). */
+  #trailers: HeaderMap | null = null;
+  #trailerBytes = 0;
 
   constructor(isRequest: boolean, handler: ParserHandler, limits: ParserLimits) {
     this.#isRequest = isRequest;
@@ -317,9 +327,19 @@ export class Http1Parser {
           }
           if (lf === offset || data[lf - 1] !== 13) return this.#fail(err(400, 'http1.invalid_trailer'));
           const empty = lf === offset + 1;
+          if (!empty && this.collectTrailers) {
+            const e = this.#addTrailer(data.toString('latin1', offset, lf - 1));
+            if (e !== null) return this.#fail(e);
+          }
           offset = lf + 1;
           if (empty) {
             this.#state = ParserState.Head;
+            const trailers = this.#trailers;
+            if (trailers !== null) {
+              this.#trailers = null;
+              this.#trailerBytes = 0;
+              this.handler.onTrailers?.(trailers);
+            }
             if (!this.handler.onMessageComplete()) return this.#pauseWith(data, offset);
           }
           break;
@@ -358,6 +378,32 @@ export class Http1Parser {
     return null;
   }
 
+  /**
+   * One trailer field line, checked as a header line is (a token name, no control characters,
+   * no obs-fold) and counted against the head's limits; an error when it is refused.
+   */
+  #addTrailer(line: string): CodecError | null {
+    const bad = this.#isRequest ? 400 : 502;
+    this.#trailerBytes += line.length + 2;
+    if (this.#trailerBytes > this.#limits.maxHeaderBytes) return err(431, 'http1.trailers_too_large');
+    const trailers = (this.#trailers ??= new HeaderMap());
+    if (trailers.size >= this.#limits.maxHeaders) return err(431, 'http1.too_many_trailers');
+    const colon = line.indexOf(':');
+    if (colon <= 0) return err(bad, 'http1.invalid_trailer');
+    let name = knownHeaderName(line, 0, colon);
+    if (name === null) {
+      if (!isToken(line, 0, colon)) return err(bad, 'http1.invalid_trailer');
+      name = line.slice(0, colon).toLowerCase();
+    }
+    if (hasControlChar(line, colon + 1, line.length)) return err(bad, 'http1.invalid_characters');
+    let vs = colon + 1;
+    let ve = line.length;
+    while (vs < ve && (line.charCodeAt(vs) === 32 || line.charCodeAt(vs) === 9)) vs++;
+    while (ve > vs && (line.charCodeAt(ve - 1) === 32 || line.charCodeAt(ve - 1) === 9)) ve--;
+    trailers.add(name, line.slice(vs, ve));
+    return null;
+  }
+
   #pauseWith(data: Buffer, offset: number): void {
     this.#state = ParserState.Paused;
     this.#pending = offset < data.length ? Buffer.from(data.subarray(offset)) : null;
@@ -366,6 +412,7 @@ export class Http1Parser {
   #fail(e: CodecError): void {
     this.#state = ParserState.Error;
     this.#pending = null;
+    this.#trailers = null;
     this.handler.onError(e);
   }
 
@@ -515,28 +562,57 @@ export class Http1Parser {
   }
 }
 
-/** Response status reason phrases for locally generated responses. */
+/**
+ * Reason phrases for the status lines the proxy writes: its local replies, and responses whose
+ * upstream sent none (HTTP/2 has no reason phrase). The codes Envoy's CodeUtility::toString names,
+ * with its phrases; any other is `Unknown`, as there.
+ */
 export const STATUS_TEXT: Readonly<Record<number, string>> = {
   100: 'Continue',
   101: 'Switching Protocols',
   200: 'OK',
   201: 'Created',
   202: 'Accepted',
+  203: 'Non-Authoritative Information',
   204: 'No Content',
+  205: 'Reset Content',
+  206: 'Partial Content',
+  207: 'Multi-Status',
+  208: 'Already Reported',
+  226: 'IM Used',
+  300: 'Multiple Choices',
   301: 'Moved Permanently',
   302: 'Found',
   303: 'See Other',
   304: 'Not Modified',
+  305: 'Use Proxy',
   307: 'Temporary Redirect',
   308: 'Permanent Redirect',
   400: 'Bad Request',
   401: 'Unauthorized',
+  402: 'Payment Required',
   403: 'Forbidden',
   404: 'Not Found',
   405: 'Method Not Allowed',
+  406: 'Not Acceptable',
+  407: 'Proxy Authentication Required',
   408: 'Request Timeout',
+  409: 'Conflict',
+  410: 'Gone',
+  411: 'Length Required',
+  412: 'Precondition Failed',
   413: 'Payload Too Large',
+  414: 'URI Too Long',
+  415: 'Unsupported Media Type',
+  416: 'Range Not Satisfiable',
+  417: 'Expectation Failed',
+  421: 'Misdirected Request',
+  422: 'Unprocessable Entity',
+  423: 'Locked',
+  424: 'Failed Dependency',
+  425: 'Too Early',
   426: 'Upgrade Required',
+  428: 'Precondition Required',
   429: 'Too Many Requests',
   431: 'Request Header Fields Too Large',
   500: 'Internal Server Error',
@@ -544,6 +620,12 @@ export const STATUS_TEXT: Readonly<Record<number, string>> = {
   502: 'Bad Gateway',
   503: 'Service Unavailable',
   504: 'Gateway Timeout',
+  505: 'HTTP Version Not Supported',
+  506: 'Variant Also Negotiates',
+  507: 'Insufficient Storage',
+  508: 'Loop Detected',
+  510: 'Not Extended',
+  511: 'Network Authentication Required',
 };
 
 /** The status line; `versionMinor` 0 answers an HTTP/1.0 request in its own version. */

@@ -24,7 +24,10 @@ export interface Http1ServerSettings {
   readonly maxHeadersCount: number;
   readonly acceptHttp10: boolean;
   readonly defaultHostForHttp10: string;
-  /** Chunked responses end with their trailers instead of dropping them. */
+  /**
+   * http_protocol_options.enable_trailers: a chunked request's trailers are read and passed on, a
+   * chunked response ends with its trailers; both are dropped otherwise, as in Envoy.
+   */
   readonly enableTrailers?: boolean;
 }
 
@@ -56,6 +59,8 @@ class Http1ResponseEncoder implements ResponseEncoder {
   decoder: RequestDecoder | null = null;
   /** The parser delivered the whole request. */
   requestEnded = false;
+  /** The chunked request's trailers (enable_trailers), passed on as its end. */
+  requestTrailers: HeaderMap | null = null;
   responseStarted = false;
   responseComplete = false;
   upgraded = false;
@@ -195,6 +200,8 @@ export class Http1ServerConnection implements ServerConnection, ParserHandler {
   #aboveWatermark = false;
   #pipelinePaused = false;
   #closed = false;
+  /** A shared-buffer read is being parsed: body views must be copied before they are handed on. */
+  #viewing = false;
   /** Set by shutdownNotice: every later response asks the client to close. */
   shuttingDown = false;
 
@@ -208,9 +215,17 @@ export class Http1ServerConnection implements ServerConnection, ParserHandler {
       maxHeaderBytes: settings.maxRequestHeadersBytes,
       maxHeaders: settings.maxHeadersCount,
     });
+    this.#parser.collectTrailers = settings.enableTrailers === true;
     this.#writer = new DeferredWriter(socket, () => this.#setAboveWatermark());
     socket.setNoDelay(true);
+    // Bytes the socket already holds (pushed back by a listener filter or the AUTO codec's
+    // preface detection) come as `data`; later reads, where the transport can, straight from the
+    // handle into a shared buffer. Measured (bench:proxy-low-rate, one sidecar at 1000 req/s):
+    // the readable stream's part of a downstream read, a Buffer per read, push, `data` and a
+    // nextTick, cost 14-20 us of the request thread's ~100-190 us per request, against ~5 us
+    // for the upstream reads that already came this way.
     socket.on('data', (chunk: Buffer) => this.#onData(chunk));
+    transport.readWith?.((view) => this.#onSharedRead(view));
     socket.on('drain', () => this.#onDrain());
     socket.on('end', () => this.#onEnd());
     socket.on('close', () => this.#onClose());
@@ -295,6 +310,16 @@ export class Http1ServerConnection implements ServerConnection, ParserHandler {
     this.#active = encoder;
     encoder.decoder = this.#callbacks.newStream(encoder);
     return encoder;
+  }
+
+  /** A read viewing the transport's shared buffer: whatever outlives the call is copied (onBody). */
+  #onSharedRead(view: Buffer): void {
+    this.#viewing = true;
+    try {
+      this.#onData(view);
+    } finally {
+      this.#viewing = false;
+    }
   }
 
   #onData(chunk: Buffer): void {
@@ -394,7 +419,12 @@ export class Http1ServerConnection implements ServerConnection, ParserHandler {
   }
 
   onBody(data: Buffer): void {
-    this.#active?.decoder?.decodeData(data, false);
+    // Filters and the router may keep body bytes past this read (buffering, retries, a corked write).
+    this.#active?.decoder?.decodeData(this.#viewing ? Buffer.from(data) : data, false);
+  }
+
+  onTrailers(trailers: HeaderMap): void {
+    if (this.#active !== null) this.#active.requestTrailers = trailers;
   }
 
   onMessageComplete(): boolean {
@@ -403,7 +433,10 @@ export class Http1ServerConnection implements ServerConnection, ParserHandler {
     // A request without body already ended with its headers.
     if (!a.requestEnded) {
       a.requestEnded = true;
-      a.decoder!.decodeData(EMPTY, true);
+      const d = a.decoder!;
+      const trailers = a.requestTrailers;
+      if (trailers !== null && d.decodeTrailers !== undefined) d.decodeTrailers(trailers);
+      else d.decodeData(EMPTY, true);
     }
     // Pipelined requests wait until this stream's response is done.
     return this.#active === null;

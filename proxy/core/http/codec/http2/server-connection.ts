@@ -162,6 +162,20 @@ function trailerMap(trailers: IncomingHttpHeaders): HeaderMap {
   return h;
 }
 
+/**
+ * The stream closed before its response ended: the peer's RST_STREAM, or the connection gone.
+ * node:http2 may still end the readable side with 'end' (always after RST_STREAM NO_ERROR, once
+ * the paused body behind a backed-up upstream is read), which would pass the request on as
+ * complete. An upload under way is reset here instead, at once: the upstream sees it cut off
+ * (RST_STREAM, or its HTTP/1.1 connection closed before the body's end), as in our own codec.
+ */
+function onStreamAborted(this: EncodedStream): void {
+  const encoder = this[ENCODER];
+  if (encoder.requestEnded || encoder.localReset) return;
+  encoder.requestEnded = true;
+  encoder.decoder!.onResetStream();
+}
+
 function ignoreStreamError(): void {
   // 'close' follows with the stream's rstCode; accounted there.
 }
@@ -187,8 +201,6 @@ class Http2ResponseEncoder implements ResponseEncoder {
   bodyless = false;
   /** The proxy reset the stream (not the peer). */
   localReset = false;
-  /** The client said it takes trailers (`te: trailers`, as gRPC does): the response may end with them. */
-  acceptsTrailers = false;
   #trailers: OutgoingHttpHeaders = {};
   #readDisabled = 0;
   #aboveWatermark = false;
@@ -222,7 +234,10 @@ class Http2ResponseEncoder implements ResponseEncoder {
     this.bodyless = endStream || status === 204 || status === 304;
     if (s.destroyed) return;
     try {
-      const waitForTrailers = this.acceptsTrailers && !this.bodyless;
+      // Trailers go whether or not the request said `te: trailers`, as Envoy (and our own codec)
+      // sends them: an HTTP/1.1 upstream's chunked trailers reach a client that did not ask. A
+      // response that ends without them costs an empty DATA frame carrying END_STREAM.
+      const waitForTrailers = !this.bodyless;
       s.respond(toHttp2Headers(headers), { endStream: this.bodyless, waitForTrailers });
       if (waitForTrailers) s.once('wantTrailers', () => s.sendTrailers(this.#trailers));
     } catch {
@@ -265,7 +280,7 @@ class Http2ResponseEncoder implements ResponseEncoder {
     if (!this.responseStarted || this.responseComplete) return;
     const s = this.#stream;
     if (s.destroyed) return;
-    if (this.acceptsTrailers && !this.bodyless) this.#trailers = toHttp2Headers(trailers);
+    if (!this.bodyless) this.#trailers = toHttp2Headers(trailers);
     if (!this.bodyless) s.end();
     this.#endResponse();
   }
@@ -596,13 +611,13 @@ export class Http2ServerConnection implements ServerConnection {
     stream.on('error', ignoreStreamError);
     stream.on('priority', this.#onPriority);
     stream.on('close', onStreamClose);
-    encoder.acceptsTrailers = headers.te === 'trailers';
     const endStream = (flags & END_STREAM_FLAG) !== 0;
     if (endStream) encoder.requestEnded = true;
     else {
       stream.on('data', onStreamData);
       stream.on('trailers', onStreamTrailers);
       stream.on('end', onStreamEnd);
+      stream.on('aborted', onStreamAborted);
     }
     decoder.decodeHeaders(requestHeaderMap(headers, raw, this.transport.scheme), endStream);
   }

@@ -1,0 +1,311 @@
+// ClickHouse's Native format, the pieces the collector's columnar encoder needs: a block is
+// varint column count, varint row count, then per column its name, its type (both as String)
+// and its data as ClickHouse serializes the type in bulk (NativeWriter, position-dependent,
+// no dictionary size limit):
+// - String: varint byte length + bytes per value; fixed-width numbers little-endian.
+// - Array(T): UInt64 end offsets per row (cumulative over the block), then the elements as T.
+// - Map(K, V): Array(Tuple(K, V)): end offsets, then every key, then every value.
+// - LowCardinality(String): a prefix, UInt64 1 (shared dictionaries with additional keys),
+//   written once per column before any data (before the offsets of an Array or Map around
+//   it); then, if the column holds any value at all, UInt64 index type (key width | has
+//   additional keys | update dictionary), UInt64 key count, the keys as String, UInt64 value
+//   count, and one index per value in the key width. An empty one writes nothing after the
+//   prefix (an Array of LowCardinality with no elements in the whole block).
+// The server reads the keys into the column's dictionary once each, so the rows pay for
+// indexes, not for hashing every value again as RowBinary's LowCardinality columns do.
+
+/** LowCardinality's index type flags (SerializationLowCardinality). */
+const HAS_ADDITIONAL_KEYS = 1 << 9;
+const NEED_UPDATE_DICTIONARY = 1 << 10;
+const KEYS_VERSION_SHARED_WITH_ADDITIONAL = 1;
+
+/** Keys a dictionary takes before the encoder starts a new one (between records, never within). */
+export const DICTIONARY_MAX_KEYS = 1 << 16;
+const DICTIONARY_MAX_BYTES = 4 << 20;
+
+const FNV_OFFSET = 0x811c9dc5;
+const FNV_PRIME = 0x01000193;
+
+const viewOf = (b: Uint8Array): DataView => new DataView(b.buffer, b.byteOffset, b.byteLength);
+
+/**
+ * The distinct values of a LowCardinality(String) column, each with a stable id, looked up by
+ * their UTF-8 bytes (no JS string per value). Values are kept as String-encoded keys (varint
+ * length + bytes), ready to be written as a block's dictionary. Ids stay valid for as long as
+ * the dictionary lives; the encoder starts a new one once this one is full (`full`), and
+ * records keep the dictionary their ids refer to.
+ */
+export class ByteDictionary {
+  readonly #maxKeys: number;
+  #arena: Buffer;
+  #arenaView: DataView;
+  #used = 0;
+  /** Per id: where its encoded key starts, where its bytes start, their length, its hash. */
+  #keyStart = new Int32Array(64);
+  #dataStart = new Int32Array(64);
+  #dataLength = new Int32Array(64);
+  #hashes = new Int32Array(64);
+  /** Open addressing: id + 1 per slot, 0 when free. */
+  #table = new Int32Array(128);
+  size = 0;
+  /**
+   * Per id, the id + 1 of the key that followed it last time (0: none yet). Spans of one kind
+   * carry the same attribute keys in the same order: the encoder checks that guess (a byte
+   * compare) before it hashes.
+   */
+  next = new Int32Array(64);
+  /** The block being assembled that last used each id, and the id's position in its keys. */
+  stamps = new Int32Array(64);
+  positions = new Int32Array(64);
+  readonly #scratch = Buffer.allocUnsafe(256);
+
+  constructor(maxKeys = DICTIONARY_MAX_KEYS) {
+    this.#maxKeys = maxKeys;
+    this.#arena = Buffer.allocUnsafe(4096);
+    this.#arenaView = viewOf(this.#arena);
+  }
+
+  /** Time for a new dictionary: records encoded from now on would grow it without bound. */
+  get full(): boolean {
+    return this.size >= this.#maxKeys || this.#used >= DICTIONARY_MAX_BYTES;
+  }
+
+  /** The key of `id`, String-encoded (a view that stays valid). */
+  key(id: number): Buffer {
+    return this.#arena.subarray(this.#keyStart[id]!, this.#dataStart[id]! + this.#dataLength[id]!);
+  }
+
+  /**
+   * The id of the UTF-8 bytes `src[start, end)` (`view` is src's DataView). Anything not ASCII
+   * goes through a JS string, so invalid sequences become U+FFFD as RowBinaryWriter.utf8
+   * stores them.
+   */
+  idOf(src: Buffer, view: DataView, start: number, end: number): number {
+    let h = FNV_OFFSET ^ (end - start);
+    let i = start;
+    for (; i + 4 <= end; i += 4) {
+      const word = view.getUint32(i);
+      if ((word & 0x80808080) !== 0) return this.idOfString(src.toString('utf8', start, end));
+      h = Math.imul(h ^ word, FNV_PRIME);
+    }
+    for (; i < end; i++) {
+      const c = src[i]!;
+      if (c >= 0x80) return this.idOfString(src.toString('utf8', start, end));
+      h = Math.imul(h ^ c, FNV_PRIME);
+    }
+    return this.#find(src, view, start, end, h);
+  }
+
+  /**
+   * Whether `id`'s key is the bytes `src[start, end)`: a guess (the id the same attribute had in
+   * the previous span) checked without hashing. A stored key is valid UTF-8, so equal bytes
+   * need no U+FFFD pass.
+   */
+  is(id: number, src: Buffer, view: DataView, start: number, end: number): boolean {
+    const n = end - start;
+    return id < this.size && this.#dataLength[id] === n && this.#equal(id, src, view, start, n);
+  }
+
+  /** The id of a JS string's UTF-8 bytes (lone surrogates as U+FFFD). */
+  idOfString(s: string): number {
+    const n = Buffer.byteLength(s);
+    const buf = n <= this.#scratch.length ? this.#scratch : Buffer.allocUnsafe(n);
+    buf.write(s, 0, n, 'utf8');
+    const view = viewOf(buf);
+    let h = FNV_OFFSET ^ n;
+    let i = 0;
+    for (; i + 4 <= n; i += 4) h = Math.imul(h ^ view.getUint32(i), FNV_PRIME);
+    for (; i < n; i++) h = Math.imul(h ^ buf[i]!, FNV_PRIME);
+    return this.#find(buf, view, 0, n, h);
+  }
+
+  #find(src: Buffer, view: DataView, start: number, end: number, hash: number): number {
+    const h = hash ^ (hash >>> 15);
+    const table = this.#table;
+    const mask = table.length - 1;
+    const n = end - start;
+    for (let slot = h & mask; ; slot = (slot + 1) & mask) {
+      const e = table[slot]!;
+      if (e === 0) return this.#add(slot, src, start, end, h);
+      const id = e - 1;
+      if (this.#hashes[id] !== h || this.#dataLength[id] !== n) continue;
+      if (this.#equal(id, src, view, start, n)) return id;
+    }
+  }
+
+  #equal(id: number, src: Buffer, view: DataView, start: number, n: number): boolean {
+    const arena = this.#arenaView;
+    const at = this.#dataStart[id]!;
+    let i = 0;
+    for (; i + 4 <= n; i += 4) if (arena.getUint32(at + i) !== view.getUint32(start + i)) return false;
+    for (; i < n; i++) if (this.#arena[at + i] !== src[start + i]) return false;
+    return true;
+  }
+
+  #add(slot: number, src: Buffer, start: number, end: number, h: number): number {
+    const n = end - start;
+    if (this.#used + n + 5 > this.#arena.length) {
+      const next = Buffer.allocUnsafe(Math.max(this.#arena.length * 2, this.#used + n + 5));
+      this.#arena.copy(next, 0, 0, this.#used);
+      this.#arena = next;
+      this.#arenaView = viewOf(next);
+    }
+    const id = this.size++;
+    if (id === this.#keyStart.length) this.#grow();
+    const arena = this.#arena;
+    this.#keyStart[id] = this.#used;
+    let p = this.#used;
+    let v = n;
+    while (v >= 0x80) {
+      arena[p++] = (v & 0x7f) | 0x80;
+      v >>>= 7;
+    }
+    arena[p++] = v;
+    this.#dataStart[id] = p;
+    this.#dataLength[id] = n;
+    this.#hashes[id] = h;
+    src.copy(arena, p, start, end);
+    this.#used = p + n;
+    this.#table[slot] = id + 1;
+    if (this.size * 2 > this.#table.length) this.#rehash();
+    return id;
+  }
+
+  #grow(): void {
+    const grow = (a: Int32Array<ArrayBuffer>): Int32Array<ArrayBuffer> => {
+      const b = new Int32Array(a.length * 2);
+      b.set(a);
+      return b;
+    };
+    this.#keyStart = grow(this.#keyStart);
+    this.#dataStart = grow(this.#dataStart);
+    this.#dataLength = grow(this.#dataLength);
+    this.#hashes = grow(this.#hashes);
+    this.stamps = grow(this.stamps);
+    this.next = grow(this.next);
+    this.positions = grow(this.positions);
+  }
+
+  #rehash(): void {
+    const table = new Int32Array(this.#table.length * 2);
+    const mask = table.length - 1;
+    for (let id = 0; id < this.size; id++) {
+      let slot = this.#hashes[id]! & mask;
+      while (table[slot] !== 0) slot = (slot + 1) & mask;
+      table[slot] = id + 1;
+    }
+    this.#table = table;
+  }
+}
+
+/** A dictionary of fixed values whose ids are their positions (enum names). */
+export function fixedDictionary(values: readonly string[]): ByteDictionary {
+  const d = new ByteDictionary(Number.MAX_SAFE_INTEGER);
+  for (const v of values) d.idOfString(v);
+  return d;
+}
+
+let blockStamp = 0;
+
+/** Writes little-endian UInt64s (all below 2^32 here) into a new Buffer. */
+function u64s(values: readonly number[]): Buffer {
+  const b = Buffer.alloc(values.length * 8);
+  const v = viewOf(b);
+  for (let i = 0; i < values.length; i++) v.setUint32(i * 8, values[i]!, true);
+  return b;
+}
+
+/** The String-encoded name or type of a column header. */
+export function headerString(s: string): Buffer {
+  const bytes = Buffer.from(s, 'utf8');
+  const len: number[] = [];
+  let v = bytes.length;
+  while (v >= 0x80) {
+    len.push((v & 0x7f) | 0x80);
+    v >>>= 7;
+  }
+  len.push(v);
+  return Buffer.concat([Buffer.from(len), bytes]);
+}
+
+/** LowCardinality's per-column prefix. */
+export const LOW_CARDINALITY_PREFIX = u64s([KEYS_VERSION_SHARED_WITH_ADDITIONAL]);
+
+/** A varint (block column and row counts). */
+export function varint(n: number): Buffer {
+  const out: number[] = [];
+  let v = n;
+  while (v >= 0x80) {
+    out.push((v & 0x7f) | 0x80);
+    v = Math.floor(v / 128);
+  }
+  out.push(v);
+  return Buffer.from(out);
+}
+
+/** Sizes (UInt32 per row, per record) as a block's Array end offsets (UInt64, cumulative). */
+export function offsets(out: Buffer[], sizes: readonly Buffer[]): void {
+  let total = 0;
+  for (const s of sizes) total += s.length >>> 2;
+  const b = Buffer.alloc(total * 8);
+  const v = viewOf(b);
+  let end = 0;
+  let p = 0;
+  for (const s of sizes) {
+    const sv = viewOf(s);
+    for (let i = 0; i < s.length; i += 4) {
+      end += sv.getUint32(i, true);
+      v.setUint32(p, end, true);
+      p += 8;
+    }
+  }
+  out.push(b);
+}
+
+/**
+ * The bulk data of a LowCardinality(String) column (its prefix apart) from records' ids
+ * (UInt32 per value) and the dictionary each record's ids refer to: the keys the block uses,
+ * each once, and the values as indexes into them.
+ */
+export function lowCardinality(out: Buffer[], ids: readonly Buffer[], dicts: readonly ByteDictionary[]): void {
+  let total = 0;
+  for (const s of ids) total += s.length >>> 2;
+  if (total === 0) return;
+  const stamp = ++blockStamp;
+  const keys: Buffer[] = [];
+  const indexes = new Uint32Array(total);
+  let p = 0;
+  for (let r = 0; r < ids.length; r++) {
+    const d = dicts[r]!;
+    const stamps = d.stamps;
+    const positions = d.positions;
+    const s = ids[r]!;
+    const sv = viewOf(s);
+    for (let i = 0; i < s.length; i += 4) {
+      const id = sv.getUint32(i, true);
+      if (stamps[id] !== stamp) {
+        stamps[id] = stamp;
+        positions[id] = keys.length;
+        keys.push(d.key(id));
+      }
+      indexes[p++] = positions[id]!;
+    }
+  }
+  const width = keys.length <= 0x100 ? 0 : keys.length <= 0x10000 ? 1 : 2;
+  out.push(u64s([width | HAS_ADDITIONAL_KEYS | NEED_UPDATE_DICTIONARY, keys.length]));
+  // The keys in one buffer: as chunks of their own, a block of many distinct values was
+  // thousands of tiny writes when staged.
+  out.push(Buffer.concat(keys));
+  out.push(u64s([total]));
+  if (width === 0) out.push(Buffer.from(Uint8Array.from(indexes)));
+  else if (width === 1) {
+    const b = Buffer.allocUnsafe(total * 2);
+    for (let i = 0; i < total; i++) b.writeUInt16LE(indexes[i]!, i * 2);
+    out.push(b);
+  } else {
+    const b = Buffer.allocUnsafe(total * 4);
+    const v = viewOf(b);
+    for (let i = 0; i < total; i++) v.setUint32(i * 4, indexes[i]!, true);
+    out.push(b);
+  }
+}

@@ -1,0 +1,374 @@
+// otel_traces as columns: the decoders write each span's fields into per-column streams (one
+// RowBinaryWriter each), LowCardinality values as ids of a ByteDictionary, and every record
+// takes its streams as a SpanColumns; an insert joins its records' columns into one Native
+// block (native.ts). chDB then reads the block's columns as they are: no per-row parse, and
+// each LowCardinality key once per block instead of a cast of every value.
+
+import type {
+  ResourceContext,
+  ScopeContext,
+  SpanEvent,
+  SpanLink,
+  SpanRecord,
+  Attributes,
+} from '../../receivers/otlp/model.js';
+import { SPAN_COLUMNS, spanKindName, statusCodeName } from '../../receivers/otlp/model.js';
+import {
+  ByteDictionary,
+  DICTIONARY_MAX_KEYS,
+  fixedDictionary,
+  headerString,
+  LOW_CARDINALITY_PREFIX,
+  lowCardinality,
+  offsets,
+  varint,
+} from './native.js';
+import { RowBinaryWriter } from './rowbinary.js';
+
+/** The streams of a record's columns (the order is SPAN_COLUMNS'; sizes are UInt32 per row). */
+export const S = {
+  timestamp: 0,
+  traceId: 1,
+  spanId: 2,
+  parentSpanId: 3,
+  traceState: 4,
+  spanName: 5,
+  spanKind: 6,
+  serviceName: 7,
+  resourceSizes: 8,
+  resourceKeys: 9,
+  resourceValues: 10,
+  scopeName: 11,
+  scopeVersion: 12,
+  attributeSizes: 13,
+  attributeKeys: 14,
+  attributeValues: 15,
+  duration: 16,
+  statusCode: 17,
+  statusMessage: 18,
+  eventCounts: 19,
+  eventTimes: 20,
+  eventNames: 21,
+  eventAttributeSizes: 22,
+  eventAttributeKeys: 23,
+  eventAttributeValues: 24,
+  linkCounts: 25,
+  linkTraceIds: 26,
+  linkSpanIds: 27,
+  linkTraceStates: 28,
+  linkAttributeSizes: 29,
+  linkAttributeKeys: 30,
+  linkAttributeValues: 31,
+} as const;
+const STREAMS = 32;
+
+/** Streams holding LowCardinality ids, each with its dictionary. */
+const LC_STREAMS = [
+  S.spanName,
+  S.spanKind,
+  S.serviceName,
+  S.resourceKeys,
+  S.attributeKeys,
+  S.statusCode,
+  S.eventNames,
+  S.eventAttributeKeys,
+  S.linkAttributeKeys,
+] as const;
+
+const SPAN_KINDS = ['Unspecified', 'Internal', 'Server', 'Client', 'Producer', 'Consumer'];
+const STATUS_CODES = ['Unset', 'Ok', 'Error'];
+const SPAN_KIND_DICT = fixedDictionary(SPAN_KINDS);
+const STATUS_CODE_DICT = fixedDictionary(STATUS_CODES);
+
+/** One record's otel_traces rows as column streams, with the dictionaries its ids refer to. */
+export class SpanColumns {
+  readonly rows: number;
+  readonly streams: readonly Buffer[];
+  /** By stream: the dictionary of an LC stream's ids. */
+  readonly dicts: readonly (ByteDictionary | undefined)[];
+  /** Bytes held (what it adds to a batch and to the queue's memory). */
+  readonly length: number;
+
+  constructor(rows: number, streams: Buffer[], dicts: (ByteDictionary | undefined)[]) {
+    this.rows = rows;
+    this.streams = streams;
+    this.dicts = dicts;
+    let n = 0;
+    for (const s of streams) n += s.length;
+    this.length = n;
+  }
+}
+
+interface ResourceIds {
+  dicts: ByteDictionary[];
+  service: number;
+  keys: Buffer;
+  values: Buffer;
+  count: number;
+}
+
+/** Writes otel_traces rows into column streams; take() hands out what was written as a record. */
+export class SpanColumnsWriter {
+  readonly s: RowBinaryWriter[] = [];
+  readonly d: (ByteDictionary | undefined)[] = new Array<ByteDictionary | undefined>(STREAMS).fill(undefined);
+  readonly #maxKeys: number;
+  rows = 0;
+  readonly #resources = new WeakMap<ResourceContext, ResourceIds>();
+  readonly #scopes = new WeakMap<ScopeContext, [Buffer, Buffer]>();
+  readonly #scratch = new RowBinaryWriter(4096);
+  /**
+   * The first SpanAttributes key id + 1 of the last span of each kind, and the dictionary they
+   * belong to: with ByteDictionary.next, a span's keys are guessed before they are hashed.
+   */
+  readonly firstKey = new Int32Array(8);
+  firstKeyDict: ByteDictionary | undefined;
+  #lastResource: ResourceContext | undefined;
+  #lastResourceIds: ResourceIds | undefined;
+  #lastScope: ScopeContext | undefined;
+  #lastScopeBytes: [Buffer, Buffer] | undefined;
+
+  constructor(maxDictionaryKeys = DICTIONARY_MAX_KEYS) {
+    this.#maxKeys = maxDictionaryKeys;
+    for (let i = 0; i < STREAMS; i++) this.s.push(new RowBinaryWriter(1 << 18));
+    for (const i of LC_STREAMS) this.d[i] = new ByteDictionary(maxDictionaryKeys);
+    this.d[S.spanKind] = SPAN_KIND_DICT;
+    this.d[S.statusCode] = STATUS_CODE_DICT;
+  }
+
+  /** Where every stream is (for truncate after a failed decode). */
+  mark(): number[] {
+    return this.s.map((w) => w.length).concat(this.rows);
+  }
+
+  truncate(mark: readonly number[]): void {
+    for (let i = 0; i < STREAMS; i++) this.s[i]!.truncate(mark[i]!);
+    this.rows = mark[STREAMS]!;
+  }
+
+  /** The rows written since the last take, as one record's columns. */
+  take(): SpanColumns {
+    const out = new SpanColumns(
+      this.rows,
+      this.s.map((w) => w.take()),
+      this.d.slice(),
+    );
+    this.rows = 0;
+    // A full dictionary is left to the records that use it; the next record starts a new one.
+    for (const i of LC_STREAMS) if (this.d[i]!.full) this.d[i] = new ByteDictionary(this.#maxKeys);
+    return out;
+  }
+
+  spanKind(kind: number): void {
+    this.s[S.spanKind]!.u32(kind >= 0 && kind < SPAN_KINDS.length ? kind : 0);
+  }
+
+  statusCode(code: number): void {
+    this.s[S.statusCode]!.u32(code >= 0 && code < STATUS_CODES.length ? code : 0);
+  }
+
+  /** ServiceName and ResourceAttributes, ids looked up once per resource and dictionary. */
+  resource(res: ResourceContext): void {
+    let ids = res === this.#lastResource ? this.#lastResourceIds : this.#resources.get(res);
+    const svc = this.d[S.serviceName]!;
+    const keys = this.d[S.resourceKeys]!;
+    if (ids === undefined || ids.dicts[0] !== svc || ids.dicts[1] !== keys) {
+      const w = this.#scratch;
+      const attrs = res.attributes;
+      for (let i = 0; i < attrs.length; i += 2) w.u32(keys.idOfString(attrs[i]!));
+      const keyIds = Buffer.from(w.take());
+      for (let i = 1; i < attrs.length; i += 2) w.string(attrs[i]!);
+      ids = {
+        dicts: [svc, keys],
+        service: svc.idOfString(res.serviceName),
+        keys: keyIds,
+        values: Buffer.from(w.take()),
+        count: attrs.length >>> 1,
+      };
+      this.#resources.set(res, ids);
+    }
+    this.#lastResource = res;
+    this.#lastResourceIds = ids;
+    this.s[S.serviceName]!.u32(ids.service);
+    this.s[S.resourceSizes]!.u32(ids.count);
+    this.s[S.resourceKeys]!.bytes(ids.keys);
+    this.s[S.resourceValues]!.bytes(ids.values);
+  }
+
+  /** ScopeName and ScopeVersion, encoded once per scope. */
+  scope(sc: ScopeContext): void {
+    let enc = sc === this.#lastScope ? this.#lastScopeBytes : this.#scopes.get(sc);
+    if (enc === undefined) {
+      const w = this.#scratch;
+      w.string(sc.name);
+      const name = Buffer.from(w.take());
+      w.string(sc.version);
+      enc = [name, Buffer.from(w.take())];
+      this.#scopes.set(sc, enc);
+    }
+    this.#lastScope = sc;
+    this.#lastScopeBytes = enc;
+    this.s[S.scopeName]!.bytes(enc[0]);
+    this.s[S.scopeVersion]!.bytes(enc[1]);
+  }
+
+  /** A Map(LowCardinality(String), String) value from decoded attributes. */
+  attributes(sizes: number, keys: number, values: number, attrs: Attributes): void {
+    this.s[sizes]!.u32(attrs.length >>> 1);
+    const k = this.s[keys]!;
+    const dict = this.d[keys]!;
+    const v = this.s[values]!;
+    for (let i = 0; i < attrs.length; i += 2) {
+      k.u32(dict.idOfString(attrs[i]!));
+      v.string(attrs[i + 1]!);
+    }
+  }
+
+  /** The Events.* and Links.* columns of a row. */
+  eventsAndLinks(events: readonly SpanEvent[], links: readonly SpanLink[]): void {
+    const s = this.s;
+    s[S.eventCounts]!.u32(events.length);
+    const names = this.d[S.eventNames]!;
+    for (let i = 0; i < events.length; i++) {
+      const e = events[i]!;
+      s[S.eventTimes]!.i64(e.timeNs);
+      s[S.eventNames]!.u32(names.idOfString(e.name));
+      this.attributes(S.eventAttributeSizes, S.eventAttributeKeys, S.eventAttributeValues, e.attributes);
+    }
+    s[S.linkCounts]!.u32(links.length);
+    for (let i = 0; i < links.length; i++) {
+      const l = links[i]!;
+      s[S.linkTraceIds]!.string(l.traceId);
+      s[S.linkSpanIds]!.string(l.spanId);
+      s[S.linkTraceStates]!.string(l.traceState);
+      this.attributes(S.linkAttributeSizes, S.linkAttributeKeys, S.linkAttributeValues, l.attributes);
+    }
+  }
+}
+
+/** One otel_traces row from a decoded span (the JSON decoder's records): writeSpanRow's values. */
+export function writeSpanColumns(c: SpanColumnsWriter, sp: SpanRecord): void {
+  const s = c.s;
+  s[S.timestamp]!.i64(sp.startNs);
+  s[S.traceId]!.string(sp.traceId);
+  s[S.spanId]!.string(sp.spanId);
+  s[S.parentSpanId]!.string(sp.parentSpanId);
+  s[S.traceState]!.string(sp.traceState);
+  s[S.spanName]!.u32(c.d[S.spanName]!.idOfString(sp.name));
+  c.spanKind(SPAN_KINDS.indexOf(spanKindName(sp.kind)));
+  c.resource(sp.resource);
+  c.scope(sp.scope);
+  c.attributes(S.attributeSizes, S.attributeKeys, S.attributeValues, sp.attributes);
+  s[S.duration]!.i64(sp.endNs > sp.startNs ? sp.endNs - sp.startNs : 0n);
+  c.statusCode(STATUS_CODES.indexOf(statusCodeName(sp.statusCode)));
+  s[S.statusMessage]!.string(sp.statusMessage);
+  c.eventsAndLinks(sp.events, sp.links);
+  c.rows++;
+}
+
+/** How each column of the block is made from the records' streams. */
+type Layout =
+  | { kind: 'plain'; stream: number }
+  | { kind: 'lc'; ids: number }
+  | { kind: 'map'; sizes: number; keys: number; values: number }
+  | { kind: 'array'; counts: number; data: number }
+  | { kind: 'array-lc'; counts: number; ids: number }
+  | { kind: 'array-map'; counts: number; sizes: number; keys: number; values: number };
+
+const LAYOUT: Record<(typeof SPAN_COLUMNS)[number], [string, Layout]> = {
+  Timestamp: ['DateTime64(9)', { kind: 'plain', stream: S.timestamp }],
+  TraceId: ['String', { kind: 'plain', stream: S.traceId }],
+  SpanId: ['String', { kind: 'plain', stream: S.spanId }],
+  ParentSpanId: ['String', { kind: 'plain', stream: S.parentSpanId }],
+  TraceState: ['String', { kind: 'plain', stream: S.traceState }],
+  SpanName: ['LowCardinality(String)', { kind: 'lc', ids: S.spanName }],
+  SpanKind: ['LowCardinality(String)', { kind: 'lc', ids: S.spanKind }],
+  ServiceName: ['LowCardinality(String)', { kind: 'lc', ids: S.serviceName }],
+  ResourceAttributes: [
+    'Map(LowCardinality(String), String)',
+    { kind: 'map', sizes: S.resourceSizes, keys: S.resourceKeys, values: S.resourceValues },
+  ],
+  ScopeName: ['String', { kind: 'plain', stream: S.scopeName }],
+  ScopeVersion: ['String', { kind: 'plain', stream: S.scopeVersion }],
+  SpanAttributes: [
+    'Map(LowCardinality(String), String)',
+    { kind: 'map', sizes: S.attributeSizes, keys: S.attributeKeys, values: S.attributeValues },
+  ],
+  Duration: ['UInt64', { kind: 'plain', stream: S.duration }],
+  StatusCode: ['LowCardinality(String)', { kind: 'lc', ids: S.statusCode }],
+  StatusMessage: ['String', { kind: 'plain', stream: S.statusMessage }],
+  'Events.Timestamp': ['Array(DateTime64(9))', { kind: 'array', counts: S.eventCounts, data: S.eventTimes }],
+  'Events.Name': ['Array(LowCardinality(String))', { kind: 'array-lc', counts: S.eventCounts, ids: S.eventNames }],
+  'Events.Attributes': [
+    'Array(Map(LowCardinality(String), String))',
+    {
+      kind: 'array-map',
+      counts: S.eventCounts,
+      sizes: S.eventAttributeSizes,
+      keys: S.eventAttributeKeys,
+      values: S.eventAttributeValues,
+    },
+  ],
+  'Links.TraceId': ['Array(String)', { kind: 'array', counts: S.linkCounts, data: S.linkTraceIds }],
+  'Links.SpanId': ['Array(String)', { kind: 'array', counts: S.linkCounts, data: S.linkSpanIds }],
+  'Links.TraceState': ['Array(String)', { kind: 'array', counts: S.linkCounts, data: S.linkTraceStates }],
+  'Links.Attributes': [
+    'Array(Map(LowCardinality(String), String))',
+    {
+      kind: 'array-map',
+      counts: S.linkCounts,
+      sizes: S.linkAttributeSizes,
+      keys: S.linkAttributeKeys,
+      values: S.linkAttributeValues,
+    },
+  ],
+};
+
+const HEADERS = SPAN_COLUMNS.map((c) => Buffer.concat([headerString(c), headerString(LAYOUT[c][0])]));
+
+/**
+ * One Native block of otel_traces (SPAN_COLUMNS) from records' columns, as chunks to write
+ * one after another (the records' streams are not copied).
+ */
+export function spanBlock(records: readonly SpanColumns[]): Buffer[] {
+  let rows = 0;
+  for (const r of records) rows += r.rows;
+  const out: Buffer[] = [varint(SPAN_COLUMNS.length), varint(rows)];
+  const streams = (i: number): Buffer[] => records.map((r) => r.streams[i]!);
+  const dicts = (i: number): ByteDictionary[] => records.map((r) => r.dicts[i]!);
+  SPAN_COLUMNS.forEach((name, c) => {
+    out.push(HEADERS[c]!);
+    const l = LAYOUT[name][1];
+    switch (l.kind) {
+      case 'plain':
+        out.push(...streams(l.stream));
+        break;
+      case 'lc':
+        out.push(LOW_CARDINALITY_PREFIX);
+        lowCardinality(out, streams(l.ids), dicts(l.ids));
+        break;
+      case 'map':
+        out.push(LOW_CARDINALITY_PREFIX);
+        offsets(out, streams(l.sizes));
+        lowCardinality(out, streams(l.keys), dicts(l.keys));
+        out.push(...streams(l.values));
+        break;
+      case 'array':
+        offsets(out, streams(l.counts));
+        out.push(...streams(l.data));
+        break;
+      case 'array-lc':
+        out.push(LOW_CARDINALITY_PREFIX);
+        offsets(out, streams(l.counts));
+        lowCardinality(out, streams(l.ids), dicts(l.ids));
+        break;
+      case 'array-map':
+        out.push(LOW_CARDINALITY_PREFIX);
+        offsets(out, streams(l.counts));
+        offsets(out, streams(l.sizes));
+        lowCardinality(out, streams(l.keys), dicts(l.keys));
+        out.push(...streams(l.values));
+        break;
+    }
+  });
+  return out.filter((b) => b.length > 0);
+}

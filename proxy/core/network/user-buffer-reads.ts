@@ -1,0 +1,51 @@
+// Reads of an accepted socket straight into a buffer the caller reuses, as net's `onread` option
+// gives the sockets Node connects (net.connect, tls.connect) but not the ones a server accepts:
+// no Buffer allocated per read and no readable-stream machinery (push, `data`, a nextTick per
+// read) between the handle and the codec. Node keeps `onread` in two slots of the socket and
+// points the handle at the buffer in its constructor; this sets the same two slots, found once
+// by name and value on a probe socket made with the option, and points the handle the same way.
+// Where this Node keeps them otherwise, nothing changes and reads stay `data` events.
+import { Socket, type SocketConstructorOpts } from 'node:net';
+
+interface UserBufferSlots {
+  readonly buffer: symbol;
+  readonly callback: symbol;
+}
+
+interface UserBufferHandle {
+  useUserBuffer(buffer: Uint8Array): void;
+}
+
+const SLOTS = findUserBufferSlots();
+
+function findUserBufferSlots(): UserBufferSlots | null {
+  const buffer = Buffer.alloc(1);
+  const callback = (): boolean => true;
+  const probe = new Socket({ onread: { buffer, callback } } as SocketConstructorOpts);
+  const slots = probe as unknown as Record<symbol, unknown>;
+  const find = (name: string, value: unknown): symbol | undefined =>
+    Object.getOwnPropertySymbols(probe).find((s) => s.description === name && slots[s] === value);
+  const b = find('kBuffer', buffer);
+  const c = find('kBufferCb', callback);
+  probe.destroy();
+  return b === undefined || c === undefined ? null : { buffer: b, callback: c };
+}
+
+/**
+ * From now on `stream`'s reads are handed to `onRead` as views of `buffer`, valid only during the
+ * call; bytes the stream already holds still come as `data` events first. Pause and resume stop
+ * and restart the handle's reads as for a connected socket with `onread`. False, and nothing
+ * changed, when the stream has no native handle that can read into a buffer.
+ */
+export function readIntoBuffer(stream: Socket, buffer: Buffer, onRead: (data: Buffer) => void): boolean {
+  const handle = (stream as unknown as { _handle?: Partial<UserBufferHandle> | null })._handle;
+  if (SLOTS === null || typeof handle?.useUserBuffer !== 'function') return false;
+  const slots = stream as unknown as Record<symbol, unknown>;
+  slots[SLOTS.buffer] = buffer;
+  slots[SLOTS.callback] = (nread: number): boolean => {
+    onRead(buffer.subarray(0, nread));
+    return true;
+  };
+  handle.useUserBuffer(buffer);
+  return true;
+}
