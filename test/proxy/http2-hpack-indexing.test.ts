@@ -215,6 +215,23 @@ describe('HPACK indexing, our codecs', () => {
     expect(literal(conn[1]!, '/h2-default')).toBe(true);
   });
 
+  it('a per-request id goes out with its value literal every time and its name by index after the first', async () => {
+    await responseBlocks(2, '/h2-default/ids');
+    // The proxy keeps one connection to the upstream: its blocks decode in order with one table.
+    const conn = h2Default.blocks.filter((b) => b.length >= 2).at(-1)!;
+    const d = new HpackDecoder();
+    const ids = conn.map((b) => decode(d, b)['x-request-id']!);
+    const [firstId, secondId] = ids.slice(-2);
+    expect(firstId).toMatch(/^[0-9a-f-]{36}$/);
+    expect(secondId).not.toBe(firstId);
+    // The value is a literal each time (never a table hit) ...
+    expect(literal(conn.at(-1)!, secondId!)).toBe(true);
+    // ... and the name is spelled out (as is or Huffman-coded) on the connection's first request only.
+    const nameSpelled = (block: Buffer) => literal(block, 'x-request-id');
+    expect(nameSpelled(conn[0]!)).toBe(true);
+    expect(conn.slice(1).some(nameSpelled)).toBe(false);
+  });
+
   it('an upstream whose SETTINGS_HEADER_TABLE_SIZE is 0 gets literals every time', async () => {
     await responseBlocks(2, '/h2-no-table', [], [['x-tenant', TENANT]]);
     const blocks = h2NoTable.blocks.flat();

@@ -600,14 +600,21 @@ export class FramedHttp2ServerConnection
     if (s.localClosed && s.remoteClosed && !s.closed) this.#closeStream(s);
   }
 
-  /** Resets `s` (RST_STREAM with `code`) and closes it; `local` counts it as the proxy's reset. */
+  /**
+   * Resets `s` (RST_STREAM with `code`) and closes it; `local` counts it as the proxy's reset.
+   * NO_ERROR (the response ended before the request: the rest of it is refused) is not a control
+   * frame for the flood limit: it answers a request the client made, once per stream, after the
+   * response it follows, where the limit is for ACKs of PINGs and SETTINGS a client does not read
+   * (CVE-2019-9512/9515). A backlog of a thousand requests answered locally in one read (no
+   * route, an overflowing circuit breaker) would otherwise end the connection and every call on it.
+   */
   resetStream(s: Http2Stream, code: number, local: boolean): void {
     if (s.closed) return;
     if (local) {
       s.localReset = true;
       this.#stats.tx_reset.inc();
     }
-    this.#queue(rstStreamFrame(s.id, code), true);
+    this.#queue(rstStreamFrame(s.id, code), code !== ErrorCode.NO_ERROR);
     this.#closeStream(s);
   }
 
