@@ -222,10 +222,10 @@ async function main(): Promise<void> {
         perRound: rs,
       };
     }
-    const ratio = (f: (r: RowRound) => number): number | null =>
-      chains.some((c) => c.name === 'baseline') && chains.some((c) => c.name === 'this')
-        ? round3(median(perRound.map((r) => f(r.get('this')!) / f(r.get('baseline')!))))
-        : null;
+    const paired = chains.some((c) => c.name === 'baseline') && chains.some((c) => c.name === 'this');
+    const ratios = (f: (r: RowRound) => number): number[] =>
+      paired ? perRound.map((r) => round3(f(r.get('this')!) / f(r.get('baseline')!))) : [];
+    const ratio = (f: (r: RowRound) => number): number | null => (paired ? round3(median(ratios(f))) : null);
     process.stdout.write(
       `${JSON.stringify(
         {
@@ -242,6 +242,9 @@ async function main(): Promise<void> {
           thisOverBaseline: {
             requestThreadsCpu: ratio((r) => r.requestThreads?.cpuUs ?? Number.NaN),
             allThreadsCpu: ratio((r) => r.allThreadsCpuUs),
+            // Rounds whose client opened many more connections than its 16 were rounds the chains
+            // fell behind in: their CPU is mostly connection set-up, read them with clientConnections.
+            requestThreadsCpuPerRound: ratios((r) => r.requestThreads?.cpuUs ?? Number.NaN),
           },
         },
         null,
