@@ -457,14 +457,27 @@ export class Pipeline {
         });
         continue;
       }
-      // Give a young, small queue time to fill up into a bigger batch.
+      // Give a young, small queue time to fill up into a bigger batch, until it holds a full
+      // batch (by rows or by bytes: the store must not idle with a batch waiting). Each entry
+      // queued meanwhile wakes the writer to look again.
+      const young = this.#opts.batchMaxDelayMs - (Date.now() - this.#lastStoredAt);
       if (
         this.#running &&
         this.#batch === undefined &&
         this.#queuedItems < this.#opts.batchMaxRows &&
-        Date.now() - this.#lastStoredAt < this.#opts.batchMaxDelayMs
+        this.#queuedBytes < this.#opts.batchMaxBytes &&
+        young > 0
       ) {
-        await sleep(this.#opts.batchMaxDelayMs - (Date.now() - this.#lastStoredAt));
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, young);
+          timer.unref();
+          this.#wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+        this.#wake = undefined;
+        continue;
       }
       const started = process.hrtime.bigint();
       try {

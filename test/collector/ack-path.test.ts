@@ -16,11 +16,11 @@ it('makes an append durable while slow statements are queued on the embedded que
   const storage = createStorageClient({ kind: 'embedded', path: join(dir, 'clickhouse') });
   const { wal } = await WriteAheadLog.open({ dir: join(dir, 'wal'), maxBytes: 1 << 20, segmentBytes: 1 << 20 });
   try {
-    // As many statements as libuv has pool workers (4), each about a second of sleeping (no CPU).
+    // As many statements as libuv has pool workers (4), each 1.5 s of sleeping (no CPU).
     const finished: number[] = [];
     const statements = Array.from({ length: 4 }, (_, i) =>
       storage.client
-        .query({ query: 'SELECT sleepEachRow(0.2) FROM numbers(5)', format: 'JSONEachRow' })
+        .query({ query: 'SELECT sleepEachRow(0.3) FROM numbers(5)', format: 'JSONEachRow' })
         .then((rs) => rs.json())
         .then(() => finished.push(i)),
     );

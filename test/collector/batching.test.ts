@@ -1,0 +1,85 @@
+// The writer waits batchMaxDelayMs after an insert for a small queue to fill up, never while a
+// full batch is already waiting: what an operator would see as a store idling behind a backlog.
+
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { startCollector, type Collector } from '../../collector/index.js';
+
+let dir: string;
+let collector: Collector;
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'collector-batching-'));
+  collector = await startCollector({
+    otlpHttp: '127.0.0.1:0',
+    http: '127.0.0.1:0',
+    dataDir: dir,
+    // Batches are cut by bytes here (a sixteenth of the default limit: 32 MiB of rows), never by rows.
+    batchMaxRows: 1_000_000,
+    // Far longer than the flush below waits: a writer that waited it would never be done.
+    batchMaxDelayMs: 600_000,
+    maxQueueDelayMs: 600_000,
+  });
+});
+
+afterAll(async () => {
+  await collector?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function traceBody(trace: number, count: number): string {
+  const now = BigInt(Date.now()) * 1_000_000n;
+  const payload = 'x'.repeat(4096);
+  return JSON.stringify({
+    resourceSpans: [
+      {
+        resource: { attributes: [{ key: 'service.name', value: { stringValue: 'batching' } }] },
+        scopeSpans: [
+          {
+            spans: Array.from({ length: count }, (_, j) => ({
+              traceId: trace.toString(16).padStart(32, '0'),
+              spanId: (j + 1).toString(16).padStart(16, '0'),
+              name: 'op',
+              kind: 2,
+              startTimeUnixNano: String(now),
+              endTimeUnixNano: String(now + 1000n),
+              attributes: [{ key: 'payload', value: { stringValue: payload } }],
+            })),
+          },
+        ],
+      },
+    ],
+  });
+}
+
+it('stores a backlog of several full batches back to back, without the small-queue wait', async () => {
+  // About 80 MiB of rows, a few requests at a time (within the in-flight budget): the first
+  // request's batch goes at once, then more than a full batch queues up behind it.
+  // Refused ones (the memory limiter, with this process's own garbage counted) are sent again.
+  const send = async (trace: number): Promise<void> => {
+    for (;;) {
+      const res = await fetch(`${collector.otlpUrl}/v1/traces`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: traceBody(trace, 500),
+      });
+      const text = await res.text();
+      if (res.status === 200) return;
+      if (res.status !== 429) throw new Error(`unexpected ${res.status}: ${text}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  };
+  for (let round = 0; round < 10; round++)
+    await Promise.all(Array.from({ length: 4 }, (_, i) => send(1 + round * 4 + i)));
+  // The first batch goes at once; a full one after it must not wait for batchMaxDelayMs (the rest,
+  // less than a batch, may).
+  const batches = async (): Promise<number> => {
+    const text = await (await fetch(`${collector.apiUrl}/metrics`)).text();
+    return Number(/^meshscope_collector_batch_latency_seconds_count (\d+)$/m.exec(text)?.[1] ?? 0);
+  };
+  const deadline = Date.now() + 60_000;
+  while ((await batches()) < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  expect(await batches()).toBeGreaterThanOrEqual(2);
+});
