@@ -51,6 +51,10 @@ const FORMATS: Array<[string, LineFormatter]> = [
     ),
   ],
   [
+    'operators side by side, long and multi-byte literals',
+    new TextFormatter('%RESPONSE_CODE%%DURATION%%REQ(:METHOD)% → a literal longer than sixteen bytes %UPSTREAM_HOST%'),
+  ],
+  [
     'json',
     new CompiledJson({
       start: '%START_TIME%',
