@@ -5,7 +5,8 @@
 // framing) on a stream that discards writes; a route timeout armed and cancelled (the router's
 // per-request timer) on the timer wheel and, for comparison, with setTimeout; and what telemetry
 // costs the request thread per request (a sampled span started and finished into its export
-// batch as OTLP, the default access-log format's record), each beside the StreamInfo they read.
+// batch as OTLP, the default access-log format's record), each beside the StreamInfo they read,
+// and the access-log thread's printing of that record.
 // Prints JSON (ops/s).
 import { Http1Parser, type MessageHead, type ParserHandler } from '../proxy/core/http/codec/http1/parser.js';
 import { HeaderMap } from '../proxy/core/http/headers.js';
@@ -23,6 +24,7 @@ import { ProtoWriter } from '../proxy/telemetry/proto-writer.js';
 import { MeshTracer } from '../proxy/tracing/tracer.js';
 import type { SpanPipeline } from '../proxy/tracing/span-pipeline.js';
 import { buildFormatter } from '../proxy/extensions/access_loggers/format-builder.js';
+import { RecordReader } from '../proxy/telemetry/stream-record.js';
 
 const head = Buffer.from(
   'GET /api/v1/items/42?expand=true HTTP/1.1\r\nHost: shop.example.com\r\nUser-Agent: Mozilla/5.0 (X11; Linux x86_64)\r\n' +
@@ -175,6 +177,23 @@ function finishedStream(): StreamInfo {
   return info;
 }
 const accessLog = buildFormatter(undefined);
+// The access-log thread's side: a batch of 1000 recorded lines, printed one line per call and
+// read again from the start once done (the thread reads each batch with one reader).
+const recordedLines = new ProtoWriter(256 * 1024);
+for (let i = 0; i < 1000; i++) accessLog.recordInto(finishedStream(), recordedLines);
+const recorded = new Uint8Array(recordedLines.buf.subarray(0, recordedLines.pos));
+const printed = new ProtoWriter(1024 * 1024);
+let reader = new RecordReader(recorded);
+let linesLeft = 1000;
+function printLine(): void {
+  if (linesLeft === 0) {
+    reader = new RecordReader(recorded);
+    linesLeft = 1000;
+    printed.pos = 0;
+  }
+  linesLeft--;
+  accessLog.formatRecordInto(reader, printed);
+}
 
 const results = [
   measure('parse request head (9 headers)', () => parser.execute(head)),
@@ -210,6 +229,7 @@ const results = [
     w.varint(1);
     accessLog.recordInto(info, w);
   }),
+  measure("the same line printed from its record (the access-log thread's part)", printLine),
 ];
 if (downstream.bytesWritten === 0) throw new Error('the connection manager wrote nothing');
 if (lastHead === null) throw new Error('parser produced nothing');

@@ -1,5 +1,5 @@
-// Buffered, non-blocking log output (Envoy's AccessLogFile): the access-log thread copies each line's
-// bytes (formatted straight to UTF-8, substitution-format.ts) into a byte buffer at once; a
+// Buffered, non-blocking log output (Envoy's AccessLogFile): the access-log thread prints each line
+// (straight to UTF-8, substitution-format.ts) into the sink's byte buffer, where it stays; a
 // timer (or a full buffer) hands the filled buffers to one asynchronous fs.writev at a time.
 // Nothing of a line is kept as strings until the flush: a second's worth of formatted lines
 // (each a tree of string pieces) would otherwise survive every young-generation GC meanwhile,
@@ -10,6 +10,7 @@
 // stdout loggers run their sinks on the access-log thread (access_loggers/log-printer.ts).
 import { close, open, openSync, writev } from 'node:fs';
 import type { Counter, Gauge, Scope } from '../stats/types.js';
+import { ProtoWriter } from './proto-writer.js';
 
 export interface LogSinkStats {
   readonly writeBuffered: Counter;
@@ -40,6 +41,11 @@ const FLUSH_INTERVAL_MS = 1000;
 const FLUSH_THRESHOLD = 64 * 1024;
 /** Never hold more than this; beyond it lines are dropped and counted. */
 const MAX_BUFFERED = 8 * 1024 * 1024;
+/**
+ * A line is printed in place only where at least this much of the buffer is free; a longer line
+ * grows that buffer (a copy), which is all the bound costs.
+ */
+const LINE_ROOM = 4096;
 
 export class LogSink {
   readonly target: string;
@@ -51,6 +57,9 @@ export class LogSink {
   #full: Buffer[] = [];
   #current: Buffer | null = null;
   #used = 0;
+  /** Writes lines straight into `#current` (beginLine/endLine), from `#used` on. */
+  readonly #writer = new ProtoWriter(0);
+  #lineStart = -1;
   #bufferedBytes = 0;
   #writing = false;
   #timer: NodeJS.Timeout | null = null;
@@ -70,24 +79,38 @@ export class LogSink {
     if (this.#fixedFd === null) this.#fd = openSync(this.target, 'a', 0o644);
   }
 
-  /** Hot path: copy the line (its first `n` bytes) into the buffer, arm the flush timer. Never blocks. */
-  write(line: Buffer, n: number): void {
-    if (this.#closed) return;
-    if (this.#bufferedBytes + n > MAX_BUFFERED) {
+  /**
+   * Hot path: where the next line is printed, in the buffer being filled (no copy of the line
+   * afterwards); endLine() takes it. Null, and the line counted as dropped, when the sink is
+   * closed or holds MAX_BUFFERED already.
+   */
+  beginLine(): ProtoWriter | null {
+    if (this.#closed) return null;
+    if (this.#bufferedBytes >= MAX_BUFFERED) {
       this.#stats.linesDropped.inc();
-      return;
+      return null;
     }
-    if (n > FLUSH_THRESHOLD) {
+    if (this.#current === null || this.#current.length - this.#used < LINE_ROOM) {
       this.#seal();
-      this.#full.push(Buffer.from(line.subarray(0, n)));
-    } else {
-      if (this.#current === null || this.#used + n > this.#current.length) {
-        this.#seal();
-        this.#current = Buffer.allocUnsafe(FLUSH_THRESHOLD);
-      }
-      line.copy(this.#current, this.#used, 0, n);
-      this.#used += n;
+      this.#current = Buffer.allocUnsafe(FLUSH_THRESHOLD);
     }
+    const w = this.#writer;
+    w.buf = this.#current;
+    w.pos = this.#used;
+    this.#lineStart = this.#used;
+    return w;
+  }
+
+  /** The line written since beginLine() is complete. */
+  endLine(): void {
+    const w = this.#writer;
+    // A line longer than the room left grew the writer's buffer: it is the one being filled now.
+    this.#current = w.buf;
+    this.#used = w.pos;
+    this.#buffered(w.pos - this.#lineStart);
+  }
+
+  #buffered(n: number): void {
     this.#bufferedBytes += n;
     this.#stats.writeBuffered.inc();
     this.#stats.writeTotalBuffered.set(this.#bufferedBytes);

@@ -31,8 +31,20 @@ export function writeRecordValue(w: ProtoWriter, v: RecordValue): void {
       w.double(v);
     }
   } else {
-    w.ensure(1);
-    w.byte(STRING);
+    // Most values are short: tag and one-byte length, filled in once the UTF-8 length is known.
+    const n = v.length;
+    w.ensure(2 + n * 3);
+    const at = w.pos;
+    w.buf[at] = STRING;
+    if (n < 0x80) {
+      w.pos = at + 2;
+      const written = w.utf8(v);
+      if (written < 0x80) {
+        w.buf[at + 1] = written;
+        return;
+      }
+    }
+    w.pos = at + 1;
     w.string(v);
   }
 }

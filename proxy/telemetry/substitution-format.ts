@@ -418,6 +418,18 @@ function writeValue(out: ProtoWriter, v: string | number): void {
   out.text(typeof v === 'string' ? v : String(v));
 }
 
+/** Literal text between operators (a few bytes: `" "`, `] "`), copied by a loop. */
+function writeLiteral(out: ProtoWriter, literal: Uint8Array): void {
+  const n = literal.length;
+  if (n === 0) return;
+  if (n > 16) return out.append(literal);
+  out.ensure(n);
+  const b = out.buf;
+  const p = out.pos;
+  for (let i = 0; i < n; i++) b[p + i] = literal[i]!;
+  out.pos = p + n;
+}
+
 /** A compiled text format: concatenation with `-` for missing values. */
 export class TextFormatter {
   readonly #parts: readonly FormatPart[];
@@ -426,6 +438,11 @@ export class TextFormatter {
   /** Per operator, in order: what the request thread records, and what prints the record. */
   readonly #extractors: readonly FieldWriter[];
   readonly #renderers: ReadonlyArray<Render | null>;
+  /**
+   * The literal text before each operator, then the text after the last one, as UTF-8 (empty
+   * where two operators meet): formatRecordInto walks operators only, with no type test per part.
+   */
+  readonly #literals: readonly Uint8Array[];
 
   constructor(format: string) {
     this.#parts = compileFormat(format);
@@ -433,6 +450,17 @@ export class TextFormatter {
     const operators = this.#parts.filter((p): p is FieldWriter => typeof p !== 'string');
     this.#extractors = operators.map(extractorOf);
     this.#renderers = operators.map(renderOf);
+    const literals: Uint8Array[] = [];
+    let text = '';
+    for (const p of this.#parts) {
+      if (typeof p === 'string') text += p;
+      else {
+        literals.push(Buffer.from(text));
+        text = '';
+      }
+    }
+    literals.push(Buffer.from(text));
+    this.#literals = literals;
   }
 
   /** Request thread: the stream's raw operator values, appended to the record being written. */
@@ -443,13 +471,12 @@ export class TextFormatter {
 
   /** The line recordInto's values make, as UTF-8 into `out` (the bytes formatInto writes). */
   formatRecordInto(r: RecordReader, out: ProtoWriter): void {
-    let k = 0;
-    for (const p of this.#byteParts) {
-      if (p instanceof Uint8Array) {
-        out.append(p);
-        continue;
-      }
-      const render = this.#renderers[k++]!;
+    const literals = this.#literals;
+    const renderers = this.#renderers;
+    const n = renderers.length;
+    for (let k = 0; k < n; k++) {
+      writeLiteral(out, literals[k]!);
+      const render = renderers[k]!;
       // A string printed as recorded is copied as the bytes it already is.
       if (render === null && r.copyStringInto(out)) continue;
       const v = renderValue(r.value(), render);
@@ -458,6 +485,7 @@ export class TextFormatter {
         out.byte(DASH);
       } else writeValue(out, v);
     }
+    writeLiteral(out, literals[n]!);
   }
 
   /** The line recordInto's values make, as a string (format's result). */

@@ -45,7 +45,7 @@ export class LogPrinter {
   readonly #reply: (body: FromLogThread) => void;
   readonly #sinks = new Map<number, { sink: LogSink; stats: SinkTallies }>();
   readonly #loggers = new Map<number, { formatter: LineFormatter; sink: LogSink }>();
-  /** One line at a time is printed here before its sink copies it. */
+  /** Where a line its sink drops is printed, to read past its record. */
   readonly #line = new ProtoWriter(4096);
   #statsTimer: NodeJS.Timeout | null = null;
 
@@ -56,12 +56,18 @@ export class LogPrinter {
   /** Prints and writes a batch of `count` records. */
   records(records: Uint8Array, count: number): void {
     const r = new RecordReader(records);
-    const line = this.#line;
     for (let i = 0; i < count; i++) {
       const logger = this.#loggers.get(r.varint())!;
-      line.pos = 0;
-      logger.formatter.formatRecordInto(r, line);
-      logger.sink.write(line.buf, line.pos);
+      // Printed straight into the sink's buffer; a line the sink drops is still read past.
+      const out = logger.sink.beginLine();
+      if (out !== null) {
+        logger.formatter.formatRecordInto(r, out);
+        logger.sink.endLine();
+      } else {
+        const line = this.#line;
+        line.pos = 0;
+        logger.formatter.formatRecordInto(r, line);
+      }
     }
     if (this.#statsTimer === null) {
       this.#statsTimer = setTimeout(() => this.#reportStats(), STATS_DELAY_MS);

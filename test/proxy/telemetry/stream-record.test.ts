@@ -20,7 +20,13 @@ function stream(n: number): StreamInfo {
   req.add(':method', n % 2 === 0 ? 'POST' : 'GET');
   req.add(':path', `/orders/${n}?x=1`);
   req.add(':authority', 'shop.local');
-  req.add('user-agent', n === 1 ? `curl/8 é ü ${'x'.repeat(300)}` : 'curl/8');
+  // Stream 4's agent is under 128 characters but over 128 bytes of UTF-8, stream 5's just under.
+  const agents: Record<number, string> = {
+    1: `curl/8 é ü ${'x'.repeat(300)}`,
+    4: 'ü'.repeat(70),
+    5: `é${'x'.repeat(125)}`,
+  };
+  req.add('user-agent', agents[n] ?? 'curl/8');
   req.add('x-request-id', `req-${n}`);
   if (n === 2) {
     req.add('content-type', 'application/grpc');
@@ -51,6 +57,10 @@ const FORMATS: Array<[string, LineFormatter]> = [
     ),
   ],
   [
+    'operators side by side, long and multi-byte literals',
+    new TextFormatter('%RESPONSE_CODE%%DURATION%%REQ(:METHOD)% → a literal longer than sixteen bytes %UPSTREAM_HOST%'),
+  ],
+  [
     'json',
     new CompiledJson({
       start: '%START_TIME%',
@@ -66,7 +76,7 @@ const FORMATS: Array<[string, LineFormatter]> = [
 describe('access-log records', () => {
   for (const [name, f] of FORMATS) {
     it(`print the same lines as formatting in place (${name})`, () => {
-      const streams = [0, 1, 2, 3].map(stream);
+      const streams = [0, 1, 2, 3, 4, 5].map(stream);
       const batch = new ProtoWriter(16);
       for (const info of streams) f.recordInto(info, batch);
       const reader = new RecordReader(new Uint8Array(batch.buf.buffer, batch.buf.byteOffset, batch.pos));
