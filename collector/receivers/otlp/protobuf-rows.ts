@@ -613,6 +613,7 @@ function writeAttributeColumns(
 
 /** A graph span's ids as String values of hex digits: 1 + 32, 1 + 16, 1 + 16 or 1 bytes. */
 const idsHex = Buffer.alloc(67);
+const idsView = new DataView(idsHex.buffer, idsHex.byteOffset, idsHex.length);
 const HEX = Uint8Array.from('0123456789abcdef', (ch) => ch.charCodeAt(0));
 
 /** `src[start, end)` (at most 16 bytes, checked) as a String of hex digits at `at` in idsHex; returns its end. */
@@ -650,9 +651,9 @@ function writeColumns(
     s[S.parentSpanId]!.hex(buf, f.parent, f.parentEnd);
   } else {
     // Lengths checked: 16, 8 and 8 or 0 bytes, i.e. 1 + 32, 1 + 16, 1 + 16 or 1.
-    s[S.traceId]!.raw(idsHex, 0, 33);
-    s[S.spanId]!.raw(idsHex, 33, 50);
-    s[S.parentSpanId]!.raw(idsHex, 50, hexIds);
+    s[S.traceId]!.raw(idsHex, 0, 33, idsView);
+    s[S.spanId]!.raw(idsHex, 33, 50, idsView);
+    s[S.parentSpanId]!.raw(idsHex, 50, hexIds, idsView);
   }
   s[S.traceState]!.utf8(buf, f.traceState, f.traceStateEnd, r.view);
   s[S.spanName]!.u32(c.d[S.spanName]!.idOf(buf, r.view, f.name, f.nameEnd));

@@ -104,11 +104,19 @@ export class RowBinaryWriter {
     this.#pos += n;
   }
 
-  /** `src[start, end)` as they are (a fixed-width value already in little-endian order). */
-  raw(src: Uint8Array, start: number, end: number): void {
+  /**
+   * `src[start, end)` as they are (values already encoded: hex ids with their lengths); with
+   * src's DataView, four bytes per step.
+   */
+  raw(src: Uint8Array, start: number, end: number, view?: DataView): void {
     const n = end - start;
     const b = this.#ensure(n);
-    for (let i = 0; i < n; i++) b[this.#pos + i] = src[start + i]!;
+    let i = 0;
+    if (view !== undefined) {
+      const out = this.#view;
+      for (; i + 4 <= n; i += 4) out.setUint32(this.#pos + i, view.getUint32(start + i));
+    }
+    for (; i < n; i++) b[this.#pos + i] = src[start + i]!;
     this.#pos += n;
   }
 

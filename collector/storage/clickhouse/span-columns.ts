@@ -3,6 +3,14 @@
 // takes its streams as a SpanColumns; an insert joins its records' columns into one Native
 // block (native.ts). chDB then reads the block's columns as they are: no per-row parse, and
 // each LowCardinality key once per block instead of a cast of every value.
+//
+// What it costs in the collector (bench:collector, BENCH_SECONDS=8, paired with the RowBinary
+// build at load ~3, CPU-s per 100k spans): sidecar-shaped spans gained (event loop 1.05 ->
+// 0.88, chDB's ThreadPool 0.61 -> 0.44); synthetic spans lost on the event loop (0.48-0.50 ->
+// 0.63-0.64, chDB unchanged). Its CPU profile puts the difference in the decode: in the
+// collector the per-stream writes (resource(), scope(), RowBinaryWriter.u32) stay calls, where a
+// decode-only loop inlines them and costs rows +0.01-0.03. Fewer writes per span is what to do
+// next (resource and scope columns written per run of spans, not per span).
 
 import type {
   ResourceContext,

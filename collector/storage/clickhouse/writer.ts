@@ -1,4 +1,8 @@
-// Inserts pre-encoded RowBinary rows with explicit column lists. chDB parses RowBinary for
+// Inserts pre-encoded rows with explicit column lists: spans as one Native block of columns
+// per insert (span-columns.ts: no per-row parse, LowCardinality keys once per block;
+// sidecar-shaped spans cost 0.33-0.45 CPU-s per 100k instead of 0.44-0.60 as RowBinary, paired
+// at load ~20), logs and service-graph edges as RowBinary. What follows is about RowBinary.
+// chDB parses RowBinary for
 // about half the CPU of JSONCompactEachRow (bench/collector.ts measures both on the same
 // spans). chdb/connection's raw insert only takes text formats, so embedded, a batch is
 // written to a staging file and inserted from it (a page-cache write, then parsed on chDB's
