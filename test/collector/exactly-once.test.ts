@@ -108,6 +108,10 @@ describe('collector child process under SIGKILL', () => {
     const acked = { traces: new Set<number>(), logs: new Set<number>() };
     const uncertain = { traces: new Set<number>(), logs: new Set<number>() };
     let current = await startChild();
+    // Per request (its first trace id), how many kills had happened when it was sent: a
+    // failure names the run that lost it.
+    const sentInRun = new Map<number, number>();
+    let run = 0;
     let next = 1;
     let loading = true;
     const client = async (): Promise<void> => {
@@ -116,6 +120,7 @@ describe('collector child process under SIGKILL', () => {
         next += TRACES_PER_REQUEST;
         const signal = (first / TRACES_PER_REQUEST) % 2 < 1 ? 'traces' : 'logs';
         const target = current;
+        sentInRun.set(first, run);
         try {
           const res = await fetch(`${target.otlp}/v1/${signal}`, {
             method: 'POST',
@@ -139,6 +144,7 @@ describe('collector child process under SIGKILL', () => {
       await new Promise((r) => setTimeout(r, 400 + Math.random() * 800));
       current.child.kill('SIGKILL');
       await current.exited;
+      run++;
       current = await startChild();
     }
     await new Promise((r) => setTimeout(r, 500));
@@ -170,7 +176,18 @@ describe('collector child process under SIGKILL', () => {
       expect(spans).toBe(storedTraces.size * TRACES_PER_REQUEST * 3);
 
       const traceIds = one('SELECT uniqExact(TraceId) FROM otel_traces');
-      expect(one('SELECT count() FROM otel_traces_trace_id_ts')).toBe(traceIds);
+      // Requests whose trace ids the view lost, with the run (kills before it) each was sent in.
+      const missed = [
+        ...firsts(
+          ids(
+            'SELECT DISTINCT TraceId FROM otel_traces WHERE TraceId NOT IN (SELECT TraceId FROM otel_traces_trace_id_ts)',
+          ),
+        ),
+      ].map((f) => `${f} (run ${sentInRun.get(f)}, ${acked.traces.has(f) ? 'acked' : 'uncertain'})`);
+      expect(
+        one('SELECT count() FROM otel_traces_trace_id_ts'),
+        `requests missing from the view: ${missed.join(', ')}`,
+      ).toBe(traceIds);
       expect(one('SELECT uniqExact(TraceId) FROM otel_traces_trace_id_ts')).toBe(traceIds);
 
       const logs = one('SELECT count() FROM otel_logs');
