@@ -12,6 +12,7 @@ import { Pipeline } from './pipeline/pipeline.js';
 import { WriteAheadLog } from './pipeline/wal.js';
 import { OtlpHttpReceiver } from './receivers/otlp/receiver.js';
 import { createDatabase, createStorageClient, type ClickHouseTarget } from './storage/clickhouse/client.js';
+import { repairDeduplicationLogs } from './storage/clickhouse/dedup-repair.js';
 import { tuneEmbeddedTables } from './storage/clickhouse/embedded.js';
 import { migrate } from './storage/clickhouse/migrate.js';
 import { createRowWriter } from './storage/clickhouse/writer.js';
@@ -65,6 +66,11 @@ export async function startCollector(options: CollectorOptions = {}): Promise<Co
       ? { kind: 'embedded', path: join(config.dataDir, 'clickhouse') }
       : { kind: 'url', ...config.clickhouse };
   const budget = memoryBudget(config.memoryLimitMiB);
+  // Before the engine opens the directory: ids a kill left without their rows would drop the
+  // log's replay of them as duplicates.
+  if (target.kind === 'embedded')
+    for (const { file, removed } of repairDeduplicationLogs(target.path))
+      process.emitWarning(`collector: removed ${removed.length} deduplication records without parts from ${file}`);
   const storage = createStorageClient(target, budget.clickhouseBytes);
   const { client } = storage;
   if (target.kind === 'embedded')
