@@ -446,6 +446,7 @@ export const http2ProtocolOptionsSchema = z
     initial_connection_window_size: u32Range(65535, 2147483647).optional(),
     max_consecutive_inbound_frames_with_empty_payload: u32Range(0, 4294967295).optional(),
     max_inbound_priority_frames_per_stream: u32Range(0, 4294967295).optional(),
+    max_outbound_frames: u32Range(1, 4294967295).optional(),
   })
   .strict();
 export type Http2ProtocolOptions = z.output<typeof http2ProtocolOptionsSchema>;

@@ -321,7 +321,7 @@ describe.each(H2_CODECS)('$codec codec', ({ runtime }) => {
       }
     });
 
-    it('a limit meshscope cannot keep (max_outbound_frames) is refused with its path, not ignored', async () => {
+    it('a limit meshscope cannot keep (max_inbound_window_update_frames_per_data_frame_sent) is refused with its path, not ignored', async () => {
       await expect(
         startTestProxy(
           bootstrap({
@@ -329,11 +329,11 @@ describe.each(H2_CODECS)('$codec codec', ({ runtime }) => {
               { name: 'all', domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster: 'echo' } }] },
             ],
             clusters: [staticCluster({ name: 'echo', ports: [echo.port] })],
-            hcm: { http2_protocol_options: { max_outbound_frames: 10000 } },
+            hcm: { http2_protocol_options: { max_inbound_window_update_frames_per_data_frame_sent: 10 } },
           }),
         ),
       ).rejects.toThrow(
-        /http2_protocol_options[\s\S]*max_outbound_frames|max_outbound_frames[\s\S]*http2_protocol_options/,
+        /http2_protocol_options[\s\S]*max_inbound_window_update_frames_per_data_frame_sent|max_inbound_window_update_frames_per_data_frame_sent[\s\S]*http2_protocol_options/,
       );
     });
   });

@@ -38,6 +38,8 @@ import { Http2Stream, type StreamOwner } from './server-stream.js';
 const EMPTY = Buffer.alloc(0);
 /** Envoy's max_outbound_control_frames default: SETTINGS/PING ACKs and RST_STREAMs a peer that does not read may have queued. */
 const MAX_OUTBOUND_CONTROL_FRAMES = 1000;
+/** Envoy's max_outbound_frames default: frames of every type a peer that does not read may have queued. */
+const DEFAULT_MAX_OUTBOUND_FRAMES = 10000;
 /** Bytes a stream may hold behind a closed window before it asks the filter chain to stop. */
 const STREAM_WRITE_BUFFER_LIMIT = 64 * 1024;
 /** A header block may span this many CONTINUATION frames (CVE-2024-27316). */
@@ -102,6 +104,9 @@ export class FramedHttp2ServerConnection
   readonly #localInitialWindow: number;
   // Output: frames queued this turn, written in one batch.
   #controlQueued = 0;
+  /** Frames of every type queued since the socket last kept up, against #maxOutboundFrames. */
+  #framesQueued = 0;
+  readonly #maxOutboundFrames: number;
   /** The socket or the streams' held bytes are above the connection's limit (what streams see). */
   aboveWatermark = false;
   #socketAbove = false;
@@ -130,6 +135,7 @@ export class FramedHttp2ServerConnection
     this.#limits = { maxBytes: settings.maxRequestHeadersBytes, maxFields: settings.maxHeadersCount + 4 };
     this.#maxBlockBytes = 2 * settings.maxRequestHeadersBytes + DEFAULT_MAX_FRAME_SIZE;
     this.#connectionBufferLimit = settings.connectionBufferLimitBytes ?? DEFAULT_CONNECTION_BUFFER_LIMIT;
+    this.#maxOutboundFrames = settings.maxOutboundFrames ?? DEFAULT_MAX_OUTBOUND_FRAMES;
     this.#localInitialWindow = settings.initialStreamWindowSize;
     this.recvSlack = Math.max(0, DEFAULT_WINDOW_SIZE - settings.initialStreamWindowSize);
     const entries: Array<[number, number]> = [
@@ -519,7 +525,8 @@ export class FramedHttp2ServerConnection
       const last = off + n === total;
       const flags = last && endStream ? FrameFlag.END_STREAM : 0;
       this.#queue(frameHeader(n, FrameType.DATA, flags, s.id), false);
-      this.#queue(off === 0 && last ? data : data.subarray(off, off + n), false);
+      // The payload of the DATA frame whose header was just queued: no frame of its own.
+      this.#queue(off === 0 && last ? data : data.subarray(off, off + n), false, 0);
       s.sendWindow -= n;
       this.connSendWindow -= n;
       off += n;
@@ -654,13 +661,26 @@ export class FramedHttp2ServerConnection
     if (this.#goawaySent && this.#activeStreams === 0) this.#endSoon();
   }
 
-  /** Queues a frame for this turn's batch; `control` counts it against the outbound control flood limit. */
-  #queue(frame: Buffer, control: boolean): void {
+  /**
+   * Queues `frames` frames (a whole frame, or a DATA header and then its payload as 0) for this
+   * turn's batch; `control` counts it against the outbound control flood limit too.
+   */
+  #queue(frame: Buffer, control: boolean, frames = 1): void {
     this.enqueueFrame(frame);
     if (control && ++this.#controlQueued > MAX_OUTBOUND_CONTROL_FRAMES && !this.dead) {
       // A peer that sends PINGs or SETTINGS but never reads their ACKs (CVE-2019-9512/9515).
       this.#stats.outbound_control_flood.inc();
       this.discardQueued();
+      this.#terminate();
+      return;
+    }
+    if ((this.#framesQueued += frames) > this.#maxOutboundFrames && !this.dead) {
+      // A peer that opens streams but never reads their responses (CVE-2019-9511 and kin): the
+      // buffer watermarks bound the bytes held, this bounds the frames, however small.
+      this.#stats.outbound_flood.inc();
+      this.discardQueued();
+      // Nothing is queued now but the GOAWAY #terminate() sends.
+      this.#framesQueued = 0;
       this.#terminate();
       return;
     }
@@ -677,7 +697,10 @@ export class FramedHttp2ServerConnection
     // large batch exceeds at once; the streams are told to stop only past the connection's
     // buffer limit, so a fast reader does not pause and resume every upstream each turn.
     const held = s.writableLength;
-    if (ok || held <= bytes) this.#controlQueued = 0;
+    if (ok || held <= bytes) {
+      this.#controlQueued = 0;
+      this.#framesQueued = 0;
+    }
     if (held > this.#connectionBufferLimit && !this.#socketAbove) {
       this.#socketAbove = true;
       this.#setAbove(true);
@@ -686,6 +709,7 @@ export class FramedHttp2ServerConnection
 
   #onDrain(): void {
     this.#controlQueued = 0;
+    this.#framesQueued = 0;
     if (!this.#socketAbove) return;
     this.#socketAbove = false;
     this.#setAbove(this.#pendingAbove);

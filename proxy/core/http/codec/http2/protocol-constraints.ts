@@ -27,6 +27,7 @@ export class Http2CodecStats {
   readonly header_overflow: Counter;
   readonly rx_messaging_error: Counter;
   readonly goaway_sent: Counter;
+  readonly outbound_flood: Counter;
   readonly outbound_control_flood: Counter;
   readonly inbound_empty_frames_flood: Counter;
   readonly inbound_priority_frames_flood: Counter;
@@ -40,6 +41,7 @@ export class Http2CodecStats {
     this.header_overflow = s.counter('header_overflow');
     this.rx_messaging_error = s.counter('rx_messaging_error');
     this.goaway_sent = s.counter('goaway_sent');
+    this.outbound_flood = s.counter('outbound_flood');
     this.outbound_control_flood = s.counter('outbound_control_flood');
     this.inbound_empty_frames_flood = s.counter('inbound_empty_frames_flood');
     this.inbound_priority_frames_flood = s.counter('inbound_priority_frames_flood');

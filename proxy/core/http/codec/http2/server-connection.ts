@@ -46,6 +46,8 @@ export interface Http2Settings {
   readonly runtime?: Runtime;
   /** The listener's per_connection_buffer_limit_bytes: bytes the socket may hold before streams are told to stop (1 MiB). */
   readonly connectionBufferLimitBytes?: number;
+  /** Frames (of every type) queued for a client and not yet drained before the connection closes as a flood (10000). */
+  readonly maxOutboundFrames?: number;
 }
 
 const EMPTY = Buffer.alloc(0);

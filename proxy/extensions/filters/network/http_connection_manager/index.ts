@@ -82,6 +82,7 @@ registries.networkFilters.register(
             cfg.http2_protocol_options?.max_inbound_priority_frames_per_stream,
             100,
           ),
+          maxOutboundFrames: unwrap(cfg.http2_protocol_options?.max_outbound_frames, 10000),
         },
       };
       const routeTable = new RouteTable(
