@@ -3,11 +3,13 @@
 // whatever `te` said): with both HTTP/2 codecs, as the runtime key
 // envoy.reloadable_features.http2_use_oghttp2 chooses them. node:http2 decides with the response
 // headers whether a stream may end with trailers; a sized HTTP/1.1 response cannot carry any and
-// still ends with its body. Real clients and servers: node:http2 both sides, node:http.
+// still ends with its body, in its last DATA frame (no empty DATA frame to end it). Real clients and
+// servers: node:http2 both sides, node:http, and a raw-frame client to see the frames.
 import http from 'node:http';
 import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Flag, FrameType, GET, headers, hpack, RawH2 } from './h2-frames.js';
 import {
   bootstrap,
   H2_CODECS,
@@ -119,5 +121,35 @@ describe.each(H2_CODECS)('a sized response’s trailers to a client without te: 
   it('a sized HTTP/1.1 response (which cannot carry trailers) ends with its body', async () => {
     const r = await h2Get(port(), '/h1');
     expect(r).toEqual({ status: 200, contentLength: String(BODY.length), body: BODY, trailers: null });
+  });
+
+  /** The frames of one GET on stream 1, up to the one that ends it: `D` DATA (`D0` empty), `H` HEADERS, `*` END_STREAM. */
+  async function framesOf(path: string): Promise<string[]> {
+    const c = await RawH2.connect(port());
+    try {
+      c.send(headers(1, hpack(GET(path)), { endStream: true }));
+      const end = await c.waitFor((f) => f.streamId === 1 && (f.flags & Flag.END_STREAM) !== 0);
+      expect(end, 'the response to end').not.toBeNull();
+      return c.frames
+        .filter((f) => f.streamId === 1 && (f.type === FrameType.DATA || f.type === FrameType.HEADERS))
+        .map(
+          (f) =>
+            (f.type === FrameType.HEADERS ? 'H' : f.payload.length === 0 ? 'D0' : 'D') +
+            ((f.flags & Flag.END_STREAM) !== 0 ? '*' : ''),
+        );
+    } finally {
+      c.destroy();
+    }
+  }
+
+  it('on the wire: the trailers end the HTTP/2 upstream’s sized response; the HTTP/1.1 one ends with its last DATA', async () => {
+    const h2Frames = await framesOf('/h2');
+    expect(h2Frames[0]).toBe('H');
+    expect(h2Frames.at(-1)).toBe('H*');
+    expect(h2Frames.slice(1, -1).every((f) => f === 'D')).toBe(true);
+    const h1Frames = await framesOf('/h1');
+    expect(h1Frames[0]).toBe('H');
+    expect(h1Frames.at(-1)).toBe('D*');
+    expect(h1Frames.slice(1).every((f) => f === 'D' || f === 'D*')).toBe(true);
   });
 });
