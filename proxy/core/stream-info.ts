@@ -116,6 +116,8 @@ export class StreamInfo {
   readonly downstreamLocalPort: number;
   readonly listenerName: string;
   protocol: HttpProtocol = 'HTTP/1.1';
+  /** The protocol of the upstream whose response headers were forwarded; null for a local reply. */
+  upstreamProtocol: HttpProtocol | null = null;
   /** False for a stream that carries no HTTP (a tcp_proxy connection): `%PROTOCOL%` prints `-`. */
   hasHttpProtocol = true;
   /** Why the proxy closed the connection (`%CONNECTION_TERMINATION_DETAILS%`), null when it did not. */

@@ -420,6 +420,8 @@ export class ActiveStream implements RequestDecoder, StreamFilterCallbacks, Filt
     }
     if (!headers.has('date')) headers.add('date', httpDate());
     const encoder = this.encoder;
+    // Assigned only when true: most encoders never read it and keep their shape.
+    if (info.upstreamProtocol === 'HTTP/2') encoder.trailersMayFollow = true;
     encoder.encodeHeaders(headers, endStream);
     if (encoder.upgraded) {
       hcm.stats.downstream_cx_upgrades_total.inc();

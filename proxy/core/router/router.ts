@@ -568,6 +568,7 @@ export class RouterFilter implements StreamDecoderFilter, AttemptOwner, WheelTim
     // One clock read for the stream's first-byte time and the attempt's service time.
     const now = performance.now();
     info.upstreamFirstByteMs = now - info.startMonotonic;
+    info.upstreamProtocol = attempt.protocol;
     cluster.info.stats.recordResponseCode(status);
     if (status >= 500) attempt.host.stats.rq_error++;
     else attempt.host.stats.rq_success++;

@@ -6,7 +6,7 @@ import type { HeaderMap } from '../http/headers.js';
 import type { RequestEncoder, ResponseDecoder, StreamResetReason } from '../http/codec/types.js';
 import type { Host } from '../upstream/host.js';
 import type { Cancellable, PoolCallbacks, PoolFailureReason } from '../upstream/conn-pool.js';
-import type { Span, UpstreamAttemptInfo } from '../stream-info.js';
+import type { HttpProtocol, Span, UpstreamAttemptInfo } from '../stream-info.js';
 
 const EMPTY = Buffer.alloc(0);
 
@@ -62,6 +62,8 @@ export class UpstreamRequest implements PoolCallbacks, ResponseDecoder, Upstream
   downstreamHttp2 = false;
   /** auto_sni / auto_san_validation: the request's host name, whose pools the attempt takes; null for the host's own. */
   serverName: string | null = null;
+  /** The protocol of the pool the attempt took (an HTTP/2 upstream may end a sized response with trailers). */
+  protocol: HttpProtocol = 'HTTP/1.1';
   #finished = false;
 
   constructor(owner: AttemptOwner, attempt: number, cluster: string, host: Host) {
@@ -84,6 +86,7 @@ export class UpstreamRequest implements PoolCallbacks, ResponseDecoder, Upstream
     this.host.stats.rq_active++;
     const pools = this.serverName === null ? this.host : this.host.poolsFor(this.serverName);
     const pool = this.downstreamHttp2 && pools.http2Pool !== null ? pools.http2Pool : pools.pool;
+    this.protocol = pool.protocol;
     this.#cancel = pool.newStream(this, this);
   }
 

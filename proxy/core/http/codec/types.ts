@@ -50,6 +50,12 @@ export interface ResponseEncoder extends StreamEncoder {
   readonly upgraded: boolean;
   /** Set with the headers: the response carries no body bytes (HEAD, 204, 304, ended with its headers, a tunnel). */
   readonly bodyless: boolean;
+  /**
+   * Set before the headers: trailers may end the response whatever its headers say (an HTTP/2
+   * upstream's; an HTTP/1.1 response with a content-length cannot have any). A codec that must
+   * decide with the headers whether the stream can end with trailers (node:http2) reads it.
+   */
+  trailersMayFollow?: boolean;
   /** An interim (1xx) response. */
   encode1xxHeaders(headers: HeaderMap): void;
   /** The response headers; `:status` first. */

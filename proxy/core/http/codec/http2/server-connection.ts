@@ -205,6 +205,8 @@ class Http2ResponseEncoder implements ResponseEncoder {
   localReset = false;
   /** The client said it takes trailers (`te: trailers`, as gRPC does): the response may end with them. */
   acceptsTrailers = false;
+  /** An HTTP/2 upstream's response: trailers may end it whatever its content-length (see ResponseEncoder). */
+  trailersMayFollow = false;
   /** The stream was opened to end with trailers (node:http2 sends them only on such a stream). */
   #waitsForTrailers = false;
   #trailers: OutgoingHttpHeaders = {};
@@ -240,12 +242,15 @@ class Http2ResponseEncoder implements ResponseEncoder {
     this.bodyless = endStream || status === 204 || status === 304;
     if (s.destroyed) return;
     try {
-      // node:http2 sends trailers only on a stream opened to wait for them, and one that ends
-      // without them then costs an empty DATA frame carrying END_STREAM (and an event): so it waits
-      // when the client asked for trailers (`te: trailers`, gRPC), or when the response's length is
-      // unknown (a chunked HTTP/1.1 response, whose trailers Envoy passes on whatever `te` said,
-      // as our own codec does). A sized response to a client that did not ask ends with its body.
-      const waitForTrailers = !this.bodyless && (this.acceptsTrailers || !headers.has('content-length'));
+      // node:http2 sends trailers only on a stream opened to wait for them (the choice is made
+      // here, with the headers), and one that ends without them then costs an empty DATA frame
+      // carrying END_STREAM (and an event). Envoy, and our own codec, pass trailers whatever `te`
+      // said, so the stream waits whenever they may come: the client asked (`te: trailers`, gRPC),
+      // the length is unknown (a chunked HTTP/1.1 response), or the upstream is HTTP/2 (whose sized
+      // response may still end with trailers). A sized HTTP/1.1 response, or a local reply, to a
+      // client that did not ask cannot carry any: it ends with its body, at no extra cost.
+      const waitForTrailers =
+        !this.bodyless && (this.acceptsTrailers || this.trailersMayFollow || !headers.has('content-length'));
       this.#waitsForTrailers = waitForTrailers;
       s.respond(toHttp2Headers(headers), { endStream: this.bodyless, waitForTrailers });
       if (waitForTrailers) s.once('wantTrailers', () => s.sendTrailers(this.#trailers));
