@@ -285,6 +285,52 @@ function writeAnyValue(r: Reader, end: number, w: RowBinaryWriter): void {
   else w.string(text);
 }
 
+/** Where one KeyValue's key and value sit in the body; `keyAt` is -1 when it has no key field. */
+class KeyValueFields {
+  keyAt = -1;
+  key = 0;
+  keyEnd = 0;
+  value = -1;
+  valueEnd = -1;
+}
+
+// Reused for every attribute, as `f` is for every span.
+const kv = new KeyValueFields();
+
+/** Finds the key and value of the KeyValue at r.pos (ending at kvEnd) into `kv`. */
+function scanKeyValue(r: Reader, kvEnd: number): void {
+  kv.keyAt = -1;
+  kv.key = kv.keyEnd = 0;
+  kv.value = kv.valueEnd = -1;
+  while (r.pos < kvEnd) {
+    const tag = r.varint(kvEnd);
+    const field = tag >>> 3;
+    if (field === 1) {
+      kv.keyAt = r.pos;
+      kv.keyEnd = delimited(r, tag & 7, kvEnd, 'KeyValue.key');
+      kv.key = r.pos;
+      r.pos = kv.keyEnd;
+    } else if (field === 2) {
+      kv.valueEnd = delimited(r, tag & 7, kvEnd, 'KeyValue.value');
+      kv.value = r.pos;
+      r.pos = kv.valueEnd;
+    } else r.skip(tag & 7, kvEnd);
+  }
+}
+
+/** The scanned KeyValue into `graph` when its key is one the service graph keeps. */
+function pushGraphAttribute(r: Reader, graph: Attributes, graphKeys: KeyMatcher): void {
+  if (kv.keyAt < 0) return;
+  const k = graphKeys.at(r.buf, r.view, kv.key, kv.keyEnd);
+  if (k === undefined) return;
+  let v = '';
+  if (kv.value >= 0) {
+    r.pos = kv.value;
+    v = anyValueString(r, kv.valueEnd);
+  }
+  graph.push(k, v);
+}
+
 /** Span.attributes as a Map column; the graph's keys (and values) also into `graph` when given. */
 function writeSpanAttributes(
   r: Reader,
@@ -297,42 +343,15 @@ function writeSpanAttributes(
   for (let i = 0; i < kvs.length; i += 2) {
     const kvEnd = kvs[i + 1]!;
     r.pos = kvs[i]!;
-    let keyAt = -1;
-    let key = 0;
-    let keyEnd = 0;
-    let value = -1;
-    let valueEnd = -1;
-    while (r.pos < kvEnd) {
-      const tag = r.varint(kvEnd);
-      const field = tag >>> 3;
-      if (field === 1) {
-        keyAt = r.pos;
-        keyEnd = delimited(r, tag & 7, kvEnd, 'KeyValue.key');
-        key = r.pos;
-        r.pos = keyEnd;
-      } else if (field === 2) {
-        valueEnd = delimited(r, tag & 7, kvEnd, 'KeyValue.value');
-        value = r.pos;
-        r.pos = valueEnd;
-      } else r.skip(tag & 7, kvEnd);
-    }
+    scanKeyValue(r, kvEnd);
+    const { key, keyEnd, value, valueEnd } = kv;
     w.utf8(r.buf, key, keyEnd, r.view);
     if (value < 0) w.varint(0);
     else {
       r.pos = value;
       writeAnyValue(r, valueEnd, w);
     }
-    if (graph !== undefined && keyAt >= 0) {
-      const k = graphKeys.at(r.buf, r.view, key, keyEnd);
-      if (k !== undefined) {
-        let v = '';
-        if (value >= 0) {
-          r.pos = value;
-          v = anyValueString(r, valueEnd);
-        }
-        graph.push(k, v);
-      }
-    }
+    if (graph !== undefined) pushGraphAttribute(r, graph, graphKeys);
     r.pos = kvEnd;
   }
 }
@@ -563,25 +582,8 @@ function writeAttributeColumns(
   for (let i = 0; i < kvs.length; i += 2) {
     const kvEnd = kvs[i + 1]!;
     r.pos = kvs[i]!;
-    let keyAt = -1;
-    let key = 0;
-    let keyEnd = 0;
-    let value = -1;
-    let valueEnd = -1;
-    while (r.pos < kvEnd) {
-      const tag = r.varint(kvEnd);
-      const field = tag >>> 3;
-      if (field === 1) {
-        keyAt = r.pos;
-        keyEnd = delimited(r, tag & 7, kvEnd, 'KeyValue.key');
-        key = r.pos;
-        r.pos = keyEnd;
-      } else if (field === 2) {
-        valueEnd = delimited(r, tag & 7, kvEnd, 'KeyValue.value');
-        value = r.pos;
-        r.pos = valueEnd;
-      } else r.skip(tag & 7, kvEnd);
-    }
+    scanKeyValue(r, kvEnd);
+    const { key, keyEnd, value, valueEnd } = kv;
     let id = guess - 1;
     if (id < 0 || !dict.is(id, r.buf, r.view, key, keyEnd)) {
       id = dict.idOf(r.buf, r.view, key, keyEnd);
@@ -596,17 +598,7 @@ function writeAttributeColumns(
       r.pos = value;
       writeAnyValue(r, valueEnd, values);
     }
-    if (graph !== undefined && keyAt >= 0) {
-      const k = graphKeys.at(r.buf, r.view, key, keyEnd);
-      if (k !== undefined) {
-        let v = '';
-        if (value >= 0) {
-          r.pos = value;
-          v = anyValueString(r, valueEnd);
-        }
-        graph.push(k, v);
-      }
-    }
+    if (graph !== undefined) pushGraphAttribute(r, graph, graphKeys);
     r.pos = kvEnd;
   }
 }
