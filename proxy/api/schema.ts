@@ -447,6 +447,7 @@ export const http2ProtocolOptionsSchema = z
     max_consecutive_inbound_frames_with_empty_payload: u32Range(0, 4294967295).optional(),
     max_inbound_priority_frames_per_stream: u32Range(0, 4294967295).optional(),
     max_outbound_frames: u32Range(1, 4294967295).optional(),
+    max_outbound_control_frames: u32Range(1, 4294967295).optional(),
   })
   .strict();
 export type Http2ProtocolOptions = z.output<typeof http2ProtocolOptionsSchema>;

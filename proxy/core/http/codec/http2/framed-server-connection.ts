@@ -37,7 +37,7 @@ import { Http2Stream, type StreamOwner } from './server-stream.js';
 
 const EMPTY = Buffer.alloc(0);
 /** Envoy's max_outbound_control_frames default: SETTINGS/PING ACKs and RST_STREAMs a peer that does not read may have queued. */
-const MAX_OUTBOUND_CONTROL_FRAMES = 1000;
+const DEFAULT_MAX_OUTBOUND_CONTROL_FRAMES = 1000;
 /** Envoy's max_outbound_frames default: frames of every type a peer that does not read may have queued. */
 const DEFAULT_MAX_OUTBOUND_FRAMES = 10000;
 /** Bytes a stream may hold behind a closed window before it asks the filter chain to stop. */
@@ -107,6 +107,7 @@ export class FramedHttp2ServerConnection
   /** Frames of every type queued since the socket last kept up, against #maxOutboundFrames. */
   #framesQueued = 0;
   readonly #maxOutboundFrames: number;
+  readonly #maxOutboundControlFrames: number;
   /** The socket or the streams' held bytes are above the connection's limit (what streams see). */
   aboveWatermark = false;
   #socketAbove = false;
@@ -136,6 +137,7 @@ export class FramedHttp2ServerConnection
     this.#maxBlockBytes = 2 * settings.maxRequestHeadersBytes + DEFAULT_MAX_FRAME_SIZE;
     this.#connectionBufferLimit = settings.connectionBufferLimitBytes ?? DEFAULT_CONNECTION_BUFFER_LIMIT;
     this.#maxOutboundFrames = settings.maxOutboundFrames ?? DEFAULT_MAX_OUTBOUND_FRAMES;
+    this.#maxOutboundControlFrames = settings.maxOutboundControlFrames ?? DEFAULT_MAX_OUTBOUND_CONTROL_FRAMES;
     this.#localInitialWindow = settings.initialStreamWindowSize;
     this.recvSlack = Math.max(0, DEFAULT_WINDOW_SIZE - settings.initialStreamWindowSize);
     const entries: Array<[number, number]> = [
@@ -667,7 +669,7 @@ export class FramedHttp2ServerConnection
    */
   #queue(frame: Buffer, control: boolean, frames = 1): void {
     this.enqueueFrame(frame);
-    if (control && ++this.#controlQueued > MAX_OUTBOUND_CONTROL_FRAMES && !this.dead) {
+    if (control && ++this.#controlQueued > this.#maxOutboundControlFrames && !this.dead) {
       // A peer that sends PINGs or SETTINGS but never reads their ACKs (CVE-2019-9512/9515).
       this.#stats.outbound_control_flood.inc();
       this.discardQueued();

@@ -48,6 +48,8 @@ export interface Http2Settings {
   readonly connectionBufferLimitBytes?: number;
   /** Frames (of every type) queued for a client and not yet drained before the connection closes as a flood (10000). */
   readonly maxOutboundFrames?: number;
+  /** SETTINGS/PING ACKs and RST_STREAMs queued for a client and not yet drained before the connection closes as a flood (1000). */
+  readonly maxOutboundControlFrames?: number;
 }
 
 const EMPTY = Buffer.alloc(0);

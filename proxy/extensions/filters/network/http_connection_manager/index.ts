@@ -83,6 +83,7 @@ registries.networkFilters.register(
             100,
           ),
           maxOutboundFrames: unwrap(cfg.http2_protocol_options?.max_outbound_frames, 10000),
+          maxOutboundControlFrames: unwrap(cfg.http2_protocol_options?.max_outbound_control_frames, 1000),
         },
       };
       const routeTable = new RouteTable(
