@@ -526,12 +526,10 @@ export class RouterFilter implements StreamDecoderFilter, AttemptOwner, WheelTim
     );
   }
 
-  onAttemptInformational(attempt: UpstreamRequest, status: number, headers: HeaderMap): void {
-    // 100 Continue was already answered by the HCM; other 1xx pass through.
-    if (attempt !== this.#upstream || status === 100) return;
-    headers.names.unshift(':status');
-    headers.values.unshift(String(status));
-    this.#cb.encode1xxHeaders(headers);
+  onAttemptInformational(): void {
+    // Envoy's proxy_100_continue is off (meshscope does not accept it): its filter manager swallows
+    // the 100, 102 and 103 an upstream sends, and its upstream request drops every other 1xx (101
+    // is an upgrade's final response, not this). The HCM answers Expect: 100-continue itself.
   }
 
   onAttemptHeaders(attempt: UpstreamRequest, status: number, headers: HeaderMap, endStream: boolean): void {

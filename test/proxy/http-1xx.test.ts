@@ -1,0 +1,152 @@
+// Interim 1xx responses from an upstream, as Envoy treats them with proxy_100_continue off (its
+// default, and the only setting meshscope accepts): 100, 102 and 103 are swallowed by the filter
+// manager, every other 1xx by the upstream request, and the client gets the final response
+// alone. Upstreams: a raw HTTP/1.1 server writing 102 and 103 (and 199) before its 200, and a
+// node:http2 server sending 103 Early Hints; clients: curl (HTTP/1.1 and h2c), node:http and
+// node:http2, through both HTTP/2 codecs.
+import { execFile } from 'node:child_process';
+import http from 'node:http';
+import http2 from 'node:http2';
+import net, { type AddressInfo } from 'node:net';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  bootstrap,
+  H2_CODECS,
+  httpProtocolOptions,
+  type RunningProxy,
+  startTestProxy,
+  staticCluster,
+} from './helpers.js';
+
+const run = promisify(execFile);
+const INTERIM =
+  'HTTP/1.1 102 Processing\r\n\r\n' +
+  'HTTP/1.1 103 Early Hints\r\nlink: </style.css>; rel=preload\r\n\r\n' +
+  'HTTP/1.1 199 Misc\r\n\r\n';
+const FINAL = 'HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 5\r\n\r\nfinal';
+
+let raw: net.Server;
+let h2: http2.Http2Server;
+const rawSockets = new Set<net.Socket>();
+const proxies = new Map<string, RunningProxy>();
+
+beforeAll(async () => {
+  // Answers each request head with the interim responses and then the final one.
+  raw = net.createServer((socket) => {
+    rawSockets.add(socket);
+    socket.on('close', () => rawSockets.delete(socket));
+    let head = '';
+    socket.on('data', (d: Buffer) => {
+      head += d.toString('latin1');
+      while (head.includes('\r\n\r\n')) {
+        head = head.slice(head.indexOf('\r\n\r\n') + 4);
+        socket.write(INTERIM + FINAL);
+      }
+    });
+  });
+  await new Promise<void>((r) => raw.listen(0, '127.0.0.1', r));
+  h2 = http2.createServer();
+  h2.on('stream', (stream) => {
+    stream.additionalHeaders({ ':status': 103, link: '</style.css>; rel=preload' });
+    stream.respond({ ':status': 200, 'content-type': 'text/plain' });
+    stream.end('final');
+  });
+  await new Promise<void>((r) => h2.listen(0, '127.0.0.1', r));
+  const rawPort = (raw.address() as AddressInfo).port;
+  const h2Port = (h2.address() as AddressInfo).port;
+  for (const { codec, runtime } of H2_CODECS) {
+    const proxy = await startTestProxy(
+      bootstrap({
+        runtime,
+        virtualHosts: [
+          {
+            name: 'all',
+            domains: ['*'],
+            routes: [
+              { match: { prefix: '/h1' }, route: { cluster: 'h1' } },
+              { match: { prefix: '/h2' }, route: { cluster: 'h2' } },
+            ],
+          },
+        ],
+        clusters: [
+          staticCluster({ name: 'h1', ports: [rawPort] }),
+          staticCluster({
+            name: 'h2',
+            ports: [h2Port],
+            extra: httpProtocolOptions({ explicit_http_config: { http2_protocol_options: {} } }),
+          }),
+        ],
+      }),
+    );
+    proxies.set(codec, proxy);
+  }
+});
+
+afterAll(async () => {
+  for (const p of proxies.values()) await p.close();
+  for (const s of rawSockets) s.destroy();
+  await new Promise<void>((r) => raw?.close(() => r()));
+  h2?.close();
+});
+
+/** curl's verbose status lines (`< HTTP/1.1 103 …`, `< HTTP/2 200`) and its body. */
+async function curl(args: string[]): Promise<{ statuses: number[]; body: string }> {
+  const { stdout, stderr } = await run('curl', ['-sv', '--max-time', '10', ...args]);
+  const statuses = [...stderr.matchAll(/^< HTTP\/[\d.]+ (\d{3})/gm)].map((m) => Number(m[1]));
+  return { statuses, body: stdout };
+}
+
+/** node:http: the 1xx statuses it reported ('information') and the final status and body. */
+function nodeHttp(port: number, path: string): Promise<{ interim: number[]; status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const interim: number[] = [];
+    const req = http.get({ host: '127.0.0.1', port, path, agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (body += d));
+      res.on('end', () => resolve({ interim, status: res.statusCode ?? 0, body }));
+    });
+    req.on('information', (info) => interim.push(info.statusCode));
+    req.on('error', reject);
+  });
+}
+
+/** node:http2: the 1xx statuses it reported ('headers') and the final status and body. */
+function nodeHttp2(port: number, path: string): Promise<{ interim: number[]; status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const session = http2.connect(`http://127.0.0.1:${port}`);
+    session.on('error', reject);
+    const interim: number[] = [];
+    let status = 0;
+    let body = '';
+    const req = session.request({ ':path': path });
+    req.on('headers', (h) => interim.push(Number(h[':status'])));
+    req.on('response', (h) => (status = Number(h[':status'])));
+    req.setEncoding('utf8');
+    req.on('data', (d: string) => (body += d));
+    req.on('end', () => {
+      session.close();
+      resolve({ interim, status, body });
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+describe.each(H2_CODECS)('upstream 1xx other than 101 ($codec)', ({ codec }) => {
+  const port = () => proxies.get(codec)!.port;
+  for (const upstream of ['h1', 'h2'] as const) {
+    it(`from an HTTP/${upstream === 'h1' ? '1.1' : '2'} upstream: curl over HTTP/1.1 and h2c sees only the 200`, async () => {
+      const h1 = await curl([`http://127.0.0.1:${port()}/${upstream}/curl`]);
+      expect(h1).toEqual({ statuses: [200], body: 'final' });
+      const h2c = await curl(['--http2-prior-knowledge', `http://127.0.0.1:${port()}/${upstream}/curl`]);
+      expect(h2c).toEqual({ statuses: [200], body: 'final' });
+    });
+
+    it(`from an HTTP/${upstream === 'h1' ? '1.1' : '2'} upstream: node:http and node:http2 get no interim response`, async () => {
+      expect(await nodeHttp(port(), `/${upstream}/node`)).toEqual({ interim: [], status: 200, body: 'final' });
+      expect(await nodeHttp2(port(), `/${upstream}/node`)).toEqual({ interim: [], status: 200, body: 'final' });
+    });
+  }
+});
