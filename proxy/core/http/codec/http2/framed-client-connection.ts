@@ -34,6 +34,9 @@ const NOT_FORWARDED = new Set(['connection', 'keep-alive', 'proxy-connection', '
 /** A request head's pseudo-headers, in the order sent, and each one's value when the head has none. */
 const REQUEST_PSEUDO = [':method', ':scheme', ':authority', ':path'];
 const REQUEST_PSEUDO_DEFAULTS = ['GET', 'http', '', '/'];
+/** An HTTP/1.1 upgrade goes out as an extended CONNECT (RFC 8441), as Envoy's codec sends it. */
+const EXTENDED_CONNECT_PSEUDO = [':method', ':protocol', ':scheme', ':authority', ':path'];
+const EXTENDED_CONNECT_DEFAULTS = ['CONNECT', '', 'http', '', '/'];
 const NO_PSEUDO: readonly string[] = [];
 /** Envoy's max_response_headers_kb (60) and max_response_headers_count (100) defaults; pseudo-headers on top. */
 const RESPONSE_HEADER_LIMITS: HeaderListLimits = { maxBytes: 60 * 1024, maxFields: 104 };
@@ -65,6 +68,8 @@ class UpstreamStream implements RequestEncoder {
   aboveWatermark = false;
   localClosed = false;
   remoteClosed = false;
+  /** The upgrade (lower-case `upgrade` value) sent as an extended CONNECT, else ''. */
+  upgrade = '';
   /** Final response headers arrived. */
   responseStarted = false;
   closed = false;
@@ -203,7 +208,20 @@ export class FramedHttp2ClientConnection extends FramedHttp2Connection<UpstreamS
     s.sendWindow = this.peerInitialWindow;
     s.recvWindow = this.#localInitialWindow;
     this.streams.set(id, s);
-    this.queueHeaderBlock(id, h, REQUEST_PSEUDO, REQUEST_PSEUDO_DEFAULTS, NOT_FORWARDED, endStream);
+    const upgrade = h.get('upgrade');
+    if (upgrade !== undefined) {
+      // Envoy's transformUpgradeRequestFromH1toH2: CONNECT with `:protocol` naming the upgrade;
+      // `upgrade` and `connection` stay behind, as for any request. A copy, so the access log
+      // still sees the client's method.
+      s.upgrade = upgrade.toLowerCase();
+      const connect = new HeaderMap();
+      connect.names.push(...h.names);
+      connect.values.push(...h.values);
+      connect.set(':method', 'CONNECT');
+      connect.set(':protocol', s.upgrade);
+      connect.remove('content-length');
+      this.queueHeaderBlock(id, connect, EXTENDED_CONNECT_PSEUDO, EXTENDED_CONNECT_DEFAULTS, NOT_FORWARDED, endStream);
+    } else this.queueHeaderBlock(id, h, REQUEST_PSEUDO, REQUEST_PSEUDO_DEFAULTS, NOT_FORWARDED, endStream);
     if (endStream) s.localClosed = true;
     s.aboveWatermark = this.#socketAbove;
     return !s.aboveWatermark;
@@ -506,6 +524,12 @@ export class FramedHttp2ClientConnection extends FramedHttp2Connection<UpstreamS
     }
     s.responseStarted = true;
     if (endStream) s.remoteClosed = true;
+    if (s.upgrade !== '' && code === 200) {
+      // Envoy's transformUpgradeResponseFromH2toH1: the tunnel is open, which HTTP/1.1 says as 101.
+      code = 101;
+      headers.set('upgrade', s.upgrade);
+      headers.set('connection', 'upgrade');
+    }
     s.decoder.decodeHeaders(code, headers, endStream);
     if (endStream) this.#maybeClose(s);
   }
