@@ -2,20 +2,28 @@
 // (RFC 8441, `:method CONNECT`, `:protocol websocket`) to an upstream that enabled it
 // (SETTINGS_ENABLE_CONNECT_PROTOCOL), its 200 reaches the HTTP/1.1 client as 101 Switching
 // Protocols, and the tunnel's bytes cross as DATA frames both ways. Client: the `ws` package;
-// upstream: node:http2 with enableConnectProtocol, echoing WebSocket frames. Our HTTP/2 codec only:
-// node:http2's client codec still sends the upgrade as a plain GET.
+// upstream: node:http2 with enableConnectProtocol, echoing WebSocket frames. An upstream that did
+// not enable it refuses the stream, and the client gets 503. Both HTTP/2 codecs.
 import { createHash } from 'node:crypto';
 import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { bootstrap, httpProtocolOptions, type RunningProxy, startTestProxy, staticCluster } from './helpers.js';
+import {
+  bootstrap,
+  H2_CODECS,
+  httpProtocolOptions,
+  type RunningProxy,
+  startTestProxy,
+  staticCluster,
+} from './helpers.js';
 
 const WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
-const OWN_CODEC = { 'envoy.reloadable_features.http2_use_oghttp2': true };
 
 let upstream: http2.Http2Server;
-let proxy: RunningProxy;
+/** An HTTP/2 server that never enabled extended CONNECT. */
+let plain: http2.Http2Server;
+const proxies = new Map<string, RunningProxy>();
 /** The request heads the upstream saw. */
 const seen: http2.IncomingHttpHeaders[] = [];
 
@@ -60,31 +68,57 @@ beforeAll(async () => {
     stream.on('error', () => {});
   });
   await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
-  proxy = await startTestProxy(
-    bootstrap({
-      runtime: OWN_CODEC,
-      virtualHosts: [{ name: 'all', domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster: 'h2' } }] }],
-      clusters: [
-        staticCluster({
-          name: 'h2',
-          ports: [(upstream.address() as AddressInfo).port],
-          extra: httpProtocolOptions({ explicit_http_config: { http2_protocol_options: {} } }),
+  plain = http2.createServer();
+  plain.on('stream', (stream) => {
+    stream.respond({ ':status': 200 });
+    stream.end('not a tunnel');
+  });
+  await new Promise<void>((r) => plain.listen(0, '127.0.0.1', r));
+  for (const { codec, runtime } of H2_CODECS) {
+    proxies.set(
+      codec,
+      await startTestProxy(
+        bootstrap({
+          runtime,
+          virtualHosts: [
+            {
+              name: 'all',
+              domains: ['*'],
+              routes: [
+                { match: { prefix: '/plain' }, route: { cluster: 'plain' } },
+                { match: { prefix: '/' }, route: { cluster: 'h2' } },
+              ],
+            },
+          ],
+          clusters: [
+            staticCluster({
+              name: 'h2',
+              ports: [(upstream.address() as AddressInfo).port],
+              extra: httpProtocolOptions({ explicit_http_config: { http2_protocol_options: {} } }),
+            }),
+            staticCluster({
+              name: 'plain',
+              ports: [(plain.address() as AddressInfo).port],
+              extra: httpProtocolOptions({ explicit_http_config: { http2_protocol_options: {} } }),
+            }),
+          ],
+          hcm: { upgrade_configs: [{ upgrade_type: 'websocket' }] },
         }),
-      ],
-      hcm: { upgrade_configs: [{ upgrade_type: 'websocket' }] },
-    }),
-  );
+      ),
+    );
+  }
 });
 
 afterAll(async () => {
-  await proxy?.close();
+  for (const p of proxies.values()) await p.close();
   upstream?.close();
+  plain?.close();
 });
 
-describe('WebSocket to an HTTP/2 upstream (our codec)', () => {
+describe.each(H2_CODECS)('WebSocket to an HTTP/2 upstream ($codec)', ({ codec }) => {
   it('goes out as extended CONNECT, opens as 101, and carries messages both ways', async () => {
     seen.length = 0;
-    const ws = new WebSocket(`ws://127.0.0.1:${proxy.port}/chat?room=1`);
+    const ws = new WebSocket(`ws://127.0.0.1:${proxies.get(codec)!.port}/chat?room=1`);
     let status = 0;
     ws.on('upgrade', (res) => (status = res.statusCode ?? 0));
     await new Promise<void>((resolve, reject) => {
@@ -111,5 +145,20 @@ describe('WebSocket to an HTTP/2 upstream (our codec)', () => {
     expect(seen[0]).toMatchObject({ ':method': 'CONNECT', ':protocol': 'websocket', ':path': '/chat?room=1' });
     expect(seen[0]!['upgrade']).toBeUndefined();
     expect(seen[0]!['sec-websocket-key']).toMatch(/==$/);
+  });
+
+  it('an upstream that did not enable extended CONNECT: the client gets an error response, no tunnel', async () => {
+    const ws = new WebSocket(`ws://127.0.0.1:${proxies.get(codec)!.port}/plain`);
+    const status = await new Promise<number>((resolve, reject) => {
+      ws.on('unexpected-response', (_req, res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      });
+      ws.on('open', () => reject(new Error('opened')));
+      ws.on('error', () => {});
+    });
+    ws.terminate();
+    // The upstream resets a CONNECT it did not enable, before any response: Envoy's 503.
+    expect(status).toBe(503);
   });
 });

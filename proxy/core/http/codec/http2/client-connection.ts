@@ -21,7 +21,22 @@ const { NGHTTP2_CANCEL, NGHTTP2_FLAG_END_STREAM, NGHTTP2_REFUSED_STREAM } = http
 /** Request headers HTTP/2 forbids (RFC 9113 §8.2.2), and Host, which `:authority` replaces. */
 const NOT_FORWARDED = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'host']);
 
-function requestHeaders(h: HeaderMap): OutgoingHttpHeaders {
+function requestHeaders(h: HeaderMap, upgrade: string | undefined): OutgoingHttpHeaders {
+  if (upgrade !== undefined) {
+    // Envoy's transformUpgradeRequestFromH1toH2: an extended CONNECT (RFC 8441) naming the upgrade.
+    const out = addFields(
+      {
+        ':method': 'CONNECT',
+        ':protocol': upgrade,
+        ':path': h.get(':path') ?? '/',
+        ':authority': h.get(':authority') ?? '',
+        ':scheme': h.get(':scheme') ?? 'http',
+      },
+      h,
+    );
+    delete out['content-length'];
+    return out;
+  }
   return addFields(
     {
       ':method': h.get(':method') ?? 'GET',
@@ -88,8 +103,9 @@ class Http2RequestEncoder implements RequestEncoder {
     // HTTP/1.1 body's): every request with a body waits, and one that ends without them costs
     // an empty DATA frame carrying END_STREAM.
     const waitForTrailers = !endStream;
+    const upgrade = headers.get('upgrade')?.toLowerCase();
     try {
-      stream = this.#conn.session.request(requestHeaders(headers), { endStream, waitForTrailers });
+      stream = this.#conn.session.request(requestHeaders(headers, upgrade), { endStream, waitForTrailers });
     } catch {
       // The session is closing (GOAWAY) or a header was refused: the stream never started, so
       // nothing of it reached the upstream.
@@ -108,7 +124,14 @@ class Http2RequestEncoder implements RequestEncoder {
     stream.on('response', (h: IncomingHttpHeaders, flags: number) => {
       const end = (flags & NGHTTP2_FLAG_END_STREAM) !== 0;
       if (end) this.#responseEnded = true;
-      decoder.decodeHeaders(Number(h[':status']), responseHeaderMap(h), end);
+      const status = Number(h[':status']);
+      const head = responseHeaderMap(h);
+      if (upgrade !== undefined && status === 200) {
+        // Envoy's transformUpgradeResponseFromH2toH1: the tunnel is open, which HTTP/1.1 says as 101.
+        head.set('upgrade', upgrade);
+        head.set('connection', 'upgrade');
+        decoder.decodeHeaders(101, head, end);
+      } else decoder.decodeHeaders(status, head, end);
     });
     stream.on('data', (chunk: Buffer) => decoder.decodeData(chunk, false));
     // node:http2 emits 'trailers' as the frame arrives, ahead of DATA still queued in a paused
