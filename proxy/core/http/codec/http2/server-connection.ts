@@ -50,6 +50,8 @@ export interface Http2Settings {
   readonly maxOutboundFrames?: number;
   /** SETTINGS/PING ACKs and RST_STREAMs queued for a client and not yet drained before the connection closes as a flood (1000). */
   readonly maxOutboundControlFrames?: number;
+  /** http2_protocol_options.allow_connect: SETTINGS_ENABLE_CONNECT_PROTOCOL, and extended CONNECT taken as an upgrade. */
+  readonly allowConnect?: boolean;
 }
 
 const EMPTY = Buffer.alloc(0);
