@@ -1,7 +1,7 @@
 // `npm run bench:http2-attacks`: each HTTP/2 attack of issue 16, sent at meshscope (`--concurrency
-// 1`, a child process) for ATTACK_SECONDS (default 10) by ATTACK_CONNECTIONS (default 4) raw-frame
-// clients that reconnect whenever the proxy cuts them off. Prints JSON per attack: the proxy's
-// resident memory before, at its highest during the attack (sampled every 100 ms over its
+// 1`, a child process) for ATTACK_SECONDS (default 10) by ATTACK_CONNECTIONS (default 4; the
+// outbound flood, 1) raw-frame clients that reconnect whenever the proxy cuts them off. Prints
+// JSON per attack: the proxy's resident memory before, at its highest during the attack (sampled every 100 ms over its
 // process tree) and once a second, how many connections the attack needed, and the counters that named it on
 // /stats (ATTACK_ONLY=name,… runs some). The goal: RSS grows ≤ 20 MB over a 10 s attack, the counter moves.
 import http from 'node:http';
@@ -29,12 +29,17 @@ const CONNECTIONS = Number(process.env.ATTACK_CONNECTIONS ?? 4);
 const GOAL_MB = 20;
 /** Stalled streams per connection at a time (the listener's max_concurrent_streams is 100). */
 const STALL_STREAMS = Number(process.env.STALL_STREAMS ?? 100);
+/** Streams the outbound flood dribbles to, and how long its open stream has to fill the socket's buffers. */
+const DRIBBLE_STREAMS = 4;
+const FILL_MS = 200;
 
 interface Attack {
   readonly name: string;
   readonly counters: readonly string[];
   /** The client's SETTINGS (the stall opens no stream window). */
   readonly settings?: ReadonlyArray<readonly [number, number]>;
+  /** Connections at a time, when not ATTACK_CONNECTIONS. */
+  readonly connections?: number;
   /** One connection's worth of attack; returns when the connection is closed or the time is up. */
   run(c: RawH2, until: number): Promise<void>;
 }
@@ -113,6 +118,36 @@ const attacks: Attack[] = [
     run: async (c, until) => {
       c.socket.pause();
       await flood(c, until, () => ping());
+    },
+  },
+  {
+    // A client that never reads (CVE-2019-9511, data dribble), bounded by max_outbound_frames
+    // (default 10000): DRIBBLE_STREAMS streams get their response heads and no window for a body;
+    // one more stream with an open window fills the socket's buffers, and then each WINDOW_UPDATE
+    // of 1 byte earns a DATA frame of 1 byte, so the frames queued pass the limit long before
+    // their bytes reach the connection's buffer limit. Within stream_idle_timeout, which resets
+    // the stalled streams otherwise.
+    name: 'outbound_flood',
+    counters: ['http2.outbound_flood'],
+    settings: [[Setting.INITIAL_WINDOW_SIZE, 0]],
+    // One at a time: concurrent ones share the upstream and the host, and on a loaded host their
+    // streams' heads arrive too late to be dribbled to before the idle timeout resets them.
+    connections: 1,
+    run: async (c, until) => {
+      c.send(windowUpdate(0, 0x7fffffff - 65_535));
+      const ids = Array.from({ length: DRIBBLE_STREAMS }, (_, i) => 1 + 2 * i);
+      for (const id of ids) c.send(headers(id, hpack(GET('/big')), { endStream: true }));
+      for (const id of ids) if ((await c.waitFor((f) => f.type === 1 && f.streamId === id)) === null) return;
+      const fill = 1 + 2 * DRIBBLE_STREAMS;
+      c.socket.pause();
+      c.send(headers(fill, hpack(GET('/big')), { endStream: true }), windowUpdate(fill, 0x7fffffff));
+      await new Promise((r) => setTimeout(r, FILL_MS));
+      for (let i = 0; !c.closed && Date.now() < until; i++) {
+        if (!c.send(windowUpdate(ids[i % ids.length]!, 1))) await new Promise((r) => setTimeout(r, 1));
+        if (i % 256 === 0) await tick();
+      }
+      // A connection that outlived the attack's streams (reset by the idle timeout) is done.
+      c.destroy();
     },
   },
   {
@@ -251,7 +286,7 @@ async function main(): Promise<void> {
       const until = Date.now() + SECONDS * 1000;
       let connections = 0;
       await Promise.all(
-        Array.from({ length: CONNECTIONS }, async () => {
+        Array.from({ length: attack.connections ?? CONNECTIONS }, async () => {
           while (Date.now() < until) {
             connections++;
             let c: RawH2;

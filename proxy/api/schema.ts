@@ -448,6 +448,7 @@ export const http2ProtocolOptionsSchema = z
     max_inbound_priority_frames_per_stream: u32Range(0, 4294967295).optional(),
     max_outbound_frames: u32Range(1, 4294967295).optional(),
     max_outbound_control_frames: u32Range(1, 4294967295).optional(),
+    allow_connect: z.boolean().optional(),
   })
   .strict();
 export type Http2ProtocolOptions = z.output<typeof http2ProtocolOptionsSchema>;

@@ -56,6 +56,8 @@ export const SettingId = {
   INITIAL_WINDOW_SIZE: 0x4,
   MAX_FRAME_SIZE: 0x5,
   MAX_HEADER_LIST_SIZE: 0x6,
+  /** RFC 8441: the server takes extended CONNECT (`:protocol`). */
+  ENABLE_CONNECT_PROTOCOL: 0x8,
 } as const;
 
 /** Writes a frame header at `b[pos]`. */

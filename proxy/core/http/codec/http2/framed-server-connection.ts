@@ -145,6 +145,7 @@ export class FramedHttp2ServerConnection
       [SettingId.INITIAL_WINDOW_SIZE, settings.initialStreamWindowSize],
       [SettingId.MAX_HEADER_LIST_SIZE, settings.maxRequestHeadersBytes + 32 * (settings.maxHeadersCount + 4)],
     ];
+    if (settings.allowConnect === true) entries.push([SettingId.ENABLE_CONNECT_PROTOCOL, 1]);
     this.#queue(settingsFrame(entries), false);
     this.openConnectionWindow(Math.max(settings.initialConnectionWindowSize, DEFAULT_WINDOW_SIZE));
     const s = this.#socket;
@@ -351,7 +352,7 @@ export class FramedHttp2ServerConnection
       return;
     }
     const s2 = new Http2Stream(id, this, this.#localInitialWindow, this.peerInitialWindow);
-    const headers = requestHeaderMap(fields, this.transport.scheme, s2);
+    const headers = requestHeaderMap(fields, this.transport.scheme, s2, this.#settings.allowConnect);
     if (headers === null) {
       this.#stats.rx_messaging_error.inc();
       this.#queue(rstStreamFrame(id, ErrorCode.PROTOCOL_ERROR), true);

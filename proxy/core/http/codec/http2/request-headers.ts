@@ -22,6 +22,8 @@ const CONTENT_LENGTH = /^[0-9]{1,15}$/;
 export interface RequestFacts {
   /** content-length, -1 when absent. */
   contentLength: number;
+  /** An extended CONNECT's `:protocol` (RFC 8441), lower-case, once taken as an upgrade; else ''. */
+  upgradeType: string;
 }
 
 /**
@@ -34,8 +36,10 @@ export function requestHeaderMap(
   fields: readonly string[],
   defaultScheme: string,
   facts: RequestFacts,
+  allowConnect = false,
 ): HeaderMap | null {
   let method: string | undefined;
+  let protocol: string | undefined;
   let path: string | undefined;
   let scheme: string | undefined;
   let authority: string | undefined;
@@ -53,10 +57,18 @@ export function requestHeaderMap(
     else if (n === ':path' && path === undefined) path = v;
     else if (n === ':scheme' && scheme === undefined) scheme = v;
     else if (n === ':authority' && authority === undefined) authority = v;
+    else if (n === ':protocol' && allowConnect && protocol === undefined) protocol = v;
     else return null;
   }
   if (method === undefined) return null;
-  if (method === 'CONNECT') {
+  if (protocol !== undefined) {
+    // Extended CONNECT (RFC 8441 §4) carries :scheme and :path; Envoy's transformUpgradeRequestFromH2toH1
+    // makes it the HTTP/1.1 upgrade it stands for, a GET whose `upgrade` the HCM adds back.
+    if (method !== 'CONNECT' || protocol === '' || authority === undefined || !path || scheme === undefined)
+      return null;
+    method = 'GET';
+    facts.upgradeType = protocol.toLowerCase();
+  } else if (method === 'CONNECT') {
     if (authority === undefined || path !== undefined || scheme !== undefined) return null;
   } else if (path === undefined || path === '' || scheme === undefined) return null;
   const h = new HeaderMap();

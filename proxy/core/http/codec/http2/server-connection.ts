@@ -50,6 +50,8 @@ export interface Http2Settings {
   readonly maxOutboundFrames?: number;
   /** SETTINGS/PING ACKs and RST_STREAMs queued for a client and not yet drained before the connection closes as a flood (1000). */
   readonly maxOutboundControlFrames?: number;
+  /** http2_protocol_options.allow_connect: SETTINGS_ENABLE_CONNECT_PROTOCOL, and extended CONNECT taken as an upgrade. */
+  readonly allowConnect?: boolean;
 }
 
 const EMPTY = Buffer.alloc(0);
@@ -89,6 +91,8 @@ function sessionOn(settings: Http2Settings, transport: TransportSocket): ServerH
         // proxy sees it; with the overhead added, every list within max_request_headers_kb and
         // max_headers_count reaches #headersOverflow, which decides as Envoy does.
         maxHeaderListSize: settings.maxRequestHeadersBytes + HPACK_FIELD_OVERHEAD * pairs,
+        // http2_protocol_options.allow_connect: nghttp2 then takes `:protocol` (RFC 8441).
+        enableConnectProtocol: settings.allowConnect === true,
       },
       maxHeaderListPairs: pairs,
       // Both close on the frame past the limit. node:http2 also counts frames nghttp2 finds
@@ -188,8 +192,10 @@ function ignoreStreamError(): void {
 class Http2ResponseEncoder implements ResponseEncoder {
   readonly protocol = 'HTTP/2' as const;
   /** Extended CONNECT (RFC 8441) is not offered: no HTTP/2 stream is an upgrade. */
-  readonly upgradeType = '';
-  readonly upgraded = false;
+  /** An extended CONNECT's `:protocol`, lower-case, else ''. */
+  upgradeType = '';
+  /** The upgrade was accepted: the stream is a tunnel. */
+  upgraded = false;
   readonly closingConnection = false;
   readonly #stream: ServerHttp2Stream;
   readonly #stats: Http2CodecStats;
@@ -240,7 +246,18 @@ class Http2ResponseEncoder implements ResponseEncoder {
   encodeHeaders(headers: HeaderMap, endStream: boolean): void {
     const s = this.#stream;
     this.responseStarted = true;
-    const status = Number(headers.get(':status') ?? 200);
+    let status = Number(headers.get(':status') ?? 200);
+    if (status === 101 && this.upgradeType !== '') {
+      // Envoy's transformUpgradeResponseFromH1toH2: the upgrade is a 200 to an extended CONNECT.
+      // A copy: the access log keeps the 101.
+      const h = new HeaderMap();
+      h.names.push(...headers.names);
+      h.values.push(...headers.values);
+      h.set(':status', '200');
+      headers = h;
+      status = 200;
+      this.upgraded = true;
+    }
     this.bodyless = endStream || status === 204 || status === 304;
     if (s.destroyed) return;
     try {
@@ -375,7 +392,8 @@ function requestHeaderMap(headers: IncomingHttpHeaders, raw: readonly string[], 
   const authority = headers[':authority'] ?? headers.host ?? '';
   h.add(':authority', authority);
   h.add(':path', headers[':path'] ?? '');
-  h.add(':method', headers[':method'] ?? '');
+  // An extended CONNECT is the HTTP/1.1 upgrade it names (Envoy's transformUpgradeRequestFromH2toH1).
+  h.add(':method', headers[':protocol'] !== undefined ? 'GET' : (headers[':method'] ?? ''));
   h.add(':scheme', headers[':scheme'] ?? scheme);
   let cookie: string | null = null;
   for (let i = 0; i < raw.length; i += 2) {
@@ -621,6 +639,9 @@ export class Http2ServerConnection implements ServerConnection {
     this.#activeStreams++;
     this.#constraints.onStreamOpened();
     const encoder = new Http2ResponseEncoder(stream, this.#encoderContext, performance.now());
+    // nghttp2 passes `:protocol` only on a CONNECT, and only once allow_connect enabled it.
+    const protocol = headers[':protocol'];
+    if (protocol !== undefined) encoder.upgradeType = String(protocol).toLowerCase();
     const decoder = this.#callbacks.newStream(encoder);
     encoder.decoder = decoder;
     (stream as EncodedStream)[ENCODER] = encoder;

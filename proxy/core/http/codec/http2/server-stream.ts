@@ -1,7 +1,7 @@
 // One stream of the HTTP/2 server codec of our own (framed-server-connection.ts): its state both
 // ways (windows, the body held behind a closed one, which halves are closed) and the connection
 // manager's ResponseEncoder, whose writes go to the connection that owns it.
-import type { HeaderMap } from '../../headers.js';
+import { HeaderMap } from '../../headers.js';
 import type { RequestDecoder, ResponseEncoder } from '../types.js';
 import { ErrorCode } from './frame.js';
 
@@ -24,8 +24,10 @@ export interface StreamOwner {
 /** One HTTP/2 stream: its state both ways, and the connection manager's ResponseEncoder. */
 export class Http2Stream implements ResponseEncoder {
   readonly protocol = 'HTTP/2' as const;
-  readonly upgradeType = '';
-  readonly upgraded = false;
+  /** An extended CONNECT's `:protocol` (request-headers.ts), else ''. */
+  upgradeType = '';
+  /** The upgrade was accepted: the stream is a tunnel. */
+  upgraded = false;
   readonly closingConnection = false;
   readonly id: number;
   readonly conn: StreamOwner;
@@ -83,7 +85,18 @@ export class Http2Stream implements ResponseEncoder {
 
   encodeHeaders(headers: HeaderMap, endStream: boolean): void {
     this.responseStarted = true;
-    const status = headers.get(':status');
+    let status = headers.get(':status');
+    if (status === '101' && this.upgradeType !== '') {
+      // Envoy's transformUpgradeResponseFromH1toH2: the upgrade is a 200 to an extended CONNECT
+      // (its `upgrade` and `connection` are not sent). A copy: the access log keeps the 101.
+      const h = new HeaderMap();
+      h.names.push(...headers.names);
+      h.values.push(...headers.values);
+      h.set(':status', '200');
+      headers = h;
+      status = '200';
+      this.upgraded = true;
+    }
     this.bodyless = endStream || status === '204' || status === '304';
     if (this.closed) return;
     // Complete before the frame goes: a stream it closes is closed finished, not reset.

@@ -84,6 +84,7 @@ registries.networkFilters.register(
           ),
           maxOutboundFrames: unwrap(cfg.http2_protocol_options?.max_outbound_frames, 10000),
           maxOutboundControlFrames: unwrap(cfg.http2_protocol_options?.max_outbound_control_frames, 1000),
+          allowConnect: cfg.http2_protocol_options?.allow_connect === true,
         },
       };
       const routeTable = new RouteTable(
