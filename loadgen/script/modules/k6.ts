@@ -115,7 +115,7 @@ export function createK6Module(test: TestContext, vu: VuState): Record<string, u
         },
       });
     }
-    return vu.then(
+    return vu.thenInRealm(
       r,
       (v) => {
         end();
