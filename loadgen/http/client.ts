@@ -14,6 +14,7 @@ import {
   type RawResponse,
 } from './connection.js';
 import { H2Session } from './h2.js';
+import type { TracedHead } from './traced-head.js';
 
 export interface ParsedTarget {
   readonly origin: Origin;
@@ -158,7 +159,7 @@ export class HttpTransport {
    */
   request(
     target: ParsedTarget,
-    head: string,
+    head: string | TracedHead,
     body: Buffer | null,
     isHead: boolean,
     keepBody: boolean,
@@ -177,7 +178,7 @@ export class HttpTransport {
    */
   send(
     target: ParsedTarget,
-    head: string,
+    head: string | TracedHead,
     body: Buffer | null,
     isHead: boolean,
     keepBody: boolean,
@@ -191,7 +192,7 @@ export class HttpTransport {
   // One closure per attempt (the connection's completion callback); the retry re-enters here.
   #send(
     target: ParsedTarget,
-    head: string,
+    head: string | TracedHead,
     body: Buffer | null,
     isHead: boolean,
     keepBody: boolean,
@@ -215,7 +216,15 @@ export class HttpTransport {
         const again = retry
           ? null
           : () => this.#send(target, head, body, isHead, keepBody, timeoutMs, exclusive, true, blockedSince, resolve);
-        session.request(head, body, keepBody, timeoutMs, blockedSince, done, again);
+        session.request(
+          typeof head === 'string' ? head : head.text,
+          body,
+          keepBody,
+          timeoutMs,
+          blockedSince,
+          done,
+          again,
+        );
         return;
       }
     }

@@ -14,6 +14,7 @@ import { types } from 'node:util';
 import { parseDuration } from '../../duration.js';
 import { IterationInterruptedError } from '../../errors.js';
 import { InvalidUrlError, type ParsedTarget } from '../../http/client.js';
+import { TracedHead } from '../../http/traced-head.js';
 import type { RawResponse } from '../../http/connection.js';
 import { setCookieLines } from '../../http/cookies.js';
 import { parseHeaders } from '../../http/parser.js';
@@ -160,6 +161,12 @@ export class HttpRequester<R> {
   memoMethod = '';
   memoLines = '';
   memoHost: string | undefined;
+  // The whole head of a request with nothing per request appended (no trace context, cookie,
+  // challenge answer or body), for the base head above: the same string object every time, so the
+  // connection writes the bytes it encoded for it once (Connection.#write) instead of V8
+  // flattening a fresh concatenation and Node encoding it on every write.
+  fullBase = '';
+  fullHead = '';
   // The header lines made of the last params.headers (the script's object, compared by identity
   // and by the entries it had, as for params.tags): a loop passing one params object builds them
   // once, and the same lines string lets the head above be reused too.
@@ -224,7 +231,7 @@ class Exchange<R> {
   #body: Buffer | null = null;
   // The attempt in flight.
   #target: ParsedTarget | null = null;
-  #head = '';
+  #head: string | TracedHead = '';
   #ids: { traceId: string; spanId: string } | null = null;
   #sampled = false;
   readonly #onRaw = (raw: RawResponse): void => this.#received(raw);
@@ -382,16 +389,41 @@ class Exchange<R> {
       ids = { traceId: span.traceId, spanId: ids.spanId };
       sampled = span.sampled;
     }
-    if (ids !== null) head += traceHeader(propagator as 'w3c' | 'b3', ids, sampled);
-    if (this.#digestLine !== '') head += this.#digestLine;
     const jar = this.#jar!;
-    if (jar.size > 0 || params?.cookies !== undefined) head += cookieLine(jar, new URL(url), params?.cookies);
     const body = this.#body;
-    if (body !== null) head += `Content-Length: ${body.length}\r\n\r\n`;
-    else if (method === 'POST' || method === 'PUT' || method === 'PATCH') head += 'Content-Length: 0\r\n\r\n';
-    else head += '\r\n';
+    const bare =
+      ids === null && this.#digestLine === '' && jar.size === 0 && params?.cookies === undefined && body === null;
+    let wire: string | TracedHead;
+    if (bare && head === req.fullBase) wire = req.fullHead;
+    else if (
+      ids !== null &&
+      propagator === 'w3c' &&
+      this.#digestLine === '' &&
+      jar.size === 0 &&
+      params?.cookies === undefined &&
+      body === null &&
+      method !== 'POST' &&
+      method !== 'PUT' &&
+      method !== 'PATCH'
+    )
+      // Tracing's default: the head as its repeating part and the traceparent (traced-head.ts).
+      wire = new TracedHead(head, ids, sampled);
+    else {
+      const base = head;
+      if (ids !== null) head += traceHeader(propagator as 'w3c' | 'b3', ids, sampled);
+      if (this.#digestLine !== '') head += this.#digestLine;
+      if (jar.size > 0 || params?.cookies !== undefined) head += cookieLine(jar, new URL(url), params?.cookies);
+      if (body !== null) head += `Content-Length: ${body.length}\r\n\r\n`;
+      else if (method === 'POST' || method === 'PUT' || method === 'PATCH') head += 'Content-Length: 0\r\n\r\n';
+      else head += '\r\n';
+      if (bare) {
+        req.fullBase = base;
+        req.fullHead = head;
+      }
+      wire = head;
+    }
     this.#target = target;
-    this.#head = head;
+    this.#head = wire;
     this.#ids = ids;
     this.#sampled = sampled;
     const slot = test.httpOptions.rateLimit?.();
@@ -530,7 +562,7 @@ class Exchange<R> {
       if (setCookies.length > 0) this.#jar!.store(new URL(url), setCookies);
     }
     const httpOptions = test.httpOptions;
-    if (httpOptions.debug !== '') httpDebug(test, httpOptions.debug, this.#head, this.#body, raw);
+    if (httpOptions.debug !== '') httpDebug(test, httpOptions.debug, String(this.#head), this.#body, raw);
     if (raw.errorCode !== 0) {
       if (httpOptions.throw) throw new Error(`${method} ${url}: ${raw.error}`);
       test.log('warn', 'Request Failed', { error: `${method} ${url}: ${raw.error}` });
