@@ -6,7 +6,9 @@
 // for two span shapes (BENCH_SHAPES=synthetic,sidecar), with the published anchors and goals.
 // rssSampledMb.libchdbFilePagesAfterLoad: chDB's library pages resident after the run, and how much
 // of them the run touched (the rest was touched only at start).
-// Knobs: BENCH_SECONDS (15), BENCH_CLIENTS (8), BENCH_SHAPES, BENCH_NODE_ARGS, BENCH_COLLECTOR_ARGS
+// Knobs: BENCH_SECONDS (15), BENCH_CLIENTS (8), BENCH_RATE (spans/s offered at fixed times by
+// the clients together, e.g. 5000 for the batching at a moderate rate; 0: closed loop, the default
+// and the goals' setting), BENCH_SHAPES, BENCH_NODE_ARGS, BENCH_COLLECTOR_ARGS
 // (extra `meshscope collector` flags, e.g. --memory-limit 256), BENCH_MICRO (1; 0 skips the
 // decoder and insert-format sections, for quick interleaved A/B runs of the scenarios).
 // Also measures the hand-written protobuf decoders (to objects then rows, and straight to rows,
@@ -37,6 +39,8 @@ import { makeSidecarBodies, makeSyntheticBodies, SPANS_PER_BATCH } from './lib/s
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 15);
 const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 8);
+// Spans per second offered (0: each client sends its next request once the last is answered).
+const RATE = Number(process.env.BENCH_RATE ?? 0);
 const ANCHORS = {
   otelCollectorClickHouseSpansPerSecPerCore: 137_000,
   rotelSpansPerSecPerCore: 462_000,
@@ -556,6 +560,12 @@ async function runScenario(bodies: Buffer[]): Promise<Record<string, unknown>> {
     let refused = 0;
     const client = async (c: number): Promise<void> => {
       for (let i = c; Date.now() < deadline; i += CLIENTS) {
+        // At a fixed rate, request i goes at its slot (or at once when the collector is behind).
+        if (RATE > 0) {
+          const due = started + (i * SPANS_PER_BATCH * 1000) / RATE - Date.now();
+          if (due > 0) await new Promise((r) => setTimeout(r, due));
+          if (Date.now() >= deadline) break;
+        }
         const t0 = process.hrtime.bigint();
         const res = await request(`${otlp}/v1/traces`, {
           method: 'POST',
@@ -718,6 +728,7 @@ async function runScenario(bodies: Buffer[]): Promise<Record<string, unknown>> {
     await dispatcher.close();
     return {
       loadAverage1m: { atStart: loadAtStart, atEnd: Number(loadavg()[0]!.toFixed(2)) },
+      offeredSpansPerSec: RATE > 0 ? RATE : 'closed loop',
       spansAcked: ackedSpans,
       spansStored: storedSpans,
       requestsRefused: refused,
