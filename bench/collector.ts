@@ -4,7 +4,11 @@
 // spans/s stored, spans per CPU-second of the collector's own threads and of the whole process
 // (embedded ClickHouse included), peak RSS, ack latency percentiles, time from ack to queryable,
 // for two span shapes (BENCH_SHAPES=synthetic,sidecar), with the published anchors and goals.
-// Knobs: BENCH_SECONDS (15), BENCH_CLIENTS (8), BENCH_SHAPES, BENCH_NODE_ARGS, BENCH_COLLECTOR_ARGS
+// rssSampledMb.libchdbFilePagesAfterLoad: chDB's library pages resident after the run, and how much
+// of them the run touched (the rest was touched only at start).
+// Knobs: BENCH_SECONDS (15), BENCH_CLIENTS (8), BENCH_RATE (spans/s offered at fixed times by
+// the clients together, e.g. 5000 for the batching at a moderate rate; 0: closed loop, the default
+// and the goals' setting), BENCH_SHAPES, BENCH_NODE_ARGS, BENCH_COLLECTOR_ARGS
 // (extra `meshscope collector` flags, e.g. --memory-limit 256), BENCH_MICRO (1; 0 skips the
 // decoder and insert-format sections, for quick interleaved A/B runs of the scenarios).
 // Also measures the hand-written protobuf decoders (to objects then rows, and straight to rows,
@@ -35,6 +39,8 @@ import { makeSidecarBodies, makeSyntheticBodies, SPANS_PER_BATCH } from './lib/s
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 15);
 const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 8);
+// Spans per second offered (0: each client sends its next request once the last is answered).
+const RATE = Number(process.env.BENCH_RATE ?? 0);
 const ANCHORS = {
   otelCollectorClickHouseSpansPerSecPerCore: 137_000,
   rotelSpansPerSecPerCore: 462_000,
@@ -280,6 +286,52 @@ function rssParts(pid: number): { anonMb: number; fileMb: number } {
   return { anonMb: Math.round(kb('RssAnon') / 1024), fileMb: Math.round(kb('RssFile') / 1024) };
 }
 
+/** Resets the referenced bits of the child's pages (libchdbPages reads what was touched since). */
+function clearReferenced(pid: number): boolean {
+  try {
+    writeFileSync(`/proc/${pid}/clear_refs`, '1');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * chDB's library pages (its VMAs without copy-on-write copies: code and read-only data) resident
+ * now, and how much of them was touched since `clear_refs` reset the referenced bits at the start
+ * of the load. Most of the library is touched once while it starts (static initialisers across
+ * ~400 MB of code) and stays resident; what the run does not touch again is what giving those
+ * pages back after start (madvise) would take off the peak. Undefined where /proc does not allow it.
+ */
+function libchdbPages(pid: number): { residentMb: number; touchedDuringLoadMb: number } {
+  let resident = 0;
+  let referenced = 0;
+  let vma = { chdb: false, rss: 0, referenced: 0, anonymous: 0 };
+  const close = (): void => {
+    if (vma.chdb && vma.anonymous === 0) {
+      resident += vma.rss;
+      referenced += vma.referenced;
+    }
+  };
+  for (const line of readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n')) {
+    const kb = (): number =>
+      Number(
+        line
+          .slice(line.indexOf(':') + 1)
+          .trim()
+          .split(' ')[0],
+      );
+    if (/^[0-9a-f]+-[0-9a-f]+ /.test(line)) {
+      close();
+      vma = { chdb: (line.split(/\s+/)[5] ?? '').endsWith('/libchdb.so'), rss: 0, referenced: 0, anonymous: 0 };
+    } else if (line.startsWith('Rss:')) vma.rss = kb();
+    else if (line.startsWith('Referenced:')) vma.referenced = kb();
+    else if (line.startsWith('Anonymous:')) vma.anonymous = kb();
+  }
+  close();
+  return { residentMb: Math.round(resident / 1024), touchedDuringLoadMb: Math.round(referenced / 1024) };
+}
+
 /**
  * The resident set by what backs it, from /proc/<pid>/smaps: chDB's library (its code and read-only
  * data: file pages, resident once touched and given back only under memory pressure), Node's own
@@ -498,6 +550,7 @@ async function runScenario(bodies: Buffer[]): Promise<Record<string, unknown>> {
     };
 
     const loadAtStart = Number(loadavg()[0]!.toFixed(2));
+    const referencedCleared = clearReferenced(child.pid!);
     const cpu0 = procStat(child.pid!).cpuSeconds;
     const threads0 = threadCpu(child.pid!);
     const started = Date.now();
@@ -507,6 +560,12 @@ async function runScenario(bodies: Buffer[]): Promise<Record<string, unknown>> {
     let refused = 0;
     const client = async (c: number): Promise<void> => {
       for (let i = c; Date.now() < deadline; i += CLIENTS) {
+        // At a fixed rate, request i goes at its slot (or at once when the collector is behind).
+        if (RATE > 0) {
+          const due = started + (i * SPANS_PER_BATCH * 1000) / RATE - Date.now();
+          if (due > 0) await new Promise((r) => setTimeout(r, due));
+          if (Date.now() >= deadline) break;
+        }
         const t0 = process.hrtime.bigint();
         const res = await request(`${otlp}/v1/traces`, {
           method: 'POST',
@@ -628,6 +687,7 @@ async function runScenario(bodies: Buffer[]): Promise<Record<string, unknown>> {
       await new Promise((r) => setTimeout(r, 200));
     const storedSeconds = (Date.now() - started) / 1000;
     const { cpuSeconds, peakRssMb } = procStat(child.pid!);
+    const libchdb = referencedCleared ? libchdbPages(child.pid!) : undefined;
     const threads1 = threadCpu(child.pid!);
     const threadCpuSeconds = Object.fromEntries(
       Object.entries(threads1)
@@ -668,6 +728,7 @@ async function runScenario(bodies: Buffer[]): Promise<Record<string, unknown>> {
     await dispatcher.close();
     return {
       loadAverage1m: { atStart: loadAtStart, atEnd: Number(loadavg()[0]!.toFixed(2)) },
+      offeredSpansPerSec: RATE > 0 ? RATE : 'closed loop',
       spansAcked: ackedSpans,
       spansStored: storedSpans,
       requestsRefused: refused,
@@ -694,6 +755,7 @@ async function runScenario(bodies: Buffer[]): Promise<Record<string, unknown>> {
         fileBacked: fileMb,
         runtimeAtAnonymousPeak: atPeak,
         byMappingAtPeak: atTotalPeak,
+        libchdbFilePagesAfterLoad: libchdb,
       },
       ackLatencyMs: {
         p50: percentile(acks, 0.5),

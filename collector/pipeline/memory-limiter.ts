@@ -25,7 +25,14 @@ export interface MemoryBudget {
   runtimeBytes: number;
 }
 
-/** Code, the engine's binary and thread stacks: resident whatever the load. */
+/**
+ * Anonymous memory resident whatever the load: V8's initial heap, thread stacks, the engine's
+ * relocated data (12 MB) and its allocator's start. An idle collector holds ~69 MB of it and ~213
+ * MB of file pages (libchdb.so 165-183 MB, node's binary 40): those count in RSS but are the
+ * page cache's, and a cgroup's limit reclaims them before anonymous memory; three quarters of
+ * libchdb's are touched only at start (bench:collector's libchdbFilePagesAfterLoad), so losing
+ * them costs nothing. They are not reserved here.
+ */
 const BASELINE_BYTES = 128 * MiB;
 
 /** How the limit is shared out. The rest is the runtime itself and its garbage. */
