@@ -8,8 +8,9 @@
 // Builds: this checkout's dist/ ("this"), BENCH_BASELINE=<checkout with dist/> ("baseline"), and
 // BENCH_BUILDS=name=dir[@node flags],… for more (bisecting; an empty dir is this checkout).
 // Knobs: BENCH_SECONDS (default 4), BENCH_CONNECTIONS (default 50), BENCH_ROUNDS (default 5),
-// BENCH_PARALLEL, BENCH_TELEMETRY, BENCH_TLS, BENCH_H2 and BENCH_RATE (below). Peak RSS is the process's VmHWM at the end (its
-// whole life, warm-up included); mainThreadCpuUsPerRequest is the request thread's part of the CPU,
+// BENCH_PARALLEL, BENCH_TELEMETRY (1 or parts; BENCH_SIBLING_DUTY), BENCH_TLS, BENCH_H2 and
+// BENCH_RATE (below). Peak RSS is the process's VmHWM at the end (its whole life, warm-up
+// included); mainThreadCpuUsPerRequest is the request thread's part of the CPU,
 // wakeUpsPerRequest its voluntary context switches (sleeps in epoll_wait ended by a wake-up).
 // Where a request's CPU goes at saturation (issue 21; perf --perf-basic-prof of one sidecar's
 // request thread under wrk -c50, telemetry off, load average 10-13): write(2) 33% (the kernel's
@@ -19,6 +20,7 @@
 // above 2-3% self); Node's Writable and WriteWrap around the writes ~5%, the latin1 copy 3%,
 // scavenges 1.5-3%. Writing straight to the TCP handle (WriteWrap, writeLatin1String) instead of
 // socket.write saved 0.3 us per write in a microbenchmark (~1.6% per request), not taken.
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import {
@@ -59,6 +61,23 @@ const PARALLEL = process.env.BENCH_PARALLEL === '1';
 // parses the propagation headers tracing adds).
 const TELEMETRY = process.env.BENCH_TELEMETRY === '1' || process.env.BENCH_TELEMETRY === 'parts';
 const TELEMETRY_PARTS = process.env.BENCH_TELEMETRY === 'parts';
+// With parts, one more row: this build with telemetry off, loaded while another process keeps
+// BENCH_SIBLING_DUTY percent (default 10) of a CPU busy in 1 ms slices, about what telemetry's
+// own threads, the OTLP sink and the upstream's extra header parsing take at full load. On 2
+// vCPUs that may share a physical core (or its caches), the request thread's CPU per request
+// can rise with whatever runs beside it; this row says by how much on a quiet host, where
+// telemetry's other work is otherwise the only thing beside it (on a loaded host the other
+// CPU is busy anyway and the row matches "this"). Sequential rounds only (not BENCH_PARALLEL).
+const SIBLING_DUTY = Number(process.env.BENCH_SIBLING_DUTY ?? 10);
+/** A process busy `duty` percent of each millisecond, asleep the rest (no garbage, no I/O). */
+const SIBLING_SCRIPT = (duty: number): string => `
+const cell = new Int32Array(new SharedArrayBuffer(4));
+const busy = ${duty} / 100;
+for (;;) {
+  const t = performance.now();
+  while (performance.now() - t < busy) {}
+  Atomics.wait(cell, 0, 0, 1 - busy);
+}`;
 /** One part of the telemetry sidecar (BENCH_TELEMETRY=parts). */
 type TelemetryPart = 'tracing' | 'access-log' | 'istio';
 const TELEMETRY_PART_NAMES: readonly TelemetryPart[] = ['tracing', 'access-log', 'istio'];
@@ -177,6 +196,8 @@ interface Build {
   telemetry: boolean;
   /** Only this part of the telemetry sidecar (BENCH_TELEMETRY=parts). */
   part?: TelemetryPart;
+  /** Measured beside a process busy BENCH_SIBLING_DUTY percent of a CPU (BENCH_TELEMETRY=parts). */
+  siblingLoad?: boolean;
   /** A reference row (nginx; plain node:http2 with BENCH_H2), not a meshscope build. */
   reference?: boolean;
   /** A static runtime layer for the build's bootstrap (the HTTP/2 codec's key). */
@@ -205,6 +226,7 @@ function builds(): Build[] {
   if (TELEMETRY) for (const b of [...out]) out.push({ ...b, name: `${b.name}+telemetry`, telemetry: true });
   if (TELEMETRY_PARTS)
     for (const part of TELEMETRY_PART_NAMES) out.push({ ...out[0]!, name: `this+${part}`, telemetry: true, part });
+  if (TELEMETRY_PARTS && !PARALLEL) out.push({ ...out[0]!, name: 'this+sibling-load', siblingLoad: true });
   if (H2) {
     const self = out[0]!;
     out[0] = { ...self, runtime: { [HTTP2_USE_OGHTTP2]: false } };
@@ -350,9 +372,17 @@ async function main(): Promise<void> {
         );
       } else {
         for (const { build, cpuPid, url } of peers) {
-          const before = cpuSeconds(cpuPid);
-          const r = RATE > 0 ? await runLoadAsync(url, SECONDS) : runLoad(url, SECONDS);
-          results.set(build.name, perRequest(before, cpuSeconds(cpuPid), r));
+          const sibling =
+            build.siblingLoad === true
+              ? spawn(process.execPath, ['-e', SIBLING_SCRIPT(SIBLING_DUTY)], { stdio: 'ignore' })
+              : null;
+          try {
+            const before = cpuSeconds(cpuPid);
+            const r = RATE > 0 ? await runLoadAsync(url, SECONDS) : runLoad(url, SECONDS);
+            results.set(build.name, perRequest(before, cpuSeconds(cpuPid), r));
+          } finally {
+            sibling?.kill('SIGKILL');
+          }
         }
       }
       perRound.push(results);
@@ -399,7 +429,7 @@ async function main(): Promise<void> {
       const telemetry = TELEMETRY
         ? Object.fromEntries(
             list
-              .filter((b) => !b.telemetry && b.reference !== true && b.part === undefined)
+              .filter((b) => !b.telemetry && b.reference !== true && b.part === undefined && b.siblingLoad !== true)
               .map(({ name }) => [
                 name,
                 {
@@ -434,7 +464,11 @@ async function main(): Promise<void> {
         round1(median(perRound.map((r) => of(r.get(name)!) - of(r.get(first)!))));
       const telemetryParts = TELEMETRY_PARTS
         ? Object.fromEntries(
-            ['this+telemetry', ...TELEMETRY_PART_NAMES.map((p) => `this+${p}`)].map((name) => [
+            [
+              'this+telemetry',
+              ...TELEMETRY_PART_NAMES.map((p) => `this+${p}`),
+              ...(PARALLEL ? [] : ['this+sibling-load']),
+            ].map((name) => [
               name,
               {
                 mainThreadCpuUsAdded: addedBy(name, (r) => r.mainThreadCpuUsPerRequest),
