@@ -3,7 +3,8 @@
 // manager, every other 1xx by the upstream request, and the client gets the final response
 // alone. Upstreams: a raw HTTP/1.1 server writing 102 and 103 (and 199) before its 200, and a
 // node:http2 server sending 103 Early Hints; clients: curl (HTTP/1.1 and h2c), node:http and
-// node:http2, through both HTTP/2 codecs.
+// node:http2, through both HTTP/2 codecs. As in Envoy's router, a 100, 102 or 103 still counts
+// (upstream_rq_103) and starts the response: a 5xx after it is not retried.
 import { execFile } from 'node:child_process';
 import http from 'node:http';
 import http2 from 'node:http2';
@@ -27,6 +28,10 @@ const INTERIM =
 const FINAL = 'HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 5\r\n\r\nfinal';
 
 let raw: net.Server;
+/** Answers a path's first request 503 (after a 103 under /retry/hint), later ones 200. */
+let flaky: net.Server;
+/** Requests `flaky` got, per path. */
+const flakySeen = new Map<string, number>();
 let h2: http2.Http2Server;
 const rawSockets = new Set<net.Socket>();
 const proxies = new Map<string, RunningProxy>();
@@ -46,6 +51,29 @@ beforeAll(async () => {
     });
   });
   await new Promise<void>((r) => raw.listen(0, '127.0.0.1', r));
+  flaky = net.createServer((socket) => {
+    rawSockets.add(socket);
+    socket.on('close', () => rawSockets.delete(socket));
+    let head = '';
+    socket.on('data', (d: Buffer) => {
+      head += d.toString('latin1');
+      while (head.includes('\r\n\r\n')) {
+        const path = head.split(' ')[1] ?? '';
+        head = head.slice(head.indexOf('\r\n\r\n') + 4);
+        const n = (flakySeen.get(path) ?? 0) + 1;
+        flakySeen.set(path, n);
+        const hint = path.startsWith('/retry/hint')
+          ? 'HTTP/1.1 103 Early Hints\r\nlink: </a.css>; rel=preload\r\n\r\n'
+          : '';
+        socket.write(
+          n === 1
+            ? `${hint}HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\n\r\n`
+            : 'HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok',
+        );
+      }
+    });
+  });
+  await new Promise<void>((r) => flaky.listen(0, '127.0.0.1', r));
   h2 = http2.createServer();
   h2.on('stream', (stream) => {
     stream.additionalHeaders({ ':status': 103, link: '</style.css>; rel=preload' });
@@ -65,12 +93,17 @@ beforeAll(async () => {
             domains: ['*'],
             routes: [
               { match: { prefix: '/h1' }, route: { cluster: 'h1' } },
+              {
+                match: { prefix: '/retry' },
+                route: { cluster: 'flaky', retry_policy: { retry_on: '5xx', num_retries: 1 } },
+              },
               { match: { prefix: '/h2' }, route: { cluster: 'h2' } },
             ],
           },
         ],
         clusters: [
           staticCluster({ name: 'h1', ports: [rawPort] }),
+          staticCluster({ name: 'flaky', ports: [(flaky.address() as AddressInfo).port] }),
           staticCluster({
             name: 'h2',
             ports: [h2Port],
@@ -87,6 +120,7 @@ afterAll(async () => {
   for (const p of proxies.values()) await p.close();
   for (const s of rawSockets) s.destroy();
   await new Promise<void>((r) => raw?.close(() => r()));
+  await new Promise<void>((r) => flaky?.close(() => r()));
   h2?.close();
 });
 
@@ -149,4 +183,24 @@ describe.each(H2_CODECS)('upstream 1xx other than 101 ($codec)', ({ codec }) => 
       expect(await nodeHttp2(port(), `/${upstream}/node`)).toEqual({ interim: [], status: 200, body: 'final' });
     });
   }
+});
+
+describe.each(H2_CODECS)('an upstream 103 starts the response for the router ($codec)', ({ codec }) => {
+  const proxy = () => proxies.get(codec)!;
+  const counter = async (name: string) =>
+    (await proxy().server.stats()).counters.find((c) => c.name === name)?.value ?? 0;
+
+  it('a 503 after a 103 is not retried, and upstream_rq_103 counts it', async () => {
+    const before = await counter('cluster.flaky.upstream_rq_103');
+    const path = `/retry/hint/${codec}`;
+    expect(await nodeHttp(proxy().port, path)).toEqual({ interim: [], status: 503, body: '' });
+    expect(flakySeen.get(path)).toBe(1);
+    expect((await counter('cluster.flaky.upstream_rq_103')) - before).toBe(1);
+  });
+
+  it('a 503 without one is retried (the retry policy at work)', async () => {
+    const path = `/retry/plain/${codec}`;
+    expect(await nodeHttp(proxy().port, path)).toEqual({ interim: [], status: 200, body: 'ok' });
+    expect(flakySeen.get(path)).toBe(2);
+  });
 });

@@ -526,10 +526,16 @@ export class RouterFilter implements StreamDecoderFilter, AttemptOwner, WheelTim
     );
   }
 
-  onAttemptInformational(): void {
+  onAttemptInformational(attempt: UpstreamRequest, status: number): void {
     // Envoy's proxy_100_continue is off (meshscope does not accept it): its filter manager swallows
     // the 100, 102 and 103 an upstream sends, and its upstream request drops every other 1xx (101
     // is an upgrade's final response, not this). The HCM answers Expect: 100-continue itself.
+    if (attempt !== this.#upstream || (status !== 100 && status !== 102 && status !== 103)) return;
+    // What Envoy's router still does with those three (onUpstream1xxHeaders): charges the code,
+    // and takes the response as started, so no retry follows and the per-try timeout is off.
+    this.#cluster!.info.stats.recordResponseCode(status);
+    this.#retryState = null;
+    this.#clearPerTryTimer();
   }
 
   onAttemptHeaders(attempt: UpstreamRequest, status: number, headers: HeaderMap, endStream: boolean): void {
