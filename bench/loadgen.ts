@@ -32,6 +32,11 @@
 // minute (a starved closed-loop client does more work per request), so the ratio holds steady on
 // a loaded host; it counts start-up (contexts, compiles) as part of the cost.
 //
+// Node floor (bench/loadgen-floor.ts): with the peers, each round also runs a bare Node client (50
+// keep-alive sockets writing a fixed head and finding each response's blank line, nothing else), so
+// the JSON says what one Node thread reaches beside wrk on this host (node_floor_vs_wrk_rps) and
+// how much CPU meshscope spends per request over that floor (meshscope_vs_node_floor_per_cpu).
+//
 // Open model (bench/loadgen-open.ts): --open-rate R (default 1000 req/s; 0 skips) runs meshscope's
 // constant-arrival-rate and bench/open-loop-client.ts at R for --open-seconds (default --duration),
 // both at the same time in each round (--open-apart: one after the other), and prints each one's
@@ -42,6 +47,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { NODE_FLOOR_SOURCE } from './loadgen-floor.js';
 import { openModelComparison } from './loadgen-open.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -251,6 +257,20 @@ async function runWrk(
   return { rps, requests: total, p50: wrkLatencyMs(r.stdout, '50'), p99: wrkLatencyMs(r.stdout, '99'), stats: r.stats };
 }
 
+async function runNodeFloor(
+  url: string,
+  seconds: number,
+): Promise<{ rps: number; p50: number; p99: number; stats: ProcStats; requests: number }> {
+  const r = await measure(
+    process.execPath,
+    ['--input-type=module', '-e', NODE_FLOOR_SOURCE, url, String(seconds), String(CONNECTIONS)],
+    seconds + 60,
+  );
+  if (r.code !== 0) throw new Error(`node floor exited ${r.code}: ${r.stderr.slice(0, 2000)}`);
+  const j = JSON.parse(r.stdout) as { requests: number; seconds: number };
+  return { rps: j.requests / j.seconds, requests: j.requests, p50: NaN, p99: NaN, stats: r.stats };
+}
+
 const round = (n: number, d = 2): number => Number(n.toFixed(d));
 
 interface FixedWork {
@@ -403,7 +423,7 @@ async function main(): Promise<void> {
   const nginx = await startNginx(dir);
   try {
     type Run = Awaited<ReturnType<typeof runWrk>>;
-    const rounds: Array<{ ms: Run; ac: Run; wrk: Run }> = [];
+    const rounds: Array<{ ms: Run; ac: Run; wrk: Run; floor: Run }> = [];
     const baselineRuns: Run[] = [];
     const baselineCli = BASELINE === undefined ? undefined : path.join(path.resolve(BASELINE), 'dist/cli/main.js');
     const skipped: Run = {
@@ -429,17 +449,19 @@ async function main(): Promise<void> {
       }
       const ac = PEERS ? await runAutocannon(nginx.url, DURATION_S) : skipped;
       const wrk = PEERS ? await runWrk(nginx.url, DURATION_S) : skipped;
-      rounds.push({ ms, ac, wrk });
+      const floor = PEERS ? await runNodeFloor(nginx.url, DURATION_S) : skipped;
+      rounds.push({ ms, ac, wrk, floor });
     }
     // Same work, both builds at once.
     const runWork = baselineCli !== undefined && WORK > 0;
     const fixed = runWork ? await pairedWork(dir, nginx.url, baselineCli, 'plain') : [];
     const fixedDocs = runWork && WORK_DOCS ? await pairedWork(dir, nginx.url, baselineCli, 'docs') : [];
-    const best = (pick: (r: { ms: Run; ac: Run; wrk: Run }) => Run): Run =>
+    const best = (pick: (r: { ms: Run; ac: Run; wrk: Run; floor: Run }) => Run): Run =>
       rounds.map(pick).reduce((a, b) => (b.rps > a.rps ? b : a));
     const ms = best((r) => r.ms);
     const ac = best((r) => r.ac);
     const wrk = best((r) => r.wrk);
+    const floor = best((r) => r.floor);
     const row = (r: Run) => ({
       requests_per_s: round(r.rps, 0),
       requests: r.requests,
@@ -539,17 +561,26 @@ async function main(): Promise<void> {
         meshscope: round(r.ms.rps, 0),
         autocannon: round(r.ac.rps, 0),
         wrk: round(r.wrk.rps, 0),
+        node_floor: round(r.floor.rps, 0),
       })),
       cores: os.cpus().length,
       loadavg_1m: round(os.loadavg()[0]!),
       meshscope: row(ms),
       autocannon: row(ac),
       wrk: row(wrk),
+      node_floor: row(floor),
       ratios: {
         meshscope_vs_autocannon_rps: round(ms.rps / ac.rps),
         meshscope_vs_wrk_rps: round(ms.rps / wrk.rps),
         meshscope_vs_autocannon_per_cpu: round(ms.requests / ms.stats.cpuSeconds / (ac.requests / ac.stats.cpuSeconds)),
         meshscope_vs_wrk_per_cpu: round(ms.requests / ms.stats.cpuSeconds / (wrk.requests / wrk.stats.cpuSeconds)),
+        node_floor_vs_wrk_rps: round(floor.rps / wrk.rps),
+        node_floor_vs_wrk_per_cpu: round(
+          floor.requests / floor.stats.cpuSeconds / (wrk.requests / wrk.stats.cpuSeconds),
+        ),
+        meshscope_vs_node_floor_per_cpu: round(
+          ms.requests / ms.stats.cpuSeconds / (floor.requests / floor.stats.cpuSeconds),
+        ),
         p50_vs_wrk: round(ms.p50 / wrk.p50),
         p99_vs_wrk: round(ms.p99 / wrk.p99),
       },

@@ -11,6 +11,14 @@
 // BENCH_PARALLEL, BENCH_TELEMETRY, BENCH_TLS, BENCH_H2 and BENCH_RATE (below). Peak RSS is the process's VmHWM at the end (its
 // whole life, warm-up included); mainThreadCpuUsPerRequest is the request thread's part of the CPU,
 // wakeUpsPerRequest its voluntary context switches (sleeps in epoll_wait ended by a wake-up).
+// Where a request's CPU goes at saturation (issue 21; perf --perf-basic-prof of one sidecar's
+// request thread under wrk -c50, telemetry off, load average 10-13): write(2) 33% (the kernel's
+// send 22%, half of it the loopback delivering to the peer in our softirq; 11% the scheduler at the
+// syscall's exit, when the peer it woke preempts us), read(2) 4%, epoll 3%; our JS from the reads
+// on: downstream request 16%, upstream response 17% (the parser's head scan 4%, no other layer
+// above 2-3% self); Node's Writable and WriteWrap around the writes ~5%, the latin1 copy 3%,
+// scavenges 1.5-3%. Writing straight to the TCP handle (WriteWrap, writeLatin1String) instead of
+// socket.write saved 0.3 us per write in a microbenchmark (~1.6% per request), not taken.
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import {
@@ -44,7 +52,16 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const PARALLEL = process.env.BENCH_PARALLEL === '1';
 // BENCH_TELEMETRY=1 adds each build again with telemetry on (100% sampling, access log,
 // istio.stats, spans to a local sink): the request thread's share of what telemetry costs.
-const TELEMETRY = process.env.BENCH_TELEMETRY === '1';
+// BENCH_TELEMETRY=parts also adds this build with one part of it at a time (+tracing,
+// +access-log, +istio), and every row then reports the upstream nginx worker's CPU per request
+// and the bytes the request thread writes per request (response plus upstream request head):
+// the accounting of what telemetry costs, part by part and outside the proxy too (the upstream
+// parses the propagation headers tracing adds).
+const TELEMETRY = process.env.BENCH_TELEMETRY === '1' || process.env.BENCH_TELEMETRY === 'parts';
+const TELEMETRY_PARTS = process.env.BENCH_TELEMETRY === 'parts';
+/** One part of the telemetry sidecar (BENCH_TELEMETRY=parts). */
+type TelemetryPart = 'tracing' | 'access-log' | 'istio';
+const TELEMETRY_PART_NAMES: readonly TelemetryPart[] = ['tracing', 'access-log', 'istio'];
 // BENCH_TLS=1 terminates TLS on the listener (EC P-256 certificate, our DownstreamTlsContext
 // defaults, ALPN http/1.1) and drives it with wrk over HTTPS: the TLS data path's cost per request.
 const TLS = process.env.BENCH_TLS === '1';
@@ -158,6 +175,8 @@ interface Build {
   nodeArgs: string[];
   /** 100% sampled tracing, istio.stats and a file access log (bench/lib/telemetry.ts's sidecar). */
   telemetry: boolean;
+  /** Only this part of the telemetry sidecar (BENCH_TELEMETRY=parts). */
+  part?: TelemetryPart;
   /** A reference row (nginx; plain node:http2 with BENCH_H2), not a meshscope build. */
   reference?: boolean;
   /** A static runtime layer for the build's bootstrap (the HTTP/2 codec's key). */
@@ -184,6 +203,8 @@ function builds(): Build[] {
     });
   }
   if (TELEMETRY) for (const b of [...out]) out.push({ ...b, name: `${b.name}+telemetry`, telemetry: true });
+  if (TELEMETRY_PARTS)
+    for (const part of TELEMETRY_PART_NAMES) out.push({ ...out[0]!, name: `this+${part}`, telemetry: true, part });
   if (H2) {
     const self = out[0]!;
     out[0] = { ...self, runtime: { [HTTP2_USE_OGHTTP2]: false } };
@@ -204,12 +225,33 @@ function ticks(statFile: string): number {
  * thread alone (the request thread of --concurrency 1; the others are telemetry export
  * threads, V8's and libuv's).
  */
-function cpuSeconds(pid: number): { all: number; main: number; wakeUps: number } {
+function cpuSeconds(pid: number): Sample {
   return {
     all: ticks(`/proc/${pid}/stat`) / 100,
     main: ticks(`/proc/${pid}/task/${pid}/stat`) / 100,
     wakeUps: wakeUps(pid),
+    written: TELEMETRY_PARTS ? bytesWritten(pid) : 0,
+    upstream: upstreamWorker === 0 ? 0 : ticks(`/proc/${upstreamWorker}/stat`) / 100,
   };
+}
+
+interface Sample {
+  all: number;
+  main: number;
+  wakeUps: number;
+  /** Bytes the main thread has written so far (BENCH_TELEMETRY=parts). */
+  written: number;
+  /** CPU seconds of the upstream nginx worker so far (BENCH_TELEMETRY=parts). */
+  upstream: number;
+}
+
+/** The upstream nginx's worker, whose CPU BENCH_TELEMETRY=parts reports per request; 0 otherwise. */
+let upstreamWorker = 0;
+
+/** What the request thread has written (`wchar`: every socket and file write, counted by the kernel). */
+function bytesWritten(pid: number): number {
+  const io = readFileSync(`/proc/${pid}/task/${pid}/io`, 'utf8');
+  return Number(/^wchar:\s+(\d+)/m.exec(io)?.[1] ?? 0);
 }
 
 /**
@@ -223,6 +265,9 @@ function wakeUps(pid: number): number {
 }
 
 interface RoundResult {
+  /** BENCH_TELEMETRY=parts: the upstream nginx worker's CPU and the request thread's bytes written, per request. */
+  upstreamCpuUsPerRequest: number;
+  bytesWrittenPerRequest: number;
   cpuUsPerRequest: number;
   mainThreadCpuUsPerRequest: number;
   wakeUpsPerRequest: number;
@@ -230,12 +275,10 @@ interface RoundResult {
   latencyMs: number;
 }
 
-function perRequest(
-  before: { all: number; main: number; wakeUps: number },
-  after: { all: number; main: number; wakeUps: number },
-  r: LoadResult,
-): RoundResult {
+function perRequest(before: Sample, after: Sample, r: LoadResult): RoundResult {
   return {
+    upstreamCpuUsPerRequest: ((after.upstream - before.upstream) * 1e6) / r.requests,
+    bytesWrittenPerRequest: (after.written - before.written) / r.requests,
     cpuUsPerRequest: ((after.all - before.all) * 1e6) / r.requests,
     mainThreadCpuUsPerRequest: ((after.main - before.main) * 1e6) / r.requests,
     wakeUpsPerRequest: (after.wakeUps - before.wakeUps) / r.requests,
@@ -249,6 +292,7 @@ const round3 = (x: number): number => Math.round(x * 1000) / 1000;
 
 async function main(): Promise<void> {
   const upstream = await startNginxUpstream();
+  if (TELEMETRY_PARTS) upstreamWorker = await nginxWorker(upstream);
   const list = builds();
   const sink = TELEMETRY ? await startSink() : null;
   const peers: Array<{ build: Build; peer: Peer; url: string; cpuPid: number }> = [];
@@ -268,6 +312,7 @@ async function main(): Promise<void> {
             upstream: upstream.port,
             telemetry: true,
             sink: sink!.port,
+            ...(build.part === undefined ? {} : { only: build.part }),
           })
         : proxyBootstrap(port, upstream.port);
       if (certificate !== null) withDownstreamTls(bootstrap, { ...certificate, alpn: ['http/1.1'] });
@@ -329,6 +374,12 @@ async function main(): Promise<void> {
           requestsPerSecond: Math.round(median(runs.map((r) => r.requestsPerSecond))),
           [H2 ? 'meanMs' : 'p99Ms']: median(runs.map((r) => r.latencyMs)),
           peakRssMb: rss.get(name) ?? null,
+          ...(TELEMETRY_PARTS
+            ? {
+                upstreamCpuUsPerRequest: round1(median(runs.map((r) => r.upstreamCpuUsPerRequest))),
+                bytesWrittenPerRequest: Math.round(median(runs.map((r) => r.bytesWrittenPerRequest))),
+              }
+            : {}),
           cpuRatioToThis: round3(
             median(perRound.map((r) => r.get(name)!.cpuUsPerRequest / r.get(first)!.cpuUsPerRequest)),
           ),
@@ -348,7 +399,7 @@ async function main(): Promise<void> {
       const telemetry = TELEMETRY
         ? Object.fromEntries(
             list
-              .filter((b) => !b.telemetry && b.reference !== true)
+              .filter((b) => !b.telemetry && b.reference !== true && b.part === undefined)
               .map(({ name }) => [
                 name,
                 {
@@ -377,6 +428,23 @@ async function main(): Promise<void> {
               ]),
           )
         : null;
+      // Each part (and the whole) against this build with telemetry off, paired within each
+      // round: what it adds per request to the request thread, to every thread, to the upstream.
+      const addedBy = (name: string, of: (r: RoundResult) => number): number =>
+        round1(median(perRound.map((r) => of(r.get(name)!) - of(r.get(first)!))));
+      const telemetryParts = TELEMETRY_PARTS
+        ? Object.fromEntries(
+            ['this+telemetry', ...TELEMETRY_PART_NAMES.map((p) => `this+${p}`)].map((name) => [
+              name,
+              {
+                mainThreadCpuUsAdded: addedBy(name, (r) => r.mainThreadCpuUsPerRequest),
+                cpuUsAdded: addedBy(name, (r) => r.cpuUsPerRequest),
+                upstreamCpuUsAdded: addedBy(name, (r) => r.upstreamCpuUsPerRequest),
+                bytesWrittenAdded: addedBy(name, (r) => r.bytesWrittenPerRequest),
+              },
+            ]),
+          )
+        : null;
       const out = {
         benchmark: 'proxy-cpu',
         tls: TLS,
@@ -391,6 +459,7 @@ async function main(): Promise<void> {
         cpuStealPercent: steal,
         rows,
         telemetry,
+        ...(telemetryParts === null ? {} : { telemetryParts }),
       };
       process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
     }

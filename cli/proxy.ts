@@ -8,7 +8,7 @@ import type { LogLevel } from '../proxy/index.js';
 // proxy/core/old-generation.ts).
 import { holdYoungGenerationWhileLoading } from '../proxy/core/young-generation.js';
 import { boundOldGenerationGrowth } from '../proxy/core/old-generation.js';
-import { scavengeOnRequestThread } from '../proxy/core/scavenge-threads.js';
+import { scavengeOnRequestThread, sweepArrayBuffersOnRequestThread } from '../proxy/core/scavenge-threads.js';
 
 const usage = (
   levels: readonly string[],
@@ -25,7 +25,7 @@ const usage = (
 export async function run(argv: string[]): Promise<number> {
   holdYoungGenerationWhileLoading();
   const oldGenerationFlags = boundOldGenerationGrowth();
-  const scavengeFlags = scavengeOnRequestThread();
+  const scavengeFlags = [...scavengeOnRequestThread(), ...sweepArrayBuffersOnRequestThread()];
   const { boundYoungGeneration, startProxy, LOG_LEVELS, ProxyError } = await import('../proxy/index.js');
   const USAGE = usage(LOG_LEVELS);
   let values;

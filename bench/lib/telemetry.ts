@@ -109,10 +109,13 @@ export interface SidecarSpec {
   upstream: number;
   telemetry: boolean;
   sink: number;
+  /** With `telemetry`, only this part of it (bench:proxy-cpu's BENCH_TELEMETRY=parts). */
+  only?: 'tracing' | 'access-log' | 'istio';
 }
 
 /** A sidecar's bootstrap; with `telemetry`, 100% sampled OTLP tracing to `sink`, istio.stats and a file access log. */
 export function bootstrapFor(s: SidecarSpec): Record<string, unknown> {
+  const part = (p: NonNullable<SidecarSpec['only']>): boolean => s.telemetry && (s.only === undefined || s.only === p);
   const hcm: Record<string, unknown> = {
     '@type': 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager',
     stat_prefix: s.name,
@@ -122,7 +125,7 @@ export function bootstrapFor(s: SidecarSpec): Record<string, unknown> {
       ],
     },
     http_filters: [
-      ...(s.telemetry
+      ...(part('istio')
         ? [{ name: 'istio.stats', typed_config: { '@type': 'type.googleapis.com/stats.PluginConfig' } }]
         : []),
       {
@@ -131,7 +134,7 @@ export function bootstrapFor(s: SidecarSpec): Record<string, unknown> {
       },
     ],
   };
-  if (s.telemetry) {
+  if (part('tracing')) {
     hcm['tracing'] = {
       random_sampling: { value: 100 },
       provider: {
@@ -143,6 +146,8 @@ export function bootstrapFor(s: SidecarSpec): Record<string, unknown> {
         },
       },
     };
+  }
+  if (part('access-log')) {
     hcm['access_log'] = [
       {
         name: 'envoy.access_loggers.file',

@@ -37,6 +37,7 @@ export interface PipelineOptions {
   batchMaxRows: number;
   /** Rows bytes per batch at most: what one insert asks of ClickHouse's memory. */
   batchMaxBytes: number;
+  /** A smaller batch waits while its oldest entry, inserted now, would be stored sooner than this after it was accepted. */
   batchMaxDelayMs: number;
   /** With more than a batch queued, new data waits while the oldest has waited longer than this. */
   maxQueueDelayMs: number;
@@ -164,7 +165,8 @@ export class Pipeline {
   #loop: Promise<void>;
   #sweep: NodeJS.Timeout;
   #storageHealthy = true;
-  #lastStoredAt = 0;
+  /** How long the last batch took to insert (what the next one's wait leaves room for). */
+  #lastInsertMs = 0;
   #giveUp = false;
   #schemaReady = false;
   #stop!: () => void;
@@ -457,10 +459,16 @@ export class Pipeline {
         });
         continue;
       }
-      // Give a young, small queue time to fill up into a bigger batch, until it holds a full
-      // batch (by rows or by bytes: the store must not idle with a batch waiting). Each entry
-      // queued meanwhile wakes the writer to look again.
-      const young = this.#opts.batchMaxDelayMs - (Date.now() - this.#lastStoredAt);
+      // Give a small queue time to fill up into a bigger batch (bigger parts cost chDB less CPU
+      // per span, at insert and at every merge): until its oldest entry, inserted now, would be
+      // stored about batchMaxDelayMs after it was accepted (the last insert's duration taken as
+      // what this one will take), or it holds a full batch (by rows or by bytes: the store must
+      // not idle with a batch waiting). Each entry queued meanwhile wakes the writer to look
+      // again. Counted from the oldest entry, not from the last insert: a backlog that an
+      // insert left behind is already old, and a replayed entry goes at once.
+      const head = this.#queue[this.#head];
+      const young =
+        head === undefined ? 0 : this.#opts.batchMaxDelayMs - this.#lastInsertMs - (Date.now() - head.acceptedAt);
       if (
         this.#running &&
         this.#batch === undefined &&
@@ -503,8 +511,9 @@ export class Pipeline {
       }
       backoff = 100;
       this.#storageHealthy = true;
-      this.#lastStoredAt = Date.now();
-      this.#metrics.batchLatency.observe(Number(process.hrtime.bigint() - started) / 1e9);
+      const took = Number(process.hrtime.bigint() - started) / 1e6;
+      this.#lastInsertMs = took;
+      this.#metrics.batchLatency.observe(took / 1000);
     }
   }
 

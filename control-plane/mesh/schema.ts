@@ -189,6 +189,13 @@ const service = z.strictObject({
   workloads: z.array(workload),
   routes: z.array(routeRule).optional(),
   policy: destinationPolicy.optional(),
+  /**
+   * Istio's `Sidecar` egress for this service's sidecars: the services they call (`name` or
+   * `name.namespace`). Their outbound routes and clusters then hold only these (and the services
+   * these services' routes send to), and an edit of any other service is not pushed to them.
+   * Absent: every service, as Istio without a Sidecar resource.
+   */
+  egress: z.strictObject({ hosts: z.array(z.string().min(1)).min(1) }).optional(),
 });
 
 const ingress = z.strictObject({

@@ -57,6 +57,30 @@ export function resolveService(m: Mesh, ref: string): Service | string {
   return `no service named '${ref}'`;
 }
 
+/**
+ * The services a service's sidecars route to when it declares `egress.hosts` (Istio's Sidecar
+ * scope): the hosts, then every service their routes send or mirror to, transitively (a caller
+ * applies the destination's rules, so it needs the clusters those rules name), in mesh order.
+ * `undefined` when the service declares none: every service. Unresolvable hosts are skipped
+ * here (checkCrossReferences reports them).
+ */
+export function egressServices(m: Mesh, svc: Service): Service[] | undefined {
+  const hosts = svc.egress?.hosts;
+  if (hosts === undefined) return undefined;
+  const inScope = new Set<Service>();
+  const add = (s: Service | string | undefined): void => {
+    if (s === undefined || typeof s === 'string' || inScope.has(s)) return;
+    inScope.add(s);
+    for (const rule of s.routes ?? []) {
+      for (const d of rule.route) add(d.service === undefined ? s : resolveService(m, d.service));
+      if (rule.mirror !== undefined)
+        add(rule.mirror.service === undefined ? s : resolveService(m, rule.mirror.service));
+    }
+  };
+  for (const h of hosts) add(resolveService(m, h));
+  return m.services.filter((s) => inScope.has(s));
+}
+
 /** The labels a subset selects: a declared subset's labels, else `{version: name}`. */
 function subsetLabels(svc: Service, subset: string): Record<string, string> {
   const declared = svc.policy?.subsets?.find((s) => s.name === subset);
@@ -109,6 +133,12 @@ function checkCrossReferences(m: Mesh): MeshIssue[] {
       portNumbers.add(p.port);
     });
 
+    svc.egress?.hosts.forEach((h, hi) => {
+      const found = resolveService(m, h);
+      if (typeof found === 'string') issues.push({ path: `${base}.egress.hosts[${hi}]`, message: found });
+    });
+    const egress = egressServices(m, svc);
+
     svc.workloads.forEach((w, wi) => {
       claimNode(w.name, new WorkloadClaim(si, wi, 'name'));
       checkPortMap(w.endpoints, portNames, si, wi, 'endpoints', 'endpoint', issues);
@@ -124,6 +154,11 @@ function checkCrossReferences(m: Mesh): MeshIssue[] {
             const path = `${base}.workloads[${wi}].sidecar.outbound_tcp.${key}`;
             const problem = outboundTcpTarget(m, key);
             if (typeof problem === 'string') issues.push({ path, message: problem });
+            else if (egress !== undefined && !egress.includes(problem.service))
+              issues.push({
+                path,
+                message: `service ${serviceKey(problem.service)} is not in ${base}.egress.hosts (the sidecar has no cluster for it)`,
+              });
             claimPort(tcp[key], path);
           }
       }

@@ -12,7 +12,7 @@ import type {
   Telemetry,
   Workload,
 } from '../mesh/schema.js';
-import { outboundTcpTarget, resolveService, serviceKey, subsetWorkloads } from '../mesh/validate.js';
+import { egressServices, outboundTcpTarget, resolveService, serviceKey, subsetWorkloads } from '../mesh/validate.js';
 import { httpRbacFilters, networkRbacFilters } from './authorization.js';
 import {
   ingressTransportSocket,
@@ -445,9 +445,12 @@ function serviceDomains(mesh: Mesh, svc: Service, port: ServicePort, first: bool
   return domains;
 }
 
-function outboundRouteConfig(mesh: Mesh, name: string): JsonObject {
-  const virtualHosts: JsonObject[] = [];
+/** Each service's virtual hosts on the outbound route configuration, in mesh order. */
+function outboundVirtualHosts(mesh: Mesh): Map<Service, JsonObject[]> {
+  const byService = new Map<Service, JsonObject[]>();
   for (const svc of mesh.services) {
+    const virtualHosts: JsonObject[] = [];
+    byService.set(svc, virtualHosts);
     svc.ports.forEach((port, pi) => {
       // A TCP port has no HTTP virtual host: its clients use their own outbound_tcp listener.
       if (usesTcpProxy(port)) return;
@@ -467,10 +470,19 @@ function outboundRouteConfig(mesh: Mesh, name: string): JsonObject {
       });
     });
   }
+  return byService;
+}
+
+function outboundRouteConfig(name: string, services: Iterable<JsonObject[]>): JsonObject {
+  const virtualHosts: JsonObject[] = [];
+  for (const hosts of services) virtualHosts.push(...hosts);
   return { name, virtual_hosts: virtualHosts };
 }
 
-/** Every sidecar routes to the same services the same way, so they share one route configuration (as Istio's sidecars share theirs per port). */
+/**
+ * Every sidecar routes to the same services the same way, so they share one route configuration
+ * (as Istio's sidecars share theirs per port); sidecars with an egress scope share theirs per scope.
+ */
 const OUTBOUND_ROUTE_CONFIG = 'outbound';
 
 /**
@@ -483,6 +495,8 @@ export interface SharedResources {
   endpoints: Map<string, JsonObject>;
   /** The sidecars' routes (the ingress has its own). */
   sidecarRoutes: Map<string, JsonObject>;
+  /** Each service's part of the above, from which a scoped sidecar's are assembled (scopedResources). */
+  byService: Map<Service, { outbound: ServiceOutbound; virtualHosts: JsonObject[] }>;
 }
 
 const sharedByMesh = new WeakMap<Mesh, Map<string, SharedResources>>();
@@ -509,7 +523,7 @@ function serviceOutbound(
   styleKey: string,
   lastOutbound: OutboundMemo,
 ): ServiceOutbound {
-  const { workloads, routes: _routes, ...header } = svc;
+  const { workloads, routes: _routes, egress: _egress, ...header } = svc;
   const inputs = JSON.stringify([header, mesh.mtls, mesh.trust_domain]);
   const memoKey = `${styleKey}\0${serviceKey(svc)}`;
   const last = lastOutbound.get(memoKey);
@@ -545,17 +559,72 @@ export function sharedResources(
   const key = `${JSON.stringify(source)}\0${security?.rootCertificatePem ?? ''}`;
   let shared = byStyle.get(key);
   if (shared === undefined) {
-    shared = { clusters: new Map(), endpoints: new Map(), sidecarRoutes: new Map() };
+    shared = { clusters: new Map(), endpoints: new Map(), sidecarRoutes: new Map(), byService: new Map() };
     if (mesh.telemetry !== undefined) shared.clusters.set(OTEL_COLLECTOR_CLUSTER, telemetryCluster(mesh.telemetry));
+    const virtualHosts = outboundVirtualHosts(mesh);
     for (const svc of mesh.services) {
       const outbound = serviceOutbound(mesh, svc, source, security, key, memo);
       for (const [name, c] of outbound.clusters) shared.clusters.set(name, c);
       for (const [name, e] of outbound.endpoints) shared.endpoints.set(name, e);
+      shared.byService.set(svc, { outbound, virtualHosts: virtualHosts.get(svc) as JsonObject[] });
     }
-    shared.sidecarRoutes.set(OUTBOUND_ROUTE_CONFIG, outboundRouteConfig(mesh, OUTBOUND_ROUTE_CONFIG));
+    shared.sidecarRoutes.set(OUTBOUND_ROUTE_CONFIG, outboundRouteConfig(OUTBOUND_ROUTE_CONFIG, virtualHosts.values()));
     byStyle.set(key, shared);
   }
   return shared;
+}
+
+/** The services a sidecar's outbound side holds, named by a key equal for equal scopes. */
+export interface EgressScope {
+  /** The services' keys, in mesh order: sidecars of services with equal scopes share one set of resources. */
+  key: string;
+  services: readonly Service[];
+}
+
+const scopesByMesh = new WeakMap<Mesh, Map<Service, EgressScope | undefined>>();
+
+/**
+ * The egress scope of a node (Istio's Sidecar resource): its service's `egress.hosts` and what
+ * their routes send to (egressServices), or undefined for every service (no egress declared, or
+ * the ingress). Computed once per mesh and service.
+ */
+export function egressScope(mesh: Mesh, node: MeshNode): EgressScope | undefined {
+  if (node.kind === 'ingress' || node.service.egress === undefined) return undefined;
+  let scopes = scopesByMesh.get(mesh);
+  if (scopes === undefined) scopesByMesh.set(mesh, (scopes = new Map()));
+  if (scopes.has(node.service)) return scopes.get(node.service);
+  const services = egressServices(mesh, node.service) ?? mesh.services;
+  const scope = { key: services.map(serviceKey).join(','), services };
+  scopes.set(node.service, scope);
+  return scope;
+}
+
+/**
+ * A scoped sidecar's part of `full` (sharedResources of the same mesh): the collector's cluster,
+ * the scope's services' outbound clusters and endpoints (the same objects as in `full`), and an
+ * `outbound` route configuration with their virtual hosts only. A Host outside the scope then
+ * matches no virtual host: 404 with response flag NR, as in Envoy.
+ */
+export function scopedResources(full: SharedResources, scope: EgressScope): SharedResources {
+  const out: SharedResources = {
+    clusters: new Map(),
+    endpoints: new Map(),
+    sidecarRoutes: new Map(),
+    byService: new Map(),
+  };
+  const collector = full.clusters.get(OTEL_COLLECTOR_CLUSTER);
+  if (collector !== undefined) out.clusters.set(OTEL_COLLECTOR_CLUSTER, collector);
+  const virtualHosts: JsonObject[][] = [];
+  for (const svc of scope.services) {
+    const part = full.byService.get(svc);
+    if (part === undefined) continue;
+    for (const [name, c] of part.outbound.clusters) out.clusters.set(name, c);
+    for (const [name, e] of part.outbound.endpoints) out.endpoints.set(name, e);
+    virtualHosts.push(part.virtualHosts);
+    out.byService.set(svc, part);
+  }
+  out.sidecarRoutes.set(OUTBOUND_ROUTE_CONFIG, outboundRouteConfig(OUTBOUND_ROUTE_CONFIG, virtualHosts));
+  return out;
 }
 
 const contextByMesh = new WeakMap<Mesh, string>();
@@ -572,7 +641,7 @@ function ownContext(mesh: Mesh): string {
     const { ingress: _ingress, services, ...rest } = mesh;
     context = JSON.stringify({
       ...rest,
-      services: services.map(({ workloads: _w, routes: _r, policy: _p, ...header }) => header),
+      services: services.map(({ workloads: _w, routes: _r, policy: _p, egress: _e, ...header }) => header),
     });
     if (context === lastContext) context = lastContext;
     else lastContext = context;
@@ -791,7 +860,9 @@ export function nodeResources(
   security?: MeshSecurity,
 ): NodeResources {
   const own = ownResources(mesh, nodeId, source, security);
-  const shared = sharedResources(mesh, source, security);
+  const full = sharedResources(mesh, source, security);
+  const scope = egressScope(mesh, findNode(mesh, nodeId));
+  const shared = scope === undefined ? full : scopedResources(full, scope);
   return {
     listeners: own.listeners,
     routes: findNode(mesh, nodeId).kind === 'ingress' ? own.routes : new Map(shared.sidecarRoutes),

@@ -9,17 +9,22 @@
 // unchanged resources keep their previous objects (and encodings); a node's own resources
 // (listeners, its app's clusters) are rebuilt only when their inputs (ownResourcesKey) changed.
 // A node's type whose parts are the same objects as before keeps its snapshot as it was.
+// Sidecars of a service with an egress scope (Istio's Sidecar) share the scope's resources: an
+// edit outside the scope leaves them the same objects, so those sidecars are not pushed at all.
 import { createHash } from 'node:crypto';
 import type { Mesh } from '../mesh/schema.js';
 import {
   type NodeResources,
   type OutboundMemo,
   type OwnKey,
+  type EgressScope,
   type SharedResources,
+  egressScope,
   findNode,
   ownResources,
   ownResourcesKey,
   ownResourcesKeyUnchanged,
+  scopedResources,
   sharedResources,
 } from '../translate/resources.js';
 import type { MeshSecurity } from '../translate/mtls.js';
@@ -185,11 +190,17 @@ export class SnapshotCache {
     return this.#mesh;
   }
 
-  #sharedFor(style: ConfigSourceStyle, previous: Map<string, Shared>): Shared {
-    const key = styleKey(style);
+  /**
+   * The shared resources of a style, or of one egress scope within it: scoped sidecars share one
+   * set per scope, whose unchanged resources (and so snapshots) stay the same objects, so an edit
+   * of a service outside the scope leaves their snapshots as they were and pushes them nothing.
+   */
+  #sharedFor(style: ConfigSourceStyle, scope: EgressScope | undefined, previous: Map<string, Shared>): Shared {
+    const key = scope === undefined ? styleKey(style) : `${styleKey(style)}\0${scope.key}`;
     let shared = this.#shared.get(key);
     if (shared === undefined) {
-      const built: SharedResources = sharedResources(this.#mesh, style, this.#security, this.#outboundMemo);
+      const full: SharedResources = sharedResources(this.#mesh, style, this.#security, this.#outboundMemo);
+      const built = scope === undefined ? full : scopedResources(full, scope);
       const before = previous.get(key);
       shared = {
         clusters: reuse(before?.clusters, built.clusters),
@@ -227,7 +238,7 @@ export class SnapshotCache {
       for (const k of KINDS) types[k] = EMPTY_TYPE;
       return { known: false, types };
     }
-    const shared = this.#sharedFor(e.style, previousShared);
+    const shared = this.#sharedFor(e.style, egressScope(this.#mesh, node), previousShared);
     const own = this.#own(e);
     e.own = own;
     const c = e.clusters;

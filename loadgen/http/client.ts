@@ -62,6 +62,11 @@ export class InvalidUrlError extends Error {}
 export class HttpTransport {
   readonly #opts: TransportOptions;
   readonly #idle = new Map<string, Connection>();
+  // The last origin asked about and its idle connection, mirrored on every change to #idle: a VU's
+  // keep-alive loop looks its connection up twice per request (to send, and to keep it idle after)
+  // with the same key string, so both are one comparison instead of a hash lookup.
+  #hotKey = '';
+  #hotIdle: Connection | undefined;
   readonly #all = new Set<Connection>();
   readonly #targets = new Map<string, ParsedTarget>();
   readonly #forget: (c: Connection) => void;
@@ -85,7 +90,7 @@ export class HttpTransport {
     };
     this.#forget = (c) => {
       this.#all.delete(c);
-      if (this.#idle.get(c.origin.key) === c) this.#idle.delete(c.origin.key);
+      if (this.#idleFor(c.origin.key) === c) this.#setIdle(c.origin.key, undefined);
     };
   }
 
@@ -122,14 +127,28 @@ export class HttpTransport {
     return t;
   }
 
+  #idleFor(key: string): Connection | undefined {
+    if (key === this.#hotKey) return this.#hotIdle;
+    const idle = this.#idle.get(key);
+    this.#hotKey = key;
+    this.#hotIdle = idle;
+    return idle;
+  }
+
+  #setIdle(key: string, c: Connection | undefined): void {
+    if (c === undefined) this.#idle.delete(key);
+    else this.#idle.set(key, c);
+    if (key === this.#hotKey) this.#hotIdle = c;
+  }
+
   #connection(origin: Origin, exclusive: boolean): Connection {
     if (!exclusive && !this.#opts.noConnectionReuse) {
-      const idle = this.#idle.get(origin.key);
+      const idle = this.#idleFor(origin.key);
       if (idle !== undefined && !idle.closed && !idle.busy) return idle;
     }
     const c = new Connection(origin, this.#opts.connectTimeoutMs, this.#forget, origin.tls ? this.#adoptH2 : null);
     this.#all.add(c);
-    if (!exclusive && !this.#opts.noConnectionReuse) this.#idle.set(origin.key, c);
+    if (!exclusive && !this.#opts.noConnectionReuse) this.#setIdle(origin.key, c);
     return c;
   }
 
@@ -234,9 +253,9 @@ export class HttpTransport {
         // Keep one idle keep-alive connection per origin; one opened beside a busy one
         // (concurrent asyncRequest calls) is closed rather than left open until the VU ends.
         // Already the idle one (every request of a VU's keep-alive loop): nothing to store again.
-        const idle = this.#idle.get(target.origin.key);
+        const idle = this.#idleFor(target.origin.key);
         if (idle !== conn) {
-          if (idle === undefined || idle.closed || idle.busy) this.#idle.set(target.origin.key, conn);
+          if (idle === undefined || idle.closed || idle.busy) this.#setIdle(target.origin.key, conn);
           else conn.close();
         }
       }
@@ -249,6 +268,8 @@ export class HttpTransport {
     for (const c of this.#all) c.destroy();
     this.#all.clear();
     this.#idle.clear();
+    this.#hotKey = '';
+    this.#hotIdle = undefined;
     for (const s of this.#h2.values()) s.destroy();
     this.#h2.clear();
   }

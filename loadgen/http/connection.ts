@@ -153,6 +153,8 @@ export class Connection implements ParserHandler {
   #writeStart = 0;
   #written = 0;
   #firstByte = 0;
+  /** When the last read of the in-flight response arrived: its end, if that read completes it. */
+  #lastRead = 0;
   #pendingWrite: string | null = null;
   readonly #onRead = (nread: number, buf: Uint8Array): boolean => {
     this.#onData((buf as Buffer).subarray(0, nread));
@@ -323,7 +325,11 @@ export class Connection implements ParserHandler {
       this.#socket.destroy();
       return;
     }
-    if (this.#firstByte === 0) this.#firstByte = performance.now();
+    // One clock read per read: a response that arrives in one read (the usual small one) gets
+    // its first byte and its end from the same reading.
+    const now = performance.now();
+    this.#lastRead = now;
+    if (this.#firstByte === 0) this.#firstByte = now;
     res.bytesReceived += data.length;
     this.#parser.execute(data);
   }
@@ -345,7 +351,7 @@ export class Connection implements ParserHandler {
   onComplete(keepAlive: boolean): void {
     const res = this.#res!;
     const done = this.#done!;
-    const end = performance.now();
+    const end = this.#lastRead;
     res.sending = this.#written - this.#writeStart;
     res.waiting = Math.max(0, this.#firstByte - this.#written);
     res.receiving = end - this.#firstByte;

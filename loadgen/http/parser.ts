@@ -1,8 +1,18 @@
 // A small incremental HTTP/1.1 response parser (status line, headers, content-length, chunked or
 // read-until-close bodies). It works on the socket's Buffers in place and only copies a partial
-// header block or chunk-size line, so a keep-alive GET costs one indexOf, a byte scan and one latin1 slice.
+// header block or chunk-size line, so a keep-alive GET costs one pass over the head's bytes (no
+// native search call) and one latin1 slice.
 
-const CRLFCRLF = Buffer.from('\r\n\r\n');
+/** #head's answers besides the offset after the head: more bytes needed, or the response refused. */
+const INCOMPLETE = -1;
+const FAILED = -2;
+
+/** Index of the CR of the next CRLF at or after `from`, or -1 if `buf` ends first (a bare CR is line content). */
+function lineEnd(buf: Buffer, from: number): number {
+  const last = buf.length - 1;
+  for (let i = from; i < last; i++) if (buf[i] === 13 && buf[i + 1] === 10) return i;
+  return -1;
+}
 
 export interface ParsedHead {
   status: number;
@@ -142,14 +152,14 @@ export class ResponseParser {
             pos = 0;
             this.#pending = null;
           }
-          const end = buf.indexOf(CRLFCRLF, pos);
-          if (end === -1) {
+          const next = this.#head(buf, pos);
+          if (next === INCOMPLETE) {
             if (buf.length - pos > 65536) return this.#fail('response header block larger than 64 KiB');
             this.#pending = Buffer.from(buf.subarray(pos));
             return;
           }
-          if (!this.#head(buf, pos, end)) return;
-          pos = end + 4;
+          if (next === FAILED) return;
+          pos = next;
           break;
         }
         case State.Length: {
@@ -209,9 +219,9 @@ export class ResponseParser {
     }
   }
 
-  #malformed(buf: Buffer, start: number, eol: number): false {
+  #malformed(buf: Buffer, start: number, eol: number): number {
     this.#fail(`malformed status line '${buf.toString('latin1', start, Math.min(eol, start + 80))}'`);
-    return false;
+    return FAILED;
   }
 
   #fail(message: string): void {
@@ -224,14 +234,20 @@ export class ResponseParser {
     this.#handler.onComplete(this.#keepAlive);
   }
 
-  #head(buf: Buffer, start: number, end: number): boolean {
+  /**
+   * Reads a response head starting at `start` in one pass over its lines (no search for the blank
+   * line first): returns the offset after it, INCOMPLETE when `buf` ends inside it, FAILED when it
+   * is malformed (after onParseError).
+   */
+  #head(buf: Buffer, start: number): number {
     // Works on the bytes: the status and the framing headers (Content-Length, Transfer-Encoding,
     // Connection) are read without cutting strings; the header block after the status line stays
     // one string that parseHeaders() turns into an object if the script reads res.headers.
-    let eol = start;
-    while (eol < end && buf[eol] !== 13) eol++;
-    const sp1 = buf.indexOf(32, start);
-    if (sp1 === -1 || sp1 >= eol || !isHttp1(buf, start)) return this.#malformed(buf, start, eol);
+    const eol = lineEnd(buf, start);
+    if (eol === -1) return INCOMPLETE;
+    let sp1 = start;
+    while (sp1 < eol && buf[sp1] !== 32) sp1++;
+    if (sp1 >= eol || !isHttp1(buf, start)) return this.#malformed(buf, start, eol);
     const proto =
       sp1 !== start + 8
         ? buf.toString('latin1', start, sp1)
@@ -249,19 +265,15 @@ export class ResponseParser {
       sp2++;
     }
     if (status < 100 || status > 999) return this.#malformed(buf, start, eol);
-    const statusText =
-      sp2 >= eol
-        ? ''
-        : eol - sp2 === 3 && buf[sp2 + 1] === 0x4f && buf[sp2 + 2] === 0x4b
-          ? 'OK'
-          : buf.toString('latin1', sp2 + 1, eol);
     let contentLength = -1;
     let chunked = false;
     let setCookie = false;
     let keepAlive = proto === 'HTTP/1.1';
-    for (let at = eol + 2; at < end; ) {
-      let next = at;
-      while (next < end && buf[next] !== 13) next++;
+    let at = eol + 2;
+    for (;;) {
+      const next = lineEnd(buf, at);
+      if (next === -1) return INCOMPLETE;
+      if (next === at) break;
       const c = buf[at]! | 0x20;
       // Only lines starting with c, t or s can be Content-Length, Connection, Transfer-Encoding or Set-Cookie.
       if (c === 0x63 || c === 0x74 || c === 0x73) {
@@ -287,11 +299,21 @@ export class ResponseParser {
       }
       at = next + 2;
     }
+    // `at` is the blank line's CR: the header block (without the status line and the blank line)
+    // ends at the CRLF before it, the head 2 bytes after it.
+    const end = at - 2;
+    const after = at + 2;
+    const statusText =
+      sp2 >= eol
+        ? ''
+        : eol - sp2 === 3 && buf[sp2 + 1] === 0x4f && buf[sp2 + 2] === 0x4b
+          ? 'OK'
+          : buf.toString('latin1', sp2 + 1, eol);
     this.#keepAlive = keepAlive;
     // 1xx informational responses precede the real one; skip them.
     if (status < 200) {
       this.#state = State.Head;
-      return true;
+      return after;
     }
     const head = this.#parsed;
     head.status = status;
@@ -305,7 +327,7 @@ export class ResponseParser {
     else if (contentLength >= 0) {
       if (!Number.isFinite(contentLength)) {
         this.#fail('invalid Content-Length');
-        return false;
+        return FAILED;
       }
       this.#remaining = contentLength;
       if (contentLength === 0) this.#finish();
@@ -314,6 +336,6 @@ export class ResponseParser {
       this.#keepAlive = false;
       this.#state = State.UntilClose;
     }
-    return true;
+    return after;
   }
 }

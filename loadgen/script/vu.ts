@@ -29,13 +29,14 @@ export interface VuOptions {
 }
 
 type ThenFn = (this: unknown, ok: () => void, fail: (err: unknown) => void) => unknown;
+type BoundThen = (
+  promise: unknown,
+  ok: (value: unknown) => unknown,
+  fail: (err: unknown) => unknown,
+) => Promise<unknown>;
 
-function bindThen(then: ThenFn): (promise: unknown, ok: () => void, fail: (err: unknown) => void) => unknown {
-  return Function.prototype.call.bind(then) as (
-    promise: unknown,
-    ok: () => void,
-    fail: (err: unknown) => void,
-  ) => unknown;
+function bindThen(then: ThenFn): BoundThen {
+  return Function.prototype.call.bind(then) as BoundThen;
 }
 
 /** #finish's "no error" (a script may throw undefined). */
@@ -69,7 +70,7 @@ export class VU {
    * could replace it), bound to Function.prototype.call once: `then.call(...)` per iteration
    * would load `call` from a function of another realm's map.
    */
-  #then: (promise: unknown, ok: () => void, fail: (err: unknown) => void) => unknown = bindThen(Promise.prototype.then);
+  #then: BoundThen = bindThen(Promise.prototype.then);
   // The running iteration (a VU runs one at a time).
   #done: ((outcome: IterationOutcome) => void) | null = null;
   #start = 0;
@@ -104,6 +105,7 @@ export class VU {
       network: { sent: 0, received: 0 },
       seedRandom: () => {},
       settle: (job) => new Promise((resolve, reject) => job.start(resolve, reject)),
+      thenInRealm: bindThen(Promise.prototype.then),
       tracing: null,
       span: null,
     };
@@ -147,6 +149,7 @@ export class VU {
       const math = globals.math;
       this.#then = bindThen(realm.promiseThen);
       this.state.settle = realm.settle;
+      this.state.thenInRealm = this.#then;
       this.state.seedRandom = (seed) => {
         math.random = seededRandom(seed);
       };

@@ -1,6 +1,7 @@
 // Per-stream facts, Envoy's StreamInfo: what access loggers, tracers and stats read once a
 // stream is done. One plain object per stream with fixed fields (a stable hidden class); the
 // hot path only assigns fields, formatting happens in the consumers.
+import { performance } from 'node:perf_hooks';
 import type { HeaderMap } from './http/headers.js';
 import type { SslConnectionInfo } from './network/ssl-connection-info.js';
 

@@ -10,6 +10,8 @@
 // every tick while anything was armed: at 1000 req/s through a sidecar, where each request arms a
 // 15 s route timeout and cancels it within a millisecond, that was 125 wake-ups a second (each a
 // context switch and a run of Node's timers for nothing due) between the requests' own.
+import { performance } from 'node:perf_hooks';
+
 /** What a timer calls when it fires; `kind` tells an owner's timers apart without a closure each. */
 export interface WheelTimerOwner {
   onWheelTimer(kind: number): void;

@@ -163,6 +163,13 @@ function newContext(): IncomingTraceContext {
   return { traceId: '', parentSpanId: '', sampled: null, debug: false, traceState: '', format: 0, presentFormats: 0 };
 }
 
+/**
+ * What a request with no propagation header carries: nothing. Shared, as most requests at a
+ * mesh's edge and every request of a client that does not trace are such requests, and a
+ * context per request was garbage the tracer only read (frozen: no caller writes to it).
+ */
+const NO_CONTEXT: IncomingTraceContext = Object.freeze(newContext());
+
 // W3C ------------------------------------------------------------------------------------
 
 /** Parses one `traceparent` value into `ctx`; false when invalid. */
@@ -341,8 +348,8 @@ function carriesB3Debug(headers: TraceHeaders, b3: readonly string[], traceId: s
 
 /** Reads whichever trace context the request carries, by precedence W3C > B3 single > B3 multi. */
 export function extractTraceContext(headers: TraceHeaders): IncomingTraceContext {
+  if (headers.names !== undefined && !hasTraceHeader(headers.names)) return NO_CONTEXT;
   const ctx = newContext();
-  if (headers.names !== undefined && !hasTraceHeader(headers.names)) return ctx;
   const traceparents = headers.getAll(TRACEPARENT);
   const b3 = headers.getAll(B3);
   const hasMulti =

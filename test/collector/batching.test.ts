@@ -1,5 +1,5 @@
-// The writer waits batchMaxDelayMs after an insert for a small queue to fill up, never while a
-// full batch is already waiting: what an operator would see as a store idling behind a backlog.
+// The writer waits for a small queue to fill up until its oldest entry is batchMaxDelayMs old,
+// never while a full batch is already waiting: what an operator would see as a store idling behind a backlog.
 
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -55,8 +55,8 @@ function traceBody(trace: number, count: number): string {
 }
 
 it('stores a backlog of several full batches back to back, without the small-queue wait', async () => {
-  // About 80 MiB of rows, a few requests at a time (within the in-flight budget): the first
-  // request's batch goes at once, then more than a full batch queues up behind it.
+  // About 80 MiB of rows, a few requests at a time (within the in-flight budget): more than two
+  // full batches queue up.
   // Refused ones (the memory limiter, with this process's own garbage counted) are sent again.
   const send = async (trace: number): Promise<void> => {
     for (;;) {
@@ -73,8 +73,7 @@ it('stores a backlog of several full batches back to back, without the small-que
   };
   for (let round = 0; round < 10; round++)
     await Promise.all(Array.from({ length: 4 }, (_, i) => send(1 + round * 4 + i)));
-  // The first batch goes at once; a full one after it must not wait for batchMaxDelayMs (the rest,
-  // less than a batch, may).
+  // Each full batch goes without waiting for batchMaxDelayMs (the rest, less than a batch, may).
   const batches = async (): Promise<number> => {
     const text = await (await fetch(`${collector.apiUrl}/metrics`)).text();
     return Number(/^meshscope_collector_batch_latency_seconds_count (\d+)$/m.exec(text)?.[1] ?? 0);

@@ -21,6 +21,7 @@ type Doc = {
   services: Array<{
     name: string;
     mtls?: string;
+    egress?: { hosts: string[] };
     routes?: Array<{ route: Array<{ weight?: number }> }>;
     policy?: { connect_timeout?: string };
     workloads: Array<{ name: string; weight?: number; endpoints: Record<string, string>; sidecar?: unknown }>;
@@ -58,6 +59,9 @@ const EDITS: Array<[string, (d: Doc) => void]> = [
   ['one service in mTLS', (d) => Object.assign(d.services[1]!, { mtls: 'PERMISSIVE' })],
   ['the mesh in mTLS', (d) => Object.assign(d, { mtls: 'STRICT' })],
   ['a workload removed', (d) => d.services[1]!.workloads.pop()],
+  ['an egress scope', (d) => Object.assign(d.services[0]!, { egress: { hosts: ['catalog'] } })],
+  ['a workload weight outside the scope', (d) => Object.assign(d.services[0]!.workloads[0]!, { weight: 5 })],
+  ['the egress scope removed', (d) => delete d.services[0]!.egress],
 ];
 
 function expectServesFromScratch(cache: SnapshotCache, text: string, security: CacheSecurity, nodes: string[]): void {
@@ -117,6 +121,11 @@ describe('incremental snapshots', () => {
           const pushed = what === 'a route split' ? (n === 'front-proxy' ? [] : ['routes']) : ['endpoints'];
           expect([...(changes.get(n) ?? [])], `${what}: ${n}`).toEqual(pushed);
         }
+      }
+      if (what === 'a workload weight outside the scope') {
+        // frontend's sidecar calls catalog only: frontend's own endpoints are outside its scope.
+        expect([...(changes.get('frontend-v1') ?? [])], what).toEqual([]);
+        expect([...(changes.get('catalog-v1') ?? [])], what).toEqual(['endpoints']);
       }
     }
   });

@@ -7,11 +7,11 @@ import { describe, expect, it } from 'vitest';
 
 const MODULE = resolve(import.meta.dirname, '../../dist/proxy/core/scavenge-threads.js');
 
-/** The flags scavengeOnRequestThread() hands forked workers, in a node started with `nodeArgs`. */
-function workerFlags(nodeArgs: string[]): string[] {
+/** The flags `fn` (scavengeOnRequestThread unless named) hands forked workers, in a node started with `nodeArgs`. */
+function workerFlags(nodeArgs: string[], fn = 'scavengeOnRequestThread'): string[] {
   const script = `
-    import { scavengeOnRequestThread } from ${JSON.stringify(MODULE)};
-    process.stdout.write(JSON.stringify(scavengeOnRequestThread()));
+    import { ${fn} } from ${JSON.stringify(MODULE)};
+    process.stdout.write(JSON.stringify(${fn}()));
   `;
   const r = spawnSync(process.execPath, [...nodeArgs, '--input-type=module', '-e', script], { encoding: 'utf8' });
   expect(r.stderr).toBe('');
@@ -27,5 +27,19 @@ describe('scavenges on the request thread', () => {
     expect(workerFlags(['--parallel-scavenge'])).toEqual([]);
     expect(workerFlags(['--no-parallel-scavenge'])).toEqual([]);
     expect(workerFlags(['--single-threaded-gc'])).toEqual([]);
+  });
+});
+
+describe('young ArrayBuffers swept on the request thread', () => {
+  const fn = 'sweepArrayBuffersOnRequestThread';
+
+  it('turns concurrent ArrayBuffer sweeping off and hands forked workers the same flag', () => {
+    expect(workerFlags([], fn)).toEqual(['--no-concurrent-array-buffer-sweeping']);
+  });
+
+  it("leaves the operator's choice alone", () => {
+    expect(workerFlags(['--concurrent-array-buffer-sweeping'], fn)).toEqual([]);
+    expect(workerFlags(['--no-concurrent-array-buffer-sweeping'], fn)).toEqual([]);
+    expect(workerFlags(['--single-threaded-gc'], fn)).toEqual([]);
   });
 });

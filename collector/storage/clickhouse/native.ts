@@ -297,10 +297,13 @@ export function lowCardinality(out: Buffer[], ids: readonly Buffer[], dicts: rea
   // thousands of tiny writes when staged.
   out.push(Buffer.concat(keys));
   out.push(u64s([total]));
-  if (width === 0) out.push(Buffer.from(Uint8Array.from(indexes)));
+  // Typed-array conversion and DataView writes: Buffer#writeUInt16LE per index took 33-68 ms
+  // for 600k indexes where a DataView took 1.5-10 (load ~12).
+  if (width === 0) out.push(Buffer.from(new Uint8Array(indexes).buffer));
   else if (width === 1) {
     const b = Buffer.allocUnsafe(total * 2);
-    for (let i = 0; i < total; i++) b.writeUInt16LE(indexes[i]!, i * 2);
+    const v = viewOf(b);
+    for (let i = 0; i < total; i++) v.setUint16(i * 2, indexes[i]!, true);
     out.push(b);
   } else {
     const b = Buffer.allocUnsafe(total * 4);

@@ -27,21 +27,35 @@ import { LOG_COLUMNS, SPAN_COLUMNS } from '../../receivers/otlp/model.js';
 import { EDGE_COLUMNS } from '../../servicegraph/store.js';
 import type { StorageClient } from './client.js';
 import { EMBEDDED_INSERT_SETTINGS } from './embedded.js';
-import { SpanColumns, spanBlock } from './span-columns.js';
+import { SpanColumns, spanBlock, spanBlockInTurns } from './span-columns.js';
 
 export type TableName = 'otel_traces' | 'otel_logs' | 'otel_service_graph_edges';
 
 /** A record's rows: RowBinary, or otel_traces columns (inserted as one Native block). */
 export type Rows = Buffer | SpanColumns;
 
+/** The format of one insert's chunks: all RowBinary, or all columns (a Native block). */
+function formatOf(chunks: readonly Rows[]): 'RowBinary' | 'Native' {
+  const native = chunks.length > 0 && chunks[0] instanceof SpanColumns;
+  if (chunks.some((c) => c instanceof SpanColumns !== native))
+    throw new StorageError('an insert mixes columns and rows');
+  return native ? 'Native' : 'RowBinary';
+}
+
 /** The chunks of one insert: all RowBinary, or all columns (a Native block). */
 export function insertData(chunks: readonly Rows[]): { format: 'RowBinary' | 'Native'; chunks: Buffer[] } {
-  if (chunks.length > 0 && chunks[0] instanceof SpanColumns) {
-    if (!chunks.every((c) => c instanceof SpanColumns)) throw new StorageError('an insert mixes columns and rows');
-    return { format: 'Native', chunks: spanBlock(chunks as SpanColumns[]) };
-  }
-  if (chunks.some((c) => c instanceof SpanColumns)) throw new StorageError('an insert mixes columns and rows');
-  return { format: 'RowBinary', chunks: chunks as Buffer[] };
+  const format = formatOf(chunks);
+  if (format === 'Native') return { format, chunks: spanBlock(chunks as SpanColumns[]) };
+  return { format, chunks: chunks as Buffer[] };
+}
+
+/** insertData, a Native block assembled a column per turn of the event loop (spanBlockInTurns). */
+async function insertDataInTurns(
+  chunks: readonly Rows[],
+): Promise<{ format: 'RowBinary' | 'Native'; chunks: Buffer[] }> {
+  const format = formatOf(chunks);
+  if (format === 'Native') return { format, chunks: await spanBlockInTurns(chunks as SpanColumns[]) };
+  return { format, chunks: chunks as Buffer[] };
 }
 
 export interface RowWriter {
@@ -218,7 +232,7 @@ export function createRowWriter(storage: StorageClient, opts: RowWriterOptions):
       const columns = TABLE_COLUMNS[table].join(', ');
       const settings = insertSettings(token, opts.maxPartitionsPerInsert);
       try {
-        const { format, chunks } = insertData(rows);
+        const { format, chunks } = await insertDataInTurns(rows);
         if (embedded !== undefined) {
           const file = join(staging, `${table}.${format}`);
           const embeddedSettings = settingsSql({ ...settings, ...EMBEDDED_INSERT_SETTINGS, ...STAGED_READ_SETTINGS });

@@ -1,7 +1,16 @@
 // The `k6` module for one VU: check, group, sleep, fail, randomSeed.
+import { types } from 'node:util';
 import { IterationInterruptedError } from '../../errors.js';
 import { internTags } from '../../metrics/registry.js';
 import type { TestContext, VuState } from '../context.js';
+
+function isThenable(v: unknown): v is PromiseLike<unknown> {
+  return (
+    v !== null &&
+    (typeof v === 'object' || typeof v === 'function') &&
+    typeof (v as { then?: unknown }).then === 'function'
+  );
+}
 
 export function createK6Module(test: TestContext, vu: VuState): Record<string, unknown> {
   const m = test.metrics;
@@ -50,7 +59,13 @@ export function createK6Module(test: TestContext, vu: VuState): Record<string, u
     return all;
   };
 
-  const group = async (name: string, fn: () => unknown): Promise<unknown> => {
+  // Not an async function: the script awaits what group() returns (transform.ts), and a promise of
+  // the engine's realm awaited there, like the script's promise awaited here, takes V8's
+  // foreign-thenable path (a PromiseResolveThenableJob and a `then` call each way, four more
+  // microtasks per group). A callback that waits hands back a promise of the script's realm, and
+  // the realm's own `then` on it gives the script one of that realm again; a callback that
+  // returns without waiting ends the group at once and its value is returned as is.
+  const group = (name: string, fn: () => unknown): unknown => {
     if (typeof name !== 'string' || name === '') throw new Error('group() needs a non-empty name');
     if (name.includes('::')) throw new Error("group names may not contain '::'");
     if (typeof fn !== 'function') throw new Error('group() needs a function');
@@ -60,14 +75,57 @@ export function createK6Module(test: TestContext, vu: VuState): Record<string, u
     vu.groupPath = node.path;
     vu.tags = derived(groupTags, node.path, 'group');
     const start = performance.now();
-    try {
-      return await fn();
-    } finally {
+    const end = (): void => {
       const groupTags = vu.tags;
       vu.groupPath = parentPath;
       vu.tags = parentTags;
       m.groupDuration.add(performance.now() - start, groupTags);
+    };
+    let r: unknown;
+    try {
+      r = fn();
+    } catch (err) {
+      end();
+      throw err;
     }
+    if (!types.isPromise(r)) {
+      if (!isThenable(r)) {
+        end();
+        return r;
+      }
+      // A thenable of the script's own making: the group lasts until it settles, as with await.
+      const thenable = r;
+      return vu.settle<unknown>({
+        start: (resolve, reject) => {
+          try {
+            thenable.then(
+              (v) => {
+                end();
+                resolve(v);
+              },
+              (err: unknown) => {
+                end();
+                reject(err);
+              },
+            );
+          } catch (err) {
+            end();
+            throw err;
+          }
+        },
+      });
+    }
+    return vu.thenInRealm(
+      r,
+      (v) => {
+        end();
+        return v;
+      },
+      (err) => {
+        end();
+        throw err;
+      },
+    );
   };
 
   const sleep = (seconds: number): Promise<void> =>

@@ -3,6 +3,8 @@
 // (header-utility.ts), has its FilterManager run the HTTP filters (the router last), hands the
 // response the filters let through to the codec's ResponseEncoder, and on completion records
 // stats and queues the span, filter log handlers and access logs. It never frames bytes.
+import { Buffer } from 'node:buffer';
+import { performance } from 'node:perf_hooks';
 import type { TransportSocket } from '../network/transport-socket.js';
 import type { RequestDecoder, ResponseEncoder, ServerConnection } from './codec/types.js';
 import { HeaderMap } from './headers.js';

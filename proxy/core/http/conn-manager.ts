@@ -4,6 +4,7 @@
 // client's preface) and creates one ActiveStream (active-stream.ts) per request; an HTTP/2
 // connection's streams run through Http2Streams, so the HTTP/1 path keeps its single stream. Connection stats,
 // idle / request-header timeouts and draining live here; framing is the codec's alone.
+import { performance } from 'node:perf_hooks';
 import type { TransportSocket } from '../network/transport-socket.js';
 import { Http1ServerConnection } from './codec/http1/server-connection.js';
 import { PrefaceDetector } from './codec/preface-detector.js';

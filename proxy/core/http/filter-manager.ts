@@ -4,6 +4,7 @@
 // continueDecoding/continueEncoding. What the filters let through goes to the stream's owner
 // (FilterManagerCallbacks), which writes it to the codec; the filter manager never frames bytes,
 // edits headers or counts connection stats.
+import { Buffer } from 'node:buffer';
 import type { HeaderMap } from './headers.js';
 import {
   FilterDataStatus,

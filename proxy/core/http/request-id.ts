@@ -2,6 +2,7 @@
 // from several intermediate strings (about 0.6 KB of garbage per request under load, measured
 // with allocation sampling); here the hex digits go into one reused 36-byte buffer and a single
 // latin1 string is made from it. Randomness comes from a pooled CSPRNG refill, as in randomUUID.
+import { Buffer } from 'node:buffer';
 import { randomFillSync } from 'node:crypto';
 
 const POOL_UUIDS = 256;

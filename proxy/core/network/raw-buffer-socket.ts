@@ -1,5 +1,6 @@
 // envoy.transport_sockets.raw_buffer: plaintext TCP. The accepted or connected net.Socket is the
 // native stream as it is; `:scheme` is `http`.
+import { Buffer } from 'node:buffer';
 import { connect, type Socket } from 'node:net';
 import type {
   DownstreamTransportSocketFactory,

@@ -5,6 +5,7 @@
 // points the handle at the buffer in its constructor; this sets the same two slots, found once
 // by name and value on a probe socket made with the option, and points the handle the same way.
 // Where this Node keeps them otherwise, nothing changes and reads stay `data` events.
+import { Buffer } from 'node:buffer';
 import { Socket, type SocketConstructorOpts } from 'node:net';
 
 interface UserBufferSlots {

@@ -2,6 +2,7 @@
 // longest `*suffix`, then the longest `prefix*`, then `*`), routes as flat objects with
 // pre-lower-cased prefixes and pre-built RegExps, header mutations with names normalised.
 // Per request, matching is a few string compares and no allocation in the common case.
+import { Buffer } from 'node:buffer';
 import { readFileSync } from 'node:fs';
 import type {
   HashPolicy,

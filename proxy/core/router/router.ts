@@ -3,6 +3,8 @@
 // mutations, picks a host (hash policies feed RING_HASH/MAGLEV), runs one UpstreamRequest per
 // attempt, streams the body both ways with flow control and turns upstream failures into
 // Envoy's local replies and response flags.
+import { Buffer } from 'node:buffer';
+import { performance } from 'node:perf_hooks';
 import type { StreamDecoderFilter, StreamFilterCallbacks } from '../http/filter.js';
 import { FilterDataStatus, FilterHeadersStatus } from '../http/filter.js';
 import { HeaderMap } from '../http/headers.js';

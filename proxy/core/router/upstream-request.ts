@@ -2,6 +2,8 @@
 // writes the request through the pool's client codec (whatever its protocol), and relays the
 // response events to the router tagged with itself, so a router that retries can tell a stale
 // attempt from the current one. Owns its CLIENT span when the stream is traced.
+import { Buffer } from 'node:buffer';
+import { performance } from 'node:perf_hooks';
 import type { HeaderMap } from '../http/headers.js';
 import type { RequestEncoder, ResponseDecoder, StreamResetReason } from '../http/codec/types.js';
 import type { Host } from '../upstream/host.js';

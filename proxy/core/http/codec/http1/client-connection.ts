@@ -3,6 +3,7 @@
 // (`:method`, `:path`, `:authority` as Host), frames the body (sized, chunked when the length is
 // unknown, raw for an upgrade) and reads the response with the incremental parser into the
 // stream's ResponseDecoder. Reads arrive as views of the transport's shared read buffer.
+import { Buffer } from 'node:buffer';
 import { Http1Parser, type CodecError, type MessageHead, type ParserHandler } from './parser.js';
 import type { HeaderMap } from '../../headers.js';
 import { DeferredWriter } from '../../deferred-writer.js';

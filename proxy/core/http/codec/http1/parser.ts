@@ -6,6 +6,7 @@
 // requests wait for the previous response. A head that cannot become valid is refused as soon
 // as its bytes show it (a bare LF, a request line that does not start with a method token, as
 // a TLS ClientHello on a plaintext port), not when it completes, which such a head never does.
+import { Buffer } from 'node:buffer';
 import { HeaderMap } from '../../headers.js';
 import { knownHeaderName } from './known-header-names.js';
 

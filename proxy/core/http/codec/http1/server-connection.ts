@@ -4,6 +4,7 @@
 // transport) and writes responses with HTTP/1.1 framing (status line, chunked or sized bodies,
 // `connection: close`, upgrades). One stream at a time: a pipelined request waits in the parser
 // until the previous stream is complete.
+import { Buffer } from 'node:buffer';
 import { Http1Parser, statusLine, type MessageHead, type ParserHandler } from './parser.js';
 import { HeaderMap } from '../../headers.js';
 import { DeferredWriter } from '../../deferred-writer.js';
