@@ -32,6 +32,7 @@ const STALL_STREAMS = Number(process.env.STALL_STREAMS ?? 100);
 /** Streams the outbound flood dribbles to, and how long its open stream has to fill the socket's buffers. */
 const DRIBBLE_STREAMS = 4;
 const FILL_MS = 200;
+const DRIBBLE_MS = 600;
 
 interface Attack {
   readonly name: string;
@@ -142,11 +143,12 @@ const attacks: Attack[] = [
       c.socket.pause();
       c.send(headers(fill, hpack(GET('/big')), { endStream: true }), windowUpdate(fill, 0x7fffffff));
       await new Promise((r) => setTimeout(r, FILL_MS));
-      for (let i = 0; !c.closed && Date.now() < until; i++) {
+      // Within the streams' idle timeout (1 s here) after their heads; then a fresh connection.
+      const stop = Math.min(until, Date.now() + DRIBBLE_MS);
+      for (let i = 0; !c.closed && Date.now() < stop; i++) {
         if (!c.send(windowUpdate(ids[i % ids.length]!, 1))) await new Promise((r) => setTimeout(r, 1));
         if (i % 256 === 0) await tick();
       }
-      // A connection that outlived the attack's streams (reset by the idle timeout) is done.
       c.destroy();
     },
   },

@@ -510,6 +510,7 @@ export const httpConnectionManagerSchema = z
       .union([z.number().int().min(1).max(8192), z.object({ value: z.number().int().min(1).max(8192) }).strict()])
       .optional(),
     upgrade_configs: z.array(upgradeConfigSchema).optional(),
+    proxy_100_continue: z.boolean().optional(),
     strip_any_host_port: z.boolean().optional(),
     strip_matching_host_port: z.boolean().optional(),
     normalize_path: z.boolean().optional(),

@@ -3,12 +3,22 @@
 // extended CONNECT (`:protocol websocket`) reaches an HTTP/1.1 upstream as a GET upgrade, its 101
 // reaches the client as 200, and the tunnel's bytes cross both ways. Without allow_connect the
 // setting is not enabled and `:protocol` is refused (RST_STREAM PROTOCOL_ERROR). Client: node:http2
-// writing WebSocket frames; upstream: the `ws` package's server, echoing. Both HTTP/2 codecs.
+// writing WebSocket frames; upstream: the `ws` package's server, echoing. To an HTTP/2 upstream
+// the same stream goes out as extended CONNECT again (a node:http2 server echoing the tunnel's
+// bytes). Both HTTP/2 codecs.
 import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocketServer } from 'ws';
-import { bootstrap, configProblems, H2_CODECS, type RunningProxy, startTestProxy, staticCluster } from './helpers.js';
+import {
+  bootstrap,
+  configProblems,
+  H2_CODECS,
+  httpProtocolOptions,
+  type RunningProxy,
+  startTestProxy,
+  staticCluster,
+} from './helpers.js';
 import { ErrorCode, FrameType, headers, hpack, RawH2 } from './h2-frames.js';
 
 let wss: WebSocketServer;
@@ -16,12 +26,31 @@ let wss: WebSocketServer;
 const proxies = new Map<string, { allowed: RunningProxy; refused: RunningProxy }>();
 /** The upgrade requests the upstream saw: method, url and upgrade header. */
 const seen: Array<{ method: string; url: string; upgrade: string }> = [];
+let h2: http2.Http2Server;
+/** The streams the HTTP/2 upstream saw. */
+const h2Seen: Array<{ method: string; protocol: string; path: string }> = [];
 
-function config(allowConnect: boolean | undefined, port: number, runtime?: Record<string, unknown>) {
+function config(allowConnect: boolean | undefined, port: number, runtime?: Record<string, unknown>, h2Port = 1) {
   return bootstrap({
     runtime,
-    virtualHosts: [{ name: 'all', domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster: 'ws' } }] }],
-    clusters: [staticCluster({ name: 'ws', ports: [port] })],
+    virtualHosts: [
+      {
+        name: 'all',
+        domains: ['*'],
+        routes: [
+          { match: { prefix: '/h2' }, route: { cluster: 'h2' } },
+          { match: { prefix: '/' }, route: { cluster: 'ws' } },
+        ],
+      },
+    ],
+    clusters: [
+      staticCluster({ name: 'ws', ports: [port] }),
+      staticCluster({
+        name: 'h2',
+        ports: [h2Port],
+        extra: httpProtocolOptions({ explicit_http_config: { http2_protocol_options: {} } }),
+      }),
+    ],
     hcm: {
       codec_type: 'HTTP2',
       upgrade_configs: [{ upgrade_type: 'websocket' }],
@@ -38,10 +67,21 @@ beforeAll(async () => {
   wss.on('connection', (ws) => ws.on('message', (m, binary) => ws.send(m, { binary })));
   await new Promise<void>((r) => wss.once('listening', () => r()));
   const port = (wss.address() as AddressInfo).port;
+  // An HTTP/2 upstream taking extended CONNECT and echoing the tunnel's bytes.
+  h2 = http2.createServer({ settings: { enableConnectProtocol: true } });
+  h2.on('stream', (stream, head) => {
+    h2Seen.push({ method: String(head[':method']), protocol: String(head[':protocol']), path: String(head[':path']) });
+    stream.respond({ ':status': 200 });
+    stream.on('data', (d: Buffer) => stream.write(d));
+    stream.on('end', () => stream.end());
+    stream.on('error', () => {});
+  });
+  await new Promise<void>((r) => h2.listen(0, '127.0.0.1', r));
+  const h2Port = (h2.address() as AddressInfo).port;
   for (const { codec, runtime } of H2_CODECS) {
     proxies.set(codec, {
-      allowed: await startTestProxy(config(true, port, runtime)),
-      refused: await startTestProxy(config(undefined, port, runtime)),
+      allowed: await startTestProxy(config(true, port, runtime, h2Port)),
+      refused: await startTestProxy(config(undefined, port, runtime, h2Port)),
     });
   }
 });
@@ -52,6 +92,7 @@ afterAll(async () => {
     await p.refused.close();
   }
   await new Promise<void>((r) => wss?.close(() => r()));
+  h2?.close();
 });
 
 /** A masked client text frame (RFC 6455 §5.2), short payloads only. */
@@ -135,5 +176,32 @@ describe.each(H2_CODECS)('extended CONNECT from the client ($codec)', ({ codec }
       c.destroy();
     }
     expect(seen).toEqual([]);
+  });
+
+  it('with allow_connect to an HTTP/2 upstream: extended CONNECT both ways, bytes echoed', async () => {
+    h2Seen.length = 0;
+    const session = http2.connect(`http://127.0.0.1:${proxies.get(codec)!.allowed.port}`);
+    try {
+      await new Promise((r) => session.once('remoteSettings', r));
+      const req = session.request(
+        {
+          ':method': 'CONNECT',
+          ':protocol': 'websocket',
+          ':path': '/h2/tunnel',
+          ':scheme': 'http',
+          ':authority': 'ws.test',
+        },
+        { endStream: false },
+      );
+      const head = await new Promise<http2.IncomingHttpHeaders>((r) => req.once('response', r));
+      expect(head[':status']).toBe(200);
+      const echoed = new Promise<string>((resolve) => req.once('data', (d: Buffer) => resolve(d.toString())));
+      req.write('ping');
+      expect(await echoed).toBe('ping');
+      req.close();
+    } finally {
+      session.destroy();
+    }
+    expect(h2Seen).toEqual([{ method: 'CONNECT', protocol: 'websocket', path: '/h2/tunnel' }]);
   });
 });

@@ -190,7 +190,11 @@ export class ActiveStream implements RequestDecoder, StreamFilterCallbacks, Filt
     // Routes are resolved as the headers arrive only where some route limits stream duration.
     if (hcm.routeTable.hasStreamDuration) this.route();
 
-    if (expectContinue) this.encoder.encode1xxHeaders(CONTINUE_100);
+    if (expectContinue) {
+      // proxy_100_continue: the upstream answers Expect (its 100 comes back through encode1xxHeaders).
+      if (s.proxy100Continue === true) h.add('expect', '100-continue');
+      else this.encoder.encode1xxHeaders(CONTINUE_100);
+    }
 
     const tracer = hcm.tracer;
     if (tracer !== null) {
@@ -385,6 +389,9 @@ export class ActiveStream implements RequestDecoder, StreamFilterCallbacks, Filt
   }
 
   encode1xxHeaders(headers: HeaderMap): void {
+    // Envoy's filter manager swallows an upstream's 1xx unless proxy_100_continue is on: with the
+    // HCM answering Expect itself, a 100 from upstream would be a second one.
+    if (this.conn.hcm.settings.proxy100Continue !== true) return;
     if (this.responseStarted || this.#done) return;
     this.encoder.encode1xxHeaders(headers);
   }

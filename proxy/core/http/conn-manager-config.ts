@@ -34,6 +34,11 @@ export interface HcmSettings {
   /** http_protocol_options.enable_trailers: HTTP/1.1 chunked requests and responses carry trailers. */
   readonly enableTrailers?: boolean;
   readonly defaultHostForHttp10: string;
+  /**
+   * proxy_100_continue: `expect: 100-continue` goes upstream and the upstream's 100, 102 and 103
+   * reach the client; off (the default), the HCM answers Expect itself and swallows those.
+   */
+  readonly proxy100Continue?: boolean;
   /** HCM-level upgrade types (lower-case) → enabled. */
   readonly upgrades: ReadonlyMap<string, boolean>;
   /** RFC 3986 dot-segment removal before routing (normalize_path). */

@@ -528,10 +528,18 @@ export class RouterFilter implements StreamDecoderFilter, AttemptOwner, WheelTim
     );
   }
 
-  onAttemptInformational(): void {
-    // Envoy's proxy_100_continue is off (meshscope does not accept it): its filter manager swallows
-    // the 100, 102 and 103 an upstream sends, and its upstream request drops every other 1xx (101
-    // is an upgrade's final response, not this). The HCM answers Expect: 100-continue itself.
+  onAttemptInformational(attempt: UpstreamRequest, status: number, headers: HeaderMap): void {
+    // Envoy's upstream request drops every 1xx but 100, 102 and 103 (101 is an upgrade's final
+    // response, not this); the connection manager passes those on only with proxy_100_continue.
+    if (attempt !== this.#upstream || (status !== 100 && status !== 102 && status !== 103)) return;
+    // What Envoy's router does with those three (onUpstream1xxHeaders): charges the code, and
+    // takes the response as started, so no retry follows and the per-try timeout is off.
+    this.#cluster!.info.stats.recordResponseCode(status);
+    this.#retryState = null;
+    this.#clearPerTryTimer();
+    headers.names.unshift(':status');
+    headers.values.unshift(String(status));
+    this.#cb.encode1xxHeaders(headers);
   }
 
   onAttemptHeaders(attempt: UpstreamRequest, status: number, headers: HeaderMap, endStream: boolean): void {

@@ -59,6 +59,7 @@ registries.networkFilters.register(
         defaultHostForHttp10: cfg.http_protocol_options?.default_host_for_http_10 ?? '',
         upgrades: new Map((cfg.upgrade_configs ?? []).map((u) => [u.upgrade_type.toLowerCase(), u.enabled !== false])),
         normalizePath: cfg.normalize_path === true,
+        proxy100Continue: cfg.proxy_100_continue === true,
         mergeSlashes: cfg.merge_slashes === true,
         bufferLimitBytes: ctx.bufferLimitBytes,
         streamIdleTimeoutMs: durationMs(cfg.stream_idle_timeout, 300_000),
