@@ -740,6 +740,16 @@ export class FramedHttp2ServerConnection
     if (this.dead) return;
     this.#sendGoaway(ErrorCode.ENHANCE_YOUR_CALM);
     this.endNow();
+    // As Envoy's connection manager does on a flood, every stream is reset at cut-off, so their
+    // upstream requests and the bytes held for this peer go now, not once the socket's close grace
+    // ends (a peer that does not read holds it the whole second). On the next turn: a flood found
+    // while a filter chain is writing must not reset that chain under it.
+    setImmediate(() => {
+      for (const st of [...this.streams.values()]) {
+        st.localReset = true;
+        this.#closeStream(st);
+      }
+    });
   }
 
   /** The last stream after a GOAWAY finished: the connection closes once its frames are out. */
@@ -757,7 +767,12 @@ export class FramedHttp2ServerConnection
     this.dead = true;
     if (this.#stallTimer !== null) clearInterval(this.#stallTimer);
     this.#stallTimer = null;
-    for (const s of this.streams.values()) s.closed = true;
+    for (const s of this.streams.values()) {
+      s.closed = true;
+      // Bytes that waited on the peer's windows: nothing will send them now.
+      s.pending = null;
+      s.pendingBytes = 0;
+    }
     this.streams.clear();
     this.blocked.clear();
     this.#stalled.clear();
