@@ -23,9 +23,14 @@ const OWN_CODEC = { 'envoy.reloadable_features.http2_use_oghttp2': true };
 
 let big: Upstream;
 let proxy: RunningProxy;
+/** Called when an upstream response is closed before it finished (the proxy reset its request). */
+let onUpstreamAbort: ((url: string) => void) | null = null;
 
 beforeAll(async () => {
-  big = await startUpstream('big', (_req, res) => {
+  big = await startUpstream('big', (req, res) => {
+    res.on('close', () => {
+      if (!res.writableFinished) onUpstreamAbort?.(req.url ?? '');
+    });
     const block = Buffer.alloc(64 * 1024, 97);
     let left = BODY_BYTES / block.length;
     const pump = () => {
@@ -52,6 +57,11 @@ afterAll(async () => {
 async function outboundFloods(): Promise<number> {
   const snap = await proxy.server.stats();
   return snap.counters.find((c) => c.name === 'http2.outbound_flood')?.value ?? 0;
+}
+
+async function activeConnections(): Promise<number> {
+  const snap = await proxy.server.stats();
+  return snap.gauges.find((g) => g.name === 'http.ingress_http.downstream_cx_active')?.value ?? 0;
 }
 
 /** GETs `path` over `session` and reads the whole body. */
@@ -111,5 +121,30 @@ describe('max_outbound_frames (our codec)', () => {
     await c.closedByPeer();
     expect(c.closed).toBe(true);
     expect((await outboundFloods()) - before).toBe(1);
+  });
+
+  it('at the cut-off its streams are reset at once, before the connection closes', async () => {
+    // The earlier tests' connections are gone, so the flood's is the only one counted.
+    while ((await activeConnections()) !== 0) await new Promise((r) => setTimeout(r, 50));
+    const before = await outboundFloods();
+    // The connection's state when the proxy first abandons an upstream response: before, streams
+    // were reset only once the socket closed, a second after the GOAWAY for a peer that does not read.
+    const activeAtAbort = new Promise<number>((resolve) => {
+      onUpstreamAbort = (url) => {
+        // The earlier tests' upstream responses may still be ending.
+        if (!url.startsWith('/cut/')) return;
+        onUpstreamAbort = null;
+        resolve(activeConnections());
+      };
+    });
+    const c = await RawH2.connect(proxy.port, { settings: [[Setting.INITIAL_WINDOW_SIZE, 2 ** 31 - 1]] });
+    c.send(windowUpdate(0, 2 ** 31 - 1 - 65_535));
+    c.socket.pause();
+    for (let i = 0; i < 32; i++) c.send(headers(1 + 2 * i, hpack(GET(`/cut/${i}`)), { endStream: true }));
+    expect(await activeAtAbort).toBe(1);
+    expect((await outboundFloods()) - before).toBe(1);
+    c.socket.resume();
+    await c.closedByPeer();
+    expect(c.closed).toBe(true);
   });
 });
