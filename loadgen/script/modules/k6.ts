@@ -148,7 +148,7 @@ export function createK6Module(test: TestContext, vu: VuState): Record<string, u
         },
       });
     }
-    return vu.then(
+    return vu.promiseThen(
       r,
       (v) => {
         end();
