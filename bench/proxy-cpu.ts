@@ -61,13 +61,14 @@ const PARALLEL = process.env.BENCH_PARALLEL === '1';
 // parses the propagation headers tracing adds).
 const TELEMETRY = process.env.BENCH_TELEMETRY === '1' || process.env.BENCH_TELEMETRY === 'parts';
 const TELEMETRY_PARTS = process.env.BENCH_TELEMETRY === 'parts';
-// With parts, one more row: this build with telemetry off, loaded while another process keeps
-// BENCH_SIBLING_DUTY percent (default 10) of a CPU busy in 1 ms slices, about what telemetry's
-// own threads, the OTLP sink and the upstream's extra header parsing take at full load. On 2
-// vCPUs that may share a physical core (or its caches), the request thread's CPU per request
-// can rise with whatever runs beside it; this row says by how much on a quiet host, where
-// telemetry's other work is otherwise the only thing beside it (on a loaded host the other
-// CPU is busy anyway and the row matches "this"). Sequential rounds only (not BENCH_PARALLEL).
+// With parts, one more row: the "this" process (telemetry off) loaded again while another
+// process keeps BENCH_SIBLING_DUTY percent (default 10) of a CPU busy in 1 ms slices, about
+// what telemetry's own threads, the OTLP sink and the upstream's extra header parsing take at
+// full load. On 2 vCPUs that may share a physical core (or its caches), the request thread's
+// CPU per request can rise with whatever runs beside it; this row says by how much. It reads
+// best on a quiet host, where telemetry's other work is otherwise the only thing beside the
+// request thread (on a loaded one the other CPU is partly busy anyway). Sequential rounds
+// only (not BENCH_PARALLEL).
 const SIBLING_DUTY = Number(process.env.BENCH_SIBLING_DUTY ?? 10);
 /** A process busy `duty` percent of each millisecond, asleep the rest (no garbage, no I/O). */
 const SIBLING_SCRIPT = (duty: number): string => `
@@ -323,6 +324,12 @@ async function main(): Promise<void> {
   let steal = 0;
   try {
     for (const build of list) {
+      if (build.siblingLoad === true) {
+        // The same process as "this", measured again beside the co-runner: a pair within one
+        // process, so no difference between two processes' code or heap enters it.
+        peers.push({ ...peers[0]!, build });
+        continue;
+      }
       const [port, admin] = await Promise.all([freePort(), freePort()]);
       const name = `bench_${build.name.replace(/\W/g, '_')}`;
       const bootstrap = build.telemetry

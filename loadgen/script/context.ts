@@ -115,11 +115,12 @@ export interface VuState {
    */
   settle: Settle;
   /**
-   * thenInRealm(promise, ok, fail): the VU realm's Promise.prototype.then, taken before the script could
-   * replace it. On a promise of the script's realm it returns a promise of that realm too, so a
-   * module that waits for the script's promise hands the script back one of its own realm.
+   * promiseThen(promise, ok, fail): the VU realm's Promise.prototype.then, taken before the
+   * script could replace it. On a promise of the script's realm it returns a promise of that realm
+   * too, so a module that waits for the script's promise hands the script back one of its own
+   * realm. (Not named `then`: that would make every VuState a thenable.)
    */
-  thenInRealm: (promise: unknown, ok: (value: unknown) => unknown, fail: (err: unknown) => unknown) => Promise<unknown>;
+  promiseThen: (promise: unknown, ok: (value: unknown) => unknown, fail: (err: unknown) => unknown) => Promise<unknown>;
 }
 
 /** What a k6 module's factory receives when a VU first imports it. */

@@ -105,7 +105,7 @@ export class VU {
       network: { sent: 0, received: 0 },
       seedRandom: () => {},
       settle: (job) => new Promise((resolve, reject) => job.start(resolve, reject)),
-      thenInRealm: bindThen(Promise.prototype.then),
+      promiseThen: bindThen(Promise.prototype.then),
       tracing: null,
       span: null,
     };
@@ -149,7 +149,7 @@ export class VU {
       const math = globals.math;
       this.#then = bindThen(realm.promiseThen);
       this.state.settle = realm.settle;
-      this.state.thenInRealm = this.#then;
+      this.state.promiseThen = this.#then;
       this.state.seedRandom = (seed) => {
         math.random = seededRandom(seed);
       };

@@ -3,6 +3,7 @@ import { types } from 'node:util';
 import { IterationInterruptedError } from '../../errors.js';
 import { internTags } from '../../metrics/registry.js';
 import type { TestContext, VuState } from '../context.js';
+import type { CheckCounts } from '../groups.js';
 
 function isThenable(v: unknown): v is PromiseLike<unknown> {
   return (
@@ -34,6 +35,24 @@ export function createK6Module(test: TestContext, vu: VuState): Record<string, u
     return hit.tags;
   };
 
+  // The last check and group this VU made, with what they resolved to (tag set, counters, group
+  // node): a loop repeating one check and one group, the usual iteration, finds them by a few
+  // identity comparisons instead of three Map lookups each (names are the script's literals).
+  let lastCheck: {
+    name: string;
+    base: VuState['tags'];
+    groupPath: string;
+    tags: Record<string, string>;
+    counts: CheckCounts;
+  } | null = null;
+  let lastGroup: {
+    name: string;
+    parentPath: string;
+    base: VuState['tags'];
+    path: string;
+    tags: Record<string, string>;
+  } | null = null;
+
   const check = (
     value: unknown,
     sets: Record<string, unknown>,
@@ -44,12 +63,21 @@ export function createK6Module(test: TestContext, vu: VuState): Record<string, u
       const predicate = sets[name];
       const ok = Boolean(typeof predicate === 'function' ? (predicate as (v: unknown) => unknown)(value) : predicate);
       let t: Record<string, string>;
+      let counts: CheckCounts;
+      const last = lastCheck;
       if (tags) {
         t = { ...vu.tags, check: name };
         for (const [k, v] of Object.entries(tags)) t[k] = String(v);
-      } else t = derived(checkTags, name, 'check');
+        counts = test.groups.check(vu.groupPath, name);
+      } else if (last !== null && last.name === name && last.base === vu.tags && last.groupPath === vu.groupPath) {
+        t = last.tags;
+        counts = last.counts;
+      } else {
+        t = derived(checkTags, name, 'check');
+        counts = test.groups.check(vu.groupPath, name);
+        lastCheck = { name, base: vu.tags, groupPath: vu.groupPath, tags: t, counts };
+      }
       m.checks.add(ok ? 1 : 0, t);
-      const counts = test.groups.check(vu.groupPath, name);
       if (ok) counts.passes++;
       else {
         counts.fails++;
@@ -71,9 +99,14 @@ export function createK6Module(test: TestContext, vu: VuState): Record<string, u
     if (typeof fn !== 'function') throw new Error('group() needs a function');
     const parentPath = vu.groupPath;
     const parentTags = vu.tags;
-    const node = test.groups.group(parentPath, name);
-    vu.groupPath = node.path;
-    vu.tags = derived(groupTags, node.path, 'group');
+    let g = lastGroup;
+    if (g === null || g.name !== name || g.parentPath !== parentPath || g.base !== parentTags) {
+      const path = test.groups.group(parentPath, name).path;
+      g = { name, parentPath, base: parentTags, path, tags: derived(groupTags, path, 'group') };
+      lastGroup = g;
+    }
+    vu.groupPath = g.path;
+    vu.tags = g.tags;
     const start = performance.now();
     const end = (): void => {
       const groupTags = vu.tags;
@@ -115,7 +148,7 @@ export function createK6Module(test: TestContext, vu: VuState): Record<string, u
         },
       });
     }
-    return vu.thenInRealm(
+    return vu.promiseThen(
       r,
       (v) => {
         end();
