@@ -15,6 +15,16 @@
 // control_plane_cpu_ms_per_change.each) is counted apart from the sidecars' (the child
 // processes, from /proc). Prints JSON with p50/p99/max against
 // the 1 s goal and the largest scale's control-plane CPU per edit against the smallest's (≤ 2×).
+//
+// Two meshes, both at every scale (BENCH_XDS_MESHES, default `full,scoped`):
+// - `full`: 10 services (~N/10 sidecars each), every sidecar routing to every service (Istio
+//   without a Sidecar resource), so every edit reaches every node;
+// - `scoped`: the mesh grows by services as real meshes do, ~5 sidecars each and at least 10
+//   (10 services at 53 sidecars, 200 at 1,000), each declaring `egress.hosts` for the next 3
+//   (svc-s calls svc-(s+1..s+3)), as real services call a few others. An edit of one service
+//   reaches its 3 callers' sidecars only (~15 at both scales), and the bench waits for those;
+//   any other node's ACK of a new version is counted in `stray_pushes` (0 when scoping holds).
+// Each edit changes one service: edits apply on top of the ones before.
 // BENCH_XDS_CPU_PROFILE=<dir> writes a CPU profile of the control plane over each scale's edits.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
@@ -30,6 +40,28 @@ import { LightAdsClient } from './lib/ads-client.js';
 import { stealMeter } from './lib/steal.js';
 
 const SERVICES = 10;
+/** In the scoped mesh, how many services each service calls (the next ones, wrapping). */
+const CALLEES = 3;
+/**
+ * The scoped mesh grows as meshes do, by services: about this many sidecars each (and never
+ * fewer than SERVICES services, so at 53 it has the full mesh's 10).
+ */
+const SIDECARS_PER_SCOPED_SERVICE = 5;
+
+/** A mesh's shape: its number of services, and whether each calls only the next CALLEES. */
+interface Shape {
+  services: number;
+  scoped: boolean;
+}
+
+function shapeOf(total: number, mesh: 'full' | 'scoped'): Shape {
+  if (mesh === 'full') return { services: SERVICES, scoped: false };
+  return { services: Math.max(SERVICES, Math.floor(total / SIDECARS_PER_SCOPED_SERVICE)), scoped: true };
+}
+const MESHES = (process.env.BENCH_XDS_MESHES ?? 'full,scoped').split(',').map((m) => {
+  if (m !== 'full' && m !== 'scoped') throw new Error(`BENCH_XDS_MESHES: '${m}' is not full or scoped`);
+  return m;
+});
 /** Sidecars per scale, each including the three real proxies. */
 const SCALES = (process.env.BENCH_XDS_SCALES ?? '53,1000').split(',').map((s) => {
   const n = Number(s);
@@ -89,27 +121,62 @@ interface NodeSpec {
   ports: [number, number, number];
 }
 
-function meshYaml(nodes: NodeSpec[], change: number): string {
-  // Even edits move one service's v1/v2 split (RDS everywhere); odd edits change one
-  // workload's endpoint weight (EDS everywhere).
-  const services = Array.from({ length: SERVICES }, (_, s) => {
-    // An even edit's split is never the default 50 (edit 40's would be): that edit would change
-    // no route, and the bench would wait 10 s for ACKs that never come.
-    const moved = 10 + ((change * 7) % 80);
-    const split = change % 2 === 0 && s === (change / 2) % SERVICES ? (moved === 50 ? 51 : moved) : 50;
+/** The service an edit changes: even edits one service's routes, odd ones a workload of it. */
+function editedService(change: number, services: number): number {
+  return (change % 2 === 0 ? change / 2 : (change - 1) / 2) % services;
+}
+
+/** Whether a sidecar of service `s` routes to service `t` (always in the full mesh). */
+function calls(shape: Shape, s: number, t: number): boolean {
+  if (!shape.scoped) return true;
+  const d = (t - s + shape.services) % shape.services;
+  return d >= 1 && d <= CALLEES;
+}
+
+/**
+ * Each service's v1 split and first workload's weight after edits 0..change, each edit applied
+ * on top of the ones before: an edit changes one service and nothing else. (Until this was
+ * cumulative, each edit also put back the previous edits' services, so it changed two or three.)
+ */
+function meshState(change: number, services: number): { split: number[]; weight: number[] } {
+  const split = new Array<number>(services).fill(50);
+  const weight = new Array<number>(services).fill(1);
+  for (let c = 0; c <= change; c++) {
+    const s = editedService(c, services);
+    if (c % 2 === 0) {
+      // Never the value it has, or the edit would change no route and the bench would wait 10 s.
+      const moved = 10 + ((c * 7) % 80);
+      split[s] = moved === split[s] ? moved + 1 : moved;
+    } else {
+      const w = 1 + (c % 100);
+      weight[s] = w === weight[s] ? w + 1 : w;
+    }
+  }
+  return { split, weight };
+}
+
+function meshYaml(nodes: NodeSpec[], change: number, shape: Shape): string {
+  // Even edits move one service's v1/v2 split (RDS at every node routing to it); odd edits
+  // change one workload's endpoint weight (EDS at the same nodes).
+  const state = meshState(change, shape.services);
+  const byService = new Map<number, NodeSpec[]>();
+  for (const n of nodes) byService.get(n.service)?.push(n) ?? byService.set(n.service, [n]);
+  const services = Array.from({ length: shape.services }, (_, s) => {
+    const split = state.split[s] as number;
     return {
       name: `svc-${s}`,
       namespace: 'bench',
       ports: [{ name: 'http', port: 8080 }],
-      workloads: nodes
-        .filter((n) => n.service === s)
-        .map((n, i) => ({
-          name: n.name,
-          labels: { version: n.version },
-          endpoints: { http: `127.0.0.1:${n.ports[0]}` },
-          weight: change % 2 === 1 && s === ((change - 1) / 2) % SERVICES && i === 0 ? 1 + (change % 100) : 1,
-          sidecar: { inbound: { http: n.ports[0] }, outbound_port: n.ports[1], admin_port: n.ports[2] },
-        })),
+      ...(shape.scoped
+        ? { egress: { hosts: Array.from({ length: CALLEES }, (_, i) => `svc-${(s + 1 + i) % shape.services}`) } }
+        : {}),
+      workloads: (byService.get(s) ?? []).map((n, i) => ({
+        name: n.name,
+        labels: { version: n.version },
+        endpoints: { http: `127.0.0.1:${n.ports[0]}` },
+        weight: i === 0 ? (state.weight[s] as number) : 1,
+        sidecar: { inbound: { http: n.ports[0] }, outbound_port: n.ports[1], admin_port: n.ports[2] },
+      })),
       routes: [
         {
           name: 'split',
@@ -174,10 +241,18 @@ interface NodeAcks {
   awaitingFrom: string | undefined;
   /** A real proxy's ACK times over the measured edits. */
   readonly real: number[] | undefined;
+  /** The node's service (index). */
+  readonly service: number;
 }
 
 interface ScaleResult {
+  mesh: 'full' | 'scoped';
   sidecars: number;
+  services: number;
+  /** Nodes a measured edit reached (their ACK was waited for), the median over the edits. */
+  nodes_reached_per_change: number;
+  /** ACKs of a new version from nodes an edit should not reach (scoped mesh; 0 when scoping holds). */
+  stray_pushes: number;
   in_process_grpc_clients: number;
   client_processes: number;
   real_proxies: string[];
@@ -217,7 +292,8 @@ async function startProfile(): Promise<((label: string) => Promise<void>) | unde
   };
 }
 
-async function runScale(total: number, changes: number): Promise<ScaleResult> {
+async function runScale(total: number, changes: number, meshKind: 'full' | 'scoped'): Promise<ScaleResult> {
+  const shape = shapeOf(total, meshKind);
   const dir = mkdtempSync(join(tmpdir(), 'meshscope-bench-xds-'));
   const meshPath = join(dir, 'mesh.yaml');
   const realNames = ['real-grpc', 'real-delta', 'real-rest'];
@@ -226,8 +302,8 @@ async function runScale(total: number, changes: number): Promise<ScaleResult> {
   // Apps never receive traffic here, so the endpoint addresses can be the sidecar ports themselves.
   const nodes: NodeSpec[] = Array.from({ length: total }, (_, i) => ({
     name: i < clientCount ? `sidecar-${i}` : realNames[i - clientCount]!,
-    service: i % SERVICES,
-    version: Math.floor(i / SERVICES) % 2 === 0 ? 'v1' : 'v2',
+    service: i % shape.services,
+    version: Math.floor(i / shape.services) % 2 === 0 ? 'v1' : 'v2',
     ports: [ports[3 * i]!, ports[3 * i + 1]!, ports[3 * i + 2]!],
   }));
   // An edit is the file's rename: the text is written beside it first (by the operator's editor,
@@ -238,7 +314,7 @@ async function runScale(total: number, changes: number): Promise<ScaleResult> {
     renameSync(`${meshPath}.tmp`, meshPath);
     return t;
   };
-  stage(meshYaml(nodes, -1));
+  stage(meshYaml(nodes, -1, shape));
   publish();
 
   // ACKs as the control plane sees them. This runs in the control plane's process, once per
@@ -251,10 +327,14 @@ async function runScale(total: number, changes: number): Promise<ScaleResult> {
         awaiting: undefined,
         awaitingFrom: undefined,
         real: realNames.includes(n.name) ? [] : undefined,
+        service: n.service,
       },
     ]),
   );
   let onAck: ((record: NodeAcks) => void) | undefined;
+  /** Set during measured edits: a node not awaiting anything ACKed a new version. */
+  let strays = 0;
+  let countStrays = false;
   let onApplied: (() => void) | undefined;
   const cp = await startControlPlane({
     meshPath,
@@ -268,12 +348,12 @@ async function runScale(total: number, changes: number): Promise<ScaleResult> {
       if (r.awaiting === typeUrl && version !== r.awaitingFrom) {
         r.awaiting = undefined;
         onAck?.(r);
-      }
+      } else if (countStrays && r.awaiting === undefined && version !== r.versions.get(typeUrl)) strays++;
       r.versions.set(typeUrl, version);
     },
   });
 
-  const mesh = parseMesh(meshYaml(nodes, -1));
+  const mesh = parseMesh(meshYaml(nodes, -1, shape));
   const procs: ChildProcess[] = [];
   const initStart = performance.now();
   for (let first = 0; first < clientCount; first += CLIENTS_PER_PROCESS) {
@@ -334,22 +414,29 @@ async function runScale(total: number, changes: number): Promise<ScaleResult> {
   const systemCpuPerChange: number[] = [];
   /** CPU all sidecar processes spent on the same edit (decode, validate, ACK). */
   const sidecarCpuPerChange: number[] = [];
+  const reachedPerChange: number[] = [];
   let timeouts = 0;
   let profile: Awaited<ReturnType<typeof startProfile>>;
   // Every edit's text is made before the first: at 1,000 sidecars stringifying the mesh makes
   // tens of MB of garbage, whose collection would otherwise land in the edits' measured CPU (a
   // cost of the bench that grows with the sidecars, not of the control plane).
-  const texts = Array.from({ length: WARMUP + changes }, (_, change) => meshYaml(nodes, change));
+  const texts = Array.from({ length: WARMUP + changes }, (_, change) => meshYaml(nodes, change, shape));
   for (let change = 0; change < WARMUP + changes; change++) {
     const measured = change >= WARMUP;
     if (change === WARMUP) profile = await startProfile();
     const typeUrl = change % 2 === 0 ? TYPE_URL.routes : TYPE_URL.endpoints;
-    // Every node now waits for an ACK of a version of `typeUrl` other than the one it holds.
+    // Every node that routes to the edited service now waits for an ACK of a version of
+    // `typeUrl` other than the one it holds (in the full mesh, every node).
+    const edited = editedService(change, shape.services);
+    let pending = 0;
     for (const r of acks.values()) {
+      if (!calls(shape, r.service, edited)) continue;
       r.awaiting = typeUrl;
       r.awaitingFrom = r.versions.get(typeUrl);
+      pending++;
     }
-    let pending = acks.size;
+    if (measured) reachedPerChange.push(pending);
+    countStrays = measured;
     const text = texts[change] as string;
     let t0 = 0;
     const done = new Promise<void>((resolve) => {
@@ -381,8 +468,11 @@ async function runScale(total: number, changes: number): Promise<ScaleResult> {
     }
     onAck = undefined;
     await new Promise((r) => setTimeout(r, 150));
+    countStrays = false;
+    // A node that timed out waits no more: the next edit may not concern it.
+    for (const r of acks.values()) r.awaiting = undefined;
   }
-  await profile?.(`${total}`);
+  await profile?.(`${meshKind}-${total}`);
 
   await stop();
 
@@ -391,7 +481,14 @@ async function runScale(total: number, changes: number): Promise<ScaleResult> {
     99,
   );
   return {
+    mesh: meshKind,
     sidecars: total,
+    services: shape.services,
+    nodes_reached_per_change: percentile(
+      [...reachedPerChange].sort((a, b) => a - b),
+      50,
+    ),
+    stray_pushes: strays,
     in_process_grpc_clients: clientCount,
     client_processes: clientProcesses,
     real_proxies: realNames,
@@ -416,11 +513,8 @@ async function runScale(total: number, changes: number): Promise<ScaleResult> {
   };
 }
 
-async function main(): Promise<void> {
-  const steal = stealMeter();
-  const scales: ScaleResult[] = [];
-  const largestScale = Math.max(...SCALES);
-  for (const n of SCALES) scales.push(await runScale(n, n === largestScale ? CHANGES : SMALL_CHANGES));
+/** The largest scale's control-plane CPU per edit against the smallest's, and per added node. */
+function cpuScaling(scales: ScaleResult[]) {
   const smallest = scales[0]!;
   const largest = scales[scales.length - 1]!;
   const cpuRatio = largest.control_plane_cpu_ms_per_change.p50_ms / smallest.control_plane_cpu_ms_per_change.p50_ms;
@@ -435,46 +529,75 @@ async function main(): Promise<void> {
       [...xs].sort((a, b) => a - b),
       50,
     );
+  return {
+    from_sidecars: smallest.sidecars,
+    to_sidecars: largest.sidecars,
+    p50_ms_per_change: [
+      smallest.control_plane_cpu_ms_per_change.p50_ms,
+      largest.control_plane_cpu_ms_per_change.p50_ms,
+    ],
+    ratio: Math.round(cpuRatio * 100) / 100,
+    // The spread: the same ratio of the lower and of the upper quartiles.
+    ratio_p25:
+      Math.round(
+        (largest.control_plane_cpu_ms_per_change.p25_ms / smallest.control_plane_cpu_ms_per_change.p25_ms) * 100,
+      ) / 100,
+    ratio_p75:
+      Math.round(
+        (largest.control_plane_cpu_ms_per_change.p75_ms / smallest.control_plane_cpu_ms_per_change.p75_ms) * 100,
+      ) / 100,
+    per_node_us: perNodeUs(
+      smallest.control_plane_cpu_ms_per_change.p50_ms,
+      largest.control_plane_cpu_ms_per_change.p50_ms,
+    ),
+    per_node_system_us: perNodeUs(
+      median(smallest.control_plane_cpu_ms_per_change.system_each),
+      median(largest.control_plane_cpu_ms_per_change.system_each),
+    ),
+    per_node_us_goal: perNodeUs(0, (GOAL_CPU_RATIO - 1) * smallest.control_plane_cpu_ms_per_change.p50_ms),
+    goal_ratio: GOAL_CPU_RATIO,
+    goal_met: cpuRatio <= GOAL_CPU_RATIO,
+  };
+}
+
+async function main(): Promise<void> {
+  const steal = stealMeter();
+  const largestScale = Math.max(...SCALES);
+  const byMesh = new Map<'full' | 'scoped', ScaleResult[]>();
+  for (const m of MESHES) {
+    const scales: ScaleResult[] = [];
+    for (const n of SCALES) scales.push(await runScale(n, n === largestScale ? CHANGES : SMALL_CHANGES, m));
+    byMesh.set(m, scales);
+  }
+  const result = (scales: ScaleResult[]) => {
+    const scaling = cpuScaling(scales);
+    return {
+      scales,
+      control_plane_cpu_scaling: scaling,
+      goal_met: scales.every((s) => s.goal_met) && scaling.goal_met,
+    };
+  };
+  const full = byMesh.get('full');
+  const scoped = byMesh.get('scoped');
   process.stdout.write(
     `${JSON.stringify(
       {
-        scenario: 'mesh file edit → every sidecar ACKed the changed type (applied), at each scale',
+        scenario: 'mesh file edit → every sidecar it concerns ACKed the changed type (applied), at each scale',
         kinds:
-          'alternating RDS (route weights) and EDS (endpoint weights) edits of one service, each reaching every node',
+          'alternating RDS (route weights) and EDS (endpoint weights) edits of one service, each reaching every node that routes to it',
         file_watch_debounce_ms: 20,
         clients_per_process: CLIENTS_PER_PROCESS,
         cpu_steal_pct: steal(),
-        scales,
-        control_plane_cpu_scaling: {
-          from_sidecars: smallest.sidecars,
-          to_sidecars: largest.sidecars,
-          p50_ms_per_change: [
-            smallest.control_plane_cpu_ms_per_change.p50_ms,
-            largest.control_plane_cpu_ms_per_change.p50_ms,
-          ],
-          ratio: Math.round(cpuRatio * 100) / 100,
-          // The spread: the same ratio of the lower and of the upper quartiles.
-          ratio_p25:
-            Math.round(
-              (largest.control_plane_cpu_ms_per_change.p25_ms / smallest.control_plane_cpu_ms_per_change.p25_ms) * 100,
-            ) / 100,
-          ratio_p75:
-            Math.round(
-              (largest.control_plane_cpu_ms_per_change.p75_ms / smallest.control_plane_cpu_ms_per_change.p75_ms) * 100,
-            ) / 100,
-          per_node_us: perNodeUs(
-            smallest.control_plane_cpu_ms_per_change.p50_ms,
-            largest.control_plane_cpu_ms_per_change.p50_ms,
-          ),
-          per_node_system_us: perNodeUs(
-            median(smallest.control_plane_cpu_ms_per_change.system_each),
-            median(largest.control_plane_cpu_ms_per_change.system_each),
-          ),
-          per_node_us_goal: perNodeUs(0, (GOAL_CPU_RATIO - 1) * smallest.control_plane_cpu_ms_per_change.p50_ms),
-          goal_ratio: GOAL_CPU_RATIO,
-          goal_met: cpuRatio <= GOAL_CPU_RATIO,
-        },
-        goal_met: scales.every((s) => s.goal_met) && cpuRatio <= GOAL_CPU_RATIO,
+        // The full mesh (every sidecar routes to every service) at the top level, as before.
+        ...(full === undefined ? {} : result(full)),
+        ...(scoped === undefined
+          ? {}
+          : {
+              scoped: {
+                shape: `~${SIDECARS_PER_SCOPED_SERVICE} sidecars per service (at least ${SERVICES} services), each with egress.hosts naming the next ${CALLEES} (svc-s calls svc-(s+1..s+${CALLEES})): an edit of one service reaches its ${CALLEES} callers' sidecars`,
+                ...result(scoped),
+              },
+            }),
       },
       null,
       2,

@@ -8,7 +8,11 @@ import type { LogLevel } from '../proxy/index.js';
 // proxy/core/old-generation.ts).
 import { holdYoungGenerationWhileLoading } from '../proxy/core/young-generation.js';
 import { boundOldGenerationGrowth } from '../proxy/core/old-generation.js';
-import { scavengeOnRequestThread, sweepArrayBuffersOnRequestThread } from '../proxy/core/scavenge-threads.js';
+import {
+  scavengeOnRequestThread,
+  scavengeWhenYoungGenerationFull,
+  sweepArrayBuffersOnRequestThread,
+} from '../proxy/core/scavenge-threads.js';
 
 const usage = (
   levels: readonly string[],
@@ -25,7 +29,11 @@ const usage = (
 export async function run(argv: string[]): Promise<number> {
   holdYoungGenerationWhileLoading();
   const oldGenerationFlags = boundOldGenerationGrowth();
-  const scavengeFlags = [...scavengeOnRequestThread(), ...sweepArrayBuffersOnRequestThread()];
+  const scavengeFlags = [
+    ...scavengeOnRequestThread(),
+    ...sweepArrayBuffersOnRequestThread(),
+    ...scavengeWhenYoungGenerationFull(),
+  ];
   const { boundYoungGeneration, startProxy, LOG_LEVELS, ProxyError } = await import('../proxy/index.js');
   const USAGE = usage(LOG_LEVELS);
   let values;

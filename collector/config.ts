@@ -65,7 +65,7 @@ export const collectorOptionsSchema = z.strictObject({
    * (the last insert's duration taken as this one's): bigger parts cost chDB less CPU per span,
    * at insert and at every merge, within the time from ack to queryable.
    */
-  batchMaxDelayMs: positiveInt.default(1000),
+  batchMaxDelayMs: positiveInt.default(700),
   /**
    * Back-pressure on a store slower than ingest: with more than a batch queued behind the
    * insert, requests are refused (429 + Retry-After) while the oldest acknowledged data not

@@ -167,6 +167,8 @@ export class Pipeline {
   #storageHealthy = true;
   /** How long the last batch took to insert (what the next one's wait leaves room for). */
   #lastInsertMs = 0;
+  /** drain() calls in progress. */
+  #draining = 0;
   #giveUp = false;
   #schemaReady = false;
   #stop!: () => void;
@@ -471,6 +473,7 @@ export class Pipeline {
         head === undefined ? 0 : this.#opts.batchMaxDelayMs - this.#lastInsertMs - (Date.now() - head.acceptedAt);
       if (
         this.#running &&
+        this.#draining === 0 &&
         this.#batch === undefined &&
         this.#queuedItems < this.#opts.batchMaxRows &&
         this.#queuedBytes < this.#opts.batchMaxBytes &&
@@ -674,12 +677,18 @@ export class Pipeline {
   async drain(timeoutMs: number): Promise<boolean> {
     const deadline = Date.now() + timeoutMs;
     this.#takeStrayEdges();
-    while (this.#pendingWork()) {
-      if (Date.now() > deadline) return false;
-      this.#poke();
-      await new Promise((r) => setTimeout(r, 10));
+    // Whoever drains wants it stored now: the writer does not wait for a small batch to grow.
+    this.#draining++;
+    try {
+      while (this.#pendingWork()) {
+        if (Date.now() > deadline) return false;
+        this.#poke();
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      return true;
+    } finally {
+      this.#draining--;
     }
-    return true;
   }
 
   /** Emits edges for every unpaired span now (virtual nodes) instead of waiting for the TTL. */

@@ -43,14 +43,44 @@ export function serviceKey(svc: Pick<Service, 'name' | 'namespace'>): string {
   return `${svc.name}.${svc.namespace}`;
 }
 
+interface ServiceIndex {
+  /** The first service of each `name.namespace` (a duplicate is an issue of its own). */
+  byKey: Map<string, Service>;
+  byName: Map<string, Service[]>;
+}
+
+/**
+ * The services by reference, once per services array: every egress host, route destination
+ * and policy reference is resolved on each edit, and a scan per reference made an edit of a
+ * mesh with hundreds of services quadratic in them.
+ */
+const indexes = new WeakMap<readonly Service[], ServiceIndex>();
+
+function serviceIndex(services: readonly Service[]): ServiceIndex {
+  let index = indexes.get(services);
+  if (index === undefined) {
+    index = { byKey: new Map(), byName: new Map() };
+    for (const s of services) {
+      const key = serviceKey(s);
+      if (!index.byKey.has(key)) index.byKey.set(key, s);
+      const named = index.byName.get(s.name);
+      if (named === undefined) index.byName.set(s.name, [s]);
+      else named.push(s);
+    }
+    indexes.set(services, index);
+  }
+  return index;
+}
+
 /**
  * Finds the service a destination names: `name.namespace`, or a bare `name` when it is unique
  * in the mesh. Returns a string explaining the failure otherwise.
  */
 export function resolveService(m: Mesh, ref: string): Service | string {
-  const dotted = m.services.find((s) => serviceKey(s) === ref);
+  const index = serviceIndex(m.services);
+  const dotted = index.byKey.get(ref);
   if (dotted !== undefined) return dotted;
-  const byName = m.services.filter((s) => s.name === ref);
+  const byName = index.byName.get(ref) ?? [];
   if (byName.length === 1) return byName[0] as Service;
   if (byName.length > 1)
     return `service '${ref}' is ambiguous (namespaces ${byName.map((s) => s.namespace).join(', ')}): write name.namespace`;
@@ -137,7 +167,8 @@ function checkCrossReferences(m: Mesh): MeshIssue[] {
       const found = resolveService(m, h);
       if (typeof found === 'string') issues.push({ path: `${base}.egress.hosts[${hi}]`, message: found });
     });
-    const egress = egressServices(m, svc);
+    // The scope is needed only to check outbound_tcp targets: computed for the first.
+    let egress: Service[] | undefined | null = null;
 
     svc.workloads.forEach((w, wi) => {
       claimNode(w.name, new WorkloadClaim(si, wi, 'name'));
@@ -154,7 +185,9 @@ function checkCrossReferences(m: Mesh): MeshIssue[] {
             const path = `${base}.workloads[${wi}].sidecar.outbound_tcp.${key}`;
             const problem = outboundTcpTarget(m, key);
             if (typeof problem === 'string') issues.push({ path, message: problem });
-            else if (egress !== undefined && !egress.includes(problem.service))
+            else if (
+              (egress === null ? (egress = egressServices(m, svc)) : egress)?.includes(problem.service) === false
+            )
               issues.push({
                 path,
                 message: `service ${serviceKey(problem.service)} is not in ${base}.egress.hosts (the sidecar has no cluster for it)`,

@@ -438,7 +438,8 @@ function ruleRoutes(mesh: Mesh, owner: Service | undefined, rules: readonly Rout
 function serviceDomains(mesh: Mesh, svc: Service, port: ServicePort, first: boolean): string[] {
   const fqdn = `${svc.name}.${svc.namespace}.svc.cluster.local`;
   const names = [svc.name, serviceKey(svc), fqdn];
-  const unique = mesh.services.filter((s) => s.name === svc.name).length === 1;
+  // A bare name resolves only when unique in the mesh (an index lookup, not a scan per service).
+  const unique = typeof resolveService(mesh, svc.name) !== 'string';
   const bases = unique ? names : names.slice(1);
   const domains = bases.map((n) => `${n}:${port.port}`);
   if (first) domains.unshift(...bases);

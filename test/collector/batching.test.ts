@@ -82,3 +82,22 @@ it('stores a backlog of several full batches back to back, without the small-que
   while ((await batches()) < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
   expect(await batches()).toBeGreaterThanOrEqual(2);
 });
+
+it('stores a small queue at once when flushed, without waiting for it to grow', async () => {
+  // A batch far from full would wait batchMaxDelayMs (10 minutes here) for more data; a flush
+  // (what shutdown does) must not.
+  const stored = async (): Promise<number> => {
+    const text = await (await fetch(`${collector.apiUrl}/metrics`)).text();
+    return Number(/^meshscope_collector_stored_items_total\{table="otel_traces"\} (\d+)$/m.exec(text)?.[1] ?? 0);
+  };
+  expect(await collector.flush(60_000)).toBe(true);
+  const before = await stored();
+  const res = await fetch(`${collector.otlpUrl}/v1/traces`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: traceBody(999, 3),
+  });
+  expect(res.status).toBe(200);
+  expect(await collector.flush(20_000)).toBe(true);
+  expect(await stored()).toBe(before + 3);
+});

@@ -43,3 +43,16 @@ describe('young ArrayBuffers swept on the request thread', () => {
     expect(workerFlags(['--single-threaded-gc'], fn)).toEqual([]);
   });
 });
+
+describe('scavenges when the young generation is full', () => {
+  const fn = 'scavengeWhenYoungGenerationFull';
+
+  it("turns V8's scavenge task off and hands forked workers the same flag", () => {
+    expect(workerFlags([], fn)).toEqual(['--no-minor-gc-task']);
+  });
+
+  it("leaves the operator's choice alone", () => {
+    expect(workerFlags(['--minor-gc-task'], fn)).toEqual([]);
+    expect(workerFlags(['--no-minor-gc-task'], fn)).toEqual([]);
+  });
+});
