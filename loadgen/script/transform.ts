@@ -440,7 +440,7 @@ export function transformScript(
     const cb = c.array.callback;
     if (cb.type === 'Identifier') return asyncNames.has(cb.name);
     const f = byNode.get(cb);
-    return f !== undefined && f.made && !f.userAsync;
+    return f?.made === true && !f.userAsync;
   };
   // `xs.find((x) => …)` is the array method, whatever user function is also named `find`.
   const blocking = (c: CallInfo): boolean =>

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { startCollector, type Collector } from '../../collector/index.js';
 import { createStorageClient, type StorageClient } from '../../collector/storage/clickhouse/client.js';
+import { otlpTraceBody } from '../helpers/otlp-json.js';
 
 let dir: string;
 let collector: Collector;
@@ -34,26 +35,7 @@ afterAll(async () => {
 });
 
 function traceBody(trace: number, count: number): string {
-  const now = BigInt(Date.now()) * 1_000_000n;
-  return JSON.stringify({
-    resourceSpans: [
-      {
-        resource: { attributes: [{ key: 'service.name', value: { stringValue: 'flood' } }] },
-        scopeSpans: [
-          {
-            spans: Array.from({ length: count }, (_, j) => ({
-              traceId: trace.toString(16).padStart(32, '0'),
-              spanId: (j + 1).toString(16).padStart(16, '0'),
-              name: 'op',
-              kind: 2,
-              startTimeUnixNano: String(now),
-              endTimeUnixNano: String(now + 1000n),
-            })),
-          },
-        ],
-      },
-    ],
-  });
+  return otlpTraceBody({ service: 'flood', trace, spans: count });
 }
 
 it('refuses a flood with 429 + Retry-After while the store is behind, and stores every acked span once', async () => {

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { startCollector, type Collector } from '../../collector/index.js';
+import { otlpTraceBody, stringAttr } from '../helpers/otlp-json.js';
 
 let dir: string;
 let collector: Collector;
@@ -30,27 +31,12 @@ afterAll(async () => {
 });
 
 function traceBody(trace: number, count: number): string {
-  const now = BigInt(Date.now()) * 1_000_000n;
   const payload = 'x'.repeat(4096);
-  return JSON.stringify({
-    resourceSpans: [
-      {
-        resource: { attributes: [{ key: 'service.name', value: { stringValue: 'batching' } }] },
-        scopeSpans: [
-          {
-            spans: Array.from({ length: count }, (_, j) => ({
-              traceId: trace.toString(16).padStart(32, '0'),
-              spanId: (j + 1).toString(16).padStart(16, '0'),
-              name: 'op',
-              kind: 2,
-              startTimeUnixNano: String(now),
-              endTimeUnixNano: String(now + 1000n),
-              attributes: [{ key: 'payload', value: { stringValue: payload } }],
-            })),
-          },
-        ],
-      },
-    ],
+  return otlpTraceBody({
+    service: 'batching',
+    trace,
+    spans: count,
+    attributes: () => [stringAttr('payload', payload)],
   });
 }
 

@@ -6,6 +6,7 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { intAttr, otlpTraceBody } from '../helpers/otlp-json.js';
 
 const MAIN = join(import.meta.dirname, '../../dist/cli/main.js');
 const children = new Set<ChildProcess>();
@@ -46,27 +47,14 @@ async function startChild(): Promise<{
 }
 
 function traceBody(i: number, spans: number): string {
-  const traceId = (i + 1).toString(16).padStart(32, '0');
-  const now = BigInt(Date.now()) * 1_000_000n;
-  return JSON.stringify({
-    resourceSpans: [
-      {
-        resource: { attributes: [{ key: 'service.name', value: { stringValue: 'durable' } }] },
-        scopeSpans: [
-          {
-            spans: Array.from({ length: spans }, (_, j) => ({
-              traceId,
-              spanId: (j + 1).toString(16).padStart(16, '0'),
-              name: `op-${j}`,
-              kind: 1,
-              startTimeUnixNano: String(now),
-              endTimeUnixNano: String(now + 1_000_000n),
-              attributes: [{ key: 'request', value: { intValue: i } }],
-            })),
-          },
-        ],
-      },
-    ],
+  return otlpTraceBody({
+    service: 'durable',
+    trace: i + 1,
+    spans,
+    name: (j) => `op-${j}`,
+    kind: 1,
+    durationNs: 1_000_000n,
+    attributes: () => [intAttr('request', i)],
   });
 }
 

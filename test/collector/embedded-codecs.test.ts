@@ -3,29 +3,14 @@
 // types stay the exporter's, and spans stored before the change read back beside the ones
 // after, also once their parts merge.
 
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { SPAN_KIND_SERVER, writeSpanRow } from '../../collector/receivers/otlp/model.js';
-import { createStorageClient, type StorageClient } from '../../collector/storage/clickhouse/client.js';
 import { lz4Codec, tuneEmbeddedTables } from '../../collector/storage/clickhouse/embedded.js';
-import { migrate } from '../../collector/storage/clickhouse/migrate.js';
 import { RowBinaryWriter } from '../../collector/storage/clickhouse/rowbinary.js';
 import { createRowWriter } from '../../collector/storage/clickhouse/writer.js';
+import { useEmbeddedStore } from '../helpers/embedded-store.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'collector-embedded-codecs-'));
-let storage: StorageClient;
-
-beforeAll(async () => {
-  storage = createStorageClient({ kind: 'embedded', path: join(dir, 'clickhouse') });
-  await migrate(storage.client, { ttlDays: 0 });
-});
-
-afterAll(async () => {
-  await storage.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+const store = useEmbeddedStore('collector-embedded-codecs-');
 
 interface Column {
   table: string;
@@ -35,7 +20,7 @@ interface Column {
 }
 
 async function columns(): Promise<Column[]> {
-  const rs = await storage.client.query({
+  const rs = await store.storage.client.query({
     query: `SELECT table, name, type, compression_codec FROM system.columns
 WHERE database = currentDatabase() AND table IN ('otel_traces', 'otel_traces_trace_id_ts', 'otel_logs')
 ORDER BY table, position`,
@@ -75,12 +60,12 @@ it('turns ZSTD into LZ4 and keeps every other part of a codec', () => {
 });
 
 it('keeps the columns and their types, and spans stored before and after read back, also merged', async () => {
-  const writer = createRowWriter(storage, { maxPartitionsPerInsert: 100 });
+  const writer = createRowWriter(store.storage, { maxPartitionsPerInsert: 100 });
   const before = await columns();
   expect(before.some((c) => c.compression_codec.includes('ZSTD'))).toBe(true);
   await writer.insert('otel_traces', [span(0)], 'codecs-before');
 
-  await tuneEmbeddedTables(storage.client);
+  await tuneEmbeddedTables(store.storage.client);
   const after = await columns();
   expect(after.map((c) => [c.table, c.name, c.type])).toEqual(before.map((c) => [c.table, c.name, c.type]));
   expect(after.map((c) => c.compression_codec)).toEqual(before.map((c) => lz4Codec(c.compression_codec)));
@@ -90,7 +75,7 @@ it('keeps the columns and their types, and spans stored before and after read ba
   await writer.insert('otel_traces', [span(1)], 'codecs-after');
 
   const stored = async (): Promise<{ SpanName: string; TraceId: string; route: string }[]> => {
-    const rs = await storage.client.query({
+    const rs = await store.storage.client.query({
       query: `SELECT SpanName, TraceId, SpanAttributes['http.route'] AS route FROM otel_traces ORDER BY SpanName`,
       format: 'JSONEachRow',
     });
@@ -102,15 +87,15 @@ it('keeps the columns and their types, and spans stored before and after read ba
     route: `/r/${i}`,
   }));
   expect(await stored()).toEqual(expected);
-  const traceIds = await storage.client.query({
+  const traceIds = await store.storage.client.query({
     query: 'SELECT TraceId FROM otel_traces_trace_id_ts ORDER BY TraceId',
     format: 'JSONEachRow',
   });
   expect((await traceIds.json<{ TraceId: string }>()).map((r) => r.TraceId)).toEqual(expected.map((e) => e.TraceId));
 
   // A ZSTD part and an LZ4 part merged into one.
-  await storage.client.command({ query: 'OPTIMIZE TABLE otel_traces FINAL' });
-  const parts = await storage.client.query({
+  await store.storage.client.command({ query: 'OPTIMIZE TABLE otel_traces FINAL' });
+  const parts = await store.storage.client.query({
     query:
       "SELECT count() AS n FROM system.parts WHERE active AND database = currentDatabase() AND table = 'otel_traces'",
     format: 'JSONEachRow',

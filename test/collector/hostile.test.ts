@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { otlpTraceBody } from '../helpers/otlp-json.js';
 
 const MAIN = join(import.meta.dirname, '../../dist/cli/main.js');
 const LIMIT_MIB = 512;
@@ -56,25 +57,7 @@ const hex = (n: number, width: number): string => n.toString(16).padStart(width,
 const DAY_NS = 86_400_000_000_000n;
 
 function spans(service: string, trace: number, count: number, startNs: (i: number) => bigint): string {
-  return JSON.stringify({
-    resourceSpans: [
-      {
-        resource: { attributes: [{ key: 'service.name', value: { stringValue: service } }] },
-        scopeSpans: [
-          {
-            spans: Array.from({ length: count }, (_, i) => ({
-              traceId: hex(trace, 32),
-              spanId: hex(i + 1, 16),
-              name: '',
-              kind: 2,
-              startTimeUnixNano: String(startNs(i)),
-              endTimeUnixNano: String(startNs(i) + 1_000_000n),
-            })),
-          },
-        ],
-      },
-    ],
-  });
+  return otlpTraceBody({ service, trace, spans: count, name: () => '', startNs, durationNs: 1_000_000n });
 }
 
 const post = (path: string, body: Buffer | string, headers: Record<string, string> = {}) =>

@@ -3,28 +3,13 @@
 // whole), 252 "Too many parts" is back-pressure (retried), and a token makes a repeated insert a
 // no-op in the table and in the materialized views' targets.
 
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { SPAN_KIND_SERVER, writeSpanRow, type SpanRecord } from '../../collector/receivers/otlp/model.js';
-import { createStorageClient, type StorageClient } from '../../collector/storage/clickhouse/client.js';
-import { migrate } from '../../collector/storage/clickhouse/migrate.js';
 import { RowBinaryWriter } from '../../collector/storage/clickhouse/rowbinary.js';
 import { createRowWriter, isDataError, isMemoryError } from '../../collector/storage/clickhouse/writer.js';
+import { useEmbeddedStore } from '../helpers/embedded-store.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'collector-insert-errors-'));
-let storage: StorageClient;
-
-beforeAll(async () => {
-  storage = createStorageClient({ kind: 'embedded', path: join(dir, 'clickhouse') });
-  await migrate(storage.client, { ttlDays: 0 });
-});
-
-afterAll(async () => {
-  await storage.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+const store = useEmbeddedStore('collector-insert-errors-');
 
 const DAY_NS = 86_400_000_000_000n;
 
@@ -65,13 +50,13 @@ async function failure(p: Promise<unknown>): Promise<unknown> {
 }
 
 const count = async (table: string): Promise<number> => {
-  const rs = await storage.client.query({ query: `SELECT count() AS n FROM ${table}`, format: 'JSONEachRow' });
+  const rs = await store.storage.client.query({ query: `SELECT count() AS n FROM ${table}`, format: 'JSONEachRow' });
   return Number((await rs.json<{ n: string }>())[0]!.n);
 };
 
 describe('ClickHouse insert errors and tokens', () => {
   it('drops a repeated token in the table and in the view target', async () => {
-    const writer = createRowWriter(storage, { maxPartitionsPerInsert: 100 });
+    const writer = createRowWriter(store.storage, { maxPartitionsPerInsert: 100 });
     const now = BigInt(Date.now()) * 1_000_000n;
     const batch = rows(10, () => now, 7);
     await writer.insert('otel_traces', [batch], 'epoch:1-5');
@@ -84,7 +69,7 @@ describe('ClickHouse insert errors and tokens', () => {
   });
 
   it('classifies too many partitions as the rows’ fault and too many parts as back-pressure', async () => {
-    const writer = createRowWriter(storage, { maxPartitionsPerInsert: 3 });
+    const writer = createRowWriter(store.storage, { maxPartitionsPerInsert: 3 });
     const now = BigInt(Date.now()) * 1_000_000n;
     const partitions = await failure(
       writer.insert('otel_traces', [rows(5, (i) => now - BigInt(i) * DAY_NS)], 't-partitions'),
@@ -93,9 +78,9 @@ describe('ClickHouse insert errors and tokens', () => {
     expect(isDataError(partitions)).toBe(true);
     expect(isMemoryError(partitions)).toBe(false);
 
-    await storage.client.command({ query: 'ALTER TABLE otel_traces MODIFY SETTING parts_to_throw_insert = 1' });
+    await store.storage.client.command({ query: 'ALTER TABLE otel_traces MODIFY SETTING parts_to_throw_insert = 1' });
     try {
-      await storage.client.command({ query: 'SYSTEM STOP MERGES otel_traces' });
+      await store.storage.client.command({ query: 'SYSTEM STOP MERGES otel_traces' });
       const parts = await failure(
         (async () => {
           for (let i = 0; i < 5; i++) await writer.insert('otel_traces', [rows(1, () => now, 100 + i)], `t-parts-${i}`);
@@ -104,8 +89,8 @@ describe('ClickHouse insert errors and tokens', () => {
       expect(String(parts)).toMatch(/Too many parts/);
       expect(isDataError(parts)).toBe(false);
     } finally {
-      await storage.client.command({ query: 'ALTER TABLE otel_traces RESET SETTING parts_to_throw_insert' });
-      await storage.client.command({ query: 'SYSTEM START MERGES otel_traces' });
+      await store.storage.client.command({ query: 'ALTER TABLE otel_traces RESET SETTING parts_to_throw_insert' });
+      await store.storage.client.command({ query: 'SYSTEM START MERGES otel_traces' });
     }
   });
 });

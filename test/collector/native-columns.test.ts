@@ -4,21 +4,17 @@
 // names), stored into chDB both ways and read back column by column. The dictionaries are kept
 // small here so records of one insert refer to different ones, as they do after a long run.
 
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import protobuf from 'protobufjs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { makeSidecarBodies, makeSyntheticBodies } from '../../bench/lib/span-shapes.js';
 import { windowBounds, windowRefusal } from '../../collector/pipeline/time-window.js';
 import { decodeTracesProto } from '../../collector/receivers/otlp/protobuf.js';
 import { decodeTracesToColumns, decodeTracesToRows } from '../../collector/receivers/otlp/protobuf-rows.js';
 import { GRAPH_ATTRIBUTE_KEYS } from '../../collector/servicegraph/store.js';
-import { createStorageClient, type StorageClient } from '../../collector/storage/clickhouse/client.js';
-import { migrate } from '../../collector/storage/clickhouse/migrate.js';
 import { RowBinaryWriter } from '../../collector/storage/clickhouse/rowbinary.js';
 import { SpanColumnsWriter, writeSpanColumns } from '../../collector/storage/clickhouse/span-columns.js';
 import { createRowWriter, type Rows } from '../../collector/storage/clickhouse/writer.js';
+import { useEmbeddedStore } from '../helpers/embedded-store.js';
 
 const OTLP_PROTO = `syntax = "proto3";
 message AnyValue { oneof value { string string_value = 1; bool bool_value = 2; int64 int_value = 3; double double_value = 4; ArrayValue array_value = 5; KeyValueList kvlist_value = 6; bytes bytes_value = 7; } }
@@ -95,18 +91,7 @@ function everyField(seed: number, count: number): Buffer {
   });
 }
 
-const dir = mkdtempSync(join(tmpdir(), 'collector-native-columns-'));
-let storage: StorageClient;
-
-beforeAll(async () => {
-  storage = createStorageClient({ kind: 'embedded', path: join(dir, 'clickhouse') });
-  await migrate(storage.client, { ttlDays: 0 });
-});
-
-afterAll(async () => {
-  await storage.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+const store = useEmbeddedStore('collector-native-columns-');
 
 const WINDOW = { maxAgeDays: 7, maxFutureMs: 3_600_000 };
 
@@ -124,14 +109,14 @@ let token = 0;
 
 /** Every column of every stored span, in a stable order; then the table is emptied. */
 async function storeAndReadBack(chunks: readonly Rows[]): Promise<unknown[]> {
-  const writer = createRowWriter(storage, { maxPartitionsPerInsert: 100 });
+  const writer = createRowWriter(store.storage, { maxPartitionsPerInsert: 100 });
   await writer.insert('otel_traces', chunks, `native-columns-${token++}`);
-  const rs = await storage.client.query({
+  const rs = await store.storage.client.query({
     query: 'SELECT * FROM otel_traces ORDER BY TraceId, SpanId, Timestamp',
     format: 'JSONEachRow',
   });
   const rows = await rs.json();
-  await storage.client.command({ query: 'TRUNCATE TABLE otel_traces' });
+  await store.storage.client.command({ query: 'TRUNCATE TABLE otel_traces' });
   return rows;
 }
 

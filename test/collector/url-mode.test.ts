@@ -15,6 +15,7 @@ import { startCollector, type Collector } from '../../collector/index.js';
 import { migrate } from '../../collector/storage/clickhouse/migrate.js';
 import { ClickHouseHttpEmulator } from './clickhouse-http-emulator.js';
 import { freePort } from '../helpers/ports.js';
+import { intAttr, otlpTraceBody, stringAttr } from '../helpers/otlp-json.js';
 
 const SPANS = 20;
 let dir: string;
@@ -38,29 +39,11 @@ afterAll(async () => {
 });
 
 function body(i: number, service = 'url-mode'): string {
-  const now = BigInt(Date.now()) * 1_000_000n;
-  return JSON.stringify({
-    resourceSpans: [
-      {
-        resource: { attributes: [{ key: 'service.name', value: { stringValue: service } }] },
-        scopeSpans: [
-          {
-            spans: Array.from({ length: SPANS }, (_, j) => ({
-              traceId: (i + 1).toString(16).padStart(32, '0'),
-              spanId: (j + 1).toString(16).padStart(16, '0'),
-              name: 'op',
-              kind: 2,
-              startTimeUnixNano: String(now),
-              endTimeUnixNano: String(now + 1000n),
-              attributes: [
-                { key: 'seq', value: { intValue: i } },
-                { key: 'padding', value: { stringValue: 'x'.repeat(200) } },
-              ],
-            })),
-          },
-        ],
-      },
-    ],
+  return otlpTraceBody({
+    service,
+    trace: i + 1,
+    spans: SPANS,
+    attributes: () => [intAttr('seq', i), stringAttr('padding', 'x'.repeat(200))],
   });
 }
 

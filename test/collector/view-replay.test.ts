@@ -7,32 +7,19 @@
 // replayed block by its own block id, whether or not the source table kept it).
 
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { SPAN_KIND_SERVER, type SpanRecord } from '../../collector/receivers/otlp/model.js';
-import { createStorageClient, type StorageClient } from '../../collector/storage/clickhouse/client.js';
-import { migrate } from '../../collector/storage/clickhouse/migrate.js';
 import {
   SpanColumnsWriter,
   writeSpanColumns,
   type SpanColumns,
 } from '../../collector/storage/clickhouse/span-columns.js';
 import { createRowWriter } from '../../collector/storage/clickhouse/writer.js';
+import { useEmbeddedStore } from '../helpers/embedded-store.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'collector-view-replay-'));
-let storage: StorageClient;
-
-beforeAll(async () => {
-  storage = createStorageClient({ kind: 'embedded', path: join(dir, 'clickhouse') });
-  await migrate(storage.client, { ttlDays: 0 });
-});
-
-afterAll(async () => {
-  await storage.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+const store = useEmbeddedStore('collector-view-replay-');
 
 const traceId = (t: number): string => t.toString(16).padStart(32, '0');
 
@@ -68,24 +55,24 @@ function spans(traces: number): SpanColumns {
 }
 
 const one = async (sql: string): Promise<number> => {
-  const rs = await storage.client.query({ query: `SELECT (${sql}) AS n`, format: 'JSONEachRow' });
+  const rs = await store.storage.client.query({ query: `SELECT (${sql}) AS n`, format: 'JSONEachRow' });
   return Number((await rs.json<{ n: string }>())[0]!.n);
 };
 
 describe('a batch replayed after the view missed it', () => {
   it('reaches otel_traces_trace_id_ts exactly once while otel_traces drops it as a duplicate', async () => {
-    const writer = createRowWriter(storage, { maxPartitionsPerInsert: 100 });
+    const writer = createRowWriter(store.storage, { maxPartitionsPerInsert: 100 });
     const batch = [spans(20)];
     // The view's target refuses this batch's first trace: the view's part of the insert fails
     // after otel_traces has its part.
-    await storage.client.command({
+    await store.storage.client.command({
       query: `ALTER TABLE otel_traces_trace_id_ts ADD CONSTRAINT refuse_once CHECK TraceId != '${traceId(1)}'`,
     });
     await expect(writer.insert('otel_traces', batch, 'epoch:1-20')).rejects.toThrow(/refuse_once/);
     expect(await one('SELECT count() FROM otel_traces')).toBe(60);
     expect(await one('SELECT count() FROM otel_traces_trace_id_ts')).toBe(0);
 
-    await storage.client.command({ query: 'ALTER TABLE otel_traces_trace_id_ts DROP CONSTRAINT refuse_once' });
+    await store.storage.client.command({ query: 'ALTER TABLE otel_traces_trace_id_ts DROP CONSTRAINT refuse_once' });
     // The replay, then a retry of the replay (a second crash before the checkpoint).
     for (let attempt = 0; attempt < 2; attempt++) {
       await writer.insert('otel_traces', batch, 'epoch:1-20');
@@ -137,7 +124,7 @@ function runChild(path: string, repair: boolean): { spans: number; view: number;
 
 describe('a deduplication record whose part a kill lost', () => {
   it('is removed at start, so the replay reaches the view', () => {
-    const path = join(dir, 'killed', 'clickhouse');
+    const path = join(store.dir, 'killed', 'clickhouse');
     const first = runChild(path, true);
     expect(first).toMatchObject({ spans: 20, view: 20 });
     // The view target's part, as if the kill came before its rename: gone, its record kept.

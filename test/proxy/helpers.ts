@@ -107,6 +107,15 @@ export function httpProtocolOptions(options: Record<string, unknown>): Record<st
   };
 }
 
+/** A static cluster whose endpoint speaks HTTP/2 (explicit_http_config.http2_protocol_options). */
+export function h2Cluster(name: string, port: number): Record<string, unknown> {
+  return staticCluster({
+    name,
+    ports: [port],
+    extra: httpProtocolOptions({ explicit_http_config: { http2_protocol_options: {} } }),
+  });
+}
+
 export const HCM_TYPE =
   'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
 export const ROUTER = {
@@ -114,15 +123,17 @@ export const ROUTER = {
   typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router' },
 };
 
-/** A bootstrap with one listener on an ephemeral port. */
-export function bootstrap(opts: {
+export interface BootstrapOptions {
   virtualHosts: unknown[];
   clusters: unknown[];
   hcm?: Record<string, unknown>;
   admin?: boolean;
   /** A static runtime layer (Envoy's layered_runtime), e.g. a reloadable feature's key. */
   runtime?: Record<string, unknown>;
-}): Record<string, unknown> {
+}
+
+/** A bootstrap with one listener on an ephemeral port. */
+export function bootstrap(opts: BootstrapOptions): Record<string, unknown> {
   return {
     ...(opts.runtime !== undefined
       ? { layered_runtime: { layers: [{ name: 'static', static_layer: opts.runtime }] } }
@@ -246,3 +257,13 @@ export const H2_CODECS = [
   { codec: 'nghttp2', runtime: { 'envoy.reloadable_features.http2_use_oghttp2': false } },
   { codec: 'oghttp2', runtime: { 'envoy.reloadable_features.http2_use_oghttp2': true } },
 ] as const;
+
+/**
+ * One proxy per HTTP/2 server codec (H2_CODECS), keyed by codec name: the same bootstrap, with
+ * that codec's runtime key added. Started one after the other; the caller closes them.
+ */
+export async function startProxyPerCodec(opts: Omit<BootstrapOptions, 'runtime'>): Promise<Map<string, RunningProxy>> {
+  const proxies = new Map<string, RunningProxy>();
+  for (const { codec, runtime } of H2_CODECS) proxies.set(codec, await startTestProxy(bootstrap({ runtime, ...opts })));
+  return proxies;
+}

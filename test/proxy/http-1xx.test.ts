@@ -13,10 +13,10 @@ import net, { type AddressInfo } from 'node:net';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  h2Cluster,
   bootstrap,
   configProblems,
   H2_CODECS,
-  httpProtocolOptions,
   type RunningProxy,
   startTestProxy,
   staticCluster,
@@ -120,11 +120,7 @@ beforeAll(async () => {
             staticCluster({ name: 'h1', ports: [rawPort] }),
             staticCluster({ name: 'flaky', ports: [(flaky.address() as AddressInfo).port] }),
             staticCluster({ name: 'expect', ports: [expectPort] }),
-            staticCluster({
-              name: 'h2',
-              ports: [h2Port],
-              extra: httpProtocolOptions({ explicit_http_config: { http2_protocol_options: {} } }),
-            }),
+            h2Cluster('h2', h2Port),
           ],
         }),
       );

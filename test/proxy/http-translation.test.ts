@@ -18,14 +18,7 @@ import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  bootstrap,
-  H2_CODECS,
-  httpProtocolOptions,
-  type RunningProxy,
-  startTestProxy,
-  staticCluster,
-} from './helpers.js';
+import { startProxyPerCodec, h2Cluster, H2_CODECS, type RunningProxy, staticCluster } from './helpers.js';
 
 const run = promisify(execFile);
 const FIXED_DATE = 'Tue, 01 Jan 2030 00:00:00 GMT';
@@ -39,7 +32,7 @@ interface Seen {
 
 let h1: http.Server;
 let h2: http2.Http2Server;
-const proxies = new Map<string, RunningProxy>();
+let proxies = new Map<string, RunningProxy>();
 
 beforeAll(async () => {
   const answer = (headers: Seen['headers'], bytes: number): string => JSON.stringify({ headers, bytes });
@@ -72,35 +65,23 @@ beforeAll(async () => {
     });
   });
   await new Promise<void>((r) => h2.listen(0, '127.0.0.1', r));
-  for (const { codec, runtime } of H2_CODECS) {
-    proxies.set(
-      codec,
-      await startTestProxy(
-        bootstrap({
-          runtime,
-          hcm: { codec_type: 'AUTO' },
-          virtualHosts: [
-            {
-              name: 'all',
-              domains: ['*'],
-              routes: [
-                { match: { prefix: '/h1' }, route: { cluster: 'h1' } },
-                { match: { prefix: '/h2' }, route: { cluster: 'h2' } },
-              ],
-            },
-          ],
-          clusters: [
-            staticCluster({ name: 'h1', ports: [(h1.address() as AddressInfo).port] }),
-            staticCluster({
-              name: 'h2',
-              ports: [(h2.address() as AddressInfo).port],
-              extra: httpProtocolOptions({ explicit_http_config: { http2_protocol_options: {} } }),
-            }),
-          ],
-        }),
-      ),
-    );
-  }
+  proxies = await startProxyPerCodec({
+    hcm: { codec_type: 'AUTO' },
+    virtualHosts: [
+      {
+        name: 'all',
+        domains: ['*'],
+        routes: [
+          { match: { prefix: '/h1' }, route: { cluster: 'h1' } },
+          { match: { prefix: '/h2' }, route: { cluster: 'h2' } },
+        ],
+      },
+    ],
+    clusters: [
+      staticCluster({ name: 'h1', ports: [(h1.address() as AddressInfo).port] }),
+      h2Cluster('h2', (h2.address() as AddressInfo).port),
+    ],
+  });
 });
 
 afterAll(async () => {

@@ -12,6 +12,8 @@ import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  startProxyPerCodec,
+  h2Cluster,
   bootstrap,
   configProblems,
   H2_CODECS,
@@ -34,7 +36,7 @@ let h2: http2.Http2Server;
 const h1Seen: Seen[] = [];
 const h2Seen: Seen[] = [];
 /** Proxies with the HCM's enable_trailers on, one per HTTP/2 codec; and one with it off. */
-const proxies = new Map<string, RunningProxy>();
+let proxies = new Map<string, RunningProxy>();
 let off: RunningProxy;
 
 beforeAll(async () => {
@@ -90,11 +92,7 @@ beforeAll(async () => {
         use_downstream_protocol_config: { http_protocol_options: { enable_trailers: true } },
       }),
     }),
-    staticCluster({
-      name: 'h2',
-      ports: [h2Port],
-      extra: httpProtocolOptions({ explicit_http_config: { http2_protocol_options: {} } }),
-    }),
+    h2Cluster('h2', h2Port),
   ];
   const virtualHosts = [
     {
@@ -108,19 +106,11 @@ beforeAll(async () => {
       ],
     },
   ];
-  for (const { codec, runtime } of H2_CODECS) {
-    proxies.set(
-      codec,
-      await startTestProxy(
-        bootstrap({
-          runtime,
-          virtualHosts,
-          clusters,
-          hcm: { codec_type: 'AUTO', http_protocol_options: { enable_trailers: true } },
-        }),
-      ),
-    );
-  }
+  proxies = await startProxyPerCodec({
+    virtualHosts,
+    clusters,
+    hcm: { codec_type: 'AUTO', http_protocol_options: { enable_trailers: true } },
+  });
   off = await startTestProxy(bootstrap({ virtualHosts, clusters, hcm: { codec_type: 'AUTO' } }));
 });
 

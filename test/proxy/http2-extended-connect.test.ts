@@ -11,10 +11,10 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocketServer } from 'ws';
 import {
+  h2Cluster,
   bootstrap,
   configProblems,
   H2_CODECS,
-  httpProtocolOptions,
   type RunningProxy,
   startTestProxy,
   staticCluster,
@@ -43,14 +43,7 @@ function config(allowConnect: boolean | undefined, port: number, runtime?: Recor
         ],
       },
     ],
-    clusters: [
-      staticCluster({ name: 'ws', ports: [port] }),
-      staticCluster({
-        name: 'h2',
-        ports: [h2Port],
-        extra: httpProtocolOptions({ explicit_http_config: { http2_protocol_options: {} } }),
-      }),
-    ],
+    clusters: [staticCluster({ name: 'ws', ports: [port] }), h2Cluster('h2', h2Port)],
     hcm: {
       codec_type: 'HTTP2',
       upgrade_configs: [{ upgrade_type: 'websocket' }],

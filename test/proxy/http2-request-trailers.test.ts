@@ -9,20 +9,19 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import {
-  bootstrap,
+  h2Cluster,
+  startProxyPerCodec,
   H2_CODECS,
-  startTestProxy,
   startUpstream,
   staticCluster,
   type RunningProxy,
   type Upstream,
-  httpProtocolOptions,
 } from './helpers.js';
 import { data, Flag, FrameType, headers, hpack, RawH2 } from './h2-frames.js';
 
 let h2: http2.Http2Server;
 let h1: Upstream;
-const proxies = new Map<string, RunningProxy>();
+let proxies = new Map<string, RunningProxy>();
 
 beforeAll(async () => {
   h2 = http2.createServer();
@@ -43,35 +42,20 @@ beforeAll(async () => {
   });
   await new Promise<void>((r) => h2.listen(0, '127.0.0.1', r));
   h1 = await startUpstream('h1');
-  for (const { codec, runtime } of H2_CODECS) {
-    const proxy = await startTestProxy(
-      bootstrap({
-        runtime,
-        virtualHosts: [
-          {
-            name: 'all',
-            domains: ['*'],
-            routes: [
-              { match: { prefix: '/h1' }, route: { cluster: 'h1' } },
-              { match: { prefix: '/' }, route: { cluster: 'h2' } },
-            ],
-          },
+  proxies = await startProxyPerCodec({
+    virtualHosts: [
+      {
+        name: 'all',
+        domains: ['*'],
+        routes: [
+          { match: { prefix: '/h1' }, route: { cluster: 'h1' } },
+          { match: { prefix: '/' }, route: { cluster: 'h2' } },
         ],
-        clusters: [
-          staticCluster({ name: 'h1', ports: [h1.port] }),
-          staticCluster({
-            name: 'h2',
-            ports: [(h2.address() as AddressInfo).port],
-            extra: httpProtocolOptions({
-              explicit_http_config: { http2_protocol_options: {} },
-            }),
-          }),
-        ],
-        hcm: { codec_type: 'HTTP2' },
-      }),
-    );
-    proxies.set(codec, proxy);
-  }
+      },
+    ],
+    clusters: [staticCluster({ name: 'h1', ports: [h1.port] }), h2Cluster('h2', (h2.address() as AddressInfo).port)],
+    hcm: { codec_type: 'HTTP2' },
+  });
 });
 
 afterAll(async () => {

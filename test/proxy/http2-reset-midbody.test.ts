@@ -6,10 +6,10 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCode, Flag, FrameType, GET, headers, hpack, RawH2 } from './h2-frames.js';
-import { bootstrap, H2_CODECS, type RunningProxy, startTestProxy, staticCluster } from './helpers.js';
+import { startProxyPerCodec, H2_CODECS, type RunningProxy, staticCluster } from './helpers.js';
 
 let upstream: http.Server;
-const proxies = new Map<string, RunningProxy>();
+let proxies = new Map<string, RunningProxy>();
 
 beforeAll(async () => {
   // Half of the promised body, then nothing: the route's timeout ends the stream.
@@ -19,25 +19,17 @@ beforeAll(async () => {
   });
   await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
   const port = (upstream.address() as AddressInfo).port;
-  for (const { codec, runtime } of H2_CODECS) {
-    proxies.set(
-      codec,
-      await startTestProxy(
-        bootstrap({
-          runtime,
-          virtualHosts: [
-            {
-              name: 'all',
-              domains: ['*'],
-              routes: [{ match: { prefix: '/' }, route: { cluster: 'half', timeout: '0.3s' } }],
-            },
-          ],
-          clusters: [staticCluster({ name: 'half', ports: [port] })],
-          hcm: { codec_type: 'HTTP2' },
-        }),
-      ),
-    );
-  }
+  proxies = await startProxyPerCodec({
+    virtualHosts: [
+      {
+        name: 'all',
+        domains: ['*'],
+        routes: [{ match: { prefix: '/' }, route: { cluster: 'half', timeout: '0.3s' } }],
+      },
+    ],
+    clusters: [staticCluster({ name: 'half', ports: [port] })],
+    hcm: { codec_type: 'HTTP2' },
+  });
 });
 
 afterAll(async () => {

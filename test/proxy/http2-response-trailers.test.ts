@@ -10,19 +10,12 @@ import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Flag, FrameType, GET, headers, hpack, RawH2 } from './h2-frames.js';
-import {
-  bootstrap,
-  H2_CODECS,
-  httpProtocolOptions,
-  type RunningProxy,
-  startTestProxy,
-  staticCluster,
-} from './helpers.js';
+import { startProxyPerCodec, h2Cluster, H2_CODECS, type RunningProxy, staticCluster } from './helpers.js';
 
 const BODY = 'sized answer';
 let h2: http2.Http2Server;
 let h1: http.Server;
-const proxies = new Map<string, RunningProxy>();
+let proxies = new Map<string, RunningProxy>();
 
 beforeAll(async () => {
   // A sized body, then trailers (a trailing HEADERS frame after the last DATA).
@@ -44,11 +37,7 @@ beforeAll(async () => {
   });
   await new Promise<void>((r) => h1.listen(0, '127.0.0.1', r));
   const clusters = [
-    staticCluster({
-      name: 'h2',
-      ports: [(h2.address() as AddressInfo).port],
-      extra: httpProtocolOptions({ explicit_http_config: { http2_protocol_options: {} } }),
-    }),
+    h2Cluster('h2', (h2.address() as AddressInfo).port),
     staticCluster({ name: 'h1', ports: [(h1.address() as AddressInfo).port] }),
   ];
   const virtualHosts = [
@@ -61,12 +50,7 @@ beforeAll(async () => {
       ],
     },
   ];
-  for (const { codec, runtime } of H2_CODECS) {
-    proxies.set(
-      codec,
-      await startTestProxy(bootstrap({ runtime, virtualHosts, clusters, hcm: { codec_type: 'AUTO' } })),
-    );
-  }
+  proxies = await startProxyPerCodec({ virtualHosts, clusters, hcm: { codec_type: 'AUTO' } });
 });
 
 afterAll(async () => {

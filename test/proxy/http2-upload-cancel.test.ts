@@ -25,15 +25,7 @@ import {
   settingsAck,
   windowUpdate,
 } from './h2-frames.js';
-import {
-  bootstrap,
-  H2_CODECS,
-  httpProtocolOptions,
-  request,
-  type RunningProxy,
-  startTestProxy,
-  staticCluster,
-} from './helpers.js';
+import { startProxyPerCodec, h2Cluster, H2_CODECS, request, type RunningProxy, staticCluster } from './helpers.js';
 
 /** What an upstream saw of one request: its path, body bytes, and how it ended. */
 interface Seen {
@@ -143,48 +135,38 @@ const listen = (s: net.Server): Promise<number> =>
 
 const h1 = new H1Upstream();
 const h2 = new H2Upstream();
-const proxies = new Map<string, RunningProxy>();
+let proxies = new Map<string, RunningProxy>();
 
 beforeAll(async () => {
   const h1Port = await listen(h1.server);
   const h2Port = await listen(h2.server);
-  for (const { codec, runtime } of H2_CODECS) {
-    const proxy = await startTestProxy(
-      bootstrap({
-        runtime,
-        virtualHosts: [
-          {
-            name: 'all',
-            domains: ['*'],
-            routes: [
-              { match: { prefix: '/h1' }, route: { cluster: 'h1', timeout: '0s' } },
-              { match: { prefix: '/h2' }, route: { cluster: 'h2', timeout: '0s' } },
-              { match: { prefix: '/held' }, route: { cluster: 'held', timeout: '0s' } },
-            ],
-          },
+  proxies = await startProxyPerCodec({
+    virtualHosts: [
+      {
+        name: 'all',
+        domains: ['*'],
+        routes: [
+          { match: { prefix: '/h1' }, route: { cluster: 'h1', timeout: '0s' } },
+          { match: { prefix: '/h2' }, route: { cluster: 'h2', timeout: '0s' } },
+          { match: { prefix: '/held' }, route: { cluster: 'held', timeout: '0s' } },
         ],
-        clusters: [
-          staticCluster({ name: 'h1', ports: [h1Port] }),
-          staticCluster({
-            name: 'h2',
-            ports: [h2Port],
-            extra: httpProtocolOptions({ explicit_http_config: { http2_protocol_options: {} } }),
-          }),
-          // One connection: a second request waits for it, its body held up to 1,000 octets.
-          staticCluster({
-            name: 'held',
-            ports: [h1Port],
-            extra: {
-              circuit_breakers: { thresholds: [{ max_connections: 1 }] },
-              per_connection_buffer_limit_bytes: 1000,
-            },
-          }),
-        ],
-        hcm: { codec_type: 'AUTO' },
+      },
+    ],
+    clusters: [
+      staticCluster({ name: 'h1', ports: [h1Port] }),
+      h2Cluster('h2', h2Port),
+      // One connection: a second request waits for it, its body held up to 1,000 octets.
+      staticCluster({
+        name: 'held',
+        ports: [h1Port],
+        extra: {
+          circuit_breakers: { thresholds: [{ max_connections: 1 }] },
+          per_connection_buffer_limit_bytes: 1000,
+        },
       }),
-    );
-    proxies.set(codec, proxy);
-  }
+    ],
+    hcm: { codec_type: 'AUTO' },
+  });
 });
 
 afterAll(async () => {

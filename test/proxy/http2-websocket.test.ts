@@ -9,21 +9,14 @@ import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import {
-  bootstrap,
-  H2_CODECS,
-  httpProtocolOptions,
-  type RunningProxy,
-  startTestProxy,
-  staticCluster,
-} from './helpers.js';
+import { startProxyPerCodec, h2Cluster, H2_CODECS, type RunningProxy } from './helpers.js';
 
 const WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 
 let upstream: http2.Http2Server;
 /** An HTTP/2 server that never enabled extended CONNECT. */
 let plain: http2.Http2Server;
-const proxies = new Map<string, RunningProxy>();
+let proxies = new Map<string, RunningProxy>();
 /** The request heads the upstream saw. */
 const seen: http2.IncomingHttpHeaders[] = [];
 
@@ -74,39 +67,23 @@ beforeAll(async () => {
     stream.end('not a tunnel');
   });
   await new Promise<void>((r) => plain.listen(0, '127.0.0.1', r));
-  for (const { codec, runtime } of H2_CODECS) {
-    proxies.set(
-      codec,
-      await startTestProxy(
-        bootstrap({
-          runtime,
-          virtualHosts: [
-            {
-              name: 'all',
-              domains: ['*'],
-              routes: [
-                { match: { prefix: '/plain' }, route: { cluster: 'plain' } },
-                { match: { prefix: '/' }, route: { cluster: 'h2' } },
-              ],
-            },
-          ],
-          clusters: [
-            staticCluster({
-              name: 'h2',
-              ports: [(upstream.address() as AddressInfo).port],
-              extra: httpProtocolOptions({ explicit_http_config: { http2_protocol_options: {} } }),
-            }),
-            staticCluster({
-              name: 'plain',
-              ports: [(plain.address() as AddressInfo).port],
-              extra: httpProtocolOptions({ explicit_http_config: { http2_protocol_options: {} } }),
-            }),
-          ],
-          hcm: { upgrade_configs: [{ upgrade_type: 'websocket' }] },
-        }),
-      ),
-    );
-  }
+  proxies = await startProxyPerCodec({
+    virtualHosts: [
+      {
+        name: 'all',
+        domains: ['*'],
+        routes: [
+          { match: { prefix: '/plain' }, route: { cluster: 'plain' } },
+          { match: { prefix: '/' }, route: { cluster: 'h2' } },
+        ],
+      },
+    ],
+    clusters: [
+      h2Cluster('h2', (upstream.address() as AddressInfo).port),
+      h2Cluster('plain', (plain.address() as AddressInfo).port),
+    ],
+    hcm: { upgrade_configs: [{ upgrade_type: 'websocket' }] },
+  });
 });
 
 afterAll(async () => {

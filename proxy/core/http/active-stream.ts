@@ -372,7 +372,7 @@ export class ActiveStream implements RequestDecoder, StreamFilterCallbacks, Filt
     // A local reply ends the exchange even if the request body is still arriving.
     if (!this.requestComplete) this.encoder.closeConnectionAfterResponse();
     if (isGrpcRequest(this.requestHeaders)) {
-      this.#encodeHeadersInternal(grpcLocalReply(status, body, grpcStatus, modifyHeaders), true, true);
+      this.#encodeHeadersInternal(grpcLocalReply(status, body, grpcStatus, modifyHeaders), true);
       return;
     }
     const headers = new HeaderMap();
@@ -384,7 +384,7 @@ export class ActiveStream implements RequestDecoder, StreamFilterCallbacks, Filt
       headers.add('content-length', '0');
     }
     modifyHeaders?.(headers);
-    this.#encodeHeadersInternal(headers, body === '', true);
+    this.#encodeHeadersInternal(headers, body === '');
     if (body !== '') this.encodeData(Buffer.from(body), true);
   }
 
@@ -398,12 +398,12 @@ export class ActiveStream implements RequestDecoder, StreamFilterCallbacks, Filt
 
   encodeHeaders(headers: HeaderMap, endStream: boolean): void {
     if (this.streamInfo.responseCodeDetails === '') this.streamInfo.responseCodeDetails = 'via_upstream';
-    this.#encodeHeadersInternal(headers, endStream, false);
+    this.#encodeHeadersInternal(headers, endStream);
   }
 
-  #encodeHeadersInternal(headers: HeaderMap, endStream: boolean, local: boolean): void {
+  #encodeHeadersInternal(headers: HeaderMap, endStream: boolean): void {
     if (this.responseStarted || this.#done) return;
-    this.#filterManager.encodeHeaders(headers, endStream, local);
+    this.#filterManager.encodeHeaders(headers, endStream);
   }
 
   continueEncoding(): void {
@@ -411,7 +411,7 @@ export class ActiveStream implements RequestDecoder, StreamFilterCallbacks, Filt
   }
 
   /** FilterManagerCallbacks: the response headers leave through the codec. */
-  encodeHeadersToCodec(headers: HeaderMap, endStream: boolean, _local: boolean): void {
+  encodeHeadersToCodec(headers: HeaderMap, endStream: boolean): void {
     this.#lastActivity = performance.now();
     const info = this.streamInfo;
     const hcm = this.conn.hcm;

@@ -23,8 +23,8 @@ export interface FilterManagerCallbacks {
   /** True once the whole request arrived. */
   readonly requestComplete: boolean;
   readonly requestHeaders: HeaderMap;
-  /** The encoder filters let the response headers through; `local` for a locally generated reply. */
-  encodeHeadersToCodec(headers: HeaderMap, endStream: boolean, local: boolean): void;
+  /** The encoder filters let the response headers through. */
+  encodeHeadersToCodec(headers: HeaderMap, endStream: boolean): void;
   /** The encoder filters let body bytes through. */
   encodeDataToCodec(data: Buffer, endStream: boolean): void;
   /** The encoder filters let the trailers through; they end the response. */
@@ -160,7 +160,7 @@ export class FilterManager {
 
   // --- encoding ---
 
-  encodeHeaders(headers: HeaderMap, endStream: boolean, local: boolean): void {
+  encodeHeaders(headers: HeaderMap, endStream: boolean): void {
     const filters = this.filters;
     for (let i = filters.length - 1; i >= 0; i--) {
       const e = filters[i]!.encoder;
@@ -172,7 +172,7 @@ export class FilterManager {
         return;
       }
     }
-    this.#stream.encodeHeadersToCodec(headers, endStream, local);
+    this.#stream.encodeHeadersToCodec(headers, endStream);
   }
 
   continueEncoding(): void {
@@ -195,7 +195,7 @@ export class FilterManager {
     const trailers = this.#pendingResponseTrailers;
     this.#pendingResponseTrailers = null;
     const end = this.#pendingResponseEnd && trailers === null;
-    stream.encodeHeadersToCodec(headers, end && this.#pendingResponseBody.length === 0, false);
+    stream.encodeHeadersToCodec(headers, end && this.#pendingResponseBody.length === 0);
     const body = this.#pendingResponseBody;
     this.#pendingResponseBody = [];
     for (let i = 0; i < body.length; i++) stream.encodeDataToCodec(body[i]!, end && i === body.length - 1);

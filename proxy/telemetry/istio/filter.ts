@@ -84,7 +84,7 @@ class IstioStatsFilter implements StreamFilter, StreamDecoderFilter, StreamEncod
   decodeHeaders(headers: HeaderMap): FilterHeadersStatus {
     const shared = this.#shared;
     const ct = headers.get('content-type');
-    this.#grpc = ct !== undefined && ct.startsWith('application/grpc');
+    this.#grpc = ct?.startsWith('application/grpc') === true;
     if (shared.reporter === 'destination') {
       const value = headers.get(PEER_METADATA_HEADER);
       const id = headers.get(PEER_METADATA_ID_HEADER);
