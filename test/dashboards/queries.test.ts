@@ -1,13 +1,9 @@
 // Every ClickHouse query in the generated dashboards, expanded as Grafana and the ClickHouse
 // plugin expand it, runs on embedded ClickHouse (chDB) with the collector's schema and shop
 // telemetry, and returns frames of the shape its panel draws.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ClickHouseClient } from '@clickhouse/client';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createStorageClient } from '../../collector/storage/clickhouse/client.js';
-import { migrate } from '../../collector/storage/clickhouse/migrate.js';
+import { beforeAll, describe, expect, it } from 'vitest';
 import {
   clickhouseQueries,
   frameProblems,
@@ -17,13 +13,12 @@ import {
 } from './dashboard-queries.js';
 import { expandQuery, type ExpandContext } from './plugin-macros.js';
 import { SHOP_CALLS, writeShopTelemetry } from './shop-telemetry.js';
+import { useEmbeddedStore } from '../helpers/embedded-store.js';
 
 const boards = loadGeneratedBoards(join(process.cwd(), 'dashboards', 'generated'));
 const queries = clickhouseQueries(boards);
 const SERVICES = ['cart', 'catalog', 'checkout', 'frontend', 'inventory', 'payment'];
 
-let dir: string;
-let client: ClickHouseClient;
 const now = Date.now();
 
 async function runFrame(c: ClickHouseClient, sql: string): Promise<Frame> {
@@ -46,16 +41,10 @@ function context(service: string[] | 'All', scoped?: Record<string, string>): Ex
   };
 }
 
-beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'meshscope-dash-'));
-  client = createStorageClient({ kind: 'embedded', path: dir }).client;
-  await migrate(client, { ttlDays: 0 });
-  await writeShopTelemetry(client, now, 120, 10 * 60_000);
-});
+const store = useEmbeddedStore('meshscope-dash-');
 
-afterAll(async () => {
-  await client?.close();
-  rmSync(dir, { recursive: true, force: true });
+beforeAll(async () => {
+  await writeShopTelemetry(store.storage.client, now, 120, 10 * 60_000);
 });
 
 describe('generated dashboards on ClickHouse', () => {
@@ -78,12 +67,15 @@ describe('generated dashboards on ClickHouse', () => {
       (s) => s.board === q.board && q.panel.startsWith(`${s.panel} → `) && s.refId === q.linkFrom?.refId,
     );
     if (q.linkFrom !== undefined && source !== undefined) {
-      const frame = await runFrame(client, expandQuery(source.rawSql, context(service)));
+      const frame = await runFrame(store.storage.client, expandQuery(source.rawSql, context(service)));
       const value = String(frame.rows[0]?.[q.linkFrom.field] ?? '');
       return { '__value.raw': value };
     }
     if (q.rawSql.includes('${trace_id}')) {
-      const frame = await runFrame(client, `SELECT TraceId FROM otel_traces WHERE ParentSpanId = '' LIMIT 1`);
+      const frame = await runFrame(
+        store.storage.client,
+        `SELECT TraceId FROM otel_traces WHERE ParentSpanId = '' LIMIT 1`,
+      );
       return { trace_id: String(frame.rows[0]?.['TraceId']) };
     }
     return undefined;
@@ -96,7 +88,7 @@ describe('generated dashboards on ClickHouse', () => {
         const scoped = await scopedFor(q, service === 'All' ? 'All' : [...service]);
         const sql = expandQuery(q.rawSql, context(service === 'All' ? 'All' : [...service], scoped));
         expect(sql).not.toMatch(/\$__|\$\{|\$\w/);
-        const frame = await runFrame(client, sql);
+        const frame = await runFrame(store.storage.client, sql);
         expect(frameProblems(q, frame), sql).toEqual([]);
       });
     }
@@ -105,8 +97,8 @@ describe('generated dashboards on ClickHouse', () => {
   it('draws exactly the shop call graph, with counts from the data', async () => {
     const nodes = queries.find((q) => q.panelType === 'nodeGraph' && q.refId === 'nodes')!;
     const edges = queries.find((q) => q.panelType === 'nodeGraph' && q.refId === 'edges')!;
-    const nodeFrame = await runFrame(client, expandQuery(nodes.rawSql, context('All')));
-    const edgeFrame = await runFrame(client, expandQuery(edges.rawSql, context('All')));
+    const nodeFrame = await runFrame(store.storage.client, expandQuery(nodes.rawSql, context('All')));
+    const edgeFrame = await runFrame(store.storage.client, expandQuery(edges.rawSql, context('All')));
     expect(nodeFrame.rows.map((r) => r['id']).sort()).toEqual(SERVICES);
     expect(edgeFrame.rows.map((r) => `${String(r['source'])}->${String(r['target'])}`).sort()).toEqual(
       SHOP_CALLS.map(([a, b]) => `${a}->${b}`).sort(),
