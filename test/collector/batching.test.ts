@@ -40,25 +40,27 @@ function traceBody(trace: number, count: number): string {
   });
 }
 
+// Refused ones (the memory limiter, with this process's own garbage counted, answers 429 as an
+// OTLP client is told to retry) are sent again, as an exporter would.
+async function send(body: string): Promise<void> {
+  for (;;) {
+    const res = await fetch(`${collector.otlpUrl}/v1/traces`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body,
+    });
+    const text = await res.text();
+    if (res.status === 200) return;
+    if (res.status !== 429) throw new Error(`unexpected ${res.status}: ${text}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
 it('stores a backlog of several full batches back to back, without the small-queue wait', async () => {
   // About 80 MiB of rows, a few requests at a time (within the in-flight budget): more than two
   // full batches queue up.
-  // Refused ones (the memory limiter, with this process's own garbage counted) are sent again.
-  const send = async (trace: number): Promise<void> => {
-    for (;;) {
-      const res = await fetch(`${collector.otlpUrl}/v1/traces`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: traceBody(trace, 500),
-      });
-      const text = await res.text();
-      if (res.status === 200) return;
-      if (res.status !== 429) throw new Error(`unexpected ${res.status}: ${text}`);
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  };
   for (let round = 0; round < 10; round++)
-    await Promise.all(Array.from({ length: 4 }, (_, i) => send(1 + round * 4 + i)));
+    await Promise.all(Array.from({ length: 4 }, (_, i) => send(traceBody(1 + round * 4 + i, 500))));
   // Each full batch goes without waiting for batchMaxDelayMs (the rest, less than a batch, may).
   const batches = async (): Promise<number> => {
     const text = await (await fetch(`${collector.apiUrl}/metrics`)).text();
@@ -78,12 +80,7 @@ it('stores a small queue at once when flushed, without waiting for it to grow', 
   };
   expect(await collector.flush(60_000)).toBe(true);
   const before = await stored();
-  const res = await fetch(`${collector.otlpUrl}/v1/traces`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: traceBody(999, 3),
-  });
-  expect(res.status).toBe(200);
+  await send(traceBody(999, 3));
   expect(await collector.flush(20_000)).toBe(true);
   expect(await stored()).toBe(before + 3);
 });
