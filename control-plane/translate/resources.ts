@@ -516,6 +516,13 @@ export interface ServiceOutbound {
  */
 export type OutboundMemo = Map<string, ServiceOutbound>;
 
+/**
+ * Each service's outbound virtual hosts as last built, with their JSON, kept by a control plane
+ * from one mesh to the next: an unchanged service's are the previous array, so a scoped sidecar's
+ * routes are known unchanged by identity (scopedParts) instead of by comparing their text.
+ */
+export type VirtualHostsMemo = Map<string, { json: string; hosts: JsonObject[] }>;
+
 function serviceOutbound(
   mesh: Mesh,
   svc: Service,
@@ -554,6 +561,7 @@ export function sharedResources(
   source: ConfigSourceStyle,
   security: MeshSecurity | undefined,
   memo: OutboundMemo = new Map(),
+  hostsMemo: VirtualHostsMemo = new Map(),
 ): SharedResources {
   let byStyle = sharedByMesh.get(mesh);
   if (byStyle === undefined) sharedByMesh.set(mesh, (byStyle = new Map()));
@@ -567,8 +575,17 @@ export function sharedResources(
       const outbound = serviceOutbound(mesh, svc, source, security, key, memo);
       for (const [name, c] of outbound.clusters) shared.clusters.set(name, c);
       for (const [name, e] of outbound.endpoints) shared.endpoints.set(name, e);
-      shared.byService.set(svc, { outbound, virtualHosts: virtualHosts.get(svc) as JsonObject[] });
+      const sk = serviceKey(svc);
+      let hosts = virtualHosts.get(svc) as JsonObject[];
+      const json = JSON.stringify(hosts);
+      const last = hostsMemo.get(sk);
+      if (last !== undefined && last.json === json) hosts = last.hosts;
+      else hostsMemo.set(sk, { json, hosts });
+      virtualHosts.set(svc, hosts);
+      shared.byService.set(svc, { outbound, virtualHosts: hosts });
     }
+    // Bounded by the services in use; a renamed or removed service's entry goes on the next clear.
+    if (hostsMemo.size > 2 * mesh.services.length + 64) hostsMemo.clear();
     shared.sidecarRoutes.set(OUTBOUND_ROUTE_CONFIG, outboundRouteConfig(OUTBOUND_ROUTE_CONFIG, virtualHosts.values()));
     byStyle.set(key, shared);
   }
@@ -598,6 +615,34 @@ export function egressScope(mesh: Mesh, node: MeshNode): EgressScope | undefined
   const scope = { key: services.map(serviceKey).join(','), services };
   scopes.set(node.service, scope);
   return scope;
+}
+
+/** The collector cluster's JSON, once per object (one per mesh), not once per scope. */
+const jsonOfCollector = new WeakMap<JsonObject, string>();
+
+function collectorJson(c: JsonObject): string {
+  let json = jsonOfCollector.get(c);
+  if (json === undefined) {
+    json = JSON.stringify(c);
+    jsonOfCollector.set(c, json);
+  }
+  return json;
+}
+
+/**
+ * What a scope's resources (scopedResources) are made of, in order: each of its services' outbound
+ * clusters and endpoints and virtual hosts (objects kept while unchanged, by the memos passed to
+ * sharedResources) and the collector cluster's JSON. Equal parts, element by element, make equal
+ * resources: an edit outside the scope is known to change nothing there without building it.
+ */
+export function scopedParts(full: SharedResources, scope: EgressScope): ReadonlyArray<object | string> {
+  const collector = full.clusters.get(OTEL_COLLECTOR_CLUSTER);
+  const parts: Array<object | string> = [collector === undefined ? '' : collectorJson(collector)];
+  for (const svc of scope.services) {
+    const part = full.byService.get(svc);
+    if (part !== undefined) parts.push(part.outbound, part.virtualHosts);
+  }
+  return parts;
 }
 
 /**

@@ -19,11 +19,13 @@ import {
   type OwnKey,
   type EgressScope,
   type SharedResources,
+  type VirtualHostsMemo,
   egressScope,
   findNode,
   ownResources,
   ownResourcesKey,
   ownResourcesKeyUnchanged,
+  scopedParts,
   scopedResources,
   sharedResources,
 } from '../translate/resources.js';
@@ -77,6 +79,14 @@ interface Shared {
   clusters: TypeSnapshot;
   endpoints: TypeSnapshot;
   sidecarRoutes: TypeSnapshot;
+  /** An egress scope's: what its resources were made of (scopedParts). */
+  parts?: ReadonlyArray<object | string>;
+}
+
+function sameParts(a: ReadonlyArray<object | string>, b: ReadonlyArray<object | string>): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 function styleKey(style: ConfigSourceStyle): string {
@@ -180,6 +190,7 @@ export class SnapshotCache {
   #shared = new Map<string, Shared>();
   #security: CacheSecurity | undefined;
   readonly #outboundMemo: OutboundMemo = new Map();
+  readonly #hostsMemo: VirtualHostsMemo = new Map();
 
   constructor(mesh: Mesh, security?: CacheSecurity) {
     this.#mesh = mesh;
@@ -199,14 +210,27 @@ export class SnapshotCache {
     const key = scope === undefined ? styleKey(style) : `${styleKey(style)}\0${scope.key}`;
     let shared = this.#shared.get(key);
     if (shared === undefined) {
-      const full: SharedResources = sharedResources(this.#mesh, style, this.#security, this.#outboundMemo);
-      const built = scope === undefined ? full : scopedResources(full, scope);
+      const full: SharedResources = sharedResources(
+        this.#mesh,
+        style,
+        this.#security,
+        this.#outboundMemo,
+        this.#hostsMemo,
+      );
       const before = previous.get(key);
+      const parts = scope === undefined ? undefined : scopedParts(full, scope);
+      if (parts !== undefined && before?.parts !== undefined && sameParts(before.parts, parts)) {
+        // Nothing the scope is made of changed: its snapshots stay as they were, unbuilt.
+        this.#shared.set(key, before);
+        return before;
+      }
+      const built = scope === undefined ? full : scopedResources(full, scope);
       shared = {
         clusters: reuse(before?.clusters, built.clusters),
         endpoints: reuse(before?.endpoints, built.endpoints),
         sidecarRoutes: reuse(before?.sidecarRoutes, built.sidecarRoutes),
       };
+      if (parts !== undefined) shared.parts = parts;
       this.#shared.set(key, shared);
     }
     return shared;

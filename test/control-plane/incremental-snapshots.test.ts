@@ -61,6 +61,13 @@ const EDITS: Array<[string, (d: Doc) => void]> = [
   ['a workload removed', (d) => d.services[1]!.workloads.pop()],
   ['an egress scope', (d) => Object.assign(d.services[0]!, { egress: { hosts: ['catalog'] } })],
   ['a workload weight outside the scope', (d) => Object.assign(d.services[0]!.workloads[0]!, { weight: 5 })],
+  [
+    'a route split inside the scope',
+    (d) => {
+      d.services[1]!.routes![1]!.route[0]!.weight = 40;
+      d.services[1]!.routes![1]!.route[1]!.weight = 60;
+    },
+  ],
   ['the egress scope removed', (d) => delete d.services[0]!.egress],
 ];
 
@@ -127,6 +134,8 @@ describe('incremental snapshots', () => {
         expect([...(changes.get('frontend-v1') ?? [])], what).toEqual([]);
         expect([...(changes.get('catalog-v1') ?? [])], what).toEqual(['endpoints']);
       }
+      if (what === 'a route split inside the scope')
+        expect([...(changes.get('frontend-v1') ?? [])], what).toEqual(['routes']);
     }
   });
 });
