@@ -91,11 +91,13 @@ async function startSupervisor(
     script,
     `import { superviseComponents } from ${JSON.stringify(resolve('dist/up/index.js'))};
 const mesh = await superviseComponents(${JSON.stringify(specs)}, { stateDir: ${JSON.stringify(stateDir)}, label: 'lifecycle', readyTimeoutMs: 20000 });
-process.on('SIGTERM', () => mesh.stop().then(() => process.exit(0)));
-setInterval(() => {}, 1000);
+const stop = () => mesh.stop().then(() => process.exit(0));
+process.on('SIGTERM', stop);
+// The test runner holds the other end: if it dies without its clean-up, the mesh goes with it.
+process.stdin.on('end', stop).resume();
 `,
   );
-  const proc = spawn(process.execPath, [script], { stdio: 'ignore' });
+  const proc = spawn(process.execPath, [script], { stdio: ['pipe', 'ignore', 'ignore'] });
   children.push(proc);
   const ready = (): boolean => {
     try {
