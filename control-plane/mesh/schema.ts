@@ -243,12 +243,12 @@ export const mesh = z.strictObject({
 });
 
 /**
- * The mesh with each workload left unchecked: validate.ts checks workloads one by one, so an
- * unchanged workload (the same parsed YAML object) is checked once, not on every edit.
+ * The mesh with each service left unchecked, and a service with each workload left unchecked:
+ * validate.ts checks services and workloads one by one, so an unchanged one (the same parsed
+ * YAML object) is checked once, not on every edit.
  */
-export const meshWithUncheckedWorkloads = mesh.extend({
-  services: z.array(service.extend({ workloads: z.array(z.unknown()) })).min(1),
-});
+export const meshWithUncheckedServices = mesh.extend({ services: z.array(z.unknown()).min(1) });
+export const serviceWithUncheckedWorkloads = service.extend({ workloads: z.array(z.unknown()) });
 
 export type Mesh = z.output<typeof mesh>;
 export type Service = z.output<typeof service>;

@@ -7,7 +7,8 @@ import { MeshReadError, MeshValidationError, type MeshIssue } from '../errors.js
 import { type AuthorizationPolicy, checkPolicyValues } from './authorization.js';
 import {
   mesh as meshSchema,
-  meshWithUncheckedWorkloads,
+  meshWithUncheckedServices,
+  serviceWithUncheckedWorkloads,
   workload as workloadSchema,
   type Destination,
   type Mesh,
@@ -389,32 +390,64 @@ function parseWhole(text: string, source: string): unknown {
   return doc.toJS();
 }
 
-/** Each workload's checked value by its parsed YAML object (reused by yaml-sections while its text is unchanged). */
+/**
+ * Each service's and each workload's checked value by its parsed YAML object (yaml-sections
+ * reuses the object while its text is unchanged). The schema of a service looks at nothing
+ * outside it; what crosses services is checkCrossReferences', run on every parse.
+ */
+const checkedServices = new WeakMap<object, Service>();
 const checkedWorkloads = new WeakMap<object, Workload>();
 
+/** A cached value's key: the parsed object, when it is one. */
+function objectKey(raw: unknown): object | undefined {
+  return raw !== null && typeof raw === 'object' ? raw : undefined;
+}
+
+/** A workload's checked value, or undefined when it does not pass the schema. */
+function checkWorkload(raw: unknown): Workload | undefined {
+  const key = objectKey(raw);
+  const cached = key === undefined ? undefined : checkedWorkloads.get(key);
+  if (cached !== undefined) return cached;
+  const checked = workloadSchema.safeParse(raw);
+  if (!checked.success) return undefined;
+  if (key !== undefined) checkedWorkloads.set(key, checked.data);
+  return checked.data;
+}
+
+/** A service's checked value, or undefined when it (or one of its workloads) does not pass the schema. */
+function checkService(raw: unknown): Service | undefined {
+  const key = objectKey(raw);
+  const cached = key === undefined ? undefined : checkedServices.get(key);
+  // A copy, as the schema's parse makes: each mesh has its own service objects.
+  if (cached !== undefined) return { ...cached };
+  const shell = serviceWithUncheckedWorkloads.safeParse(raw);
+  if (!shell.success) return undefined;
+  const workloads: Workload[] = [];
+  for (const w of shell.data.workloads) {
+    const checked = checkWorkload(w);
+    if (checked === undefined) return undefined;
+    workloads.push(checked);
+  }
+  const svc: Service = { ...shell.data, workloads };
+  if (key !== undefined) checkedServices.set(key, svc);
+  return svc;
+}
+
 /**
- * The schema's parse, workload by workload: a thousand-workload mesh re-checked every workload
- * on every edit. Any problem sends the whole value through the mesh schema, for its paths.
+ * The schema's parse, service by service and workload by workload: a mesh of hundreds of
+ * services re-checked every one on every edit. Any problem sends the whole value through the
+ * mesh schema, for its paths.
  */
 function checkSchema(raw: unknown): ReturnType<typeof meshSchema.safeParse> {
-  const shell = meshWithUncheckedWorkloads.safeParse(raw);
+  const shell = meshWithUncheckedServices.safeParse(raw);
   if (shell.success) {
-    let ok = true;
-    const services = shell.data.services.map((svc) => ({
-      ...svc,
-      workloads: svc.workloads.map((w) => {
-        const cached = w !== null && typeof w === 'object' ? checkedWorkloads.get(w) : undefined;
-        if (cached !== undefined) return cached;
-        const checked = workloadSchema.safeParse(w);
-        if (!checked.success) {
-          ok = false;
-          return undefined as unknown as Workload;
-        }
-        if (w !== null && typeof w === 'object') checkedWorkloads.set(w, checked.data);
-        return checked.data;
-      }),
-    }));
-    if (ok) return { success: true, data: { ...shell.data, services } };
+    const services: Service[] = [];
+    for (const s of shell.data.services) {
+      const checked = checkService(s);
+      if (checked === undefined) return meshSchema.safeParse(raw);
+      services.push(checked);
+    }
+    return { success: true, data: { ...shell.data, services } };
   }
   return meshSchema.safeParse(raw);
 }

@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { parseDocument, stringify } from 'yaml';
-import { parseMesh } from '../../control-plane/index.js';
+import { MeshValidationError, parseMesh } from '../../control-plane/index.js';
 import { parseBySections } from '../../control-plane/mesh/yaml-sections.js';
 
 const examples = ['../../control-plane/mesh/examples/bookshop.yaml', '../../examples/shop/mesh.yaml'].map((p) =>
@@ -173,5 +173,55 @@ describe('mesh YAML by sections', () => {
     expect(services(bare)).toEqual((whole(bare) as { services: unknown[] }).services);
     const withNewline = `${bare}\n`;
     expect(services(withNewline)).toEqual((whole(withNewline) as { services: unknown[] }).services);
+  });
+
+  it('checks what an unchanged service names on every parse: a removed or broken service it calls is refused at its path', () => {
+    const service = (name: string, s: number, extra: Record<string, unknown> = {}): Record<string, unknown> => ({
+      name,
+      ports: [{ name: 'http', port: 8080 }],
+      workloads: [
+        {
+          name: `${name}-1`,
+          endpoints: { http: `127.0.0.1:${9000 + s}` },
+          sidecar: { inbound: { http: 19000 + s }, outbound_port: 19100 + s },
+        },
+      ],
+      ...extra,
+    });
+    const caller = service('a', 0, { egress: { hosts: ['b'] }, routes: [{ route: [{ service: 'b', subset: 'v1' }] }] });
+    const callee = (labels: Record<string, string>) =>
+      service('b', 1, { policy: { subsets: [{ name: 'v1', labels }] } });
+    const mesh = (services: unknown[]): string => stringify({ name: 'm', services });
+    const issuesOf = (text: string): unknown => {
+      try {
+        parseMesh(text);
+      } catch (err) {
+        if (err instanceof MeshValidationError) return err.issues;
+        throw err;
+      }
+      return undefined;
+    };
+    const b = callee({});
+    expect(parseMesh(mesh([caller, b])).services.map((s) => s.name)).toEqual(['a', 'b']);
+    // `a`'s lines are unchanged each time: what it names is resolved again.
+    expect(issuesOf(mesh([caller, service('c', 2)]))).toEqual([
+      { path: 'services[0].egress.hosts[0]', message: "no service named 'b'" },
+      { path: 'services[0].routes[0].route[0].service', message: "no service named 'b'" },
+    ]);
+    expect(issuesOf(mesh([caller, callee({ version: 'v2' })]))).toEqual([
+      {
+        path: 'services[0].routes[0].route[0].subset',
+        message: "subset 'v1' selects no workload of service b.default",
+      },
+    ]);
+    // Moved down a place, it is named by its new index; a schema error elsewhere is the whole parse's.
+    expect(issuesOf(mesh([service('c', 2), caller]))).toEqual([
+      { path: 'services[1].egress.hosts[0]', message: "no service named 'b'" },
+      { path: 'services[1].routes[0].route[0].service', message: "no service named 'b'" },
+    ]);
+    expect(issuesOf(mesh([caller, { ...b, ports: [{ name: 'http', port: 0 }] }]))).toEqual(
+      issuesOf(`---\n${mesh([caller, { ...b, ports: [{ name: 'http', port: 0 }] }])}`),
+    );
+    expect(issuesOf(mesh([caller, b]))).toBeUndefined();
   });
 });
