@@ -24,6 +24,17 @@
 // young ArrayBuffers behind, so the sweep itself is short.
 import { setFlagsFromString } from 'node:v8';
 
+/**
+ * Sets a V8 flag in this process unless the operator put a choice matching `operatorChoices` on
+ * node's command line; returns the flag a forked worker process needs for the same (empty when
+ * the operator chose).
+ */
+function setUnlessOperatorChose(flag: string, operatorChoices: RegExp): string[] {
+  if (process.execArgv.some((a) => operatorChoices.test(a))) return [];
+  setFlagsFromString(flag);
+  return [flag];
+}
+
 const SCAVENGE_THREAD_FLAGS = /--(no-)?(parallel-scavenge|single-threaded-gc|single-threaded)\b/;
 
 /**
@@ -31,10 +42,7 @@ const SCAVENGE_THREAD_FLAGS = /--(no-)?(parallel-scavenge|single-threaded-gc|sin
  * flag a forked worker process needs for the same (empty when the operator chose).
  */
 export function scavengeOnRequestThread(): string[] {
-  if (process.execArgv.some((a) => SCAVENGE_THREAD_FLAGS.test(a))) return [];
-  const flag = '--no-parallel-scavenge';
-  setFlagsFromString(flag);
-  return [flag];
+  return setUnlessOperatorChose('--no-parallel-scavenge', SCAVENGE_THREAD_FLAGS);
 }
 
 const ARRAY_BUFFER_SWEEPING_FLAGS = /--(no-)?(concurrent-array-buffer-sweeping|single-threaded-gc|single-threaded)\b/;
@@ -44,10 +52,7 @@ const ARRAY_BUFFER_SWEEPING_FLAGS = /--(no-)?(concurrent-array-buffer-sweeping|s
  * returns the node flag a forked worker process needs for the same (empty when the operator chose).
  */
 export function sweepArrayBuffersOnRequestThread(): string[] {
-  if (process.execArgv.some((a) => ARRAY_BUFFER_SWEEPING_FLAGS.test(a))) return [];
-  const flag = '--no-concurrent-array-buffer-sweeping';
-  setFlagsFromString(flag);
-  return [flag];
+  return setUnlessOperatorChose('--no-concurrent-array-buffer-sweeping', ARRAY_BUFFER_SWEEPING_FLAGS);
 }
 
 const MINOR_GC_TASK_FLAGS = /--(no-)?minor-gc-task\b/;
@@ -62,8 +67,5 @@ const MINOR_GC_TASK_FLAGS = /--(no-)?minor-gc-task\b/;
  * full young generation; returns the node flag a forked worker process needs for the same.
  */
 export function scavengeWhenYoungGenerationFull(): string[] {
-  if (process.execArgv.some((a) => MINOR_GC_TASK_FLAGS.test(a))) return [];
-  const flag = '--no-minor-gc-task';
-  setFlagsFromString(flag);
-  return [flag];
+  return setUnlessOperatorChose('--no-minor-gc-task', MINOR_GC_TASK_FLAGS);
 }
