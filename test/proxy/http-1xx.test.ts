@@ -36,26 +36,10 @@ let flaky: net.Server;
 const flakySeen = new Map<string, number>();
 let h2: http2.Http2Server;
 const rawSockets = new Set<net.Socket>();
-/** Per codec, and per codec with proxy_100_continue (`<codec>+proxy_100_continue`). */
-const proxies = new Map<string, RunningProxy>();
-const closers: Array<() => Promise<void>> = [];
 
-beforeAll(async () => {
-  // Answers each request head with the interim responses and then the final one.
-  raw = net.createServer((socket) => {
-    rawSockets.add(socket);
-    socket.on('close', () => rawSockets.delete(socket));
-    let head = '';
-    socket.on('data', (d: Buffer) => {
-      head += d.toString('latin1');
-      while (head.includes('\r\n\r\n')) {
-        head = head.slice(head.indexOf('\r\n\r\n') + 4);
-        socket.write(INTERIM + FINAL);
-      }
-    });
-  });
-  await new Promise<void>((r) => raw.listen(0, '127.0.0.1', r));
-  flaky = net.createServer((socket) => {
+/** A raw HTTP/1.1 upstream on 127.0.0.1 that writes `answer(path)` for each request head it reads. */
+async function rawUpstream(answer: (path: string) => string): Promise<net.Server> {
+  const server = net.createServer((socket) => {
     rawSockets.add(socket);
     socket.on('close', () => rawSockets.delete(socket));
     let head = '';
@@ -64,20 +48,31 @@ beforeAll(async () => {
       while (head.includes('\r\n\r\n')) {
         const path = head.split(' ')[1] ?? '';
         head = head.slice(head.indexOf('\r\n\r\n') + 4);
-        const n = (flakySeen.get(path) ?? 0) + 1;
-        flakySeen.set(path, n);
-        const hint = path.startsWith('/retry/hint')
-          ? 'HTTP/1.1 103 Early Hints\r\nlink: </a.css>; rel=preload\r\n\r\n'
-          : '';
-        socket.write(
-          n === 1
-            ? `${hint}HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\n\r\n`
-            : 'HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok',
-        );
+        socket.write(answer(path));
       }
     });
   });
-  await new Promise<void>((r) => flaky.listen(0, '127.0.0.1', r));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return server;
+}
+
+/** Per codec, and per codec with proxy_100_continue (`<codec>+proxy_100_continue`). */
+const proxies = new Map<string, RunningProxy>();
+const closers: Array<() => Promise<void>> = [];
+
+beforeAll(async () => {
+  // Answers each request head with the interim responses and then the final one.
+  raw = await rawUpstream(() => INTERIM + FINAL);
+  flaky = await rawUpstream((path) => {
+    const n = (flakySeen.get(path) ?? 0) + 1;
+    flakySeen.set(path, n);
+    const hint = path.startsWith('/retry/hint')
+      ? 'HTTP/1.1 103 Early Hints\r\nlink: </a.css>; rel=preload\r\n\r\n'
+      : '';
+    return n === 1
+      ? `${hint}HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\n\r\n`
+      : 'HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok';
+  });
   h2 = http2.createServer();
   h2.on('stream', (stream) => {
     stream.additionalHeaders({ ':status': 103, link: '</style.css>; rel=preload' });
