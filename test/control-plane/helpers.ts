@@ -118,3 +118,26 @@ export function tempDir(): TempDir {
     remove: () => rmSync(path, { recursive: true, force: true }),
   };
 }
+
+/**
+ * A mesh of two services: `web` with two sidecars (web-1, web-2) and `api` with two weighted
+ * workloads labelled v1 and v2, for xDS tests that edit the weights and watch the pushes.
+ */
+export const webApiMesh = (name: string, weightV1: number, weightV2: number): string => `
+name: ${name}
+services:
+  - name: web
+    ports: [{ name: http, port: 8080 }]
+    workloads:
+      - name: web-1
+        endpoints: { http: 127.0.0.1:19001 }
+        sidecar: { inbound: { http: 19101 }, outbound_port: 19102 }
+      - name: web-2
+        endpoints: { http: 127.0.0.1:19004 }
+        sidecar: { inbound: { http: 19104 }, outbound_port: 19105 }
+  - name: api
+    ports: [{ name: http, port: 8080 }]
+    workloads:
+      - { name: api-v1, labels: { version: v1 }, endpoints: { http: 127.0.0.1:19002 }, weight: ${weightV1} }
+      - { name: api-v2, labels: { version: v2 }, endpoints: { http: 127.0.0.1:19003 }, weight: ${weightV2} }
+`;

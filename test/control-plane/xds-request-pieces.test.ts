@@ -9,30 +9,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startControlPlane, TYPE_URL, type ControlPlane } from '../../control-plane/index.js';
 import { decodeMessage, encodeMessage, type JsonValue } from '../../proxy/xds/index.js';
 import type { Resp } from './ads-client.js';
-import { tempDir, waitFor, type TempDir } from './helpers.js';
+import { tempDir, waitFor, webApiMesh, type TempDir } from './helpers.js';
 
 const ALL = 'outbound|8080||default/api';
 /** Names the mesh does not have: they make each request ~1.5 KB, over 200 of the relay's pieces. */
 const PADDING = Array.from({ length: 40 }, (_, i) => `outbound|8080|absent-subset-${i}|default/api`);
 
-const meshText = (weightV1: number): string => `
-name: pieces
-services:
-  - name: web
-    ports: [{ name: http, port: 8080 }]
-    workloads:
-      - name: web-1
-        endpoints: { http: 127.0.0.1:19001 }
-        sidecar: { inbound: { http: 19101 }, outbound_port: 19102 }
-      - name: web-2
-        endpoints: { http: 127.0.0.1:19004 }
-        sidecar: { inbound: { http: 19104 }, outbound_port: 19105 }
-  - name: api
-    ports: [{ name: http, port: 8080 }]
-    workloads:
-      - { name: api-v1, labels: { version: v1 }, endpoints: { http: 127.0.0.1:19002 }, weight: ${weightV1} }
-      - { name: api-v2, labels: { version: v2 }, endpoints: { http: 127.0.0.1:19003 }, weight: 1 }
-`;
+const meshText = (weightV1: number): string => webApiMesh('pieces', weightV1, 1);
 
 let dir: TempDir;
 let cp: ControlPlane;

@@ -8,29 +8,12 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startControlPlane, TYPE_URL, type ControlPlane } from '../../control-plane/index.js';
 import { decodeMessage, encodeMessage, type JsonValue } from '../../proxy/xds/index.js';
 import { AdsClient, type Resp } from './ads-client.js';
-import { tempDir, waitFor, type TempDir } from './helpers.js';
+import { tempDir, waitFor, webApiMesh, type TempDir } from './helpers.js';
 
 const ALL = 'outbound|8080||default/api';
 const V1 = 'outbound|8080|v1|default/api';
 
-const meshText = (weightV1: number, weightV2: number): string => `
-name: shared
-services:
-  - name: web
-    ports: [{ name: http, port: 8080 }]
-    workloads:
-      - name: web-1
-        endpoints: { http: 127.0.0.1:19001 }
-        sidecar: { inbound: { http: 19101 }, outbound_port: 19102 }
-      - name: web-2
-        endpoints: { http: 127.0.0.1:19004 }
-        sidecar: { inbound: { http: 19104 }, outbound_port: 19105 }
-  - name: api
-    ports: [{ name: http, port: 8080 }]
-    workloads:
-      - { name: api-v1, labels: { version: v1 }, endpoints: { http: 127.0.0.1:19002 }, weight: ${weightV1} }
-      - { name: api-v2, labels: { version: v2 }, endpoints: { http: 127.0.0.1:19003 }, weight: ${weightV2} }
-`;
+const meshText = (weightV1: number, weightV2: number): string => webApiMesh('shared', weightV1, weightV2);
 
 let dir: TempDir;
 let cp: ControlPlane;
