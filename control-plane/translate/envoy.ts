@@ -5,6 +5,19 @@
 export type Json = string | number | boolean | null | Json[] | { [key: string]: Json };
 export type JsonObject = { [key: string]: Json };
 
+/** Objects shared by many nodes (resources, workloads) are serialized once, not once per node. */
+const serializedOf = new WeakMap<object, string>();
+
+/** An object's JSON text, computed once per object: a resource or workload is never mutated once built. */
+export function serializedJson(o: object): string {
+  let json = serializedOf.get(o);
+  if (json === undefined) {
+    json = JSON.stringify(o);
+    serializedOf.set(o, json);
+  }
+  return json;
+}
+
 export const TYPE_URL = {
   listeners: 'type.googleapis.com/envoy.config.listener.v3.Listener',
   routes: 'type.googleapis.com/envoy.config.route.v3.RouteConfiguration',

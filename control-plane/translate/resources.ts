@@ -37,6 +37,7 @@ import {
   durationJson,
   loopback,
   percentFraction,
+  serializedJson,
   socketAddress,
   type ConfigSourceStyle,
   type JsonObject,
@@ -617,18 +618,6 @@ export function egressScope(mesh: Mesh, node: MeshNode): EgressScope | undefined
   return scope;
 }
 
-/** The collector cluster's JSON, once per object (one per mesh), not once per scope. */
-const jsonOfCollector = new WeakMap<JsonObject, string>();
-
-function collectorJson(c: JsonObject): string {
-  let json = jsonOfCollector.get(c);
-  if (json === undefined) {
-    json = JSON.stringify(c);
-    jsonOfCollector.set(c, json);
-  }
-  return json;
-}
-
 /**
  * What a scope's resources (scopedResources) are made of, in order: each of its services' outbound
  * clusters and endpoints and virtual hosts (objects kept while unchanged, by the memos passed to
@@ -637,7 +626,7 @@ function collectorJson(c: JsonObject): string {
  */
 export function scopedParts(full: SharedResources, scope: EgressScope): ReadonlyArray<object | string> {
   const collector = full.clusters.get(OTEL_COLLECTOR_CLUSTER);
-  const parts: Array<object | string> = [collector === undefined ? '' : collectorJson(collector)];
+  const parts: Array<object | string> = [collector === undefined ? '' : serializedJson(collector)];
   for (const svc of scope.services) {
     const part = full.byService.get(svc);
     if (part !== undefined) parts.push(part.outbound, part.virtualHosts);
@@ -696,18 +685,6 @@ function ownContext(mesh: Mesh): string {
   return context;
 }
 
-/** A workload's JSON, once per object: parseMesh keeps an unchanged workload's object from one mesh to the next. */
-const jsonOfWorkload = new WeakMap<Workload, string>();
-
-function workloadJson(w: Workload): string {
-  let json = jsonOfWorkload.get(w);
-  if (json === undefined) {
-    json = JSON.stringify(w);
-    jsonOfWorkload.set(w, json);
-  }
-  return json;
-}
-
 /**
  * The inputs of a node's own resources: two meshes giving a node equal keys (sameOwnResourcesKey)
  * give it the same ownResources (for the same style and CA root), so a control plane rebuilds,
@@ -746,7 +723,7 @@ export function sameOwnResourcesKey(a: OwnKey, b: OwnKey): boolean {
   return (
     x.name === y.name &&
     x.namespace === y.namespace &&
-    (x.workload === y.workload || workloadJson(x.workload) === workloadJson(y.workload))
+    (x.workload === y.workload || serializedJson(x.workload) === serializedJson(y.workload))
   );
 }
 
@@ -763,7 +740,7 @@ export function ownResourcesKeyUnchanged(mesh: Mesh, nodeId: string, before: Own
   return (
     x.name === node.service.name &&
     x.namespace === node.service.namespace &&
-    (x.workload === node.workload || workloadJson(x.workload) === workloadJson(node.workload))
+    (x.workload === node.workload || serializedJson(x.workload) === serializedJson(node.workload))
   );
 }
 

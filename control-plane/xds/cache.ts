@@ -30,7 +30,9 @@ import {
   sharedResources,
 } from '../translate/resources.js';
 import type { MeshSecurity } from '../translate/mtls.js';
-import type { ConfigSourceStyle, JsonObject, ResourceKind } from '../translate/envoy.js';
+import { type ConfigSourceStyle, type JsonObject, type ResourceKind, serializedJson } from '../translate/envoy.js';
+
+export { serializedJson };
 
 const KINDS: readonly ResourceKind[] = ['clusters', 'endpoints', 'listeners', 'routes', 'secrets', 'runtime'] as const;
 /** Make before break: certificates, then clusters and their endpoints, exist before listeners and routes point at them. */
@@ -94,19 +96,8 @@ function styleKey(style: ConfigSourceStyle): string {
 }
 
 const EMPTY: ReadonlyMap<string, JsonObject> = new Map();
-/** Resources shared by many nodes are serialized and digested once, not once per node. */
-const serializedOf = new WeakMap<JsonObject, string>();
+/** Resources shared by many nodes are digested once, not once per node. */
 const digestOf = new WeakMap<JsonObject, string>();
-
-/** A resource's JSON text, computed once per resource object. */
-export function serializedJson(r: JsonObject): string {
-  let json = serializedOf.get(r);
-  if (json === undefined) {
-    json = JSON.stringify(r);
-    serializedOf.set(r, json);
-  }
-  return json;
-}
 
 function digest(r: JsonObject): string {
   let d = digestOf.get(r);
