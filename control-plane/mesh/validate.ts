@@ -48,6 +48,8 @@ interface ServiceIndex {
   /** The first service of each `name.namespace` (a duplicate is an issue of its own). */
   byKey: Map<string, Service>;
   byName: Map<string, Service[]>;
+  /** Each service's place in the mesh, to put a few services in mesh order without a scan. */
+  position: Map<Service, number>;
 }
 
 /**
@@ -60,8 +62,9 @@ const indexes = new WeakMap<readonly Service[], ServiceIndex>();
 function serviceIndex(services: readonly Service[]): ServiceIndex {
   let index = indexes.get(services);
   if (index === undefined) {
-    index = { byKey: new Map(), byName: new Map() };
+    index = { byKey: new Map(), byName: new Map(), position: new Map() };
     for (const s of services) {
+      index.position.set(s, index.position.size);
       const key = serviceKey(s);
       if (!index.byKey.has(key)) index.byKey.set(key, s);
       const named = index.byName.get(s.name);
@@ -109,7 +112,10 @@ export function egressServices(m: Mesh, svc: Service): Service[] | undefined {
     }
   };
   for (const h of hosts) add(resolveService(m, h));
-  return m.services.filter((s) => inScope.has(s));
+  // Sorted by place rather than filtered from every service: each service's scope is found on
+  // each edit, and a filter made that quadratic in services.
+  const position = serviceIndex(m.services).position;
+  return [...inScope].sort((a, b) => (position.get(a) as number) - (position.get(b) as number));
 }
 
 /** The labels a subset selects: a declared subset's labels, else `{version: name}`. */

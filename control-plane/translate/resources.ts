@@ -447,31 +447,81 @@ function serviceDomains(mesh: Mesh, svc: Service, port: ServicePort, first: bool
   return domains;
 }
 
-/** Each service's virtual hosts on the outbound route configuration, in mesh order. */
-function outboundVirtualHosts(mesh: Mesh): Map<Service, JsonObject[]> {
+/** A service's virtual hosts on the outbound route configuration, one per HTTP port. */
+function serviceVirtualHosts(mesh: Mesh, svc: Service): JsonObject[] {
+  const virtualHosts: JsonObject[] = [];
+  svc.ports.forEach((port, pi) => {
+    // A TCP port has no HTTP virtual host: its clients use their own outbound_tcp listener.
+    if (usesTcpProxy(port)) return;
+    const routes = pi === 0 ? ruleRoutes(mesh, svc, svc.routes ?? []) : [];
+    const last = svc.routes?.[svc.routes.length - 1];
+    if (pi !== 0 || last === undefined || last.match !== undefined) {
+      routes.push({
+        match: { prefix: '/' },
+        route: { cluster: outboundClusterName(svc, port, undefined) },
+        decorator: { operation: `${serviceHost(svc, port)}/*` },
+      });
+    }
+    virtualHosts.push({
+      name: `${serviceKey(svc)}:${port.port}`,
+      domains: serviceDomains(mesh, svc, port, pi === 0),
+      routes,
+    });
+  });
+  return virtualHosts;
+}
+
+/** What of a route's destination its virtual hosts name: the cluster and host, from its name, namespace and first port. */
+function destinationFacts(mesh: Mesh, ref: string): string {
+  const svc = resolveService(mesh, ref);
+  return typeof svc === 'string' ? `!${svc}` : `${svc.name}.${svc.namespace}:${(svc.ports[0] as ServicePort).port}`;
+}
+
+/**
+ * What a service's virtual hosts read of other services: whether its bare name is unique in the
+ * mesh (its domains), and each destination and mirror its routes name (their clusters and
+ * hosts). With its own ports and routes unchanged, an equal string means equal virtual hosts.
+ */
+function virtualHostFacts(mesh: Mesh, svc: Service): string {
+  let facts = typeof resolveService(mesh, svc.name) === 'string' ? 'shared' : 'unique';
+  for (const rule of svc.routes ?? []) {
+    for (const d of rule.route) if (d.service !== undefined) facts += `\0${destinationFacts(mesh, d.service)}`;
+    if (rule.mirror?.service !== undefined) facts += `\0${destinationFacts(mesh, rule.mirror.service)}`;
+  }
+  return facts;
+}
+
+/** The virtual hosts per service of one mesh, with the memo that made them (they are its objects). */
+const virtualHostsByMesh = new WeakMap<Mesh, { memo: VirtualHostsMemo; byService: Map<Service, JsonObject[]> }>();
+
+/**
+ * Each service's virtual hosts on the outbound route configuration, in mesh order, once per mesh
+ * (they do not depend on the config-source style). A service whose ports and routes are the
+ * objects they were (yaml-sections keeps an unchanged service's) and whose facts about other
+ * services are unchanged keeps its previous array without building it; a rebuilt one equal in
+ * JSON to the previous keeps the previous too, so scopes are compared by identity (scopedParts).
+ */
+function outboundVirtualHosts(mesh: Mesh, memo: VirtualHostsMemo): Map<Service, JsonObject[]> {
+  const cached = virtualHostsByMesh.get(mesh);
+  if (cached !== undefined && cached.memo === memo) return cached.byService;
   const byService = new Map<Service, JsonObject[]>();
   for (const svc of mesh.services) {
-    const virtualHosts: JsonObject[] = [];
-    byService.set(svc, virtualHosts);
-    svc.ports.forEach((port, pi) => {
-      // A TCP port has no HTTP virtual host: its clients use their own outbound_tcp listener.
-      if (usesTcpProxy(port)) return;
-      const routes = pi === 0 ? ruleRoutes(mesh, svc, svc.routes ?? []) : [];
-      const last = svc.routes?.[svc.routes.length - 1];
-      if (pi !== 0 || last === undefined || last.match !== undefined) {
-        routes.push({
-          match: { prefix: '/' },
-          route: { cluster: outboundClusterName(svc, port, undefined) },
-          decorator: { operation: `${serviceHost(svc, port)}/*` },
-        });
-      }
-      virtualHosts.push({
-        name: `${serviceKey(svc)}:${port.port}`,
-        domains: serviceDomains(mesh, svc, port, pi === 0),
-        routes,
-      });
-    });
+    const key = serviceKey(svc);
+    const facts = virtualHostFacts(mesh, svc);
+    const last = memo.get(key);
+    if (last !== undefined && last.ports === svc.ports && last.routes === svc.routes && last.facts === facts) {
+      byService.set(svc, last.hosts);
+      continue;
+    }
+    let hosts = serviceVirtualHosts(mesh, svc);
+    const json = JSON.stringify(hosts);
+    if (last !== undefined && last.json === json) hosts = last.hosts;
+    memo.set(key, { ports: svc.ports, routes: svc.routes, facts, json, hosts });
+    byService.set(svc, hosts);
   }
+  // Bounded by the services in use; a renamed or removed service's entry goes on the next clear.
+  if (memo.size > 2 * mesh.services.length + 64) memo.clear();
+  virtualHostsByMesh.set(mesh, { memo, byService });
   return byService;
 }
 
@@ -506,6 +556,10 @@ const sharedByMesh = new WeakMap<Mesh, Map<string, SharedResources>>();
 export interface ServiceOutbound {
   /** What they were built from: the service without workloads and routes, the mesh's mTLS settings, the style. */
   inputs: string;
+  /** The service they were built from: an unchanged one's header fields are the same values (sameHeader). */
+  service: Service;
+  meshMtls: Mesh['mtls'];
+  trustDomain: Mesh['trust_domain'];
   workloads: readonly Workload[];
   clusters: Map<string, JsonObject>;
   endpoints: Map<string, JsonObject>;
@@ -518,11 +572,41 @@ export interface ServiceOutbound {
 export type OutboundMemo = Map<string, ServiceOutbound>;
 
 /**
- * Each service's outbound virtual hosts as last built, with their JSON, kept by a control plane
- * from one mesh to the next: an unchanged service's are the previous array, so a scoped sidecar's
- * routes are known unchanged by identity (scopedParts) instead of by comparing their text.
+ * Each service's outbound virtual hosts as last built, kept by a control plane from one mesh to
+ * the next, with what they were built from: the service's ports and routes (objects), its facts
+ * about other services (virtualHostFacts) and their JSON. An unchanged service's are the previous
+ * array, so a scoped sidecar's routes are known unchanged by identity (scopedParts).
  */
-export type VirtualHostsMemo = Map<string, { json: string; hosts: JsonObject[] }>;
+export type VirtualHostsMemo = Map<
+  string,
+  { ports: Service['ports']; routes: Service['routes']; facts: string; json: string; hosts: JsonObject[] }
+>;
+
+/** Fields of a service its outbound clusters and endpoints do not read (workloads are compared apart). */
+const NOT_OUTBOUND_INPUTS: ReadonlySet<string> = new Set(['workloads', 'routes', 'egress']);
+
+/**
+ * Whether two services' fields the outbound clusters read are the same values: an unchanged
+ * service's are the very objects (yaml-sections keeps them), so no JSON is made per service and
+ * style on each edit. Every field but NOT_OUTBOUND_INPUTS counts, so a field added to the schema
+ * is an input without a change here.
+ */
+function sameHeader(a: Service, b: Service): boolean {
+  const fa = a as unknown as Record<string, unknown>;
+  const fb = b as unknown as Record<string, unknown>;
+  let count = 0;
+  for (const k in fa) {
+    if (NOT_OUTBOUND_INPUTS.has(k)) continue;
+    if (fa[k] !== fb[k]) return false;
+    count++;
+  }
+  for (const k in fb) if (!NOT_OUTBOUND_INPUTS.has(k)) count--;
+  return count === 0;
+}
+
+function sameWorkloads(a: readonly Workload[], b: readonly Workload[]): boolean {
+  return a.length === b.length && a.every((w, i) => w === b[i]);
+}
 
 function serviceOutbound(
   mesh: Mesh,
@@ -532,18 +616,35 @@ function serviceOutbound(
   styleKey: string,
   lastOutbound: OutboundMemo,
 ): ServiceOutbound {
-  const { workloads, routes: _routes, egress: _egress, ...header } = svc;
-  const inputs = JSON.stringify([header, mesh.mtls, mesh.trust_domain]);
   const memoKey = `${styleKey}\0${serviceKey(svc)}`;
   const last = lastOutbound.get(memoKey);
-  if (
-    last !== undefined &&
-    last.inputs === inputs &&
-    last.workloads.length === workloads.length &&
-    last.workloads.every((w, i) => w === workloads[i])
-  )
+  const workloads = svc.workloads;
+  if (last !== undefined && sameWorkloads(last.workloads, workloads)) {
+    if (
+      last.meshMtls === mesh.mtls &&
+      last.trustDomain === mesh.trust_domain &&
+      (last.service === svc || sameHeader(last.service, svc))
+    )
+      return last;
+  }
+  const { workloads: _workloads, routes: _routes, egress: _egress, ...header } = svc;
+  const inputs = JSON.stringify([header, mesh.mtls, mesh.trust_domain]);
+  if (last !== undefined && last.inputs === inputs && sameWorkloads(last.workloads, workloads)) {
+    // Equal values in new objects (a whole-file parse): the next edit compares these by identity.
+    last.service = svc;
+    last.meshMtls = mesh.mtls;
+    last.trustDomain = mesh.trust_domain;
     return last;
-  const built: ServiceOutbound = { inputs, workloads, clusters: new Map(), endpoints: new Map() };
+  }
+  const built: ServiceOutbound = {
+    inputs,
+    service: svc,
+    meshMtls: mesh.mtls,
+    trustDomain: mesh.trust_domain,
+    workloads,
+    clusters: new Map(),
+    endpoints: new Map(),
+  };
   for (const port of svc.ports) {
     for (const subset of [undefined, ...subsetsOf(svc)]) {
       const name = outboundClusterName(svc, port, subset);
@@ -571,22 +672,13 @@ export function sharedResources(
   if (shared === undefined) {
     shared = { clusters: new Map(), endpoints: new Map(), sidecarRoutes: new Map(), byService: new Map() };
     if (mesh.telemetry !== undefined) shared.clusters.set(OTEL_COLLECTOR_CLUSTER, telemetryCluster(mesh.telemetry));
-    const virtualHosts = outboundVirtualHosts(mesh);
+    const virtualHosts = outboundVirtualHosts(mesh, hostsMemo);
     for (const svc of mesh.services) {
       const outbound = serviceOutbound(mesh, svc, source, security, key, memo);
       for (const [name, c] of outbound.clusters) shared.clusters.set(name, c);
       for (const [name, e] of outbound.endpoints) shared.endpoints.set(name, e);
-      const sk = serviceKey(svc);
-      let hosts = virtualHosts.get(svc) as JsonObject[];
-      const json = JSON.stringify(hosts);
-      const last = hostsMemo.get(sk);
-      if (last !== undefined && last.json === json) hosts = last.hosts;
-      else hostsMemo.set(sk, { json, hosts });
-      virtualHosts.set(svc, hosts);
-      shared.byService.set(svc, { outbound, virtualHosts: hosts });
+      shared.byService.set(svc, { outbound, virtualHosts: virtualHosts.get(svc) as JsonObject[] });
     }
-    // Bounded by the services in use; a renamed or removed service's entry goes on the next clear.
-    if (hostsMemo.size > 2 * mesh.services.length + 64) hostsMemo.clear();
     shared.sidecarRoutes.set(OUTBOUND_ROUTE_CONFIG, outboundRouteConfig(OUTBOUND_ROUTE_CONFIG, virtualHosts.values()));
     byStyle.set(key, shared);
   }

@@ -20,13 +20,15 @@ type Doc = {
   authorization_policies?: Array<Record<string, unknown>>;
   services: Array<{
     name: string;
+    namespace?: string;
+    ports: Array<{ name: string; port: number }>;
     mtls?: string;
     egress?: { hosts: string[] };
-    routes?: Array<{ route: Array<{ weight?: number }> }>;
+    routes?: Array<{ route: Array<{ weight?: number; service?: string }> }>;
     policy?: { connect_timeout?: string };
     workloads: Array<{ name: string; weight?: number; endpoints: Record<string, string>; sidecar?: unknown }>;
   }>;
-  ingress?: { routes: Array<{ timeout?: string }> };
+  ingress?: { routes: Array<{ timeout?: string; route: Array<{ service?: string }> }> };
 };
 
 const ADS = { kind: 'ads' } as const;
@@ -69,6 +71,23 @@ const EDITS: Array<[string, (d: Doc) => void]> = [
     },
   ],
   ['the egress scope removed', (d) => delete d.services[0]!.egress],
+  // The next edits change what an unchanged service's routes name in another service: a memo of
+  // its virtual hosts kept by its own text alone would serve the old cluster, host or domains.
+  [
+    'a caller routing to catalog',
+    (d) => Object.assign(d.services[0]!, { routes: [{ route: [{ service: 'catalog' }] }] }),
+  ],
+  ['its route target renumbered', (d) => Object.assign(d.services[1]!.ports[0]!, { port: 8081 })],
+  ['its route target renamed', (d) => Object.assign(d.services[1]!, { namespace: 'store' })],
+  [
+    'the ingress naming frontend.shop',
+    (d) => Object.assign(d.ingress!.routes[0]!.route[0]!, { service: 'frontend.shop' }),
+  ],
+  [
+    'a second frontend in another namespace',
+    (d) =>
+      d.services.push({ name: 'frontend', namespace: 'web', ports: [{ name: 'http', port: 8090 }], workloads: [] }),
+  ],
 ];
 
 function expectServesFromScratch(cache: SnapshotCache, text: string, security: CacheSecurity, nodes: string[]): void {
