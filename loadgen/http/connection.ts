@@ -4,6 +4,7 @@
 import { performance } from 'node:perf_hooks';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
+import { HandleWriter } from './handle-write.js';
 import { ResponseParser, type ParsedHead, type ParserHandler } from './parser.js';
 import type { TracedHead } from './traced-head.js';
 
@@ -157,6 +158,8 @@ export class Connection implements ParserHandler {
   /** When the last read of the in-flight response arrived: its end, if that read completes it. */
   #lastRead = 0;
   #pendingWrite: string | TracedHead | null = null;
+  /** Writes to a plain TCP socket's native handle once connected (handle-write.ts); TLS sockets use socket.write. */
+  #writer: HandleWriter | null = null;
   // The last head written, and its bytes once the same head came twice: a VU's loop sends one
   // head string over and over (the exchange memoizes it), so its bytes are encoded once and the
   // socket gets them as they are. A string write costs V8 a flatten of the concatenated head and
@@ -300,25 +303,33 @@ export class Connection implements ParserHandler {
     const res = this.#res!;
     this.#writeStart = start;
     res.sentAt = start;
+    const writer = this.#writer;
     if (body === null || body.length === 0) {
       res.bytesSent = head.length;
       if (typeof head !== 'string') {
         // The buffer is rewritten only once the socket holds no unsent bytes of it; a response
         // cannot complete before its request went out, so in a keep-alive loop it always can be.
-        const socket = this.#socket;
-        const bytes = head.encode(socket.writableLength === 0 ? this.#tracedBytes : null, this.#tracedBase);
+        const idle = writer === null ? this.#socket.writableLength === 0 : writer.idle;
+        const bytes = head.encode(idle ? this.#tracedBytes : null, this.#tracedBase);
         this.#tracedBytes = bytes;
         this.#tracedBase = head.base;
-        socket.write(bytes);
-      } else if (head === this.#lastHead) this.#socket.write((this.#lastHeadBytes ??= Buffer.from(head, 'latin1')));
-      else {
+        if (writer === null) this.#socket.write(bytes);
+        else writer.write(bytes);
+      } else if (head === this.#lastHead) {
+        const bytes = (this.#lastHeadBytes ??= Buffer.from(head, 'latin1'));
+        if (writer === null) this.#socket.write(bytes);
+        else writer.write(bytes);
+      } else {
         this.#lastHead = head;
         this.#lastHeadBytes = null;
-        this.#socket.write(head, 'latin1');
+        if (writer === null) this.#socket.write(head, 'latin1');
+        else writer.write(head);
       }
     } else {
       res.bytesSent = head.length + body.length;
-      this.#socket.write(Buffer.concat([Buffer.from(String(head), 'latin1'), body]));
+      const bytes = Buffer.concat([Buffer.from(String(head), 'latin1'), body]);
+      if (writer === null) this.#socket.write(bytes);
+      else writer.write(bytes);
     }
     this.#written = performance.now();
   }
@@ -326,6 +337,7 @@ export class Connection implements ParserHandler {
   #onConnect(): void {
     const now = performance.now();
     this.#connected = true;
+    if (!this.origin.tls) this.#writer = new HandleWriter(this.#socket);
     const res = this.#res;
     if (res !== null) {
       if (this.#tcpConnected !== 0) {
