@@ -155,6 +155,14 @@ describe('otel_traces as Native columns', () => {
     expect(await compare(makeSidecarBodies().slice(0, 3))).toBe(3 * 512);
   });
 
+  it('stores a block whose span-attributes column is assembled over several event-loop turns', async () => {
+    // 20 × 512 sidecar spans of 13-14 attributes: more key ids than one step of the
+    // LowCardinality assembly takes, spread over many small dictionaries.
+    const bodies = makeSidecarBodies();
+    const many = Array.from({ length: 20 }, (_, i) => bodies[i % bodies.length]!);
+    expect(await compare(many)).toBe(20 * 512);
+  });
+
   it('stores events, links, non-ASCII, long and empty values and 300 distinct names as rows do', async () => {
     expect(await compare([everyField(1, 300), everyField(2, 20), everyField(3, 1)])).toBe(300 + 20 + 1 + 3);
   });

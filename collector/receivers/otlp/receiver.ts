@@ -10,6 +10,7 @@ import { CollectorOverloadedError, OtlpDecodeError, OtlpPayloadTooLargeError } f
 import type { MemoryLimiter } from '../../pipeline/memory-limiter.js';
 import type { Encoding, Pipeline } from '../../pipeline/pipeline.js';
 import type { CollectorMetrics, Signal } from '../../telemetry.js';
+import { BodyBuffers } from './body-buffers.js';
 
 export interface OtlpReceiverOptions {
   /** Largest accepted body, compressed and decompressed alike. */
@@ -64,12 +65,19 @@ function exportResponse(encoding: Encoding, signal: Signal, rejected: number, me
   return Buffer.concat([Buffer.from([0x0a, ...varint(inner.length)]), inner]);
 }
 
+/** What a request holds until it is answered: reserved bytes, and its pooled body buffer. */
+interface Held {
+  bytes: number;
+  pooled: Buffer | undefined;
+}
+
 export class OtlpHttpReceiver {
   readonly server: Server;
   readonly #pipeline: Pipeline;
   readonly #metrics: CollectorMetrics;
   readonly #opts: OtlpReceiverOptions;
   readonly #limiter: MemoryLimiter;
+  readonly #bodies = new BodyBuffers();
   #inflight = 0;
 
   constructor(pipeline: Pipeline, metrics: CollectorMetrics, limiter: MemoryLimiter, opts: OtlpReceiverOptions) {
@@ -183,10 +191,12 @@ export class OtlpHttpReceiver {
       return;
     }
     this.#inflight++;
-    const held = { bytes: 0 };
+    const held: Held = { bytes: 0, pooled: undefined };
     this.#read(req, res, path, signal, encoding, ce === 'gzip', held).finally(() => {
       this.#inflight--;
       this.#limiter.release(held.bytes);
+      // Answered: neither the decoder nor the log reads the body any more.
+      if (held.pooled !== undefined) this.#bodies.give(held.pooled);
     });
   }
 
@@ -195,7 +205,7 @@ export class OtlpHttpReceiver {
    * gzip bomb is counted by what it inflates to and stops at the budget (429) or the size
    * limit (413), whichever comes first.
    */
-  #inflate(compressed: Buffer, limit: number, held: { bytes: number }): Promise<Buffer> {
+  #inflate(compressed: Buffer, limit: number, held: Held): Promise<Buffer> {
     return new Promise<Buffer>((resolve, reject) => {
       const z = createGunzip();
       const chunks: Buffer[] = [];
@@ -235,17 +245,22 @@ export class OtlpHttpReceiver {
     signal: Signal,
     encoding: Encoding,
     gzipped: boolean,
-    held: { bytes: number },
+    held: Held,
   ): Promise<void> {
     const limit = this.#opts.maxRequestBytes;
     let body: Buffer;
     try {
       body = await new Promise<Buffer>((resolve, reject) => {
+        // With a Content-Length (checked against the limit already), straight into a buffer
+        // of that size; HTTP's parser ends the body there.
+        const length = req.headers['content-length'] === undefined ? -1 : Number(req.headers['content-length']);
+        const into = length > 0 ? this.#bodies.take(length) : undefined;
+        held.pooled = into;
         const chunks: Buffer[] = [];
         let size = 0;
         req.on('data', (c: Buffer) => {
           size += c.length;
-          if (size > limit) {
+          if (size > limit || (into !== undefined && size > into.length)) {
             req.removeAllListeners('data');
             reject(new OtlpPayloadTooLargeError(limit));
             return;
@@ -256,9 +271,13 @@ export class OtlpHttpReceiver {
             return;
           }
           held.bytes += c.length;
-          chunks.push(c);
+          if (into !== undefined) c.copy(into, size - c.length);
+          else chunks.push(c);
         });
-        req.on('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)));
+        req.on('end', () => {
+          if (into !== undefined) resolve(size === into.length ? into : into.subarray(0, size));
+          else resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
+        });
         req.on('error', reject);
       });
       if (gzipped) {

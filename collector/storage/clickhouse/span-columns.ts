@@ -28,7 +28,7 @@ import {
   fixedDictionary,
   headerString,
   LOW_CARDINALITY_PREFIX,
-  lowCardinality,
+  lowCardinalityInSteps,
   offsets,
   varint,
 } from './native.js';
@@ -345,9 +345,11 @@ export function spanBlock(records: readonly SpanColumns[]): Buffer[] {
 }
 
 /**
- * spanBlock, a turn of the event loop after each column: a block of ~50k spans took 13-60 ms
- * to assemble at load ~12 (the LowCardinality columns' keys and indexes), and every request
- * arriving meanwhile (and its ack) waited for all of it.
+ * spanBlock, a turn of the event loop after each column and within a LowCardinality column
+ * every ~130k values: a block of ~50k spans took 13-60 ms to assemble at load ~12 (the
+ * LowCardinality columns' keys and indexes), and every request arriving meanwhile (and its
+ * ack) waited for all of it; in one turn per column the span-attributes column alone was 5 ms
+ * at best for 51k sidecar spans.
  */
 export async function spanBlockInTurns(records: readonly SpanColumns[]): Promise<Buffer[]> {
   const out: Buffer[] = [];
@@ -355,7 +357,7 @@ export async function spanBlockInTurns(records: readonly SpanColumns[]): Promise
   return out.filter((b) => b.length > 0);
 }
 
-/** Pushes the block's chunks onto `out`, yielding after each column. */
+/** Pushes the block's chunks onto `out`, yielding after each column and inside long LowCardinality ones. */
 function* blockColumns(records: readonly SpanColumns[], out: Buffer[]): Generator<void> {
   let rows = 0;
   for (const r of records) rows += r.rows;
@@ -372,12 +374,12 @@ function* blockColumns(records: readonly SpanColumns[], out: Buffer[]): Generato
         break;
       case 'lc':
         out.push(LOW_CARDINALITY_PREFIX);
-        lowCardinality(out, streams(l.ids), dicts(l.ids));
+        yield* lowCardinalityInSteps(out, streams(l.ids), dicts(l.ids));
         break;
       case 'map':
         out.push(LOW_CARDINALITY_PREFIX);
         offsets(out, streams(l.sizes));
-        lowCardinality(out, streams(l.keys), dicts(l.keys));
+        yield* lowCardinalityInSteps(out, streams(l.keys), dicts(l.keys));
         out.push(...streams(l.values));
         break;
       case 'array':
@@ -387,13 +389,13 @@ function* blockColumns(records: readonly SpanColumns[], out: Buffer[]): Generato
       case 'array-lc':
         out.push(LOW_CARDINALITY_PREFIX);
         offsets(out, streams(l.counts));
-        lowCardinality(out, streams(l.ids), dicts(l.ids));
+        yield* lowCardinalityInSteps(out, streams(l.ids), dicts(l.ids));
         break;
       case 'array-map':
         out.push(LOW_CARDINALITY_PREFIX);
         offsets(out, streams(l.counts));
         offsets(out, streams(l.sizes));
-        lowCardinality(out, streams(l.keys), dicts(l.keys));
+        yield* lowCardinalityInSteps(out, streams(l.keys), dicts(l.keys));
         out.push(...streams(l.values));
         break;
     }
