@@ -204,18 +204,25 @@ const CACHED_VALUE_MAX_LENGTH = 128;
  */
 export class StringAttributeCache {
   readonly #key: AttributeKey;
+  readonly #derive: ((v: string) => string) | null;
   readonly #encoded = new Map<string, Uint8Array>();
 
-  constructor(key: AttributeKey) {
+  /**
+   * With `derive`, the attribute's value is `derive(v)`, cached by `v`: e.g. server.address by
+   * the whole authority, so a repeated authority is neither sliced nor encoded again.
+   */
+  constructor(key: AttributeKey, derive: ((v: string) => string) | null = null) {
     this.#key = key;
+    this.#derive = derive;
   }
 
   write(w: ProtoWriter, v: string): void {
     const encoded = this.#encoded.get(v);
     if (encoded !== undefined) return w.append(encoded);
+    const value = this.#derive === null ? v : this.#derive(v);
     if (this.#encoded.size >= CACHED_VALUES_PER_KEY || v.length > CACHED_VALUE_MAX_LENGTH)
-      return stringAttribute(w, this.#key, v);
-    const bytes = constantStringAttribute(this.#key, v);
+      return stringAttribute(w, this.#key, value);
+    const bytes = constantStringAttribute(this.#key, value);
     this.#encoded.set(v, bytes);
     w.append(bytes);
   }

@@ -8,7 +8,7 @@
 import type { SpanKind } from '@opentelemetry/api';
 import type { HttpProtocol, Span, StreamInfo, UpstreamAttemptInfo } from '../core/stream-info.js';
 import type { SslConnectionInfo } from '../core/network/ssl-connection-info.js';
-import type { ProtoWriter } from '../telemetry/proto-writer.js';
+import { ProtoWriter } from '../telemetry/proto-writer.js';
 import { formatResponseFlags } from '../core/stream-info.js';
 import { grpcServiceMethod, isGrpcRequest, streamGrpcStatus } from '../core/grpc/common.js';
 import { lastIdAt, lastIdPool, newSpanId, newTraceId } from './ids.js';
@@ -61,13 +61,36 @@ interface TracerShared {
   /** `node_id` and `component`, the same for every span, encoded once. */
   readonly nodeAndComponent: Uint8Array;
   readonly customTags: readonly EncodedCustomTag[];
-  /** Attributes whose values repeat from span to span, each encoded once (per tracer). */
-  readonly method: StringAttributeCache;
-  readonly scheme: StringAttributeCache;
-  readonly upstreamCluster: StringAttributeCache;
-  readonly peerService: StringAttributeCache;
-  readonly upstreamAddress: StringAttributeCache;
+  /** The runs of attributes that repeat from span to span, by upstream address (RepeatedRun). */
+  readonly runs: Map<string | null, RepeatedRun>;
+  /** Request attributes whose values usually repeat, each encoded once (per tracer). */
+  readonly serverAddress: StringAttributeCache;
+  readonly userAgent: StringAttributeCache;
+  readonly peerAddress: StringAttributeCache;
 }
+
+/**
+ * The attributes that repeat from span to span on a tracer (method, scheme, status code,
+ * protocol, upstream cluster and peer.service, upstream address, no response flags, node_id and
+ * component), encoded once per combination and appended as one run: one lookup and one copy per
+ * span where there were ten lookups and appends (the copies' per-call cost dominated). Runs are
+ * found by upstream address, the value with the most distinct values (hosts come from config or
+ * EDS), and checked field by field; a client's method or scheme cannot grow them: at most
+ * MAX_RUNS, and values longer than MAX_RUN_VALUE_LENGTH are encoded per span instead.
+ */
+interface RepeatedRun {
+  readonly method: string | undefined;
+  readonly scheme: string | undefined;
+  readonly code: number;
+  readonly protocol: HttpProtocol;
+  readonly cluster: string | null;
+  readonly client: boolean;
+  readonly noFlags: boolean;
+  readonly bytes: Uint8Array;
+}
+
+const MAX_RUNS = 256;
+const MAX_RUN_VALUE_LENGTH = 128;
 
 /** A custom tag encoded at config time: a whole attribute (literal), or its key (header). */
 type EncodedCustomTag =
@@ -180,6 +203,53 @@ function hostOf(authority: string): string {
   }
   const colon = authority.lastIndexOf(':');
   return colon === -1 ? authority : authority.slice(0, colon);
+}
+
+/** Appends the run of repeating attributes for these values, encoding it on first use. */
+function writeRepeatedRun(
+  w: ProtoWriter,
+  shared: TracerShared,
+  method: string | undefined,
+  scheme: string | undefined,
+  code: number,
+  protocol: HttpProtocol,
+  cluster: string | null,
+  host: string | null,
+  client: boolean,
+  noFlags: boolean,
+): void {
+  const runs = shared.runs;
+  const run = runs.get(host);
+  if (
+    run !== undefined &&
+    run.method === method &&
+    run.scheme === scheme &&
+    run.code === code &&
+    run.protocol === protocol &&
+    run.cluster === cluster &&
+    run.client === client &&
+    run.noFlags === noFlags
+  ) {
+    w.append(run.bytes);
+    return;
+  }
+  const r = new ProtoWriter(256);
+  if (method !== undefined) stringAttribute(r, K_METHOD, method);
+  if (scheme !== undefined) stringAttribute(r, K_SCHEME, scheme);
+  if (code > 0) numberAttribute(r, K_STATUS_CODE, code);
+  r.append(PROTOCOL_ATTRIBUTES[protocol]);
+  if (cluster !== null && cluster !== '') {
+    stringAttribute(r, K_UPSTREAM_CLUSTER, cluster);
+    if (client) stringAttribute(r, K_PEER_SERVICE, cluster);
+  }
+  if (host !== null) stringAttribute(r, K_UPSTREAM_ADDRESS, host);
+  if (noFlags) r.append(NO_RESPONSE_FLAGS_ATTRIBUTE);
+  r.append(shared.nodeAndComponent);
+  const bytes = new Uint8Array(r.buf.subarray(0, r.pos));
+  w.append(bytes);
+  if ((method?.length ?? 0) > MAX_RUN_VALUE_LENGTH || (scheme?.length ?? 0) > MAX_RUN_VALUE_LENGTH) return;
+  if (run === undefined && runs.size >= MAX_RUNS) runs.clear();
+  runs.set(host, { method, scheme, code, protocol, cluster, client, noFlags, bytes });
 }
 
 /**
@@ -327,19 +397,21 @@ class StreamSpan implements Span {
     const lengthAt = beginSpan(w, h);
     // Let the request's ids go with the request (HEAD lives as long as the module).
     h.traceIdBytes = h.spanIdBytes = h.parentSpanIdBytes = null;
-    // Attributes are written field by field: no attribute object, no key lookups.
+    // Attributes are written field by field: no attribute object, no key lookups. Those that
+    // vary per request first, then the run of those that repeat (RepeatedRun), then the rare ones.
     const req = info.requestHeaders;
     let grpcStatus = -1;
+    let method: string | undefined;
+    let scheme: string | undefined;
     if (req !== null) {
-      const method = req.get(':method');
-      if (method !== undefined) shared.method.write(w, method);
+      method = req.get(':method');
       const path = req.get(':path');
       if (path !== undefined) stringAttribute(w, K_PATH, pathTag(path, options.maxPathTagLength));
-      shared.scheme.write(w, req.get(':scheme') ?? req.get('x-forwarded-proto') ?? 'http');
+      scheme = req.get(':scheme') ?? req.get('x-forwarded-proto') ?? 'http';
       const authority = req.get(':authority');
-      if (authority !== undefined) stringAttribute(w, K_SERVER_ADDRESS, hostOf(authority));
+      if (authority !== undefined) shared.serverAddress.write(w, authority);
       const ua = req.get('user-agent');
-      if (ua !== undefined) stringAttribute(w, K_USER_AGENT, ua);
+      if (ua !== undefined) shared.userAgent.write(w, ua);
       if (req.get('content-type')?.startsWith('application/grpc') === true) w.append(GRPC_ATTRIBUTE);
       for (const t of shared.customTags) {
         if (t.kind === 'literal') w.append(t.attribute);
@@ -358,23 +430,15 @@ class StreamSpan implements Span {
         if (grpcStatus !== -1) numberAttribute(w, K_RPC_GRPC_STATUS, grpcStatus);
       }
     }
-    if (code > 0) numberAttribute(w, K_STATUS_CODE, code);
-    w.append(PROTOCOL_ATTRIBUTES[info.protocol]);
-    stringAttribute(w, K_PEER_ADDRESS, info.downstreamRemoteAddress);
-    const cluster = attempt !== null ? attempt.cluster : info.upstreamCluster;
-    if (cluster !== null && cluster !== '') {
-      shared.upstreamCluster.write(w, cluster);
-      if (this.#kind === CLIENT_KIND) shared.peerService.write(w, cluster);
-    }
-    const host = attempt !== null ? attempt.upstreamHost : info.upstreamHost;
-    if (host !== null) shared.upstreamAddress.write(w, host);
-    if (flags === 0) w.append(NO_RESPONSE_FLAGS_ATTRIBUTE);
-    else stringAttribute(w, K_RESPONSE_FLAGS, formatResponseFlags(flags));
-    // The hop's TLS: the connection the request came in on (SERVER), or went out on (CLIENT).
+    shared.peerAddress.write(w, info.downstreamRemoteAddress);
     const client = this.#kind === CLIENT_KIND;
+    const cluster = attempt !== null ? attempt.cluster : info.upstreamCluster;
+    const host = attempt !== null ? attempt.upstreamHost : info.upstreamHost;
+    writeRepeatedRun(w, shared, method, scheme, code, info.protocol, cluster, host, client, flags === 0);
+    if (flags !== 0) stringAttribute(w, K_RESPONSE_FLAGS, formatResponseFlags(flags));
+    // The hop's TLS: the connection the request came in on (SERVER), or went out on (CLIENT).
     const ssl = client ? info.upstreamSsl : info.downstreamSsl;
     if (ssl !== null) tlsAttributes(w, ssl, client);
-    w.append(shared.nodeAndComponent);
     if (info.requestId !== null) stringAttribute(w, K_REQUEST_ID, info.requestId);
     if (this.#tags !== null) for (const [k, v] of this.#tags) stringAttribute(w, attributeKey(k), v);
     const grpcError = grpcStatus > 0 && (this.#kind === CLIENT_KIND || GRPC_SERVER_ERRORS.has(grpcStatus));
@@ -431,11 +495,10 @@ export class MeshTracer {
             ? { kind: 'literal', attribute: constantStringAttribute(attributeKey(t.tag), t.value) }
             : { kind: 'request_header', key: attributeKey(t.tag), name: t.name, defaultValue: t.defaultValue },
       ),
-      method: new StringAttributeCache(K_METHOD),
-      scheme: new StringAttributeCache(K_SCHEME),
-      upstreamCluster: new StringAttributeCache(K_UPSTREAM_CLUSTER),
-      peerService: new StringAttributeCache(K_PEER_SERVICE),
-      upstreamAddress: new StringAttributeCache(K_UPSTREAM_ADDRESS),
+      runs: new Map(),
+      serverAddress: new StringAttributeCache(K_SERVER_ADDRESS, hostOf),
+      userAgent: new StringAttributeCache(K_USER_AGENT),
+      peerAddress: new StringAttributeCache(K_PEER_ADDRESS),
     };
   }
 
