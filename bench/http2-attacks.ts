@@ -14,6 +14,10 @@
 // prints where the growth sits (`memoryBeforeMb`, `memoryAtEndMb`, `growthByKindMb`): V8's heap and
 // external/ArrayBuffer bytes from the admin's /memory, and anonymous vs file-backed pages from
 // /proc/<pid>/smaps_rollup; `nativeOther` is anonymous memory that is neither (malloc arenas, thread stacks).
+// `growthByKindEverySecondMb` has the same split once a second during the attack: the PING flood's
+// 20-25 MB was ArrayBuffers of bytes read from clients already cut off (`external` swinging up to
+// 30 MB between full GCs), kept as RSS by malloc's main arena once freed; the codec stops reading a
+// connection it ends since.
 import http from 'node:http';
 import { readdirSync, readFileSync } from 'node:fs';
 import { freePort, proxyBootstrap, startMeshscope, stopAll } from './lib/peers.js';
@@ -63,6 +67,13 @@ const POST: Array<[string, string]> = [
   [':authority', 'bench'],
 ];
 const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
+/**
+ * The control floods write this many frames at a time, as an attacker that wants throughput
+ * does. One frame per write made the row depend on the host: on a quiet one the attacker kept up,
+ * on a loaded one it did not, and the proxy's RSS growth went with it (2 to 25 MB).
+ */
+const CONTROL_FRAMES_PER_WRITE = 64;
+const batched = (frame: Buffer): Buffer => Buffer.concat(Array.from({ length: CONTROL_FRAMES_PER_WRITE }, () => frame));
 
 /** Until the socket drains, closes, or the attack's time is up. */
 function writable(c: RawH2, until: number): Promise<void> {
@@ -129,7 +140,8 @@ const attacks: Attack[] = [
     counters: ['http2.outbound_control_flood'],
     run: async (c, until) => {
       c.socket.pause();
-      await flood(c, until, () => ping());
+      const pings = batched(ping());
+      await flood(c, until, () => pings);
     },
   },
   {
@@ -168,7 +180,8 @@ const attacks: Attack[] = [
     counters: ['http2.outbound_control_flood'],
     run: async (c, until) => {
       c.socket.pause();
-      await flood(c, until, () => settings([[Setting.ENABLE_PUSH, 0]]));
+      const frames = batched(settings([[Setting.ENABLE_PUSH, 0]]));
+      await flood(c, until, () => frames);
     },
   },
   {
@@ -388,11 +401,17 @@ async function main(): Promise<void> {
         const memoryBefore = await memoryOf(proxy.pid, adminPort);
         let rssMax = rssBefore;
         const timeline: number[] = [];
+        const kinds: MemoryMb[] = [];
         let samples = 0;
         const sampler = setInterval(() => {
           const rss = treeRssMb(proxy.pid);
           rssMax = Math.max(rssMax, rss);
-          if (++samples % 10 === 0) timeline.push(rss);
+          if (++samples % 10 !== 0) return;
+          timeline.push(rss);
+          memoryOf(proxy.pid, adminPort).then(
+            (m) => kinds.push(minus(m, memoryBefore)),
+            () => {},
+          );
         }, 100);
         const connections = await drive(attack, port, attack.connections ?? CONNECTIONS, Date.now() + SECONDS * 1000);
         clearInterval(sampler);
@@ -420,6 +439,7 @@ async function main(): Promise<void> {
           memoryBeforeMb: memoryBefore,
           memoryAtEndMb: memoryAtEnd,
           growthByKindMb: minus(memoryAtEnd, memoryBefore),
+          growthByKindEverySecondMb: kinds,
           counters,
           withinGoal: growth <= GOAL_MB && countersMoved,
           withinGoalFromCold: growthFromCold <= GOAL_MB && countersMoved,

@@ -16,6 +16,8 @@ import { ErrorCode, Flag, FrameType, ping, RawH2 } from './h2-frames.js';
 
 /** PINGs written at once: one read for the proxy, so their ACKs are queued in one turn. */
 const PINGS = 200;
+/** What a flooding client writes after its burst. */
+const FLOOD_BYTES = 4 * 1024 * 1024;
 const CODEC = (own: boolean) => ({ 'envoy.reloadable_features.http2_use_oghttp2': own });
 
 let echo: Upstream;
@@ -51,6 +53,12 @@ async function start(own: boolean, limit?: number): Promise<RunningProxy> {
 async function controlFloods(p: RunningProxy): Promise<number> {
   const snap = await p.server.stats();
   return snap.counters.find((c) => c.name === 'http2.outbound_control_flood')?.value ?? 0;
+}
+
+/** The proxy's downstream_cx_rx_bytes_total: bytes it read from its clients. */
+async function bytesRead(p: RunningProxy): Promise<number> {
+  const snap = await p.server.stats();
+  return snap.counters.find((c) => c.name.endsWith('.downstream_cx_rx_bytes_total'))?.value ?? 0;
 }
 
 /** Sends PINGS PINGs in one write; resolves with the ACKs received, or the GOAWAY code if the proxy closed. */
@@ -89,6 +97,27 @@ describe('max_outbound_control_frames', () => {
     expect(r.goaway).toBe(ErrorCode.ENHANCE_YOUR_CALM);
     expect(r.acks).toBeLessThan(PINGS);
     expect((await controlFloods(p)) - before).toBe(1);
+  });
+
+  it('our codec: a client cut off for a flood is read no further, and its connection closes', async () => {
+    // A flooding client writes on after its GOAWAY. Read through the close's grace, all it sent
+    // became ArrayBuffers awaiting a full GC (tens of MB of RSS under bench:http2-attacks' PING flood).
+    const p = await start(true, 10);
+    const before = await controlFloods(p);
+    const c = await RawH2.connect(p.port);
+    try {
+      const burst = Buffer.concat(Array.from({ length: PINGS }, (_, i) => ping(Buffer.alloc(8, i))));
+      const more = Buffer.concat(Array.from({ length: Math.ceil(FLOOD_BYTES / burst.length) }, () => burst));
+      c.send(burst);
+      c.send(more);
+      expect((await c.goaway())?.code).toBe(ErrorCode.ENHANCE_YOUR_CALM);
+      await c.closedByPeer();
+      expect((await controlFloods(p)) - before).toBe(1);
+      // The preface, the burst and at most the read that found the flood; not the 4 MiB after it.
+      expect(await bytesRead(p)).toBeLessThan(FLOOD_BYTES / 4);
+    } finally {
+      c.destroy();
+    }
   });
 
   it('node:http2 codec: the field is accepted and ignored (nghttp2 keeps its own 1000)', async () => {

@@ -361,7 +361,8 @@ class Http2Streams implements ServerConnectionCallbacks, StreamConnection {
   }
 
   onRead(bytes: number): void {
-    this.conn.onRead(bytes);
+    // Not the connection's own onRead: its request-head timing is HTTP/1.1's.
+    this.hcm.stats.downstream_cx_rx_bytes_total.add(bytes);
   }
 
   onCodecError(error: CodecError): void {

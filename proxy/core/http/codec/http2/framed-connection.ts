@@ -375,6 +375,11 @@ export abstract class FramedHttp2Connection<S extends FlowControlledStream> {
     if (this.#ended) return;
     this.#ended = true;
     this.dead = true;
+    // Not reading is what stops a flood: a peer cut off for one keeps writing, and a socket read
+    // on through the grace turned all it sent into ArrayBuffers that no scavenge frees (dropping
+    // them allocates almost nothing on V8's heap), so they waited for a full GC: 10-30 MB between
+    // two of them under a PING flood, and malloc's main arena kept that RSS afterwards.
+    this.#socket.pause();
     this.flushOut();
     this.#socket.end();
     setTimeout(() => this.#socket.destroy(), SOCKET_CLOSE_GRACE_MS).unref();

@@ -150,7 +150,10 @@ export class FramedHttp2ServerConnection
     this.openConnectionWindow(Math.max(settings.initialConnectionWindowSize, DEFAULT_WINDOW_SIZE));
     const s = this.#socket;
     s.setNoDelay(true);
-    s.on('data', (chunk: Buffer) => this.onData(chunk));
+    s.on('data', (chunk: Buffer) => {
+      this.#callbacks.onRead(chunk.length);
+      this.onData(chunk);
+    });
     s.on('drain', () => this.#onDrain());
     // HTTP/2 has no half-closed connection: a client's FIN means it is gone (Envoy's remote close).
     s.on('end', () => this.destroy());
