@@ -547,10 +547,21 @@ export interface SharedResources {
   endpoints: Map<string, JsonObject>;
   /** The sidecars' routes (the ingress has its own). */
   sidecarRoutes: Map<string, JsonObject>;
-  /** Each service's part of the above, from which a scoped sidecar's are assembled (scopedResources). */
+}
+
+/**
+ * What shared resources are made of, per service, for one mesh and style: a scoped sidecar's are
+ * assembled from its scope's services (scopedResources), and only a node without a scope needs
+ * every service's assembled (sharedResources). At 200 services in scopes, assembling the whole
+ * mesh's maps on every edit was work no node used.
+ */
+export interface SharedParts {
+  /** The collector's cluster, when the mesh has telemetry. */
+  collector: JsonObject | undefined;
   byService: Map<Service, { outbound: ServiceOutbound; virtualHosts: JsonObject[] }>;
 }
 
+const partsByMesh = new WeakMap<Mesh, Map<string, SharedParts>>();
 const sharedByMesh = new WeakMap<Mesh, Map<string, SharedResources>>();
 
 export interface ServiceOutbound {
@@ -658,6 +669,39 @@ function serviceOutbound(
   return built;
 }
 
+/** The key of a style and CA root in the per-mesh maps. */
+function sharedKey(source: ConfigSourceStyle, security: MeshSecurity | undefined): string {
+  return `${JSON.stringify(source)}\0${security?.rootCertificatePem ?? ''}`;
+}
+
+/** Each service's parts of the shared resources (and the collector's cluster), once per mesh and style. */
+export function sharedParts(
+  mesh: Mesh,
+  source: ConfigSourceStyle,
+  security: MeshSecurity | undefined,
+  memo: OutboundMemo = new Map(),
+  hostsMemo: VirtualHostsMemo = new Map(),
+): SharedParts {
+  let byStyle = partsByMesh.get(mesh);
+  if (byStyle === undefined) partsByMesh.set(mesh, (byStyle = new Map()));
+  const key = sharedKey(source, security);
+  let parts = byStyle.get(key);
+  if (parts === undefined) {
+    parts = {
+      collector: mesh.telemetry === undefined ? undefined : telemetryCluster(mesh.telemetry),
+      byService: new Map(),
+    };
+    const virtualHosts = outboundVirtualHosts(mesh, hostsMemo);
+    for (const svc of mesh.services) {
+      const outbound = serviceOutbound(mesh, svc, source, security, key, memo);
+      parts.byService.set(svc, { outbound, virtualHosts: virtualHosts.get(svc) as JsonObject[] });
+    }
+    byStyle.set(key, parts);
+  }
+  return parts;
+}
+
+/** Every service's shared resources for nodes without an egress scope, once per mesh and style. */
 export function sharedResources(
   mesh: Mesh,
   source: ConfigSourceStyle,
@@ -667,22 +711,32 @@ export function sharedResources(
 ): SharedResources {
   let byStyle = sharedByMesh.get(mesh);
   if (byStyle === undefined) sharedByMesh.set(mesh, (byStyle = new Map()));
-  const key = `${JSON.stringify(source)}\0${security?.rootCertificatePem ?? ''}`;
+  const key = sharedKey(source, security);
   let shared = byStyle.get(key);
   if (shared === undefined) {
-    shared = { clusters: new Map(), endpoints: new Map(), sidecarRoutes: new Map(), byService: new Map() };
-    if (mesh.telemetry !== undefined) shared.clusters.set(OTEL_COLLECTOR_CLUSTER, telemetryCluster(mesh.telemetry));
-    const virtualHosts = outboundVirtualHosts(mesh, hostsMemo);
-    for (const svc of mesh.services) {
-      const outbound = serviceOutbound(mesh, svc, source, security, key, memo);
-      for (const [name, c] of outbound.clusters) shared.clusters.set(name, c);
-      for (const [name, e] of outbound.endpoints) shared.endpoints.set(name, e);
-      shared.byService.set(svc, { outbound, virtualHosts: virtualHosts.get(svc) as JsonObject[] });
-    }
-    shared.sidecarRoutes.set(OUTBOUND_ROUTE_CONFIG, outboundRouteConfig(OUTBOUND_ROUTE_CONFIG, virtualHosts.values()));
+    shared = assemble(sharedParts(mesh, source, security, memo, hostsMemo), mesh.services);
     byStyle.set(key, shared);
   }
   return shared;
+}
+
+/**
+ * The collector's cluster, the services' outbound clusters and endpoints (the same objects as in
+ * `parts`), and an `outbound` route configuration with their virtual hosts only.
+ */
+function assemble(parts: SharedParts, services: readonly Service[]): SharedResources {
+  const out: SharedResources = { clusters: new Map(), endpoints: new Map(), sidecarRoutes: new Map() };
+  if (parts.collector !== undefined) out.clusters.set(OTEL_COLLECTOR_CLUSTER, parts.collector);
+  const virtualHosts: JsonObject[][] = [];
+  for (const svc of services) {
+    const part = parts.byService.get(svc);
+    if (part === undefined) continue;
+    for (const [name, c] of part.outbound.clusters) out.clusters.set(name, c);
+    for (const [name, e] of part.outbound.endpoints) out.endpoints.set(name, e);
+    virtualHosts.push(part.virtualHosts);
+  }
+  out.sidecarRoutes.set(OUTBOUND_ROUTE_CONFIG, outboundRouteConfig(OUTBOUND_ROUTE_CONFIG, virtualHosts));
+  return out;
 }
 
 /** The services a sidecar's outbound side holds, named by a key equal for equal scopes. */
@@ -713,45 +767,26 @@ export function egressScope(mesh: Mesh, node: MeshNode): EgressScope | undefined
 /**
  * What a scope's resources (scopedResources) are made of, in order: each of its services' outbound
  * clusters and endpoints and virtual hosts (objects kept while unchanged, by the memos passed to
- * sharedResources) and the collector cluster's JSON. Equal parts, element by element, make equal
+ * sharedParts) and the collector cluster's JSON. Equal parts, element by element, make equal
  * resources: an edit outside the scope is known to change nothing there without building it.
  */
-export function scopedParts(full: SharedResources, scope: EgressScope): ReadonlyArray<object | string> {
-  const collector = full.clusters.get(OTEL_COLLECTOR_CLUSTER);
-  const parts: Array<object | string> = [collector === undefined ? '' : serializedJson(collector)];
+export function scopedParts(parts: SharedParts, scope: EgressScope): ReadonlyArray<object | string> {
+  const out: Array<object | string> = [parts.collector === undefined ? '' : serializedJson(parts.collector)];
   for (const svc of scope.services) {
-    const part = full.byService.get(svc);
-    if (part !== undefined) parts.push(part.outbound, part.virtualHosts);
+    const part = parts.byService.get(svc);
+    if (part !== undefined) out.push(part.outbound, part.virtualHosts);
   }
-  return parts;
+  return out;
 }
 
 /**
- * A scoped sidecar's part of `full` (sharedResources of the same mesh): the collector's cluster,
- * the scope's services' outbound clusters and endpoints (the same objects as in `full`), and an
- * `outbound` route configuration with their virtual hosts only. A Host outside the scope then
- * matches no virtual host: 404 with response flag NR, as in Envoy.
+ * A scoped sidecar's shared resources: the collector's cluster, the scope's services' outbound
+ * clusters and endpoints (the same objects as in `parts`), and an `outbound` route configuration
+ * with their virtual hosts only. A Host outside the scope then matches no virtual host: 404 with
+ * response flag NR, as in Envoy.
  */
-export function scopedResources(full: SharedResources, scope: EgressScope): SharedResources {
-  const out: SharedResources = {
-    clusters: new Map(),
-    endpoints: new Map(),
-    sidecarRoutes: new Map(),
-    byService: new Map(),
-  };
-  const collector = full.clusters.get(OTEL_COLLECTOR_CLUSTER);
-  if (collector !== undefined) out.clusters.set(OTEL_COLLECTOR_CLUSTER, collector);
-  const virtualHosts: JsonObject[][] = [];
-  for (const svc of scope.services) {
-    const part = full.byService.get(svc);
-    if (part === undefined) continue;
-    for (const [name, c] of part.outbound.clusters) out.clusters.set(name, c);
-    for (const [name, e] of part.outbound.endpoints) out.endpoints.set(name, e);
-    virtualHosts.push(part.virtualHosts);
-    out.byService.set(svc, part);
-  }
-  out.sidecarRoutes.set(OUTBOUND_ROUTE_CONFIG, outboundRouteConfig(OUTBOUND_ROUTE_CONFIG, virtualHosts));
-  return out;
+export function scopedResources(parts: SharedParts, scope: EgressScope): SharedResources {
+  return assemble(parts, scope.services);
 }
 
 const contextByMesh = new WeakMap<Mesh, string>();
@@ -975,9 +1010,11 @@ export function nodeResources(
   security?: MeshSecurity,
 ): NodeResources {
   const own = ownResources(mesh, nodeId, source, security);
-  const full = sharedResources(mesh, source, security);
   const scope = egressScope(mesh, findNode(mesh, nodeId));
-  const shared = scope === undefined ? full : scopedResources(full, scope);
+  const shared =
+    scope === undefined
+      ? sharedResources(mesh, source, security)
+      : scopedResources(sharedParts(mesh, source, security), scope);
   return {
     listeners: own.listeners,
     routes: findNode(mesh, nodeId).kind === 'ingress' ? own.routes : new Map(shared.sidecarRoutes),

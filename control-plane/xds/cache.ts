@@ -27,6 +27,7 @@ import {
   ownResourcesKeyUnchanged,
   scopedParts,
   scopedResources,
+  sharedParts,
   sharedResources,
 } from '../translate/resources.js';
 import type { MeshSecurity } from '../translate/mtls.js';
@@ -201,21 +202,21 @@ export class SnapshotCache {
     const key = scope === undefined ? styleKey(style) : `${styleKey(style)}\0${scope.key}`;
     let shared = this.#shared.get(key);
     if (shared === undefined) {
-      const full: SharedResources = sharedResources(
-        this.#mesh,
-        style,
-        this.#security,
-        this.#outboundMemo,
-        this.#hostsMemo,
-      );
       const before = previous.get(key);
-      const parts = scope === undefined ? undefined : scopedParts(full, scope);
-      if (parts !== undefined && before?.parts !== undefined && sameParts(before.parts, parts)) {
-        // Nothing the scope is made of changed: its snapshots stay as they were, unbuilt.
-        this.#shared.set(key, before);
-        return before;
+      let built: SharedResources;
+      let parts: ReadonlyArray<object | string> | undefined;
+      if (scope === undefined)
+        built = sharedResources(this.#mesh, style, this.#security, this.#outboundMemo, this.#hostsMemo);
+      else {
+        const all = sharedParts(this.#mesh, style, this.#security, this.#outboundMemo, this.#hostsMemo);
+        parts = scopedParts(all, scope);
+        if (before?.parts !== undefined && sameParts(before.parts, parts)) {
+          // Nothing the scope is made of changed: its snapshots stay as they were, unbuilt.
+          this.#shared.set(key, before);
+          return before;
+        }
+        built = scopedResources(all, scope);
       }
-      const built = scope === undefined ? full : scopedResources(full, scope);
       shared = {
         clusters: reuse(before?.clusters, built.clusters),
         endpoints: reuse(before?.endpoints, built.endpoints),

@@ -77,6 +77,7 @@ const EDITS: Array<[string, (d: Doc) => void]> = [
     'a caller routing to catalog',
     (d) => Object.assign(d.services[0]!, { routes: [{ route: [{ service: 'catalog' }] }] }),
   ],
+  ['the caller scoped to it again', (d) => Object.assign(d.services[0]!, { egress: { hosts: ['catalog'] } })],
   ['its route target renumbered', (d) => Object.assign(d.services[1]!.ports[0]!, { port: 8081 })],
   ['its route target renamed', (d) => Object.assign(d.services[1]!, { namespace: 'store' })],
   [
