@@ -4,7 +4,7 @@
 import { performance } from 'node:perf_hooks';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
-import { HandleWriter } from './handle-write.js';
+import { HandleWriter, readFromHandle } from './handle-io.js';
 import { ResponseParser, type ParsedHead, type ParserHandler } from './parser.js';
 import type { TracedHead } from './traced-head.js';
 
@@ -193,7 +193,7 @@ export class Connection implements ParserHandler {
   #pendingWrite: string | TracedHead | null = null;
   /** When the in-flight request was asked for (performance.now()): its http_req_blocked runs to its write. */
   #blockedSince = 0;
-  /** Writes to a plain TCP socket's native handle once connected (handle-write.ts); TLS sockets use socket.write. */
+  /** Writes to a plain TCP socket's native handle once connected (handle-io.ts); TLS sockets use socket.write. */
   #writer: HandleWriter | null = null;
   // The last head written, and its bytes once the same head came twice: a VU's loop sends one
   // head string over and over (the exchange memoizes it), so its bytes are encoded once and the
@@ -209,6 +209,8 @@ export class Connection implements ParserHandler {
     this.#onData((buf as Buffer).subarray(0, nread));
     return true;
   };
+  /** The same, for reads taken straight from the handle (readFromHandle). */
+  readonly #onBytes = (nread: number): void => this.#onData(readBuffer.subarray(0, nread));
   #pendingBody: Buffer | null = null;
   #onIdleClose: ((c: Connection) => void) | null;
 
@@ -236,6 +238,7 @@ export class Connection implements ParserHandler {
         })
       : net.connect({ host: origin.host, port: origin.port, onread: { buffer: readBuffer, callback: this.#onRead } });
     socket.setNoDelay(true);
+    if (!origin.tls) readFromHandle(socket, this.#onBytes);
     this.#socket = socket;
     this.#deadline = this.#connectStart + connectTimeout;
     watch(this);
