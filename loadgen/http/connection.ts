@@ -4,7 +4,7 @@
 import { performance } from 'node:perf_hooks';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
-import { HandleWriter } from './handle-write.js';
+import { HandleWriter, readFromHandle } from './handle-io.js';
 import { ResponseParser, type ParsedHead, type ParserHandler } from './parser.js';
 import type { TracedHead } from './traced-head.js';
 
@@ -134,6 +134,39 @@ function unwatch(c: Connection): void {
   }
 }
 
+// Requests asked for during an event-loop turn are written at its end (setImmediate: after every
+// I/O callback of the turn), one write each, in the order asked: as wrk writes a connection's next
+// request on its next writable event rather than inside the read that completed the last one. A
+// turn that completes many responses then sends their successors together, so the server is woken
+// once for them instead of once per write, each wake-up (an interprocessor interrupt in a VM)
+// costing the writer's own time; the proxy's DeferredWriter does the same for the same reason.
+// The wait until the flush counts in http_req_sending, as in k6 whatever delays a request between
+// getting its connection and writing it does; the response's timings are unchanged.
+let due: Connection[] = [];
+let spare: Connection[] = [];
+
+function flushDueWrites(): void {
+  const list = due;
+  due = spare;
+  // One connection's failure must not leave the others' requests unsent.
+  let failure: unknown = null;
+  for (let i = 0; i < list.length; i++) {
+    try {
+      list[i]!.flush();
+    } catch (err) {
+      failure ??= err;
+    }
+  }
+  list.length = 0;
+  spare = list;
+  if (failure !== null) throw failure;
+}
+
+function writeAtEndOfTurn(c: Connection): void {
+  if (due.length === 0) setImmediate(flushDueWrites);
+  due.push(c);
+}
+
 export class Connection implements ParserHandler {
   readonly origin: Origin;
   #socket: net.Socket;
@@ -158,7 +191,9 @@ export class Connection implements ParserHandler {
   /** When the last read of the in-flight response arrived: its end, if that read completes it. */
   #lastRead = 0;
   #pendingWrite: string | TracedHead | null = null;
-  /** Writes to a plain TCP socket's native handle once connected (handle-write.ts); TLS sockets use socket.write. */
+  /** When the in-flight request was asked for (performance.now()): its http_req_blocked runs to its write. */
+  #blockedSince = 0;
+  /** Writes to a plain TCP socket's native handle once connected (handle-io.ts); TLS sockets use socket.write. */
   #writer: HandleWriter | null = null;
   // The last head written, and its bytes once the same head came twice: a VU's loop sends one
   // head string over and over (the exchange memoizes it), so its bytes are encoded once and the
@@ -174,6 +209,8 @@ export class Connection implements ParserHandler {
     this.#onData((buf as Buffer).subarray(0, nread));
     return true;
   };
+  /** The same, for reads taken straight from the handle (readFromHandle). */
+  readonly #onBytes = (nread: number): void => this.#onData(readBuffer.subarray(0, nread));
   #pendingBody: Buffer | null = null;
   #onIdleClose: ((c: Connection) => void) | null;
 
@@ -201,6 +238,7 @@ export class Connection implements ParserHandler {
         })
       : net.connect({ host: origin.host, port: origin.port, onread: { buffer: readBuffer, callback: this.#onRead } });
     socket.setNoDelay(true);
+    if (!origin.tls) readFromHandle(socket, this.#onBytes);
     this.#socket = socket;
     this.#deadline = this.#connectStart + connectTimeout;
     watch(this);
@@ -263,9 +301,9 @@ export class Connection implements ParserHandler {
     blockedSince: number,
     done: Done,
   ): void {
-    const now = performance.now();
     const fresh = !this.#connected;
     this.#done = done;
+    this.#blockedSince = blockedSince;
     if (this.#chunks.length !== 0) this.#chunks = [];
     this.#keepBody = keepBody;
     this.#written = 0;
@@ -280,23 +318,37 @@ export class Connection implements ParserHandler {
       body: null,
       bytesSent: 0,
       bytesReceived: 0,
-      blocked: fresh ? Math.max(0, this.#connectStart - blockedSince) : now - blockedSince,
+      // A connected one was there when asked for (blockedSince was read just before this call).
+      blocked: fresh ? Math.max(0, this.#connectStart - blockedSince) : 0,
       connecting: 0,
       tlsHandshaking: 0,
       sending: 0,
       waiting: 0,
       receiving: 0,
-      sentAt: now,
+      sentAt: blockedSince,
       error: '',
       errorCode: 0,
     };
-    this.#deadline = now + timeoutMs;
-    // Written at once: the write starts now (one clock read less per request).
-    if (this.#connected) this.#write(head, body, now);
-    else {
-      this.#pendingWrite = head;
-      this.#pendingBody = body;
-    }
+    // blockedSince was read by the transport just before this call: no clock read of our own.
+    this.#deadline = blockedSince + timeoutMs;
+    this.#pendingWrite = head;
+    this.#pendingBody = body;
+    // Connected: written at the end of this event-loop turn with the turn's other requests
+    // (writeAtEndOfTurn); otherwise once connected (#onConnect).
+    if (this.#connected) writeAtEndOfTurn(this);
+  }
+
+  /**
+   * Writes the request request() left for the end of the turn. Its sending time runs from when it
+   * was asked for, as k6's runs from when the connection was got to when the request was written.
+   */
+  flush(): void {
+    const head = this.#pendingWrite;
+    if (head === null || this.#closed) return;
+    const body = this.#pendingBody;
+    this.#pendingWrite = null;
+    this.#pendingBody = null;
+    this.#write(head, body, this.#blockedSince);
   }
 
   #write(head: string | TracedHead, body: Buffer | null, start: number): void {

@@ -21,10 +21,10 @@
 // Errors are reported at file:line:column of the user's source through both source maps.
 import * as path from 'node:path';
 import * as vm from 'node:vm';
-import { SourceMap } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { types } from 'node:util';
-import * as esbuild from 'esbuild';
+import { createRequire, SourceMap } from 'node:module';
+import type * as Esbuild from 'esbuild';
 import { ScriptError } from '../errors.js';
 import { transformScript, TransformError, K6_MODULES } from './transform.js';
 import { buildRealmGlobals, vuGlobalNames } from './globals.js';
@@ -129,6 +129,11 @@ function lineStart(code: string, pos: number): { line: number; column: number } 
   }
   return { line, column: pos - last - 1 };
 }
+
+// esbuild's entry is CommonJS: an ESM import of it runs Node's CJS export scanner over its
+// ~100 kB of source on every start (~20% of a run's start-up on the main thread, cpu-prof);
+// require() loads it without the scan, as sinks.ts loads hdr-histogram-js.
+const esbuild = createRequire(import.meta.url)('esbuild') as typeof Esbuild;
 
 export async function loadScript(scriptPath: string): Promise<LoadedScript> {
   const abs = path.resolve(scriptPath);

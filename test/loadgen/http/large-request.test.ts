@@ -1,5 +1,5 @@
 // A request body larger than the kernel takes in one write: the rest leaves later (libuv queues it,
-// handle-write.ts), the server gets every byte, and the requests after it on the same keep-alive
+// handle-io.ts), the server gets every byte, and the requests after it on the same keep-alive
 // connection go out whole and in order, each with its own trace context.
 import { createHash } from 'node:crypto';
 import * as http from 'node:http';
