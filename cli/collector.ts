@@ -47,7 +47,7 @@ export async function run(argv: string[]): Promise<number> {
   if (values['embedded-nice'] !== undefined) {
     if (!/^\d+$/.test(values['embedded-nice']) || Number(values['embedded-nice']) > 19) {
       process.stderr.write(
-        `meshscope collector: --embedded-nice must be a nice value from 0 to 19 (0 = chDB's threads at the collector's priority), got '${values['embedded-nice']}'\n`,
+        `meshscope collector: --embedded-nice must be a number of nice levels from 0 to 19 below the collector's own (0 = chDB's threads at its priority), got '${values['embedded-nice']}'\n`,
       );
       return 2;
     }

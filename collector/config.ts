@@ -50,8 +50,8 @@ export const collectorOptionsSchema = z.strictObject({
     .max(1 << 20)
     .default(512),
   /**
-   * Embedded only: the nice value (0-19) of chDB's threads, which store and merge, below the
-   * event loop's, which every ack waits for (storage/clickhouse/engine-threads.ts); 0 leaves
+   * Embedded only: how many nice levels (0-19) chDB's threads, which store and merge, run below
+   * the event loop, which every ack waits for (storage/clickhouse/engine-threads.ts); 0 leaves
    * them at the process's priority. At 5 a contended core gives the event loop about three
    * times a chDB thread's share; an idle core still goes to chDB.
    */

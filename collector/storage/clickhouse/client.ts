@@ -84,8 +84,8 @@ export interface StorageClient {
 /**
  * `memoryBytes`, embedded only: the engine's memory ceiling. The engine is one per process and
  * takes its arguments from the first session, so this must run before any other at the path.
- * `threadNice`, embedded only: the nice value chDB's threads get (engine-threads.ts; 0 leaves
- * them alone).
+ * `threadNice`, embedded only: how many nice levels chDB's threads run below the caller's
+ * (engine-threads.ts; 0 leaves them alone).
  */
 export function createStorageClient(target: ClickHouseTarget, memoryBytes?: number, threadNice = 0): StorageClient {
   if (target.kind === 'embedded') {

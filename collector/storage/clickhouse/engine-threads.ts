@@ -15,21 +15,28 @@
 // after every insert and on a slow timer.
 
 import { readdirSync, readFileSync } from 'node:fs';
-import { setPriority } from 'node:os';
+import { getPriority, setPriority } from 'node:os';
 
 const TASKS = '/proc/self/task';
 
 export class EngineThreadPriority {
+  /** The nice value chDB's threads get: `below` levels under the event loop's own, at most 19. */
   readonly #nice: number;
+  readonly #below: number;
   /** The process's own name: threads still carrying it are Node's. */
   readonly #nodeName: string;
-  /** Thread ids already looked at (reniced or Node's), so a rescan reads only new ones. */
+  /** Thread ids already reniced, so a rescan reads only new ones. */
   #seen = new Set<string>();
   readonly #timer: NodeJS.Timeout | undefined;
 
-  /** `nice`: the value chDB's threads get (0 leaves them alone). */
-  constructor(nice: number, rescanMs = 2000) {
-    this.#nice = nice;
+  /**
+   * `below`: how many nice levels chDB's threads run under the calling (event loop) thread's
+   * priority, e.g. 5 on a collector started at nice 0 or 15 under `nice -n 10` (0 leaves them
+   * alone). Relative, so an operator's own nice is never undone.
+   */
+  constructor(below: number, rescanMs = 2000) {
+    this.#below = below;
+    this.#nice = below === 0 ? 0 : Math.min(19, getPriority() + below);
     let name = '';
     try {
       name = readFileSync('/proc/self/comm', 'utf8').trim();
@@ -37,7 +44,7 @@ export class EngineThreadPriority {
       // Not Linux: nothing to do.
     }
     this.#nodeName = name;
-    if (nice === 0 || name === '') return;
+    if (below === 0 || name === '') return;
     this.apply();
     this.#timer = setInterval(() => this.apply(), rescanMs);
     this.#timer.unref();
@@ -45,7 +52,7 @@ export class EngineThreadPriority {
 
   /** Renices chDB's threads not seen yet; returns how many it reniced. */
   apply(): number {
-    if (this.#nice === 0 || this.#nodeName === '') return 0;
+    if (this.#below === 0 || this.#nodeName === '') return 0;
     let tids: string[];
     try {
       tids = readdirSync(TASKS);
