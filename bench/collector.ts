@@ -4,6 +4,7 @@
 // spans/s stored, spans per CPU-second of the collector's own threads and of the whole process
 // (embedded ClickHouse included), peak RSS, ack latency percentiles, time from ack to queryable,
 // for two span shapes (BENCH_SHAPES=synthetic,sidecar), with the published anchors and goals.
+// eventLoopRunQueueWaitMs: how long the event loop was ready but had no core, per request (schedstat).
 // rssSampledMb.libchdbFilePagesAfterLoad: chDB's library pages resident after the run, and how much
 // of them the run touched (the rest was touched only at start).
 // Knobs: BENCH_SECONDS (15), BENCH_CLIENTS (8), BENCH_RATE (spans/s offered at fixed times by
@@ -416,6 +417,15 @@ function threadCpu(pid: number): Record<string, number> {
   return out;
 }
 
+/** Seconds the process's main thread has waited on a run queue (/proc schedstat; 0 where unavailable). */
+function runQueueWaitSeconds(pid: number): number {
+  try {
+    return Number(readFileSync(`/proc/${pid}/task/${pid}/schedstat`, 'utf8').split(' ')[1]) / 1e9;
+  } catch {
+    return 0;
+  }
+}
+
 const NODE_PLATFORM = 'node (V8 platform workers: GC, compiler)';
 const LIBUV_POOL = 'node (libuv pool: WAL and staging I/O, chDB statements)';
 
@@ -553,6 +563,7 @@ async function runScenario(bodies: Buffer[]): Promise<Record<string, unknown>> {
     const referencedCleared = clearReferenced(child.pid!);
     const cpu0 = procStat(child.pid!).cpuSeconds;
     const threads0 = threadCpu(child.pid!);
+    const loopWait0 = runQueueWaitSeconds(child.pid!);
     const started = Date.now();
     const deadline = started + SECONDS * 1000;
     const acks: number[] = [];
@@ -689,6 +700,7 @@ async function runScenario(bodies: Buffer[]): Promise<Record<string, unknown>> {
     const { cpuSeconds, peakRssMb } = procStat(child.pid!);
     const libchdb = referencedCleared ? libchdbPages(child.pid!) : undefined;
     const threads1 = threadCpu(child.pid!);
+    const loopWait = runQueueWaitSeconds(child.pid!) - loopWait0;
     const threadCpuSeconds = Object.fromEntries(
       Object.entries(threads1)
         .map(([name, s]): [string, number] => [name, Number((s - (threads0[name] ?? 0)).toFixed(2))])
@@ -767,6 +779,12 @@ async function runScenario(bodies: Buffer[]): Promise<Record<string, unknown>> {
       walSyncMs: walSync,
       ackWaitForDurableMs: ackDurableWait,
       eventLoopDelayMs: { worstP99PerSecond: Math.max(0, ...loopP99), max: Math.max(0, ...loopMax) },
+      // How long the event loop was ready to run but had no core (other threads, ours and
+      // chDB's, and the rest of the machine held them): per request, part of what its ack waited.
+      eventLoopRunQueueWaitMs: {
+        total: Math.round(loopWait * 1000),
+        perRequest: Number(((loopWait * 1000) / Math.max(1, acks.length)).toFixed(2)),
+      },
       timeToQueryableMs: { probes, p50: percentile(queryable, 0.5), max: queryableMax },
       ratios: {
         collectorThreadsVsOtelCollectorPerCore: Number(

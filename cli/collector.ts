@@ -5,7 +5,7 @@ import { CollectorConfigError, startCollector, type CollectorOptions } from '../
 
 const USAGE = `usage: meshscope collector [--otlp-http 127.0.0.1:4318] [--http 127.0.0.1:16686] [--data ./data]
          [--clickhouse-url URL --clickhouse-user U --clickhouse-password P --clickhouse-database D]
-         [--ttl-days N] [--memory-limit MiB]
+         [--ttl-days N] [--memory-limit MiB] [--embedded-nice 0-19]
 `;
 
 export async function run(argv: string[]): Promise<number> {
@@ -19,6 +19,7 @@ export async function run(argv: string[]): Promise<number> {
     'clickhouse-database': { type: 'string' },
     'ttl-days': { type: 'string' },
     'memory-limit': { type: 'string' },
+    'embedded-nice': { type: 'string' },
   });
   if (typeof values === 'number') return values;
   const options: CollectorOptions = {};
@@ -42,6 +43,15 @@ export async function run(argv: string[]): Promise<number> {
       return 2;
     }
     options.memoryLimitMiB = Number(values['memory-limit']);
+  }
+  if (values['embedded-nice'] !== undefined) {
+    if (!/^\d+$/.test(values['embedded-nice']) || Number(values['embedded-nice']) > 19) {
+      process.stderr.write(
+        `meshscope collector: --embedded-nice must be a number of nice levels from 0 to 19 below the collector's own (0 = chDB's threads at its priority), got '${values['embedded-nice']}'\n`,
+      );
+      return 2;
+    }
+    options.embeddedThreadNice = Number(values['embedded-nice']);
   }
   const chFlags = ['clickhouse-user', 'clickhouse-password', 'clickhouse-database'] as const;
   if (values['clickhouse-url'] !== undefined) {

@@ -49,6 +49,13 @@ export const collectorOptionsSchema = z.strictObject({
     .min(256)
     .max(1 << 20)
     .default(512),
+  /**
+   * Embedded only: how many nice levels (0-19) chDB's threads, which store and merge, run below
+   * the event loop, which every ack waits for (storage/clickhouse/engine-threads.ts); 0 leaves
+   * them at the process's priority. At 5 a contended core gives the event loop about three
+   * times a chDB thread's share; an idle core still goes to chDB.
+   */
+  embeddedThreadNice: z.number().int().min(0).max(19).default(5),
   maxRequestBytes: positiveInt.default(16 * 1024 * 1024),
   maxConcurrentRequests: positiveInt.default(256),
   /** Body bytes (compressed and decompressed) in flight at most; by default a quarter of the memory limit. */

@@ -71,7 +71,7 @@ export async function startCollector(options: CollectorOptions = {}): Promise<Co
   if (target.kind === 'embedded')
     for (const { file, removed } of repairDeduplicationLogs(target.path))
       process.emitWarning(`collector: removed ${removed.length} deduplication records without parts from ${file}`);
-  const storage = createStorageClient(target, budget.clickhouseBytes);
+  const storage = createStorageClient(target, budget.clickhouseBytes, config.embeddedThreadNice);
   const { client } = storage;
   if (target.kind === 'embedded')
     metrics.observeEmbeddedClickHouse(async () => {

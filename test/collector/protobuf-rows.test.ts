@@ -140,6 +140,24 @@ describe('protobuf straight to rows', () => {
     expect(actual.graph).toEqual(forGraph(expected.items));
   });
 
+  it('writes spans of 100 attributes between spans of a few as the object decoder does', () => {
+    // More attributes than the decoder's per-span table starts with: it grows, and the spans
+    // after it see only their own.
+    const many = Array.from({ length: 100 }, (_, n) => kv(n % 10 === 0 ? 'peer.service' : `a${n}`, str(`v${n}`)));
+    const body = encode({
+      resourceSpans: [
+        {
+          resource: resource('frontend'),
+          scopeSpans: [{ spans: [span(2), span(3, { attributes: many }), span(5), span(7, { attributes: [] })] }],
+        },
+      ],
+    });
+    const { expectedRows, actual, rows, expected } = bothWays(body);
+    expect(actual.count).toBe(4);
+    expect(rows.equals(expectedRows)).toBe(true);
+    expect(actual.graph).toEqual(forGraph(expected.items));
+  });
+
   it('refuses the same spans for the same reasons, and writes the others', () => {
     // Five refusals at most per body: the reasons list keeps the first five.
     const bodies = [

@@ -8,6 +8,7 @@ import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickh
 import { Session } from 'chdb';
 import { createChdbConnection, type ChdbConnection } from 'chdb/connection';
 import { EMBEDDED_QUERY_SETTINGS, engineArgs } from './embedded.js';
+import { EngineThreadPriority } from './engine-threads.js';
 
 type EmbeddedConnection = NonNullable<NonNullable<Parameters<typeof createClient>[0]>['connection']>;
 
@@ -74,6 +75,8 @@ export interface StorageClient {
    * another connection), and so did the time from ack to queryable.
    */
   embedded: ChdbConnection | undefined;
+  /** Embedded only: keeps chDB's threads below the event loop's priority (looked at again after each insert). */
+  engineThreads: EngineThreadPriority | undefined;
   /** Closes the client and what it opened. */
   close(): Promise<void>;
 }
@@ -81,8 +84,10 @@ export interface StorageClient {
 /**
  * `memoryBytes`, embedded only: the engine's memory ceiling. The engine is one per process and
  * takes its arguments from the first session, so this must run before any other at the path.
+ * `threadNice`, embedded only: how many nice levels chDB's threads run below the caller's
+ * (engine-threads.ts; 0 leaves them alone).
  */
-export function createStorageClient(target: ClickHouseTarget, memoryBytes?: number): StorageClient {
+export function createStorageClient(target: ClickHouseTarget, memoryBytes?: number, threadNice = 0): StorageClient {
   if (target.kind === 'embedded') {
     const path = resolve(target.path);
     mkdirSync(path, { recursive: true });
@@ -90,6 +95,7 @@ export function createStorageClient(target: ClickHouseTarget, memoryBytes?: numb
       memoryBytes !== undefined ? new Session(path, { connectionArgs: engineArgs(memoryBytes) }) : undefined;
     const connection = boundedStatements(createChdbConnection({ path }), QUERY_STATEMENTS_AT_ONCE);
     const writer = createChdbConnection({ path });
+    const engineThreads = new EngineThreadPriority(threadNice);
     const client = createClient({
       // chdb ships its own copy of @clickhouse/client-common's types; the runtime contract is
       // the same, the declarations differ only in which package they were emitted from.
@@ -100,7 +106,9 @@ export function createStorageClient(target: ClickHouseTarget, memoryBytes?: numb
       client,
       target,
       embedded: writer,
+      engineThreads,
       async close() {
+        engineThreads.close();
         await client.close();
         await writer.close();
         engine?.close();
@@ -119,7 +127,7 @@ export function createStorageClient(target: ClickHouseTarget, memoryBytes?: numb
     log: { level: ClickHouseLogLevel.OFF },
     clickhouse_settings: { output_format_json_quote_64bit_integers: 1 },
   });
-  return { client, target, embedded: undefined, close: () => client.close() };
+  return { client, target, embedded: undefined, engineThreads: undefined, close: () => client.close() };
 }
 
 /**

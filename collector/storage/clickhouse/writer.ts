@@ -249,6 +249,8 @@ export function createRowWriter(storage: StorageClient, opts: RowWriterOptions):
               `INSERT INTO ${table} (${columns}) SELECT * FROM ${source} SETTINGS ${embeddedSettings}`,
             );
           } finally {
+            // Pool threads the insert started have the priority of the thread that ran it.
+            storage.engineThreads?.apply();
             await unlink(file).catch(() => undefined);
           }
           return;
