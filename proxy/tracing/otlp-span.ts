@@ -206,6 +206,13 @@ export class StringAttributeCache {
   readonly #key: AttributeKey;
   readonly #derive: ((v: string) => string) | null;
   readonly #encoded = new Map<string, Uint8Array>();
+  /**
+   * The value written last and its bytes, checked before the map: a request's header values
+   * are new strings each time, whose hash the map lookup would compute again, where comparing
+   * them with the last one's is a length check and a memcmp.
+   */
+  #lastValue = '';
+  #lastBytes: Uint8Array | null = null;
 
   /**
    * With `derive`, the attribute's value is `derive(v)`, cached by `v`: e.g. server.address by
@@ -217,13 +224,17 @@ export class StringAttributeCache {
   }
 
   write(w: ProtoWriter, v: string): void {
-    const encoded = this.#encoded.get(v);
-    if (encoded !== undefined) return w.append(encoded);
-    const value = this.#derive === null ? v : this.#derive(v);
-    if (this.#encoded.size >= CACHED_VALUES_PER_KEY || v.length > CACHED_VALUE_MAX_LENGTH)
-      return stringAttribute(w, this.#key, value);
-    const bytes = constantStringAttribute(this.#key, value);
-    this.#encoded.set(v, bytes);
+    if (v === this.#lastValue && this.#lastBytes !== null) return w.append(this.#lastBytes);
+    let bytes = this.#encoded.get(v);
+    if (bytes === undefined) {
+      const value = this.#derive === null ? v : this.#derive(v);
+      if (this.#encoded.size >= CACHED_VALUES_PER_KEY || v.length > CACHED_VALUE_MAX_LENGTH)
+        return stringAttribute(w, this.#key, value);
+      bytes = constantStringAttribute(this.#key, value);
+      this.#encoded.set(v, bytes);
+    }
+    this.#lastValue = v;
+    this.#lastBytes = bytes;
     w.append(bytes);
   }
 }

@@ -28,6 +28,8 @@ export interface TraceHeaders {
    */
   readonly names?: readonly string[];
   add?(name: string, value: string): void;
+  /** The HTTP/1 text of the headers appended from index `from` on, when the map can keep it. */
+  setTrailingLines?(from: number, lines: string): void;
 }
 
 export interface IncomingTraceContext {
@@ -416,29 +418,49 @@ export function injectTraceContext(headers: TraceHeaders, ctx: OutgoingTraceCont
 
 /**
  * injectTraceContext for a map with no propagation header: the same headers in the same order,
- * appended (set would look each up first, and remove would look for each it drops).
+ * appended (set would look each up first, and remove would look for each it drops), and their
+ * HTTP/1 text beside them, each line one literal and one value, for the HTTP/1 encoder to write
+ * as it is rather than join name, separator, value and line end per header again.
  */
 function addTraceContext(headers: AppendableTraceHeaders, ctx: OutgoingTraceContext, formats: number): void {
+  const from = headers.names.length;
+  let lines = '';
   if ((formats & TraceFormat.W3C) !== 0) {
-    headers.add(TRACEPARENT, `00-${ctx.traceId}-${ctx.spanId}-${ctx.sampled ? '01' : '00'}`);
-    if (ctx.traceState !== '') headers.add(TRACESTATE, ctx.traceState);
+    const traceparent = `00-${ctx.traceId}-${ctx.spanId}-${ctx.sampled ? '01' : '00'}`;
+    headers.add(TRACEPARENT, traceparent);
+    lines = `traceparent: ${traceparent}\r\n`;
+    if (ctx.traceState !== '') {
+      headers.add(TRACESTATE, ctx.traceState);
+      lines += `tracestate: ${ctx.traceState}\r\n`;
+    }
   }
   if ((formats & TraceFormat.B3Single) !== 0) {
     const state = ctx.debug ? 'd' : ctx.sampled ? '1' : '0';
-    headers.add(
-      B3,
+    const b3 =
       ctx.parentSpanId === ''
         ? `${ctx.traceId}-${ctx.spanId}-${state}`
-        : `${ctx.traceId}-${ctx.spanId}-${state}-${ctx.parentSpanId}`,
-    );
+        : `${ctx.traceId}-${ctx.spanId}-${state}-${ctx.parentSpanId}`;
+    headers.add(B3, b3);
+    lines += `b3: ${b3}\r\n`;
   }
   if ((formats & TraceFormat.B3Multi) !== 0) {
     headers.add(X_B3_TRACE_ID, ctx.traceId);
     headers.add(X_B3_SPAN_ID, ctx.spanId);
-    if (ctx.parentSpanId !== '') headers.add(X_B3_PARENT_SPAN_ID, ctx.parentSpanId);
-    if (ctx.debug) headers.add(X_B3_FLAGS, '1');
-    else headers.add(X_B3_SAMPLED, ctx.sampled ? '1' : '0');
+    lines += `x-b3-traceid: ${ctx.traceId}\r\nx-b3-spanid: ${ctx.spanId}\r\n`;
+    if (ctx.parentSpanId !== '') {
+      headers.add(X_B3_PARENT_SPAN_ID, ctx.parentSpanId);
+      lines += `x-b3-parentspanid: ${ctx.parentSpanId}\r\n`;
+    }
+    if (ctx.debug) {
+      headers.add(X_B3_FLAGS, '1');
+      lines += 'x-b3-flags: 1\r\n';
+    } else {
+      const sampled = ctx.sampled ? '1' : '0';
+      headers.add(X_B3_SAMPLED, sampled);
+      lines += ctx.sampled ? 'x-b3-sampled: 1\r\n' : 'x-b3-sampled: 0\r\n';
+    }
   }
+  headers.setTrailingLines?.(from, lines);
 }
 
 /** Removes every propagation header (e.g. before a request leaves the mesh untraced). */

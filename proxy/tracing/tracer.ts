@@ -132,6 +132,30 @@ const TLS_NAME_ATTRIBUTE = constantStringAttribute(attributeKey('tls.protocol.na
 const NO_RESPONSE_FLAGS_ATTRIBUTE = constantStringAttribute(K_RESPONSE_FLAGS, formatResponseFlags(0));
 
 /**
+ * The TLS attributes of each connection, encoded at its first span: they are facts of the
+ * handshake, the same for every request on the connection, and reading them costs native calls
+ * (the protocol, the cipher) and the peer subject's RFC 2253 text per read. Keyed by the
+ * connection's SslConnectionInfo, so they go with the connection; SERVER spans read the
+ * downstream connection and CLIENT spans the upstream one, whose attributes differ.
+ */
+const TLS_ATTRIBUTES = {
+  server: new WeakMap<SslConnectionInfo, Uint8Array>(),
+  client: new WeakMap<SslConnectionInfo, Uint8Array>(),
+};
+
+function writeTlsAttributes(w: ProtoWriter, ssl: SslConnectionInfo, client: boolean): void {
+  const memo = client ? TLS_ATTRIBUTES.client : TLS_ATTRIBUTES.server;
+  let bytes = memo.get(ssl);
+  if (bytes === undefined) {
+    const t = new ProtoWriter(512);
+    tlsAttributes(t, ssl, client);
+    bytes = new Uint8Array(t.buf.subarray(0, t.pos));
+    memo.set(ssl, bytes);
+  }
+  w.append(bytes);
+}
+
+/**
  * The hop's TLS from a connection's SslConnectionInfo: tls.established, tls.protocol.name and
  * version (`1.3`), tls.cipher, the peer certificate's subject (tls.client.subject on a SERVER
  * span, tls.server.subject on a CLIENT one), and the SPIFFE identities: source.principal is the
@@ -438,7 +462,7 @@ class StreamSpan implements Span {
     if (flags !== 0) stringAttribute(w, K_RESPONSE_FLAGS, formatResponseFlags(flags));
     // The hop's TLS: the connection the request came in on (SERVER), or went out on (CLIENT).
     const ssl = client ? info.upstreamSsl : info.downstreamSsl;
-    if (ssl !== null) tlsAttributes(w, ssl, client);
+    if (ssl !== null) writeTlsAttributes(w, ssl, client);
     if (info.requestId !== null) stringAttribute(w, K_REQUEST_ID, info.requestId);
     if (this.#tags !== null) for (const [k, v] of this.#tags) stringAttribute(w, attributeKey(k), v);
     const grpcError = grpcStatus > 0 && (this.#kind === CLIENT_KIND || GRPC_SERVER_ERRORS.has(grpcStatus));

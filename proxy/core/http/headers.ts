@@ -8,6 +8,17 @@ const NONE: readonly string[] = Object.freeze([]);
 export class HeaderMap {
   readonly names: string[] = [];
   readonly values: string[] = [];
+  /**
+   * The HTTP/1 text of the last headers, when whoever appended them gave it (setTrailingLines:
+   * the tracer's propagation headers, ~40% cheaper to write as one text than joined header by
+   * header); null once the map's methods change anything. A write straight into the arrays
+   * must not touch those entries.
+   */
+  #lines: string | null = null;
+  #linesAt = 0;
+  #linesEnd = 0;
+  #linesFirst = '';
+  #linesLast = '';
 
   get size(): number {
     return this.names.length;
@@ -40,8 +51,38 @@ export class HeaderMap {
     this.values.push(value);
   }
 
+  /**
+   * Declares the headers from index `from` to the end, just appended, to be `lines` in HTTP/1
+   * (`name: value\r\n` each), for an HTTP/1 encoder to write as it is (trailingLinesFrom).
+   */
+  setTrailingLines(from: number, lines: string): void {
+    const n = this.names.length;
+    if (from >= n) return;
+    this.#lines = lines;
+    this.#linesAt = from;
+    this.#linesEnd = n;
+    this.#linesFirst = this.values[from]!;
+    this.#linesLast = this.values[n - 1]!;
+  }
+
+  /** Where the headers trailingLines stands for start, or -1 when there is no such text (or it is stale). */
+  trailingLinesFrom(): number {
+    if (this.#lines === null) return -1;
+    const n = this.names.length;
+    const values = this.values;
+    return n === this.#linesEnd && values[this.#linesAt] === this.#linesFirst && values[n - 1] === this.#linesLast
+      ? this.#linesAt
+      : -1;
+  }
+
+  /** The HTTP/1 text of the headers from trailingLinesFrom() on (only when that is not -1). */
+  get trailingLines(): string {
+    return this.#lines ?? '';
+  }
+
   /** Replaces every value of `name` with one value (in the first one's position). */
   set(name: string, value: string): void {
+    this.#lines = null;
     const i = this.names.indexOf(name);
     if (i === -1) {
       this.add(name, value);
@@ -68,6 +109,7 @@ export class HeaderMap {
    * rather than a closure).
    */
   #compact(from: number, name: string | null, drop: ((name: string) => boolean) | null): number {
+    this.#lines = null;
     const names = this.names;
     const values = this.values;
     let w = from;

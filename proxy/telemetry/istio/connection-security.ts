@@ -48,9 +48,26 @@ export function securityOf(reporter: Reporter, ssl: SslConnectionInfo | null): C
 }
 
 /**
+ * Each connection's security as a reporter sees it, made at its first request: the handshake's
+ * facts do not change for its life, and making it reads certificates and joins a key string.
+ */
+const SECURITY: Record<Reporter, WeakMap<SslConnectionInfo, ConnectionSecurity>> = {
+  destination: new WeakMap(),
+  source: new WeakMap(),
+};
+
+/**
  * The TLS facts of the connection a reporter looks at: the downstream one on the server side,
  * the upstream one on the client side (null over plaintext).
  */
 export function connectionSecurity(reporter: Reporter, info: StreamInfo): ConnectionSecurity {
-  return securityOf(reporter, reporter === 'destination' ? info.downstreamSsl : info.upstreamSsl);
+  const ssl = reporter === 'destination' ? info.downstreamSsl : info.upstreamSsl;
+  if (ssl === null) return PLAINTEXT[reporter];
+  const memo = SECURITY[reporter];
+  let security = memo.get(ssl);
+  if (security === undefined) {
+    security = securityOf(reporter, ssl);
+    memo.set(ssl, security);
+  }
+  return security;
 }

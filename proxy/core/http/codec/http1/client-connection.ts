@@ -140,11 +140,15 @@ export class Http1ClientConnection implements ClientConnection, RequestEncoder, 
     let out = `${method} ${headers.get(':path') ?? '/'} HTTP/1.1\r\nhost: ${headers.get(':authority') ?? ''}\r\n`;
     const names = headers.names;
     const values = headers.values;
-    for (let i = 0; i < names.length; i++) {
+    // The last headers may come as their HTTP/1 text already (the tracer's propagation headers).
+    const linesFrom = headers.trailingLinesFrom();
+    const end = linesFrom === -1 ? names.length : linesFrom;
+    for (let i = 0; i < end; i++) {
       const n = names[i]!;
       if (n.charCodeAt(0) === 58) continue;
       out += `${n}: ${values[i]}\r\n`;
     }
+    if (linesFrom !== -1) out += headers.trailingLines;
     if (this.#chunked) out += 'transfer-encoding: chunked\r\n';
     else if (
       endStream &&
