@@ -1,6 +1,6 @@
-// The gRPC rows of bench:proxy: unary calls through two sidecars at a fixed rate (open loop,
-// bench/grpc-open-loop-client.ts in its own process, one @grpc/grpc-js channel) to a grpc-js
-// echo server, against the same calls made directly and through two nginx hops (`listen …
+// The gRPC rows of bench:proxy: unary calls through two sidecars at a fixed rate (open loop, one
+// HTTP/2 connection, in its own process: bench/grpc-frames-client.ts, or an @grpc/grpc-js channel
+// with GRPC_CLIENT=grpc-js) to a grpc-js echo server, against the same calls made directly and through two nginx hops (`listen …
 // http2` + `grpc_pass`, one worker each): the latency the two sidecars add at p99. meshscope's
 // sidecars are what the control plane makes of a GRPC port: an AUTO (h2c-detecting) listener,
 // a `match.grpc` route, an HTTP/2 cluster. Goal: ≤ 1.5 ms added at p99. Rows interleave for
@@ -49,7 +49,22 @@ export function grpcBenchOptions(): GrpcBenchOptions {
 }
 
 // npm scripts bundle each bench entry into dist/bench/.
-const CLIENT = resolve(process.cwd(), 'dist/bench/grpc-open-loop-client.js');
+/**
+ * The client making the calls (GRPC_CLIENT): `frames` (default), raw HTTP/2 frames from a
+ * template, ~100 us of CPU per call; `grpc-js`, an application's @grpc/grpc-js channel, ~400 us
+ * per call, whose own scheduling delays on a shared host were most of the direct row's p99.
+ */
+const CLIENTS = {
+  frames: 'dist/bench/grpc-frames-client.js',
+  'grpc-js': 'dist/bench/grpc-open-loop-client.js',
+} as const;
+type GrpcClient = keyof typeof CLIENTS;
+
+function grpcClient(): GrpcClient {
+  const name = process.env.GRPC_CLIENT ?? 'frames';
+  if (!(name in CLIENTS)) throw new Error(`GRPC_CLIENT=${name}: expected one of ${Object.keys(CLIENTS).join(', ')}`);
+  return name as GrpcClient;
+}
 const SERVER = resolve(process.cwd(), 'dist/bench/grpc-echo-server.js');
 const round3 = (x: number): number => Math.round(x * 1000) / 1000;
 
@@ -244,6 +259,7 @@ function row(runs: OpenLoopResult[], direct: OpenLoopResult[], cpuUs: number[] =
   const med = (f: (r: OpenLoopResult) => number): number => round3(median(runs.map(f)));
   return {
     ...(cpuUs.length > 0 ? { cpuUsPerCall: Math.round(median(cpuUs)), cpuUsPerCallPerRound: cpuUs } : {}),
+    p99MsPerRound: runs.map((r) => r.service.p99Ms),
     service: {
       p50Ms: med((r) => r.service.p50Ms),
       p90Ms: med((r) => r.service.p90Ms),
@@ -268,6 +284,8 @@ function mergeCounts(all: Array<Record<string, number>>): Record<string, number>
 
 /** Runs the gRPC rows and returns their figures and goal. */
 export async function measureGrpc(o: GrpcBenchOptions): Promise<Record<string, unknown>> {
+  const client = grpcClient();
+  const CLIENT = resolve(process.cwd(), CLIENTS[client]);
   const started: Peer[] = [];
   try {
     const server = await startEchoServer();
@@ -359,7 +377,11 @@ export async function measureGrpc(o: GrpcBenchOptions): Promise<Record<string, u
     const noErrors = (rs: readonly OpenLoopResult[] | undefined): boolean => (rs ?? []).every((r) => r.errors === 0);
     const measurementValid = directP50 < 20 && noErrors(direct) && noErrors(via.get('meshscope_two_sidecars'));
     return {
-      call: 'unary /bench.Echo/Echo, 64-byte messages, one @grpc/grpc-js channel',
+      call: 'unary /bench.Echo/Echo, 64-byte messages, one HTTP/2 connection',
+      client:
+        client === 'frames'
+          ? 'bench/grpc-frames-client.ts (raw frames)'
+          : 'bench/grpc-open-loop-client.ts (@grpc/grpc-js)',
       ratePerSecond: o.rate,
       secondsPerRow: o.seconds,
       warmUpSecondsUnrecorded: o.warmSeconds,
