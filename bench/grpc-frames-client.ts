@@ -63,11 +63,15 @@ const serviceUs: number[] = [];
 const scheduledUs: number[] = [];
 const errorsByStatus: Record<string, number> = {};
 let errors = 0;
+/** Calls due so far; calls written so far (the ones between wait for the peer's window or streams). */
+let scheduled = 0;
 let sent = 0;
 let outstanding = 0;
-/** Calls due but held back by the peer's connection window (rare: it grants as it reads). */
-let held = 0;
 let sendWindow = 65_535;
+/** The peer's SETTINGS_MAX_CONCURRENT_STREAMS (nginx: 128); calls past it wait, as grpc-js's do. */
+let maxStreams = 0x7fffffff;
+/** The peer's GOAWAY code, once it sent one: calls not yet written then fail unsent. */
+let goawayCode = -1;
 
 const decoder = new HpackDecoder();
 const fields: string[] = [];
@@ -80,9 +84,15 @@ const socket = net.connect(port, '127.0.0.1');
 socket.setNoDelay(true);
 
 function fail(i: number, key: string): void {
+  // A trailers-only error answer is often followed by RST_STREAM: one failure, not two.
+  if (state[i] === 1) return;
+  count(key);
+  finish(i, false);
+}
+
+function count(key: string): void {
   errors++;
   errorsByStatus[key] = (errorsByStatus[key] ?? 0) + 1;
-  finish(i, false);
 }
 
 function finish(i: number, ok: boolean): void {
@@ -138,6 +148,8 @@ function onData(chunk: Buffer): void {
     onFrame(type, flags, id, buf, start, pos);
   }
   if (pos < buf.length) input = buf.subarray(pos);
+  // Calls waiting for a window or a stream go once this read's frames freed them.
+  if (sent < scheduled) writeCalls();
 }
 
 function onFrame(type: number, flags: number, id: number, buf: Buffer, start: number, end: number): void {
@@ -164,7 +176,10 @@ function onFrame(type: number, flags: number, id: number, buf: Buffer, start: nu
       fail((id - 1) / 2, `RST_STREAM ${buf.readUInt32BE(start)}`);
       return;
     case FrameType.SETTINGS:
-      if ((flags & Flag.ACK) === 0) socket.write(settingsAck());
+      if ((flags & Flag.ACK) !== 0) return;
+      for (let at = start; at + 6 <= end; at += 6)
+        if (buf.readUInt16BE(at) === Setting.MAX_CONCURRENT_STREAMS) maxStreams = buf.readUInt32BE(at + 2);
+      socket.write(settingsAck());
       return;
     case FrameType.PING:
       if ((flags & Flag.ACK) === 0) {
@@ -175,24 +190,37 @@ function onFrame(type: number, flags: number, id: number, buf: Buffer, start: nu
       return;
     case FrameType.GOAWAY: {
       const last = buf.readUInt32BE(start) & 0x7fffffff;
-      for (let i = (last + 1) / 2; i < sent; i++) if (state[i] !== 1) fail(i, `GOAWAY ${buf.readUInt32BE(start + 4)}`);
+      goawayCode = buf.readUInt32BE(start + 4);
+      // Streams above the last one it processed (client streams are odd: index = (id - 1) / 2).
+      for (let i = last === 0 ? 0 : (last + 1) / 2; i < sent; i++) fail(i, `GOAWAY ${goawayCode}`);
       return;
     }
     case FrameType.WINDOW_UPDATE:
-      if (id === 0) {
-        sendWindow += buf.readUInt32BE(start) & 0x7fffffff;
-        if (held > 0) writeCalls(0, false);
-      }
+      if (id === 0) sendWindow += buf.readUInt32BE(start) & 0x7fffffff;
       return;
   }
 }
 
-/** Writes the `due` calls scheduled from `scheduled` (ms), and any held back, as one write. */
-function writeCalls(due: number, record: boolean, scheduled = 0, intervalMs = 0): void {
-  const wanted = held + due;
-  const n = Math.min(wanted, Math.floor(sendWindow / MESSAGE.length), total - sent);
-  held = wanted - n;
-  if (n === 0) return;
+/** Schedules `due` calls, the first at `from` (ms), one every `intervalMs`, and writes them. */
+function schedule(due: number, record: boolean, from: number, intervalMs: number): void {
+  for (let k = 0; k < due && scheduled < total; k++) {
+    scheduledAt[scheduled] = from + k * intervalMs;
+    recorded[scheduled++] = record ? 1 : 0;
+  }
+  writeCalls();
+}
+
+/** Writes the scheduled calls the peer's connection window and stream limit allow, as one write. */
+function writeCalls(): void {
+  if (goawayCode >= 0) {
+    for (; sent < scheduled; sent++) {
+      state[sent] = 1;
+      count(`GOAWAY ${goawayCode} (not sent)`);
+    }
+    return;
+  }
+  const n = Math.min(scheduled - sent, Math.floor(sendWindow / MESSAGE.length), maxStreams - outstanding);
+  if (n <= 0) return;
   const first = sent === 0 ? FIRST_CALL.length - CALL.length : 0;
   const out = Buffer.allocUnsafe(CALL.length * n + first);
   const now = performance.now();
@@ -205,10 +233,8 @@ function writeCalls(due: number, record: boolean, scheduled = 0, intervalMs = 0)
     out.writeUInt32BE(id, at + 5);
     out.writeUInt32BE(id, at + frames.length - 9 - MESSAGE.length + 5);
     at += frames.length;
+    // A call that waited keeps its schedule: the wait is in scheduledUs, not serviceUs.
     writtenAt[i] = now;
-    // A call held back by the window counts from when it goes out (a tick of lateness at most).
-    scheduledAt[i] = k < n - due ? now : scheduled + (k - (n - due)) * intervalMs;
-    recorded[i] = record ? 1 : 0;
     outstanding++;
   }
   sendWindow -= n * MESSAGE.length;
@@ -224,11 +250,11 @@ async function paced(secs: number, record: boolean): Promise<void> {
   let n = 0;
   while (n < count) {
     const due = Math.min(count, Math.floor((performance.now() - start) / intervalMs) + 1);
-    if (due > n) writeCalls(due - n, record, start + n * intervalMs, intervalMs);
+    if (due > n) schedule(due - n, record, start + n * intervalMs, intervalMs);
     n = due;
     await tick();
   }
-  for (let waited = 0; (outstanding > 0 || held > 0) && waited < 10_000; waited += 5)
+  for (let waited = 0; (outstanding > 0 || sent < scheduled) && waited < 10_000; waited += 5)
     await new Promise((r) => setTimeout(r, 5));
 }
 
