@@ -235,15 +235,43 @@ function cpuSeconds(pids: readonly number[]): number {
   return ticks / 100;
 }
 
-function bytesRow(perRound: number[]): Record<string, unknown> {
-  return { bytesWrittenPerCall: Math.round(median(perRound)), bytesWrittenPerCallPerRound: perRound };
+/** A chain's I/O per call: octets written (wchar: both hops' frames), read and write syscalls. */
+interface IoPerCall {
+  bytesWritten: number;
+  readSyscalls: number;
+  writeSyscalls: number;
 }
 
-/** Octets the processes have written so far (wchar: sockets and any log), all threads. */
-function writtenBytes(pids: readonly number[]): number {
-  let n = 0;
-  for (const pid of pids) n += Number(/^wchar: (\d+)$/m.exec(readFileSync(`/proc/${pid}/io`, 'utf8'))?.[1] ?? 0);
-  return n;
+function ioRow(perRound: IoPerCall[]): Record<string, unknown> {
+  const med = (f: (r: IoPerCall) => number): number => round3(median(perRound.map(f)));
+  return {
+    bytesWrittenPerCall: Math.round(med((r) => r.bytesWritten)),
+    bytesWrittenPerCallPerRound: perRound.map((r) => Math.round(r.bytesWritten)),
+    // Both sidecars, both hops: a call is at best one read and one write per socket it crosses.
+    readSyscallsPerCall: med((r) => r.readSyscalls),
+    writeSyscallsPerCall: med((r) => r.writeSyscalls),
+  };
+}
+
+/** The processes' I/O counters so far (/proc/<pid>/io, all threads: sockets and any log). */
+function ioCounters(pids: readonly number[]): IoPerCall {
+  const out = { bytesWritten: 0, readSyscalls: 0, writeSyscalls: 0 };
+  for (const pid of pids) {
+    const text = readFileSync(`/proc/${pid}/io`, 'utf8');
+    const field = (name: string): number => Number(new RegExp(`^${name}: (\\d+)$`, 'm').exec(text)?.[1] ?? 0);
+    out.bytesWritten += field('wchar');
+    out.readSyscalls += field('syscr');
+    out.writeSyscalls += field('syscw');
+  }
+  return out;
+}
+
+function ioPerCall(after: IoPerCall, before: IoPerCall, calls: number): IoPerCall {
+  return {
+    bytesWritten: (after.bytesWritten - before.bytesWritten) / calls,
+    readSyscalls: (after.readSyscalls - before.readSyscalls) / calls,
+    writeSyscalls: (after.writeSyscalls - before.writeSyscalls) / calls,
+  };
 }
 
 /** A chain's peer processes, whose CPU per call is reported (none for the direct row). */
@@ -322,22 +350,22 @@ export async function measureGrpc(o: GrpcBenchOptions): Promise<Record<string, u
       const direct = await openLoop(server.port, o.rate, o.seconds, o.warmSeconds, CLIENT);
       const via = new Map<string, OpenLoopResult>();
       const cpuUs = new Map<string, number>();
-      const bytes = new Map<string, number>();
+      const io = new Map<string, IoPerCall>();
       const requestThreads = new Map<string, RunQueueFigures | null>();
       for (const c of chains) {
         const before = cpuSeconds(c.pids);
-        const writtenBefore = writtenBytes(c.pids);
+        const ioBefore = ioCounters(c.pids);
         const meter = runQueueMeter(c.requestThreadPids());
         const r = await openLoop(c.port, o.rate, o.seconds, o.warmSeconds, CLIENT);
         requestThreads.set(c.name, meter(r.sent));
         // `sent` counts the warm-up's (unrecorded) calls too: the CPU is divided over every call made.
         if (c.pids.length > 0) {
           cpuUs.set(c.name, Math.round(((cpuSeconds(c.pids) - before) * 1e6) / r.sent));
-          bytes.set(c.name, Math.round((writtenBytes(c.pids) - writtenBefore) / r.sent));
+          io.set(c.name, ioPerCall(ioCounters(c.pids), ioBefore, r.sent));
         }
         via.set(c.name, r);
       }
-      return { direct, via, cpuUs, bytes, requestThreads };
+      return { direct, via, cpuUs, io, requestThreads };
     });
     const direct = rounds.map((r) => r.result.direct);
     const via = new Map(chains.map((c) => [c.name, rounds.map((r) => r.result.via.get(c.name)!)]));
@@ -355,7 +383,7 @@ export async function measureGrpc(o: GrpcBenchOptions): Promise<Record<string, u
       verdicts.set(name, verdict);
       rows[name] = {
         ...row(rs, direct, cpu.get(name)),
-        ...(cpu.has(name) ? bytesRow(rounds.map((r) => r.result.bytes.get(name)!)) : {}),
+        ...(cpu.has(name) ? ioRow(rounds.map((r) => r.result.io.get(name)!)) : {}),
         // The two proxies' request threads, summed, per call (warm-up included): CPU used and
         // time spent runnable waiting for a CPU (bench/lib/run-queue.ts).
         requestThreadsPerCallPerRound: rounds.map((r) => r.result.requestThreads.get(name) ?? null),
