@@ -13,6 +13,8 @@
 // errorsByStatus counts them by "<grpc status> <grpc-message>" as the grpc-js client does.
 //
 // Usage: node grpc-frames-client.js PORT RATE SECONDS WARM_SECONDS
+// Prints one JSON line as grpc-open-loop-client.ts does, with clientCpuUsPerCall (the measured
+// phase's user + system CPU per call it made).
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { HpackDecoder, HpackStatus } from '../proxy/core/http/codec/http2/hpack.js';
@@ -278,6 +280,11 @@ socket.write(
   ]),
 );
 await paced(warmSeconds, false);
+const cpuBefore = process.cpuUsage();
 await paced(seconds, true);
-process.stdout.write(`${JSON.stringify({ sent, errors, errorsByStatus, connections: 1, serviceUs, scheduledUs })}\n`);
+const cpu = process.cpuUsage(cpuBefore);
+const clientCpuUsPerCall = Math.round((cpu.user + cpu.system) / Math.max(1, Math.round(rate * seconds)));
+process.stdout.write(
+  `${JSON.stringify({ sent, errors, errorsByStatus, connections: 1, clientCpuUsPerCall, serviceUs, scheduledUs })}\n`,
+);
 socket.destroy();

@@ -288,6 +288,8 @@ function row(runs: OpenLoopResult[], direct: OpenLoopResult[], cpuUs: number[] =
   return {
     ...(cpuUs.length > 0 ? { cpuUsPerCall: Math.round(median(cpuUs)), cpuUsPerCallPerRound: cpuUs } : {}),
     p99MsPerRound: runs.map((r) => r.service.p99Ms),
+    // The client's own CPU per call: when it is large, the client's waits for a CPU are in every row's tail.
+    clientCpuUsPerCallPerRound: runs.map((r) => r.clientCpuUsPerCall ?? null),
     service: {
       p50Ms: med((r) => r.service.p50Ms),
       p90Ms: med((r) => r.service.p90Ms),
