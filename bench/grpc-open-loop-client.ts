@@ -5,7 +5,7 @@
 // and the time from its scheduled send; paced by 1 ms timer ticks, no busy-waiting.
 //
 // Usage: node grpc-open-loop-client.js PORT RATE SECONDS WARM_SECONDS
-// Prints one JSON line: { sent, errors, errorsByStatus, connections, serviceUs: [...], scheduledUs: [...] },
+// Prints one JSON line: { sent, errors, errorsByStatus, connections, clientCpuUsPerCall, serviceUs: [...], scheduledUs: [...] },
 // errorsByStatus counting the failed calls by "<grpc status> <details>" (which sidecar refused them, and why).
 import * as grpc from '@grpc/grpc-js';
 
@@ -59,6 +59,11 @@ await new Promise<void>((resolve, reject) =>
   client.waitForReady(Date.now() + 10_000, (err) => (err === undefined || err === null ? resolve() : reject(err))),
 );
 await paced(warmSeconds, false);
+const cpuBefore = process.cpuUsage();
 await paced(seconds, true);
-process.stdout.write(`${JSON.stringify({ sent, errors, errorsByStatus, connections: 1, serviceUs, scheduledUs })}\n`);
+const cpu = process.cpuUsage(cpuBefore);
+const clientCpuUsPerCall = Math.round((cpu.user + cpu.system) / Math.max(1, Math.round(rate * seconds)));
+process.stdout.write(
+  `${JSON.stringify({ sent, errors, errorsByStatus, connections: 1, clientCpuUsPerCall, serviceUs, scheduledUs })}\n`,
+);
 client.close();

@@ -1,6 +1,6 @@
-// The gRPC rows of bench:proxy: unary calls through two sidecars at a fixed rate (open loop,
-// bench/grpc-open-loop-client.ts in its own process, one @grpc/grpc-js channel) to a grpc-js
-// echo server, against the same calls made directly and through two nginx hops (`listen …
+// The gRPC rows of bench:proxy: unary calls through two sidecars at a fixed rate (open loop, one
+// HTTP/2 connection, in its own process: bench/grpc-frames-client.ts, or an @grpc/grpc-js channel
+// with GRPC_CLIENT=grpc-js) to a grpc-js echo server, against the same calls made directly and through two nginx hops (`listen …
 // http2` + `grpc_pass`, one worker each): the latency the two sidecars add at p99. meshscope's
 // sidecars are what the control plane makes of a GRPC port: an AUTO (h2c-detecting) listener,
 // a `match.grpc` route, an HTTP/2 cluster. Goal: ≤ 1.5 ms added at p99. Rows interleave for
@@ -49,7 +49,22 @@ export function grpcBenchOptions(): GrpcBenchOptions {
 }
 
 // npm scripts bundle each bench entry into dist/bench/.
-const CLIENT = resolve(process.cwd(), 'dist/bench/grpc-open-loop-client.js');
+/**
+ * The client making the calls (GRPC_CLIENT): `frames` (default), raw HTTP/2 frames from a
+ * template, ~100 us of CPU per call; `grpc-js`, an application's @grpc/grpc-js channel, ~400 us
+ * per call, whose own scheduling delays on a shared host were most of the direct row's p99.
+ */
+const CLIENTS = {
+  frames: 'dist/bench/grpc-frames-client.js',
+  'grpc-js': 'dist/bench/grpc-open-loop-client.js',
+} as const;
+type GrpcClient = keyof typeof CLIENTS;
+
+function grpcClient(): GrpcClient {
+  const name = process.env.GRPC_CLIENT ?? 'frames';
+  if (!(name in CLIENTS)) throw new Error(`GRPC_CLIENT=${name}: expected one of ${Object.keys(CLIENTS).join(', ')}`);
+  return name as GrpcClient;
+}
 const SERVER = resolve(process.cwd(), 'dist/bench/grpc-echo-server.js');
 const round3 = (x: number): number => Math.round(x * 1000) / 1000;
 
@@ -220,15 +235,43 @@ function cpuSeconds(pids: readonly number[]): number {
   return ticks / 100;
 }
 
-function bytesRow(perRound: number[]): Record<string, unknown> {
-  return { bytesWrittenPerCall: Math.round(median(perRound)), bytesWrittenPerCallPerRound: perRound };
+/** A chain's I/O per call: octets written (wchar: both hops' frames), read and write syscalls. */
+interface IoPerCall {
+  bytesWritten: number;
+  readSyscalls: number;
+  writeSyscalls: number;
 }
 
-/** Octets the processes have written so far (wchar: sockets and any log), all threads. */
-function writtenBytes(pids: readonly number[]): number {
-  let n = 0;
-  for (const pid of pids) n += Number(/^wchar: (\d+)$/m.exec(readFileSync(`/proc/${pid}/io`, 'utf8'))?.[1] ?? 0);
-  return n;
+function ioRow(perRound: IoPerCall[]): Record<string, unknown> {
+  const med = (f: (r: IoPerCall) => number): number => round3(median(perRound.map(f)));
+  return {
+    bytesWrittenPerCall: Math.round(med((r) => r.bytesWritten)),
+    bytesWrittenPerCallPerRound: perRound.map((r) => Math.round(r.bytesWritten)),
+    // Both sidecars, both hops: a call is at best one read and one write per socket it crosses.
+    readSyscallsPerCall: med((r) => r.readSyscalls),
+    writeSyscallsPerCall: med((r) => r.writeSyscalls),
+  };
+}
+
+/** The processes' I/O counters so far (/proc/<pid>/io, all threads: sockets and any log). */
+function ioCounters(pids: readonly number[]): IoPerCall {
+  const out = { bytesWritten: 0, readSyscalls: 0, writeSyscalls: 0 };
+  for (const pid of pids) {
+    const text = readFileSync(`/proc/${pid}/io`, 'utf8');
+    const field = (name: string): number => Number(new RegExp(`^${name}: (\\d+)$`, 'm').exec(text)?.[1] ?? 0);
+    out.bytesWritten += field('wchar');
+    out.readSyscalls += field('syscr');
+    out.writeSyscalls += field('syscw');
+  }
+  return out;
+}
+
+function ioPerCall(after: IoPerCall, before: IoPerCall, calls: number): IoPerCall {
+  return {
+    bytesWritten: (after.bytesWritten - before.bytesWritten) / calls,
+    readSyscalls: (after.readSyscalls - before.readSyscalls) / calls,
+    writeSyscalls: (after.writeSyscalls - before.writeSyscalls) / calls,
+  };
 }
 
 /** A chain's peer processes, whose CPU per call is reported (none for the direct row). */
@@ -244,6 +287,9 @@ function row(runs: OpenLoopResult[], direct: OpenLoopResult[], cpuUs: number[] =
   const med = (f: (r: OpenLoopResult) => number): number => round3(median(runs.map(f)));
   return {
     ...(cpuUs.length > 0 ? { cpuUsPerCall: Math.round(median(cpuUs)), cpuUsPerCallPerRound: cpuUs } : {}),
+    p99MsPerRound: runs.map((r) => r.service.p99Ms),
+    // The client's own CPU per call: when it is large, the client's waits for a CPU are in every row's tail.
+    clientCpuUsPerCallPerRound: runs.map((r) => r.clientCpuUsPerCall ?? null),
     service: {
       p50Ms: med((r) => r.service.p50Ms),
       p90Ms: med((r) => r.service.p90Ms),
@@ -268,6 +314,8 @@ function mergeCounts(all: Array<Record<string, number>>): Record<string, number>
 
 /** Runs the gRPC rows and returns their figures and goal. */
 export async function measureGrpc(o: GrpcBenchOptions): Promise<Record<string, unknown>> {
+  const client = grpcClient();
+  const CLIENT = resolve(process.cwd(), CLIENTS[client]);
   const started: Peer[] = [];
   try {
     const server = await startEchoServer();
@@ -304,22 +352,22 @@ export async function measureGrpc(o: GrpcBenchOptions): Promise<Record<string, u
       const direct = await openLoop(server.port, o.rate, o.seconds, o.warmSeconds, CLIENT);
       const via = new Map<string, OpenLoopResult>();
       const cpuUs = new Map<string, number>();
-      const bytes = new Map<string, number>();
+      const io = new Map<string, IoPerCall>();
       const requestThreads = new Map<string, RunQueueFigures | null>();
       for (const c of chains) {
         const before = cpuSeconds(c.pids);
-        const writtenBefore = writtenBytes(c.pids);
+        const ioBefore = ioCounters(c.pids);
         const meter = runQueueMeter(c.requestThreadPids());
         const r = await openLoop(c.port, o.rate, o.seconds, o.warmSeconds, CLIENT);
         requestThreads.set(c.name, meter(r.sent));
         // `sent` counts the warm-up's (unrecorded) calls too: the CPU is divided over every call made.
         if (c.pids.length > 0) {
           cpuUs.set(c.name, Math.round(((cpuSeconds(c.pids) - before) * 1e6) / r.sent));
-          bytes.set(c.name, Math.round((writtenBytes(c.pids) - writtenBefore) / r.sent));
+          io.set(c.name, ioPerCall(ioCounters(c.pids), ioBefore, r.sent));
         }
         via.set(c.name, r);
       }
-      return { direct, via, cpuUs, bytes, requestThreads };
+      return { direct, via, cpuUs, io, requestThreads };
     });
     const direct = rounds.map((r) => r.result.direct);
     const via = new Map(chains.map((c) => [c.name, rounds.map((r) => r.result.via.get(c.name)!)]));
@@ -337,7 +385,7 @@ export async function measureGrpc(o: GrpcBenchOptions): Promise<Record<string, u
       verdicts.set(name, verdict);
       rows[name] = {
         ...row(rs, direct, cpu.get(name)),
-        ...(cpu.has(name) ? bytesRow(rounds.map((r) => r.result.bytes.get(name)!)) : {}),
+        ...(cpu.has(name) ? ioRow(rounds.map((r) => r.result.io.get(name)!)) : {}),
         // The two proxies' request threads, summed, per call (warm-up included): CPU used and
         // time spent runnable waiting for a CPU (bench/lib/run-queue.ts).
         requestThreadsPerCallPerRound: rounds.map((r) => r.result.requestThreads.get(name) ?? null),
@@ -359,7 +407,11 @@ export async function measureGrpc(o: GrpcBenchOptions): Promise<Record<string, u
     const noErrors = (rs: readonly OpenLoopResult[] | undefined): boolean => (rs ?? []).every((r) => r.errors === 0);
     const measurementValid = directP50 < 20 && noErrors(direct) && noErrors(via.get('meshscope_two_sidecars'));
     return {
-      call: 'unary /bench.Echo/Echo, 64-byte messages, one @grpc/grpc-js channel',
+      call: 'unary /bench.Echo/Echo, 64-byte messages, one HTTP/2 connection',
+      client:
+        client === 'frames'
+          ? 'bench/grpc-frames-client.ts (raw frames)'
+          : 'bench/grpc-open-loop-client.ts (@grpc/grpc-js)',
       ratePerSecond: o.rate,
       secondsPerRow: o.seconds,
       warmUpSecondsUnrecorded: o.warmSeconds,

@@ -22,6 +22,8 @@ export interface OpenLoopResult {
   service: LatencySummary;
   /** From the request's scheduled send time (wrk2's measure; adds the client's timer lateness). */
   fromSchedule: LatencySummary;
+  /** The client's own CPU per recorded call (user + system), when it reports it (the gRPC clients do). */
+  clientCpuUsPerCall?: number;
 }
 
 // npm scripts bundle each bench entry into dist/bench/, the client beside it.
@@ -66,6 +68,7 @@ export function openLoop(
         sent: number;
         errors: number;
         errorsByStatus?: Record<string, number>;
+        clientCpuUsPerCall?: number;
         connections: number;
         serviceUs: number[];
         scheduledUs: number[];
@@ -74,6 +77,7 @@ export function openLoop(
         sent: r.sent,
         errors: r.errors,
         errorsByStatus: r.errorsByStatus ?? {},
+        ...(r.clientCpuUsPerCall === undefined ? {} : { clientCpuUsPerCall: r.clientCpuUsPerCall }),
         connections: r.connections,
         service: summarise(r.serviceUs),
         fromSchedule: summarise(r.scheduledUs),

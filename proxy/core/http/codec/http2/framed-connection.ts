@@ -25,6 +25,8 @@ import type { HeaderMap } from '../../headers.js';
 import type { TransportSocket } from '../../../network/transport-socket.js';
 import { HpackEncoder } from './hpack.js';
 
+/** What a peer may still send once we ended its connection, read and dropped, before reading stops. */
+const READ_AFTER_END_LIMIT = 64 * 1024;
 /** How long a connection we ended may take to send its GOAWAY before the socket is destroyed. */
 const SOCKET_CLOSE_GRACE_MS = 1000;
 /** Below this many queued octets a batch is joined into one Buffer; above, written as is. */
@@ -68,6 +70,8 @@ export abstract class FramedHttp2Connection<S extends FlowControlledStream> {
   readonly #socket: TransportSocket['stream'];
   /** The socket was ended (our FIN is queued); it is destroyed after a grace. */
   #ended = false;
+  /** Octets read since the socket was ended (see onData). */
+  #readAfterEnd = 0;
 
   /** `server`: the peer is a client, whose connection preface comes first (RFC 9113 §3.4). */
   constructor(server: boolean, socket: TransportSocket['stream']) {
@@ -77,7 +81,16 @@ export abstract class FramedHttp2Connection<S extends FlowControlledStream> {
   }
 
   protected onData(chunk: Buffer): void {
-    if (this.dead) return;
+    if (this.dead) {
+      // Once we ended the connection, a peer's last frames and its FIN are read (so a client that
+      // closes after our GOAWAY is let go at once); one that writes on is read no further. A
+      // flood's client writes on, and reading it through the close's grace turned all it sent
+      // into ArrayBuffers that no scavenge frees (dropping them allocates almost nothing on V8's
+      // heap), so they waited for a full GC: 10-30 MB between two of them under a PING flood,
+      // which malloc's main arena kept as RSS afterwards.
+      if (this.#ended && (this.#readAfterEnd += chunk.length) > READ_AFTER_END_LIMIT) this.#socket.pause();
+      return;
+    }
     let buf = chunk;
     if (this.#input !== null) {
       buf = Buffer.concat([this.#input, chunk]);
@@ -370,16 +383,14 @@ export abstract class FramedHttp2Connection<S extends FlowControlledStream> {
     else this.queueFrame(frames);
   }
 
-  /** Stops reading, writes what is queued (a GOAWAY), ends the socket; destroys it after a grace. */
+  /**
+   * Writes what is queued (a GOAWAY), ends the socket, reads at most READ_AFTER_END_LIMIT more
+   * octets (dropped) and destroys it after a grace.
+   */
   protected endNow(): void {
     if (this.#ended) return;
     this.#ended = true;
     this.dead = true;
-    // Not reading is what stops a flood: a peer cut off for one keeps writing, and a socket read
-    // on through the grace turned all it sent into ArrayBuffers that no scavenge frees (dropping
-    // them allocates almost nothing on V8's heap), so they waited for a full GC: 10-30 MB between
-    // two of them under a PING flood, and malloc's main arena kept that RSS afterwards.
-    this.#socket.pause();
     this.flushOut();
     this.#socket.end();
     setTimeout(() => this.#socket.destroy(), SOCKET_CLOSE_GRACE_MS).unref();
