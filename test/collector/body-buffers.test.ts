@@ -48,7 +48,10 @@ it('logs every acknowledged body byte for byte while request buffers are reused'
   // Sizes that differ (two shapes, each body distinct), several rounds: buffers are handed
   // from one request to the next.
   const bodies = Array.from({ length: 24 }, (_, i) => (i % 2 === 0 ? sidecar : synthetic)[i % 6]!);
-  const post = async (body: Buffer | ReadableStream<Uint8Array>, headers: Record<string, string> = {}): Promise<void> => {
+  const post = async (
+    body: Buffer | ReadableStream<Uint8Array>,
+    headers: Record<string, string> = {},
+  ): Promise<void> => {
     const res = await fetch(`${collector!.otlpUrl}/v1/traces`, {
       method: 'POST',
       headers: { 'content-type': 'application/x-protobuf', ...headers },
