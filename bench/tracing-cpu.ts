@@ -1,0 +1,176 @@
+// What tracing costs the request thread per request, in-process, this build against another
+// (BENCH_BASELINE, a checkout with dist/ built), rounds interleaved: an INBOUND sidecar's span
+// started from a request without propagation headers, its context injected (W3C + B3 multi, the
+// mesh's default), the request head serialized as the HTTP/1 client encoder joins it (its loop
+// replicated here: the codec needs a socket), and the span finished into an export batch. The
+// same request without tracing is measured beside it and subtracted. On a shared host the
+// whole-proxy figures of bench:proxy-cpu move by several microseconds between runs; this moves
+// by a few percent, so a change of a few hundred nanoseconds in tracing's own code shows here.
+// Also prints bytes allocated per request (V8's sampling heap profiler, collected objects
+// included). Run: `npx esbuild bench/tracing-cpu.ts --bundle --platform=node --format=esm
+// --packages=external --outfile=dist/bench/tracing-cpu.js && node dist/bench/tracing-cpu.js`.
+// Knobs: BENCH_BASELINE, BENCH_ROUNDS (7), BENCH_ITERATIONS (200,000 per round).
+import { Session } from 'node:inspector/promises';
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { median } from './lib/median.js';
+
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
+const ITERATIONS = Number(process.env.BENCH_ITERATIONS ?? 200_000);
+
+/** The parts of a build the bench drives, loaded from its dist/. */
+interface HeaderMapLike {
+  readonly names: string[];
+  readonly values: string[];
+  add(name: string, value: string): void;
+  trailingLinesFrom?(): number;
+  readonly trailingLines?: string;
+}
+interface SpanLike {
+  spawnChild(name: string, startTimeMs: number, force: boolean): SpanLike;
+  injectContext(headers: HeaderMapLike): void;
+  finishSpan(info: unknown, attempt: null): void;
+}
+interface BuildModules {
+  newInfo(): Record<string, unknown>;
+  newHeaders(): HeaderMapLike;
+  startSpan(info: unknown, headers: HeaderMapLike): SpanLike;
+}
+
+async function load(root: string): Promise<BuildModules> {
+  const at = (p: string) => pathToFileURL(resolve(root, 'dist', p)).href;
+  const { MeshTracer } = await import(at('proxy/tracing/tracer.js'));
+  const { StreamInfo } = await import(at('proxy/core/stream-info.js'));
+  const { HeaderMap } = await import(at('proxy/core/http/headers.js'));
+  const { ProtoWriter } = await import(at('proxy/telemetry/proto-writer.js'));
+  // The export pipeline's writing half: spans go into one reused buffer.
+  const batch = new ProtoWriter(1 << 20);
+  const pipeline = {
+    beginRecord: () => {
+      if (batch.pos > 900_000) batch.pos = 0;
+      return batch;
+    },
+    endRecord: () => {},
+  };
+  const tracer = new MeshTracer({
+    nodeId: 'bench-1',
+    direction: 'INBOUND',
+    injectFormats: 1 | 4,
+    sampling: { randomSamplingPercent: 100, clientSamplingPercent: 100, overallSamplingPercent: 100 },
+    spawnUpstreamSpan: false,
+    maxPathTagLength: 256,
+    customTags: [],
+    pipeline,
+  });
+  return {
+    newInfo: () => new StreamInfo('bench', '10.0.0.9', 40000, '10.0.0.1', 8080),
+    newHeaders: () => new HeaderMap(),
+    startSpan: (info, headers) => tracer.startSpan(info, headers, 'ingress'),
+  };
+}
+
+// Header values as the parser makes them: new strings per request, sliced from the read.
+const READ = Buffer.from('GET/items/42reviews:9080curl/8.5.0f81d4fae-7dec-11d0-a765-00a0c91e6bf6');
+const HEAD = Buffer.allocUnsafe(64 * 1024);
+
+function request(m: BuildModules, traced: boolean): number {
+  const info = m.newInfo();
+  const h = m.newHeaders();
+  h.add(':method', READ.toString('latin1', 0, 3));
+  h.add(':path', READ.toString('latin1', 3, 12));
+  h.add(':authority', READ.toString('latin1', 12, 24));
+  h.add(':scheme', 'http');
+  h.add('user-agent', READ.toString('latin1', 24, 34));
+  h.add('x-forwarded-proto', 'http');
+  h.add('x-request-id', READ.toString('latin1', 34, 70));
+  info.requestHeaders = h;
+  info.requestId = h.values[6];
+  let span: SpanLike | null = null;
+  if (traced) {
+    span = m.startSpan(info, h);
+    span.spawnChild('router reviews egress', 0, false).injectContext(h);
+  }
+  // The head as Http1ClientConnection.encodeHeaders joins it, and its one latin1 write.
+  let out = `GET ${h.values[1]} HTTP/1.1\r\nhost: ${h.values[2]}\r\n`;
+  const linesFrom = h.trailingLinesFrom?.() ?? -1;
+  const end = linesFrom === -1 ? h.names.length : linesFrom;
+  for (let i = 0; i < end; i++) {
+    const n = h.names[i]!;
+    if (n.charCodeAt(0) === 58) continue;
+    out += `${n}: ${h.values[i]}\r\n`;
+  }
+  if (linesFrom !== -1) out += h.trailingLines ?? '';
+  const written = HEAD.write(`${out}\r\n`, 0, 'latin1');
+  if (span !== null) {
+    info.responseCode = 200;
+    info.upstreamCluster = 'inbound|9080||';
+    info.upstreamHost = '127.0.0.1:9080';
+    info.durationMs = 0.4;
+    span.finishSpan(info, null);
+  }
+  return written;
+}
+
+function cpuNsPerRequest(m: BuildModules, traced: boolean): number {
+  const start = process.cpuUsage();
+  for (let i = 0; i < ITERATIONS; i++) request(m, traced);
+  const used = process.cpuUsage(start);
+  return ((used.user + used.system) * 1000) / ITERATIONS;
+}
+
+async function bytesPerRequest(session: Session, m: BuildModules, traced: boolean): Promise<number> {
+  const n = 50_000;
+  await session.post('HeapProfiler.startSampling', {
+    samplingInterval: 128,
+    includeObjectsCollectedByMajorGC: true,
+    includeObjectsCollectedByMinorGC: true,
+  });
+  for (let i = 0; i < n; i++) request(m, traced);
+  const { profile } = await session.post('HeapProfiler.stopSampling');
+  let total = 0;
+  const stack = [profile.head];
+  while (stack.length > 0) {
+    const node = stack.pop()!;
+    total += node.selfSize;
+    stack.push(...node.children);
+  }
+  return total / n;
+}
+
+const builds: Array<{ name: string; modules: BuildModules }> = [{ name: 'this', modules: await load(process.cwd()) }];
+const baseline = process.env.BENCH_BASELINE;
+if (baseline !== undefined && baseline !== '') builds.push({ name: 'baseline', modules: await load(baseline) });
+
+for (const b of builds) for (let i = 0; i < 50_000; i++) request(b.modules, i % 2 === 0);
+const perRound = new Map<string, number[]>(builds.map((b) => [b.name, []]));
+for (let r = 0; r < ROUNDS; r++) {
+  for (const b of builds) {
+    const off = cpuNsPerRequest(b.modules, false);
+    const on = cpuNsPerRequest(b.modules, true);
+    perRound.get(b.name)!.push(on - off);
+  }
+}
+const session = new Session();
+session.connect();
+const rows = [];
+for (const b of builds) {
+  const ns = perRound.get(b.name)!;
+  const bytes = (await bytesPerRequest(session, b.modules, true)) - (await bytesPerRequest(session, b.modules, false));
+  rows.push({
+    name: b.name,
+    tracingCpuNsPerRequest: Math.round(median(ns)),
+    tracingBytesPerRequest: Math.round(bytes),
+    rounds: ns.map(Math.round),
+  });
+}
+session.disconnect();
+const ratio =
+  rows.length === 2
+    ? {
+        cpuThisOverBaseline:
+          Math.round(median(perRound.get('this')!.map((v, i) => v / perRound.get('baseline')![i]!)) * 1000) / 1000,
+      }
+    : {};
+console.log(
+  JSON.stringify({ benchmark: 'tracing-cpu', iterationsPerRound: ITERATIONS, rounds: ROUNDS, rows, ...ratio }, null, 2),
+);
