@@ -7,8 +7,7 @@
 // whole-proxy figures of bench:proxy-cpu move by several microseconds between runs; this moves
 // by a few percent, so a change of a few hundred nanoseconds in tracing's own code shows here.
 // Also prints bytes allocated per request (V8's sampling heap profiler, collected objects
-// included). Run: `npx esbuild bench/tracing-cpu.ts --bundle --platform=node --format=esm
-// --packages=external --outfile=dist/bench/tracing-cpu.js && node dist/bench/tracing-cpu.js`.
+// included). Run: `npm run bench:tracing-cpu` (builds, bundles this file and runs it).
 // Knobs: BENCH_BASELINE, BENCH_ROUNDS (7), BENCH_ITERATIONS (200,000 per round).
 import { Session } from 'node:inspector/promises';
 import { resolve } from 'node:path';
