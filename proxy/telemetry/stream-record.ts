@@ -16,6 +16,32 @@ const SHORT_COPY = 64;
 
 export type RecordValue = string | number | null;
 
+/** A whole number in [0, 2^53)'s decimal digits, written straight into `out` (no string made). */
+export function writeUintDigits(out: ProtoWriter, v: number): void {
+  let digits = 1;
+  if (v <= 0x7fffffff) {
+    for (let x = v; x >= 10; x = (x / 10) | 0) digits++;
+    out.ensure(digits);
+    const b = out.buf;
+    let x = v;
+    for (let i = out.pos + digits - 1; i >= out.pos; i--) {
+      const q = (x / 10) | 0;
+      b[i] = 0x30 + x - q * 10;
+      x = q;
+    }
+  } else {
+    for (let x = v; x >= 10; x = Math.floor(x / 10)) digits++;
+    out.ensure(digits);
+    const b = out.buf;
+    let x = v;
+    for (let i = out.pos + digits - 1; i >= out.pos; i--) {
+      b[i] = 0x30 + (x % 10);
+      x = Math.floor(x / 10);
+    }
+  }
+  out.pos += digits;
+}
+
 /** Appends one value to the record being written. */
 export function writeRecordValue(w: ProtoWriter, v: RecordValue): void {
   if (v === null) {
@@ -90,6 +116,49 @@ export class RecordReader {
       for (let i = 0; i < n; i++) dst[at + i] = src[start + i]!;
     } else src.copy(out.buf, out.pos, start, start + n);
     out.pos += n;
+    this.#pos = start + n;
+    return true;
+  }
+
+  /**
+   * When the next value is a whole number below 2^32, appends its decimal digits to `out` (no
+   * number is returned, no string made) and returns true; otherwise reads nothing, returns false.
+   */
+  copyUintInto(out: ProtoWriter): boolean {
+    if (this.#buf[this.#pos] !== UINT32) return false;
+    this.#pos++;
+    writeUintDigits(out, this.varint());
+    return true;
+  }
+
+  /**
+   * When the next value is a string JSON.stringify would print as it is between quotes (printable
+   * ASCII without a quote or backslash), appends it quoted to `out` and returns true; otherwise reads
+   * nothing and returns false.
+   */
+  copyJsonStringInto(out: ProtoWriter): boolean {
+    const src = this.#buf;
+    const at = this.#pos;
+    if (src[at] !== STRING) return false;
+    this.#pos = at + 1;
+    const n = this.varint();
+    const start = this.#pos;
+    for (let i = start; i < start + n; i++) {
+      const c = src[i]!;
+      if (c < 0x20 || c > 0x7f || c === 0x22 || c === 0x5c) {
+        this.#pos = at;
+        return false;
+      }
+    }
+    out.ensure(n + 2);
+    const dst = out.buf;
+    let p = out.pos;
+    dst[p++] = 0x22;
+    if (n <= SHORT_COPY) for (let i = 0; i < n; i++) dst[p + i] = src[start + i]!;
+    else src.copy(dst, p, start, start + n);
+    p += n;
+    dst[p++] = 0x22;
+    out.pos = p;
     this.#pos = start + n;
     return true;
   }

@@ -10,7 +10,7 @@
 // nothing.
 import { formatResponseFlags, type StreamInfo } from '../core/stream-info.js';
 import type { ProtoWriter } from './proto-writer.js';
-import { writeRecordValue, type RecordReader, type RecordValue } from './stream-record.js';
+import { writeRecordValue, writeUintDigits, type RecordReader, type RecordValue } from './stream-record.js';
 import { ProxyError } from '../errors.js';
 import { formatGrpcStatus, isGrpcRequest, streamGrpcStatus } from '../core/grpc/common.js';
 
@@ -22,19 +22,30 @@ export type FormatPart = string | FieldWriter;
 /** How an operator's raw value becomes the printed one (null: printed as missing). */
 type Render = (v: string | number) => RecordValue;
 
+/** Render's printed text as UTF-8 straight into `out`, for the operators printed on every line. */
+type Print = (v: string | number, out: ProtoWriter) => void;
+
 /**
  * The two stages of an operator whose printed value is derived: `extract` (request thread) and
  * `render` (wherever the line is printed). The whole writer composes them.
  */
-const stages = new WeakMap<FieldWriter, { readonly extract: FieldWriter; readonly render: Render }>();
+const stages = new WeakMap<
+  FieldWriter,
+  { readonly extract: FieldWriter; readonly render: Render; readonly print: Print | null }
+>();
 
-function staged(extract: FieldWriter, render: Render): FieldWriter {
+function staged(extract: FieldWriter, render: Render, print: Print | null = null): FieldWriter {
   const whole: FieldWriter = (info) => {
     const v = extract(info);
     return v === null ? null : render(v);
   };
-  stages.set(whole, { extract, render });
+  stages.set(whole, { extract, render, print });
   return whole;
+}
+
+/** What prints an operator's recorded value as bytes in text formats (null: render, then write). */
+function printerOf(w: FieldWriter): Print | null {
+  return stages.get(w)?.print ?? null;
 }
 
 /** What the request thread records for an operator. */
@@ -89,6 +100,38 @@ function isoStart(startTime: number): string {
     lastStartIso = new Date(startTime).toISOString();
   }
   return lastStartIso;
+}
+
+// The access-log thread prints the time from the second's formatted prefix (`YYYY-MM-DDTHH:MM:SS.`),
+// kept as bytes, and the milliseconds: no Date, no string per line.
+let isoSecond = Number.NaN;
+let isoPrefix: Uint8Array = new Uint8Array(0);
+
+/** isoStart's text as UTF-8 into `out`. */
+function isoStartInto(startTime: number, out: ProtoWriter): void {
+  // As Date does: whole milliseconds toward zero; out of its range, isoStart throws as before.
+  const t = Math.trunc(startTime);
+  if (!(Math.abs(t) <= 8.64e15)) return out.text(isoStart(startTime));
+  const second = Math.floor(t / 1000);
+  if (second !== isoSecond) {
+    const iso = new Date(second * 1000).toISOString();
+    isoPrefix = Buffer.from(iso.slice(0, iso.length - 4), 'latin1');
+    isoSecond = second;
+  }
+  const prefix = isoPrefix;
+  const n = prefix.length;
+  out.ensure(n + 4);
+  const b = out.buf;
+  let p = out.pos;
+  for (let i = 0; i < n; i++) b[p++] = prefix[i]!;
+  const ms = t - second * 1000;
+  const hundreds = (ms / 100) | 0;
+  const tens = ((ms / 10) | 0) - hundreds * 10;
+  b[p++] = 0x30 + hundreds;
+  b[p++] = 0x30 + tens;
+  b[p++] = 0x30 + ms - hundreds * 100 - tens * 10;
+  b[p++] = 0x5a; // Z
+  out.pos = p;
 }
 
 const startTimeOf: FieldWriter = (i) => i.startTime;
@@ -259,6 +302,7 @@ function simpleOperator(name: string): FieldWriter | null {
       return staged(
         (i) => i.responseFlags,
         (f) => formatResponseFlags(f as number),
+        printResponseFlags,
       );
     case 'BYTES_RECEIVED':
       return (i) => i.bytesReceived;
@@ -299,7 +343,11 @@ function simpleOperator(name: string): FieldWriter | null {
       return () => host;
     }
     case 'START_TIME':
-      return staged(startTimeOf, (ms) => isoStart(ms as number));
+      return staged(
+        startTimeOf,
+        (ms) => isoStart(ms as number),
+        (ms, out) => isoStartInto(ms as number, out),
+      );
     default:
       return tlsOperator(name);
   }
@@ -400,22 +448,18 @@ export function compileFormat(format: string): FormatPart[] {
 
 const DASH = 0x2d;
 
+/** Most streams have no flag: `-` as a byte. */
+function printResponseFlags(flags: string | number, out: ProtoWriter): void {
+  if (flags === 0) {
+    out.ensure(1);
+    out.byte(DASH);
+  } else out.text(formatResponseFlags(flags as number));
+}
+
 /** A value's text as UTF-8: non-negative integers digit by digit, anything else via its string. */
 function writeValue(out: ProtoWriter, v: string | number): void {
-  if (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0) {
-    let digits = 1;
-    for (let x = v; x >= 10; x = Math.floor(x / 10)) digits++;
-    out.ensure(digits);
-    const b = out.buf;
-    let x = v;
-    for (let i = out.pos + digits - 1; i >= out.pos; i--) {
-      b[i] = 0x30 + (x % 10);
-      x = Math.floor(x / 10);
-    }
-    out.pos += digits;
-    return;
-  }
-  out.text(typeof v === 'string' ? v : String(v));
+  if (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0) writeUintDigits(out, v);
+  else out.text(typeof v === 'string' ? v : String(v));
 }
 
 /** Literal text between operators (a few bytes: `" "`, `] "`), copied by a loop. */
@@ -438,6 +482,7 @@ export class TextFormatter {
   /** Per operator, in order: what the request thread records, and what prints the record. */
   readonly #extractors: readonly FieldWriter[];
   readonly #renderers: ReadonlyArray<Render | null>;
+  readonly #printers: ReadonlyArray<Print | null>;
   /**
    * The literal text before each operator, then the text after the last one, as UTF-8 (empty
    * where two operators meet): formatRecordInto walks operators only, with no type test per part.
@@ -450,6 +495,7 @@ export class TextFormatter {
     const operators = this.#parts.filter((p): p is FieldWriter => typeof p !== 'string');
     this.#extractors = operators.map(extractorOf);
     this.#renderers = operators.map(renderOf);
+    this.#printers = operators.map(printerOf);
     const literals: Uint8Array[] = [];
     let text = '';
     for (const p of this.#parts) {
@@ -473,12 +519,24 @@ export class TextFormatter {
   formatRecordInto(r: RecordReader, out: ProtoWriter): void {
     const literals = this.#literals;
     const renderers = this.#renderers;
+    const printers = this.#printers;
     const n = renderers.length;
     for (let k = 0; k < n; k++) {
       writeLiteral(out, literals[k]!);
       const render = renderers[k]!;
-      // A string printed as recorded is copied as the bytes it already is.
-      if (render === null && r.copyStringInto(out)) continue;
+      // A string or count printed as recorded is copied as the bytes it already is or its digits.
+      if (render === null && (r.copyStringInto(out) || r.copyUintInto(out))) continue;
+      const print = printers[k]!;
+      if (print !== null) {
+        const raw = r.value();
+        if (raw !== null) {
+          print(raw, out);
+          continue;
+        }
+        out.ensure(1);
+        out.byte(DASH);
+        continue;
+      }
       const v = renderValue(r.value(), render);
       if (v === null) {
         out.ensure(1);
@@ -537,19 +595,57 @@ type JsonTemplateValue = string | number | boolean | null | JsonTemplate | JsonT
 
 interface CompiledJsonField {
   readonly key: string;
+  /** `"key":` as UTF-8, after the `{` or `,` before it: formatRecordInto copies it. */
+  readonly keyBytes: Uint8Array;
   /** A lone operator keeps its type (number/null); mixed text is rendered as a string. */
   readonly single: FieldWriter | null;
+  /** What prints single's recorded value (null: printed as recorded). */
+  readonly render: Render | null;
   readonly text: TextFormatter | null;
   readonly literal: JsonTemplateValue | undefined;
   readonly nested: CompiledJson | null;
 }
 
+/**
+ * Keys JSON.stringify would not print in template order (integer-like keys come first in a
+ * JavaScript object) or at all (`__proto__` sets the prototype): a template with one is
+ * printed through an object, as before.
+ */
+function reordersOrDrops(key: string): boolean {
+  return key === '__proto__' || /^(0|[1-9][0-9]*)$/.test(key);
+}
+
+const JSON_NULL = Buffer.from('null');
+
+/** A value as JSON.stringify prints it, as UTF-8 into `out`. */
+function writeJsonValue(out: ProtoWriter, v: RecordValue): void {
+  if (v === null) return out.append(JSON_NULL);
+  if (typeof v === 'number') {
+    if (Number.isSafeInteger(v) && v >= 0) return writeUintDigits(out, v);
+    return out.text(JSON.stringify(v));
+  }
+  const n = v.length;
+  for (let i = 0; i < n; i++) {
+    const c = v.charCodeAt(i);
+    if (c < 0x20 || c > 0x7f || c === 0x22 || c === 0x5c) return out.text(JSON.stringify(v));
+  }
+  out.ensure(n + 2);
+  out.byte(0x22);
+  out.utf8(v);
+  out.byte(0x22);
+}
+
 /** Envoy's `json_format`: a map of keys to format strings (nested objects allowed). */
 export class CompiledJson {
   readonly #fields: CompiledJsonField[] = [];
+  /** Whether formatRecordInto writes the JSON itself (no key JSON.stringify would move or drop). */
+  readonly #direct: boolean;
 
   constructor(template: Record<string, unknown>, path = '') {
+    let direct = true;
     for (const [key, value] of Object.entries(template)) {
+      if (reordersOrDrops(key)) direct = false;
+      const keyBytes = Buffer.from(`${JSON.stringify(key)}:`);
       const at = path === '' ? key : `${path}.${key}`;
       if (typeof value === 'string') {
         let parts: FormatPart[];
@@ -561,25 +657,24 @@ export class CompiledJson {
         const single = parts.length === 1 && typeof parts[0] === 'function' ? parts[0] : null;
         this.#fields.push({
           key,
+          keyBytes,
           single,
+          render: single === null ? null : renderOf(single),
           text: single === null ? new TextFormatter(value) : null,
           literal: undefined,
           nested: null,
         });
       } else if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
-        this.#fields.push({
-          key,
-          single: null,
-          text: null,
-          literal: undefined,
-          nested: new CompiledJson(value as Record<string, unknown>, at),
-        });
+        const nested = new CompiledJson(value as Record<string, unknown>, at);
+        if (!nested.#direct) direct = false;
+        this.#fields.push({ key, keyBytes, single: null, render: null, text: null, literal: undefined, nested });
       } else if (typeof value === 'number' || typeof value === 'boolean') {
-        this.#fields.push({ key, single: null, text: null, literal: value, nested: null });
+        this.#fields.push({ key, keyBytes, single: null, render: null, text: null, literal: value, nested: null });
       } else {
         throw new FormatError(`json_format.${at}: expected a string, number, boolean or object`);
       }
     }
+    this.#direct = direct;
   }
 
   build(info: StreamInfo): Record<string, unknown> {
@@ -622,7 +717,34 @@ export class CompiledJson {
   }
 
   formatRecordInto(r: RecordReader, out: ProtoWriter): void {
-    out.text(`${JSON.stringify(this.buildFromRecord(r))}\n`);
+    if (!this.#direct) return out.text(`${JSON.stringify(this.buildFromRecord(r))}\n`);
+    this.#writeRecordInto(r, out);
+    out.ensure(1);
+    out.byte(0x0a);
+  }
+
+  /** buildFromRecord's object as JSON.stringify prints it, written without the object. */
+  #writeRecordInto(r: RecordReader, out: ProtoWriter): void {
+    const fields = this.#fields;
+    out.ensure(1);
+    out.byte(0x7b); // {
+    for (let i = 0; i < fields.length; i++) {
+      const f = fields[i]!;
+      if (i > 0) {
+        out.ensure(1);
+        out.byte(0x2c); // ,
+      }
+      writeLiteral(out, f.keyBytes);
+      if (f.single !== null) {
+        const render = f.render;
+        if (render === null && (r.copyJsonStringInto(out) || r.copyUintInto(out))) continue;
+        writeJsonValue(out, renderValue(r.value(), render));
+      } else if (f.text !== null) writeJsonValue(out, f.text.formatRecord(r));
+      else if (f.nested !== null) f.nested.#writeRecordInto(r, out);
+      else out.text(JSON.stringify(f.literal));
+    }
+    out.ensure(1);
+    out.byte(0x7d); // }
   }
 }
 

@@ -92,3 +92,56 @@ describe('access-log records', () => {
     });
   }
 });
+
+describe('access-log records printed without building strings', () => {
+  // Start times across the cached second's edges (before 1970, a fraction of a millisecond,
+  // past year 9999) and header values JSON must escape (quote, backslash, control, non-ASCII).
+  const starts = [0, 5, 999, 1000, 1_000_000_000_050, -1, -1001, 1_765_000_000_999, 1234.9, 253_402_300_800_000];
+  const agents = ['say "hi"', 'back\\slash', 'tab\there', 'del\u007f', 'ü 😀', 'plain', '', 'x'.repeat(200), 'q"'];
+  function streamAt(n: number): StreamInfo {
+    const info = stream(n % 6);
+    Object.defineProperty(info, 'startTime', { value: starts[n % starts.length] });
+    info.requestHeaders!.set('user-agent', agents[n % agents.length]!);
+    if (n % 3 === 0) info.durationMs = 2.5e12 + n;
+    return info;
+  }
+  const formats: Array<[string, LineFormatter]> = [
+    ['default', new TextFormatter(DEFAULT_ACCESS_LOG_FORMAT)],
+    ['start time truncated', new TextFormatter('%START_TIME%:12 %START_TIME% %RESPONSE_FLAGS%\n')],
+    [
+      'json, keys escaped, literals and empty objects',
+      new CompiledJson({
+        'quo"te\\ é': '%REQ(USER-AGENT)%',
+        start: '%START_TIME%',
+        flags: '%RESPONSE_FLAGS%',
+        dur: '%DURATION%',
+        mixed: '%REQ(USER-AGENT)% at %START_TIME%',
+        empty: {},
+        deep: { t: true, f: false, n: -1.5, big: 1e21, code: '%RESPONSE_CODE%', host: '%UPSTREAM_HOST%' },
+      }),
+    ],
+    // Integer-like keys print first, in order, whatever the template's order; `__proto__` not at all.
+    [
+      'json, keys JSON.stringify moves',
+      new CompiledJson({ b: '%RESPONSE_CODE%', 10: '%DURATION%', 2: '%START_TIME%' }),
+    ],
+    ['json, __proto__ key', new CompiledJson(JSON.parse('{"a":"%RESPONSE_CODE%","__proto__":"%DURATION%"}'))],
+  ];
+  for (const [name, f] of formats) {
+    it(`prints the same lines as formatting in place (${name})`, () => {
+      const streams = Array.from({ length: 30 }, (_, n) => streamAt(n));
+      const batch = new ProtoWriter(16);
+      for (const info of streams) f.recordInto(info, batch);
+      const reader = new RecordReader(new Uint8Array(batch.buf.buffer, batch.buf.byteOffset, batch.pos));
+      for (const info of streams) {
+        const expected = new ProtoWriter(16);
+        f.formatInto(info, expected);
+        const printed = new ProtoWriter(16);
+        f.formatRecordInto(reader, printed);
+        expect(printed.buf.subarray(0, printed.pos).toString('utf8')).toBe(
+          expected.buf.subarray(0, expected.pos).toString('utf8'),
+        );
+      }
+    });
+  }
+});
