@@ -22,7 +22,10 @@ export type FormatPart = string | FieldWriter;
 /** How an operator's raw value becomes the printed one (null: printed as missing). */
 type Render = (v: string | number) => RecordValue;
 
-/** Render's printed text as UTF-8 straight into `out`, for the operators printed on every line. */
+/**
+ * Render's printed text as UTF-8 straight into `out`, for the operators printed on every line:
+ * printable ASCII without a quote or backslash, so JSON prints it between quotes as it is.
+ */
 type Print = (v: string | number, out: ProtoWriter) => void;
 
 /**
@@ -595,12 +598,14 @@ type JsonTemplateValue = string | number | boolean | null | JsonTemplate | JsonT
 
 interface CompiledJsonField {
   readonly key: string;
-  /** `"key":` as UTF-8, after the `{` or `,` before it: formatRecordInto copies it. */
+  /** `{"key":` (the first key) or `,"key":` as UTF-8: formatRecordInto copies it. */
   readonly keyBytes: Uint8Array;
   /** A lone operator keeps its type (number/null); mixed text is rendered as a string. */
   readonly single: FieldWriter | null;
   /** What prints single's recorded value (null: printed as recorded). */
   readonly render: Render | null;
+  /** What prints it as bytes (null: render, then write). */
+  readonly print: Print | null;
   readonly text: TextFormatter | null;
   readonly literal: JsonTemplateValue | undefined;
   readonly nested: CompiledJson | null;
@@ -645,7 +650,7 @@ export class CompiledJson {
     let direct = true;
     for (const [key, value] of Object.entries(template)) {
       if (reordersOrDrops(key)) direct = false;
-      const keyBytes = Buffer.from(`${JSON.stringify(key)}:`);
+      const keyBytes = Buffer.from(`${this.#fields.length === 0 ? '{' : ','}${JSON.stringify(key)}:`);
       const at = path === '' ? key : `${path}.${key}`;
       if (typeof value === 'string') {
         let parts: FormatPart[];
@@ -660,6 +665,7 @@ export class CompiledJson {
           keyBytes,
           single,
           render: single === null ? null : renderOf(single),
+          print: single === null ? null : printerOf(single),
           text: single === null ? new TextFormatter(value) : null,
           literal: undefined,
           nested: null,
@@ -667,9 +673,27 @@ export class CompiledJson {
       } else if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
         const nested = new CompiledJson(value as Record<string, unknown>, at);
         if (!nested.#direct) direct = false;
-        this.#fields.push({ key, keyBytes, single: null, render: null, text: null, literal: undefined, nested });
+        this.#fields.push({
+          key,
+          keyBytes,
+          single: null,
+          render: null,
+          print: null,
+          text: null,
+          literal: undefined,
+          nested,
+        });
       } else if (typeof value === 'number' || typeof value === 'boolean') {
-        this.#fields.push({ key, keyBytes, single: null, render: null, text: null, literal: value, nested: null });
+        this.#fields.push({
+          key,
+          keyBytes,
+          single: null,
+          render: null,
+          print: null,
+          text: null,
+          literal: value,
+          nested: null,
+        });
       } else {
         throw new FormatError(`json_format.${at}: expected a string, number, boolean or object`);
       }
@@ -726,18 +750,29 @@ export class CompiledJson {
   /** buildFromRecord's object as JSON.stringify prints it, written without the object. */
   #writeRecordInto(r: RecordReader, out: ProtoWriter): void {
     const fields = this.#fields;
-    out.ensure(1);
-    out.byte(0x7b); // {
+    if (fields.length === 0) {
+      out.ensure(1);
+      out.byte(0x7b); // {
+    }
     for (let i = 0; i < fields.length; i++) {
       const f = fields[i]!;
-      if (i > 0) {
-        out.ensure(1);
-        out.byte(0x2c); // ,
-      }
       writeLiteral(out, f.keyBytes);
       if (f.single !== null) {
         const render = f.render;
         if (render === null && (r.copyJsonStringInto(out) || r.copyUintInto(out))) continue;
+        const print = f.print;
+        if (print !== null) {
+          const raw = r.value();
+          if (raw === null) out.append(JSON_NULL);
+          else {
+            out.ensure(1);
+            out.byte(0x22);
+            print(raw, out);
+            out.ensure(1);
+            out.byte(0x22);
+          }
+          continue;
+        }
         writeJsonValue(out, renderValue(r.value(), render));
       } else if (f.text !== null) writeJsonValue(out, f.text.formatRecord(r));
       else if (f.nested !== null) f.nested.#writeRecordInto(r, out);
