@@ -46,7 +46,7 @@ function staged(extract: FieldWriter, render: Render, print: Print | null = null
   return whole;
 }
 
-/** What prints an operator's recorded value as bytes in text formats (null: render, then write). */
+/** What prints an operator's recorded value as bytes (null: render, then write). */
 function printerOf(w: FieldWriter): Print | null {
   return stages.get(w)?.print ?? null;
 }
