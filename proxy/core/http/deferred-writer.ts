@@ -50,6 +50,23 @@ function onHandleWriteComplete(this: WriterRequest, status: number): void {
   writer?.onHandleWriteComplete(status);
 }
 
+// A write the kernel takes whole never binds its request object to a native write (StreamBase
+// tries the write first and wraps the object only for what is left), so one object serves every
+// such write of every writer; one left queued in libuv keeps its own, and the next write gets a
+// new one (as the load generator's HandleWriter does).
+let spareRequest: WriterRequest | null = null;
+
+function writeRequest(): WriterRequest {
+  let req = spareRequest;
+  if (req === null) {
+    req = newWriteRequest() as WriterRequest;
+    req.oncomplete = onHandleWriteComplete as HandleWriteRequest['oncomplete'];
+    req.writer = null;
+    spareRequest = req;
+  }
+  return req;
+}
+
 /** Writes of one turn up to this many bytes are joined into one string. */
 const JOIN_MAX = 4096;
 
@@ -153,12 +170,14 @@ export class DeferredWriter {
     if (handle === null) return false;
     if (socket.connecting || socket.writableLength !== 0 || socket.writableCorked !== 0) return false;
     if ((socket.timeout ?? 0) > 0) return false;
-    const req = newWriteRequest() as WriterRequest;
-    req.oncomplete = onHandleWriteComplete as HandleWriteRequest['oncomplete'];
-    req.writer = null;
+    const req = writeRequest();
     const status = handle.writeLatin1String(req, text);
-    if (status !== 0) socket.destroy(writeError(status));
-    else if (lastWriteWasAsync()) {
+    if (status !== 0) {
+      // The object may have been bound to a native write that failed: not reused.
+      spareRequest = null;
+      socket.destroy(writeError(status));
+    } else if (lastWriteWasAsync()) {
+      spareRequest = null;
       this.#handleWritePending = true;
       req.writer = this;
     }
