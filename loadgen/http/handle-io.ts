@@ -6,62 +6,29 @@
 // A write the kernel takes only in part stays queued in libuv, its buffer referenced from its
 // request object until it completes (as Node's own write keeps it); `pending` says so, and until then the connection writes
 // through socket.write (which libuv queues behind it) and encodes no bytes into a buffer libuv still
-// holds. The binding (process.binding('stream_wrap')) is Node's, not a documented API; the proxy's
-// DeferredWriter uses the same one. Without it every write goes through socket.write.
+// holds. The binding is Node's, not a documented API (shared/stream-wrap.ts, which the proxy's
+// DeferredWriter uses too): without it every write goes through socket.write. Reads are taken
+// straight from the handle too (readFromHandle, re-exported from there).
 import type * as net from 'node:net';
-import { getSystemErrorName } from 'node:util';
+import {
+  type HandleWriteRequest,
+  lastWriteWasAsync,
+  newWriteRequest,
+  type TcpHandle,
+  tcpHandleOf,
+  writeError,
+} from '../../shared/stream-wrap.js';
 
-/** Node's native write request (stream_wrap's WriteWrap). */
-interface HandleWriteRequest {
-  oncomplete: (this: HandleWriteRequest, status: number) => void;
+export { readFromHandle } from '../../shared/stream-wrap.js';
+
+/** A write request that knows its connection and the buffer libuv writes from. */
+interface WriterRequest extends HandleWriteRequest {
   writer: HandleWriter | null;
   /** A buffer libuv still writes from: kept alive here, as Node's own write keeps it. */
   buffer: Buffer | null;
 }
 
-interface StreamWrapBinding {
-  readonly WriteWrap: new () => HandleWriteRequest;
-  /** Where a handle reports its last write's outcome (kLastWriteWasAsync: left queued in libuv) and a read's size. */
-  readonly streamBaseState: Int32Array;
-  readonly kLastWriteWasAsync: number;
-  readonly kReadBytesOrError: number;
-}
-
-/** A connected TCP socket's native handle. */
-interface TcpHandle {
-  /** Called by the handle for every read, with the size (or error) in streamBaseState. */
-  onread: (this: TcpHandle, arrayBuffer: unknown) => unknown;
-  writeBuffer(req: HandleWriteRequest, data: Uint8Array): number;
-  writeLatin1String(req: HandleWriteRequest, data: string): number;
-}
-
-const STREAM_WRAP = loadStreamWrap();
-
-function loadStreamWrap(): StreamWrapBinding | null {
-  try {
-    const binding = (process as unknown as { binding(name: string): Partial<StreamWrapBinding> }).binding(
-      'stream_wrap',
-    );
-    if (
-      typeof binding.WriteWrap !== 'function' ||
-      !(binding.streamBaseState instanceof Int32Array) ||
-      typeof binding.kLastWriteWasAsync !== 'number' ||
-      typeof binding.kReadBytesOrError !== 'number'
-    )
-      return null;
-    return binding as StreamWrapBinding;
-  } catch {
-    return null; // e.g. --throw-deprecation: every write goes through socket.write
-  }
-}
-
-/** The error Node's own write reports for a failed write (`write EPIPE` …). */
-function writeError(status: number): NodeJS.ErrnoException {
-  const code = getSystemErrorName(status);
-  return Object.assign(new Error(`write ${code}`), { errno: status, code, syscall: 'write' });
-}
-
-function onComplete(this: HandleWriteRequest, status: number): void {
+function onComplete(this: WriterRequest, status: number): void {
   const writer = this.writer;
   this.writer = null;
   this.buffer = null;
@@ -71,13 +38,13 @@ function onComplete(this: HandleWriteRequest, status: number): void {
 // A write the kernel takes whole never binds its request object to a native write (StreamBase
 // tries the write first and wraps the object only for what is left), so one object serves every
 // such write; one left queued in libuv keeps its own, and the next write gets a new one.
-let spareRequest: HandleWriteRequest | null = null;
+let spareRequest: WriterRequest | null = null;
 
-function writeRequest(): HandleWriteRequest {
+function writeRequest(): WriterRequest {
   let req = spareRequest;
   if (req === null) {
-    req = new STREAM_WRAP!.WriteWrap();
-    req.oncomplete = onComplete;
+    req = newWriteRequest() as WriterRequest;
+    req.oncomplete = onComplete as HandleWriteRequest['oncomplete'];
     req.writer = null;
     req.buffer = null;
     spareRequest = req;
@@ -94,11 +61,7 @@ export class HandleWriter {
 
   constructor(socket: net.Socket) {
     this.#socket = socket;
-    const handle = (socket as unknown as { _handle: TcpHandle | null })._handle;
-    this.#handle =
-      STREAM_WRAP !== null && handle !== null && handle.constructor.name === 'TCP' && socket.timeout === undefined
-        ? handle
-        : null;
+    this.#handle = socket.timeout === undefined ? tcpHandleOf(socket) : null;
   }
 
   /** Nothing of this socket's earlier writes is still waiting to leave (a buffer may be rewritten). */
@@ -120,7 +83,7 @@ export class HandleWriter {
       // The object may have been bound to a native write that failed: not reused.
       spareRequest = null;
       socket.destroy(writeError(status));
-    } else if (STREAM_WRAP!.streamBaseState[STREAM_WRAP!.kLastWriteWasAsync] !== 0) {
+    } else if (lastWriteWasAsync()) {
       spareRequest = null;
       this.pending = true;
       req.writer = this;
@@ -134,29 +97,4 @@ export class HandleWriter {
     const socket = this.#socket;
     if (status < 0 && !socket.destroyed) socket.destroy(writeError(status));
   }
-}
-
-/**
- * Takes a plain TCP socket's reads (made into its `onread` buffer) straight from its handle:
- * `onBytes(n)` for each read of n > 0 bytes, before net's own read callback, which would refresh a
- * socket timer we never set and look the user buffer and callback up again on every read (4% of
- * the load generator's user CPU, perf of a 50-VU GET loop). End of stream, errors and reads after
- * destroy() still go to net's callback. Without the binding, or for a handle that is not TCP,
- * nothing changes and the socket's `onread` callback is used.
- */
-export function readFromHandle(socket: net.Socket, onBytes: (n: number) => void): void {
-  const handle = (socket as unknown as { _handle: TcpHandle | null })._handle;
-  if (STREAM_WRAP === null || handle === null || handle.constructor.name !== 'TCP') return;
-  const netOnRead = handle.onread;
-  if (typeof netOnRead !== 'function') return;
-  const state = STREAM_WRAP.streamBaseState;
-  const at = STREAM_WRAP.kReadBytesOrError;
-  handle.onread = function (this: TcpHandle, arrayBuffer: unknown): unknown {
-    const n = state[at]!;
-    if (n > 0 && !socket.destroyed) {
-      onBytes(n);
-      return undefined;
-    }
-    return netOnRead.call(this, arrayBuffer);
-  };
 }

@@ -77,6 +77,51 @@ describe('DeferredWriter on a plaintext TCP socket', () => {
     }
   });
 
+  it('keeps the texts of sockets backed up at once, and of one that is not, whole and in order', async () => {
+    // Writes the kernel takes whole share one native write request; one left queued in libuv
+    // keeps its own (binding it to a second queued write aborts Node), while other sockets' writes go on.
+    const pairs = [await socketPair(), await socketPair(), await socketPair()];
+    cleanup = () => {
+      for (const p of pairs) p.close();
+    };
+    const body = 'x'.repeat(4000);
+    const streams = pairs.map((p, i) => {
+      const stream = { above: false, sent: 0, chunks: [] as Buffer[], writer: null as unknown as DeferredWriter };
+      stream.writer = new DeferredWriter(p.writer, () => {
+        stream.above = true;
+      });
+      if (i < 2) p.reader.pause(); // the first two are backed up; the third reads all along
+      p.reader.on('data', (d: Buffer) => stream.chunks.push(d));
+      return stream;
+    });
+    const [slowA, slowB, fast] = streams as [(typeof streams)[0], (typeof streams)[0], (typeof streams)[0]];
+    const write = (s: typeof fast, text: string): void => {
+      s.writer.write(`${String(s.sent++).padStart(8, '0')}${text}\n`);
+    };
+    for (let turns = 0; !(slowA.above && slowB.above); turns++) {
+      if (!slowA.above) write(slowA, body);
+      if (!slowB.above) write(slowB, body);
+      write(fast, 'fast');
+      await turn();
+      if (turns > 100_000) throw new Error('the writers never reported backpressure');
+    }
+    for (let i = 0; i < 100; i++) {
+      write(fast, 'fast');
+      await turn();
+    }
+    pairs[0]!.reader.resume();
+    pairs[1]!.reader.resume();
+    const texts = [body, body, 'fast'];
+    for (let i = 0; i < 3; i++) {
+      const s = streams[i]!;
+      const expected = s.sent * (8 + texts[i]!.length + 1);
+      while (s.chunks.reduce((n, c) => n + c.length, 0) < expected) await new Promise((r) => setTimeout(r, 10));
+      const lines = Buffer.concat(s.chunks).toString('latin1').split('\n');
+      expect(lines.pop()).toBe('');
+      expect(lines).toEqual(Array.from({ length: s.sent }, (_, n) => `${String(n).padStart(8, '0')}${texts[i]}`));
+    }
+  });
+
   it('fails a write to a peer that reset the connection as Node reports it', async () => {
     const { writer, reader, close } = await socketPair();
     cleanup = close;

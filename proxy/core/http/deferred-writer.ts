@@ -27,60 +27,44 @@
 // shutdown after it; while it is pending, the writer's text goes through socket.write, so the
 // bytes the Writable does not count are at most one joined text (JOIN_MAX). TLS sockets, sockets
 // with a timeout (which a write refreshes) and any socket the Writable holds bytes for keep
-// socket.write. The binding (process.binding('stream_wrap')) is Node's, not a documented API:
-// without it every write goes through socket.write, and deferred-writer.test.ts checks both the
+// socket.write. The binding is Node's, not a documented API (shared/stream-wrap.ts): without it
+// every write goes through socket.write, and deferred-writer.test.ts checks both the
 // partial write's ordering and a failed write's error.
-import { getSystemErrorName } from 'node:util';
+import {
+  type HandleWriteRequest,
+  lastWriteWasAsync,
+  newWriteRequest,
+  tcpHandleOf,
+  writeError,
+} from '../../../shared/stream-wrap.js';
 import type { NativeStream } from '../network/transport-socket.js';
 
-/** Node's native write request (stream_wrap's WriteWrap), as a write straight to a handle takes it. */
-interface HandleWriteRequest {
-  oncomplete: (this: HandleWriteRequest, status: number) => void;
+/** A handle write request that knows its writer while libuv still holds its bytes. */
+interface WriterRequest extends HandleWriteRequest {
   writer: DeferredWriter | null;
 }
 
-/** The parts of Node's stream_wrap binding a handle write needs; null when this Node lacks them. */
-interface StreamWrapBinding {
-  readonly WriteWrap: new () => HandleWriteRequest;
-  /** Where a handle reports its last write's outcome (kLastWriteWasAsync: left queued in libuv). */
-  readonly streamBaseState: Int32Array;
-  readonly kLastWriteWasAsync: number;
-}
-
-/** A connected TCP socket's native handle. */
-interface TcpHandle {
-  writeLatin1String(req: HandleWriteRequest, data: string): number;
-}
-
-const STREAM_WRAP = loadStreamWrap();
-
-function loadStreamWrap(): StreamWrapBinding | null {
-  try {
-    const binding = (process as unknown as { binding(name: string): Partial<StreamWrapBinding> }).binding(
-      'stream_wrap',
-    );
-    if (
-      typeof binding.WriteWrap !== 'function' ||
-      !(binding.streamBaseState instanceof Int32Array) ||
-      typeof binding.kLastWriteWasAsync !== 'number'
-    )
-      return null;
-    return binding as StreamWrapBinding;
-  } catch {
-    return null; // e.g. --throw-deprecation: every write goes through socket.write
-  }
-}
-
-/** The error Node's own write reports for a failed write (`write EPIPE` …). */
-function writeError(status: number): NodeJS.ErrnoException {
-  const code = getSystemErrorName(status);
-  return Object.assign(new Error(`write ${code}`), { errno: status, code, syscall: 'write' });
-}
-
-function onHandleWriteComplete(this: HandleWriteRequest, status: number): void {
+function onHandleWriteComplete(this: WriterRequest, status: number): void {
   const writer = this.writer;
   this.writer = null;
   writer?.onHandleWriteComplete(status);
+}
+
+// A write the kernel takes whole never binds its request object to a native write (StreamBase
+// tries the write first and wraps the object only for what is left), so one object serves every
+// such write of every writer; one left queued in libuv keeps its own, and the next write gets a
+// new one (as the load generator's HandleWriter does).
+let spareRequest: WriterRequest | null = null;
+
+function writeRequest(): WriterRequest {
+  let req = spareRequest;
+  if (req === null) {
+    req = newWriteRequest() as WriterRequest;
+    req.oncomplete = onHandleWriteComplete as HandleWriteRequest['oncomplete'];
+    req.writer = null;
+    spareRequest = req;
+  }
+  return req;
 }
 
 /** Writes of one turn up to this many bytes are joined into one string. */
@@ -181,17 +165,19 @@ export class DeferredWriter {
 
   /** Writes `text` straight to the socket's TCP handle; false, with nothing written, when socket.write must. */
   #writeToHandle(socket: NativeStream, text: string): boolean {
-    if (STREAM_WRAP === null || this.#handleWritePending) return false;
-    const handle = (socket as unknown as { _handle: TcpHandle | null })._handle;
-    if (handle === null || handle.constructor.name !== 'TCP') return false;
+    if (this.#handleWritePending) return false;
+    const handle = tcpHandleOf(socket);
+    if (handle === null) return false;
     if (socket.connecting || socket.writableLength !== 0 || socket.writableCorked !== 0) return false;
     if ((socket.timeout ?? 0) > 0) return false;
-    const req = new STREAM_WRAP.WriteWrap();
-    req.oncomplete = onHandleWriteComplete;
-    req.writer = null;
+    const req = writeRequest();
     const status = handle.writeLatin1String(req, text);
-    if (status !== 0) socket.destroy(writeError(status));
-    else if (STREAM_WRAP.streamBaseState[STREAM_WRAP.kLastWriteWasAsync] !== 0) {
+    if (status !== 0) {
+      // The object may have been bound to a native write that failed: not reused.
+      spareRequest = null;
+      socket.destroy(writeError(status));
+    } else if (lastWriteWasAsync()) {
+      spareRequest = null;
       this.#handleWritePending = true;
       req.writer = this;
     }

@@ -2,6 +2,7 @@
 // native stream as it is; `:scheme` is `http`.
 import { Buffer } from 'node:buffer';
 import { connect, type Socket } from 'node:net';
+import { readFromHandle } from '../../../shared/stream-wrap.js';
 import type {
   DownstreamTransportSocketFactory,
   TransportSocket,
@@ -71,6 +72,7 @@ export const rawBufferUpstreamFactory: UpstreamTransportSocketFactory = {
   transportProtocol: 'raw_buffer',
   connect(address: string, port: number, onRead: ((data: Buffer) => void) | null): TransportSocket {
     if (onRead === null) return new RawBufferSocket(connect({ host: address, port, noDelay: true }), { address, port });
+    const onBytes = (nread: number): void => onRead(READ_BUFFER.subarray(0, nread));
     const socket = connect({
       host: address,
       port,
@@ -78,11 +80,13 @@ export const rawBufferUpstreamFactory: UpstreamTransportSocketFactory = {
       onread: {
         buffer: READ_BUFFER,
         callback: (nread: number): boolean => {
-          onRead(READ_BUFFER.subarray(0, nread));
+          onBytes(nread);
           return true;
         },
       },
     });
+    // The handle exists once connect() returns: its reads skip net's callback (stream-wrap.ts).
+    readFromHandle(socket, onBytes);
     return new RawBufferSocket(socket, { address, port });
   },
 };

@@ -5,8 +5,11 @@
 // points the handle at the buffer in its constructor; this sets the same two slots, found once
 // by name and value on a probe socket made with the option, and points the handle the same way.
 // Where this Node keeps them otherwise, nothing changes and reads stay `data` events.
+// A plaintext TCP socket's reads are then taken straight from its handle (readFromHandle in
+// shared/stream-wrap.ts), past net's read callback; end of stream and errors still go through it.
 import { Buffer } from 'node:buffer';
 import { Socket, type SocketConstructorOpts } from 'node:net';
+import { readFromHandle } from '../../../shared/stream-wrap.js';
 
 interface UserBufferSlots {
   readonly buffer: symbol;
@@ -48,5 +51,6 @@ export function readIntoBuffer(stream: Socket, buffer: Buffer, onRead: (data: Bu
     return true;
   };
   handle.useUserBuffer(buffer);
+  readFromHandle(stream, (nread) => onRead(buffer.subarray(0, nread)));
   return true;
 }
