@@ -69,6 +69,8 @@ interface Own {
 interface Entry {
   nodeId: string;
   style: ConfigSourceStyle;
+  /** styleKey(style), made once: every edit looks each node's shared resources up by it. */
+  styleKey: string;
   snapshot: NodeSnapshot;
   watchers: Set<Watcher>;
   own: Own | undefined;
@@ -76,6 +78,12 @@ interface Entry {
   clusters: { shared: TypeSnapshot; own: TypeSnapshot; merged: TypeSnapshot } | undefined;
   secrets: { from: ReadonlyMap<string, JsonObject>; snapshot: TypeSnapshot } | undefined;
 }
+
+/**
+ * Shared resources by style key, then by egress scope key ('*' for none): two lookups by strings
+ * made once, where one key per node and edit was a new string to build and hash.
+ */
+type SharedByStyle = Map<string, Map<string, Shared>>;
 
 /** The shared resources of one style as type snapshots, each kept as the same object while unchanged. */
 interface Shared {
@@ -178,8 +186,8 @@ function merged(a: TypeSnapshot, b: TypeSnapshot): TypeSnapshot {
 export class SnapshotCache {
   #mesh: Mesh;
   #entries = new Map<string, Entry>();
-  /** The shared resources per style, for the current mesh. */
-  #shared = new Map<string, Shared>();
+  /** The shared resources per style and scope, for the current mesh. */
+  #shared: SharedByStyle = new Map();
   #security: CacheSecurity | undefined;
   readonly #outboundMemo: OutboundMemo = new Map();
   readonly #hostsMemo: VirtualHostsMemo = new Map();
@@ -198,11 +206,15 @@ export class SnapshotCache {
    * set per scope, whose unchanged resources (and so snapshots) stay the same objects, so an edit
    * of a service outside the scope leaves their snapshots as they were and pushes them nothing.
    */
-  #sharedFor(style: ConfigSourceStyle, scope: EgressScope | undefined, previous: Map<string, Shared>): Shared {
-    const key = scope === undefined ? styleKey(style) : `${styleKey(style)}\0${scope.key}`;
-    let shared = this.#shared.get(key);
+  #sharedFor(e: Pick<Entry, 'style' | 'styleKey'>, scope: EgressScope | undefined, previous: SharedByStyle): Shared {
+    const style = e.style;
+    // '*' is no scope's key (those are lists of `name.namespace`): the nodes without a scope.
+    const key = scope === undefined ? '*' : scope.key;
+    let byScope = this.#shared.get(e.styleKey);
+    if (byScope === undefined) this.#shared.set(e.styleKey, (byScope = new Map()));
+    let shared = byScope.get(key);
     if (shared === undefined) {
-      const before = previous.get(key);
+      const before = previous.get(e.styleKey)?.get(key);
       let built: SharedResources;
       let parts: ReadonlyArray<object | string> | undefined;
       if (scope === undefined)
@@ -212,7 +224,7 @@ export class SnapshotCache {
         parts = scopedParts(all, scope);
         if (before?.parts !== undefined && sameParts(before.parts, parts)) {
           // Nothing the scope is made of changed: its snapshots stay as they were, unbuilt.
-          this.#shared.set(key, before);
+          byScope.set(key, before);
           return before;
         }
         built = scopedResources(all, scope);
@@ -223,7 +235,7 @@ export class SnapshotCache {
         sidecarRoutes: reuse(before?.sidecarRoutes, built.sidecarRoutes),
       };
       if (parts !== undefined) shared.parts = parts;
-      this.#shared.set(key, shared);
+      byScope.set(key, shared);
     }
     return shared;
   }
@@ -245,7 +257,7 @@ export class SnapshotCache {
   }
 
   /** Brings `e` up to the current mesh: its snapshot, and the parts it was built from. */
-  #build(e: Entry, previousShared: Map<string, Shared>): NodeSnapshot {
+  #build(e: Entry, previousShared: SharedByStyle): NodeSnapshot {
     let node: ReturnType<typeof findNode>;
     try {
       node = findNode(this.#mesh, e.nodeId);
@@ -254,7 +266,7 @@ export class SnapshotCache {
       for (const k of KINDS) types[k] = EMPTY_TYPE;
       return { known: false, types };
     }
-    const shared = this.#sharedFor(e.style, egressScope(this.#mesh, node), previousShared);
+    const shared = this.#sharedFor(e, egressScope(this.#mesh, node), previousShared);
     const own = this.#own(e);
     e.own = own;
     const c = e.clusters;
@@ -316,12 +328,14 @@ export class SnapshotCache {
   }
 
   #entry(nodeId: string, style: ConfigSourceStyle): Entry {
-    const key = `${nodeId}\0${styleKey(style)}`;
+    const sk = styleKey(style);
+    const key = `${nodeId}\0${sk}`;
     let e = this.#entries.get(key);
     if (e === undefined) {
       const fresh: Entry = {
         nodeId,
         style,
+        styleKey: sk,
         snapshot: undefined as unknown as NodeSnapshot,
         watchers: new Set(),
         own: undefined,
