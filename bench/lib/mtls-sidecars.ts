@@ -13,6 +13,22 @@
 // exceeds the CPU the shared machine gives it falls behind; the client then opens a connection
 // per request left waiting, each one a new upstream connection (an mTLS handshake on both
 // sidecars) that the backlog pays for too: a tail, then a collapse, in plaintext as over mTLS.
+// Where an mTLS request's CPU goes (issue 17, the pair held with `LOWRATE_MODE=mtls LOWRATE_HOLD=1
+// node dist/bench/proxy-low-rate.js`, 1000 req/s, load 7-14): each sidecar makes 2 reads and 2
+// writes per request, as in plaintext, and writes one TLS record per turn (DeferredWriter joins
+// the turn's text, one SSL_write). What TLS adds is ~0.4-0.6 more epoll_pwait per request and
+// sidecar (2.7-2.9 against 2.1-2.55 plaintext): a TLSWrap completes every write from a native
+// Immediate, so the loop turns once more without blocking. Request threads, same minutes: the mTLS
+// pair 256-324 us per request, the plaintext pair 200-260, nginx's mTLS pair 88-94. perf of the
+// inbound sidecar: OpenSSL's SSL_read + SSL_write ~5.4%, TLSWrap::DoWrite (encrypt and write(2))
+// 11-13%, the write completions ~2.6%, epoll 7-9%, the Writable's JavaScript around socket.write
+// 3.8-4.5%; the rest is the proxy as in plaintext (the read path with parser and router ~45%, the
+// kernel's share of the writes ~17%). Tried and not landed: handing a TLS socket's joined text
+// straight to its TLSWrap, as plaintext sockets' text goes to the TCP handle (a TLSWrap takes one
+// write at a time, so later writes and end() waited in the writer until the record completed).
+// perf showed the Writable's share gone, but no paired A/B found less CPU per request (this/before
+// 1.02-1.19 in five bench pairings, 0.98-0.99 per TLS round trip in one process, where a round
+// trip's whole user CPU is ~20 us): what socket.write costs is within the rounds' noise (±10-25%).
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { selfSignedP256, signedP256Leaf } from '../../test/helpers/openssl.js';
