@@ -12,12 +12,15 @@
 import { Session } from 'node:inspector/promises';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { bytesAllocatedPerOp, cpuNsPerOp, loadBuilds, medianRatio } from './lib/in-process.js';
 import { median } from './lib/median.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
 const ITERATIONS = Number(process.env.BENCH_ITERATIONS ?? 200_000);
 /** Records per batch (the export pipeline hands the thread batches of about this many). */
 const BATCH = 512;
+/** Lines printed under the heap profiler (98 batches). */
+const HEAP_LINES = 50_176;
 
 /** Istio's JSON access-log format (meshConfig accessLogEncoding: JSON), the operators this proxy has. */
 const MESH_JSON_FORMAT = {
@@ -128,35 +131,7 @@ function print(b: Build, format: 'text' | 'json', lines: number): number {
   return bytes;
 }
 
-function cpuNsPerLine(b: Build, format: 'text' | 'json'): number {
-  const start = process.cpuUsage();
-  print(b, format, ITERATIONS);
-  const used = process.cpuUsage(start);
-  return ((used.user + used.system) * 1000) / ITERATIONS;
-}
-
-async function bytesPerLine(session: Session, b: Build, format: 'text' | 'json'): Promise<number> {
-  const n = 50_176;
-  await session.post('HeapProfiler.startSampling', {
-    samplingInterval: 128,
-    includeObjectsCollectedByMajorGC: true,
-    includeObjectsCollectedByMinorGC: true,
-  });
-  print(b, format, n);
-  const { profile } = await session.post('HeapProfiler.stopSampling');
-  let total = 0;
-  const stack = [profile.head];
-  while (stack.length > 0) {
-    const node = stack.pop()!;
-    total += node.selfSize;
-    stack.push(...node.children);
-  }
-  return total / n;
-}
-
-const builds: Array<{ name: string; build: Build }> = [{ name: 'this', build: await load(process.cwd()) }];
-const baseline = process.env.BENCH_BASELINE;
-if (baseline !== undefined && baseline !== '') builds.push({ name: 'baseline', build: await load(baseline) });
+const builds = await loadBuilds(load);
 
 const FORMATS = ['text', 'json'] as const;
 // Both builds print the same bytes (the point of the change is its cost, not its output).
@@ -174,7 +149,7 @@ for (let r = 0; r < ROUNDS; r++)
     for (const { name, build } of builds) {
       const key = `${name}/${f}`;
       if (!perRound.has(key)) perRound.set(key, []);
-      perRound.get(key)!.push(cpuNsPerLine(build, f));
+      perRound.get(key)!.push(cpuNsPerOp(ITERATIONS, () => print(build, f, ITERATIONS)));
     }
 const session = new Session();
 session.connect();
@@ -186,7 +161,9 @@ for (const { name, build } of builds)
       name,
       format: f,
       cpuNsPerLine: Math.round(median(ns)),
-      bytesAllocatedPerLine: Math.round(await bytesPerLine(session, build, f)),
+      bytesAllocatedPerLine: Math.round(
+        await bytesAllocatedPerOp(session, HEAP_LINES, () => print(build, f, HEAP_LINES)),
+      ),
       lineBytes: Math.round(lines[0]![FORMATS.indexOf(f)]!.length / BATCH),
       rounds: ns.map(Math.round),
     });
@@ -195,9 +172,7 @@ session.disconnect();
 const ratios: Record<string, number> = {};
 if (builds.length === 2)
   for (const f of FORMATS) {
-    const a = perRound.get(`this/${f}`)!;
-    const b = perRound.get(`baseline/${f}`)!;
-    ratios[`${f}CpuThisOverBaseline`] = Math.round(median(a.map((v, i) => v / b[i]!)) * 1000) / 1000;
+    ratios[`${f}CpuThisOverBaseline`] = medianRatio(perRound.get(`this/${f}`)!, perRound.get(`baseline/${f}`)!);
   }
 console.log(
   JSON.stringify(

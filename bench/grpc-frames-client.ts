@@ -30,6 +30,7 @@ import {
   settingsAck,
   windowUpdate,
 } from '../test/proxy/h2-frames.js';
+import { runPhases } from './lib/grpc-client-phases.js';
 
 const [port, rate, seconds, warmSeconds] = process.argv.slice(2).map(Number) as [number, number, number, number];
 
@@ -279,12 +280,5 @@ socket.write(
     windowUpdate(0, CONNECTION_WINDOW - 65_535),
   ]),
 );
-await paced(warmSeconds, false);
-const cpuBefore = process.cpuUsage();
-await paced(seconds, true);
-const cpu = process.cpuUsage(cpuBefore);
-const clientCpuUsPerCall = Math.round((cpu.user + cpu.system) / Math.max(1, Math.round(rate * seconds)));
-process.stdout.write(
-  `${JSON.stringify({ sent, errors, errorsByStatus, connections: 1, clientCpuUsPerCall, serviceUs, scheduledUs })}\n`,
-);
+await runPhases(paced, rate, seconds, warmSeconds, () => ({ sent, errors, errorsByStatus, serviceUs, scheduledUs }));
 socket.destroy();

@@ -8,6 +8,7 @@
 // Prints one JSON line: { sent, errors, errorsByStatus, connections, clientCpuUsPerCall, serviceUs: [...], scheduledUs: [...] },
 // errorsByStatus counting the failed calls by "<grpc status> <details>" (which sidecar refused them, and why).
 import * as grpc from '@grpc/grpc-js';
+import { runPhases } from './lib/grpc-client-phases.js';
 
 const [port, rate, seconds, warmSeconds] = process.argv.slice(2).map(Number) as [number, number, number, number];
 const bytes = (b: Buffer): Buffer => b;
@@ -58,12 +59,5 @@ async function paced(secs: number, recorded: boolean): Promise<void> {
 await new Promise<void>((resolve, reject) =>
   client.waitForReady(Date.now() + 10_000, (err) => (err === undefined || err === null ? resolve() : reject(err))),
 );
-await paced(warmSeconds, false);
-const cpuBefore = process.cpuUsage();
-await paced(seconds, true);
-const cpu = process.cpuUsage(cpuBefore);
-const clientCpuUsPerCall = Math.round((cpu.user + cpu.system) / Math.max(1, Math.round(rate * seconds)));
-process.stdout.write(
-  `${JSON.stringify({ sent, errors, errorsByStatus, connections: 1, clientCpuUsPerCall, serviceUs, scheduledUs })}\n`,
-);
+await runPhases(paced, rate, seconds, warmSeconds, () => ({ sent, errors, errorsByStatus, serviceUs, scheduledUs }));
 client.close();

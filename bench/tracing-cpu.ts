@@ -12,10 +12,13 @@
 import { Session } from 'node:inspector/promises';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { bytesAllocatedPerOp, cpuNsPerOp, loadBuilds, medianRatio } from './lib/in-process.js';
 import { median } from './lib/median.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
 const ITERATIONS = Number(process.env.BENCH_ITERATIONS ?? 200_000);
+/** Requests run under the heap profiler, traced and not. */
+const HEAP_REQUESTS = 50_000;
 
 /** The parts of a build the bench drives, loaded from its dist/. */
 interface HeaderMapLike {
@@ -110,42 +113,18 @@ function request(m: BuildModules, traced: boolean): number {
   return written;
 }
 
-function cpuNsPerRequest(m: BuildModules, traced: boolean): number {
-  const start = process.cpuUsage();
-  for (let i = 0; i < ITERATIONS; i++) request(m, traced);
-  const used = process.cpuUsage(start);
-  return ((used.user + used.system) * 1000) / ITERATIONS;
-}
-
-async function bytesPerRequest(session: Session, m: BuildModules, traced: boolean): Promise<number> {
-  const n = 50_000;
-  await session.post('HeapProfiler.startSampling', {
-    samplingInterval: 128,
-    includeObjectsCollectedByMajorGC: true,
-    includeObjectsCollectedByMinorGC: true,
-  });
+function requests(m: BuildModules, traced: boolean, n: number): void {
   for (let i = 0; i < n; i++) request(m, traced);
-  const { profile } = await session.post('HeapProfiler.stopSampling');
-  let total = 0;
-  const stack = [profile.head];
-  while (stack.length > 0) {
-    const node = stack.pop()!;
-    total += node.selfSize;
-    stack.push(...node.children);
-  }
-  return total / n;
 }
 
-const builds: Array<{ name: string; modules: BuildModules }> = [{ name: 'this', modules: await load(process.cwd()) }];
-const baseline = process.env.BENCH_BASELINE;
-if (baseline !== undefined && baseline !== '') builds.push({ name: 'baseline', modules: await load(baseline) });
+const builds = await loadBuilds(load);
 
-for (const b of builds) for (let i = 0; i < 50_000; i++) request(b.modules, i % 2 === 0);
+for (const b of builds) for (let i = 0; i < 50_000; i++) request(b.build, i % 2 === 0);
 const perRound = new Map<string, number[]>(builds.map((b) => [b.name, []]));
 for (let r = 0; r < ROUNDS; r++) {
   for (const b of builds) {
-    const off = cpuNsPerRequest(b.modules, false);
-    const on = cpuNsPerRequest(b.modules, true);
+    const off = cpuNsPerOp(ITERATIONS, () => requests(b.build, false, ITERATIONS));
+    const on = cpuNsPerOp(ITERATIONS, () => requests(b.build, true, ITERATIONS));
     perRound.get(b.name)!.push(on - off);
   }
 }
@@ -154,22 +133,18 @@ session.connect();
 const rows = [];
 for (const b of builds) {
   const ns = perRound.get(b.name)!;
-  const bytes = (await bytesPerRequest(session, b.modules, true)) - (await bytesPerRequest(session, b.modules, false));
+  const on = await bytesAllocatedPerOp(session, HEAP_REQUESTS, () => requests(b.build, true, HEAP_REQUESTS));
+  const off = await bytesAllocatedPerOp(session, HEAP_REQUESTS, () => requests(b.build, false, HEAP_REQUESTS));
   rows.push({
     name: b.name,
     tracingCpuNsPerRequest: Math.round(median(ns)),
-    tracingBytesPerRequest: Math.round(bytes),
+    tracingBytesPerRequest: Math.round(on - off),
     rounds: ns.map(Math.round),
   });
 }
 session.disconnect();
 const ratio =
-  rows.length === 2
-    ? {
-        cpuThisOverBaseline:
-          Math.round(median(perRound.get('this')!.map((v, i) => v / perRound.get('baseline')![i]!)) * 1000) / 1000,
-      }
-    : {};
+  rows.length === 2 ? { cpuThisOverBaseline: medianRatio(perRound.get('this')!, perRound.get('baseline')!) } : {};
 console.log(
   JSON.stringify({ benchmark: 'tracing-cpu', iterationsPerRound: ITERATIONS, rounds: ROUNDS, rows, ...ratio }, null, 2),
 );

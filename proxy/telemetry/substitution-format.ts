@@ -611,6 +611,16 @@ interface CompiledJsonField {
   readonly nested: CompiledJson | null;
 }
 
+/** A field with no format string of its own: a nested object's or a number/boolean literal's. */
+function fixedField(
+  key: string,
+  keyBytes: Uint8Array,
+  nested: CompiledJson | null,
+  literal: JsonTemplateValue | undefined,
+): CompiledJsonField {
+  return { key, keyBytes, single: null, render: null, print: null, text: null, literal, nested };
+}
+
 /**
  * Keys JSON.stringify would not print in template order (integer-like keys come first in a
  * JavaScript object) or at all (`__proto__` sets the prototype): a template with one is
@@ -673,27 +683,9 @@ export class CompiledJson {
       } else if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
         const nested = new CompiledJson(value as Record<string, unknown>, at);
         if (!nested.#direct) direct = false;
-        this.#fields.push({
-          key,
-          keyBytes,
-          single: null,
-          render: null,
-          print: null,
-          text: null,
-          literal: undefined,
-          nested,
-        });
+        this.#fields.push(fixedField(key, keyBytes, nested, undefined));
       } else if (typeof value === 'number' || typeof value === 'boolean') {
-        this.#fields.push({
-          key,
-          keyBytes,
-          single: null,
-          render: null,
-          print: null,
-          text: null,
-          literal: value,
-          nested: null,
-        });
+        this.#fields.push(fixedField(key, keyBytes, null, value));
       } else {
         throw new FormatError(`json_format.${at}: expected a string, number, boolean or object`);
       }

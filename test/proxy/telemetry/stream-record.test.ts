@@ -47,6 +47,22 @@ function stream(n: number): StreamInfo {
   return info;
 }
 
+/** Records `streams` into one batch, prints each line from it and compares with formatting in place. */
+function expectPrintedAsInPlace(f: LineFormatter, streams: StreamInfo[]): void {
+  const batch = new ProtoWriter(16);
+  for (const info of streams) f.recordInto(info, batch);
+  const reader = new RecordReader(new Uint8Array(batch.buf.buffer, batch.buf.byteOffset, batch.pos));
+  for (const info of streams) {
+    const expected = new ProtoWriter(16);
+    f.formatInto(info, expected);
+    const printed = new ProtoWriter(16);
+    f.formatRecordInto(reader, printed);
+    expect(printed.buf.subarray(0, printed.pos).toString('utf8')).toBe(
+      expected.buf.subarray(0, expected.pos).toString('utf8'),
+    );
+  }
+}
+
 const FORMATS: Array<[string, LineFormatter]> = [
   ['default', new TextFormatter(DEFAULT_ACCESS_LOG_FORMAT)],
   [
@@ -76,19 +92,7 @@ const FORMATS: Array<[string, LineFormatter]> = [
 describe('access-log records', () => {
   for (const [name, f] of FORMATS) {
     it(`print the same lines as formatting in place (${name})`, () => {
-      const streams = [0, 1, 2, 3, 4, 5].map(stream);
-      const batch = new ProtoWriter(16);
-      for (const info of streams) f.recordInto(info, batch);
-      const reader = new RecordReader(new Uint8Array(batch.buf.buffer, batch.buf.byteOffset, batch.pos));
-      for (const info of streams) {
-        const expected = new ProtoWriter(16);
-        f.formatInto(info, expected);
-        const printed = new ProtoWriter(16);
-        f.formatRecordInto(reader, printed);
-        expect(printed.buf.subarray(0, printed.pos).toString('utf8')).toBe(
-          expected.buf.subarray(0, expected.pos).toString('utf8'),
-        );
-      }
+      expectPrintedAsInPlace(f, [0, 1, 2, 3, 4, 5].map(stream));
     });
   }
 });
@@ -129,19 +133,10 @@ describe('access-log records printed without building strings', () => {
   ];
   for (const [name, f] of formats) {
     it(`prints the same lines as formatting in place (${name})`, () => {
-      const streams = Array.from({ length: 30 }, (_, n) => streamAt(n));
-      const batch = new ProtoWriter(16);
-      for (const info of streams) f.recordInto(info, batch);
-      const reader = new RecordReader(new Uint8Array(batch.buf.buffer, batch.buf.byteOffset, batch.pos));
-      for (const info of streams) {
-        const expected = new ProtoWriter(16);
-        f.formatInto(info, expected);
-        const printed = new ProtoWriter(16);
-        f.formatRecordInto(reader, printed);
-        expect(printed.buf.subarray(0, printed.pos).toString('utf8')).toBe(
-          expected.buf.subarray(0, expected.pos).toString('utf8'),
-        );
-      }
+      expectPrintedAsInPlace(
+        f,
+        Array.from({ length: 30 }, (_, n) => streamAt(n)),
+      );
     });
   }
 });
