@@ -51,11 +51,14 @@ export const collectorOptionsSchema = z.strictObject({
     .default(512),
   /**
    * Embedded only: how many nice levels (0-19) chDB's threads, which store and merge, run below
-   * the event loop, which every ack waits for (storage/clickhouse/engine-threads.ts); 0 leaves
-   * them at the process's priority. At 5 a contended core gives the event loop about three
-   * times a chDB thread's share; an idle core still goes to chDB.
+   * the event loop, which every ack waits for (storage/clickhouse/engine-threads.ts); 0, the
+   * default, leaves them at the process's priority. At 5 a contended core gives the event loop
+   * about three times a chDB thread's share; an idle core still goes to chDB. Not on by default:
+   * in a quiet paired run of bench:collector (sidecar spans) 5 against 0 changed neither ack
+   * p99 (63 and 55 ms against 65) nor CPU per span beyond the run-to-run swing, and on a loaded
+   * host chDB fell behind sooner, refusing more requests with the storage-backlog 429.
    */
-  embeddedThreadNice: z.number().int().min(0).max(19).default(5),
+  embeddedThreadNice: z.number().int().min(0).max(19).default(0),
   maxRequestBytes: positiveInt.default(16 * 1024 * 1024),
   maxConcurrentRequests: positiveInt.default(256),
   /** Body bytes (compressed and decompressed) in flight at most; by default a quarter of the memory limit. */
