@@ -6,6 +6,11 @@
 /** #head's answers besides the offset after the head: more bytes needed, or the response refused. */
 const INCOMPLETE = -1;
 const FAILED = -2;
+/** Heads longer than this are not remembered for the next response (ResponseParser.#seen). */
+const HEAD_KEEP_MAX = 2048;
+/** Consecutive heads unlike the last before a parser stops remembering them, and how often it tries again then. */
+const HEAD_MISSES = 4;
+const HEAD_RETRY = 64;
 
 /** Index of the CR of the next CRLF at or after `from`, or -1 if `buf` ends first (a bare CR is line content). */
 function lineEnd(buf: Buffer, from: number): number {
@@ -113,6 +118,19 @@ export class ResponseParser {
   readonly #handler: ParserHandler;
   /** Reused for every response: handlers copy what they keep during onHead. */
   readonly #parsed: ParsedHead = { status: 0, statusText: '', proto: '', rawHeaders: '', setCookie: false };
+  // The bytes of the last final head parsed (status line to blank line) and what they said. A
+  // keep-alive connection gets the same head again and again (nginx's differ only in their Date,
+  // once a second), and the same bytes parse to the same head: one native compare (memcmp) then
+  // stands for the walk over every byte of the head and the latin1 copy of its header block. A
+  // server whose heads keep changing stops being compared after a few misses and is tried again
+  // now and then (HEAD_RETRY).
+  #seen: Buffer | null = null;
+  #seenLength = 0;
+  #seenMisses = 0;
+  #seenHead: ParsedHead = { status: 0, statusText: '', proto: '', rawHeaders: '', setCookie: false };
+  #seenContentLength = -1;
+  #seenChunked = false;
+  #seenKeepAlive = false;
 
   constructor(handler: ParserHandler) {
     this.#handler = handler;
@@ -240,6 +258,14 @@ export class ResponseParser {
    * is malformed (after onParseError).
    */
   #head(buf: Buffer, start: number): number {
+    const seen = this.#seenLength;
+    if (seen !== 0 && buf.length - start >= seen && buf.compare(this.#seen!, 0, seen, start, start + seen) === 0) {
+      const head = this.#seenHead;
+      this.#seenMisses = 0;
+      this.#keepAlive = this.#seenKeepAlive;
+      this.#begin(head, this.#seenContentLength, this.#seenChunked);
+      return start + seen;
+    }
     // Works on the bytes: the status and the framing headers (Content-Length, Transfer-Encoding,
     // Connection) are read without cutting strings; the header block after the status line stays
     // one string that parseHeaders() turns into an object if the script reads res.headers.
@@ -315,19 +341,44 @@ export class ResponseParser {
       this.#state = State.Head;
       return after;
     }
-    const head = this.#parsed;
+    const rawHeaders = eol + 2 >= end ? '' : buf.toString('latin1', eol + 2, end);
+    let head = this.#parsed;
+    const misses = this.#seenMisses;
+    this.#seenMisses = misses + 1;
+    this.#seenLength = 0;
+    if (
+      (misses < HEAD_MISSES || misses % HEAD_RETRY === 0) &&
+      after - start <= HEAD_KEEP_MAX &&
+      (contentLength === -1 || Number.isFinite(contentLength))
+    ) {
+      // Remembered for the next response, in a ParsedHead of its own (the one onHead gets then).
+      const length = after - start;
+      if (this.#seen === null || this.#seen.length < length) this.#seen = Buffer.allocUnsafe(Math.max(length, 256));
+      buf.copy(this.#seen, 0, start, after);
+      this.#seenLength = length;
+      head = this.#seenHead;
+      this.#seenContentLength = contentLength;
+      this.#seenChunked = chunked;
+      this.#seenKeepAlive = keepAlive;
+    }
     head.status = status;
     head.statusText = statusText;
     head.proto = proto;
-    head.rawHeaders = eol + 2 >= end ? '' : buf.toString('latin1', eol + 2, end);
+    head.rawHeaders = rawHeaders;
     head.setCookie = setCookie;
+    return this.#begin(head, contentLength, chunked) ? after : FAILED;
+  }
+
+  /** Hands a final head to the handler and sets up for its body; false when its Content-Length is unusable. */
+  #begin(head: ParsedHead, contentLength: number, chunked: boolean): boolean {
     this.#handler.onHead(head);
+    const status = head.status;
     if (this.#noBody || status === 204 || status === 304) this.#finish();
     else if (chunked) this.#state = State.ChunkSize;
     else if (contentLength >= 0) {
       if (!Number.isFinite(contentLength)) {
         this.#fail('invalid Content-Length');
-        return FAILED;
+        return false;
       }
       this.#remaining = contentLength;
       if (contentLength === 0) this.#finish();
@@ -336,6 +387,6 @@ export class ResponseParser {
       this.#keepAlive = false;
       this.#state = State.UntilClose;
     }
-    return after;
+    return true;
   }
 }

@@ -92,4 +92,82 @@ describe('ResponseParser', () => {
     ]);
     expect(parseHeaders(r.head!.rawHeaders)).toEqual({ 'Content-Type': 'a', 'X-Multi': '1, 2', 'Content-Length': '0' });
   });
+
+  it("parses a keep-alive connection's responses alike whether a head repeats the last one or not", () => {
+    const parser = new ResponseParser({
+      onHead: (h) => heads.push({ ...h }),
+      onBody: (c) => (bodies[bodies.length - 1] += c.toString('latin1')),
+      onComplete: (k) => done.push(k),
+      onParseError: (m) => errors.push(m),
+    });
+    const heads: ParsedHead[] = [];
+    const bodies: string[] = [];
+    const done: boolean[] = [];
+    const errors: string[] = [];
+    const date = (s: number) => `Date: Mon, 07 Dec 2026 11:32:${String(s).padStart(2, '0')} GMT\r\n`;
+    const ok = (s: number, body: string) =>
+      `HTTP/1.1 200 OK\r\nServer: nginx\r\n${date(s)}Content-Length: ${body.length}\r\n\r\n${body}`;
+    const expected: Array<{ status: number; body: string; keepAlive: boolean; rawHeaders: string }> = [];
+    const send = (text: string, split = 0) => {
+      parser.reset(false);
+      bodies.push('');
+      const buf = Buffer.from(text, 'latin1');
+      if (split > 0) {
+        parser.execute(buf.subarray(0, split));
+        parser.execute(buf.subarray(split));
+      } else parser.execute(buf);
+    };
+    const expect200 = (s: number, body: string) =>
+      expected.push({
+        status: 200,
+        body,
+        keepAlive: true,
+        rawHeaders: `Server: nginx\r\n${date(s)}Content-Length: ${body.length}`,
+      });
+    // The same head three times, a new Date, a head cut short (split inside it), other bodies.
+    for (const [s, body, split] of [
+      [1, 'a', 0],
+      [1, 'b', 0],
+      [1, 'c', 0],
+      [2, 'd', 0],
+      [2, 'e', 20],
+      [2, 'f', 0],
+      [2, 'long body', 0],
+      [2, 'g', 0],
+    ] as const) {
+      send(ok(s, body), split);
+      expect200(s, body);
+    }
+    // A head that only starts like the last one, then close, 404 and a chunked response.
+    for (const body of ['h', 'i']) {
+      send(`HTTP/1.1 200 OK\r\nServer: nginx\r\nConnection: close\r\nContent-Length: 1\r\n\r\n${body}`);
+      expected.push({
+        status: 200,
+        body,
+        keepAlive: false,
+        rawHeaders: 'Server: nginx\r\nConnection: close\r\nContent-Length: 1',
+      });
+    }
+    send('HTTP/1.1 404 Not Found\r\nContent-Length: 1\r\n\r\ni');
+    send('HTTP/1.1 404 Not Found\r\nContent-Length: 1\r\n\r\nj');
+    expected.push({ status: 404, body: 'i', keepAlive: true, rawHeaders: 'Content-Length: 1' });
+    expected.push({ status: 404, body: 'j', keepAlive: true, rawHeaders: 'Content-Length: 1' });
+    send('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nk\r\n0\r\n\r\n');
+    send('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nl\r\n0\r\n\r\n');
+    expected.push({ status: 200, body: 'k', keepAlive: true, rawHeaders: 'Transfer-Encoding: chunked' });
+    expected.push({ status: 200, body: 'l', keepAlive: true, rawHeaders: 'Transfer-Encoding: chunked' });
+    // Heads that never repeat (a request id each), past the point where the parser stops comparing.
+    for (let i = 0; i < 100; i++) {
+      send(`HTTP/1.1 201 Created\r\nX-Request-Id: ${i}\r\nContent-Length: 1\r\n\r\nm`);
+      expected.push({ status: 201, body: 'm', keepAlive: true, rawHeaders: `X-Request-Id: ${i}\r\nContent-Length: 1` });
+    }
+    send(ok(3, 'n'));
+    send(ok(3, 'o'));
+    expect200(3, 'n');
+    expect200(3, 'o');
+    expect(errors).toEqual([]);
+    expect(
+      heads.map((h, i) => ({ status: h.status, body: bodies[i], keepAlive: done[i], rawHeaders: h.rawHeaders })),
+    ).toEqual(expected);
+  });
 });
