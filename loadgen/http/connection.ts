@@ -206,11 +206,11 @@ export class Connection implements ParserHandler {
   #tracedBytes: Buffer | null = null;
   #tracedBase = '';
   readonly #onRead = (nread: number, buf: Uint8Array): boolean => {
-    this.#onData((buf as Buffer).subarray(0, nread));
+    this.#onData(buf as Buffer, nread);
     return true;
   };
   /** The same, for reads taken straight from the handle (readFromHandle). */
-  readonly #onBytes = (nread: number): void => this.#onData(readBuffer.subarray(0, nread));
+  readonly #onBytes = (nread: number): void => this.#onData(readBuffer, nread);
   #pendingBody: Buffer | null = null;
   #onIdleClose: ((c: Connection) => void) | null;
 
@@ -259,7 +259,7 @@ export class Connection implements ParserHandler {
         // Plain TCP reads land in the shared buffer through `onread` (no per-read Buffer, no
         // stream machinery); TLS sockets do not support it and use 'data', from here on (an h2
         // socket is handed over unread).
-        secure.on('data', (d: Buffer) => this.#onData(d));
+        secure.on('data', (d: Buffer) => this.#onData(d, d.length));
         this.#onConnect();
       });
     } else socket.on('connect', () => this.#onConnect());
@@ -406,7 +406,8 @@ export class Connection implements ParserHandler {
     }
   }
 
-  #onData(data: Buffer): void {
+  /** The bytes data[0, length) arrived (a plain TCP read: the shared buffer and the read's size). */
+  #onData(data: Buffer, length: number): void {
     const res = this.#res;
     if (res === null) {
       // Bytes with no request in flight: the server broke the protocol; drop the connection.
@@ -418,8 +419,8 @@ export class Connection implements ParserHandler {
     const now = performance.now();
     this.#lastRead = now;
     if (this.#firstByte === 0) this.#firstByte = now;
-    res.bytesReceived += data.length;
-    this.#parser.execute(data);
+    res.bytesReceived += length;
+    this.#parser.execute(data, length);
   }
 
   onHead(head: ParsedHead): void {

@@ -12,9 +12,9 @@ const HEAD_KEEP_MAX = 2048;
 const HEAD_MISSES = 4;
 const HEAD_RETRY = 64;
 
-/** Index of the CR of the next CRLF at or after `from`, or -1 if `buf` ends first (a bare CR is line content). */
-function lineEnd(buf: Buffer, from: number): number {
-  const last = buf.length - 1;
+/** Index of the CR of the next CRLF at or after `from`, or -1 if the bytes end first at `end` (a bare CR is line content). */
+function lineEnd(buf: Buffer, from: number, end: number): number {
+  const last = end - 1;
   for (let i = from; i < last; i++) if (buf[i] === 13 && buf[i + 1] === 10) return i;
   return -1;
 }
@@ -159,21 +159,27 @@ export class ResponseParser {
     return this.#state === State.Done;
   }
 
-  execute(data: Buffer): void {
+  /**
+   * Parses the bytes data[0, length): a plain TCP connection hands over its shared read buffer and
+   * the read's size rather than a view made for every read.
+   */
+  execute(data: Buffer, length = data.length): void {
     let buf = data;
+    let end = length;
     let pos = 0;
-    while (pos < buf.length && this.#state !== State.Done) {
+    while (pos < end && this.#state !== State.Done) {
       switch (this.#state) {
         case State.Head: {
           if (this.#pending !== null) {
-            buf = Buffer.concat([this.#pending, buf.subarray(pos)]);
+            buf = Buffer.concat([this.#pending, buf.subarray(pos, end)]);
+            end = buf.length;
             pos = 0;
             this.#pending = null;
           }
-          const next = this.#head(buf, pos);
+          const next = this.#head(buf, pos, end);
           if (next === INCOMPLETE) {
-            if (buf.length - pos > 65536) return this.#fail('response header block larger than 64 KiB');
-            this.#pending = Buffer.from(buf.subarray(pos));
+            if (end - pos > 65536) return this.#fail('response header block larger than 64 KiB');
+            this.#pending = Buffer.from(buf.subarray(pos, end));
             return;
           }
           if (next === FAILED) return;
@@ -181,7 +187,7 @@ export class ResponseParser {
           break;
         }
         case State.Length: {
-          const n = Math.min(this.#remaining, buf.length - pos);
+          const n = Math.min(this.#remaining, end - pos);
           this.#handler.onBody(buf.subarray(pos, pos + n));
           pos += n;
           this.#remaining -= n;
@@ -189,13 +195,16 @@ export class ResponseParser {
           break;
         }
         case State.UntilClose:
-          this.#handler.onBody(pos === 0 ? buf : buf.subarray(pos));
+          this.#handler.onBody(pos === 0 && end === buf.length ? buf : buf.subarray(pos, end));
           return;
         case State.ChunkSize:
         case State.ChunkDataEnd:
         case State.Trailers: {
+          // Chunk lines are searched with indexOf, which must not run past the read.
+          if (end !== buf.length) buf = buf.subarray(0, end);
           if (this.#pending !== null) {
             buf = Buffer.concat([this.#pending, buf.subarray(pos)]);
+            end = buf.length;
             pos = 0;
             this.#pending = null;
           }
@@ -226,7 +235,7 @@ export class ResponseParser {
           break;
         }
         case State.ChunkData: {
-          const n = Math.min(this.#remaining, buf.length - pos);
+          const n = Math.min(this.#remaining, end - pos);
           this.#handler.onBody(buf.subarray(pos, pos + n));
           pos += n;
           this.#remaining -= n;
@@ -257,9 +266,9 @@ export class ResponseParser {
    * line first): returns the offset after it, INCOMPLETE when `buf` ends inside it, FAILED when it
    * is malformed (after onParseError).
    */
-  #head(buf: Buffer, start: number): number {
+  #head(buf: Buffer, start: number, end: number): number {
     const seen = this.#seenLength;
-    if (seen !== 0 && buf.length - start >= seen && buf.compare(this.#seen!, 0, seen, start, start + seen) === 0) {
+    if (seen !== 0 && end - start >= seen && buf.compare(this.#seen!, 0, seen, start, start + seen) === 0) {
       const head = this.#seenHead;
       this.#seenMisses = 0;
       this.#keepAlive = this.#seenKeepAlive;
@@ -269,7 +278,7 @@ export class ResponseParser {
     // Works on the bytes: the status and the framing headers (Content-Length, Transfer-Encoding,
     // Connection) are read without cutting strings; the header block after the status line stays
     // one string that parseHeaders() turns into an object if the script reads res.headers.
-    const eol = lineEnd(buf, start);
+    const eol = lineEnd(buf, start, end);
     if (eol === -1) return INCOMPLETE;
     let sp1 = start;
     while (sp1 < eol && buf[sp1] !== 32) sp1++;
@@ -297,7 +306,7 @@ export class ResponseParser {
     let keepAlive = proto === 'HTTP/1.1';
     let at = eol + 2;
     for (;;) {
-      const next = lineEnd(buf, at);
+      const next = lineEnd(buf, at, end);
       if (next === -1) return INCOMPLETE;
       if (next === at) break;
       const c = buf[at]! | 0x20;
@@ -327,7 +336,7 @@ export class ResponseParser {
     }
     // `at` is the blank line's CR: the header block (without the status line and the blank line)
     // ends at the CRLF before it, the head 2 bytes after it.
-    const end = at - 2;
+    const blockEnd = at - 2;
     const after = at + 2;
     const statusText =
       sp2 >= eol
@@ -341,7 +350,7 @@ export class ResponseParser {
       this.#state = State.Head;
       return after;
     }
-    const rawHeaders = eol + 2 >= end ? '' : buf.toString('latin1', eol + 2, end);
+    const rawHeaders = eol + 2 >= blockEnd ? '' : buf.toString('latin1', eol + 2, blockEnd);
     let head = this.#parsed;
     const misses = this.#seenMisses;
     this.#seenMisses = misses + 1;

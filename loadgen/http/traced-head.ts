@@ -51,12 +51,22 @@ export class TracedHead {
       buf[at + 32 + 1 + 16 + 1] = 0x30;
       buf.write('\r\n\r\n', at + 32 + 1 + 16 + 1 + 2, 'latin1');
     }
-    // Ids are lower-case hex, one byte a character: copied as char codes, no encoder call.
+    // Ids are lower-case hex, one byte a character: copied from the pool's bytes they were cut
+    // from, or else as char codes (a span's trace id); no encoder call either way.
     let at = base.length + TRACE_PREFIX.length;
-    const { traceId, spanId } = this.ids;
-    for (let i = 0; i < 32; i++) buf[at + i] = traceId.charCodeAt(i);
-    at += 33;
-    for (let i = 0; i < 16; i++) buf[at + i] = spanId.charCodeAt(i);
+    const ids = this.ids;
+    const hex = ids.hex;
+    if (hex !== null) {
+      const from = ids.at;
+      for (let i = 0; i < 32; i++) buf[at + i] = hex[from + i]!;
+      at += 33;
+      for (let i = 0; i < 16; i++) buf[at + i] = hex[from + 32 + i]!;
+    } else {
+      const { traceId, spanId } = ids;
+      for (let i = 0; i < 32; i++) buf[at + i] = traceId.charCodeAt(i);
+      at += 33;
+      for (let i = 0; i < 16; i++) buf[at + i] = spanId.charCodeAt(i);
+    }
     buf[at + 16 + 2] = this.sampled ? 0x31 : 0x30;
     return buf;
   }

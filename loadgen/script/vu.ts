@@ -74,6 +74,12 @@ export class VU {
   // The running iteration (a VU runs one at a time).
   #done: ((outcome: IterationOutcome) => void) | null = null;
   #start = 0;
+  /**
+   * While #finish hands its outcome over: when the iteration ended (its clock reading). An
+   * iteration started from there (the closed-model loop runs the next one back to back, in the
+   * same call) starts at that instant instead of reading the clock again; -1 otherwise.
+   */
+  #endedAt = -1;
   #baseTags: Tags = {};
 
   constructor(id: number, test: TestContext, script: LoadedScript, opts: VuOptions) {
@@ -215,7 +221,8 @@ export class VU {
     s.loop.reset();
     this.#baseTags = s.tags;
     this.#done = done;
-    this.#start = performance.now();
+    const endedAt = this.#endedAt;
+    this.#start = endedAt >= 0 ? endedAt : performance.now();
     let r: unknown;
     try {
       r = (fn as (d: unknown) => unknown)(data);
@@ -265,14 +272,21 @@ export class VU {
     s.iteration++;
     s.iterationInInstance++;
     this.flushNetwork(baseTags);
+    let end = -1;
     if (outcome !== 'interrupted') {
       const m = this.#test.metrics;
-      m.iterationDuration.add(performance.now() - this.#start, baseTags);
+      end = performance.now();
+      m.iterationDuration.add(end - this.#start, baseTags);
       m.iterations.add(1, baseTags);
     }
     const done = this.#done!;
     this.#done = null;
-    done(outcome);
+    this.#endedAt = end;
+    try {
+      done(outcome);
+    } finally {
+      this.#endedAt = -1;
+    }
   }
 
   /** Emits the bytes moved since the last flush as data_sent/data_received with `tags`. */

@@ -18,7 +18,7 @@ import { TracedHead } from '../../http/traced-head.js';
 import type { RawResponse } from '../../http/connection.js';
 import { setCookieLines } from '../../http/cookies.js';
 import { parseHeaders } from '../../http/parser.js';
-import { newTraceIds, traceHeader } from '../../tracing.js';
+import { newTraceIds, type TraceIds, traceHeader } from '../../tracing.js';
 import { internTags } from '../../metrics/registry.js';
 import type { TestContext, VuState } from '../context.js';
 import { inMicrotask } from '../event-loop.js';
@@ -232,7 +232,7 @@ class Exchange<R> {
   // The attempt in flight.
   #target: ParsedTarget | null = null;
   #head: string | TracedHead = '';
-  #ids: { traceId: string; spanId: string } | null = null;
+  #ids: TraceIds | null = null;
   #sampled = false;
   readonly #onRaw = (raw: RawResponse): void => this.#received(raw);
 
@@ -386,7 +386,7 @@ class Exchange<R> {
     // Inside an iteration whose span the script asked for, requests are that trace's spans.
     const span = vu.span;
     if (ids !== null && span !== null && span.iteration === vu.iterationInInstance) {
-      ids = { traceId: span.traceId, spanId: ids.spanId };
+      ids = { traceId: span.traceId, spanId: ids.spanId, hex: null, at: 0 };
       sampled = span.sampled;
     }
     const jar = this.#jar!;

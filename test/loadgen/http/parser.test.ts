@@ -9,7 +9,11 @@ interface Parsed {
   error?: string;
 }
 
-function parse(chunks: Buffer[], noBody = false): Parsed {
+// Bytes after a read's length in a shared read buffer: what an earlier, longer read left there.
+const STALE = Buffer.from('\r\n\r\n0\r\n\r\nHTTP/1.1 500 Stale\r\nContent-Length: 0\r\n\r\n', 'latin1');
+
+/** `shared`: each chunk handed over as a plain TCP read is, at the start of a longer buffer, with its length. */
+function parse(chunks: Buffer[], noBody = false, shared = false): Parsed {
   const out: Parsed = { body: '' };
   const parser = new ResponseParser({
     onHead: (h) => (out.head = h),
@@ -18,7 +22,10 @@ function parse(chunks: Buffer[], noBody = false): Parsed {
     onParseError: (m) => (out.error = m),
   });
   parser.reset(noBody);
-  for (const c of chunks) parser.execute(c);
+  for (const c of chunks) {
+    if (shared) parser.execute(Buffer.concat([c, STALE]), c.length);
+    else parser.execute(c);
+  }
   return out;
 }
 
@@ -32,24 +39,26 @@ function splits(text: string): Buffer[][] {
 describe('ResponseParser', () => {
   it('parses content-length bodies split anywhere', () => {
     const text = 'HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\nhello';
-    for (const chunks of splits(text)) {
-      const r = parse(chunks);
-      expect(r.error).toBeUndefined();
-      expect(r.head?.status).toBe(200);
-      expect(r.body).toBe('hello');
-      expect(r.keepAlive).toBe(true);
-    }
+    for (const chunks of splits(text))
+      for (const shared of [false, true]) {
+        const r = parse(chunks, false, shared);
+        expect(r.error).toBeUndefined();
+        expect(r.head?.status).toBe(200);
+        expect(r.body).toBe('hello');
+        expect(r.keepAlive).toBe(true);
+      }
   });
 
   it('parses chunked bodies with extensions and trailers split anywhere', () => {
     const text =
       'HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nX-Trailer: t\r\n\r\n';
-    for (const chunks of splits(text)) {
-      const r = parse(chunks);
-      expect(r.error).toBeUndefined();
-      expect(r.body).toBe('hello world');
-      expect(r.keepAlive).toBe(true);
-    }
+    for (const chunks of splits(text))
+      for (const shared of [false, true]) {
+        const r = parse(chunks, false, shared);
+        expect(r.error).toBeUndefined();
+        expect(r.body).toBe('hello world');
+        expect(r.keepAlive).toBe(true);
+      }
   });
 
   it('honours Connection: close, HTTP/1.0, 204 and HEAD, and skips 1xx', () => {
@@ -61,6 +70,9 @@ describe('ResponseParser', () => {
     const head = parse([Buffer.from('HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n')], true);
     expect(head.keepAlive).toBe(true);
     expect(head.body).toBe('');
+    const untilClose = parse([Buffer.from('HTTP/1.1 200 OK\r\n\r\nab'), Buffer.from('cd')], false, true);
+    expect(untilClose.body).toBe('abcd');
+    expect(untilClose.keepAlive).toBeUndefined();
     const cont = parse([Buffer.from('HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok')]);
     expect(cont.head?.status).toBe(200);
     expect(cont.body).toBe('ok');
