@@ -6,7 +6,8 @@
 // for two span shapes (BENCH_SHAPES=synthetic,sidecar), with the published anchors and goals.
 // eventLoopRunQueueWaitMs: how long the event loop was ready but had no core, per request (schedstat).
 // rssSampledMb.libchdbFilePagesAfterLoad: chDB's library pages resident after the run, and how much
-// of them the run touched (the rest was touched only at start).
+// of them the run touched (the collector gives back what start touched once it has started).
+// peakRssAtReadyMb: the resident set's peak once the collector is ready, before any load.
 // Knobs: BENCH_SECONDS (15), BENCH_CLIENTS (8), BENCH_RATE (spans/s offered at fixed times by
 // the clients together, e.g. 5000 for the batching at a moderate rate; 0: closed loop, the default
 // and the goals' setting), BENCH_SHAPES, BENCH_NODE_ARGS, BENCH_COLLECTOR_ARGS
@@ -552,6 +553,10 @@ async function runScenario(bodies: Buffer[]): Promise<Record<string, unknown>> {
       });
       child.once('exit', (code) => reject(new Error(`collector exited with ${code}`)));
     });
+    // The resident set's peak before any load: the engine's start (its library pages are
+    // given back once it has started, collector/native/memory.ts), against which the run's
+    // peak is judged.
+    const peakRssAtReadyMb = procStat(child.pid!).peakRssMb;
     const dispatcher = new Agent({ connections: CLIENTS + 2, pipelining: 1 });
     const stored = async (): Promise<number> => {
       const res = await request(`${api}/metrics`, { dispatcher });
@@ -762,6 +767,7 @@ async function runScenario(bodies: Buffer[]): Promise<Record<string, unknown>> {
       spansPerCpuSecondEventLoopAndV8Threads: Math.round(storedSpans / Math.max(jsCpu, 0.01)),
       threadCpuSeconds,
       peakRssMb,
+      peakRssAtReadyMb,
       rssSampledMb: {
         peakAnonymous: peakAnonMb,
         fileBacked: fileMb,
