@@ -26,6 +26,7 @@ export class FrameDecoderError extends ControlPlaneError {
  * Accumulates DATA chunks and hands over whole messages. A chunk that starts on a message
  * boundary with nothing held (an ACK's usual case) is read in place: each message is a slice of
  * it, with no array or copy per chunk — after an edit every sidecar's ACK comes through here.
+ * A chunk is only read during push(): a message is valid during its onMessage call.
  */
 export class FrameDecoder {
   #held: Buffer | undefined;
@@ -53,10 +54,18 @@ export class FrameDecoder {
       const message = buf.subarray(pos + 5, pos + 5 + size);
       pos += 5 + size;
       if (!onMessage(message)) {
-        if (pos < end) this.#held = buf.subarray(pos);
+        this.#hold(buf, chunk, pos);
         return;
       }
     }
-    if (pos < end) this.#held = buf.subarray(pos);
+    this.#hold(buf, chunk, pos);
+  }
+
+  /**
+   * Keeps what follows `pos` for the next chunk: a copy when it is part of the chunk itself,
+   * which may be a view of the socket's reused read buffer (the xDS server's HTTP/2 reads).
+   */
+  #hold(buf: Buffer, chunk: Buffer, pos: number): void {
+    if (pos < buf.length) this.#held = buf === chunk ? Buffer.from(buf.subarray(pos)) : buf.subarray(pos);
   }
 }

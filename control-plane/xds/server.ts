@@ -43,6 +43,9 @@ const XDS_HTTP2: Http2Settings = {
   // What a sidecar that does not read may leave in its socket before its mesh pushes are held
   // (grpc-stream.ts); behind a closed window a stream holds at most the codec's 64 KiB.
   connectionBufferLimitBytes: 1024 * 1024,
+  // An ADS call reads each request within decodeData (FrameDecoder copies a partial message), so
+  // reads go into the transport's shared buffer: after an edit every sidecar's ACK is one read.
+  decodersCopyData: true,
 };
 
 function subsetVersion(version: string, names: readonly string[]): string {

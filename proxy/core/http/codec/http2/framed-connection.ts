@@ -23,6 +23,13 @@ import {
 } from './frame.js';
 import type { HeaderMap } from '../../headers.js';
 import type { TransportSocket } from '../../../network/transport-socket.js';
+import {
+  type HandleWriteRequest,
+  lastWriteWasAsync,
+  newWriteRequest,
+  tcpHandleOf,
+  writeError,
+} from '../../../../../shared/stream-wrap.js';
 import { HpackEncoder } from './hpack.js';
 
 /** What a peer may still send once we ended its connection, read and dropped, before reading stops. */
@@ -31,6 +38,66 @@ const READ_AFTER_END_LIMIT = 64 * 1024;
 const SOCKET_CLOSE_GRACE_MS = 1000;
 /** Below this many queued octets a batch is joined into one Buffer; above, written as is. */
 const CONCAT_LIMIT = 16 * 1024;
+/**
+ * A batch of one buffer up to this size goes straight to a plain TCP socket's handle (see
+ * writeQueued); a larger one through socket.write, whose buffer counts what the kernel left.
+ */
+const HANDLE_WRITE_MAX = 64 * 1024;
+
+/** A handle write request that knows its connection while libuv still holds its bytes. */
+interface ConnectionWriteRequest extends HandleWriteRequest {
+  connection: FramedHttp2Connection<FlowControlledStream> | null;
+}
+
+function onHandleWriteComplete(this: ConnectionWriteRequest, status: number): void {
+  const connection = this.connection;
+  this.connection = null;
+  connection?.onHandleWriteComplete(status);
+}
+
+// A write the kernel takes whole never binds its request object to a native write, so one object
+// serves all such writes of every connection; one left queued in libuv keeps its own (as the
+// HTTP/1 codecs' DeferredWriter does).
+let spareRequest: ConnectionWriteRequest | null = null;
+
+function writeRequest(): ConnectionWriteRequest {
+  let req = spareRequest;
+  if (req === null) {
+    req = newWriteRequest() as ConnectionWriteRequest;
+    req.oncomplete = onHandleWriteComplete as HandleWriteRequest['oncomplete'];
+    req.connection = null;
+    spareRequest = req;
+  }
+  return req;
+}
+
+/**
+ * Connections with frames queued this turn, flushed by one setImmediate for the whole turn (its
+ * first queued frame schedules it) instead of one per connection: an xDS push after a mesh edit
+ * queues a frame on every sidecar's connection in one turn, a thousand Immediates at a thousand
+ * sidecars. The bytes leave in the same order, at the same point of the turn.
+ */
+let due: Array<FramedHttp2Connection<FlowControlledStream>> = [];
+let spare: Array<FramedHttp2Connection<FlowControlledStream>> = [];
+
+function flushDueConnections(): void {
+  // Frames queued while flushing go to the other list and the next turn's flush.
+  const connections = due;
+  due = spare;
+  // One connection's failure must not leave the others' frames queued: each is flushed, then the
+  // first error is thrown as its own Immediate would have thrown it.
+  let failure: unknown = null;
+  for (let i = 0; i < connections.length; i++) {
+    try {
+      connections[i]!.flushScheduledBatch();
+    } catch (err) {
+      failure ??= err;
+    }
+  }
+  connections.length = 0;
+  spare = connections;
+  if (failure !== null) throw failure;
+}
 
 /** What the connection's flow control needs of a stream of either side. */
 export interface FlowControlledStream {
@@ -80,7 +147,11 @@ export abstract class FramedHttp2Connection<S extends FlowControlledStream> {
     this.#prefaceLeft = server ? CLIENT_PREFACE.length : 0;
   }
 
-  protected onData(chunk: Buffer): void {
+  /**
+   * Reads `chunk`'s frames. `view`: the chunk is a view of a buffer the transport reuses (see
+   * TransportSocket.readWith), so a partial frame left for the next read is copied.
+   */
+  protected onData(chunk: Buffer, view = false): void {
     if (this.dead) {
       // Once we ended the connection, a peer's last frames and its FIN are read (so a client that
       // closes after our GOAWAY is let go at once); one that writes on is read no further. A
@@ -123,7 +194,7 @@ export abstract class FramedHttp2Connection<S extends FlowControlledStream> {
       this.#onFrame(type, flags, id, buf, start, pos);
       if (this.dead) return;
     }
-    if (pos < end) this.#input = buf.subarray(pos);
+    if (pos < end) this.#input = view && buf === chunk ? Buffer.from(buf.subarray(pos)) : buf.subarray(pos);
   }
 
   #onFrame(type: number, flags: number, id: number, buf: Buffer, start: number, end: number): void {
@@ -301,7 +372,8 @@ export abstract class FramedHttp2Connection<S extends FlowControlledStream> {
   #out: Buffer[] = [];
   #outBytes = 0;
   #flushScheduled = false;
-  readonly #flush = (): void => this.flushOut();
+  /** A handle write the kernel took only in part is still queued in libuv (see writeQueued). */
+  #handleWritePending = false;
 
   /** Adds a frame to this loop turn's batch (scheduleFlush() has it written). */
   protected enqueueFrame(frame: Buffer): void {
@@ -313,7 +385,13 @@ export abstract class FramedHttp2Connection<S extends FlowControlledStream> {
   protected scheduleFlush(): void {
     if (this.#flushScheduled) return;
     this.#flushScheduled = true;
-    setImmediate(this.#flush);
+    if (due.length === 0) setImmediate(flushDueConnections);
+    due.push(this as unknown as FramedHttp2Connection<FlowControlledStream>);
+  }
+
+  /** The turn's flush (flushDueConnections): what is still queued leaves now. */
+  flushScheduledBatch(): void {
+    if (this.#flushScheduled) this.flushOut();
   }
 
   /** Forgets the batch (a peer that does not read is cut off instead). */
@@ -341,13 +419,56 @@ export abstract class FramedHttp2Connection<S extends FlowControlledStream> {
     this.#outBytes = 0;
     const s = this.#socket;
     if (s.destroyed || s.writableEnded) return null;
-    if (out.length === 1) return s.write(out[0]!);
-    if (bytes <= CONCAT_LIMIT) return s.write(Buffer.concat(out, bytes));
+    if (out.length === 1) return this.#write(s, out[0]!);
+    if (bytes <= CONCAT_LIMIT) return this.#write(s, Buffer.concat(out, bytes));
     s.cork();
     for (let i = 0; i < out.length - 1; i++) s.write(out[i]!);
     const ok = s.write(out[out.length - 1]!);
     s.uncork();
     return ok;
+  }
+
+  /**
+   * Writes one buffer: straight to a plain TCP socket's native handle (writeBuffer with a
+   * WriteWrap, what net.Socket's write does underneath) when the socket's Writable holds nothing,
+   * skipping its queueing, callback and state bookkeeping, which have nothing to do for a write
+   * the kernel takes whole — at a thousand sidecars an xDS push is a thousand such writes in one
+   * turn. A write the kernel takes only in part stays queued in libuv, which keeps later writes
+   * (through socket.write, while it is pending) behind it, so the bytes the Writable does not
+   * count are at most one batch of HANDLE_WRITE_MAX. TLS sockets, sockets with a timeout (which a
+   * write refreshes) and larger writes keep socket.write, as without Node's binding.
+   */
+  #write(s: TransportSocket['stream'], data: Buffer): boolean {
+    if (
+      this.#handleWritePending ||
+      data.length > HANDLE_WRITE_MAX ||
+      s.connecting ||
+      s.writableLength !== 0 ||
+      s.writableCorked !== 0 ||
+      (s.timeout ?? 0) > 0
+    )
+      return s.write(data);
+    const handle = tcpHandleOf(s);
+    if (handle === null) return s.write(data);
+    const req = writeRequest();
+    const status = handle.writeBuffer(req, data);
+    if (status !== 0) {
+      // The object may have been bound to a native write that failed: not reused.
+      spareRequest = null;
+      s.destroy(writeError(status));
+    } else if (lastWriteWasAsync()) {
+      spareRequest = null;
+      this.#handleWritePending = true;
+      req.connection = this as unknown as FramedHttp2Connection<FlowControlledStream>;
+    }
+    return true;
+  }
+
+  /** The rest of a handle write left the kernel's way (status 0) or failed. */
+  onHandleWriteComplete(status: number): void {
+    this.#handleWritePending = false;
+    const s = this.#socket;
+    if (status < 0 && !s.destroyed) s.destroy(writeError(status));
   }
 
   /**

@@ -154,6 +154,14 @@ export class FramedHttp2ServerConnection
       this.#callbacks.onRead(chunk.length);
       this.onData(chunk);
     });
+    // Bytes the socket already holds come as `data` above; with decoders that consume each DATA
+    // chunk within the call, later reads come straight from the handle into the transport's
+    // shared buffer: no Buffer per read, no readable-stream push, `data` and nextTick.
+    if (settings.decodersCopyData === true)
+      transport.readWith?.((view) => {
+        this.#callbacks.onRead(view.length);
+        this.onData(view, true);
+      });
     s.on('drain', () => this.#onDrain());
     // HTTP/2 has no half-closed connection: a client's FIN means it is gone (Envoy's remote close).
     s.on('end', () => this.destroy());

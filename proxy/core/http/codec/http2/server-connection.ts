@@ -52,6 +52,12 @@ export interface Http2Settings {
   readonly maxOutboundControlFrames?: number;
   /** http2_protocol_options.allow_connect: SETTINGS_ENABLE_CONNECT_PROTOCOL, and extended CONNECT taken as an upgrade. */
   readonly allowConnect?: boolean;
+  /**
+   * The streams' decoders are done with each DATA chunk when decodeData returns (they copy what
+   * they keep), so the framed codec may read into the transport's reused buffer (readWith). The
+   * xDS server's ADS calls; not the proxy's, whose request bodies outlive the read.
+   */
+  readonly decodersCopyData?: boolean;
 }
 
 const EMPTY = Buffer.alloc(0);
