@@ -8,7 +8,9 @@
 // busy-waiting, so the client does not take the CPU the proxies need.
 //
 // Usage: node open-loop-client.js PORT RATE SECONDS WARM_SECONDS
-// Prints one JSON line: { sent, errors, connections, serviceUs: [...], scheduledUs: [...] }.
+// Prints one JSON line: { sent, errors, connections, serviceUs: [...], scheduledUs: [...] }, and
+// with OPEN_LOOP_WRITTEN=1 in its environment writtenMs: [...] too, each recorded request's write
+// time on CLOCK_MONOTONIC (process.hrtime's clock) in ms, to line requests up with other events.
 import { connect, type Socket } from 'node:net';
 
 interface Pending {
@@ -26,6 +28,7 @@ const serviceUs: number[] = [];
 const scheduledUs: number[] = [];
 let errors = 0;
 let sent = 0;
+const writtenMs: number[] | null = process.env.OPEN_LOOP_WRITTEN === '1' ? [] : null;
 
 /** One keep-alive connection with at most one request outstanding (the client picks an idle one). */
 class Connection {
@@ -68,6 +71,7 @@ class Connection {
       if (p.recorded) {
         serviceUs.push(Number(now - p.written) / 1000);
         scheduledUs.push(Number(now - p.scheduled) / 1000);
+        writtenMs?.push(Number(p.written) / 1e6);
       }
       idle.push(this);
     }
@@ -115,5 +119,7 @@ async function paced(secs: number, recorded: boolean): Promise<void> {
 for (let i = 0; i < 16; i++) idle.push(nextConnection());
 await paced(warmSeconds, false);
 await paced(seconds, true);
-process.stdout.write(`${JSON.stringify({ sent, errors, connections: connections.length, serviceUs, scheduledUs })}\n`);
+process.stdout.write(
+  `${JSON.stringify({ sent, errors, connections: connections.length, serviceUs, scheduledUs, ...(writtenMs === null ? {} : { writtenMs }) })}\n`,
+);
 for (const c of connections) c.socket.destroy();

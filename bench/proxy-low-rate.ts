@@ -10,7 +10,11 @@
 // the two sidecars), LOWRATE_HOPS (2; 1 for one sidecar, not with mtls), LOWRATE_ROWS
 // (this,baseline,node,nginx: the chains run, baseline only with BENCH_BASELINE), LAT_RATE (1000),
 // LAT_SECONDS (5), WARM_SECONDS (2), BENCH_ROUNDS (3), LOWRATE_CONCURRENT (0). LOWRATE_HOLD=1 starts the chains, prints
-// their ports and pids and waits for SIGTERM (for perf, strace and the like).
+// their ports and pids and waits for SIGTERM (for perf, strace and the like). LOWRATE_GC_TRACE=1
+// (plain and telemetry modes) records every GC of the meshscope hops and reports per round each
+// hop's request-thread scavenges per second, other GCs, longest pause and pause time per second,
+// and the share of the row's requests at or above its p99 that a GC overlapped beside the share of
+// all its requests (bench/lib/gc-trace.ts): whether GC pauses are what the tail is made of.
 // What it found (issue 21, one sidecar, load average 10-22): per request, a meshscope sidecar's
 // request thread makes the same syscalls as the bare Node pipe (two reads, two writes, one
 // blocking epoll_pwait per turn plus the non-blocking one libuv's idle-time metrics add), arms
@@ -39,6 +43,7 @@ import {
 import { nginxWorkerPid, runQueueMeter, type RunQueueFigures } from './lib/run-queue.js';
 import { stealMeter } from './lib/steal.js';
 import { bootstrapFor, startSink } from './lib/telemetry.js';
+import { gcTrace, rowGcFigures, type RowGcFigures } from './lib/gc-trace.js';
 
 type Mode = 'telemetry' | 'plain' | 'mtls';
 const MODE = (process.env.LOWRATE_MODE ?? 'telemetry') as Mode;
@@ -60,12 +65,17 @@ const THIS_CLI = resolve(process.cwd(), 'dist/cli/main.js');
 /** Extra node flags for meshscope's processes (e.g. --perf-basic-prof with LOWRATE_HOLD). */
 const NODE_ARGS = (process.env.LOWRATE_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
 const PLAIN_PROXY = resolve(process.cwd(), 'dist/bench/h1-plain-proxy.js');
+const GC_TRACE = process.env.LOWRATE_GC_TRACE === '1' && MODE !== 'mtls' ? gcTrace() : null;
+// The open-loop clients (child processes) then report each request's write time.
+if (GC_TRACE !== null) process.env.OPEN_LOOP_WRITTEN = '1';
 
 interface Chain {
   name: string;
   port: number;
   /** One process per hop, outbound first; their main threads serve the requests. */
   pids: () => number[];
+  /** Whether its hops record their GCs (LOWRATE_GC_TRACE, meshscope hops). */
+  gcTraced?: boolean;
   stop(): Promise<void>;
 }
 
@@ -89,12 +99,13 @@ async function meshscopePair(name: string, cli: string, upstream: number, sink: 
       telemetry: MODE === 'telemetry',
       sink,
     });
+    const nodeArgs = GC_TRACE === null ? NODE_ARGS : [...NODE_ARGS, ...GC_TRACE.nodeArgs];
     hops.unshift(
-      await startMeshscope(hop, bootstrap, port, ['--concurrency', '1', '--drain-time-s', '1'], NODE_ARGS, cli),
+      await startMeshscope(hop, bootstrap, port, ['--concurrency', '1', '--drain-time-s', '1'], nodeArgs, cli),
     );
     next = port;
   }
-  return chainOf(name, hops, (p) => p.pid);
+  return { ...chainOf(name, hops, (p) => p.pid), gcTraced: GC_TRACE !== null };
 }
 
 async function plainPair(upstream: number): Promise<Chain> {
@@ -158,6 +169,8 @@ interface RowRound {
   sleepsPerRequest: number;
   clientConnections: number;
   errors: number;
+  /** LOWRATE_GC_TRACE: the hops' request-thread GCs in the row's window, against its slowest requests. */
+  gc?: RowGcFigures;
 }
 
 const round3 = (x: number): number => Math.round(x * 1000) / 1000;
@@ -196,6 +209,15 @@ async function main(): Promise<void> {
         const before = processCpu(pids);
         const r: OpenLoopResult = await openLoop(c.port, RATE, SECONDS, WARM);
         const after = processCpu(pids);
+        let gc: RowGcFigures | undefined;
+        if (GC_TRACE !== null && c.gcTraced === true && r.requests !== undefined) {
+          // The recorders write every 500 ms.
+          await new Promise((res) => setTimeout(res, 600));
+          gc = rowGcFigures(
+            r.requests,
+            pids.map((p) => GC_TRACE.requestThreadGcs(p)),
+          );
+        }
         rows.set(c.name, {
           addedP99Ms: round3(r.service.p99Ms - direct.service.p99Ms),
           addedP50Ms: round3(r.service.p50Ms - direct.service.p50Ms),
@@ -204,6 +226,7 @@ async function main(): Promise<void> {
           sleepsPerRequest: round3((after.voluntary - before.voluntary) / r.sent),
           clientConnections: r.connections,
           errors: r.errors,
+          ...(gc === undefined ? {} : { gc }),
         });
       };
       if (CONCURRENT) await Promise.all(chains.map(measure));

@@ -24,6 +24,11 @@ export interface OpenLoopResult {
   fromSchedule: LatencySummary;
   /** The client's own CPU per recorded call (user + system), when it reports it (the gRPC clients do). */
   clientCpuUsPerCall?: number;
+  /**
+   * Each recorded request's write time (CLOCK_MONOTONIC ms) and service time (us), in order, when
+   * the client ran with OPEN_LOOP_WRITTEN=1 (bench/lib/gc-trace.ts lines them up with GC pauses).
+   */
+  requests?: { writtenMs: number[]; serviceUs: number[] };
 }
 
 // npm scripts bundle each bench entry into dist/bench/, the client beside it.
@@ -72,12 +77,14 @@ export function openLoop(
         connections: number;
         serviceUs: number[];
         scheduledUs: number[];
+        writtenMs?: number[];
       };
       res({
         sent: r.sent,
         errors: r.errors,
         errorsByStatus: r.errorsByStatus ?? {},
         ...(r.clientCpuUsPerCall === undefined ? {} : { clientCpuUsPerCall: r.clientCpuUsPerCall }),
+        ...(r.writtenMs === undefined ? {} : { requests: { writtenMs: r.writtenMs, serviceUs: r.serviceUs } }),
         connections: r.connections,
         service: summarise(r.serviceUs),
         fromSchedule: summarise(r.scheduledUs),

@@ -13,7 +13,7 @@ import { FinishedSpan } from './finished-span.js';
 import { OtlpHttpSpanExporter } from './otlp-http-exporter.js';
 import { decodeSpans, OtlpTraceRequestFramer, SCOPE } from './otlp-span.js';
 import { lowerThisThreadsPriority } from '../telemetry/background-priority.js';
-import { recycleBatch, type FromExportThread, type ToExportThread } from '../telemetry/export-pipeline.js';
+import { receiveBatches, type FromExportThread, type ToExportThread } from '../telemetry/export-pipeline.js';
 
 export interface ExportThreadData {
   exporter: ExporterSpec;
@@ -47,9 +47,9 @@ function reportNow(): void {
   report();
 }
 
-/** Where batches go: send(spans, count) per batch, shutdown once. */
+/** Where batches go: send(spans, count, release) per batch (release once done with `spans`), shutdown once. */
 interface BatchSender {
-  send(spans: Uint8Array, count: number): void;
+  send(spans: Uint8Array, count: number, release: () => void): void;
   shutdown(): Promise<void>;
 }
 
@@ -61,13 +61,13 @@ function requestSender(spec: Extract<ExporterSpec, { kind: 'otlp-proto' }>): Bat
   });
   const framer = new OtlpTraceRequestFramer(data.resourceAttributes, SCOPE);
   return {
-    send(spans, count) {
+    send(spans, count, release) {
       // Framed in the room the pipeline left ahead of the spans; the buffer goes back to the
       // request thread once the transport is done with it (the export has settled).
       exporter.export({ request: framer.frame(spans), count }, (result: ExportResult) => {
         if (result.code === ExportResultCode.SUCCESS) counts.sent += count;
         else counts.failed += count;
-        recycleBatch(port, spans);
+        release();
         reportNow();
       });
     },
@@ -102,9 +102,9 @@ async function spanObjectSender(spec: Exclude<ExporterSpec, { kind: 'otlp-proto'
     batchExportOptions(),
   );
   return {
-    send(spans) {
+    send(spans, _count, release) {
       for (const s of decodeSpans(spans)) batch.submit(new FinishedSpan(s, resource));
-      recycleBatch(port, spans);
+      release();
       batch.flush();
     },
     shutdown: () => batch.shutdown(),
@@ -114,11 +114,8 @@ async function spanObjectSender(spec: Exclude<ExporterSpec, { kind: 'otlp-proto'
 const spec = data.exporter;
 const sender = spec.kind === 'otlp-proto' ? requestSender(spec) : await spanObjectSender(spec);
 
-port.on('message', (msg: ToExportThread) => {
-  if (msg.type === 'records') {
-    sender.send(msg.records, msg.count);
-    return;
-  }
+receiveBatches(port, sender.send, (msg: ToExportThread) => {
+  if (msg.type !== 'shutdown') return;
   void sender.shutdown().then(() => {
     if (reportTimer !== null) clearTimeout(reportTimer);
     report();

@@ -30,6 +30,11 @@ const MAX_OUTSTANDING = 32 * 1024;
 const POST_EVERY = 512;
 /** ... or this long after its first record (the sink then flushes on its own 1 s timer). */
 const POST_EVERY_MS = 250;
+/**
+ * A batch buffer's size: 512 records of the default format take 80-100 KB. A record that
+ * does not fit grows its batch's buffer as before.
+ */
+const BATCH_BYTES = 160 * 1024;
 /** The thread's young generation (V8 otherwise sizes it for a request thread's churn). */
 const YOUNG_GENERATION_MB = 2;
 /** A flush at shutdown waits at most this long for the thread. */
@@ -124,6 +129,7 @@ class LogThread {
       maxOutstanding: MAX_OUTSTANDING,
       postEvery: POST_EVERY,
       postEveryMs: POST_EVERY_MS,
+      batchBytes: BATCH_BYTES,
       counters: { sent: uncounted(), dropped: uncounted(), failed: uncounted() },
       onControl,
       // Printing a line makes almost no garbage (recorded strings are copied as bytes): a small

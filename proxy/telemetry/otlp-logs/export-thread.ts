@@ -15,7 +15,7 @@ import {
 import { parentPort, workerData } from 'node:worker_threads';
 import { decodeWireLogs } from './wire-log.js';
 import { lowerThisThreadsPriority } from '../background-priority.js';
-import { recycleBatch, type FromExportThread, type ToExportThread } from '../export-pipeline.js';
+import { receiveBatches, type FromExportThread, type ToExportThread } from '../export-pipeline.js';
 
 export type LogExporterSpec =
   | { readonly kind: 'otlp-http'; readonly url: string; readonly headers: Record<string, string> }
@@ -93,35 +93,36 @@ const provider = new LoggerProvider({
 const logger = provider.getLogger(data.logName);
 const utf8 = new TextDecoder();
 
-port.on('message', (msg: ToExportThread) => {
-  if (msg.type === 'records') {
-    const text = utf8.decode(msg.records);
-    recycleBatch(port, msg.records);
-    for (const l of decodeWireLogs(text)) {
-      if (queued >= data.maxQueueSize) {
-        count('dropped', 1);
-        continue;
-      }
-      queued++;
-      const ctx =
-        l.traceId === ''
-          ? ROOT_CONTEXT
-          : trace.setSpanContext(ROOT_CONTEXT, {
-              traceId: l.traceId,
-              spanId: l.spanId,
-              traceFlags: l.sampled ? TraceFlags.SAMPLED : TraceFlags.NONE,
-            });
-      logger.emit({
-        timestamp: l.timeMs,
-        severityNumber: SeverityNumber.INFO,
-        severityText: 'INFO',
-        body: l.body,
-        attributes: l.attributes,
-        context: ctx,
-      });
+function onBatch(records: Uint8Array, _count: number, release: () => void): void {
+  const text = utf8.decode(records);
+  release();
+  for (const l of decodeWireLogs(text)) {
+    if (queued >= data.maxQueueSize) {
+      count('dropped', 1);
+      continue;
     }
-    return;
+    queued++;
+    const ctx =
+      l.traceId === ''
+        ? ROOT_CONTEXT
+        : trace.setSpanContext(ROOT_CONTEXT, {
+            traceId: l.traceId,
+            spanId: l.spanId,
+            traceFlags: l.sampled ? TraceFlags.SAMPLED : TraceFlags.NONE,
+          });
+    logger.emit({
+      timestamp: l.timeMs,
+      severityNumber: SeverityNumber.INFO,
+      severityText: 'INFO',
+      body: l.body,
+      attributes: l.attributes,
+      context: ctx,
+    });
   }
+}
+
+receiveBatches(port, onBatch, (msg: ToExportThread) => {
+  if (msg.type !== 'shutdown') return;
   void provider
     .shutdown()
     .catch(() => undefined)
