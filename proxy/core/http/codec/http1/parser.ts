@@ -629,7 +629,12 @@ export const STATUS_TEXT: Readonly<Record<number, string>> = {
   511: 'Network Authentication Required',
 };
 
+/** HTTP/1.1 status lines made so far, by status: every response writes one, and most use a handful of codes. */
+const STATUS_LINES: Array<string | undefined> = [];
+
 /** The status line; `versionMinor` 0 answers an HTTP/1.0 request in its own version. */
 export function statusLine(status: number, versionMinor = 1): string {
-  return `HTTP/1.${versionMinor} ${status} ${STATUS_TEXT[status] ?? 'Unknown'}\r\n`;
+  if (versionMinor !== 1 || !Number.isInteger(status) || status < 100 || status > 999)
+    return `HTTP/1.${versionMinor} ${status} ${STATUS_TEXT[status] ?? 'Unknown'}\r\n`;
+  return (STATUS_LINES[status] ??= `HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Unknown'}\r\n`);
 }
