@@ -93,7 +93,7 @@ export interface UpstreamAttemptInfo {
   readonly cluster: string;
   /** `ip:port`, null until a host was picked. */
   upstreamHost: string | null;
-  startTimeMs: number;
+  readonly startTimeMs: number;
   /** 0 until upstream response headers arrived. */
   responseCode: number;
   /** Response flags caused by this attempt (UF, UC, UT...). */

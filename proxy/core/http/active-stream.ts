@@ -412,7 +412,8 @@ export class ActiveStream implements RequestDecoder, StreamFilterCallbacks, Filt
 
   /** FilterManagerCallbacks: the response headers leave through the codec. */
   encodeHeadersToCodec(headers: HeaderMap, endStream: boolean): void {
-    this.#lastActivity = performance.now();
+    // A response that ends here completes the stream: no idle timeout is checked after it.
+    if (!endStream) this.#lastActivity = performance.now();
     const info = this.streamInfo;
     const hcm = this.conn.hcm;
     const s = hcm.settings;
@@ -447,7 +448,7 @@ export class ActiveStream implements RequestDecoder, StreamFilterCallbacks, Filt
   /** FilterManagerCallbacks: body bytes leave through the codec. */
   encodeDataToCodec(data: Buffer, endStream: boolean): void {
     if (!this.responseStarted || this.#responseComplete) return;
-    this.#lastActivity = performance.now();
+    if (!endStream) this.#lastActivity = performance.now();
     const n = data.length;
     const encoder = this.encoder;
     if (n > 0) {

@@ -281,7 +281,9 @@ export class HcmConnection implements ServerConnectionCallbacks, DownstreamConne
 
   onRead(bytes: number): void {
     this.hcm.stats.downstream_cx_rx_bytes_total.add(bytes);
-    if (this.stream === null && this.#headStart < 0) this.#headStart = performance.now();
+    // Only request_headers_timeout reads the head's start: without it, no clock read per request.
+    if (this.stream === null && this.#headStart < 0 && this.hcm.settings.requestHeadersTimeoutMs > 0)
+      this.#headStart = performance.now();
   }
 
   onCodecError(_error: CodecError): void {
@@ -315,7 +317,9 @@ export class HcmConnection implements ServerConnectionCallbacks, DownstreamConne
       this.closedLocally = true;
       return;
     }
-    this.#idleSince = performance.now();
+    // The connection is idle from the stream's end, which the stream just measured (its duration).
+    const info = stream.streamInfo;
+    this.#idleSince = info.durationMs >= 0 ? info.startMonotonic + info.durationMs : performance.now();
   }
 }
 

@@ -45,6 +45,25 @@ export class HeaderMap {
     return this.names.indexOf(name) !== -1;
   }
 
+  /**
+   * Puts a header first (the codecs' pseudo-headers, which lead the map as in Envoy). The entries
+   * move up one by one: Array.prototype.unshift leaves V8's fast builtins for a C++ call each time
+   * (perf under wrk: ~0.7% of the request thread for the request's and the response's).
+   */
+  prepend(name: string, value: string): void {
+    this.#lines = null;
+    const names = this.names;
+    const values = this.values;
+    names.push(name);
+    values.push(value);
+    for (let i = names.length - 1; i > 0; i--) {
+      names[i] = names[i - 1]!;
+      values[i] = values[i - 1]!;
+    }
+    names[0] = name;
+    values[0] = value;
+  }
+
   /** Appends a value, keeping earlier values of the same name. */
   add(name: string, value: string): void {
     this.names.push(name);
@@ -122,8 +141,13 @@ export class HeaderMap {
       w++;
     }
     const removed = names.length - w;
-    names.length = w;
-    values.length = w;
+    // pop() stays in V8's fast builtins; assigning `length` is a runtime call each time (perf:
+    // ArrayLengthSetter, JSArray::SetLength and StoreCallbackProperty, ~0.9% of the request
+    // thread under wrk), and a request or response drops only a few headers.
+    for (let i = 0; i < removed; i++) {
+      names.pop();
+      values.pop();
+    }
     return removed;
   }
 }

@@ -537,8 +537,7 @@ export class RouterFilter implements StreamDecoderFilter, AttemptOwner, WheelTim
     this.#cluster!.info.stats.recordResponseCode(status);
     this.#retryState = null;
     this.#clearPerTryTimer();
-    headers.names.unshift(':status');
-    headers.values.unshift(String(status));
+    headers.prepend(':status', String(status));
     this.#cb.encode1xxHeaders(headers);
   }
 
@@ -582,8 +581,7 @@ export class RouterFilter implements StreamDecoderFilter, AttemptOwner, WheelTim
     else attempt.host.stats.rq_success++;
     // The parsed upstream map becomes the response map: hop-by-hop headers go, :status leads.
     headers.removeIf(status === 101 ? isHopByHopResponseHeaderBut101Upgrade : isHopByHopResponseHeader);
-    headers.names.unshift(':status');
-    headers.values.unshift(String(status));
+    headers.prepend(':status', String(status));
     if (!this.#config.suppressEnvoyHeaders) setUpstreamServiceTime(headers, attempt.elapsedMs(now));
     if (this.#setCookie !== null) headers.add('set-cookie', this.#setCookie);
     if (this.#weightedIndex >= 0)

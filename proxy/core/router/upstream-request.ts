@@ -47,7 +47,6 @@ export class UpstreamRequest implements PoolCallbacks, ResponseDecoder, Upstream
   readonly cluster: string;
   readonly host: Host;
   upstreamHost: string | null;
-  startTimeMs: number;
   readonly #startMonotonic: number;
   responseCode = 0;
   responseFlags = 0;
@@ -74,8 +73,15 @@ export class UpstreamRequest implements PoolCallbacks, ResponseDecoder, Upstream
     this.cluster = cluster;
     this.host = host;
     this.upstreamHost = host.addressString;
-    this.startTimeMs = Date.now();
     this.#startMonotonic = performance.now();
+  }
+
+  /**
+   * Epoch milliseconds when the attempt started, from its monotonic start: one clock read per
+   * attempt instead of two (no tracer reads it per request; spans time attempts themselves).
+   */
+  get startTimeMs(): number {
+    return performance.timeOrigin + this.#startMonotonic;
   }
 
   /** Milliseconds since the attempt started, at `now` (a performance.now() the caller has). */

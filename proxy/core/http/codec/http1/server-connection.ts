@@ -407,8 +407,10 @@ export class Http1ServerConnection implements ServerConnection, ParserHandler {
     }
     if (head.chunked) h.remove('content-length');
     // Pseudo-headers first, as Envoy orders them.
-    h.names.unshift(':authority', ':path', ':method', ':scheme');
-    h.values.unshift(authority, path, head.method, this.transport.scheme);
+    h.prepend(':scheme', this.transport.scheme);
+    h.prepend(':method', head.method);
+    h.prepend(':path', path);
+    h.prepend(':authority', authority);
     // An upgrade's bytes after the head belong to the tunnel (the HCM and route decide whether it is allowed).
     if (encoder.upgradeType !== '') this.#parser.setRaw();
     decoder.decodeHeaders(h, endStream);
