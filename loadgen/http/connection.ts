@@ -4,6 +4,7 @@
 import { performance } from 'node:perf_hooks';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
+import { EndOfTurn } from '../../shared/end-of-turn.js';
 import { HandleWriter, readFromHandle } from './handle-io.js';
 import { ResponseParser, type ParsedHead, type ParserHandler } from './parser.js';
 import type { TracedHead } from './traced-head.js';
@@ -142,30 +143,7 @@ function unwatch(c: Connection): void {
 // costing the writer's own time; the proxy's DeferredWriter does the same for the same reason.
 // The wait until the flush counts in http_req_sending, as in k6 whatever delays a request between
 // getting its connection and writing it does; the response's timings are unchanged.
-let due: Connection[] = [];
-let spare: Connection[] = [];
-
-function flushDueWrites(): void {
-  const list = due;
-  due = spare;
-  // One connection's failure must not leave the others' requests unsent.
-  let failure: unknown = null;
-  for (let i = 0; i < list.length; i++) {
-    try {
-      list[i]!.flush();
-    } catch (err) {
-      failure ??= err;
-    }
-  }
-  list.length = 0;
-  spare = list;
-  if (failure !== null) throw failure;
-}
-
-function writeAtEndOfTurn(c: Connection): void {
-  if (due.length === 0) setImmediate(flushDueWrites);
-  due.push(c);
-}
+const dueWrites = new EndOfTurn<Connection>((c) => c.flush());
 
 export class Connection implements ParserHandler {
   readonly origin: Origin;
@@ -334,8 +312,8 @@ export class Connection implements ParserHandler {
     this.#pendingWrite = head;
     this.#pendingBody = body;
     // Connected: written at the end of this event-loop turn with the turn's other requests
-    // (writeAtEndOfTurn); otherwise once connected (#onConnect).
-    if (this.#connected) writeAtEndOfTurn(this);
+    // (dueWrites); otherwise once connected (#onConnect).
+    if (this.#connected) dueWrites.schedule(this);
   }
 
   /**

@@ -37,6 +37,7 @@ import {
   tcpHandleOf,
   writeError,
 } from '../../../shared/stream-wrap.js';
+import { EndOfTurn } from '../../../shared/end-of-turn.js';
 import type { NativeStream } from '../network/transport-socket.js';
 
 /** A handle write request that knows its writer while libuv still holds its bytes. */
@@ -70,33 +71,8 @@ function writeRequest(): WriterRequest {
 /** Writes of one turn up to this many bytes are joined into one string. */
 const JOIN_MAX = 4096;
 
-/** Writers to flush at the end of this turn, in the order of their first write; and a spare list. */
-let due: DeferredWriter[] = [];
-let spare: DeferredWriter[] = [];
-
-function flushDueWriters(): void {
-  // Writes made while flushing (none today) go to the other list and a new turn's flush.
-  const writers = due;
-  due = spare;
-  // One writer's failure must not leave the others' bytes queued: each is flushed, then the
-  // first error is thrown as its own Immediate would have thrown it.
-  let failure: unknown = null;
-  for (let i = 0; i < writers.length; i++) {
-    try {
-      writers[i]!.endTurn();
-    } catch (err) {
-      failure ??= err;
-    }
-  }
-  writers.length = 0;
-  spare = writers;
-  if (failure !== null) throw failure;
-}
-
-function flushAtEndOfTurn(writer: DeferredWriter): void {
-  if (due.length === 0) setImmediate(flushDueWriters);
-  due.push(writer);
-}
+/** Writers to flush at the end of this turn, in the order of their first write. */
+const dueWriters = new EndOfTurn<DeferredWriter>((writer) => writer.endTurn());
 
 export class DeferredWriter {
   readonly #socket: NativeStream;
@@ -124,7 +100,7 @@ export class DeferredWriter {
       const text = typeof data === 'string' ? data : data.toString('latin1');
       if (pending === null) {
         this.#pendingText = text;
-        flushAtEndOfTurn(this);
+        dueWriters.schedule(this);
       } else this.#pendingText = pending + text;
       if (socket.writableNeedDrain) {
         this.#onAboveWatermark();
@@ -135,7 +111,7 @@ export class DeferredWriter {
     if (!this.#corked) {
       this.#corked = true;
       socket.cork();
-      if (pending === null) flushAtEndOfTurn(this);
+      if (pending === null) dueWriters.schedule(this);
       else this.flush();
     }
     const ok = typeof data === 'string' ? socket.write(data, 'latin1') : socket.write(data);

@@ -21,6 +21,7 @@ import {
   SettingId,
   windowUpdateFrame,
 } from './frame.js';
+import { EndOfTurn } from '../../../../../shared/end-of-turn.js';
 import type { HeaderMap } from '../../headers.js';
 import type { TransportSocket } from '../../../network/transport-socket.js';
 import {
@@ -72,32 +73,14 @@ function writeRequest(): ConnectionWriteRequest {
 }
 
 /**
- * Connections with frames queued this turn, flushed by one setImmediate for the whole turn (its
- * first queued frame schedules it) instead of one per connection: an xDS push after a mesh edit
- * queues a frame on every sidecar's connection in one turn, a thousand Immediates at a thousand
- * sidecars. The bytes leave in the same order, at the same point of the turn.
+ * Connections with frames queued this turn, flushed together at its end (its first queued frame
+ * schedules it) instead of one Immediate per connection: an xDS push after a mesh edit queues a
+ * frame on every sidecar's connection in one turn. The bytes leave in the same order, at the same
+ * point of the turn.
  */
-let due: Array<FramedHttp2Connection<FlowControlledStream>> = [];
-let spare: Array<FramedHttp2Connection<FlowControlledStream>> = [];
-
-function flushDueConnections(): void {
-  // Frames queued while flushing go to the other list and the next turn's flush.
-  const connections = due;
-  due = spare;
-  // One connection's failure must not leave the others' frames queued: each is flushed, then the
-  // first error is thrown as its own Immediate would have thrown it.
-  let failure: unknown = null;
-  for (let i = 0; i < connections.length; i++) {
-    try {
-      connections[i]!.flushScheduledBatch();
-    } catch (err) {
-      failure ??= err;
-    }
-  }
-  connections.length = 0;
-  spare = connections;
-  if (failure !== null) throw failure;
-}
+const dueConnections = new EndOfTurn<FramedHttp2Connection<FlowControlledStream>>((connection) =>
+  connection.flushScheduledBatch(),
+);
 
 /** What the connection's flow control needs of a stream of either side. */
 export interface FlowControlledStream {
@@ -385,11 +368,10 @@ export abstract class FramedHttp2Connection<S extends FlowControlledStream> {
   protected scheduleFlush(): void {
     if (this.#flushScheduled) return;
     this.#flushScheduled = true;
-    if (due.length === 0) setImmediate(flushDueConnections);
-    due.push(this as unknown as FramedHttp2Connection<FlowControlledStream>);
+    dueConnections.schedule(this as unknown as FramedHttp2Connection<FlowControlledStream>);
   }
 
-  /** The turn's flush (flushDueConnections): what is still queued leaves now. */
+  /** The turn's flush (dueConnections): what is still queued leaves now. */
   flushScheduledBatch(): void {
     if (this.#flushScheduled) this.flushOut();
   }
