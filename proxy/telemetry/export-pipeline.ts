@@ -197,6 +197,12 @@ export class ExportPipeline {
       // A dead export thread loses records, never requests: everything from now on is dropped.
       this.#closed = true;
     });
+    // A thread that died (thrown, or exited) will never say 'closed': a shutdown under way
+    // ends now rather than after SHUTDOWN_TIMEOUT_MS.
+    this.#worker.on('exit', () => {
+      this.#closed = true;
+      this.#onClosed?.();
+    });
   }
 
   /**

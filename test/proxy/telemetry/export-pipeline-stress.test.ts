@@ -140,6 +140,27 @@ class Collector {
   }
 }
 
+describe('an export thread that dies', () => {
+  it('costs records (dropped, counted), not a shutdown that waits out its timeout', async () => {
+    const c = counters();
+    const pipeline = new ExportPipeline({
+      thread: LOG_THREAD,
+      workerData: null,
+      maxOutstanding: 10_000,
+      postEvery: 512,
+      postEveryMs: 50,
+      counters: c,
+    });
+    // A logger of a sink the thread was never told of: the thread throws and dies.
+    pipeline.postControl({ kind: 'logger', id: 2, sink: 99, format: { text_format: 'a\n' } });
+    const started = Date.now();
+    await pipeline.shutdown();
+    expect(Date.now() - started).toBeLessThan(2000);
+    expect(pipeline.beginRecord()).toBeNull();
+    expect(c.dropped.value).toBe(1);
+  });
+});
+
 describe('span export thread under a slow, hanging, recovering collector', () => {
   it('every span admitted is sent once or counted failed, none torn or duplicated; shutdown under load is prompt', async () => {
     const collector = new Collector();
