@@ -358,9 +358,10 @@ interface ThreadPort {
 /**
  * The export thread's side of an ExportPipeline: calls `batch` with each batch handed over, in
  * order (`records` views shared memory the request thread refills once `release` is called),
- * and `message` with every other message, after every batch handed over before it. While
- * batches come the thread looks for the next every LOOK_EVERY_MS; after LOOKS_BEFORE_IDLE
- * looks that found none it goes idle, and the request thread wakes it with a message.
+ * and `message` with every other message, after every batch handed over before it (and a
+ * `control` message before every batch handed over after it). While batches come the thread
+ * looks for the next every LOOK_EVERY_MS; after LOOKS_BEFORE_IDLE looks that found none it goes
+ * idle, and the request thread wakes it with a message.
  */
 export function receiveBatches(
   port: ThreadPort,
