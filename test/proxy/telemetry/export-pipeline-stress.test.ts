@@ -218,10 +218,12 @@ describe('span export thread under a slow, hanging, recovering collector', () =>
       collector.recover();
       await run(400);
       // Idle now: every batch handed over is exported without another hand-over or a shutdown
-      // to nudge the thread (a wake-up lost between its IDLE store and its last look would not be).
-      const settleBy = Date.now() + 1500;
+      // to nudge the thread (a wake-up lost between its IDLE store and its last look would not
+      // be). Usually within milliseconds; the bound is long because the thread runs at the
+      // lowest CPU priority and a loaded machine can starve it for seconds.
+      const settleBy = Date.now() + 8000;
       while (c.sent.value() + c.failed.value() < admitted && Date.now() < settleBy) await sleep(10);
-      expect(c.sent.value() + c.failed.value()).toBe(admitted);
+      expect(c.sent.value() + c.failed.value(), 'settled while idle').toBe(admitted);
       await run(150);
       // Shutdown with records still coming: the ones after it are dropped and counted.
       const started = Date.now();
@@ -234,13 +236,16 @@ describe('span export thread under a slow, hanging, recovering collector', () =>
       const duplicated = [...collector.accepted].filter(([, n]) => n > 1).map(([seq]) => seq);
       expect(duplicated).toEqual([]);
       expect(Math.max(...collector.seen)).toBeLessThan(admitted);
-      // Every record admitted settled: sent (the collector has it) or failed (the hang).
-      expect(c.sent.value()).toBe(collector.accepted.size);
-      expect(c.sent.value() + c.failed.value()).toBe(admitted);
+      // Every record admitted settled: sent (the collector has it) or failed (the hang). A
+      // starved thread can time an export out with the collector's 200 already in its socket
+      // (failed here, accepted there), so the collector may have more than was counted sent.
+      expect(c.sent.value(), 'sent, all accepted').toBeLessThanOrEqual(collector.accepted.size);
+      expect(c.sent.value() + c.failed.value(), 'settled at shutdown').toBe(admitted);
       expect(c.dropped.value()).toBe(refused);
       expect(c.failed.value()).toBeGreaterThan(0);
       expect(refused).toBeGreaterThan(0);
-      expect(shutdownMs).toBeLessThan(2000);
+      // Within SHUTDOWN_TIMEOUT_MS (5 s), past which the thread is terminated and records lost.
+      expect(shutdownMs).toBeLessThan(4500);
     } finally {
       await pipeline.shutdown();
       await collector.stop();
