@@ -100,7 +100,15 @@ const LENGTH = STATE + MAX_SLOTS;
 const COUNT = LENGTH + MAX_SLOTS;
 /** Each slot's buffer generation: the thread takes a batch once it has the buffer it is in. */
 const GENERATION = COUNT + MAX_SLOTS;
-const CONTROL_INTS = GENERATION + MAX_SLOTS;
+/**
+ * How many `control` messages were posted before each slot's batch: the thread takes a batch
+ * only once it has read them all, as when every batch was a message. Batches go through shared
+ * memory and messages through the port, so without it a thread still taking batches (its drain
+ * loop, its timer) could take one ahead of a message posted before it: the access-log thread
+ * then printed records of a logger it had not been told of yet, threw, and died.
+ */
+const CONTROLS = GENERATION + MAX_SLOTS;
+const CONTROL_INTS = CONTROLS + MAX_SLOTS;
 /** A slot's states: the request thread's to fill, or handed over to the thread. */
 const FREE = 0;
 const HANDED_OVER = 1;
@@ -133,6 +141,8 @@ export class ExportPipeline {
   #current = -1;
   #pendingCount = 0;
   #outstanding = 0;
+  /** `control` messages posted so far (CONTROLS). */
+  #controls = 0;
   #timer: NodeJS.Timeout | null = null;
   #closed = false;
   #onClosed: (() => void) | null = null;
@@ -187,6 +197,12 @@ export class ExportPipeline {
       // A dead export thread loses records, never requests: everything from now on is dropped.
       this.#closed = true;
     });
+    // A thread that died (thrown, or exited) will never say 'closed': a shutdown under way
+    // ends now rather than after SHUTDOWN_TIMEOUT_MS.
+    this.#worker.on('exit', () => {
+      this.#closed = true;
+      this.#onClosed?.();
+    });
   }
 
   /**
@@ -224,12 +240,14 @@ export class ExportPipeline {
   }
 
   /**
-   * A message of the thread's own protocol; it reaches the thread after every record posted
-   * before it (the thread looks at the slots before it reads a message), so `postPending()`
-   * first makes it follow every record admitted so far.
+   * A message of the thread's own protocol, in order with the records: the thread reads it after
+   * every record admitted before it (handed over now) and before any record admitted after it.
    */
   postControl(body: unknown): void {
-    if (!this.#closed) this.#worker.postMessage({ type: 'control', body } satisfies ToExportThread);
+    if (this.#closed) return;
+    this.#post();
+    this.#controls++;
+    this.#worker.postMessage({ type: 'control', body } satisfies ToExportThread);
   }
 
   /** Hands over the records admitted so far now, rather than at the next batch boundary. */
@@ -294,6 +312,7 @@ export class ExportPipeline {
     const control = this.#control;
     control[LENGTH + id] = length;
     control[COUNT + id] = count;
+    control[CONTROLS + id] = this.#controls;
     control[STATE + id] = HANDED_OVER;
     const head = control[HEAD]!;
     control[QUEUE + (head % MAX_SLOTS)] = id;
@@ -339,9 +358,10 @@ interface ThreadPort {
 /**
  * The export thread's side of an ExportPipeline: calls `batch` with each batch handed over, in
  * order (`records` views shared memory the request thread refills once `release` is called),
- * and `message` with every other message, after every batch handed over before it. While
- * batches come the thread looks for the next every LOOK_EVERY_MS; after LOOKS_BEFORE_IDLE
- * looks that found none it goes idle, and the request thread wakes it with a message.
+ * and `message` with every other message, after every batch handed over before it (and a
+ * `control` message before every batch handed over after it). While batches come the thread
+ * looks for the next every LOOK_EVERY_MS; after LOOKS_BEFORE_IDLE looks that found none it goes
+ * idle, and the request thread wakes it with a message.
  */
 export function receiveBatches(
   port: ThreadPort,
@@ -352,6 +372,8 @@ export function receiveBatches(
   let reserve = 0;
   const slots: Array<{ buffer: SharedArrayBuffer; generation: number } | undefined> = [];
   let tail = 0;
+  /** `control` messages read so far (CONTROLS). */
+  let controls = 0;
   let emptyLooks = 0;
   let timer: NodeJS.Timeout | null = null;
 
@@ -365,6 +387,8 @@ export function receiveBatches(
       const slot = slots[id];
       // The message with the slot's current buffer is on its way (it was posted before the batch).
       if (slot === undefined || slot.generation !== c[GENERATION + id]) break;
+      // A control message posted before the batch is still on its way: it is read first.
+      if (c[CONTROLS + id]! > controls) break;
       const records = new Uint8Array(slot.buffer, reserve, c[LENGTH + id]! - reserve);
       const count = c[COUNT + id]!;
       tail++;
@@ -411,7 +435,11 @@ export function receiveBatches(
       clearTimeout(timer);
       timer = null;
     }
+    if (msg.type === 'control') controls++;
     message(msg);
+    // The batches that waited for this message: an idle thread would otherwise leave them
+    // until the next wake (the request thread saw it awake when it handed them over).
+    if (msg.type === 'control') drain();
   });
 }
 
