@@ -15,7 +15,7 @@ import { spawn } from 'node:child_process';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { readIntoBuffer } from '../proxy/core/network/user-buffer-reads.js';
-import { type HandleWriteRequest, lastWriteWasAsync, newWriteRequest, tcpHandleOf } from '../shared/stream-wrap.js';
+import { tcpHandleOf, writeToHandle } from '../shared/stream-wrap.js';
 import { stealMeter } from './lib/steal.js';
 
 const SCALES = (process.env.BENCH_XDS_FLOOR_SCALES ?? '53,1000').split(',').map(Number);
@@ -79,14 +79,9 @@ async function scale(n: number): Promise<{ connections: number; cpu_ms_p50: numb
   while (sockets.length < n && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
   if (sockets.length < n) throw new Error(`${n} connections: only ${sockets.length} connected`);
   const push = Buffer.alloc(PUSH_BYTES, 2);
-  // One request object serves every write the kernel takes whole (as the codec's); one left
-  // queued in libuv keeps its own.
-  const request = (): HandleWriteRequest => {
-    const req = newWriteRequest();
-    req.oncomplete = () => undefined;
-    return req;
-  };
-  let req = request();
+  // Written as the codec writes (writeToHandle: one request object for every write the kernel
+  // takes whole); nothing waits for a queued write's completion here.
+  const owner = { onHandleWriteComplete: (): void => undefined };
   const cpu: number[] = [];
   const system: number[] = [];
   for (let round = 0; round < WARMUP + ROUNDS; round++) {
@@ -99,8 +94,7 @@ async function scale(n: number): Promise<{ connections: number; cpu_ms_p50: numb
       for (const s of sockets) {
         const handle = tcpHandleOf(s);
         if (handle === null) s.write(push);
-        else if (handle.writeBuffer(req, push) !== 0) s.destroy();
-        else if (lastWriteWasAsync()) req = request();
+        else if (writeToHandle(handle, push, owner) < 0) s.destroy();
       }
     });
     await replies;

@@ -1,13 +1,13 @@
 // A plaintext TCP socket's native handle, used directly where net.Socket's layers have nothing to
-// do: writes the kernel takes whole (the proxy's DeferredWriter, the load generator's HandleWriter)
-// and reads handed straight to a codec. The binding (process.binding('stream_wrap')) is Node's,
+// do: writes the kernel takes whole (the proxy's DeferredWriter and HTTP/2 connections, the load
+// generator's HandleWriter; writeToHandle) and reads handed straight to a codec. The binding (process.binding('stream_wrap')) is Node's,
 // not a documented API: it is checked once here, and without it (or with --throw-deprecation)
 // every caller falls back to the socket's own write and read paths.
 import type { Socket } from 'node:net';
 import { getSystemErrorName } from 'node:util';
 
 /** Node's native write request (stream_wrap's WriteWrap), as a write straight to a handle takes it. */
-export interface HandleWriteRequest {
+interface HandleWriteRequest {
   oncomplete: (this: HandleWriteRequest, status: number) => void;
 }
 
@@ -55,14 +55,62 @@ export function tcpHandleOf(socket: Socket): TcpHandle | null {
   return handle != null && handle.constructor.name === 'TCP' ? handle : null;
 }
 
-/** A new native write request; only once tcpHandleOf has returned a handle (the binding is there). */
-export function newWriteRequest(): HandleWriteRequest {
-  return new STREAM_WRAP!.WriteWrap();
+/** Who is told when a handle write that libuv left queued completes. */
+export interface HandleWriteOwner {
+  /** The rest of the write left the kernel's way (status 0) or failed (a negative errno). */
+  onHandleWriteComplete(status: number): void;
 }
 
-/** The handle's last write left bytes queued in libuv (the kernel took only part): its request completes later. */
-export function lastWriteWasAsync(): boolean {
-  return STREAM_WRAP!.streamBaseState[STREAM_WRAP!.kLastWriteWasAsync] !== 0;
+/** A write request that knows its owner and the bytes libuv writes from, while libuv holds it. */
+interface OwnedWriteRequest extends HandleWriteRequest {
+  owner: HandleWriteOwner | null;
+  /** Kept alive here until libuv is done with it, as Node's own write keeps it (req.buffer). */
+  buffer: Uint8Array | null;
+}
+
+function onOwnedWriteComplete(this: OwnedWriteRequest, status: number): void {
+  const owner = this.owner;
+  this.owner = null;
+  this.buffer = null;
+  owner?.onHandleWriteComplete(status);
+}
+
+// A write the kernel takes whole never binds its request object to a native write (StreamBase
+// tries the write first and wraps the object only for what is left), so one object serves every
+// such write of every caller. One left queued in libuv keeps its own (reusing it aborts Node:
+// StreamReq's AttachToObject assertion), and so does a failed one, which may have been bound.
+let spareRequest: OwnedWriteRequest | null = null;
+
+/** writeToHandle's result when libuv holds the rest of the write: `owner` hears when it completes. */
+export const HANDLE_WRITE_QUEUED = 1;
+
+/**
+ * Writes `data` straight to a TCP handle (what net.Socket's write does underneath, without its
+ * Writable's queueing, callback and state bookkeeping); only once tcpHandleOf has returned it.
+ * Returns 0 when the kernel took it whole, HANDLE_WRITE_QUEUED when libuv queued the rest (later
+ * writes through socket.write queue behind it; `owner.onHandleWriteComplete` says when it is done),
+ * or the failed write's negative errno (writeError makes Node's error of it).
+ */
+export function writeToHandle(handle: TcpHandle, data: Uint8Array | string, owner: HandleWriteOwner): number {
+  let req = spareRequest;
+  if (req === null) {
+    req = new STREAM_WRAP!.WriteWrap() as OwnedWriteRequest;
+    req.oncomplete = onOwnedWriteComplete as HandleWriteRequest['oncomplete'];
+    req.owner = null;
+    req.buffer = null;
+    spareRequest = req;
+  }
+  const status = typeof data === 'string' ? handle.writeLatin1String(req, data) : handle.writeBuffer(req, data);
+  if (status !== 0) {
+    spareRequest = null;
+    return status;
+  }
+  if (STREAM_WRAP!.streamBaseState[STREAM_WRAP!.kLastWriteWasAsync] === 0) return 0;
+  spareRequest = null;
+  req.owner = owner;
+  // A string's rest is copied by the handle; a buffer's is written from where it is.
+  if (typeof data !== 'string') req.buffer = data;
+  return HANDLE_WRITE_QUEUED;
 }
 
 /** The error Node's own write reports for a failed write (`write EPIPE` …). */

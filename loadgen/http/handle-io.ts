@@ -11,49 +11,18 @@
 // straight from the handle too (readFromHandle, re-exported from there).
 import type * as net from 'node:net';
 import {
-  type HandleWriteRequest,
-  lastWriteWasAsync,
-  newWriteRequest,
+  HANDLE_WRITE_QUEUED,
+  type HandleWriteOwner,
   type TcpHandle,
   tcpHandleOf,
   writeError,
+  writeToHandle,
 } from '../../shared/stream-wrap.js';
 
 export { readFromHandle } from '../../shared/stream-wrap.js';
 
-/** A write request that knows its connection and the buffer libuv writes from. */
-interface WriterRequest extends HandleWriteRequest {
-  writer: HandleWriter | null;
-  /** A buffer libuv still writes from: kept alive here, as Node's own write keeps it. */
-  buffer: Buffer | null;
-}
-
-function onComplete(this: WriterRequest, status: number): void {
-  const writer = this.writer;
-  this.writer = null;
-  this.buffer = null;
-  writer?.completed(status);
-}
-
-// A write the kernel takes whole never binds its request object to a native write (StreamBase
-// tries the write first and wraps the object only for what is left), so one object serves every
-// such write; one left queued in libuv keeps its own, and the next write gets a new one.
-let spareRequest: WriterRequest | null = null;
-
-function writeRequest(): WriterRequest {
-  let req = spareRequest;
-  if (req === null) {
-    req = newWriteRequest() as WriterRequest;
-    req.oncomplete = onComplete as HandleWriteRequest['oncomplete'];
-    req.writer = null;
-    req.buffer = null;
-    spareRequest = req;
-  }
-  return req;
-}
-
 /** Writes one connection's requests; `socket` must be a connected plain TCP socket. */
-export class HandleWriter {
+export class HandleWriter implements HandleWriteOwner {
   readonly #socket: net.Socket;
   readonly #handle: TcpHandle | null;
   /** A handle write the kernel took only in part is still queued in libuv (and holds its bytes). */
@@ -77,22 +46,13 @@ export class HandleWriter {
       else socket.write(data);
       return;
     }
-    const req = writeRequest();
-    const status = typeof data === 'string' ? handle.writeLatin1String(req, data) : handle.writeBuffer(req, data);
-    if (status !== 0) {
-      // The object may have been bound to a native write that failed: not reused.
-      spareRequest = null;
-      socket.destroy(writeError(status));
-    } else if (lastWriteWasAsync()) {
-      spareRequest = null;
-      this.pending = true;
-      req.writer = this;
-      if (typeof data !== 'string') req.buffer = data;
-    }
+    const result = writeToHandle(handle, data, this);
+    if (result === HANDLE_WRITE_QUEUED) this.pending = true;
+    else if (result !== 0) socket.destroy(writeError(result));
   }
 
   /** The rest of a handle write left (status 0) or failed. */
-  completed(status: number): void {
+  onHandleWriteComplete(status: number): void {
     this.pending = false;
     const socket = this.#socket;
     if (status < 0 && !socket.destroyed) socket.destroy(writeError(status));

@@ -31,42 +31,14 @@
 // every write goes through socket.write, and deferred-writer.test.ts checks both the
 // partial write's ordering and a failed write's error.
 import {
-  type HandleWriteRequest,
-  lastWriteWasAsync,
-  newWriteRequest,
+  HANDLE_WRITE_QUEUED,
+  type HandleWriteOwner,
   tcpHandleOf,
   writeError,
+  writeToHandle,
 } from '../../../shared/stream-wrap.js';
 import { EndOfTurn } from '../../../shared/end-of-turn.js';
 import type { NativeStream } from '../network/transport-socket.js';
-
-/** A handle write request that knows its writer while libuv still holds its bytes. */
-interface WriterRequest extends HandleWriteRequest {
-  writer: DeferredWriter | null;
-}
-
-function onHandleWriteComplete(this: WriterRequest, status: number): void {
-  const writer = this.writer;
-  this.writer = null;
-  writer?.onHandleWriteComplete(status);
-}
-
-// A write the kernel takes whole never binds its request object to a native write (StreamBase
-// tries the write first and wraps the object only for what is left), so one object serves every
-// such write of every writer; one left queued in libuv keeps its own, and the next write gets a
-// new one (as the load generator's HandleWriter does).
-let spareRequest: WriterRequest | null = null;
-
-function writeRequest(): WriterRequest {
-  let req = spareRequest;
-  if (req === null) {
-    req = newWriteRequest() as WriterRequest;
-    req.oncomplete = onHandleWriteComplete as HandleWriteRequest['oncomplete'];
-    req.writer = null;
-    spareRequest = req;
-  }
-  return req;
-}
 
 /** Writes of one turn up to this many bytes are joined into one string. */
 const JOIN_MAX = 4096;
@@ -74,7 +46,7 @@ const JOIN_MAX = 4096;
 /** Writers to flush at the end of this turn, in the order of their first write. */
 const dueWriters = new EndOfTurn<DeferredWriter>((writer) => writer.endTurn());
 
-export class DeferredWriter {
+export class DeferredWriter implements HandleWriteOwner {
   readonly #socket: NativeStream;
   /** Called when a write lands above the socket's high-water mark (flow control). */
   readonly #onAboveWatermark: () => void;
@@ -146,17 +118,9 @@ export class DeferredWriter {
     if (handle === null) return false;
     if (socket.connecting || socket.writableLength !== 0 || socket.writableCorked !== 0) return false;
     if ((socket.timeout ?? 0) > 0) return false;
-    const req = writeRequest();
-    const status = handle.writeLatin1String(req, text);
-    if (status !== 0) {
-      // The object may have been bound to a native write that failed: not reused.
-      spareRequest = null;
-      socket.destroy(writeError(status));
-    } else if (lastWriteWasAsync()) {
-      spareRequest = null;
-      this.#handleWritePending = true;
-      req.writer = this;
-    }
+    const result = writeToHandle(handle, text, this);
+    if (result === HANDLE_WRITE_QUEUED) this.#handleWritePending = true;
+    else if (result !== 0) socket.destroy(writeError(result));
     return true;
   }
 

@@ -25,11 +25,11 @@ import { EndOfTurn } from '../../../../../shared/end-of-turn.js';
 import type { HeaderMap } from '../../headers.js';
 import type { TransportSocket } from '../../../network/transport-socket.js';
 import {
-  type HandleWriteRequest,
-  lastWriteWasAsync,
-  newWriteRequest,
+  HANDLE_WRITE_QUEUED,
+  type HandleWriteOwner,
   tcpHandleOf,
   writeError,
+  writeToHandle,
 } from '../../../../../shared/stream-wrap.js';
 import { HpackEncoder } from './hpack.js';
 
@@ -44,33 +44,6 @@ const CONCAT_LIMIT = 16 * 1024;
  * writeQueued); a larger one through socket.write, whose buffer counts what the kernel left.
  */
 const HANDLE_WRITE_MAX = 64 * 1024;
-
-/** A handle write request that knows its connection while libuv still holds its bytes. */
-interface ConnectionWriteRequest extends HandleWriteRequest {
-  connection: FramedHttp2Connection<FlowControlledStream> | null;
-}
-
-function onHandleWriteComplete(this: ConnectionWriteRequest, status: number): void {
-  const connection = this.connection;
-  this.connection = null;
-  connection?.onHandleWriteComplete(status);
-}
-
-// A write the kernel takes whole never binds its request object to a native write, so one object
-// serves all such writes of every connection; one left queued in libuv keeps its own (as the
-// HTTP/1 codecs' DeferredWriter does).
-let spareRequest: ConnectionWriteRequest | null = null;
-
-function writeRequest(): ConnectionWriteRequest {
-  let req = spareRequest;
-  if (req === null) {
-    req = newWriteRequest() as ConnectionWriteRequest;
-    req.oncomplete = onHandleWriteComplete as HandleWriteRequest['oncomplete'];
-    req.connection = null;
-    spareRequest = req;
-  }
-  return req;
-}
 
 /**
  * Connections with frames queued this turn, flushed together at its end (its first queued frame
@@ -90,7 +63,7 @@ export interface FlowControlledStream {
   pending: Buffer[] | null;
 }
 
-export abstract class FramedHttp2Connection<S extends FlowControlledStream> {
+export abstract class FramedHttp2Connection<S extends FlowControlledStream> implements HandleWriteOwner {
   protected readonly encoder = new HpackEncoder();
   protected readonly streams = new Map<number, S>();
   /** Streams with DATA waiting on a window. */
@@ -432,17 +405,9 @@ export abstract class FramedHttp2Connection<S extends FlowControlledStream> {
       return s.write(data);
     const handle = tcpHandleOf(s);
     if (handle === null) return s.write(data);
-    const req = writeRequest();
-    const status = handle.writeBuffer(req, data);
-    if (status !== 0) {
-      // The object may have been bound to a native write that failed: not reused.
-      spareRequest = null;
-      s.destroy(writeError(status));
-    } else if (lastWriteWasAsync()) {
-      spareRequest = null;
-      this.#handleWritePending = true;
-      req.connection = this as unknown as FramedHttp2Connection<FlowControlledStream>;
-    }
+    const result = writeToHandle(handle, data, this);
+    if (result === HANDLE_WRITE_QUEUED) this.#handleWritePending = true;
+    else if (result !== 0) s.destroy(writeError(result));
     return true;
   }
 
