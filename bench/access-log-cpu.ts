@@ -7,7 +7,9 @@
 // JSON format (Istio's JSON access-log keys). On 2 vCPUs at saturation this thread competes with
 // the request thread for a core, so its CPU per line counts against telemetry's on/off ratio.
 // Prints ns and bytes allocated (V8's sampling heap profiler, collected objects included) per
-// line. Run: `npm run bench:access-log-cpu` (builds, bundles this file and runs it).
+// line, and what recording the same streams costs the request thread (recordInto, as
+// ThreadedAccessLogger.log writes a record into its batch: recordCpuNsPerLine).
+// Run: `npm run bench:access-log-cpu` (builds, bundles this file and runs it).
 // Knobs: BENCH_BASELINE, BENCH_ROUNDS (7), BENCH_ITERATIONS (200,000 lines per round and format).
 import { Session } from 'node:inspector/promises';
 import { resolve } from 'node:path';
@@ -60,6 +62,8 @@ interface FormatterLike {
 interface Build {
   /** The batch's records, for `format`. */
   records(format: 'text' | 'json'): Uint8Array;
+  /** The batch's finished streams, which the request thread records. */
+  infos: unknown[];
   formatter(format: 'text' | 'json'): FormatterLike;
   reader(records: Uint8Array): unknown;
   out: WriterLike;
@@ -77,8 +81,10 @@ async function load(root: string): Promise<Build> {
     json: new sf.CompiledJson(MESH_JSON_FORMAT),
   };
   const base = Date.UTC(2026, 11, 7, 10, 0, 59, 900);
+  const infos: unknown[] = [];
   const records = (format: 'text' | 'json'): Uint8Array => {
     const w = new ProtoWriter(1 << 16);
+    infos.length = 0;
     for (let i = 0; i < BATCH; i++) {
       const info = new StreamInfo('inbound_0.0.0.0_9080', '10.0.0.9', 40000 + i, '10.0.0.1', 9080);
       // Four streams a millisecond, the batch crossing a second.
@@ -106,12 +112,14 @@ async function load(root: string): Promise<Build> {
       info.upstreamCluster = 'inbound|9080||';
       info.routeName = 'default';
       formatters[format].recordInto(info, w);
+      infos.push(info);
     }
     return w.buf.subarray(0, w.pos);
   };
   const batches = { text: records('text'), json: records('json') };
   return {
     records: (format) => batches[format],
+    infos,
     formatter: (format) => formatters[format],
     reader: (r) => new RecordReader(r),
     out: new ProtoWriter(1 << 20),
@@ -131,6 +139,15 @@ function print(b: Build, format: 'text' | 'json', lines: number): number {
   return bytes;
 }
 
+/** The request thread's part: the batch's streams recorded, as ThreadedAccessLogger.log does. */
+function record(b: Build, format: 'text' | 'json', lines: number): void {
+  const f = b.formatter(format);
+  for (let done = 0; done < lines; done += BATCH) {
+    b.out.pos = 0;
+    for (let i = 0; i < BATCH; i++) f.recordInto(b.infos[i], b.out);
+  }
+}
+
 const builds = await loadBuilds(load);
 
 const FORMATS = ['text', 'json'] as const;
@@ -142,14 +159,21 @@ const lines = builds.map(({ build }) =>
   }),
 );
 const identical = lines.every((l) => l[0] === lines[0]![0] && l[1] === lines[0]![1]);
-for (const { build } of builds) for (const f of FORMATS) print(build, f, 50_000);
+for (const { build } of builds)
+  for (const f of FORMATS) {
+    print(build, f, 50_000);
+    record(build, f, 50_000);
+  }
 const perRound = new Map<string, number[]>();
+const recordPerRound = new Map<string, number[]>();
 for (let r = 0; r < ROUNDS; r++)
   for (const f of FORMATS)
     for (const { name, build } of builds) {
       const key = `${name}/${f}`;
       if (!perRound.has(key)) perRound.set(key, []);
+      if (!recordPerRound.has(key)) recordPerRound.set(key, []);
       perRound.get(key)!.push(cpuNsPerOp(ITERATIONS, () => print(build, f, ITERATIONS)));
+      recordPerRound.get(key)!.push(cpuNsPerOp(ITERATIONS, () => record(build, f, ITERATIONS)));
     }
 const session = new Session();
 session.connect();
@@ -161,6 +185,7 @@ for (const { name, build } of builds)
       name,
       format: f,
       cpuNsPerLine: Math.round(median(ns)),
+      recordCpuNsPerLine: Math.round(median(recordPerRound.get(`${name}/${f}`)!)),
       bytesAllocatedPerLine: Math.round(
         await bytesAllocatedPerOp(session, HEAP_LINES, () => print(build, f, HEAP_LINES)),
       ),
@@ -173,6 +198,10 @@ const ratios: Record<string, number> = {};
 if (builds.length === 2)
   for (const f of FORMATS) {
     ratios[`${f}CpuThisOverBaseline`] = medianRatio(perRound.get(`this/${f}`)!, perRound.get(`baseline/${f}`)!);
+    ratios[`${f}RecordCpuThisOverBaseline`] = medianRatio(
+      recordPerRound.get(`this/${f}`)!,
+      recordPerRound.get(`baseline/${f}`)!,
+    );
   }
 console.log(
   JSON.stringify(
