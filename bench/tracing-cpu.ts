@@ -45,6 +45,9 @@ async function load(root: string): Promise<BuildModules> {
   const { StreamInfo } = await import(at('proxy/core/stream-info.js'));
   const { HeaderMap } = await import(at('proxy/core/http/headers.js'));
   const { ProtoWriter } = await import(at('proxy/telemetry/proto-writer.js'));
+  const { RuntimeSnapshot } = await import(at('proxy/runtime/snapshot.js'));
+  // A proxy's tracers read sampling overrides from its runtime (empty here, as by default).
+  const snapshot = new RuntimeSnapshot([]);
   // The export pipeline's writing half: spans go into one reused buffer.
   const batch = new ProtoWriter(1 << 20);
   const pipeline = {
@@ -58,7 +61,12 @@ async function load(root: string): Promise<BuildModules> {
     nodeId: 'bench-1',
     direction: 'INBOUND',
     injectFormats: 1 | 4,
-    sampling: { randomSamplingPercent: 100, clientSamplingPercent: 100, overallSamplingPercent: 100 },
+    sampling: {
+      randomSamplingPercent: 100,
+      clientSamplingPercent: 100,
+      overallSamplingPercent: 100,
+      runtime: { snapshot: () => snapshot },
+    },
     spawnUpstreamSpan: false,
     maxPathTagLength: 256,
     customTags: [],

@@ -10,7 +10,7 @@ import type { HttpProtocol, Span, StreamInfo, UpstreamAttemptInfo } from '../cor
 import type { SslConnectionInfo } from '../core/network/ssl-connection-info.js';
 import { ProtoWriter } from '../telemetry/proto-writer.js';
 import { formatResponseFlags } from '../core/stream-info.js';
-import { grpcServiceMethod, isGrpcRequest, streamGrpcStatus } from '../core/grpc/common.js';
+import { grpcServiceMethod, isGrpcContentType, streamGrpcStatus } from '../core/grpc/common.js';
 import { lastIdAt, lastIdPool, newSpanId, newTraceId } from './ids.js';
 import { decideSampling, SamplingReason, type SamplingPolicy } from './sampling.js';
 import type { SpanPipeline } from './span-pipeline.js';
@@ -436,14 +436,16 @@ class StreamSpan implements Span {
       if (authority !== undefined) shared.serverAddress.write(w, authority);
       const ua = req.get('user-agent');
       if (ua !== undefined) shared.userAgent.write(w, ua);
-      if (req.get('content-type')?.startsWith('application/grpc') === true) w.append(GRPC_ATTRIBUTE);
+      // Read once: the gRPC conventions below test the same header (isGrpcRequest read it again).
+      const contentType = req.get('content-type');
+      if (contentType?.startsWith('application/grpc') === true) w.append(GRPC_ATTRIBUTE);
       for (const t of shared.customTags) {
         if (t.kind === 'literal') w.append(t.attribute);
         else stringAttribute(w, t.key, req.get(t.name) ?? t.defaultValue);
       }
       // OpenTelemetry's RPC conventions for a gRPC call: service and method from the path, the
       // status from the trailers (or a trailers-only head, or the HTTP status mapped).
-      if (path !== undefined && isGrpcRequest(req)) {
+      if (path !== undefined && isGrpcContentType(contentType)) {
         stringAttribute(w, K_RPC_SYSTEM, 'grpc');
         const sm = grpcServiceMethod(path);
         if (sm !== null) {
