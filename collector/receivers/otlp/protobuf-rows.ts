@@ -11,7 +11,7 @@
 // stored exactly as these (test/collector/native-columns.test.ts).
 
 import type { RowBinaryWriter } from '../../storage/clickhouse/rowbinary.js';
-import { S, type SpanColumnsWriter } from '../../storage/clickhouse/span-columns.js';
+import { S, type SpanColumnsWriter, secondsOf } from '../../storage/clickhouse/span-columns.js';
 import {
   type Refusals,
   SPAN_KIND_CLIENT,
@@ -646,9 +646,11 @@ function writeColumns(
   hexIds = -1,
 ): void {
   const buf = r.buf;
-  const s = c.s;
   const sHi = high(r, f.start);
   const sLo = low(r, f.start);
+  const name = c.d[S.spanName]!.idOf(buf, r.view, f.name, f.nameEnd);
+  c.lane(c.serviceId(res), name, secondsOf(sHi, sLo));
+  const s = c.s;
   const ts = s[S.timestamp]!;
   ts.u32(sLo);
   ts.u32(sHi);
@@ -663,7 +665,7 @@ function writeColumns(
     s[S.parentSpanId]!.raw(idsHex, 50, hexIds, idsView);
   }
   s[S.traceState]!.utf8(buf, f.traceState, f.traceStateEnd, r.view);
-  s[S.spanName]!.u32(c.d[S.spanName]!.idOf(buf, r.view, f.name, f.nameEnd));
+  s[S.spanName]!.u32(name);
   c.spanKind(f.kind);
   c.resource(res);
   c.scope(sc);
@@ -682,5 +684,4 @@ function writeColumns(
   c.statusCode(f.statusCode);
   s[S.statusMessage]!.utf8(buf, f.statusMessage, f.statusMessageEnd, r.view);
   c.eventsAndLinks(f.events, f.links);
-  c.rows++;
 }

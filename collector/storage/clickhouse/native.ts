@@ -75,6 +75,12 @@ export class ByteDictionary {
     return this.#arena.subarray(this.#keyStart[id]!, this.#dataStart[id]! + this.#dataLength[id]!);
   }
 
+  /** The UTF-8 bytes of `id`'s key (a view that stays valid). */
+  value(id: number): Buffer {
+    const at = this.#dataStart[id]!;
+    return this.#arena.subarray(at, at + this.#dataLength[id]!);
+  }
+
   /**
    * The id of the UTF-8 bytes `src[start, end)` (`view` is src's DataView). Anything not ASCII
    * goes through a JS string, so invalid sequences become U+FFFD as RowBinaryWriter.utf8

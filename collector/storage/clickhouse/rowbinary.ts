@@ -197,6 +197,9 @@ export class RowBinaryWriter {
 
   /** What was written since the last take, as a view of the slab (valid for good). */
   take(): Buffer {
+    // Nothing written: one shared empty Buffer (most of a span record's 32 column streams are
+    // empty in each of its lanes, and a view costs an allocation).
+    if (this.#pos === this.#start) return EMPTY;
     const out = this.#buf.subarray(this.#start, this.#pos);
     this.#start = this.#pos;
     return out;
@@ -210,6 +213,8 @@ export class RowBinaryWriter {
     return w.take();
   }
 }
+
+const EMPTY = Buffer.alloc(0);
 
 /** '0'-'9', 'a'-'f' as bytes. */
 const HEX_DIGITS = Uint8Array.from('0123456789abcdef', (c) => c.charCodeAt(0));
