@@ -583,10 +583,13 @@ function writeAttributeColumns(
   const keys = c.s[S.attributeKeys]!;
   const dict = c.d[S.attributeKeys]!;
   const values = c.s[S.attributeValues]!;
-  if (c.firstKeyDict !== dict) {
+  if (c.firstKeyDict !== dict || c.graphKeysOf !== graphKeys) {
     c.firstKey.fill(0);
     c.firstKeyDict = dict;
+    c.graphKeyOfId = [];
+    c.graphKeysOf = graphKeys;
   }
+  const graphKeyOfId = c.graphKeyOfId;
   const kind = f.kind & 7;
   const next = dict.next;
   // The guessed id + 1 of this key: after the previous key, what followed it last time.
@@ -613,9 +616,22 @@ function writeAttributeColumns(
       r.pos = value;
       writeAnyValue(r, valueEnd, values);
     }
-    if (graph !== undefined) pushGraphAttribute(r, graph, graphKeys);
+    if (graph !== undefined) {
+      let k = graphKeyOfId[id];
+      if (k === undefined) {
+        k = kv.keyAt < 0 ? null : (graphKeys.at(r.buf, r.view, key, keyEnd) ?? null);
+        graphKeyOfId[id] = k;
+      }
+      if (k !== null) graph.push(k, value < 0 ? '' : graphValue(r, value, valueEnd));
+    }
     r.pos = kvEnd;
   }
+}
+
+/** A graph attribute's value as the service graph reads it. */
+function graphValue(r: Reader, value: number, valueEnd: number): string {
+  r.pos = value;
+  return anyValueString(r, valueEnd);
 }
 
 /** A graph span's ids as String values of hex digits: 1 + 32, 1 + 16, 1 + 16 or 1 bytes. */

@@ -196,6 +196,13 @@ export class SpanColumnsWriter {
    */
   readonly firstKey = new Int32Array(8);
   firstKeyDict: ByteDictionary | undefined;
+  /**
+   * By SpanAttributes key id of firstKeyDict: the service graph's name for that key, null when
+   * the graph does not keep it (the decoder matches a key's bytes once per dictionary, not per
+   * span), for the key set graphKeysOf.
+   */
+  graphKeyOfId: (string | null | undefined)[] = [];
+  graphKeysOf: object | undefined;
   #lastResource: ResourceContext | undefined;
   #lastResourceIds: ResourceIds | undefined;
   #lastScope: ScopeContext | undefined;
