@@ -195,6 +195,18 @@ export class RowBinaryWriter {
     this.#pos = this.#start + length;
   }
 
+  /**
+   * take() without making the view: what was written since the last take is `[start, end)` of
+   * the slab returned, stored at `ranges[at]` and `ranges[at + 1]` (the slab is never written
+   * there again).
+   */
+  takeRange(ranges: Int32Array, at: number): Buffer {
+    ranges[at] = this.#start;
+    ranges[at + 1] = this.#pos;
+    this.#start = this.#pos;
+    return this.#buf;
+  }
+
   /** What was written since the last take, as a view of the slab (valid for good). */
   take(): Buffer {
     // Nothing written: one shared empty Buffer (most of a span record's 32 column streams are

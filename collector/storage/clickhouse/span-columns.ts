@@ -106,7 +106,9 @@ const STATUS_CODE_DICT = fixedDictionary(STATUS_CODES);
  */
 export interface SpanPiece {
   readonly rows: number;
-  readonly streams: readonly Buffer[];
+  /** By stream: the slab its bytes are in, and where (`[ranges[2i], ranges[2i + 1])`). */
+  readonly slabs: readonly Buffer[];
+  readonly ranges: Int32Array;
   readonly service: number;
   readonly name: number;
   readonly second: number;
@@ -132,7 +134,7 @@ export class SpanColumns {
     let n = 0;
     for (const p of pieces) {
       rows += p.rows;
-      for (const st of p.streams) n += st.length;
+      for (let i = 0; i < p.ranges.length; i += 2) n += p.ranges[i + 1]! - p.ranges[i]!;
     }
     this.rows = rows;
     this.length = n;
@@ -324,9 +326,13 @@ export class SpanColumnsWriter {
     for (let l = 0; l < this.#used; l++) {
       const lane = this.#lanes[l]!;
       if (this.#laneRows[l] === 0) continue;
+      const ranges = new Int32Array(2 * STREAMS);
+      const slabs: Buffer[] = [];
+      for (let i = 0; i < STREAMS; i++) slabs.push(lane[i]!.takeRange(ranges, 2 * i));
       pieces.push({
         rows: this.#laneRows[l]!,
-        streams: lane.map((w) => w.take()),
+        slabs,
+        ranges,
         service: this.#laneService[l]!,
         name: this.#laneName[l]!,
         second: this.#laneSecond[l]!,
@@ -579,14 +585,53 @@ function orderedPieces(records: readonly SpanColumns[]): BlockPiece[] {
 
 const EMPTY = Buffer.alloc(0);
 
+/**
+ * Stream `i` of the pieces in their order, as views of their slabs: one view per run of
+ * pieces whose bytes follow each other in one slab (the same lane's pieces of consecutive
+ * records), not one per piece; with `dicts`, a run also ends where the dictionary changes,
+ * and each run's dictionary is pushed onto it.
+ */
+function runs(pieces: readonly BlockPiece[], i: number, dicts: ByteDictionary[] | undefined): Buffer[] {
+  const out: Buffer[] = [];
+  let slab: Buffer | undefined;
+  let dict: ByteDictionary | undefined;
+  let start = 0;
+  let end = 0;
+  for (const p of pieces) {
+    const r = p.piece.ranges;
+    const s = r[2 * i]!;
+    const e = r[2 * i + 1]!;
+    if (e === s) continue;
+    const b = p.piece.slabs[i]!;
+    const d = dicts === undefined ? undefined : p.dicts[i];
+    if (b === slab && s === end && d === dict) {
+      end = e;
+      continue;
+    }
+    if (slab !== undefined) out.push(slab.subarray(start, end));
+    if (dicts !== undefined) dicts.push(d!);
+    slab = b;
+    dict = d;
+    start = s;
+    end = e;
+  }
+  if (slab !== undefined) out.push(slab.subarray(start, end));
+  return out;
+}
+
 /** Pushes the block's chunks onto `out`, yielding after each column and inside long LowCardinality ones. */
 function* blockColumns(records: readonly SpanColumns[], out: Buffer[]): Generator<void> {
   let rows = 0;
   for (const r of records) rows += r.rows;
   out.push(varint(SPAN_COLUMNS.length), varint(rows));
   const pieces = orderedPieces(records);
-  const streams = (i: number): Buffer[] => pieces.map((p) => p.piece.streams[i]!);
-  const dicts = (i: number): ByteDictionary[] => pieces.map((p) => p.dicts[i]!);
+  const streams = (i: number): Buffer[] => runs(pieces, i, undefined);
+  // An LC stream's runs end where the dictionary changes too.
+  const runDicts: ByteDictionary[] = [];
+  const lc = (i: number): Buffer[] => {
+    runDicts.length = 0;
+    return runs(pieces, i, runDicts);
+  };
   for (let c = 0; c < SPAN_COLUMNS.length; c++) {
     const name = SPAN_COLUMNS[c]!;
     out.push(HEADERS[c]!);
@@ -597,12 +642,12 @@ function* blockColumns(records: readonly SpanColumns[], out: Buffer[]): Generato
         break;
       case 'lc':
         out.push(LOW_CARDINALITY_PREFIX);
-        yield* lowCardinalityInSteps(out, streams(l.ids), dicts(l.ids));
+        yield* lowCardinalityInSteps(out, lc(l.ids), runDicts);
         break;
       case 'map':
         out.push(LOW_CARDINALITY_PREFIX);
         offsets(out, streams(l.sizes));
-        yield* lowCardinalityInSteps(out, streams(l.keys), dicts(l.keys));
+        yield* lowCardinalityInSteps(out, lc(l.keys), runDicts);
         out.push(...streams(l.values));
         break;
       case 'array':
@@ -612,13 +657,13 @@ function* blockColumns(records: readonly SpanColumns[], out: Buffer[]): Generato
       case 'array-lc':
         out.push(LOW_CARDINALITY_PREFIX);
         offsets(out, streams(l.counts));
-        yield* lowCardinalityInSteps(out, streams(l.ids), dicts(l.ids));
+        yield* lowCardinalityInSteps(out, lc(l.ids), runDicts);
         break;
       case 'array-map':
         out.push(LOW_CARDINALITY_PREFIX);
         offsets(out, streams(l.counts));
         offsets(out, streams(l.sizes));
-        yield* lowCardinalityInSteps(out, streams(l.keys), dicts(l.keys));
+        yield* lowCardinalityInSteps(out, lc(l.keys), runDicts);
         out.push(...streams(l.values));
         break;
     }
