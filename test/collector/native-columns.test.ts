@@ -4,6 +4,8 @@
 // names), stored into chDB both ways and read back column by column. The dictionaries are kept
 // small here so records of one insert refer to different ones, as they do after a long run.
 
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import protobuf from 'protobufjs';
 import { describe, expect, it } from 'vitest';
 import { makeSidecarBodies, makeSyntheticBodies } from '../../bench/lib/span-shapes.js';
@@ -12,7 +14,7 @@ import { decodeTracesProto } from '../../collector/receivers/otlp/protobuf.js';
 import { decodeTracesToColumns, decodeTracesToRows } from '../../collector/receivers/otlp/protobuf-rows.js';
 import { GRAPH_ATTRIBUTE_KEYS } from '../../collector/servicegraph/store.js';
 import { RowBinaryWriter } from '../../collector/storage/clickhouse/rowbinary.js';
-import { SpanColumnsWriter, writeSpanColumns } from '../../collector/storage/clickhouse/span-columns.js';
+import { SpanColumnsWriter, spanBlock, writeSpanColumns } from '../../collector/storage/clickhouse/span-columns.js';
 import { createRowWriter, type Rows } from '../../collector/storage/clickhouse/writer.js';
 import { useEmbeddedStore } from '../helpers/embedded-store.js';
 
@@ -187,5 +189,56 @@ describe('otel_traces as Native columns', () => {
       ],
     });
     expect(await compare([body])).toBe(2);
+  });
+
+  it("hands chDB each block in otel_traces' key order, which its part writer then does not sort", async () => {
+    // Services, names (upper case sorts first, as ClickHouse compares bytes) and start seconds
+    // out of order within and across records; the JSON decoder's path and both shapes besides.
+    const mixed = (seed: number): Buffer =>
+      encode({
+        resourceSpans: ['svc-b', 'svc-a'].map((service) => ({
+          resource: { attributes: [kv('service.name', str(service))] },
+          scopeSpans: [
+            {
+              spans: Array.from({ length: 24 }, (_, n) => ({
+                traceId: Buffer.alloc(16, seed * 31 + n + 1),
+                spanId: Buffer.alloc(8, n + 1),
+                name: ['b', 'a', 'B', 'ab'][n % 4],
+                startTimeUnixNano: nowNs(-((n * 7919 + seed * 104729) % 5000)),
+                endTimeUnixNano: nowNs(0),
+              })),
+            },
+          ],
+        })),
+      });
+    const c = new SpanColumnsWriter(8);
+    const records = [mixed(1), ...makeSidecarBodies().slice(0, 2), mixed(2), ...makeSyntheticBodies().slice(0, 1)].map(
+      (b) => {
+        decodeTracesToColumns(b, c, options());
+        return c.take();
+      },
+    );
+    for (const s of decodeTracesProto(mixed(3)).items) writeSpanColumns(c, s);
+    records.push(c.take());
+    const file = join(store.dir, 'ordered.Native');
+    writeFileSync(file, Buffer.concat(spanBlock(records)));
+    const q = async (query: string): Promise<unknown> =>
+      Object.values(
+        ((await (await store.storage.client.query({ query, format: 'JSONEachRow' })).json()) as object[])[0]!,
+      )[0];
+    // The block's rows in file order against the same keys sorted by ClickHouse.
+    expect(
+      await q(`SELECT groupArray(k) = arraySort(groupArray(k)) FROM (SELECT (ServiceName, SpanName, toDateTime(Timestamp)) AS k
+        FROM file('${file}', Native)) SETTINGS max_threads = 1`),
+    ).toBe(1);
+    const alreadySorted = async (): Promise<number> =>
+      Number(await q("SELECT sum(value) FROM system.events WHERE event = 'MergeTreeDataWriterBlocksAlreadySorted'"));
+    const before = await alreadySorted();
+    const writer = createRowWriter(store.storage, { maxPartitionsPerInsert: 100 });
+    await writer.insert('otel_traces', records, `native-columns-${token++}`);
+    // otel_traces' part: already sorted (the trace-id view's block is its GROUP BY's order, sorted by chDB).
+    expect((await alreadySorted()) - before).toBe(1);
+    expect(await q('SELECT count() FROM otel_traces')).toBe(String(3 * 48 + 2 * 512 + 512));
+    await store.storage.client.command({ query: 'TRUNCATE TABLE otel_traces' });
   });
 });

@@ -11,7 +11,7 @@
 // stored exactly as these (test/collector/native-columns.test.ts).
 
 import type { RowBinaryWriter } from '../../storage/clickhouse/rowbinary.js';
-import { S, type SpanColumnsWriter } from '../../storage/clickhouse/span-columns.js';
+import { S, type SpanColumnsWriter, secondsOf } from '../../storage/clickhouse/span-columns.js';
 import {
   type Refusals,
   SPAN_KIND_CLIENT,
@@ -583,10 +583,13 @@ function writeAttributeColumns(
   const keys = c.s[S.attributeKeys]!;
   const dict = c.d[S.attributeKeys]!;
   const values = c.s[S.attributeValues]!;
-  if (c.firstKeyDict !== dict) {
+  if (c.firstKeyDict !== dict || c.graphKeysOf !== graphKeys) {
     c.firstKey.fill(0);
     c.firstKeyDict = dict;
+    c.graphKeyOfId = [];
+    c.graphKeysOf = graphKeys;
   }
+  const graphKeyOfId = c.graphKeyOfId;
   const kind = f.kind & 7;
   const next = dict.next;
   // The guessed id + 1 of this key: after the previous key, what followed it last time.
@@ -613,9 +616,22 @@ function writeAttributeColumns(
       r.pos = value;
       writeAnyValue(r, valueEnd, values);
     }
-    if (graph !== undefined) pushGraphAttribute(r, graph, graphKeys);
+    if (graph !== undefined) {
+      let k = graphKeyOfId[id];
+      if (k === undefined) {
+        k = kv.keyAt < 0 ? null : (graphKeys.at(r.buf, r.view, key, keyEnd) ?? null);
+        graphKeyOfId[id] = k;
+      }
+      if (k !== null) graph.push(k, value < 0 ? '' : graphValue(r, value, valueEnd));
+    }
     r.pos = kvEnd;
   }
+}
+
+/** A graph attribute's value as the service graph reads it. */
+function graphValue(r: Reader, value: number, valueEnd: number): string {
+  r.pos = value;
+  return anyValueString(r, valueEnd);
 }
 
 /** A graph span's ids as String values of hex digits: 1 + 32, 1 + 16, 1 + 16 or 1 bytes. */
@@ -646,9 +662,11 @@ function writeColumns(
   hexIds = -1,
 ): void {
   const buf = r.buf;
-  const s = c.s;
   const sHi = high(r, f.start);
   const sLo = low(r, f.start);
+  const name = c.d[S.spanName]!.idOf(buf, r.view, f.name, f.nameEnd);
+  c.lane(c.serviceId(res), name, secondsOf(sHi, sLo));
+  const s = c.s;
   const ts = s[S.timestamp]!;
   ts.u32(sLo);
   ts.u32(sHi);
@@ -663,7 +681,7 @@ function writeColumns(
     s[S.parentSpanId]!.raw(idsHex, 50, hexIds, idsView);
   }
   s[S.traceState]!.utf8(buf, f.traceState, f.traceStateEnd, r.view);
-  s[S.spanName]!.u32(c.d[S.spanName]!.idOf(buf, r.view, f.name, f.nameEnd));
+  s[S.spanName]!.u32(name);
   c.spanKind(f.kind);
   c.resource(res);
   c.scope(sc);
@@ -682,5 +700,4 @@ function writeColumns(
   c.statusCode(f.statusCode);
   s[S.statusMessage]!.utf8(buf, f.statusMessage, f.statusMessageEnd, r.view);
   c.eventsAndLinks(f.events, f.links);
-  c.rows++;
 }

@@ -75,6 +75,12 @@ export class ByteDictionary {
     return this.#arena.subarray(this.#keyStart[id]!, this.#dataStart[id]! + this.#dataLength[id]!);
   }
 
+  /** The UTF-8 bytes of `id`'s key (a view that stays valid). */
+  value(id: number): Buffer {
+    const at = this.#dataStart[id]!;
+    return this.#arena.subarray(at, at + this.#dataLength[id]!);
+  }
+
   /**
    * The id of the UTF-8 bytes `src[start, end)` (`view` is src's DataView). Anything not ASCII
    * goes through a JS string, so invalid sequences become U+FFFD as RowBinaryWriter.utf8
@@ -272,8 +278,8 @@ const LOW_CARDINALITY_STEP = 1 << 17;
 /**
  * The bulk data of a LowCardinality(String) column (its prefix apart) from records' ids
  * (UInt32 per value) and the dictionary each record's ids refer to: the keys the block uses,
- * each once, and the values as indexes into them. Yields after about LOW_CARDINALITY_STEP ids
- * (whole records), so a caller can give the event loop a turn. The dictionaries' stamps and positions are this
+ * each once, and the values as indexes into them. Yields after every LOW_CARDINALITY_STEP ids,
+ * so a caller can give the event loop a turn. The dictionaries' stamps and positions are this
  * column's while it runs: one column of a dictionary is assembled at a time (the writer
  * inserts one batch at a time, a block's columns one after another).
  */
@@ -296,18 +302,22 @@ export function* lowCardinalityInSteps(
     const positions = d.positions;
     const s = ids[r]!;
     const sv = viewOf(s);
-    for (let i = 0; i < s.length; i += 4) {
-      const id = sv.getUint32(i, true);
-      if (stamps[id] !== stamp) {
-        stamps[id] = stamp;
-        positions[id] = keys.length;
-        keys.push(d.key(id));
+    for (let i = 0; i < s.length; ) {
+      // Up to the step's end within this buffer (one buffer may hold many records' ids).
+      const stop = Math.min(s.length, i + (stepEnd - p) * 4);
+      for (; i < stop; i += 4) {
+        const id = sv.getUint32(i, true);
+        if (stamps[id] !== stamp) {
+          stamps[id] = stamp;
+          positions[id] = keys.length;
+          keys.push(d.key(id));
+        }
+        indexes[p++] = positions[id]!;
       }
-      indexes[p++] = positions[id]!;
-    }
-    if (p >= stepEnd) {
-      yield;
-      stepEnd = p + LOW_CARDINALITY_STEP;
+      if (p >= stepEnd) {
+        yield;
+        stepEnd = p + LOW_CARDINALITY_STEP;
+      }
     }
   }
   const width = keys.length <= 0x100 ? 0 : keys.length <= 0x10000 ? 1 : 2;

@@ -195,8 +195,23 @@ export class RowBinaryWriter {
     this.#pos = this.#start + length;
   }
 
+  /**
+   * take() without making the view: what was written since the last take is `[start, end)` of
+   * the slab returned, stored at `ranges[at]` and `ranges[at + 1]` (the slab is never written
+   * there again).
+   */
+  takeRange(ranges: Int32Array, at: number): Buffer {
+    ranges[at] = this.#start;
+    ranges[at + 1] = this.#pos;
+    this.#start = this.#pos;
+    return this.#buf;
+  }
+
   /** What was written since the last take, as a view of the slab (valid for good). */
   take(): Buffer {
+    // Nothing written: one shared empty Buffer (most of a span record's 32 column streams are
+    // empty in each of its lanes, and a view costs an allocation).
+    if (this.#pos === this.#start) return EMPTY;
     const out = this.#buf.subarray(this.#start, this.#pos);
     this.#start = this.#pos;
     return out;
@@ -210,6 +225,8 @@ export class RowBinaryWriter {
     return w.take();
   }
 }
+
+const EMPTY = Buffer.alloc(0);
 
 /** '0'-'9', 'a'-'f' as bytes. */
 const HEX_DIGITS = Uint8Array.from('0123456789abcdef', (c) => c.charCodeAt(0));

@@ -4,6 +4,16 @@
 // block (native.ts). chDB then reads the block's columns as they are: no per-row parse, and
 // each LowCardinality key once per block instead of a cast of every value.
 //
+// Rows are written into lanes by otel_traces' sorting key (ServiceName, SpanName, start second),
+// so an insert's block is put in key order by ordering whole pieces, no row moved, and chDB's
+// part writer skips its sort (isAlreadySorted: no permutation, no permuted copy of every
+// column). Measured per insert of 16k decoded spans into chDB, best of 5 interleaved, CPU-s per
+// 100k spans: synthetic 0.121 -> 0.098, sidecar-shaped 0.180 -> 0.157 (MergeTreeDataWriter-
+// BlocksAlreadySorted: every otel_traces block); the insert's RSS rise for one 37k-span sidecar
+// block 48-50 -> 33 MB. The lanes cost the decode ~0.03 (sidecar) to ~0.1 us per span (synthetic:
+// two services, names alternating span by span). The trace-id view's block (its GROUP BY's hash
+// order) is still sorted by chDB.
+//
 // What it costs in the collector (bench:collector, BENCH_SECONDS=8, paired with the RowBinary
 // build at load ~3, CPU-s per 100k spans): sidecar-shaped spans gained (event loop 1.05 ->
 // 0.88, chDB's ThreadPool 0.61 -> 0.44); synthetic spans lost on the event loop (0.48-0.50 ->
@@ -89,23 +99,64 @@ const STATUS_CODES = ['Unset', 'Ok', 'Error'];
 const SPAN_KIND_DICT = fixedDictionary(SPAN_KINDS);
 const STATUS_CODE_DICT = fixedDictionary(STATUS_CODES);
 
+/**
+ * Rows of one record that share otel_traces' sorting key (ServiceName, SpanName,
+ * toDateTime(Timestamp)): their column streams, and the key as ids of the record's
+ * dictionaries and whole seconds.
+ */
+export interface SpanPiece {
+  readonly rows: number;
+  /** By stream: the slab its bytes are in, and where (`[ranges[2i], ranges[2i + 1])`). */
+  readonly slabs: readonly Buffer[];
+  readonly ranges: Int32Array;
+  readonly service: number;
+  readonly name: number;
+  readonly second: number;
+}
+
 /** One record's otel_traces rows as column streams, with the dictionaries its ids refer to. */
 export class SpanColumns {
   readonly rows: number;
-  readonly streams: readonly Buffer[];
+  /** The record's rows by sorting key (one piece per key; several when `sorted` is false). */
+  readonly pieces: readonly SpanPiece[];
+  /** Each piece's rows share one key: a block of such records can be put in key order whole. */
+  readonly sorted: boolean;
   /** By stream: the dictionary of an LC stream's ids. */
   readonly dicts: readonly (ByteDictionary | undefined)[];
   /** Bytes held (what it adds to a batch and to the queue's memory). */
   readonly length: number;
 
-  constructor(rows: number, streams: Buffer[], dicts: (ByteDictionary | undefined)[]) {
-    this.rows = rows;
-    this.streams = streams;
+  constructor(pieces: SpanPiece[], dicts: (ByteDictionary | undefined)[], sorted = true) {
+    this.pieces = pieces;
     this.dicts = dicts;
+    this.sorted = sorted;
+    let rows = 0;
     let n = 0;
-    for (const s of streams) n += s.length;
+    for (const p of pieces) {
+      rows += p.rows;
+      for (let i = 0; i < p.ranges.length; i += 2) n += p.ranges[i + 1]! - p.ranges[i]!;
+    }
+    this.rows = rows;
     this.length = n;
   }
+}
+
+/**
+ * Lanes a record's rows are spread over by sorting key; a record with more keys than this
+ * puts the rest into its last lane, and its block goes to chDB unsorted (chDB sorts it).
+ */
+const MAX_LANES = 32;
+/** Slab size of lanes past the first (most records use a few; their streams are small). */
+const LANE_SLAB_BYTES = 1 << 16;
+const NS_PER_S = 1e9;
+
+/** Whole seconds of a nanosecond timestamp given as two UInt32 halves (toDateTime's). */
+export function secondsOf(hi: number, lo: number): number {
+  const t = (hi * 4294967296 + lo) / NS_PER_S;
+  const s = Math.floor(t);
+  // Doubles hold the nanoseconds to ~256 ns: near a second's edge, exactly.
+  if (t - s > 1e-5 && t - s < 1 - 1e-5) return s;
+  return Number(((BigInt(hi) << 32n) | BigInt(lo)) / 1_000_000_000n);
 }
 
 interface ResourceIds {
@@ -118,10 +169,26 @@ interface ResourceIds {
 
 /** Writes otel_traces rows into column streams; take() hands out what was written as a record. */
 export class SpanColumnsWriter {
-  readonly s: RowBinaryWriter[] = [];
+  /** The streams of the row being written (its lane's, chosen by lane()). */
+  s: RowBinaryWriter[];
+  /** Per lane: its streams, its rows since the last take, its key. */
+  readonly #lanes: RowBinaryWriter[][] = [];
+  #laneRows: number[] = [];
+  readonly #laneService = new Int32Array(MAX_LANES);
+  readonly #laneName = new Int32Array(MAX_LANES);
+  readonly #laneSecond = new Float64Array(MAX_LANES);
+  /** Lanes holding a key since the last take, the lane of the last row, and whether some lane mixes keys. */
+  #used = 0;
+  #current = 0;
+  #mixed = false;
+  /**
+   * By SpanName id: the lane its rows last went to, plus #stamp (which moves on by MAX_LANES
+   * at every take, so hints of earlier records are out of range without clearing).
+   */
+  #nameLane = new Int32Array(64);
+  #stamp = MAX_LANES;
   readonly d: (ByteDictionary | undefined)[] = new Array<ByteDictionary | undefined>(STREAMS).fill(undefined);
   readonly #maxKeys: number;
-  rows = 0;
   readonly #resources = new WeakMap<ResourceContext, ResourceIds>();
   readonly #scopes = new WeakMap<ScopeContext, [Buffer, Buffer]>();
   readonly #scratch = new RowBinaryWriter(4096);
@@ -131,6 +198,13 @@ export class SpanColumnsWriter {
    */
   readonly firstKey = new Int32Array(8);
   firstKeyDict: ByteDictionary | undefined;
+  /**
+   * By SpanAttributes key id of firstKeyDict: the service graph's name for that key, null when
+   * the graph does not keep it (the decoder matches a key's bytes once per dictionary, not per
+   * span), for the key set graphKeysOf.
+   */
+  graphKeyOfId: (string | null | undefined)[] = [];
+  graphKeysOf: object | undefined;
   #lastResource: ResourceContext | undefined;
   #lastResourceIds: ResourceIds | undefined;
   #lastScope: ScopeContext | undefined;
@@ -138,30 +212,143 @@ export class SpanColumnsWriter {
 
   constructor(maxDictionaryKeys = DICTIONARY_MAX_KEYS) {
     this.#maxKeys = maxDictionaryKeys;
-    for (let i = 0; i < STREAMS; i++) this.s.push(new RowBinaryWriter(1 << 18));
+    this.s = this.#newLane(1 << 18);
     for (const i of LC_STREAMS) this.d[i] = new ByteDictionary(maxDictionaryKeys);
     this.d[S.spanKind] = SPAN_KIND_DICT;
     this.d[S.statusCode] = STATUS_CODE_DICT;
   }
 
+  #newLane(slabBytes: number): RowBinaryWriter[] {
+    const lane: RowBinaryWriter[] = [];
+    for (let i = 0; i < STREAMS; i++) lane.push(new RowBinaryWriter(slabBytes));
+    this.#lanes.push(lane);
+    this.#laneRows.push(0);
+    return lane;
+  }
+
+  /** Rows written since the last take. */
+  get rows(): number {
+    let n = 0;
+    for (let i = 0; i < this.#used; i++) n += this.#laneRows[i]!;
+    return n;
+  }
+
+  /**
+   * Chooses the lane of the next row by its sorting key (ServiceName id, SpanName id, start
+   * in whole seconds): rows of one key go to one lane, so a block can be handed to chDB in key
+   * order without moving a row (an unsorted block is sorted, each column permuted and copied,
+   * by chDB's part writer). Counts the row.
+   */
+  lane(service: number, name: number, second: number): void {
+    let i = this.#current;
+    if (
+      i >= this.#used ||
+      this.#laneService[i] !== service ||
+      this.#laneName[i] !== name ||
+      this.#laneSecond[i] !== second
+    ) {
+      // The lane this name last went to (names alternate span by span: a service's SERVER
+      // and CLIENT spans), else a scan.
+      if (name >= this.#nameLane.length) this.#growNameLanes(name);
+      const hint = this.#nameLane[name]! - this.#stamp;
+      i =
+        hint >= 0 &&
+        hint < this.#used &&
+        this.#laneName[hint] === name &&
+        this.#laneService[hint] === service &&
+        this.#laneSecond[hint] === second
+          ? hint
+          : this.#find(service, name, second);
+      if (i === this.#used) {
+        if (i === MAX_LANES) {
+          i = MAX_LANES - 1;
+          this.#mixed = true;
+        } else {
+          if (i === this.#lanes.length) this.#newLane(LANE_SLAB_BYTES);
+          this.#laneService[i] = service;
+          this.#laneName[i] = name;
+          this.#laneSecond[i] = second;
+          this.#used++;
+        }
+      }
+      this.#current = i;
+      this.#nameLane[name] = this.#stamp + i;
+      this.s = this.#lanes[i]!;
+    }
+    this.#laneRows[i]!++;
+  }
+
+  #find(service: number, name: number, second: number): number {
+    let i = 0;
+    for (; i < this.#used; i++)
+      if (this.#laneService[i] === service && this.#laneName[i] === name && this.#laneSecond[i] === second) break;
+    return i;
+  }
+
+  #growNameLanes(name: number): void {
+    const next = new Int32Array(Math.max(name + 1, this.#nameLane.length * 2));
+    next.set(this.#nameLane);
+    this.#nameLane = next;
+  }
+
+  /** The ServiceName id of a resource (its columns' ids looked up once per dictionary). */
+  serviceId(res: ResourceContext): number {
+    return this.#resourceIds(res).service;
+  }
+
   /** Where every stream is (for truncate after a failed decode). */
   mark(): number[] {
-    return this.s.map((w) => w.length).concat(this.rows);
+    const out: number[] = [this.#used, this.#current, this.#mixed ? 1 : 0];
+    for (let l = 0; l < this.#used; l++) {
+      out.push(this.#laneRows[l]!);
+      for (const w of this.#lanes[l]!) out.push(w.length);
+    }
+    return out;
   }
 
   truncate(mark: readonly number[]): void {
-    for (let i = 0; i < STREAMS; i++) this.s[i]!.truncate(mark[i]!);
-    this.rows = mark[STREAMS]!;
+    const used = mark[0]!;
+    let p = 3;
+    for (let l = 0; l < this.#used; l++) {
+      const keep = l < used;
+      this.#laneRows[l] = keep ? mark[p++]! : 0;
+      for (const w of this.#lanes[l]!) w.truncate(keep ? mark[p++]! : 0);
+    }
+    this.#used = used;
+    this.#current = mark[1]!;
+    this.#mixed = mark[2] === 1;
+    this.s = this.#lanes[this.#current]!;
   }
 
   /** The rows written since the last take, as one record's columns. */
   take(): SpanColumns {
-    const out = new SpanColumns(
-      this.rows,
-      this.s.map((w) => w.take()),
-      this.d.slice(),
-    );
-    this.rows = 0;
+    const pieces: SpanPiece[] = [];
+    for (let l = 0; l < this.#used; l++) {
+      const lane = this.#lanes[l]!;
+      if (this.#laneRows[l] === 0) continue;
+      const ranges = new Int32Array(2 * STREAMS);
+      const slabs: Buffer[] = [];
+      for (let i = 0; i < STREAMS; i++) slabs.push(lane[i]!.takeRange(ranges, 2 * i));
+      pieces.push({
+        rows: this.#laneRows[l]!,
+        slabs,
+        ranges,
+        service: this.#laneService[l]!,
+        name: this.#laneName[l]!,
+        second: this.#laneSecond[l]!,
+      });
+      this.#laneRows[l] = 0;
+    }
+    const out = new SpanColumns(pieces, this.d.slice(), !this.#mixed);
+    this.#stamp += MAX_LANES;
+    if (this.#stamp > 0x3fffffff) {
+      this.#stamp = MAX_LANES;
+      this.#nameLane.fill(0);
+    }
+    this.#used = 0;
+    this.#current = 0;
+    this.#mixed = false;
+    this.s = this.#lanes[0]!;
     // A full dictionary is left to the records that use it; the next record starts a new one.
     for (const i of LC_STREAMS) if (this.d[i]!.full) this.d[i] = new ByteDictionary(this.#maxKeys);
     return out;
@@ -177,6 +364,14 @@ export class SpanColumnsWriter {
 
   /** ServiceName and ResourceAttributes, ids looked up once per resource and dictionary. */
   resource(res: ResourceContext): void {
+    const ids = this.#resourceIds(res);
+    this.s[S.serviceName]!.u32(ids.service);
+    this.s[S.resourceSizes]!.u32(ids.count);
+    this.s[S.resourceKeys]!.bytes(ids.keys);
+    this.s[S.resourceValues]!.bytes(ids.values);
+  }
+
+  #resourceIds(res: ResourceContext): ResourceIds {
     let ids = res === this.#lastResource ? this.#lastResourceIds : this.#resources.get(res);
     const svc = this.d[S.serviceName]!;
     const keys = this.d[S.resourceKeys]!;
@@ -197,10 +392,7 @@ export class SpanColumnsWriter {
     }
     this.#lastResource = res;
     this.#lastResourceIds = ids;
-    this.s[S.serviceName]!.u32(ids.service);
-    this.s[S.resourceSizes]!.u32(ids.count);
-    this.s[S.resourceKeys]!.bytes(ids.keys);
-    this.s[S.resourceValues]!.bytes(ids.values);
+    return ids;
   }
 
   /** ScopeName and ScopeVersion, encoded once per scope. */
@@ -256,13 +448,16 @@ export class SpanColumnsWriter {
 
 /** One otel_traces row from a decoded span (the JSON decoder's records): writeSpanRow's values. */
 export function writeSpanColumns(c: SpanColumnsWriter, sp: SpanRecord): void {
+  const name = c.d[S.spanName]!.idOfString(sp.name);
+  const start = BigInt.asUintN(64, sp.startNs);
+  c.lane(c.serviceId(sp.resource), name, secondsOf(Number(start >> 32n), Number(start & 0xffffffffn)));
   const s = c.s;
   s[S.timestamp]!.i64(sp.startNs);
   s[S.traceId]!.string(sp.traceId);
   s[S.spanId]!.string(sp.spanId);
   s[S.parentSpanId]!.string(sp.parentSpanId);
   s[S.traceState]!.string(sp.traceState);
-  s[S.spanName]!.u32(c.d[S.spanName]!.idOfString(sp.name));
+  s[S.spanName]!.u32(name);
   c.spanKind(SPAN_KINDS.indexOf(spanKindName(sp.kind)));
   c.resource(sp.resource);
   c.scope(sp.scope);
@@ -271,7 +466,6 @@ export function writeSpanColumns(c: SpanColumnsWriter, sp: SpanRecord): void {
   c.statusCode(STATUS_CODES.indexOf(statusCodeName(sp.statusCode)));
   s[S.statusMessage]!.string(sp.statusMessage);
   c.eventsAndLinks(sp.events, sp.links);
-  c.rows++;
 }
 
 /** How each column of the block is made from the records' streams. */
@@ -357,13 +551,87 @@ export async function spanBlockInTurns(records: readonly SpanColumns[]): Promise
   return out.filter((b) => b.length > 0);
 }
 
+/** A piece of a block with its record's dictionaries and, once ordered, its key's values. */
+interface BlockPiece {
+  piece: SpanPiece;
+  dicts: readonly (ByteDictionary | undefined)[];
+  service: Buffer;
+  name: Buffer;
+}
+
+/**
+ * The records' pieces in the order of otel_traces' sorting key (ServiceName, SpanName,
+ * toDateTime(Timestamp)) when every piece holds one key, else as they came. ClickHouse's
+ * part writer checks a block's order first (isAlreadySorted) and sorts only a block out of
+ * order: the permutation, then a permuted copy of every column (about the block again in
+ * memory). Keys compare as ClickHouse compares Strings: bytes, then length.
+ */
+function orderedPieces(records: readonly SpanColumns[]): BlockPiece[] {
+  const out: BlockPiece[] = [];
+  let sorted = true;
+  for (const r of records) {
+    sorted &&= r.sorted;
+    for (const piece of r.pieces) out.push({ piece, dicts: r.dicts, service: EMPTY, name: EMPTY });
+  }
+  if (!sorted || out.length < 2) return out;
+  for (const p of out) {
+    p.service = p.dicts[S.serviceName]!.value(p.piece.service);
+    p.name = p.dicts[S.spanName]!.value(p.piece.name);
+  }
+  return out.sort(
+    (a, b) => Buffer.compare(a.service, b.service) || Buffer.compare(a.name, b.name) || a.piece.second - b.piece.second,
+  );
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/**
+ * Stream `i` of the pieces in their order, as views of their slabs: one view per run of
+ * pieces whose bytes follow each other in one slab (the same lane's pieces of consecutive
+ * records), not one per piece; with `dicts`, a run also ends where the dictionary changes,
+ * and each run's dictionary is pushed onto it.
+ */
+function runs(pieces: readonly BlockPiece[], i: number, dicts: ByteDictionary[] | undefined): Buffer[] {
+  const out: Buffer[] = [];
+  let slab: Buffer | undefined;
+  let dict: ByteDictionary | undefined;
+  let start = 0;
+  let end = 0;
+  for (const p of pieces) {
+    const r = p.piece.ranges;
+    const s = r[2 * i]!;
+    const e = r[2 * i + 1]!;
+    if (e === s) continue;
+    const b = p.piece.slabs[i]!;
+    const d = dicts === undefined ? undefined : p.dicts[i];
+    if (b === slab && s === end && d === dict) {
+      end = e;
+      continue;
+    }
+    if (slab !== undefined) out.push(slab.subarray(start, end));
+    if (dicts !== undefined) dicts.push(d!);
+    slab = b;
+    dict = d;
+    start = s;
+    end = e;
+  }
+  if (slab !== undefined) out.push(slab.subarray(start, end));
+  return out;
+}
+
 /** Pushes the block's chunks onto `out`, yielding after each column and inside long LowCardinality ones. */
 function* blockColumns(records: readonly SpanColumns[], out: Buffer[]): Generator<void> {
   let rows = 0;
   for (const r of records) rows += r.rows;
   out.push(varint(SPAN_COLUMNS.length), varint(rows));
-  const streams = (i: number): Buffer[] => records.map((r) => r.streams[i]!);
-  const dicts = (i: number): ByteDictionary[] => records.map((r) => r.dicts[i]!);
+  const pieces = orderedPieces(records);
+  const streams = (i: number): Buffer[] => runs(pieces, i, undefined);
+  // An LC stream's runs end where the dictionary changes too.
+  const runDicts: ByteDictionary[] = [];
+  const lc = (i: number): Buffer[] => {
+    runDicts.length = 0;
+    return runs(pieces, i, runDicts);
+  };
   for (let c = 0; c < SPAN_COLUMNS.length; c++) {
     const name = SPAN_COLUMNS[c]!;
     out.push(HEADERS[c]!);
@@ -374,12 +642,12 @@ function* blockColumns(records: readonly SpanColumns[], out: Buffer[]): Generato
         break;
       case 'lc':
         out.push(LOW_CARDINALITY_PREFIX);
-        yield* lowCardinalityInSteps(out, streams(l.ids), dicts(l.ids));
+        yield* lowCardinalityInSteps(out, lc(l.ids), runDicts);
         break;
       case 'map':
         out.push(LOW_CARDINALITY_PREFIX);
         offsets(out, streams(l.sizes));
-        yield* lowCardinalityInSteps(out, streams(l.keys), dicts(l.keys));
+        yield* lowCardinalityInSteps(out, lc(l.keys), runDicts);
         out.push(...streams(l.values));
         break;
       case 'array':
@@ -389,13 +657,13 @@ function* blockColumns(records: readonly SpanColumns[], out: Buffer[]): Generato
       case 'array-lc':
         out.push(LOW_CARDINALITY_PREFIX);
         offsets(out, streams(l.counts));
-        yield* lowCardinalityInSteps(out, streams(l.ids), dicts(l.ids));
+        yield* lowCardinalityInSteps(out, lc(l.ids), runDicts);
         break;
       case 'array-map':
         out.push(LOW_CARDINALITY_PREFIX);
         offsets(out, streams(l.counts));
         offsets(out, streams(l.sizes));
-        yield* lowCardinalityInSteps(out, streams(l.keys), dicts(l.keys));
+        yield* lowCardinalityInSteps(out, lc(l.keys), runDicts);
         out.push(...streams(l.values));
         break;
     }
