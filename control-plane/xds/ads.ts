@@ -45,6 +45,8 @@ const WILDCARD = subscription([]);
 
 interface TypeState {
   readonly kind: ResourceKind;
+  /** The kind's place in PUSH_ORDER; -1 for a kind a mesh change does not push (runtime). */
+  readonly pushRank: number;
   sub: Subscription;
   /** The subscription as last requested (unsorted): an ACK repeating it is not re-read. */
   requested: readonly string[] | undefined;
@@ -185,6 +187,10 @@ function ackBytes(kind: ResourceKind, response: DiscoveryResponse, names: Buffer
   return bytes;
 }
 
+function pushRankOf(st: TypeState): number {
+  return st.pushRank === -1 ? PUSH_ORDER.length : st.pushRank;
+}
+
 export class AdsSession {
   readonly #cache: SnapshotCache;
   readonly #send: (r: DiscoveryResponse) => void;
@@ -193,7 +199,10 @@ export class AdsSession {
   #view: { readonly snapshot: NodeSnapshot } | undefined;
   #unwatch: (() => void) | undefined;
   #types = new Map<ResourceKind, TypeState>();
-  /** The same states as a list, for the ACK check (no iterator per ACK). */
+  /**
+   * The same states as a list in PUSH_ORDER (kinds it lacks last): a mesh change and an ACK walk
+   * it without a lookup per kind.
+   */
   readonly #states: TypeState[] = [];
   /** Types whose mesh pushes wait while the stream's write buffer is full (see holdPushes). */
   readonly #hold = new PushHold();
@@ -224,7 +233,7 @@ export class AdsSession {
       const expected = st.expectedAck;
       if (expected === undefined || expected.length !== message.length || !expected.equals(message)) continue;
       this.#events.ack?.(nodeId, TYPE_URL[st.kind], st.expectedVersion);
-      this.#maybeSend(st.kind, false);
+      this.#maybeSend(st, false);
       return true;
     }
     return false;
@@ -252,6 +261,7 @@ export class AdsSession {
     if (st === undefined) {
       st = {
         kind,
+        pushRank: PUSH_ORDER.indexOf(kind),
         sub: WILDCARD,
         requested: undefined,
         sent: undefined,
@@ -263,7 +273,10 @@ export class AdsSession {
         expectedVersion: '',
       };
       this.#types.set(kind, st);
-      this.#states.push(st);
+      const rank = st.pushRank === -1 ? PUSH_ORDER.length : st.pushRank;
+      let at = this.#states.length;
+      while (at > 0 && rank < pushRankOf(this.#states[at - 1] as TypeState)) at--;
+      this.#states.splice(at, 0, st);
     }
     const nonce = req.response_nonce ?? '';
     // A request answering an older response than the last one sent is stale: the client will
@@ -295,7 +308,7 @@ export class AdsSession {
       st.sentVersion = current.version;
       return undefined;
     }
-    this.#maybeSend(kind, first || namesChanged);
+    this.#maybeSend(st, first || namesChanged);
     return undefined;
   }
 
@@ -311,11 +324,15 @@ export class AdsSession {
 
   #onChange(changed: ReadonlySet<ResourceKind>): void {
     if (this.#hold.absorb(changed)) return;
-    for (const kind of PUSH_ORDER) if (changed.has(kind) && this.#types.has(kind)) this.#maybeSend(kind, false);
+    const states = this.#states;
+    for (let i = 0; i < states.length; i++) {
+      const st = states[i] as TypeState;
+      if (st.pushRank !== -1 && changed.has(st.kind)) this.#maybeSend(st, false);
+    }
   }
 
-  #maybeSend(kind: ResourceKind, force: boolean): void {
-    const st = this.#types.get(kind) as TypeState;
+  #maybeSend(st: TypeState, force: boolean): void {
+    const kind = st.kind;
     const snap = (this.#view as { snapshot: NodeSnapshot }).snapshot.types[kind];
     if (!force && (snap.version === st.sentVersion || snap.version === st.nackedVersion)) return;
     // LDS and CDS responses are the full set (absent means removed); RDS and EDS responses
