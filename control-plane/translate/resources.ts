@@ -857,10 +857,15 @@ export function sameOwnResourcesKey(a: OwnKey, b: OwnKey): boolean {
 /**
  * sameOwnResourcesKey(before, ownResourcesKey(mesh, nodeId)) without building the new key: an
  * edit checks every connected node, and at a thousand sidecars the keys were garbage per edit.
+ * `node`: findNode(mesh, nodeId), when the caller already has it.
  */
-export function ownResourcesKeyUnchanged(mesh: Mesh, nodeId: string, before: OwnKey): boolean {
+export function ownResourcesKeyUnchanged(
+  mesh: Mesh,
+  nodeId: string,
+  before: OwnKey,
+  node: MeshNode = findNode(mesh, nodeId),
+): boolean {
   if (before.context !== ownContext(mesh)) return false;
-  const node = findNode(mesh, nodeId);
   const x = before.own;
   if (node.kind === 'ingress' || x.kind === 'ingress')
     return sameOwnResourcesKey(before, ownResourcesKey(mesh, nodeId));

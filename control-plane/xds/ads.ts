@@ -44,6 +44,9 @@ function subscription(sorted: readonly string[]): Subscription {
 const WILDCARD = subscription([]);
 
 interface TypeState {
+  readonly kind: ResourceKind;
+  /** The kind's place in PUSH_ORDER; -1 for a kind a mesh change does not push (runtime). */
+  readonly pushRank: number;
   sub: Subscription;
   /** The subscription as last requested (unsorted): an ACK repeating it is not re-read. */
   requested: readonly string[] | undefined;
@@ -52,6 +55,15 @@ interface TypeState {
   sentVersion: string | undefined;
   sentNonce: string | undefined;
   nackedVersion: string | undefined;
+  /** The last request's resource_names fields as the client encoded them (request-decode.ts), if known. */
+  names: Buffer | undefined;
+  /**
+   * The ACK of the last push, byte for byte as the client will send it (its version, the
+   * subscription as last requested, the type URL and the push's nonce), and that version: an
+   * ACK equal to it is handled without decoding (AdsSession.ackIfExpected).
+   */
+  expectedAck: Buffer | undefined;
+  expectedVersion: string;
 }
 
 const ADS: ConfigSourceStyle = { kind: 'ads' };
@@ -127,6 +139,58 @@ function diff(
   };
 }
 
+/** The last ACK bytes built per type: a fan-out's nodes ask for the same ones back to back. */
+const lastAck = new Map<ResourceKind, { response: DiscoveryResponse; names: Buffer; bytes: Buffer }>();
+
+function varintLength(n: number): number {
+  let length = 1;
+  while (n >= 0x80) {
+    n = Math.floor(n / 128);
+    length++;
+  }
+  return length;
+}
+
+function putString(out: Buffer, pos: number, key: number, s: string): number {
+  const length = Buffer.byteLength(s, 'utf8');
+  if (length === 0) return pos;
+  out[pos++] = key;
+  let n = length;
+  while (n >= 0x80) {
+    out[pos++] = (n & 0x7f) | 0x80;
+    n = Math.floor(n / 128);
+  }
+  out[pos++] = n;
+  return pos + out.write(s, pos, 'utf8');
+}
+
+/**
+ * The DiscoveryRequest a client ACKs `response` with while subscribed with `names` (its
+ * resource_names fields as it encodes them): version_info (1), resource_names (3), type_url (4),
+ * response_nonce (5), in field order as protobuf encoders write them. The nodes of one fan-out
+ * share the response and, subscribing alike, the interned names: built once per push.
+ */
+function ackBytes(kind: ResourceKind, response: DiscoveryResponse, names: Buffer): Buffer {
+  const last = lastAck.get(kind);
+  if (last !== undefined && last.response === response && last.names === names) return last.bytes;
+  let size = names.length;
+  for (const s of [response.version_info, response.type_url, response.nonce]) {
+    const length = Buffer.byteLength(s, 'utf8');
+    if (length > 0) size += 1 + varintLength(length) + length;
+  }
+  const bytes = Buffer.allocUnsafe(size);
+  let pos = putString(bytes, 0, (1 << 3) | 2, response.version_info);
+  pos += names.copy(bytes, pos);
+  pos = putString(bytes, pos, (4 << 3) | 2, response.type_url);
+  putString(bytes, pos, (5 << 3) | 2, response.nonce);
+  lastAck.set(kind, { response, names, bytes });
+  return bytes;
+}
+
+function pushRankOf(st: TypeState): number {
+  return st.pushRank === -1 ? PUSH_ORDER.length : st.pushRank;
+}
+
 export class AdsSession {
   readonly #cache: SnapshotCache;
   readonly #send: (r: DiscoveryResponse) => void;
@@ -135,6 +199,11 @@ export class AdsSession {
   #view: { readonly snapshot: NodeSnapshot } | undefined;
   #unwatch: (() => void) | undefined;
   #types = new Map<ResourceKind, TypeState>();
+  /**
+   * The same states as a list in PUSH_ORDER (kinds it lacks last): a mesh change and an ACK walk
+   * it without a lookup per kind.
+   */
+  readonly #states: TypeState[] = [];
   /** Types whose mesh pushes wait while the stream's write buffer is full (see holdPushes). */
   readonly #hold = new PushHold();
 
@@ -148,8 +217,33 @@ export class AdsSession {
     return this.#nodeId;
   }
 
-  /** Returns an error message for a request the stream must be closed over. */
-  onRequest(req: DiscoveryRequest): string | undefined {
+  /**
+   * Handles `message` and returns true when it is, byte for byte, the ACK the last push of one
+   * of the stream's types asks for (see ackBytes): what onRequest does with that request — the
+   * ack event, then a push only if the type changed since — without decoding it. After an edit
+   * every sidecar sends one, and one comparison replaces reading its fields. False for anything
+   * else (the caller decodes it and calls onRequest).
+   */
+  ackIfExpected(message: Buffer): boolean {
+    const nodeId = this.#nodeId;
+    if (nodeId === undefined) return false;
+    const states = this.#states;
+    for (let i = 0; i < states.length; i++) {
+      const st = states[i] as TypeState;
+      const expected = st.expectedAck;
+      if (expected === undefined || expected.length !== message.length || !expected.equals(message)) continue;
+      this.#events.ack?.(nodeId, TYPE_URL[st.kind], st.expectedVersion);
+      this.#maybeSend(st, false);
+      return true;
+    }
+    return false;
+  }
+
+  /**
+   * Returns an error message for a request the stream must be closed over. `names`: its
+   * resource_names fields as encoded (request-decode.ts's lastNames), when known.
+   */
+  onRequest(req: DiscoveryRequest, names?: Buffer): string | undefined {
     if (this.#nodeId === undefined) {
       const id = req.node?.id;
       if (typeof id !== 'string' || id === '') return 'the first DiscoveryRequest on a stream must carry node.id';
@@ -166,14 +260,23 @@ export class AdsSession {
     const first = st === undefined;
     if (st === undefined) {
       st = {
+        kind,
+        pushRank: PUSH_ORDER.indexOf(kind),
         sub: WILDCARD,
         requested: undefined,
         sent: undefined,
         sentVersion: undefined,
         sentNonce: undefined,
         nackedVersion: undefined,
+        names: undefined,
+        expectedAck: undefined,
+        expectedVersion: '',
       };
       this.#types.set(kind, st);
+      const rank = st.pushRank === -1 ? PUSH_ORDER.length : st.pushRank;
+      let at = this.#states.length;
+      while (at > 0 && rank < pushRankOf(this.#states[at - 1] as TypeState)) at--;
+      this.#states.splice(at, 0, st);
     }
     const nonce = req.response_nonce ?? '';
     // A request answering an older response than the last one sent is stale: the client will
@@ -187,6 +290,8 @@ export class AdsSession {
     } else if (nonce !== '') {
       this.#events.ack?.(this.#nodeId, typeUrl, req.version_info ?? '');
     }
+    // An ACK repeats these, so the ACK of the next push is known before it comes.
+    st.names = names;
     let namesChanged = false;
     const requested = req.resource_names ?? [];
     if (requested !== st.requested) {
@@ -203,7 +308,7 @@ export class AdsSession {
       st.sentVersion = current.version;
       return undefined;
     }
-    this.#maybeSend(kind, first || namesChanged);
+    this.#maybeSend(st, first || namesChanged);
     return undefined;
   }
 
@@ -219,11 +324,15 @@ export class AdsSession {
 
   #onChange(changed: ReadonlySet<ResourceKind>): void {
     if (this.#hold.absorb(changed)) return;
-    for (const kind of PUSH_ORDER) if (changed.has(kind) && this.#types.has(kind)) this.#maybeSend(kind, false);
+    const states = this.#states;
+    for (let i = 0; i < states.length; i++) {
+      const st = states[i] as TypeState;
+      if (st.pushRank !== -1 && changed.has(st.kind)) this.#maybeSend(st, false);
+    }
   }
 
-  #maybeSend(kind: ResourceKind, force: boolean): void {
-    const st = this.#types.get(kind) as TypeState;
+  #maybeSend(st: TypeState, force: boolean): void {
+    const kind = st.kind;
     const snap = (this.#view as { snapshot: NodeSnapshot }).snapshot.types[kind];
     if (!force && (snap.version === st.sentVersion || snap.version === st.nackedVersion)) return;
     // LDS and CDS responses are the full set (absent means removed); RDS and EDS responses
@@ -234,6 +343,11 @@ export class AdsSession {
     st.sentVersion = snap.version;
     if (response === null) return;
     st.sentNonce = response.nonce;
+    if (st.names === undefined) st.expectedAck = undefined;
+    else {
+      st.expectedAck = ackBytes(kind, response, st.names);
+      st.expectedVersion = response.version_info;
+    }
     this.#send(response);
   }
 

@@ -36,6 +36,8 @@ import { type ConfigSourceStyle, type JsonObject, type ResourceKind, serializedJ
 export { serializedJson };
 
 const KINDS: readonly ResourceKind[] = ['clusters', 'endpoints', 'listeners', 'routes', 'secrets', 'runtime'] as const;
+/** Each kind's bit in a mask over KINDS (changedKinds). */
+const KIND_BIT = Object.fromEntries(KINDS.map((k, i) => [k, 1 << i])) as Record<ResourceKind, number>;
 /** Make before break: certificates, then clusters and their endpoints, exist before listeners and routes point at them. */
 export const PUSH_ORDER: readonly ResourceKind[] = ['secrets', 'clusters', 'endpoints', 'listeners', 'routes'];
 
@@ -72,7 +74,11 @@ interface Entry {
   /** styleKey(style), made once: every edit looks each node's shared resources up by it. */
   styleKey: string;
   snapshot: NodeSnapshot;
-  watchers: Set<Watcher>;
+  /**
+   * Replaced, never changed in place, when a watcher comes or goes: a notification walks the
+   * array it starts with, with no copy per node and edit.
+   */
+  watchers: readonly Watcher[];
   own: Own | undefined;
   /** The node's clusters: the shared and own parts they were merged from. */
   clusters: { shared: TypeSnapshot; own: TypeSnapshot; merged: TypeSnapshot } | undefined;
@@ -183,6 +189,14 @@ function merged(a: TypeSnapshot, b: TypeSnapshot): TypeSnapshot {
   };
 }
 
+function addWatcher(e: Entry, fn: Watcher): void {
+  if (!e.watchers.includes(fn)) e.watchers = [...e.watchers, fn];
+}
+
+function removeWatcher(e: Entry, fn: Watcher): void {
+  if (e.watchers.includes(fn)) e.watchers = e.watchers.filter((w) => w !== fn);
+}
+
 export class SnapshotCache {
   #mesh: Mesh;
   #entries = new Map<string, Entry>();
@@ -240,10 +254,14 @@ export class SnapshotCache {
     return shared;
   }
 
-  #own(e: Pick<Entry, 'nodeId' | 'style' | 'own'>): Own {
+  #own(e: Pick<Entry, 'nodeId' | 'style' | 'own'>, node: ReturnType<typeof findNode>): Own {
     const root = this.#security?.rootCertificatePem;
     const before = e.own;
-    if (before !== undefined && before.root === root && ownResourcesKeyUnchanged(this.#mesh, e.nodeId, before.key))
+    if (
+      before !== undefined &&
+      before.root === root &&
+      ownResourcesKeyUnchanged(this.#mesh, e.nodeId, before.key, node)
+    )
       return before;
     const key = ownResourcesKey(this.#mesh, e.nodeId);
     const res: NodeResources = ownResources(this.#mesh, e.nodeId, e.style, this.#security);
@@ -267,7 +285,7 @@ export class SnapshotCache {
       return { known: false, types };
     }
     const shared = this.#sharedFor(e, egressScope(this.#mesh, node), previousShared);
-    const own = this.#own(e);
+    const own = this.#own(e, node);
     e.own = own;
     const c = e.clusters;
     if (c === undefined || c.shared !== shared.clusters || c.own !== own.clusters)
@@ -318,12 +336,10 @@ export class SnapshotCache {
     fn: Watcher,
   ): { view: { readonly snapshot: NodeSnapshot }; unwatch: () => void } {
     const e = this.#entry(nodeId, style);
-    e.watchers.add(fn);
+    addWatcher(e, fn);
     return {
       view: e,
-      unwatch: () => {
-        e.watchers.delete(fn);
-      },
+      unwatch: () => removeWatcher(e, fn),
     };
   }
 
@@ -337,7 +353,7 @@ export class SnapshotCache {
         style,
         styleKey: sk,
         snapshot: undefined as unknown as NodeSnapshot,
-        watchers: new Set(),
+        watchers: [],
         own: undefined,
         clusters: undefined,
         secrets: undefined,
@@ -352,10 +368,8 @@ export class SnapshotCache {
   /** Calls `fn` with the changed types each time this node's snapshot changes; returns the unsubscribe. */
   watch(nodeId: string, style: ConfigSourceStyle, fn: Watcher): () => void {
     const e = this.#entry(nodeId, style);
-    e.watchers.add(fn);
-    return () => {
-      e.watchers.delete(fn);
-    };
+    addWatcher(e, fn);
+    return () => removeWatcher(e, fn);
   }
 
   /**
@@ -368,28 +382,43 @@ export class SnapshotCache {
     this.#security = security;
     const previousShared = this.#shared;
     this.#shared = new Map();
-    const notify: Array<[Entry, ReadonlySet<ResourceKind>]> = [];
+    // Nodes to notify and what changed for each, side by side (no pair per node).
+    const notify: Entry[] = [];
+    const notifyChanged: Array<ReadonlySet<ResourceKind>> = [];
     for (const [key, e] of this.#entries) {
       const next = this.#build(e, previousShared);
       if (next === e.snapshot) {
-        if (e.watchers.size === 0) this.#entries.delete(key);
+        if (e.watchers.length === 0) this.#entries.delete(key);
         continue;
       }
-      if (!next.known && e.snapshot.known && e.watchers.size > 0) {
+      if (!next.known && e.snapshot.known && e.watchers.length > 0) {
         // A workload removed from the mesh keeps its last configuration: callers stop sending
         // to it (their endpoints changed), while its own in-flight traffic finishes undisturbed.
         continue;
       }
+      // A type that is the same object is the same version: most of a node's types after an
+      // edit, whose snapshots (a node's own are its alone) are then not read at all.
+      const a = next.types;
+      const b = e.snapshot.types;
       let mask = 0;
-      for (let i = 0; i < KINDS.length; i++) {
-        const k = KINDS[i] as ResourceKind;
-        if (next.types[k].version !== e.snapshot.types[k].version) mask |= 1 << i;
-      }
+      if (a.clusters !== b.clusters && a.clusters.version !== b.clusters.version) mask |= KIND_BIT.clusters;
+      if (a.endpoints !== b.endpoints && a.endpoints.version !== b.endpoints.version) mask |= KIND_BIT.endpoints;
+      if (a.listeners !== b.listeners && a.listeners.version !== b.listeners.version) mask |= KIND_BIT.listeners;
+      if (a.routes !== b.routes && a.routes.version !== b.routes.version) mask |= KIND_BIT.routes;
+      if (a.secrets !== b.secrets && a.secrets.version !== b.secrets.version) mask |= KIND_BIT.secrets;
+      if (a.runtime !== b.runtime && a.runtime.version !== b.runtime.version) mask |= KIND_BIT.runtime;
       e.snapshot = next;
       // Nodes nobody watches any more are dropped so the cache tracks live proxies only.
-      if (e.watchers.size === 0) this.#entries.delete(key);
-      else if (mask !== 0) notify.push([e, changedKinds(mask)]);
+      if (e.watchers.length === 0) this.#entries.delete(key);
+      else if (mask !== 0) {
+        notify.push(e);
+        notifyChanged.push(changedKinds(mask));
+      }
     }
-    for (const [e, changed] of notify) for (const w of [...e.watchers]) w(changed);
+    for (let i = 0; i < notify.length; i++) {
+      const watchers = (notify[i] as Entry).watchers;
+      const changed = notifyChanged[i] as ReadonlySet<ResourceKind>;
+      for (let j = 0; j < watchers.length; j++) (watchers[j] as Watcher)(changed);
+    }
   }
 }

@@ -179,10 +179,17 @@ export class AdsCall {
     let error: string | undefined;
     try {
       const session = this.session;
-      error =
-        session instanceof DeltaAdsSession
-          ? session.onRequest(decodeMessage(DELTA_REQUEST_TYPE, m) as unknown as DeltaDiscoveryRequest)
-          : session.onRequest(this.#reader.read(m) ?? (decodeMessage(REQUEST_TYPE, m) as unknown as DiscoveryRequest));
+      if (session instanceof DeltaAdsSession)
+        error = session.onRequest(decodeMessage(DELTA_REQUEST_TYPE, m) as unknown as DeltaDiscoveryRequest);
+      else if (session.ackIfExpected(m)) return !this.#closed;
+      else {
+        const reader = this.#reader;
+        const req = reader.read(m);
+        error =
+          req === undefined
+            ? session.onRequest(decodeMessage(REQUEST_TYPE, m) as unknown as DiscoveryRequest)
+            : session.onRequest(req, reader.lastNames);
+      }
     } catch (err) {
       error = `malformed ${this.#delta ? 'DeltaDiscoveryRequest' : 'DiscoveryRequest'}: ${(err as Error).message}`;
     }

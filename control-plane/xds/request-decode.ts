@@ -81,6 +81,28 @@ function readStatus(b: Buffer, start: number, end: number): { code?: number; mes
 
 /** Subscriptions remembered by their encoded bytes, per stream. */
 const MAX_REMEMBERED = 16;
+/** Distinct encoded subscriptions interned across streams; cleared past the bound. */
+const MAX_INTERNED_NAMES = 4096;
+/**
+ * Encoded subscriptions (the resource_names fields as the client sent them) by their bytes: the
+ * streams of sidecars that subscribe alike hold one Buffer, so what is built from it (the bytes
+ * of the ACK a push asks for, ads.ts) is built once per push, not once per stream.
+ */
+const internedNames = new Map<string, Buffer>();
+
+function internNames(bytes: Buffer): Buffer {
+  const key = bytes.toString('latin1');
+  let interned = internedNames.get(key);
+  if (interned === undefined) {
+    if (internedNames.size >= MAX_INTERNED_NAMES) internedNames.clear();
+    interned = Buffer.from(bytes);
+    internedNames.set(key, interned);
+  }
+  return interned;
+}
+
+/** The encoded resource_names of a request without any (a wildcard subscription). */
+export const NO_NAMES: Buffer = Buffer.alloc(0);
 /** The key byte of a resource_names field (3, length-delimited). */
 const NAMES_KEY = (3 << 3) | 2;
 
@@ -106,14 +128,21 @@ function typeUrlAt(b: Buffer, start: number, end: number): string {
 export class DiscoveryRequestReader {
   /** Recent subscriptions: a copy of their encoded resource_names fields, and the names. */
   #names: Array<{ bytes: Buffer; names: readonly string[] }> = [];
+  /**
+   * The last request's resource_names fields as sent (interned: equal bytes are one Buffer;
+   * NO_NAMES for none), or undefined when they were not one run of fields.
+   */
+  lastNames: Buffer | undefined = undefined;
 
   /** The request, or undefined when it needs the full codec (see the header). */
   read(b: Buffer): DiscoveryRequest | undefined {
+    this.lastNames = undefined;
     const r = new Reader(b, 0, b.length);
     const req: DiscoveryRequest = {};
     let namesStart = -1;
     let namesEnd = -1;
     let contiguous = true;
+    let seenBytes: Buffer | undefined;
     while (r.pos < r.end) {
       const fieldStart = r.pos;
       const key = r.varint();
@@ -127,6 +156,7 @@ export class DiscoveryRequestReader {
           if (seen !== undefined) {
             // The whole subscription as before: stepped over at once, not name by name.
             req.resource_names = seen.names as string[];
+            seenBytes = seen.bytes;
             r.pos = namesEnd = fieldStart + seen.bytes.length;
             continue;
           }
@@ -143,15 +173,24 @@ export class DiscoveryRequestReader {
         req.error_detail = readStatus(b, start, r.pos);
       }
     }
-    if (namesStart === -1) return req;
+    if (namesStart === -1) {
+      this.lastNames = NO_NAMES;
+      return req;
+    }
     if (!contiguous) {
+      this.lastNames = undefined;
       req.resource_names = readNames(b, 0, b.length);
       return req;
     }
-    if (req.resource_names !== undefined) return req;
+    if (req.resource_names !== undefined) {
+      this.lastNames = seenBytes;
+      return req;
+    }
     const names = Object.freeze(readNames(b, namesStart, namesEnd));
     if (this.#names.length >= MAX_REMEMBERED) this.#names.shift();
-    this.#names.push({ bytes: Buffer.from(b.subarray(namesStart, namesEnd)), names });
+    const bytes = internNames(b.subarray(namesStart, namesEnd));
+    this.#names.push({ bytes, names });
+    this.lastNames = bytes;
     req.resource_names = names as string[];
     return req;
   }
