@@ -521,6 +521,14 @@ async function runScenario(bodies: Buffer[]): Promise<Record<string, unknown>> {
   // BENCH_NODE_ARGS passes flags to the collector's node (e.g. --cpu-prof to profile it).
   const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
   const collectorArgs = (process.env.BENCH_COLLECTOR_ARGS ?? '').split(' ').filter((a) => a !== '');
+  // BENCH_COLLECTOR_ENV adds environment variables to the collector's only ('A=1 B=2'), e.g. an
+  // allocator's settings, which a process reads before its first line runs.
+  const collectorEnv = Object.fromEntries(
+    (process.env.BENCH_COLLECTOR_ENV ?? '')
+      .split(' ')
+      .filter((a) => a.includes('='))
+      .map((a) => [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)]),
+  );
   const child = spawn(
     process.execPath,
     [
@@ -537,6 +545,7 @@ async function runScenario(bodies: Buffer[]): Promise<Record<string, unknown>> {
     ],
     {
       stdio: ['ignore', 'pipe', 'inherit'],
+      env: { ...process.env, ...collectorEnv },
     },
   );
   const stopChild = (): void => {

@@ -5,6 +5,8 @@
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client';
+// Before 'chdb': its allocator reads these options when the library loads.
+import './jemalloc-options.js';
 import { Session } from 'chdb';
 import { createChdbConnection, type ChdbConnection } from 'chdb/connection';
 import { EMBEDDED_QUERY_SETTINGS, engineArgs } from './embedded.js';
