@@ -27,6 +27,19 @@ export function engineArgs(memoryBytes: number): string[] {
     '--index_mark_cache_size=0',
     '--index_uncompressed_cache_size=0',
     '--mmap_cache_size=0',
+    // Caches the collector's statements fill only a little (JIT-compiled expressions, the
+    // conditions of repeated queries), sized for a server by default (128 and 100 MiB), and
+    // caches of features its tables do not use (vector and text indexes, unique keys, Parquet,
+    // Iceberg; up to 5 GiB by default): all inside the engine's ceiling, none can outgrow it.
+    `--compiled_expression_cache_size=${Math.floor(memoryBytes / 32)}`,
+    `--query_condition_cache_size=${Math.floor(memoryBytes / 32)}`,
+    '--vector_similarity_index_cache_size=0',
+    '--text_index_tokens_cache_size=0',
+    '--text_index_header_cache_size=0',
+    '--text_index_postings_cache_size=0',
+    '--parquet_metadata_cache_size=0',
+    '--iceberg_metadata_files_cache_size=0',
+    '--unique_key_index_cache_size_bytes=0',
     // No new merge starts while running ones hold this much; inserts keep the rest.
     `--merges_mutations_memory_usage_soft_limit=${Math.floor(memoryBytes / 2)}`,
   ];
