@@ -18,16 +18,15 @@
 // (spans and access-log records into in-memory batches): +tracing 1,260, +access log 801,
 // +istio.stats 374, all three 2,217 (second run 1,192, 768, 281, all 2,008): no more than their sum in the request thread's JS, so the
 // superadditivity bench:proxy-cpu shows (issue 21) lies outside it (threads, kernel, caches).
-import { HeaderMap } from '../proxy/core/http/headers.js';
 import { RouteTable } from '../proxy/core/router/route-table.js';
-import { HttpConnectionManager, type HcmSettings } from '../proxy/core/http/conn-manager.js';
+import { HttpConnectionManager } from '../proxy/core/http/conn-manager.js';
 import { HcmStats } from '../proxy/core/http/hcm-stats.js';
 import { FilterHeadersStatus, FilterDataStatus, type StreamFilterFactory } from '../proxy/core/http/filter.js';
 import { RawBufferSocket } from '../proxy/core/network/raw-buffer-socket.js';
 import { createStatsStore } from '../proxy/stats/index.js';
 import { registries, type HttpFilterContext } from '../proxy/core/extension-points.js';
 import '../proxy/telemetry/istio/filter.js';
-import { DiscardStream } from './lib/hcm-stub-stream.js';
+import { answer, benchHcmSettings as settings, DiscardStream } from './lib/hcm-stub-stream.js';
 import { ProtoWriter } from '../proxy/telemetry/proto-writer.js';
 import { MeshTracer } from '../proxy/tracing/tracer.js';
 import type { SpanPipeline } from '../proxy/tracing/span-pipeline.js';
@@ -48,58 +47,6 @@ const table = new RouteTable(
   { virtual_hosts: [{ name: 'shop', domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster: 'x' } }] }] },
   { stripAnyHostPort: false, stripMatchingPort: null },
 );
-const settings: HcmSettings = {
-  statPrefix: 'ingress_http',
-  userAgent: null,
-  generateRequestId: true,
-  preserveExternalRequestId: false,
-  useRemoteAddress: false,
-  xffNumTrustedHops: 0,
-  skipXffAppend: false,
-  serverName: 'envoy',
-  serverHeaderTransformation: 'OVERWRITE',
-  idleTimeoutMs: 0,
-  requestHeadersTimeoutMs: 0,
-  maxRequestHeadersBytes: 60 * 1024,
-  maxHeadersCount: 100,
-  acceptHttp10: false,
-  defaultHostForHttp10: '',
-  upgrades: new Map(),
-  normalizePath: false,
-  mergeSlashes: false,
-  bufferLimitBytes: 1024 * 1024,
-  streamIdleTimeoutMs: 0,
-  requestTimeoutMs: 0,
-  codecType: 'HTTP1',
-  http2: {
-    maxConcurrentStreams: 100,
-    initialStreamWindowSize: 65535,
-    initialConnectionWindowSize: 65535,
-    maxRequestHeadersBytes: 8192,
-    maxHeadersCount: 50,
-    maxConsecutiveInboundFramesWithEmptyPayload: 1,
-    maxInboundPriorityFramesPerStream: 100,
-    streamIdleTimeoutMs: 0,
-  },
-};
-const responseBody = Buffer.from('{"id":42,"name":"item"}');
-/** The terminal filter: routes, then answers as an upstream would (a sized JSON body). */
-const answer: StreamFilterFactory = (cb) => ({
-  decoder: {
-    decodeHeaders() {
-      if (cb.route() === null) throw new Error('no route');
-      const h = new HeaderMap();
-      h.add(':status', '200');
-      h.add('content-type', 'application/json');
-      h.add('content-length', String(responseBody.length));
-      cb.encodeHeaders(h, false);
-      cb.encodeData(responseBody, true);
-      return FilterHeadersStatus.StopIteration;
-    },
-    decodeData: () => FilterDataStatus.Continue,
-    onDestroy() {},
-  },
-});
 /** A filter that does nothing, both ways: what the filter manager costs per filter. */
 const noop: StreamFilterFactory = () => {
   const f = {

@@ -11,13 +11,12 @@
 import { Http1Parser, type MessageHead, type ParserHandler } from '../proxy/core/http/codec/http1/parser.js';
 import { HeaderMap } from '../proxy/core/http/headers.js';
 import { RouteTable } from '../proxy/core/router/route-table.js';
-import { HttpConnectionManager, type HcmSettings } from '../proxy/core/http/conn-manager.js';
+import { HttpConnectionManager } from '../proxy/core/http/conn-manager.js';
 import { HcmStats } from '../proxy/core/http/hcm-stats.js';
-import { FilterHeadersStatus, FilterDataStatus, type StreamFilterFactory } from '../proxy/core/http/filter.js';
 import { RawBufferSocket } from '../proxy/core/network/raw-buffer-socket.js';
 import { createStatsStore } from '../proxy/stats/index.js';
 import { WheelTimer } from '../proxy/core/timer-wheel.js';
-import { DiscardStream } from './lib/hcm-stub-stream.js';
+import { answer, benchHcmSettings, DiscardStream } from './lib/hcm-stub-stream.js';
 import { ITERATIONS, measure } from './lib/micro.js';
 import { StreamInfo } from '../proxy/core/stream-info.js';
 import { ProtoWriter } from '../proxy/telemetry/proto-writer.js';
@@ -56,60 +55,8 @@ const table = new RouteTable(
 const headers = new HeaderMap();
 headers.add(':path', '/api/v1/items/42');
 
-const hcmSettings: HcmSettings = {
-  statPrefix: 'ingress_http',
-  userAgent: null,
-  generateRequestId: true,
-  preserveExternalRequestId: false,
-  useRemoteAddress: false,
-  xffNumTrustedHops: 0,
-  skipXffAppend: false,
-  serverName: 'envoy',
-  serverHeaderTransformation: 'OVERWRITE',
-  idleTimeoutMs: 0,
-  requestHeadersTimeoutMs: 0,
-  maxRequestHeadersBytes: 60 * 1024,
-  maxHeadersCount: 100,
-  acceptHttp10: false,
-  defaultHostForHttp10: '',
-  upgrades: new Map(),
-  normalizePath: false,
-  mergeSlashes: false,
-  bufferLimitBytes: 1024 * 1024,
-  streamIdleTimeoutMs: 0,
-  requestTimeoutMs: 0,
-  codecType: 'HTTP1',
-  http2: {
-    maxConcurrentStreams: 100,
-    initialStreamWindowSize: 65535,
-    initialConnectionWindowSize: 65535,
-    maxRequestHeadersBytes: 8192,
-    maxHeadersCount: 50,
-    maxConsecutiveInboundFramesWithEmptyPayload: 1,
-    maxInboundPriorityFramesPerStream: 100,
-    streamIdleTimeoutMs: 0,
-  },
-};
-const responseBody = Buffer.from('{"id":42,"name":"item"}');
-/** The terminal filter: routes, then answers as an upstream would (a sized JSON body). */
-const answer: StreamFilterFactory = (cb) => ({
-  decoder: {
-    decodeHeaders() {
-      if (cb.route() === null) throw new Error('no route');
-      const h = new HeaderMap();
-      h.add(':status', '200');
-      h.add('content-type', 'application/json');
-      h.add('content-length', String(responseBody.length));
-      cb.encodeHeaders(h, false);
-      cb.encodeData(responseBody, true);
-      return FilterHeadersStatus.StopIteration;
-    },
-    decodeData: () => FilterDataStatus.Continue,
-    onDestroy() {},
-  },
-});
 const hcm = new HttpConnectionManager(
-  hcmSettings,
+  benchHcmSettings,
   new HcmStats(createStatsStore(), 'ingress_http'),
   table,
   [answer],

@@ -1,8 +1,12 @@
 // A stand-in for a connection's native stream in micro-benchmarks: it takes writes and drops
 // them, so a benchmark can drive the connection manager and its codec in a loop and measure
-// their per-request CPU without the kernel. Never used by tests (they use real sockets).
+// their per-request CPU without the kernel. Never used by tests (they use real sockets). Beside
+// it, the connection manager's settings and the terminal filter those benchmarks share.
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
+import type { HcmSettings } from '../../proxy/core/http/conn-manager.js';
+import { FilterDataStatus, FilterHeadersStatus, type StreamFilterFactory } from '../../proxy/core/http/filter.js';
+import { HeaderMap } from '../../proxy/core/http/headers.js';
 
 export class DiscardStream extends EventEmitter {
   readonly remoteAddress = '10.0.0.7';
@@ -31,3 +35,57 @@ export class DiscardStream extends EventEmitter {
     return this as unknown as Socket;
   }
 }
+
+/** A plain HTTP/1.1 ingress connection manager, as the benchmarks drive it. */
+export const benchHcmSettings: HcmSettings = {
+  statPrefix: 'ingress_http',
+  userAgent: null,
+  generateRequestId: true,
+  preserveExternalRequestId: false,
+  useRemoteAddress: false,
+  xffNumTrustedHops: 0,
+  skipXffAppend: false,
+  serverName: 'envoy',
+  serverHeaderTransformation: 'OVERWRITE',
+  idleTimeoutMs: 0,
+  requestHeadersTimeoutMs: 0,
+  maxRequestHeadersBytes: 60 * 1024,
+  maxHeadersCount: 100,
+  acceptHttp10: false,
+  defaultHostForHttp10: '',
+  upgrades: new Map(),
+  normalizePath: false,
+  mergeSlashes: false,
+  bufferLimitBytes: 1024 * 1024,
+  streamIdleTimeoutMs: 0,
+  requestTimeoutMs: 0,
+  codecType: 'HTTP1',
+  http2: {
+    maxConcurrentStreams: 100,
+    initialStreamWindowSize: 65535,
+    initialConnectionWindowSize: 65535,
+    maxRequestHeadersBytes: 8192,
+    maxHeadersCount: 50,
+    maxConsecutiveInboundFramesWithEmptyPayload: 1,
+    maxInboundPriorityFramesPerStream: 100,
+    streamIdleTimeoutMs: 0,
+  },
+};
+export const responseBody = Buffer.from('{"id":42,"name":"item"}');
+/** The terminal filter: routes, then answers as an upstream would (a sized JSON body). */
+export const answer: StreamFilterFactory = (cb) => ({
+  decoder: {
+    decodeHeaders() {
+      if (cb.route() === null) throw new Error('no route');
+      const h = new HeaderMap();
+      h.add(':status', '200');
+      h.add('content-type', 'application/json');
+      h.add('content-length', String(responseBody.length));
+      cb.encodeHeaders(h, false);
+      cb.encodeData(responseBody, true);
+      return FilterHeadersStatus.StopIteration;
+    },
+    decodeData: () => FilterDataStatus.Continue,
+    onDestroy() {},
+  },
+});
