@@ -15,7 +15,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { windowBounds, windowRefusal } from '../collector/pipeline/time-window.js';
+import { spanWindow } from '../collector/pipeline/time-window.js';
 import { decodeTracesToColumns } from '../collector/receivers/otlp/protobuf-rows.js';
 import { GRAPH_ATTRIBUTE_KEYS } from '../collector/servicegraph/store.js';
 import { createStorageClient } from '../collector/storage/clickhouse/client.js';
@@ -30,13 +30,9 @@ async function run(): Promise<void> {
   const ROWS = Number(process.env.BENCH_ROWS ?? 60_000);
   const INSERTS = Number(process.env.BENCH_INSERTS ?? 10);
   const bodies = process.env.BENCH_SHAPE === 'synthetic' ? makeSyntheticBodies() : makeSidecarBodies();
-  const window = { maxAgeDays: 7, maxFutureMs: 3_600_000 };
-  const { min, max } = windowBounds(window, Date.now());
   const opts = {
     graphKeys: GRAPH_ATTRIBUTE_KEYS,
-    minNs: min,
-    maxNs: max,
-    outside: (t: bigint) => windowRefusal('span', t, min, window),
+    ...spanWindow({ maxAgeDays: 7, maxFutureMs: 3_600_000 }, Date.now()),
   };
   const c = new SpanColumnsWriter();
   const batches: SpanColumns[][] = [];

@@ -25,7 +25,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import protobuf from 'protobufjs';
 import { Agent, request } from 'undici';
-import { windowBounds, windowRefusal } from '../collector/pipeline/time-window.js';
+import { spanWindow } from '../collector/pipeline/time-window.js';
 import { decodeTracesProto } from '../collector/receivers/otlp/protobuf.js';
 import { decodeTracesToColumns, decodeTracesToRows } from '../collector/receivers/otlp/protobuf-rows.js';
 import { GRAPH_ATTRIBUTE_KEYS } from '../collector/servicegraph/store.js';
@@ -89,13 +89,9 @@ function decoderBench(body: Buffer): Record<string, number> {
   const handDecodeOnly = time(() => decodeTracesProto(body));
   // Straight to rows, strings only for what the service graph reads; and the ingest path,
   // straight to columns (each record's; the Native block is assembled per insert).
-  const window = { maxAgeDays: 7, maxFutureMs: 3_600_000 };
-  const { min, max } = windowBounds(window, Date.now());
   const opts = {
     graphKeys: GRAPH_ATTRIBUTE_KEYS,
-    minNs: min,
-    maxNs: max,
-    outside: (t: bigint) => windowRefusal('span', t, min, window),
+    ...spanWindow({ maxAgeDays: 7, maxFutureMs: 3_600_000 }, Date.now()),
   };
   const direct = time(() => {
     decodeTracesToRows(body, w, opts);

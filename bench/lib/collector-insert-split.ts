@@ -20,7 +20,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { windowBounds, windowRefusal } from '../../collector/pipeline/time-window.js';
+import { spanWindow } from '../../collector/pipeline/time-window.js';
 import { decodeTracesToColumns, decodeTracesToRows } from '../../collector/receivers/otlp/protobuf-rows.js';
 import { SPAN_COLUMNS } from '../../collector/receivers/otlp/model.js';
 import { GRAPH_ATTRIBUTE_KEYS } from '../../collector/servicegraph/store.js';
@@ -60,17 +60,13 @@ export interface InsertSplit {
 }
 
 export async function insertSplitBench(bodies: Buffer[]): Promise<InsertSplit> {
-  const window = { maxAgeDays: 7, maxFutureMs: 3_600_000 };
-  const { min, max } = windowBounds(window, Date.now());
   const w = new RowBinaryWriter();
   const c = new SpanColumnsWriter();
   const batches: Buffer[] = [];
   const columnBatches: SpanColumns[][] = [];
   const opts = {
     graphKeys: GRAPH_ATTRIBUTE_KEYS,
-    minNs: min,
-    maxNs: max,
-    outside: (t: bigint) => windowRefusal('span', t, min, window),
+    ...spanWindow({ maxAgeDays: 7, maxFutureMs: 3_600_000 }, Date.now()),
   };
   for (let b = 0; b < INSERTS; b++) {
     let n = 0;

@@ -25,7 +25,7 @@ import { SpanColumnsWriter, writeSpanColumns } from '../storage/clickhouse/span-
 import { isDataError, type Rows, type RowWriter, type TableName } from '../storage/clickhouse/writer.js';
 import type { CollectorMetrics, Signal } from '../telemetry.js';
 import { TableInserter, type Part } from './table-insert.js';
-import { applyTimeWindow, windowBounds, windowRefusal, type TimeWindow } from './time-window.js';
+import { applyTimeWindow, spanWindow, type TimeWindow } from './time-window.js';
 import type { BatchIntent, WalLocation, WalRecord, WriteAheadLog } from './wal.js';
 
 export type Encoding = 'protobuf' | 'json';
@@ -273,12 +273,9 @@ export class Pipeline {
     };
     const window = this.#opts.timeWindow;
     if (kind === KIND['traces/protobuf']) {
-      const { min, max } = windowBounds(window, acceptedAt);
       const d = decodeTracesToColumns(body, spanColumns, {
         graphKeys: GRAPH_ATTRIBUTE_KEYS,
-        minNs: min,
-        maxNs: max,
-        outside: (t) => windowRefusal('span', t, min, window),
+        ...spanWindow(window, acceptedAt),
       });
       const rows = spanColumns.take();
       spilled(d.count);

@@ -29,6 +29,18 @@ export function windowBounds(window: TimeWindow, acceptedAt: number): { min: big
   };
 }
 
+/**
+ * The span decoder's window (SpanRowsOptions' time fields) for a record accepted at
+ * `acceptedAt` (ms): the accepted start times and the refusal reason outside them.
+ */
+export function spanWindow(
+  window: TimeWindow,
+  acceptedAt: number,
+): { minNs: bigint; maxNs: bigint; outside(startNs: bigint): string } {
+  const { min, max } = windowBounds(window, acceptedAt);
+  return { minNs: min, maxNs: max, outside: (t) => windowRefusal('span', t, min, window) };
+}
+
 /** Why an item at `t` (ns) is refused: outside [min, max]. */
 export function windowRefusal(what: string, t: bigint, min: bigint, window: TimeWindow): string {
   const ms = Number(t / NS_PER_MS);

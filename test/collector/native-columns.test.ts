@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import protobuf from 'protobufjs';
 import { describe, expect, it } from 'vitest';
 import { makeSidecarBodies, makeSyntheticBodies } from '../../bench/lib/span-shapes.js';
-import { windowBounds, windowRefusal } from '../../collector/pipeline/time-window.js';
+import { spanWindow } from '../../collector/pipeline/time-window.js';
 import { decodeTracesProto } from '../../collector/receivers/otlp/protobuf.js';
 import { decodeTracesToColumns, decodeTracesToRows } from '../../collector/receivers/otlp/protobuf-rows.js';
 import { GRAPH_ATTRIBUTE_KEYS } from '../../collector/servicegraph/store.js';
@@ -98,13 +98,7 @@ const store = useEmbeddedStore('collector-native-columns-');
 const WINDOW = { maxAgeDays: 7, maxFutureMs: 3_600_000 };
 
 function options() {
-  const { min, max } = windowBounds(WINDOW, Date.now());
-  return {
-    graphKeys: GRAPH_ATTRIBUTE_KEYS,
-    minNs: min,
-    maxNs: max,
-    outside: (t: bigint) => windowRefusal('span', t, min, WINDOW),
-  };
+  return { graphKeys: GRAPH_ATTRIBUTE_KEYS, ...spanWindow(WINDOW, Date.now()) };
 }
 
 let token = 0;

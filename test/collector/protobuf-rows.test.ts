@@ -5,7 +5,7 @@
 
 import protobuf from 'protobufjs';
 import { describe, expect, it } from 'vitest';
-import { applyTimeWindow, windowBounds, windowRefusal } from '../../collector/pipeline/time-window.js';
+import { applyTimeWindow, spanWindow, windowBounds } from '../../collector/pipeline/time-window.js';
 import {
   SPAN_KIND_CLIENT,
   SPAN_KIND_SERVER,
@@ -81,14 +81,8 @@ function bothWays(body: Buffer) {
   const expected = applyTimeWindow(decodeTracesProto(body), 'span', WINDOW, ACCEPTED_AT);
   const ew = new RowBinaryWriter(256);
   for (const s of expected.items) writeSpanRow(ew, s);
-  const { min, max } = windowBounds(WINDOW, ACCEPTED_AT);
   const w = new RowBinaryWriter(256);
-  const actual = decodeTracesToRows(body, w, {
-    graphKeys: GRAPH_ATTRIBUTE_KEYS,
-    minNs: min,
-    maxNs: max,
-    outside: (t) => windowRefusal('span', t, min, WINDOW),
-  });
+  const actual = decodeTracesToRows(body, w, { graphKeys: GRAPH_ATTRIBUTE_KEYS, ...spanWindow(WINDOW, ACCEPTED_AT) });
   return { expected, expectedRows: ew.take(), actual, rows: w.take() };
 }
 
