@@ -26,10 +26,8 @@ import { RawBufferSocket } from '../proxy/core/network/raw-buffer-socket.js';
 import { createStatsStore } from '../proxy/stats/index.js';
 import { registries, type HttpFilterContext } from '../proxy/core/extension-points.js';
 import '../proxy/telemetry/istio/filter.js';
-import { answer, benchHcmSettings as settings, DiscardStream } from './lib/hcm-stub-stream.js';
+import { answer, benchHcmSettings as settings, benchTracer, DiscardStream } from './lib/hcm-stub-stream.js';
 import { ProtoWriter } from '../proxy/telemetry/proto-writer.js';
-import { MeshTracer } from '../proxy/tracing/tracer.js';
-import type { SpanPipeline } from '../proxy/tracing/span-pipeline.js';
 import { buildFormatter } from '../proxy/extensions/access_loggers/format-builder.js';
 import type { AccessLogger } from '../proxy/core/extension-points.js';
 import { median } from './lib/median.js';
@@ -78,24 +76,7 @@ function istio(direction: 'INBOUND' | 'OUTBOUND'): StreamFilterFactory {
 // The telemetry sidecar's other parts, their request-thread side: spans and access-log records
 // go into batch buffers rewound as a pipeline's are after a post (the export and printing
 // threads' work is not here).
-const spanBatch = new ProtoWriter(1024 * 1024);
-const spanPipeline = {
-  beginRecord: () => {
-    if (spanBatch.pos > 512 * 1024) spanBatch.pos = 0;
-    return spanBatch;
-  },
-  endRecord: () => {},
-} as unknown as SpanPipeline;
-const tracer = new MeshTracer({
-  nodeId: 'sidecar-1',
-  direction: 'INBOUND',
-  injectFormats: 5,
-  sampling: { randomSamplingPercent: 100, clientSamplingPercent: 100, overallSamplingPercent: 100 },
-  spawnUpstreamSpan: false,
-  maxPathTagLength: 256,
-  customTags: [],
-  pipeline: spanPipeline,
-});
+const { tracer, spanBatch } = benchTracer();
 const logBatch = new ProtoWriter(1024 * 1024);
 const logFormat = buildFormatter(undefined);
 const accessLogger: AccessLogger = {

@@ -16,12 +16,10 @@ import { HcmStats } from '../proxy/core/http/hcm-stats.js';
 import { RawBufferSocket } from '../proxy/core/network/raw-buffer-socket.js';
 import { createStatsStore } from '../proxy/stats/index.js';
 import { WheelTimer } from '../proxy/core/timer-wheel.js';
-import { answer, benchHcmSettings, DiscardStream } from './lib/hcm-stub-stream.js';
+import { answer, benchHcmSettings, benchTracer, DiscardStream } from './lib/hcm-stub-stream.js';
 import { ITERATIONS, measure } from './lib/micro.js';
 import { StreamInfo } from '../proxy/core/stream-info.js';
 import { ProtoWriter } from '../proxy/telemetry/proto-writer.js';
-import { MeshTracer } from '../proxy/tracing/tracer.js';
-import type { SpanPipeline } from '../proxy/tracing/span-pipeline.js';
 import { buildFormatter } from '../proxy/extensions/access_loggers/format-builder.js';
 import { RecordReader } from '../proxy/telemetry/stream-record.js';
 
@@ -69,24 +67,7 @@ hcm.onNewConnection(new RawBufferSocket(downstream.asSocket()), { name: 'bench',
 const timerOwner = { onWheelTimer: (): void => {} };
 
 // Telemetry: records go into one batch buffer, rewound as a pipeline's is after a post.
-const batch = new ProtoWriter(1024 * 1024);
-const spanPipeline = {
-  beginRecord: () => {
-    if (batch.pos > 512 * 1024) batch.pos = 0;
-    return batch;
-  },
-  endRecord: () => {},
-} as unknown as SpanPipeline;
-const tracer = new MeshTracer({
-  nodeId: 'sidecar-1',
-  direction: 'INBOUND',
-  injectFormats: 5,
-  sampling: { randomSamplingPercent: 100, clientSamplingPercent: 100, overallSamplingPercent: 100 },
-  spawnUpstreamSpan: false,
-  maxPathTagLength: 256,
-  customTags: [],
-  pipeline: spanPipeline,
-});
+const { tracer, pipeline: spanPipeline } = benchTracer();
 // The request's header values as the HTTP/1.1 parser makes them: new slices of the head's text
 // per request. A constant string would flatter any Map keyed by a value: V8 keeps a string's
 // hash once computed, and a new slice is hashed afresh (under wrk a cache of encoded authority

@@ -1,12 +1,15 @@
 // A stand-in for a connection's native stream in micro-benchmarks: it takes writes and drops
 // them, so a benchmark can drive the connection manager and its codec in a loop and measure
 // their per-request CPU without the kernel. Never used by tests (they use real sockets). Beside
-// it, the connection manager's settings and the terminal filter those benchmarks share.
+// it, the connection manager's settings, the terminal filter and the tracer those benchmarks share.
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import type { HcmSettings } from '../../proxy/core/http/conn-manager.js';
 import { FilterDataStatus, FilterHeadersStatus, type StreamFilterFactory } from '../../proxy/core/http/filter.js';
 import { HeaderMap } from '../../proxy/core/http/headers.js';
+import { ProtoWriter } from '../../proxy/telemetry/proto-writer.js';
+import type { SpanPipeline } from '../../proxy/tracing/span-pipeline.js';
+import { MeshTracer } from '../../proxy/tracing/tracer.js';
 
 export class DiscardStream extends EventEmitter {
   readonly remoteAddress = '10.0.0.7';
@@ -89,3 +92,30 @@ export const answer: StreamFilterFactory = (cb) => ({
     onDestroy() {},
   },
 });
+
+/**
+ * An inbound sidecar's tracer sampling every request, its spans written through `pipeline` into
+ * `spanBatch`, a buffer rewound as a pipeline's is after a post (the export thread's work is not
+ * measured).
+ */
+export function benchTracer(): { tracer: MeshTracer; pipeline: SpanPipeline; spanBatch: ProtoWriter } {
+  const spanBatch = new ProtoWriter(1024 * 1024);
+  const pipeline = {
+    beginRecord: () => {
+      if (spanBatch.pos > 512 * 1024) spanBatch.pos = 0;
+      return spanBatch;
+    },
+    endRecord: () => {},
+  } as unknown as SpanPipeline;
+  const tracer = new MeshTracer({
+    nodeId: 'sidecar-1',
+    direction: 'INBOUND',
+    injectFormats: 5,
+    sampling: { randomSamplingPercent: 100, clientSamplingPercent: 100, overallSamplingPercent: 100 },
+    spawnUpstreamSpan: false,
+    maxPathTagLength: 256,
+    customTags: [],
+    pipeline,
+  });
+  return { tracer, pipeline, spanBatch };
+}
