@@ -12,6 +12,7 @@
  */
 export class RowBinaryWriter {
   readonly #slabBytes: number;
+  readonly #pool: SlabPool | undefined;
   #buf: Buffer;
   /** The slab as a DataView: its 64-bit writes are builtins, where Buffer's go through BigInt arithmetic. */
   #view: DataView;
@@ -19,9 +20,11 @@ export class RowBinaryWriter {
   #start = 0;
   #pos = 0;
 
-  constructor(slabBytes = 1 << 22) {
+  /** With `pool`, slabs come from it and go back to it once every view taken of them is released. */
+  constructor(slabBytes = 1 << 22, pool?: SlabPool) {
     this.#slabBytes = slabBytes;
-    this.#buf = Buffer.allocUnsafe(slabBytes);
+    this.#pool = pool;
+    this.#buf = pool === undefined ? Buffer.allocUnsafe(slabBytes) : pool.get(slabBytes);
     this.#view = viewOf(this.#buf);
   }
 
@@ -29,8 +32,11 @@ export class RowBinaryWriter {
   #ensure(n: number): Buffer {
     if (this.#pos + n > this.#buf.length) {
       const pending = this.#pos - this.#start;
-      const next = Buffer.allocUnsafe(Math.max(this.#slabBytes, (pending + n) * 2));
+      const size = Math.max(this.#slabBytes, (pending + n) * 2);
+      const pool = this.#pool;
+      const next = pool === undefined ? Buffer.allocUnsafe(size) : pool.get(size);
       this.#buf.copy(next, 0, this.#start, this.#pos);
+      pool?.retire(this.#buf);
       this.#buf = next;
       this.#view = viewOf(next);
       this.#start = 0;
@@ -203,6 +209,7 @@ export class RowBinaryWriter {
   takeRange(ranges: Int32Array, at: number): Buffer {
     ranges[at] = this.#start;
     ranges[at + 1] = this.#pos;
+    if (this.#pos > this.#start) this.#pool?.handOut(this.#buf);
     this.#start = this.#pos;
     return this.#buf;
   }
@@ -213,6 +220,7 @@ export class RowBinaryWriter {
     // empty in each of its lanes, and a view costs an allocation).
     if (this.#pos === this.#start) return EMPTY;
     const out = this.#buf.subarray(this.#start, this.#pos);
+    this.#pool?.handOut(this.#buf);
     this.#start = this.#pos;
     return out;
   }
@@ -227,6 +235,92 @@ export class RowBinaryWriter {
 }
 
 const EMPTY = Buffer.alloc(0);
+
+/** A pooled slab: views handed out and not released yet, and whether a writer still writes into it. */
+interface SlabState {
+  views: number;
+  writing: boolean;
+}
+
+/**
+ * Slabs of RowBinaryWriters used again once every view taken of them is released (the rows
+ * they hold are stored), instead of a new slab for each one filled: per 100k sidecar-shaped
+ * spans the span columns and edges took ~45 MB of new ArrayBuffers, each a malloc, fresh pages
+ * faulted in and zeroed by the kernel, and external memory that only a major GC gave back.
+ * A view never released (rows dropped or decoded again from the log) leaves its slab to the
+ * GC as before. The free slabs are bounded, and let go of once the pool has been idle.
+ */
+export class SlabPool {
+  readonly #maxFreeBytes: number;
+  /** Free slabs by byte length. */
+  readonly #free = new Map<number, Buffer[]>();
+  #freeBytes = 0;
+  readonly #state = new WeakMap<ArrayBufferLike, SlabState>();
+  #used = false;
+
+  constructor(maxFreeBytes: number) {
+    this.#maxFreeBytes = maxFreeBytes;
+  }
+
+  /** Bytes of free slabs held. */
+  get freeBytes(): number {
+    return this.#freeBytes;
+  }
+
+  /** A slab of `size` bytes for a writer to fill (contents undefined, as allocUnsafe's). */
+  get(size: number): Buffer {
+    this.#used = true;
+    const b = this.#free.get(size)?.pop() ?? Buffer.allocUnsafe(size);
+    if (b.buffer.byteLength !== b.length) return b; // a view of Node's shared pool: never pooled
+    if (this.#state.has(b.buffer)) this.#freeBytes -= b.length;
+    this.#state.set(b.buffer, { views: 0, writing: true });
+    return b;
+  }
+
+  /** A view of `slab` was handed out (a record's rows). */
+  handOut(slab: Buffer): void {
+    const st = this.#state.get(slab.buffer);
+    if (st !== undefined) st.views++;
+  }
+
+  /** The writer moved on from `slab`: it is free once its views are released. */
+  retire(slab: Buffer): void {
+    const st = this.#state.get(slab.buffer);
+    if (st === undefined) return;
+    st.writing = false;
+    if (st.views === 0) this.#put(slab.buffer, st);
+  }
+
+  /** A view handed out of a pooled slab is read no more (any view of it: the slab is found by its memory). */
+  release(view: Uint8Array): void {
+    const st = this.#state.get(view.buffer);
+    if (st === undefined || st.views === 0) return;
+    if (--st.views === 0 && !st.writing) this.#put(view.buffer, st);
+  }
+
+  /** Lets go of the free slabs if none was taken since the last call (a timer's, every second or so). */
+  trim(): void {
+    if (!this.#used) {
+      for (const list of this.#free.values()) for (const b of list) this.#state.delete(b.buffer);
+      this.#free.clear();
+      this.#freeBytes = 0;
+    }
+    this.#used = false;
+  }
+
+  #put(memory: ArrayBufferLike, st: SlabState): void {
+    const size = memory.byteLength;
+    if (this.#freeBytes + size > this.#maxFreeBytes) {
+      this.#state.delete(memory);
+      return;
+    }
+    st.writing = true; // not written, but not free to put twice either
+    let list = this.#free.get(size);
+    if (list === undefined) this.#free.set(size, (list = []));
+    list.push(Buffer.from(memory, 0, size));
+    this.#freeBytes += size;
+  }
+}
 
 /** '0'-'9', 'a'-'f' as bytes. */
 const HEX_DIGITS = Uint8Array.from('0123456789abcdef', (c) => c.charCodeAt(0));

@@ -42,7 +42,7 @@ import {
   offsets,
   varint,
 } from './native.js';
-import { RowBinaryWriter } from './rowbinary.js';
+import { RowBinaryWriter, type SlabPool } from './rowbinary.js';
 
 /** The streams of a record's columns (the order is SPAN_COLUMNS'; sizes are UInt32 per row). */
 export const S = {
@@ -125,11 +125,13 @@ export class SpanColumns {
   readonly dicts: readonly (ByteDictionary | undefined)[];
   /** Bytes held (what it adds to a batch and to the queue's memory). */
   readonly length: number;
+  readonly #pool: SlabPool | undefined;
 
-  constructor(pieces: SpanPiece[], dicts: (ByteDictionary | undefined)[], sorted = true) {
+  constructor(pieces: SpanPiece[], dicts: (ByteDictionary | undefined)[], sorted = true, pool?: SlabPool) {
     this.pieces = pieces;
     this.dicts = dicts;
     this.sorted = sorted;
+    this.#pool = pool;
     let rows = 0;
     let n = 0;
     for (const p of pieces) {
@@ -138,6 +140,19 @@ export class SpanColumns {
     }
     this.rows = rows;
     this.length = n;
+  }
+
+  /**
+   * The rows are stored and read no more: their slabs may be written again (SlabPool). Called
+   * once, by the owner of the record, after its last read.
+   */
+  release(): void {
+    const pool = this.#pool;
+    if (pool === undefined) return;
+    for (const p of this.pieces) {
+      const r = p.ranges;
+      for (let i = 0; i < STREAMS; i++) if (r[2 * i + 1]! > r[2 * i]!) pool.release(p.slabs[i]!);
+    }
   }
 }
 
@@ -210,8 +225,12 @@ export class SpanColumnsWriter {
   #lastScope: ScopeContext | undefined;
   #lastScopeBytes: [Buffer, Buffer] | undefined;
 
-  constructor(maxDictionaryKeys = DICTIONARY_MAX_KEYS) {
+  readonly #pool: SlabPool | undefined;
+
+  /** With `pool`, the streams' slabs come from it and go back to it as records are released. */
+  constructor(maxDictionaryKeys = DICTIONARY_MAX_KEYS, pool?: SlabPool) {
     this.#maxKeys = maxDictionaryKeys;
+    this.#pool = pool;
     this.s = this.#newLane(1 << 18);
     for (const i of LC_STREAMS) this.d[i] = new ByteDictionary(maxDictionaryKeys);
     this.d[S.spanKind] = SPAN_KIND_DICT;
@@ -220,7 +239,7 @@ export class SpanColumnsWriter {
 
   #newLane(slabBytes: number): RowBinaryWriter[] {
     const lane: RowBinaryWriter[] = [];
-    for (let i = 0; i < STREAMS; i++) lane.push(new RowBinaryWriter(slabBytes));
+    for (let i = 0; i < STREAMS; i++) lane.push(new RowBinaryWriter(slabBytes, this.#pool));
     this.#lanes.push(lane);
     this.#laneRows.push(0);
     return lane;
@@ -339,7 +358,7 @@ export class SpanColumnsWriter {
       });
       this.#laneRows[l] = 0;
     }
-    const out = new SpanColumns(pieces, this.d.slice(), !this.#mixed);
+    const out = new SpanColumns(pieces, this.d.slice(), !this.#mixed, this.#pool);
     this.#stamp += MAX_LANES;
     if (this.#stamp > 0x3fffffff) {
       this.#stamp = MAX_LANES;
