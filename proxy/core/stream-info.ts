@@ -1,7 +1,7 @@
 // Per-stream facts, Envoy's StreamInfo: what access loggers, tracers and stats read once a
 // stream is done. One plain object per stream with fixed fields (a stable hidden class); the
 // hot path only assigns fields, formatting happens in the consumers.
-import { performance } from 'node:perf_hooks';
+import { readTime } from './read-clock.js';
 import type { HeaderMap } from './http/headers.js';
 import type { SslConnectionInfo } from './network/ssl-connection-info.js';
 
@@ -103,7 +103,7 @@ export interface UpstreamAttemptInfo {
 export class StreamInfo {
   /** Epoch milliseconds when the first request byte was seen. */
   readonly startTime: number;
-  /** `performance.now()` at start, for durations. */
+  /** The monotonic time (performance.now(), or its read's: readTime) at start, for durations. */
   readonly startMonotonic: number;
   /**
    * The client's address as Envoy determines it: the connection peer, or an x-forwarded-for
@@ -169,7 +169,7 @@ export class StreamInfo {
     localPort: number,
   ) {
     this.startTime = Date.now();
-    this.startMonotonic = performance.now();
+    this.startMonotonic = readTime();
     this.listenerName = listenerName;
     this.downstreamRemoteAddress = remoteAddress;
     this.downstreamDirectRemoteAddress = remoteAddress;
@@ -193,7 +193,7 @@ export class StreamInfo {
 
   /** Milliseconds since the stream started. */
   elapsedMs(): number {
-    return performance.now() - this.startMonotonic;
+    return readTime() - this.startMonotonic;
   }
 }
 

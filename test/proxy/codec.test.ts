@@ -206,6 +206,44 @@ describe('Http1Parser', () => {
     expect(ok.map((e) => e.kind)).toEqual(['head', 'complete']);
   });
 
+  it('reads field names and values the same whichever way a head is scanned, and refuses a head by its first bad line', () => {
+    // Known names in any case become their lower-case constant, others are lower-cased; values are
+    // trimmed of spaces and tabs; an empty value stays a field.
+    expect(
+      run(false, [
+        Buffer.from(
+          'HTTP/1.1 200 OK\r\nContent-TYPE:  text/plain \t\r\nX-Custom-Thing:\tv1\r\nx-empty:\r\nCONTENT-LENGTH: 2\r\n\r\nok',
+        ),
+      ]),
+    ).toEqual([
+      {
+        kind: 'head',
+        value: '200 content-type,x-custom-thing,x-empty,content-length=text/plain,v1,,2 cl=2 chunked=false',
+      },
+      { kind: 'body', value: 'ok' },
+      { kind: 'complete', value: '' },
+    ]);
+    const cases: Array<[boolean, string, string]> = [
+      [true, 'GET / HTTP/1.1\r\nhost: x\r\ncontent-length: x\r\ny: a\x01\r\n\r\n', '400 http1.invalid_content_length'],
+      [true, 'GET / HTTP/1.1\r\nhost: x\r\ny: a\x01\r\ncontent-length: x\r\n\r\n', '400 http1.invalid_characters'],
+      [
+        true,
+        'GET / HTTP/1.1\r\nhost: x\r\ncontent-length: 1\r\ncontent-length: 1\r\n\r\nab',
+        '400 http1.multiple_content_length',
+      ],
+      [false, 'HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nx y: 1\r\n\r\n', '502 http1.invalid_transfer_encoding'],
+      [false, 'HTTP/1.1 200 OK\r\nx: 1\r\ny 2\r\n\r\n', '502 http1.invalid_header_line'],
+      [false, 'HTTP/1.1 200 OK\r\nx: 1\r\n: 2\r\n\r\n', '502 http1.invalid_header_name'],
+    ];
+    for (const [isRequest, wire, expected] of cases) {
+      const ev = run(isRequest, [Buffer.from(wire, 'latin1')]);
+      expect(
+        ev.filter((e) => e.kind === 'error').map((e) => e.value),
+        JSON.stringify(wire),
+      ).toEqual([expected]);
+    }
+  });
+
   it('enforces header size and count limits', () => {
     const big = run(true, [Buffer.from(`GET / HTTP/1.1\r\nhost: x\r\nx: ${'a'.repeat(9000)}\r\n\r\n`)]);
     expect(big.at(-1)).toEqual({ kind: 'error', value: '431 http1.headers_too_large' });
@@ -213,5 +251,9 @@ describe('Http1Parser', () => {
       Buffer.from(`GET / HTTP/1.1\r\n${Array.from({ length: 51 }, (_, i) => `h${i}: v\r\n`).join('')}\r\n`),
     ]);
     expect(many.at(-1)).toEqual({ kind: 'error', value: '431 http1.too_many_headers' });
+    const atLimit = run(true, [
+      Buffer.from(`GET / HTTP/1.1\r\n${Array.from({ length: 50 }, (_, i) => `h${i}: v\r\n`).join('')}\r\n`),
+    ]);
+    expect(atLimit.map((e) => e.kind)).toEqual(['head', 'complete']);
   });
 });

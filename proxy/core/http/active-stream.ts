@@ -4,7 +4,6 @@
 // response the filters let through to the codec's ResponseEncoder, and on completion records
 // stats and queues the span, filter log handlers and access logs. It never frames bytes.
 import { Buffer } from 'node:buffer';
-import { performance } from 'node:perf_hooks';
 import type { TransportSocket } from '../network/transport-socket.js';
 import type { RequestDecoder, ResponseEncoder, ServerConnection } from './codec/types.js';
 import { HeaderMap } from './headers.js';
@@ -15,6 +14,7 @@ import type { StreamFilter, StreamFilterCallbacks } from './filter.js';
 import { FilterManager, type FilterManagerCallbacks } from './filter-manager.js';
 import type { ConnectionManagerConfig } from './conn-manager-config.js';
 import { ResponseFlag, StreamInfo } from '../stream-info.js';
+import { readTime } from '../read-clock.js';
 import type { Route } from '../router/route-table.js';
 import type { AccessLogger, ListenerInfo } from '../extension-points.js';
 import {
@@ -120,7 +120,7 @@ export class ActiveStream implements RequestDecoder, StreamFilterCallbacks, Filt
   readonly upgradeType: string;
   #done = false;
   /**
-   * performance.now() of the last request or response bytes (stream idle timeout); the stream's
+   * readTime() of the last request or response bytes (stream idle timeout); the stream's
    * start (its StreamInfo's, taken in the same constructor) until then.
    */
   #lastActivity: number;
@@ -232,7 +232,7 @@ export class ActiveStream implements RequestDecoder, StreamFilterCallbacks, Filt
       this.#filterManager.decodeDataFromStart(data, true);
       return;
     }
-    this.#lastActivity = performance.now();
+    this.#lastActivity = readTime();
     this.streamInfo.bytesReceived += data.length;
     if (endStream) this.requestComplete = true;
     this.#filterManager.decodeData(data, endStream);
@@ -413,7 +413,7 @@ export class ActiveStream implements RequestDecoder, StreamFilterCallbacks, Filt
   /** FilterManagerCallbacks: the response headers leave through the codec. */
   encodeHeadersToCodec(headers: HeaderMap, endStream: boolean): void {
     // A response that ends here completes the stream: no idle timeout is checked after it.
-    if (!endStream) this.#lastActivity = performance.now();
+    if (!endStream) this.#lastActivity = readTime();
     const info = this.streamInfo;
     const hcm = this.conn.hcm;
     const s = hcm.settings;
@@ -448,7 +448,7 @@ export class ActiveStream implements RequestDecoder, StreamFilterCallbacks, Filt
   /** FilterManagerCallbacks: body bytes leave through the codec. */
   encodeDataToCodec(data: Buffer, endStream: boolean): void {
     if (!this.responseStarted || this.#responseComplete) return;
-    if (!endStream) this.#lastActivity = performance.now();
+    if (!endStream) this.#lastActivity = readTime();
     const n = data.length;
     const encoder = this.encoder;
     if (n > 0) {
@@ -470,7 +470,7 @@ export class ActiveStream implements RequestDecoder, StreamFilterCallbacks, Filt
   /** FilterManagerCallbacks: the trailers leave through the codec and end the response. */
   encodeTrailersToCodec(trailers: HeaderMap): void {
     if (!this.responseStarted || this.#responseComplete) return;
-    this.#lastActivity = performance.now();
+    this.#lastActivity = readTime();
     this.encoder.encodeTrailers(trailers);
     this.#endResponse();
   }

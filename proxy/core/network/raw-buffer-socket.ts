@@ -8,7 +8,8 @@ import type {
   TransportSocket,
   UpstreamTransportSocketFactory,
 } from './transport-socket.js';
-import { readIntoBuffer } from './user-buffer-reads.js';
+import { readIntoBuffer, sharedBufferViews } from './user-buffer-reads.js';
+import { duringRead } from '../read-clock.js';
 
 export const RAW_BUFFER_TRANSPORT_SOCKET = 'envoy.transport_sockets.raw_buffer';
 
@@ -19,6 +20,8 @@ export const RAW_BUFFER_TRANSPORT_SOCKET = 'envoy.transport_sockets.raw_buffer';
  * codecs hand body bytes on as copies.
  */
 const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
+/** READ_BUFFER's views for the upstream sockets' reads (see sharedBufferViews). */
+const readView = sharedBufferViews(READ_BUFFER);
 
 export class RawBufferSocket implements TransportSocket {
   readonly transportProtocol = 'raw_buffer' as const;
@@ -72,7 +75,8 @@ export const rawBufferUpstreamFactory: UpstreamTransportSocketFactory = {
   transportProtocol: 'raw_buffer',
   connect(address: string, port: number, onRead: ((data: Buffer) => void) | null): TransportSocket {
     if (onRead === null) return new RawBufferSocket(connect({ host: address, port, noDelay: true }), { address, port });
-    const onBytes = (nread: number): void => onRead(READ_BUFFER.subarray(0, nread));
+    const handleRead = (nread: number): void => onRead(readView(nread));
+    const onBytes = (nread: number): void => duringRead(handleRead, nread);
     const socket = connect({
       host: address,
       port,

@@ -4,7 +4,6 @@
 // attempt, streams the body both ways with flow control and turns upstream failures into
 // Envoy's local replies and response flags.
 import { Buffer } from 'node:buffer';
-import { performance } from 'node:perf_hooks';
 import type { StreamDecoderFilter, StreamFilterCallbacks } from '../http/filter.js';
 import { FilterDataStatus, FilterHeadersStatus } from '../http/filter.js';
 import { HeaderMap } from '../http/headers.js';
@@ -28,6 +27,7 @@ import { RetryState, finalTimeouts } from '../upstream/retry-policy.js';
 import { mirrorClusterName, ShadowRequest, shouldMirror } from '../upstream/request-mirror.js';
 import { grpcStatusOf, isGrpcRequest } from '../grpc/common.js';
 import { WheelTimer, type WheelTimerOwner } from '../timer-wheel.js';
+import { readTime } from '../read-clock.js';
 
 /** The router's timers on the wheel (WheelTimerOwner kinds). */
 const GLOBAL_TIMEOUT = 0;
@@ -573,7 +573,7 @@ export class RouterFilter implements StreamDecoderFilter, AttemptOwner, WheelTim
     const info = cb.streamInfo;
     this.#responseStarted = true;
     // One clock read for the stream's first-byte time and the attempt's service time.
-    const now = performance.now();
+    const now = readTime();
     info.upstreamFirstByteMs = now - info.startMonotonic;
     info.upstreamProtocol = attempt.protocol;
     cluster.info.stats.recordResponseCode(status);

@@ -4,6 +4,7 @@
 // attempt from the current one. Owns its CLIENT span when the stream is traced.
 import { Buffer } from 'node:buffer';
 import { performance } from 'node:perf_hooks';
+import { readTime } from '../read-clock.js';
 import type { HeaderMap } from '../http/headers.js';
 import type { RequestEncoder, ResponseDecoder, StreamResetReason } from '../http/codec/types.js';
 import type { Host } from '../upstream/host.js';
@@ -73,7 +74,7 @@ export class UpstreamRequest implements PoolCallbacks, ResponseDecoder, Upstream
     this.cluster = cluster;
     this.host = host;
     this.upstreamHost = host.addressString;
-    this.#startMonotonic = performance.now();
+    this.#startMonotonic = readTime();
   }
 
   /**
@@ -85,7 +86,7 @@ export class UpstreamRequest implements PoolCallbacks, ResponseDecoder, Upstream
   }
 
   /** Milliseconds since the attempt started, at `now` (a performance.now() the caller has). */
-  elapsedMs(now: number = performance.now()): number {
+  elapsedMs(now: number = readTime()): number {
     return now - this.#startMonotonic;
   }
 

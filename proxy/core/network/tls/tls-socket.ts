@@ -18,7 +18,7 @@ import { ocspResponder } from './ocsp-responder.js';
 import { handshakeFailure, verifyPeer } from './peer-verification.js';
 import { type ClientTlsContext, type SanCheck, sanOverrideCheck, type ServerTlsContext } from './tls-context.js';
 import type { TlsStats } from './tls-stats.js';
-import { readIntoBuffer } from '../user-buffer-reads.js';
+import { readIntoBuffer, sharedBufferViews } from '../user-buffer-reads.js';
 
 export { TlsStats } from './tls-stats.js';
 
@@ -30,6 +30,7 @@ export { TlsStats } from './tls-stats.js';
  * can overwrite it.
  */
 const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
+const readView = sharedBufferViews(READ_BUFFER);
 
 interface VerifyHandle {
   verifyError(): (Error & { code?: string }) | null | undefined;
@@ -260,7 +261,7 @@ export class TlsUpstreamFactory implements UpstreamTransportSocketFactory {
             onread: {
               buffer: READ_BUFFER,
               callback: (nread: number): boolean => {
-                onRead(READ_BUFFER.subarray(0, nread));
+                onRead(readView(nread));
                 return true;
               },
             },

@@ -96,3 +96,28 @@ export function knownHeaderName(text: string, start: number, end: number): strin
   }
   return null;
 }
+
+/** BY_LENGTH's names as latin1 bytes, index for index: compared with a head's bytes, not as strings. */
+const BYTES_BY_LENGTH: Uint8Array[][] = BY_LENGTH.map((names) =>
+  names.map((n) => Uint8Array.from(n, (ch) => ch.charCodeAt(0))),
+);
+
+/**
+ * knownHeaderName for the latin1 bytes bytes[start, end): the same names, compared byte array to
+ * byte array (a string's charCodeAt, even of a constant, costs more than a typed-array read).
+ */
+export function knownHeaderNameIn(bytes: Uint8Array, start: number, end: number): string | null {
+  const candidates = BYTES_BY_LENGTH[end - start];
+  if (candidates === undefined) return null;
+  next: for (let k = 0; k < candidates.length; k++) {
+    const name = candidates[k]!;
+    for (let i = 0; i < name.length; i++) {
+      let c = bytes[start + i]!;
+      // ASCII upper case to lower; nothing else folds (a name is compared byte by byte).
+      if (c >= 65 && c <= 90) c |= 0x20;
+      if (c !== name[i]) continue next;
+    }
+    return BY_LENGTH[end - start]![k]!;
+  }
+  return null;
+}
