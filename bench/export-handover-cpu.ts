@@ -7,9 +7,13 @@
 // costs both builds the same; what differs is the hand-over of each batch (512 records) and
 // what comes back from the thread. Records dropped are reported: a round with drops is not a
 // fair comparison (a dropped record costs less than a written one).
+// exportThreadCpuNsPerRecord is the other side: the export thread's own CPU per record (the
+// thread that appeared when the build's pipeline was made), read after each run's last batch
+// settled. On 2 cores shared with wrk and nginx it takes from the request path as much as the
+// request thread's own; in a sidecar under wrk it was about 1.3-1.5 us per span (issue 21).
 // Run: `npm run bench:export-handover-cpu`. Knobs: BENCH_BASELINE, BENCH_ROUNDS (7),
 // BENCH_SECONDS (3 per build per round), BENCH_RECORDS_PER_MS (32).
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { loadBuilds, medianRatio } from './lib/in-process.js';
@@ -48,6 +52,24 @@ function mainThreadCpuNs(): number {
   return Number(readFileSync(`/proc/${process.pid}/task/${process.pid}/schedstat`, 'utf8').split(' ')[0]);
 }
 
+/** This process's thread ids now. */
+function taskIds(): Set<string> {
+  return new Set(readdirSync(`/proc/${process.pid}/task`));
+}
+
+/** CPU nanoseconds the threads `tids` have used so far (a thread that has exited counts 0). */
+function threadsCpuNs(tids: readonly string[]): number {
+  let ns = 0;
+  for (const t of tids) {
+    try {
+      ns += Number(readFileSync(`/proc/${process.pid}/task/${t}/schedstat`, 'utf8').split(' ')[0]);
+    } catch {
+      // Gone.
+    }
+  }
+  return ns;
+}
+
 const tick = (): Promise<void> => new Promise((r) => setTimeout(r, 1));
 
 async function main(): Promise<void> {
@@ -58,6 +80,7 @@ async function main(): Promise<void> {
       ExportPipeline: PipelineCtor;
     };
     const counters = { sent: counter(), dropped: counter(), failed: counter() };
+    const before = taskIds();
     const pipeline = new mod.ExportPipeline({
       thread: pathToFileURL(resolve(root, 'dist/proxy/tracing/export-thread.js')),
       workerData: {
@@ -70,7 +93,10 @@ async function main(): Promise<void> {
       counters,
       reserve: 256,
     });
-    return { pipeline, counters };
+    // The build's export thread is the thread that appears now (its isolate's own threads too).
+    await new Promise((r) => setTimeout(r, 200));
+    const threads = [...taskIds()].filter((t) => !before.has(t));
+    return { pipeline, counters, threads };
   });
   const feed = async (p: PipelineLike, seconds: number): Promise<number> => {
     const total = Math.round(seconds * 1000 * PER_MS);
@@ -87,11 +113,16 @@ async function main(): Promise<void> {
   };
   for (const b of builds) await feed(b.build.pipeline, 1);
   const perRecord = new Map<string, number[]>(builds.map((b) => [b.name, []]));
+  const threadPerRecord = new Map<string, number[]>(builds.map((b) => [b.name, []]));
   for (let round = 0; round < ROUNDS; round++) {
     for (const b of round % 2 === 0 ? builds : [...builds].reverse()) {
       const before = mainThreadCpuNs();
+      const threadBefore = threadsCpuNs(b.build.threads);
       const n = await feed(b.build.pipeline, SECONDS);
       perRecord.get(b.name)!.push(Math.round((mainThreadCpuNs() - before) / n));
+      // The batches handed over last are still being sent: let them settle before reading.
+      await new Promise((r) => setTimeout(r, 100));
+      threadPerRecord.get(b.name)!.push(Math.round((threadsCpuNs(b.build.threads) - threadBefore) / n));
     }
   }
   // Let the last batches settle, then count what was sent and dropped.
@@ -100,6 +131,8 @@ async function main(): Promise<void> {
     name: b.name,
     mainThreadCpuNsPerRecord: median(perRecord.get(b.name)!),
     rounds: perRecord.get(b.name)!,
+    exportThreadCpuNsPerRecord: median(threadPerRecord.get(b.name)!),
+    exportThreadRounds: threadPerRecord.get(b.name)!,
     sent: b.build.counters.sent.value(),
     dropped: b.build.counters.dropped.value(),
     failed: b.build.counters.failed.value(),
@@ -113,6 +146,8 @@ async function main(): Promise<void> {
     loadAverage: readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).map(Number),
     rows,
     thisOverBaseline: base === undefined ? null : medianRatio(perRecord.get('this')!, base),
+    exportThreadThisOverBaseline:
+      base === undefined ? null : medianRatio(threadPerRecord.get('this')!, threadPerRecord.get('baseline')!),
   };
   for (const b of builds) await b.build.pipeline.shutdown();
   sink.process.kill('SIGTERM');

@@ -60,7 +60,8 @@ async function load(root: string): Promise<BuildModules> {
   const tracer = new MeshTracer({
     nodeId: 'bench-1',
     direction: 'INBOUND',
-    injectFormats: 1 | 4,
+    // W3C only: what the OpenTelemetry tracer injects (tracing/factory.ts).
+    injectFormats: 1,
     sampling: {
       randomSamplingPercent: 100,
       clientSamplingPercent: 100,

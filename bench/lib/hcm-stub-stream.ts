@@ -110,7 +110,8 @@ export function benchTracer(): { tracer: MeshTracer; pipeline: SpanPipeline; spa
   const tracer = new MeshTracer({
     nodeId: 'sidecar-1',
     direction: 'INBOUND',
-    injectFormats: 5,
+    // W3C only: what the OpenTelemetry tracer injects (tracing/factory.ts).
+    injectFormats: 1,
     sampling: { randomSamplingPercent: 100, clientSamplingPercent: 100, overallSamplingPercent: 100 },
     spawnUpstreamSpan: false,
     maxPathTagLength: 256,

@@ -7,9 +7,23 @@ import type { ClusterLookup } from '../telemetry/collector.js';
 import type { SamplingRuntime } from './sampling.js';
 import type { ExporterSpec } from './exporter-spec.js';
 import { sharedSpanPipeline, spanPipelineStats } from './span-pipeline.js';
-import { DEFAULT_INJECT_FORMATS, MeshTracer, streamSpanContext, type CustomTag } from './tracer.js';
+import { TraceFormat } from './trace-context.js';
+import { MeshTracer, streamSpanContext, type CustomTag } from './tracer.js';
 
 setTraceIdReader((info) => streamSpanContext(info.activeSpan)?.traceId ?? null);
+
+/**
+ * The propagation format each tracer injects upstream, as Envoy's do: its OpenTelemetry tracer
+ * writes W3C `traceparent` (and `tracestate`) only, its Zipkin tracer B3 multi (`x-b3-*`) only
+ * (trace_context_option USE_B3, the default). A request that arrived with another format still
+ * gets that one too (MeshTracer adds the arrived format), so a caller's own propagation keeps
+ * its ids. Injecting both everywhere had sent four x-b3 headers (~96 bytes) more per
+ * upstream request with OpenTelemetry tracing, for every upstream to parse.
+ */
+const INJECT_FORMATS: Record<'opentelemetry' | 'zipkin', number> = {
+  opentelemetry: TraceFormat.W3C,
+  zipkin: TraceFormat.B3Multi,
+};
 
 /** Fields the worker puts on every listener-scoped context beyond TracerContext's own. */
 export type TracerFactoryContext = TracerContext & {
@@ -49,7 +63,7 @@ export function buildMeshTracer(
   return new MeshTracer({
     nodeId: context.node.id,
     direction: context.trafficDirection ?? 'UNSPECIFIED',
-    injectFormats: DEFAULT_INJECT_FORMATS,
+    injectFormats: INJECT_FORMATS[provider],
     sampling,
     spawnUpstreamSpan: t.spawnUpstreamSpan,
     maxPathTagLength: t.maxPathTagLength,

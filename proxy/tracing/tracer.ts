@@ -14,7 +14,7 @@ import { grpcServiceMethod, isGrpcContentType, streamGrpcStatus } from '../core/
 import { lastIdAt, lastIdPool, newSpanId, newTraceId } from './ids.js';
 import { decideSampling, SamplingReason, type SamplingPolicy } from './sampling.js';
 import type { SpanPipeline } from './span-pipeline.js';
-import { extractTraceContext, injectTraceContext, TraceFormat, type TraceHeaders } from './trace-context.js';
+import { extractTraceContext, injectTraceContext, type TraceHeaders } from './trace-context.js';
 import {
   attributeKey,
   beginSpan,
@@ -556,8 +556,6 @@ export class MeshTracer {
     );
   }
 }
-
-export const DEFAULT_INJECT_FORMATS = TraceFormat.W3C | TraceFormat.B3Multi;
 
 /** The ids of a stream's span when it is one of ours (access logs join traces through them). */
 export function streamSpanContext(span: Span | null): { traceId: string; spanId: string; sampled: boolean } | null {
