@@ -9,7 +9,8 @@
 // Knobs: LOWRATE_MODE (telemetry: 100% sampling, istio.stats, access log | plain | mtls between
 // the two sidecars), LOWRATE_HOPS (2; 1 for one sidecar, not with mtls), LOWRATE_ROWS
 // (this,baseline,node,nginx: the chains run, baseline only with BENCH_BASELINE), LAT_RATE (1000),
-// LAT_SECONDS (5), WARM_SECONDS (2), BENCH_ROUNDS (3), LOWRATE_CONCURRENT (0). LOWRATE_HOLD=1 starts the chains, prints
+// LAT_SECONDS (5), WARM_SECONDS (2), BENCH_ROUNDS (3), LOWRATE_CONCURRENT (0). Steal is printed for the
+// whole run and per round (cpuStealPercentPerRound). LOWRATE_HOLD=1 starts the chains, prints
 // their ports and pids and waits for SIGTERM (for perf, strace and the like). LOWRATE_GC_TRACE=1
 // (plain and telemetry modes) records every GC of the meshscope hops and reports per round each
 // hop's request-thread scavenges per second, other GCs, longest pause and pause time per second,
@@ -200,14 +201,18 @@ async function main(): Promise<void> {
     const steal = stealMeter();
     const perRound: Array<Map<string, RowRound>> = [];
     const loadAverages: number[] = [];
+    const stealPerRound: number[] = [];
     for (let round = 0; round < ROUNDS; round++) {
+      const roundSteal = stealMeter();
       const direct = await openLoop(upstream.port, RATE, SECONDS, WARM);
       const rows = new Map<string, RowRound>();
       const measure = async (c: Chain): Promise<void> => {
         const pids = c.pids();
         const meter = runQueueMeter(pids);
         const before = processCpu(pids);
-        const r: OpenLoopResult = await openLoop(c.port, RATE, SECONDS, WARM);
+        const r: OpenLoopResult = await openLoop(c.port, RATE, SECONDS, WARM).catch((err: unknown) => {
+          throw new Error(`round ${round + 1}, row ${c.name}: ${err instanceof Error ? err.message : String(err)}`);
+        });
         const after = processCpu(pids);
         let gc: RowGcFigures | undefined;
         if (GC_TRACE !== null && c.gcTraced === true && r.requests !== undefined) {
@@ -233,6 +238,7 @@ async function main(): Promise<void> {
       else for (const c of chains) await measure(c);
       perRound.push(rows);
       loadAverages.push(Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]));
+      stealPerRound.push(roundSteal());
     }
     const out: Record<string, unknown> = {};
     for (const c of chains) {
@@ -259,6 +265,7 @@ async function main(): Promise<void> {
           secondsPerRow: SECONDS,
           rounds: ROUNDS,
           cpuStealPercent: steal(),
+          cpuStealPercentPerRound: stealPerRound,
           loadAverage1mPerRound: loadAverages,
           rows: out,
           // This build over the baseline's, within each round (1.0 = no change).
