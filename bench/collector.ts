@@ -333,9 +333,13 @@ function libchdbPages(pid: number): { residentMb: number; touchedDuringLoadMb: n
 /**
  * The resident set by what backs it, from /proc/<pid>/smaps: chDB's library (its code and read-only
  * data: file pages, resident once touched and given back only under memory pressure), Node's own
- * binary, other files, and anonymous memory (V8's heap, Buffers, malloc's arenas, thread stacks,
- * and the private copies of the libraries' relocated data). All of it is RSS, the figure the goal
- * is on.
+ * binary, other files, and anonymous memory. All of it is RSS, the figure the goal is on.
+ * The anonymous part by the kind of mapping holding it (anonymousParts): malloc's main heap
+ * ([heap], glibc: Node's Buffers and the runtime's own allocations, which stays at its high-water
+ * mark while a live allocation sits at its top), glibc's other arenas (64 MiB-aligned reservations:
+ * threads' mallocs), thread stacks (a mapping right above a one-page guard), private copies of
+ * libraries' relocated data, and the rest: V8's heap, chDB's jemalloc extents, large mmap'd
+ * allocations (what V8's heap figures and jemalloc's stats split further).
  */
 function rssByMapping(pid: number): {
   totalMb: number;
@@ -343,28 +347,59 @@ function rssByMapping(pid: number): {
   libchdbFileMb: number;
   nodeBinaryFileMb: number;
   otherFileMb: number;
+  anonymousParts: {
+    mallocHeap: number;
+    mallocArenas: number;
+    threadStacks: number;
+    libraryCopies: number;
+    other: number;
+  };
 } {
+  const ARENA = 64 * 1024 * 1024;
   let anonymous = 0;
   let libchdb = 0;
   let node = 0;
   let other = 0;
+  const parts = { mallocHeap: 0, mallocArenas: 0, threadStacks: 0, libraryCopies: 0, other: 0 };
   let path = '';
   let rss = 0;
+  let anon = 0;
+  let start = 0;
+  let end = 0;
+  let perms = '';
+  // The mapping before this one: a guard page (---p, one page) right below marks a thread's stack.
+  let prevGuardEnd = -1;
   const close = (): void => {
     if (path.endsWith('/libchdb.so')) libchdb += rss;
     else if (path === process.execPath || path.endsWith('/bin/node')) node += rss;
     else if (path.startsWith('/')) other += rss;
+    if (anon > 0) {
+      if (path === '[heap]') parts.mallocHeap += anon;
+      else if (path.startsWith('/')) parts.libraryCopies += anon;
+      else if (path === '' && start % ARENA === 0 && end - start <= ARENA) parts.mallocArenas += anon;
+      else if (path === '' && prevGuardEnd === start) parts.threadStacks += anon;
+      else parts.other += anon;
+    }
   };
   for (const line of readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n')) {
     if (/^[0-9a-f]+-[0-9a-f]+ /.test(line)) {
       close();
-      path = line.split(/\s+/)[5] ?? '';
+      if (perms === '---p' && end - start === 4096) prevGuardEnd = end;
+      else prevGuardEnd = -1;
+      const f = line.split(/\s+/);
+      const [a, b] = f[0]!.split('-');
+      start = Number.parseInt(a!, 16);
+      end = Number.parseInt(b!, 16);
+      perms = f[1] ?? '';
+      path = f[5] ?? '';
       rss = 0;
+      anon = 0;
     } else if (line.startsWith('Rss:')) rss += Number(line.slice(4).trim().split(' ')[0]);
     // Anonymous pages of a file mapping (copy-on-write) count as anonymous, not as the file's.
     else if (line.startsWith('Anonymous:')) {
       const kb = Number(line.slice(10).trim().split(' ')[0]);
       anonymous += kb;
+      anon += kb;
       rss -= kb;
     }
   }
@@ -376,6 +411,13 @@ function rssByMapping(pid: number): {
     libchdbFileMb: mb(libchdb),
     nodeBinaryFileMb: mb(node),
     otherFileMb: mb(other),
+    anonymousParts: {
+      mallocHeap: mb(parts.mallocHeap),
+      mallocArenas: mb(parts.mallocArenas),
+      threadStacks: mb(parts.threadStacks),
+      libraryCopies: mb(parts.libraryCopies),
+      other: mb(parts.other),
+    },
   };
 }
 
