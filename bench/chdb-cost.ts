@@ -115,7 +115,9 @@ async function main(): Promise<void> {
         parts,
         load: readFileSync('/proc/loadavg', 'utf8').split(' ')[0],
         // The process's resident peak (the decoded batches are held throughout, the same in every variant).
-        peakRssMb: Math.round(Number(/VmHWM:\s+(\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? 0) / 1024),
+        peakRssMb: Math.round(
+          Number(/VmHWM:\s+(\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? 0) / 1024,
+        ),
       }),
     );
     if (process.env.EVENTS)
