@@ -1,7 +1,7 @@
-// Embedded tables trade the exporter's ZSTD(1) codecs for LZ4 at start (storage/clickhouse/
-// embedded.ts). What an operator upgrading a data directory would check: the columns and their
-// types stay the exporter's, and spans stored before the change read back beside the ones
-// after, also once their parts merge.
+// Embedded tables trade the exporter's ZSTD(1) codecs for LZ4 at start, and otel_traces writes
+// batch-sized parts compact (storage/clickhouse/embedded.ts). What an operator upgrading a data
+// directory would check: the columns and their types stay the exporter's, and spans stored
+// before the change read back beside the ones after, also once their parts merge.
 
 import { expect, it } from 'vitest';
 import { SPAN_KIND_SERVER, writeSpanRow } from '../../collector/receivers/otlp/model.js';
@@ -29,7 +29,7 @@ ORDER BY table, position`,
   return rs.json<Column>();
 }
 
-function span(i: number): Buffer {
+function span(i: number, attributes: string[] = ['http.route', `/r/${i}`]): Buffer {
   const w = new RowBinaryWriter(1 << 12);
   const startNs = BigInt(Date.now()) * 1_000_000n + BigInt(i);
   writeSpanRow(w, {
@@ -43,7 +43,7 @@ function span(i: number): Buffer {
     kind: SPAN_KIND_SERVER,
     startNs,
     endNs: startNs + 1000n,
-    attributes: ['http.route', `/r/${i}`],
+    attributes,
     events: [],
     links: [],
     statusCode: 0,
@@ -102,4 +102,24 @@ it('keeps the columns and their types, and spans stored before and after read ba
   });
   expect(await parts.json()).toEqual([{ n: '1' }]);
   expect(await stored()).toEqual(expected);
+});
+
+it('writes a batch above the default wide-part threshold (10 MiB) as one compact part, read back whole', async () => {
+  await tuneEmbeddedTables(store.storage.client);
+  const writer = createRowWriter(store.storage, { maxPartitionsPerInsert: 100 });
+  // 3000 spans of ~4 KiB each: ~12 MiB uncompressed, a wide part under ClickHouse's defaults.
+  const filler = 'x'.repeat(4096);
+  const rows = Array.from({ length: 3000 }, (_, i) => span(100 + i, ['http.route', `/big/${i}`, 'filler', filler]));
+  await writer.insert('otel_traces', rows, 'compact-batch');
+  const rs = await store.storage.client.query({
+    query: `SELECT part_type, rows, data_uncompressed_bytes > 10485760 AS big FROM system.parts
+WHERE active AND database = currentDatabase() AND table = 'otel_traces' AND rows = 3000`,
+    format: 'JSONEachRow',
+  });
+  expect(await rs.json()).toEqual([{ part_type: 'Compact', rows: '3000', big: 1 }]);
+  const read = await store.storage.client.query({
+    query: `SELECT count() AS n, countIf(SpanAttributes['filler'] = '${filler}') AS whole FROM otel_traces WHERE SpanName LIKE 'op-%' AND SpanAttributes['http.route'] LIKE '/big/%'`,
+    format: 'JSONEachRow',
+  });
+  expect(await read.json()).toEqual([{ n: '3000', whole: '3000' }]);
 });

@@ -1,0 +1,133 @@
+// chDB's CPU per span for a stream of the collector's own otel_traces inserts, merges included
+// (issue 19's itemisation): SHAPE (sidecar | synthetic) spans decoded as the collector decodes
+// them, ROWS (32768) per insert, INSERTS (16) inserts by its writer, then until no merge has run
+// for a second. Prints process CPU per 100k spans (chDB's threads included) for the inserts and
+// in all, CPU per thread name, the parts left, and with EVENTS=<regex> chDB's ProfileEvents
+// (system.events) over the run, e.g. MergeTotalMilliseconds, InsertedWideParts. For A/B runs,
+// one process per variant, interleaved: VARIANT (a label), VARIANT_SQL (statements after the
+// embedded tuning, ';'-separated, e.g. ALTER TABLE otel_traces MODIFY SETTING …),
+// VARIANT_SETTINGS (extra insert settings, k=v,k=v), DUMP (a query printed at the end).
+// Bundle: esbuild bench/chdb-cost.ts --bundle --platform=node --format=esm --packages=external
+// --outfile=dist/bench/chdb-cost.js
+
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { spanWindow } from '../collector/pipeline/time-window.js';
+import { decodeTracesToColumns } from '../collector/receivers/otlp/protobuf-rows.js';
+import { GRAPH_ATTRIBUTE_KEYS } from '../collector/servicegraph/store.js';
+import { createStorageClient } from '../collector/storage/clickhouse/client.js';
+import { EMBEDDED_INSERT_SETTINGS, tuneEmbeddedTables } from '../collector/storage/clickhouse/embedded.js';
+import { migrate } from '../collector/storage/clickhouse/migrate.js';
+import { type SpanColumns, SpanColumnsWriter } from '../collector/storage/clickhouse/span-columns.js';
+import { createRowWriter } from '../collector/storage/clickhouse/writer.js';
+import { makeSidecarBodies, makeSyntheticBodies } from './lib/span-shapes.js';
+
+const ROWS = Number(process.env.ROWS ?? 32768);
+const INSERTS = Number(process.env.INSERTS ?? 16);
+
+function threads(): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const tid of readdirSync('/proc/self/task')) {
+    try {
+      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const name = tid === String(process.pid) ? 'main' : comm.replace(/[0-9]+$/, '');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      out[name] = (out[name] ?? 0) + (Number(f[11]) + Number(f[12])) / 100;
+    } catch {}
+  }
+  return out;
+}
+const diff = (a: Record<string, number>, b: Record<string, number>): Record<string, number> =>
+  Object.fromEntries(
+    Object.entries(b)
+      .map(([k, v]): [string, number] => [k, Number((v - (a[k] ?? 0)).toFixed(2))])
+      .filter(([, v]) => v > 0),
+  );
+
+async function main(): Promise<void> {
+  const bodies = process.env.SHAPE === 'synthetic' ? makeSyntheticBodies() : makeSidecarBodies();
+  const opts = {
+    graphKeys: GRAPH_ATTRIBUTE_KEYS,
+    ...spanWindow({ maxAgeDays: 7, maxFutureMs: 3_600_000 }, Date.now()),
+  };
+  const c = new SpanColumnsWriter();
+  const batches: SpanColumns[][] = [];
+  for (let b = 0, i = 0; b < INSERTS; b++) {
+    const recs: SpanColumns[] = [];
+    for (let n = 0; n < ROWS; i++) {
+      n += decodeTracesToColumns(bodies[i % bodies.length]!, c, opts).count;
+      recs.push(c.take());
+    }
+    batches.push(recs);
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'chdb-cost-'));
+  const storage = createStorageClient({ kind: 'embedded', path: join(dir, 'clickhouse') }, 512 * 1024 * 1024);
+  try {
+    const chdb = storage.embedded!.chdb;
+    const q = async (sql: string): Promise<string> => (await chdb.queryAsync(sql, { format: 'TSVRaw' })).text().trim();
+    await migrate(storage.client, { ttlDays: 0 });
+    await tuneEmbeddedTables(storage.client);
+    for (const s of (process.env.VARIANT_SQL ?? '').split(';').filter((x) => x.trim())) await q(s);
+    for (const kv of (process.env.VARIANT_SETTINGS ?? '').split(',').filter((x) => x.includes('='))) {
+      const [k, v] = kv.split('=');
+      (EMBEDDED_INSERT_SETTINGS as Record<string, unknown>)[k!.trim()] = Number.isNaN(Number(v)) ? v : Number(v);
+    }
+    const writer = createRowWriter(storage, { maxPartitionsPerInsert: 100 });
+    const events = async (): Promise<Map<string, number>> =>
+      new Map(
+        (await q('SELECT event, value FROM system.events FORMAT TSV'))
+          .split('\n')
+          .map((l) => l.split('\t'))
+          .map(([k, v]): [string, number] => [k!, Number(v)]),
+      );
+    const e0 = await events();
+    const t0 = threads();
+    const c0 = process.cpuUsage();
+    for (const recs of batches) await writer.insert('otel_traces', recs, randomUUID());
+    const c1 = process.cpuUsage(c0);
+    const t1 = threads();
+    const deadline = Date.now() + 120_000;
+    for (let idle = 0; idle < 4 && Date.now() < deadline; ) {
+      await new Promise((r) => setTimeout(r, 250));
+      idle = (await q('SELECT count() FROM system.merges')) === '0' ? idle + 1 : 0;
+    }
+    const c2 = process.cpuUsage(c0);
+    const t2 = threads();
+    const e2 = await events();
+    const rows = ROWS * INSERTS;
+    const per100k = (u: NodeJS.CpuUsage): number => Number((((u.user + u.system) / 1e6 / rows) * 1e5).toFixed(3));
+    const parts = await q(
+      'SELECT table, count(), sum(rows), sum(bytes_on_disk), max(level) FROM system.parts WHERE active AND database = currentDatabase() GROUP BY table FORMAT TSV',
+    );
+    const mainCpu = (t: Record<string, number>): number => t.main ?? 0;
+    console.log(
+      JSON.stringify({
+        variant: process.env.VARIANT ?? 'base',
+        rows,
+        insertsPer100k: per100k(c1),
+        totalPer100k: per100k(c2),
+        mainThreadPer100k: Number((((mainCpu(t2) - mainCpu(t0)) / rows) * 1e5).toFixed(3)),
+        insertThreads: diff(t0, t1),
+        mergeThreads: diff(t1, t2),
+        parts,
+        load: readFileSync('/proc/loadavg', 'utf8').split(' ')[0],
+        // The process's resident peak (the decoded batches are held throughout, the same in every variant).
+        peakRssMb: Math.round(
+          Number(/VmHWM:\s+(\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? 0) / 1024,
+        ),
+      }),
+    );
+    if (process.env.EVENTS)
+      for (const [k, v] of e2)
+        if (new RegExp(process.env.EVENTS).test(k) && v - (e0.get(k) ?? 0) > 0) console.log(k, v - (e0.get(k) ?? 0));
+    if (process.env.DUMP) console.log(await q(process.env.DUMP));
+  } finally {
+    await storage.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+await main();
