@@ -7,8 +7,8 @@
 // one process per variant, interleaved: VARIANT (a label), VARIANT_SQL (statements after the
 // embedded tuning, ';'-separated, e.g. ALTER TABLE otel_traces MODIFY SETTING …),
 // VARIANT_SETTINGS (extra insert settings, k=v,k=v), DUMP (a query printed at the end).
-// Bundle: esbuild bench/chdb-cost.ts --bundle --platform=node --format=esm --packages=external
-// --outfile=dist/bench/chdb-cost.js
+// Run: npm run bench:chdb-cost (or bundle: esbuild bench/chdb-cost.ts --bundle --platform=node --format=esm --packages=external
+// --outfile=dist/bench/chdb-cost.js, then node dist/bench/chdb-cost.js with the variables above).
 
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
