@@ -27,6 +27,7 @@ import { LOG_COLUMNS, SPAN_COLUMNS } from '../../receivers/otlp/model.js';
 import { EDGE_COLUMNS } from '../../servicegraph/store.js';
 import type { StorageClient } from './client.js';
 import { EMBEDDED_INSERT_SETTINGS } from './embedded.js';
+import { BlockArena } from './native.js';
 import { SpanColumns, spanBlock, spanBlockInTurns } from './span-columns.js';
 
 export type TableName = 'otel_traces' | 'otel_logs' | 'otel_service_graph_edges';
@@ -52,9 +53,10 @@ export function insertData(chunks: readonly Rows[]): { format: 'RowBinary' | 'Na
 /** insertData, a Native block assembled a column per turn of the event loop (spanBlockInTurns). */
 async function insertDataInTurns(
   chunks: readonly Rows[],
+  arena: BlockArena | undefined,
 ): Promise<{ format: 'RowBinary' | 'Native'; chunks: Buffer[] }> {
   const format = formatOf(chunks);
-  if (format === 'Native') return { format, chunks: await spanBlockInTurns(chunks as SpanColumns[]) };
+  if (format === 'Native') return { format, chunks: await spanBlockInTurns(chunks as SpanColumns[], arena) };
   return { format, chunks: chunks as Buffer[] };
 }
 
@@ -192,6 +194,9 @@ export interface RowWriterOptions {
  */
 const STAGED_READ_SETTINGS = { storage_file_read_method: 'pread', input_format_parallel_parsing: 0 } as const;
 
+/** How long a writer keeps its block arena's slabs without an insert. */
+const ARENA_IDLE_MS = 2000;
+
 /** A type with every LowCardinality(T) replaced by T (what the staged rows are read as). */
 export function withoutLowCardinality(type: string): string {
   let out = type;
@@ -240,13 +245,33 @@ export function createRowWriter(storage: StorageClient, opts: RowWriterOptions):
     }
     return s;
   };
+  // A Native block's own buffers, cut from slabs kept between inserts; one block at a time (a
+  // span insert that finds it taken assembles without). Let go after ARENA_IDLE_MS without inserts.
+  // Embedded only: a staged block is read no more once written, a server's request body
+  // (streamed) has no such point this writer sees.
+  const arena = new BlockArena();
+  let arenaTaken = false;
+  let arenaIdle: NodeJS.Timeout | undefined;
   return {
     async insert(table, rows, token) {
       if (rows.length === 0) return;
       const columns = TABLE_COLUMNS[table].join(', ');
       const settings = insertSettings(token, opts.maxPartitionsPerInsert);
+      const ownArena = embedded !== undefined && !arenaTaken && rows[0] instanceof SpanColumns;
+      let arenaFree = (): void => undefined;
+      if (ownArena) {
+        arenaTaken = true;
+        clearTimeout(arenaIdle);
+        // Once the block is staged, nothing reads its buffers.
+        arenaFree = () => {
+          arenaFree = () => undefined;
+          arena.reset();
+          arenaTaken = false;
+          arenaIdle = setTimeout(() => arena.clear(), ARENA_IDLE_MS).unref();
+        };
+      }
       try {
-        const { format, chunks } = await insertDataInTurns(rows);
+        const { format, chunks } = await insertDataInTurns(rows, ownArena ? arena : undefined);
         if (embedded !== undefined) {
           const file = join(staging, `${table}.${format}`);
           const embeddedSettings = settingsSql({ ...settings, ...EMBEDDED_INSERT_SETTINGS, ...STAGED_READ_SETTINGS });
@@ -258,6 +283,7 @@ export function createRowWriter(storage: StorageClient, opts: RowWriterOptions):
               ? `file(${sqlString(file)}, Native)`
               : `file(${sqlString(file)}, RowBinary, ${sqlString(await structureOf(table))})`;
           await stage(file, chunks);
+          arenaFree();
           try {
             await embedded.chdb.queryAsync(
               `INSERT INTO ${table} (${columns}) SELECT * FROM ${source} SETTINGS ${embeddedSettings}`,
@@ -276,6 +302,8 @@ export function createRowWriter(storage: StorageClient, opts: RowWriterOptions):
         result.stream.resume();
       } catch (err) {
         throw new StorageError(`insert into ${table} failed: ${(err as Error).message}`, err);
+      } finally {
+        arenaFree();
       }
     },
   };
