@@ -33,6 +33,7 @@ import type {
 } from '../../receivers/otlp/model.js';
 import { SPAN_COLUMNS, spanKindName, statusCodeName } from '../../receivers/otlp/model.js';
 import {
+  type BlockArena,
   ByteDictionary,
   DICTIONARY_MAX_KEYS,
   fixedDictionary,
@@ -564,9 +565,9 @@ export function spanBlock(records: readonly SpanColumns[]): Buffer[] {
  * ack) waited for all of it; in one turn per column the span-attributes column alone was 5 ms
  * at best for 51k sidecar spans.
  */
-export async function spanBlockInTurns(records: readonly SpanColumns[]): Promise<Buffer[]> {
+export async function spanBlockInTurns(records: readonly SpanColumns[], arena?: BlockArena): Promise<Buffer[]> {
   const out: Buffer[] = [];
-  for (const _ of blockColumns(records, out)) await new Promise((r) => setImmediate(r));
+  for (const _ of blockColumns(records, out, arena)) await new Promise((r) => setImmediate(r));
   return out.filter((b) => b.length > 0);
 }
 
@@ -639,7 +640,7 @@ function runs(pieces: readonly BlockPiece[], i: number, dicts: ByteDictionary[] 
 }
 
 /** Pushes the block's chunks onto `out`, yielding after each column and inside long LowCardinality ones. */
-function* blockColumns(records: readonly SpanColumns[], out: Buffer[]): Generator<void> {
+function* blockColumns(records: readonly SpanColumns[], out: Buffer[], arena?: BlockArena): Generator<void> {
   let rows = 0;
   for (const r of records) rows += r.rows;
   out.push(varint(SPAN_COLUMNS.length), varint(rows));
@@ -661,28 +662,28 @@ function* blockColumns(records: readonly SpanColumns[], out: Buffer[]): Generato
         break;
       case 'lc':
         out.push(LOW_CARDINALITY_PREFIX);
-        yield* lowCardinalityInSteps(out, lc(l.ids), runDicts);
+        yield* lowCardinalityInSteps(out, lc(l.ids), runDicts, arena);
         break;
       case 'map':
         out.push(LOW_CARDINALITY_PREFIX);
-        offsets(out, streams(l.sizes));
-        yield* lowCardinalityInSteps(out, lc(l.keys), runDicts);
+        offsets(out, streams(l.sizes), arena);
+        yield* lowCardinalityInSteps(out, lc(l.keys), runDicts, arena);
         out.push(...streams(l.values));
         break;
       case 'array':
-        offsets(out, streams(l.counts));
+        offsets(out, streams(l.counts), arena);
         out.push(...streams(l.data));
         break;
       case 'array-lc':
         out.push(LOW_CARDINALITY_PREFIX);
-        offsets(out, streams(l.counts));
-        yield* lowCardinalityInSteps(out, lc(l.ids), runDicts);
+        offsets(out, streams(l.counts), arena);
+        yield* lowCardinalityInSteps(out, lc(l.ids), runDicts, arena);
         break;
       case 'array-map':
         out.push(LOW_CARDINALITY_PREFIX);
-        offsets(out, streams(l.counts));
-        offsets(out, streams(l.sizes));
-        yield* lowCardinalityInSteps(out, lc(l.keys), runDicts);
+        offsets(out, streams(l.counts), arena);
+        offsets(out, streams(l.sizes), arena);
+        yield* lowCardinalityInSteps(out, lc(l.keys), runDicts, arena);
         out.push(...streams(l.values));
         break;
     }

@@ -1,0 +1,90 @@
+// A Native block's own buffers (Array offsets, LowCardinality keys and indexes) come from a
+// BlockArena kept between inserts: each block is byte for byte what a fresh allocation makes,
+// a block's buffers stay intact until the arena is reset, and blocks after the first take no
+// new memory.
+
+import { createHash } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { makeSidecarBodies, makeSyntheticBodies } from '../../bench/lib/span-shapes.js';
+import { spanWindow } from '../../collector/pipeline/time-window.js';
+import { decodeTracesToColumns } from '../../collector/receivers/otlp/protobuf-rows.js';
+import { GRAPH_ATTRIBUTE_KEYS } from '../../collector/servicegraph/store.js';
+import { BlockArena, ByteDictionary, lowCardinalityInSteps } from '../../collector/storage/clickhouse/native.js';
+import {
+  type SpanColumns,
+  SpanColumnsWriter,
+  spanBlock,
+  spanBlockInTurns,
+} from '../../collector/storage/clickhouse/span-columns.js';
+
+const digest = (chunks: readonly Buffer[]): string => {
+  const h = createHash('sha256');
+  for (const c of chunks) h.update(c);
+  return h.digest('hex');
+};
+
+function records(bodies: readonly Buffer[], from: number, n: number): SpanColumns[] {
+  const w = new SpanColumnsWriter();
+  const out: SpanColumns[] = [];
+  for (let i = from; i < from + n; i++) {
+    decodeTracesToColumns(bodies[i % bodies.length]!, w, {
+      graphKeys: GRAPH_ATTRIBUTE_KEYS,
+      ...spanWindow({ maxAgeDays: 30, maxFutureMs: 3_600_000 }, Date.now()),
+    });
+    out.push(w.take());
+  }
+  return out;
+}
+
+describe('BlockArena', () => {
+  it("assembles blocks byte for byte as fresh buffers do, and takes no new memory once it has a block's size", async () => {
+    const arena = new BlockArena();
+    for (const bodies of [makeSidecarBodies(), makeSyntheticBodies()]) {
+      const blocks = [records(bodies, 0, 30), records(bodies, 30, 30), records(bodies, 0, 30), records(bodies, 0, 30)];
+      for (const [i, block] of blocks.entries()) {
+        const before = arena.bytes;
+        const chunks = await spanBlockInTurns(block, arena);
+        expect(digest(chunks)).toBe(digest(spanBlock(block)));
+        // The last block is the one before it again: it fits in the memory that one left.
+        if (i === blocks.length - 1) expect(arena.bytes).toBe(before);
+        arena.reset();
+      }
+      expect(arena.bytes).toBeGreaterThan(0);
+    }
+    arena.clear();
+    expect(arena.bytes).toBe(0);
+  });
+
+  it("keeps a block's buffers intact until reset, while the next block is cut after them", async () => {
+    const bodies = makeSidecarBodies();
+    const arena = new BlockArena();
+    const first = records(bodies, 0, 20);
+    const firstChunks = await spanBlockInTurns(first, arena);
+    const expected = digest(spanBlock(first));
+    const second = records(bodies, 20, 20);
+    const secondChunks = await spanBlockInTurns(second, arena);
+    expect(digest(firstChunks)).toBe(expected);
+    expect(digest(secondChunks)).toBe(digest(spanBlock(second)));
+  });
+
+  it('narrows LowCardinality indexes to 1, 2 and 4 bytes in the arena as a fresh buffer holds them', () => {
+    for (const keys of [200, 300, 70_000]) {
+      const dict = new ByteDictionary(Number.MAX_SAFE_INTEGER);
+      for (let k = 0; k < keys; k++) dict.idOfString(`key-${k}`);
+      // Every key once, then again in another order: the index width is the key count's.
+      const ids = Buffer.alloc(keys * 2 * 4);
+      for (let i = 0; i < keys; i++) {
+        ids.writeUInt32LE(i, i * 4);
+        ids.writeUInt32LE((i * 7919) % keys, (keys + i) * 4);
+      }
+      const fresh: Buffer[] = [];
+      for (const _ of lowCardinalityInSteps(fresh, [ids], [dict]));
+      const arena = new BlockArena();
+      arena.take(13); // an unaligned start before the column's buffers
+      const pooled: Buffer[] = [];
+      for (const _ of lowCardinalityInSteps(pooled, [ids], [dict], arena));
+      expect(digest(pooled)).toBe(digest(fresh));
+      expect(pooled.at(-1)!.length).toBe(keys * 2 * (keys <= 0x100 ? 1 : keys <= 0x10000 ? 2 : 4));
+    }
+  });
+});
