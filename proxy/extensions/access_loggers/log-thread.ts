@@ -14,10 +14,10 @@ const printer = new LogPrinter((body) => port.postMessage({ type: 'control', bod
 /**
  * How often the thread looks for batches while they come: its lines wait in the sinks' buffers
  * up to a second anyway (Envoy's flush interval) and it may be behind by MAX_OUTSTANDING records
- * (threaded-logger.ts, seconds at full load), so it looks ten times a second rather than the span
- * threads' hundred, each look taking the batches handed over since, and one wake-up per look
- * where there had been one per 10 ms. The request thread learns of the lines printed once per
- * look too, in one message where there had been one per batch.
+ * (threaded-logger.ts, seconds at full load), so it takes batches at most ten times a second
+ * rather than the span threads' fifty, each look taking the batches handed over since, and one
+ * wake-up per look where there had been one per 10 ms. The request thread learns of the lines
+ * printed once per look too, in one message where there had been one per batch.
  */
 const LOOK_EVERY_MS = 100;
 /** Records printed since the last outcomes message (sent once the batches of a look are all printed). */

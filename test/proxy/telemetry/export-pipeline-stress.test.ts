@@ -200,7 +200,8 @@ describe('span export thread under a slow, hanging, recovering collector', () =>
         pipeline.endRecord();
       }
     };
-    // Bursts with random pauses (some longer than the thread's 50 ms before going idle).
+    // Bursts with random pauses (some longer than the thread's 20 ms between looks: it then
+    // waits on the queue's HEAD and a hand-over's notify wakes it).
     const run = async (ms: number): Promise<void> => {
       const end = Date.now() + ms;
       while (Date.now() < end) {
@@ -218,8 +219,8 @@ describe('span export thread under a slow, hanging, recovering collector', () =>
       collector.recover();
       await run(400);
       // Idle now: every batch handed over is exported without another hand-over or a shutdown
-      // to nudge the thread (a wake-up lost between its IDLE store and its last look would not
-      // be). Usually within milliseconds; the bound is long because the thread runs at the
+      // to nudge the thread (a notify lost between its WAITING store and its wait on HEAD would
+      // not be). Usually within milliseconds; the bound is long because the thread runs at the
       // lowest CPU priority and a loaded machine can starve it for seconds.
       const settleBy = Date.now() + 8000;
       while (c.sent.value() + c.failed.value() < admitted && Date.now() < settleBy) await sleep(10);
