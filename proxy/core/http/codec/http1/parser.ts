@@ -308,6 +308,11 @@ export class Http1Parser {
   #trailerBytes = 0;
   /** Where the head #parseHead read open ended (relative to its start). */
   #headEnd = 0;
+  /** What #readField gathered of the head being parsed: framing fields, connection options. */
+  #contentLengths = 0;
+  #transferEncodings = 0;
+  #connection = '';
+  #upgrade = '';
 
   constructor(isRequest: boolean, handler: ParserHandler, limits: ParserLimits) {
     this.#isRequest = isRequest;
@@ -648,10 +653,10 @@ export class Http1Parser {
       head.versionMinor = startLine.charCodeAt(7) - 48;
       head.status = status;
     }
-    let clCount = 0;
-    let teCount = 0;
-    let connectionHeader = '';
-    let upgradeHeader = '';
+    this.#contentLengths = 0;
+    this.#transferEncodings = 0;
+    this.#connection = '';
+    this.#upgrade = '';
     let count = 0;
     const names = head.headers.names;
     const values = head.headers.values;
@@ -666,34 +671,8 @@ export class Http1Parser {
       // Every field line is well formed; what the fields mean is read as the loop below reads it.
       for (let i = 0; i < names.length; i++) {
         const value = values[i]!;
-        switch (names[i]) {
-          case 'content-length':
-            clCount++;
-            head.contentLength = decimalOf(value);
-            if (head.contentLength === -1) return this.#failNull(err(400, 'http1.invalid_content_length'));
-            break;
-          case 'transfer-encoding':
-            teCount++;
-            if (value.toLowerCase() !== 'chunked') {
-              return this.#failNull(
-                this.#isRequest
-                  ? err(501, 'http1.invalid_transfer_encoding')
-                  : err(502, 'http1.invalid_transfer_encoding'),
-              );
-            }
-            head.chunked = true;
-            break;
-          case 'connection':
-            connectionHeader =
-              connectionHeader === '' ? value.toLowerCase() : `${connectionHeader},${value.toLowerCase()}`;
-            break;
-          case 'upgrade':
-            upgradeHeader = value.toLowerCase();
-            break;
-          case 'expect':
-            if (value.toLowerCase() === '100-continue') head.expectContinue = true;
-            break;
-        }
+        const e = this.#readField(head, names[i]!, value);
+        if (e !== null) return this.#failNull(e);
       }
       pos = headEnd;
     } else {
@@ -724,37 +703,15 @@ export class Http1Parser {
       const value = text.slice(vs, ve);
       if (++count > this.#limits.maxHeaders) return this.#failNull(err(431, 'http1.too_many_headers'));
       pos = eol + 2;
-      switch (name) {
-        case 'content-length':
-          clCount++;
-          head.contentLength = decimalOf(value);
-          if (head.contentLength === -1) return this.#failNull(err(400, 'http1.invalid_content_length'));
-          break;
-        case 'transfer-encoding':
-          teCount++;
-          if (value.toLowerCase() !== 'chunked') {
-            return this.#failNull(
-              this.#isRequest
-                ? err(501, 'http1.invalid_transfer_encoding')
-                : err(502, 'http1.invalid_transfer_encoding'),
-            );
-          }
-          head.chunked = true;
-          break;
-        case 'connection':
-          connectionHeader =
-            connectionHeader === '' ? value.toLowerCase() : `${connectionHeader},${value.toLowerCase()}`;
-          break;
-        case 'upgrade':
-          upgradeHeader = value.toLowerCase();
-          break;
-        case 'expect':
-          if (value.toLowerCase() === '100-continue') head.expectContinue = true;
-          break;
-      }
+      const e = this.#readField(head, name, value);
+      if (e !== null) return this.#failNull(e);
       names.push(name);
       values.push(value);
     }
+    const clCount = this.#contentLengths;
+    const teCount = this.#transferEncodings;
+    const connectionHeader = this.#connection;
+    const upgradeHeader = this.#upgrade;
     if (clCount > 1) return this.#failNull(err(bad, 'http1.multiple_content_length'));
     if (teCount > 1) return this.#failNull(err(bad, 'http1.multiple_transfer_encoding'));
     if (clCount > 0 && teCount > 0) return this.#failNull(err(bad, 'http1.content_length_and_chunked_not_allowed'));
@@ -774,6 +731,40 @@ export class Http1Parser {
     } else if (head.versionMinor === 0) head.connectionClose = true;
     if (head.connectionClose) this.lastMessage = true;
     return head;
+  }
+
+  /**
+   * What one field means for the head (framing, connection options, 100-continue), the same for
+   * the one-pass scan's fields and the line-by-line loop's: counts and values gathered into the
+   * #parseHead fields below, an error for a field that cannot frame the message.
+   */
+  #readField(head: MessageHead, name: string, value: string): CodecError | null {
+    switch (name) {
+      case 'content-length':
+        this.#contentLengths++;
+        head.contentLength = decimalOf(value);
+        if (head.contentLength === -1) return err(400, 'http1.invalid_content_length');
+        break;
+      case 'transfer-encoding':
+        this.#transferEncodings++;
+        if (value.toLowerCase() !== 'chunked') {
+          return this.#isRequest
+            ? err(501, 'http1.invalid_transfer_encoding')
+            : err(502, 'http1.invalid_transfer_encoding');
+        }
+        head.chunked = true;
+        break;
+      case 'connection':
+        this.#connection = this.#connection === '' ? value.toLowerCase() : `${this.#connection},${value.toLowerCase()}`;
+        break;
+      case 'upgrade':
+        this.#upgrade = value.toLowerCase();
+        break;
+      case 'expect':
+        if (value.toLowerCase() === '100-continue') head.expectContinue = true;
+        break;
+    }
+    return null;
   }
 
   /**
