@@ -260,19 +260,24 @@ function statusLineIn(bytes: Uint8Array, base: number, headEnd: number, head: Me
 
 const CRLFCRLF = Buffer.from('\r\n\r\n');
 
+/** A head with nothing read into it yet: HTTP/1.1, no fields, no framing, kept open. */
+export function emptyHead(): MessageHead {
+  return {
+    method: '',
+    target: '',
+    status: 0,
+    versionMinor: 1,
+    headers: new HeaderMap(),
+    contentLength: -1,
+    chunked: false,
+    connectionClose: false,
+    upgrade: '',
+    expectContinue: false,
+  };
+}
+
 /** #parseHead's answer, open, for a head its scan would not take whole (nothing failed). */
-const UNSURE: MessageHead = Object.freeze({
-  method: '',
-  target: '',
-  status: 0,
-  versionMinor: 1,
-  headers: new HeaderMap(),
-  contentLength: -1,
-  chunked: false,
-  connectionClose: false,
-  upgrade: '',
-  expectContinue: false,
-});
+const UNSURE: MessageHead = Object.freeze(emptyHead());
 /** Reads up to this many bytes (from where a head starts) are searched for its end as text. */
 const HEAD_AS_TEXT_MAX = 2048;
 const MAX_CHUNK_LINE = 1024;
@@ -605,18 +610,7 @@ export class Http1Parser {
    */
   #parseHead(text: string, headEnd: number, bytes: Buffer, base: number, open = false): MessageHead | null {
     const bad = this.#isRequest ? 400 : 502;
-    const head: MessageHead = {
-      method: '',
-      target: '',
-      status: 0,
-      versionMinor: 1,
-      headers: new HeaderMap(),
-      contentLength: -1,
-      chunked: false,
-      connectionClose: false,
-      upgrade: '',
-      expectContinue: false,
-    };
+    const head = emptyHead();
     // The start line read from the bytes (where it is the usual well-formed one), or -1: then
     // from the text, as before, which refuses a bad one with its error.
     let pos = this.#isRequest

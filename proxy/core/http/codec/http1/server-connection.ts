@@ -5,8 +5,8 @@
 // `connection: close`, upgrades). One stream at a time: a pipelined request waits in the parser
 // until the previous stream is complete.
 import { Buffer } from 'node:buffer';
-import { Http1Parser, statusLine, type MessageHead, type ParserHandler } from './parser.js';
-import { HeaderMap } from '../../headers.js';
+import { emptyHead, Http1Parser, statusLine, type MessageHead, type ParserHandler } from './parser.js';
+import type { HeaderMap } from '../../headers.js';
 import { DeferredWriter } from '../../deferred-writer.js';
 import { isHopByHopResponseHeader } from '../../header-utility.js';
 import { ResponseFlag, type HttpProtocol } from '../../../stream-info.js';
@@ -36,18 +36,9 @@ const EMPTY = Buffer.alloc(0);
 
 /** The head a stream gets when the codec must answer before any request head was read. */
 function errorHead(): MessageHead {
-  return {
-    method: '',
-    target: '',
-    status: 0,
-    versionMinor: 1,
-    headers: new HeaderMap(),
-    contentLength: -1,
-    chunked: false,
-    connectionClose: true,
-    upgrade: '',
-    expectContinue: false,
-  };
+  const head = emptyHead();
+  head.connectionClose = true;
+  return head;
 }
 
 /** One request/response exchange: the response side of the codec's current stream. */
