@@ -21,6 +21,7 @@ import type { Socket } from 'node:net';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { median } from './lib/median.js';
+import { proxyBootstrap } from './lib/peers.js';
 
 const require = createRequire(import.meta.url);
 const net = require('node:net') as { connect: (options: ConnectOptions) => unknown };
@@ -134,56 +135,8 @@ net.connect = (options: ConnectOptions): unknown => {
 };
 syncBuiltinESMExports();
 
-const bootstrap = {
-  static_resources: {
-    listeners: [
-      {
-        name: 'bench',
-        address: { socket_address: { address: '127.0.0.1', port_value: 0 } },
-        filter_chains: [
-          {
-            filters: [
-              {
-                name: 'envoy.filters.network.http_connection_manager',
-                typed_config: {
-                  '@type':
-                    'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager',
-                  stat_prefix: 'bench',
-                  // AUTO's preface detection reads the first bytes through `data`; what follows is the same.
-                  codec_type: 'HTTP1',
-                  route_config: {
-                    virtual_hosts: [
-                      { name: 'all', domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster: 'up' } }] },
-                    ],
-                  },
-                  http_filters: [
-                    {
-                      name: 'envoy.filters.http.router',
-                      typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router' },
-                    },
-                  ],
-                },
-              },
-            ],
-          },
-        ],
-      },
-    ],
-    clusters: [
-      {
-        name: 'up',
-        type: 'STATIC',
-        connect_timeout: '1s',
-        load_assignment: {
-          cluster_name: 'up',
-          endpoints: [
-            { lb_endpoints: [{ endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: 9 } } } }] },
-          ],
-        },
-      },
-    ],
-  },
-};
+// AUTO's preface detection reads the first bytes through `data`; what follows is the same.
+const bootstrap = proxyBootstrap(0, 9, { codec_type: 'HTTP1' });
 
 interface Build {
   name: string;
