@@ -7,7 +7,10 @@
 // whole-proxy figures of bench:proxy-cpu move by several microseconds between runs; this moves
 // by a few percent, so a change of a few hundred nanoseconds in tracing's own code shows here.
 // Also prints bytes allocated per request (V8's sampling heap profiler, collected objects
-// included). Run: `npm run bench:tracing-cpu` (builds, bundles this file and runs it).
+// included), and spanCpuNsPerRequest: a span started and finished alone, over 64 streams made
+// beforehand (no request built, no injection, no head), each build's rounds in alternating
+// order: it moves by ~2% between rounds where the whole request's difference moves by ~10%, so
+// a change of a few dozen nanoseconds in the span's own writing shows there. Run: `npm run bench:tracing-cpu` (builds, bundles this file and runs it).
 // Knobs: BENCH_BASELINE, BENCH_ROUNDS (7), BENCH_ITERATIONS (200,000 per round).
 import { Session } from 'node:inspector/promises';
 import { resolve } from 'node:path';
@@ -35,6 +38,8 @@ interface SpanLike {
 }
 interface BuildModules {
   newInfo(): Record<string, unknown>;
+  /** Starts and finishes `n` spans over 64 streams made once. */
+  spans(n: number): void;
   newHeaders(): HeaderMapLike;
   startSpan(info: unknown, headers: HeaderMapLike): SpanLike;
 }
@@ -73,8 +78,23 @@ async function load(root: string): Promise<BuildModules> {
     customTags: [],
     pipeline,
   });
+  const streams: Array<{ info: Record<string, unknown>; headers: HeaderMapLike }> = [];
+  for (let i = 0; i < 64; i++) {
+    const info = new StreamInfo('bench', '10.0.0.9', 40000, '10.0.0.1', 8080);
+    const headers = requestHeaders(new HeaderMap());
+    info.requestHeaders = headers;
+    info.requestId = headers.values[6];
+    finishedStream(info);
+    streams.push({ info, headers });
+  }
   return {
     newInfo: () => new StreamInfo('bench', '10.0.0.9', 40000, '10.0.0.1', 8080),
+    spans: (n) => {
+      for (let i = 0; i < n; i++) {
+        const s = streams[i & 63]!;
+        tracer.startSpan(s.info, s.headers, 'ingress').finishSpan(s.info, null);
+      }
+    },
     newHeaders: () => new HeaderMap(),
     startSpan: (info, headers) => tracer.startSpan(info, headers, 'ingress'),
   };
@@ -84,9 +104,7 @@ async function load(root: string): Promise<BuildModules> {
 const READ = Buffer.from('GET/items/42reviews:9080curl/8.5.0f81d4fae-7dec-11d0-a765-00a0c91e6bf6');
 const HEAD = Buffer.allocUnsafe(64 * 1024);
 
-function request(m: BuildModules, traced: boolean): number {
-  const info = m.newInfo();
-  const h = m.newHeaders();
+function requestHeaders(h: HeaderMapLike): HeaderMapLike {
   h.add(':method', READ.toString('latin1', 0, 3));
   h.add(':path', READ.toString('latin1', 3, 12));
   h.add(':authority', READ.toString('latin1', 12, 24));
@@ -94,6 +112,20 @@ function request(m: BuildModules, traced: boolean): number {
   h.add('user-agent', READ.toString('latin1', 24, 34));
   h.add('x-forwarded-proto', 'http');
   h.add('x-request-id', READ.toString('latin1', 34, 70));
+  return h;
+}
+
+/** What the stream's end leaves in StreamInfo for the span to read. */
+function finishedStream(info: Record<string, unknown>): void {
+  info.responseCode = 200;
+  info.upstreamCluster = 'inbound|9080||';
+  info.upstreamHost = '127.0.0.1:9080';
+  info.durationMs = 0.4;
+}
+
+function request(m: BuildModules, traced: boolean): number {
+  const info = m.newInfo();
+  const h = requestHeaders(m.newHeaders());
   info.requestHeaders = h;
   info.requestId = h.values[6];
   let span: SpanLike | null = null;
@@ -113,10 +145,7 @@ function request(m: BuildModules, traced: boolean): number {
   if (linesFrom !== -1) out += h.trailingLines ?? '';
   const written = HEAD.write(`${out}\r\n`, 0, 'latin1');
   if (span !== null) {
-    info.responseCode = 200;
-    info.upstreamCluster = 'inbound|9080||';
-    info.upstreamHost = '127.0.0.1:9080';
-    info.durationMs = 0.4;
+    finishedStream(info);
     span.finishSpan(info, null);
   }
   return written;
@@ -129,13 +158,17 @@ function requests(m: BuildModules, traced: boolean, n: number): void {
 const builds = await loadBuilds(load);
 
 for (const b of builds) for (let i = 0; i < 50_000; i++) request(b.build, i % 2 === 0);
+for (const b of builds) b.build.spans(100_000);
 const perRound = new Map<string, number[]>(builds.map((b) => [b.name, []]));
+const spanRounds = new Map<string, number[]>(builds.map((b) => [b.name, []]));
 for (let r = 0; r < ROUNDS; r++) {
   for (const b of builds) {
     const off = cpuNsPerOp(ITERATIONS, () => requests(b.build, false, ITERATIONS));
     const on = cpuNsPerOp(ITERATIONS, () => requests(b.build, true, ITERATIONS));
     perRound.get(b.name)!.push(on - off);
   }
+  for (const b of r % 2 === 0 ? builds : [...builds].reverse())
+    spanRounds.get(b.name)!.push(cpuNsPerOp(ITERATIONS, () => b.build.spans(ITERATIONS)));
 }
 const session = new Session();
 session.connect();
@@ -149,11 +182,18 @@ for (const b of builds) {
     tracingCpuNsPerRequest: Math.round(median(ns)),
     tracingBytesPerRequest: Math.round(on - off),
     rounds: ns.map(Math.round),
+    spanCpuNsPerRequest: Math.round(median(spanRounds.get(b.name)!)),
+    spanRounds: spanRounds.get(b.name)!.map(Math.round),
   });
 }
 session.disconnect();
 const ratio =
-  rows.length === 2 ? { cpuThisOverBaseline: medianRatio(perRound.get('this')!, perRound.get('baseline')!) } : {};
+  rows.length === 2
+    ? {
+        cpuThisOverBaseline: medianRatio(perRound.get('this')!, perRound.get('baseline')!),
+        spanCpuThisOverBaseline: medianRatio(spanRounds.get('this')!, spanRounds.get('baseline')!),
+      }
+    : {};
 console.log(
   JSON.stringify({ benchmark: 'tracing-cpu', iterationsPerRound: ITERATIONS, rounds: ROUNDS, rows, ...ratio }, null, 2),
 );

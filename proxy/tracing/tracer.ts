@@ -17,7 +17,7 @@ import type { SpanPipeline } from './span-pipeline.js';
 import { extractTraceContext, injectTraceContext, type TraceHeaders } from './trace-context.js';
 import {
   attributeKey,
-  beginSpan,
+  beginSpanFields,
   boolAttribute,
   constantStringAttribute,
   endSpan,
@@ -25,7 +25,6 @@ import {
   StringAttributeCache,
   stringAttribute,
   type AttributeKey,
-  type SpanHead,
 } from './otlp-span.js';
 
 // SpanKind's values, so the request thread never loads @opentelemetry/api (~8 MB resident)
@@ -276,28 +275,6 @@ function writeRepeatedRun(
   runs.set(host, { method, scheme, code, protocol, cluster, client, noFlags, bytes });
 }
 
-/**
- * The head of the span being written, filled in per span: one object for the process, where a
- * literal per span was ~100 bytes of garbage (its two times boxed as heap numbers besides).
- * beginSpan reads it and keeps nothing of it.
- */
-const HEAD: SpanHead = {
-  name: '',
-  kind: SERVER_KIND,
-  traceId: '',
-  spanId: '',
-  parentSpanId: '',
-  traceState: '',
-  startMs: 0.5,
-  endMs: 0.5,
-  traceIdBytes: null,
-  traceIdAt: 0,
-  spanIdBytes: null,
-  spanIdAt: 0,
-  parentSpanIdBytes: null,
-  parentSpanIdAt: 0,
-};
-
 class StreamSpan implements Span {
   readonly #shared: TracerShared;
   readonly #name: string;
@@ -313,7 +290,7 @@ class StreamSpan implements Span {
   readonly #kind: SpanKind;
   /** Set for a CLIENT attempt span: its stream span. */
   readonly #parent: StreamSpan | null;
-  /** Where the ids' bytes are when this process made them (ids.ts), else null: see SpanHead. */
+  /** Where the ids' bytes are when this process made them (ids.ts), else null: see SpanHead (otlp-span.ts). */
   readonly #traceIdBytes: Uint8Array | null;
   readonly #traceIdAt: number;
   readonly #spanIdBytes: Uint8Array;
@@ -403,24 +380,23 @@ class StreamSpan implements Span {
     const flags =
       attempt !== null ? attempt.responseFlags | (this.#parent === null ? info.responseFlags : 0) : info.responseFlags;
     const isRoot = this.#parent === null;
-    const h = HEAD;
-    h.name = this.#name;
-    h.kind = this.#kind;
-    h.traceId = this.traceId;
-    h.spanId = this.spanId;
-    h.parentSpanId = this.parentSpanId;
-    h.traceState = this.traceState;
-    h.startMs = epochOf(isRoot ? info.startMonotonic : this.#startMs);
-    h.endMs = isRoot && info.durationMs >= 0 ? epochOf(info.startMonotonic) + info.durationMs : nowEpoch();
-    h.traceIdBytes = this.#traceIdBytes;
-    h.traceIdAt = this.#traceIdAt;
-    h.spanIdBytes = this.#spanIdBytes;
-    h.spanIdAt = this.#spanIdAt;
-    h.parentSpanIdBytes = this.#parentIdBytes;
-    h.parentSpanIdAt = this.#parentIdAt;
-    const lengthAt = beginSpan(w, h);
-    // Let the request's ids go with the request (HEAD lives as long as the module).
-    h.traceIdBytes = h.spanIdBytes = h.parentSpanIdBytes = null;
+    const lengthAt = beginSpanFields(
+      w,
+      this.#name,
+      this.#kind,
+      this.traceId,
+      this.spanId,
+      this.parentSpanId,
+      this.traceState,
+      epochOf(isRoot ? info.startMonotonic : this.#startMs),
+      isRoot && info.durationMs >= 0 ? epochOf(info.startMonotonic) + info.durationMs : nowEpoch(),
+      this.#traceIdBytes,
+      this.#traceIdAt,
+      this.#spanIdBytes,
+      this.#spanIdAt,
+      this.#parentIdBytes,
+      this.#parentIdAt,
+    );
     // Attributes are written field by field: no attribute object, no key lookups. Those that
     // vary per request first, then the run of those that repeat (RepeatedRun), then the rare ones.
     const req = info.requestHeaders;
