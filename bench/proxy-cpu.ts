@@ -11,7 +11,8 @@
 // BENCH_PARALLEL, BENCH_TELEMETRY (1 or parts; BENCH_SIBLING_DUTY), BENCH_TLS, BENCH_H2 and
 // BENCH_RATE (below). Peak RSS is the process's VmHWM at the end (its whole life, warm-up
 // included); mainThreadCpuUsPerRequest is the request thread's part of the CPU,
-// wakeUpsPerRequest its voluntary context switches (sleeps in epoll_wait ended by a wake-up).
+// wakeUpsPerRequest its voluntary context switches (sleeps in epoll_wait ended by a wake-up),
+// preemptionsPerRequest its involuntary ones (preempted while runnable: see preemptions()).
 // Where a request's CPU goes at saturation (issue 21; perf --perf-basic-prof of one sidecar's
 // request thread under wrk -c50, telemetry off, load average 10-13): write(2) 33% (the kernel's
 // send 22%, half of it the loopback delivering to the peer in our softirq; 11% the scheduler at the
@@ -253,6 +254,7 @@ function cpuSeconds(pid: number): Sample {
     all: ticks(`/proc/${pid}/stat`) / 100,
     main: ticks(`/proc/${pid}/task/${pid}/stat`) / 100,
     wakeUps: wakeUps(pid),
+    preemptions: preemptions(pid),
     written: TELEMETRY_PARTS ? bytesWritten(pid) : 0,
     upstream: upstreamWorker === 0 ? 0 : ticks(`/proc/${upstreamWorker}/stat`) / 100,
   };
@@ -262,6 +264,7 @@ interface Sample {
   all: number;
   main: number;
   wakeUps: number;
+  preemptions: number;
   /** Bytes the main thread has written so far (BENCH_TELEMETRY=parts). */
   written: number;
   /** CPU seconds of the upstream nginx worker so far (BENCH_TELEMETRY=parts). */
@@ -287,6 +290,16 @@ function wakeUps(pid: number): number {
   return Number(/^voluntary_ctxt_switches:\s+(\d+)/m.exec(status)?.[1] ?? 0);
 }
 
+/**
+ * The main thread's involuntary context switches so far: each a preemption while it was runnable
+ * (by the host's other load, or by the process's own export, libuv and V8 threads on the same
+ * cores), whose switch back in the kernel charges to it (finish_task_switch in perf).
+ */
+function preemptions(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/task/${pid}/status`, 'utf8');
+  return Number(/^nonvoluntary_ctxt_switches:\s+(\d+)/m.exec(status)?.[1] ?? 0);
+}
+
 interface RoundResult {
   /** BENCH_TELEMETRY=parts: the upstream nginx worker's CPU and the request thread's bytes written, per request. */
   upstreamCpuUsPerRequest: number;
@@ -294,6 +307,7 @@ interface RoundResult {
   cpuUsPerRequest: number;
   mainThreadCpuUsPerRequest: number;
   wakeUpsPerRequest: number;
+  preemptionsPerRequest: number;
   requestsPerSecond: number;
   latencyMs: number;
 }
@@ -305,6 +319,7 @@ function perRequest(before: Sample, after: Sample, r: LoadResult): RoundResult {
     cpuUsPerRequest: ((after.all - before.all) * 1e6) / r.requests,
     mainThreadCpuUsPerRequest: ((after.main - before.main) * 1e6) / r.requests,
     wakeUpsPerRequest: (after.wakeUps - before.wakeUps) / r.requests,
+    preemptionsPerRequest: (after.preemptions - before.preemptions) / r.requests,
     requestsPerSecond: r.requestsPerSecond,
     latencyMs: r.latencyMs,
   };
@@ -408,6 +423,7 @@ async function main(): Promise<void> {
           cpuUsPerRequest: round1(median(runs.map((r) => r.cpuUsPerRequest))),
           mainThreadCpuUsPerRequest: round1(median(runs.map((r) => r.mainThreadCpuUsPerRequest))),
           wakeUpsPerRequest: round3(median(runs.map((r) => r.wakeUpsPerRequest))),
+          preemptionsPerRequest: round3(median(runs.map((r) => r.preemptionsPerRequest))),
           requestsPerSecond: Math.round(median(runs.map((r) => r.requestsPerSecond))),
           [H2 ? 'meanMs' : 'p99Ms']: median(runs.map((r) => r.latencyMs)),
           peakRssMb: rss.get(name) ?? null,
@@ -427,6 +443,7 @@ async function main(): Promise<void> {
             cpuUsPerRequest: round1(r.cpuUsPerRequest),
             mainThreadCpuUsPerRequest: round1(r.mainThreadCpuUsPerRequest),
             wakeUpsPerRequest: round3(r.wakeUpsPerRequest),
+            preemptionsPerRequest: round3(r.preemptionsPerRequest),
             requestsPerSecond: Math.round(r.requestsPerSecond),
             [H2 ? 'meanMs' : 'p99Ms']: r.latencyMs,
           })),
