@@ -73,7 +73,7 @@ export async function startCollector(options: CollectorOptions = {}): Promise<Co
       process.emitWarning(`collector: removed ${removed.length} deduplication records without parts from ${file}`);
   const storage = createStorageClient(target, budget.clickhouseBytes, config.embeddedThreadNice);
   const { client } = storage;
-  if (target.kind === 'embedded')
+  if (target.kind === 'embedded') {
     metrics.observeEmbeddedClickHouse(async () => {
       const rs = await client.query({
         query: "SELECT value FROM system.metrics WHERE metric = 'MemoryTracking'",
@@ -81,6 +81,18 @@ export async function startCollector(options: CollectorOptions = {}): Promise<Co
       });
       return Number((await rs.json<{ value: string }>())[0]?.value ?? 0);
     });
+    metrics.observeEmbeddedClickHouseCpu(async () => {
+      const rs = await client.query({
+        query:
+          "SELECT event, value FROM system.events WHERE event IN ('UserTimeMicroseconds', 'SystemTimeMicroseconds')",
+        format: 'JSONEachRow',
+      });
+      const seconds = { user: 0, system: 0 };
+      for (const { event, value } of await rs.json<{ event: string; value: string }>())
+        seconds[event === 'UserTimeMicroseconds' ? 'user' : 'system'] = Number(value) / 1e6;
+      return seconds;
+    });
+  }
 
   // Migrations must succeed before the first insert. Embedded, a failure is fatal at start; a
   // server that is down at start must not stop the collector from accepting into the log, so

@@ -131,4 +131,37 @@ export class CollectorMetrics {
       },
     });
   }
+
+  /**
+   * Embedded only: the CPU embedded ClickHouse accounts to itself, in seconds since the engine
+   * started (its UserTimeMicroseconds and SystemTimeMicroseconds events: getrusage of every
+   * thread while it runs a statement's pipeline or a background merge), read at each scrape by
+   * `read`. It runs on chDB's own threads and on the libuv thread that calls a statement, which
+   * share the process with the collector's JavaScript: this is the database's part of the
+   * process's CPU, the part an external ClickHouse would spend on its own host. What chDB does
+   * on the calling thread outside a statement's pipeline (reading and parsing the statement
+   * text) is not in it. A failed read keeps the last value.
+   */
+  observeEmbeddedClickHouseCpu(read: () => Promise<{ user: number; system: number }>): void {
+    const last = { user: 0, system: 0 };
+    new Counter({
+      name: 'meshscope_collector_clickhouse_cpu_seconds_total',
+      help: 'CPU embedded ClickHouse accounted to its statements and merges (its UserTimeMicroseconds and SystemTimeMicroseconds events), by mode',
+      labelNames: ['mode'] as const,
+      registers: [this.registry],
+      async collect() {
+        try {
+          const now = await read();
+          // The engine's events only grow; the counter follows them by their increase.
+          for (const mode of ['user', 'system'] as const) {
+            if (now[mode] > last[mode]) this.inc({ mode }, now[mode] - last[mode]);
+            else this.inc({ mode }, 0);
+            last[mode] = Math.max(last[mode], now[mode]);
+          }
+        } catch {
+          // The engine is closing or busy failing: the last value stands.
+        }
+      },
+    });
+  }
 }
