@@ -17,7 +17,8 @@
 // collector's meshscope_collector_clickhouse_cpu_seconds_total, from its system.events), and
 // with it the collector's threads without ClickHouse's CPU on them (chDB runs part of each
 // statement on the libuv thread that calls it): spansPerCpuSecondCollectorThreadsWithoutClickHouse,
-// how accounting() splits it and what it still counts as ours.
+// how accounting() splits it and what it still counts as ours. BENCH_PERF=1 adds perfEstimate:
+// perf's samples of chDB's code on Node's threads in the window, all of it (an estimate).
 // Knobs: BENCH_SECONDS (15), BENCH_CLIENTS (8), BENCH_RATE (spans/s offered at fixed times by
 // the clients together, e.g. 5000 for the batching at a moderate rate; 0: closed loop, the default
 // and the goals' setting), BENCH_SHAPES, BENCH_NODE_ARGS, BENCH_COLLECTOR_ARGS
@@ -28,7 +29,7 @@
 // costs chDB stage by stage (parse and cast, part write, trace-id view, codecs, Native rows:
 // lib/collector-insert-split.ts), for both shapes.
 
-import { spawn } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -445,7 +446,17 @@ function rssByMapping(pid: number): {
  */
 function threadCpu(pid: number): Record<string, number> {
   const out: Record<string, number> = {};
-  const unnamed: { cpu: number; start: number }[] = [];
+  for (const t of threadList(pid)) out[t.name] = (out[t.name] ?? 0) + t.cpu;
+  return out;
+}
+
+/**
+ * The process's threads: id, name (the event loop, Node's unnamed threads told apart as
+ * threadCpu says, chDB's by their names) and CPU seconds.
+ */
+function threadList(pid: number): { tid: string; name: string; cpu: number }[] {
+  const named: { tid: string; name: string; cpu: number }[] = [];
+  const unnamed: { tid: string; cpu: number; start: number }[] = [];
   for (const tid of readdirSync(`/proc/${pid}/task`)) {
     try {
       const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
@@ -454,18 +465,91 @@ function threadCpu(pid: number): Record<string, number> {
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
       const cpu = (Number(fields[11]) + Number(fields[12])) / 100;
       if (name === 'node')
-        unnamed.push({ cpu, start: Number(fields[19]) }); // starttime (field 22)
-      else out[name] = (out[name] ?? 0) + cpu;
+        unnamed.push({ tid, cpu, start: Number(fields[19]) }); // starttime (field 22)
+      else named.push({ tid, name, cpu });
     } catch {
       // The thread exited between listing and reading.
     }
   }
   const first = Math.min(...unnamed.map((t) => t.start));
-  for (const t of unnamed) {
-    const name = t.start === first ? NODE_PLATFORM : LIBUV_POOL;
-    out[name] = (out[name] ?? 0) + t.cpu;
+  return [
+    ...named,
+    ...unnamed.map((t) => ({ tid: t.tid, name: t.start === first ? NODE_PLATFORM : LIBUV_POOL, cpu: t.cpu })),
+  ];
+}
+
+/**
+ * BENCH_PERF=1: perf samples the collector's threads through the window (cpu-clock, 999 Hz), so
+ * that chDB's code on Node's threads is seen whole, including what ClickHouse does not account
+ * (a statement's client-side parsing on the calling thread). An estimate: a thread's CPU times
+ * the share of its samples in libchdb.so (user code only; the thread's kernel time, its own and
+ * chDB's system calls alike, is left as ours). Undefined where perf is missing or refused.
+ */
+function perfStart(pid: number, file: string): ChildProcess | undefined {
+  if (process.env.BENCH_PERF !== '1') return undefined;
+  const perf = spawn('perf', ['record', '-q', '-e', 'cpu-clock', '-F', '999', '-p', String(pid), '-o', file], {
+    stdio: 'ignore',
+  });
+  perf.on('error', () => undefined);
+  return perf;
+}
+
+async function perfStop(
+  perf: ChildProcess | undefined,
+  file: string,
+  threadsBefore: { tid: string; name: string; cpu: number }[],
+  threadsAfter: { tid: string; name: string; cpu: number }[],
+  storedSpans: number,
+): Promise<Record<string, unknown> | undefined> {
+  if (perf === undefined || perf.exitCode !== null || perf.pid === undefined) return undefined;
+  await new Promise((r) => {
+    perf.once('exit', r);
+    perf.kill('SIGINT');
+  });
+  const report = await new Promise<string>((resolve) =>
+    execFile(
+      'perf',
+      ['report', '-i', file, '--no-children', '--sort', 'pid,dso', '--stdio'],
+      { maxBuffer: 64 * 1024 * 1024 },
+      (err, stdout) => resolve(err === null ? stdout : ''),
+    ),
+  );
+  // Share of all samples per thread id and per thread id in libchdb.so.
+  const share = new Map<string, { all: number; libchdb: number; kernel: number }>();
+  for (const m of report.matchAll(/^\s+([\d.]+)%\s+(\d+):\S*\s+(\S.*?)\s*$/gm)) {
+    const s = share.get(m[2]!) ?? { all: 0, libchdb: 0, kernel: 0 };
+    s.all += Number(m[1]);
+    if (m[3] === 'libchdb.so') s.libchdb += Number(m[1]);
+    else if (m[3] === '[kernel.kallsyms]') s.kernel += Number(m[1]);
+    share.set(m[2]!, s);
   }
-  return out;
+  if (share.size === 0) return undefined;
+  const before = new Map(threadsBefore.map((t) => [t.tid, t.cpu]));
+  const libchdbOnNode: Record<string, number> = {};
+  let total = 0;
+  let ownCpu = 0;
+  let poolKernel = 0;
+  for (const t of threadsAfter) {
+    if (!NODE_THREAD.test(t.name)) continue;
+    const cpu = t.cpu - (before.get(t.tid) ?? 0);
+    ownCpu += cpu;
+    const s = share.get(t.tid);
+    if (s === undefined || s.all === 0) continue;
+    const seconds = (cpu * s.libchdb) / s.all;
+    if (t.name === LIBUV_POOL) poolKernel += (cpu * s.kernel) / s.all;
+    libchdbOnNode[t.name] = (libchdbOnNode[t.name] ?? 0) + seconds;
+    total += seconds;
+  }
+  return {
+    note: 'estimate (perf cpu-clock samples): user time in libchdb.so on Node threads, by thread',
+    libchdbOnNodeThreadsCpuSeconds: Object.fromEntries(
+      Object.entries(libchdbOnNode).map(([k, v]) => [k, Number(v.toFixed(2))]),
+    ),
+    libchdbOnNodeThreadsCpuSecondsTotal: Number(total.toFixed(2)),
+    // The rest of the pool's time is mostly system calls: the log's and the staging file's writes, chDB's.
+    kernelOnLibuvPoolCpuSeconds: Number(poolKernel.toFixed(2)),
+    spansPerCpuSecondCollectorThreadsWithoutChdbCode: Math.round(storedSpans / Math.max(ownCpu - total, 0.01)),
+  };
 }
 
 /** Seconds the process's main thread has waited on a run queue (/proc schedstat; 0 where unavailable). */
@@ -893,6 +977,9 @@ async function runScenario(bodies: Buffer[]): Promise<Record<string, unknown>> {
     const cpu0 = procStat(child.pid!).cpuSeconds;
     const threads0 = threadCpu(child.pid!);
     const loopWait0 = runQueueWaitSeconds(child.pid!);
+    const perfFile = join(dir, 'perf.data');
+    const threadList0 = threadList(child.pid!);
+    const perf = perfStart(child.pid!, perfFile);
     const phase = await drive(SECONDS);
     const { loadSeconds, acks, ackedSpans, refused, queryable, loopP99, loopMax } = phase;
     // Stored rate: everything acknowledged, over the time until all of it was in ClickHouse.
@@ -901,6 +988,7 @@ async function runScenario(bodies: Buffer[]): Promise<Record<string, unknown>> {
     const { cpuSeconds, peakRssMb } = procStat(child.pid!);
     const libchdb = referencedCleared ? libchdbPages(child.pid!) : undefined;
     const threads1 = threadCpu(child.pid!);
+    const perfEstimate = await perfStop(perf, perfFile, threadList0, threadList(child.pid!), storedSpans);
     const loopWait = runQueueWaitSeconds(child.pid!) - loopWait0;
     const cpu = cpuSeconds - cpu0;
     const metricsText = await scrape();
@@ -980,6 +1068,8 @@ async function runScenario(bodies: Buffer[]): Promise<Record<string, unknown>> {
       spansPerCpuSecondCollectorThreadsWithoutClickHouse:
         own.figures.spansPerCpuSecondCollectorThreadsWithoutClickHouse,
       threadCpuSeconds,
+      // BENCH_PERF=1 only: chDB's code on Node's threads as perf samples it (see perfStop).
+      perfEstimate,
       // The same load before the window, cold (a freshly started collector), drained before it.
       warmup,
       peakRssMb,
