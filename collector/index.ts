@@ -75,11 +75,24 @@ export async function startCollector(options: CollectorOptions = {}): Promise<Co
   const { client } = storage;
   if (target.kind === 'embedded')
     metrics.observeEmbeddedClickHouse(async () => {
+      // One statement for both (a UNION ALL: ~2.6 ms of the process's CPU, two statements ~3.7,
+      // three scalar subqueries ~4.0, measured on chDB 3.4.0).
       const rs = await client.query({
-        query: "SELECT value FROM system.metrics WHERE metric = 'MemoryTracking'",
+        query: `SELECT metric AS name, value FROM system.metrics WHERE metric = 'MemoryTracking'
+          UNION ALL SELECT event, toInt64(value) FROM system.events
+          WHERE event IN ('UserTimeMicroseconds', 'SystemTimeMicroseconds')`,
         format: 'JSONEachRow',
       });
-      return Number((await rs.json<{ value: string }>())[0]?.value ?? 0);
+      const values = new Map(
+        (await rs.json<{ name: string; value: string }>()).map((r): [string, number] => [r.name, Number(r.value)]),
+      );
+      return {
+        memoryBytes: values.get('MemoryTracking') ?? 0,
+        cpuSeconds: {
+          user: (values.get('UserTimeMicroseconds') ?? 0) / 1e6,
+          system: (values.get('SystemTimeMicroseconds') ?? 0) / 1e6,
+        },
+      };
     });
 
   // Migrations must succeed before the first insert. Embedded, a failure is fatal at start; a

@@ -567,6 +567,27 @@ describe('query API', () => {
     expect(Number(engine?.[1])).toBeGreaterThan(0);
     expect((await fetch(`${collector.apiUrl}/readyz`)).status).toBe(200);
   });
+
+  it("counts embedded ClickHouse's own CPU, which an insert raises", async () => {
+    const cpu = async (): Promise<{ user: number; system: number }> => {
+      const text = await (await fetch(`${collector.apiUrl}/metrics`)).text();
+      const mode = (m: string): number =>
+        Number(
+          new RegExp(`^meshscope_collector_clickhouse_cpu_seconds_total\\{mode="${m}"\\} (\\S+)$`, 'm').exec(text)?.[1],
+        );
+      return { user: mode('user'), system: mode('system') };
+    };
+    const before = await cpu();
+    expect(before.user).toBeGreaterThan(0);
+    const traceId = await exportWith(
+      new OTLPTraceExporterProto({ url: `${collector.otlpUrl}/v1/traces` }),
+      'clickhouse-cpu',
+    );
+    for (let i = 0; i < 200 && (await api(`/api/meshscope/traces/${traceId}`)).status !== 200; i++)
+      await new Promise((r) => setTimeout(r, 50));
+    const after = await cpu();
+    expect(after.user + after.system).toBeGreaterThan(before.user + before.system);
+  });
 });
 
 function varint(n: number): Buffer {
