@@ -57,6 +57,10 @@ function everyField(seed: number, count: number): Buffer {
       kv('http.response.status_code', { intValue: 200 + (n % 3) }),
       kv('tags', { arrayValue: { values: [str('a'), { intValue: -5 }, { boolValue: true }] } }),
       kv('long', str('x'.repeat(200 + (n % 3)))),
+      // Keys of 127-129 bytes and values of 124-126 around where a length takes two varint
+      // bytes (the decoder reads one-byte lengths in place), and an empty string value.
+      kv(`edge${'k'.repeat(123 + (n % 3))}`, str('y'.repeat(124 + (n % 3)))),
+      kv('empty', str('')),
       kv('', {}),
     ],
     events:
