@@ -3,7 +3,10 @@
 // Native block assembled from ~35k spans' records, then released as the pipeline releases a
 // stored batch. This build against BENCH_BASELINE's (a checkout with dist/ built), alternated
 // round by round; CPU per span from process.cpuUsage. BENCH_SHAPES=sidecar,synthetic,
-// BENCH_ROUNDS (default 12), BENCH_STAGES=1 also times decode, graph and block on their own.
+// BENCH_ROUNDS (default 12), BENCH_STAGES=1 also times the decode on its own, BENCH_NO_GRAPH=1
+// leaves the service graph out (the difference is its share). Builds in one process share a heap
+// and the JIT's luck: for a few percent, run one process per build (BENCH_BASELINE unset, in
+// each checkout) and alternate them.
 import { pathToFileURL } from 'node:url';
 import { loadBuilds, medianRatio } from './lib/in-process.js';
 import { median } from './lib/median.js';
@@ -79,7 +82,7 @@ function harness(b: Build) {
         const d = decode(body);
         spans += d.count;
         records.push(d.rows);
-        graph.observe(d.graph, Date.now());
+        if (process.env.BENCH_NO_GRAPH !== '1') graph.observe(d.graph, Date.now());
         if (edgeCount > 0) {
           edgeBufs.push(edges.take());
           edgeCount = 0;
