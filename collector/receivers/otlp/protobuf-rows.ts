@@ -33,6 +33,7 @@ import {
 import {
   anyValueOther,
   anyValueString,
+  decimal,
   event,
   keyValue,
   link,
@@ -601,22 +602,32 @@ function writeAttributeColumns(
   for (let i = 0; i < n; i += 2) {
     const kvEnd = kvs[i + 1]!;
     const at = kvs[i]!;
-    // What every SDK writes: KeyValue{1: key, 2: AnyValue{1: string_value}}, lengths under
-    // 128 (one byte each), nothing else. Read in place; anything else goes the general way
-    // (scanKeyValue, writeAnyValue), which gives the same key and bytes for this layout.
+    // What every SDK writes: KeyValue{1: key, 2: AnyValue{1: string_value or 3: int_value}},
+    // lengths under 128 (one byte each), an int under 2^14 (one or two varint bytes), nothing
+    // else. Read in place; anything else goes the general way (scanKeyValue, writeAnyValue),
+    // which gives the same key and bytes for this layout.
     const keyEnd = at + 2 + buf[at + 1]!;
+    const valueTag = buf[keyEnd + 2];
+    // The int value, or -1 for a string value (at `str`), or undefined for any other layout.
+    let int: number | undefined;
     const str = keyEnd + 4;
     if (
       buf[at] === 0x0a &&
       buf[at + 1]! < 0x80 &&
       buf[keyEnd] === 0x12 &&
-      buf[keyEnd + 2] === 0x0a &&
       buf[keyEnd + 1]! < 0x80 &&
-      buf[keyEnd + 3]! < 0x80 &&
-      str <= kvEnd &&
-      keyEnd + 2 + buf[keyEnd + 1]! === kvEnd &&
-      str + buf[keyEnd + 3]! === kvEnd
+      keyEnd + 2 + buf[keyEnd + 1]! === kvEnd
     ) {
+      if (valueTag === 0x0a) {
+        if (buf[keyEnd + 3]! < 0x80 && str <= kvEnd && str + buf[keyEnd + 3]! === kvEnd) int = -1;
+      } else if (valueTag === 0x18) {
+        const b0 = buf[keyEnd + 3]!;
+        if (b0 < 0x80) {
+          if (str === kvEnd) int = b0;
+        } else if (str + 1 === kvEnd && buf[str]! < 0x80) int = (b0 & 0x7f) | (buf[str]! << 7);
+      }
+    }
+    if (int !== undefined) {
       const key = at + 2;
       let id = guess - 1;
       if (id < 0 || !dict.is(id, buf, r.view, key, keyEnd)) {
@@ -627,7 +638,8 @@ function writeAttributeColumns(
       keys.u32(id);
       prev = id;
       guess = dict.next === next ? next[id]! : dict.next[id]!;
-      values.utf8(buf, str, kvEnd, r.view);
+      if (int < 0) values.utf8(buf, str, kvEnd, r.view);
+      else values.string(decimal(int));
       if (graph !== undefined) {
         let k = graphKeyOfId[id];
         if (k === undefined) {
