@@ -57,6 +57,13 @@ function everyField(seed: number, count: number): Buffer {
       kv('http.response.status_code', { intValue: 200 + (n % 3) }),
       kv('tags', { arrayValue: { values: [str('a'), { intValue: -5 }, { boolValue: true }] } }),
       kv('long', str('x'.repeat(200 + (n % 3)))),
+      // Keys of 127-129 bytes and values of 124-126 around where a length takes two varint
+      // bytes (the decoder reads one-byte lengths in place), and an empty string value.
+      kv(`edge${'k'.repeat(123 + (n % 3))}`, str('y'.repeat(124 + (n % 3)))),
+      kv('empty', str('')),
+      // Ints of one, two and three varint bytes (0-127, up to 16383, 16384 on) and a negative one.
+      kv('int', { intValue: n % 4 === 0 ? n % 128 : 16382 + (n % 4) }),
+      kv('negative', { intValue: -1 - (n % 3) }),
       kv('', {}),
     ],
     events:

@@ -33,6 +33,7 @@ import {
 import {
   anyValueOther,
   anyValueString,
+  decimal,
   event,
   keyValue,
   link,
@@ -597,14 +598,64 @@ function writeAttributeColumns(
   let prev = -1;
   const n = f.attributeEnds;
   c.s[S.attributeSizes]!.u32(n >>> 1);
+  const buf = r.buf;
   for (let i = 0; i < n; i += 2) {
     const kvEnd = kvs[i + 1]!;
-    r.pos = kvs[i]!;
+    const at = kvs[i]!;
+    // What every SDK writes: KeyValue{1: key, 2: AnyValue{1: string_value or 3: int_value}},
+    // lengths under 128 (one byte each), an int under 2^14 (one or two varint bytes), nothing
+    // else. Read in place; anything else goes the general way (scanKeyValue, writeAnyValue),
+    // which gives the same key and bytes for this layout.
+    const keyEnd = at + 2 + buf[at + 1]!;
+    const valueTag = buf[keyEnd + 2];
+    // The int value, or -1 for a string value (at `str`), or undefined for any other layout.
+    let int: number | undefined;
+    const str = keyEnd + 4;
+    if (
+      buf[at] === 0x0a &&
+      buf[at + 1]! < 0x80 &&
+      buf[keyEnd] === 0x12 &&
+      buf[keyEnd + 1]! < 0x80 &&
+      keyEnd + 2 + buf[keyEnd + 1]! === kvEnd
+    ) {
+      if (valueTag === 0x0a) {
+        if (buf[keyEnd + 3]! < 0x80 && str <= kvEnd && str + buf[keyEnd + 3]! === kvEnd) int = -1;
+      } else if (valueTag === 0x18) {
+        const b0 = buf[keyEnd + 3]!;
+        if (b0 < 0x80) {
+          if (str === kvEnd) int = b0;
+        } else if (str + 1 === kvEnd && buf[str]! < 0x80) int = (b0 & 0x7f) | (buf[str]! << 7);
+      }
+    }
+    if (int !== undefined) {
+      const key = at + 2;
+      let id = guess - 1;
+      if (id < 0 || !dict.is(id, buf, r.view, key, keyEnd)) {
+        id = dict.idOf(buf, r.view, key, keyEnd);
+        if (prev < 0) c.firstKey[kind] = id + 1;
+        else dict.next[prev] = id + 1;
+      }
+      keys.u32(id);
+      prev = id;
+      guess = dict.next === next ? next[id]! : dict.next[id]!;
+      if (int < 0) values.utf8(buf, str, kvEnd, r.view);
+      else values.string(decimal(int));
+      if (graph !== undefined) {
+        let k = graphKeyOfId[id];
+        if (k === undefined) {
+          k = graphKeys.at(buf, r.view, key, keyEnd) ?? null;
+          graphKeyOfId[id] = k;
+        }
+        if (k !== null) graph.push(k, graphValue(r, keyEnd + 2, kvEnd));
+      }
+      continue;
+    }
+    r.pos = at;
     scanKeyValue(r, kvEnd);
-    const { key, keyEnd, value, valueEnd } = kv;
+    const { key, value, valueEnd } = kv;
     let id = guess - 1;
-    if (id < 0 || !dict.is(id, r.buf, r.view, key, keyEnd)) {
-      id = dict.idOf(r.buf, r.view, key, keyEnd);
+    if (id < 0 || !dict.is(id, r.buf, r.view, key, kv.keyEnd)) {
+      id = dict.idOf(r.buf, r.view, key, kv.keyEnd);
       if (prev < 0) c.firstKey[kind] = id + 1;
       else dict.next[prev] = id + 1;
     }
@@ -619,7 +670,7 @@ function writeAttributeColumns(
     if (graph !== undefined) {
       let k = graphKeyOfId[id];
       if (k === undefined) {
-        k = kv.keyAt < 0 ? null : (graphKeys.at(r.buf, r.view, key, keyEnd) ?? null);
+        k = kv.keyAt < 0 ? null : (graphKeys.at(r.buf, r.view, key, kv.keyEnd) ?? null);
         graphKeyOfId[id] = k;
       }
       if (k !== null) graph.push(k, value < 0 ? '' : graphValue(r, value, valueEnd));

@@ -44,6 +44,11 @@ const internString: string[] = new Array<string>(INTERN_SLOTS).fill('');
 const SMALL_INT_MAX = 65_536;
 const smallInts: string[] = [];
 
+/** A non-negative integer's decimal text, as int64() renders it (small ones made once). */
+export function decimal(v: number): string {
+  return v < SMALL_INT_MAX ? (smallInts[v] ??= String(v)) : String(v);
+}
+
 export class Reader {
   readonly buf: Buffer;
   /** The body as a DataView: fixed-width reads are builtins (Buffer's 64-bit reads go through BigInt arithmetic). */
