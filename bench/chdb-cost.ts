@@ -1,7 +1,7 @@
 // chDB's CPU per span for a stream of the collector's own otel_traces inserts, merges included
 // (issue 19's itemisation): SHAPE (sidecar | synthetic) spans decoded as the collector decodes
-// them, ROWS (32768) per insert, INSERTS (16) inserts by its writer, then until no merge has run
-// for a second. Prints process CPU per 100k spans (chDB's threads included) for the inserts and
+// them (or SHAPE=logs: otel_logs rows shaped like the proxy's access logs), ROWS (32768) per
+// insert, INSERTS (16) inserts by its writer, then until no merge has run for a second. Prints process CPU per 100k spans (chDB's threads included) for the inserts and
 // in all, CPU per thread name, the parts left, and with EVENTS=<regex> chDB's ProfileEvents
 // (system.events) over the run, e.g. MergeTotalMilliseconds, InsertedWideParts. For A/B runs,
 // one process per variant, interleaved: VARIANT (a label), VARIANT_SQL (statements after the
@@ -15,17 +15,106 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spanWindow } from '../collector/pipeline/time-window.js';
+import {
+  type LogRecord,
+  type ResourceContext,
+  type ScopeContext,
+  writeLogRow,
+} from '../collector/receivers/otlp/model.js';
 import { decodeTracesToColumns } from '../collector/receivers/otlp/protobuf-rows.js';
 import { GRAPH_ATTRIBUTE_KEYS } from '../collector/servicegraph/store.js';
 import { createStorageClient } from '../collector/storage/clickhouse/client.js';
+import { RowBinaryWriter } from '../collector/storage/clickhouse/rowbinary.js';
 import { EMBEDDED_INSERT_SETTINGS, tuneEmbeddedTables } from '../collector/storage/clickhouse/embedded.js';
 import { migrate } from '../collector/storage/clickhouse/migrate.js';
 import { type SpanColumns, SpanColumnsWriter } from '../collector/storage/clickhouse/span-columns.js';
-import { createRowWriter } from '../collector/storage/clickhouse/writer.js';
+import { type Rows, createRowWriter } from '../collector/storage/clickhouse/writer.js';
 import { makeSidecarBodies, makeSyntheticBodies } from './lib/span-shapes.js';
 
 const ROWS = Number(process.env.ROWS ?? 32768);
 const INSERTS = Number(process.env.INSERTS ?? 16);
+const LOGS = process.env.SHAPE === 'logs';
+
+/**
+ * SHAPE=logs: otel_logs rows as the pipeline encodes them (writeLogRow, RowBinary), shaped like
+ * the proxy's OpenTelemetry access logs: Envoy's default access log line as the body, the
+ * stream's trace and span ids, eight request attributes, a sidecar's resource (one per request
+ * of 512 records, as a decoded ResourceLogs shares it) across 24 services.
+ */
+function logBatches(): Buffer[][] {
+  const w = new RowBinaryWriter();
+  const hex = (n: number, len: number): string => n.toString(16).padStart(len, '0').slice(-len);
+  const scope: ScopeContext = {
+    name: 'envoy.access_loggers.open_telemetry',
+    version: '',
+    schemaUrl: '',
+    attributes: [],
+  };
+  const methods = ['GET', 'GET', 'GET', 'POST', 'PUT'];
+  const codes = ['200', '200', '200', '201', '404', '503'];
+  const batches: Buffer[][] = [];
+  const t0 = BigInt(Date.now() - 60_000) * 1_000_000n;
+  for (let b = 0, i = 0; b < INSERTS; b++) {
+    const chunks: Buffer[] = [];
+    for (let n = 0; n < ROWS; n += 512) {
+      const svc = `svc-${(i >> 9) % 24}`;
+      const resource: ResourceContext = {
+        serviceName: svc,
+        schemaUrl: '',
+        attributes: [
+          'service.name',
+          svc,
+          'k8s.namespace.name',
+          'default',
+          'k8s.pod.name',
+          `${svc}-7d9f8c-${hex(i, 5)}`,
+          'host.name',
+          `node-${i % 5}`,
+        ],
+      };
+      for (let k = 0; k < 512; k++, i++) {
+        const path = `/api/v1/items/${i % 1000}`;
+        const code = codes[i % codes.length]!;
+        const method = methods[i % methods.length]!;
+        const rec: LogRecord = {
+          resource,
+          scope,
+          timeNs: t0 + BigInt(i) * 100_000n,
+          observedNs: 0n,
+          traceId: `${hex(i * 2654435761, 16)}${hex(i * 40503, 16)}`,
+          spanId: hex(i * 2246822519, 16),
+          flags: 1,
+          severityText: '',
+          severityNumber: 0,
+          body: `[2026-12-07T19:00:00.${hex(i % 1000, 3)}Z] "${method} ${path} HTTP/1.1" ${code} - 0 ${120 + (i % 900)} ${i % 40} ${i % 37} "-" "k6/0.49.0" "${hex(i, 8)}-0b1f-4c2e-9a7d-${hex(i * 7, 12)}" "${svc}:8080" "10.0.${i % 7}.${i % 200}:8080"\n`,
+          attributes: [
+            'http.request.method',
+            method,
+            'url.path',
+            path,
+            'http.response.status_code',
+            code,
+            'upstream.cluster',
+            `outbound|8080||${svc}.default.svc.cluster.local`,
+            'upstream.host',
+            `10.0.${i % 7}.${i % 200}:8080`,
+            'response.flags',
+            '-',
+            'duration_ms',
+            String(i % 40),
+            'user_agent.original',
+            'k6/0.49.0',
+          ],
+          eventName: '',
+        };
+        writeLogRow(w, rec);
+      }
+      chunks.push(w.take());
+    }
+    batches.push(chunks);
+  }
+  return batches;
+}
 
 function threads(): Record<string, number> {
   const out: Record<string, number> = {};
@@ -54,8 +143,8 @@ async function main(): Promise<void> {
     ...spanWindow({ maxAgeDays: 7, maxFutureMs: 3_600_000 }, Date.now()),
   };
   const c = new SpanColumnsWriter();
-  const batches: SpanColumns[][] = [];
-  for (let b = 0, i = 0; b < INSERTS; b++) {
+  const batches: (SpanColumns[] | Buffer[])[] = LOGS ? logBatches() : [];
+  for (let b = 0, i = 0; b < (LOGS ? 0 : INSERTS); b++) {
     const recs: SpanColumns[] = [];
     for (let n = 0; n < ROWS; i++) {
       n += decodeTracesToColumns(bodies[i % bodies.length]!, c, opts).count;
@@ -86,7 +175,7 @@ async function main(): Promise<void> {
     const e0 = await events();
     const t0 = threads();
     const c0 = process.cpuUsage();
-    for (const recs of batches) await writer.insert('otel_traces', recs, randomUUID());
+    for (const recs of batches) await writer.insert(LOGS ? 'otel_logs' : 'otel_traces', recs as Rows[], randomUUID());
     const c1 = process.cpuUsage(c0);
     const t1 = threads();
     const deadline = Date.now() + 120_000;

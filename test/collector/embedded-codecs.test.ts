@@ -1,10 +1,10 @@
 // Embedded tables trade the exporter's ZSTD(1) codecs for LZ4 at start, and otel_traces writes
-// batch-sized parts compact (storage/clickhouse/embedded.ts). What an operator upgrading a data
+// and otel_logs write batch-sized parts compact (storage/clickhouse/embedded.ts). What an operator upgrading a data
 // directory would check: the columns and their types stay the exporter's, and spans stored
 // before the change read back beside the ones after, also once their parts merge.
 
 import { expect, it } from 'vitest';
-import { SPAN_KIND_SERVER, writeSpanRow } from '../../collector/receivers/otlp/model.js';
+import { SPAN_KIND_SERVER, writeLogRow, writeSpanRow } from '../../collector/receivers/otlp/model.js';
 import { lz4Codec, tuneEmbeddedTables } from '../../collector/storage/clickhouse/embedded.js';
 import { RowBinaryWriter } from '../../collector/storage/clickhouse/rowbinary.js';
 import { createRowWriter } from '../../collector/storage/clickhouse/writer.js';
@@ -119,6 +119,43 @@ WHERE active AND database = currentDatabase() AND table = 'otel_traces' AND rows
   expect(await rs.json()).toEqual([{ part_type: 'Compact', rows: '3000', big: 1 }]);
   const read = await store.storage.client.query({
     query: `SELECT count() AS n, countIf(SpanAttributes['filler'] = '${filler}') AS whole FROM otel_traces WHERE SpanName LIKE 'op-%' AND SpanAttributes['http.route'] LIKE '/big/%'`,
+    format: 'JSONEachRow',
+  });
+  expect(await read.json()).toEqual([{ n: '3000', whole: '3000' }]);
+});
+
+it('writes a log batch above the default wide-part threshold as one compact part, read back whole', async () => {
+  await tuneEmbeddedTables(store.storage.client);
+  const writer = createRowWriter(store.storage, { maxPartitionsPerInsert: 100 });
+  // 3000 access-log records with ~4 KiB bodies: ~12 MiB uncompressed.
+  const resource = { serviceName: 'codecs-logs', schemaUrl: '', attributes: ['service.name', 'codecs-logs'] };
+  const scope = { name: '', version: '', schemaUrl: '', attributes: [] };
+  const filler = 'y'.repeat(4096);
+  const w = new RowBinaryWriter(1 << 16);
+  for (let i = 0; i < 3000; i++)
+    writeLogRow(w, {
+      resource,
+      scope,
+      timeNs: BigInt(Date.now()) * 1_000_000n + BigInt(i),
+      observedNs: 0n,
+      traceId: (i + 1).toString(16).padStart(32, '0'),
+      spanId: (i + 1).toString(16).padStart(16, '0'),
+      flags: 1,
+      severityText: 'INFO',
+      severityNumber: 9,
+      body: `GET /big/${i} 200 ${filler}`,
+      attributes: ['url.path', `/big/${i}`],
+      eventName: '',
+    });
+  await writer.insert('otel_logs', [w.take()], 'compact-log-batch');
+  const rs = await store.storage.client.query({
+    query: `SELECT part_type, rows, data_uncompressed_bytes > 10485760 AS big FROM system.parts
+WHERE active AND database = currentDatabase() AND table = 'otel_logs'`,
+    format: 'JSONEachRow',
+  });
+  expect(await rs.json()).toEqual([{ part_type: 'Compact', rows: '3000', big: 1 }]);
+  const read = await store.storage.client.query({
+    query: `SELECT count() AS n, countIf(Body = concat('GET ', LogAttributes['url.path'], ' 200 ${filler}')) AS whole FROM otel_logs WHERE ServiceName = 'codecs-logs'`,
     format: 'JSONEachRow',
   });
   expect(await read.json()).toEqual([{ n: '3000', whole: '3000' }]);

@@ -71,21 +71,24 @@ const WIDE_TABLES = ['otel_traces', 'otel_logs'] as const;
 const MERGE_SETTINGS = 'min_parts_to_merge_at_once = 8';
 
 /**
- * Parts of otel_traces below this many uncompressed bytes are written compact (every column in
- * one file) instead of wide (a data and a marks file per column stream, ~40 streams): every
- * insert of the collector (at most batchMaxRows spans, ~500 bytes each sidecar-shaped) and
- * merges of small parts, while a merge of 8 inserts' parts of ≥ 16 MiB is wide again. chDB
- * pays a wide part's files at every insert (opens, writes, renames: system time), about as
- * much for a small batch as for a big one. Measured (sidecar spans decoded and inserted as the
- * writer does, merges until settled, interleaved against 10 MiB, load 9-16), CPU-s:
- * bench:collector-engine-memory (10 x 60k) 2.29/2.55/2.50 -> 2.03/1.97/2.09, system time
+ * Parts of otel_traces and otel_logs below this many uncompressed bytes are written compact
+ * (every column in one file) instead of wide (a data and a marks file per column stream, ~40):
+ * every insert of the collector (at most batchMaxRows items, ~500-560 bytes each) and merges of
+ * small parts, while a merge of 8 inserts' parts of ≥ 16 MiB is wide again. chDB pays a wide
+ * part's files at every insert (opens, writes, renames: system time), about as much for a small
+ * batch as for a big one. Measured (rows encoded and inserted as the writer does, merges until
+ * settled, interleaved against 10 MiB (ClickHouse's default), load 9-16), CPU-s:
+ * bench:collector-engine-memory (10 x 60k spans) 2.29/2.55/2.50 -> 2.03/1.97/2.09, system time
  * 0.72/0.92/0.89 -> 0.46/0.61/0.50, peak anonymous RSS 342/297/336 -> 322/359/310 MB;
  * bench/chdb-cost.ts per 100k spans, 16 x 32k: 0.505/0.533/0.535/0.529/0.594 ->
  * 0.43/0.47/0.499/0.379/0.545, 8 x 64k: 0.36/0.425/0.445 -> 0.354/0.374/0.375, 27 x 19k (within
  * noise): 0.601/0.605/0.707 -> 0.557/0.631/0.753. The inserting threads' CPU fell, the merges'
- * rose a little (reading compact parts). Storage only: columns, codecs, indexes and queries stay.
+ * rose a little (reading compact parts). otel_logs (SHAPE=logs: access-log records, load 7-10),
+ * per 100k logs, inserts / in all: 16 x 32k 0.478 / 0.610 -> 0.405 / 0.568 (medians of 4),
+ * 12 x 64k 0.412 / 0.482 -> 0.342 / 0.419 (medians of 3; in all 0.458-0.491 -> 0.413-0.424).
+ * Storage only: columns, codecs, indexes and queries stay.
  */
-const TRACES_SETTINGS = `min_bytes_for_wide_part = ${128 * 1024 * KiB}`;
+const COMPACT_SETTINGS = `min_bytes_for_wide_part = ${128 * 1024 * KiB}`;
 
 /** The tables every span or log insert writes a part to (directly or through a view). */
 const INSERTED_TABLES = ['otel_traces', 'otel_traces_trace_id_ts', 'otel_logs'] as const;
@@ -115,10 +118,9 @@ export const lz4Codec = (codec: string): string => codec.replace(/\bZSTD(\(\d+\)
 /** Applies the embedded table settings (idempotent; after the migrations, at every start). */
 export async function tuneEmbeddedTables(client: ClickHouseClient): Promise<void> {
   for (const table of WIDE_TABLES)
-    await client.command({ query: `ALTER TABLE ${table} MODIFY SETTING ${TABLE_SETTINGS}` });
+    await client.command({ query: `ALTER TABLE ${table} MODIFY SETTING ${TABLE_SETTINGS}, ${COMPACT_SETTINGS}` });
   for (const table of INSERTED_TABLES)
     await client.command({ query: `ALTER TABLE ${table} MODIFY SETTING ${MERGE_SETTINGS}` });
-  await client.command({ query: `ALTER TABLE otel_traces MODIFY SETTING ${TRACES_SETTINGS}` });
   for (const table of CODEC_TABLES) {
     const rs = await client.query({
       query: `SELECT name, compression_codec FROM system.columns WHERE database = currentDatabase() AND table = '${table}' AND compression_codec LIKE '%ZSTD%'`,
