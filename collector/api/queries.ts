@@ -2,6 +2,9 @@
 // milliseconds and are converted in SQL, so neither side's time zone matters.
 
 import type { ClickHouseClient } from '@clickhouse/client';
+import type { LatencyPoint, RedFigures, Topology } from './topology-model.js';
+
+export type { LatencyPoint, RedFigures, Topology } from './topology-model.js';
 
 export interface SpanView {
   traceId: string;
@@ -322,41 +325,6 @@ ORDER BY StartNs DESC`,
   }));
 }
 
-/** Requests, errors and server-side latency (merged quantiles) of a node, an edge or a version of either. */
-export interface RedFigures {
-  requests: number;
-  errors: number;
-  p50Ms: number;
-  p95Ms: number;
-  p99Ms: number;
-}
-
-export interface Topology {
-  /**
-   * Services (and virtual nodes), with what each served. `versions`: each workload version of
-   * the service seen on either end of an edge (service.version), with what it served; empty for
-   * virtual nodes and unversioned workloads.
-   */
-  nodes: Array<{ id: string; versions: Array<{ version: string } & RedFigures> } & RedFigures>;
-  /**
-   * Calls between services. `versions`: the same calls by the caller's and the server's
-   * version ('' where a side has none: a virtual node, an unversioned workload, a lost half),
-   * summing to the edge; empty when neither side of any call had a version.
-   */
-  edges: Array<
-    {
-      source: string;
-      target: string;
-      connectionType: string;
-      /** What the servers received these calls on (Istio's request_protocol: http, grpc), sorted. */
-      protocols: string[];
-      /** Every call in the range arrived over mutual TLS (the server's sidecar saw a client certificate). */
-      mtls: boolean;
-      versions: Array<{ sourceVersion: string; targetVersion: string } & RedFigures>;
-    } & RedFigures
-  >;
-}
-
 interface RedRow {
   Requests: string;
   Failures: string;
@@ -454,14 +422,6 @@ SETTINGS group_by_use_nulls = 1`,
     if (list.some((v) => v.sourceVersion !== '' || v.targetVersion !== '')) e.versions = list;
   }
   return { nodes: [...nodes.values()].sort((a, b) => a.id.localeCompare(b.id)), edges };
-}
-
-export interface LatencyPoint {
-  time: string;
-  count: number;
-  p50Ms: number;
-  p95Ms: number;
-  p99Ms: number;
 }
 
 /** Server-side latency of a service (its SERVER and CONSUMER spans), per step. */

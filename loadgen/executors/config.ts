@@ -32,6 +32,27 @@ export const baseFields = {
 export const stage = z.strictObject({ duration, target: z.number().int().nonnegative() });
 export const rateStage = z.strictObject({ duration, target: z.number().nonnegative() });
 
+/** The VU pool of the arrival-rate executors (k6's preAllocatedVUs and maxVUs). */
+export const arrivalRateVUFields = {
+  preAllocatedVUs: z.number().int().nonnegative(),
+  maxVUs: z.number().int().positive().optional(),
+};
+
+/**
+ * Completes an arrival-rate executor's schema: maxVUs defaults to preAllocatedVUs (at least one)
+ * and may not be below it, the same rule for constant- and ramping-arrival-rate as in k6.
+ */
+export function withArrivalRateVUs<T extends { preAllocatedVUs: number; maxVUs?: number | undefined }>(
+  schema: z.ZodType<T>,
+) {
+  return schema
+    .transform((c) => ({ ...c, maxVUs: c.maxVUs ?? Math.max(1, c.preAllocatedVUs) }))
+    .refine((c) => c.maxVUs >= c.preAllocatedVUs, {
+      message: 'maxVUs must be at least preAllocatedVUs',
+      path: ['maxVUs'],
+    });
+}
+
 export interface BaseConfig {
   executor: string;
   startTime: number;

@@ -1,24 +1,19 @@
 // constant-arrival-rate: `rate` iterations per `timeUnit` for `duration` (open model; see arrival-rate.ts).
 import { z } from 'zod';
-import { baseFields, positiveDuration, type BaseConfig } from './config.js';
+import { arrivalRateVUFields, baseFields, positiveDuration, type BaseConfig, withArrivalRateVUs } from './config.js';
 import { ArrivalRateExecutor, type RateSegment } from './arrival-rate.js';
 import { registerExecutor } from './registry.js';
 
-const schema = z
-  .strictObject({
+const schema = withArrivalRateVUs(
+  z.strictObject({
     ...baseFields,
     executor: z.literal('constant-arrival-rate'),
     rate: z.number().positive(),
     timeUnit: positiveDuration.default(1000),
     duration: positiveDuration,
-    preAllocatedVUs: z.number().int().nonnegative(),
-    maxVUs: z.number().int().positive().optional(),
-  })
-  .transform((c) => ({ ...c, maxVUs: c.maxVUs ?? Math.max(1, c.preAllocatedVUs) }))
-  .refine((c) => c.maxVUs >= c.preAllocatedVUs, {
-    message: 'maxVUs must be at least preAllocatedVUs',
-    path: ['maxVUs'],
-  });
+    ...arrivalRateVUFields,
+  }),
+);
 type Config = BaseConfig & z.output<typeof schema>;
 
 class ConstantArrivalRate extends ArrivalRateExecutor<Config> {

@@ -1,24 +1,26 @@
 // ramping-arrival-rate: the iteration rate follows `stages` linearly from startRate (open model; see arrival-rate.ts).
 import { z } from 'zod';
-import { baseFields, positiveDuration, rateStage, type BaseConfig } from './config.js';
+import {
+  arrivalRateVUFields,
+  baseFields,
+  positiveDuration,
+  rateStage,
+  type BaseConfig,
+  withArrivalRateVUs,
+} from './config.js';
 import { ArrivalRateExecutor, type RateSegment } from './arrival-rate.js';
 import { registerExecutor } from './registry.js';
 
-const schema = z
-  .strictObject({
+const schema = withArrivalRateVUs(
+  z.strictObject({
     ...baseFields,
     executor: z.literal('ramping-arrival-rate'),
     startRate: z.number().nonnegative().default(0),
     timeUnit: positiveDuration.default(1000),
     stages: z.array(rateStage).min(1),
-    preAllocatedVUs: z.number().int().nonnegative(),
-    maxVUs: z.number().int().positive().optional(),
-  })
-  .transform((c) => ({ ...c, maxVUs: c.maxVUs ?? Math.max(1, c.preAllocatedVUs) }))
-  .refine((c) => c.maxVUs >= c.preAllocatedVUs, {
-    message: 'maxVUs must be at least preAllocatedVUs',
-    path: ['maxVUs'],
-  });
+    ...arrivalRateVUFields,
+  }),
+);
 type Config = BaseConfig & z.output<typeof schema>;
 
 class RampingArrivalRate extends ArrivalRateExecutor<Config> {

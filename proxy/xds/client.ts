@@ -137,6 +137,43 @@ function same(a: readonly string[], b: readonly string[]): boolean {
   return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
+/**
+ * Validates each resource of a response on its own, as Envoy's per-resource watches do for EDS, RDS
+ * and SDS: the valid ones go ahead, the refused ones are NACKed with every problem, each starting
+ * with the resource's name.
+ */
+function splitValid(
+  all: Map<string, JsonMap>,
+  validate: (resource: JsonMap) => string[],
+): { resources: Map<string, JsonMap>; refused: JsonMap[]; problems: string[] } {
+  const problems: string[] = [];
+  const resources = new Map<string, JsonMap>();
+  const refused: JsonMap[] = [];
+  for (const [name, res] of all) {
+    const errs = validate(res);
+    for (const e of errs) problems.push(`${name}: ${e}`);
+    if (errs.length > 0) refused.push(res);
+    else resources.set(name, res);
+  }
+  return { resources, refused, problems };
+}
+
+/**
+ * Records accepted EDS or RDS resources as the active ones (what config_dump shows) and returns
+ * the names whose content changed, to update only the clusters or listeners that use them.
+ */
+function recordActive(active: Map<string, Active>, resources: Map<string, JsonMap>, version: string): Set<string> {
+  const changed = new Set<string>();
+  const at = now();
+  for (const [name, res] of resources) {
+    const json = JSON.stringify(res);
+    const prev = active.get(name);
+    if (prev === undefined || prev.json !== json) changed.add(name);
+    active.set(name, { raw: res, json, version, lastUpdated: at });
+  }
+  return changed;
+}
+
 function serialized(resources: Map<string, JsonMap>): Map<string, string> {
   const out = new Map<string, string>();
   for (const [name, r] of resources) out.set(name, JSON.stringify(r));
@@ -176,6 +213,34 @@ function sourceKeyOf(s: ConfigSource): string {
   if (s.ads !== undefined) return 'ads';
   if (s.api_config_source !== undefined) return `rest:${s.api_config_source.cluster_names?.[0] ?? ''}`;
   return `path:${s.path_config_source?.path ?? s.path ?? ''}`;
+}
+
+/**
+ * Checks the config source a cluster names for its EDS or a listener names for its RDS (Envoy's
+ * dependent subscriptions: one per type, so every resource must name the same source, and not a
+ * file). Problems go to `problems` under `field`; returns the source to subscribe with: `first`,
+ * or this one when it is the first valid one.
+ */
+function dependentSource(
+  name: string,
+  field: string,
+  value: unknown,
+  api: 'EDS' | 'RDS',
+  first: ConfigSource | undefined,
+  problems: string[],
+): ConfigSource | undefined {
+  const parsed = configSourceSchema.safeParse(value);
+  if (!parsed.success) {
+    for (const i of parsed.error.issues)
+      problems.push(`${name}: ${field}${i.path.length ? `.${zodPath(i.path)}` : ''}: ${i.message}`);
+  } else if (parsed.data.path_config_source !== undefined || parsed.data.path !== undefined) {
+    problems.push(`${name}: ${field}: file-based ${api} is not supported; use ads or api_config_source`);
+  } else if (first === undefined) return parsed.data;
+  else if (sourceKeyOf(first) !== sourceKeyOf(parsed.data))
+    problems.push(
+      `${name}: ${field}: ${api === 'EDS' ? 'every EDS cluster must use the same config source' : 'every listener must use the same RDS config source'}`,
+    );
+  return first;
 }
 
 function zodPath(path: ReadonlyArray<PropertyKey>): string {
@@ -480,15 +545,8 @@ export class XdsClient {
   }
 
   async #onSecrets(r: DiscoveryResponseJson, all: Map<string, JsonMap>): Promise<void> {
-    const problems: string[] = [];
-    const good: JsonMap[] = [];
-    const refused: JsonMap[] = [];
-    for (const [name, s] of all) {
-      const errs = this.#o.validator.secret?.(s) ?? [];
-      for (const e of errs) problems.push(`${name}: ${e}`);
-      if (errs.length > 0) refused.push(s);
-      else good.push(s);
-    }
+    const { resources, refused, problems } = splitValid(all, (s) => this.#o.validator.secret?.(s) ?? []);
+    const good = [...resources.values()];
     try {
       if (good.length > 0) await this.#o.applier.applySecrets?.(good);
     } catch (err) {
@@ -527,19 +585,7 @@ export class XdsClient {
       const before = problems.length;
       if (c.type === 'EDS') {
         const eds = isObject(c.eds_cluster_config) ? c.eds_cluster_config : undefined;
-        const parsed = configSourceSchema.safeParse(eds?.eds_config);
-        if (!parsed.success) {
-          for (const i of parsed.error.issues)
-            problems.push(
-              `${name}: eds_cluster_config.eds_config${i.path.length ? `.${zodPath(i.path)}` : ''}: ${i.message}`,
-            );
-        } else if (parsed.data.path_config_source !== undefined || parsed.data.path !== undefined) {
-          problems.push(
-            `${name}: eds_cluster_config.eds_config: file-based EDS is not supported; use ads or api_config_source`,
-          );
-        } else if (edsSource === undefined) edsSource = parsed.data;
-        else if (sourceKeyOf(edsSource) !== sourceKeyOf(parsed.data))
-          problems.push(`${name}: eds_cluster_config.eds_config: every EDS cluster must use the same config source`);
+        edsSource = dependentSource(name, 'eds_cluster_config.eds_config', eds?.eds_config, 'EDS', edsSource, problems);
       }
       const errs = this.#o.validator.cluster(this.#staticCluster(c, undefined));
       for (const e of errs) problems.push(`${name}: ${e}`);
@@ -571,38 +617,14 @@ export class XdsClient {
     if (edsSource !== undefined && (!eds.subscribed || !same(names, eds.names)))
       this.#subscribe('endpoints', edsSource, names);
     if (waitingFor.size === 0) return this.#commitClusters();
-    const timeoutMs = durationMs(edsSource?.initial_fetch_timeout, DEFAULT_INITIAL_FETCH_MS);
-    pending.timer = setTimeout(() => {
-      if (this.#pendingCds !== pending) return;
-      this.#log(
-        `endpoints for ${[...pending.waitingFor].join(', ')} did not arrive within ${timeoutMs}ms; activating those clusters without hosts`,
-      );
-      pending.waitingFor.clear();
-      this.#enqueue(() => this.#commitClusters());
-    }, timeoutMs);
-    pending.timer.unref();
+    this.#armInitialFetchTimeout('clusters', pending, edsSource);
   }
 
   async #onEndpoints(r: DiscoveryResponseJson, all: Map<string, JsonMap>): Promise<void> {
-    const problems: string[] = [];
-    const resources = new Map<string, JsonMap>();
-    const refused: JsonMap[] = [];
-    for (const [name, cla] of all) {
-      const before = problems.length;
-      for (const e of this.#o.validator.assignment(cla)) problems.push(`${name}: ${e}`);
-      if (problems.length > before) refused.push(cla);
-      else resources.set(name, cla);
-    }
+    const { resources, refused, problems } = splitValid(all, (cla) => this.#o.validator.assignment(cla));
     // A refused ClusterLoadAssignment is NACKed without holding back the others (per-resource watches).
     if (resources.size === 0 && refused.length > 0) return this.#nack('endpoints', r, problems.join('; '), refused);
-    const changed = new Set<string>();
-    const at = now();
-    for (const [name, cla] of resources) {
-      const json = JSON.stringify(cla);
-      const prev = this.#assignments.get(name);
-      if (prev === undefined || prev.json !== json) changed.add(name);
-      this.#assignments.set(name, { raw: cla, json, version: r.version_info, lastUpdated: at });
-    }
+    const changed = recordActive(this.#assignments, resources, r.version_info);
     // Endpoint changes for active clusters are applied in place; clusters still warming get theirs on commit.
     const updates: JsonMap[] = [];
     for (const [clusterName, active] of this.#clusters) {
@@ -725,21 +747,14 @@ export class XdsClient {
         if (typeof rds.route_config_name !== 'string' || rds.route_config_name === '')
           problems.push(`${name}: ...typed_config.rds.route_config_name: required`);
         else neededBy.set(name, rds.route_config_name);
-        const parsed = configSourceSchema.safeParse(rds.config_source);
-        if (!parsed.success) {
-          for (const i of parsed.error.issues)
-            problems.push(
-              `${name}: ...typed_config.rds.config_source${i.path.length ? `.${zodPath(i.path)}` : ''}: ${i.message}`,
-            );
-        } else if (parsed.data.path_config_source !== undefined || parsed.data.path !== undefined) {
-          problems.push(
-            `${name}: ...typed_config.rds.config_source: file-based RDS is not supported; use ads or api_config_source`,
-          );
-        } else if (rdsSource === undefined) rdsSource = parsed.data;
-        else if (sourceKeyOf(rdsSource) !== sourceKeyOf(parsed.data))
-          problems.push(
-            `${name}: ...typed_config.rds.config_source: every listener must use the same RDS config source`,
-          );
+        rdsSource = dependentSource(
+          name,
+          '...typed_config.rds.config_source',
+          rds.config_source,
+          'RDS',
+          rdsSource,
+          problems,
+        );
         for (const key of Object.keys(rds)) {
           if (key !== 'route_config_name' && key !== 'config_source')
             problems.push(`${name}: ...typed_config.rds.${key}: unknown field`);
@@ -778,39 +793,15 @@ export class XdsClient {
     // Listeners whose routes are here (or that need none) start now; the rest warm on their own.
     await this.#commitListeners();
     if (this.#pendingLds !== pending) return;
-    const timeoutMs = durationMs(rdsSource?.initial_fetch_timeout, DEFAULT_INITIAL_FETCH_MS);
-    pending.timer = setTimeout(() => {
-      if (this.#pendingLds !== pending) return;
-      this.#log(
-        `route configurations ${[...pending.waitingFor].join(', ')} did not arrive within ${timeoutMs}ms; activating listeners with empty routes`,
-      );
-      pending.waitingFor.clear();
-      this.#enqueue(() => this.#commitListeners());
-    }, timeoutMs);
-    pending.timer.unref();
+    this.#armInitialFetchTimeout('listeners', pending, rdsSource);
   }
 
   async #onRoutes(r: DiscoveryResponseJson, all: Map<string, JsonMap>): Promise<void> {
-    const problems: string[] = [];
-    const resources = new Map<string, JsonMap>();
-    const refused: JsonMap[] = [];
-    for (const [name, rc] of all) {
-      const before = problems.length;
-      for (const e of this.#o.validator.routeConfiguration(rc)) problems.push(`${name}: ${e}`);
-      if (problems.length > before) refused.push(rc);
-      else resources.set(name, rc);
-    }
+    const { resources, refused, problems } = splitValid(all, (rc) => this.#o.validator.routeConfiguration(rc));
     // One refused RouteConfiguration is NACKed without holding back the others: the listeners
     // using them warm (or update) on their own, as Envoy's per-resource RDS watches do.
     if (resources.size === 0 && refused.length > 0) return this.#nack('routes', r, problems.join('; '), refused);
-    const changed = new Set<string>();
-    const at = now();
-    for (const [name, rc] of resources) {
-      const json = JSON.stringify(rc);
-      const prev = this.#routes.get(name);
-      if (prev === undefined || prev.json !== json) changed.add(name);
-      this.#routes.set(name, { raw: rc, json, version: r.version_info, lastUpdated: at });
-    }
+    const changed = recordActive(this.#routes, resources, r.version_info);
     const updates: Array<{ listenerName: string; routeConfig: JsonMap }> = [];
     for (const [listenerName, l] of this.#listeners) {
       if (l.routeName !== undefined && changed.has(l.routeName))
@@ -958,6 +949,28 @@ export class XdsClient {
       }
     }
     return out;
+  }
+
+  /**
+   * Envoy's initial_fetch_timeout of the dependent subscription (EDS under a CDS update, RDS under
+   * an LDS one): when it passes, the clusters or listeners of the update still waiting activate
+   * without it (no hosts, empty routes) instead of holding the update back for ever.
+   */
+  #armInitialFetchTimeout(parent: 'clusters' | 'listeners', pending: Pending, source: ConfigSource | undefined): void {
+    const timeoutMs = durationMs(source?.initial_fetch_timeout, DEFAULT_INITIAL_FETCH_MS);
+    const cds = parent === 'clusters';
+    pending.timer = setTimeout(() => {
+      if ((cds ? this.#pendingCds : this.#pendingLds) !== pending) return;
+      const waiting = [...pending.waitingFor].join(', ');
+      this.#log(
+        cds
+          ? `endpoints for ${waiting} did not arrive within ${timeoutMs}ms; activating those clusters without hosts`
+          : `route configurations ${waiting} did not arrive within ${timeoutMs}ms; activating listeners with empty routes`,
+      );
+      pending.waitingFor.clear();
+      this.#enqueue(() => (cds ? this.#commitClusters() : this.#commitListeners()));
+    }, timeoutMs);
+    pending.timer.unref();
   }
 
   #routeNameOf(l: JsonMap): string | undefined {

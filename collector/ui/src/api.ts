@@ -1,5 +1,9 @@
 // The collector's APIs as the page reads them: Jaeger's (services, operations, traces) and
-// meshscope's own (topology, latency, logs). Same origin, so no configuration.
+// meshscope's own (topology, latency, logs). Same origin, so no configuration. The topology and
+// latency answers are the server's own declarations (types only: nothing of the server is bundled).
+import type { LatencyPoint, Topology } from '../../api/topology-model.js';
+
+export type { LatencyPoint, RedFigures, Topology } from '../../api/topology-model.js';
 
 export interface JaegerKeyValue {
   key: string;
@@ -23,40 +27,6 @@ export interface JaegerTrace {
   traceID: string;
   spans: JaegerSpan[];
   processes: Record<string, { serviceName: string; tags: JaegerKeyValue[] }>;
-}
-
-export interface RedFigures {
-  requests: number;
-  errors: number;
-  p50Ms: number;
-  p95Ms: number;
-  p99Ms: number;
-}
-
-export interface Topology {
-  /** Services with what they served; `versions`: each workload version and what it served. */
-  nodes: Array<{ id: string; versions: Array<{ version: string } & RedFigures> } & RedFigures>;
-  /** Calls between services; `versions`: the same calls by caller and server version ('' = none). */
-  edges: Array<
-    {
-      source: string;
-      target: string;
-      connectionType: string;
-      /** What the servers received these calls on: http, grpc. */
-      protocols: string[];
-      /** Every call arrived over mutual TLS. */
-      mtls: boolean;
-      versions: Array<{ sourceVersion: string; targetVersion: string } & RedFigures>;
-    } & RedFigures
-  >;
-}
-
-export interface LatencyPoint {
-  time: string;
-  count: number;
-  p50Ms: number;
-  p95Ms: number;
-  p99Ms: number;
 }
 
 export interface LogLine {

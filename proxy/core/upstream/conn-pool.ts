@@ -6,6 +6,7 @@
 import type { RequestEncoder, ResponseDecoder } from '../http/codec/types.js';
 import type { HttpProtocol } from '../stream-info.js';
 import type { Counter, Gauge } from '../../stats/types.js';
+import type { Host } from './host.js';
 
 /**
  * Arms a new upstream connection's connect timeout (the cluster's connect_timeout). Node runs timers
@@ -25,6 +26,32 @@ export function armConnectTimeout(
       client.codec.destroy();
     });
   }, timeoutMs);
+}
+
+/**
+ * Counts a connection a pool starts to open: against the cluster's max_connections breaker, in
+ * upstream_cx_total/upstream_cx_active and the host's cx_total/cx_active (what Envoy's
+ * ConnPoolImplBase does for every protocol when it creates an ActiveClient). Each HTTP/1.1 and
+ * HTTP/2 pool connection goes through here and through connectionClosed, so the counts cannot drift
+ * apart between the two.
+ */
+export function connectionOpening(cluster: PoolClusterInfo, host: Host): void {
+  cluster.resources.connections++;
+  cluster.stats.upstream_cx_total.inc();
+  cluster.stats.upstream_cx_active.inc();
+  host.stats.cx_total++;
+  host.stats.cx_active++;
+}
+
+/** Undoes connectionOpening's active counts once the connection closed, whichever way it ended. */
+export function connectionClosed(cluster: PoolClusterInfo, host: Host, connected: boolean): void {
+  cluster.resources.connections--;
+  cluster.stats.upstream_cx_active.dec();
+  host.stats.cx_active--;
+  if (connected) return;
+  // Closed before it connected (refused, reset, or connect_timeout).
+  cluster.stats.upstream_cx_connect_fail.inc();
+  host.stats.cx_connect_fail++;
 }
 
 /** The circuit-breaker counts pools share per cluster and priority (the cluster's ResourceManager). */

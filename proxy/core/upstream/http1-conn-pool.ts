@@ -12,12 +12,14 @@ import { rawBufferUpstreamFactory } from '../network/raw-buffer-socket.js';
 import {
   armConnectTimeout,
   type Cancellable,
+  connectionClosed,
+  connectionOpening,
   type ConnectionPool,
   type PoolCallbacks,
   type PoolClusterInfo,
 } from './conn-pool.js';
 import type { Host } from './host.js';
-import { type PendingStream, PendingQueue } from './pending-queue.js';
+import { PendingQueue } from './pending-queue.js';
 
 /** One connection of the pool (Envoy's ActiveClient): its codec and what the pool tracks about it. */
 class ActiveClient implements ClientConnectionCallbacks {
@@ -63,7 +65,7 @@ export class Http1ConnPool implements ConnectionPool {
   readonly cluster: PoolClusterInfo;
   readonly #transportFactory: UpstreamTransportSocketFactory;
   readonly #idle: ActiveClient[] = [];
-  readonly #pending = new PendingQueue();
+  readonly #pending: PendingQueue;
   #connecting = 0;
   #draining = false;
   readonly #all = new Set<ActiveClient>();
@@ -76,6 +78,7 @@ export class Http1ConnPool implements ConnectionPool {
     this.host = host;
     this.cluster = cluster;
     this.#transportFactory = transportFactory;
+    this.#pending = new PendingQueue(cluster);
   }
 
   /**
@@ -107,29 +110,15 @@ export class Http1ConnPool implements ConnectionPool {
       cb.onPoolFailure('overflow');
       return null;
     }
-    const pending: PendingStream = { decoder, callbacks: cb };
-    this.#pending.push(pending);
-    resources.pendingRequests++;
-    this.cluster.stats.upstream_rq_pending_active.inc();
-    this.cluster.stats.upstream_rq_pending_total.inc();
+    const cancel = this.#pending.push(decoder, cb);
     if (this.#connecting < this.#pending.size && resources.connections < resources.maxConnections) this.#connect();
-    return () => {
-      if (this.#pending.remove(pending)) {
-        resources.pendingRequests--;
-        this.cluster.stats.upstream_rq_pending_active.dec();
-      }
-    };
+    return cancel;
   }
 
   #connect(): void {
     const cluster = this.cluster;
-    const host = this.host;
     this.#connecting++;
-    cluster.resources.connections++;
-    cluster.stats.upstream_cx_total.inc();
-    cluster.stats.upstream_cx_active.inc();
-    host.stats.cx_total++;
-    host.stats.cx_active++;
+    connectionOpening(cluster, this.host);
     const client = new ActiveClient(this, this.#transportFactory);
     this.#all.add(client);
     client.connectTimer = armConnectTimeout(
@@ -148,18 +137,13 @@ export class Http1ConnPool implements ConnectionPool {
 
   /** A connect that failed (closed before connecting, or timed out). */
   #onConnectFailure(client: ActiveClient): void {
-    const cluster = this.cluster;
     clearTimeout(client.connectTimer!);
     client.connectTimer = null;
     this.#connecting--;
-    cluster.stats.upstream_cx_connect_fail.inc();
-    this.host.stats.cx_connect_fail++;
     // Requests beyond what the remaining connection attempts can serve fail now (Envoy's UF).
     while (this.#pending.size > this.#connecting) {
       const p = this.#pending.shift();
       if (p === null) break;
-      cluster.resources.pendingRequests--;
-      cluster.stats.upstream_rq_pending_active.dec();
       p.callbacks.onPoolFailure('connection_failure', client.codec.transport.failureReason);
     }
   }
@@ -174,8 +158,6 @@ export class Http1ConnPool implements ConnectionPool {
       }
       return;
     }
-    this.cluster.resources.pendingRequests--;
-    this.cluster.stats.upstream_rq_pending_active.dec();
     client.streams++;
     p.callbacks.onPoolReady(client.codec.newStream(p.decoder));
   }
@@ -188,9 +170,7 @@ export class Http1ConnPool implements ConnectionPool {
     this.#all.delete(client);
     const i = this.#idle.indexOf(client);
     if (i !== -1) this.#idle.splice(i, 1);
-    this.cluster.resources.connections--;
-    this.cluster.stats.upstream_cx_active.dec();
-    this.host.stats.cx_active--;
+    connectionClosed(this.cluster, this.host, client.connected);
     if (client.connected && this.#pending.size > this.#connecting && !this.#draining) this.#connect();
     if (!client.connected) this.#onConnectFailure(client);
   }

@@ -16,12 +16,14 @@ import { rawBufferUpstreamFactory } from '../network/raw-buffer-socket.js';
 import {
   armConnectTimeout,
   type Cancellable,
+  connectionClosed,
+  connectionOpening,
   type ConnectionPool,
   type PoolCallbacks,
   type PoolClusterInfo,
 } from './conn-pool.js';
 import type { Host } from './host.js';
-import { type PendingStream, PendingQueue } from './pending-queue.js';
+import { PendingQueue } from './pending-queue.js';
 
 /**
  * The two HTTP/2 client codecs, each imported by the first pool that wants it (built with its
@@ -93,7 +95,7 @@ export class Http2ConnPool implements ConnectionPool {
   readonly #transportFactory: UpstreamTransportSocketFactory;
   readonly #clients = new Set<ActiveClient>();
   /** Bounded by the cluster's max_pending_requests. */
-  readonly #pending = new PendingQueue();
+  readonly #pending: PendingQueue;
   #draining = false;
   #awaitingCodec = false;
 
@@ -107,6 +109,7 @@ export class Http2ConnPool implements ConnectionPool {
     this.cluster = cluster;
     this.#settings = settings;
     this.#transportFactory = transportFactory;
+    this.#pending = new PendingQueue(cluster);
     // Loads the codec now, before any request.
     this.#codec();
   }
@@ -155,16 +158,7 @@ export class Http2ConnPool implements ConnectionPool {
         return null;
       } else stats.upstream_cx_overflow.inc();
     }
-    const pending: PendingStream = { decoder, callbacks: cb };
-    this.#pending.push(pending);
-    resources.pendingRequests++;
-    stats.upstream_rq_pending_active.inc();
-    stats.upstream_rq_pending_total.inc();
-    return () => {
-      if (!this.#pending.remove(pending)) return;
-      resources.pendingRequests--;
-      stats.upstream_rq_pending_active.dec();
-    };
+    return this.#pending.push(decoder, cb);
   }
 
   #usable(c: ActiveClient): boolean {
@@ -186,12 +180,7 @@ export class Http2ConnPool implements ConnectionPool {
 
   #connect(Codec: Http2PoolConnectionClass): void {
     const cluster = this.cluster;
-    const host = this.host;
-    cluster.resources.connections++;
-    cluster.stats.upstream_cx_total.inc();
-    cluster.stats.upstream_cx_active.inc();
-    host.stats.cx_total++;
-    host.stats.cx_active++;
+    connectionOpening(cluster, this.host);
     const client = new ActiveClient(this, Codec, this.#transportFactory, this.#settings);
     this.#clients.add(client);
     client.connectTimer = armConnectTimeout(
@@ -221,12 +210,9 @@ export class Http2ConnPool implements ConnectionPool {
 
   #assignPending(): void {
     const resources = this.cluster.resources;
-    const stats = this.cluster.stats;
     for (const c of this.#clients) {
       while (this.#pending.size > 0 && c.connected && this.#usable(c)) {
         const p = this.#pending.shift()!;
-        resources.pendingRequests--;
-        stats.upstream_rq_pending_active.dec();
         this.#attach(c, p.decoder, p.callbacks);
       }
     }
@@ -250,10 +236,7 @@ export class Http2ConnPool implements ConnectionPool {
 
   onClose(client: ActiveClient): void {
     this.#clients.delete(client);
-    const cluster = this.cluster;
-    cluster.resources.connections--;
-    cluster.stats.upstream_cx_active.dec();
-    this.host.stats.cx_active--;
+    connectionClosed(this.cluster, this.host, client.connected);
     if (client.connectTimer !== null) {
       clearTimeout(client.connectTimer);
       client.connectTimer = null;
@@ -263,15 +246,11 @@ export class Http2ConnPool implements ConnectionPool {
       client.idleTimer = null;
     }
     if (!client.connected) {
-      cluster.stats.upstream_cx_connect_fail.inc();
-      this.host.stats.cx_connect_fail++;
       // Streams no remaining connection attempt can carry fail now (Envoy's UF).
       let room = 0;
       for (const c of this.#clients) room += c.connected ? 0 : c.codec.maxConcurrentStreams;
       while (this.#pending.size > room) {
         const p = this.#pending.pop()!;
-        cluster.resources.pendingRequests--;
-        cluster.stats.upstream_rq_pending_active.dec();
         p.callbacks.onPoolFailure('connection_failure', client.codec.transport.failureReason);
       }
       return;

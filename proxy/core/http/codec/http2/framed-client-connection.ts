@@ -44,8 +44,6 @@ const RESPONSE_HEADER_LIMITS: HeaderListLimits = { maxBytes: 60 * 1024, maxField
 const STREAM_WRITE_BUFFER_LIMIT = 64 * 1024;
 /** Socket bytes queued past which request bodies wait for 'drain' (Envoy's per_connection_buffer_limit_bytes). */
 const CONNECTION_BUFFER_LIMIT = 1024 * 1024;
-/** A header block may span this many CONTINUATION frames (CVE-2024-27316). */
-const MAX_CONTINUATIONS = 16;
 
 /** One upstream stream: its state both ways, and the router's RequestEncoder. */
 class UpstreamStream implements RequestEncoder {
@@ -122,8 +120,6 @@ export class FramedHttp2ClientConnection extends FramedHttp2Connection<UpstreamS
   #nextStreamId = 1;
   /** A GOAWAY's last stream id: streams above it were refused unprocessed. */
   #goawayLastId = 2 ** 31 - 1;
-  #blockFlags = 0;
-  #blockFragments: Buffer[] = [];
   readonly #localInitialWindow: number;
   #connected = false;
   #socketAbove = false;
@@ -430,41 +426,18 @@ export class FramedHttp2ClientConnection extends FramedHttp2Connection<UpstreamS
       this.connectionError(ErrorCode.PROTOCOL_ERROR);
       return;
     }
-    const blockEnd = this.unpad(flags, buf, start, end);
-    let blockStart = (flags & FrameFlag.PADDED) === 0 ? start : start + 1;
-    if ((flags & FrameFlag.PRIORITY) !== 0) blockStart += 5;
-    if (blockEnd < 0 || blockStart > blockEnd) {
-      this.connectionError(ErrorCode.PROTOCOL_ERROR);
-      return;
-    }
-    const fragment = buf.subarray(blockStart, blockEnd);
-    if ((flags & FrameFlag.END_HEADERS) !== 0) {
-      this.#onHeaderBlock(id, flags, fragment);
-      return;
-    }
-    this.blockStream = id;
-    this.#blockFlags = flags;
-    this.#blockFragments = [fragment];
+    const fragment = this.headersFragment(flags, buf, start, end);
+    if (fragment === null) return;
+    if ((flags & FrameFlag.END_HEADERS) !== 0) this.onHeaderBlock(id, flags, fragment);
+    else this.holdHeaderBlock(id, flags, fragment);
   }
 
-  protected onContinuation(flags: number, id: number, buf: Buffer, start: number, end: number): void {
-    if (this.blockStream === 0 || id !== this.blockStream) {
-      this.connectionError(ErrorCode.PROTOCOL_ERROR);
-      return;
-    }
-    this.#blockFragments.push(buf.subarray(start, end));
-    if (this.#blockFragments.length > MAX_CONTINUATIONS + 1) {
-      this.connectionError(ErrorCode.ENHANCE_YOUR_CALM);
-      return;
-    }
-    if ((flags & FrameFlag.END_HEADERS) === 0) return;
-    const block = Buffer.concat(this.#blockFragments);
-    this.blockStream = 0;
-    this.#blockFragments = [];
-    this.#onHeaderBlock(id, this.#blockFlags, block);
+  /** A server's header block that never ends: the connection is ended, as Envoy's client does. */
+  protected onHeaderBlockFlood(): void {
+    this.connectionError(ErrorCode.ENHANCE_YOUR_CALM);
   }
 
-  #onHeaderBlock(id: number, flags: number, block: Buffer): void {
+  protected onHeaderBlock(id: number, flags: number, block: Buffer): void {
     const endStream = (flags & FrameFlag.END_STREAM) !== 0;
     const fields: string[] = [];
     const status = this.#decoder.decode(block, fields, RESPONSE_HEADER_LIMITS);

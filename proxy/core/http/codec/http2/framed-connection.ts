@@ -37,6 +37,8 @@ import { HpackEncoder } from './hpack.js';
 const READ_AFTER_END_LIMIT = 64 * 1024;
 /** How long a connection we ended may take to send its GOAWAY before the socket is destroyed. */
 const SOCKET_CLOSE_GRACE_MS = 1000;
+/** A header block may span this many CONTINUATION frames (CVE-2024-27316). */
+const MAX_CONTINUATIONS = 16;
 /** Below this many queued octets a batch is joined into one Buffer; above, written as is. */
 const CONCAT_LIMIT = 16 * 1024;
 /**
@@ -84,6 +86,20 @@ export abstract class FramedHttp2Connection<S extends FlowControlledStream> impl
   protected dead = false;
   /** The stream whose header block awaits CONTINUATION frames; 0 when none does. */
   protected blockStream = 0;
+  /** The HEADERS frame's flags of the block under way, its fragments so far and their octets. */
+  #blockFlags = 0;
+  #blockFragments: Buffer[] = [];
+  #blockBytes = 0;
+  /**
+   * Octets a header block may reach over its CONTINUATIONs before onHeaderBlockFlood (besides the
+   * MAX_CONTINUATIONS bound): the server bounds it by its request-header limit.
+   */
+  protected maxHeaderBlockBytes = Number.POSITIVE_INFINITY;
+  /**
+   * Fragments kept for a later CONTINUATION are copied: the server reads into a buffer the
+   * transport reuses (see onData's `view`); the client's reads are its own.
+   */
+  protected copyHeaderFragments = false;
   /** Octets of the client's connection preface still to come (a server's only). */
   #prefaceLeft: number;
   #settingsSeen = false;
@@ -174,7 +190,7 @@ export abstract class FramedHttp2Connection<S extends FlowControlledStream> impl
         this.onHeadersFrame(flags, id, buf, start, end);
         return;
       case FrameType.CONTINUATION:
-        this.onContinuation(flags, id, buf, start, end);
+        this.#onContinuation(flags, id, buf, start, end);
         return;
       case FrameType.PRIORITY:
         if (id === 0) this.connectionError(ErrorCode.PROTOCOL_ERROR);
@@ -472,6 +488,53 @@ export abstract class FramedHttp2Connection<S extends FlowControlledStream> impl
     return padded < start + 1 ? -1 : padded;
   }
 
+  /**
+   * A HEADERS frame's header block fragment (RFC 9113 §6.2: the pad length and priority fields
+   * cut off), or null once a padding or priority that does not fit ended the connection.
+   */
+  protected headersFragment(flags: number, buf: Buffer, start: number, end: number): Buffer | null {
+    const blockEnd = this.unpad(flags, buf, start, end);
+    let blockStart = (flags & FrameFlag.PADDED) === 0 ? start : start + 1;
+    if ((flags & FrameFlag.PRIORITY) !== 0) blockStart += 5;
+    if (blockEnd < 0 || blockStart > blockEnd) {
+      this.connectionError(ErrorCode.PROTOCOL_ERROR);
+      return null;
+    }
+    return buf.subarray(blockStart, blockEnd);
+  }
+
+  /** A HEADERS frame without END_HEADERS: its block goes on in CONTINUATION frames (RFC 9113 §4.3). */
+  protected holdHeaderBlock(id: number, flags: number, fragment: Buffer): void {
+    this.blockStream = id;
+    this.#blockFlags = flags;
+    this.#blockFragments = [this.copyHeaderFragments ? Buffer.from(fragment) : fragment];
+    this.#blockBytes = fragment.length;
+  }
+
+  /**
+   * A CONTINUATION of the held header block (the parse loop let only those through): the block
+   * goes to onHeaderBlock at END_HEADERS, as if it came in one HEADERS frame. One that never ends
+   * (CVE-2024-27316) is each side's onHeaderBlockFlood.
+   */
+  #onContinuation(flags: number, id: number, buf: Buffer, start: number, end: number): void {
+    if (this.blockStream === 0 || id !== this.blockStream) {
+      this.connectionError(ErrorCode.PROTOCOL_ERROR);
+      return;
+    }
+    const fragment = buf.subarray(start, end);
+    this.#blockBytes += fragment.length;
+    this.#blockFragments.push(this.copyHeaderFragments ? Buffer.from(fragment) : fragment);
+    if (this.#blockBytes > this.maxHeaderBlockBytes || this.#blockFragments.length > MAX_CONTINUATIONS + 1) {
+      this.onHeaderBlockFlood();
+      return;
+    }
+    if ((flags & FrameFlag.END_HEADERS) === 0) return;
+    const block = Buffer.concat(this.#blockFragments);
+    this.blockStream = 0;
+    this.#blockFragments = [];
+    this.onHeaderBlock(id, this.#blockFlags, block);
+  }
+
   /** A connection error (RFC 9113 §5.4.1): GOAWAY with the code, then the connection ends. */
   protected abstract connectionError(code: number): void;
   /** Writes the frames queued this loop turn (writeQueued(), and what the side checks after it). */
@@ -482,7 +545,10 @@ export abstract class FramedHttp2Connection<S extends FlowControlledStream> impl
   protected abstract queueControl(frame: Buffer): void;
   protected abstract onDataFrame(flags: number, id: number, buf: Buffer, start: number, end: number): void;
   protected abstract onHeadersFrame(flags: number, id: number, buf: Buffer, start: number, end: number): void;
-  protected abstract onContinuation(flags: number, id: number, buf: Buffer, start: number, end: number): void;
+  /** A whole header block (one HEADERS frame's, or joined from its CONTINUATIONs) with the HEADERS flags. */
+  protected abstract onHeaderBlock(id: number, flags: number, block: Buffer): void;
+  /** A header block past MAX_CONTINUATIONS frames or maxHeaderBlockBytes octets. */
+  protected abstract onHeaderBlockFlood(): void;
   /** A well-formed PRIORITY frame: parsed and ignored (RFC 9113 deprecates the scheme). */
   protected abstract onPriorityFrame(): void;
   protected abstract onRstStream(id: number, buf: Buffer, start: number, end: number): void;

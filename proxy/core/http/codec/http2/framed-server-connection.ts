@@ -42,8 +42,6 @@ const DEFAULT_MAX_OUTBOUND_CONTROL_FRAMES = 1000;
 const DEFAULT_MAX_OUTBOUND_FRAMES = 10000;
 /** Bytes a stream may hold behind a closed window before it asks the filter chain to stop. */
 const STREAM_WRITE_BUFFER_LIMIT = 64 * 1024;
-/** A header block may span this many CONTINUATION frames (CVE-2024-27316). */
-const MAX_CONTINUATIONS = 16;
 // Streams' held bytes also count together against the connection's buffer limit (Envoy keeps
 // per-stream limits only, sized by the window): a client that opens many streams and no window
 // (the zero-window stall) would otherwise make the proxy hold max_concurrent_streams × the
@@ -93,11 +91,6 @@ export class FramedHttp2ServerConnection
   #activeStreams = 0;
   /** The highest client stream id seen: lower ids not in #streams are closed. */
   #lastStreamId = 0;
-  /** A header block under way (HEADERS without END_HEADERS, its stream in blockStream): flags and fragments. */
-  #blockFlags = 0;
-  #blockFragments: Buffer[] = [];
-  #blockBytes = 0;
-  readonly #maxBlockBytes: number;
   readonly #connectionBufferLimit: number;
   #consecutiveEmpty = 0;
   // Flow control, ours for what the client sends (its windows for what we send are the base's).
@@ -134,7 +127,8 @@ export class FramedHttp2ServerConnection
     // Envoy's limits, which a client may ignore in our SETTINGS (pseudo-headers count as fields
     // for the list but not for max_headers_count, hence the four more).
     this.#limits = { maxBytes: settings.maxRequestHeadersBytes, maxFields: settings.maxHeadersCount + 4 };
-    this.#maxBlockBytes = 2 * settings.maxRequestHeadersBytes + DEFAULT_MAX_FRAME_SIZE;
+    this.maxHeaderBlockBytes = 2 * settings.maxRequestHeadersBytes + DEFAULT_MAX_FRAME_SIZE;
+    this.copyHeaderFragments = true;
     this.#connectionBufferLimit = settings.connectionBufferLimitBytes ?? DEFAULT_CONNECTION_BUFFER_LIMIT;
     this.#maxOutboundFrames = settings.maxOutboundFrames ?? DEFAULT_MAX_OUTBOUND_FRAMES;
     this.#maxOutboundControlFrames = settings.maxOutboundControlFrames ?? DEFAULT_MAX_OUTBOUND_CONTROL_FRAMES;
@@ -286,47 +280,20 @@ export class FramedHttp2ServerConnection
       this.connectionError(ErrorCode.PROTOCOL_ERROR);
       return;
     }
-    const blockEnd = this.unpad(flags, buf, start, end);
-    let blockStart = (flags & FrameFlag.PADDED) === 0 ? start : start + 1;
-    if ((flags & FrameFlag.PRIORITY) !== 0) blockStart += 5;
-    if (blockEnd < 0 || blockStart > blockEnd) {
-      this.connectionError(ErrorCode.PROTOCOL_ERROR);
-      return;
-    }
-    const fragment = buf.subarray(blockStart, blockEnd);
-    if (blockEnd - blockStart > 0) this.#consecutiveEmpty = 0;
-    if ((flags & FrameFlag.END_HEADERS) !== 0) {
-      this.#onHeaderBlock(id, flags, fragment);
-      return;
-    }
-    this.blockStream = id;
-    this.#blockFlags = flags;
-    // The fragment may point into a read buffer that is reused: keep a copy.
-    this.#blockFragments = [Buffer.from(fragment)];
-    this.#blockBytes = fragment.length;
+    const fragment = this.headersFragment(flags, buf, start, end);
+    if (fragment === null) return;
+    if (fragment.length > 0) this.#consecutiveEmpty = 0;
+    if ((flags & FrameFlag.END_HEADERS) !== 0) this.onHeaderBlock(id, flags, fragment);
+    else this.holdHeaderBlock(id, flags, fragment);
   }
 
-  protected onContinuation(flags: number, id: number, buf: Buffer, start: number, end: number): void {
-    if (this.blockStream === 0 || id !== this.blockStream) {
-      this.connectionError(ErrorCode.PROTOCOL_ERROR);
-      return;
-    }
-    this.#blockBytes += end - start;
-    this.#blockFragments.push(Buffer.from(buf.subarray(start, end)));
-    if (this.#blockBytes > this.#maxBlockBytes || this.#blockFragments.length > MAX_CONTINUATIONS + 1) {
-      // A header block that never ends (CVE-2024-27316).
-      this.#stats.header_overflow.inc();
-      this.#terminate();
-      return;
-    }
-    if ((flags & FrameFlag.END_HEADERS) === 0) return;
-    const block = Buffer.concat(this.#blockFragments);
-    this.blockStream = 0;
-    this.#blockFragments = [];
-    this.#onHeaderBlock(id, this.#blockFlags, block);
+  /** A header block that never ends (CVE-2024-27316): counted, and the connection ends. */
+  protected onHeaderBlockFlood(): void {
+    this.#stats.header_overflow.inc();
+    this.#terminate();
   }
 
-  #onHeaderBlock(id: number, flags: number, block: Buffer): void {
+  protected onHeaderBlock(id: number, flags: number, block: Buffer): void {
     const endStream = (flags & FrameFlag.END_STREAM) !== 0;
     const fields: string[] = [];
     const status = this.#decoder.decode(block, fields, this.#limits);
