@@ -35,16 +35,29 @@ class Connection {
   readonly socket: Socket;
   readonly #pending: Pending[] = [];
   #received = '';
+  /** For a failure's report: when it opened, connected, last answered, and how many answered. */
+  readonly #openedNs = process.hrtime.bigint();
+  #connectedNs = 0n;
+  #answeredNs = 0n;
+  #answered = 0;
 
   constructor() {
     this.socket = connect(port, '127.0.0.1');
     this.socket.setNoDelay(true);
     this.socket.setEncoding('latin1');
+    this.socket.once('connect', () => (this.#connectedNs = process.hrtime.bigint()));
     this.socket.on('data', (chunk: string) => this.#onData(chunk));
-    this.socket.on('error', (err) => fail(`connection error: ${err.message}`));
+    this.socket.on('error', (err) => fail(`connection error: ${err.message} (${this.#story()})`));
     this.socket.on('close', () => {
-      if (this.#pending.length > 0) fail('the server closed a connection with requests outstanding');
+      if (this.#pending.length > 0) fail(`the server closed a connection with requests outstanding (${this.#story()})`);
     });
+  }
+
+  /** Where this connection was when it failed: a fresh one, or a kept-alive one and how long idle. */
+  #story(): string {
+    const now = process.hrtime.bigint();
+    const ms = (t: bigint): string => (t === 0n ? 'never' : `${Number(now - t) / 1e6} ms ago`);
+    return `opened ${ms(this.#openedNs)}, connected ${ms(this.#connectedNs)}, ${this.#answered} answered, last ${ms(this.#answeredNs)}, ${this.#pending.length} outstanding; ${connections.length} connections, ${sent} sent, ${errors} non-200, ${Number(now - startedNs) / 1e6} ms into the run`;
   }
 
   send(p: Pending): void {
@@ -67,6 +80,8 @@ class Connection {
       this.#received = this.#received.slice(end);
       const p = this.#pending.shift()!;
       const now = process.hrtime.bigint();
+      this.#answered++;
+      this.#answeredNs = now;
       if (status !== 200) errors++;
       if (p.recorded) {
         serviceUs.push(Number(now - p.written) / 1000);
@@ -84,6 +99,7 @@ function fail(message: string): never {
 }
 
 const connections: Connection[] = [];
+const startedNs = process.hrtime.bigint();
 const idle: Connection[] = [];
 
 function nextConnection(): Connection {

@@ -24,7 +24,23 @@
 // connections), so with the 1.5x growth bound from that first collection (proxy/core/old-generation.ts)
 // each hop ran 1-3 more mark-compacts in its first 10 s of traffic and none in the 40 s after:
 // pauses of 4-185 ms (wall time on that host) that land on requests.
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+// When the client fails (issue 21's "a hop died mid-run"), the output says how each hop ended
+// (exit code, signal, stderr tail; running:true when alive), its admin counters, and where the
+// client's failing connection was. Measured at load average 10-18 (steal 0%), 12 of 33 runs: the
+// client got ECONNRESET with both hops alive, on a connection it had opened 8-15 s before and
+// connected 6.6-7.1 s before (4.6 s once, 13.3 s twice), its request written and never read,
+// after the chain fell behind and the client had opened 4,000-13,000 connections of which the
+// outbound hop had accepted 1,200-6,300. The hop never saw them; what the 7 s and the counter below
+// point to: with its accept queue (backlog
+// 1024) full, Linux drops a handshake's last ACK and keeps the connection half-open, with its
+// SYN-ACK retries cut to two when the SYN queue is that full (1 + 2 + 4 s), then drops it; the
+// client's next segment finds no request and no valid cookie and is answered with a reset
+// (/proc/net/netstat SyncookiesFailed rose by 20-800 within 2 s of each of 7 failures and not
+// otherwise). The hop that "vanished" (issue 21) was the bench's own doing: on the client's
+// failure it stopped the hops, and its sampler, left running, then failed to read their /proc.
+// A backlog of 4096 (Envoy's default here, net.core.somaxconn) did not help: run beside a 1024 one,
+// 8 pairs, each failed in the same pair (13,456 and 11,244 connections, reset ~7 s after connecting).
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { gcTrace } from './lib/gc-trace.js';
 import { openLoop } from './lib/open-loop.js';
@@ -94,6 +110,55 @@ function v8Events(dir: string, pids: readonly number[]): Array<Array<[number, st
   });
 }
 
+/**
+ * How each hop ended, as one JSON line: its exit code or signal, seconds from the traffic's start,
+ * whether the bench's own stop() asked for it, and the last lines of its stderr (of its output
+ * file under WARMUP_TRACE_GC, where stderr goes there). A hop that died mid-run shows here with
+ * stopped false, whatever the client made of it.
+ */
+function hopExits(hops: readonly Peer[], outFiles: ReadonlyArray<string | null>, startMs: number): string {
+  const rows = hops.map((h, i) => {
+    const e = h.exit();
+    const file = outFiles[i];
+    let tail = e?.stderrTail ?? '';
+    if (file != null && existsSync(file)) tail = readFileSync(file, 'utf8');
+    // A tail cut from a longer output starts mid-line; --trace-gc's lines ([pid:isolate] ...) are not the story.
+    const lines = tail.slice(-8192).split('\n');
+    if (tail.length > 8192) lines.shift();
+    const stderr = lines.filter((l) => l !== '' && !l.startsWith('[')).slice(-40);
+    return {
+      hop: h.name,
+      pid: h.pid,
+      running: e === null,
+      code: e?.code ?? null,
+      signal: e?.signal ?? null,
+      atS: e === null ? null : Math.round((e.atMs - startMs) / 100) / 10,
+      stopped: e?.stopped ?? false,
+      stderr,
+    };
+  });
+  return `${JSON.stringify({ hops: rows })}\n`;
+}
+
+/** Each live hop's non-zero connection, reset, overflow and error counters (admin /stats), one JSON line. */
+async function hopStats(admins: readonly number[]): Promise<string> {
+  const wanted =
+    /cx_destroy|_reset|overflow|protocol_error|timeout|_rq_5xx|cx_active|cx_total|rq_total|local_reply|connect_fail/;
+  const stats = await Promise.all(
+    admins.map(async (admin) => {
+      try {
+        const text = await (
+          await fetch(`http://127.0.0.1:${admin}/stats`, { signal: AbortSignal.timeout(3000) })
+        ).text();
+        return text.split('\n').filter((l) => wanted.test(l) && !/: 0$/.test(l) && !l.includes('histogram'));
+      } catch (err) {
+        return [`admin ${admin}: ${err instanceof Error ? err.message : String(err)}`];
+      }
+    }),
+  );
+  return `${JSON.stringify({ hopStats: stats })}\n`;
+}
+
 async function main(): Promise<void> {
   const upstream = await startNginxUpstream();
   const sink = await startSink();
@@ -103,10 +168,13 @@ async function main(): Promise<void> {
   try {
     const direct = await openLoop(upstream.port, RATE, 5, 1);
     const hops: Peer[] = [];
+    const admins: number[] = [];
+    const outFiles: Array<string | null> = [];
     const launchedMs: number[] = [];
     let next = upstream.port;
     for (let i = 1; i >= 0; i--) {
       const [port, admin] = await Promise.all([freePort(), freePort()]);
+      admins.unshift(admin);
       const bootstrap = bootstrapFor({
         name: `warm_${i === 0 ? 'outbound' : 'inbound'}`,
         port,
@@ -128,7 +196,11 @@ async function main(): Promise<void> {
         const out = join(logDir, `trace-gc-${i}.out`);
         const argv = [process.execPath, '--trace-gc', ...nodeArgs, CLI, 'proxy', '-c', file, '-l', 'error', ...flags];
         hops.unshift(await launch(`warm-${i}`, '/bin/sh', ['-c', `exec "$@" > ${out} 2>&1`, 'sh', ...argv], port));
-      } else hops.unshift(await startMeshscope(`warm-${i}`, bootstrap, port, flags, nodeArgs, CLI));
+        outFiles.unshift(out);
+      } else {
+        hops.unshift(await startMeshscope(`warm-${i}`, bootstrap, port, flags, nodeArgs, CLI));
+        outFiles.unshift(null);
+      }
       next = port;
     }
     const pids = hops.map((h) => h.pid);
@@ -137,7 +209,17 @@ async function main(): Promise<void> {
     const sampler = setInterval(() => samples.push({ atMs: nowMs(), stat: pids.map(schedstat) }), WINDOW_S * 1000);
     samples.push({ atMs: startMs, stat: pids.map(schedstat) });
     process.env.OPEN_LOOP_WRITTEN = '1';
-    const r = await openLoop(hops[0]!.port, RATE, SECONDS, 0);
+    let r: Awaited<ReturnType<typeof openLoop>>;
+    try {
+      r = await openLoop(hops[0]!.port, RATE, SECONDS, 0);
+    } catch (err) {
+      clearInterval(sampler);
+      // The exit event of a hop that died can trail the client's ECONNRESET.
+      await new Promise((res) => setTimeout(res, 500));
+      process.stdout.write(hopExits(hops, outFiles, startMs));
+      process.stdout.write(await hopStats(admins));
+      throw err;
+    }
     clearInterval(sampler);
     await new Promise((res) => setTimeout(res, 700));
     const gcs = pids.flatMap((pid) => gc.requestThreadGcs(pid));
@@ -189,10 +271,11 @@ async function main(): Promise<void> {
       });
     }
     process.stdout.write(
-      `${JSON.stringify({ benchmark: 'proxy-warmup', logDir, cli: CLI, nodeArgs: NODE_ARGS, directP99, steal: steal() })}\n`,
+      `${JSON.stringify({ benchmark: 'proxy-warmup', logDir, cli: CLI, nodeArgs: NODE_ARGS, directP99, steal: steal(), sent: r.sent, errors: r.errors, connections: r.connections })}\n`,
     );
     for (const row of rows) process.stdout.write(`${JSON.stringify(row)}\n`);
     await Promise.all(hops.map((h) => h.stop()));
+    process.stdout.write(hopExits(hops, outFiles, startMs));
   } finally {
     sink.process.kill('SIGTERM');
     await stopAll();

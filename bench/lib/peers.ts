@@ -19,7 +19,16 @@ export interface Peer {
   readonly port: number;
   readonly pid: number;
   stop(): Promise<void>;
+  /**
+   * How the process ended (null while it runs), whether a stop() asked for it, and the last
+   * STDERR_TAIL_BYTES of its stderr: a peer that dies mid-run (an uncaught exception, a V8 fatal
+   * error, a signal) says why in the bench's output instead of only as the client's ECONNRESET.
+   */
+  exit(): { code: number | null; signal: string | null; atMs: number; stopped: boolean; stderrTail: string } | null;
 }
+
+/** How much of a peer's stderr launch() keeps (an uncaught exception's stack, a V8 fatal's report). */
+const STDERR_TAIL_BYTES = 8192;
 
 export function freePort(): Promise<number> {
   return new Promise((res, rej) => {
@@ -54,19 +63,28 @@ async function waitForPort(port: number, child: ChildProcess, timeoutMs = 15_000
 export function launch(name: string, cmd: string, args: string[], port: number): Promise<Peer> {
   const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
-  child.stderr!.on('data', (d) => (stderr += d));
+  child.stderr!.on('data', (d) => {
+    stderr += d;
+    if (stderr.length > 2 * STDERR_TAIL_BYTES) stderr = stderr.slice(-STDERR_TAIL_BYTES);
+  });
   children.push(child);
+  // atMs on process.hrtime's clock (ms), the one the benches time their windows by.
+  let ended: { code: number | null; signal: string | null; atMs: number } | null = null;
+  let stopped = false;
+  child.once('exit', (code, signal) => (ended = { code, signal, atMs: Number(process.hrtime.bigint()) / 1e6 }));
   const peer: Peer = {
     name,
     port,
     pid: child.pid ?? 0,
     stop: () =>
       new Promise<void>((r) => {
-        if (child.exitCode !== null) return r();
+        if (child.exitCode !== null || child.signalCode !== null) return r();
+        stopped = true;
         child.once('exit', () => r());
         child.kill('SIGTERM');
         setTimeout(() => child.kill('SIGKILL'), 3000).unref();
       }),
+    exit: () => (ended === null ? null : { ...ended, stopped, stderrTail: stderr.slice(-STDERR_TAIL_BYTES) }),
   };
   return waitForPort(port, child).then(
     () => peer,
