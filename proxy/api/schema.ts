@@ -626,6 +626,8 @@ export const listenerSchema = z
     stat_prefix: z.string().optional(),
     traffic_direction: envoyEnum(['UNSPECIFIED', 'INBOUND', 'OUTBOUND']).optional(),
     per_connection_buffer_limit_bytes: u32Wrapped.optional(),
+    /** The accept queue's length (listen(2)'s backlog); the kernel's net.core.somaxconn when unset, as Envoy. */
+    tcp_backlog_size: u32Wrapped.optional(),
     listener_filters: z.array(extensionRef('listenerFilters')).optional(),
     listener_filters_timeout: durationSchema.optional(),
     continue_on_listener_filters_timeout: z.boolean().optional(),

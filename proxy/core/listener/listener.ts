@@ -2,8 +2,9 @@
 // other workers' listeners on the same port through node:cluster). Every accepted socket runs
 // the listener filters (when configured), gets its filter chain by `filter_chain_match`, and is
 // handed to that chain's network filters; connections are tracked so they can be drained.
+import { readFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
-import type { ListenerConfig } from '../../api/schema.js';
+import { type ListenerConfig, unwrap } from '../../api/schema.js';
 import type { Counter, Gauge, Scope } from '../../stats/types.js';
 import type { AccessLogger, DownstreamConnection, ListenerInfo } from '../extension-points.js';
 import { connectionStreamInfo, ResponseFlag } from '../stream-info.js';
@@ -85,7 +86,8 @@ export class ActiveListener {
       const onError = (err: Error) =>
         reject(new ListenerBindError(this.name, `${a.address}:${a.port_value}`, err.message));
       this.#server.once('error', onError);
-      this.#server.listen({ host: a.address, port: a.port_value, backlog: 1024 }, () => {
+      const backlog = unwrap(this.config.tcp_backlog_size, kernelListenBacklog());
+      this.#server.listen({ host: a.address, port: a.port_value, backlog }, () => {
         this.#server.off('error', onError);
         this.#listening = true;
         const bound = this.#server.address();
@@ -228,3 +230,21 @@ const NO_INSPECTION: InspectedConnection = {
   requestedServerName: '',
   requestedApplicationProtocols: [],
 };
+
+let somaxconn: number | undefined;
+
+/**
+ * Envoy's default tcp_backlog_size: the kernel's net.core.somaxconn on Linux (the most listen(2)
+ * takes anyway), 128 elsewhere. A short queue turns a burst of connects into handshakes the
+ * kernel drops and later resets.
+ */
+function kernelListenBacklog(): number {
+  if (somaxconn === undefined) {
+    try {
+      somaxconn = Number.parseInt(readFileSync('/proc/sys/net/core/somaxconn', 'utf8'), 10) || 128;
+    } catch {
+      somaxconn = 128;
+    }
+  }
+  return somaxconn;
+}

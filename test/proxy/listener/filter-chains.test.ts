@@ -502,3 +502,30 @@ describe('route updates (RDS) reach the HCM of every chain', () => {
     expect(await fromOtherSource()).toBe('after');
   });
 });
+
+describe('tcp_backlog_size', () => {
+  /** The accept queue's length of the socket listening on `port`, as the kernel reports it (ss's Send-Q). */
+  async function listenBacklog(port: number): Promise<number> {
+    const { stdout } = await execFileAsync('ss', ['-ltnH', `sport = :${port}`]);
+    const [, , sendQ] = stdout.trim().split(/\s+/);
+    return Number(sendQ);
+  }
+  const listener = (backlog?: number): Record<string, unknown> => ({
+    address: { socket_address: { address: '127.0.0.1', port_value: 0 } },
+    ...(backlog === undefined ? {} : { tcp_backlog_size: backlog }),
+    filter_chains: [answering('queued')],
+  });
+
+  it("sets the listen(2) backlog, and is the kernel's somaxconn when unset (Envoy's default)", async () => {
+    const somaxconn = Number((await import('node:fs')).readFileSync('/proc/sys/net/core/somaxconn', 'utf8'));
+    const sized = await startTestProxy({ static_resources: { listeners: [listener(77)] } });
+    const unset = await startTestProxy({ static_resources: { listeners: [listener()] } });
+    try {
+      expect(await listenBacklog(sized.port)).toBe(77);
+      expect(await listenBacklog(unset.port)).toBe(somaxconn);
+    } finally {
+      await sized.close();
+      await unset.close();
+    }
+  });
+});
