@@ -12,34 +12,17 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { spanWindow } from '../collector/pipeline/time-window.js';
-import { decodeTracesToColumns } from '../collector/receivers/otlp/protobuf-rows.js';
-import { GRAPH_ATTRIBUTE_KEYS } from '../collector/servicegraph/store.js';
 import { createStorageClient } from '../collector/storage/clickhouse/client.js';
 import { tuneEmbeddedTables } from '../collector/storage/clickhouse/embedded.js';
 import { migrate } from '../collector/storage/clickhouse/migrate.js';
-import { type SpanColumns, SpanColumnsWriter } from '../collector/storage/clickhouse/span-columns.js';
 import { createRowWriter } from '../collector/storage/clickhouse/writer.js';
+import { decodedSpanBatches } from './lib/span-batches.js';
 import { makeSidecarBodies } from './lib/span-shapes.js';
 
 const ROWS = Number(process.env.BENCH_ROWS ?? 16_384);
 const INSERTS = Number(process.env.BENCH_INSERTS ?? 150);
 const EXTRA = process.env.BENCH_ALTER ?? '';
-const bodies = makeSidecarBodies();
-const opts = { graphKeys: GRAPH_ATTRIBUTE_KEYS, ...spanWindow({ maxAgeDays: 7, maxFutureMs: 3_600_000 }, Date.now()) };
-const c = new SpanColumnsWriter();
-const batches: SpanColumns[][] = [];
-for (let b = 0; b < 2; b++) {
-  const recs: SpanColumns[] = [];
-  let n = 0;
-  for (let i = 0; n < ROWS; i++) {
-    decodeTracesToColumns(bodies[(b * 7 + i) % bodies.length]!, c, opts);
-    const t = c.take();
-    n += t.rows;
-    recs.push(t);
-  }
-  batches.push(recs);
-}
+const batches = decodedSpanBatches(makeSidecarBodies(), ROWS);
 const dir = mkdtempSync(join(tmpdir(), 'bench-merge-memory-'));
 const storage = createStorageClient({ kind: 'embedded', path: join(dir, 'clickhouse') }, 256 * 1024 * 1024, 0);
 const kb = (k: string): number =>
