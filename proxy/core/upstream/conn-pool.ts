@@ -6,7 +6,6 @@
 import type { RequestEncoder, ResponseDecoder } from '../http/codec/types.js';
 import type { HttpProtocol } from '../stream-info.js';
 import type { Counter, Gauge } from '../../stats/types.js';
-import type { Host } from './host.js';
 
 /**
  * Arms a new upstream connection's connect timeout (the cluster's connect_timeout). Node runs timers
@@ -29,13 +28,21 @@ export function armConnectTimeout(
 }
 
 /**
+ * The host's connection counts a pool keeps (host.ts's HostStats, which is a Host's `stats`);
+ * spelled here by shape because host.ts imports this module for ConnectionPool.
+ */
+export interface PoolHost {
+  readonly stats: { cx_total: number; cx_active: number; cx_connect_fail: number };
+}
+
+/**
  * Counts a connection a pool starts to open: against the cluster's max_connections breaker, in
  * upstream_cx_total/upstream_cx_active and the host's cx_total/cx_active (what Envoy's
  * ConnPoolImplBase does for every protocol when it creates an ActiveClient). Each HTTP/1.1 and
  * HTTP/2 pool connection goes through here and through connectionClosed, so the counts cannot drift
  * apart between the two.
  */
-export function connectionOpening(cluster: PoolClusterInfo, host: Host): void {
+export function connectionOpening(cluster: PoolClusterInfo, host: PoolHost): void {
   cluster.resources.connections++;
   cluster.stats.upstream_cx_total.inc();
   cluster.stats.upstream_cx_active.inc();
@@ -44,7 +51,7 @@ export function connectionOpening(cluster: PoolClusterInfo, host: Host): void {
 }
 
 /** Undoes connectionOpening's active counts once the connection closed, whichever way it ended. */
-export function connectionClosed(cluster: PoolClusterInfo, host: Host, connected: boolean): void {
+export function connectionClosed(cluster: PoolClusterInfo, host: PoolHost, connected: boolean): void {
   cluster.resources.connections--;
   cluster.stats.upstream_cx_active.dec();
   host.stats.cx_active--;
