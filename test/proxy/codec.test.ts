@@ -39,6 +39,24 @@ function run(isRequest: boolean, chunks: Buffer[], noBody = false, collectTraile
   return events;
 }
 
+/**
+ * Each head (a request or a response, and its wire bytes) is refused with exactly its one
+ * expected error, and never reaches the handler as a head.
+ */
+function expectHeadErrors(cases: Array<[isRequest: boolean, wire: string, error: string]>): void {
+  for (const [isRequest, wire, expected] of cases) {
+    const ev = run(isRequest, [Buffer.from(wire, 'latin1')]);
+    expect(
+      ev.filter((e) => e.kind === 'error').map((e) => e.value),
+      JSON.stringify(wire),
+    ).toEqual([expected]);
+    expect(
+      ev.some((e) => e.kind === 'head'),
+      JSON.stringify(wire),
+    ).toBe(false);
+  }
+}
+
 function everySplit(isRequest: boolean, wire: string, collectTrailers = false): Event[] {
   const bytes = Buffer.from(wire, 'latin1');
   const whole = run(isRequest, [bytes], false, collectTrailers);
@@ -160,13 +178,7 @@ describe('Http1Parser', () => {
       [false, 'HTTP/1.1 2000 OK\r\ncontent-length: 0\r\n\r\n', '502 http1.invalid_status_line'],
       [false, 'HTTP/1.1 200\r\nx\x02y: 1\r\n\r\n', '502 http1.invalid_header_name'],
     ];
-    for (const [isRequest, wire, expected] of cases) {
-      const ev = run(isRequest, [Buffer.from(wire, 'latin1')]);
-      expect(
-        ev.filter((e) => e.kind === 'error').map((e) => e.value),
-        JSON.stringify(wire),
-      ).toEqual([expected]);
-    }
+    expectHeadErrors(cases);
     // Known names in any case, unknown ones, custom methods and a bare status line.
     expect(
       run(true, [Buffer.from('PURGE /x HTTP/1.0\r\nHOST: a\r\nX-My-Header: b\r\nContent-LENGTH: 0\r\n\r\n')]),
@@ -193,14 +205,7 @@ describe('Http1Parser', () => {
       [false, 'HTTP/1.1 200 OK\r\nx: a\rb\r\ncontent-length: 0\r\n\r\n', '502 http1.invalid_characters'],
       [false, 'HTTP/1.1 200 OK\r\nx\x02y: 1\r\ncontent-length: 0\r\n\r\n', '502 http1.invalid_header_name'],
     ];
-    for (const [isRequest, wire, expected] of cases) {
-      const ev = run(isRequest, [Buffer.from(wire, 'latin1')]);
-      expect(
-        ev.filter((e) => e.kind === 'error').map((e) => e.value),
-        JSON.stringify(wire),
-      ).toEqual([expected]);
-      expect(ev.some((e) => e.kind === 'head')).toBe(false);
-    }
+    expectHeadErrors(cases);
     // HTAB and obs-text (bytes above 0x7f) are allowed in values.
     const ok = run(true, [Buffer.from('GET / HTTP/1.1\r\nhost: x\r\nx: a\tb \xe9\r\n\r\n', 'latin1')]);
     expect(ok.map((e) => e.kind)).toEqual(['head', 'complete']);
@@ -235,13 +240,7 @@ describe('Http1Parser', () => {
       [false, 'HTTP/1.1 200 OK\r\nx: 1\r\ny 2\r\n\r\n', '502 http1.invalid_header_line'],
       [false, 'HTTP/1.1 200 OK\r\nx: 1\r\n: 2\r\n\r\n', '502 http1.invalid_header_name'],
     ];
-    for (const [isRequest, wire, expected] of cases) {
-      const ev = run(isRequest, [Buffer.from(wire, 'latin1')]);
-      expect(
-        ev.filter((e) => e.kind === 'error').map((e) => e.value),
-        JSON.stringify(wire),
-      ).toEqual([expected]);
-    }
+    expectHeadErrors(cases);
   });
 
   it('enforces header size and count limits', () => {
