@@ -48,6 +48,7 @@ import { EMBEDDED_INSERT_SETTINGS, tuneEmbeddedTables } from '../collector/stora
 import { migrate } from '../collector/storage/clickhouse/migrate.js';
 import { createRowWriter } from '../collector/storage/clickhouse/writer.js';
 import { insertSplitBench } from './lib/collector-insert-split.js';
+import { schedstat } from './lib/cpu.js';
 import { makeSidecarBodies, makeSyntheticBodies, SPANS_PER_BATCH } from './lib/span-shapes.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 15);
@@ -554,11 +555,7 @@ async function perfStop(
 
 /** Seconds the process's main thread has waited on a run queue (/proc schedstat; 0 where unavailable). */
 function runQueueWaitSeconds(pid: number): number {
-  try {
-    return Number(readFileSync(`/proc/${pid}/task/${pid}/schedstat`, 'utf8').split(' ')[1]) / 1e9;
-  } catch {
-    return 0;
-  }
+  return (schedstat(pid)?.waitNs ?? 0) / 1e9;
 }
 
 const NODE_PLATFORM = 'node (V8 platform workers: GC, compiler)';

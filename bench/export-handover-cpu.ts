@@ -16,6 +16,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { schedstat } from './lib/cpu.js';
 import { loadBuilds, medianRatio } from './lib/in-process.js';
 import { median } from './lib/median.js';
 import { startSink } from './lib/telemetry.js';
@@ -44,14 +45,6 @@ function counter(): Counter {
   return { name: '', tags: [], inc: () => void n++, add: (a) => void (n += a), value: () => n };
 }
 
-/**
- * The main thread's CPU time in nanoseconds (its task id is the process id): schedstat's time on
- * a CPU, to the nanosecond, where stat's utime and stime come in 10 ms ticks.
- */
-function mainThreadCpuNs(): number {
-  return Number(readFileSync(`/proc/${process.pid}/task/${process.pid}/schedstat`, 'utf8').split(' ')[0]);
-}
-
 /** This process's thread ids now. */
 function taskIds(): Set<string> {
   return new Set(readdirSync(`/proc/${process.pid}/task`));
@@ -60,13 +53,7 @@ function taskIds(): Set<string> {
 /** CPU nanoseconds the threads `tids` have used so far (a thread that has exited counts 0). */
 function threadsCpuNs(tids: readonly string[]): number {
   let ns = 0;
-  for (const t of tids) {
-    try {
-      ns += Number(readFileSync(`/proc/${process.pid}/task/${t}/schedstat`, 'utf8').split(' ')[0]);
-    } catch {
-      // Gone.
-    }
-  }
+  for (const t of tids) ns += schedstat(process.pid, t)?.runNs ?? 0;
   return ns;
 }
 
@@ -116,10 +103,10 @@ async function main(): Promise<void> {
   const threadPerRecord = new Map<string, number[]>(builds.map((b) => [b.name, []]));
   for (let round = 0; round < ROUNDS; round++) {
     for (const b of round % 2 === 0 ? builds : [...builds].reverse()) {
-      const before = mainThreadCpuNs();
+      const before = schedstat(process.pid)!.runNs;
       const threadBefore = threadsCpuNs(b.build.threads);
       const n = await feed(b.build.pipeline, SECONDS);
-      perRecord.get(b.name)!.push(Math.round((mainThreadCpuNs() - before) / n));
+      perRecord.get(b.name)!.push(Math.round((schedstat(process.pid)!.runNs - before) / n));
       // The batches handed over last are still being sent: let them settle before reading.
       await new Promise((r) => setTimeout(r, 100));
       threadPerRecord.get(b.name)!.push(Math.round((threadsCpuNs(b.build.threads) - threadBefore) / n));

@@ -42,6 +42,7 @@
 // 8 pairs, each failed in the same pair (13,456 and 11,244 connections, reset ~7 s after connecting).
 import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { schedstat } from './lib/cpu.js';
 import { gcTrace } from './lib/gc-trace.js';
 import { openLoop } from './lib/open-loop.js';
 import { freePort, launch, type Peer, startMeshscope, startNginxUpstream, stopAll, workDir } from './lib/peers.js';
@@ -58,14 +59,10 @@ const TRACE_GC = process.env.WARMUP_TRACE_GC === '1';
 
 const nowMs = (): number => Number(process.hrtime.bigint()) / 1e6;
 
-/** A thread's time on a CPU and runnable but waiting for one (ns); NaN once the hop is gone. */
-function schedstat(pid: number): [number, number] {
-  try {
-    const [run, wait] = readFileSync(`/proc/${pid}/task/${pid}/schedstat`, 'utf8').trim().split(' ').map(Number);
-    return [run!, wait!];
-  } catch {
-    return [Number.NaN, Number.NaN];
-  }
+/** A hop's request thread's time on a CPU and runnable but waiting for one (ns); NaN once it is gone. */
+function runAndWaitNs(pid: number): [number, number] {
+  const s = schedstat(pid);
+  return s === null ? [Number.NaN, Number.NaN] : [s.runNs, s.waitNs];
 }
 
 function p(sorted: number[], q: number): number {
@@ -206,8 +203,8 @@ async function main(): Promise<void> {
     const pids = hops.map((h) => h.pid);
     const startMs = nowMs();
     const samples: Array<{ atMs: number; stat: Array<[number, number]> }> = [];
-    const sampler = setInterval(() => samples.push({ atMs: nowMs(), stat: pids.map(schedstat) }), WINDOW_S * 1000);
-    samples.push({ atMs: startMs, stat: pids.map(schedstat) });
+    const sampler = setInterval(() => samples.push({ atMs: nowMs(), stat: pids.map(runAndWaitNs) }), WINDOW_S * 1000);
+    samples.push({ atMs: startMs, stat: pids.map(runAndWaitNs) });
     process.env.OPEN_LOOP_WRITTEN = '1';
     let r: Awaited<ReturnType<typeof openLoop>>;
     try {

@@ -15,8 +15,9 @@
 // on 2.33 | 2.94 (span export thread ~1.0-1.2 per span, access-log thread 0.6 | 1.0 per line);
 // OTLP sink 0.85-1.1 per span; upstream nginx 4.9-5.0 either way. The request thread moves by
 // +-1 us between identical sidecars at that load: read it from bench:proxy-cpu or in-process.
-import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { threadCpuNs } from './lib/cpu.js';
 import { median } from './lib/median.js';
 import { freePort, proxyBootstrap, startMeshscope, startNginxUpstream, stopAll, workDir } from './lib/peers.js';
 import { nginxWorkerPid } from './lib/run-queue.js';
@@ -29,29 +30,10 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
 
-/** CPU nanoseconds so far of each thread of `pid`, by thread id. */
-function threadNs(pid: number): Map<string, number> {
-  const out = new Map<string, number>();
-  let tids: string[] = [];
-  try {
-    tids = readdirSync(`/proc/${pid}/task`);
-  } catch {
-    return out;
-  }
-  for (const tid of tids) {
-    try {
-      out.set(tid, Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]));
-    } catch {
-      // The thread ended while we looked.
-    }
-  }
-  return out;
-}
-
 /** CPU nanoseconds so far of a whole process (every thread, live ones). */
 function processNs(pid: number): number {
   let ns = 0;
-  for (const v of threadNs(pid).values()) ns += v;
+  for (const v of threadCpuNs(pid).values()) ns += v;
   return ns;
 }
 
@@ -105,11 +87,11 @@ async function main(): Promise<void> {
   const rounds = new Map<string, Row[]>(sidecars.map((s) => [s.name, []]));
   for (let round = 0; round < ROUNDS; round++) {
     for (const s of round % 2 === 0 ? sidecars : [...sidecars].reverse()) {
-      const before = threadNs(s.pid);
+      const before = threadCpuNs(s.pid);
       const sinkBefore = processNs(sink.process.pid!);
       const upstreamBefore = processNs(upstreamPid);
       const r = runWrk(s.url, { connections: CONNECTIONS, seconds: SECONDS });
-      const after = threadNs(s.pid);
+      const after = threadCpuNs(s.pid);
       const perRequestUs = (ns: number): number => ns / 1000 / r.requests;
       const others: number[] = [];
       for (const [tid, ns] of after) {

@@ -50,3 +50,34 @@ export function threadCpuMeter(pid: number): () => ThreadCpu {
     return { mainUs: main * us, othersUs: others * us };
   };
 }
+
+/**
+ * A thread's scheduler accounting (/proc/<pid>/task/<tid>/schedstat): nanoseconds on a CPU and
+ * runnable but waiting for one. To the nanosecond, where stat's utime and stime come in 10 ms
+ * ticks. `tid` defaults to the main thread (its id is the process id); null once the thread is
+ * gone, or on a kernel without schedstats.
+ */
+export function schedstat(pid: number, tid: number | string = pid): { runNs: number; waitNs: number } | null {
+  try {
+    const [runNs, waitNs] = readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ').map(Number);
+    return { runNs: runNs!, waitNs: waitNs! };
+  } catch {
+    return null;
+  }
+}
+
+/** CPU nanoseconds so far of each live thread of `pid` (schedstat), by thread id. */
+export function threadCpuNs(pid: number): Map<string, number> {
+  const out = new Map<string, number>();
+  let tids: string[] = [];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return out;
+  }
+  for (const tid of tids) {
+    const s = schedstat(pid, tid);
+    if (s !== null) out.set(tid, s.runNs);
+  }
+  return out;
+}

@@ -17,6 +17,7 @@
 // per request at load average 6-15). This figure says whether a round's tail was the proxies
 // waiting or the proxies working.
 import { readFileSync } from 'node:fs';
+import { schedstat } from './cpu.js';
 
 export interface RunQueueFigures {
   /** CPU time of the request threads, µs per request. */
@@ -35,10 +36,11 @@ interface Sample {
 
 function sample(pid: number): Sample | null {
   try {
-    const [runNs, waitNs] = readFileSync(`/proc/${pid}/task/${pid}/schedstat`, 'utf8').trim().split(' ').map(Number);
+    const stat = schedstat(pid);
+    if (stat === null) return null;
     const sched = readFileSync(`/proc/${pid}/task/${pid}/sched`, 'utf8');
     const involuntary = Number(/nr_involuntary_switches\s*:\s*(\d+)/.exec(sched)?.[1] ?? 0);
-    return { runNs: runNs!, waitNs: waitNs!, involuntary };
+    return { ...stat, involuntary };
   } catch {
     // A kernel without schedstats, or the process is gone: not measured.
     return null;
