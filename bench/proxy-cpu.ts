@@ -27,7 +27,6 @@ import { join, resolve } from 'node:path';
 import {
   baselineCli,
   freePort,
-  proxyBootstrap,
   startMeshscope,
   startNginxH2cProxy,
   startNginxProxy,
@@ -45,7 +44,7 @@ import { stealMeter } from './lib/steal.js';
 import { runWrk, runWrkAsync } from './lib/wrk.js';
 import { runH2load, runH2loadAsync } from './lib/h2load.js';
 import { openLoop } from './lib/open-loop.js';
-import { bootstrapFor, startSink } from './lib/telemetry.js';
+import { measuredSidecarBootstrap, startSink } from './lib/telemetry.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 4);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
@@ -347,18 +346,15 @@ async function main(): Promise<void> {
       }
       const [port, admin] = await Promise.all([freePort(), freePort()]);
       const name = `bench_${build.name.replace(/\W/g, '_')}`;
-      const bootstrap = build.telemetry
-        ? bootstrapFor({
-            name,
-            port,
-            admin,
-            direction: 'INBOUND',
-            upstream: upstream.port,
-            telemetry: true,
-            sink: sink!.port,
-            ...(build.part === undefined ? {} : { only: build.part }),
-          })
-        : proxyBootstrap(port, upstream.port);
+      const bootstrap = measuredSidecarBootstrap({
+        name,
+        port,
+        admin,
+        upstream: upstream.port,
+        telemetry: build.telemetry,
+        sink: build.telemetry ? sink!.port : 0,
+        ...(build.part === undefined ? {} : { only: build.part }),
+      });
       if (certificate !== null) withDownstreamTls(bootstrap, { ...certificate, alpn: ['http/1.1'] });
       if (build.runtime !== undefined) {
         bootstrap.layered_runtime = { layers: [{ name: 'bench', static_layer: build.runtime }] };

@@ -19,9 +19,9 @@ import { readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { threadCpuNs } from './lib/cpu.js';
 import { median } from './lib/median.js';
-import { freePort, proxyBootstrap, startMeshscope, startNginxUpstream, stopAll, workDir } from './lib/peers.js';
+import { freePort, startMeshscope, startNginxUpstream, stopAll, workDir } from './lib/peers.js';
 import { nginxWorkerPid } from './lib/run-queue.js';
-import { bootstrapFor, startSink } from './lib/telemetry.js';
+import { measuredSidecarBootstrap, startSink } from './lib/telemetry.js';
 import { runWrk } from './lib/wrk.js';
 
 type Part = 'off' | 'tracing' | 'access-log' | 'istio' | 'all';
@@ -61,19 +61,15 @@ async function main(): Promise<void> {
     for (const part of PARTS) {
       const [port, admin] = await Promise.all([freePort(), freePort()]);
       const name = `threads_${build.name}_${part}`.replace(/\W/g, '_');
-      const bootstrap =
-        part === 'off'
-          ? proxyBootstrap(port, upstream.port)
-          : bootstrapFor({
-              name,
-              port,
-              admin,
-              direction: 'INBOUND',
-              upstream: upstream.port,
-              telemetry: true,
-              sink: sink.port,
-              ...(part === 'all' ? {} : { only: part }),
-            });
+      const bootstrap = measuredSidecarBootstrap({
+        name,
+        port,
+        admin,
+        upstream: upstream.port,
+        telemetry: part !== 'off',
+        sink: sink.port,
+        ...(part === 'off' || part === 'all' ? {} : { only: part }),
+      });
       const peer = await startMeshscope(name, bootstrap, port, ['--concurrency', '1'], [], build.cli);
       sidecars.push({
         name: `${build.name}:${part}`,

@@ -17,7 +17,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { openLoop, type OpenLoopResult } from './open-loop.js';
-import { freePort, startMeshscope, startNginxProxy, workDir, type Peer } from './peers.js';
+import { freePort, proxyBootstrap, startMeshscope, startNginxProxy, workDir, type Peer } from './peers.js';
 import { median } from './median.js';
 import { peakRssMb } from './rss.js';
 import { stealMeter } from './steal.js';
@@ -111,6 +111,14 @@ export interface SidecarSpec {
   sink: number;
   /** With `telemetry`, only this part of it (bench:proxy-cpu's BENCH_TELEMETRY=parts). */
   only?: 'tracing' | 'access-log' | 'istio';
+}
+
+/**
+ * The inbound sidecar the CPU benches compare: with telemetry off, bench:proxy's plain bootstrap
+ * (so the off row is the proxy row bench:proxy measures); on, bootstrapFor's, with `only` one part.
+ */
+export function measuredSidecarBootstrap(s: Omit<SidecarSpec, 'direction'>): Record<string, unknown> {
+  return s.telemetry ? bootstrapFor({ ...s, direction: 'INBOUND' }) : proxyBootstrap(s.port, s.upstream);
 }
 
 /** A sidecar's bootstrap; with `telemetry`, 100% sampled OTLP tracing to `sink`, istio.stats and a file access log. */
