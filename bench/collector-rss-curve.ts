@@ -15,6 +15,7 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { appendFileSync, type Dirent, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { processAlive } from '../up/state.js';
 
 const EVERY_MS = Number(process.env.BENCH_SAMPLE_MS ?? 500);
 const OUT = process.env.BENCH_RSS_CURVE_OUT ?? 'collector-rss-curve.jsonl';
@@ -40,19 +41,11 @@ interface Sample {
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 const round = (n: number): number => Math.round(n * 10) / 10;
 
 /** The bench's `meshscope collector` child, once it has started. */
 async function findCollector(benchPid: number): Promise<number | undefined> {
-  while (alive(benchPid)) {
+  while (processAlive(benchPid)) {
     for (const d of readdirSync('/proc')) {
       if (!/^\d+$/.test(d)) continue;
       try {
@@ -71,7 +64,7 @@ async function findCollector(benchPid: number): Promise<number | undefined> {
 
 /** The collector's query API (the listening port that serves /metrics), from ss. */
 async function findMetrics(pid: number): Promise<string | undefined> {
-  for (let tries = 0; tries < 100 && alive(pid); tries++) {
+  for (let tries = 0; tries < 100 && processAlive(pid); tries++) {
     const ports = execFileSync('ss', ['-ltnpH'], { encoding: 'utf8' })
       .split('\n')
       .filter((l) => l.includes(`pid=${pid},`))
@@ -167,7 +160,7 @@ if (pid !== undefined) {
   writeFileSync(OUT, '');
   const t0 = Date.now();
   let lastThreads = 0;
-  while (alive(pid)) {
+  while (processAlive(pid)) {
     try {
       const s = sample(pid, dataDir, (Date.now() - t0) / 1000, lastThreads);
       lastThreads = s.threads;

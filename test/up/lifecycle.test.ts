@@ -10,6 +10,7 @@ import { join, resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { MeshState } from '../../up/index.js';
 import { freePort } from '../helpers/ports.js';
+import { processAlive } from '../../up/state.js';
 
 const dirs: string[] = [];
 const children: ChildProcess[] = [];
@@ -18,15 +19,6 @@ afterEach(() => {
   for (const c of children.splice(0)) c.kill('SIGKILL');
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
-
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 async function until(what: string, check: () => boolean, timeoutMs = 20_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -118,9 +110,9 @@ describe('nothing outlives meshscope up', () => {
   it('kill -9 of the supervising process: every component and what it forked is stopped, found by pid', async () => {
     const { proc, stateDir, grandchild } = await startSupervisor();
     const pids = [...state(stateDir).components.map((c) => c.pid!), grandchild()];
-    for (const pid of pids) expect(alive(pid), `pid ${pid} before`).toBe(true);
+    for (const pid of pids) expect(processAlive(pid), `pid ${pid} before`).toBe(true);
     proc.kill('SIGKILL');
-    await until('every component to be gone', () => pids.every((p) => !alive(p)));
+    await until('every component to be gone', () => pids.every((p) => !processAlive(p)));
     await until('the state file to be removed', () => !existsSync(join(stateDir, 'state.json')));
   });
 
@@ -133,7 +125,7 @@ describe('nothing outlives meshscope up', () => {
     expect(down.stdout).toContain('stopped');
     expect(await exited).toBe(0);
     // The grandchild is reaped by init once orphaned, which can take a moment after its group's SIGTERM.
-    await until('every component and the grandchild to be gone', () => pids.every((p) => !alive(p)));
+    await until('every component and the grandchild to be gone', () => pids.every((p) => !processAlive(p)));
     expect((await cli(['down', '--state-dir', stateDir])).stdout).toContain('nothing is running');
   });
 

@@ -15,6 +15,7 @@ import {
   type RunningMesh,
 } from '../../up/index.js';
 import { freePort } from '../helpers/ports.js';
+import { processAlive } from '../../up/state.js';
 
 const running: RunningMesh[] = [];
 const dirs: string[] = [];
@@ -67,15 +68,6 @@ function status(dir: string): Promise<{
   });
 }
 
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
-
 describe('meshscope up supervisor', () => {
   it('starts dependents after what they wait for is ready, and status reports it from another process', async () => {
     const dir = stateDir();
@@ -93,7 +85,7 @@ describe('meshscope up supervisor', () => {
       ['dependent', 'app', dependent.ports.map((p) => p.port)],
       ['base', 'app', base.ports.map((p) => p.port)],
     ]);
-    for (const c of json.components) expect(alive(c.pid)).toBe(true);
+    for (const c of json.components) expect(processAlive(c.pid)).toBe(true);
     // base takes 300 ms to listen and dependent none: dependent still came up after base,
     // because it was started only once base answered its probe.
     const upAt = (name: string): number =>
@@ -133,7 +125,7 @@ describe('meshscope up supervisor', () => {
     });
     const pids = mesh.components().map((c) => c.pid!);
     await mesh.stop();
-    for (const pid of pids) expect(alive(pid)).toBe(false);
+    for (const pid of pids) expect(processAlive(pid)).toBe(false);
     expect(readState(dir)).toBeNull();
     const { code, json } = await status(dir);
     expect(code).toBe(3);
