@@ -606,7 +606,7 @@ function writeAttributeColumns(
     // lengths under 128 (one byte each), an int under 2^14 (one or two varint bytes), nothing
     // else. Read in place; anything else goes the general way (scanKeyValue, writeAnyValue),
     // which gives the same key and bytes for this layout.
-    const keyEnd = at + 2 + buf[at + 1]!;
+    let keyEnd = at + 2 + buf[at + 1]!;
     const valueTag = buf[keyEnd + 2];
     // The int value, or -1 for a string value (at `str`), or undefined for any other layout.
     let int: number | undefined;
@@ -627,50 +627,42 @@ function writeAttributeColumns(
         } else if (str + 1 === kvEnd && buf[str]! < 0x80) int = (b0 & 0x7f) | (buf[str]! << 7);
       }
     }
-    if (int !== undefined) {
-      const key = at + 2;
-      let id = guess - 1;
-      if (id < 0 || !dict.is(id, buf, r.view, key, keyEnd)) {
-        id = dict.idOf(buf, r.view, key, keyEnd);
-        if (prev < 0) c.firstKey[kind] = id + 1;
-        else dict.next[prev] = id + 1;
-      }
-      keys.u32(id);
-      prev = id;
-      guess = dict.next === next ? next[id]! : dict.next[id]!;
-      if (int < 0) values.utf8(buf, str, kvEnd, r.view);
-      else values.string(decimal(int));
-      if (graph !== undefined) {
-        let k = graphKeyOfId[id];
-        if (k === undefined) {
-          k = graphKeys.at(buf, r.view, key, keyEnd) ?? null;
-          graphKeyOfId[id] = k;
-        }
-        if (k !== null) graph.push(k, graphValue(r, keyEnd + 2, kvEnd));
-      }
-      continue;
+    // The key's bytes and the AnyValue's ([value, valueEnd); value -1 when the KeyValue has none,
+    // keyAt -1 when it has no key): in place for that layout, else as scanKeyValue finds them.
+    let key = at + 2;
+    let keyAt = at;
+    let value = keyEnd + 2;
+    let valueEnd = kvEnd;
+    if (int === undefined) {
+      r.pos = at;
+      scanKeyValue(r, kvEnd);
+      key = kv.key;
+      keyEnd = kv.keyEnd;
+      keyAt = kv.keyAt;
+      value = kv.value;
+      valueEnd = kv.valueEnd;
     }
-    r.pos = at;
-    scanKeyValue(r, kvEnd);
-    const { key, value, valueEnd } = kv;
     let id = guess - 1;
-    if (id < 0 || !dict.is(id, r.buf, r.view, key, kv.keyEnd)) {
-      id = dict.idOf(r.buf, r.view, key, kv.keyEnd);
+    if (id < 0 || !dict.is(id, buf, r.view, key, keyEnd)) {
+      id = dict.idOf(buf, r.view, key, keyEnd);
       if (prev < 0) c.firstKey[kind] = id + 1;
       else dict.next[prev] = id + 1;
     }
     keys.u32(id);
     prev = id;
     guess = dict.next === next ? next[id]! : dict.next[id]!;
-    if (value < 0) values.varint(0);
-    else {
-      r.pos = value;
-      writeAnyValue(r, valueEnd, values);
-    }
+    if (int === undefined) {
+      if (value < 0) values.varint(0);
+      else {
+        r.pos = value;
+        writeAnyValue(r, valueEnd, values);
+      }
+    } else if (int < 0) values.utf8(buf, str, kvEnd, r.view);
+    else values.string(decimal(int));
     if (graph !== undefined) {
       let k = graphKeyOfId[id];
       if (k === undefined) {
-        k = kv.keyAt < 0 ? null : (graphKeys.at(r.buf, r.view, key, kv.keyEnd) ?? null);
+        k = keyAt < 0 ? null : (graphKeys.at(buf, r.view, key, keyEnd) ?? null);
         graphKeyOfId[id] = k;
       }
       if (k !== null) graph.push(k, value < 0 ? '' : graphValue(r, value, valueEnd));
