@@ -1,8 +1,10 @@
 // Shared helpers for proxy integration tests: real upstream servers, an in-process proxy,
 // bootstrap builders and a small HTTP client that can set any Host header.
+import { execFile } from 'node:child_process';
 import http from 'node:http';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
+import { promisify } from 'node:util';
 import { ConfigInvalidError, startProxy, type ProxyServer, validateBootstrap } from '../../proxy/index.js';
 export { freePort } from '../helpers/ports.js';
 
@@ -266,4 +268,11 @@ export async function startProxyPerCodec(opts: Omit<BootstrapOptions, 'runtime'>
   const proxies = new Map<string, RunningProxy>();
   for (const { codec, runtime } of H2_CODECS) proxies.set(codec, await startTestProxy(bootstrap({ runtime, ...opts })));
   return proxies;
+}
+
+/** The accept queue's length of the socket listening on 127.0.0.1:`port`, as the kernel reports it (ss's Send-Q). */
+export async function listenBacklog(port: number): Promise<number> {
+  const { stdout } = await promisify(execFile)('ss', ['-ltnH', `sport = :${port}`]);
+  const [, , sendQ] = stdout.trim().split(/\s+/);
+  return Number(sendQ);
 }

@@ -9,7 +9,16 @@ import { promisify } from 'node:util';
 import { validateBootstrap, ConfigInvalidError, routeConfigurationSchema } from '../../../proxy/index.js';
 import { parseClientHello } from '../../../proxy/extensions/filters/listener/tls_inspector/client-hello.js';
 import { detectHttp } from '../../../proxy/extensions/filters/listener/http_inspector/index.js';
-import { freePort, HCM_TYPE, rawExchange, request, ROUTER, startTestProxy, type RunningProxy } from '../helpers.js';
+import {
+  freePort,
+  HCM_TYPE,
+  listenBacklog,
+  rawExchange,
+  request,
+  ROUTER,
+  startTestProxy,
+  type RunningProxy,
+} from '../helpers.js';
 
 const execFileAsync = promisify(execFile);
 const TLS_INSPECTOR = {
@@ -504,12 +513,6 @@ describe('route updates (RDS) reach the HCM of every chain', () => {
 });
 
 describe('tcp_backlog_size', () => {
-  /** The accept queue's length of the socket listening on `port`, as the kernel reports it (ss's Send-Q). */
-  async function listenBacklog(port: number): Promise<number> {
-    const { stdout } = await execFileAsync('ss', ['-ltnH', `sport = :${port}`]);
-    const [, , sendQ] = stdout.trim().split(/\s+/);
-    return Number(sendQ);
-  }
   const listener = (backlog?: number): Record<string, unknown> => ({
     address: { socket_address: { address: '127.0.0.1', port_value: 0 } },
     ...(backlog === undefined ? {} : { tcp_backlog_size: backlog }),

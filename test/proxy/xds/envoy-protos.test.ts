@@ -15,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
 import type { ProxyServer } from '../../../proxy/index.js';
 import { freePorts, waitFor } from '../../control-plane/helpers.js';
+import { listenBacklog } from '../helpers.js';
 import { configDump, startAdsProxy } from './helpers.js';
 
 const require = createRequire(import.meta.url);
@@ -99,6 +100,7 @@ function resources(root: protobuf.Root, upstreamPort: number): { listener: objec
   const listener = any(root, 'envoy.config.listener.v3.Listener', {
     name: 'ws',
     address: { socket_address: { address: '127.0.0.1', port_value: port } },
+    tcp_backlog_size: { value: 77 },
     filter_chains: [{ filters: [{ name: 'envoy.filters.network.http_connection_manager', typed_config: hcm }] }],
   });
   const cluster = any(root, 'envoy.config.cluster.v3.Cluster', {
@@ -194,6 +196,11 @@ describe('resources encoded with Envoy’s real protos by a proto-loader control
     );
     expect(cds.error_detail ?? null).toBeNull();
     expect(cds.version_info).toBe('c1');
+  });
+
+  it('listens with Listener.tcp_backlog_size (field 24, a UInt32Value) as its accept queue', async () => {
+    await waitFor(async () => (await exchange('/chat')) === 'echo hi', 'the listener serving');
+    expect(await listenBacklog(port)).toBe(77);
   });
 
   it('reads RouteAction.UpgradeConfig.enabled from field 2: true upgrades, false refuses with 403', async () => {
