@@ -21,6 +21,17 @@
 // above 2-3% self); Node's Writable and WriteWrap around the writes ~5%, the latin1 copy 3%,
 // scavenges 1.5-3%. Writing straight to the TCP handle (DeferredWriter, since e170e12) took the
 // Writable's part from 7.7% to 5.4%.
+// What telemetry's request-thread add is made of (issue 21; BENCH_BUILDS variants of this build's
+// dist/ patched by hand, BENCH_TELEMETRY=1, 7 rounds, load average 12-15, us per request on the
+// request thread with telemetry, variant | this): spans never sent (the export thread releases each
+// batch at once: no export thread sends, no OTLP sink work) 20.1 | 19.2; the turn's telemetry run
+// inline at each stream's completion instead of deferred to the turn's end 17.5 | 17.8; no span
+// finished at all 18.7 | 18.2; no access-log record 18.5 | 18.2. None moves it beyond the rounds'
+// +-1 us: the telemetry threads' and the sink's CPU on the other core is not what the request
+// thread pays, and no single part is resolvable here; measure parts in-process (bench:filter-chain,
+// bench:tracing-cpu, bench:access-log-cpu). Preemptions per request grow with the request thread's
+// CPU per request (0.044 per us off, 0.047 on; 0.93 per request with spans unsent), i.e. they follow
+// its longer run per request rather than coming from the telemetry threads' wake-ups.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
