@@ -8,7 +8,8 @@
 // much less than latency, so it is the A/B figure; the added p99 is printed beside it.
 // Knobs: LOWRATE_MODE (telemetry: 100% sampling, istio.stats, access log | plain | mtls between
 // the two sidecars), LOWRATE_HOPS (2; 1 for one sidecar, not with mtls), LOWRATE_ROWS
-// (this,baseline,node,nginx: the chains run, baseline only with BENCH_BASELINE), LAT_RATE (1000),
+// (this,baseline,node,nginx: the chains run, baseline only with BENCH_BASELINE), LOWRATE_THIS_NODE_ARGS
+// (node flags for the 'this' row's hops only), LAT_RATE (1000),
 // LAT_SECONDS (5), WARM_SECONDS (2), BENCH_ROUNDS (3), LOWRATE_CONCURRENT (0). Steal is printed for the
 // whole run and per round (cpuStealPercentPerRound). LOWRATE_HOLD=1 starts the chains, prints
 // their ports and pids and waits for SIGTERM (for perf, strace and the like). LOWRATE_GC_TRACE=1
@@ -16,6 +17,9 @@
 // hop's request-thread scavenges per second, other GCs, longest pause and pause time per second,
 // and the share of the row's requests at or above its p99 that a GC overlapped beside the share of
 // all its requests (bench/lib/gc-trace.ts): whether GC pauses are what the tail is made of.
+// LOWRATE_PREEMPTORS=1 (needs perf) records every CPU's context switches during each row and
+// reports who preempted the chain's request threads, per request (bench/lib/preemptors.ts): the
+// hop's own other threads (V8, libuv, telemetry workers), the other hop, or another process.
 // What it found (issue 21, one sidecar, load average 10-22): per request, a meshscope sidecar's
 // request thread makes the same syscalls as the bare Node pipe (two reads, two writes, one
 // blocking epoll_pwait per turn plus the non-blocking one libuv's idle-time metrics add), arms
@@ -54,6 +58,7 @@ import { nginxWorkerPid, runQueueMeter, type RunQueueFigures } from './lib/run-q
 import { stealMeter } from './lib/steal.js';
 import { bootstrapFor, startSink } from './lib/telemetry.js';
 import { gcTrace, rowGcFigures, type RowGcFigures } from './lib/gc-trace.js';
+import { perfCanTraceSwitches, recordPreemptors, type PreemptorFigures } from './lib/preemptors.js';
 
 type Mode = 'telemetry' | 'plain' | 'mtls';
 const MODE = (process.env.LOWRATE_MODE ?? 'telemetry') as Mode;
@@ -74,10 +79,19 @@ const CONCURRENT = process.env.LOWRATE_CONCURRENT === '1';
 const THIS_CLI = resolve(process.cwd(), 'dist/cli/main.js');
 /** Extra node flags for meshscope's processes (e.g. --perf-basic-prof with LOWRATE_HOLD). */
 const NODE_ARGS = (process.env.LOWRATE_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
+/**
+ * Node flags for the 'this' row's hops only (e.g. --single-threaded-gc), so a V8 flag is judged
+ * against the same code without it: BENCH_BASELINE pointing at a build of the same commit.
+ */
+const THIS_NODE_ARGS = (process.env.LOWRATE_THIS_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
 const PLAIN_PROXY = resolve(process.cwd(), 'dist/bench/h1-plain-proxy.js');
 const GC_TRACE = process.env.LOWRATE_GC_TRACE === '1' && MODE !== 'mtls' ? gcTrace() : null;
 // The open-loop clients (child processes) then report each request's write time.
 if (GC_TRACE !== null) process.env.OPEN_LOOP_WRITTEN = '1';
+/** LOWRATE_PREEMPTORS=1: who preempted each chain's request threads (bench/lib/preemptors.ts; needs perf). */
+const PREEMPTORS = process.env.LOWRATE_PREEMPTORS === '1';
+if (PREEMPTORS && !perfCanTraceSwitches())
+  throw new Error('LOWRATE_PREEMPTORS=1: perf cannot record sched:sched_switch here');
 
 interface Chain {
   name: string;
@@ -109,7 +123,8 @@ async function meshscopePair(name: string, cli: string, upstream: number, sink: 
       telemetry: MODE === 'telemetry',
       sink,
     });
-    const nodeArgs = GC_TRACE === null ? NODE_ARGS : [...NODE_ARGS, ...GC_TRACE.nodeArgs];
+    const own = name === 'this' ? [...NODE_ARGS, ...THIS_NODE_ARGS] : NODE_ARGS;
+    const nodeArgs = GC_TRACE === null ? own : [...own, ...GC_TRACE.nodeArgs];
     hops.unshift(
       await startMeshscope(hop, bootstrap, port, ['--concurrency', '1', '--drain-time-s', '1'], nodeArgs, cli),
     );
@@ -181,6 +196,8 @@ interface RowRound {
   errors: number;
   /** LOWRATE_GC_TRACE: the hops' request-thread GCs in the row's window, against its slowest requests. */
   gc?: RowGcFigures;
+  /** LOWRATE_PREEMPTORS: who preempted the hops' request threads in the row's window. */
+  preemptors?: PreemptorFigures;
 }
 
 const round3 = (x: number): number => Math.round(x * 1000) / 1000;
@@ -219,10 +236,12 @@ async function main(): Promise<void> {
         const pids = c.pids();
         const meter = runQueueMeter(pids);
         const before = processCpu(pids);
+        const preemptors = PREEMPTORS ? recordPreemptors(pids) : null;
         const r: OpenLoopResult = await openLoop(c.port, RATE, SECONDS, WARM).catch((err: unknown) => {
           throw new Error(`round ${round + 1}, row ${c.name}: ${err instanceof Error ? err.message : String(err)}`);
         });
         const after = processCpu(pids);
+        const preempted = preemptors === null ? undefined : await preemptors(r.sent);
         let gc: RowGcFigures | undefined;
         if (GC_TRACE !== null && c.gcTraced === true && r.requests !== undefined) {
           // The recorders write every 500 ms.
@@ -241,6 +260,7 @@ async function main(): Promise<void> {
           clientConnections: r.connections,
           errors: r.errors,
           ...(gc === undefined ? {} : { gc }),
+          ...(preempted === undefined ? {} : { preemptors: preempted }),
         });
       };
       if (CONCURRENT) await Promise.all(chains.map(measure));
