@@ -39,6 +39,27 @@
 // of all. The same runs with LOWRATE_NODE_ARGS=--min-semi-space-size=4 (V8 takes it only on
 // node's command line): 1.8-2.2 scavenges a second in every round, 0-56% (median ~1%) of the
 // p99 requests overlapping one against 1-2% of all.
+// V8's and libuv's threads and the tail (issue 21; telemetry, two hops, against main's build with
+// BENCH_BASELINE, load average 4-17 from other sessions, steal <= 1%, so the added p99 moved by
+// tens of ms between rows and CPU per request and the GC/preemption figures are what can be read):
+// - GC: each hop's request thread scavenged 2-7.4 times a second (median 3.5), 1.6 ms of pauses a
+//   second, longest pause 0.64 ms (medians, 22 rows); a GC overlapped 39% (median; quartiles 2% and
+//   77%) of the requests at or above p99 against 3.4% of all: over-represented in the tail, but
+//   ~0.5 ms of a tail that was several ms here (1.46 ms on a quiet host).
+// - Helper threads: their preemptions of the request threads were 0.3-3% of the total
+//   (LOWRATE_PREEMPTORS). Nice 19 on V8's and libuv's threads cut them from 0.004-0.038 to
+//   0.003-0.011 per request (of 0.8-1.6), request-thread CPU 0.983 of main's; not kept.
+//   --single-threaded-gc: request-thread CPU 0.934 of main's here, and under wrk (bench:proxy,
+//   BENCH_THIS_NODE_ARGS) 16.86 + 0.18 against 16.87 + 0.22 us/request; --v8-pool-size=1 16.53 +
+//   0.11 against 15.47 + 0.09: neither kept (the scavenges already run on the request thread).
+// - SCHED_BATCH on both hops' request threads (chrt, by hand): preemptions per request 0.86-1.44
+//   against 1.31-1.98, but p50 0.41-1.30 ms added against 0.28-0.42: a woken hop waits instead.
+// - --minor-gc-task (V8's default; the proxy turns it off, proxy/core/scavenge-threads.ts): GC
+//   overlapped fewer p99 requests in three sequential runs (share 0.06 against 0.2, median of the
+//   first two's 11 rounds; 0.13 against 0.55 in the third's 6) but not with LOWRATE_CONCURRENT=1;
+//   added p99 medians 5.4, -0.7, 15.6 against 9.2, 12.7, 5.5 ms (unreadable at that load);
+//   request-thread CPU 0.98-1.07 of main's; under wrk 15.51 + 0.20 against 16.15 + 0.15
+//   us/request. Worth judging on a quiet host before changing the default.
 import { readdirSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { median } from './lib/median.js';
