@@ -8,7 +8,8 @@
 // much less than latency, so it is the A/B figure; the added p99 is printed beside it.
 // Knobs: LOWRATE_MODE (telemetry: 100% sampling, istio.stats, access log | plain | mtls between
 // the two sidecars), LOWRATE_HOPS (2; 1 for one sidecar, not with mtls), LOWRATE_ROWS
-// (this,baseline,node,nginx: the chains run, baseline only with BENCH_BASELINE), LAT_RATE (1000),
+// (this,baseline,node,nginx: the chains run, baseline only with BENCH_BASELINE), LOWRATE_THIS_NODE_ARGS
+// (node flags for the 'this' row's hops only), LAT_RATE (1000),
 // LAT_SECONDS (5), WARM_SECONDS (2), BENCH_ROUNDS (3), LOWRATE_CONCURRENT (0). Steal is printed for the
 // whole run and per round (cpuStealPercentPerRound). LOWRATE_HOLD=1 starts the chains, prints
 // their ports and pids and waits for SIGTERM (for perf, strace and the like). LOWRATE_GC_TRACE=1
@@ -16,6 +17,9 @@
 // hop's request-thread scavenges per second, other GCs, longest pause and pause time per second,
 // and the share of the row's requests at or above its p99 that a GC overlapped beside the share of
 // all its requests (bench/lib/gc-trace.ts): whether GC pauses are what the tail is made of.
+// LOWRATE_PREEMPTORS=1 (needs perf) records every CPU's context switches during each row and
+// reports who preempted the chain's request threads, per request (bench/lib/preemptors.ts): the
+// hop's own other threads (V8, libuv, telemetry workers), the other hop, or another process.
 // What it found (issue 21, one sidecar, load average 10-22): per request, a meshscope sidecar's
 // request thread makes the same syscalls as the bare Node pipe (two reads, two writes, one
 // blocking epoll_pwait per turn plus the non-blocking one libuv's idle-time metrics add), arms
@@ -35,6 +39,27 @@
 // of all. The same runs with LOWRATE_NODE_ARGS=--min-semi-space-size=4 (V8 takes it only on
 // node's command line): 1.8-2.2 scavenges a second in every round, 0-56% (median ~1%) of the
 // p99 requests overlapping one against 1-2% of all.
+// V8's and libuv's threads and the tail (issue 21; telemetry, two hops, against main's build with
+// BENCH_BASELINE, load average 4-17 from other sessions, steal <= 1%, so the added p99 moved by
+// tens of ms between rows and CPU per request and the GC/preemption figures are what can be read):
+// - GC: each hop's request thread scavenged 2-7.4 times a second (median 3.5), 1.6 ms of pauses a
+//   second, longest pause 0.64 ms (medians, 22 rows); a GC overlapped 39% (median; quartiles 2% and
+//   77%) of the requests at or above p99 against 3.4% of all: over-represented in the tail, but
+//   ~0.5 ms of a tail that was several ms here (1.46 ms on a quiet host).
+// - Helper threads: their preemptions of the request threads were 0.3-3% of the total
+//   (LOWRATE_PREEMPTORS). Nice 19 on V8's and libuv's threads cut them from 0.004-0.038 to
+//   0.003-0.011 per request (of 0.8-1.6), request-thread CPU 0.983 of main's; not kept.
+//   --single-threaded-gc: request-thread CPU 0.934 of main's here, and under wrk (bench:proxy,
+//   BENCH_THIS_NODE_ARGS) 16.86 + 0.18 against 16.87 + 0.22 us/request; --v8-pool-size=1 16.53 +
+//   0.11 against 15.47 + 0.09: neither kept (the scavenges already run on the request thread).
+// - SCHED_BATCH on both hops' request threads (chrt, by hand): preemptions per request 0.86-1.44
+//   against 1.31-1.98, but p50 0.41-1.30 ms added against 0.28-0.42: a woken hop waits instead.
+// - --minor-gc-task (V8's default; the proxy turns it off, proxy/core/scavenge-threads.ts): GC
+//   overlapped fewer p99 requests in three sequential runs (share 0.06 against 0.2, median of the
+//   first two's 11 rounds; 0.13 against 0.55 in the third's 6) but not with LOWRATE_CONCURRENT=1;
+//   added p99 medians 5.4, -0.7, 15.6 against 9.2, 12.7, 5.5 ms (unreadable at that load);
+//   request-thread CPU 0.98-1.07 of main's; under wrk 15.51 + 0.20 against 16.15 + 0.15
+//   us/request. Worth judging on a quiet host before changing the default.
 import { readdirSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { median } from './lib/median.js';
@@ -54,6 +79,7 @@ import { nginxWorkerPid, runQueueMeter, type RunQueueFigures } from './lib/run-q
 import { stealMeter } from './lib/steal.js';
 import { bootstrapFor, startSink } from './lib/telemetry.js';
 import { gcTrace, rowGcFigures, type RowGcFigures } from './lib/gc-trace.js';
+import { perfCanTraceSwitches, recordPreemptors, type PreemptorFigures } from './lib/preemptors.js';
 
 type Mode = 'telemetry' | 'plain' | 'mtls';
 const MODE = (process.env.LOWRATE_MODE ?? 'telemetry') as Mode;
@@ -74,10 +100,19 @@ const CONCURRENT = process.env.LOWRATE_CONCURRENT === '1';
 const THIS_CLI = resolve(process.cwd(), 'dist/cli/main.js');
 /** Extra node flags for meshscope's processes (e.g. --perf-basic-prof with LOWRATE_HOLD). */
 const NODE_ARGS = (process.env.LOWRATE_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
+/**
+ * Node flags for the 'this' row's hops only (e.g. --single-threaded-gc), so a V8 flag is judged
+ * against the same code without it: BENCH_BASELINE pointing at a build of the same commit.
+ */
+const THIS_NODE_ARGS = (process.env.LOWRATE_THIS_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
 const PLAIN_PROXY = resolve(process.cwd(), 'dist/bench/h1-plain-proxy.js');
 const GC_TRACE = process.env.LOWRATE_GC_TRACE === '1' && MODE !== 'mtls' ? gcTrace() : null;
 // The open-loop clients (child processes) then report each request's write time.
 if (GC_TRACE !== null) process.env.OPEN_LOOP_WRITTEN = '1';
+/** LOWRATE_PREEMPTORS=1: who preempted each chain's request threads (bench/lib/preemptors.ts; needs perf). */
+const PREEMPTORS = process.env.LOWRATE_PREEMPTORS === '1';
+if (PREEMPTORS && !perfCanTraceSwitches())
+  throw new Error('LOWRATE_PREEMPTORS=1: perf cannot record sched:sched_switch here');
 
 interface Chain {
   name: string;
@@ -109,7 +144,8 @@ async function meshscopePair(name: string, cli: string, upstream: number, sink: 
       telemetry: MODE === 'telemetry',
       sink,
     });
-    const nodeArgs = GC_TRACE === null ? NODE_ARGS : [...NODE_ARGS, ...GC_TRACE.nodeArgs];
+    const own = name === 'this' ? [...NODE_ARGS, ...THIS_NODE_ARGS] : NODE_ARGS;
+    const nodeArgs = GC_TRACE === null ? own : [...own, ...GC_TRACE.nodeArgs];
     hops.unshift(
       await startMeshscope(hop, bootstrap, port, ['--concurrency', '1', '--drain-time-s', '1'], nodeArgs, cli),
     );
@@ -181,6 +217,8 @@ interface RowRound {
   errors: number;
   /** LOWRATE_GC_TRACE: the hops' request-thread GCs in the row's window, against its slowest requests. */
   gc?: RowGcFigures;
+  /** LOWRATE_PREEMPTORS: who preempted the hops' request threads in the row's window. */
+  preemptors?: PreemptorFigures;
 }
 
 const round3 = (x: number): number => Math.round(x * 1000) / 1000;
@@ -219,10 +257,12 @@ async function main(): Promise<void> {
         const pids = c.pids();
         const meter = runQueueMeter(pids);
         const before = processCpu(pids);
+        const preemptors = PREEMPTORS ? recordPreemptors(pids) : null;
         const r: OpenLoopResult = await openLoop(c.port, RATE, SECONDS, WARM).catch((err: unknown) => {
           throw new Error(`round ${round + 1}, row ${c.name}: ${err instanceof Error ? err.message : String(err)}`);
         });
         const after = processCpu(pids);
+        const preempted = preemptors === null ? undefined : await preemptors(r.sent);
         let gc: RowGcFigures | undefined;
         if (GC_TRACE !== null && c.gcTraced === true && r.requests !== undefined) {
           // The recorders write every 500 ms.
@@ -241,6 +281,7 @@ async function main(): Promise<void> {
           clientConnections: r.connections,
           errors: r.errors,
           ...(gc === undefined ? {} : { gc }),
+          ...(preempted === undefined ? {} : { preemptors: preempted }),
         });
       };
       if (CONCURRENT) await Promise.all(chains.map(measure));

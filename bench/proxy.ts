@@ -15,7 +15,8 @@
 // The gRPC rows (bench/lib/grpc.ts): unary calls through two sidecars at GRPC_RATE (LAT_RATE)
 // for GRPC_SECONDS (LAT_SECONDS), beside two nginx grpc_pass hops; BENCH_GRPC=0 skips them and
 // BENCH_ONLY=grpc runs only them (e.g. BENCH_ONLY=grpc BENCH_ROUNDS=1 GRPC_SECONDS=3).
-// BENCH_BASELINE=<checkout with dist/ built> adds that build's meshscope-c1 row (A/B in one run).
+// BENCH_BASELINE=<checkout with dist/ built> adds that build's meshscope-c1 row (A/B in one run);
+// BENCH_THIS_NODE_ARGS gives node flags to this build's meshscope-c1 row only.
 // meshscope rows also report their CPU per request (request thread and other threads, from
 // /proc), and the baseline comparison its ratio: on a shared host it moves less than requests/s.
 import {
@@ -46,6 +47,8 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const H2_CLIENTS = Number(process.env.H2_CLIENTS ?? 10);
 const H2_STREAMS = Number(process.env.H2_STREAMS ?? 10);
 const H2 = process.env.BENCH_H2 !== '0';
+/** Node flags for the meshscope-c1 row only (a V8 flag against the same code without it, BENCH_BASELINE). */
+const THIS_NODE_ARGS = (process.env.BENCH_THIS_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
 
 interface Row {
   name: string;
@@ -59,7 +62,7 @@ const rows: Row[] = [
     name: 'meshscope-c1',
     start: async (up) => {
       const port = await freePort();
-      return startMeshscope('meshscope-c1', proxyBootstrap(port, up), port, ['--concurrency', '1']);
+      return startMeshscope('meshscope-c1', proxyBootstrap(port, up), port, ['--concurrency', '1'], THIS_NODE_ARGS);
     },
   },
   {
