@@ -10,7 +10,7 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import { startCollector, type Collector } from '../../collector/index.js';
 import { createStorageClient } from '../../collector/storage/clickhouse/client.js';
 import { ServiceGraph, serviceOfCluster, type Edge } from '../../collector/servicegraph/store.js';
-import type { SpanRecord } from '../../collector/receivers/otlp/model.js';
+import { graphSpanOf, type GraphSpan, type SpanRecord } from '../../collector/receivers/otlp/model.js';
 
 const N = 1200;
 let dir: string;
@@ -241,21 +241,17 @@ describe('service-graph pairing store', () => {
     statusCode: 0,
     statusMessage: '',
   });
+  const clientSpan = (id: string, attrs: string[]): GraphSpan => graphSpanOf(client(id, attrs));
 
   it('pairs by trace id and span id when two traces reuse a span id', () => {
-    const span = (
-      service: string,
-      traceId: string,
-      spanId: string,
-      parentSpanId: string,
-      kind: number,
-    ): SpanRecord => ({
-      ...client(spanId, []),
-      resource: { serviceName: service, schemaUrl: '', attributes: [] },
-      traceId,
-      parentSpanId,
-      kind,
-    });
+    const span = (service: string, traceId: string, spanId: string, parentSpanId: string, kind: number): GraphSpan =>
+      graphSpanOf({
+        ...client(spanId, []),
+        resource: { serviceName: service, schemaUrl: '', attributes: [] },
+        traceId,
+        parentSpanId,
+        kind,
+      });
     const edges: Edge[] = [];
     const graph = new ServiceGraph(
       { maxItems: 10, ttlMs: 1000 },
@@ -292,10 +288,10 @@ describe('service-graph pairing store', () => {
     );
     graph.observe(
       [
-        client('0000000000000001', ['net.peer.name', 'legacy-host', 'db.name', 'shop']),
-        client('0000000000000002', ['db.system', 'redis']),
-        client('0000000000000003', []),
-        client('0000000000000004', ['peer.service', 'never-tracked']),
+        clientSpan('0000000000000001', ['net.peer.name', 'legacy-host', 'db.name', 'shop']),
+        clientSpan('0000000000000002', ['db.system', 'redis']),
+        clientSpan('0000000000000003', []),
+        clientSpan('0000000000000004', ['peer.service', 'never-tracked']),
       ],
       0,
     );
@@ -327,16 +323,17 @@ describe('service-graph pairing store', () => {
       failed: boolean,
       attrs: string[] = [],
       startMs = 1000,
-    ): SpanRecord => ({
-      ...client(spanId, attrs),
-      resource: { serviceName: service, schemaUrl: '', attributes: [] },
-      traceId: T,
-      parentSpanId,
-      kind,
-      startNs: BigInt(startMs) * 1_000_000n,
-      endNs: BigInt(startMs + 2) * 1_000_000n,
-      statusCode: failed ? 2 : 0,
-    });
+    ): GraphSpan =>
+      graphSpanOf({
+        ...client(spanId, attrs),
+        resource: { serviceName: service, schemaUrl: '', attributes: [] },
+        traceId: T,
+        parentSpanId,
+        kind,
+        startNs: BigInt(startMs) * 1_000_000n,
+        endNs: BigInt(startMs + 2) * 1_000_000n,
+        statusCode: failed ? 2 : 0,
+      });
     const collect = () => {
       const edges: Edge[] = [];
       let unpairedServers = 0;
