@@ -66,6 +66,7 @@ export interface Edge {
 }
 
 export interface EdgeSink {
+  /** An edge, valid during the call only: the graph hands every edge in one object (copy it to keep it). */
   edge(edge: Edge): void;
   unpaired(kind: 'client' | 'server'): void;
   dropped(): void;
@@ -187,6 +188,25 @@ export function writeEdgeRow(w: RowBinaryWriter, e: Edge): void {
   w.u8(e.mtls ? 1 : 0);
 }
 
+/**
+ * The one Edge every sink call is handed, filled anew for each (EdgeSink.edge): an object per
+ * edge was ~120 of the decode and graph's ~630 allocated bytes per sidecar span.
+ */
+const nextEdge: Edge = {
+  timestampHi: 0,
+  timestampLo: 0,
+  client: '',
+  server: '',
+  connectionType: '',
+  failed: false,
+  serverDurationMs: 0,
+  clientDurationMs: 0,
+  clientVersion: '',
+  serverVersion: '',
+  protocol: '',
+  mtls: false,
+};
+
 function edge(
   at: Half,
   client: string,
@@ -200,20 +220,20 @@ function edge(
   protocol: string,
   mtls: boolean,
 ): Edge {
-  return {
-    timestampHi: at.startHi,
-    timestampLo: at.startLo,
-    client,
-    server,
-    connectionType,
-    failed,
-    serverDurationMs,
-    clientDurationMs,
-    clientVersion,
-    serverVersion,
-    protocol,
-    mtls,
-  };
+  const e = nextEdge;
+  e.timestampHi = at.startHi;
+  e.timestampLo = at.startLo;
+  e.client = client;
+  e.server = server;
+  e.connectionType = connectionType;
+  e.failed = failed;
+  e.serverDurationMs = serverDurationMs;
+  e.clientDurationMs = clientDurationMs;
+  e.clientVersion = clientVersion;
+  e.serverVersion = serverVersion;
+  e.protocol = protocol;
+  e.mtls = mtls;
+  return e;
 }
 
 /** The protocol a SERVER span received its call on, in one pass over its attributes. */

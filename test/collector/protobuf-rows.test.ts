@@ -289,6 +289,42 @@ describe('protobuf straight to rows', () => {
     expect([first[3]!.startHi, first[3]!.startLo]).toEqual([Number(start >> 32n), Number(start & 0xffffffffn)]);
   });
 
+  it('walks more scopes and spans than its envelope tables start with, and a smaller body after them', () => {
+    // The resource and scope levels keep their child tables across bodies (1,024 slots, two per
+    // child): a body past that grows them, and the next body sees only its own children.
+    const sp = (i: number, name: string): object =>
+      span(i, { name, kind: SPAN_KIND_CLIENT, traceId: id(16, (i % 250) + 1), spanId: id(8, (i % 250) + 2) });
+    const big = encode({
+      resourceSpans: [
+        {
+          resource: resource('frontend'),
+          scopeSpans: [{ spans: Array.from({ length: 600 }, (_, i) => sp(i % 300, `a${i}`)) }],
+        },
+        {
+          resource: resource('catalog'),
+          scopeSpans: Array.from({ length: 520 }, (_, i) => ({ spans: [sp(i % 300, `b${i}`)] })),
+        },
+      ],
+    });
+    const small = encode({
+      resourceSpans: [{ resource: resource('cart'), scopeSpans: [{ spans: [sp(1, 'c0'), sp(2, 'c1')] }] }],
+    });
+    const names = [
+      ...Array.from({ length: 600 }, (_, i) => `a${i}`),
+      ...Array.from({ length: 520 }, (_, i) => `b${i}`),
+    ];
+    for (const [body, expectedNames] of [
+      [big, names],
+      [small, ['c0', 'c1']],
+    ] as const) {
+      const { expected, expectedRows, actual, rows } = bothWays(body);
+      expect(expected.items.map((s) => s.name)).toEqual(expectedNames);
+      expect(actual.count).toBe(expectedNames.length);
+      expect(rows.equals(expectedRows)).toBe(true);
+      expect(actual.graph.map((g) => g.service)).toEqual(expected.items.map((s) => s.resource.serviceName));
+    }
+  });
+
   it('leaves nothing in the writer when the body is undecodable', () => {
     const good = encode({ resourceSpans: [{ resource: resource('a'), scopeSpans: [{ spans: [span(1), span(2)] }] }] });
     // The last attribute's value claims more bytes than its message holds.

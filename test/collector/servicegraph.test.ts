@@ -255,7 +255,7 @@ describe('service-graph pairing store', () => {
     const edges: Edge[] = [];
     const graph = new ServiceGraph(
       { maxItems: 10, ttlMs: 1000 },
-      { edge: (e) => edges.push(e), dropped: () => undefined, unpaired: () => undefined },
+      { edge: (e) => edges.push({ ...e }), dropped: () => undefined, unpaired: () => undefined },
     );
     const shared = '00000000000000aa';
     graph.observe(
@@ -284,7 +284,7 @@ describe('service-graph pairing store', () => {
     let unpaired = 0;
     const graph = new ServiceGraph(
       { maxItems: 3, ttlMs: 1000 },
-      { edge: (l) => edges.push(l), dropped: () => dropped++, unpaired: () => unpaired++ },
+      { edge: (l) => edges.push({ ...l }), dropped: () => dropped++, unpaired: () => unpaired++ },
     );
     graph.observe(
       [
@@ -340,7 +340,7 @@ describe('service-graph pairing store', () => {
       const graph = new ServiceGraph(
         { maxItems: 100, ttlMs: 1000 },
         {
-          edge: (e) => edges.push(e),
+          edge: (e) => edges.push({ ...e }),
           dropped: () => undefined,
           unpaired: (k) => (k === 'server' ? unpairedServers++ : 0),
         },
