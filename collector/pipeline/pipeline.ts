@@ -16,7 +16,15 @@
 
 import { randomUUID } from 'node:crypto';
 import { decodeLogsJson, decodeTracesJson } from '../receivers/otlp/json.js';
-import { writeLogRow, type Decoded, type LogRecord, type SpanRecord } from '../receivers/otlp/model.js';
+import {
+  graphSpanOf,
+  SPAN_KIND_SERVER,
+  writeLogRow,
+  type Decoded,
+  type GraphSpan,
+  type LogRecord,
+  type SpanRecord,
+} from '../receivers/otlp/model.js';
 import { decodeLogsProto } from '../receivers/otlp/protobuf.js';
 import { decodeTracesToColumns } from '../receivers/otlp/protobuf-rows.js';
 import { GRAPH_ATTRIBUTE_KEYS, ServiceGraph, writeEdgeRow } from '../servicegraph/store.js';
@@ -100,7 +108,7 @@ interface DecodedRows {
   /** Its rows, unless they were not wanted (the queue is over its memory budget). */
   rows: Rows | undefined;
   /** Spans for the service graph (traces only). */
-  graph: readonly SpanRecord[] | undefined;
+  graph: readonly GraphSpan[] | undefined;
   rejected: number;
   reasons: string[];
 }
@@ -158,7 +166,7 @@ export class Pipeline {
   readonly #edges = new RowBinaryWriter(1 << 20, slabs);
   #edgeCount = 0;
   /** Queued trace entries whose spans the service graph has not seen yet, oldest first. */
-  #unobserved: { e: Entry; spans: readonly SpanRecord[] }[] = [];
+  #unobserved: { e: Entry; spans: readonly GraphSpan[] }[] = [];
   #observeQueued = false;
   /** Edges emitted by expiry (virtual nodes), not tied to a record: inserted on their own. */
   #stray: Buffer[] = [];
@@ -302,7 +310,8 @@ export class Pipeline {
     return {
       count: items.length,
       rows: keep ? serialize(kind, items) : undefined,
-      graph: traces ? (items as SpanRecord[]) : undefined,
+      // The kinds the graph pairs (SERVER and up), as the protobuf decoder hands them.
+      graph: traces ? (items as SpanRecord[]).filter((s) => s.kind >= SPAN_KIND_SERVER).map(graphSpanOf) : undefined,
       rejected,
       reasons,
     };

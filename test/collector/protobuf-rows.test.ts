@@ -7,15 +7,18 @@ import protobuf from 'protobufjs';
 import { describe, expect, it } from 'vitest';
 import { applyTimeWindow, spanWindow, windowBounds } from '../../collector/pipeline/time-window.js';
 import {
+  graphSpanOf,
   SPAN_KIND_CLIENT,
   SPAN_KIND_SERVER,
   writeSpanRow,
+  type GraphSpan,
   type SpanRecord,
 } from '../../collector/receivers/otlp/model.js';
 import { decodeTracesProto } from '../../collector/receivers/otlp/protobuf.js';
-import { decodeTracesToRows } from '../../collector/receivers/otlp/protobuf-rows.js';
+import { decodeTracesToColumns, decodeTracesToRows } from '../../collector/receivers/otlp/protobuf-rows.js';
 import { GRAPH_ATTRIBUTE_KEYS } from '../../collector/servicegraph/store.js';
 import { RowBinaryWriter } from '../../collector/storage/clickhouse/rowbinary.js';
+import { SpanColumnsWriter } from '../../collector/storage/clickhouse/span-columns.js';
 import { OtlpDecodeError } from '../../collector/errors.js';
 
 const OTLP_PROTO = `syntax = "proto3";
@@ -87,18 +90,17 @@ function bothWays(body: Buffer) {
 }
 
 /** What the graph is handed: its span kinds, with only the attributes it reads. */
-function forGraph(spans: SpanRecord[]): SpanRecord[] {
+function forGraph(spans: SpanRecord[]): GraphSpan[] {
   return spans
     .filter((s) => s.kind >= SPAN_KIND_SERVER)
-    .map((s) => ({
-      ...s,
-      name: '',
-      traceState: '',
-      statusMessage: '',
-      events: [],
-      links: [],
-      attributes: s.attributes.flatMap((v, i, a) => (i % 2 === 0 && GRAPH_ATTRIBUTE_KEYS.has(v) ? [v, a[i + 1]!] : [])),
-    }));
+    .map((s) =>
+      graphSpanOf({
+        ...s,
+        attributes: s.attributes.flatMap((v, i, a) =>
+          i % 2 === 0 && GRAPH_ATTRIBUTE_KEYS.has(v) ? [v, a[i + 1]!] : [],
+        ),
+      }),
+    );
 }
 
 describe('protobuf straight to rows', () => {
@@ -227,6 +229,100 @@ describe('protobuf straight to rows', () => {
     expect(expected.items[3]!.attributes).toContain('DDD\ufffdDD');
     expect(rows.equals(expectedRows)).toBe(true);
     expect(actual.graph).toEqual(forGraph(expected.items));
+  });
+
+  it('hands the graph the ids it pairs by, start and duration as the object decoder does, to rows and to columns', () => {
+    // Spans of one trace around a root SERVER span and across bodies (the columns decoder keeps
+    // the last trace id's hex), and durations past 2^53 ns (rounded once) or negative (0).
+    const t1 = id(16, 0xa1);
+    const t2 = id(16, 0xa2);
+    const DAY_NS = 86_400_000_000_000n;
+    const long = String(NOW_NS + 200n * DAY_NS + 777n);
+    const sp = (n: number, kind: number, traceId: Buffer, parent: Buffer, end?: string): object =>
+      span(n, {
+        kind,
+        traceId,
+        spanId: id(8, 0x10 + n),
+        parentSpanId: parent,
+        ...(end ? { endTimeUnixNano: end } : {}),
+      });
+    const bodies = [
+      [
+        sp(0, SPAN_KIND_CLIENT, t1, id(8, 0x99)),
+        sp(1, SPAN_KIND_SERVER, t1, Buffer.alloc(0)),
+        sp(2, SPAN_KIND_SERVER, t1, id(8, 0x10)),
+        sp(3, 4, t2, Buffer.alloc(0), long),
+        sp(4, 5, t2, id(8, 0x13)),
+        sp(5, SPAN_KIND_CLIENT, t1, id(8, 0x12), ns(-20_000)),
+      ],
+      [sp(6, SPAN_KIND_SERVER, t1, id(8, 0x15)), sp(7, 5, t2, Buffer.alloc(0)), sp(8, 5, t2, id(8, 0x13))],
+    ].map((spans) => encode({ resourceSpans: [{ resource: resource('frontend'), scopeSpans: [{ spans }] }] }));
+    const c = new SpanColumnsWriter();
+    const opts = { graphKeys: GRAPH_ATTRIBUTE_KEYS, ...spanWindow(WINDOW, ACCEPTED_AT) };
+    const graphs = bodies.map((body) => {
+      const { expected, actual } = bothWays(body);
+      const columns = decodeTracesToColumns(body, c, opts).graph;
+      c.take().release();
+      expect(actual.graph).toEqual(forGraph(expected.items));
+      expect(columns).toEqual(actual.graph);
+      return columns;
+    });
+    const [first, second] = graphs as [GraphSpan[], GraphSpan[]];
+    expect(first.map((g) => [g.traceId.slice(0, 4), g.pairId])).toEqual([
+      ['a1a1', '1010101010101010'],
+      ['', ''],
+      ['a1a1', '1010101010101010'],
+      ['a2a2', '1313131313131313'],
+      ['a2a2', '1313131313131313'],
+      ['a1a1', '1515151515151515'],
+    ]);
+    expect(second.map((g) => [g.traceId, g.pairId])).toEqual([
+      ['a1'.repeat(16), '1515151515151515'],
+      ['', ''],
+      ['a2'.repeat(16), '1313131313131313'],
+    ]);
+    const start = BigInt(ns(-3000));
+    expect(first[3]!.durationMs).toBe(Number(BigInt(long) - start) / 1e6);
+    expect(first[3]!.durationMs).toBeGreaterThan(2 ** 53 / 1e6);
+    expect(first[5]!.durationMs).toBe(0);
+    expect(first[0]!.durationMs).toBe(5);
+    expect([first[3]!.startHi, first[3]!.startLo]).toEqual([Number(start >> 32n), Number(start & 0xffffffffn)]);
+  });
+
+  it('walks more scopes and spans than its envelope tables start with, and a smaller body after them', () => {
+    // The resource and scope levels keep their child tables across bodies (1,024 slots, two per
+    // child): a body past that grows them, and the next body sees only its own children.
+    const sp = (i: number, name: string): object =>
+      span(i, { name, kind: SPAN_KIND_CLIENT, traceId: id(16, (i % 250) + 1), spanId: id(8, (i % 250) + 2) });
+    const big = encode({
+      resourceSpans: [
+        {
+          resource: resource('frontend'),
+          scopeSpans: [{ spans: Array.from({ length: 600 }, (_, i) => sp(i % 300, `a${i}`)) }],
+        },
+        {
+          resource: resource('catalog'),
+          scopeSpans: Array.from({ length: 520 }, (_, i) => ({ spans: [sp(i % 300, `b${i}`)] })),
+        },
+      ],
+    });
+    const small = encode({
+      resourceSpans: [{ resource: resource('cart'), scopeSpans: [{ spans: [sp(1, 'c0'), sp(2, 'c1')] }] }],
+    });
+    const names = [
+      ...Array.from({ length: 600 }, (_, i) => `a${i}`),
+      ...Array.from({ length: 520 }, (_, i) => `b${i}`),
+    ];
+    for (const [body, expectedNames] of [
+      [big, names],
+      [small, ['c0', 'c1']],
+    ] as const) {
+      const { expected, expectedRows, actual, rows } = bothWays(body);
+      expect(expected.items.map((s) => s.name)).toEqual(expectedNames);
+      expect(actual.count).toBe(expectedNames.length);
+      expect(rows.equals(expectedRows)).toBe(true);
+      expect(actual.graph.map((g) => g.service)).toEqual(expected.items.map((s) => s.resource.serviceName));
+    }
   });
 
   it('leaves nothing in the writer when the body is undecodable', () => {

@@ -10,7 +10,7 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import { startCollector, type Collector } from '../../collector/index.js';
 import { createStorageClient } from '../../collector/storage/clickhouse/client.js';
 import { ServiceGraph, serviceOfCluster, type Edge } from '../../collector/servicegraph/store.js';
-import type { SpanRecord } from '../../collector/receivers/otlp/model.js';
+import { graphSpanOf, type GraphSpan, type SpanRecord } from '../../collector/receivers/otlp/model.js';
 
 const N = 1200;
 let dir: string;
@@ -241,25 +241,21 @@ describe('service-graph pairing store', () => {
     statusCode: 0,
     statusMessage: '',
   });
+  const clientSpan = (id: string, attrs: string[]): GraphSpan => graphSpanOf(client(id, attrs));
 
   it('pairs by trace id and span id when two traces reuse a span id', () => {
-    const span = (
-      service: string,
-      traceId: string,
-      spanId: string,
-      parentSpanId: string,
-      kind: number,
-    ): SpanRecord => ({
-      ...client(spanId, []),
-      resource: { serviceName: service, schemaUrl: '', attributes: [] },
-      traceId,
-      parentSpanId,
-      kind,
-    });
+    const span = (service: string, traceId: string, spanId: string, parentSpanId: string, kind: number): GraphSpan =>
+      graphSpanOf({
+        ...client(spanId, []),
+        resource: { serviceName: service, schemaUrl: '', attributes: [] },
+        traceId,
+        parentSpanId,
+        kind,
+      });
     const edges: Edge[] = [];
     const graph = new ServiceGraph(
       { maxItems: 10, ttlMs: 1000 },
-      { edge: (e) => edges.push(e), dropped: () => undefined, unpaired: () => undefined },
+      { edge: (e) => edges.push({ ...e }), dropped: () => undefined, unpaired: () => undefined },
     );
     const shared = '00000000000000aa';
     graph.observe(
@@ -288,14 +284,14 @@ describe('service-graph pairing store', () => {
     let unpaired = 0;
     const graph = new ServiceGraph(
       { maxItems: 3, ttlMs: 1000 },
-      { edge: (l) => edges.push(l), dropped: () => dropped++, unpaired: () => unpaired++ },
+      { edge: (l) => edges.push({ ...l }), dropped: () => dropped++, unpaired: () => unpaired++ },
     );
     graph.observe(
       [
-        client('0000000000000001', ['net.peer.name', 'legacy-host', 'db.name', 'shop']),
-        client('0000000000000002', ['db.system', 'redis']),
-        client('0000000000000003', []),
-        client('0000000000000004', ['peer.service', 'never-tracked']),
+        clientSpan('0000000000000001', ['net.peer.name', 'legacy-host', 'db.name', 'shop']),
+        clientSpan('0000000000000002', ['db.system', 'redis']),
+        clientSpan('0000000000000003', []),
+        clientSpan('0000000000000004', ['peer.service', 'never-tracked']),
       ],
       0,
     );
@@ -327,23 +323,24 @@ describe('service-graph pairing store', () => {
       failed: boolean,
       attrs: string[] = [],
       startMs = 1000,
-    ): SpanRecord => ({
-      ...client(spanId, attrs),
-      resource: { serviceName: service, schemaUrl: '', attributes: [] },
-      traceId: T,
-      parentSpanId,
-      kind,
-      startNs: BigInt(startMs) * 1_000_000n,
-      endNs: BigInt(startMs + 2) * 1_000_000n,
-      statusCode: failed ? 2 : 0,
-    });
+    ): GraphSpan =>
+      graphSpanOf({
+        ...client(spanId, attrs),
+        resource: { serviceName: service, schemaUrl: '', attributes: [] },
+        traceId: T,
+        parentSpanId,
+        kind,
+        startNs: BigInt(startMs) * 1_000_000n,
+        endNs: BigInt(startMs + 2) * 1_000_000n,
+        statusCode: failed ? 2 : 0,
+      });
     const collect = () => {
       const edges: Edge[] = [];
       let unpairedServers = 0;
       const graph = new ServiceGraph(
         { maxItems: 100, ttlMs: 1000 },
         {
-          edge: (e) => edges.push(e),
+          edge: (e) => edges.push({ ...e }),
           dropped: () => undefined,
           unpaired: (k) => (k === 'server' ? unpairedServers++ : 0),
         },

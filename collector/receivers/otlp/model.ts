@@ -56,6 +56,34 @@ export interface SpanRecord {
   statusMessage: string;
 }
 
+/**
+ * What the service graph reads of a span: the ingest decoder's hand-off, one object per span it
+ * pairs (SERVER, CLIENT, PRODUCER, CONSUMER), and the graph's half of an edge as it is. Times
+ * are two 32-bit halves and a duration in ms, not BigInts; ids are hex strings made only where
+ * the graph keys by them.
+ */
+export interface GraphSpan {
+  kind: number;
+  /** Hex; '' for a root SERVER or CONSUMER span, which the graph does not key. */
+  traceId: string;
+  /**
+   * The span id the pair meets at: a CLIENT or PRODUCER span's own, a SERVER or CONSUMER span's
+   * parent ('' for a root).
+   */
+  pairId: string;
+  service: string;
+  /** The resource's service.version, or ''. */
+  version: string;
+  /** start_time_unix_nano's high and low 32 bits. */
+  startHi: number;
+  startLo: number;
+  /** end - start when end is later, else 0, in ms. */
+  durationMs: number;
+  failed: boolean;
+  /** The span's attributes, or (from the ingest decoder) only those the graph reads. */
+  attributes: Attributes;
+}
+
 export interface LogRecord {
   resource: ResourceContext;
   scope: ScopeContext;
@@ -104,6 +132,24 @@ export class Refusals {
 export function findAttribute(attrs: Attributes, key: string): string | undefined {
   for (let i = 0; i < attrs.length; i += 2) if (attrs[i] === key) return attrs[i + 1];
   return undefined;
+}
+
+/** A decoded span as the service graph reads it (the object decoders' path). */
+export function graphSpanOf(s: SpanRecord): GraphSpan {
+  const root = s.parentSpanId === '' && (s.kind === SPAN_KIND_SERVER || s.kind === SPAN_KIND_CONSUMER);
+  const duration = s.endNs > s.startNs ? s.endNs - s.startNs : 0n;
+  return {
+    kind: s.kind,
+    traceId: root ? '' : s.traceId,
+    pairId: s.kind === SPAN_KIND_CLIENT || s.kind === SPAN_KIND_PRODUCER ? s.spanId : s.parentSpanId,
+    service: s.resource.serviceName,
+    version: findAttribute(s.resource.attributes, 'service.version') ?? '',
+    startHi: Number(s.startNs >> 32n),
+    startLo: Number(s.startNs & 0xffffffffn),
+    durationMs: Number(duration) / 1e6,
+    failed: s.statusCode === STATUS_CODE_ERROR,
+    attributes: s.attributes,
+  };
 }
 
 export function serviceNameOf(attrs: Attributes): string {

@@ -18,17 +18,19 @@ import {
   SPAN_KIND_CONSUMER,
   SPAN_KIND_PRODUCER,
   SPAN_KIND_SERVER,
+  STATUS_CODE_ERROR,
+  findAttribute,
   spanKindName,
   spanResourceBytes,
   spanScopeBytes,
   statusCodeName,
   writeEventsAndLinks,
   type Attributes,
+  type GraphSpan,
   type ResourceContext,
   type ScopeContext,
   type SpanEvent,
   type SpanLink,
-  type SpanRecord,
 } from './model.js';
 import {
   anyValueOther,
@@ -58,7 +60,7 @@ export interface SpanRows {
   /** Rows written: the accepted spans. */
   count: number;
   /** The accepted spans the service graph pairs, with only the attributes it reads. */
-  graph: SpanRecord[];
+  graph: GraphSpan[];
   rejected: number;
   /** First few refusal reasons, for the partial-success error_message. */
   reasons: string[];
@@ -332,7 +334,7 @@ function scanKeyValue(r: Reader, kvEnd: number): void {
   }
 }
 
-/** The scanned KeyValue into `graph` when its key is one the service graph keeps. */
+/** The scanned KeyValue into `graph` at graphCount when its key is one the service graph keeps. */
 function pushGraphAttribute(r: Reader, graph: Attributes, graphKeys: KeyMatcher): void {
   if (kv.keyAt < 0) return;
   const k = graphKeys.at(r.buf, r.view, kv.key, kv.keyEnd);
@@ -342,10 +344,11 @@ function pushGraphAttribute(r: Reader, graph: Attributes, graphKeys: KeyMatcher)
     r.pos = kv.value;
     v = anyValueString(r, kv.valueEnd);
   }
-  graph.push(k, v);
+  graph[graphCount++] = k;
+  graph[graphCount++] = v;
 }
 
-/** Span.attributes as a Map column; the graph's keys (and values) also into `graph` when given. */
+/** Span.attributes as a Map column; the graph's keys (and values) also into `graph` (at graphCount) when given. */
 function writeSpanAttributes(
   r: Reader,
   w: RowBinaryWriter,
@@ -453,13 +456,63 @@ function writeRow(
   writeEventsAndLinks(w, f.events, f.links);
 }
 
-/** Writes one accepted span's row; for a span the graph pairs, returns its ids as hex (trace, span, parent). */
-type RowSink = (
-  r: Reader,
-  res: ResourceContext,
-  sc: ScopeContext,
-  graph: Attributes | undefined,
-) => string[] | undefined;
+/**
+ * Writes one accepted span's row; for a span the graph pairs (`graph` given), also sets
+ * graphTraceId and graphPairId to the ids the graph keys it by (GraphSpan's traceId, pairId).
+ */
+type RowSink = (r: Reader, res: ResourceContext, sc: ScopeContext, graph: Attributes | undefined) => void;
+
+/**
+ * A graph span's attributes, in the first graphCount slots, copied out at their exact size once
+ * the span is written: an array grown by push per span (its first push reserves 17 slots) was
+ * ~170 of the decode's ~630 allocated bytes per sidecar span. Never shortened (length = 0 would
+ * drop its backing store); slots past graphCount are stale.
+ */
+const graphScratch: Attributes = [];
+let graphCount = 0;
+
+// The last graph span's ids, set by a RowSink (one decode at a time, as with `f`).
+let graphTraceId = '';
+let graphPairId = '';
+
+/** A root SERVER or CONSUMER span: the graph reads none of its ids (GraphSpan). */
+const isRootServer = (): boolean =>
+  f.parentEnd === f.parent && (f.kind === SPAN_KIND_SERVER || f.kind === SPAN_KIND_CONSUMER);
+const isClientKind = (): boolean => f.kind === SPAN_KIND_CLIENT || f.kind === SPAN_KIND_PRODUCER;
+
+// The resource whose service.version was looked up last: every span under it has that version.
+let versionResource: ResourceContext | undefined;
+let version = '';
+
+function versionOf(res: ResourceContext): string {
+  if (res !== versionResource) {
+    version = findAttribute(res.attributes, 'service.version') ?? '';
+    versionResource = res;
+  }
+  return version;
+}
+
+/** The scanned span as the service graph reads it (graphTraceId and graphPairId set by the sink). */
+function graphSpan(r: Reader, res: ResourceContext, attributes: Attributes): GraphSpan {
+  const sHi = high(r, f.start);
+  const sLo = low(r, f.start);
+  const eHi = high(r, f.end);
+  const eLo = low(r, f.end);
+  // end - start in ns as a double, rounded once: the value Number() of the BigInt difference gives.
+  const later = eHi > sHi || (eHi === sHi && eLo > sLo);
+  return {
+    kind: f.kind,
+    traceId: graphTraceId,
+    pairId: graphPairId,
+    service: res.serviceName,
+    version: versionOf(res),
+    startHi: sHi,
+    startLo: sLo,
+    durationMs: later ? ((eHi - sHi) * TWO_32 + (eLo - sLo)) / 1e6 : 0,
+    failed: f.statusCode === STATUS_CODE_ERROR,
+    attributes,
+  };
+}
 
 /** The walk both encoders share: spans scanned, refused or handed to `sink`; the graph's spans made. */
 function decodeSpans(body: Buffer, opts: SpanRowsOptions, sink: RowSink, undo: () => void): SpanRows {
@@ -473,7 +526,7 @@ function decodeSpans(body: Buffer, opts: SpanRowsOptions, sink: RowSink, undo: (
   try {
     const decoded = walkEnvelope(
       body,
-      (r: Reader, end: number, res: ResourceContext, sc: ScopeContext, refusals: Refusals): SpanRecord | undefined => {
+      (r: Reader, end: number, res: ResourceContext, sc: ScopeContext, refusals: Refusals): GraphSpan | undefined => {
         scanSpan(r, end);
         const why = refusal(r, opts, minHi, minLo, maxHi, maxLo);
         if (why !== undefined) {
@@ -488,25 +541,9 @@ function decodeSpans(body: Buffer, opts: SpanRowsOptions, sink: RowSink, undo: (
           sink(r, res, sc, undefined);
           return undefined;
         }
-        const attributes: Attributes = [];
-        const ids = sink(r, res, sc, attributes)!;
-        return {
-          resource: res,
-          scope: sc,
-          traceId: ids[0]!,
-          spanId: ids[1]!,
-          parentSpanId: ids[2]!,
-          traceState: '',
-          name: '',
-          kind: f.kind,
-          startNs: nanos(r, f.start),
-          endNs: nanos(r, f.end),
-          attributes,
-          events: NO_EVENTS,
-          links: NO_LINKS,
-          statusCode: f.statusCode,
-          statusMessage: '',
-        };
+        graphCount = 0;
+        sink(r, res, sc, graphScratch);
+        return graphSpan(r, res, graphScratch.slice(0, graphCount));
       },
     );
     rejected = decoded.rejected;
@@ -531,13 +568,18 @@ export function decodeTracesToRows(body: Buffer, w: RowBinaryWriter, opts: SpanR
     (r, res, sc, graph) => {
       const row = w.length;
       writeRow(r, w, res, sc, graph, graphKeys);
-      if (graph === undefined) return undefined;
+      if (graph === undefined) return;
+      if (isRootServer()) {
+        graphTraceId = graphPairId = '';
+        return;
+      }
       // The ids as the row holds them in hex, read back in one string (three hex encodes
       // were a tenth of the decode's time): past the start time, a one-byte length and 32
-      // digits, then 1 + 16, then 1 + 16 or 1 (checked lengths: 16, 8, 8 or 0 bytes).
-      const parent = f.parentEnd > f.parent;
-      const ids = w.latin1(row + 8, row + (parent ? 75 : 59));
-      return [ids.slice(1, 33), ids.slice(34, 50), parent ? ids.slice(51, 67) : ''];
+      // digits at row + 9, then 1 + 16, then 1 + 16 or 1 (checked lengths: 16, 8, 8 or 0 bytes).
+      const client = isClientKind();
+      const ids = w.latin1(row + 9, row + (client ? 58 : 75));
+      graphTraceId = ids.slice(0, 32);
+      graphPairId = client ? ids.slice(33, 49) : ids.slice(50, 66);
     },
     () => w.truncate(before),
   );
@@ -555,25 +597,60 @@ export function decodeTracesToColumns(body: Buffer, c: SpanColumnsWriter, opts: 
     body,
     opts,
     (r, res, sc, graph) => {
-      if (graph === undefined) {
-        writeColumns(r, c, res, sc, undefined, graphKeys);
-        return undefined;
+      if (graph === undefined || isRootServer()) {
+        writeColumns(r, c, res, sc, graph, graphKeys);
+        if (graph !== undefined) graphTraceId = graphPairId = '';
+        return;
       }
-      // The graph's ids: hex-encoded once into one scratch row and read back as one string
-      // (a string per id was a tenth of the decode), then copied into their columns.
+      // The graph's ids: hex-encoded once into one scratch row, copied into their columns, and
+      // read back as one string (a string per id was a tenth of the decode) holding the trace
+      // id and the pair's span id, or only the latter when the trace is the last graph span's.
       const buf = r.buf;
       let n = hexInto(buf, f.traceId, f.traceIdEnd, 0);
       n = hexInto(buf, f.spanId, f.spanIdEnd, n);
       n = hexInto(buf, f.parent, f.parentEnd, n);
       writeColumns(r, c, res, sc, graph, graphKeys, n);
-      const all = idsHex.toString('latin1', 0, n);
-      return [all.slice(1, 33), all.slice(34, 50), n > 51 ? all.slice(51, 67) : ''];
+      // idsHex: trace id digits at [1, 33), span id's at [34, 50), parent's at [51, 67).
+      const pair = isClientKind() ? 34 : 51;
+      if (sameTraceAsLast(r.view, f.traceId)) {
+        graphTraceId = lastTraceHex;
+        graphPairId = idsHex.toString('latin1', pair, pair + 16);
+      } else {
+        const all = idsHex.toString('latin1', 1, pair + 16);
+        graphTraceId = lastTraceHex = all.slice(0, 32);
+        graphPairId = all.slice(pair - 1, pair + 15);
+      }
     },
     () => c.truncate(mark),
   );
 }
 
-/** Span.attributes as SpanAttributes' streams; the graph's keys (and values) also into `graph` when given. */
+// The trace id (16 bytes, as four words) of the last graph span decodeTracesToColumns gave ids,
+// and its hex.
+const lastTrace = new Uint32Array(4);
+let haveLastTrace = false;
+let lastTraceHex = '';
+
+/**
+ * Whether the 16-byte trace id at `at` is that of the last graph span given ids (lastTraceHex
+ * holds its hex); remembers this one's words otherwise (the caller sets lastTraceHex). Spans of a trace often sit together.
+ */
+function sameTraceAsLast(view: DataView, at: number): boolean {
+  const w0 = view.getUint32(at);
+  const w1 = view.getUint32(at + 4);
+  const w2 = view.getUint32(at + 8);
+  const w3 = view.getUint32(at + 12);
+  if (haveLastTrace && lastTrace[0] === w0 && lastTrace[1] === w1 && lastTrace[2] === w2 && lastTrace[3] === w3)
+    return true;
+  lastTrace[0] = w0;
+  lastTrace[1] = w1;
+  lastTrace[2] = w2;
+  lastTrace[3] = w3;
+  haveLastTrace = true;
+  return false;
+}
+
+/** Span.attributes as SpanAttributes' streams; the graph's keys (and values) also into `graph` (at graphCount) when given. */
 function writeAttributeColumns(
   r: Reader,
   c: SpanColumnsWriter,
@@ -665,7 +742,10 @@ function writeAttributeColumns(
         k = keyAt < 0 ? null : (graphKeys.at(buf, r.view, key, keyEnd) ?? null);
         graphKeyOfId[id] = k;
       }
-      if (k !== null) graph.push(k, value < 0 ? '' : graphValue(r, value, valueEnd));
+      if (k !== null) {
+        graph[graphCount++] = k;
+        graph[graphCount++] = value < 0 ? '' : graphValue(r, value, valueEnd);
+      }
     }
     r.pos = kvEnd;
   }
