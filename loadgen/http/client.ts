@@ -7,12 +7,12 @@ import { performance } from 'node:perf_hooks';
 import {
   Connection,
   failedResponse,
-  ERR_GENERIC,
   H2_HANDED_OVER,
   type H2Handover,
   type Origin,
   type RawResponse,
 } from './connection.js';
+import { ERR_GENERIC } from './error-codes.js';
 import { H2Session } from './h2.js';
 import type { TracedHead } from './traced-head.js';
 
