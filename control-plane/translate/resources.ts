@@ -561,6 +561,16 @@ export interface SharedParts {
   byService: Map<Service, { outbound: ServiceOutbound; virtualHosts: JsonObject[] }>;
 }
 
+/**
+ * One mesh's entries of a memo kept per mesh: a WeakMap keyed by the Mesh object, so an edit (a
+ * new Mesh) starts empty and the old entries go with the old mesh, with no invalidation to forget.
+ */
+function meshMemo<K, V>(byMesh: WeakMap<Mesh, Map<K, V>>, mesh: Mesh): Map<K, V> {
+  let memo = byMesh.get(mesh);
+  if (memo === undefined) byMesh.set(mesh, (memo = new Map()));
+  return memo;
+}
+
 const partsByMesh = new WeakMap<Mesh, Map<string, SharedParts>>();
 const sharedByMesh = new WeakMap<Mesh, Map<string, SharedResources>>();
 
@@ -682,8 +692,7 @@ export function sharedParts(
   memo: OutboundMemo = new Map(),
   hostsMemo: VirtualHostsMemo = new Map(),
 ): SharedParts {
-  let byStyle = partsByMesh.get(mesh);
-  if (byStyle === undefined) partsByMesh.set(mesh, (byStyle = new Map()));
+  const byStyle = meshMemo(partsByMesh, mesh);
   const key = sharedKey(source, security);
   let parts = byStyle.get(key);
   if (parts === undefined) {
@@ -709,8 +718,7 @@ export function sharedResources(
   memo: OutboundMemo = new Map(),
   hostsMemo: VirtualHostsMemo = new Map(),
 ): SharedResources {
-  let byStyle = sharedByMesh.get(mesh);
-  if (byStyle === undefined) sharedByMesh.set(mesh, (byStyle = new Map()));
+  const byStyle = meshMemo(sharedByMesh, mesh);
   const key = sharedKey(source, security);
   let shared = byStyle.get(key);
   if (shared === undefined) {
@@ -755,8 +763,7 @@ const scopesByMesh = new WeakMap<Mesh, Map<Service, EgressScope | undefined>>();
  */
 export function egressScope(mesh: Mesh, node: MeshNode): EgressScope | undefined {
   if (node.kind === 'ingress' || node.service.egress === undefined) return undefined;
-  let scopes = scopesByMesh.get(mesh);
-  if (scopes === undefined) scopesByMesh.set(mesh, (scopes = new Map()));
+  const scopes = meshMemo(scopesByMesh, mesh);
   if (scopes.has(node.service)) return scopes.get(node.service);
   const services = egressServices(mesh, node.service) ?? mesh.services;
   const scope = { key: services.map(serviceKey).join(','), services };

@@ -7,12 +7,12 @@ import { performance } from 'node:perf_hooks';
 import {
   Connection,
   failedResponse,
-  ERR_GENERIC,
   H2_HANDED_OVER,
   type H2Handover,
   type Origin,
   type RawResponse,
 } from './connection.js';
+import { ERR_GENERIC } from './error-codes.js';
 import { H2Session } from './h2.js';
 import type { TracedHead } from './traced-head.js';
 
@@ -155,26 +155,9 @@ export class HttpTransport {
 
   /**
    * Sends one request. `exclusive` asks for a connection of its own (batch members beyond the first).
-   * Resolves with an error response (status 0, error, errorCode) rather than rejecting.
-   */
-  request(
-    target: ParsedTarget,
-    head: string | TracedHead,
-    body: Buffer | null,
-    isHead: boolean,
-    keepBody: boolean,
-    timeoutMs: number,
-    exclusive: boolean,
-  ): Promise<RawResponse> {
-    return new Promise<RawResponse>((resolve) =>
-      this.#send(target, head, body, isHead, keepBody, timeoutMs, exclusive, false, performance.now(), resolve),
-    );
-  }
-
-  /**
-   * request() with a completion callback instead of a promise (k6/http settles a promise of the
-   * VU's realm from it). `done` is called once, from an I/O callback or, for a failure before
-   * sending, at once.
+   * `done` is called once, with an error response (status 0, error, errorCode) rather than a throw,
+   * from an I/O callback or, for a failure before sending, at once. There is no promise form:
+   * k6/http settles a promise of the VU's realm from this callback (http-exchange.ts).
    */
   send(
     target: ParsedTarget,

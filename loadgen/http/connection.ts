@@ -5,6 +5,15 @@ import { performance } from 'node:perf_hooks';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
 import { EndOfTurn } from '../../shared/end-of-turn.js';
+import {
+  ERR_CONNECTION_REFUSED,
+  ERR_CONNECTION_RESET,
+  ERR_DIAL,
+  ERR_DIAL_TIMEOUT,
+  ERR_GENERIC,
+  ERR_HTTP_PROTOCOL,
+  ERR_REQUEST_TIMEOUT,
+} from './error-codes.js';
 import { HandleWriter, readFromHandle } from './handle-io.js';
 import { ResponseParser, type ParsedHead, type ParserHandler } from './parser.js';
 import type { TracedHead } from './traced-head.js';
@@ -42,15 +51,6 @@ export interface RawResponse {
   error: string;
   errorCode: number;
 }
-
-// k6 error codes (lib/netext/httpext/error_codes.go).
-export const ERR_GENERIC = 1000;
-const ERR_REQUEST_TIMEOUT = 1050;
-const ERR_DIAL = 1210;
-const ERR_DIAL_TIMEOUT = 1211;
-const ERR_CONNECTION_REFUSED = 1212;
-const ERR_CONNECTION_RESET = 1220;
-const ERR_HTTP_PROTOCOL = 1600;
 
 type Done = (res: RawResponse) => void;
 

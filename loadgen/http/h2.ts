@@ -8,6 +8,13 @@ import { createRequire } from 'node:module';
 import type * as Http2 from 'node:http2';
 import type * as tls from 'node:tls';
 import { errorCodeOf, type HandshakeTiming, type Origin, type RawResponse } from './connection.js';
+import {
+  ERR_GENERIC,
+  ERR_HTTP2_CONNECTION,
+  ERR_HTTP2_GOAWAY,
+  ERR_HTTP2_STREAM,
+  ERR_REQUEST_TIMEOUT,
+} from './error-codes.js';
 
 type Http2Module = typeof Http2;
 let http2: Http2Module | undefined;
@@ -22,13 +29,7 @@ function lazyHttp2(): Http2Module {
   return http2;
 }
 
-// k6 error codes (lib/netext/httpext/error_codes.go): the specific HTTP/2 error code is added to
-// the GOAWAY, stream and connection bases.
-const ERR_GENERIC = 1000;
-const ERR_REQUEST_TIMEOUT = 1050;
-const ERR_HTTP2_GOAWAY = 1610;
-const ERR_HTTP2_STREAM = 1630;
-const ERR_HTTP2_CONNECTION = 1650;
+// RFC 9113 §7's REFUSED_STREAM: the server did not process the stream, so it may be sent again.
 const REFUSED_STREAM = 7;
 
 // RFC 9113 §7 names, as Go prints them in its errors.

@@ -174,6 +174,29 @@ function recordActive(active: Map<string, Active>, resources: Map<string, JsonMa
   return changed;
 }
 
+/**
+ * A CDS or LDS update held while it warms: it waits for the dependent resources (EDS assignments,
+ * RDS route configurations) it names that are not active yet, as Envoy's cluster and listener
+ * warming do. The listener form adds its per-listener progress to this.
+ */
+function warmingUpdate(
+  r: DiscoveryResponseJson,
+  resources: Map<string, JsonMap>,
+  needed: Set<string>,
+  dependents: Map<string, Active>,
+  refused: Set<string>,
+): Pending {
+  return {
+    version: r.version_info,
+    nonce: r.nonce,
+    resources,
+    json: serialized(resources),
+    waitingFor: new Set([...needed].filter((n) => !dependents.has(n))),
+    timer: undefined,
+    nacked: refused.size > 0,
+  };
+}
+
 function serialized(resources: Map<string, JsonMap>): Map<string, string> {
   const out = new Map<string, string>();
   for (const [name, r] of resources) out.set(name, JSON.stringify(r));
@@ -418,6 +441,18 @@ export class XdsClient {
     };
   }
 
+  /**
+   * Envoy's updateResourceInterest for the dependent subscription of a warming update (EDS under
+   * CDS, RDS under LDS): it asks for exactly the names the update needs, and only when they changed,
+   * so an unchanged CDS/LDS push does not re-send the EDS/RDS request.
+   */
+  #updateResourceInterest(kind: 'endpoints' | 'routes', source: ConfigSource | undefined, needed: Set<string>): void {
+    if (source === undefined) return;
+    const names = [...needed].sort();
+    const st = this.#kinds[kind];
+    if (!st.subscribed || !same(names, st.names)) this.#subscribe(kind, source, names);
+  }
+
   #subscribe(kind: XdsKind, source: ConfigSource, names: string[]): void {
     const st = this.#kinds[kind];
     st.transport = this.#transportFor(kind, source);
@@ -601,22 +636,10 @@ export class XdsClient {
       if (n !== undefined) needed.add(n);
     }
     if (this.#pendingCds !== undefined) clearTimeout(this.#pendingCds.timer);
-    const waitingFor = new Set([...needed].filter((n) => !this.#assignments.has(n)));
-    const pending: Pending = {
-      version: r.version_info,
-      nonce: r.nonce,
-      resources,
-      json: serialized(resources),
-      waitingFor,
-      timer: undefined,
-      nacked: refused.size > 0,
-    };
+    const pending = warmingUpdate(r, resources, needed, this.#assignments, refused);
     this.#pendingCds = pending;
-    const names = [...needed].sort();
-    const eds = this.#kinds.endpoints;
-    if (edsSource !== undefined && (!eds.subscribed || !same(names, eds.names)))
-      this.#subscribe('endpoints', edsSource, names);
-    if (waitingFor.size === 0) return this.#commitClusters();
+    this.#updateResourceInterest('endpoints', edsSource, needed);
+    if (pending.waitingFor.size === 0) return this.#commitClusters();
     this.#armInitialFetchTimeout('clusters', pending, edsSource);
   }
 
@@ -772,24 +795,14 @@ export class XdsClient {
       if (routeName !== undefined) needed.add(routeName);
     }
     if (this.#pendingLds !== undefined) clearTimeout(this.#pendingLds.timer);
-    const waitingFor = new Set([...needed].filter((n) => !this.#routes.has(n)));
     const pending: PendingListeners = {
-      version: r.version_info,
-      nonce: r.nonce,
-      resources,
-      json: serialized(resources),
-      waitingFor,
-      timer: undefined,
+      ...warmingUpdate(r, resources, needed, this.#routes, refused),
       applied: new Set(),
       removalsApplied: false,
       changed: false,
-      nacked: refused.size > 0,
     };
     this.#pendingLds = pending;
-    const names = [...needed].sort();
-    const rds = this.#kinds.routes;
-    if (rdsSource !== undefined && (!rds.subscribed || !same(names, rds.names)))
-      this.#subscribe('routes', rdsSource, names);
+    this.#updateResourceInterest('routes', rdsSource, needed);
     // Listeners whose routes are here (or that need none) start now; the rest warm on their own.
     await this.#commitListeners();
     if (this.#pendingLds !== pending) return;
