@@ -141,10 +141,17 @@ export async function tuneEmbeddedTables(client: ClickHouseClient): Promise<void
     await client.command({ query: `ALTER TABLE ${table} MODIFY SETTING ${TABLE_SETTINGS}, ${COMPACT_SETTINGS}` });
   for (const table of INSERTED_TABLES)
     await client.command({ query: `ALTER TABLE ${table} MODIFY SETTING ${MERGE_SETTINGS}, ${NO_STATISTICS}` });
-  for (const [table, indexes] of Object.entries(UNREAD_KEY_INDEXES))
-    await client.command({
-      query: `ALTER TABLE ${table} ${indexes.map((i) => `DROP INDEX IF EXISTS ${i}`).join(', ')}`,
+  for (const [table, indexes] of Object.entries(UNREAD_KEY_INDEXES)) {
+    // Only those still there: a DROP INDEX IF EXISTS of a dropped index is still a mutation,
+    // which every part of the table would go through again at every start.
+    const rs = await client.query({
+      query: `SELECT name FROM system.data_skipping_indices WHERE database = currentDatabase() AND table = '${table}'`,
+      format: 'JSONEachRow',
     });
+    const present = new Set((await rs.json<{ name: string }>()).map((r) => r.name));
+    const drops = indexes.filter((i) => present.has(i)).map((i) => `DROP INDEX ${i}`);
+    if (drops.length > 0) await client.command({ query: `ALTER TABLE ${table} ${drops.join(', ')}` });
+  }
   for (const table of CODEC_TABLES) {
     const rs = await client.query({
       query: `SELECT name, compression_codec FROM system.columns WHERE database = currentDatabase() AND table = '${table}' AND compression_codec LIKE '%ZSTD%'`,
