@@ -341,4 +341,44 @@ describe('protobuf straight to rows', () => {
     expect(() => decodeTracesToRows(good.subarray(0, good.length - 3), w, opts)).toThrow(OtlpDecodeError);
     expect(w.length).toBe(0);
   });
+
+  it('hands the graph the next body its own ids and attributes after a body refused midway through a graph span', () => {
+    // The decoder keeps the last trace id's hex, a graph span's attributes and the envelope's
+    // child ranges across bodies: a body that throws in the middle of a CLIENT span's
+    // attributes (t1's, after a span of t2) must leave none of that span to the next body.
+    const t1 = id(16, 0xb1);
+    const t2 = id(16, 0xb2);
+    const sp = (n: number, kind: number, traceId: Buffer, parent: Buffer, extra: object = {}): object =>
+      span(n, { kind, traceId, spanId: id(8, 0x40 + n), parentSpanId: parent, ...extra });
+    const body = (spans: object[]): Buffer =>
+      encode({ resourceSpans: [{ resource: resource('checkout'), scopeSpans: [{ spans }] }] });
+    const bad = body([
+      sp(0, SPAN_KIND_CLIENT, t1, Buffer.alloc(0)),
+      sp(1, SPAN_KIND_SERVER, t2, id(8, 0x77)),
+      sp(2, SPAN_KIND_CLIENT, t1, id(8, 0x41)),
+    ]);
+    // The last span's db.system value claims more bytes than its message holds: its graph
+    // attributes before it (peer.service, upstream_cluster, ...) are read when it throws.
+    bad[bad.lastIndexOf(Buffer.from('postgresql')) - 1] = 0x7f;
+    const good = body([
+      sp(3, SPAN_KIND_CLIENT, t1, id(8, 0x41), { attributes: [] }),
+      sp(4, SPAN_KIND_SERVER, t2, id(8, 0x40), { attributes: [kv('rpc.system', str('grpc'))] }),
+      sp(5, SPAN_KIND_SERVER, t2, Buffer.alloc(0), { attributes: [] }),
+    ]);
+    const c = new SpanColumnsWriter();
+    const w = new RowBinaryWriter(256);
+    const opts = { graphKeys: GRAPH_ATTRIBUTE_KEYS, ...spanWindow(WINDOW, ACCEPTED_AT) };
+    expect(() => decodeTracesToColumns(bad, c, opts)).toThrow(OtlpDecodeError);
+    expect(() => decodeTracesToRows(bad, w, opts)).toThrow(OtlpDecodeError);
+    const columns = decodeTracesToColumns(good, c, opts).graph;
+    c.take().release();
+    const { expected, actual } = bothWays(good);
+    expect(columns).toEqual(forGraph(expected.items));
+    expect(actual.graph).toEqual(columns);
+    expect(columns.map((g) => [g.traceId.slice(0, 4), g.pairId, g.attributes])).toEqual([
+      ['b1b1', '4343434343434343', []],
+      ['b2b2', '4040404040404040', ['rpc.system', 'grpc']],
+      ['', '', []],
+    ]);
+  });
 });
