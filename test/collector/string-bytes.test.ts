@@ -1,10 +1,11 @@
-// The word-at-a-time byte paths of the column writers: a String value copied from a protobuf
-// field (RowBinaryWriter.utf8) and a LowCardinality key matched against its dictionary
-// (ByteDictionary.is / idOf) read 8 bytes per step and then the last 4 as one word that may
+// The word-at-a-time byte paths of the decoder and column writers: a String value copied from a
+// protobuf field (RowBinaryWriter.utf8), a LowCardinality key matched against its dictionary
+// (ByteDictionary.is / idOf) and a short string field interned (Reader.string) read 8 bytes per step and then the last 4 as one word that may
 // overlap. Every length around those steps, with a byte that differs (or is not ASCII) at every
 // position, must give what the plain string path gives.
 
 import { describe, expect, it } from 'vitest';
+import { Reader } from '../../collector/receivers/otlp/protobuf.js';
 import { ByteDictionary } from '../../collector/storage/clickhouse/native.js';
 import { RowBinaryWriter } from '../../collector/storage/clickhouse/rowbinary.js';
 
@@ -66,6 +67,28 @@ describe('LowCardinality keys matched by their bytes', () => {
         expect(dict.value(otherId)).toEqual(other.subarray(1, 1 + n));
         expect(dict.idOf(src, viewOf(src), 1, 1 + n)).toBe(id);
       }
+    }
+  });
+});
+
+describe('Short string fields interned by their bytes', () => {
+  it('gives each field its own text when fields differ in one byte at any position, at every length', () => {
+    // Length-prefixed fields one after another, as a message holds them; read twice so the
+    // second pass meets every string interned.
+    const fields: Buffer[] = [];
+    for (let n = 1; n <= 48; n++) {
+      fields.push(ascii(n));
+      for (let at = 0; at < n; at++) {
+        const other = ascii(n);
+        other[at] = 0x5f;
+        fields.push(other);
+      }
+    }
+    fields.push(Buffer.from('caf\u00e9 \u00fcber'), Buffer.from([0x61, 0xff, 0x62, 0x63, 0x64]));
+    const body = Buffer.concat(fields.flatMap((f) => [Buffer.from([f.length]), f]));
+    for (let pass = 0; pass < 2; pass++) {
+      const r = new Reader(body);
+      for (const f of fields) expect(r.string(body.length)).toBe(f.toString('utf8'));
     }
   });
 });

@@ -139,8 +139,13 @@ export class Reader {
   string(end: number): string {
     const e = this.len(end);
     const start = this.pos;
-    const n = e - start;
     this.pos = e;
+    return this.stringAt(start, e);
+  }
+
+  /** The UTF-8 bytes `[start, e)` of the body as a string (short ones interned); pos unchanged. */
+  stringAt(start: number, e: number): string {
+    const n = e - start;
     if (n > INTERN_MAX_BYTES || n === 0) return n === 0 ? '' : this.buf.toString('utf8', start, e);
     const buf = this.buf;
     // FNV-1a over the bytes picks the slot; a hit needs the same length and the same bytes.
