@@ -65,6 +65,16 @@ export class Reader {
   }
 
   varint(end: number): number {
+    // One byte (every tag of these messages, most lengths): one load and one store of pos,
+    // integer only; the loop below does double arithmetic and updates pos per byte.
+    const at = this.pos;
+    if (at < end) {
+      const b0 = this.buf[at]!;
+      if (b0 < 0x80) {
+        this.pos = at + 1;
+        return b0;
+      }
+    }
     // Values above 2^53 lose precision here; only used for tags, lengths, enums and counts.
     let result = 0;
     let mul = 1;
