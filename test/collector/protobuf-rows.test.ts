@@ -70,6 +70,8 @@ function span(n: number, extra: Record<string, unknown> = {}): object {
       kv('long', str('x'.repeat(300))),
       kv('empty', {}),
       kv('db.system', str('postgresql')),
+      // A key the graph reads with a small int value (one and two varint bytes): read in place.
+      kv('db.name', { intValue: 120 + n * 5 }),
     ],
     status: { code: n % 3, message: n % 3 === 2 ? 'upstream reset' : '' },
     ...extra,

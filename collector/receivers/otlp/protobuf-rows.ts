@@ -744,7 +744,16 @@ function writeAttributeColumns(
       }
       if (k !== null) {
         graph[graphCount++] = k;
-        graph[graphCount++] = value < 0 ? '' : graphValue(r, value, valueEnd);
+        // Read in place, the value is a string at [str, kvEnd) or a small int: taken as it is,
+        // without parsing the AnyValue again (what anyValueString renders for either).
+        graph[graphCount++] =
+          int === undefined
+            ? value < 0
+              ? ''
+              : graphValue(r, value, valueEnd)
+            : int < 0
+              ? r.stringAt(str, kvEnd)
+              : decimal(int);
       }
     }
     r.pos = kvEnd;

@@ -65,6 +65,16 @@ export class Reader {
   }
 
   varint(end: number): number {
+    // One byte (every tag of these messages, most lengths): one load and one store of pos,
+    // integer only; the loop below does double arithmetic and updates pos per byte.
+    const at = this.pos;
+    if (at < end) {
+      const b0 = this.buf[at]!;
+      if (b0 < 0x80) {
+        this.pos = at + 1;
+        return b0;
+      }
+    }
     // Values above 2^53 lose precision here; only used for tags, lengths, enums and counts.
     let result = 0;
     let mul = 1;
@@ -139,8 +149,13 @@ export class Reader {
   string(end: number): string {
     const e = this.len(end);
     const start = this.pos;
-    const n = e - start;
     this.pos = e;
+    return this.stringAt(start, e);
+  }
+
+  /** The UTF-8 bytes `[start, e)` of the body as a string (short ones interned); pos unchanged. */
+  stringAt(start: number, e: number): string {
+    const n = e - start;
     if (n > INTERN_MAX_BYTES || n === 0) return n === 0 ? '' : this.buf.toString('utf8', start, e);
     const buf = this.buf;
     // FNV-1a over the bytes picks the slot; a hit needs the same length and the same bytes.

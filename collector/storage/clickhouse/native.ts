@@ -142,10 +142,21 @@ export class ByteDictionary {
   #equal(id: number, src: Buffer, view: DataView, start: number, n: number): boolean {
     const arena = this.#arenaView;
     const at = this.#dataStart[id]!;
+    if (n < 4) {
+      for (let i = 0; i < n; i++) if (this.#arena[at + i] !== src[start + i]) return false;
+      return true;
+    }
+    // Eight bytes per step (one branch for two words), then the last four bytes as one word
+    // that may overlap the ones already compared: no byte loop for keys of four bytes or more.
     let i = 0;
-    for (; i + 4 <= n; i += 4) if (arena.getUint32(at + i) !== view.getUint32(start + i)) return false;
-    for (; i < n; i++) if (this.#arena[at + i] !== src[start + i]) return false;
-    return true;
+    for (; i + 8 <= n; i += 8) {
+      const a = arena.getInt32(at + i, true) ^ view.getInt32(start + i, true);
+      if ((a | (arena.getInt32(at + i + 4, true) ^ view.getInt32(start + i + 4, true))) !== 0) return false;
+    }
+    return (
+      arena.getInt32(at + n - 4, true) === view.getInt32(start + n - 4, true) &&
+      (i + 4 >= n || arena.getInt32(at + i, true) === view.getInt32(start + i, true))
+    );
   }
 
   #add(slot: number, src: Buffer, start: number, end: number, h: number): number {

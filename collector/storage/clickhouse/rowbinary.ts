@@ -147,18 +147,34 @@ export class RowBinaryWriter {
     const b = this.#ensure(n + 1);
     let p = this.#pos + 1;
     let i = start;
-    // With the source's DataView, four bytes per step (checked for ASCII together): the
-    // byte-at-a-time copy was the decoder's largest self time on sidecar-shaped spans.
-    if (view !== undefined) {
+    // With the source's DataView, words (checked for ASCII together): the byte-at-a-time copy
+    // was the decoder's largest self time on sidecar-shaped spans. Eight bytes per step, then
+    // the last four bytes as one word that may overlap those already copied (the same bytes
+    // again): no byte loop.
+    if (view !== undefined && n >= 4) {
       const out = this.#view;
-      for (; i + 4 <= end; i += 4, p += 4) {
-        const word = view.getUint32(i);
-        if ((word & 0x80808080) !== 0) {
+      for (; i + 8 <= end; i += 8, p += 8) {
+        const w0 = view.getInt32(i, true);
+        const w1 = view.getInt32(i + 4, true);
+        if (((w0 | w1) & 0x80808080) !== 0) {
           this.string(src.toString('utf8', start, end));
           return;
         }
-        out.setUint32(p, word);
+        out.setInt32(p, w0, true);
+        out.setInt32(p + 4, w1, true);
       }
+      const last = view.getInt32(end - 4, true);
+      const mid = i + 4 < end ? view.getInt32(i, true) : 0;
+      if (((last | mid) & 0x80808080) !== 0) {
+        this.string(src.toString('utf8', start, end));
+        return;
+      }
+      const base = this.#pos + 1;
+      out.setInt32(base + n - 4, last, true);
+      if (i + 4 < end) out.setInt32(p, mid, true);
+      b[this.#pos] = n;
+      this.#pos = base + n;
+      return;
     }
     for (; i < end; i++) {
       const c = src[i]!;
