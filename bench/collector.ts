@@ -36,6 +36,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import protobuf from 'protobufjs';
 import { Agent, request } from 'undici';
+import { collectorLaunchEnv } from '../collector/launch-env.js';
 import { spanWindow } from '../collector/pipeline/time-window.js';
 import { decodeTracesProto } from '../collector/receivers/otlp/protobuf.js';
 import { decodeTracesToColumns, decodeTracesToRows } from '../collector/receivers/otlp/protobuf-rows.js';
@@ -728,6 +729,8 @@ async function runScenario(bodies: Buffer[]): Promise<Record<string, unknown>> {
   const collectorArgs = (process.env.BENCH_COLLECTOR_ARGS ?? '').split(' ').filter((a) => a !== '');
   // BENCH_COLLECTOR_ENV adds environment variables to the collector's only ('A=1 B=2'), e.g. an
   // allocator's settings, which a process reads before its first line runs.
+  // The collector's memory settings go in as its launchers pass them (collector/launch-env.ts);
+  // an empty value in BENCH_COLLECTOR_ENV ('MALLOC_MMAP_THRESHOLD_=') leaves one out.
   const collectorEnv = Object.fromEntries(
     (process.env.BENCH_COLLECTOR_ENV ?? '')
       .split(' ')
@@ -750,7 +753,11 @@ async function runScenario(bodies: Buffer[]): Promise<Record<string, unknown>> {
     ],
     {
       stdio: ['ignore', 'pipe', 'inherit'],
-      env: { ...process.env, ...collectorEnv },
+      env: Object.fromEntries(
+        Object.entries({ ...process.env, ...collectorLaunchEnv(process.env), ...collectorEnv }).filter(
+          ([, v]) => v !== '',
+        ),
+      ),
     },
   );
   const stopChild = (): void => {

@@ -3,6 +3,7 @@
 // module knows nothing of processes.
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
+import { collectorLaunchEnv } from '../collector/launch-env.js';
 import type { Mesh } from '../control-plane/mesh/schema.js';
 import { isShopService, SHOP_SERVICES } from '../examples/shop/shop.js';
 import { UpPlanError } from './errors.js';
@@ -89,7 +90,8 @@ export function planMesh(o: PlanOptions): ComponentSpec[] {
       '--data',
       o.dataDir,
     ],
-    env: {},
+    // glibc malloc's fixed mmap threshold (collector/launch-env.ts), unless this environment sets one.
+    env: collectorLaunchEnv(),
     ports: [
       { name: 'otlp-http', port: otlp.port },
       { name: 'http', port: api.port },
