@@ -774,9 +774,8 @@ async function runScenario(bodies: Buffer[]): Promise<Record<string, unknown>> {
       });
       child.once('exit', (code) => reject(new Error(`collector exited with ${code}`)));
     });
-    // The resident set's peak before any load: the engine's start (its library pages are
-    // given back once it has started, collector/native/memory.ts), against which the run's
-    // peak is judged.
+    // The resident set's peak before any load: Node's and the engine's start (libchdb.so's
+    // pages touched while loading stay resident), against which the run's peak is judged.
     const peakRssAtReadyMb = procStat(child.pid!).peakRssMb;
     const dispatcher = new Agent({ connections: CLIENTS + 2, pipelining: 1 });
     const stored = async (): Promise<number> => {
