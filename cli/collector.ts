@@ -1,11 +1,7 @@
 // `meshscope collector`: parses flags and runs the collector until SIGTERM/SIGINT.
 
-import { setFlagsFromString } from 'node:v8';
 import { parseFlags, untilStopSignal } from './flags.js';
-import type { CollectorOptions } from '../collector/index.js';
-import { COLLECTOR_SEMI_SPACE_BYTES, youngGenerationSizedByOperator } from '../collector/launch-env.js';
-// Generic (V8's semi-space growth factor, set after every GC), not the proxy's own sizing.
-import { holdYoungGenerationAt, semiSpaceBytes } from '../proxy/core/young-generation.js';
+import { CollectorConfigError, startCollector, type CollectorOptions } from '../collector/index.js';
 
 const USAGE = `usage: meshscope collector [--otlp-http 127.0.0.1:4318] [--http 127.0.0.1:16686] [--data ./data]
          [--clickhouse-url URL --clickhouse-user U --clickhouse-password P --clickhouse-database D]
@@ -26,11 +22,6 @@ export async function run(argv: string[]): Promise<number> {
     'embedded-nice': { type: 'string' },
   });
   if (typeof values === 'number') return values;
-  // V8's young generation stays at its start-up size while the collector and chDB load, then is
-  // held at COLLECTOR_SEMI_SPACE_BYTES (collector/launch-env.ts), unless the operator sized it.
-  const holdYoung = !youngGenerationSizedByOperator();
-  if (holdYoung) setFlagsFromString('--semi-space-growth-factor=1');
-  const { CollectorConfigError, startCollector } = await import('../collector/index.js');
   const options: CollectorOptions = {};
   if (values['otlp-http'] !== undefined) options.otlpHttp = values['otlp-http'];
   if (values.http !== undefined) options.http = values.http;
@@ -87,7 +78,6 @@ export async function run(argv: string[]): Promise<number> {
     }
     throw err;
   }
-  if (holdYoung) holdYoungGenerationAt(Math.max(COLLECTOR_SEMI_SPACE_BYTES, semiSpaceBytes()));
   process.stdout.write(
     `meshscope collector: OTLP/HTTP on ${collector.otlpUrl}, query API on ${collector.apiUrl} (web UI at /)\n`,
   );

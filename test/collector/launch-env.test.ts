@@ -1,16 +1,10 @@
 // The collector process's own memory settings (collector/launch-env.ts). glibc's malloc variable
 // reaches the process wherever meshscope starts it and is in effect there: with it a Buffer of
 // 256 KiB made after a 4 MiB one was freed is mapped on its own, where glibc's default (its
-// threshold raised by that free) carves it from malloc's main heap, which keeps the pages. A
-// running `meshscope collector` holds V8's new space at two semi-spaces of 4 MiB under load,
-// where it grows past that by default.
-import { execFileSync, spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+// threshold raised by that free) carves it from malloc's main heap, which keeps the pages.
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { makeSidecarBodies } from '../../bench/lib/span-shapes.js';
 import { parse } from 'yaml';
 import { COLLECTOR_MALLOC_ENV, collectorLaunchEnv } from '../../collector/launch-env.js';
 import { loadMeshFile } from '../../control-plane/mesh/validate.js';
@@ -82,72 +76,3 @@ describe("the collector's launch settings", () => {
     expect(compose.services['collector']?.environment?.['OTEL_BSP_SCHEDULE_DELAY']).toBe('500');
   });
 });
-
-/** A `meshscope collector` on free ports under `nodeArgs`; resolves with its URLs and a stop function. */
-async function startCollector(nodeArgs: string[]): Promise<{ otlp: string; api: string; stop: () => Promise<void> }> {
-  const dir = mkdtempSync(join(tmpdir(), 'collector-launch-env-'));
-  const child = spawn(
-    process.execPath,
-    [
-      ...nodeArgs,
-      'dist/cli/main.js',
-      'collector',
-      '--otlp-http',
-      '127.0.0.1:0',
-      '--http',
-      '127.0.0.1:0',
-      '--data',
-      dir,
-    ],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
-  );
-  const stop = async (): Promise<void> => {
-    if (child.exitCode === null) {
-      child.kill('SIGTERM');
-      await once(child, 'exit');
-    }
-    rmSync(dir, { recursive: true, force: true });
-  };
-  let out = '';
-  const urls = await new Promise<[string, string]>((resolve, reject) => {
-    child.stdout!.on('data', (c: Buffer) => {
-      out += c.toString();
-      const m = /OTLP\/HTTP on (\S+), query API on (\S+)/.exec(out);
-      if (m !== null) resolve([m[1]!, m[2]!]);
-    });
-    child.once('exit', (code) => reject(new Error(`collector exited with ${code}`)));
-  });
-  return { otlp: urls[0], api: urls[1], stop };
-}
-
-/** V8's new space in MiB after 160 requests of 512 sidecar-shaped spans, 4 at a time. */
-async function newSpaceUnderLoad(nodeArgs: string[]): Promise<number> {
-  const c = await startCollector(nodeArgs);
-  try {
-    for (let i = 0; i < 40; i++) {
-      await Promise.all(
-        [0, 1, 2, 3].map(async (k) => {
-          const res = await fetch(`${c.otlp}/v1/traces`, {
-            method: 'POST',
-            headers: { 'content-type': 'application/x-protobuf' },
-            body: bodies[(i * 4 + k) % bodies.length],
-          });
-          await res.arrayBuffer();
-        }),
-      );
-    }
-    const metrics = await (await fetch(`${c.api}/metrics`)).text();
-    const m = /^nodejs_heap_space_size_total_bytes\{space="new"\} (\d+)/m.exec(metrics);
-    return Number(m?.[1]) / 1048576;
-  } finally {
-    await c.stop();
-  }
-}
-
-const bodies = makeSidecarBodies();
-
-it("holds a running collector's young generation at two semi-spaces of 4 MiB, unless the operator sized it", async () => {
-  expect(await newSpaceUnderLoad([])).toBeLessThanOrEqual(8);
-  // An operator's growth factor of their own: V8 grows it past that.
-  expect(await newSpaceUnderLoad(['--semi-space-growth-factor=2'])).toBeGreaterThan(8);
-}, 60_000);
