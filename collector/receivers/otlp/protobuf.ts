@@ -454,43 +454,36 @@ class EnvelopeLevel {
     this.children[this.childEnds++] = start;
     this.children[this.childEnds++] = end;
   }
+
+  /** Reads one ResourceX/ScopeX message ending at `end` into this level. */
+  read(r: Reader, end: number, contextName: string, childrenName: string): void {
+    this.contextStart = this.contextEnd = -1;
+    this.schemaUrl = '';
+    this.childEnds = 0;
+    while (r.pos < end) {
+      const t = r.varint(end);
+      const f = t >>> 3;
+      if (f === 1) {
+        r.expect(t & 7, WT_LEN, contextName);
+        this.contextEnd = r.len(end);
+        this.contextStart = r.pos;
+        r.pos = this.contextEnd;
+      } else if (f === 2) {
+        r.expect(t & 7, WT_LEN, childrenName);
+        const e = r.len(end);
+        this.push(r.pos, e);
+        r.pos = e;
+      } else if (f === 3) {
+        r.expect(t & 7, WT_LEN, 'schema_url');
+        this.schemaUrl = r.string(end);
+      } else r.skip(t & 7, end);
+    }
+  }
 }
 
 // One walk at a time on the event loop (decodeItem never walks another body): a level each.
 const resourceLevel = new EnvelopeLevel();
 const scopeLevel = new EnvelopeLevel();
-
-/** Reads one ResourceX/ScopeX message ending at `end` into `level`. */
-function readEnvelopeLevel(
-  r: Reader,
-  end: number,
-  contextName: string,
-  childrenName: string,
-  level: EnvelopeLevel,
-): EnvelopeLevel {
-  level.contextStart = level.contextEnd = -1;
-  level.schemaUrl = '';
-  level.childEnds = 0;
-  while (r.pos < end) {
-    const t = r.varint(end);
-    const f = t >>> 3;
-    if (f === 1) {
-      r.expect(t & 7, WT_LEN, contextName);
-      level.contextEnd = r.len(end);
-      level.contextStart = r.pos;
-      r.pos = level.contextEnd;
-    } else if (f === 2) {
-      r.expect(t & 7, WT_LEN, childrenName);
-      const e = r.len(end);
-      level.push(r.pos, e);
-      r.pos = e;
-    } else if (f === 3) {
-      r.expect(t & 7, WT_LEN, 'schema_url');
-      level.schemaUrl = r.string(end);
-    } else r.skip(t & 7, end);
-  }
-  return level;
-}
 
 /** Walks Resource{X} → Scope{X} → items, decoding each item with its resource and scope context. */
 export function walkEnvelope<T>(
@@ -509,7 +502,7 @@ export function walkEnvelope<T>(
     }
     r.expect(tag & 7, WT_LEN, 'resource_spans/resource_logs');
     const rEnd = r.len(top);
-    readEnvelopeLevel(r, rEnd, 'resource', 'scope_spans/scope_logs', resourceLevel);
+    resourceLevel.read(r, rEnd, 'resource', 'scope_spans/scope_logs');
     let res = EMPTY_RESOURCE;
     if (resourceLevel.contextStart >= 0) {
       r.pos = resourceLevel.contextStart;
@@ -519,7 +512,7 @@ export function walkEnvelope<T>(
     const scopeEnds = resourceLevel.childEnds;
     for (let i = 0; i < scopeEnds; i += 2) {
       r.pos = scopes[i]!;
-      readEnvelopeLevel(r, scopes[i + 1]!, 'scope', 'spans/log_records', scopeLevel);
+      scopeLevel.read(r, scopes[i + 1]!, 'scope', 'spans/log_records');
       let sc = EMPTY_SCOPE;
       if (scopeLevel.contextStart >= 0) {
         r.pos = scopeLevel.contextStart;
