@@ -68,22 +68,8 @@ async function ensureClient(root: string): Promise<void> {
   });
 }
 
-export async function openModelComparison(opts: {
-  root: string;
-  dir: string;
-  url: string;
-  rate: number;
-  seconds: number;
-  warmSeconds: number;
-  cli: string;
-  run: Runner;
-  rounds: number;
-  /** One after the other instead of at the same time. */
-  apart?: boolean;
-}): Promise<Record<string, unknown>> {
-  await ensureClient(opts.root);
-  const rounds: Round[] = [];
-  for (let i = 0; i < opts.rounds; i++) rounds.push(await oneRound(opts));
+/** One build's rounds, summarised: medians, ratios to the client beside it, and per-round figures. */
+function report(rounds: Round[], iterations: number): Record<string, unknown> {
   const pairedRatios = (get: (r: Round) => [LatencySummary, LatencySummary]): Record<string, number> => ({
     p50: round(med(rounds.map((r) => get(r)[0].p50Ms / get(r)[1].p50Ms))),
     p90: round(med(rounds.map((r) => get(r)[0].p90Ms / get(r)[1].p90Ms))),
@@ -101,14 +87,12 @@ export async function openModelComparison(opts: {
   const clientFromSchedule = medianOf((r) => r.cl);
   const clientService = medianOf((r) => r.clService);
   return {
-    rate_per_s: opts.rate,
-    seconds: opts.seconds,
-    rounds: opts.rounds,
-    together: !opts.apart,
     meshscope: {
       from_schedule: summary(fromSchedule),
       service: summary(service),
       cpu_s_by_round: rounds.map((r) => round(r.cpu)),
+      // Whole-process CPU (start-up and warm-up included) over every iteration it ran.
+      cpu_us_per_iteration_by_round: rounds.map((r) => Math.round((r.cpu * 1e6) / iterations)),
     },
     open_loop_client: { from_schedule: summary(clientFromSchedule), service: summary(clientService) },
     // Ratios of the medians over rounds.
@@ -121,6 +105,11 @@ export async function openModelComparison(opts: {
       from_schedule: pairedRatios((r) => [r.ms, r.cl]),
       service: pairedRatios((r) => [r.msService, r.clService]),
     },
+    // Each round's ratios (the goal holds in every round, not only in the median).
+    ratios_by_round: rounds.map((r) => ({
+      from_schedule: ratios(r.ms, r.cl),
+      service: ratios(r.msService, r.clService),
+    })),
     p99_ms_by_round: rounds.map((r) => ({
       meshscope: r.msService.p99Ms,
       client: r.clService.p99Ms,
@@ -128,6 +117,57 @@ export async function openModelComparison(opts: {
       client_from_schedule: r.cl.p99Ms,
       load_average: r.load,
     })),
+  };
+}
+
+export async function openModelComparison(opts: {
+  root: string;
+  dir: string;
+  url: string;
+  rate: number;
+  seconds: number;
+  warmSeconds: number;
+  cli: string;
+  /** Another build's dist/cli/main.js: each round also runs it beside its own client, in turn with this one. */
+  baselineCli?: string;
+  run: Runner;
+  rounds: number;
+  /** One after the other instead of at the same time. */
+  apart?: boolean;
+}): Promise<Record<string, unknown>> {
+  await ensureClient(opts.root);
+  const rounds: Round[] = [];
+  const baseline: Round[] = [];
+  for (let i = 0; i < opts.rounds; i++) {
+    if (opts.baselineCli === undefined) {
+      rounds.push(await oneRound(opts));
+      continue;
+    }
+    // Interleaved, the order alternating: neither build always gets the quieter half of a round.
+    const b = { ...opts, cli: opts.baselineCli };
+    if (i % 2 === 0) {
+      baseline.push(await oneRound(b));
+      rounds.push(await oneRound(opts));
+    } else {
+      rounds.push(await oneRound(opts));
+      baseline.push(await oneRound(b));
+    }
+  }
+  const iterations = Math.round(opts.rate * (opts.seconds + opts.warmSeconds));
+  const current = report(rounds, iterations);
+  return {
+    rate_per_s: opts.rate,
+    seconds: opts.seconds,
+    rounds: opts.rounds,
+    together: !opts.apart,
+    ...current,
+    ...(opts.baselineCli === undefined
+      ? {}
+      : {
+          baseline: { cli: opts.baselineCli, ...report(baseline, iterations) },
+          // This build's CPU per iteration over the baseline's, round by round (each pair ran in turn).
+          cpu_vs_baseline_by_round: rounds.map((r, i) => round(r.cpu / baseline[i]!.cpu)),
+        }),
     goal: 'each ratio within 0.9-1.1',
   };
 }

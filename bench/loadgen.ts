@@ -40,7 +40,11 @@
 // Open model (bench/loadgen-open.ts): --open-rate R (default 1000 req/s; 0 skips) runs meshscope's
 // constant-arrival-rate and bench/open-loop-client.ts at R for --open-seconds (default --duration),
 // both at the same time in each round (--open-apart: one after the other), and prints each one's
-// p50/p90/p99 and their ratios, paired by round.
+// p50/p90/p99 and their ratios, paired by round. --open-only runs only these rounds; with
+// --baseline DIR, DIR's build runs them too (beside its own client, in turn with this build), and
+// the JSON has both builds' ratios by round and CPU per iteration:
+//
+//   node dist/bench/loadgen.js --open-only --baseline /tmp/main6b1 --duration 10 --rounds 4
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
@@ -75,6 +79,8 @@ const WORK_DOCS = argValue('--work-docs') !== '0';
 // Open model: meshscope's constant-arrival-rate beside bench/open-loop-client.ts (0 skips it).
 const OPEN_RATE = Number(argValue('--open-rate') ?? 1000);
 const OPEN_SECONDS = Number(argValue('--open-seconds') ?? DURATION_S);
+// --open-only runs the open-model rounds alone (with --baseline, that build's too, in turn).
+const OPEN_ONLY = args.includes('--open-only');
 const CLI = path.join(root, 'dist/cli/main.js');
 const CONNECTIONS = 50;
 const CLK_TCK = 100;
@@ -418,6 +424,26 @@ function workSummary(fixed: WorkPair[]): {
   };
 }
 
+/** The open-model rounds (bench/loadgen-open.ts) against nginx at `url`. */
+function openModel(dir: string, url: string, baselineCli: string | undefined): Promise<Record<string, unknown>> {
+  return openModelComparison({
+    root,
+    dir,
+    url,
+    rate: OPEN_RATE,
+    seconds: OPEN_SECONDS,
+    warmSeconds: 2,
+    rounds: ROUNDS,
+    apart: args.includes('--open-apart'),
+    cli: CLI,
+    ...(baselineCli === undefined ? {} : { baselineCli }),
+    run: async (argv, timeoutS) => {
+      const r = await measure(process.execPath, argv, timeoutS);
+      return { exitCode: r.code, stderr: r.stderr, cpuSeconds: r.stats.cpuSeconds };
+    },
+  });
+}
+
 async function main(): Promise<void> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ms-bench-loadgen-'));
   const nginx = await startNginx(dir);
@@ -426,6 +452,13 @@ async function main(): Promise<void> {
     const rounds: Array<{ ms: Run; ac: Run; wrk: Run; floor: Run }> = [];
     const baselineRuns: Run[] = [];
     const baselineCli = BASELINE === undefined ? undefined : path.join(path.resolve(BASELINE), 'dist/cli/main.js');
+    if (OPEN_ONLY) {
+      const open = await openModel(dir, nginx.url, baselineCli);
+      process.stdout.write(
+        `${JSON.stringify({ bench: 'loadgen', target: 'nginx return 200, 1 worker', cores: os.cpus().length, open_model: open }, null, 2)}\n`,
+      );
+      return;
+    }
     const skipped: Run = {
       rps: NaN,
       p50: NaN,
@@ -533,24 +566,7 @@ async function main(): Promise<void> {
             ...(baselineCli === undefined ? {} : { baseline: await vuStart(dir, VUS_START, baselineCli) }),
           }
         : undefined;
-    const open =
-      OPEN_RATE > 0
-        ? await openModelComparison({
-            root,
-            dir,
-            url: nginx.url,
-            rate: OPEN_RATE,
-            seconds: OPEN_SECONDS,
-            warmSeconds: 2,
-            rounds: ROUNDS,
-            apart: args.includes('--open-apart'),
-            cli: CLI,
-            run: async (argv, timeoutS) => {
-              const r = await measure(process.execPath, argv, timeoutS);
-              return { exitCode: r.code, stderr: r.stderr, cpuSeconds: r.stats.cpuSeconds };
-            },
-          })
-        : undefined;
+    const open = OPEN_RATE > 0 ? await openModel(dir, nginx.url, undefined) : undefined;
     const result = {
       bench: 'loadgen',
       target: 'nginx return 200, 1 worker',
