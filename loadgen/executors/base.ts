@@ -112,11 +112,8 @@ export abstract class Executor<C extends BaseConfig = BaseConfig> {
     this.hooks.releaseVU(vu);
   }
 
-  protected async iteration(vu: VU, startLag: number): Promise<IterationOutcome> {
-    return this.#counted(await vu.iterate(this.config.exec, this.hooks.setupData, startLag));
-  }
-
-  #counted(outcome: IterationOutcome): IterationOutcome {
+  /** Counts an ended iteration (the scenario's and the test's). */
+  protected counted(outcome: IterationOutcome): IterationOutcome {
     if (outcome !== 'interrupted') this.info.iterations++;
     this.hooks.onIteration(outcome);
     return outcome;
@@ -154,7 +151,7 @@ export abstract class Executor<C extends BaseConfig = BaseConfig> {
         }
       };
       const onDone = (outcome: IterationOutcome): void => {
-        this.#counted(outcome);
+        this.counted(outcome);
         if (outcome === 'aborted' || outcome === 'interrupted') {
           ended = true;
           resolve();
@@ -202,7 +199,7 @@ export abstract class Executor<C extends BaseConfig = BaseConfig> {
       this.running.delete(vu);
       vu.close();
       this.hooks.onActiveChange(-1);
-      this.#counted('interrupted');
+      this.counted('interrupted');
     }
     return stuck.length;
   }

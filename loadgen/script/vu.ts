@@ -15,7 +15,7 @@ import { buildVuGlobals } from './globals.js';
 import type { ScenarioInfo, TestContext, VuState } from './context.js';
 import { AbortSignalError } from './modules/execution.js';
 import { MODULE_FACTORIES } from './modules/index.js';
-import { inMicrotask, VuEventLoop } from './event-loop.js';
+import { VuEventLoop } from './event-loop.js';
 import { seededRandom } from './random-seed.js';
 
 export interface VuOptions {
@@ -179,19 +179,6 @@ export class VU {
     this.#ctx.env = merged;
     s.tags = internTags({ ...this.#opts.tags, ...tags, ...s.customTags, scenario: scenario.name, group: '' });
     s.groupPath = '';
-  }
-
-  /** One iteration of `exec`, started from a microtask; never rejects but for a missing function. */
-  iterate(exec: string, data: unknown, startLag: number): Promise<IterationOutcome> {
-    return new Promise<IterationOutcome>((resolve, reject) =>
-      inMicrotask(() => {
-        try {
-          this.start(exec, data, startLag, resolve);
-        } catch (err) {
-          reject(err);
-        }
-      }),
-    );
   }
 
   /** Inside an iteration (started and not yet done). */
