@@ -116,6 +116,7 @@ function report(rounds: Round[], iterations: number): Record<string, unknown> {
       meshscope_from_schedule: r.ms.p99Ms,
       client_from_schedule: r.cl.p99Ms,
       load_average: r.load,
+      steal_ticks: r.steal,
     })),
   };
 }
@@ -134,11 +135,15 @@ export async function openModelComparison(opts: {
   rounds: number;
   /** One after the other instead of at the same time. */
   apart?: boolean;
+  /** Each round also runs two clients at once (clientPair): the ratios' noise floor that minute. */
+  noise?: boolean;
 }): Promise<Record<string, unknown>> {
   await ensureClient(opts.root);
   const rounds: Round[] = [];
   const baseline: Round[] = [];
+  const noise: Array<Record<string, unknown>> = [];
   for (let i = 0; i < opts.rounds; i++) {
+    if (opts.noise) noise.push(await clientPair(opts.url, opts.rate, opts.seconds, opts.warmSeconds));
     if (opts.baselineCli === undefined) {
       rounds.push(await oneRound(opts));
       continue;
@@ -168,7 +173,41 @@ export async function openModelComparison(opts: {
           // This build's CPU per iteration over the baseline's, round by round (each pair ran in turn).
           cpu_vs_baseline_by_round: rounds.map((r, i) => round(r.cpu / baseline[i]!.cpu)),
         }),
+    ...(noise.length === 0 ? {} : { client_vs_client_by_round: noise }),
     goal: 'each ratio within 0.9-1.1',
+  };
+}
+
+/** The host's CPU steal so far, in clock ticks (the `steal` column of /proc/stat's cpu line). */
+function stealTicks(): number {
+  try {
+    const cpu = fs.readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!.trim().split(/\s+/);
+    return Number(cpu[8] ?? 0);
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * Two open-loop clients at once at the same rate against the same nginx: how far apart two
+ * identical clients' percentiles come out in the same minute, the floor under any round's
+ * meshscope-to-client ratio on this host.
+ */
+async function clientPair(
+  url: string,
+  rate: number,
+  seconds: number,
+  warmSeconds: number,
+): Promise<Record<string, unknown>> {
+  const port = Number(new URL(url).port);
+  const [a, b] = await Promise.all([
+    openLoop(port, rate, seconds, warmSeconds),
+    openLoop(port, rate, seconds, warmSeconds),
+  ]);
+  return {
+    from_schedule: ratios(a.fromSchedule, b.fromSchedule),
+    service: ratios(a.service, b.service),
+    load_average: round(os.loadavg()[0]!),
   };
 }
 
@@ -180,6 +219,8 @@ interface Round {
   cpu: number;
   /** The host's 1-minute load average at the round's end. */
   load: number;
+  /** CPU steal during the round, in clock ticks summed over the host's CPUs. */
+  steal: number;
 }
 
 async function oneRound(opts: {
@@ -215,6 +256,7 @@ export default function () { http.get(__ENV.URL); }
       opts.seconds + opts.warmSeconds + 60,
     );
   const runClient = () => openLoop(port, opts.rate, opts.seconds, opts.warmSeconds);
+  const steal0 = stealTicks();
   let r: OpenModelRun;
   let client: Awaited<ReturnType<typeof runClient>>;
   if (opts.apart) {
@@ -235,5 +277,6 @@ export default function () { http.get(__ENV.URL); }
     clService: client.service,
     cpu: r.cpuSeconds,
     load: round(os.loadavg()[0]!),
+    steal: stealTicks() - steal0,
   };
 }

@@ -42,9 +42,11 @@
 // both at the same time in each round (--open-apart: one after the other), and prints each one's
 // p50/p90/p99 and their ratios, paired by round. --open-only runs only these rounds; with
 // --baseline DIR, DIR's build runs them too (beside its own client, in turn with this build), and
-// the JSON has both builds' ratios by round and CPU per iteration:
+// the JSON has both builds' ratios by round and CPU per iteration. --open-noise adds, per round,
+// two open-loop clients run at once (client_vs_client_by_round): what the same client's ratio to
+// itself comes to that minute, below which no round's meshscope-to-client ratio means anything:
 //
-//   node dist/bench/loadgen.js --open-only --baseline /tmp/main6b1 --duration 10 --rounds 4
+//   node dist/bench/loadgen.js --open-only --open-noise --baseline /tmp/main6b1 --duration 10 --rounds 4
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
@@ -435,6 +437,7 @@ function openModel(dir: string, url: string, baselineCli: string | undefined): P
     warmSeconds: 2,
     rounds: ROUNDS,
     apart: args.includes('--open-apart'),
+    noise: args.includes('--open-noise'),
     cli: CLI,
     ...(baselineCli === undefined ? {} : { baselineCli }),
     run: async (argv, timeoutS) => {
