@@ -85,15 +85,22 @@ function loadMadvise(): Madvise | null {
 /**
  * Drops the resident pages of Node's binary's read-only private mappings from this process (they
  * stay in the page cache). Returns the bytes dropped, or null where it cannot run (not Linux, no
- * koffi): the process works the same with those pages resident. Reads smaps (a few ms): call it
+ * koffi, no /proc): the process works the same with those pages resident. Reads smaps (a few ms): call it
  * once a process has started, never in a request's path.
  */
 export function releaseNodeBinaryPages(): number | null {
   if (process.platform !== 'linux') return null;
   const call = loadMadvise();
   if (call === null) return null;
+  let maps: Mapping[];
+  try {
+    maps = mappingsOf(realpathSync(process.execPath), readFileSync('/proc/self/smaps', 'utf8'));
+  } catch {
+    // No /proc (a sandbox that hides it): nothing is given back, nothing else changes.
+    return null;
+  }
   let released = 0;
-  for (const m of mappingsOf(realpathSync(process.execPath), readFileSync('/proc/self/smaps', 'utf8'))) {
+  for (const m of maps) {
     // r--p / r-xp: read-only and private, with no page of its own.
     if (m.perms[1] !== '-' || m.perms[3] !== 'p' || m.anonymousKb !== 0 || m.rssKb === 0) continue;
     if (call(m.start, m.end - m.start, MADV_DONTNEED) === 0) released += m.rssKb * 1024;
