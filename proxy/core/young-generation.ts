@@ -8,7 +8,8 @@
 //
 // Node only takes `--max-semi-space-size` before V8 starts. The semi-space growth factor is read
 // at every growth, though, so setting it to 1 holds the young generation where it is. The proxy
-// holds it at 4 MB semi-spaces (PROXY_SEMI_SPACE_BYTES). That used to be "the size module loading
+// holds it at 8 MB semi-spaces (PROXY_SEMI_SPACE_BYTES; 4 MB until the start's pages of Node's
+// binary were given back, see the end of "Why" below). That used to be "the size module loading
 // left it", which was 4 MB until the codec seams, the HTTP/2 codec and the xDS protos made
 // loading allocate more: V8 then grew it to 8 MB while the modules loaded and the bound held it
 // there, 8 MB more peak RSS under wrk (84 MB against 76 MB) for nothing a benchmark could see.
@@ -44,7 +45,17 @@
 // without using is small: node:http (0.2 MB, now loaded by the first HTTP health checker), our
 // TLS modules (0.45 MB), yaml once parsed (0.5 MB, freed only by a full collection, which an
 // HTTP/1.1 proxy under load does not run). Together ~1 MB, not the ~7 MB that 8 MB
-// semi-spaces add. So 4 MB stays.
+// semi-spaces add. So 4 MB stayed, until the node binary's pages were found to be the slack:
+// since the proxy gives back what its start touched of them (shared/binary-pages.ts; ~40 MB
+// resident after start, ~21 MB of it under load) its peak RSS under wrk -c50 is 63 MB at 4 MB
+// and 65-66 MB at 8 MB (80 MB at 16 MB, so not that). Interleaved, one build, the size alone
+// (6 rounds of wrk -c50 5 s, load average 7-10): 4 MB 125 scavenges per 100k requests, 8 MB 62;
+// CPU per request (medians) 15.05 against 14.25 us. What the size does to the tail: a pause
+// stalls every request in flight (~50 under wrk -c50), so the share of requests whose time in
+// the proxy (a downstream read to its response's write, perf's syscall trace beside the 'gc'
+// entries) spans a scavenge is 4.5% at 4 MB and 2.1-2.3% at 8 MB, their median 1.4-1.9 ms
+// against 0.85 ms. Above 1% a scavenge is in every p99; taking it out would take 16 MB or half
+// a request's ~5 kB of garbage.
 // What the hold costs: after an idle spell V8 shrinks the young generation to 1 MB at the first
 // scavenge, and grows it back only once a semi-space's worth has survived since (about 15
 // scavenges, ~8k requests at 1 MB); bench rows that sit idle between rounds show it (369
@@ -101,7 +112,7 @@ export function holdYoungGenerationAt(targetBytes: number): void {
 }
 
 /** The semi-space size a proxy process holds its young generation at (see the header). */
-export const PROXY_SEMI_SPACE_BYTES = 4 * MB;
+export const PROXY_SEMI_SPACE_BYTES = 8 * MB;
 
 /**
  * Stops V8 growing the young generation while the proxy's modules load (it stays at the 1 MB
