@@ -3,7 +3,8 @@
 // them (or SHAPE=logs: otel_logs rows shaped like the proxy's access logs), ROWS (32768) per
 // insert, INSERTS (16) inserts by its writer, then until no merge has run for a second. Prints process CPU per 100k spans (chDB's threads included) for the inserts and
 // in all, CPU per thread name, the parts left, and with EVENTS=<regex> chDB's ProfileEvents
-// (system.events) over the run, e.g. MergeTotalMilliseconds, InsertedWideParts. For A/B runs,
+// (system.events) over the run, e.g. MergeTotalMilliseconds, InsertedWideParts. REPEAT (1): the
+// decoded batches inserted that many times over, for merges of a longer stream. For A/B runs,
 // one process per variant, interleaved: VARIANT (a label), VARIANT_SQL (statements after the
 // embedded tuning, ';'-separated, e.g. ALTER TABLE otel_traces MODIFY SETTING …),
 // VARIANT_SETTINGS (extra insert settings, k=v,k=v), DUMP (a query printed at the end).
@@ -33,6 +34,9 @@ import { makeSidecarBodies, makeSyntheticBodies } from './lib/span-shapes.js';
 
 const ROWS = Number(process.env.ROWS ?? 32768);
 const INSERTS = Number(process.env.INSERTS ?? 16);
+// The decoded batches inserted this many times over (each insert its own token), so merges reach
+// the levels a sustained stream reaches without holding more decoded batches in memory.
+const REPEAT = Number(process.env.REPEAT ?? 1);
 const LOGS = process.env.SHAPE === 'logs';
 
 /**
@@ -175,7 +179,8 @@ async function main(): Promise<void> {
     const e0 = await events();
     const t0 = threads();
     const c0 = process.cpuUsage();
-    for (const recs of batches) await writer.insert(LOGS ? 'otel_logs' : 'otel_traces', recs as Rows[], randomUUID());
+    for (let r = 0; r < REPEAT; r++)
+      for (const recs of batches) await writer.insert(LOGS ? 'otel_logs' : 'otel_traces', recs as Rows[], randomUUID());
     const c1 = process.cpuUsage(c0);
     const t1 = threads();
     const deadline = Date.now() + 120_000;
@@ -186,7 +191,7 @@ async function main(): Promise<void> {
     const c2 = process.cpuUsage(c0);
     const t2 = threads();
     const e2 = await events();
-    const rows = ROWS * INSERTS;
+    const rows = ROWS * INSERTS * REPEAT;
     const per100k = (u: NodeJS.CpuUsage): number => Number((((u.user + u.system) / 1e6 / rows) * 1e5).toFixed(3));
     const parts = await q(
       'SELECT table, count(), sum(rows), sum(bytes_on_disk), max(level) FROM system.parts WHERE active AND database = currentDatabase() GROUP BY table FORMAT TSV',

@@ -9,7 +9,12 @@ import { makeSidecarBodies, makeSyntheticBodies } from '../../bench/lib/span-sha
 import { spanWindow } from '../../collector/pipeline/time-window.js';
 import { decodeTracesToColumns } from '../../collector/receivers/otlp/protobuf-rows.js';
 import { GRAPH_ATTRIBUTE_KEYS } from '../../collector/servicegraph/store.js';
-import { BlockArena, ByteDictionary, lowCardinalityInSteps } from '../../collector/storage/clickhouse/native.js';
+import {
+  BlockArena,
+  ByteDictionary,
+  lowCardinalityInSteps,
+  offsets,
+} from '../../collector/storage/clickhouse/native.js';
 import {
   type SpanColumns,
   SpanColumnsWriter,
@@ -86,5 +91,55 @@ describe('BlockArena', () => {
       expect(digest(pooled)).toBe(digest(fresh));
       expect(pooled.at(-1)!.length).toBe(keys * 2 * (keys <= 0x100 ? 1 : keys <= 0x10000 ? 2 : 4));
     }
+  });
+
+  it('reads ids and sizes at any byte offset: an unaligned stream gives the values an aligned one does', () => {
+    const keys = 300;
+    const dict = new ByteDictionary(Number.MAX_SAFE_INTEGER);
+    for (let k = 0; k < keys; k++) dict.idOfString(`key-${k}`);
+    const n = 5000;
+    const aligned = Buffer.alloc(n * 4);
+    for (let i = 0; i < n; i++) aligned.writeUInt32LE((i * 7919) % keys, i * 4);
+    // The same words one byte into a buffer: no UInt32 view of them is possible.
+    const unaligned = Buffer.alloc(n * 4 + 1).subarray(1);
+    aligned.copy(unaligned);
+    const block = (ids: Buffer, arena?: BlockArena): Buffer => {
+      const out: Buffer[] = [];
+      for (const _ of lowCardinalityInSteps(out, [ids.subarray(0, 2000), ids.subarray(2000)], [dict, dict], arena));
+      return Buffer.concat(out);
+    };
+    const expected = block(aligned);
+    expect(block(unaligned)).toEqual(expected);
+    expect(block(unaligned, new BlockArena())).toEqual(expected);
+    expect(block(aligned, new BlockArena())).toEqual(expected);
+    // What the column means: UInt64 flags, key count, the keys (varint length + bytes), UInt64
+    // value count, then a UInt16 index per value naming the value's key.
+    const keyCount = Number(expected.readBigUInt64LE(8));
+    const list: string[] = [];
+    let at = 16;
+    for (let k = 0; k < keyCount; k++) {
+      const len = expected[at]!;
+      list.push(expected.toString('utf8', at + 1, at + 1 + len));
+      at += 1 + len;
+    }
+    expect(Number(expected.readBigUInt64LE(at))).toBe(n);
+    at += 8;
+    for (let i = 0; i < n; i++)
+      expect(list[expected.readUInt16LE(at + 2 * i)]).toBe(`key-${aligned.readUInt32LE(i * 4)}`);
+
+    const sizes = Buffer.alloc(n * 4);
+    for (let i = 0; i < n; i++) sizes.writeUInt32LE(i % 17, i * 4);
+    const shifted = Buffer.alloc(n * 4 + 3).subarray(3);
+    sizes.copy(shifted);
+    const ends = (streams: Buffer[], arena?: BlockArena): Buffer => {
+      const out: Buffer[] = [];
+      offsets(out, streams, arena);
+      return out[0]!;
+    };
+    const want = Buffer.alloc(n * 8);
+    for (let i = 0, end = 0; i < n; i++) want.writeBigUInt64LE(BigInt((end += i % 17)), i * 8);
+    expect(ends([sizes.subarray(0, 400), sizes.subarray(400)], new BlockArena())).toEqual(want);
+    expect(ends([shifted.subarray(0, 400), shifted.subarray(400)], new BlockArena())).toEqual(want);
+    expect(ends([sizes.subarray(0, 400), shifted.subarray(400)])).toEqual(want);
   });
 });

@@ -260,21 +260,45 @@ export function varint(n: number): Buffer {
   return Buffer.from(out);
 }
 
+/**
+ * The platform stores typed-array elements little-endian, as Native does: UInt32 words can then
+ * be read and written through Uint32Array views of 4-byte aligned buffers (one typed load or
+ * store each) instead of DataView calls; the DataView paths stay for anything else.
+ */
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+
+/** `b` as UInt32 words, when it can be viewed so (little-endian platform, aligned, whole words). */
+const u32View = (b: Uint8Array): Uint32Array | undefined =>
+  LITTLE_ENDIAN && (b.byteOffset & 3) === 0 && (b.byteLength & 3) === 0
+    ? new Uint32Array(b.buffer, b.byteOffset, b.byteLength >>> 2)
+    : undefined;
+
 /** Sizes (UInt32 per row, per record) as a block's Array end offsets (UInt64, cumulative). */
 export function offsets(out: Buffer[], sizes: readonly Buffer[], arena?: BlockArena): void {
   let total = 0;
   for (const s of sizes) total += s.length >>> 2;
   const b = blockBuffer(arena, total * 8);
-  const v = viewOf(b);
+  const w = u32View(b);
   let end = 0;
   let p = 0;
   for (const s of sizes) {
+    const sw = w === undefined ? undefined : u32View(s);
+    if (w !== undefined && sw !== undefined) {
+      // Each row's UInt64: the offset in the low word, 0 in the high one (offsets stay below 2^32).
+      for (let i = 0; i < sw.length; i++) {
+        end += sw[i]!;
+        w[p++] = end;
+        w[p++] = 0;
+      }
+      continue;
+    }
+    const v = viewOf(b);
     const sv = viewOf(s);
     for (let i = 0; i < s.length; i += 4) {
       end += sv.getUint32(i, true);
-      v.setUint32(p, end, true);
-      v.setUint32(p + 4, 0, true);
-      p += 8;
+      v.setUint32(p * 4, end, true);
+      v.setUint32(p * 4 + 4, 0, true);
+      p += 2;
     }
   }
   out.push(b);
@@ -392,6 +416,9 @@ export function* lowCardinalityInSteps(
   // then narrowed to the width.
   const indexes = arena === undefined ? Buffer.allocUnsafe(total * 4) : arena.scratch(total * 4);
   const iv = viewOf(indexes);
+  // Written as UInt32 words where the platform allows (an arena's scratch is aligned; a pool
+  // Buffer may not be), else through the DataView.
+  const iw = u32View(indexes);
   let p = 0;
   let stepEnd = LOW_CARDINALITY_STEP;
   for (let r = 0; r < ids.length; r++) {
@@ -399,20 +426,36 @@ export function* lowCardinalityInSteps(
     const stamps = d.stamps;
     const positions = d.positions;
     const s = ids[r]!;
-    const sv = viewOf(s);
-    for (let i = 0; i < s.length; ) {
+    const sw = iw === undefined ? undefined : u32View(s);
+    const sv = sw === undefined ? viewOf(s) : undefined;
+    const n = s.length >>> 2;
+    for (let i = 0; i < n; ) {
       // Up to the step's end within this buffer (one buffer may hold many records' ids).
-      const stop = Math.min(s.length, i + (stepEnd - p) * 4);
-      for (; i < stop; i += 4) {
-        const id = sv.getUint32(i, true);
-        if (stamps[id] !== stamp) {
-          stamps[id] = stamp;
-          positions[id] = keys.length;
-          const key = d.key(id);
-          keys.push(key);
-          keyBytes += key.length;
+      const stop = Math.min(n, i + (stepEnd - p));
+      if (sw !== undefined && iw !== undefined) {
+        for (; i < stop; i++) {
+          const id = sw[i]!;
+          if (stamps[id] !== stamp) {
+            stamps[id] = stamp;
+            positions[id] = keys.length;
+            const key = d.key(id);
+            keys.push(key);
+            keyBytes += key.length;
+          }
+          iw[p++] = positions[id]!;
         }
-        iv.setUint32(4 * p++, positions[id]!, true);
+      } else {
+        for (; i < stop; i++) {
+          const id = sv!.getUint32(4 * i, true);
+          if (stamps[id] !== stamp) {
+            stamps[id] = stamp;
+            positions[id] = keys.length;
+            const key = d.key(id);
+            keys.push(key);
+            keyBytes += key.length;
+          }
+          iv.setUint32(4 * p++, positions[id]!, true);
+        }
       }
       if (p >= stepEnd) {
         yield;
@@ -442,7 +485,12 @@ export function* lowCardinalityInSteps(
     return;
   }
   const b = arena === undefined ? indexes : arena.take(total << width);
-  if (width === 0) for (let i = 0; i < total; i++) b[i] = iv.getUint32(i * 4, true);
+  if (iw !== undefined && arena !== undefined) {
+    // A typed copy converts each word to the narrower type (every index fits it): one native
+    // loop. The arena's buffer is 8-byte aligned, so a Uint16Array can view it.
+    if (width === 0) b.set(iw.subarray(0, total));
+    else new Uint16Array(b.buffer, b.byteOffset, total).set(iw.subarray(0, total));
+  } else if (width === 0) for (let i = 0; i < total; i++) b[i] = iv.getUint32(i * 4, true);
   else {
     const bv = arena === undefined ? iv : viewOf(b);
     for (let i = 0; i < total; i++) bv.setUint16(i * 2, iv.getUint32(i * 4, true), true);
