@@ -14,6 +14,7 @@ import { OtlpHttpReceiver } from './receivers/otlp/receiver.js';
 import { createDatabase, createStorageClient, type ClickHouseTarget } from './storage/clickhouse/client.js';
 import { repairDeduplicationLogs } from './storage/clickhouse/dedup-repair.js';
 import { tuneEmbeddedTables } from './storage/clickhouse/embedded.js';
+import { releaseEngineLibraryPagesOrWarn } from './storage/clickhouse/library-pages.js';
 import { migrate } from './storage/clickhouse/migrate.js';
 import { createRowWriter } from './storage/clickhouse/writer.js';
 import { CollectorMetrics } from './telemetry.js';
@@ -114,6 +115,9 @@ export async function startCollector(options: CollectorOptions = {}): Promise<Co
       await storage.close();
       throw err;
     }
+    // The engine has started and run its first statements: what loading chDB's library touched
+    // and the load does not use leaves the resident set (library-pages.ts).
+    releaseEngineLibraryPagesOrWarn();
     schemaReady = Promise.resolve();
   } else {
     schemaReady = (async () => {
