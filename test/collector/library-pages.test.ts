@@ -1,7 +1,8 @@
-// chDB's library pages that its start touched leave the collector's resident set once it has
-// started (collector/storage/clickhouse/library-pages.ts), and the engine still answers; where
-// koffi cannot load, the collector starts all the same and says so once. Each collector runs in
-// its own process: the pages are the process's, and the engine is one per process.
+// chDB's library pages (and Node's binary's) that start touched leave the collector's resident set
+// once it has started (collector/storage/clickhouse/library-pages.ts), and the engine still
+// answers; where koffi cannot load, the collector starts all the same and says so once. Each
+// collector runs in its own process: the pages are the process's, and the engine is one per
+// process.
 
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -15,6 +16,8 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 interface Run {
   /** Resident MiB of libchdb.so's read-only mappings once the collector has started. */
   afterStartMb: number;
+  /** The same of Node's binary. */
+  nodeAfterStartMb: number;
   /** The same after a span was stored and queried back. */
   afterQueryMb: number;
   services: string[];
@@ -25,14 +28,15 @@ interface Run {
 function run(name: string, nodeArgs: string[] = []): Run {
   const index = resolve('dist/collector/index.js');
   const script = `
-const { readFileSync } = await import('node:fs');
+const { readFileSync, realpathSync } = await import('node:fs');
 const { startCollector } = await import(${JSON.stringify(index)});
-const residentMb = () => {
+const node = realpathSync(process.execPath);
+const residentMb = (file = '/libchdb.so') => {
   let kb = 0;
   let counted = false;
   for (const line of readFileSync('/proc/self/smaps', 'utf8').split('\\n')) {
     const head = /^[0-9a-f]+-[0-9a-f]+ (\\S+) \\S+ \\S+ \\S+\\s*(.*)$/.exec(line);
-    if (head) counted = head[2].endsWith('/libchdb.so') && head[1][1] === '-';
+    if (head) counted = head[2].endsWith(file) && head[1][1] === '-';
     else if (counted && line.startsWith('Rss:')) kb += Number.parseInt(line.slice(4), 10);
   }
   return kb / 1024;
@@ -43,6 +47,7 @@ const collector = await startCollector({
   dataDir: ${JSON.stringify(join(dir, name))},
 });
 const afterStartMb = residentMb();
+const nodeAfterStartMb = residentMb(node);
 const now = BigInt(Date.now()) * 1000000n;
 const res = await fetch(collector.otlpUrl + '/v1/traces', {
   method: 'POST',
@@ -58,7 +63,7 @@ if (!(await collector.flush(20000))) throw new Error('not stored');
 const services = (await (await fetch(collector.apiUrl + '/api/services')).json()).data;
 const afterQueryMb = residentMb();
 await collector.close();
-process.stdout.write(JSON.stringify({ afterStartMb, afterQueryMb, services }));`;
+process.stdout.write(JSON.stringify({ afterStartMb, nodeAfterStartMb, afterQueryMb, services }));`;
   const child = spawnSync(process.execPath, [...nodeArgs, '--input-type=module', '-e', script], {
     encoding: 'utf8',
     timeout: 60_000,
@@ -73,6 +78,8 @@ describe("chDB's library pages", () => {
     // ~175 MiB are resident after the engine's start (the run below without koffi); what stays
     // is what the first statements after the release touched again.
     expect(r.afterStartMb).toBeLessThan(48);
+    // Node's binary the same way: ~39 MiB without, ~17 with.
+    expect(r.nodeAfterStartMb).toBeLessThan(30);
     // The engine still runs from the pages it faults back in: a span stored and queried.
     expect(r.services).toContain('library-pages-released');
     expect(r.afterQueryMb).toBeLessThan(120);
@@ -95,6 +102,7 @@ Module._resolveFilename = function (request, ...rest) {
     expect(r.services).toContain('library-pages-kept');
     if (process.platform === 'linux') {
       expect(r.afterStartMb).toBeGreaterThan(100);
+      expect(r.nodeAfterStartMb).toBeGreaterThan(30);
       // Said once, with the reason.
       expect(r.stderr.match(/madvise through koffi is not available/g)).toHaveLength(1);
       expect(r.stderr).toContain("Cannot find module 'koffi'");

@@ -15,8 +15,11 @@
 // the same, and a cgroup's memory charge counts page cache whether mapped or not; it lowers the
 // process's RSS (and its peak under load), which is what ps, top, a Kubernetes RSS metric and the
 // collector's own goal read.
+//
+// Node's own binary is given back the same way: ~41 MB of it are resident after start (V8,
+// its snapshot, ICU's data), ~27 MB under load (bench:collector's nodeBinaryFileMb at the peak).
 
-import { readFileSync } from 'node:fs';
+import { readFileSync, realpathSync } from 'node:fs';
 import { createRequire } from 'node:module';
 
 /** Linux's MADV_DONTNEED (the same value on every architecture Node's prebuilt binaries cover). */
@@ -40,8 +43,11 @@ interface Mapping {
   anonymousKb: number;
 }
 
-/** The process's mappings of files whose path ends with `suffix`, from /proc/self/smaps. */
-export function fileMappings(suffix: string, smaps = readFileSync('/proc/self/smaps', 'utf8')): Mapping[] {
+/** The process's mappings of the files `matches` accepts, from /proc/self/smaps. */
+export function fileMappings(
+  matches: (path: string) => boolean,
+  smaps = readFileSync('/proc/self/smaps', 'utf8'),
+): Mapping[] {
   const out: Mapping[] = [];
   let current: Mapping | undefined;
   for (const line of smaps.split('\n')) {
@@ -55,7 +61,7 @@ export function fileMappings(suffix: string, smaps = readFileSync('/proc/self/sm
         rssKb: 0,
         anonymousKb: 0,
       };
-      if (current.path.endsWith(suffix)) out.push(current);
+      if (matches(current.path)) out.push(current);
       else current = undefined;
     } else if (current !== undefined) {
       if (line.startsWith('Rss:')) current.rssKb = Number.parseInt(line.slice(4), 10);
@@ -81,16 +87,23 @@ function loadMadvise(): Madvise {
   return madvise;
 }
 
+/** chDB's library and Node's binary, as /proc/self/maps names them. */
+function startOnlyFiles(): (path: string) => boolean {
+  const node = realpathSync(process.execPath);
+  return (path) => path.endsWith('/libchdb.so') || path === node;
+}
+
 /**
- * Drops the resident pages of chDB's library's read-only mappings from the process (they stay
- * in the page cache). Call once the engine has started; not in the request path (it reads
- * smaps, ~2-5 ms). Throws where madvise cannot be called (no koffi); Linux only.
+ * Drops the resident pages of the read-only mappings of chDB's library and Node's binary from
+ * the process (they stay in the page cache). Call once the engine has started; not in the
+ * request path (it reads smaps, ~2-5 ms). Throws where madvise cannot be called (no koffi);
+ * Linux only.
  */
-export function releaseEngineLibraryPages(suffix = '/libchdb.so'): ReleasedPages {
+export function releaseEngineLibraryPages(matches = startOnlyFiles()): ReleasedPages {
   const call = loadMadvise();
   const result: ReleasedPages = { residentBytes: 0, releasedBytes: 0, mappings: 0 };
-  for (const m of fileMappings(suffix)) {
-    // r--p / r-xp: read-only and private. A shared mapping would be too, but chDB has none.
+  for (const m of fileMappings(matches)) {
+    // r--p / r-xp: read-only and private (neither file is mapped shared).
     if (m.perms[1] !== '-' || m.perms[3] !== 'p') continue;
     result.residentBytes += m.rssKb * 1024;
     if (m.anonymousKb !== 0 || m.rssKb === 0) continue;
@@ -115,7 +128,7 @@ export function releaseEngineLibraryPagesOrWarn(): ReleasedPages | undefined {
     if (!warned) {
       warned = true;
       process.emitWarning(
-        `collector: chDB's library pages touched at start stay resident (~150 MB of RSS): madvise through koffi is not available (${(err as Error).message})`,
+        `collector: chDB's library pages touched at start stay resident (~175 MB of RSS): madvise through koffi is not available (${(err as Error).message})`,
       );
     }
     return undefined;
