@@ -115,9 +115,6 @@ export async function startCollector(options: CollectorOptions = {}): Promise<Co
       await storage.close();
       throw err;
     }
-    // The engine has started and run its first statements: what loading chDB's library touched
-    // and the load does not use leaves the resident set (library-pages.ts).
-    releaseEngineLibraryPagesOrWarn();
     schemaReady = Promise.resolve();
   } else {
     schemaReady = (async () => {
@@ -137,6 +134,10 @@ export async function startCollector(options: CollectorOptions = {}): Promise<Co
     // Observed by the pipeline; this keeps a rejection at shutdown from going unhandled.
     schemaReady.catch(() => undefined);
   }
+  // Embedded, the engine has started and run its first statements; with a server, chDB's
+  // library is loaded all the same (client.ts imports it) and never runs: what loading it
+  // touched and the load does not use leaves the resident set (library-pages.ts).
+  releaseEngineLibraryPagesOrWarn();
 
   const { wal, replay, inflight } = await WriteAheadLog.open({
     dir: join(config.dataDir, 'wal'),

@@ -86,6 +86,37 @@ describe("chDB's library pages", () => {
     expect(r.stderr).not.toContain('madvise');
   });
 
+  it.skipIf(process.platform !== 'linux')('leave it too when the collector writes to a ClickHouse server', () => {
+    // chDB's library is loaded in URL mode as well, and never runs there. Nothing listens on the
+    // discard port: the collector starts and retries its migrations in the background.
+    const index = resolve('dist/collector/index.js');
+    const script = `
+const { readFileSync } = await import('node:fs');
+const { startCollector } = await import(${JSON.stringify(index)});
+const collector = await startCollector({
+  otlpHttp: '127.0.0.1:0',
+  http: '127.0.0.1:0',
+  dataDir: ${JSON.stringify(join(dir, 'url'))},
+  clickhouse: { url: 'http://127.0.0.1:9' },
+});
+let kb = 0;
+let counted = false;
+for (const line of readFileSync('/proc/self/smaps', 'utf8').split('\\n')) {
+  const head = /^[0-9a-f]+-[0-9a-f]+ (\\S+) \\S+ \\S+ \\S+\\s*(.*)$/.exec(line);
+  if (head) counted = head[2].endsWith('/libchdb.so') && head[1][1] === '-';
+  else if (counted && line.startsWith('Rss:')) kb += Number.parseInt(line.slice(4), 10);
+}
+await collector.close(1000);
+process.stdout.write(String(kb / 1024));`;
+    const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    expect(child.status, child.stderr).toBe(0);
+    // ~137 MiB without the release.
+    expect(Number(child.stdout)).toBeLessThan(48);
+  });
+
   it('stay resident, and the collector works, where koffi cannot load', () => {
     // A preload that makes resolving 'koffi' fail, as on a platform it has no binary for.
     const preload = join(dir, 'no-koffi.cjs');
