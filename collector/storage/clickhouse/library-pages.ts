@@ -16,6 +16,14 @@
 // process's RSS (and its peak under load), which is what ps, top, a Kubernetes RSS metric and the
 // collector's own goal read.
 //
+// Once, not periodically: given back again every 5 s (smaps read and madvise on libuv's pool),
+// the pages at bench:collector's peak fell further (libchdb.so 99 -> 56-66 MB, node 26 -> 17-22,
+// peak RSS medians sidecar 448 -> 416, synthetic 419 -> 383 in 4 pairs), but the engine's hot
+// code faulted back after every round cost CPU: per 100k spans 1.20 -> 1.33 and 1.03 -> 1.18,
+// stored rate and ack p99 worse (p99 medians 439 -> 519 and 431 -> 575 ms), in this pairing and
+// in an earlier 3-pair one. malloc_trim(0) every second (glibc's heap) changed nothing at the
+// peak (malloc's heap at the peak 57 -> 63, 44 -> 41 MB: what it holds then is live).
+//
 // Node's own binary is given back the same way: ~41 MB of it are resident after start (V8,
 // its snapshot, ICU's data), ~27 MB under load (bench:collector's nodeBinaryFileMb at the peak).
 
