@@ -14,6 +14,7 @@ import { OtlpHttpReceiver } from './receivers/otlp/receiver.js';
 import { createDatabase, createStorageClient, type ClickHouseTarget } from './storage/clickhouse/client.js';
 import { repairDeduplicationLogs } from './storage/clickhouse/dedup-repair.js';
 import { tuneEmbeddedTables } from './storage/clickhouse/embedded.js';
+import { releaseEngineLibraryPagesOrWarn } from './storage/clickhouse/library-pages.js';
 import { migrate } from './storage/clickhouse/migrate.js';
 import { createRowWriter } from './storage/clickhouse/writer.js';
 import { CollectorMetrics } from './telemetry.js';
@@ -133,6 +134,10 @@ export async function startCollector(options: CollectorOptions = {}): Promise<Co
     // Observed by the pipeline; this keeps a rejection at shutdown from going unhandled.
     schemaReady.catch(() => undefined);
   }
+  // Embedded, the engine has started and run its first statements; with a server, chDB's
+  // library is loaded all the same (client.ts imports it) and never runs: what loading it
+  // touched and the load does not use leaves the resident set (library-pages.ts).
+  releaseEngineLibraryPagesOrWarn();
 
   const { wal, replay, inflight } = await WriteAheadLog.open({
     dir: join(config.dataDir, 'wal'),

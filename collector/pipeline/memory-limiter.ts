@@ -27,11 +27,11 @@ export interface MemoryBudget {
 
 /**
  * Anonymous memory resident whatever the load: V8's initial heap, thread stacks, the engine's
- * relocated data (12 MB) and its allocator's start. An idle collector holds ~69 MB of it and ~213
- * MB of file pages (libchdb.so 165-183 MB, node's binary 40): those count in RSS but are the
- * page cache's, and a cgroup's limit reclaims them before anonymous memory; three quarters of
- * libchdb's are touched only at start (bench:collector's libchdbFilePagesAfterLoad), so losing
- * them costs nothing. They are not reserved here.
+ * relocated data (12 MB) and its allocator's start. An idle collector holds ~69 MB of it and
+ * file pages: node's binary ~40 MB and libchdb.so's, ~175 MB after the engine's start, which the
+ * collector then gives back (storage/clickhouse/library-pages.ts: ~14 MB idle, ~100 MB under
+ * load). Those count in RSS but are the page cache's, and a cgroup's limit reclaims them before
+ * anonymous memory. They are not reserved here.
  */
 const BASELINE_BYTES = 128 * MiB;
 
