@@ -1,7 +1,9 @@
 // `meshscope collector`: parses flags and runs the collector until SIGTERM/SIGINT.
 
+import { setFlagsFromString } from 'node:v8';
 import { parseFlags, untilStopSignal } from './flags.js';
 import { CollectorConfigError, startCollector, type CollectorOptions } from '../collector/index.js';
+import { collectorV8Flags } from '../collector/launch-env.js';
 
 const USAGE = `usage: meshscope collector [--otlp-http 127.0.0.1:4318] [--http 127.0.0.1:16686] [--data ./data]
          [--clickhouse-url URL --clickhouse-user U --clickhouse-password P --clickhouse-database D]
@@ -22,6 +24,8 @@ export async function run(argv: string[]): Promise<number> {
     'embedded-nice': { type: 'string' },
   });
   if (typeof values === 'number') return values;
+  // When V8 starts a full GC (collector/launch-env.ts): read by V8 at each check, so in effect from here on.
+  for (const flag of collectorV8Flags()) setFlagsFromString(flag);
   const options: CollectorOptions = {};
   if (values['otlp-http'] !== undefined) options.otlpHttp = values['otlp-http'];
   if (values.http !== undefined) options.http = values.http;

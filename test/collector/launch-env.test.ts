@@ -6,7 +6,12 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { COLLECTOR_MALLOC_ENV, collectorLaunchEnv } from '../../collector/launch-env.js';
+import {
+  COLLECTOR_MALLOC_ENV,
+  COLLECTOR_V8_FLAGS,
+  collectorLaunchEnv,
+  collectorV8Flags,
+} from '../../collector/launch-env.js';
 import { loadMeshFile } from '../../control-plane/mesh/validate.js';
 import { planMesh } from '../../up/plan.js';
 
@@ -65,6 +70,23 @@ describe("the collector's launch settings", () => {
   it("keep an operator's own value", () => {
     expect(collectorLaunchEnv({})).toEqual(COLLECTOR_MALLOC_ENV);
     expect(collectorLaunchEnv({ MALLOC_MMAP_THRESHOLD_: '65536' })).toEqual({});
+  });
+
+  it("set V8's marking triggers unless the operator set them, as node flags or in NODE_OPTIONS", () => {
+    expect(collectorV8Flags([], {})).toEqual([...COLLECTOR_V8_FLAGS]);
+    expect(COLLECTOR_V8_FLAGS).toEqual([
+      '--incremental-marking-soft-trigger=90',
+      '--incremental-marking-hard-trigger=99',
+    ]);
+    expect(collectorV8Flags(['--incremental-marking-soft-trigger=50'], {})).toEqual([
+      '--incremental-marking-hard-trigger=99',
+    ]);
+    // V8 takes either spelling.
+    expect(
+      collectorV8Flags([], { NODE_OPTIONS: '--max-old-space-size=512 --incremental_marking_hard_trigger=80' }),
+    ).toEqual(['--incremental-marking-soft-trigger=90']);
+    // A flag whose name only begins the same is not the operator's value.
+    expect(collectorV8Flags(['--incremental-marking-soft-trigger-x=1'], {})).toEqual([...COLLECTOR_V8_FLAGS]);
   });
 
   it("are in docker-compose.yml's collector service", () => {
