@@ -8,7 +8,7 @@ import type { LogLevel } from '../proxy/index.js';
 // proxy/core/old-generation.ts).
 import { holdYoungGenerationWhileLoading } from '../proxy/core/young-generation.js';
 import { boundOldGenerationGrowth } from '../proxy/core/old-generation.js';
-import { releaseNodeBinaryPages } from '../shared/binary-pages.js';
+import { releaseNodeBinaryPages } from '../shared/file-pages.js';
 import {
   scavengeOnRequestThread,
   scavengeWhenYoungGenerationFull,
@@ -38,7 +38,7 @@ export async function run(argv: string[]): Promise<number> {
   const { boundYoungGeneration, startProxy, LOG_LEVELS, ProxyError } = await import('../proxy/index.js');
   // What loading the proxy's modules touched of Node's binary (V8's parser and compilers at full
   // stretch) goes back before the configuration is built, so the start's peak is not both
-  // (shared/binary-pages.ts); what building and starting touched goes back once started.
+  // (shared/file-pages.ts); what building and starting touched goes back once started.
   releaseNodeBinaryPages();
   const USAGE = usage(LOG_LEVELS);
   let values;

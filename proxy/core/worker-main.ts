@@ -5,7 +5,7 @@ import { Worker, handleWorkerCall } from './worker.js';
 import type { WorkerRequest, WorkerResponse } from './ipc.js';
 import { RuntimeReplica } from '../runtime/index.js';
 import { loadExtensionsFor } from '../extensions/catalog.js';
-import { releaseNodeBinaryPages } from '../../shared/binary-pages.js';
+import { releaseNodeBinaryPages } from '../../shared/file-pages.js';
 
 let worker: Worker | null = null;
 const runtime = new RuntimeReplica();
@@ -17,7 +17,7 @@ async function handle(req: WorkerRequest): Promise<unknown> {
     await loadExtensionsFor(req.bootstrap);
     worker = new Worker({ node: req.node, shutdownTimeoutMs: req.shutdownTimeoutMs, runtime });
     await worker.start(req.bootstrap);
-    // Started: the start's pages of Node's binary go back (shared/binary-pages.ts), as in the
+    // Started: the start's pages of Node's binary go back (shared/file-pages.ts), as in the
     // main process (cli/proxy.ts).
     releaseNodeBinaryPages();
     return worker.listeners();

@@ -46,7 +46,7 @@
 // TLS modules (0.45 MB), yaml once parsed (0.5 MB, freed only by a full collection, which an
 // HTTP/1.1 proxy under load does not run). Together ~1 MB, not the ~7 MB that 8 MB
 // semi-spaces add. So 4 MB stayed, until the node binary's pages were found to be the slack:
-// since the proxy gives back what its start touched of them (shared/binary-pages.ts; ~40 MB
+// since the proxy gives back what its start touched of them (shared/file-pages.ts; ~40 MB
 // resident after start, ~21 MB of it under load) its peak RSS under wrk -c50 is 63 MB at 4 MB
 // and 65-66 MB at 8 MB (80 MB at 16 MB, so not that). Interleaved, one build, the size alone
 // (6 rounds of wrk -c50 5 s, load average 7-10): 4 MB 125 scavenges per 100k requests, 8 MB 62;

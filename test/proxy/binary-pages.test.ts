@@ -1,5 +1,5 @@
 // A started proxy gives back the pages of Node's binary that its start touched
-// (shared/binary-pages.ts): they leave its resident set, and it goes on proxying, the code it
+// (shared/file-pages.ts): they leave its resident set, and it goes on proxying, the code it
 // runs coming back from the page cache.
 import { afterEach, describe, expect, it } from 'vitest';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -10,7 +10,7 @@ import { stringify } from 'yaml';
 import { freePort, request } from './helpers.js';
 import { bootstrapFor, cluster, routeTo } from './resilience/harness.js';
 import { TestUpstream } from './resilience/upstreams.js';
-import { mappingsOf } from '../../shared/binary-pages.js';
+import { fileMappings } from '../../shared/file-pages.js';
 
 const cleanups: Array<() => Promise<unknown> | unknown> = [];
 afterEach(async () => {
@@ -19,17 +19,20 @@ afterEach(async () => {
 
 /** Resident MB of Node's binary in process `pid`. */
 function nodeBinaryMb(pid: number | 'self'): number {
-  const maps = mappingsOf(realpathSync(process.execPath), readFileSync(`/proc/${pid}/smaps`, 'utf8'));
+  const maps = fileMappings(
+    (path) => path === realpathSync(process.execPath),
+    readFileSync(`/proc/${pid}/smaps`, 'utf8'),
+  );
   return maps.reduce((s, m) => s + m.rssKb, 0) / 1024;
 }
 
 describe.runIf(process.platform === 'linux')("Node's binary pages after start", () => {
   it('leave the resident set of a process that releases them, which keeps running', () => {
-    const module = resolve('dist/shared/binary-pages.js');
+    const module = resolve('dist/shared/file-pages.js');
     const script = `
       const { readFileSync, realpathSync } = await import('node:fs');
-      const { releaseNodeBinaryPages, mappingsOf } = await import(${JSON.stringify(module)});
-      const mb = () => mappingsOf(realpathSync(process.execPath), readFileSync('/proc/self/smaps', 'utf8')).reduce((s, m) => s + m.rssKb, 0) / 1024;
+      const { releaseNodeBinaryPages, fileMappings } = await import(${JSON.stringify(module)});
+      const mb = () => fileMappings((path) => path === realpathSync(process.execPath), readFileSync('/proc/self/smaps', 'utf8')).reduce((s, m) => s + m.rssKb, 0) / 1024;
       const before = mb();
       const released = releaseNodeBinaryPages();
       const after = mb();

@@ -7,7 +7,8 @@
 // Once the engine has started, madvise(MADV_DONTNEED) on the library's read-only mappings drops
 // them from the process's page tables: they stay in the page cache, and a page the engine needs
 // again comes back by a minor fault (the kernel's fault-around maps up to 64 KiB around it). Node
-// cannot call madvise; koffi (an FFI with its prebuilt binaries in its npm package) can.
+// cannot call madvise; koffi (an FFI with its prebuilt binaries in its npm package) can, through
+// shared/file-pages.ts, which the proxy uses for Node's binary.
 // Only read-only mappings without a private copy of any page (smaps' Anonymous: 0) are given
 // back: on a writable or relocated mapping DONTNEED would discard the private data itself.
 //
@@ -27,99 +28,20 @@
 // Node's own binary is given back the same way: ~41 MB of it are resident after start (V8,
 // its snapshot, ICU's data), ~27 MB under load (bench:collector's nodeBinaryFileMb at the peak).
 
-import { readFileSync, realpathSync } from 'node:fs';
-import { createRequire } from 'node:module';
-
-/** Linux's MADV_DONTNEED (the same value on every architecture Node's prebuilt binaries cover). */
-const MADV_DONTNEED = 4;
-
-export interface ReleasedPages {
-  /** Resident bytes of the library's read-only mappings before. */
-  residentBytes: number;
-  /** Of those, the bytes dropped from the process's page tables. */
-  releasedBytes: number;
-  /** Mappings given back. */
-  mappings: number;
-}
-
-interface Mapping {
-  start: bigint;
-  end: bigint;
-  perms: string;
-  path: string;
-  rssKb: number;
-  anonymousKb: number;
-}
-
-/** The process's mappings of the files `matches` accepts, from /proc/self/smaps. */
-export function fileMappings(
-  matches: (path: string) => boolean,
-  smaps = readFileSync('/proc/self/smaps', 'utf8'),
-): Mapping[] {
-  const out: Mapping[] = [];
-  let current: Mapping | undefined;
-  for (const line of smaps.split('\n')) {
-    const head = /^([0-9a-f]+)-([0-9a-f]+) (\S{4}) \S+ \S+ \S+\s*(.*)$/.exec(line);
-    if (head !== null) {
-      current = {
-        start: BigInt(`0x${head[1]}`),
-        end: BigInt(`0x${head[2]}`),
-        perms: head[3]!,
-        path: head[4]!,
-        rssKb: 0,
-        anonymousKb: 0,
-      };
-      if (matches(current.path)) out.push(current);
-      else current = undefined;
-    } else if (current !== undefined) {
-      if (line.startsWith('Rss:')) current.rssKb = Number.parseInt(line.slice(4), 10);
-      else if (line.startsWith('Anonymous:')) current.anonymousKb = Number.parseInt(line.slice(10), 10);
-    }
-  }
-  return out;
-}
-
-type Madvise = (addr: bigint, length: bigint, advice: number) => number;
-
-let madvise: Madvise | undefined;
-
-/** libc's madvise through koffi; throws where koffi or its binary for this platform is missing. */
-function loadMadvise(): Madvise {
-  if (madvise === undefined) {
-    // Required here, not imported: the collector runs without it (a platform koffi has no
-    // prebuilt binary for, an install that skipped optional dependencies).
-    const koffi = createRequire(import.meta.url)('koffi') as typeof import('koffi');
-    // The process's own symbol scope: glibc's or musl's madvise, whichever libc Node runs on.
-    madvise = koffi.load(null).func('int madvise(uintptr_t addr, size_t length, int advice)') as Madvise;
-  }
-  return madvise;
-}
+import { isNodeBinary, type ReleasedPages, releaseReadOnlyFilePages } from '../../../shared/file-pages.js';
 
 /** chDB's library and Node's binary, as /proc/self/maps names them. */
 function startOnlyFiles(): (path: string) => boolean {
-  const node = realpathSync(process.execPath);
-  return (path) => path.endsWith('/libchdb.so') || path === node;
+  const node = isNodeBinary();
+  return (path) => path.endsWith('/libchdb.so') || node(path);
 }
 
 /**
- * Drops the resident pages of the read-only mappings of chDB's library and Node's binary from
- * the process (they stay in the page cache). Call once the engine has started; not in the
- * request path (it reads smaps, ~2-5 ms). Throws where madvise cannot be called (no koffi);
- * Linux only.
+ * Gives back the start-only pages of chDB's library and Node's binary. Call once the engine has
+ * started. Throws where madvise cannot be called (no koffi); Linux only.
  */
 export function releaseEngineLibraryPages(matches = startOnlyFiles()): ReleasedPages {
-  const call = loadMadvise();
-  const result: ReleasedPages = { residentBytes: 0, releasedBytes: 0, mappings: 0 };
-  for (const m of fileMappings(matches)) {
-    // r--p / r-xp: read-only and private (neither file is mapped shared).
-    if (m.perms[1] !== '-' || m.perms[3] !== 'p') continue;
-    result.residentBytes += m.rssKb * 1024;
-    if (m.anonymousKb !== 0 || m.rssKb === 0) continue;
-    if (call(m.start, m.end - m.start, MADV_DONTNEED) !== 0) continue;
-    result.releasedBytes += m.rssKb * 1024;
-    result.mappings++;
-  }
-  return result;
+  return releaseReadOnlyFilePages(matches);
 }
 
 let warned = false;
