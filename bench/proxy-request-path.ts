@@ -13,8 +13,12 @@
 // here both builds pay the same for whatever runs beside them, in alternating bursts.
 // Builds: this checkout ("this"), BENCH_BASELINE ("baseline"), and BENCH_BUILDS=name=dir,…
 // (another copy of the baseline gives the noise floor). Node's stream_wrap binding is used as
-// shared/stream-wrap.ts uses it.
+// shared/stream-wrap.ts uses it; a stand-in handle's latin1 write copies the string's bytes out
+// as the native one does, so a build that writes a concatenated string pays its flattening.
+// BENCH_ALLOC=1 adds each build's bytes allocated per request and its 25 largest allocation
+// sites (V8's sampling heap profiler over one more burst, after the CPU rounds).
 import { EventEmitter } from 'node:events';
+import { Session } from 'node:inspector/promises';
 import { readFileSync } from 'node:fs';
 import { createRequire, syncBuiltinESMExports } from 'node:module';
 import type { Socket } from 'node:net';
@@ -50,6 +54,9 @@ interface ConnectOptions {
   onread?: { buffer: Buffer };
 }
 
+/** Where the stand-in handles' writes put the bytes the kernel would take. */
+const written = Buffer.allocUnsafeSlow(65536);
+
 /** The stand-in native handle: its constructor's name is what tcpHandleOf checks. */
 class TCP {
   readonly #socket: StandInSocket;
@@ -64,7 +71,9 @@ class TCP {
     this.buffer = buffer;
   }
 
-  writeLatin1String(_req: unknown, _data: string): number {
+  writeLatin1String(_req: unknown, data: string): number {
+    // The native write copies the string's bytes out (flattening a concatenated one), as here.
+    written.write(data, 0, 'latin1');
     streamBaseState[kLastWriteWasAsync] = 0;
     this.#socket.onWrite();
     return 0;
@@ -242,12 +251,48 @@ async function main(): Promise<void> {
     }
     perRound.push(results);
   }
+  // BENCH_ALLOC=1: bytes allocated per request by each build (V8's sampling heap profiler over
+  // one burst, every sample kept whether or not a scavenge collected it), and its largest sites.
+  const allocation = new Map<string, { bytesPerRequest: number; top: string[] }>();
+  if (process.env.BENCH_ALLOC === '1') {
+    const session = new Session();
+    session.connect();
+    for (const b of builds) {
+      await session.post('HeapProfiler.startSampling', {
+        samplingInterval: 64,
+        includeObjectsCollectedByMajorGC: true,
+        includeObjectsCollectedByMinorGC: true,
+      });
+      const requests = await run(b, REQUESTS);
+      const { profile } = await session.post('HeapProfiler.stopSampling');
+      const sites = new Map<string, number>();
+      let total = 0;
+      const stack = [profile.head];
+      while (stack.length > 0) {
+        const node = stack.pop()!;
+        total += node.selfSize;
+        if (node.selfSize > 0) {
+          const f = node.callFrame;
+          const key = `${f.functionName || '(anonymous)'} ${f.url.split('/').slice(-2).join('/')}:${f.lineNumber + 1}`;
+          sites.set(key, (sites.get(key) ?? 0) + node.selfSize);
+        }
+        stack.push(...node.children);
+      }
+      const top = [...sites]
+        .sort((a, b) => b[1] - a[1])
+        .slice(0, 25)
+        .map(([k, v]) => `${Math.round(v / requests)} B ${k}`);
+      allocation.set(b.name, { bytesPerRequest: Math.round(total / requests), top });
+    }
+    session.disconnect();
+  }
   const first = builds[0]!.name;
   const rows = builds.map(({ name }) => ({
     name,
     cpuNsPerRequest: Math.round(median(perRound.map((r) => r.get(name)!))),
     minCpuNsPerRequest: Math.round(Math.min(...perRound.map((r) => r.get(name)!))),
     cpuRatioToThis: Math.round(median(perRound.map((r) => r.get(name)! / r.get(first)!)) * 1000) / 1000,
+    ...allocation.get(name),
   }));
   const loadAverage = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
   console.log(
