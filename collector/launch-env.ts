@@ -28,8 +28,9 @@
 // hard trigger): 2-3x fewer mark-compacts per span and ~11% more sidecar spans per CPU-second
 // of the collector's own threads (bench:collector, 7 pairs), for up to ~14 MB more dead Buffers
 // before each (bench:collector's peak RSS: +23 MB median over those pairs, -17 to +71, noisy).
-// The limit itself and V8's heap growth are V8's own. An operator's own value of either flag
-// (node's flags or NODE_OPTIONS) is kept.
+// The limit itself and V8's heap growth are V8's own. An operator's own value of either flag on
+// node's command line is kept (NODE_OPTIONS cannot carry them: node refuses to start with
+// "--incremental-marking-soft-trigger= is not allowed in NODE_OPTIONS").
 
 /** V8 flags the collector sets on itself (cli/collector.ts), each with its value. */
 export const COLLECTOR_V8_FLAGS: readonly string[] = [
@@ -37,12 +38,9 @@ export const COLLECTOR_V8_FLAGS: readonly string[] = [
   '--incremental-marking-hard-trigger=99',
 ];
 
-/** The COLLECTOR_V8_FLAGS the operator did not give (node flags or NODE_OPTIONS). */
-export function collectorV8Flags(
-  execArgv: readonly string[] = process.execArgv,
-  env: NodeJS.ProcessEnv = process.env,
-): string[] {
-  const given = [...execArgv, ...(env.NODE_OPTIONS ?? '').split(/\s+/)].map((a) => a.replaceAll('_', '-'));
+/** The COLLECTOR_V8_FLAGS the operator did not give on node's command line. */
+export function collectorV8Flags(execArgv: readonly string[] = process.execArgv): string[] {
+  const given = execArgv.map((a) => a.replaceAll('_', '-'));
   return COLLECTOR_V8_FLAGS.filter((f) => {
     const name = f.slice(0, f.indexOf('='));
     return !given.some((a) => a === name || a.startsWith(`${name}=`));
