@@ -2,13 +2,11 @@
 // (shared/file-pages.ts): they leave its resident set, and it goes on proxying, the code it
 // runs coming back from the page cache.
 import { afterEach, describe, expect, it } from 'vitest';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { stringify } from 'yaml';
-import { freePort, request } from './helpers.js';
-import { bootstrapFor, cluster, routeTo } from './resilience/harness.js';
+import { spawnSync } from 'node:child_process';
+import { readFileSync, realpathSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { request } from './helpers.js';
+import { cluster, routeTo, startProxyProcess } from './resilience/harness.js';
 import { TestUpstream } from './resilience/upstreams.js';
 import { fileMappings } from '../../shared/file-pages.js';
 
@@ -50,47 +48,17 @@ describe.runIf(process.platform === 'linux')("Node's binary pages after start", 
   it('is done by meshscope proxy once it has started, and requests are still proxied', async () => {
     const up = await new TestUpstream('a').start();
     cleanups.push(() => up.stop());
-    const dir = mkdtempSync(join(tmpdir(), 'ms-binary-pages-'));
-    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-    const port = await freePort();
-    const adminPort = await freePort();
-    const cfg = bootstrapFor(
+    const { port, pid, stop } = await startProxyProcess(
       { clusters: [cluster('backend', [up.port])], virtualHosts: routeTo('backend') },
-      join(dir, 'access.log'),
-    ) as {
-      admin: { address: { socket_address: { port_value: number } } };
-      static_resources: { listeners: Array<{ address: { socket_address: { port_value: number } } }> };
-    };
-    cfg.admin.address.socket_address.port_value = adminPort;
-    cfg.static_resources.listeners[0]!.address.socket_address.port_value = port;
-    const file = join(dir, 'envoy.yaml');
-    writeFileSync(file, stringify(cfg));
-    const child: ChildProcess = spawn(
-      process.execPath,
-      ['dist/cli/main.js', 'proxy', '-c', file, '--concurrency', '1', '--drain-time-s', '1', '-l', 'warning'],
-      { stdio: ['ignore', 'ignore', 'pipe'] },
+      1,
     );
-    const exited = new Promise<void>((r) => child.on('exit', () => r()));
-    cleanups.push(async () => {
-      if (child.exitCode === null) child.kill('SIGTERM');
-      await exited;
-    });
-    const deadline = Date.now() + 30_000;
-    while (
-      (await request(adminPort, '/ready').then(
-        (r) => r.status,
-        () => 0,
-      )) !== 200
-    ) {
-      if (Date.now() > deadline) throw new Error('proxy did not become ready');
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    cleanups.push(stop);
     for (let i = 0; i < 5; i++)
       expect(
         new Set(await Promise.all(Array.from({ length: 20 }, () => request(port, '/').then((r) => r.status)))),
       ).toEqual(new Set([200]));
     // A started node process holds ~40 MB of its binary (this test's own process more); the
     // proxy, having given them back, only what serving took again.
-    expect(nodeBinaryMb(child.pid!)).toBeLessThan(Math.min(30, nodeBinaryMb('self')));
+    expect(nodeBinaryMb(pid)).toBeLessThan(Math.min(30, nodeBinaryMb('self')));
   });
 });

@@ -1,13 +1,15 @@
 // An in-process proxy for resilience tests: one listener, the admin on an ephemeral port, an
 // access log carrying the response code, flags and upstream host of every stream, and helpers
 // to read stats, /clusters and the log back.
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import http from 'node:http';
 import { afterEach } from 'vitest';
 import { startProxy, type ProxyServer } from '../../../proxy/index.js';
-import { HCM_TYPE, ROUTER, request, type Response } from '../helpers.js';
+import { stringify } from 'yaml';
+import { HCM_TYPE, ROUTER, freePort, request, type Response } from '../helpers.js';
 import { Host, type HostDescription } from '../../../proxy/core/upstream/host.js';
 import { startUpstreams, type TestUpstream } from './upstreams.js';
 
@@ -125,6 +127,70 @@ export async function startResilienceProxy(spec: ProxySpec): Promise<ResilienceP
       await rm(dir, { recursive: true, force: true });
     },
   };
+}
+
+export interface ProxyProcess {
+  /** The listener's port. */
+  port: number;
+  adminPort: number;
+  pid: number;
+  /** SIGTERM, then the process's exit and its temporary directory removed. */
+  stop(): Promise<void>;
+}
+
+/**
+ * `meshscope proxy` as its own process (dist/cli/main.js) on bootstrapFor(spec), with
+ * `--concurrency`, once its admin's /ready answers 200.
+ */
+export async function startProxyProcess(spec: ProxySpec, concurrency: number): Promise<ProxyProcess> {
+  const dir = await mkdtemp(join(tmpdir(), 'ms-proxy-process-'));
+  const port = await freePort();
+  const adminPort = await freePort();
+  const cfg = bootstrapFor(spec, join(dir, 'access.log')) as {
+    admin: { address: { socket_address: { port_value: number } } };
+    static_resources: { listeners: Array<{ address: { socket_address: { port_value: number } } }> };
+  };
+  cfg.admin.address.socket_address.port_value = adminPort;
+  cfg.static_resources.listeners[0]!.address.socket_address.port_value = port;
+  const file = join(dir, 'envoy.yaml');
+  await writeFile(file, stringify(cfg));
+  const child = spawn(
+    process.execPath,
+    [
+      'dist/cli/main.js',
+      'proxy',
+      '-c',
+      file,
+      '--concurrency',
+      String(concurrency),
+      '--drain-time-s',
+      '1',
+      '-l',
+      'warning',
+    ],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  const exited = new Promise<void>((r) => child.on('exit', () => r()));
+  const stop = async (): Promise<void> => {
+    if (child.exitCode === null) child.kill('SIGTERM');
+    await exited;
+    await rm(dir, { recursive: true, force: true });
+  };
+  try {
+    await until(
+      () =>
+        request(adminPort, '/ready').then(
+          (r) => r.status === 200,
+          () => false,
+        ),
+      'the proxy to become ready',
+      30_000,
+    );
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { port, adminPort, pid: child.pid!, stop };
 }
 
 export function sleep(ms: number): Promise<void> {

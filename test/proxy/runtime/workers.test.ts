@@ -1,14 +1,8 @@
 // With --concurrency 2 the main process owns the runtime: an admin-layer change made through
 // /runtime_modify reaches the worker processes that serve the traffic, without a restart.
 import { afterEach, describe, expect, it } from 'vitest';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { stringify } from 'yaml';
-import { freePort, request } from '../helpers.js';
-import { bootstrapFor } from '../resilience/harness.js';
-import { cluster, routeTo } from '../resilience/harness.js';
+import { request } from '../helpers.js';
+import { cluster, routeTo, startProxyProcess } from '../resilience/harness.js';
 import { TestUpstream } from '../resilience/upstreams.js';
 
 const cleanups: Array<() => Promise<unknown> | unknown> = [];
@@ -20,11 +14,7 @@ describe('runtime with worker processes', () => {
   it('pushes /runtime_modify snapshots to every worker', async () => {
     const up = await new TestUpstream('a').start();
     cleanups.push(() => up.stop());
-    const dir = mkdtempSync(join(tmpdir(), 'ms-rt-workers-'));
-    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-    const port = await freePort();
-    const adminPort = await freePort();
-    const cfg = bootstrapFor(
+    const { port, adminPort, stop } = await startProxyProcess(
       {
         clusters: [cluster('backend', [up.port])],
         virtualHosts: routeTo('backend'),
@@ -38,35 +28,9 @@ describe('runtime with worker processes', () => {
           },
         ],
       },
-      join(dir, 'access.log'),
-    ) as {
-      admin: { address: { socket_address: { port_value: number } } };
-      static_resources: { listeners: Array<{ address: { socket_address: { port_value: number } } }> };
-    };
-    cfg.admin.address.socket_address.port_value = adminPort;
-    cfg.static_resources.listeners[0]!.address.socket_address.port_value = port;
-    const file = join(dir, 'envoy.yaml');
-    writeFileSync(file, stringify(cfg));
-    const child: ChildProcess = spawn(
-      process.execPath,
-      ['dist/cli/main.js', 'proxy', '-c', file, '--concurrency', '2', '--drain-time-s', '1', '-l', 'warning'],
-      { stdio: ['ignore', 'ignore', 'pipe'] },
+      2,
     );
-    const exited = new Promise<void>((r) => child.on('exit', () => r()));
-    cleanups.push(async () => {
-      if (child.exitCode === null) child.kill('SIGTERM');
-      await exited;
-    });
-    const deadline = Date.now() + 30_000;
-    while (
-      (await request(adminPort, '/ready').then(
-        (r) => r.status,
-        () => 0,
-      )) !== 200
-    ) {
-      if (Date.now() > deadline) throw new Error('proxy did not become ready');
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    cleanups.push(stop);
     const burst = async (): Promise<number[]> => {
       const statuses: number[] = [];
       for (let i = 0; i < 4; i++)
